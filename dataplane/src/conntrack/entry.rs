@@ -1,0 +1,227 @@
+//! A conntrack entry: one connection seen in both directions.
+
+use std::fmt;
+
+use super::tcp::{TcpState, TcpTrack, half_flags};
+use crate::flow::{Direction, Endpoint, FlowKey};
+use crate::time::Instant;
+use crate::verdict::IfaceId;
+
+/// A cluster node's identity (ASA clusters hold at most 16 units; 16 bits is plenty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct NodeId(pub u16);
+
+/// The protocol-specific part of an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtoState {
+    /// TCP with full state and window tracking.
+    Tcp(TcpTrack),
+    /// UDP: a flow with an idle timeout.
+    Udp,
+    /// ICMP or ICMPv6 echo: request/reply pairs with an idle timeout.
+    IcmpEcho,
+}
+
+/// Connection-level bits of an [`Entry`].
+pub mod conn_flags {
+    /// The connection was opened from the lower-security side (ASA flag `B`).
+    pub const FROM_LOWER: u8 = 0x01;
+    /// A UDP connection to or from port 53 (ASA flag `D`).
+    pub const DNS: u8 = 0x02;
+    /// A reply-direction packet was seen (UDP/ICMP).
+    pub const REPLIED: u8 = 0x04;
+}
+
+/// One tracked connection. Kept small: the table holds up to millions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    /// Direction-normalised key.
+    pub key: FlowKey,
+    /// Whether the orig side is `key.lo`.
+    pub orig_is_lo: bool,
+    /// [`conn_flags`] bits.
+    pub flags: u8,
+    /// The interface each direction's packets arrive on (`[orig, reply]`).
+    pub ingress: [IfaceId; 2],
+    /// The node that created the entry (first packet).
+    pub owner: NodeId,
+    /// Connection id, as in the ASA's syslog messages.
+    pub id: u32,
+    /// Protocol state.
+    pub proto: ProtoState,
+    /// Packets per direction (`[orig, reply]`), saturating.
+    pub packets: [u64; 2],
+    /// IP bytes per direction (`[orig, reply]`), saturating.
+    pub bytes: [u64; 2],
+    /// When the first packet was seen.
+    pub created: Instant,
+    /// When the last packet that passed was seen.
+    pub last_seen: Instant,
+}
+
+impl Entry {
+    /// The direction of a packet whose sender is (`true`) or is not the key's `lo` side.
+    pub fn direction(&self, src_is_lo: bool) -> Direction {
+        if src_is_lo == self.orig_is_lo {
+            Direction::Orig
+        } else {
+            Direction::Reply
+        }
+    }
+
+    /// The endpoint that opened the connection.
+    pub fn initiator(&self) -> Endpoint {
+        if self.orig_is_lo {
+            self.key.lo
+        } else {
+            self.key.hi
+        }
+    }
+
+    /// The endpoint that answered.
+    pub fn responder(&self) -> Endpoint {
+        if self.orig_is_lo {
+            self.key.hi
+        } else {
+            self.key.lo
+        }
+    }
+
+    /// The TCP state, if this is a TCP connection.
+    pub fn tcp_state(&self) -> Option<TcpState> {
+        match &self.proto {
+            ProtoState::Tcp(t) => Some(t.state),
+            _ => None,
+        }
+    }
+
+    /// Which direction comes from the higher-security ("inside") side.
+    fn inside(&self) -> Direction {
+        if self.flags & conn_flags::FROM_LOWER != 0 {
+            Direction::Reply
+        } else {
+            Direction::Orig
+        }
+    }
+
+    /// The ASA connection flags (spec/asa.md §3.4), where "inside" is the
+    /// higher-security side and "outside" the lower, whoever initiated.
+    pub fn asa_flags(&self) -> AsaFlags {
+        let mut f = AsaFlags(0);
+        let inside = self.inside().index();
+        let outside = self.inside().other().index();
+        if let ProtoState::Tcp(t) = &self.proto {
+            let has = |d: usize, bit: u8| t.half[d].flags & bit != 0;
+            if t.state.is_embryonic() {
+                // The handshake flags say what is still awaited from whom.
+                f.set(AsaFlags::S_LOWER, !has(outside, half_flags::SYN_SEEN));
+                f.set(AsaFlags::S_UPPER, !has(inside, half_flags::SYN_SEEN));
+                f.set(AsaFlags::A_LOWER, !has(inside, half_flags::SYN_ACKED));
+                f.set(AsaFlags::A_UPPER, !has(outside, half_flags::SYN_ACKED));
+            } else if t.state != TcpState::Close {
+                f.set(AsaFlags::U, true);
+            }
+            f.set(AsaFlags::F_LOWER, has(inside, half_flags::FIN_SEEN));
+            f.set(AsaFlags::F_UPPER, has(outside, half_flags::FIN_SEEN));
+            // r: inside acknowledged (the outside's) FIN; R: the reverse.
+            f.set(AsaFlags::R_LOWER, has(outside, half_flags::FIN_ACKED));
+            f.set(AsaFlags::R_UPPER, has(inside, half_flags::FIN_ACKED));
+            f.set(AsaFlags::I, has(outside, half_flags::DATA_SEEN));
+            f.set(AsaFlags::O, has(inside, half_flags::DATA_SEEN));
+        } else {
+            f.set(
+                AsaFlags::I,
+                self.packets[outside] > 0 && self.bytes[outside] > 0,
+            );
+            f.set(
+                AsaFlags::O,
+                self.packets[inside] > 0 && self.bytes[inside] > 0,
+            );
+        }
+        f.set(AsaFlags::B, self.flags & conn_flags::FROM_LOWER != 0);
+        f.set(AsaFlags::D, self.flags & conn_flags::DNS != 0);
+        f
+    }
+}
+
+/// ASA `show conn` flags as a bit set, printed in the ASA's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct AsaFlags(pub u32);
+
+impl AsaFlags {
+    /// `s`: awaiting outside SYN.
+    pub const S_LOWER: u32 = 1 << 0;
+    /// `S`: awaiting inside SYN.
+    pub const S_UPPER: u32 = 1 << 1;
+    /// `a`: awaiting outside ACK to SYN.
+    pub const A_LOWER: u32 = 1 << 2;
+    /// `A`: awaiting inside ACK to SYN.
+    pub const A_UPPER: u32 = 1 << 3;
+    /// `U`: up.
+    pub const U: u32 = 1 << 4;
+    /// `f`: inside FIN.
+    pub const F_LOWER: u32 = 1 << 5;
+    /// `F`: outside FIN.
+    pub const F_UPPER: u32 = 1 << 6;
+    /// `r`: inside acknowledged FIN.
+    pub const R_LOWER: u32 = 1 << 7;
+    /// `R`: outside acknowledged FIN.
+    pub const R_UPPER: u32 = 1 << 8;
+    /// `I`: inbound data.
+    pub const I: u32 = 1 << 9;
+    /// `O`: outbound data.
+    pub const O: u32 = 1 << 10;
+    /// `B`: initial SYN from outside.
+    pub const B: u32 = 1 << 11;
+    /// `b`: TCP state-bypass (set by the policy issue's bypass classes).
+    pub const BYPASS: u32 = 1 << 12;
+    /// `D`: DNS.
+    pub const D: u32 = 1 << 13;
+    /// `E`: outside back connection (a secondary connection opened by an
+    /// application inspection such as FTP; none exists yet, so never set).
+    pub const E: u32 = 1 << 14;
+
+    const LETTERS: [(u32, char); 15] = [
+        (Self::S_LOWER, 's'),
+        (Self::S_UPPER, 'S'),
+        (Self::A_LOWER, 'a'),
+        (Self::A_UPPER, 'A'),
+        (Self::U, 'U'),
+        (Self::F_LOWER, 'f'),
+        (Self::F_UPPER, 'F'),
+        (Self::R_LOWER, 'r'),
+        (Self::R_UPPER, 'R'),
+        (Self::I, 'I'),
+        (Self::O, 'O'),
+        (Self::B, 'B'),
+        (Self::BYPASS, 'b'),
+        (Self::D, 'D'),
+        (Self::E, 'E'),
+    ];
+
+    fn set(&mut self, bit: u32, on: bool) {
+        if on {
+            self.0 |= bit;
+        }
+    }
+
+    /// Whether `bit` is set.
+    pub fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
+}
+
+impl fmt::Display for AsaFlags {
+    /// The letters in ASA order, or `-` when none is set (as the ASA prints).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("-");
+        }
+        for (bit, letter) in Self::LETTERS {
+            if self.0 & bit != 0 {
+                write!(f, "{letter}")?;
+            }
+        }
+        Ok(())
+    }
+}

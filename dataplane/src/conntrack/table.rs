@@ -1,0 +1,218 @@
+//! The connection table: a keyed-hash index over a chunked slab of entries.
+//!
+//! The index ([`hashbrown::HashTable`]) holds only 4-byte slot numbers, and
+//! the entries live in fixed-size chunks that never move, so growth costs
+//! neither a copy of the entries nor double the memory. The hash is keyed
+//! (aHash with per-node seeds): an attacker who cannot learn the seeds cannot
+//! aim a flood of tuples at one bucket chain.
+
+use hashbrown::HashTable;
+
+use super::entry::Entry;
+use crate::flow::FlowKey;
+
+/// Entries per slab chunk: 4096 × ~150 bytes ≈ 600 KiB, small enough that the
+/// last, partly used chunk wastes little.
+const CHUNK_ENTRIES: usize = 4096;
+
+/// A slot in the table, valid until the entry is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowId(pub u32);
+
+/// The table refused an insert because it holds its configured maximum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TableFull;
+
+/// The connection table.
+#[derive(Debug)]
+pub struct ConnTable {
+    index: HashTable<u32>,
+    chunks: Vec<Box<[Option<Entry>]>>,
+    free: Vec<u32>,
+    len: usize,
+    high_water: usize,
+    max_entries: usize,
+    hasher: ahash::RandomState,
+    sweep_cursor: usize,
+}
+
+impl ConnTable {
+    /// An empty table that holds at most `max_entries`, hashing with the
+    /// secret `seed`.
+    pub fn new(max_entries: usize, seed: [u64; 4]) -> Self {
+        ConnTable {
+            index: HashTable::new(),
+            chunks: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+            high_water: 0,
+            max_entries,
+            hasher: ahash::RandomState::with_seeds(seed[0], seed[1], seed[2], seed[3]),
+            sweep_cursor: 0,
+        }
+    }
+
+    /// The keyed hash of a flow key; compute once per packet and pass it to
+    /// [`find`](Self::find) and [`insert`](Self::insert).
+    pub fn hash(&self, key: &FlowKey) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Live entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The most entries held at once since creation (the ASA's "most used").
+    pub fn high_water(&self) -> usize {
+        self.high_water
+    }
+
+    /// The configured maximum.
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
+    }
+
+    /// Bytes of heap the table holds (index, slab chunks, free list).
+    pub fn memory_bytes(&self) -> usize {
+        // hashbrown keeps buckets at most 7/8 full and stores one control
+        // byte per bucket beside each 4-byte slot number.
+        let cap = self.index.capacity();
+        let buckets = if cap == 0 {
+            0
+        } else {
+            (cap * 8 / 7).next_power_of_two()
+        };
+        let index = buckets * (4 + 1);
+        let slab = self.chunks.len() * CHUNK_ENTRIES * std::mem::size_of::<Option<Entry>>();
+        index + slab + self.free.capacity() * 4
+    }
+
+    fn slot(&self, i: u32) -> Option<&Entry> {
+        let i = i as usize;
+        self.chunks
+            .get(i / CHUNK_ENTRIES)?
+            .get(i % CHUNK_ENTRIES)?
+            .as_ref()
+    }
+
+    /// The entry with this key, if any.
+    pub fn find(&self, hash: u64, key: &FlowKey) -> Option<FlowId> {
+        let chunks = &self.chunks;
+        self.index
+            .find(hash, |&i| {
+                let i = i as usize;
+                matches!(&chunks[i / CHUNK_ENTRIES][i % CHUNK_ENTRIES], Some(e) if e.key == *key)
+            })
+            .map(|&i| FlowId(i))
+    }
+
+    /// The entry in a slot returned by `find` or `insert`.
+    ///
+    /// # Panics
+    /// If the slot is free: ids are only valid until `remove`.
+    pub fn get(&self, id: FlowId) -> &Entry {
+        self.slot(id.0).expect("FlowId used after remove")
+    }
+
+    /// Mutable access to an entry. The key must not be changed.
+    ///
+    /// # Panics
+    /// If the slot is free.
+    pub fn get_mut(&mut self, id: FlowId) -> &mut Entry {
+        let i = id.0 as usize;
+        self.chunks[i / CHUNK_ENTRIES][i % CHUNK_ENTRIES]
+            .as_mut()
+            .expect("FlowId used after remove")
+    }
+
+    /// Insert a new entry whose key is not yet in the table.
+    pub fn insert(&mut self, hash: u64, entry: Entry) -> Result<FlowId, TableFull> {
+        if self.len >= self.max_entries {
+            return Err(TableFull);
+        }
+        let i = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                let next = self.chunks.len() * CHUNK_ENTRIES;
+                self.chunks
+                    .push(vec![None; CHUNK_ENTRIES].into_boxed_slice());
+                // Slots of the new chunk beyond the first go to the free list,
+                // highest first so they are handed out in order.
+                self.free
+                    .extend((next as u32 + 1..(next + CHUNK_ENTRIES) as u32).rev());
+                next as u32
+            }
+        };
+        let (chunks, hasher) = (&self.chunks, &self.hasher);
+        self.index.insert_unique(hash, i, |&j| {
+            let j = j as usize;
+            let e = chunks[j / CHUNK_ENTRIES][j % CHUNK_ENTRIES].as_ref();
+            hasher.hash_one(e.expect("indexed slot is live").key)
+        });
+        self.chunks[i as usize / CHUNK_ENTRIES][i as usize % CHUNK_ENTRIES] = Some(entry);
+        self.len += 1;
+        self.high_water = self.high_water.max(self.len);
+        Ok(FlowId(i))
+    }
+
+    /// Remove an entry, returning it.
+    ///
+    /// # Panics
+    /// If the slot is already free.
+    pub fn remove(&mut self, id: FlowId) -> Entry {
+        let i = id.0 as usize;
+        let entry = self.chunks[i / CHUNK_ENTRIES][i % CHUNK_ENTRIES]
+            .take()
+            .expect("FlowId used after remove");
+        let hash = self.hasher.hash_one(entry.key);
+        match self.index.find_entry(hash, |&j| j == id.0) {
+            Ok(slot) => {
+                slot.remove();
+            }
+            Err(_) => unreachable!("live entry {i} missing from the index"),
+        }
+        self.free.push(id.0);
+        self.len -= 1;
+        entry
+    }
+
+    /// All live entries, in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (FlowId, &Entry)> {
+        self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
+            chunk.iter().enumerate().filter_map(move |(o, e)| {
+                e.as_ref()
+                    .map(|e| (FlowId((c * CHUNK_ENTRIES + o) as u32), e))
+            })
+        })
+    }
+
+    /// Visit up to `budget` slots from where the last sweep stopped, wrapping
+    /// around, and remove the live entries for which `expired` holds, passing
+    /// each removed entry to `removed`. Returns the number of slots visited.
+    pub fn sweep(
+        &mut self,
+        budget: usize,
+        mut expired: impl FnMut(&Entry) -> bool,
+        mut removed: impl FnMut(Entry),
+    ) -> usize {
+        let slots = self.chunks.len() * CHUNK_ENTRIES;
+        if slots == 0 {
+            return 0;
+        }
+        let visits = budget.min(slots);
+        for _ in 0..visits {
+            let i = self.sweep_cursor % slots;
+            self.sweep_cursor = (i + 1) % slots;
+            if self.slot(i as u32).is_some_and(&mut expired) {
+                removed(self.remove(FlowId(i as u32)));
+            }
+        }
+        visits
+    }
+}

@@ -1,0 +1,590 @@
+//! TCP tracker tests, grouped by state. Segments come from the model
+//! endpoint pair in `trace`, so every "valid" segment is one a correct stack
+//! sends; invalid ones are made by changing one field of a valid one.
+
+use super::*;
+use crate::trace::{Seg, Side, TcpModel, v4_pair};
+
+const ISN: [u32; 2] = [1_000, 5_000_000];
+
+fn model() -> TcpModel {
+    let (c, s) = v4_pair(40_000, 80);
+    TcpModel::new(c, s, ISN, [64_240, 65_160], [Some(7), Some(7)])
+}
+
+fn dir(seg: &Seg) -> Direction {
+    match seg.from {
+        Side::Client => Direction::Orig,
+        Side::Server => Direction::Reply,
+    }
+}
+
+/// Feed a segment; return the outcome.
+fn feed(t: &mut TcpTrack, seg: &Seg) -> Result<Tracked, DropReason> {
+    t.track(dir(seg), &seg.segment())
+}
+
+fn pass(t: &mut TcpTrack, seg: &Seg) -> TcpState {
+    match feed(t, seg) {
+        Ok(Tracked::Pass { to, .. }) => to,
+        other => panic!("expected a pass of {seg:?}, got {other:?}"),
+    }
+}
+
+/// A tracker that has seen a full handshake.
+fn established() -> (TcpModel, TcpTrack) {
+    let mut m = model();
+    let syn = m.syn();
+    let mut t = TcpTrack::open(&syn.segment());
+    assert_eq!(pass(&mut t, &m.syn_ack()), TcpState::SynRecv);
+    assert_eq!(pass(&mut t, &m.ack(Side::Client)), TcpState::Established);
+    (m, t)
+}
+
+// === classification ===
+
+#[test]
+fn flag_classes_follow_the_valid_list() {
+    let c = |f: u8| TcpEvent::classify(TcpFlags(f));
+    assert_eq!(c(TcpFlags::SYN), Some(TcpEvent::Syn));
+    assert_eq!(
+        c(TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR),
+        Some(TcpEvent::Syn)
+    );
+    assert_eq!(c(TcpFlags::SYN | TcpFlags::ACK), Some(TcpEvent::SynAck));
+    assert_eq!(
+        c(TcpFlags::FIN | TcpFlags::ACK | TcpFlags::PSH),
+        Some(TcpEvent::Fin)
+    );
+    assert_eq!(c(TcpFlags::RST), Some(TcpEvent::Rst));
+    assert_eq!(c(TcpFlags::RST | TcpFlags::ACK), Some(TcpEvent::Rst));
+    assert_eq!(c(TcpFlags::ACK | TcpFlags::URG), Some(TcpEvent::Ack));
+    // Xmas, null, SYN+FIN, SYN+RST, bare FIN: no stack sends these.
+    for bad in [
+        0x3f,
+        0x00,
+        TcpFlags::SYN | TcpFlags::FIN,
+        TcpFlags::SYN | TcpFlags::RST,
+        TcpFlags::FIN,
+        TcpFlags::PSH,
+    ] {
+        assert_eq!(c(bad), None, "flags {bad:#04x}");
+    }
+}
+
+#[test]
+fn bad_flags_are_dropped_in_any_state() {
+    let (m, mut t) = established();
+    let mut seg = m.sent[2].clone();
+    seg.flags = TcpFlags::SYN | TcpFlags::FIN;
+    assert_eq!(feed(&mut t, &seg), Err(DropReason::TcpBadFlags));
+    assert_eq!(t.state, TcpState::Established);
+}
+
+// === transition table ===
+
+/// The table rendered as text, one row per (direction, event), so a change
+/// to any cell shows up in review (STYLE.md habit 3).
+fn render_table() -> String {
+    let mut out = String::from("dir    event  ");
+    for s in TcpState::ALL {
+        out.push_str(&format!(" {:<11}", s.name()));
+    }
+    out.push('\n');
+    for (d, name) in [(0, "orig"), (1, "reply")] {
+        for e in TcpEvent::ALL {
+            out.push_str(&format!("{name:<6} {:<7}", e.name()));
+            for s in TcpState::ALL {
+                let cell = match TRANSITIONS[d][e as usize][s as usize] {
+                    Cell::To(to) => to.name().to_string(),
+                    Cell::Closing => "closing".into(),
+                    Cell::Ignore => "ignore".into(),
+                    Cell::Reopen => "reopen".into(),
+                    Cell::Invalid(r) => format!("!{}", r.label()),
+                };
+                out.push_str(&format!(" {cell:<11}"));
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+#[test]
+fn transition_table_snapshot() {
+    let expected = include_str!("transitions.snap");
+    let actual = render_table();
+    assert_eq!(
+        actual, expected,
+        "the TCP transition table changed; if intended, update transitions.snap:\n{actual}"
+    );
+}
+
+// === NONE → SYN_SENT ===
+
+#[test]
+fn syn_opens_with_the_initiators_window_state() {
+    let mut m = model();
+    let syn = m.syn();
+    let t = TcpTrack::open(&syn.segment());
+    assert_eq!(t.state, TcpState::SynSent);
+    let orig = t.half[0];
+    assert_eq!(orig.end, SeqNumber(ISN[0] + 1));
+    assert_eq!(orig.max_win, 64_240);
+    assert_eq!(orig.scale, 7);
+    assert!(orig.flags & half_flags::SYN_SEEN != 0);
+    assert_eq!(t.half[1], TcpHalf::default());
+}
+
+// === SYN_SENT ===
+
+#[test]
+fn syn_retransmit_keeps_syn_sent_and_rereads_the_isn() {
+    let mut m = model();
+    let syn = m.syn();
+    let mut t = TcpTrack::open(&syn.segment());
+    let mut again = syn.clone();
+    again.seq = 77;
+    assert_eq!(pass(&mut t, &again), TcpState::SynSent);
+    assert_eq!(t.half[0].end, SeqNumber(78));
+}
+
+#[test]
+fn synack_must_acknowledge_the_syn() {
+    let mut m = model();
+    let mut t = TcpTrack::open(&m.syn().segment());
+    let mut sa = m.syn_ack();
+    sa.ack = sa.ack.wrapping_add(1);
+    assert_eq!(feed(&mut t, &sa), Err(DropReason::Tcp3whsFailed));
+    assert_eq!(t.state, TcpState::SynSent);
+}
+
+#[test]
+fn ack_or_data_from_initiator_before_synack_is_invalid() {
+    let mut m = model();
+    let mut t = TcpTrack::open(&m.syn().segment());
+    let ack = m.ack(Side::Client);
+    assert_eq!(feed(&mut t, &ack), Err(DropReason::TcpInvalidState));
+}
+
+#[test]
+fn synack_from_the_initiator_is_invalid() {
+    let mut m = model();
+    let syn = m.syn();
+    let mut t = TcpTrack::open(&syn.segment());
+    let mut bogus = syn;
+    bogus.flags = TcpFlags::SYN | TcpFlags::ACK;
+    assert_eq!(feed(&mut t, &bogus), Err(DropReason::TcpInvalidState));
+}
+
+#[test]
+fn reply_rst_must_acknowledge_the_syn() {
+    let mut m = model();
+    let mut t = TcpTrack::open(&m.syn().segment());
+    // RFC 9293 §3.10.7.3: "If the ACK bit is set ... the RST is acceptable
+    // if the ACK acknowledges the SYN".
+    let mut rst = Seg {
+        from: Side::Server,
+        seq: 0,
+        ack: ISN[0] + 2,
+        flags: TcpFlags::RST | TcpFlags::ACK,
+        window: 0,
+        wscale: None,
+        sack: vec![],
+        payload_len: 0,
+    };
+    assert_eq!(feed(&mut t, &rst), Err(DropReason::TcpRstOutOfWindow));
+    rst.ack = ISN[0] + 1;
+    assert_eq!(pass(&mut t, &rst), TcpState::Close);
+}
+
+#[test]
+fn challenge_ack_in_syn_sent_passes_untouched() {
+    let mut m = model();
+    let mut t = TcpTrack::open(&m.syn().segment());
+    let challenge = Seg {
+        from: Side::Server,
+        seq: 9,
+        ack: 12345,
+        flags: TcpFlags::ACK,
+        window: 100,
+        wscale: None,
+        sack: vec![],
+        payload_len: 0,
+    };
+    assert_eq!(feed(&mut t, &challenge), Ok(Tracked::Ignored));
+    assert_eq!(t.state, TcpState::SynSent);
+}
+
+// === SYN_SENT2 (simultaneous open) ===
+
+#[test]
+fn simultaneous_open_reaches_established() {
+    let mut m = model();
+    let syn_c = m.syn();
+    let mut t = TcpTrack::open(&syn_c.segment());
+    // Both SYNs cross: the server sends its own SYN (not a SYN-ACK).
+    let syn_s = Seg {
+        from: Side::Server,
+        seq: ISN[1],
+        ack: 0,
+        flags: TcpFlags::SYN,
+        window: 65_160,
+        wscale: Some(7),
+        sack: vec![],
+        payload_len: 0,
+    };
+    assert_eq!(pass(&mut t, &syn_s), TcpState::SynSent2);
+    assert!(t.simultaneous);
+    // Each answers the other's SYN with a SYN-ACK (RFC 9293 figure 8).
+    let sa_c = Seg {
+        from: Side::Client,
+        seq: ISN[0],
+        ack: ISN[1] + 1,
+        flags: TcpFlags::SYN | TcpFlags::ACK,
+        window: 64_240,
+        wscale: Some(7),
+        sack: vec![],
+        payload_len: 0,
+    };
+    assert_eq!(pass(&mut t, &sa_c), TcpState::SynRecv);
+    let sa_s = Seg {
+        from: Side::Server,
+        seq: ISN[1],
+        ack: ISN[0] + 1,
+        flags: TcpFlags::SYN | TcpFlags::ACK,
+        window: 65_160,
+        wscale: Some(7),
+        sack: vec![],
+        payload_len: 0,
+    };
+    assert_eq!(pass(&mut t, &sa_s), TcpState::Established);
+}
+
+// === SYN_RECV ===
+
+#[test]
+fn final_ack_must_acknowledge_the_synack_exactly() {
+    let mut m = model();
+    let mut t = TcpTrack::open(&m.syn().segment());
+    pass(&mut t, &m.syn_ack());
+    let mut ack = m.ack(Side::Client);
+    ack.ack = ack.ack.wrapping_sub(1);
+    assert_eq!(feed(&mut t, &ack), Err(DropReason::Tcp3whsFailed));
+    assert_eq!(t.state, TcpState::SynRecv);
+}
+
+#[test]
+fn retransmitted_synack_keeps_syn_recv() {
+    let mut m = model();
+    let mut t = TcpTrack::open(&m.syn().segment());
+    let sa = m.syn_ack();
+    pass(&mut t, &sa);
+    assert_eq!(pass(&mut t, &sa), TcpState::SynRecv);
+}
+
+#[test]
+fn fin_ack_completes_and_closes_at_once() {
+    let mut m = model();
+    let mut t = TcpTrack::open(&m.syn().segment());
+    pass(&mut t, &m.syn_ack());
+    assert_eq!(pass(&mut t, &m.fin(Side::Client)), TcpState::FinWait);
+}
+
+// === ESTABLISHED ===
+
+#[test]
+fn data_both_ways_moves_the_window() {
+    let (mut m, mut t) = established();
+    assert_eq!(
+        pass(&mut t, &m.data(Side::Client, 1000)),
+        TcpState::Established
+    );
+    assert_eq!(
+        pass(&mut t, &m.data(Side::Server, 1460)),
+        TcpState::Established
+    );
+    assert_eq!(t.half[0].end, SeqNumber(ISN[0] + 1 + 1000));
+    assert_eq!(t.half[1].end, SeqNumber(ISN[1] + 1 + 1460));
+    // The server acked 1000 bytes with a 65160 << 7 window.
+    assert_eq!(
+        t.half[0].max_end,
+        SeqNumber(ISN[0] + 1 + 1000 + (65_160 << 7))
+    );
+    assert!(t.half[0].flags & half_flags::DATA_SEEN != 0);
+    assert!(t.half[1].flags & half_flags::DATA_SEEN != 0);
+}
+
+#[test]
+fn retransmission_of_acknowledged_data_passes_without_state_change() {
+    let (mut m, mut t) = established();
+    let n = m.sent.len();
+    pass(&mut t, &m.data(Side::Client, 500));
+    pass(&mut t, &m.ack(Side::Server));
+    let before = t;
+    let old = m.retransmit(n).unwrap();
+    assert_eq!(
+        feed(&mut t, &old),
+        Ok(Tracked::Pass {
+            from: TcpState::Established,
+            to: TcpState::Established
+        })
+    );
+    assert_eq!(t.half[0].end, before.half[0].end);
+}
+
+#[test]
+fn very_old_data_is_passed_as_stale_not_dropped() {
+    let (mut m, mut t) = established();
+    // Move the client far ahead, more than a window beyond the first bytes.
+    let first = m.sent.len();
+    pass(&mut t, &m.data(Side::Client, 100));
+    for _ in 0..200 {
+        pass(&mut t, &m.data(Side::Client, 60_000));
+        pass(&mut t, &m.ack(Side::Server));
+    }
+    let before = t;
+    let stale = m.retransmit(first).unwrap();
+    assert_eq!(feed(&mut t, &stale), Ok(Tracked::Stale));
+    assert_eq!(t, before, "a stale segment must not move any state");
+}
+
+#[test]
+fn data_beyond_the_window_is_dropped() {
+    let (mut m, mut t) = established();
+    let mut seg = m.data(Side::Client, 100);
+    seg.seq = t.half[0].max_end.0 + 1;
+    let before = t;
+    assert_eq!(feed(&mut t, &seg), Err(DropReason::TcpSeqPastWindow));
+    assert_eq!(t, before);
+}
+
+#[test]
+fn ack_of_unsent_data_is_dropped() {
+    let (mut m, mut t) = established();
+    let mut seg = m.ack(Side::Client);
+    seg.ack = t.half[1].end.0 + 10;
+    assert_eq!(feed(&mut t, &seg), Err(DropReason::TcpAckPastWindow));
+}
+
+#[test]
+fn sack_beyond_sent_data_is_dropped_and_valid_sack_passes() {
+    let (mut m, mut t) = established();
+    pass(&mut t, &m.data(Side::Server, 3000));
+    let base = ISN[1] + 1;
+    let mut ack = m.ack(Side::Client);
+    ack.ack = base;
+    ack.sack = vec![(base + 1000, base + 3000)];
+    assert!(matches!(feed(&mut t, &ack), Ok(Tracked::Pass { .. })));
+    ack.sack = vec![(base + 1000, base + 3001)];
+    assert_eq!(feed(&mut t, &ack), Err(DropReason::TcpAckPastWindow));
+}
+
+#[test]
+fn window_scaling_applies_after_the_handshake_only_if_both_offer() {
+    let (c, s) = v4_pair(1, 2);
+    let mut m = TcpModel::new(c, s, ISN, [1000, 1000], [Some(7), None]);
+    let mut t = TcpTrack::open(&m.syn().segment());
+    pass(&mut t, &m.syn_ack());
+    assert_eq!((t.half[0].scale, t.half[1].scale), (0, 0));
+    pass(&mut t, &m.ack(Side::Client));
+    // Unscaled 1000-byte window: 1001 bytes from the server is past it.
+    let mut seg = m.data(Side::Server, 10);
+    seg.seq = t.half[1].max_end.0 + 1;
+    assert_eq!(feed(&mut t, &seg), Err(DropReason::TcpSeqPastWindow));
+
+    let mut m = model();
+    let mut t = TcpTrack::open(&m.syn().segment());
+    pass(&mut t, &m.syn_ack());
+    pass(&mut t, &m.ack(Side::Client));
+    assert_eq!((t.half[0].scale, t.half[1].scale), (7, 7));
+    // 64240 << 7 bytes of window: data far beyond 64 KiB is in window.
+    assert_eq!(
+        pass(&mut t, &m.data(Side::Server, 1_000_000)),
+        TcpState::Established
+    );
+}
+
+#[test]
+fn window_scale_is_capped_at_14() {
+    let (c, s) = v4_pair(1, 2);
+    let mut m = TcpModel::new(c, s, ISN, [1000, 1000], [Some(20), Some(14)]);
+    let t = TcpTrack::open(&m.syn().segment());
+    assert_eq!(t.half[0].scale, 14);
+}
+
+#[test]
+fn sequence_numbers_wrap_around_2_pow_32() {
+    let (c, s) = v4_pair(1, 2);
+    let mut m = TcpModel::new(
+        c,
+        s,
+        [u32::MAX - 1500, u32::MAX - 10],
+        [65_535, 65_535],
+        [None, None],
+    );
+    let mut t = TcpTrack::open(&m.syn().segment());
+    pass(&mut t, &m.syn_ack());
+    pass(&mut t, &m.ack(Side::Client));
+    for _ in 0..4 {
+        assert_eq!(
+            pass(&mut t, &m.data(Side::Client, 1000)),
+            TcpState::Established
+        );
+        assert_eq!(
+            pass(&mut t, &m.data(Side::Server, 1000)),
+            TcpState::Established
+        );
+    }
+    assert!(
+        t.half[0].end.0 < 5000,
+        "orig end wrapped: {:?}",
+        t.half[0].end
+    );
+    let mut past = m.data(Side::Client, 10);
+    past.seq = t.half[0].max_end.0.wrapping_add(1);
+    assert_eq!(feed(&mut t, &past), Err(DropReason::TcpSeqPastWindow));
+}
+
+#[test]
+fn syn_in_established_is_passed_untouched_for_the_challenge_ack() {
+    let (m, mut t) = established();
+    let before = t;
+    let mut syn = m.sent[0].clone();
+    syn.seq = 0xdead_beef;
+    assert_eq!(feed(&mut t, &syn), Ok(Tracked::Ignored));
+    assert_eq!(t, before);
+}
+
+#[test]
+fn data_after_fin_is_invalid() {
+    let (mut m, mut t) = established();
+    pass(&mut t, &m.fin(Side::Client));
+    let more = m.data(Side::Client, 10);
+    assert_eq!(feed(&mut t, &more), Err(DropReason::TcpInvalidState));
+}
+
+// === RST (RFC 5961) ===
+
+#[test]
+fn exact_rst_closes() {
+    let (mut m, mut t) = established();
+    pass(&mut t, &m.data(Side::Client, 100));
+    assert_eq!(pass(&mut t, &m.rst(Side::Server)), TcpState::Close);
+}
+
+#[test]
+fn rst_in_window_but_not_exact_is_challenged_and_state_stays() {
+    let (mut m, mut t) = established();
+    pass(&mut t, &m.data(Side::Client, 100));
+    let mut rst = m.rst(Side::Server);
+    rst.seq += 5000;
+    assert_eq!(feed(&mut t, &rst), Ok(Tracked::RstChallenged));
+    assert_eq!(t.state, TcpState::Established);
+    // The endpoint's challenge ACK leads to the exact RST, which closes.
+    let mut exact = rst.clone();
+    exact.seq -= 5000;
+    assert_eq!(pass(&mut t, &exact), TcpState::Close);
+}
+
+#[test]
+fn rst_outside_the_window_is_dropped() {
+    let (mut m, mut t) = established();
+    let mut rst = m.rst(Side::Server);
+    rst.seq = rst.seq.wrapping_add(0x4000_0000);
+    assert_eq!(feed(&mut t, &rst), Err(DropReason::TcpRstOutOfWindow));
+    let mut old = m.rst(Side::Client);
+    old.seq = old.seq.wrapping_sub(10);
+    assert_eq!(feed(&mut t, &old), Err(DropReason::TcpRstOutOfWindow));
+    assert_eq!(t.state, TcpState::Established);
+}
+
+// === FIN_WAIT … TIME_WAIT ===
+
+#[test]
+fn fin_both_ways_reaches_time_wait() {
+    let (mut m, mut t) = established();
+    assert_eq!(pass(&mut t, &m.fin(Side::Client)), TcpState::FinWait);
+    assert_eq!(pass(&mut t, &m.ack(Side::Server)), TcpState::CloseWait);
+    // Half-closed: the server may still send.
+    assert_eq!(
+        pass(&mut t, &m.data(Side::Server, 200)),
+        TcpState::CloseWait
+    );
+    assert_eq!(pass(&mut t, &m.fin(Side::Server)), TcpState::LastAck);
+    assert_eq!(pass(&mut t, &m.ack(Side::Client)), TcpState::TimeWait);
+}
+
+#[test]
+fn crossing_fins_reach_time_wait() {
+    let (mut m, mut t) = established();
+    let fin_c = m.fin(Side::Client);
+    let fin_s = m.fin(Side::Server); // acks the client's FIN too
+    assert_eq!(pass(&mut t, &fin_c), TcpState::FinWait);
+    assert_eq!(pass(&mut t, &fin_s), TcpState::LastAck);
+    assert_eq!(pass(&mut t, &m.ack(Side::Client)), TcpState::TimeWait);
+}
+
+#[test]
+fn fin_retransmit_keeps_state() {
+    let (mut m, mut t) = established();
+    let fin = m.fin(Side::Client);
+    pass(&mut t, &fin);
+    assert_eq!(pass(&mut t, &fin), TcpState::FinWait);
+}
+
+// === TIME_WAIT / CLOSE: reopen ===
+
+#[test]
+fn syn_on_a_closed_tuple_reopens() {
+    let (mut m, mut t) = established();
+    pass(&mut t, &m.rst(Side::Client));
+    assert_eq!(t.state, TcpState::Close);
+    let syn = Seg {
+        from: Side::Client,
+        seq: 42,
+        ack: 0,
+        flags: TcpFlags::SYN,
+        window: 100,
+        wscale: None,
+        sack: vec![],
+        payload_len: 0,
+    };
+    assert_eq!(feed(&mut t, &syn), Ok(Tracked::Reopen));
+    let syn_back = Seg {
+        from: Side::Server,
+        ..syn
+    };
+    assert_eq!(feed(&mut t, &syn_back), Ok(Tracked::Reopen));
+}
+
+#[test]
+fn stragglers_after_rst_pass_without_change() {
+    let (mut m, mut t) = established();
+    let data = m.data(Side::Client, 10);
+    pass(&mut t, &m.rst(Side::Server));
+    assert_eq!(feed(&mut t, &data), Ok(Tracked::Ignored));
+    assert_eq!(t.state, TcpState::Close);
+}
+
+#[test]
+fn closing_state_is_derived_from_fins() {
+    use TcpState::*;
+    let cases = [
+        ([false, false], [false, false], Established),
+        ([true, false], [false, false], FinWait),
+        ([false, true], [false, false], FinWait),
+        ([true, false], [true, false], CloseWait),
+        ([false, true], [false, true], CloseWait),
+        ([true, true], [false, false], LastAck),
+        ([true, true], [true, false], LastAck),
+        ([true, true], [true, true], TimeWait),
+    ];
+    for (seen, acked, want) in cases {
+        assert_eq!(
+            closing_state(seen, acked),
+            want,
+            "seen {seen:?} acked {acked:?}"
+        );
+    }
+}

@@ -1,0 +1,58 @@
+//! Connection timeouts, with the ASA's defaults (spec/asa.md §2.2).
+
+use std::time::Duration;
+
+use super::entry::{Entry, ProtoState};
+use super::tcp::TcpState;
+
+/// How long a connection may stay idle in each phase before it is removed.
+/// `Duration::MAX` means never (the ASA's `0:00:00`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Handshake not completed (ASA `timeout embryonic`, default 0:00:30).
+    pub tcp_embryonic: Duration,
+    /// Established and idle (ASA `timeout conn` / class `idle`, default 1:00:00).
+    pub tcp_idle: Duration,
+    /// One side closed (ASA `timeout half-closed`, default 0:10:00).
+    pub tcp_half_closed: Duration,
+    /// Both FINs acknowledged: kept briefly so retransmitted final ACKs and
+    /// FINs still match (the ASA frees such slots within about a minute).
+    pub tcp_time_wait: Duration,
+    /// After a RST: kept briefly so in-flight stragglers do not count as attacks.
+    pub tcp_closed: Duration,
+    /// UDP idle (ASA `timeout udp`, default 0:02:00).
+    pub udp_idle: Duration,
+    /// ICMP echo idle (ASA `timeout icmp`, default 0:00:02).
+    pub icmp_idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            tcp_embryonic: Duration::from_secs(30),
+            tcp_idle: Duration::from_secs(3600),
+            tcp_half_closed: Duration::from_secs(600),
+            tcp_time_wait: Duration::from_secs(30),
+            tcp_closed: Duration::from_secs(10),
+            udp_idle: Duration::from_secs(120),
+            icmp_idle: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Timeouts {
+    /// The idle timeout that applies to `entry` in its current state.
+    pub fn for_entry(&self, entry: &Entry) -> Duration {
+        match &entry.proto {
+            ProtoState::Tcp(t) => match t.state {
+                s if s.is_embryonic() => self.tcp_embryonic,
+                s if s.is_half_closed() => self.tcp_half_closed,
+                TcpState::TimeWait => self.tcp_time_wait,
+                TcpState::Close => self.tcp_closed,
+                _ => self.tcp_idle,
+            },
+            ProtoState::Udp => self.udp_idle,
+            ProtoState::IcmpEcho => self.icmp_idle,
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Plain counters the engine keeps on the packet path; the ops crate reads
+//! them at scrape time (STYLE.md habit 4: the per-packet path never touches a
+//! metrics registry). All additions saturate.
+
+use crate::conntrack::TcpState;
+use crate::verdict::DropReason;
+
+/// Protocol families of tracked connections, for per-protocol counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnProto {
+    /// TCP.
+    Tcp = 0,
+    /// UDP.
+    Udp = 1,
+    /// ICMP / ICMPv6 echo.
+    Icmp = 2,
+}
+
+impl ConnProto {
+    /// All, in counter order.
+    pub const ALL: [ConnProto; 3] = [ConnProto::Tcp, ConnProto::Udp, ConnProto::Icmp];
+    /// Label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            ConnProto::Tcp => "tcp",
+            ConnProto::Udp => "udp",
+            ConnProto::Icmp => "icmp",
+        }
+    }
+}
+
+/// Why a connection left the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoveReason {
+    /// Idle (or embryonic, half-closed, …) timeout.
+    Timeout = 0,
+    /// A SYN reused the tuple of a finished connection.
+    Reopen = 1,
+}
+
+impl RemoveReason {
+    /// All, in counter order.
+    pub const ALL: [RemoveReason; 2] = [RemoveReason::Timeout, RemoveReason::Reopen];
+    /// Label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            RemoveReason::Timeout => "timeout",
+            RemoveReason::Reopen => "reopen",
+        }
+    }
+}
+
+/// Add one, saturating (STYLE.md habit 6: counters never wrap silently).
+#[inline]
+pub fn bump(c: &mut u64) {
+    *c = c.saturating_add(1);
+}
+
+/// The engine's counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counters {
+    /// Drops, indexed by [`DropReason::index`].
+    pub drops: [u64; DropReason::COUNT],
+    /// Frames forwarded.
+    pub forwarded_packets: u64,
+    /// Bytes of forwarded frames.
+    pub forwarded_bytes: u64,
+    /// Frames passed without tracking (ARP, IPv6 neighbour discovery).
+    pub untracked_passed: u64,
+    /// ICMP errors passed because they quote a tracked connection.
+    pub icmp_related_passed: u64,
+    /// Connections created, by [`ConnProto`].
+    pub conns_created: [u64; 3],
+    /// Connections removed, by [`RemoveReason`].
+    pub conns_removed: [u64; 2],
+    /// TCP state transitions `[from][to]` (only actual changes).
+    pub tcp_transitions: [[u64; TcpState::COUNT]; TcpState::COUNT],
+    /// TCP segments passed as stale retransmissions (window checks 2/4).
+    pub tcp_stale_passed: u64,
+    /// TCP segments passed without checks or state change (SYN in a live
+    /// connection, challenge ACK, straggler after RST).
+    pub tcp_ignored_passed: u64,
+    /// In-window RSTs that were not exact: passed, state kept (RFC 5961).
+    pub tcp_rst_challenged: u64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters {
+            drops: [0; DropReason::COUNT],
+            forwarded_packets: 0,
+            forwarded_bytes: 0,
+            untracked_passed: 0,
+            icmp_related_passed: 0,
+            conns_created: [0; 3],
+            conns_removed: [0; 2],
+            tcp_transitions: [[0; TcpState::COUNT]; TcpState::COUNT],
+            tcp_stale_passed: 0,
+            tcp_ignored_passed: 0,
+            tcp_rst_challenged: 0,
+        }
+    }
+}
+
+impl Counters {
+    /// Drops for one reason.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.drops[reason.index()]
+    }
+
+    /// All drops.
+    pub fn total_dropped(&self) -> u64 {
+        self.drops.iter().fold(0u64, |a, &b| a.saturating_add(b))
+    }
+
+    /// Transitions from one TCP state to another.
+    pub fn transitions(&self, from: TcpState, to: TcpState) -> u64 {
+        self.tcp_transitions[from as usize][to as usize]
+    }
+}

@@ -1,0 +1,496 @@
+//! The engine: one frame in, one verdict out, time passed in (DESIGN.md,
+//! "The engine contract"). No sockets, no threads, no clock.
+
+use std::time::Duration;
+
+use thiserror::Error;
+
+use crate::conntrack::entry::conn_flags;
+use crate::conntrack::table::TableFull;
+use crate::conntrack::tcp::{TcpEvent, Tracked};
+use crate::conntrack::{ConnTable, Entry, FlowId, NodeId, ProtoState, TcpTrack, Timeouts};
+use crate::counters::{ConnProto, Counters, RemoveReason, bump};
+use crate::flow::{Direction, FlowKey, Tuple};
+use crate::packet::{Icmp, PacketMeta, Parsed, TcpSegment, Transport, parse};
+use crate::time::Instant;
+use crate::verdict::{DropReason, IfaceId, Verdict};
+
+/// Most data interfaces one engine serves (an `IfaceId` is a `u8`).
+pub const MAX_INTERFACES: usize = 255;
+
+/// Default bound on tracked connections.
+pub const DEFAULT_MAX_CONNS: usize = 1_000_000;
+
+/// Table slots the expiry sweep visits per [`Engine::expire`] call. With the
+/// default [`SWEEP_INTERVAL`] a table of a million slots is swept about every
+/// six seconds; expired entries are already invisible to lookups, so the
+/// sweep only bounds how long their memory stays taken.
+pub const DEFAULT_SWEEP_BUDGET_SLOTS: usize = 16_384;
+
+/// How often the shell should call [`Engine::expire`].
+pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A data interface as the engine sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceConfig {
+    /// The ASA `nameif` (e.g. `inside`, `outside`).
+    pub nameif: String,
+    /// ASA `security-level`, 0–100: with no access rule, connections may
+    /// open only from a higher level to a lower one.
+    pub security_level: u8,
+    /// Where frames received here leave (transparent-bridge pairing).
+    pub peer: IfaceId,
+}
+
+/// Everything the engine is built from.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// This node (recorded as the owner of entries it creates).
+    pub node: NodeId,
+    /// Data interfaces, indexed by `IfaceId`.
+    pub interfaces: Vec<InterfaceConfig>,
+    /// Bound on tracked connections.
+    pub max_conns: usize,
+    /// Connection timeouts.
+    pub timeouts: Timeouts,
+    /// Secret seed of the flow hash; draw it at random per node.
+    pub hash_seed: [u64; 4],
+    /// Slots the expiry sweep visits per call.
+    pub sweep_budget_slots: usize,
+}
+
+impl EngineConfig {
+    /// A transparent bridge between `inside` (security 100) and `outside`
+    /// (security 0), the ASA transparent-mode default pair.
+    pub fn inside_outside(node: NodeId, hash_seed: [u64; 4]) -> Self {
+        EngineConfig {
+            node,
+            interfaces: vec![
+                InterfaceConfig {
+                    nameif: "inside".into(),
+                    security_level: 100,
+                    peer: IfaceId(1),
+                },
+                InterfaceConfig {
+                    nameif: "outside".into(),
+                    security_level: 0,
+                    peer: IfaceId(0),
+                },
+            ],
+            max_conns: DEFAULT_MAX_CONNS,
+            timeouts: Timeouts::default(),
+            hash_seed,
+            sweep_budget_slots: DEFAULT_SWEEP_BUDGET_SLOTS,
+        }
+    }
+}
+
+/// A configuration the engine cannot run with (a local fault: the config's).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// No interfaces, or more than [`MAX_INTERFACES`].
+    #[error("an engine needs between 1 and {MAX_INTERFACES} interfaces, got {0}")]
+    InterfaceCount(usize),
+    /// An interface pairs with one that does not exist, or with itself.
+    #[error("interface {nameif} pairs with interface index {peer}, which is not another interface")]
+    BadPeer {
+        /// The interface's nameif.
+        nameif: String,
+        /// The peer index it names.
+        peer: u8,
+    },
+    /// A security level above 100.
+    #[error("interface {nameif}: security-level {level} is outside 0-100")]
+    SecurityLevel {
+        /// The interface's nameif.
+        nameif: String,
+        /// The level given.
+        level: u8,
+    },
+    /// `max_conns` of zero.
+    #[error("max_conns must be at least 1")]
+    NoCapacity,
+}
+
+/// The stateful engine.
+#[derive(Debug)]
+pub struct Engine {
+    config: EngineConfig,
+    table: ConnTable,
+    counters: Counters,
+    next_conn_id: u32,
+}
+
+impl Engine {
+    /// Build an engine, checking the configuration.
+    pub fn new(config: EngineConfig) -> Result<Self, ConfigError> {
+        let n = config.interfaces.len();
+        if n == 0 || n > MAX_INTERFACES {
+            return Err(ConfigError::InterfaceCount(n));
+        }
+        for (i, iface) in config.interfaces.iter().enumerate() {
+            if usize::from(iface.peer.0) >= n || usize::from(iface.peer.0) == i {
+                return Err(ConfigError::BadPeer {
+                    nameif: iface.nameif.clone(),
+                    peer: iface.peer.0,
+                });
+            }
+            if iface.security_level > 100 {
+                return Err(ConfigError::SecurityLevel {
+                    nameif: iface.nameif.clone(),
+                    level: iface.security_level,
+                });
+            }
+        }
+        if config.max_conns == 0 {
+            return Err(ConfigError::NoCapacity);
+        }
+        Ok(Engine {
+            table: ConnTable::new(config.max_conns, config.hash_seed),
+            config,
+            counters: Counters::default(),
+            next_conn_id: 1,
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// The connection table (for `show conn`).
+    pub fn table(&self) -> &ConnTable {
+        &self.table
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Whether an entry is past its timeout at `now`. Expired entries are
+    /// treated as absent even before the sweep removes them.
+    pub fn is_expired(&self, entry: &Entry, now: Instant) -> bool {
+        now >= entry.last_seen + self.config.timeouts.for_entry(entry)
+    }
+
+    /// When the shell should call [`expire`](Self::expire) next.
+    pub fn poll_timeout(&self, now: Instant) -> Instant {
+        now + SWEEP_INTERVAL
+    }
+
+    /// Remove expired entries from the next slice of the table. Returns how
+    /// many were removed.
+    pub fn expire(&mut self, now: Instant) -> usize {
+        let timeouts = self.config.timeouts;
+        let mut removed = 0usize;
+        let counters = &mut self.counters;
+        self.table.sweep(
+            self.config.sweep_budget_slots,
+            |e| now >= e.last_seen + timeouts.for_entry(e),
+            |_| {
+                removed += 1;
+                bump(&mut counters.conns_removed[RemoveReason::Timeout as usize]);
+            },
+        );
+        removed
+    }
+
+    /// Decide what to do with one frame received on `ingress` at `now`.
+    ///
+    /// The frame is `&mut` because later stages rewrite it in place
+    /// (sequence randomization); this one only reads it.
+    pub fn process(
+        &mut self,
+        frame: &mut [u8],
+        meta: PacketMeta,
+        ingress: IfaceId,
+        now: Instant,
+    ) -> Verdict {
+        let verdict = self.decide(frame, meta, ingress, now);
+        match verdict {
+            Verdict::Forward { .. } => {
+                bump(&mut self.counters.forwarded_packets);
+                self.counters.forwarded_bytes = self
+                    .counters
+                    .forwarded_bytes
+                    .saturating_add(frame.len() as u64);
+            }
+            Verdict::Drop(reason) => bump(&mut self.counters.drops[reason.index()]),
+        }
+        verdict
+    }
+
+    fn decide(
+        &mut self,
+        frame: &[u8],
+        meta: PacketMeta,
+        ingress: IfaceId,
+        now: Instant,
+    ) -> Verdict {
+        let Some(iface) = self.config.interfaces.get(usize::from(ingress.0)) else {
+            return Verdict::Drop(DropReason::UnknownInterface);
+        };
+        let egress = iface.peer;
+        let parsed = match parse(frame, meta) {
+            Ok(p) => p,
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        let (tuple, transport, ip_len) = match parsed {
+            // Transparent mode passes ARP, as the ASA does by default.
+            Parsed::Arp => {
+                bump(&mut self.counters.untracked_passed);
+                return Verdict::Forward { egress };
+            }
+            Parsed::Ip {
+                tuple,
+                transport,
+                ip_len,
+                ..
+            } => (tuple, transport, ip_len),
+        };
+        let pkt = Pkt {
+            tuple,
+            ingress,
+            egress,
+            ip_len,
+            now,
+        };
+        let result = match transport {
+            Transport::Tcp(seg) => self.tcp(&pkt, &seg),
+            Transport::Udp { .. } => self.datagram(&pkt, Kind::Udp),
+            Transport::Icmp(Icmp::EchoRequest) => self.datagram(&pkt, Kind::EchoRequest),
+            Transport::Icmp(Icmp::EchoReply) => self.datagram(&pkt, Kind::EchoReply),
+            Transport::Icmp(Icmp::Error { quoted, .. }) => self.icmp_error(&pkt, &quoted),
+            // Neighbour discovery is link-local plumbing the bridge must pass
+            // for the hosts on either side to reach each other at all.
+            Transport::Icmp(Icmp::NeighborDiscovery) => {
+                bump(&mut self.counters.untracked_passed);
+                Ok(())
+            }
+            // Other ICMP (timestamps, information requests) is not tracked:
+            // it passes where a new connection could open.
+            Transport::Icmp(Icmp::Other { .. }) => self.admit(&pkt),
+        };
+        match result {
+            Ok(()) => Verdict::Forward { egress },
+            Err(reason) => Verdict::Drop(reason),
+        }
+    }
+
+    /// Find the live entry for a key, removing it first if it has expired.
+    fn lookup(&mut self, hash: u64, key: &FlowKey, now: Instant) -> Option<FlowId> {
+        let id = self.table.find(hash, key)?;
+        if self.is_expired(self.table.get(id), now) {
+            self.remove(id, RemoveReason::Timeout);
+            return None;
+        }
+        Some(id)
+    }
+
+    fn remove(&mut self, id: FlowId, reason: RemoveReason) -> Entry {
+        bump(&mut self.counters.conns_removed[reason as usize]);
+        self.table.remove(id)
+    }
+
+    /// May a new connection open from `ingress` to `egress`? Without an
+    /// access rule, only from a higher security level to a lower one (ASA
+    /// default; equal levels are refused without `same-security-traffic`).
+    fn admit(&self, pkt: &Pkt) -> Result<(), DropReason> {
+        if self.level(pkt.ingress) > self.level(pkt.egress) {
+            Ok(())
+        } else {
+            Err(DropReason::AclDeny)
+        }
+    }
+
+    fn level(&self, iface: IfaceId) -> u8 {
+        self.config.interfaces[usize::from(iface.0)].security_level
+    }
+
+    /// Create the entry for a packet that opens a connection.
+    fn create(
+        &mut self,
+        pkt: &Pkt,
+        hash: u64,
+        key: FlowKey,
+        src_is_lo: bool,
+        proto: ProtoState,
+    ) -> Result<(), DropReason> {
+        self.admit(pkt)?;
+        // ASA flag `B`: opened from the lower-security side.
+        let mut flags = if self.level(pkt.ingress) < self.level(pkt.egress) {
+            conn_flags::FROM_LOWER
+        } else {
+            0
+        };
+        if matches!(proto, ProtoState::Udp)
+            && (pkt.tuple.src.port == 53 || pkt.tuple.dst.port == 53)
+        {
+            flags |= conn_flags::DNS;
+        }
+        let id = self.next_conn_id;
+        // Ids are 32-bit as on the ASA; wrap but never hand out 0.
+        self.next_conn_id = self.next_conn_id.checked_add(1).unwrap_or(1);
+        let entry = Entry {
+            key,
+            orig_is_lo: src_is_lo,
+            flags,
+            ingress: [pkt.ingress, pkt.egress],
+            owner: self.config.node,
+            id,
+            proto,
+            packets: [1, 0],
+            bytes: [u64::from(pkt.ip_len), 0],
+            created: pkt.now,
+            last_seen: pkt.now,
+        };
+        let kind = match proto {
+            ProtoState::Tcp(_) => ConnProto::Tcp,
+            ProtoState::Udp => ConnProto::Udp,
+            ProtoState::IcmpEcho => ConnProto::Icmp,
+        };
+        self.table
+            .insert(hash, entry)
+            .map_err(|TableFull| DropReason::ConntrackFull)?;
+        bump(&mut self.counters.conns_created[kind as usize]);
+        Ok(())
+    }
+
+    fn tcp(&mut self, pkt: &Pkt, seg: &TcpSegment) -> Result<(), DropReason> {
+        let (key, src_is_lo) = FlowKey::of(&pkt.tuple);
+        let hash = self.table.hash(&key);
+        if let Some(id) = self.lookup(hash, &key, pkt.now) {
+            let entry = self.table.get_mut(id);
+            let dir = entry.direction(src_is_lo);
+            if entry.ingress[dir.index()] != pkt.ingress {
+                return Err(DropReason::InterfaceMismatch);
+            }
+            let ProtoState::Tcp(track) = &mut entry.proto else {
+                unreachable!("the flow key includes the protocol");
+            };
+            match track.track(dir, seg)? {
+                Tracked::Reopen => {
+                    self.remove(id, RemoveReason::Reopen);
+                }
+                outcome => {
+                    let refresh = match outcome {
+                        Tracked::Pass { from, to } => {
+                            if from != to {
+                                bump(
+                                    &mut self.counters.tcp_transitions[from as usize][to as usize],
+                                );
+                            }
+                            true
+                        }
+                        Tracked::Stale => {
+                            bump(&mut self.counters.tcp_stale_passed);
+                            false
+                        }
+                        Tracked::Ignored => {
+                            bump(&mut self.counters.tcp_ignored_passed);
+                            false
+                        }
+                        Tracked::RstChallenged => {
+                            bump(&mut self.counters.tcp_rst_challenged);
+                            false
+                        }
+                        Tracked::Reopen => unreachable!("matched above"),
+                    };
+                    account(self.table.get_mut(id), dir, pkt, refresh);
+                    return Ok(());
+                }
+            }
+        }
+        // ASA: only a SYN creates a TCP connection (asp drop `tcp-not-syn`).
+        match TcpEvent::classify(seg.flags) {
+            None => Err(DropReason::TcpBadFlags),
+            Some(TcpEvent::Syn) => {
+                let track = TcpTrack::open(seg);
+                self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track))?;
+                bump(&mut self.counters.tcp_transitions[0][track.state as usize]);
+                Ok(())
+            }
+            Some(_) => Err(DropReason::TcpNotSyn),
+        }
+    }
+
+    /// UDP and ICMP echo: flows with an idle timeout and no state machine.
+    fn datagram(&mut self, pkt: &Pkt, kind: Kind) -> Result<(), DropReason> {
+        let (key, src_is_lo) = FlowKey::of(&pkt.tuple);
+        let hash = self.table.hash(&key);
+        if let Some(id) = self.lookup(hash, &key, pkt.now) {
+            let entry = self.table.get_mut(id);
+            let dir = entry.direction(src_is_lo);
+            if entry.ingress[dir.index()] != pkt.ingress {
+                return Err(DropReason::InterfaceMismatch);
+            }
+            // An echo reply answers the requester, never the reverse.
+            if matches!(kind, Kind::EchoReply) && dir == Direction::Orig {
+                return Err(DropReason::IcmpNoConnection);
+            }
+            if dir == Direction::Reply {
+                entry.flags |= conn_flags::REPLIED;
+            }
+            account(entry, dir, pkt, true);
+            return Ok(());
+        }
+        match kind {
+            Kind::Udp => self.create(pkt, hash, key, src_is_lo, ProtoState::Udp),
+            Kind::EchoRequest => self.create(pkt, hash, key, src_is_lo, ProtoState::IcmpEcho),
+            Kind::EchoReply => Err(DropReason::IcmpNoConnection),
+        }
+    }
+
+    /// An ICMP error passes only if it quotes a live connection and travels
+    /// back toward the sender of the quoted packet (RFC 5927 §4.1's advice
+    /// to middleboxes: match errors to state, drop the rest).
+    fn icmp_error(&mut self, pkt: &Pkt, quoted: &Tuple) -> Result<(), DropReason> {
+        if pkt.tuple.dst.addr != quoted.src.addr {
+            return Err(DropReason::IcmpNoConnection);
+        }
+        let (key, quoted_src_is_lo) = FlowKey::of(quoted);
+        let hash = self.table.hash(&key);
+        let id = self
+            .lookup(hash, &key, pkt.now)
+            .ok_or(DropReason::IcmpNoConnection)?;
+        let entry = self.table.get(id);
+        // The error flows against the quoted packet's direction.
+        let back = entry.direction(quoted_src_is_lo).other();
+        if entry.ingress[back.index()] != pkt.ingress {
+            return Err(DropReason::InterfaceMismatch);
+        }
+        bump(&mut self.counters.icmp_related_passed);
+        Ok(())
+    }
+}
+
+/// What the engine needs of a packet beyond its transport header.
+struct Pkt {
+    tuple: Tuple,
+    ingress: IfaceId,
+    egress: IfaceId,
+    ip_len: u32,
+    now: Instant,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Udp,
+    EchoRequest,
+    EchoReply,
+}
+
+/// Count a passed packet on its entry; `refresh` moves last-seen (stale and
+/// ignored TCP segments pass but do not keep a connection alive).
+fn account(entry: &mut Entry, dir: Direction, pkt: &Pkt, refresh: bool) {
+    let d = dir.index();
+    bump(&mut entry.packets[d]);
+    entry.bytes[d] = entry.bytes[d].saturating_add(u64::from(pkt.ip_len));
+    if refresh {
+        entry.last_seen = pkt.now;
+    }
+}
+
+#[cfg(test)]
+mod tests;

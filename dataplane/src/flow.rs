@@ -1,0 +1,208 @@
+//! Flow identity: a packet's directed 5-tuple, and the direction-normalised key
+//! under which both directions of one connection find the same entry.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// An IPv4 or IPv6 address stored in 16 bytes (IPv4 as `::ffff:a.b.c.d`), so a
+/// key has one fixed layout for both families.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Addr(pub [u8; 16]);
+
+impl Addr {
+    /// The address of an IPv4 host.
+    pub fn v4(octets: [u8; 4]) -> Self {
+        Addr(Ipv4Addr::from(octets).to_ipv6_mapped().octets())
+    }
+    /// The address of an IPv6 host.
+    pub fn v6(octets: [u8; 16]) -> Self {
+        Addr(octets)
+    }
+    /// Back to a std address (IPv4-mapped addresses become IPv4).
+    pub fn ip(self) -> IpAddr {
+        let v6 = Ipv6Addr::from(self.0);
+        match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        }
+    }
+}
+
+impl From<IpAddr> for Addr {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => Addr::v4(v4.octets()),
+            IpAddr::V6(v6) => Addr::v6(v6.octets()),
+        }
+    }
+}
+
+impl fmt::Debug for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.ip())
+    }
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.ip())
+    }
+}
+
+/// IP protocol numbers the engine tracks.
+pub mod proto {
+    /// ICMP for IPv4.
+    pub const ICMP: u8 = 1;
+    /// TCP.
+    pub const TCP: u8 = 6;
+    /// UDP.
+    pub const UDP: u8 = 17;
+    /// ICMPv6.
+    pub const ICMPV6: u8 = 58;
+}
+
+/// One side of a flow: address and port. For ICMP echo the "port" of the
+/// requester is the echo identifier and the responder's is 0 (see [`Tuple`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Endpoint {
+    /// Host address.
+    pub addr: Addr,
+    /// TCP/UDP port, or the ICMP echo identifier on the requester's side.
+    pub port: u16,
+}
+
+/// A packet's directed tuple: who sent it to whom over which protocol.
+///
+/// ICMP echo requests carry `(src.port, dst.port) = (id, 0)` and replies
+/// `(0, id)`, so a request and its reply normalise to the same [`FlowKey`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Tuple {
+    /// Sender.
+    pub src: Endpoint,
+    /// Receiver.
+    pub dst: Endpoint,
+    /// IP protocol number.
+    pub proto: u8,
+}
+
+impl Tuple {
+    /// The tuple of a packet travelling the other way.
+    pub fn reversed(self) -> Tuple {
+        Tuple {
+            src: self.dst,
+            dst: self.src,
+            proto: self.proto,
+        }
+    }
+}
+
+/// Which way a packet travels relative to the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// From the side that opened the connection.
+    Orig,
+    /// From the side that answered.
+    Reply,
+}
+
+impl Direction {
+    /// 0 for orig, 1 for reply: an index into per-direction arrays.
+    pub const fn index(self) -> usize {
+        match self {
+            Direction::Orig => 0,
+            Direction::Reply => 1,
+        }
+    }
+    /// The other direction.
+    pub const fn other(self) -> Direction {
+        match self {
+            Direction::Orig => Direction::Reply,
+            Direction::Reply => Direction::Orig,
+        }
+    }
+}
+
+/// Direction-normalised flow key: the lower endpoint first, so both
+/// directions of a connection map to one key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FlowKey {
+    /// The lower of the two endpoints (by address, then port).
+    pub lo: Endpoint,
+    /// The higher endpoint.
+    pub hi: Endpoint,
+    /// IP protocol number.
+    pub proto: u8,
+}
+
+impl FlowKey {
+    /// The key of a packet's tuple, and whether the packet's sender is the `lo` side.
+    pub fn of(t: &Tuple) -> (FlowKey, bool) {
+        if t.src <= t.dst {
+            (
+                FlowKey {
+                    lo: t.src,
+                    hi: t.dst,
+                    proto: t.proto,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    lo: t.dst,
+                    hi: t.src,
+                    proto: t.proto,
+                },
+                false,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(a: [u8; 4], port: u16) -> Endpoint {
+        Endpoint {
+            addr: Addr::v4(a),
+            port,
+        }
+    }
+
+    #[test]
+    fn both_directions_share_one_key() {
+        let t = Tuple {
+            src: ep([198, 18, 0, 9], 40000),
+            dst: ep([198, 18, 1, 1], 80),
+            proto: proto::TCP,
+        };
+        let (k1, src_lo1) = FlowKey::of(&t);
+        let (k2, src_lo2) = FlowKey::of(&t.reversed());
+        assert_eq!(k1, k2);
+        assert_ne!(src_lo1, src_lo2);
+    }
+
+    #[test]
+    fn same_host_pair_different_ports_are_different_flows() {
+        let a = Tuple {
+            src: ep([198, 18, 0, 9], 1),
+            dst: ep([198, 18, 0, 9], 2),
+            proto: proto::UDP,
+        };
+        let b = Tuple {
+            src: ep([198, 18, 0, 9], 2),
+            dst: ep([198, 18, 0, 9], 3),
+            proto: proto::UDP,
+        };
+        assert_ne!(FlowKey::of(&a).0, FlowKey::of(&b).0);
+    }
+
+    #[test]
+    fn addresses_round_trip() {
+        let v4: IpAddr = "198.18.0.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(Addr::from(v4).ip(), v4);
+        assert_eq!(Addr::from(v6).ip(), v6);
+    }
+}

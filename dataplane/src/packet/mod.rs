@@ -1,0 +1,153 @@
+//! Packet views: what the engine needs to know of a frame, parsed once.
+//!
+//! [`parse`] checks every length and checksum up front (STYLE.md habit 2:
+//! parse, don't validate); everything after it works on [`Parsed`].
+
+mod parse;
+
+pub use parse::parse;
+
+use crate::flow::Tuple;
+use crate::seq::SeqNumber;
+
+/// What the I/O layer knows of a frame's checksums (from `tp_status` or
+/// `PACKET_AUXDATA`). veth and loopback hand frames over with the transport
+/// checksum not yet computed: a partial checksum is not a bad one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChecksumState {
+    /// Nothing is known: verify the IPv4 header and TCP/UDP checksums.
+    #[default]
+    Unverified,
+    /// The transport checksum is partial (`TP_STATUS_CSUMNOTREADY`,
+    /// CHECKSUM_PARTIAL): verify the IPv4 header, skip TCP/UDP.
+    Partial,
+    /// The kernel or NIC verified all checksums (`TP_STATUS_CSUM_VALID`).
+    Verified,
+}
+
+/// Metadata the I/O layer hands over with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacketMeta {
+    /// Checksum knowledge for this frame.
+    pub checksum: ChecksumState,
+}
+
+/// TCP header flags (the low byte of the flags field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    /// No more data from sender.
+    pub const FIN: u8 = 0x01;
+    /// Synchronize sequence numbers.
+    pub const SYN: u8 = 0x02;
+    /// Reset the connection.
+    pub const RST: u8 = 0x04;
+    /// Push function.
+    pub const PSH: u8 = 0x08;
+    /// Acknowledgement field is significant.
+    pub const ACK: u8 = 0x10;
+    /// Urgent pointer field is significant.
+    pub const URG: u8 = 0x20;
+    /// ECN echo.
+    pub const ECE: u8 = 0x40;
+    /// Congestion window reduced.
+    pub const CWR: u8 = 0x80;
+
+    /// Whether every bit of `mask` is set.
+    pub const fn has(self, mask: u8) -> bool {
+        self.0 & mask == mask
+    }
+}
+
+/// The TCP options the tracker uses (RFC 9293, RFC 7323, RFC 2018).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpOptions {
+    /// Maximum segment size (kind 2), on SYNs.
+    pub mss: Option<u16>,
+    /// Window scale shift (kind 3) as sent; the tracker caps it at 14 (RFC 7323 §2.3).
+    pub window_scale: Option<u8>,
+    /// SACK permitted (kind 4), on SYNs.
+    pub sack_permitted: bool,
+    /// The highest right edge among the SACK blocks (kind 5), if any.
+    pub sack_right_edge: Option<SeqNumber>,
+}
+
+/// A parsed TCP segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpSegment {
+    /// Sequence number.
+    pub seq: SeqNumber,
+    /// Acknowledgement number (meaningful only with ACK).
+    pub ack: SeqNumber,
+    /// Flags byte.
+    pub flags: TcpFlags,
+    /// Raw (unscaled) window field.
+    pub window: u16,
+    /// Options the tracker reads.
+    pub options: TcpOptions,
+    /// Bytes of payload after the TCP header.
+    pub payload_len: u32,
+}
+
+/// A parsed ICMP or ICMPv6 message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Icmp {
+    /// Echo request; the tuple's ports are `(id, 0)`.
+    EchoRequest,
+    /// Echo reply; the tuple's ports are `(0, id)`.
+    EchoReply,
+    /// An error (destination unreachable, time exceeded, parameter problem,
+    /// packet too big) quoting the head of a packet it is about.
+    Error {
+        /// ICMP type.
+        icmp_type: u8,
+        /// ICMP code.
+        code: u8,
+        /// The quoted packet's tuple, as the quoted packet travelled
+        /// (so the error itself travels the other way).
+        quoted: Tuple,
+    },
+    /// Neighbour discovery or router discovery (ICMPv6 133–137): link-local
+    /// control traffic a transparent firewall passes untracked.
+    NeighborDiscovery,
+    /// Any other type (timestamp, redirect, MLD, …).
+    Other {
+        /// ICMP type.
+        icmp_type: u8,
+        /// ICMP code.
+        code: u8,
+    },
+}
+
+/// The transport layer of a parsed packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// TCP segment.
+    Tcp(TcpSegment),
+    /// UDP datagram with its payload length.
+    Udp {
+        /// Bytes of payload after the UDP header.
+        payload_len: u32,
+    },
+    /// ICMP or ICMPv6.
+    Icmp(Icmp),
+}
+
+/// A frame the engine can act on, with all lengths and checksums checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parsed {
+    /// An IP packet: its directed tuple and transport details.
+    Ip {
+        /// Sender, receiver and protocol (ports per [`Tuple`]'s rules).
+        tuple: Tuple,
+        /// Transport layer.
+        transport: Transport,
+        /// 802.1Q VLAN id of the outermost tag, if tagged.
+        vlan: Option<u16>,
+        /// Length of the IP packet (header + payload) in bytes, for byte counters.
+        ip_len: u32,
+    },
+    /// ARP: passed untracked in transparent mode, as the ASA does.
+    Arp,
+}

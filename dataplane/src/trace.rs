@@ -1,0 +1,403 @@
+//! Traffic models that produce real frames: a TCP endpoint pair that keeps
+//! its own sequence state as a correct stack would, plus UDP and ICMP frame
+//! builders. Tests, property tests, benchmarks, the fuzz corpus and the demo
+//! trace all use it, so every one of them feeds the engine bytes a real host
+//! could have sent.
+
+use std::net::IpAddr;
+
+use etherparse::{PacketBuilder, TcpOptionElement};
+
+use crate::packet::{TcpFlags, TcpOptions, TcpSegment};
+use crate::seq::SeqNumber;
+use crate::verdict::IfaceId;
+
+/// A host taking part in a trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Host {
+    /// Its MAC address.
+    pub mac: [u8; 6],
+    /// Its IP address.
+    pub ip: IpAddr,
+    /// Its port for the conversation.
+    pub port: u16,
+    /// The firewall interface its frames arrive on.
+    pub iface: IfaceId,
+}
+
+/// One end of a TCP conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The side that sends the SYN.
+    Client = 0,
+    /// The side that answers.
+    Server = 1,
+}
+
+impl Side {
+    /// The other side.
+    pub fn other(self) -> Side {
+        match self {
+            Side::Client => Side::Server,
+            Side::Server => Side::Client,
+        }
+    }
+}
+
+/// A segment as the model sent it: enough to build the frame or the parsed
+/// [`TcpSegment`] the engine would see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seg {
+    /// Who sent it.
+    pub from: Side,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number (sent with ACK when `flags` has ACK).
+    pub ack: u32,
+    /// Flags byte.
+    pub flags: u8,
+    /// Raw window field.
+    pub window: u16,
+    /// Window scale option (SYNs only).
+    pub wscale: Option<u8>,
+    /// SACK blocks (left, right).
+    pub sack: Vec<(u32, u32)>,
+    /// Payload length.
+    pub payload_len: u32,
+}
+
+impl Seg {
+    /// The parsed view the engine's tracker works on.
+    pub fn segment(&self) -> TcpSegment {
+        TcpSegment {
+            seq: SeqNumber(self.seq),
+            ack: SeqNumber(self.ack),
+            flags: TcpFlags(self.flags),
+            window: self.window,
+            options: TcpOptions {
+                mss: (self.flags & TcpFlags::SYN != 0).then_some(1460),
+                window_scale: self.wscale,
+                sack_permitted: self.flags & TcpFlags::SYN != 0,
+                sack_right_edge: self
+                    .sack
+                    .iter()
+                    .map(|&(_, r)| SeqNumber(r))
+                    .reduce(SeqNumber::max),
+            },
+            payload_len: self.payload_len,
+        }
+    }
+}
+
+/// Build an Ethernet/IP/TCP frame for a segment between two hosts.
+pub fn tcp_frame(src: &Host, dst: &Host, seg: &Seg) -> Vec<u8> {
+    let mut options = Vec::new();
+    if seg.flags & TcpFlags::SYN != 0 {
+        options.push(TcpOptionElement::MaximumSegmentSize(1460));
+        options.push(TcpOptionElement::SelectiveAcknowledgementPermitted);
+        if let Some(ws) = seg.wscale {
+            options.push(TcpOptionElement::WindowScale(ws));
+        }
+    }
+    if let Some((&first, rest)) = seg.sack.split_first() {
+        let mut more = [None; 3];
+        for (slot, &block) in more.iter_mut().zip(rest) {
+            *slot = Some(block);
+        }
+        options.push(TcpOptionElement::SelectiveAcknowledgement(first, more));
+    }
+    let l2 = PacketBuilder::ethernet2(src.mac, dst.mac);
+    let payload = vec![0x5a; seg.payload_len as usize];
+    let mut out = Vec::new();
+    macro_rules! finish {
+        ($ip:expr) => {{
+            let mut b = $ip.tcp(src.port, dst.port, seg.seq, seg.window);
+            if seg.flags & TcpFlags::SYN != 0 {
+                b = b.syn();
+            }
+            if seg.flags & TcpFlags::ACK != 0 {
+                b = b.ack(seg.ack);
+            }
+            if seg.flags & TcpFlags::FIN != 0 {
+                b = b.fin();
+            }
+            if seg.flags & TcpFlags::RST != 0 {
+                b = b.rst();
+            }
+            if seg.flags & TcpFlags::PSH != 0 {
+                b = b.psh();
+            }
+            let b = b.options(&options).expect("at most 40 bytes of options");
+            b.write(&mut out, &payload)
+                .expect("writing to a Vec cannot fail");
+        }};
+    }
+    match (src.ip, dst.ip) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => finish!(l2.ipv4(s.octets(), d.octets(), 64)),
+        (IpAddr::V6(s), IpAddr::V6(d)) => finish!(l2.ipv6(s.octets(), d.octets(), 64)),
+        _ => panic!("hosts of one conversation share an address family"),
+    }
+    out
+}
+
+/// Build an Ethernet/IP/UDP frame.
+pub fn udp_frame(src: &Host, dst: &Host, payload: &[u8]) -> Vec<u8> {
+    let l2 = PacketBuilder::ethernet2(src.mac, dst.mac);
+    let mut out = Vec::new();
+    match (src.ip, dst.ip) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => l2
+            .ipv4(s.octets(), d.octets(), 64)
+            .udp(src.port, dst.port)
+            .write(&mut out, payload),
+        (IpAddr::V6(s), IpAddr::V6(d)) => l2
+            .ipv6(s.octets(), d.octets(), 64)
+            .udp(src.port, dst.port)
+            .write(&mut out, payload),
+        _ => panic!("hosts of one flow share an address family"),
+    }
+    .expect("writing to a Vec cannot fail");
+    out
+}
+
+/// Build an ICMP (v4) or ICMPv6 echo request (`reply == false`) or reply.
+pub fn echo_frame(src: &Host, dst: &Host, id: u16, seq: u16, reply: bool) -> Vec<u8> {
+    let l2 = PacketBuilder::ethernet2(src.mac, dst.mac);
+    let mut out = Vec::new();
+    let payload = [0u8; 32];
+    match (src.ip, dst.ip) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            let ip = l2.ipv4(s.octets(), d.octets(), 64);
+            if reply {
+                ip.icmpv4_echo_reply(id, seq).write(&mut out, &payload)
+            } else {
+                ip.icmpv4_echo_request(id, seq).write(&mut out, &payload)
+            }
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            let ip = l2.ipv6(s.octets(), d.octets(), 64);
+            if reply {
+                ip.icmpv6_echo_reply(id, seq).write(&mut out, &payload)
+            } else {
+                ip.icmpv6_echo_request(id, seq).write(&mut out, &payload)
+            }
+        }
+        _ => panic!("hosts of one flow share an address family"),
+    }
+    .expect("writing to a Vec cannot fail");
+    out
+}
+
+/// Build an ICMPv4 destination-unreachable (port unreachable) from `src` to
+/// `dst` quoting the IP header and first 8 transport bytes of `quoted_frame`.
+pub fn icmpv4_unreachable_frame(src: &Host, dst: &Host, quoted_frame: &[u8]) -> Vec<u8> {
+    let (IpAddr::V4(s), IpAddr::V4(d)) = (src.ip, dst.ip) else {
+        panic!("ICMPv4 needs IPv4 hosts");
+    };
+    // Skip the 14-byte Ethernet header; quote IPv4 header (20) + 8 bytes.
+    let quote_end = quoted_frame.len().min(14 + 28);
+    let quote = &quoted_frame[14.min(quote_end)..quote_end];
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2(src.mac, dst.mac)
+        .ipv4(s.octets(), d.octets(), 64)
+        .icmpv4_raw(3, 3, [0; 4])
+        .write(&mut out, quote)
+        .expect("writing to a Vec cannot fail");
+    out
+}
+
+/// A TCP endpoint pair that behaves as two correct stacks on a lossless,
+/// in-order path: every segment one side sends is received by the other at
+/// once, and data never exceeds the peer's advertised window.
+#[derive(Debug, Clone)]
+pub struct TcpModel {
+    /// The client host.
+    pub client: Host,
+    /// The server host.
+    pub server: Host,
+    /// Next sequence number each side sends (SND.NXT).
+    snd_nxt: [u32; 2],
+    /// Highest ack each side received (SND.UNA).
+    snd_una: [u32; 2],
+    /// What each side has received (RCV.NXT) — the ack it sends.
+    rcv_nxt: [u32; 2],
+    /// The window each side advertises (raw field value).
+    window: [u16; 2],
+    /// Window scale each side offers on its SYN.
+    wscale_offer: [Option<u8>; 2],
+    /// Whether scaling is in effect (both offered).
+    scaling: bool,
+    /// The peer's advertised window as each side last learned it, scaled.
+    snd_wnd: [u32; 2],
+    /// Highest right edge (ack + scaled window) each side's peer ever advertised.
+    max_right_edge: [u32; 2],
+    /// Every segment sent so far, for retransmissions.
+    pub sent: Vec<Seg>,
+}
+
+impl TcpModel {
+    /// A pair with the given initial sequence numbers, windows and window
+    /// scale offers.
+    pub fn new(
+        client: Host,
+        server: Host,
+        isn: [u32; 2],
+        window: [u16; 2],
+        wscale_offer: [Option<u8>; 2],
+    ) -> Self {
+        TcpModel {
+            client,
+            server,
+            snd_nxt: isn,
+            snd_una: isn,
+            rcv_nxt: [0, 0],
+            window,
+            wscale_offer,
+            scaling: wscale_offer[0].is_some() && wscale_offer[1].is_some(),
+            snd_wnd: [0, 0],
+            max_right_edge: [0, 0],
+            sent: Vec::new(),
+        }
+    }
+
+    fn host(&self, side: Side) -> &Host {
+        match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        }
+    }
+
+    /// The frame of a segment, addressed from its sender to the other side.
+    pub fn frame(&self, seg: &Seg) -> Vec<u8> {
+        tcp_frame(self.host(seg.from), self.host(seg.from.other()), seg)
+    }
+
+    /// The interface a segment from `side` arrives on.
+    pub fn iface(&self, side: Side) -> IfaceId {
+        self.host(side).iface
+    }
+
+    /// The scale in effect for `side`'s window field after the handshake.
+    fn scale(&self, side: Side) -> u8 {
+        if self.scaling {
+            self.wscale_offer[side as usize].unwrap_or(0).min(14)
+        } else {
+            0
+        }
+    }
+
+    /// How many bytes `side` may send now without exceeding the peer's window.
+    pub fn sendable(&self, side: Side) -> u32 {
+        let s = side as usize;
+        let limit = self.snd_una[s].wrapping_add(self.snd_wnd[s]);
+        limit.wrapping_sub(self.snd_nxt[s]).min(1 << 30)
+    }
+
+    /// The highest sequence number the tracker may accept from `side`.
+    pub fn max_right_edge(&self, side: Side) -> u32 {
+        self.max_right_edge[side as usize]
+    }
+
+    /// Send a segment and let the peer receive it.
+    fn send(&mut self, from: Side, flags: u8, payload_len: u32, sack: Vec<(u32, u32)>) -> Seg {
+        let s = from as usize;
+        let p = from.other() as usize;
+        let syn = flags & TcpFlags::SYN != 0;
+        let seg = Seg {
+            from,
+            seq: self.snd_nxt[s],
+            ack: self.rcv_nxt[s],
+            flags,
+            window: self.window[s],
+            wscale: if syn { self.wscale_offer[s] } else { None },
+            sack,
+            payload_len,
+        };
+        let len = payload_len + u32::from(syn) + u32::from(flags & TcpFlags::FIN != 0);
+        self.snd_nxt[s] = self.snd_nxt[s].wrapping_add(len);
+        // The peer receives it in order.
+        self.rcv_nxt[p] = self.snd_nxt[s];
+        if flags & TcpFlags::ACK != 0 {
+            self.snd_una[p] = seg.ack;
+            let win = if syn {
+                u32::from(seg.window)
+            } else {
+                u32::from(seg.window) << self.scale(from)
+            };
+            self.snd_wnd[p] = win;
+            let edge = seg.ack.wrapping_add(win.max(1));
+            if SeqNumber(edge).after(SeqNumber(self.max_right_edge[p]))
+                || self.max_right_edge[p] == 0
+            {
+                self.max_right_edge[p] = edge;
+            }
+        }
+        self.sent.push(seg.clone());
+        seg
+    }
+
+    /// The client's SYN.
+    pub fn syn(&mut self) -> Seg {
+        self.send(Side::Client, TcpFlags::SYN, 0, Vec::new())
+    }
+
+    /// The server's SYN-ACK.
+    pub fn syn_ack(&mut self) -> Seg {
+        self.send(Side::Server, TcpFlags::SYN | TcpFlags::ACK, 0, Vec::new())
+    }
+
+    /// A pure ACK from `side`.
+    pub fn ack(&mut self, side: Side) -> Seg {
+        self.send(side, TcpFlags::ACK, 0, Vec::new())
+    }
+
+    /// `len` bytes of data from `side` (the caller respects [`sendable`](Self::sendable)).
+    pub fn data(&mut self, side: Side, len: u32) -> Seg {
+        self.send(side, TcpFlags::ACK | TcpFlags::PSH, len, Vec::new())
+    }
+
+    /// A FIN|ACK from `side`.
+    pub fn fin(&mut self, side: Side) -> Seg {
+        self.send(side, TcpFlags::FIN | TcpFlags::ACK, 0, Vec::new())
+    }
+
+    /// A RST|ACK from `side` at its next sequence number (an exact reset).
+    pub fn rst(&mut self, side: Side) -> Seg {
+        self.send(side, TcpFlags::RST | TcpFlags::ACK, 0, Vec::new())
+    }
+
+    /// Change the window `side` advertises from its next segment on.
+    pub fn set_window(&mut self, side: Side, window: u16) {
+        self.window[side as usize] = window;
+    }
+
+    /// Re-send the `n`-th segment sent so far unchanged (a retransmission
+    /// that arrives late; the peer already has it).
+    pub fn retransmit(&self, n: usize) -> Option<Seg> {
+        self.sent.get(n).cloned()
+    }
+
+    /// Handshake: SYN, SYN-ACK, ACK.
+    pub fn handshake(&mut self) -> [Seg; 3] {
+        [self.syn(), self.syn_ack(), self.ack(Side::Client)]
+    }
+}
+
+/// Two IPv4 hosts on either side of an inside/outside bridge: the client on
+/// `inside` (interface 0), the server on `outside` (interface 1), in the
+/// benchmarking range 198.18.0.0/15.
+pub fn v4_pair(client_port: u16, server_port: u16) -> (Host, Host) {
+    (
+        Host {
+            mac: [0x02, 0, 0, 0, 0, 0x01],
+            ip: IpAddr::from([198, 18, 0, 10]),
+            port: client_port,
+            iface: IfaceId(0),
+        },
+        Host {
+            mac: [0x02, 0, 0, 0, 0, 0x02],
+            ip: IpAddr::from([198, 18, 1, 10]),
+            port: server_port,
+            iface: IfaceId(1),
+        },
+    )
+}

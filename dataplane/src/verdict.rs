@@ -1,0 +1,116 @@
+//! What the engine decides for a frame, and the closed set of reasons to drop one.
+
+/// A data interface of the node, by index into the engine's interface list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IfaceId(pub u8);
+
+/// The engine's decision for one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the frame (possibly rewritten in place) out of `egress`.
+    Forward { egress: IfaceId },
+    /// Discard the frame; the reason has already been counted.
+    Drop(DropReason),
+}
+
+macro_rules! drop_reasons {
+    ($( $(#[$doc:meta])* $variant:ident => $label:literal, )+) => {
+        /// Why a frame was dropped. Closed set: each reason maps to exactly one
+        /// counter and metric label through [`DropReason::label`], so a new reason
+        /// cannot ship uncounted (STYLE.md habit 4).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        #[repr(u8)]
+        pub enum DropReason {
+            $( $(#[$doc])* $variant, )+
+        }
+
+        impl DropReason {
+            /// Every reason, in counter order.
+            pub const ALL: &'static [DropReason] = &[$(DropReason::$variant),+];
+            /// Number of reasons (the length of the drop counter array).
+            pub const COUNT: usize = Self::ALL.len();
+
+            /// The metric label, in the ASA's accelerated-security-path drop
+            /// naming where the ASA has a name for the reason.
+            pub const fn label(self) -> &'static str {
+                match self {
+                    $( DropReason::$variant => $label, )+
+                }
+            }
+
+            /// Index into the drop counter array.
+            pub const fn index(self) -> usize {
+                self as usize
+            }
+        }
+    };
+}
+
+drop_reasons! {
+    /// The frame ended inside the Ethernet or VLAN header.
+    L2Truncated => "l2-truncated",
+    /// An EtherType that a transparent firewall does not pass (not IPv4, IPv6 or ARP).
+    UnsupportedEthertype => "l2-unsupported-ethertype",
+    /// The IPv4 header is short, has a bad version or IHL, or a total length the frame does not hold.
+    Ipv4Malformed => "ipv4-malformed",
+    /// The IPv4 header checksum does not match.
+    Ipv4ChecksumBad => "ipv4-bad-checksum",
+    /// The IPv6 header is short or its payload length exceeds the frame.
+    Ipv6Malformed => "ipv6-malformed",
+    /// An IPv6 extension header is truncated or malformed.
+    Ipv6ExtensionMalformed => "ipv6-bad-extension-header",
+    /// An IP fragment: Rampart does not reassemble yet, and a fragment carries no reliable 5-tuple.
+    Fragment => "ip-fragment",
+    /// The TCP header is short or its data offset is invalid.
+    TcpMalformed => "tcp-malformed",
+    /// The TCP checksum does not match.
+    TcpChecksumBad => "tcp-bad-checksum",
+    /// The UDP header is short or its length field disagrees with the IP payload.
+    UdpMalformed => "udp-malformed",
+    /// The UDP checksum does not match.
+    UdpChecksumBad => "udp-bad-checksum",
+    /// The ICMP or ICMPv6 message is too short for its type.
+    IcmpMalformed => "icmp-malformed",
+    /// An IP protocol the engine does not track (not TCP, UDP, ICMP or ICMPv6).
+    UnsupportedProtocol => "ip-unsupported-protocol",
+    /// The frame arrived on an interface the engine does not know.
+    UnknownInterface => "unknown-interface",
+    /// A packet of a known connection arrived on another interface than that
+    /// connection's packets in its direction use (spoofing or a loop).
+    InterfaceMismatch => "conn-wrong-interface",
+    /// No access rule permits a new connection (with no ACL: from a lower to a higher security level).
+    AclDeny => "acl-drop",
+    /// A TCP packet other than a SYN for which no connection exists (ASA `tcp-not-syn`).
+    TcpNotSyn => "tcp-not-syn",
+    /// A combination of TCP flags no endpoint sends (e.g. SYN+FIN, no flags at all).
+    TcpBadFlags => "tcp-bad-flags",
+    /// The packet is not valid in the connection's TCP state (e.g. a SYN-ACK from the initiator).
+    TcpInvalidState => "tcp-invalid-state",
+    /// The handshake went wrong: a SYN-ACK or final ACK that does not acknowledge the SYN.
+    Tcp3whsFailed => "tcp-3whs-failed",
+    /// Data beyond the receiver's advertised window (window check 1).
+    TcpSeqPastWindow => "tcp-seq-past-win",
+    /// An acknowledgement of data never sent (window check 3).
+    TcpAckPastWindow => "tcp-invalid-ack",
+    /// A RST outside the window, or one that does not acknowledge the SYN it answers.
+    TcpRstOutOfWindow => "tcp-rstfin-ooo",
+    /// An ICMP echo reply or ICMP error that matches no connection.
+    IcmpNoConnection => "icmp-no-connection",
+    /// The connection table is at its configured capacity.
+    ConntrackFull => "conn-table-full",
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn labels_are_unique_and_indices_dense() {
+        let labels: HashSet<_> = DropReason::ALL.iter().map(|r| r.label()).collect();
+        assert_eq!(labels.len(), DropReason::COUNT);
+        for (i, r) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
+    }
+}
