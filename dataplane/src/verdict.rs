@@ -14,7 +14,7 @@ pub enum Verdict {
 }
 
 macro_rules! drop_reasons {
-    ($( $(#[$doc:meta])* $variant:ident => $label:literal, )+) => {
+    ($( $(#[$doc:meta])* $variant:ident => $label:literal, $text:literal, )+) => {
         /// Why a frame was dropped. Closed set: each reason maps to exactly one
         /// counter and metric label through [`DropReason::label`], so a new reason
         /// cannot ship uncounted (STYLE.md habit 4).
@@ -38,6 +38,13 @@ macro_rules! drop_reasons {
                 }
             }
 
+            /// A short description, as `show asp drop` prints beside the label.
+            pub const fn description(self) -> &'static str {
+                match self {
+                    $( DropReason::$variant => $text, )+
+                }
+            }
+
             /// Index into the drop counter array.
             pub const fn index(self) -> usize {
                 self as usize
@@ -48,56 +55,56 @@ macro_rules! drop_reasons {
 
 drop_reasons! {
     /// The frame ended inside the Ethernet or VLAN header.
-    L2Truncated => "l2-truncated",
+    L2Truncated => "l2-truncated", "Truncated Ethernet or VLAN header",
     /// An EtherType that a transparent firewall does not pass (not IPv4, IPv6 or ARP).
-    UnsupportedEthertype => "l2-unsupported-ethertype",
+    UnsupportedEthertype => "l2-unsupported-ethertype", "Unsupported EtherType",
     /// The IPv4 header is short, has a bad version or IHL, or a total length the frame does not hold.
-    Ipv4Malformed => "ipv4-malformed",
+    Ipv4Malformed => "ipv4-malformed", "Invalid IPv4 header",
     /// The IPv4 header checksum does not match.
-    Ipv4ChecksumBad => "ipv4-bad-checksum",
+    Ipv4ChecksumBad => "ipv4-bad-checksum", "Bad IPv4 header checksum",
     /// The IPv6 header is short or its payload length exceeds the frame.
-    Ipv6Malformed => "ipv6-malformed",
+    Ipv6Malformed => "ipv6-malformed", "Invalid IPv6 header",
     /// An IPv6 extension header is truncated or malformed.
-    Ipv6ExtensionMalformed => "ipv6-bad-extension-header",
+    Ipv6ExtensionMalformed => "ipv6-bad-extension-header", "Invalid IPv6 extension header",
     /// An IP fragment: Rampart does not reassemble yet, and a fragment carries no reliable 5-tuple.
-    Fragment => "ip-fragment",
+    Fragment => "ip-fragment", "IP fragment (no reassembly)",
     /// The TCP header is short or its data offset is invalid.
-    TcpMalformed => "tcp-malformed",
+    TcpMalformed => "tcp-malformed", "Invalid TCP header",
     /// The TCP checksum does not match.
-    TcpChecksumBad => "tcp-bad-checksum",
+    TcpChecksumBad => "tcp-bad-checksum", "Bad TCP checksum",
     /// The UDP header is short or its length field disagrees with the IP payload.
-    UdpMalformed => "udp-malformed",
+    UdpMalformed => "udp-malformed", "Invalid UDP header",
     /// The UDP checksum does not match.
-    UdpChecksumBad => "udp-bad-checksum",
+    UdpChecksumBad => "udp-bad-checksum", "Bad UDP checksum",
     /// The ICMP or ICMPv6 message is too short for its type.
-    IcmpMalformed => "icmp-malformed",
+    IcmpMalformed => "icmp-malformed", "Invalid ICMP message",
     /// An IP protocol the engine does not track (not TCP, UDP, ICMP or ICMPv6).
-    UnsupportedProtocol => "ip-unsupported-protocol",
+    UnsupportedProtocol => "ip-unsupported-protocol", "Unsupported IP protocol",
     /// The frame arrived on an interface the engine does not know.
-    UnknownInterface => "unknown-interface",
+    UnknownInterface => "unknown-interface", "Unknown ingress interface",
     /// A packet of a known connection arrived on another interface than that
     /// connection's packets in its direction use (spoofing or a loop).
-    InterfaceMismatch => "conn-wrong-interface",
+    InterfaceMismatch => "conn-wrong-interface", "Connection on wrong interface",
     /// No access rule permits a new connection (with no ACL: from a lower to a higher security level).
-    AclDeny => "acl-drop",
+    AclDeny => "acl-drop", "Flow is denied by configured rule",
     /// A TCP packet other than a SYN for which no connection exists (ASA `tcp-not-syn`).
-    TcpNotSyn => "tcp-not-syn",
+    TcpNotSyn => "tcp-not-syn", "First TCP packet not SYN",
     /// A combination of TCP flags no endpoint sends (e.g. SYN+FIN, no flags at all).
-    TcpBadFlags => "tcp-bad-flags",
+    TcpBadFlags => "tcp-bad-flags", "Invalid TCP flag combination",
     /// The packet is not valid in the connection's TCP state (e.g. a SYN-ACK from the initiator).
-    TcpInvalidState => "tcp-invalid-state",
+    TcpInvalidState => "tcp-invalid-state", "TCP packet invalid in connection state",
     /// The handshake went wrong: a SYN-ACK or final ACK that does not acknowledge the SYN.
-    Tcp3whsFailed => "tcp-3whs-failed",
+    Tcp3whsFailed => "tcp-3whs-failed", "TCP 3 way handshake failed",
     /// Data beyond the receiver's advertised window (window check 1).
-    TcpSeqPastWindow => "tcp-seq-past-win",
+    TcpSeqPastWindow => "tcp-seq-past-win", "TCP packet SEQ past window",
     /// An acknowledgement of data never sent (window check 3).
-    TcpAckPastWindow => "tcp-invalid-ack",
+    TcpAckPastWindow => "tcp-invalid-ack", "TCP invalid ACK",
     /// A RST outside the window, or one that does not acknowledge the SYN it answers.
-    TcpRstOutOfWindow => "tcp-rstfin-ooo",
+    TcpRstOutOfWindow => "tcp-rstfin-ooo", "TCP RST out of window",
     /// An ICMP echo reply or ICMP error that matches no connection.
-    IcmpNoConnection => "icmp-no-connection",
+    IcmpNoConnection => "icmp-no-connection", "ICMP without a matching connection",
     /// The connection table is at its configured capacity.
-    ConntrackFull => "conn-table-full",
+    ConntrackFull => "conn-table-full", "Connection table full",
 }
 
 #[cfg(test)]

@@ -1,1 +1,10 @@
-//! ops
+//! Rampart operations: what an ASA user reads. For now the `show conn` and
+//! `show asp drop` renderings over a dataplane engine; metrics, the admin API
+//! and syslog arrive with the ops issue.
+
+pub mod asp_drop;
+pub mod duration;
+pub mod show_conn;
+
+pub use asp_drop::render_asp_drop;
+pub use show_conn::{ConnFilter, render_conn_count, render_show_conn};

@@ -225,3 +225,16 @@ impl fmt::Display for AsaFlags {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The table stores `Option<Entry>`; keep an eye on its size, which is
+    /// most of the memory per tracked flow (the goal is ≤ 200 bytes).
+    #[test]
+    fn entry_stays_small() {
+        let size = std::mem::size_of::<Option<Entry>>();
+        assert!(size <= 160, "Option<Entry> is {size} bytes");
+    }
+}

@@ -216,3 +216,123 @@ impl ConnTable {
         visits
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conntrack::{NodeId, ProtoState};
+    use crate::flow::{Addr, Endpoint, Tuple, proto};
+    use crate::time::Instant;
+    use crate::verdict::IfaceId;
+
+    fn entry(port: u16) -> Entry {
+        let t = Tuple {
+            src: Endpoint {
+                addr: Addr::v4([198, 18, 0, 1]),
+                port,
+            },
+            dst: Endpoint {
+                addr: Addr::v4([198, 18, 1, 1]),
+                port: 53,
+            },
+            proto: proto::UDP,
+        };
+        let (key, orig_is_lo) = FlowKey::of(&t);
+        Entry {
+            key,
+            orig_is_lo,
+            flags: 0,
+            ingress: [IfaceId(0), IfaceId(1)],
+            owner: NodeId(1),
+            id: u32::from(port),
+            proto: ProtoState::Udp,
+            packets: [1, 0],
+            bytes: [64, 0],
+            created: Instant::ZERO,
+            last_seen: Instant::from_secs(u64::from(port)),
+        }
+    }
+
+    fn add(t: &mut ConnTable, port: u16) -> Result<FlowId, TableFull> {
+        let e = entry(port);
+        let h = t.hash(&e.key);
+        t.insert(h, e)
+    }
+
+    #[test]
+    fn insert_find_remove_reuses_slots() {
+        let mut t = ConnTable::new(10_000, [1, 2, 3, 4]);
+        let ids: Vec<FlowId> = (0..5000).map(|p| add(&mut t, p).unwrap()).collect();
+        assert_eq!(t.len(), 5000);
+        for p in (0..5000).step_by(2) {
+            let k = entry(p).key;
+            let id = t.find(t.hash(&k), &k).unwrap();
+            assert_eq!(id, ids[usize::from(p)]);
+            assert_eq!(t.remove(id).id, u32::from(p));
+        }
+        assert_eq!(t.len(), 2500);
+        assert_eq!(t.high_water(), 5000);
+        let k = entry(2).key;
+        assert_eq!(t.find(t.hash(&k), &k), None);
+        let k = entry(3).key;
+        assert_eq!(t.get(t.find(t.hash(&k), &k).unwrap()).id, 3);
+        // Freed slots are reused before a new chunk is allocated.
+        let chunks = t.chunks.len();
+        for p in 5000..7500 {
+            add(&mut t, p).unwrap();
+        }
+        assert_eq!(t.chunks.len(), chunks);
+        assert_eq!(t.iter().count(), 5000);
+    }
+
+    #[test]
+    fn refuses_inserts_beyond_the_maximum() {
+        let mut t = ConnTable::new(3, [0; 4]);
+        for p in 0..3 {
+            add(&mut t, p).unwrap();
+        }
+        assert_eq!(add(&mut t, 3), Err(TableFull));
+    }
+
+    #[test]
+    fn sweep_visits_a_bounded_slice_and_wraps() {
+        let mut t = ConnTable::new(100_000, [0; 4]);
+        for p in 0..100 {
+            add(&mut t, p).unwrap();
+        }
+        let mut gone = Vec::new();
+        // Entries with last_seen < 50 s are "expired".
+        let visited = t.sweep(
+            64,
+            |e| e.last_seen < Instant::from_secs(50),
+            |e| gone.push(e.id),
+        );
+        assert_eq!(visited, 64);
+        assert_eq!(gone, (0..50).collect::<Vec<_>>());
+        let mut more = 0;
+        for _ in 0..(CHUNK_ENTRIES / 64 + 1) {
+            t.sweep(64, |_| true, |_| more += 1);
+        }
+        assert_eq!(more, 50);
+        assert!(t.is_empty());
+    }
+
+    #[test]
+    fn keyed_hash_depends_on_the_seed() {
+        let k = entry(1).key;
+        let a = ConnTable::new(1, [1, 2, 3, 4]).hash(&k);
+        let b = ConnTable::new(1, [1, 2, 3, 5]).hash(&k);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn memory_per_entry_is_reported() {
+        let mut t = ConnTable::new(100_000, [0; 4]);
+        for p in 0..CHUNK_ENTRIES as u16 {
+            add(&mut t, p).unwrap();
+        }
+        let per = t.memory_bytes() / t.len();
+        assert!(per >= std::mem::size_of::<Entry>(), "{per}");
+        assert!(per < 2 * std::mem::size_of::<Entry>() + 64, "{per}");
+    }
+}
