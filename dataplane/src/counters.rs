@@ -36,16 +36,23 @@ pub enum RemoveReason {
     Timeout = 0,
     /// A SYN reused the tuple of a finished connection.
     Reopen = 1,
+    /// A RST ended a tcp-state-bypass connection (with `bypass_rst_teardown`).
+    Reset = 2,
 }
 
 impl RemoveReason {
     /// All, in counter order.
-    pub const ALL: [RemoveReason; 2] = [RemoveReason::Timeout, RemoveReason::Reopen];
+    pub const ALL: [RemoveReason; 3] = [
+        RemoveReason::Timeout,
+        RemoveReason::Reopen,
+        RemoveReason::Reset,
+    ];
     /// Label.
     pub const fn label(self) -> &'static str {
         match self {
             RemoveReason::Timeout => "timeout",
             RemoveReason::Reopen => "reopen",
+            RemoveReason::Reset => "reset",
         }
     }
 }
@@ -72,7 +79,9 @@ pub struct Counters {
     /// Connections created, by [`ConnProto`].
     pub conns_created: [u64; 3],
     /// Connections removed, by [`RemoveReason`].
-    pub conns_removed: [u64; 2],
+    pub conns_removed: [u64; 3],
+    /// tcp-state-bypass connections created (also counted under TCP).
+    pub bypass_conns_created: u64,
     /// TCP state transitions `[from][to]` (only actual changes).
     pub tcp_transitions: [[u64; TcpState::COUNT]; TcpState::COUNT],
     /// TCP segments passed as stale retransmissions (window checks 2/4).
@@ -93,7 +102,8 @@ impl Default for Counters {
             untracked_passed: 0,
             icmp_related_passed: 0,
             conns_created: [0; 3],
-            conns_removed: [0; 2],
+            conns_removed: [0; 3],
+            bypass_conns_created: 0,
             tcp_transitions: [[0; TcpState::COUNT]; TcpState::COUNT],
             tcp_stale_passed: 0,
             tcp_ignored_passed: 0,

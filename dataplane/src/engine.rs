@@ -1,17 +1,24 @@
 //! The engine: one frame in, one verdict out, time passed in (DESIGN.md,
 //! "The engine contract"). No sockets, no threads, no clock.
 
+pub mod classes;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
+
+use self::classes::{ClassTable, SlotId};
+use crate::policy::classifier::Probe;
+use crate::policy::compile::{ConnOptions, Policy};
 
 use crate::conntrack::entry::conn_flags;
 use crate::conntrack::table::TableFull;
 use crate::conntrack::tcp::{TcpEvent, Tracked};
 use crate::conntrack::{ConnTable, Entry, FlowId, NodeId, ProtoState, TcpTrack, Timeouts};
 use crate::counters::{ConnProto, Counters, RemoveReason, bump};
-use crate::flow::{Direction, FlowKey, Tuple};
-use crate::packet::{Icmp, PacketMeta, Parsed, TcpSegment, Transport, parse};
+use crate::flow::{Direction, FlowKey, Tuple, proto};
+use crate::packet::{Icmp, PacketMeta, Parsed, TcpFlags, TcpSegment, Transport, parse};
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId, Verdict};
 
@@ -57,6 +64,10 @@ pub struct EngineConfig {
     pub hash_seed: [u64; 4],
     /// Slots the expiry sweep visits per call.
     pub sweep_budget_slots: usize,
+    /// Remove a tcp-state-bypass entry when a RST passes (the ASA's
+    /// behaviour is undocumented, spec/asa.md §1.3: default off, entries
+    /// leave by idle timeout).
+    pub bypass_rst_teardown: bool,
 }
 
 impl EngineConfig {
@@ -81,6 +92,7 @@ impl EngineConfig {
             timeouts: Timeouts::default(),
             hash_seed,
             sweep_budget_slots: DEFAULT_SWEEP_BUDGET_SLOTS,
+            bypass_rst_teardown: false,
         }
     }
 }
@@ -119,6 +131,10 @@ pub struct Engine {
     table: ConnTable,
     counters: Counters,
     next_conn_id: u32,
+    policy: Arc<Policy>,
+    classes: ClassTable,
+    /// Entries removed by the last sweep, kept to reuse the allocation.
+    swept: Vec<Entry>,
 }
 
 impl Engine {
@@ -145,12 +161,43 @@ impl Engine {
         if config.max_conns == 0 {
             return Err(ConfigError::NoCapacity);
         }
+        let policy = Arc::new(Policy::security_levels_only(&config.interfaces));
+        let mut classes = ClassTable::new();
+        classes.install(&policy);
         Ok(Engine {
             table: ConnTable::new(config.max_conns, config.hash_seed),
             config,
             counters: Counters::default(),
             next_conn_id: 1,
+            policy,
+            classes,
+            swept: Vec::new(),
         })
+    }
+
+    /// Swap in a new policy. It governs connections opened from now on;
+    /// existing connections keep the class and options they were given
+    /// (as on the ASA, until `clear conn`).
+    pub fn set_policy(&mut self, policy: Arc<Policy>) {
+        self.classes.install(&policy);
+        self.policy = policy;
+    }
+
+    /// The policy in force for new connections.
+    pub fn policy(&self) -> &Arc<Policy> {
+        &self.policy
+    }
+
+    /// Class slots with their live counts (`show service-policy`).
+    pub fn classes(&self) -> &ClassTable {
+        &self.classes
+    }
+
+    /// The timeout that applies to an entry now (its class's, or the default).
+    pub fn timeout_of(&self, entry: &Entry) -> Duration {
+        self.config
+            .timeouts
+            .for_entry(entry, &self.classes.get(entry.class).options)
     }
 
     /// The configuration in force.
@@ -171,7 +218,7 @@ impl Engine {
     /// Whether an entry is past its timeout at `now`. Expired entries are
     /// treated as absent even before the sweep removes them.
     pub fn is_expired(&self, entry: &Entry, now: Instant) -> bool {
-        now >= entry.last_seen + self.config.timeouts.for_entry(entry)
+        now >= entry.last_seen + self.timeout_of(entry)
     }
 
     /// When the shell should call [`expire`](Self::expire) next.
@@ -182,17 +229,18 @@ impl Engine {
     /// Remove expired entries from the next slice of the table. Returns how
     /// many were removed.
     pub fn expire(&mut self, now: Instant) -> usize {
-        let timeouts = self.config.timeouts;
-        let mut removed = 0usize;
-        let counters = &mut self.counters;
+        let (timeouts, classes) = (&self.config.timeouts, &self.classes);
+        let mut swept = std::mem::take(&mut self.swept);
         self.table.sweep(
             self.config.sweep_budget_slots,
-            |e| now >= e.last_seen + timeouts.for_entry(e),
-            |_| {
-                removed += 1;
-                bump(&mut counters.conns_removed[RemoveReason::Timeout as usize]);
-            },
+            |e| now >= e.last_seen + timeouts.for_entry(e, &classes.get(e.class).options),
+            |e| swept.push(e),
         );
+        let removed = swept.len();
+        for e in swept.drain(..) {
+            self.forget(&e, RemoveReason::Timeout);
+        }
+        self.swept = swept;
         removed
     }
 
@@ -270,7 +318,7 @@ impl Engine {
             }
             // Other ICMP (timestamps, information requests) is not tracked:
             // it passes where a new connection could open.
-            Transport::Icmp(Icmp::Other { .. }) => self.admit(&pkt),
+            Transport::Icmp(Icmp::Other { .. }) => self.permitted(&pkt),
         };
         match result {
             Ok(()) => Verdict::Forward { egress },
@@ -289,26 +337,41 @@ impl Engine {
     }
 
     fn remove(&mut self, id: FlowId, reason: RemoveReason) -> Entry {
-        bump(&mut self.counters.conns_removed[reason as usize]);
-        self.table.remove(id)
+        let entry = self.table.remove(id);
+        self.forget(&entry, reason);
+        entry
     }
 
-    /// May a new connection open from `ingress` to `egress`? Without an
-    /// access rule, only from a higher security level to a lower one (ASA
-    /// default; equal levels are refused without `same-security-traffic`).
-    fn admit(&self, pkt: &Pkt) -> Result<(), DropReason> {
-        if self.level(pkt.ingress) > self.level(pkt.egress) {
+    /// Account for an entry that left the table.
+    fn forget(&mut self, entry: &Entry, reason: RemoveReason) {
+        bump(&mut self.counters.conns_removed[reason as usize]);
+        let embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
+        self.classes
+            .closed(entry.class, entry.initiator().addr, embryonic);
+    }
+
+    /// May a new connection open? The ingress interface's access-group, or
+    /// without one the security levels (see [`Policy::permits`]).
+    fn permitted(&self, pkt: &Pkt) -> Result<(), DropReason> {
+        if self.policy.permits(pkt.ingress, pkt.egress, &pkt.probe()) {
             Ok(())
         } else {
             Err(DropReason::AclDeny)
         }
     }
 
+    /// The class slot and options a new connection would get.
+    fn classify(&self, pkt: &Pkt) -> (SlotId, ConnOptions) {
+        let d = self.policy.classify(pkt.ingress, pkt.egress, &pkt.probe());
+        (self.classes.slot_for(d.class), d.options)
+    }
+
     fn level(&self, iface: IfaceId) -> u8 {
         self.config.interfaces[usize::from(iface.0)].security_level
     }
 
-    /// Create the entry for a packet that opens a connection.
+    /// Create the entry for a packet that opens a connection, within the
+    /// class's limits. Policy admission is the caller's.
     fn create(
         &mut self,
         pkt: &Pkt,
@@ -316,8 +379,11 @@ impl Engine {
         key: FlowKey,
         src_is_lo: bool,
         proto: ProtoState,
+        class: SlotId,
     ) -> Result<(), DropReason> {
-        self.admit(pkt)?;
+        let embryonic = matches!(proto, ProtoState::Tcp(t) if t.state.is_embryonic());
+        let client = pkt.tuple.src.addr;
+        self.classes.admit(class, client, embryonic)?;
         // ASA flag `B`: opened from the lower-security side.
         let mut flags = if self.level(pkt.ingress) < self.level(pkt.egress) {
             conn_flags::FROM_LOWER
@@ -338,6 +404,7 @@ impl Engine {
             flags,
             ingress: [pkt.ingress, pkt.egress],
             owner: self.config.node,
+            class,
             id,
             proto,
             packets: [1, 0],
@@ -346,14 +413,18 @@ impl Engine {
             last_seen: pkt.now,
         };
         let kind = match proto {
-            ProtoState::Tcp(_) => ConnProto::Tcp,
+            ProtoState::Tcp(_) | ProtoState::TcpBypass => ConnProto::Tcp,
             ProtoState::Udp => ConnProto::Udp,
             ProtoState::IcmpEcho => ConnProto::Icmp,
         };
         self.table
             .insert(hash, entry)
             .map_err(|TableFull| DropReason::ConntrackFull)?;
+        self.classes.opened(class, client, embryonic);
         bump(&mut self.counters.conns_created[kind as usize]);
+        if proto == ProtoState::TcpBypass {
+            bump(&mut self.counters.bypass_conns_created);
+        }
         Ok(())
     }
 
@@ -366,8 +437,18 @@ impl Engine {
             if entry.ingress[dir.index()] != pkt.ingress {
                 return Err(DropReason::InterfaceMismatch);
             }
-            let ProtoState::Tcp(track) = &mut entry.proto else {
-                unreachable!("the flow key includes the protocol");
+            let (class, client) = (entry.class, entry.initiator().addr);
+            let track = match &mut entry.proto {
+                ProtoState::Tcp(track) => track,
+                ProtoState::TcpBypass => {
+                    // tcp-state-bypass: no state machine, window or normalizer.
+                    account(entry, dir, pkt, true);
+                    if self.config.bypass_rst_teardown && seg.flags.has(TcpFlags::RST) {
+                        self.remove(id, RemoveReason::Reset);
+                    }
+                    return Ok(());
+                }
+                _ => unreachable!("the flow key includes the protocol"),
             };
             match track.track(dir, seg)? {
                 Tracked::Reopen => {
@@ -380,6 +461,9 @@ impl Engine {
                                 bump(
                                     &mut self.counters.tcp_transitions[from as usize][to as usize],
                                 );
+                                if from.is_embryonic() && !to.is_embryonic() {
+                                    self.classes.established(class, client);
+                                }
                             }
                             true
                         }
@@ -402,12 +486,20 @@ impl Engine {
                 }
             }
         }
-        // ASA: only a SYN creates a TCP connection (asp drop `tcp-not-syn`).
+        // spec/asa.md §1.5: a bypass class takes any TCP packet the access
+        // rules permit, mid-stream or reply-first; otherwise only a SYN
+        // creates a connection (asp drop `tcp-not-syn`).
+        let (class, options) = self.classify(pkt);
+        if options.tcp_state_bypass {
+            self.permitted(pkt)?;
+            return self.create(pkt, hash, key, src_is_lo, ProtoState::TcpBypass, class);
+        }
         match TcpEvent::classify(seg.flags) {
             None => Err(DropReason::TcpBadFlags),
             Some(TcpEvent::Syn) => {
+                self.permitted(pkt)?;
                 let track = TcpTrack::open(seg);
-                self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track))?;
+                self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track), class)?;
                 bump(&mut self.counters.tcp_transitions[0][track.state as usize]);
                 Ok(())
             }
@@ -435,11 +527,14 @@ impl Engine {
             account(entry, dir, pkt, true);
             return Ok(());
         }
-        match kind {
-            Kind::Udp => self.create(pkt, hash, key, src_is_lo, ProtoState::Udp),
-            Kind::EchoRequest => self.create(pkt, hash, key, src_is_lo, ProtoState::IcmpEcho),
-            Kind::EchoReply => Err(DropReason::IcmpNoConnection),
-        }
+        let proto = match kind {
+            Kind::Udp => ProtoState::Udp,
+            Kind::EchoRequest => ProtoState::IcmpEcho,
+            Kind::EchoReply => return Err(DropReason::IcmpNoConnection),
+        };
+        self.permitted(pkt)?;
+        let (class, _) = self.classify(pkt);
+        self.create(pkt, hash, key, src_is_lo, proto, class)
     }
 
     /// An ICMP error passes only if it quotes a live connection and travels
@@ -472,6 +567,23 @@ struct Pkt {
     egress: IfaceId,
     ip_len: u32,
     now: Instant,
+}
+
+impl Pkt {
+    /// The packet as the policy classifier sees it. Ports count only for
+    /// TCP and UDP (ICMP echo ids ride in the tuple's port fields).
+    fn probe(&self) -> Probe {
+        let t = &self.tuple;
+        let ports = matches!(t.proto, proto::TCP | proto::UDP);
+        Probe {
+            v6: t.src.addr.ip().is_ipv6(),
+            proto: t.proto,
+            src: t.src.addr,
+            dst: t.dst.addr,
+            sport: if ports { t.src.port } else { 0 },
+            dport: if ports { t.dst.port } else { 0 },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -7,6 +7,7 @@ pub mod counters;
 pub mod engine;
 pub mod flow;
 pub mod packet;
+pub mod policy;
 pub mod seq;
 pub mod time;
 pub mod trace;

@@ -103,6 +103,14 @@ drop_reasons! {
     TcpRstOutOfWindow => "tcp-rstfin-ooo", "TCP RST out of window",
     /// An ICMP echo reply or ICMP error that matches no connection.
     IcmpNoConnection => "icmp-no-connection", "ICMP without a matching connection",
+    /// The class's `conn-max` is reached.
+    ConnLimit => "conn-limit", "Connection limit reached",
+    /// The client's `per-client-max` is reached.
+    PerClientConnLimit => "per-client-conn-limit", "Per-client connection limit reached",
+    /// The class's `embryonic-conn-max` is reached.
+    EmbryonicConnLimit => "embryonic-conn-limit", "Embryonic connection limit reached",
+    /// The client's `per-client-embryonic-max` is reached.
+    PerClientEmbryonicLimit => "per-client-embryonic-limit", "Per-client embryonic connection limit reached",
     /// The connection table is at its configured capacity.
     ConntrackFull => "conn-table-full", "Connection table full",
 }

@@ -97,7 +97,7 @@ pub fn render_show_conn(
                 ep(b.1),
                 compact(idle),
                 compact(now.saturating_since(e.created)),
-                compact(engine.config().timeouts.for_entry(e)),
+                compact(engine.timeout_of(e)),
             ));
             out.push_str(&format!(
                 "  Initiator: {}, Responder: {}\n  Connection lookup keyid: {}\n  Owner: node {}\n",

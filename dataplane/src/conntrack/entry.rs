@@ -3,6 +3,7 @@
 use std::fmt;
 
 use super::tcp::{TcpState, TcpTrack, half_flags};
+use crate::engine::classes::SlotId;
 use crate::flow::{Direction, Endpoint, FlowKey};
 use crate::time::Instant;
 use crate::verdict::IfaceId;
@@ -16,6 +17,9 @@ pub struct NodeId(pub u16);
 pub enum ProtoState {
     /// TCP with full state and window tracking.
     Tcp(TcpTrack),
+    /// TCP in a `tcp-state-bypass` class: no state machine, no window,
+    /// normalizer or randomization; never synced (ASA flag `b`).
+    TcpBypass,
     /// UDP: a flow with an idle timeout.
     Udp,
     /// ICMP or ICMPv6 echo: request/reply pairs with an idle timeout.
@@ -45,6 +49,8 @@ pub struct Entry {
     pub ingress: [IfaceId; 2],
     /// The node that created the entry (first packet).
     pub owner: NodeId,
+    /// The class slot whose options and limits apply (fixed at creation).
+    pub class: SlotId,
     /// Connection id, as in the ASA's syslog messages.
     pub id: u32,
     /// Protocol state.
@@ -110,6 +116,11 @@ impl Entry {
         let mut f = AsaFlags(0);
         let inside = self.inside().index();
         let outside = self.inside().other().index();
+        if self.proto == ProtoState::TcpBypass {
+            // Observed on the ASA as the only flag: no TCP state is kept.
+            f.set(AsaFlags::BYPASS, true);
+            return f;
+        }
         if let ProtoState::Tcp(t) = &self.proto {
             let has = |d: usize, bit: u8| t.half[d].flags & bit != 0;
             if t.state.is_embryonic() {
@@ -173,7 +184,7 @@ impl AsaFlags {
     pub const O: u32 = 1 << 10;
     /// `B`: initial SYN from outside.
     pub const B: u32 = 1 << 11;
-    /// `b`: TCP state-bypass (set by the policy issue's bypass classes).
+    /// `b`: TCP state-bypass.
     pub const BYPASS: u32 = 1 << 12;
     /// `D`: DNS.
     pub const D: u32 = 1 << 13;

@@ -244,6 +244,7 @@ mod tests {
             flags: 0,
             ingress: [IfaceId(0), IfaceId(1)],
             owner: NodeId(1),
+            class: crate::engine::classes::DEFAULT_SLOT,
             id: u32::from(port),
             proto: ProtoState::Udp,
             packets: [1, 0],

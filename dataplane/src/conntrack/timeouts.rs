@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::entry::{Entry, ProtoState};
 use super::tcp::TcpState;
+use crate::policy::compile::ConnOptions;
 
 /// How long a connection may stay idle in each phase before it is removed.
 /// `Duration::MAX` means never (the ASA's `0:00:00`).
@@ -24,6 +25,9 @@ pub struct Timeouts {
     pub udp_idle: Duration,
     /// ICMP echo idle (ASA `timeout icmp`, default 0:00:02).
     pub icmp_idle: Duration,
+    /// tcp-state-bypass idle: spec/asa.md §1.3 takes 0:02:00 from the ASA
+    /// configuration guide's TCP State Bypass chapter.
+    pub bypass_idle: Duration,
 }
 
 impl Default for Timeouts {
@@ -36,23 +40,32 @@ impl Default for Timeouts {
             tcp_closed: Duration::from_secs(10),
             udp_idle: Duration::from_secs(120),
             icmp_idle: Duration::from_secs(2),
+            bypass_idle: Duration::from_secs(120),
         }
     }
 }
 
 impl Timeouts {
-    /// The idle timeout that applies to `entry` in its current state.
-    pub fn for_entry(&self, entry: &Entry) -> Duration {
+    /// The timeout that applies to `entry` in its current state, where the
+    /// entry's class `options` override the defaults. A class timeout of
+    /// zero means never (the ASA's `0:00:00`).
+    pub fn for_entry(&self, entry: &Entry, options: &ConnOptions) -> Duration {
+        let class = |o: Option<Duration>, default: Duration| match o {
+            Some(d) if d.is_zero() => Duration::MAX,
+            Some(d) => d,
+            None => default,
+        };
         match &entry.proto {
             ProtoState::Tcp(t) => match t.state {
-                s if s.is_embryonic() => self.tcp_embryonic,
-                s if s.is_half_closed() => self.tcp_half_closed,
+                s if s.is_embryonic() => class(options.timeout_embryonic, self.tcp_embryonic),
+                s if s.is_half_closed() => class(options.timeout_half_closed, self.tcp_half_closed),
                 TcpState::TimeWait => self.tcp_time_wait,
                 TcpState::Close => self.tcp_closed,
-                _ => self.tcp_idle,
+                _ => class(options.timeout_idle, self.tcp_idle),
             },
-            ProtoState::Udp => self.udp_idle,
-            ProtoState::IcmpEcho => self.icmp_idle,
+            ProtoState::TcpBypass => class(options.timeout_idle, self.bypass_idle),
+            ProtoState::Udp => class(options.timeout_idle, self.udp_idle),
+            ProtoState::IcmpEcho => class(options.timeout_idle, self.icmp_idle),
         }
     }
 }

@@ -1,0 +1,232 @@
+//! Class slots: the connection options each live connection was given by
+//! the policy in force when it opened, with the live counts that connection
+//! limits are enforced against.
+//!
+//! As on the ASA, a policy change governs new connections only: an entry
+//! keeps the slot it was created with until it is cleared, so a slot
+//! outlives the policy that made it while connections still use it.
+
+use hashbrown::HashMap;
+
+use crate::flow::Addr;
+use crate::policy::compile::{ConnOptions, Policy};
+use crate::verdict::DropReason;
+
+/// Index of a class slot, stored in every entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SlotId(pub u16);
+
+/// The slot of connections no class with connection settings matched.
+pub const DEFAULT_SLOT: SlotId = SlotId(0);
+
+/// Live connections of one client (orig source address) in one slot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct ClientCount {
+    conns: u32,
+    embryonic: u32,
+}
+
+/// One class as its connections see it.
+#[derive(Debug, Clone)]
+pub struct ClassSlot {
+    /// `policy-map/class`, or `default`.
+    pub name: String,
+    /// Options given to its connections.
+    pub options: ConnOptions,
+    /// Live connections.
+    pub conns: u32,
+    /// Live embryonic (handshake not complete) TCP connections.
+    pub embryonic: u32,
+    /// Connections created in this slot since it was made (`show service-policy` hits).
+    pub created: u64,
+    /// Connections refused by this slot's limits.
+    pub limit_drops: u64,
+    per_client: HashMap<Addr, ClientCount, ahash::RandomState>,
+}
+
+impl ClassSlot {
+    fn new(name: String, options: ConnOptions) -> Self {
+        ClassSlot {
+            name,
+            options,
+            conns: 0,
+            embryonic: 0,
+            created: 0,
+            limit_drops: 0,
+            per_client: HashMap::with_hasher(ahash::RandomState::with_seeds(7, 11, 13, 17)),
+        }
+    }
+
+    fn tracks_clients(&self) -> bool {
+        self.options.per_client_max > 0 || self.options.per_client_embryonic_max > 0
+    }
+}
+
+/// All slots, and which slot each class of the current policy uses.
+#[derive(Debug, Clone)]
+pub struct ClassTable {
+    slots: Vec<Option<ClassSlot>>,
+    /// Slot of class `i` of the current policy.
+    current: Vec<SlotId>,
+    free: Vec<u16>,
+}
+
+impl ClassTable {
+    /// A table with only the default slot.
+    pub fn new() -> Self {
+        ClassTable {
+            slots: vec![Some(ClassSlot::new(
+                "default".into(),
+                ConnOptions::default(),
+            ))],
+            current: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
+    /// Make slots for a new policy's classes. Slots of the previous policy
+    /// stay while connections use them.
+    pub fn install(&mut self, policy: &Policy) {
+        let old = std::mem::take(&mut self.current);
+        for s in old {
+            self.release_if_unused(s);
+        }
+        for class in policy.classes() {
+            let slot = ClassSlot::new(class.name.clone(), class.options);
+            let id = match self.free.pop() {
+                Some(i) => {
+                    self.slots[usize::from(i)] = Some(slot);
+                    i
+                }
+                None => {
+                    // u16 slots: at most 63 classes per policy-map and one
+                    // policy per interface keep real use far below this; a
+                    // node swapping policies while old connections pin their
+                    // slots still frees them as those connections end.
+                    let i = u16::try_from(self.slots.len()).unwrap_or(u16::MAX);
+                    self.slots.push(Some(slot));
+                    i
+                }
+            };
+            self.current.push(SlotId(id));
+        }
+    }
+
+    fn release_if_unused(&mut self, id: SlotId) {
+        if id == DEFAULT_SLOT || self.current.contains(&id) {
+            return;
+        }
+        if let Some(Some(slot)) = self.slots.get(usize::from(id.0))
+            && slot.conns == 0
+        {
+            self.slots[usize::from(id.0)] = None;
+            self.free.push(id.0);
+        }
+    }
+
+    /// The slot of class `class` of the current policy (`None`: default).
+    pub fn slot_for(&self, class: Option<usize>) -> SlotId {
+        class
+            .and_then(|c| self.current.get(c).copied())
+            .unwrap_or(DEFAULT_SLOT)
+    }
+
+    /// A slot by id.
+    ///
+    /// # Panics
+    /// If the slot was released: entries hold their slot alive.
+    pub fn get(&self, id: SlotId) -> &ClassSlot {
+        self.slots[usize::from(id.0)]
+            .as_ref()
+            .expect("slot referenced by a live entry")
+    }
+
+    fn get_mut(&mut self, id: SlotId) -> &mut ClassSlot {
+        self.slots[usize::from(id.0)]
+            .as_mut()
+            .expect("slot referenced by a live entry")
+    }
+
+    /// Live slots (for `show service-policy` and metrics).
+    pub fn iter(&self) -> impl Iterator<Item = (SlotId, &ClassSlot)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|s| (SlotId(i as u16), s)))
+    }
+
+    /// Admit a new connection of `client` into `slot`, or say which limit
+    /// refuses it (spec/asa.md §2.2: class limits count the whole class;
+    /// per-client limits count per source address; 0 = unlimited).
+    pub fn admit(&mut self, id: SlotId, client: Addr, embryonic: bool) -> Result<(), DropReason> {
+        let slot = self.get_mut(id);
+        let o = slot.options;
+        let client_count = slot.per_client.get(&client).copied().unwrap_or_default();
+        let refused = if o.conn_max > 0 && slot.conns >= o.conn_max {
+            Some(DropReason::ConnLimit)
+        } else if o.per_client_max > 0 && client_count.conns >= o.per_client_max {
+            Some(DropReason::PerClientConnLimit)
+        } else if embryonic && o.embryonic_conn_max > 0 && slot.embryonic >= o.embryonic_conn_max {
+            Some(DropReason::EmbryonicConnLimit)
+        } else if embryonic
+            && o.per_client_embryonic_max > 0
+            && client_count.embryonic >= o.per_client_embryonic_max
+        {
+            Some(DropReason::PerClientEmbryonicLimit)
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            slot.limit_drops = slot.limit_drops.saturating_add(1);
+            return Err(reason);
+        }
+        Ok(())
+    }
+
+    /// Count a connection created after [`admit`](Self::admit).
+    pub fn opened(&mut self, id: SlotId, client: Addr, embryonic: bool) {
+        let slot = self.get_mut(id);
+        slot.conns += 1;
+        slot.created = slot.created.saturating_add(1);
+        slot.embryonic += u32::from(embryonic);
+        if slot.tracks_clients() {
+            let c = slot.per_client.entry(client).or_default();
+            c.conns += 1;
+            c.embryonic += u32::from(embryonic);
+        }
+    }
+
+    /// An embryonic connection completed its handshake.
+    pub fn established(&mut self, id: SlotId, client: Addr) {
+        let slot = self.get_mut(id);
+        slot.embryonic = slot.embryonic.saturating_sub(1);
+        if let Some(c) = slot.per_client.get_mut(&client) {
+            c.embryonic = c.embryonic.saturating_sub(1);
+        }
+    }
+
+    /// A connection left the table.
+    pub fn closed(&mut self, id: SlotId, client: Addr, embryonic: bool) {
+        let slot = self.get_mut(id);
+        slot.conns = slot.conns.saturating_sub(1);
+        if embryonic {
+            slot.embryonic = slot.embryonic.saturating_sub(1);
+        }
+        if let Some(c) = slot.per_client.get_mut(&client) {
+            c.conns = c.conns.saturating_sub(1);
+            if embryonic {
+                c.embryonic = c.embryonic.saturating_sub(1);
+            }
+            if c.conns == 0 {
+                slot.per_client.remove(&client);
+            }
+        }
+        self.release_if_unused(id);
+    }
+}
+
+impl Default for ClassTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}

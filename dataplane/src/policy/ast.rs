@@ -1,0 +1,370 @@
+//! The ASA configuration as parsed: the subset of commands Rampart enforces,
+//! in a normalised form that renders back as `show running-config` does
+//! (spec/asa.md §2). Order matters where the ASA's does (ACL lines, classes
+//! inside a policy-map); everything else is kept in the order first defined.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+/// A whole configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// `interface HW` blocks.
+    pub interfaces: Vec<Interface>,
+    /// `object network NAME` and `object service NAME`.
+    pub objects: Vec<Object>,
+    /// `object-group {network|service|protocol} NAME`.
+    pub object_groups: Vec<ObjectGroup>,
+    /// `access-list NAME …`, lines in order.
+    pub access_lists: Vec<AccessList>,
+    /// `access-group ACL in interface IF`.
+    pub access_groups: Vec<AccessGroup>,
+    /// `class-map NAME`.
+    pub class_maps: Vec<ClassMap>,
+    /// `policy-map NAME`.
+    pub policy_maps: Vec<PolicyMap>,
+    /// `service-policy NAME {global|interface IF}`.
+    pub service_policies: Vec<ServicePolicy>,
+}
+
+/// `interface HW` with `nameif` and `security-level`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// The hardware name (`GigabitEthernet0/0`, or any name the node config uses).
+    pub hardware: String,
+    /// `nameif NAME`.
+    pub nameif: Option<String>,
+    /// `security-level N` (0–100).
+    pub security_level: Option<u8>,
+}
+
+/// `object network NAME` / `object service NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Object {
+    /// A network object: one address spec.
+    Network {
+        /// Object name.
+        name: String,
+        /// `host A`, `subnet A M`, `subnet A/L` (IPv6) or `range A B`.
+        value: NetworkValue,
+    },
+    /// A service object.
+    Service {
+        /// Object name.
+        name: String,
+        /// `service PROTO [source PORT] [destination PORT]`.
+        value: ServiceValue,
+    },
+}
+
+/// The body of a network object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkValue {
+    /// `host A`.
+    Host(IpAddr),
+    /// `subnet A M` (IPv4 with mask).
+    V4Subnet(Ipv4Addr, Ipv4Addr),
+    /// `subnet A/L` (IPv6 prefix).
+    V6Subnet(Ipv6Addr, u8),
+    /// `range A B`, inclusive.
+    Range(IpAddr, IpAddr),
+}
+
+/// The body of a service object or `service-object` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceValue {
+    /// Protocol.
+    pub protocol: Protocol,
+    /// `source OP PORT`.
+    pub source: Option<PortMatch>,
+    /// `destination OP PORT`.
+    pub destination: Option<PortMatch>,
+}
+
+/// `object-group KIND NAME` and its members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectGroup {
+    /// `object-group network NAME`.
+    Network {
+        /// Group name.
+        name: String,
+        /// `network-object …` and `group-object NAME` lines.
+        members: Vec<NetworkMember>,
+    },
+    /// `object-group service NAME [tcp|udp|tcp-udp]`.
+    Service {
+        /// Group name.
+        name: String,
+        /// With a protocol: a port group (`port-object` lines); without: `service-object` lines.
+        protocol: Option<PortProtocol>,
+        /// Members.
+        members: Vec<ServiceMember>,
+    },
+    /// `object-group protocol NAME`.
+    Protocol {
+        /// Group name.
+        name: String,
+        /// `protocol-object P` and `group-object NAME` lines.
+        members: Vec<ProtocolMember>,
+    },
+}
+
+/// A line of a network group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NetworkMember {
+    /// `network-object host A` / `network-object A M` / `network-object A/L`.
+    Address(NetworkValue),
+    /// `network-object object NAME`.
+    Object(String),
+    /// `group-object NAME`.
+    Group(String),
+}
+
+/// The protocol of a port-only service group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortProtocol {
+    /// `tcp`.
+    Tcp,
+    /// `udp`.
+    Udp,
+    /// `tcp-udp`.
+    TcpUdp,
+}
+
+/// A line of a service group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceMember {
+    /// `port-object OP PORT` (groups with a protocol).
+    Port(PortMatch),
+    /// `service-object PROTO [source …] [destination …]`.
+    Service(ServiceValue),
+    /// `service-object object NAME`.
+    Object(String),
+    /// `group-object NAME`.
+    Group(String),
+}
+
+/// A line of a protocol group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtocolMember {
+    /// `protocol-object P`.
+    Protocol(Protocol),
+    /// `group-object NAME`.
+    Group(String),
+}
+
+/// An IP protocol in an ACE: `ip` (any) or one protocol number, rendered by
+/// its ASA keyword (`tcp`, `udp`, `icmp`, `icmp6`, …) where there is one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    /// `ip`: any protocol.
+    Ip,
+    /// One protocol, by number.
+    Number(u8),
+}
+
+/// A port comparison (`eq`, `neq`, `lt`, `gt`, `range`), ports as numbers;
+/// rendered with the ASA's well-known names (`www`, `https`, `domain`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortMatch {
+    /// `eq P`.
+    Eq(u16),
+    /// `neq P`.
+    Neq(u16),
+    /// `lt P`.
+    Lt(u16),
+    /// `gt P`.
+    Gt(u16),
+    /// `range A B`, inclusive.
+    Range(u16, u16),
+}
+
+/// Where an ACE's port condition comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortSpec {
+    /// An inline comparison.
+    Match(PortMatch),
+    /// `object-group NAME` (a service group with a protocol).
+    Group(String),
+}
+
+/// An ACE address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AddrSpec {
+    /// `any` (IPv4 and IPv6).
+    Any,
+    /// `any4`.
+    Any4,
+    /// `any6`.
+    Any6,
+    /// `host A`.
+    Host(IpAddr),
+    /// `A M` (IPv4 network and mask).
+    V4Net(Ipv4Addr, Ipv4Addr),
+    /// `A/L` (IPv6 prefix).
+    V6Net(Ipv6Addr, u8),
+    /// `object NAME` (network object).
+    Object(String),
+    /// `object-group NAME` (network group).
+    Group(String),
+    /// `interface IF`: the interface's own address (never matches transit traffic).
+    Interface(String),
+}
+
+/// The protocol position of an ACE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProtoSpec {
+    /// A protocol keyword or number.
+    Protocol(Protocol),
+    /// `object NAME` (service object: protocol and ports from the object).
+    Object(String),
+    /// `object-group NAME` (protocol or service group).
+    Group(String),
+}
+
+/// `permit` or `deny`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// `permit`.
+    Permit,
+    /// `deny`.
+    Deny,
+}
+
+/// One access control entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ace {
+    /// Permit or deny.
+    pub action: Action,
+    /// Protocol, service object or group.
+    pub protocol: ProtoSpec,
+    /// Source address.
+    pub source: AddrSpec,
+    /// Source port condition.
+    pub source_port: Option<PortSpec>,
+    /// Destination address.
+    pub destination: AddrSpec,
+    /// Destination port condition.
+    pub destination_port: Option<PortSpec>,
+    /// `log` given (rendered back; logging itself is the ops issue's).
+    pub log: bool,
+    /// `inactive`: kept in the config, never matches.
+    pub inactive: bool,
+}
+
+/// A line of an access list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AclLine {
+    /// `access-list NAME remark TEXT`.
+    Remark(String),
+    /// `access-list NAME extended …`.
+    Ace(Ace),
+}
+
+/// `access-list NAME`: its lines in order (first match wins).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessList {
+    /// ACL name.
+    pub name: String,
+    /// Lines in order.
+    pub lines: Vec<AclLine>,
+}
+
+/// `access-group ACL in interface IF`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGroup {
+    /// ACL name.
+    pub acl: String,
+    /// The interface's nameif.
+    pub interface: String,
+}
+
+/// `class-map NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClassMap {
+    /// Class name (≤ 40 characters; `class-default` is reserved).
+    pub name: String,
+    /// `description TEXT`.
+    pub description: Option<String>,
+    /// The one `match` line (spec/asa.md §2.1: one match per class-map).
+    pub matcher: Option<ClassMatch>,
+}
+
+/// A class-map's `match` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClassMatch {
+    /// `match access-list ACL`: permit hit → in class; deny hit or no hit → not.
+    AccessList(String),
+    /// `match port {tcp|udp} {eq P | range A B}`.
+    Port(PortProtocol, PortMatch),
+    /// `match any`.
+    Any,
+    /// `match default-inspection-traffic` (the default config's inspection
+    /// class; Rampart matches no connection settings through it).
+    DefaultInspectionTraffic,
+}
+
+/// `policy-map NAME` and its classes in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyMap {
+    /// Policy name.
+    pub name: String,
+    /// ` class NAME` blocks, in order (first match wins per feature).
+    pub classes: Vec<PolicyClass>,
+}
+
+/// One ` class NAME` block of a policy-map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyClass {
+    /// The class-map's name (or `class-default`).
+    pub class: String,
+    /// `set connection …` settings given in this class.
+    pub connection: ConnectionSettings,
+    /// `inspect NAME …` lines, kept and rendered; application inspection is
+    /// not implemented, which `config check` reports.
+    pub inspects: Vec<String>,
+}
+
+/// `set connection` settings of a class; `None` means not configured (the
+/// default applies, spec/asa.md §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ConnectionSettings {
+    /// `conn-max N` (0 = unlimited).
+    pub conn_max: Option<u32>,
+    /// `embryonic-conn-max N`.
+    pub embryonic_conn_max: Option<u32>,
+    /// `per-client-max N`.
+    pub per_client_max: Option<u32>,
+    /// `per-client-embryonic-max N`.
+    pub per_client_embryonic_max: Option<u32>,
+    /// `random-sequence-number {enable|disable}`.
+    pub random_sequence_number: Option<bool>,
+    /// `timeout embryonic H:MM:SS` (zero = never).
+    pub timeout_embryonic: Option<Duration>,
+    /// `timeout half-closed H:MM:SS`.
+    pub timeout_half_closed: Option<Duration>,
+    /// `timeout idle H:MM:SS`.
+    pub timeout_idle: Option<Duration>,
+    /// `timeout idle … reset`: send RSTs to both ends on idle expiry.
+    pub idle_reset: bool,
+    /// `advanced-options tcp-state-bypass`.
+    pub tcp_state_bypass: bool,
+}
+
+/// Where a policy-map applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceScope {
+    /// `global`: ingress on every interface.
+    Global,
+    /// `interface IF` (nameif).
+    Interface(String),
+}
+
+/// `service-policy NAME {global|interface IF}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServicePolicy {
+    /// Policy-map name.
+    pub policy_map: String,
+    /// Scope.
+    pub scope: ServiceScope,
+}

@@ -1,0 +1,1170 @@
+//! From a parsed configuration to an immutable [`Policy`]: ACLs compiled to
+//! first-match classifiers, class-maps to matchers, policy-maps to ordered
+//! class lists per interface, connection settings resolved to values.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use thiserror::Error;
+
+use super::ast::{
+    self, AclLine, AddrSpec, ClassMatch, Config, NetworkMember, NetworkValue, Object, ObjectGroup,
+    PortMatch, PortProtocol, PortSpec, ProtoSpec, Protocol, ProtocolMember, ServiceMember,
+    ServiceScope, ServiceValue,
+};
+use super::classifier::{AddrPrefix, Atom, Classifier, ClassifierBuilder, PortPrefix, Probe};
+use crate::engine::InterfaceConfig;
+use crate::flow::proto;
+use crate::verdict::IfaceId;
+
+/// Bound on the atoms one policy may expand to (object-group cross products
+/// grow fast; the ASA has the same "object-group expansion" limit in spirit).
+pub const MAX_POLICY_ATOMS: usize = 2_000_000;
+
+/// Why a configuration cannot become a policy for this node (config-caused).
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CompileError {
+    /// An `access-group` or `service-policy` names an interface this node lacks.
+    #[error("interface '{0}' is not one of this node's interfaces")]
+    UnknownInterface(String),
+    /// A name that does not resolve (the parser checks references; this is a
+    /// second line of defence for hand-built configs).
+    #[error("{kind} '{name}' is not defined")]
+    Undefined {
+        /// What kind of object.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// Object-group expansion beyond [`MAX_POLICY_ATOMS`].
+    #[error(
+        "the policy expands to more than {MAX_POLICY_ATOMS} match entries (object-group cross products)"
+    )]
+    TooLarge,
+    /// `security-level` outside 0–100 in an interface block.
+    #[error("interface '{0}': security-level must be 0-100")]
+    SecurityLevel(String),
+}
+
+/// Connection options a class gives its connections (spec/asa.md §2.2),
+/// resolved: limits of 0 mean unlimited; `None` timeouts use the engine's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnOptions {
+    /// `conn-max` for the whole class.
+    pub conn_max: u32,
+    /// `embryonic-conn-max` for the whole class.
+    pub embryonic_conn_max: u32,
+    /// `per-client-max` per source address.
+    pub per_client_max: u32,
+    /// `per-client-embryonic-max` per source address.
+    pub per_client_embryonic_max: u32,
+    /// `random-sequence-number` (ASA default: enabled).
+    pub random_sequence_number: bool,
+    /// `timeout embryonic`.
+    pub timeout_embryonic: Option<Duration>,
+    /// `timeout half-closed`.
+    pub timeout_half_closed: Option<Duration>,
+    /// `timeout idle`.
+    pub timeout_idle: Option<Duration>,
+    /// `timeout idle … reset`.
+    pub idle_reset: bool,
+    /// `advanced-options tcp-state-bypass`.
+    pub tcp_state_bypass: bool,
+}
+
+impl Default for ConnOptions {
+    fn default() -> Self {
+        ConnOptions {
+            conn_max: 0,
+            embryonic_conn_max: 0,
+            per_client_max: 0,
+            per_client_embryonic_max: 0,
+            random_sequence_number: true,
+            timeout_embryonic: None,
+            timeout_half_closed: None,
+            timeout_idle: None,
+            idle_reset: false,
+            tcp_state_bypass: false,
+        }
+    }
+}
+
+impl ConnOptions {
+    fn from_settings(s: &ast::ConnectionSettings) -> Self {
+        let d = ConnOptions::default();
+        ConnOptions {
+            conn_max: s.conn_max.unwrap_or(d.conn_max),
+            embryonic_conn_max: s.embryonic_conn_max.unwrap_or(d.embryonic_conn_max),
+            per_client_max: s.per_client_max.unwrap_or(d.per_client_max),
+            per_client_embryonic_max: s
+                .per_client_embryonic_max
+                .unwrap_or(d.per_client_embryonic_max),
+            random_sequence_number: s.random_sequence_number.unwrap_or(d.random_sequence_number),
+            timeout_embryonic: s.timeout_embryonic,
+            timeout_half_closed: s.timeout_half_closed,
+            timeout_idle: s.timeout_idle,
+            idle_reset: s.idle_reset,
+            tcp_state_bypass: s.tcp_state_bypass,
+        }
+    }
+}
+
+/// A compiled access list.
+#[derive(Debug, Clone)]
+pub struct CompiledAcl {
+    /// Its name.
+    pub name: String,
+    classifier: Classifier,
+    /// Permit (true) or deny per rule, in rule order.
+    permit: Vec<bool>,
+}
+
+impl CompiledAcl {
+    /// First match: `Some(true)` permit, `Some(false)` deny, `None` no match.
+    pub fn decide(&self, probe: &Probe) -> Option<bool> {
+        self.classifier
+            .first_match(probe)
+            .map(|rule| self.permit[rule as usize])
+    }
+
+    /// The classifier's subtable count (lookup cost).
+    pub fn subtables(&self) -> usize {
+        self.classifier.subtables()
+    }
+}
+
+#[derive(Debug, Clone)]
+enum ClassMatcher {
+    Any,
+    Acl(usize),
+    Ports(Classifier),
+}
+
+/// A class as applied by a policy-map: its matcher and options.
+#[derive(Debug, Clone)]
+pub struct CompiledClass {
+    /// `policy-map/class` (e.g. `global_policy/tcp_bypass`), for counters and `show service-policy`.
+    pub name: String,
+    matcher: ClassMatcher,
+    /// The options its connections get.
+    pub options: ConnOptions,
+}
+
+/// Per-interface view of the policy.
+#[derive(Debug, Clone, Default)]
+struct IfacePolicy {
+    security_level: u8,
+    access_group: Option<usize>,
+    /// Classes (indices into `classes`) of the interface's service-policy, in order.
+    service_classes: Vec<usize>,
+}
+
+/// An immutable compiled policy, ready to be swapped into an engine.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    interfaces: Vec<IfacePolicy>,
+    acls: Vec<CompiledAcl>,
+    classes: Vec<CompiledClass>,
+    global: Vec<usize>,
+}
+
+/// The class decision for a new connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassDecision {
+    /// Index into [`Policy::classes`], or `None` when no class with
+    /// connection settings matched (defaults apply).
+    pub class: Option<usize>,
+    /// The options the connection gets.
+    pub options: ConnOptions,
+}
+
+impl Policy {
+    /// The policy of a node with no configuration: security levels only,
+    /// default connection options.
+    pub fn security_levels_only(interfaces: &[InterfaceConfig]) -> Policy {
+        Policy {
+            interfaces: interfaces
+                .iter()
+                .map(|i| IfacePolicy {
+                    security_level: i.security_level,
+                    ..IfacePolicy::default()
+                })
+                .collect(),
+            acls: Vec::new(),
+            classes: Vec::new(),
+            global: Vec::new(),
+        }
+    }
+
+    /// All classes in use, in compile order.
+    pub fn classes(&self) -> &[CompiledClass] {
+        &self.classes
+    }
+
+    /// All compiled ACLs.
+    pub fn acls(&self) -> &[CompiledAcl] {
+        &self.acls
+    }
+
+    /// May a new connection open from `ingress` toward `egress`? With an
+    /// access-group on the ingress interface its ACL decides (implicit deny
+    /// at the end); without one, only from a higher security level to a
+    /// lower one (ASA default; equal levels need `same-security-traffic`).
+    pub fn permits(&self, ingress: IfaceId, egress: IfaceId, probe: &Probe) -> bool {
+        let (Some(i), Some(e)) = (
+            self.interfaces.get(usize::from(ingress.0)),
+            self.interfaces.get(usize::from(egress.0)),
+        ) else {
+            return false;
+        };
+        match i.access_group {
+            Some(acl) => self.acls[acl].decide(probe) == Some(true),
+            None => i.security_level > e.security_level,
+        }
+    }
+
+    fn class_matches(&self, class: &CompiledClass, probe: &Probe) -> bool {
+        match &class.matcher {
+            ClassMatcher::Any => true,
+            // spec/asa.md §2.1: a permit hit is in the class; a deny hit or no hit is not.
+            ClassMatcher::Acl(acl) => self.acls[*acl].decide(probe) == Some(true),
+            ClassMatcher::Ports(c) => c.first_match(probe).is_some(),
+        }
+    }
+
+    /// The class whose connection settings govern a new connection (spec/asa.md
+    /// §2.3): the first matching class of the ingress interface's policy,
+    /// then of the egress interface's (interface policies are
+    /// bidirectional), then of the global policy (ingress on every
+    /// interface). Connection limits, timeouts, randomization and
+    /// tcp-state-bypass form one feature, so a class counts only if it sets
+    /// any of them.
+    pub fn classify(&self, ingress: IfaceId, egress: IfaceId, probe: &Probe) -> ClassDecision {
+        let iface = |id: IfaceId| {
+            self.interfaces
+                .get(usize::from(id.0))
+                .map(|p| p.service_classes.as_slice())
+        };
+        let lists = [
+            iface(ingress).unwrap_or(&[]),
+            iface(egress).unwrap_or(&[]),
+            &self.global,
+        ];
+        for list in lists {
+            for &c in list {
+                let class = &self.classes[c];
+                if self.class_matches(class, probe) {
+                    return ClassDecision {
+                        class: Some(c),
+                        options: class.options,
+                    };
+                }
+            }
+        }
+        ClassDecision {
+            class: None,
+            options: ConnOptions::default(),
+        }
+    }
+}
+
+/// Well-known ports of the ASA's default inspections, for
+/// `match default-inspection-traffic` (spec/asa.md §2.3, item 3).
+const DEFAULT_INSPECTION_PORTS: &[(u8, u16)] = &[
+    (proto::TCP, 21),   // ftp
+    (proto::TCP, 25),   // esmtp
+    (proto::TCP, 111),  // sunrpc
+    (proto::TCP, 554),  // rtsp
+    (proto::TCP, 1521), // sqlnet
+    (proto::TCP, 1720), // h323 h225
+    (proto::TCP, 2000), // skinny
+    (proto::TCP, 5060), // sip
+    (proto::UDP, 53),   // dns
+    (proto::UDP, 69),   // tftp
+    (proto::UDP, 111),  // sunrpc
+    (proto::UDP, 1719), // h323 ras
+    (proto::UDP, 2427), // mgcp
+    (proto::UDP, 5060), // sip
+];
+
+/// Compile `config` for a node whose data interfaces are `interfaces`.
+pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy, CompileError> {
+    let mut c = Compiler { config, atoms: 0 };
+    let iface_index = |name: &str| {
+        interfaces
+            .iter()
+            .position(|i| i.nameif == name)
+            .ok_or_else(|| CompileError::UnknownInterface(name.to_string()))
+    };
+    let mut ifaces: Vec<IfacePolicy> = interfaces
+        .iter()
+        .map(|i| IfacePolicy {
+            security_level: i.security_level,
+            ..IfacePolicy::default()
+        })
+        .collect();
+    // Interface blocks in the config may set the security level of a
+    // node interface (matched by nameif).
+    for block in &config.interfaces {
+        if let (Some(name), Some(level)) = (&block.nameif, block.security_level) {
+            if level > 100 {
+                return Err(CompileError::SecurityLevel(name.clone()));
+            }
+            ifaces[iface_index(name)?].security_level = level;
+        }
+    }
+
+    let mut acls = Vec::new();
+    for acl in &config.access_lists {
+        acls.push(c.acl(acl)?);
+    }
+    let acl_index = |name: &str| {
+        acls.iter()
+            .position(|a: &CompiledAcl| a.name == name)
+            .ok_or_else(|| CompileError::Undefined {
+                kind: "access-list",
+                name: name.to_string(),
+            })
+    };
+    for g in &config.access_groups {
+        let i = iface_index(&g.interface)?;
+        ifaces[i].access_group = Some(acl_index(&g.acl)?);
+    }
+
+    let mut classes = Vec::new();
+    let mut global = Vec::new();
+    for sp in &config.service_policies {
+        let pm = config
+            .policy_maps
+            .iter()
+            .find(|p| p.name == sp.policy_map)
+            .ok_or_else(|| CompileError::Undefined {
+                kind: "policy-map",
+                name: sp.policy_map.clone(),
+            })?;
+        let mut list = Vec::new();
+        for pc in &pm.classes {
+            // Only classes that set connection options take part in this feature.
+            if pc.connection == ast::ConnectionSettings::default() {
+                continue;
+            }
+            let matcher = if pc.class == "class-default" {
+                ClassMatcher::Any
+            } else {
+                let cm = config
+                    .class_maps
+                    .iter()
+                    .find(|m| m.name == pc.class)
+                    .ok_or_else(|| CompileError::Undefined {
+                        kind: "class-map",
+                        name: pc.class.clone(),
+                    })?;
+                match &cm.matcher {
+                    None => continue, // a class-map without match matches nothing
+                    Some(ClassMatch::Any) => ClassMatcher::Any,
+                    Some(ClassMatch::AccessList(name)) => ClassMatcher::Acl(acl_index(name)?),
+                    Some(ClassMatch::Port(p, m)) => {
+                        let mut b = ClassifierBuilder::new();
+                        let atoms =
+                            c.service_atoms(&port_protocols(*p), None, Some(&PortSpec::Match(*m)))?;
+                        b.push_rule(expand(
+                            &atoms,
+                            &[AddrPrefix::ANY],
+                            &[AddrPrefix::ANY],
+                            &mut c.atoms,
+                        )?);
+                        ClassMatcher::Ports(b.build())
+                    }
+                    Some(ClassMatch::DefaultInspectionTraffic) => {
+                        let mut b = ClassifierBuilder::new();
+                        let atoms = DEFAULT_INSPECTION_PORTS.iter().map(|&(p, port)| Atom {
+                            v6: None,
+                            proto: Some(p),
+                            src: AddrPrefix::ANY,
+                            dst: AddrPrefix::ANY,
+                            sport: PortPrefix::ANY,
+                            dport: PortPrefix::exact(port),
+                        });
+                        b.push_rule(atoms);
+                        ClassMatcher::Ports(b.build())
+                    }
+                }
+            };
+            classes.push(CompiledClass {
+                name: format!("{}/{}", pm.name, pc.class),
+                matcher,
+                options: ConnOptions::from_settings(&pc.connection),
+            });
+            list.push(classes.len() - 1);
+        }
+        match &sp.scope {
+            ServiceScope::Global => global = list,
+            ServiceScope::Interface(name) => ifaces[iface_index(name)?].service_classes = list,
+        }
+    }
+    Ok(Policy {
+        interfaces: ifaces,
+        acls,
+        classes,
+        global,
+    })
+}
+
+/// A protocol and port blocks: one "service" an ACE can match.
+#[derive(Debug, Clone)]
+struct Service {
+    proto: Option<u8>,
+    sports: Vec<PortPrefix>,
+    dports: Vec<PortPrefix>,
+}
+
+struct Compiler<'a> {
+    config: &'a Config,
+    atoms: usize,
+}
+
+fn port_protocols(p: PortProtocol) -> Vec<Option<u8>> {
+    match p {
+        PortProtocol::Tcp => vec![Some(proto::TCP)],
+        PortProtocol::Udp => vec![Some(proto::UDP)],
+        PortProtocol::TcpUdp => vec![Some(proto::TCP), Some(proto::UDP)],
+    }
+}
+
+fn port_blocks(m: &PortMatch) -> Vec<PortPrefix> {
+    match *m {
+        PortMatch::Eq(p) => vec![PortPrefix::exact(p)],
+        PortMatch::Neq(p) => {
+            let mut v = if p > 0 {
+                PortPrefix::cover(0, p - 1)
+            } else {
+                Vec::new()
+            };
+            if p < u16::MAX {
+                v.extend(PortPrefix::cover(p + 1, u16::MAX));
+            }
+            v
+        }
+        PortMatch::Lt(p) => {
+            if p > 0 {
+                PortPrefix::cover(0, p - 1)
+            } else {
+                Vec::new()
+            }
+        }
+        PortMatch::Gt(p) => {
+            if p < u16::MAX {
+                PortPrefix::cover(p + 1, u16::MAX)
+            } else {
+                Vec::new()
+            }
+        }
+        PortMatch::Range(a, b) => {
+            if a <= b {
+                PortPrefix::cover(a, b)
+            } else {
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// The prefixes covering an inclusive address range (same family).
+fn range_prefixes(a: IpAddr, b: IpAddr) -> Vec<AddrPrefix> {
+    let (lo, hi, v4) = match (a, b) {
+        (IpAddr::V4(x), IpAddr::V4(y)) => {
+            (u128::from(u32::from(x)), u128::from(u32::from(y)), true)
+        }
+        (IpAddr::V6(x), IpAddr::V6(y)) => (u128::from(x), u128::from(y), false),
+        _ => return Vec::new(),
+    };
+    let width: u32 = if v4 { 32 } else { 128 };
+    // All ones in the low `k` bits (the host part of a block of 2^k addresses).
+    let low = |k: u32| {
+        if k >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << k) - 1
+        }
+    };
+    let mut out = Vec::new();
+    let mut cur = lo;
+    while cur <= hi {
+        // The largest aligned block starting at `cur` that ends within `hi`.
+        let mut k = if cur == 0 {
+            width
+        } else {
+            cur.trailing_zeros().min(width)
+        };
+        while k > 0 && cur + low(k) > hi {
+            k -= 1;
+        }
+        let ip = if v4 {
+            IpAddr::from(std::net::Ipv4Addr::from(cur as u32))
+        } else {
+            IpAddr::from(std::net::Ipv6Addr::from(cur))
+        };
+        out.push(AddrPrefix::new(ip, (width - k) as u8));
+        let last = cur + low(k);
+        if last >= hi {
+            break;
+        }
+        cur = last + 1;
+    }
+    out
+}
+
+fn mask_len(mask: std::net::Ipv4Addr) -> u8 {
+    u32::from(mask).leading_ones() as u8
+}
+
+fn network_value(v: &NetworkValue) -> Vec<AddrPrefix> {
+    match *v {
+        NetworkValue::Host(ip) => vec![AddrPrefix::new(ip, if ip.is_ipv4() { 32 } else { 128 })],
+        NetworkValue::V4Subnet(a, m) => vec![AddrPrefix::new(IpAddr::V4(a), mask_len(m))],
+        NetworkValue::V6Subnet(a, l) => vec![AddrPrefix::new(IpAddr::V6(a), l)],
+        NetworkValue::Range(a, b) => range_prefixes(a, b),
+    }
+}
+
+/// Cross product of services and addresses into atoms, within the budget.
+fn expand(
+    services: &[Service],
+    src: &[AddrPrefix],
+    dst: &[AddrPrefix],
+    budget: &mut usize,
+) -> Result<Vec<Atom>, CompileError> {
+    let mut out = Vec::new();
+    for s in services {
+        let n = s.sports.len() * s.dports.len() * src.len() * dst.len();
+        *budget += n;
+        if *budget > MAX_POLICY_ATOMS {
+            return Err(CompileError::TooLarge);
+        }
+        for &sp in &s.sports {
+            for &dp in &s.dports {
+                for &sa in src {
+                    for &da in dst {
+                        out.push(Atom {
+                            v6: None,
+                            proto: s.proto,
+                            src: sa,
+                            dst: da,
+                            sport: sp,
+                            dport: dp,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Compiler<'_> {
+    fn acl(&mut self, acl: &ast::AccessList) -> Result<CompiledAcl, CompileError> {
+        let mut b = ClassifierBuilder::new();
+        let mut permit = Vec::new();
+        for line in &acl.lines {
+            let AclLine::Ace(ace) = line else { continue };
+            permit.push(ace.action == ast::Action::Permit);
+            if ace.inactive {
+                b.push_rule([]);
+                continue;
+            }
+            let (src, src_v6) = self.addresses(&ace.source, &mut HashSet::new())?;
+            let (dst, dst_v6) = self.addresses(&ace.destination, &mut HashSet::new())?;
+            let services = match &ace.protocol {
+                ProtoSpec::Protocol(p) => self.service_atoms(
+                    &[protocol(*p)],
+                    ace.source_port.as_ref(),
+                    ace.destination_port.as_ref(),
+                )?,
+                ProtoSpec::Object(name) => match self.object(name)? {
+                    Object::Service { value, .. } => vec![self.service_value(value)?],
+                    Object::Network { .. } => {
+                        return Err(CompileError::Undefined {
+                            kind: "service object",
+                            name: name.clone(),
+                        });
+                    }
+                },
+                ProtoSpec::Group(name) => self.group_services(
+                    name,
+                    ace.source_port.as_ref(),
+                    ace.destination_port.as_ref(),
+                )?,
+            };
+            let mut atoms = expand(&services, &src, &dst, &mut self.atoms)?;
+            // any4/any6 restrict the family of the whole entry.
+            if let Some(v6) = src_v6.or(dst_v6) {
+                for a in &mut atoms {
+                    a.v6 = Some(v6);
+                }
+            }
+            b.push_rule(atoms);
+        }
+        Ok(CompiledAcl {
+            name: acl.name.clone(),
+            classifier: b.build(),
+            permit,
+        })
+    }
+
+    fn object(&self, name: &str) -> Result<&Object, CompileError> {
+        self.config
+            .objects
+            .iter()
+            .find(|o| match o {
+                Object::Network { name: n, .. } | Object::Service { name: n, .. } => n == name,
+            })
+            .ok_or_else(|| CompileError::Undefined {
+                kind: "object",
+                name: name.to_string(),
+            })
+    }
+
+    fn group(&self, name: &str) -> Result<&ObjectGroup, CompileError> {
+        self.config
+            .object_groups
+            .iter()
+            .find(|g| match g {
+                ObjectGroup::Network { name: n, .. }
+                | ObjectGroup::Service { name: n, .. }
+                | ObjectGroup::Protocol { name: n, .. } => n == name,
+            })
+            .ok_or_else(|| CompileError::Undefined {
+                kind: "object-group",
+                name: name.to_string(),
+            })
+    }
+
+    /// Address prefixes of an ACE address, and a family restriction
+    /// (`any4` → IPv4, `any6` → IPv6).
+    fn addresses(
+        &self,
+        spec: &AddrSpec,
+        seen: &mut HashSet<String>,
+    ) -> Result<(Vec<AddrPrefix>, Option<bool>), CompileError> {
+        Ok(match spec {
+            AddrSpec::Any => (vec![AddrPrefix::ANY], None),
+            AddrSpec::Any4 => (vec![AddrPrefix::ANY], Some(false)),
+            AddrSpec::Any6 => (vec![AddrPrefix::ANY], Some(true)),
+            AddrSpec::Host(ip) => (network_value(&NetworkValue::Host(*ip)), None),
+            AddrSpec::V4Net(a, m) => (network_value(&NetworkValue::V4Subnet(*a, *m)), None),
+            AddrSpec::V6Net(a, l) => (network_value(&NetworkValue::V6Subnet(*a, *l)), None),
+            AddrSpec::Object(name) => match self.object(name)? {
+                Object::Network { value, .. } => (network_value(value), None),
+                Object::Service { .. } => {
+                    return Err(CompileError::Undefined {
+                        kind: "network object",
+                        name: name.clone(),
+                    });
+                }
+            },
+            AddrSpec::Group(name) => (self.group_addresses(name, seen)?, None),
+            // A transparent firewall's interfaces have no addresses that
+            // transit traffic could be sent to.
+            AddrSpec::Interface(_) => (Vec::new(), None),
+        })
+    }
+
+    fn group_addresses(
+        &self,
+        name: &str,
+        seen: &mut HashSet<String>,
+    ) -> Result<Vec<AddrPrefix>, CompileError> {
+        if !seen.insert(name.to_string()) {
+            return Ok(Vec::new()); // cycles are refused by the parser; expand once
+        }
+        let ObjectGroup::Network { members, .. } = self.group(name)? else {
+            return Err(CompileError::Undefined {
+                kind: "network object-group",
+                name: name.to_string(),
+            });
+        };
+        let mut out = Vec::new();
+        for m in members {
+            match m {
+                NetworkMember::Address(v) => out.extend(network_value(v)),
+                NetworkMember::Object(o) => {
+                    out.extend(self.addresses(&AddrSpec::Object(o.clone()), seen)?.0)
+                }
+                NetworkMember::Group(g) => out.extend(self.group_addresses(g, seen)?),
+            }
+        }
+        Ok(out)
+    }
+
+    fn port_spec(
+        &self,
+        spec: &PortSpec,
+        seen: &mut HashSet<String>,
+    ) -> Result<Vec<PortPrefix>, CompileError> {
+        match spec {
+            PortSpec::Match(m) => Ok(port_blocks(m)),
+            PortSpec::Group(name) => {
+                if !seen.insert(name.clone()) {
+                    return Ok(Vec::new());
+                }
+                let ObjectGroup::Service {
+                    members,
+                    protocol: Some(_),
+                    ..
+                } = self.group(name)?
+                else {
+                    return Err(CompileError::Undefined {
+                        kind: "port object-group",
+                        name: name.clone(),
+                    });
+                };
+                let mut out = Vec::new();
+                for m in members {
+                    match m {
+                        ServiceMember::Port(pm) => out.extend(port_blocks(pm)),
+                        ServiceMember::Group(g) => {
+                            out.extend(self.port_spec(&PortSpec::Group(g.clone()), seen)?)
+                        }
+                        ServiceMember::Service(_) | ServiceMember::Object(_) => {}
+                    }
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    fn service_atoms(
+        &self,
+        protos: &[Option<u8>],
+        sport: Option<&PortSpec>,
+        dport: Option<&PortSpec>,
+    ) -> Result<Vec<Service>, CompileError> {
+        let sports = match sport {
+            Some(s) => self.port_spec(s, &mut HashSet::new())?,
+            None => vec![PortPrefix::ANY],
+        };
+        let dports = match dport {
+            Some(d) => self.port_spec(d, &mut HashSet::new())?,
+            None => vec![PortPrefix::ANY],
+        };
+        Ok(protos
+            .iter()
+            .map(|&p| Service {
+                proto: p,
+                sports: sports.clone(),
+                dports: dports.clone(),
+            })
+            .collect())
+    }
+
+    fn service_value(&self, v: &ServiceValue) -> Result<Service, CompileError> {
+        let blocks = |m: &Option<PortMatch>| {
+            m.as_ref()
+                .map_or_else(|| vec![PortPrefix::ANY], port_blocks)
+        };
+        Ok(Service {
+            proto: protocol(v.protocol),
+            sports: blocks(&v.source),
+            dports: blocks(&v.destination),
+        })
+    }
+
+    /// Services of an `object-group` in the protocol position: a protocol
+    /// group (with the ACE's ports) or a service group of `service-object`s.
+    fn group_services(
+        &self,
+        name: &str,
+        sport: Option<&PortSpec>,
+        dport: Option<&PortSpec>,
+    ) -> Result<Vec<Service>, CompileError> {
+        let mut protos = Vec::new();
+        let mut services = Vec::new();
+        self.collect_group_services(name, &mut HashSet::new(), &mut protos, &mut services)?;
+        services.extend(self.service_atoms(&protos, sport, dport)?);
+        Ok(services)
+    }
+
+    fn collect_group_services(
+        &self,
+        name: &str,
+        seen: &mut HashSet<String>,
+        protos: &mut Vec<Option<u8>>,
+        services: &mut Vec<Service>,
+    ) -> Result<(), CompileError> {
+        if !seen.insert(name.to_string()) {
+            return Ok(());
+        }
+        match self.group(name)? {
+            ObjectGroup::Protocol { members, .. } => {
+                for m in members {
+                    match m {
+                        ProtocolMember::Protocol(p) => protos.push(protocol(*p)),
+                        ProtocolMember::Group(g) => {
+                            self.collect_group_services(g, seen, protos, services)?
+                        }
+                    }
+                }
+            }
+            ObjectGroup::Service {
+                members,
+                protocol: None,
+                ..
+            } => {
+                for m in members {
+                    match m {
+                        ServiceMember::Service(v) => services.push(self.service_value(v)?),
+                        ServiceMember::Object(o) => {
+                            if let Object::Service { value, .. } = self.object(o)? {
+                                services.push(self.service_value(value)?);
+                            }
+                        }
+                        ServiceMember::Group(g) => {
+                            self.collect_group_services(g, seen, protos, services)?
+                        }
+                        ServiceMember::Port(_) => {}
+                    }
+                }
+            }
+            _ => {
+                return Err(CompileError::Undefined {
+                    kind: "protocol or service object-group",
+                    name: name.to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn protocol(p: Protocol) -> Option<u8> {
+    match p {
+        Protocol::Ip => None,
+        Protocol::Number(n) => Some(n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::Addr;
+    use crate::policy::ast::*;
+    use std::net::Ipv4Addr;
+
+    fn ifaces() -> Vec<InterfaceConfig> {
+        crate::engine::EngineConfig::inside_outside(crate::conntrack::NodeId(1), [0; 4]).interfaces
+    }
+
+    fn ace(
+        action: Action,
+        protocol: Protocol,
+        src: AddrSpec,
+        dst: AddrSpec,
+        dport: Option<PortMatch>,
+    ) -> AclLine {
+        AclLine::Ace(Ace {
+            action,
+            protocol: ProtoSpec::Protocol(protocol),
+            source: src,
+            source_port: None,
+            destination: dst,
+            destination_port: dport.map(PortSpec::Match),
+            log: false,
+            inactive: false,
+        })
+    }
+
+    fn net(a: [u8; 4], m: [u8; 4]) -> AddrSpec {
+        AddrSpec::V4Net(Ipv4Addr::from(a), Ipv4Addr::from(m))
+    }
+
+    fn probe(src: [u8; 4], dst: [u8; 4], proto: u8, dport: u16) -> Probe {
+        Probe {
+            v6: false,
+            proto,
+            src: Addr::v4(src),
+            dst: Addr::v4(dst),
+            sport: 40_000,
+            dport,
+        }
+    }
+
+    /// The seed policy, completed as the issue says: a bypass class for
+    /// 198.18.2.0/24 in both directions.
+    fn seed() -> Config {
+        Config {
+            access_lists: vec![AccessList {
+                name: "tcp_bypass".into(),
+                lines: vec![
+                    ace(
+                        Action::Permit,
+                        Protocol::Ip,
+                        AddrSpec::Any,
+                        net([198, 18, 2, 0], [255, 255, 255, 0]),
+                        None,
+                    ),
+                    ace(
+                        Action::Permit,
+                        Protocol::Ip,
+                        net([198, 18, 2, 0], [255, 255, 255, 0]),
+                        AddrSpec::Any,
+                        None,
+                    ),
+                ],
+            }],
+            class_maps: vec![ClassMap {
+                name: "tcp_bypass".into(),
+                description: Some("TCP traffic test network".into()),
+                matcher: Some(ClassMatch::AccessList("tcp_bypass".into())),
+            }],
+            policy_maps: vec![PolicyMap {
+                name: "global_policy".into(),
+                classes: vec![PolicyClass {
+                    class: "tcp_bypass".into(),
+                    connection: ConnectionSettings {
+                        per_client_max: Some(10_000),
+                        timeout_idle: Some(Duration::from_secs(15)),
+                        tcp_state_bypass: true,
+                        ..ConnectionSettings::default()
+                    },
+                    inspects: vec![],
+                }],
+            }],
+            service_policies: vec![ServicePolicy {
+                policy_map: "global_policy".into(),
+                scope: ServiceScope::Global,
+            }],
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn seed_policy_classifies_both_directions_as_bypass() {
+        let p = compile(&seed(), &ifaces()).unwrap();
+        let (inside, outside) = (IfaceId(0), IfaceId(1));
+        for pr in [
+            probe([198, 18, 0, 5], [198, 18, 2, 9], 6, 445),
+            probe([198, 18, 2, 9], [198, 18, 0, 5], 6, 50_000),
+        ] {
+            let d = p.classify(inside, outside, &pr);
+            assert!(d.options.tcp_state_bypass, "{pr:?}");
+            assert_eq!(d.options.per_client_max, 10_000);
+            assert_eq!(d.options.timeout_idle, Some(Duration::from_secs(15)));
+            assert_eq!(
+                p.classes()[d.class.unwrap()].name,
+                "global_policy/tcp_bypass"
+            );
+        }
+        let other = p.classify(
+            inside,
+            outside,
+            &probe([198, 18, 0, 5], [198, 18, 3, 9], 6, 445),
+        );
+        assert_eq!(
+            other,
+            ClassDecision {
+                class: None,
+                options: ConnOptions::default()
+            }
+        );
+    }
+
+    #[test]
+    fn acl_is_first_match_with_implicit_deny() {
+        let mut cfg = Config::default();
+        cfg.access_lists.push(AccessList {
+            name: "OUTSIDE_IN".into(),
+            lines: vec![
+                AclLine::Remark("web servers".into()),
+                ace(
+                    Action::Deny,
+                    Protocol::Number(6),
+                    AddrSpec::Host([203, 0, 113, 9].into()),
+                    AddrSpec::Any,
+                    None,
+                ),
+                ace(
+                    Action::Permit,
+                    Protocol::Number(6),
+                    AddrSpec::Any,
+                    net([198, 18, 2, 0], [255, 255, 255, 0]),
+                    Some(PortMatch::Eq(443)),
+                ),
+                ace(
+                    Action::Permit,
+                    Protocol::Number(17),
+                    AddrSpec::Any,
+                    AddrSpec::Any,
+                    Some(PortMatch::Range(5000, 5010)),
+                ),
+            ],
+        });
+        cfg.access_groups.push(AccessGroup {
+            acl: "OUTSIDE_IN".into(),
+            interface: "outside".into(),
+        });
+        let p = compile(&cfg, &ifaces()).unwrap();
+        let (inside, outside) = (IfaceId(0), IfaceId(1));
+        assert!(p.permits(
+            outside,
+            inside,
+            &probe([1, 2, 3, 4], [198, 18, 2, 1], 6, 443)
+        ));
+        assert!(
+            !p.permits(
+                outside,
+                inside,
+                &probe([203, 0, 113, 9], [198, 18, 2, 1], 6, 443)
+            ),
+            "deny comes first"
+        );
+        assert!(
+            !p.permits(
+                outside,
+                inside,
+                &probe([1, 2, 3, 4], [198, 18, 2, 1], 6, 80)
+            ),
+            "implicit deny"
+        );
+        assert!(p.permits(
+            outside,
+            inside,
+            &probe([1, 2, 3, 4], [9, 9, 9, 9], 17, 5005)
+        ));
+        assert!(!p.permits(
+            outside,
+            inside,
+            &probe([1, 2, 3, 4], [9, 9, 9, 9], 17, 5011)
+        ));
+        // No access-group inside: security levels (100 → 0) decide.
+        assert!(p.permits(
+            inside,
+            outside,
+            &probe([198, 18, 0, 1], [1, 2, 3, 4], 6, 80)
+        ));
+    }
+
+    #[test]
+    fn interface_policy_wins_over_global() {
+        let mut cfg = seed();
+        cfg.class_maps.push(ClassMap {
+            name: "web".into(),
+            description: None,
+            matcher: Some(ClassMatch::Port(PortProtocol::Tcp, PortMatch::Eq(445))),
+        });
+        cfg.policy_maps.push(PolicyMap {
+            name: "inside_policy".into(),
+            classes: vec![PolicyClass {
+                class: "web".into(),
+                connection: ConnectionSettings {
+                    conn_max: Some(5),
+                    ..ConnectionSettings::default()
+                },
+                inspects: vec![],
+            }],
+        });
+        cfg.service_policies.push(ServicePolicy {
+            policy_map: "inside_policy".into(),
+            scope: ServiceScope::Interface("inside".into()),
+        });
+        let p = compile(&cfg, &ifaces()).unwrap();
+        let d = p.classify(
+            IfaceId(0),
+            IfaceId(1),
+            &probe([198, 18, 0, 5], [198, 18, 2, 9], 6, 445),
+        );
+        assert_eq!(d.options.conn_max, 5);
+        assert!(!d.options.tcp_state_bypass);
+        // Port 22 is not in the interface class: the global bypass class applies.
+        let d = p.classify(
+            IfaceId(0),
+            IfaceId(1),
+            &probe([198, 18, 0, 5], [198, 18, 2, 9], 6, 22),
+        );
+        assert!(d.options.tcp_state_bypass);
+    }
+
+    #[test]
+    fn unknown_interface_is_a_compile_error() {
+        let mut cfg = Config::default();
+        cfg.access_lists.push(AccessList {
+            name: "A".into(),
+            lines: vec![],
+        });
+        cfg.access_groups.push(AccessGroup {
+            acl: "A".into(),
+            interface: "dmz".into(),
+        });
+        assert_eq!(
+            compile(&cfg, &ifaces()).unwrap_err(),
+            CompileError::UnknownInterface("dmz".into())
+        );
+    }
+
+    #[test]
+    fn object_groups_and_ranges_expand() {
+        let mut cfg = Config::default();
+        cfg.objects.push(Object::Network {
+            name: "R".into(),
+            value: NetworkValue::Range([198, 18, 5, 10].into(), [198, 18, 5, 20].into()),
+        });
+        cfg.object_groups.push(ObjectGroup::Network {
+            name: "SERVERS".into(),
+            members: vec![
+                NetworkMember::Object("R".into()),
+                NetworkMember::Address(NetworkValue::Host([198, 18, 6, 1].into())),
+            ],
+        });
+        cfg.object_groups.push(ObjectGroup::Service {
+            name: "WEB".into(),
+            protocol: Some(PortProtocol::Tcp),
+            members: vec![
+                ServiceMember::Port(PortMatch::Eq(80)),
+                ServiceMember::Port(PortMatch::Range(8000, 8080)),
+            ],
+        });
+        cfg.access_lists.push(AccessList {
+            name: "IN".into(),
+            lines: vec![AclLine::Ace(Ace {
+                action: Action::Permit,
+                protocol: ProtoSpec::Protocol(Protocol::Number(6)),
+                source: AddrSpec::Any,
+                source_port: None,
+                destination: AddrSpec::Group("SERVERS".into()),
+                destination_port: Some(PortSpec::Group("WEB".into())),
+                log: false,
+                inactive: false,
+            })],
+        });
+        cfg.access_groups.push(AccessGroup {
+            acl: "IN".into(),
+            interface: "outside".into(),
+        });
+        let p = compile(&cfg, &ifaces()).unwrap();
+        let ok =
+            |d: [u8; 4], port| p.permits(IfaceId(1), IfaceId(0), &probe([1, 1, 1, 1], d, 6, port));
+        assert!(
+            ok([198, 18, 5, 10], 80) && ok([198, 18, 5, 20], 8080) && ok([198, 18, 6, 1], 8001)
+        );
+        assert!(
+            !ok([198, 18, 5, 9], 80) && !ok([198, 18, 5, 21], 80) && !ok([198, 18, 6, 1], 8081)
+        );
+    }
+
+    #[test]
+    fn address_ranges_cover_exactly() {
+        let r = range_prefixes([10, 0, 0, 1].into(), [10, 0, 0, 6].into());
+        let inside = |x: [u8; 4]| r.iter().any(|p| p.contains(Addr::v4(x)));
+        assert!((1..=6).all(|i| inside([10, 0, 0, i])));
+        assert!(!inside([10, 0, 0, 0]) && !inside([10, 0, 0, 7]));
+        assert_eq!(
+            range_prefixes([0, 0, 0, 0].into(), [255, 255, 255, 255].into()).len(),
+            1
+        );
+        let all6 = range_prefixes(
+            "::".parse().unwrap(),
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
+        );
+        assert_eq!(all6, vec![AddrPrefix { bits: 0, len: 0 }]);
+    }
+}

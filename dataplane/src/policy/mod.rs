@@ -1,0 +1,5 @@
+//! The ASA policy language: parse → compile → match.
+
+pub mod ast;
+pub mod classifier;
+pub mod compile;
