@@ -38,6 +38,8 @@ pub enum RemoveReason {
     Reopen = 1,
     /// A RST ended a tcp-state-bypass connection (with `bypass_rst_teardown`).
     Reset = 2,
+    /// `clear conn`.
+    Cleared = 3,
 }
 
 impl RemoveReason {
@@ -53,6 +55,7 @@ impl RemoveReason {
             RemoveReason::Timeout => "timeout",
             RemoveReason::Reopen => "reopen",
             RemoveReason::Reset => "reset",
+            RemoveReason::Cleared => "cleared",
         }
     }
 }
@@ -79,7 +82,7 @@ pub struct Counters {
     /// Connections created, by [`ConnProto`].
     pub conns_created: [u64; 3],
     /// Connections removed, by [`RemoveReason`].
-    pub conns_removed: [u64; 3],
+    pub conns_removed: [u64; 4],
     /// tcp-state-bypass connections created (also counted under TCP).
     pub bypass_conns_created: u64,
     /// TCP state transitions `[from][to]` (only actual changes).
@@ -102,7 +105,7 @@ impl Default for Counters {
             untracked_passed: 0,
             icmp_related_passed: 0,
             conns_created: [0; 3],
-            conns_removed: [0; 3],
+            conns_removed: [0; 4],
             bypass_conns_created: 0,
             tcp_transitions: [[0; TcpState::COUNT]; TcpState::COUNT],
             tcp_stale_passed: 0,

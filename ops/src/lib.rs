@@ -3,8 +3,10 @@
 //! and syslog arrive with the ops issue.
 
 pub mod asp_drop;
+pub mod clear_conn;
 pub mod duration;
 pub mod show_conn;
 
 pub use asp_drop::render_asp_drop;
+pub use clear_conn::clear_conn;
 pub use show_conn::{ConnFilter, render_conn_count, render_show_conn};

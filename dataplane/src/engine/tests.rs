@@ -408,3 +408,205 @@ fn bad_configs_are_refused() {
         ConfigError::InterfaceCount(0)
     );
 }
+
+// === policy: classes, limits, tcp-state-bypass ===
+
+fn with_policy(cfg: &crate::policy::ast::Config) -> Harness {
+    let mut h = Harness::new();
+    let p = crate::policy::compile::compile(cfg, &h.engine.config().interfaces).unwrap();
+    h.engine.set_policy(std::sync::Arc::new(p));
+    h
+}
+
+/// A client inside and a server outside in the seed's bypass network.
+fn bypass_model(client_port: u16) -> TcpModel {
+    let (c, mut s) = v4_pair(client_port, 445);
+    s.ip = "198.18.2.10".parse().unwrap();
+    TcpModel::new(c, s, [10, 20], [64_240, 65_160], [Some(7), Some(7)])
+}
+
+#[test]
+fn mid_stream_packet_creates_a_bypass_entry_only_in_the_bypass_class() {
+    let mut h = with_policy(&crate::policy::compile::tests::seed());
+    let mut m = bypass_model(41_000);
+    m.handshake();
+    let d = m.data(Side::Client, 100);
+    assert_eq!(h.tcp(&m, &d), FWD_OUT);
+    let e = h.only_entry();
+    assert_eq!(e.proto, ProtoState::TcpBypass);
+    assert_eq!(e.asa_flags().to_string(), "b");
+    assert_eq!(h.engine.counters().bypass_conns_created, 1);
+
+    // The same packet to a server outside the bypass network: inspected, dropped.
+    let mut m2 = model(41_001);
+    m2.handshake();
+    let d2 = m2.data(Side::Client, 100);
+    assert_eq!(h.tcp(&m2, &d2), Verdict::Drop(DropReason::TcpNotSyn));
+}
+
+#[test]
+fn reply_first_packet_creates_a_bypass_entry() {
+    let mut h = with_policy(&crate::policy::compile::tests::seed());
+    // Server inside in the bypass network, client outside: the server's
+    // reply is the first packet the node sees.
+    let (mut srv, cli) = v4_pair(445, 50_000);
+    srv.ip = "198.18.2.20".parse().unwrap();
+    let mut m = TcpModel::new(cli, srv, [1, 2], [1000, 1000], [None, None]);
+    let [_, sa, _] = m.handshake();
+    assert_eq!(h.tcp(&m, &sa), FWD_OUT);
+    assert_eq!(h.only_entry().asa_flags().to_string(), "b");
+    // ... and then the client's packets from outside match the entry.
+    let d = m.data(Side::Client, 10);
+    assert_eq!(h.tcp(&m, &d), FWD_IN);
+}
+
+#[test]
+fn out_of_window_packets_pass_for_bypass_and_drop_when_inspected() {
+    let mut h = with_policy(&crate::policy::compile::tests::seed());
+    let mut m = bypass_model(41_002);
+    for s in m.handshake() {
+        assert!(matches!(h.tcp(&m, &s), Verdict::Forward { .. }));
+    }
+    let mut wild = m.data(Side::Server, 10);
+    wild.seq = wild.seq.wrapping_add(0x4000_0000);
+    assert_eq!(h.tcp(&m, &wild), FWD_IN);
+
+    let mut m2 = model(41_003);
+    for s in m2.handshake() {
+        h.tcp(&m2, &s);
+    }
+    let mut wild2 = m2.data(Side::Server, 10);
+    wild2.seq = wild2.seq.wrapping_add(0x4000_0000);
+    assert_eq!(
+        h.tcp(&m2, &wild2),
+        Verdict::Drop(DropReason::TcpSeqPastWindow)
+    );
+}
+
+#[test]
+fn per_client_max_refuses_the_10001st_connection() {
+    let mut h = with_policy(&crate::policy::compile::tests::seed());
+    for i in 0..10_000u32 {
+        let mut m = bypass_model(1024 + (i % 60_000) as u16);
+        m.server.port = 445 + (i / 60_000) as u16;
+        let syn = m.syn();
+        assert_eq!(h.tcp(&m, &syn), FWD_OUT, "connection {i}");
+    }
+    let mut m = bypass_model(65_000);
+    m.server.port = 446;
+    let syn = m.syn();
+    assert_eq!(
+        h.tcp(&m, &syn),
+        Verdict::Drop(DropReason::PerClientConnLimit)
+    );
+    // Another client is not affected.
+    let mut other = bypass_model(65_000);
+    other.client.ip = "198.18.0.11".parse().unwrap();
+    let syn = other.syn();
+    assert_eq!(h.tcp(&other, &syn), FWD_OUT);
+}
+
+#[test]
+fn bypass_entry_idles_out_after_the_class_timeout() {
+    let mut h = with_policy(&crate::policy::compile::tests::seed());
+    let mut m = bypass_model(41_004);
+    let syn = m.syn();
+    h.tcp(&m, &syn);
+    h.advance(Duration::from_secs(14));
+    let sa = m.syn_ack();
+    assert_eq!(h.tcp(&m, &sa), FWD_IN);
+    assert_eq!(h.engine.table().len(), 1);
+    h.advance(Duration::from_secs(15));
+    assert_eq!(h.engine.expire(h.now), 1);
+    assert!(h.engine.table().is_empty());
+    let slot = h
+        .engine
+        .classes()
+        .iter()
+        .find(|(_, s)| s.name.ends_with("tcp_bypass"))
+        .unwrap()
+        .1;
+    assert_eq!((slot.conns, slot.created), (0, 1));
+}
+
+#[test]
+fn a_new_policy_applies_to_new_connections_only() {
+    let mut h = Harness::new();
+    let mut before = bypass_model(41_005);
+    for seg in before.handshake() {
+        assert!(matches!(h.tcp(&before, &seg), Verdict::Forward { .. }));
+    }
+    let seed = crate::policy::compile::compile(
+        &crate::policy::compile::tests::seed(),
+        &h.engine.config().interfaces,
+    )
+    .unwrap();
+    h.engine.set_policy(std::sync::Arc::new(seed));
+    let mut after = bypass_model(41_006);
+    let syn = after.syn();
+    h.tcp(&after, &syn);
+    let flags: Vec<String> = h
+        .engine
+        .table()
+        .iter()
+        .map(|(_, e)| e.asa_flags().to_string())
+        .collect();
+    assert_eq!(flags, vec!["U".to_string(), "b".to_string()]);
+    // The old connection still has inspected semantics.
+    let mut wild = before.data(Side::Server, 10);
+    wild.seq = wild.seq.wrapping_add(0x4000_0000);
+    assert_eq!(
+        h.tcp(&before, &wild),
+        Verdict::Drop(DropReason::TcpSeqPastWindow)
+    );
+}
+
+#[test]
+fn conn_max_and_embryonic_limits_are_enforced_and_released() {
+    use crate::policy::ast::*;
+    let cfg = Config {
+        class_maps: vec![ClassMap {
+            name: "all".into(),
+            description: None,
+            matcher: Some(ClassMatch::Any),
+        }],
+        policy_maps: vec![PolicyMap {
+            name: "p".into(),
+            classes: vec![PolicyClass {
+                class: "all".into(),
+                connection: ConnectionSettings {
+                    conn_max: Some(3),
+                    embryonic_conn_max: Some(2),
+                    ..Default::default()
+                },
+                inspects: vec![],
+            }],
+        }],
+        service_policies: vec![ServicePolicy {
+            policy_map: "p".into(),
+            scope: ServiceScope::Global,
+        }],
+        ..Config::default()
+    };
+    let mut h = with_policy(&cfg);
+    let mut a = model(42_000);
+    let mut b = model(42_001);
+    let mut c = model(42_002);
+    let (sa, sb, sc) = (a.syn(), b.syn(), c.syn());
+    assert_eq!(h.tcp(&a, &sa), FWD_OUT);
+    assert_eq!(h.tcp(&b, &sb), FWD_OUT);
+    assert_eq!(
+        h.tcp(&c, &sc),
+        Verdict::Drop(DropReason::EmbryonicConnLimit)
+    );
+    // Completing a handshake frees an embryonic slot.
+    let (x, y) = (a.syn_ack(), a.ack(Side::Client));
+    h.tcp(&a, &x);
+    h.tcp(&a, &y);
+    assert_eq!(h.tcp(&c, &sc), FWD_OUT);
+    let mut d = model(42_003);
+    let sd = d.syn();
+    assert_eq!(h.tcp(&d, &sd), Verdict::Drop(DropReason::ConnLimit));
+    assert_eq!(h.dropped(DropReason::ConnLimit), 1);
+    assert_eq!(h.dropped(DropReason::EmbryonicConnLimit), 1);
+}

@@ -845,7 +845,7 @@ fn protocol(p: Protocol) -> Option<u8> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::flow::Addr;
     use crate::policy::ast::*;
@@ -891,7 +891,7 @@ mod tests {
 
     /// The seed policy, completed as the issue says: a bypass class for
     /// 198.18.2.0/24 in both directions.
-    fn seed() -> Config {
+    pub(crate) fn seed() -> Config {
         Config {
             access_lists: vec![AccessList {
                 name: "tcp_bypass".into(),
