@@ -2,6 +2,7 @@
 //! "The engine contract"). No sockets, no threads, no clock.
 
 pub mod classes;
+pub mod normalize;
 
 use std::sync::Arc;
 use std::time::Duration;

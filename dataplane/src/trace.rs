@@ -85,6 +85,7 @@ impl Seg {
                     .reduce(SeqNumber::max),
             },
             payload_len: self.payload_len,
+            header_len: 20,
         }
     }
 }

@@ -87,7 +87,8 @@ fn recorded_injection_is_dropped_on_replay() {
     let (c, s) = v4_pair(41_001, 8080);
     let mut m = TcpModel::new(c, s, [1, 2], [1000, 1000], [None, None]);
     let mut segs = m.handshake().to_vec();
-    let mut forged = m.data(Side::Server, 100);
+    // The forger is not the real server: the model pair does not learn of it.
+    let mut forged = m.clone().data(Side::Server, 100);
     forged.seq = forged.seq.wrapping_add(100_000);
     segs.push(forged);
     segs.push(m.data(Side::Client, 10));

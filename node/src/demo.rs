@@ -68,14 +68,16 @@ fn trace() -> Vec<Step> {
         web.frame(&stale),
         c.iface,
     ));
-    let mut inject = web.data(Side::Server, 200);
+    // Attackers are not the real endpoints: build their segments on a copy
+    // of the pair so the real conversation does not account for them.
+    let mut inject = web.clone().data(Side::Server, 200);
     inject.seq = inject.seq.wrapping_add(0x4000_0000);
     steps.push(step(
         "attack: data injected far beyond the window",
         web.frame(&inject),
         s.iface,
     ));
-    let mut rst = web.rst(Side::Server);
+    let mut rst = web.clone().rst(Side::Server);
     rst.seq = rst.seq.wrapping_add(0x2000_0000);
     steps.push(step(
         "attack: blind RST outside the window",
@@ -202,10 +204,9 @@ pub fn run() -> anyhow::Result<String> {
     let c = engine.counters();
     writeln!(
         out,
-        "\n{} frames forwarded, {} dropped; {} stale retransmission(s) passed untouched",
+        "\n{} frames forwarded, {} dropped",
         c.forwarded_packets,
         c.total_dropped(),
-        c.tcp_stale_passed
     )?;
     Ok(out)
 }

@@ -179,9 +179,9 @@ mod tests {
             out,
             "3 in use, 3 most used
 
-TCP outside  198.18.1.10:80 inside  198.18.0.10:40000, idle 0:00:26, bytes 1376, flags UIO
-UDP outside  198.18.1.10:53 inside  198.18.0.10:5353, idle 0:00:21, bytes 61, flags IOD
-TCP outside  198.18.1.10:443 inside  198.18.0.10:40001, idle 0:00:21, bytes 56, flags saA
+TCP outside  198.18.1.10:80 inside  198.18.0.10:40000, idle 0:00:26, bytes 1324, flags UIO
+UDP outside  198.18.1.10:53 inside  198.18.0.10:5353, idle 0:00:21, bytes 60, flags IOD
+TCP outside  198.18.1.10:443 inside  198.18.0.10:40001, idle 0:00:21, bytes 48, flags saA
 "
         );
     }
@@ -217,7 +217,7 @@ TCP outside  198.18.1.10:443 inside  198.18.0.10:40001, idle 0:00:21, bytes 56, 
         assert!(
             out.ends_with(
                 "TCP outside: 198.18.1.10/80 inside: 198.18.0.10/40000,
-    flags UIO , idle 26s, uptime 26s, timeout 1h0m, bytes 1376
+    flags UIO , idle 26s, uptime 26s, timeout 1h0m, bytes 1324
   Initiator: 198.18.0.10, Responder: 198.18.1.10
   Connection lookup keyid: 1
   Owner: node 3

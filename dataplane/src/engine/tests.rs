@@ -325,7 +325,7 @@ fn icmp_error_passes_only_for_a_tracked_flow() {
     // The same error arriving from the inside travels the wrong way.
     assert_eq!(
         h.frame(unreachable, c.iface),
-        Verdict::Drop(DropReason::IcmpNoConnection)
+        Verdict::Drop(DropReason::InterfaceMismatch)
     );
 }
 

@@ -4,6 +4,7 @@
 //! parse, don't validate); everything after it works on [`Parsed`].
 
 mod parse;
+pub mod rewrite;
 
 pub use parse::parse;
 
@@ -88,6 +89,8 @@ pub struct TcpSegment {
     pub options: TcpOptions,
     /// Bytes of payload after the TCP header.
     pub payload_len: u32,
+    /// TCP header length in bytes, options included (20–60).
+    pub header_len: u8,
 }
 
 /// A parsed ICMP or ICMPv6 message.
@@ -147,6 +150,12 @@ pub enum Parsed {
         vlan: Option<u16>,
         /// Length of the IP packet (header + payload) in bytes, for byte counters.
         ip_len: u32,
+        /// Offset of the IP header in the frame.
+        l3: u16,
+        /// Offset of the transport header in the frame.
+        l4: u16,
+        /// IPv4 TTL or IPv6 hop limit.
+        ttl: u8,
     },
     /// ARP: passed untracked in transparent mode, as the ASA does.
     Arp,

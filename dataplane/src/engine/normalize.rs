@@ -1,0 +1,250 @@
+//! TCP normalizer rewrites and sequence randomization on frame bytes
+//! (spec/asa.md §6). Every change keeps the TCP (and IPv4 header) checksum
+//! valid by incremental update, except where the checksum is partial and
+//! will be computed later over the new bytes.
+
+use crate::packet::rewrite::{get16, get32, rewrite16, rewrite32};
+
+/// Where a TCP segment's headers sit in its frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpView {
+    /// Offset of the IP header.
+    pub l3: usize,
+    /// Offset of the TCP header.
+    pub l4: usize,
+    /// TCP header length in bytes (20–60).
+    pub header_len: usize,
+    /// IPv6 (no header checksum, hop limit at offset 7) or IPv4.
+    pub v6: bool,
+    /// Whether to update checksums (false when the transport checksum is partial).
+    pub fix_checksum: bool,
+}
+
+impl TcpView {
+    fn csum(&self) -> usize {
+        self.l4 + 16
+    }
+
+    /// The option bytes: `(offset, kind, length)` for each option, stopping
+    /// at end-of-list or at a malformed entry (the parser already refused
+    /// malformed lists).
+    fn options(&self, frame: &[u8]) -> Vec<(usize, u8, usize)> {
+        let mut out = Vec::new();
+        let end = (self.l4 + self.header_len).min(frame.len());
+        let mut at = self.l4 + 20;
+        while at < end {
+            match frame[at] {
+                0 => break,
+                1 => at += 1,
+                kind => {
+                    let Some(&len) = frame.get(at + 1) else { break };
+                    let len = usize::from(len);
+                    if len < 2 || at + len > end {
+                        break;
+                    }
+                    out.push((at, kind, len));
+                    at += len;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Add `delta` to the sequence number (orig side of a randomized flow).
+pub fn shift_seq(frame: &mut [u8], v: &TcpView, delta: u32) -> bool {
+    let Some(seq) = get32(frame, v.l4 + 4) else {
+        return false;
+    };
+    rewrite32(
+        frame,
+        v.l4 + 4,
+        v.csum(),
+        seq.wrapping_add(delta),
+        v.fix_checksum,
+    )
+}
+
+/// Subtract `delta` from the acknowledgement number and from both edges of
+/// every SACK block (reply side of a randomized flow), so the initiator sees
+/// its own sequence space. spec/asa.md §6.2 resolves the ASA's SACK
+/// conflict this way.
+pub fn unshift_ack(frame: &mut [u8], v: &TcpView, delta: u32) -> bool {
+    let Some(ack) = get32(frame, v.l4 + 8) else {
+        return false;
+    };
+    if !rewrite32(
+        frame,
+        v.l4 + 8,
+        v.csum(),
+        ack.wrapping_sub(delta),
+        v.fix_checksum,
+    ) {
+        return false;
+    }
+    for (at, kind, len) in v.options(frame) {
+        if kind != 5 {
+            continue;
+        }
+        let mut edge = at + 2;
+        while edge + 4 <= at + len {
+            if let Some(x) = get32(frame, edge) {
+                rewrite32(frame, edge, v.csum(), x.wrapping_sub(delta), v.fix_checksum);
+            }
+            edge += 4;
+        }
+    }
+    true
+}
+
+/// ASA normalizer default `urgent-flag clear`: clear URG and the urgent
+/// pointer (urgent data is a classic IDS-evasion vector). Returns whether
+/// anything changed.
+pub fn clear_urgent(frame: &mut [u8], v: &TcpView) -> bool {
+    let (Some(word), Some(ptr)) = (get16(frame, v.l4 + 12), get16(frame, v.l4 + 18)) else {
+        return false;
+    };
+    if word & 0x0020 == 0 && ptr == 0 {
+        return false;
+    }
+    rewrite16(frame, v.l4 + 12, v.csum(), word & !0x0020, v.fix_checksum);
+    rewrite16(frame, v.l4 + 18, v.csum(), 0, v.fix_checksum);
+    true
+}
+
+/// Whether an option kind is one the ASA normalizer keeps by default: MSS
+/// (2), window scale (3), SACK permitted (4), SACK (5), timestamps (8).
+/// spec/asa.md §6.1: `tcp-options range 6 7` and `9 255` default to clear.
+fn kept_option(kind: u8) -> bool {
+    matches!(kind, 2 | 3 | 4 | 5 | 8)
+}
+
+/// Overwrite options of other kinds with NOPs. Returns how many were cleared.
+pub fn clear_unknown_options(frame: &mut [u8], v: &TcpView) -> u32 {
+    let mut cleared = 0;
+    for (at, kind, len) in v.options(frame) {
+        if kept_option(kind) {
+            continue;
+        }
+        // Rewrite 16-bit-aligned words relative to the TCP header so the
+        // incremental checksum update sees whole words.
+        for byte in at..at + len {
+            let word_at = v.l4 + ((byte - v.l4) & !1);
+            let Some(old) = get16(frame, word_at) else {
+                continue;
+            };
+            let mut bytes = old.to_be_bytes();
+            bytes[byte - word_at] = 1; // NOP
+            rewrite16(
+                frame,
+                word_at,
+                v.csum(),
+                u16::from_be_bytes(bytes),
+                v.fix_checksum,
+            );
+        }
+        cleared += 1;
+    }
+    cleared
+}
+
+/// The IP TTL (IPv4) or hop limit (IPv6).
+pub fn ttl(frame: &[u8], v: &TcpView) -> Option<u8> {
+    frame.get(v.l3 + if v.v6 { 7 } else { 8 }).copied()
+}
+
+/// ASA `ttl-evasion-protection` (default on): a connection's TTL may fall
+/// but not rise, so a packet crafted to expire between the firewall and
+/// the host cannot be followed by one that reaches it with different
+/// content. Lower this packet's TTL to `min` if it is higher.
+pub fn clamp_ttl(frame: &mut [u8], v: &TcpView, min: u8) -> bool {
+    let Some(t) = ttl(frame, v) else { return false };
+    if t <= min {
+        return false;
+    }
+    if v.v6 {
+        frame[v.l3 + 7] = min;
+        // IPv6 has no header checksum, and the hop limit is not in the
+        // TCP pseudo-header.
+        true
+    } else {
+        // TTL shares a 16-bit word with the protocol field.
+        let Some(word) = get16(frame, v.l3 + 8) else {
+            return false;
+        };
+        rewrite16(
+            frame,
+            v.l3 + 8,
+            v.l3 + 10,
+            (word & 0x00ff) | (u16::from(min) << 8),
+            true,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::packet::{ChecksumState, PacketMeta, Parsed, Transport, parse};
+    use crate::trace::{Side, TcpModel, v4_pair};
+
+    fn view(frame: &[u8]) -> TcpView {
+        let header_len = usize::from(frame[14 + 20 + 12] >> 4) * 4;
+        TcpView {
+            l3: 14,
+            l4: 34,
+            header_len,
+            v6: false,
+            fix_checksum: true,
+        }
+    }
+
+    fn reparse(frame: &[u8]) -> crate::packet::TcpSegment {
+        match parse(
+            frame,
+            PacketMeta {
+                checksum: ChecksumState::Unverified,
+            },
+        ) {
+            Ok(Parsed::Ip {
+                transport: Transport::Tcp(t),
+                ..
+            }) => t,
+            other => panic!("frame no longer parses: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn seq_and_ack_shifts_keep_checksums_valid() {
+        let (c, s) = v4_pair(1, 2);
+        let mut m = TcpModel::new(c, s, [100, 200], [1000, 1000], [None, None]);
+        m.handshake();
+        let d = m.data(Side::Client, 10);
+        let mut f = m.frame(&d);
+        let v = view(&f);
+        assert!(shift_seq(&mut f, &v, 0xffff_fff0));
+        assert_eq!(reparse(&f).seq.0, d.seq.wrapping_add(0xffff_fff0));
+        let mut ack = m.ack(Side::Server);
+        ack.sack = vec![(50, 60), (70, 80)];
+        let mut f = m.frame(&ack);
+        let v = view(&f);
+        assert!(unshift_ack(&mut f, &v, 5));
+        let t = reparse(&f);
+        assert_eq!(t.ack.0, ack.ack.wrapping_sub(5));
+        assert_eq!(t.options.sack_right_edge.map(|e| e.0), Some(75));
+    }
+
+    #[test]
+    fn ttl_clamp_fixes_the_ip_checksum() {
+        let (c, s) = v4_pair(1, 2);
+        let mut m = TcpModel::new(c, s, [1, 2], [1000, 1000], [None, None]);
+        let syn = m.syn();
+        let mut f = m.frame(&syn);
+        let v = view(&f);
+        assert_eq!(ttl(&f, &v), Some(64));
+        assert!(clamp_ttl(&mut f, &v, 5));
+        assert_eq!(ttl(&f, &v), Some(5));
+        reparse(&f);
+        assert!(!clamp_ttl(&mut f, &v, 9));
+    }
+}
