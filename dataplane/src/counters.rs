@@ -66,6 +66,24 @@ pub fn bump(c: &mut u64) {
     *c = c.saturating_add(1);
 }
 
+/// What the TCP normalizer did (spec/asa.md §6.1 defaults), and sequence
+/// randomization.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NormalizerCounters {
+    /// Segments with reserved header bits set (allowed, as the ASA default).
+    pub reserved_bits_seen: u64,
+    /// SYNs carrying data (allowed, as the ASA default).
+    pub syn_data_seen: u64,
+    /// Segments whose URG flag and urgent pointer were cleared.
+    pub urgent_cleared: u64,
+    /// TCP options (kinds 6, 7, 9–255) overwritten with NOPs.
+    pub options_cleared: u64,
+    /// Packets whose TTL was lowered to the connection's minimum.
+    pub ttl_clamped: u64,
+    /// Connections given a sequence-randomization offset.
+    pub seq_randomized_conns: u64,
+}
+
 /// The engine's counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counters {
@@ -94,6 +112,8 @@ pub struct Counters {
     pub tcp_ignored_passed: u64,
     /// In-window RSTs that were not exact: passed, state kept (RFC 5961).
     pub tcp_rst_challenged: u64,
+    /// TCP normalizer and randomization.
+    pub normalizer: NormalizerCounters,
 }
 
 impl Default for Counters {
@@ -111,6 +131,7 @@ impl Default for Counters {
             tcp_stale_passed: 0,
             tcp_ignored_passed: 0,
             tcp_rst_challenged: 0,
+            normalizer: NormalizerCounters::default(),
         }
     }
 }

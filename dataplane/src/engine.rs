@@ -13,13 +13,16 @@ use self::classes::{ClassTable, SlotId};
 use crate::policy::classifier::Probe;
 use crate::policy::compile::{ConnOptions, Policy};
 
+use self::normalize::TcpView;
 use crate::conntrack::entry::conn_flags;
 use crate::conntrack::table::TableFull;
 use crate::conntrack::tcp::{TcpEvent, Tracked};
 use crate::conntrack::{ConnTable, Entry, FlowId, NodeId, ProtoState, TcpTrack, Timeouts};
 use crate::counters::{ConnProto, Counters, RemoveReason, bump};
 use crate::flow::{Direction, FlowKey, Tuple, proto};
-use crate::packet::{Icmp, PacketMeta, Parsed, TcpFlags, TcpSegment, Transport, parse};
+use crate::packet::{
+    ChecksumState, Icmp, PacketMeta, Parsed, TcpFlags, TcpSegment, Transport, parse,
+};
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId, Verdict};
 
@@ -63,6 +66,9 @@ pub struct EngineConfig {
     pub timeouts: Timeouts,
     /// Secret seed of the flow hash; draw it at random per node.
     pub hash_seed: [u64; 4],
+    /// Secret key of the sequence-randomization offsets (SipHash-2-4 over
+    /// the flow, as RFC 6528 builds ISNs); draw it at random per node.
+    pub seq_secret: [u64; 2],
     /// Slots the expiry sweep visits per call.
     pub sweep_budget_slots: usize,
     /// Remove a tcp-state-bypass entry when a RST passes (the ASA's
@@ -92,6 +98,12 @@ impl EngineConfig {
             max_conns: DEFAULT_MAX_CONNS,
             timeouts: Timeouts::default(),
             hash_seed,
+            // A convenience for tests and the demo: derived from the hash
+            // seed. Nodes draw both secrets independently.
+            seq_secret: [
+                hash_seed[0] ^ 0x5eed_5eed_5eed_5eed,
+                hash_seed[1].rotate_left(17),
+            ],
             sweep_budget_slots: DEFAULT_SWEEP_BUDGET_SLOTS,
             bypass_rst_teardown: false,
         }
@@ -264,8 +276,8 @@ impl Engine {
 
     /// Decide what to do with one frame received on `ingress` at `now`.
     ///
-    /// The frame is `&mut` because later stages rewrite it in place
-    /// (sequence randomization); this one only reads it.
+    /// The frame may be rewritten in place (TCP normalizer, sequence
+    /// randomization) with its checksums kept valid.
     pub fn process(
         &mut self,
         frame: &mut [u8],
@@ -274,6 +286,8 @@ impl Engine {
         now: Instant,
     ) -> Verdict {
         let verdict = self.decide(frame, meta, ingress, now);
+        // (The frame may have been rewritten in place: normalizer, sequence
+        // randomization.)
         match verdict {
             Verdict::Forward { .. } => {
                 bump(&mut self.counters.forwarded_packets);
@@ -289,7 +303,7 @@ impl Engine {
 
     fn decide(
         &mut self,
-        frame: &[u8],
+        frame: &mut [u8],
         meta: PacketMeta,
         ingress: IfaceId,
         now: Instant,
@@ -302,7 +316,7 @@ impl Engine {
             Ok(p) => p,
             Err(reason) => return Verdict::Drop(reason),
         };
-        let (tuple, transport, ip_len) = match parsed {
+        let (tuple, transport, ip_len, l3, l4) = match parsed {
             // Transparent mode passes ARP, as the ASA does by default.
             Parsed::Arp => {
                 bump(&mut self.counters.untracked_passed);
@@ -312,8 +326,10 @@ impl Engine {
                 tuple,
                 transport,
                 ip_len,
+                l3,
+                l4,
                 ..
-            } => (tuple, transport, ip_len),
+            } => (tuple, transport, ip_len, l3, l4),
         };
         let pkt = Pkt {
             tuple,
@@ -323,7 +339,16 @@ impl Engine {
             now,
         };
         let result = match transport {
-            Transport::Tcp(seg) => self.tcp(&pkt, &seg),
+            Transport::Tcp(seg) => {
+                let view = TcpView {
+                    l3: usize::from(l3),
+                    l4: usize::from(l4),
+                    header_len: usize::from(seg.header_len),
+                    v6: pkt.tuple.src.addr.ip().is_ipv6(),
+                    fix_checksum: meta.checksum != ChecksumState::Partial,
+                };
+                self.tcp(&pkt, &seg, frame, &view)
+            }
             Transport::Udp { .. } => self.datagram(&pkt, Kind::Udp),
             Transport::Icmp(Icmp::EchoRequest) => self.datagram(&pkt, Kind::EchoRequest),
             Transport::Icmp(Icmp::EchoReply) => self.datagram(&pkt, Kind::EchoReply),
@@ -398,7 +423,7 @@ impl Engine {
         src_is_lo: bool,
         proto: ProtoState,
         class: SlotId,
-    ) -> Result<(), DropReason> {
+    ) -> Result<FlowId, DropReason> {
         let embryonic = matches!(proto, ProtoState::Tcp(t) if t.state.is_embryonic());
         let client = pkt.tuple.src.addr;
         self.classes.admit(class, client, embryonic)?;
@@ -424,6 +449,9 @@ impl Engine {
             owner: self.config.node,
             class,
             id,
+            seq_offset: 0,
+            // 255: nothing seen yet; the first packet of each direction sets it.
+            min_ttl: [u8::MAX; 2],
             proto,
             packets: [1, 0],
             bytes: [u64::from(pkt.ip_len), 0],
@@ -435,7 +463,8 @@ impl Engine {
             ProtoState::Udp => ConnProto::Udp,
             ProtoState::IcmpEcho => ConnProto::Icmp,
         };
-        self.table
+        let flow = self
+            .table
             .insert(hash, entry)
             .map_err(|TableFull| DropReason::ConntrackFull)?;
         self.classes.opened(class, client, embryonic);
@@ -443,10 +472,16 @@ impl Engine {
         if proto == ProtoState::TcpBypass {
             bump(&mut self.counters.bypass_conns_created);
         }
-        Ok(())
+        Ok(flow)
     }
 
-    fn tcp(&mut self, pkt: &Pkt, seg: &TcpSegment) -> Result<(), DropReason> {
+    fn tcp(
+        &mut self,
+        pkt: &Pkt,
+        seg: &TcpSegment,
+        frame: &mut [u8],
+        view: &TcpView,
+    ) -> Result<(), DropReason> {
         let (key, src_is_lo) = FlowKey::of(&pkt.tuple);
         let hash = self.table.hash(&key);
         if let Some(id) = self.lookup(hash, &key, pkt.now) {
@@ -455,7 +490,7 @@ impl Engine {
             if entry.ingress[dir.index()] != pkt.ingress {
                 return Err(DropReason::InterfaceMismatch);
             }
-            let (class, client) = (entry.class, entry.initiator().addr);
+            let (class, client, offset) = (entry.class, entry.initiator().addr, entry.seq_offset);
             let track = match &mut entry.proto {
                 ProtoState::Tcp(track) => track,
                 ProtoState::TcpBypass => {
@@ -468,7 +503,19 @@ impl Engine {
                 }
                 _ => unreachable!("the flow key includes the protocol"),
             };
-            match track.track(dir, seg)? {
+            // ASA normalizer default `synack-data drop`: a SYN-ACK carrying
+            // data is a known evasion, and no stack sends one.
+            if seg.payload_len > 0 && TcpEvent::classify(seg.flags) == Some(TcpEvent::SynAck) {
+                return Err(DropReason::TcpSynAckData);
+            }
+            // With randomization the responder acknowledges the shifted
+            // sequence space; the tracker works in the initiator's own.
+            let mut seen = *seg;
+            if offset != 0 && dir == Direction::Reply {
+                seen.ack = seen.ack - offset;
+                seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);
+            }
+            match track.track(dir, &seen)? {
                 Tracked::Reopen => {
                     self.remove(id, RemoveReason::Reopen);
                 }
@@ -500,6 +547,7 @@ impl Engine {
                         Tracked::Reopen => unreachable!("matched above"),
                     };
                     account(self.table.get_mut(id), dir, pkt, refresh);
+                    self.normalize_and_shift(id, dir, seg, frame, view);
                     return Ok(());
                 }
             }
@@ -510,18 +558,76 @@ impl Engine {
         let (class, options) = self.classify(pkt);
         if options.tcp_state_bypass {
             self.permitted(pkt)?;
-            return self.create(pkt, hash, key, src_is_lo, ProtoState::TcpBypass, class);
+            self.create(pkt, hash, key, src_is_lo, ProtoState::TcpBypass, class)?;
+            return Ok(());
         }
         match TcpEvent::classify(seg.flags) {
             None => Err(DropReason::TcpBadFlags),
             Some(TcpEvent::Syn) => {
                 self.permitted(pkt)?;
                 let track = TcpTrack::open(seg);
-                self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track), class)?;
+                let id = self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track), class)?;
                 bump(&mut self.counters.tcp_transitions[0][track.state as usize]);
+                if options.random_sequence_number {
+                    let entry = self.table.get_mut(id);
+                    entry.seq_offset = seq_offset(self.config.seq_secret, &key, entry.id);
+                    bump(&mut self.counters.normalizer.seq_randomized_conns);
+                }
+                self.normalize_and_shift(id, Direction::Orig, seg, frame, view);
                 Ok(())
             }
             Some(_) => Err(DropReason::TcpNotSyn),
+        }
+    }
+
+    /// The TCP normalizer's rewrites with the ASA's defaults (spec/asa.md
+    /// §6.1), then the sequence shift of a randomized connection (§6.2).
+    fn normalize_and_shift(
+        &mut self,
+        id: FlowId,
+        dir: Direction,
+        seg: &TcpSegment,
+        frame: &mut [u8],
+        view: &TcpView,
+    ) {
+        let n = &mut self.counters.normalizer;
+        // reserved-bits allow (default): counted, passed.
+        if frame.get(view.l4 + 12).is_some_and(|b| b & 0x0f != 0) {
+            bump(&mut n.reserved_bits_seen);
+        }
+        // syn-data allow (default): counted, passed.
+        if seg.flags.has(TcpFlags::SYN) && !seg.flags.has(TcpFlags::ACK) && seg.payload_len > 0 {
+            bump(&mut n.syn_data_seen);
+        }
+        // urgent-flag clear (default).
+        if normalize::clear_urgent(frame, view) {
+            bump(&mut n.urgent_cleared);
+        }
+        // tcp-options range 6-7, 9-255 clear (default).
+        let cleared = normalize::clear_unknown_options(frame, view);
+        n.options_cleared = n.options_cleared.saturating_add(u64::from(cleared));
+        // ttl-evasion-protection (default on): the TTL of a direction may
+        // fall, never rise.
+        let entry = self.table.get_mut(id);
+        if let Some(ttl) = normalize::ttl(frame, view) {
+            let min = &mut entry.min_ttl[dir.index()];
+            if ttl < *min {
+                *min = ttl;
+            } else if ttl > *min && normalize::clamp_ttl(frame, view, *min) {
+                bump(&mut n.ttl_clamped);
+            }
+        }
+        let offset = entry.seq_offset;
+        if offset != 0 {
+            match dir {
+                Direction::Orig => {
+                    normalize::shift_seq(frame, view, offset);
+                }
+                Direction::Reply if seg.flags.has(TcpFlags::ACK) => {
+                    normalize::unshift_ack(frame, view, offset);
+                }
+                Direction::Reply => {}
+            }
         }
     }
 
@@ -553,6 +659,7 @@ impl Engine {
         self.permitted(pkt)?;
         let (class, _) = self.classify(pkt);
         self.create(pkt, hash, key, src_is_lo, proto, class)
+            .map(|_| ())
     }
 
     /// An ICMP error passes only if it quotes a live connection and travels
@@ -609,6 +716,18 @@ enum Kind {
     Udp,
     EchoRequest,
     EchoReply,
+}
+
+/// The sequence-randomization offset of a new connection: a keyed PRF of
+/// the flow and its connection id (RFC 6528 builds ISNs the same way), so
+/// it cannot be predicted without the node's secret. Never zero, which
+/// means "not randomized".
+fn seq_offset(secret: [u64; 2], key: &FlowKey, conn_id: u32) -> u32 {
+    use std::hash::{Hash, Hasher};
+    let mut h = siphasher::sip::SipHasher24::new_with_keys(secret[0], secret[1]);
+    key.hash(&mut h);
+    conn_id.hash(&mut h);
+    (h.finish() as u32).max(1)
 }
 
 /// Count a passed packet on its entry; `refresh` moves last-seen (stale and

@@ -233,6 +233,11 @@ pub struct TcpModel {
     max_right_edge: [u32; 2],
     /// Every segment sent so far, for retransmissions.
     pub sent: Vec<Seg>,
+    /// Sequence offset a randomizing middlebox adds to the client's
+    /// sequence numbers: the server sees (and acknowledges) them shifted.
+    /// The model's own state stays in the client's space; only the server's
+    /// segments carry shifted acks and SACK edges on the wire.
+    shift: u32,
 }
 
 impl TcpModel {
@@ -257,6 +262,7 @@ impl TcpModel {
             snd_wnd: [0, 0],
             max_right_edge: [0, 0],
             sent: Vec::new(),
+            shift: 0,
         }
     }
 
@@ -332,8 +338,18 @@ impl TcpModel {
                 self.max_right_edge[p] = edge;
             }
         }
-        self.sent.push(seg.clone());
-        seg
+        let mut wire = seg;
+        if from == Side::Server && self.shift != 0 {
+            if flags & TcpFlags::ACK != 0 {
+                wire.ack = wire.ack.wrapping_add(self.shift);
+            }
+            for (l, r) in &mut wire.sack {
+                *l = l.wrapping_add(self.shift);
+                *r = r.wrapping_add(self.shift);
+            }
+        }
+        self.sent.push(wire.clone());
+        wire
     }
 
     /// The client's SYN.
@@ -364,6 +380,12 @@ impl TcpModel {
     /// A RST|ACK from `side` at its next sequence number (an exact reset).
     pub fn rst(&mut self, side: Side) -> Seg {
         self.send(side, TcpFlags::RST | TcpFlags::ACK, 0, Vec::new())
+    }
+
+    /// Set the offset a middlebox adds to the client's sequence numbers
+    /// (from the engine's entry, once the SYN has passed).
+    pub fn set_shift(&mut self, shift: u32) {
+        self.shift = shift;
     }
 
     /// Change the window `side` advertises from its next segment on.

@@ -95,6 +95,8 @@ drop_reasons! {
     TcpInvalidState => "tcp-invalid-state", "TCP packet invalid in connection state",
     /// The handshake went wrong: a SYN-ACK or final ACK that does not acknowledge the SYN.
     Tcp3whsFailed => "tcp-3whs-failed", "TCP 3 way handshake failed",
+    /// A SYN-ACK carrying data (ASA normalizer default `synack-data drop`).
+    TcpSynAckData => "tcp-synack-data", "TCP SYN-ACK with data",
     /// Data beyond the receiver's advertised window (window check 1).
     TcpSeqPastWindow => "tcp-seq-past-win", "TCP packet SEQ past window",
     /// An acknowledgement of data never sent (window check 3).

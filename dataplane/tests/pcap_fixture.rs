@@ -4,11 +4,13 @@
 
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::packet::PacketMeta;
+use rampart_dataplane::policy::compile::{compile, randomization_off};
 use rampart_dataplane::trace::{Side, TcpModel, udp_frame, v4_pair};
 use rampart_dataplane::{DropReason, Engine, EngineConfig, IfaceId, Instant, Verdict};
 
@@ -29,6 +31,9 @@ fn write_pcap(path: &PathBuf, frames: &[Vec<u8>]) {
 /// Replay a pcap file; frames from `inside_mac` enter on interface 0.
 fn replay(path: &PathBuf, inside_mac: [u8; 6]) -> (Engine, Vec<Verdict>) {
     let mut eng = Engine::new(EngineConfig::inside_outside(NodeId(1), [5; 4])).unwrap();
+    // The recorded endpoints did not pass a randomizing firewall.
+    let off = compile(&randomization_off(), &eng.config().interfaces).unwrap();
+    eng.set_policy(Arc::new(off));
     let mut r = PcapReader::new(File::open(path).expect("open pcap")).expect("pcap header");
     let mut verdicts = Vec::new();
     while let Some(pkt) = r.next_packet() {

@@ -2,11 +2,13 @@
 //! stacks can have passes strictly; moving one sequence number beyond the
 //! receiver's window is caught; no input panics the engine.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use proptest::prelude::*;
 use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
+use rampart_dataplane::policy::compile::{compile, randomization_off};
 use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
 use rampart_dataplane::{DropReason, Engine, EngineConfig, IfaceId, Instant, Verdict};
 
@@ -122,8 +124,14 @@ fn conversation(
     (m, out)
 }
 
+/// An engine with randomization off: the model endpoints here talk to
+/// each other directly (randomization has its own tests).
 fn engine() -> Engine {
-    Engine::new(EngineConfig::inside_outside(NodeId(1), [11, 22, 33, 44])).expect("valid config")
+    let mut e = Engine::new(EngineConfig::inside_outside(NodeId(1), [11, 22, 33, 44]))
+        .expect("valid config");
+    let off = compile(&randomization_off(), &e.config().interfaces).expect("compiles");
+    e.set_policy(Arc::new(off));
+    e
 }
 
 fn feed(engine: &mut Engine, m: &TcpModel, seg: &Seg, now: Instant) -> Verdict {

@@ -1,39 +1,93 @@
 //! The built-in demo: a short trace of real frames — ordinary traffic and a
-//! few attacks — through one engine, with the engine's own verdicts.
+//! few attacks — through one engine with the ASA's defaults (sequence
+//! randomization on), with the engine's own verdicts.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use rampart_dataplane::conntrack::NodeId;
+use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::packet::PacketMeta;
-use rampart_dataplane::trace::{Side, TcpModel, echo_frame, udp_frame, v4_pair};
+use rampart_dataplane::trace::{Seg, Side, TcpModel, echo_frame, udp_frame, v4_pair};
 use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
 use rampart_ops::{ConnFilter, render_asp_drop, render_show_conn};
 
-/// One step of the trace.
-struct Step {
-    what: String,
-    frame: Vec<u8>,
-    ingress: IfaceId,
-    /// Time since the previous step.
-    after: Duration,
+/// The engine, its clock and the transcript.
+struct Demo {
+    engine: Engine,
+    now: Instant,
+    names: Vec<String>,
+    out: String,
+    step: usize,
 }
 
-fn step(what: impl Into<String>, frame: Vec<u8>, ingress: IfaceId) -> Step {
-    Step {
-        what: what.into(),
-        frame,
-        ingress,
-        after: Duration::from_millis(1),
+impl Demo {
+    /// Process one frame and write a transcript line.
+    fn send(&mut self, what: &str, mut frame: Vec<u8>, ingress: IfaceId) {
+        self.now = self.now + Duration::from_millis(1);
+        self.step += 1;
+        let verdict = self
+            .engine
+            .process(&mut frame, PacketMeta::default(), ingress, self.now);
+        let v = match verdict {
+            Verdict::Forward { egress } => {
+                format!("forward -> {}", self.names[usize::from(egress.0)])
+            }
+            Verdict::Drop(r) => format!("DROP ({})", r.label()),
+        };
+        let _ = writeln!(self.out, "{:>3}  {what:<66} {v}", self.step);
+    }
+
+    fn tcp(&mut self, what: &str, m: &TcpModel, seg: &Seg) {
+        self.send(what, m.frame(seg), m.iface(seg.from));
+    }
+
+    /// Let the model pair follow the sequence offset the engine chose for
+    /// its connection, as real endpoints behind the firewall would.
+    fn follow_randomization(&self, m: &mut TcpModel) {
+        let tuple = rampart_dataplane::flow::Tuple {
+            src: rampart_dataplane::flow::Endpoint {
+                addr: m.client.ip.into(),
+                port: m.client.port,
+            },
+            dst: rampart_dataplane::flow::Endpoint {
+                addr: m.server.ip.into(),
+                port: m.server.port,
+            },
+            proto: rampart_dataplane::flow::proto::TCP,
+        };
+        let (key, _) = FlowKey::of(&tuple);
+        if let Some((_, e)) = self.engine.table().iter().find(|(_, e)| e.key == key) {
+            m.set_shift(e.seq_offset);
+        }
     }
 }
 
-/// The trace: a web fetch that completes and closes, a long-lived session,
-/// DNS, ping, and the attacks a stateful firewall exists to stop.
-fn trace() -> Vec<Step> {
-    let mut steps = Vec::new();
+/// Run the trace and render the report.
+pub fn run() -> anyhow::Result<String> {
+    let cfg = EngineConfig::inside_outside(NodeId(1), [0x5eed, 1, 2, 3]);
+    let engine = Engine::new(cfg).context("building the demo engine")?;
+    let names = engine
+        .config()
+        .interfaces
+        .iter()
+        .map(|i| i.nameif.clone())
+        .collect();
+    let mut d = Demo {
+        engine,
+        now: Instant::from_secs(1),
+        names,
+        out: String::new(),
+        step: 0,
+    };
+    writeln!(
+        d.out,
+        "Rampart demo: a built-in trace through one engine (inside = security 100, outside = 0,\n\
+         ASA defaults: strict TCP tracking, normalizer, sequence randomization)\n"
+    )?;
 
+    // A web fetch that completes and closes, with two attacks mid-stream.
     let (c, s) = v4_pair(40_000, 80);
     let mut web = TcpModel::new(
         c,
@@ -42,156 +96,107 @@ fn trace() -> Vec<Step> {
         [64_240, 65_160],
         [Some(7), Some(7)],
     );
-    let [syn, sa, ack] = web.handshake();
-    steps.push(step(
-        "web: client SYN (inside -> outside)",
-        web.frame(&syn),
-        c.iface,
-    ));
-    steps.push(step("web: server SYN-ACK", web.frame(&sa), s.iface));
-    steps.push(step(
-        "web: client ACK, connection up",
-        web.frame(&ack),
-        c.iface,
-    ));
+    let syn = web.syn();
+    d.tcp("web: client SYN (inside -> outside)", &web, &syn);
+    d.follow_randomization(&mut web);
+    let seg = web.syn_ack();
+    d.tcp("web: server SYN-ACK (acks the randomized ISN)", &web, &seg);
+    let seg = web.ack(Side::Client);
+    d.tcp("web: client ACK, connection up", &web, &seg);
     let req = web.data(Side::Client, 300);
-    steps.push(step(
-        "web: HTTP request, 300 bytes",
-        web.frame(&req),
-        c.iface,
-    ));
-    let resp = web.data(Side::Server, 1400);
-    steps.push(step("web: response, 1400 bytes", web.frame(&resp), s.iface));
-    let stale = web.retransmit(3).expect("the request was sent");
-    steps.push(step(
+    d.tcp("web: HTTP request, 300 bytes", &web, &req);
+    let seg = web.data(Side::Server, 1400);
+    d.tcp("web: response, 1400 bytes", &web, &seg);
+    d.tcp(
         "web: late retransmission of the request (already acked: passes)",
-        web.frame(&stale),
-        c.iface,
-    ));
+        &web,
+        &req,
+    );
     // Attackers are not the real endpoints: build their segments on a copy
     // of the pair so the real conversation does not account for them.
     let mut inject = web.clone().data(Side::Server, 200);
     inject.seq = inject.seq.wrapping_add(0x4000_0000);
-    steps.push(step(
-        "attack: data injected far beyond the window",
-        web.frame(&inject),
-        s.iface,
-    ));
+    d.tcp("attack: data injected far beyond the window", &web, &inject);
     let mut rst = web.clone().rst(Side::Server);
     rst.seq = rst.seq.wrapping_add(0x2000_0000);
-    steps.push(step(
-        "attack: blind RST outside the window",
-        web.frame(&rst),
-        s.iface,
-    ));
-    let f1 = web.fin(Side::Client);
-    steps.push(step("web: client FIN", web.frame(&f1), c.iface));
-    let f2 = web.fin(Side::Server);
-    steps.push(step("web: server FIN", web.frame(&f2), s.iface));
-    let last = web.ack(Side::Client);
-    steps.push(step(
-        "web: last ACK, connection closed",
-        web.frame(&last),
-        c.iface,
-    ));
+    d.tcp("attack: blind RST outside the window", &web, &rst);
+    let seg = web.fin(Side::Client);
+    d.tcp("web: client FIN", &web, &seg);
+    let seg = web.fin(Side::Server);
+    d.tcp("web: server FIN", &web, &seg);
+    let seg = web.ack(Side::Client);
+    d.tcp("web: last ACK, connection closed", &web, &seg);
 
+    // A long-lived session that stays up.
     let (c2, s2) = v4_pair(40_001, 22);
     let mut ssh = TcpModel::new(c2, s2, [5, 9], [64_240, 65_160], [Some(7), Some(7)]);
-    for (i, seg) in ssh.handshake().iter().enumerate() {
-        let side = if i == 1 { s2.iface } else { c2.iface };
-        steps.push(step(
-            format!("ssh: handshake {}/3", i + 1),
-            ssh.frame(seg),
-            side,
-        ));
-    }
-    let keys = ssh.data(Side::Client, 48);
-    steps.push(step("ssh: keystrokes", ssh.frame(&keys), c2.iface));
+    let seg = ssh.syn();
+    d.tcp("ssh: SYN", &ssh, &seg);
+    d.follow_randomization(&mut ssh);
+    let seg = ssh.syn_ack();
+    d.tcp("ssh: SYN-ACK", &ssh, &seg);
+    let seg = ssh.ack(Side::Client);
+    d.tcp("ssh: ACK", &ssh, &seg);
+    let seg = ssh.data(Side::Client, 48);
+    d.tcp("ssh: keystrokes", &ssh, &seg);
 
     let (dc, ds) = v4_pair(53_535, 53);
-    steps.push(step(
+    d.send(
         "dns: query",
         udp_frame(&dc, &ds, b"example query"),
         dc.iface,
-    ));
-    steps.push(step(
+    );
+    d.send(
         "dns: answer",
         udp_frame(&ds, &dc, b"example answer!"),
         ds.iface,
-    ));
+    );
     let (pc, ps) = v4_pair(0, 0);
-    steps.push(step(
+    d.send(
         "ping: echo request",
         echo_frame(&pc, &ps, 77, 1, false),
         pc.iface,
-    ));
-    steps.push(step(
+    );
+    d.send(
         "ping: echo reply",
         echo_frame(&ps, &pc, 77, 1, true),
         ps.iface,
-    ));
+    );
 
     let (oc, os) = v4_pair(3389, 51_000);
     let mut scan = TcpModel::new(os, oc, [1, 1], [1024, 1024], [None, None]);
     let probe = scan.syn();
-    steps.push(step(
+    d.tcp(
         "attack: SYN from outside to an inside host (no access rule)",
-        scan.frame(&probe),
-        os.iface,
-    ));
+        &scan,
+        &probe,
+    );
     let (ac, as_) = v4_pair(40_002, 443);
     let mut ack_scan = TcpModel::new(ac, as_, [1, 1], [1024, 1024], [None, None]);
     ack_scan.handshake();
     let stray = ack_scan.data(Side::Server, 10);
-    steps.push(step(
+    d.tcp(
         "attack: mid-stream packet with no connection",
-        ack_scan.frame(&stray),
-        as_.iface,
-    ));
+        &ack_scan,
+        &stray,
+    );
     let mut corrupt = udp_frame(&dc, &ds, b"bits flipped in transit");
     let n = corrupt.len();
     corrupt[n - 1] ^= 0x55;
-    steps.push(step(
-        "noise: UDP datagram with a bad checksum",
-        corrupt,
-        dc.iface,
-    ));
-    let mut late = step(
+    d.send("noise: UDP datagram with a bad checksum", corrupt, dc.iface);
+    d.now = d.now + Duration::from_secs(3);
+    d.send(
         "ping: reply after the 2 s ICMP timeout",
         echo_frame(&ps, &pc, 77, 2, true),
         ps.iface,
     );
-    late.after = Duration::from_secs(3);
-    steps.push(late);
-    steps
-}
 
-/// Run the trace and render the report.
-pub fn run() -> anyhow::Result<String> {
-    let cfg = EngineConfig::inside_outside(NodeId(1), [0x5eed, 1, 2, 3]);
-    let mut engine = Engine::new(cfg).context("building the demo engine")?;
-    let names: Vec<String> = engine
-        .config()
-        .interfaces
-        .iter()
-        .map(|i| i.nameif.clone())
-        .collect();
-    let mut now = Instant::from_secs(1);
-    let mut out = String::new();
-    writeln!(
-        out,
-        "Rampart demo: a built-in trace through one engine (inside = security 100, outside = 0)\n"
-    )?;
-    for (n, s) in trace().into_iter().enumerate() {
-        now = now + s.after;
-        let mut frame = s.frame;
-        let verdict = engine.process(&mut frame, PacketMeta::default(), s.ingress, now);
-        let v = match verdict {
-            Verdict::Forward { egress } => format!("forward -> {}", names[usize::from(egress.0)]),
-            Verdict::Drop(r) => format!("DROP ({})", r.label()),
-        };
-        writeln!(out, "{:>3}  {:<66} {v}", n + 1, s.what)?;
-    }
+    let Demo {
+        engine,
+        now,
+        mut out,
+        ..
+    } = d;
     writeln!(out, "\nrampart# show conn")?;
     out.push_str(&render_show_conn(
         &engine,
@@ -204,9 +209,64 @@ pub fn run() -> anyhow::Result<String> {
     let c = engine.counters();
     writeln!(
         out,
-        "\n{} frames forwarded, {} dropped",
+        "\n{} frames forwarded, {} dropped; {} connection(s) with randomized sequence numbers",
         c.forwarded_packets,
         c.total_dropped(),
+        c.normalizer.seq_randomized_conns,
     )?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    /// The demo is the README's main job: its verdicts must stay what the
+    /// transcript claims.
+    #[test]
+    fn demo_verdicts() {
+        let out = super::run().unwrap();
+        let verdicts: Vec<&str> = out
+            .lines()
+            .filter(|l| l.contains("forward ->") || l.contains("DROP ("))
+            .map(|l| {
+                if l.contains("DROP") {
+                    l.rsplit('(').next().unwrap().trim_end_matches(')')
+                } else {
+                    "fwd"
+                }
+            })
+            .collect();
+        assert_eq!(
+            verdicts,
+            [
+                "fwd",
+                "fwd",
+                "fwd",
+                "fwd",
+                "fwd",
+                "fwd",
+                "tcp-seq-past-win",
+                "tcp-rstfin-ooo",
+                "fwd",
+                "fwd",
+                "fwd",
+                "fwd",
+                "fwd",
+                "fwd",
+                "fwd",
+                "fwd",
+                "fwd",
+                "fwd",
+                "fwd",
+                "acl-drop",
+                "tcp-not-syn",
+                "udp-bad-checksum",
+                "icmp-no-connection",
+            ]
+        );
+        assert!(out.contains("flags UfFrRIO"), "{out}");
+        assert!(
+            out.contains("2 connection(s) with randomized sequence numbers"),
+            "{out}"
+        );
+    }
 }

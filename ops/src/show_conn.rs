@@ -127,6 +127,7 @@ mod tests {
     use super::*;
     use rampart_dataplane::conntrack::NodeId;
     use rampart_dataplane::packet::PacketMeta;
+    use rampart_dataplane::policy::compile::{compile, randomization_off};
     use rampart_dataplane::trace::{Side, TcpModel, udp_frame, v4_pair};
     use rampart_dataplane::{EngineConfig, Verdict};
     use std::time::Duration;
@@ -135,6 +136,8 @@ mod tests {
     /// ways, one DNS exchange, one embryonic connection.
     fn engine() -> (Engine, Instant) {
         let mut eng = Engine::new(EngineConfig::inside_outside(NodeId(3), [9; 4])).unwrap();
+        let off = compile(&randomization_off(), &eng.config().interfaces).unwrap();
+        eng.set_policy(std::sync::Arc::new(off));
         let mut t = Instant::from_secs(500);
         let (c, s) = v4_pair(40_000, 80);
         let mut m = TcpModel::new(c, s, [1, 2], [64_240, 65_160], [Some(7), Some(7)]);

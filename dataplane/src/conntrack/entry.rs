@@ -53,6 +53,11 @@ pub struct Entry {
     pub class: SlotId,
     /// Connection id, as in the ASA's syslog messages.
     pub id: u32,
+    /// Sequence randomization offset added to the orig side's sequence
+    /// numbers (0: not randomized). Part of the flow state a peer must know.
+    pub seq_offset: u32,
+    /// Lowest TTL seen per direction (ASA ttl-evasion-protection).
+    pub min_ttl: [u8; 2],
     /// Protocol state.
     pub proto: ProtoState,
     /// Packets per direction (`[orig, reply]`), saturating.

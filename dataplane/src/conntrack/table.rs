@@ -246,6 +246,8 @@ mod tests {
             owner: NodeId(1),
             class: crate::engine::classes::DEFAULT_SLOT,
             id: u32::from(port),
+            seq_offset: 0,
+            min_ttl: [64, 64],
             proto: ProtoState::Udp,
             packets: [1, 0],
             bytes: [64, 0],

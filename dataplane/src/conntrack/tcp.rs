@@ -553,8 +553,11 @@ impl TcpTrack {
 
         // A direction we have not seen a SYN from cannot be window-checked:
         // only the challenge ACK of SYN_SENT comes here, and it passes untouched.
+        // A challenge ACK carries no data and no FIN; anything more from a
+        // side whose SYN we have not seen is refused.
         if !self.half[me].initialised() {
-            return if cell == Ignore {
+            let bare_ack = seg.payload_len == 0 && !seg.flags.has(TcpFlags::FIN);
+            return if cell == Ignore && bare_ack {
                 Ok(Tracked::Ignored)
             } else {
                 Err(DropReason::TcpInvalidState)

@@ -23,13 +23,23 @@ impl Harness {
         Self::with(|_| {})
     }
 
+    /// An engine whose model endpoints need no randomization shift: the
+    /// global policy's class-default disables it (randomization has its own
+    /// tests below).
     fn with(tweak: impl FnOnce(&mut EngineConfig)) -> Self {
         let mut cfg = EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4]);
         tweak(&mut cfg);
-        Harness {
+        let mut h = Harness {
             engine: Engine::new(cfg).unwrap(),
             now: Instant::from_secs(1000),
-        }
+        };
+        h.install(crate::policy::compile::randomization_off());
+        h
+    }
+
+    fn install(&mut self, cfg: crate::policy::ast::Config) {
+        let p = crate::policy::compile::compile(&cfg, &self.engine.config().interfaces).unwrap();
+        self.engine.set_policy(std::sync::Arc::new(p));
     }
 
     fn frame(&mut self, mut frame: Vec<u8>, iface: IfaceId) -> Verdict {
@@ -413,8 +423,9 @@ fn bad_configs_are_refused() {
 
 fn with_policy(cfg: &crate::policy::ast::Config) -> Harness {
     let mut h = Harness::new();
-    let p = crate::policy::compile::compile(cfg, &h.engine.config().interfaces).unwrap();
-    h.engine.set_policy(std::sync::Arc::new(p));
+    let mut cfg = cfg.clone();
+    crate::policy::compile::disable_randomization(&mut cfg);
+    h.install(cfg);
     h
 }
 
@@ -536,12 +547,9 @@ fn a_new_policy_applies_to_new_connections_only() {
     for seg in before.handshake() {
         assert!(matches!(h.tcp(&before, &seg), Verdict::Forward { .. }));
     }
-    let seed = crate::policy::compile::compile(
-        &crate::policy::compile::tests::seed(),
-        &h.engine.config().interfaces,
-    )
-    .unwrap();
-    h.engine.set_policy(std::sync::Arc::new(seed));
+    let mut seed = crate::policy::compile::tests::seed();
+    crate::policy::compile::disable_randomization(&mut seed);
+    h.install(seed);
     let mut after = bypass_model(41_006);
     let syn = after.syn();
     h.tcp(&after, &syn);
@@ -577,6 +585,9 @@ fn conn_max_and_embryonic_limits_are_enforced_and_released() {
                 connection: ConnectionSettings {
                     conn_max: Some(3),
                     embryonic_conn_max: Some(2),
+                    // Same feature as the limits: the class-default that
+                    // turns randomization off does not apply to this class.
+                    random_sequence_number: Some(false),
                     ..Default::default()
                 },
                 inspects: vec![],
@@ -609,4 +620,140 @@ fn conn_max_and_embryonic_limits_are_enforced_and_released() {
     assert_eq!(h.tcp(&d, &sd), Verdict::Drop(DropReason::ConnLimit));
     assert_eq!(h.dropped(DropReason::ConnLimit), 1);
     assert_eq!(h.dropped(DropReason::EmbryonicConnLimit), 1);
+}
+
+// === sequence randomization (ASA default on) ===
+
+/// Parse a forwarded frame back into the segment its receiver sees,
+/// verifying every checksum.
+fn delivered(frame: &[u8]) -> crate::packet::TcpSegment {
+    match crate::packet::parse(frame, PacketMeta::default()) {
+        Ok(Parsed::Ip {
+            transport: Transport::Tcp(t),
+            ..
+        }) => t,
+        other => panic!("forwarded frame does not parse cleanly: {other:?}"),
+    }
+}
+
+#[test]
+fn randomization_shifts_the_initiators_space_consistently() {
+    // Default policy: randomization on, as on the ASA.
+    let cfg = EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4]);
+    let mut h = Harness {
+        engine: Engine::new(cfg).unwrap(),
+        now: Instant::from_secs(1000),
+    };
+    let mut m = model(43_000);
+    let syn = m.syn();
+    let mut f = m.frame(&syn);
+    assert_eq!(
+        h.engine
+            .process(&mut f, PacketMeta::default(), m.client.iface, h.now),
+        FWD_OUT
+    );
+    let delta = h.only_entry().seq_offset;
+    assert_ne!(delta, 0);
+    assert_eq!(
+        delivered(&f).seq.0,
+        syn.seq.wrapping_add(delta),
+        "the server sees a shifted ISN"
+    );
+    assert_eq!(h.engine.counters().normalizer.seq_randomized_conns, 1);
+    m.set_shift(delta);
+
+    // Every later segment: client seqs arrive shifted at the server; server
+    // acks (and SACK edges) arrive unshifted at the client.
+    let mut segs = vec![m.syn_ack(), m.ack(Side::Client)];
+    for _ in 0..5 {
+        segs.push(m.data(Side::Client, 700));
+        segs.push(m.data(Side::Server, 1200));
+    }
+    let mut sacked = m.ack(Side::Server);
+    let base = sacked.ack; // already shifted by the model
+    sacked.sack = vec![(base.wrapping_sub(1400), base.wrapping_sub(700))];
+    segs.push(sacked);
+    segs.push(m.fin(Side::Client));
+    segs.push(m.fin(Side::Server));
+    segs.push(m.ack(Side::Client));
+    for seg in &segs {
+        let mut f = m.frame(seg);
+        let v = h
+            .engine
+            .process(&mut f, PacketMeta::default(), m.iface(seg.from), h.now);
+        assert!(matches!(v, Verdict::Forward { .. }), "{seg:?}: {v:?}");
+        let out = delivered(&f);
+        match seg.from {
+            Side::Client => {
+                assert_eq!(out.seq.0, seg.seq.wrapping_add(delta));
+                assert_eq!(out.ack.0, seg.ack);
+            }
+            Side::Server => {
+                assert_eq!(out.seq.0, seg.seq);
+                assert_eq!(out.ack.0, seg.ack.wrapping_sub(delta));
+                if let Some(&(_, r)) = seg.sack.first() {
+                    assert_eq!(
+                        out.options.sack_right_edge.map(|e| e.0),
+                        Some(r.wrapping_sub(delta))
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(h.only_entry().tcp_state(), Some(TcpState::TimeWait));
+    assert_eq!(h.engine.counters().total_dropped(), 0);
+}
+
+#[test]
+fn randomization_is_off_for_bypass_and_when_the_class_disables_it() {
+    let mut h = Harness::new();
+    let mut m = model(43_001);
+    let syn = m.syn();
+    let mut f = m.frame(&syn);
+    h.engine
+        .process(&mut f, PacketMeta::default(), m.client.iface, h.now);
+    assert_eq!(h.only_entry().seq_offset, 0);
+    assert_eq!(delivered(&f).seq.0, syn.seq);
+}
+
+// === normalizer ===
+
+#[test]
+fn normalizer_clamps_ttl_and_drops_synack_with_data() {
+    let mut h = Harness::new();
+    let mut m = model(43_002);
+    let syn = m.syn();
+    h.tcp(&m, &syn);
+    let mut sa = m.clone().syn_ack();
+    sa.payload_len = 10;
+    assert_eq!(h.tcp(&m, &sa), Verdict::Drop(DropReason::TcpSynAckData));
+    let sa = m.syn_ack();
+    assert_eq!(h.tcp(&m, &sa), FWD_IN);
+    // A client packet with a lower TTL sets the minimum; a later higher one
+    // is lowered to it (ttl-evasion-protection).
+    let ack = m.ack(Side::Client);
+    let mut f = m.frame(&ack);
+    f[14 + 8] = 10; // TTL
+    let c = u16::from_be_bytes([f[24], f[25]]);
+    let fixed = crate::packet::rewrite::adjust16(
+        c,
+        u16::from_be_bytes([64, 6]),
+        u16::from_be_bytes([10, 6]),
+    );
+    f[24..26].copy_from_slice(&fixed.to_be_bytes());
+    assert_eq!(
+        h.engine
+            .process(&mut f, PacketMeta::default(), m.client.iface, h.now),
+        FWD_OUT
+    );
+    let d = m.data(Side::Client, 10);
+    let mut f = m.frame(&d);
+    assert_eq!(
+        h.engine
+            .process(&mut f, PacketMeta::default(), m.client.iface, h.now),
+        FWD_OUT
+    );
+    assert_eq!(f[14 + 8], 10, "TTL lowered to the connection minimum");
+    delivered(&f);
+    assert_eq!(h.engine.counters().normalizer.ttl_clamped, 1);
 }

@@ -288,6 +288,52 @@ const DEFAULT_INSPECTION_PORTS: &[(u8, u16)] = &[
     (proto::UDP, 5060), // sip
 ];
 
+/// A configuration that only turns sequence randomization off for every
+/// connection (`class-default` of the global policy), as an ASA operator
+/// would with `set connection random-sequence-number disable`. Tests whose
+/// model endpoints do not follow a randomizing middlebox use it.
+pub fn randomization_off() -> Config {
+    let mut cfg = Config::default();
+    disable_randomization(&mut cfg);
+    cfg
+}
+
+/// Add `class class-default / set connection random-sequence-number disable`
+/// to the global policy of `cfg` (creating `global_policy` if it has none).
+pub fn disable_randomization(cfg: &mut Config) {
+    let global = cfg
+        .service_policies
+        .iter()
+        .find(|s| s.scope == ServiceScope::Global)
+        .map(|s| s.policy_map.clone());
+    let name = global
+        .clone()
+        .unwrap_or_else(|| "global_policy".to_string());
+    if global.is_none() {
+        cfg.policy_maps.push(ast::PolicyMap {
+            name: name.clone(),
+            classes: Vec::new(),
+        });
+        cfg.service_policies.push(ast::ServicePolicy {
+            policy_map: name.clone(),
+            scope: ServiceScope::Global,
+        });
+    }
+    let pm = cfg
+        .policy_maps
+        .iter_mut()
+        .find(|p| p.name == name)
+        .expect("global policy-map exists");
+    pm.classes.push(ast::PolicyClass {
+        class: "class-default".into(),
+        connection: ast::ConnectionSettings {
+            random_sequence_number: Some(false),
+            ..Default::default()
+        },
+        inspects: Vec::new(),
+    });
+}
+
 /// Compile `config` for a node whose data interfaces are `interfaces`.
 pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy, CompileError> {
     let mut c = Compiler { config, atoms: 0 };

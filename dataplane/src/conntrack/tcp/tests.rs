@@ -214,6 +214,12 @@ fn challenge_ack_in_syn_sent_passes_untouched() {
     };
     assert_eq!(feed(&mut t, &challenge), Ok(Tracked::Ignored));
     assert_eq!(t.state, TcpState::SynSent);
+    // Data from the responder before its SYN-ACK is not a challenge ACK.
+    let data = Seg {
+        payload_len: 100,
+        ..challenge
+    };
+    assert_eq!(feed(&mut t, &data), Err(DropReason::TcpInvalidState));
 }
 
 // === SYN_SENT2 (simultaneous open) ===
