@@ -363,3 +363,325 @@ fn quoted(q: &[u8], v6: bool) -> Result<Tuple, DropReason> {
         proto: protocol,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{
+        Host, Side, TcpModel, echo_frame, icmpv4_unreachable_frame, udp_frame, v4_pair,
+    };
+    use etherparse::PacketBuilder;
+
+    const UNVERIFIED: PacketMeta = PacketMeta {
+        checksum: ChecksumState::Unverified,
+    };
+
+    fn tcp_syn() -> Vec<u8> {
+        let (c, s) = v4_pair(40_000, 80);
+        let mut m = TcpModel::new(c, s, [1000, 2000], [64_240, 65_160], [Some(7), Some(7)]);
+        let syn = m.syn();
+        m.frame(&syn)
+    }
+
+    fn v6_hosts() -> (Host, Host) {
+        let (mut c, mut s) = v4_pair(5000, 53);
+        c.ip = "2001:db8::10".parse().unwrap();
+        s.ip = "2001:db8:1::10".parse().unwrap();
+        (c, s)
+    }
+
+    #[test]
+    fn tcp_syn_with_options() {
+        let Ok(Parsed::Ip {
+            tuple,
+            transport: Transport::Tcp(t),
+            ip_len,
+            l3,
+            l4,
+            ttl,
+            vlan,
+        }) = parse(&tcp_syn(), UNVERIFIED)
+        else {
+            panic!("not a TCP packet")
+        };
+        assert_eq!(
+            (tuple.src.port, tuple.dst.port, tuple.proto),
+            (40_000, 80, proto::TCP)
+        );
+        assert_eq!(tuple.src.addr, Addr::v4([198, 18, 0, 10]));
+        assert_eq!(t.seq, SeqNumber(1000));
+        assert!(t.flags.has(TcpFlags::SYN));
+        assert_eq!(t.options.mss, Some(1460));
+        assert_eq!(t.options.window_scale, Some(7));
+        assert!(t.options.sack_permitted);
+        assert_eq!((t.payload_len, t.header_len), (0, 32));
+        assert_eq!((ip_len, l3, l4, ttl, vlan), (52, 14, 34, 64, None));
+    }
+
+    #[test]
+    fn sack_right_edge_is_the_highest_in_serial_order() {
+        let (c, s) = v4_pair(1, 2);
+        let mut m = TcpModel::new(c, s, [1, 2], [1000, 1000], [None, None]);
+        let mut ack = m.ack(Side::Client);
+        ack.sack = vec![(10, 20), (u32::MAX - 5, 5), (30, 40)];
+        let Ok(Parsed::Ip {
+            transport: Transport::Tcp(t),
+            ..
+        }) = parse(&m.frame(&ack), UNVERIFIED)
+        else {
+            panic!()
+        };
+        assert_eq!(t.options.sack_right_edge, Some(SeqNumber(40)));
+    }
+
+    #[test]
+    fn vlan_tags_single_and_double() {
+        for tags in [1usize, 2] {
+            let mut f = tcp_syn();
+            let inner_type = [f[12], f[13]];
+            let mut header = Vec::new();
+            for i in 0..tags {
+                header.extend_from_slice(if i + 1 == tags && tags == 2 {
+                    &[0x81, 0x00]
+                } else if tags == 2 {
+                    &[0x88, 0xa8]
+                } else {
+                    &[0x81, 0x00]
+                });
+                header.extend_from_slice(&[0x00, 100 + i as u8]);
+            }
+            f.splice(12..12, header);
+            // The inner EtherType follows the tags.
+            assert_eq!([f[12 + 4 * tags], f[13 + 4 * tags]], inner_type);
+            let Ok(Parsed::Ip { vlan, l3, .. }) = parse(&f, UNVERIFIED) else {
+                panic!("{tags} tags")
+            };
+            assert_eq!(vlan, Some(100));
+            assert_eq!(usize::from(l3), 14 + 4 * tags);
+        }
+    }
+
+    #[test]
+    fn ipv6_with_extension_headers() {
+        let (c, s) = v6_hosts();
+        let mut f = udp_frame(&c, &s, b"hello");
+        // Insert an 8-byte hop-by-hop header (PadN) after the IPv6 header.
+        let next = f[14 + 6];
+        f[14 + 6] = 0; // hop-by-hop
+        let plen = u16::from_be_bytes([f[18], f[19]]) + 8;
+        f[18..20].copy_from_slice(&plen.to_be_bytes());
+        f.splice(54..54, [next, 0, 1, 4, 0, 0, 0, 0]);
+        let Ok(Parsed::Ip {
+            tuple,
+            transport: Transport::Udp { payload_len },
+            l4,
+            ..
+        }) = parse(&f, UNVERIFIED)
+        else {
+            panic!("{:?}", parse(&f, UNVERIFIED))
+        };
+        assert_eq!((tuple.proto, payload_len, l4), (proto::UDP, 5, 62));
+    }
+
+    #[test]
+    fn udp_zero_checksum_is_none_on_v4_and_invalid_on_v6() {
+        let (c, s) = v4_pair(1, 2);
+        let mut f = udp_frame(&c, &s, b"x");
+        f[40..42].copy_from_slice(&[0, 0]);
+        assert!(matches!(parse(&f, UNVERIFIED), Ok(Parsed::Ip { .. })));
+        let (c6, s6) = v6_hosts();
+        let mut f6 = udp_frame(&c6, &s6, b"x");
+        f6[60..62].copy_from_slice(&[0, 0]);
+        assert_eq!(parse(&f6, UNVERIFIED), Err(DropReason::UdpChecksumBad));
+    }
+
+    #[test]
+    fn checksum_knowledge_from_the_io_layer() {
+        let mut f = tcp_syn();
+        f[48] ^= 1; // TCP window: TCP checksum now wrong
+        assert_eq!(parse(&f, UNVERIFIED), Err(DropReason::TcpChecksumBad));
+        assert!(
+            parse(
+                &f,
+                PacketMeta {
+                    checksum: ChecksumState::Partial
+                }
+            )
+            .is_ok()
+        );
+        f[22] ^= 1; // TTL: IPv4 header checksum now wrong too
+        assert_eq!(
+            parse(
+                &f,
+                PacketMeta {
+                    checksum: ChecksumState::Partial
+                }
+            ),
+            Err(DropReason::Ipv4ChecksumBad)
+        );
+        assert!(
+            parse(
+                &f,
+                PacketMeta {
+                    checksum: ChecksumState::Verified
+                }
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn each_drop_reason_from_a_real_frame() {
+        let syn = tcp_syn();
+        let cases: Vec<(Vec<u8>, DropReason)> = vec![
+            (syn[..10].to_vec(), DropReason::L2Truncated),
+            (
+                {
+                    let mut f = syn.clone();
+                    f[12..14].copy_from_slice(&[0x88, 0xcc]);
+                    f
+                },
+                DropReason::UnsupportedEthertype,
+            ),
+            (syn[..30].to_vec(), DropReason::Ipv4Malformed),
+            (
+                {
+                    let mut f = syn.clone();
+                    f[14] = 0x65;
+                    f
+                },
+                DropReason::Ipv4Malformed,
+            ),
+            (
+                {
+                    let mut f = syn.clone();
+                    f[24] ^= 0xff;
+                    f
+                },
+                DropReason::Ipv4ChecksumBad,
+            ),
+            (syn[..40].to_vec(), DropReason::Ipv4Malformed),
+            (
+                {
+                    let mut f = syn.clone();
+                    f[46] = 0x20;
+                    f
+                },
+                DropReason::TcpMalformed,
+            ),
+            (
+                {
+                    let mut f = syn.clone();
+                    f[47] ^= 1;
+                    f
+                },
+                DropReason::TcpChecksumBad,
+            ),
+        ];
+        for (i, (frame, want)) in cases.iter().enumerate() {
+            assert_eq!(parse(frame, UNVERIFIED), Err(*want), "case {i}");
+        }
+    }
+
+    #[test]
+    fn fragments_and_unsupported_protocols() {
+        let (c, s) = v4_pair(1, 2);
+        let mut f = udp_frame(&c, &s, b"x");
+        f[20] = 0x20; // more fragments
+        assert_eq!(
+            parse(
+                &f,
+                PacketMeta {
+                    checksum: ChecksumState::Verified
+                }
+            ),
+            Err(DropReason::Fragment)
+        );
+        let mut gre = Vec::new();
+        PacketBuilder::ethernet2(c.mac, s.mac)
+            .ipv4([198, 18, 0, 1], [198, 18, 1, 1], 64)
+            .write(&mut gre, etherparse::IpNumber(47), &[0; 8])
+            .unwrap();
+        assert_eq!(
+            parse(&gre, UNVERIFIED),
+            Err(DropReason::UnsupportedProtocol)
+        );
+    }
+
+    #[test]
+    fn ipv4_mapped_ipv6_addresses_are_refused() {
+        let (mut c, s) = v6_hosts();
+        c.ip = "::ffff:198.18.0.1".parse().unwrap();
+        assert_eq!(
+            parse(&udp_frame(&c, &s, b"x"), UNVERIFIED),
+            Err(DropReason::Ipv6Malformed)
+        );
+    }
+
+    #[test]
+    fn icmp_echo_and_errors() {
+        let (c, s) = v4_pair(0, 0);
+        let Ok(Parsed::Ip {
+            tuple,
+            transport: Transport::Icmp(Icmp::EchoRequest),
+            ..
+        }) = parse(&echo_frame(&c, &s, 7, 1, false), UNVERIFIED)
+        else {
+            panic!()
+        };
+        assert_eq!((tuple.src.port, tuple.dst.port), (7, 0));
+        let Ok(Parsed::Ip {
+            tuple,
+            transport: Transport::Icmp(Icmp::EchoReply),
+            ..
+        }) = parse(&echo_frame(&s, &c, 7, 1, true), UNVERIFIED)
+        else {
+            panic!()
+        };
+        assert_eq!((tuple.src.port, tuple.dst.port), (0, 7));
+        let (uc, us) = v4_pair(4444, 53);
+        let probe = udp_frame(&uc, &us, b"q");
+        let err = icmpv4_unreachable_frame(&us, &uc, &probe);
+        let Ok(Parsed::Ip {
+            transport:
+                Transport::Icmp(Icmp::Error {
+                    icmp_type: 3,
+                    code: 3,
+                    quoted,
+                }),
+            ..
+        }) = parse(&err, UNVERIFIED)
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (quoted.src.port, quoted.dst.port, quoted.proto),
+            (4444, 53, proto::UDP)
+        );
+        assert_eq!(quoted.src.addr, Addr::v4([198, 18, 0, 10]));
+        let truncated = icmpv4_unreachable_frame(&us, &uc, &probe[..14 + 22]);
+        assert_eq!(
+            parse(&truncated, UNVERIFIED),
+            Err(DropReason::IcmpMalformed)
+        );
+        let (c6, s6) = v6_hosts();
+        let Ok(Parsed::Ip {
+            transport: Transport::Icmp(Icmp::EchoRequest),
+            ..
+        }) = parse(&echo_frame(&c6, &s6, 9, 1, false), UNVERIFIED)
+        else {
+            panic!()
+        };
+    }
+
+    #[test]
+    fn truncation_at_any_length_never_panics_and_never_passes_silently() {
+        let syn = tcp_syn();
+        for n in 0..syn.len() {
+            assert!(
+                parse(&syn[..n], UNVERIFIED).is_err(),
+                "truncated to {n} bytes"
+            );
+        }
+    }
+}
