@@ -1,0 +1,141 @@
+//! Policy classification cost for new connections as the ACL grows: a
+//! permit/deny decision through a 10-rule and a 10,000-rule access-list
+//! (first match near the end, so a linear scan would pay for every rule),
+//! and the compile time of the 10,000-rule policy. Fixed seeds throughout.
+
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use rampart_dataplane::conntrack::NodeId;
+use rampart_dataplane::flow::Addr;
+use rampart_dataplane::policy::ast::*;
+use rampart_dataplane::policy::classifier::Probe;
+use rampart_dataplane::policy::compile::{Policy, compile};
+use rampart_dataplane::{EngineConfig, IfaceId};
+
+/// An ACL of `n` rules in the shapes real ones use: host and /24
+/// destinations, `eq` and `range` ports, a few sources; the last rule is a
+/// catch-all deny so every probe finds a match.
+fn config(n: usize) -> Config {
+    let mut lines = Vec::with_capacity(n);
+    for i in 0..n - 1 {
+        let third = (i / 250) as u8;
+        let fourth = (i % 250) as u8 + 1;
+        let (dst, port) = match i % 4 {
+            0 => (
+                AddrSpec::Host(Ipv4Addr::new(198, 18, third, fourth).into()),
+                PortMatch::Eq(443),
+            ),
+            1 => (
+                AddrSpec::V4Net(
+                    Ipv4Addr::new(198, 19, third, 0),
+                    Ipv4Addr::new(255, 255, 255, 0),
+                ),
+                PortMatch::Eq(80 + (i % 7) as u16),
+            ),
+            2 => (
+                AddrSpec::Host(Ipv4Addr::new(198, 18, third, fourth).into()),
+                PortMatch::Range(8000, 8099),
+            ),
+            _ => (
+                AddrSpec::Host(Ipv4Addr::new(198, 18, third, fourth).into()),
+                PortMatch::Eq(22),
+            ),
+        };
+        let source = if i % 10 == 0 {
+            AddrSpec::V4Net(
+                Ipv4Addr::new(198, 18, 200, 0),
+                Ipv4Addr::new(255, 255, 255, 0),
+            )
+        } else {
+            AddrSpec::Any
+        };
+        lines.push(AclLine::Ace(Ace {
+            action: if i % 5 == 4 {
+                Action::Deny
+            } else {
+                Action::Permit
+            },
+            protocol: ProtoSpec::Protocol(Protocol::Number(6)),
+            source,
+            source_port: None,
+            destination: dst,
+            destination_port: Some(PortSpec::Match(port)),
+            log: false,
+            inactive: false,
+        }));
+    }
+    lines.push(AclLine::Ace(Ace {
+        action: Action::Deny,
+        protocol: ProtoSpec::Protocol(Protocol::Ip),
+        source: AddrSpec::Any,
+        source_port: None,
+        destination: AddrSpec::Any,
+        destination_port: None,
+        log: false,
+        inactive: false,
+    }));
+    Config {
+        access_lists: vec![AccessList {
+            name: "OUTSIDE_IN".into(),
+            lines,
+        }],
+        access_groups: vec![AccessGroup {
+            acl: "OUTSIDE_IN".into(),
+            interface: "outside".into(),
+        }],
+        ..Config::default()
+    }
+}
+
+fn policy(n: usize) -> Policy {
+    let ifaces = EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces;
+    compile(&config(n), &ifaces).expect("compiles")
+}
+
+/// Probes that hit rules spread over the whole list, most of them late.
+fn probes() -> Vec<Probe> {
+    (0..1024u32)
+        .map(|i| Probe {
+            v6: false,
+            proto: 6,
+            src: Addr::v4([203, 0, 113, (i % 250) as u8]),
+            dst: Addr::v4([198, 18, (i % 40) as u8, (i % 250) as u8 + 1]),
+            sport: 40_000,
+            dport: [443, 22, 8050, 80, 9999][(i % 5) as usize],
+        })
+        .collect()
+}
+
+fn classification(c: &mut Criterion) {
+    let probes = probes();
+    let mut g = c.benchmark_group("acl_decision");
+    g.throughput(Throughput::Elements(probes.len() as u64));
+    for n in [10usize, 10_000] {
+        let p = policy(n);
+        eprintln!("{n} rules: {} subtables", p.acls()[0].subtables());
+        g.bench_function(format!("{n}_rules"), |b| {
+            b.iter(|| {
+                let mut permitted = 0u32;
+                for probe in &probes {
+                    permitted += u32::from(p.permits(IfaceId(1), IfaceId(0), black_box(probe)));
+                }
+                permitted
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("compile");
+    g.sample_size(10);
+    let cfg = config(10_000);
+    let ifaces = EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces;
+    g.bench_function("10000_rules", |b| {
+        b.iter(|| compile(black_box(&cfg), &ifaces).expect("compiles"))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, classification);
+criterion_main!(benches);
