@@ -196,6 +196,14 @@ impl Engine {
         self.policy = policy;
     }
 
+    /// The live entry a packet with this tuple belongs to, if any.
+    pub fn find(&self, tuple: &Tuple, now: Instant) -> Option<&Entry> {
+        let (key, _) = FlowKey::of(tuple);
+        let id = self.table.find(self.table.hash(&key), &key)?;
+        let entry = self.table.get(id);
+        (!self.is_expired(entry, now)).then_some(entry)
+    }
+
     /// The policy in force for new connections.
     pub fn policy(&self) -> &Arc<Policy> {
         &self.policy

@@ -278,6 +278,19 @@ impl TcpModel {
         tcp_frame(self.host(seg.from), self.host(seg.from.other()), seg)
     }
 
+    /// The tuple of the client's packets.
+    pub fn tuple(&self) -> crate::flow::Tuple {
+        let ep = |h: &Host| crate::flow::Endpoint {
+            addr: h.ip.into(),
+            port: h.port,
+        };
+        crate::flow::Tuple {
+            src: ep(&self.client),
+            dst: ep(&self.server),
+            proto: crate::flow::proto::TCP,
+        }
+    }
+
     /// The interface a segment from `side` arrives on.
     pub fn iface(&self, side: Side) -> IfaceId {
         self.host(side).iface

@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rampart_dataplane::conntrack::NodeId;
-use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::trace::{Seg, Side, TcpModel, echo_frame, udp_frame, v4_pair};
 use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
@@ -46,19 +45,7 @@ impl Demo {
     /// Let the model pair follow the sequence offset the engine chose for
     /// its connection, as real endpoints behind the firewall would.
     fn follow_randomization(&self, m: &mut TcpModel) {
-        let tuple = rampart_dataplane::flow::Tuple {
-            src: rampart_dataplane::flow::Endpoint {
-                addr: m.client.ip.into(),
-                port: m.client.port,
-            },
-            dst: rampart_dataplane::flow::Endpoint {
-                addr: m.server.ip.into(),
-                port: m.server.port,
-            },
-            proto: rampart_dataplane::flow::proto::TCP,
-        };
-        let (key, _) = FlowKey::of(&tuple);
-        if let Some((_, e)) = self.engine.table().iter().find(|(_, e)| e.key == key) {
+        if let Some(e) = self.engine.find(&m.tuple(), self.now) {
             m.set_shift(e.seq_offset);
         }
     }

@@ -25,14 +25,18 @@ impl TcpView {
         self.l4 + 16
     }
 
-    /// The option bytes: `(offset, kind, length)` for each option, stopping
-    /// at end-of-list or at a malformed entry (the parser already refused
-    /// malformed lists).
-    fn options(&self, frame: &[u8]) -> Vec<(usize, u8, usize)> {
-        let mut out = Vec::new();
+    /// The options (other than NOP and end-of-list) as `(offset, kind,
+    /// length)`, stopping at end-of-list or a malformed entry (the parser
+    /// already refused malformed lists). On the stack: 40 option bytes hold
+    /// at most 20 options.
+    fn options(&self, frame: &[u8]) -> Options {
+        let mut out = Options {
+            items: [(0, 0, 0); MAX_OPTIONS],
+            len: 0,
+        };
         let end = (self.l4 + self.header_len).min(frame.len());
         let mut at = self.l4 + 20;
-        while at < end {
+        while at < end && out.len < MAX_OPTIONS {
             match frame[at] {
                 0 => break,
                 1 => at += 1,
@@ -42,12 +46,28 @@ impl TcpView {
                     if len < 2 || at + len > end {
                         break;
                     }
-                    out.push((at, kind, len));
+                    out.items[out.len] = (at, kind, len);
+                    out.len += 1;
                     at += len;
                 }
             }
         }
         out
+    }
+}
+
+/// Most options a 60-byte TCP header can hold (40 bytes, 2 bytes each).
+const MAX_OPTIONS: usize = 20;
+
+/// A TCP header's options, found without allocating.
+struct Options {
+    items: [(usize, u8, usize); MAX_OPTIONS],
+    len: usize,
+}
+
+impl Options {
+    fn iter(&self) -> impl Iterator<Item = (usize, u8, usize)> + '_ {
+        self.items[..self.len].iter().copied()
     }
 }
 
@@ -82,7 +102,7 @@ pub fn unshift_ack(frame: &mut [u8], v: &TcpView, delta: u32) -> bool {
     ) {
         return false;
     }
-    for (at, kind, len) in v.options(frame) {
+    for (at, kind, len) in v.options(frame).iter() {
         if kind != 5 {
             continue;
         }
@@ -122,7 +142,7 @@ fn kept_option(kind: u8) -> bool {
 /// Overwrite options of other kinds with NOPs. Returns how many were cleared.
 pub fn clear_unknown_options(frame: &mut [u8], v: &TcpView) -> u32 {
     let mut cleared = 0;
-    for (at, kind, len) in v.options(frame) {
+    for (at, kind, len) in v.options(frame).iter() {
         if kept_option(kind) {
             continue;
         }
