@@ -42,6 +42,18 @@ impl Demo {
         self.send(what, m.frame(seg), m.iface(seg.from));
     }
 
+    /// The three-way handshake, the endpoints following the engine's
+    /// randomization offset once the SYN has passed.
+    fn handshake(&mut self, name: &str, m: &mut TcpModel, notes: [&str; 3]) {
+        let seg = m.syn();
+        self.tcp(&format!("{name}: SYN{}", notes[0]), m, &seg);
+        self.follow_randomization(m);
+        let seg = m.syn_ack();
+        self.tcp(&format!("{name}: SYN-ACK{}", notes[1]), m, &seg);
+        let seg = m.ack(Side::Client);
+        self.tcp(&format!("{name}: ACK{}", notes[2]), m, &seg);
+    }
+
     /// Let the model pair follow the sequence offset the engine chose for
     /// its connection, as real endpoints behind the firewall would.
     fn follow_randomization(&self, m: &mut TcpModel) {
@@ -83,13 +95,15 @@ pub fn run() -> anyhow::Result<String> {
         [64_240, 65_160],
         [Some(7), Some(7)],
     );
-    let syn = web.syn();
-    d.tcp("web: client SYN (inside -> outside)", &web, &syn);
-    d.follow_randomization(&mut web);
-    let seg = web.syn_ack();
-    d.tcp("web: server SYN-ACK (acks the randomized ISN)", &web, &seg);
-    let seg = web.ack(Side::Client);
-    d.tcp("web: client ACK, connection up", &web, &seg);
+    d.handshake(
+        "web",
+        &mut web,
+        [
+            " (inside -> outside)",
+            " (acks the randomized ISN)",
+            ", connection up",
+        ],
+    );
     let req = web.data(Side::Client, 300);
     d.tcp("web: HTTP request, 300 bytes", &web, &req);
     let seg = web.data(Side::Server, 1400);
@@ -117,13 +131,7 @@ pub fn run() -> anyhow::Result<String> {
     // A long-lived session that stays up.
     let (c2, s2) = v4_pair(40_001, 22);
     let mut ssh = TcpModel::new(c2, s2, [5, 9], [64_240, 65_160], [Some(7), Some(7)]);
-    let seg = ssh.syn();
-    d.tcp("ssh: SYN", &ssh, &seg);
-    d.follow_randomization(&mut ssh);
-    let seg = ssh.syn_ack();
-    d.tcp("ssh: SYN-ACK", &ssh, &seg);
-    let seg = ssh.ack(Side::Client);
-    d.tcp("ssh: ACK", &ssh, &seg);
+    d.handshake("ssh", &mut ssh, ["", "", ""]);
     let seg = ssh.data(Side::Client, 48);
     d.tcp("ssh: keystrokes", &ssh, &seg);
 

@@ -533,50 +533,21 @@ mod tests {
     #[test]
     fn each_drop_reason_from_a_real_frame() {
         let syn = tcp_syn();
+        // One byte changed (at, xor mask) or a truncation, and the reason.
+        let edit = |at: usize, mask: u8| {
+            let mut f = syn.clone();
+            f[at] ^= mask;
+            f
+        };
         let cases: Vec<(Vec<u8>, DropReason)> = vec![
             (syn[..10].to_vec(), DropReason::L2Truncated),
-            (
-                {
-                    let mut f = syn.clone();
-                    f[12..14].copy_from_slice(&[0x88, 0xcc]);
-                    f
-                },
-                DropReason::UnsupportedEthertype,
-            ),
+            (edit(12, 0x80 ^ 0x08), DropReason::UnsupportedEthertype), // 0x0800 -> 0x8000
             (syn[..30].to_vec(), DropReason::Ipv4Malformed),
-            (
-                {
-                    let mut f = syn.clone();
-                    f[14] = 0x65;
-                    f
-                },
-                DropReason::Ipv4Malformed,
-            ),
-            (
-                {
-                    let mut f = syn.clone();
-                    f[24] ^= 0xff;
-                    f
-                },
-                DropReason::Ipv4ChecksumBad,
-            ),
+            (edit(14, 0x45 ^ 0x65), DropReason::Ipv4Malformed), // version 6 in an IPv4 frame
+            (edit(24, 0xff), DropReason::Ipv4ChecksumBad),
             (syn[..40].to_vec(), DropReason::Ipv4Malformed),
-            (
-                {
-                    let mut f = syn.clone();
-                    f[46] = 0x20;
-                    f
-                },
-                DropReason::TcpMalformed,
-            ),
-            (
-                {
-                    let mut f = syn.clone();
-                    f[47] ^= 1;
-                    f
-                },
-                DropReason::TcpChecksumBad,
-            ),
+            (edit(46, 0x80 ^ 0x20), DropReason::TcpMalformed), // data offset 8 -> 2
+            (edit(47, 1), DropReason::TcpChecksumBad),
         ];
         for (i, (frame, want)) in cases.iter().enumerate() {
             assert_eq!(parse(frame, UNVERIFIED), Err(*want), "case {i}");
