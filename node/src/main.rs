@@ -1,7 +1,12 @@
 //! `rampart`: the Rampart firewall node.
 
+mod config_check;
 mod demo;
 
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// Rampart: a clustered, active/active, stateful firewall.
@@ -17,13 +22,42 @@ enum Command {
     /// Run a built-in packet trace through the stateful engine and print
     /// what it decided, `show conn` and `show asp drop`.
     Demo,
+    /// Work with ASA configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration offline (as `nginx -t`): errors with file,
+    /// line and column and exit status 1, or a summary and exit status 0.
+    Check {
+        /// The configuration file (ASA commands).
+        file: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Demo => {
             print!("{}", demo::run()?);
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Check { file },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let report = config_check::check(&file, &text);
+            if report.ok {
+                print!("{}", report.text);
+                Ok(ExitCode::SUCCESS)
+            } else {
+                eprint!("{}", report.text);
+                Ok(ExitCode::FAILURE)
+            }
         }
     }
 }

@@ -3,3 +3,6 @@
 pub mod ast;
 pub mod classifier;
 pub mod compile;
+pub mod parse;
+pub mod ports;
+pub mod render;

@@ -1,0 +1,282 @@
+//! `show running-config`: a [`Config`] back to ASA text, in the ASA's order
+//! and forms, such that parsing the text gives the same [`Config`].
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::ast::*;
+use super::ports;
+
+fn hms(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn port_match(m: &PortMatch, p: PortProtocol) -> String {
+    let n = |x: u16| ports::port_name(x, p);
+    match *m {
+        PortMatch::Eq(x) => format!("eq {}", n(x)),
+        PortMatch::Neq(x) => format!("neq {}", n(x)),
+        PortMatch::Lt(x) => format!("lt {}", n(x)),
+        PortMatch::Gt(x) => format!("gt {}", n(x)),
+        PortMatch::Range(a, b) => format!("range {} {}", n(a), n(b)),
+    }
+}
+
+fn network_value(v: &NetworkValue, object: bool) -> String {
+    let sub = if object { "subnet " } else { "" };
+    match v {
+        NetworkValue::Host(a) => format!("host {a}"),
+        NetworkValue::V4Subnet(a, m) => format!("{sub}{a} {m}"),
+        NetworkValue::V6Subnet(a, l) => format!("{sub}{a}/{l}"),
+        NetworkValue::Range(a, b) => format!("range {a} {b}"),
+    }
+}
+
+fn service_value(v: &ServiceValue) -> String {
+    let mut s = ports::protocol_name(v.protocol);
+    let pp = ports::port_protocol(v.protocol).unwrap_or(PortProtocol::Tcp);
+    if let Some(m) = &v.source {
+        let _ = write!(s, " source {}", port_match(m, pp));
+    }
+    if let Some(m) = &v.destination {
+        let _ = write!(s, " destination {}", port_match(m, pp));
+    }
+    s
+}
+
+fn addr(a: &AddrSpec) -> String {
+    match a {
+        AddrSpec::Any => "any".into(),
+        AddrSpec::Any4 => "any4".into(),
+        AddrSpec::Any6 => "any6".into(),
+        AddrSpec::Host(ip) => format!("host {ip}"),
+        AddrSpec::V4Net(a, m) => format!("{a} {m}"),
+        AddrSpec::V6Net(a, l) => format!("{a}/{l}"),
+        AddrSpec::Object(n) => format!("object {n}"),
+        AddrSpec::Group(n) => format!("object-group {n}"),
+        AddrSpec::Interface(n) => format!("interface {n}"),
+    }
+}
+
+fn ace(a: &Ace) -> String {
+    let action = match a.action {
+        Action::Permit => "permit",
+        Action::Deny => "deny",
+    };
+    let (proto, pp) = match &a.protocol {
+        ProtoSpec::Protocol(p) => (
+            ports::protocol_name(*p),
+            ports::port_protocol(*p).unwrap_or(PortProtocol::Tcp),
+        ),
+        ProtoSpec::Object(n) => (format!("object {n}"), PortProtocol::Tcp),
+        ProtoSpec::Group(n) => (format!("object-group {n}"), PortProtocol::TcpUdp),
+    };
+    let port = |p: &Option<PortSpec>| match p {
+        None => String::new(),
+        Some(PortSpec::Match(m)) => format!(" {}", port_match(m, pp)),
+        Some(PortSpec::Group(n)) => format!(" object-group {n}"),
+    };
+    let mut s = format!(
+        "extended {action} {proto} {}{} {}{}",
+        addr(&a.source),
+        port(&a.source_port),
+        addr(&a.destination),
+        port(&a.destination_port)
+    );
+    if a.log {
+        s.push_str(" log");
+    }
+    if a.inactive {
+        s.push_str(" inactive");
+    }
+    s
+}
+
+fn settings(out: &mut String, s: &ConnectionSettings) {
+    let mut limits = String::new();
+    for (kw, v) in [
+        ("conn-max", s.conn_max),
+        ("embryonic-conn-max", s.embryonic_conn_max),
+        ("per-client-embryonic-max", s.per_client_embryonic_max),
+        ("per-client-max", s.per_client_max),
+    ] {
+        if let Some(v) = v {
+            let _ = write!(limits, " {kw} {v}");
+        }
+    }
+    if let Some(r) = s.random_sequence_number {
+        let _ = write!(
+            limits,
+            " random-sequence-number {}",
+            if r { "enable" } else { "disable" }
+        );
+    }
+    if !limits.is_empty() {
+        let _ = writeln!(out, "  set connection{limits}");
+    }
+    let mut t = String::new();
+    if let Some(d) = s.timeout_embryonic {
+        let _ = write!(t, " embryonic {}", hms(d));
+    }
+    if let Some(d) = s.timeout_half_closed {
+        let _ = write!(t, " half-closed {}", hms(d));
+    }
+    if let Some(d) = s.timeout_idle {
+        let _ = write!(
+            t,
+            " idle {}{}",
+            hms(d),
+            if s.idle_reset { " reset" } else { "" }
+        );
+    }
+    if !t.is_empty() {
+        let _ = writeln!(out, "  set connection timeout{t}");
+    }
+    if s.tcp_state_bypass {
+        let _ = writeln!(out, "  set connection advanced-options tcp-state-bypass");
+    }
+}
+
+/// Render a configuration as `show running-config` prints it.
+pub fn render(cfg: &Config) -> String {
+    let mut out = String::new();
+    for i in &cfg.interfaces {
+        let _ = writeln!(out, "interface {}", i.hardware);
+        if let Some(n) = &i.nameif {
+            let _ = writeln!(out, " nameif {n}");
+        }
+        if let Some(l) = i.security_level {
+            let _ = writeln!(out, " security-level {l}");
+        }
+        out.push_str("!\n");
+    }
+    for o in &cfg.objects {
+        match o {
+            Object::Network { name, value } => {
+                let _ = writeln!(
+                    out,
+                    "object network {name}\n {}",
+                    network_value(value, true)
+                );
+            }
+            Object::Service { name, value } => {
+                let _ = writeln!(
+                    out,
+                    "object service {name}\n service {}",
+                    service_value(value)
+                );
+            }
+        }
+    }
+    for g in &cfg.object_groups {
+        match g {
+            ObjectGroup::Network { name, members } => {
+                let _ = writeln!(out, "object-group network {name}");
+                for m in members {
+                    let _ = match m {
+                        NetworkMember::Address(v) => {
+                            writeln!(out, " network-object {}", network_value(v, false))
+                        }
+                        NetworkMember::Object(n) => writeln!(out, " network-object object {n}"),
+                        NetworkMember::Group(n) => writeln!(out, " group-object {n}"),
+                    };
+                }
+            }
+            ObjectGroup::Service {
+                name,
+                protocol,
+                members,
+            } => {
+                let proto = match protocol {
+                    None => "",
+                    Some(PortProtocol::Tcp) => " tcp",
+                    Some(PortProtocol::Udp) => " udp",
+                    Some(PortProtocol::TcpUdp) => " tcp-udp",
+                };
+                let _ = writeln!(out, "object-group service {name}{proto}");
+                for m in members {
+                    let _ = match m {
+                        ServiceMember::Port(pm) => {
+                            writeln!(
+                                out,
+                                " port-object {}",
+                                port_match(pm, protocol.unwrap_or(PortProtocol::Tcp))
+                            )
+                        }
+                        ServiceMember::Service(v) => {
+                            writeln!(out, " service-object {}", service_value(v))
+                        }
+                        ServiceMember::Object(n) => writeln!(out, " service-object object {n}"),
+                        ServiceMember::Group(n) => writeln!(out, " group-object {n}"),
+                    };
+                }
+            }
+            ObjectGroup::Protocol { name, members } => {
+                let _ = writeln!(out, "object-group protocol {name}");
+                for m in members {
+                    let _ = match m {
+                        ProtocolMember::Protocol(p) => {
+                            writeln!(out, " protocol-object {}", ports::protocol_name(*p))
+                        }
+                        ProtocolMember::Group(n) => writeln!(out, " group-object {n}"),
+                    };
+                }
+            }
+        }
+    }
+    for a in &cfg.access_lists {
+        for l in &a.lines {
+            let _ = match l {
+                AclLine::Remark(t) => writeln!(out, "access-list {} remark {t}", a.name),
+                AclLine::Ace(e) => writeln!(out, "access-list {} {}", a.name, ace(e)),
+            };
+        }
+    }
+    for g in &cfg.access_groups {
+        let _ = writeln!(out, "access-group {} in interface {}", g.acl, g.interface);
+    }
+    for m in &cfg.class_maps {
+        let _ = writeln!(out, "class-map {}", m.name);
+        if let Some(d) = &m.description {
+            let _ = writeln!(out, " description {d}");
+        }
+        let _ = match &m.matcher {
+            None => Ok(()),
+            Some(ClassMatch::AccessList(n)) => writeln!(out, " match access-list {n}"),
+            Some(ClassMatch::Any) => writeln!(out, " match any"),
+            Some(ClassMatch::DefaultInspectionTraffic) => {
+                writeln!(out, " match default-inspection-traffic")
+            }
+            Some(ClassMatch::Port(p, pm)) => {
+                let proto = if *p == PortProtocol::Udp {
+                    "udp"
+                } else {
+                    "tcp"
+                };
+                writeln!(out, " match port {proto} {}", port_match(pm, *p))
+            }
+        };
+        out.push_str("!\n");
+    }
+    for p in &cfg.policy_maps {
+        let _ = writeln!(out, "policy-map {}", p.name);
+        for c in &p.classes {
+            let _ = writeln!(out, " class {}", c.class);
+            settings(&mut out, &c.connection);
+            for i in &c.inspects {
+                let _ = writeln!(out, "  inspect {i}");
+            }
+        }
+        out.push_str("!\n");
+    }
+    for s in &cfg.service_policies {
+        let _ = match &s.scope {
+            ServiceScope::Global => writeln!(out, "service-policy {} global", s.policy_map),
+            ServiceScope::Interface(i) => {
+                writeln!(out, "service-policy {} interface {i}", s.policy_map)
+            }
+        };
+    }
+    out
+}
