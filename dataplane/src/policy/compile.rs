@@ -935,53 +935,11 @@ pub(crate) mod tests {
         }
     }
 
-    /// The seed policy, completed as the issue says: a bypass class for
-    /// 198.18.2.0/24 in both directions.
+    /// The seed policy, completed as the issue says (a bypass class for
+    /// 198.18.2.0/24 in both directions), parsed from its text.
     pub(crate) fn seed() -> Config {
-        Config {
-            access_lists: vec![AccessList {
-                name: "tcp_bypass".into(),
-                lines: vec![
-                    ace(
-                        Action::Permit,
-                        Protocol::Ip,
-                        AddrSpec::Any,
-                        net([198, 18, 2, 0], [255, 255, 255, 0]),
-                        None,
-                    ),
-                    ace(
-                        Action::Permit,
-                        Protocol::Ip,
-                        net([198, 18, 2, 0], [255, 255, 255, 0]),
-                        AddrSpec::Any,
-                        None,
-                    ),
-                ],
-            }],
-            class_maps: vec![ClassMap {
-                name: "tcp_bypass".into(),
-                description: Some("TCP traffic test network".into()),
-                matcher: Some(ClassMatch::AccessList("tcp_bypass".into())),
-            }],
-            policy_maps: vec![PolicyMap {
-                name: "global_policy".into(),
-                classes: vec![PolicyClass {
-                    class: "tcp_bypass".into(),
-                    connection: ConnectionSettings {
-                        per_client_max: Some(10_000),
-                        timeout_idle: Some(Duration::from_secs(15)),
-                        tcp_state_bypass: true,
-                        ..ConnectionSettings::default()
-                    },
-                    inspects: vec![],
-                }],
-            }],
-            service_policies: vec![ServicePolicy {
-                policy_map: "global_policy".into(),
-                scope: ServiceScope::Global,
-            }],
-            ..Config::default()
-        }
+        let text = include_str!("../../tests/configs/seed.cfg");
+        crate::policy::parse::parse_config(text).expect("the seed parses").config
     }
 
     #[test]
