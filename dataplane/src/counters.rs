@@ -74,6 +74,9 @@ pub struct NormalizerCounters {
     pub reserved_bits_seen: u64,
     /// SYNs carrying data (allowed, as the ASA default).
     pub syn_data_seen: u64,
+    /// Segments with more payload than the receiver's announced MSS
+    /// (`exceed-mss allow`, the ASA default: counted, passed).
+    pub exceed_mss_seen: u64,
     /// Segments whose URG flag and urgent pointer were cleared.
     pub urgent_cleared: u64,
     /// TCP options (kinds 6, 7, 9–255) overwritten with NOPs.

@@ -607,6 +607,13 @@ impl Engine {
         if seg.flags.has(TcpFlags::SYN) && !seg.flags.has(TcpFlags::ACK) && seg.payload_len > 0 {
             bump(&mut n.syn_data_seen);
         }
+        // exceed-mss allow (default): counted, passed.
+        if let ProtoState::Tcp(t) = &self.table.get(id).proto {
+            let mss = t.half[dir.other().index()].mss;
+            if mss > 0 && seg.payload_len > u32::from(mss) {
+                bump(&mut n.exceed_mss_seen);
+            }
+        }
         // urgent-flag clear (default).
         if normalize::clear_urgent(frame, view) {
             bump(&mut n.urgent_cleared);

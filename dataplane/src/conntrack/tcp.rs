@@ -384,6 +384,8 @@ pub struct TcpHalf {
     pub max_win: u32,
     /// Highest acknowledgement this side sent (valid with `MAXACK_SET`).
     pub max_ack: SeqNumber,
+    /// The MSS this side announced on its SYN (0: none announced).
+    pub mss: u16,
     /// Window scale shift applied to this side's window fields after the handshake.
     pub scale: u8,
     /// [`half_flags`] bits.
@@ -474,6 +476,7 @@ impl TcpTrack {
             max_end: end,
             max_win: u32::from(seg.window).max(1),
             max_ack: SeqNumber(0),
+            mss: seg.options.mss.unwrap_or(0),
             scale,
             flags,
         };

@@ -757,3 +757,18 @@ fn normalizer_clamps_ttl_and_drops_synack_with_data() {
     delivered(&f);
     assert_eq!(h.engine.counters().normalizer.ttl_clamped, 1);
 }
+
+#[test]
+fn normalizer_counts_segments_beyond_the_announced_mss() {
+    let mut h = Harness::new();
+    let mut m = model(43_003);
+    for seg in m.handshake() {
+        h.tcp(&m, &seg);
+    }
+    let ok = m.data(Side::Client, 1460);
+    assert_eq!(h.tcp(&m, &ok), FWD_OUT);
+    assert_eq!(h.engine.counters().normalizer.exceed_mss_seen, 0);
+    let big = m.data(Side::Client, 1461);
+    assert_eq!(h.tcp(&m, &big), FWD_OUT, "exceed-mss allow: passed");
+    assert_eq!(h.engine.counters().normalizer.exceed_mss_seen, 1);
+}

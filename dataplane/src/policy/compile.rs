@@ -939,7 +939,9 @@ pub(crate) mod tests {
     /// 198.18.2.0/24 in both directions), parsed from its text.
     pub(crate) fn seed() -> Config {
         let text = include_str!("../../tests/configs/seed.cfg");
-        crate::policy::parse::parse_config(text).expect("the seed parses").config
+        crate::policy::parse::parse_config(text)
+            .expect("the seed parses")
+            .config
     }
 
     #[test]
