@@ -88,10 +88,17 @@ impl ClassTable {
     /// stay while connections use them.
     pub fn install(&mut self, policy: &Policy) {
         let old = std::mem::take(&mut self.current);
-        for s in old {
-            self.release_if_unused(s);
-        }
         for class in policy.classes() {
+            // The same class with the same options keeps its slot, so its
+            // limits go on counting the connections it already has.
+            let same = self.slots.iter().position(|s| {
+                s.as_ref()
+                    .is_some_and(|s| s.name == class.name && s.options == class.options)
+            });
+            if let Some(i) = same {
+                self.current.push(SlotId(i as u16));
+                continue;
+            }
             let slot = ClassSlot::new(class.name.clone(), class.options);
             let id = match self.free.pop() {
                 Some(i) => {
@@ -109,6 +116,9 @@ impl ClassTable {
                 }
             };
             self.current.push(SlotId(id));
+        }
+        for s in old {
+            self.release_if_unused(s);
         }
     }
 
@@ -228,5 +238,53 @@ impl ClassTable {
 impl Default for ClassTable {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conntrack::NodeId;
+    use crate::engine::EngineConfig;
+    use crate::policy::compile::compile;
+
+    fn policy(conn_max: u32) -> Policy {
+        let text = format!(
+            "class-map all\n match any\npolicy-map p\n class all\n  set connection conn-max {conn_max}\nservice-policy p global\n"
+        );
+        let cfg = crate::policy::parse::parse_config(&text).unwrap().config;
+        compile(
+            &cfg,
+            &EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_unchanged_class_keeps_counting_across_policy_swaps() {
+        let mut t = ClassTable::new();
+        t.install(&policy(2));
+        let a = t.slot_for(Some(0));
+        let client = Addr::v4([198, 18, 0, 1]);
+        t.admit(a, client, false).unwrap();
+        t.opened(a, client, false);
+        t.admit(a, client, false).unwrap();
+        t.opened(a, client, false);
+        t.install(&policy(2));
+        assert_eq!(
+            t.slot_for(Some(0)),
+            a,
+            "same class, same options: same slot"
+        );
+        assert_eq!(t.admit(a, client, false), Err(DropReason::ConnLimit));
+        // A changed limit is a new class: its count starts afresh, and the
+        // old slot lives on while its connections do.
+        t.install(&policy(3));
+        let b = t.slot_for(Some(0));
+        assert_ne!(a, b);
+        assert_eq!(t.get(a).conns, 2);
+        t.closed(a, client, false);
+        t.closed(a, client, false);
+        assert!(t.iter().all(|(id, _)| id != a), "released once unused");
     }
 }
