@@ -117,6 +117,10 @@ pub struct Counters {
     pub tcp_rst_challenged: u64,
     /// TCP normalizer and randomization.
     pub normalizer: NormalizerCounters,
+    /// RSTs built for `timeout idle … reset` expiries.
+    pub idle_resets_sent: u64,
+    /// Effects dropped because the shell did not poll them in time.
+    pub effects_dropped: u64,
 }
 
 impl Default for Counters {
@@ -135,6 +139,8 @@ impl Default for Counters {
             tcp_ignored_passed: 0,
             tcp_rst_challenged: 0,
             normalizer: NormalizerCounters::default(),
+            idle_resets_sent: 0,
+            effects_dropped: 0,
         }
     }
 }

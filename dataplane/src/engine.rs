@@ -3,6 +3,7 @@
 
 pub mod classes;
 pub mod normalize;
+mod reset;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,6 +41,22 @@ pub const DEFAULT_SWEEP_BUDGET_SLOTS: usize = 16_384;
 
 /// How often the shell should call [`Engine::expire`].
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Most effects held for the shell between two [`Engine::poll_effects`]
+/// calls; more are dropped and counted (`Counters::effects_dropped`).
+pub const MAX_PENDING_EFFECTS: usize = 4096;
+
+/// Something the engine asks its shell to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Send a frame the engine built (the RSTs of `timeout idle … reset`).
+    Transmit {
+        /// Interface to send it on.
+        egress: IfaceId,
+        /// The whole Ethernet frame, checksums complete.
+        frame: Vec<u8>,
+    },
+}
 
 /// A data interface as the engine sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +165,8 @@ pub struct Engine {
     classes: ClassTable,
     /// Entries removed by the last sweep, kept to reuse the allocation.
     swept: Vec<Entry>,
+    /// Effects waiting for the shell.
+    effects: std::collections::VecDeque<Effect>,
 }
 
 impl Engine {
@@ -185,6 +204,7 @@ impl Engine {
             policy,
             classes,
             swept: Vec::new(),
+            effects: std::collections::VecDeque::new(),
         })
     }
 
@@ -202,6 +222,11 @@ impl Engine {
         let id = self.table.find(self.table.hash(&key), &key)?;
         let entry = self.table.get(id);
         (!self.is_expired(entry, now)).then_some(entry)
+    }
+
+    /// Take the effects produced since the last call, oldest first.
+    pub fn poll_effects(&mut self) -> impl Iterator<Item = Effect> + '_ {
+        self.effects.drain(..)
     }
 
     /// The policy in force for new connections.
@@ -339,8 +364,15 @@ impl Engine {
                 ..
             } => (tuple, transport, ip_len, l3, l4),
         };
+        // The frame parsed, so it holds its Ethernet header.
+        let mac = |at: usize| {
+            let mut m = [0u8; 6];
+            m.copy_from_slice(&frame[at..at + 6]);
+            m
+        };
         let pkt = Pkt {
             tuple,
+            macs: [mac(6), mac(0)],
             ingress,
             egress,
             ip_len,
@@ -396,9 +428,42 @@ impl Engine {
     /// Account for an entry that left the table.
     fn forget(&mut self, entry: &Entry, reason: RemoveReason) {
         bump(&mut self.counters.conns_removed[reason as usize]);
+        if reason == RemoveReason::Timeout {
+            self.reset_on_idle(entry);
+        }
         let embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
         self.classes
             .closed(entry.class, entry.initiator().addr, embryonic);
+    }
+
+    /// `set connection timeout idle … reset`: when an established TCP
+    /// connection of such a class idles out, send a RST to each end so
+    /// neither keeps a dead connection (spec/asa.md §2.2).
+    fn reset_on_idle(&mut self, entry: &Entry) {
+        let ProtoState::Tcp(t) = &entry.proto else {
+            return;
+        };
+        if !self.classes.get(entry.class).options.idle_reset
+            || t.state.is_embryonic()
+            || matches!(
+                t.state,
+                crate::conntrack::TcpState::TimeWait | crate::conntrack::TcpState::Close
+            )
+        {
+            return;
+        }
+        for (dir, egress) in [
+            (Direction::Reply, entry.ingress[1]),
+            (Direction::Orig, entry.ingress[0]),
+        ] {
+            let frame = reset::frame(entry, t, dir);
+            if self.effects.len() >= MAX_PENDING_EFFECTS {
+                bump(&mut self.counters.effects_dropped);
+                continue;
+            }
+            bump(&mut self.counters.idle_resets_sent);
+            self.effects.push_back(Effect::Transmit { egress, frame });
+        }
     }
 
     /// May a new connection open? The ingress interface's access-group, or
@@ -460,6 +525,7 @@ impl Engine {
             seq_offset: 0,
             // 255: nothing seen yet; the first packet of each direction sets it.
             min_ttl: [u8::MAX; 2],
+            macs: pkt.macs,
             proto,
             packets: [1, 0],
             bytes: [u64::from(pkt.ip_len), 0],
@@ -703,6 +769,8 @@ impl Engine {
 /// What the engine needs of a packet beyond its transport header.
 struct Pkt {
     tuple: Tuple,
+    /// Source and destination MAC of the frame.
+    macs: [[u8; 6]; 2],
     ingress: IfaceId,
     egress: IfaceId,
     ip_len: u32,

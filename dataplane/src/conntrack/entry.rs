@@ -58,6 +58,9 @@ pub struct Entry {
     pub seq_offset: u32,
     /// Lowest TTL seen per direction (ASA ttl-evasion-protection).
     pub min_ttl: [u8; 2],
+    /// Source and destination MAC of the opening frame, to address the RSTs
+    /// of `timeout idle … reset` (a bridge has no ARP table of its own).
+    pub macs: [[u8; 6]; 2],
     /// Protocol state.
     pub proto: ProtoState,
     /// Packets per direction (`[orig, reply]`), saturating.
@@ -251,6 +254,6 @@ mod tests {
     #[test]
     fn entry_stays_small() {
         let size = std::mem::size_of::<Option<Entry>>();
-        assert!(size <= 160, "Option<Entry> is {size} bytes");
+        assert!(size <= 168, "Option<Entry> is {size} bytes");
     }
 }

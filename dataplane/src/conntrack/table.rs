@@ -11,9 +11,9 @@ use hashbrown::HashTable;
 use super::entry::Entry;
 use crate::flow::FlowKey;
 
-/// Entries per slab chunk: 4096 × ~150 bytes ≈ 600 KiB, small enough that the
+/// Entries per slab chunk: 1024 × 160 bytes = 160 KiB, small enough that the
 /// last, partly used chunk wastes little.
-const CHUNK_ENTRIES: usize = 4096;
+const CHUNK_ENTRIES: usize = 1024;
 
 /// A slot in the table, valid until the entry is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -248,6 +248,7 @@ mod tests {
             id: u32::from(port),
             seq_offset: 0,
             min_ttl: [64, 64],
+            macs: [[0; 6]; 2],
             proto: ProtoState::Udp,
             packets: [1, 0],
             bytes: [64, 0],

@@ -772,3 +772,80 @@ fn normalizer_counts_segments_beyond_the_announced_mss() {
     assert_eq!(h.tcp(&m, &big), FWD_OUT, "exceed-mss allow: passed");
     assert_eq!(h.engine.counters().normalizer.exceed_mss_seen, 1);
 }
+
+// === timeout idle … reset ===
+
+#[test]
+fn idle_reset_sends_a_rst_to_each_end_at_the_expected_sequence() {
+    let cfg = EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4]);
+    let mut h = Harness {
+        engine: Engine::new(cfg).unwrap(),
+        now: Instant::from_secs(1000),
+    };
+    let text = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:00:10 reset\nservice-policy global_policy global\n";
+    h.install(crate::policy::parse::parse_config(text).unwrap().config);
+    let mut m = model(44_000);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    let delta = h.only_entry().seq_offset;
+    assert_ne!(
+        delta, 0,
+        "randomization stays on: the class does not set it"
+    );
+    m.set_shift(delta);
+    let mut segs = vec![
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.data(Side::Client, 100),
+        m.data(Side::Server, 300),
+    ];
+    segs.push(m.ack(Side::Client));
+    for seg in &segs {
+        assert!(matches!(h.tcp(&m, seg), Verdict::Forward { .. }), "{seg:?}");
+    }
+    let client_next = m.clone().ack(Side::Client).seq;
+    let server_next = m.clone().ack(Side::Server).seq;
+    h.advance(Duration::from_secs(11));
+    assert_eq!(h.engine.expire(h.now), 1);
+    let effects: Vec<Effect> = h.engine.poll_effects().collect();
+    assert_eq!(effects.len(), 2);
+    for e in effects {
+        let Effect::Transmit { egress, frame } = e;
+        let Ok(Parsed::Ip {
+            tuple,
+            transport: Transport::Tcp(t),
+            ..
+        }) = crate::packet::parse(&frame, PacketMeta::default())
+        else {
+            panic!("RST frame does not parse")
+        };
+        assert!(t.flags.has(TcpFlags::RST | TcpFlags::ACK));
+        if egress == IfaceId(1) {
+            // Toward the server, from the client, in the shifted space.
+            assert_eq!(tuple.src.port, 44_000);
+            assert_eq!(
+                (t.seq.0, t.ack.0),
+                (client_next.wrapping_add(delta), server_next)
+            );
+            assert_eq!(&frame[0..6], &m.server.mac);
+        } else {
+            assert_eq!(egress, IfaceId(0));
+            assert_eq!(tuple.dst.port, 44_000);
+            assert_eq!((t.seq.0, t.ack.0), (server_next, client_next));
+            assert_eq!(&frame[0..6], &m.client.mac);
+        }
+    }
+    assert_eq!(h.engine.counters().idle_resets_sent, 2);
+}
+
+#[test]
+fn idle_expiry_without_reset_sends_nothing() {
+    let mut h = Harness::new();
+    let mut m = model(44_001);
+    for seg in m.handshake() {
+        h.tcp(&m, &seg);
+    }
+    h.advance(Duration::from_secs(3601));
+    assert_eq!(h.engine.expire(h.now), 1);
+    assert_eq!(h.engine.poll_effects().count(), 0);
+}

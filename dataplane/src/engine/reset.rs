@@ -1,0 +1,63 @@
+//! The RSTs of `set connection timeout idle … reset`: one toward each end of
+//! a connection that idled out, at the sequence number each end expects,
+//! so both stacks drop the connection at once instead of waiting on it.
+
+use std::net::IpAddr;
+
+use etherparse::PacketBuilder;
+
+use crate::conntrack::{Entry, TcpTrack};
+use crate::flow::{Direction, Endpoint};
+
+/// The RST toward the `toward` side: from the other end's address and MAC,
+/// with that end's next sequence number as `toward` knows it (the
+/// initiator's is shifted by the randomization offset on the responder's
+/// side) and acknowledging everything `toward` sent.
+pub(super) fn frame(entry: &Entry, t: &TcpTrack, toward: Direction) -> Vec<u8> {
+    let (initiator, responder) = (entry.initiator(), entry.responder());
+    let [orig_src_mac, orig_dst_mac] = entry.macs;
+    let (orig, reply) = (&t.half[0], &t.half[1]);
+    let (src, dst, src_mac, dst_mac, seq, ack): (Endpoint, Endpoint, _, _, u32, u32) = match toward
+    {
+        Direction::Reply => (
+            initiator,
+            responder,
+            orig_src_mac,
+            orig_dst_mac,
+            orig.end.0.wrapping_add(entry.seq_offset),
+            reply.end.0,
+        ),
+        Direction::Orig => (
+            responder,
+            initiator,
+            orig_dst_mac,
+            orig_src_mac,
+            reply.end.0,
+            orig.end.0,
+        ),
+    };
+    let mut out = Vec::with_capacity(74);
+    let l2 = PacketBuilder::ethernet2(src_mac, dst_mac);
+    let written = match (src.addr.ip(), dst.addr.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => l2
+            .ipv4(s.octets(), d.octets(), 64)
+            .tcp(src.port, dst.port, seq, 0)
+            .rst()
+            .ack(ack)
+            .write(&mut out, &[]),
+        (s, d) => {
+            let v6 = |a: IpAddr| match a {
+                IpAddr::V6(x) => x.octets(),
+                IpAddr::V4(x) => x.to_ipv6_mapped().octets(),
+            };
+            l2.ipv6(v6(s), v6(d), 64)
+                .tcp(src.port, dst.port, seq, 0)
+                .rst()
+                .ack(ack)
+                .write(&mut out, &[])
+        }
+    };
+    // Writing headers to a Vec fails only on payloads beyond 64 KiB.
+    debug_assert!(written.is_ok());
+    out
+}
