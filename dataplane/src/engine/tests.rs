@@ -530,6 +530,9 @@ fn bypass_entry_idles_out_after_the_class_timeout() {
     h.advance(Duration::from_secs(15));
     assert_eq!(h.engine.expire(h.now), 1);
     assert!(h.engine.table().is_empty());
+    // A bypass flow never produces an effect (no RSTs, and no sync events
+    // once the cluster exists).
+    assert_eq!(h.engine.poll_effects().count(), 0);
     let slot = h
         .engine
         .classes()
