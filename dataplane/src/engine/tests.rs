@@ -519,7 +519,11 @@ fn per_client_max_refuses_the_10001st_connection() {
 
 #[test]
 fn bypass_entry_idles_out_after_the_class_timeout() {
-    let mut h = with_policy(&crate::policy::compile::tests::seed());
+    // With `reset` on the idle timeout too: a bypass entry keeps no TCP
+    // state to address a RST with, so none is sent.
+    let mut seed = crate::policy::compile::tests::seed();
+    seed.policy_maps[0].classes[0].connection.idle_reset = true;
+    let mut h = with_policy(&seed);
     let mut m = bypass_model(41_004);
     let syn = m.syn();
     h.tcp(&m, &syn);
