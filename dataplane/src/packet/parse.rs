@@ -92,10 +92,15 @@ fn transport_checksum_ok(src: &[u8], dst: &[u8], protocol: u8, segment: &[u8]) -
     fold(ones_sum(acc, segment)) == 0xffff
 }
 
-fn ipv4(ip: &[u8], meta: PacketMeta, vlan: Option<u16>, l3: usize) -> Result<Parsed, DropReason> {
+fn ipv4(
+    ip_bytes: &[u8],
+    meta: PacketMeta,
+    vlan: Option<u16>,
+    l3: usize,
+) -> Result<Parsed, DropReason> {
     // Bad version or IHL, a total length the frame does not hold, or an
     // authentication header that cannot be walked: all malformed.
-    let slice = Ipv4Slice::from_slice(ip).map_err(|_| DropReason::Ipv4Malformed)?;
+    let slice = Ipv4Slice::from_slice(ip_bytes).map_err(|_| DropReason::Ipv4Malformed)?;
     let header = slice.header();
     if meta.checksum != ChecksumState::Verified && fold(ones_sum(0, header.slice())) != 0xffff {
         return Err(DropReason::Ipv4ChecksumBad);
@@ -105,32 +110,30 @@ fn ipv4(ip: &[u8], meta: PacketMeta, vlan: Option<u16>, l3: usize) -> Result<Par
     }
     let src = header.source();
     let dst = header.destination();
-    let payload = slice.payload();
-    let ip_len = u32::from(header.total_len());
-    let l4 = l3 + offset_in(ip, payload.payload);
-    let addrs = (Addr::v4(src), Addr::v4(dst));
-    transport(
-        payload.ip_number.0,
-        payload.payload,
-        (&src, &dst),
-        addrs,
-        meta,
-        false,
-    )
-    .map(|(tuple, transport)| Parsed::Ip {
-        tuple,
-        transport,
-        vlan,
-        ip_len,
-        l3: l3 as u16,
-        l4: l4 as u16,
+    let ip = IpInfo {
+        raw: (&src, &dst),
+        addrs: (Addr::v4(src), Addr::v4(dst)),
+        ip_len: u32::from(header.total_len()),
         ttl: header.ttl(),
-    })
+        v6: false,
+    };
+    ip.transport(
+        slice.payload(),
+        offset_in(ip_bytes, slice.payload().payload),
+        meta,
+        vlan,
+        l3,
+    )
 }
 
-fn ipv6(ip: &[u8], meta: PacketMeta, vlan: Option<u16>, l3: usize) -> Result<Parsed, DropReason> {
+fn ipv6(
+    ip_bytes: &[u8],
+    meta: PacketMeta,
+    vlan: Option<u16>,
+    l3: usize,
+) -> Result<Parsed, DropReason> {
     use etherparse::err::ipv6::SliceError as E;
-    let slice = Ipv6Slice::from_slice(ip).map_err(|e| match e {
+    let slice = Ipv6Slice::from_slice(ip_bytes).map_err(|e| match e {
         E::Len(l) if l.layer == etherparse::err::Layer::Ipv6Header => DropReason::Ipv6Malformed,
         E::Len(l) if l.layer == etherparse::err::Layer::Ipv6Packet => DropReason::Ipv6Malformed,
         E::Len(_) | E::Exts(_) => DropReason::Ipv6ExtensionMalformed,
@@ -160,27 +163,59 @@ fn ipv6(ip: &[u8], meta: PacketMeta, vlan: Option<u16>, l3: usize) -> Result<Par
     if slice.is_payload_fragmented() {
         return Err(DropReason::Fragment);
     }
-    let payload = slice.payload();
-    let ip_len = 40 + u32::from(header.payload_length());
-    let l4 = l3 + offset_in(ip, payload.payload);
-    let addrs = (Addr::v6(src), Addr::v6(dst));
-    transport(
-        payload.ip_number.0,
-        payload.payload,
-        (&src, &dst),
-        addrs,
-        meta,
-        true,
-    )
-    .map(|(tuple, transport)| Parsed::Ip {
-        tuple,
-        transport,
-        vlan,
-        ip_len,
-        l3: l3 as u16,
-        l4: l4 as u16,
+    let ip = IpInfo {
+        raw: (&src, &dst),
+        addrs: (Addr::v6(src), Addr::v6(dst)),
+        ip_len: 40 + u32::from(header.payload_length()),
         ttl: header.hop_limit(),
-    })
+        v6: true,
+    };
+    ip.transport(
+        slice.payload(),
+        offset_in(ip_bytes, slice.payload().payload),
+        meta,
+        vlan,
+        l3,
+    )
+}
+
+/// What the transport parser needs of the IP header, either family.
+struct IpInfo<'a> {
+    /// Source and destination as on the wire, for the pseudo-header.
+    raw: (&'a [u8], &'a [u8]),
+    addrs: (Addr, Addr),
+    ip_len: u32,
+    ttl: u8,
+    v6: bool,
+}
+
+impl IpInfo<'_> {
+    fn transport(
+        &self,
+        payload: &etherparse::IpPayloadSlice<'_>,
+        l4_in_ip: usize,
+        meta: PacketMeta,
+        vlan: Option<u16>,
+        l3: usize,
+    ) -> Result<Parsed, DropReason> {
+        let (tuple, transport) = transport(
+            payload.ip_number.0,
+            payload.payload,
+            self.raw,
+            self.addrs,
+            meta,
+            self.v6,
+        )?;
+        Ok(Parsed::Ip {
+            tuple,
+            transport,
+            vlan,
+            ip_len: self.ip_len,
+            l3: l3 as u16,
+            l4: (l3 + l4_in_ip) as u16,
+            ttl: self.ttl,
+        })
+    }
 }
 
 /// The transport layer of an IP packet.
