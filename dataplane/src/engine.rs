@@ -392,7 +392,9 @@ impl Engine {
             Transport::Udp { .. } => self.datagram(&pkt, Kind::Udp),
             Transport::Icmp(Icmp::EchoRequest) => self.datagram(&pkt, Kind::EchoRequest),
             Transport::Icmp(Icmp::EchoReply) => self.datagram(&pkt, Kind::EchoReply),
-            Transport::Icmp(Icmp::Error { quoted, .. }) => self.icmp_error(&pkt, &quoted),
+            Transport::Icmp(Icmp::Error { quoted, .. }) => {
+                self.icmp_error(&pkt, &quoted, frame, usize::from(l4))
+            }
             // Neighbour discovery is link-local plumbing the bridge must pass
             // for the hosts on either side to reach each other at all.
             Transport::Icmp(Icmp::NeighborDiscovery) => {
@@ -746,7 +748,13 @@ impl Engine {
     /// An ICMP error passes only if it quotes a live connection and travels
     /// back toward the sender of the quoted packet (RFC 5927 §4.1's advice
     /// to middleboxes: match errors to state, drop the rest).
-    fn icmp_error(&mut self, pkt: &Pkt, quoted: &Tuple) -> Result<(), DropReason> {
+    fn icmp_error(
+        &mut self,
+        pkt: &Pkt,
+        quoted: &Tuple,
+        frame: &mut [u8],
+        icmp_at: usize,
+    ) -> Result<(), DropReason> {
         if pkt.tuple.dst.addr != quoted.src.addr {
             return Err(DropReason::IcmpNoConnection);
         }
@@ -760,6 +768,29 @@ impl Engine {
         let back = entry.direction(quoted_src_is_lo).other();
         if entry.ingress[back.index()] != pkt.ingress {
             return Err(DropReason::InterfaceMismatch);
+        }
+        // An error about the initiator's segment quotes it as the far side
+        // saw it, shifted by randomization: give the initiator its own
+        // sequence number back, or its stack discards the error (RFC 5927
+        // §4.1 has stacks check the quoted sequence number).
+        if entry.seq_offset != 0 && quoted.proto == proto::TCP && back == Direction::Reply {
+            let quote = icmp_at + 8;
+            let v6 = pkt.tuple.src.addr.ip().is_ipv6();
+            let ihl = if v6 {
+                40
+            } else {
+                usize::from(frame.get(quote).map_or(5, |b| b & 0x0f)) * 4
+            };
+            let seq_at = quote + ihl + 4;
+            if let Some(seq) = crate::packet::rewrite::get32(frame, seq_at) {
+                crate::packet::rewrite::rewrite32(
+                    frame,
+                    seq_at,
+                    icmp_at + 2,
+                    seq.wrapping_sub(entry.seq_offset),
+                    true,
+                );
+            }
         }
         bump(&mut self.counters.icmp_related_passed);
         Ok(())

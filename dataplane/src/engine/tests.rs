@@ -856,3 +856,41 @@ fn idle_expiry_without_reset_sends_nothing() {
     assert_eq!(h.engine.expire(h.now), 1);
     assert_eq!(h.engine.poll_effects().count(), 0);
 }
+
+#[test]
+fn icmp_error_about_a_randomized_segment_quotes_the_initiators_own_sequence() {
+    let cfg = EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4]);
+    let mut h = Harness {
+        engine: Engine::new(cfg).unwrap(),
+        now: Instant::from_secs(1000),
+    };
+    let mut m = model(44_002);
+    let syn = m.syn();
+    let mut out = m.frame(&syn);
+    assert_eq!(
+        h.engine
+            .process(&mut out, PacketMeta::default(), m.client.iface, h.now),
+        FWD_OUT
+    );
+    let delta = h.only_entry().seq_offset;
+    // A router beyond the firewall quotes the SYN as it saw it (shifted).
+    let mut err = icmpv4_unreachable_frame(&m.server, &m.client, &out);
+    assert_eq!(
+        h.engine
+            .process(&mut err, PacketMeta::default(), m.server.iface, h.now),
+        FWD_IN
+    );
+    let quoted_seq = u32::from_be_bytes(err[14 + 20 + 8 + 20 + 4..][..4].try_into().unwrap());
+    assert_eq!(quoted_seq, syn.seq);
+    assert_ne!(delta, 0);
+    // The ICMP checksum still verifies over the rewritten message.
+    let icmp = &err[34..];
+    let mut sum: u32 = icmp
+        .chunks(2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
+        .sum();
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    assert_eq!(sum, 0xffff);
+}
