@@ -1,5 +1,6 @@
 //! `rampart`: the Rampart firewall node.
 
+mod config;
 mod config_check;
 mod demo;
 
@@ -37,6 +38,12 @@ enum ConfigCommand {
         /// The configuration file (ASA commands).
         file: PathBuf,
     },
+    /// Validate a node configuration (node.toml): errors name the file,
+    /// key and reason (exit status 1), or a summary (exit status 0).
+    CheckNode {
+        /// The node configuration file (TOML).
+        file: PathBuf,
+    },
 }
 
 fn main() -> anyhow::Result<ExitCode> {
@@ -45,6 +52,18 @@ fn main() -> anyhow::Result<ExitCode> {
             print!("{}", demo::run()?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Config {
+            command: ConfigCommand::CheckNode { file },
+        } => match config::NodeConfig::load(&file) {
+            Ok(c) => {
+                print!("{}", c.summary(&file));
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {

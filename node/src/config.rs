@@ -1,0 +1,394 @@
+//! The node configuration (`node.toml`): who this node is, its data
+//! interfaces, where it keeps state, how it reaches its peers and where it
+//! serves operations. Errors name the file, the key and the reason.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use rampart_dataplane::{IfaceId, InterfaceConfig};
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
+const MAX_IFNAME_BYTES: usize = 15;
+
+/// Worker threads a node may run (the machine decides the useful number).
+const MAX_WORKERS: usize = 64;
+
+/// A node configuration file, as written.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node.
+    pub node: Node,
+    /// Data interfaces: exactly two, bridged (inside and outside).
+    #[serde(rename = "interface")]
+    pub interfaces: Vec<Interface>,
+    /// Cluster transport.
+    pub cluster: Option<Cluster>,
+    /// Operations endpoints.
+    pub ops: Option<Ops>,
+}
+
+/// `[node]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Node {
+    /// Cluster-unique id, 1–65535 (never reused).
+    pub id: u16,
+    /// Name, also the name in its cluster certificate.
+    pub name: String,
+    /// Where the node keeps its state (Raft log, certificates).
+    pub data_dir: PathBuf,
+    /// ASA configuration applied when the node bootstraps a cluster.
+    pub policy: Option<PathBuf>,
+    /// Packet worker threads (default 1).
+    #[serde(default = "one")]
+    pub workers: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// `[[interface]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    /// The OS interface (e.g. `eth1`).
+    pub name: String,
+    /// The ASA `nameif`.
+    pub nameif: String,
+    /// The ASA `security-level`, 0–100.
+    pub security_level: u8,
+}
+
+/// `[cluster]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// Address the QUIC endpoint listens on.
+    pub listen: SocketAddr,
+    /// The other nodes.
+    #[serde(default)]
+    pub peers: Vec<Peer>,
+}
+
+/// A `[[cluster.peers]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    /// The peer's node id.
+    pub id: u16,
+    /// The peer's name (checked against its certificate).
+    pub name: String,
+    /// Where it listens.
+    pub address: SocketAddr,
+}
+
+/// `[ops]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ops {
+    /// Prometheus `/metrics`, `/healthz`, `/readyz`.
+    pub metrics: Option<SocketAddr>,
+    /// The admin API (localhost).
+    pub admin: Option<SocketAddr>,
+}
+
+/// A configuration that cannot be used; the file's fault.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: {reason}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// Not valid TOML, or a key that is unknown, missing or of the wrong type.
+    #[error("{file}: {reason}")]
+    Syntax {
+        /// The file.
+        file: String,
+        /// The TOML library's message (it names line, column and key).
+        reason: String,
+    },
+    /// A value out of range or inconsistent with another.
+    #[error("{file}: key `{key}`: {reason}")]
+    Value {
+        /// The file.
+        file: String,
+        /// The key, as a path (`interface[1].security_level`).
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl NodeConfig {
+    /// Read and check a node configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            file: file.clone(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&file, &text)
+    }
+
+    /// Parse and check configuration text (`file` names it in errors).
+    pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
+        let cfg: NodeConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            file: file.to_string(),
+            reason: e.to_string().trim_end().to_string(),
+        })?;
+        cfg.check(file)?;
+        Ok(cfg)
+    }
+
+    fn check(&self, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: String, reason: String| {
+            Err(ConfigError::Value {
+                file: file.to_string(),
+                key,
+                reason,
+            })
+        };
+        if self.node.id == 0 {
+            return bad("node.id".into(), "node ids start at 1".into());
+        }
+        if self.node.name.is_empty() {
+            return bad("node.name".into(), "must not be empty".into());
+        }
+        if self.node.workers == 0 || self.node.workers > MAX_WORKERS {
+            return bad("node.workers".into(), format!("must be 1-{MAX_WORKERS}"));
+        }
+        if self.interfaces.len() != 2 {
+            return bad(
+                "interface".into(),
+                format!(
+                    "a transparent bridge has exactly two data interfaces, found {}",
+                    self.interfaces.len()
+                ),
+            );
+        }
+        for (i, iface) in self.interfaces.iter().enumerate() {
+            if iface.name.is_empty()
+                || iface.name.len() > MAX_IFNAME_BYTES
+                || iface.name.contains(['/', ' '])
+            {
+                return bad(
+                    format!("interface[{i}].name"),
+                    format!("'{}' is not a valid interface name", iface.name),
+                );
+            }
+            if iface.security_level > 100 {
+                return bad(
+                    format!("interface[{i}].security_level"),
+                    format!("{} is outside 0-100", iface.security_level),
+                );
+            }
+            if iface.nameif.is_empty() {
+                return bad(format!("interface[{i}].nameif"), "must not be empty".into());
+            }
+        }
+        if self.interfaces[0].name == self.interfaces[1].name {
+            return bad(
+                "interface[1].name".into(),
+                "both data interfaces are the same interface".into(),
+            );
+        }
+        if self.interfaces[0].nameif == self.interfaces[1].nameif {
+            return bad(
+                "interface[1].nameif".into(),
+                format!("nameif '{}' is used twice", self.interfaces[1].nameif),
+            );
+        }
+        if let Some(c) = &self.cluster {
+            for (i, p) in c.peers.iter().enumerate() {
+                if p.id == self.node.id {
+                    return bad(
+                        format!("cluster.peers[{i}].id"),
+                        "a peer cannot have this node's id".into(),
+                    );
+                }
+                if c.peers[..i].iter().any(|q| q.id == p.id) {
+                    return bad(
+                        format!("cluster.peers[{i}].id"),
+                        format!("peer id {} is listed twice", p.id),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// What the configuration says, for `rampart config check-node`.
+    pub fn summary(&self, path: &Path) -> String {
+        use std::fmt::Write as _;
+        let mut out = format!("{}: node configuration is valid\n", path.display());
+        let n = &self.node;
+        let _ = writeln!(
+            out,
+            "  node:       {} (id {}), {} worker(s), data in {}",
+            n.name,
+            n.id,
+            n.workers,
+            n.data_dir.display()
+        );
+        if let Some(p) = &n.policy {
+            let _ = writeln!(out, "  policy:     {}", p.display());
+        }
+        for (os, e) in self.interfaces.iter().zip(self.engine_interfaces()) {
+            let _ = writeln!(
+                out,
+                "  interface:  {} nameif {} security-level {}",
+                os.name, e.nameif, e.security_level
+            );
+        }
+        if let Some(c) = &self.cluster {
+            let _ = writeln!(out, "  cluster:    listen {}", c.listen);
+            for p in &c.peers {
+                let _ = writeln!(
+                    out,
+                    "  peer:       {} (id {}) at {}",
+                    p.name, p.id, p.address
+                );
+            }
+        }
+        if let Some(o) = &self.ops {
+            let show =
+                |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
+            let _ = writeln!(
+                out,
+                "  ops:        metrics {}, admin {}",
+                show(o.metrics),
+                show(o.admin)
+            );
+        }
+        out
+    }
+
+    /// The engine's view of the data interfaces: each bridged to the other.
+    pub fn engine_interfaces(&self) -> Vec<InterfaceConfig> {
+        self.interfaces
+            .iter()
+            .enumerate()
+            .map(|(i, x)| InterfaceConfig {
+                nameif: x.nameif.clone(),
+                security_level: x.security_level,
+                peer: IfaceId(u8::from(i == 0)),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FULL: &str = r#"
+[node]
+id = 1
+name = "fw-a"
+data_dir = "/var/lib/rampart"
+policy = "policy.cfg"
+workers = 2
+
+[[interface]]
+name = "eth1"
+nameif = "inside"
+security_level = 100
+
+[[interface]]
+name = "eth2"
+nameif = "outside"
+security_level = 0
+
+[cluster]
+listen = "198.19.255.1:7400"
+peers = [{ id = 2, name = "fw-b", address = "198.19.255.2:7400" }]
+
+[ops]
+metrics = "127.0.0.1:9460"
+admin = "127.0.0.1:9461"
+"#;
+
+    #[test]
+    fn a_full_config_loads() {
+        let c = NodeConfig::parse("node.toml", FULL).unwrap();
+        assert_eq!(
+            (c.node.id, c.node.name.as_str(), c.node.workers),
+            (1, "fw-a", 2)
+        );
+        assert_eq!(c.cluster.as_ref().unwrap().peers[0].name, "fw-b");
+        let e = c.engine_interfaces();
+        assert_eq!(
+            (e[0].nameif.as_str(), e[0].security_level, e[0].peer),
+            ("inside", 100, IfaceId(1))
+        );
+        assert_eq!(e[1].peer, IfaceId(0));
+    }
+
+    fn err(text: &str) -> String {
+        NodeConfig::parse("node.toml", text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn errors_name_file_key_and_reason() {
+        assert_eq!(
+            err(&FULL.replace("security_level = 0", "security_level = 101")),
+            "node.toml: key `interface[1].security_level`: 101 is outside 0-100"
+        );
+        assert_eq!(
+            err(&FULL.replace("nameif = \"outside\"", "nameif = \"inside\"")),
+            "node.toml: key `interface[1].nameif`: nameif 'inside' is used twice"
+        );
+        assert_eq!(
+            err(&FULL.replace("id = 1\n", "id = 0\n")),
+            "node.toml: key `node.id`: node ids start at 1"
+        );
+        assert_eq!(
+            err(&FULL.replace("{ id = 2,", "{ id = 1,")),
+            "node.toml: key `cluster.peers[0].id`: a peer cannot have this node's id"
+        );
+        let unknown = err(&FULL.replace("workers = 2", "workerz = 2"));
+        assert!(
+            unknown.starts_with("node.toml: TOML parse error at line")
+                && unknown.contains("workerz"),
+            "{unknown}"
+        );
+        let missing = err(&FULL.replace("name = \"fw-a\"\n", ""));
+        assert!(missing.contains("missing field `name`"), "{missing}");
+    }
+
+    #[test]
+    fn the_shipped_example_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/node-a.toml");
+        let c = NodeConfig::load(&path).unwrap();
+        assert_eq!(c.node.name, "fw-a");
+    }
+
+    #[test]
+    fn a_bridge_needs_two_distinct_interfaces() {
+        let one = FULL.split("[[interface]]").collect::<Vec<_>>();
+        let text = format!(
+            "{}[[interface]]{}{}",
+            one[0],
+            one[1],
+            &one[2][one[2].find("[cluster]").unwrap()..]
+        );
+        assert_eq!(
+            err(&text),
+            "node.toml: key `interface`: a transparent bridge has exactly two data interfaces, found 1"
+        );
+        assert_eq!(
+            err(&FULL.replace("name = \"eth2\"", "name = \"eth1\"")),
+            "node.toml: key `interface[1].name`: both data interfaces are the same interface"
+        );
+    }
+}
