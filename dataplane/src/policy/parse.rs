@@ -601,6 +601,7 @@ impl Parser {
     // === objects and groups ===
 
     fn object(&mut self, c: &mut Cur<'_>) -> R<()> {
+        let kind_col = c.col();
         let kind = c.word("'network' or 'service'")?;
         let name = c.word("object name")?.to_string();
         c.done()?;
@@ -619,7 +620,7 @@ impl Parser {
             },
             _ => {
                 return Err(c.err_at(
-                    8,
+                    kind_col,
                     format!("expected 'network' or 'service', found '{kind}'"),
                 ));
             }
@@ -653,6 +654,7 @@ impl Parser {
     }
 
     fn object_group(&mut self, c: &mut Cur<'_>) -> R<()> {
+        let kind_col = c.col();
         let kind = c.word("'network', 'service' or 'protocol'")?;
         let name = c.word("object-group name")?.to_string();
         let group = match kind {
@@ -683,7 +685,7 @@ impl Parser {
             }
             other => {
                 return Err(c.err_at(
-                    14,
+                    kind_col,
                     format!("expected 'network', 'service' or 'protocol', found '{other}'"),
                 ));
             }
