@@ -1,0 +1,4 @@
+//! Packet I/O backends. The engine never depends on these; they feed it.
+
+#[cfg(target_os = "linux")]
+pub mod afpacket;
