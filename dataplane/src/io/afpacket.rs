@@ -303,6 +303,12 @@ impl RxBatch {
         self.count == 0
     }
 
+    /// Frame `i` of the last batch, read-only.
+    pub fn frame_ref(&self, i: usize) -> &[u8] {
+        let s = self.slots[i];
+        &self.bufs[i][s.start..s.end]
+    }
+
     /// Frame `i` of the last batch (mutable: the engine rewrites in place),
     /// its metadata, and whether it was truncated (larger than a buffer:
     /// drop it, the bytes are incomplete).

@@ -6,7 +6,7 @@
 mod parse;
 pub mod rewrite;
 
-pub use parse::parse;
+pub use parse::{complete_checksum, parse};
 
 use crate::flow::Tuple;
 use crate::seq::SeqNumber;

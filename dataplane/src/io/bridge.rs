@@ -1,0 +1,150 @@
+//! The transparent bridge: frames received on one data interface go
+//! through the engine and, if forwarded, leave on the other. One thread;
+//! the node runs one bridge per worker.
+// The I/O shell reads the clock and feeds it to the engine as `now`.
+#![allow(clippy::disallowed_methods)]
+
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::afpacket::{PacketSocket, RxBatch};
+use crate::engine::{Effect, Engine};
+use crate::packet::{ChecksumState, complete_checksum};
+use crate::time::Instant;
+use crate::verdict::{IfaceId, Verdict};
+
+/// How long the bridge sleeps in `poll` when no frame is waiting.
+const IDLE_POLL: Duration = Duration::from_millis(10);
+
+/// What the I/O layer saw beside the engine's own counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BridgeCounters {
+    /// Frames larger than a receive buffer, dropped.
+    pub truncated: u64,
+    /// Frames the kernel refused to send.
+    pub send_failed: u64,
+    /// Partial checksums completed before sending.
+    pub checksums_completed: u64,
+}
+
+/// A two-interface bridge around one engine.
+#[derive(Debug)]
+pub struct Bridge {
+    /// The two data interfaces, indexed by `IfaceId`.
+    pub sockets: [PacketSocket; 2],
+    /// The engine.
+    pub engine: Engine,
+    /// I/O counters.
+    pub counters: BridgeCounters,
+    rx: RxBatch,
+    epoch: std::time::Instant,
+}
+
+impl Bridge {
+    /// A bridge between `inside` (IfaceId 0) and `outside` (IfaceId 1).
+    pub fn new(inside: PacketSocket, outside: PacketSocket, engine: Engine) -> Self {
+        Bridge {
+            sockets: [inside, outside],
+            engine,
+            counters: BridgeCounters::default(),
+            rx: RxBatch::new(),
+            epoch: std::time::Instant::now(),
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_nanos(u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+
+    /// Forward frames until `stop` is set.
+    pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
+        let mut next_expire = self.now();
+        while !stop.load(Ordering::Relaxed) {
+            let mut moved = 0;
+            for side in 0..2 {
+                moved += self.pump(side)?;
+            }
+            let now = self.now();
+            if now >= next_expire {
+                self.engine.expire(now);
+                next_expire = self.engine.poll_timeout(now);
+            }
+            self.flush_effects();
+            if moved == 0 {
+                self.wait();
+            }
+        }
+        Ok(())
+    }
+
+    /// One batch from interface `side` through the engine and out.
+    fn pump(&mut self, side: usize) -> io::Result<usize> {
+        let n = self.sockets[side].recv_batch(&mut self.rx)?;
+        let now = self.now();
+        let mut out: [usize; super::afpacket::RX_BATCH_FRAMES] =
+            [0; super::afpacket::RX_BATCH_FRAMES];
+        let mut count = 0;
+        let mut egress_side = 1 - side;
+        for i in 0..n {
+            let (frame, meta, truncated) = self.rx.frame(i);
+            if truncated {
+                self.counters.truncated = self.counters.truncated.saturating_add(1);
+                continue;
+            }
+            if let Verdict::Forward { egress } =
+                self.engine.process(frame, meta, IfaceId(side as u8), now)
+            {
+                // AF_PACKET sends the bytes as they are: a partial checksum
+                // must be completed or the receiver drops the segment.
+                if meta.checksum == ChecksumState::Partial && complete_checksum(frame) {
+                    self.counters.checksums_completed =
+                        self.counters.checksums_completed.saturating_add(1);
+                }
+                egress_side = usize::from(egress.0);
+                out[count] = i;
+                count += 1;
+            }
+        }
+        if count > 0 {
+            let frames: Vec<&[u8]> = out[..count].iter().map(|&i| self.rx.frame_ref(i)).collect();
+            let sent = self.sockets[egress_side].send_batch(&frames).unwrap_or(0);
+            self.counters.send_failed = self
+                .counters
+                .send_failed
+                .saturating_add((count - sent) as u64);
+        }
+        Ok(n)
+    }
+
+    fn flush_effects(&mut self) {
+        let effects: Vec<Effect> = self.engine.poll_effects().collect();
+        for Effect::Transmit { egress, frame } in effects {
+            let sent = self
+                .sockets
+                .get(usize::from(egress.0))
+                .map_or(0, |s| s.send_batch(&[&frame]).unwrap_or(0));
+            if sent == 0 {
+                self.counters.send_failed = self.counters.send_failed.saturating_add(1);
+            }
+        }
+    }
+
+    /// Sleep until either socket is readable or the idle poll times out.
+    fn wait(&self) {
+        let mut fds = [
+            libc::pollfd {
+                fd: self.sockets[0].fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: self.sockets[1].fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        // SAFETY: fds is a valid array of two pollfd for the call.
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, IDLE_POLL.as_millis() as libc::c_int) };
+    }
+}
