@@ -1,3 +1,5 @@
-//! The chaos suite: real `rampart` processes in network namespaces under faults.
-//!
-//! Empty until the node daemon exists to be driven from outside.
+//! The chaos suite's harness: network namespaces with real `rampart`
+//! processes and real traffic. The fault injection comes with its issue;
+//! the namespace lab is already shared by the real-packet tests.
+
+pub mod netns;

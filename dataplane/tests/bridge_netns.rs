@@ -8,111 +8,23 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rampart_chaos_tests::netns::{Lab, fnv, is_root};
 use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::io::afpacket::PacketSocket;
 use rampart_dataplane::io::bridge::Bridge;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};
 
-fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .expect("command runs");
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Three namespaces and two veth pairs, removed on drop.
-struct Lab {
-    prefix: String,
-}
-
-impl Lab {
-    fn ns(&self, role: &str) -> String {
-        format!("{}-{role}", self.prefix)
-    }
-
-    fn new() -> Lab {
-        let lab = Lab {
-            prefix: format!("rp-br{}", std::process::id()),
-        };
-        for role in ["c", "s", "n"] {
-            sh(&["ip", "netns", "add", &lab.ns(role)]);
-        }
-        let (c, s, n) = (lab.ns("c"), lab.ns("s"), lab.ns("n"));
-        sh(&[
-            "ip", "-n", &c, "link", "add", "c0", "type", "veth", "peer", "name", "c1", "netns", &n,
-        ]);
-        sh(&[
-            "ip", "-n", &s, "link", "add", "s0", "type", "veth", "peer", "name", "s1", "netns", &n,
-        ]);
-        sh(&["ip", "-n", &c, "addr", "add", "198.18.0.10/24", "dev", "c0"]);
-        sh(&["ip", "-n", &s, "addr", "add", "198.18.0.20/24", "dev", "s0"]);
-        // Segmentation offloads off: AF_PACKET would otherwise hand the
-        // bridge 64 KiB super-frames it cannot send as they are. Transmit
-        // checksums stay partial, which the bridge completes.
-        for (ns, dev) in [(&c, "c0"), (&s, "s0"), (&n, "c1"), (&n, "s1")] {
-            sh(&[
-                "ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro",
-                "off",
-            ]);
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
-        }
-        lab
-    }
-
-    /// Run `f` on a new thread inside namespace `role`.
-    fn spawn<T: Send + 'static>(
-        &self,
-        role: &str,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> JoinHandle<T> {
-        let path = format!("/var/run/netns/{}", self.ns(role));
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("namespace file");
-            // SAFETY: a valid namespace fd; setns affects only this thread.
-            let r =
-                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for role in ["c", "s", "n"] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(role)])
-                .status();
-        }
-    }
-}
-
-fn fnv(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
 #[test]
 fn tcp_through_the_bridge_is_inspected_and_delivered_intact() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         eprintln!("skipped: network namespaces and AF_PACKET need root");
         return;
     }
-    let lab = Lab::new();
+    let lab = Lab::new(&format!("rp-br{}", std::process::id()));
     let stop = Arc::new(AtomicBool::new(false));
     let stop_bridge = stop.clone();
     let bridge = lab.spawn("n", move || {

@@ -3,6 +3,7 @@
 mod config;
 mod config_check;
 mod demo;
+mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -23,6 +24,13 @@ enum Command {
     /// Run a built-in packet trace through the stateful engine and print
     /// what it decided, `show conn` and `show asp drop`.
     Demo,
+    /// Run the node: bridge its data interfaces through the engine until
+    /// SIGINT or SIGTERM.
+    Run {
+        /// The node configuration (TOML).
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Work with ASA configuration files.
     Config {
         #[command(subcommand)]
@@ -50,6 +58,10 @@ fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Demo => {
             print!("{}", demo::run()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { config } => {
+            run::run(&config)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config {

@@ -1,0 +1,154 @@
+//! `rampart run` as a real process in a node namespace: TCP from the
+//! client reaches the server through it, and SIGTERM (sent to its PID)
+//! stops it cleanly with its counters printed. Needs root, as CI has.
+#![cfg(target_os = "linux")]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rampart_chaos_tests::netns::{Lab, fnv, is_root};
+
+#[test]
+fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
+    if !is_root() {
+        eprintln!("skipped: rampart run needs root");
+        return;
+    }
+    let lab = Lab::new(&format!("rp-run{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rampart-run-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("node.toml"),
+        format!(
+            "[node]\nid = 1\nname = \"fw-a\"\ndata_dir = \"{}\"\npolicy = \"policy.cfg\"\n\n\
+             [[interface]]\nname = \"c1\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
+             [[interface]]\nname = \"s1\"\nnameif = \"outside\"\nsecurity_level = 0\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("policy.cfg"), "hostname fw-a\naccess-list OUT permit tcp any host 198.18.0.10 eq 5003\naccess-group OUT in interface outside\n").unwrap();
+
+    let child = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("n"),
+            env!("CARGO_BIN_EXE_rampart"),
+            "run",
+            "--config",
+        ])
+        .arg(dir.join("node.toml"))
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rampart");
+    std::thread::sleep(Duration::from_millis(300));
+
+    let server = lab.spawn("s", || {
+        let l = TcpListener::bind("198.18.0.20:5001").expect("listen");
+        let (mut conn, _) = l.accept().expect("accept");
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut data = Vec::new();
+        conn.read_to_end(&mut data).expect("read");
+        conn.write_all(&fnv(&data).to_be_bytes()).unwrap();
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let expect = fnv(&payload);
+    let got = lab
+        .spawn("c", move || {
+            let addr: SocketAddr = "198.18.0.20:5001".parse().unwrap();
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .expect("connect through rampart");
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(&payload).unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut reply = [0u8; 8];
+            s.read_exact(&mut reply).expect("reply");
+            u64::from_be_bytes(reply)
+        })
+        .join()
+        .unwrap();
+    server.join().unwrap();
+    assert_eq!(got, expect);
+
+    // The access-group admits outside → inside on port 5003 only.
+    let listener = lab.spawn("c", || {
+        let l = TcpListener::bind("198.18.0.10:5003").expect("listen");
+        l.set_nonblocking(false).unwrap();
+        l.accept().is_ok()
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let opened = lab
+        .spawn("s", || {
+            let addr: SocketAddr = "198.18.0.10:5003".parse().unwrap();
+            TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok()
+        })
+        .join()
+        .unwrap();
+    assert!(opened, "the access-group permits this inbound connection");
+    assert!(listener.join().unwrap());
+
+    // SIGTERM by PID (ip netns exec execs rampart: same PID).
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: pid is our own child's.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut child = child;
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "rampart did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(status.success(), "exit status {status}: {err}");
+    assert!(
+        err.contains("policy") && err.contains("loaded (1 line(s) ignored)"),
+        "{err}"
+    );
+    assert!(err.contains("rampart: stopped; forwarded"), "{err}");
+}
+
+#[test]
+fn a_missing_interface_is_a_clear_error() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = Lab::new(&format!("rp-rne{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rampart-rne-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("node.toml"),
+        "[node]\nid = 1\nname = \"fw-a\"\ndata_dir = \"/tmp\"\n\n[[interface]]\nname = \"nope0\"\nnameif = \"inside\"\nsecurity_level = 100\n\n[[interface]]\nname = \"s1\"\nnameif = \"outside\"\nsecurity_level = 0\n",
+    )
+    .unwrap();
+    let out = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns("n"),
+            env!("CARGO_BIN_EXE_rampart"),
+            "run",
+            "--config",
+        ])
+        .arg(dir.join("node.toml"))
+        .output()
+        .unwrap();
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nope0: no such interface"), "{err}");
+}
