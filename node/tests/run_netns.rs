@@ -10,15 +10,10 @@ use std::time::{Duration, Instant};
 
 use rampart_chaos_tests::netns::{Lab, fnv, is_root};
 
-#[test]
-fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
-    if !is_root() {
-        eprintln!("skipped: rampart run needs root");
-        return;
-    }
-    let lab = Lab::new(&format!("rp-run{}", std::process::id()));
-    let dir = std::env::temp_dir().join(format!("rampart-run-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+/// Write a node file for the lab's node namespace and start `rampart run`
+/// there. `ip netns exec` execs rampart, so the child's PID is rampart's.
+fn start(lab: &Lab, dir: &std::path::Path, policy: &str) -> std::process::Child {
+    std::fs::create_dir_all(dir).unwrap();
     std::fs::write(
         dir.join("node.toml"),
         format!(
@@ -29,8 +24,7 @@ fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
         ),
     )
     .unwrap();
-    std::fs::write(dir.join("policy.cfg"), "hostname fw-a\naccess-list OUT permit tcp any host 198.18.0.10 eq 5003\naccess-group OUT in interface outside\n").unwrap();
-
+    std::fs::write(dir.join("policy.cfg"), policy).unwrap();
     let child = Command::new("ip")
         .args([
             "netns",
@@ -45,9 +39,37 @@ fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
         .spawn()
         .expect("start rampart");
     std::thread::sleep(Duration::from_millis(300));
+    child
+}
 
-    let server = lab.spawn("s", || {
-        let l = TcpListener::bind("198.18.0.20:5001").expect("listen");
+/// SIGTERM by PID; the exit status and what rampart printed.
+fn stop(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    let pid = child.id() as libc::pid_t;
+    // SAFETY: pid is our own child's.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "rampart did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status, err)
+}
+
+/// Send `bytes` from the client to a server on port `port` through the
+/// node; returns whether the server's digest of what it got matches.
+fn transfer(lab: &Lab, port: u16, bytes: usize) -> bool {
+    let server = lab.spawn("s", move || {
+        let l = TcpListener::bind(("198.18.0.20", port)).expect("listen");
         let (mut conn, _) = l.accept().expect("accept");
         conn.set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -56,11 +78,11 @@ fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
         conn.write_all(&fnv(&data).to_be_bytes()).unwrap();
     });
     std::thread::sleep(Duration::from_millis(100));
-    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let payload: Vec<u8> = (0..bytes as u32).map(|i| (i % 251) as u8).collect();
     let expect = fnv(&payload);
     let got = lab
         .spawn("c", move || {
-            let addr: SocketAddr = "198.18.0.20:5001".parse().unwrap();
+            let addr: SocketAddr = ([198, 18, 0, 20], port).into();
             let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
                 .expect("connect through rampart");
             s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -73,7 +95,26 @@ fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
         .join()
         .unwrap();
     server.join().unwrap();
-    assert_eq!(got, expect);
+    got == expect
+}
+
+#[test]
+fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
+    if !is_root() {
+        eprintln!("skipped: rampart run needs root");
+        return;
+    }
+    let lab = Lab::new(&format!("rp-run{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rampart-run-{}", std::process::id()));
+    let child = start(
+        &lab,
+        &dir,
+        "hostname fw-a\naccess-list OUT permit tcp any host 198.18.0.10 eq 5003\naccess-group OUT in interface outside\n",
+    );
+    assert!(
+        transfer(&lab, 5001, 300_000),
+        "the server received exactly the bytes sent"
+    );
 
     // The access-group admits outside → inside on port 5003 only.
     let listener = lab.spawn("c", || {
@@ -92,32 +133,69 @@ fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
     assert!(opened, "the access-group permits this inbound connection");
     assert!(listener.join().unwrap());
 
-    // SIGTERM by PID (ip netns exec execs rampart: same PID).
-    let pid = child.id() as libc::pid_t;
-    // SAFETY: pid is our own child's.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut child = child;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "rampart did not stop on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
+    let (status, err) = stop(child);
     std::fs::remove_dir_all(&dir).ok();
     assert!(status.success(), "exit status {status}: {err}");
     assert!(
         err.contains("policy") && err.contains("loaded (1 line(s) ignored)"),
         "{err}"
     );
+    assert!(err.contains("rampart: stopped; forwarded"), "{err}");
+}
+
+#[test]
+fn the_daemon_survives_a_flood_of_malformed_frames_and_keeps_forwarding() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = Lab::new(&format!("rp-fld{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rampart-fld-{}", std::process::id()));
+    let child = start(&lab, &dir, "hostname fw-a\n");
+    // 20,000 crafted frames from the client side: random bytes, and real
+    // frames with random bytes overwritten (bounded in count).
+    let sent = lab
+        .spawn("c", || {
+            use rampart_dataplane::io::afpacket::PacketSocket;
+            use rampart_dataplane::trace::{udp_frame, v4_pair};
+            let sock = PacketSocket::open("c0").expect("open c0");
+            let (c, s) = v4_pair(4000, 53);
+            let base = udp_frame(&c, &s, b"a perfectly good datagram");
+            let mut x = 0x2545_f491_4f6c_dd1du64;
+            let mut rnd = move || {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x
+            };
+            let mut sent = 0;
+            for i in 0..20_000 {
+                let frame: Vec<u8> = if i % 2 == 0 {
+                    (0..(rnd() % 200 + 14) as usize)
+                        .map(|_| rnd() as u8)
+                        .collect()
+                } else {
+                    let mut f = base.clone();
+                    for _ in 0..3 {
+                        let at = (rnd() as usize) % f.len();
+                        f[at] = rnd() as u8;
+                    }
+                    f
+                };
+                sent += sock.send_batch(&[&frame]).unwrap_or(0);
+            }
+            sent
+        })
+        .join()
+        .unwrap();
+    assert!(sent > 10_000, "the flood went out ({sent} frames)");
+    assert!(
+        transfer(&lab, 5004, 200_000),
+        "good traffic still passes after the flood"
+    );
+    let (status, err) = stop(child);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(status.success(), "exit status {status}: {err}");
     assert!(err.contains("rampart: stopped; forwarded"), "{err}");
 }
 
