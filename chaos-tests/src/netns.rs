@@ -27,27 +27,82 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// One network namespace, removed on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Create namespace `name`.
+    pub fn new(name: &str) -> Netns {
+        sh(&["ip", "netns", "add", name]);
+        Netns {
+            name: name.to_string(),
+        }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Run `f` on a new thread inside the namespace (setns is per thread).
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> JoinHandle<T> {
+        let path = format!("/var/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let file = std::fs::File::open(&path).expect("namespace file");
+            // SAFETY: a valid namespace fd; setns affects only this thread.
+            let r =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
+            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        })
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
 /// Client `198.18.0.10/24` on `c0`, server `198.18.0.20/24` on `s0`, and a
 /// node namespace holding `c1` (inside) and `s1` (outside), no addresses.
 #[derive(Debug)]
 pub struct Lab {
-    prefix: String,
+    client: Netns,
+    server: Netns,
+    node: Netns,
 }
 
 impl Lab {
+    fn role(&self, role: &str) -> &Netns {
+        match role {
+            "c" => &self.client,
+            "s" => &self.server,
+            "n" => &self.node,
+            other => panic!("no namespace role {other:?}; use c, s or n"),
+        }
+    }
+
     /// The namespace name of a role: `c`, `s` or `n`.
     pub fn ns(&self, role: &str) -> String {
-        format!("{}-{role}", self.prefix)
+        self.role(role).name().to_string()
     }
 
     /// Build the topology under `prefix` (keep it short and unique).
     pub fn new(prefix: &str) -> Lab {
         let lab = Lab {
-            prefix: prefix.to_string(),
+            client: Netns::new(&format!("{prefix}-c")),
+            server: Netns::new(&format!("{prefix}-s")),
+            node: Netns::new(&format!("{prefix}-n")),
         };
-        for role in ["c", "s", "n"] {
-            sh(&["ip", "netns", "add", &lab.ns(role)]);
-        }
         let (c, s, n) = (lab.ns("c"), lab.ns("s"), lab.ns("n"));
         sh(&[
             "ip", "-n", &c, "link", "add", "c0", "type", "veth", "peer", "name", "c1", "netns", &n,
@@ -70,31 +125,13 @@ impl Lab {
         lab
     }
 
-    /// Run `f` on a new thread inside namespace `role` (setns is per thread).
+    /// Run `f` on a new thread inside namespace `role`.
     pub fn spawn<T: Send + 'static>(
         &self,
         role: &str,
         f: impl FnOnce() -> T + Send + 'static,
     ) -> JoinHandle<T> {
-        let path = format!("/var/run/netns/{}", self.ns(role));
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("namespace file");
-            // SAFETY: a valid namespace fd; setns affects only this thread.
-            let r =
-                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-    }
-}
-
-impl Drop for Lab {
-    fn drop(&mut self) {
-        for role in ["c", "s", "n"] {
-            let _ = Command::new("ip")
-                .args(["netns", "del", &self.ns(role)])
-                .status();
-        }
+        self.role(role).spawn(f)
     }
 }
 

@@ -8,71 +8,21 @@
 // for frames with a wall-clock deadline; the engine itself does neither.
 #![allow(clippy::disallowed_methods)]
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use rampart_chaos_tests::netns::{Netns, is_root, sh};
 use rampart_dataplane::io::afpacket::{PacketSocket, RxBatch};
 use rampart_dataplane::trace::{udp_frame, v4_pair};
 
-/// A namespace with a veth pair, removed on drop (also when the test fails).
-struct Netns {
-    name: String,
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("iproute2 is installed");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Netns {
-    fn with_veth(name: &str) -> Netns {
-        ip(&["netns", "add", name]);
-        let ns = Netns {
-            name: name.to_string(),
-        };
-        ip(&[
-            "-n", name, "link", "add", "rpx0", "type", "veth", "peer", "name", "rpx1",
-        ]);
-        ip(&["-n", name, "link", "set", "rpx0", "up"]);
-        ip(&["-n", name, "link", "set", "rpx1", "up"]);
-        ns
-    }
-
-    /// Run `f` on a thread inside the namespace.
-    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
-        let path = format!("/var/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("namespace file");
-            // SAFETY: a valid namespace fd; setns affects only this thread.
-            let r =
-                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-        .join()
-        .expect("namespace thread")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+/// A namespace holding the veth pair `rpx0`/`rpx1`, removed on drop.
+fn with_veth(name: &str) -> Netns {
+    let ns = Netns::new(name);
+    sh(&[
+        "ip", "-n", name, "link", "add", "rpx0", "type", "veth", "peer", "name", "rpx1",
+    ]);
+    sh(&["ip", "-n", name, "link", "set", "rpx0", "up"]);
+    sh(&["ip", "-n", name, "link", "set", "rpx1", "up"]);
+    ns
 }
 
 /// Receive until `want` frames arrived or two seconds passed.
@@ -104,20 +54,23 @@ fn frames_cross_a_veth_pair_intact_vlan_tags_included() {
         eprintln!("skipped: AF_PACKET and network namespaces need root");
         return;
     }
-    let ns = Netns::with_veth(&format!("rp-afp-{}", std::process::id()));
-    let received = ns.run(|| {
-        let tx = PacketSocket::open("rpx0").expect("open rpx0");
-        let rx = PacketSocket::open("rpx1").expect("open rpx1");
-        let (c, s) = v4_pair(4000, 53);
-        let plain = udp_frame(&c, &s, b"plain frame");
-        let mut tagged = udp_frame(&c, &s, b"tagged frame");
-        tagged.splice(12..12, [0x81, 0x00, 0x00, 0x2a]); // VLAN 42
-        let big = udp_frame(&c, &s, &[7u8; 1400]);
-        let sent = vec![plain, tagged, big];
-        let refs: Vec<&[u8]> = sent.iter().map(Vec::as_slice).collect();
-        assert_eq!(tx.send_batch(&refs).expect("send"), 3);
-        (sent, receive(&rx, 3))
-    });
+    let ns = with_veth(&format!("rp-afp-{}", std::process::id()));
+    let received = ns
+        .spawn(|| {
+            let tx = PacketSocket::open("rpx0").expect("open rpx0");
+            let rx = PacketSocket::open("rpx1").expect("open rpx1");
+            let (c, s) = v4_pair(4000, 53);
+            let plain = udp_frame(&c, &s, b"plain frame");
+            let mut tagged = udp_frame(&c, &s, b"tagged frame");
+            tagged.splice(12..12, [0x81, 0x00, 0x00, 0x2a]); // VLAN 42
+            let big = udp_frame(&c, &s, &[7u8; 1400]);
+            let sent = vec![plain, tagged, big];
+            let refs: Vec<&[u8]> = sent.iter().map(Vec::as_slice).collect();
+            assert_eq!(tx.send_batch(&refs).expect("send"), 3);
+            (sent, receive(&rx, 3))
+        })
+        .join()
+        .expect("namespace thread");
     let (sent, got) = received;
     assert_eq!(got, sent, "frames arrive exactly as sent");
 }
@@ -128,7 +81,10 @@ fn opening_a_missing_interface_says_so() {
         eprintln!("skipped: needs root");
         return;
     }
-    let ns = Netns::with_veth(&format!("rp-afq-{}", std::process::id()));
-    let err = ns.run(|| PacketSocket::open("rp-nope0").unwrap_err().to_string());
+    let ns = with_veth(&format!("rp-afq-{}", std::process::id()));
+    let err = ns
+        .spawn(|| PacketSocket::open("rp-nope0").unwrap_err().to_string())
+        .join()
+        .unwrap();
     assert_eq!(err, "rp-nope0: no such interface");
 }

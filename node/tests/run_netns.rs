@@ -10,31 +10,44 @@ use std::time::{Duration, Instant};
 
 use rampart_chaos_tests::netns::{Lab, fnv, is_root};
 
-/// Write a node file for the lab's node namespace and start `rampart run`
-/// there. `ip netns exec` execs rampart, so the child's PID is rampart's.
-fn start(lab: &Lab, dir: &std::path::Path, policy: &str) -> std::process::Child {
+/// Write a node file (inside interface `inside`, outside `s1`) and its policy.
+fn write_node(dir: &std::path::Path, inside: &str, policy: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(dir).unwrap();
+    let file = dir.join("node.toml");
     std::fs::write(
-        dir.join("node.toml"),
+        &file,
         format!(
             "[node]\nid = 1\nname = \"fw-a\"\ndata_dir = \"{}\"\npolicy = \"policy.cfg\"\n\n\
-             [[interface]]\nname = \"c1\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
+             [[interface]]\nname = \"{inside}\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
              [[interface]]\nname = \"s1\"\nnameif = \"outside\"\nsecurity_level = 0\n",
             dir.display()
         ),
     )
     .unwrap();
     std::fs::write(dir.join("policy.cfg"), policy).unwrap();
-    let child = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns("n"),
-            env!("CARGO_BIN_EXE_rampart"),
-            "run",
-            "--config",
-        ])
-        .arg(dir.join("node.toml"))
+    file
+}
+
+/// `rampart run` in the lab's node namespace. `ip netns exec` execs
+/// rampart, so the child's PID is rampart's.
+fn rampart(lab: &Lab, node_file: &std::path::Path) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args([
+        "netns",
+        "exec",
+        &lab.ns("n"),
+        env!("CARGO_BIN_EXE_rampart"),
+        "run",
+        "--config",
+    ])
+    .arg(node_file);
+    cmd
+}
+
+/// Start the daemon with the lab's interfaces and `policy`.
+fn start(lab: &Lab, dir: &std::path::Path, policy: &str) -> std::process::Child {
+    let file = write_node(dir, "c1", policy);
+    let child = rampart(lab, &file)
         .stderr(Stdio::piped())
         .spawn()
         .expect("start rampart");
@@ -207,24 +220,8 @@ fn a_missing_interface_is_a_clear_error() {
     }
     let lab = Lab::new(&format!("rp-rne{}", std::process::id()));
     let dir = std::env::temp_dir().join(format!("rampart-rne-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(
-        dir.join("node.toml"),
-        "[node]\nid = 1\nname = \"fw-a\"\ndata_dir = \"/tmp\"\n\n[[interface]]\nname = \"nope0\"\nnameif = \"inside\"\nsecurity_level = 100\n\n[[interface]]\nname = \"s1\"\nnameif = \"outside\"\nsecurity_level = 0\n",
-    )
-    .unwrap();
-    let out = Command::new("ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns("n"),
-            env!("CARGO_BIN_EXE_rampart"),
-            "run",
-            "--config",
-        ])
-        .arg(dir.join("node.toml"))
-        .output()
-        .unwrap();
+    let file = write_node(&dir, "nope0", "hostname fw-a\n");
+    let out = rampart(&lab, &file).output().unwrap();
     std::fs::remove_dir_all(&dir).ok();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
