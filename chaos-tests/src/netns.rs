@@ -141,3 +141,163 @@ pub fn fnv(data: &[u8]) -> u64 {
         (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     })
 }
+
+/// The asymmetric topology of DESIGN.md: a client and a server with two
+/// links each, one through node A and one through node B.
+///
+/// Segment A: client `ca0` 198.18.1.10/24 — node A (`ca1` inside, `as1`
+/// outside) — server `as0` 198.18.1.20/24. Segment B: client `cb0`
+/// 198.18.2.10/24 — node B (`cb1`, `bs1`) — server `bs0` 198.18.2.20/24.
+/// Service addresses on the hosts' loopbacks: for asymmetric traffic the
+/// client uses 198.18.10.10 and the server 198.18.20.20, routed
+/// client→server via A and server→client via B; for symmetric traffic
+/// 198.18.10.11 and 198.18.20.21, routed both ways via A.
+#[derive(Debug)]
+pub struct AsymLab {
+    /// Client, server, node A, node B.
+    pub client: Netns,
+    /// The server host.
+    pub server: Netns,
+    /// Node A (client→server path).
+    pub node_a: Netns,
+    /// Node B (server→client path).
+    pub node_b: Netns,
+}
+
+/// Client address for asymmetric flows.
+pub const ASYM_CLIENT: &str = "198.18.10.10";
+/// Server address for asymmetric flows.
+pub const ASYM_SERVER: &str = "198.18.20.20";
+/// Client address for symmetric flows.
+pub const SYM_CLIENT: &str = "198.18.10.11";
+/// Server address for symmetric flows.
+pub const SYM_SERVER: &str = "198.18.20.21";
+
+impl AsymLab {
+    /// Build it under `prefix` (short and unique per test).
+    pub fn new(prefix: &str) -> AsymLab {
+        let lab = AsymLab {
+            client: Netns::new(&format!("{prefix}-c")),
+            server: Netns::new(&format!("{prefix}-s")),
+            node_a: Netns::new(&format!("{prefix}-a")),
+            node_b: Netns::new(&format!("{prefix}-b")),
+        };
+        let (c, s, a, b) = (
+            lab.client.name(),
+            lab.server.name(),
+            lab.node_a.name(),
+            lab.node_b.name(),
+        );
+        for (ns, dev, peer_ns, peer) in [
+            (c, "ca0", a, "ca1"),
+            (s, "as0", a, "as1"),
+            (c, "cb0", b, "cb1"),
+            (s, "bs0", b, "bs1"),
+        ] {
+            sh(&[
+                "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peer, "netns",
+                peer_ns,
+            ]);
+        }
+        for (ns, addr, dev) in [
+            (c, "198.18.1.10/24", "ca0"),
+            (c, "198.18.2.10/24", "cb0"),
+            (s, "198.18.1.20/24", "as0"),
+            (s, "198.18.2.20/24", "bs0"),
+            (c, "198.18.10.10/32", "lo"),
+            (c, "198.18.10.11/32", "lo"),
+            (s, "198.18.20.20/32", "lo"),
+            (s, "198.18.20.21/32", "lo"),
+        ] {
+            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
+        }
+        for (ns, dev) in [
+            (c, "ca0"),
+            (c, "cb0"),
+            (s, "as0"),
+            (s, "bs0"),
+            (a, "ca1"),
+            (a, "as1"),
+            (b, "cb1"),
+            (b, "bs1"),
+        ] {
+            sh(&[
+                "ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro",
+                "off",
+            ]);
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+        }
+        for ns in [c, s] {
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            // Replies arrive on the other link: strict reverse-path
+            // filtering would drop them before the firewall matters.
+            for key in [
+                "net.ipv4.conf.all.rp_filter=0",
+                "net.ipv4.conf.default.rp_filter=0",
+            ] {
+                sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", key]);
+            }
+            for dev in ["ca0", "cb0", "as0", "bs0"] {
+                let _ = Command::new("ip")
+                    .args([
+                        "netns",
+                        "exec",
+                        ns,
+                        "sysctl",
+                        "-qw",
+                        &format!("net.ipv4.conf.{dev}.rp_filter=0"),
+                    ])
+                    .status();
+            }
+        }
+        sh(&[
+            "ip",
+            "-n",
+            c,
+            "route",
+            "add",
+            "198.18.20.20/32",
+            "via",
+            "198.18.1.20",
+            "dev",
+            "ca0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            c,
+            "route",
+            "add",
+            "198.18.20.21/32",
+            "via",
+            "198.18.1.20",
+            "dev",
+            "ca0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            s,
+            "route",
+            "add",
+            "198.18.10.10/32",
+            "via",
+            "198.18.2.10",
+            "dev",
+            "bs0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            s,
+            "route",
+            "add",
+            "198.18.10.11/32",
+            "via",
+            "198.18.1.10",
+            "dev",
+            "as0",
+        ]);
+        lab
+    }
+}
