@@ -227,27 +227,20 @@ impl AsymLab {
             ]);
             sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
         }
-        for ns in [c, s] {
+        for (ns, devs) in [(c, ["ca0", "cb0"]), (s, ["as0", "bs0"])] {
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
             // Replies arrive on the other link: strict reverse-path
             // filtering would drop them before the firewall matters.
-            for key in [
-                "net.ipv4.conf.all.rp_filter=0",
-                "net.ipv4.conf.default.rp_filter=0",
-            ] {
-                sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", key]);
-            }
-            for dev in ["ca0", "cb0", "as0", "bs0"] {
-                let _ = Command::new("ip")
-                    .args([
-                        "netns",
-                        "exec",
-                        ns,
-                        "sysctl",
-                        "-qw",
-                        &format!("net.ipv4.conf.{dev}.rp_filter=0"),
-                    ])
-                    .status();
+            for key in ["all", "default", devs[0], devs[1]] {
+                sh(&[
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    "sysctl",
+                    "-qw",
+                    &format!("net.ipv4.conf.{key}.rp_filter=0"),
+                ]);
             }
         }
         sh(&[

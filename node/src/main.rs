@@ -3,6 +3,7 @@
 mod config;
 mod config_check;
 mod demo;
+mod lab;
 mod run;
 
 use std::path::PathBuf;
@@ -31,6 +32,13 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Build the asymmetric two-node topology in network namespaces, run
+    /// real traffic through two node processes, report, tear down (root).
+    Lab {
+        /// Print the summary as JSON (nothing else on stdout).
+        #[arg(long)]
+        json: bool,
+    },
     /// Work with ASA configuration files.
     Config {
         #[command(subcommand)]
@@ -58,6 +66,10 @@ fn main() -> anyhow::Result<ExitCode> {
     match Cli::parse().command {
         Command::Demo => {
             print!("{}", demo::run()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Lab { json } => {
+            print!("{}", lab::run(json)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Run { config } => {
