@@ -1,0 +1,340 @@
+//! The checked-in seed corpus: real frames of the trace models, encoded in
+//! the target's input format. Each seed is built by driving the same engine
+//! the target runs, so TCP seeds follow the engine's sequence randomization
+//! (the server acknowledges the shifted numbers) and reach established and
+//! closing states instead of stopping at a dropped SYN-ACK.
+//!
+//! `cargo run --example make_corpus` writes them to
+//! `corpus/engine_process/`; `cargo test` checks the files are current and
+//! that each seed still gets the verdicts it was built with.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use rampart_dataplane::packet::ChecksumState;
+use rampart_dataplane::trace::{
+    Host, Side, TcpModel, echo_frame, icmpv4_unreachable_frame, udp_frame, v4_pair,
+};
+use rampart_dataplane::{DropReason, IfaceId, Verdict};
+
+use crate::{Driver, Step, UNKNOWN_IFACE, decode_advance, encode_step};
+
+/// Where the seeds live, relative to `fuzz/`.
+pub const DIR: &str = "corpus/engine_process";
+/// The clock step between ordinary frames of a seed: 50 ms.
+const TICK: u8 = 1;
+/// A clock step past the 1 h TCP idle timeout: 61 minutes.
+const PAST_IDLE: u8 = 0x80 | 61;
+
+/// One seed file.
+#[derive(Debug)]
+pub struct Seed {
+    /// File name, `seed-*`.
+    pub name: &'static str,
+    /// The encoded input.
+    pub input: Vec<u8>,
+    /// The verdict of each frame when the seed was built.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// Builds one seed while driving the engine.
+struct Gen {
+    driver: Driver,
+    input: Vec<u8>,
+    verdicts: Vec<Verdict>,
+    checksum: ChecksumState,
+}
+
+impl Gen {
+    fn new(checksum: ChecksumState) -> Self {
+        Gen {
+            driver: Driver::new(),
+            input: Vec::new(),
+            verdicts: Vec::new(),
+            checksum,
+        }
+    }
+
+    /// Send a frame `advance` after the previous one; returns the verdict
+    /// and the frame as the engine left it.
+    fn send_at(&mut self, frame: &[u8], ingress: IfaceId, advance: u8) -> (Verdict, Vec<u8>) {
+        encode_step(&mut self.input, frame, ingress, self.checksum, advance);
+        let verdict = self.driver.step(&Step {
+            frame,
+            ingress,
+            meta: rampart_dataplane::packet::PacketMeta {
+                checksum: self.checksum,
+            },
+            advance: decode_advance(advance),
+        });
+        self.verdicts.push(verdict);
+        (verdict, self.driver.last_frame().to_vec())
+    }
+
+    /// Send a frame that must be forwarded; returns it as forwarded.
+    fn pass(&mut self, frame: &[u8], ingress: IfaceId) -> Vec<u8> {
+        let (verdict, out) = self.send_at(frame, ingress, TICK);
+        assert!(
+            matches!(verdict, Verdict::Forward { .. }),
+            "seed frame dropped: {verdict:?}"
+        );
+        out
+    }
+
+    /// Send a frame that must be dropped for `reason`.
+    fn drop_for(&mut self, frame: &[u8], ingress: IfaceId, advance: u8, reason: DropReason) {
+        let (verdict, _) = self.send_at(frame, ingress, advance);
+        assert_eq!(verdict, Verdict::Drop(reason));
+    }
+
+    /// SYN, SYN-ACK, ACK through the engine, the model learning the
+    /// engine's sequence shift after the SYN.
+    fn open(&mut self, m: &mut TcpModel) {
+        let syn = m.syn();
+        self.pass(&m.frame(&syn), m.iface(Side::Client));
+        let entry = self
+            .driver
+            .engine()
+            .find(&m.tuple(), self.driver.now())
+            .expect("the SYN opened an entry");
+        m.set_shift(entry.seq_offset);
+        for seg in [m.syn_ack(), m.ack(Side::Client)] {
+            self.pass(&m.frame(&seg), m.iface(seg.from));
+        }
+    }
+
+    /// Data both ways, twice; returns the client's last data frame as
+    /// forwarded (shifted).
+    fn exchange(&mut self, m: &mut TcpModel) -> Vec<u8> {
+        let mut last = Vec::new();
+        for _ in 0..2 {
+            let d = m.data(Side::Client, 40);
+            last = self.pass(&m.frame(&d), m.iface(Side::Client));
+            let r = m.data(Side::Server, 60);
+            self.pass(&m.frame(&r), m.iface(Side::Server));
+        }
+        last
+    }
+
+    fn done(self, name: &'static str) -> Seed {
+        Seed {
+            name,
+            input: self.input,
+            verdicts: self.verdicts,
+        }
+    }
+}
+
+fn tcp_model(port: u16) -> TcpModel {
+    let (c, s) = v4_pair(port, 80);
+    TcpModel::new(
+        c,
+        s,
+        [1_000, 2_000_000],
+        [64_240, 65_160],
+        [Some(7), Some(7)],
+    )
+}
+
+fn v6_pair(client_port: u16, server_port: u16) -> (Host, Host) {
+    let (c, s) = v4_pair(client_port, server_port);
+    (
+        Host {
+            ip: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10)),
+            ..c
+        },
+        Host {
+            ip: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10)),
+            ..s
+        },
+    )
+}
+
+/// An 802.1Q tag (VLAN 100) inserted after the MAC addresses.
+fn vlan_tagged(frame: &[u8]) -> Vec<u8> {
+    let mut out = frame[..12].to_vec();
+    out.extend_from_slice(&[0x81, 0x00, 0x00, 100]);
+    out.extend_from_slice(&frame[12..]);
+    out
+}
+
+/// An ARP request from `src` for `target`.
+fn arp_request(src: &Host, target: Ipv4Addr) -> Vec<u8> {
+    let IpAddr::V4(spa) = src.ip else {
+        panic!("ARP is IPv4");
+    };
+    let mut f = vec![0xff; 6];
+    f.extend_from_slice(&src.mac);
+    f.extend_from_slice(&[0x08, 0x06]);
+    // htype Ethernet, ptype IPv4, hlen 6, plen 4, request.
+    f.extend_from_slice(&[0, 1, 0x08, 0x00, 6, 4, 0, 1]);
+    f.extend_from_slice(&src.mac);
+    f.extend_from_slice(&spa.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&target.octets());
+    f
+}
+
+/// Every seed, built afresh.
+pub fn all() -> Vec<Seed> {
+    let mut seeds = Vec::new();
+
+    // TCP, from the handshake to a close, a reset and a retransmission.
+    let mut g = Gen::new(ChecksumState::Verified);
+    g.open(&mut tcp_model(40_000));
+    seeds.push(g.done("seed-tcp-handshake"));
+
+    let mut g = Gen::new(ChecksumState::Verified);
+    let mut m = tcp_model(40_001);
+    g.open(&mut m);
+    g.exchange(&mut m);
+    seeds.push(g.done("seed-tcp-data"));
+
+    let mut g = Gen::new(ChecksumState::Verified);
+    let mut m = tcp_model(40_002);
+    g.open(&mut m);
+    g.exchange(&mut m);
+    for seg in [
+        m.fin(Side::Client),
+        m.fin(Side::Server),
+        m.ack(Side::Client),
+    ] {
+        g.pass(&m.frame(&seg), m.iface(seg.from));
+    }
+    seeds.push(g.done("seed-tcp-close"));
+
+    let mut g = Gen::new(ChecksumState::Verified);
+    let mut m = tcp_model(40_003);
+    g.open(&mut m);
+    g.exchange(&mut m);
+    let r = m.rst(Side::Server);
+    g.pass(&m.frame(&r), m.iface(Side::Server));
+    seeds.push(g.done("seed-tcp-reset"));
+
+    let mut g = Gen::new(ChecksumState::Verified);
+    let mut m = tcp_model(40_004);
+    g.open(&mut m);
+    g.exchange(&mut m);
+    // The client's first data segment again (the 4th segment sent).
+    let again = m.retransmit(3).expect("sent");
+    g.pass(&m.frame(&again), m.iface(Side::Client));
+    seeds.push(g.done("seed-tcp-retransmit"));
+
+    // The same conversation with the checksums left to the engine.
+    for (checksum, name) in [
+        (ChecksumState::Unverified, "seed-tcp-unverified"),
+        (ChecksumState::Partial, "seed-tcp-partial"),
+    ] {
+        let mut g = Gen::new(checksum);
+        let mut m = tcp_model(40_005);
+        g.open(&mut m);
+        g.exchange(&mut m);
+        seeds.push(g.done(name));
+    }
+
+    // Data after the idle timeout: the entry is gone.
+    let mut g = Gen::new(ChecksumState::Verified);
+    let mut m = tcp_model(40_006);
+    g.open(&mut m);
+    let d = m.data(Side::Client, 40);
+    g.drop_for(
+        &m.frame(&d),
+        m.iface(Side::Client),
+        PAST_IDLE,
+        DropReason::TcpNotSyn,
+    );
+    seeds.push(g.done("seed-tcp-idle-expiry"));
+
+    // A connection attempt from outside, and a stray ACK.
+    let mut g = Gen::new(ChecksumState::Verified);
+    let (c, s) = v4_pair(40_007, 80);
+    let mut m = TcpModel::new(s, c, [5, 6], [65_535, 65_535], [None, None]);
+    let syn = m.syn();
+    let (verdict, _) = g.send_at(&m.frame(&syn), IfaceId(1), TICK);
+    assert!(matches!(verdict, Verdict::Drop(_)), "{verdict:?}");
+    let mut m = tcp_model(40_008);
+    m.handshake();
+    let stray = m.data(Side::Client, 10);
+    g.drop_for(&m.frame(&stray), IfaceId(0), TICK, DropReason::TcpNotSyn);
+    seeds.push(g.done("seed-tcp-refused"));
+
+    // A VLAN-tagged handshake and data.
+    let mut g = Gen::new(ChecksumState::Verified);
+    let mut m = tcp_model(40_009);
+    let syn = m.syn();
+    g.pass(&vlan_tagged(&m.frame(&syn)), IfaceId(0));
+    let entry = g
+        .driver
+        .engine()
+        .find(&m.tuple(), g.driver.now())
+        .expect("open");
+    m.set_shift(entry.seq_offset);
+    for seg in [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 20)] {
+        g.pass(&vlan_tagged(&m.frame(&seg)), m.iface(seg.from));
+    }
+    seeds.push(g.done("seed-tcp-vlan"));
+
+    // An ICMP error about an established TCP connection, quoting the
+    // segment as the server saw it (shifted).
+    let mut g = Gen::new(ChecksumState::Verified);
+    let mut m = tcp_model(40_010);
+    g.open(&mut m);
+    let quoted = g.exchange(&mut m);
+    let err = icmpv4_unreachable_frame(&m.server, &m.client, &quoted);
+    g.pass(&err, IfaceId(1));
+    seeds.push(g.done("seed-icmp-error-tcp"));
+
+    // UDP: a query and its answer, then an ICMP error about the flow.
+    let (uc, us) = v4_pair(5353, 53);
+    let q = udp_frame(&uc, &us, b"query");
+    let mut g = Gen::new(ChecksumState::Verified);
+    g.pass(&q, uc.iface);
+    g.pass(&udp_frame(&us, &uc, b"answer"), us.iface);
+    seeds.push(g.done("seed-udp"));
+
+    let mut g = Gen::new(ChecksumState::Verified);
+    g.pass(&q, uc.iface);
+    g.pass(&icmpv4_unreachable_frame(&us, &uc, &q), us.iface);
+    seeds.push(g.done("seed-icmp-error-udp"));
+
+    // ICMP echo.
+    let (pc, ps) = v4_pair(0, 0);
+    let mut g = Gen::new(ChecksumState::Verified);
+    g.pass(&echo_frame(&pc, &ps, 9, 1, false), pc.iface);
+    g.pass(&echo_frame(&ps, &pc, 9, 1, true), ps.iface);
+    seeds.push(g.done("seed-ping"));
+
+    // IPv6: TCP to a close, UDP, echo.
+    let (c6, s6) = v6_pair(40_011, 443);
+    let mut m = TcpModel::new(c6, s6, [7, 8], [65_535, 65_535], [None, Some(3)]);
+    let mut g = Gen::new(ChecksumState::Verified);
+    g.open(&mut m);
+    g.exchange(&mut m);
+    for seg in [
+        m.fin(Side::Client),
+        m.fin(Side::Server),
+        m.ack(Side::Client),
+    ] {
+        g.pass(&m.frame(&seg), m.iface(seg.from));
+    }
+    seeds.push(g.done("seed-tcp6"));
+
+    let (uc6, us6) = v6_pair(5353, 53);
+    let mut g = Gen::new(ChecksumState::Unverified);
+    g.pass(&udp_frame(&uc6, &us6, b"query"), uc6.iface);
+    g.pass(&udp_frame(&us6, &uc6, b"answer"), us6.iface);
+    seeds.push(g.done("seed-udp6"));
+
+    let (pc6, ps6) = v6_pair(0, 0);
+    let mut g = Gen::new(ChecksumState::Unverified);
+    g.pass(&echo_frame(&pc6, &ps6, 3, 1, false), pc6.iface);
+    g.pass(&echo_frame(&ps6, &pc6, 3, 1, true), ps6.iface);
+    seeds.push(g.done("seed-ping6"));
+
+    // ARP passes; a frame on an interface that is not configured does not.
+    let mut g = Gen::new(ChecksumState::Verified);
+    g.pass(&arp_request(&pc, Ipv4Addr::new(198, 18, 1, 10)), IfaceId(0));
+    g.drop_for(&q, UNKNOWN_IFACE, TICK, DropReason::UnknownInterface);
+    seeds.push(g.done("seed-arp-unknown-iface"));
+
+    seeds
+}
