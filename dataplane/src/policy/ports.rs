@@ -1,10 +1,50 @@
 //! ASA literals: well-known port names (as `show running-config` prints
 //! them) and protocol keywords.
+//!
+//! The tables follow the ASA's port literal list, not `/etc/services`:
+//! `kerberos` is 750 (Kerberos IV) on the ASA, not 88, and `www` is what
+//! `show running-config` prints for port 80 (`http` is accepted on input).
 
 use super::ast::{PortProtocol, Protocol};
 
-/// TCP port names, one canonical name per number first (used to render),
-/// then aliases accepted on input.
+/// Which port names a port position accepts and prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortNames {
+    /// TCP names.
+    Tcp,
+    /// UDP names.
+    Udp,
+    /// Names meaning the same port for TCP and UDP (`tcp-udp` groups,
+    /// ports after a protocol group).
+    TcpUdp,
+    /// SCTP: numbers only (the ASA's literal list is for TCP and UDP).
+    Sctp,
+}
+
+impl PortNames {
+    /// The protocol word used in error messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            PortNames::Tcp => "tcp",
+            PortNames::Udp => "udp",
+            PortNames::TcpUdp => "tcp-udp",
+            PortNames::Sctp => "sctp",
+        }
+    }
+}
+
+impl From<PortProtocol> for PortNames {
+    fn from(p: PortProtocol) -> Self {
+        match p {
+            PortProtocol::Tcp => PortNames::Tcp,
+            PortProtocol::Udp => PortNames::Udp,
+            PortProtocol::TcpUdp => PortNames::TcpUdp,
+        }
+    }
+}
+
+/// TCP port names: the name `show running-config` prints for each number
+/// comes first; aliases accepted on input follow.
 const TCP: &[(&str, u16)] = &[
     ("aol", 5190),
     ("bgp", 179),
@@ -28,7 +68,7 @@ const TCP: &[(&str, u16)] = &[
     ("ident", 113),
     ("imap4", 143),
     ("irc", 194),
-    ("kerberos", 88),
+    ("kerberos", 750),
     ("klogin", 543),
     ("kshell", 544),
     ("ldap", 389),
@@ -59,9 +99,10 @@ const TCP: &[(&str, u16)] = &[
     // aliases
     ("http", 80),
     ("rsh", 514),
+    ("rpc", 111),
 ];
 
-/// UDP port names, canonical first, then aliases.
+/// UDP port names, printed name first, then aliases.
 const UDP: &[(&str, u16)] = &[
     ("biff", 512),
     ("bootpc", 68),
@@ -71,9 +112,8 @@ const UDP: &[(&str, u16)] = &[
     ("dnsix", 195),
     ("domain", 53),
     ("echo", 7),
-    ("http", 80),
     ("isakmp", 500),
-    ("kerberos", 88),
+    ("kerberos", 750),
     ("mobile-ip", 434),
     ("nameserver", 42),
     ("netbios-dgm", 138),
@@ -97,12 +137,14 @@ const UDP: &[(&str, u16)] = &[
     ("time", 37),
     ("vxlan", 4789),
     ("who", 513),
+    ("www", 80),
     ("xdmcp", 177),
     // aliases
-    ("www", 80),
+    ("http", 80),
+    ("rpc", 111),
 ];
 
-/// Protocol keywords of the ACE protocol position.
+/// Protocol keywords of the ACE protocol position, printed name first.
 const PROTOCOLS: &[(&str, u8)] = &[
     ("icmp", 1),
     ("igmp", 2),
@@ -121,39 +163,47 @@ const PROTOCOLS: &[(&str, u8)] = &[
     ("pcp", 108),
     ("snp", 109),
     ("sctp", 132),
+    // aliases the ASA accepts and prints by the names above
+    ("ipsec", 50),
+    ("pptp", 47),
 ];
 
-fn table(p: PortProtocol) -> &'static [&'static [(&'static str, u16)]] {
-    match p {
-        PortProtocol::Tcp => &[TCP],
-        PortProtocol::Udp => &[UDP],
-        PortProtocol::TcpUdp => &[TCP, UDP],
-    }
+fn lookup(t: &[(&'static str, u16)], word: &str) -> Option<u16> {
+    t.iter().find(|(name, _)| *name == word).map(|&(_, n)| n)
 }
 
-/// A port number or name valid for `p` (for tcp-udp, a name of either).
-pub fn port(word: &str, p: PortProtocol) -> Option<u16> {
+fn printed(t: &[(&'static str, u16)], n: u16) -> Option<&'static str> {
+    t.iter().find(|&&(_, v)| v == n).map(|&(s, _)| s)
+}
+
+/// A port number or a name valid for `p`. A `tcp-udp` position takes only
+/// names that mean the same port for both protocols.
+pub fn port(word: &str, p: PortNames) -> Option<u16> {
     if let Ok(n) = word.parse::<u16>() {
         return Some(n);
     }
-    table(p)
-        .iter()
-        .flat_map(|t| t.iter())
-        .find(|(name, _)| *name == word)
-        .map(|&(_, n)| n)
-}
-
-/// How a port is printed: the canonical name where the ASA has one for
-/// this protocol (for tcp-udp, only a name both share), else the number.
-pub fn port_name(n: u16, p: PortProtocol) -> String {
-    let name = |t: &[(&'static str, u16)]| t.iter().find(|&&(_, v)| v == n).map(|&(s, _)| s);
-    let found = match p {
-        PortProtocol::Tcp => name(TCP),
-        PortProtocol::Udp => name(UDP),
-        PortProtocol::TcpUdp => match (name(TCP), name(UDP)) {
+    match p {
+        PortNames::Tcp => lookup(TCP, word),
+        PortNames::Udp => lookup(UDP, word),
+        PortNames::TcpUdp => match (lookup(TCP, word), lookup(UDP, word)) {
             (Some(a), Some(b)) if a == b => Some(a),
             _ => None,
         },
+        PortNames::Sctp => None,
+    }
+}
+
+/// How a port is printed: the ASA's name for this protocol where it has
+/// one (for tcp-udp, only a name both print), else the number.
+pub fn port_name(n: u16, p: PortNames) -> String {
+    let found = match p {
+        PortNames::Tcp => printed(TCP, n),
+        PortNames::Udp => printed(UDP, n),
+        PortNames::TcpUdp => match (printed(TCP, n), printed(UDP, n)) {
+            (Some(a), Some(b)) if a == b => Some(a),
+            _ => None,
+        },
+        PortNames::Sctp => None,
     };
     found.map_or_else(|| n.to_string(), str::to_string)
 }
@@ -172,7 +222,7 @@ pub fn protocol(word: &str) -> Option<Protocol> {
         .map(|&(_, n)| Protocol::Number(n))
 }
 
-/// How a protocol is printed.
+/// How a protocol is printed: its keyword, else its number.
 pub fn protocol_name(p: Protocol) -> String {
     match p {
         Protocol::Ip => "ip".into(),
@@ -183,16 +233,19 @@ pub fn protocol_name(p: Protocol) -> String {
     }
 }
 
-/// The port protocol of a protocol, if ports apply to it.
-pub fn port_protocol(p: Protocol) -> Option<PortProtocol> {
+/// The port names of a protocol, if ports apply to it (tcp, udp, sctp).
+pub fn port_names(p: Protocol) -> Option<PortNames> {
     match p {
-        Protocol::Number(6) => Some(PortProtocol::Tcp),
-        Protocol::Number(17) => Some(PortProtocol::Udp),
-        // SCTP ports: the ASA accepts numbers only; tcp names are close enough
-        // for parsing numbers.
-        Protocol::Number(132) => Some(PortProtocol::Tcp),
+        Protocol::Number(6) => Some(PortNames::Tcp),
+        Protocol::Number(17) => Some(PortNames::Udp),
+        Protocol::Number(132) => Some(PortNames::Sctp),
         _ => None,
     }
+}
+
+/// Whether `p` is ICMP or ICMPv6, whose ACEs may name a type.
+pub fn is_icmp(p: Protocol) -> bool {
+    matches!(p, Protocol::Number(1 | 58))
 }
 
 #[cfg(test)]
@@ -200,27 +253,72 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_round_trip_per_protocol() {
-        assert_eq!(port("www", PortProtocol::Tcp), Some(80));
-        assert_eq!(port("http", PortProtocol::Tcp), Some(80));
-        assert_eq!(port_name(80, PortProtocol::Tcp), "www");
-        assert_eq!(port_name(514, PortProtocol::Udp), "syslog");
-        assert_eq!(port_name(514, PortProtocol::Tcp), "cmd");
-        assert_eq!(port_name(53, PortProtocol::TcpUdp), "domain");
-        assert_eq!(port_name(514, PortProtocol::TcpUdp), "514");
-        assert_eq!(port("syslog", PortProtocol::Tcp), None);
-        for t in [TCP, UDP] {
-            for &(name, n) in t {
-                let p = if std::ptr::eq(t, TCP) {
-                    PortProtocol::Tcp
-                } else {
-                    PortProtocol::Udp
-                };
-                assert_eq!(port(&port_name(n, p), p), Some(n), "{name}");
+    fn printed_names_follow_the_asa() {
+        assert_eq!(port_name(80, PortNames::Tcp), "www");
+        assert_eq!(port_name(80, PortNames::Udp), "www");
+        assert_eq!(port_name(80, PortNames::TcpUdp), "www");
+        assert_eq!(port_name(443, PortNames::Tcp), "https");
+        assert_eq!(port_name(443, PortNames::Udp), "443");
+        assert_eq!(port_name(514, PortNames::Udp), "syslog");
+        assert_eq!(port_name(514, PortNames::Tcp), "cmd");
+        assert_eq!(port_name(514, PortNames::TcpUdp), "514");
+        assert_eq!(port_name(53, PortNames::TcpUdp), "domain");
+        assert_eq!(port_name(750, PortNames::Tcp), "kerberos");
+        assert_eq!(port_name(88, PortNames::Tcp), "88");
+        assert_eq!(port_name(80, PortNames::Sctp), "80");
+        assert_eq!(port_name(65535, PortNames::Tcp), "65535");
+    }
+
+    #[test]
+    fn names_are_per_protocol() {
+        assert_eq!(port("www", PortNames::Tcp), Some(80));
+        assert_eq!(port("http", PortNames::Tcp), Some(80));
+        assert_eq!(port("http", PortNames::Udp), Some(80));
+        assert_eq!(port("rsh", PortNames::Tcp), Some(514));
+        assert_eq!(port("syslog", PortNames::Tcp), None);
+        assert_eq!(port("ssh", PortNames::Udp), None);
+        assert_eq!(port("syslog", PortNames::TcpUdp), None);
+        assert_eq!(port("domain", PortNames::TcpUdp), Some(53));
+        assert_eq!(port("www", PortNames::Sctp), None);
+        assert_eq!(port("2905", PortNames::Sctp), Some(2905));
+        assert_eq!(port("65536", PortNames::Tcp), None);
+        assert_eq!(port("-1", PortNames::Tcp), None);
+    }
+
+    #[test]
+    fn every_printed_name_parses_back() {
+        for p in [
+            PortNames::Tcp,
+            PortNames::Udp,
+            PortNames::TcpUdp,
+            PortNames::Sctp,
+        ] {
+            for n in 0..=u16::MAX {
+                assert_eq!(port(&port_name(n, p), p), Some(n), "{n} for {p:?}");
             }
         }
+    }
+
+    #[test]
+    fn protocols_by_keyword_and_number() {
+        assert_eq!(protocol("ip"), Some(Protocol::Ip));
         assert_eq!(protocol("tcp"), Some(Protocol::Number(6)));
+        assert_eq!(protocol("ipsec"), Some(Protocol::Number(50)));
+        assert_eq!(protocol("pptp"), Some(Protocol::Number(47)));
+        assert_eq!(protocol("255"), Some(Protocol::Number(255)));
+        assert_eq!(protocol("256"), None);
+        assert_eq!(protocol("tcp-udp"), None);
         assert_eq!(protocol_name(Protocol::Number(47)), "gre");
+        assert_eq!(protocol_name(Protocol::Number(50)), "esp");
         assert_eq!(protocol_name(Protocol::Number(200)), "200");
+        for n in 0..=u8::MAX {
+            let p = Protocol::Number(n);
+            assert_eq!(protocol(&protocol_name(p)), Some(p));
+        }
+        assert_eq!(port_names(Protocol::Number(132)), Some(PortNames::Sctp));
+        assert_eq!(port_names(Protocol::Number(1)), None);
+        assert_eq!(port_names(Protocol::Ip), None);
+        assert!(is_icmp(Protocol::Number(58)));
+        assert!(!is_icmp(Protocol::Number(6)));
     }
 }

@@ -5,14 +5,14 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use super::ast::*;
-use super::ports;
+use super::ports::{self, PortNames};
 
 fn hms(d: Duration) -> String {
     let s = d.as_secs();
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }
 
-fn port_match(m: &PortMatch, p: PortProtocol) -> String {
+fn port_match(m: &PortMatch, p: PortNames) -> String {
     let n = |x: u16| ports::port_name(x, p);
     match *m {
         PortMatch::Eq(x) => format!("eq {}", n(x)),
@@ -35,7 +35,8 @@ fn network_value(v: &NetworkValue, object: bool) -> String {
 
 fn service_value(v: &ServiceValue) -> String {
     let mut s = ports::protocol_name(v.protocol);
-    let pp = ports::port_protocol(v.protocol).unwrap_or(PortProtocol::Tcp);
+    // The parser keeps ports only for protocols that have them.
+    let pp = ports::port_names(v.protocol).unwrap_or(PortNames::Tcp);
     if let Some(m) = &v.source {
         let _ = write!(s, " source {}", port_match(m, pp));
     }
@@ -67,10 +68,11 @@ fn ace(a: &Ace) -> String {
     let (proto, pp) = match &a.protocol {
         ProtoSpec::Protocol(p) => (
             ports::protocol_name(*p),
-            ports::port_protocol(*p).unwrap_or(PortProtocol::Tcp),
+            ports::port_names(*p).unwrap_or(PortNames::Tcp),
         ),
-        ProtoSpec::Object(n) => (format!("object {n}"), PortProtocol::Tcp),
-        ProtoSpec::Group(n) => (format!("object-group {n}"), PortProtocol::TcpUdp),
+        ProtoSpec::Object(n) => (format!("object {n}"), PortNames::Tcp),
+        // Ports after a protocol group take names both tcp and udp share.
+        ProtoSpec::Group(n) => (format!("object-group {n}"), PortNames::TcpUdp),
     };
     let port = |p: &Option<PortSpec>| match p {
         None => String::new(),
@@ -201,7 +203,7 @@ pub fn render(cfg: &Config) -> String {
                             writeln!(
                                 out,
                                 " port-object {}",
-                                port_match(pm, protocol.unwrap_or(PortProtocol::Tcp))
+                                port_match(pm, protocol.unwrap_or(PortProtocol::Tcp).into())
                             )
                         }
                         ServiceMember::Service(v) => {
@@ -254,7 +256,7 @@ pub fn render(cfg: &Config) -> String {
                 } else {
                     "tcp"
                 };
-                writeln!(out, " match port {proto} {}", port_match(pm, *p))
+                writeln!(out, " match port {proto} {}", port_match(pm, (*p).into()))
             }
         };
         out.push_str("!\n");
@@ -279,4 +281,47 @@ pub fn render(cfg: &Config) -> String {
         };
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_print_as_h_mm_ss() {
+        assert_eq!(hms(Duration::ZERO), "0:00:00");
+        assert_eq!(hms(Duration::from_secs(15)), "0:00:15");
+        assert_eq!(hms(Duration::from_secs(3661)), "1:01:01");
+        assert_eq!(hms(Duration::from_secs(1193 * 3600)), "1193:00:00");
+    }
+
+    #[test]
+    fn connection_settings_print_in_asa_order() {
+        let mut out = String::new();
+        settings(
+            &mut out,
+            &ConnectionSettings {
+                conn_max: Some(1),
+                embryonic_conn_max: Some(2),
+                per_client_max: Some(3),
+                per_client_embryonic_max: Some(4),
+                random_sequence_number: Some(true),
+                timeout_embryonic: Some(Duration::from_secs(5)),
+                timeout_half_closed: Some(Duration::from_secs(30)),
+                timeout_idle: Some(Duration::from_secs(60)),
+                idle_reset: true,
+                tcp_state_bypass: true,
+            },
+        );
+        assert_eq!(
+            out,
+            "  set connection conn-max 1 embryonic-conn-max 2 per-client-embryonic-max 4 per-client-max 3 random-sequence-number enable
+  set connection timeout embryonic 0:00:05 half-closed 0:00:30 idle 0:01:00 reset
+  set connection advanced-options tcp-state-bypass
+"
+        );
+        let mut out = String::new();
+        settings(&mut out, &ConnectionSettings::default());
+        assert_eq!(out, "");
+    }
 }
