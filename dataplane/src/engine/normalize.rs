@@ -102,6 +102,9 @@ pub fn unshift_ack(frame: &mut [u8], v: &TcpView, delta: u32) -> bool {
     ) {
         return false;
     }
+    if v.header_len <= 20 {
+        return true;
+    }
     for (at, kind, len) in v.options(frame).iter() {
         if kind != 5 {
             continue;
@@ -141,6 +144,11 @@ fn kept_option(kind: u8) -> bool {
 
 /// Overwrite options of other kinds with NOPs. Returns how many were cleared.
 pub fn clear_unknown_options(frame: &mut [u8], v: &TcpView) -> u32 {
+    // Most segments carry no options: skip the scan (it sits on the
+    // per-packet path).
+    if v.header_len <= 20 {
+        return 0;
+    }
     let mut cleared = 0;
     for (at, kind, len) in v.options(frame).iter() {
         if kept_option(kind) {
