@@ -40,15 +40,24 @@ pub enum RemoveReason {
     Reset = 2,
     /// `clear conn`.
     Cleared = 3,
+    /// A peer's delete event (clear conn or reopen on that node).
+    Peer = 4,
+    /// A peer's newer incarnation of the tuple replaced it.
+    Superseded = 5,
 }
 
 impl RemoveReason {
     /// All, in counter order.
-    pub const ALL: [RemoveReason; 3] = [
+    pub const ALL: [RemoveReason; 6] = [
         RemoveReason::Timeout,
         RemoveReason::Reopen,
         RemoveReason::Reset,
+        RemoveReason::Cleared,
+        RemoveReason::Peer,
+        RemoveReason::Superseded,
     ];
+    /// Number of reasons.
+    pub const COUNT: usize = Self::ALL.len();
     /// Label.
     pub const fn label(self) -> &'static str {
         match self {
@@ -56,6 +65,8 @@ impl RemoveReason {
             RemoveReason::Reopen => "reopen",
             RemoveReason::Reset => "reset",
             RemoveReason::Cleared => "cleared",
+            RemoveReason::Peer => "peer",
+            RemoveReason::Superseded => "superseded",
         }
     }
 }
@@ -103,7 +114,7 @@ pub struct Counters {
     /// Connections created, by [`ConnProto`].
     pub conns_created: [u64; 3],
     /// Connections removed, by [`RemoveReason`].
-    pub conns_removed: [u64; 4],
+    pub conns_removed: [u64; RemoveReason::COUNT],
     /// tcp-state-bypass connections created (also counted under TCP).
     pub bypass_conns_created: u64,
     /// TCP state transitions `[from][to]` (only actual changes).
@@ -132,7 +143,7 @@ impl Default for Counters {
             untracked_passed: 0,
             icmp_related_passed: 0,
             conns_created: [0; 3],
-            conns_removed: [0; 4],
+            conns_removed: [0; RemoveReason::COUNT],
             bypass_conns_created: 0,
             tcp_transitions: [[0; TcpState::COUNT]; TcpState::COUNT],
             tcp_stale_passed: 0,

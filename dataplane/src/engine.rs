@@ -4,6 +4,7 @@
 pub mod classes;
 pub mod normalize;
 mod reset;
+pub mod sync;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -92,6 +93,10 @@ pub struct EngineConfig {
     /// behaviour is undocumented, spec/asa.md §1.3: default off, entries
     /// leave by idle timeout).
     pub bypass_rst_teardown: bool,
+    /// State sync with peers (`None`: a standalone node). With sync, `now`
+    /// must be cluster time: nanoseconds on a clock the nodes share (the
+    /// node uses the Unix epoch), since entry times travel between nodes.
+    pub sync: Option<self::sync::SyncConfig>,
 }
 
 impl EngineConfig {
@@ -123,6 +128,7 @@ impl EngineConfig {
             ],
             sweep_budget_slots: DEFAULT_SWEEP_BUDGET_SLOTS,
             bypass_rst_teardown: false,
+            sync: None,
         }
     }
 }
@@ -167,6 +173,8 @@ pub struct Engine {
     swept: Vec<Entry>,
     /// Effects waiting for the shell.
     effects: std::collections::VecDeque<Effect>,
+    /// State sync, for a node in a cluster.
+    sync: Option<self::sync::SyncState>,
 }
 
 impl Engine {
@@ -198,6 +206,7 @@ impl Engine {
         classes.install(&policy);
         Ok(Engine {
             table: ConnTable::new(config.max_conns, config.hash_seed),
+            sync: config.sync.map(self::sync::SyncState::new),
             config,
             counters: Counters::default(),
             next_conn_id: 1,
@@ -269,7 +278,8 @@ impl Engine {
 
     /// When the shell should call [`expire`](Self::expire) next.
     pub fn poll_timeout(&self, now: Instant) -> Instant {
-        now + SWEEP_INTERVAL
+        let sweep = now + SWEEP_INTERVAL;
+        self.sync_deadline().map_or(sweep, |d| d.min(sweep))
     }
 
     /// Remove expired entries from the next slice of the table. Returns how
@@ -287,6 +297,7 @@ impl Engine {
             self.forget(&e, RemoveReason::Timeout);
         }
         self.swept = swept;
+        self.sync_expire(now);
         removed
     }
 
@@ -318,7 +329,12 @@ impl Engine {
         ingress: IfaceId,
         now: Instant,
     ) -> Verdict {
+        if let Some(verdict) = self.not_ready() {
+            bump(&mut self.counters.drops[DropReason::ClusterNotReady.index()]);
+            return verdict;
+        }
         let verdict = self.decide(frame, meta, ingress, now);
+        let verdict = self.sync_verdict(verdict, frame, meta, ingress, now);
         // (The frame may have been rewritten in place: normalizer, sequence
         // randomization.)
         match verdict {
@@ -330,6 +346,7 @@ impl Engine {
                     .saturating_add(frame.len() as u64);
             }
             Verdict::Drop(reason) => bump(&mut self.counters.drops[reason.index()]),
+            Verdict::Hold => {}
         }
         verdict
     }
@@ -424,6 +441,7 @@ impl Engine {
     fn remove(&mut self, id: FlowId, reason: RemoveReason) -> Entry {
         let entry = self.table.remove(id);
         self.forget(&entry, reason);
+        self.sync_removed(&entry, reason);
         entry
     }
 
@@ -533,6 +551,7 @@ impl Engine {
             bytes: [u64::from(pkt.ip_len), 0],
             created: pkt.now,
             last_seen: pkt.now,
+            synced_at: Instant::ZERO,
         };
         let kind = match proto {
             ProtoState::Tcp(_) | ProtoState::TcpBypass => ConnProto::Tcp,
@@ -547,6 +566,9 @@ impl Engine {
         bump(&mut self.counters.conns_created[kind as usize]);
         if proto == ProtoState::TcpBypass {
             bump(&mut self.counters.bypass_conns_created);
+        } else if let Some(sync) = &mut self.sync {
+            sync.defer_next = Some((key, entry.incarnation()));
+            self.sync_touch(flow, true, pkt.now);
         }
         Ok(flow)
     }
@@ -591,7 +613,10 @@ impl Engine {
                 seen.ack = seen.ack - offset;
                 seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);
             }
-            match track.track(dir, &seen)? {
+            let before = *track;
+            let tracked = track.track(dir, &seen)?;
+            let changed = *track != before;
+            match tracked {
                 Tracked::Reopen => {
                     self.remove(id, RemoveReason::Reopen);
                 }
@@ -624,6 +649,9 @@ impl Engine {
                     };
                     account(self.table.get_mut(id), dir, pkt, refresh);
                     self.normalize_and_shift(id, dir, seg, frame, view);
+                    if refresh || changed {
+                        self.sync_touch(id, changed, pkt.now);
+                    }
                     return Ok(());
                 }
             }
@@ -728,10 +756,12 @@ impl Engine {
             if matches!(kind, Kind::EchoReply) && dir == Direction::Orig {
                 return Err(DropReason::IcmpNoConnection);
             }
+            let changed = dir == Direction::Reply && entry.flags & conn_flags::REPLIED == 0;
             if dir == Direction::Reply {
                 entry.flags |= conn_flags::REPLIED;
             }
             account(entry, dir, pkt, true);
+            self.sync_touch(id, changed, pkt.now);
             return Ok(());
         }
         let proto = match kind {

@@ -10,6 +10,7 @@ pub mod io;
 pub mod packet;
 pub mod policy;
 pub mod seq;
+pub mod sync;
 pub mod time;
 pub mod trace;
 pub mod verdict;

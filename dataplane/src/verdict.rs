@@ -11,6 +11,12 @@ pub enum Verdict {
     Forward { egress: IfaceId },
     /// Discard the frame; the reason has already been counted.
     Drop(DropReason),
+    /// The engine kept a copy of the frame: it waits for state from a peer
+    /// (hold) or for a peer to acknowledge the flow it opened (defer). The
+    /// shell sends nothing now; the frame comes back as an
+    /// [`Effect::Transmit`](crate::engine::Effect::Transmit) or is dropped
+    /// and counted at its deadline.
+    Hold,
 }
 
 macro_rules! drop_reasons {
@@ -82,6 +88,9 @@ drop_reasons! {
     UnsupportedProtocol => "ip-unsupported-protocol", "Unsupported IP protocol",
     /// The frame arrived on an interface the engine does not know.
     UnknownInterface => "unknown-interface", "Unknown ingress interface",
+    /// The node is in a cluster and has not finished its first bulk sync
+    /// (as an ASA unit does not pass traffic before it joined its cluster).
+    ClusterNotReady => "cluster-not-ready", "Cluster unit not ready",
     /// A packet of a known connection arrived on another interface than that
     /// connection's packets in its direction use (spoofing or a loop).
     InterfaceMismatch => "conn-wrong-interface", "Connection on wrong interface",

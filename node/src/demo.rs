@@ -34,6 +34,7 @@ impl Demo {
                 format!("forward -> {}", self.names[usize::from(egress.0)])
             }
             Verdict::Drop(r) => format!("DROP ({})", r.label()),
+            Verdict::Hold => "held for a peer's state".to_string(),
         };
         let _ = writeln!(self.out, "{:>3}  {what:<66} {v}", self.step);
     }

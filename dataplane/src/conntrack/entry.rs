@@ -34,6 +34,12 @@ pub mod conn_flags {
     pub const DNS: u8 = 0x02;
     /// A reply-direction packet was seen (UDP/ICMP).
     pub const REPLIED: u8 = 0x04;
+    /// The bits peers share; the others are this node's bookkeeping.
+    pub const SHARED: u8 = FROM_LOWER | DNS | REPLIED;
+    /// The tracked state changed since the last sync event (local).
+    pub const SYNC_CHANGED: u8 = 0x40;
+    /// The entry waits in the engine's list of changes for peers (local).
+    pub const SYNC_PENDING: u8 = 0x80;
 }
 
 /// One tracked connection. Kept small: the table holds up to millions.
@@ -71,6 +77,9 @@ pub struct Entry {
     pub created: Instant,
     /// When the last packet that passed was seen.
     pub last_seen: Instant,
+    /// When peers were last told about the entry (`ZERO`: never; always
+    /// `ZERO` on a node that does not sync).
+    pub synced_at: Instant,
 }
 
 impl Entry {
@@ -255,5 +264,6 @@ mod tests {
     fn entry_stays_small() {
         let size = std::mem::size_of::<Option<Entry>>();
         assert!(size <= 168, "Option<Entry> is {size} bytes");
+        assert!(std::mem::size_of::<Entry>() <= 168);
     }
 }

@@ -101,6 +101,16 @@ impl ConnTable {
             .as_ref()
     }
 
+    /// Slots in the table (live or free), for a walk with [`try_get`](Self::try_get).
+    pub fn slot_count(&self) -> usize {
+        self.chunks.len() * CHUNK_ENTRIES
+    }
+
+    /// The entry in a slot, if the slot is live.
+    pub fn try_get(&self, id: FlowId) -> Option<&Entry> {
+        self.slot(id.0)
+    }
+
     /// The entry with this key, if any.
     pub fn find(&self, hash: u64, key: &FlowKey) -> Option<FlowId> {
         let chunks = &self.chunks;
@@ -254,6 +264,7 @@ mod tests {
             bytes: [64, 0],
             created: Instant::ZERO,
             last_seen: Instant::from_secs(u64::from(port)),
+            synced_at: Instant::ZERO,
         }
     }
 

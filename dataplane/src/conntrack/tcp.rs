@@ -34,7 +34,9 @@ pub const MAX_WINDOW_SCALE: u8 = 14;
 pub const MIN_ACK_WINDOW: u32 = 66_000;
 
 /// TCP connection states, as Linux conntrack names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, bincode::Encode, bincode::Decode,
+)]
 #[repr(u8)]
 pub enum TcpState {
     /// No connection (the row used when a packet would create one).
@@ -373,7 +375,7 @@ pub mod half_flags {
 /// What the tracker knows of one direction's sequence space (van Rooij's
 /// per-direction variables). Zeroed (`max_win == 0`) until the direction's
 /// first SYN or SYN-ACK is seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
 pub struct TcpHalf {
     /// Highest sequence number sent plus one (`seq + len`, SYN and FIN counted).
     pub end: SeqNumber,
@@ -420,7 +422,7 @@ pub enum Tracked {
 }
 
 /// The TCP part of a conntrack entry: state plus both halves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
 pub struct TcpTrack {
     /// Current state.
     pub state: TcpState,
@@ -447,7 +449,92 @@ fn seg_len(seg: &TcpSegment) -> u32 {
         + u32::from(seg.flags.has(TcpFlags::FIN))
 }
 
+impl TcpState {
+    /// Progress of a connection through its life, for the sync merge: a
+    /// later state never yields to an earlier one. Simultaneous open sits
+    /// between SYN_SENT and SYN_RECV, the close family after ESTABLISHED
+    /// (its exact member is re-derived from the FIN facts), CLOSE (RST) last.
+    pub const fn progress(self) -> u8 {
+        match self {
+            TcpState::None => 0,
+            TcpState::SynSent => 1,
+            TcpState::SynSent2 => 2,
+            TcpState::SynRecv => 3,
+            TcpState::Established => 4,
+            TcpState::FinWait => 5,
+            TcpState::CloseWait => 6,
+            TcpState::LastAck => 7,
+            TcpState::TimeWait => 8,
+            TcpState::Close => 9,
+        }
+    }
+}
+
+impl TcpHalf {
+    /// Join another node's view of the same direction into this one (sync
+    /// merge): sequence fields by serial maximum, windows by maximum, facts
+    /// by union. An uninitialised half (direction not yet seen) is the
+    /// bottom element.
+    fn join(&mut self, o: &TcpHalf) {
+        if !o.initialised() {
+            return;
+        }
+        if !self.initialised() {
+            *self = *o;
+            return;
+        }
+        self.end = self.end.max(o.end);
+        self.max_end = self.max_end.max(o.max_end);
+        self.max_win = self.max_win.max(o.max_win);
+        self.max_ack = match (
+            self.has(half_flags::MAXACK_SET),
+            o.has(half_flags::MAXACK_SET),
+        ) {
+            (false, true) => o.max_ack,
+            (true, false) => self.max_ack,
+            _ => self.max_ack.max(o.max_ack),
+        };
+        self.mss = self.mss.max(o.mss);
+        self.scale = self.scale.max(o.scale);
+        self.flags |= o.flags;
+    }
+}
+
 impl TcpTrack {
+    /// Join another node's view of the same connection into this one (the
+    /// sync merge of DESIGN.md): each half joined field by field, the state
+    /// by progress, and once established the closing state re-derived from
+    /// the joined FIN facts, exactly as [`closing_state`] derives it locally.
+    pub fn join(&mut self, other: &TcpTrack) {
+        for d in 0..2 {
+            self.half[d].join(&other.half[d]);
+        }
+        // RFC 7323 §2.2, as `init_half` applies it: scaling holds only if
+        // both SYNs offered it. A node that saw one SYN keeps the offer; the
+        // join with a node that saw both must land on the same answer.
+        let [a, b] = &self.half;
+        if a.initialised()
+            && b.initialised()
+            && !(a.has(half_flags::WSCALE) && b.has(half_flags::WSCALE))
+        {
+            self.half[0].scale = 0;
+            self.half[1].scale = 0;
+        }
+        self.simultaneous |= other.simultaneous;
+        let mut state = if other.state.progress() > self.state.progress() {
+            other.state
+        } else {
+            self.state
+        };
+        if state.progress() >= TcpState::Established.progress() && state != TcpState::Close {
+            let derived = closing_state(self.fin_seen(), self.fin_acked());
+            if derived.progress() > state.progress() {
+                state = derived;
+            }
+        }
+        self.state = state;
+    }
+
     /// A connection opened by `syn` (an orig SYN, already classified).
     pub fn open(syn: &TcpSegment) -> TcpTrack {
         let mut t = TcpTrack {

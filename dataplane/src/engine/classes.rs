@@ -41,12 +41,16 @@ pub struct ClassSlot {
     pub created: u64,
     /// Connections refused by this slot's limits.
     pub limit_drops: u64,
+    /// Digest of name and options: how peers name the class of a synced
+    /// flow (the same policy gives the same digest on every node).
+    pub digest: u64,
     per_client: HashMap<Addr, ClientCount, ahash::RandomState>,
 }
 
 impl ClassSlot {
     fn new(name: String, options: ConnOptions) -> Self {
         ClassSlot {
+            digest: class_digest(&name, &options),
             name,
             options,
             conns: 0,
@@ -60,6 +64,28 @@ impl ClassSlot {
     fn tracks_clients(&self) -> bool {
         self.options.per_client_max > 0 || self.options.per_client_embryonic_max > 0
     }
+}
+
+/// A digest of a class that every node computes alike (fixed SipHash keys:
+/// it names a class, it guards nothing).
+fn class_digest(name: &str, o: &ConnOptions) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = siphasher::sip::SipHasher13::new_with_keys(0x7261_6d70, 0x6172_7421);
+    name.hash(&mut h);
+    (
+        o.conn_max,
+        o.embryonic_conn_max,
+        o.per_client_max,
+        o.per_client_embryonic_max,
+        o.random_sequence_number,
+        o.timeout_embryonic,
+        o.timeout_half_closed,
+        o.timeout_idle,
+        o.idle_reset,
+        o.tcp_state_bypass,
+    )
+        .hash(&mut h);
+    h.finish()
 }
 
 /// All slots, and which slot each class of the current policy uses.
@@ -139,6 +165,25 @@ impl ClassTable {
         class
             .and_then(|c| self.current.get(c).copied())
             .unwrap_or(DEFAULT_SLOT)
+    }
+
+    /// The live slot with this digest (a class of a synced flow), preferring
+    /// the current policy's.
+    pub fn slot_by_digest(&self, digest: u64) -> Option<SlotId> {
+        let live = |id: &SlotId| {
+            self.slots
+                .get(usize::from(id.0))
+                .and_then(Option::as_ref)
+                .is_some_and(|s| s.digest == digest)
+        };
+        if live(&DEFAULT_SLOT) {
+            return Some(DEFAULT_SLOT);
+        }
+        self.current.iter().copied().find(live).or_else(|| {
+            self.iter()
+                .find(|(_, s)| s.digest == digest)
+                .map(|(i, _)| i)
+        })
     }
 
     /// A slot by id.

@@ -1,0 +1,875 @@
+//! The engine's side of state sync: which changes peers must learn, state
+//! learned from peers merged into the table, and the two mechanisms that
+//! close the race of an asymmetric path (DESIGN.md, "The race"):
+//!
+//! - **hold**: a packet that needs state this node has not yet learned (a
+//!   SYN-ACK whose SYN crossed a peer, an ACK for data a peer forwarded) is
+//!   kept, up to a deadline, and run through the engine again as soon as a
+//!   peer's event for its flow arrives. Strictness is unchanged: a held
+//!   packet passes only if it passes the checks against the merged state;
+//!   at the deadline it is dropped for its original reason.
+//! - **defer** (pfsync's `defer`): the packet that creates a flow is kept
+//!   until a peer acknowledges the insert, up to a deadline, so the reply
+//!   usually finds the state already there.
+//!
+//! Both apply only while at least one peer is up; a node alone behaves
+//! exactly as a standalone firewall. Bypass flows never produce an event.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use hashbrown::HashMap;
+
+use super::{Effect, Engine, MAX_PENDING_EFFECTS};
+use crate::conntrack::{Entry, FlowId, NodeId, ProtoState};
+use crate::counters::{RemoveReason, bump};
+use crate::flow::FlowKey;
+use crate::packet::{ChecksumState, Icmp, PacketMeta, Parsed, Transport, complete_checksum, parse};
+use crate::sync::{FlowState, Incarnation, SyncEvent, SyncProto, SyncReject, Tombstones};
+use crate::time::Instant;
+use crate::verdict::{DropReason, IfaceId, Verdict};
+
+/// Sync settings of an engine that is part of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncConfig {
+    /// Longest a packet waits for a peer's state before it is dropped.
+    pub hold_deadline: Duration,
+    /// Most packets held at once (beyond: dropped at once, counted).
+    pub hold_max_packets: usize,
+    /// Most packets held for one flow.
+    pub hold_max_per_flow: usize,
+    /// Longest a flow-opening packet waits for a peer to acknowledge its
+    /// insert; zero turns defer off. At the deadline it is sent anyway and
+    /// the peer's hold covers the race.
+    pub defer_deadline: Duration,
+    /// Most packets deferred at once (beyond: sent at once, counted).
+    pub defer_max_packets: usize,
+    /// Shortest interval between two refreshes of one flow's last-seen.
+    pub refresh_min: Duration,
+    /// Longest interval: a busy flow refreshes its peers at least this often
+    /// (and at least four times per timeout, so no peer expires it).
+    pub refresh_max: Duration,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        SyncConfig {
+            hold_deadline: Duration::from_millis(200),
+            hold_max_packets: 8192,
+            hold_max_per_flow: 64,
+            defer_deadline: Duration::from_millis(10),
+            defer_max_packets: 4096,
+            refresh_min: Duration::from_millis(100),
+            refresh_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What kind of change an event carries (for counters and metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// First event of a flow.
+    Insert = 0,
+    /// The flow's tracked state changed.
+    Update = 1,
+    /// Only last-seen moved (rate-limited).
+    Refresh = 2,
+    /// The flow ended.
+    Delete = 3,
+}
+
+impl EventKind {
+    /// All, in counter order.
+    pub const ALL: [EventKind; 4] = [
+        EventKind::Insert,
+        EventKind::Update,
+        EventKind::Refresh,
+        EventKind::Delete,
+    ];
+    /// Label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            EventKind::Insert => "insert",
+            EventKind::Update => "update",
+            EventKind::Refresh => "refresh",
+            EventKind::Delete => "delete",
+        }
+    }
+}
+
+/// One event for the peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyncOut {
+    /// The event.
+    pub event: SyncEvent,
+    /// Its kind.
+    pub kind: EventKind,
+    /// A packet is deferred until a peer acknowledges this event: report the
+    /// acknowledgement with [`Engine::sync_acked`].
+    pub want_ack: bool,
+}
+
+/// What happened to a peer's event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// A flow this node did not have was created.
+    Created,
+    /// Joined into the same incarnation here.
+    Joined,
+    /// Replaced an older incarnation here.
+    Superseded,
+    /// The event was older than what this node has (or was deleted): no change.
+    Stale,
+    /// A delete removed the flow here.
+    Deleted,
+    /// A delete for a flow this node does not have: remembered as tombstone.
+    Tombstoned,
+    /// Not applied: the key is a bypass flow here, the table is full, or
+    /// the state has already expired. Counted.
+    Ignored,
+}
+
+/// Sync counters (all saturating).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncCounters {
+    /// Events produced, by [`EventKind`].
+    pub events_out: [u64; 4],
+    /// Events applied, by [`EventKind`] of the incoming event (an upsert
+    /// that created a flow counts as insert, others as update).
+    pub events_in: [u64; 4],
+    /// Peer events that joined into an existing entry.
+    pub joined: u64,
+    /// Peer events that replaced an older incarnation.
+    pub superseded: u64,
+    /// Peer events older than the local state (or buried by a delete).
+    pub stale: u64,
+    /// Peer states refused by validation (the peer's fault).
+    pub rejected: u64,
+    /// Peer states for a key that is a bypass flow here (ignored).
+    pub bypass_conflicts: u64,
+    /// Peer states whose class digest matches no class here (default class used).
+    pub unknown_class: u64,
+    /// Peer states not applied because the table is full.
+    pub table_full: u64,
+    /// Peer states already expired on arrival.
+    pub expired_on_arrival: u64,
+    /// Packets held for a peer's state.
+    pub held: u64,
+    /// Held packets that passed once the state arrived.
+    pub held_released: u64,
+    /// Held packets dropped: the state arrived and the packet still failed.
+    pub held_refused: u64,
+    /// Held packets dropped at their deadline.
+    pub held_expired: u64,
+    /// Packets not held because the hold buffer was full (dropped at once).
+    pub hold_overflow: u64,
+    /// Flow-opening packets deferred.
+    pub deferred: u64,
+    /// Deferred packets sent on a peer's acknowledgement.
+    pub deferred_acked: u64,
+    /// Deferred packets sent at their deadline without an acknowledgement.
+    pub deferred_timed_out: u64,
+    /// Packets not deferred because the defer buffer was full (sent at once).
+    pub defer_overflow: u64,
+    /// Tombstones forgotten early because too many were held.
+    pub tombstones_evicted: u64,
+    /// Flow states handed out for bulk syncs.
+    pub bulk_flows_out: u64,
+}
+
+/// A packet held for a peer's state.
+#[derive(Debug)]
+struct Held {
+    frame: Vec<u8>,
+    meta: PacketMeta,
+    ingress: IfaceId,
+    deadline: Instant,
+    reason: DropReason,
+}
+
+/// A flow-opening packet deferred until a peer acknowledges its insert.
+#[derive(Debug)]
+struct Deferred {
+    frame: Vec<u8>,
+    egress: IfaceId,
+    deadline: Instant,
+    inc: Incarnation,
+}
+
+/// The engine's sync state.
+#[derive(Debug)]
+pub(super) struct SyncState {
+    pub(super) config: SyncConfig,
+    pub(super) peers_up: usize,
+    pub(super) ready: bool,
+    pub(super) counters: SyncCounters,
+    /// Entries with a change not yet handed to the shell.
+    dirty: Vec<FlowId>,
+    /// Delete events not yet handed to the shell.
+    deletes: Vec<(FlowKey, Incarnation)>,
+    tombstones: Tombstones,
+    held: HashMap<FlowKey, Vec<Held>, ahash::RandomState>,
+    held_count: usize,
+    /// Deadlines in arrival order (deadlines are arrival + a constant, so
+    /// this is also deadline order).
+    held_order: VecDeque<(Instant, FlowKey)>,
+    deferred: HashMap<FlowKey, Deferred, ahash::RandomState>,
+    deferred_order: VecDeque<(Instant, FlowKey)>,
+    /// Set by `create` when the packet being processed opened an inspected
+    /// flow that should be deferred.
+    pub(super) defer_next: Option<(FlowKey, Incarnation)>,
+}
+
+impl SyncState {
+    pub(super) fn new(config: SyncConfig) -> Self {
+        let hasher = || ahash::RandomState::with_seeds(3, 5, 7, 9);
+        SyncState {
+            config,
+            peers_up: 0,
+            // A node in a cluster starts not ready: its shell declares it
+            // ready after the first bulk sync, or when it finds itself alone.
+            ready: false,
+            counters: SyncCounters::default(),
+            dirty: Vec::new(),
+            deletes: Vec::new(),
+            tombstones: Tombstones::default(),
+            held: HashMap::with_hasher(hasher()),
+            held_count: 0,
+            held_order: VecDeque::new(),
+            deferred: HashMap::with_hasher(hasher()),
+            deferred_order: VecDeque::new(),
+            defer_next: None,
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.peers_up > 0
+    }
+}
+
+/// Drop reasons a peer's state could turn into a pass: no entry for a
+/// packet that cannot open one, or an entry whose windows or state lag
+/// behind what a peer has seen.
+fn holdable(reason: DropReason) -> bool {
+    matches!(
+        reason,
+        DropReason::TcpNotSyn
+            | DropReason::AclDeny
+            | DropReason::IcmpNoConnection
+            | DropReason::TcpSeqPastWindow
+            | DropReason::TcpAckPastWindow
+            | DropReason::TcpInvalidState
+    )
+}
+
+/// The key a held packet waits on (an ICMP error waits on the flow it quotes).
+fn hold_key(frame: &[u8], meta: PacketMeta) -> Option<FlowKey> {
+    match parse(frame, meta).ok()? {
+        Parsed::Ip {
+            transport: Transport::Icmp(Icmp::Error { quoted, .. }),
+            ..
+        } => Some(FlowKey::of(&quoted).0),
+        Parsed::Ip { tuple, .. } => Some(FlowKey::of(&tuple).0),
+        Parsed::Arp => None,
+    }
+}
+
+impl Entry {
+    /// Which incarnation this entry is.
+    pub fn incarnation(&self) -> Incarnation {
+        Incarnation {
+            created_ns: self.created.as_nanos(),
+            owner: self.owner.0,
+            id: self.id,
+        }
+    }
+}
+
+impl Engine {
+    /// Whether this engine syncs state (it was built with a [`SyncConfig`]).
+    pub fn syncs(&self) -> bool {
+        self.sync.is_some()
+    }
+
+    /// Sync counters, if this engine syncs.
+    pub fn sync_counters(&self) -> Option<&SyncCounters> {
+        self.sync.as_ref().map(|s| &s.counters)
+    }
+
+    /// Tell the engine how many peers are up: hold and defer apply only
+    /// while at least one is.
+    pub fn set_peers_up(&mut self, peers: usize) {
+        if let Some(s) = &mut self.sync {
+            s.peers_up = peers;
+        }
+    }
+
+    /// Declare the node ready to forward (first bulk sync done, or alone).
+    /// Until then a syncing engine drops every frame (`cluster-not-ready`).
+    pub fn set_ready(&mut self, ready: bool) {
+        if let Some(s) = &mut self.sync {
+            s.ready = ready;
+        }
+    }
+
+    /// Whether the engine forwards: always for a standalone engine.
+    pub fn is_ready(&self) -> bool {
+        self.sync.as_ref().is_none_or(|s| s.ready)
+    }
+
+    /// Packets held and deferred right now.
+    pub fn sync_backlog(&self) -> (usize, usize) {
+        self.sync
+            .as_ref()
+            .map_or((0, 0), |s| (s.held_count, s.deferred.len()))
+    }
+
+    /// Tombstones held.
+    pub fn tombstones(&self) -> usize {
+        self.sync.as_ref().map_or(0, |s| s.tombstones.len())
+    }
+
+    /// The state of an entry as peers receive it (`None` for bypass flows).
+    pub fn flow_state(&self, entry: &Entry) -> Option<FlowState> {
+        let proto = match entry.proto {
+            ProtoState::Tcp(t) => SyncProto::Tcp(t),
+            ProtoState::TcpBypass => return None,
+            ProtoState::Udp => SyncProto::Udp,
+            ProtoState::IcmpEcho => SyncProto::IcmpEcho,
+        };
+        Some(FlowState {
+            key: entry.key,
+            inc: entry.incarnation(),
+            orig_is_lo: entry.orig_is_lo,
+            flags: entry.flags & crate::conntrack::entry::conn_flags::SHARED,
+            ingress: [entry.ingress[0].0, entry.ingress[1].0],
+            class: self.classes.get(entry.class).digest,
+            seq_offset: entry.seq_offset,
+            min_ttl: entry.min_ttl,
+            macs: entry.macs,
+            proto,
+            last_seen_ns: entry.last_seen.as_nanos(),
+        })
+    }
+
+    /// Note that a packet changed (or refreshed) an inspected entry.
+    pub(super) fn sync_touch(&mut self, id: FlowId, changed: bool, now: Instant) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        let entry = self.table.get(id);
+        if entry.flags & crate::conntrack::entry::conn_flags::SYNC_PENDING != 0 {
+            if changed {
+                self.table.get_mut(id).flags |= crate::conntrack::entry::conn_flags::SYNC_CHANGED;
+            }
+            return;
+        }
+        if !changed {
+            let timeout = self
+                .config
+                .timeouts
+                .for_entry(entry, &self.classes.get(entry.class).options);
+            let interval = (timeout / 4).clamp(sync.config.refresh_min, sync.config.refresh_max);
+            if now < entry.synced_at + interval {
+                return;
+            }
+        }
+        if entry.proto == ProtoState::TcpBypass {
+            return;
+        }
+        let bits = if changed {
+            crate::conntrack::entry::conn_flags::SYNC_PENDING
+                | crate::conntrack::entry::conn_flags::SYNC_CHANGED
+        } else {
+            crate::conntrack::entry::conn_flags::SYNC_PENDING
+        };
+        self.table.get_mut(id).flags |= bits;
+        sync.dirty.push(id);
+    }
+
+    /// Note that an inspected entry left the table for a reason its peers
+    /// must learn (not a timeout: every node expires from the merged
+    /// last-seen on its own).
+    pub(super) fn sync_removed(&mut self, entry: &Entry, reason: RemoveReason) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        if entry.proto == ProtoState::TcpBypass
+            || matches!(
+                reason,
+                RemoveReason::Timeout | RemoveReason::Peer | RemoveReason::Superseded
+            )
+        {
+            return;
+        }
+        sync.deletes.push((entry.key, entry.incarnation()));
+    }
+
+    /// Hand the changes since the last call to the shell, whole current
+    /// state per flow (many packets of one flow between two calls make one
+    /// event).
+    pub fn poll_sync(&mut self, now: Instant, out: &mut Vec<SyncOut>) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        let mut dirty = std::mem::take(&mut sync.dirty);
+        let deletes = std::mem::take(&mut sync.deletes);
+        for (key, inc) in deletes {
+            out.push(SyncOut {
+                event: SyncEvent::Delete { key, inc },
+                kind: EventKind::Delete,
+                want_ack: false,
+            });
+        }
+        let sync_ref = self.sync.as_ref().expect("checked above");
+        for &id in &dirty {
+            let Some(entry) = self.table.try_get(id) else {
+                continue;
+            };
+            if entry.flags & crate::conntrack::entry::conn_flags::SYNC_PENDING == 0 {
+                continue;
+            }
+            let Some(state) = self.flow_state(entry) else {
+                continue;
+            };
+            let kind = if entry.synced_at == Instant::ZERO {
+                EventKind::Insert
+            } else if entry.flags & crate::conntrack::entry::conn_flags::SYNC_CHANGED != 0 {
+                EventKind::Update
+            } else {
+                EventKind::Refresh
+            };
+            let want_ack = sync_ref
+                .deferred
+                .get(&state.key)
+                .is_some_and(|d| d.inc == state.inc);
+            let e = self.table.get_mut(id);
+            e.flags &= !(crate::conntrack::entry::conn_flags::SYNC_PENDING
+                | crate::conntrack::entry::conn_flags::SYNC_CHANGED);
+            e.synced_at = now.max(Instant::from_nanos(1));
+            out.push(SyncOut {
+                event: SyncEvent::Upsert(state),
+                kind,
+                want_ack,
+            });
+        }
+        dirty.clear();
+        let sync = self.sync.as_mut().expect("checked above");
+        sync.dirty = dirty;
+        for o in out.iter() {
+            bump(&mut sync.counters.events_out[o.kind as usize]);
+        }
+    }
+
+    /// Merge one event learned from a peer, then run again any packet held
+    /// for its flow.
+    pub fn apply_sync(&mut self, event: &SyncEvent, now: Instant) -> Result<Applied, SyncReject> {
+        if self.sync.is_none() {
+            return Ok(Applied::Ignored);
+        }
+        let applied = match event {
+            SyncEvent::Upsert(state) => {
+                if let Err(e) = state.validate(self.config.interfaces.len()) {
+                    bump(&mut self.sync_mut().counters.rejected);
+                    return Err(e);
+                }
+                self.apply_upsert(state, now)
+            }
+            SyncEvent::Delete { key, inc } => self.apply_delete(key, inc, now),
+        };
+        let c = &mut self.sync_mut().counters;
+        match applied {
+            Applied::Created => bump(&mut c.events_in[EventKind::Insert as usize]),
+            Applied::Joined | Applied::Superseded => {
+                bump(&mut c.events_in[EventKind::Update as usize])
+            }
+            Applied::Deleted | Applied::Tombstoned => {
+                bump(&mut c.events_in[EventKind::Delete as usize])
+            }
+            Applied::Stale => bump(&mut c.stale),
+            Applied::Ignored => {}
+        }
+        if matches!(
+            applied,
+            Applied::Created | Applied::Joined | Applied::Superseded
+        ) {
+            self.release_held(event.key(), now);
+        }
+        Ok(applied)
+    }
+
+    fn sync_mut(&mut self) -> &mut SyncState {
+        self.sync.as_mut().expect("only called on a syncing engine")
+    }
+
+    fn apply_upsert(&mut self, state: &FlowState, now: Instant) -> Applied {
+        let hash = self.table.hash(&state.key);
+        if let Some(id) = self.lookup(hash, &state.key, now) {
+            let entry = self.table.get(id);
+            if entry.proto == ProtoState::TcpBypass {
+                bump(&mut self.sync_mut().counters.bypass_conflicts);
+                return Applied::Ignored;
+            }
+            let local = entry.incarnation();
+            match state.inc.cmp(&local) {
+                std::cmp::Ordering::Less => return Applied::Stale,
+                std::cmp::Ordering::Equal => {
+                    let Some(mut merged) = self.flow_state(entry) else {
+                        return Applied::Ignored;
+                    };
+                    let before = merged;
+                    merged.join(state);
+                    if merged == before {
+                        return Applied::Stale;
+                    }
+                    let (class, client) = (entry.class, entry.initiator().addr);
+                    let was_embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
+                    let e = self.table.get_mut(id);
+                    e.flags |= merged.flags;
+                    e.min_ttl = merged.min_ttl;
+                    e.last_seen = Instant::from_nanos(merged.last_seen_ns);
+                    if let SyncProto::Tcp(m) = merged.proto
+                        && let ProtoState::Tcp(t) = &mut e.proto
+                    {
+                        *t = m;
+                    }
+                    let now_embryonic = e.tcp_state().is_some_and(|s| s.is_embryonic());
+                    if was_embryonic && !now_embryonic {
+                        self.classes.established(class, client);
+                    }
+                    bump(&mut self.sync_mut().counters.joined);
+                    return Applied::Joined;
+                }
+                std::cmp::Ordering::Greater => {
+                    self.remove(id, RemoveReason::Superseded);
+                    bump(&mut self.sync_mut().counters.superseded);
+                    return match self.insert_synced(hash, state, now) {
+                        Applied::Created => Applied::Superseded,
+                        other => other,
+                    };
+                }
+            }
+        }
+        if self.sync_mut().tombstones.buries(&state.key, &state.inc) {
+            return Applied::Stale;
+        }
+        self.insert_synced(hash, state, now)
+    }
+
+    fn insert_synced(&mut self, hash: u64, state: &FlowState, now: Instant) -> Applied {
+        let class = match self.classes.slot_by_digest(state.class) {
+            Some(slot) => slot,
+            None => {
+                bump(&mut self.sync_mut().counters.unknown_class);
+                super::classes::DEFAULT_SLOT
+            }
+        };
+        let proto = match state.proto {
+            SyncProto::Tcp(t) => ProtoState::Tcp(t),
+            SyncProto::Udp => ProtoState::Udp,
+            SyncProto::IcmpEcho => ProtoState::IcmpEcho,
+        };
+        let entry = Entry {
+            key: state.key,
+            orig_is_lo: state.orig_is_lo,
+            flags: state.flags & crate::conntrack::entry::conn_flags::SHARED,
+            ingress: [IfaceId(state.ingress[0]), IfaceId(state.ingress[1])],
+            owner: NodeId(state.inc.owner),
+            class,
+            id: state.inc.id,
+            seq_offset: state.seq_offset,
+            min_ttl: state.min_ttl,
+            macs: state.macs,
+            proto,
+            packets: [0, 0],
+            bytes: [0, 0],
+            created: Instant::from_nanos(state.inc.created_ns),
+            last_seen: Instant::from_nanos(state.last_seen_ns),
+            // Learned, not to be echoed back: counts as synced now.
+            synced_at: now.max(Instant::from_nanos(1)),
+        };
+        if self.is_expired(&entry, now) {
+            bump(&mut self.sync_mut().counters.expired_on_arrival);
+            return Applied::Ignored;
+        }
+        if self.table.insert(hash, entry).is_err() {
+            bump(&mut self.sync_mut().counters.table_full);
+            return Applied::Ignored;
+        }
+        let embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
+        self.classes
+            .opened(class, entry.initiator().addr, embryonic);
+        Applied::Created
+    }
+
+    fn apply_delete(&mut self, key: &FlowKey, inc: &Incarnation, now: Instant) -> Applied {
+        let now_ns = now.as_nanos();
+        let sync = self.sync_mut();
+        if sync.tombstones.insert(*key, *inc, now_ns) {
+            bump(&mut sync.counters.tombstones_evicted);
+        }
+        let hash = self.table.hash(key);
+        if let Some(id) = self.table.find(hash, key) {
+            let entry = self.table.get(id);
+            if entry.proto != ProtoState::TcpBypass && entry.incarnation() <= *inc {
+                self.remove(id, RemoveReason::Peer);
+                return Applied::Deleted;
+            }
+            return Applied::Stale;
+        }
+        Applied::Tombstoned
+    }
+
+    /// A peer acknowledged the insert of `inc`: send its deferred packet.
+    pub fn sync_acked(&mut self, key: &FlowKey, inc: &Incarnation) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        if sync.deferred.get(key).is_some_and(|d| d.inc == *inc) {
+            let d = sync.deferred.remove(key).expect("present");
+            bump(&mut sync.counters.deferred_acked);
+            self.push_effect(Effect::Transmit {
+                egress: d.egress,
+                frame: d.frame,
+            });
+        }
+    }
+
+    fn push_effect(&mut self, effect: Effect) {
+        if self.effects.len() >= MAX_PENDING_EFFECTS {
+            bump(&mut self.counters.effects_dropped);
+            return;
+        }
+        self.effects.push_back(effect);
+    }
+
+    /// After `decide`: hold a packet a peer's state could let through, or
+    /// defer the packet that just opened a flow. Returns the verdict to give.
+    pub(super) fn sync_verdict(
+        &mut self,
+        verdict: Verdict,
+        frame: &mut [u8],
+        meta: PacketMeta,
+        ingress: IfaceId,
+        now: Instant,
+    ) -> Verdict {
+        let Some(sync) = &mut self.sync else {
+            return verdict;
+        };
+        let defer = sync.defer_next.take();
+        if !sync.active() {
+            return verdict;
+        }
+        match verdict {
+            Verdict::Drop(reason) if holdable(reason) => {
+                let Some(key) = hold_key(frame, meta) else {
+                    return verdict;
+                };
+                let cfg = sync.config;
+                let per_flow = sync.held.get(&key).map_or(0, Vec::len);
+                if sync.held_count >= cfg.hold_max_packets || per_flow >= cfg.hold_max_per_flow {
+                    bump(&mut sync.counters.hold_overflow);
+                    return verdict;
+                }
+                let deadline = now + cfg.hold_deadline;
+                sync.held.entry(key).or_default().push(Held {
+                    frame: frame.to_vec(),
+                    meta,
+                    ingress,
+                    deadline,
+                    reason,
+                });
+                sync.held_count += 1;
+                sync.held_order.push_back((deadline, key));
+                bump(&mut sync.counters.held);
+                Verdict::Hold
+            }
+            Verdict::Forward { egress } => {
+                let Some((key, inc)) = defer else {
+                    return verdict;
+                };
+                let cfg = sync.config;
+                if cfg.defer_deadline.is_zero() {
+                    return verdict;
+                }
+                if sync.deferred.len() >= cfg.defer_max_packets || sync.deferred.contains_key(&key)
+                {
+                    bump(&mut sync.counters.defer_overflow);
+                    return verdict;
+                }
+                // The frame leaves later from a copy: complete a partial
+                // checksum now, as the I/O shell would have.
+                let mut copy = frame.to_vec();
+                if meta.checksum == ChecksumState::Partial {
+                    complete_checksum(&mut copy);
+                }
+                let deadline = now + cfg.defer_deadline;
+                sync.deferred.insert(
+                    key,
+                    Deferred {
+                        frame: copy,
+                        egress,
+                        deadline,
+                        inc,
+                    },
+                );
+                sync.deferred_order.push_back((deadline, key));
+                bump(&mut sync.counters.deferred);
+                Verdict::Hold
+            }
+            _ => verdict,
+        }
+    }
+
+    /// Run the packets held for `key` through the engine again.
+    fn release_held(&mut self, key: &FlowKey, now: Instant) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        let Some(held) = sync.held.remove(key) else {
+            return;
+        };
+        sync.held_count -= held.len();
+        let mut keep = Vec::new();
+        for mut h in held {
+            let verdict = self.decide(&mut h.frame, h.meta, h.ingress, now);
+            let sync = self.sync_mut();
+            match verdict {
+                Verdict::Forward { egress } => {
+                    bump(&mut sync.counters.held_released);
+                    if h.meta.checksum == ChecksumState::Partial {
+                        complete_checksum(&mut h.frame);
+                    }
+                    bump(&mut self.counters.forwarded_packets);
+                    self.counters.forwarded_bytes = self
+                        .counters
+                        .forwarded_bytes
+                        .saturating_add(h.frame.len() as u64);
+                    self.push_effect(Effect::Transmit {
+                        egress,
+                        frame: h.frame,
+                    });
+                }
+                // Still lacking state: more of the peer's events may be on
+                // the way; wait out the deadline.
+                Verdict::Drop(reason) if holdable(reason) && now < h.deadline => keep.push(h),
+                Verdict::Drop(reason) => {
+                    bump(&mut sync.counters.held_refused);
+                    bump(&mut self.counters.drops[reason.index()]);
+                }
+                Verdict::Hold => unreachable!("decide never holds"),
+            }
+        }
+        // A defer of a flow opened by a released packet is not worth it: the
+        // peer has just shown it knows the flow.
+        self.sync_mut().defer_next = None;
+        if !keep.is_empty() {
+            let sync = self.sync_mut();
+            sync.held_count += keep.len();
+            sync.held.insert(*key, keep);
+        }
+    }
+
+    /// Drop held packets and send deferred ones whose deadline has passed;
+    /// forget old tombstones.
+    pub(super) fn sync_expire(&mut self, now: Instant) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        sync.tombstones.expire(now.as_nanos());
+        while let Some(&(deadline, key)) = sync.held_order.front() {
+            if deadline > now {
+                break;
+            }
+            sync.held_order.pop_front();
+            let Some(list) = sync.held.get_mut(&key) else {
+                continue;
+            };
+            let mut expired = Vec::new();
+            list.retain(|h| {
+                if h.deadline <= now {
+                    expired.push(h.reason);
+                    false
+                } else {
+                    true
+                }
+            });
+            if list.is_empty() {
+                sync.held.remove(&key);
+            }
+            sync.held_count -= expired.len();
+            for reason in expired {
+                bump(&mut sync.counters.held_expired);
+                bump(&mut self.counters.drops[reason.index()]);
+            }
+        }
+        let sync = self.sync_mut();
+        let mut sends = Vec::new();
+        while let Some(&(deadline, key)) = sync.deferred_order.front() {
+            if deadline > now {
+                break;
+            }
+            sync.deferred_order.pop_front();
+            if sync.deferred.get(&key).is_some_and(|d| d.deadline <= now) {
+                let d = sync.deferred.remove(&key).expect("present");
+                bump(&mut sync.counters.deferred_timed_out);
+                sends.push(Effect::Transmit {
+                    egress: d.egress,
+                    frame: d.frame,
+                });
+            }
+        }
+        for e in sends {
+            self.push_effect(e);
+        }
+    }
+
+    /// The earliest hold or defer deadline, if any.
+    pub(super) fn sync_deadline(&self) -> Option<Instant> {
+        let s = self.sync.as_ref()?;
+        let a = s.held_order.front().map(|(d, _)| *d);
+        let b = s.deferred_order.front().map(|(d, _)| *d);
+        match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Fill `out` with up to `max` live inspected flows for a bulk sync,
+    /// starting at table slot `*cursor` and advancing it. Returns `true`
+    /// when the whole table has been visited.
+    pub fn bulk_chunk(
+        &mut self,
+        cursor: &mut usize,
+        max: usize,
+        now: Instant,
+        out: &mut Vec<FlowState>,
+    ) -> bool {
+        let slots = self.table.slot_count();
+        while *cursor < slots && out.len() < max {
+            let i = *cursor;
+            *cursor += 1;
+            let Some(entry) = self.table.try_get(FlowId(i as u32)) else {
+                continue;
+            };
+            if self.is_expired(entry, now) {
+                continue;
+            }
+            if let Some(state) = self.flow_state(entry) {
+                out.push(state);
+            }
+        }
+        if let Some(s) = &mut self.sync {
+            s.counters.bulk_flows_out = s.counters.bulk_flows_out.saturating_add(out.len() as u64);
+        }
+        *cursor >= slots
+    }
+
+    /// The drop for a frame that arrives while the node is not ready.
+    pub(super) fn not_ready(&self) -> Option<Verdict> {
+        match &self.sync {
+            Some(s) if !s.ready => Some(Verdict::Drop(DropReason::ClusterNotReady)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! Conntrack state sync: what nodes tell each other about an inspected
+//! flow, and the merge rule that makes every node end with the same entry
+//! whatever the order, duplication or loss of those messages (DESIGN.md,
+//! "State sync").
+//!
+//! The merge is a join (least upper bound) per key:
+//!
+//! - A key's value is an *incarnation* (creation time, owner node, conn id)
+//!   that is alive with some state, or deleted. A newer incarnation wins over
+//!   an older one: a tuple reused after TIME_WAIT, or created on two nodes at
+//!   once, ends as the same connection everywhere. For one incarnation a
+//!   delete wins over any update, so a late update cannot resurrect it
+//!   (a tombstone remembers the delete; see [`Tombstones`]).
+//! - Two states of one incarnation join per field: TCP sequence fields by
+//!   serial-arithmetic maximum (`end`, `max_end`, `max_ack`), windows by
+//!   maximum, per-direction facts (SYN, FIN, FIN acknowledged, data) by
+//!   union, the TCP state by progress (re-derived from the joined FIN facts
+//!   once the connection is established), last-seen by maximum, lowest TTL
+//!   by minimum. Each of these is commutative, associative and idempotent,
+//!   so the join is too; `tests` and the cluster simulation check it.
+//!
+//! Fields fixed when the owner created the entry (orientation, interfaces,
+//! class, sequence-randomization offset, MACs) travel with every state and
+//! are never changed by a join: a peer treats the flow exactly as the
+//! owner decided.
+
+use bincode::{Decode, Encode};
+
+use crate::conntrack::TcpTrack;
+use crate::conntrack::tcp::MAX_WINDOW_SCALE;
+use crate::flow::{FlowKey, proto};
+
+/// Which incarnation of a tuple an entry is. Ordered: a later creation time
+/// wins, ties broken by owner node and then conn id, so every node picks
+/// the same winner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
+pub struct Incarnation {
+    /// When the owner created the entry (cluster time, nanoseconds).
+    pub created_ns: u64,
+    /// The node that created it.
+    pub owner: u16,
+    /// The owner's connection id.
+    pub id: u32,
+}
+
+/// The protocol part of a synced flow. Bypass flows have no variant: they
+/// are never synced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum SyncProto {
+    /// TCP with its full tracking state (both halves' windows).
+    Tcp(TcpTrack),
+    /// UDP.
+    Udp,
+    /// ICMP or ICMPv6 echo.
+    IcmpEcho,
+}
+
+/// Everything a peer needs to treat an inspected flow as its owner does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct FlowState {
+    /// Direction-normalised key.
+    pub key: FlowKey,
+    /// Which incarnation of the key.
+    pub inc: Incarnation,
+    /// Whether the orig side is `key.lo`.
+    pub orig_is_lo: bool,
+    /// Connection flags ([`crate::conntrack::entry::conn_flags`], shared bits only).
+    pub flags: u8,
+    /// Interface index each direction arrives on (`[orig, reply]`); nodes of
+    /// one cluster number their data interfaces alike.
+    pub ingress: [u8; 2],
+    /// Digest of the class (name and options) the owner gave the flow.
+    pub class: u64,
+    /// Sequence-randomization offset (0: none).
+    pub seq_offset: u32,
+    /// Lowest TTL seen per direction.
+    pub min_ttl: [u8; 2],
+    /// MACs of the opening frame (`[src, dst]`).
+    pub macs: [[u8; 6]; 2],
+    /// Protocol state.
+    pub proto: SyncProto,
+    /// Last time a packet of the flow passed, on any node (cluster time, ns).
+    pub last_seen_ns: u64,
+}
+
+/// One change peers must learn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum SyncEvent {
+    /// Insert, update or refresh: the flow's whole current state. Sending
+    /// the whole state (about 150 bytes) rather than a delta makes every
+    /// event idempotent and lets any one of them repair an earlier loss.
+    Upsert(FlowState),
+    /// The incarnation ended (clear conn, reopen, peer-visible removal).
+    Delete {
+        /// Its key.
+        key: FlowKey,
+        /// The incarnation deleted; newer ones are unaffected.
+        inc: Incarnation,
+    },
+}
+
+impl SyncEvent {
+    /// The key the event is about.
+    pub fn key(&self) -> &FlowKey {
+        match self {
+            SyncEvent::Upsert(s) => &s.key,
+            SyncEvent::Delete { key, .. } => key,
+        }
+    }
+}
+
+/// Why a peer's flow state was refused (the peer's fault).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SyncReject {
+    /// The key is not normalised (lo above hi).
+    #[error("flow key not normalised")]
+    KeyOrder,
+    /// The protocol state does not match the key's protocol.
+    #[error("protocol state does not match the key's protocol {0}")]
+    ProtoMismatch(u8),
+    /// An interface index this node does not have, or both the same.
+    #[error("interface indexes {0}/{1} are not two of this node's interfaces")]
+    Interface(u8, u8),
+    /// TCP state that no tracker produces (state NONE, scale above 14).
+    #[error("impossible TCP state")]
+    TcpState,
+}
+
+impl FlowState {
+    /// Check what a peer sent before it reaches the table.
+    pub fn validate(&self, interfaces: usize) -> Result<(), SyncReject> {
+        if self.key.lo > self.key.hi {
+            return Err(SyncReject::KeyOrder);
+        }
+        let ok = match self.proto {
+            SyncProto::Tcp(_) => self.key.proto == proto::TCP,
+            SyncProto::Udp => self.key.proto == proto::UDP,
+            SyncProto::IcmpEcho => matches!(self.key.proto, proto::ICMP | proto::ICMPV6),
+        };
+        if !ok {
+            return Err(SyncReject::ProtoMismatch(self.key.proto));
+        }
+        let [a, b] = self.ingress;
+        if a == b || usize::from(a) >= interfaces || usize::from(b) >= interfaces {
+            return Err(SyncReject::Interface(a, b));
+        }
+        if let SyncProto::Tcp(t) = &self.proto
+            && (t.state == crate::conntrack::TcpState::None
+                || t.half.iter().any(|h| h.scale > MAX_WINDOW_SCALE))
+        {
+            return Err(SyncReject::TcpState);
+        }
+        Ok(())
+    }
+
+    /// Join `other`, a state of the same key and incarnation, into `self`.
+    /// Commutative, associative and idempotent on the joined fields.
+    pub fn join(&mut self, other: &FlowState) {
+        debug_assert_eq!(self.inc, other.inc);
+        self.flags |= other.flags;
+        self.last_seen_ns = self.last_seen_ns.max(other.last_seen_ns);
+        for d in 0..2 {
+            self.min_ttl[d] = self.min_ttl[d].min(other.min_ttl[d]);
+        }
+        if let (SyncProto::Tcp(a), SyncProto::Tcp(b)) = (&mut self.proto, &other.proto) {
+            a.join(b);
+        }
+    }
+}
+
+/// The value of one key as the join sees it: an incarnation, alive with a
+/// state or deleted. Used by tests and the cluster simulation to state
+/// convergence; the engine applies the same rule to its table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyValue {
+    /// The incarnation lives with this state.
+    Alive(FlowState),
+    /// The incarnation was deleted.
+    Deleted(Incarnation),
+}
+
+impl KeyValue {
+    /// The incarnation.
+    pub fn inc(&self) -> Incarnation {
+        match self {
+            KeyValue::Alive(s) => s.inc,
+            KeyValue::Deleted(i) => *i,
+        }
+    }
+
+    /// The join of two values of one key.
+    pub fn join(self, other: KeyValue) -> KeyValue {
+        use std::cmp::Ordering::*;
+        match self.inc().cmp(&other.inc()) {
+            Greater => self,
+            Less => other,
+            Equal => match (self, other) {
+                (KeyValue::Alive(mut a), KeyValue::Alive(b)) => {
+                    a.join(&b);
+                    KeyValue::Alive(a)
+                }
+                (d @ KeyValue::Deleted(_), _) | (_, d @ KeyValue::Deleted(_)) => d,
+            },
+        }
+    }
+
+    /// The value after applying one event.
+    pub fn apply(this: Option<KeyValue>, event: &SyncEvent) -> KeyValue {
+        let incoming = match event {
+            SyncEvent::Upsert(s) => KeyValue::Alive(*s),
+            SyncEvent::Delete { inc, .. } => KeyValue::Deleted(*inc),
+        };
+        match this {
+            Some(v) => v.join(incoming),
+            None => incoming,
+        }
+    }
+}
+
+/// Deleted incarnations, remembered so that a late update of one cannot
+/// bring it back. Bounded in count and age: an update older than
+/// [`TOMBSTONE_TTL_NS`] has long been superseded by a refresh or a bulk
+/// sync, so forgetting the tombstone then is safe.
+#[derive(Debug)]
+pub struct Tombstones {
+    map: hashbrown::HashMap<FlowKey, (Incarnation, u64), ahash::RandomState>,
+    order: std::collections::VecDeque<(u64, FlowKey)>,
+}
+
+/// How long a tombstone is kept (60 s, the longest a QUIC resend or bulk
+/// sync in flight can take before the peer is declared down and resynced).
+pub const TOMBSTONE_TTL_NS: u64 = 60_000_000_000;
+
+/// Most tombstones kept; beyond it the oldest go first (counted by the caller).
+pub const MAX_TOMBSTONES: usize = 262_144;
+
+impl Default for Tombstones {
+    fn default() -> Self {
+        Tombstones {
+            map: hashbrown::HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
+            order: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+impl Tombstones {
+    /// Remember that `inc` of `key` was deleted at `now_ns`. Returns whether
+    /// an older tombstone had to be forgotten to make room.
+    pub fn insert(&mut self, key: FlowKey, inc: Incarnation, now_ns: u64) -> bool {
+        let keep = match self.map.get(&key) {
+            Some((old, _)) if *old > inc => *old,
+            _ => inc,
+        };
+        self.map.insert(key, (keep, now_ns));
+        self.order.push_back((now_ns, key));
+        let mut evicted = false;
+        while self.map.len() > MAX_TOMBSTONES {
+            evicted |= self.pop_oldest();
+        }
+        evicted
+    }
+
+    fn pop_oldest(&mut self) -> bool {
+        let Some((at, key)) = self.order.pop_front() else {
+            return false;
+        };
+        // Only the newest record of a key removes it.
+        if self.map.get(&key).is_some_and(|(_, t)| *t == at) {
+            self.map.remove(&key);
+            return true;
+        }
+        false
+    }
+
+    /// Forget tombstones older than [`TOMBSTONE_TTL_NS`].
+    pub fn expire(&mut self, now_ns: u64) {
+        while let Some(&(at, _)) = self.order.front() {
+            if now_ns.saturating_sub(at) < TOMBSTONE_TTL_NS {
+                break;
+            }
+            self.pop_oldest();
+        }
+    }
+
+    /// Whether an upsert of `inc` is superseded by a delete.
+    pub fn buries(&self, key: &FlowKey, inc: &Incarnation) -> bool {
+        self.map.get(key).is_some_and(|(dead, _)| inc <= dead)
+    }
+
+    /// Tombstones held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether none is held.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conntrack::TcpState;
+    use crate::conntrack::tcp::{TcpHalf, half_flags};
+    use crate::flow::{Addr, Endpoint};
+    use crate::seq::SeqNumber;
+    use proptest::prelude::*;
+
+    fn key() -> FlowKey {
+        FlowKey {
+            lo: Endpoint {
+                addr: Addr::v4([198, 18, 0, 1]),
+                port: 1000,
+            },
+            hi: Endpoint {
+                addr: Addr::v4([198, 18, 1, 1]),
+                port: 80,
+            },
+            proto: proto::TCP,
+        }
+    }
+
+    /// Views of one connection as different nodes could hold them: all
+    /// sequence values within a window of one base, so serial order is a
+    /// total order among them (as it is for any real connection).
+    fn half(base: u32) -> impl Strategy<Value = TcpHalf> {
+        (
+            0u32..100_000,
+            0u32..100_000,
+            1u32..1 << 20,
+            0u32..100_000,
+            any::<u8>(),
+            any::<bool>(),
+        )
+            .prop_map(move |(e, me, w, a, flags, init)| {
+                if !init {
+                    return TcpHalf::default();
+                }
+                // Whether the SYN offered scaling is a fact of the SYN, the
+                // same in every node's view.
+                let flags = (flags & !half_flags::WSCALE)
+                    | if base & 0x100 != 0 {
+                        half_flags::WSCALE
+                    } else {
+                        0
+                    };
+                TcpHalf {
+                    end: SeqNumber(base.wrapping_add(e)),
+                    max_end: SeqNumber(base.wrapping_add(me)),
+                    max_win: w,
+                    max_ack: SeqNumber(base.wrapping_add(a)),
+                    mss: 1460,
+                    // Every node saw the same SYN: the offer is one value.
+                    scale: if flags & half_flags::WSCALE != 0 {
+                        7
+                    } else {
+                        0
+                    },
+                    flags: flags | half_flags::SYN_SEEN,
+                }
+            })
+    }
+
+    fn state(base: u32) -> impl Strategy<Value = FlowState> {
+        (
+            half(base),
+            half(base.wrapping_add(7_777_777)),
+            0usize..10,
+            any::<u64>(),
+            any::<[u8; 2]>(),
+            0u8..8,
+        )
+            .prop_map(|(mut h0, mut h1, st, seen, ttl, flags)| {
+                // As the tracker leaves it: scaling only if both SYNs offered it.
+                let both = |h: &TcpHalf| h.max_win != 0 && h.flags & half_flags::WSCALE != 0;
+                if h0.max_win != 0 && h1.max_win != 0 && !(both(&h0) && both(&h1)) {
+                    h0.scale = 0;
+                    h1.scale = 0;
+                }
+                FlowState {
+                    key: key(),
+                    inc: Incarnation {
+                        created_ns: 5,
+                        owner: 1,
+                        id: 9,
+                    },
+                    orig_is_lo: true,
+                    flags,
+                    ingress: [0, 1],
+                    class: 42,
+                    seq_offset: 0,
+                    min_ttl: ttl,
+                    macs: [[0; 6]; 2],
+                    proto: SyncProto::Tcp(TcpTrack {
+                        state: TcpState::ALL[st.max(1)],
+                        simultaneous: false,
+                        half: [h0, h1],
+                    }),
+                    last_seen_ns: seen >> 1,
+                }
+            })
+            .prop_map(|mut s| {
+                // The state a tracker holds always agrees with its FIN facts;
+                // a join with itself derives it.
+                let copy = s;
+                s.join(&copy);
+                s
+            })
+    }
+
+    fn joined(a: &FlowState, b: &FlowState) -> FlowState {
+        let mut x = *a;
+        x.join(b);
+        x
+    }
+
+    proptest! {
+        #[test]
+        fn join_is_commutative_associative_and_idempotent(
+            base in any::<u32>(),
+            (a, b, c) in any::<u32>().prop_flat_map(|b| (state(b), state(b), state(b))),
+        ) {
+            let _ = base;
+            prop_assert_eq!(joined(&a, &b), joined(&b, &a));
+            prop_assert_eq!(joined(&joined(&a, &b), &c), joined(&a, &joined(&b, &c)));
+            let ab = joined(&a, &b);
+            prop_assert_eq!(joined(&ab, &ab), ab);
+            prop_assert_eq!(joined(&ab, &a), ab, "absorbs what it joined");
+        }
+
+        #[test]
+        fn key_values_converge_in_any_order(
+            events in any::<u32>().prop_flat_map(|b| proptest::collection::vec(
+                (state(b), 0u64..3, any::<bool>()), 1..8)),
+            seed in any::<u64>(),
+        ) {
+            let evs: Vec<SyncEvent> = events
+                .iter()
+                .map(|(s, generation, del)| {
+                    let mut s = *s;
+                    s.inc.created_ns += generation;
+                    if *del {
+                        SyncEvent::Delete { key: s.key, inc: s.inc }
+                    } else {
+                        SyncEvent::Upsert(s)
+                    }
+                })
+                .collect();
+            let fold = |order: &[usize]| {
+                order.iter().fold(None, |v, &i| Some(KeyValue::apply(v, &evs[i])))
+            };
+            let forward: Vec<usize> = (0..evs.len()).collect();
+            let mut shuffled = forward.clone();
+            let mut r = seed;
+            for i in (1..shuffled.len()).rev() {
+                r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                shuffled.swap(i, (r >> 33) as usize % (i + 1));
+            }
+            // Duplicates change nothing either.
+            let mut dup = shuffled.clone();
+            dup.extend(forward.iter().rev());
+            prop_assert_eq!(fold(&forward), fold(&shuffled));
+            prop_assert_eq!(fold(&forward), fold(&dup));
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! Two engines that share state through their sync events, with the
+//! client's packets crossing node A and the server's crossing node B (the
+//! asymmetric path of DESIGN.md). Events travel between them by hand here,
+//! immediately or late, so hold, defer and the merge are tested without a
+//! network; the cluster crate runs the same engines over its protocol.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rampart_dataplane::conntrack::{NodeId, TcpState};
+use rampart_dataplane::engine::Effect;
+use rampart_dataplane::engine::sync::{EventKind, SyncConfig, SyncOut};
+use rampart_dataplane::packet::PacketMeta;
+use rampart_dataplane::sync::SyncEvent;
+use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
+use rampart_dataplane::{DropReason, Engine, EngineConfig, Instant, Verdict};
+
+fn node(id: u16, defer: Duration) -> Engine {
+    let mut cfg = EngineConfig::inside_outside(NodeId(id), [u64::from(id), 2, 3, 4]);
+    cfg.sync = Some(SyncConfig {
+        defer_deadline: defer,
+        ..SyncConfig::default()
+    });
+    let mut e = Engine::new(cfg).expect("valid config");
+    e.set_peers_up(1);
+    e.set_ready(true);
+    e
+}
+
+/// Two nodes, events queued between them.
+struct Pair {
+    nodes: [Engine; 2],
+    /// Events in flight towards node `i`.
+    inbox: [VecDeque<SyncOut>; 2],
+    now: Instant,
+    /// Frames that left either node (forwarded at once or released later).
+    delivered: Vec<Vec<u8>>,
+}
+
+impl Pair {
+    fn new(defer: Duration) -> Self {
+        Pair {
+            nodes: [node(1, defer), node(2, defer)],
+            inbox: [VecDeque::new(), VecDeque::new()],
+            now: Instant::from_secs(1_700_000_000),
+            delivered: Vec::new(),
+        }
+    }
+
+    fn tick(&mut self) {
+        self.now = self.now + Duration::from_micros(50);
+    }
+
+    /// Collect what node `i` produced: sync events for the other node and
+    /// frames it released.
+    fn collect(&mut self, i: usize) {
+        let mut out = Vec::new();
+        self.nodes[i].poll_sync(self.now, &mut out);
+        self.inbox[1 - i].extend(out);
+        let effects: Vec<Effect> = self.nodes[i].poll_effects().collect();
+        for Effect::Transmit { frame, .. } in effects {
+            self.delivered.push(frame);
+        }
+    }
+
+    /// Node `i` applies everything in flight to it, acknowledging inserts
+    /// that want it (as the protocol does when the batch is applied).
+    fn deliver(&mut self, i: usize) {
+        while let Some(o) = self.inbox[i].pop_front() {
+            self.nodes[i]
+                .apply_sync(&o.event, self.now)
+                .expect("valid state");
+            if o.want_ack
+                && let SyncEvent::Upsert(s) = &o.event
+            {
+                self.nodes[1 - i].sync_acked(&s.key, &s.inc);
+            }
+        }
+        self.collect(i);
+        self.collect(1 - i);
+    }
+
+    /// Send a frame through node `i`; returns the verdict.
+    fn send(
+        &mut self,
+        i: usize,
+        mut frame: Vec<u8>,
+        ingress: rampart_dataplane::IfaceId,
+    ) -> Verdict {
+        self.tick();
+        let v = self.nodes[i].process(&mut frame, PacketMeta::default(), ingress, self.now);
+        if matches!(v, Verdict::Forward { .. }) {
+            self.delivered.push(frame);
+        }
+        self.collect(i);
+        v
+    }
+
+    /// Client segments cross node 0, server segments node 1.
+    fn seg(&mut self, m: &TcpModel, seg: &Seg) -> Verdict {
+        let i = match seg.from {
+            Side::Client => 0,
+            Side::Server => 1,
+        };
+        self.send(i, m.frame(seg), m.iface(seg.from))
+    }
+
+    fn sync_all(&mut self) {
+        self.deliver(0);
+        self.deliver(1);
+        self.deliver(0);
+    }
+
+    fn drops(&self) -> u64 {
+        self.nodes
+            .iter()
+            .map(|n| n.counters().total_dropped())
+            .sum()
+    }
+}
+
+/// The offset node A gave the connection, so the model server sees what
+/// the client's sequence numbers look like after randomization.
+fn shift_of(pair: &Pair, m: &TcpModel) -> u32 {
+    pair.nodes[0]
+        .find(&m.tuple(), pair.now)
+        .map_or(0, |e| e.seq_offset)
+}
+
+#[test]
+fn asymmetric_connection_with_immediate_sync_passes_strictly() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_000, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
+    let syn = m.syn();
+    assert!(matches!(p.seg(&m, &syn), Verdict::Forward { .. }));
+    m.set_shift(shift_of(&p, &m));
+    p.sync_all();
+    for seg in [m.syn_ack(), m.ack(Side::Client)] {
+        assert!(
+            matches!(p.seg(&m, &seg), Verdict::Forward { .. }),
+            "{seg:?}"
+        );
+        p.sync_all();
+    }
+    for _ in 0..20 {
+        let d = m.data(Side::Client, 1000);
+        assert!(matches!(p.seg(&m, &d), Verdict::Forward { .. }));
+        p.sync_all();
+        let a = m.ack(Side::Server);
+        assert!(matches!(p.seg(&m, &a), Verdict::Forward { .. }));
+        p.sync_all();
+    }
+    for (side, fin) in [
+        (Side::Client, true),
+        (Side::Server, false),
+        (Side::Server, true),
+        (Side::Client, false),
+    ] {
+        let seg = if fin { m.fin(side) } else { m.ack(side) };
+        assert!(
+            matches!(p.seg(&m, &seg), Verdict::Forward { .. }),
+            "{seg:?}"
+        );
+        p.sync_all();
+    }
+    assert_eq!(p.drops(), 0);
+    for n in &p.nodes {
+        let e = n.find(&m.tuple(), p.now).expect("both nodes know the flow");
+        assert_eq!(e.tcp_state(), Some(TcpState::TimeWait));
+        assert_eq!(e.owner, NodeId(1), "node A opened it");
+        assert_ne!(
+            e.seq_offset, 0,
+            "randomized (the ASA default), same offset on both"
+        );
+    }
+    // Both nodes end with the same synced state.
+    let a = p.nodes[0].flow_state(p.nodes[0].find(&m.tuple(), p.now).unwrap());
+    let b = p.nodes[1].flow_state(p.nodes[1].find(&m.tuple(), p.now).unwrap());
+    assert_eq!(a.map(|s| s.proto), b.map(|s| s.proto));
+}
+
+#[test]
+fn a_reply_that_outruns_the_insert_is_held_then_released() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_001, 80);
+    let mut m = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    assert!(matches!(p.seg(&m, &syn), Verdict::Forward { .. }));
+    m.set_shift(shift_of(&p, &m));
+    // The SYN-ACK reaches node B before B learned the flow.
+    let synack = m.syn_ack();
+    assert_eq!(p.seg(&m, &synack), Verdict::Hold);
+    assert_eq!(p.nodes[1].sync_backlog().0, 1);
+    let before = p.delivered.len();
+    p.deliver(1);
+    assert_eq!(p.delivered.len(), before + 1, "released on the insert");
+    let c = p.nodes[1].sync_counters().unwrap();
+    assert_eq!((c.held, c.held_released, c.held_expired), (1, 1, 0));
+    // The client's ACK reaches A before A learned of the SYN-ACK: held too.
+    let ack = m.ack(Side::Client);
+    assert_eq!(p.seg(&m, &ack), Verdict::Hold);
+    p.deliver(0);
+    assert_eq!(p.nodes[0].sync_counters().unwrap().held_released, 1);
+    assert_eq!(p.drops(), 0);
+    p.sync_all();
+    for n in &p.nodes {
+        assert_eq!(
+            n.find(&m.tuple(), p.now).unwrap().tcp_state(),
+            Some(TcpState::Established)
+        );
+    }
+}
+
+#[test]
+fn a_held_packet_that_still_fails_is_dropped_at_its_deadline() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_002, 80);
+    let mut m = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+    // A mid-stream ACK from the server: no node ever saw a SYN.
+    let _ = m.syn();
+    let _ = m.syn_ack();
+    let ack = m.ack(Side::Server);
+    assert_eq!(p.seg(&m, &ack), Verdict::Hold);
+    p.now = p.now + Duration::from_millis(199);
+    p.nodes[1].expire(p.now);
+    assert_eq!(p.nodes[1].counters().dropped(DropReason::TcpNotSyn), 0);
+    p.now = p.now + Duration::from_millis(2);
+    p.nodes[1].expire(p.now);
+    assert_eq!(p.nodes[1].counters().dropped(DropReason::TcpNotSyn), 1);
+    assert_eq!(p.nodes[1].sync_counters().unwrap().held_expired, 1);
+    assert_eq!(p.nodes[1].sync_backlog(), (0, 0));
+}
+
+#[test]
+fn defer_keeps_the_syn_until_a_peer_acknowledges_the_insert() {
+    let mut p = Pair::new(Duration::from_millis(10));
+    let (c, s) = v4_pair(40_003, 80);
+    let mut m = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    assert_eq!(p.seg(&m, &syn), Verdict::Hold, "deferred");
+    assert!(p.delivered.is_empty());
+    assert!(
+        p.inbox[1]
+            .iter()
+            .any(|o| o.want_ack && o.kind == EventKind::Insert)
+    );
+    p.deliver(1);
+    assert_eq!(p.delivered.len(), 1, "sent on the ack");
+    let c = p.nodes[0].sync_counters().unwrap();
+    assert_eq!(
+        (c.deferred, c.deferred_acked, c.deferred_timed_out),
+        (1, 1, 0)
+    );
+    m.set_shift(shift_of(&p, &m));
+    // B already knows the flow: the SYN-ACK passes at once.
+    let synack = m.syn_ack();
+    assert!(matches!(p.seg(&m, &synack), Verdict::Forward { .. }));
+}
+
+#[test]
+fn a_deferred_packet_goes_out_at_its_deadline_without_an_ack() {
+    let mut p = Pair::new(Duration::from_millis(10));
+    let (c, s) = v4_pair(40_004, 80);
+    let mut m = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    assert_eq!(p.seg(&m, &syn), Verdict::Hold);
+    p.now = p.now + Duration::from_millis(11);
+    p.nodes[0].expire(p.now);
+    p.collect(0);
+    assert_eq!(p.delivered.len(), 1);
+    assert_eq!(p.nodes[0].sync_counters().unwrap().deferred_timed_out, 1);
+}
+
+#[test]
+fn alone_or_bypass_nothing_is_held_or_synced() {
+    let mut p = Pair::new(Duration::from_millis(10));
+    p.nodes[1].set_peers_up(0);
+    let (c, s) = v4_pair(40_005, 80);
+    let mut m = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+    let _ = m.syn();
+    let synack = m.syn_ack();
+    assert_eq!(
+        p.seg(&m, &synack),
+        Verdict::Drop(DropReason::TcpNotSyn),
+        "a node alone drops at once"
+    );
+    // Not ready: everything is dropped and counted.
+    p.nodes[1].set_ready(false);
+    let again = m.syn_ack();
+    assert_eq!(
+        p.seg(&m, &again),
+        Verdict::Drop(DropReason::ClusterNotReady)
+    );
+}
+
+#[test]
+fn deletes_win_over_late_updates_and_clear_conn_is_synced() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_006, 80);
+    let mut m = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    p.seg(&m, &syn);
+    p.sync_all();
+    assert!(p.nodes[1].find(&m.tuple(), p.now).is_some());
+    // An update in flight from A while A clears the connection.
+    let late = m.syn();
+    p.seg(&m, &late);
+    let stale: Vec<SyncOut> = p.inbox[1].drain(..).collect();
+    assert_eq!(p.nodes[0].clear_conns(|_| true), 1);
+    p.collect(0);
+    p.deliver(1);
+    assert!(
+        p.nodes[1].find(&m.tuple(), p.now).is_none(),
+        "delete applied"
+    );
+    for o in stale {
+        p.nodes[1].apply_sync(&o.event, p.now).unwrap();
+    }
+    assert!(
+        p.nodes[1].find(&m.tuple(), p.now).is_none(),
+        "the late update does not resurrect it"
+    );
+    assert_eq!(p.nodes[1].tombstones(), 1);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// Whatever the lag of the sync link (events delivered after 0..3 more
+    /// packets), every segment of a valid asymmetric conversation is
+    /// delivered, and both nodes end with the same state.
+    #[test]
+    fn asymmetric_conversations_pass_whatever_the_sync_lag(
+        isn in any::<[u32; 2]>(),
+        lens in proptest::collection::vec((any::<bool>(), 1u32..=1460), 1..40),
+        lag in proptest::collection::vec(0usize..3, 64),
+        defer in any::<bool>(),
+    ) {
+        let mut p = Pair::new(if defer { Duration::from_millis(10) } else { Duration::ZERO });
+        let (c, s) = v4_pair(41_000, 443);
+        let mut m = TcpModel::new(c, s, isn, [65535, 65535], [Some(2), Some(2)]);
+        let mut segs = Vec::new();
+        let syn = m.syn();
+        let mut sent = 0usize;
+        p.seg(&m, &syn);
+        p.sync_all();
+        m.set_shift(shift_of(&p, &m));
+        segs.push(m.syn_ack());
+        segs.push(m.ack(Side::Client));
+        for (client, len) in &lens {
+            let side = if *client { Side::Client } else { Side::Server };
+            let n = (*len).min(m.sendable(side));
+            segs.push(if n == 0 { m.ack(side) } else { m.data(side, n) });
+            segs.push(m.ack(side.other()));
+        }
+        let expected = 1 + segs.len();
+        for (k, seg) in segs.iter().enumerate() {
+            let v = p.seg(&m, seg);
+            prop_assert!(!matches!(v, Verdict::Drop(_)), "segment {} {:?}: {:?}", k, seg, v);
+            // Events lag behind by a few packets, then catch up.
+            if lag[k % lag.len()] == 0 {
+                p.sync_all();
+            }
+            sent += 1;
+            // A TCP sender waits for what it needs: before the next segment,
+            // let everything in flight arrive if this one is still held.
+            if p.nodes.iter().any(|n| n.sync_backlog().0 > 0) {
+                p.sync_all();
+            }
+        }
+        p.sync_all();
+        prop_assert_eq!(sent + 1, expected);
+        prop_assert_eq!(p.drops(), 0);
+        prop_assert_eq!(p.delivered.len(), expected);
+        let a = p.nodes[0].flow_state(p.nodes[0].find(&m.tuple(), p.now).unwrap()).unwrap();
+        let b = p.nodes[1].flow_state(p.nodes[1].find(&m.tuple(), p.now).unwrap()).unwrap();
+        prop_assert_eq!(a.proto, b.proto);
+        prop_assert_eq!(a.inc, b.inc);
+    }
+}
