@@ -28,8 +28,19 @@ pub struct BridgeCounters {
     pub checksums_completed: u64,
 }
 
+/// The bridge's link to the node's cluster shell, called between batches:
+/// the engine is owned by the bridge thread, so state learned from peers
+/// comes in, and the engine's changes go out, through this.
+pub trait ClusterPort: Send {
+    /// Apply what peers sent and hand over the engine's changes.
+    fn exchange(&mut self, engine: &mut Engine, now: Instant);
+    /// A descriptor that becomes readable when peers have sent something,
+    /// so the bridge wakes at once (a held packet is released within
+    /// microseconds of its event arriving).
+    fn wake_fd(&self) -> Option<std::os::fd::RawFd>;
+}
+
 /// A two-interface bridge around one engine.
-#[derive(Debug)]
 pub struct Bridge {
     /// The two data interfaces, indexed by `IfaceId`.
     pub sockets: [PacketSocket; 2],
@@ -39,6 +50,20 @@ pub struct Bridge {
     pub counters: BridgeCounters,
     rx: RxBatch,
     epoch: std::time::Instant,
+    /// Engine time at `epoch`, in nanoseconds (cluster time for a node in
+    /// a cluster: the Unix epoch; zero for a standalone bridge).
+    base_ns: u64,
+    port: Option<Box<dyn ClusterPort>>,
+}
+
+impl std::fmt::Debug for Bridge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bridge")
+            .field("sockets", &self.sockets)
+            .field("counters", &self.counters)
+            .field("clustered", &self.port.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Bridge {
@@ -50,11 +75,27 @@ impl Bridge {
             counters: BridgeCounters::default(),
             rx: RxBatch::new(),
             epoch: std::time::Instant::now(),
+            base_ns: 0,
+            port: None,
         }
     }
 
+    /// Join a cluster: engine time becomes `clock` (cluster time, shared by
+    /// the nodes), and `port` is pumped between batches.
+    pub fn with_cluster(
+        mut self,
+        clock: (std::time::Instant, u64),
+        port: Box<dyn ClusterPort>,
+    ) -> Self {
+        self.epoch = clock.0;
+        self.base_ns = clock.1;
+        self.port = Some(port);
+        self
+    }
+
     fn now(&self) -> Instant {
-        Instant::from_nanos(u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX))
+        let elapsed = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Instant::from_nanos(self.base_ns.saturating_add(elapsed))
     }
 
     /// Forward frames until `stop` is set.
@@ -66,13 +107,17 @@ impl Bridge {
                 moved += self.pump(side)?;
             }
             let now = self.now();
+            if let Some(port) = &mut self.port {
+                port.exchange(&mut self.engine, now);
+            }
             if now >= next_expire {
                 self.engine.expire(now);
                 next_expire = self.engine.poll_timeout(now);
             }
             self.flush_effects();
             if moved == 0 {
-                self.wait();
+                let until = next_expire.saturating_since(self.now());
+                self.wait(until.min(IDLE_POLL));
             }
         }
         Ok(())
@@ -130,8 +175,9 @@ impl Bridge {
         }
     }
 
-    /// Sleep until either socket is readable or the idle poll times out.
-    fn wait(&self) {
+    /// Sleep until either socket (or the cluster) is readable, or `timeout`.
+    fn wait(&self, timeout: Duration) {
+        let wake = self.port.as_ref().and_then(|p| p.wake_fd()).unwrap_or(-1);
         let mut fds = [
             libc::pollfd {
                 fd: self.sockets[0].fd(),
@@ -143,8 +189,15 @@ impl Bridge {
                 events: libc::POLLIN,
                 revents: 0,
             },
+            // A negative fd is ignored by poll(2).
+            libc::pollfd {
+                fd: wake,
+                events: libc::POLLIN,
+                revents: 0,
+            },
         ];
-        // SAFETY: fds is a valid array of two pollfd for the call.
-        unsafe { libc::poll(fds.as_mut_ptr(), 2, IDLE_POLL.as_millis() as libc::c_int) };
+        let ms = timeout.as_millis().clamp(1, 1000) as libc::c_int;
+        // SAFETY: fds is a valid array of three pollfd for the call.
+        unsafe { libc::poll(fds.as_mut_ptr(), 3, ms) };
     }
 }

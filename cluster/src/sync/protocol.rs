@@ -1,0 +1,916 @@
+//! The sync protocol as a state machine with no I/O (STYLE.md: the quinn
+//! shell only pumps it). Inputs: a peer's connection came up or went down,
+//! a frame arrived, the local engine produced events or bulk chunks, time
+//! passed. Outputs ([`Output`]): frames to send, events for the engine,
+//! acknowledged inserts, bulk dumps to produce, readiness.
+//!
+//! Reliability. Batches are numbered per sender session and peer. The
+//! transport is reliable and ordered within a connection, so loss happens
+//! only when a connection dies: the sender keeps unacknowledged batches
+//! (bounded), and the receiver's `Hello` on the next connection says where
+//! it stands, so the sender resends exactly the missing batches. If the
+//! buffer overflowed, the receiver sees a gap in the numbers and asks for
+//! a bulk sync. The merge is convergent, so resent, duplicated and bulk
+//! data can interleave with live events in any order.
+//!
+//! Readiness. A node reports ready (and forwards) after its first bulk
+//! sync from a peer completes, or when no peer came up within the join
+//! timeout (it is alone). A bulk that fails is retried, at most
+//! `bulk_max_tries` times (pfsync's `PFSYNC_MAX_BULKTRIES`), after which
+//! the node goes ready and counts the failure.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::Duration;
+
+use rampart_dataplane::Instant;
+use rampart_dataplane::engine::sync::SyncOut;
+use rampart_dataplane::flow::FlowKey;
+use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent};
+
+use super::wire::{self, MAX_EVENTS_PER_BATCH, Message, Resume};
+
+/// Protocol settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProtocolConfig {
+    /// A node with no peer up after this long is alone and ready.
+    pub join_timeout: Duration,
+    /// A bulk sync not finished in this time is abandoned and retried.
+    pub bulk_timeout: Duration,
+    /// Bulk attempts before the node goes ready anyway (counted).
+    pub bulk_max_tries: u32,
+    /// Most events per batch.
+    pub batch_max_events: usize,
+    /// Most events kept for resend per peer; beyond, the oldest batches
+    /// are dropped and the peer will resync in bulk.
+    pub resend_max_events: usize,
+}
+
+impl Default for ProtocolConfig {
+    fn default() -> Self {
+        ProtocolConfig {
+            join_timeout: Duration::from_secs(3),
+            bulk_timeout: Duration::from_secs(30),
+            bulk_max_tries: 12,
+            batch_max_events: 1024,
+            resend_max_events: 1 << 20,
+        }
+    }
+}
+
+/// Something the shell must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Send a frame to a peer on its current connection.
+    Send {
+        /// The peer.
+        peer: u16,
+        /// The frame.
+        frame: bytes::Bytes,
+    },
+    /// Apply these events to the engine, in order.
+    Apply(Vec<SyncEvent>),
+    /// Peers acknowledged these inserts: release their deferred packets.
+    Acked(Vec<(FlowKey, Incarnation)>),
+    /// Produce a bulk dump of the table for `peer` and hand it back in
+    /// chunks through [`Protocol::bulk_out`].
+    BulkDump {
+        /// The peer.
+        peer: u16,
+        /// The request id to answer.
+        id: u64,
+    },
+    /// The number of peers up changed.
+    PeersUp(usize),
+    /// The node became ready to forward.
+    Ready,
+}
+
+/// A peer's state as the protocol sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerPhase {
+    /// No connection.
+    Down,
+    /// Connected, waiting for its Hello.
+    Handshake,
+    /// Exchanging events.
+    Up,
+}
+
+impl PeerPhase {
+    /// Label for metrics and `show cluster`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            PeerPhase::Down => "down",
+            PeerPhase::Handshake => "syncing",
+            PeerPhase::Up => "up",
+        }
+    }
+}
+
+/// Protocol counters (saturating).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProtocolCounters {
+    /// Event batches sent (first sends).
+    pub batches_sent: u64,
+    /// Events sent (counted once per peer).
+    pub events_sent: u64,
+    /// Batches resent after a reconnection.
+    pub batches_resent: u64,
+    /// Event batches received and applied.
+    pub batches_received: u64,
+    /// Events received.
+    pub events_received: u64,
+    /// Batches received twice (after a resend), skipped.
+    pub duplicate_batches: u64,
+    /// Gaps in a peer's batch numbers (its resend buffer overflowed).
+    pub gaps: u64,
+    /// Batches dropped from a resend buffer because it was full.
+    pub resend_overflow: u64,
+    /// Frames refused as malformed (closed by the shell).
+    pub malformed: u64,
+    /// Frames that break the protocol (wrong node in Hello, message before Hello).
+    pub protocol_errors: u64,
+    /// Bulk syncs requested by this node.
+    pub bulk_requested: u64,
+    /// Bulk syncs this node completed receiving.
+    pub bulk_completed: u64,
+    /// Bulk syncs abandoned (peer lost or timeout).
+    pub bulk_failed: u64,
+    /// Flows received in bulk.
+    pub bulk_flows_received: u64,
+    /// Bulk syncs served to peers.
+    pub bulk_served: u64,
+    /// Duration of the last completed incoming bulk sync.
+    pub last_bulk: Duration,
+    /// Bytes of frames produced.
+    pub bytes_out: u64,
+    /// Bytes of frames received.
+    pub bytes_in: u64,
+}
+
+fn add(c: &mut u64, n: u64) {
+    *c = c.saturating_add(n);
+}
+
+#[derive(Debug)]
+struct Batch {
+    seq: u64,
+    frame: bytes::Bytes,
+    events: usize,
+    acks: Vec<(FlowKey, Incarnation)>,
+}
+
+#[derive(Debug)]
+struct Peer {
+    conn: Option<u64>,
+    phase: PeerPhase,
+    /// Next batch number to assign to this peer.
+    tx_next: u64,
+    unacked: VecDeque<Batch>,
+    unacked_events: usize,
+    /// The peer's session we receive from, and the next batch we expect.
+    rx: Option<Resume>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BulkIn {
+    peer: u16,
+    id: u64,
+    started: Instant,
+    flows: u64,
+}
+
+/// One node's sync protocol with all its peers.
+#[derive(Debug)]
+pub struct Protocol {
+    me: u16,
+    session: u64,
+    config: ProtocolConfig,
+    peers: BTreeMap<u16, Peer>,
+    started: Instant,
+    ready: bool,
+    bulk: Option<BulkIn>,
+    bulk_tries: u32,
+    next_bulk_id: u64,
+    pending: Vec<SyncEvent>,
+    pending_acks: Vec<(FlowKey, Incarnation)>,
+    outputs: VecDeque<Output>,
+    counters: ProtocolCounters,
+}
+
+/// Why a frame was refused; the shell closes that peer's connection.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    /// Malformed frame.
+    #[error("malformed sync message: {0}")]
+    Wire(#[from] wire::WireError),
+    /// A well-formed message that breaks the protocol.
+    #[error("protocol violation: {0}")]
+    Protocol(&'static str),
+}
+
+impl Protocol {
+    /// A node `me` with a fresh random `session`, knowing `peers`, started at `now`.
+    pub fn new(me: u16, session: u64, peers: &[u16], config: ProtocolConfig, now: Instant) -> Self {
+        let peers = peers
+            .iter()
+            .filter(|&&p| p != me)
+            .map(|&p| {
+                (
+                    p,
+                    Peer {
+                        conn: None,
+                        phase: PeerPhase::Down,
+                        tx_next: 1,
+                        unacked: VecDeque::new(),
+                        unacked_events: 0,
+                        rx: None,
+                    },
+                )
+            })
+            .collect::<BTreeMap<_, _>>();
+        let mut p = Protocol {
+            me,
+            session,
+            config,
+            peers,
+            started: now,
+            ready: false,
+            bulk: None,
+            bulk_tries: 0,
+            next_bulk_id: 1,
+            pending: Vec::new(),
+            pending_acks: Vec::new(),
+            outputs: VecDeque::new(),
+            counters: ProtocolCounters::default(),
+        };
+        if p.peers.is_empty() {
+            p.become_ready();
+        }
+        p
+    }
+
+    /// Whether the node is ready to forward.
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> &ProtocolCounters {
+        &self.counters
+    }
+
+    /// Each peer's phase.
+    pub fn peer_phases(&self) -> Vec<(u16, PeerPhase)> {
+        self.peers.iter().map(|(&id, p)| (id, p.phase)).collect()
+    }
+
+    /// Batches and events waiting for a peer's acknowledgement.
+    pub fn unacked(&self, peer: u16) -> (usize, usize) {
+        self.peers
+            .get(&peer)
+            .map_or((0, 0), |p| (p.unacked.len(), p.unacked_events))
+    }
+
+    /// Peers up.
+    pub fn peers_up(&self) -> usize {
+        self.peers
+            .values()
+            .filter(|p| p.phase == PeerPhase::Up)
+            .count()
+    }
+
+    /// Take the next output.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    fn send(&mut self, peer: u16, msg: &Message) {
+        let frame = bytes::Bytes::from(wire::encode(msg));
+        add(&mut self.counters.bytes_out, frame.len() as u64);
+        self.outputs.push_back(Output::Send { peer, frame });
+    }
+
+    fn become_ready(&mut self) {
+        if !self.ready {
+            self.ready = true;
+            self.outputs.push_back(Output::Ready);
+        }
+    }
+
+    /// A connection to `peer` came up (identity verified by the transport).
+    pub fn on_peer_up(&mut self, peer: u16, conn: u64, _now: Instant) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.conn = Some(conn);
+        p.phase = PeerPhase::Handshake;
+        let hello = Message::Hello {
+            node: self.me,
+            session: self.session,
+            resume: p.rx,
+        };
+        self.send(peer, &hello);
+    }
+
+    /// The connection `conn` to `peer` is gone.
+    pub fn on_peer_down(&mut self, peer: u16, conn: u64, now: Instant) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if p.conn != Some(conn) {
+            return;
+        }
+        let was_up = p.phase == PeerPhase::Up;
+        p.conn = None;
+        p.phase = PeerPhase::Down;
+        if was_up {
+            let n = self.peers_up();
+            self.outputs.push_back(Output::PeersUp(n));
+        }
+        if self.bulk.is_some_and(|b| b.peer == peer) {
+            self.bulk = None;
+            add(&mut self.counters.bulk_failed, 1);
+            self.retry_bulk(now);
+        }
+    }
+
+    /// A frame from `peer` on connection `conn`. An error means the shell
+    /// should close that connection (the peer's fault; counted).
+    pub fn on_frame(
+        &mut self,
+        peer: u16,
+        conn: u64,
+        frame: &[u8],
+        now: Instant,
+    ) -> Result<(), FrameError> {
+        let Some(p) = self.peers.get(&peer) else {
+            add(&mut self.counters.protocol_errors, 1);
+            return Err(FrameError::Protocol("frame from an unknown peer"));
+        };
+        if p.conn != Some(conn) {
+            // A frame of a connection already replaced: its content will be
+            // resent on the new one.
+            return Ok(());
+        }
+        add(&mut self.counters.bytes_in, frame.len() as u64);
+        let msg = match wire::decode(frame) {
+            Ok(m) => m,
+            Err(e) => {
+                add(&mut self.counters.malformed, 1);
+                return Err(e.into());
+            }
+        };
+        let phase = p.phase;
+        match msg {
+            Message::Hello {
+                node,
+                session,
+                resume,
+            } => {
+                if node != peer {
+                    add(&mut self.counters.protocol_errors, 1);
+                    return Err(FrameError::Protocol("Hello names another node"));
+                }
+                self.on_hello(peer, session, resume, now);
+            }
+            _ if phase != PeerPhase::Up => {
+                add(&mut self.counters.protocol_errors, 1);
+                return Err(FrameError::Protocol("message before Hello"));
+            }
+            Message::Events { seq, events } => self.on_events(peer, seq, events, now),
+            Message::Ack { seq } => self.on_ack(peer, seq),
+            Message::BulkRequest { id } => {
+                add(&mut self.counters.bulk_served, 1);
+                self.outputs.push_back(Output::BulkDump { peer, id });
+            }
+            Message::BulkChunk { id, flows } => {
+                if let Some(b) = &mut self.bulk
+                    && b.peer == peer
+                    && b.id == id
+                {
+                    b.flows = b.flows.saturating_add(flows.len() as u64);
+                }
+                add(&mut self.counters.bulk_flows_received, flows.len() as u64);
+                // Applied whether or not it answers our current request:
+                // the merge makes any copy of a peer's state useful.
+                self.outputs.push_back(Output::Apply(
+                    flows.into_iter().map(SyncEvent::Upsert).collect(),
+                ));
+            }
+            Message::BulkEnd { id, .. } => {
+                if let Some(b) = self.bulk
+                    && b.peer == peer
+                    && b.id == id
+                {
+                    self.bulk = None;
+                    add(&mut self.counters.bulk_completed, 1);
+                    self.counters.last_bulk = now.saturating_since(b.started);
+                    self.become_ready();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn on_hello(&mut self, peer: u16, session: u64, resume: Option<Resume>, now: Instant) {
+        let me = self.session;
+        let p = self.peers.get_mut(&peer).expect("checked by caller");
+        // Its stream to us: a new session starts from batch 1.
+        if p.rx.is_none_or(|r| r.session != session) {
+            p.rx = Some(Resume { session, next: 1 });
+        }
+        // Our stream to it: drop what it has, resend the rest in order.
+        match resume {
+            Some(r) if r.session == me => {
+                while p.unacked.front().is_some_and(|b| b.seq < r.next) {
+                    let b = p.unacked.pop_front().expect("checked");
+                    p.unacked_events -= b.events;
+                }
+            }
+            // It never heard of this session (it restarted, or we did):
+            // what we buffered means nothing to it; it resyncs in bulk.
+            _ => {
+                p.unacked.clear();
+                p.unacked_events = 0;
+            }
+        }
+        let resend: Vec<bytes::Bytes> = p.unacked.iter().map(|b| b.frame.clone()).collect();
+        p.phase = PeerPhase::Up;
+        add(&mut self.counters.batches_resent, resend.len() as u64);
+        for frame in resend {
+            add(&mut self.counters.bytes_out, frame.len() as u64);
+            self.outputs.push_back(Output::Send { peer, frame });
+        }
+        let n = self.peers_up();
+        self.outputs.push_back(Output::PeersUp(n));
+        if !self.ready && self.bulk.is_none() {
+            self.request_bulk(peer, now);
+        }
+    }
+
+    fn request_bulk(&mut self, peer: u16, now: Instant) {
+        let id = self.next_bulk_id;
+        self.next_bulk_id += 1;
+        self.bulk_tries += 1;
+        self.bulk = Some(BulkIn {
+            peer,
+            id,
+            started: now,
+            flows: 0,
+        });
+        add(&mut self.counters.bulk_requested, 1);
+        self.send(peer, &Message::BulkRequest { id });
+    }
+
+    fn retry_bulk(&mut self, now: Instant) {
+        if self.ready {
+            return;
+        }
+        if self.bulk_tries >= self.config.bulk_max_tries {
+            // pfsync gives up after its tries too; a node that can never
+            // complete a bulk still serves with what it learns live.
+            self.become_ready();
+            return;
+        }
+        let up = self
+            .peers
+            .iter()
+            .find(|(_, p)| p.phase == PeerPhase::Up)
+            .map(|(&id, _)| id);
+        if let Some(peer) = up {
+            self.request_bulk(peer, now);
+        }
+    }
+
+    fn on_events(&mut self, peer: u16, seq: u64, events: Vec<SyncEvent>, now: Instant) {
+        let p = self.peers.get_mut(&peer).expect("checked by caller");
+        let rx = p.rx.get_or_insert(Resume {
+            session: 0,
+            next: 1,
+        });
+        if seq < rx.next {
+            let upto = rx.next - 1;
+            add(&mut self.counters.duplicate_batches, 1);
+            self.send(peer, &Message::Ack { seq: upto });
+            return;
+        }
+        let gap = seq > rx.next;
+        rx.next = seq + 1;
+        add(&mut self.counters.batches_received, 1);
+        add(&mut self.counters.events_received, events.len() as u64);
+        self.outputs.push_back(Output::Apply(events));
+        self.send(peer, &Message::Ack { seq });
+        if gap {
+            // Batches were lost for good (the peer's buffer overflowed):
+            // repair with its whole table.
+            add(&mut self.counters.gaps, 1);
+            if self.bulk.is_none() {
+                self.request_bulk(peer, now);
+            }
+        }
+    }
+
+    fn on_ack(&mut self, peer: u16, seq: u64) {
+        let p = self.peers.get_mut(&peer).expect("checked by caller");
+        let mut acked = Vec::new();
+        while p.unacked.front().is_some_and(|b| b.seq <= seq) {
+            let b = p.unacked.pop_front().expect("checked");
+            p.unacked_events -= b.events;
+            acked.extend(b.acks);
+        }
+        if !acked.is_empty() {
+            self.outputs.push_back(Output::Acked(acked));
+        }
+    }
+
+    /// Events from the local engine, to be batched by the next [`flush`](Self::flush).
+    pub fn push_events(&mut self, events: &[SyncOut]) {
+        for o in events {
+            if o.want_ack
+                && let SyncEvent::Upsert(s) = &o.event
+            {
+                self.pending_acks.push((s.key, s.inc));
+            }
+            self.pending.push(o.event);
+        }
+    }
+
+    /// Events waiting for the next flush.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Batch the pending events to every peer. Peers that are down get the
+    /// batches into their resend buffer, sent when they come back.
+    pub fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let acks = std::mem::take(&mut self.pending_acks);
+        let size = self.config.batch_max_events.clamp(1, MAX_EVENTS_PER_BATCH);
+        let peers: Vec<u16> = self.peers.keys().copied().collect();
+        let chunks: Vec<&[SyncEvent]> = pending.chunks(size).collect();
+        for peer in peers {
+            for (i, chunk) in chunks.iter().enumerate() {
+                let p = self.peers.get_mut(&peer).expect("listed");
+                let seq = p.tx_next;
+                p.tx_next += 1;
+                let frame = bytes::Bytes::from(wire::encode(&Message::Events {
+                    seq,
+                    events: chunk.to_vec(),
+                }));
+                // The acks ride with the last batch of this flush: it is
+                // acknowledged after all the earlier ones.
+                let batch_acks = if i + 1 == chunks.len() {
+                    acks.clone()
+                } else {
+                    Vec::new()
+                };
+                p.unacked.push_back(Batch {
+                    seq,
+                    frame: frame.clone(),
+                    events: chunk.len(),
+                    acks: batch_acks,
+                });
+                p.unacked_events += chunk.len();
+                let mut overflow = 0;
+                while p.unacked_events > self.config.resend_max_events && p.unacked.len() > 1 {
+                    let b = p.unacked.pop_front().expect("more than one");
+                    p.unacked_events -= b.events;
+                    overflow += 1;
+                }
+                let up = p.phase == PeerPhase::Up;
+                add(&mut self.counters.resend_overflow, overflow);
+                if up {
+                    add(&mut self.counters.batches_sent, 1);
+                    add(&mut self.counters.events_sent, chunk.len() as u64);
+                    add(&mut self.counters.bytes_out, frame.len() as u64);
+                    self.outputs.push_back(Output::Send { peer, frame });
+                }
+            }
+        }
+    }
+
+    /// A chunk of the bulk dump requested by `peer`; `last` ends it.
+    pub fn bulk_out(&mut self, peer: u16, id: u64, flows: Vec<FlowState>, last: bool, total: u64) {
+        if !self
+            .peers
+            .get(&peer)
+            .is_some_and(|p| p.phase == PeerPhase::Up)
+        {
+            return;
+        }
+        for chunk in flows.chunks(MAX_EVENTS_PER_BATCH) {
+            self.send(
+                peer,
+                &Message::BulkChunk {
+                    id,
+                    flows: chunk.to_vec(),
+                },
+            );
+        }
+        if last {
+            self.send(peer, &Message::BulkEnd { id, flows: total });
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) should next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.ready {
+            return None;
+        }
+        Some(match self.bulk {
+            Some(b) => b.started + self.config.bulk_timeout,
+            None => self.started + self.config.join_timeout,
+        })
+    }
+
+    /// Timers: the join timeout (alone → ready) and the bulk timeout.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.ready {
+            return;
+        }
+        match self.bulk {
+            Some(b) if now >= b.started + self.config.bulk_timeout => {
+                self.bulk = None;
+                add(&mut self.counters.bulk_failed, 1);
+                self.retry_bulk(now);
+            }
+            Some(_) => {}
+            None if now >= self.started + self.config.join_timeout => {
+                if self.peers_up() == 0 {
+                    self.become_ready();
+                } else {
+                    self.retry_bulk(now);
+                }
+            }
+            None => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_dataplane::engine::sync::EventKind;
+    use rampart_dataplane::flow::{Addr, Endpoint, proto};
+    use rampart_dataplane::sync::SyncProto;
+
+    const T0: Instant = Instant::from_secs(1_700_000_000);
+
+    fn state(port: u16) -> FlowState {
+        FlowState {
+            key: FlowKey {
+                lo: Endpoint {
+                    addr: Addr::v4([198, 18, 0, 1]),
+                    port,
+                },
+                hi: Endpoint {
+                    addr: Addr::v4([198, 18, 1, 1]),
+                    port: 53,
+                },
+                proto: proto::UDP,
+            },
+            inc: Incarnation {
+                created_ns: 1,
+                owner: 1,
+                id: u32::from(port),
+            },
+            orig_is_lo: true,
+            flags: 0,
+            ingress: [0, 1],
+            class: 0,
+            seq_offset: 0,
+            min_ttl: [64, 64],
+            macs: [[0; 6]; 2],
+            proto: SyncProto::Udp,
+            last_seen_ns: 5,
+        }
+    }
+
+    fn out(port: u16, want_ack: bool) -> SyncOut {
+        SyncOut {
+            event: SyncEvent::Upsert(state(port)),
+            kind: EventKind::Insert,
+            want_ack,
+        }
+    }
+
+    /// Two protocols and the frames in flight between them.
+    struct Net {
+        p: [Protocol; 2],
+        conn: u64,
+        wire: [VecDeque<bytes::Bytes>; 2],
+        applied: [Vec<SyncEvent>; 2],
+        acked: [Vec<(FlowKey, Incarnation)>; 2],
+        ready: [bool; 2],
+    }
+
+    impl Net {
+        fn new() -> Self {
+            Net {
+                p: [
+                    Protocol::new(1, 111, &[1, 2], ProtocolConfig::default(), T0),
+                    Protocol::new(2, 222, &[1, 2], ProtocolConfig::default(), T0),
+                ],
+                conn: 0,
+                wire: [VecDeque::new(), VecDeque::new()],
+                applied: [Vec::new(), Vec::new()],
+                acked: [Vec::new(), Vec::new()],
+                ready: [false, false],
+            }
+        }
+
+        fn id(i: usize) -> u16 {
+            i as u16 + 1
+        }
+
+        /// Drain node `i`'s outputs; bulk dumps are answered as empty tables.
+        fn pump(&mut self, i: usize) {
+            while let Some(o) = self.p[i].poll_output() {
+                match o {
+                    Output::Send { frame, .. } => self.wire[1 - i].push_back(frame),
+                    Output::Apply(ev) => self.applied[i].extend(ev),
+                    Output::Acked(a) => self.acked[i].extend(a),
+                    Output::BulkDump { peer, id } => {
+                        self.p[i].bulk_out(peer, id, vec![state(9)], true, 1)
+                    }
+                    Output::PeersUp(_) => {}
+                    Output::Ready => self.ready[i] = true,
+                }
+            }
+        }
+
+        fn connect(&mut self) {
+            self.conn += 1;
+            for i in 0..2 {
+                self.p[i].on_peer_up(Self::id(1 - i), self.conn, T0);
+            }
+            self.settle();
+        }
+
+        fn cut(&mut self) {
+            for i in 0..2 {
+                self.p[i].on_peer_down(Self::id(1 - i), self.conn, T0);
+                self.wire[i].clear();
+            }
+            self.settle();
+        }
+
+        fn settle(&mut self) {
+            for _ in 0..100 {
+                self.pump(0);
+                self.pump(1);
+                let mut moved = false;
+                for i in 0..2 {
+                    while let Some(f) = self.wire[i].pop_front() {
+                        moved = true;
+                        self.p[i]
+                            .on_frame(Self::id(1 - i), self.conn, &f, T0)
+                            .expect("valid frame");
+                    }
+                }
+                if !moved {
+                    return;
+                }
+            }
+            panic!("no quiescence");
+        }
+    }
+
+    #[test]
+    fn hello_bulk_then_ready_on_both_sides() {
+        let mut n = Net::new();
+        assert!(!n.p[0].is_ready());
+        n.connect();
+        assert_eq!(n.ready, [true, true]);
+        assert_eq!(n.p[0].peers_up(), 1);
+        // Each received the other's (one-flow) table in bulk.
+        assert_eq!(n.applied[0], vec![SyncEvent::Upsert(state(9))]);
+        assert_eq!(n.p[0].counters().bulk_completed, 1);
+    }
+
+    #[test]
+    fn events_flow_and_acks_release_deferred_inserts() {
+        let mut n = Net::new();
+        n.connect();
+        n.applied = [Vec::new(), Vec::new()];
+        n.p[0].push_events(&[out(1, false), out(2, true)]);
+        n.p[0].flush();
+        n.settle();
+        assert_eq!(n.applied[1].len(), 2);
+        assert_eq!(n.acked[0], vec![(state(2).key, state(2).inc)]);
+        assert_eq!(n.p[0].unacked(2), (0, 0));
+    }
+
+    #[test]
+    fn a_lost_connection_is_repaired_by_resend_without_duplicates() {
+        let mut n = Net::new();
+        n.connect();
+        n.applied = [Vec::new(), Vec::new()];
+        n.p[0].push_events(&[out(1, false)]);
+        n.p[0].flush();
+        n.settle();
+        // Three batches sent into a connection that dies before delivery.
+        for port in 2..5 {
+            n.p[0].push_events(&[out(port, false)]);
+            n.p[0].flush();
+        }
+        n.pump(0);
+        n.cut();
+        assert_eq!(n.p[0].unacked(2).0, 3);
+        // Sent while down: buffered.
+        n.p[0].push_events(&[out(5, false)]);
+        n.p[0].flush();
+        n.connect();
+        let ports: Vec<u16> = n.applied[1]
+            .iter()
+            .map(|e| e.key().lo.port)
+            .filter(|&p| p != 9)
+            .collect();
+        assert_eq!(ports, vec![1, 2, 3, 4, 5], "each once, in order");
+        assert_eq!(n.p[0].counters().batches_resent, 4);
+        assert_eq!(n.p[1].counters().gaps, 0);
+    }
+
+    #[test]
+    fn a_gap_after_resend_overflow_triggers_bulk() {
+        let mut n = Net::new();
+        n.p[0].config.resend_max_events = 2;
+        n.connect();
+        n.cut();
+        for port in 1..6 {
+            n.p[0].push_events(&[out(port, false)]);
+            n.p[0].flush();
+        }
+        assert!(n.p[0].counters().resend_overflow >= 3);
+        n.connect();
+        assert_eq!(n.p[1].counters().gaps, 1);
+        assert_eq!(
+            n.p[1].counters().bulk_requested,
+            2,
+            "join bulk, then the repair"
+        );
+        assert_eq!(n.p[1].counters().bulk_completed, 2);
+    }
+
+    #[test]
+    fn alone_after_the_join_timeout() {
+        let mut p = Protocol::new(1, 1, &[1, 2], ProtocolConfig::default(), T0);
+        assert_eq!(p.poll_timeout(), Some(T0 + Duration::from_secs(3)));
+        p.handle_timeout(T0 + Duration::from_secs(2));
+        assert!(!p.is_ready());
+        p.handle_timeout(T0 + Duration::from_secs(3));
+        assert!(p.is_ready());
+        assert_eq!(p.poll_output(), Some(Output::Ready));
+        // A node with no peers at all is ready at once.
+        assert!(Protocol::new(1, 1, &[1], ProtocolConfig::default(), T0).is_ready());
+    }
+
+    #[test]
+    fn malformed_and_out_of_protocol_frames_are_refused_and_counted() {
+        let mut p = Protocol::new(1, 1, &[1, 2], ProtocolConfig::default(), T0);
+        p.on_peer_up(2, 7, T0);
+        assert!(matches!(
+            p.on_frame(2, 7, &[1, 0xff, 0xff], T0),
+            Err(FrameError::Wire(_))
+        ));
+        let ack = wire::encode(&Message::Ack { seq: 1 });
+        assert!(matches!(
+            p.on_frame(2, 7, &ack, T0),
+            Err(FrameError::Protocol(_))
+        ));
+        let liar = wire::encode(&Message::Hello {
+            node: 3,
+            session: 5,
+            resume: None,
+        });
+        assert!(p.on_frame(2, 7, &liar, T0).is_err());
+        assert_eq!(p.counters().malformed, 1);
+        assert_eq!(p.counters().protocol_errors, 2);
+        assert!(p.on_frame(9, 7, &ack, T0).is_err(), "unknown peer");
+    }
+
+    #[test]
+    fn a_peer_lost_mid_bulk_is_retried() {
+        let mut n = Net::new();
+        n.conn += 1;
+        for i in 0..2 {
+            n.p[i].on_peer_up(Net::id(1 - i), n.conn, T0);
+        }
+        // Deliver only the Hellos, then cut before the bulk answers.
+        n.pump(0);
+        n.pump(1);
+        for i in 0..2 {
+            let f = n.wire[i].pop_front().unwrap();
+            n.p[i].on_frame(Net::id(1 - i), n.conn, &f, T0).unwrap();
+        }
+        n.cut();
+        assert_eq!(n.p[0].counters().bulk_failed, 1);
+        assert!(!n.p[0].is_ready());
+        n.connect();
+        assert_eq!(n.ready, [true, true]);
+    }
+}
