@@ -148,6 +148,9 @@ pub fn fnv(data: &[u8]) -> u64 {
 /// Segment A: client `ca0` 198.18.1.10/24 — node A (`ca1` inside, `as1`
 /// outside) — server `as0` 198.18.1.20/24. Segment B: client `cb0`
 /// 198.18.2.10/24 — node B (`cb1`, `bs1`) — server `bs0` 198.18.2.20/24.
+/// Cluster link: `sync0` in node A (198.19.255.1/24) to `sync0` in node B
+/// (198.19.255.2/24), a veth pair apart from the data path, as an ASA
+/// cluster control link is.
 /// Service addresses on the hosts' loopbacks: for asymmetric traffic the
 /// client uses 198.18.10.10 and the server 198.18.20.20, routed
 /// client→server via A and server→client via B; for symmetric traffic
@@ -163,6 +166,13 @@ pub struct AsymLab {
     /// Node B (server→client path).
     pub node_b: Netns,
 }
+
+/// Node A's address on the cluster (sync) link between the two nodes.
+pub const SYNC_A: &str = "198.19.255.1";
+/// Node B's address on the cluster link.
+pub const SYNC_B: &str = "198.19.255.2";
+/// The cluster link's device in node A's namespace (for `tc netem`).
+pub const SYNC_DEV_A: &str = "sync0";
 
 /// Client address for asymmetric flows.
 pub const ASYM_CLIENT: &str = "198.18.10.10";
@@ -193,6 +203,7 @@ impl AsymLab {
             (s, "as0", a, "as1"),
             (c, "cb0", b, "cb1"),
             (s, "bs0", b, "bs1"),
+            (a, "sync0", b, "sync0"),
         ] {
             sh(&[
                 "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peer, "netns",
@@ -208,6 +219,8 @@ impl AsymLab {
             (c, "198.18.10.11/32", "lo"),
             (s, "198.18.20.20/32", "lo"),
             (s, "198.18.20.21/32", "lo"),
+            (a, "198.19.255.1/24", "sync0"),
+            (b, "198.19.255.2/24", "sync0"),
         ] {
             sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
         }
@@ -226,6 +239,10 @@ impl AsymLab {
                 "off",
             ]);
             sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+        }
+        for ns in [a, b] {
+            sh(&["ip", "-n", ns, "link", "set", "sync0", "up"]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
         for (ns, devs) in [(c, ["ca0", "cb0"]), (s, ["as0", "bs0"])] {
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
