@@ -1,3 +1,5 @@
 //! Cluster state sync over QUIC and policy replication via Raft.
 
+pub mod pki;
 pub mod sync;
+pub mod transport;

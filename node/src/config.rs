@@ -72,6 +72,80 @@ pub struct Cluster {
     /// The other nodes.
     #[serde(default)]
     pub peers: Vec<Peer>,
+    /// The cluster CA certificate (`rampart cluster init`); relative paths
+    /// are relative to this file. Default `<data_dir>/ca.pem`.
+    pub ca: Option<PathBuf>,
+    /// This node's certificate (`rampart cluster cert`). Default
+    /// `<data_dir>/node-<id>.pem`.
+    pub cert: Option<PathBuf>,
+    /// Its private key. Default `<data_dir>/node-<id>.key`.
+    pub key: Option<PathBuf>,
+    /// How long a packet without state waits for a peer's event (ms).
+    #[serde(default = "default_hold_ms")]
+    pub hold_ms: u64,
+    /// How long a flow's opening packet waits for the peers' ack (ms; 0
+    /// sends it at once).
+    #[serde(default = "default_defer_ms")]
+    pub defer_ms: u64,
+    /// A node that reaches no peer in this time starts alone (ms).
+    #[serde(default = "default_join_ms")]
+    pub join_timeout_ms: u64,
+    /// A peer silent this long is down (ms; QUIC idle timeout).
+    #[serde(default = "default_idle_ms")]
+    pub idle_timeout_ms: u64,
+}
+
+fn default_hold_ms() -> u64 {
+    200
+}
+fn default_defer_ms() -> u64 {
+    10
+}
+fn default_join_ms() -> u64 {
+    3000
+}
+fn default_idle_ms() -> u64 {
+    3000
+}
+
+/// TLS file paths, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPaths {
+    /// CA certificate.
+    pub ca: PathBuf,
+    /// Node certificate.
+    pub cert: PathBuf,
+    /// Node key.
+    pub key: PathBuf,
+}
+
+impl NodeConfig {
+    /// The data directory, relative paths taken from the configuration
+    /// file's directory.
+    pub fn data_path(&self, config_path: &Path) -> PathBuf {
+        config_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join(&self.node.data_dir)
+    }
+
+    /// The cluster TLS files: explicit paths relative to the configuration
+    /// file's directory, defaults in the data directory.
+    pub fn tls_paths(&self, config_path: &Path) -> Option<TlsPaths> {
+        let c = self.cluster.as_ref()?;
+        let base = config_path.parent().unwrap_or(Path::new("."));
+        let data = self.data_path(config_path);
+        let id = self.node.id;
+        let pick = |p: &Option<PathBuf>, default: String| {
+            p.as_ref()
+                .map_or_else(|| data.join(default), |p| base.join(p))
+        };
+        Some(TlsPaths {
+            ca: pick(&c.ca, "ca.pem".into()),
+            cert: pick(&c.cert, format!("node-{id}.pem")),
+            key: pick(&c.key, format!("node-{id}.key")),
+        })
+    }
 }
 
 /// A `[[cluster.peers]]` entry.
@@ -207,6 +281,21 @@ impl NodeConfig {
             );
         }
         if let Some(c) = &self.cluster {
+            if !(1..=10_000).contains(&c.hold_ms) {
+                return bad("cluster.hold_ms".into(), "must be 1-10000".into());
+            }
+            if c.defer_ms > 1000 {
+                return bad("cluster.defer_ms".into(), "must be 0-1000".into());
+            }
+            if !(100..=600_000).contains(&c.join_timeout_ms) {
+                return bad(
+                    "cluster.join_timeout_ms".into(),
+                    "must be 100-600000".into(),
+                );
+            }
+            if !(300..=60_000).contains(&c.idle_timeout_ms) {
+                return bad("cluster.idle_timeout_ms".into(), "must be 300-60000".into());
+            }
             for (i, p) in c.peers.iter().enumerate() {
                 if p.id == self.node.id {
                     return bad(

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use rampart_chaos_tests::netns::{
-    ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYM_CLIENT, SYM_SERVER, fnv,
+    ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYM_CLIENT, SYM_SERVER, SYNC_A, SYNC_B, fnv,
 };
 use socket2::{Domain, Socket, Type};
 
@@ -54,59 +54,161 @@ struct Kind {
     bytes_verified: usize,
 }
 
-fn node_file(
-    dir: &Path,
+/// A lab node: its id, name, data interfaces and cluster address.
+struct NodeSpec {
     id: u16,
-    name: &str,
-    inside: &str,
-    outside: &str,
-) -> anyhow::Result<std::path::PathBuf> {
-    let file = dir.join(format!("{name}.toml"));
+    name: &'static str,
+    inside: &'static str,
+    outside: &'static str,
+    sync: &'static str,
+}
+
+const NODES: [NodeSpec; 2] = [
+    NodeSpec {
+        id: 1,
+        name: "fw-a",
+        inside: "ca1",
+        outside: "as1",
+        sync: SYNC_A,
+    },
+    NodeSpec {
+        id: 2,
+        name: "fw-b",
+        inside: "cb1",
+        outside: "bs1",
+        sync: SYNC_B,
+    },
+];
+
+/// The port of the cluster endpoints.
+const SYNC_PORT: u16 = 7400;
+
+/// Write a node's configuration (cluster with every other lab node) and
+/// issue its certificate from the lab's CA in `dir`.
+fn node_file(dir: &Path, me: &NodeSpec, all: &[NodeSpec]) -> anyhow::Result<std::path::PathBuf> {
+    rampart_cluster::pki::issue_node_cert(dir, me.id, me.name, dir)
+        .with_context(|| format!("issuing the certificate of {}", me.name))?;
+    let peers: Vec<String> = all
+        .iter()
+        .filter(|p| p.id != me.id)
+        .map(|p| {
+            format!(
+                "{{ id = {}, name = \"{}\", address = \"{}:{SYNC_PORT}\" }}",
+                p.id, p.name, p.sync
+            )
+        })
+        .collect();
+    let file = dir.join(format!("{}.toml", me.name));
     std::fs::write(
         &file,
         format!(
-            "[node]\nid = {id}\nname = \"{name}\"\ndata_dir = \"{}\"\npolicy = \"policy.cfg\"\n\n\
+            "[node]\nid = {id}\nname = \"{name}\"\ndata_dir = \".\"\npolicy = \"policy.cfg\"\n\n\
              [[interface]]\nname = \"{inside}\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
-             [[interface]]\nname = \"{outside}\"\nnameif = \"outside\"\nsecurity_level = 0\n",
-            dir.display()
+             [[interface]]\nname = \"{outside}\"\nnameif = \"outside\"\nsecurity_level = 0\n\n\
+             [cluster]\nlisten = \"{sync}:{SYNC_PORT}\"\npeers = [{peers}]\n\
+             ca = \"ca.pem\"\ncert = \"node-{id}.pem\"\nkey = \"node-{id}.key\"\n",
+            id = me.id,
+            name = me.name,
+            inside = me.inside,
+            outside = me.outside,
+            sync = me.sync,
+            peers = peers.join(", "),
         ),
     )?;
     Ok(file)
 }
 
-fn start_node(ns: &Netns, file: &Path) -> anyhow::Result<Child> {
+/// A running node process and the lines it has written to stderr.
+struct NodeProc {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+fn start_node(ns: &Netns, file: &Path) -> anyhow::Result<NodeProc> {
     let exe = std::env::current_exe().context("finding the rampart binary")?;
-    Command::new("ip")
+    let mut child = Command::new("ip")
         .args(["netns", "exec", ns.name()])
         .arg(exe)
         .args(["run", "--config"])
         .arg(file)
         .stderr(Stdio::piped())
         .spawn()
-        .context("starting a node")
+        .context("starting a node")?;
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    if let Some(err) = child.stderr.take() {
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                if let Ok(mut v) = sink.lock() {
+                    v.push(line);
+                }
+            }
+        });
+    }
+    Ok(NodeProc { child, lines })
 }
 
-/// SIGTERM by PID, then the node's exit line.
-fn stop_node(mut child: Child) -> String {
-    // SAFETY: the PID is our own child's (`ip netns exec` execs rampart).
-    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-    for _ in 0..250 {
-        if child.try_wait().ok().flatten().is_some() {
-            break;
+impl NodeProc {
+    fn has_line(&self, needle: &str) -> bool {
+        self.lines
+            .lock()
+            .is_ok_and(|v| v.iter().any(|l| l.contains(needle)))
+    }
+
+    /// Wait until the node says it is ready to forward.
+    fn wait_ready(&mut self, name: &str, limit: Duration) -> anyhow::Result<()> {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < limit {
+            if self.has_line("ready") {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                let lines = self.lines.lock().map(|v| v.join("\n")).unwrap_or_default();
+                bail!("{name} exited ({status}) before it was ready:\n{lines}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(20));
+        bail!("{name} not ready after {limit:?}")
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    let mut err = String::new();
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
+
+    /// SIGTERM by PID, then the node's exit lines.
+    fn stop(mut self) -> Vec<String> {
+        // SAFETY: the PID is our own child's (`ip netns exec` execs rampart).
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        for _ in 0..250 {
+            if self.child.try_wait().ok().flatten().is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The reader thread sees EOF once the process is gone.
+        std::thread::sleep(Duration::from_millis(50));
+        let lines = self.lines.lock().map(|v| v.clone()).unwrap_or_default();
+        let exit: Vec<String> = lines
+            .iter()
+            .filter(|l| l.contains("stopped;") || l.contains("sync;") || l.contains("cluster;"))
+            .map(|l| l.trim_start_matches("rampart: ").to_string())
+            .collect();
+        if exit.is_empty() {
+            vec!["(no exit line)".to_string()]
+        } else {
+            exit
+        }
     }
-    err.lines()
-        .find(|l| l.contains("stopped;"))
-        .unwrap_or("(no exit line)")
-        .trim_start_matches("rampart: ")
-        .to_string()
+}
+
+/// `key=value` from a node's exit lines.
+fn exit_value(lines: &[String], key: &str) -> u64 {
+    let pat = format!("{key}=");
+    lines
+        .iter()
+        .flat_map(|l| l.split_whitespace())
+        .find_map(|w| w.strip_prefix(&pat))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// TCP connections of one kind; each sends `TCP_BYTES` and checks the
@@ -250,38 +352,49 @@ pub fn run(json: bool) -> anyhow::Result<String> {
     let dir = std::env::temp_dir().join(format!("rampart-lab-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("policy.cfg"), POLICY)?;
-    let a = start_node(&lab.node_a, &node_file(&dir, 1, "fw-a", "ca1", "as1")?)?;
-    let b = start_node(&lab.node_b, &node_file(&dir, 2, "fw-b", "cb1", "bs1")?)?;
-    std::thread::sleep(Duration::from_millis(400));
+    let outcome = run_in(&lab, &dir);
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(lab);
+    let (kinds, nodes) = outcome?;
+    Ok(report(json, &kinds, &nodes))
+}
+
+type NodeLines = (&'static str, Vec<String>);
+
+fn run_in(lab: &AsymLab, dir: &Path) -> anyhow::Result<([Kind; 4], [NodeLines; 2])> {
+    rampart_cluster::pki::init_ca(dir).context("creating the lab's cluster CA")?;
+    let mut a = start_node(&lab.node_a, &node_file(dir, &NODES[0], &NODES)?)?;
+    let mut b = start_node(&lab.node_b, &node_file(dir, &NODES[1], &NODES)?)?;
+    let ready = a
+        .wait_ready("fw-a", Duration::from_secs(15))
+        .and_then(|()| b.wait_ready("fw-b", Duration::from_secs(15)));
+    if let Err(e) = ready {
+        let _ = a.stop();
+        let _ = b.stop();
+        return Err(e);
+    }
+    let lab = &lab;
 
     let kinds = [
+        tcp_kind(lab, "tcp_symmetric_inspected", SYM_CLIENT, SYM_SERVER, 5001),
         tcp_kind(
-            &lab,
-            "tcp_symmetric_inspected",
-            SYM_CLIENT,
-            SYM_SERVER,
-            5001,
-        ),
-        tcp_kind(
-            &lab,
+            lab,
             "tcp_asymmetric_inspected",
             ASYM_CLIENT,
             ASYM_SERVER,
             5001,
         ),
-        tcp_kind(
-            &lab,
-            "tcp_asymmetric_bypass",
-            ASYM_CLIENT,
-            ASYM_SERVER,
-            5002,
-        ),
-        udp_kind(&lab),
+        tcp_kind(lab, "tcp_asymmetric_bypass", ASYM_CLIENT, ASYM_SERVER, 5002),
+        udp_kind(lab),
     ];
-    let nodes = [("fw-a", stop_node(a)), ("fw-b", stop_node(b))];
-    let _ = std::fs::remove_dir_all(&dir);
-    drop(lab);
+    let nodes = [("fw-a", a.stop()), ("fw-b", b.stop())];
+    if INTERRUPTED.load(Ordering::Relaxed) {
+        bail!("interrupted; the lab was torn down");
+    }
+    Ok((kinds, nodes))
+}
 
+fn report(json: bool, kinds: &[Kind], nodes: &[NodeLines]) -> String {
     let mut out = String::new();
     if json {
         out.push_str("{\"kinds\":[");
@@ -298,12 +411,31 @@ pub fn run(json: bool) -> anyhow::Result<String> {
             );
         }
         out.push_str("],\"nodes\":[");
-        for (i, (name, line)) in nodes.iter().enumerate() {
+        for (i, (name, lines)) in nodes.iter().enumerate() {
+            let drops: Vec<String> = lines
+                .iter()
+                .filter(|l| l.starts_with("stopped;"))
+                .flat_map(|l| {
+                    l.split('[')
+                        .nth(1)
+                        .unwrap_or("")
+                        .trim_end_matches(']')
+                        .split_whitespace()
+                })
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect();
             let _ = write!(
                 out,
-                "{}{{\"node\":\"{name}\",\"exit\":\"{}\",\"sync_events_sent\":0,\"sync_events_received\":0}}",
+                "{}{{\"node\":\"{name}\",\"drops\":{{{}}},\"sync_events_sent\":{},\"sync_events_received\":{},\"held\":{},\"held_released\":{},\"held_expired\":{},\"exit\":\"{}\"}}",
                 if i > 0 { "," } else { "" },
-                line.replace('"', "'")
+                drops.join(","),
+                exit_value(lines, "events_out"),
+                exit_value(lines, "events_in"),
+                exit_value(lines, "held"),
+                exit_value(lines, "released"),
+                exit_value(lines, "expired"),
+                lines.join(" | ").replace('"', "'")
             );
         }
         out.push_str("]}\n");
@@ -317,7 +449,7 @@ pub fn run(json: bool) -> anyhow::Result<String> {
             "{:<28} {:>9} {:>9} {:>7} {:>14}",
             "traffic", "attempted", "succeeded", "failed", "bytes verified"
         );
-        for k in &kinds {
+        for k in kinds {
             let _ = writeln!(
                 out,
                 "{:<28} {:>9} {:>9} {:>7} {:>14}",
@@ -329,16 +461,16 @@ pub fn run(json: bool) -> anyhow::Result<String> {
             );
         }
         out.push('\n');
-        for (name, line) in &nodes {
-            let _ = writeln!(out, "{name}: {line}");
+        for (name, lines) in nodes {
+            for line in lines {
+                let _ = writeln!(out, "{name}: {line}");
+            }
         }
         out.push_str(
-            "\nWithout state sync (not built yet) asymmetric inspected flows fail at fw-b, which never saw\n\
-             their SYN (tcp-not-syn), and the UDP replies are refused there (acl-drop); bypass flows pass.\n",
+            "\nfw-a and fw-b share connection state over QUIC (mutual TLS, lab CA): fw-b forwards the\n\
+             replies of flows whose SYN only fw-a saw, strictly tracked (a reply that arrives before\n\
+             the state is held until it does). Bypass flows pass without producing any sync event.\n",
         );
     }
-    if INTERRUPTED.load(Ordering::Relaxed) {
-        bail!("interrupted; the lab was torn down");
-    }
-    Ok(out)
+    out
 }

@@ -1,5 +1,6 @@
 //! `rampart`: the Rampart firewall node.
 
+mod cluster_link;
 mod config;
 mod config_check;
 mod demo;
@@ -39,10 +40,43 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The cluster's certificates: a cluster CA and node certificates for
+    /// the mutual TLS of the cluster links.
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterCommand,
+    },
     /// Work with ASA configuration files.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Create a cluster CA in DIR (`ca.pem`, and `ca.key` readable by the
+    /// owner only). Refuses to overwrite an existing CA.
+    Init {
+        /// Where the CA lives (keep `ca.key` off the nodes if you can).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Issue a node certificate signed by the CA in DIR: it names the node
+    /// (`NAME` and `node-<ID>.rampart`) and serves as client and server.
+    Cert {
+        /// The CA directory.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The node id (as in the node's `[node] id`).
+        #[arg(long)]
+        node: u16,
+        /// The node name (as in `[node] name`).
+        #[arg(long)]
+        name: String,
+        /// Where to write `node-<ID>.pem` and `node-<ID>.key` (default: DIR).
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -71,6 +105,47 @@ fn main() -> anyhow::Result<ExitCode> {
         Command::Lab { json } => {
             print!("{}", lab::run(json)?);
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Cluster {
+            command: ClusterCommand::Init { dir },
+        } => match rampart_cluster::pki::init_ca(&dir) {
+            Ok(path) => {
+                println!("cluster CA created: {}", path.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("rampart cluster init: {e}");
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Command::Cluster {
+            command:
+                ClusterCommand::Cert {
+                    dir,
+                    node,
+                    name,
+                    out,
+                },
+        } => {
+            if node == 0 {
+                eprintln!("rampart cluster cert: node ids start at 1");
+                return Ok(ExitCode::FAILURE);
+            }
+            let out = out.unwrap_or_else(|| dir.clone());
+            match rampart_cluster::pki::issue_node_cert(&dir, node, &name, &out) {
+                Ok(i) => {
+                    println!(
+                        "certificate for node {node} ({name}): {}\nkey: {}",
+                        i.cert.display(),
+                        i.key.display()
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("rampart cluster cert: {e}");
+                    Ok(ExitCode::FAILURE)
+                }
+            }
         }
         Command::Run { config } => {
             run::run(&config)?;

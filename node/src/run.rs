@@ -2,8 +2,15 @@
 //! configuration and its bootstrap policy, opens the data interfaces and
 //! bridges them through the engine until SIGINT or SIGTERM.
 //!
-//! Today one worker bridges both interfaces; PACKET_FANOUT workers, the
-//! cluster and the ops endpoints come with their issues.
+//! With a `[cluster]` table the node also runs state sync: a tokio thread
+//! drives the QUIC transport and the sync protocol, and the bridge trades
+//! events with it through a [`crate::cluster_link::Port`]. The node does
+//! not forward until its first bulk sync is done (or it is alone).
+//!
+//! SIGUSR1 writes `show conn detail` to `<data_dir>/<name>.conn`.
+//!
+//! Today one worker bridges both interfaces; PACKET_FANOUT workers and the
+//! ops endpoints come with their issues.
 
 use std::io::Read as _;
 use std::path::Path;
@@ -12,18 +19,32 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, bail};
 use rampart_dataplane::io::afpacket::PacketSocket;
+use std::time::Duration;
+
+use rampart_cluster::pki::NodeTls;
+use rampart_cluster::sync::{Protocol, ProtocolConfig};
+use rampart_cluster::transport::{PeerSpec, Transport, TransportConfig};
+use rampart_dataplane::engine::sync::SyncConfig;
 use rampart_dataplane::io::bridge::Bridge;
 use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};
+use rampart_ops::show_conn::{ConnFilter, render_show_conn};
 
+use crate::cluster_link::{self, Clock, LinkCounters, Port, SyncStatus};
 use crate::config::NodeConfig;
 
 /// Set by the signal handler; the bridge checks it between batches.
 static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by SIGUSR1: dump the connection table.
+static DUMP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
+}
+
+extern "C" fn on_usr1(_: libc::c_int) {
+    DUMP.store(true, Ordering::Relaxed);
 }
 
 /// Secrets for the flow hash and sequence randomization, from the kernel.
@@ -53,6 +74,13 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     );
     engine_cfg.seq_secret = [s[4], s[5]];
     engine_cfg.interfaces = cfg.engine_interfaces();
+    if let Some(c) = &cfg.cluster {
+        engine_cfg.sync = Some(SyncConfig {
+            hold_deadline: Duration::from_millis(c.hold_ms),
+            defer_deadline: Duration::from_millis(c.defer_ms),
+            ..SyncConfig::default()
+        });
+    }
     let mut engine = Engine::new(engine_cfg).context("building the engine")?;
     if let Some(policy) = &cfg.node.policy {
         // A relative policy path is relative to the node configuration.
@@ -70,12 +98,20 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             parsed.ignored.len()
         );
     }
+    let clock = Clock::start();
+    // The cluster first: a bad certificate or address fails before any
+    // interface is touched.
+    let cluster = match &cfg.cluster {
+        Some(c) => Some(start_cluster(&cfg, c, config_path, clock, s[0] ^ s[5])?),
+        None => None,
+    };
     let inside = PacketSocket::open(&cfg.interfaces[0].name)?;
     let outside = PacketSocket::open(&cfg.interfaces[1].name)?;
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
     }
     eprintln!(
         "rampart: node {} (id {}) bridging {} ({}) and {} ({})",
@@ -87,7 +123,25 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         cfg.interfaces[1].nameif
     );
     let mut bridge = Bridge::new(inside, outside, engine);
-    bridge.run(&STOP)?;
+    if let Some(c) = &cluster {
+        bridge = bridge.with_cluster((clock.epoch, clock.base_ns), Box::new(c.take_port()));
+    }
+    let dump_path = cfg
+        .data_path(config_path)
+        .join(format!("{}.conn", cfg.node.name));
+    loop {
+        bridge.run_until(&STOP, &DUMP)?;
+        if STOP.load(Ordering::Relaxed) {
+            break;
+        }
+        DUMP.store(false, Ordering::Relaxed);
+        let text = render_show_conn(&bridge.engine, bridge.now(), &ConnFilter::default(), true);
+        let tmp = dump_path.with_extension("conn.tmp");
+        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &dump_path))
+        {
+            eprintln!("rampart: cannot write {}: {e}", dump_path.display());
+        }
+    }
     let c = bridge.engine.counters();
     let drops: Vec<String> = DropReason::ALL
         .iter()
@@ -102,5 +156,144 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         c.total_dropped(),
         drops.join(" ")
     );
+    if let Some(sc) = bridge.engine.sync_counters() {
+        let kinds = |a: &[u64; 4]| a.iter().sum::<u64>();
+        eprintln!(
+            "rampart: sync; events_out={} events_in={} joined={} rejected={} held={} released={} \
+             expired={} deferred={} acked={} timed_out={} bulk_flows_out={}",
+            kinds(&sc.events_out),
+            kinds(&sc.events_in),
+            sc.joined,
+            sc.rejected,
+            sc.held,
+            sc.held_released,
+            sc.held_expired,
+            sc.deferred,
+            sc.deferred_acked,
+            sc.deferred_timed_out,
+            sc.bulk_flows_out,
+        );
+    }
+    if let Some(c) = cluster {
+        c.stop();
+    }
     Ok(())
+}
+
+/// The cluster side of a node: its runtime thread and shared status.
+struct ClusterSide {
+    runtime: tokio::runtime::Runtime,
+    transport: Transport,
+    port: std::sync::Mutex<Option<Port>>,
+    status: Arc<SyncStatus>,
+    link: Arc<LinkCounters>,
+}
+
+impl ClusterSide {
+    fn take_port(&self) -> Port {
+        self.port
+            .lock()
+            .ok()
+            .and_then(|mut p| p.take())
+            .expect("the port is taken once")
+    }
+
+    fn stop(self) {
+        if let Ok(s) = self.status.snapshot.lock()
+            && let Some((pc, phases)) = &*s
+        {
+            let peers: Vec<String> = phases.iter().map(|(p, ph)| format!("{p}:{ph}")).collect();
+            eprintln!(
+                "rampart: cluster; peers [{}] batches_sent={} events_sent={} events_received={} \
+                 resent={} gaps={} malformed={} bulk_completed={} bulk_flows_received={} \
+                 last_bulk_ms={} frames_refused={} send_failed={} events_dropped={}",
+                peers.join(" "),
+                pc.batches_sent,
+                pc.events_sent,
+                pc.events_received,
+                pc.batches_resent,
+                pc.gaps,
+                pc.malformed,
+                pc.bulk_completed,
+                pc.bulk_flows_received,
+                pc.last_bulk.as_millis(),
+                self.link.frames_refused.load(Ordering::Relaxed),
+                self.link.send_failed.load(Ordering::Relaxed),
+                self.link.events_dropped.load(Ordering::Relaxed),
+            );
+        }
+        let t = self.transport.clone();
+        self.runtime.block_on(async move { t.shutdown().await });
+        self.runtime.shutdown_timeout(Duration::from_millis(500));
+    }
+}
+
+fn start_cluster(
+    cfg: &NodeConfig,
+    c: &crate::config::Cluster,
+    config_path: &Path,
+    clock: Clock,
+    session: u64,
+) -> anyhow::Result<ClusterSide> {
+    let paths = cfg.tls_paths(config_path).expect("a [cluster] table");
+    let tls = NodeTls::load(&paths.ca, &paths.cert, &paths.key).with_context(|| {
+        format!(
+            "{}: cluster TLS (create with `rampart cluster init` and `rampart cluster cert`)",
+            config_path.display()
+        )
+    })?;
+    tls.verify_peer(&tls.chain, Some(cfg.node.id))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", paths.cert.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("rampart-cluster")
+        .enable_all()
+        .build()
+        .context("starting the cluster runtime")?;
+    let peers: Vec<PeerSpec> = c
+        .peers
+        .iter()
+        .map(|p| PeerSpec {
+            id: p.id,
+            name: p.name.clone(),
+            address: p.address,
+        })
+        .collect();
+    let mut tcfg = TransportConfig::new(cfg.node.id, c.listen, peers);
+    tcfg.idle_timeout = Duration::from_millis(c.idle_timeout_ms);
+    tcfg.keep_alive = tcfg.idle_timeout / 6;
+    let (transport, events) = {
+        let _guard = runtime.enter();
+        Transport::start(tcfg, tls).context("starting the cluster transport")?
+    };
+    let peer_ids: Vec<u16> = c.peers.iter().map(|p| p.id).collect();
+    let pcfg = ProtocolConfig {
+        join_timeout: Duration::from_millis(c.join_timeout_ms),
+        ..ProtocolConfig::default()
+    };
+    let protocol = Protocol::new(cfg.node.id, session, &peer_ids, pcfg, clock.now());
+    let link = Arc::new(LinkCounters::default());
+    let (port, end) = cluster_link::link(link.clone()).context("creating the cluster link")?;
+    let status = Arc::new(SyncStatus::default());
+    runtime.spawn(cluster_link::drive(
+        protocol,
+        transport.clone(),
+        events,
+        end,
+        clock,
+        link.clone(),
+        status.clone(),
+    ));
+    eprintln!(
+        "rampart: cluster endpoint on {} ({} peer(s)); not forwarding until synced",
+        c.listen,
+        c.peers.len()
+    );
+    Ok(ClusterSide {
+        runtime,
+        transport,
+        port: std::sync::Mutex::new(Some(port)),
+        status,
+        link,
+    })
 }

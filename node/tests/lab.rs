@@ -1,7 +1,7 @@
 //! `rampart lab --json` end to end: the asymmetric topology, two node
-//! processes, real traffic; before state sync exists the outcome is the
-//! honest one (DESIGN.md): symmetric inspected and asymmetric bypass flows
-//! pass, asymmetric inspected flows and asymmetric UDP fail. Needs root.
+//! processes sharing state over QUIC, real traffic: every kind passes,
+//! asymmetric inspected flows included, and no node drops a packet for want
+//! of state. Needs root.
 #![cfg(target_os = "linux")]
 
 use std::process::Command;
@@ -9,7 +9,7 @@ use std::process::Command;
 use rampart_chaos_tests::netns::is_root;
 
 #[test]
-fn lab_json_reports_the_pre_sync_outcome() {
+fn lab_json_reports_every_kind_passing_with_state_sync() {
     if !is_root() {
         eprintln!("skipped: rampart lab needs root");
         return;
@@ -30,16 +30,31 @@ fn lab_json_reports_the_pre_sync_outcome() {
     );
     for expected in [
         "{\"kind\":\"tcp_symmetric_inspected\",\"attempted\":10,\"succeeded\":10,\"failed\":0,\"bytes_verified\":655360}",
-        "{\"kind\":\"tcp_asymmetric_inspected\",\"attempted\":10,\"succeeded\":0,\"failed\":10,\"bytes_verified\":0}",
+        "{\"kind\":\"tcp_asymmetric_inspected\",\"attempted\":10,\"succeeded\":10,\"failed\":0,\"bytes_verified\":655360}",
         "{\"kind\":\"tcp_asymmetric_bypass\",\"attempted\":10,\"succeeded\":10,\"failed\":0,\"bytes_verified\":655360}",
-        "{\"kind\":\"udp_asymmetric\",\"attempted\":10,\"succeeded\":0,\"failed\":10,\"bytes_verified\":0}",
+        "{\"kind\":\"udp_asymmetric\",\"attempted\":10,\"succeeded\":10,\"failed\":0,\"bytes_verified\":220}",
     ] {
         assert!(json.contains(expected), "missing {expected} in {json}");
     }
-    assert!(
-        json.contains("tcp-not-syn="),
-        "node B counts the SYN-ACKs it had no state for: {json}"
-    );
+    for want_of_state in ["tcp-not-syn=", "icmp-no-connection=", "tcp-seq-past-window="] {
+        assert!(
+            !json.contains(want_of_state),
+            "no drop for want of state ({want_of_state}): {json}"
+        );
+    }
+    // Both nodes exchanged events in both directions.
+    for node in json.split("{\"node\":").skip(1) {
+        let field = |k: &str| -> u64 {
+            let at = node.find(&format!("\"{k}\":")).expect(k) + k.len() + 3;
+            node[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .and_then(|v| v.parse().ok())
+                .expect(k)
+        };
+        assert!(field("sync_events_sent") > 0, "{node}");
+        assert!(field("sync_events_received") > 0, "{node}");
+    }
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let left = String::from_utf8_lossy(&left.stdout);
     assert!(

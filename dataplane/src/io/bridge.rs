@@ -93,15 +93,22 @@ impl Bridge {
         self
     }
 
-    fn now(&self) -> Instant {
+    /// The engine's clock as the bridge feeds it.
+    pub fn now(&self) -> Instant {
         let elapsed = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
         Instant::from_nanos(self.base_ns.saturating_add(elapsed))
     }
 
     /// Forward frames until `stop` is set.
     pub fn run(&mut self, stop: &AtomicBool) -> io::Result<()> {
+        self.run_until(stop, &AtomicBool::new(false))
+    }
+
+    /// Forward frames until `stop` or `pause` is set (the caller handles a
+    /// pause, e.g. a table dump, and calls again).
+    pub fn run_until(&mut self, stop: &AtomicBool, pause: &AtomicBool) -> io::Result<()> {
         let mut next_expire = self.now();
-        while !stop.load(Ordering::Relaxed) {
+        while !stop.load(Ordering::Relaxed) && !pause.load(Ordering::Relaxed) {
             let mut moved = 0;
             for side in 0..2 {
                 moved += self.pump(side)?;

@@ -1,0 +1,401 @@
+//! The cluster's own PKI: a cluster CA made by `rampart cluster init`,
+//! node certificates issued by `rampart cluster cert`, and the rustls
+//! configurations (TLS 1.3 only, mutual authentication, ring) that the
+//! QUIC transport uses.
+//!
+//! A node certificate names the node twice: by its configured name and by
+//! `node-<id>.rampart`. The transport checks the second against the node
+//! id a peer claims, since a chain to the cluster CA proves only that the
+//! peer is *some* member.
+
+use std::fs;
+use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+/// File names inside a CA directory.
+pub const CA_CERT: &str = "ca.pem";
+/// The CA's private key (mode 0600).
+pub const CA_KEY: &str = "ca.key";
+
+/// The subject common name of every cluster CA.
+const CA_NAME: &str = "Rampart cluster CA";
+
+/// A PKI error, with the file it concerns where there is one.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A file exists and would be overwritten.
+    #[error("{0}: already exists; refusing to overwrite it")]
+    Exists(PathBuf),
+    /// A PEM file holds no usable certificate or key.
+    #[error("{path}: {reason}")]
+    Pem {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Certificate generation failed.
+    #[error("certificate generation: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    /// rustls refused the material.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// A node name that cannot be a DNS name.
+    #[error("node name {0:?} is not a valid DNS name (letters, digits, '-', '.')")]
+    BadName(String),
+    /// The client verifier could not be built.
+    #[error("client verifier: {0}")]
+    Verifier(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
+    move |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The name every node certificate carries for node `id`.
+pub fn node_dns_name(id: u16) -> String {
+    format!("node-{id}.rampart")
+}
+
+/// Whether `name` is usable as a DNS SAN.
+fn valid_dns_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && ServerName::try_from(name.to_string()).is_ok()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+}
+
+/// Validity window: from a day ago for ten years. The year is enough
+/// precision; clocks in a cluster are expected to agree within minutes.
+fn validity(params: &mut CertificateParams, years: i32) {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let year = 1970 + i32::try_from(secs / 31_556_952).unwrap_or(0);
+    params.not_before = rcgen::date_time_ymd(year - 1, 1, 1);
+    params.not_after = rcgen::date_time_ymd(year + years, 1, 1);
+}
+
+fn ca_params() -> CertificateParams {
+    let mut params = CertificateParams::default();
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, CA_NAME);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params
+}
+
+/// Write `data` to a new file with `mode`, refusing to overwrite.
+fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), PkiError> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                PkiError::Exists(path.to_path_buf())
+            } else {
+                PkiError::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                }
+            }
+        })?;
+    f.write_all(data).map_err(io(path))?;
+    f.sync_all().map_err(io(path))
+}
+
+/// Create a cluster CA in `dir` (`ca.pem`, and `ca.key` readable by the
+/// owner only). Refuses to overwrite an existing CA.
+pub fn init_ca(dir: &Path) -> Result<PathBuf, PkiError> {
+    fs::create_dir_all(dir).map_err(io(dir))?;
+    let cert_path = dir.join(CA_CERT);
+    let key_path = dir.join(CA_KEY);
+    for p in [&cert_path, &key_path] {
+        if p.exists() {
+            return Err(PkiError::Exists(p.clone()));
+        }
+    }
+    let key = KeyPair::generate()?;
+    let mut params = ca_params();
+    validity(&mut params, 20);
+    let cert = params.self_signed(&key)?;
+    write_new(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
+    write_new(&cert_path, cert.pem().as_bytes(), 0o644)?;
+    Ok(cert_path)
+}
+
+/// Paths of an issued node certificate.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The certificate (PEM).
+    pub cert: PathBuf,
+    /// Its private key (PEM, mode 0600).
+    pub key: PathBuf,
+}
+
+/// Issue a certificate for node `id` named `name`, signed by the CA in
+/// `ca_dir`, written to `out` as `node-<id>.pem` and `node-<id>.key`.
+pub fn issue_node_cert(ca_dir: &Path, id: u16, name: &str, out: &Path) -> Result<Issued, PkiError> {
+    if !valid_dns_name(name) {
+        return Err(PkiError::BadName(name.to_string()));
+    }
+    let key_path = ca_dir.join(CA_KEY);
+    let key_pem = fs::read_to_string(&key_path).map_err(io(&key_path))?;
+    let ca_key = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::Pem {
+        path: key_path.clone(),
+        reason: format!("not a CA private key: {e}"),
+    })?;
+    // The issuer is rebuilt from the fixed CA subject and its key: that is
+    // all a signature and the issuer/authority-key-id fields need.
+    let ca_cert_path = ca_dir.join(CA_CERT);
+    if !ca_cert_path.exists() {
+        return Err(PkiError::Pem {
+            path: ca_cert_path,
+            reason: "missing; run `rampart cluster init` first".into(),
+        });
+    }
+    let issuer = Issuer::new(ca_params(), ca_key);
+
+    let mut params = CertificateParams::new(vec![name.to_string(), node_dns_name(id)])?;
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, name);
+    params.distinguished_name = dn;
+    params.is_ca = IsCa::ExplicitNoCa;
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
+    validity(&mut params, 10);
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, &issuer)?;
+
+    fs::create_dir_all(out).map_err(io(out))?;
+    let issued = Issued {
+        cert: out.join(format!("node-{id}.pem")),
+        key: out.join(format!("node-{id}.key")),
+    };
+    for p in [&issued.cert, &issued.key] {
+        if p.exists() {
+            return Err(PkiError::Exists(p.clone()));
+        }
+    }
+    write_new(&issued.key, key.serialize_pem().as_bytes(), 0o600)?;
+    write_new(&issued.cert, cert.pem().as_bytes(), 0o644)?;
+    Ok(issued)
+}
+
+/// A node's TLS material, loaded and checked.
+#[derive(Debug, Clone)]
+pub struct NodeTls {
+    /// The cluster CA.
+    pub ca: CertificateDer<'static>,
+    /// The node's chain (leaf first).
+    pub chain: Vec<CertificateDer<'static>>,
+    key: Arc<PrivateKeyDer<'static>>,
+}
+
+fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+    let data = fs::read(path).map_err(io(path))?;
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&data).collect();
+    let certs = certs.map_err(|e| PkiError::Pem {
+        path: path.to_path_buf(),
+        reason: format!("bad PEM: {e}"),
+    })?;
+    if certs.is_empty() {
+        return Err(PkiError::Pem {
+            path: path.to_path_buf(),
+            reason: "no certificate in file".into(),
+        });
+    }
+    Ok(certs)
+}
+
+impl NodeTls {
+    /// Load the CA certificate, the node certificate and its key.
+    pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Self, PkiError> {
+        let ca_cert = read_pem_certs(ca)?.remove(0);
+        let chain = read_pem_certs(cert)?;
+        let key_data = fs::read(key).map_err(io(key))?;
+        let key_der = PrivateKeyDer::from_pem_slice(&key_data).map_err(|e| PkiError::Pem {
+            path: key.to_path_buf(),
+            reason: format!("no private key: {e}"),
+        })?;
+        let tls = NodeTls {
+            ca: ca_cert,
+            chain,
+            key: Arc::new(key_der),
+        };
+        // Build both configurations once so a mismatched key or a
+        // certificate from another CA is an error at load time.
+        tls.server_config(&[b"check"])?;
+        tls.client_config(&[b"check"])?;
+        tls.verify_peer(&tls.chain, None)
+            .map_err(|reason| PkiError::Pem {
+                path: cert.to_path_buf(),
+                reason: format!("not issued by the cluster CA in {}: {reason}", ca.display()),
+            })?;
+        Ok(tls)
+    }
+
+    /// Build from material in memory (tests).
+    pub fn from_der(
+        ca: CertificateDer<'static>,
+        chain: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    ) -> Self {
+        NodeTls {
+            ca,
+            chain,
+            key: Arc::new(key),
+        }
+    }
+
+    fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    fn roots(&self) -> Result<rustls::RootCertStore, PkiError> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca.clone())?;
+        Ok(roots)
+    }
+
+    /// Server side: TLS 1.3, client certificates required and chained to
+    /// the cluster CA.
+    pub fn server_config(&self, alpn: &[&[u8]]) -> Result<rustls::ServerConfig, PkiError> {
+        let p = Self::provider();
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(self.roots()?),
+            p.clone(),
+        )
+        .build()
+        .map_err(|e| PkiError::Verifier(e.to_string()))?;
+        let mut cfg = rustls::ServerConfig::builder_with_provider(p)
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(self.chain.clone(), self.key.clone_key())?;
+        cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+        Ok(cfg)
+    }
+
+    /// Client side: TLS 1.3, the server must chain to the cluster CA and
+    /// name the node dialled; presents this node's certificate.
+    pub fn client_config(&self, alpn: &[&[u8]]) -> Result<rustls::ClientConfig, PkiError> {
+        let mut cfg = rustls::ClientConfig::builder_with_provider(Self::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])?
+            .with_root_certificates(self.roots()?)
+            .with_client_auth_cert(self.chain.clone(), self.key.clone_key())?;
+        cfg.alpn_protocols = alpn.iter().map(|a| a.to_vec()).collect();
+        Ok(cfg)
+    }
+
+    /// Check a peer's chain against the cluster CA and, when `id` is
+    /// given, that its leaf names `node-<id>.rampart`.
+    pub fn verify_peer(&self, chain: &[CertificateDer<'_>], id: Option<u16>) -> Result<(), String> {
+        let leaf = chain.first().ok_or("no certificate")?;
+        let cert =
+            webpki::EndEntityCert::try_from(leaf).map_err(|e| format!("bad certificate: {e}"))?;
+        let anchor = webpki::anchor_from_trusted_cert(&self.ca)
+            .map_err(|e| format!("bad CA certificate: {e}"))?
+            .to_owned();
+        let now = rustls::pki_types::UnixTime::now();
+        cert.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            &[anchor],
+            chain.get(1..).unwrap_or(&[]),
+            now,
+            webpki::KeyUsage::client_auth(),
+            None,
+            None,
+        )
+        .map_err(|e| format!("not issued by the cluster CA: {e}"))?;
+        if let Some(id) = id {
+            let name = ServerName::try_from(node_dns_name(id)).map_err(|e| e.to_string())?;
+            cert.verify_is_valid_for_subject_name(&name)
+                .map_err(|_| format!("certificate does not name node {id}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rampart-pki-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn init_issue_load_and_verify() {
+        let dir = tmp("ok");
+        init_ca(&dir).expect("init");
+        // Never overwrite a CA.
+        assert!(matches!(init_ca(&dir), Err(PkiError::Exists(_))));
+        let mode = fs::metadata(dir.join(CA_KEY)).expect("key").permissions();
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
+
+        let a = issue_node_cert(&dir, 1, "fw-a", &dir).expect("issue");
+        assert!(matches!(
+            issue_node_cert(&dir, 1, "fw-a", &dir),
+            Err(PkiError::Exists(_))
+        ));
+        let tls = NodeTls::load(&dir.join(CA_CERT), &a.cert, &a.key).expect("load");
+        tls.verify_peer(&tls.chain, Some(1)).expect("names node 1");
+        let wrong = tls
+            .verify_peer(&tls.chain, Some(2))
+            .expect_err("not node 2");
+        assert!(wrong.contains("does not name node 2"), "{wrong}");
+
+        // A certificate from another CA does not verify.
+        let other = tmp("other");
+        init_ca(&other).expect("init other");
+        let b = issue_node_cert(&other, 2, "fw-b", &other).expect("issue other");
+        let foreign = NodeTls::load(&other.join(CA_CERT), &b.cert, &b.key).expect("load other");
+        assert!(tls.verify_peer(&foreign.chain, Some(2)).is_err());
+        // Nor does a node config that mixes CAs.
+        assert!(NodeTls::load(&dir.join(CA_CERT), &b.cert, &b.key).is_err());
+
+        assert!(matches!(
+            issue_node_cert(&dir, 3, "bad name!", &dir),
+            Err(PkiError::BadName(_))
+        ));
+        let _ = fs::remove_dir_all(&dir);
+        let _ = fs::remove_dir_all(&other);
+    }
+}

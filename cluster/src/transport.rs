@@ -1,0 +1,669 @@
+//! The QUIC shell of state sync: one quinn endpoint per node, mutual TLS
+//! against the cluster CA, one connection per peer pair (the lower node id
+//! dials the higher), kept alive and re-established with backoff.
+//!
+//! On a connection each side opens one long-lived unidirectional stream
+//! and writes length-prefixed frames (u32 big-endian length, then the
+//! bytes) on it: ordered and reliable within a connection, which is what
+//! the sync protocol assumes. The first frame on each stream is a hello
+//! naming the sender's node id; the acceptor checks that the client
+//! certificate names that node, the dialer checks the server certificate
+//! through TLS server-name verification. Nothing from a peer reaches the
+//! protocol before both checks pass.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
+use rustls::pki_types::CertificateDer;
+use tokio::io::{AsyncReadExt as _, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::pki::{NodeTls, PkiError, node_dns_name};
+
+/// ALPN of the sync protocol.
+pub const ALPN_SYNC: &[u8] = b"rampart-sync/1";
+
+/// The largest frame accepted or sent.
+pub const MAX_FRAME_BYTES: usize = 4 << 20;
+
+/// Hello frame: magic, version, node id.
+const HELLO_MAGIC: &[u8; 4] = b"RSYN";
+const HELLO_VERSION: u8 = 1;
+
+/// QUIC application close codes.
+const CLOSE_REPLACED: u32 = 1;
+const CLOSE_REFUSED: u32 = 2;
+const CLOSE_BAD_FRAME: u32 = 3;
+const CLOSE_SHUTDOWN: u32 = 4;
+
+/// A peer in the configuration.
+#[derive(Debug, Clone)]
+pub struct PeerSpec {
+    /// Node id.
+    pub id: u16,
+    /// Node name (informational; identity is checked by id).
+    pub name: String,
+    /// Where it listens.
+    pub address: SocketAddr,
+}
+
+/// Transport settings.
+#[derive(Debug, Clone)]
+pub struct TransportConfig {
+    /// This node's id.
+    pub node_id: u16,
+    /// Where to listen (UDP).
+    pub listen: SocketAddr,
+    /// The other members.
+    pub peers: Vec<PeerSpec>,
+    /// QUIC keep-alive interval.
+    pub keep_alive: Duration,
+    /// Idle time after which a peer is declared down.
+    pub idle_timeout: Duration,
+    /// First and largest reconnect delay.
+    pub backoff_min: Duration,
+    /// Largest reconnect delay.
+    pub backoff_max: Duration,
+    /// Frames queued per peer before `send` refuses.
+    pub outbound_queue_frames: usize,
+    /// Frames queued towards the protocol before readers wait (back
+    /// pressure through QUIC flow control).
+    pub inbound_queue_frames: usize,
+    /// Use UDP GSO (some virtual NICs fail with it).
+    pub gso: bool,
+}
+
+impl TransportConfig {
+    /// Defaults for a LAN.
+    pub fn new(node_id: u16, listen: SocketAddr, peers: Vec<PeerSpec>) -> Self {
+        TransportConfig {
+            node_id,
+            listen,
+            peers,
+            keep_alive: Duration::from_millis(500),
+            idle_timeout: Duration::from_secs(3),
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(2),
+            outbound_queue_frames: 65_536,
+            inbound_queue_frames: 4096,
+            gso: std::env::var_os("RAMPART_QUIC_NO_GSO").is_none(),
+        }
+    }
+}
+
+/// What the transport tells the protocol driver.
+#[derive(Debug)]
+pub enum TransportEvent {
+    /// A verified connection to `peer` is up.
+    Up {
+        /// The peer.
+        peer: u16,
+        /// This node's id for the connection (increasing).
+        conn: u64,
+    },
+    /// The connection is gone.
+    Down {
+        /// The peer.
+        peer: u16,
+        /// Its connection id.
+        conn: u64,
+        /// Why.
+        reason: String,
+    },
+    /// A frame arrived.
+    Frame {
+        /// The peer.
+        peer: u16,
+        /// On this connection.
+        conn: u64,
+        /// The bytes.
+        frame: Bytes,
+    },
+}
+
+/// Why `send` refused a frame.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SendError {
+    /// No connection to the peer.
+    #[error("peer {0} is not connected")]
+    NotConnected(u16),
+    /// Its queue is full.
+    #[error("queue to peer {0} is full")]
+    QueueFull(u16),
+    /// Larger than a frame may be.
+    #[error("frame of {0} bytes exceeds the limit")]
+    TooLarge(usize),
+}
+
+/// A transport start-up error.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// The TLS material.
+    #[error(transparent)]
+    Pki(#[from] PkiError),
+    /// quinn refused the TLS configuration.
+    #[error("QUIC TLS configuration: {0}")]
+    Quic(String),
+    /// Binding the UDP socket.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// A bad setting.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Transport counters (monotonic).
+#[derive(Debug, Default)]
+pub struct TransportCounters {
+    /// Connections that passed every check.
+    pub connections_up: AtomicU64,
+    /// Verified connections that ended.
+    pub connections_down: AtomicU64,
+    /// Dial attempts that failed (unreachable, TLS, refused).
+    pub dial_failures: AtomicU64,
+    /// Incoming handshakes that failed TLS (no certificate, unknown CA).
+    pub refused_tls: AtomicU64,
+    /// Peers whose certificate names another node than they claim.
+    pub refused_wrong_identity: AtomicU64,
+    /// Peers claiming a node id not in the configuration (or dialling
+    /// against the id order).
+    pub refused_unknown_peer: AtomicU64,
+    /// Connections closed for a bad hello or frame.
+    pub refused_bad_frame: AtomicU64,
+    /// Frames over the size limit (received; the connection is closed).
+    pub frames_too_large: AtomicU64,
+    /// Frames sent and received.
+    pub frames_sent: AtomicU64,
+    /// Frames received.
+    pub frames_received: AtomicU64,
+    /// Payload bytes sent.
+    pub bytes_sent: AtomicU64,
+    /// Payload bytes received.
+    pub bytes_received: AtomicU64,
+    /// Frames `send` refused.
+    pub send_refused: AtomicU64,
+}
+
+fn add(c: &AtomicU64, n: u64) {
+    c.fetch_add(n, Ordering::Relaxed);
+}
+
+/// State of a peer's connection as the transport sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// No verified connection.
+    Down,
+    /// A verified connection.
+    Up,
+}
+
+#[derive(Debug)]
+struct PeerSlot {
+    conn: u64,
+    tx: mpsc::Sender<Bytes>,
+    handle: quinn::Connection,
+}
+
+#[derive(Debug)]
+struct Shared {
+    me: u16,
+    cfg: TransportConfig,
+    tls: NodeTls,
+    peers: Mutex<HashMap<u16, PeerSlot>>,
+    next_conn: AtomicU64,
+    counters: Arc<TransportCounters>,
+    events: mpsc::Sender<TransportEvent>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The running transport. Dropping it does not stop it; call
+/// [`Transport::shutdown`].
+#[derive(Debug, Clone)]
+pub struct Transport {
+    shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+}
+
+fn quic_transport_config(cfg: &TransportConfig) -> Result<quinn::TransportConfig, TransportError> {
+    let mut t = quinn::TransportConfig::default();
+    let idle = quinn::IdleTimeout::try_from(cfg.idle_timeout)
+        .map_err(|e| TransportError::Config(format!("idle timeout: {e}")))?;
+    t.max_idle_timeout(Some(idle))
+        .keep_alive_interval(Some(cfg.keep_alive))
+        .stream_receive_window(quinn::VarInt::from_u32(8 << 20))
+        .receive_window(quinn::VarInt::from_u32(32 << 20))
+        .send_window(32 << 20)
+        .initial_rtt(Duration::from_millis(10))
+        .max_concurrent_uni_streams(quinn::VarInt::from_u32(4))
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(0))
+        .enable_segmentation_offload(cfg.gso);
+    Ok(t)
+}
+
+impl Transport {
+    /// Bind, start accepting, and dial every peer with a higher id.
+    /// Must be called inside a tokio runtime.
+    pub fn start(
+        cfg: TransportConfig,
+        tls: NodeTls,
+    ) -> Result<(Transport, mpsc::Receiver<TransportEvent>), TransportError> {
+        if cfg.peers.iter().any(|p| p.id == cfg.node_id) {
+            return Err(TransportError::Config(format!(
+                "node {} lists itself as a peer",
+                cfg.node_id
+            )));
+        }
+        let qt = Arc::new(quic_transport_config(&cfg)?);
+        let server_tls = tls.server_config(&[ALPN_SYNC])?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(
+            QuicServerConfig::try_from(server_tls)
+                .map_err(|e| TransportError::Quic(e.to_string()))?,
+        ));
+        server.transport_config(qt.clone());
+        let client_tls = tls.client_config(&[ALPN_SYNC])?;
+        let mut client = quinn::ClientConfig::new(Arc::new(
+            QuicClientConfig::try_from(client_tls)
+                .map_err(|e| TransportError::Quic(e.to_string()))?,
+        ));
+        client.transport_config(qt);
+        let mut endpoint =
+            quinn::Endpoint::server(server, cfg.listen).map_err(|source| TransportError::Bind {
+                addr: cfg.listen,
+                source,
+            })?;
+        endpoint.set_default_client_config(client);
+
+        let (etx, erx) = mpsc::channel(cfg.inbound_queue_frames.max(16));
+        let shared = Arc::new(Shared {
+            me: cfg.node_id,
+            cfg,
+            tls,
+            peers: Mutex::new(HashMap::new()),
+            next_conn: AtomicU64::new(1),
+            counters: Arc::new(TransportCounters::default()),
+            events: etx,
+            tasks: Mutex::new(Vec::new()),
+        });
+        let t = Transport { shared, endpoint };
+        t.spawn(accept_loop(t.shared.clone(), t.endpoint.clone()));
+        for p in t.shared.cfg.peers.clone() {
+            if p.id > t.shared.me {
+                t.spawn(dial_loop(t.shared.clone(), t.endpoint.clone(), p));
+            }
+        }
+        Ok((t, erx))
+    }
+
+    fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        let h = tokio::spawn(f);
+        if let Ok(mut tasks) = self.shared.tasks.lock() {
+            tasks.retain(|t| !t.is_finished());
+            tasks.push(h);
+        }
+    }
+
+    /// Queue a frame to `peer`. Never waits: a full queue or a missing
+    /// connection is an error the protocol recovers from (resend/resync).
+    pub fn send(&self, peer: u16, frame: Bytes) -> Result<(), SendError> {
+        if frame.len() > MAX_FRAME_BYTES {
+            add(&self.shared.counters.send_refused, 1);
+            return Err(SendError::TooLarge(frame.len()));
+        }
+        let peers = self
+            .shared
+            .peers
+            .lock()
+            .map_err(|_| SendError::NotConnected(peer))?;
+        let Some(slot) = peers.get(&peer) else {
+            add(&self.shared.counters.send_refused, 1);
+            return Err(SendError::NotConnected(peer));
+        };
+        slot.tx.try_send(frame).map_err(|e| {
+            add(&self.shared.counters.send_refused, 1);
+            match e {
+                mpsc::error::TrySendError::Full(_) => SendError::QueueFull(peer),
+                mpsc::error::TrySendError::Closed(_) => SendError::NotConnected(peer),
+            }
+        })
+    }
+
+    /// Link state per configured peer.
+    pub fn peer_states(&self) -> Vec<(u16, LinkState)> {
+        let peers = self.shared.peers.lock().ok();
+        self.shared
+            .cfg
+            .peers
+            .iter()
+            .map(|p| {
+                let up = peers.as_ref().is_some_and(|m| m.contains_key(&p.id));
+                (p.id, if up { LinkState::Up } else { LinkState::Down })
+            })
+            .collect()
+    }
+
+    /// Counters.
+    pub fn counters(&self) -> Arc<TransportCounters> {
+        self.shared.counters.clone()
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.endpoint.local_addr()
+    }
+
+    /// Close every connection and stop all tasks.
+    pub async fn shutdown(&self) {
+        self.endpoint
+            .close(quinn::VarInt::from_u32(CLOSE_SHUTDOWN), b"shutdown");
+        let tasks = self
+            .shared
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in &tasks {
+            t.abort();
+        }
+        if let Ok(mut p) = self.shared.peers.lock() {
+            p.clear();
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.endpoint.wait_idle()).await;
+    }
+}
+
+fn hello_bytes(id: u16) -> Bytes {
+    let mut v = Vec::with_capacity(7);
+    v.extend_from_slice(HELLO_MAGIC);
+    v.push(HELLO_VERSION);
+    v.extend_from_slice(&id.to_be_bytes());
+    Bytes::from(v)
+}
+
+fn parse_hello(b: &[u8]) -> Option<u16> {
+    if b.len() != 7 || &b[..4] != HELLO_MAGIC || b[4] != HELLO_VERSION {
+        return None;
+    }
+    Some(u16::from_be_bytes([b[5], b[6]]))
+}
+
+/// Why reading a frame stopped.
+#[derive(Debug)]
+enum ReadFail {
+    Closed(String),
+    TooLarge(usize),
+}
+
+async fn read_frame(r: &mut BufReader<quinn::RecvStream>) -> Result<Bytes, ReadFail> {
+    let len = r
+        .read_u32()
+        .await
+        .map_err(|e| ReadFail::Closed(e.to_string()))? as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(ReadFail::TooLarge(len));
+    }
+    let mut buf = vec![0u8; len];
+    r.read_exact(&mut buf)
+        .await
+        .map_err(|e| ReadFail::Closed(e.to_string()))?;
+    Ok(Bytes::from(buf))
+}
+
+async fn write_frames(
+    s: &mut quinn::SendStream,
+    frames: &[Bytes],
+) -> Result<(), quinn::WriteError> {
+    let total: usize = frames.iter().map(|f| f.len() + 4).sum();
+    let mut buf = Vec::with_capacity(total);
+    for f in frames {
+        // Frames are checked against MAX_FRAME_BYTES (< 4 GiB) on entry.
+        buf.extend_from_slice(&u32::try_from(f.len()).unwrap_or(u32::MAX).to_be_bytes());
+        buf.extend_from_slice(f);
+    }
+    s.write_all(&buf).await
+}
+
+fn peer_chain(conn: &quinn::Connection) -> Option<Vec<CertificateDer<'static>>> {
+    conn.peer_identity()?
+        .downcast::<Vec<CertificateDer<'static>>>()
+        .ok()
+        .map(|b| *b)
+}
+
+fn close(conn: &quinn::Connection, code: u32, why: &str) {
+    conn.close(quinn::VarInt::from_u32(code), why.as_bytes());
+}
+
+async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
+    while let Some(incoming) = endpoint.accept().await {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let conn = match incoming.await {
+                Ok(c) => c,
+                Err(_) => {
+                    add(&shared.counters.refused_tls, 1);
+                    return;
+                }
+            };
+            if let Some(peer) = accept_verify(&shared, &conn).await {
+                serve(shared, conn, peer.0, peer.1, peer.2).await;
+            }
+        });
+    }
+}
+
+/// The acceptor's checks: the first stream carries a hello naming a
+/// configured, lower node id that the client certificate names.
+async fn accept_verify(
+    shared: &Shared,
+    conn: &quinn::Connection,
+) -> Option<(u16, BufReader<quinn::RecvStream>, quinn::SendStream)> {
+    let c = &shared.counters;
+    let setup = async {
+        let recv = conn.accept_uni().await.ok()?;
+        let mut r = BufReader::with_capacity(256 << 10, recv);
+        let hello = read_frame(&mut r).await.ok()?;
+        Some((hello, r))
+    };
+    let Ok(Some((hello, r))) = tokio::time::timeout(shared.cfg.idle_timeout, setup).await else {
+        add(&c.refused_bad_frame, 1);
+        close(conn, CLOSE_BAD_FRAME, "no hello");
+        return None;
+    };
+    let Some(id) = parse_hello(&hello) else {
+        add(&c.refused_bad_frame, 1);
+        close(conn, CLOSE_BAD_FRAME, "bad hello");
+        return None;
+    };
+    if id >= shared.me || !shared.cfg.peers.iter().any(|p| p.id == id) {
+        add(&c.refused_unknown_peer, 1);
+        close(conn, CLOSE_REFUSED, "unknown peer");
+        return None;
+    }
+    let chain = peer_chain(conn).unwrap_or_default();
+    if shared.tls.verify_peer(&chain, Some(id)).is_err() {
+        add(&c.refused_wrong_identity, 1);
+        close(
+            conn,
+            CLOSE_REFUSED,
+            "certificate does not name the claimed node",
+        );
+        return None;
+    }
+    let mut send = conn.open_uni().await.ok()?;
+    write_frames(&mut send, &[hello_bytes(shared.me)])
+        .await
+        .ok()?;
+    Some((id, r, send))
+}
+
+async fn dial_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint, peer: PeerSpec) {
+    let mut delay = shared.cfg.backoff_min;
+    loop {
+        match dial(&shared, &endpoint, &peer).await {
+            Some((r, s, conn)) => {
+                delay = shared.cfg.backoff_min;
+                serve(shared.clone(), conn, peer.id, r, s).await;
+            }
+            None => {
+                add(&shared.counters.dial_failures, 1);
+                delay = (delay * 2).min(shared.cfg.backoff_max);
+            }
+        }
+        tokio::time::sleep(delay).await;
+    }
+}
+
+async fn dial(
+    shared: &Shared,
+    endpoint: &quinn::Endpoint,
+    peer: &PeerSpec,
+) -> Option<(
+    BufReader<quinn::RecvStream>,
+    quinn::SendStream,
+    quinn::Connection,
+)> {
+    let attempt = async {
+        // TLS verifies that the server's certificate names the node dialled.
+        let conn = endpoint
+            .connect(peer.address, &node_dns_name(peer.id))
+            .ok()?
+            .await
+            .ok()?;
+        let mut send = conn.open_uni().await.ok()?;
+        write_frames(&mut send, &[hello_bytes(shared.me)])
+            .await
+            .ok()?;
+        let recv = conn.accept_uni().await.ok()?;
+        let mut r = BufReader::with_capacity(256 << 10, recv);
+        let hello = read_frame(&mut r).await.ok()?;
+        if parse_hello(&hello) != Some(peer.id) {
+            add(&shared.counters.refused_wrong_identity, 1);
+            close(&conn, CLOSE_REFUSED, "wrong hello");
+            return None;
+        }
+        Some((r, send, conn))
+    };
+    tokio::time::timeout(shared.cfg.idle_timeout * 2, attempt)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Run a verified connection until it ends.
+async fn serve(
+    shared: Arc<Shared>,
+    conn: quinn::Connection,
+    peer: u16,
+    mut recv: BufReader<quinn::RecvStream>,
+    mut send: quinn::SendStream,
+) {
+    let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(shared.cfg.outbound_queue_frames.max(16));
+    let old = shared.peers.lock().ok().and_then(|mut p| {
+        p.insert(
+            peer,
+            PeerSlot {
+                conn: id,
+                tx,
+                handle: conn.clone(),
+            },
+        )
+    });
+    if let Some(old) = old {
+        // A peer that restarted reconnects before its old connection
+        // times out: the new one wins.
+        close(&old.handle, CLOSE_REPLACED, "replaced");
+    }
+    add(&shared.counters.connections_up, 1);
+    if shared
+        .events
+        .send(TransportEvent::Up { peer, conn: id })
+        .await
+        .is_err()
+    {
+        return;
+    }
+
+    let counters = shared.counters.clone();
+    let writer = async {
+        let mut batch = Vec::with_capacity(256);
+        while let Some(f) = rx.recv().await {
+            batch.push(f);
+            let mut bytes = batch[0].len();
+            while bytes < (1 << 20) {
+                match rx.try_recv() {
+                    Ok(f) => {
+                        bytes += f.len();
+                        batch.push(f);
+                    }
+                    Err(_) => break,
+                }
+            }
+            if write_frames(&mut send, &batch).await.is_err() {
+                return "send stream closed".to_string();
+            }
+            add(&counters.frames_sent, batch.len() as u64);
+            add(
+                &counters.bytes_sent,
+                batch.iter().map(|f| f.len() as u64).sum(),
+            );
+            batch.clear();
+        }
+        "queue closed".to_string()
+    };
+    let reader = async {
+        loop {
+            match read_frame(&mut recv).await {
+                Ok(frame) => {
+                    add(&counters.frames_received, 1);
+                    add(&counters.bytes_received, frame.len() as u64);
+                    let ev = TransportEvent::Frame {
+                        peer,
+                        conn: id,
+                        frame,
+                    };
+                    if shared.events.send(ev).await.is_err() {
+                        return "transport stopped".to_string();
+                    }
+                }
+                Err(ReadFail::TooLarge(n)) => {
+                    add(&counters.frames_too_large, 1);
+                    close(&conn, CLOSE_BAD_FRAME, "frame too large");
+                    return format!("peer sent a frame of {n} bytes");
+                }
+                Err(ReadFail::Closed(e)) => return e,
+            }
+        }
+    };
+    let reason = tokio::select! {
+        r = writer => r,
+        r = reader => r,
+        e = conn.closed() => e.to_string(),
+    };
+    close(&conn, CLOSE_SHUTDOWN, "connection ended");
+    if let Ok(mut p) = shared.peers.lock()
+        && p.get(&peer).is_some_and(|s| s.conn == id)
+    {
+        p.remove(&peer);
+    }
+    add(&shared.counters.connections_down, 1);
+    let _ = shared
+        .events
+        .send(TransportEvent::Down {
+            peer,
+            conn: id,
+            reason,
+        })
+        .await;
+}

@@ -1,0 +1,366 @@
+//! The node's cluster wiring: the bridge thread owns the engine and talks
+//! through a [`Port`] (bounded channels plus an eventfd to wake it) to the
+//! sync driver, a tokio task that pumps the sans-IO [`Protocol`] over the
+//! QUIC [`Transport`].
+// The shell reads the clock and feeds it to the protocol as `now`.
+#![allow(clippy::disallowed_methods)]
+
+use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rampart_cluster::sync::{Output, Protocol};
+use rampart_cluster::transport::{Transport, TransportEvent};
+use rampart_dataplane::engine::sync::SyncOut;
+use rampart_dataplane::io::bridge::ClusterPort;
+use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent};
+use rampart_dataplane::{Engine, Instant};
+use tokio::sync::mpsc;
+
+/// Messages from the bridge to the driver; each is one batch's worth.
+#[derive(Debug)]
+pub enum ToCluster {
+    /// The engine's changes.
+    Events(Vec<SyncOut>),
+    /// Part of a bulk dump for a peer.
+    Bulk {
+        /// The peer.
+        peer: u16,
+        /// Its request id.
+        id: u64,
+        /// Flows.
+        flows: Vec<FlowState>,
+        /// Whether this ends the dump.
+        last: bool,
+        /// Flows in the whole dump so far.
+        total: u64,
+    },
+}
+
+/// Messages from the driver to the bridge.
+#[derive(Debug)]
+pub enum ToEngine {
+    /// Apply peers' events.
+    Apply(Vec<SyncEvent>),
+    /// Release deferred packets.
+    Acked(Vec<(rampart_dataplane::flow::FlowKey, Incarnation)>),
+    /// Produce a bulk dump for a peer.
+    BulkDump {
+        /// The peer.
+        peer: u16,
+        /// Its request id.
+        id: u64,
+    },
+    /// Peers up.
+    PeersUp(usize),
+    /// The node is ready.
+    Ready,
+}
+
+/// Depth of each channel, in messages (a message is one batch).
+const CHANNEL_DEPTH: usize = 16_384;
+
+/// Flows per bulk chunk taken from the engine between two packet batches,
+/// so a bulk dump of a million flows never stalls forwarding for long.
+const BULK_CHUNK_FLOWS: usize = 4096;
+
+/// Counters of the link itself.
+#[derive(Debug, Default)]
+pub struct LinkCounters {
+    /// Event batches the bridge could not hand over (channel full).
+    pub events_dropped: AtomicU64,
+    /// Peer events the engine refused (invalid state).
+    pub apply_rejected: AtomicU64,
+    /// Frames the transport refused to queue.
+    pub send_failed: AtomicU64,
+    /// Frames refused by the protocol (malformed or out of protocol).
+    pub frames_refused: AtomicU64,
+}
+
+/// A cluster clock: an anchor on the monotonic clock and the Unix time
+/// then, so engine time advances monotonically and is comparable between
+/// nodes (to the accuracy of their NTP).
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    /// Monotonic anchor.
+    pub epoch: std::time::Instant,
+    /// Unix time at the anchor, in nanoseconds.
+    pub base_ns: u64,
+}
+
+impl Clock {
+    /// Anchor now.
+    pub fn start() -> Self {
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        Clock {
+            epoch: std::time::Instant::now(),
+            base_ns: unix,
+        }
+    }
+
+    /// Cluster time now.
+    pub fn now(&self) -> Instant {
+        let e = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Instant::from_nanos(self.base_ns.saturating_add(e))
+    }
+
+    fn to_tokio(self, at: Instant) -> tokio::time::Instant {
+        let from_epoch = at.as_nanos().saturating_sub(self.base_ns);
+        tokio::time::Instant::from_std(self.epoch + std::time::Duration::from_nanos(from_epoch))
+    }
+}
+
+fn eventfd() -> std::io::Result<OwnedFd> {
+    // SAFETY: eventfd has no memory preconditions; the result is checked.
+    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The bridge's end.
+#[derive(Debug)]
+pub struct Port {
+    to_cluster: mpsc::Sender<ToCluster>,
+    from_cluster: mpsc::Receiver<ToEngine>,
+    wake: Arc<OwnedFd>,
+    out: Vec<SyncOut>,
+    bulk: Option<BulkJob>,
+    counters: Arc<LinkCounters>,
+}
+
+#[derive(Debug)]
+struct BulkJob {
+    peer: u16,
+    id: u64,
+    cursor: usize,
+    total: u64,
+}
+
+impl ClusterPort for Port {
+    fn exchange(&mut self, engine: &mut Engine, now: Instant) {
+        // Clear the wake-up before draining, so a message that arrives
+        // during the drain wakes the next poll.
+        let mut buf = [0u8; 8];
+        // SAFETY: reading 8 bytes into a valid buffer from our eventfd.
+        unsafe { libc::read(self.wake.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+        while let Ok(msg) = self.from_cluster.try_recv() {
+            match msg {
+                ToEngine::Apply(events) => {
+                    for e in &events {
+                        if engine.apply_sync(e, now).is_err() {
+                            self.counters.apply_rejected.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+                ToEngine::Acked(list) => {
+                    for (key, inc) in &list {
+                        engine.sync_acked(key, inc);
+                    }
+                }
+                ToEngine::BulkDump { peer, id } => {
+                    self.bulk = Some(BulkJob {
+                        peer,
+                        id,
+                        cursor: 0,
+                        total: 0,
+                    });
+                }
+                ToEngine::PeersUp(n) => engine.set_peers_up(n),
+                ToEngine::Ready => engine.set_ready(true),
+            }
+        }
+        engine.poll_sync(now, &mut self.out);
+        if !self.out.is_empty() {
+            let batch = std::mem::take(&mut self.out);
+            if self.to_cluster.try_send(ToCluster::Events(batch)).is_err() {
+                self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(job) = &mut self.bulk
+            && self.to_cluster.capacity() > 0
+        {
+            let mut flows = Vec::with_capacity(BULK_CHUNK_FLOWS);
+            let last = engine.bulk_chunk(&mut job.cursor, BULK_CHUNK_FLOWS, now, &mut flows);
+            job.total += flows.len() as u64;
+            let msg = ToCluster::Bulk {
+                peer: job.peer,
+                id: job.id,
+                flows,
+                last,
+                total: job.total,
+            };
+            if self.to_cluster.try_send(msg).is_ok() && last {
+                self.bulk = None;
+            }
+        }
+    }
+
+    fn wake_fd(&self) -> Option<RawFd> {
+        Some(self.wake.as_raw_fd())
+    }
+}
+
+/// The driver's end.
+#[derive(Debug)]
+pub struct DriverEnd {
+    to_engine: mpsc::Sender<ToEngine>,
+    from_bridge: mpsc::Receiver<ToCluster>,
+    wake: Arc<OwnedFd>,
+}
+
+impl DriverEnd {
+    async fn tell(&self, msg: ToEngine) {
+        // The bridge only stops at shutdown; a send error then is moot.
+        let _ = self.to_engine.send(msg).await;
+        let one = 1u64.to_ne_bytes();
+        // SAFETY: writing 8 bytes from a valid buffer to our eventfd.
+        unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), 8) };
+    }
+}
+
+/// Make both ends of the link.
+pub fn link(counters: Arc<LinkCounters>) -> std::io::Result<(Port, DriverEnd)> {
+    let (tc_tx, tc_rx) = mpsc::channel(CHANNEL_DEPTH);
+    let (te_tx, te_rx) = mpsc::channel(CHANNEL_DEPTH);
+    let wake = Arc::new(eventfd()?);
+    Ok((
+        Port {
+            to_cluster: tc_tx,
+            from_cluster: te_rx,
+            wake: wake.clone(),
+            out: Vec::new(),
+            bulk: None,
+            counters,
+        },
+        DriverEnd {
+            to_engine: te_tx,
+            from_bridge: tc_rx,
+            wake,
+        },
+    ))
+}
+
+/// Protocol counters and peer phases at one moment.
+pub type StatusSnapshot = (
+    rampart_cluster::sync::ProtocolCounters,
+    Vec<(u16, &'static str)>,
+);
+
+/// Shared view of the protocol for status lines and (later) metrics.
+#[derive(Debug, Default)]
+pub struct SyncStatus {
+    /// Latest protocol counters and peer phases, refreshed by the driver.
+    pub snapshot: std::sync::Mutex<Option<StatusSnapshot>>,
+}
+
+/// Pump the protocol until the transport's event channel closes or the
+/// bridge hangs up.
+pub async fn drive(
+    mut protocol: Protocol,
+    transport: Transport,
+    mut events: mpsc::Receiver<TransportEvent>,
+    mut end: DriverEnd,
+    clock: Clock,
+    counters: Arc<LinkCounters>,
+    status: Arc<SyncStatus>,
+) {
+    // Deliver the protocol's first outputs (a node alone is ready at once).
+    pump(&mut protocol, &transport, &end, &counters).await;
+    loop {
+        let timer = protocol.poll_timeout().map(|t| clock.to_tokio(t));
+        tokio::select! {
+            ev = events.recv() => {
+                let Some(ev) = ev else { break };
+                let now = clock.now();
+                match ev {
+                    TransportEvent::Up { peer, conn } => {
+                        eprintln!("rampart: peer {peer} up (connection {conn})");
+                        protocol.on_peer_up(peer, conn, now);
+                    }
+                    TransportEvent::Down { peer, conn, reason } => {
+                        eprintln!("rampart: peer {peer} down (connection {conn}): {reason}");
+                        protocol.on_peer_down(peer, conn, now);
+                    }
+                    TransportEvent::Frame { peer, conn, frame } => {
+                        if protocol.on_frame(peer, conn, &frame, now).is_err() {
+                            counters.frames_refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                }
+            }
+            msg = end.from_bridge.recv() => {
+                let Some(msg) = msg else { break };
+                handle_bridge(&mut protocol, msg);
+                // Take whatever else is queued, then flush once: batches
+                // grow under load and stay small (fast) when idle.
+                while let Ok(msg) = end.from_bridge.try_recv() {
+                    handle_bridge(&mut protocol, msg);
+                }
+                protocol.flush();
+            }
+            () = async {
+                match timer {
+                    Some(t) => tokio::time::sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            } => protocol.handle_timeout(clock.now()),
+        }
+        pump(&mut protocol, &transport, &end, &counters).await;
+        if let Ok(mut s) = status.snapshot.try_lock() {
+            let phases = protocol
+                .peer_phases()
+                .into_iter()
+                .map(|(p, ph)| (p, ph.label()))
+                .collect();
+            *s = Some((protocol.counters().clone(), phases));
+        }
+    }
+}
+
+fn handle_bridge(protocol: &mut Protocol, msg: ToCluster) {
+    match msg {
+        ToCluster::Events(events) => protocol.push_events(&events),
+        ToCluster::Bulk {
+            peer,
+            id,
+            flows,
+            last,
+            total,
+        } => protocol.bulk_out(peer, id, flows, last, total),
+    }
+}
+
+async fn pump(
+    protocol: &mut Protocol,
+    transport: &Transport,
+    end: &DriverEnd,
+    counters: &LinkCounters,
+) {
+    while let Some(out) = protocol.poll_output() {
+        match out {
+            Output::Send { peer, frame } => {
+                if transport.send(peer, frame).is_err() {
+                    counters.send_failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Output::Apply(events) => end.tell(ToEngine::Apply(events)).await,
+            Output::Acked(list) => end.tell(ToEngine::Acked(list)).await,
+            Output::BulkDump { peer, id } => end.tell(ToEngine::BulkDump { peer, id }).await,
+            Output::PeersUp(n) => end.tell(ToEngine::PeersUp(n)).await,
+            Output::Ready => {
+                let c = protocol.counters();
+                eprintln!(
+                    "rampart: cluster ready to forward ({} flows received in bulk, {} peer(s) up)",
+                    c.bulk_flows_received,
+                    protocol.peers_up()
+                );
+                end.tell(ToEngine::Ready).await;
+            }
+        }
+    }
+}
