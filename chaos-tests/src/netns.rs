@@ -21,6 +21,21 @@ pub fn sh(args: &[&str]) {
     );
 }
 
+/// Turn IPv6 off in namespace `ns` (for interfaces made from now on).
+pub fn no_ipv6(ns: &str) {
+    for key in ["all", "default"] {
+        sh(&[
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
+        ]);
+    }
+}
+
 /// Whether this process is root (namespaces and AF_PACKET need it).
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions.
@@ -148,9 +163,10 @@ pub fn fnv(data: &[u8]) -> u64 {
 /// Segment A: client `ca0` 198.18.1.10/24 — node A (`ca1` inside, `as1`
 /// outside) — server `as0` 198.18.1.20/24. Segment B: client `cb0`
 /// 198.18.2.10/24 — node B (`cb1`, `bs1`) — server `bs0` 198.18.2.20/24.
-/// Cluster link: `sync0` in node A (198.19.255.1/24) to `sync0` in node B
-/// (198.19.255.2/24), a veth pair apart from the data path, as an ASA
-/// cluster control link is.
+/// Cluster link: `sync0` in node A (198.19.255.1/24) and in node B
+/// (198.19.255.2/24), each a veth to a bridge in a hub namespace, apart
+/// from the data path as an ASA cluster control link is; a third node
+/// can join the same segment ([`AsymLab::third_node`]).
 /// Service addresses on the hosts' loopbacks: for asymmetric traffic the
 /// client uses 198.18.10.10 and the server 198.18.20.20, routed
 /// client→server via A and server→client via B; for symmetric traffic
@@ -165,14 +181,21 @@ pub struct AsymLab {
     pub node_a: Netns,
     /// Node B (server→client path).
     pub node_b: Netns,
+    /// The cluster network's switch (a bridge `br0`).
+    pub hub: Netns,
 }
 
 /// Node A's address on the cluster (sync) link between the two nodes.
 pub const SYNC_A: &str = "198.19.255.1";
 /// Node B's address on the cluster link.
 pub const SYNC_B: &str = "198.19.255.2";
-/// The cluster link's device in node A's namespace (for `tc netem`).
-pub const SYNC_DEV_A: &str = "sync0";
+/// The hub's own address on the cluster link (where a user-space link
+/// emulator can listen, see [`crate::lossy`]).
+pub const SYNC_HUB: &str = "198.19.255.9";
+/// A third node's address on the cluster link.
+pub const SYNC_C: &str = "198.19.255.3";
+/// The cluster link's device in each node's namespace (for `tc netem`).
+pub const SYNC_DEV: &str = "sync0";
 
 /// Client address for asymmetric flows.
 pub const ASYM_CLIENT: &str = "198.18.10.10";
@@ -191,7 +214,25 @@ impl AsymLab {
             server: Netns::new(&format!("{prefix}-s")),
             node_a: Netns::new(&format!("{prefix}-a")),
             node_b: Netns::new(&format!("{prefix}-b")),
+            hub: Netns::new(&format!("{prefix}-k")),
         };
+        // IPv4 only: no IPv6 autoconfiguration or MLD noise on the links.
+        for ns in [&lab.client, &lab.server, &lab.node_a, &lab.node_b] {
+            no_ipv6(ns.name());
+        }
+        let k = lab.hub.name();
+        sh(&["ip", "-n", k, "link", "add", "br0", "type", "bridge"]);
+        sh(&[
+            "ip",
+            "-n",
+            k,
+            "addr",
+            "add",
+            "198.19.255.9/24",
+            "dev",
+            "br0",
+        ]);
+        sh(&["ip", "-n", k, "link", "set", "br0", "up"]);
         let (c, s, a, b) = (
             lab.client.name(),
             lab.server.name(),
@@ -203,7 +244,6 @@ impl AsymLab {
             (s, "as0", a, "as1"),
             (c, "cb0", b, "cb1"),
             (s, "bs0", b, "bs1"),
-            (a, "sync0", b, "sync0"),
         ] {
             sh(&[
                 "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peer, "netns",
@@ -219,8 +259,6 @@ impl AsymLab {
             (c, "198.18.10.11/32", "lo"),
             (s, "198.18.20.20/32", "lo"),
             (s, "198.18.20.21/32", "lo"),
-            (a, "198.19.255.1/24", "sync0"),
-            (b, "198.19.255.2/24", "sync0"),
         ] {
             sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
         }
@@ -240,8 +278,8 @@ impl AsymLab {
             ]);
             sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
         }
-        for ns in [a, b] {
-            sh(&["ip", "-n", ns, "link", "set", "sync0", "up"]);
+        for (ns, port) in [(a, "ka"), (b, "kb")] {
+            lab.hub_port(ns, port);
             sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
         }
         for (ns, devs) in [(c, ["ca0", "cb0"]), (s, ["as0", "bs0"])] {
@@ -270,6 +308,61 @@ impl AsymLab {
         ] {
             sh(&["ip", "-n", ns, "route", "add", dst, "via", via, "dev", dev]);
         }
+        for (ns, addr) in [(a, "198.19.255.1/24"), (b, "198.19.255.2/24")] {
+            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", "sync0"]);
+        }
         lab
+    }
+
+    /// Connect `sync0` in namespace `ns` to the hub's bridge as `port`.
+    fn hub_port(&self, ns: &str, port: &str) {
+        let k = self.hub.name();
+        sh(&[
+            "ip", "-n", ns, "link", "add", "sync0", "type", "veth", "peer", "name", port, "netns",
+            k,
+        ]);
+        sh(&["ip", "-n", k, "link", "set", port, "master", "br0"]);
+        sh(&["ip", "-n", k, "link", "set", port, "up"]);
+        sh(&["ip", "-n", ns, "link", "set", "sync0", "up"]);
+    }
+
+    /// A third node's namespace `<prefix>-n3`: on the cluster link as
+    /// [`SYNC_C`], with two data interfaces `nc1` and `ns1` (veths whose
+    /// other ends stay unused in the same namespace), so it can join the
+    /// cluster and hold state without carrying traffic. Removed on drop.
+    pub fn third_node(&self) -> Netns {
+        let name = self.hub.name().trim_end_matches("-k").to_string() + "-n3";
+        let n = Netns::new(&name);
+        no_ipv6(n.name());
+        self.hub_port(n.name(), "kc");
+        sh(&[
+            "ip",
+            "-n",
+            n.name(),
+            "addr",
+            "add",
+            "198.19.255.3/24",
+            "dev",
+            "sync0",
+        ]);
+        for (dev, peer) in [("nc1", "nc0"), ("ns1", "ns0")] {
+            sh(&[
+                "ip",
+                "-n",
+                n.name(),
+                "link",
+                "add",
+                dev,
+                "type",
+                "veth",
+                "peer",
+                "name",
+                peer,
+            ]);
+            sh(&["ip", "-n", n.name(), "link", "set", dev, "up"]);
+            sh(&["ip", "-n", n.name(), "link", "set", peer, "up"]);
+        }
+        sh(&["ip", "-n", n.name(), "link", "set", "lo", "up"]);
+        n
     }
 }

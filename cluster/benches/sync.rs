@@ -115,7 +115,7 @@ fn drain(p: &mut Protocol) {
 /// Move `events` from protocol `p` into engine `b` through protocol `q`.
 fn carry(p: &mut Protocol, q: &mut Protocol, b: &mut Engine, events: &[SyncOut], now: Instant) {
     p.push_events(events);
-    p.flush();
+    p.flush(now);
     for f in sends(p) {
         q.on_frame(1, 1, &f, now).expect("valid batch");
         while let Some(o) = q.poll_output() {

@@ -116,6 +116,15 @@ pub enum TransportEvent {
         /// Why.
         reason: String,
     },
+    /// A datagram arrived (unordered, may be lost or duplicated).
+    Datagram {
+        /// The peer.
+        peer: u16,
+        /// On this connection.
+        conn: u64,
+        /// The bytes.
+        frame: Bytes,
+    },
     /// A frame arrived.
     Frame {
         /// The peer.
@@ -193,6 +202,12 @@ pub struct TransportCounters {
     pub bytes_received: AtomicU64,
     /// Frames `send` refused.
     pub send_refused: AtomicU64,
+    /// Datagrams sent.
+    pub datagrams_sent: AtomicU64,
+    /// Datagrams `send_datagram` could not send (too large, no peer).
+    pub datagrams_refused: AtomicU64,
+    /// Datagrams received.
+    pub datagrams_received: AtomicU64,
 }
 
 fn add(c: &AtomicU64, n: u64) {
@@ -336,6 +351,34 @@ impl Transport {
                 mpsc::error::TrySendError::Closed(_) => SendError::NotConnected(peer),
             }
         })
+    }
+
+    /// Send an unreliable datagram to `peer` (QUIC datagram: congestion
+    /// controlled, never retransmitted, the oldest dropped when the send
+    /// buffer is full). For data that also travels on the stream.
+    pub fn send_datagram(&self, peer: u16, frame: Bytes) -> Result<(), SendError> {
+        let c = &self.shared.counters;
+        let conn = self
+            .shared
+            .peers
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&peer).map(|s| s.handle.clone()));
+        let Some(conn) = conn else {
+            add(&c.datagrams_refused, 1);
+            return Err(SendError::NotConnected(peer));
+        };
+        let len = frame.len();
+        match conn.send_datagram(frame) {
+            Ok(()) => {
+                add(&c.datagrams_sent, 1);
+                Ok(())
+            }
+            Err(_) => {
+                add(&c.datagrams_refused, 1);
+                Err(SendError::TooLarge(len))
+            }
+        }
     }
 
     /// Link state per configured peer.
@@ -646,9 +689,28 @@ async fn serve(
             }
         }
     };
+    let datagrams = async {
+        loop {
+            match conn.read_datagram().await {
+                Ok(frame) => {
+                    add(&counters.datagrams_received, 1);
+                    let ev = TransportEvent::Datagram {
+                        peer,
+                        conn: id,
+                        frame,
+                    };
+                    if shared.events.send(ev).await.is_err() {
+                        return "transport stopped".to_string();
+                    }
+                }
+                Err(e) => return e.to_string(),
+            }
+        }
+    };
     let reason = tokio::select! {
         r = writer => r,
         r = reader => r,
+        r = datagrams => r,
         e = conn.closed() => e.to_string(),
     };
     close(&conn, CLOSE_SHUTDOWN, "connection ended");

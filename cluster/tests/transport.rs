@@ -101,6 +101,21 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
     }
     assert!(a.counters().frames_sent.load(Ordering::Relaxed) >= u64::from(N));
 
+    // Datagrams: best effort, but on loopback they arrive.
+    a.send_datagram(2, Bytes::from_static(b"fast path"))
+        .expect("datagram");
+    loop {
+        if let TransportEvent::Datagram { peer, frame, .. } = next(&mut brx, 10).await {
+            assert_eq!((peer, frame.as_ref()), (1, &b"fast path"[..]));
+            break;
+        }
+    }
+    assert!(
+        a.send_datagram(2, Bytes::from(vec![0u8; 64 << 10]))
+            .is_err(),
+        "larger than a datagram"
+    );
+
     // B goes away: A sees the connection down within the idle timeout
     // (or at once, from B's close).
     b.shutdown().await;
@@ -232,7 +247,7 @@ async fn oversized_frame_closes_the_connection() {
                 break;
             }
             TransportEvent::Frame { .. } => panic!("an oversized frame reached the protocol"),
-            TransportEvent::Up { .. } => {}
+            TransportEvent::Up { .. } | TransportEvent::Datagram { .. } => {}
         }
     }
     assert_eq!(b.counters().frames_too_large.load(Ordering::Relaxed), 1);

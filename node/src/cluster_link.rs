@@ -286,6 +286,11 @@ pub async fn drive(
                         eprintln!("rampart: peer {peer} down (connection {conn}): {reason}");
                         protocol.on_peer_down(peer, conn, now);
                     }
+                    TransportEvent::Datagram { peer, conn, frame } => {
+                        if protocol.on_datagram(peer, conn, &frame, now).is_err() {
+                            counters.frames_refused.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
                     TransportEvent::Frame { peer, conn, frame } => {
                         if protocol.on_frame(peer, conn, &frame, now).is_err() {
                             counters.frames_refused.fetch_add(1, Ordering::Relaxed);
@@ -301,7 +306,7 @@ pub async fn drive(
                 while let Ok(msg) = end.from_bridge.try_recv() {
                     handle_bridge(&mut protocol, msg);
                 }
-                protocol.flush();
+                protocol.flush(clock.now());
             }
             () = async {
                 match timer {
@@ -347,6 +352,10 @@ async fn pump(
                 if transport.send(peer, frame).is_err() {
                     counters.send_failed.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+            Output::Datagram { peer, frame } => {
+                // Best effort: the stream carries the same batch.
+                let _ = transport.send_datagram(peer, frame);
             }
             Output::Apply(events) => end.tell(ToEngine::Apply(events)).await,
             Output::Acked(list) => end.tell(ToEngine::Acked(list)).await,

@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use anyhow::{Context as _, bail};
 use rampart_chaos_tests::netns::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYM_CLIENT, SYM_SERVER, SYNC_A, SYNC_B, fnv,
 };
+use rampart_chaos_tests::node::{NodeProc, NodeSpec, value, write_config};
 use socket2::{Domain, Socket, Type};
 
 /// Connections (or UDP exchanges) per traffic kind.
@@ -54,15 +54,6 @@ struct Kind {
     bytes_verified: usize,
 }
 
-/// A lab node: its id, name, data interfaces and cluster address.
-struct NodeSpec {
-    id: u16,
-    name: &'static str,
-    inside: &'static str,
-    outside: &'static str,
-    sync: &'static str,
-}
-
 const NODES: [NodeSpec; 2] = [
     NodeSpec {
         id: 1,
@@ -80,135 +71,10 @@ const NODES: [NodeSpec; 2] = [
     },
 ];
 
-/// The port of the cluster endpoints.
-const SYNC_PORT: u16 = 7400;
-
-/// Write a node's configuration (cluster with every other lab node) and
-/// issue its certificate from the lab's CA in `dir`.
-fn node_file(dir: &Path, me: &NodeSpec, all: &[NodeSpec]) -> anyhow::Result<std::path::PathBuf> {
-    rampart_cluster::pki::issue_node_cert(dir, me.id, me.name, dir)
-        .with_context(|| format!("issuing the certificate of {}", me.name))?;
-    let peers: Vec<String> = all
-        .iter()
-        .filter(|p| p.id != me.id)
-        .map(|p| {
-            format!(
-                "{{ id = {}, name = \"{}\", address = \"{}:{SYNC_PORT}\" }}",
-                p.id, p.name, p.sync
-            )
-        })
-        .collect();
-    let file = dir.join(format!("{}.toml", me.name));
-    std::fs::write(
-        &file,
-        format!(
-            "[node]\nid = {id}\nname = \"{name}\"\ndata_dir = \".\"\npolicy = \"policy.cfg\"\n\n\
-             [[interface]]\nname = \"{inside}\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
-             [[interface]]\nname = \"{outside}\"\nnameif = \"outside\"\nsecurity_level = 0\n\n\
-             [cluster]\nlisten = \"{sync}:{SYNC_PORT}\"\npeers = [{peers}]\n\
-             ca = \"ca.pem\"\ncert = \"node-{id}.pem\"\nkey = \"node-{id}.key\"\n",
-            id = me.id,
-            name = me.name,
-            inside = me.inside,
-            outside = me.outside,
-            sync = me.sync,
-            peers = peers.join(", "),
-        ),
-    )?;
-    Ok(file)
-}
-
-/// A running node process and the lines it has written to stderr.
-struct NodeProc {
-    child: Child,
-    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-fn start_node(ns: &Netns, file: &Path) -> anyhow::Result<NodeProc> {
+fn start(ns: &Netns, dir: &Path, me: &NodeSpec) -> anyhow::Result<NodeProc> {
+    let file = write_config(dir, me, &NODES, "").map_err(anyhow::Error::msg)?;
     let exe = std::env::current_exe().context("finding the rampart binary")?;
-    let mut child = Command::new("ip")
-        .args(["netns", "exec", ns.name()])
-        .arg(exe)
-        .args(["run", "--config"])
-        .arg(file)
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("starting a node")?;
-    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    if let Some(err) = child.stderr.take() {
-        let sink = lines.clone();
-        std::thread::spawn(move || {
-            use std::io::BufRead as _;
-            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
-                if let Ok(mut v) = sink.lock() {
-                    v.push(line);
-                }
-            }
-        });
-    }
-    Ok(NodeProc { child, lines })
-}
-
-impl NodeProc {
-    fn has_line(&self, needle: &str) -> bool {
-        self.lines
-            .lock()
-            .is_ok_and(|v| v.iter().any(|l| l.contains(needle)))
-    }
-
-    /// Wait until the node says it is ready to forward.
-    fn wait_ready(&mut self, name: &str, limit: Duration) -> anyhow::Result<()> {
-        let t0 = std::time::Instant::now();
-        while t0.elapsed() < limit {
-            if self.has_line("ready") {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let lines = self.lines.lock().map(|v| v.join("\n")).unwrap_or_default();
-                bail!("{name} exited ({status}) before it was ready:\n{lines}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!("{name} not ready after {limit:?}")
-    }
-
-    /// SIGTERM by PID, then the node's exit lines.
-    fn stop(mut self) -> Vec<String> {
-        // SAFETY: the PID is our own child's (`ip netns exec` execs rampart).
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        for _ in 0..250 {
-            if self.child.try_wait().ok().flatten().is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // The reader thread sees EOF once the process is gone.
-        std::thread::sleep(Duration::from_millis(50));
-        let lines = self.lines.lock().map(|v| v.clone()).unwrap_or_default();
-        let exit: Vec<String> = lines
-            .iter()
-            .filter(|l| l.contains("stopped;") || l.contains("sync;") || l.contains("cluster;"))
-            .map(|l| l.trim_start_matches("rampart: ").to_string())
-            .collect();
-        if exit.is_empty() {
-            vec!["(no exit line)".to_string()]
-        } else {
-            exit
-        }
-    }
-}
-
-/// `key=value` from a node's exit lines.
-fn exit_value(lines: &[String], key: &str) -> u64 {
-    let pat = format!("{key}=");
-    lines
-        .iter()
-        .flat_map(|l| l.split_whitespace())
-        .find_map(|w| w.strip_prefix(&pat))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+    NodeProc::start(ns, &exe, &file, me.name).map_err(anyhow::Error::msg)
 }
 
 /// TCP connections of one kind; each sends `TCP_BYTES` and checks the
@@ -363,15 +229,21 @@ type NodeLines = (&'static str, Vec<String>);
 
 fn run_in(lab: &AsymLab, dir: &Path) -> anyhow::Result<([Kind; 4], [NodeLines; 2])> {
     rampart_cluster::pki::init_ca(dir).context("creating the lab's cluster CA")?;
-    let mut a = start_node(&lab.node_a, &node_file(dir, &NODES[0], &NODES)?)?;
-    let mut b = start_node(&lab.node_b, &node_file(dir, &NODES[1], &NODES)?)?;
+    let mut a = start(&lab.node_a, dir, &NODES[0])?;
+    let mut b = match start(&lab.node_b, dir, &NODES[1]) {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = a.stop();
+            return Err(e);
+        }
+    };
     let ready = a
-        .wait_ready("fw-a", Duration::from_secs(15))
-        .and_then(|()| b.wait_ready("fw-b", Duration::from_secs(15)));
+        .wait_ready(Duration::from_secs(15))
+        .and_then(|_| b.wait_ready(Duration::from_secs(15)));
     if let Err(e) = ready {
         let _ = a.stop();
         let _ = b.stop();
-        return Err(e);
+        bail!(e);
     }
     let lab = &lab;
 
@@ -412,6 +284,7 @@ fn report(json: bool, kinds: &[Kind], nodes: &[NodeLines]) -> String {
         }
         out.push_str("],\"nodes\":[");
         for (i, (name, lines)) in nodes.iter().enumerate() {
+            let all = lines.join(" ");
             let drops: Vec<String> = lines
                 .iter()
                 .filter(|l| l.starts_with("stopped;"))
@@ -430,11 +303,11 @@ fn report(json: bool, kinds: &[Kind], nodes: &[NodeLines]) -> String {
                 "{}{{\"node\":\"{name}\",\"drops\":{{{}}},\"sync_events_sent\":{},\"sync_events_received\":{},\"held\":{},\"held_released\":{},\"held_expired\":{},\"exit\":\"{}\"}}",
                 if i > 0 { "," } else { "" },
                 drops.join(","),
-                exit_value(lines, "events_out"),
-                exit_value(lines, "events_in"),
-                exit_value(lines, "held"),
-                exit_value(lines, "released"),
-                exit_value(lines, "expired"),
+                value(&all, "events_out"),
+                value(&all, "events_in"),
+                value(&all, "held"),
+                value(&all, "released"),
+                value(&all, "expired"),
                 lines.join(" | ").replace('"', "'")
             );
         }

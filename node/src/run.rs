@@ -7,7 +7,8 @@
 //! events with it through a [`crate::cluster_link::Port`]. The node does
 //! not forward until its first bulk sync is done (or it is alone).
 //!
-//! SIGUSR1 writes `show conn detail` to `<data_dir>/<name>.conn`.
+//! SIGUSR1 writes `show conn detail` to `<data_dir>/<name>.conn` and the
+//! counters to `<data_dir>/<name>.counters`.
 //!
 //! Today one worker bridges both interfaces; PACKET_FANOUT workers and the
 //! ops endpoints come with their issues.
@@ -126,58 +127,86 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
     if let Some(c) = &cluster {
         bridge = bridge.with_cluster((clock.epoch, clock.base_ns), Box::new(c.take_port()));
     }
-    let dump_path = cfg
-        .data_path(config_path)
-        .join(format!("{}.conn", cfg.node.name));
+    let data = cfg.data_path(config_path);
+    let conn_path = data.join(format!("{}.conn", cfg.node.name));
+    let counters_path = data.join(format!("{}.counters", cfg.node.name));
     loop {
         bridge.run_until(&STOP, &DUMP)?;
         if STOP.load(Ordering::Relaxed) {
             break;
         }
         DUMP.store(false, Ordering::Relaxed);
-        let text = render_show_conn(&bridge.engine, bridge.now(), &ConnFilter::default(), true);
-        let tmp = dump_path.with_extension("conn.tmp");
-        if let Err(e) = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, &dump_path))
-        {
-            eprintln!("rampart: cannot write {}: {e}", dump_path.display());
+        let table = render_show_conn(&bridge.engine, bridge.now(), &ConnFilter::default(), true);
+        let mut counters = format!("counters; {}\n", counters_line(&bridge.engine));
+        if let Some(line) = sync_line(&bridge.engine) {
+            counters.push_str(&line);
+            counters.push('\n');
+        }
+        if let Some(line) = cluster.as_ref().and_then(ClusterSide::line) {
+            counters.push_str(&line);
+            counters.push('\n');
+        }
+        for (path, text) in [(&conn_path, table), (&counters_path, counters)] {
+            if let Err(e) = write_atomic(path, &text) {
+                eprintln!("rampart: cannot write {}: {e}", path.display());
+            }
         }
     }
-    let c = bridge.engine.counters();
-    let drops: Vec<String> = DropReason::ALL
-        .iter()
-        .filter(|r| c.dropped(**r) > 0)
-        .map(|r| format!("{}={}", r.label(), c.dropped(*r)))
-        .collect();
-    eprintln!(
-        "rampart: stopped; forwarded {} frames, {} connections in use ({} most used), dropped {} [{}]",
-        c.forwarded_packets,
-        bridge.engine.table().len(),
-        bridge.engine.table().high_water(),
-        c.total_dropped(),
-        drops.join(" ")
-    );
-    if let Some(sc) = bridge.engine.sync_counters() {
-        let kinds = |a: &[u64; 4]| a.iter().sum::<u64>();
-        eprintln!(
-            "rampart: sync; events_out={} events_in={} joined={} rejected={} held={} released={} \
-             expired={} deferred={} acked={} timed_out={} bulk_flows_out={}",
-            kinds(&sc.events_out),
-            kinds(&sc.events_in),
-            sc.joined,
-            sc.rejected,
-            sc.held,
-            sc.held_released,
-            sc.held_expired,
-            sc.deferred,
-            sc.deferred_acked,
-            sc.deferred_timed_out,
-            sc.bulk_flows_out,
-        );
+    eprintln!("rampart: stopped; {}", counters_line(&bridge.engine));
+    if let Some(line) = sync_line(&bridge.engine) {
+        eprintln!("rampart: {line}");
     }
     if let Some(c) = cluster {
         c.stop();
     }
     Ok(())
+}
+
+/// Forwarding, table and drop counters in one line.
+fn counters_line(engine: &Engine) -> String {
+    let c = engine.counters();
+    let drops: Vec<String> = DropReason::ALL
+        .iter()
+        .filter(|r| c.dropped(**r) > 0)
+        .map(|r| format!("{}={}", r.label(), c.dropped(*r)))
+        .collect();
+    format!(
+        "forwarded {} frames, {} connections in use ({} most used), dropped {} [{}]",
+        c.forwarded_packets,
+        engine.table().len(),
+        engine.table().high_water(),
+        c.total_dropped(),
+        drops.join(" ")
+    )
+}
+
+/// The engine's sync counters in one line (`key=value` pairs).
+fn sync_line(engine: &Engine) -> Option<String> {
+    let sc = engine.sync_counters()?;
+    let kinds = |a: &[u64; 4]| a.iter().sum::<u64>();
+    Some(format!(
+        "sync; events_out={} events_in={} joined={} rejected={} held={} released={} \
+         expired={} deferred={} acked={} timed_out={} bulk_flows_out={}",
+        kinds(&sc.events_out),
+        kinds(&sc.events_in),
+        sc.joined,
+        sc.rejected,
+        sc.held,
+        sc.held_released,
+        sc.held_expired,
+        sc.deferred,
+        sc.deferred_acked,
+        sc.deferred_timed_out,
+        sc.bulk_flows_out,
+    ))
+}
+
+/// Write `text` to `path` through a temporary file (readers never see a
+/// partial file).
+fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
 
 /// The cluster side of a node: its runtime thread and shared status.
@@ -198,29 +227,44 @@ impl ClusterSide {
             .expect("the port is taken once")
     }
 
+    /// Protocol, transport and link counters in one line.
+    fn line(&self) -> Option<String> {
+        let s = self.status.snapshot.lock().ok()?;
+        let (pc, phases) = s.as_ref()?;
+        let peers: Vec<String> = phases.iter().map(|(p, ph)| format!("{p}:{ph}")).collect();
+        let tc = self.transport.counters();
+        let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+        Some(format!(
+            "cluster; peers [{}] batches_sent={} events_sent={} events_received={} \
+             datagrams_sent={} datagrams_resent={} datagrams_received={} resent={} gaps={} malformed={} \
+             bulk_completed={} bulk_flows_received={} last_bulk_ms={} frames_refused={} \
+             send_failed={} events_dropped={} refused_tls={} refused_identity={} \
+             refused_unknown_peer={}",
+            peers.join(" "),
+            pc.batches_sent,
+            pc.events_sent,
+            pc.events_received,
+            pc.datagrams_sent,
+            pc.datagrams_resent,
+            pc.datagrams_received,
+            pc.batches_resent,
+            pc.gaps,
+            pc.malformed,
+            pc.bulk_completed,
+            pc.bulk_flows_received,
+            pc.last_bulk.as_millis(),
+            get(&self.link.frames_refused),
+            get(&self.link.send_failed),
+            get(&self.link.events_dropped),
+            get(&tc.refused_tls),
+            get(&tc.refused_wrong_identity),
+            get(&tc.refused_unknown_peer),
+        ))
+    }
+
     fn stop(self) {
-        if let Ok(s) = self.status.snapshot.lock()
-            && let Some((pc, phases)) = &*s
-        {
-            let peers: Vec<String> = phases.iter().map(|(p, ph)| format!("{p}:{ph}")).collect();
-            eprintln!(
-                "rampart: cluster; peers [{}] batches_sent={} events_sent={} events_received={} \
-                 resent={} gaps={} malformed={} bulk_completed={} bulk_flows_received={} \
-                 last_bulk_ms={} frames_refused={} send_failed={} events_dropped={}",
-                peers.join(" "),
-                pc.batches_sent,
-                pc.events_sent,
-                pc.events_received,
-                pc.batches_resent,
-                pc.gaps,
-                pc.malformed,
-                pc.bulk_completed,
-                pc.bulk_flows_received,
-                pc.last_bulk.as_millis(),
-                self.link.frames_refused.load(Ordering::Relaxed),
-                self.link.send_failed.load(Ordering::Relaxed),
-                self.link.events_dropped.load(Ordering::Relaxed),
-            );
+        if let Some(line) = self.line() {
+            eprintln!("rampart: {line}");
         }
         let t = self.transport.clone();
         self.runtime.block_on(async move { t.shutdown().await });

@@ -36,7 +36,14 @@ fn lab_json_reports_every_kind_passing_with_state_sync() {
     ] {
         assert!(json.contains(expected), "missing {expected} in {json}");
     }
-    for want_of_state in ["tcp-not-syn=", "icmp-no-connection=", "tcp-seq-past-window="] {
+    for want_of_state in [
+        "tcp-not-syn=",
+        "icmp-no-connection=",
+        "tcp-seq-past-win=",
+        "tcp-invalid-ack=",
+        "tcp-invalid-state=",
+        "acl-drop=",
+    ] {
         assert!(
             !json.contains(want_of_state),
             "no drop for want of state ({want_of_state}): {json}"

@@ -43,6 +43,15 @@ pub struct ProtocolConfig {
     /// Most events kept for resend per peer; beyond, the oldest batches
     /// are dropped and the peer will resync in bulk.
     pub resend_max_events: usize,
+    /// Event batches up to this many bytes also go out as datagrams (0:
+    /// never). The merge is idempotent and order-free, so the copy that
+    /// arrives first is applied and the other is a no-op.
+    pub datagram_max_bytes: usize,
+    /// An unacked batch's datagram copy is sent again after this long…
+    pub datagram_resend: Duration,
+    /// …up to this many copies in all (a lost datagram is never
+    /// retransmitted by QUIC, and the stream may be stalled behind a loss).
+    pub datagram_copies: u8,
 }
 
 impl Default for ProtocolConfig {
@@ -53,6 +62,9 @@ impl Default for ProtocolConfig {
             bulk_max_tries: 12,
             batch_max_events: 1024,
             resend_max_events: 1 << 20,
+            datagram_max_bytes: 1100,
+            datagram_resend: Duration::from_millis(20),
+            datagram_copies: 4,
         }
     }
 }
@@ -65,6 +77,15 @@ pub enum Output {
         /// The peer.
         peer: u16,
         /// The frame.
+        frame: bytes::Bytes,
+    },
+    /// Send a copy of an event batch as an unreliable datagram: the fast
+    /// path that a loss on the reliable stream cannot stall (no head-of-
+    /// line blocking). The shell may drop it (too large, congested).
+    Datagram {
+        /// The peer.
+        peer: u16,
+        /// The frame (an `Events` message).
         frame: bytes::Bytes,
     },
     /// Apply these events to the engine, in order.
@@ -146,6 +167,12 @@ pub struct ProtocolCounters {
     pub bytes_out: u64,
     /// Bytes of frames received.
     pub bytes_in: u64,
+    /// Event batches sent as datagrams too.
+    pub datagrams_sent: u64,
+    /// Event datagrams received (their events applied ahead of the stream).
+    pub datagrams_received: u64,
+    /// Datagram copies sent again for batches not acked in time.
+    pub datagrams_resent: u64,
 }
 
 fn add(c: &mut u64, n: u64) {
@@ -158,7 +185,14 @@ struct Batch {
     frame: bytes::Bytes,
     events: usize,
     acks: Vec<(FlowKey, Incarnation)>,
+    /// When it was first sent.
+    sent_at: Instant,
+    /// Datagram copies sent so far (`u8::MAX`: not sent as datagrams).
+    copies: u8,
 }
+
+/// Unacked batches looked at per timer run for datagram resends.
+const RESEND_SCAN: usize = 256;
 
 #[derive(Debug)]
 struct Peer {
@@ -413,6 +447,42 @@ impl Protocol {
         Ok(())
     }
 
+    /// A datagram from `peer`: a copy of an event batch that may arrive
+    /// before, after or instead of its stream copy. Its events are
+    /// applied at once; sequence numbers and acks stay the stream's
+    /// business. An error means the peer broke the protocol (counted).
+    pub fn on_datagram(
+        &mut self,
+        peer: u16,
+        conn: u64,
+        frame: &[u8],
+        _now: Instant,
+    ) -> Result<(), FrameError> {
+        let Some(p) = self.peers.get(&peer) else {
+            add(&mut self.counters.protocol_errors, 1);
+            return Err(FrameError::Protocol("datagram from an unknown peer"));
+        };
+        if p.conn != Some(conn) || p.phase != PeerPhase::Up {
+            return Ok(());
+        }
+        match wire::decode(frame) {
+            Ok(Message::Events { events, .. }) => {
+                add(&mut self.counters.datagrams_received, 1);
+                add(&mut self.counters.bytes_in, frame.len() as u64);
+                self.outputs.push_back(Output::Apply(events));
+                Ok(())
+            }
+            Ok(_) => {
+                add(&mut self.counters.protocol_errors, 1);
+                Err(FrameError::Protocol("datagram that is not an event batch"))
+            }
+            Err(e) => {
+                add(&mut self.counters.malformed, 1);
+                Err(e.into())
+            }
+        }
+    }
+
     fn on_hello(&mut self, peer: u16, session: u64, resume: Option<Resume>, now: Instant) {
         let me = self.session;
         let p = self.peers.get_mut(&peer).expect("checked by caller");
@@ -543,7 +613,7 @@ impl Protocol {
 
     /// Batch the pending events to every peer. Peers that are down get the
     /// batches into their resend buffer, sent when they come back.
-    pub fn flush(&mut self) {
+    pub fn flush(&mut self, now: Instant) {
         if self.pending.is_empty() {
             return;
         }
@@ -568,11 +638,15 @@ impl Protocol {
                 } else {
                     Vec::new()
                 };
+                let up = p.phase == PeerPhase::Up;
+                let as_datagram = up && frame.len() <= self.config.datagram_max_bytes;
                 p.unacked.push_back(Batch {
                     seq,
                     frame: frame.clone(),
                     events: chunk.len(),
                     acks: batch_acks,
+                    sent_at: now,
+                    copies: if as_datagram { 1 } else { u8::MAX },
                 });
                 p.unacked_events += chunk.len();
                 let mut overflow = 0;
@@ -581,8 +655,14 @@ impl Protocol {
                     p.unacked_events -= b.events;
                     overflow += 1;
                 }
-                let up = p.phase == PeerPhase::Up;
                 add(&mut self.counters.resend_overflow, overflow);
+                if as_datagram {
+                    add(&mut self.counters.datagrams_sent, 1);
+                    self.outputs.push_back(Output::Datagram {
+                        peer,
+                        frame: frame.clone(),
+                    });
+                }
                 if up {
                     add(&mut self.counters.batches_sent, 1);
                     add(&mut self.counters.events_sent, chunk.len() as u64);
@@ -618,17 +698,60 @@ impl Protocol {
 
     /// When [`handle_timeout`](Self::handle_timeout) should next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        let resend = self.next_datagram_resend();
         if self.ready {
-            return None;
+            return resend;
         }
-        Some(match self.bulk {
+        let t = match self.bulk {
             Some(b) => b.started + self.config.bulk_timeout,
             None => self.started + self.config.join_timeout,
-        })
+        };
+        Some(resend.map_or(t, |r| r.min(t)))
     }
 
-    /// Timers: the join timeout (alone → ready) and the bulk timeout.
+    /// When an unacked batch's next datagram copy is due, if any.
+    fn next_datagram_resend(&self) -> Option<Instant> {
+        let every = self.config.datagram_resend;
+        self.peers
+            .values()
+            .filter(|p| p.phase == PeerPhase::Up)
+            .filter_map(|p| {
+                p.unacked
+                    .iter()
+                    .take(RESEND_SCAN)
+                    .filter(|b| b.copies < self.config.datagram_copies)
+                    .map(|b| b.sent_at + every * u32::from(b.copies))
+                    .min()
+            })
+            .min()
+    }
+
+    /// Send datagram copies of batches unacked for too long again.
+    fn resend_datagrams(&mut self, now: Instant) {
+        let every = self.config.datagram_resend;
+        let max = self.config.datagram_copies;
+        for (&peer, p) in &mut self.peers {
+            if p.phase != PeerPhase::Up {
+                continue;
+            }
+            for b in p.unacked.iter_mut().take(RESEND_SCAN) {
+                if b.copies < max && b.sent_at + every * u32::from(b.copies) <= now {
+                    b.copies += 1;
+                    self.counters.datagrams_resent =
+                        self.counters.datagrams_resent.saturating_add(1);
+                    self.outputs.push_back(Output::Datagram {
+                        peer,
+                        frame: b.frame.clone(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Timers: the join timeout (alone → ready), the bulk timeout and the
+    /// datagram copies of unacked batches.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.resend_datagrams(now);
         if self.ready {
             return;
         }
@@ -703,6 +826,7 @@ mod tests {
         p: [Protocol; 2],
         conn: u64,
         wire: [VecDeque<bytes::Bytes>; 2],
+        datagrams: [VecDeque<bytes::Bytes>; 2],
         applied: [Vec<SyncEvent>; 2],
         acked: [Vec<(FlowKey, Incarnation)>; 2],
         ready: [bool; 2],
@@ -717,6 +841,7 @@ mod tests {
                 ],
                 conn: 0,
                 wire: [VecDeque::new(), VecDeque::new()],
+                datagrams: [VecDeque::new(), VecDeque::new()],
                 applied: [Vec::new(), Vec::new()],
                 acked: [Vec::new(), Vec::new()],
                 ready: [false, false],
@@ -732,6 +857,7 @@ mod tests {
             while let Some(o) = self.p[i].poll_output() {
                 match o {
                     Output::Send { frame, .. } => self.wire[1 - i].push_back(frame),
+                    Output::Datagram { frame, .. } => self.datagrams[1 - i].push_back(frame),
                     Output::Apply(ev) => self.applied[i].extend(ev),
                     Output::Acked(a) => self.acked[i].extend(a),
                     Output::BulkDump { peer, id } => {
@@ -792,13 +918,88 @@ mod tests {
         assert_eq!(n.p[0].counters().bulk_completed, 1);
     }
 
+    /// A batch's datagram copy is applied ahead of its stream copy (which
+    /// a loss on the stream would stall); the stream copy still advances
+    /// the sequence and the acks. A datagram that is not an event batch
+    /// is refused and counted.
+    #[test]
+    fn datagram_copy_applies_ahead_of_the_stream() {
+        let mut n = Net::new();
+        n.connect();
+        n.applied = [Vec::new(), Vec::new()];
+        n.datagrams = [VecDeque::new(), VecDeque::new()];
+        n.p[0].push_events(&[out(1, true)]);
+        n.p[0].flush(T0);
+        n.pump(0);
+        assert_eq!(n.p[0].counters().datagrams_sent, 1);
+        // The stream copy is "lost in flight" for now.
+        let stream = n.wire[1].pop_front().expect("stream copy");
+        let dgram = n.datagrams[1].pop_front().expect("datagram copy");
+        n.p[1].on_datagram(1, n.conn, &dgram, T0).expect("datagram");
+        n.pump(1);
+        assert_eq!(n.applied[1], vec![SyncEvent::Upsert(state(1))]);
+        assert!(n.acked[0].is_empty(), "acks come only with the stream");
+        n.p[1]
+            .on_frame(1, n.conn, &stream, T0)
+            .expect("stream copy");
+        n.settle();
+        assert_eq!(
+            n.applied[1].len(),
+            2,
+            "the stream copy is applied too (a no-op join)"
+        );
+        assert_eq!(n.acked[0], vec![(state(1).key, state(1).inc)]);
+        assert_eq!(n.p[0].unacked(2), (0, 0));
+        // A datagram carrying anything else breaks the protocol.
+        let bad = wire::encode(&Message::Ack { seq: 1 });
+        assert!(n.p[1].on_datagram(1, n.conn, &bad, T0).is_err());
+        assert!(n.p[1].on_datagram(1, n.conn, b"\x01garbage", T0).is_err());
+        assert_eq!(n.p[1].counters().malformed, 1);
+        assert_eq!(n.p[1].counters().datagrams_received, 1);
+    }
+
+    /// Unacked batches get their datagram copy again every
+    /// `datagram_resend`, up to `datagram_copies` in all; an ack stops it.
+    #[test]
+    fn unacked_batches_are_resent_as_datagrams_a_bounded_number_of_times() {
+        let mut n = Net::new();
+        n.connect();
+        n.p[0].push_events(&[out(1, false)]);
+        n.p[0].flush(T0);
+        n.pump(0);
+        let stream = n.wire[1].pop_front().expect("stream copy");
+        n.datagrams[1].clear();
+        let every = ProtocolConfig::default().datagram_resend;
+        assert_eq!(n.p[0].poll_timeout(), Some(T0 + every));
+        let mut t = T0;
+        for _ in 0..10 {
+            t = t + every;
+            n.p[0].handle_timeout(t);
+            n.pump(0);
+        }
+        assert_eq!(n.datagrams[1].len(), 3, "three more copies, four in all");
+        assert_eq!(n.p[0].counters().datagrams_resent, 3);
+        assert_eq!(n.p[0].poll_timeout(), None);
+        // A second batch acked at once never goes out again.
+        n.datagrams[1].clear();
+        n.p[1].on_frame(1, n.conn, &stream, t).expect("stream");
+        n.p[0].push_events(&[out(2, false)]);
+        n.p[0].flush(t);
+        n.settle();
+        n.datagrams[1].clear();
+        n.p[0].handle_timeout(t + every * 10);
+        n.pump(0);
+        assert!(n.datagrams[1].is_empty());
+        assert_eq!(n.p[0].unacked(2), (0, 0));
+    }
+
     #[test]
     fn events_flow_and_acks_release_deferred_inserts() {
         let mut n = Net::new();
         n.connect();
         n.applied = [Vec::new(), Vec::new()];
         n.p[0].push_events(&[out(1, false), out(2, true)]);
-        n.p[0].flush();
+        n.p[0].flush(T0);
         n.settle();
         assert_eq!(n.applied[1].len(), 2);
         assert_eq!(n.acked[0], vec![(state(2).key, state(2).inc)]);
@@ -811,19 +1012,19 @@ mod tests {
         n.connect();
         n.applied = [Vec::new(), Vec::new()];
         n.p[0].push_events(&[out(1, false)]);
-        n.p[0].flush();
+        n.p[0].flush(T0);
         n.settle();
         // Three batches sent into a connection that dies before delivery.
         for port in 2..5 {
             n.p[0].push_events(&[out(port, false)]);
-            n.p[0].flush();
+            n.p[0].flush(T0);
         }
         n.pump(0);
         n.cut();
         assert_eq!(n.p[0].unacked(2).0, 3);
         // Sent while down: buffered.
         n.p[0].push_events(&[out(5, false)]);
-        n.p[0].flush();
+        n.p[0].flush(T0);
         n.connect();
         let ports: Vec<u16> = n.applied[1]
             .iter()
@@ -843,7 +1044,7 @@ mod tests {
         n.cut();
         for port in 1..6 {
             n.p[0].push_events(&[out(port, false)]);
-            n.p[0].flush();
+            n.p[0].flush(T0);
         }
         assert!(n.p[0].counters().resend_overflow >= 3);
         n.connect();

@@ -1,0 +1,501 @@
+//! Acceptance of state sync with real processes and real packets: the
+//! asymmetric lab (client→server via node A, server→client via node B),
+//! two `rampart run` processes sharing state over QUIC, strict tracking
+//! and sequence randomization (the default) on.
+//!
+//! 1. Bypass: asymmetric bypass connections pass and neither node's sync
+//!    event counters move.
+//! 2. 1,000 asymmetric inspected TCP connections, each carrying data with
+//!    a checksum, held open: all succeed, no node drops anything, no SYN
+//!    is retransmitted, node B's `show conn` lists them with owner A, and
+//!    the p50 connect time is within 0.5 ms of 1,000 symmetric
+//!    connections opened interleaved with them.
+//! 3. A third node joins the running pair and holds the whole table,
+//!    received in bulk, before it reports ready.
+//! 4. The sync link gets 20 % loss and 5 ms delay both ways (a user-space
+//!    relay, since this kernel lacks `sch_netem`): 1,000 more asymmetric
+//!    connections all succeed (hold deadline raised to 1 s, defer to
+//!    50 ms for this phase).
+//!
+//! Needs root (CI is root); skipped with a message otherwise.
+#![cfg(target_os = "linux")]
+// Tests measure connect times with the wall clock.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rampart_chaos_tests::lossy::LossyLink;
+use rampart_chaos_tests::netns::{
+    ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYM_CLIENT, SYM_SERVER, SYNC_A, SYNC_B, SYNC_C,
+    SYNC_HUB, fnv, is_root,
+};
+use rampart_chaos_tests::node::{NodeProc, NodeSpec, SYNC_PORT, value, write_config};
+use socket2::{Domain, Socket, Type};
+
+const POLICY: &str = "\
+access-list tcp_bypass extended permit tcp any any eq 5002
+access-list tcp_bypass extended permit tcp any eq 5002 any
+access-list OUTSIDE_IN extended permit tcp any eq 5002 any
+access-group OUTSIDE_IN in interface outside
+class-map tcp_bypass
+ match access-list tcp_bypass
+policy-map global_policy
+ class tcp_bypass
+  set connection advanced-options tcp-state-bypass
+service-policy global_policy global
+";
+
+const NODES: [NodeSpec; 3] = [
+    NodeSpec {
+        id: 1,
+        name: "fw-a",
+        inside: "ca1",
+        outside: "as1",
+        sync: SYNC_A,
+    },
+    NodeSpec {
+        id: 2,
+        name: "fw-b",
+        inside: "cb1",
+        outside: "bs1",
+        sync: SYNC_B,
+    },
+    NodeSpec {
+        id: 3,
+        name: "fw-c",
+        inside: "nc1",
+        outside: "ns1",
+        sync: SYNC_C,
+    },
+];
+
+/// Bytes each connection sends (and the server digests).
+const PAYLOAD: usize = 4096;
+/// Client threads opening connections concurrently.
+const CLIENT_THREADS: usize = 4;
+
+/// Drop reasons that mean "the node had no (or not enough) state".
+const WANT_OF_STATE: [&str; 7] = [
+    "tcp-not-syn=",
+    "tcp-seq-past-win=",
+    "tcp-invalid-ack=",
+    "tcp-invalid-state=",
+    "icmp-no-connection=",
+    "acl-drop=",
+    "cluster-not-ready=",
+];
+
+fn raise_fd_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointers to an rlimit for the calls.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max.min(65_536);
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+}
+
+/// `TcpExt: TCPSynRetrans` in the namespace (SYN and SYN-ACK retransmits).
+fn syn_retrans(ns: &Netns) -> u64 {
+    ns.spawn(|| {
+        let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+        let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+        let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+            return 0;
+        };
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(n, _)| *n == "TCPSynRetrans")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    })
+    .join()
+    .unwrap_or(0)
+}
+
+/// Connections opened in one batch: kept open until dropped.
+#[derive(Default)]
+struct Batch {
+    ok: usize,
+    failed: usize,
+    connect: Vec<Duration>,
+    client: Vec<TcpStream>,
+    server: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+/// `n` connections on each route (src→dst:port), interleaved route by
+/// route in every client thread so that load on the machine affects each
+/// route alike; each sends `PAYLOAD` bytes and checks the server's digest;
+/// all stay open in the returned batches (one per route).
+fn open_batch(
+    lab: &AsymLab,
+    routes: &[(&'static str, &'static str)],
+    port: u16,
+    n: usize,
+) -> Vec<Batch> {
+    let total = n * routes.len();
+    let kept = Arc::new(Mutex::new(Vec::new()));
+    let sink = kept.clone();
+    let listener = lab
+        .server
+        .spawn(move || {
+            let l = TcpListener::bind(("0.0.0.0", port)).expect("listen");
+            l.set_nonblocking(true).expect("non-blocking");
+            l
+        })
+        .join()
+        .expect("listener");
+    let server = lab.server.spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut workers = Vec::new();
+        let mut accepted = 0;
+        while accepted < total && Instant::now() < deadline {
+            match listener.accept() {
+                Ok((mut c, _)) => {
+                    accepted += 1;
+                    let sink = sink.clone();
+                    workers.push(std::thread::spawn(move || {
+                        let _ = c.set_nonblocking(false);
+                        let _ = c.set_read_timeout(Some(Duration::from_secs(20)));
+                        let mut data = vec![0u8; PAYLOAD];
+                        if c.read_exact(&mut data).is_ok() {
+                            let _ = c.write_all(&fnv(&data).to_be_bytes());
+                        }
+                        if let Ok(mut v) = sink.lock() {
+                            v.push(c);
+                        }
+                    }));
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+        for w in workers {
+            let _ = w.join();
+        }
+    });
+    let per = n.div_ceil(CLIENT_THREADS);
+    let clients: Vec<_> = (0..CLIENT_THREADS)
+        .map(|t| {
+            let count = per.min(n.saturating_sub(t * per));
+            let routes = routes.to_vec();
+            lab.client.spawn(move || {
+                let mut out: Vec<Batch> = routes.iter().map(|_| Batch::default()).collect();
+                for i in 0..count {
+                    for (r, &(src, dst)) in routes.iter().enumerate() {
+                        let payload: Vec<u8> = (0..PAYLOAD)
+                            .map(|j| ((j + i * 7 + t * 13 + r) % 251) as u8)
+                            .collect();
+                        match one(src, dst, port, &payload) {
+                            Some((s, dt)) => {
+                                out[r].ok += 1;
+                                out[r].connect.push(dt);
+                                out[r].client.push(s);
+                            }
+                            None => out[r].failed += 1,
+                        }
+                    }
+                }
+                out
+            })
+        })
+        .collect();
+    let mut batches: Vec<Batch> = routes.iter().map(|_| Batch::default()).collect();
+    for c in clients {
+        for (b, part) in batches.iter_mut().zip(c.join().expect("client thread")) {
+            b.ok += part.ok;
+            b.failed += part.failed;
+            b.connect.extend(part.connect);
+            b.client.extend(part.client);
+        }
+    }
+    let _ = server.join();
+    if let Some(b) = batches.first_mut() {
+        b.server = kept;
+    }
+    batches
+}
+
+/// One connection: connect (timed), send, check the digest.
+fn one(src: &str, dst: &str, port: u16, payload: &[u8]) -> Option<(TcpStream, Duration)> {
+    let src: Ipv4Addr = src.parse().ok()?;
+    let dst: Ipv4Addr = dst.parse().ok()?;
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+    s.bind(&SocketAddr::from((src, 0)).into()).ok()?;
+    let t0 = Instant::now();
+    s.connect_timeout(
+        &SocketAddr::from((dst, port)).into(),
+        Duration::from_secs(5),
+    )
+    .ok()?;
+    let dt = t0.elapsed();
+    let mut s: TcpStream = s.into();
+    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    s.write_all(payload).ok()?;
+    let mut reply = [0u8; 8];
+    s.read_exact(&mut reply).ok()?;
+    (u64::from_be_bytes(reply) == fnv(payload)).then_some((s, dt))
+}
+
+fn one_route(lab: &AsymLab, src: &'static str, dst: &'static str, port: u16, n: usize) -> Batch {
+    open_batch(lab, &[(src, dst)], port, n).remove(0)
+}
+
+fn p50(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+fn p99(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v.get(v.len() * 99 / 100).copied().unwrap_or_default()
+}
+
+/// Entries of a `show conn detail` dump between the asymmetric client and
+/// server, owned by node `owner`.
+fn owned_asym(table: &str, owner: u16) -> usize {
+    table
+        .split("\nTCP ")
+        .filter(|e| {
+            e.contains(&format!("{ASYM_CLIENT}/"))
+                && e.contains(&format!("{ASYM_SERVER}/5001"))
+                && e.lines()
+                    .any(|l| l.trim() == format!("Owner: node {owner}"))
+        })
+        .count()
+}
+
+fn assert_no_want_of_state(name: &str, counters: &str) {
+    for reason in WANT_OF_STATE {
+        assert!(
+            !counters.contains(reason),
+            "{name} dropped for want of state ({reason}): {counters}"
+        );
+    }
+}
+
+struct Running {
+    exe: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+impl Running {
+    fn start(&self, ns: &Netns, me: &NodeSpec, extra: &str) -> NodeProc {
+        let file = write_config(&self.dir, me, &NODES, extra).expect("node config");
+        NodeProc::start(ns, &self.exe, &file, me.name).expect("start node")
+    }
+}
+
+#[test]
+fn asymmetric_inspected_flows_across_synced_nodes() {
+    if !is_root() {
+        eprintln!("skipped: the sync lab needs root (network namespaces, AF_PACKET)");
+        return;
+    }
+    raise_fd_limit();
+    let lab = AsymLab::new(&format!("rs{}", std::process::id() % 100_000));
+    let dir = std::env::temp_dir().join(format!("rampart-sync-lab-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(dir.join("policy.cfg"), POLICY).expect("policy");
+    rampart_cluster::pki::init_ca(&dir).expect("ca");
+    let run = Running {
+        exe: env!("CARGO_BIN_EXE_rampart").into(),
+        dir: dir.clone(),
+    };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| phases(&lab, &run)));
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(lab);
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+fn phases(lab: &AsymLab, run: &Running) {
+    let mut a = run.start(&lab.node_a, &NODES[0], "");
+    let mut b = run.start(&lab.node_b, &NODES[1], "");
+    let nodes_ready = a
+        .wait_ready(Duration::from_secs(20))
+        .and_then(|_| b.wait_ready(Duration::from_secs(20)));
+    let guard = Nodes(vec![a, b]);
+    nodes_ready.unwrap_or_else(|e| panic!("{e}"));
+    let (a, b) = (&guard.0[0], &guard.0[1]);
+
+    // 1. Bypass: no sync events at all.
+    let (_, before_a) = a.dump().expect("dump a");
+    let (_, before_b) = b.dump().expect("dump b");
+    let bypass = one_route(lab, ASYM_CLIENT, ASYM_SERVER, 5002, 200);
+    assert_eq!(
+        (bypass.ok, bypass.failed),
+        (200, 0),
+        "asymmetric bypass connections"
+    );
+    let (table_b, after_b) = b.dump().expect("dump b");
+    let (_, after_a) = a.dump().expect("dump a");
+    for key in ["events_out", "events_in"] {
+        assert_eq!(
+            value(&before_a, key),
+            value(&after_a, key),
+            "A {key}: {after_a}"
+        );
+        assert_eq!(
+            value(&before_b, key),
+            value(&after_b, key),
+            "B {key}: {after_b}"
+        );
+    }
+    assert!(
+        table_b.contains("flags b"),
+        "B shows bypass entries: {table_b}"
+    );
+    drop(bypass);
+
+    // 2. 1,000 asymmetric inspected connections, symmetric ones beside.
+    let retrans0 = syn_retrans(&lab.client) + syn_retrans(&lab.server);
+    let mut both = open_batch(
+        lab,
+        &[(ASYM_CLIENT, ASYM_SERVER), (SYM_CLIENT, SYM_SERVER)],
+        5001,
+        1000,
+    );
+    let sym = both.pop().expect("symmetric batch");
+    let asym = both.pop().expect("asymmetric batch");
+    let retrans = syn_retrans(&lab.client) + syn_retrans(&lab.server) - retrans0;
+    assert_eq!((sym.ok, sym.failed), (1000, 0), "symmetric inspected");
+    assert_eq!((asym.ok, asym.failed), (1000, 0), "asymmetric inspected");
+    let (p50_sym, p50_asym) = (p50(&sym.connect), p50(&asym.connect));
+    eprintln!(
+        "connect p50/p99: symmetric {:?}/{:?}, asymmetric {:?}/{:?}; SYN retransmits {retrans}",
+        p50_sym,
+        p99(&sym.connect),
+        p50_asym,
+        p99(&asym.connect)
+    );
+    assert_eq!(retrans, 0, "no SYN or SYN-ACK retransmitted");
+    assert!(
+        p50_asym <= p50_sym + Duration::from_micros(500),
+        "asymmetric p50 {p50_asym:?} within 0.5 ms of symmetric {p50_sym:?}"
+    );
+    let (table_b, counters_b) = b.dump().expect("dump b");
+    let (_, counters_a) = a.dump().expect("dump a");
+    assert_no_want_of_state("A", &counters_a);
+    assert_no_want_of_state("B", &counters_b);
+    assert!(
+        owned_asym(&table_b, 1) >= 1000,
+        "B lists the 1,000 connections with owner A ({} found): {}",
+        owned_asym(&table_b, 1),
+        &table_b[..table_b.len().min(3000)]
+    );
+
+    // 3. A third node joins while the 1,000 are open.
+    let c_ns = lab.third_node();
+    let mut c = run.start(&c_ns, &NODES[2], "");
+    let ready = c.wait_ready(Duration::from_secs(30));
+    let (table_c, _) = c.dump().expect("dump c");
+    let c_lines = c.stop();
+    let ready = ready.unwrap_or_else(|e| panic!("{e}"));
+    // "… ready to forward (N flows received in bulk, …)"
+    let bulk = ready
+        .split('(')
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    assert!(
+        bulk >= 2000,
+        "C received the table in bulk before ready: {ready} / {c_lines:?}"
+    );
+    assert!(
+        owned_asym(&table_c, 1) >= 1000,
+        "C holds the asymmetric connections ({} found)",
+        owned_asym(&table_c, 1)
+    );
+    drop(c_ns);
+    // Close the connections while their nodes still run, so no FIN of
+    // theirs reaches the nodes of the next phase.
+    drop(asym);
+    drop(sym);
+    std::thread::sleep(Duration::from_secs(1));
+    drop(guard);
+
+    // 4. A lossy, slow sync link: 20 % loss and 5 ms delay each way. This
+    // kernel has no sch_netem, so a user-space relay in the hub impairs
+    // the link: node A (the dialling side) reaches B through it.
+    let hub = &lab.hub;
+    let link = LossyLink::start(
+        |f| hub.spawn(f),
+        format!("{SYNC_HUB}:{SYNC_PORT}")
+            .parse()
+            .expect("relay address"),
+        format!("{SYNC_B}:{SYNC_PORT}").parse().expect("B address"),
+        0.2,
+        Duration::from_millis(5),
+        0x5eed,
+    );
+    let mut via_relay = NODES;
+    via_relay[1].sync = SYNC_HUB;
+    let tuned = "hold_ms = 1000\ndefer_ms = 50";
+    let file_a = write_config(&run.dir, &NODES[0], &via_relay, tuned).expect("config a");
+    let mut a = NodeProc::start(&lab.node_a, &run.exe, &file_a, "fw-a").expect("start a");
+    let mut b = run.start(&lab.node_b, &NODES[1], tuned);
+    let ready = a
+        .wait_ready(Duration::from_secs(30))
+        .and_then(|_| b.wait_ready(Duration::from_secs(30)));
+    let guard = Nodes(vec![a, b]);
+    ready.unwrap_or_else(|e| panic!("{e}"));
+    let retrans0 = syn_retrans(&lab.client) + syn_retrans(&lab.server);
+    let lossy = one_route(lab, ASYM_CLIENT, ASYM_SERVER, 5001, 1000);
+    let dropped = link
+        .stats
+        .dropped
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let forwarded = link
+        .stats
+        .forwarded
+        .load(std::sync::atomic::Ordering::Relaxed);
+    let retrans = syn_retrans(&lab.client) + syn_retrans(&lab.server) - retrans0;
+    let (_, counters_a) = guard.0[0].dump().expect("dump a");
+    let (_, counters_b) = guard.0[1].dump().expect("dump b");
+    eprintln!(
+        "lossy sync link ({dropped} datagrams dropped, {forwarded} forwarded): {} ok, {} failed, connect p50 {:?} p99 {:?}, SYN retransmits {retrans}\nA: {counters_a}\nB: {counters_b}",
+        lossy.ok,
+        lossy.failed,
+        p50(&lossy.connect),
+        p99(&lossy.connect)
+    );
+    assert_eq!(
+        (lossy.ok, lossy.failed),
+        (1000, 0),
+        "asymmetric over a lossy sync link"
+    );
+    assert_no_want_of_state("A", &counters_a);
+    assert_no_want_of_state("B", &counters_b);
+    assert!(
+        dropped * 10 >= (dropped + forwarded),
+        "the relay really dropped about 20 %: {dropped} of {}",
+        dropped + forwarded
+    );
+    drop(lossy);
+    drop(guard);
+    drop(link);
+}
+
+/// Node processes stopped (by PID) when dropped, also on a failed assert.
+struct Nodes(Vec<NodeProc>);
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for n in self.0.drain(..) {
+            let lines = n.stop();
+            eprintln!("{}", lines.join("\n"));
+        }
+    }
+}
