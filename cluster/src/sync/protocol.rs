@@ -202,6 +202,8 @@ struct Peer {
     tx_next: u64,
     unacked: VecDeque<Batch>,
     unacked_events: usize,
+    /// Unacked batches still due datagram copies (skips the scan when 0).
+    dgram_live: usize,
     /// The peer's session we receive from, and the next batch we expect.
     rx: Option<Resume>,
 }
@@ -258,6 +260,7 @@ impl Protocol {
                         tx_next: 1,
                         unacked: VecDeque::new(),
                         unacked_events: 0,
+                        dgram_live: 0,
                         rx: None,
                     },
                 )
@@ -496,6 +499,7 @@ impl Protocol {
                 while p.unacked.front().is_some_and(|b| b.seq < r.next) {
                     let b = p.unacked.pop_front().expect("checked");
                     p.unacked_events -= b.events;
+                    p.dgram_live -= usize::from(b.copies < self.config.datagram_copies);
                 }
             }
             // It never heard of this session (it restarted, or we did):
@@ -503,6 +507,7 @@ impl Protocol {
             _ => {
                 p.unacked.clear();
                 p.unacked_events = 0;
+                p.dgram_live = 0;
             }
         }
         let resend: Vec<bytes::Bytes> = p.unacked.iter().map(|b| b.frame.clone()).collect();
@@ -587,6 +592,7 @@ impl Protocol {
         while p.unacked.front().is_some_and(|b| b.seq <= seq) {
             let b = p.unacked.pop_front().expect("checked");
             p.unacked_events -= b.events;
+            p.dgram_live -= usize::from(b.copies < self.config.datagram_copies);
             acked.extend(b.acks);
         }
         if !acked.is_empty() {
@@ -648,11 +654,13 @@ impl Protocol {
                     sent_at: now,
                     copies: if as_datagram { 1 } else { u8::MAX },
                 });
+                p.dgram_live += usize::from(as_datagram && 1 < self.config.datagram_copies);
                 p.unacked_events += chunk.len();
                 let mut overflow = 0;
                 while p.unacked_events > self.config.resend_max_events && p.unacked.len() > 1 {
                     let b = p.unacked.pop_front().expect("more than one");
                     p.unacked_events -= b.events;
+                    p.dgram_live -= usize::from(b.copies < self.config.datagram_copies);
                     overflow += 1;
                 }
                 add(&mut self.counters.resend_overflow, overflow);
@@ -714,7 +722,7 @@ impl Protocol {
         let every = self.config.datagram_resend;
         self.peers
             .values()
-            .filter(|p| p.phase == PeerPhase::Up)
+            .filter(|p| p.phase == PeerPhase::Up && p.dgram_live > 0)
             .filter_map(|p| {
                 p.unacked
                     .iter()
@@ -731,12 +739,13 @@ impl Protocol {
         let every = self.config.datagram_resend;
         let max = self.config.datagram_copies;
         for (&peer, p) in &mut self.peers {
-            if p.phase != PeerPhase::Up {
+            if p.phase != PeerPhase::Up || p.dgram_live == 0 {
                 continue;
             }
             for b in p.unacked.iter_mut().take(RESEND_SCAN) {
                 if b.copies < max && b.sent_at + every * u32::from(b.copies) <= now {
                     b.copies += 1;
+                    p.dgram_live -= usize::from(b.copies >= max);
                     self.counters.datagrams_resent =
                         self.counters.datagrams_resent.saturating_add(1);
                     self.outputs.push_back(Output::Datagram {
