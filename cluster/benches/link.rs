@@ -423,7 +423,7 @@ fn main() {
         cmd_a.blocking_send(Cmd::Push(batch)).expect("A runs");
     }
     let sent_secs = start.elapsed().as_secs_f64();
-    let want = (ticks * per_ms) as usize;
+    let want = ticks * per_ms;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while stats.lag_ns.lock().map(|v| v.len()).unwrap_or(0) < want
         && std::time::Instant::now() < deadline
