@@ -225,7 +225,8 @@ pub fn run(json: bool) -> anyhow::Result<String> {
     Ok(report(json, &kinds, &nodes))
 }
 
-type NodeLines = (&'static str, Vec<String>);
+/// A node's name, exit lines and `show conn detail` taken before it stopped.
+type NodeLines = (&'static str, Vec<String>, String);
 
 fn run_in(lab: &AsymLab, dir: &Path) -> anyhow::Result<([Kind; 4], [NodeLines; 2])> {
     rampart_cluster::pki::init_ca(dir).context("creating the lab's cluster CA")?;
@@ -259,11 +260,56 @@ fn run_in(lab: &AsymLab, dir: &Path) -> anyhow::Result<([Kind; 4], [NodeLines; 2
         tcp_kind(lab, "tcp_asymmetric_bypass", ASYM_CLIENT, ASYM_SERVER, 5002),
         udp_kind(lab),
     ];
-    let nodes = [("fw-a", a.stop()), ("fw-b", b.stop())];
+    let table = |n: &NodeProc| n.dump().map(|(t, _)| t).unwrap_or_default();
+    let (ta, tb) = (table(&a), table(&b));
+    let nodes = [("fw-a", a.stop(), ta), ("fw-b", b.stop(), tb)];
     if INTERRUPTED.load(Ordering::Relaxed) {
         bail!("interrupted; the lab was torn down");
     }
     Ok((kinds, nodes))
+}
+
+/// The head of a `show conn detail` dump and one entry of each kind
+/// (bypass, inspected TCP, UDP), with a count of the rest.
+fn show_conn_sample(table: &str) -> String {
+    let mut parts = table.split("\nTCP ").collect::<Vec<_>>();
+    if parts.is_empty() {
+        return "(no table)\n".into();
+    }
+    let head = parts.remove(0);
+    let head_lines: Vec<&str> = head.lines().take(1).collect();
+    let mut entries: Vec<String> = Vec::new();
+    for p in parts {
+        let text = format!("TCP {p}");
+        // UDP entries follow TCP ones within the same chunk.
+        for (i, e) in text.split("\nUDP ").enumerate() {
+            entries.push(if i == 0 {
+                e.to_string()
+            } else {
+                format!("UDP {e}")
+            });
+        }
+    }
+    let mut shown: Vec<String> = Vec::new();
+    for want in ["flags b", "198.18.20.20/5001", "UDP "] {
+        if let Some(e) = entries.iter().find(|e| {
+            e.contains(want) && !shown.contains(e) && (want == "flags b" || !e.contains("flags b"))
+        }) {
+            shown.push(e.clone());
+        }
+    }
+    let mut out = head_lines.join("\n");
+    out.push('\n');
+    for e in &shown {
+        out.push_str(e.trim_end());
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "... and {} more",
+        entries.len().saturating_sub(shown.len())
+    );
+    out
 }
 
 fn report(json: bool, kinds: &[Kind], nodes: &[NodeLines]) -> String {
@@ -283,7 +329,7 @@ fn report(json: bool, kinds: &[Kind], nodes: &[NodeLines]) -> String {
             );
         }
         out.push_str("],\"nodes\":[");
-        for (i, (name, lines)) in nodes.iter().enumerate() {
+        for (i, (name, lines, _)) in nodes.iter().enumerate() {
             let all = lines.join(" ");
             let drops: Vec<String> = lines
                 .iter()
@@ -334,10 +380,17 @@ fn report(json: bool, kinds: &[Kind], nodes: &[NodeLines]) -> String {
             );
         }
         out.push('\n');
-        for (name, lines) in nodes {
+        for (name, lines, _) in nodes {
             for line in lines {
                 let _ = writeln!(out, "{name}: {line}");
             }
+        }
+        for (name, _, table) in nodes {
+            let _ = writeln!(
+                out,
+                "\n{name}# show conn detail   (first entries of each kind)"
+            );
+            out.push_str(&show_conn_sample(table));
         }
         out.push_str(
             "\nfw-a and fw-b share connection state over QUIC (mutual TLS, lab CA): fw-b forwards the\n\
