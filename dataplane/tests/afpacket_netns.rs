@@ -88,3 +88,89 @@ fn opening_a_missing_interface_says_so() {
         .unwrap();
     assert_eq!(err, "rp-nope0: no such interface");
 }
+
+#[test]
+fn fanout_hands_both_directions_of_a_flow_to_the_worker_worker_of_names() {
+    use rampart_dataplane::flow::{Endpoint, FlowKey, Tuple, proto};
+    use rampart_dataplane::io::fanout::worker_of;
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    const WORKERS: usize = 3;
+    const FLOWS: u16 = 60;
+    let ns = with_veth(&format!("rp-afo-{}", std::process::id()));
+    let per_worker = ns
+        .spawn(|| {
+            let tx = PacketSocket::open("rpx0").expect("open rpx0");
+            // Members in worker order: the kernel indexes them by join order.
+            let members: Vec<PacketSocket> = (0..WORKERS)
+                .map(|_| {
+                    let s = PacketSocket::open("rpx1").expect("open rpx1");
+                    s.join_fanout(0x5a5a).expect("join the fanout group");
+                    s
+                })
+                .collect();
+            let mut sent = 0;
+            for i in 0..FLOWS {
+                let (c, s) = v4_pair(40_000 + i * 7, 5201 + i % 3);
+                let frames = [udp_frame(&c, &s, b"there"), udp_frame(&s, &c, b"back")];
+                let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+                sent += tx.send_batch(&refs).expect("send");
+            }
+            assert_eq!(sent, usize::from(FLOWS) * 2);
+            // Collect what each member got for two seconds at most.
+            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); WORKERS];
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let mut rx = RxBatch::new();
+            while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
+                let mut any = false;
+                for (w, m) in members.iter().enumerate() {
+                    let n = m.recv_batch(&mut rx).expect("recv");
+                    any |= n > 0;
+                    for f in 0..n {
+                        let frame = rx.frame_ref(f);
+                        if frame.get(12..14) == Some(&[0x08, 0x00]) {
+                            got[w].push(frame.to_vec());
+                        }
+                    }
+                }
+                if !any {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            got
+        })
+        .join()
+        .expect("namespace thread");
+    let mut total = 0;
+    for (w, frames) in per_worker.iter().enumerate() {
+        for f in frames {
+            let ep = |a: &[u8], p: &[u8]| Endpoint {
+                addr: rampart_dataplane::flow::Addr::v4(a.try_into().unwrap()),
+                port: u16::from_be_bytes(p.try_into().unwrap()),
+            };
+            let t = Tuple {
+                src: ep(&f[26..30], &f[34..36]),
+                dst: ep(&f[30..34], &f[36..38]),
+                proto: proto::UDP,
+            };
+            assert_eq!(
+                worker_of(&FlowKey::of(&t).0, WORKERS),
+                w,
+                "{t:?} reached worker {w}"
+            );
+            total += 1;
+        }
+    }
+    assert_eq!(
+        total,
+        usize::from(FLOWS) * 2,
+        "every frame reached one member"
+    );
+    assert!(
+        per_worker.iter().all(|f| !f.is_empty()),
+        "flows spread over all workers: {:?}",
+        per_worker.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+}

@@ -126,6 +126,49 @@ impl PacketSocket {
         })
     }
 
+    /// Join fanout group `group` (one per interface and process) with the
+    /// symmetric flow program of [`super::fanout`]: the kernel then hands
+    /// each frame to one member socket, both directions of a flow to the
+    /// same member index (the order in which the workers joined).
+    pub fn join_fanout(&self, group: u16) -> io::Result<()> {
+        let fd = self.fd();
+        let arg = i32::from(group) | ((libc::PACKET_FANOUT_CBPF as i32) << 16);
+        setsockopt_int(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, arg)
+            .map_err(|e| open_error(&self.name, "PACKET_FANOUT", e))?;
+        let prog: Vec<libc::sock_filter> = super::fanout::fanout_program()
+            .iter()
+            .map(|i| libc::sock_filter {
+                code: i.code,
+                jt: i.jt,
+                jf: i.jf,
+                k: i.k,
+            })
+            .collect();
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr().cast_mut(),
+        };
+        // SAFETY: fprog points at `prog`, alive for the call; the kernel
+        // copies the program.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_FANOUT_DATA,
+                (&raw const fprog).cast(),
+                size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(open_error(
+                &self.name,
+                "PACKET_FANOUT_DATA",
+                io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+
     /// The interface name.
     pub fn name(&self) -> &str {
         &self.name

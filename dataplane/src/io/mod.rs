@@ -4,3 +4,5 @@
 pub mod afpacket;
 #[cfg(target_os = "linux")]
 pub mod bridge;
+#[cfg(target_os = "linux")]
+pub mod fanout;
