@@ -1,21 +1,27 @@
-//! The node's cluster wiring: the bridge thread owns the engine and talks
-//! through a [`Port`] (bounded channels plus an eventfd to wake it) to the
-//! sync driver, a tokio task that pumps the sans-IO [`Protocol`] over the
-//! QUIC [`Transport`].
+//! The node's cluster wiring: each worker thread owns an engine and talks
+//! through a [`Port`] (bounded channels plus the worker's eventfd to wake
+//! it) to the sync driver, a tokio task that pumps the sans-IO
+//! [`Protocol`] over the QUIC [`Transport`]. The driver sends what peers
+//! say about a flow to the worker that owns the flow ([`worker_of`], the
+//! same hash as the kernel's fanout), and merges the workers' bulk dumps
+//! into one.
 // The shell reads the clock and feeds it to the protocol as `now`.
 #![allow(clippy::disallowed_methods)]
 
-use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rampart_cluster::sync::{Output, Protocol};
 use rampart_cluster::transport::{Transport, TransportEvent};
 use rampart_dataplane::engine::sync::SyncOut;
-use rampart_dataplane::io::bridge::ClusterPort;
+use rampart_dataplane::flow::FlowKey;
+use rampart_dataplane::io::fanout::worker_of;
 use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent};
 use rampart_dataplane::{Engine, Instant};
 use tokio::sync::mpsc;
+
+use crate::control::Wake;
 
 /// Messages from the bridge to the driver; each is one batch's worth.
 #[derive(Debug)]
@@ -30,10 +36,8 @@ pub enum ToCluster {
         id: u64,
         /// Flows.
         flows: Vec<FlowState>,
-        /// Whether this ends the dump.
+        /// Whether this ends this worker's part of the dump.
         last: bool,
-        /// Flows in the whole dump so far.
-        total: u64,
     },
 }
 
@@ -43,7 +47,7 @@ pub enum ToEngine {
     /// Apply peers' events.
     Apply(Vec<SyncEvent>),
     /// Release deferred packets.
-    Acked(Vec<(rampart_dataplane::flow::FlowKey, Incarnation)>),
+    Acked(Vec<(FlowKey, Incarnation)>),
     /// Produce a bulk dump for a peer.
     BulkDump {
         /// The peer.
@@ -112,22 +116,11 @@ impl Clock {
     }
 }
 
-fn eventfd() -> std::io::Result<OwnedFd> {
-    // SAFETY: eventfd has no memory preconditions; the result is checked.
-    let fd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: fd is a fresh descriptor we own.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-/// The bridge's end.
+/// A worker's end.
 #[derive(Debug)]
 pub struct Port {
     to_cluster: mpsc::Sender<ToCluster>,
     from_cluster: mpsc::Receiver<ToEngine>,
-    wake: Arc<OwnedFd>,
     out: Vec<SyncOut>,
     bulk: Option<BulkJob>,
     counters: Arc<LinkCounters>,
@@ -138,16 +131,12 @@ struct BulkJob {
     peer: u16,
     id: u64,
     cursor: usize,
-    total: u64,
 }
 
-impl ClusterPort for Port {
-    fn exchange(&mut self, engine: &mut Engine, now: Instant) {
-        // Clear the wake-up before draining, so a message that arrives
-        // during the drain wakes the next poll.
-        let mut buf = [0u8; 8];
-        // SAFETY: reading 8 bytes into a valid buffer from our eventfd.
-        unsafe { libc::read(self.wake.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
+impl Port {
+    /// Apply what peers sent and hand over the engine's changes (the
+    /// worker cleared its wake-up before calling).
+    pub fn exchange(&mut self, engine: &mut Engine, now: Instant) {
         while let Ok(msg) = self.from_cluster.try_recv() {
             match msg {
                 ToEngine::Apply(events) => {
@@ -167,7 +156,6 @@ impl ClusterPort for Port {
                         peer,
                         id,
                         cursor: 0,
-                        total: 0,
                     });
                 }
                 ToEngine::PeersUp(n) => engine.set_peers_up(n),
@@ -186,63 +174,93 @@ impl ClusterPort for Port {
         {
             let mut flows = Vec::with_capacity(BULK_CHUNK_FLOWS);
             let last = engine.bulk_chunk(&mut job.cursor, BULK_CHUNK_FLOWS, now, &mut flows);
-            job.total += flows.len() as u64;
             let msg = ToCluster::Bulk {
                 peer: job.peer,
                 id: job.id,
                 flows,
                 last,
-                total: job.total,
             };
             if self.to_cluster.try_send(msg).is_ok() && last {
                 self.bulk = None;
             }
         }
     }
-
-    fn wake_fd(&self) -> Option<RawFd> {
-        Some(self.wake.as_raw_fd())
-    }
 }
 
 /// The driver's end.
 #[derive(Debug)]
 pub struct DriverEnd {
-    to_engine: mpsc::Sender<ToEngine>,
+    to_workers: Vec<(mpsc::Sender<ToEngine>, Wake)>,
     from_bridge: mpsc::Receiver<ToCluster>,
-    wake: Arc<OwnedFd>,
+    /// Bulk dumps in progress, by (peer, request id): workers done and
+    /// flows so far.
+    bulks: HashMap<(u16, u64), (usize, u64)>,
 }
 
 impl DriverEnd {
-    async fn tell(&self, msg: ToEngine) {
-        // The bridge only stops at shutdown; a send error then is moot.
-        let _ = self.to_engine.send(msg).await;
-        let one = 1u64.to_ne_bytes();
-        // SAFETY: writing 8 bytes from a valid buffer to our eventfd.
-        unsafe { libc::write(self.wake.as_raw_fd(), one.as_ptr().cast(), 8) };
+    async fn tell(&self, worker: usize, msg: ToEngine) {
+        let (tx, wake) = &self.to_workers[worker];
+        // A worker only stops at shutdown; a send error then is moot.
+        let _ = tx.send(msg).await;
+        wake.wake();
+    }
+
+    /// Tell every worker.
+    async fn tell_all(&self, msg: impl Fn() -> ToEngine) {
+        for w in 0..self.to_workers.len() {
+            self.tell(w, msg()).await;
+        }
+    }
+
+    /// Split per-flow messages by the worker that owns each flow.
+    async fn route<T>(
+        &self,
+        items: Vec<T>,
+        key: impl Fn(&T) -> &FlowKey,
+        msg: impl Fn(Vec<T>) -> ToEngine,
+    ) {
+        let n = self.to_workers.len();
+        if n == 1 {
+            self.tell(0, msg(items)).await;
+            return;
+        }
+        let mut parts: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+        for item in items {
+            parts[worker_of(key(&item), n)].push(item);
+        }
+        for (w, part) in parts.into_iter().enumerate() {
+            if !part.is_empty() {
+                self.tell(w, msg(part)).await;
+            }
+        }
     }
 }
 
-/// Make both ends of the link.
-pub fn link(counters: Arc<LinkCounters>) -> std::io::Result<(Port, DriverEnd)> {
+/// Make the driver's end and one port per worker (woken by `wakes`, in
+/// worker order).
+pub fn link(counters: Arc<LinkCounters>, wakes: &[Wake]) -> (Vec<Port>, DriverEnd) {
     let (tc_tx, tc_rx) = mpsc::channel(CHANNEL_DEPTH);
-    let (te_tx, te_rx) = mpsc::channel(CHANNEL_DEPTH);
-    let wake = Arc::new(eventfd()?);
-    Ok((
-        Port {
-            to_cluster: tc_tx,
+    let mut ports = Vec::with_capacity(wakes.len());
+    let mut to_workers = Vec::with_capacity(wakes.len());
+    for wake in wakes {
+        let (te_tx, te_rx) = mpsc::channel(CHANNEL_DEPTH);
+        ports.push(Port {
+            to_cluster: tc_tx.clone(),
             from_cluster: te_rx,
-            wake: wake.clone(),
             out: Vec::new(),
             bulk: None,
-            counters,
-        },
+            counters: counters.clone(),
+        });
+        to_workers.push((te_tx, wake.clone()));
+    }
+    (
+        ports,
         DriverEnd {
-            to_engine: te_tx,
+            to_workers,
             from_bridge: tc_rx,
-            wake,
+            bulks: HashMap::new(),
         },
-    ))
+    )
 }
 
 /// Protocol counters and peer phases at one moment.
@@ -270,7 +288,7 @@ pub async fn drive(
     status: Arc<SyncStatus>,
 ) {
     // Deliver the protocol's first outputs (a node alone is ready at once).
-    pump(&mut protocol, &transport, &end, &counters).await;
+    pump(&mut protocol, &transport, &mut end, &counters).await;
     loop {
         let timer = protocol.poll_timeout().map(|t| clock.to_tokio(t));
         tokio::select! {
@@ -300,11 +318,11 @@ pub async fn drive(
             }
             msg = end.from_bridge.recv() => {
                 let Some(msg) = msg else { break };
-                handle_bridge(&mut protocol, msg);
+                handle_bridge(&mut protocol, &mut end, msg);
                 // Take whatever else is queued, then flush once: batches
                 // grow under load and stay small (fast) when idle.
                 while let Ok(msg) = end.from_bridge.try_recv() {
-                    handle_bridge(&mut protocol, msg);
+                    handle_bridge(&mut protocol, &mut end, msg);
                 }
                 protocol.flush(clock.now());
             }
@@ -315,7 +333,7 @@ pub async fn drive(
                 }
             } => protocol.handle_timeout(clock.now()),
         }
-        pump(&mut protocol, &transport, &end, &counters).await;
+        pump(&mut protocol, &transport, &mut end, &counters).await;
         if let Ok(mut s) = status.snapshot.try_lock() {
             let phases = protocol
                 .peer_phases()
@@ -327,7 +345,7 @@ pub async fn drive(
     }
 }
 
-fn handle_bridge(protocol: &mut Protocol, msg: ToCluster) {
+fn handle_bridge(protocol: &mut Protocol, end: &mut DriverEnd, msg: ToCluster) {
     match msg {
         ToCluster::Events(events) => protocol.push_events(&events),
         ToCluster::Bulk {
@@ -335,15 +353,25 @@ fn handle_bridge(protocol: &mut Protocol, msg: ToCluster) {
             id,
             flows,
             last,
-            total,
-        } => protocol.bulk_out(peer, id, flows, last, total),
+        } => {
+            // The dump ends when every worker has sent its last part.
+            let workers = end.to_workers.len();
+            let (done, total) = end.bulks.entry((peer, id)).or_insert((0, 0));
+            *total += flows.len() as u64;
+            *done += usize::from(last);
+            let (all, total) = (*done == workers, *total);
+            if all {
+                end.bulks.remove(&(peer, id));
+            }
+            protocol.bulk_out(peer, id, flows, all, total);
+        }
     }
 }
 
 async fn pump(
     protocol: &mut Protocol,
     transport: &Transport,
-    end: &DriverEnd,
+    end: &mut DriverEnd,
     counters: &LinkCounters,
 ) {
     while let Some(out) = protocol.poll_output() {
@@ -357,10 +385,14 @@ async fn pump(
                 // Best effort: the stream carries the same batch.
                 let _ = transport.send_datagram(peer, frame);
             }
-            Output::Apply(events) => end.tell(ToEngine::Apply(events)).await,
-            Output::Acked(list) => end.tell(ToEngine::Acked(list)).await,
-            Output::BulkDump { peer, id } => end.tell(ToEngine::BulkDump { peer, id }).await,
-            Output::PeersUp(n) => end.tell(ToEngine::PeersUp(n)).await,
+            Output::Apply(events) => end.route(events, SyncEvent::key, ToEngine::Apply).await,
+            Output::Acked(list) => end.route(list, |(k, _)| k, ToEngine::Acked).await,
+            Output::BulkDump { peer, id } => {
+                // A new request from a peer replaces its earlier ones.
+                end.bulks.retain(|(p, _), _| *p != peer);
+                end.tell_all(|| ToEngine::BulkDump { peer, id }).await;
+            }
+            Output::PeersUp(n) => end.tell_all(|| ToEngine::PeersUp(n)).await,
             Output::Ready => {
                 let c = protocol.counters();
                 eprintln!(
@@ -368,7 +400,7 @@ async fn pump(
                     c.bulk_flows_received,
                     protocol.peers_up()
                 );
-                end.tell(ToEngine::Ready).await;
+                end.tell_all(|| ToEngine::Ready).await;
             }
         }
     }

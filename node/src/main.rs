@@ -3,9 +3,11 @@
 mod cluster_link;
 mod config;
 mod config_check;
+mod control;
 mod demo;
 mod lab;
 mod run;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

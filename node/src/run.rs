@@ -1,17 +1,17 @@
 //! `rampart run --config node.toml`: the node daemon. Loads the node
 //! configuration and its bootstrap policy, opens the data interfaces and
-//! bridges them through the engine until SIGINT or SIGTERM.
+//! bridges them through the engine until SIGINT or SIGTERM, with one
+//! worker thread (and engine) per `[node] workers`, frames spread between
+//! them by a symmetric flow hash (see [`crate::worker`]).
 //!
 //! With a `[cluster]` table the node also runs state sync: a tokio thread
-//! drives the QUIC transport and the sync protocol, and the bridge trades
+//! drives the QUIC transport and the sync protocol, and each worker trades
 //! events with it through a [`crate::cluster_link::Port`]. The node does
 //! not forward until its first bulk sync is done (or it is alone).
 //!
 //! SIGUSR1 writes `show conn detail` to `<data_dir>/<name>.conn` and the
-//! counters to `<data_dir>/<name>.counters`.
-//!
-//! Today one worker bridges both interfaces; PACKET_FANOUT workers and the
-//! ops endpoints come with their issues.
+//! counters to `<data_dir>/<name>.counters`, gathered from the workers
+//! between their batches ([`crate::control`]).
 
 use std::io::Read as _;
 use std::path::Path;
@@ -19,26 +19,32 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, bail};
-use rampart_dataplane::io::afpacket::PacketSocket;
 use std::time::Duration;
 
 use rampart_cluster::pki::NodeTls;
 use rampart_cluster::sync::{Protocol, ProtocolConfig};
 use rampart_cluster::transport::{PeerSpec, Transport, TransportConfig};
 use rampart_dataplane::engine::sync::SyncConfig;
-use rampart_dataplane::io::bridge::Bridge;
+use rampart_dataplane::io::bridge::BridgeCounters;
 use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};
-use rampart_ops::show_conn::{ConnFilter, render_show_conn};
+use rampart_ops::show_conn::{ConnFilter, conn_rows, render_rows};
 
 use crate::cluster_link::{self, Clock, LinkCounters, Port, SyncStatus};
 use crate::config::NodeConfig;
+use crate::control::{self, Wake, Workers};
+use crate::worker::{self, NodePort};
 
-/// Set by the signal handler; the bridge checks it between batches.
+/// Set by the signal handler; the workers check it between batches.
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Set by SIGUSR1: dump the connection table.
 static DUMP: AtomicBool = AtomicBool::new(false);
+
+/// How long a table dump waits for the workers.
+const DUMP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the main thread looks at the signal flags and the workers.
+const SUPERVISE_TICK: Duration = Duration::from_millis(20);
 
 extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
@@ -82,7 +88,11 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             ..SyncConfig::default()
         });
     }
-    let mut engine = Engine::new(engine_cfg).context("building the engine")?;
+    let n = cfg.node.workers;
+    let mut engines = (0..n)
+        .map(|_| Engine::new(engine_cfg.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .context("building the engine")?;
     if let Some(policy) = &cfg.node.policy {
         // A relative policy path is relative to the node configuration.
         let path = config_path.parent().unwrap_or(Path::new(".")).join(policy);
@@ -90,9 +100,13 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("reading policy {}", path.display()))?;
         let parsed = parse_config(&text)
             .map_err(|e| anyhow::anyhow!("{}: policy refused:\n{e}", path.display()))?;
-        let compiled = compile(&parsed.config, &engine.config().interfaces)
-            .map_err(|e| anyhow::anyhow!("{}: policy refused: {e}", path.display()))?;
-        engine.set_policy(Arc::new(compiled));
+        let compiled = Arc::new(
+            compile(&parsed.config, &engine_cfg.interfaces)
+                .map_err(|e| anyhow::anyhow!("{}: policy refused: {e}", path.display()))?,
+        );
+        for e in &mut engines {
+            e.set_policy(compiled.clone());
+        }
         eprintln!(
             "rampart: policy {} loaded ({} line(s) ignored)",
             path.display(),
@@ -100,14 +114,39 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         );
     }
     let clock = Clock::start();
+    let wakes = (0..n)
+        .map(|_| Wake::new())
+        .collect::<Result<Vec<_>, _>>()
+        .context("creating the workers' wake-ups")?;
+    let (workers, inboxes) = control::workers(&wakes);
     // The cluster first: a bad certificate or address fails before any
     // interface is touched.
-    let cluster = match &cfg.cluster {
-        Some(c) => Some(start_cluster(&cfg, c, config_path, clock, s[0] ^ s[5])?),
+    let mut cluster = match &cfg.cluster {
+        Some(c) => Some(start_cluster(
+            &cfg,
+            c,
+            config_path,
+            clock,
+            s[0] ^ s[5],
+            &wakes,
+        )?),
         None => None,
     };
-    let inside = PacketSocket::open(&cfg.interfaces[0].name)?;
-    let outside = PacketSocket::open(&cfg.interfaces[1].name)?;
+    let sockets = worker::open_sockets(&cfg.interfaces[0].name, &cfg.interfaces[1].name, n)?;
+    let mut sync_ports = cluster
+        .as_mut()
+        .map(|c| std::mem::take(&mut c.ports))
+        .unwrap_or_default()
+        .into_iter();
+    let ports: Vec<NodePort> = wakes
+        .into_iter()
+        .zip(inboxes)
+        .map(|(wake, inbox)| NodePort {
+            wake,
+            inbox,
+            sync: sync_ports.next(),
+        })
+        .collect();
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
@@ -115,90 +154,186 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
     }
     eprintln!(
-        "rampart: node {} (id {}) bridging {} ({}) and {} ({})",
+        "rampart: node {} (id {}) bridging {} ({}) and {} ({}) with {} worker(s)",
         cfg.node.name,
         cfg.node.id,
         cfg.interfaces[0].name,
         cfg.interfaces[0].nameif,
         cfg.interfaces[1].name,
-        cfg.interfaces[1].nameif
+        cfg.interfaces[1].nameif,
+        workers.len()
     );
-    let mut bridge = Bridge::new(inside, outside, engine);
-    if let Some(c) = &cluster {
-        bridge = bridge.with_cluster((clock.epoch, clock.base_ns), Box::new(c.take_port()));
-    }
+    let handles = worker::spawn(sockets, engines, ports, clock, &STOP)?;
     let data = cfg.data_path(config_path);
     let conn_path = data.join(format!("{}.conn", cfg.node.name));
     let counters_path = data.join(format!("{}.counters", cfg.node.name));
-    loop {
-        bridge.run_until(&STOP, &DUMP)?;
-        if STOP.load(Ordering::Relaxed) {
+    while !STOP.load(Ordering::Relaxed) {
+        if handles.iter().any(|h| h.is_finished()) {
+            // A worker stopped on an I/O error: stop the others and report.
+            STOP.store(true, Ordering::Relaxed);
             break;
         }
-        DUMP.store(false, Ordering::Relaxed);
-        let table = render_show_conn(&bridge.engine, bridge.now(), &ConnFilter::default(), true);
-        let mut counters = format!("counters; {}\n", counters_line(&bridge.engine));
-        if let Some(line) = sync_line(&bridge.engine) {
-            counters.push_str(&line);
-            counters.push('\n');
+        if DUMP.swap(false, Ordering::Relaxed) {
+            dump(&workers, cluster.as_ref(), &conn_path, &counters_path);
         }
-        if let Some(line) = cluster.as_ref().and_then(ClusterSide::line) {
-            counters.push_str(&line);
-            counters.push('\n');
-        }
-        for (path, text) in [(&conn_path, table), (&counters_path, counters)] {
-            if let Err(e) = write_atomic(path, &text) {
-                eprintln!("rampart: cannot write {}: {e}", path.display());
-            }
+        std::thread::sleep(SUPERVISE_TICK);
+    }
+    let mut bridges = Vec::with_capacity(handles.len());
+    let mut failure = None;
+    for (w, h) in handles.into_iter().enumerate() {
+        match h.join() {
+            Ok(Ok(b)) => bridges.push(b),
+            Ok(Err(e)) => failure = Some(anyhow::anyhow!("worker {w}: {e}")),
+            Err(_) => failure = Some(anyhow::anyhow!("worker {w} panicked")),
         }
     }
-    eprintln!("rampart: stopped; {}", counters_line(&bridge.engine));
-    if let Some(line) = sync_line(&bridge.engine) {
+    let tally = Tally::sum(bridges.iter().map(|b| Tally::of(&b.engine, &b.counters)));
+    eprintln!("rampart: stopped; {}", tally.counters_line());
+    if let Some(line) = tally.sync_line() {
         eprintln!("rampart: {line}");
     }
     if let Some(c) = cluster {
         c.stop();
     }
-    Ok(())
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
-/// Forwarding, table and drop counters in one line.
-fn counters_line(engine: &Engine) -> String {
-    let c = engine.counters();
-    let drops: Vec<String> = DropReason::ALL
-        .iter()
-        .filter(|r| c.dropped(**r) > 0)
-        .map(|r| format!("{}={}", r.label(), c.dropped(*r)))
-        .collect();
-    format!(
-        "forwarded {} frames, {} connections in use ({} most used), dropped {} [{}]",
-        c.forwarded_packets,
-        engine.table().len(),
-        engine.table().high_water(),
-        c.total_dropped(),
-        drops.join(" ")
-    )
+/// Write `show conn detail` and the counters, gathered from the workers.
+fn dump(workers: &Workers, cluster: Option<&ClusterSide>, conn_path: &Path, counters_path: &Path) {
+    let got = workers.each(DUMP_TIMEOUT, |ctx| {
+        let rows = conn_rows(ctx.engine, ctx.now, &ConnFilter::default(), true);
+        (Tally::of(ctx.engine, ctx.io), rows)
+    });
+    let parts = match got {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("rampart: table dump: {e}");
+            return;
+        }
+    };
+    let mut rows = Vec::new();
+    let tally = Tally::sum(parts.into_iter().map(|(t, r)| {
+        rows.extend(r);
+        t
+    }));
+    let mut counters = format!("counters; {}\n", tally.counters_line());
+    if let Some(line) = tally.sync_line() {
+        counters.push_str(&line);
+        counters.push('\n');
+    }
+    if let Some(line) = cluster.and_then(ClusterSide::line) {
+        counters.push_str(&line);
+        counters.push('\n');
+    }
+    let table = render_rows(tally.in_use, tally.most_used, rows, true);
+    for (path, text) in [(conn_path, table), (counters_path, counters)] {
+        if let Err(e) = write_atomic(path, &text) {
+            eprintln!("rampart: cannot write {}: {e}", path.display());
+        }
+    }
 }
 
-/// The engine's sync counters in one line (`key=value` pairs).
-fn sync_line(engine: &Engine) -> Option<String> {
-    let sc = engine.sync_counters()?;
-    let kinds = |a: &[u64; 4]| a.iter().sum::<u64>();
-    Some(format!(
-        "sync; events_out={} events_in={} joined={} rejected={} held={} released={} \
-         expired={} deferred={} acked={} timed_out={} bulk_flows_out={}",
-        kinds(&sc.events_out),
-        kinds(&sc.events_in),
-        sc.joined,
-        sc.rejected,
-        sc.held,
-        sc.held_released,
-        sc.held_expired,
-        sc.deferred,
-        sc.deferred_acked,
-        sc.deferred_timed_out,
-        sc.bulk_flows_out,
-    ))
+/// The node-wide sums of the workers' counters that the status lines show.
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    forwarded: u64,
+    in_use: usize,
+    most_used: usize,
+    drops: [u64; DropReason::COUNT],
+    /// Frames larger than a receive buffer, and frames the kernel refused
+    /// to send (the I/O layer's own drops).
+    io: [u64; 2],
+    /// events_out, events_in, joined, rejected, held, released, expired,
+    /// deferred, acked, timed_out, bulk_flows_out.
+    sync: Option<[u64; 11]>,
+}
+
+impl Tally {
+    fn of(engine: &Engine, io: &BridgeCounters) -> Tally {
+        let c = engine.counters();
+        Tally {
+            io: [io.truncated, io.send_failed],
+            forwarded: c.forwarded_packets,
+            in_use: engine.table().len(),
+            most_used: engine.table().high_water(),
+            drops: c.drops,
+            sync: engine.sync_counters().map(|sc| {
+                let kinds = |a: &[u64; 4]| a.iter().sum::<u64>();
+                [
+                    kinds(&sc.events_out),
+                    kinds(&sc.events_in),
+                    sc.joined,
+                    sc.rejected,
+                    sc.held,
+                    sc.held_released,
+                    sc.held_expired,
+                    sc.deferred,
+                    sc.deferred_acked,
+                    sc.deferred_timed_out,
+                    sc.bulk_flows_out,
+                ]
+            }),
+        }
+    }
+
+    /// The sum over workers. The node's "most used" is the sum of the
+    /// workers' peaks: an upper bound of the node's own peak.
+    fn sum(parts: impl IntoIterator<Item = Tally>) -> Tally {
+        let mut t = Tally::default();
+        for p in parts {
+            t.forwarded = t.forwarded.saturating_add(p.forwarded);
+            t.in_use += p.in_use;
+            t.most_used += p.most_used;
+            for (a, b) in t
+                .drops
+                .iter_mut()
+                .chain(&mut t.io)
+                .zip(p.drops.into_iter().chain(p.io))
+            {
+                *a = a.saturating_add(b);
+            }
+            if let Some(ps) = p.sync {
+                let ts = t.sync.get_or_insert([0; 11]);
+                for (a, b) in ts.iter_mut().zip(ps) {
+                    *a = a.saturating_add(b);
+                }
+            }
+        }
+        t
+    }
+
+    /// Forwarding, table and drop counters in one line.
+    fn counters_line(&self) -> String {
+        let drops: Vec<String> = DropReason::ALL
+            .iter()
+            .filter(|r| self.drops[r.index()] > 0)
+            .map(|r| format!("{}={}", r.label(), self.drops[r.index()]))
+            .collect();
+        format!(
+            "forwarded {} frames, {} connections in use ({} most used), dropped {} [{}], \
+             io truncated={} send_failed={}",
+            self.forwarded,
+            self.in_use,
+            self.most_used,
+            self.drops.iter().fold(0u64, |a, b| a.saturating_add(*b)),
+            drops.join(" "),
+            self.io[0],
+            self.io[1],
+        )
+    }
+
+    /// The sync counters in one line (`key=value` pairs).
+    fn sync_line(&self) -> Option<String> {
+        let v = self.sync?;
+        Some(format!(
+            "sync; events_out={} events_in={} joined={} rejected={} held={} released={} \
+             expired={} deferred={} acked={} timed_out={} bulk_flows_out={}",
+            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
+        ))
+    }
 }
 
 /// Write `text` to `path` through a temporary file (readers never see a
@@ -213,20 +348,13 @@ fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
 struct ClusterSide {
     runtime: tokio::runtime::Runtime,
     transport: Transport,
-    port: std::sync::Mutex<Option<Port>>,
+    /// One sync port per worker, taken when the workers start.
+    ports: Vec<Port>,
     status: Arc<SyncStatus>,
     link: Arc<LinkCounters>,
 }
 
 impl ClusterSide {
-    fn take_port(&self) -> Port {
-        self.port
-            .lock()
-            .ok()
-            .and_then(|mut p| p.take())
-            .expect("the port is taken once")
-    }
-
     /// Protocol, transport and link counters in one line.
     fn line(&self) -> Option<String> {
         let s = self.status.snapshot.lock().ok()?;
@@ -278,6 +406,7 @@ fn start_cluster(
     config_path: &Path,
     clock: Clock,
     session: u64,
+    wakes: &[Wake],
 ) -> anyhow::Result<ClusterSide> {
     let paths = cfg.tls_paths(config_path).expect("a [cluster] table");
     let tls = NodeTls::load(&paths.ca, &paths.cert, &paths.key).with_context(|| {
@@ -317,7 +446,7 @@ fn start_cluster(
     };
     let protocol = Protocol::new(cfg.node.id, session, &peer_ids, pcfg, clock.now());
     let link = Arc::new(LinkCounters::default());
-    let (port, end) = cluster_link::link(link.clone()).context("creating the cluster link")?;
+    let (ports, end) = cluster_link::link(link.clone(), wakes);
     let status = Arc::new(SyncStatus::default());
     runtime.spawn(cluster_link::drive(
         protocol,
@@ -336,7 +465,7 @@ fn start_cluster(
     Ok(ClusterSide {
         runtime,
         transport,
-        port: std::sync::Mutex::new(Some(port)),
+        ports,
         status,
         link,
     })

@@ -9,4 +9,6 @@ pub mod show_conn;
 
 pub use asp_drop::render_asp_drop;
 pub use clear_conn::clear_conn;
-pub use show_conn::{ConnFilter, render_conn_count, render_show_conn};
+pub use show_conn::{
+    ConnFilter, ConnRow, conn_rows, render_conn_count, render_rows, render_show_conn,
+};

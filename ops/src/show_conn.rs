@@ -52,6 +52,96 @@ fn proto_name(p: u8) -> &'static str {
     }
 }
 
+/// One connection as `show conn` prints it, with its sort key, so that
+/// the rows of several engines (one per worker) merge into one table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnRow {
+    /// Creation time, then entry id: oldest first, as the ASA lists them.
+    pub order: (Instant, u64),
+    /// The printed lines.
+    pub text: String,
+}
+
+/// The rows of `engine`'s connections that pass `filter`.
+pub fn conn_rows(engine: &Engine, now: Instant, filter: &ConnFilter, detail: bool) -> Vec<ConnRow> {
+    let ifaces = &engine.config().interfaces;
+    engine
+        .table()
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| !engine.is_expired(e, now) && filter.matches(e))
+        .map(|e| {
+            // The ASA prints the lower-security side first, whoever initiated.
+            let sides = [(e.ingress[0], e.initiator()), (e.ingress[1], e.responder())];
+            let level = |i: usize| ifaces[usize::from(sides[i].0.0)].security_level;
+            let (a, b) = if level(0) < level(1) {
+                (sides[0], sides[1])
+            } else {
+                (sides[1], sides[0])
+            };
+            let name = |i: rampart_dataplane::IfaceId| ifaces[usize::from(i.0)].nameif.as_str();
+            let bytes = e.bytes[0].saturating_add(e.bytes[1]);
+            let idle = now.saturating_since(e.last_seen);
+            let p = proto_name(e.key.proto);
+            let flags = e.asa_flags();
+            let text = if detail {
+                let ep = |x: Endpoint| format!("{}/{}", x.addr, x.port);
+                format!(
+                    "{p} {}: {} {}: {},\n    flags {flags} , idle {}, uptime {}, timeout {}, bytes {bytes}\n  \
+                     Initiator: {}, Responder: {}\n  Connection lookup keyid: {}\n  Owner: node {}\n",
+                    name(a.0),
+                    ep(a.1),
+                    name(b.0),
+                    ep(b.1),
+                    compact(idle),
+                    compact(now.saturating_since(e.created)),
+                    compact(engine.timeout_of(e)),
+                    e.initiator().addr,
+                    e.responder().addr,
+                    e.id,
+                    e.owner.0
+                )
+            } else {
+                format!(
+                    "{p} {}  {}:{} {}  {}:{}, idle {}, bytes {bytes}, flags {flags}\n",
+                    name(a.0),
+                    a.1.addr,
+                    a.1.port,
+                    name(b.0),
+                    b.1.addr,
+                    b.1.port,
+                    hms(idle),
+                )
+            };
+            ConnRow {
+                order: (e.created, u64::from(e.id)),
+                text,
+            }
+        })
+        .collect()
+}
+
+/// `show conn` from the rows of every engine of a node: the count line
+/// (`in_use`, `most_used`), the flag legend with `detail`, then the rows
+/// oldest first.
+pub fn render_rows(
+    in_use: usize,
+    most_used: usize,
+    mut rows: Vec<ConnRow>,
+    detail: bool,
+) -> String {
+    let mut out = format!("{in_use} in use, {most_used} most used\n");
+    if detail {
+        out.push_str(FLAG_LEGEND);
+    }
+    out.push('\n');
+    rows.sort_by_key(|r| r.order);
+    for r in rows {
+        out.push_str(&r.text);
+    }
+    out
+}
+
 /// The connections that pass `filter`, oldest first, as `show conn` (or
 /// `show conn detail`) prints them.
 pub fn render_show_conn(
@@ -61,65 +151,12 @@ pub fn render_show_conn(
     detail: bool,
 ) -> String {
     let table = engine.table();
-    let mut out = render_conn_count(table);
-    if detail {
-        out.push_str(FLAG_LEGEND);
-    }
-    out.push('\n');
-    let mut entries: Vec<&Entry> = table
-        .iter()
-        .map(|(_, e)| e)
-        .filter(|e| !engine.is_expired(e, now) && filter.matches(e))
-        .collect();
-    entries.sort_by_key(|e| (e.created, e.id));
-    let ifaces = &engine.config().interfaces;
-    for e in entries {
-        // The ASA prints the lower-security side first, whoever initiated.
-        let sides = [(e.ingress[0], e.initiator()), (e.ingress[1], e.responder())];
-        let level = |i: usize| ifaces[usize::from(sides[i].0.0)].security_level;
-        let (a, b) = if level(0) < level(1) {
-            (sides[0], sides[1])
-        } else {
-            (sides[1], sides[0])
-        };
-        let name = |i: rampart_dataplane::IfaceId| ifaces[usize::from(i.0)].nameif.as_str();
-        let bytes = e.bytes[0].saturating_add(e.bytes[1]);
-        let idle = now.saturating_since(e.last_seen);
-        let p = proto_name(e.key.proto);
-        let flags = e.asa_flags();
-        if detail {
-            let ep = |x: Endpoint| format!("{}/{}", x.addr, x.port);
-            out.push_str(&format!(
-                "{p} {}: {} {}: {},\n    flags {flags} , idle {}, uptime {}, timeout {}, bytes {bytes}\n",
-                name(a.0),
-                ep(a.1),
-                name(b.0),
-                ep(b.1),
-                compact(idle),
-                compact(now.saturating_since(e.created)),
-                compact(engine.timeout_of(e)),
-            ));
-            out.push_str(&format!(
-                "  Initiator: {}, Responder: {}\n  Connection lookup keyid: {}\n  Owner: node {}\n",
-                e.initiator().addr,
-                e.responder().addr,
-                e.id,
-                e.owner.0
-            ));
-        } else {
-            out.push_str(&format!(
-                "{p} {}  {}:{} {}  {}:{}, idle {}, bytes {bytes}, flags {flags}\n",
-                name(a.0),
-                a.1.addr,
-                a.1.port,
-                name(b.0),
-                b.1.addr,
-                b.1.port,
-                hms(idle),
-            ));
-        }
-    }
-    out
+    render_rows(
+        table.len(),
+        table.high_water(),
+        conn_rows(engine, now, filter, detail),
+        detail,
+    )
 }
 
 #[cfg(test)]

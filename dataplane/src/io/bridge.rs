@@ -28,14 +28,16 @@ pub struct BridgeCounters {
     pub checksums_completed: u64,
 }
 
-/// The bridge's link to the node's cluster shell, called between batches:
-/// the engine is owned by the bridge thread, so state learned from peers
-/// comes in, and the engine's changes go out, through this.
-pub trait ClusterPort: Send {
-    /// Apply what peers sent and hand over the engine's changes.
-    fn exchange(&mut self, engine: &mut Engine, now: Instant);
-    /// A descriptor that becomes readable when peers have sent something,
-    /// so the bridge wakes at once (a held packet is released within
+/// The node's way into a bridge thread, called between batches: the
+/// engine is owned by the bridge thread, so state learned from peers and
+/// operator requests (show, clear, policy swaps) come in, and the engine's
+/// changes go out, through this — never a lock on the packet path.
+pub trait WorkerPort: Send {
+    /// Apply what peers sent, serve queued requests, hand over the
+    /// engine's changes.
+    fn exchange(&mut self, engine: &mut Engine, io: &BridgeCounters, now: Instant);
+    /// A descriptor that becomes readable when something is queued, so the
+    /// bridge wakes at once (a held packet is released within
     /// microseconds of its event arriving).
     fn wake_fd(&self) -> Option<std::os::fd::RawFd>;
 }
@@ -53,7 +55,7 @@ pub struct Bridge {
     /// Engine time at `epoch`, in nanoseconds (cluster time for a node in
     /// a cluster: the Unix epoch; zero for a standalone bridge).
     base_ns: u64,
-    port: Option<Box<dyn ClusterPort>>,
+    port: Option<Box<dyn WorkerPort>>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -61,7 +63,7 @@ impl std::fmt::Debug for Bridge {
         f.debug_struct("Bridge")
             .field("sockets", &self.sockets)
             .field("counters", &self.counters)
-            .field("clustered", &self.port.is_some())
+            .field("port", &self.port.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -80,12 +82,12 @@ impl Bridge {
         }
     }
 
-    /// Join a cluster: engine time becomes `clock` (cluster time, shared by
+    /// Serve a node: engine time becomes `clock` (cluster time, shared by
     /// the nodes), and `port` is pumped between batches.
-    pub fn with_cluster(
+    pub fn with_port(
         mut self,
         clock: (std::time::Instant, u64),
-        port: Box<dyn ClusterPort>,
+        port: Box<dyn WorkerPort>,
     ) -> Self {
         self.epoch = clock.0;
         self.base_ns = clock.1;
@@ -115,7 +117,7 @@ impl Bridge {
             }
             let now = self.now();
             if let Some(port) = &mut self.port {
-                port.exchange(&mut self.engine, now);
+                port.exchange(&mut self.engine, &self.counters, now);
             }
             if now >= next_expire {
                 self.engine.expire(now);

@@ -1,0 +1,102 @@
+//! The node's workers: one thread per configured core, each a bridge with
+//! its own engine and its own AF_PACKET socket on each data interface.
+//! With several workers the sockets of an interface form a `PACKET_FANOUT`
+//! group whose classic BPF program spreads frames by a symmetric flow hash
+//! (`rampart_dataplane::io::fanout`), so both directions of a flow reach
+//! the same worker and its connection table.
+//!
+//! Known limit of several workers: connection limits (`conn-max`,
+//! `per-client-max`, embryonic limits) are counted per worker, since each
+//! worker's engine keeps its own class slots; with N workers a limit
+//! admits up to N times its value. One worker (the default) is exact.
+
+use std::os::fd::RawFd;
+use std::sync::atomic::AtomicBool;
+use std::thread::JoinHandle;
+
+use anyhow::Context as _;
+use rampart_dataplane::io::afpacket::PacketSocket;
+use rampart_dataplane::io::bridge::{Bridge, BridgeCounters, WorkerPort};
+use rampart_dataplane::{Engine, Instant};
+
+use crate::cluster_link::{Clock, Port};
+use crate::control::{Inbox, Wake};
+
+/// What a worker serves between batches: operator requests, and the sync
+/// link when the node is in a cluster. Both wake it through one eventfd.
+#[derive(Debug)]
+pub struct NodePort {
+    /// The worker's wake-up.
+    pub wake: Wake,
+    /// Operator requests.
+    pub inbox: Inbox,
+    /// The sync link, in a cluster.
+    pub sync: Option<Port>,
+}
+
+impl WorkerPort for NodePort {
+    fn exchange(&mut self, engine: &mut Engine, io: &BridgeCounters, now: Instant) {
+        self.wake.clear();
+        self.inbox.serve(engine, io, now);
+        if let Some(sync) = &mut self.sync {
+            sync.exchange(engine, now);
+        }
+    }
+
+    fn wake_fd(&self) -> Option<RawFd> {
+        Some(self.wake.fd())
+    }
+}
+
+/// Open each worker's sockets on `inside` and `outside`; with more than
+/// one worker, join them to one fanout group per interface, in worker
+/// order (the kernel's member index is the join order, and the node's
+/// routing of sync events by `worker_of` relies on it).
+pub fn open_sockets(
+    inside: &str,
+    outside: &str,
+    workers: usize,
+) -> anyhow::Result<Vec<[PacketSocket; 2]>> {
+    // Fanout group ids are per network namespace; derive them from the
+    // process id so two nodes in one namespace do not collide.
+    let base = (std::process::id() as u16).wrapping_mul(2);
+    let mut out = Vec::with_capacity(workers);
+    for w in 0..workers {
+        let pair = [PacketSocket::open(inside)?, PacketSocket::open(outside)?];
+        if workers > 1 {
+            for (i, s) in pair.iter().enumerate() {
+                s.join_fanout(base.wrapping_add(i as u16))
+                    .with_context(|| format!("worker {w}: joining the fanout group"))?;
+            }
+        }
+        out.push(pair);
+    }
+    Ok(out)
+}
+
+/// Start one bridge thread per worker. Each returns its bridge when
+/// `stop` is set (or the I/O error that stopped it).
+pub fn spawn(
+    sockets: Vec<[PacketSocket; 2]>,
+    engines: Vec<Engine>,
+    ports: Vec<NodePort>,
+    clock: Clock,
+    stop: &'static AtomicBool,
+) -> anyhow::Result<Vec<JoinHandle<std::io::Result<Bridge>>>> {
+    let mut handles = Vec::with_capacity(sockets.len());
+    for (w, (([inside, outside], engine), port)) in
+        sockets.into_iter().zip(engines).zip(ports).enumerate()
+    {
+        let h = std::thread::Builder::new()
+            .name(format!("rampart-w{w}"))
+            .spawn(move || {
+                let mut bridge = Bridge::new(inside, outside, engine)
+                    .with_port((clock.epoch, clock.base_ns), Box::new(port));
+                bridge.run(stop)?;
+                Ok(bridge)
+            })
+            .with_context(|| format!("starting worker {w}"))?;
+        handles.push(h);
+    }
+    Ok(handles)
+}
