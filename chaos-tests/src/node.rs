@@ -25,6 +25,8 @@ pub struct NodeSpec {
     pub outside: &'static str,
     /// Address on the cluster link.
     pub sync: &'static str,
+    /// Worker threads (`[node] workers`).
+    pub workers: usize,
 }
 
 /// Write node `me`'s configuration into `dir` (policy `policy.cfg`, a
@@ -53,7 +55,7 @@ pub fn write_config(
         .collect();
     let file = dir.join(format!("{}.toml", me.name));
     let text = format!(
-        "[node]\nid = {id}\nname = \"{name}\"\ndata_dir = \".\"\npolicy = \"policy.cfg\"\n\n\
+        "[node]\nid = {id}\nname = \"{name}\"\ndata_dir = \".\"\npolicy = \"policy.cfg\"\nworkers = {workers}\n\n\
          [[interface]]\nname = \"{inside}\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
          [[interface]]\nname = \"{outside}\"\nnameif = \"outside\"\nsecurity_level = 0\n\n\
          [cluster]\nlisten = \"{sync}:{SYNC_PORT}\"\npeers = [{peers}]\n\
@@ -63,6 +65,7 @@ pub fn write_config(
         inside = me.inside,
         outside = me.outside,
         sync = me.sync,
+        workers = me.workers,
         peers = peers.join(", "),
     );
     std::fs::write(&file, text).map_err(|e| format!("{}: {e}", file.display()))?;

@@ -61,6 +61,7 @@ const NODES: [NodeSpec; 2] = [
         inside: "ca1",
         outside: "as1",
         sync: SYNC_A,
+        workers: 2,
     },
     NodeSpec {
         id: 2,
@@ -68,6 +69,7 @@ const NODES: [NodeSpec; 2] = [
         inside: "cb1",
         outside: "bs1",
         sync: SYNC_B,
+        workers: 2,
     },
 ];
 

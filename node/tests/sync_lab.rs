@@ -55,6 +55,7 @@ const NODES: [NodeSpec; 3] = [
         inside: "ca1",
         outside: "as1",
         sync: SYNC_A,
+        workers: 2,
     },
     NodeSpec {
         id: 2,
@@ -62,6 +63,7 @@ const NODES: [NodeSpec; 3] = [
         inside: "cb1",
         outside: "bs1",
         sync: SYNC_B,
+        workers: 2,
     },
     NodeSpec {
         id: 3,
@@ -69,6 +71,7 @@ const NODES: [NodeSpec; 3] = [
         inside: "nc1",
         outside: "ns1",
         sync: SYNC_C,
+        workers: 1,
     },
 ];
 
