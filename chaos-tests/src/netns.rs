@@ -111,8 +111,19 @@ impl Lab {
         self.role(role).name().to_string()
     }
 
-    /// Build the topology under `prefix` (keep it short and unique).
+    /// Build the topology under `prefix` (keep it short and unique), with
+    /// segmentation offloads off on every link.
     pub fn new(prefix: &str) -> Lab {
+        Lab::build(prefix, false)
+    }
+
+    /// The same with the links' offloads as the kernel sets them (TSO, GSO
+    /// and GRO on): TCP crosses as 64 KiB super-packets.
+    pub fn with_offloads(prefix: &str) -> Lab {
+        Lab::build(prefix, true)
+    }
+
+    fn build(prefix: &str, offloads: bool) -> Lab {
         let lab = Lab {
             client: Netns::new(&format!("{prefix}-c")),
             server: Netns::new(&format!("{prefix}-s")),
@@ -131,10 +142,12 @@ impl Lab {
         // bridge 64 KiB super-frames it cannot send as they are. Transmit
         // checksums stay partial, which the bridge completes.
         for (ns, dev) in [(&c, "c0"), (&s, "s0"), (&n, "c1"), (&n, "s1")] {
-            sh(&[
-                "ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro",
-                "off",
-            ]);
+            if !offloads {
+                sh(&[
+                    "ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off",
+                    "gro", "off",
+                ]);
+            }
             sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
         }
         lab

@@ -68,6 +68,7 @@ fn owner(n: usize) -> (Engine, Vec<SyncOut>) {
     a.set_ready(true);
     let meta = PacketMeta {
         checksum: ChecksumState::Verified,
+        ..PacketMeta::default()
     };
     let server = Host {
         mac: [2, 0, 0, 0, 0, 2],

@@ -68,6 +68,7 @@ fn owner() -> (Engine, Vec<SyncOut>, Vec<Vec<u8>>) {
     }
     let meta = PacketMeta {
         checksum: ChecksumState::Verified,
+        ..PacketMeta::default()
     };
     for f in &frames {
         let mut f = f.clone();

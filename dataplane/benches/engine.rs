@@ -61,6 +61,7 @@ use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
 
 const META: PacketMeta = PacketMeta {
     checksum: ChecksumState::Verified,
+    gso_size: 0,
 };
 
 /// Seed of the flow hash in every engine here.
@@ -297,6 +298,7 @@ fn assert_patch_keeps_checksums(batch: &Batch, start: Instant) {
     replay.offset = batch.bytes_per_pass.wrapping_mul(3);
     let unverified = PacketMeta {
         checksum: ChecksumState::Unverified,
+        ..PacketMeta::default()
     };
     for _ in 0..batch.frames.len().min(1_000) {
         let (rx, _, _) = replay.next(batch);

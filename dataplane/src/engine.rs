@@ -403,6 +403,7 @@ impl Engine {
                     header_len: usize::from(seg.header_len),
                     v6: pkt.tuple.src.addr.ip().is_ipv6(),
                     fix_checksum: meta.checksum != ChecksumState::Partial,
+                    gso_size: meta.gso_size,
                 };
                 self.tcp(&pkt, &seg, frame, &view)
             }
@@ -703,10 +704,16 @@ impl Engine {
         if seg.flags.has(TcpFlags::SYN) && !seg.flags.has(TcpFlags::ACK) && seg.payload_len > 0 {
             bump(&mut n.syn_data_seen);
         }
-        // exceed-mss allow (default): counted, passed.
+        // exceed-mss allow (default): counted, passed. A GSO super-packet
+        // leaves the far side as segments of `gso_size` bytes: that is the
+        // size the receiver sees, not the super-packet's payload.
         if let ProtoState::Tcp(t) = &self.table.get(id).proto {
             let mss = t.half[dir.other().index()].mss;
-            if mss > 0 && seg.payload_len > u32::from(mss) {
+            let wire = match view.gso_size {
+                0 => seg.payload_len,
+                g => seg.payload_len.min(u32::from(g)),
+            };
+            if mss > 0 && wire > u32::from(mss) {
                 bump(&mut n.exceed_mss_seen);
             }
         }

@@ -241,7 +241,7 @@ proptest! {
         for (mut bytes, iface, cs) in frames {
             let checksum = [ChecksumState::Unverified, ChecksumState::Partial, ChecksumState::Verified][usize::from(cs)];
             now = now + Duration::from_millis(500);
-            let _ = eng.process(&mut bytes, PacketMeta { checksum }, IfaceId(iface), now);
+            let _ = eng.process(&mut bytes, PacketMeta { checksum, ..PacketMeta::default() }, IfaceId(iface), now);
             eng.expire(now);
         }
     }
@@ -266,7 +266,7 @@ proptest! {
         let mut eng = engine();
         let now = Instant::from_secs(1);
         for (mut f, iface) in frames {
-            let _ = eng.process(&mut f, PacketMeta { checksum: ChecksumState::Verified }, iface, now);
+            let _ = eng.process(&mut f, PacketMeta { checksum: ChecksumState::Verified, ..PacketMeta::default() }, iface, now);
         }
     }
 }

@@ -74,7 +74,7 @@ pub fn steps(data: &[u8]) -> impl Iterator<Item = Step<'_>> {
         Some(Step {
             frame,
             ingress,
-            meta: PacketMeta { checksum },
+            meta: PacketMeta { checksum, ..PacketMeta::default() },
             advance: decode_advance(*advance),
         })
     })

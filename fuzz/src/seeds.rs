@@ -10,7 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use rampart_dataplane::packet::ChecksumState;
+use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 use rampart_dataplane::trace::{
     Host, Side, TcpModel, echo_frame, icmpv4_unreachable_frame, udp_frame, v4_pair,
 };
@@ -61,8 +61,9 @@ impl Gen {
         let verdict = self.driver.step(&Step {
             frame,
             ingress,
-            meta: rampart_dataplane::packet::PacketMeta {
+            meta: PacketMeta {
                 checksum: self.checksum,
+                ..PacketMeta::default()
             },
             advance: decode_advance(advance),
         });

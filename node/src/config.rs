@@ -45,10 +45,19 @@ pub struct Node {
     /// Packet worker threads (default 1).
     #[serde(default = "one")]
     pub workers: usize,
+    /// Pass GSO super-packets and partial checksums through whole
+    /// (`PACKET_VNET_HDR`), so segmentation offloads may stay on (default
+    /// true). Off, the links need `tso`, `gso` and `gro` off.
+    #[serde(default = "yes")]
+    pub offload: bool,
 }
 
 fn one() -> usize {
     1
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// `[[interface]]`.
@@ -321,10 +330,11 @@ impl NodeConfig {
         let n = &self.node;
         let _ = writeln!(
             out,
-            "  node:       {} (id {}), {} worker(s), data in {}",
+            "  node:       {} (id {}), {} worker(s), offload {}, data in {}",
             n.name,
             n.id,
             n.workers,
+            if n.offload { "on" } else { "off" },
             n.data_dir.display()
         );
         if let Some(p) = &n.policy {

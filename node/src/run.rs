@@ -132,7 +132,12 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    let sockets = worker::open_sockets(&cfg.interfaces[0].name, &cfg.interfaces[1].name, n)?;
+    let sockets = worker::open_sockets(
+        &cfg.interfaces[0].name,
+        &cfg.interfaces[1].name,
+        n,
+        cfg.node.offload,
+    )?;
     let mut sync_ports = cluster
         .as_mut()
         .map(|c| std::mem::take(&mut c.ports))
@@ -243,9 +248,9 @@ struct Tally {
     in_use: usize,
     most_used: usize,
     drops: [u64; DropReason::COUNT],
-    /// Frames larger than a receive buffer, and frames the kernel refused
-    /// to send (the I/O layer's own drops).
-    io: [u64; 2],
+    /// Frames larger than a receive buffer, frames the kernel refused to
+    /// send (the I/O layer's own drops), and GSO super-packets forwarded.
+    io: [u64; 3],
     /// events_out, events_in, joined, rejected, held, released, expired,
     /// deferred, acked, timed_out, bulk_flows_out.
     sync: Option<[u64; 11]>,
@@ -255,7 +260,7 @@ impl Tally {
     fn of(engine: &Engine, io: &BridgeCounters) -> Tally {
         let c = engine.counters();
         Tally {
-            io: [io.truncated, io.send_failed],
+            io: [io.truncated, io.send_failed, io.gso_frames],
             forwarded: c.forwarded_packets,
             in_use: engine.table().len(),
             most_used: engine.table().high_water(),
@@ -314,7 +319,7 @@ impl Tally {
             .collect();
         format!(
             "forwarded {} frames, {} connections in use ({} most used), dropped {} [{}], \
-             io truncated={} send_failed={}",
+             io truncated={} send_failed={} gso_frames={}",
             self.forwarded,
             self.in_use,
             self.most_used,
@@ -322,6 +327,7 @@ impl Tally {
             drops.join(" "),
             self.io[0],
             self.io[1],
+            self.io[2],
         )
     }
 

@@ -56,13 +56,18 @@ pub fn open_sockets(
     inside: &str,
     outside: &str,
     workers: usize,
+    offload: bool,
 ) -> anyhow::Result<Vec<[PacketSocket; 2]>> {
     // Fanout group ids are per network namespace; derive them from the
     // process id so two nodes in one namespace do not collide.
     let base = (std::process::id() as u16).wrapping_mul(2);
     let mut out = Vec::with_capacity(workers);
     for w in 0..workers {
-        let pair = [PacketSocket::open(inside)?, PacketSocket::open(outside)?];
+        let open = |name: &str| -> std::io::Result<PacketSocket> {
+            let s = PacketSocket::open(name)?;
+            if offload { s.with_vnet_hdr() } else { Ok(s) }
+        };
+        let pair = [open(inside)?, open(outside)?];
         if workers > 1 {
             for (i, s) in pair.iter().enumerate() {
                 s.join_fanout(base.wrapping_add(i as u16))

@@ -540,3 +540,26 @@ fn a_connection_older_than_the_node_passes_only_in_a_bypass_class() {
     );
     assert!(drops(&err, "tcp-not-syn") >= 1, "{err}");
 }
+
+#[test]
+fn with_offloads_on_tcp_crosses_as_whole_gso_super_packets() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = Lab::with_offloads(&format!("rp-rgs{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("rampart-rgs-{}", std::process::id()));
+    let child = start_with(&lab, &dir, POLICY, 2);
+    let ok = transfer(&lab, 5001, 10 << 20);
+    let (status, err) = stop(child);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(status.success(), "{err}");
+    assert!(ok, "10 MB arrive intact: {err}");
+    let gso: u64 = err
+        .split("gso_frames=")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    assert!(gso > 0, "super-packets crossed whole: {err}");
+    assert_eq!(drops(&err, "tcp-seq-past-win"), 0, "{err}");
+}

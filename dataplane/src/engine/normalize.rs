@@ -18,6 +18,9 @@ pub struct TcpView {
     pub v6: bool,
     /// Whether to update checksums (false when the transport checksum is partial).
     pub fix_checksum: bool,
+    /// Payload bytes per segment on the wire for a GSO super-packet (the
+    /// size the sender's stack cut it to), 0 for an ordinary segment.
+    pub gso_size: u16,
 }
 
 impl TcpView {
@@ -224,6 +227,7 @@ mod tests {
             header_len,
             v6: false,
             fix_checksum: true,
+            gso_size: 0,
         }
     }
 
@@ -232,6 +236,7 @@ mod tests {
             frame,
             PacketMeta {
                 checksum: ChecksumState::Unverified,
+                ..PacketMeta::default()
             },
         ) {
             Ok(Parsed::Ip {

@@ -373,6 +373,7 @@ fn malformed_and_bad_checksum_frames_are_counted() {
     // The same bytes with a partial checksum (veth offload) are not bad.
     let meta = PacketMeta {
         checksum: ChecksumState::Partial,
+        ..PacketMeta::default()
     };
     assert_eq!(h.engine.process(&mut g, meta, IfaceId(0), h.now), FWD_OUT);
     assert_eq!(
@@ -777,6 +778,35 @@ fn normalizer_counts_segments_beyond_the_announced_mss() {
     assert_eq!(h.engine.counters().normalizer.exceed_mss_seen, 0);
     let big = m.data(Side::Client, 1461);
     assert_eq!(h.tcp(&m, &big), FWD_OUT, "exceed-mss allow: passed");
+    assert_eq!(h.engine.counters().normalizer.exceed_mss_seen, 1);
+}
+
+#[test]
+fn a_gso_super_packet_is_judged_by_its_wire_segments_not_its_size() {
+    let mut h = Harness::new();
+    let mut m = model(43_004);
+    for seg in m.handshake() {
+        h.tcp(&m, &seg);
+    }
+    // 40 segments of 1460 bytes that the sender's stack hands over as one.
+    let sup = m.data(Side::Client, 40 * 1460);
+    let gso = |size| PacketMeta {
+        checksum: ChecksumState::Partial,
+        gso_size: size,
+    };
+    let mut frame = m.frame(&sup);
+    let v = h
+        .engine
+        .process(&mut frame, gso(1460), m.iface(Side::Client), h.now);
+    assert_eq!(v, FWD_OUT, "inside the window, tracked as 58,400 bytes");
+    assert_eq!(h.engine.counters().normalizer.exceed_mss_seen, 0);
+    // Cut into segments larger than the peer's MSS: counted.
+    let sup2 = m.data(Side::Client, 10 * 1500);
+    let mut frame = m.frame(&sup2);
+    let v = h
+        .engine
+        .process(&mut frame, gso(1500), m.iface(Side::Client), h.now);
+    assert_eq!(v, FWD_OUT);
     assert_eq!(h.engine.counters().normalizer.exceed_mss_seen, 1);
 }
 

@@ -9,8 +9,15 @@
 //! - `TP_STATUS_CSUMNOTREADY` (veth, loopback: CHECKSUM_PARTIAL) becomes
 //!   [`ChecksumState::Partial`]; `TP_STATUS_CSUM_VALID` becomes `Verified`.
 //! - `PACKET_IGNORE_OUTGOING`: frames this process sends are not read back.
-//! - Frames larger than a buffer (GRO can build 64 KiB) are reported
-//!   truncated and must be dropped by the caller; buffers hold 64 KiB.
+//! - Frames larger than a buffer are reported truncated and must be
+//!   dropped by the caller; buffers hold a 64 KiB IP packet and its headers.
+//! - With [`PacketSocket::with_vnet_hdr`] (`PACKET_VNET_HDR`) every frame
+//!   comes and goes with a `virtio_net_hdr`: TCP that a host sent as one
+//!   64 KiB GSO super-packet (veth with TSO, or after GRO) crosses whole,
+//!   segmented by the kernel on the far side only if a device needs it, and
+//!   a partial checksum (`NEEDS_CSUM`) travels as such for the kernel to
+//!   finish. Without it, super-packets are larger than the MTU and cannot
+//!   be sent: segmentation offloads must then be off on the links.
 
 use std::io;
 use std::mem::{size_of, zeroed};
@@ -22,8 +29,17 @@ use crate::packet::{ChecksumState, PacketMeta};
 
 /// Frames received per `recvmmsg` call.
 pub const RX_BATCH_FRAMES: usize = 32;
-/// Largest frame a buffer holds (GRO on veth can build 64 KiB frames).
-pub const MAX_FRAME_BYTES: usize = 65_536;
+/// Largest frame a buffer holds: a 64 KiB IP packet (GSO/GRO on veth)
+/// plus its Ethernet header, with room to spare.
+pub const MAX_FRAME_BYTES: usize = 65_536 + 256;
+/// `sizeof(struct virtio_net_hdr)`.
+pub const VNET_HDR_BYTES: usize = 10;
+/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the transport checksum is partial.
+const VNET_F_NEEDS_CSUM: u8 = 1;
+/// `VIRTIO_NET_HDR_F_DATA_VALID`: checksums were verified.
+const VNET_F_DATA_VALID: u8 = 2;
+/// `VIRTIO_NET_HDR_GSO_NONE`.
+const VNET_GSO_NONE: u8 = 0;
 /// Room in front of each buffer for a re-inserted VLAN tag.
 const VLAN_HEADROOM: usize = 4;
 /// `PACKET_AUXDATA` from `<linux/if_packet.h>`.
@@ -36,6 +52,8 @@ const CMSG_WORDS: usize = 8;
 pub struct PacketSocket {
     sock: Socket,
     name: String,
+    /// Frames carry a `virtio_net_hdr` both ways.
+    vnet: bool,
 }
 
 /// Why a socket could not be opened (a local fault, named plainly).
@@ -123,7 +141,22 @@ impl PacketSocket {
         Ok(PacketSocket {
             sock,
             name: ifname.to_string(),
+            vnet: false,
         })
+    }
+
+    /// Exchange frames with their `virtio_net_hdr` (`PACKET_VNET_HDR`):
+    /// GSO super-packets and partial checksums cross whole.
+    pub fn with_vnet_hdr(mut self) -> io::Result<Self> {
+        setsockopt_int(self.fd(), libc::SOL_PACKET, libc::PACKET_VNET_HDR, 1)
+            .map_err(|e| open_error(&self.name, "PACKET_VNET_HDR", e))?;
+        self.vnet = true;
+        Ok(self)
+    }
+
+    /// Whether frames carry a `virtio_net_hdr`.
+    pub fn vnet_hdr(&self) -> bool {
+        self.vnet
     }
 
     /// Join fanout group `group` (one per interface and process) with the
@@ -184,14 +217,22 @@ impl PacketSocket {
     pub fn recv_batch(&self, rx: &mut RxBatch) -> io::Result<usize> {
         // SAFETY: zeroed iovec/mmsghdr are valid; every pointer set below
         // points into `rx`, which outlives the call, with matching lengths.
-        let mut iov: [libc::iovec; RX_BATCH_FRAMES] = unsafe { zeroed() };
+        let mut iov: [[libc::iovec; 2]; RX_BATCH_FRAMES] = unsafe { zeroed() };
         let mut msgs: [libc::mmsghdr; RX_BATCH_FRAMES] = unsafe { zeroed() };
         for i in 0..RX_BATCH_FRAMES {
-            iov[i].iov_base = rx.bufs[i][VLAN_HEADROOM..].as_mut_ptr().cast();
-            iov[i].iov_len = MAX_FRAME_BYTES;
+            // With a vnet header the kernel writes it first, then the frame.
+            let parts = &mut iov[i];
+            parts[0].iov_base = rx.vnet[i].as_mut_ptr().cast();
+            parts[0].iov_len = VNET_HDR_BYTES;
+            parts[1].iov_base = rx.bufs[i][VLAN_HEADROOM..].as_mut_ptr().cast();
+            parts[1].iov_len = MAX_FRAME_BYTES;
             let h = &mut msgs[i].msg_hdr;
-            h.msg_iov = &raw mut iov[i];
-            h.msg_iovlen = 1;
+            h.msg_iov = if self.vnet {
+                parts.as_mut_ptr()
+            } else {
+                &raw mut parts[1]
+            };
+            h.msg_iovlen = if self.vnet { 2 } else { 1 };
             h.msg_control = rx.cmsg[i].as_mut_ptr().cast();
             h.msg_controllen = size_of::<[u64; CMSG_WORDS]>() as _;
         }
@@ -215,17 +256,32 @@ impl PacketSocket {
         }
         let n = n as usize;
         for (i, msg) in msgs.iter().enumerate().take(n) {
-            let len = msg.msg_len as usize;
+            let hdr = if self.vnet { VNET_HDR_BYTES } else { 0 };
+            let len = (msg.msg_len as usize).saturating_sub(hdr);
             let truncated = msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             let aux = auxdata(&msg.msg_hdr);
             let mut meta = PacketMeta::default();
             let mut start = VLAN_HEADROOM;
             let mut end = VLAN_HEADROOM + len.min(MAX_FRAME_BYTES);
+            if !self.vnet {
+                rx.vnet[i] = [0; VNET_HDR_BYTES];
+            }
+            let v = rx.vnet[i];
+            if v[0] & VNET_F_NEEDS_CSUM != 0 {
+                meta.checksum = ChecksumState::Partial;
+            } else if v[0] & VNET_F_DATA_VALID != 0 {
+                meta.checksum = ChecksumState::Verified;
+            }
+            if v[1] != VNET_GSO_NONE {
+                meta.gso_size = u16::from_le_bytes([v[4], v[5]]);
+            }
             if let Some(a) = aux {
-                if a.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0 {
-                    meta.checksum = ChecksumState::Partial;
-                } else if a.tp_status & libc::TP_STATUS_CSUM_VALID != 0 {
-                    meta.checksum = ChecksumState::Verified;
+                if !self.vnet {
+                    if a.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0 {
+                        meta.checksum = ChecksumState::Partial;
+                    } else if a.tp_status & libc::TP_STATUS_CSUM_VALID != 0 {
+                        meta.checksum = ChecksumState::Verified;
+                    }
                 }
                 // Put the stripped 802.1Q tag back after the MAC addresses.
                 if a.tp_status & libc::TP_STATUS_VLAN_VALID != 0 && end - start >= 12 {
@@ -240,6 +296,10 @@ impl PacketSocket {
                     buf[14..16].copy_from_slice(&a.tp_vlan_tci.to_be_bytes());
                     start = 0;
                     end = end.max(16);
+                    // The header offsets count from the frame's start.
+                    if self.vnet {
+                        shift_vnet(&mut rx.vnet[i], VLAN_HEADROOM as u16);
+                    }
                 }
             }
             rx.slots[i] = Slot {
@@ -254,20 +314,47 @@ impl PacketSocket {
     }
 
     /// Send frames in one `sendmmsg` call; returns how many the kernel took.
+    /// On a vnet socket each goes with an empty header (no offload).
     pub fn send_batch(&self, frames: &[&[u8]]) -> io::Result<usize> {
-        if frames.is_empty() {
+        const NONE: [u8; VNET_HDR_BYTES] = [0; VNET_HDR_BYTES];
+        self.send_with(frames.len(), |i| (&NONE, frames[i]))
+    }
+
+    /// Send frames `which` of a received batch, each with the offload
+    /// header it arrived with (on a vnet socket), in one `sendmmsg` call.
+    pub fn forward_batch(&self, rx: &RxBatch, which: &[usize]) -> io::Result<usize> {
+        self.send_with(which.len(), |i| {
+            (&rx.vnet[which[i]], rx.frame_ref(which[i]))
+        })
+    }
+
+    fn send_with<'a>(
+        &self,
+        count: usize,
+        frame: impl Fn(usize) -> (&'a [u8; VNET_HDR_BYTES], &'a [u8]),
+    ) -> io::Result<usize> {
+        if count == 0 {
             return Ok(0);
         }
-        let n = frames.len().min(RX_BATCH_FRAMES);
+        let n = count.min(RX_BATCH_FRAMES);
         // SAFETY: zeroed headers are valid; each iovec points at a frame
-        // that outlives the call (the kernel only reads it).
-        let mut iov: [libc::iovec; RX_BATCH_FRAMES] = unsafe { zeroed() };
+        // (or its header) that outlives the call (the kernel only reads it).
+        let mut iov: [[libc::iovec; 2]; RX_BATCH_FRAMES] = unsafe { zeroed() };
         let mut msgs: [libc::mmsghdr; RX_BATCH_FRAMES] = unsafe { zeroed() };
         for i in 0..n {
-            iov[i].iov_base = frames[i].as_ptr() as *mut libc::c_void;
-            iov[i].iov_len = frames[i].len();
-            msgs[i].msg_hdr.msg_iov = &raw mut iov[i];
-            msgs[i].msg_hdr.msg_iovlen = 1;
+            let (hdr, bytes) = frame(i);
+            let parts = &mut iov[i];
+            parts[0].iov_base = hdr.as_ptr() as *mut libc::c_void;
+            parts[0].iov_len = VNET_HDR_BYTES;
+            parts[1].iov_base = bytes.as_ptr() as *mut libc::c_void;
+            parts[1].iov_len = bytes.len();
+            let h = &mut msgs[i].msg_hdr;
+            h.msg_iov = if self.vnet {
+                parts.as_mut_ptr()
+            } else {
+                &raw mut parts[1]
+            };
+            h.msg_iovlen = if self.vnet { 2 } else { 1 };
         }
         // SAFETY: msgs holds n initialised headers.
         let r = unsafe { libc::sendmmsg(self.fd(), msgs.as_mut_ptr(), n as libc::c_uint, 0) };
@@ -280,6 +367,17 @@ impl PacketSocket {
             };
         }
         Ok(r as usize)
+    }
+}
+
+/// Move a vnet header's offsets (`hdr_len`, `csum_start`) by `by` bytes,
+/// after bytes were inserted in front of the headers they point at.
+fn shift_vnet(v: &mut [u8; VNET_HDR_BYTES], by: u16) {
+    for at in [2usize, 6] {
+        let x = u16::from_le_bytes([v[at], v[at + 1]]);
+        if x != 0 {
+            v[at..at + 2].copy_from_slice(&x.saturating_add(by).to_le_bytes());
+        }
     }
 }
 
@@ -312,6 +410,7 @@ struct Slot {
 #[derive(Debug)]
 pub struct RxBatch {
     bufs: Vec<Box<[u8]>>,
+    vnet: [[u8; VNET_HDR_BYTES]; RX_BATCH_FRAMES],
     cmsg: Vec<[u64; CMSG_WORDS]>,
     slots: [Slot; RX_BATCH_FRAMES],
     count: usize,
@@ -330,6 +429,7 @@ impl RxBatch {
             bufs: (0..RX_BATCH_FRAMES)
                 .map(|_| vec![0u8; VLAN_HEADROOM + MAX_FRAME_BYTES].into_boxed_slice())
                 .collect(),
+            vnet: [[0; VNET_HDR_BYTES]; RX_BATCH_FRAMES],
             cmsg: vec![[0u64; CMSG_WORDS]; RX_BATCH_FRAMES],
             slots: [Slot::default(); RX_BATCH_FRAMES],
             count: 0,

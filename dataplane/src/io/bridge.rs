@@ -26,6 +26,8 @@ pub struct BridgeCounters {
     pub send_failed: u64,
     /// Partial checksums completed before sending.
     pub checksums_completed: u64,
+    /// GSO super-packets forwarded whole (vnet headers on).
+    pub gso_frames: u64,
 }
 
 /// The node's way into a bridge thread, called between batches: the
@@ -140,6 +142,9 @@ impl Bridge {
             [0; super::afpacket::RX_BATCH_FRAMES];
         let mut count = 0;
         let mut egress_side = 1 - side;
+        // With vnet headers a partial checksum leaves as one, for the
+        // kernel (or the receiving stack) to finish.
+        let offload = self.sockets[egress_side].vnet_hdr();
         for i in 0..n {
             let (frame, meta, truncated) = self.rx.frame(i);
             if truncated {
@@ -149,11 +154,15 @@ impl Bridge {
             if let Verdict::Forward { egress } =
                 self.engine.process(frame, meta, IfaceId(side as u8), now)
             {
-                // AF_PACKET sends the bytes as they are: a partial checksum
-                // must be completed or the receiver drops the segment.
-                if meta.checksum == ChecksumState::Partial && complete_checksum(frame) {
+                // Without offload, AF_PACKET sends the bytes as they are:
+                // a partial checksum must be completed or the receiver
+                // drops the segment.
+                if !offload && meta.checksum == ChecksumState::Partial && complete_checksum(frame) {
                     self.counters.checksums_completed =
                         self.counters.checksums_completed.saturating_add(1);
+                }
+                if meta.gso_size > 0 {
+                    self.counters.gso_frames = self.counters.gso_frames.saturating_add(1);
                 }
                 egress_side = usize::from(egress.0);
                 out[count] = i;
@@ -161,8 +170,9 @@ impl Bridge {
             }
         }
         if count > 0 {
-            let frames: Vec<&[u8]> = out[..count].iter().map(|&i| self.rx.frame_ref(i)).collect();
-            let sent = self.sockets[egress_side].send_batch(&frames).unwrap_or(0);
+            let sent = self.sockets[egress_side]
+                .forward_batch(&self.rx, &out[..count])
+                .unwrap_or(0);
             self.counters.send_failed = self
                 .counters
                 .send_failed

@@ -31,6 +31,10 @@ pub enum ChecksumState {
 pub struct PacketMeta {
     /// Checksum knowledge for this frame.
     pub checksum: ChecksumState,
+    /// For a GSO super-packet (several TCP segments the kernel carries as
+    /// one frame until a device needs them apart), the payload bytes of
+    /// each segment on the wire; 0 for an ordinary frame.
+    pub gso_size: u16,
 }
 
 /// TCP header flags (the low byte of the flags field).

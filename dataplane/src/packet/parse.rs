@@ -104,6 +104,7 @@ fn transport_checksum(frame: &[u8]) -> Option<(usize, u16)> {
     // Parsed as verified: the partial value in the field must not be judged.
     let meta = PacketMeta {
         checksum: ChecksumState::Verified,
+        ..PacketMeta::default()
     };
     let link = link(frame).ok()?;
     let net = match link.ether_type {
@@ -681,12 +682,15 @@ mod tests {
     const V4_ROUTER: [u8; 4] = [198, 18, 9, 1];
     const UNVERIFIED: PacketMeta = PacketMeta {
         checksum: ChecksumState::Unverified,
+        gso_size: 0,
     };
     const PARTIAL: PacketMeta = PacketMeta {
         checksum: ChecksumState::Partial,
+        gso_size: 0,
     };
     const VERIFIED: PacketMeta = PacketMeta {
         checksum: ChecksumState::Verified,
+        gso_size: 0,
     };
     /// Where the IP header starts in an untagged frame.
     const L3: usize = 14;
@@ -2086,7 +2090,7 @@ mod tests {
             frame in proptest::collection::vec(any::<u8>(), 0..200),
             checksum in checksum_state(),
         ) {
-            if let Ok(parsed) = parse(&frame, PacketMeta { checksum }) {
+            if let Ok(parsed) = parse(&frame, PacketMeta { checksum, ..PacketMeta::default() }) {
                 assert_offsets_inside(&frame, &parsed);
             }
         }
@@ -2105,7 +2109,7 @@ mod tests {
                 frame[i] ^= mask;
             }
             frame.truncate(cut.index(frame.len() + 1));
-            if let Ok(parsed) = parse(&frame, PacketMeta { checksum }) {
+            if let Ok(parsed) = parse(&frame, PacketMeta { checksum, ..PacketMeta::default() }) {
                 assert_offsets_inside(&frame, &parsed);
             }
             // Completing a checksum never breaks a frame the parser accepts.
@@ -2133,7 +2137,7 @@ mod tests {
                 (tcp_v6(hop_by_hop_and_dest_opts(), b"data"), 14 + 40 + 16 + 20 + 4),
             ];
             let (frame, unpadded) = &frames[which];
-            let meta = PacketMeta { checksum };
+            let meta = PacketMeta { checksum, ..PacketMeta::default() };
             let whole = parse(frame, meta);
             prop_assert!(whole.is_ok());
             let n = cut.index(frame.len());
