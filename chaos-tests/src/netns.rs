@@ -220,6 +220,23 @@ pub const SYM_CLIENT: &str = "198.18.10.11";
 pub const SYM_SERVER: &str = "198.18.20.21";
 
 impl AsymLab {
+    /// Leave the namespaces in place (for `rampart lab up`; `lab down`
+    /// removes them by name).
+    pub fn keep(self) {
+        std::mem::forget(self);
+    }
+
+    /// The namespace names, client first.
+    pub fn names(&self) -> [&str; 5] {
+        [
+            self.client.name(),
+            self.server.name(),
+            self.node_a.name(),
+            self.node_b.name(),
+            self.hub.name(),
+        ]
+    }
+
     /// Build it under `prefix` (short and unique per test).
     pub fn new(prefix: &str) -> AsymLab {
         let lab = AsymLab {

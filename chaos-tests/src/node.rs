@@ -112,6 +112,45 @@ impl NodeProc {
         })
     }
 
+    /// Start `exe run --config file` inside `ns` on its own, writing its
+    /// stderr to `log`, in a process group of its own (so a Ctrl-C meant
+    /// for the caller does not reach it); returns its PID once it says it
+    /// is ready, or the reason it is not.
+    pub fn start_detached(
+        ns: &Netns,
+        exe: &Path,
+        file: &Path,
+        name: &str,
+        log: &Path,
+        limit: Duration,
+    ) -> Result<u32, String> {
+        use std::os::unix::process::CommandExt as _;
+        let out = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns.name()])
+            .arg(exe)
+            .args(["run", "--config"])
+            .arg(file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| format!("starting {name}: {e}"))?;
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < limit {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            if text.contains("ready to forward") {
+                return Ok(child.id());
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("{name} exited ({status}):\n{text}"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("{name} not ready after {limit:?}"))
+    }
+
     /// The first stderr line containing `needle`.
     pub fn line_with(&self, needle: &str) -> Option<String> {
         self.lines

@@ -402,3 +402,117 @@ fn report(json: bool, kinds: &[Kind], nodes: &[NodeLines]) -> String {
     }
     out
 }
+
+// === lab up / lab down ===
+
+/// Where a lab kept running by `lab up` keeps its files and its state.
+const UP_DIR: &str = "/run/rampart-lab";
+/// The namespace prefix of a kept lab (fixed, so people can type it).
+const UP_PREFIX: &str = "rp-lab";
+/// How long `lab down` waits for a node to stop on SIGTERM.
+const DOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// `rampart lab up`: build the topology, start both nodes, and leave them
+/// running for a person to explore; `rampart lab down` removes it all.
+pub fn up() -> anyhow::Result<String> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        bail!("rampart lab up needs root (network namespaces and AF_PACKET)");
+    }
+    let dir = Path::new(UP_DIR);
+    if dir.join("state").exists() {
+        bail!("a lab is already up (see {UP_DIR}/state); run `rampart lab down` first");
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {UP_DIR}"))?;
+    std::fs::write(dir.join("policy.cfg"), POLICY)?;
+    if !dir.join(rampart_cluster::pki::CA_CERT).exists() {
+        rampart_cluster::pki::init_ca(dir).context("creating the lab's cluster CA")?;
+    }
+    let lab = AsymLab::new(UP_PREFIX);
+    let mut state: Vec<String> = lab.names().iter().map(|n| format!("ns {n}")).collect();
+    let save = |state: &[String]| std::fs::write(dir.join("state"), state.join("\n") + "\n");
+    // Namespaces first: a failure below leaves a state that `down` clears.
+    save(&state)?;
+    let started = (|| -> anyhow::Result<()> {
+        let exe = std::env::current_exe().context("finding the rampart binary")?;
+        for (me, ns) in NODES.iter().zip([&lab.node_a, &lab.node_b]) {
+            let file = write_config(dir, me, &NODES, "").map_err(anyhow::Error::msg)?;
+            let log = dir.join(format!("{}.log", me.name));
+            let pid =
+                NodeProc::start_detached(ns, &exe, &file, me.name, &log, Duration::from_secs(15))
+                    .map_err(anyhow::Error::msg)?;
+            state.push(format!("pid {pid}"));
+            save(&state)?;
+        }
+        Ok(())
+    })();
+    lab.keep();
+    if let Err(e) = started {
+        // Undo what was made: the nodes started so far, the namespaces.
+        let _ = down();
+        return Err(e);
+    }
+    Ok(format!(
+        "The lab is up: client {c} and server {s}, nodes fw-a ({a}) and fw-b ({b}).\n\
+         Asymmetric flows: {ASYM_CLIENT} -> {ASYM_SERVER} (out via fw-a, back via fw-b);\n\
+         symmetric flows: {SYM_CLIENT} -> {SYM_SERVER} (both ways via fw-a).\n\
+         Port 5002 is in a tcp-state-bypass class; everything else is inspected.\n\n\
+         Try:\n  ip netns exec {s} iperf3 -s -B {ASYM_SERVER} &\n  \
+         ip netns exec {c} iperf3 -c {ASYM_SERVER} -B {ASYM_CLIENT} -t 5\n  \
+         ip netns exec {c} ping -c 3 -I {ASYM_CLIENT} {ASYM_SERVER}\n\n\
+         Node files, certificates and logs are in {UP_DIR}; `kill -USR1` a node to write\n\
+         its `show conn detail` to {UP_DIR}/<name>.conn. Remove it all with `rampart lab down`.\n",
+        c = ns_name("c"),
+        s = ns_name("s"),
+        a = ns_name("a"),
+        b = ns_name("b"),
+    ))
+}
+
+/// The kept lab's namespace of `role`.
+fn ns_name(role: &str) -> String {
+    format!("{UP_PREFIX}-{role}")
+}
+
+/// `rampart lab down`: stop the nodes `lab up` started (by PID, checked
+/// to still be ours) and remove its namespaces and files.
+pub fn down() -> anyhow::Result<String> {
+    let dir = Path::new(UP_DIR);
+    let state = match std::fs::read_to_string(dir.join("state")) {
+        Ok(s) => s,
+        Err(_) => return Ok("no lab is up\n".into()),
+    };
+    let mut out = String::new();
+    for pid in state.lines().filter_map(|l| l.strip_prefix("pid ")) {
+        let Ok(pid) = pid.trim().parse::<libc::pid_t>() else {
+            continue;
+        };
+        // Only a process that is still one of the lab's nodes: a PID may
+        // have been reused since `lab up`.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if !cmdline.contains(" run --config ") || !cmdline.contains(UP_DIR) {
+            continue;
+        }
+        // SAFETY: signalling a PID we started, checked above.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let t0 = std::time::Instant::now();
+        while Path::new(&format!("/proc/{pid}")).exists() && t0.elapsed() < DOWN_WAIT {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            // SAFETY: as above.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = writeln!(out, "stopped node process {pid}");
+    }
+    for ns in state.lines().filter_map(|l| l.strip_prefix("ns ")) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", ns.trim()])
+            .status();
+        let _ = writeln!(out, "removed namespace {}", ns.trim());
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing {UP_DIR}"))?;
+    out.push_str("the lab is down\n");
+    Ok(out)
+}

@@ -41,6 +41,10 @@ enum Command {
         /// Print the summary as JSON (nothing else on stdout).
         #[arg(long)]
         json: bool,
+        /// Keep the lab running (`up`) or remove a kept one (`down`);
+        /// without it, run the demo traffic and tear down.
+        #[command(subcommand)]
+        keep: Option<LabCommand>,
     },
     /// The cluster's certificates: a cluster CA and node certificates for
     /// the mutual TLS of the cluster links.
@@ -53,6 +57,15 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum LabCommand {
+    /// Build the lab and start its two nodes, and leave them running (in
+    /// namespaces `rp-lab-*`, files in /run/rampart-lab).
+    Up,
+    /// Stop the nodes of a lab left running by `lab up` and remove it.
+    Down,
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,14 +111,31 @@ enum ConfigCommand {
     },
 }
 
-fn main() -> anyhow::Result<ExitCode> {
-    match Cli::parse().command {
+/// Errors reach the user as one plain message with its causes (`{:#}`),
+/// never as a debug dump with a backtrace.
+fn main() -> ExitCode {
+    match dispatch(Cli::parse().command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rampart: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
         Command::Demo => {
             print!("{}", demo::run()?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Lab { json } => {
-            print!("{}", lab::run(json)?);
+        Command::Lab { json, keep } => {
+            let out = match keep {
+                None => lab::run(json)?,
+                Some(LabCommand::Up) => lab::up()?,
+                Some(LabCommand::Down) => lab::down()?,
+            };
+            print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Cluster {
