@@ -470,6 +470,16 @@ admin = "127.0.0.1:9461"
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/node-a.toml");
         let c = NodeConfig::load(&path).unwrap();
         assert_eq!(c.node.name, "fw-a");
+        assert!(c.node.offload);
+        // The README shows the example whole; keep the two the same.
+        let example = std::fs::read_to_string(&path).unwrap();
+        let readme =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
+                .unwrap();
+        assert!(
+            readme.contains(&format!("```toml\n{example}```")),
+            "README.md must show examples/node-a.toml as it is"
+        );
     }
 
     #[test]
