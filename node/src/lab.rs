@@ -406,29 +406,31 @@ fn report(json: bool, kinds: &[Kind], nodes: &[NodeLines]) -> String {
 // === lab up / lab down ===
 
 /// Where a lab kept running by `lab up` keeps its files and its state.
-const UP_DIR: &str = "/run/rampart-lab";
-/// The namespace prefix of a kept lab (fixed, so people can type it).
-const UP_PREFIX: &str = "rp-lab";
+pub const UP_DIR: &str = "/run/rampart-lab";
+/// The namespace prefix of a kept lab (short, so people can type it).
+pub const UP_PREFIX: &str = "rp-lab";
 /// How long `lab down` waits for a node to stop on SIGTERM.
 const DOWN_WAIT: Duration = Duration::from_secs(5);
 
 /// `rampart lab up`: build the topology, start both nodes, and leave them
 /// running for a person to explore; `rampart lab down` removes it all.
-pub fn up() -> anyhow::Result<String> {
+pub fn up(prefix: &str, dir: &Path) -> anyhow::Result<String> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         bail!("rampart lab up needs root (network namespaces and AF_PACKET)");
     }
-    let dir = Path::new(UP_DIR);
     if dir.join("state").exists() {
-        bail!("a lab is already up (see {UP_DIR}/state); run `rampart lab down` first");
+        bail!(
+            "a lab is already up (see {}/state); run `rampart lab down` first",
+            dir.display()
+        );
     }
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {UP_DIR}"))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     std::fs::write(dir.join("policy.cfg"), POLICY)?;
     if !dir.join(rampart_cluster::pki::CA_CERT).exists() {
         rampart_cluster::pki::init_ca(dir).context("creating the lab's cluster CA")?;
     }
-    let lab = AsymLab::new(UP_PREFIX);
+    let lab = AsymLab::new(prefix);
     let mut state: Vec<String> = lab.names().iter().map(|n| format!("ns {n}")).collect();
     let save = |state: &[String]| std::fs::write(dir.join("state"), state.join("\n") + "\n");
     // Namespaces first: a failure below leaves a state that `down` clears.
@@ -449,7 +451,7 @@ pub fn up() -> anyhow::Result<String> {
     lab.keep();
     if let Err(e) = started {
         // Undo what was made: the nodes started so far, the namespaces.
-        let _ = down();
+        let _ = down(dir);
         return Err(e);
     }
     Ok(format!(
@@ -460,24 +462,24 @@ pub fn up() -> anyhow::Result<String> {
          Try:\n  ip netns exec {s} iperf3 -s -B {ASYM_SERVER} &\n  \
          ip netns exec {c} iperf3 -c {ASYM_SERVER} -B {ASYM_CLIENT} -t 5\n  \
          ip netns exec {c} ping -c 3 -I {ASYM_CLIENT} {ASYM_SERVER}\n\n\
-         Node files, certificates and logs are in {UP_DIR}; `kill -USR1` a node to write\n\
-         its `show conn detail` to {UP_DIR}/<name>.conn. Remove it all with `rampart lab down`.\n",
-        c = ns_name("c"),
-        s = ns_name("s"),
-        a = ns_name("a"),
-        b = ns_name("b"),
+         Node files, certificates and logs are in {d}; `kill -USR1` a node to write\n\
+         its `show conn detail` to {d}/<name>.conn. Remove it all with `rampart lab down`.\n",
+        c = ns_name(prefix, "c"),
+        s = ns_name(prefix, "s"),
+        a = ns_name(prefix, "a"),
+        b = ns_name(prefix, "b"),
+        d = dir.display(),
     ))
 }
 
 /// The kept lab's namespace of `role`.
-fn ns_name(role: &str) -> String {
-    format!("{UP_PREFIX}-{role}")
+fn ns_name(prefix: &str, role: &str) -> String {
+    format!("{prefix}-{role}")
 }
 
 /// `rampart lab down`: stop the nodes `lab up` started (by PID, checked
 /// to still be ours) and remove its namespaces and files.
-pub fn down() -> anyhow::Result<String> {
-    let dir = Path::new(UP_DIR);
+pub fn down(dir: &Path) -> anyhow::Result<String> {
     let state = match std::fs::read_to_string(dir.join("state")) {
         Ok(s) => s,
         Err(_) => return Ok("no lab is up\n".into()),
@@ -491,7 +493,7 @@ pub fn down() -> anyhow::Result<String> {
         // have been reused since `lab up`.
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-        if !cmdline.contains(" run --config ") || !cmdline.contains(UP_DIR) {
+        if !cmdline.contains(" run --config ") || !cmdline.contains(&*dir.to_string_lossy()) {
             continue;
         }
         // SAFETY: signalling a PID we started, checked above.
@@ -512,7 +514,7 @@ pub fn down() -> anyhow::Result<String> {
             .status();
         let _ = writeln!(out, "removed namespace {}", ns.trim());
     }
-    std::fs::remove_dir_all(dir).with_context(|| format!("removing {UP_DIR}"))?;
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
     out.push_str("the lab is down\n");
     Ok(out)
 }

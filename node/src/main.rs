@@ -63,9 +63,20 @@ enum Command {
 enum LabCommand {
     /// Build the lab and start its two nodes, and leave them running (in
     /// namespaces `rp-lab-*`, files in /run/rampart-lab).
-    Up,
+    Up {
+        /// Namespace name prefix.
+        #[arg(long, default_value = lab::UP_PREFIX)]
+        prefix: String,
+        /// Where the lab's files and state go.
+        #[arg(long, default_value = lab::UP_DIR)]
+        dir: PathBuf,
+    },
     /// Stop the nodes of a lab left running by `lab up` and remove it.
-    Down,
+    Down {
+        /// The directory `lab up` used.
+        #[arg(long, default_value = lab::UP_DIR)]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -132,8 +143,8 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Lab { json, keep } => {
             let out = match keep {
                 None => lab::run(json)?,
-                Some(LabCommand::Up) => lab::up()?,
-                Some(LabCommand::Down) => lab::down()?,
+                Some(LabCommand::Up { prefix, dir }) => lab::up(&prefix, &dir)?,
+                Some(LabCommand::Down { dir }) => lab::down(&dir)?,
             };
             print!("{out}");
             Ok(ExitCode::SUCCESS)

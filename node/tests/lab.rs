@@ -69,3 +69,67 @@ fn lab_json_reports_every_kind_passing_with_state_sync() {
         "the lab removed its namespaces: {left}"
     );
 }
+
+#[test]
+fn lab_up_keeps_a_working_lab_until_lab_down_removes_it() {
+    if !is_root() {
+        eprintln!("skipped: rampart lab needs root");
+        return;
+    }
+    let prefix = format!("rp-lu{}", std::process::id());
+    let dir = std::env::temp_dir().join(format!("rampart-labup-{}", std::process::id()));
+    let rampart = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(args)
+            .output()
+            .expect("run rampart")
+    };
+    let d = dir.to_str().unwrap();
+    let up = rampart(&["lab", "up", "--prefix", &prefix, "--dir", d]);
+    let down = || rampart(&["lab", "down", "--dir", d]);
+    if !up.status.success() {
+        down();
+        panic!("lab up: {}", String::from_utf8_lossy(&up.stderr));
+    }
+    // A second `up` on the same directory is refused.
+    let again = rampart(&["lab", "up", "--prefix", &prefix, "--dir", d]);
+    // Asymmetric ping through both nodes, while the lab stays up.
+    let ping = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("{prefix}-c"),
+            "ping",
+            "-c",
+            "2",
+            "-W",
+            "2",
+        ])
+        .args(["-I", "198.18.10.10", "198.18.20.20"])
+        .output()
+        .expect("ping");
+    let out = down();
+    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(!again.status.success(), "a second lab up is refused");
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already up"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert!(
+        ping.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ping.stdout)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("the lab is down"),
+        "{text}"
+    );
+    assert_eq!(text.matches("stopped node process").count(), 2, "{text}");
+    assert!(
+        !String::from_utf8_lossy(&left.stdout).contains(&prefix),
+        "namespaces removed"
+    );
+    assert!(!dir.exists(), "files removed");
+}
