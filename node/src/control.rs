@@ -69,14 +69,6 @@ impl Wake {
         unsafe { libc::write(self.0.as_raw_fd(), one.as_ptr().cast(), 8) };
     }
 
-    /// Clear pending wake-ups (before draining, so a message that arrives
-    /// during the drain wakes the next poll).
-    pub fn clear(&self) {
-        let mut buf = [0u8; 8];
-        // SAFETY: reading 8 bytes into a valid buffer from our eventfd.
-        unsafe { libc::read(self.0.as_raw_fd(), buf.as_mut_ptr().cast(), 8) };
-    }
-
     /// The descriptor, for poll(2).
     pub fn fd(&self) -> RawFd {
         self.0.as_raw_fd()

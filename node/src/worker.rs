@@ -36,7 +36,6 @@ pub struct NodePort {
 
 impl WorkerPort for NodePort {
     fn exchange(&mut self, engine: &mut Engine, io: &BridgeCounters, now: Instant) {
-        self.wake.clear();
         self.inbox.serve(engine, io, now);
         if let Some(sync) = &mut self.sync {
             sync.exchange(engine, now);

@@ -38,9 +38,10 @@ pub trait WorkerPort: Send {
     /// Apply what peers sent, serve queued requests, hand over the
     /// engine's changes.
     fn exchange(&mut self, engine: &mut Engine, io: &BridgeCounters, now: Instant);
-    /// A descriptor that becomes readable when something is queued, so the
-    /// bridge wakes at once (a held packet is released within
-    /// microseconds of its event arriving).
+    /// An eventfd that becomes readable when something is queued, so the
+    /// bridge wakes at once from its idle poll (a held packet is released
+    /// within microseconds of its event arriving). The bridge reads it
+    /// (clearing it) when its poll reports it readable.
     fn wake_fd(&self) -> Option<std::os::fd::RawFd>;
 }
 
@@ -218,5 +219,14 @@ impl Bridge {
         let ms = timeout.as_millis().clamp(1, 1000) as libc::c_int;
         // SAFETY: fds is a valid array of three pollfd for the call.
         unsafe { libc::poll(fds.as_mut_ptr(), 3, ms) };
+        // Clear the wake-up only here, not on every batch: whatever woke
+        // us is served by the next exchange, and something queued during
+        // that exchange leaves the descriptor readable for the next poll.
+        if fds[2].revents & libc::POLLIN != 0 {
+            let mut buf = [0u8; 8];
+            // SAFETY: reading 8 bytes into a valid buffer from the port's
+            // eventfd.
+            unsafe { libc::read(wake, buf.as_mut_ptr().cast(), 8) };
+        }
     }
 }
