@@ -1,5 +1,6 @@
 //! Cluster state sync over QUIC and policy replication via Raft.
 
 pub mod pki;
+pub mod raft;
 pub mod sync;
 pub mod transport;

@@ -10,10 +10,18 @@
 //! certificate names that node, the dialer checks the server certificate
 //! through TLS server-name verification. Nothing from a peer reaches the
 //! protocol before both checks pass.
+//!
+//! The same connections carry request/response RPCs (Raft) on
+//! bidirectional streams, one per call ([`rpc`]); they share the
+//! connection's mutual TLS and identity checks.
+//!
+//! The members are those of the configuration plus any added with
+//! [`Transport::add_peer`] (a node joining through Raft), less those
+//! removed with [`Transport::remove_peer`].
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -25,6 +33,12 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::pki::{NodeTls, PkiError, node_dns_name};
+
+pub mod rpc;
+
+pub use rpc::{
+    IncomingRpc, RPC_INBOUND_QUEUE_DEPTH, RPC_MAX_MESSAGE_BYTES, RPC_SERVICE_RAFT, RpcError,
+};
 
 /// ALPN of the sync protocol.
 pub const ALPN_SYNC: &[u8] = b"rampart-sync/1";
@@ -41,6 +55,7 @@ const CLOSE_REPLACED: u32 = 1;
 const CLOSE_REFUSED: u32 = 2;
 const CLOSE_BAD_FRAME: u32 = 3;
 const CLOSE_SHUTDOWN: u32 = 4;
+const CLOSE_REMOVED: u32 = 5;
 
 /// A peer in the configuration.
 #[derive(Debug, Clone)]
@@ -208,6 +223,20 @@ pub struct TransportCounters {
     pub datagrams_refused: AtomicU64,
     /// Datagrams received.
     pub datagrams_received: AtomicU64,
+    /// RPCs this node called.
+    pub rpcs_sent: AtomicU64,
+    /// RPCs that failed on this node's side (not connected, timeout,
+    /// refused by the peer, bad reply).
+    pub rpc_failures: AtomicU64,
+    /// RPC requests received from peers.
+    pub rpcs_received: AtomicU64,
+    /// Incoming RPCs not answered with a reply (over the size limit,
+    /// stalled, no such service, busy, handler failure).
+    pub rpcs_refused: AtomicU64,
+    /// RPC reply payload bytes sent.
+    pub rpc_bytes_sent: AtomicU64,
+    /// RPC reply payload bytes received.
+    pub rpc_bytes_received: AtomicU64,
 }
 
 fn add(c: &AtomicU64, n: u64) {
@@ -230,12 +259,23 @@ struct PeerSlot {
     handle: quinn::Connection,
 }
 
+/// A member this node keeps a connection with.
+#[derive(Debug)]
+struct Member {
+    spec: PeerSpec,
+    /// Set when the member is removed: its dial loop ends.
+    removed: Arc<AtomicBool>,
+}
+
 #[derive(Debug)]
 struct Shared {
     me: u16,
     cfg: TransportConfig,
     tls: NodeTls,
+    /// The members: configured peers plus added ones, less removed ones.
+    members: Mutex<HashMap<u16, Member>>,
     peers: Mutex<HashMap<u16, PeerSlot>>,
+    rpc_services: Mutex<HashMap<u8, mpsc::Sender<IncomingRpc>>>,
     next_conn: AtomicU64,
     counters: Arc<TransportCounters>,
     events: mpsc::Sender<TransportEvent>,
@@ -261,7 +301,7 @@ fn quic_transport_config(cfg: &TransportConfig) -> Result<quinn::TransportConfig
         .send_window(32 << 20)
         .initial_rtt(Duration::from_millis(10))
         .max_concurrent_uni_streams(quinn::VarInt::from_u32(4))
-        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(0))
+        .max_concurrent_bidi_streams(quinn::VarInt::from_u32(rpc::RPC_MAX_CONCURRENT_STREAMS))
         .enable_segmentation_offload(cfg.gso);
     Ok(t)
 }
@@ -300,11 +340,24 @@ impl Transport {
         endpoint.set_default_client_config(client);
 
         let (etx, erx) = mpsc::channel(cfg.inbound_queue_frames.max(16));
+        let members = cfg
+            .peers
+            .iter()
+            .map(|p| {
+                let m = Member {
+                    spec: p.clone(),
+                    removed: Arc::new(AtomicBool::new(false)),
+                };
+                (p.id, m)
+            })
+            .collect();
         let shared = Arc::new(Shared {
             me: cfg.node_id,
             cfg,
             tls,
+            members: Mutex::new(members),
             peers: Mutex::new(HashMap::new()),
+            rpc_services: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(1),
             counters: Arc::new(TransportCounters::default()),
             events: etx,
@@ -312,12 +365,86 @@ impl Transport {
         });
         let t = Transport { shared, endpoint };
         t.spawn(accept_loop(t.shared.clone(), t.endpoint.clone()));
-        for p in t.shared.cfg.peers.clone() {
-            if p.id > t.shared.me {
-                t.spawn(dial_loop(t.shared.clone(), t.endpoint.clone(), p));
-            }
+        let dial: Vec<(PeerSpec, Arc<AtomicBool>)> = t
+            .shared
+            .members
+            .lock()
+            .map(|m| {
+                m.values()
+                    .filter(|m| m.spec.id > t.shared.me)
+                    .map(|m| (m.spec.clone(), m.removed.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (p, removed) in dial {
+            t.spawn(dial_loop(t.shared.clone(), t.endpoint.clone(), p, removed));
         }
         Ok((t, erx))
+    }
+
+    /// Add a member not in the configuration (a node that joined through
+    /// Raft). As for configured peers, the lower id dials. Returns
+    /// whether it was new; a known id keeps its existing address.
+    pub fn add_peer(&self, spec: PeerSpec) -> Result<bool, TransportError> {
+        if spec.id == self.shared.me {
+            return Err(TransportError::Config(format!(
+                "node {} cannot be its own peer",
+                spec.id
+            )));
+        }
+        let removed = Arc::new(AtomicBool::new(false));
+        {
+            let mut members = self
+                .shared
+                .members
+                .lock()
+                .map_err(|_| TransportError::Config("member table poisoned".into()))?;
+            if members.contains_key(&spec.id) {
+                return Ok(false);
+            }
+            members.insert(
+                spec.id,
+                Member {
+                    spec: spec.clone(),
+                    removed: removed.clone(),
+                },
+            );
+        }
+        if spec.id > self.shared.me {
+            self.spawn(dial_loop(
+                self.shared.clone(),
+                self.endpoint.clone(),
+                spec,
+                removed,
+            ));
+        }
+        Ok(true)
+    }
+
+    /// Remove a member: its connection is closed (a `Down` event
+    /// follows), it is no longer dialled and its connections are refused
+    /// as from an unknown peer. Returns whether it was a member.
+    pub fn remove_peer(&self, id: u16) -> bool {
+        let Some(m) = self
+            .shared
+            .members
+            .lock()
+            .ok()
+            .and_then(|mut m| m.remove(&id))
+        else {
+            return false;
+        };
+        m.removed.store(true, Ordering::Relaxed);
+        let conn = self
+            .shared
+            .peers
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&id).map(|s| s.handle.clone()));
+        if let Some(conn) = conn {
+            close(&conn, CLOSE_REMOVED, "removed from the cluster");
+        }
+        true
     }
 
     fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -381,18 +508,27 @@ impl Transport {
         }
     }
 
-    /// Link state per configured peer.
+    /// Link state per member, by id.
     pub fn peer_states(&self) -> Vec<(u16, LinkState)> {
+        let mut ids: Vec<u16> = self
+            .shared
+            .members
+            .lock()
+            .map(|m| m.keys().copied().collect())
+            .unwrap_or_default();
+        ids.sort_unstable();
         let peers = self.shared.peers.lock().ok();
-        self.shared
-            .cfg
-            .peers
-            .iter()
-            .map(|p| {
-                let up = peers.as_ref().is_some_and(|m| m.contains_key(&p.id));
-                (p.id, if up { LinkState::Up } else { LinkState::Down })
+        ids.into_iter()
+            .map(|id| {
+                let up = peers.as_ref().is_some_and(|m| m.contains_key(&id));
+                (id, if up { LinkState::Up } else { LinkState::Down })
             })
             .collect()
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> u16 {
+        self.shared.me
     }
 
     /// Counters.
@@ -528,7 +664,8 @@ async fn accept_verify(
         close(conn, CLOSE_BAD_FRAME, "bad hello");
         return None;
     };
-    if id >= shared.me || !shared.cfg.peers.iter().any(|p| p.id == id) {
+    let member = shared.members.lock().is_ok_and(|m| m.contains_key(&id));
+    if id >= shared.me || !member {
         add(&c.refused_unknown_peer, 1);
         close(conn, CLOSE_REFUSED, "unknown peer");
         return None;
@@ -550,9 +687,14 @@ async fn accept_verify(
     Some((id, r, send))
 }
 
-async fn dial_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint, peer: PeerSpec) {
+async fn dial_loop(
+    shared: Arc<Shared>,
+    endpoint: quinn::Endpoint,
+    peer: PeerSpec,
+    removed: Arc<AtomicBool>,
+) {
     let mut delay = shared.cfg.backoff_min;
-    loop {
+    while !removed.load(Ordering::Relaxed) {
         match dial(&shared, &endpoint, &peer).await {
             Some((r, s, conn)) => {
                 delay = shared.cfg.backoff_min;
@@ -628,6 +770,11 @@ async fn serve(
         // times out: the new one wins.
         close(&old.handle, CLOSE_REPLACED, "replaced");
     }
+    // A member removed while this connection was being set up: the
+    // removal looked for the slot before it existed, so close here.
+    if !shared.members.lock().is_ok_and(|m| m.contains_key(&peer)) {
+        close(&conn, CLOSE_REMOVED, "removed from the cluster");
+    }
     add(&shared.counters.connections_up, 1);
     if shared
         .events
@@ -689,6 +836,7 @@ async fn serve(
             }
         }
     };
+    let rpcs = rpc::accept_rpcs(shared.clone(), conn.clone(), peer);
     let datagrams = async {
         loop {
             match conn.read_datagram().await {
@@ -711,6 +859,7 @@ async fn serve(
         r = writer => r,
         r = reader => r,
         r = datagrams => r,
+        r = rpcs => r,
         e = conn.closed() => e.to_string(),
     };
     close(&conn, CLOSE_SHUTDOWN, "connection ended");

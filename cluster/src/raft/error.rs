@@ -1,0 +1,157 @@
+//! The errors of the policy log's operations, one enum per operation.
+//! Each variant says whose fault it is: the writer's (an invalid
+//! config), the cluster's (no quorum), this node's (not a member,
+//! stopped, storage).
+
+use super::settings::SettingsError;
+use super::store::OpenError;
+use super::types::NodeId;
+
+/// Why [`super::PolicyRaft::start`] failed (local faults).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The store under the data directory.
+    #[error("raft store: {0}")]
+    Store(#[from] OpenError),
+    /// The settings.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The Raft id differs from the transport's node id.
+    #[error("raft node id {raft} differs from the transport's node id {transport}")]
+    IdMismatch {
+        /// The Raft id asked for.
+        raft: NodeId,
+        /// The transport's.
+        transport: u16,
+    },
+    /// openraft refused to start.
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// Why a policy write was refused. Nothing was committed, except where
+/// [`WriteError::NoQuorum`] says the entry is pending.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WriteError {
+    /// The writer's fault: the config does not parse or compile. The
+    /// message carries each error's line and column.
+    #[error("configuration refused:\n{message}")]
+    Invalid {
+        /// The validator's text.
+        message: String,
+    },
+    /// The writer's fault: the config is larger than a policy may be.
+    #[error("configuration of {len} bytes exceeds the {limit}-byte limit")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// The cluster's: no majority of the voters answered in time. The
+    /// running policy is unchanged on every node.
+    #[error("{}", no_quorum_text(*.waited_ms, *.leader, *.pending))]
+    NoQuorum {
+        /// How long the write waited.
+        waited_ms: u64,
+        /// The leader last known, if any.
+        leader: Option<NodeId>,
+        /// The leader appended the entry but could not commit it: it
+        /// takes effect if and when a majority returns.
+        pending: bool,
+    },
+    /// This node's: it is not in the cluster (never joined, or removed).
+    #[error("node {node} is not a member of an initialised cluster; join it first")]
+    NotMember {
+        /// This node.
+        node: NodeId,
+    },
+    /// This node's: its Raft has stopped (shutdown or a storage fault).
+    #[error("raft on this node has stopped: {reason}")]
+    Stopped {
+        /// Why.
+        reason: String,
+    },
+    /// The leader's: it failed to handle the write (storage fault,
+    /// shutting down).
+    #[error("leader {leader} failed the write: {message}")]
+    LeaderFailed {
+        /// The leader.
+        leader: NodeId,
+        /// What it said.
+        message: String,
+    },
+}
+
+fn no_quorum_text(waited_ms: u64, leader: Option<NodeId>, pending: bool) -> String {
+    match (leader, pending) {
+        (Some(l), true) => format!(
+            "no quorum: leader {l} could not commit the write within {waited_ms} ms; it is \
+             pending and takes effect only if a majority of the voters returns; the running \
+             policy is unchanged"
+        ),
+        (Some(l), false) => format!(
+            "no quorum: leader {l} cannot reach a majority of the voters (waited {waited_ms} ms); \
+             the running policy is unchanged"
+        ),
+        (None, _) => format!(
+            "no quorum: no Raft leader within {waited_ms} ms (a majority of the voters is down \
+             or unreachable); the running policy is unchanged"
+        ),
+    }
+}
+
+/// Why [`super::PolicyRaft::initialize`] failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InitError {
+    /// This node already holds a cluster (a restart): nothing to do.
+    #[error("this node is already part of an initialised cluster")]
+    AlreadyInitialized,
+    /// openraft refused.
+    #[error("raft initialisation: {0}")]
+    Raft(String),
+    /// The bootstrap policy write failed (an invalid policy is refused
+    /// before the cluster is initialised).
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// Why a membership change failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
+    /// The caller's: the node cannot be a member (id or address).
+    #[error("node {id}: {reason}")]
+    BadNode {
+        /// The node.
+        id: NodeId,
+        /// Why.
+        reason: String,
+    },
+    /// openraft refused the change (e.g. the node is not a learner yet,
+    /// or another change is in progress).
+    #[error("membership change refused: {message}")]
+    Refused {
+        /// Its text.
+        message: String,
+    },
+    /// No leader, or the leader could not commit in time.
+    #[error(
+        "membership change not committed within {waited_ms} ms (no quorum or learner still catching up)"
+    )]
+    NoQuorum {
+        /// How long it waited.
+        waited_ms: u64,
+    },
+    /// This node is not a member.
+    #[error("node {node} is not a member of an initialised cluster")]
+    NotMember {
+        /// This node.
+        node: NodeId,
+    },
+    /// Raft stopped, here or at the leader.
+    #[error("raft stopped: {reason}")]
+    Stopped {
+        /// Why.
+        reason: String,
+    },
+}

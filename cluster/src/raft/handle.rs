@@ -1,0 +1,774 @@
+//! [`PolicyRaft`]: the node's handle on the policy log. It starts Raft on
+//! the store and the transport, serves peers' Raft RPCs, routes writes
+//! and membership changes to the leader, and publishes each committed
+//! and applied policy.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use openraft::ChangeMembers;
+use openraft::ServerState;
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::raft::ClientWriteResponse;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use super::codec;
+use super::error::{InitError, MembershipError, StartError, WriteError};
+use super::messages::{ForwardReply, ForwardRequest, RaftReply, RaftRequest};
+use super::network::{NetworkFactory, ensure_peer};
+use super::service;
+use super::settings::{FORWARD_MARGIN, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES, RaftSettings};
+use super::state_machine::StateMachine;
+use super::store::{Db, LogStore, STORE_FILE, StoreCounters};
+use super::types::{AppliedPolicy, MemberNode, NodeId, PolicyCmd, Raft, TypeConfig, Version};
+use crate::transport::{RPC_SERVICE_RAFT, Transport};
+
+/// Checks a config as this node would run it (parse and compile against
+/// its interfaces). The error text names lines and columns.
+pub type Validator = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+
+/// A node's role in the Raft cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// It leads.
+    Leader,
+    /// A voter following a leader.
+    Follower,
+    /// A voter campaigning.
+    Candidate,
+    /// It replicates without voting (joining, or not in the voters).
+    Learner,
+    /// Raft has stopped here.
+    Stopped,
+}
+
+/// What `show cluster` and the metrics need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyStatus {
+    /// This node.
+    pub node: NodeId,
+    /// Its role.
+    pub role: Role,
+    /// The current term.
+    pub term: u64,
+    /// The leader it knows of.
+    pub leader: Option<NodeId>,
+    /// Its last log index.
+    pub last_log_index: Option<u64>,
+    /// The committed index it knows.
+    pub committed_index: Option<u64>,
+    /// The last index its state machine applied.
+    pub applied_index: Option<u64>,
+    /// The last index in its snapshot.
+    pub snapshot_index: Option<u64>,
+    /// The last index purged from its log.
+    pub purged_index: Option<u64>,
+    /// Voters (in a joint config: of every config).
+    pub voters: Vec<NodeId>,
+    /// Learners.
+    pub learners: Vec<NodeId>,
+    /// Every member's name and address.
+    pub members: BTreeMap<NodeId, MemberNode>,
+    /// Whether a membership change is half done (joint consensus).
+    pub joint: bool,
+    /// The applied policy's version (0: none yet).
+    pub version: Version,
+    /// Store: durable commits (fsyncs).
+    pub fsyncs: u64,
+    /// Store: entries appended.
+    pub entries_appended: u64,
+    /// Store: snapshots built here.
+    pub snapshots_built: u64,
+    /// Store: snapshots installed from a leader.
+    pub snapshots_installed: u64,
+    /// Why Raft stopped, if it did.
+    pub stopped: Option<String>,
+}
+
+/// What the routing loop needs from the metrics, read without holding
+/// the watch across an await.
+struct View {
+    leader: Option<NodeId>,
+    member: bool,
+    stopped: Option<String>,
+}
+
+/// A membership change, as routed to the leader.
+#[derive(Debug, Clone)]
+enum MembershipOp {
+    AddLearner { id: NodeId, node: MemberNode },
+    Promote { id: NodeId },
+    Remove { id: NodeId },
+}
+
+impl MembershipOp {
+    fn forward(&self, budget: Duration) -> ForwardRequest {
+        let budget_ms = millis(budget);
+        match self.clone() {
+            MembershipOp::AddLearner { id, node } => ForwardRequest::AddLearner {
+                id,
+                node,
+                budget_ms,
+            },
+            MembershipOp::Promote { id } => ForwardRequest::Promote { id, budget_ms },
+            MembershipOp::Remove { id } => ForwardRequest::Remove { id, budget_ms },
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+pub(super) struct Inner {
+    id: NodeId,
+    raft: Raft,
+    transport: Transport,
+    validator: Validator,
+    settings: RaftSettings,
+    policy: watch::Receiver<AppliedPolicy>,
+    counters: Arc<StoreCounters>,
+    /// Membership changes run one at a time on the leader: openraft may
+    /// leave a joint config behind when two overlap.
+    membership_lock: tokio::sync::Mutex<()>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// The node's handle on the replicated policy. Cheap to clone. Call
+/// [`PolicyRaft::shutdown`] to stop it.
+#[derive(Clone)]
+pub struct PolicyRaft {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PolicyRaft {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyRaft")
+            .field("id", &self.inner.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PolicyRaft {
+    /// Open the store under `dir`, start Raft as node `id` (the
+    /// transport's node id) and serve peers' Raft RPCs on `transport`.
+    /// A node with a store rejoins its cluster; a pristine one waits to
+    /// be initialised ([`PolicyRaft::initialize`]) or added by the leader.
+    pub async fn start(
+        id: NodeId,
+        dir: &Path,
+        transport: Transport,
+        validator: Validator,
+        settings: RaftSettings,
+    ) -> Result<PolicyRaft, StartError> {
+        if u16::try_from(id).ok() != Some(transport.node_id()) {
+            return Err(StartError::IdMismatch {
+                raft: id,
+                transport: transport.node_id(),
+            });
+        }
+        let config = Arc::new(settings.openraft_config()?);
+        let db = Db::open(dir)?;
+        let counters = db.counters.clone();
+        let sm = StateMachine::open(db.clone(), &dir.join(STORE_FILE))?;
+        let policy = sm.subscribe();
+        let log = LogStore::new(db);
+        let network = NetworkFactory::new(transport.clone(), id);
+        let raft = Raft::new(id, config, network, log, sm)
+            .await
+            .map_err(|e| StartError::Raft(e.to_string()))?;
+        let node = PolicyRaft {
+            inner: Arc::new(Inner {
+                id,
+                raft: raft.clone(),
+                transport: transport.clone(),
+                validator,
+                settings,
+                policy,
+                counters,
+                membership_lock: tokio::sync::Mutex::new(()),
+                tasks: Mutex::new(Vec::new()),
+            }),
+        };
+        let calls = transport.serve_rpcs(RPC_SERVICE_RAFT);
+        node.spawn(service::serve(Arc::downgrade(&node.inner), calls));
+        node.spawn(follow_membership(raft, transport, id));
+        Ok(node)
+    }
+
+    fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        let h = tokio::spawn(f);
+        if let Ok(mut t) = self.inner.tasks.lock() {
+            t.push(h);
+        }
+    }
+
+    pub(super) fn from_weak(w: &Weak<Inner>) -> Option<PolicyRaft> {
+        w.upgrade().map(|inner| PolicyRaft { inner })
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// The openraft handle (for tests and metrics; the node needs none of
+    /// it).
+    pub fn raft(&self) -> &Raft {
+        &self.inner.raft
+    }
+
+    /// The committed and applied policy, now and as it changes. A node
+    /// compiles each new value and swaps it into its dataplane.
+    pub fn subscribe(&self) -> watch::Receiver<AppliedPolicy> {
+        self.inner.policy.clone()
+    }
+
+    /// The applied policy now.
+    pub fn applied(&self) -> AppliedPolicy {
+        self.inner.policy.borrow().clone()
+    }
+
+    /// Stop serving peers and stop Raft. The store is closed once
+    /// openraft has dropped it.
+    pub async fn shutdown(&self) {
+        self.inner.transport.stop_serving_rpcs(RPC_SERVICE_RAFT);
+        let tasks = self
+            .inner
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in tasks {
+            t.abort();
+        }
+        let _ = self.inner.raft.shutdown().await;
+    }
+
+    fn view(&self) -> View {
+        let m = self.inner.raft.metrics();
+        let m = m.borrow();
+        View {
+            leader: m.current_leader,
+            member: m
+                .membership_config
+                .membership()
+                .nodes()
+                .any(|(id, _)| *id == self.inner.id),
+            stopped: m.running_state.as_ref().err().map(|e| e.to_string()),
+        }
+    }
+
+    /// Size and validator checks, before anything is proposed.
+    fn check_config(&self, text: &str) -> Result<(), WriteError> {
+        if text.len() > MAX_POLICY_BYTES {
+            return Err(WriteError::TooLarge {
+                len: text.len(),
+                limit: MAX_POLICY_BYTES,
+            });
+        }
+        (self.inner.validator)(text).map_err(|message| WriteError::Invalid { message })
+    }
+
+    // === bootstrap ===
+
+    /// Make this pristine node a one-voter cluster and commit its
+    /// bootstrap policy (version 1). Further nodes join through
+    /// [`PolicyRaft::join`]. An invalid policy is refused before
+    /// anything is initialised.
+    pub async fn initialize(&self, me: MemberNode, policy: &str) -> Result<Version, InitError> {
+        self.check_config(policy)?;
+        let raft = &self.inner.raft;
+        if raft
+            .is_initialized()
+            .await
+            .map_err(|e| InitError::Raft(e.to_string()))?
+        {
+            return Err(InitError::AlreadyInitialized);
+        }
+        let members = BTreeMap::from([(self.inner.id, me)]);
+        raft.initialize(members)
+            .await
+            .map_err(|e| InitError::Raft(e.to_string()))?;
+        Ok(self.write(policy).await?)
+    }
+
+    // === writes ===
+
+    /// Replace the running config with `text` cluster-wide. It is checked
+    /// here first, then proposed by the leader (this node, or the leader
+    /// it forwards to, which checks it again). Returns the committed
+    /// version once the leader has applied it; every node applies it soon
+    /// after.
+    pub async fn write(&self, text: &str) -> Result<Version, WriteError> {
+        self.check_config(text)?;
+        let budget = self.inner.settings.write_timeout;
+        let started = Instant::now();
+        let mut last_leader = None;
+        loop {
+            let elapsed = started.elapsed();
+            if elapsed >= budget {
+                return Err(WriteError::NoQuorum {
+                    waited_ms: millis(elapsed),
+                    leader: last_leader,
+                    pending: false,
+                });
+            }
+            let remaining = budget - elapsed;
+            let view = self.view();
+            if let Some(reason) = view.stopped {
+                return Err(WriteError::Stopped { reason });
+            }
+            if !view.member {
+                return Err(WriteError::NotMember {
+                    node: self.inner.id,
+                });
+            }
+            let Some(leader) = view.leader else {
+                tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
+                continue;
+            };
+            last_leader = Some(leader);
+            let reply = if leader == self.inner.id {
+                self.propose(text.to_string(), remaining).await
+            } else {
+                let req = ForwardRequest::Write {
+                    text: text.to_string(),
+                    budget_ms: millis(remaining.saturating_sub(FORWARD_MARGIN)),
+                };
+                match self.forward(leader, req, remaining).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::debug!(leader, "forwarding a write: {e}");
+                        tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
+                        continue;
+                    }
+                }
+            };
+            match reply {
+                ForwardReply::Committed { version } => return Ok(version),
+                ForwardReply::Invalid { message } => return Err(WriteError::Invalid { message }),
+                ForwardReply::NoQuorum {
+                    waited_ms: _,
+                    pending: true,
+                } => {
+                    // Proposed but not committed: a retry could commit it
+                    // twice, so report it as it is.
+                    return Err(WriteError::NoQuorum {
+                        waited_ms: millis(started.elapsed()),
+                        leader: Some(leader),
+                        pending: true,
+                    });
+                }
+                // Nothing proposed: another leader with a majority may
+                // be elected within the budget.
+                ForwardReply::NoQuorum { pending: false, .. } | ForwardReply::NotLeader { .. } => {
+                    tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
+                }
+                ForwardReply::Failed { message } | ForwardReply::Refused { message } => {
+                    return Err(WriteError::LeaderFailed { leader, message });
+                }
+                ForwardReply::MembershipChanged { .. } => {
+                    return Err(WriteError::LeaderFailed {
+                        leader,
+                        message: "answered a write as a membership change".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// On the leader: confirm leadership with a majority, then propose
+    /// and wait for the commit and the local apply, all within `budget`.
+    async fn propose(&self, text: String, budget: Duration) -> ForwardReply {
+        let started = Instant::now();
+        let raft = &self.inner.raft;
+        // A leader cut off from the majority still believes it leads; an
+        // entry it appended then would commit later, after the writer was
+        // told it failed. Ask the majority first.
+        let check = budget.min(self.inner.settings.quorum_check_timeout);
+        match tokio::time::timeout(check, raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                if let Some(f) = e.forward_to_leader() {
+                    return ForwardReply::NotLeader {
+                        leader: f.leader_id,
+                    };
+                }
+                if let Some(reason) = self.view().stopped {
+                    return ForwardReply::Failed { message: reason };
+                }
+                // openraft drops the request when the heartbeats fail.
+                return ForwardReply::NoQuorum {
+                    waited_ms: millis(started.elapsed()),
+                    pending: false,
+                };
+            }
+            Err(_) => {
+                return ForwardReply::NoQuorum {
+                    waited_ms: millis(started.elapsed()),
+                    pending: false,
+                };
+            }
+        }
+        let remaining = budget.saturating_sub(started.elapsed());
+        let cmd = PolicyCmd::SetConfig { text };
+        match tokio::time::timeout(remaining, raft.client_write(cmd)).await {
+            Ok(Ok(resp)) => ForwardReply::Committed {
+                version: resp.data.version,
+            },
+            Ok(Err(e)) => write_error_reply(&e),
+            Err(_) => ForwardReply::NoQuorum {
+                waited_ms: millis(started.elapsed()),
+                pending: true,
+            },
+        }
+    }
+
+    /// Send a request to the leader and wait for its answer.
+    async fn forward(
+        &self,
+        leader: NodeId,
+        req: ForwardRequest,
+        timeout: Duration,
+    ) -> Result<ForwardReply, String> {
+        let peer = u16::try_from(leader)
+            .map_err(|_| format!("leader id {leader} is not a transport id"))?;
+        let bytes = codec::encode(&RaftRequest::Forward(req)).map_err(|e| e.to_string())?;
+        let reply = self
+            .inner
+            .transport
+            .rpc(peer, RPC_SERVICE_RAFT, Bytes::from(bytes), timeout)
+            .await
+            .map_err(|e| e.to_string())?;
+        match codec::decode::<RaftReply>(&reply).map_err(|e| e.to_string())? {
+            RaftReply::Forward(r) => Ok(r),
+            RaftReply::Refused(why) => Err(format!("leader {leader} refused: {why}")),
+            _ => Err(format!(
+                "leader {leader} answered with another kind of reply"
+            )),
+        }
+    }
+
+    /// On the leader: serve a request a follower forwarded.
+    pub(super) async fn serve_forward(&self, req: ForwardRequest) -> ForwardReply {
+        let s = &self.inner.settings;
+        match req {
+            ForwardRequest::Write { text, budget_ms } => {
+                // The leader proposes, so the leader checks too: a config
+                // that this node cannot compile is never committed.
+                if let Err(e) = self.check_config(&text) {
+                    return ForwardReply::Invalid {
+                        message: match e {
+                            WriteError::Invalid { message } => message,
+                            other => other.to_string(),
+                        },
+                    };
+                }
+                let budget = Duration::from_millis(budget_ms).min(s.write_timeout);
+                self.propose(text, budget).await
+            }
+            ForwardRequest::AddLearner {
+                id,
+                node,
+                budget_ms,
+            } => {
+                let budget = Duration::from_millis(budget_ms).min(s.membership_timeout);
+                self.lead_membership(MembershipOp::AddLearner { id, node }, budget)
+                    .await
+            }
+            ForwardRequest::Promote { id, budget_ms } => {
+                let budget = Duration::from_millis(budget_ms).min(s.membership_timeout);
+                self.lead_membership(MembershipOp::Promote { id }, budget)
+                    .await
+            }
+            ForwardRequest::Remove { id, budget_ms } => {
+                let budget = Duration::from_millis(budget_ms).min(s.membership_timeout);
+                self.lead_membership(MembershipOp::Remove { id }, budget)
+                    .await
+            }
+        }
+    }
+
+    // === membership ===
+
+    /// Add node `id` as a learner and wait until it has caught up with
+    /// the log. Returns the membership entry's log index.
+    pub async fn add_learner(&self, id: NodeId, node: MemberNode) -> Result<u64, MembershipError> {
+        check_node(id, &node)?;
+        self.membership(MembershipOp::AddLearner { id, node }).await
+    }
+
+    /// Make learner `id` a voter (joint consensus, two commits).
+    pub async fn promote(&self, id: NodeId) -> Result<u64, MembershipError> {
+        self.membership(MembershipOp::Promote { id }).await
+    }
+
+    /// `rampart cluster join`: add `id` as a learner, then as a voter.
+    pub async fn join(&self, id: NodeId, node: MemberNode) -> Result<u64, MembershipError> {
+        self.add_learner(id, node).await?;
+        self.promote(id).await
+    }
+
+    /// `rampart cluster remove`: remove `id` (voter or learner) from the
+    /// cluster. The members stop replicating to it and their transports
+    /// drop it.
+    pub async fn remove(&self, id: NodeId) -> Result<u64, MembershipError> {
+        self.membership(MembershipOp::Remove { id }).await
+    }
+
+    /// Route a membership change to the leader, retrying while there is
+    /// none, within the membership timeout.
+    async fn membership(&self, op: MembershipOp) -> Result<u64, MembershipError> {
+        let budget = self.inner.settings.membership_timeout;
+        let started = Instant::now();
+        loop {
+            let elapsed = started.elapsed();
+            if elapsed >= budget {
+                return Err(MembershipError::NoQuorum {
+                    waited_ms: millis(elapsed),
+                });
+            }
+            let remaining = budget - elapsed;
+            let view = self.view();
+            if let Some(reason) = view.stopped {
+                return Err(MembershipError::Stopped { reason });
+            }
+            if !view.member {
+                return Err(MembershipError::NotMember {
+                    node: self.inner.id,
+                });
+            }
+            let Some(leader) = view.leader else {
+                tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
+                continue;
+            };
+            let reply = if leader == self.inner.id {
+                self.lead_membership(op.clone(), remaining).await
+            } else {
+                let req = op.forward(remaining.saturating_sub(FORWARD_MARGIN));
+                match self.forward(leader, req, remaining).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        tracing::debug!(leader, "forwarding a membership change: {e}");
+                        tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
+                        continue;
+                    }
+                }
+            };
+            match reply {
+                ForwardReply::MembershipChanged { log_index } => return Ok(log_index),
+                ForwardReply::NotLeader { .. } => {
+                    tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
+                }
+                ForwardReply::NoQuorum { waited_ms, .. } => {
+                    return Err(MembershipError::NoQuorum { waited_ms });
+                }
+                ForwardReply::Refused { message } | ForwardReply::Invalid { message } => {
+                    return Err(MembershipError::Refused { message });
+                }
+                ForwardReply::Failed { message } => {
+                    return Err(MembershipError::Stopped { reason: message });
+                }
+                ForwardReply::Committed { .. } => {
+                    return Err(MembershipError::Refused {
+                        message: "the leader answered a membership change as a write".into(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// On the leader: run one membership change at a time.
+    async fn lead_membership(&self, op: MembershipOp, budget: Duration) -> ForwardReply {
+        let started = Instant::now();
+        let Ok(_one_at_a_time) =
+            tokio::time::timeout(budget, self.inner.membership_lock.lock()).await
+        else {
+            return ForwardReply::NoQuorum {
+                waited_ms: millis(started.elapsed()),
+                pending: false,
+            };
+        };
+        let remaining = budget.saturating_sub(started.elapsed());
+        let raft = &self.inner.raft;
+        let work = async {
+            match op {
+                MembershipOp::AddLearner { id, node } => {
+                    if let Err(e) = check_node(id, &node) {
+                        return Err(ForwardReply::Refused {
+                            message: e.to_string(),
+                        });
+                    }
+                    ensure_peer(&self.inner.transport, id, &node);
+                    raft.add_learner(id, node, true)
+                        .await
+                        .map_err(|e| write_error_reply(&e))
+                }
+                MembershipOp::Promote { id } => raft
+                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                    .await
+                    .map_err(|e| write_error_reply(&e)),
+                MembershipOp::Remove { id } => {
+                    let (voter, learner) = {
+                        let m = raft.metrics();
+                        let m = m.borrow();
+                        let mem = m.membership_config.membership();
+                        (
+                            mem.voter_ids().any(|v| v == id),
+                            mem.learner_ids().any(|l| l == id),
+                        )
+                    };
+                    let change = if voter {
+                        ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+                    } else if learner {
+                        ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+                    } else {
+                        return Err(ForwardReply::Refused {
+                            message: format!("node {id} is not a member"),
+                        });
+                    };
+                    // retain = false: a removed voter leaves the cluster,
+                    // it does not stay on as a learner.
+                    raft.change_membership(change, false)
+                        .await
+                        .map_err(|e| write_error_reply(&e))
+                }
+            }
+        };
+        let res: Result<ClientWriteResponse<TypeConfig>, ForwardReply> =
+            match tokio::time::timeout(remaining, work).await {
+                Ok(r) => r,
+                Err(_) => {
+                    return ForwardReply::NoQuorum {
+                        waited_ms: millis(started.elapsed()),
+                        pending: true,
+                    };
+                }
+            };
+        match res {
+            Ok(r) => ForwardReply::MembershipChanged {
+                log_index: r.log_id.index,
+            },
+            Err(reply) => reply,
+        }
+    }
+
+    // === status ===
+
+    /// Term, leader, indexes, membership and version, for metrics and
+    /// `show cluster`.
+    pub fn status(&self) -> PolicyStatus {
+        let metrics = self.inner.raft.metrics();
+        let m = metrics.borrow().clone();
+        let mem = m.membership_config.membership();
+        let c = &self.inner.counters;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        let role = match m.state {
+            _ if m.running_state.is_err() => Role::Stopped,
+            ServerState::Leader => Role::Leader,
+            ServerState::Follower => Role::Follower,
+            ServerState::Candidate => Role::Candidate,
+            ServerState::Learner => Role::Learner,
+            ServerState::Shutdown => Role::Stopped,
+        };
+        PolicyStatus {
+            node: self.inner.id,
+            role,
+            term: m.current_term,
+            leader: m.current_leader,
+            last_log_index: m.last_log_index,
+            committed_index: c.committed_index(),
+            applied_index: m.last_applied.as_ref().map(|l| l.index),
+            snapshot_index: m.snapshot.as_ref().map(|l| l.index),
+            purged_index: m.purged.as_ref().map(|l| l.index),
+            voters: mem.voter_ids().collect(),
+            learners: mem.learner_ids().collect(),
+            members: mem.nodes().map(|(i, n)| (*i, n.clone())).collect(),
+            joint: mem.get_joint_config().len() > 1,
+            version: self.inner.policy.borrow().version,
+            fsyncs: get(&c.fsyncs),
+            entries_appended: get(&c.entries_appended),
+            snapshots_built: get(&c.snapshots_built),
+            snapshots_installed: get(&c.snapshots_installed),
+            stopped: m.running_state.as_ref().err().map(|e| e.to_string()),
+        }
+    }
+}
+
+/// A node that can be a member: a transport id and a socket address.
+fn check_node(id: NodeId, node: &MemberNode) -> Result<(), MembershipError> {
+    if u16::try_from(id).is_err() {
+        return Err(MembershipError::BadNode {
+            id,
+            reason: "node ids are 0..=65535 (the transport's ids)".into(),
+        });
+    }
+    if node.address.parse::<std::net::SocketAddr>().is_err() {
+        return Err(MembershipError::BadNode {
+            id,
+            reason: format!("address {:?} is not ip:port", node.address),
+        });
+    }
+    Ok(())
+}
+
+/// openraft's refusal of a write or membership change, as a reply.
+fn write_error_reply(e: &RaftError<NodeId, ClientWriteError<NodeId, MemberNode>>) -> ForwardReply {
+    if let Some(f) = e.forward_to_leader() {
+        return ForwardReply::NotLeader {
+            leader: f.leader_id,
+        };
+    }
+    match e {
+        RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => ForwardReply::Refused {
+            message: c.to_string(),
+        },
+        RaftError::APIError(other) => ForwardReply::Refused {
+            message: other.to_string(),
+        },
+        RaftError::Fatal(f) => ForwardReply::Failed {
+            message: f.to_string(),
+        },
+    }
+}
+
+/// Keep the transport's members in step with the Raft membership: every
+/// member is a transport peer (a node that joined is in no configuration
+/// file), and a node that leaves the membership is dropped, so it stops
+/// receiving state and policy.
+async fn follow_membership(raft: Raft, transport: Transport, me: NodeId) {
+    let mut rx = raft.metrics();
+    let mut seen: BTreeSet<NodeId> = BTreeSet::new();
+    let mut last = None;
+    loop {
+        let mem = rx.borrow_and_update().membership_config.clone();
+        if last.as_ref() != Some(mem.log_id()) {
+            last = Some(*mem.log_id());
+            let now: BTreeMap<NodeId, MemberNode> = mem
+                .membership()
+                .nodes()
+                .map(|(i, n)| (*i, n.clone()))
+                .collect();
+            for (id, node) in &now {
+                if *id != me {
+                    ensure_peer(&transport, *id, node);
+                }
+            }
+            for gone in seen.iter().filter(|id| !now.contains_key(id) && **id != me) {
+                if let Ok(id16) = u16::try_from(*gone) {
+                    transport.remove_peer(id16);
+                }
+            }
+            seen = now.into_keys().collect();
+        }
+        if rx.changed().await.is_err() {
+            return;
+        }
+    }
+}

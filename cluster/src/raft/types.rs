@@ -1,0 +1,96 @@
+//! The Raft type configuration and the data the policy log carries.
+
+use std::io::Cursor;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+/// The policy version: 1 for the bootstrap policy, then one more for
+/// every committed write. Every node applies the same entries in the
+/// same order, so a version names the same text on every node.
+pub type Version = u64;
+
+/// A Raft node id. Equal to the transport's node id (which is a `u16`).
+pub type NodeId = u64;
+
+/// What the log carries: a whole running config. The state machine
+/// never checks it; it was validated before it was proposed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PolicyCmd {
+    /// Replace the running config with `text` (ASA commands).
+    SetConfig {
+        /// The config text.
+        text: String,
+    },
+}
+
+/// The state machine's answer to an applied entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyResp {
+    /// The version after the entry was applied.
+    pub version: Version,
+}
+
+/// A member as the Raft membership records it, so that every node (and
+/// a leader elected later) can reach it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberNode {
+    /// The node's name (informational: identity is the node id, which
+    /// its certificate names).
+    pub name: String,
+    /// Its cluster address (`ip:port`, UDP).
+    pub address: String,
+}
+
+impl std::fmt::Display for MemberNode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}@{}", self.name, self.address)
+    }
+}
+
+openraft::declare_raft_types!(
+    /// Rampart's Raft types.
+    pub TypeConfig:
+        D = PolicyCmd,
+        R = PolicyResp,
+        NodeId = NodeId,
+        Node = MemberNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+/// The Raft handle of this crate.
+pub type Raft = openraft::Raft<TypeConfig>;
+/// A log entry.
+pub type Entry = openraft::Entry<TypeConfig>;
+/// A log id.
+pub type LogId = openraft::LogId<NodeId>;
+/// Storage errors as openraft wants them.
+pub type StorageError = openraft::StorageError<NodeId>;
+/// Membership as stored.
+pub type StoredMembership = openraft::StoredMembership<NodeId, MemberNode>;
+/// Snapshot metadata.
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, MemberNode>;
+
+/// The committed and applied policy, as a node should run it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppliedPolicy {
+    /// Its version; 0 before the cluster's first policy.
+    pub version: Version,
+    /// The config text (empty at version 0).
+    pub text: Arc<String>,
+    /// The log index of the entry that set it (0 at version 0).
+    pub log_index: u64,
+}
+
+impl AppliedPolicy {
+    /// Nothing applied yet.
+    pub fn none() -> Self {
+        AppliedPolicy {
+            version: 0,
+            text: Arc::new(String::new()),
+            log_index: 0,
+        }
+    }
+}

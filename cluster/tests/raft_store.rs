@@ -1,0 +1,97 @@
+//! The redb Raft store against openraft's own storage conformance suite,
+//! plus what the suite does not cover: the store survives a reopen, and
+//! an unreadable record is an error, not a panic.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use openraft::storage::{RaftLogStorage, RaftStateMachine};
+use openraft::testing::{StoreBuilder, Suite};
+use openraft::{RaftLogReader, Vote};
+use rampart_cluster::raft::{LogStore, StateMachine, TypeConfig, open_store};
+
+static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
+
+fn fresh_dir(tag: &str) -> PathBuf {
+    let n = NEXT_DIR.fetch_add(1, Ordering::Relaxed);
+    let d = std::env::temp_dir().join(format!("rampart-raft-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// Removes a store's directory when the suite is done with it.
+#[derive(Debug)]
+struct DirGuard(PathBuf);
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Every store the suite asks for is a new redb file in a new directory.
+struct RedbBuilder;
+
+impl StoreBuilder<TypeConfig, LogStore, StateMachine, DirGuard> for RedbBuilder {
+    async fn build(
+        &self,
+    ) -> Result<(DirGuard, LogStore, StateMachine), openraft::StorageError<u64>> {
+        let dir = fresh_dir("suite");
+        let (log, sm) = open_store(&dir).map_err(|e| {
+            openraft::StorageIOError::write(openraft::AnyError::error(e.to_string()))
+        })?;
+        Ok((DirGuard(dir), log, sm))
+    }
+}
+
+#[test]
+fn redb_store_passes_the_openraft_storage_suite() {
+    Suite::test_all(RedbBuilder).expect("openraft storage suite");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vote_and_log_survive_a_reopen() {
+    use openraft::entry::RaftEntry as _;
+    use openraft::storage::RaftLogStorageExt as _;
+    let dir = fresh_dir("reopen");
+    let _guard = DirGuard(dir.clone());
+    {
+        let (mut log, _sm) = open_store(&dir).expect("open");
+        log.save_vote(&Vote::new(3, 2)).await.expect("vote");
+        let entries = (1..=5)
+            .map(|i| openraft::Entry::<TypeConfig>::new_blank(openraft::testing::log_id(3, 2, i)));
+        log.blocking_append(entries).await.expect("append");
+        log.purge(openraft::testing::log_id(3, 2, 2))
+            .await
+            .expect("purge");
+    }
+    let (mut log, mut sm) = open_store(&dir).expect("reopen");
+    assert_eq!(
+        log.read_vote().await.expect("read vote"),
+        Some(Vote::new(3, 2))
+    );
+    let state = log.get_log_state().await.expect("state");
+    assert_eq!(state.last_purged_log_id.map(|l| l.index), Some(2));
+    assert_eq!(state.last_log_id.map(|l| l.index), Some(5));
+    let got = log.try_get_log_entries(0..10).await.expect("entries");
+    assert_eq!(
+        got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(),
+        vec![3, 4, 5]
+    );
+    let (applied, _) = sm.applied_state().await.expect("applied");
+    assert_eq!(applied, None);
+}
+
+#[test]
+fn a_corrupt_store_file_is_an_error_not_a_panic() {
+    let dir = fresh_dir("corrupt");
+    let _guard = DirGuard(dir.clone());
+    std::fs::create_dir_all(&dir).expect("dir");
+    std::fs::write(
+        dir.join(rampart_cluster::raft::STORE_FILE),
+        b"this is not a redb file at all, just bytes",
+    )
+    .expect("write");
+    let err = open_store(&dir).expect_err("refused");
+    assert!(err.to_string().contains("raft.redb"), "{err}");
+}
