@@ -49,16 +49,17 @@ pub enum WriteError {
         limit: usize,
     },
     /// The cluster's: no majority of the voters answered in time. The
-    /// running policy is unchanged on every node.
-    #[error("{}", no_quorum_text(*.waited_ms, *.leader, *.pending))]
+    /// running policy is unchanged on every node (unless `cause` is
+    /// [`NoQuorumCause::NotCommitted`]: then it changes if and when a
+    /// majority returns).
+    #[error("{}", no_quorum_text(*.waited_ms, *.leader, *.cause))]
     NoQuorum {
         /// How long the write waited.
         waited_ms: u64,
         /// The leader last known, if any.
         leader: Option<NodeId>,
-        /// The leader appended the entry but could not commit it: it
-        /// takes effect if and when a majority returns.
-        pending: bool,
+        /// What stood in the way.
+        cause: NoQuorumCause,
     },
     /// This node's: it is not in the cluster (never joined, or removed).
     #[error("node {node} is not a member of an initialised cluster; join it first")]
@@ -83,20 +84,55 @@ pub enum WriteError {
     },
 }
 
-fn no_quorum_text(waited_ms: u64, leader: Option<NodeId>, pending: bool) -> String {
-    match (leader, pending) {
-        (Some(l), true) => format!(
-            "no quorum: leader {l} could not commit the write within {waited_ms} ms; it is \
-             pending and takes effect only if a majority of the voters returns; the running \
-             policy is unchanged"
-        ),
-        (Some(l), false) => format!(
-            "no quorum: leader {l} cannot reach a majority of the voters (waited {waited_ms} ms); \
-             the running policy is unchanged"
-        ),
-        (None, _) => format!(
+/// Why a write found no quorum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoQuorumCause {
+    /// No leader was elected (a majority of the voters is down or
+    /// unreachable).
+    NoLeader,
+    /// A leader is known but this node cannot reach it, and no other was
+    /// elected.
+    LeaderUnreachable,
+    /// The leader cannot reach a majority to confirm it still leads.
+    LeaderIsolated,
+    /// The leader appended the entry but could not commit it in time.
+    NotCommitted,
+}
+
+impl WriteError {
+    /// Whether the write may still take effect later (appended, not
+    /// committed): a caller must not assume it was dropped.
+    pub fn is_pending(&self) -> bool {
+        matches!(
+            self,
+            WriteError::NoQuorum {
+                cause: NoQuorumCause::NotCommitted,
+                ..
+            }
+        )
+    }
+}
+
+fn no_quorum_text(waited_ms: u64, leader: Option<NodeId>, cause: NoQuorumCause) -> String {
+    let leader = leader.map_or_else(|| "?".to_string(), |l| l.to_string());
+    let unchanged = "the running policy is unchanged";
+    match cause {
+        NoQuorumCause::NoLeader => format!(
             "no quorum: no Raft leader within {waited_ms} ms (a majority of the voters is down \
-             or unreachable); the running policy is unchanged"
+             or unreachable); {unchanged}"
+        ),
+        NoQuorumCause::LeaderUnreachable => format!(
+            "no quorum: leader {leader} is unreachable from this node and no other leader was \
+             elected within {waited_ms} ms; {unchanged}"
+        ),
+        NoQuorumCause::LeaderIsolated => format!(
+            "no quorum: leader {leader} cannot reach a majority of the voters (waited \
+             {waited_ms} ms); {unchanged}"
+        ),
+        NoQuorumCause::NotCommitted => format!(
+            "no quorum: leader {leader} could not commit the write within {waited_ms} ms; it \
+             is pending and takes effect only if a majority of the voters returns; {unchanged} \
+             for now"
         ),
     }
 }

@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::codec;
-use super::error::{InitError, MembershipError, StartError, WriteError};
+use super::error::{InitError, MembershipError, NoQuorumCause, StartError, WriteError};
 use super::messages::{ForwardReply, ForwardRequest, RaftReply, RaftRequest};
 use super::network::{NetworkFactory, ensure_peer};
 use super::service;
@@ -295,6 +295,13 @@ impl PolicyRaft {
         raft.initialize(members)
             .await
             .map_err(|e| InitError::Raft(e.to_string()))?;
+        // A one-voter cluster elects itself at once; wait for it (the
+        // metrics lag the call) so the write finds a leader and a member.
+        let me = self.inner.id;
+        raft.wait(Some(self.inner.settings.write_timeout))
+            .metrics(|m| m.current_leader == Some(me), "leader after initialize")
+            .await
+            .map_err(|e| InitError::Raft(e.to_string()))?;
         Ok(self.write(policy).await?)
     }
 
@@ -309,14 +316,15 @@ impl PolicyRaft {
         self.check_config(text)?;
         let budget = self.inner.settings.write_timeout;
         let started = Instant::now();
-        let mut last_leader = None;
+        let mut leader_seen = None;
+        let mut cause = NoQuorumCause::NoLeader;
         loop {
             let elapsed = started.elapsed();
             if elapsed >= budget {
                 return Err(WriteError::NoQuorum {
                     waited_ms: millis(elapsed),
-                    leader: last_leader,
-                    pending: false,
+                    leader: leader_seen,
+                    cause,
                 });
             }
             let remaining = budget - elapsed;
@@ -329,11 +337,12 @@ impl PolicyRaft {
                     node: self.inner.id,
                 });
             }
+            leader_seen = view.leader;
             let Some(leader) = view.leader else {
+                cause = NoQuorumCause::NoLeader;
                 tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
                 continue;
             };
-            last_leader = Some(leader);
             let reply = if leader == self.inner.id {
                 self.propose(text.to_string(), remaining).await
             } else {
@@ -345,6 +354,7 @@ impl PolicyRaft {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::debug!(leader, "forwarding a write: {e}");
+                        cause = NoQuorumCause::LeaderUnreachable;
                         tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
                         continue;
                     }
@@ -353,21 +363,26 @@ impl PolicyRaft {
             match reply {
                 ForwardReply::Committed { version } => return Ok(version),
                 ForwardReply::Invalid { message } => return Err(WriteError::Invalid { message }),
-                ForwardReply::NoQuorum {
-                    waited_ms: _,
-                    pending: true,
-                } => {
+                ForwardReply::NoQuorum { pending: true, .. } => {
                     // Proposed but not committed: a retry could commit it
                     // twice, so report it as it is.
                     return Err(WriteError::NoQuorum {
                         waited_ms: millis(started.elapsed()),
                         leader: Some(leader),
-                        pending: true,
+                        cause: NoQuorumCause::NotCommitted,
                     });
                 }
-                // Nothing proposed: another leader with a majority may
-                // be elected within the budget.
-                ForwardReply::NoQuorum { pending: false, .. } | ForwardReply::NotLeader { .. } => {
+                ForwardReply::NoQuorum { pending: false, .. } => {
+                    // Nothing proposed. Another leader with a majority may
+                    // be elected within the budget; ask again after an
+                    // election could have happened (each check costs a
+                    // round of heartbeats).
+                    cause = NoQuorumCause::LeaderIsolated;
+                    let pause = self.inner.settings.election_timeout_min;
+                    tokio::time::sleep(pause.min(remaining)).await;
+                }
+                ForwardReply::NotLeader { .. } => {
+                    cause = NoQuorumCause::NoLeader;
                     tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
                 }
                 ForwardReply::Failed { message } | ForwardReply::Refused { message } => {

@@ -26,7 +26,7 @@ mod store;
 mod types;
 
 pub use codec::CodecError;
-pub use error::{InitError, MembershipError, StartError, WriteError};
+pub use error::{InitError, MembershipError, NoQuorumCause, StartError, WriteError};
 pub use handle::{PolicyRaft, PolicyStatus, Role, Validator};
 pub use network::{NetworkFactory, PeerClient, UNREACHABLE_BACKOFF};
 pub use settings::{MAX_POLICY_BYTES, RaftSettings, SNAPSHOT_CHUNK_BYTES, SettingsError};

@@ -1,0 +1,296 @@
+//! A Raft policy cluster in one process: real transports on loopback
+//! with mutual TLS from the cluster PKI, a redb store per node in a
+//! temporary directory, and the dataplane's own parser and compiler as
+//! the validator. Shared by the Raft tests and the Raft benchmark.
+
+#![allow(dead_code, clippy::disallowed_methods)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rampart_cluster::pki::{self, NodeTls};
+use rampart_cluster::raft::{
+    AppliedPolicy, MemberNode, NodeId, PolicyRaft, RaftSettings, Role, Validator, Version,
+};
+use rampart_cluster::transport::{PeerSpec, Transport, TransportConfig};
+use rampart_dataplane::EngineConfig;
+use rampart_dataplane::conntrack::NodeId as EngineNodeId;
+use rampart_dataplane::policy::compile::compile;
+use rampart_dataplane::policy::parse_config;
+use tokio::task::JoinHandle;
+
+/// Longest wait for anything in these tests: far above what a healthy
+/// loopback cluster needs (tens of ms), so only a real failure hits it.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// A valid policy that differs by `port`.
+pub fn policy(port: u16) -> String {
+    format!(
+        "access-list OUTSIDE_IN extended permit tcp any any eq {port}\n\
+         access-group OUTSIDE_IN in interface outside\n"
+    )
+}
+
+/// The validator a node runs: parse and compile against an inside and an
+/// outside interface.
+pub fn validator() -> Validator {
+    let interfaces = EngineConfig::inside_outside(EngineNodeId(1), [1, 2, 3, 4]).interfaces;
+    Arc::new(move |text: &str| {
+        let parsed = parse_config(text).map_err(|e| e.to_string())?;
+        compile(&parsed.config, &interfaces).map_err(|e| e.to_string())?;
+        Ok(())
+    })
+}
+
+/// A running node.
+pub struct Node {
+    pub id: NodeId,
+    pub transport: Transport,
+    pub raft: PolicyRaft,
+    drain: JoinHandle<()>,
+}
+
+/// The cluster under test.
+pub struct Lab {
+    pub dir: PathBuf,
+    pub addrs: Vec<SocketAddr>,
+    pub settings: RaftSettings,
+    tls: Vec<NodeTls>,
+    nodes: Vec<Option<Node>>,
+}
+
+fn free_addr() -> SocketAddr {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr")
+}
+
+/// Settings for tests: the defaults, but a short write timeout so the
+/// no-quorum case ends soon.
+pub fn test_settings() -> RaftSettings {
+    RaftSettings {
+        write_timeout: Duration::from_secs(3),
+        ..RaftSettings::default()
+    }
+}
+
+pub fn member(id: NodeId, addr: SocketAddr) -> MemberNode {
+    MemberNode {
+        name: format!("fw-{id}"),
+        address: addr.to_string(),
+    }
+}
+
+impl Lab {
+    /// `n` nodes with ids 1..=n, not yet started.
+    pub fn new(tag: &str, n: usize, settings: RaftSettings) -> Lab {
+        let dir = std::env::temp_dir().join(format!("rampart-raft-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let ca = dir.join("ca");
+        pki::init_ca(&ca).expect("ca");
+        let tls = (1..=n)
+            .map(|id| {
+                let id = u16::try_from(id).expect("small id");
+                let issued = pki::issue_node_cert(&ca, id, &format!("fw-{id}"), &ca).expect("cert");
+                NodeTls::load(&ca.join(pki::CA_CERT), &issued.cert, &issued.key).expect("tls")
+            })
+            .collect();
+        Lab {
+            dir,
+            addrs: (0..n).map(|_| free_addr()).collect(),
+            settings,
+            tls,
+            nodes: (0..n).map(|_| None).collect(),
+        }
+    }
+
+    fn data_dir(&self, id: NodeId) -> PathBuf {
+        self.dir.join(format!("node-{id}"))
+    }
+
+    /// Start node `id` (its transport, then its Raft on its data dir).
+    /// Retries while a stopped node's UDP socket or store file is still
+    /// being released.
+    pub async fn start(&mut self, id: NodeId) {
+        let i = usize::try_from(id - 1).expect("index");
+        let me = u16::try_from(id).expect("small id");
+        let peers = self
+            .addrs
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(j, a)| PeerSpec {
+                id: u16::try_from(j + 1).expect("small id"),
+                name: format!("fw-{}", j + 1),
+                address: *a,
+            })
+            .collect();
+        let mut tcfg = TransportConfig::new(me, self.addrs[i], peers);
+        tcfg.idle_timeout = Duration::from_secs(1);
+        tcfg.keep_alive = Duration::from_millis(200);
+        tcfg.backoff_max = Duration::from_millis(200);
+        let deadline = Instant::now() + WAIT;
+        let (transport, mut events) = loop {
+            match Transport::start(tcfg.clone(), self.tls[i].clone()) {
+                Ok(t) => break t,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("node {id}: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("node {id}: transport: {e}"),
+            }
+        };
+        // The sync side is not under test: drain its events so the
+        // transport never waits on them.
+        let drain = tokio::spawn(async move { while events.recv().await.is_some() {} });
+        let dir = self.data_dir(id);
+        let raft = loop {
+            match PolicyRaft::start(
+                id,
+                &dir,
+                transport.clone(),
+                validator(),
+                self.settings.clone(),
+            )
+            .await
+            {
+                Ok(r) => break r,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("node {id}: {e}; retrying");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("node {id}: raft: {e}"),
+            }
+        };
+        self.nodes[i] = Some(Node {
+            id,
+            transport,
+            raft,
+            drain,
+        });
+    }
+
+    /// Stop node `id` as a crash would leave it: Raft and transport shut,
+    /// its store kept.
+    pub async fn stop(&mut self, id: NodeId) {
+        let i = usize::try_from(id - 1).expect("index");
+        if let Some(n) = self.nodes[i].take() {
+            n.raft.shutdown().await;
+            n.transport.shutdown().await;
+            n.drain.abort();
+        }
+    }
+
+    pub fn node(&self, id: NodeId) -> &PolicyRaft {
+        let i = usize::try_from(id - 1).expect("index");
+        &self.nodes[i].as_ref().expect("node running").raft
+    }
+
+    pub fn transport(&self, id: NodeId) -> &Transport {
+        let i = usize::try_from(id - 1).expect("index");
+        &self.nodes[i].as_ref().expect("node running").transport
+    }
+
+    pub fn running(&self) -> Vec<NodeId> {
+        self.nodes.iter().flatten().map(|n| n.id).collect()
+    }
+
+    pub fn member(&self, id: NodeId) -> MemberNode {
+        member(id, self.addrs[usize::try_from(id - 1).expect("index")])
+    }
+
+    /// Start every node, initialise node 1 with `bootstrap`, and join the
+    /// others as learners, then voters (as `rampart cluster join` does).
+    pub async fn form(&mut self, bootstrap: &str) -> Version {
+        let n = self.nodes.len() as NodeId;
+        for id in 1..=n {
+            self.start(id).await;
+        }
+        let v = self
+            .node(1)
+            .initialize(self.member(1), bootstrap)
+            .await
+            .expect("initialize");
+        assert_eq!(v, 1, "the bootstrap policy is version 1");
+        for id in 2..=n {
+            let m = self.member(id);
+            self.node(1).join(id, m).await.expect("join");
+        }
+        self.wait_voters(n as usize).await;
+        v
+    }
+
+    /// Until every running node sees `n` voters.
+    pub async fn wait_voters(&self, n: usize) {
+        for id in self.running() {
+            let node = self.node(id);
+            wait_until(&format!("node {id} sees {n} voters"), || {
+                let s = node.status();
+                s.voters.len() == n && !s.joint
+            })
+            .await;
+        }
+    }
+
+    /// Until some running node leads, seen by every running node.
+    pub async fn wait_leader(&self) -> NodeId {
+        let running = self.running();
+        let mut leader = 0;
+        wait_until("a leader that every running node follows", || {
+            let leaders: Vec<Option<NodeId>> = running
+                .iter()
+                .map(|id| self.node(*id).status().leader)
+                .collect();
+            match leaders.first().copied().flatten() {
+                Some(l)
+                    if leaders.iter().all(|x| *x == Some(l))
+                        && running.contains(&l)
+                        && self.node(l).status().role == Role::Leader =>
+                {
+                    leader = l;
+                    true
+                }
+                _ => false,
+            }
+        })
+        .await;
+        leader
+    }
+
+    /// Until node `id` has applied `version`; returns what it applied.
+    pub async fn wait_version(&self, id: NodeId, version: Version) -> AppliedPolicy {
+        let mut rx = self.node(id).subscribe();
+        tokio::time::timeout(WAIT, rx.wait_for(|p| p.version >= version))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "node {id} did not apply version {version} within {WAIT:?}: {:?}",
+                    self.node(id).status()
+                )
+            })
+            .expect("raft running")
+            .clone()
+    }
+
+    pub async fn shutdown(mut self) {
+        for id in self.running() {
+            self.stop(id).await;
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Poll `cond` every 20 ms until it holds or [`WAIT`] passes.
+pub async fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The data directory of node `id` in `lab` (tests look at its files).
+pub fn data_dir(lab: &Lab, id: NodeId) -> PathBuf {
+    lab.dir.join(format!("node-{id}"))
+}

@@ -1,0 +1,270 @@
+//! The Raft policy log in a three-node cluster over real QUIC transports
+//! with mutual TLS on loopback: writes from any node, leader failover,
+//! catch-up from the log and from a snapshot after a restart, refusal of
+//! an invalid config, and a clear error without a quorum. Every wait is
+//! bounded (common::raft_lab::WAIT).
+
+// Tests wait on real sockets with wall-clock deadlines.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::raft_lab::{Lab, WAIT, policy, test_settings, wait_until};
+use rampart_cluster::raft::{NoQuorumCause, RaftSettings, Role, WriteError};
+
+fn follower_of(lab: &Lab, leader: u64) -> u64 {
+    lab.running()
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("a follower")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_on_a_follower_reaches_all_three_with_one_version() {
+    let mut lab = Lab::new("follower-write", 3, test_settings());
+    lab.form(&policy(1001)).await;
+    let leader = lab.wait_leader().await;
+    let follower = follower_of(&lab, leader);
+    assert_ne!(lab.node(follower).status().role, Role::Leader);
+
+    let text = policy(1002);
+    let v = lab.node(follower).write(&text).await.expect("write");
+    assert_eq!(v, 2);
+    for id in 1..=3 {
+        let p = lab.wait_version(id, v).await;
+        assert_eq!(
+            (p.version, p.text.as_str()),
+            (v, text.as_str()),
+            "node {id}"
+        );
+    }
+    // The same entry everywhere: one log index for the version.
+    let idx: Vec<u64> = (1..=3).map(|id| lab.node(id).applied().log_index).collect();
+    assert!(idx.iter().all(|i| *i == idx[0]), "{idx:?}");
+    let s = lab.node(leader).status();
+    assert_eq!(s.voters, vec![1, 2, 3]);
+    assert_eq!(s.version, 2);
+    assert!(s.committed_index >= Some(idx[0]));
+    assert!(s.fsyncs > 0);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_the_leader_elects_a_new_one_and_writes_continue() {
+    let mut lab = Lab::new("failover", 3, test_settings());
+    lab.form(&policy(2001)).await;
+    let old = lab.wait_leader().await;
+    let old_term = lab.node(old).status().term;
+    lab.stop(old).await;
+
+    let started = Instant::now();
+    let new = lab.wait_leader().await;
+    assert_ne!(new, old);
+    assert!(lab.node(new).status().term > old_term);
+    eprintln!("new leader {new} after {:?}", started.elapsed());
+
+    let survivor = follower_of(&lab, new);
+    let v = lab
+        .node(survivor)
+        .write(&policy(2002))
+        .await
+        .expect("write after failover");
+    assert_eq!(v, 2);
+    for id in lab.running() {
+        assert_eq!(lab.wait_version(id, v).await.version, v);
+    }
+    // The old leader comes back as a follower and catches up.
+    lab.start(old).await;
+    assert_eq!(lab.wait_version(old, v).await.text.as_str(), policy(2002));
+    assert_ne!(lab.node(old).status().role, Role::Leader);
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_stopped_during_two_writes_catches_up_from_its_log() {
+    let mut lab = Lab::new("catch-up-log", 3, test_settings());
+    lab.form(&policy(3001)).await;
+    let leader = lab.wait_leader().await;
+    let down = follower_of(&lab, leader);
+    lab.wait_version(down, 1).await;
+    lab.stop(down).await;
+
+    let writer = follower_of(&lab, down);
+    assert_eq!(lab.node(writer).write(&policy(3002)).await, Ok(2));
+    assert_eq!(lab.node(writer).write(&policy(3003)).await, Ok(3));
+
+    lab.start(down).await;
+    // Its store gave it back what it had before it stopped.
+    let before = lab.node(down).applied();
+    assert_eq!(
+        (before.version, before.text.as_str()),
+        (1, policy(3001).as_str())
+    );
+    let after = lab.wait_version(down, 3).await;
+    assert_eq!(after.text.as_str(), policy(3003));
+    assert_eq!(
+        lab.node(down).status().snapshots_installed,
+        0,
+        "the log sufficed"
+    );
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_behind_a_compacted_log_catches_up_by_snapshot() {
+    // A snapshot every 2 entries, nothing kept behind it: a node that
+    // misses a few writes finds its next entries purged on the leader.
+    let settings = RaftSettings {
+        snapshot_logs_since_last: 2,
+        max_in_snapshot_log_to_keep: 0,
+        ..test_settings()
+    };
+    let mut lab = Lab::new("catch-up-snapshot", 3, settings);
+    lab.form(&policy(4001)).await;
+    let leader = lab.wait_leader().await;
+    let down = follower_of(&lab, leader);
+    lab.wait_version(down, 1).await;
+    lab.stop(down).await;
+
+    let writer = follower_of(&lab, down);
+    for (i, port) in (4002..4008).enumerate() {
+        assert_eq!(
+            lab.node(writer).write(&policy(port)).await,
+            Ok(i as u64 + 2)
+        );
+    }
+    let leader = lab.wait_leader().await;
+    let l = lab.node(leader).status();
+    wait_until("the leader purged its log", || {
+        lab.node(leader).status().purged_index.is_some()
+    })
+    .await;
+    assert!(l.snapshots_built >= 1, "{l:?}");
+
+    lab.start(down).await;
+    let got = lab.wait_version(down, 7).await;
+    assert_eq!(got.text.as_str(), policy(4007));
+    let s = lab.node(down).status();
+    assert!(s.snapshots_installed >= 1, "caught up by snapshot: {s:?}");
+
+    // And it keeps following after the snapshot.
+    assert_eq!(lab.node(down).write(&policy(4008)).await, Ok(8));
+    for id in 1..=3 {
+        assert_eq!(lab.wait_version(id, 8).await.text.as_str(), policy(4008));
+    }
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invalid_config_is_refused_and_every_node_keeps_the_old_one() {
+    let mut lab = Lab::new("invalid", 3, test_settings());
+    lab.form(&policy(5001)).await;
+    let leader = lab.wait_leader().await;
+    for id in 1..=3 {
+        lab.wait_version(id, 1).await;
+    }
+    let bad = "access-list OUTSIDE_IN extended permit tcp any any eq 5002\n\
+               access-list OUTSIDE_IN extended permit tcp any any eq 99999\n";
+    for origin in [leader, follower_of(&lab, leader)] {
+        let before = lab.node(leader).status().last_log_index;
+        match lab.node(origin).write(bad).await {
+            Err(WriteError::Invalid { message }) => {
+                assert!(message.contains("line 2, column"), "{message}");
+            }
+            other => panic!("node {origin}: {other:?}"),
+        }
+        assert_eq!(
+            lab.node(leader).status().last_log_index,
+            before,
+            "nothing was proposed"
+        );
+    }
+    assert!(matches!(
+        lab.node(leader).write(&"x".repeat(2 << 20)).await,
+        Err(WriteError::TooLarge { .. })
+    ));
+    // A heartbeat or two later, still version 1 everywhere.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for id in 1..=3 {
+        let p = lab.node(id).applied();
+        assert_eq!(
+            (p.version, p.text.as_str()),
+            (1, policy(5001).as_str()),
+            "node {id}"
+        );
+    }
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn without_a_quorum_writes_fail_clearly_within_the_timeout() {
+    let settings = test_settings();
+    let budget = settings.write_timeout;
+    let mut lab = Lab::new("no-quorum", 3, settings);
+    lab.form(&policy(6001)).await;
+
+    // The two followers go down: the leader cannot confirm itself.
+    let leader = lab.wait_leader().await;
+    for id in [1, 2, 3] {
+        if id != leader {
+            lab.stop(id).await;
+        }
+    }
+    let started = Instant::now();
+    let e = lab
+        .node(leader)
+        .write(&policy(6002))
+        .await
+        .expect_err("no quorum");
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            e,
+            WriteError::NoQuorum {
+                cause: NoQuorumCause::LeaderIsolated,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(!e.is_pending());
+    assert!(e.to_string().starts_with("no quorum"), "{e}");
+    assert!(e.to_string().contains("running policy is unchanged"), "{e}");
+    assert!(took < budget + Duration::from_secs(1), "took {took:?}");
+    eprintln!("leader alone: {e} (after {took:?})");
+    let p = lab.node(leader).applied();
+    assert_eq!(p.version, 1);
+
+    // The leader and another down, a follower alone: no leader at all.
+    let lone = [1, 2, 3]
+        .into_iter()
+        .find(|id| *id != leader)
+        .expect("a follower");
+    lab.start(lone).await;
+    lab.wait_version(lone, 1).await;
+    lab.stop(leader).await;
+    let started = Instant::now();
+    let e = lab
+        .node(lone)
+        .write(&policy(6003))
+        .await
+        .expect_err("no quorum");
+    let took = started.elapsed();
+    assert!(
+        matches!(
+            e,
+            WriteError::NoQuorum {
+                cause: NoQuorumCause::NoLeader | NoQuorumCause::LeaderUnreachable,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(took < budget + Duration::from_secs(1), "took {took:?}");
+    eprintln!("follower alone: {e} (after {took:?})");
+    assert_eq!(lab.node(lone).applied().version, 1);
+    assert!(took < WAIT);
+    lab.shutdown().await;
+}

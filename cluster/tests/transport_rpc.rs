@@ -1,0 +1,309 @@
+//! RPCs on the sync transport: one bidirectional stream per call on the
+//! verified connection, with the service, size, busy and timeout rules,
+//! beside ordered sync frames; and members added and removed at run time.
+
+// Tests wait on real sockets with wall-clock deadlines.
+#![allow(clippy::disallowed_methods)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rampart_cluster::pki::{self, NodeTls};
+use rampart_cluster::transport::{
+    LinkState, PeerSpec, RPC_MAX_MESSAGE_BYTES, RpcError, Transport, TransportConfig,
+    TransportEvent,
+};
+use tokio::sync::mpsc;
+
+const SERVICE: u8 = 7;
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rampart-rpc-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn node_tls(ca_dir: &Path, id: u16) -> NodeTls {
+    let issued = pki::issue_node_cert(ca_dir, id, &format!("fw-{id}"), ca_dir).expect("issue");
+    NodeTls::load(&ca_dir.join(pki::CA_CERT), &issued.cert, &issued.key).expect("load")
+}
+
+fn free_addr() -> SocketAddr {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    s.local_addr().expect("addr")
+}
+
+fn cfg(id: u16, listen: SocketAddr, peers: &[(u16, SocketAddr)]) -> TransportConfig {
+    let peers = peers
+        .iter()
+        .map(|&(pid, address)| PeerSpec {
+            id: pid,
+            name: format!("fw-{pid}"),
+            address,
+        })
+        .collect();
+    let mut c = TransportConfig::new(id, listen, peers);
+    c.idle_timeout = Duration::from_secs(1);
+    c.keep_alive = Duration::from_millis(200);
+    c
+}
+
+async fn next(rx: &mut mpsc::Receiver<TransportEvent>) -> TransportEvent {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("event in time")
+        .expect("channel open")
+}
+
+async fn wait_up(rx: &mut mpsc::Receiver<TransportEvent>, want: u16) {
+    loop {
+        if let TransportEvent::Up { peer, .. } = next(rx).await
+            && peer == want
+        {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_round_trip_beside_sync_frames_and_fail_clearly() {
+    let dir = tmp("pair");
+    pki::init_ca(&dir).expect("ca");
+    let (a_addr, b_addr) = (free_addr(), free_addr());
+    let (a, mut arx) =
+        Transport::start(cfg(1, a_addr, &[(2, b_addr)]), node_tls(&dir, 1)).expect("a");
+    let (b, mut brx) =
+        Transport::start(cfg(2, b_addr, &[(1, a_addr)]), node_tls(&dir, 2)).expect("b");
+    wait_up(&mut arx, 2).await;
+    wait_up(&mut brx, 1).await;
+    let t = Duration::from_secs(2);
+
+    // Before B serves the service, A is told so (and treats it as down).
+    let e = a
+        .rpc(2, SERVICE, Bytes::from_static(b"ping"), t)
+        .await
+        .expect_err("not served yet");
+    assert_eq!(
+        e,
+        RpcError::NoService {
+            peer: 2,
+            service: SERVICE
+        }
+    );
+    assert!(e.is_unreachable());
+
+    // B answers each call with the caller's id and the request reversed.
+    let mut calls = b.serve_rpcs(SERVICE);
+    let server = tokio::spawn(async move {
+        while let Some(call) = calls.recv().await {
+            match call.request.as_ref() {
+                b"drop" => drop(call),
+                b"slow" => {
+                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    call.reply(Bytes::new());
+                }
+                req => {
+                    let mut out = vec![u8::try_from(call.peer).expect("small id")];
+                    out.extend(req.iter().rev());
+                    call.reply(Bytes::from(out));
+                }
+            }
+        }
+    });
+    // Sync frames flow while calls are in flight.
+    for i in 0u32..1000 {
+        a.send(2, Bytes::from(i.to_be_bytes().to_vec()))
+            .expect("frame");
+    }
+    let mut handles = Vec::new();
+    for i in 0u8..50 {
+        let a = a.clone();
+        handles.push(tokio::spawn(async move {
+            a.rpc(2, SERVICE, Bytes::from(vec![i, 1, 2]), t).await
+        }));
+    }
+    for (i, h) in handles.into_iter().enumerate() {
+        let reply = h.await.expect("task").expect("reply");
+        assert_eq!(reply.as_ref(), &[1, 2, 1, i as u8]);
+    }
+    let mut want = 0u32;
+    while want < 1000 {
+        if let TransportEvent::Frame { frame, .. } = next(&mut brx).await {
+            assert_eq!(frame.as_ref(), want.to_be_bytes());
+            want += 1;
+        }
+    }
+
+    // A large request (within the limit) arrives whole.
+    let big = Bytes::from(vec![9u8; 3 << 20]);
+    let reply = a.rpc(2, SERVICE, big, t).await.expect("big");
+    assert_eq!(reply.len(), (3 << 20) + 1);
+
+    // Failures, each with its cause.
+    assert_eq!(
+        a.rpc(2, SERVICE, Bytes::from_static(b"drop"), t).await,
+        Err(RpcError::HandlerFailed(2))
+    );
+    let started = std::time::Instant::now();
+    let e = a
+        .rpc(
+            2,
+            SERVICE,
+            Bytes::from_static(b"slow"),
+            Duration::from_millis(300),
+        )
+        .await
+        .expect_err("slow");
+    assert!(
+        matches!(
+            e,
+            RpcError::Timeout {
+                peer: 2,
+                timeout_ms: 300
+            }
+        ),
+        "{e}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(
+        a.rpc(9, SERVICE, Bytes::new(), t).await,
+        Err(RpcError::NotConnected(9))
+    );
+    let too_big = Bytes::from(vec![0u8; RPC_MAX_MESSAGE_BYTES + 1]);
+    assert!(matches!(
+        a.rpc(2, SERVICE, too_big, t).await,
+        Err(RpcError::RequestTooLarge { .. })
+    ));
+    assert!(matches!(
+        a.rpc(2, SERVICE + 1, Bytes::new(), t).await,
+        Err(RpcError::NoService { .. })
+    ));
+    // Calls go both ways on the one connection.
+    let mut a_calls = a.serve_rpcs(SERVICE);
+    let b2 = b.clone();
+    let call = tokio::spawn(async move { b2.rpc(1, SERVICE, Bytes::from_static(b"hi"), t).await });
+    let incoming = tokio::time::timeout(t, a_calls.recv())
+        .await
+        .expect("call in time")
+        .expect("call");
+    assert_eq!(incoming.peer, 2);
+    incoming.reply(Bytes::from_static(b"hello"));
+    assert_eq!(call.await.expect("task").expect("reply").as_ref(), b"hello");
+
+    let ca = a.counters();
+    assert!(ca.rpcs_sent.load(std::sync::atomic::Ordering::Relaxed) >= 55);
+    assert!(
+        b.counters()
+            .rpcs_received
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 54
+    );
+
+    // B goes away: calls fail at once as not connected.
+    b.shutdown().await;
+    server.abort();
+    loop {
+        if let TransportEvent::Down { peer: 2, .. } = next(&mut arx).await {
+            break;
+        }
+    }
+    assert_eq!(
+        a.rpc(2, SERVICE, Bytes::new(), t).await,
+        Err(RpcError::NotConnected(2))
+    );
+    a.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Nodes that are in no configuration file are added at run time (as a
+/// Raft join does), then removed: their connections close and they are
+/// refused from then on. A (id 2) dials the higher id 3 once added and
+/// accepts the lower id 1 once added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_added_and_removed_at_run_time() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let dir = tmp("members");
+    pki::init_ca(&dir).expect("ca");
+    let (a_addr, low_addr, high_addr) = (free_addr(), free_addr(), free_addr());
+    let (a, mut arx) = Transport::start(cfg(2, a_addr, &[]), node_tls(&dir, 2)).expect("a");
+    let (low, mut lrx) =
+        Transport::start(cfg(1, low_addr, &[(2, a_addr)]), node_tls(&dir, 1)).expect("low");
+    let (high, mut hrx) =
+        Transport::start(cfg(3, high_addr, &[(2, a_addr)]), node_tls(&dir, 3)).expect("high");
+    assert!(a.peer_states().is_empty());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(arx.try_recv().is_err(), "no connection before the adds");
+    assert!(
+        a.counters().refused_unknown_peer.load(Relaxed) >= 1,
+        "node 1 dialled and was refused"
+    );
+
+    for (id, address) in [(1, low_addr), (3, high_addr)] {
+        let spec = PeerSpec {
+            id,
+            name: format!("fw-{id}"),
+            address,
+        };
+        assert!(a.add_peer(spec.clone()).expect("add"));
+        assert!(!a.add_peer(spec).expect("add again"), "already a member");
+    }
+    assert!(
+        a.add_peer(PeerSpec {
+            id: 2,
+            name: "me".into(),
+            address: a_addr
+        })
+        .is_err()
+    );
+    let mut up = Vec::new();
+    while up.len() < 2 {
+        if let TransportEvent::Up { peer, .. } = next(&mut arx).await {
+            up.push(peer);
+        }
+    }
+    up.sort_unstable();
+    assert_eq!(up, vec![1, 3]);
+    wait_up(&mut lrx, 2).await;
+    wait_up(&mut hrx, 2).await;
+    assert_eq!(
+        a.peer_states(),
+        vec![(1, LinkState::Up), (3, LinkState::Up)]
+    );
+    a.send(3, Bytes::from_static(b"hello")).expect("send");
+    loop {
+        if let TransportEvent::Frame { frame, .. } = next(&mut hrx).await {
+            assert_eq!(frame.as_ref(), b"hello");
+            break;
+        }
+    }
+
+    let refused_before = a.counters().refused_unknown_peer.load(Relaxed);
+    assert!(a.remove_peer(1));
+    assert!(a.remove_peer(3));
+    assert!(!a.remove_peer(3));
+    let mut down = Vec::new();
+    while down.len() < 2 {
+        if let TransportEvent::Down { peer, .. } = next(&mut arx).await {
+            down.push(peer);
+        }
+    }
+    assert!(a.peer_states().is_empty());
+    // Node 1 redials (A is in its configuration) and is refused; A no
+    // longer dials node 3.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(a.counters().refused_unknown_peer.load(Relaxed) > refused_before);
+    assert!(a.send(1, Bytes::from_static(b"x")).is_err());
+    assert!(a.send(3, Bytes::from_static(b"x")).is_err());
+    while let Ok(ev) = arx.try_recv() {
+        assert!(
+            !matches!(ev, TransportEvent::Up { .. }),
+            "a removed peer came back"
+        );
+    }
+    for t in [&a, &low, &high] {
+        t.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
