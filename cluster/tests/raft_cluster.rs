@@ -268,3 +268,85 @@ async fn without_a_quorum_writes_fail_clearly_within_the_timeout() {
     assert!(took < WAIT);
     lab.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_joins_at_run_time_and_a_removed_node_stops_receiving_policy() {
+    // Node 4 is in nobody's configuration: it joins through Raft.
+    let mut lab = Lab::with_founders("membership", 4, 3, test_settings());
+    for id in 1..=3 {
+        lab.start(id).await;
+    }
+    lab.node(1)
+        .initialize(lab.member(1), &policy(7001))
+        .await
+        .expect("initialize");
+    for id in 2..=3 {
+        lab.node(1).join(id, lab.member(id)).await.expect("join");
+    }
+    let leader = lab.wait_leader().await;
+    lab.start(4).await;
+    assert!(
+        lab.transport(1)
+            .peer_states()
+            .iter()
+            .all(|(id, _)| *id != 4),
+        "node 4 is not configured"
+    );
+    // Asked on a follower: forwarded to the leader.
+    let follower = follower_of(&lab, leader);
+    lab.node(follower)
+        .join(4, lab.member(4))
+        .await
+        .expect("join node 4");
+    lab.wait_voters(4).await;
+    assert_eq!(lab.wait_version(4, 1).await.text.as_str(), policy(7001));
+    for id in 1..=3 {
+        let t = lab.transport(id);
+        wait_until(&format!("node {id} connects to node 4"), || {
+            t.peer_states()
+                .contains(&(4, rampart_cluster::transport::LinkState::Up))
+        })
+        .await;
+    }
+
+    // A second change while nothing else runs; then remove node 3.
+    let removed = if leader == 3 { 2 } else { 3 };
+    lab.node(4).remove(removed).await.expect("remove");
+    let kept: Vec<u64> = lab
+        .running()
+        .into_iter()
+        .filter(|id| *id != removed)
+        .collect();
+    lab.wait_voters_among(&kept, 3).await;
+    let v = lab.node(4).write(&policy(7002)).await.expect("write");
+    for id in lab.running() {
+        if id != removed {
+            assert_eq!(lab.wait_version(id, v).await.text.as_str(), policy(7002));
+        }
+    }
+    for id in lab.running() {
+        if id != removed {
+            let t = lab.transport(id);
+            wait_until(&format!("node {id} drops node {removed}"), || {
+                t.peer_states()
+                    .iter()
+                    .all(|(p, _)| u64::from(*p) != removed)
+            })
+            .await;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        lab.node(removed).applied().version,
+        1,
+        "a removed node receives no policy"
+    );
+    // Removing a node that is not a member is refused, with the reason.
+    match lab.node(1).remove(9).await {
+        Err(rampart_cluster::raft::MembershipError::Refused { message }) => {
+            assert!(message.contains("not a member"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    lab.shutdown().await;
+}

@@ -57,6 +57,10 @@ pub struct Lab {
     pub dir: PathBuf,
     pub addrs: Vec<SocketAddr>,
     pub settings: RaftSettings,
+    /// Nodes 1..=founders know each other from their configuration; a
+    /// later node knows only the founders, and the founders learn of it
+    /// through the Raft membership.
+    founders: usize,
     tls: Vec<NodeTls>,
     nodes: Vec<Option<Node>>,
 }
@@ -85,6 +89,12 @@ pub fn member(id: NodeId, addr: SocketAddr) -> MemberNode {
 impl Lab {
     /// `n` nodes with ids 1..=n, not yet started.
     pub fn new(tag: &str, n: usize, settings: RaftSettings) -> Lab {
+        Lab::with_founders(tag, n, n, settings)
+    }
+
+    /// `n` nodes of which only the first `founders` are in each other's
+    /// configuration.
+    pub fn with_founders(tag: &str, n: usize, founders: usize, settings: RaftSettings) -> Lab {
         let dir = std::env::temp_dir().join(format!("rampart-raft-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let ca = dir.join("ca");
@@ -100,6 +110,7 @@ impl Lab {
             dir,
             addrs: (0..n).map(|_| free_addr()).collect(),
             settings,
+            founders,
             tls,
             nodes: (0..n).map(|_| None).collect(),
         }
@@ -119,7 +130,7 @@ impl Lab {
             .addrs
             .iter()
             .enumerate()
-            .filter(|(j, _)| *j != i)
+            .filter(|(j, _)| *j != i && *j < self.founders)
             .map(|(j, a)| PeerSpec {
                 id: u16::try_from(j + 1).expect("small id"),
                 name: format!("fw-{}", j + 1),
@@ -223,7 +234,12 @@ impl Lab {
 
     /// Until every running node sees `n` voters.
     pub async fn wait_voters(&self, n: usize) {
-        for id in self.running() {
+        self.wait_voters_among(&self.running(), n).await;
+    }
+
+    /// Until each of `ids` sees `n` voters.
+    pub async fn wait_voters_among(&self, ids: &[NodeId], n: usize) {
+        for &id in ids {
             let node = self.node(id);
             wait_until(&format!("node {id} sees {n} voters"), || {
                 let s = node.status();
