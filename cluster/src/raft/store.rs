@@ -3,10 +3,11 @@
 //! [`super::state_machine`]) the state machine and its current snapshot,
 //! so that installing a snapshot is one transaction.
 //!
-//! Every write transaction commits with `Durability::Immediate` (redb
-//! fsyncs before `commit` returns): Raft's safety rests on a vote and on
+//! Write transactions commit with `Durability::Immediate` (redb fsyncs
+//! before `commit` returns): Raft's safety rests on a vote and on
 //! appended entries surviving a crash once acknowledged, so the append
-//! callback runs only after the commit. redb blocks on fsync, so writes
+//! callback runs only after the commit. The one exception is the
+//! committed log id (see `save_committed`). redb blocks on fsync, so writes
 //! run on tokio's blocking pool, off the Raft core's task.
 
 use std::fmt::Debug;
@@ -127,8 +128,21 @@ impl Db {
         }))
     }
 
-    /// Run a durable write transaction on the blocking pool.
+    /// Run a durable write transaction (fsync before it returns) on the
+    /// blocking pool.
     pub(super) async fn write<T, F>(self: &Arc<Self>, f: F) -> Result<T, redb::Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&redb::WriteTransaction) -> Result<T, redb::Error> + Send + 'static,
+    {
+        self.write_with(Durability::Immediate, f).await
+    }
+
+    async fn write_with<T, F>(
+        self: &Arc<Self>,
+        durability: Durability,
+        f: F,
+    ) -> Result<T, redb::Error>
     where
         T: Send + 'static,
         F: FnOnce(&redb::WriteTransaction) -> Result<T, redb::Error> + Send + 'static,
@@ -136,10 +150,13 @@ impl Db {
         let me = self.clone();
         let job = tokio::task::spawn_blocking(move || {
             let mut txn = me.db.begin_write()?;
-            txn.set_durability(Durability::Immediate)?;
+            let fsync = matches!(durability, Durability::Immediate);
+            txn.set_durability(durability)?;
             let out = f(&txn)?;
             txn.commit()?;
-            me.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+            if fsync {
+                me.counters.fsyncs.fetch_add(1, Ordering::Relaxed);
+            }
             Ok(out)
         });
         match job.await {
@@ -256,8 +273,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let bytes =
             codec::encode(&committed).map_err(|e| StorageIOError::write(AnyError::new(&e)))?;
         let index = committed.as_ref().map_or(0, |c| c.index + 1);
+        // Not fsynced: the committed id only saves re-applying entries
+        // after a restart (openraft learns it again from the leader), and
+        // the next durable commit (an append or an apply) carries it to
+        // disk. It saves one fsync per write on every node.
         self.db
-            .write(move |txn| {
+            .write_with(Durability::None, move |txn| {
                 txn.open_table(META)?
                     .insert(KEY_COMMITTED, bytes.as_slice())?;
                 Ok(())
