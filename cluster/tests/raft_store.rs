@@ -95,3 +95,91 @@ fn a_corrupt_store_file_is_an_error_not_a_panic() {
     let err = open_store(&dir).expect_err("refused");
     assert!(err.to_string().contains("raft.redb"), "{err}");
 }
+
+fn set_config(term: u64, index: u64, text: &str) -> openraft::Entry<TypeConfig> {
+    openraft::Entry {
+        log_id: openraft::testing::log_id(term, 1, index),
+        payload: openraft::EntryPayload::Normal(rampart_cluster::raft::PolicyCmd::SetConfig {
+            text: text.into(),
+        }),
+    }
+}
+
+/// What the suite cannot build: policy entries. Versions count them, the
+/// watch follows, a reopen keeps them, and a snapshot carries them to
+/// another store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_entries_versions_watch_reopen_and_snapshot() {
+    use openraft::RaftSnapshotBuilder as _;
+    use openraft::entry::RaftEntry as _;
+    let dir = fresh_dir("policy");
+    let _guard = DirGuard(dir.clone());
+    {
+        let (_log, mut sm) = open_store(&dir).expect("open");
+        let mut rx = sm.subscribe();
+        assert_eq!(rx.borrow_and_update().version, 0);
+        let replies = sm
+            .apply([
+                openraft::Entry::new_blank(openraft::testing::log_id(1, 1, 1)),
+                set_config(1, 2, "policy a"),
+                set_config(1, 3, "policy b"),
+            ])
+            .await
+            .expect("apply");
+        assert_eq!(
+            replies.iter().map(|r| r.version).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert!(rx.has_changed().expect("watch"));
+        let p = rx.borrow_and_update().clone();
+        assert_eq!(
+            (p.version, p.text.as_str(), p.log_index),
+            (2, "policy b", 3)
+        );
+        // A blank entry moves the applied index, not the version.
+        sm.apply([openraft::Entry::new_blank(openraft::testing::log_id(
+            2, 1, 4,
+        ))])
+        .await
+        .expect("apply blank");
+        assert!(!rx.has_changed().expect("watch"), "no new policy");
+        let (applied, _) = sm.applied_state().await.expect("state");
+        assert_eq!(applied.map(|l| l.index), Some(4));
+    }
+    // Reopened: the same policy, before any Raft runs.
+    let (_log, mut sm) = open_store(&dir).expect("reopen");
+    let p = sm.subscribe().borrow().clone();
+    assert_eq!((p.version, p.text.as_str()), (2, "policy b"));
+
+    let snap = sm
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .expect("snapshot");
+    assert_eq!(snap.meta.last_log_id.map(|l| l.index), Some(4));
+
+    let other = fresh_dir("policy-other");
+    let _g2 = DirGuard(other.clone());
+    let (_l2, mut sm2) = open_store(&other).expect("other");
+    let mut rx2 = sm2.subscribe();
+    let mut data = sm2.begin_receiving_snapshot().await.expect("begin");
+    *data = *snap.snapshot;
+    sm2.install_snapshot(&snap.meta, data)
+        .await
+        .expect("install");
+    let p = rx2.borrow_and_update().clone();
+    assert_eq!(
+        (p.version, p.text.as_str(), p.log_index),
+        (2, "policy b", 3)
+    );
+    assert_eq!(
+        sm2.applied_state().await.expect("state").0.map(|l| l.index),
+        Some(4)
+    );
+    // A corrupt snapshot is refused as a storage error, not a panic.
+    let mut bad = sm2.begin_receiving_snapshot().await.expect("begin");
+    bad.get_mut().extend_from_slice(b"\x01\xff\xff\xff");
+    assert!(sm2.install_snapshot(&snap.meta, bad).await.is_err());
+    assert_eq!(sm2.subscribe().borrow().version, 2, "unchanged");
+}

@@ -1,6 +1,70 @@
 //! The policy log: the running config replicated by Raft (openraft 0.9,
 //! storage v2) over the cluster's QUIC transport, persisted in redb.
 //!
+//! # Wiring it into the node
+//!
+//! 1. **Start order.** Start the sync transport first ([`Transport::start`],
+//!    as `ClusterSide` does), then, on the same tokio runtime and before the
+//!    bridge forwards, `PolicyRaft::start(node_id, data_dir/"raft",
+//!    transport.clone(), validator, RaftSettings::default())`. Raft RPCs ride
+//!    the same connections (service [`RPC_SERVICE_RAFT`] on bidirectional
+//!    streams), so nothing else listens. Until Raft serves, peers' calls are
+//!    answered "no service" and openraft treats the node as unreachable.
+//! 2. **Validator.** `Arc::new(move |text| { parse_config(text)` then
+//!    `compile(&parsed.config, &interfaces) })` with this node's interfaces,
+//!    mapping errors to their `Display` (the parser's carries `line L,
+//!    column C`). It runs on the writing node and again on the leader before
+//!    anything is proposed, so a config this cluster cannot compile is never
+//!    committed.
+//! 3. **Bootstrap.** On the first node only, when its store is pristine
+//!    (`status().members` is empty): `initialize(MemberNode { name, address:
+//!    cluster listen address }, bootstrap policy text)`; it returns version 1.
+//!    `InitError::AlreadyInitialized` on a restart is expected: ignore it. Any
+//!    other node starts pristine and waits; `rampart cluster join` (on any
+//!    member) calls `join(id, MemberNode { .. })` (learner, catch-up, voter);
+//!    `rampart cluster remove` calls `remove(id)`. Both are routed to the
+//!    leader and run one at a time there. Never reuse a node id, never wipe a
+//!    live member's `raft/` directory.
+//! 4. **Applying the policy.** `subscribe()` gives a `watch` of
+//!    [`AppliedPolicy`] (version, text, log index); its first value is what
+//!    the store holds (version 0 when the cluster has no policy yet: keep the
+//!    bootstrap file's policy then). For each new value compile it with the
+//!    node's interfaces and swap it into the engines (arc-swap); if it does not
+//!    compile here (interfaces differ from the writer's), keep the running one,
+//!    log it and count it — never fail the node. Writes return once the leader
+//!    applied; followers apply within about a round trip (the benchmark).
+//! 5. **`configure FILE` (CLI / admin API)** calls `write(text)`. Map
+//!    [`WriteError`]: `Invalid { message }` and `TooLarge` are the user's
+//!    fault: print the message as is (it has line and column), exit 1;
+//!    `NoQuorum` is the cluster's: print its text (it says the running policy
+//!    is unchanged) and exit 2, and when `is_pending()` add that the write may
+//!    still take effect; `NotMember` says to join first; `Stopped` and
+//!    `LeaderFailed` are local/leader faults (exit 3). Success prints the
+//!    version.
+//! 6. **Status.** `status()` is cheap (no await): role, term, leader,
+//!    last/committed/applied/snapshot/purged indexes, voters, learners,
+//!    members with addresses, joint flag, policy version and store counters,
+//!    for `show cluster` and `rampart_raft_*` gauges. The policy swap count is
+//!    the node's (it applies).
+//! 7. **Membership and the transport.** `PolicyRaft` adds every Raft member
+//!    as a transport peer ([`Transport::add_peer`]) and removes nodes that
+//!    leave the membership ([`Transport::remove_peer`]), so a removed node
+//!    stops receiving state and policy. The sync `Protocol` keeps its own
+//!    peer list from the node configuration and ignores peers it does not
+//!    know: a node that joined without being in the others' configuration
+//!    needs the protocol to learn the peer too (not done here).
+//! 8. **Stop.** `PolicyRaft::shutdown()` before `Transport::shutdown()`.
+//! 9. **Logs.** openraft logs through `tracing`; filter it at
+//!    `openraft=warn` (it logs an error line per heartbeat that fails while a
+//!    quorum check runs without a majority).
+//!
+//! [`Transport::start`]: crate::transport::Transport::start
+//! [`Transport::add_peer`]: crate::transport::Transport::add_peer
+//! [`Transport::remove_peer`]: crate::transport::Transport::remove_peer
+//! [`RPC_SERVICE_RAFT`]: crate::transport::RPC_SERVICE_RAFT
+//!
+//! # Files
+//!
 //! | file | job |
 //! | --- | --- |
 //! | `types.rs` | the type config, the command, the member record |

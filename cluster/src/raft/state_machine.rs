@@ -108,7 +108,7 @@ impl StateMachine {
     }
 
     /// A new subscription to the applied policy.
-    pub(super) fn subscribe(&self) -> watch::Receiver<AppliedPolicy> {
+    pub fn subscribe(&self) -> watch::Receiver<AppliedPolicy> {
         self.policy.subscribe()
     }
 
