@@ -71,6 +71,41 @@ impl RemoveReason {
     }
 }
 
+/// What became of a frame, for the per-interface counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerdictKind {
+    /// Forwarded (possibly rewritten).
+    Forward = 0,
+    /// Dropped (the reason is counted in [`Counters::drops`]).
+    Drop = 1,
+    /// Held for a peer's state or deferred for a peer's acknowledgement.
+    Hold = 2,
+}
+
+impl VerdictKind {
+    /// All, in counter order.
+    pub const ALL: [VerdictKind; 3] = [VerdictKind::Forward, VerdictKind::Drop, VerdictKind::Hold];
+    /// Number of kinds.
+    pub const COUNT: usize = Self::ALL.len();
+    /// Label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            VerdictKind::Forward => "forward",
+            VerdictKind::Drop => "drop",
+            VerdictKind::Hold => "hold",
+        }
+    }
+}
+
+/// Frames received on one interface, by what became of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IfaceCounters {
+    /// Frames, by [`VerdictKind`].
+    pub packets: [u64; VerdictKind::COUNT],
+    /// Bytes of those frames (whole Ethernet frames), by [`VerdictKind`].
+    pub bytes: [u64; VerdictKind::COUNT],
+}
+
 /// Add one, saturating (STYLE.md habit 6: counters never wrap silently).
 #[inline]
 pub fn bump(c: &mut u64) {
@@ -132,6 +167,13 @@ pub struct Counters {
     pub idle_resets_sent: u64,
     /// Effects dropped because the shell did not poll them in time.
     pub effects_dropped: u64,
+    /// Frames received per ingress interface (indexed by `IfaceId`), by verdict.
+    pub ifaces: Vec<IfaceCounters>,
+    /// Policies swapped in with [`Engine::set_policy`](crate::Engine::set_policy).
+    pub policy_swaps: u64,
+    /// Connection log events dropped because the shell did not take them in
+    /// time (the queue is bounded).
+    pub conn_events_dropped: u64,
 }
 
 impl Default for Counters {
@@ -152,6 +194,9 @@ impl Default for Counters {
             normalizer: NormalizerCounters::default(),
             idle_resets_sent: 0,
             effects_dropped: 0,
+            ifaces: Vec::new(),
+            policy_swaps: 0,
+            conn_events_dropped: 0,
         }
     }
 }
@@ -165,6 +210,17 @@ impl Counters {
     /// All drops.
     pub fn total_dropped(&self) -> u64 {
         self.drops.iter().fold(0u64, |a, &b| a.saturating_add(b))
+    }
+
+    /// Count a frame received on `ingress` (interfaces beyond the engine's
+    /// list are not counted per interface; they are dropped as unknown).
+    #[inline]
+    pub fn count_frame(&mut self, ingress: usize, kind: VerdictKind, bytes: usize) {
+        if let Some(c) = self.ifaces.get_mut(ingress) {
+            let k = kind as usize;
+            bump(&mut c.packets[k]);
+            c.bytes[k] = c.bytes[k].saturating_add(bytes as u64);
+        }
     }
 
     /// Transitions from one TCP state to another.

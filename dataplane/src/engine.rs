@@ -2,6 +2,7 @@
 //! "The engine contract"). No sockets, no threads, no clock.
 
 pub mod classes;
+pub mod connlog;
 pub mod normalize;
 mod reset;
 pub mod sync;
@@ -20,7 +21,7 @@ use crate::conntrack::entry::conn_flags;
 use crate::conntrack::table::TableFull;
 use crate::conntrack::tcp::{TcpEvent, Tracked};
 use crate::conntrack::{ConnTable, Entry, FlowId, NodeId, ProtoState, TcpTrack, Timeouts};
-use crate::counters::{ConnProto, Counters, RemoveReason, bump};
+use crate::counters::{ConnProto, Counters, RemoveReason, VerdictKind, bump};
 use crate::flow::{Direction, FlowKey, Tuple, proto};
 use crate::packet::{
     ChecksumState, Icmp, PacketMeta, Parsed, TcpFlags, TcpSegment, Transport, parse,
@@ -175,6 +176,8 @@ pub struct Engine {
     effects: std::collections::VecDeque<Effect>,
     /// State sync, for a node in a cluster.
     sync: Option<self::sync::SyncState>,
+    /// Connection log events waiting for the shell.
+    conn_log: self::connlog::ConnLog,
 }
 
 impl Engine {
@@ -208,12 +211,16 @@ impl Engine {
             table: ConnTable::new(config.max_conns, config.hash_seed),
             sync: config.sync.map(self::sync::SyncState::new),
             config,
-            counters: Counters::default(),
+            counters: Counters {
+                ifaces: vec![Default::default(); n],
+                ..Counters::default()
+            },
             next_conn_id: 1,
             policy,
             classes,
             swept: Vec::new(),
             effects: std::collections::VecDeque::new(),
+            conn_log: Default::default(),
         })
     }
 
@@ -223,6 +230,7 @@ impl Engine {
     pub fn set_policy(&mut self, policy: Arc<Policy>) {
         self.classes.install(&policy);
         self.policy = policy;
+        bump(&mut self.counters.policy_swaps);
     }
 
     /// The live entry a packet with this tuple belongs to, if any.
@@ -331,23 +339,32 @@ impl Engine {
     ) -> Verdict {
         if let Some(verdict) = self.not_ready() {
             bump(&mut self.counters.drops[DropReason::ClusterNotReady.index()]);
+            self.counters
+                .count_frame(usize::from(ingress.0), VerdictKind::Drop, frame.len());
             return verdict;
         }
         let verdict = self.decide(frame, meta, ingress, now);
         let verdict = self.sync_verdict(verdict, frame, meta, ingress, now);
         // (The frame may have been rewritten in place: normalizer, sequence
         // randomization.)
-        match verdict {
+        let kind = match verdict {
             Verdict::Forward { .. } => {
                 bump(&mut self.counters.forwarded_packets);
                 self.counters.forwarded_bytes = self
                     .counters
                     .forwarded_bytes
                     .saturating_add(frame.len() as u64);
+                VerdictKind::Forward
             }
-            Verdict::Drop(reason) => bump(&mut self.counters.drops[reason.index()]),
-            Verdict::Hold => {}
-        }
+            Verdict::Drop(reason) => {
+                bump(&mut self.counters.drops[reason.index()]);
+                self.log_denied(frame, meta, ingress, reason, now);
+                VerdictKind::Drop
+            }
+            Verdict::Hold => VerdictKind::Hold,
+        };
+        self.counters
+            .count_frame(usize::from(ingress.0), kind, frame.len());
         verdict
     }
 
@@ -449,6 +466,7 @@ impl Engine {
     /// Account for an entry that left the table.
     fn forget(&mut self, entry: &Entry, reason: RemoveReason) {
         bump(&mut self.counters.conns_removed[reason as usize]);
+        self.log_teardown(entry, reason);
         if reason == RemoveReason::Timeout {
             self.reset_on_idle(entry);
         }
@@ -565,6 +583,10 @@ impl Engine {
             .map_err(|TableFull| DropReason::ConntrackFull)?;
         self.classes.opened(class, client, embryonic);
         bump(&mut self.counters.conns_created[kind as usize]);
+        if self.conn_log.on() {
+            let entry = *self.table.get(flow);
+            self.log_built(&entry);
+        }
         if proto == ProtoState::TcpBypass {
             bump(&mut self.counters.bypass_conns_created);
         } else if let Some(sync) = &mut self.sync {
@@ -596,6 +618,7 @@ impl Engine {
                     // tcp-state-bypass: no state machine, window or normalizer.
                     account(entry, dir, pkt, true);
                     if self.config.bypass_rst_teardown && seg.flags.has(TcpFlags::RST) {
+                        entry.flags |= conn_flags::reset_by(dir);
                         self.remove(id, RemoveReason::Reset);
                     }
                     return Ok(());
@@ -624,6 +647,11 @@ impl Engine {
                 outcome => {
                     let refresh = match outcome {
                         Tracked::Pass { from, to } => {
+                            if to == crate::conntrack::TcpState::Close && from != to {
+                                // Who reset it, for the teardown log's
+                                // `TCP Reset-I` / `TCP Reset-O`.
+                                self.table.get_mut(id).flags |= conn_flags::reset_by(dir);
+                            }
                             if from != to {
                                 bump(
                                     &mut self.counters.tcp_transitions[from as usize][to as usize],

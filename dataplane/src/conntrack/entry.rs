@@ -34,12 +34,24 @@ pub mod conn_flags {
     pub const DNS: u8 = 0x02;
     /// A reply-direction packet was seen (UDP/ICMP).
     pub const REPLIED: u8 = 0x04;
+    /// The orig side's RST closed the connection (local: for the teardown log).
+    pub const RESET_ORIG: u8 = 0x08;
+    /// The reply side's RST closed the connection (local).
+    pub const RESET_REPLY: u8 = 0x10;
     /// The bits peers share; the others are this node's bookkeeping.
     pub const SHARED: u8 = FROM_LOWER | DNS | REPLIED;
     /// The tracked state changed since the last sync event (local).
     pub const SYNC_CHANGED: u8 = 0x40;
     /// The entry waits in the engine's list of changes for peers (local).
     pub const SYNC_PENDING: u8 = 0x80;
+
+    /// The reset bit of a direction.
+    pub const fn reset_by(dir: crate::flow::Direction) -> u8 {
+        match dir {
+            crate::flow::Direction::Orig => RESET_ORIG,
+            crate::flow::Direction::Reply => RESET_REPLY,
+        }
+    }
 }
 
 /// One tracked connection. Kept small: the table holds up to millions.

@@ -924,3 +924,181 @@ fn icmp_error_about_a_randomized_segment_quotes_the_initiators_own_sequence() {
     }
     assert_eq!(sum, 0xffff);
 }
+
+// === per-interface counters, policy swaps, connection log ===
+
+#[test]
+fn frames_are_counted_per_ingress_interface_and_verdict() {
+    let mut h = Harness::new();
+    let mut m = model(40_100);
+    let [syn, sa, ack] = m.handshake();
+    let syn_len = m.frame(&syn).len() as u64;
+    let sa_len = m.frame(&sa).len() as u64;
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    assert_eq!(h.tcp(&m, &sa), FWD_IN);
+    let ack_len = m.frame(&ack).len() as u64;
+    assert_eq!(h.tcp(&m, &ack), FWD_OUT);
+    // A non-SYN from outside with no connection: dropped on outside.
+    let mut stray = model(40_101);
+    stray.handshake();
+    let data = stray.data(Side::Server, 10);
+    let stray_len = stray.frame(&data).len() as u64;
+    assert_eq!(h.tcp(&stray, &data), Verdict::Drop(DropReason::TcpNotSyn));
+    let c = h.engine.counters();
+    let (inside, outside) = (&c.ifaces[0], &c.ifaces[1]);
+    let (f, d, hold) = (
+        VerdictKind::Forward as usize,
+        VerdictKind::Drop as usize,
+        VerdictKind::Hold as usize,
+    );
+    assert_eq!(inside.packets, [2, 0, 0]);
+    assert_eq!(inside.bytes[f], syn_len + ack_len);
+    assert_eq!(outside.packets[f], 1);
+    assert_eq!(outside.bytes[f], sa_len);
+    assert_eq!(outside.packets[d], 1);
+    assert_eq!(outside.bytes[d], stray_len);
+    assert_eq!(outside.packets[hold], 0);
+    assert_eq!(c.ifaces.len(), 2);
+}
+
+#[test]
+fn policy_swaps_are_counted() {
+    let mut h = Harness::new();
+    // The harness installed one policy.
+    assert_eq!(h.engine.counters().policy_swaps, 1);
+    h.install(crate::policy::compile::randomization_off());
+    assert_eq!(h.engine.counters().policy_swaps, 2);
+}
+
+fn events(h: &mut Harness) -> Vec<connlog::ConnEvent> {
+    let mut out = Vec::new();
+    h.engine.take_conn_events(&mut out);
+    out
+}
+
+#[test]
+fn connection_log_is_off_by_default() {
+    let mut h = Harness::new();
+    let mut m = model(40_200);
+    let [syn, ..] = m.handshake();
+    h.tcp(&m, &syn);
+    assert!(events(&mut h).is_empty());
+    assert_eq!(h.engine.counters().conn_events_dropped, 0);
+}
+
+#[test]
+fn connection_log_records_built_teardown_and_who_reset() {
+    use connlog::ConnEvent;
+    let mut h = Harness::new();
+    h.engine.set_conn_log(16);
+    let mut m = model(40_201);
+    let [syn, sa, ack] = m.handshake();
+    for s in [&syn, &sa, &ack] {
+        h.tcp(&m, s);
+    }
+    let built = events(&mut h);
+    assert!(matches!(built.as_slice(), [ConnEvent::Built(e)] if e.id == 1));
+    h.advance(Duration::from_secs(3));
+    let rst = m.rst(Side::Server);
+    assert_eq!(h.tcp(&m, &rst), FWD_IN);
+    let last = h.now;
+    // The closed entry leaves at its timeout; the teardown says the reply
+    // side reset it, and ends at its last packet.
+    h.advance(Duration::from_secs(3600));
+    h.engine.expire(h.now);
+    match events(&mut h).as_slice() {
+        [
+            ConnEvent::Teardown {
+                entry,
+                reason,
+                ended,
+            },
+        ] => {
+            assert_eq!(*reason, RemoveReason::Timeout);
+            assert_eq!(*ended, last);
+            assert_eq!(
+                entry.flags & conn_flags::RESET_REPLY,
+                conn_flags::RESET_REPLY
+            );
+            assert_eq!(entry.flags & conn_flags::RESET_ORIG, 0);
+            assert_eq!(entry.tcp_state(), Some(TcpState::Close));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_idle_expiry_ends_when_the_timeout_ran_out() {
+    use connlog::ConnEvent;
+    let mut h = Harness::new();
+    h.engine.set_conn_log(16);
+    let (c, s) = v4_pair(5000, 53);
+    h.frame(udp_frame(&c, &s, b"q"), c.iface);
+    let t0 = h.now;
+    h.advance(Duration::from_secs(600));
+    h.engine.expire(h.now);
+    let evs = events(&mut h);
+    match evs.as_slice() {
+        [
+            ConnEvent::Built(_),
+            ConnEvent::Teardown {
+                ended,
+                reason,
+                entry,
+            },
+        ] => {
+            assert_eq!(*reason, RemoveReason::Timeout);
+            // UDP idle timeout: 2 minutes.
+            assert_eq!(connlog::duration(entry, *ended), Duration::from_secs(120));
+            assert_eq!(*ended, t0 + Duration::from_secs(120));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn denies_are_logged_with_flags_and_overflow_is_counted() {
+    use connlog::{ConnEvent, DenyDetail};
+    let mut h = Harness::new();
+    h.engine.set_conn_log(2);
+    // From outside with no access rule: ACL deny (a SYN).
+    let (c, s) = v4_pair(40_300, 22);
+    let mut m = TcpModel::new(s, c, [1, 2], [1000, 1000], [None, None]);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), Verdict::Drop(DropReason::AclDeny));
+    // A non-SYN from inside with no connection: tcp-not-syn.
+    let mut m2 = model(40_301);
+    m2.handshake();
+    let ack = m2.ack(Side::Client);
+    assert_eq!(h.tcp(&m2, &ack), Verdict::Drop(DropReason::TcpNotSyn));
+    // The queue holds two: the third deny is counted, not kept.
+    assert_eq!(h.tcp(&m2, &ack), Verdict::Drop(DropReason::TcpNotSyn));
+    assert_eq!(h.engine.counters().conn_events_dropped, 1);
+    let evs = events(&mut h);
+    match evs.as_slice() {
+        [
+            ConnEvent::Denied {
+                reason: DropReason::AclDeny,
+                ingress: IfaceId(1),
+                egress: IfaceId(0),
+                detail: DenyDetail::Tcp(f1),
+                tuple,
+                ..
+            },
+            ConnEvent::Denied {
+                reason: DropReason::TcpNotSyn,
+                ingress: IfaceId(0),
+                detail: DenyDetail::Tcp(f2),
+                ..
+            },
+        ] => {
+            assert_eq!(f1.0, crate::packet::TcpFlags::SYN);
+            assert_eq!(f2.0, crate::packet::TcpFlags::ACK);
+            assert_eq!(tuple.dst.port, 40_300);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Malformed frames are counted drops, never log events.
+    h.frame(vec![0u8; 10], IfaceId(0));
+    assert!(events(&mut h).is_empty());
+}

@@ -207,6 +207,26 @@ impl Policy {
         &self.acls
     }
 
+    /// The name of the access list bound to `iface` by `access-group`, if
+    /// any (syslog 106023 names it).
+    pub fn access_group(&self, iface: IfaceId) -> Option<&str> {
+        let i = self.interfaces.get(usize::from(iface.0))?;
+        i.access_group.map(|a| self.acls[a].name.as_str())
+    }
+
+    /// The classes (indices into [`classes`](Self::classes)) of the global
+    /// service-policy, in order.
+    pub fn global_classes(&self) -> &[usize] {
+        &self.global
+    }
+
+    /// The classes of the service-policy bound to `iface`, in order.
+    pub fn interface_classes(&self, iface: IfaceId) -> &[usize] {
+        self.interfaces
+            .get(usize::from(iface.0))
+            .map_or(&[], |i| i.service_classes.as_slice())
+    }
+
     /// May a new connection open from `ingress` toward `egress`? With an
     /// access-group on the ingress interface its ACL decides (implicit deny
     /// at the end); without one, only from a higher security level to a
@@ -972,6 +992,36 @@ pub(crate) mod tests {
                 class: None,
                 options: ConnOptions::default()
             }
+        );
+    }
+
+    #[test]
+    fn bindings_name_the_access_group_and_service_policy_classes() {
+        let text = "access-list OUT_IN extended permit tcp any any eq 22\n\
+                    access-group OUT_IN in interface outside\n\
+                    class-map c1\n match any\n\
+                    policy-map out_pol\n class c1\n  set connection conn-max 5\n\
+                    service-policy out_pol interface outside\n";
+        let cfg = crate::policy::parse::parse_config(text).unwrap().config;
+        let p = compile(&cfg, &ifaces()).unwrap();
+        assert_eq!(p.access_group(IfaceId(1)), Some("OUT_IN"));
+        assert_eq!(p.access_group(IfaceId(0)), None);
+        assert_eq!(p.access_group(IfaceId(9)), None);
+        assert!(p.global_classes().is_empty());
+        let out = p.interface_classes(IfaceId(1));
+        assert_eq!(out.len(), 1);
+        assert_eq!(p.classes()[out[0]].name, "out_pol/c1");
+        assert!(p.interface_classes(IfaceId(0)).is_empty());
+        let seed = compile(&seed(), &ifaces()).unwrap();
+        assert_eq!(
+            seed.global_classes()
+                .iter()
+                .map(|&c| seed.classes()[c].name.as_str())
+                .collect::<Vec<_>>(),
+            seed.classes()
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect::<Vec<_>>()
         );
     }
 
