@@ -1,7 +1,9 @@
 //! Conntrack state sync between nodes: the wire format, the sans-IO
 //! protocol, and the driver that pumps it over the QUIC transport.
 
+pub mod peer_stats;
 pub mod protocol;
 pub mod wire;
 
+pub use peer_stats::{LagHistogram, PeerCounters};
 pub use protocol::{Output, PeerPhase, Protocol, ProtocolConfig, ProtocolCounters};

@@ -27,6 +27,7 @@ use rampart_dataplane::engine::sync::SyncOut;
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent};
 
+use super::peer_stats::PeerCounters;
 use super::wire::{self, MAX_EVENTS_PER_BATCH, Message, Resume};
 
 /// Protocol settings.
@@ -206,6 +207,8 @@ struct Peer {
     dgram_live: usize,
     /// The peer's session we receive from, and the next batch we expect.
     rx: Option<Resume>,
+    /// What this link carried.
+    stats: PeerCounters,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -262,6 +265,7 @@ impl Protocol {
                         unacked_events: 0,
                         dgram_live: 0,
                         rx: None,
+                        stats: PeerCounters::default(),
                     },
                 )
             })
@@ -302,6 +306,14 @@ impl Protocol {
         self.peers.iter().map(|(&id, p)| (id, p.phase)).collect()
     }
 
+    /// Each peer's link counters.
+    pub fn peer_counters(&self) -> Vec<(u16, PeerCounters)> {
+        self.peers
+            .iter()
+            .map(|(&id, p)| (id, p.stats.clone()))
+            .collect()
+    }
+
     /// Batches and events waiting for a peer's acknowledgement.
     pub fn unacked(&self, peer: u16) -> (usize, usize) {
         self.peers
@@ -325,6 +337,9 @@ impl Protocol {
     fn send(&mut self, peer: u16, msg: &Message) {
         let frame = bytes::Bytes::from(wire::encode(msg));
         add(&mut self.counters.bytes_out, frame.len() as u64);
+        if let Some(p) = self.peers.get_mut(&peer) {
+            add(&mut p.stats.bytes_out, frame.len() as u64);
+        }
         self.outputs.push_back(Output::Send { peer, frame });
     }
 
@@ -381,7 +396,7 @@ impl Protocol {
         frame: &[u8],
         now: Instant,
     ) -> Result<(), FrameError> {
-        let Some(p) = self.peers.get(&peer) else {
+        let Some(p) = self.peers.get_mut(&peer) else {
             add(&mut self.counters.protocol_errors, 1);
             return Err(FrameError::Protocol("frame from an unknown peer"));
         };
@@ -391,6 +406,8 @@ impl Protocol {
             return Ok(());
         }
         add(&mut self.counters.bytes_in, frame.len() as u64);
+        add(&mut p.stats.bytes_in, frame.len() as u64);
+        let phase = p.phase;
         let msg = match wire::decode(frame) {
             Ok(m) => m,
             Err(e) => {
@@ -398,7 +415,6 @@ impl Protocol {
                 return Err(e.into());
             }
         };
-        let phase = p.phase;
         match msg {
             Message::Hello {
                 node,
@@ -416,7 +432,7 @@ impl Protocol {
                 return Err(FrameError::Protocol("message before Hello"));
             }
             Message::Events { seq, events } => self.on_events(peer, seq, events, now),
-            Message::Ack { seq } => self.on_ack(peer, seq),
+            Message::Ack { seq } => self.on_ack(peer, seq, now),
             Message::BulkRequest { id } => {
                 add(&mut self.counters.bulk_served, 1);
                 self.outputs.push_back(Output::BulkDump { peer, id });
@@ -472,6 +488,9 @@ impl Protocol {
             Ok(Message::Events { events, .. }) => {
                 add(&mut self.counters.datagrams_received, 1);
                 add(&mut self.counters.bytes_in, frame.len() as u64);
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    add(&mut p.stats.bytes_in, frame.len() as u64);
+                }
                 self.outputs.push_back(Output::Apply(events));
                 Ok(())
             }
@@ -515,6 +534,7 @@ impl Protocol {
         add(&mut self.counters.batches_resent, resend.len() as u64);
         for frame in resend {
             add(&mut self.counters.bytes_out, frame.len() as u64);
+            add(&mut p.stats.bytes_out, frame.len() as u64);
             self.outputs.push_back(Output::Send { peer, frame });
         }
         let n = self.peers_up();
@@ -574,6 +594,7 @@ impl Protocol {
         rx.next = seq + 1;
         add(&mut self.counters.batches_received, 1);
         add(&mut self.counters.events_received, events.len() as u64);
+        add(&mut p.stats.events_received, events.len() as u64);
         self.outputs.push_back(Output::Apply(events));
         self.send(peer, &Message::Ack { seq });
         if gap {
@@ -586,11 +607,14 @@ impl Protocol {
         }
     }
 
-    fn on_ack(&mut self, peer: u16, seq: u64) {
+    fn on_ack(&mut self, peer: u16, seq: u64, now: Instant) {
         let p = self.peers.get_mut(&peer).expect("checked by caller");
         let mut acked = Vec::new();
         while p.unacked.front().is_some_and(|b| b.seq <= seq) {
             let b = p.unacked.pop_front().expect("checked");
+            // Replication lag: from the batch's first send (or queueing,
+            // for a peer that was down) to the peer's acknowledgement.
+            p.stats.lag.observe(now.saturating_since(b.sent_at));
             p.unacked_events -= b.events;
             p.dgram_live -= usize::from(b.copies < self.config.datagram_copies);
             acked.extend(b.acks);
@@ -666,6 +690,7 @@ impl Protocol {
                 add(&mut self.counters.resend_overflow, overflow);
                 if as_datagram {
                     add(&mut self.counters.datagrams_sent, 1);
+                    add(&mut p.stats.bytes_out, frame.len() as u64);
                     self.outputs.push_back(Output::Datagram {
                         peer,
                         frame: frame.clone(),
@@ -675,6 +700,8 @@ impl Protocol {
                     add(&mut self.counters.batches_sent, 1);
                     add(&mut self.counters.events_sent, chunk.len() as u64);
                     add(&mut self.counters.bytes_out, frame.len() as u64);
+                    add(&mut p.stats.events_sent, chunk.len() as u64);
+                    add(&mut p.stats.bytes_out, frame.len() as u64);
                     self.outputs.push_back(Output::Send { peer, frame });
                 }
             }
@@ -913,6 +940,37 @@ mod tests {
             }
             panic!("no quiescence");
         }
+    }
+
+    #[test]
+    fn peer_counters_count_events_bytes_and_ack_lag() {
+        let mut n = Net::new();
+        n.connect();
+        let before = n.p[0].peer_counters()[0].1.clone();
+        assert_eq!(before.lag.count, 0, "bulk and hello are not event batches");
+        n.p[0].push_events(&[out(1000, false), out(1001, false)]);
+        n.p[0].flush(T0);
+        n.pump(0);
+        while let Some(f) = n.wire[1].pop_front() {
+            n.p[1].on_frame(1, n.conn, &f, T0).unwrap();
+        }
+        n.pump(1);
+        // The ack arrives 3 ms after the first send.
+        let later = T0 + Duration::from_millis(3);
+        while let Some(f) = n.wire[0].pop_front() {
+            n.p[0].on_frame(2, n.conn, &f, later).unwrap();
+        }
+        let (peer, c) = n.p[0].peer_counters().remove(0);
+        assert_eq!(peer, 2);
+        assert_eq!(c.events_sent - before.events_sent, 2);
+        assert!(c.bytes_out > before.bytes_out);
+        assert_eq!(c.lag.count, 1);
+        assert_eq!(c.lag.quantile(0.5), Some(Duration::from_millis(5)));
+        assert_eq!(c.lag.sum_ns, 3_000_000);
+        let (peer, c2) = n.p[1].peer_counters().remove(0);
+        assert_eq!(peer, 1);
+        assert_eq!(c2.events_received, 2);
+        assert!(c2.bytes_in > 0 && c2.bytes_out > 0);
     }
 
     #[test]
