@@ -3,6 +3,8 @@
 use rampart_dataplane::DropReason;
 use rampart_dataplane::counters::Counters;
 
+use crate::model;
+
 /// Render the non-zero drop counters, one line per reason:
 /// `  TCP packet SEQ past window (tcp-seq-past-win)            12`.
 pub fn render_asp_drop(counters: &Counters) -> String {
@@ -16,6 +18,21 @@ pub fn render_asp_drop(counters: &Counters) -> String {
         any = true;
         let name = format!("{} ({})", reason.description(), reason.label());
         out.push_str(&format!("  {name:<66}{n:>12}\n"));
+    }
+    if !any {
+        out.push_str("  (none)\n");
+    }
+    out
+}
+
+/// `show counters`: the same listing from the admin API's answer.
+pub fn render_counters(c: &model::Counters) -> String {
+    let mut out = String::from("\nFrame drop:\n");
+    let mut any = false;
+    for d in c.drops.iter().filter(|d| d.count > 0) {
+        any = true;
+        let name = format!("{} ({})", d.description, d.reason);
+        out.push_str(&format!("  {name:<66}{:>12}\n", d.count));
     }
     if !any {
         out.push_str("  (none)\n");

@@ -1,11 +1,32 @@
-//! Rampart operations: what an ASA user reads. For now the `show conn` and
-//! `show asp drop` renderings over a dataplane engine; metrics, the admin API
-//! and syslog arrive with the ops issue.
+//! Rampart operations: what an operator reads and asks.
+//!
+//! - [`metrics`]: the Prometheus registry, filled at scrape time from a
+//!   [`snapshot`] of each worker's plain counters;
+//! - [`server`]: `/metrics`, `/healthz`, `/readyz` and the JSON admin API
+//!   (hyper), over a [`backend::Backend`] that [`admin::Admin`] implements
+//!   on an [`pool::EnginePool`]; [`client`] is the CLI's side;
+//! - ASA renderings: [`show_conn`], [`clear_conn`], [`service_policy`],
+//!   [`show_cluster`], [`asp_drop`];
+//! - [`syslog`]: ASA syslog lines for connection events, rate-limited,
+//!   optionally RFC 5424 over UDP; [`logging`] sets up `tracing`.
 
+pub mod admin;
 pub mod asp_drop;
+pub mod backend;
 pub mod clear_conn;
+pub mod client;
 pub mod duration;
+pub mod http;
+pub mod logging;
+pub mod metrics;
+pub mod model;
+pub mod pool;
+pub mod server;
+pub mod service_policy;
+pub mod show_cluster;
 pub mod show_conn;
+pub mod snapshot;
+pub mod syslog;
 
 pub use asp_drop::render_asp_drop;
 pub use clear_conn::clear_conn;

@@ -4,12 +4,15 @@ use std::net::IpAddr;
 
 use rampart_dataplane::conntrack::{ConnTable, Entry};
 use rampart_dataplane::flow::{Endpoint, proto};
+use std::time::Duration;
+
 use rampart_dataplane::{Engine, Instant};
 
 use crate::duration::{compact, hms};
+use crate::model::{self, ConnList, ConnSide};
 
 /// The filters of `show conn [address A] [port P]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ConnFilter {
     /// Only connections with this address at either end.
     pub address: Option<IpAddr>,
@@ -52,6 +55,133 @@ fn proto_name(p: u8) -> &'static str {
     }
 }
 
+/// Most rows one `show conn` returns; beyond, the answer says how many
+/// were left out (a table of a million entries is for `count`).
+pub const SHOW_CONN_MAX_ROWS: usize = 100_000;
+
+/// The connections of one engine that pass `filter`, oldest first, at most
+/// `limit`, as structured rows (the admin API's answer); the second value
+/// counts the matching ones left out.
+pub fn collect_rows(
+    engine: &Engine,
+    now: Instant,
+    filter: &ConnFilter,
+    worker: usize,
+    limit: usize,
+) -> (Vec<model::ConnRow>, u64) {
+    let table = engine.table();
+    let mut entries: Vec<&Entry> = table
+        .iter()
+        .map(|(_, e)| e)
+        .filter(|e| !engine.is_expired(e, now) && filter.matches(e))
+        .collect();
+    entries.sort_by_key(|e| (e.created, e.id));
+    let left_out = entries.len().saturating_sub(limit) as u64;
+    entries.truncate(limit);
+    let ifaces = &engine.config().interfaces;
+    let side = |(iface, ep): (rampart_dataplane::IfaceId, Endpoint)| ConnSide {
+        interface: ifaces
+            .get(usize::from(iface.0))
+            .map_or_else(|| format!("if{}", iface.0), |i| i.nameif.clone()),
+        addr: ep.addr.ip(),
+        port: ep.port,
+    };
+    let level = |i: rampart_dataplane::IfaceId| {
+        ifaces
+            .get(usize::from(i.0))
+            .map_or(0, |i| i.security_level)
+    };
+    let rows = entries
+        .into_iter()
+        .map(|e| {
+            // The ASA prints the lower-security side first, whoever initiated.
+            let sides = [(e.ingress[0], e.initiator()), (e.ingress[1], e.responder())];
+            let (lower, higher) = if level(sides[0].0) < level(sides[1].0) {
+                (sides[0], sides[1])
+            } else {
+                (sides[1], sides[0])
+            };
+            model::ConnRow {
+                protocol: proto_name(e.key.proto).to_string(),
+                lower: side(lower),
+                higher: side(higher),
+                initiator: e.initiator().addr.ip(),
+                responder: e.responder().addr.ip(),
+                flags: e.asa_flags().to_string(),
+                idle_s: now.saturating_since(e.last_seen).as_secs(),
+                uptime_s: now.saturating_since(e.created).as_secs(),
+                timeout_s: engine.timeout_of(e).as_secs(),
+                bytes: e.bytes[0].saturating_add(e.bytes[1]),
+                id: e.id,
+                owner: e.owner.0,
+                worker,
+                created_ns: e.created.as_nanos(),
+            }
+        })
+        .collect();
+    (rows, left_out)
+}
+
+/// One connection's lines, as `show conn` (or `show conn detail`) prints it.
+pub fn render_row(r: &model::ConnRow, detail: bool) -> String {
+    let (a, b) = (&r.lower, &r.higher);
+    let (p, flags, bytes) = (&r.protocol, &r.flags, r.bytes);
+    if detail {
+        format!(
+            "{p} {}: {}/{} {}: {}/{},\n    flags {flags} , idle {}, uptime {}, timeout {}, bytes {bytes}\n  \
+             Initiator: {}, Responder: {}\n  Connection lookup keyid: {}\n  Owner: node {}\n",
+            a.interface,
+            a.addr,
+            a.port,
+            b.interface,
+            b.addr,
+            b.port,
+            compact(Duration::from_secs(r.idle_s)),
+            compact(Duration::from_secs(r.uptime_s)),
+            compact(Duration::from_secs(r.timeout_s)),
+            r.initiator,
+            r.responder,
+            r.id,
+            r.owner
+        )
+    } else {
+        format!(
+            "{p} {}  {}:{} {}  {}:{}, idle {}, bytes {bytes}, flags {flags}\n",
+            a.interface,
+            a.addr,
+            a.port,
+            b.interface,
+            b.addr,
+            b.port,
+            hms(Duration::from_secs(r.idle_s)),
+        )
+    }
+}
+
+/// `show conn` (or `show conn detail`) from the admin API's answer.
+pub fn render_conn_list(list: &ConnList, detail: bool) -> String {
+    let mut out = render_count(list);
+    if detail {
+        out.push_str(FLAG_LEGEND);
+    }
+    out.push('\n');
+    for r in &list.conns {
+        out.push_str(&render_row(r, detail));
+    }
+    if list.truncated > 0 {
+        out.push_str(&format!(
+            "({} more connection(s) not shown; narrow with address or port)\n",
+            list.truncated
+        ));
+    }
+    out
+}
+
+/// `47 in use, 715 most used` from a list's counts.
+pub fn render_count(list: &ConnList) -> String {
+    format!("{} in use, {} most used\n", list.in_use, list.most_used)
+}
+
 /// One connection as `show conn` prints it, with its sort key, so that
 /// the rows of several engines (one per worker) merge into one table.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,61 +192,14 @@ pub struct ConnRow {
     pub text: String,
 }
 
-/// The rows of `engine`'s connections that pass `filter`.
+/// The printed rows of `engine`'s connections that pass `filter`.
 pub fn conn_rows(engine: &Engine, now: Instant, filter: &ConnFilter, detail: bool) -> Vec<ConnRow> {
-    let ifaces = &engine.config().interfaces;
-    engine
-        .table()
+    collect_rows(engine, now, filter, 0, usize::MAX)
+        .0
         .iter()
-        .map(|(_, e)| e)
-        .filter(|e| !engine.is_expired(e, now) && filter.matches(e))
-        .map(|e| {
-            // The ASA prints the lower-security side first, whoever initiated.
-            let sides = [(e.ingress[0], e.initiator()), (e.ingress[1], e.responder())];
-            let level = |i: usize| ifaces[usize::from(sides[i].0.0)].security_level;
-            let (a, b) = if level(0) < level(1) {
-                (sides[0], sides[1])
-            } else {
-                (sides[1], sides[0])
-            };
-            let name = |i: rampart_dataplane::IfaceId| ifaces[usize::from(i.0)].nameif.as_str();
-            let bytes = e.bytes[0].saturating_add(e.bytes[1]);
-            let idle = now.saturating_since(e.last_seen);
-            let p = proto_name(e.key.proto);
-            let flags = e.asa_flags();
-            let text = if detail {
-                let ep = |x: Endpoint| format!("{}/{}", x.addr, x.port);
-                format!(
-                    "{p} {}: {} {}: {},\n    flags {flags} , idle {}, uptime {}, timeout {}, bytes {bytes}\n  \
-                     Initiator: {}, Responder: {}\n  Connection lookup keyid: {}\n  Owner: node {}\n",
-                    name(a.0),
-                    ep(a.1),
-                    name(b.0),
-                    ep(b.1),
-                    compact(idle),
-                    compact(now.saturating_since(e.created)),
-                    compact(engine.timeout_of(e)),
-                    e.initiator().addr,
-                    e.responder().addr,
-                    e.id,
-                    e.owner.0
-                )
-            } else {
-                format!(
-                    "{p} {}  {}:{} {}  {}:{}, idle {}, bytes {bytes}, flags {flags}\n",
-                    name(a.0),
-                    a.1.addr,
-                    a.1.port,
-                    name(b.0),
-                    b.1.addr,
-                    b.1.port,
-                    hms(idle),
-                )
-            };
-            ConnRow {
-                order: (e.created, u64::from(e.id)),
-                text,
-            }
+        .map(|r| ConnRow {
+            order: (Instant::from_nanos(r.created_ns), u64::from(r.id)),
+            text: render_row(r, detail),
         })
         .collect()
 }
@@ -142,21 +225,22 @@ pub fn render_rows(
     out
 }
 
-/// The connections that pass `filter`, oldest first, as `show conn` (or
-/// `show conn detail`) prints them.
+/// The connections of one engine that pass `filter`, oldest first, as
+/// `show conn` (or `show conn detail`) prints them.
 pub fn render_show_conn(
     engine: &Engine,
     now: Instant,
     filter: &ConnFilter,
     detail: bool,
 ) -> String {
-    let table = engine.table();
-    render_rows(
-        table.len(),
-        table.high_water(),
-        conn_rows(engine, now, filter, detail),
-        detail,
-    )
+    let (conns, truncated) = collect_rows(engine, now, filter, 0, SHOW_CONN_MAX_ROWS);
+    let list = ConnList {
+        in_use: engine.table().len() as u64,
+        most_used: engine.table().high_water() as u64,
+        conns,
+        truncated,
+    };
+    render_conn_list(&list, detail)
 }
 
 #[cfg(test)]
@@ -167,7 +251,6 @@ mod tests {
     use rampart_dataplane::policy::compile::{compile, randomization_off};
     use rampart_dataplane::trace::{Side, TcpModel, udp_frame, v4_pair};
     use rampart_dataplane::{EngineConfig, Verdict};
-    use std::time::Duration;
 
     /// A fixed engine state: one established TCP connection with data both
     /// ways, one DNS exchange, one embryonic connection.

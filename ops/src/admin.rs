@@ -1,0 +1,375 @@
+//! The operations over a pool of engines: every `show` gathers from each
+//! worker between two batches and merges; `clear conn` and `configure`
+//! change every worker. Until Raft runs, `configure` applies locally, with
+//! a local version number.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rampart_dataplane::IfaceId;
+use rampart_dataplane::policy::compile::{Policy, compile};
+use rampart_dataplane::policy::parse::parse_config;
+use rampart_dataplane::policy::render::render;
+
+use crate::backend::{Backend, ConnQuery, OpsError};
+use crate::model::{
+    ClassStats, ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters,
+    DropCount, Health, NodeStatus, PolicyBinding, PolicyScope, RunningConfig, ServicePolicy,
+};
+use crate::pool::{EnginePool, PoolError};
+use crate::show_conn::{ConnFilter, SHOW_CONN_MAX_ROWS, collect_rows};
+use crate::snapshot::{NodeSnapshot, WorkerSnapshot};
+
+/// How long an operation waits for the workers.
+pub const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The running configuration as this node holds it.
+#[derive(Debug, Clone, Default)]
+struct PolicyState {
+    version: u64,
+    text: String,
+    loaded: bool,
+}
+
+/// Where the node's own status comes from (cluster, Raft).
+pub type StatusSource = Box<dyn Fn() -> NodeStatus + Send + Sync>;
+
+/// The node's operations.
+pub struct Admin<P: EnginePool> {
+    pool: Arc<P>,
+    status: StatusSource,
+    policy: Mutex<PolicyState>,
+    timeout: Duration,
+}
+
+impl<P: EnginePool> std::fmt::Debug for Admin<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admin").finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: PoolError) -> OpsError {
+    OpsError::Unavailable(e.0)
+}
+
+impl<P: EnginePool> Admin<P> {
+    /// Operations over `pool`, with the node's status from `status`. The
+    /// engines run the security-levels policy until [`with_policy`](Self::with_policy)
+    /// or a `configure`.
+    pub fn new(pool: Arc<P>, status: StatusSource) -> Self {
+        Admin {
+            pool,
+            status,
+            policy: Mutex::new(PolicyState {
+                version: 0,
+                text: String::new(),
+                // The built-in policy is a policy: a node without a
+                // configuration forwards by security levels.
+                loaded: true,
+            }),
+            timeout: WORKER_TIMEOUT,
+        }
+    }
+
+    /// Record that the engines run `text` (the bootstrap policy the node
+    /// loaded before starting its workers) as version 1.
+    pub fn with_policy(self, text: &str) -> Self {
+        if let Ok(parsed) = parse_config(text)
+            && let Ok(mut st) = self.policy.lock()
+        {
+            *st = PolicyState {
+                version: 1,
+                text: render(&parsed.config),
+                loaded: true,
+            };
+        }
+        self
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &Arc<P> {
+        &self.pool
+    }
+
+    fn each<R: Send + 'static>(
+        &self,
+        f: impl Fn(&mut crate::pool::WorkerView<'_>) -> R + Send + Sync + 'static,
+    ) -> Result<Vec<R>, OpsError> {
+        self.pool.each(self.timeout, f).map_err(unavailable)
+    }
+
+    fn status(&self) -> NodeStatus {
+        let mut s = (self.status)();
+        if let Ok(p) = self.policy.lock() {
+            s.policy_version = p.version;
+            s.policy_loaded = p.loaded;
+        }
+        s
+    }
+
+    fn apply(&self, policy: Arc<Policy>) -> Result<(), OpsError> {
+        self.each(move |w| w.engine.set_policy(policy.clone()))
+            .map(|_| ())
+    }
+}
+
+fn seconds(d: Option<Duration>) -> Option<u64> {
+    d.map(|d| d.as_secs())
+}
+
+/// The service-policy bindings of one engine's current policy with that
+/// engine's class counters.
+fn bindings(engine: &rampart_dataplane::Engine) -> Vec<PolicyBinding> {
+    let policy = engine.policy();
+    let classes = engine.classes();
+    let mut scopes = vec![(PolicyScope::Global, policy.global_classes().to_vec())];
+    for (i, iface) in engine.config().interfaces.iter().enumerate() {
+        let list = policy.interface_classes(IfaceId(i as u8));
+        scopes.push((PolicyScope::Interface(iface.nameif.clone()), list.to_vec()));
+    }
+    let mut out: Vec<PolicyBinding> = Vec::new();
+    for (scope, list) in scopes {
+        for idx in list {
+            let compiled = &policy.classes()[idx];
+            let (map, class) = compiled
+                .name
+                .split_once('/')
+                .unwrap_or(("", compiled.name.as_str()));
+            let slot = classes.get(classes.slot_for(Some(idx)));
+            let o = &compiled.options;
+            let stats = ClassStats {
+                class: class.to_string(),
+                conn_max: o.conn_max,
+                embryonic_conn_max: o.embryonic_conn_max,
+                per_client_max: o.per_client_max,
+                per_client_embryonic_max: o.per_client_embryonic_max,
+                random_sequence_number: o.random_sequence_number,
+                timeout_embryonic_s: seconds(o.timeout_embryonic),
+                timeout_half_closed_s: seconds(o.timeout_half_closed),
+                timeout_idle_s: seconds(o.timeout_idle),
+                idle_reset: o.idle_reset,
+                tcp_state_bypass: o.tcp_state_bypass,
+                current_conns: u64::from(slot.conns),
+                current_embryonic: u64::from(slot.embryonic),
+                created: slot.created,
+                limit_drops: slot.limit_drops,
+            };
+            match out
+                .iter_mut()
+                .find(|b| b.scope == scope && b.policy_map == map)
+            {
+                Some(b) => b.classes.push(stats),
+                None => out.push(PolicyBinding {
+                    scope: scope.clone(),
+                    policy_map: map.to_string(),
+                    classes: vec![stats],
+                }),
+            }
+        }
+    }
+    out
+}
+
+/// Add one worker's bindings into the merged list (the same policy on
+/// every worker; a class is the same class by scope, map and name).
+fn merge_bindings(into: &mut Vec<PolicyBinding>, more: Vec<PolicyBinding>) {
+    for b in more {
+        let Some(t) = into
+            .iter_mut()
+            .find(|x| x.scope == b.scope && x.policy_map == b.policy_map)
+        else {
+            into.push(b);
+            continue;
+        };
+        for c in b.classes {
+            match t.classes.iter_mut().find(|x| x.class == c.class) {
+                Some(x) => {
+                    x.current_conns += c.current_conns;
+                    x.current_embryonic += c.current_embryonic;
+                    x.created = x.created.saturating_add(c.created);
+                    x.limit_drops = x.limit_drops.saturating_add(c.limit_drops);
+                }
+                None => t.classes.push(c),
+            }
+        }
+    }
+}
+
+impl<P: EnginePool> Backend for Admin<P> {
+    fn snapshot(&self) -> NodeSnapshot {
+        let status = self.status();
+        match self.each(|w| WorkerSnapshot::take(w)) {
+            Ok(workers) => NodeSnapshot {
+                workers,
+                status,
+                workers_unavailable: false,
+            },
+            Err(_) => NodeSnapshot {
+                workers: Vec::new(),
+                status,
+                workers_unavailable: true,
+            },
+        }
+    }
+
+    fn conns(&self, q: &ConnQuery) -> Result<ConnList, OpsError> {
+        let (filter, count_only) = (q.filter, q.count_only);
+        let parts = self.each(move |w| {
+            let t = w.engine.table();
+            let counts = (t.len() as u64, t.high_water() as u64);
+            let rows = if count_only {
+                (Vec::new(), 0)
+            } else {
+                collect_rows(w.engine, w.now, &filter, w.worker, SHOW_CONN_MAX_ROWS)
+            };
+            (counts, rows)
+        })?;
+        let mut list = ConnList {
+            in_use: 0,
+            most_used: 0,
+            conns: Vec::new(),
+            truncated: 0,
+        };
+        for ((in_use, most), (rows, left_out)) in parts {
+            list.in_use += in_use;
+            list.most_used += most;
+            list.conns.extend(rows);
+            list.truncated += left_out;
+        }
+        list.conns.sort_by_key(|r| (r.created_ns, r.worker, r.id));
+        if list.conns.len() > SHOW_CONN_MAX_ROWS {
+            list.truncated += (list.conns.len() - SHOW_CONN_MAX_ROWS) as u64;
+            list.conns.truncate(SHOW_CONN_MAX_ROWS);
+        }
+        Ok(list)
+    }
+
+    fn clear_conns(&self, filter: &ConnFilter) -> Result<ClearResult, OpsError> {
+        let f = *filter;
+        let n = self.each(move |w| w.engine.clear_conns(|e| f.matches(e)) as u64)?;
+        Ok(ClearResult {
+            deleted: n.into_iter().sum(),
+        })
+    }
+
+    fn service_policy(&self) -> Result<ServicePolicy, OpsError> {
+        let parts = self.each(|w| bindings(w.engine))?;
+        let mut merged = Vec::new();
+        for p in parts {
+            merge_bindings(&mut merged, p);
+        }
+        Ok(ServicePolicy { bindings: merged })
+    }
+
+    fn cluster(&self) -> Result<ClusterView, OpsError> {
+        let parts = self.each(|w| {
+            (
+                w.engine.counters().policy_swaps,
+                w.engine.table().len() as u64,
+            )
+        })?;
+        Ok(ClusterView {
+            status: self.status(),
+            policy_swaps: parts.iter().map(|p| p.0).max().unwrap_or(0),
+            conns_in_use: parts.iter().map(|p| p.1).sum(),
+        })
+    }
+
+    fn running_config(&self) -> Result<RunningConfig, OpsError> {
+        let p = self
+            .policy
+            .lock()
+            .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
+        Ok(RunningConfig {
+            version: p.version,
+            text: p.text.clone(),
+        })
+    }
+
+    fn configure(&self, text: &str) -> Result<ConfigureResult, OpsError> {
+        let parsed = parse_config(text).map_err(|e| {
+            OpsError::Config(
+                e.0.into_iter()
+                    .map(|p| ConfigProblem {
+                        line: p.line,
+                        column: p.column,
+                        message: p.message,
+                    })
+                    .collect(),
+            )
+        })?;
+        let interfaces = self
+            .each(|w| w.engine.config().interfaces.clone())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| OpsError::Unavailable("no packet workers".into()))?;
+        let policy = compile(&parsed.config, &interfaces).map_err(|e| {
+            OpsError::Config(vec![ConfigProblem {
+                line: 0,
+                column: 0,
+                message: e.to_string(),
+            }])
+        })?;
+        // Hold the policy state across the swap: two writes apply in order.
+        let mut st = self
+            .policy
+            .lock()
+            .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
+        self.apply(Arc::new(policy))?;
+        st.version += 1;
+        st.text = render(&parsed.config);
+        st.loaded = true;
+        Ok(ConfigureResult {
+            version: st.version,
+            ignored_lines: parsed
+                .ignored
+                .into_iter()
+                .map(|l| ConfigProblem {
+                    line: l.line,
+                    column: 1,
+                    message: format!("{}: {}", l.text, l.reason),
+                })
+                .collect(),
+        })
+    }
+
+    fn counters(&self) -> Result<Counters, OpsError> {
+        let parts = self.each(|w| {
+            (
+                w.engine.counters().drops,
+                w.engine.counters().forwarded_packets,
+                w.engine.table().len() as u64,
+            )
+        })?;
+        let drops = rampart_dataplane::DropReason::ALL
+            .iter()
+            .map(|r| DropCount {
+                reason: r.label().to_string(),
+                description: r.description().to_string(),
+                count: parts
+                    .iter()
+                    .fold(0u64, |a, p| a.saturating_add(p.0[r.index()])),
+            })
+            .collect();
+        Ok(Counters {
+            drops,
+            forwarded_packets: parts.iter().fold(0u64, |a, p| a.saturating_add(p.1)),
+            conns_in_use: parts.iter().map(|p| p.2).sum(),
+        })
+    }
+
+    fn health(&self) -> Health {
+        let s = self.status();
+        let mut reasons = Vec::new();
+        if !s.sync_ready {
+            reasons.push("first bulk sync not done".to_string());
+        }
+        if !s.policy_loaded {
+            reasons.push("no policy loaded".to_string());
+        }
+        Health {
+            ready: reasons.is_empty(),
+            reasons,
+        }
+    }
+}

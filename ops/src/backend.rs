@@ -1,0 +1,56 @@
+//! What the HTTP endpoints ask of the node. [`crate::admin::Admin`]
+//! implements it over an [`crate::pool::EnginePool`]; the server holds it
+//! as `Arc<dyn Backend>`. Every method blocks (it may ask the workers):
+//! call them off the async runtime.
+
+use crate::model::{
+    ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters, Health,
+    RunningConfig, ServicePolicy,
+};
+use crate::show_conn::ConnFilter;
+use crate::snapshot::NodeSnapshot;
+
+/// Why an operation failed, by whose fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OpsError {
+    /// The workers did not answer in time (the node's state).
+    #[error("the packet workers did not answer: {0}")]
+    Unavailable(String),
+    /// The request is malformed (the caller's fault).
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A configuration was refused whole; nothing changed (the config's fault).
+    #[error("configuration refused ({} problem(s))", .0.len())]
+    Config(Vec<ConfigProblem>),
+}
+
+/// A `show conn` request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnQuery {
+    /// Address and port filters.
+    pub filter: ConnFilter,
+    /// Only the counts (`show conn count`).
+    pub count_only: bool,
+}
+
+/// The node as the endpoints see it.
+pub trait Backend: Send + Sync + 'static {
+    /// Everything the metrics export.
+    fn snapshot(&self) -> NodeSnapshot;
+    /// `show conn`.
+    fn conns(&self, q: &ConnQuery) -> Result<ConnList, OpsError>;
+    /// `clear conn`.
+    fn clear_conns(&self, filter: &ConnFilter) -> Result<ClearResult, OpsError>;
+    /// `show service-policy`.
+    fn service_policy(&self) -> Result<ServicePolicy, OpsError>;
+    /// `show cluster`.
+    fn cluster(&self) -> Result<ClusterView, OpsError>;
+    /// `show running-config`.
+    fn running_config(&self) -> Result<RunningConfig, OpsError>;
+    /// `configure`: apply a whole configuration, or refuse it and change nothing.
+    fn configure(&self, text: &str) -> Result<ConfigureResult, OpsError>;
+    /// `show counters`.
+    fn counters(&self) -> Result<Counters, OpsError>;
+    /// Readiness (cheap: no worker round trip).
+    fn health(&self) -> Health;
+}

@@ -1,0 +1,279 @@
+//! A blocking client of the admin API, for the CLI: one HTTP/1.1 request
+//! per connection over a std `TcpStream`, JSON answers.
+
+use std::io::{Read as _, Write as _};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+use crate::http::percent_encode;
+use crate::model::{
+    ApiError, ClearResult, ClusterView, ConfigureResult, ConnList, Counters, RunningConfig,
+    ServicePolicy,
+};
+use crate::show_conn::ConnFilter;
+
+/// How long the client waits to connect.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long it waits for an answer (a `show conn` of a big table takes a while).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Largest answer read (100,000 connections in JSON fit well within).
+pub const MAX_RESPONSE_BYTES: u64 = 256 << 20;
+
+/// Why a request failed, and whose fault it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No node answers there (is it running, is `[ops] admin` that address?).
+    #[error("cannot reach the admin API at {addr}: {source}")]
+    Connect {
+        /// Where.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The connection broke.
+    #[error("admin API at {addr}: {source}")]
+    Io {
+        /// Where.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The node refused the request.
+    #[error("{}", .error.error)]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The node's explanation.
+        error: ApiError,
+    },
+    /// The answer is not what the API sends (another service on that port?).
+    #[error("admin API at {addr}: unexpected answer: {what}")]
+    Protocol {
+        /// Where.
+        addr: SocketAddr,
+        /// What was wrong.
+        what: String,
+    },
+}
+
+/// The admin API of one node.
+#[derive(Debug, Clone)]
+pub struct Client {
+    addr: SocketAddr,
+    token: Option<String>,
+}
+
+/// A raw answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawResponse {
+    /// HTTP status.
+    pub status: u16,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+fn decode_chunked(mut b: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = b.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&b[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        b = &b[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(b.get(..size)?);
+        b = b.get(size + 2..)?;
+    }
+}
+
+/// Parse an HTTP/1.1 response read to its end.
+pub fn parse_response(raw: &[u8]) -> Result<RawResponse, String> {
+    let head_end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no end of headers")?;
+    let head = std::str::from_utf8(&raw[..head_end]).map_err(|_| "headers are not text")?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().ok_or("no status line")?;
+    let mut parts = status_line.split_whitespace();
+    if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
+        return Err(format!("not an HTTP/1 status line: {status_line}"));
+    }
+    let status: u16 = parts
+        .next()
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status code in: {status_line}"))?;
+    let mut chunked = false;
+    let mut length = None;
+    for l in lines {
+        if let Some((k, v)) = l.split_once(':') {
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+            if k == "transfer-encoding" && v.eq_ignore_ascii_case("chunked") {
+                chunked = true;
+            } else if k == "content-length" {
+                length = v.parse::<usize>().ok();
+            }
+        }
+    }
+    let body = &raw[head_end + 4..];
+    let body = if chunked {
+        decode_chunked(body).ok_or("malformed chunked body")?
+    } else if let Some(n) = length {
+        body.get(..n)
+            .ok_or("body shorter than its Content-Length")?
+            .to_vec()
+    } else {
+        body.to_vec()
+    };
+    Ok(RawResponse { status, body })
+}
+
+impl Client {
+    /// A client of the API at `addr`, with the token for changes if known.
+    pub fn new(addr: SocketAddr, token: Option<String>) -> Self {
+        Client { addr, token }
+    }
+
+    /// One request, its answer whatever the status.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Result<RawResponse, ClientError> {
+        let addr = self.addr;
+        let io = |source| ClientError::Io { addr, source };
+        let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
+            .map_err(|source| ClientError::Connect { addr, source })?;
+        s.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;
+        s.set_write_timeout(Some(READ_TIMEOUT)).map_err(io)?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if !body.is_empty() {
+            head.push_str(&format!("Content-Type: {content_type}\r\n"));
+        }
+        if let Some(t) = &self.token {
+            head.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).map_err(io)?;
+        s.write_all(body).map_err(io)?;
+        let mut raw = Vec::new();
+        (&mut s)
+            .take(MAX_RESPONSE_BYTES)
+            .read_to_end(&mut raw)
+            .map_err(io)?;
+        parse_response(&raw).map_err(|what| ClientError::Protocol { addr, what })
+    }
+
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Result<T, ClientError> {
+        let r = self.request(method, path, body, content_type)?;
+        if r.status != 200 {
+            let error = serde_json::from_slice::<ApiError>(&r.body).unwrap_or_else(|_| ApiError {
+                error: format!(
+                    "HTTP {}: {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body).trim()
+                ),
+                problems: Vec::new(),
+            });
+            return Err(ClientError::Refused {
+                status: r.status,
+                error,
+            });
+        }
+        serde_json::from_slice(&r.body).map_err(|e| ClientError::Protocol {
+            addr: self.addr,
+            what: format!("{e}"),
+        })
+    }
+
+    /// `show conn`.
+    pub fn conns(&self, filter: &ConnFilter, count_only: bool) -> Result<ConnList, ClientError> {
+        let mut q = Vec::new();
+        if let Some(a) = filter.address {
+            q.push(format!("address={}", percent_encode(&a.to_string())));
+        }
+        if let Some(p) = filter.port {
+            q.push(format!("port={p}"));
+        }
+        if count_only {
+            q.push("count=1".into());
+        }
+        let path = if q.is_empty() {
+            "/v1/conn".to_string()
+        } else {
+            format!("/v1/conn?{}", q.join("&"))
+        };
+        self.call("GET", &path, b"", "")
+    }
+
+    /// `clear conn`.
+    pub fn clear_conns(&self, filter: &ConnFilter) -> Result<ClearResult, ClientError> {
+        let body = serde_json::to_vec(filter).unwrap_or_default();
+        self.call("POST", "/v1/clear-conn", &body, "application/json")
+    }
+
+    /// `show service-policy`.
+    pub fn service_policy(&self) -> Result<ServicePolicy, ClientError> {
+        self.call("GET", "/v1/service-policy", b"", "")
+    }
+
+    /// `show cluster`.
+    pub fn cluster(&self) -> Result<ClusterView, ClientError> {
+        self.call("GET", "/v1/cluster", b"", "")
+    }
+
+    /// `show running-config`.
+    pub fn running_config(&self) -> Result<RunningConfig, ClientError> {
+        self.call("GET", "/v1/running-config", b"", "")
+    }
+
+    /// `configure`.
+    pub fn configure(&self, text: &str) -> Result<ConfigureResult, ClientError> {
+        self.call(
+            "POST",
+            "/v1/configure",
+            text.as_bytes(),
+            "text/plain; charset=utf-8",
+        )
+    }
+
+    /// `show counters`.
+    pub fn counters(&self) -> Result<Counters, ClientError> {
+        self.call("GET", "/v1/counters", b"", "")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn responses_parse_by_length_chunks_or_close() {
+        let r = parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}extra").unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (200, &b"{}"[..]));
+        let r = parse_response(
+            b"HTTP/1.1 401 Unauthorized\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2;x=y\r\nde\r\n0\r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!((r.status, r.body.as_slice()), (401, &b"abcde"[..]));
+        let r = parse_response(b"HTTP/1.0 503 x\r\n\r\nbody").unwrap();
+        assert_eq!(r.body, b"body");
+        assert!(parse_response(b"SSH-2.0-OpenSSH\r\n\r\n").is_err());
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab").is_err());
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\n").is_err());
+    }
+}

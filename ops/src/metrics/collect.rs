@@ -1,0 +1,262 @@
+//! A node snapshot turned into metric families: engine counters summed
+//! over workers (a `worker` label only on the balance series), the node's
+//! sync, Raft and policy status where it has them. Parts the node does not
+//! have (no cluster, no Raft yet) are absent, never zeros pretending.
+
+use std::collections::BTreeMap;
+
+use rampart_dataplane::DropReason;
+use rampart_dataplane::counters::{ConnProto, RemoveReason, VerdictKind};
+use rampart_dataplane::engine::sync::{EventKind, SyncCounters};
+
+use super::family::Families;
+use super::specs::*;
+use crate::snapshot::NodeSnapshot;
+
+fn sum(it: impl Iterator<Item = u64>) -> u64 {
+    it.fold(0u64, |a, b| a.saturating_add(b))
+}
+
+/// Fill `f` from `snap`.
+pub fn fill(f: &mut Families, snap: &NodeSnapshot) {
+    let st = &snap.status;
+    f.gauge(&BUILD_INFO, &[env!("CARGO_PKG_VERSION")], 1.0);
+    let ready = st.sync_ready && st.policy_loaded;
+    f.gauge(&READY, &[], f64::from(u8::from(ready)));
+    f.gauge(&WORKERS, &[], snap.workers.len() as f64);
+    f.gauge(
+        &WORKERS_UNAVAILABLE,
+        &[],
+        f64::from(u8::from(snap.workers_unavailable)),
+    );
+    f.gauge(&POLICY_VERSION, &[], st.policy_version as f64);
+    engines(f, snap);
+    cluster(f, snap);
+    if let Some(r) = &st.raft {
+        f.gauge(&RAFT_TERM, &[], r.term as f64);
+        f.gauge(
+            &RAFT_HAS_LEADER,
+            &[],
+            f64::from(u8::from(r.leader.is_some())),
+        );
+        if let Some(l) = r.leader {
+            f.gauge(&RAFT_LEADER, &[], f64::from(l));
+        }
+        f.gauge(
+            &RAFT_IS_LEADER,
+            &[],
+            f64::from(u8::from(r.leader == Some(st.node_id))),
+        );
+        f.gauge(&RAFT_COMMIT, &[], r.commit_index as f64);
+        f.gauge(&RAFT_APPLIED, &[], r.applied_index as f64);
+    }
+}
+
+fn engines(f: &mut Families, snap: &NodeSnapshot) {
+    let w = &snap.workers;
+    if w.is_empty() {
+        return;
+    }
+    let c = |get: &dyn Fn(&crate::snapshot::WorkerSnapshot) -> u64| sum(w.iter().map(get));
+    // Interfaces: the same list on every worker.
+    let names = &w[0].interfaces;
+    for (i, name) in names.iter().enumerate() {
+        for kind in VerdictKind::ALL {
+            let k = kind as usize;
+            let pk = c(&|s| s.counters.ifaces.get(i).map_or(0, |x| x.packets[k]));
+            let by = c(&|s| s.counters.ifaces.get(i).map_or(0, |x| x.bytes[k]));
+            f.counter(&IFACE_PACKETS, &[name, kind.label()], pk);
+            f.counter(&IFACE_BYTES, &[name, kind.label()], by);
+        }
+    }
+    for s in w {
+        let worker = s.worker.to_string();
+        f.counter(&WORKER_PACKETS, &[&worker], s.counters.forwarded_packets);
+        f.gauge(&WORKER_ENTRIES, &[&worker], s.conns as f64);
+    }
+    // Every reason, zeros included: a new reason cannot ship unexported.
+    for &r in DropReason::ALL {
+        f.counter(&DROPS, &[r.label()], c(&|s| s.counters.dropped(r)));
+    }
+    f.counter(&UNTRACKED, &[], c(&|s| s.counters.untracked_passed));
+    f.counter(&ICMP_RELATED, &[], c(&|s| s.counters.icmp_related_passed));
+    // Entries: every inspected/bypass combination the table can hold is
+    // exported, zero or not, so `rampart_conntrack_entries{mode="bypass"}`
+    // exists before the first bypass flow.
+    let mut entries: BTreeMap<_, u64> = BTreeMap::new();
+    for s in w {
+        for (k, n) in &s.entries {
+            *entries.entry(*k).or_default() += n;
+        }
+    }
+    for k in crate::snapshot::EntryKind::all() {
+        entries.entry(k).or_default();
+    }
+    for (k, n) in &entries {
+        f.gauge(&ENTRIES, &[k.protocol, k.state, k.mode], *n as f64);
+    }
+    f.gauge(&CAPACITY, &[], c(&|s| s.capacity) as f64);
+    f.gauge(&HIGH_WATER, &[], c(&|s| s.high_water) as f64);
+    for p in ConnProto::ALL {
+        f.counter(
+            &CREATED,
+            &[p.label()],
+            c(&|s| s.counters.conns_created[p as usize]),
+        );
+    }
+    f.counter(
+        &BYPASS_CREATED,
+        &[],
+        c(&|s| s.counters.bypass_conns_created),
+    );
+    for r in RemoveReason::ALL {
+        f.counter(
+            &REMOVED,
+            &[r.label()],
+            c(&|s| s.counters.conns_removed[r as usize]),
+        );
+    }
+    // Classes by name (a slot name is unique per policy; slots of an older
+    // policy with the same name add up, as one class).
+    let mut classes: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
+    for s in w {
+        for slot in &s.slots {
+            let e = classes.entry(slot.name.as_str()).or_default();
+            e[0] += slot.created;
+            e[1] += slot.limit_drops;
+            e[2] += slot.conns;
+            e[3] += slot.embryonic;
+        }
+    }
+    for (name, [created, limit, conns, emb]) in classes {
+        f.counter(&CLASS_CREATED, &[name], created);
+        f.counter(&CLASS_LIMIT, &[name], limit);
+        f.gauge(&CLASS_CONNS, &[name], conns as f64);
+        f.gauge(&CLASS_EMBRYONIC, &[name], emb as f64);
+    }
+    let n = |get: fn(&rampart_dataplane::counters::NormalizerCounters) -> u64| {
+        sum(w.iter().map(|s| get(&s.counters.normalizer)))
+    };
+    for (action, v) in [
+        ("reserved_bits_seen", n(|x| x.reserved_bits_seen)),
+        ("syn_data_seen", n(|x| x.syn_data_seen)),
+        ("exceed_mss_seen", n(|x| x.exceed_mss_seen)),
+        ("urgent_cleared", n(|x| x.urgent_cleared)),
+        ("options_cleared", n(|x| x.options_cleared)),
+        ("ttl_clamped", n(|x| x.ttl_clamped)),
+        ("seq_randomized_conns", n(|x| x.seq_randomized_conns)),
+    ] {
+        f.counter(&NORMALIZER, &[action], v);
+    }
+    f.counter(&TCP_STALE, &[], c(&|s| s.counters.tcp_stale_passed));
+    f.counter(&TCP_CHALLENGED, &[], c(&|s| s.counters.tcp_rst_challenged));
+    f.counter(&IDLE_RESETS, &[], c(&|s| s.counters.idle_resets_sent));
+    f.counter(&EFFECTS_DROPPED, &[], c(&|s| s.counters.effects_dropped));
+    f.counter(
+        &CONN_EVENTS_DROPPED,
+        &[],
+        c(&|s| s.counters.conn_events_dropped),
+    );
+    // Every engine gets every policy: the largest count is the node's.
+    let swaps = w.iter().map(|s| s.counters.policy_swaps).max().unwrap_or(0);
+    f.counter(&POLICY_SWAPS, &[], swaps);
+    if w.iter().any(|s| s.io.is_some()) {
+        let io = |get: fn(&rampart_dataplane::io::bridge::BridgeCounters) -> u64| {
+            sum(w.iter().filter_map(|s| s.io.as_ref().map(get)))
+        };
+        f.counter(&IO_TRUNCATED, &[], io(|x| x.truncated));
+        f.counter(&IO_SEND_FAILED, &[], io(|x| x.send_failed));
+        f.counter(&IO_CSUM, &[], io(|x| x.checksums_completed));
+    }
+    let syncs: Vec<&SyncCounters> = w.iter().filter_map(|s| s.sync.as_ref()).collect();
+    if !syncs.is_empty() {
+        let sc = |get: fn(&SyncCounters) -> u64| sum(syncs.iter().map(|s| get(s)));
+        for k in EventKind::ALL {
+            let i = k as usize;
+            f.counter(
+                &SYNC_SENT,
+                &[k.label()],
+                sum(syncs.iter().map(|s| s.events_out[i])),
+            );
+            f.counter(
+                &SYNC_APPLIED,
+                &[k.label()],
+                sum(syncs.iter().map(|s| s.events_in[i])),
+            );
+        }
+        for (outcome, v) in [
+            ("joined", sc(|s| s.joined)),
+            ("superseded", sc(|s| s.superseded)),
+            ("stale", sc(|s| s.stale)),
+            ("rejected", sc(|s| s.rejected)),
+            ("bypass_conflict", sc(|s| s.bypass_conflicts)),
+            ("unknown_class", sc(|s| s.unknown_class)),
+            ("table_full", sc(|s| s.table_full)),
+            ("expired_on_arrival", sc(|s| s.expired_on_arrival)),
+        ] {
+            f.counter(&SYNC_MERGE, &[outcome], v);
+        }
+        f.counter(&HELD, &[], sc(|s| s.held));
+        for (outcome, v) in [
+            ("released", sc(|s| s.held_released)),
+            ("refused", sc(|s| s.held_refused)),
+            ("expired", sc(|s| s.held_expired)),
+            ("overflow", sc(|s| s.hold_overflow)),
+        ] {
+            f.counter(&HELD_OUTCOMES, &[outcome], v);
+        }
+        f.gauge(&HELD_NOW, &[], c(&|s| s.held_now) as f64);
+        f.counter(&DEFERRED, &[], sc(|s| s.deferred));
+        for (outcome, v) in [
+            ("acked", sc(|s| s.deferred_acked)),
+            ("timed_out", sc(|s| s.deferred_timed_out)),
+            ("overflow", sc(|s| s.defer_overflow)),
+        ] {
+            f.counter(&DEFERRED_OUTCOMES, &[outcome], v);
+        }
+        f.gauge(&DEFERRED_NOW, &[], c(&|s| s.deferred_now) as f64);
+        f.counter(&BULK_FLOWS_OUT, &[], sc(|s| s.bulk_flows_out));
+    }
+}
+
+fn cluster(f: &mut Families, snap: &NodeSnapshot) {
+    let st = &snap.status;
+    for p in &st.peers {
+        let id = p.id.to_string();
+        let peer = id.as_str();
+        f.counter(&SYNC_PEER_SENT, &[peer], p.events_sent);
+        f.counter(&SYNC_PEER_RECEIVED, &[peer], p.events_received);
+        f.counter(&SYNC_PEER_BYTES_OUT, &[peer], p.bytes_out);
+        f.counter(&SYNC_PEER_BYTES_IN, &[peer], p.bytes_in);
+        f.gauge(&SYNC_UNACKED, &[peer], p.unacked_events as f64);
+        for state in ["up", "down", "syncing"] {
+            f.gauge(
+                &PEER_STATE,
+                &[peer, state],
+                f64::from(u8::from(p.state == state)),
+            );
+        }
+        f.gauge(&PEER_UP, &[peer], f64::from(u8::from(p.state == "up")));
+        let bounds: Vec<f64> = p.lag_bounds_us.iter().map(|&us| us as f64 / 1e6).collect();
+        f.histogram(
+            &SYNC_LAG,
+            &[peer],
+            &bounds,
+            &p.lag_buckets,
+            p.lag_sum_ns as f64 / 1e9,
+        );
+    }
+    if let Some(s) = &st.sync {
+        f.counter(&SYNC_BYTES_OUT, &[], s.bytes_out);
+        f.counter(&SYNC_BYTES_IN, &[], s.bytes_in);
+        f.counter(&BULK_RUNS, &["completed"], s.bulk_completed);
+        f.counter(&BULK_RUNS, &["failed"], s.bulk_failed);
+        f.counter(&BULK_REQUESTED, &[], s.bulk_requested);
+        f.counter(&BULK_SERVED, &[], s.bulk_served);
+        f.counter(&BULK_FLOWS, &[], s.bulk_flows_received);
+        f.gauge(&BULK_LAST, &[], s.last_bulk_ms as f64 / 1e3);
+        f.counter(&SYNC_GAPS, &[], s.gaps);
+        f.counter(&SYNC_MALFORMED, &[], s.malformed);
+        f.counter(&SYNC_RESENT, &[], s.batches_resent);
+    }
+}

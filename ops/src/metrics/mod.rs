@@ -1,0 +1,111 @@
+//! Prometheus metrics: a registry whose collectors read a node snapshot at
+//! scrape time (the packet path never touches it), encoded in the text
+//! exposition format.
+
+pub mod collect;
+pub mod family;
+pub mod process;
+pub mod specs;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus::core::{Collector, Desc};
+use prometheus::proto::MetricFamily;
+use prometheus::{Encoder as _, Registry, TextEncoder};
+
+use crate::snapshot::NodeSnapshot;
+use crate::syslog::SyslogCounters;
+use family::Families;
+
+/// Where a scrape gets its snapshot (blocking: it asks the workers).
+pub type SnapshotSource = Arc<dyn Fn() -> NodeSnapshot + Send + Sync>;
+
+struct NodeCollector {
+    source: SnapshotSource,
+    syslog: Option<Arc<SyslogCounters>>,
+    descs: Vec<Desc>,
+}
+
+impl Collector for NodeCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let snap = (self.source)();
+        let mut f = Families::default();
+        collect::fill(&mut f, &snap);
+        if let Some(s) = &self.syslog {
+            let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            f.counter(&specs::SYSLOG_MESSAGES, &["logged"], get(&s.logged));
+            f.counter(&specs::SYSLOG_MESSAGES, &["suppressed"], get(&s.suppressed));
+            f.counter(&specs::SYSLOG_UDP_ERRORS, &[], get(&s.udp_errors));
+        }
+        f.into_vec()
+    }
+}
+
+struct ProcessCollector {
+    descs: Vec<Desc>,
+}
+
+impl Collector for ProcessCollector {
+    fn desc(&self) -> Vec<&Desc> {
+        self.descs.iter().collect()
+    }
+
+    fn collect(&self) -> Vec<MetricFamily> {
+        let mut f = Families::default();
+        process::fill(&mut f);
+        f.into_vec()
+    }
+}
+
+/// The node's registry.
+pub struct Metrics {
+    registry: Registry,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Metrics {
+    /// A registry over `source`, with syslog counters if the node logs.
+    pub fn new(source: SnapshotSource, syslog: Option<Arc<SyslogCounters>>) -> Self {
+        let registry = Registry::new();
+        let node = NodeCollector {
+            source,
+            syslog,
+            descs: specs::ALL.iter().map(|s| s.desc()).collect(),
+        };
+        let process = ProcessCollector {
+            descs: process::ALL.iter().map(|s| s.desc()).collect(),
+        };
+        registry
+            .register(Box::new(node))
+            .expect("the node families are registered once");
+        registry
+            .register(Box::new(process))
+            .expect("the process families are registered once");
+        Metrics { registry }
+    }
+
+    /// Scrape: the text exposition (content type [`prometheus::TEXT_FORMAT`]).
+    /// Blocking (the snapshot asks the workers).
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec fails only on invalid families, which the
+        // specs rule out; an empty answer is the fallback.
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buf)
+            .is_err()
+        {
+            buf.clear();
+        }
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}

@@ -1,0 +1,92 @@
+//! Every family Rampart exports (names `rampart_*`, counters end in
+//! `_total`, units in names; labels are low-cardinality: interfaces,
+//! verdicts, reasons, kinds, classes, peers, workers, never a flow).
+
+use super::family::{Kind, Spec};
+
+macro_rules! specs {
+    ($( $id:ident = $name:literal, $kind:ident, [$($l:literal),*], $help:literal; )+) => {
+        $(
+            #[doc = $help]
+            pub static $id: Spec = Spec {
+                name: $name,
+                help: $help,
+                kind: Kind::$kind,
+                labels: &[$($l),*],
+            };
+        )+
+        /// All of them, for the registry's descriptors.
+        pub static ALL: &[&Spec] = &[$(&$id),+];
+    };
+}
+
+specs! {
+    BUILD_INFO = "rampart_build_info", Gauge, ["version"], "Always 1; the version label says which build runs.";
+    READY = "rampart_ready", Gauge, [], "1 when the node forwards: first bulk sync done (or alone) and a policy loaded.";
+    WORKERS = "rampart_workers", Gauge, [], "Packet workers answering the exporter.";
+    WORKERS_UNAVAILABLE = "rampart_workers_unavailable", Gauge, [], "1 when the workers did not answer this scrape in time (engine series are missing).";
+    IFACE_PACKETS = "rampart_interface_packets_total", Counter, ["interface", "verdict"], "Frames received per ingress interface, by verdict (forward, drop, hold).";
+    IFACE_BYTES = "rampart_interface_bytes_total", Counter, ["interface", "verdict"], "Bytes of frames received per ingress interface, by verdict.";
+    WORKER_PACKETS = "rampart_worker_forwarded_packets_total", Counter, ["worker"], "Frames forwarded per worker (fanout balance).";
+    DROPS = "rampart_drops_total", Counter, ["reason"], "Frames dropped, by reason (ASA asp-drop names where the ASA has one).";
+    UNTRACKED = "rampart_untracked_passed_packets_total", Counter, [], "Frames passed untracked (ARP, IPv6 neighbour discovery).";
+    ICMP_RELATED = "rampart_icmp_related_passed_packets_total", Counter, [], "ICMP errors passed because they quote a tracked connection.";
+    ENTRIES = "rampart_conntrack_entries", Gauge, ["protocol", "state", "mode"], "Live connection entries by protocol, state and mode (bypass or inspected).";
+    CAPACITY = "rampart_conntrack_capacity_entries", Gauge, [], "Connection table capacity (sum over workers).";
+    HIGH_WATER = "rampart_conntrack_high_water_entries", Gauge, [], "Most entries in use at once (sum of each worker's high-water mark).";
+    WORKER_ENTRIES = "rampart_worker_conntrack_entries", Gauge, ["worker"], "Entries in use per worker.";
+    CREATED = "rampart_connections_created_total", Counter, ["protocol"], "Connections created, by protocol.";
+    BYPASS_CREATED = "rampart_bypass_connections_created_total", Counter, [], "tcp-state-bypass connections created (also counted under tcp).";
+    REMOVED = "rampart_connections_removed_total", Counter, ["reason"], "Connections that left the table, by reason.";
+    CLASS_CREATED = "rampart_class_connections_created_total", Counter, ["class"], "Connection setups per class (policy-map/class; default: no class).";
+    CLASS_LIMIT = "rampart_class_limit_drops_total", Counter, ["class"], "Connections refused by a class's limits (conn-max, per-client-max, embryonic).";
+    CLASS_CONNS = "rampart_class_connections", Gauge, ["class"], "Live connections per class.";
+    CLASS_EMBRYONIC = "rampart_class_embryonic_connections", Gauge, ["class"], "Live embryonic connections per class.";
+    NORMALIZER = "rampart_tcp_normalizer_actions_total", Counter, ["action"], "What the TCP normalizer and sequence randomization did.";
+    TCP_STALE = "rampart_tcp_stale_passed_packets_total", Counter, [], "TCP segments passed as stale retransmissions.";
+    TCP_CHALLENGED = "rampart_tcp_rst_challenged_total", Counter, [], "In-window inexact RSTs passed with state kept (RFC 5961).";
+    IDLE_RESETS = "rampart_idle_resets_sent_total", Counter, [], "RSTs sent for timeout idle ... reset expiries.";
+    EFFECTS_DROPPED = "rampart_effects_dropped_total", Counter, [], "Engine effects dropped because the shell did not take them in time.";
+    CONN_EVENTS_DROPPED = "rampart_conn_log_events_dropped_total", Counter, [], "Connection log events dropped because the bounded queue was full.";
+    POLICY_SWAPS = "rampart_policy_swaps_total", Counter, [], "Policies swapped into the engines (per engine; the same on every worker).";
+    POLICY_VERSION = "rampart_policy_version", Gauge, [], "Running-config version (0: security levels only).";
+    IO_TRUNCATED = "rampart_io_truncated_frames_total", Counter, [], "Frames larger than a receive buffer, dropped by the I/O layer.";
+    IO_SEND_FAILED = "rampart_io_send_failures_total", Counter, [], "Frames the kernel refused to send.";
+    IO_CSUM = "rampart_io_checksums_completed_total", Counter, [], "Partial checksums completed before sending.";
+    SYNC_SENT = "rampart_sync_events_sent_total", Counter, ["kind"], "Sync events produced for peers, by kind (bypass flows never produce any).";
+    SYNC_APPLIED = "rampart_sync_events_applied_total", Counter, ["kind"], "Peers' sync events applied to the engines, by kind.";
+    SYNC_MERGE = "rampart_sync_merge_outcomes_total", Counter, ["outcome"], "What peers' states did on arrival (joined, superseded, stale, rejected, ...).";
+    SYNC_PEER_SENT = "rampart_sync_peer_events_sent_total", Counter, ["peer"], "Sync events sent to each peer.";
+    SYNC_PEER_RECEIVED = "rampart_sync_peer_events_received_total", Counter, ["peer"], "Sync events received from each peer.";
+    SYNC_PEER_BYTES_OUT = "rampart_sync_peer_sent_bytes_total", Counter, ["peer"], "Bytes of sync frames sent to each peer.";
+    SYNC_PEER_BYTES_IN = "rampart_sync_peer_received_bytes_total", Counter, ["peer"], "Bytes of sync frames received from each peer.";
+    SYNC_BYTES_OUT = "rampart_sync_sent_bytes_total", Counter, [], "Bytes of sync frames sent.";
+    SYNC_BYTES_IN = "rampart_sync_received_bytes_total", Counter, [], "Bytes of sync frames received.";
+    SYNC_LAG = "rampart_sync_replication_lag_seconds", Histogram, ["peer"], "Replication lag of event batches: first send to the peer's acknowledgement.";
+    SYNC_UNACKED = "rampart_sync_peer_unacked_events", Gauge, ["peer"], "Sync events waiting for each peer's acknowledgement.";
+    PEER_STATE = "rampart_sync_peer_state", Gauge, ["peer", "state"], "1 for each peer's current state (up, down, syncing).";
+    PEER_UP = "rampart_sync_peer_up", Gauge, ["peer"], "1 if the peer is up.";
+    HELD = "rampart_sync_held_packets_total", Counter, [], "Packets held for a peer's state.";
+    HELD_OUTCOMES = "rampart_sync_held_outcomes_total", Counter, ["outcome"], "What became of held packets (released, refused, expired, overflow).";
+    HELD_NOW = "rampart_sync_held_packets", Gauge, [], "Packets held now.";
+    DEFERRED = "rampart_sync_deferred_packets_total", Counter, [], "Flow-opening packets deferred until a peer acknowledged the insert.";
+    DEFERRED_OUTCOMES = "rampart_sync_deferred_outcomes_total", Counter, ["outcome"], "What became of deferred packets (acked, timed_out, overflow).";
+    DEFERRED_NOW = "rampart_sync_deferred_packets", Gauge, [], "Packets deferred now.";
+    BULK_RUNS = "rampart_sync_bulk_runs_total", Counter, ["result"], "Bulk syncs this node received, by result (completed, failed).";
+    BULK_REQUESTED = "rampart_sync_bulk_requested_total", Counter, [], "Bulk syncs this node requested.";
+    BULK_SERVED = "rampart_sync_bulk_served_total", Counter, [], "Bulk syncs served to peers.";
+    BULK_FLOWS = "rampart_sync_bulk_flows_received_total", Counter, [], "Flows received in bulk.";
+    BULK_FLOWS_OUT = "rampart_sync_bulk_flows_sent_total", Counter, [], "Flows handed out for peers' bulk syncs.";
+    BULK_LAST = "rampart_sync_bulk_last_duration_seconds", Gauge, [], "Duration of the last completed incoming bulk sync.";
+    SYNC_GAPS = "rampart_sync_gaps_total", Counter, [], "Gaps in a peer's batch numbers that forced a bulk resync.";
+    SYNC_MALFORMED = "rampart_sync_malformed_frames_total", Counter, [], "Sync frames refused as malformed.";
+    SYNC_RESENT = "rampart_sync_batches_resent_total", Counter, [], "Event batches resent after a reconnection.";
+    RAFT_TERM = "rampart_raft_term", Gauge, [], "Raft current term.";
+    RAFT_LEADER = "rampart_raft_leader", Gauge, [], "Node id of the Raft leader (absent when none is known).";
+    RAFT_HAS_LEADER = "rampart_raft_has_leader", Gauge, [], "1 when a Raft leader is known.";
+    RAFT_IS_LEADER = "rampart_raft_is_leader", Gauge, [], "1 when this node is the Raft leader.";
+    RAFT_COMMIT = "rampart_raft_commit_index", Gauge, [], "Highest committed Raft log index.";
+    RAFT_APPLIED = "rampart_raft_applied_index", Gauge, [], "Highest applied Raft log index.";
+    SYSLOG_MESSAGES = "rampart_syslog_messages_total", Counter, ["result"], "ASA syslog messages, by result (logged, suppressed by the rate limit).";
+    SYSLOG_UDP_ERRORS = "rampart_syslog_udp_send_errors_total", Counter, [], "RFC 5424 datagrams the socket refused.";
+}

@@ -1,0 +1,333 @@
+//! What the admin API answers, as JSON (serde): the CLI renders these in
+//! the ASA's formats, `--json` prints them as they are.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// One side of a connection as `show conn` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnSide {
+    /// The interface's nameif.
+    pub interface: String,
+    /// Address.
+    pub addr: IpAddr,
+    /// Port (ICMP: the echo id).
+    pub port: u16,
+}
+
+/// One connection, in `show conn` terms.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnRow {
+    /// `TCP`, `UDP`, `ICMP`, `ICMP6`.
+    pub protocol: String,
+    /// The lower-security side (printed first, whoever initiated).
+    pub lower: ConnSide,
+    /// The higher-security side.
+    pub higher: ConnSide,
+    /// Who opened it.
+    pub initiator: IpAddr,
+    /// Who answered.
+    pub responder: IpAddr,
+    /// ASA flags (`UIO`, `b`, `-`).
+    pub flags: String,
+    /// Seconds since the last packet.
+    pub idle_s: u64,
+    /// Seconds since the first packet.
+    pub uptime_s: u64,
+    /// Seconds of the timer that applies now.
+    pub timeout_s: u64,
+    /// Bytes both ways.
+    pub bytes: u64,
+    /// Connection id.
+    pub id: u32,
+    /// The node that created the entry.
+    pub owner: u16,
+    /// The worker that holds it.
+    pub worker: usize,
+    /// Creation time (engine nanoseconds), for ordering.
+    pub created_ns: u64,
+}
+
+/// `show conn`: the counts and the matching connections.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnList {
+    /// Connections in use (all, not only the matching ones).
+    pub in_use: u64,
+    /// Most used: the sum of each worker's high-water mark (exact with one
+    /// worker, an upper bound with several).
+    pub most_used: u64,
+    /// The matching connections, oldest first (absent for `count`).
+    pub conns: Vec<ConnRow>,
+    /// Matching connections left out beyond the row limit.
+    pub truncated: u64,
+}
+
+/// `clear conn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearResult {
+    /// Connections removed.
+    pub deleted: u64,
+}
+
+/// Where a service-policy applies.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum PolicyScope {
+    /// `service-policy NAME global`.
+    Global,
+    /// `service-policy NAME interface IF`.
+    Interface(String),
+}
+
+/// One class of a service-policy with its counters (summed over workers).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassStats {
+    /// The class-map name.
+    pub class: String,
+    /// `conn-max` (0: unlimited).
+    pub conn_max: u32,
+    /// `embryonic-conn-max`.
+    pub embryonic_conn_max: u32,
+    /// `per-client-max`.
+    pub per_client_max: u32,
+    /// `per-client-embryonic-max`.
+    pub per_client_embryonic_max: u32,
+    /// `random-sequence-number`.
+    pub random_sequence_number: bool,
+    /// `timeout embryonic`, seconds.
+    pub timeout_embryonic_s: Option<u64>,
+    /// `timeout half-closed`, seconds.
+    pub timeout_half_closed_s: Option<u64>,
+    /// `timeout idle`, seconds.
+    pub timeout_idle_s: Option<u64>,
+    /// `timeout idle … reset`.
+    pub idle_reset: bool,
+    /// `advanced-options tcp-state-bypass`.
+    pub tcp_state_bypass: bool,
+    /// Live connections.
+    pub current_conns: u64,
+    /// Live embryonic connections.
+    pub current_embryonic: u64,
+    /// Connections created in the class (hit count).
+    pub created: u64,
+    /// Connections refused by its limits.
+    pub limit_drops: u64,
+}
+
+/// A service-policy and its classes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyBinding {
+    /// Global or an interface.
+    pub scope: PolicyScope,
+    /// The policy-map name.
+    pub policy_map: String,
+    /// Its classes with connection settings, in order.
+    pub classes: Vec<ClassStats>,
+}
+
+/// `show service-policy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePolicy {
+    /// Global first, then interfaces.
+    pub bindings: Vec<PolicyBinding>,
+}
+
+/// One drop reason with its count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropCount {
+    /// The metric label (ASA asp-drop name where the ASA has one).
+    pub reason: String,
+    /// `show asp drop`'s description.
+    pub description: String,
+    /// Frames dropped, summed over workers.
+    pub count: u64,
+}
+
+/// `show counters` (`show asp drop`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Every reason, in counter order (zeros included).
+    pub drops: Vec<DropCount>,
+    /// Frames forwarded.
+    pub forwarded_packets: u64,
+    /// Connections in use.
+    pub conns_in_use: u64,
+}
+
+/// Raft as the node sees it (absent until Raft runs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RaftStatus {
+    /// Current term.
+    pub term: u64,
+    /// The leader's node id, if one is known.
+    pub leader: Option<u16>,
+    /// Highest committed log index.
+    pub commit_index: u64,
+    /// Highest applied log index.
+    pub applied_index: u64,
+    /// Voters' node ids.
+    pub voters: Vec<u16>,
+    /// Learners' node ids.
+    pub learners: Vec<u16>,
+}
+
+/// A peer as `show cluster` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// Node id.
+    pub id: u16,
+    /// Node name.
+    pub name: String,
+    /// Its cluster address.
+    pub address: String,
+    /// `up`, `down` or `syncing`.
+    pub state: String,
+    /// Events sent to it.
+    pub events_sent: u64,
+    /// Events received from it.
+    pub events_received: u64,
+    /// Bytes sent to it.
+    pub bytes_out: u64,
+    /// Bytes received from it.
+    pub bytes_in: u64,
+    /// Replication lag histogram: observations per bucket (not
+    /// cumulative), bounds in [`lag_bounds_us`](Self::lag_bounds_us), the
+    /// last bucket above the last bound.
+    pub lag_buckets: Vec<u64>,
+    /// Bucket upper bounds, microseconds.
+    pub lag_bounds_us: Vec<u64>,
+    /// Sum of lags, nanoseconds.
+    pub lag_sum_ns: u64,
+    /// Sync events waiting for its acknowledgement.
+    pub unacked_events: u64,
+}
+
+impl PeerStatus {
+    /// The bucket bound below which a fraction `q` of lags fall (`None`: no
+    /// observations, or beyond the last bound).
+    pub fn lag_quantile_us(&self, q: f64) -> Option<u64> {
+        let count: u64 = self.lag_buckets.iter().sum();
+        if count == 0 {
+            return None;
+        }
+        let rank = ((count as f64) * q.clamp(0.0, 1.0)).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for (i, n) in self.lag_buckets.iter().enumerate() {
+            seen += n;
+            if seen >= rank {
+                return self.lag_bounds_us.get(i).copied();
+            }
+        }
+        None
+    }
+}
+
+/// Sync protocol totals of the node.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncTotals {
+    /// Bytes of frames sent.
+    pub bytes_out: u64,
+    /// Bytes of frames received.
+    pub bytes_in: u64,
+    /// Bulk syncs requested.
+    pub bulk_requested: u64,
+    /// Bulk syncs completed.
+    pub bulk_completed: u64,
+    /// Bulk syncs abandoned.
+    pub bulk_failed: u64,
+    /// Bulk syncs served to peers.
+    pub bulk_served: u64,
+    /// Flows received in bulk.
+    pub bulk_flows_received: u64,
+    /// Duration of the last completed bulk sync, milliseconds.
+    pub last_bulk_ms: u64,
+    /// Gaps that forced a bulk resync.
+    pub gaps: u64,
+    /// Malformed frames refused.
+    pub malformed: u64,
+    /// Batches resent after reconnections.
+    pub batches_resent: u64,
+}
+
+/// What the node knows beyond its engines: identity, readiness, cluster,
+/// Raft and policy. Filled by the node; parts it does not have are absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    /// This node's id.
+    pub node_id: u16,
+    /// This node's name.
+    pub node_name: String,
+    /// A policy was loaded (bootstrap file or configure).
+    pub policy_loaded: bool,
+    /// The first bulk sync is done, or the node is alone (or standalone).
+    pub sync_ready: bool,
+    /// Whether the node has a `[cluster]` at all.
+    pub clustered: bool,
+    /// The peers.
+    pub peers: Vec<PeerStatus>,
+    /// Protocol totals (absent without a cluster).
+    pub sync: Option<SyncTotals>,
+    /// Raft (absent until Raft runs).
+    pub raft: Option<RaftStatus>,
+    /// Running-config version (0: the built-in security-levels policy).
+    pub policy_version: u64,
+}
+
+/// `show cluster`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// The node's status.
+    pub status: NodeStatus,
+    /// Policy swaps on this node's engines.
+    pub policy_swaps: u64,
+    /// Connections in use here.
+    pub conns_in_use: u64,
+}
+
+/// `show running-config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunningConfig {
+    /// Version (0: nothing configured).
+    pub version: u64,
+    /// The configuration as ASA commands.
+    pub text: String,
+}
+
+/// A configuration error with its position.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigProblem {
+    /// Line, from 1 (0: not tied to a line).
+    pub line: usize,
+    /// Column, from 1 (0: not tied to a column).
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// `configure`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigureResult {
+    /// The version now running.
+    pub version: u64,
+    /// Lines accepted without effect (unimplemented ASA features).
+    pub ignored_lines: Vec<ConfigProblem>,
+}
+
+/// `/readyz` and `/healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Ready to forward.
+    pub ready: bool,
+    /// Why not, when not.
+    pub reasons: Vec<String>,
+}
+
+/// An error of the admin API, as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong.
+    pub error: String,
+    /// Positions, for a refused configuration.
+    #[serde(default)]
+    pub problems: Vec<ConfigProblem>,
+}

@@ -1,0 +1,330 @@
+//! The node's ops endpoints: `/metrics`, `/healthz` and `/readyz` on the
+//! metrics address; the JSON admin API on the admin address (localhost),
+//! where anything that changes state needs the node's token.
+//!
+//! Admin API (JSON answers; errors as [`ApiError`]):
+//!
+//! | method | path | body | answer |
+//! | --- | --- | --- | --- |
+//! | GET | `/v1/conn?address=A&port=P&count=1` | | [`crate::model::ConnList`] |
+//! | POST | `/v1/clear-conn` (token) | [`ConnFilter`] | [`crate::model::ClearResult`] |
+//! | GET | `/v1/service-policy` | | [`crate::model::ServicePolicy`] |
+//! | GET | `/v1/cluster` | | [`crate::model::ClusterView`] |
+//! | GET | `/v1/running-config` | | [`crate::model::RunningConfig`] |
+//! | POST | `/v1/configure` (token) | ASA commands | [`crate::model::ConfigureResult`], 422 with problems |
+//! | GET | `/v1/counters` | | [`crate::model::Counters`] |
+//! | GET | `/healthz`, `/readyz` | | text, [`crate::model::Health`] |
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::backend::{Backend, ConnQuery, OpsError};
+use crate::http::{self, Handler, Request, Response, query_pairs};
+use crate::metrics::Metrics;
+use crate::model::ApiError;
+use crate::show_conn::ConnFilter;
+
+/// Where to listen and how to authorize changes.
+#[derive(Debug, Clone, Default)]
+pub struct OpsConfig {
+    /// `/metrics`, `/healthz`, `/readyz`.
+    pub metrics: Option<SocketAddr>,
+    /// The admin API.
+    pub admin: Option<SocketAddr>,
+    /// The token that changes need (`None`: every change is refused).
+    pub token: Option<String>,
+}
+
+fn api_error(status: u16, error: impl Into<String>) -> Response {
+    Response::json(
+        status,
+        &ApiError {
+            error: error.into(),
+            problems: Vec::new(),
+        },
+    )
+}
+
+fn from_ops_error(e: OpsError) -> Response {
+    match e {
+        OpsError::Unavailable(_) => api_error(503, e.to_string()),
+        OpsError::BadRequest(_) => api_error(400, e.to_string()),
+        OpsError::Config(problems) => Response::json(
+            422,
+            &ApiError {
+                error: format!("configuration refused ({} problem(s))", problems.len()),
+                problems,
+            },
+        ),
+    }
+}
+
+fn answer<T: serde::Serialize>(r: Result<T, OpsError>) -> Response {
+    match r {
+        Ok(v) => Response::json(200, &v),
+        Err(e) => from_ops_error(e),
+    }
+}
+
+/// Compare without an early exit, so the time taken does not tell how
+/// much of a guessed token was right.
+fn same_token(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for i in 0..a.len().max(b.len()) {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+fn authorized(req: &Request, token: &Option<String>) -> bool {
+    match (token, &req.bearer) {
+        (Some(t), Some(b)) => !t.is_empty() && same_token(t, b),
+        _ => false,
+    }
+}
+
+/// Parse the filters of `show conn` / `clear conn` from a query string.
+pub fn parse_conn_query(query: &str) -> Result<ConnQuery, OpsError> {
+    let mut q = ConnQuery::default();
+    for (k, v) in query_pairs(query) {
+        match k.as_str() {
+            "address" => {
+                q.filter.address = Some(v.parse().map_err(|_| {
+                    OpsError::BadRequest(format!("address '{v}' is not an IP address"))
+                })?);
+            }
+            "port" => {
+                q.filter.port = Some(v.parse().map_err(|_| {
+                    OpsError::BadRequest(format!("port '{v}' is not a number 0-65535"))
+                })?);
+            }
+            "count" => q.count_only = v != "0" && v != "false",
+            other => return Err(OpsError::BadRequest(format!("unknown parameter '{other}'"))),
+        }
+    }
+    Ok(q)
+}
+
+fn health(backend: &dyn Backend, req: &Request) -> Option<Response> {
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/healthz") => Some(Response::text(200, "ok\n")),
+        ("GET", "/readyz") => {
+            let h = backend.health();
+            Some(Response::json(if h.ready { 200 } else { 503 }, &h))
+        }
+        _ => None,
+    }
+}
+
+/// The admin API's handler.
+pub fn admin_handler(backend: Arc<dyn Backend>, token: Option<String>) -> Handler {
+    Arc::new(move |req: Request| {
+        if let Some(r) = health(&*backend, &req) {
+            return r;
+        }
+        let changes = matches!(req.path.as_str(), "/v1/clear-conn" | "/v1/configure");
+        if changes {
+            if req.method != "POST" {
+                return api_error(405, format!("{} needs POST", req.path));
+            }
+            if !authorized(&req, &token) {
+                return api_error(
+                    401,
+                    "this changes state: send the node's admin token (Authorization: Bearer …)",
+                );
+            }
+        } else if req.method != "GET" {
+            return api_error(405, format!("{} needs GET", req.path));
+        }
+        match req.path.as_str() {
+            "/v1/conn" => answer(parse_conn_query(&req.query).and_then(|q| backend.conns(&q))),
+            "/v1/clear-conn" => {
+                let filter: Result<ConnFilter, _> = if req.body.is_empty() {
+                    Ok(ConnFilter::default())
+                } else {
+                    serde_json::from_slice(&req.body)
+                };
+                match filter {
+                    Ok(f) => answer(backend.clear_conns(&f)),
+                    Err(e) => api_error(400, format!("the body is not a connection filter: {e}")),
+                }
+            }
+            "/v1/service-policy" => answer(backend.service_policy()),
+            "/v1/cluster" => answer(backend.cluster()),
+            "/v1/running-config" => answer(backend.running_config()),
+            "/v1/configure" => match std::str::from_utf8(&req.body) {
+                Ok(text) => answer(backend.configure(text)),
+                Err(_) => api_error(400, "the configuration is not UTF-8 text"),
+            },
+            "/v1/counters" => answer(backend.counters()),
+            other => api_error(404, format!("no such endpoint: {other}")),
+        }
+    })
+}
+
+/// The metrics listener's handler.
+pub fn metrics_handler(backend: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Handler {
+    Arc::new(move |req: Request| {
+        if let Some(r) = health(&*backend, &req) {
+            return r;
+        }
+        match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/metrics") => Response {
+                status: 200,
+                content_type: prometheus::TEXT_FORMAT,
+                body: metrics.render().into_bytes(),
+            },
+            (_, "/metrics") => Response::text(405, "GET only\n"),
+            _ => Response::text(404, "not found: try /metrics, /healthz, /readyz\n"),
+        }
+    })
+}
+
+/// The running endpoints; dropping it stops them.
+#[derive(Debug)]
+pub struct OpsServer {
+    /// Where `/metrics` listens (the bound address, also for port 0).
+    pub metrics_addr: Option<SocketAddr>,
+    /// Where the admin API listens.
+    pub admin_addr: Option<SocketAddr>,
+    stop: watch::Sender<bool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Why the endpoints did not start (a local fault: the address or the OS).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Binding failed.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Which endpoint.
+        what: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The runtime did not start.
+    #[error("cannot start the ops runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+fn bind(addr: SocketAddr, what: &'static str) -> Result<std::net::TcpListener, StartError> {
+    let l = std::net::TcpListener::bind(addr).map_err(|source| StartError::Bind {
+        addr,
+        what,
+        source,
+    })?;
+    l.set_nonblocking(true)
+        .map_err(|source| StartError::Bind { addr, what, source })?;
+    Ok(l)
+}
+
+impl OpsServer {
+    /// Bind the configured addresses (errors now, not later) and serve them
+    /// on a thread of their own.
+    pub fn start(
+        cfg: &OpsConfig,
+        backend: Arc<dyn Backend>,
+        metrics: Arc<Metrics>,
+    ) -> Result<OpsServer, StartError> {
+        let m = cfg.metrics.map(|a| bind(a, "metrics")).transpose()?;
+        let a = cfg.admin.map(|a| bind(a, "admin API")).transpose()?;
+        let metrics_addr = m.as_ref().and_then(|l| l.local_addr().ok());
+        let admin_addr = a.as_ref().and_then(|l| l.local_addr().ok());
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(8)
+            .build()
+            .map_err(StartError::Runtime)?;
+        let (stop, rx) = watch::channel(false);
+        let token = cfg.token.clone();
+        let thread = std::thread::Builder::new()
+            .name("rampart-ops".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let mut tasks = Vec::new();
+                    if let Some(l) = m
+                        && let Ok(l) = tokio::net::TcpListener::from_std(l)
+                    {
+                        let h = metrics_handler(backend.clone(), metrics);
+                        tasks.push(tokio::spawn(http::serve(l, h, rx.clone())));
+                    }
+                    if let Some(l) = a
+                        && let Ok(l) = tokio::net::TcpListener::from_std(l)
+                    {
+                        let h = admin_handler(backend, token);
+                        tasks.push(tokio::spawn(http::serve(l, h, rx.clone())));
+                    }
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                });
+                runtime.shutdown_timeout(std::time::Duration::from_millis(500));
+            })
+            .map_err(StartError::Runtime)?;
+        Ok(OpsServer {
+            metrics_addr,
+            admin_addr,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for OpsServer {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same_token("abc", "abc"));
+        assert!(!same_token("abc", "abd"));
+        assert!(!same_token("abc", "abcd"));
+        assert!(!same_token("", "x"));
+        let req = |b: Option<&str>| Request {
+            method: "POST".into(),
+            path: "/v1/configure".into(),
+            query: String::new(),
+            bearer: b.map(String::from),
+            body: Default::default(),
+        };
+        assert!(authorized(&req(Some("t0k")), &Some("t0k".into())));
+        assert!(!authorized(&req(None), &Some("t0k".into())));
+        assert!(!authorized(&req(Some("")), &Some(String::new())));
+        assert!(!authorized(&req(Some("t0k")), &None));
+    }
+
+    #[test]
+    fn conn_queries_parse_and_refuse_garbage() {
+        let q = parse_conn_query("address=198.18.0.1&port=80").unwrap();
+        assert_eq!(q.filter.address, Some("198.18.0.1".parse().unwrap()));
+        assert_eq!(q.filter.port, Some(80));
+        assert!(!q.count_only);
+        assert!(parse_conn_query("count=1").unwrap().count_only);
+        assert!(matches!(
+            parse_conn_query("port=99999"),
+            Err(OpsError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_conn_query("address=nope"),
+            Err(OpsError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_conn_query("bogus=1"),
+            Err(OpsError::BadRequest(_))
+        ));
+    }
+}

@@ -1,0 +1,148 @@
+//! `show cluster`: this node, its peers and what it knows of Raft and the
+//! policy, in the shape of the ASA's `show cluster info`. Parts the node
+//! does not know are said to be unknown, never invented.
+
+use crate::model::{ClusterView, PeerStatus, RaftStatus};
+
+fn lag(p: &PeerStatus) -> String {
+    let q = |q: f64| {
+        p.lag_quantile_us(q).map_or_else(
+            || {
+                if p.lag_buckets.iter().sum::<u64>() == 0 {
+                    "-".to_string()
+                } else {
+                    format!(
+                        ">{} ms",
+                        p.lag_bounds_us.last().copied().unwrap_or(0) / 1000
+                    )
+                }
+            },
+            |us| format!("≤{}", human_us(us)),
+        )
+    };
+    if p.lag_buckets.iter().sum::<u64>() == 0 {
+        return "no acknowledged batches yet".into();
+    }
+    format!("p50 {}, p99 {}", q(0.5), q(0.99))
+}
+
+fn human_us(us: u64) -> String {
+    if us >= 1_000_000 {
+        format!("{} s", us as f64 / 1e6)
+    } else if us >= 1_000 {
+        format!("{} ms", us as f64 / 1e3)
+    } else {
+        format!("{us} µs")
+    }
+}
+
+fn role(raft: Option<&RaftStatus>, id: u16) -> &'static str {
+    match raft {
+        None => "unknown (no Raft)",
+        Some(r) if r.leader == Some(id) => "leader",
+        Some(r) if r.learners.contains(&id) => "learner",
+        Some(r) if r.voters.contains(&id) => "follower",
+        Some(_) => "not a member",
+    }
+}
+
+/// The text.
+pub fn render_cluster(v: &ClusterView) -> String {
+    let s = &v.status;
+    let mut out = String::new();
+    if !s.clustered {
+        out.push_str("Cluster: Off (standalone node)\n");
+    } else {
+        out.push_str("Cluster: On\n");
+    }
+    let state = if s.sync_ready && s.policy_loaded {
+        "READY"
+    } else {
+        "NOT READY"
+    };
+    out.push_str(&format!(
+        "    This is \"{}\" (node {}) in state {state}\n",
+        s.node_name, s.node_id
+    ));
+    let raft = s.raft.as_ref();
+    if s.clustered {
+        let up = s.peers.iter().filter(|p| p.state == "up").count();
+        out.push_str(&format!(
+            "        Sync         : {}, {up} of {} peer(s) up\n",
+            if s.sync_ready {
+                "bulk sync done"
+            } else {
+                "waiting for the first bulk sync"
+            },
+            s.peers.len()
+        ));
+        if let Some(t) = &s.sync
+            && t.bulk_completed > 0
+        {
+            out.push_str(&format!(
+                "        Last bulk    : {} ms, {} flow(s) received in all\n",
+                t.last_bulk_ms, t.bulk_flows_received
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "        Policy       : version {}, {} swap(s)\n",
+        s.policy_version, v.policy_swaps
+    ));
+    out.push_str(&format!(
+        "        Connections  : {} in use\n",
+        v.conns_in_use
+    ));
+    match raft {
+        None => out.push_str("        Raft         : not running (policy applied locally)\n"),
+        Some(r) => {
+            let leader = r.leader.map_or_else(
+                || "none known".to_string(),
+                |l| {
+                    if l == s.node_id {
+                        format!("node {l} (this node)")
+                    } else {
+                        let name = s
+                            .peers
+                            .iter()
+                            .find(|p| p.id == l)
+                            .map_or(String::new(), |p| format!("\"{}\" ", p.name));
+                        format!("{name}node {l}")
+                    }
+                },
+            );
+            out.push_str(&format!(
+                "        Raft         : term {}, leader {leader}, commit {}, applied {}\n",
+                r.term, r.commit_index, r.applied_index
+            ));
+            out.push_str(&format!(
+                "        Role         : {}\n",
+                role(raft, s.node_id)
+            ));
+        }
+    }
+    if s.peers.is_empty() {
+        return out;
+    }
+    out.push_str("Other members in the cluster:\n");
+    for p in &s.peers {
+        out.push_str(&format!(
+            "    Unit \"{}\" (node {}) in state {}\n",
+            p.name, p.id, p.state
+        ));
+        out.push_str(&format!("        Address      : {}\n", p.address));
+        if raft.is_some() {
+            out.push_str(&format!("        Role         : {}\n", role(raft, p.id)));
+        }
+        out.push_str(&format!("        Sync lag     : {}\n", lag(p)));
+        out.push_str(&format!(
+            "        Events       : {} sent, {} received, {} unacked\n",
+            p.events_sent, p.events_received, p.unacked_events
+        ));
+        out.push_str(&format!(
+            "        Bytes        : {} sent, {} received\n",
+            p.bytes_out, p.bytes_in
+        ));
+    }
+    out
+}

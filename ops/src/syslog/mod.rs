@@ -1,0 +1,16 @@
+//! ASA syslog messages for connection events (spec/asa.md §4): formatting,
+//! a rate limit so that a flood cannot fill a disk, the 733100 drop-rate
+//! monitor, and RFC 5424 over UDP to a syslog server.
+
+use std::sync::atomic::AtomicU64;
+
+/// What the logger did (read by the metrics collector).
+#[derive(Debug, Default)]
+pub struct SyslogCounters {
+    /// Messages logged.
+    pub logged: AtomicU64,
+    /// Messages suppressed by the rate limit.
+    pub suppressed: AtomicU64,
+    /// RFC 5424 datagrams the socket refused.
+    pub udp_errors: AtomicU64,
+}
