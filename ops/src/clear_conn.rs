@@ -11,6 +11,11 @@ pub fn clear_conn(engine: &mut Engine, filter: &ConnFilter) -> String {
     format!("{n} connection(s) deleted.\n")
 }
 
+/// The ASA's answer to `clear conn`, from the admin API's result.
+pub fn render_clear(r: &crate::model::ClearResult) -> String {
+    format!("{} connection(s) deleted.\n", r.deleted)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

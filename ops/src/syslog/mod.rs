@@ -2,6 +2,12 @@
 //! a rate limit so that a flood cannot fill a disk, the 733100 drop-rate
 //! monitor, and RFC 5424 over UDP to a syslog server.
 
+pub mod format;
+pub mod logger;
+pub mod ratelimit;
+pub mod rfc5424;
+pub mod threat;
+
 use std::sync::atomic::AtomicU64;
 
 /// What the logger did (read by the metrics collector).

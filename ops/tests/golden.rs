@@ -1,0 +1,114 @@
+//! Golden tests of every `show` rendering on the fixed engine state of
+//! `rampart_ops::fixture` (two real engines fed real frames, a clock that
+//! stands still), through the same backend the admin API serves.
+//! `RAMPART_UPDATE_GOLDEN=1 cargo test -p rampart-ops --test golden`
+//! rewrites the files; review the diff before committing it.
+
+use std::path::PathBuf;
+
+use rampart_ops::backend::{Backend, ConnQuery};
+use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
+use rampart_ops::{asp_drop, fixture, service_policy, show_cluster};
+
+fn check(name: &str, got: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("RAMPART_UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (run with RAMPART_UPDATE_GOLDEN=1)", path.display()));
+    assert_eq!(got, want, "{name} differs from {}", path.display());
+}
+
+#[test]
+fn show_conn_plain_detail_count_and_filters() {
+    let a = fixture::admin(fixture::standalone_status());
+    let all = a.conns(&ConnQuery::default()).unwrap();
+    check("show_conn.txt", &render_conn_list(&all, false));
+    check("show_conn_detail.txt", &render_conn_list(&all, true));
+    let count = a
+        .conns(&ConnQuery {
+            count_only: true,
+            ..ConnQuery::default()
+        })
+        .unwrap();
+    assert!(count.conns.is_empty());
+    assert_eq!(render_count(&count), "4 in use, 4 most used\n");
+    let port = a
+        .conns(&ConnQuery {
+            filter: ConnFilter {
+                address: None,
+                port: Some(445),
+            },
+            count_only: false,
+        })
+        .unwrap();
+    check("show_conn_port_445.txt", &render_conn_list(&port, false));
+    let none = a
+        .conns(&ConnQuery {
+            filter: ConnFilter {
+                address: Some("198.18.9.9".parse().unwrap()),
+                port: None,
+            },
+            count_only: false,
+        })
+        .unwrap();
+    assert_eq!(render_conn_list(&none, false), "4 in use, 4 most used\n\n");
+}
+
+#[test]
+fn show_service_policy() {
+    let a = fixture::admin(fixture::standalone_status());
+    check(
+        "show_service_policy.txt",
+        &service_policy::render_service_policy(&a.service_policy().unwrap()),
+    );
+}
+
+#[test]
+fn show_cluster_standalone_and_clustered() {
+    let a = fixture::admin(fixture::standalone_status());
+    check(
+        "show_cluster_standalone.txt",
+        &show_cluster::render_cluster(&a.cluster().unwrap()),
+    );
+    let b = fixture::admin(fixture::cluster_status());
+    check(
+        "show_cluster.txt",
+        &show_cluster::render_cluster(&b.cluster().unwrap()),
+    );
+}
+
+#[test]
+fn show_counters_and_running_config() {
+    let a = fixture::admin(fixture::standalone_status());
+    check(
+        "show_counters.txt",
+        &asp_drop::render_counters(&a.counters().unwrap()),
+    );
+    let rc = a.running_config().unwrap();
+    assert_eq!(rc.version, 1);
+    check("show_running_config.txt", &rc.text);
+}
+
+#[test]
+fn clear_conn_by_address_then_all() {
+    let a = fixture::admin(fixture::standalone_status());
+    let f = ConnFilter {
+        address: None,
+        port: Some(53),
+    };
+    assert_eq!(
+        rampart_ops::clear_conn::render_clear(&a.clear_conns(&f).unwrap()),
+        "1 connection(s) deleted.\n"
+    );
+    assert_eq!(
+        rampart_ops::clear_conn::render_clear(&a.clear_conns(&ConnFilter::default()).unwrap()),
+        "3 connection(s) deleted.\n"
+    );
+    assert_eq!(a.conns(&ConnQuery::default()).unwrap().in_use, 0);
+}
