@@ -70,6 +70,8 @@ pub struct Client {
 pub struct RawResponse {
     /// HTTP status.
     pub status: u16,
+    /// The `Content-Type` header, if any.
+    pub content_type: Option<String>,
     /// Body.
     pub body: Vec<u8>,
 }
@@ -108,6 +110,7 @@ pub fn parse_response(raw: &[u8]) -> Result<RawResponse, String> {
         .ok_or_else(|| format!("no status code in: {status_line}"))?;
     let mut chunked = false;
     let mut length = None;
+    let mut content_type = None;
     for l in lines {
         if let Some((k, v)) = l.split_once(':') {
             let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
@@ -115,6 +118,8 @@ pub fn parse_response(raw: &[u8]) -> Result<RawResponse, String> {
                 chunked = true;
             } else if k == "content-length" {
                 length = v.parse::<usize>().ok();
+            } else if k == "content-type" {
+                content_type = Some(v.to_string());
             }
         }
     }
@@ -128,7 +133,11 @@ pub fn parse_response(raw: &[u8]) -> Result<RawResponse, String> {
     } else {
         body.to_vec()
     };
-    Ok(RawResponse { status, body })
+    Ok(RawResponse {
+        status,
+        content_type,
+        body,
+    })
 }
 
 impl Client {

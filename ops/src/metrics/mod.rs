@@ -6,6 +6,7 @@ pub mod collect;
 pub mod family;
 pub mod process;
 pub mod specs;
+pub mod text;
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -1,0 +1,301 @@
+//! The admin API and the metrics endpoint over real HTTP on loopback
+//! (ephemeral ports), backed by the fixed engine state: reads are open,
+//! changes need the token, and a refused change changes nothing.
+
+use std::sync::Arc;
+
+use rampart_ops::backend::Backend;
+use rampart_ops::client::{Client, ClientError};
+use rampart_ops::fixture;
+use rampart_ops::metrics::Metrics;
+use rampart_ops::metrics::text::sample;
+use rampart_ops::model::NodeStatus;
+use rampart_ops::server::{OpsConfig, OpsServer};
+use rampart_ops::show_conn::ConnFilter;
+
+const TOKEN: &str = "4f1d0c2b9e8a7d6c";
+
+fn start(status: NodeStatus) -> (OpsServer, Arc<dyn Backend>) {
+    let backend: Arc<dyn Backend> = Arc::new(fixture::admin(status));
+    let b = backend.clone();
+    let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), None));
+    let cfg = OpsConfig {
+        metrics: Some("127.0.0.1:0".parse().unwrap()),
+        admin: Some("127.0.0.1:0".parse().unwrap()),
+        token: Some(TOKEN.into()),
+    };
+    (
+        OpsServer::start(&cfg, backend.clone(), metrics).unwrap(),
+        backend,
+    )
+}
+
+fn refused_status(e: ClientError) -> u16 {
+    match e {
+        ClientError::Refused { status, .. } => status,
+        other => panic!("expected a refusal, got {other}"),
+    }
+}
+
+#[test]
+fn reads_are_open_and_match_the_backend() {
+    let (srv, backend) = start(fixture::standalone_status());
+    let c = Client::new(srv.admin_addr.unwrap(), None);
+    let list = c.conns(&ConnFilter::default(), false).unwrap();
+    assert_eq!(list, backend.conns(&Default::default()).unwrap());
+    assert_eq!(list.conns.len(), 4);
+    let count = c.conns(&ConnFilter::default(), true).unwrap();
+    assert_eq!((count.in_use, count.conns.len()), (4, 0));
+    let by_addr = c
+        .conns(
+            &ConnFilter {
+                address: Some("198.18.1.10".parse().unwrap()),
+                port: Some(53),
+            },
+            false,
+        )
+        .unwrap();
+    assert_eq!(by_addr.conns.len(), 1);
+    assert_eq!(by_addr.conns[0].protocol, "UDP");
+    assert_eq!(c.service_policy().unwrap().bindings.len(), 1);
+    assert_eq!(c.running_config().unwrap().version, 1);
+    let counters = c.counters().unwrap();
+    let acl = counters
+        .drops
+        .iter()
+        .find(|d| d.reason == "acl-drop")
+        .unwrap();
+    assert_eq!(acl.count, 1);
+    assert_eq!(c.cluster().unwrap().conns_in_use, 4);
+}
+
+#[test]
+fn an_unauthenticated_change_is_refused_and_changes_nothing() {
+    let (srv, _) = start(fixture::standalone_status());
+    let addr = srv.admin_addr.unwrap();
+    let anon = Client::new(addr, None);
+    let wrong = Client::new(addr, Some("not-the-token".into()));
+    for c in [&anon, &wrong] {
+        assert_eq!(
+            refused_status(c.clear_conns(&ConnFilter::default()).unwrap_err()),
+            401
+        );
+        assert_eq!(
+            refused_status(c.configure("class-map x\n match any\n").unwrap_err()),
+            401
+        );
+    }
+    // Nothing moved.
+    assert_eq!(anon.conns(&ConnFilter::default(), true).unwrap().in_use, 4);
+    assert_eq!(anon.running_config().unwrap().version, 1);
+    // The right token clears.
+    let admin = Client::new(addr, Some(TOKEN.into()));
+    let f = ConnFilter {
+        address: Some("198.18.0.10".parse().unwrap()),
+        port: Some(445),
+    };
+    assert_eq!(admin.clear_conns(&f).unwrap().deleted, 1);
+    assert_eq!(anon.conns(&ConnFilter::default(), true).unwrap().in_use, 3);
+}
+
+#[test]
+fn configure_refuses_bad_text_with_positions_and_applies_good_text() {
+    let (srv, _) = start(fixture::standalone_status());
+    let admin = Client::new(srv.admin_addr.unwrap(), Some(TOKEN.into()));
+    let bad = "class-map c1\n match any\npolicy-map p\n class c1\n  set connection conn-max many\n";
+    match admin.configure(bad).unwrap_err() {
+        ClientError::Refused { status, error } => {
+            assert_eq!(status, 422);
+            let p = &error.problems[0];
+            assert_eq!(p.line, 5, "{error:?}");
+            assert!(p.column > 1, "{error:?}");
+        }
+        other => panic!("{other}"),
+    }
+    assert_eq!(admin.running_config().unwrap().version, 1);
+    let good = "class-map c1\n match any\npolicy-map p\n class c1\n  set connection conn-max 7\nservice-policy p global\n";
+    let r = admin.configure(good).unwrap();
+    assert_eq!(r.version, 2);
+    let rc = admin.running_config().unwrap();
+    assert_eq!(rc.version, 2);
+    assert!(rc.text.contains("set connection conn-max 7"), "{}", rc.text);
+    let sp = admin.service_policy().unwrap();
+    assert_eq!(sp.bindings[0].policy_map, "p");
+    assert_eq!(sp.bindings[0].classes[0].conn_max, 7);
+    // Existing connections keep their class (as on the ASA).
+    assert_eq!(admin.conns(&ConnFilter::default(), true).unwrap().in_use, 4);
+}
+
+#[test]
+fn methods_paths_and_bodies_are_checked() {
+    let (srv, _) = start(fixture::standalone_status());
+    let c = Client::new(srv.admin_addr.unwrap(), Some(TOKEN.into()));
+    assert_eq!(c.request("POST", "/v1/conn", b"", "").unwrap().status, 405);
+    assert_eq!(
+        c.request("GET", "/v1/configure", b"", "").unwrap().status,
+        405
+    );
+    assert_eq!(c.request("GET", "/v1/nope", b"", "").unwrap().status, 404);
+    assert_eq!(
+        c.request("GET", "/v1/conn?port=http", b"", "")
+            .unwrap()
+            .status,
+        400
+    );
+    assert_eq!(
+        c.request("POST", "/v1/clear-conn", b"{not json", "application/json")
+            .unwrap()
+            .status,
+        400
+    );
+    let big = vec![b'!'; rampart_ops::http::MAX_REQUEST_BYTES + 1];
+    assert_eq!(
+        c.request("POST", "/v1/configure", &big, "text/plain")
+            .unwrap()
+            .status,
+        413
+    );
+    assert_eq!(c.conns(&ConnFilter::default(), true).unwrap().in_use, 4);
+}
+
+#[test]
+fn health_and_readiness() {
+    let (srv, _) = start(fixture::standalone_status());
+    let m = Client::new(srv.metrics_addr.unwrap(), None);
+    let h = m.request("GET", "/healthz", b"", "").unwrap();
+    assert_eq!((h.status, h.body.as_slice()), (200, &b"ok\n"[..]));
+    assert_eq!(m.request("GET", "/readyz", b"", "").unwrap().status, 200);
+    let mut waiting = fixture::standalone_status();
+    waiting.clustered = true;
+    waiting.sync_ready = false;
+    let (srv, _) = start(waiting);
+    let m = Client::new(srv.metrics_addr.unwrap(), None);
+    let r = m.request("GET", "/readyz", b"", "").unwrap();
+    assert_eq!(r.status, 503);
+    assert!(String::from_utf8_lossy(&r.body).contains("first bulk sync not done"));
+    assert_eq!(m.request("GET", "/healthz", b"", "").unwrap().status, 200);
+}
+
+#[test]
+fn metrics_expose_the_fixture_state() {
+    let (srv, _) = start(fixture::cluster_status());
+    let m = Client::new(srv.metrics_addr.unwrap(), None);
+    let r = m.request("GET", "/metrics", b"", "").unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.content_type.as_deref(), Some(prometheus::TEXT_FORMAT));
+    let t = String::from_utf8(r.body).unwrap();
+    let v = |name: &str, labels: &[(&str, &str)]| {
+        sample(&t, name, labels).unwrap_or_else(|| panic!("{name} {labels:?} missing"))
+    };
+    assert_eq!(
+        v(
+            "rampart_conntrack_entries",
+            &[("protocol", "tcp"), ("state", "none"), ("mode", "bypass")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            "rampart_conntrack_entries",
+            &[
+                ("protocol", "tcp"),
+                ("state", "established"),
+                ("mode", "inspected")
+            ]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            "rampart_conntrack_entries",
+            &[("protocol", "udp"), ("state", "replied")]
+        ),
+        1.0
+    );
+    assert_eq!(v("rampart_drops_total", &[("reason", "acl-drop")]), 1.0);
+    assert_eq!(v("rampart_drops_total", &[("reason", "tcp-not-syn")]), 1.0);
+    assert_eq!(
+        v("rampart_drops_total", &[("reason", "conn-table-full")]),
+        0.0
+    );
+    // Worker 0 forwarded 5 + 1 + 1 frames (web, embryonic SYN, bypass);
+    // worker 1 two; inside→outside are 3 + 1 + 1 + 1 of them.
+    assert_eq!(
+        v(
+            "rampart_interface_packets_total",
+            &[("interface", "inside"), ("verdict", "forward")]
+        ),
+        6.0
+    );
+    assert_eq!(
+        v(
+            "rampart_interface_packets_total",
+            &[("interface", "outside"), ("verdict", "drop")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v("rampart_worker_forwarded_packets_total", &[("worker", "1")]),
+        2.0
+    );
+    assert_eq!(
+        v(
+            "rampart_class_connections_created_total",
+            &[("class", "global_policy/byp")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v("rampart_connections_created_total", &[("protocol", "tcp")]),
+        3.0
+    );
+    assert_eq!(v("rampart_conntrack_capacity_entries", &[]), 2_000_000.0);
+    assert_eq!(v("rampart_policy_swaps_total", &[]), 1.0);
+    assert_eq!(v("rampart_ready", &[]), 1.0);
+    // Cluster and Raft parts from the node's status.
+    assert_eq!(v("rampart_sync_peer_up", &[("peer", "2")]), 1.0);
+    assert_eq!(
+        v(
+            "rampart_sync_peer_state",
+            &[("peer", "3"), ("state", "down")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            "rampart_sync_replication_lag_seconds_bucket",
+            &[("peer", "2"), ("le", "0.00025")]
+        ),
+        90.0
+    );
+    assert_eq!(
+        v(
+            "rampart_sync_replication_lag_seconds_count",
+            &[("peer", "2")]
+        ),
+        100.0
+    );
+    assert_eq!(v("rampart_raft_leader", &[]), 2.0);
+    assert_eq!(v("rampart_raft_is_leader", &[]), 0.0);
+    assert_eq!(
+        v("rampart_sync_bulk_runs_total", &[("result", "completed")]),
+        1.0
+    );
+    assert!(v("process_resident_memory_bytes", &[]) > 0.0);
+    // The engines here do not sync: no engine sync series, not zeros.
+    assert_eq!(
+        sample(&t, "rampart_sync_events_sent_total", &[("kind", "insert")]),
+        None
+    );
+    // Without Raft, no Raft series at all.
+    let (srv, _) = start(fixture::standalone_status());
+    let t = String::from_utf8(
+        Client::new(srv.metrics_addr.unwrap(), None)
+            .request("GET", "/metrics", b"", "")
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    assert!(!t.contains("rampart_raft_"), "{t}");
+    assert!(!t.contains("rampart_sync_peer"), "{t}");
+}
