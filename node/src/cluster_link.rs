@@ -269,11 +269,35 @@ pub type StatusSnapshot = (
     Vec<(u16, &'static str)>,
 );
 
-/// Shared view of the protocol for status lines and (later) metrics.
+/// One peer as the protocol sees it, for `show cluster` and metrics.
+#[derive(Debug, Clone)]
+pub struct PeerDetail {
+    /// Node id.
+    pub id: u16,
+    /// Phase label (`up`, `down`, `syncing`).
+    pub phase: &'static str,
+    /// Events, bytes and replication lag of the link.
+    pub counters: rampart_cluster::sync::PeerCounters,
+    /// Events waiting for the peer's acknowledgement.
+    pub unacked_events: usize,
+}
+
+/// Readiness and per-peer detail at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterDetail {
+    /// The first bulk sync is done (or the node is alone).
+    pub ready: bool,
+    /// The peers.
+    pub peers: Vec<PeerDetail>,
+}
+
+/// Shared view of the protocol for status lines, `show cluster` and metrics.
 #[derive(Debug, Default)]
 pub struct SyncStatus {
     /// Latest protocol counters and peer phases, refreshed by the driver.
     pub snapshot: std::sync::Mutex<Option<StatusSnapshot>>,
+    /// Latest readiness and peer detail, refreshed by the driver.
+    pub detail: std::sync::Mutex<Option<ClusterDetail>>,
 }
 
 /// Pump the protocol until the transport's event channel closes or the
@@ -341,6 +365,26 @@ pub async fn drive(
                 .map(|(p, ph)| (p, ph.label()))
                 .collect();
             *s = Some((protocol.counters().clone(), phases));
+        }
+        if let Ok(mut d) = status.detail.try_lock() {
+            let phases = protocol.peer_phases();
+            let peers = protocol
+                .peer_counters()
+                .into_iter()
+                .map(|(id, counters)| PeerDetail {
+                    id,
+                    phase: phases
+                        .iter()
+                        .find(|(p, _)| *p == id)
+                        .map_or("down", |(_, ph)| ph.label()),
+                    counters,
+                    unacked_events: protocol.unacked(id).1,
+                })
+                .collect();
+            *d = Some(ClusterDetail {
+                ready: protocol.is_ready(),
+                peers,
+            });
         }
     }
 }

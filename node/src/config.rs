@@ -138,6 +138,19 @@ impl NodeConfig {
             .join(&self.node.data_dir)
     }
 
+    /// The admin token file: `[ops] token_file` relative to the
+    /// configuration file's directory, else `<data_dir>/admin.token`.
+    pub fn token_path(&self, config_path: &Path) -> PathBuf {
+        let base = config_path.parent().unwrap_or(Path::new("."));
+        self.ops
+            .as_ref()
+            .and_then(|o| o.token_file.as_ref())
+            .map_or_else(
+                || self.data_path(config_path).join("admin.token"),
+                |p| base.join(p),
+            )
+    }
+
     /// The cluster TLS files: explicit paths relative to the configuration
     /// file's directory, defaults in the data directory.
     pub fn tls_paths(&self, config_path: &Path) -> Option<TlsPaths> {
@@ -175,8 +188,25 @@ pub struct Peer {
 pub struct Ops {
     /// Prometheus `/metrics`, `/healthz`, `/readyz`.
     pub metrics: Option<SocketAddr>,
-    /// The admin API (localhost).
+    /// The admin API (a loopback address: it is for the node's own CLI).
     pub admin: Option<SocketAddr>,
+    /// The file holding the token that admin changes need (the node
+    /// creates it with a random token, readable by its owner only, if it
+    /// does not exist; the CLI reads it). Relative paths are relative to
+    /// this file. Default `<data_dir>/admin.token`.
+    pub token_file: Option<PathBuf>,
+    /// Log connection events as ASA syslog lines (default on).
+    #[serde(default = "yes")]
+    pub conn_log: bool,
+    /// Most ASA syslog lines per second; the rest are counted and reported.
+    #[serde(default = "default_syslog_per_sec")]
+    pub syslog_max_per_sec: u32,
+    /// A syslog server to send the lines to (RFC 5424 over UDP).
+    pub syslog: Option<SocketAddr>,
+}
+
+fn default_syslog_per_sec() -> u32 {
+    1000
 }
 
 /// A configuration that cannot be used; the file's fault.
@@ -287,6 +317,14 @@ impl NodeConfig {
             return bad(
                 "interface[1].nameif".into(),
                 format!("nameif '{}' is used twice", self.interfaces[1].nameif),
+            );
+        }
+        if let Some(a) = self.ops.as_ref().and_then(|o| o.admin)
+            && !a.ip().is_loopback()
+        {
+            return bad(
+                "ops.admin".into(),
+                format!("{a} is not a loopback address (the admin API is for this host only)"),
             );
         }
         if let Some(c) = &self.cluster {
@@ -463,6 +501,39 @@ admin = "127.0.0.1:9461"
         );
         let missing = err(&FULL.replace("name = \"fw-a\"\n", ""));
         assert!(missing.contains("missing field `name`"), "{missing}");
+    }
+
+    #[test]
+    fn ops_admin_is_loopback_and_the_token_file_has_a_default() {
+        assert_eq!(
+            err(&FULL.replace("admin = \"127.0.0.1:9461\"", "admin = \"198.18.0.1:9461\"")),
+            "node.toml: key `ops.admin`: 198.18.0.1:9461 is not a loopback address (the admin API is for this host only)"
+        );
+        let c = NodeConfig::parse("node.toml", FULL).unwrap();
+        let o = c.ops.as_ref().unwrap();
+        assert!(o.conn_log);
+        assert_eq!(o.syslog_max_per_sec, 1000);
+        assert_eq!(o.syslog, None);
+        assert_eq!(
+            c.token_path(Path::new("/etc/rampart/node.toml")),
+            Path::new("/var/lib/rampart/admin.token")
+        );
+        let c = NodeConfig::parse(
+            "node.toml",
+            &FULL.replace(
+                "[ops]\n",
+                "[ops]\ntoken_file = \"secret/token\"\nsyslog = \"127.0.0.1:514\"\n",
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            c.token_path(Path::new("/etc/rampart/node.toml")),
+            Path::new("/etc/rampart/secret/token")
+        );
+        assert_eq!(
+            c.ops.unwrap().syslog,
+            Some("127.0.0.1:514".parse().unwrap())
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! `rampart`: the Rampart firewall node.
 
+mod admin;
+mod cli;
 mod cluster_link;
 mod config;
 mod config_check;
@@ -13,12 +15,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// Rampart: a clustered, active/active, stateful firewall.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Log line format: human or json.
+    #[arg(
+        long,
+        global = true,
+        default_value = "human",
+        env = "RAMPART_LOG_FORMAT"
+    )]
+    log_format: rampart_ops::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -57,6 +67,8 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    #[command(flatten)]
+    Ops(cli::OpsCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -125,7 +137,9 @@ enum ConfigCommand {
 /// Errors reach the user as one plain message with its causes (`{:#}`),
 /// never as a debug dump with a backtrace.
 fn main() -> ExitCode {
-    match dispatch(Cli::parse().command) {
+    let parsed = cli::parse::<Cli>();
+    rampart_ops::logging::init(parsed.log_format);
+    match dispatch(parsed.command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("rampart: {e:#}");
@@ -136,6 +150,7 @@ fn main() -> ExitCode {
 
 fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
+        Command::Ops(c) => cli::run(c, Cli::command),
         Command::Demo => {
             print!("{}", demo::run()?);
             Ok(ExitCode::SUCCESS)

@@ -93,6 +93,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         .map(|_| Engine::new(engine_cfg.clone()))
         .collect::<Result<Vec<_>, _>>()
         .context("building the engine")?;
+    let mut policy_text = None;
     if let Some(policy) = &cfg.node.policy {
         // A relative policy path is relative to the node configuration.
         let path = config_path.parent().unwrap_or(Path::new(".")).join(policy);
@@ -112,6 +113,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             path.display(),
             parsed.ignored.len()
         );
+        policy_text = Some(text);
     }
     let clock = Clock::start();
     let wakes = (0..n)
@@ -168,6 +170,13 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         cfg.interfaces[1].nameif,
         workers.len()
     );
+    let ops = crate::admin::start(
+        &cfg,
+        config_path,
+        &workers,
+        cluster.as_ref().map(|c| c.status.clone()),
+        policy_text.as_deref(),
+    )?;
     let handles = worker::spawn(sockets, engines, ports, clock, &STOP)?;
     let data = cfg.data_path(config_path);
     let conn_path = data.join(format!("{}.conn", cfg.node.name));
@@ -183,6 +192,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         }
         std::thread::sleep(SUPERVISE_TICK);
     }
+    drop(ops);
     let mut bridges = Vec::with_capacity(handles.len());
     let mut failure = None;
     for (w, h) in handles.into_iter().enumerate() {

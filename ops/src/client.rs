@@ -25,7 +25,7 @@ pub const MAX_RESPONSE_BYTES: u64 = 256 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// No node answers there (is it running, is `[ops] admin` that address?).
-    #[error("cannot reach the admin API at {addr}: {source}")]
+    #[error("cannot reach the admin API at {addr}")]
     Connect {
         /// Where.
         addr: SocketAddr,
@@ -33,7 +33,7 @@ pub enum ClientError {
         source: std::io::Error,
     },
     /// The connection broke.
-    #[error("admin API at {addr}: {source}")]
+    #[error("admin API at {addr}: connection failed")]
     Io {
         /// Where.
         addr: SocketAddr,

@@ -87,9 +87,7 @@ pub fn collect_rows(
         port: ep.port,
     };
     let level = |i: rampart_dataplane::IfaceId| {
-        ifaces
-            .get(usize::from(i.0))
-            .map_or(0, |i| i.security_level)
+        ifaces.get(usize::from(i.0)).map_or(0, |i| i.security_level)
     };
     let rows = entries
         .into_iter()

@@ -8,7 +8,7 @@ pub mod ast;
 pub mod classifier;
 pub mod compile;
 pub mod parse;
-mod ports;
+pub mod ports;
 pub mod render;
 
 pub use parse::{IgnoredLine, ParseError, ParseErrors, Parsed, parse_config};

@@ -1,0 +1,245 @@
+//! The node's ops side: the admin API, `/metrics` and the connection log
+//! over the workers ([`crate::control::Workers`]) and the cluster's status
+//! ([`crate::cluster_link::SyncStatus`]). Started by `rampart run` at the
+//! `[ops]` addresses; nothing here locks an engine: every question is a
+//! job the workers run between two batches.
+
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rampart_cluster::sync::peer_stats::LAG_BUCKET_BOUNDS_US;
+use rampart_ops::admin::Admin;
+use rampart_ops::backend::Backend;
+use rampart_ops::metrics::Metrics;
+use rampart_ops::model::{NodeStatus, PeerStatus, SyncTotals};
+use rampart_ops::pool::{EnginePool, PoolError, WorkerView};
+use rampart_ops::server::{OpsConfig, OpsServer};
+use rampart_ops::syslog::SyslogCounters;
+use rampart_ops::syslog::logger::{ConnLogger, LogPump, SyslogConfig};
+
+use crate::cluster_link::SyncStatus;
+use crate::config::NodeConfig;
+use crate::control::Workers;
+
+/// Bytes of randomness in a generated admin token.
+const TOKEN_BYTES: usize = 32;
+
+/// The workers as the ops crate's engine pool.
+#[derive(Debug, Clone)]
+pub struct WorkerPool(pub Workers);
+
+impl EnginePool for WorkerPool {
+    fn workers(&self) -> usize {
+        self.0.len()
+    }
+
+    fn each<R: Send + 'static>(
+        &self,
+        timeout: Duration,
+        f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
+    ) -> Result<Vec<R>, PoolError> {
+        self.0
+            .each(timeout, move |ctx| {
+                f(&mut WorkerView {
+                    engine: ctx.engine,
+                    io: Some(ctx.io),
+                    now: ctx.now,
+                    worker: ctx.worker,
+                })
+            })
+            .map_err(|e| PoolError(e.to_string()))
+    }
+}
+
+/// The running ops side; dropping it stops the endpoints and the log.
+#[derive(Debug)]
+pub struct OpsSide {
+    _server: OpsServer,
+    _pump: Option<LogPump>,
+}
+
+/// Read the admin token, or create the file with a fresh random one
+/// (mode 0600) if it does not exist.
+pub fn token(path: &Path) -> anyhow::Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
+        Ok(_) => anyhow::bail!("{}: the admin token file is empty", path.display()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| format!("reading the admin token {}", path.display()));
+        }
+        Err(_) => {}
+    }
+    let mut bytes = [0u8; TOKEN_BYTES];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom for the admin token")?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("creating {} for the admin token", dir.display()))?;
+    }
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("creating the admin token {}", path.display()))?;
+    writeln!(f, "{token}").with_context(|| format!("writing {}", path.display()))?;
+    Ok(token)
+}
+
+/// What the node knows of itself and its cluster, now.
+fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
+    let mut s = NodeStatus {
+        node_id: cfg.node.id,
+        node_name: cfg.node.name.clone(),
+        clustered: cfg.cluster.is_some(),
+        // A standalone node forwards at once.
+        sync_ready: cfg.cluster.is_none(),
+        ..NodeStatus::default()
+    };
+    let (Some(c), Some(sync)) = (&cfg.cluster, sync) else {
+        return s;
+    };
+    let detail = sync.detail.lock().ok().and_then(|d| d.clone());
+    s.sync_ready = detail.as_ref().is_some_and(|d| d.ready);
+    s.peers = c
+        .peers
+        .iter()
+        .map(|p| {
+            let d = detail
+                .as_ref()
+                .and_then(|d| d.peers.iter().find(|x| x.id == p.id));
+            let counters = d.map(|d| d.counters.clone()).unwrap_or_default();
+            PeerStatus {
+                id: p.id,
+                name: p.name.clone(),
+                address: p.address.to_string(),
+                state: d.map_or("down", |d| d.phase).to_string(),
+                events_sent: counters.events_sent,
+                events_received: counters.events_received,
+                bytes_out: counters.bytes_out,
+                bytes_in: counters.bytes_in,
+                lag_buckets: counters.lag.buckets.to_vec(),
+                lag_bounds_us: LAG_BUCKET_BOUNDS_US.to_vec(),
+                lag_sum_ns: counters.lag.sum_ns,
+                unacked_events: d.map_or(0, |d| d.unacked_events as u64),
+            }
+        })
+        .collect();
+    if let Some((pc, _)) = sync.snapshot.lock().ok().and_then(|s| s.clone()) {
+        s.sync = Some(SyncTotals {
+            bytes_out: pc.bytes_out,
+            bytes_in: pc.bytes_in,
+            bulk_requested: pc.bulk_requested,
+            bulk_completed: pc.bulk_completed,
+            bulk_failed: pc.bulk_failed,
+            bulk_served: pc.bulk_served,
+            bulk_flows_received: pc.bulk_flows_received,
+            last_bulk_ms: u64::try_from(pc.last_bulk.as_millis()).unwrap_or(u64::MAX),
+            gaps: pc.gaps,
+            malformed: pc.malformed,
+            batches_resent: pc.batches_resent,
+        });
+    }
+    s
+}
+
+/// Start the `[ops]` endpoints and the connection log (nothing without an
+/// `[ops]` table). `policy` is the bootstrap policy text the engines run.
+pub fn start(
+    cfg: &NodeConfig,
+    config_path: &Path,
+    workers: &Workers,
+    sync: Option<Arc<SyncStatus>>,
+    policy: Option<&str>,
+) -> anyhow::Result<Option<OpsSide>> {
+    let Some(ops) = &cfg.ops else {
+        return Ok(None);
+    };
+    let pool = Arc::new(WorkerPool(workers.clone()));
+    let status_cfg = cfg.clone();
+    let mut admin = Admin::new(
+        pool.clone(),
+        Box::new(move || status(&status_cfg, sync.as_deref())),
+    );
+    if let Some(text) = policy {
+        admin = admin.with_policy(text);
+    }
+    let backend: Arc<dyn Backend> = Arc::new(admin);
+    let syslog = Arc::new(SyslogCounters::default());
+    let pump = if ops.conn_log {
+        let scfg = SyslogConfig {
+            max_per_sec: ops.syslog_max_per_sec,
+            server: ops.syslog,
+            hostname: cfg.node.name.clone(),
+            ..SyslogConfig::default()
+        };
+        let logger = ConnLogger::new(&scfg, syslog.clone()).with_context(|| {
+            format!(
+                "{}: [ops] syslog: opening the UDP socket",
+                config_path.display()
+            )
+        })?;
+        Some(
+            LogPump::start(pool, logger, scfg.queue_events)
+                .context("starting the connection log")?,
+        )
+    } else {
+        None
+    };
+    let b = backend.clone();
+    let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), Some(syslog)));
+    let token = match ops.admin {
+        Some(_) => Some(token(&cfg.token_path(config_path))?),
+        None => None,
+    };
+    let server = OpsServer::start(
+        &OpsConfig {
+            metrics: ops.metrics,
+            admin: ops.admin,
+            token,
+        },
+        backend,
+        metrics,
+    )
+    .with_context(|| format!("{}: [ops]", config_path.display()))?;
+    eprintln!(
+        "rampart: ops: metrics {}, admin API {}",
+        server
+            .metrics_addr
+            .map_or_else(|| "off".into(), |a| format!("http://{a}/metrics")),
+        server
+            .admin_addr
+            .map_or_else(|| "off".into(), |a| format!("http://{a}/v1/"))
+    );
+    Ok(Some(OpsSide {
+        _server: server,
+        _pump: pump,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_is_created_once_owner_only_and_then_read() {
+        let dir = std::env::temp_dir().join(format!("rampart-token-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("sub/admin.token");
+        let t = token(&path).unwrap();
+        assert_eq!(t.len(), TOKEN_BYTES * 2);
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(token(&path).unwrap(), t);
+        std::fs::write(&path, "  \n").unwrap();
+        assert!(token(&path).is_err(), "an empty token file is refused");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

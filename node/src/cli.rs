@@ -1,0 +1,568 @@
+//! The operator's commands, as on the ASA: `rampart show conn …`,
+//! `rampart clear conn …`, `rampart show service-policy|cluster|
+//! running-config|counters`, `rampart configure FILE`, over a node's admin
+//! API (`--admin ADDR`, or `--config node.toml` for its `[ops]` address and
+//! token file). Unambiguous abbreviations are accepted as the ASA accepts
+//! them (`sh conn`, `cle conn addr 198.18.0.1`, `sh run`); an ambiguous one
+//! is refused with the candidates. `--json` prints the API's answer.
+
+use std::ffi::OsString;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Subcommand};
+use rampart_dataplane::policy::ports::{PortNames, port};
+use rampart_ops::client::{Client, ClientError};
+use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
+use rampart_ops::{asp_drop, clear_conn, service_policy, show_cluster};
+
+use crate::config::NodeConfig;
+
+/// Which node, and how to print.
+#[derive(Debug, Clone, Args)]
+pub struct Target {
+    /// The node's admin API address (its `[ops] admin`).
+    #[arg(long, global = true, env = "RAMPART_ADMIN", value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// The node's configuration, for its `[ops] admin` address and token file.
+    #[arg(long, global = true, value_name = "NODE_TOML")]
+    config: Option<PathBuf>,
+    /// The admin token file (changes need the token; default: the node
+    /// configuration's; the token may also come from RAMPART_ADMIN_TOKEN).
+    #[arg(long, global = true, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Print the admin API's JSON answer instead of the ASA text.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+/// The ops subcommands of `rampart`.
+#[derive(Debug, Subcommand)]
+pub enum OpsCommand {
+    /// Show the node's state as the ASA does.
+    Show {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        what: ShowWhat,
+    },
+    /// Clear state on the node: `clear conn [address A] [port P]`.
+    Clear {
+        #[command(flatten)]
+        target: Target,
+        #[command(subcommand)]
+        what: ClearWhat,
+    },
+    /// Apply a whole configuration (ASA commands) to the node; a refused
+    /// one prints its errors with line and column and changes nothing.
+    Configure {
+        #[command(flatten)]
+        target: Target,
+        /// The configuration file.
+        file: PathBuf,
+    },
+    /// Print a completion script for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// What `show` shows.
+#[derive(Debug, Subcommand)]
+pub enum ShowWhat {
+    /// `show conn [address A] [port P] [detail] [count]`.
+    Conn {
+        /// `address A`, `port P`, `detail`, `count` (abbreviations accepted).
+        #[arg(value_name = "WORDS")]
+        words: Vec<String>,
+    },
+    /// Connection settings of each class with its current conns, drops and hits.
+    ServicePolicy,
+    /// This node, its peers, sync lag, Raft and policy version.
+    Cluster,
+    /// The configuration in force, with its version.
+    RunningConfig,
+    /// Frame drops by reason (`show asp drop`).
+    Counters,
+}
+
+/// What `clear` clears.
+#[derive(Debug, Subcommand)]
+pub enum ClearWhat {
+    /// `clear conn [address A] [port P]`: remove connections (no RST is sent).
+    Conn {
+        /// `address A`, `port P` (abbreviations accepted).
+        #[arg(value_name = "WORDS")]
+        words: Vec<String>,
+    },
+}
+
+// === abbreviations ===
+
+/// How a word resolves among candidate names.
+#[derive(Debug, PartialEq, Eq)]
+enum Resolved<'a> {
+    One(&'a str),
+    Ambiguous(Vec<&'a str>),
+    None,
+}
+
+fn resolve<'a>(word: &str, names: &[&'a str]) -> Resolved<'a> {
+    if let Some(n) = names.iter().find(|n| **n == word) {
+        return Resolved::One(n);
+    }
+    let hits: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| !word.is_empty() && n.starts_with(word))
+        .collect();
+    match hits.len() {
+        0 => Resolved::None,
+        1 => Resolved::One(hits[0]),
+        _ => Resolved::Ambiguous(hits),
+    }
+}
+
+fn ambiguous(context: &[String], word: &str, hits: &[&str]) -> String {
+    let (last, rest) = hits.split_last().expect("two or more");
+    let typed = context
+        .iter()
+        .map(String::as_str)
+        .chain([word])
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "% Ambiguous command: \"{typed}\" could be {} or {last}",
+        rest.join(", ")
+    )
+}
+
+/// Expand abbreviated subcommand names in `args` (the first is the
+/// program) by walking `cmd`'s tree: a word that is a unique prefix of one
+/// subcommand becomes its name; an ambiguous one is an error naming the
+/// candidates; anything else is left for clap to judge.
+pub fn expand(args: Vec<OsString>, cmd: &clap::Command) -> Result<Vec<OsString>, String> {
+    let mut root = cmd.clone();
+    root.build();
+    let mut out = Vec::with_capacity(args.len());
+    let mut it = args.into_iter();
+    out.extend(it.next());
+    let mut path: Vec<&clap::Command> = vec![&root];
+    let mut typed: Vec<String> = Vec::new();
+    while let Some(arg) = it.next() {
+        let Some(word) = arg.to_str().map(str::to_string) else {
+            out.push(arg);
+            out.extend(it);
+            break;
+        };
+        let cur = *path.last().expect("root");
+        if word == "--" {
+            out.push(arg);
+            out.extend(it);
+            break;
+        }
+        if let Some(flag) = word.strip_prefix('-') {
+            out.push(arg);
+            // A flag that takes a value consumes the next word.
+            let takes = |a: &clap::Arg| a.get_action().takes_values();
+            let found = path.iter().rev().find_map(|c| {
+                c.get_arguments().find(|a| match flag.strip_prefix('-') {
+                    Some(long) => !long.contains('=') && a.get_long() == Some(long),
+                    None => flag.len() == 1 && a.get_short() == flag.chars().next(),
+                })
+            });
+            if found.is_some_and(takes) {
+                out.extend(it.next());
+            }
+            continue;
+        }
+        if !cur.has_subcommands() {
+            out.push(arg);
+            out.extend(it);
+            break;
+        }
+        let names: Vec<&str> = cur
+            .get_subcommands()
+            .flat_map(|s| std::iter::once(s.get_name()).chain(s.get_all_aliases()))
+            .collect();
+        match resolve(&word, &names) {
+            Resolved::One(name) => {
+                let sub = cur
+                    .get_subcommands()
+                    .find(|s| s.get_name() == name || s.get_all_aliases().any(|a| a == name))
+                    .expect("resolved among these");
+                out.push(sub.get_name().into());
+                typed.push(word);
+                path.push(sub);
+            }
+            Resolved::Ambiguous(hits) => return Err(ambiguous(&typed, &word, &hits)),
+            Resolved::None => {
+                out.push(arg);
+                out.extend(it);
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Parse the process arguments with abbreviations expanded.
+pub fn parse<C: clap::Parser>() -> C {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match expand(args, &C::command()) {
+        Ok(args) => C::parse_from(args),
+        Err(msg) => {
+            eprintln!("{msg}");
+            std::process::exit(2);
+        }
+    }
+}
+
+// === show conn / clear conn words ===
+
+/// What the words after `show conn` ask.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ConnWords {
+    /// Address and port.
+    pub filter: ConnFilter,
+    /// `detail`.
+    pub detail: bool,
+    /// `count`.
+    pub count: bool,
+}
+
+/// Parse `address A`, `port P`, `detail`, `count` (keywords abbreviated as
+/// on the ASA; `port` takes a number or an ASA port name). `clear` allows
+/// only the filters.
+pub fn conn_words(words: &[String], clear: bool) -> Result<ConnWords, String> {
+    let keywords: &[&str] = if clear {
+        &["address", "port"]
+    } else {
+        &["address", "port", "detail", "count"]
+    };
+    let verb = if clear { "clear conn" } else { "show conn" };
+    let mut w = ConnWords::default();
+    let mut i = 0;
+    while i < words.len() {
+        let word = words[i].as_str();
+        let kw = match resolve(word, keywords) {
+            Resolved::One(k) => k,
+            Resolved::Ambiguous(hits) => {
+                return Err(ambiguous(&[verb.to_string()], word, &hits));
+            }
+            Resolved::None => {
+                return Err(format!(
+                    "% Invalid input: \"{word}\" (after {verb}: {})",
+                    keywords.join(", ")
+                ));
+            }
+        };
+        let value = || {
+            words
+                .get(i + 1)
+                .ok_or_else(|| format!("% Incomplete command: {verb} {kw} needs a value"))
+        };
+        match kw {
+            "address" => {
+                let v = value()?;
+                w.filter.address = Some(
+                    v.parse::<IpAddr>()
+                        .map_err(|_| format!("% Invalid address: \"{v}\""))?,
+                );
+                i += 1;
+            }
+            "port" => {
+                let v = value()?;
+                w.filter.port = Some(
+                    port(v, PortNames::Tcp)
+                        .or_else(|| port(v, PortNames::Udp))
+                        .ok_or_else(|| format!("% Invalid port: \"{v}\""))?,
+                );
+                i += 1;
+            }
+            "detail" => w.detail = true,
+            "count" => w.count = true,
+            _ => unreachable!("one of the keywords"),
+        }
+        i += 1;
+    }
+    Ok(w)
+}
+
+// === running the commands ===
+
+fn client(t: &Target, changes: bool) -> anyhow::Result<Client> {
+    let (addr, token_path) = match (&t.admin, &t.config) {
+        (Some(a), _) => (*a, t.token_file.clone()),
+        (None, Some(path)) => {
+            let cfg = NodeConfig::load(path)?;
+            let Some(a) = cfg.ops.as_ref().and_then(|o| o.admin) else {
+                bail!("{}: no [ops] admin address", path.display());
+            };
+            (
+                a,
+                Some(t.token_file.clone().unwrap_or_else(|| cfg.token_path(path))),
+            )
+        }
+        (None, None) => {
+            bail!("which node? give --admin ADDR or --config node.toml (or set RAMPART_ADMIN)")
+        }
+    };
+    let token = if !changes {
+        None
+    } else if let Ok(t) = std::env::var("RAMPART_ADMIN_TOKEN") {
+        Some(t.trim().to_string())
+    } else {
+        let Some(p) = token_path else {
+            bail!(
+                "this changes state and needs the node's admin token: give --token-file or --config"
+            );
+        };
+        Some(
+            std::fs::read_to_string(&p)
+                .with_context(|| format!("reading the admin token {}", p.display()))?
+                .trim()
+                .to_string(),
+        )
+    };
+    Ok(Client::new(addr, token))
+}
+
+fn print<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> String) {
+    if json {
+        match serde_json::to_string_pretty(value) {
+            Ok(s) => println!("{s}"),
+            Err(e) => eprintln!("rampart: cannot encode the answer: {e}"),
+        }
+    } else {
+        print!("{}", text(value));
+    }
+}
+
+fn refused(e: ClientError) -> anyhow::Error {
+    match e {
+        ClientError::Refused { status: 401, error } => {
+            anyhow::anyhow!("refused by the node: {}", error.error)
+        }
+        other => anyhow::Error::new(other),
+    }
+}
+
+/// Run an ops subcommand; `command` gives the whole CLI (for completions).
+pub fn run(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<ExitCode> {
+    match c {
+        OpsCommand::Completions { shell } => {
+            let mut cmd = command();
+            clap_complete::generate(shell, &mut cmd, "rampart", &mut std::io::stdout());
+        }
+        OpsCommand::Show { target, what } => {
+            let api = client(&target, false)?;
+            let json = target.json;
+            match what {
+                ShowWhat::Conn { words } => {
+                    let w = conn_words(&words, false).map_err(anyhow::Error::msg)?;
+                    let list = api.conns(&w.filter, w.count).map_err(refused)?;
+                    if w.count {
+                        print(json, &list, render_count);
+                    } else {
+                        print(json, &list, |l| render_conn_list(l, w.detail));
+                    }
+                }
+                ShowWhat::ServicePolicy => print(
+                    json,
+                    &api.service_policy().map_err(refused)?,
+                    service_policy::render_service_policy,
+                ),
+                ShowWhat::Cluster => print(
+                    json,
+                    &api.cluster().map_err(refused)?,
+                    show_cluster::render_cluster,
+                ),
+                ShowWhat::RunningConfig => {
+                    print(json, &api.running_config().map_err(refused)?, |r| {
+                        format!(": Saved\n: version {}\n:\n{}", r.version, r.text)
+                    })
+                }
+                ShowWhat::Counters => print(
+                    json,
+                    &api.counters().map_err(refused)?,
+                    asp_drop::render_counters,
+                ),
+            }
+        }
+        OpsCommand::Clear {
+            target,
+            what: ClearWhat::Conn { words },
+        } => {
+            let w = conn_words(&words, true).map_err(anyhow::Error::msg)?;
+            let api = client(&target, true)?;
+            let r = api.clear_conns(&w.filter).map_err(refused)?;
+            print(target.json, &r, clear_conn::render_clear);
+        }
+        OpsCommand::Configure { target, file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let api = client(&target, true)?;
+            match api.configure(&text) {
+                Ok(r) => print(target.json, &r, |r| {
+                    let mut out = String::new();
+                    for l in &r.ignored_lines {
+                        out.push_str(&format!(
+                            "{}:{}: warning: {}\n",
+                            file.display(),
+                            l.line,
+                            l.message
+                        ));
+                    }
+                    out.push_str(&format!("Configuration applied: version {}\n", r.version));
+                    out
+                }),
+                Err(ClientError::Refused { status: 422, error }) => {
+                    if target.json {
+                        println!("{}", serde_json::to_string_pretty(&error)?);
+                    }
+                    for p in &error.problems {
+                        if p.line == 0 {
+                            eprintln!("{}: error: {}", file.display(), p.message);
+                        } else {
+                            eprintln!(
+                                "{}:{}:{}: error: {}",
+                                file.display(),
+                                p.line,
+                                p.column,
+                                p.message
+                            );
+                        }
+                    }
+                    eprintln!("{}: configuration refused; nothing changed", file.display());
+                    return Ok(ExitCode::FAILURE);
+                }
+                Err(e) => return Err(refused(e)),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::{CommandFactory as _, Parser};
+
+    /// A stand-in for the binary's top level with the same shape as far
+    /// as abbreviations go (the real one is tested through the binary).
+    #[derive(Debug, Parser)]
+    struct Top {
+        #[command(subcommand)]
+        command: TopCommand,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum TopCommand {
+        Run {
+            #[arg(long)]
+            config: PathBuf,
+        },
+        Config,
+        Cluster,
+        #[command(flatten)]
+        Ops(OpsCommand),
+    }
+
+    fn ex(line: &str) -> Result<String, String> {
+        let args: Vec<OsString> = std::iter::once("rampart")
+            .chain(line.split_whitespace())
+            .map(OsString::from)
+            .collect();
+        expand(args, &Top::command()).map(|v| {
+            v[1..]
+                .iter()
+                .map(|s| s.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+    }
+
+    #[test]
+    fn unambiguous_abbreviations_expand() {
+        assert_eq!(ex("sh conn").unwrap(), "show conn");
+        assert_eq!(ex("sh run").unwrap(), "show running-config");
+        assert_eq!(ex("sh ser").unwrap(), "show service-policy");
+        assert_eq!(ex("sh clu").unwrap(), "show cluster");
+        assert_eq!(ex("sh cou").unwrap(), "show counters");
+        assert_eq!(
+            ex("cle conn addr 198.18.0.1").unwrap(),
+            "clear conn addr 198.18.0.1"
+        );
+        assert_eq!(ex("configure f.cfg").unwrap(), "configure f.cfg");
+        assert_eq!(ex("config").unwrap(), "config");
+        assert_eq!(ex("comp bash").unwrap(), "completions bash");
+        // Flags and their values are skipped, wherever they are.
+        assert_eq!(
+            ex("sh --admin 127.0.0.1:1 conn det").unwrap(),
+            "show --admin 127.0.0.1:1 conn det"
+        );
+        assert_eq!(ex("ru --config sh").unwrap(), "run --config sh");
+        assert_eq!(ex("sh --json run").unwrap(), "show --json running-config");
+    }
+
+    #[test]
+    fn ambiguous_abbreviations_are_refused_with_candidates() {
+        assert_eq!(
+            ex("sh c").unwrap_err(),
+            "% Ambiguous command: \"sh c\" could be conn, cluster or counters"
+        );
+        assert_eq!(
+            ex("conf x").unwrap_err(),
+            "% Ambiguous command: \"conf\" could be config or configure"
+        );
+        assert!(
+            ex("c")
+                .unwrap_err()
+                .starts_with("% Ambiguous command: \"c\"")
+        );
+        // Unknown words are left for clap to refuse.
+        assert_eq!(ex("frobnicate").unwrap(), "frobnicate");
+    }
+
+    #[test]
+    fn conn_words_parse_as_on_the_asa() {
+        let w = conn_words(
+            &["addr", "198.18.0.1", "po", "www", "det"].map(String::from),
+            false,
+        )
+        .unwrap();
+        assert_eq!(w.filter.address, Some("198.18.0.1".parse().unwrap()));
+        assert_eq!(w.filter.port, Some(80));
+        assert!(w.detail && !w.count);
+        assert!(conn_words(&["cou".into()], false).unwrap().count);
+        assert!(conn_words(&["d".into()], false).unwrap().detail);
+        assert_eq!(
+            conn_words(&["x".into()], false).unwrap_err(),
+            "% Invalid input: \"x\" (after show conn: address, port, detail, count)"
+        );
+        assert!(
+            conn_words(&["port".into()], false)
+                .unwrap_err()
+                .contains("needs a value")
+        );
+        assert!(
+            conn_words(&["address".into(), "x".into()], false)
+                .unwrap_err()
+                .contains("Invalid address")
+        );
+        assert!(
+            conn_words(&["port".into(), "99999".into()], false)
+                .unwrap_err()
+                .contains("Invalid port")
+        );
+        assert!(
+            conn_words(&["detail".into()], true)
+                .unwrap_err()
+                .contains("Invalid input")
+        );
+    }
+}
