@@ -1,0 +1,256 @@
+//! The `rampart` CLI against a real admin API on loopback, served over the
+//! fixed engine state of `rampart_ops::fixture`: every `show` command's
+//! output matches the golden files of the ops crate, abbreviations expand
+//! as on the ASA, and changes need the token.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use rampart_ops::backend::Backend;
+use rampart_ops::fixture;
+use rampart_ops::metrics::Metrics;
+use rampart_ops::model::{ConnList, NodeStatus};
+use rampart_ops::server::{OpsConfig, OpsServer};
+
+const TOKEN: &str = "cli-test-token-0123456789";
+
+struct Node {
+    server: OpsServer,
+    dir: PathBuf,
+}
+
+impl Node {
+    fn start(status: NodeStatus, tag: &str) -> Node {
+        let backend: Arc<dyn Backend> = Arc::new(fixture::admin(status));
+        let b = backend.clone();
+        let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), None));
+        let server = OpsServer::start(
+            &OpsConfig {
+                metrics: None,
+                admin: Some("127.0.0.1:0".parse().unwrap()),
+                token: Some(TOKEN.into()),
+            },
+            backend,
+            metrics,
+        )
+        .unwrap();
+        let dir = std::env::temp_dir().join(format!("rampart-cli-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
+        Node { server, dir }
+    }
+
+    fn admin(&self) -> String {
+        self.server.admin_addr.unwrap().to_string()
+    }
+
+    /// Run `rampart ARGS --admin ADDR`: (exit code, stdout, stderr).
+    fn run(&self, args: &str) -> (i32, String, String) {
+        let mut all: Vec<String> = args.split_whitespace().map(String::from).collect();
+        all.push("--admin".into());
+        all.push(self.admin());
+        run(&all)
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn run(args: &[String]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(args)
+        .env_remove("RAMPART_ADMIN")
+        .env_remove("RAMPART_ADMIN_TOKEN")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn golden(name: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ops/tests/golden")
+        .join(name);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn ok(r: (i32, String, String)) -> String {
+    assert_eq!(r.0, 0, "stderr: {}", r.2);
+    r.1
+}
+
+#[test]
+fn every_show_command_prints_the_asa_format() {
+    let n = Node::start(fixture::standalone_status(), "show");
+    assert_eq!(ok(n.run("show conn")), golden("show_conn.txt"));
+    assert_eq!(ok(n.run("sh conn")), golden("show_conn.txt"));
+    assert_eq!(ok(n.run("sh conn det")), golden("show_conn_detail.txt"));
+    assert_eq!(ok(n.run("sh conn count")), "4 in use, 4 most used\n");
+    assert_eq!(
+        ok(n.run("sh conn po 445")),
+        golden("show_conn_port_445.txt")
+    );
+    assert_eq!(
+        ok(n.run("show service-policy")),
+        golden("show_service_policy.txt")
+    );
+    assert_eq!(ok(n.run("sh ser")), golden("show_service_policy.txt"));
+    assert_eq!(ok(n.run("sh cou")), golden("show_counters.txt"));
+    assert_eq!(ok(n.run("sh clu")), golden("show_cluster_standalone.txt"));
+    assert_eq!(
+        ok(n.run("sh run")),
+        format!(
+            ": Saved\n: version 1\n:\n{}",
+            golden("show_running_config.txt")
+        )
+    );
+    let c = Node::start(fixture::cluster_status(), "cluster");
+    assert_eq!(ok(c.run("show cluster")), golden("show_cluster.txt"));
+}
+
+#[test]
+fn json_is_the_api_answer() {
+    let n = Node::start(fixture::standalone_status(), "json");
+    let list: ConnList = serde_json::from_str(&ok(n.run("sh conn --json"))).unwrap();
+    let want = fixture::admin(fixture::standalone_status())
+        .conns(&Default::default())
+        .unwrap();
+    assert_eq!(list, want);
+    let v: serde_json::Value = serde_json::from_str(&ok(n.run("show --json counters"))).unwrap();
+    assert!(v["drops"].as_array().unwrap().len() > 20);
+}
+
+#[test]
+fn ambiguous_and_invalid_input_is_refused() {
+    let n = Node::start(fixture::standalone_status(), "refuse");
+    let (code, out, err) = n.run("sh c");
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert_eq!(
+        err,
+        "% Ambiguous command: \"sh c\" could be conn, cluster or counters\n"
+    );
+    let (code, _, err) = n.run("sh conn addr nowhere");
+    assert_eq!(code, 1);
+    assert!(err.contains("% Invalid address: \"nowhere\""), "{err}");
+    let (code, _, err) = run(&["sh".into(), "conn".into()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("which node?"), "{err}");
+}
+
+#[test]
+fn changes_need_the_token() {
+    let n = Node::start(fixture::standalone_status(), "change");
+    let (code, _, err) = n.run("cle conn addr 198.18.0.10 port 53");
+    assert_eq!(code, 1);
+    assert!(err.contains("needs the node's admin token"), "{err}");
+    let wrong = n.dir.join("wrong");
+    std::fs::write(&wrong, "nope\n").unwrap();
+    let (code, _, err) = n.run(&format!(
+        "cle conn addr 198.18.0.10 port 53 --token-file {}",
+        wrong.display()
+    ));
+    assert_eq!(code, 1);
+    assert!(err.contains("refused by the node"), "{err}");
+    assert_eq!(ok(n.run("sh conn count")), "4 in use, 4 most used\n");
+    let token = n.dir.join("token");
+    assert_eq!(
+        ok(n.run(&format!(
+            "clear conn address 198.18.0.10 port 53 --token-file {}",
+            token.display()
+        ))),
+        "1 connection(s) deleted.\n"
+    );
+    assert_eq!(ok(n.run("sh conn count")), "3 in use, 4 most used\n");
+}
+
+#[test]
+fn configure_prints_errors_with_line_and_column_or_the_new_version() {
+    let n = Node::start(fixture::standalone_status(), "configure");
+    let bad = n.dir.join("bad.cfg");
+    std::fs::write(
+        &bad,
+        "class-map c1\n match any\npolicy-map p\n class c1\n  set connection conn-max many\n",
+    )
+    .unwrap();
+    let token = n.dir.join("token");
+    let (code, out, err) = n.run(&format!(
+        "configure {} --token-file {}",
+        bad.display(),
+        token.display()
+    ));
+    assert_eq!(code, 1, "{out}{err}");
+    let prefix = format!("{}:5:", bad.display());
+    assert!(err.lines().next().unwrap().starts_with(&prefix), "{err}");
+    assert!(
+        err.contains("configuration refused; nothing changed"),
+        "{err}"
+    );
+    assert!(ok(n.run("sh run")).contains(": version 1\n"));
+    let good = n.dir.join("good.cfg");
+    std::fs::write(
+        &good,
+        "class-map c1\n match any\npolicy-map p\n class c1\n  set connection conn-max 7\nservice-policy p global\n",
+    )
+    .unwrap();
+    assert_eq!(
+        ok(n.run(&format!(
+            "configure {} --token-file {}",
+            good.display(),
+            token.display()
+        ))),
+        "Configuration applied: version 2\n"
+    );
+    assert!(ok(n.run("sh run")).contains("set connection conn-max 7"));
+}
+
+#[test]
+fn a_node_config_names_the_address_and_the_token_file() {
+    let n = Node::start(fixture::standalone_status(), "config");
+    let toml = n.dir.join("node.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "[node]\nid = 1\nname = \"fw-a\"\ndata_dir = \".\"\n\n\
+             [[interface]]\nname = \"a-in\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
+             [[interface]]\nname = \"a-out\"\nnameif = \"outside\"\nsecurity_level = 0\n\n\
+             [ops]\nadmin = \"{}\"\ntoken_file = \"token\"\n",
+            n.admin()
+        ),
+    )
+    .unwrap();
+    let cfg = toml.display().to_string();
+    assert_eq!(
+        ok(run(&[
+            "sh".into(),
+            "conn".into(),
+            "count".into(),
+            "--config".into(),
+            cfg.clone()
+        ])),
+        "4 in use, 4 most used\n"
+    );
+    assert_eq!(
+        ok(run(&["cle".into(), "conn".into(), "--config".into(), cfg])),
+        "4 connection(s) deleted.\n"
+    );
+}
+
+#[test]
+fn completions_are_generated() {
+    let (code, out, _) = run(&["completions".into(), "bash".into()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("_rampart()"));
+    assert!(out.contains("service-policy"));
+    let (code, out, _) = run(&["completions".into(), "zsh".into()]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("#compdef rampart"));
+}
