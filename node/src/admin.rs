@@ -76,20 +76,30 @@ pub fn token(path: &Path) -> anyhow::Result<String> {
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("reading /dev/urandom for the admin token")?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("creating {} for the admin token", dir.display()))?;
     }
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
+    let mut f = match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(path)
-        .with_context(|| format!("creating the admin token {}", path.display()))?;
-    writeln!(f, "{token}").with_context(|| format!("writing {}", path.display()))?;
-    Ok(token)
+    {
+        Ok(f) => f,
+        // Another node sharing the data dir made it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::thread::sleep(Duration::from_millis(50));
+            return token(path);
+        }
+        Err(e) => {
+            return Err(e).with_context(|| format!("creating the admin token {}", path.display()));
+        }
+    };
+    writeln!(f, "{fresh}").with_context(|| format!("writing {}", path.display()))?;
+    Ok(fresh)
 }
 
 /// What the node knows of itself and its cluster, now.
