@@ -71,6 +71,9 @@ const NODES: [NodeSpec; 2] = [
 /// Bytes each connection sends (the server answers with their digest).
 const PAYLOAD: usize = 2048;
 
+/// An instant query's results: (instance, value).
+type Samples = Vec<(String, f64)>;
+
 /// A Prometheus server started by the test; killed by PID on drop.
 struct Prometheus {
     child: Child,
@@ -149,7 +152,7 @@ impl Prometheus {
     }
 
     /// An instant query: (instance, value) of each result.
-    fn query(&self, q: &str) -> Vec<(String, f64)> {
+    fn query(&self, q: &str) -> Samples {
         let Some(v) = self.get(&format!("/api/v1/query?query={}", percent_encode(q))) else {
             return Vec::new();
         };
@@ -175,7 +178,7 @@ impl Prometheus {
         q: &str,
         limit: Duration,
         ok: impl Fn(&[(String, f64)]) -> bool,
-    ) -> Result<Vec<(String, f64)>, Vec<(String, f64)>> {
+    ) -> Result<Samples, Samples> {
         let t0 = Instant::now();
         loop {
             let r = self.query(q);
