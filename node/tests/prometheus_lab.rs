@@ -408,6 +408,14 @@ fn phases(lab: &AsymLab, dir: &Path) {
         peers.len() == 2 && peers.iter().all(|(_, v)| *v == 1.0),
         "peers up: {peers:?}"
     );
+    // The connection log: A built them (302303, the initiator first).
+    let built = nodes.0[0].line_with("%ASA-6-302303: Built TCP state-bypass connection");
+    assert!(
+        built
+            .as_deref()
+            .is_some_and(|l| l.contains(&format!("from inside:{ASYM_CLIENT}/"))),
+        "A logs 302303: {built:?}"
+    );
     drop(bypass);
 
     // 3. Inspected asymmetric connections: A sends, B applies, lag observed.
@@ -435,11 +443,13 @@ fn phases(lab: &AsymLab, dir: &Path) {
         |r| by_instance(r, &ia).is_some_and(|v| v > 0.0),
     );
     assert!(lag.is_ok(), "replication lag observed on A: {lag:?}");
-    let inspected_entries = prom.query(
+    let inspected_entries = prom.wait(
         "sum by (instance) (rampart_conntrack_entries{mode=\"inspected\",protocol=\"tcp\"})",
+        Duration::from_secs(20),
+        |r| by_instance(r, &ib).is_some_and(|v| v >= 50.0),
     );
     assert!(
-        by_instance(&inspected_entries, &ib).is_some_and(|v| v >= 50.0),
+        inspected_entries.is_ok(),
         "B holds A's inspected flows: {inspected_entries:?}"
     );
     let drops = prom.query("sum by (instance) (rampart_drops_total{reason=\"tcp-not-syn\"})");

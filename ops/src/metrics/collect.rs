@@ -167,6 +167,7 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         f.counter(&IO_TRUNCATED, &[], io(|x| x.truncated));
         f.counter(&IO_SEND_FAILED, &[], io(|x| x.send_failed));
         f.counter(&IO_CSUM, &[], io(|x| x.checksums_completed));
+        f.counter(&IO_GSO, &[], io(|x| x.gso_frames));
     }
     let syncs: Vec<&SyncCounters> = w.iter().filter_map(|s| s.sync.as_ref()).collect();
     if !syncs.is_empty() {

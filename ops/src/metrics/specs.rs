@@ -53,6 +53,7 @@ specs! {
     IO_TRUNCATED = "rampart_io_truncated_frames_total", Counter, [], "Frames larger than a receive buffer, dropped by the I/O layer.";
     IO_SEND_FAILED = "rampart_io_send_failures_total", Counter, [], "Frames the kernel refused to send.";
     IO_CSUM = "rampart_io_checksums_completed_total", Counter, [], "Partial checksums completed before sending.";
+    IO_GSO = "rampart_io_gso_frames_total", Counter, [], "GSO super-packets forwarded whole (PACKET_VNET_HDR).";
     SYNC_SENT = "rampart_sync_events_sent_total", Counter, ["kind"], "Sync events produced for peers, by kind (bypass flows never produce any).";
     SYNC_APPLIED = "rampart_sync_events_applied_total", Counter, ["kind"], "Peers' sync events applied to the engines, by kind.";
     SYNC_MERGE = "rampart_sync_merge_outcomes_total", Counter, ["outcome"], "What peers' states did on arrival (joined, superseded, stale, rejected, ...).";
