@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rampart_cluster::sync::peer_stats::LAG_BUCKET_BOUNDS_US;
-use rampart_ops::admin::Admin;
+use rampart_ops::admin::{Admin, PolicyWriter};
 use rampart_ops::backend::Backend;
 use rampart_ops::metrics::Metrics;
 use rampart_ops::model::{NodeStatus, PeerStatus, SyncTotals};
@@ -57,8 +57,18 @@ impl EnginePool for WorkerPool {
 /// The running ops side; dropping it stops the endpoints and the log.
 #[derive(Debug)]
 pub struct OpsSide {
+    admin: Arc<Admin<WorkerPool>>,
     _server: OpsServer,
     _pump: Option<LogPump>,
+}
+
+impl OpsSide {
+    /// The operations (for the Raft watch: [`Admin::apply_committed`]
+    /// swaps each committed policy into the workers and records it).
+    #[allow(dead_code)] // used once Raft is wired into the node
+    pub fn admin(&self) -> &Arc<Admin<WorkerPool>> {
+        &self.admin
+    }
 }
 
 /// Read the admin token, or create the file with a fresh random one
@@ -160,13 +170,16 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
 }
 
 /// Start the `[ops]` endpoints and the connection log (nothing without an
-/// `[ops]` table). `policy` is the bootstrap policy text the engines run.
+/// `[ops]` table). `policy` is the bootstrap policy text the engines run;
+/// `writer`, once the node runs Raft, takes `configure` writes (the node
+/// then applies committed policies with [`OpsSide::admin`]).
 pub fn start(
     cfg: &NodeConfig,
     config_path: &Path,
     workers: &Workers,
     sync: Option<Arc<SyncStatus>>,
     policy: Option<&str>,
+    writer: Option<PolicyWriter>,
 ) -> anyhow::Result<Option<OpsSide>> {
     let Some(ops) = &cfg.ops else {
         return Ok(None);
@@ -180,7 +193,11 @@ pub fn start(
     if let Some(text) = policy {
         admin = admin.with_policy(text);
     }
-    let backend: Arc<dyn Backend> = Arc::new(admin);
+    if let Some(w) = writer {
+        admin = admin.with_writer(w);
+    }
+    let admin = Arc::new(admin);
+    let backend: Arc<dyn Backend> = admin.clone();
     let syslog = Arc::new(SyslogCounters::default());
     let pump = if ops.conn_log {
         let scfg = SyslogConfig {
@@ -228,6 +245,7 @@ pub fn start(
             .map_or_else(|| "off".into(), |a| format!("http://{a}/v1/"))
     );
     Ok(Some(OpsSide {
+        admin,
         _server: server,
         _pump: pump,
     }))

@@ -176,6 +176,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         &workers,
         cluster.as_ref().map(|c| c.status.clone()),
         policy_text.as_deref(),
+        None,
     )?;
     let handles = worker::spawn(sockets, engines, ports, clock, &STOP)?;
     let data = cfg.data_path(config_path);

@@ -34,11 +34,18 @@ struct PolicyState {
 /// Where the node's own status comes from (cluster, Raft).
 pub type StatusSource = Box<dyn Fn() -> NodeStatus + Send + Sync>;
 
+/// Where `configure` writes when the cluster replicates its policy (Raft):
+/// validate, commit, and answer the committed version, or refuse with the
+/// configuration's problems (nothing committed). The node applies each
+/// committed policy itself with [`Admin::apply_committed`].
+pub type PolicyWriter = Box<dyn Fn(&str) -> Result<u64, OpsError> + Send + Sync>;
+
 /// The node's operations.
 pub struct Admin<P: EnginePool> {
     pool: Arc<P>,
     status: StatusSource,
     policy: Mutex<PolicyState>,
+    writer: Option<PolicyWriter>,
     timeout: Duration,
 }
 
@@ -67,8 +74,64 @@ impl<P: EnginePool> Admin<P> {
                 // configuration forwards by security levels.
                 loaded: true,
             }),
+            writer: None,
             timeout: WORKER_TIMEOUT,
         }
+    }
+
+    /// Send `configure` to `writer` (Raft) instead of applying it locally.
+    pub fn with_writer(mut self, writer: PolicyWriter) -> Self {
+        self.writer = Some(writer);
+        self
+    }
+
+    /// Apply a committed policy (from the replicated log) to every worker
+    /// and record it as the running config, version `version`. A text that
+    /// does not compile here is refused and the running policy stays.
+    pub fn apply_committed(&self, version: u64, text: &str) -> Result<(), OpsError> {
+        let (policy, config) = self.compile(text)?;
+        let mut st = self
+            .policy
+            .lock()
+            .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
+        self.apply(Arc::new(policy))?;
+        *st = PolicyState {
+            version,
+            text: render(&config),
+            loaded: true,
+        };
+        Ok(())
+    }
+
+    /// Parse and compile `text` for this node's interfaces.
+    fn compile(
+        &self,
+        text: &str,
+    ) -> Result<(Policy, rampart_dataplane::policy::ast::Config), OpsError> {
+        let parsed = parse_config(text).map_err(|e| {
+            OpsError::Config(
+                e.0.into_iter()
+                    .map(|p| ConfigProblem {
+                        line: p.line,
+                        column: p.column,
+                        message: p.message,
+                    })
+                    .collect(),
+            )
+        })?;
+        let interfaces = self
+            .each(|w| w.engine.config().interfaces.clone())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| OpsError::Unavailable("no packet workers".into()))?;
+        let policy = compile(&parsed.config, &interfaces).map_err(|e| {
+            OpsError::Config(vec![ConfigProblem {
+                line: 0,
+                column: 0,
+                message: e.to_string(),
+            }])
+        })?;
+        Ok((policy, parsed.config))
     }
 
     /// Record that the engines run `text` (the bootstrap policy the node
@@ -111,6 +174,22 @@ impl<P: EnginePool> Admin<P> {
         self.each(move |w| w.engine.set_policy(policy.clone()))
             .map(|_| ())
     }
+}
+
+/// The lines of an accepted configuration that have no effect.
+fn ignored(text: &str) -> Vec<ConfigProblem> {
+    parse_config(text)
+        .map(|p| {
+            p.ignored
+                .into_iter()
+                .map(|l| ConfigProblem {
+                    line: l.line,
+                    column: 1,
+                    message: format!("{}: {}", l.text, l.reason),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn seconds(d: Option<Duration>) -> Option<u64> {
@@ -287,29 +366,14 @@ impl<P: EnginePool> Backend for Admin<P> {
     }
 
     fn configure(&self, text: &str) -> Result<ConfigureResult, OpsError> {
-        let parsed = parse_config(text).map_err(|e| {
-            OpsError::Config(
-                e.0.into_iter()
-                    .map(|p| ConfigProblem {
-                        line: p.line,
-                        column: p.column,
-                        message: p.message,
-                    })
-                    .collect(),
-            )
-        })?;
-        let interfaces = self
-            .each(|w| w.engine.config().interfaces.clone())?
-            .into_iter()
-            .next()
-            .ok_or_else(|| OpsError::Unavailable("no packet workers".into()))?;
-        let policy = compile(&parsed.config, &interfaces).map_err(|e| {
-            OpsError::Config(vec![ConfigProblem {
-                line: 0,
-                column: 0,
-                message: e.to_string(),
-            }])
-        })?;
+        if let Some(write) = &self.writer {
+            let version = write(text)?;
+            return Ok(ConfigureResult {
+                version,
+                ignored_lines: ignored(text),
+            });
+        }
+        let (policy, config) = self.compile(text)?;
         // Hold the policy state across the swap: two writes apply in order.
         let mut st = self
             .policy
@@ -317,19 +381,11 @@ impl<P: EnginePool> Backend for Admin<P> {
             .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
         self.apply(Arc::new(policy))?;
         st.version += 1;
-        st.text = render(&parsed.config);
+        st.text = render(&config);
         st.loaded = true;
         Ok(ConfigureResult {
             version: st.version,
-            ignored_lines: parsed
-                .ignored
-                .into_iter()
-                .map(|l| ConfigProblem {
-                    line: l.line,
-                    column: 1,
-                    message: format!("{}: {}", l.text, l.reason),
-                })
-                .collect(),
+            ignored_lines: ignored(text),
         })
     }
 
