@@ -53,9 +53,11 @@ pub fn write_config(
             )
         })
         .collect();
+    let data = dir.join(me.name);
+    std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
     let file = dir.join(format!("{}.toml", me.name));
     let text = format!(
-        "[node]\nid = {id}\nname = \"{name}\"\ndata_dir = \".\"\npolicy = \"policy.cfg\"\nworkers = {workers}\n\n\
+        "[node]\nid = {id}\nname = \"{name}\"\ndata_dir = \"{name}\"\npolicy = \"policy.cfg\"\nworkers = {workers}\n\n\
          [[interface]]\nname = \"{inside}\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
          [[interface]]\nname = \"{outside}\"\nnameif = \"outside\"\nsecurity_level = 0\n\n\
          [cluster]\nlisten = \"{sync}:{SYNC_PORT}\"\npeers = [{peers}]\n\
@@ -107,7 +109,9 @@ impl NodeProc {
         Ok(NodeProc {
             child,
             name: name.to_string(),
-            dir: file.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            // Each node's data directory (its Raft store, dumps, admin
+            // token) is `<name>` beside its node file.
+            dir: file.parent().unwrap_or(Path::new(".")).join(name),
             lines,
         })
     }

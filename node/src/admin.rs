@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use rampart_cluster::sync::peer_stats::LAG_BUCKET_BOUNDS_US;
-use rampart_ops::admin::{Admin, PolicyWriter};
+use rampart_ops::admin::Admin;
 use rampart_ops::backend::Backend;
 use rampart_ops::metrics::Metrics;
 use rampart_ops::model::{NodeStatus, PeerStatus, SyncTotals};
@@ -23,6 +23,7 @@ use rampart_ops::syslog::logger::{ConnLogger, LogPump, SyslogConfig};
 use crate::cluster_link::SyncStatus;
 use crate::config::NodeConfig;
 use crate::control::Workers;
+use crate::policy_raft::RaftSide;
 
 /// Bytes of randomness in a generated admin token.
 const TOKEN_BYTES: usize = 32;
@@ -58,14 +59,13 @@ impl EnginePool for WorkerPool {
 #[derive(Debug)]
 pub struct OpsSide {
     admin: Arc<Admin<WorkerPool>>,
-    _server: OpsServer,
+    _server: Option<OpsServer>,
     _pump: Option<LogPump>,
 }
 
 impl OpsSide {
     /// The operations (for the Raft watch: [`Admin::apply_committed`]
     /// swaps each committed policy into the workers and records it).
-    #[allow(dead_code)] // used once Raft is wired into the node
     pub fn admin(&self) -> &Arc<Admin<WorkerPool>> {
         &self.admin
     }
@@ -179,24 +179,42 @@ pub fn start(
     workers: &Workers,
     sync: Option<Arc<SyncStatus>>,
     policy: Option<&str>,
-    writer: Option<PolicyWriter>,
-) -> anyhow::Result<Option<OpsSide>> {
-    let Some(ops) = &cfg.ops else {
-        return Ok(None);
-    };
+    raft: Option<&RaftSide>,
+) -> anyhow::Result<OpsSide> {
     let pool = Arc::new(WorkerPool(workers.clone()));
     let status_cfg = cfg.clone();
+    let raft_status = raft.cloned();
     let mut admin = Admin::new(
         pool.clone(),
-        Box::new(move || status(&status_cfg, sync.as_deref())),
+        Box::new(move || {
+            let mut s = status(&status_cfg, sync.as_deref());
+            s.raft = raft_status.as_ref().map(RaftSide::status);
+            s
+        }),
     );
     if let Some(text) = policy {
         admin = admin.with_policy(text);
     }
-    if let Some(w) = writer {
-        admin = admin.with_writer(w);
+    if let Some(r) = raft {
+        let peers = cfg
+            .cluster
+            .as_ref()
+            .map(|c| c.peers.clone())
+            .unwrap_or_default();
+        admin = admin
+            .with_writer(r.writer())
+            .with_membership(r.membership(peers));
     }
     let admin = Arc::new(admin);
+    // The operations exist without endpoints too: committed policies are
+    // applied through them.
+    let Some(ops) = &cfg.ops else {
+        return Ok(OpsSide {
+            admin,
+            _server: None,
+            _pump: None,
+        });
+    };
     let backend: Arc<dyn Backend> = admin.clone();
     let syslog = Arc::new(SyslogCounters::default());
     let pump = if ops.conn_log {
@@ -244,11 +262,11 @@ pub fn start(
             .admin_addr
             .map_or_else(|| "off".into(), |a| format!("http://{a}/v1/"))
     );
-    Ok(Some(OpsSide {
+    Ok(OpsSide {
         admin,
-        _server: server,
+        _server: Some(server),
         _pump: pump,
-    }))
+    })
 }
 
 #[cfg(test)]

@@ -15,6 +15,7 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Subcommand};
 use rampart_dataplane::policy::ports::{PortNames, port};
 use rampart_ops::client::{Client, ClientError};
+use rampart_ops::model::MemberChange;
 use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
 use rampart_ops::{asp_drop, clear_conn, service_policy, show_cluster};
 
@@ -351,6 +352,29 @@ fn refused(e: ClientError) -> anyhow::Error {
     }
 }
 
+/// The exit status of a change the cluster could not make (no quorum, no
+/// leader): the cluster's state, not the request's (which exits 1).
+pub const EXIT_CLUSTER: u8 = 2;
+
+/// `rampart cluster join|remove` on the node `target` names.
+pub fn membership(target: &Target, change: &MemberChange) -> anyhow::Result<ExitCode> {
+    let api = client(target, true)?;
+    match api.membership(change) {
+        Ok(r) => {
+            print(target.json, &r, |r| {
+                let voters: Vec<String> = r.voters.iter().map(u16::to_string).collect();
+                format!("{}; voters now {}\n", r.message, voters.join(", "))
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ClientError::Refused { status: 503, error }) => {
+            eprintln!("rampart: {}", error.error);
+            Ok(ExitCode::from(EXIT_CLUSTER))
+        }
+        Err(e) => Err(refused(e)),
+    }
+}
+
 /// Run an ops subcommand; `command` gives the whole CLI (for completions).
 pub fn run(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<ExitCode> {
     match c {
@@ -439,6 +463,10 @@ pub fn run(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<Exit
                     }
                     eprintln!("{}: configuration refused; nothing changed", file.display());
                     return Ok(ExitCode::FAILURE);
+                }
+                Err(ClientError::Refused { status: 503, error }) => {
+                    eprintln!("{}: not applied: {}", file.display(), error.error);
+                    return Ok(ExitCode::from(EXIT_CLUSTER));
                 }
                 Err(e) => return Err(refused(e)),
             }

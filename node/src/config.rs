@@ -102,6 +102,11 @@ pub struct Cluster {
     /// A peer silent this long is down (ms; QUIC idle timeout).
     #[serde(default = "default_idle_ms")]
     pub idle_timeout_ms: u64,
+    /// This node starts the cluster's policy log from its policy file
+    /// (once, when its Raft store is empty). Exactly one node of a new
+    /// cluster says so; the others are added with `rampart cluster join`.
+    #[serde(default)]
+    pub bootstrap: bool,
 }
 
 fn default_hold_ms() -> u64 {

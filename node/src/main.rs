@@ -8,6 +8,7 @@ mod config_check;
 mod control;
 mod demo;
 mod lab;
+mod policy_raft;
 mod run;
 mod worker;
 
@@ -16,6 +17,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
+use rampart_ops::model::MemberChange;
 
 /// Rampart: a clustered, active/active, stateful firewall.
 #[derive(Debug, Parser)]
@@ -116,6 +118,29 @@ enum ClusterCommand {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Add node ID to the cluster's policy log (as a learner, then a
+    /// voter once it has caught up), through any member's admin API.
+    Join {
+        #[command(flatten)]
+        target: cli::Target,
+        /// The node id.
+        #[arg(long)]
+        id: u16,
+        /// Its name (default: as in the member's `[cluster] peers`).
+        #[arg(long)]
+        name: Option<String>,
+        /// Its cluster address `ip:port` (default: from `[cluster] peers`).
+        #[arg(long)]
+        address: Option<String>,
+    },
+    /// Remove node ID from the cluster: it stops receiving state and policy.
+    Remove {
+        #[command(flatten)]
+        target: cli::Target,
+        /// The node id.
+        #[arg(long)]
+        id: u16,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -164,6 +189,18 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             print!("{out}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Cluster {
+            command:
+                ClusterCommand::Join {
+                    target,
+                    id,
+                    name,
+                    address,
+                },
+        } => cli::membership(&target, &MemberChange::Join { id, name, address }),
+        Command::Cluster {
+            command: ClusterCommand::Remove { target, id },
+        } => cli::membership(&target, &MemberChange::Remove { id }),
         Command::Cluster {
             command: ClusterCommand::Init { dir },
         } => match rampart_cluster::pki::init_ca(&dir) {

@@ -34,6 +34,7 @@ use rampart_ops::show_conn::{ConnFilter, conn_rows, render_rows};
 use crate::cluster_link::{self, Clock, LinkCounters, Port, SyncStatus};
 use crate::config::NodeConfig;
 use crate::control::{self, Wake, Workers};
+use crate::policy_raft::{RaftSide, RaftStart};
 use crate::worker::{self, NodePort};
 
 /// Set by the signal handler; the workers check it between batches.
@@ -170,15 +171,41 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         cfg.interfaces[1].nameif,
         workers.len()
     );
+    // The policy log rides the cluster endpoint; without a cluster the
+    // policy file (and `configure`) is the node's alone.
+    let raft = match (&cluster, &cfg.cluster) {
+        (Some(side), Some(c)) => {
+            let dir = cfg.data_path(config_path).join("raft");
+            Some(RaftSide::start(
+                &side.runtime,
+                &side.transport,
+                RaftStart {
+                    id: cfg.node.id,
+                    name: &cfg.node.name,
+                    address: c.listen.to_string(),
+                    dir: &dir,
+                    bootstrap: c.bootstrap,
+                    policy: policy_text.as_deref(),
+                    interfaces: engine_cfg.interfaces.clone(),
+                },
+            )?)
+        }
+        _ => None,
+    };
     let ops = crate::admin::start(
         &cfg,
         config_path,
         &workers,
         cluster.as_ref().map(|c| c.status.clone()),
         policy_text.as_deref(),
-        None,
+        raft.as_ref(),
     )?;
     let handles = worker::spawn(sockets, engines, ports, clock, &STOP)?;
+    // Committed policies reach the workers from here on (the one in the
+    // store first: a restarted node runs its cluster's policy again).
+    if let Some(r) = &raft {
+        r.follow(ops.admin().clone());
+    }
     let data = cfg.data_path(config_path);
     let conn_path = data.join(format!("{}.conn", cfg.node.name));
     let counters_path = data.join(format!("{}.counters", cfg.node.name));
@@ -209,6 +236,15 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         eprintln!("rampart: {line}");
     }
     if let Some(c) = cluster {
+        if let Some(r) = &raft {
+            r.stop(&c.runtime);
+            if r.apply_failed() > 0 {
+                eprintln!(
+                    "rampart: {} committed policy version(s) did not compile here",
+                    r.apply_failed()
+                );
+            }
+        }
         c.stop();
     }
     match failure {

@@ -14,7 +14,8 @@ use rampart_dataplane::policy::render::render;
 use crate::backend::{Backend, ConnQuery, OpsError};
 use crate::model::{
     ClassStats, ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters,
-    DropCount, Health, NodeStatus, PolicyBinding, PolicyScope, RunningConfig, ServicePolicy,
+    DropCount, Health, MemberChange, MemberResult, NodeStatus, PolicyBinding, PolicyScope,
+    RunningConfig, ServicePolicy,
 };
 use crate::pool::{EnginePool, PoolError};
 use crate::show_conn::{ConnFilter, SHOW_CONN_MAX_ROWS, collect_rows};
@@ -40,12 +41,17 @@ pub type StatusSource = Box<dyn Fn() -> NodeStatus + Send + Sync>;
 /// committed policy itself with [`Admin::apply_committed`].
 pub type PolicyWriter = Box<dyn Fn(&str) -> Result<u64, OpsError> + Send + Sync>;
 
+/// Where `rampart cluster join|remove` goes when the node is in a Raft
+/// cluster: the change is made (one at a time, by the leader) or refused.
+pub type MembershipOps = Box<dyn Fn(&MemberChange) -> Result<MemberResult, OpsError> + Send + Sync>;
+
 /// The node's operations.
 pub struct Admin<P: EnginePool> {
     pool: Arc<P>,
     status: StatusSource,
     policy: Mutex<PolicyState>,
     writer: Option<PolicyWriter>,
+    membership: Option<MembershipOps>,
     timeout: Duration,
 }
 
@@ -75,6 +81,7 @@ impl<P: EnginePool> Admin<P> {
                 loaded: true,
             }),
             writer: None,
+            membership: None,
             timeout: WORKER_TIMEOUT,
         }
     }
@@ -82,6 +89,12 @@ impl<P: EnginePool> Admin<P> {
     /// Send `configure` to `writer` (Raft) instead of applying it locally.
     pub fn with_writer(mut self, writer: PolicyWriter) -> Self {
         self.writer = Some(writer);
+        self
+    }
+
+    /// Serve `rampart cluster join|remove` through `ops` (Raft).
+    pub fn with_membership(mut self, ops: MembershipOps) -> Self {
+        self.membership = Some(ops);
         self
     }
 
@@ -367,6 +380,10 @@ impl<P: EnginePool> Backend for Admin<P> {
 
     fn configure(&self, text: &str) -> Result<ConfigureResult, OpsError> {
         if let Some(write) = &self.writer {
+            // Refused here, with every problem's line and column, before
+            // anything reaches the log: a config this node cannot compile
+            // is never committed.
+            self.compile(text)?;
             let version = write(text)?;
             return Ok(ConfigureResult {
                 version,
@@ -412,6 +429,15 @@ impl<P: EnginePool> Backend for Admin<P> {
             forwarded_packets: parts.iter().fold(0u64, |a, p| a.saturating_add(p.1)),
             conns_in_use: parts.iter().map(|p| p.2).sum(),
         })
+    }
+
+    fn membership(&self, change: &MemberChange) -> Result<MemberResult, OpsError> {
+        match &self.membership {
+            Some(ops) => ops(change),
+            None => Err(OpsError::BadRequest(
+                "this node replicates no policy (no Raft cluster)".into(),
+            )),
+        }
     }
 
     fn health(&self) -> Health {

@@ -5,7 +5,7 @@
 
 use crate::model::{
     ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters, Health,
-    RunningConfig, ServicePolicy,
+    MemberChange, MemberResult, RunningConfig, ServicePolicy,
 };
 use crate::show_conn::ConnFilter;
 use crate::snapshot::NodeSnapshot;
@@ -22,6 +22,11 @@ pub enum OpsError {
     /// A configuration was refused whole; nothing changed (the config's fault).
     #[error("configuration refused ({} problem(s))", .0.len())]
     Config(Vec<ConfigProblem>),
+    /// The cluster could not commit the change (no quorum, no leader): the
+    /// cluster's state, not the request's; the text says what happened to
+    /// the running policy.
+    #[error("{0}")]
+    Cluster(String),
 }
 
 /// A `show conn` request.
@@ -53,4 +58,11 @@ pub trait Backend: Send + Sync + 'static {
     fn counters(&self) -> Result<Counters, OpsError>;
     /// Readiness (cheap: no worker round trip).
     fn health(&self) -> Health;
+    /// `rampart cluster join|remove`.
+    fn membership(&self, change: &MemberChange) -> Result<MemberResult, OpsError> {
+        let _ = change;
+        Err(OpsError::BadRequest(
+            "this node replicates no policy (no Raft cluster)".into(),
+        ))
+    }
 }

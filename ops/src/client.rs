@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 
 use crate::http::percent_encode;
 use crate::model::{
-    ApiError, ClearResult, ClusterView, ConfigureResult, ConnList, Counters, RunningConfig,
-    ServicePolicy,
+    ApiError, ClearResult, ClusterView, ConfigureResult, ConnList, Counters, MemberChange,
+    MemberResult, RunningConfig, ServicePolicy,
 };
 use crate::show_conn::ConnFilter;
 
@@ -248,6 +248,15 @@ impl Client {
     /// `show running-config`.
     pub fn running_config(&self) -> Result<RunningConfig, ClientError> {
         self.call("GET", "/v1/running-config", b"", "")
+    }
+
+    /// `rampart cluster join|remove`.
+    pub fn membership(&self, change: &MemberChange) -> Result<MemberResult, ClientError> {
+        let body = serde_json::to_vec(change).map_err(|e| ClientError::Protocol {
+            addr: self.addr,
+            what: e.to_string(),
+        })?;
+        self.call("POST", "/v1/cluster/membership", &body, "application/json")
     }
 
     /// `configure`.

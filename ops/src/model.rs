@@ -63,6 +63,36 @@ pub struct ConnList {
     pub truncated: u64,
 }
 
+/// `rampart cluster join` / `rampart cluster remove`: a change to the
+/// cluster's membership (Raft voters), made one at a time by the leader.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum MemberChange {
+    /// Add node `id` (learner, catch-up, then voter).
+    Join {
+        /// Its node id.
+        id: u16,
+        /// Its name (default: as in this node's `[cluster] peers`).
+        name: Option<String>,
+        /// Its cluster address `ip:port` (default: as in `[cluster] peers`).
+        address: Option<String>,
+    },
+    /// Remove node `id`: it stops receiving state and policy.
+    Remove {
+        /// Its node id.
+        id: u16,
+    },
+}
+
+/// What a membership change did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberResult {
+    /// One line for the operator.
+    pub message: String,
+    /// The voters afterwards.
+    pub voters: Vec<u16>,
+}
+
 /// `clear conn`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClearResult {

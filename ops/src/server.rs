@@ -13,6 +13,7 @@
 //! | GET | `/v1/running-config` | | [`crate::model::RunningConfig`] |
 //! | POST | `/v1/configure` (token) | ASA commands | [`crate::model::ConfigureResult`], 422 with problems |
 //! | GET | `/v1/counters` | | [`crate::model::Counters`] |
+//! | POST | `/v1/cluster/membership` (token) | [`crate::model::MemberChange`] | [`crate::model::MemberResult`] |
 //! | GET | `/healthz`, `/readyz` | | text, [`crate::model::Health`] |
 
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ use tokio::sync::watch;
 use crate::backend::{Backend, ConnQuery, OpsError};
 use crate::http::{self, Handler, Request, Response, query_pairs};
 use crate::metrics::Metrics;
-use crate::model::ApiError;
+use crate::model::{ApiError, MemberChange};
 use crate::show_conn::ConnFilter;
 
 /// Where to listen and how to authorize changes.
@@ -49,7 +50,7 @@ fn api_error(status: u16, error: impl Into<String>) -> Response {
 
 fn from_ops_error(e: OpsError) -> Response {
     match e {
-        OpsError::Unavailable(_) => api_error(503, e.to_string()),
+        OpsError::Unavailable(_) | OpsError::Cluster(_) => api_error(503, e.to_string()),
         OpsError::BadRequest(_) => api_error(400, e.to_string()),
         OpsError::Config(problems) => Response::json(
             422,
@@ -125,7 +126,10 @@ pub fn admin_handler(backend: Arc<dyn Backend>, token: Option<String>) -> Handle
         if let Some(r) = health(&*backend, &req) {
             return r;
         }
-        let changes = matches!(req.path.as_str(), "/v1/clear-conn" | "/v1/configure");
+        let changes = matches!(
+            req.path.as_str(),
+            "/v1/clear-conn" | "/v1/configure" | "/v1/cluster/membership"
+        );
         if changes {
             if req.method != "POST" {
                 return api_error(405, format!("{} needs POST", req.path));
@@ -160,6 +164,10 @@ pub fn admin_handler(backend: Arc<dyn Backend>, token: Option<String>) -> Handle
                 Err(_) => api_error(400, "the configuration is not UTF-8 text"),
             },
             "/v1/counters" => answer(backend.counters()),
+            "/v1/cluster/membership" => match serde_json::from_slice::<MemberChange>(&req.body) {
+                Ok(c) => answer(backend.membership(&c)),
+                Err(e) => api_error(400, format!("the body is not a membership change: {e}")),
+            },
             other => api_error(404, format!("no such endpoint: {other}")),
         }
     })

@@ -1,0 +1,293 @@
+//! The node's replicated policy: `rampart-cluster`'s [`PolicyRaft`] on the
+//! cluster runtime and QUIC endpoint, tied to the ops side.
+//!
+//! - A write (`rampart configure`) is compiled here first (so it is refused
+//!   with every problem's line and column before anything is proposed),
+//!   then committed through the leader; the caller gets the version.
+//! - Every committed policy, on every node, is compiled and swapped into
+//!   the workers between two batches ([`Admin::apply_committed`]): new
+//!   connections take it, existing ones keep their class decisions.
+//! - The first node bootstraps the cluster from its policy file
+//!   (`[cluster] bootstrap = true`, once, on a pristine store); the others
+//!   start pristine and are added with `rampart cluster join`.
+//! - A node restarted from disk rejoins with its log; the policy it had
+//!   committed is in force again before it forwards.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use rampart_cluster::raft::{
+    InitError, MemberNode, MembershipError, PolicyRaft, RaftSettings, Validator, WriteError,
+};
+use rampart_cluster::transport::Transport;
+use rampart_dataplane::InterfaceConfig;
+use rampart_dataplane::policy::compile::compile;
+use rampart_dataplane::policy::parse::parse_config;
+use rampart_ops::admin::{Admin, MembershipOps, PolicyWriter};
+use rampart_ops::backend::OpsError;
+use rampart_ops::model::{ConfigProblem, MemberChange, MemberResult, RaftStatus};
+
+use crate::admin::WorkerPool;
+use crate::config::Peer;
+
+/// How long a blocking caller (the admin API) waits for Raft beyond the
+/// write's own deadline, before it answers that the cluster did not.
+const CALL_MARGIN: Duration = Duration::from_secs(2);
+/// The longest a membership change may take (a learner's catch-up).
+const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The node's Raft side.
+#[derive(Clone)]
+pub struct RaftSide {
+    raft: PolicyRaft,
+    runtime: tokio::runtime::Handle,
+    write_timeout: Duration,
+    /// Committed policies that did not compile here (kept the running one).
+    apply_failed: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for RaftSide {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RaftSide").finish_non_exhaustive()
+    }
+}
+
+/// What `start` needs of the node.
+#[derive(Debug)]
+pub struct RaftStart<'a> {
+    /// This node.
+    pub id: u16,
+    /// Its name.
+    pub name: &'a str,
+    /// Its cluster address (as peers dial it).
+    pub address: String,
+    /// Where the store lives (`<data_dir>/raft`).
+    pub dir: &'a Path,
+    /// Whether this node bootstraps the cluster (pristine store only).
+    pub bootstrap: bool,
+    /// The policy file's text, the cluster's first policy.
+    pub policy: Option<&'a str>,
+    /// The node's interfaces, to compile with.
+    pub interfaces: Vec<InterfaceConfig>,
+}
+
+/// Parse and compile `text` for `interfaces`; the problems as text.
+fn validate(text: &str, interfaces: &[InterfaceConfig]) -> Result<(), String> {
+    let parsed = parse_config(text).map_err(|e| e.to_string())?;
+    compile(&parsed.config, interfaces)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Run `fut` on the cluster runtime and wait for it from a blocking thread
+/// (the admin API's), at most `limit`.
+fn block<T: Send + 'static>(
+    runtime: &tokio::runtime::Handle,
+    limit: Duration,
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> Option<T> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    runtime.spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+impl RaftSide {
+    /// Start Raft on `runtime` over `transport`, and bootstrap the cluster
+    /// if asked and the store is pristine.
+    pub fn start(
+        runtime: &tokio::runtime::Runtime,
+        transport: &Transport,
+        s: RaftStart<'_>,
+    ) -> anyhow::Result<RaftSide> {
+        let interfaces = s.interfaces.clone();
+        let validator: Validator = Arc::new(move |text: &str| validate(text, &interfaces));
+        let settings = RaftSettings::default();
+        let write_timeout = settings.write_timeout;
+        let raft = runtime
+            .block_on(PolicyRaft::start(
+                u64::from(s.id),
+                s.dir,
+                transport.clone(),
+                validator,
+                settings,
+            ))
+            .with_context(|| format!("starting the policy log in {}", s.dir.display()))?;
+        if s.bootstrap && raft.status().members.is_empty() {
+            let me = MemberNode {
+                name: s.name.to_string(),
+                address: s.address.clone(),
+            };
+            match runtime.block_on(raft.initialize(me, s.policy.unwrap_or(""))) {
+                Ok(v) => eprintln!("rampart: policy log initialised here (version {v})"),
+                Err(InitError::AlreadyInitialized) => {}
+                Err(e) => return Err(anyhow::anyhow!("initialising the policy log: {e}")),
+            }
+        }
+        Ok(RaftSide {
+            raft,
+            runtime: runtime.handle().clone(),
+            write_timeout,
+            apply_failed: Arc::new(AtomicU64::new(0)),
+        })
+    }
+
+    /// `configure` through the log.
+    pub fn writer(&self) -> PolicyWriter {
+        let me = self.clone();
+        Box::new(move |text: &str| {
+            let raft = me.raft.clone();
+            let text = text.to_string();
+            let limit = me.write_timeout + CALL_MARGIN;
+            match block(&me.runtime, limit, async move { raft.write(&text).await }) {
+                Some(Ok(v)) => Ok(v),
+                Some(Err(e)) => Err(write_error(e)),
+                None => Err(OpsError::Cluster(format!(
+                    "the cluster did not answer within {limit:?}; the write may still take effect"
+                ))),
+            }
+        })
+    }
+
+    /// `rampart cluster join|remove`; a join's name and address default to
+    /// the node configuration's `[cluster] peers`.
+    pub fn membership(&self, peers: Vec<Peer>) -> MembershipOps {
+        let me = self.clone();
+        Box::new(move |change: &MemberChange| {
+            let raft = me.raft.clone();
+            type Change = std::pin::Pin<
+                Box<dyn std::future::Future<Output = Result<u64, MembershipError>> + Send>,
+            >;
+            let (what, fut): (String, Change) = match change.clone() {
+                MemberChange::Join { id, name, address } => {
+                    let known = peers.iter().find(|p| p.id == id);
+                    let name = name.or_else(|| known.map(|p| p.name.clone()));
+                    let address = address.or_else(|| known.map(|p| p.address.to_string()));
+                    let (Some(name), Some(address)) = (name, address) else {
+                        return Err(OpsError::BadRequest(format!(
+                            "node {id} is not in this node's [cluster] peers: give its name and address"
+                        )));
+                    };
+                    let node = MemberNode { name, address };
+                    let r = raft.clone();
+                    (
+                        format!("node {id} ({}) joined", node),
+                        Box::pin(async move { r.join(u64::from(id), node).await }),
+                    )
+                }
+                MemberChange::Remove { id } => {
+                    let r = raft.clone();
+                    (
+                        format!("node {id} removed"),
+                        Box::pin(async move { r.remove(u64::from(id)).await }),
+                    )
+                }
+            };
+            match block(&me.runtime, MEMBERSHIP_TIMEOUT, fut) {
+                Some(Ok(_)) => {
+                    let st = raft.status();
+                    Ok(MemberResult {
+                        message: what,
+                        voters: st.voters.iter().map(|v| *v as u16).collect(),
+                    })
+                }
+                Some(Err(e)) => Err(OpsError::Cluster(e.to_string())),
+                None => Err(OpsError::Cluster(format!(
+                    "the membership change did not finish within {MEMBERSHIP_TIMEOUT:?}"
+                ))),
+            }
+        })
+    }
+
+    /// Raft as `show cluster` and the metrics see it.
+    pub fn status(&self) -> RaftStatus {
+        let s = self.raft.status();
+        RaftStatus {
+            term: s.term,
+            leader: s.leader.map(|l| l as u16),
+            commit_index: s.committed_index.unwrap_or(0),
+            applied_index: s.applied_index.unwrap_or(0),
+            voters: s.voters.iter().map(|v| *v as u16).collect(),
+            learners: s.learners.iter().map(|v| *v as u16).collect(),
+        }
+    }
+
+    /// Apply every committed policy to the workers through `admin`, the
+    /// one already in the store first (a restarted node).
+    pub fn follow(&self, admin: Arc<Admin<WorkerPool>>) {
+        let mut rx = self.raft.subscribe();
+        let failed = self.apply_failed.clone();
+        self.runtime.spawn(async move {
+            loop {
+                let p = rx.borrow_and_update().clone();
+                // Version 0: the cluster has no policy yet; the policy file
+                // stays in force.
+                if p.version > 0 {
+                    let admin = admin.clone();
+                    let text = p.text.clone();
+                    let r = tokio::task::spawn_blocking(move || {
+                        admin.apply_committed(p.version, &text)
+                    })
+                    .await;
+                    match r {
+                        Ok(Ok(())) => {
+                            eprintln!("rampart: policy version {} in force", p.version);
+                        }
+                        Ok(Err(e)) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            eprintln!(
+                                "rampart: committed policy version {} not applied here \
+                                 (the running policy stays): {e}",
+                                p.version
+                            );
+                        }
+                        Err(e) => eprintln!("rampart: applying a policy: {e}"),
+                    }
+                }
+                if rx.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Committed policies this node could not apply.
+    pub fn apply_failed(&self) -> u64 {
+        self.apply_failed.load(Ordering::Relaxed)
+    }
+
+    /// Stop Raft (before the transport).
+    pub fn stop(&self, runtime: &tokio::runtime::Runtime) {
+        let raft = self.raft.clone();
+        runtime.block_on(async move { raft.shutdown().await });
+    }
+}
+
+/// A write's error as the admin API answers it.
+fn write_error(e: WriteError) -> OpsError {
+    match e {
+        WriteError::Invalid { message } => OpsError::Config(
+            message
+                .lines()
+                .map(|m| ConfigProblem {
+                    line: 0,
+                    column: 0,
+                    message: m.to_string(),
+                })
+                .collect(),
+        ),
+        WriteError::TooLarge { .. } => OpsError::BadRequest(e.to_string()),
+        other => {
+            let pending = other.is_pending();
+            let mut text = other.to_string();
+            if pending {
+                text.push_str(" (the write may still take effect)");
+            }
+            OpsError::Cluster(text)
+        }
+    }
+}
