@@ -214,6 +214,15 @@ impl NodeProc {
         Err(format!("{} wrote no dump", self.name))
     }
 
+    /// SIGKILL by PID: the node dies as in a crash (no clean shutdown);
+    /// what it wrote before is returned.
+    pub fn kill(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::thread::sleep(Duration::from_millis(50));
+        self.output()
+    }
+
     /// SIGTERM by PID (SIGKILL after 5 s), then the node's exit lines.
     pub fn stop(mut self) -> Vec<String> {
         // SAFETY: the PID is our own child's.

@@ -1,0 +1,334 @@
+//! The replicated policy with three real `rampart run` processes in
+//! network namespaces (issue 6): node A bootstraps the policy log from its
+//! policy file, B and C join through `rampart cluster join`; a config
+//! written on a follower appears on all three with one version; an
+//! invalid one is refused with line and column and changes nothing;
+//! killing the leader (SIGKILL) elects another and writes continue; the
+//! killed node, restarted from its data directory, catches up on the two
+//! writes it missed. Needs root.
+#![cfg(target_os = "linux")]
+// The test waits on wall-clock deadlines for processes it started.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use rampart_chaos_tests::netns::{AsymLab, Netns, SYNC_A, SYNC_B, SYNC_C, is_root};
+use rampart_chaos_tests::node::{NodeProc, NodeSpec, write_config};
+
+const NODES: [NodeSpec; 3] = [
+    NodeSpec {
+        id: 1,
+        name: "fw-a",
+        inside: "ca1",
+        outside: "as1",
+        sync: SYNC_A,
+        workers: 1,
+    },
+    NodeSpec {
+        id: 2,
+        name: "fw-b",
+        inside: "cb1",
+        outside: "bs1",
+        sync: SYNC_B,
+        workers: 1,
+    },
+    NodeSpec {
+        id: 3,
+        name: "fw-c",
+        inside: "nc1",
+        outside: "ns1",
+        sync: SYNC_C,
+        workers: 1,
+    },
+];
+
+/// The bootstrap policy and the writes, each a whole configuration.
+const V1: &str = "access-list OUT extended permit tcp any any eq 5001\n\
+                  access-group OUT in interface outside\n";
+const V2: &str = "access-list OUT extended permit tcp any any eq 5002\n\
+                  access-group OUT in interface outside\n";
+const V3: &str = "access-list OUT extended permit tcp any any eq 5003\n\
+                  access-group OUT in interface outside\n";
+const V4: &str = "access-list OUT extended permit tcp any any eq 5004\n\
+                  access-group OUT in interface outside\n";
+/// Line 2 names an access-list that does not exist.
+const BAD: &str = "access-list OUT extended permit tcp any any eq 5009\n\
+                   access-group NOPE in interface outside\n";
+
+/// The nodes' files and running processes, stopped and removed on drop.
+struct Cluster {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+    procs: Vec<Option<NodeProc>>,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for p in self.procs.iter_mut().filter_map(Option::take) {
+            let _ = p.stop();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn rampart(ns: &str, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_rampart")])
+        .args(args)
+        .output()
+        .expect("run rampart")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A JSON number field `"key":N` in `json` (the first one).
+fn field(json: &str, key: &str) -> Option<u64> {
+    let at = json.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = json[at..].trim_start();
+    let end = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
+}
+
+/// `show running-config --json` of a node: (version, text).
+fn running(ns: &str, file: &Path) -> Option<(u64, String)> {
+    let o = rampart(
+        ns,
+        &[
+            "show",
+            "running-config",
+            "--json",
+            "--config",
+            file.to_str()?,
+        ],
+    );
+    if !o.status.success() {
+        return None;
+    }
+    let json = String::from_utf8_lossy(&o.stdout).to_string();
+    Some((field(&json, "version")?, json))
+}
+
+/// Wait until `ok` holds, at most `limit`.
+fn eventually(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn policy_is_replicated_across_three_node_processes() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = AsymLab::new(&format!("rp-rf{}", std::process::id()));
+    let third = lab.third_node();
+    let dir = std::env::temp_dir().join(format!("rampart-raftlab-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    rampart_cluster::pki::init_ca(&dir).expect("ca");
+    std::fs::write(dir.join("policy.cfg"), V1).unwrap();
+    let names = [
+        lab.node_a.name().to_string(),
+        lab.node_b.name().to_string(),
+        third.name().to_string(),
+    ];
+    let files: Vec<PathBuf> = NODES
+        .iter()
+        .map(|me| {
+            let extra = format!(
+                "{}\n[ops]\nadmin = \"127.0.0.1:9461\"\n",
+                if me.id == 1 { "bootstrap = true" } else { "" }
+            );
+            write_config(&dir, me, &NODES, &extra).expect("node config")
+        })
+        .collect();
+    for (n, f) in ["a.cfg", "b.cfg", "c.cfg", "d.cfg", "bad.cfg"]
+        .iter()
+        .zip([V2, V3, V4, V1, BAD])
+    {
+        std::fs::write(dir.join(n), f).unwrap();
+    }
+    let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
+    let nss = [&lab.node_a, &lab.node_b, &third];
+    let start = |i: usize| -> NodeProc {
+        let mut p = NodeProc::start(nss[i], exe, &files[i], NODES[i].name).expect("start");
+        p.wait_ready(Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}"));
+        p
+    };
+    let mut c = Cluster {
+        dir: dir.clone(),
+        files: files.clone(),
+        procs: (0..3).map(|i| Some(start(i))).collect(),
+    };
+    let f = |i: usize| c.files[i].to_str().unwrap().to_string();
+
+    // A holds version 1 (its policy file); B and C join through A.
+    assert!(
+        eventually(Duration::from_secs(10), || running(&names[0], &c.files[0])
+            .is_some_and(|(v, _)| v == 1)),
+        "A bootstrapped version 1"
+    );
+    for id in ["2", "3"] {
+        let o = rampart(
+            &names[0],
+            &["cluster", "join", "--id", id, "--config", &f(0)],
+        );
+        assert!(o.status.success(), "join {id}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("joined"),
+            "{}",
+            text(&o)
+        );
+    }
+    for i in 1..3 {
+        assert!(
+            eventually(Duration::from_secs(10), || running(&names[i], &c.files[i])
+                .is_some_and(|(v, _)| v == 1)),
+            "node {} caught up to version 1",
+            i + 1
+        );
+    }
+
+    // A write on a follower (C) reaches all three with one version.
+    let o = rampart(
+        &names[2],
+        &[
+            "configure",
+            "--config",
+            &f(2),
+            dir.join("a.cfg").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("version 2"),
+        "{}",
+        text(&o)
+    );
+    for i in 0..3 {
+        assert!(
+            eventually(Duration::from_secs(10), || running(&names[i], &c.files[i])
+                .is_some_and(|(v, t)| v == 2 && t.contains("eq 5002"))),
+            "node {} runs version 2",
+            i + 1
+        );
+    }
+
+    // An invalid config is refused with line and column; nobody moves.
+    let o = rampart(
+        &names[1],
+        &[
+            "configure",
+            "--config",
+            &f(1),
+            dir.join("bad.cfg").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("bad.cfg:2:"), "line and column: {err}");
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..3 {
+        assert_eq!(running(&names[i], &c.files[i]).map(|r| r.0), Some(2));
+    }
+
+    // Kill the leader; another is elected and writes continue.
+    let o = rampart(&names[0], &["show", "cluster", "--json", "--config", &f(0)]);
+    let leader = field(&String::from_utf8_lossy(&o.stdout), "leader").expect("a leader") as usize;
+    assert!((1..=3).contains(&leader), "{}", text(&o));
+    let dead = leader - 1;
+    let _ = c.procs[dead].take().expect("running").kill();
+    let alive: Vec<usize> = (0..3).filter(|&i| i != dead).collect();
+    let t0 = Instant::now();
+    let mut wrote = false;
+    while !wrote && t0.elapsed() < Duration::from_secs(20) {
+        let i = alive[0];
+        let o = rampart(
+            &names[i],
+            &[
+                "configure",
+                "--config",
+                &f(i),
+                dir.join("b.cfg").to_str().unwrap(),
+            ],
+        );
+        wrote = o.status.success();
+        if !wrote {
+            // No leader yet: the cluster's state, exit 2.
+            assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+    assert!(wrote, "a write succeeds after the leader died");
+    let i = alive[1];
+    let o = rampart(
+        &names[i],
+        &[
+            "configure",
+            "--config",
+            &f(i),
+            dir.join("c.cfg").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    for &i in &alive {
+        assert!(
+            eventually(Duration::from_secs(10), || running(&names[i], &c.files[i])
+                .is_some_and(|(v, t)| v == 4 && t.contains("eq 5004"))),
+            "survivor {} runs version 4",
+            i + 1
+        );
+    }
+
+    // The killed node restarts from its data directory and catches up on
+    // the two writes it missed.
+    c.procs[dead] = Some(start(dead));
+    assert!(
+        eventually(Duration::from_secs(15), || running(
+            &names[dead],
+            &c.files[dead]
+        )
+        .is_some_and(|(v, t)| v == 4 && t.contains("eq 5004"))),
+        "the restarted node caught up to version 4"
+    );
+    // And the cluster still takes writes with all three.
+    let o = rampart(
+        &names[dead],
+        &[
+            "configure",
+            "--config",
+            &f(dead),
+            dir.join("d.cfg").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    for i in 0..3 {
+        assert!(
+            eventually(Duration::from_secs(10), || running(&names[i], &c.files[i])
+                .is_some_and(|(v, _)| v == 5)),
+            "node {} runs version 5",
+            i + 1
+        );
+    }
+    drop(c);
+    drop(third);
+    drop(lab);
+}
