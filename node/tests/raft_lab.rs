@@ -9,12 +9,15 @@
 #![cfg(target_os = "linux")]
 // The test waits on wall-clock deadlines for processes it started.
 #![allow(clippy::disallowed_methods)]
+// Node i is three parallel things (namespace, node file, process): an
+// index reads plainest.
+#![allow(clippy::needless_range_loop)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use rampart_chaos_tests::netns::{AsymLab, Netns, SYNC_A, SYNC_B, SYNC_C, is_root};
+use rampart_chaos_tests::netns::{AsymLab, SYNC_A, SYNC_B, SYNC_C, is_root};
 use rampart_chaos_tests::node::{NodeProc, NodeSpec, write_config};
 
 const NODES: [NodeSpec; 3] = [
