@@ -259,3 +259,14 @@ pub fn value(text: &str, key: &str) -> u64 {
         .and_then(|v| v.trim_end_matches(']').parse().ok())
         .unwrap_or(0)
 }
+
+impl Drop for NodeProc {
+    /// A node the test did not stop (it panicked first) is killed by PID,
+    /// never left running.
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

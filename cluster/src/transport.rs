@@ -37,7 +37,8 @@ use crate::pki::{NodeTls, PkiError, node_dns_name};
 pub mod rpc;
 
 pub use rpc::{
-    IncomingRpc, RPC_INBOUND_QUEUE_DEPTH, RPC_MAX_MESSAGE_BYTES, RPC_SERVICE_RAFT, RpcError,
+    IncomingRpc, RPC_INBOUND_QUEUE_DEPTH, RPC_MAX_MESSAGE_BYTES, RPC_SERVICE_CLEAR,
+    RPC_SERVICE_RAFT, RpcError,
 };
 
 /// ALPN of the sync protocol.

@@ -24,6 +24,7 @@ use crate::cluster_link::SyncStatus;
 use crate::config::NodeConfig;
 use crate::control::Workers;
 use crate::policy_raft::RaftSide;
+use rampart_cluster::transport::Transport;
 
 /// Bytes of randomness in a generated admin token.
 const TOKEN_BYTES: usize = 32;
@@ -180,6 +181,7 @@ pub fn start(
     sync: Option<Arc<SyncStatus>>,
     policy: Option<&str>,
     raft: Option<&RaftSide>,
+    cluster: Option<(tokio::runtime::Handle, Transport)>,
 ) -> anyhow::Result<OpsSide> {
     let pool = Arc::new(WorkerPool(workers.clone()));
     let status_cfg = cfg.clone();
@@ -205,7 +207,13 @@ pub fn start(
             .with_writer(r.writer())
             .with_membership(r.membership(peers));
     }
+    if let Some((rt, t)) = &cluster {
+        admin = admin.with_peer_clear(crate::clear_rpc::peer_clear(rt.clone(), t.clone()));
+    }
     let admin = Arc::new(admin);
+    if let Some((rt, t)) = &cluster {
+        crate::clear_rpc::serve(rt, t, admin.clone());
+    }
     // The operations exist without endpoints too: committed policies are
     // applied through them.
     let Some(ops) = &cfg.ops else {

@@ -1,6 +1,7 @@
 //! `rampart`: the Rampart firewall node.
 
 mod admin;
+mod clear_rpc;
 mod cli;
 mod cluster_link;
 mod config;

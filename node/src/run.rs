@@ -199,6 +199,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         cluster.as_ref().map(|c| c.status.clone()),
         policy_text.as_deref(),
         raft.as_ref(),
+        cluster
+            .as_ref()
+            .map(|c| (c.runtime.handle().clone(), c.transport.clone())),
     )?;
     let handles = worker::spawn(sockets, engines, ports, clock, &STOP)?;
     // Committed policies reach the workers from here on (the one in the

@@ -45,6 +45,10 @@ pub type PolicyWriter = Box<dyn Fn(&str) -> Result<u64, OpsError> + Send + Sync>
 /// cluster: the change is made (one at a time, by the leader) or refused.
 pub type MembershipOps = Box<dyn Fn(&MemberChange) -> Result<MemberResult, OpsError> + Send + Sync>;
 
+/// Where `clear conn` goes beyond this node: every peer clears the same
+/// filter; answers the peers' total and the peers that did not answer.
+pub type PeerClear = Box<dyn Fn(&ConnFilter) -> (u64, Vec<u16>) + Send + Sync>;
+
 /// The node's operations.
 pub struct Admin<P: EnginePool> {
     pool: Arc<P>,
@@ -52,6 +56,7 @@ pub struct Admin<P: EnginePool> {
     policy: Mutex<PolicyState>,
     writer: Option<PolicyWriter>,
     membership: Option<MembershipOps>,
+    peer_clear: Option<PeerClear>,
     timeout: Duration,
 }
 
@@ -82,6 +87,7 @@ impl<P: EnginePool> Admin<P> {
             }),
             writer: None,
             membership: None,
+            peer_clear: None,
             timeout: WORKER_TIMEOUT,
         }
     }
@@ -90,6 +96,19 @@ impl<P: EnginePool> Admin<P> {
     pub fn with_writer(mut self, writer: PolicyWriter) -> Self {
         self.writer = Some(writer);
         self
+    }
+
+    /// Make `clear conn` cluster-wide through `clear`.
+    pub fn with_peer_clear(mut self, clear: PeerClear) -> Self {
+        self.peer_clear = Some(clear);
+        self
+    }
+
+    /// This node's part of `clear conn` (what a peer asks of it).
+    pub fn clear_local(&self, filter: &ConnFilter) -> Result<u64, OpsError> {
+        let f = *filter;
+        let n = self.each(move |w| w.engine.clear_conns(|e| f.matches(e)) as u64)?;
+        Ok(n.into_iter().sum())
     }
 
     /// Serve `rampart cluster join|remove` through `ops` (Raft).
@@ -337,10 +356,16 @@ impl<P: EnginePool> Backend for Admin<P> {
     }
 
     fn clear_conns(&self, filter: &ConnFilter) -> Result<ClearResult, OpsError> {
-        let f = *filter;
-        let n = self.each(move |w| w.engine.clear_conns(|e| f.matches(e)) as u64)?;
+        let mut deleted = self.clear_local(filter)?;
+        let mut unreachable = Vec::new();
+        if let Some(peers) = &self.peer_clear {
+            let (n, down) = peers(filter);
+            deleted = deleted.saturating_add(n);
+            unreachable = down;
+        }
         Ok(ClearResult {
-            deleted: n.into_iter().sum(),
+            deleted,
+            unreachable,
         })
     }
 

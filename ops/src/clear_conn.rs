@@ -13,7 +13,13 @@ pub fn clear_conn(engine: &mut Engine, filter: &ConnFilter) -> String {
 
 /// The ASA's answer to `clear conn`, from the admin API's result.
 pub fn render_clear(r: &crate::model::ClearResult) -> String {
-    format!("{} connection(s) deleted.\n", r.deleted)
+    let mut out = format!("{} connection(s) deleted.\n", r.deleted);
+    for p in &r.unreachable {
+        out.push_str(&format!(
+            "WARNING: node {p} did not answer; its connections were not cleared.\n"
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

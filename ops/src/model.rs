@@ -94,10 +94,15 @@ pub struct MemberResult {
 }
 
 /// `clear conn`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClearResult {
-    /// Connections removed.
+    /// Connections removed, on this node and on every peer that answered
+    /// (an inspected flow held by two nodes counts on each).
     pub deleted: u64,
+    /// Peers that did not answer: their entries stay (an inspected flow's
+    /// delete still reaches them by state sync when they return).
+    #[serde(default)]
+    pub unreachable: Vec<u16>,
 }
 
 /// Where a service-policy applies.

@@ -18,6 +18,10 @@ use super::{Shared, Transport, add};
 
 /// The service byte of Raft RPCs.
 pub const RPC_SERVICE_RAFT: u8 = 1;
+/// The service byte of `clear conn` sent to every peer (the operator's
+/// clear is cluster-wide; bypass entries are never synced, so each node
+/// must clear its own).
+pub const RPC_SERVICE_CLEAR: u8 = 2;
 
 /// The largest request or reply payload (bytes). Raft snapshots travel
 /// in chunks well under this (see the Raft config); a policy is at most

@@ -1,0 +1,211 @@
+//! `clear conn` is cluster-wide: on a synced pair with asymmetric
+//! inspected and tcp-state-bypass connections open (bypass entries are on
+//! each node alone, never synced), one `rampart clear conn` on node A
+//! empties both nodes' tables, and a filtered one clears only what it
+//! names. Needs root.
+#![cfg(target_os = "linux")]
+// The test waits on wall-clock deadlines for processes it started.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{Read as _, Write as _};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use rampart_chaos_tests::netns::{ASYM_CLIENT, ASYM_SERVER, AsymLab, SYNC_A, SYNC_B, is_root};
+use rampart_chaos_tests::node::{NodeProc, NodeSpec, write_config};
+use socket2::{Domain, Socket, Type};
+
+const POLICY: &str = "\
+access-list tcp_bypass extended permit tcp any any eq 5002
+access-list tcp_bypass extended permit tcp any eq 5002 any
+access-list OUTSIDE_IN extended permit tcp any eq 5002 any
+access-group OUTSIDE_IN in interface outside
+class-map tcp_bypass
+ match access-list tcp_bypass
+policy-map global_policy
+ class tcp_bypass
+  set connection advanced-options tcp-state-bypass
+service-policy global_policy global
+";
+
+const NODES: [NodeSpec; 2] = [
+    NodeSpec {
+        id: 1,
+        name: "fw-a",
+        inside: "ca1",
+        outside: "as1",
+        sync: SYNC_A,
+        workers: 2,
+    },
+    NodeSpec {
+        id: 2,
+        name: "fw-b",
+        inside: "cb1",
+        outside: "bs1",
+        sync: SYNC_B,
+        workers: 1,
+    },
+];
+
+/// Connections held open per port.
+const PER_PORT: usize = 5;
+
+fn rampart(ns: &str, args: &[&str]) -> Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_rampart")])
+        .args(args)
+        .output()
+        .expect("run rampart")
+}
+
+/// `N in use` of `show conn count` on a node.
+fn in_use(ns: &str, file: &Path) -> u64 {
+    let o = rampart(
+        ns,
+        &["show", "conn", "count", "--config", file.to_str().unwrap()],
+    );
+    let t = String::from_utf8_lossy(&o.stdout);
+    t.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "show conn count: {t} {}",
+                String::from_utf8_lossy(&o.stderr)
+            )
+        })
+}
+
+/// Open `PER_PORT` asymmetric connections to `port` and keep them open
+/// (each exchanged one message, so both nodes hold its entry).
+fn open(lab: &AsymLab, port: u16) -> Vec<TcpStream> {
+    let server = lab.server.spawn(move || {
+        let l = TcpListener::bind((ASYM_SERVER, port)).expect("listen");
+        let mut kept = Vec::new();
+        for _ in 0..PER_PORT {
+            let (mut c, _) = l.accept().expect("accept");
+            let mut b = [0u8; 5];
+            c.read_exact(&mut b).expect("hello");
+            c.write_all(b"olleh").expect("answer");
+            kept.push(c);
+        }
+        // Hold them until the client side closes.
+        std::thread::sleep(Duration::from_secs(8));
+        drop(kept);
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    let conns = lab
+        .client
+        .spawn(move || {
+            (0..PER_PORT)
+                .map(|_| {
+                    let s = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+                    let src: Ipv4Addr = ASYM_CLIENT.parse().unwrap();
+                    s.bind(&SocketAddr::from((src, 0)).into()).unwrap();
+                    let dst: Ipv4Addr = ASYM_SERVER.parse().unwrap();
+                    s.connect_timeout(
+                        &SocketAddr::from((dst, port)).into(),
+                        Duration::from_secs(5),
+                    )
+                    .expect("connect");
+                    let mut s: TcpStream = s.into();
+                    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    s.write_all(b"hello").unwrap();
+                    let mut b = [0u8; 5];
+                    s.read_exact(&mut b).expect("answer through both nodes");
+                    s
+                })
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap();
+    drop(server);
+    conns
+}
+
+#[test]
+fn clear_conn_on_one_node_clears_the_whole_cluster() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = AsymLab::new(&format!("rp-cl{}", std::process::id()));
+    let dir: PathBuf = std::env::temp_dir().join(format!("rampart-clear-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    rampart_cluster::pki::init_ca(&dir).unwrap();
+    std::fs::write(dir.join("policy.cfg"), POLICY).unwrap();
+    let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
+    let extra = "\n[ops]\nadmin = \"127.0.0.1:9461\"\n";
+    let files: Vec<PathBuf> = NODES
+        .iter()
+        .map(|me| write_config(&dir, me, &NODES, extra).unwrap())
+        .collect();
+    let mut procs: Vec<NodeProc> = [&lab.node_a, &lab.node_b]
+        .iter()
+        .zip(&NODES)
+        .zip(&files)
+        .map(|((ns, me), f)| NodeProc::start(ns, exe, f, me.name).unwrap())
+        .collect();
+    for p in &mut procs {
+        p.wait_ready(Duration::from_secs(20)).unwrap();
+    }
+    let (a, b) = (lab.node_a.name().to_string(), lab.node_b.name().to_string());
+
+    let inspected = open(&lab, 5001);
+    let bypass = open(&lab, 5002);
+    let (na, nb) = (in_use(&a, &files[0]), in_use(&b, &files[1]));
+    assert!(na >= 2 * PER_PORT as u64, "A holds both kinds: {na}");
+    assert!(
+        nb >= 2 * PER_PORT as u64,
+        "B holds the synced ones and its own bypass entries: {nb}"
+    );
+
+    // A filtered clear names one port only.
+    let o = rampart(
+        &a,
+        &[
+            "clear",
+            "conn",
+            "port",
+            "5002",
+            "--config",
+            files[0].to_str().unwrap(),
+        ],
+    );
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out} {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let n: u64 = out.split_whitespace().next().unwrap().parse().unwrap();
+    assert!(
+        n >= 2 * PER_PORT as u64,
+        "bypass entries of both nodes: {out}"
+    );
+    assert!(!out.contains("WARNING"), "{out}");
+    let (ma, mb) = (in_use(&a, &files[0]), in_use(&b, &files[1]));
+    assert!(
+        ma <= na - PER_PORT as u64 && mb <= nb - PER_PORT as u64,
+        "{na}->{ma} {nb}->{mb}"
+    );
+
+    // An unfiltered clear on A empties B too.
+    let o = rampart(&a, &["cle", "conn", "--config", files[0].to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("connection(s) deleted."));
+    // Inspected deletes also travel by sync; give them a moment.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(in_use(&a, &files[0]), 0);
+    assert_eq!(in_use(&b, &files[1]), 0);
+
+    drop(inspected);
+    drop(bypass);
+    for p in procs {
+        p.stop();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
