@@ -20,8 +20,13 @@
 //!    events/s until `b` holds them all (if `b` finished with the
 //!    generator, the figure is the generator's and conntrackd's own ceiling
 //!    is higher: the JSON says so).
-//! 3. **Bulk**: `b` restarts empty while `a` holds `--bulk` entries; `b`
-//!    asks for a resync (`conntrackd -n`); time until `b` holds them.
+//! 3. **Bulk**: both daemons restart, `a` with `--bulk` entries in its
+//!    kernel table (loaded into its cache), `b` empty; `b` asks for a
+//!    resync (`conntrackd -n`); time until `b` holds them. If that does
+//!    not complete, the size is halved until one does (the largest that
+//!    works is reported beside the failed ones). This runs once with the
+//!    baseline's sync socket buffers (1.2 MB, which a 1M resync overflows)
+//!    and once with `--tuned-socket-buffer` (32 MiB).
 //!
 //! The kernel's connection limit is per namespace but capped by the
 //! initial namespace's `nf_conntrack_max` (262144 by default), and the
@@ -58,6 +63,8 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(2);
 const SETTLED: Duration = Duration::from_secs(5);
 /// The bulk phase's no-progress limit (a resync starts with a pause).
 const BULK_SETTLED: Duration = Duration::from_secs(15);
+/// The smallest bulk tried when larger ones do not complete.
+const MIN_BULK: u64 = 25_000;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -83,6 +90,13 @@ pub struct Args {
     /// bulk to what fits).
     #[arg(long)]
     no_host_sysctl: bool,
+    /// conntrackd's sync socket buffers (the baseline's: 1249280 bytes).
+    #[arg(long, default_value_t = 1_249_280)]
+    sync_socket_buffer: u64,
+    /// A second bulk series with these socket buffers (0: none): the
+    /// baseline's overflow under a 1M resync.
+    #[arg(long, default_value_t = 32 << 20)]
+    tuned_socket_buffer: u64,
     /// Rampart link-benchmark JSON lines to print beside (repeatable).
     #[arg(long)]
     rampart_json: Vec<PathBuf>,
@@ -261,7 +275,7 @@ fn topology(prefix: &str, dir: &Path) -> Result<Topology, String> {
 
 /// conntrackd's configuration for node `me` (`a` or `b`): the baseline's,
 /// with the cache sized for `entries`.
-fn conntrackd_conf(dir: &Path, me: &str, entries: u64) -> String {
+fn conntrackd_conf(dir: &Path, me: &str, entries: u64, buffer: u64) -> String {
     let (local, peer) = if me == "a" {
         ("198.19.255.1", "198.19.255.2")
     } else {
@@ -280,8 +294,8 @@ fn conntrackd_conf(dir: &Path, me: &str, entries: u64) -> String {
 		IPv4_Destination_Address {peer}
 		Port 3780
 		Interface sync0
-		SndSocketBuffer 1249280
-		RcvSocketBuffer 1249280
+		SndSocketBuffer {buffer}
+		RcvSocketBuffer {buffer}
 		Checksum on
 	}}
 	Options {{
@@ -311,7 +325,8 @@ General {{
 struct Daemon {
     ns: String,
     conf: String,
-    proc: Spawned,
+    /// Held for its drop, which stops the daemon by PID.
+    _proc: Spawned,
 }
 
 impl Daemon {
@@ -322,7 +337,7 @@ impl Daemon {
         Ok(Daemon {
             ns: ns.to_string(),
             conf,
-            proc,
+            _proc: proc,
         })
     }
 
@@ -352,6 +367,14 @@ fn stat(text: &str, section: &str, key: &str) -> Option<u64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// `N Lost msgs` of the `message tracking` section (number first).
+fn lost_msgs(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.contains("Lost msgs"))?;
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let i = w.iter().position(|x| *x == "Lost")?;
+    w.get(i.checked_sub(1)?)?.parse().ok()
 }
 
 // === counting entries ===
@@ -644,12 +667,12 @@ pub fn run(args: &Args) -> Result<String, String> {
     let (na, nb) = (t.a.name().to_string(), t.b.name().to_string());
     for me in ["a", "b"] {
         let f = dir.join(format!("conntrackd-{me}.conf"));
-        std::fs::write(&f, conntrackd_conf(&dir, me, bulk))
+        std::fs::write(&f, conntrackd_conf(&dir, me, bulk, args.sync_socket_buffer))
             .map_err(|e| format!("{}: {e}", f.display()))?;
     }
     let conf = |me: &str| dir.join(format!("conntrackd-{me}.conf"));
     let da = Daemon::start(&na, &conf("a"))?;
-    let mut db = Some(Daemon::start(&nb, &conf("b"))?);
+    let db = Daemon::start(&nb, &conf("b"))?;
     sleep(Duration::from_millis(500))?;
 
     // 1. Lag at a fixed rate.
@@ -729,7 +752,7 @@ pub fn run(args: &Args) -> Result<String, String> {
     );
     let stats_after_burst = json!({
         "a": da.stats().unwrap_or_default(),
-        "b": db.as_ref().map(|d| d.stats().unwrap_or_default()),
+        "b": db.stats().unwrap_or_default(),
     });
     let burst_json = json!({
         "flows": args.burst,
@@ -742,66 +765,29 @@ pub fn run(args: &Args) -> Result<String, String> {
         "bounded_by_generator": gen_bound,
     });
 
-    // 3. Bulk: b leaves and its table is emptied while no daemon listens
-    // there (a flush with a daemon running would sync deletions to a).
+    // 3. Bulk, from the requested size down by halves until one
+    // completes (conntrackd's bulk can overrun the receiver and lose more
+    // than its resend queue recovers: then the largest size that works).
     check_stop()?;
-    if let Some(mut d) = db.take() {
-        d.proc.terminate();
-    }
-    run_in(&nb, &["conntrack", "-F"], Duration::from_secs(120))?;
-    let base_a = count_in(&na)?.saturating_sub(lag_n + args.burst);
-    let have = count_in(&na)?.saturating_sub(base_a);
-    let fill = bulk.saturating_sub(have);
-    let tf = Instant::now();
-    if fill > 0 {
-        generate(&t, &blast, BULK_BASE, fill, 0, Duration::from_secs(600))?;
-    }
-    let in_a = wait_count(&na, base_a, bulk, SETTLED, Duration::from_secs(120))?;
-    eprintln!(
-        "  bulk: a holds {in_a} entries (filled {fill} in {:.1} s); resyncing a's cache from its kernel table",
-        tf.elapsed().as_secs_f64()
-    );
-    // a may have lost events while filling (netlink overrun): its cache
-    // must hold the table before it can send it.
-    da.ctl(&["-R"], Duration::from_secs(300))?;
-    let end = Instant::now() + Duration::from_secs(120);
-    let mut cached = 0;
-    while Instant::now() < end {
-        cached = stat(&da.stats()?, "cache internal", "current active connections").unwrap_or(0);
-        if cached + 16 >= in_a {
-            break;
-        }
-        sleep(Duration::from_millis(500))?;
-    }
-    let db2 = Daemon::start(&nb, &conf("b"))?;
-    sleep(Duration::from_millis(500))?;
-    let b0 = count_in(&nb)?;
-    let t0 = Instant::now();
-    let sb = Sampler::start(&t.b, t0, Duration::from_secs(600));
-    db2.ctl(&["-n"], Duration::from_secs(30))?;
-    wait_count(&nb, b0, cached, BULK_SETTLED, Duration::from_secs(600))?;
-    let vb = sb.finish();
-    let (b_got, b_t) = reached(&vb, b0, cached).unwrap_or((0, Duration::ZERO));
-    let complete = b_got + 16 >= cached;
-    eprintln!(
-        "  bulk: b holds {b_got} of {cached} cached entries after {:.3} s{}",
-        b_t.as_secs_f64(),
-        if complete { "" } else { " (incomplete)" }
-    );
-    let bulk_json = json!({
-        "entries_in_a": in_a,
-        "entries_in_a_cache": cached,
-        "b_entries": b_got,
-        "bulk_seconds": b_t.as_secs_f64(),
-        "complete": complete,
-        "entries_per_s": (b_got as f64 / b_t.as_secs_f64().max(1e-9)).round(),
-    });
-    let stats_end = json!({
-        "a": da.stats().unwrap_or_default(),
-        "b": db2.stats().unwrap_or_default(),
-    });
-    drop(db2);
+    drop(db);
     drop(da);
+    let mut series = vec![bulk_series(
+        &t,
+        &blast,
+        &dir,
+        bulk,
+        args.sync_socket_buffer,
+    )?];
+    if args.tuned_socket_buffer > 0 && args.tuned_socket_buffer != args.sync_socket_buffer {
+        series.push(bulk_series(
+            &t,
+            &blast,
+            &dir,
+            bulk,
+            args.tuned_socket_buffer,
+        )?);
+    }
+    let bulk_json = json!({ "requested": bulk, "series": series });
 
     let summary = json!({
         "benchmark": "sync",
@@ -814,13 +800,130 @@ pub fn run(args: &Args) -> Result<String, String> {
             "burst": burst_json,
             "bulk": bulk_json,
             "stats_after_burst": stats_after_burst,
-            "stats_end": stats_end,
         },
     });
     print_side_by_side(&summary);
     drop(t);
     drop(host);
     Ok(summary.to_string())
+}
+
+/// Bulk resyncs with sync socket buffers of `buffer` bytes, from `bulk`
+/// entries down by halves until one completes.
+fn bulk_series(
+    t: &Topology,
+    blast: &Path,
+    dir: &Path,
+    bulk: u64,
+    buffer: u64,
+) -> Result<Value, String> {
+    eprintln!("  bulk with {buffer}-byte sync socket buffers:");
+    let mut conf = Vec::new();
+    for me in ["a", "b"] {
+        let f = dir.join(format!("conntrackd-{me}-bulk-{buffer}.conf"));
+        std::fs::write(&f, conntrackd_conf(dir, me, bulk, buffer))
+            .map_err(|e| format!("{}: {e}", f.display()))?;
+        conf.push(f);
+    }
+    let mut attempts = Vec::new();
+    let mut size = bulk;
+    loop {
+        let r = bulk_attempt(t, blast, &conf[0], &conf[1], size)?;
+        let done = r["complete"].as_bool() == Some(true);
+        attempts.push(r);
+        if done || size / 2 < MIN_BULK {
+            break;
+        }
+        size /= 2;
+    }
+    let largest = attempts
+        .iter()
+        .find(|r| r["complete"].as_bool() == Some(true))
+        .cloned();
+    Ok(json!({
+        "socket_buffer_bytes": buffer,
+        "attempts": attempts,
+        "largest_complete": largest,
+    }))
+}
+
+/// One bulk resync of `size` entries with both daemons started fresh:
+/// `a`'s kernel table is filled while no daemon runs, `a`'s daemon loads
+/// it into its cache, then `b` (empty) asks for a resync.
+fn bulk_attempt(
+    t: &Topology,
+    blast: &Path,
+    conf_a: &Path,
+    conf_b: &Path,
+    size: u64,
+) -> Result<Value, String> {
+    let (na, nb) = (t.a.name(), t.b.name());
+    // No daemon listens: the flushes sync nothing.
+    for ns in [na, nb] {
+        run_in(ns, &["conntrack", "-F"], Duration::from_secs(120))?;
+    }
+    // Flushed entries are freed a little later.
+    let end = Instant::now() + Duration::from_secs(10);
+    while count_in(na)? > 16 && Instant::now() < end {
+        sleep(Duration::from_millis(50))?;
+    }
+    let base_a = count_in(na)?;
+    let tf = Instant::now();
+    generate(t, blast, BULK_BASE, size, 0, Duration::from_secs(600))?;
+    let in_a =
+        wait_count(na, base_a, size, SETTLED, Duration::from_secs(120))?.saturating_sub(base_a);
+    let fill_s = tf.elapsed().as_secs_f64();
+    let da = Daemon::start(na, conf_a)?;
+    // Load the kernel table into a's cache (what it sends in a resync).
+    da.ctl(&["-R"], Duration::from_secs(300))?;
+    let end = Instant::now() + Duration::from_secs(120);
+    let mut cached = 0;
+    while Instant::now() < end {
+        cached = stat(&da.stats()?, "cache internal", "current active connections").unwrap_or(0);
+        if cached + 16 >= in_a {
+            break;
+        }
+        sleep(Duration::from_millis(500))?;
+    }
+    let db = Daemon::start(nb, conf_b)?;
+    sleep(Duration::from_millis(500))?;
+    let b0 = count_in(nb)?;
+    let t0 = Instant::now();
+    let sb = Sampler::start(&t.b, t0, Duration::from_secs(600));
+    db.ctl(&["-n"], Duration::from_secs(30))?;
+    wait_count(nb, b0, cached, BULK_SETTLED, Duration::from_secs(600))?;
+    let vb = sb.finish();
+    let (b_got, b_t) = reached(&vb, b0, cached).unwrap_or((0, Duration::ZERO));
+    let complete = b_got + 16 >= cached;
+    let (sa, sbs) = (
+        da.stats().unwrap_or_default(),
+        db.stats().unwrap_or_default(),
+    );
+    let lost = lost_msgs(&sbs);
+    eprintln!(
+        "  bulk: a holds {in_a} (filled in {fill_s:.1} s), {cached} in its cache; b holds {b_got} after {:.3} s{}",
+        b_t.as_secs_f64(),
+        if complete {
+            String::new()
+        } else {
+            format!(
+                " — incomplete (b's conntrackd counted {} lost messages)",
+                lost.map(|l| l.to_string()).unwrap_or("?".into())
+            )
+        }
+    );
+    Ok(json!({
+        "size": size,
+        "entries_in_a": in_a,
+        "entries_in_a_cache": cached,
+        "b_entries": b_got,
+        "bulk_seconds": b_t.as_secs_f64(),
+        "complete": complete,
+        "entries_per_s": (b_got as f64 / b_t.as_secs_f64().max(1e-9)).round(),
+        "b_lost_msgs": lost,
+        "stats_a": sa,
+        "stats_b": sbs,
+    }))
 }
 
 /// Removes the working directory if it was a temporary one.
@@ -904,30 +1007,51 @@ fn print_side_by_side(s: &Value) {
             )
         );
     }
-    eprintln!(
-        "  {:<34} {:>28} {:>28}",
-        "bulk sync",
-        if first.is_null() {
-            "-".to_string()
-        } else {
-            format!(
-                "{} s ({} flows)",
-                f(&first["bulk_seconds"], 3),
-                first["flows"]
-            )
-        },
+    let bulk_cell = |r: &Value| {
         format!(
             "{} s ({} of {}){}",
-            f(&c["bulk"]["bulk_seconds"], 3),
-            c["bulk"]["b_entries"],
-            c["bulk"]["entries_in_a_cache"],
-            if c["bulk"]["complete"].as_bool() == Some(true) {
+            f(&r["bulk_seconds"], 3),
+            r["b_entries"],
+            r["entries_in_a_cache"],
+            if r["complete"].as_bool() == Some(true) {
                 ""
             } else {
                 " incomplete"
             }
         )
-    );
+    };
+    let series = c["bulk"]["series"].as_array().cloned().unwrap_or_default();
+    for (i, sr) in series.iter().enumerate() {
+        let first_bulk = &sr["attempts"][0];
+        let buf = sr["socket_buffer_bytes"].as_u64().unwrap_or(0);
+        eprintln!(
+            "  {:<34} {:>28} {:>28}",
+            format!("bulk sync of {}", c["bulk"]["requested"]),
+            if first.is_null() || i > 0 {
+                "".to_string()
+            } else {
+                format!(
+                    "{} s ({} flows)",
+                    f(&first["bulk_seconds"], 3),
+                    first["flows"]
+                )
+            },
+            format!("{} [{} KiB buffers]", bulk_cell(first_bulk), buf / 1024)
+        );
+        if first_bulk["complete"].as_bool() != Some(true) {
+            let largest = &sr["largest_complete"];
+            eprintln!(
+                "  {:<34} {:>28} {:>28}",
+                "  largest that completed",
+                "",
+                if largest.is_null() {
+                    "none".to_string()
+                } else {
+                    bulk_cell(largest)
+                }
+            );
+        }
+    }
 }
 
 #[cfg(test)]
@@ -979,6 +1103,9 @@ mod tests {
         );
         assert_eq!(stat(s, "external inject", "connections created"), Some(123));
         assert_eq!(stat(s, "nothing", "x"), None);
+        let m = "message tracking:\n                   0 Malformed msgs              1039351 Lost msgs\n";
+        assert_eq!(lost_msgs(m), Some(1_039_351));
+        assert_eq!(lost_msgs("nothing"), None);
     }
 
     #[test]
@@ -998,13 +1125,14 @@ mod tests {
 
     #[test]
     fn the_configuration_scales_the_cache_for_the_bulk() {
-        let c = conntrackd_conf(Path::new("/tmp/x"), "b", 1_000_000);
+        let c = conntrackd_conf(Path::new("/tmp/x"), "b", 1_000_000, 1_249_280);
         assert!(c.contains("IPv4_address 198.19.255.2\n"));
         assert!(c.contains("IPv4_Destination_Address 198.19.255.1\n"));
         assert!(c.contains("HashLimit 2000000\n"));
         assert!(c.contains("HashSize 262144\n"));
         assert!(c.contains("DisableExternalCache On"));
-        let small = conntrackd_conf(Path::new("/tmp/x"), "a", 10_000);
+        assert!(c.contains("RcvSocketBuffer 1249280\n"));
+        let small = conntrackd_conf(Path::new("/tmp/x"), "a", 10_000, 1_249_280);
         assert!(small.contains("HashLimit 131072\n") && small.contains("HashSize 32768\n"));
     }
 }
