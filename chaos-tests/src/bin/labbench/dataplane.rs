@@ -830,7 +830,7 @@ pub fn run(a: &Args) -> Result<String, String> {
             let mut r = tcp_run(a, &st)?;
             r.rampart_frames = finish(st, None)?;
             eprintln!(
-                "  tcp {:<24} rep {}/{}: {:6.2} Gbit/s, {} retransmits{}",
+                "  tcp {:<34} rep {}/{}: {:6.2} Gbit/s, {} retransmits{}",
                 case.id(),
                 rep + 1,
                 a.reps,
@@ -851,7 +851,7 @@ pub fn run(a: &Args) -> Result<String, String> {
             let mut r = udp_run(a, &st, &blast)?;
             r.rampart_frames = finish(st, Some(r.received))?;
             eprintln!(
-                "  udp {:<24} rep {}/{}: sent {:>9.0}/s, delivered {:>9.0}/s, loss {:5.2}%{}",
+                "  udp {:<34} rep {}/{}: sent {:>9.0}/s, delivered {:>9.0}/s, loss {:5.2}%{}",
                 case.id(),
                 rep + 1,
                 a.reps,
@@ -1036,14 +1036,14 @@ fn print_table(a: &Args, res: &Results, s: &Value) {
             a.tcp_streams, a.seconds, a.reps
         );
         eprintln!(
-            "  {:<26} {:>8}  {:<22} rampart CPU %",
+            "  {:<34} {:>8}  {:<22} rampart CPU %",
             "path", "Gbit/s", "runs"
         );
         for (c, r) in &res.tcp {
             let g: Vec<f64> = r.iter().map(|x| x.gbps).collect();
             let cpu: Vec<f64> = r.iter().filter_map(|x| x.rampart_cpu_percent).collect();
             eprintln!(
-                "  {:<26} {:>8}  {:<22} {}",
+                "  {:<34} {:>8}  {:<22} {}",
                 c.id(),
                 cell(median(&g), 2),
                 runs(&g, 2),
@@ -1057,7 +1057,7 @@ fn print_table(a: &Args, res: &Results, s: &Value) {
             a.udp_size, a.udp_flows, a.seconds, a.reps
         );
         eprintln!(
-            "  {:<26} {:>12} {:>12}  {:<8} rampart CPU %",
+            "  {:<34} {:>12} {:>12}  {:<8} rampart CPU %",
             "path", "delivered/s", "sent/s", "loss %"
         );
         for (c, r) in &res.udp {
@@ -1066,7 +1066,7 @@ fn print_table(a: &Args, res: &Results, s: &Value) {
             let loss: Vec<f64> = r.iter().map(loss_percent).collect();
             let cpu: Vec<f64> = r.iter().filter_map(|x| x.rampart_cpu_percent).collect();
             eprintln!(
-                "  {:<26} {:>12} {:>12}  {:<8} {}",
+                "  {:<34} {:>12} {:>12}  {:<8} {}",
                 c.id(),
                 cell(median(&d), 0),
                 cell(median(&snt), 0),
