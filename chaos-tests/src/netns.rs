@@ -106,6 +106,11 @@ impl Lab {
         }
     }
 
+    /// The namespace of a role: `c`, `s` or `n`.
+    pub fn netns(&self, role: &str) -> &Netns {
+        self.role(role)
+    }
+
     /// The namespace name of a role: `c`, `s` or `n`.
     pub fn ns(&self, role: &str) -> String {
         self.role(role).name().to_string()

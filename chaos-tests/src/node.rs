@@ -155,6 +155,16 @@ impl NodeProc {
         Err(format!("{name} not ready after {limit:?}"))
     }
 
+    /// The node's PID (`ip netns exec` execs rampart, so it is rampart's).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has exited.
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
+    }
+
     /// The first stderr line containing `needle`.
     pub fn line_with(&self, needle: &str) -> Option<String> {
         self.lines

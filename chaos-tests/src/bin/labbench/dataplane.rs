@@ -1,0 +1,1133 @@
+//! The dataplane benchmark (issue 4): one topology, client — node —
+//! server ([`Lab`]), and in the node namespace one of
+//!
+//! - a kernel **bridge** of the two links (the closest analog of Rampart's
+//!   transparent bridge: same addresses, same L2 path), plain or with the
+//!   kernel's stateful firewall: this kernel has no `nf_conntrack_bridge`,
+//!   so the bridge hands IPv4 frames to conntrack and the inet forward
+//!   chain through `br_netfilter` (`bridge-nf-call-iptables=1`);
+//! - a kernel **router** (the node addresses both links, forwarding on),
+//!   plain or with the same nftables ruleset: the textbook Linux stateful
+//!   firewall, without br_netfilter's detour;
+//! - **Rampart** (`rampart run`), inspected or in a tcp-state-bypass class.
+//!
+//! TCP runs in both link states, for the kernel and Rampart alike: the
+//! offloads in their natural state (TSO/GSO on: TCP crosses as 64 KiB
+//! super-packets; the node runs with `offload = true`, PACKET_VNET_HDR)
+//! and with TSO/GSO/GRO off (`offload = false`).
+//! Every run builds a fresh topology; runs of the cases are interleaved
+//! over the repetitions and the median is reported.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rampart_chaos_tests::netns::{Lab, sh};
+use rampart_chaos_tests::node::NodeProc;
+use serde_json::{Value, json};
+
+use crate::proc::{Spawned, cpu_seconds, run_in};
+use crate::{cell, check_stop, median, ratio, sleep};
+
+/// The client's address (on `c0`).
+const CLIENT: &str = "198.18.0.10";
+/// The server's address on the shared segment (bridge, Rampart).
+const SERVER_L2: &str = "198.18.0.20";
+/// The server's address on its own segment (router).
+const SERVER_ROUTED: &str = "198.18.1.20";
+/// iperf3's port, also the port the bypass class matches.
+const IPERF_PORT: &str = "5201";
+/// udpblast's first port.
+const UDP_PORT: u16 = 9000;
+/// A port nobody may open from the outside (the firewall check).
+const PROBE_PORT: u16 = 5999;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The `rampart` binary (release build).
+    #[arg(long, default_value = "target/release/rampart")]
+    rampart: PathBuf,
+    /// The `udpblast` binary (default: beside this one).
+    #[arg(long)]
+    udpblast: Option<PathBuf>,
+    /// Namespace name prefix (default: rbd<pid>).
+    #[arg(long)]
+    prefix: Option<String>,
+    /// Repetitions of each case (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// Seconds of traffic per run.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Parallel TCP streams (iperf3 -P).
+    #[arg(long, default_value_t = 1)]
+    tcp_streams: u32,
+    /// UDP flows (destination ports) from the sender.
+    #[arg(long, default_value_t = 1)]
+    udp_flows: u16,
+    /// UDP payload bytes (18: 64-byte Ethernet frames).
+    #[arg(long, default_value_t = 18)]
+    udp_size: usize,
+    /// `workers = N` in the node's `[node]` table (default: not written).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Kernel topologies to measure.
+    #[arg(long, value_enum, default_value_t = Topologies::Both)]
+    kernel: Topologies,
+    /// Link offload states of the TCP cases (kernel and Rampart alike).
+    #[arg(long, value_enum, default_value_t = Offloads::Both)]
+    offloads: Offloads,
+    /// Which traffic to measure.
+    #[arg(long, value_enum, default_value_t = Traffic::All)]
+    only: Traffic,
+    /// Working directory for node files (default: a temporary one).
+    #[arg(long)]
+    dir: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Topologies {
+    Bridge,
+    Routed,
+    Both,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Offloads {
+    On,
+    Off,
+    Both,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Traffic {
+    Tcp,
+    Udp,
+    All,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Topo {
+    Bridge,
+    Routed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path_ {
+    /// Kernel forwarding, no filter.
+    Plain,
+    /// Kernel forwarding through nftables with conntrack.
+    Nft,
+    /// `rampart run`.
+    Rampart { bypass: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Case {
+    path: Path_,
+    topo: Topo,
+    offloads_off: bool,
+}
+
+impl Case {
+    fn id(&self) -> String {
+        let offl = if self.offloads_off {
+            "offloads-off"
+        } else {
+            "offloads-on"
+        };
+        match self.path {
+            Path_::Rampart { bypass } => {
+                let class = if bypass { "bypass" } else { "inspected" };
+                format!("rampart/{class}/{offl}")
+            }
+            p => {
+                let topo = match self.topo {
+                    Topo::Bridge => "bridge",
+                    Topo::Routed => "routed",
+                };
+                let nft = if p == Path_::Nft { "+nft" } else { "" };
+                format!("{topo}{nft}/{offl}")
+            }
+        }
+    }
+
+    fn server(&self) -> &'static str {
+        match (self.path, self.topo) {
+            (Path_::Rampart { .. }, _) | (_, Topo::Bridge) => SERVER_L2,
+            (_, Topo::Routed) => SERVER_ROUTED,
+        }
+    }
+
+    /// Whether a new connection from the server side must be refused.
+    fn filters(&self) -> bool {
+        self.path != Path_::Plain
+    }
+}
+
+fn topologies(k: Topologies) -> Vec<Topo> {
+    match k {
+        Topologies::Bridge => vec![Topo::Bridge],
+        Topologies::Routed => vec![Topo::Routed],
+        Topologies::Both => vec![Topo::Bridge, Topo::Routed],
+    }
+}
+
+fn rampart(bypass: bool, offloads_off: bool) -> Case {
+    Case {
+        path: Path_::Rampart { bypass },
+        topo: Topo::Bridge,
+        offloads_off,
+    }
+}
+
+fn offload_states(o: Offloads) -> Vec<bool> {
+    match o {
+        Offloads::On => vec![false],
+        Offloads::Off => vec![true],
+        Offloads::Both => vec![false, true],
+    }
+}
+
+fn tcp_cases(a: &Args) -> Vec<Case> {
+    let mut v = Vec::new();
+    for topo in topologies(a.kernel) {
+        for path in [Path_::Plain, Path_::Nft] {
+            for offloads_off in offload_states(a.offloads) {
+                v.push(Case {
+                    path,
+                    topo,
+                    offloads_off,
+                });
+            }
+        }
+    }
+    for offloads_off in offload_states(a.offloads) {
+        v.push(rampart(false, offloads_off));
+        v.push(rampart(true, offloads_off));
+    }
+    v
+}
+
+/// Small UDP datagrams are not segmented or coalesced on veth (no UDP GRO
+/// forwarding here): every case keeps the links' natural offloads.
+fn udp_cases(a: &Args) -> Vec<Case> {
+    let mut v = Vec::new();
+    for topo in topologies(a.kernel) {
+        for path in [Path_::Plain, Path_::Nft] {
+            v.push(Case {
+                path,
+                topo,
+                offloads_off: false,
+            });
+        }
+    }
+    v.push(rampart(false, false));
+    v
+}
+
+// === the topology of one run ===
+
+/// The ASA policy of the inspected runs: security levels alone (inside
+/// 100 may open connections to outside 0; replies by state; nothing opens
+/// from outside).
+const POLICY_INSPECTED: &str = "hostname bench\n";
+
+/// The same, with the benchmark's TCP flows in a tcp-state-bypass class
+/// (as in the seed configuration and the asymmetric lab).
+const POLICY_BYPASS: &str = "\
+hostname bench
+access-list BENCH_BYPASS extended permit tcp any any eq 5201
+access-list BENCH_BYPASS extended permit tcp any eq 5201 any
+class-map BENCH_BYPASS
+ match access-list BENCH_BYPASS
+policy-map global_policy
+ class BENCH_BYPASS
+  set connection advanced-options tcp-state-bypass
+service-policy global_policy global
+";
+
+/// The kernel's stateful firewall on the bridge: br_netfilter hands the
+/// bridged IPv4 frames to the inet forward hook, where the input device is
+/// the bridge, so the inside port marks its frames first.
+const NFT_BRIDGE: &str = r#"table bridge rampart_bench_tag {
+	chain prerouting {
+		type filter hook prerouting priority 0; policy accept;
+		iifname "c1" meta mark set 1
+	}
+}
+table inet rampart_bench {
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		ct state established,related accept
+		ct state invalid drop
+		meta mark 1 ct state new accept
+	}
+}
+"#;
+
+/// The same policy on the router.
+const NFT_ROUTED: &str = r#"table inet rampart_bench {
+	chain forward {
+		type filter hook forward priority 0; policy drop;
+		ct state established,related accept
+		ct state invalid drop
+		iifname "c1" ct state new accept
+	}
+}
+"#;
+
+/// A node process, stopped (by PID) when dropped.
+#[derive(Debug)]
+struct Node(Option<NodeProc>);
+
+impl Node {
+    fn get(&self) -> &NodeProc {
+        self.0.as_ref().expect("a running node")
+    }
+
+    /// Stop it; its exit lines.
+    fn stop(mut self) -> Vec<String> {
+        self.0.take().map(NodeProc::stop).unwrap_or_default()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(n) = self.0.take() {
+            n.stop();
+        }
+    }
+}
+
+/// One run's topology; the namespaces go when it drops (after the node).
+#[derive(Debug)]
+struct Setup {
+    node: Option<Node>,
+    lab: Lab,
+    case: Case,
+}
+
+impl Setup {
+    fn ns(&self, role: &str) -> String {
+        self.lab.ns(role)
+    }
+}
+
+fn nsx(ns: &str, args: &[&str]) -> Result<(), String> {
+    run_in(ns, args, Duration::from_secs(20)).map(|_| ())
+}
+
+fn setup(a: &Args, prefix: &str, case: Case, dir: &Path) -> Result<Setup, String> {
+    check_stop()?;
+    let lab = if case.offloads_off {
+        Lab::new(prefix)
+    } else {
+        Lab::with_offloads(prefix)
+    };
+    let (c, s, n) = (lab.ns("c"), lab.ns("s"), lab.ns("n"));
+    for ns in [&c, &s, &n] {
+        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+    }
+    let mut node = None;
+    match (case.path, case.topo) {
+        (Path_::Rampart { bypass }, _) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let file = write_node(dir, a.workers, !case.offloads_off, bypass)?;
+            let mut p = NodeProc::start(lab.netns("n"), &a.rampart, &file, "bench")?;
+            wait_bridging(&mut p)?;
+            node = Some(Node(Some(p)));
+        }
+        (path, Topo::Bridge) => {
+            sh(&["ip", "-n", &n, "link", "add", "br0", "type", "bridge"]);
+            for dev in ["c1", "s1"] {
+                sh(&["ip", "-n", &n, "link", "set", dev, "master", "br0"]);
+            }
+            sh(&["ip", "-n", &n, "link", "set", "br0", "up"]);
+            if path == Path_::Nft {
+                nsx(
+                    &n,
+                    &["sysctl", "-qw", "net.bridge.bridge-nf-call-iptables=1"],
+                )?;
+                nft(&n, NFT_BRIDGE, dir)?;
+            }
+        }
+        (path, Topo::Routed) => {
+            sh(&["ip", "-n", &n, "addr", "add", "198.18.0.1/24", "dev", "c1"]);
+            sh(&["ip", "-n", &n, "addr", "add", "198.18.1.1/24", "dev", "s1"]);
+            sh(&["ip", "-n", &s, "addr", "flush", "dev", "s0"]);
+            sh(&["ip", "-n", &s, "addr", "add", "198.18.1.20/24", "dev", "s0"]);
+            sh(&[
+                "ip",
+                "-n",
+                &c,
+                "route",
+                "add",
+                "default",
+                "via",
+                "198.18.0.1",
+            ]);
+            sh(&[
+                "ip",
+                "-n",
+                &s,
+                "route",
+                "add",
+                "default",
+                "via",
+                "198.18.1.1",
+            ]);
+            nsx(&n, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
+            if path == Path_::Nft {
+                nft(&n, NFT_ROUTED, dir)?;
+            }
+        }
+    }
+    let st = Setup { node, lab, case };
+    reachable(&st)?;
+    Ok(st)
+}
+
+fn nft(ns: &str, ruleset: &str, dir: &Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let f = dir.join("ruleset.nft");
+    std::fs::write(&f, ruleset).map_err(|e| format!("{}: {e}", f.display()))?;
+    nsx(ns, &["nft", "-f", &f.to_string_lossy()])
+}
+
+/// The node file: `offload` says whether the daemon takes GSO
+/// super-packets whole (`PACKET_VNET_HDR`; the links keep their offloads)
+/// or the links have TSO/GSO/GRO off.
+fn write_node(
+    dir: &Path,
+    workers: Option<usize>,
+    offload: bool,
+    bypass: bool,
+) -> Result<PathBuf, String> {
+    let workers = workers
+        .map(|w| format!("workers = {w}\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "[node]\nid = 1\nname = \"bench\"\ndata_dir = \".\"\npolicy = \"policy.cfg\"\n\
+         offload = {offload}\n{workers}\n\
+         [[interface]]\nname = \"c1\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
+         [[interface]]\nname = \"s1\"\nnameif = \"outside\"\nsecurity_level = 0\n"
+    );
+    let file = dir.join("node.toml");
+    let policy = if bypass {
+        POLICY_BYPASS
+    } else {
+        POLICY_INSPECTED
+    };
+    for (p, t) in [(&file, text.as_str()), (&dir.join("policy.cfg"), policy)] {
+        std::fs::write(p, t).map_err(|e| format!("{}: {e}", p.display()))?;
+    }
+    Ok(file)
+}
+
+/// Wait until the daemon bridges its interfaces (its `bridging` line).
+fn wait_bridging(p: &mut NodeProc) -> Result<(), String> {
+    let end = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < end {
+        if p.line_with("bridging").is_some() {
+            return Ok(());
+        }
+        if p.exited() {
+            return Err(format!("rampart exited at start:\n{}", p.output()));
+        }
+        sleep(Duration::from_millis(20))?;
+    }
+    Err(format!(
+        "rampart printed no `bridging` line in 10 s:\n{}",
+        p.output()
+    ))
+}
+
+/// The client reaches the server (ICMP echo, a few tries).
+fn reachable(st: &Setup) -> Result<(), String> {
+    let c = st.ns("c");
+    for _ in 0..10 {
+        check_stop()?;
+        if run_in(
+            &c,
+            &["ping", "-c", "1", "-W", "1", "-q", st.case.server()],
+            Duration::from_secs(3),
+        )
+        .is_ok()
+        {
+            return Ok(());
+        }
+        sleep(Duration::from_millis(200))?;
+    }
+    Err(format!(
+        "{}: the client cannot reach the server",
+        st.case.id()
+    ))
+}
+
+/// Whether the server side can open a TCP connection to a listening
+/// client port: the check that a firewall case filters and a plain one
+/// does not (so the check itself is seen to work).
+fn inbound_opens(st: &Setup) -> Result<bool, String> {
+    use std::net::{SocketAddr, TcpListener, TcpStream};
+    let listen: SocketAddr = format!("{CLIENT}:{PROBE_PORT}")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let listener = st.lab.spawn("c", move || {
+        let l = match TcpListener::bind(listen) {
+            Ok(l) => l,
+            Err(e) => {
+                let _ = tx.send(Err(format!("probe listen: {e}")));
+                return false;
+            }
+        };
+        let _ = l.set_nonblocking(true);
+        let _ = tx.send(Ok(()));
+        let end = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < end {
+            if l.accept().is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        false
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .map_err(|e| format!("probe listener: {e}"))??;
+    let opened = st
+        .lab
+        .spawn("s", move || {
+            TcpStream::connect_timeout(&listen, Duration::from_millis(1500)).is_ok()
+        })
+        .join()
+        .map_err(|_| "probe connector panicked".to_string())?;
+    let accepted = listener
+        .join()
+        .map_err(|_| "probe listener panicked".to_string())?;
+    Ok(opened && accepted)
+}
+
+/// The filter check of a case: refused iff the case filters.
+fn check_filter(st: &Setup) -> Result<(), String> {
+    let opens = inbound_opens(st)?;
+    if opens == st.case.filters() {
+        return Err(format!(
+            "{}: a new connection from the server side {} — the setup is not what it claims",
+            st.case.id(),
+            if opens { "was let in" } else { "was refused" }
+        ));
+    }
+    Ok(())
+}
+
+/// Connections the kernel tracks in the node namespace.
+fn conntrack_count(st: &Setup) -> Result<u64, String> {
+    let out = run_in(
+        &st.ns("n"),
+        &["cat", "/proc/sys/net/netfilter/nf_conntrack_count"],
+        Duration::from_secs(5),
+    )?;
+    out.trim()
+        .parse()
+        .map_err(|e| format!("nf_conntrack_count {out:?}: {e}"))
+}
+
+/// `forwarded N frames` from the node's exit lines.
+fn forwarded(lines: &[String]) -> Option<u64> {
+    lines.iter().find_map(|l| {
+        let rest = l.split("forwarded ").nth(1)?;
+        rest.split_whitespace().next()?.parse().ok()
+    })
+}
+
+/// The flags of the connections to `port` in a `show conn detail` dump.
+fn conn_flags(table: &str, port: &str) -> Vec<String> {
+    let needle = format!("/{port}");
+    let lines: Vec<&str> = table.lines().collect();
+    let mut out = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        if !(l.starts_with("TCP ") && l.contains(&needle)) {
+            continue;
+        }
+        if let Some(flags) = lines
+            .get(i + 1)
+            .and_then(|n| n.trim_start().strip_prefix("flags "))
+            .and_then(|f| f.split_whitespace().next())
+        {
+            out.push(flags.to_string());
+        }
+    }
+    out
+}
+
+// === one run ===
+
+#[derive(Debug, Default, Clone)]
+struct TcpRun {
+    gbps: f64,
+    retransmits: u64,
+    sender_cpu_percent: f64,
+    receiver_cpu_percent: f64,
+    rampart_cpu_percent: Option<f64>,
+    rampart_frames: Option<u64>,
+}
+
+fn tcp_run(a: &Args, st: &Setup) -> Result<TcpRun, String> {
+    let (c, s) = (st.ns("c"), st.ns("s"));
+    let server = st.case.server();
+    let mut srv = Spawned::in_ns(
+        &s,
+        &[
+            "iperf3",
+            "-s",
+            "-1",
+            "--forceflush",
+            "-B",
+            server,
+            "-p",
+            IPERF_PORT,
+        ],
+    )?;
+    srv.wait_line("Server listening", Duration::from_secs(5))?;
+    let secs = a.seconds.to_string();
+    let streams = a.tcp_streams.to_string();
+    let pid = st.node.as_ref().map(|n| n.get().pid());
+    let cpu0 = pid.and_then(cpu_seconds);
+    let t0 = Instant::now();
+    let mut cli = Spawned::in_ns(
+        &c,
+        &[
+            "iperf3",
+            "-c",
+            server,
+            "-p",
+            IPERF_PORT,
+            "-t",
+            &secs,
+            "-P",
+            &streams,
+            "-J",
+            "--connect-timeout",
+            "3000",
+        ],
+    )?;
+    if let Some(node) = &st.node {
+        // Mid-run, the connection table says how the flows are handled.
+        sleep(Duration::from_millis(a.seconds * 500))?;
+        let (table, _) = node.get().dump()?;
+        let flags = conn_flags(&table, IPERF_PORT);
+        let bypass = matches!(st.case.path, Path_::Rampart { bypass: true });
+        if flags.is_empty() || flags.iter().any(|f| f.contains('b') != bypass) {
+            return Err(format!(
+                "{}: connections to port {IPERF_PORT} have flags {flags:?}; expected {} tcp-state-bypass (b)",
+                st.case.id(),
+                if bypass { "all in" } else { "none in" }
+            ));
+        }
+    }
+    let out = cli.wait(Duration::from_secs(a.seconds + 20))?;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu1 = pid.and_then(cpu_seconds);
+    srv.wait(Duration::from_secs(10))?;
+    let v: Value = serde_json::from_str(&out).map_err(|e| format!("iperf3 JSON: {e}"))?;
+    if let Some(e) = v.get("error") {
+        return Err(format!("{}: iperf3: {e}", st.case.id()));
+    }
+    let end = &v["end"];
+    let gbps = end["sum_received"]["bits_per_second"]
+        .as_f64()
+        .ok_or("iperf3 JSON without end.sum_received.bits_per_second")?
+        / 1e9;
+    Ok(TcpRun {
+        gbps,
+        retransmits: end["sum_sent"]["retransmits"].as_u64().unwrap_or(0),
+        sender_cpu_percent: end["cpu_utilization_percent"]["host_total"]
+            .as_f64()
+            .unwrap_or(0.0),
+        receiver_cpu_percent: end["cpu_utilization_percent"]["remote_total"]
+            .as_f64()
+            .unwrap_or(0.0),
+        rampart_cpu_percent: match (cpu0, cpu1) {
+            (Some(x), Some(y)) => Some(100.0 * (y - x) / wall),
+            _ => None,
+        },
+        rampart_frames: None,
+    })
+}
+
+#[derive(Debug, Default, Clone)]
+struct UdpRun {
+    sent: u64,
+    received: u64,
+    seconds: f64,
+    sent_pps: f64,
+    delivered_pps: f64,
+    rampart_cpu_percent: Option<f64>,
+    rampart_frames: Option<u64>,
+}
+
+fn udp_run(a: &Args, st: &Setup, blast: &Path) -> Result<UdpRun, String> {
+    let (c, s) = (st.ns("c"), st.ns("s"));
+    let server = st.case.server();
+    let blast = blast.to_string_lossy().to_string();
+    let bind = format!("{server}:{UDP_PORT}");
+    let flows = a.udp_flows.to_string();
+    let mut rx = Spawned::in_ns(
+        &s,
+        &[
+            &blast,
+            "recv",
+            "--bind",
+            &bind,
+            "--ports",
+            &flows,
+            "--seconds",
+            &(a.seconds + 10).to_string(),
+            "--idle-ms",
+            "1000",
+        ],
+    )?;
+    rx.wait_line("listening", Duration::from_secs(5))?;
+    let pid = st.node.as_ref().map(|n| n.get().pid());
+    let cpu0 = pid.and_then(cpu_seconds);
+    let t0 = Instant::now();
+    let sent = Spawned::in_ns(
+        &c,
+        &[
+            &blast,
+            "send",
+            "--to",
+            &bind,
+            "--ports",
+            &flows,
+            "--size",
+            &a.udp_size.to_string(),
+            "--seconds",
+            &a.seconds.to_string(),
+            "--count",
+            "4000000000",
+        ],
+    )?
+    .wait(Duration::from_secs(a.seconds + 15))?;
+    let wall = t0.elapsed().as_secs_f64();
+    let cpu1 = pid.and_then(cpu_seconds);
+    let got = rx.wait(Duration::from_secs(a.seconds + 15))?;
+    let sv: Value = serde_json::from_str(&sent).map_err(|e| format!("udpblast send: {e}"))?;
+    let rv: Value = serde_json::from_str(&got).map_err(|e| format!("udpblast recv: {e}"))?;
+    let n_sent = sv["sent"].as_u64().ok_or("udpblast send: no `sent`")?;
+    let secs = sv["seconds"]
+        .as_f64()
+        .ok_or("udpblast send: no `seconds`")?;
+    let n_recv = rv["received"]
+        .as_u64()
+        .ok_or("udpblast recv: no `received`")?;
+    Ok(UdpRun {
+        sent: n_sent,
+        received: n_recv,
+        seconds: secs,
+        sent_pps: n_sent as f64 / secs,
+        delivered_pps: n_recv as f64 / secs,
+        rampart_cpu_percent: match (cpu0, cpu1) {
+            (Some(x), Some(y)) => Some(100.0 * (y - x) / wall),
+            _ => None,
+        },
+        rampart_frames: None,
+    })
+}
+
+/// Tear the run down, with the checks that need the node's exit line or
+/// the kernel table: the traffic crossed the path it claims to.
+fn finish(st: Setup, check_frames: Option<u64>) -> Result<Option<u64>, String> {
+    let mut st = st;
+    if st.case.path == Path_::Nft && conntrack_count(&st)? == 0 {
+        return Err(format!(
+            "{}: the node's conntrack table is empty after the run: the traffic did not pass conntrack",
+            st.case.id()
+        ));
+    }
+    let frames = match st.node.take() {
+        Some(node) => {
+            let lines = node.stop();
+            let f =
+                forwarded(&lines).ok_or_else(|| format!("no exit line from rampart: {lines:?}"))?;
+            if let Some(min) = check_frames.filter(|m| f < *m) {
+                return Err(format!(
+                    "{min} datagrams arrived but rampart forwarded {f} frames: traffic bypassed the daemon"
+                ));
+            }
+            Some(f)
+        }
+        None => None,
+    };
+    Ok(frames)
+}
+
+// === the benchmark ===
+
+#[derive(Debug, Default)]
+struct Results {
+    tcp: Vec<(Case, Vec<TcpRun>)>,
+    udp: Vec<(Case, Vec<UdpRun>)>,
+}
+
+pub fn run(a: &Args) -> Result<String, String> {
+    if a.reps == 0 || a.seconds == 0 || a.seconds > 120 {
+        return Err("--reps must be ≥ 1 and --seconds 1..=120".into());
+    }
+    if !a.rampart.exists() {
+        return Err(format!(
+            "{}: no such rampart binary (cargo build --release -p rampart-node)",
+            a.rampart.display()
+        ));
+    }
+    let blast = match &a.udpblast {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| format!("current exe: {e}"))?
+            .with_file_name("udpblast"),
+    };
+    if a.only != Traffic::Tcp && !blast.exists() {
+        return Err(format!("{}: no udpblast binary", blast.display()));
+    }
+    let prefix = a
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("rbd{}", std::process::id()));
+    let dir = a.dir.clone().unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("rampart-bench-{}", std::process::id()))
+    });
+    let _dir_guard = DirGuard(dir.clone());
+    let machine_start = crate::machine();
+    eprintln!(
+        "dataplane benchmark: {} rep(s) × {} s per case; kernel {}, {} CPU(s), load {}",
+        a.reps,
+        a.seconds,
+        machine_start["kernel"].as_str().unwrap_or("?"),
+        machine_start["cpus"],
+        machine_start["loadavg"].as_str().unwrap_or("?")
+    );
+    let mut res = Results::default();
+    let tcp = if a.only != Traffic::Udp {
+        tcp_cases(a)
+    } else {
+        vec![]
+    };
+    let udp = if a.only != Traffic::Tcp {
+        udp_cases(a)
+    } else {
+        vec![]
+    };
+    res.tcp = tcp.iter().map(|c| (*c, Vec::new())).collect();
+    res.udp = udp.iter().map(|c| (*c, Vec::new())).collect();
+    let mut n = 0usize;
+    for rep in 0..a.reps {
+        for (i, &case) in tcp.iter().enumerate() {
+            n += 1;
+            let st = setup(a, &format!("{prefix}-{n}"), case, &dir.join(n.to_string()))?;
+            if rep == 0 {
+                check_filter(&st)?;
+            }
+            let mut r = tcp_run(a, &st)?;
+            r.rampart_frames = finish(st, None)?;
+            eprintln!(
+                "  tcp {:<34} rep {}/{}: {:6.2} Gbit/s, {} retransmits{}",
+                case.id(),
+                rep + 1,
+                a.reps,
+                r.gbps,
+                r.retransmits,
+                r.rampart_cpu_percent
+                    .map(|p| format!(", rampart {p:.0}% CPU"))
+                    .unwrap_or_default()
+            );
+            res.tcp[i].1.push(r);
+        }
+        for (i, &case) in udp.iter().enumerate() {
+            n += 1;
+            let st = setup(a, &format!("{prefix}-{n}"), case, &dir.join(n.to_string()))?;
+            if rep == 0 && a.only == Traffic::Udp {
+                check_filter(&st)?;
+            }
+            let mut r = udp_run(a, &st, &blast)?;
+            r.rampart_frames = finish(st, Some(r.received))?;
+            eprintln!(
+                "  udp {:<34} rep {}/{}: sent {:>9.0}/s, delivered {:>9.0}/s, loss {:5.2}%{}",
+                case.id(),
+                rep + 1,
+                a.reps,
+                r.sent_pps,
+                r.delivered_pps,
+                loss_percent(&r),
+                r.rampart_cpu_percent
+                    .map(|p| format!(", rampart {p:.0}% CPU"))
+                    .unwrap_or_default()
+            );
+            res.udp[i].1.push(r);
+        }
+    }
+    let summary = summarize(a, &res, machine_start);
+    print_table(a, &res, &summary);
+    Ok(summary.to_string())
+}
+
+fn loss_percent(r: &UdpRun) -> f64 {
+    if r.sent == 0 {
+        0.0
+    } else {
+        100.0 * (r.sent.saturating_sub(r.received)) as f64 / r.sent as f64
+    }
+}
+
+/// Removes the node files when the run ends.
+#[derive(Debug)]
+struct DirGuard(PathBuf);
+
+impl Drop for DirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tcp_median(res: &Results, id: &str) -> Option<f64> {
+    res.tcp
+        .iter()
+        .find(|(c, _)| c.id() == id)
+        .and_then(|(_, v)| median(&v.iter().map(|r| r.gbps).collect::<Vec<_>>()))
+}
+
+fn udp_median(res: &Results, id: &str) -> Option<f64> {
+    res.udp
+        .iter()
+        .find(|(c, _)| c.id() == id)
+        .and_then(|(_, v)| median(&v.iter().map(|r| r.delivered_pps).collect::<Vec<_>>()))
+}
+
+fn opt(v: Option<f64>) -> Value {
+    v.map(|x| json!((x * 1000.0).round() / 1000.0))
+        .unwrap_or(Value::Null)
+}
+
+fn summarize(a: &Args, res: &Results, machine_start: Value) -> Value {
+    let mut tcp = serde_json::Map::new();
+    for (c, runs) in &res.tcp {
+        let g: Vec<f64> = runs.iter().map(|r| r.gbps).collect();
+        let cpu: Vec<f64> = runs.iter().filter_map(|r| r.rampart_cpu_percent).collect();
+        tcp.insert(
+            c.id(),
+            json!({
+                "median_gbps": opt(median(&g)),
+                "gbps": g,
+                "retransmits": runs.iter().map(|r| r.retransmits).collect::<Vec<_>>(),
+                "sender_cpu_percent": runs.iter().map(|r| r.sender_cpu_percent).collect::<Vec<_>>(),
+                "receiver_cpu_percent": runs.iter().map(|r| r.receiver_cpu_percent).collect::<Vec<_>>(),
+                "rampart_cpu_percent": cpu,
+                "rampart_frames": runs.iter().filter_map(|r| r.rampart_frames).collect::<Vec<_>>(),
+                "offloads": if c.offloads_off { "off" } else { "on" },
+            }),
+        );
+    }
+    let mut udp = serde_json::Map::new();
+    for (c, runs) in &res.udp {
+        let d: Vec<f64> = runs.iter().map(|r| r.delivered_pps).collect();
+        udp.insert(
+            c.id(),
+            json!({
+                "median_delivered_pps": opt(median(&d)),
+                "delivered_pps": d,
+                "sent_pps": runs.iter().map(|r| r.sent_pps).collect::<Vec<_>>(),
+                "sent": runs.iter().map(|r| r.sent).collect::<Vec<_>>(),
+                "received": runs.iter().map(|r| r.received).collect::<Vec<_>>(),
+                "seconds": runs.iter().map(|r| r.seconds).collect::<Vec<_>>(),
+                "loss_percent": runs.iter().map(loss_percent).collect::<Vec<_>>(),
+                "rampart_cpu_percent": runs.iter().filter_map(|r| r.rampart_cpu_percent).collect::<Vec<_>>(),
+                "rampart_frames": runs.iter().filter_map(|r| r.rampart_frames).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    // Rampart against each nftables case, in the same offload state.
+    let mut tcp_ratios = serde_json::Map::new();
+    for id in [
+        "bridge+nft/offloads-on",
+        "bridge+nft/offloads-off",
+        "routed+nft/offloads-on",
+        "routed+nft/offloads-off",
+    ] {
+        let offl = &id[id.find('/').unwrap_or(0)..];
+        let r = tcp_median(res, &format!("rampart/inspected{offl}"));
+        if let Some(x) = ratio(r, tcp_median(res, id)) {
+            tcp_ratios.insert(id.into(), opt(Some(x)));
+        }
+    }
+    let u_in = udp_median(res, "rampart/inspected/offloads-on");
+    let mut udp_ratios = serde_json::Map::new();
+    for id in ["bridge+nft/offloads-on", "routed+nft/offloads-on"] {
+        if let Some(x) = ratio(u_in, udp_median(res, id)) {
+            udp_ratios.insert(id.into(), opt(Some(x)));
+        }
+    }
+    let mut byp = serde_json::Map::new();
+    for offl in ["offloads-on", "offloads-off"] {
+        let x = ratio(
+            tcp_median(res, &format!("rampart/inspected/{offl}")),
+            tcp_median(res, &format!("rampart/bypass/{offl}")),
+        );
+        if x.is_some() {
+            byp.insert(offl.into(), opt(x));
+        }
+    }
+    // The headline compares, links in their natural state (offloads on),
+    // with the kernel's transparent stateful bridge, else with the
+    // router; without offload-on runs, in the offloads-off state.
+    let pick = |m: &serde_json::Map<String, Value>, ids: &[&str]| {
+        ids.iter().find_map(|k| m.get(*k).and_then(Value::as_f64))
+    };
+    let head_tcp = pick(
+        &tcp_ratios,
+        &[
+            "bridge+nft/offloads-on",
+            "routed+nft/offloads-on",
+            "bridge+nft/offloads-off",
+            "routed+nft/offloads-off",
+        ],
+    );
+    let head_udp = pick(
+        &udp_ratios,
+        &["bridge+nft/offloads-on", "routed+nft/offloads-on"],
+    );
+    let insp_byp = pick(&byp, &["offloads-on", "offloads-off"]);
+    json!({
+        "benchmark": "dataplane",
+        "machine": machine_start,
+        "loadavg_end": crate::machine()["loadavg"],
+        "settings": {
+            "reps": a.reps,
+            "seconds": a.seconds,
+            "tcp_streams": a.tcp_streams,
+            "udp_flows": a.udp_flows,
+            "udp_payload_bytes": a.udp_size,
+            "rampart_workers": a.workers,
+            "kernel_topologies": format!("{:?}", a.kernel).to_lowercase(),
+            "offloads": format!("{:?}", a.offloads).to_lowercase(),
+        },
+        "tcp": tcp,
+        "udp": udp,
+        "ratios": {
+            "tcp_rampart_over_nftables": opt(head_tcp),
+            "udp_rampart_over_nftables": opt(head_udp),
+            "tcp_inspected_over_bypass": opt(insp_byp),
+            "tcp_rampart_over": tcp_ratios,
+            "udp_rampart_over": udp_ratios,
+            "tcp_inspected_over_bypass_by_offloads": byp,
+        },
+    })
+}
+
+fn print_table(a: &Args, res: &Results, s: &Value) {
+    let runs = |v: &[f64], d: usize| {
+        v.iter()
+            .map(|x| format!("{x:.d$}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    eprintln!();
+    if !res.tcp.is_empty() {
+        eprintln!(
+            "TCP (iperf3, {} stream(s), {} s), median of {}:",
+            a.tcp_streams, a.seconds, a.reps
+        );
+        eprintln!(
+            "  {:<34} {:>8}  {:<22} rampart CPU %",
+            "path", "Gbit/s", "runs"
+        );
+        for (c, r) in &res.tcp {
+            let g: Vec<f64> = r.iter().map(|x| x.gbps).collect();
+            let cpu: Vec<f64> = r.iter().filter_map(|x| x.rampart_cpu_percent).collect();
+            eprintln!(
+                "  {:<34} {:>8}  {:<22} {}",
+                c.id(),
+                cell(median(&g), 2),
+                runs(&g, 2),
+                runs(&cpu, 0)
+            );
+        }
+    }
+    if !res.udp.is_empty() {
+        eprintln!(
+            "UDP (udpblast, {}-byte payload, {} flow(s), {} s), median of {}:",
+            a.udp_size, a.udp_flows, a.seconds, a.reps
+        );
+        eprintln!(
+            "  {:<34} {:>12} {:>12}  {:<8} rampart CPU %",
+            "path", "delivered/s", "sent/s", "loss %"
+        );
+        for (c, r) in &res.udp {
+            let d: Vec<f64> = r.iter().map(|x| x.delivered_pps).collect();
+            let snt: Vec<f64> = r.iter().map(|x| x.sent_pps).collect();
+            let loss: Vec<f64> = r.iter().map(loss_percent).collect();
+            let cpu: Vec<f64> = r.iter().filter_map(|x| x.rampart_cpu_percent).collect();
+            eprintln!(
+                "  {:<34} {:>12} {:>12}  {:<8} {}",
+                c.id(),
+                cell(median(&d), 0),
+                cell(median(&snt), 0),
+                cell(median(&loss), 2),
+                runs(&cpu, 0)
+            );
+        }
+    }
+    let r = &s["ratios"];
+    eprintln!("Ratios (medians):");
+    eprintln!(
+        "  Rampart / nftables, TCP: {} (vs {})",
+        cell(r["tcp_rampart_over_nftables"].as_f64(), 3),
+        r["tcp_rampart_over"]
+    );
+    eprintln!(
+        "  Rampart / nftables, UDP: {} (vs {})",
+        cell(r["udp_rampart_over_nftables"].as_f64(), 3),
+        r["udp_rampart_over"]
+    );
+    eprintln!(
+        "  inspected / bypass, TCP: {} (by offloads {})",
+        cell(r["tcp_inspected_over_bypass"].as_f64(), 3),
+        r["tcp_inspected_over_bypass_by_offloads"]
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_of_the_benchmark_connections_are_read_from_a_detail_dump() {
+        let table = "TCP outside: 198.18.0.20/5201 inside: 198.18.0.10/40000,\n    flags UIOb , idle 0s, uptime 1s, timeout 1h0m, bytes 10\n  Initiator: 198.18.0.10, Responder: 198.18.0.20\n\
+                     TCP outside: 198.18.0.20/22 inside: 198.18.0.10/40001,\n    flags UIO , idle 0s\n";
+        assert_eq!(conn_flags(table, "5201"), vec!["UIOb".to_string()]);
+        assert!(conn_flags(table, "80").is_empty());
+    }
+
+    #[test]
+    fn forwarded_frames_come_from_the_exit_line() {
+        let lines = vec![
+            "stopped; forwarded 1234 frames, 2 connections in use (3 most used), dropped 0 []"
+                .to_string(),
+        ];
+        assert_eq!(forwarded(&lines), Some(1234));
+        assert_eq!(forwarded(&["sync; events_out=1".to_string()]), None);
+    }
+
+    #[test]
+    fn case_ids_and_addresses() {
+        let a = Case {
+            path: Path_::Nft,
+            topo: Topo::Routed,
+            offloads_off: false,
+        };
+        assert_eq!(a.id(), "routed+nft/offloads-on");
+        assert_eq!(a.server(), SERVER_ROUTED);
+        assert!(a.filters());
+        assert_eq!(rampart(true, false).id(), "rampart/bypass/offloads-on");
+        assert_eq!(rampart(false, true).id(), "rampart/inspected/offloads-off");
+        assert_eq!(rampart(false, true).server(), SERVER_L2);
+    }
+}
