@@ -40,6 +40,12 @@ const VNET_F_NEEDS_CSUM: u8 = 1;
 const VNET_F_DATA_VALID: u8 = 2;
 /// `VIRTIO_NET_HDR_GSO_NONE`.
 const VNET_GSO_NONE: u8 = 0;
+/// Receive and send buffer of each socket. The kernel's default (about
+/// 208 KiB) holds three 64 KiB super-packets, or some ninety 1500-byte
+/// frames counted at their true size: a burst longer than one batch turn
+/// overflows it, the kernel drops, and TCP backs off. Set with the
+/// `*BUFFORCE` options (root), so `net.core.rmem_max` does not cap it.
+pub const SOCKET_BUFFER_BYTES: libc::c_int = 32 << 20;
 /// Room in front of each buffer for a re-inserted VLAN tag.
 const VLAN_HEADROOM: usize = 4;
 /// `PACKET_AUXDATA` from `<linux/if_packet.h>`.
@@ -136,6 +142,17 @@ impl PacketSocket {
             .map_err(|e| open_error(ifname, "PACKET_AUXDATA", e))?;
         setsockopt_int(fd, libc::SOL_PACKET, libc::PACKET_IGNORE_OUTGOING, 1)
             .map_err(|e| open_error(ifname, "PACKET_IGNORE_OUTGOING", e))?;
+        for (opt, what) in [
+            (libc::SO_RCVBUFFORCE, "SO_RCVBUFFORCE"),
+            (libc::SO_SNDBUFFORCE, "SO_SNDBUFFORCE"),
+        ] {
+            setsockopt_int(fd, libc::SOL_SOCKET, opt, SOCKET_BUFFER_BYTES)
+                .map_err(|e| open_error(ifname, what, e))?;
+        }
+        // Frames leave straight to the driver: the node is a bump in the
+        // wire and queues nothing of its own (packet(7) PACKET_QDISC_BYPASS).
+        setsockopt_int(fd, libc::SOL_PACKET, libc::PACKET_QDISC_BYPASS, 1)
+            .map_err(|e| open_error(ifname, "PACKET_QDISC_BYPASS", e))?;
         sock.set_nonblocking(true)
             .map_err(|e| open_error(ifname, "non-blocking", e))?;
         Ok(PacketSocket {
