@@ -74,6 +74,21 @@ pub fn write_config(
     Ok(file)
 }
 
+/// The node file's `data_dir` (where SIGUSR1 dumps go), resolved as the
+/// node resolves it: relative to the file's directory.
+fn data_dir(file: &Path) -> PathBuf {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let dir = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("data_dir"))
+        .filter_map(|rest| rest.trim().strip_prefix('='))
+        .map(|v| v.trim().trim_matches('"').to_string())
+        .next()
+        .unwrap_or_else(|| ".".into());
+    base.join(dir)
+}
+
 /// A running node process and the lines it has written to stderr.
 #[derive(Debug)]
 pub struct NodeProc {
@@ -109,9 +124,7 @@ impl NodeProc {
         Ok(NodeProc {
             child,
             name: name.to_string(),
-            // Each node's data directory (its Raft store, dumps, admin
-            // token) is `<name>` beside its node file.
-            dir: file.parent().unwrap_or(Path::new(".")).join(name),
+            dir: data_dir(file),
             lines,
         })
     }

@@ -19,7 +19,7 @@
 //!
 //! Output: lines on stderr and one JSON object on stdout.
 //! Run: `cargo bench -p rampart-cluster --bench link` (env `FLOWS`, `RATE`).
-//! `bench/sync.sh` runs it beside conntrackd.
+//! `scripts/bench/sync.sh` runs it beside conntrackd.
 
 // A benchmark measures wall time by definition.
 #![allow(clippy::disallowed_methods)]
