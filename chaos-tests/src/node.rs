@@ -29,6 +29,45 @@ pub struct NodeSpec {
     pub workers: usize,
 }
 
+/// The nodes of the asymmetric lab ([`crate::netns::AsymLab`]): A and B
+/// on the two paths, and C on [`crate::netns::AsymLab::third_node`] — id,
+/// name, inside and outside interfaces, cluster address.
+const ASYM_NODES: [(u16, &str, &str, &str, &str); 3] = [
+    (1, "fw-a", "ca1", "as1", crate::netns::SYNC_A),
+    (2, "fw-b", "cb1", "bs1", crate::netns::SYNC_B),
+    (3, "fw-c", "nc1", "ns1", crate::netns::SYNC_C),
+];
+
+/// Node `i` (0 = A, 1 = B, 2 = C) of the asymmetric lab with `workers`
+/// worker threads.
+pub const fn asym_node(i: usize, workers: usize) -> NodeSpec {
+    let (id, name, inside, outside, sync) = ASYM_NODES[i];
+    NodeSpec {
+        id,
+        name,
+        inside,
+        outside,
+        sync,
+        workers,
+    }
+}
+
+/// The tests' policy on the asymmetric lab: the seed's kind of
+/// tcp-state-bypass class for server port 5002 (both directions, and
+/// admitted from outside), everything else inspected.
+pub const BYPASS_5002_POLICY: &str = "\
+access-list tcp_bypass extended permit tcp any any eq 5002
+access-list tcp_bypass extended permit tcp any eq 5002 any
+access-list OUTSIDE_IN extended permit tcp any eq 5002 any
+access-group OUTSIDE_IN in interface outside
+class-map tcp_bypass
+ match access-list tcp_bypass
+policy-map global_policy
+ class tcp_bypass
+  set connection advanced-options tcp-state-bypass
+service-policy global_policy global
+";
+
 /// Write node `me`'s configuration into `dir` (policy `policy.cfg`, a
 /// cluster with every other node of `all`, TLS files in `dir`) and issue
 /// its certificate from the CA in `dir` unless it exists. `extra` is

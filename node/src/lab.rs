@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use rampart_chaos_tests::netns::{
-    ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYM_CLIENT, SYM_SERVER, SYNC_A, SYNC_B, fnv,
+    ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYM_CLIENT, SYM_SERVER, fnv,
 };
-use rampart_chaos_tests::node::{NodeProc, NodeSpec, value, write_config};
+use rampart_chaos_tests::node::{NodeProc, NodeSpec, asym_node, value, write_config};
 use socket2::{Domain, Socket, Type};
 
 /// Connections (or UDP exchanges) per traffic kind.
@@ -54,24 +54,7 @@ struct Kind {
     bytes_verified: usize,
 }
 
-const NODES: [NodeSpec; 2] = [
-    NodeSpec {
-        id: 1,
-        name: "fw-a",
-        inside: "ca1",
-        outside: "as1",
-        sync: SYNC_A,
-        workers: 2,
-    },
-    NodeSpec {
-        id: 2,
-        name: "fw-b",
-        inside: "cb1",
-        outside: "bs1",
-        sync: SYNC_B,
-        workers: 2,
-    },
-];
+const NODES: [NodeSpec; 2] = [asym_node(0, 2), asym_node(1, 2)];
 
 fn start(ns: &Netns, dir: &Path, me: &NodeSpec) -> anyhow::Result<NodeProc> {
     let file = write_config(dir, me, &NODES, "").map_err(anyhow::Error::msg)?;

@@ -13,41 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use rampart_chaos_tests::netns::{ASYM_CLIENT, ASYM_SERVER, AsymLab, SYNC_A, SYNC_B, is_root};
-use rampart_chaos_tests::node::{NodeProc, NodeSpec, write_config};
+use rampart_chaos_tests::netns::{ASYM_CLIENT, ASYM_SERVER, AsymLab, is_root};
+use rampart_chaos_tests::node::{BYPASS_5002_POLICY, NodeProc, NodeSpec, asym_node, write_config};
 use socket2::{Domain, Socket, Type};
 
-const POLICY: &str = "\
-access-list tcp_bypass extended permit tcp any any eq 5002
-access-list tcp_bypass extended permit tcp any eq 5002 any
-access-list OUTSIDE_IN extended permit tcp any eq 5002 any
-access-group OUTSIDE_IN in interface outside
-class-map tcp_bypass
- match access-list tcp_bypass
-policy-map global_policy
- class tcp_bypass
-  set connection advanced-options tcp-state-bypass
-service-policy global_policy global
-";
-
-const NODES: [NodeSpec; 2] = [
-    NodeSpec {
-        id: 1,
-        name: "fw-a",
-        inside: "ca1",
-        outside: "as1",
-        sync: SYNC_A,
-        workers: 2,
-    },
-    NodeSpec {
-        id: 2,
-        name: "fw-b",
-        inside: "cb1",
-        outside: "bs1",
-        sync: SYNC_B,
-        workers: 1,
-    },
-];
+const NODES: [NodeSpec; 2] = [asym_node(0, 2), asym_node(1, 1)];
 
 /// Connections held open per port.
 const PER_PORT: usize = 5;
@@ -136,7 +106,7 @@ fn clear_conn_on_one_node_clears_the_whole_cluster() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     rampart_cluster::pki::init_ca(&dir).unwrap();
-    std::fs::write(dir.join("policy.cfg"), POLICY).unwrap();
+    std::fs::write(dir.join("policy.cfg"), BYPASS_5002_POLICY).unwrap();
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
     let extra = "\n[ops]\nadmin = \"127.0.0.1:9461\"\n";
     let files: Vec<PathBuf> = NODES

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use rampart_chaos_tests::netns::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYNC_A, SYNC_B, fnv, is_root,
 };
-use rampart_chaos_tests::node::{NodeProc, NodeSpec, write_config};
+use rampart_chaos_tests::node::{BYPASS_5002_POLICY, NodeProc, NodeSpec, asym_node, write_config};
 use rampart_ops::client::Client;
 use rampart_ops::http::percent_encode;
 use socket2::{Domain, Socket, Type};
@@ -36,37 +36,7 @@ use socket2::{Domain, Socket, Type};
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 const METRICS_PORT: u16 = 9460;
 
-const POLICY: &str = "\
-access-list tcp_bypass extended permit tcp any any eq 5002
-access-list tcp_bypass extended permit tcp any eq 5002 any
-access-list OUTSIDE_IN extended permit tcp any eq 5002 any
-access-group OUTSIDE_IN in interface outside
-class-map tcp_bypass
- match access-list tcp_bypass
-policy-map global_policy
- class tcp_bypass
-  set connection advanced-options tcp-state-bypass
-service-policy global_policy global
-";
-
-const NODES: [NodeSpec; 2] = [
-    NodeSpec {
-        id: 1,
-        name: "fw-a",
-        inside: "ca1",
-        outside: "as1",
-        sync: SYNC_A,
-        workers: 2,
-    },
-    NodeSpec {
-        id: 2,
-        name: "fw-b",
-        inside: "cb1",
-        outside: "bs1",
-        sync: SYNC_B,
-        workers: 2,
-    },
-];
+const NODES: [NodeSpec; 2] = [asym_node(0, 2), asym_node(1, 2)];
 
 /// Bytes each connection sends (the server answers with their digest).
 const PAYLOAD: usize = 2048;
@@ -311,7 +281,7 @@ fn prometheus_scrapes_two_lab_nodes() {
     let dir = std::env::temp_dir().join(format!("rampart-prom-lab-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    std::fs::write(dir.join("policy.cfg"), POLICY).expect("policy");
+    std::fs::write(dir.join("policy.cfg"), BYPASS_5002_POLICY).expect("policy");
     rampart_cluster::pki::init_ca(&dir).expect("ca");
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| phases(&lab, &dir)));
     let _ = std::fs::remove_dir_all(&dir);

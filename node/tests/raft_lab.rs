@@ -17,35 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use rampart_chaos_tests::netns::{AsymLab, SYNC_A, SYNC_B, SYNC_C, is_root};
-use rampart_chaos_tests::node::{NodeProc, NodeSpec, write_config};
+use rampart_chaos_tests::netns::{AsymLab, is_root};
+use rampart_chaos_tests::node::{NodeProc, NodeSpec, asym_node, write_config};
 
-const NODES: [NodeSpec; 3] = [
-    NodeSpec {
-        id: 1,
-        name: "fw-a",
-        inside: "ca1",
-        outside: "as1",
-        sync: SYNC_A,
-        workers: 1,
-    },
-    NodeSpec {
-        id: 2,
-        name: "fw-b",
-        inside: "cb1",
-        outside: "bs1",
-        sync: SYNC_B,
-        workers: 1,
-    },
-    NodeSpec {
-        id: 3,
-        name: "fw-c",
-        inside: "nc1",
-        outside: "ns1",
-        sync: SYNC_C,
-        workers: 1,
-    },
-];
+const NODES: [NodeSpec; 3] = [asym_node(0, 1), asym_node(1, 1), asym_node(2, 1)];
 
 /// The bootstrap policy and the writes, each a whole configuration.
 const V1: &str = "access-list OUT extended permit tcp any any eq 5001\n\

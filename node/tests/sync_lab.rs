@@ -29,51 +29,15 @@ use std::time::{Duration, Instant};
 
 use rampart_chaos_tests::lossy::LossyLink;
 use rampart_chaos_tests::netns::{
-    ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYM_CLIENT, SYM_SERVER, SYNC_A, SYNC_B, SYNC_C,
-    SYNC_HUB, fnv, is_root,
+    ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYM_CLIENT, SYM_SERVER, SYNC_B, SYNC_HUB, fnv,
+    is_root,
 };
-use rampart_chaos_tests::node::{NodeProc, NodeSpec, SYNC_PORT, value, write_config};
+use rampart_chaos_tests::node::{
+    BYPASS_5002_POLICY, NodeProc, NodeSpec, SYNC_PORT, asym_node, value, write_config,
+};
 use socket2::{Domain, Socket, Type};
 
-const POLICY: &str = "\
-access-list tcp_bypass extended permit tcp any any eq 5002
-access-list tcp_bypass extended permit tcp any eq 5002 any
-access-list OUTSIDE_IN extended permit tcp any eq 5002 any
-access-group OUTSIDE_IN in interface outside
-class-map tcp_bypass
- match access-list tcp_bypass
-policy-map global_policy
- class tcp_bypass
-  set connection advanced-options tcp-state-bypass
-service-policy global_policy global
-";
-
-const NODES: [NodeSpec; 3] = [
-    NodeSpec {
-        id: 1,
-        name: "fw-a",
-        inside: "ca1",
-        outside: "as1",
-        sync: SYNC_A,
-        workers: 2,
-    },
-    NodeSpec {
-        id: 2,
-        name: "fw-b",
-        inside: "cb1",
-        outside: "bs1",
-        sync: SYNC_B,
-        workers: 2,
-    },
-    NodeSpec {
-        id: 3,
-        name: "fw-c",
-        inside: "nc1",
-        outside: "ns1",
-        sync: SYNC_C,
-        workers: 1,
-    },
-];
+const NODES: [NodeSpec; 3] = [asym_node(0, 2), asym_node(1, 2), asym_node(2, 1)];
 
 /// Bytes each connection sends (and the server digests).
 const PAYLOAD: usize = 4096;
@@ -308,7 +272,7 @@ fn asymmetric_inspected_flows_across_synced_nodes() {
     let dir = std::env::temp_dir().join(format!("rampart-sync-lab-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    std::fs::write(dir.join("policy.cfg"), POLICY).expect("policy");
+    std::fs::write(dir.join("policy.cfg"), BYPASS_5002_POLICY).expect("policy");
     rampart_cluster::pki::init_ca(&dir).expect("ca");
     let run = Running {
         exe: env!("CARGO_BIN_EXE_rampart").into(),
