@@ -13,6 +13,9 @@
 //!   firewall namespaces: events/s for a burst of real new flows,
 //!   replication lag at a fixed rate from kernel timestamps, bulk resync
 //!   of up to 1M entries; printed beside Rampart's link benchmark.
+//! - `labbench swap`: TCP throughput (iperf3) through `rampart run` during
+//!   a burst of `configure` writes (policy swaps), against the same burst
+//!   refused (no swap) and no writes, on the single-node topology.
 //!
 //! Each prints a table on stderr and one JSON object on stdout.
 // A benchmark harness reads the wall clock by definition.
@@ -21,6 +24,7 @@
 mod conntrackd;
 mod dataplane;
 mod proc;
+mod swap;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -73,6 +77,9 @@ enum Cmd {
     Dataplane(dataplane::Args),
     /// State sync: conntrackd between two firewall namespaces.
     Conntrackd(conntrackd::Args),
+    /// Policy swaps: TCP through `rampart run` during a burst of
+    /// `configure` writes, against none.
+    Swap(swap::Args),
 }
 
 fn main() {
@@ -90,6 +97,7 @@ fn main() {
     let result = match cli.cmd {
         Cmd::Dataplane(a) => dataplane::run(&a),
         Cmd::Conntrackd(a) => conntrackd::run(&a),
+        Cmd::Swap(a) => swap::run(&a),
     };
     match result {
         Ok(json) => println!("{json}"),
