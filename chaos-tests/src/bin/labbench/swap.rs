@@ -20,8 +20,9 @@
 //!
 //! The throughput compared is what iperf3's client sent in its 0.1 s
 //! intervals lying wholly inside the burst window (from the first write's
-//! start to the last write's end, measured in the `swaps` run and applied
-//! to the other two runs of the same repetition), and over the whole run.
+//! start to the last write's end; a `none` run takes the window of its
+//! repetition's `swaps` run), and over the whole run. The daemon's CPU by
+//! thread is recorded too.
 //! The node runs without a cluster: `configure` applies locally, exactly
 //! one swap per write. (With Raft the dataplane sees the same swap job;
 //! Raft adds the commit, off the dataplane, which `cluster/benches/raft.rs`
@@ -31,7 +32,7 @@
 //! running-config version and its engines' swap counter have advanced by
 //! exactly `--swaps`; after a `refused` run by nothing, every write
 //! refused with the compile error; every write of a `swaps` run answered
-//! with the next version; the daemon dropped nothing.
+//! with the next version. The daemon's drops at exit are recorded.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -164,6 +165,10 @@ struct Run {
     version_delta: u64,
     swaps_delta: u64,
     rampart_cpu_percent: Option<f64>,
+    /// CPU % of the daemon's threads over the run, by thread name.
+    thread_cpu_percent: std::collections::BTreeMap<String, f64>,
+    /// The daemon's drops at exit (`N [reason=count …]`).
+    drops: String,
 }
 
 impl Run {
@@ -229,6 +234,35 @@ fn version_and_swaps(a: &Args, ns: &str, file: &Path) -> Result<(u64, u64), Stri
         get("running-config", "version")?,
         get("cluster", "policy_swaps")?,
     ))
+}
+
+/// CPU seconds used so far by each thread of process `pid`, summed by
+/// thread name (`rampart-w0`, `rampart-ops`, …).
+fn thread_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut out = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return out;
+    };
+    for t in tasks.flatten() {
+        let Ok(tid) = t.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let name = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat")).ok();
+        // The same layout as /proc/<pid>/stat (see `cpu_seconds`).
+        let secs = stat.and_then(|stat| {
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let (u, s): (f64, f64) = (f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?);
+            // SAFETY: sysconf has no preconditions.
+            Some((u + s) / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64)
+        });
+        *out.entry(name).or_insert(0.0) += secs.unwrap_or(0.0);
+    }
+    out
 }
 
 /// The node stopped when dropped (also on an error).
@@ -324,6 +358,7 @@ fn one_run(a: &Args, prefix: &str, case: Case, dir: &Path) -> Result<Run, String
     let secs = a.seconds.to_string();
     let streams = a.tcp_streams.to_string();
     let cpu0 = pid.and_then(cpu_seconds);
+    let threads0 = pid.map(thread_cpu).unwrap_or_default();
     let started = Instant::now();
     let mut client = Spawned::in_ns(
         &c,
@@ -387,6 +422,14 @@ fn one_run(a: &Args, prefix: &str, case: Case, dir: &Path) -> Result<Run, String
     let out = client.wait(Duration::from_secs(a.seconds + 20))?;
     let wall = started.elapsed().as_secs_f64();
     let cpu1 = pid.and_then(cpu_seconds);
+    let threads1 = pid.map(thread_cpu).unwrap_or_default();
+    run.thread_cpu_percent = threads1
+        .iter()
+        .map(|(name, t)| {
+            let t0 = threads0.get(name).copied().unwrap_or(0.0);
+            (name.clone(), 100.0 * (t - t0) / wall)
+        })
+        .collect();
     srv.wait(Duration::from_secs(10))?;
     let after = version_and_swaps(a, &n, &file)?;
     run.version_delta = after.0 - before.0;
@@ -409,9 +452,14 @@ fn one_run(a: &Args, prefix: &str, case: Case, dir: &Path) -> Result<Run, String
         .iter()
         .find(|l| l.starts_with("stopped;"))
         .ok_or_else(|| format!("no exit line from rampart: {lines:?}"))?;
-    if !stopped.contains("dropped 0 ") {
-        return Err(format!("{}: the node dropped frames: {stopped}", case.id()));
-    }
+    // Recorded, not checked: iperf3 ends its connections with resets the
+    // engine may find out of window (`tcp-rstfin-ooo`), whatever the case.
+    run.drops = stopped
+        .split("dropped ")
+        .nth(1)
+        .and_then(|t| t.split(", io").next())
+        .unwrap_or("")
+        .to_string();
     let v: Value = serde_json::from_str(&out).map_err(|e| format!("iperf3 JSON: {e}"))?;
     if let Some(e) = v.get("error") {
         return Err(format!("iperf3: {e}"));
@@ -507,10 +555,15 @@ fn summarize(a: &Args, runs: &[[Option<Run>; 3]], machine: Value) -> Value {
     let mut medians = Vec::new();
     for (idx, case) in Case::ALL.iter().enumerate() {
         let list: Vec<&Run> = runs.iter().filter_map(|r| r[idx].as_ref()).collect();
+        // A burst's own window; for `none`, its repetition's `swaps` one.
+        let window = |r: &Run, w: &Option<(f64, f64)>| r.burst.or(*w);
         let in_burst: Vec<f64> = runs
             .iter()
             .zip(&windows)
-            .filter_map(|(r, w)| r[idx].as_ref()?.gbps_in((*w)?))
+            .filter_map(|(r, w)| {
+                let r = r[idx].as_ref()?;
+                r.gbps_in(window(r, w)?)
+            })
             .collect();
         let whole: Vec<f64> = list.iter().map(|r| r.gbps).collect();
         let mut writes: Vec<f64> = list.iter().flat_map(|r| r.write_secs.clone()).collect();
@@ -521,7 +574,7 @@ fn summarize(a: &Args, runs: &[[Option<Run>; 3]], machine: Value) -> Value {
             case.id().into(),
             json!({
                 "runs": list.iter().zip(&windows).map(|(r, w)| json!({
-                    "gbps_in_burst_window": opt(w.and_then(|w| r.gbps_in(w))),
+                    "gbps_in_burst_window": opt(window(r, w).and_then(|w| r.gbps_in(w))),
                     "gbps_whole_run": r.gbps,
                     "retransmits": r.retransmits,
                     "burst_window_s": r.burst.map(|(x, y)| json!([x, y])),
@@ -529,6 +582,8 @@ fn summarize(a: &Args, runs: &[[Option<Run>; 3]], machine: Value) -> Value {
                     "version_delta": r.version_delta,
                     "swaps_delta": r.swaps_delta,
                     "rampart_cpu_percent": opt(r.rampart_cpu_percent),
+                    "drops": r.drops,
+                    "thread_cpu_percent": r.thread_cpu_percent,
                 })).collect::<Vec<_>>(),
                 "median_gbps_in_burst_window": opt(m.0),
                 "median_gbps_whole_run": opt(m.1),
