@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Debian packages of the lab benchmarks, installed only when missing
-# (idempotent). Sourced by dataplane.sh and sync.sh; needs root to install.
+# (idempotent). Sourced by dataplane.sh, sync.sh and swap.sh; needs root to install.
 bench_need=()
 for pair in ip:iproute2 ethtool:ethtool iperf3:iperf3 nft:nftables ping:iputils-ping \
   conntrack:conntrack conntrackd:conntrackd; do
