@@ -46,9 +46,11 @@
 // A benchmark measures wall time by definition; the sans-IO rule is for the engine.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
+use common::{Rng, hosts};
 use std::collections::HashMap;
 use std::hint::black_box;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallClock};
 
@@ -56,7 +58,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart_dataplane::conntrack::{Entry, NodeId};
 use rampart_dataplane::packet::{ChecksumState, PacketMeta, parse};
 use rampart_dataplane::policy::compile::{compile, randomization_off};
-use rampart_dataplane::trace::{Host, Side, TcpModel};
+use rampart_dataplane::trace::{Side, TcpModel};
 use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
 
 const META: PacketMeta = PacketMeta {
@@ -85,41 +87,6 @@ const TICK_NS: u64 = 1_000;
 /// another, so the table stays far from `max_conns` and its growth is part
 /// of what is measured.
 const NEW_CONNS_PER_ENGINE: u32 = 65_536;
-
-/// A tiny fixed-seed PRNG (xorshift64*) for the shuffles.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, (self.next() % (i as u64 + 1)) as usize);
-        }
-    }
-}
-
-/// The hosts of flow `i`: distinct addresses and ports for `i < 2^24`.
-fn hosts(i: u32) -> (Host, Host) {
-    let client = Host {
-        mac: [2, 0, 0, 0, 0, 1],
-        ip: Ipv4Addr::new(198, 18, (i >> 16) as u8, (i >> 8) as u8).into(),
-        port: 1024 + (i & 0xff) as u16 * 200,
-        iface: IfaceId(0),
-    };
-    let server = Host {
-        mac: [2, 0, 0, 0, 0, 2],
-        ip: Ipv4Addr::new(198, 19, (i >> 8) as u8, i as u8).into(),
-        port: 443,
-        iface: IfaceId(1),
-    };
-    (client, server)
-}
 
 fn engine(max_conns: usize, randomize: bool) -> Engine {
     let mut cfg = EngineConfig::inside_outside(NodeId(1), HASH_SEED);

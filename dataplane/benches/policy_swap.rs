@@ -36,8 +36,10 @@
 // A benchmark measures wall time by definition; the sans-IO rule is for the engine.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
+use common::{Rng, hosts};
 use std::hint::black_box;
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant as WallClock};
 
@@ -46,7 +48,7 @@ use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 use rampart_dataplane::policy::compile::{Policy, compile};
 use rampart_dataplane::policy::parse::parse_config;
-use rampart_dataplane::trace::{Host, Side, TcpModel};
+use rampart_dataplane::trace::{Side, TcpModel};
 use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
 
 const META: PacketMeta = PacketMeta {
@@ -103,42 +105,6 @@ fn policy_text(which: usize) -> String {
 fn compile_text(engine: &Engine, text: &str) -> Policy {
     let parsed = parse_config(text).expect("the bench policy parses");
     compile(&parsed.config, &engine.config().interfaces).expect("the bench policy compiles")
-}
-
-/// A tiny fixed-seed PRNG (xorshift64*) for the shuffles.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn shuffle<T>(&mut self, v: &mut [T]) {
-        for i in (1..v.len()).rev() {
-            v.swap(i, (self.next() % (i as u64 + 1)) as usize);
-        }
-    }
-}
-
-/// The hosts of connection `i` (established ones from 0, new ones from
-/// `FLOWS`): distinct addresses and ports.
-fn hosts(i: u32) -> (Host, Host) {
-    let client = Host {
-        mac: [2, 0, 0, 0, 0, 1],
-        ip: Ipv4Addr::new(198, 18, (i >> 16) as u8, (i >> 8) as u8).into(),
-        port: 1024 + (i & 0xff) as u16 * 200,
-        iface: IfaceId(0),
-    };
-    let server = Host {
-        mac: [2, 0, 0, 0, 0, 2],
-        ip: Ipv4Addr::new(198, 19, (i >> 8) as u8, i as u8).into(),
-        port: 443,
-        iface: IfaceId(1),
-    };
-    (client, server)
 }
 
 /// The two compiled policies, and the prepared batch.
