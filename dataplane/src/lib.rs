@@ -2,10 +2,12 @@
 //! table and TCP tracking, driven through [`Engine::process`] with time
 //! passed in. No sockets, no threads, no clock reads (STYLE.md).
 
+pub mod class_slot;
 pub mod conntrack;
 pub mod counters;
 pub mod engine;
 pub mod flow;
+pub mod iface;
 pub mod io;
 pub mod packet;
 pub mod policy;

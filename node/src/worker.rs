@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 
 use anyhow::Context as _;
+use rampart_dataplane::engine::sync::SyncOut;
 use rampart_dataplane::io::afpacket::PacketSocket;
 use rampart_dataplane::io::bridge::{Bridge, BridgeCounters, WorkerPort};
 use rampart_dataplane::{Engine, Instant};
@@ -39,6 +40,14 @@ impl WorkerPort for NodePort {
         self.inbox.serve(engine, io, now);
         if let Some(sync) = &mut self.sync {
             sync.exchange(engine, now);
+        }
+    }
+
+    fn send_to_peers(&mut self, events: &mut Vec<SyncOut>) {
+        match &mut self.sync {
+            Some(sync) => sync.send_to_peers(events),
+            // Only a node in a cluster builds engines that sync.
+            None => events.clear(),
         }
     }
 

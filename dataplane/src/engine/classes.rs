@@ -12,12 +12,7 @@ use crate::flow::Addr;
 use crate::policy::compile::{ConnOptions, Policy};
 use crate::verdict::DropReason;
 
-/// Index of a class slot, stored in every entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct SlotId(pub u16);
-
-/// The slot of connections no class with connection settings matched.
-pub const DEFAULT_SLOT: SlotId = SlotId(0);
+pub use crate::class_slot::{DEFAULT_SLOT, SlotId};
 
 /// Live connections of one client (orig source address) in one slot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::afpacket::{PacketSocket, RxBatch};
+use crate::engine::sync::SyncOut;
 use crate::engine::{Effect, Engine};
 use crate::packet::{ChecksumState, complete_checksum};
 use crate::time::Instant;
@@ -35,9 +36,11 @@ pub struct BridgeCounters {
 /// operator requests (show, clear, policy swaps) come in, and the engine's
 /// changes go out, through this — never a lock on the packet path.
 pub trait WorkerPort: Send {
-    /// Apply what peers sent, serve queued requests, hand over the
-    /// engine's changes.
+    /// Apply what peers sent and serve queued requests.
     fn exchange(&mut self, engine: &mut Engine, io: &BridgeCounters, now: Instant);
+    /// Hand the engine's sync effects of this turn (flows changed and
+    /// deleted) to the peers, taking them out of `events`.
+    fn send_to_peers(&mut self, events: &mut Vec<SyncOut>);
     /// An eventfd that becomes readable when something is queued, so the
     /// bridge wakes at once from its idle poll (a held packet is released
     /// within microseconds of its event arriving). The bridge reads it
@@ -59,6 +62,8 @@ pub struct Bridge {
     /// a cluster: the Unix epoch; zero for a standalone bridge).
     base_ns: u64,
     port: Option<Box<dyn WorkerPort>>,
+    /// The sync effects drained in one turn, for the port.
+    peer_events: Vec<SyncOut>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -82,6 +87,7 @@ impl Bridge {
             epoch: std::time::Instant::now(),
             base_ns: 0,
             port: None,
+            peer_events: Vec::new(),
         }
     }
 
@@ -126,7 +132,7 @@ impl Bridge {
                 self.engine.expire(now);
                 next_expire = self.engine.poll_timeout(now);
             }
-            self.flush_effects();
+            self.flush_effects(now);
             if moved == 0 {
                 let until = next_expire.saturating_since(self.now());
                 self.wait(until.min(IDLE_POLL));
@@ -182,9 +188,19 @@ impl Bridge {
         Ok(n)
     }
 
-    fn flush_effects(&mut self) {
-        let effects: Vec<Effect> = self.engine.poll_effects().collect();
-        for Effect::Transmit { egress, frame } in effects {
+    /// Drain the engine's effects: frames leave on their interface, sync
+    /// events go to the peers through the port.
+    fn flush_effects(&mut self, now: Instant) {
+        while let Some(effect) = self.engine.poll_effect(now) {
+            let (egress, frame) = match effect {
+                Effect::Transmit { egress, frame } | Effect::Release { egress, frame, .. } => {
+                    (egress, frame)
+                }
+                sync => {
+                    self.peer_events.extend(sync.into_sync());
+                    continue;
+                }
+            };
             let sent = self
                 .sockets
                 .get(usize::from(egress.0))
@@ -192,6 +208,14 @@ impl Bridge {
             if sent == 0 {
                 self.counters.send_failed = self.counters.send_failed.saturating_add(1);
             }
+        }
+        if self.peer_events.is_empty() {
+            return;
+        }
+        // An engine syncs only under a node, which always gives a port.
+        match &mut self.port {
+            Some(port) => port.send_to_peers(&mut self.peer_events),
+            None => self.peer_events.clear(),
         }
     }
 

@@ -14,8 +14,8 @@ use super::ast::{
     ServiceScope, ServiceValue,
 };
 use super::classifier::{AddrPrefix, Atom, Classifier, ClassifierBuilder, PortPrefix, Probe};
-use crate::engine::InterfaceConfig;
 use crate::flow::proto;
+use crate::iface::InterfaceConfig;
 use crate::verdict::IfaceId;
 
 /// Bound on the atoms one policy may expand to (object-group cross products
@@ -918,7 +918,18 @@ pub(crate) mod tests {
     use std::net::Ipv4Addr;
 
     fn ifaces() -> Vec<InterfaceConfig> {
-        crate::engine::EngineConfig::inside_outside(crate::conntrack::NodeId(1), [0; 4]).interfaces
+        vec![
+            InterfaceConfig {
+                nameif: "inside".into(),
+                security_level: 100,
+                peer: IfaceId(1),
+            },
+            InterfaceConfig {
+                nameif: "outside".into(),
+                security_level: 0,
+                peer: IfaceId(0),
+            },
+        ]
     }
 
     fn ace(
