@@ -6,7 +6,6 @@ pub mod conntrack;
 pub mod counters;
 pub mod engine;
 pub mod flow;
-pub mod io;
 pub mod packet;
 pub mod policy;
 pub mod seq;
