@@ -14,12 +14,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use rampart_afpacket::afpacket::PacketSocket;
+use rampart_afpacket::bridge::Bridge;
 use rampart_chaos_tests::netns::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYM_CLIENT, SYM_SERVER, fnv, is_root,
 };
 use rampart_dataplane::conntrack::NodeId;
-use rampart_dataplane::io::afpacket::PacketSocket;
-use rampart_dataplane::io::bridge::Bridge;
 use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};

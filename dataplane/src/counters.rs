@@ -228,3 +228,18 @@ impl Counters {
         self.tcp_transitions[from as usize][to as usize]
     }
 }
+
+/// What a packet I/O shell (the AF_PACKET bridge of `rampart-afpacket`)
+/// saw beside the engine's own counters. Plain data, kept here so the ops
+/// crate reads it without linking any socket code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BridgeCounters {
+    /// Frames larger than a receive buffer, dropped.
+    pub truncated: u64,
+    /// Frames the kernel refused to send.
+    pub send_failed: u64,
+    /// Partial checksums completed before sending.
+    pub checksums_completed: u64,
+    /// GSO super-packets forwarded whole (vnet headers on).
+    pub gso_frames: u64,
+}

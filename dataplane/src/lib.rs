@@ -8,7 +8,6 @@ pub mod counters;
 pub mod engine;
 pub mod flow;
 pub mod iface;
-pub mod io;
 pub mod packet;
 pub mod policy;
 pub mod seq;

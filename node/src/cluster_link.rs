@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rampart_afpacket::fanout::worker_of;
 use rampart_cluster::sync::{Output, Protocol};
 use rampart_cluster::transport::{Transport, TransportEvent};
 use rampart_dataplane::engine::sync::SyncOut;
 use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::io::fanout::worker_of;
 use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent};
 use rampart_dataplane::{Engine, Instant};
 use tokio::sync::mpsc;

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use rampart_dataplane::conntrack::entry::conn_flags;
 use rampart_dataplane::conntrack::{ProtoState, TcpState};
+use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::counters::Counters;
 use rampart_dataplane::engine::sync::SyncCounters;
-use rampart_dataplane::io::bridge::BridgeCounters;
 
 use crate::model::NodeStatus;
 use crate::pool::WorkerView;

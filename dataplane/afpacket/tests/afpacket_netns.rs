@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
+use rampart_afpacket::afpacket::{PacketSocket, RxBatch};
 use rampart_chaos_tests::netns::{Netns, is_root, sh};
-use rampart_dataplane::io::afpacket::{PacketSocket, RxBatch};
 use rampart_dataplane::trace::{udp_frame, v4_pair};
 
 /// A namespace holding the veth pair `rpx0`/`rpx1`, removed on drop.
@@ -91,8 +91,8 @@ fn opening_a_missing_interface_says_so() {
 
 #[test]
 fn fanout_hands_both_directions_of_a_flow_to_the_worker_worker_of_names() {
+    use rampart_afpacket::fanout::worker_of;
     use rampart_dataplane::flow::{Endpoint, FlowKey, Tuple, proto};
-    use rampart_dataplane::io::fanout::worker_of;
     if !is_root() {
         eprintln!("skipped: needs root");
         return;

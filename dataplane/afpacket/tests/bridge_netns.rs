@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use rampart_afpacket::afpacket::PacketSocket;
+use rampart_afpacket::bridge::Bridge;
 use rampart_chaos_tests::netns::{Lab, fnv, is_root};
 use rampart_dataplane::conntrack::NodeId;
-use rampart_dataplane::io::afpacket::PacketSocket;
-use rampart_dataplane::io::bridge::Bridge;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};
 
 #[test]

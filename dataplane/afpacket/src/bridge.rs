@@ -8,28 +8,17 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::afpacket::{PacketSocket, RxBatch};
-use crate::engine::sync::SyncOut;
-use crate::engine::{Effect, Engine};
-use crate::packet::{ChecksumState, complete_checksum};
-use crate::time::Instant;
-use crate::verdict::{IfaceId, Verdict};
+use rampart_dataplane::counters::BridgeCounters;
+use rampart_dataplane::engine::sync::SyncOut;
+use rampart_dataplane::engine::{Effect, Engine};
+use rampart_dataplane::packet::{ChecksumState, complete_checksum};
+use rampart_dataplane::time::Instant;
+use rampart_dataplane::verdict::{IfaceId, Verdict};
+
+use crate::afpacket::{PacketSocket, RX_BATCH_FRAMES, RxBatch};
 
 /// How long the bridge sleeps in `poll` when no frame is waiting.
 const IDLE_POLL: Duration = Duration::from_millis(10);
-
-/// What the I/O layer saw beside the engine's own counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BridgeCounters {
-    /// Frames larger than a receive buffer, dropped.
-    pub truncated: u64,
-    /// Frames the kernel refused to send.
-    pub send_failed: u64,
-    /// Partial checksums completed before sending.
-    pub checksums_completed: u64,
-    /// GSO super-packets forwarded whole (vnet headers on).
-    pub gso_frames: u64,
-}
 
 /// The node's way into a bridge thread, called between batches: the
 /// engine is owned by the bridge thread, so state learned from peers and
@@ -145,8 +134,7 @@ impl Bridge {
     fn pump(&mut self, side: usize) -> io::Result<usize> {
         let n = self.sockets[side].recv_batch(&mut self.rx)?;
         let now = self.now();
-        let mut out: [usize; super::afpacket::RX_BATCH_FRAMES] =
-            [0; super::afpacket::RX_BATCH_FRAMES];
+        let mut out: [usize; RX_BATCH_FRAMES] = [0; RX_BATCH_FRAMES];
         let mut count = 0;
         let mut egress_side = 1 - side;
         // With vnet headers a partial checksum leaves as one, for the
