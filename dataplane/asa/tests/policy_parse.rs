@@ -8,15 +8,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use rampart_dataplane::policy::ast::*;
-use rampart_dataplane::policy::{ParseError, parse_config, render};
+use rampart_asa::ast::*;
+use rampart_asa::{ParseError, parse_config, render};
 
+/// A configuration from `dataplane/tests/configs`, where the example
+/// configurations stay: the engine's tests, `rampart config check`'s tests
+/// and the example node configurations read them too.
 fn config(name: &str) -> String {
-    let path = format!("{}/tests/configs/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../tests/configs/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
-fn parse(name: &str) -> rampart_dataplane::policy::Parsed {
+fn parse(name: &str) -> rampart_asa::Parsed {
     parse_config(&config(name)).unwrap_or_else(|e| panic!("{name}:\n{e}"))
 }
 

@@ -34,8 +34,8 @@ use std::time::Duration;
 
 use thiserror::Error;
 
-use super::ast::*;
-use super::ports::{self, PortNames};
+use crate::ast::*;
+use crate::ports::{self, PortNames};
 
 // === public types ===
 
