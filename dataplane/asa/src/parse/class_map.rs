@@ -9,7 +9,7 @@ use super::modes::{Mode, REASON_TYPED_MAP};
 use super::resolve::{Owner, RefKind};
 use super::values::{Ops, port_match};
 
-/// Longest class-map name (Cisco ASA Series Command Reference, `class-map`).
+/// Longest class-map name (`docs/asa-behaviour.md` §2.1).
 const CLASS_MAP_NAME_MAX_CHARS: usize = 40;
 
 /// Longest class-map description the ASA takes.
@@ -65,7 +65,7 @@ impl Parser {
             }
             ("match", false) => {
                 if self.cfg.class_maps[i].matcher.is_some() {
-                    // The ASA takes one match per class-map.
+                    // One match per class-map (`docs/asa-behaviour.md` §2.1).
                     return Err(c.err_at(cmd.col, "a class-map takes one match command"));
                 }
                 let at = self.refs.len();

@@ -14,8 +14,7 @@ use super::modes::{
 };
 use super::resolve::{Owner, RefKind};
 
-// The ranges of `set connection` options: Cisco ASA Series Firewall CLI
-// Configuration Guide, chapter "Connection Settings".
+// The ranges of `set connection` options: `docs/asa-behaviour.md` §2.2.
 
 /// Connection limits are 0–2000000.
 const CONN_LIMIT_MAX: u32 = 2_000_000;
@@ -105,7 +104,7 @@ impl Parser {
         let k = match classes.iter().position(|x| x.class == name.text) {
             Some(k) => k,
             None => {
-                // class-default is always last (Modular Policy Framework); a class
+                // class-default is always last (`docs/asa-behaviour.md` §2.3); a class
                 // added after it goes before it, as on the ASA.
                 let at = match classes.last() {
                     Some(l) if l.class == "class-default" => classes.len() - 1,
@@ -169,7 +168,7 @@ impl Parser {
     }
 }
 
-/// `H:MM:SS`, at most 1193:00:00 ([`TIMEOUT_MAX_SECS`]).
+/// `H:MM:SS`, at most 1193:00:00 (`docs/asa-behaviour.md` §2.2).
 fn hms(c: &mut Cur<'_>) -> R<Duration> {
     let t = c.word("time as H:MM:SS")?;
     let nums: Option<Vec<u64>> = t

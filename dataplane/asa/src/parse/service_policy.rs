@@ -16,8 +16,7 @@ impl Parser {
             .iter()
             .find(|x| x.scope == sp.scope)
         {
-            // The ASA takes exactly one global policy and one per interface
-            // (Modular Policy Framework).
+            // Exactly one global policy, one per interface (`docs/asa-behaviour.md` §2.1).
             let message = match &sp.scope {
                 ServiceScope::Global => format!(
                     "only one global service-policy is allowed; '{}' is already global",
