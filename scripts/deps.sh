@@ -40,6 +40,8 @@ conntrack         conntrack                 bench test
 conntrackd        conntrackd                bench test
 prometheus        prometheus                test
 promtool          prometheus                test
+systemd-analyze   systemd                   test
+cargo-deb         crate:cargo-deb@3.8.0     test
 TABLE
 }
 
