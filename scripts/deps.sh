@@ -59,7 +59,8 @@ while read -r cmd provider sets; do
       crates+=("$crate")
       ;;
     *)
-      command -v "$cmd" >/dev/null 2>&1 && continue
+      # /usr/sbin is not on every user's PATH; the programs there are.
+      PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 && continue
       case " ${debs[*]-} " in *" $provider "*) ;; *) debs+=("$provider") ;; esac
       ;;
   esac
