@@ -24,6 +24,7 @@ const BASE: &[(&str, &str)] = &[
     ("bash", "bash"),
     ("apt-get", "apt"),
     ("dpkg-deb", "dpkg"),
+    ("dpkg-query", "dpkg"),
     ("setpriv", "util-linux"),
     ("awk", "mawk"),
     ("sed", "sed"),
@@ -976,6 +977,37 @@ fn every_helper_that_takes_a_command_line_is_classified() {
          (the slice is a command line) or NOT_HELPERS in this file:\n{}",
         found.join("\n")
     );
+}
+
+/// The exceptions are what they say: each package is of Priority
+/// `required` here, and provides the program.
+#[test]
+fn the_base_programs_come_with_debian() {
+    for (program, package) in BASE {
+        let out = std::process::Command::new("dpkg-query")
+            .args(["-W", "-f", "${Priority} ${db:Status-Status}", package])
+            .output()
+            .expect("dpkg-query (this is a Debian machine)");
+        let got = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(got, "required installed", "{package}");
+        let out = std::process::Command::new("dpkg-query")
+            .args(["-L", package])
+            .output()
+            .unwrap();
+        let files = String::from_utf8_lossy(&out.stdout);
+        // The program as installed, through symlinks and alternatives
+        // (awk is mawk, sh is dash).
+        let real = ["/usr/sbin", "/usr/bin", "/sbin", "/bin"]
+            .iter()
+            .find_map(|d| std::fs::canonicalize(Path::new(d).join(program)).ok())
+            .unwrap_or_else(|| panic!("{program} is not installed"));
+        let name = real.file_name().unwrap().to_string_lossy().to_string();
+        assert!(
+            files.lines().any(|f| f.ends_with(&format!("bin/{name}"))),
+            "{package} does not provide {program} ({})",
+            real.display()
+        );
+    }
 }
 
 // ---------------------------------------------------------------- the scanner itself
