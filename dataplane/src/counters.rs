@@ -1,6 +1,7 @@
 //! Plain counters the engine keeps on the packet path; the ops crate reads
-//! them at scrape time (STYLE.md habit 4: the per-packet path never touches a
-//! metrics registry). All additions saturate.
+//! them at scrape time (the per-packet path never touches a metrics
+//! registry: no lock, no atomic, no allocation per packet). All additions
+//! saturate.
 
 use crate::conntrack::TcpState;
 use crate::verdict::DropReason;
@@ -106,14 +107,15 @@ pub struct IfaceCounters {
     pub bytes: [u64; VerdictKind::COUNT],
 }
 
-/// Add one, saturating (STYLE.md habit 6: counters never wrap silently).
+/// Add one, saturating: a counter that wrapped would read small again and
+/// hide the flood that wrapped it.
 #[inline]
 pub fn bump(c: &mut u64) {
     *c = c.saturating_add(1);
 }
 
-/// What the TCP normalizer did (spec/asa.md §6.1 defaults), and sequence
-/// randomization.
+/// What the TCP normalizer did (docs/asa-behaviour.md §6.1 defaults), and
+/// sequence randomization.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NormalizerCounters {
     /// Segments with reserved header bits set (allowed, as the ASA default).

@@ -1,5 +1,5 @@
-//! The engine: one frame in, one verdict out, time passed in (DESIGN.md,
-//! "The engine contract"). No sockets, no threads, no clock.
+//! The engine: one frame in, one verdict out, time passed in
+//! (docs/ARCHITECTURE.md §3). No sockets, no threads, no clock.
 
 pub mod classes;
 pub mod connlog;
@@ -157,8 +157,8 @@ pub struct EngineConfig {
     /// Slots the expiry sweep visits per call.
     pub sweep_budget_slots: usize,
     /// Remove a tcp-state-bypass entry when a RST passes (the ASA's
-    /// behaviour is undocumented, spec/asa.md §1.3: default off, entries
-    /// leave by idle timeout).
+    /// behaviour is undocumented, docs/asa-behaviour.md §1.3: default off,
+    /// entries leave by idle timeout).
     pub bypass_rst_teardown: bool,
     /// State sync with peers (`None`: a standalone node). With sync, `now`
     /// must be cluster time: nanoseconds on a clock the nodes share (the
@@ -571,7 +571,7 @@ impl Engine {
 
     /// `set connection timeout idle … reset`: when an established TCP
     /// connection of such a class idles out, send a RST to each end so
-    /// neither keeps a dead connection (spec/asa.md §2.2).
+    /// neither keeps a dead connection (docs/asa-behaviour.md §2.2).
     fn reset_on_idle(&mut self, entry: &Entry) {
         let ProtoState::Tcp(t) = &entry.proto else {
             return;
@@ -789,8 +789,8 @@ impl Engine {
                 }
             }
         }
-        // spec/asa.md §1.5: a bypass class takes any TCP packet the access
-        // rules permit, mid-stream or reply-first; otherwise only a SYN
+        // docs/asa-behaviour.md §1.5: a bypass class takes any TCP packet the
+        // access rules permit, mid-stream or reply-first; otherwise only a SYN
         // creates a connection (asp drop `tcp-not-syn`).
         let (class, options) = self.classify(pkt);
         if options.tcp_state_bypass {
@@ -817,8 +817,9 @@ impl Engine {
         }
     }
 
-    /// The TCP normalizer's rewrites with the ASA's defaults (spec/asa.md
-    /// §6.1), then the sequence shift of a randomized connection (§6.2).
+    /// The TCP normalizer's rewrites with the ASA's defaults
+    /// (docs/asa-behaviour.md §6.1), then the sequence shift of a randomized
+    /// connection (§6.2).
     fn normalize_and_shift(
         &mut self,
         id: FlowId,

@@ -1,6 +1,6 @@
 //! Two engines that share state through their sync events, with the
 //! client's packets crossing node A and the server's crossing node B (the
-//! asymmetric path of DESIGN.md). Events travel between them by hand here,
+//! asymmetric path of docs/sync.md §4). Events travel between them by hand here,
 //! immediately or late, so hold, defer and the merge are tested without a
 //! network; the cluster crate runs the same engines over its protocol.
 

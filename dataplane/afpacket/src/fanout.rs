@@ -11,7 +11,8 @@
 //! generated TCP segment carries its socket's random `sk_txhash` across a
 //! veth into the next namespace; the client's and the server's sockets have
 //! different ones, so the two directions of one connection would land on
-//! different workers (DESIGN.md asks for a symmetric spread).
+//! different workers, and each worker's table must see both directions of
+//! its flows (docs/ARCHITECTURE.md §4).
 //!
 //! The hash: `x = xor of the 32-bit words of source and destination
 //! address`, then for TCP and UDP `x ^= sport ^ dport`; then

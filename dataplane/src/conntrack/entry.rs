@@ -132,8 +132,8 @@ impl Entry {
         }
     }
 
-    /// The ASA connection flags (spec/asa.md §3.4), where "inside" is the
-    /// higher-security side and "outside" the lower, whoever initiated.
+    /// The ASA connection flags (docs/asa-behaviour.md §3.4), where "inside"
+    /// is the higher-security side and "outside" the lower, whoever initiated.
     pub fn asa_flags(&self) -> AsaFlags {
         let mut f = AsaFlags(0);
         let inside = self.inside().index();

@@ -206,8 +206,8 @@ impl ClassTable {
     }
 
     /// Admit a new connection of `client` into `slot`, or say which limit
-    /// refuses it (spec/asa.md §2.2: class limits count the whole class;
-    /// per-client limits count per source address; 0 = unlimited).
+    /// refuses it (docs/asa-behaviour.md §2.2: class limits count the whole
+    /// class; per-client limits count per source address; 0 = unlimited).
     pub fn admit(&mut self, id: SlotId, client: Addr, embryonic: bool) -> Result<(), DropReason> {
         let slot = self.get_mut(id);
         let o = slot.options;

@@ -1,6 +1,6 @@
 //! The engine's side of state sync: which changes peers must learn, state
 //! learned from peers merged into the table, and the two mechanisms that
-//! close the race of an asymmetric path (DESIGN.md, "The race"):
+//! close the race of an asymmetric path (docs/sync.md §4):
 //!
 //! - **hold**: a packet that needs state this node has not yet learned (a
 //!   SYN-ACK whose SYN crossed a peer, an ACK for data a peer forwarded) is
