@@ -172,18 +172,7 @@ impl EngineConfig {
     pub fn inside_outside(node: NodeId, hash_seed: [u64; 4]) -> Self {
         EngineConfig {
             node,
-            interfaces: vec![
-                InterfaceConfig {
-                    nameif: "inside".into(),
-                    security_level: 100,
-                    peer: IfaceId(1),
-                },
-                InterfaceConfig {
-                    nameif: "outside".into(),
-                    security_level: 0,
-                    peer: IfaceId(0),
-                },
-            ],
+            interfaces: InterfaceConfig::inside_outside(),
             max_conns: DEFAULT_MAX_CONNS,
             timeouts: Timeouts::default(),
             hash_seed,

@@ -16,3 +16,23 @@ pub struct InterfaceConfig {
     /// Where frames received here leave (transparent-bridge pairing).
     pub peer: IfaceId,
 }
+
+impl InterfaceConfig {
+    /// The ASA transparent-mode default pair: `inside` (security 100,
+    /// index 0) and `outside` (security 0, index 1), each bridged to the
+    /// other.
+    pub fn inside_outside() -> Vec<InterfaceConfig> {
+        vec![
+            InterfaceConfig {
+                nameif: "inside".into(),
+                security_level: 100,
+                peer: IfaceId(1),
+            },
+            InterfaceConfig {
+                nameif: "outside".into(),
+                security_level: 0,
+                peer: IfaceId(0),
+            },
+        ]
+    }
+}

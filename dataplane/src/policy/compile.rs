@@ -920,18 +920,7 @@ pub(crate) mod tests {
     use std::net::Ipv4Addr;
 
     fn ifaces() -> Vec<InterfaceConfig> {
-        vec![
-            InterfaceConfig {
-                nameif: "inside".into(),
-                security_level: 100,
-                peer: IfaceId(1),
-            },
-            InterfaceConfig {
-                nameif: "outside".into(),
-                security_level: 0,
-                peer: IfaceId(0),
-            },
-        ]
+        InterfaceConfig::inside_outside()
     }
 
     fn ace(
