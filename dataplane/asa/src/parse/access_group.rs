@@ -5,7 +5,7 @@ use crate::ast::AccessGroup;
 
 use super::Parser;
 use super::cursor::{Cur, R, Tok};
-use super::resolve::{Owner, RefKind};
+use super::refs::{Owner, RefKind};
 
 impl Parser {
     pub(super) fn access_group(&mut self, c: &mut Cur<'_>) -> R<()> {

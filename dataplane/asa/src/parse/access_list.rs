@@ -6,7 +6,7 @@ use crate::ast::*;
 
 use super::Parser;
 use super::cursor::{Cur, R, Tok};
-use super::resolve::{Owner, acl_line_key};
+use super::refs::{Owner, acl_line_key};
 
 /// Longest ACL remark; the ASA refuses longer ones (Capirca cuts to this).
 const REMARK_MAX_CHARS: usize = 100;

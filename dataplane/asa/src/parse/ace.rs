@@ -7,8 +7,7 @@ use crate::ports::{self, PortNames};
 
 use super::Parser;
 use super::cursor::{Cur, R};
-use super::groups::group_name;
-use super::resolve::{GroupKind, RefKind};
+use super::refs::{GroupKind, RefKind, group_name};
 use super::values::{Net, Ops, host_ip, network_literal, port_match};
 
 /// `log … interval N`: 1–600 seconds.

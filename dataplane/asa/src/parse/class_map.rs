@@ -6,7 +6,7 @@ use crate::ast::*;
 use super::Parser;
 use super::cursor::{Cur, R};
 use super::modes::{Mode, REASON_TYPED_MAP};
-use super::resolve::{Owner, RefKind};
+use super::refs::{Owner, RefKind};
 use super::values::{Ops, port_match};
 
 /// Longest class-map name (`docs/asa-behaviour.md` §2.1).

@@ -8,7 +8,7 @@ use crate::ports;
 use super::Parser;
 use super::cursor::{Cur, R, Tok};
 use super::modes::{Mode, REASON_DESCRIPTION, REASON_DUPLICATE_MEMBER};
-use super::resolve::{GroupKind, Owner, RefKind, member_key};
+use super::refs::{GroupKind, Owner, RefKind, Stored, group_name, member_key};
 use super::values::{Ops, group_network_value, port_match, service_value};
 
 impl Parser {
@@ -198,14 +198,6 @@ enum Member {
     Group(String),
 }
 
-/// A member as stored in a group of its kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Stored {
-    Network(NetworkMember),
-    Service(ServiceMember),
-    Protocol(ProtocolMember),
-}
-
 /// How `m` is stored in a group of `g`'s kind (`None` if it cannot be).
 fn stored(g: &ObjectGroup, m: &Member) -> Option<Stored> {
     Some(match (g, m.clone()) {
@@ -273,42 +265,6 @@ fn group_remove(g: &mut ObjectGroup, m: &Member) -> bool {
             remove_all(members, &x)
         }
         _ => false,
-    }
-}
-
-/// The `group-object` names of a group.
-pub(super) fn children(g: &ObjectGroup) -> Vec<&str> {
-    match g {
-        ObjectGroup::Network { members, .. } => members
-            .iter()
-            .filter_map(|m| match m {
-                NetworkMember::Group(n) => Some(n.as_str()),
-                _ => None,
-            })
-            .collect(),
-        ObjectGroup::Service { members, .. } => members
-            .iter()
-            .filter_map(|m| match m {
-                ServiceMember::Group(n) => Some(n.as_str()),
-                _ => None,
-            })
-            .collect(),
-        ObjectGroup::Protocol { members, .. } => members
-            .iter()
-            .filter_map(|m| match m {
-                ProtocolMember::Group(n) => Some(n.as_str()),
-                _ => None,
-            })
-            .collect(),
-    }
-}
-
-/// The name of an object-group.
-pub fn group_name(g: &ObjectGroup) -> &str {
-    match g {
-        ObjectGroup::Network { name, .. }
-        | ObjectGroup::Service { name, .. }
-        | ObjectGroup::Protocol { name, .. } => name,
     }
 }
 

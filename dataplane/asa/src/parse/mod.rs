@@ -47,6 +47,7 @@ mod modes;
 mod no;
 mod objects;
 mod policy_map;
+mod refs;
 mod resolve;
 mod service_policy;
 #[cfg(test)]
@@ -60,11 +61,11 @@ use crate::ast::Config;
 use cursor::{Cur, Tok};
 use modes::Mode;
 use objects::Valueless;
-use resolve::{Owner, Ref, RefKind};
+use refs::{Owner, RefKind};
+use resolve::Ref;
 
 pub use error::{ParseError, ParseErrors};
-pub use groups::group_name;
-pub use objects::object_name;
+pub use refs::{group_name, object_name};
 
 /// A line accepted but not enforced.
 #[derive(Debug, Clone, PartialEq, Eq)]

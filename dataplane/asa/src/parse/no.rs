@@ -7,9 +7,9 @@ use crate::ast::*;
 use super::Parser;
 use super::access_list::{line_number, remark};
 use super::cursor::{Cur, R};
-use super::groups::group_name;
 use super::modes::{REASON_TYPED_MAP, harmless_reason, is_harmless};
-use super::objects::object_name;
+use super::refs::group_name;
+use super::refs::object_name;
 
 impl Parser {
     pub(super) fn no(&mut self, c: &mut Cur<'_>) -> R<()> {

@@ -7,8 +7,8 @@ use crate::ast::*;
 
 use super::Parser;
 use super::cursor::{Cur, R, Tok};
-use super::groups::group_name;
 use super::modes::{Mode, REASON_DESCRIPTION, REASON_NAT};
+use super::refs::{group_name, object_name};
 use super::values::{object_network_value, service_value};
 
 /// Where an object without a value was opened.
@@ -156,13 +156,6 @@ impl Parser {
         let name = object_name(&self.cfg.objects[i]).to_string();
         self.valueless.retain(|v| v.name != name);
         Ok(())
-    }
-}
-
-/// The name of an object.
-pub fn object_name(o: &Object) -> &str {
-    match o {
-        Object::Network { name, .. } | Object::Service { name, .. } => name,
     }
 }
 

@@ -12,7 +12,7 @@ use super::modes::{
     CLASS_IGNORED, Mode, REASON_CLASS_ACTION, REASON_DECREMENT_TTL, REASON_INSPECT,
     REASON_TYPED_MAP,
 };
-use super::resolve::{Owner, RefKind};
+use super::refs::{Owner, RefKind};
 
 // The ranges of `set connection` options: `docs/asa-behaviour.md` §2.2.
 

@@ -8,97 +8,10 @@ use std::collections::{HashMap, HashSet};
 use crate::ast::*;
 use crate::ports::PortNames;
 
-use super::groups::{Stored, children, group_name};
-use super::objects::object_name;
+use super::refs::{
+    GroupKind, Owner, RefKind, Stored, acl_line_key, children, group_name, member_key, object_name,
+};
 use super::{ParseError, Parser};
-
-/// The kind of an object-group, for reference checks and messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum GroupKind {
-    Network,
-    Port(PortProtocol),
-    Service,
-    Protocol,
-}
-
-impl GroupKind {
-    pub(super) fn of(g: &ObjectGroup) -> GroupKind {
-        match g {
-            ObjectGroup::Network { .. } => GroupKind::Network,
-            ObjectGroup::Service {
-                protocol: Some(p), ..
-            } => GroupKind::Port(*p),
-            ObjectGroup::Service { protocol: None, .. } => GroupKind::Service,
-            ObjectGroup::Protocol { .. } => GroupKind::Protocol,
-        }
-    }
-
-    pub(super) fn label(self) -> &'static str {
-        match self {
-            GroupKind::Network => "network",
-            GroupKind::Port(PortProtocol::Tcp) => "tcp port",
-            GroupKind::Port(PortProtocol::Udp) => "udp port",
-            GroupKind::Port(PortProtocol::TcpUdp) => "tcp-udp port",
-            GroupKind::Service => "service",
-            GroupKind::Protocol => "protocol",
-        }
-    }
-}
-
-/// What a name must refer to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum RefKind {
-    Acl,
-    ClassMap,
-    PolicyMap,
-    Interface,
-    NetworkObject,
-    ServiceObject,
-    /// A network group (ACE address).
-    NetworkGroup,
-    /// A port group usable with these port names (ACE port position).
-    PortGroup(PortNames),
-    /// A protocol or service group (ACE protocol position, no ports).
-    ProtoOrServiceGroup,
-    /// A protocol group (ACE protocol position followed by ports).
-    ProtocolGroup,
-    /// `group-object` inside the named group: same kind, no cycle.
-    Member {
-        parent: String,
-        kind: GroupKind,
-    },
-}
-
-/// The construct a reference belongs to: a reference is checked only if
-/// its construct is still in the final configuration (a `no` form may
-/// remove the line, and then the referenced name with it).
-#[derive(Debug, Clone)]
-pub(super) enum Owner {
-    /// Always checked.
-    Always,
-    /// An ACL line or a group member, by [`acl_line_key`] or
-    /// [`member_key`] (there can be tens of thousands; they are looked up
-    /// in a set).
-    Keyed(String),
-    AccessGroup(AccessGroup),
-    ClassMatch {
-        class_map: String,
-        matcher: ClassMatch,
-    },
-    PolicyClass {
-        policy: String,
-        class: String,
-    },
-    ServicePolicy(ServicePolicy),
-}
-
-pub(super) fn acl_line_key(acl: &str, line: &AclLine) -> String {
-    format!("access-list {acl} {line:?}")
-}
-
-pub(super) fn member_key(group: &str, m: &Stored) -> String {
-    format!("object-group {group} {m:?}")
-}
 
 /// A name referenced somewhere, checked once everything is defined.
 #[derive(Debug, Clone)]

@@ -5,7 +5,7 @@ use crate::ast::*;
 
 use super::Parser;
 use super::cursor::{Cur, R, Tok};
-use super::resolve::{Owner, RefKind};
+use super::refs::{Owner, RefKind};
 
 impl Parser {
     pub(super) fn service_policy(&mut self, c: &mut Cur<'_>) -> R<()> {
