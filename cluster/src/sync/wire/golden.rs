@@ -3,9 +3,8 @@
 //! a new wire version (see the module documentation of `wire`), and the
 //! literals are updated with it.
 
-use rampart_dataplane::conntrack::TcpState;
-use rampart_dataplane::conntrack::TcpTrack;
 use rampart_dataplane::conntrack::tcp::{TcpHalf, half_flags};
+use rampart_dataplane::conntrack::{TcpState, TcpTrack};
 use rampart_dataplane::flow::{Addr, Endpoint, FlowKey, proto};
 use rampart_dataplane::seq::SeqNumber;
 use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent, SyncProto};

@@ -20,9 +20,8 @@
 //! later, per flow, by `FlowState::validate`.
 
 use bincode::{Decode, Encode};
-use rampart_dataplane::conntrack::TcpState;
-use rampart_dataplane::conntrack::TcpTrack;
 use rampart_dataplane::conntrack::tcp::TcpHalf;
+use rampart_dataplane::conntrack::{TcpState, TcpTrack};
 use rampart_dataplane::flow::{Addr, Endpoint, FlowKey};
 use rampart_dataplane::seq::SeqNumber;
 use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent, SyncProto};
