@@ -6,10 +6,14 @@
 //! and writes length-prefixed frames (u32 big-endian length, then the
 //! bytes) on it: ordered and reliable within a connection, which is what
 //! the sync protocol assumes. The first frame on each stream is a hello
-//! naming the sender's node id; the acceptor checks that the client
-//! certificate names that node, the dialer checks the server certificate
-//! through TLS server-name verification. Nothing from a peer reaches the
-//! protocol before both checks pass.
+//! naming the sender's node id and the sync wire version it speaks
+//! ([`crate::sync::wire::WIRE_VERSION`]); the acceptor checks that the
+//! client certificate names that node, the dialer checks the server
+//! certificate through TLS server-name verification, and each side refuses
+//! a peer of another major version, naming both versions (logged, counted
+//! in [`TransportCounters::refused_version`], and said in the close reason
+//! the peer receives). Nothing from a peer reaches the protocol before
+//! every check passes.
 //!
 //! The same connections carry request/response RPCs (Raft) on
 //! bidirectional streams, one per call ([`rpc`]); they share the
@@ -33,6 +37,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::pki::{NodeTls, PkiError, node_dns_name};
+use crate::sync::wire::{WIRE_VERSION, WireVersion};
 
 pub mod rpc;
 
@@ -47,9 +52,16 @@ pub const ALPN_SYNC: &[u8] = b"rampart-sync/1";
 /// The largest frame accepted or sent.
 pub const MAX_FRAME_BYTES: usize = 4 << 20;
 
-/// Hello frame: magic, version, node id.
+/// Hello frame: magic, the sync wire's major version, the node id (u16
+/// big-endian), the minor version. This layout is kept by every version
+/// (a later one may only append), so two builds can always tell each
+/// other which versions they speak. Builds from before the minor was
+/// announced send the first 7 bytes only, read as minor 0.
 const HELLO_MAGIC: &[u8; 4] = b"RSYN";
-const HELLO_VERSION: u8 = 1;
+/// Bytes of a hello.
+const HELLO_BYTES: usize = 8;
+/// Bytes of a hello without the minor version.
+const HELLO_SHORT_BYTES: usize = 7;
 
 /// QUIC application close codes.
 const CLOSE_REPLACED: u32 = 1;
@@ -57,6 +69,8 @@ const CLOSE_REFUSED: u32 = 2;
 const CLOSE_BAD_FRAME: u32 = 3;
 const CLOSE_SHUTDOWN: u32 = 4;
 const CLOSE_REMOVED: u32 = 5;
+/// The peer speaks another major version of the sync wire.
+const CLOSE_VERSION: u32 = 6;
 
 /// A peer in the configuration.
 #[derive(Debug, Clone)]
@@ -93,6 +107,10 @@ pub struct TransportConfig {
     pub inbound_queue_frames: usize,
     /// Use UDP GSO (some virtual NICs fail with it).
     pub gso: bool,
+    /// The sync wire version this node announces in its hello: this
+    /// build's [`WIRE_VERSION`]. Peers of another major version are
+    /// refused. (Settable so that a test can stand in for another build.)
+    pub wire_version: WireVersion,
 }
 
 impl TransportConfig {
@@ -109,6 +127,7 @@ impl TransportConfig {
             outbound_queue_frames: 65_536,
             inbound_queue_frames: 4096,
             gso: std::env::var_os("RAMPART_QUIC_NO_GSO").is_none(),
+            wire_version: WIRE_VERSION,
         }
     }
 }
@@ -166,6 +185,20 @@ pub enum SendError {
     TooLarge(usize),
 }
 
+/// A peer speaks another major version of the sync wire: the two nodes
+/// cannot sync, and the connection is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the peer speaks sync wire version {theirs} and this node {ours}: \
+     major versions differ, so they cannot sync"
+)]
+pub struct VersionRefused {
+    /// This node's version.
+    pub ours: WireVersion,
+    /// The peer's.
+    pub theirs: WireVersion,
+}
+
 /// A transport start-up error.
 #[derive(Debug, thiserror::Error)]
 pub enum TransportError {
@@ -206,6 +239,10 @@ pub struct TransportCounters {
     pub refused_unknown_peer: AtomicU64,
     /// Connections closed for a bad hello or frame.
     pub refused_bad_frame: AtomicU64,
+    /// Connections refused because one side speaks another major version
+    /// of the sync wire: refused here, or refused by the peer (it said so
+    /// when closing).
+    pub refused_version: AtomicU64,
     /// Frames over the size limit (received; the connection is closed).
     pub frames_too_large: AtomicU64,
     /// Frames sent and received.
@@ -281,6 +318,8 @@ struct Shared {
     counters: Arc<TransportCounters>,
     events: mpsc::Sender<TransportEvent>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// Why the latest connection was refused, by either side.
+    last_refusal: Mutex<Option<String>>,
 }
 
 /// The running transport. Dropping it does not stop it; call
@@ -363,6 +402,7 @@ impl Transport {
             counters: Arc::new(TransportCounters::default()),
             events: etx,
             tasks: Mutex::new(Vec::new()),
+            last_refusal: Mutex::new(None),
         });
         let t = Transport { shared, endpoint };
         t.spawn(accept_loop(t.shared.clone(), t.endpoint.clone()));
@@ -537,6 +577,12 @@ impl Transport {
         self.shared.counters.clone()
     }
 
+    /// Why the latest connection was refused (by this node or by a peer
+    /// that said why when closing), for status displays.
+    pub fn last_refusal(&self) -> Option<String> {
+        self.shared.last_refusal.lock().ok().and_then(|r| r.clone())
+    }
+
     /// The bound address.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.endpoint.local_addr()
@@ -562,19 +608,100 @@ impl Transport {
     }
 }
 
-fn hello_bytes(id: u16) -> Bytes {
-    let mut v = Vec::with_capacity(7);
+/// What a hello says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Hello {
+    /// The sender's node id (to be checked against its certificate).
+    node: u16,
+    /// The sync wire version it speaks.
+    version: WireVersion,
+}
+
+fn hello_bytes(id: u16, version: WireVersion) -> Bytes {
+    let mut v = Vec::with_capacity(HELLO_BYTES);
     v.extend_from_slice(HELLO_MAGIC);
-    v.push(HELLO_VERSION);
+    v.push(version.major);
     v.extend_from_slice(&id.to_be_bytes());
+    v.push(version.minor);
     Bytes::from(v)
 }
 
-fn parse_hello(b: &[u8]) -> Option<u16> {
-    if b.len() != 7 || &b[..4] != HELLO_MAGIC || b[4] != HELLO_VERSION {
+/// A hello of any version, or `None` if it is not one.
+fn parse_hello(b: &[u8]) -> Option<Hello> {
+    if b.len() < HELLO_SHORT_BYTES || &b[..4] != HELLO_MAGIC {
         return None;
     }
-    Some(u16::from_be_bytes([b[5], b[6]]))
+    Some(Hello {
+        node: u16::from_be_bytes([b[5], b[6]]),
+        version: WireVersion {
+            major: b[4],
+            minor: b.get(HELLO_SHORT_BYTES).copied().unwrap_or(0),
+        },
+    })
+}
+
+/// Record a refused connection: counted by the caller, logged, and kept
+/// for [`Transport::last_refusal`].
+fn note_refusal(shared: &Shared, text: String) {
+    tracing::warn!("sync link: {text}");
+    if let Ok(mut r) = shared.last_refusal.lock() {
+        *r = Some(text);
+    }
+}
+
+/// Refuse `conn`, whose hello says it speaks `theirs`, if that is another
+/// major version than ours. Returns whether it was refused.
+fn refuse_other_major(
+    shared: &Shared,
+    conn: &quinn::Connection,
+    who: &str,
+    theirs: WireVersion,
+) -> bool {
+    let ours = shared.cfg.wire_version;
+    if ours.compatible(theirs) {
+        return false;
+    }
+    add(&shared.counters.refused_version, 1);
+    note_refusal(
+        shared,
+        format!("refusing {who}: {}", VersionRefused { ours, theirs }),
+    );
+    // The reason travels to the peer, who logs it: say it from its side.
+    let why = format!(
+        "sync wire version {theirs} refused by node {}, which speaks {ours} \
+         (major versions differ)",
+        shared.me
+    );
+    close(conn, CLOSE_VERSION, &why);
+    true
+}
+
+/// After a dial failed during the hello exchange: if the peer closed the
+/// connection with a reason, that reason is the news (a version refusal
+/// is counted as such).
+fn note_peer_close(shared: &Shared, conn: &quinn::Connection, peer: &PeerSpec) {
+    let Some(quinn::ConnectionError::ApplicationClosed(c)) = conn.close_reason() else {
+        return;
+    };
+    let code = c.error_code.into_inner();
+    let reason = String::from_utf8_lossy(&c.reason);
+    // Nodes built before the hello announced a minor version refuse any
+    // 8-byte hello as a bad one.
+    let hint = if code == u64::from(CLOSE_BAD_FRAME) && reason == "bad hello" {
+        " (a peer built before sync wire versions were announced says so)"
+    } else {
+        ""
+    };
+    if code == u64::from(CLOSE_VERSION) {
+        add(&shared.counters.refused_version, 1);
+    }
+    note_refusal(
+        shared,
+        format!(
+            "node {} at {} refused this node: {reason}{hint}",
+            peer.id, peer.address
+        ),
+    );
 }
 
 /// Why reading a frame stopped.
@@ -660,11 +787,21 @@ async fn accept_verify(
         close(conn, CLOSE_BAD_FRAME, "no hello");
         return None;
     };
-    let Some(id) = parse_hello(&hello) else {
+    let Some(Hello { node: id, version }) = parse_hello(&hello) else {
         add(&c.refused_bad_frame, 1);
         close(conn, CLOSE_BAD_FRAME, "bad hello");
         return None;
     };
+    // Before the identity checks: a peer of another major version may
+    // carry anything after the hello, and the operator must hear about it
+    // whoever it claims to be.
+    let who = format!(
+        "a peer at {} claiming to be node {id}",
+        conn.remote_address()
+    );
+    if refuse_other_major(shared, conn, &who, version) {
+        return None;
+    }
     let member = shared.members.lock().is_ok_and(|m| m.contains_key(&id));
     if id >= shared.me || !member {
         add(&c.refused_unknown_peer, 1);
@@ -682,9 +819,12 @@ async fn accept_verify(
         return None;
     }
     let mut send = conn.open_uni().await.ok()?;
-    write_frames(&mut send, &[hello_bytes(shared.me)])
-        .await
-        .ok()?;
+    write_frames(
+        &mut send,
+        &[hello_bytes(shared.me, shared.cfg.wire_version)],
+    )
+    .await
+    .ok()?;
     Some((id, r, send))
 }
 
@@ -726,14 +866,31 @@ async fn dial(
             .ok()?
             .await
             .ok()?;
-        let mut send = conn.open_uni().await.ok()?;
-        write_frames(&mut send, &[hello_bytes(shared.me)])
+        let exchange = async {
+            let mut send = conn.open_uni().await.ok()?;
+            write_frames(
+                &mut send,
+                &[hello_bytes(shared.me, shared.cfg.wire_version)],
+            )
             .await
             .ok()?;
-        let recv = conn.accept_uni().await.ok()?;
-        let mut r = BufReader::with_capacity(256 << 10, recv);
-        let hello = read_frame(&mut r).await.ok()?;
-        if parse_hello(&hello) != Some(peer.id) {
+            let recv = conn.accept_uni().await.ok()?;
+            let mut r = BufReader::with_capacity(256 << 10, recv);
+            let hello = read_frame(&mut r).await.ok()?;
+            Some((hello, r, send))
+        };
+        let Some((hello, r, send)) = exchange.await else {
+            note_peer_close(shared, &conn, peer);
+            return None;
+        };
+        let said = parse_hello(&hello);
+        if let Some(h) = said {
+            let who = format!("node {} at {}", peer.id, peer.address);
+            if refuse_other_major(shared, &conn, &who, h.version) {
+                return None;
+            }
+        }
+        if said.map(|h| h.node) != Some(peer.id) {
             add(&shared.counters.refused_wrong_identity, 1);
             close(&conn, CLOSE_REFUSED, "wrong hello");
             return None;
@@ -878,4 +1035,57 @@ async fn serve(
             reason,
         })
         .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hello_carries_node_and_both_version_numbers() {
+        let v = WireVersion { major: 3, minor: 9 };
+        let b = hello_bytes(0x0102, v);
+        assert_eq!(&b[..], b"RSYN\x03\x01\x02\x09");
+        assert_eq!(
+            parse_hello(&b),
+            Some(Hello {
+                node: 0x0102,
+                version: v
+            })
+        );
+    }
+
+    #[test]
+    fn a_short_hello_is_minor_zero_and_anything_else_is_not_a_hello() {
+        assert_eq!(
+            parse_hello(b"RSYN\x01\x00\x07"),
+            Some(Hello {
+                node: 7,
+                version: WireVersion { major: 1, minor: 0 }
+            })
+        );
+        // A later minor may append; what follows is not ours to read.
+        assert_eq!(
+            parse_hello(b"RSYN\x01\x00\x07\x02more").map(|h| h.version),
+            Some(WireVersion { major: 1, minor: 2 })
+        );
+        assert_eq!(parse_hello(b"RSYN\x01\x00"), None, "short");
+        assert_eq!(parse_hello(b"RSYX\x01\x00\x07\x00"), None, "magic");
+        assert_eq!(parse_hello(b""), None);
+    }
+
+    #[test]
+    fn a_version_refusal_names_both_versions() {
+        let e = VersionRefused {
+            ours: WireVersion { major: 1, minor: 0 },
+            theirs: WireVersion { major: 2, minor: 3 },
+        };
+        assert_eq!(
+            e.to_string(),
+            "the peer speaks sync wire version 2.3 and this node 1.0: \
+             major versions differ, so they cannot sync"
+        );
+        assert!(e.ours.compatible(WireVersion { major: 1, minor: 7 }));
+        assert!(!e.ours.compatible(e.theirs));
+    }
 }

@@ -1,6 +1,7 @@
 //! The QUIC transport on loopback: mutual TLS against the cluster CA,
 //! identity checks, ordered frames, reconnects, and refusal of peers and
-//! frames that break the rules.
+//! frames that break the rules (among them a peer of another major version
+//! of the sync wire).
 
 // Tests wait on real sockets with wall-clock deadlines.
 #![allow(clippy::disallowed_methods)]
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rampart_cluster::pki::{self, NodeTls};
+use rampart_cluster::sync::wire::{WIRE_VERSION, WireVersion};
 use rampart_cluster::transport::{ALPN_SYNC, PeerSpec, Transport, TransportConfig, TransportEvent};
 use tokio::sync::mpsc;
 
@@ -252,6 +254,85 @@ async fn oversized_frame_closes_the_connection() {
     }
     assert_eq!(b.counters().frames_too_large.load(Ordering::Relaxed), 1);
     ep.close(0u32.into(), b"");
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A peer speaking another major version of the sync wire is refused by
+/// both sides, loudly: counted, and the refusal (this node's, and the
+/// close reason the peer receives) names both versions. Nothing reaches
+/// either protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_of_another_major_wire_version_is_refused_naming_both_versions() {
+    let dir = tmp("major");
+    pki::init_ca(&dir).expect("ca");
+    let (a_addr, b_addr) = (free_addr(), free_addr());
+    let mut ca = cfg(1, &[(2, b_addr)]);
+    ca.listen = a_addr;
+    let mut cb = cfg(2, &[(1, a_addr)]);
+    cb.listen = b_addr;
+    let ours = WIRE_VERSION;
+    let theirs = WireVersion {
+        major: ours.major + 1,
+        minor: 0,
+    };
+    cb.wire_version = theirs;
+    let (a, mut arx) = Transport::start(ca, node_tls(&dir, 1)).expect("start a");
+    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    // A dials B (lower id dials): B refuses, A hears why. Bounded wait.
+    for _ in 0..50 {
+        if a.counters().refused_version.load(Ordering::Relaxed) > 0
+            && b.counters().refused_version.load(Ordering::Relaxed) > 0
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(b.counters().refused_version.load(Ordering::Relaxed) >= 1);
+    assert!(a.counters().refused_version.load(Ordering::Relaxed) >= 1);
+    assert_eq!(b.counters().connections_up.load(Ordering::Relaxed), 0);
+    assert_eq!(a.counters().connections_up.load(Ordering::Relaxed), 0);
+    assert!(arx.try_recv().is_err(), "nothing reaches A's protocol");
+    assert!(brx.try_recv().is_err(), "nothing reaches B's protocol");
+    let (o, t) = (ours.to_string(), theirs.to_string());
+    let said_b = b.last_refusal().expect("B says why it refused");
+    assert!(
+        said_b.contains(&format!("speaks sync wire version {o} and this node {t}")),
+        "{said_b}"
+    );
+    let said_a = a.last_refusal().expect("A says why it was refused");
+    assert!(
+        said_a.contains(&format!(
+            "sync wire version {o} refused by node 2, which speaks {t}"
+        )),
+        "{said_a}"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Another minor version of the same major syncs as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_of_another_minor_wire_version_is_accepted() {
+    let dir = tmp("minor");
+    pki::init_ca(&dir).expect("ca");
+    let (a_addr, b_addr) = (free_addr(), free_addr());
+    let mut ca = cfg(1, &[(2, b_addr)]);
+    ca.listen = a_addr;
+    let mut cb = cfg(2, &[(1, a_addr)]);
+    cb.listen = b_addr;
+    cb.wire_version = WireVersion {
+        major: WIRE_VERSION.major,
+        minor: WIRE_VERSION.minor + 1,
+    };
+    let (a, mut arx) = Transport::start(ca, node_tls(&dir, 1)).expect("start a");
+    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    assert_eq!(wait_up(&mut arx).await.0, 2);
+    assert_eq!(wait_up(&mut brx).await.0, 1);
+    assert_eq!(a.counters().refused_version.load(Ordering::Relaxed), 0);
+    assert_eq!(b.counters().refused_version.load(Ordering::Relaxed), 0);
+    a.shutdown().await;
     b.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// An IPv4 or IPv6 address stored in 16 bytes (IPv4 as `::ffff:a.b.c.d`), so a
 /// key has one fixed layout for both families.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Addr(pub [u8; 16]);
 
 impl Addr {
@@ -63,9 +63,7 @@ pub mod proto {
 
 /// One side of a flow: address and port. For ICMP echo the "port" of the
 /// requester is the echo identifier and the responder's is 0 (see [`Tuple`]).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Endpoint {
     /// Host address.
     pub addr: Addr,
@@ -126,7 +124,7 @@ impl Direction {
 
 /// Direction-normalised flow key: the lower endpoint first, so both
 /// directions of a connection map to one key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, bincode::Encode, bincode::Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowKey {
     /// The lower of the two endpoints (by address, then port).
     pub lo: Endpoint,

@@ -6,7 +6,7 @@ use std::ops::{Add, Sub};
 /// A 32-bit TCP sequence or acknowledgement number. Comparisons wrap: `a < b`
 /// means `b` lies in the half of the number space after `a`, so tracking works
 /// across the 2^32 wrap-around.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, bincode::Encode, bincode::Decode)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct SeqNumber(pub u32);
 
 impl SeqNumber {

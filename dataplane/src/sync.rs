@@ -24,8 +24,6 @@
 //! are never changed by a join: a peer treats the flow exactly as the
 //! owner decided.
 
-use bincode::{Decode, Encode};
-
 use crate::conntrack::TcpTrack;
 use crate::conntrack::tcp::MAX_WINDOW_SCALE;
 use crate::flow::{FlowKey, proto};
@@ -33,7 +31,7 @@ use crate::flow::{FlowKey, proto};
 /// Which incarnation of a tuple an entry is. Ordered: a later creation time
 /// wins, ties broken by owner node and then conn id, so every node picks
 /// the same winner.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Encode, Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Incarnation {
     /// When the owner created the entry (cluster time, nanoseconds).
     pub created_ns: u64,
@@ -45,7 +43,7 @@ pub struct Incarnation {
 
 /// The protocol part of a synced flow. Bypass flows have no variant: they
 /// are never synced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncProto {
     /// TCP with its full tracking state (both halves' windows).
     Tcp(TcpTrack),
@@ -56,7 +54,7 @@ pub enum SyncProto {
 }
 
 /// Everything a peer needs to treat an inspected flow as its owner does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowState {
     /// Direction-normalised key.
     pub key: FlowKey,
@@ -84,7 +82,7 @@ pub struct FlowState {
 }
 
 /// One change peers must learn.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncEvent {
     /// Insert, update or refresh: the flow's whole current state. Sending
     /// the whole state (about 150 bytes) rather than a delta makes every

@@ -1,5 +1,5 @@
 //! The node's ops side: the admin API, `/metrics` and the connection log
-//! over the workers ([`crate::control::Workers`]) and the cluster's status
+//! over the workers ([`Workers`], the engine pool) and the cluster's status
 //! ([`crate::cluster_link::SyncStatus`]). Started by `rampart run` at the
 //! `[ops]` addresses; nothing here locks an engine: every question is a
 //! job the workers run between two batches.
@@ -15,7 +15,6 @@ use rampart_ops::admin::Admin;
 use rampart_ops::backend::Backend;
 use rampart_ops::metrics::Metrics;
 use rampart_ops::model::{NodeStatus, PeerStatus, SyncTotals};
-use rampart_ops::pool::{EnginePool, PoolError, WorkerView};
 use rampart_ops::server::{OpsConfig, OpsServer};
 use rampart_ops::syslog::SyslogCounters;
 use rampart_ops::syslog::logger::{ConnLogger, LogPump, SyslogConfig};
@@ -29,37 +28,10 @@ use rampart_cluster::transport::Transport;
 /// Bytes of randomness in a generated admin token.
 const TOKEN_BYTES: usize = 32;
 
-/// The workers as the ops crate's engine pool.
-#[derive(Debug, Clone)]
-pub struct WorkerPool(pub Workers);
-
-impl EnginePool for WorkerPool {
-    fn workers(&self) -> usize {
-        self.0.len()
-    }
-
-    fn each<R: Send + 'static>(
-        &self,
-        timeout: Duration,
-        f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
-    ) -> Result<Vec<R>, PoolError> {
-        self.0
-            .each(timeout, move |ctx| {
-                f(&mut WorkerView {
-                    engine: ctx.engine,
-                    io: Some(ctx.io),
-                    now: ctx.now,
-                    worker: ctx.worker,
-                })
-            })
-            .map_err(|e| PoolError(e.to_string()))
-    }
-}
-
 /// The running ops side; dropping it stops the endpoints and the log.
 #[derive(Debug)]
 pub struct OpsSide {
-    admin: Arc<Admin<WorkerPool>>,
+    admin: Arc<Admin<Workers>>,
     _server: Option<OpsServer>,
     _pump: Option<LogPump>,
 }
@@ -67,7 +39,7 @@ pub struct OpsSide {
 impl OpsSide {
     /// The operations (for the Raft watch: [`Admin::apply_committed`]
     /// swaps each committed policy into the workers and records it).
-    pub fn admin(&self) -> &Arc<Admin<WorkerPool>> {
+    pub fn admin(&self) -> &Arc<Admin<Workers>> {
         &self.admin
     }
 }
@@ -183,7 +155,7 @@ pub fn start(
     raft: Option<&RaftSide>,
     cluster: Option<(tokio::runtime::Handle, Transport)>,
 ) -> anyhow::Result<OpsSide> {
-    let pool = Arc::new(WorkerPool(workers.clone()));
+    let pool = Arc::new(workers.clone());
     let status_cfg = cfg.clone();
     let raft_status = raft.cloned();
     let mut admin = Admin::new(

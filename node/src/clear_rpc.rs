@@ -15,7 +15,7 @@ use rampart_cluster::transport::{RPC_SERVICE_CLEAR, Transport};
 use rampart_ops::admin::{Admin, PeerClear};
 use rampart_ops::show_conn::ConnFilter;
 
-use crate::admin::WorkerPool;
+use crate::control::Workers;
 
 /// How long the node waits for each peer's answer.
 const PEER_CLEAR_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,11 +73,7 @@ fn decode(b: &[u8]) -> Result<ConnFilter, String> {
 }
 
 /// Serve peers' clear requests on `transport` with this node's `admin`.
-pub fn serve(
-    runtime: &tokio::runtime::Handle,
-    transport: &Transport,
-    admin: Arc<Admin<WorkerPool>>,
-) {
+pub fn serve(runtime: &tokio::runtime::Handle, transport: &Transport, admin: Arc<Admin<Workers>>) {
     let mut calls = transport.serve_rpcs(RPC_SERVICE_CLEAR);
     runtime.spawn(async move {
         while let Some(call) = calls.recv().await {

@@ -3,6 +3,12 @@
 //! dumps) never locks it. Instead it queues a job that the worker runs
 //! between two packet batches — so the job sees the engine between two
 //! packets, never in the middle of one — and waits for the answers.
+//!
+//! [`Workers`] is the node's one engine pool: it implements the ops side's
+//! [`EnginePool`] seam itself, and a job sees its worker as the seam's
+//! [`WorkerView`]. This module names no other module of the node, so
+//! everything that reaches the engines (`admin`, `clear_rpc`,
+//! `policy_raft`, `run`) depends on it and none on another.
 
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd, RawFd};
 use std::sync::Arc;
@@ -11,25 +17,15 @@ use std::time::Duration;
 
 use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::{Engine, Instant};
+use rampart_ops::pool::{EnginePool, PoolError, WorkerView};
 
 /// Jobs queued per worker before [`Workers::each`] refuses more (the
 /// worker serves its queue every batch, so a full queue means it is stuck).
 pub const CONTROL_QUEUE_JOBS: usize = 64;
 
-/// What a job sees of its worker.
-#[derive(Debug)]
-pub struct WorkerCtx<'a> {
-    /// The worker's engine.
-    pub engine: &'a mut Engine,
-    /// The worker's I/O counters.
-    pub io: &'a BridgeCounters,
-    /// Engine time now.
-    pub now: Instant,
-    /// The worker's index (its fanout member index).
-    pub worker: usize,
-}
-
-type Job = Box<dyn FnOnce(&mut WorkerCtx<'_>) + Send>;
+/// A job: what it sees of its worker is a [`WorkerView`] whose `io` is
+/// always there and whose `worker` is the fanout member index.
+type Job = Box<dyn FnOnce(&mut WorkerView<'_>) + Send>;
 
 /// Why a request to the workers failed (a local fault).
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -86,9 +82,9 @@ impl Inbox {
     /// Run every queued job.
     pub fn serve(&self, engine: &mut Engine, io: &BridgeCounters, now: Instant) {
         while let Ok(job) = self.rx.try_recv() {
-            job(&mut WorkerCtx {
+            job(&mut WorkerView {
                 engine,
-                io,
+                io: Some(io),
                 now,
                 worker: self.worker,
             });
@@ -127,7 +123,7 @@ impl Workers {
     pub fn each<R, F>(&self, timeout: Duration, f: F) -> Result<Vec<R>, ControlError>
     where
         R: Send + 'static,
-        F: Fn(&mut WorkerCtx<'_>) -> R + Send + Sync + 'static,
+        F: Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
     {
         let f = Arc::new(f);
         let (tx, rx) = mpsc::channel();
@@ -161,6 +157,20 @@ impl Workers {
             }
         }
         Ok(out.into_iter().flatten().collect())
+    }
+}
+
+impl EnginePool for Workers {
+    fn workers(&self) -> usize {
+        self.len()
+    }
+
+    fn each<R: Send + 'static>(
+        &self,
+        timeout: Duration,
+        f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
+    ) -> Result<Vec<R>, PoolError> {
+        Workers::each(self, timeout, f).map_err(|e| PoolError(e.to_string()))
     }
 }
 
@@ -203,6 +213,12 @@ mod tests {
                 (2, Instant::from_nanos(5))
             ]
         );
+        // The same workers as the ops side's engine pool: every view has
+        // its worker's I/O counters.
+        assert_eq!(EnginePool::workers(&w), 3);
+        let views =
+            EnginePool::each(&w, Duration::from_secs(2), |v| (v.worker, v.io.is_some())).unwrap();
+        assert_eq!(views, vec![(0, true), (1, true), (2, true)]);
         drop(w);
         for t in threads {
             t.join().unwrap();

@@ -30,8 +30,8 @@ use rampart_ops::admin::{Admin, MembershipOps, PolicyWriter};
 use rampart_ops::backend::OpsError;
 use rampart_ops::model::{ConfigProblem, MemberChange, MemberResult, RaftStatus};
 
-use crate::admin::WorkerPool;
 use crate::config::Peer;
+use crate::control::Workers;
 
 /// How long a blocking caller (the admin API) waits for Raft beyond the
 /// write's own deadline, before it answers that the cluster did not.
@@ -218,7 +218,7 @@ impl RaftSide {
 
     /// Apply every committed policy to the workers through `admin`, the
     /// one already in the store first (a restarted node).
-    pub fn follow(&self, admin: Arc<Admin<WorkerPool>>) {
+    pub fn follow(&self, admin: Arc<Admin<Workers>>) {
         let mut rx = self.raft.subscribe();
         let failed = self.apply_failed.clone();
         self.runtime.spawn(async move {

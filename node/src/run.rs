@@ -260,7 +260,9 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
 fn dump(workers: &Workers, cluster: Option<&ClusterSide>, conn_path: &Path, counters_path: &Path) {
     let got = workers.each(DUMP_TIMEOUT, |ctx| {
         let rows = conn_rows(ctx.engine, ctx.now, &ConnFilter::default(), true);
-        (Tally::of(ctx.engine, ctx.io), rows)
+        // A worker's view always carries its I/O counters.
+        let io = ctx.io.copied().unwrap_or_default();
+        (Tally::of(ctx.engine, &io), rows)
     });
     let parts = match got {
         Ok(p) => p,

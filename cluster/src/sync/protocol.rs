@@ -1156,7 +1156,30 @@ mod tests {
             resume: None,
         });
         assert!(p.on_frame(2, 7, &liar, T0).is_err());
-        assert_eq!(p.counters().malformed, 1);
+        // A TCP flow in a state no version defines: the whole batch is
+        // refused and counted, nothing is applied.
+        let mut forged = wire::v1::Frame::from(&Message::Events {
+            seq: 1,
+            events: vec![SyncEvent::Upsert(state(1))],
+        });
+        if let wire::v1::Frame::Events { events, .. } = &mut forged
+            && let Some(wire::v1::WireEvent::Upsert(f)) = events.first_mut()
+        {
+            let half = rampart_dataplane::conntrack::tcp::TcpHalf::default().into();
+            f.proto = wire::v1::WireProto::Tcp(wire::v1::WireTcp {
+                state: 10,
+                simultaneous: false,
+                half: [half, half],
+            });
+        }
+        assert_eq!(
+            p.on_frame(2, 7, &wire::encode_frame(&forged), T0),
+            Err(FrameError::Wire(wire::WireError::TcpState(10)))
+        );
+        while let Some(o) = p.poll_output() {
+            assert!(!matches!(o, Output::Apply(_)), "nothing of it is applied");
+        }
+        assert_eq!(p.counters().malformed, 2);
         assert_eq!(p.counters().protocol_errors, 2);
         assert!(p.on_frame(9, 7, &ack, T0).is_err(), "unknown peer");
     }

@@ -34,9 +34,7 @@ pub const MAX_WINDOW_SCALE: u8 = 14;
 pub const MIN_ACK_WINDOW: u32 = 66_000;
 
 /// TCP connection states, as Linux conntrack names them.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, bincode::Encode, bincode::Decode,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum TcpState {
     /// No connection (the row used when a packet would create one).
@@ -375,7 +373,7 @@ pub mod half_flags {
 /// What the tracker knows of one direction's sequence space (van Rooij's
 /// per-direction variables). Zeroed (`max_win == 0`) until the direction's
 /// first SYN or SYN-ACK is seen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, bincode::Encode, bincode::Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TcpHalf {
     /// Highest sequence number sent plus one (`seq + len`, SYN and FIN counted).
     pub end: SeqNumber,
@@ -422,7 +420,7 @@ pub enum Tracked {
 }
 
 /// The TCP part of a conntrack entry: state plus both halves.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, bincode::Encode, bincode::Decode)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TcpTrack {
     /// Current state.
     pub state: TcpState,

@@ -1,13 +1,52 @@
-//! The sync protocol's messages on the wire: a version byte, then one
-//! bincode-2 message, decoded with a size limit (bincode's `standard()`
-//! config has none, and a forged length prefix would otherwise allocate
-//! whatever it claims, LIBRARIES.md §3).
+//! The sync protocol's messages on the wire: a version byte (the wire
+//! format's major version), then one message of that version's layout
+//! ([`v1`]), encoded with bincode 2 and decoded with a size limit
+//! (bincode's `standard()` configuration has none, and a forged length
+//! prefix would otherwise allocate whatever it claims).
+//!
+//! The protocol speaks [`Message`], in the engine's types; the bytes are
+//! those of the wire structs in [`v1`], reached only through explicit
+//! conversions, so a change to an engine struct cannot change the wire.
+//! Golden-byte tests pin an example of every message kind.
+//!
+//! Versions. [`WIRE_VERSION`] is `major.minor`. Nodes of one major version
+//! read each other's messages; a minor version may only add what an older
+//! peer of the same major can do without. The transport's hello carries
+//! both numbers and refuses a peer of another major version, naming both,
+//! so a rolling upgrade across a major version fails loudly.
 
 use bincode::{Decode, Encode};
 use rampart_dataplane::sync::{FlowState, SyncEvent};
 
-/// Version of the message format; a peer speaking another is refused.
-pub const WIRE_VERSION: u8 = 1;
+pub mod v1;
+
+#[cfg(test)]
+mod golden;
+
+/// A version of the wire format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct WireVersion {
+    /// Incompatible changes: peers of different majors never sync.
+    pub major: u8,
+    /// Compatible additions within a major.
+    pub minor: u8,
+}
+
+impl std::fmt::Display for WireVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.major, self.minor)
+    }
+}
+
+impl WireVersion {
+    /// Whether a peer speaking `other` can sync with this version.
+    pub const fn compatible(self, other: WireVersion) -> bool {
+        self.major == other.major
+    }
+}
+
+/// The version this build speaks. Every message starts with its major.
+pub const WIRE_VERSION: WireVersion = WireVersion { major: 1, minor: 0 };
 
 /// Largest message accepted (and produced): a batch of
 /// [`MAX_EVENTS_PER_BATCH`] events fits with room to spare.
@@ -17,7 +56,8 @@ pub const MAX_MESSAGE_BYTES: usize = 4 << 20;
 pub const MAX_EVENTS_PER_BATCH: usize = 8192;
 
 /// Where a receiver stands in a sender's stream of batches, sent on
-/// (re)connection so the sender can resend what was lost.
+/// (re)connection so the sender can resend what was lost. A wire type
+/// itself (two varints, in this order), pinned by the golden hello.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub struct Resume {
     /// The sender session the receiver last heard from.
@@ -26,8 +66,8 @@ pub struct Resume {
     pub next: u64,
 }
 
-/// One sync message.
-#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+/// One sync message, as the protocol sees it (on the wire: [`v1::Frame`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// First message on every connection, both ways.
     Hello {
@@ -77,8 +117,8 @@ pub enum WireError {
     /// Empty frame.
     #[error("empty message")]
     Empty,
-    /// Another format version.
-    #[error("wire version {0}, expected {WIRE_VERSION}")]
+    /// Another major version of the format.
+    #[error("wire major version {0}, this node speaks {WIRE_VERSION}")]
     Version(u8),
     /// Larger than [`MAX_MESSAGE_BYTES`].
     #[error("message of {0} bytes exceeds the limit")]
@@ -92,6 +132,9 @@ pub enum WireError {
     /// A batch with more than [`MAX_EVENTS_PER_BATCH`] items.
     #[error("batch of {0} items exceeds the limit")]
     BatchTooLarge(usize),
+    /// A TCP state code no version of the format defines.
+    #[error("TCP state code {0} is not defined")]
+    TcpState(u8),
 }
 
 fn config() -> impl bincode::config::Config {
@@ -100,8 +143,14 @@ fn config() -> impl bincode::config::Config {
 
 /// Encode a message (version byte first).
 pub fn encode(msg: &Message) -> Vec<u8> {
-    let mut out = vec![WIRE_VERSION];
-    bincode::encode_into_std_write(msg, &mut out, config())
+    encode_frame(&v1::Frame::from(msg))
+}
+
+/// Encode a wire frame as it is (version byte first); [`encode`] is the
+/// protocol's way in, this one lets tests forge what a peer might send.
+pub fn encode_frame(frame: &v1::Frame) -> Vec<u8> {
+    let mut out = vec![WIRE_VERSION.major];
+    bincode::encode_into_std_write(frame, &mut out, config())
         .expect("writing to a Vec cannot fail and our messages are within the limit");
     out
 }
@@ -109,26 +158,21 @@ pub fn encode(msg: &Message) -> Vec<u8> {
 /// Decode a message, refusing anything malformed or oversized.
 pub fn decode(frame: &[u8]) -> Result<Message, WireError> {
     let (&version, body) = frame.split_first().ok_or(WireError::Empty)?;
-    if version != WIRE_VERSION {
+    if version != WIRE_VERSION.major {
         return Err(WireError::Version(version));
     }
     if frame.len() > MAX_MESSAGE_BYTES {
         return Err(WireError::TooLarge(frame.len()));
     }
-    let (msg, used): (Message, usize) =
+    let (msg, used): (v1::Frame, usize) =
         bincode::decode_from_slice(body, config()).map_err(|e| WireError::Decode(e.to_string()))?;
     if used != body.len() {
         return Err(WireError::Trailing(body.len() - used));
     }
-    let items = match &msg {
-        Message::Events { events, .. } => events.len(),
-        Message::BulkChunk { flows, .. } => flows.len(),
-        _ => 0,
-    };
-    if items > MAX_EVENTS_PER_BATCH {
-        return Err(WireError::BatchTooLarge(items));
+    if msg.items() > MAX_EVENTS_PER_BATCH {
+        return Err(WireError::BatchTooLarge(msg.items()));
     }
-    Ok(msg)
+    Message::try_from(msg)
 }
 
 #[cfg(test)]
@@ -163,11 +207,15 @@ mod tests {
     fn refuses_bad_frames() {
         assert_eq!(decode(&[]), Err(WireError::Empty));
         assert_eq!(decode(&[9, 0]), Err(WireError::Version(9)));
+        assert_eq!(
+            WireError::Version(9).to_string(),
+            "wire major version 9, this node speaks 1.0"
+        );
         let mut f = encode(&Message::Ack { seq: 5 });
         f.push(0);
         assert_eq!(decode(&f), Err(WireError::Trailing(1)));
         // An Events message claiming 2^40 events: refused, nothing allocated.
-        let mut forged = vec![WIRE_VERSION, 1, 1];
+        let mut forged = vec![WIRE_VERSION.major, 1, 1];
         forged.extend([253]);
         forged.extend((1u64 << 40).to_le_bytes());
         assert!(matches!(decode(&forged), Err(WireError::Decode(_))));
@@ -176,7 +224,7 @@ mod tests {
     proptest! {
         #[test]
         fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let mut f = vec![WIRE_VERSION];
+            let mut f = vec![WIRE_VERSION.major];
             f.extend(bytes);
             let _ = decode(&f);
         }

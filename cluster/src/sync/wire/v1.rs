@@ -1,0 +1,516 @@
+//! Major version 1 of the sync wire format: each struct here is what goes
+//! on the wire, field by field and in order, encoded with bincode 2's
+//! `standard()` configuration (integers wider than a byte as varints,
+//! `u8`s and fixed-size arrays as raw bytes, enums as a varint variant
+//! index followed by the variant's fields, a `Vec` as a varint length
+//! followed by its items).
+//!
+//! These types belong to the wire, not to the engine: the dataplane's
+//! `FlowState`, `TcpTrack` and friends are free to change shape, and only
+//! the explicit conversions below decide what a peer sees. Changing a
+//! field here, or its order, changes the bytes; the golden tests
+//! (`golden.rs`) pin them, and a change that an older peer of the same
+//! major version could not read needs a new major version.
+//!
+//! Conversions to the wire are total ([`From`]); from the wire they check
+//! what bincode cannot ([`TryFrom`]): a value outside a closed set (the
+//! TCP state) is the peer's fault, and the whole message is refused and
+//! counted as malformed, as a bad enum variant index is. Facts that depend
+//! on the receiving node (its interfaces, the key's order) are checked
+//! later, per flow, by `FlowState::validate`.
+
+use bincode::{Decode, Encode};
+use rampart_dataplane::conntrack::tcp::TcpHalf;
+use rampart_dataplane::conntrack::{TcpState, TcpTrack};
+use rampart_dataplane::flow::{Addr, Endpoint, FlowKey};
+use rampart_dataplane::seq::SeqNumber;
+use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent, SyncProto};
+
+use super::{Message, Resume, WireError};
+
+/// One side of a flow: a 16-byte address (IPv4 as `::ffff:a.b.c.d`) and
+/// a port (the ICMP echo identifier on the requester's side).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct WireEndpoint {
+    /// Address bytes, network order.
+    pub addr: [u8; 16],
+    /// Port.
+    pub port: u16,
+}
+
+/// A direction-normalised flow key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct WireKey {
+    /// The lower endpoint.
+    pub lo: WireEndpoint,
+    /// The higher endpoint.
+    pub hi: WireEndpoint,
+    /// IP protocol number.
+    pub proto: u8,
+}
+
+/// Which incarnation of a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct WireIncarnation {
+    /// Creation time on the owner (cluster time, nanoseconds).
+    pub created_ns: u64,
+    /// The owner node.
+    pub owner: u16,
+    /// The owner's connection id.
+    pub id: u32,
+}
+
+/// What the tracker knows of one direction's sequence space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct WireTcpHalf {
+    /// Highest sequence number sent plus one.
+    pub end: u32,
+    /// Highest sequence number this side may send.
+    pub max_end: u32,
+    /// Largest (scaled) window advertised.
+    pub max_win: u32,
+    /// Highest acknowledgement sent.
+    pub max_ack: u32,
+    /// MSS announced on the SYN (0: none).
+    pub mss: u16,
+    /// Window scale shift (RFC 7323 §2.3).
+    pub scale: u8,
+    /// Per-direction facts: SYN seen 0x01, SYN acked 0x02, data 0x04,
+    /// FIN 0x08, FIN acked 0x10, window scaling offered 0x20, SACK
+    /// permitted offered 0x40, `max_ack` valid 0x80.
+    pub flags: u8,
+}
+
+/// The TCP part of a flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct WireTcp {
+    /// The state's wire code ([`tcp_state_code`]).
+    pub state: u8,
+    /// Both sides completed a simultaneous open.
+    pub simultaneous: bool,
+    /// Per direction, `[orig, reply]`.
+    pub half: [WireTcpHalf; 2],
+}
+
+/// The protocol part of a flow (variant index 0, 1, 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum WireProto {
+    /// TCP with its tracking state.
+    Tcp(WireTcp),
+    /// UDP.
+    Udp,
+    /// ICMP or ICMPv6 echo.
+    IcmpEcho,
+}
+
+/// A flow's whole synced state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct WireFlow {
+    /// The key.
+    pub key: WireKey,
+    /// The incarnation.
+    pub inc: WireIncarnation,
+    /// Whether the originator is `key.lo`.
+    pub orig_is_lo: bool,
+    /// Shared connection flags.
+    pub flags: u8,
+    /// Interface index per direction, `[orig, reply]`.
+    pub ingress: [u8; 2],
+    /// Digest of the class the owner gave the flow.
+    pub class: u64,
+    /// Sequence-randomization offset (0: none).
+    pub seq_offset: u32,
+    /// Lowest TTL seen per direction.
+    pub min_ttl: [u8; 2],
+    /// MACs of the opening frame, `[src, dst]`.
+    pub macs: [[u8; 6]; 2],
+    /// Protocol state.
+    pub proto: WireProto,
+    /// Last time a packet of the flow passed (cluster time, ns).
+    pub last_seen_ns: u64,
+}
+
+/// One change (variant index 0: upsert, 1: delete).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum WireEvent {
+    /// The flow's whole current state.
+    Upsert(WireFlow),
+    /// An incarnation ended.
+    Delete {
+        /// Its key.
+        key: WireKey,
+        /// The incarnation deleted.
+        inc: WireIncarnation,
+    },
+}
+
+/// One message after the version byte (variant index in declaration
+/// order, from 0: hello, events, ack, bulk request, bulk chunk, bulk end).
+#[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
+pub enum Frame {
+    /// First message on every connection.
+    Hello {
+        /// Sender node id.
+        node: u16,
+        /// Sender session.
+        session: u64,
+        /// Where the sender stands in the receiver's stream.
+        resume: Option<Resume>,
+    },
+    /// A numbered batch of events.
+    Events {
+        /// Batch sequence number.
+        seq: u64,
+        /// The events.
+        events: Vec<WireEvent>,
+    },
+    /// Cumulative acknowledgement.
+    Ack {
+        /// Highest batch applied.
+        seq: u64,
+    },
+    /// Ask for the whole table.
+    BulkRequest {
+        /// Request id.
+        id: u64,
+    },
+    /// Part of a bulk answer.
+    BulkChunk {
+        /// The request.
+        id: u64,
+        /// Flows.
+        flows: Vec<WireFlow>,
+    },
+    /// End of a bulk answer.
+    BulkEnd {
+        /// The request.
+        id: u64,
+        /// Flows sent in all chunks.
+        flows: u64,
+    },
+}
+
+impl Frame {
+    /// Events or flows the message carries.
+    pub fn items(&self) -> usize {
+        match self {
+            Frame::Events { events, .. } => events.len(),
+            Frame::BulkChunk { flows, .. } => flows.len(),
+            _ => 0,
+        }
+    }
+}
+
+/// The wire code of a TCP state. An exhaustive table, not the enum's
+/// `repr`, so a new or renumbered state cannot change the wire unnoticed.
+pub const fn tcp_state_code(s: TcpState) -> u8 {
+    match s {
+        TcpState::None => 0,
+        TcpState::SynSent => 1,
+        TcpState::SynRecv => 2,
+        TcpState::Established => 3,
+        TcpState::FinWait => 4,
+        TcpState::CloseWait => 5,
+        TcpState::LastAck => 6,
+        TcpState::TimeWait => 7,
+        TcpState::Close => 8,
+        TcpState::SynSent2 => 9,
+    }
+}
+
+/// The TCP state of a wire code.
+pub fn tcp_state(code: u8) -> Result<TcpState, WireError> {
+    Ok(match code {
+        0 => TcpState::None,
+        1 => TcpState::SynSent,
+        2 => TcpState::SynRecv,
+        3 => TcpState::Established,
+        4 => TcpState::FinWait,
+        5 => TcpState::CloseWait,
+        6 => TcpState::LastAck,
+        7 => TcpState::TimeWait,
+        8 => TcpState::Close,
+        9 => TcpState::SynSent2,
+        other => return Err(WireError::TcpState(other)),
+    })
+}
+
+// === impl From (engine → wire) ===
+
+impl From<Endpoint> for WireEndpoint {
+    fn from(e: Endpoint) -> Self {
+        WireEndpoint {
+            addr: e.addr.0,
+            port: e.port,
+        }
+    }
+}
+
+impl From<FlowKey> for WireKey {
+    fn from(k: FlowKey) -> Self {
+        WireKey {
+            lo: k.lo.into(),
+            hi: k.hi.into(),
+            proto: k.proto,
+        }
+    }
+}
+
+impl From<Incarnation> for WireIncarnation {
+    fn from(i: Incarnation) -> Self {
+        WireIncarnation {
+            created_ns: i.created_ns,
+            owner: i.owner,
+            id: i.id,
+        }
+    }
+}
+
+impl From<TcpHalf> for WireTcpHalf {
+    fn from(h: TcpHalf) -> Self {
+        WireTcpHalf {
+            end: h.end.0,
+            max_end: h.max_end.0,
+            max_win: h.max_win,
+            max_ack: h.max_ack.0,
+            mss: h.mss,
+            scale: h.scale,
+            flags: h.flags,
+        }
+    }
+}
+
+impl From<TcpTrack> for WireTcp {
+    fn from(t: TcpTrack) -> Self {
+        WireTcp {
+            state: tcp_state_code(t.state),
+            simultaneous: t.simultaneous,
+            half: t.half.map(WireTcpHalf::from),
+        }
+    }
+}
+
+impl From<SyncProto> for WireProto {
+    fn from(p: SyncProto) -> Self {
+        match p {
+            SyncProto::Tcp(t) => WireProto::Tcp(t.into()),
+            SyncProto::Udp => WireProto::Udp,
+            SyncProto::IcmpEcho => WireProto::IcmpEcho,
+        }
+    }
+}
+
+impl From<&FlowState> for WireFlow {
+    fn from(s: &FlowState) -> Self {
+        WireFlow {
+            key: s.key.into(),
+            inc: s.inc.into(),
+            orig_is_lo: s.orig_is_lo,
+            flags: s.flags,
+            ingress: s.ingress,
+            class: s.class,
+            seq_offset: s.seq_offset,
+            min_ttl: s.min_ttl,
+            macs: s.macs,
+            proto: s.proto.into(),
+            last_seen_ns: s.last_seen_ns,
+        }
+    }
+}
+
+impl From<&SyncEvent> for WireEvent {
+    fn from(e: &SyncEvent) -> Self {
+        match e {
+            SyncEvent::Upsert(s) => WireEvent::Upsert(s.into()),
+            SyncEvent::Delete { key, inc } => WireEvent::Delete {
+                key: (*key).into(),
+                inc: (*inc).into(),
+            },
+        }
+    }
+}
+
+impl From<&Message> for Frame {
+    fn from(m: &Message) -> Self {
+        match m {
+            Message::Hello {
+                node,
+                session,
+                resume,
+            } => Frame::Hello {
+                node: *node,
+                session: *session,
+                resume: *resume,
+            },
+            Message::Events { seq, events } => Frame::Events {
+                seq: *seq,
+                events: events.iter().map(WireEvent::from).collect(),
+            },
+            Message::Ack { seq } => Frame::Ack { seq: *seq },
+            Message::BulkRequest { id } => Frame::BulkRequest { id: *id },
+            Message::BulkChunk { id, flows } => Frame::BulkChunk {
+                id: *id,
+                flows: flows.iter().map(WireFlow::from).collect(),
+            },
+            Message::BulkEnd { id, flows } => Frame::BulkEnd {
+                id: *id,
+                flows: *flows,
+            },
+        }
+    }
+}
+
+// === impl TryFrom (wire → engine) ===
+
+impl From<WireEndpoint> for Endpoint {
+    fn from(e: WireEndpoint) -> Self {
+        Endpoint {
+            addr: Addr(e.addr),
+            port: e.port,
+        }
+    }
+}
+
+impl From<WireKey> for FlowKey {
+    fn from(k: WireKey) -> Self {
+        FlowKey {
+            lo: k.lo.into(),
+            hi: k.hi.into(),
+            proto: k.proto,
+        }
+    }
+}
+
+impl From<WireIncarnation> for Incarnation {
+    fn from(i: WireIncarnation) -> Self {
+        Incarnation {
+            created_ns: i.created_ns,
+            owner: i.owner,
+            id: i.id,
+        }
+    }
+}
+
+impl From<WireTcpHalf> for TcpHalf {
+    fn from(h: WireTcpHalf) -> Self {
+        TcpHalf {
+            end: SeqNumber(h.end),
+            max_end: SeqNumber(h.max_end),
+            max_win: h.max_win,
+            max_ack: SeqNumber(h.max_ack),
+            mss: h.mss,
+            scale: h.scale,
+            flags: h.flags,
+        }
+    }
+}
+
+impl TryFrom<WireTcp> for TcpTrack {
+    type Error = WireError;
+
+    fn try_from(t: WireTcp) -> Result<Self, WireError> {
+        Ok(TcpTrack {
+            state: tcp_state(t.state)?,
+            simultaneous: t.simultaneous,
+            half: t.half.map(TcpHalf::from),
+        })
+    }
+}
+
+impl TryFrom<WireProto> for SyncProto {
+    type Error = WireError;
+
+    fn try_from(p: WireProto) -> Result<Self, WireError> {
+        Ok(match p {
+            WireProto::Tcp(t) => SyncProto::Tcp(t.try_into()?),
+            WireProto::Udp => SyncProto::Udp,
+            WireProto::IcmpEcho => SyncProto::IcmpEcho,
+        })
+    }
+}
+
+impl TryFrom<WireFlow> for FlowState {
+    type Error = WireError;
+
+    fn try_from(s: WireFlow) -> Result<Self, WireError> {
+        Ok(FlowState {
+            key: s.key.into(),
+            inc: s.inc.into(),
+            orig_is_lo: s.orig_is_lo,
+            flags: s.flags,
+            ingress: s.ingress,
+            class: s.class,
+            seq_offset: s.seq_offset,
+            min_ttl: s.min_ttl,
+            macs: s.macs,
+            proto: s.proto.try_into()?,
+            last_seen_ns: s.last_seen_ns,
+        })
+    }
+}
+
+impl TryFrom<WireEvent> for SyncEvent {
+    type Error = WireError;
+
+    fn try_from(e: WireEvent) -> Result<Self, WireError> {
+        Ok(match e {
+            WireEvent::Upsert(s) => SyncEvent::Upsert(s.try_into()?),
+            WireEvent::Delete { key, inc } => SyncEvent::Delete {
+                key: key.into(),
+                inc: inc.into(),
+            },
+        })
+    }
+}
+
+impl TryFrom<Frame> for Message {
+    type Error = WireError;
+
+    fn try_from(f: Frame) -> Result<Self, WireError> {
+        Ok(match f {
+            Frame::Hello {
+                node,
+                session,
+                resume,
+            } => Message::Hello {
+                node,
+                session,
+                resume,
+            },
+            Frame::Events { seq, events } => Message::Events {
+                seq,
+                events: events
+                    .into_iter()
+                    .map(SyncEvent::try_from)
+                    .collect::<Result<_, _>>()?,
+            },
+            Frame::Ack { seq } => Message::Ack { seq },
+            Frame::BulkRequest { id } => Message::BulkRequest { id },
+            Frame::BulkChunk { id, flows } => Message::BulkChunk {
+                id,
+                flows: flows
+                    .into_iter()
+                    .map(FlowState::try_from)
+                    .collect::<Result<_, _>>()?,
+            },
+            Frame::BulkEnd { id, flows } => Message::BulkEnd { id, flows },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_tcp_state_has_its_own_code_and_comes_back() {
+        let codes: Vec<u8> = TcpState::ALL.iter().map(|s| tcp_state_code(*s)).collect();
+        assert_eq!(codes, (0..10).collect::<Vec<u8>>());
+        for s in TcpState::ALL {
+            assert_eq!(tcp_state(tcp_state_code(s)), Ok(s));
+        }
+        for bad in [10, 42, 255] {
+            assert_eq!(tcp_state(bad), Err(WireError::TcpState(bad)));
+        }
+    }
+}
