@@ -42,6 +42,8 @@ prometheus        prometheus                test
 promtool          prometheus                test
 systemd-analyze   systemd                   test
 cargo-deb         crate:cargo-deb@3.8.0     test
+# chaos-tests/tests/structure.rs lists the tracked files to check.
+git               git                       test
 TABLE
 }
 

@@ -1,5 +1,6 @@
-//! The sync protocol as a state machine with no I/O (STYLE.md: the quinn
-//! shell only pumps it). Inputs: a peer's connection came up or went down,
+//! The sync protocol as a state machine with no I/O, in quinn-proto's shape:
+//! the QUIC shell only pumps it, so its tests drive it over an in-memory
+//! network with a clock they hold. Inputs: a peer's connection came up or went down,
 //! a frame arrived, the local engine produced events or bulk chunks, time
 //! passed. Outputs ([`Output`]): frames to send, events for the engine,
 //! acknowledged inserts, bulk dumps to produce, readiness.
