@@ -19,7 +19,17 @@ use rampart_node::lab::{
 };
 use socket2::{Domain, Socket, Type};
 
-const NODES: [NodeSpec; 2] = [asym_node(0, 2), asym_node(1, 1)];
+/// The nodes, with their connection log (`[ops] conn_log`).
+const NODES: [NodeSpec; 2] = [
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(0, 2)
+    },
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(1, 1)
+    },
+];
 
 /// Connections held open per port.
 const PER_PORT: usize = 5;

@@ -861,6 +861,7 @@ fn replicated_policy_swaps_lose_no_packet_of_established_connections() {
             outside: "as1",
             sync: SYNC_A,
             workers: 2,
+            conn_log: true,
         },
         NodeSpec {
             id: 2,
@@ -869,6 +870,7 @@ fn replicated_policy_swaps_lose_no_packet_of_established_connections() {
             outside: "bs1",
             sync: SYNC_B,
             workers: 2,
+            conn_log: true,
         },
     ];
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
@@ -949,7 +951,11 @@ fn local_policy_swaps_lose_no_packet_of_established_connections() {
     let dir = TempDir::new("swap-local");
     let d = dir.0.as_path();
     std::fs::write(d.join("policy.cfg"), policy(0).0).expect("policy");
-    let file = write_standalone(d, &lab_node("fw-a", 2), "").expect("node file");
+    let me = NodeSpec {
+        conn_log: true,
+        ..lab_node("fw-a", 2)
+    };
+    let file = write_standalone(d, &me, "").expect("node file");
     // IPv4 only: no IPv6 neighbour chatter to meet the access-list.
     for role in [Role::Client, Role::Server, Role::Node] {
         no_ipv6(&lab.ns(role)).unwrap();

@@ -37,7 +37,17 @@ const PROMETHEUS: &str = "/usr/bin/prometheus";
 /// Where lab nodes serve `/metrics` (on their cluster address).
 const METRICS_PORT: u16 = rampart_node::lab::proc::METRICS_PORT;
 
-const NODES: [NodeSpec; 2] = [asym_node(0, 2), asym_node(1, 2)];
+/// The nodes, with their connection log (`[ops] conn_log`).
+const NODES: [NodeSpec; 2] = [
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(0, 2)
+    },
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(1, 2)
+    },
+];
 
 /// Bytes each connection sends (the server answers with their digest).
 const PAYLOAD: usize = 2048;

@@ -20,7 +20,21 @@ use std::time::{Duration, Instant};
 use rampart_node::lab::{AsymLab, Endpoint, NodeProc, NodeSpec, asym_node, is_root, write_config};
 use rampart_ops::model::ClusterView;
 
-const NODES: [NodeSpec; 3] = [asym_node(0, 1), asym_node(1, 1), asym_node(2, 1)];
+/// The nodes, with their connection log (`[ops] conn_log`).
+const NODES: [NodeSpec; 3] = [
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(0, 1)
+    },
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(1, 1)
+    },
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(2, 1)
+    },
+];
 
 /// The bootstrap policy and the writes, each a whole configuration.
 const V1: &str = "access-list OUT extended permit tcp any any eq 5001\n\

@@ -29,6 +29,7 @@ fn write_node(
         outside: "s1",
         sync: "127.0.0.1",
         workers,
+        conn_log: false,
     };
     write_standalone(dir, &me, "").unwrap()
 }

@@ -130,6 +130,9 @@ pub struct NodeSpec {
     pub sync: &'static str,
     /// Worker threads (`[node] workers`).
     pub workers: usize,
+    /// The connection log (`[ops] conn_log`; off in the lab's nodes
+    /// unless asked for: it costs the nodes work per connection).
+    pub conn_log: bool,
 }
 
 /// The nodes of the asymmetric lab ([`super::topology::AsymLab`]): A and
@@ -152,6 +155,7 @@ pub const fn asym_node(i: usize, workers: usize) -> NodeSpec {
         outside,
         sync,
         workers,
+        conn_log: false,
     }
 }
 
@@ -165,6 +169,7 @@ pub const fn lab_node(name: &'static str, workers: usize) -> NodeSpec {
         outside: "s1",
         sync: "127.0.0.1",
         workers,
+        conn_log: false,
     }
 }
 
@@ -205,12 +210,13 @@ fn node_part(
         "[node]\nid = {id}\nname = \"{name}\"\ndata_dir = \"{name}\"\npolicy = \"policy.cfg\"\nworkers = {workers}\n{node_extra}\n\n\
          [[interface]]\nname = \"{inside}\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
          [[interface]]\nname = \"{outside}\"\nnameif = \"outside\"\nsecurity_level = 0\n\n\
-         [ops]\nmetrics = \"{metrics}:{METRICS_PORT}\"\nadmin = \"127.0.0.1:{ADMIN_PORT}\"\n\n",
+         [ops]\nmetrics = \"{metrics}:{METRICS_PORT}\"\nadmin = \"127.0.0.1:{ADMIN_PORT}\"\nconn_log = {conn_log}\n\n",
         id = me.id,
         name = me.name,
         inside = me.inside,
         outside = me.outside,
         workers = me.workers,
+        conn_log = me.conn_log,
     ))
 }
 

@@ -429,7 +429,7 @@ fn write_node(
          offload = {offload}\n{workers}\n\
          [[interface]]\nname = \"c1\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
          [[interface]]\nname = \"s1\"\nnameif = \"outside\"\nsecurity_level = 0\n\n\
-         [ops]\nadmin = \"127.0.0.1:9461\"\n"
+         [ops]\nadmin = \"127.0.0.1:9461\"\nconn_log = false\n"
     );
     let file = dir.join("node.toml");
     let policy = if bypass {
