@@ -30,7 +30,8 @@ enum Command {
     /// what it decided, `show conn` and `show asp drop`.
     Demo,
     /// Run the node: bridge its data interfaces through the engine until
-    /// SIGINT or SIGTERM.
+    /// SIGINT or SIGTERM, then report what it counted (with `--log-format
+    /// json`, as one JSON document on stdout).
     Run {
         /// The node configuration (TOML).
         #[arg(long)]

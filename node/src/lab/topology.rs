@@ -132,7 +132,7 @@ pub const SYNC_A: &str = "198.19.255.1";
 /// Node B's address on the cluster link.
 pub const SYNC_B: &str = "198.19.255.2";
 /// The hub's own address on the cluster link (where a user-space link
-/// emulator can listen, see a user-space relay).
+/// emulator can listen, such as the chaos suite's lossy relay).
 pub const SYNC_HUB: &str = "198.19.255.9";
 /// A third node's address on the cluster link.
 pub const SYNC_C: &str = "198.19.255.3";
