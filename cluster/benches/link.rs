@@ -32,6 +32,7 @@ use rampart_cluster::pki::{self, NodeTls};
 use rampart_cluster::sync::{Output, Protocol, ProtocolConfig};
 use rampart_cluster::transport::{PeerSpec, Transport, TransportConfig, TransportEvent};
 use rampart_dataplane::conntrack::NodeId;
+use rampart_dataplane::engine::Effect;
 use rampart_dataplane::engine::sync::{SyncConfig, SyncOut};
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 use rampart_dataplane::sync::SyncEvent;
@@ -87,8 +88,9 @@ fn owner(n: usize) -> (Engine, Vec<SyncOut>) {
         a.process(&mut f, meta, IfaceId(0), T0);
     }
     assert_eq!(a.table().len(), n, "every flow in the table");
-    let mut out = Vec::new();
-    a.poll_sync(T0, &mut out);
+    let out: Vec<SyncOut> = std::iter::from_fn(|| a.poll_effect(T0))
+        .filter_map(Effect::into_sync)
+        .collect();
     (a, out)
 }
 

@@ -8,7 +8,7 @@
 //! Bench ids:
 //! - `pipeline/update_10k_flows`: 10k established UDP flows whose
 //!   last-seen moves every round (each event is a real update that joins),
-//!   `poll_sync` → `push_events`/`flush` → `on_frame` → `apply_sync`.
+//!   `poll_effect` → `push_events`/`flush` → `on_frame` → `apply_sync`.
 //! - `pipeline/insert_10k_flows`: the same flows arriving at a fresh peer
 //!   (creates entries).
 //! - Baselines in the same run: `baseline/wire_only` (encode and decode
@@ -26,6 +26,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart_cluster::sync::wire::{self, Message};
 use rampart_cluster::sync::{Output, Protocol, ProtocolConfig};
 use rampart_dataplane::conntrack::NodeId;
+use rampart_dataplane::engine::Effect;
 use rampart_dataplane::engine::sync::{SyncConfig, SyncOut};
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 use rampart_dataplane::sync::SyncEvent;
@@ -74,8 +75,9 @@ fn owner() -> (Engine, Vec<SyncOut>, Vec<Vec<u8>>) {
         let mut f = f.clone();
         a.process(&mut f, meta, IfaceId(0), T0);
     }
-    let mut out = Vec::new();
-    a.poll_sync(T0, &mut out);
+    let out: Vec<SyncOut> = std::iter::from_fn(|| a.poll_effect(T0))
+        .filter_map(Effect::into_sync)
+        .collect();
     assert_eq!(out.len(), FLOWS);
     (a, out, frames)
 }

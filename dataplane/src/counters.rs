@@ -1,6 +1,7 @@
 //! Plain counters the engine keeps on the packet path; the ops crate reads
-//! them at scrape time (STYLE.md habit 4: the per-packet path never touches a
-//! metrics registry). All additions saturate.
+//! them at scrape time (the per-packet path never touches a metrics
+//! registry: no lock, no atomic, no allocation per packet). All additions
+//! saturate.
 
 use crate::conntrack::TcpState;
 use crate::verdict::DropReason;
@@ -106,14 +107,15 @@ pub struct IfaceCounters {
     pub bytes: [u64; VerdictKind::COUNT],
 }
 
-/// Add one, saturating (STYLE.md habit 6: counters never wrap silently).
+/// Add one, saturating: a counter that wrapped would read small again and
+/// hide the flood that wrapped it.
 #[inline]
 pub fn bump(c: &mut u64) {
     *c = c.saturating_add(1);
 }
 
-/// What the TCP normalizer did (spec/asa.md §6.1 defaults), and sequence
-/// randomization.
+/// What the TCP normalizer did (docs/asa-behaviour.md §6.1 defaults), and
+/// sequence randomization.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NormalizerCounters {
     /// Segments with reserved header bits set (allowed, as the ASA default).
@@ -227,4 +229,19 @@ impl Counters {
     pub fn transitions(&self, from: TcpState, to: TcpState) -> u64 {
         self.tcp_transitions[from as usize][to as usize]
     }
+}
+
+/// What a packet I/O shell (the AF_PACKET bridge of `rampart-afpacket`)
+/// saw beside the engine's own counters. Plain data, kept here so the ops
+/// crate reads it without linking any socket code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BridgeCounters {
+    /// Frames larger than a receive buffer, dropped.
+    pub truncated: u64,
+    /// Frames the kernel refused to send.
+    pub send_failed: u64,
+    /// Partial checksums completed before sending.
+    pub checksums_completed: u64,
+    /// GSO super-packets forwarded whole (vnet headers on).
+    pub gso_frames: u64,
 }

@@ -1,16 +1,22 @@
-//! The engine: one frame in, one verdict out, time passed in (DESIGN.md,
-//! "The engine contract"). No sockets, no threads, no clock.
+//! The engine: one frame in, one verdict out, time passed in
+//! (docs/ARCHITECTURE.md §3). No sockets, no threads, no clock.
 
 pub mod classes;
 pub mod connlog;
+mod hold;
+mod input;
 pub mod normalize;
 mod reset;
 pub mod sync;
+
+pub use self::input::{Handled, Input};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
+
+pub use crate::iface::InterfaceConfig;
 
 use self::classes::{ClassTable, SlotId};
 use crate::policy::classifier::Probe;
@@ -48,7 +54,9 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 /// calls; more are dropped and counted (`Counters::effects_dropped`).
 pub const MAX_PENDING_EFFECTS: usize = 4096;
 
-/// Something the engine asks its shell to do.
+/// Something the engine asks its shell to do, drained with
+/// [`Engine::poll_effect`]: the engine's one way out besides a frame's
+/// verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Send a frame the engine built (the RSTs of `timeout idle … reset`).
@@ -58,18 +66,76 @@ pub enum Effect {
         /// The whole Ethernet frame, checksums complete.
         frame: Vec<u8>,
     },
+    /// A frame that waited for a peer (its verdict was
+    /// [`Verdict::Hold`]) leaves now.
+    Release {
+        /// Interface to send it on.
+        egress: IfaceId,
+        /// The whole Ethernet frame, checksums complete.
+        frame: Vec<u8>,
+        /// Why its wait ended.
+        cause: ReleaseCause,
+    },
+    /// Peers must learn an inspected flow's state: its insert, an update,
+    /// or a refresh of its last-seen time.
+    FlowChanged(self::sync::SyncOut),
+    /// Peers must learn that an inspected flow ended (not by timeout:
+    /// every node expires from the merged last-seen on its own).
+    FlowDeleted {
+        /// The flow.
+        key: FlowKey,
+        /// Which incarnation of it ended.
+        inc: crate::sync::Incarnation,
+    },
 }
 
-/// A data interface as the engine sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InterfaceConfig {
-    /// The ASA `nameif` (e.g. `inside`, `outside`).
-    pub nameif: String,
-    /// ASA `security-level`, 0–100: with no access rule, connections may
-    /// open only from a higher level to a lower one.
-    pub security_level: u8,
-    /// Where frames received here leave (transparent-bridge pairing).
-    pub peer: IfaceId,
+impl Effect {
+    /// The sync event for peers, for [`Effect::FlowChanged`] and
+    /// [`Effect::FlowDeleted`]; `None` for a frame to send.
+    pub fn into_sync(self) -> Option<self::sync::SyncOut> {
+        match self {
+            Effect::FlowChanged(out) => Some(out),
+            Effect::FlowDeleted { key, inc } => Some(self::sync::SyncOut {
+                event: crate::sync::SyncEvent::Delete { key, inc },
+                kind: self::sync::EventKind::Delete,
+                want_ack: false,
+            }),
+            Effect::Transmit { .. } | Effect::Release { .. } => None,
+        }
+    }
+}
+
+/// Why a frame that waited for a peer leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReleaseCause {
+    /// A held frame passed once a peer's state for its flow arrived.
+    HeldPassed,
+    /// A peer acknowledged the insert of the flow a deferred frame opened.
+    DeferAcked,
+    /// A deferred frame's deadline passed without an acknowledgement; the
+    /// peer's hold covers the race.
+    DeferTimedOut,
+}
+
+/// What judging one frame found, before any wait for a peer.
+#[derive(Debug, Clone, Copy)]
+struct Judgement {
+    /// Forward to this interface, or drop for this reason.
+    decision: Result<IfaceId, DropReason>,
+    /// The flow the frame belongs to (for an ICMP error, the flow it
+    /// quotes); `None` for a frame that is not IP or did not parse.
+    flow: Option<FlowKey>,
+    /// The inspected flow this frame opened, if it opened one.
+    opened: Option<crate::sync::Incarnation>,
+}
+
+impl Judgement {
+    fn verdict(&self) -> Verdict {
+        match self.decision {
+            Ok(egress) => Verdict::Forward { egress },
+            Err(reason) => Verdict::Drop(reason),
+        }
+    }
 }
 
 /// Everything the engine is built from.
@@ -91,8 +157,8 @@ pub struct EngineConfig {
     /// Slots the expiry sweep visits per call.
     pub sweep_budget_slots: usize,
     /// Remove a tcp-state-bypass entry when a RST passes (the ASA's
-    /// behaviour is undocumented, spec/asa.md §1.3: default off, entries
-    /// leave by idle timeout).
+    /// behaviour is undocumented, docs/asa-behaviour.md §1.3: default off,
+    /// entries leave by idle timeout).
     pub bypass_rst_teardown: bool,
     /// State sync with peers (`None`: a standalone node). With sync, `now`
     /// must be cluster time: nanoseconds on a clock the nodes share (the
@@ -106,18 +172,7 @@ impl EngineConfig {
     pub fn inside_outside(node: NodeId, hash_seed: [u64; 4]) -> Self {
         EngineConfig {
             node,
-            interfaces: vec![
-                InterfaceConfig {
-                    nameif: "inside".into(),
-                    security_level: 100,
-                    peer: IfaceId(1),
-                },
-                InterfaceConfig {
-                    nameif: "outside".into(),
-                    security_level: 0,
-                    peer: IfaceId(0),
-                },
-            ],
+            interfaces: InterfaceConfig::inside_outside(),
             max_conns: DEFAULT_MAX_CONNS,
             timeouts: Timeouts::default(),
             hash_seed,
@@ -241,9 +296,15 @@ impl Engine {
         (!self.is_expired(entry, now)).then_some(entry)
     }
 
-    /// Take the effects produced since the last call, oldest first.
-    pub fn poll_effects(&mut self) -> impl Iterator<Item = Effect> + '_ {
-        self.effects.drain(..)
+    /// The next effect for the shell, or `None` when none waits. Frames
+    /// to send come first, then the sync events for peers: the changes
+    /// made since the last drain, the whole current state per flow, stamped
+    /// as told to peers at `now`.
+    pub fn poll_effect(&mut self, now: Instant) -> Option<Effect> {
+        if let Some(effect) = self.effects.pop_front() {
+            return Some(effect);
+        }
+        self.poll_sync_effect(now)
     }
 
     /// The policy in force for new connections.
@@ -343,17 +404,13 @@ impl Engine {
                 .count_frame(usize::from(ingress.0), VerdictKind::Drop, frame.len());
             return verdict;
         }
-        let verdict = self.decide(frame, meta, ingress, now);
-        let verdict = self.sync_verdict(verdict, frame, meta, ingress, now);
+        let judged = self.judge(frame, meta, ingress, now);
+        let verdict = self.wait_for_peer(judged, frame, meta, ingress, now);
         // (The frame may have been rewritten in place: normalizer, sequence
         // randomization.)
         let kind = match verdict {
             Verdict::Forward { .. } => {
-                bump(&mut self.counters.forwarded_packets);
-                self.counters.forwarded_bytes = self
-                    .counters
-                    .forwarded_bytes
-                    .saturating_add(frame.len() as u64);
+                self.count_forwarded(frame.len());
                 VerdictKind::Forward
             }
             Verdict::Drop(reason) => {
@@ -368,26 +425,40 @@ impl Engine {
         verdict
     }
 
-    fn decide(
+    /// Count a frame that leaves (at once, or released after a wait).
+    fn count_forwarded(&mut self, len: usize) {
+        bump(&mut self.counters.forwarded_packets);
+        self.counters.forwarded_bytes = self.counters.forwarded_bytes.saturating_add(len as u64);
+    }
+
+    /// Judge one frame against the table and the policy: the frame's own
+    /// verdict, before any wait for a peer. Changes the table (entries
+    /// created, state advanced) and may rewrite the frame in place.
+    fn judge(
         &mut self,
         frame: &mut [u8],
         meta: PacketMeta,
         ingress: IfaceId,
         now: Instant,
-    ) -> Verdict {
+    ) -> Judgement {
+        let unflowed = |decision| Judgement {
+            decision,
+            flow: None,
+            opened: None,
+        };
         let Some(iface) = self.config.interfaces.get(usize::from(ingress.0)) else {
-            return Verdict::Drop(DropReason::UnknownInterface);
+            return unflowed(Err(DropReason::UnknownInterface));
         };
         let egress = iface.peer;
         let parsed = match parse(frame, meta) {
             Ok(p) => p,
-            Err(reason) => return Verdict::Drop(reason),
+            Err(reason) => return unflowed(Err(reason)),
         };
         let (tuple, transport, ip_len, l3, l4) = match parsed {
             // Transparent mode passes ARP, as the ASA does by default.
             Parsed::Arp => {
                 bump(&mut self.counters.untracked_passed);
-                return Verdict::Forward { egress };
+                return unflowed(Ok(egress));
             }
             Parsed::Ip {
                 tuple,
@@ -412,6 +483,7 @@ impl Engine {
             ip_len,
             now,
         };
+        let mut flow = FlowKey::of(&pkt.tuple).0;
         let result = match transport {
             Transport::Tcp(seg) => {
                 let view = TcpView {
@@ -428,21 +500,32 @@ impl Engine {
             Transport::Icmp(Icmp::EchoRequest) => self.datagram(&pkt, Kind::EchoRequest),
             Transport::Icmp(Icmp::EchoReply) => self.datagram(&pkt, Kind::EchoReply),
             Transport::Icmp(Icmp::Error { quoted, .. }) => {
+                // An error waits on, and is judged by, the flow it quotes.
+                flow = FlowKey::of(&quoted).0;
                 self.icmp_error(&pkt, &quoted, frame, usize::from(l4))
+                    .map(|()| None)
             }
             // Neighbour discovery is link-local plumbing the bridge must pass
             // for the hosts on either side to reach each other at all.
             Transport::Icmp(Icmp::NeighborDiscovery) => {
                 bump(&mut self.counters.untracked_passed);
-                Ok(())
+                Ok(None)
             }
             // Other ICMP (timestamps, information requests) is not tracked:
             // it passes where a new connection could open.
-            Transport::Icmp(Icmp::Other { .. }) => self.permitted(&pkt),
+            Transport::Icmp(Icmp::Other { .. }) => self.permitted(&pkt).map(|()| None),
         };
         match result {
-            Ok(()) => Verdict::Forward { egress },
-            Err(reason) => Verdict::Drop(reason),
+            Ok(opened) => Judgement {
+                decision: Ok(egress),
+                flow: Some(flow),
+                opened,
+            },
+            Err(reason) => Judgement {
+                decision: Err(reason),
+                flow: Some(flow),
+                opened: None,
+            },
         }
     }
 
@@ -477,7 +560,7 @@ impl Engine {
 
     /// `set connection timeout idle … reset`: when an established TCP
     /// connection of such a class idles out, send a RST to each end so
-    /// neither keeps a dead connection (spec/asa.md §2.2).
+    /// neither keeps a dead connection (docs/asa-behaviour.md §2.2).
     fn reset_on_idle(&mut self, entry: &Entry) {
         let ProtoState::Tcp(t) = &entry.proto else {
             return;
@@ -526,7 +609,9 @@ impl Engine {
     }
 
     /// Create the entry for a packet that opens a connection, within the
-    /// class's limits. Policy admission is the caller's.
+    /// class's limits. Policy admission is the caller's. Peers learn of an
+    /// inspected entry through the sync effects; the packet's judgement
+    /// reports it as opened.
     fn create(
         &mut self,
         pkt: &Pkt,
@@ -570,7 +655,6 @@ impl Engine {
             bytes: [u64::from(pkt.ip_len), 0],
             created: pkt.now,
             last_seen: pkt.now,
-            synced_at: Instant::ZERO,
         };
         let kind = match proto {
             ProtoState::Tcp(_) | ProtoState::TcpBypass => ConnProto::Tcp,
@@ -590,10 +674,19 @@ impl Engine {
         if proto == ProtoState::TcpBypass {
             bump(&mut self.counters.bypass_conns_created);
         } else if let Some(sync) = &mut self.sync {
-            sync.defer_next = Some((key, entry.incarnation()));
+            // Peers have not heard of this entry: its first event is an insert.
+            sync.reset_mark(flow, Instant::ZERO);
             self.sync_touch(flow, true, pkt.now);
         }
         Ok(flow)
+    }
+
+    /// The incarnation of an inspected entry that `id` just created, for
+    /// the judgement of the packet that opened it (only a syncing engine
+    /// waits for peers on it).
+    fn opened(&self, id: FlowId) -> Opened {
+        let entry = self.table.get(id);
+        (self.sync.is_some() && entry.proto != ProtoState::TcpBypass).then(|| entry.incarnation())
     }
 
     fn tcp(
@@ -602,7 +695,7 @@ impl Engine {
         seg: &TcpSegment,
         frame: &mut [u8],
         view: &TcpView,
-    ) -> Result<(), DropReason> {
+    ) -> Result<Opened, DropReason> {
         let (key, src_is_lo) = FlowKey::of(&pkt.tuple);
         let hash = self.table.hash(&key);
         if let Some(id) = self.lookup(hash, &key, pkt.now) {
@@ -621,7 +714,7 @@ impl Engine {
                         entry.flags |= conn_flags::reset_by(dir);
                         self.remove(id, RemoveReason::Reset);
                     }
-                    return Ok(());
+                    return Ok(None);
                 }
                 _ => unreachable!("the flow key includes the protocol"),
             };
@@ -681,18 +774,18 @@ impl Engine {
                     if refresh || changed {
                         self.sync_touch(id, changed, pkt.now);
                     }
-                    return Ok(());
+                    return Ok(None);
                 }
             }
         }
-        // spec/asa.md §1.5: a bypass class takes any TCP packet the access
-        // rules permit, mid-stream or reply-first; otherwise only a SYN
+        // docs/asa-behaviour.md §1.5: a bypass class takes any TCP packet the
+        // access rules permit, mid-stream or reply-first; otherwise only a SYN
         // creates a connection (asp drop `tcp-not-syn`).
         let (class, options) = self.classify(pkt);
         if options.tcp_state_bypass {
             self.permitted(pkt)?;
             self.create(pkt, hash, key, src_is_lo, ProtoState::TcpBypass, class)?;
-            return Ok(());
+            return Ok(None);
         }
         match TcpEvent::classify(seg.flags) {
             None => Err(DropReason::TcpBadFlags),
@@ -707,14 +800,15 @@ impl Engine {
                     bump(&mut self.counters.normalizer.seq_randomized_conns);
                 }
                 self.normalize_and_shift(id, Direction::Orig, seg, frame, view);
-                Ok(())
+                Ok(self.opened(id))
             }
             Some(_) => Err(DropReason::TcpNotSyn),
         }
     }
 
-    /// The TCP normalizer's rewrites with the ASA's defaults (spec/asa.md
-    /// §6.1), then the sequence shift of a randomized connection (§6.2).
+    /// The TCP normalizer's rewrites with the ASA's defaults
+    /// (docs/asa-behaviour.md §6.1), then the sequence shift of a randomized
+    /// connection (§6.2).
     fn normalize_and_shift(
         &mut self,
         id: FlowId,
@@ -778,7 +872,7 @@ impl Engine {
     }
 
     /// UDP and ICMP echo: flows with an idle timeout and no state machine.
-    fn datagram(&mut self, pkt: &Pkt, kind: Kind) -> Result<(), DropReason> {
+    fn datagram(&mut self, pkt: &Pkt, kind: Kind) -> Result<Opened, DropReason> {
         let (key, src_is_lo) = FlowKey::of(&pkt.tuple);
         let hash = self.table.hash(&key);
         if let Some(id) = self.lookup(hash, &key, pkt.now) {
@@ -797,7 +891,7 @@ impl Engine {
             }
             account(entry, dir, pkt, true);
             self.sync_touch(id, changed, pkt.now);
-            return Ok(());
+            return Ok(None);
         }
         let proto = match kind {
             Kind::Udp => ProtoState::Udp,
@@ -806,8 +900,8 @@ impl Engine {
         };
         self.permitted(pkt)?;
         let (class, _) = self.classify(pkt);
-        self.create(pkt, hash, key, src_is_lo, proto, class)
-            .map(|_| ())
+        let id = self.create(pkt, hash, key, src_is_lo, proto, class)?;
+        Ok(self.opened(id))
     }
 
     /// An ICMP error passes only if it quotes a live connection and travels
@@ -889,6 +983,9 @@ impl Pkt {
         }
     }
 }
+
+/// The inspected flow a packet opened (its incarnation), if it opened one.
+type Opened = Option<crate::sync::Incarnation>;
 
 #[derive(Debug, Clone, Copy)]
 enum Kind {

@@ -1,12 +1,16 @@
 //! Rampart's sans-IO dataplane: packet parsing, flow keys, the conntrack
 //! table and TCP tracking, driven through [`Engine::process`] with time
-//! passed in. No sockets, no threads, no clock reads (STYLE.md).
+//! passed in. No sockets, no threads, no clock reads: the same engine runs
+//! under the AF_PACKET shell, the benchmarks, the property tests and the
+//! fuzz target, and a run driven with the same inputs replays exactly
+//! (docs/ARCHITECTURE.md §3).
 
+pub mod class_slot;
 pub mod conntrack;
 pub mod counters;
 pub mod engine;
 pub mod flow;
-pub mod io;
+pub mod iface;
 pub mod packet;
 pub mod policy;
 pub mod seq;

@@ -1,7 +1,7 @@
 //! Conntrack state sync: what nodes tell each other about an inspected
 //! flow, and the merge rule that makes every node end with the same entry
-//! whatever the order, duplication or loss of those messages (DESIGN.md,
-//! "State sync").
+//! whatever the order, duplication or loss of those messages
+//! (docs/sync.md §3).
 //!
 //! The merge is a join (least upper bound) per key:
 //!

@@ -23,7 +23,7 @@ macro_rules! drop_reasons {
     ($( $(#[$doc:meta])* $variant:ident => $label:literal, $text:literal, )+) => {
         /// Why a frame was dropped. Closed set: each reason maps to exactly one
         /// counter and metric label through [`DropReason::label`], so a new reason
-        /// cannot ship uncounted (STYLE.md habit 4).
+        /// cannot ship uncounted.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[repr(u8)]
         pub enum DropReason {

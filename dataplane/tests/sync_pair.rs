@@ -1,6 +1,6 @@
 //! Two engines that share state through their sync events, with the
 //! client's packets crossing node A and the server's crossing node B (the
-//! asymmetric path of DESIGN.md). Events travel between them by hand here,
+//! asymmetric path of docs/sync.md §4). Events travel between them by hand here,
 //! immediately or late, so hold, defer and the merge are tested without a
 //! network; the cluster crate runs the same engines over its protocol.
 
@@ -55,12 +55,12 @@ impl Pair {
     /// Collect what node `i` produced: sync events for the other node and
     /// frames it released.
     fn collect(&mut self, i: usize) {
-        let mut out = Vec::new();
-        self.nodes[i].poll_sync(self.now, &mut out);
-        self.inbox[1 - i].extend(out);
-        let effects: Vec<Effect> = self.nodes[i].poll_effects().collect();
-        for Effect::Transmit { frame, .. } in effects {
-            self.delivered.push(frame);
+        while let Some(effect) = self.nodes[i].poll_effect(self.now) {
+            match effect {
+                Effect::Release { frame, .. } => self.delivered.push(frame),
+                Effect::Transmit { .. } => panic!("unexpected effect {effect:?}"),
+                sync => self.inbox[1 - i].extend(sync.into_sync()),
+            }
         }
     }
 
@@ -379,4 +379,105 @@ proptest! {
         prop_assert_eq!(a.proto, b.proto);
         prop_assert_eq!(a.inc, b.inc);
     }
+}
+
+/// Drain every effect of `e` at `now`.
+fn effects(e: &mut Engine, now: Instant) -> Vec<Effect> {
+    std::iter::from_fn(|| e.poll_effect(now)).collect()
+}
+
+#[test]
+fn the_input_surface_gives_exact_effects_for_defer_then_hold() {
+    use rampart_dataplane::engine::sync::Applied;
+    use rampart_dataplane::engine::{Handled, Input, ReleaseCause};
+    let mut a = node(1, Duration::from_millis(10));
+    let mut b = node(2, Duration::from_millis(10));
+    let now = Instant::from_secs(1_700_000_000);
+    let (c, s) = v4_pair(40_100, 80);
+    let mut m = TcpModel::new(c, s, [7, 9], [65535, 65535], [None, None]);
+    // Node A: the SYN opens an inspected flow and is deferred; the one
+    // effect is the insert for peers, which asks for an acknowledgement.
+    let syn = m.syn();
+    let mut frame = m.frame(&syn);
+    let v = a.handle(
+        Input::Frame {
+            frame: &mut frame,
+            meta: PacketMeta::default(),
+            ingress: m.iface(Side::Client),
+        },
+        now,
+    );
+    assert_eq!(v, Handled::Verdict(Verdict::Hold));
+    let out = effects(&mut a, now);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let Effect::FlowChanged(insert) = &out[0] else {
+        panic!("expected the insert, got {out:?}")
+    };
+    assert_eq!((insert.kind, insert.want_ack), (EventKind::Insert, true));
+    let SyncEvent::Upsert(state) = insert.event else {
+        panic!("an insert carries the state")
+    };
+    m.set_shift(state.seq_offset);
+    // Node B: the SYN-ACK outruns the insert and is held; nothing leaves.
+    let synack = m.syn_ack();
+    let mut reply = m.frame(&synack);
+    let v = b.handle(
+        Input::Frame {
+            frame: &mut reply,
+            meta: PacketMeta::default(),
+            ingress: m.iface(Side::Server),
+        },
+        now,
+    );
+    assert_eq!(v, Handled::Verdict(Verdict::Hold));
+    assert_eq!(effects(&mut b, now), vec![]);
+    // The insert reaches B: the flow is created, the held SYN-ACK is
+    // judged again and released, and B tells its peers what it changed.
+    let v = b.handle(Input::Sync(&insert.event), now);
+    assert_eq!(v, Handled::Sync(Ok(Applied::Created)));
+    let out = effects(&mut b, now);
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert!(
+        matches!(
+            &out[0],
+            Effect::Release { cause: ReleaseCause::HeldPassed, frame, .. } if frame.len() == reply.len()
+        ),
+        "{out:?}"
+    );
+    assert!(
+        matches!(&out[1], Effect::FlowChanged(o) if o.kind == EventKind::Update && !o.want_ack),
+        "{out:?}"
+    );
+    // B acknowledges the insert: A's deferred SYN leaves, exactly once.
+    let v = a.handle(
+        Input::Acked {
+            key: state.key,
+            inc: state.inc,
+        },
+        now,
+    );
+    assert_eq!(v, Handled::Acked);
+    let out = effects(&mut a, now);
+    assert!(
+        matches!(
+            out.as_slice(),
+            // The SYN as A rewrote it in place (sequence shifted).
+            [Effect::Release { cause: ReleaseCause::DeferAcked, frame: sent, .. }] if *sent == frame
+        ),
+        "{out:?}"
+    );
+    let later = now + Duration::from_millis(20);
+    assert_eq!(a.handle(Input::Timer, later), Handled::Expired(0));
+    assert_eq!(
+        effects(&mut a, later),
+        vec![],
+        "no second release at the deadline"
+    );
+    let ca = a.sync_counters().unwrap();
+    assert_eq!(
+        (ca.deferred, ca.deferred_acked, ca.deferred_timed_out),
+        (1, 1, 0)
+    );
+    let cb = b.sync_counters().unwrap();
+    assert_eq!((cb.held, cb.held_released), (1, 1));
 }

@@ -176,7 +176,7 @@ impl Driver {
             .engine
             .process(&mut self.buf, step.meta, step.ingress, self.now);
         self.engine.expire(self.now);
-        for effect in self.engine.poll_effects() {
+        while let Some(effect) = self.engine.poll_effect(self.now) {
             std::hint::black_box(effect);
         }
         std::hint::black_box(self.engine.poll_timeout(self.now));

@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use rampart_afpacket::fanout::worker_of;
 use rampart_cluster::sync::{Output, Protocol};
 use rampart_cluster::transport::{Transport, TransportEvent};
 use rampart_dataplane::engine::sync::SyncOut;
 use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::io::fanout::worker_of;
 use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent};
 use rampart_dataplane::{Engine, Instant};
 use tokio::sync::mpsc;
@@ -121,7 +121,6 @@ impl Clock {
 pub struct Port {
     to_cluster: mpsc::Sender<ToCluster>,
     from_cluster: mpsc::Receiver<ToEngine>,
-    out: Vec<SyncOut>,
     bulk: Option<BulkJob>,
     counters: Arc<LinkCounters>,
 }
@@ -134,8 +133,8 @@ struct BulkJob {
 }
 
 impl Port {
-    /// Apply what peers sent and hand over the engine's changes (the
-    /// worker cleared its wake-up before calling).
+    /// Apply what peers sent and serve a bulk dump (the worker cleared its
+    /// wake-up before calling).
     pub fn exchange(&mut self, engine: &mut Engine, now: Instant) {
         while let Ok(msg) = self.from_cluster.try_recv() {
             match msg {
@@ -162,13 +161,6 @@ impl Port {
                 ToEngine::Ready => engine.set_ready(true),
             }
         }
-        engine.poll_sync(now, &mut self.out);
-        if !self.out.is_empty() {
-            let batch = std::mem::take(&mut self.out);
-            if self.to_cluster.try_send(ToCluster::Events(batch)).is_err() {
-                self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
-            }
-        }
         if let Some(job) = &mut self.bulk
             && self.to_cluster.capacity() > 0
         {
@@ -183,6 +175,19 @@ impl Port {
             if self.to_cluster.try_send(msg).is_ok() && last {
                 self.bulk = None;
             }
+        }
+    }
+}
+
+impl Port {
+    /// Hand the engine's sync events of one turn to the cluster driver.
+    pub fn send_to_peers(&mut self, events: &mut Vec<SyncOut>) {
+        if events.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(events);
+        if self.to_cluster.try_send(ToCluster::Events(batch)).is_err() {
+            self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -247,7 +252,7 @@ pub fn link(counters: Arc<LinkCounters>, wakes: &[Wake]) -> (Vec<Port>, DriverEn
         ports.push(Port {
             to_cluster: tc_tx.clone(),
             from_cluster: te_rx,
-            out: Vec::new(),
+
             bulk: None,
             counters: counters.clone(),
         });

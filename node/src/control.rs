@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use rampart_dataplane::io::bridge::BridgeCounters;
+use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::{Engine, Instant};
 
 /// Jobs queued per worker before [`Workers::each`] refuses more (the

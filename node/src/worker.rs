@@ -2,7 +2,7 @@
 //! its own engine and its own AF_PACKET socket on each data interface.
 //! With several workers the sockets of an interface form a `PACKET_FANOUT`
 //! group whose classic BPF program spreads frames by a symmetric flow hash
-//! (`rampart_dataplane::io::fanout`), so both directions of a flow reach
+//! (`rampart_afpacket::fanout`), so both directions of a flow reach
 //! the same worker and its connection table.
 //!
 //! Known limit of several workers: connection limits (`conn-max`,
@@ -15,8 +15,10 @@ use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 
 use anyhow::Context as _;
-use rampart_dataplane::io::afpacket::PacketSocket;
-use rampart_dataplane::io::bridge::{Bridge, BridgeCounters, WorkerPort};
+use rampart_afpacket::afpacket::PacketSocket;
+use rampart_afpacket::bridge::{Bridge, WorkerPort};
+use rampart_dataplane::counters::BridgeCounters;
+use rampart_dataplane::engine::sync::SyncOut;
 use rampart_dataplane::{Engine, Instant};
 
 use crate::cluster_link::{Clock, Port};
@@ -39,6 +41,14 @@ impl WorkerPort for NodePort {
         self.inbox.serve(engine, io, now);
         if let Some(sync) = &mut self.sync {
             sync.exchange(engine, now);
+        }
+    }
+
+    fn send_to_peers(&mut self, events: &mut Vec<SyncOut>) {
+        match &mut self.sync {
+            Some(sync) => sync.send_to_peers(events),
+            // Only a node in a cluster builds engines that sync.
+            None => events.clear(),
         }
     }
 

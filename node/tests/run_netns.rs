@@ -167,7 +167,7 @@ fn the_daemon_survives_a_flood_of_malformed_frames_and_keeps_forwarding() {
     // frames with random bytes overwritten (bounded in count).
     let sent = lab
         .spawn(Role::Client, || {
-            use rampart_dataplane::io::afpacket::PacketSocket;
+            use rampart_afpacket::afpacket::PacketSocket;
             use rampart_dataplane::trace::{udp_frame, v4_pair};
             let sock = PacketSocket::open("c0").expect("open c0");
             let (c, s) = v4_pair(4000, 53);

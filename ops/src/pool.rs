@@ -7,7 +7,7 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
-use rampart_dataplane::io::bridge::BridgeCounters;
+use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::{Engine, Instant};
 
 /// What a closure sees of one worker.

@@ -1,4 +1,4 @@
-//! `show conn` and `show conn count`, in the ASA's format (spec/asa.md §3).
+//! `show conn` and `show conn count`, in the ASA's format (docs/asa-behaviour.md §3).
 
 use std::net::IpAddr;
 

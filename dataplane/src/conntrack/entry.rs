@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::tcp::{TcpState, TcpTrack, half_flags};
-use crate::engine::classes::SlotId;
+use crate::class_slot::SlotId;
 use crate::flow::{Direction, Endpoint, FlowKey};
 use crate::time::Instant;
 use crate::verdict::IfaceId;
@@ -38,12 +38,8 @@ pub mod conn_flags {
     pub const RESET_ORIG: u8 = 0x08;
     /// The reply side's RST closed the connection (local).
     pub const RESET_REPLY: u8 = 0x10;
-    /// The bits peers share; the others are this node's bookkeeping.
+    /// The bits peers share; the reset bits are this node's own view.
     pub const SHARED: u8 = FROM_LOWER | DNS | REPLIED;
-    /// The tracked state changed since the last sync event (local).
-    pub const SYNC_CHANGED: u8 = 0x40;
-    /// The entry waits in the engine's list of changes for peers (local).
-    pub const SYNC_PENDING: u8 = 0x80;
 
     /// The reset bit of a direction.
     pub const fn reset_by(dir: crate::flow::Direction) -> u8 {
@@ -89,9 +85,6 @@ pub struct Entry {
     pub created: Instant,
     /// When the last packet that passed was seen.
     pub last_seen: Instant,
-    /// When peers were last told about the entry (`ZERO`: never; always
-    /// `ZERO` on a node that does not sync).
-    pub synced_at: Instant,
 }
 
 impl Entry {
@@ -139,8 +132,8 @@ impl Entry {
         }
     }
 
-    /// The ASA connection flags (spec/asa.md §3.4), where "inside" is the
-    /// higher-security side and "outside" the lower, whoever initiated.
+    /// The ASA connection flags (docs/asa-behaviour.md §3.4), where "inside"
+    /// is the higher-security side and "outside" the lower, whoever initiated.
     pub fn asa_flags(&self) -> AsaFlags {
         let mut f = AsaFlags(0);
         let inside = self.inside().index();

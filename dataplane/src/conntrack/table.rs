@@ -254,7 +254,7 @@ mod tests {
             flags: 0,
             ingress: [IfaceId(0), IfaceId(1)],
             owner: NodeId(1),
-            class: crate::engine::classes::DEFAULT_SLOT,
+            class: crate::class_slot::DEFAULT_SLOT,
             id: u32::from(port),
             seq_offset: 0,
             min_ttl: [64, 64],
@@ -264,7 +264,6 @@ mod tests {
             bytes: [64, 0],
             created: Instant::ZERO,
             last_seen: Instant::from_secs(u64::from(port)),
-            synced_at: Instant::ZERO,
         }
     }
 

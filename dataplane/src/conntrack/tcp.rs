@@ -502,7 +502,7 @@ impl TcpHalf {
 
 impl TcpTrack {
     /// Join another node's view of the same connection into this one (the
-    /// sync merge of DESIGN.md): each half joined field by field, the state
+    /// sync merge, docs/sync.md §3): each half joined field by field, the state
     /// by progress, and once established the closing state re-derived from
     /// the joined FIN facts, exactly as [`closing_state`] derives it locally.
     pub fn join(&mut self, other: &TcpTrack) {

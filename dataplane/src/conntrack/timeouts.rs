@@ -1,4 +1,4 @@
-//! Connection timeouts, with the ASA's defaults (spec/asa.md §2.2).
+//! Connection timeouts, with the ASA's defaults (docs/asa-behaviour.md §2.2).
 
 use std::time::Duration;
 
@@ -25,8 +25,9 @@ pub struct Timeouts {
     pub udp_idle: Duration,
     /// ICMP echo idle (ASA `timeout icmp`, default 0:00:02).
     pub icmp_idle: Duration,
-    /// tcp-state-bypass idle: spec/asa.md §1.3 takes 0:02:00 from the ASA
-    /// configuration guide's TCP State Bypass chapter.
+    /// tcp-state-bypass idle: 0:02:00, as the TCP State Bypass section of the
+    /// Cisco ASA Series Firewall CLI Configuration Guide gives it
+    /// (docs/asa-behaviour.md §1.3).
     pub bypass_idle: Duration,
 }
 

@@ -12,12 +12,7 @@ use crate::flow::Addr;
 use crate::policy::compile::{ConnOptions, Policy};
 use crate::verdict::DropReason;
 
-/// Index of a class slot, stored in every entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct SlotId(pub u16);
-
-/// The slot of connections no class with connection settings matched.
-pub const DEFAULT_SLOT: SlotId = SlotId(0);
+pub use crate::class_slot::{DEFAULT_SLOT, SlotId};
 
 /// Live connections of one client (orig source address) in one slot.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -211,8 +206,8 @@ impl ClassTable {
     }
 
     /// Admit a new connection of `client` into `slot`, or say which limit
-    /// refuses it (spec/asa.md §2.2: class limits count the whole class;
-    /// per-client limits count per source address; 0 = unlimited).
+    /// refuses it (docs/asa-behaviour.md §2.2: class limits count the whole
+    /// class; per-client limits count per source address; 0 = unlimited).
     pub fn admit(&mut self, id: SlotId, client: Addr, embryonic: bool) -> Result<(), DropReason> {
         let slot = self.get_mut(id);
         let o = slot.options;

@@ -1,5 +1,5 @@
 //! TCP normalizer rewrites and sequence randomization on frame bytes
-//! (spec/asa.md §6). Every change keeps the TCP (and IPv4 header) checksum
+//! (docs/asa-behaviour.md §6). Every change keeps the TCP (and IPv4 header) checksum
 //! valid by incremental update, except where the checksum is partial and
 //! will be computed later over the new bytes.
 
@@ -90,8 +90,8 @@ pub fn shift_seq(frame: &mut [u8], v: &TcpView, delta: u32) -> bool {
 
 /// Subtract `delta` from the acknowledgement number and from both edges of
 /// every SACK block (reply side of a randomized flow), so the initiator sees
-/// its own sequence space. spec/asa.md §6.2 resolves the ASA's SACK
-/// conflict this way.
+/// its own sequence space. docs/asa-behaviour.md §6.2 resolves the ASA's
+/// SACK conflict this way.
 pub fn unshift_ack(frame: &mut [u8], v: &TcpView, delta: u32) -> bool {
     let Some(ack) = get32(frame, v.l4 + 8) else {
         return false;
@@ -140,7 +140,8 @@ pub fn clear_urgent(frame: &mut [u8], v: &TcpView) -> bool {
 
 /// Whether an option kind is one the ASA normalizer keeps by default: MSS
 /// (2), window scale (3), SACK permitted (4), SACK (5), timestamps (8).
-/// spec/asa.md §6.1: `tcp-options range 6 7` and `9 255` default to clear.
+/// docs/asa-behaviour.md §6.1: `tcp-options range 6 7` and `9 255` default
+/// to clear.
 fn kept_option(kind: u8) -> bool {
     matches!(kind, 2 | 3 | 4 | 5 | 8)
 }

@@ -1,6 +1,6 @@
 //! The engine's side of state sync: which changes peers must learn, state
 //! learned from peers merged into the table, and the two mechanisms that
-//! close the race of an asymmetric path (DESIGN.md, "The race"):
+//! close the race of an asymmetric path (docs/sync.md §4):
 //!
 //! - **hold**: a packet that needs state this node has not yet learned (a
 //!   SYN-ACK whose SYN crossed a peer, an ACK for data a peer forwarded) is
@@ -18,13 +18,12 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use hashbrown::HashMap;
-
-use super::{Effect, Engine, MAX_PENDING_EFFECTS};
+use super::hold::{DeferQueue, Deferred, Held, HoldQueue};
+use super::{Effect, Engine, Judgement, MAX_PENDING_EFFECTS, ReleaseCause};
 use crate::conntrack::{Entry, FlowId, NodeId, ProtoState};
 use crate::counters::{RemoveReason, bump};
 use crate::flow::FlowKey;
-use crate::packet::{ChecksumState, Icmp, PacketMeta, Parsed, Transport, complete_checksum, parse};
+use crate::packet::{ChecksumState, PacketMeta, complete_checksum};
 use crate::sync::{FlowState, Incarnation, SyncEvent, SyncProto, SyncReject, Tombstones};
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId, Verdict};
@@ -177,23 +176,19 @@ pub struct SyncCounters {
     pub bulk_flows_out: u64,
 }
 
-/// A packet held for a peer's state.
-#[derive(Debug)]
-struct Held {
-    frame: Vec<u8>,
-    meta: PacketMeta,
-    ingress: IfaceId,
-    deadline: Instant,
-    reason: DropReason,
-}
-
-/// A flow-opening packet deferred until a peer acknowledges its insert.
-#[derive(Debug)]
-struct Deferred {
-    frame: Vec<u8>,
-    egress: IfaceId,
-    deadline: Instant,
-    inc: Incarnation,
+/// What this node has told its peers about one entry: sync bookkeeping,
+/// kept beside the table (by [`FlowId`]) rather than in the entry, which
+/// holds only the connection's own facts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct SyncMark {
+    /// When peers were last told about the entry (`ZERO`: never, so the
+    /// next event is its insert).
+    synced_at: Instant,
+    /// The entry waits in the list of changes for peers.
+    pending: bool,
+    /// Its tracked state changed since the last event (an update, not a
+    /// refresh).
+    changed: bool,
 }
 
 /// The engine's sync state.
@@ -203,26 +198,23 @@ pub(super) struct SyncState {
     pub(super) peers_up: usize,
     pub(super) ready: bool,
     pub(super) counters: SyncCounters,
+    /// Sync bookkeeping per table slot, indexed by `FlowId`.
+    marks: Vec<SyncMark>,
     /// Entries with a change not yet handed to the shell.
     dirty: Vec<FlowId>,
     /// Delete events not yet handed to the shell.
     deletes: Vec<(FlowKey, Incarnation)>,
+    /// Changes made into effects, waiting for the shell. Not bounded by
+    /// [`MAX_PENDING_EFFECTS`]: a sync event is never dropped here (at most
+    /// one per live entry plus the deletes since the last drain).
+    out: VecDeque<Effect>,
     tombstones: Tombstones,
-    held: HashMap<FlowKey, Vec<Held>, ahash::RandomState>,
-    held_count: usize,
-    /// Deadlines in arrival order (deadlines are arrival + a constant, so
-    /// this is also deadline order).
-    held_order: VecDeque<(Instant, FlowKey)>,
-    deferred: HashMap<FlowKey, Deferred, ahash::RandomState>,
-    deferred_order: VecDeque<(Instant, FlowKey)>,
-    /// Set by `create` when the packet being processed opened an inspected
-    /// flow that should be deferred.
-    pub(super) defer_next: Option<(FlowKey, Incarnation)>,
+    hold: HoldQueue,
+    defer: DeferQueue,
 }
 
 impl SyncState {
     pub(super) fn new(config: SyncConfig) -> Self {
-        let hasher = || ahash::RandomState::with_seeds(3, 5, 7, 9);
         SyncState {
             config,
             peers_up: 0,
@@ -230,20 +222,35 @@ impl SyncState {
             // ready after the first bulk sync, or when it finds itself alone.
             ready: false,
             counters: SyncCounters::default(),
+            marks: Vec::new(),
             dirty: Vec::new(),
             deletes: Vec::new(),
+            out: VecDeque::new(),
             tombstones: Tombstones::default(),
-            held: HashMap::with_hasher(hasher()),
-            held_count: 0,
-            held_order: VecDeque::new(),
-            deferred: HashMap::with_hasher(hasher()),
-            deferred_order: VecDeque::new(),
-            defer_next: None,
+            hold: HoldQueue::new(config.hold_max_packets, config.hold_max_per_flow),
+            defer: DeferQueue::new(config.defer_max_packets),
         }
     }
 
     fn active(&self) -> bool {
         self.peers_up > 0
+    }
+
+    fn mark(&mut self, id: FlowId) -> &mut SyncMark {
+        let i = id.0 as usize;
+        if i >= self.marks.len() {
+            self.marks.resize(i + 1, SyncMark::default());
+        }
+        &mut self.marks[i]
+    }
+
+    /// A new entry took slot `id`: start its bookkeeping afresh.
+    /// `synced_at` is `ZERO` for an entry peers have not heard of.
+    pub(super) fn reset_mark(&mut self, id: FlowId, synced_at: Instant) {
+        *self.mark(id) = SyncMark {
+            synced_at,
+            ..SyncMark::default()
+        };
     }
 }
 
@@ -260,18 +267,6 @@ fn holdable(reason: DropReason) -> bool {
             | DropReason::TcpAckPastWindow
             | DropReason::TcpInvalidState
     )
-}
-
-/// The key a held packet waits on (an ICMP error waits on the flow it quotes).
-fn hold_key(frame: &[u8], meta: PacketMeta) -> Option<FlowKey> {
-    match parse(frame, meta).ok()? {
-        Parsed::Ip {
-            transport: Transport::Icmp(Icmp::Error { quoted, .. }),
-            ..
-        } => Some(FlowKey::of(&quoted).0),
-        Parsed::Ip { tuple, .. } => Some(FlowKey::of(&tuple).0),
-        Parsed::Arp => None,
-    }
 }
 
 impl Entry {
@@ -321,7 +316,7 @@ impl Engine {
     pub fn sync_backlog(&self) -> (usize, usize) {
         self.sync
             .as_ref()
-            .map_or((0, 0), |s| (s.held_count, s.deferred.len()))
+            .map_or((0, 0), |s| (s.hold.len(), s.defer.len()))
     }
 
     /// Tombstones held.
@@ -358,9 +353,15 @@ impl Engine {
             return;
         };
         let entry = self.table.get(id);
-        if entry.flags & crate::conntrack::entry::conn_flags::SYNC_PENDING != 0 {
+        if entry.proto == ProtoState::TcpBypass {
+            return;
+        }
+        let refresh_min = sync.config.refresh_min;
+        let refresh_max = sync.config.refresh_max;
+        let mark = *sync.mark(id);
+        if mark.pending {
             if changed {
-                self.table.get_mut(id).flags |= crate::conntrack::entry::conn_flags::SYNC_CHANGED;
+                sync.mark(id).changed = true;
             }
             return;
         }
@@ -369,21 +370,14 @@ impl Engine {
                 .config
                 .timeouts
                 .for_entry(entry, &self.classes.get(entry.class).options);
-            let interval = (timeout / 4).clamp(sync.config.refresh_min, sync.config.refresh_max);
-            if now < entry.synced_at + interval {
+            let interval = (timeout / 4).clamp(refresh_min, refresh_max);
+            if now < mark.synced_at + interval {
                 return;
             }
         }
-        if entry.proto == ProtoState::TcpBypass {
-            return;
-        }
-        let bits = if changed {
-            crate::conntrack::entry::conn_flags::SYNC_PENDING
-                | crate::conntrack::entry::conn_flags::SYNC_CHANGED
-        } else {
-            crate::conntrack::entry::conn_flags::SYNC_PENDING
-        };
-        self.table.get_mut(id).flags |= bits;
+        let mark = sync.mark(id);
+        mark.pending = true;
+        mark.changed |= changed;
         sync.dirty.push(id);
     }
 
@@ -405,60 +399,66 @@ impl Engine {
         sync.deletes.push((entry.key, entry.incarnation()));
     }
 
-    /// Hand the changes since the last call to the shell, whole current
-    /// state per flow (many packets of one flow between two calls make one
-    /// event).
-    pub fn poll_sync(&mut self, now: Instant, out: &mut Vec<SyncOut>) {
+    /// Make the changes since the last call into effects for the shell,
+    /// the whole current state per flow (many packets of one flow between
+    /// two drains make one event), deletes first.
+    fn collect_sync_effects(&mut self, now: Instant) {
         let Some(sync) = &mut self.sync else {
             return;
         };
-        let mut dirty = std::mem::take(&mut sync.dirty);
-        let deletes = std::mem::take(&mut sync.deletes);
-        for (key, inc) in deletes {
-            out.push(SyncOut {
-                event: SyncEvent::Delete { key, inc },
-                kind: EventKind::Delete,
-                want_ack: false,
-            });
+        if sync.dirty.is_empty() && sync.deletes.is_empty() {
+            return;
         }
-        let sync_ref = self.sync.as_ref().expect("checked above");
+        let mut dirty = std::mem::take(&mut sync.dirty);
+        for (key, inc) in sync.deletes.drain(..) {
+            bump(&mut sync.counters.events_out[EventKind::Delete as usize]);
+            sync.out.push_back(Effect::FlowDeleted { key, inc });
+        }
         for &id in &dirty {
             let Some(entry) = self.table.try_get(id) else {
                 continue;
             };
-            if entry.flags & crate::conntrack::entry::conn_flags::SYNC_PENDING == 0 {
+            let sync = self.sync.as_mut().expect("checked above");
+            let mark = *sync.mark(id);
+            if !mark.pending {
                 continue;
             }
             let Some(state) = self.flow_state(entry) else {
                 continue;
             };
-            let kind = if entry.synced_at == Instant::ZERO {
+            let sync = self.sync.as_mut().expect("checked above");
+            let kind = if mark.synced_at == Instant::ZERO {
                 EventKind::Insert
-            } else if entry.flags & crate::conntrack::entry::conn_flags::SYNC_CHANGED != 0 {
+            } else if mark.changed {
                 EventKind::Update
             } else {
                 EventKind::Refresh
             };
-            let want_ack = sync_ref
-                .deferred
-                .get(&state.key)
-                .is_some_and(|d| d.inc == state.inc);
-            let e = self.table.get_mut(id);
-            e.flags &= !(crate::conntrack::entry::conn_flags::SYNC_PENDING
-                | crate::conntrack::entry::conn_flags::SYNC_CHANGED);
-            e.synced_at = now.max(Instant::from_nanos(1));
-            out.push(SyncOut {
+            let want_ack = sync.defer.waits_for(&state.key, &state.inc);
+            *sync.mark(id) = SyncMark {
+                synced_at: now.max(Instant::from_nanos(1)),
+                pending: false,
+                changed: false,
+            };
+            bump(&mut sync.counters.events_out[kind as usize]);
+            sync.out.push_back(Effect::FlowChanged(SyncOut {
                 event: SyncEvent::Upsert(state),
                 kind,
                 want_ack,
-            });
+            }));
         }
         dirty.clear();
-        let sync = self.sync.as_mut().expect("checked above");
-        sync.dirty = dirty;
-        for o in out.iter() {
-            bump(&mut sync.counters.events_out[o.kind as usize]);
+        self.sync.as_mut().expect("checked above").dirty = dirty;
+    }
+
+    /// The next sync effect, making the pending changes into effects when
+    /// none waits.
+    pub(super) fn poll_sync_effect(&mut self, now: Instant) -> Option<Effect> {
+        let sync = self.sync.as_mut()?;
+        if sync.out.is_empty() {
+            self.collect_sync_effects(now);
         }
+        self.sync.as_mut()?.out.pop_front()
     }
 
     /// Merge one event learned from a peer, then run again any packet held
@@ -585,17 +585,18 @@ impl Engine {
             bytes: [0, 0],
             created: Instant::from_nanos(state.inc.created_ns),
             last_seen: Instant::from_nanos(state.last_seen_ns),
-            // Learned, not to be echoed back: counts as synced now.
-            synced_at: now.max(Instant::from_nanos(1)),
         };
         if self.is_expired(&entry, now) {
             bump(&mut self.sync_mut().counters.expired_on_arrival);
             return Applied::Ignored;
         }
-        if self.table.insert(hash, entry).is_err() {
+        let Ok(id) = self.table.insert(hash, entry) else {
             bump(&mut self.sync_mut().counters.table_full);
             return Applied::Ignored;
-        }
+        };
+        // Learned, not to be echoed back: counts as synced now.
+        self.sync_mut()
+            .reset_mark(id, now.max(Instant::from_nanos(1)));
         let embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
         self.classes
             .opened(class, entry.initiator().addr, embryonic);
@@ -625,17 +626,17 @@ impl Engine {
         let Some(sync) = &mut self.sync else {
             return;
         };
-        if sync.deferred.get(key).is_some_and(|d| d.inc == *inc) {
-            let d = sync.deferred.remove(key).expect("present");
+        if let Some(d) = sync.defer.acked(key, inc) {
             bump(&mut sync.counters.deferred_acked);
-            self.push_effect(Effect::Transmit {
+            self.push_effect(Effect::Release {
                 egress: d.egress,
                 frame: d.frame,
+                cause: ReleaseCause::DeferAcked,
             });
         }
     }
 
-    fn push_effect(&mut self, effect: Effect) {
+    pub(super) fn push_effect(&mut self, effect: Effect) {
         if self.effects.len() >= MAX_PENDING_EFFECTS {
             bump(&mut self.counters.effects_dropped);
             return;
@@ -643,58 +644,48 @@ impl Engine {
         self.effects.push_back(effect);
     }
 
-    /// After `decide`: hold a packet a peer's state could let through, or
-    /// defer the packet that just opened a flow. Returns the verdict to give.
-    pub(super) fn sync_verdict(
+    /// After judging a frame: hold a frame a peer's state could let
+    /// through, or defer the frame that just opened an inspected flow until
+    /// a peer acknowledges it. Returns the verdict to give.
+    pub(super) fn wait_for_peer(
         &mut self,
-        verdict: Verdict,
-        frame: &mut [u8],
+        judged: Judgement,
+        frame: &[u8],
         meta: PacketMeta,
         ingress: IfaceId,
         now: Instant,
     ) -> Verdict {
+        let verdict = judged.verdict();
         let Some(sync) = &mut self.sync else {
             return verdict;
         };
-        let defer = sync.defer_next.take();
         if !sync.active() {
             return verdict;
         }
-        match verdict {
-            Verdict::Drop(reason) if holdable(reason) => {
-                let Some(key) = hold_key(frame, meta) else {
-                    return verdict;
-                };
-                let cfg = sync.config;
-                let per_flow = sync.held.get(&key).map_or(0, Vec::len);
-                if sync.held_count >= cfg.hold_max_packets || per_flow >= cfg.hold_max_per_flow {
-                    bump(&mut sync.counters.hold_overflow);
-                    return verdict;
-                }
-                let deadline = now + cfg.hold_deadline;
-                sync.held.entry(key).or_default().push(Held {
+        let Some(key) = judged.flow else {
+            return verdict;
+        };
+        match judged.decision {
+            Err(reason) if holdable(reason) => {
+                let held = Held {
                     frame: frame.to_vec(),
                     meta,
                     ingress,
-                    deadline,
+                    deadline: now + sync.config.hold_deadline,
                     reason,
-                });
-                sync.held_count += 1;
-                sync.held_order.push_back((deadline, key));
+                };
+                if sync.hold.push(key, held).is_err() {
+                    bump(&mut sync.counters.hold_overflow);
+                    return verdict;
+                }
                 bump(&mut sync.counters.held);
                 Verdict::Hold
             }
-            Verdict::Forward { egress } => {
-                let Some((key, inc)) = defer else {
+            Ok(egress) => {
+                let Some(inc) = judged.opened else {
                     return verdict;
                 };
-                let cfg = sync.config;
-                if cfg.defer_deadline.is_zero() {
-                    return verdict;
-                }
-                if sync.deferred.len() >= cfg.defer_max_packets || sync.deferred.contains_key(&key)
-                {
-                    bump(&mut sync.counters.defer_overflow);
+                if sync.config.defer_deadline.is_zero() {
                     return verdict;
                 }
                 // The frame leaves later from a copy: complete a partial
@@ -703,71 +694,62 @@ impl Engine {
                 if meta.checksum == ChecksumState::Partial {
                     complete_checksum(&mut copy);
                 }
-                let deadline = now + cfg.defer_deadline;
-                sync.deferred.insert(
-                    key,
-                    Deferred {
-                        frame: copy,
-                        egress,
-                        deadline,
-                        inc,
-                    },
-                );
-                sync.deferred_order.push_back((deadline, key));
+                let d = Deferred {
+                    frame: copy,
+                    egress,
+                    deadline: now + sync.config.defer_deadline,
+                    inc,
+                };
+                if sync.defer.push(key, d).is_err() {
+                    bump(&mut sync.counters.defer_overflow);
+                    return verdict;
+                }
                 bump(&mut sync.counters.deferred);
                 Verdict::Hold
             }
-            _ => verdict,
+            Err(_) => verdict,
         }
     }
 
-    /// Run the packets held for `key` through the engine again.
+    /// A peer's state for `key` arrived: judge the frames held for it
+    /// again. A frame that passes leaves as an effect; one that still
+    /// lacks state waits out its deadline; one that fails for another
+    /// reason is dropped and counted. A flow opened by a released frame is
+    /// not deferred: the peer has just shown it knows the flow.
     fn release_held(&mut self, key: &FlowKey, now: Instant) {
         let Some(sync) = &mut self.sync else {
             return;
         };
-        let Some(held) = sync.held.remove(key) else {
+        let held = sync.hold.take(key);
+        if held.is_empty() {
             return;
-        };
-        sync.held_count -= held.len();
+        }
         let mut keep = Vec::new();
         for mut h in held {
-            let verdict = self.decide(&mut h.frame, h.meta, h.ingress, now);
-            let sync = self.sync_mut();
-            match verdict {
-                Verdict::Forward { egress } => {
-                    bump(&mut sync.counters.held_released);
+            let judged = self.judge(&mut h.frame, h.meta, h.ingress, now);
+            match judged.decision {
+                Ok(egress) => {
+                    bump(&mut self.sync_mut().counters.held_released);
                     if h.meta.checksum == ChecksumState::Partial {
                         complete_checksum(&mut h.frame);
                     }
-                    bump(&mut self.counters.forwarded_packets);
-                    self.counters.forwarded_bytes = self
-                        .counters
-                        .forwarded_bytes
-                        .saturating_add(h.frame.len() as u64);
-                    self.push_effect(Effect::Transmit {
+                    self.count_forwarded(h.frame.len());
+                    self.push_effect(Effect::Release {
                         egress,
                         frame: h.frame,
+                        cause: ReleaseCause::HeldPassed,
                     });
                 }
                 // Still lacking state: more of the peer's events may be on
                 // the way; wait out the deadline.
-                Verdict::Drop(reason) if holdable(reason) && now < h.deadline => keep.push(h),
-                Verdict::Drop(reason) => {
-                    bump(&mut sync.counters.held_refused);
+                Err(reason) if holdable(reason) && now < h.deadline => keep.push(h),
+                Err(reason) => {
+                    bump(&mut self.sync_mut().counters.held_refused);
                     bump(&mut self.counters.drops[reason.index()]);
                 }
-                Verdict::Hold => unreachable!("decide never holds"),
             }
         }
-        // A defer of a flow opened by a released packet is not worth it: the
-        // peer has just shown it knows the flow.
-        self.sync_mut().defer_next = None;
-        if !keep.is_empty() {
-            let sync = self.sync_mut();
-            sync.held_count += keep.len();
-            sync.held.insert(*key, keep);
-        }
+        self.sync_mut().hold.put_back(*key, keep);
     }
 
     /// Drop held packets and send deferred ones whose deadline has passed;
@@ -777,59 +759,28 @@ impl Engine {
             return;
         };
         sync.tombstones.expire(now.as_nanos());
-        while let Some(&(deadline, key)) = sync.held_order.front() {
-            if deadline > now {
-                break;
-            }
-            sync.held_order.pop_front();
-            let Some(list) = sync.held.get_mut(&key) else {
-                continue;
-            };
-            let mut expired = Vec::new();
-            list.retain(|h| {
-                if h.deadline <= now {
-                    expired.push(h.reason);
-                    false
-                } else {
-                    true
-                }
-            });
-            if list.is_empty() {
-                sync.held.remove(&key);
-            }
-            sync.held_count -= expired.len();
-            for reason in expired {
-                bump(&mut sync.counters.held_expired);
-                bump(&mut self.counters.drops[reason.index()]);
-            }
-        }
-        let sync = self.sync_mut();
+        let mut expired = Vec::new();
+        sync.hold.expire(now, &mut expired);
         let mut sends = Vec::new();
-        while let Some(&(deadline, key)) = sync.deferred_order.front() {
-            if deadline > now {
-                break;
-            }
-            sync.deferred_order.pop_front();
-            if sync.deferred.get(&key).is_some_and(|d| d.deadline <= now) {
-                let d = sync.deferred.remove(&key).expect("present");
-                bump(&mut sync.counters.deferred_timed_out);
-                sends.push(Effect::Transmit {
-                    egress: d.egress,
-                    frame: d.frame,
-                });
-            }
+        sync.defer.expire(now, &mut sends);
+        for h in expired {
+            bump(&mut sync.counters.held_expired);
+            bump(&mut self.counters.drops[h.reason.index()]);
         }
-        for e in sends {
-            self.push_effect(e);
+        for d in sends {
+            bump(&mut self.sync_mut().counters.deferred_timed_out);
+            self.push_effect(Effect::Release {
+                egress: d.egress,
+                frame: d.frame,
+                cause: ReleaseCause::DeferTimedOut,
+            });
         }
     }
 
     /// The earliest hold or defer deadline, if any.
     pub(super) fn sync_deadline(&self) -> Option<Instant> {
         let s = self.sync.as_ref()?;
-        let a = s.held_order.front().map(|(d, _)| *d);
-        let b = s.deferred_order.front().map(|(d, _)| *d);
-        match (a, b) {
+        match (s.hold.next_deadline(), s.defer.next_deadline()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }

@@ -1,7 +1,8 @@
 //! Packet views: what the engine needs to know of a frame, parsed once.
 //!
-//! [`parse`] checks every length and checksum up front (STYLE.md habit 2:
-//! parse, don't validate); everything after it works on [`Parsed`].
+//! [`parse`] checks every length and checksum up front, once (parse, don't
+//! validate: nothing after it re-checks a length or reads past one);
+//! everything after it works on [`Parsed`].
 
 mod parse;
 pub mod rewrite;

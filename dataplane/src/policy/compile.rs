@@ -14,8 +14,8 @@ use super::ast::{
     ServiceScope, ServiceValue,
 };
 use super::classifier::{AddrPrefix, Atom, Classifier, ClassifierBuilder, PortPrefix, Probe};
-use crate::engine::InterfaceConfig;
 use crate::flow::proto;
+use crate::iface::InterfaceConfig;
 use crate::verdict::IfaceId;
 
 /// Bound on the atoms one policy may expand to (object-group cross products
@@ -47,8 +47,9 @@ pub enum CompileError {
     SecurityLevel(String),
 }
 
-/// Connection options a class gives its connections (spec/asa.md §2.2),
-/// resolved: limits of 0 mean unlimited; `None` timeouts use the engine's defaults.
+/// Connection options a class gives its connections (docs/asa-behaviour.md
+/// §2.2), resolved: limits of 0 mean unlimited; `None` timeouts use the
+/// engine's defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnOptions {
     /// `conn-max` for the whole class.
@@ -247,14 +248,15 @@ impl Policy {
     fn class_matches(&self, class: &CompiledClass, probe: &Probe) -> bool {
         match &class.matcher {
             ClassMatcher::Any => true,
-            // spec/asa.md §2.1: a permit hit is in the class; a deny hit or no hit is not.
+            // docs/asa-behaviour.md §2.1: a permit hit is in the class; a deny
+            // hit or no hit is not.
             ClassMatcher::Acl(acl) => self.acls[*acl].decide(probe) == Some(true),
             ClassMatcher::Ports(c) => c.first_match(probe).is_some(),
         }
     }
 
-    /// The class whose connection settings govern a new connection (spec/asa.md
-    /// §2.3): the first matching class of the ingress interface's policy,
+    /// The class whose connection settings govern a new connection
+    /// (docs/asa-behaviour.md §2.3): the first matching class of the ingress interface's policy,
     /// then of the egress interface's (interface policies are
     /// bidirectional), then of the global policy (ingress on every
     /// interface). Connection limits, timeouts, randomization and
@@ -290,7 +292,7 @@ impl Policy {
 }
 
 /// Well-known ports of the ASA's default inspections, for
-/// `match default-inspection-traffic` (spec/asa.md §2.3, item 3).
+/// `match default-inspection-traffic` (docs/asa-behaviour.md §2.3, item 3).
 const DEFAULT_INSPECTION_PORTS: &[(u8, u16)] = &[
     (proto::TCP, 21),   // ftp
     (proto::TCP, 25),   // esmtp
@@ -918,7 +920,7 @@ pub(crate) mod tests {
     use std::net::Ipv4Addr;
 
     fn ifaces() -> Vec<InterfaceConfig> {
-        crate::engine::EngineConfig::inside_outside(crate::conntrack::NodeId(1), [0; 4]).interfaces
+        InterfaceConfig::inside_outside()
     }
 
     fn ace(

@@ -161,7 +161,7 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
     let swaps = w.iter().map(|s| s.counters.policy_swaps).max().unwrap_or(0);
     f.counter(&POLICY_SWAPS, &[], swaps);
     if w.iter().any(|s| s.io.is_some()) {
-        let io = |get: fn(&rampart_dataplane::io::bridge::BridgeCounters) -> u64| {
+        let io = |get: fn(&rampart_dataplane::counters::BridgeCounters) -> u64| {
             sum(w.iter().filter_map(|s| s.io.as_ref().map(get)))
         };
         f.counter(&IO_TRUNCATED, &[], io(|x| x.truncated));

@@ -1,4 +1,4 @@
-//! ASA syslog message texts (spec/asa.md §4) for the engine's connection
+//! ASA syslog message texts (docs/asa-behaviour.md §4) for the engine's connection
 //! events. No NAT: the mapped address in parentheses is the real one.
 
 use std::net::IpAddr;
@@ -71,7 +71,7 @@ fn ends(e: &Entry) -> ((IfaceId, Endpoint), (IfaceId, Endpoint)) {
 }
 
 /// `for` is the lower-security side, `to` the higher; `inbound` when the
-/// lower side opened it (spec/asa.md §4).
+/// lower side opened it (docs/asa-behaviour.md §4).
 fn for_to(ctx: &Context<'_>, e: &Entry) -> ((IfaceId, Endpoint), (IfaceId, Endpoint), bool) {
     let (init, resp) = ends(e);
     if ctx.level(init.0) < ctx.level(resp.0) {
@@ -130,8 +130,8 @@ pub fn teardown_reason(ctx: &Context<'_>, e: &Entry, reason: RemoveReason) -> St
 }
 
 fn flag_names(f: TcpFlags) -> String {
-    // spec/asa.md §4: space-separated names, each followed by a space (the
-    // ASA prints two spaces before `on`).
+    // docs/asa-behaviour.md §4: space-separated names, each followed by a
+    // space (the ASA prints two spaces before `on`).
     let mut out = String::new();
     for (bit, name) in [
         (TcpFlags::SYN, "SYN"),
@@ -375,7 +375,7 @@ pub fn format_event(ctx: &Context<'_>, ev: &ConnEvent) -> Option<Message> {
 #[cfg(test)]
 mod tests {
     //! Every message from a real engine fed real frames, checked against
-    //! the templates of spec/asa.md §4 with this engine's addresses.
+    //! the templates of docs/asa-behaviour.md §4 with this engine's addresses.
     use super::*;
     use rampart_dataplane::conntrack::NodeId;
     use rampart_dataplane::packet::PacketMeta;

@@ -1,4 +1,4 @@
-//! ASA syslog messages for connection events (spec/asa.md §4): formatting,
+//! ASA syslog messages for connection events (docs/asa-behaviour.md §4): formatting,
 //! a rate limit so that a flood cannot fill a disk, the 733100 drop-rate
 //! monitor, and RFC 5424 over UDP to a syslog server.
 

@@ -6,7 +6,7 @@
 //! with conntrack) — sink `k` (drops everything at ingress, so no replies
 //! and no ICMP); firewall `b` is joined to `a` by the sync link only
 //! (`sync0`, 198.19.255.1 ↔ 198.19.255.2). conntrackd runs in `a` and `b`
-//! with the configuration of `/work/shared/baselines/conntrackd.md`
+//! with the configuration that [`conntrackd_conf`] writes (below)
 //! (FTFW over UDP, `DisableExternalCache On`: peer entries go straight
 //! into the kernel table), its cache sized for the bulk phase.
 //!

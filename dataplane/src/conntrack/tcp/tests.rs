@@ -84,7 +84,7 @@ fn bad_flags_are_dropped_in_any_state() {
 // === transition table ===
 
 /// The table rendered as text, one row per (direction, event), so a change
-/// to any cell shows up in review (STYLE.md habit 3).
+/// to any cell shows up in review as a change of data.
 fn render_table() -> String {
     let mut out = String::from("dir    event  ");
     for s in TcpState::ALL {

@@ -5,7 +5,7 @@
 //! `kerberos` is 750 (Kerberos IV) on the ASA, not 88, and `www` is what
 //! `show running-config` prints for port 80 (`http` is accepted on input).
 
-use super::ast::{PortProtocol, Protocol};
+use crate::ast::{PortProtocol, Protocol};
 
 /// Which port names a port position accepts and prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,7 +25,7 @@ use std::os::fd::AsRawFd;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use crate::packet::{ChecksumState, PacketMeta};
+use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 
 /// Frames received per `recvmmsg` call.
 pub const RX_BATCH_FRAMES: usize = 32;
@@ -177,7 +177,7 @@ impl PacketSocket {
     }
 
     /// Join fanout group `group` (one per interface and process) with the
-    /// symmetric flow program of [`super::fanout`]: the kernel then hands
+    /// symmetric flow program of [`crate::fanout`]: the kernel then hands
     /// each frame to one member socket, both directions of a flow to the
     /// same member index (the order in which the workers joined).
     pub fn join_fanout(&self, group: u16) -> io::Result<()> {
@@ -185,7 +185,7 @@ impl PacketSocket {
         let arg = i32::from(group) | ((libc::PACKET_FANOUT_CBPF as i32) << 16);
         setsockopt_int(fd, libc::SOL_PACKET, libc::PACKET_FANOUT, arg)
             .map_err(|e| open_error(&self.name, "PACKET_FANOUT", e))?;
-        let prog: Vec<libc::sock_filter> = super::fanout::fanout_program()
+        let prog: Vec<libc::sock_filter> = crate::fanout::fanout_program()
             .iter()
             .map(|i| libc::sock_filter {
                 code: i.code,

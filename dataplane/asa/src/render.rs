@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::ast::*;
-use super::ports::{self, PortNames};
+use crate::ast::*;
+use crate::ports::{self, PortNames};
 
 fn hms(d: Duration) -> String {
     let s = d.as_secs();

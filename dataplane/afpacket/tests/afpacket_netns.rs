@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use rampart_dataplane::io::afpacket::{PacketSocket, RxBatch};
+use rampart_afpacket::afpacket::{PacketSocket, RxBatch};
 use rampart_dataplane::trace::{udp_frame, v4_pair};
 use rampart_node::lab::{Netns, is_root, sh};
 
@@ -94,8 +94,8 @@ fn opening_a_missing_interface_says_so() {
 
 #[test]
 fn fanout_hands_both_directions_of_a_flow_to_the_worker_worker_of_names() {
+    use rampart_afpacket::fanout::worker_of;
     use rampart_dataplane::flow::{Endpoint, FlowKey, Tuple, proto};
-    use rampart_dataplane::io::fanout::worker_of;
     if !is_root() {
         eprintln!("skipped: needs root");
         return;

@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use rampart_afpacket::afpacket::PacketSocket;
+use rampart_afpacket::bridge::Bridge;
 use rampart_dataplane::conntrack::NodeId;
-use rampart_dataplane::io::afpacket::PacketSocket;
-use rampart_dataplane::io::bridge::Bridge;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};
 use rampart_node::lab::{Lab, Role, fnv, is_root};
 

@@ -1,7 +1,8 @@
 //! The ASA configuration as parsed: the subset of commands Rampart enforces,
 //! in a normalised form that renders back as `show running-config` does
-//! (spec/asa.md §2). Order matters where the ASA's does (ACL lines, classes
-//! inside a policy-map); everything else is kept in the order first defined.
+//! (`docs/asa-behaviour.md` §2). Order matters where the ASA's does (ACL
+//! lines, classes inside a policy-map); everything else is kept in the
+//! order first defined.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
@@ -286,7 +287,7 @@ pub struct ClassMap {
     pub name: String,
     /// `description TEXT`.
     pub description: Option<String>,
-    /// The one `match` line (spec/asa.md §2.1: one match per class-map).
+    /// The one `match` line (one match per class-map, `docs/asa-behaviour.md` §2.1).
     pub matcher: Option<ClassMatch>,
 }
 
@@ -326,7 +327,7 @@ pub struct PolicyClass {
 }
 
 /// `set connection` settings of a class; `None` means not configured (the
-/// default applies, spec/asa.md §2.2).
+/// default applies, `docs/asa-behaviour.md` §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct ConnectionSettings {
     /// `conn-max N` (0 = unlimited).

@@ -11,7 +11,8 @@
 //! generated TCP segment carries its socket's random `sk_txhash` across a
 //! veth into the next namespace; the client's and the server's sockets have
 //! different ones, so the two directions of one connection would land on
-//! different workers (DESIGN.md asks for a symmetric spread).
+//! different workers, and each worker's table must see both directions of
+//! its flows (docs/ARCHITECTURE.md §4).
 //!
 //! The hash: `x = xor of the 32-bit words of source and destination
 //! address`, then for TCP and UDP `x ^= sport ^ dport`; then
@@ -23,7 +24,7 @@
 //! about a flow is spread by its own (outer) addresses, so on a node with
 //! several workers it may reach a worker that does not hold the flow.
 
-use crate::flow::{FlowKey, proto};
+use rampart_dataplane::flow::{FlowKey, proto};
 
 /// The multiplier of the final mix (the 32-bit golden ratio).
 const MIX: u32 = 0x9e37_79b1;
@@ -239,7 +240,7 @@ fn assemble(p: &[Asm]) -> Vec<Insn> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{Addr, Endpoint, FlowKey, Tuple};
+    use rampart_dataplane::flow::{Addr, Endpoint, FlowKey, Tuple};
 
     /// A classic BPF interpreter for the opcodes the program uses, over a
     /// packet that starts at the network header (as the fanout demux sees

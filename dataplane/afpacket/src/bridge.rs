@@ -8,36 +8,28 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::afpacket::{PacketSocket, RxBatch};
-use crate::engine::{Effect, Engine};
-use crate::packet::{ChecksumState, complete_checksum};
-use crate::time::Instant;
-use crate::verdict::{IfaceId, Verdict};
+use rampart_dataplane::counters::BridgeCounters;
+use rampart_dataplane::engine::sync::SyncOut;
+use rampart_dataplane::engine::{Effect, Engine};
+use rampart_dataplane::packet::{ChecksumState, complete_checksum};
+use rampart_dataplane::time::Instant;
+use rampart_dataplane::verdict::{IfaceId, Verdict};
+
+use crate::afpacket::{PacketSocket, RX_BATCH_FRAMES, RxBatch};
 
 /// How long the bridge sleeps in `poll` when no frame is waiting.
 const IDLE_POLL: Duration = Duration::from_millis(10);
-
-/// What the I/O layer saw beside the engine's own counters.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BridgeCounters {
-    /// Frames larger than a receive buffer, dropped.
-    pub truncated: u64,
-    /// Frames the kernel refused to send.
-    pub send_failed: u64,
-    /// Partial checksums completed before sending.
-    pub checksums_completed: u64,
-    /// GSO super-packets forwarded whole (vnet headers on).
-    pub gso_frames: u64,
-}
 
 /// The node's way into a bridge thread, called between batches: the
 /// engine is owned by the bridge thread, so state learned from peers and
 /// operator requests (show, clear, policy swaps) come in, and the engine's
 /// changes go out, through this — never a lock on the packet path.
 pub trait WorkerPort: Send {
-    /// Apply what peers sent, serve queued requests, hand over the
-    /// engine's changes.
+    /// Apply what peers sent and serve queued requests.
     fn exchange(&mut self, engine: &mut Engine, io: &BridgeCounters, now: Instant);
+    /// Hand the engine's sync effects of this turn (flows changed and
+    /// deleted) to the peers, taking them out of `events`.
+    fn send_to_peers(&mut self, events: &mut Vec<SyncOut>);
     /// An eventfd that becomes readable when something is queued, so the
     /// bridge wakes at once from its idle poll (a held packet is released
     /// within microseconds of its event arriving). The bridge reads it
@@ -59,6 +51,8 @@ pub struct Bridge {
     /// a cluster: the Unix epoch; zero for a standalone bridge).
     base_ns: u64,
     port: Option<Box<dyn WorkerPort>>,
+    /// The sync effects drained in one turn, for the port.
+    peer_events: Vec<SyncOut>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -82,6 +76,7 @@ impl Bridge {
             epoch: std::time::Instant::now(),
             base_ns: 0,
             port: None,
+            peer_events: Vec::new(),
         }
     }
 
@@ -126,7 +121,7 @@ impl Bridge {
                 self.engine.expire(now);
                 next_expire = self.engine.poll_timeout(now);
             }
-            self.flush_effects();
+            self.flush_effects(now);
             if moved == 0 {
                 let until = next_expire.saturating_since(self.now());
                 self.wait(until.min(IDLE_POLL));
@@ -139,8 +134,7 @@ impl Bridge {
     fn pump(&mut self, side: usize) -> io::Result<usize> {
         let n = self.sockets[side].recv_batch(&mut self.rx)?;
         let now = self.now();
-        let mut out: [usize; super::afpacket::RX_BATCH_FRAMES] =
-            [0; super::afpacket::RX_BATCH_FRAMES];
+        let mut out: [usize; RX_BATCH_FRAMES] = [0; RX_BATCH_FRAMES];
         let mut count = 0;
         let mut egress_side = 1 - side;
         // With vnet headers a partial checksum leaves as one, for the
@@ -182,9 +176,19 @@ impl Bridge {
         Ok(n)
     }
 
-    fn flush_effects(&mut self) {
-        let effects: Vec<Effect> = self.engine.poll_effects().collect();
-        for Effect::Transmit { egress, frame } in effects {
+    /// Drain the engine's effects: frames leave on their interface, sync
+    /// events go to the peers through the port.
+    fn flush_effects(&mut self, now: Instant) {
+        while let Some(effect) = self.engine.poll_effect(now) {
+            let (egress, frame) = match effect {
+                Effect::Transmit { egress, frame } | Effect::Release { egress, frame, .. } => {
+                    (egress, frame)
+                }
+                sync => {
+                    self.peer_events.extend(sync.into_sync());
+                    continue;
+                }
+            };
             let sent = self
                 .sockets
                 .get(usize::from(egress.0))
@@ -192,6 +196,14 @@ impl Bridge {
             if sent == 0 {
                 self.counters.send_failed = self.counters.send_failed.saturating_add(1);
             }
+        }
+        if self.peer_events.is_empty() {
+            return;
+        }
+        // An engine syncs only under a node, which always gives a port.
+        match &mut self.port {
+            Some(port) => port.send_to_peers(&mut self.peer_events),
+            None => self.peer_events.clear(),
         }
     }
 

@@ -1,0 +1,16 @@
+//! Rampart's AF_PACKET shell: the sockets that carry frames to and from the
+//! sans-IO engine of `rampart-dataplane`. This crate depends on the engine,
+//! never the reverse, so the engine holds no socket code.
+//!
+//! - [`afpacket`]: batched AF_PACKET sockets on one interface.
+//! - [`fanout`]: the symmetric flow hash, in the kernel's fanout program
+//!   and in Rust, so both agree on which worker owns a flow.
+//! - [`bridge`]: one thread moving frames between two interfaces through
+//!   one engine.
+
+#[cfg(target_os = "linux")]
+pub mod afpacket;
+#[cfg(target_os = "linux")]
+pub mod bridge;
+#[cfg(target_os = "linux")]
+pub mod fanout;

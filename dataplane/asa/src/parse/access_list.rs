@@ -1,0 +1,182 @@
+//! `access-list NAME [line N] …`: an extended access-list's remarks and
+//! ACEs in order, with `line N` inserting; `standard`, `ethertype` and
+//! `webtype` access-lists are ignored.
+
+use crate::ast::*;
+
+use super::Parser;
+use super::cursor::{Cur, R, Tok};
+use super::refs::{Owner, acl_line_key};
+
+/// Longest ACL remark; the ASA refuses longer ones (Capirca cuts to this).
+const REMARK_MAX_CHARS: usize = 100;
+
+impl Parser {
+    pub(super) fn access_list(&mut self, c: &mut Cur<'_>, name: Tok<'_>) -> R<()> {
+        let position = if c.eat("line") {
+            Some(line_number(c)?)
+        } else {
+            None
+        };
+        if let Some(kind) = c
+            .peek()
+            .filter(|w| matches!(*w, "standard" | "ethertype" | "webtype"))
+        {
+            if self.cfg.access_lists.iter().any(|a| a.name == name.text) {
+                return Err(c.err(format!(
+                    "access-list '{}' is an extended access-list",
+                    name.text
+                )));
+            }
+            let reason = match kind {
+                "standard" => {
+                    "standard access-lists serve routing and VPN features Rampart does not implement"
+                }
+                "ethertype" => "ethertype access-lists are not enforced: Rampart filters IP only",
+                _ => "webtype access-lists serve clientless VPN, which Rampart does not implement",
+            };
+            self.other_acls.insert(name.text.to_string(), reason);
+            self.ignore(c, reason);
+            return Ok(());
+        }
+        if self.other_acls.contains_key(name.text) && c.peek() != Some("remark") {
+            return Err(c.err(format!(
+                "access-list '{}' is not an extended access-list",
+                name.text
+            )));
+        }
+        let refs_before = self.refs.len();
+        let line = if c.eat("remark") {
+            AclLine::Remark(remark(c)?.to_string())
+        } else {
+            c.eat("extended");
+            AclLine::Ace(self.ace(c)?)
+        };
+        self.own(refs_before, &Owner::Keyed(acl_line_key(name.text, &line)));
+        if let Some(reason) = self.other_acls.get(name.text) {
+            // A remark of an ignored access-list.
+            self.ignore(c, reason);
+            return Ok(());
+        }
+        let acl = match self
+            .cfg
+            .access_lists
+            .iter()
+            .position(|a| a.name == name.text)
+        {
+            Some(i) => &mut self.cfg.access_lists[i],
+            None => {
+                self.cfg.access_lists.push(AccessList {
+                    name: name.text.to_string(),
+                    lines: Vec::new(),
+                });
+                self.cfg.access_lists.last_mut().expect("just pushed")
+            }
+        };
+        // `line N` inserts before the current Nth line (remarks count); a
+        // number past the end appends.
+        let at = position.map_or(acl.lines.len(), |n| (n - 1).min(acl.lines.len()));
+        acl.lines.insert(at, line);
+        Ok(())
+    }
+}
+
+/// `line N` of an access-list (N ≥ 1).
+pub(super) fn line_number(c: &mut Cur<'_>) -> R<usize> {
+    let t = c.word("line number")?;
+    match t.text.parse::<usize>() {
+        Ok(0) => Err(c.err_at(t.col, "line numbers start at 1")),
+        Ok(n) => Ok(n),
+        Err(_) => Err(c.err_at(t.col, format!("invalid line number '{}'", t.text))),
+    }
+}
+
+/// The text of an ACL remark: the rest of the line, verbatim.
+pub(super) fn remark<'a>(c: &mut Cur<'a>) -> R<&'a str> {
+    let Some((text, col)) = c.rest() else {
+        return Err(c.expected("remark text"));
+    };
+    let n = text.chars().count();
+    if n > REMARK_MAX_CHARS {
+        return Err(c.err_at(
+            col,
+            format!("remarks are at most 100 characters, this one has {n}"),
+        ));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ast::*;
+    use crate::parse::test_support::*;
+
+    #[test]
+    fn seed_lines() {
+        let c = cfg(
+            "access-list tcp_bypass permit ip any 198.18.2.0 255.255.255.0\naccess-list tcp_bypass extended permit ip 198.18.2.0 255.255.255.0 any",
+        );
+        let net = AddrSpec::V4Net(v4("198.18.2.0"), v4("255.255.255.0"));
+        assert_eq!(
+            c.access_lists,
+            vec![AccessList {
+                name: "tcp_bypass".into(),
+                lines: vec![
+                    AclLine::Ace(permit_ip(AddrSpec::Any, net.clone())),
+                    AclLine::Ace(permit_ip(net, AddrSpec::Any)),
+                ],
+            }]
+        );
+    }
+
+    #[test]
+    fn remarks_and_line_numbers() {
+        let c = cfg(
+            "access-list A permit ip any host 198.18.0.1\naccess-list A remark   spaced   remark text  \naccess-list A line 1 remark first\naccess-list A line 3 extended deny ip any any\naccess-list A line 99 remark last",
+        );
+        let lines = &c.access_lists[0].lines;
+        assert_eq!(lines.len(), 5);
+        assert_eq!(lines[0], AclLine::Remark("first".into()));
+        assert!(matches!(&lines[1], AclLine::Ace(a) if a.action == Action::Permit));
+        assert!(matches!(&lines[2], AclLine::Ace(a) if a.action == Action::Deny));
+        assert_eq!(lines[3], AclLine::Remark("spaced   remark text".into()));
+        assert_eq!(lines[4], AclLine::Remark("last".into()));
+        let hundred = "x".repeat(100);
+        assert_eq!(
+            cfg(&format!("access-list A remark {hundred}")).access_lists[0].lines[0],
+            AclLine::Remark(hundred)
+        );
+    }
+
+    #[test]
+    fn other_access_list_kinds_are_ignored() {
+        let text = "access-list S standard permit 198.18.0.0 255.255.0.0\naccess-list E ethertype deny bpdu\naccess-group E in interface inside\naccess-list E remark bridge protocol\nno access-list E ethertype deny bpdu";
+        let p = parsed(text);
+        assert_eq!(p.config, Config::default());
+        assert_eq!(p.ignored.len(), 5);
+        assert_eq!(
+            p.ignored[1].reason,
+            "ethertype access-lists are not enforced: Rampart filters IP only"
+        );
+        check_errors(&[
+            (
+                "access-list S standard permit any\naccess-list S extended permit ip any any",
+                2,
+                15,
+                "access-list 'S' is not an extended access-list",
+            ),
+            (
+                "access-list S extended permit ip any any\naccess-list S standard permit any",
+                2,
+                15,
+                "access-list 'S' is an extended access-list",
+            ),
+            (
+                "access-list S standard permit any\nclass-map C\n match access-list S",
+                3,
+                20,
+                "access-list 'S' is not an extended access-list",
+            ),
+        ]);
+    }
+}

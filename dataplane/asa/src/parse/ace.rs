@@ -1,0 +1,725 @@
+//! An access-list entry: `permit|deny PROTO SRC [PORT] DST [PORT]
+//! [log …] [inactive]`, with objects and object-groups in the protocol,
+//! address and port positions.
+
+use crate::ast::*;
+use crate::ports::{self, PortNames};
+
+use super::Parser;
+use super::cursor::{Cur, R};
+use super::refs::{GroupKind, RefKind, group_name};
+use super::values::{Net, Ops, host_ip, network_literal, port_match};
+
+/// `log … interval N`: 1–600 seconds.
+const LOG_INTERVAL_MAX_SECS: u32 = 600;
+
+/// Syslog levels a `log` option may name.
+const LOG_LEVELS: &[&str] = &[
+    "emergencies",
+    "alerts",
+    "critical",
+    "errors",
+    "warnings",
+    "notifications",
+    "informational",
+    "debugging",
+];
+
+impl Parser {
+    pub(super) fn ace(&mut self, c: &mut Cur<'_>) -> R<Ace> {
+        let action = match c.peek() {
+            Some("permit") => Action::Permit,
+            Some("deny") => Action::Deny,
+            _ => return Err(c.expected("permit or deny")),
+        };
+        c.next();
+        // What may follow the addresses: port names, or why no ports.
+        let (protocol, ports): (ProtoSpec, Result<PortNames, &'static str>) = match c.next() {
+            Some(t) if t.text == "object" => {
+                let n = c.word("service object name")?;
+                self.reference(c, RefKind::ServiceObject, n);
+                (
+                    ProtoSpec::Object(n.text.to_string()),
+                    Err("ports come from the service object, not the access-list line"),
+                )
+            }
+            Some(t) if t.text == "object-group" => {
+                let n = c.word("object-group name")?;
+                let known = self
+                    .cfg
+                    .object_groups
+                    .iter()
+                    .find(|g| group_name(g) == n.text)
+                    .map(GroupKind::of);
+                let ports = if known == Some(GroupKind::Service) {
+                    Err("ports come from the service object-group, not the access-list line")
+                } else {
+                    Ok(PortNames::TcpUdp)
+                };
+                let at = self.refs.len();
+                self.reference(c, RefKind::ProtoOrServiceGroup, n);
+                let ace = self.ace_rest(c, action, ProtoSpec::Group(n.text.to_string()), ports)?;
+                // Ports after a group need a protocol group (the ASA's
+                // tcp-udp idiom); a service group carries its own.
+                if ace.source_port.is_some() || ace.destination_port.is_some() {
+                    self.refs[at].kind = RefKind::ProtocolGroup;
+                }
+                return Ok(ace);
+            }
+            Some(t) => match ports::protocol(t.text) {
+                Some(p) => (
+                    ProtoSpec::Protocol(p),
+                    ports::port_names(p).ok_or("ports apply only to tcp, udp and sctp"),
+                ),
+                None => {
+                    c.back();
+                    return Err(c.expected("protocol"));
+                }
+            },
+            None => return Err(c.expected("protocol")),
+        };
+        self.ace_rest(c, action, protocol, ports)
+    }
+
+    /// An ACE after its protocol: addresses, ports, options.
+    fn ace_rest(
+        &mut self,
+        c: &mut Cur<'_>,
+        action: Action,
+        protocol: ProtoSpec,
+        ports: Result<PortNames, &'static str>,
+    ) -> R<Ace> {
+        let source = self.address(c, "source address")?;
+        let source_port = self.ports_opt(c, ports, false)?;
+        let destination = self.address(
+            c,
+            if ports.is_ok() && source_port.is_none() {
+                "port or destination address"
+            } else {
+                "destination address"
+            },
+        )?;
+        let destination_port = self.ports_opt(c, ports, true)?;
+        let mut ace = Ace {
+            action,
+            protocol,
+            source,
+            source_port,
+            destination,
+            destination_port,
+            log: false,
+            inactive: false,
+        };
+        let icmp = matches!(ace.protocol, ProtoSpec::Protocol(p) if ports::is_icmp(p));
+        if icmp
+            && c.peek()
+                .is_some_and(|w| !matches!(w, "log" | "inactive" | "time-range"))
+        {
+            return Err(c.err("icmp types are not supported yet"));
+        }
+        while let Some(t) = c.next() {
+            match t.text {
+                "log" => ace.log = log_options(c)?,
+                "inactive" => ace.inactive = true,
+                "time-range" => {
+                    return Err(c.err_at(t.col, "time-range is not supported yet"));
+                }
+                w => {
+                    return Err(c.err_at(t.col, format!("unexpected '{w}' after end of command")));
+                }
+            }
+        }
+        Ok(ace)
+    }
+
+    fn address(&mut self, c: &mut Cur<'_>, what: &str) -> R<AddrSpec> {
+        let Some(t) = c.next() else {
+            return Err(c.expected(what));
+        };
+        Ok(match t.text {
+            "any" => AddrSpec::Any,
+            "any4" => AddrSpec::Any4,
+            "any6" => AddrSpec::Any6,
+            "host" => AddrSpec::Host(host_ip(c)?),
+            "object" => {
+                let n = c.word("network object name")?;
+                self.reference(c, RefKind::NetworkObject, n);
+                AddrSpec::Object(n.text.to_string())
+            }
+            "object-group" => {
+                let n = c.word("network object-group name")?;
+                self.reference(c, RefKind::NetworkGroup, n);
+                AddrSpec::Group(n.text.to_string())
+            }
+            "interface" => {
+                let n = c.word("interface name")?;
+                self.reference(c, RefKind::Interface, n);
+                AddrSpec::Interface(n.text.to_string())
+            }
+            _ => match network_literal(c, t)? {
+                Some(Net::V4(a, m)) => AddrSpec::V4Net(a, m),
+                Some(Net::V6(a, l)) => AddrSpec::V6Net(a, l),
+                None => {
+                    c.back();
+                    return Err(c.expected(what));
+                }
+            },
+        })
+    }
+
+    /// An optional port condition after an address (`last`: after the
+    /// destination, where nothing but ports can follow).
+    fn ports_opt(
+        &mut self,
+        c: &mut Cur<'_>,
+        ports: Result<PortNames, &'static str>,
+        last: bool,
+    ) -> R<Option<PortSpec>> {
+        match c.peek() {
+            Some("eq" | "neq" | "lt" | "gt" | "range") => match ports {
+                Ok(names) => Ok(Some(PortSpec::Match(port_match(c, names, Ops::All)?))),
+                Err(why) => Err(c.err(why)),
+            },
+            // After the source, `object-group NAME` is a port group when a
+            // service group with a protocol of that name is already defined
+            // (as the ASA resolves it: by the name's kind when the line is
+            // entered), else the destination. After the destination it can
+            // only be a port group; the reference check names a wrong one.
+            Some("object-group") if ports.is_ok() => {
+                let name = c.peek_at(1).unwrap_or_default();
+                let is_port_group = self.cfg.object_groups.iter().any(|g| {
+                    group_name(g) == name && matches!(GroupKind::of(g), GroupKind::Port(_))
+                });
+                if !is_port_group && !last {
+                    return Ok(None);
+                }
+                c.next();
+                let n = c.word("port object-group name")?;
+                if let Ok(names) = ports {
+                    self.reference(c, RefKind::PortGroup(names), n);
+                }
+                Ok(Some(PortSpec::Group(n.text.to_string())))
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// `log [LEVEL] [interval SECS] | log disable | log default`: whether the
+/// ACE logs (`log disable` turns it off; level and interval are not kept).
+fn log_options(c: &mut Cur<'_>) -> R<bool> {
+    match c.peek() {
+        Some("disable") => {
+            c.next();
+            return Ok(false);
+        }
+        Some("default") => {
+            c.next();
+            return Ok(true);
+        }
+        Some(w) if LOG_LEVELS.contains(&w) || w.parse::<u8>().is_ok_and(|n| n <= 7) => {
+            c.next();
+        }
+        Some(w) if w.chars().all(|ch| ch.is_ascii_digit()) => {
+            return Err(c.err(format!("invalid log level '{w}', expected 0-7")));
+        }
+        _ => {}
+    }
+    if c.eat("interval") {
+        let t = c.word("log interval")?;
+        if !t
+            .text
+            .parse::<u32>()
+            .is_ok_and(|n| (1..=LOG_INTERVAL_MAX_SECS).contains(&n))
+        {
+            return Err(c.err_at(
+                t.col,
+                format!("invalid log interval '{}', expected 1-600", t.text),
+            ));
+        }
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ast::*;
+    use crate::parse::test_support::*;
+    use std::net::Ipv6Addr;
+
+    #[test]
+    fn addresses() {
+        let cases: &[(&str, AddrSpec)] = &[
+            ("any", AddrSpec::Any),
+            ("any4", AddrSpec::Any4),
+            ("any6", AddrSpec::Any6),
+            ("host 198.18.0.1", AddrSpec::Host(ip("198.18.0.1"))),
+            ("host 2001:db8::1", AddrSpec::Host(ip("2001:db8::1"))),
+            (
+                "198.18.0.0 255.255.0.0",
+                AddrSpec::V4Net(v4("198.18.0.0"), v4("255.255.0.0")),
+            ),
+            (
+                "0.0.0.0 0.0.0.0",
+                AddrSpec::V4Net(v4("0.0.0.0"), v4("0.0.0.0")),
+            ),
+            (
+                "2001:db8::/32",
+                AddrSpec::V6Net("2001:db8::".parse().unwrap(), 32),
+            ),
+            ("::/0", AddrSpec::V6Net(Ipv6Addr::UNSPECIFIED, 0)),
+            ("object O", AddrSpec::Object("O".into())),
+            ("object-group G", AddrSpec::Group("G".into())),
+            ("interface outside", AddrSpec::Interface("outside".into())),
+        ];
+        let defs = "object network O\n host 198.18.0.1\nobject-group network G\n network-object host 198.18.0.2\n";
+        for (text, want) in cases {
+            let a = ace(&format!("{defs}access-list A permit ip {text} {text}"));
+            assert_eq!((&a.source, &a.destination), (want, want), "{text}");
+        }
+    }
+
+    #[test]
+    fn protocols_and_ports() {
+        let a = ace("access-list A permit tcp any eq www host 198.18.0.1 range ftp-data ftp");
+        assert_eq!(a.protocol, ProtoSpec::Protocol(Protocol::Number(6)));
+        assert_eq!(a.source_port, Some(PortSpec::Match(PortMatch::Eq(80))));
+        assert_eq!(
+            a.destination_port,
+            Some(PortSpec::Match(PortMatch::Range(20, 21)))
+        );
+        let ops = [
+            ("eq https", PortMatch::Eq(443)),
+            ("neq 8080", PortMatch::Neq(8080)),
+            ("lt 1024", PortMatch::Lt(1024)),
+            ("gt ssh", PortMatch::Gt(22)),
+            ("range 0 65535", PortMatch::Range(0, 65535)),
+        ];
+        for (text, want) in ops {
+            let a = ace(&format!("access-list A deny tcp any any {text}"));
+            assert_eq!(a.destination_port, Some(PortSpec::Match(want)), "{text}");
+            assert_eq!(a.action, Action::Deny);
+        }
+        assert_eq!(
+            ace("access-list A permit udp any any eq snmp").destination_port,
+            Some(PortSpec::Match(PortMatch::Eq(161)))
+        );
+        assert_eq!(
+            ace("access-list A permit sctp any any eq 2905").destination_port,
+            Some(PortSpec::Match(PortMatch::Eq(2905)))
+        );
+        for (word, n) in [
+            ("gre", 47),
+            ("esp", 50),
+            ("icmp6", 58),
+            ("pcp", 108),
+            ("200", 200),
+        ] {
+            assert_eq!(
+                ace(&format!("access-list A permit {word} any any")).protocol,
+                ProtoSpec::Protocol(Protocol::Number(n))
+            );
+        }
+    }
+
+    #[test]
+    fn groups_and_objects_in_aces() {
+        let defs = "object service SVC\n service tcp destination eq 443\nobject-group service SG\n service-object udp destination eq 53\nobject-group protocol TU\n protocol-object tcp\n protocol-object udp\nobject-group service WEB tcp\n port-object eq 80\nobject-group network NET\n network-object 198.18.0.0 255.255.0.0\n";
+        let a = ace(&format!("{defs}access-list A permit object SVC any any"));
+        assert_eq!(a.protocol, ProtoSpec::Object("SVC".into()));
+        let a = ace(&format!(
+            "{defs}access-list A permit object-group SG any any"
+        ));
+        assert_eq!(a.protocol, ProtoSpec::Group("SG".into()));
+        let a = ace(&format!(
+            "{defs}access-list A permit object-group TU any any eq domain"
+        ));
+        assert_eq!(a.protocol, ProtoSpec::Group("TU".into()));
+        assert_eq!(a.destination_port, Some(PortSpec::Match(PortMatch::Eq(53))));
+        let a = ace(&format!(
+            "{defs}access-list A permit tcp object-group NET object-group WEB object-group NET object-group WEB"
+        ));
+        assert_eq!(a.source, AddrSpec::Group("NET".into()));
+        assert_eq!(a.source_port, Some(PortSpec::Group("WEB".into())));
+        assert_eq!(a.destination, AddrSpec::Group("NET".into()));
+        assert_eq!(a.destination_port, Some(PortSpec::Group("WEB".into())));
+    }
+
+    #[test]
+    fn log_and_inactive() {
+        let base = "access-list A permit ip any any";
+        for (tail, log, inactive) in [
+            ("", false, false),
+            (" log", true, false),
+            (" log 7", true, false),
+            (" log informational interval 300", true, false),
+            (" log interval 60", true, false),
+            (" log default", true, false),
+            (" log disable", false, false),
+            (" inactive", false, true),
+            (" log warnings inactive", true, true),
+        ] {
+            let a = ace(&format!("{base}{tail}"));
+            assert_eq!((a.log, a.inactive), (log, inactive), "{tail}");
+        }
+    }
+
+    #[test]
+    fn access_list_errors() {
+        check_errors(&[
+            (
+                "access-list tcp_bypass permit ip any",
+                1,
+                37,
+                "expected destination address",
+            ),
+            ("access-list", 1, 12, "expected access-list name"),
+            ("access-list A", 1, 14, "expected permit or deny"),
+            (
+                "access-list A allow ip any any",
+                1,
+                15,
+                "expected permit or deny, found 'allow'",
+            ),
+            ("access-list A extended", 1, 23, "expected permit or deny"),
+            ("access-list A permit", 1, 21, "expected protocol"),
+            (
+                "access-list A permit foo any any",
+                1,
+                22,
+                "expected protocol, found 'foo'",
+            ),
+            (
+                "access-list A permit 256 any any",
+                1,
+                22,
+                "expected protocol, found '256'",
+            ),
+            ("access-list A permit ip", 1, 24, "expected source address"),
+            (
+                "access-list A permit ip nowhere any",
+                1,
+                25,
+                "expected source address, found 'nowhere'",
+            ),
+            (
+                "access-list A permit tcp any",
+                1,
+                29,
+                "expected port or destination address",
+            ),
+            (
+                "access-list A permit tcp any bogus",
+                1,
+                30,
+                "expected port or destination address, found 'bogus'",
+            ),
+            (
+                "access-list A permit tcp any eq 80",
+                1,
+                35,
+                "expected destination address",
+            ),
+            (
+                "access-list A permit ip 198.18.0.0 any",
+                1,
+                36,
+                "expected mask or prefix, found 'any'",
+            ),
+            (
+                "access-list A permit ip any 198.18.0.0",
+                1,
+                39,
+                "expected mask or prefix",
+            ),
+            (
+                "access-list A permit ip 2001:db8:: any",
+                1,
+                35,
+                "expected mask or prefix",
+            ),
+            (
+                "access-list A permit ip 198.18.2.300 255.255.255.0 any",
+                1,
+                25,
+                "invalid IPv4 address '198.18.2.300'",
+            ),
+            (
+                "access-list A permit ip 198.18.2.0 255.255.255.300 any",
+                1,
+                36,
+                "invalid IPv4 mask '255.255.255.300'",
+            ),
+            (
+                "access-list A permit ip host 198.18.0 any",
+                1,
+                30,
+                "invalid IPv4 address '198.18.0'",
+            ),
+            (
+                "access-list A permit ip host any any",
+                1,
+                30,
+                "invalid IPv4 address 'any'",
+            ),
+            (
+                "access-list A permit ip host",
+                1,
+                29,
+                "expected host address",
+            ),
+            (
+                "access-list A permit ip 198.18.0.1 255.255.255.0 any",
+                1,
+                25,
+                "address has host bits set beyond the mask",
+            ),
+            (
+                "access-list A permit ip 198.18.0.0 255.0.255.0 any",
+                1,
+                36,
+                "mask '255.0.255.0' is not contiguous",
+            ),
+            (
+                "access-list A permit ip 2001:db8::1/64 any",
+                1,
+                25,
+                "address has host bits set beyond the prefix length",
+            ),
+            (
+                "access-list A permit ip 2001:db8::/129 any",
+                1,
+                25,
+                "invalid IPv6 prefix '2001:db8::/129'",
+            ),
+            (
+                "access-list A permit ip 10.0.0.0/8 any",
+                1,
+                25,
+                "IPv4 networks are written as address and mask, not '10.0.0.0/8'",
+            ),
+            (
+                "access-list A permit ip object",
+                1,
+                31,
+                "expected network object name",
+            ),
+            (
+                "access-list A permit tcp any any eq",
+                1,
+                36,
+                "expected port",
+            ),
+            (
+                "access-list A permit tcp any any eq wwww",
+                1,
+                37,
+                "invalid port 'wwww' for tcp",
+            ),
+            (
+                "access-list A permit tcp any any eq syslog",
+                1,
+                37,
+                "invalid port 'syslog' for tcp",
+            ),
+            (
+                "access-list A permit udp any any eq ssh",
+                1,
+                37,
+                "invalid port 'ssh' for udp",
+            ),
+            (
+                "access-list A permit sctp any any eq www",
+                1,
+                38,
+                "invalid port 'www' for sctp",
+            ),
+            (
+                "access-list A permit tcp any any eq 65536",
+                1,
+                37,
+                "invalid port '65536' for tcp",
+            ),
+            (
+                "access-list A permit tcp any any range 80",
+                1,
+                42,
+                "expected port",
+            ),
+            (
+                "access-list A permit tcp any any range 90 80",
+                1,
+                43,
+                "a port range runs from the lower port to the higher",
+            ),
+            (
+                "access-list A permit icmp any any eq 80",
+                1,
+                35,
+                "ports apply only to tcp, udp and sctp",
+            ),
+            (
+                "access-list A permit ip any eq 80 any",
+                1,
+                29,
+                "ports apply only to tcp, udp and sctp",
+            ),
+            (
+                "access-list A permit icmp any any echo",
+                1,
+                35,
+                "icmp types are not supported yet",
+            ),
+            (
+                "access-list A permit icmp6 any any 128",
+                1,
+                36,
+                "icmp types are not supported yet",
+            ),
+            (
+                "access-list A permit ip any any time-range WORK",
+                1,
+                33,
+                "time-range is not supported yet",
+            ),
+            (
+                "access-list A permit ip any any extra",
+                1,
+                33,
+                "unexpected 'extra' after end of command",
+            ),
+            (
+                "access-list A permit ip any any log extra",
+                1,
+                37,
+                "unexpected 'extra' after end of command",
+            ),
+            (
+                "access-list A permit ip any any log 8",
+                1,
+                37,
+                "invalid log level '8', expected 0-7",
+            ),
+            (
+                "access-list A permit ip any any log 6 interval 0",
+                1,
+                48,
+                "invalid log interval '0', expected 1-600",
+            ),
+            (
+                "access-list A permit ip any any log interval",
+                1,
+                45,
+                "expected log interval",
+            ),
+            ("access-list A remark", 1, 21, "expected remark text"),
+            (
+                "access-list A remark xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                1,
+                22,
+                "remarks are at most 100 characters, this one has 101",
+            ),
+            (
+                "access-list A line 0 remark x",
+                1,
+                20,
+                "line numbers start at 1",
+            ),
+            (
+                "access-list A line x remark x",
+                1,
+                20,
+                "invalid line number 'x'",
+            ),
+            ("access-list A line", 1, 19, "expected line number"),
+        ]);
+    }
+
+    #[test]
+    fn access_list_group_and_object_errors() {
+        let defs = "object service SVC\n service tcp destination eq 443\nobject-group service SG\n service-object udp\nobject-group service WEB tcp\n port-object eq 80\nobject-group service DNS udp\n port-object eq 53\nobject-group network NET\n network-object host 198.18.0.1\n";
+        let at = |line: &str| format!("{defs}{line}");
+        check_errors(&[
+            (
+                &at("access-list A permit object SVC any any eq 80"),
+                11,
+                41,
+                "ports come from the service object, not the access-list line",
+            ),
+            (
+                &at("access-list A permit object-group SG any any eq 80"),
+                11,
+                46,
+                "ports come from the service object-group, not the access-list line",
+            ),
+            (
+                &at("access-list A permit object-group NET any any"),
+                11,
+                35,
+                "object-group 'NET' is a network group, not a protocol or service group",
+            ),
+            (
+                &at("access-list A permit object NET any any"),
+                11,
+                29,
+                "object 'NET' is not defined",
+            ),
+            (
+                &at("access-list A permit tcp any object-group DNS any"),
+                11,
+                43,
+                "object-group 'DNS' is a udp port group, not a tcp port group",
+            ),
+            (
+                &at("access-list A permit udp any any object-group WEB"),
+                11,
+                47,
+                "object-group 'WEB' is a tcp port group, not a udp port group",
+            ),
+            (
+                &at("access-list A permit ip object-group WEB any"),
+                11,
+                38,
+                "object-group 'WEB' is a tcp port group, not a network group",
+            ),
+            (
+                &at("access-list A permit ip object SVC any"),
+                11,
+                32,
+                "object 'SVC' is a service object, not a network object",
+            ),
+            (
+                &at("access-list A permit ip object-group NOPE any"),
+                11,
+                38,
+                "object-group 'NOPE' is not defined",
+            ),
+            (
+                // After the destination only a port group can follow.
+                &at("access-list A permit tcp any any object-group NOPE"),
+                11,
+                47,
+                "object-group 'NOPE' is not defined",
+            ),
+            (
+                &at("access-list A permit tcp any any object-group NET"),
+                11,
+                47,
+                "object-group 'NET' is a network group, not a tcp port group",
+            ),
+            (
+                &at("access-list A permit ip any any object-group WEB"),
+                11,
+                33,
+                "unexpected 'object-group' after end of command",
+            ),
+            (
+                // Ports after a group defined later: it must be a protocol group.
+                "access-list A permit object-group LATER any any eq 80\nobject-group service LATER\n service-object tcp",
+                1,
+                35,
+                "object-group 'LATER' is a service group, not a protocol group",
+            ),
+        ]);
+    }
+}

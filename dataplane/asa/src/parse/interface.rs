@@ -1,0 +1,189 @@
+//! `interface HW` blocks: `nameif` and `security-level` are kept, other
+//! interface settings are ignored.
+
+use crate::ast::Interface;
+
+use super::Parser;
+use super::cursor::{Cur, R};
+use super::modes::{Mode, REASON_INTERFACE};
+
+/// `security-level` is 0–100.
+const SECURITY_LEVEL_MAX: u32 = 100;
+
+impl Parser {
+    pub(super) fn interface(&mut self, c: &mut Cur<'_>) -> R<()> {
+        self.mode = Mode::Skip;
+        let hw = c.word("interface name")?.text.to_string();
+        c.done()?;
+        let i = match self.cfg.interfaces.iter().position(|x| x.hardware == hw) {
+            Some(i) => i,
+            None => {
+                self.cfg.interfaces.push(Interface {
+                    hardware: hw,
+                    nameif: None,
+                    security_level: None,
+                });
+                self.cfg.interfaces.len() - 1
+            }
+        };
+        self.mode = Mode::Interface(i);
+        Ok(())
+    }
+
+    pub(super) fn interface_sub(&mut self, c: &mut Cur<'_>, i: usize) -> R<()> {
+        let negate = c.eat("no");
+        match (c.peek().unwrap_or_default(), negate) {
+            ("nameif", false) => {
+                c.next();
+                let name = c.word("interface name")?;
+                c.done()?;
+                if let Some(other) = self
+                    .cfg
+                    .interfaces
+                    .iter()
+                    .enumerate()
+                    .find(|&(k, x)| k != i && x.nameif.as_deref() == Some(name.text))
+                {
+                    return Err(c.err_at(
+                        name.col,
+                        format!(
+                            "nameif '{}' is already used by interface {}",
+                            name.text, other.1.hardware
+                        ),
+                    ));
+                }
+                self.cfg.interfaces[i].nameif = Some(name.text.to_string());
+            }
+            ("security-level", false) => {
+                c.next();
+                let t = c.word("security level")?;
+                let n = t
+                    .text
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|&n| n <= SECURITY_LEVEL_MAX)
+                    .ok_or_else(|| c.err_at(t.col, "security-level must be 0-100"))?;
+                c.done()?;
+                self.cfg.interfaces[i].security_level = Some(n as u8);
+            }
+            ("nameif", true) => {
+                c.next();
+                c.rest();
+                self.cfg.interfaces[i].nameif = None;
+            }
+            ("security-level", true) => {
+                c.next();
+                c.rest();
+                self.cfg.interfaces[i].security_level = None;
+            }
+            ("", true) => return Err(c.expected("interface setting to remove")),
+            _ => self.ignore(c, REASON_INTERFACE),
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ast::*;
+    use crate::parse::modes::{REASON_HARMLESS, REASON_INTERFACE};
+    use crate::parse::test_support::*;
+
+    #[test]
+    fn interface_blocks() {
+        let text = "interface GigabitEthernet0/0\n nameif outside\n security-level 0\n ip address 198.18.0.2 255.255.255.0\n no shutdown\n description uplink\ninterface GigabitEthernet0/1\nnameif inside\nsecurity-level 100\ninterface GigabitEthernet0/0\n security-level 5";
+        let p = parsed(text);
+        assert_eq!(
+            p.config.interfaces,
+            vec![
+                Interface {
+                    hardware: "GigabitEthernet0/0".into(),
+                    nameif: Some("outside".into()),
+                    security_level: Some(5),
+                },
+                Interface {
+                    hardware: "GigabitEthernet0/1".into(),
+                    nameif: Some("inside".into()),
+                    security_level: Some(100),
+                },
+            ]
+        );
+        assert_eq!(
+            ignored(text),
+            vec![
+                (4, REASON_INTERFACE),
+                (5, REASON_INTERFACE),
+                (6, REASON_INTERFACE)
+            ]
+        );
+        let c =
+            cfg("interface G0\n nameif x\n security-level 10\n no nameif\n no security-level 10");
+        assert_eq!(c.interfaces[0].nameif, None);
+        assert_eq!(c.interfaces[0].security_level, None);
+        // `ip` and `ipv6` belong to the interface only when indented.
+        assert_eq!(
+            ignored("interface G0\n ipv6 enable\nipv6 route outside ::/0 2001:db8::1"),
+            vec![(2, REASON_INTERFACE), (3, REASON_HARMLESS)]
+        );
+        // A top-level word leaves the interface.
+        assert_eq!(
+            err("interface G0\nhostname fw\n nameif inside"),
+            (3, 2, "unknown command 'nameif'".into())
+        );
+    }
+
+    #[test]
+    fn interface_errors() {
+        check_errors(&[
+            ("interface", 1, 10, "expected interface name"),
+            (
+                "interface G0 extra",
+                1,
+                14,
+                "unexpected 'extra' after end of command",
+            ),
+            (
+                "interface G0\n security-level 101",
+                2,
+                17,
+                "security-level must be 0-100",
+            ),
+            (
+                "interface G0\n security-level -1",
+                2,
+                17,
+                "security-level must be 0-100",
+            ),
+            (
+                "interface G0\n security-level",
+                2,
+                16,
+                "expected security level",
+            ),
+            ("interface G0\n nameif", 2, 8, "expected interface name"),
+            (
+                "interface G0\n nameif a b",
+                2,
+                11,
+                "unexpected 'b' after end of command",
+            ),
+            (
+                "interface G0\n no",
+                2,
+                4,
+                "expected interface setting to remove",
+            ),
+            (
+                "interface G0\n nameif inside\ninterface G1\n nameif inside",
+                4,
+                9,
+                "nameif 'inside' is already used by interface G0",
+            ),
+        ]);
+        // A broken interface line does not make its settings errors too.
+        assert_eq!(
+            errs("interface\n nameif inside\n security-level 100"),
+            vec![(1, 10, "expected interface name".to_string())]
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! The ASA configuration parser: a whole config text in, a [`Config`] out,
+//! or every error with its line and column (a config with any error is
+//! refused whole). Known but unenforced ASA commands are listed as ignored.
+//!
+//! Lines are commands; `interface`, `object`, `object-group`, `class-map`
+//! and `policy-map` (and ` class` inside a policy-map) open a mode. A line
+//! belongs to the open mode when its first word is one of the mode's
+//! sub-commands; indentation is not required — configurations get pasted
+//! with all kinds of whitespace — and a line whose first word is a
+//! top-level command always returns to the top level, as on the ASA CLI.
+//! Blocks of ASA features Rampart does not implement (`crypto`, `webvpn`,
+//! `call-home`, `policy-map type inspect`, …) are ignored with their
+//! indented sub-lines.
+//!
+//! Names are resolved once the whole text is read, so a reference may come
+//! before its definition; a dangling or mistyped reference is reported at
+//! the referring word. A reference whose line a later `no` removed is not
+//! checked, so a pasted session may remove a line and then its object.
+//!
+//! Edits follow ASA configuration mode: a second `class-map`, `policy-map`,
+//! `object-group` or `interface` block re-enters the first; a second
+//! `object network NAME` gives it a new value; a repeated `set connection`
+//! option overrides; a new class goes before `class-default`; an identical
+//! group member is kept once; an access-list whose last line is removed is
+//! gone. Choices beyond the ASA: an object without a value is refused (it
+//! would match nothing, or everything for a service object); `log disable`
+//! is kept as no `log`; `set connection decrement-ttl` is ignored (Rampart
+//! is a bridge); icmp types, `time-range` and `dcd` are refused.
+//!
+//! The parser is split by command: `cursor` cuts a line into words,
+//! `modes` decides which open mode a line belongs to and dispatches it, one
+//! module per command family handles its lines (`interface`, `objects`,
+//! `groups`, `access_list` and `ace`, `access_group`, `class_map`,
+//! `policy_map`, `service_policy`, and `no` for the top-level removals),
+//! `values` parses the literals they share, and `resolve` checks every
+//! reference once the last line is read. The errors are in `error`.
+
+mod access_group;
+mod access_list;
+mod ace;
+mod class_map;
+mod cursor;
+mod error;
+mod groups;
+mod interface;
+mod modes;
+mod no;
+mod objects;
+mod policy_map;
+mod refs;
+mod resolve;
+mod service_policy;
+#[cfg(test)]
+mod test_support;
+mod values;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::ast::Config;
+
+use cursor::{Cur, Tok};
+use modes::Mode;
+use objects::Valueless;
+use refs::{Owner, RefKind};
+use resolve::Ref;
+
+pub use error::{ParseError, ParseErrors};
+pub use refs::{group_name, object_name};
+
+/// A line accepted but not enforced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredLine {
+    /// Line, from 1.
+    pub line: usize,
+    /// The line as written, without surrounding whitespace.
+    pub text: String,
+    /// Why it has no effect.
+    pub reason: &'static str,
+}
+
+/// A parsed configuration and the lines it ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    /// The configuration.
+    pub config: Config,
+    /// Lines accepted without effect, in line order.
+    pub ignored: Vec<IgnoredLine>,
+}
+
+/// The parser's state from line to line; each command family adds its
+/// methods in its own module.
+#[derive(Debug)]
+struct Parser {
+    cfg: Config,
+    ignored: Vec<IgnoredLine>,
+    errors: Vec<ParseError>,
+    refs: Vec<Ref>,
+    mode: Mode,
+    /// Objects opened but not yet given a value.
+    valueless: Vec<Valueless>,
+    /// ACL names of lines with errors, so references to them are not
+    /// reported a second time.
+    broken_acls: HashSet<String>,
+    /// ACLs of kinds Rampart ignores (`standard`, `ethertype`, `webtype`).
+    other_acls: HashMap<String, &'static str>,
+    /// Whether anything was removed or replaced: only then can a
+    /// reference's construct be gone (checking costs a scan per reference).
+    edited: bool,
+}
+
+/// Parse a whole configuration.
+pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
+    let mut p = Parser {
+        cfg: Config::default(),
+        ignored: Vec::new(),
+        errors: Vec::new(),
+        refs: Vec::new(),
+        mode: Mode::Top,
+        valueless: Vec::new(),
+        broken_acls: HashSet::new(),
+        other_acls: HashMap::new(),
+        edited: false,
+    };
+    for (n, raw) in text.lines().enumerate() {
+        let mut c = Cur::new(n + 1, raw);
+        let Some(first) = c.peek() else { continue };
+        if first.starts_with('!') || first.starts_with(':') {
+            continue;
+        }
+        let refs_before = p.refs.len();
+        if let Err(e) = p.line(&mut c) {
+            // A broken line's references would only repeat its error.
+            p.refs.truncate(refs_before);
+            p.errors.push(e);
+        }
+    }
+    p.finish();
+    if p.errors.is_empty() {
+        Ok(Parsed {
+            config: p.cfg,
+            ignored: p.ignored,
+        })
+    } else {
+        p.errors.sort_by_key(|e| (e.line, e.column));
+        Err(ParseErrors(p.errors))
+    }
+}
+
+impl Parser {
+    fn ignore(&mut self, c: &Cur<'_>, reason: &'static str) {
+        self.ignored.push(IgnoredLine {
+            line: c.line,
+            text: c.raw.trim().to_string(),
+            reason,
+        });
+    }
+
+    fn reference(&mut self, c: &Cur<'_>, kind: RefKind, t: Tok<'_>) {
+        self.refs.push(Ref {
+            kind,
+            name: t.text.to_string(),
+            line: c.line,
+            col: t.col,
+            owner: Owner::Always,
+        });
+    }
+
+    /// Give the references made since `from` their construct.
+    fn own(&mut self, from: usize, owner: &Owner) {
+        for r in &mut self.refs[from..] {
+            r.owner = owner.clone();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse::test_support::*;
+
+    #[test]
+    fn every_error_is_reported_in_line_order() {
+        let e = errs(
+            "access-list A permit\nbogus\naccess-list B permit ip any any\naccess-list C deny tcp any\naccess-group NOPE in interface x",
+        );
+        assert_eq!(
+            e,
+            vec![
+                (1, 21, "expected protocol".to_string()),
+                (2, 1, "unknown command 'bogus'".to_string()),
+                (4, 27, "expected port or destination address".to_string()),
+                (5, 14, "access-list 'NOPE' is not defined".to_string()),
+            ]
+        );
+    }
+}

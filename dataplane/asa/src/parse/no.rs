@@ -1,0 +1,319 @@
+//! Top-level `no` forms: removing an access-list line or a whole
+//! access-list, an access-group, a class-map, policy-map, service-policy,
+//! object, object-group or interface.
+
+use crate::ast::*;
+
+use super::Parser;
+use super::access_list::{line_number, remark};
+use super::cursor::{Cur, R};
+use super::modes::{REASON_TYPED_MAP, harmless_reason, is_harmless};
+use super::refs::group_name;
+use super::refs::object_name;
+
+impl Parser {
+    pub(super) fn no(&mut self, c: &mut Cur<'_>) -> R<()> {
+        c.next();
+        let what = c.word("command to remove")?;
+        match what.text {
+            "access-list" => self.no_access_list(c),
+            "access-group" => {
+                let (acl, iface) = self.access_group_args(c)?;
+                if self.other_acls.contains_key(acl.text) {
+                    self.ignore(c, "ethertype access-groups are not enforced");
+                    return Ok(());
+                }
+                let n = self.cfg.access_groups.len();
+                self.cfg
+                    .access_groups
+                    .retain(|x| !(x.acl == acl.text && x.interface == iface.text));
+                if self.cfg.access_groups.len() == n {
+                    return Err(c.err_at(
+                        acl.col,
+                        format!(
+                            "no such access-group '{}' in interface {}",
+                            acl.text, iface.text
+                        ),
+                    ));
+                }
+                Ok(())
+            }
+            "class-map" | "policy-map" if c.peek() == Some("type") => {
+                self.ignore(c, REASON_TYPED_MAP);
+                Ok(())
+            }
+            "class-map" => {
+                let name = c.word("class-map name")?;
+                c.done()?;
+                let n = self.cfg.class_maps.len();
+                self.cfg.class_maps.retain(|m| m.name != name.text);
+                if n == self.cfg.class_maps.len() {
+                    return Err(c.err_at(name.col, format!("no such class-map '{}'", name.text)));
+                }
+                Ok(())
+            }
+            "policy-map" => {
+                let name = c.word("policy-map name")?;
+                c.done()?;
+                let n = self.cfg.policy_maps.len();
+                self.cfg.policy_maps.retain(|m| m.name != name.text);
+                if n == self.cfg.policy_maps.len() {
+                    return Err(c.err_at(name.col, format!("no such policy-map '{}'", name.text)));
+                }
+                Ok(())
+            }
+            "service-policy" => {
+                let (sp, name, _) = self.service_policy_args(c)?;
+                let n = self.cfg.service_policies.len();
+                self.cfg.service_policies.retain(|x| *x != sp);
+                if n == self.cfg.service_policies.len() {
+                    return Err(
+                        c.err_at(name.col, format!("no such service-policy '{}'", name.text))
+                    );
+                }
+                Ok(())
+            }
+            "object" => {
+                let kind = c.word("'network' or 'service'")?;
+                let service = match kind.text {
+                    "network" => false,
+                    "service" => true,
+                    _ => {
+                        c.back();
+                        return Err(c.expected("'network' or 'service'"));
+                    }
+                };
+                let name = c.word("object name")?;
+                c.done()?;
+                let n = self.cfg.objects.len();
+                self.cfg.objects.retain(|o| {
+                    !(object_name(o) == name.text && matches!(o, Object::Service { .. }) == service)
+                });
+                if n == self.cfg.objects.len() {
+                    return Err(c.err_at(
+                        name.col,
+                        format!("no such object {} '{}'", kind.text, name.text),
+                    ));
+                }
+                self.valueless.retain(|v| v.name != name.text);
+                Ok(())
+            }
+            "object-group" => {
+                let kind = c.word("'network', 'service' or 'protocol'")?;
+                let want: fn(&ObjectGroup) -> bool = match kind.text {
+                    "network" => |g| matches!(g, ObjectGroup::Network { .. }),
+                    "service" => |g| matches!(g, ObjectGroup::Service { .. }),
+                    "protocol" => |g| matches!(g, ObjectGroup::Protocol { .. }),
+                    _ => {
+                        c.back();
+                        return Err(c.expected("'network', 'service' or 'protocol'"));
+                    }
+                };
+                let name = c.word("object-group name")?;
+                if kind.text == "service" {
+                    // The protocol may be repeated, as `show run` prints it.
+                    let _ = c.eat("tcp") || c.eat("udp") || c.eat("tcp-udp");
+                }
+                c.done()?;
+                let n = self.cfg.object_groups.len();
+                self.cfg
+                    .object_groups
+                    .retain(|g| !(group_name(g) == name.text && want(g)));
+                if n == self.cfg.object_groups.len() {
+                    return Err(c.err_at(
+                        name.col,
+                        format!("no such object-group {} '{}'", kind.text, name.text),
+                    ));
+                }
+                Ok(())
+            }
+            "interface" => {
+                let hw = c.word("interface name")?;
+                c.done()?;
+                let n = self.cfg.interfaces.len();
+                self.cfg.interfaces.retain(|i| i.hardware != hw.text);
+                if n == self.cfg.interfaces.len() {
+                    return Err(c.err_at(hw.col, format!("no such interface '{}'", hw.text)));
+                }
+                Ok(())
+            }
+            w if is_harmless(w) => {
+                self.ignore(c, harmless_reason(w));
+                Ok(())
+            }
+            w => Err(c.err_at(what.col, format!("unknown command 'no {w}'"))),
+        }
+    }
+
+    fn no_access_list(&mut self, c: &mut Cur<'_>) -> R<()> {
+        let name = c.word("access-list name")?;
+        if let Some(&reason) = self.other_acls.get(name.text) {
+            if c.peek().is_none() {
+                self.other_acls.remove(name.text);
+            }
+            c.rest();
+            self.ignore(c, reason);
+            return Ok(());
+        }
+        let Some(ai) = self
+            .cfg
+            .access_lists
+            .iter()
+            .position(|a| a.name == name.text)
+        else {
+            return Err(c.err_at(name.col, format!("no such access-list '{}'", name.text)));
+        };
+        if c.peek().is_none() {
+            self.cfg.access_lists.remove(ai);
+            return Ok(());
+        }
+        if c.eat("line") {
+            // The entry is found by its text; the number is not needed.
+            line_number(c)?;
+        }
+        let col = c.col();
+        let line = if c.eat("remark") {
+            AclLine::Remark(remark(c)?.to_string())
+        } else {
+            c.eat("extended");
+            let at = self.refs.len();
+            let ace = self.ace(c);
+            self.refs.truncate(at);
+            AclLine::Ace(ace?)
+        };
+        let lines = &mut self.cfg.access_lists[ai].lines;
+        let Some(k) = lines.iter().position(|l| *l == line) else {
+            return Err(c.err_at(col, format!("no such line in access-list '{}'", name.text)));
+        };
+        lines.remove(k);
+        if lines.is_empty() {
+            // The ASA deletes an access-list with its last line.
+            self.cfg.access_lists.remove(ai);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ast::*;
+    use crate::parse::test_support::*;
+
+    #[test]
+    fn no_access_list_lines() {
+        let c = cfg(
+            "access-list A remark web\naccess-list A extended permit tcp any host 198.18.0.1 eq www\naccess-list A permit tcp any host 198.18.0.2 eq 80 log\naccess-list A deny ip any any\nno access-list A permit tcp any host 198.18.0.1 eq 80\nno access-list A line 2 extended permit tcp any host 198.18.0.2 eq www log\nno access-list A remark web",
+        );
+        assert_eq!(
+            c.access_lists[0].lines,
+            vec![AclLine::Ace(Ace {
+                action: Action::Deny,
+                ..permit_ip(AddrSpec::Any, AddrSpec::Any)
+            })]
+        );
+        // Removing the last line removes the list; `no access-list NAME` removes it whole.
+        assert!(
+            cfg("access-list A permit ip any any\nno access-list A permit ip any any")
+                .access_lists
+                .is_empty()
+        );
+        assert!(
+            cfg("access-list A permit ip any any\naccess-list A remark x\nno access-list A")
+                .access_lists
+                .is_empty()
+        );
+        check_errors(&[
+            (
+                "no access-list A permit ip any any",
+                1,
+                16,
+                "no such access-list 'A'",
+            ),
+            (
+                "access-list A permit ip any any\nno access-list A deny ip any any",
+                2,
+                18,
+                "no such line in access-list 'A'",
+            ),
+            (
+                "access-list A permit ip any any\nno access-list A permit ip any any log",
+                2,
+                18,
+                "no such line in access-list 'A'",
+            ),
+            (
+                "access-list A permit ip any any\nno access-list A remark nothing",
+                2,
+                18,
+                "no such line in access-list 'A'",
+            ),
+            (
+                "access-list A permit ip any any\nno access-list A permit ip any",
+                2,
+                31,
+                "expected destination address",
+            ),
+            (
+                "access-list A permit ip any any\naccess-group A in interface outside\nno access-list A permit ip any any",
+                2,
+                14,
+                "access-list 'A' is not defined",
+            ),
+        ]);
+        // A removed line's references are not checked.
+        let c = cfg(
+            "object network O\n host 198.18.0.1\naccess-list A permit ip object O any\naccess-list A permit ip any any\nno access-list A permit ip object O any\nno object network O",
+        );
+        assert!(c.objects.is_empty());
+    }
+
+    #[test]
+    fn no_definitions() {
+        let c = cfg(
+            "interface G0\n nameif inside\nno interface G0\nobject network N\n host 198.18.0.1\nobject service S\n service tcp\nno object network N\nno object service S",
+        );
+        assert!(c.interfaces.is_empty());
+        assert!(c.objects.is_empty());
+        check_errors(&[
+            ("no interface G0", 1, 14, "no such interface 'G0'"),
+            ("no object network N", 1, 19, "no such object network 'N'"),
+            (
+                "object network N\n host 198.18.0.1\nno object service N",
+                3,
+                19,
+                "no such object service 'N'",
+            ),
+            (
+                "no object thing N",
+                1,
+                11,
+                "expected 'network' or 'service', found 'thing'",
+            ),
+            (
+                "no object-group thing N",
+                1,
+                17,
+                "expected 'network', 'service' or 'protocol', found 'thing'",
+            ),
+            ("no class-map", 1, 13, "expected class-map name"),
+            (
+                "object network N\n host 198.18.0.1\naccess-list A permit ip object N any\nno object network N",
+                3,
+                32,
+                "object 'N' is not defined",
+            ),
+            (
+                "class-map C\n match any\npolicy-map P\n class C\nno class-map C",
+                4,
+                8,
+                "class-map 'C' is not defined",
+            ),
+        ]);
+        // An object removed before it got a value is not reported as valueless.
+        assert!(
+            cfg("object network N\nno object network N")
+                .objects
+                .is_empty()
+        );
+    }
+}

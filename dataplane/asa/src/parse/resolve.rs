@@ -1,0 +1,296 @@
+//! Reference resolution, once the whole text is read: every name a line
+//! refers to is checked against the final configuration (so a reference
+//! may come before its definition), unless a later `no` removed the line
+//! that made it.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::ast::*;
+use crate::ports::PortNames;
+
+use super::refs::{
+    GroupKind, Owner, RefKind, Stored, acl_line_key, children, group_name, member_key, object_name,
+};
+use super::{ParseError, Parser};
+
+/// A name referenced somewhere, checked once everything is defined.
+#[derive(Debug, Clone)]
+pub(super) struct Ref {
+    pub(super) kind: RefKind,
+    pub(super) name: String,
+    pub(super) line: usize,
+    pub(super) col: usize,
+    pub(super) owner: Owner,
+}
+
+impl Parser {
+    pub(super) fn finish(&mut self) {
+        for v in &self.valueless {
+            let message = match self.cfg.objects.iter().find(|o| object_name(o) == v.name) {
+                Some(Object::Service { .. }) => {
+                    format!("object service '{}' has no service line", v.name)
+                }
+                _ => format!("object network '{}' has no host, subnet or range", v.name),
+            };
+            self.errors.push(ParseError {
+                line: v.line,
+                column: v.col,
+                message,
+            });
+        }
+        let ix = Index::new(&self.cfg);
+        let keys = if self.edited {
+            self.keys()
+        } else {
+            HashSet::new()
+        };
+        let found: Vec<ParseError> = self
+            .refs
+            .iter()
+            .filter(|r| !self.edited || self.live(&r.owner, &keys))
+            .filter_map(|r| {
+                self.problem(r, &ix).map(|message| ParseError {
+                    line: r.line,
+                    column: r.col,
+                    message,
+                })
+            })
+            .collect();
+        self.errors.extend(found);
+    }
+
+    /// The keys of the ACL lines and group members in the configuration.
+    fn keys(&self) -> HashSet<String> {
+        let cfg = &self.cfg;
+        let lines = cfg
+            .access_lists
+            .iter()
+            .flat_map(|a| a.lines.iter().map(|l| acl_line_key(&a.name, l)));
+        let members = cfg.object_groups.iter().flat_map(|g| {
+            let stored: Vec<Stored> = match g {
+                ObjectGroup::Network { members, .. } => {
+                    members.iter().cloned().map(Stored::Network).collect()
+                }
+                ObjectGroup::Service { members, .. } => {
+                    members.iter().cloned().map(Stored::Service).collect()
+                }
+                ObjectGroup::Protocol { members, .. } => {
+                    members.iter().cloned().map(Stored::Protocol).collect()
+                }
+            };
+            stored.into_iter().map(|m| member_key(group_name(g), &m))
+        });
+        lines.chain(members).collect()
+    }
+
+    /// Whether a reference's construct is still in the configuration.
+    fn live(&self, owner: &Owner, keys: &HashSet<String>) -> bool {
+        let cfg = &self.cfg;
+        match owner {
+            Owner::Always => true,
+            Owner::Keyed(k) => keys.contains(k),
+            Owner::AccessGroup(g) => cfg.access_groups.contains(g),
+            Owner::ClassMatch { class_map, matcher } => cfg
+                .class_maps
+                .iter()
+                .any(|m| m.name == *class_map && m.matcher.as_ref() == Some(matcher)),
+            Owner::PolicyClass { policy, class } => cfg
+                .policy_maps
+                .iter()
+                .any(|p| p.name == *policy && p.classes.iter().any(|c| c.class == *class)),
+            Owner::ServicePolicy(sp) => cfg.service_policies.contains(sp),
+        }
+    }
+
+    /// What is wrong with a reference, if anything.
+    fn problem(&self, r: &Ref, ix: &Index<'_>) -> Option<String> {
+        let name = r.name.as_str();
+        let group = ix.groups.get(name).map(|(k, _)| *k);
+        let object = ix.objects.get(name).copied();
+        let group_is = |ok: &dyn Fn(GroupKind) -> bool, want: &str| match group {
+            None => Some(format!("object-group '{name}' is not defined")),
+            Some(k) if ok(k) => None,
+            Some(k) => Some(format!(
+                "object-group '{name}' is a {} group, not a {want} group",
+                k.label()
+            )),
+        };
+        match &r.kind {
+            RefKind::Acl => {
+                if ix.acls.contains(name) || self.broken_acls.contains(name) {
+                    None
+                } else if self.other_acls.contains_key(name) {
+                    Some(format!(
+                        "access-list '{name}' is not an extended access-list"
+                    ))
+                } else {
+                    Some(format!("access-list '{name}' is not defined"))
+                }
+            }
+            RefKind::ClassMap => (!ix.class_maps.contains(name))
+                .then(|| format!("class-map '{name}' is not defined")),
+            RefKind::PolicyMap => (!ix.policy_maps.contains(name))
+                .then(|| format!("policy-map '{name}' is not defined")),
+            // Without named interface blocks the node configuration names
+            // the interfaces; the compiler checks against those.
+            RefKind::Interface => (!ix.nameifs.is_empty() && !ix.nameifs.contains(name))
+                .then(|| format!("no interface has nameif '{name}'")),
+            RefKind::NetworkObject => match object {
+                Some(false) => None,
+                Some(true) => Some(format!(
+                    "object '{name}' is a service object, not a network object"
+                )),
+                None => Some(format!("object '{name}' is not defined")),
+            },
+            RefKind::ServiceObject => match object {
+                Some(true) => None,
+                Some(false) => Some(format!(
+                    "object '{name}' is a network object, not a service object"
+                )),
+                None => Some(format!("object '{name}' is not defined")),
+            },
+            RefKind::NetworkGroup => group_is(&|k| k == GroupKind::Network, "network"),
+            RefKind::PortGroup(names) => {
+                let want = match names {
+                    PortNames::Tcp => "tcp port",
+                    PortNames::Udp => "udp port",
+                    PortNames::TcpUdp | PortNames::Sctp => "port",
+                };
+                group_is(
+                    &|k| match (k, names) {
+                        (GroupKind::Port(p), PortNames::Tcp) => p != PortProtocol::Udp,
+                        (GroupKind::Port(p), PortNames::Udp) => p != PortProtocol::Tcp,
+                        (GroupKind::Port(_), _) => true,
+                        _ => false,
+                    },
+                    want,
+                )
+            }
+            RefKind::ProtoOrServiceGroup => group_is(
+                &|k| matches!(k, GroupKind::Protocol | GroupKind::Service),
+                "protocol or service",
+            ),
+            RefKind::ProtocolGroup => group_is(&|k| k == GroupKind::Protocol, "protocol"),
+            RefKind::Member { parent, kind } => {
+                if let Some(p) = group_is(&|k| k == *kind, kind.label()) {
+                    return Some(p);
+                }
+                ix.reaches(name, parent).then(|| {
+                    format!(
+                        "group-object '{name}' would make object-group '{parent}' contain itself"
+                    )
+                })
+            }
+        }
+    }
+}
+
+/// The names of the final configuration, for reference checks.
+#[derive(Debug)]
+struct Index<'c> {
+    /// Group kinds and their group-object children.
+    groups: HashMap<&'c str, (GroupKind, Vec<&'c str>)>,
+    /// Objects: whether each is a service object.
+    objects: HashMap<&'c str, bool>,
+    acls: HashSet<&'c str>,
+    class_maps: HashSet<&'c str>,
+    policy_maps: HashSet<&'c str>,
+    nameifs: HashSet<&'c str>,
+}
+
+impl<'c> Index<'c> {
+    fn new(cfg: &'c Config) -> Self {
+        Index {
+            groups: cfg
+                .object_groups
+                .iter()
+                .map(|g| (group_name(g), (GroupKind::of(g), children(g))))
+                .collect(),
+            objects: cfg
+                .objects
+                .iter()
+                .map(|o| (object_name(o), matches!(o, Object::Service { .. })))
+                .collect(),
+            acls: cfg.access_lists.iter().map(|a| a.name.as_str()).collect(),
+            class_maps: cfg.class_maps.iter().map(|m| m.name.as_str()).collect(),
+            policy_maps: cfg.policy_maps.iter().map(|m| m.name.as_str()).collect(),
+            nameifs: cfg
+                .interfaces
+                .iter()
+                .filter_map(|i| i.nameif.as_deref())
+                .collect(),
+        }
+    }
+
+    /// Whether group `from` is, or contains (through group-objects), `to`.
+    fn reaches(&self, from: &str, to: &str) -> bool {
+        let mut seen = HashSet::new();
+        let mut stack = vec![from];
+        while let Some(g) = stack.pop() {
+            if g == to {
+                return true;
+            }
+            if seen.insert(g)
+                && let Some((_, children)) = self.groups.get(g)
+            {
+                stack.extend(children.iter().copied());
+            }
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse::test_support::*;
+
+    #[test]
+    fn references_may_come_before_definitions() {
+        let c = cfg(
+            "service-policy P global\npolicy-map P\n class C\nclass-map C\n match access-list A\naccess-list A permit ip object-group G any\nobject-group network G\n network-object object O\nobject network O\n host 198.18.0.1",
+        );
+        assert_eq!(c.service_policies.len(), 1);
+        assert_eq!(c.objects.len(), 1);
+    }
+
+    #[test]
+    fn removed_lines_take_their_references_with_them() {
+        for text in [
+            "object-group network G\n network-object object O\n no network-object object O",
+            "class-map C\n match access-list NOPE\n no match access-list NOPE",
+            "policy-map P\n class MISSING\n no class MISSING",
+            "service-policy NOPE global\nno service-policy NOPE global",
+            "access-list A permit ip object-group G any\nno access-list A",
+            "access-group NOPE in interface x\naccess-list A permit ip any any\naccess-group A in interface x",
+            "object-group network G\n group-object G2\nno object-group network G",
+        ] {
+            parsed(text);
+        }
+        // An identical line left in place keeps the reference alive (both
+        // lines that made it are named).
+        assert_eq!(
+            errs(
+                "access-list A permit ip object O any\naccess-list A permit ip object O any\nno access-list A permit ip object O any"
+            ),
+            vec![
+                (1, 32, "object 'O' is not defined".to_string()),
+                (2, 32, "object 'O' is not defined".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn interface_references_follow_nameif_when_interfaces_are_defined() {
+        let text = "interface G0\n nameif outside\naccess-list A permit ip interface outside any\naccess-group A in interface outside\npolicy-map P\nservice-policy P interface outside";
+        assert_eq!(cfg(text).service_policies.len(), 1);
+        assert_eq!(
+            err("interface G0\n nameif outside\naccess-list A permit ip interface inside any"),
+            (3, 35, "no interface has nameif 'inside'".into())
+        );
+        // An interface block without nameif names nothing to check against.
+        assert_eq!(
+            cfg("interface G0\n shutdown\naccess-list A permit ip any any\naccess-group A in interface dmz").access_groups.len(),
+            1
+        );
+    }
+}

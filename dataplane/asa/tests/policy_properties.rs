@@ -1,0 +1,763 @@
+//! Properties of the ASA configuration language over generated configs:
+//! render → parse is the identity, and no input (keyword soup, mangled
+//! rendered configs, arbitrary text) makes the parser panic.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use proptest::prelude::*;
+use rampart_asa::ast::*;
+use rampart_asa::{parse_config, render};
+
+// === round-trip property ===
+
+/// Interfaces the generated configs draw from.
+const IFACES: &[(&str, &str, u8)] = &[
+    ("GigabitEthernet0/0", "outside", 0),
+    ("GigabitEthernet0/1", "inside", 100),
+    ("GigabitEthernet0/2", "dmz", 50),
+];
+const NETWORK_OBJECTS: &[&str] = &["ON1", "ON2"];
+const NETWORK_GROUPS: &[&str] = &["NG1", "NG2"];
+/// Port groups and their protocols.
+const PORT_GROUPS: &[(&str, PortProtocol)] = &[
+    ("PT", PortProtocol::Tcp),
+    ("PU", PortProtocol::Udp),
+    ("PB", PortProtocol::TcpUdp),
+];
+const ACLS: &[&str] = &["ACL1", "ACL2"];
+const CLASSES: &[&str] = &["C1", "C2", "C3"];
+const POLICIES: &[&str] = &["P1", "P2"];
+const INSPECTS: &[&str] = &["ftp", "dns preset_dns_map", "http", "icmp error"];
+
+fn pick(names: &'static [&'static str]) -> impl Strategy<Value = String> {
+    proptest::sample::select(names).prop_map(str::to_string)
+}
+
+fn port_match() -> impl Strategy<Value = PortMatch> {
+    prop_oneof![
+        any::<u16>().prop_map(PortMatch::Eq),
+        any::<u16>().prop_map(PortMatch::Neq),
+        any::<u16>().prop_map(PortMatch::Lt),
+        any::<u16>().prop_map(PortMatch::Gt),
+        (any::<u16>(), any::<u16>()).prop_map(|(a, b)| PortMatch::Range(a.min(b), a.max(b))),
+    ]
+}
+
+/// `eq` and `range` only (`port-object`, `match port`).
+fn eq_or_range() -> impl Strategy<Value = PortMatch> {
+    prop_oneof![
+        any::<u16>().prop_map(PortMatch::Eq),
+        (any::<u16>(), any::<u16>()).prop_map(|(a, b)| PortMatch::Range(a.min(b), a.max(b))),
+    ]
+}
+
+fn v4_net() -> impl Strategy<Value = (Ipv4Addr, Ipv4Addr)> {
+    (any::<u32>(), 0u32..=32).prop_map(|(a, l)| {
+        let m = if l == 0 { 0 } else { u32::MAX << (32 - l) };
+        (Ipv4Addr::from(a & m), Ipv4Addr::from(m))
+    })
+}
+
+fn v6_net() -> impl Strategy<Value = (Ipv6Addr, u8)> {
+    (any::<u128>(), 0u8..=128).prop_map(|(a, l)| {
+        let m = if l == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(l))
+        };
+        (Ipv6Addr::from(a & m), l)
+    })
+}
+
+fn host() -> impl Strategy<Value = IpAddr> {
+    prop_oneof![
+        any::<[u8; 4]>().prop_map(IpAddr::from),
+        any::<[u8; 16]>().prop_map(IpAddr::from),
+    ]
+}
+
+fn network_value(object: bool) -> BoxedStrategy<NetworkValue> {
+    let mut s = vec![
+        host().prop_map(NetworkValue::Host).boxed(),
+        v4_net()
+            .prop_map(|(a, m)| NetworkValue::V4Subnet(a, m))
+            .boxed(),
+        v6_net()
+            .prop_map(|(a, l)| NetworkValue::V6Subnet(a, l))
+            .boxed(),
+    ];
+    if object {
+        s.push(
+            prop_oneof![
+                (any::<u32>(), any::<u32>()).prop_map(|(a, b)| NetworkValue::Range(
+                    Ipv4Addr::from(a.min(b)).into(),
+                    Ipv4Addr::from(a.max(b)).into()
+                )),
+                (any::<u128>(), any::<u128>()).prop_map(|(a, b)| NetworkValue::Range(
+                    Ipv6Addr::from(a.min(b)).into(),
+                    Ipv6Addr::from(a.max(b)).into()
+                )),
+            ]
+            .boxed(),
+        );
+    }
+    proptest::strategy::Union::new(s).boxed()
+}
+
+fn protocol() -> impl Strategy<Value = Protocol> {
+    prop_oneof![
+        Just(Protocol::Ip),
+        prop_oneof![Just(1u8), Just(6), Just(17), Just(47), Just(58), Just(132)]
+            .prop_map(Protocol::Number),
+        any::<u8>().prop_map(Protocol::Number),
+    ]
+}
+
+fn has_ports(p: Protocol) -> bool {
+    matches!(p, Protocol::Number(6 | 17 | 132))
+}
+
+fn service_value() -> impl Strategy<Value = ServiceValue> {
+    (
+        protocol(),
+        proptest::option::of(port_match()),
+        proptest::option::of(port_match()),
+    )
+        .prop_map(|(protocol, source, destination)| {
+            let ports = has_ports(protocol);
+            ServiceValue {
+                protocol,
+                source: source.filter(|_| ports),
+                destination: destination.filter(|_| ports),
+            }
+        })
+}
+
+/// Members without duplicates (the parser keeps one of identical lines).
+fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
+    let mut out = Vec::new();
+    for x in v {
+        if !out.contains(&x) {
+            out.push(x);
+        }
+    }
+    out
+}
+
+/// Objects and groups, always all defined (so references resolve); NG1
+/// may include NG2 and PT may include PT2, never the reverse (no cycles).
+fn objects_and_groups() -> impl Strategy<Value = (Vec<Object>, Vec<ObjectGroup>)> {
+    let net_members = |with_group: bool| {
+        proptest::collection::vec(
+            prop_oneof![
+                network_value(false).prop_map(NetworkMember::Address),
+                pick(NETWORK_OBJECTS).prop_map(NetworkMember::Object),
+                Just(if with_group {
+                    NetworkMember::Group("NG2".into())
+                } else {
+                    NetworkMember::Object("ON1".into())
+                }),
+            ],
+            0..4,
+        )
+        .prop_map(dedup)
+    };
+    let port_members = |extra: Option<&'static str>| {
+        proptest::collection::vec(
+            prop_oneof![
+                3 => eq_or_range().prop_map(ServiceMember::Port),
+                1 => Just(match extra {
+                    Some(g) => ServiceMember::Group(g.into()),
+                    None => ServiceMember::Port(PortMatch::Eq(1)),
+                }),
+            ],
+            0..4,
+        )
+        .prop_map(dedup)
+    };
+    (
+        network_value(true),
+        network_value(true),
+        service_value(),
+        net_members(true),
+        net_members(false),
+        port_members(Some("PT2")),
+        port_members(None),
+        port_members(None),
+        port_members(None),
+        proptest::collection::vec(
+            prop_oneof![
+                service_value().prop_map(ServiceMember::Service),
+                Just(ServiceMember::Object("OS1".into())),
+            ],
+            0..4,
+        )
+        .prop_map(dedup),
+        proptest::collection::vec(protocol().prop_map(ProtocolMember::Protocol), 0..4)
+            .prop_map(dedup),
+    )
+        .prop_map(|(on1, on2, os1, ng1, ng2, pt, pt2, pu, pb, sg, pr)| {
+            let objects = vec![
+                Object::Network {
+                    name: "ON1".into(),
+                    value: on1,
+                },
+                Object::Network {
+                    name: "ON2".into(),
+                    value: on2,
+                },
+                Object::Service {
+                    name: "OS1".into(),
+                    value: os1,
+                },
+            ];
+            let service = |name: &str, protocol, members| ObjectGroup::Service {
+                name: name.into(),
+                protocol,
+                members,
+            };
+            let groups = vec![
+                ObjectGroup::Network {
+                    name: "NG1".into(),
+                    members: ng1,
+                },
+                ObjectGroup::Network {
+                    name: "NG2".into(),
+                    members: ng2,
+                },
+                service("PT", Some(PortProtocol::Tcp), pt),
+                service("PT2", Some(PortProtocol::Tcp), pt2),
+                service("PU", Some(PortProtocol::Udp), pu),
+                service("PB", Some(PortProtocol::TcpUdp), pb),
+                service("SG", None, sg),
+                ObjectGroup::Protocol {
+                    name: "PR".into(),
+                    members: pr,
+                },
+            ];
+            (objects, groups)
+        })
+}
+
+/// An ACE whose names all resolve; `ifaces` are the interface names it
+/// may refer to.
+fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
+    let iface = proptest::sample::select(ifaces);
+    let addr = prop_oneof![
+        Just(AddrSpec::Any),
+        Just(AddrSpec::Any4),
+        Just(AddrSpec::Any6),
+        host().prop_map(AddrSpec::Host),
+        v4_net().prop_map(|(a, m)| AddrSpec::V4Net(a, m)),
+        v6_net().prop_map(|(a, l)| AddrSpec::V6Net(a, l)),
+        pick(NETWORK_OBJECTS).prop_map(AddrSpec::Object),
+        pick(NETWORK_GROUPS).prop_map(AddrSpec::Group),
+        iface.prop_map(AddrSpec::Interface),
+    ];
+    let proto = prop_oneof![
+        4 => protocol().prop_map(ProtoSpec::Protocol),
+        1 => Just(ProtoSpec::Object("OS1".into())),
+        1 => Just(ProtoSpec::Group("SG".into())),
+        1 => Just(ProtoSpec::Group("PR".into())),
+    ];
+    let port = prop_oneof![
+        3 => port_match().prop_map(PortSpec::Match),
+        1 => proptest::sample::select(PORT_GROUPS).prop_map(|(n, p)| (n, p)).prop_map(|(n, _)| PortSpec::Group(n.into())),
+    ];
+    (
+        any::<bool>(),
+        proto,
+        addr.clone(),
+        proptest::option::of(port.clone()),
+        addr,
+        proptest::option::of(port),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(
+            |(
+                deny,
+                protocol,
+                source,
+                source_port,
+                destination,
+                destination_port,
+                log,
+                inactive,
+            )| {
+                // Which port groups fit: tcp ACEs take tcp and tcp-udp
+                // groups, udp ACEs udp and tcp-udp; sctp and protocol
+                // groups any; service objects and groups no ports at all.
+                let fits = |p: &PortSpec| -> bool {
+                    let PortSpec::Group(g) = p else { return true };
+                    let kind = PORT_GROUPS.iter().find(|(n, _)| n == g).map(|&(_, k)| k);
+                    match &protocol {
+                        ProtoSpec::Protocol(Protocol::Number(6)) => kind != Some(PortProtocol::Udp),
+                        ProtoSpec::Protocol(Protocol::Number(17)) => {
+                            kind != Some(PortProtocol::Tcp)
+                        }
+                        _ => true,
+                    }
+                };
+                let ports = match &protocol {
+                    ProtoSpec::Protocol(p) => has_ports(*p),
+                    ProtoSpec::Group(g) => g == "PR",
+                    ProtoSpec::Object(_) => false,
+                };
+                let keep = |p: Option<PortSpec>| p.filter(|p| ports && fits(p));
+                Ace {
+                    action: if deny { Action::Deny } else { Action::Permit },
+                    protocol: protocol.clone(),
+                    source,
+                    source_port: keep(source_port),
+                    destination,
+                    destination_port: keep(destination_port),
+                    log,
+                    inactive,
+                }
+            },
+        )
+}
+
+fn text(max: usize) -> impl Strategy<Value = String> {
+    // No surrounding whitespace: the parser reads the rest of the line
+    // without it.
+    proptest::string::string_regex(&format!("[!-~]([ -~]{{0,{}}}[!-~])?", max - 2)).unwrap()
+}
+
+fn settings() -> impl Strategy<Value = ConnectionSettings> {
+    let limit = proptest::option::of(0u32..=2_000_000);
+    let timeout = |min: u64| {
+        proptest::option::of(
+            prop_oneof![Just(0u64), min..=1193 * 3600].prop_map(Duration::from_secs),
+        )
+    };
+    (
+        (limit.clone(), limit.clone(), limit.clone(), limit),
+        proptest::option::of(any::<bool>()),
+        (timeout(5), timeout(30), timeout(1)),
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|((a, b, c, d), r, (te, th, ti), reset, bypass)| {
+            ConnectionSettings {
+                conn_max: a,
+                embryonic_conn_max: b,
+                per_client_max: c,
+                per_client_embryonic_max: d,
+                random_sequence_number: r,
+                timeout_embryonic: te,
+                timeout_half_closed: th,
+                // `reset` is an option of `timeout idle`.
+                idle_reset: reset && ti.is_some(),
+                timeout_idle: ti,
+                tcp_state_bypass: bypass,
+            }
+        })
+}
+
+fn class_match(acls: Vec<String>) -> impl Strategy<Value = ClassMatch> {
+    prop_oneof![
+        proptest::sample::select(acls).prop_map(ClassMatch::AccessList),
+        Just(ClassMatch::Any),
+        Just(ClassMatch::DefaultInspectionTraffic),
+        (
+            prop_oneof![Just(PortProtocol::Tcp), Just(PortProtocol::Udp)],
+            eq_or_range()
+        )
+            .prop_map(|(p, m)| ClassMatch::Port(p, m)),
+    ]
+}
+
+fn policy_class(class: String) -> impl Strategy<Value = PolicyClass> {
+    (
+        settings(),
+        proptest::sample::subsequence(INSPECTS.to_vec(), 0..=2),
+    )
+        .prop_map(move |(connection, inspects)| PolicyClass {
+            class: class.clone(),
+            connection,
+            inspects: inspects.into_iter().map(str::to_string).collect(),
+        })
+}
+
+fn config_strategy() -> impl Strategy<Value = Config> {
+    (
+        0..=IFACES.len(),
+        any::<bool>(),
+        proptest::option::of(0..=100u8),
+        objects_and_groups(),
+    )
+        .prop_flat_map(
+            |(n_ifaces, unnamed_extra, extra_level, (objects, groups))| {
+                let mut interfaces: Vec<Interface> = IFACES[..n_ifaces]
+                    .iter()
+                    .map(|&(hw, name, level)| Interface {
+                        hardware: hw.into(),
+                        nameif: Some(name.into()),
+                        security_level: Some(level),
+                    })
+                    .collect();
+                if unnamed_extra {
+                    interfaces.push(Interface {
+                        hardware: "Management0/0".into(),
+                        nameif: None,
+                        security_level: extra_level,
+                    });
+                }
+                // With named interfaces, references must use their names;
+                // without, any name goes (the node configuration supplies them).
+                let names: Vec<String> = if n_ifaces == 0 {
+                    IFACES.iter().map(|&(_, n, _)| n.to_string()).collect()
+                } else {
+                    IFACES[..n_ifaces]
+                        .iter()
+                        .map(|&(_, n, _)| n.to_string())
+                        .collect()
+                };
+                let acl_lines = proptest::collection::vec(
+                    prop_oneof![
+                        4 => ace_strategy(names.clone()).prop_map(AclLine::Ace),
+                        1 => text(100).prop_map(AclLine::Remark),
+                    ],
+                    1..6,
+                );
+                (
+                    Just(interfaces),
+                    Just(objects),
+                    Just(groups),
+                    Just(names.clone()),
+                    acl_lines.clone(),
+                    proptest::option::of(acl_lines),
+                    proptest::collection::vec(
+                        (
+                            proptest::option::of(text(200)),
+                            proptest::option::of(class_match(
+                                ACLS.iter().map(|s| s.to_string()).collect(),
+                            )),
+                        ),
+                        CLASSES.len(),
+                    ),
+                    proptest::collection::vec(any::<bool>(), CLASSES.len()),
+                    proptest::collection::vec(
+                        (
+                            proptest::sample::subsequence(CLASSES.to_vec(), 0..=CLASSES.len())
+                                .prop_shuffle(),
+                            any::<bool>(),
+                        ),
+                        POLICIES.len(),
+                    ),
+                    proptest::collection::vec(proptest::option::of(pick(ACLS)), names.len()),
+                    proptest::collection::vec(
+                        proptest::option::of(pick(POLICIES)),
+                        names.len() + 1,
+                    ),
+                )
+            },
+        )
+        .prop_flat_map(
+            |(
+                interfaces,
+                objects,
+                groups,
+                names,
+                lines1,
+                lines2,
+                maps,
+                map_present,
+                policies,
+                groups_per_iface,
+                services,
+            )| {
+                let mut access_lists = vec![AccessList {
+                    name: "ACL1".into(),
+                    lines: lines1,
+                }];
+                if let Some(lines) = lines2 {
+                    access_lists.push(AccessList {
+                        name: "ACL2".into(),
+                        lines,
+                    });
+                }
+                let acl_ok = |n: &str| access_lists.iter().any(|a| a.name == n);
+                let class_maps: Vec<ClassMap> = CLASSES
+                    .iter()
+                    .zip(maps)
+                    .zip(&map_present)
+                    .filter(|(_, present)| **present)
+                    .map(|((name, (description, matcher)), _)| ClassMap {
+                        name: name.to_string(),
+                        description,
+                        matcher: matcher
+                            .filter(|m| !matches!(m, ClassMatch::AccessList(a) if !acl_ok(a))),
+                    })
+                    .collect();
+                let access_groups: Vec<AccessGroup> = names
+                    .iter()
+                    .zip(groups_per_iface)
+                    .filter_map(|(iface, acl)| {
+                        let acl = acl.filter(|a| acl_ok(a))?;
+                        Some(AccessGroup {
+                            acl,
+                            interface: iface.clone(),
+                        })
+                    })
+                    .collect();
+                let service_policies: Vec<ServicePolicy> = services
+                    .into_iter()
+                    .enumerate()
+                    .filter_map(|(i, p)| {
+                        Some(ServicePolicy {
+                            policy_map: p?,
+                            scope: match names.get(i) {
+                                Some(n) => ServiceScope::Interface(n.clone()),
+                                None => ServiceScope::Global,
+                            },
+                        })
+                    })
+                    .collect();
+                // Each policy-map's classes: defined class-maps in a random
+                // order, then maybe class-default (always last).
+                let defined: Vec<&str> = class_maps.iter().map(|m| m.name.as_str()).collect();
+                let policy_classes: Vec<_> = policies
+                    .into_iter()
+                    .map(|(order, default)| {
+                        let mut names: Vec<String> = order
+                            .into_iter()
+                            .filter(|c| defined.contains(c))
+                            .map(str::to_string)
+                            .collect();
+                        if default {
+                            names.push("class-default".into());
+                        }
+                        names.into_iter().map(policy_class).collect::<Vec<_>>()
+                    })
+                    .collect();
+                let base = Config {
+                    interfaces,
+                    objects,
+                    object_groups: groups,
+                    access_lists,
+                    access_groups,
+                    class_maps,
+                    policy_maps: vec![],
+                    service_policies,
+                };
+                (Just(base), policy_classes)
+            },
+        )
+        .prop_map(|(mut cfg, classes)| {
+            cfg.policy_maps = POLICIES
+                .iter()
+                .zip(classes)
+                .map(|(name, classes)| PolicyMap {
+                    name: name.to_string(),
+                    classes,
+                })
+                .collect();
+            cfg
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn render_then_parse_is_identity(cfg in config_strategy()) {
+        let text = render(&cfg);
+        let back = parse_config(&text);
+        prop_assert!(back.is_ok(), "{}\n{}", text, back.unwrap_err());
+        let back = back.unwrap();
+        prop_assert_eq!(&back.config, &cfg, "{}", text);
+        // Only the inspect lines are listed as ignored.
+        let inspects: usize = cfg
+            .policy_maps
+            .iter()
+            .flat_map(|p| &p.classes)
+            .map(|c| c.inspects.len())
+            .sum();
+        prop_assert_eq!(back.ignored.len(), inspects);
+    }
+
+    #[test]
+    fn parser_never_panics_on_keyword_soup(lines in proptest::collection::vec(
+        (
+            prop_oneof![Just(""), Just(" "), Just("  "), Just("\t")],
+            proptest::collection::vec(word(), 0..12),
+        )
+            .prop_map(|(indent, words)| format!("{indent}{}", words.join(" "))),
+        0..24,
+    )) {
+        let text = lines.join("\n");
+        if let Err(e) = parse_config(&text) {
+            for err in &e.0 {
+                prop_assert!(err.line >= 1 && err.line <= lines.len(), "{err}");
+                prop_assert!(err.column >= 1, "{err}");
+            }
+            let sorted = e.0.windows(2).all(|w| (w[0].line, w[0].column) <= (w[1].line, w[1].column));
+            prop_assert!(sorted, "{e}");
+        }
+    }
+
+    #[test]
+    fn parser_never_panics_on_mangled_configs(
+        cfg in config_strategy(),
+        cuts in proptest::collection::vec((any::<prop::sample::Index>(), 0u8..4, word()), 1..6),
+    ) {
+        // Delete, duplicate or replace words of a valid rendered config.
+        let mut words: Vec<String> = render(&cfg)
+            .split(' ')
+            .map(str::to_string)
+            .collect();
+        for (at, how, w) in cuts {
+            if words.is_empty() {
+                break;
+            }
+            let i = at.index(words.len());
+            match how {
+                0 => {
+                    words.remove(i);
+                }
+                1 => {
+                    let x = words[i].clone();
+                    words.insert(i, x);
+                }
+                _ => words[i] = w.to_string(),
+            }
+        }
+        let _ = parse_config(&words.join(" "));
+    }
+
+    #[test]
+    fn parser_never_panics_on_arbitrary_text(text in "\\PC{0,400}") {
+        let _ = parse_config(&text);
+    }
+}
+
+/// Words the soup is made of: every keyword the parser knows, addresses,
+/// numbers and junk.
+fn word() -> impl Strategy<Value = &'static str> {
+    prop_oneof![
+        proptest::sample::select(vec![
+            "interface",
+            "nameif",
+            "security-level",
+            "object",
+            "object-group",
+            "network",
+            "service",
+            "protocol",
+            "host",
+            "subnet",
+            "range",
+            "network-object",
+            "port-object",
+            "service-object",
+            "protocol-object",
+            "group-object",
+            "description",
+            "access-list",
+            "access-group",
+            "extended",
+            "standard",
+            "ethertype",
+            "remark",
+            "line",
+            "permit",
+            "deny",
+            "ip",
+            "tcp",
+            "udp",
+            "tcp-udp",
+            "icmp",
+            "icmp6",
+            "sctp",
+            "any",
+            "any4",
+            "any6",
+            "source",
+            "destination",
+            "eq",
+            "neq",
+            "lt",
+            "gt",
+            "log",
+            "inactive",
+            "time-range",
+            "in",
+            "out",
+            "global",
+            "class-map",
+            "class-default",
+            "match",
+            "port",
+            "policy-map",
+            "type",
+            "inspect",
+            "class",
+            "set",
+            "connection",
+            "conn-max",
+            "per-client-max",
+            "embryonic-conn-max",
+            "per-client-embryonic-max",
+            "random-sequence-number",
+            "enable",
+            "disable",
+            "timeout",
+            "idle",
+            "embryonic",
+            "half-closed",
+            "dcd",
+            "reset",
+            "advanced-options",
+            "tcp-state-bypass",
+            "decrement-ttl",
+            "service-policy",
+            "no",
+            "hostname",
+            "crypto",
+            "call-home",
+            "nat",
+            "www",
+            "https",
+            "domain",
+            "syslog",
+        ]),
+        proptest::sample::select(vec![
+            "A",
+            "B",
+            "C",
+            "0",
+            "1",
+            "7",
+            "80",
+            "65535",
+            "65536",
+            "2000000",
+            "2000001",
+            "0:00:15",
+            "0:0:0",
+            "1193:00:00",
+            "99:99:99",
+            "198.18.0.1",
+            "198.18.0.0",
+            "255.255.255.0",
+            "255.0.255.0",
+            "0.0.0.0",
+            "::",
+            "2001:db8::/32",
+            "2001:db8::1/64",
+            "::/129",
+            "10.0.0.0/8",
+            "x",
+            "!",
+            ":",
+            "-",
+            "é",
+            "∞",
+            "\u{0}",
+        ]),
+    ]
+}

@@ -1,0 +1,356 @@
+//! Frames that wait on a peer, as two queues with named limits and
+//! deadlines (docs/ARCHITECTURE.md, "The race of an asymmetric path"):
+//!
+//! - [`HoldQueue`]: frames the engine dropped for want of state a peer may
+//!   have (a SYN-ACK whose SYN crossed a peer), kept per flow until the
+//!   peer's event for that flow arrives or their deadline passes.
+//! - [`DeferQueue`]: the frame that opened an inspected flow, kept until a
+//!   peer acknowledges the flow's insert or the deadline passes (pfsync's
+//!   `defer`).
+//!
+//! The queues only keep frames; what a release means (judge the frame
+//! again, send it, count it) is the engine's, fed by explicit events: a
+//! peer's state for a flow, a peer's acknowledgement, a timer.
+
+use std::collections::VecDeque;
+
+use hashbrown::HashMap;
+
+use crate::flow::FlowKey;
+use crate::packet::PacketMeta;
+use crate::sync::Incarnation;
+use crate::time::Instant;
+use crate::verdict::{DropReason, IfaceId};
+
+/// A frame held for a peer's state.
+#[derive(Debug)]
+pub(super) struct Held {
+    /// The frame as received.
+    pub frame: Vec<u8>,
+    /// Its receive metadata (checksum state, GSO size).
+    pub meta: PacketMeta,
+    /// Where it arrived.
+    pub ingress: IfaceId,
+    /// When it is dropped if no peer's state lets it through.
+    pub deadline: Instant,
+    /// The drop it met, counted if it is never released.
+    pub reason: DropReason,
+}
+
+/// Why a frame could not be kept (it is judged without waiting instead).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refused {
+    /// The queue, or this flow's share of it, is full.
+    Full,
+    /// A frame of this flow is already deferred.
+    Busy,
+}
+
+fn hasher() -> ahash::RandomState {
+    // Fixed seeds: the queues' iteration order never leaves the engine and
+    // a fixed order keeps the simulator's runs reproducible.
+    ahash::RandomState::with_seeds(3, 5, 7, 9)
+}
+
+/// Held frames by flow, bounded in total and per flow.
+#[derive(Debug)]
+pub(super) struct HoldQueue {
+    by_flow: HashMap<FlowKey, Vec<Held>, ahash::RandomState>,
+    count: usize,
+    /// Deadlines in arrival order: a deadline is arrival plus a constant,
+    /// so this is also deadline order.
+    order: VecDeque<(Instant, FlowKey)>,
+    max_packets: usize,
+    max_per_flow: usize,
+}
+
+impl HoldQueue {
+    pub(super) fn new(max_packets: usize, max_per_flow: usize) -> Self {
+        HoldQueue {
+            by_flow: HashMap::with_hasher(hasher()),
+            count: 0,
+            order: VecDeque::new(),
+            max_packets,
+            max_per_flow,
+        }
+    }
+
+    /// Frames held now.
+    pub(super) fn len(&self) -> usize {
+        self.count
+    }
+
+    /// Keep `held` for `key`, or refuse it when a limit is reached.
+    pub(super) fn push(&mut self, key: FlowKey, held: Held) -> Result<(), Refused> {
+        let per_flow = self.by_flow.get(&key).map_or(0, Vec::len);
+        if self.count >= self.max_packets || per_flow >= self.max_per_flow {
+            return Err(Refused::Full);
+        }
+        self.order.push_back((held.deadline, key));
+        self.by_flow.entry(key).or_default().push(held);
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Take every frame held for `key` (to be judged again).
+    pub(super) fn take(&mut self, key: &FlowKey) -> Vec<Held> {
+        let held = self.by_flow.remove(key).unwrap_or_default();
+        self.count -= held.len();
+        held
+    }
+
+    /// Put back frames taken with [`take`](Self::take) that still wait;
+    /// their deadlines are already in the order queue.
+    pub(super) fn put_back(&mut self, key: FlowKey, held: Vec<Held>) {
+        if held.is_empty() {
+            return;
+        }
+        self.count += held.len();
+        self.by_flow.entry(key).or_default().extend(held);
+    }
+
+    /// Remove every frame whose deadline is at or before `now` into `out`.
+    pub(super) fn expire(&mut self, now: Instant, out: &mut Vec<Held>) {
+        while let Some(&(deadline, key)) = self.order.front() {
+            if deadline > now {
+                break;
+            }
+            self.order.pop_front();
+            let Some(list) = self.by_flow.get_mut(&key) else {
+                continue;
+            };
+            let before = out.len();
+            let mut i = 0;
+            while i < list.len() {
+                if list[i].deadline <= now {
+                    out.push(list.swap_remove(i));
+                } else {
+                    i += 1;
+                }
+            }
+            if list.is_empty() {
+                self.by_flow.remove(&key);
+            }
+            self.count -= out.len() - before;
+        }
+    }
+
+    /// The earliest deadline, if any frame is held.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.order.front().map(|(d, _)| *d)
+    }
+}
+
+/// A flow-opening frame deferred until a peer acknowledges its insert.
+#[derive(Debug)]
+pub(super) struct Deferred {
+    /// The frame, checksums complete.
+    pub frame: Vec<u8>,
+    /// Where it leaves.
+    pub egress: IfaceId,
+    /// When it leaves even without an acknowledgement.
+    pub deadline: Instant,
+    /// The incarnation of the flow it opened.
+    pub inc: Incarnation,
+}
+
+/// Deferred frames, at most one per flow, bounded in total.
+#[derive(Debug)]
+pub(super) struct DeferQueue {
+    by_flow: HashMap<FlowKey, Deferred, ahash::RandomState>,
+    order: VecDeque<(Instant, FlowKey)>,
+    max_packets: usize,
+}
+
+impl DeferQueue {
+    pub(super) fn new(max_packets: usize) -> Self {
+        DeferQueue {
+            by_flow: HashMap::with_hasher(hasher()),
+            order: VecDeque::new(),
+            max_packets,
+        }
+    }
+
+    /// Frames deferred now.
+    pub(super) fn len(&self) -> usize {
+        self.by_flow.len()
+    }
+
+    /// Keep `d` until `key`'s insert is acknowledged, or refuse it.
+    pub(super) fn push(&mut self, key: FlowKey, d: Deferred) -> Result<(), Refused> {
+        if self.by_flow.contains_key(&key) {
+            return Err(Refused::Busy);
+        }
+        if self.by_flow.len() >= self.max_packets {
+            return Err(Refused::Full);
+        }
+        self.order.push_back((d.deadline, key));
+        self.by_flow.insert(key, d);
+        Ok(())
+    }
+
+    /// Whether a frame waits for the acknowledgement of `key`'s `inc`.
+    pub(super) fn waits_for(&self, key: &FlowKey, inc: &Incarnation) -> bool {
+        self.by_flow.get(key).is_some_and(|d| d.inc == *inc)
+    }
+
+    /// A peer acknowledged `key`'s `inc`: the frame that waited for it.
+    pub(super) fn acked(&mut self, key: &FlowKey, inc: &Incarnation) -> Option<Deferred> {
+        if !self.waits_for(key, inc) {
+            return None;
+        }
+        self.by_flow.remove(key)
+    }
+
+    /// Remove every frame whose deadline is at or before `now` into `out`.
+    pub(super) fn expire(&mut self, now: Instant, out: &mut Vec<Deferred>) {
+        while let Some(&(deadline, key)) = self.order.front() {
+            if deadline > now {
+                break;
+            }
+            self.order.pop_front();
+            if self.by_flow.get(&key).is_some_and(|d| d.deadline <= now) {
+                out.extend(self.by_flow.remove(&key));
+            }
+        }
+    }
+
+    /// The earliest deadline, if any frame is deferred.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.order.front().map(|(d, _)| *d)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{Addr, Endpoint, Tuple, proto};
+    use std::time::Duration;
+
+    fn key(port: u16) -> FlowKey {
+        let tuple = Tuple {
+            src: Endpoint {
+                addr: Addr::v4([198, 18, 0, 1]),
+                port,
+            },
+            dst: Endpoint {
+                addr: Addr::v4([198, 18, 0, 2]),
+                port: 80,
+            },
+            proto: proto::TCP,
+        };
+        FlowKey::of(&tuple).0
+    }
+
+    fn held(deadline_ms: u64) -> Held {
+        Held {
+            frame: vec![0; 60],
+            meta: PacketMeta::default(),
+            ingress: IfaceId(1),
+            deadline: Instant::ZERO + Duration::from_millis(deadline_ms),
+            reason: DropReason::TcpNotSyn,
+        }
+    }
+
+    fn at(ms: u64) -> Instant {
+        Instant::ZERO + Duration::from_millis(ms)
+    }
+
+    // === hold ===
+
+    #[test]
+    fn hold_limits_total_and_per_flow() {
+        let mut q = HoldQueue::new(3, 2);
+        assert_eq!(q.push(key(1), held(10)), Ok(()));
+        assert_eq!(q.push(key(1), held(10)), Ok(()));
+        assert_eq!(q.push(key(1), held(10)), Err(Refused::Full), "per flow");
+        assert_eq!(q.push(key(2), held(10)), Ok(()));
+        assert_eq!(q.push(key(3), held(10)), Err(Refused::Full), "total");
+        assert_eq!(q.len(), 3);
+    }
+
+    #[test]
+    fn take_and_put_back_keep_the_count_and_deadlines() {
+        let mut q = HoldQueue::new(8, 8);
+        q.push(key(1), held(10)).unwrap();
+        q.push(key(1), held(20)).unwrap();
+        let taken = q.take(&key(1));
+        assert_eq!((taken.len(), q.len()), (2, 0));
+        assert!(q.take(&key(1)).is_empty());
+        q.put_back(key(1), taken);
+        assert_eq!(q.len(), 2);
+        let mut out = Vec::new();
+        q.expire(at(10), &mut out);
+        assert_eq!((out.len(), q.len()), (1, 1));
+        assert_eq!(q.next_deadline(), Some(at(20)));
+        q.expire(at(20), &mut out);
+        assert_eq!((out.len(), q.len()), (2, 0));
+        assert_eq!(q.next_deadline(), None);
+    }
+
+    #[test]
+    fn expire_skips_flows_already_released() {
+        let mut q = HoldQueue::new(8, 8);
+        q.push(key(1), held(10)).unwrap();
+        q.push(key(2), held(15)).unwrap();
+        assert_eq!(q.take(&key(1)).len(), 1);
+        let mut out = Vec::new();
+        q.expire(at(12), &mut out);
+        assert!(out.is_empty());
+        q.expire(at(15), &mut out);
+        assert_eq!((out.len(), q.len()), (1, 0));
+    }
+
+    // === defer ===
+
+    fn deferred(ms: u64, id: u32) -> Deferred {
+        Deferred {
+            frame: vec![1; 60],
+            egress: IfaceId(1),
+            deadline: at(ms),
+            inc: Incarnation {
+                created_ns: 1,
+                owner: 1,
+                id,
+            },
+        }
+    }
+
+    #[test]
+    fn defer_keeps_one_frame_per_flow_within_the_limit() {
+        let mut q = DeferQueue::new(2);
+        assert_eq!(q.push(key(1), deferred(10, 1)), Ok(()));
+        assert_eq!(q.push(key(1), deferred(10, 2)), Err(Refused::Busy));
+        assert_eq!(q.push(key(2), deferred(10, 3)), Ok(()));
+        assert_eq!(q.push(key(3), deferred(10, 4)), Err(Refused::Full));
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn only_the_acknowledgement_of_the_same_incarnation_releases() {
+        let mut q = DeferQueue::new(4);
+        q.push(key(1), deferred(10, 1)).unwrap();
+        let other = deferred(10, 9).inc;
+        assert!(q.acked(&key(1), &other).is_none());
+        let inc = deferred(10, 1).inc;
+        assert!(q.waits_for(&key(1), &inc));
+        assert!(q.acked(&key(1), &inc).is_some());
+        assert_eq!(q.len(), 0);
+        let mut out = Vec::new();
+        q.expire(at(10), &mut out);
+        assert!(out.is_empty(), "an acknowledged frame does not leave twice");
+    }
+
+    #[test]
+    fn defer_expires_in_deadline_order() {
+        let mut q = DeferQueue::new(4);
+        q.push(key(1), deferred(10, 1)).unwrap();
+        q.push(key(2), deferred(20, 2)).unwrap();
+        let mut out = Vec::new();
+        q.expire(at(15), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(q.next_deadline(), Some(at(20)));
+        q.expire(at(25), &mut out);
+        assert_eq!((out.len(), q.len()), (2, 0));
+    }
+}
