@@ -7,8 +7,8 @@
 //! drawn from a seeded generator, so a run can be repeated.
 //!
 //! The relay runs on its own thread (inside a namespace when started with
-//! [`crate::netns::Netns::spawn`]) until the handle is dropped; every wait
-//! is bounded.
+//! `rampart_node::lab::netns::Netns::spawn`) until the handle is dropped;
+//! every wait is bounded.
 
 use std::collections::VecDeque;
 use std::net::{SocketAddr, UdpSocket};
@@ -37,7 +37,6 @@ pub struct LinkStats {
 }
 
 /// A running relay; stops when dropped.
-#[derive(Debug)]
 pub struct LossyLink {
     /// Its listening address (give this to the dialling side as the peer).
     pub addr: SocketAddr,
@@ -46,14 +45,27 @@ pub struct LossyLink {
     /// Counters.
     pub stats: Arc<LinkStats>,
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: Option<Join>,
+}
+
+/// Waits for the relay thread to end (see [`LossyLink::start`]).
+pub type Join = Box<dyn FnOnce() + Send>;
+
+impl std::fmt::Debug for LossyLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LossyLink")
+            .field("addr", &self.addr)
+            .field("impairment", &self.impairment)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Drop for LossyLink {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+        if let Some(join) = self.thread.take() {
+            join();
         }
     }
 }
@@ -70,9 +82,9 @@ fn next(state: &mut u64) -> u64 {
 impl LossyLink {
     /// Start a relay: `listen` ↔ `upstream`, with `loss` (0.0–1.0) in
     /// each direction and `delay` one way. `spawn` runs the relay thread
-    /// (for example `|f| ns.spawn(f)` to run it in a namespace).
+    /// (for example in a namespace) and returns what waits for its end.
     pub fn start(
-        spawn: impl FnOnce(Box<dyn FnOnce() + Send>) -> std::thread::JoinHandle<()>,
+        spawn: impl FnOnce(Box<dyn FnOnce() + Send>) -> Join,
         listen: SocketAddr,
         upstream: SocketAddr,
         loss: f64,
@@ -202,7 +214,12 @@ mod tests {
             }
         });
         let link = LossyLink::start(
-            std::thread::spawn,
+            |f| {
+                let t = std::thread::spawn(f);
+                Box::new(move || {
+                    let _ = t.join();
+                })
+            },
             "127.0.0.1:0".parse().expect("addr"),
             echo_addr,
             0.2,

@@ -16,13 +16,13 @@ use std::time::Duration;
 
 use rampart_afpacket::afpacket::PacketSocket;
 use rampart_afpacket::bridge::Bridge;
-use rampart_chaos_tests::netns::{
-    ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYM_CLIENT, SYM_SERVER, fnv, is_root,
-};
 use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};
+use rampart_node::lab::{
+    ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, NsThread, SYM_CLIENT, SYM_SERVER, fnv, is_root,
+};
 use socket2::{Domain, Socket, Type};
 
 const POLICY: &str = "\
@@ -44,7 +44,7 @@ fn bridge(
     inside: &'static str,
     outside: &'static str,
     stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<Bridge> {
+) -> NsThread<Bridge> {
     ns.spawn(move || {
         let mut engine = Engine::new(EngineConfig::inside_outside(
             NodeId(node),
@@ -63,10 +63,11 @@ fn bridge(
         b.run(&stop).expect("bridge");
         b
     })
+    .expect("namespace thread")
 }
 
 /// Serve one connection on `addr`: read everything, answer its digest.
-fn serve(ns: &Netns, addr: &'static str, port: u16) -> std::thread::JoinHandle<()> {
+fn serve(ns: &Netns, addr: &'static str, port: u16) -> NsThread<()> {
     ns.spawn(move || {
         let l = TcpListener::bind((addr, port)).expect("listen");
         l.set_nonblocking(true).unwrap();
@@ -86,6 +87,7 @@ fn serve(ns: &Netns, addr: &'static str, port: u16) -> std::thread::JoinHandle<(
             }
         }
     })
+    .expect("namespace thread")
 }
 
 /// Connect from `src` to `dst:port`, send 100 kB, check the digest.
@@ -109,6 +111,7 @@ fn exchange(ns: &Netns, src: &'static str, dst: &'static str, port: u16) -> bool
         let mut reply = [0u8; 8];
         s.read_exact(&mut reply).is_ok() && u64::from_be_bytes(reply) == fnv(&payload)
     })
+    .expect("namespace thread")
     .join()
     .unwrap()
 }
@@ -119,7 +122,7 @@ fn before_sync_only_symmetric_and_bypass_flows_cross_asymmetric_paths() {
         eprintln!("skipped: network namespaces and AF_PACKET need root");
         return;
     }
-    let lab = AsymLab::new(&format!("rp-as{}", std::process::id()));
+    let lab = AsymLab::new(&format!("rp-as{}", std::process::id())).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let a = bridge(&lab.node_a, 1, "ca1", "as1", stop.clone());
     let b = bridge(&lab.node_b, 2, "cb1", "bs1", stop.clone());

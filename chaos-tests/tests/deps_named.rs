@@ -835,13 +835,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Which set must name what a file starts: `rampart lab` (the node's
-/// sources and the namespace harness it links), the benchmarks, or tests.
+/// sources, its namespace harness `node/src/lab/` included), the
+/// benchmarks, or tests.
 fn set_of(rel: &str) -> &'static str {
-    let lab = rel.starts_with("node/src/")
-        || ["netns.rs", "node.rs", "lossy.rs"]
-            .iter()
-            .any(|f| rel == format!("chaos-tests/src/{f}"))
-        || rel == "scripts/lab.sh";
+    let lab = rel.starts_with("node/src/") || rel == "scripts/lab.sh";
     let bench = rel.starts_with("scripts/bench/")
         || rel.starts_with("chaos-tests/src/bin/")
         || rel.contains("/benches/");

@@ -8,7 +8,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use rampart_chaos_tests::netns::{Lab, is_root, sh};
+use rampart_node::lab::{Lab, Role, is_root, sh};
 
 const BLAST: &str = env!("CARGO_BIN_EXE_udpblast");
 
@@ -37,16 +37,16 @@ fn what_is_sent_through_a_bridge_is_counted_and_the_count_bounds_the_send() {
         eprintln!("skipped: network namespaces need root");
         return;
     }
-    let lab = Lab::new(&format!("rp-ub{}", std::process::id()));
-    let n = lab.ns("n");
-    sh(&["ip", "-n", &n, "link", "add", "br0", "type", "bridge"]);
+    let lab = Lab::new(&format!("rp-ub{}", std::process::id())).unwrap();
+    let n = lab.ns(Role::Node);
+    sh(&["ip", "-n", &n, "link", "add", "br0", "type", "bridge"]).unwrap();
     for dev in ["c1", "s1"] {
-        sh(&["ip", "-n", &n, "link", "set", dev, "master", "br0"]);
+        sh(&["ip", "-n", &n, "link", "set", dev, "master", "br0"]).unwrap();
     }
-    sh(&["ip", "-n", &n, "link", "set", "br0", "up"]);
+    sh(&["ip", "-n", &n, "link", "set", "br0", "up"]).unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let rx = in_ns(
-        &lab.ns("s"),
+        &lab.ns(Role::Server),
         &[
             "recv",
             "--bind",
@@ -66,7 +66,7 @@ fn what_is_sent_through_a_bridge_is_counted_and_the_count_bounds_the_send() {
     .expect("receiver");
     std::thread::sleep(Duration::from_millis(300));
     let sent = output(&mut in_ns(
-        &lab.ns("c"),
+        &lab.ns(Role::Client),
         &[
             "send",
             "--to",
@@ -95,12 +95,16 @@ fn many_flows_make_one_conntrack_entry_each_in_a_stateful_router() {
         eprintln!("skipped: network namespaces need root");
         return;
     }
-    let lab = Lab::new(&format!("rp-uf{}", std::process::id()));
-    let (c, s, n) = (lab.ns("c"), lab.ns("s"), lab.ns("n"));
-    sh(&["ip", "-n", &n, "addr", "add", "198.18.0.1/24", "dev", "c1"]);
-    sh(&["ip", "-n", &n, "addr", "add", "198.18.1.1/24", "dev", "s1"]);
-    sh(&["ip", "-n", &s, "addr", "flush", "dev", "s0"]);
-    sh(&["ip", "-n", &s, "addr", "add", "198.18.1.20/24", "dev", "s0"]);
+    let lab = Lab::new(&format!("rp-uf{}", std::process::id())).unwrap();
+    let (c, s, n) = (
+        lab.ns(Role::Client),
+        lab.ns(Role::Server),
+        lab.ns(Role::Node),
+    );
+    sh(&["ip", "-n", &n, "addr", "add", "198.18.0.1/24", "dev", "c1"]).unwrap();
+    sh(&["ip", "-n", &n, "addr", "add", "198.18.1.1/24", "dev", "s1"]).unwrap();
+    sh(&["ip", "-n", &s, "addr", "flush", "dev", "s0"]).unwrap();
+    sh(&["ip", "-n", &s, "addr", "add", "198.18.1.20/24", "dev", "s0"]).unwrap();
     sh(&[
         "ip",
         "-n",
@@ -110,7 +114,8 @@ fn many_flows_make_one_conntrack_entry_each_in_a_stateful_router() {
         "198.18.128.0/17",
         "via",
         "198.18.0.1",
-    ]);
+    ])
+    .unwrap();
     sh(&[
         "ip",
         "-n",
@@ -120,7 +125,8 @@ fn many_flows_make_one_conntrack_entry_each_in_a_stateful_router() {
         "198.18.128.0/17",
         "via",
         "198.18.1.20",
-    ]);
+    ])
+    .unwrap();
     sh(&[
         "ip",
         "netns",
@@ -129,10 +135,12 @@ fn many_flows_make_one_conntrack_entry_each_in_a_stateful_router() {
         "sysctl",
         "-qw",
         "net.ipv4.ip_forward=1",
-    ]);
+    ])
+    .unwrap();
     sh(&[
         "ip", "netns", "exec", &n, "nft", "add", "table", "inet", "t",
-    ]);
+    ])
+    .unwrap();
     sh(&[
         "ip",
         "netns",
@@ -140,11 +148,13 @@ fn many_flows_make_one_conntrack_entry_each_in_a_stateful_router() {
         &n,
         "nft",
         "add chain inet t f { type filter hook forward priority 0; policy accept; }",
-    ]);
+    ])
+    .unwrap();
     sh(&[
         "ip", "netns", "exec", &n, "nft", "add", "rule", "inet", "t", "f", "ct", "state", "new",
         "counter", "accept",
-    ]);
+    ])
+    .unwrap();
     let sent = output(&mut in_ns(
         &c,
         &[

@@ -233,8 +233,8 @@ pub fn start(
         metrics,
     )
     .with_context(|| format!("{}: [ops]", config_path.display()))?;
-    eprintln!(
-        "rampart: ops: metrics {}, admin API {}",
+    tracing::info!(
+        "ops: metrics {}, admin API {}",
         server
             .metrics_addr
             .map_or_else(|| "off".into(), |a| format!("http://{a}/metrics")),

@@ -81,7 +81,7 @@ pub fn serve(runtime: &tokio::runtime::Handle, transport: &Transport, admin: Arc
                 Ok(f) => f,
                 Err(e) => {
                     // Dropping the call tells the peer it failed.
-                    eprintln!("rampart: clear conn from node {}: refused: {e}", call.peer);
+                    tracing::warn!("clear conn from node {}: refused: {e}", call.peer);
                     continue;
                 }
             };
@@ -90,11 +90,11 @@ pub fn serve(runtime: &tokio::runtime::Handle, transport: &Transport, admin: Arc
             let n = tokio::task::spawn_blocking(move || admin.clear_local(&filter)).await;
             match n {
                 Ok(Ok(n)) => {
-                    eprintln!("rampart: clear conn from node {peer}: {n} connection(s) deleted");
+                    tracing::info!("clear conn from node {peer}: {n} connection(s) deleted");
                     call.reply(Bytes::copy_from_slice(&n.to_be_bytes()));
                 }
-                Ok(Err(e)) => eprintln!("rampart: clear conn from node {peer}: {e}"),
-                Err(e) => eprintln!("rampart: clear conn from node {peer}: {e}"),
+                Ok(Err(e)) => tracing::warn!("clear conn from node {peer}: {e}"),
+                Err(e) => tracing::warn!("clear conn from node {peer}: {e}"),
             }
         }
     });

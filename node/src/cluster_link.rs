@@ -326,11 +326,11 @@ pub async fn drive(
                 let now = clock.now();
                 match ev {
                     TransportEvent::Up { peer, conn } => {
-                        eprintln!("rampart: peer {peer} up (connection {conn})");
+                        tracing::info!("peer {peer} up (connection {conn})");
                         protocol.on_peer_up(peer, conn, now);
                     }
                     TransportEvent::Down { peer, conn, reason } => {
-                        eprintln!("rampart: peer {peer} down (connection {conn}): {reason}");
+                        tracing::warn!("peer {peer} down (connection {conn}): {reason}");
                         protocol.on_peer_down(peer, conn, now);
                     }
                     TransportEvent::Datagram { peer, conn, frame } => {
@@ -444,8 +444,8 @@ async fn pump(
             Output::PeersUp(n) => end.tell_all(|| ToEngine::PeersUp(n)).await,
             Output::Ready => {
                 let c = protocol.counters();
-                eprintln!(
-                    "rampart: cluster ready to forward ({} flows received in bulk, {} peer(s) up)",
+                tracing::info!(
+                    "cluster ready to forward ({} flows received in bulk, {} peer(s) up)",
                     c.bulk_flows_received,
                     protocol.peers_up()
                 );

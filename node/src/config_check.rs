@@ -13,6 +13,7 @@ use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{EngineConfig, IfaceId, InterfaceConfig};
 
 /// The outcome: what to print and whether the config is valid.
+#[derive(Debug)]
 pub struct Report {
     /// Text for stdout (valid) or stderr (invalid).
     pub text: String,

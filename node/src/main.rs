@@ -1,23 +1,11 @@
 //! `rampart`: the Rampart firewall node.
 
-mod admin;
-mod clear_rpc;
-mod cli;
-mod cluster_link;
-mod config;
-mod config_check;
-mod control;
-mod demo;
-mod lab;
-mod policy_raft;
-mod run;
-mod worker;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
+use rampart_node::{cli, config, config_check, demo, lab, run};
 use rampart_ops::model::MemberChange;
 
 /// Rampart: a clustered, active/active, stateful firewall.
@@ -42,7 +30,8 @@ enum Command {
     /// what it decided, `show conn` and `show asp drop`.
     Demo,
     /// Run the node: bridge its data interfaces through the engine until
-    /// SIGINT or SIGTERM.
+    /// SIGINT or SIGTERM, then report what it counted (with `--log-format
+    /// json`, as one JSON document on stdout).
     Run {
         /// The node configuration (TOML).
         #[arg(long)]
@@ -165,8 +154,14 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let parsed = cli::parse::<Cli>();
     rampart_ops::logging::init(parsed.log_format);
-    match dispatch(parsed.command) {
+    // The daemon's own failure goes to its log; a command's to the user.
+    let daemon = matches!(parsed.command, Command::Run { .. });
+    match dispatch(parsed.command, parsed.log_format) {
         Ok(code) => code,
+        Err(e) if daemon => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("rampart: {e:#}");
             ExitCode::FAILURE
@@ -174,7 +169,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+fn dispatch(
+    command: Command,
+    log_format: rampart_ops::logging::LogFormat,
+) -> anyhow::Result<ExitCode> {
     match command {
         Command::Ops(c) => cli::run(c, Cli::command),
         Command::Demo => {
@@ -244,7 +242,7 @@ fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Run { config } => {
-            run::run(&config)?;
+            run::run(&config, log_format)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Config {

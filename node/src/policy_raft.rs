@@ -123,7 +123,7 @@ impl RaftSide {
                 address: s.address.clone(),
             };
             match runtime.block_on(raft.initialize(me, s.policy.unwrap_or(""))) {
-                Ok(v) => eprintln!("rampart: policy log initialised here (version {v})"),
+                Ok(v) => tracing::info!("policy log initialised here (version {v})"),
                 Err(InitError::AlreadyInitialized) => {}
                 Err(e) => return Err(anyhow::anyhow!("initialising the policy log: {e}")),
             }
@@ -235,17 +235,17 @@ impl RaftSide {
                     .await;
                     match r {
                         Ok(Ok(())) => {
-                            eprintln!("rampart: policy version {} in force", p.version);
+                            tracing::info!("policy version {} in force", p.version);
                         }
                         Ok(Err(e)) => {
                             failed.fetch_add(1, Ordering::Relaxed);
-                            eprintln!(
-                                "rampart: committed policy version {} not applied here \
+                            tracing::warn!(
+                                "committed policy version {} not applied here \
                                  (the running policy stays): {e}",
                                 p.version
                             );
                         }
-                        Err(e) => eprintln!("rampart: applying a policy: {e}"),
+                        Err(e) => tracing::warn!("applying a policy: {e}"),
                     }
                 }
                 if rx.changed().await.is_err() {

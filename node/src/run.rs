@@ -12,6 +12,10 @@
 //! SIGUSR1 writes `show conn detail` to `<data_dir>/<name>.conn` and the
 //! counters to `<data_dir>/<name>.counters`, gathered from the workers
 //! between their batches ([`crate::control`]).
+//!
+//! The daemon logs through `tracing` only. When it stops it reports its
+//! [`Summary`]: as log lines for people, or with `--log-format json` as one
+//! JSON document on stdout (the logs stay on stderr).
 
 use std::io::Read as _;
 use std::path::Path;
@@ -29,12 +33,14 @@ use rampart_dataplane::engine::sync::SyncConfig;
 use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};
+use rampart_ops::logging::LogFormat;
 use rampart_ops::show_conn::{ConnFilter, conn_rows, render_rows};
 
 use crate::cluster_link::{self, Clock, LinkCounters, Port, SyncStatus};
 use crate::config::NodeConfig;
 use crate::control::{self, Wake, Workers};
 use crate::policy_raft::{RaftSide, RaftStart};
+use crate::summary::{ClusterCounts, Counts, EngineSync, IoCounts, PeerPhase, Summary};
 use crate::worker::{self, NodePort};
 
 /// Set by the signal handler; the workers check it between batches.
@@ -68,8 +74,9 @@ fn secrets() -> anyhow::Result<[u64; 6]> {
     Ok(out)
 }
 
-/// Run the node until a signal asks it to stop.
-pub fn run(config_path: &Path) -> anyhow::Result<()> {
+/// Run the node until a signal asks it to stop; its exit summary is
+/// reported in `log` format.
+pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     let cfg = NodeConfig::load(config_path)?;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
@@ -109,8 +116,8 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         for e in &mut engines {
             e.set_policy(compiled.clone());
         }
-        eprintln!(
-            "rampart: policy {} loaded ({} line(s) ignored)",
+        tracing::info!(
+            "policy {} loaded ({} line(s) ignored)",
             path.display(),
             parsed.ignored.len()
         );
@@ -161,8 +168,8 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
         libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
     }
-    eprintln!(
-        "rampart: node {} (id {}) bridging {} ({}) and {} ({}) with {} worker(s)",
+    tracing::info!(
+        "node {} (id {}) bridging {} ({}) and {} ({}) with {} worker(s)",
         cfg.node.name,
         cfg.node.id,
         cfg.interfaces[0].name,
@@ -234,22 +241,16 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         }
     }
     let tally = Tally::sum(bridges.iter().map(|b| Tally::of(&b.engine, &b.counters)));
-    eprintln!("rampart: stopped; {}", tally.counters_line());
-    if let Some(line) = tally.sync_line() {
-        eprintln!("rampart: {line}");
-    }
+    let mut summary = tally.summary(&cfg.node.name, n);
     if let Some(c) = cluster {
         if let Some(r) = &raft {
             r.stop(&c.runtime);
-            if r.apply_failed() > 0 {
-                eprintln!(
-                    "rampart: {} committed policy version(s) did not compile here",
-                    r.apply_failed()
-                );
-            }
+            summary.policy_versions_not_applied = r.apply_failed();
         }
+        summary.cluster = c.counts();
         c.stop();
     }
+    report(&summary, log);
     match failure {
         Some(e) => Err(e),
         None => Ok(()),
@@ -267,7 +268,7 @@ fn dump(workers: &Workers, cluster: Option<&ClusterSide>, conn_path: &Path, coun
     let parts = match got {
         Ok(p) => p,
         Err(e) => {
-            eprintln!("rampart: table dump: {e}");
+            tracing::warn!("table dump: {e}");
             return;
         }
     };
@@ -276,19 +277,51 @@ fn dump(workers: &Workers, cluster: Option<&ClusterSide>, conn_path: &Path, coun
         rows.extend(r);
         t
     }));
-    let mut counters = format!("counters; {}\n", tally.counters_line());
-    if let Some(line) = tally.sync_line() {
-        counters.push_str(&line);
-        counters.push('\n');
-    }
-    if let Some(line) = cluster.and_then(ClusterSide::line) {
-        counters.push_str(&line);
-        counters.push('\n');
-    }
     let table = render_rows(tally.in_use, tally.most_used, rows, true);
+    let mut summary = tally.summary("", workers.len());
+    summary.cluster = cluster.and_then(ClusterSide::counts);
+    let mut counters = format!("counters; {}\n", summary.counters_line());
+    for line in summary
+        .sync_line()
+        .into_iter()
+        .chain(summary.cluster_line())
+    {
+        counters.push_str(&line);
+        counters.push('\n');
+    }
     for (path, text) in [(conn_path, table), (counters_path, counters)] {
         if let Err(e) = write_atomic(path, &text) {
-            eprintln!("rampart: cannot write {}: {e}", path.display());
+            tracing::warn!("cannot write {}: {e}", path.display());
+        }
+    }
+}
+
+/// Report the exit summary: log lines for people; with JSON logs, one
+/// JSON document on stdout (and a short log event).
+fn report(summary: &Summary, log: LogFormat) {
+    match log {
+        LogFormat::Human => {
+            for line in summary.lines() {
+                tracing::info!("{line}");
+            }
+        }
+        LogFormat::Json => {
+            tracing::info!(
+                forwarded = summary.counters.forwarded,
+                dropped = summary.counters.dropped,
+                conns_in_use = summary.counters.conns_in_use,
+                "stopped"
+            );
+            match serde_json::to_string(summary) {
+                Ok(json) => {
+                    use std::io::Write as _;
+                    let mut out = std::io::stdout().lock();
+                    if let Err(e) = writeln!(out, "{json}").and_then(|()| out.flush()) {
+                        tracing::warn!("cannot write the exit summary: {e}");
+                    }
+                }
+                Err(e) => tracing::warn!("cannot encode the exit summary: {e}"),
+            }
         }
     }
 }
@@ -362,35 +395,44 @@ impl Tally {
         t
     }
 
-    /// Forwarding, table and drop counters in one line.
-    fn counters_line(&self) -> String {
-        let drops: Vec<String> = DropReason::ALL
+    /// The typed summary of these counts, for node `name`.
+    fn summary(&self, name: &str, workers: usize) -> Summary {
+        let drops = DropReason::ALL
             .iter()
             .filter(|r| self.drops[r.index()] > 0)
-            .map(|r| format!("{}={}", r.label(), self.drops[r.index()]))
+            .map(|r| (r.label().to_string(), self.drops[r.index()]))
             .collect();
-        format!(
-            "forwarded {} frames, {} connections in use ({} most used), dropped {} [{}], \
-             io truncated={} send_failed={} gso_frames={}",
-            self.forwarded,
-            self.in_use,
-            self.most_used,
-            self.drops.iter().fold(0u64, |a, b| a.saturating_add(*b)),
-            drops.join(" "),
-            self.io[0],
-            self.io[1],
-            self.io[2],
-        )
-    }
-
-    /// The sync counters in one line (`key=value` pairs).
-    fn sync_line(&self) -> Option<String> {
-        let v = self.sync?;
-        Some(format!(
-            "sync; events_out={} events_in={} joined={} rejected={} held={} released={} \
-             expired={} deferred={} acked={} timed_out={} bulk_flows_out={}",
-            v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10],
-        ))
+        Summary {
+            node: name.to_string(),
+            workers,
+            counters: Counts {
+                forwarded: self.forwarded,
+                conns_in_use: self.in_use as u64,
+                conns_most_used: self.most_used as u64,
+                dropped: self.drops.iter().fold(0u64, |a, b| a.saturating_add(*b)),
+                drops,
+                io: IoCounts {
+                    truncated: self.io[0],
+                    send_failed: self.io[1],
+                    gso_frames: self.io[2],
+                },
+            },
+            sync: self.sync.map(|v| EngineSync {
+                events_out: v[0],
+                events_in: v[1],
+                joined: v[2],
+                rejected: v[3],
+                held: v[4],
+                released: v[5],
+                expired: v[6],
+                deferred: v[7],
+                acked: v[8],
+                timed_out: v[9],
+                bulk_flows_out: v[10],
+            }),
+            cluster: None,
+            policy_versions_not_applied: 0,
+        }
     }
 }
 
@@ -413,45 +455,42 @@ struct ClusterSide {
 }
 
 impl ClusterSide {
-    /// Protocol, transport and link counters in one line.
-    fn line(&self) -> Option<String> {
+    /// Protocol, transport and link counters.
+    fn counts(&self) -> Option<ClusterCounts> {
         let s = self.status.snapshot.lock().ok()?;
         let (pc, phases) = s.as_ref()?;
-        let peers: Vec<String> = phases.iter().map(|(p, ph)| format!("{p}:{ph}")).collect();
         let tc = self.transport.counters();
         let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-        Some(format!(
-            "cluster; peers [{}] batches_sent={} events_sent={} events_received={} \
-             datagrams_sent={} datagrams_resent={} datagrams_received={} resent={} gaps={} malformed={} \
-             bulk_completed={} bulk_flows_received={} last_bulk_ms={} frames_refused={} \
-             send_failed={} events_dropped={} refused_tls={} refused_identity={} \
-             refused_unknown_peer={}",
-            peers.join(" "),
-            pc.batches_sent,
-            pc.events_sent,
-            pc.events_received,
-            pc.datagrams_sent,
-            pc.datagrams_resent,
-            pc.datagrams_received,
-            pc.batches_resent,
-            pc.gaps,
-            pc.malformed,
-            pc.bulk_completed,
-            pc.bulk_flows_received,
-            pc.last_bulk.as_millis(),
-            get(&self.link.frames_refused),
-            get(&self.link.send_failed),
-            get(&self.link.events_dropped),
-            get(&tc.refused_tls),
-            get(&tc.refused_wrong_identity),
-            get(&tc.refused_unknown_peer),
-        ))
+        Some(ClusterCounts {
+            peers: phases
+                .iter()
+                .map(|(p, ph)| PeerPhase {
+                    id: *p,
+                    phase: ph.to_string(),
+                })
+                .collect(),
+            batches_sent: pc.batches_sent,
+            events_sent: pc.events_sent,
+            events_received: pc.events_received,
+            datagrams_sent: pc.datagrams_sent,
+            datagrams_resent: pc.datagrams_resent,
+            datagrams_received: pc.datagrams_received,
+            resent: pc.batches_resent,
+            gaps: pc.gaps,
+            malformed: pc.malformed,
+            bulk_completed: pc.bulk_completed,
+            bulk_flows_received: pc.bulk_flows_received,
+            last_bulk_ms: u64::try_from(pc.last_bulk.as_millis()).unwrap_or(u64::MAX),
+            frames_refused: get(&self.link.frames_refused),
+            send_failed: get(&self.link.send_failed),
+            events_dropped: get(&self.link.events_dropped),
+            refused_tls: get(&tc.refused_tls),
+            refused_identity: get(&tc.refused_wrong_identity),
+            refused_unknown_peer: get(&tc.refused_unknown_peer),
+        })
     }
 
     fn stop(self) {
-        if let Some(line) = self.line() {
-            eprintln!("rampart: {line}");
-        }
         let t = self.transport.clone();
         self.runtime.block_on(async move { t.shutdown().await });
         self.runtime.shutdown_timeout(Duration::from_millis(500));
@@ -515,8 +554,8 @@ fn start_cluster(
         link.clone(),
         status.clone(),
     ));
-    eprintln!(
-        "rampart: cluster endpoint on {} ({} peer(s)); not forwarding until synced",
+    tracing::info!(
+        "cluster endpoint on {} ({} peer(s)); not forwarding until synced",
         c.listen,
         c.peers.len()
     );

@@ -13,11 +13,23 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use rampart_chaos_tests::netns::{ASYM_CLIENT, ASYM_SERVER, AsymLab, is_root};
-use rampart_chaos_tests::node::{BYPASS_5002_POLICY, NodeProc, NodeSpec, asym_node, write_config};
+use rampart_node::lab::{
+    ASYM_CLIENT, ASYM_SERVER, AsymLab, BYPASS_5002_POLICY, NodeProc, NodeSpec, asym_node, is_root,
+    write_config,
+};
 use socket2::{Domain, Socket, Type};
 
-const NODES: [NodeSpec; 2] = [asym_node(0, 2), asym_node(1, 1)];
+/// The nodes, with their connection log (`[ops] conn_log`).
+const NODES: [NodeSpec; 2] = [
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(0, 2)
+    },
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(1, 1)
+    },
+];
 
 /// Connections held open per port.
 const PER_PORT: usize = 5;
@@ -30,41 +42,32 @@ fn rampart(ns: &str, args: &[&str]) -> Output {
         .expect("run rampart")
 }
 
-/// `N in use` of `show conn count` on a node.
-fn in_use(ns: &str, file: &Path) -> u64 {
-    let o = rampart(
-        ns,
-        &["show", "conn", "count", "--config", file.to_str().unwrap()],
-    );
-    let t = String::from_utf8_lossy(&o.stdout);
-    t.split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "show conn count: {t} {}",
-                String::from_utf8_lossy(&o.stderr)
-            )
-        })
+/// Connections in use on a node (`show conn count`, its admin API).
+fn in_use(node: &NodeProc) -> u64 {
+    node.conn_count()
+        .unwrap_or_else(|e| panic!("show conn count: {e}"))
 }
 
 /// Open `PER_PORT` asymmetric connections to `port` and keep them open
 /// (each exchanged one message, so both nodes hold its entry).
 fn open(lab: &AsymLab, port: u16) -> Vec<TcpStream> {
-    let server = lab.server.spawn(move || {
-        let l = TcpListener::bind((ASYM_SERVER, port)).expect("listen");
-        let mut kept = Vec::new();
-        for _ in 0..PER_PORT {
-            let (mut c, _) = l.accept().expect("accept");
-            let mut b = [0u8; 5];
-            c.read_exact(&mut b).expect("hello");
-            c.write_all(b"olleh").expect("answer");
-            kept.push(c);
-        }
-        // Hold them until the client side closes.
-        std::thread::sleep(Duration::from_secs(8));
-        drop(kept);
-    });
+    let server = lab
+        .server
+        .spawn(move || {
+            let l = TcpListener::bind((ASYM_SERVER, port)).expect("listen");
+            let mut kept = Vec::new();
+            for _ in 0..PER_PORT {
+                let (mut c, _) = l.accept().expect("accept");
+                let mut b = [0u8; 5];
+                c.read_exact(&mut b).expect("hello");
+                c.write_all(b"olleh").expect("answer");
+                kept.push(c);
+            }
+            // Hold them until the client side closes.
+            std::thread::sleep(Duration::from_secs(8));
+            drop(kept);
+        })
+        .expect("namespace thread");
     std::thread::sleep(Duration::from_millis(100));
     let conns = lab
         .client
@@ -89,6 +92,7 @@ fn open(lab: &AsymLab, port: u16) -> Vec<TcpStream> {
                 })
                 .collect::<Vec<_>>()
         })
+        .expect("namespace thread")
         .join()
         .unwrap();
     drop(server);
@@ -101,17 +105,16 @@ fn clear_conn_on_one_node_clears_the_whole_cluster() {
         eprintln!("skipped: needs root");
         return;
     }
-    let lab = AsymLab::new(&format!("rp-cl{}", std::process::id()));
+    let lab = AsymLab::new(&format!("rp-cl{}", std::process::id())).unwrap();
     let dir: PathBuf = std::env::temp_dir().join(format!("rampart-clear-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     rampart_cluster::pki::init_ca(&dir).unwrap();
     std::fs::write(dir.join("policy.cfg"), BYPASS_5002_POLICY).unwrap();
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
-    let extra = "\n[ops]\nadmin = \"127.0.0.1:9461\"\n";
     let files: Vec<PathBuf> = NODES
         .iter()
-        .map(|me| write_config(&dir, me, &NODES, extra).unwrap())
+        .map(|me| write_config(&dir, me, &NODES, "").unwrap())
         .collect();
     let mut procs: Vec<NodeProc> = [&lab.node_a, &lab.node_b]
         .iter()
@@ -122,11 +125,11 @@ fn clear_conn_on_one_node_clears_the_whole_cluster() {
     for p in &mut procs {
         p.wait_ready(Duration::from_secs(20)).unwrap();
     }
-    let (a, b) = (lab.node_a.name().to_string(), lab.node_b.name().to_string());
+    let a = lab.node_a.name().to_string();
 
     let inspected = open(&lab, 5001);
     let bypass = open(&lab, 5002);
-    let (na, nb) = (in_use(&a, &files[0]), in_use(&b, &files[1]));
+    let (na, nb) = (in_use(&procs[0]), in_use(&procs[1]));
     assert!(na >= 2 * PER_PORT as u64, "A holds both kinds: {na}");
     assert!(
         nb >= 2 * PER_PORT as u64,
@@ -157,7 +160,7 @@ fn clear_conn_on_one_node_clears_the_whole_cluster() {
         "bypass entries of both nodes: {out}"
     );
     assert!(!out.contains("WARNING"), "{out}");
-    let (ma, mb) = (in_use(&a, &files[0]), in_use(&b, &files[1]));
+    let (ma, mb) = (in_use(&procs[0]), in_use(&procs[1]));
     assert!(
         ma <= na - PER_PORT as u64 && mb <= nb - PER_PORT as u64,
         "{na}->{ma} {nb}->{mb}"
@@ -169,13 +172,13 @@ fn clear_conn_on_one_node_clears_the_whole_cluster() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("connection(s) deleted."));
     // Inspected deletes also travel by sync; give them a moment.
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(in_use(&a, &files[0]), 0);
-    assert_eq!(in_use(&b, &files[1]), 0);
+    assert_eq!(in_use(&procs[0]), 0);
+    assert_eq!(in_use(&procs[1]), 0);
 
     drop(inspected);
     drop(bypass);
     for p in procs {
-        p.stop();
+        p.stop().unwrap();
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -6,7 +6,8 @@
 
 use std::process::Command;
 
-use rampart_chaos_tests::netns::is_root;
+use rampart_node::lab::is_root;
+use rampart_node::lab::report::LabReport;
 
 #[test]
 fn lab_json_reports_every_kind_passing_with_state_sync() {
@@ -24,43 +25,59 @@ fn lab_json_reports_every_kind_passing_with_state_sync() {
         String::from_utf8_lossy(&out.stderr)
     );
     let json = String::from_utf8(out.stdout).unwrap();
-    assert!(
-        json.starts_with("{\"kinds\":[") && json.ends_with("]}\n"),
-        "only JSON on stdout: {json}"
+    assert_eq!(
+        json.lines().count(),
+        1,
+        "only the JSON report on stdout: {json}"
     );
-    for expected in [
-        "{\"kind\":\"tcp_symmetric_inspected\",\"attempted\":10,\"succeeded\":10,\"failed\":0,\"bytes_verified\":655360}",
-        "{\"kind\":\"tcp_asymmetric_inspected\",\"attempted\":10,\"succeeded\":10,\"failed\":0,\"bytes_verified\":655360}",
-        "{\"kind\":\"tcp_asymmetric_bypass\",\"attempted\":10,\"succeeded\":10,\"failed\":0,\"bytes_verified\":655360}",
-        "{\"kind\":\"udp_asymmetric\",\"attempted\":10,\"succeeded\":10,\"failed\":0,\"bytes_verified\":220}",
-    ] {
-        assert!(json.contains(expected), "missing {expected} in {json}");
-    }
-    for want_of_state in [
-        "tcp-not-syn=",
-        "icmp-no-connection=",
-        "tcp-seq-past-win=",
-        "tcp-invalid-ack=",
-        "tcp-invalid-state=",
-        "acl-drop=",
-    ] {
-        assert!(
-            !json.contains(want_of_state),
-            "no drop for want of state ({want_of_state}): {json}"
-        );
-    }
-    // Both nodes exchanged events in both directions.
-    for node in json.split("{\"node\":").skip(1) {
-        let field = |k: &str| -> u64 {
-            let at = node.find(&format!("\"{k}\":")).expect(k) + k.len() + 3;
-            node[at..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()
-                .and_then(|v| v.parse().ok())
-                .expect(k)
-        };
-        assert!(field("sync_events_sent") > 0, "{node}");
-        assert!(field("sync_events_received") > 0, "{node}");
+    let report: LabReport =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("the report: {e}: {json}"));
+    let kinds: Vec<(&str, usize, usize, usize, usize)> = report
+        .kinds
+        .iter()
+        .map(|k| {
+            (
+                k.kind.as_str(),
+                k.attempted,
+                k.succeeded,
+                k.failed,
+                k.bytes_verified,
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("tcp_symmetric_inspected", 10, 10, 0, 655_360),
+            ("tcp_asymmetric_inspected", 10, 10, 0, 655_360),
+            ("tcp_asymmetric_bypass", 10, 10, 0, 655_360),
+            ("udp_asymmetric", 10, 10, 0, 220),
+        ],
+        "{json}"
+    );
+    assert_eq!(report.nodes.len(), 2, "{json}");
+    for node in &report.nodes {
+        for want_of_state in [
+            "tcp-not-syn",
+            "icmp-no-connection",
+            "tcp-seq-past-win",
+            "tcp-invalid-ack",
+            "tcp-invalid-state",
+            "acl-drop",
+        ] {
+            assert_eq!(
+                node.summary.counters.drops_of(want_of_state),
+                0,
+                "no drop for want of state ({want_of_state}): {json}"
+            );
+        }
+        // Both nodes exchanged events in both directions.
+        assert!(node.sync_events_sent > 0, "{json}");
+        assert!(node.sync_events_received > 0, "{json}");
+        // The report shows the node's table and metrics, taken from its
+        // admin API and /metrics while it ran.
+        assert!(node.conns.in_use > 0, "{json}");
+        assert!(!node.metrics.is_empty(), "{json}");
     }
     let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let left = String::from_utf8_lossy(&left.stdout);

@@ -54,10 +54,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rampart_chaos_tests::netns::{
-    ASYM_CLIENT, ASYM_SERVER, AsymLab, Lab, Netns, SYNC_A, SYNC_B, fnv, is_root, no_ipv6,
+use rampart_node::lab::{
+    ASYM_CLIENT, ASYM_SERVER, AsymLab, Lab, Netns, NodeProc, NodeSpec, Role, SYNC_A, SYNC_B, fnv,
+    is_root, lab_node, no_ipv6, write_config, write_standalone,
 };
-use rampart_chaos_tests::node::{NodeProc, NodeSpec, write_config};
+use rampart_node::summary::Summary;
+use rampart_ops::model::{ClusterView, RunningConfig};
 use socket2::{Domain, Socket, Type};
 
 /// Configure writes per test.
@@ -663,8 +665,8 @@ fn cli(node: &Node, args: &[&str]) -> (i32, String, String) {
     }
 }
 
-/// A `show … --json` answer.
-fn show(node: &Node, what: &str) -> serde_json::Value {
+/// A `show … --json` answer, as the admin API's type.
+fn show<T: serde::de::DeserializeOwned>(node: &Node, what: &str) -> T {
     let (code, out, err) = cli(node, &["show", what, "--json"]);
     assert_eq!(code, 0, "show {what} on {}: {err}", node.name);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("show {what} --json: {e}: {out}"))
@@ -672,12 +674,9 @@ fn show(node: &Node, what: &str) -> serde_json::Value {
 
 /// The node's running-config version and its engines' swap count.
 fn version_and_swaps(node: &Node) -> (u64, u64) {
-    let running = show(node, "running-config");
-    let cluster = show(node, "cluster");
-    (
-        running["version"].as_u64().expect("version"),
-        cluster["policy_swaps"].as_u64().expect("policy_swaps"),
-    )
+    let running: RunningConfig = show(node, "running-config");
+    let cluster: ClusterView = show(node, "cluster");
+    (running.version, cluster.policy_swaps)
 }
 
 /// Poll until `ok` holds (at most `limit`); the last value either way.
@@ -695,52 +694,37 @@ fn wait_for<T>(limit: Duration, mut get: impl FnMut() -> T, ok: impl Fn(&T) -> b
     }
 }
 
-/// The count of drop reason `label` in an exit line (0 when absent).
-fn drops(line: &str, label: &str) -> u64 {
-    line.split([' ', '[', ']'])
-        .find_map(|w| w.strip_prefix(label)?.strip_prefix('=')?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// `key=value` as a number in a line (0 when absent).
-fn value(line: &str, key: &str) -> u64 {
-    rampart_chaos_tests::node::value(line, key)
-}
-
-/// Check a node's exit lines: no drop but the `refused` probes' SYNs
+/// Check a node's exit summary: no drop but the `refused` probes' SYNs
 /// (`acl-drop`, one each: a probe gives up before its SYN's first
 /// retransmission), nothing truncated or unsent, no deferred packet timed
 /// out, and no held packet expired but those SYNs (a clustered node holds
 /// a denied packet in case a peer knows its flow). Returns the problems.
-fn check_exit(name: &str, lines: &[String], refused: u64) -> Vec<String> {
+fn check_exit(name: &str, summary: &Summary, refused: u64) -> Vec<String> {
     let mut problems = Vec::new();
-    let Some(stopped) = lines.iter().find(|l| l.starts_with("stopped;")) else {
-        return vec![format!("{name}: no exit line: {lines:?}")];
-    };
-    let acl = drops(stopped, "acl-drop");
-    let total: u64 = stopped
-        .split("dropped ")
-        .nth(1)
-        .and_then(|t| t.split_whitespace().next()?.parse().ok())
-        .unwrap_or(u64::MAX);
-    if total != refused || acl != refused {
+    let c = &summary.counters;
+    let acl = c.drops_of("acl-drop");
+    if c.dropped != refused || acl != refused {
         problems.push(format!(
-            "{name}: {total} drop(s), {acl} acl-drop, where only the {refused} refused probes' SYNs should be: {stopped}"
+            "{name}: {} drop(s), {acl} acl-drop, where only the {refused} refused probes' SYNs should be: {:?}",
+            c.dropped, c.drops
         ));
     }
-    for key in ["truncated", "send_failed"] {
-        if value(stopped, key) != 0 {
-            problems.push(format!("{name}: io {key}: {stopped}"));
+    for (key, n) in [
+        ("truncated", c.io.truncated),
+        ("send_failed", c.io.send_failed),
+    ] {
+        if n != 0 {
+            problems.push(format!("{name}: io {key}: {n}"));
         }
     }
-    if let Some(sync) = lines.iter().find(|l| l.starts_with("sync;")) {
-        if value(sync, "expired") > refused {
+    if let Some(sync) = &summary.sync {
+        if sync.expired > refused {
             problems.push(format!(
-                "{name}: held packets expired beyond the {refused} refused SYNs: {sync}"
+                "{name}: held packets expired beyond the {refused} refused SYNs: {sync:?}"
             ));
         }
-        if value(sync, "timed_out") != 0 {
-            problems.push(format!("{name}: deferred packets timed out: {sync}"));
+        if sync.timed_out != 0 {
+            problems.push(format!("{name}: deferred packets timed out: {sync:?}"));
         }
     }
     problems
@@ -851,8 +835,6 @@ impl Drop for TempDir {
 
 // === the tests ===
 
-const ADMIN: &str = "\n[ops]\nadmin = \"127.0.0.1:9461\"\n";
-
 /// The two labs run one after the other: each keeps streams saturating
 /// the machine's cores for its whole run, and side by side on two cores
 /// they starve the nodes' sync beyond its hold deadline (a bounded,
@@ -866,7 +848,7 @@ fn replicated_policy_swaps_lose_no_packet_of_established_connections() {
         return;
     }
     let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let lab = AsymLab::new(&format!("rw{}", std::process::id() % 100_000));
+    let lab = AsymLab::new(&format!("rw{}", std::process::id() % 100_000)).unwrap();
     let dir = TempDir::new("swap-raft");
     let d = dir.0.as_path();
     std::fs::write(d.join("policy.cfg"), policy(0).0).expect("policy");
@@ -879,6 +861,7 @@ fn replicated_policy_swaps_lose_no_packet_of_established_connections() {
             outside: "as1",
             sync: SYNC_A,
             workers: 2,
+            conn_log: true,
         },
         NodeSpec {
             id: 2,
@@ -887,16 +870,17 @@ fn replicated_policy_swaps_lose_no_packet_of_established_connections() {
             outside: "bs1",
             sync: SYNC_B,
             workers: 2,
+            conn_log: true,
         },
     ];
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
     let mut procs = Nodes(Vec::new());
     let mut nodes = Vec::new();
     for (spec, ns, extra) in [
-        (&specs[0], &lab.node_a, format!("bootstrap = true\n{ADMIN}")),
-        (&specs[1], &lab.node_b, ADMIN.to_string()),
+        (&specs[0], &lab.node_a, "bootstrap = true"),
+        (&specs[1], &lab.node_b, ""),
     ] {
-        let file = write_config(d, spec, &specs, &extra).expect("node config");
+        let file = write_config(d, spec, &specs, extra).expect("node config");
         procs
             .0
             .push(NodeProc::start(ns, exe, &file, spec.name).expect("start node"));
@@ -915,13 +899,13 @@ fn replicated_policy_swaps_lose_no_packet_of_established_connections() {
     assert_eq!(code, 0, "cluster join: {out}{err}");
     let (joined, status) = wait_for(
         APPLY_WAIT,
-        || show(&nodes[1], "cluster"),
+        || show::<ClusterView>(&nodes[1], "cluster"),
         |c| {
-            c["status"]["raft"]["voters"] == serde_json::json!([1, 2])
-                && c["status"]["policy_version"] == 1
+            c.status.raft.as_ref().is_some_and(|r| r.voters == [1, 2])
+                && c.status.policy_version == 1
         },
     );
-    assert!(joined, "B is a voter running version 1: {status:#}");
+    assert!(joined, "B is a voter running version 1: {status:#?}");
 
     let hosts = Hosts::of(&lab.client, &lab.server, ASYM_CLIENT, ASYM_SERVER);
     let traffic = Traffic::start(&hosts);
@@ -933,9 +917,23 @@ fn replicated_policy_swaps_lose_no_packet_of_established_connections() {
     let (traffic_problems, summary) = traffic.finish();
     problems.extend(traffic_problems);
     eprintln!("traffic: {summary}");
-    let b = procs.0.pop().expect("node b").stop();
-    let a = procs.0.pop().expect("node a").stop();
-    eprintln!("fw-a: {}\nfw-b: {}", a.join("\n"), b.join("\n"));
+    let b = procs
+        .0
+        .pop()
+        .expect("node b")
+        .stop()
+        .expect("B's exit summary");
+    let a = procs
+        .0
+        .pop()
+        .expect("node a")
+        .stop()
+        .expect("A's exit summary");
+    eprintln!(
+        "fw-a: {}\nfw-b: {}",
+        a.lines().join("\n"),
+        b.lines().join("\n")
+    );
     // Refused probes cross A only (client→server); B sees none.
     problems.extend(check_exit("fw-a", &a, refused));
     problems.extend(check_exit("fw-b", &b, 0));
@@ -949,33 +947,26 @@ fn local_policy_swaps_lose_no_packet_of_established_connections() {
         return;
     }
     let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let lab = Lab::new(&format!("rl{}", std::process::id() % 100_000));
+    let lab = Lab::new(&format!("rl{}", std::process::id() % 100_000)).unwrap();
     let dir = TempDir::new("swap-local");
     let d = dir.0.as_path();
     std::fs::write(d.join("policy.cfg"), policy(0).0).expect("policy");
-    let file = d.join("node.toml");
-    std::fs::write(
-        &file,
-        format!(
-            "[node]\nid = 1\nname = \"fw-a\"\ndata_dir = \"fw-a\"\npolicy = \"policy.cfg\"\nworkers = 2\n\n\
-             [[interface]]\nname = \"c1\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
-             [[interface]]\nname = \"s1\"\nnameif = \"outside\"\nsecurity_level = 0\n{ADMIN}"
-        ),
-    )
-    .expect("node file");
+    let me = NodeSpec {
+        conn_log: true,
+        ..lab_node("fw-a", 2)
+    };
+    let file = write_standalone(d, &me, "").expect("node file");
     // IPv4 only: no IPv6 neighbour chatter to meet the access-list.
-    for role in ["c", "s", "n"] {
-        no_ipv6(&lab.ns(role));
+    for role in [Role::Client, Role::Server, Role::Node] {
+        no_ipv6(&lab.ns(role)).unwrap();
     }
-    // The admin API listens on the node namespace's loopback.
-    rampart_chaos_tests::netns::sh(&["ip", "-n", &lab.ns("n"), "link", "set", "lo", "up"]);
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
     let mut procs = Nodes(vec![
-        NodeProc::start(lab.netns("n"), exe, &file, "fw-a").expect("start node"),
+        NodeProc::start(lab.netns(Role::Node), exe, &file, "fw-a").expect("start node"),
     ]);
     let node = Node {
         name: "fw-a",
-        ns: lab.ns("n"),
+        ns: lab.ns(Role::Node),
         file,
     };
     // A node without a cluster forwards at once; its admin API answers
@@ -992,8 +983,8 @@ fn local_policy_swaps_lose_no_packet_of_established_connections() {
     );
     let nodes = [node];
     let hosts = Hosts {
-        client_ns: Path::new("/var/run/netns").join(lab.ns("c")),
-        server_ns: Path::new("/var/run/netns").join(lab.ns("s")),
+        client_ns: Path::new("/var/run/netns").join(lab.ns(Role::Client)),
+        server_ns: Path::new("/var/run/netns").join(lab.ns(Role::Server)),
         client: "198.18.0.10".parse().expect("client"),
         server: "198.18.0.20".parse().expect("server"),
     };
@@ -1003,8 +994,13 @@ fn local_policy_swaps_lose_no_packet_of_established_connections() {
     let (traffic_problems, summary) = traffic.finish();
     problems.extend(traffic_problems);
     eprintln!("traffic: {summary}");
-    let a = procs.0.pop().expect("node").stop();
-    eprintln!("fw-a: {}", a.join("\n"));
+    let a = procs
+        .0
+        .pop()
+        .expect("node")
+        .stop()
+        .expect("the exit summary");
+    eprintln!("fw-a: {}", a.lines().join("\n"));
     problems.extend(check_exit("fw-a", &a, refused));
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

@@ -25,18 +25,29 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rampart_chaos_tests::netns::{
-    ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYNC_A, SYNC_B, fnv, is_root,
+use rampart_node::lab::{
+    ASYM_CLIENT, ASYM_SERVER, AsymLab, BYPASS_5002_POLICY, Netns, NodeProc, NodeSpec, SYNC_A,
+    SYNC_B, asym_node, fnv, is_root, write_config,
 };
-use rampart_chaos_tests::node::{BYPASS_5002_POLICY, NodeProc, NodeSpec, asym_node, write_config};
 use rampart_ops::client::Client;
 use rampart_ops::http::percent_encode;
 use socket2::{Domain, Socket, Type};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
-const METRICS_PORT: u16 = 9460;
+/// Where lab nodes serve `/metrics` (on their cluster address).
+const METRICS_PORT: u16 = rampart_node::lab::proc::METRICS_PORT;
 
-const NODES: [NodeSpec; 2] = [asym_node(0, 2), asym_node(1, 2)];
+/// The nodes, with their connection log (`[ops] conn_log`).
+const NODES: [NodeSpec; 2] = [
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(0, 2)
+    },
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(1, 2)
+    },
+];
 
 /// Bytes each connection sends (the server answers with their digest).
 const PAYLOAD: usize = 2048;
@@ -54,7 +65,7 @@ struct Prometheus {
 
 impl Prometheus {
     fn start(hub: &Netns, dir: &Path, targets: &[String], rules: &Path) -> Prometheus {
-        rampart_chaos_tests::netns::sh(&["ip", "-n", hub.name(), "link", "set", "lo", "up"]);
+        rampart_node::lab::sh(&["ip", "-n", hub.name(), "link", "set", "lo", "up"]).unwrap();
         let port = hub
             .spawn(|| {
                 TcpListener::bind("127.0.0.1:0")
@@ -62,6 +73,7 @@ impl Prometheus {
                     .map(|a| a.port())
                     .expect("a free port in the hub namespace")
             })
+            .expect("namespace thread")
             .join()
             .expect("port probe");
         let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -187,8 +199,17 @@ struct Nodes(Vec<NodeProc>);
 impl Drop for Nodes {
     fn drop(&mut self) {
         for n in self.0.drain(..) {
-            eprintln!("{}", n.stop().join("\n"));
+            report_stop(n);
         }
+    }
+}
+
+/// Stop a node and print its exit summary.
+fn report_stop(n: NodeProc) {
+    let name = n.name().to_string();
+    match n.stop() {
+        Ok(summary) => eprintln!("{name}: {}", summary.lines().join("\n")),
+        Err(e) => eprintln!("{e}"),
     }
 }
 
@@ -205,41 +226,48 @@ fn connections(lab: &AsymLab, port: u16, n: usize) -> (Vec<TcpStream>, usize) {
             l.set_nonblocking(true).expect("non-blocking");
             l
         })
+        .expect("namespace thread")
         .join()
         .expect("listener");
-    let server = lab.server.spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut accepted = 0;
-        while accepted < n && Instant::now() < deadline {
-            match listener.accept() {
-                Ok((mut c, _)) => {
-                    accepted += 1;
-                    let _ = c.set_nonblocking(false);
-                    let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
-                    let mut data = vec![0u8; PAYLOAD];
-                    if c.read_exact(&mut data).is_ok() {
-                        let _ = c.write_all(&fnv(&data).to_be_bytes());
+    let server = lab
+        .server
+        .spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut accepted = 0;
+            while accepted < n && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((mut c, _)) => {
+                        accepted += 1;
+                        let _ = c.set_nonblocking(false);
+                        let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+                        let mut data = vec![0u8; PAYLOAD];
+                        if c.read_exact(&mut data).is_ok() {
+                            let _ = c.write_all(&fnv(&data).to_be_bytes());
+                        }
+                        if let Ok(mut v) = sink.lock() {
+                            v.push(c);
+                        }
                     }
-                    if let Ok(mut v) = sink.lock() {
-                        v.push(c);
-                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
                 }
-                Err(_) => std::thread::sleep(Duration::from_millis(1)),
             }
-        }
-    });
-    let client = lab.client.spawn(move || {
-        let mut streams = Vec::new();
-        let mut failed = 0;
-        for i in 0..n {
-            let payload: Vec<u8> = (0..PAYLOAD).map(|j| ((i + j) % 251) as u8).collect();
-            match one(&payload, port) {
-                Some(s) => streams.push(s),
-                None => failed += 1,
+        })
+        .expect("namespace thread");
+    let client = lab
+        .client
+        .spawn(move || {
+            let mut streams = Vec::new();
+            let mut failed = 0;
+            for i in 0..n {
+                let payload: Vec<u8> = (0..PAYLOAD).map(|j| ((i + j) % 251) as u8).collect();
+                match one(&payload, port) {
+                    Some(s) => streams.push(s),
+                    None => failed += 1,
+                }
             }
-        }
-        (streams, failed)
-    });
+            (streams, failed)
+        })
+        .expect("namespace thread");
     let (streams, failed) = client.join().expect("client");
     let _ = server.join();
     (streams, failed)
@@ -277,7 +305,7 @@ fn prometheus_scrapes_two_lab_nodes() {
         eprintln!("skipped: {PROMETHEUS} missing (Debian package prometheus; scripts/deps.sh)");
         return;
     }
-    let lab = AsymLab::new(&format!("rq{}", std::process::id() % 100_000));
+    let lab = AsymLab::new(&format!("rq{}", std::process::id() % 100_000)).unwrap();
     let dir = std::env::temp_dir().join(format!("rampart-prom-lab-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -293,19 +321,16 @@ fn prometheus_scrapes_two_lab_nodes() {
 
 fn phases(lab: &AsymLab, dir: &Path) {
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
+    // Lab nodes serve /metrics on their cluster address.
     let start = |ns: &Netns, me: &NodeSpec| {
-        let extra = format!(
-            "\n[ops]\nmetrics = \"{}:{METRICS_PORT}\"\nadmin = \"127.0.0.1:9461\"\n",
-            me.sync
-        );
-        let file = write_config(dir, me, &NODES, &extra).expect("node config");
+        let file = write_config(dir, me, &NODES, "").expect("node config");
         NodeProc::start(ns, exe, &file, me.name).expect("start node")
     };
     let mut a = start(&lab.node_a, &NODES[0]);
     let mut b = start(&lab.node_b, &NODES[1]);
     let ready = a
         .wait_ready(Duration::from_secs(20))
-        .and_then(|_| b.wait_ready(Duration::from_secs(20)));
+        .and_then(|()| b.wait_ready(Duration::from_secs(20)));
     let mut nodes = Nodes(vec![a, b]);
     ready.unwrap_or_else(|e| panic!("{e}"));
     let (ia, ib) = (
@@ -379,11 +404,14 @@ fn phases(lab: &AsymLab, dir: &Path) {
         "peers up: {peers:?}"
     );
     // The connection log: A built them (302303, the initiator first).
-    let built = nodes.0[0].line_with("%ASA-6-302303: Built TCP state-bypass connection");
+    let built = nodes.0[0]
+        .log()
+        .into_iter()
+        .find(|r| r.asa_id == Some(302_303) && r.message.contains("Built TCP state-bypass"));
     assert!(
         built
-            .as_deref()
-            .is_some_and(|l| l.contains(&format!("from inside:{ASYM_CLIENT}/"))),
+            .as_ref()
+            .is_some_and(|r| r.message.contains(&format!("from inside:{ASYM_CLIENT}/"))),
         "A logs 302303: {built:?}"
     );
     drop(bypass);
@@ -430,8 +458,7 @@ fn phases(lab: &AsymLab, dir: &Path) {
     drop(inspected);
 
     // 4. Node B stops: its target goes down and the alert is pending.
-    let b = nodes.0.pop().expect("node b");
-    eprintln!("{}", b.stop().join("\n"));
+    report_stop(nodes.0.pop().expect("node b"));
     let down = prom.wait("up{job=\"rampart\"}", Duration::from_secs(20), |r| {
         by_instance(r, &ib) == Some(0.0) && by_instance(r, &ia) == Some(1.0)
     });

@@ -17,10 +17,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use rampart_chaos_tests::netns::{AsymLab, is_root};
-use rampart_chaos_tests::node::{NodeProc, NodeSpec, asym_node, write_config};
+use rampart_node::lab::{AsymLab, Endpoint, NodeProc, NodeSpec, asym_node, is_root, write_config};
+use rampart_ops::model::ClusterView;
 
-const NODES: [NodeSpec; 3] = [asym_node(0, 1), asym_node(1, 1), asym_node(2, 1)];
+/// The nodes, with their connection log (`[ops] conn_log`).
+const NODES: [NodeSpec; 3] = [
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(0, 1)
+    },
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(1, 1)
+    },
+    NodeSpec {
+        conn_log: true,
+        ..asym_node(2, 1)
+    },
+];
 
 /// The bootstrap policy and the writes, each a whole configuration.
 const V1: &str = "access-list OUT extended permit tcp any any eq 5001\n\
@@ -68,33 +82,10 @@ fn text(o: &Output) -> String {
     )
 }
 
-/// A JSON number field `"key":N` in `json` (the first one).
-fn field(json: &str, key: &str) -> Option<u64> {
-    let at = json.find(&format!("\"{key}\":"))? + key.len() + 3;
-    let rest = json[at..].trim_start();
-    let end = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
-
-/// `show running-config --json` of a node: (version, text).
+/// A node's running-config (its admin API): (version, text).
 fn running(ns: &str, file: &Path) -> Option<(u64, String)> {
-    let o = rampart(
-        ns,
-        &[
-            "show",
-            "running-config",
-            "--json",
-            "--config",
-            file.to_str()?,
-        ],
-    );
-    if !o.status.success() {
-        return None;
-    }
-    let json = String::from_utf8_lossy(&o.stdout).to_string();
-    Some((field(&json, "version")?, json))
+    let r = Endpoint::of(ns, file, ns).ok()?.running_config().ok()?;
+    Some((r.version, r.text))
 }
 
 /// Wait until `ok` holds, at most `limit`.
@@ -115,8 +106,8 @@ fn policy_is_replicated_across_three_node_processes() {
         eprintln!("skipped: needs root");
         return;
     }
-    let lab = AsymLab::new(&format!("rp-rf{}", std::process::id()));
-    let third = lab.third_node();
+    let lab = AsymLab::new(&format!("rp-rf{}", std::process::id())).unwrap();
+    let third = lab.third_node().unwrap();
     let dir = std::env::temp_dir().join(format!("rampart-raftlab-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -130,11 +121,8 @@ fn policy_is_replicated_across_three_node_processes() {
     let files: Vec<PathBuf> = NODES
         .iter()
         .map(|me| {
-            let extra = format!(
-                "{}\n[ops]\nadmin = \"127.0.0.1:9461\"\n",
-                if me.id == 1 { "bootstrap = true" } else { "" }
-            );
-            write_config(&dir, me, &NODES, &extra).expect("node config")
+            let extra = if me.id == 1 { "bootstrap = true" } else { "" };
+            write_config(&dir, me, &NODES, extra).expect("node config")
         })
         .collect();
     for (n, f) in ["a.cfg", "b.cfg", "c.cfg", "d.cfg", "bad.cfg"]
@@ -230,7 +218,9 @@ fn policy_is_replicated_across_three_node_processes() {
 
     // Kill the leader; another is elected and writes continue.
     let o = rampart(&names[0], &["show", "cluster", "--json", "--config", &f(0)]);
-    let leader = field(&String::from_utf8_lossy(&o.stdout), "leader").expect("a leader") as usize;
+    let view: ClusterView = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("show cluster --json: {e}: {}", text(&o)));
+    let leader = usize::from(view.status.raft.and_then(|r| r.leader).expect("a leader"));
     assert!((1..=3).contains(&leader), "{}", text(&o));
     let dead = leader - 1;
     let _ = c.procs[dead].take().expect("running").kill();

@@ -28,13 +28,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rampart_chaos_tests::lossy::LossyLink;
-use rampart_chaos_tests::netns::{
-    ASYM_CLIENT, ASYM_SERVER, AsymLab, Netns, SYM_CLIENT, SYM_SERVER, SYNC_B, SYNC_HUB, fnv,
-    is_root,
+use rampart_node::lab::{
+    ASYM_CLIENT, ASYM_SERVER, AsymLab, BYPASS_5002_POLICY, Netns, NodeProc, NodeSpec, SYM_CLIENT,
+    SYM_SERVER, SYNC_B, SYNC_HUB, SYNC_PORT, asym_node, fnv, is_root, write_config,
 };
-use rampart_chaos_tests::node::{
-    BYPASS_5002_POLICY, NodeProc, NodeSpec, SYNC_PORT, asym_node, value, write_config,
-};
+use rampart_ops::model::{ConnList, Counters};
+use rampart_ops::show_conn::ConnFilter;
 use socket2::{Domain, Socket, Type};
 
 const NODES: [NodeSpec; 3] = [asym_node(0, 2), asym_node(1, 2), asym_node(2, 1)];
@@ -46,13 +45,13 @@ const CLIENT_THREADS: usize = 4;
 
 /// Drop reasons that mean "the node had no (or not enough) state".
 const WANT_OF_STATE: [&str; 7] = [
-    "tcp-not-syn=",
-    "tcp-seq-past-win=",
-    "tcp-invalid-ack=",
-    "tcp-invalid-state=",
-    "icmp-no-connection=",
-    "acl-drop=",
-    "cluster-not-ready=",
+    "tcp-not-syn",
+    "tcp-seq-past-win",
+    "tcp-invalid-ack",
+    "tcp-invalid-state",
+    "icmp-no-connection",
+    "acl-drop",
+    "cluster-not-ready",
 ];
 
 fn raise_fd_limit() {
@@ -83,6 +82,7 @@ fn syn_retrans(ns: &Netns) -> u64 {
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(0)
     })
+    .expect("namespace thread")
     .join()
     .unwrap_or(0)
 }
@@ -117,60 +117,66 @@ fn open_batch(
             l.set_nonblocking(true).expect("non-blocking");
             l
         })
+        .expect("namespace thread")
         .join()
         .expect("listener");
-    let server = lab.server.spawn(move || {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        let mut workers = Vec::new();
-        let mut accepted = 0;
-        while accepted < total && Instant::now() < deadline {
-            match listener.accept() {
-                Ok((mut c, _)) => {
-                    accepted += 1;
-                    let sink = sink.clone();
-                    workers.push(std::thread::spawn(move || {
-                        let _ = c.set_nonblocking(false);
-                        let _ = c.set_read_timeout(Some(Duration::from_secs(20)));
-                        let mut data = vec![0u8; PAYLOAD];
-                        if c.read_exact(&mut data).is_ok() {
-                            let _ = c.write_all(&fnv(&data).to_be_bytes());
-                        }
-                        if let Ok(mut v) = sink.lock() {
-                            v.push(c);
-                        }
-                    }));
+    let server = lab
+        .server
+        .spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            let mut workers = Vec::new();
+            let mut accepted = 0;
+            while accepted < total && Instant::now() < deadline {
+                match listener.accept() {
+                    Ok((mut c, _)) => {
+                        accepted += 1;
+                        let sink = sink.clone();
+                        workers.push(std::thread::spawn(move || {
+                            let _ = c.set_nonblocking(false);
+                            let _ = c.set_read_timeout(Some(Duration::from_secs(20)));
+                            let mut data = vec![0u8; PAYLOAD];
+                            if c.read_exact(&mut data).is_ok() {
+                                let _ = c.write_all(&fnv(&data).to_be_bytes());
+                            }
+                            if let Ok(mut v) = sink.lock() {
+                                v.push(c);
+                            }
+                        }));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
                 }
-                Err(_) => std::thread::sleep(Duration::from_millis(1)),
             }
-        }
-        for w in workers {
-            let _ = w.join();
-        }
-    });
+            for w in workers {
+                let _ = w.join();
+            }
+        })
+        .expect("namespace thread");
     let per = n.div_ceil(CLIENT_THREADS);
     let clients: Vec<_> = (0..CLIENT_THREADS)
         .map(|t| {
             let count = per.min(n.saturating_sub(t * per));
             let routes = routes.to_vec();
-            lab.client.spawn(move || {
-                let mut out: Vec<Batch> = routes.iter().map(|_| Batch::default()).collect();
-                for i in 0..count {
-                    for (r, &(src, dst)) in routes.iter().enumerate() {
-                        let payload: Vec<u8> = (0..PAYLOAD)
-                            .map(|j| ((j + i * 7 + t * 13 + r) % 251) as u8)
-                            .collect();
-                        match one(src, dst, port, &payload) {
-                            Some((s, dt)) => {
-                                out[r].ok += 1;
-                                out[r].connect.push(dt);
-                                out[r].client.push(s);
+            lab.client
+                .spawn(move || {
+                    let mut out: Vec<Batch> = routes.iter().map(|_| Batch::default()).collect();
+                    for i in 0..count {
+                        for (r, &(src, dst)) in routes.iter().enumerate() {
+                            let payload: Vec<u8> = (0..PAYLOAD)
+                                .map(|j| ((j + i * 7 + t * 13 + r) % 251) as u8)
+                                .collect();
+                            match one(src, dst, port, &payload) {
+                                Some((s, dt)) => {
+                                    out[r].ok += 1;
+                                    out[r].connect.push(dt);
+                                    out[r].client.push(s);
+                                }
+                                None => out[r].failed += 1,
                             }
-                            None => out[r].failed += 1,
                         }
                     }
-                }
-                out
-            })
+                    out
+                })
+                .expect("namespace thread")
         })
         .collect();
     let mut batches: Vec<Batch> = routes.iter().map(|_| Batch::default()).collect();
@@ -226,25 +232,51 @@ fn p99(v: &[Duration]) -> Duration {
     v.get(v.len() * 99 / 100).copied().unwrap_or_default()
 }
 
-/// Entries of a `show conn detail` dump between the asymmetric client and
-/// server, owned by node `owner`.
-fn owned_asym(table: &str, owner: u16) -> usize {
-    table
-        .split("\nTCP ")
-        .filter(|e| {
-            e.contains(&format!("{ASYM_CLIENT}/"))
-                && e.contains(&format!("{ASYM_SERVER}/5001"))
-                && e.lines()
-                    .any(|l| l.trim() == format!("Owner: node {owner}"))
-        })
+/// A node's connections to the asymmetric server's port 5001 from the
+/// asymmetric client, owned by node `owner` (its admin API's `show conn`).
+fn owned_asym(node: &NodeProc, owner: u16) -> usize {
+    let filter = ConnFilter {
+        address: ASYM_SERVER.parse().ok(),
+        port: Some(5001),
+    };
+    let client: std::net::IpAddr = ASYM_CLIENT.parse().expect("client address");
+    let list: ConnList = node.conns(&filter).expect("show conn");
+    list.conns
+        .iter()
+        .filter(|r| r.owner == owner && (r.lower.addr == client || r.higher.addr == client))
         .count()
 }
 
-fn assert_no_want_of_state(name: &str, counters: &str) {
-    for reason in WANT_OF_STATE {
+/// Sync events a node sent to and received from its peers (`show
+/// cluster`).
+fn sync_events(node: &NodeProc) -> (u64, u64) {
+    let view = node.cluster().expect("show cluster");
+    view.status.peers.iter().fold((0, 0), |(s, r), p| {
+        (s + p.events_sent, r + p.events_received)
+    })
+}
+
+/// `show counters` of a node.
+fn counters(node: &NodeProc) -> Counters {
+    node.counters().expect("show counters")
+}
+
+/// The drop reasons with a count, for messages.
+fn drops(c: &Counters) -> Vec<(String, u64)> {
+    c.drops
+        .iter()
+        .filter(|d| d.count > 0)
+        .map(|d| (d.reason.clone(), d.count))
+        .collect()
+}
+
+fn assert_no_want_of_state(name: &str, counters: &Counters) {
+    for d in &counters.drops {
         assert!(
-            !counters.contains(reason),
-            "{name} dropped for want of state ({reason}): {counters}"
+            !(WANT_OF_STATE.contains(&d.reason.as_str()) && d.count > 0),
+            "{name} dropped for want of state ({}): {:?}",
+            d.reason,
+            drops(counters)
         );
     }
 }
@@ -268,7 +300,7 @@ fn asymmetric_inspected_flows_across_synced_nodes() {
         return;
     }
     raise_fd_limit();
-    let lab = AsymLab::new(&format!("rs{}", std::process::id() % 100_000));
+    let lab = AsymLab::new(&format!("rs{}", std::process::id() % 100_000)).unwrap();
     let dir = std::env::temp_dir().join(format!("rampart-sync-lab-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -291,37 +323,30 @@ fn phases(lab: &AsymLab, run: &Running) {
     let mut b = run.start(&lab.node_b, &NODES[1], "");
     let nodes_ready = a
         .wait_ready(Duration::from_secs(20))
-        .and_then(|_| b.wait_ready(Duration::from_secs(20)));
+        .and_then(|()| b.wait_ready(Duration::from_secs(20)));
     let guard = Nodes(vec![a, b]);
     nodes_ready.unwrap_or_else(|e| panic!("{e}"));
     let (a, b) = (&guard.0[0], &guard.0[1]);
 
     // 1. Bypass: no sync events at all.
-    let (_, before_a) = a.dump().expect("dump a");
-    let (_, before_b) = b.dump().expect("dump b");
+    let (before_a, before_b) = (sync_events(a), sync_events(b));
     let bypass = one_route(lab, ASYM_CLIENT, ASYM_SERVER, 5002, 200);
     assert_eq!(
         (bypass.ok, bypass.failed),
         (200, 0),
         "asymmetric bypass connections"
     );
-    let (table_b, after_b) = b.dump().expect("dump b");
-    let (_, after_a) = a.dump().expect("dump a");
-    for key in ["events_out", "events_in"] {
-        assert_eq!(
-            value(&before_a, key),
-            value(&after_a, key),
-            "A {key}: {after_a}"
-        );
-        assert_eq!(
-            value(&before_b, key),
-            value(&after_b, key),
-            "B {key}: {after_b}"
-        );
-    }
+    let (after_a, after_b) = (sync_events(a), sync_events(b));
+    assert_eq!(before_a, after_a, "A's sync events (sent, received)");
+    assert_eq!(before_b, after_b, "B's sync events (sent, received)");
+    let on_5002 = ConnFilter {
+        port: Some(5002),
+        ..ConnFilter::default()
+    };
+    let table_b = b.conns(&on_5002).expect("show conn on B");
     assert!(
-        table_b.contains("flags b"),
-        "B shows bypass entries: {table_b}"
+        table_b.conns.iter().any(|r| r.flags.contains('b')),
+        "B shows bypass entries: {table_b:?}"
     );
     drop(bypass);
 
@@ -351,39 +376,32 @@ fn phases(lab: &AsymLab, run: &Running) {
         p50_asym <= p50_sym + Duration::from_micros(500),
         "asymmetric p50 {p50_asym:?} within 0.5 ms of symmetric {p50_sym:?}"
     );
-    let (table_b, counters_b) = b.dump().expect("dump b");
-    let (_, counters_a) = a.dump().expect("dump a");
-    assert_no_want_of_state("A", &counters_a);
-    assert_no_want_of_state("B", &counters_b);
+    assert_no_want_of_state("A", &counters(a));
+    assert_no_want_of_state("B", &counters(b));
+    let owned = owned_asym(b, 1);
     assert!(
-        owned_asym(&table_b, 1) >= 1000,
-        "B lists the 1,000 connections with owner A ({} found): {}",
-        owned_asym(&table_b, 1),
-        &table_b[..table_b.len().min(3000)]
+        owned >= 1000,
+        "B lists the 1,000 connections with owner A ({owned} found)"
     );
 
     // 3. A third node joins while the 1,000 are open.
-    let c_ns = lab.third_node();
+    let c_ns = lab.third_node().unwrap();
     let mut c = run.start(&c_ns, &NODES[2], "");
     let ready = c.wait_ready(Duration::from_secs(30));
-    let (table_c, _) = c.dump().expect("dump c");
-    let c_lines = c.stop();
-    let ready = ready.unwrap_or_else(|e| panic!("{e}"));
-    // "… ready to forward (N flows received in bulk, …)"
-    let bulk = ready
-        .split('(')
-        .nth(1)
-        .and_then(|r| r.split_whitespace().next())
-        .and_then(|n| n.parse::<u64>().ok())
-        .unwrap_or(0);
+    let bulk = ready.as_ref().ok().and_then(|()| {
+        let view = c.cluster().ok()?;
+        view.status.sync.map(|s| s.bulk_flows_received)
+    });
+    let owned_c = ready.as_ref().map(|()| owned_asym(&c, 1)).unwrap_or(0);
+    let c_summary = c.stop();
+    ready.unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        bulk >= 2000,
-        "C received the table in bulk before ready: {ready} / {c_lines:?}"
+        bulk.is_some_and(|n| n >= 2000),
+        "C received the table in bulk before ready ({bulk:?} flows): {c_summary:?}"
     );
     assert!(
-        owned_asym(&table_c, 1) >= 1000,
-        "C holds the asymmetric connections ({} found)",
-        owned_asym(&table_c, 1)
+        owned_c >= 1000,
+        "C holds the asymmetric connections ({owned_c} found)"
     );
     drop(c_ns);
     // Close the connections while their nodes still run, so no FIN of
@@ -398,7 +416,12 @@ fn phases(lab: &AsymLab, run: &Running) {
     // the link: node A (the dialling side) reaches B through it.
     let hub = &lab.hub;
     let link = LossyLink::start(
-        |f| hub.spawn(f),
+        |f| {
+            let t = hub.spawn(f).expect("namespace thread");
+            Box::new(move || {
+                let _ = t.join();
+            })
+        },
         format!("{SYNC_HUB}:{SYNC_PORT}")
             .parse()
             .expect("relay address"),
@@ -419,7 +442,7 @@ fn phases(lab: &AsymLab, run: &Running) {
     let mut b = run.start(&lab.node_b, &NODES[1], tuned);
     let ready = a
         .wait_ready(Duration::from_secs(30))
-        .and_then(|_| b.wait_ready(Duration::from_secs(30)));
+        .and_then(|()| b.wait_ready(Duration::from_secs(30)));
     let guard = Nodes(vec![a, b]);
     ready.unwrap_or_else(|e| panic!("{e}"));
     let retrans0 = syn_retrans(&lab.client) + syn_retrans(&lab.server);
@@ -433,14 +456,15 @@ fn phases(lab: &AsymLab, run: &Running) {
         .forwarded
         .load(std::sync::atomic::Ordering::Relaxed);
     let retrans = syn_retrans(&lab.client) + syn_retrans(&lab.server) - retrans0;
-    let (_, counters_a) = guard.0[0].dump().expect("dump a");
-    let (_, counters_b) = guard.0[1].dump().expect("dump b");
+    let (counters_a, counters_b) = (counters(&guard.0[0]), counters(&guard.0[1]));
     eprintln!(
-        "lossy sync link ({dropped} datagrams dropped, {forwarded} forwarded): {} ok, {} failed, connect p50 {:?} p99 {:?}, SYN retransmits {retrans}\nA: {counters_a}\nB: {counters_b}",
+        "lossy sync link ({dropped} datagrams dropped, {forwarded} forwarded): {} ok, {} failed, connect p50 {:?} p99 {:?}, SYN retransmits {retrans}\nA drops: {:?}\nB drops: {:?}",
         lossy.ok,
         lossy.failed,
         p50(&lossy.connect),
-        p99(&lossy.connect)
+        p99(&lossy.connect),
+        drops(&counters_a),
+        drops(&counters_b),
     );
     assert_eq!(
         (lossy.ok, lossy.failed),
@@ -465,8 +489,11 @@ struct Nodes(Vec<NodeProc>);
 impl Drop for Nodes {
     fn drop(&mut self) {
         for n in self.0.drain(..) {
-            let lines = n.stop();
-            eprintln!("{}", lines.join("\n"));
+            let name = n.name().to_string();
+            match n.stop() {
+                Ok(summary) => eprintln!("{name}: {}", summary.lines().join("\n")),
+                Err(e) => eprintln!("{e}"),
+            }
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod backend;
 pub mod clear_conn;
 pub mod client;
 pub mod duration;
+#[cfg(feature = "fixture")]
 pub mod fixture;
 pub mod http;
 pub mod logging;

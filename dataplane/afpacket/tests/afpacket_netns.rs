@@ -11,17 +11,18 @@
 use std::time::{Duration, Instant};
 
 use rampart_afpacket::afpacket::{PacketSocket, RxBatch};
-use rampart_chaos_tests::netns::{Netns, is_root, sh};
 use rampart_dataplane::trace::{udp_frame, v4_pair};
+use rampart_node::lab::{Netns, is_root, sh};
 
 /// A namespace holding the veth pair `rpx0`/`rpx1`, removed on drop.
 fn with_veth(name: &str) -> Netns {
-    let ns = Netns::new(name);
+    let ns = Netns::new(name).unwrap();
     sh(&[
         "ip", "-n", name, "link", "add", "rpx0", "type", "veth", "peer", "name", "rpx1",
-    ]);
-    sh(&["ip", "-n", name, "link", "set", "rpx0", "up"]);
-    sh(&["ip", "-n", name, "link", "set", "rpx1", "up"]);
+    ])
+    .unwrap();
+    sh(&["ip", "-n", name, "link", "set", "rpx0", "up"]).unwrap();
+    sh(&["ip", "-n", name, "link", "set", "rpx1", "up"]).unwrap();
     ns
 }
 
@@ -69,6 +70,7 @@ fn frames_cross_a_veth_pair_intact_vlan_tags_included() {
             assert_eq!(tx.send_batch(&refs).expect("send"), 3);
             (sent, receive(&rx, 3))
         })
+        .expect("namespace thread")
         .join()
         .expect("namespace thread");
     let (sent, got) = received;
@@ -84,6 +86,7 @@ fn opening_a_missing_interface_says_so() {
     let ns = with_veth(&format!("rp-afq-{}", std::process::id()));
     let err = ns
         .spawn(|| PacketSocket::open("rp-nope0").unwrap_err().to_string())
+        .expect("namespace thread")
         .join()
         .unwrap();
     assert_eq!(err, "rp-nope0: no such interface");
@@ -141,6 +144,7 @@ fn fanout_hands_both_directions_of_a_flow_to_the_worker_worker_of_names() {
             }
             got
         })
+        .expect("namespace thread")
         .join()
         .expect("namespace thread");
     let mut total = 0;

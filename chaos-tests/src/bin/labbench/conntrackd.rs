@@ -41,7 +41,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rampart_chaos_tests::netns::{Netns, no_ipv6, sh};
+use rampart_node::lab::{Netns, NsThread, no_ipv6, sh};
 use serde_json::{Value, json};
 
 use crate::proc::{Spawned, run_in};
@@ -196,15 +196,15 @@ fn sysctl_in(ns: &str, kv: &str) -> Result<(), String> {
 
 fn topology(prefix: &str, dir: &Path) -> Result<Topology, String> {
     let t = Topology {
-        c: Netns::new(&format!("{prefix}-c")),
-        a: Netns::new(&format!("{prefix}-a")),
-        b: Netns::new(&format!("{prefix}-b")),
-        k: Netns::new(&format!("{prefix}-k")),
+        c: Netns::new(&format!("{prefix}-c")).map_err(|e| e.to_string())?,
+        a: Netns::new(&format!("{prefix}-a")).map_err(|e| e.to_string())?,
+        b: Netns::new(&format!("{prefix}-b")).map_err(|e| e.to_string())?,
+        k: Netns::new(&format!("{prefix}-k")).map_err(|e| e.to_string())?,
     };
     let (c, a, b, k) = (t.c.name(), t.a.name(), t.b.name(), t.k.name());
     for ns in [c, a, b, k] {
-        no_ipv6(ns);
-        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        no_ipv6(ns).map_err(|e| e.to_string())?;
+        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]).map_err(|e| e.to_string())?;
     }
     for (ns, dev, peer_ns, peer) in [
         (c, "c0", a, "c1"),
@@ -214,7 +214,8 @@ fn topology(prefix: &str, dir: &Path) -> Result<Topology, String> {
         sh(&[
             "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peer, "netns",
             peer_ns,
-        ]);
+        ])
+        .map_err(|e| e.to_string())?;
     }
     for (ns, addr, dev) in [
         (c, "198.18.0.10/24", "c0"),
@@ -224,7 +225,7 @@ fn topology(prefix: &str, dir: &Path) -> Result<Topology, String> {
         (a, "198.19.255.1/24", "sync0"),
         (b, "198.19.255.2/24", "sync0"),
     ] {
-        sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
+        sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]).map_err(|e| e.to_string())?;
     }
     for (ns, dev) in [
         (c, "c0"),
@@ -234,7 +235,7 @@ fn topology(prefix: &str, dir: &Path) -> Result<Topology, String> {
         (a, "sync0"),
         (b, "sync0"),
     ] {
-        sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+        sh(&["ip", "-n", ns, "link", "set", dev, "up"]).map_err(|e| e.to_string())?;
     }
     sh(&[
         "ip",
@@ -245,7 +246,8 @@ fn topology(prefix: &str, dir: &Path) -> Result<Topology, String> {
         "198.18.128.0/17",
         "via",
         "198.18.0.1",
-    ]);
+    ])
+    .map_err(|e| e.to_string())?;
     sh(&[
         "ip",
         "-n",
@@ -255,7 +257,8 @@ fn topology(prefix: &str, dir: &Path) -> Result<Topology, String> {
         "198.18.128.0/17",
         "via",
         "198.18.1.20",
-    ]);
+    ])
+    .map_err(|e| e.to_string())?;
     nft(k, SINK, dir, "sink.nft")?;
     for ns in [a, b] {
         for kv in [
@@ -396,11 +399,11 @@ fn count_in(ns: &str) -> Result<u64, String> {
 #[derive(Debug)]
 struct Sampler {
     stop: Arc<AtomicBool>,
-    handle: Option<std::thread::JoinHandle<Vec<(Duration, u64)>>>,
+    handle: Option<NsThread<Vec<(Duration, u64)>>>,
 }
 
 impl Sampler {
-    fn start(ns: &Netns, t0: Instant, limit: Duration) -> Sampler {
+    fn start(ns: &Netns, t0: Instant, limit: Duration) -> Result<Sampler, String> {
         let stop = Arc::new(AtomicBool::new(false));
         let s = Arc::clone(&stop);
         let handle = ns.spawn(move || {
@@ -418,10 +421,10 @@ impl Sampler {
             }
             v
         });
-        Sampler {
+        Ok(Sampler {
             stop,
-            handle: Some(handle),
-        }
+            handle: Some(handle.map_err(|e| e.to_string())?),
+        })
     }
 
     /// The latest sample.
@@ -718,8 +721,8 @@ pub fn run(args: &Args) -> Result<String, String> {
     let (a0, b0) = (count_in(&na)?, count_in(&nb)?);
     let t0 = Instant::now();
     let limit = Duration::from_secs(180);
-    let sa = Sampler::start(&t.a, t0, limit);
-    let sb = Sampler::start(&t.b, t0, limit);
+    let sa = Sampler::start(&t.a, t0, limit)?;
+    let sb = Sampler::start(&t.b, t0, limit)?;
     let burst_gen = generate(
         &t,
         &blast,
@@ -889,7 +892,7 @@ fn bulk_attempt(
     sleep(Duration::from_millis(500))?;
     let b0 = count_in(nb)?;
     let t0 = Instant::now();
-    let sb = Sampler::start(&t.b, t0, Duration::from_secs(600));
+    let sb = Sampler::start(&t.b, t0, Duration::from_secs(600))?;
     db.ctl(&["-n"], Duration::from_secs(30))?;
     wait_count(nb, b0, cached, BULK_SETTLED, Duration::from_secs(600))?;
     let vb = sb.finish();

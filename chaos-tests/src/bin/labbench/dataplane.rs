@@ -21,8 +21,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rampart_chaos_tests::netns::{Lab, sh};
-use rampart_chaos_tests::node::NodeProc;
+use rampart_node::lab::{Lab, NodeProc, Role, sh};
+use rampart_node::summary::Summary;
+use rampart_ops::show_conn::ConnFilter;
 use serde_json::{Value, json};
 
 use crate::proc::{Spawned, cpu_seconds, run_in};
@@ -285,16 +286,19 @@ impl Node {
         self.0.as_ref().expect("a running node")
     }
 
-    /// Stop it; its exit lines.
-    fn stop(mut self) -> Vec<String> {
-        self.0.take().map(NodeProc::stop).unwrap_or_default()
+    /// Stop it; its exit summary.
+    fn stop(mut self) -> Result<Summary, String> {
+        match self.0.take() {
+            Some(n) => n.stop().map_err(|e| e.to_string()),
+            None => Err("no running node".into()),
+        }
     }
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         if let Some(n) = self.0.take() {
-            n.stop();
+            let _ = n.stop();
         }
     }
 }
@@ -308,7 +312,7 @@ struct Setup {
 }
 
 impl Setup {
-    fn ns(&self, role: &str) -> String {
+    fn ns(&self, role: Role) -> String {
         self.lab.ns(role)
     }
 }
@@ -320,29 +324,38 @@ fn nsx(ns: &str, args: &[&str]) -> Result<(), String> {
 fn setup(a: &Args, prefix: &str, case: Case, dir: &Path) -> Result<Setup, String> {
     check_stop()?;
     let lab = if case.offloads_off {
-        Lab::new(prefix)
+        Lab::new(prefix).map_err(|e| e.to_string())?
     } else {
-        Lab::with_offloads(prefix)
+        Lab::with_offloads(prefix).map_err(|e| e.to_string())?
     };
-    let (c, s, n) = (lab.ns("c"), lab.ns("s"), lab.ns("n"));
+    let (c, s, n) = (
+        lab.ns(Role::Client),
+        lab.ns(Role::Server),
+        lab.ns(Role::Node),
+    );
     for ns in [&c, &s, &n] {
-        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]).map_err(|e| e.to_string())?;
     }
     let mut node = None;
     match (case.path, case.topo) {
         (Path_::Rampart { bypass }, _) => {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
             let file = write_node(dir, a.workers, !case.offloads_off, bypass)?;
-            let mut p = NodeProc::start(lab.netns("n"), &a.rampart, &file, "bench")?;
-            wait_bridging(&mut p)?;
+            let mut p = NodeProc::start(lab.netns(Role::Node), &a.rampart, &file, "bench")
+                .map_err(|e| e.to_string())?;
+            // Ready (its `/readyz`): bridging, with its policy loaded.
+            p.wait_ready(Duration::from_secs(10))
+                .map_err(|e| e.to_string())?;
             node = Some(Node(Some(p)));
         }
         (path, Topo::Bridge) => {
-            sh(&["ip", "-n", &n, "link", "add", "br0", "type", "bridge"]);
+            sh(&["ip", "-n", &n, "link", "add", "br0", "type", "bridge"])
+                .map_err(|e| e.to_string())?;
             for dev in ["c1", "s1"] {
-                sh(&["ip", "-n", &n, "link", "set", dev, "master", "br0"]);
+                sh(&["ip", "-n", &n, "link", "set", dev, "master", "br0"])
+                    .map_err(|e| e.to_string())?;
             }
-            sh(&["ip", "-n", &n, "link", "set", "br0", "up"]);
+            sh(&["ip", "-n", &n, "link", "set", "br0", "up"]).map_err(|e| e.to_string())?;
             if path == Path_::Nft {
                 nsx(
                     &n,
@@ -352,10 +365,13 @@ fn setup(a: &Args, prefix: &str, case: Case, dir: &Path) -> Result<Setup, String
             }
         }
         (path, Topo::Routed) => {
-            sh(&["ip", "-n", &n, "addr", "add", "198.18.0.1/24", "dev", "c1"]);
-            sh(&["ip", "-n", &n, "addr", "add", "198.18.1.1/24", "dev", "s1"]);
-            sh(&["ip", "-n", &s, "addr", "flush", "dev", "s0"]);
-            sh(&["ip", "-n", &s, "addr", "add", "198.18.1.20/24", "dev", "s0"]);
+            sh(&["ip", "-n", &n, "addr", "add", "198.18.0.1/24", "dev", "c1"])
+                .map_err(|e| e.to_string())?;
+            sh(&["ip", "-n", &n, "addr", "add", "198.18.1.1/24", "dev", "s1"])
+                .map_err(|e| e.to_string())?;
+            sh(&["ip", "-n", &s, "addr", "flush", "dev", "s0"]).map_err(|e| e.to_string())?;
+            sh(&["ip", "-n", &s, "addr", "add", "198.18.1.20/24", "dev", "s0"])
+                .map_err(|e| e.to_string())?;
             sh(&[
                 "ip",
                 "-n",
@@ -365,7 +381,8 @@ fn setup(a: &Args, prefix: &str, case: Case, dir: &Path) -> Result<Setup, String
                 "default",
                 "via",
                 "198.18.0.1",
-            ]);
+            ])
+            .map_err(|e| e.to_string())?;
             sh(&[
                 "ip",
                 "-n",
@@ -375,7 +392,8 @@ fn setup(a: &Args, prefix: &str, case: Case, dir: &Path) -> Result<Setup, String
                 "default",
                 "via",
                 "198.18.1.1",
-            ]);
+            ])
+            .map_err(|e| e.to_string())?;
             nsx(&n, &["sysctl", "-qw", "net.ipv4.ip_forward=1"])?;
             if path == Path_::Nft {
                 nft(&n, NFT_ROUTED, dir)?;
@@ -410,7 +428,8 @@ fn write_node(
         "[node]\nid = 1\nname = \"bench\"\ndata_dir = \".\"\npolicy = \"policy.cfg\"\n\
          offload = {offload}\n{workers}\n\
          [[interface]]\nname = \"c1\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
-         [[interface]]\nname = \"s1\"\nnameif = \"outside\"\nsecurity_level = 0\n"
+         [[interface]]\nname = \"s1\"\nnameif = \"outside\"\nsecurity_level = 0\n\n\
+         [ops]\nadmin = \"127.0.0.1:9461\"\nconn_log = false\n"
     );
     let file = dir.join("node.toml");
     let policy = if bypass {
@@ -424,27 +443,9 @@ fn write_node(
     Ok(file)
 }
 
-/// Wait until the daemon bridges its interfaces (its `bridging` line).
-fn wait_bridging(p: &mut NodeProc) -> Result<(), String> {
-    let end = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < end {
-        if p.line_with("bridging").is_some() {
-            return Ok(());
-        }
-        if p.exited() {
-            return Err(format!("rampart exited at start:\n{}", p.output()));
-        }
-        sleep(Duration::from_millis(20))?;
-    }
-    Err(format!(
-        "rampart printed no `bridging` line in 10 s:\n{}",
-        p.output()
-    ))
-}
-
 /// The client reaches the server (ICMP echo, a few tries).
 fn reachable(st: &Setup) -> Result<(), String> {
-    let c = st.ns("c");
+    let c = st.ns(Role::Client);
     for _ in 0..10 {
         check_stop()?;
         if run_in(
@@ -473,32 +474,36 @@ fn inbound_opens(st: &Setup) -> Result<bool, String> {
         .parse()
         .map_err(|e| format!("{e}"))?;
     let (tx, rx) = std::sync::mpsc::channel();
-    let listener = st.lab.spawn("c", move || {
-        let l = match TcpListener::bind(listen) {
-            Ok(l) => l,
-            Err(e) => {
-                let _ = tx.send(Err(format!("probe listen: {e}")));
-                return false;
+    let listener = st
+        .lab
+        .spawn(Role::Client, move || {
+            let l = match TcpListener::bind(listen) {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = tx.send(Err(format!("probe listen: {e}")));
+                    return false;
+                }
+            };
+            let _ = l.set_nonblocking(true);
+            let _ = tx.send(Ok(()));
+            let end = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < end {
+                if l.accept().is_ok() {
+                    return true;
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
-        };
-        let _ = l.set_nonblocking(true);
-        let _ = tx.send(Ok(()));
-        let end = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < end {
-            if l.accept().is_ok() {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        false
-    });
+            false
+        })
+        .map_err(|e| e.to_string())?;
     rx.recv_timeout(Duration::from_secs(5))
         .map_err(|e| format!("probe listener: {e}"))??;
     let opened = st
         .lab
-        .spawn("s", move || {
+        .spawn(Role::Server, move || {
             TcpStream::connect_timeout(&listen, Duration::from_millis(1500)).is_ok()
         })
+        .map_err(|e| e.to_string())?
         .join()
         .map_err(|_| "probe connector panicked".to_string())?;
     let accepted = listener
@@ -523,7 +528,7 @@ fn check_filter(st: &Setup) -> Result<(), String> {
 /// Connections the kernel tracks in the node namespace.
 fn conntrack_count(st: &Setup) -> Result<u64, String> {
     let out = run_in(
-        &st.ns("n"),
+        &st.ns(Role::Node),
         &["cat", "/proc/sys/net/netfilter/nf_conntrack_count"],
         Duration::from_secs(5),
     )?;
@@ -532,32 +537,19 @@ fn conntrack_count(st: &Setup) -> Result<u64, String> {
         .map_err(|e| format!("nf_conntrack_count {out:?}: {e}"))
 }
 
-/// `forwarded N frames` from the node's exit lines.
-fn forwarded(lines: &[String]) -> Option<u64> {
-    lines.iter().find_map(|l| {
-        let rest = l.split("forwarded ").nth(1)?;
-        rest.split_whitespace().next()?.parse().ok()
-    })
-}
-
-/// The flags of the connections to `port` in a `show conn detail` dump.
-fn conn_flags(table: &str, port: &str) -> Vec<String> {
-    let needle = format!("/{port}");
-    let lines: Vec<&str> = table.lines().collect();
-    let mut out = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        if !(l.starts_with("TCP ") && l.contains(&needle)) {
-            continue;
-        }
-        if let Some(flags) = lines
-            .get(i + 1)
-            .and_then(|n| n.trim_start().strip_prefix("flags "))
-            .and_then(|f| f.split_whitespace().next())
-        {
-            out.push(flags.to_string());
-        }
-    }
-    out
+/// The flags of the TCP connections to `port` in a node's table.
+fn conn_flags(node: &NodeProc, port: u16) -> Result<Vec<String>, String> {
+    let filter = ConnFilter {
+        port: Some(port),
+        ..ConnFilter::default()
+    };
+    let list = node.conns(&filter).map_err(|e| e.to_string())?;
+    Ok(list
+        .conns
+        .into_iter()
+        .filter(|r| r.protocol == "TCP")
+        .map(|r| r.flags)
+        .collect())
 }
 
 // === one run ===
@@ -573,7 +565,7 @@ struct TcpRun {
 }
 
 fn tcp_run(a: &Args, st: &Setup) -> Result<TcpRun, String> {
-    let (c, s) = (st.ns("c"), st.ns("s"));
+    let (c, s) = (st.ns(Role::Client), st.ns(Role::Server));
     let server = st.case.server();
     let mut srv = Spawned::in_ns(
         &s,
@@ -614,8 +606,8 @@ fn tcp_run(a: &Args, st: &Setup) -> Result<TcpRun, String> {
     if let Some(node) = &st.node {
         // Mid-run, the connection table says how the flows are handled.
         sleep(Duration::from_millis(a.seconds * 500))?;
-        let (table, _) = node.get().dump()?;
-        let flags = conn_flags(&table, IPERF_PORT);
+        let port = IPERF_PORT.parse().map_err(|e| format!("{e}"))?;
+        let flags = conn_flags(node.get(), port)?;
         let bypass = matches!(st.case.path, Path_::Rampart { bypass: true });
         if flags.is_empty() || flags.iter().any(|f| f.contains('b') != bypass) {
             return Err(format!(
@@ -667,7 +659,7 @@ struct UdpRun {
 }
 
 fn udp_run(a: &Args, st: &Setup, blast: &Path) -> Result<UdpRun, String> {
-    let (c, s) = (st.ns("c"), st.ns("s"));
+    let (c, s) = (st.ns(Role::Client), st.ns(Role::Server));
     let server = st.case.server();
     let blast = blast.to_string_lossy().to_string();
     let bind = format!("{server}:{UDP_PORT}");
@@ -747,9 +739,7 @@ fn finish(st: Setup, check_frames: Option<u64>) -> Result<Option<u64>, String> {
     }
     let frames = match st.node.take() {
         Some(node) => {
-            let lines = node.stop();
-            let f =
-                forwarded(&lines).ok_or_else(|| format!("no exit line from rampart: {lines:?}"))?;
+            let f = node.stop()?.counters.forwarded;
             if let Some(min) = check_frames.filter(|m| f < *m) {
                 return Err(format!(
                     "{min} datagrams arrived but rampart forwarded {f} frames: traffic bypassed the daemon"
@@ -1097,24 +1087,6 @@ fn print_table(a: &Args, res: &Results, s: &Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn flags_of_the_benchmark_connections_are_read_from_a_detail_dump() {
-        let table = "TCP outside: 198.18.0.20/5201 inside: 198.18.0.10/40000,\n    flags UIOb , idle 0s, uptime 1s, timeout 1h0m, bytes 10\n  Initiator: 198.18.0.10, Responder: 198.18.0.20\n\
-                     TCP outside: 198.18.0.20/22 inside: 198.18.0.10/40001,\n    flags UIO , idle 0s\n";
-        assert_eq!(conn_flags(table, "5201"), vec!["UIOb".to_string()]);
-        assert!(conn_flags(table, "80").is_empty());
-    }
-
-    #[test]
-    fn forwarded_frames_come_from_the_exit_line() {
-        let lines = vec![
-            "stopped; forwarded 1234 frames, 2 connections in use (3 most used), dropped 0 []"
-                .to_string(),
-        ];
-        assert_eq!(forwarded(&lines), Some(1234));
-        assert_eq!(forwarded(&["sync; events_out=1".to_string()]), None);
-    }
 
     #[test]
     fn case_ids_and_addresses() {

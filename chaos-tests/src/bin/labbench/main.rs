@@ -84,7 +84,7 @@ enum Cmd {
 
 fn main() {
     let cli = Cli::parse();
-    if !rampart_chaos_tests::netns::is_root() {
+    if !rampart_node::lab::is_root() {
         eprintln!("labbench: run as root (network namespaces, AF_PACKET, conntrack)");
         std::process::exit(2);
     }

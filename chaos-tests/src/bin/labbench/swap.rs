@@ -38,8 +38,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rampart_chaos_tests::netns::{Lab, no_ipv6, sh};
-use rampart_chaos_tests::node::NodeProc;
+use rampart_node::lab::{Endpoint, Lab, NodeProc, Role, no_ipv6, sh};
 use serde_json::{Value, json};
 
 use crate::proc::{Spawned, cpu_seconds};
@@ -217,23 +216,12 @@ fn cli(rampart: &Path, ns: &str, args: &[&str]) -> Result<(i32, String, String),
     }
 }
 
-/// The node's running-config version and swap counter.
-fn version_and_swaps(a: &Args, ns: &str, file: &Path) -> Result<(u64, u64), String> {
-    let f = file.to_string_lossy();
-    let get = |what: &str, key: &str| -> Result<u64, String> {
-        let (code, out, err) = cli(&a.rampart, ns, &["show", what, "--json", "--config", &f])?;
-        if code != 0 {
-            return Err(format!("show {what}: {err}"));
-        }
-        let v: Value = serde_json::from_str(&out).map_err(|e| format!("show {what}: {e}"))?;
-        v[key]
-            .as_u64()
-            .ok_or_else(|| format!("show {what} --json without {key}: {out}"))
-    };
-    Ok((
-        get("running-config", "version")?,
-        get("cluster", "policy_swaps")?,
-    ))
+/// The node's running-config version and swap counter (its admin API).
+fn version_and_swaps(_a: &Args, ns: &str, file: &Path) -> Result<(u64, u64), String> {
+    let node = Endpoint::of(ns, file, "bench").map_err(|e| e.to_string())?;
+    let version = node.running_config().map_err(|e| e.to_string())?.version;
+    let swaps = node.cluster().map_err(|e| e.to_string())?.policy_swaps;
+    Ok((version, swaps))
 }
 
 /// CPU seconds used so far by each thread of process `pid`, summed by
@@ -271,7 +259,7 @@ struct Node(Option<NodeProc>);
 impl Drop for Node {
     fn drop(&mut self) {
         if let Some(n) = self.0.take() {
-            n.stop();
+            let _ = n.stop();
         }
     }
 }
@@ -309,22 +297,24 @@ fn write_files(a: &Args, dir: &Path) -> Result<PathBuf, String> {
 fn one_run(a: &Args, prefix: &str, case: Case, dir: &Path) -> Result<Run, String> {
     check_stop()?;
     let lab = match a.offloads {
-        Offloads::On => Lab::with_offloads(prefix),
-        Offloads::Off => Lab::new(prefix),
+        Offloads::On => Lab::with_offloads(prefix).map_err(|e| e.to_string())?,
+        Offloads::Off => Lab::new(prefix).map_err(|e| e.to_string())?,
     };
-    let (c, s, n) = (lab.ns("c"), lab.ns("s"), lab.ns("n"));
+    let (c, s, n) = (
+        lab.ns(Role::Client),
+        lab.ns(Role::Server),
+        lab.ns(Role::Node),
+    );
     for ns in [&c, &s, &n] {
-        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+        sh(&["ip", "-n", ns, "link", "set", "lo", "up"]).map_err(|e| e.to_string())?;
         // IPv4 only: no IPv6 neighbour chatter meets the access-list.
-        no_ipv6(ns);
+        no_ipv6(ns).map_err(|e| e.to_string())?;
     }
     let file = write_files(a, dir)?;
-    let mut node = Node(Some(NodeProc::start(
-        lab.netns("n"),
-        &a.rampart,
-        &file,
-        "bench",
-    )?));
+    let mut node = Node(Some(
+        NodeProc::start(lab.netns(Role::Node), &a.rampart, &file, "bench")
+            .map_err(|e| e.to_string())?,
+    ));
     // The admin API answers once the node runs (a node without a cluster
     // forwards at once).
     let t0 = Instant::now();
@@ -447,19 +437,21 @@ fn one_run(a: &Args, prefix: &str, case: Case, dir: &Path) -> Result<Run, String
             run.swaps_delta
         ));
     }
-    let lines = node.0.take().map(NodeProc::stop).unwrap_or_default();
-    let stopped = lines
-        .iter()
-        .find(|l| l.starts_with("stopped;"))
-        .ok_or_else(|| format!("no exit line from rampart: {lines:?}"))?;
+    let summary = node
+        .0
+        .take()
+        .ok_or("no running node")?
+        .stop()
+        .map_err(|e| e.to_string())?;
     // Recorded, not checked: iperf3 ends its connections with resets the
     // engine may find out of window (`tcp-rstfin-ooo`), whatever the case.
-    run.drops = stopped
-        .split("dropped ")
-        .nth(1)
-        .and_then(|t| t.split(", io").next())
-        .unwrap_or("")
-        .to_string();
+    let reasons: Vec<String> = summary
+        .counters
+        .drops
+        .iter()
+        .map(|(r, n)| format!("{r}={n}"))
+        .collect();
+    run.drops = format!("{} [{}]", summary.counters.dropped, reasons.join(" "));
     let v: Value = serde_json::from_str(&out).map_err(|e| format!("iperf3 JSON: {e}"))?;
     if let Some(e) = v.get("error") {
         return Err(format!("iperf3: {e}"));

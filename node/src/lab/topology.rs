@@ -1,94 +1,14 @@
-//! Network namespaces for real-packet tests: a client and a server joined
-//! only through a node namespace (two veth pairs), created with iproute2
-//! and removed on drop, also when a test fails. Names carry a per-test
-//! prefix so parallel tests do not collide; data addresses are in
-//! 198.18.0.0/15.
+//! The lab's topologies, built in network namespaces: [`Lab`] (a client
+//! and a server joined only through one node namespace) and [`AsymLab`]
+//! (the asymmetric topology: two paths through two nodes, and a cluster
+//! link). Data addresses are in 198.18.0.0/15, the cluster link in
+//! 198.19.255.0/24; everything is removed on drop.
 
-use std::process::Command;
-use std::thread::JoinHandle;
-
-/// Run a command, panicking with its stderr if it fails.
-pub fn sh(args: &[&str]) {
-    let out = Command::new(args[0])
-        .args(&args[1..])
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e}", args[0]));
-    assert!(
-        out.status.success(),
-        "{}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Turn IPv6 off in namespace `ns` (for interfaces made from now on).
-pub fn no_ipv6(ns: &str) {
-    for key in ["all", "default"] {
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
-        ]);
-    }
-}
-
-/// Whether this process is root (namespaces and AF_PACKET need it).
-pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// One network namespace, removed on drop.
-#[derive(Debug)]
-pub struct Netns {
-    name: String,
-}
-
-impl Netns {
-    /// Create namespace `name`.
-    pub fn new(name: &str) -> Netns {
-        sh(&["ip", "netns", "add", name]);
-        Netns {
-            name: name.to_string(),
-        }
-    }
-
-    /// Its name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// Run `f` on a new thread inside the namespace (setns is per thread).
-    pub fn spawn<T: Send + 'static>(
-        &self,
-        f: impl FnOnce() -> T + Send + 'static,
-    ) -> JoinHandle<T> {
-        let path = format!("/var/run/netns/{}", self.name);
-        std::thread::spawn(move || {
-            let file = std::fs::File::open(&path).expect("namespace file");
-            // SAFETY: a valid namespace fd; setns affects only this thread.
-            let r =
-                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
-            assert_eq!(r, 0, "setns: {}", std::io::Error::last_os_error());
-            f()
-        })
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
-    }
-}
+use super::netns::{Netns, NetnsError, NsThread, no_ipv6, sh};
 
 /// Client `198.18.0.10/24` on `c0`, server `198.18.0.20/24` on `s0`, and a
-/// node namespace holding `c1` (inside) and `s1` (outside), no addresses.
+/// node namespace holding `c1` (inside) and `s1` (outside), no addresses,
+/// and its loopback up (for a node's admin API).
 #[derive(Debug)]
 pub struct Lab {
     client: Netns,
@@ -96,53 +16,63 @@ pub struct Lab {
     node: Netns,
 }
 
+/// A namespace of [`Lab`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The client host (`c0`).
+    Client,
+    /// The server host (`s0`).
+    Server,
+    /// The node between them (`c1`, `s1`).
+    Node,
+}
+
 impl Lab {
-    fn role(&self, role: &str) -> &Netns {
+    /// The namespace of a role.
+    pub fn netns(&self, role: Role) -> &Netns {
         match role {
-            "c" => &self.client,
-            "s" => &self.server,
-            "n" => &self.node,
-            other => panic!("no namespace role {other:?}; use c, s or n"),
+            Role::Client => &self.client,
+            Role::Server => &self.server,
+            Role::Node => &self.node,
         }
     }
 
-    /// The namespace of a role: `c`, `s` or `n`.
-    pub fn netns(&self, role: &str) -> &Netns {
-        self.role(role)
-    }
-
-    /// The namespace name of a role: `c`, `s` or `n`.
-    pub fn ns(&self, role: &str) -> String {
-        self.role(role).name().to_string()
+    /// The namespace name of a role.
+    pub fn ns(&self, role: Role) -> String {
+        self.netns(role).name().to_string()
     }
 
     /// Build the topology under `prefix` (keep it short and unique), with
     /// segmentation offloads off on every link.
-    pub fn new(prefix: &str) -> Lab {
+    pub fn new(prefix: &str) -> Result<Lab, NetnsError> {
         Lab::build(prefix, false)
     }
 
     /// The same with the links' offloads as the kernel sets them (TSO, GSO
     /// and GRO on): TCP crosses as 64 KiB super-packets.
-    pub fn with_offloads(prefix: &str) -> Lab {
+    pub fn with_offloads(prefix: &str) -> Result<Lab, NetnsError> {
         Lab::build(prefix, true)
     }
 
-    fn build(prefix: &str, offloads: bool) -> Lab {
+    fn build(prefix: &str, offloads: bool) -> Result<Lab, NetnsError> {
         let lab = Lab {
-            client: Netns::new(&format!("{prefix}-c")),
-            server: Netns::new(&format!("{prefix}-s")),
-            node: Netns::new(&format!("{prefix}-n")),
+            client: Netns::new(&format!("{prefix}-c"))?,
+            server: Netns::new(&format!("{prefix}-s"))?,
+            node: Netns::new(&format!("{prefix}-n"))?,
         };
-        let (c, s, n) = (lab.ns("c"), lab.ns("s"), lab.ns("n"));
+        let (c, s, n) = (
+            lab.ns(Role::Client),
+            lab.ns(Role::Server),
+            lab.ns(Role::Node),
+        );
         sh(&[
             "ip", "-n", &c, "link", "add", "c0", "type", "veth", "peer", "name", "c1", "netns", &n,
-        ]);
+        ])?;
         sh(&[
             "ip", "-n", &s, "link", "add", "s0", "type", "veth", "peer", "name", "s1", "netns", &n,
-        ]);
-        sh(&["ip", "-n", &c, "addr", "add", "198.18.0.10/24", "dev", "c0"]);
-        sh(&["ip", "-n", &s, "addr", "add", "198.18.0.20/24", "dev", "s0"]);
+        ])?;
+        sh(&["ip", "-n", &c, "addr", "add", "198.18.0.10/24", "dev", "c0"])?;
+        sh(&["ip", "-n", &s, "addr", "add", "198.18.0.20/24", "dev", "s0"])?;
         // Segmentation offloads off: AF_PACKET would otherwise hand the
         // bridge 64 KiB super-frames it cannot send as they are. Transmit
         // checksums stay partial, which the bridge completes.
@@ -151,31 +81,25 @@ impl Lab {
                 sh(&[
                     "ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off",
                     "gro", "off",
-                ]);
+                ])?;
             }
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
         }
-        lab
+        sh(&["ip", "-n", &n, "link", "set", "lo", "up"])?;
+        Ok(lab)
     }
 
     /// Run `f` on a new thread inside namespace `role`.
     pub fn spawn<T: Send + 'static>(
         &self,
-        role: &str,
+        role: Role,
         f: impl FnOnce() -> T + Send + 'static,
-    ) -> JoinHandle<T> {
-        self.role(role).spawn(f)
+    ) -> Result<NsThread<T>, NetnsError> {
+        self.netns(role).spawn(f)
     }
 }
 
-/// FNV-1a, to compare transferred bytes without keeping two copies.
-pub fn fnv(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
-/// The asymmetric topology of DESIGN.md: a client and a server with two
+/// The asymmetric topology (see `docs/ARCHITECTURE.md`): a client and a server with two
 /// links each, one through node A and one through node B.
 ///
 /// Segment A: client `ca0` 198.18.1.10/24 — node A (`ca1` inside, `as1`
@@ -208,7 +132,7 @@ pub const SYNC_A: &str = "198.19.255.1";
 /// Node B's address on the cluster link.
 pub const SYNC_B: &str = "198.19.255.2";
 /// The hub's own address on the cluster link (where a user-space link
-/// emulator can listen, see [`crate::lossy`]).
+/// emulator can listen, such as the chaos suite's lossy relay).
 pub const SYNC_HUB: &str = "198.19.255.9";
 /// A third node's address on the cluster link.
 pub const SYNC_C: &str = "198.19.255.3";
@@ -243,20 +167,20 @@ impl AsymLab {
     }
 
     /// Build it under `prefix` (short and unique per test).
-    pub fn new(prefix: &str) -> AsymLab {
+    pub fn new(prefix: &str) -> Result<AsymLab, NetnsError> {
         let lab = AsymLab {
-            client: Netns::new(&format!("{prefix}-c")),
-            server: Netns::new(&format!("{prefix}-s")),
-            node_a: Netns::new(&format!("{prefix}-a")),
-            node_b: Netns::new(&format!("{prefix}-b")),
-            hub: Netns::new(&format!("{prefix}-k")),
+            client: Netns::new(&format!("{prefix}-c"))?,
+            server: Netns::new(&format!("{prefix}-s"))?,
+            node_a: Netns::new(&format!("{prefix}-a"))?,
+            node_b: Netns::new(&format!("{prefix}-b"))?,
+            hub: Netns::new(&format!("{prefix}-k"))?,
         };
         // IPv4 only: no IPv6 autoconfiguration or MLD noise on the links.
         for ns in [&lab.client, &lab.server, &lab.node_a, &lab.node_b] {
-            no_ipv6(ns.name());
+            no_ipv6(ns.name())?;
         }
         let k = lab.hub.name();
-        sh(&["ip", "-n", k, "link", "add", "br0", "type", "bridge"]);
+        sh(&["ip", "-n", k, "link", "add", "br0", "type", "bridge"])?;
         sh(&[
             "ip",
             "-n",
@@ -266,8 +190,8 @@ impl AsymLab {
             "198.19.255.9/24",
             "dev",
             "br0",
-        ]);
-        sh(&["ip", "-n", k, "link", "set", "br0", "up"]);
+        ])?;
+        sh(&["ip", "-n", k, "link", "set", "br0", "up"])?;
         let (c, s, a, b) = (
             lab.client.name(),
             lab.server.name(),
@@ -283,7 +207,7 @@ impl AsymLab {
             sh(&[
                 "ip", "-n", ns, "link", "add", dev, "type", "veth", "peer", "name", peer, "netns",
                 peer_ns,
-            ]);
+            ])?;
         }
         for (ns, addr, dev) in [
             (c, "198.18.1.10/24", "ca0"),
@@ -295,7 +219,7 @@ impl AsymLab {
             (s, "198.18.20.20/32", "lo"),
             (s, "198.18.20.21/32", "lo"),
         ] {
-            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev]);
+            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev])?;
         }
         for (ns, dev) in [
             (c, "ca0"),
@@ -310,15 +234,15 @@ impl AsymLab {
             sh(&[
                 "ip", "netns", "exec", ns, "ethtool", "-K", dev, "tso", "off", "gso", "off", "gro",
                 "off",
-            ]);
-            sh(&["ip", "-n", ns, "link", "set", dev, "up"]);
+            ])?;
+            sh(&["ip", "-n", ns, "link", "set", dev, "up"])?;
         }
         for (ns, port) in [(a, "ka"), (b, "kb")] {
-            lab.hub_port(ns, port);
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            lab.hub_port(ns, port)?;
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
         }
         for (ns, devs) in [(c, ["ca0", "cb0"]), (s, ["as0", "bs0"])] {
-            sh(&["ip", "-n", ns, "link", "set", "lo", "up"]);
+            sh(&["ip", "-n", ns, "link", "set", "lo", "up"])?;
             // Replies arrive on the other link: strict reverse-path
             // filtering would drop them before the firewall matters.
             for key in ["all", "default", devs[0], devs[1]] {
@@ -330,7 +254,7 @@ impl AsymLab {
                     "sysctl",
                     "-qw",
                     &format!("net.ipv4.conf.{key}.rp_filter=0"),
-                ]);
+                ])?;
             }
         }
         // Asymmetric: client->server via A, server->client via B.
@@ -341,35 +265,35 @@ impl AsymLab {
             (s, "198.18.10.10/32", "198.18.2.10", "bs0"),
             (s, "198.18.10.11/32", "198.18.1.10", "as0"),
         ] {
-            sh(&["ip", "-n", ns, "route", "add", dst, "via", via, "dev", dev]);
+            sh(&["ip", "-n", ns, "route", "add", dst, "via", via, "dev", dev])?;
         }
         for (ns, addr) in [(a, "198.19.255.1/24"), (b, "198.19.255.2/24")] {
-            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", "sync0"]);
+            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", "sync0"])?;
         }
-        lab
+        Ok(lab)
     }
 
     /// Connect `sync0` in namespace `ns` to the hub's bridge as `port`.
-    fn hub_port(&self, ns: &str, port: &str) {
+    fn hub_port(&self, ns: &str, port: &str) -> Result<(), NetnsError> {
         let k = self.hub.name();
         sh(&[
             "ip", "-n", ns, "link", "add", "sync0", "type", "veth", "peer", "name", port, "netns",
             k,
-        ]);
-        sh(&["ip", "-n", k, "link", "set", port, "master", "br0"]);
-        sh(&["ip", "-n", k, "link", "set", port, "up"]);
-        sh(&["ip", "-n", ns, "link", "set", "sync0", "up"]);
+        ])?;
+        sh(&["ip", "-n", k, "link", "set", port, "master", "br0"])?;
+        sh(&["ip", "-n", k, "link", "set", port, "up"])?;
+        sh(&["ip", "-n", ns, "link", "set", "sync0", "up"])
     }
 
     /// A third node's namespace `<prefix>-n3`: on the cluster link as
     /// [`SYNC_C`], with two data interfaces `nc1` and `ns1` (veths whose
     /// other ends stay unused in the same namespace), so it can join the
     /// cluster and hold state without carrying traffic. Removed on drop.
-    pub fn third_node(&self) -> Netns {
+    pub fn third_node(&self) -> Result<Netns, NetnsError> {
         let name = self.hub.name().trim_end_matches("-k").to_string() + "-n3";
-        let n = Netns::new(&name);
-        no_ipv6(n.name());
-        self.hub_port(n.name(), "kc");
+        let n = Netns::new(&name)?;
+        no_ipv6(n.name())?;
+        self.hub_port(n.name(), "kc")?;
         sh(&[
             "ip",
             "-n",
@@ -379,7 +303,7 @@ impl AsymLab {
             "198.19.255.3/24",
             "dev",
             "sync0",
-        ]);
+        ])?;
         for (dev, peer) in [("nc1", "nc0"), ("ns1", "ns0")] {
             sh(&[
                 "ip",
@@ -393,11 +317,11 @@ impl AsymLab {
                 "peer",
                 "name",
                 peer,
-            ]);
-            sh(&["ip", "-n", n.name(), "link", "set", dev, "up"]);
-            sh(&["ip", "-n", n.name(), "link", "set", peer, "up"]);
+            ])?;
+            sh(&["ip", "-n", n.name(), "link", "set", dev, "up"])?;
+            sh(&["ip", "-n", n.name(), "link", "set", peer, "up"])?;
         }
-        sh(&["ip", "-n", n.name(), "link", "set", "lo", "up"]);
-        n
+        sh(&["ip", "-n", n.name(), "link", "set", "lo", "up"])?;
+        Ok(n)
     }
 }

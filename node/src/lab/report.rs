@@ -1,0 +1,258 @@
+//! What `rampart lab` reports: each traffic kind's outcome and each
+//! node's counters (its exit [`Summary`]), a sample of its connection
+//! table and of its metrics. A typed value, printed as text for people or
+//! as JSON (`rampart lab --json`), which readers deserialise.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use rampart_ops::model::{ConnList, ConnRow};
+use rampart_ops::show_conn::{render_count, render_row};
+use serde::{Deserialize, Serialize};
+
+use crate::summary::Summary;
+
+/// The whole report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabReport {
+    /// Each traffic kind.
+    pub kinds: Vec<KindReport>,
+    /// Each node.
+    pub nodes: Vec<NodeReport>,
+}
+
+/// One traffic kind's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindReport {
+    /// Its name (`tcp_asymmetric_inspected`, …).
+    pub kind: String,
+    /// Connections (or UDP exchanges) tried.
+    pub attempted: usize,
+    /// Those that carried their data intact.
+    pub succeeded: usize,
+    /// Those that did not.
+    pub failed: usize,
+    /// Bytes whose digest the other side confirmed.
+    pub bytes_verified: usize,
+}
+
+impl KindReport {
+    /// The outcome of `attempted` tries of kind `kind`.
+    pub fn new(kind: &str, attempted: usize, succeeded: usize, bytes_verified: usize) -> Self {
+        KindReport {
+            kind: kind.to_string(),
+            attempted,
+            succeeded,
+            failed: attempted.saturating_sub(succeeded),
+            bytes_verified,
+        }
+    }
+}
+
+/// One node's part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// The node's name.
+    pub node: String,
+    /// Frames dropped by reason (reasons with a count only).
+    pub drops: BTreeMap<String, u64>,
+    /// Sync events its engines emitted.
+    pub sync_events_sent: u64,
+    /// Sync events its engines applied.
+    pub sync_events_received: u64,
+    /// Packets held for a peer's state.
+    pub held: u64,
+    /// Held packets released when the state arrived.
+    pub held_released: u64,
+    /// Held packets whose deadline passed.
+    pub held_expired: u64,
+    /// The exit summary's lines for people, joined by ` | `.
+    pub exit: String,
+    /// The exit summary.
+    pub summary: Summary,
+    /// `show conn detail` before it stopped: the first connection of each
+    /// kind (bypass, inspected TCP, UDP) and the counts.
+    pub conns: ConnList,
+    /// A few of its metrics before it stopped (`name{labels} value`).
+    pub metrics: Vec<String>,
+}
+
+impl NodeReport {
+    /// Node `summary`'s part, with its table and metrics samples.
+    pub fn new(summary: Summary, conns: ConnList, metrics: Vec<String>) -> Self {
+        let sync = summary.sync.unwrap_or_default();
+        NodeReport {
+            node: summary.node.clone(),
+            drops: summary.counters.drops.clone(),
+            sync_events_sent: sync.events_out,
+            sync_events_received: sync.events_in,
+            held: sync.held,
+            held_released: sync.released,
+            held_expired: sync.expired,
+            exit: summary.lines().join(" | "),
+            summary,
+            conns,
+            metrics,
+        }
+    }
+}
+
+/// The metric families the report samples.
+const METRIC_SAMPLE: [&str; 4] = [
+    "rampart_conntrack_entries",
+    "rampart_sync_events_sent_total",
+    "rampart_sync_events_applied_total",
+    "rampart_sync_peer_up",
+];
+
+/// The sampled series of a `/metrics` text, with a value other than 0.
+pub fn metric_sample(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            METRIC_SAMPLE.iter().any(|m| {
+                l.strip_prefix(m)
+                    .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+            })
+        })
+        .filter(|l| l.rsplit(' ').next().is_some_and(|v| v != "0"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The first row of each kind (bypass, inspected TCP to `inspected_to`,
+/// UDP) of `list`, keeping its counts; the rest are counted as truncated.
+pub fn conn_sample(list: ConnList, inspected_to: (std::net::IpAddr, u16)) -> ConnList {
+    let mut shown: Vec<ConnRow> = Vec::new();
+    let wants: [&dyn Fn(&ConnRow) -> bool; 3] = [
+        &|r| r.flags.contains('b'),
+        &|r| {
+            r.protocol == "TCP"
+                && !r.flags.contains('b')
+                && [&r.lower, &r.higher]
+                    .iter()
+                    .any(|s| (s.addr, s.port) == inspected_to)
+        },
+        &|r| r.protocol == "UDP",
+    ];
+    for want in wants {
+        if let Some(r) = list.conns.iter().find(|r| want(r) && !shown.contains(r)) {
+            shown.push(r.clone());
+        }
+    }
+    let left = (list.conns.len() - shown.len()) as u64 + list.truncated;
+    ConnList {
+        in_use: list.in_use,
+        most_used: list.most_used,
+        conns: shown,
+        truncated: left,
+    }
+}
+
+impl LabReport {
+    /// As JSON, one line.
+    pub fn json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self).map(|s| s + "\n")
+    }
+
+    /// As text for people.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        out.push_str(
+            "Rampart lab: client and server with one path through fw-a and one through fw-b\n",
+        );
+        out.push_str("(client->server via fw-a, server->client via fw-b for asymmetric flows)\n\n");
+        let _ = writeln!(
+            out,
+            "{:<28} {:>9} {:>9} {:>7} {:>14}",
+            "traffic", "attempted", "succeeded", "failed", "bytes verified"
+        );
+        for k in &self.kinds {
+            let _ = writeln!(
+                out,
+                "{:<28} {:>9} {:>9} {:>7} {:>14}",
+                k.kind, k.attempted, k.succeeded, k.failed, k.bytes_verified
+            );
+        }
+        out.push('\n');
+        for n in &self.nodes {
+            for line in n.summary.lines() {
+                let _ = writeln!(out, "{}: {line}", n.node);
+            }
+        }
+        for n in &self.nodes {
+            let _ = writeln!(
+                out,
+                "\n{}# show conn detail   (first entries of each kind)",
+                n.node
+            );
+            out.push_str(&render_count(&n.conns));
+            for r in &n.conns.conns {
+                out.push_str(&render_row(r, true));
+            }
+            let _ = writeln!(out, "... and {} more", n.conns.truncated);
+        }
+        for n in &self.nodes {
+            let _ = writeln!(out, "\n{} metrics (a sample of /metrics):", n.node);
+            if n.metrics.is_empty() {
+                out.push_str("  (none)\n");
+            }
+            for m in &n.metrics {
+                let _ = writeln!(out, "  {m}");
+            }
+        }
+        out.push_str(
+            "\nfw-a and fw-b share connection state over QUIC (mutual TLS, lab CA): fw-b forwards the\n\
+             replies of flows whose SYN only fw-a saw, strictly tracked (a reply that arrives before\n\
+             the state is held until it does). Bypass flows pass without producing any sync event.\n",
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_metric_sample_keeps_named_series_that_moved() {
+        let text = "# HELP rampart_sync_peer_up up\n\
+                    rampart_sync_peer_up{peer=\"2\"} 1\n\
+                    rampart_sync_events_sent_total{kind=\"insert\"} 0\n\
+                    rampart_sync_events_sent_total{kind=\"update\"} 12\n\
+                    rampart_sync_events_sent_totally 5\n\
+                    rampart_drops_total{reason=\"acl-drop\"} 3\n";
+        assert_eq!(
+            metric_sample(text),
+            vec![
+                "rampart_sync_peer_up{peer=\"2\"} 1".to_string(),
+                "rampart_sync_events_sent_total{kind=\"update\"} 12".to_string(),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_report_round_trips_through_json() {
+        let r = LabReport {
+            kinds: vec![KindReport::new("udp_asymmetric", 10, 9, 200)],
+            nodes: vec![NodeReport::new(
+                Summary {
+                    node: "fw-a".into(),
+                    ..Summary::default()
+                },
+                ConnList {
+                    in_use: 0,
+                    most_used: 0,
+                    conns: Vec::new(),
+                    truncated: 0,
+                },
+                Vec::new(),
+            )],
+        };
+        let json = r.json().unwrap();
+        assert!(json.starts_with(
+            "{\"kinds\":[{\"kind\":\"udp_asymmetric\",\"attempted\":10,\"succeeded\":9,\"failed\":1,\"bytes_verified\":200}]"
+        ));
+        assert_eq!(serde_json::from_str::<LabReport>(&json).unwrap(), r);
+    }
+}
