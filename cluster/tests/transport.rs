@@ -44,6 +44,17 @@ fn cfg(id: u16, peers: &[(u16, SocketAddr)]) -> TransportConfig {
     c
 }
 
+/// Nodes 1 and 2, each listening on a free loopback port and naming the
+/// other as its peer.
+fn pair_cfgs() -> (TransportConfig, TransportConfig) {
+    let (a_addr, b_addr) = (free_addr(), free_addr());
+    let mut ca = cfg(1, &[(2, b_addr)]);
+    ca.listen = a_addr;
+    let mut cb = cfg(2, &[(1, a_addr)]);
+    cb.listen = b_addr;
+    (ca, cb)
+}
+
 /// A free UDP port on loopback (bound and released).
 fn free_addr() -> SocketAddr {
     let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -69,11 +80,7 @@ async fn wait_up(rx: &mut mpsc::Receiver<TransportEvent>) -> (u16, u64) {
 async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
     let dir = tmp("pair");
     pki::init_ca(&dir).expect("ca");
-    let (a_addr, b_addr) = (free_addr(), free_addr());
-    let mut ca = cfg(1, &[(2, b_addr)]);
-    ca.listen = a_addr;
-    let mut cb = cfg(2, &[(1, a_addr)]);
-    cb.listen = b_addr;
+    let (ca, cb) = pair_cfgs();
     let tls_a = node_tls(&dir, 1);
     let tls_b = node_tls(&dir, 2);
     let (a, mut arx) = Transport::start(ca, tls_a).expect("start a");
@@ -266,11 +273,7 @@ async fn oversized_frame_closes_the_connection() {
 async fn a_peer_of_another_major_wire_version_is_refused_naming_both_versions() {
     let dir = tmp("major");
     pki::init_ca(&dir).expect("ca");
-    let (a_addr, b_addr) = (free_addr(), free_addr());
-    let mut ca = cfg(1, &[(2, b_addr)]);
-    ca.listen = a_addr;
-    let mut cb = cfg(2, &[(1, a_addr)]);
-    cb.listen = b_addr;
+    let (ca, mut cb) = pair_cfgs();
     let ours = WIRE_VERSION;
     let theirs = WireVersion {
         major: ours.major + 1,
@@ -317,11 +320,7 @@ async fn a_peer_of_another_major_wire_version_is_refused_naming_both_versions() 
 async fn a_peer_of_another_minor_wire_version_is_accepted() {
     let dir = tmp("minor");
     pki::init_ca(&dir).expect("ca");
-    let (a_addr, b_addr) = (free_addr(), free_addr());
-    let mut ca = cfg(1, &[(2, b_addr)]);
-    ca.listen = a_addr;
-    let mut cb = cfg(2, &[(1, a_addr)]);
-    cb.listen = b_addr;
+    let (ca, mut cb) = pair_cfgs();
     cb.wire_version = WireVersion {
         major: WIRE_VERSION.major,
         minor: WIRE_VERSION.minor + 1,
