@@ -475,15 +475,18 @@ impl Engine {
             m.copy_from_slice(&frame[at..at + 6]);
             m
         };
+        let (key, src_is_lo) = FlowKey::of(&tuple);
         let pkt = Pkt {
             tuple,
+            key,
+            src_is_lo,
             macs: [mac(6), mac(0)],
             ingress,
             egress,
             ip_len,
             now,
         };
-        let mut flow = FlowKey::of(&pkt.tuple).0;
+        let mut flow = pkt.key;
         let result = match transport {
             Transport::Tcp(seg) => {
                 let view = TcpView {
@@ -696,7 +699,7 @@ impl Engine {
         frame: &mut [u8],
         view: &TcpView,
     ) -> Result<Opened, DropReason> {
-        let (key, src_is_lo) = FlowKey::of(&pkt.tuple);
+        let (key, src_is_lo) = (pkt.key, pkt.src_is_lo);
         let hash = self.table.hash(&key);
         if let Some(id) = self.lookup(hash, &key, pkt.now) {
             let entry = self.table.get_mut(id);
@@ -873,7 +876,7 @@ impl Engine {
 
     /// UDP and ICMP echo: flows with an idle timeout and no state machine.
     fn datagram(&mut self, pkt: &Pkt, kind: Kind) -> Result<Opened, DropReason> {
-        let (key, src_is_lo) = FlowKey::of(&pkt.tuple);
+        let (key, src_is_lo) = (pkt.key, pkt.src_is_lo);
         let hash = self.table.hash(&key);
         if let Some(id) = self.lookup(hash, &key, pkt.now) {
             let entry = self.table.get_mut(id);
@@ -959,6 +962,9 @@ impl Engine {
 /// What the engine needs of a packet beyond its transport header.
 struct Pkt {
     tuple: Tuple,
+    /// The tuple's flow key, and whether the sender is its `lo` side.
+    key: FlowKey,
+    src_is_lo: bool,
     /// Source and destination MAC of the frame.
     macs: [[u8; 6]; 2],
     ingress: IfaceId,
