@@ -18,6 +18,7 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use super::classes::ClassTable;
 use super::hold::{DeferQueue, Deferred, Held, HoldQueue};
 use super::{Effect, Engine, Judgement, MAX_PENDING_EFFECTS, ReleaseCause};
 use crate::conntrack::{Entry, FlowId, NodeId, ProtoState};
@@ -254,6 +255,29 @@ impl SyncState {
     }
 }
 
+/// The state of an entry as peers receive it (`None` for bypass flows).
+fn flow_state_of(entry: &Entry, classes: &ClassTable) -> Option<FlowState> {
+    let proto = match entry.proto {
+        ProtoState::Tcp(t) => SyncProto::Tcp(t),
+        ProtoState::TcpBypass => return None,
+        ProtoState::Udp => SyncProto::Udp,
+        ProtoState::IcmpEcho => SyncProto::IcmpEcho,
+    };
+    Some(FlowState {
+        key: entry.key,
+        inc: entry.incarnation(),
+        orig_is_lo: entry.orig_is_lo,
+        flags: entry.flags & crate::conntrack::entry::conn_flags::SHARED,
+        ingress: [entry.ingress[0].0, entry.ingress[1].0],
+        class: classes.get(entry.class).digest,
+        seq_offset: entry.seq_offset,
+        min_ttl: entry.min_ttl,
+        macs: entry.macs,
+        proto,
+        last_seen_ns: entry.last_seen.as_nanos(),
+    })
+}
+
 /// Drop reasons a peer's state could turn into a pass: no entry for a
 /// packet that cannot open one, or an entry whose windows or state lag
 /// behind what a peer has seen.
@@ -326,25 +350,7 @@ impl Engine {
 
     /// The state of an entry as peers receive it (`None` for bypass flows).
     pub fn flow_state(&self, entry: &Entry) -> Option<FlowState> {
-        let proto = match entry.proto {
-            ProtoState::Tcp(t) => SyncProto::Tcp(t),
-            ProtoState::TcpBypass => return None,
-            ProtoState::Udp => SyncProto::Udp,
-            ProtoState::IcmpEcho => SyncProto::IcmpEcho,
-        };
-        Some(FlowState {
-            key: entry.key,
-            inc: entry.incarnation(),
-            orig_is_lo: entry.orig_is_lo,
-            flags: entry.flags & crate::conntrack::entry::conn_flags::SHARED,
-            ingress: [entry.ingress[0].0, entry.ingress[1].0],
-            class: self.classes.get(entry.class).digest,
-            seq_offset: entry.seq_offset,
-            min_ttl: entry.min_ttl,
-            macs: entry.macs,
-            proto,
-            last_seen_ns: entry.last_seen.as_nanos(),
-        })
+        flow_state_of(entry, &self.classes)
     }
 
     /// Note that a packet changed (or refreshed) an inspected entry.
@@ -403,30 +409,31 @@ impl Engine {
     /// the whole current state per flow (many packets of one flow between
     /// two drains make one event), deletes first.
     fn collect_sync_effects(&mut self, now: Instant) {
-        let Some(sync) = &mut self.sync else {
+        let Engine {
+            sync: Some(sync),
+            table,
+            classes,
+            ..
+        } = self
+        else {
             return;
         };
-        if sync.dirty.is_empty() && sync.deletes.is_empty() {
-            return;
-        }
-        let mut dirty = std::mem::take(&mut sync.dirty);
         for (key, inc) in sync.deletes.drain(..) {
             bump(&mut sync.counters.events_out[EventKind::Delete as usize]);
             sync.out.push_back(Effect::FlowDeleted { key, inc });
         }
-        for &id in &dirty {
-            let Some(entry) = self.table.try_get(id) else {
+        let mut dirty = std::mem::take(&mut sync.dirty);
+        for id in dirty.drain(..) {
+            let Some(entry) = table.try_get(id) else {
                 continue;
             };
-            let sync = self.sync.as_mut().expect("checked above");
             let mark = *sync.mark(id);
             if !mark.pending {
                 continue;
             }
-            let Some(state) = self.flow_state(entry) else {
+            let Some(state) = flow_state_of(entry, classes) else {
                 continue;
             };
-            let sync = self.sync.as_mut().expect("checked above");
             let kind = if mark.synced_at == Instant::ZERO {
                 EventKind::Insert
             } else if mark.changed {
@@ -447,8 +454,8 @@ impl Engine {
                 want_ack,
             }));
         }
-        dirty.clear();
-        self.sync.as_mut().expect("checked above").dirty = dirty;
+        // Keep the allocation for the next turn.
+        sync.dirty = dirty;
     }
 
     /// The next sync effect, making the pending changes into effects when
