@@ -16,7 +16,10 @@
 //! (Ethernet and VLAN tags), `ipv4`, `ipv6` (with extension headers), `tcp`
 //! (with options), `udp`, and `icmp` (ICMP and ICMPv6, with the packets
 //! their errors quote). This module joins them, verifies transport
-//! checksums, and completes partial ones.
+//! checksums, and completes partial ones. Each layer's entry point is
+//! `#[inline]`: split over files, the release profile's codegen units stop
+//! inlining them into [`parse`] on their own, and the `baseline/parse_only`
+//! case of the engine benchmark took 40% longer without the hint.
 
 mod icmp;
 mod ipv4;

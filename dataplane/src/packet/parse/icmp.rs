@@ -58,6 +58,7 @@ fn icmp_kind(family: Family, icmp_type: u8) -> IcmpKind {
     }
 }
 
+#[inline]
 pub(super) fn icmp(message: &[u8], family: Family) -> Result<(u16, u16, Transport), DropReason> {
     let (header, body) = message
         .split_first_chunk::<ICMP_HEADER_LEN>()

@@ -8,6 +8,7 @@ use crate::flow::Addr;
 use crate::packet::{ChecksumState, PacketMeta};
 use crate::verdict::DropReason;
 
+#[inline]
 pub(super) fn ipv4(ip: &[u8], l3: u16, meta: PacketMeta) -> Result<Network<'_>, DropReason> {
     let malformed = DropReason::Ipv4Malformed;
     // Version 4, IHL of at least 5 words and the whole header present

@@ -12,6 +12,7 @@ use crate::verdict::DropReason;
 /// The fixed IPv6 header (RFC 8200 §3).
 pub(super) const IPV6_HEADER_LEN: usize = 40;
 
+#[inline]
 pub(super) fn ipv6(ip: &[u8], l3: u16) -> Result<Network<'_>, DropReason> {
     let malformed = DropReason::Ipv6Malformed;
     // Version 6 and the whole fixed header present.

@@ -24,6 +24,7 @@ pub(super) struct Link<'a> {
     pub(super) payload: &'a [u8],
 }
 
+#[inline]
 pub(super) fn link(frame: &[u8]) -> Result<Link<'_>, DropReason> {
     // The frame handed over has no FCS: NICs strip it before the kernel sees it.
     let eth = Ethernet2Slice::from_slice_without_fcs(frame).map_err(|_| DropReason::L2Truncated)?;

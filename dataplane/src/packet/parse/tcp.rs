@@ -7,6 +7,7 @@ use crate::packet::{TcpFlags, TcpOptions, TcpSegment, Transport};
 use crate::seq::SeqNumber;
 use crate::verdict::DropReason;
 
+#[inline]
 pub(super) fn tcp(net: &Network<'_>, verify: bool) -> Result<(u16, u16, Transport), DropReason> {
     let malformed = DropReason::TcpMalformed;
     // At least 20 bytes, data offset of at least 5 words, and the whole
@@ -68,6 +69,7 @@ mod tcp_kind {
 /// Fast Open, TCP-AO, …) are skipped by their length, and a length that
 /// cannot delimit an option (0, 1, or past the header) makes the segment
 /// malformed: the rest of the list could not be read as the endpoint would.
+#[inline]
 fn tcp_options(mut rest: &[u8]) -> Result<TcpOptions, DropReason> {
     let mut o = TcpOptions::default();
     while let Some((&kind, after_kind)) = rest.split_first() {

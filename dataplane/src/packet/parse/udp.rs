@@ -9,6 +9,7 @@ use crate::verdict::DropReason;
 /// The UDP header (RFC 768).
 pub(super) const UDP_HEADER_LEN: usize = 8;
 
+#[inline]
 pub(super) fn udp(net: &Network<'_>, verify: bool) -> Result<(u16, u16, Transport), DropReason> {
     let malformed = DropReason::UdpMalformed;
     let header = UdpHeaderSlice::from_slice(net.segment).map_err(|_| malformed)?;
