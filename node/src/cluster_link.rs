@@ -68,10 +68,16 @@ const CHANNEL_DEPTH: usize = 16_384;
 /// so a bulk dump of a million flows never stalls forwarding for long.
 const BULK_CHUNK_FLOWS: usize = 4096;
 
+/// Most sync events a worker keeps for the driver while the channel to it
+/// is full (its batches are retried in order on every turn). Past this an
+/// event batch is dropped and counted (`events_dropped`).
+pub const OUTBOX_MAX_EVENTS: usize = 1 << 20;
+
 /// Counters of the link itself.
 #[derive(Debug, Default)]
 pub struct LinkCounters {
-    /// Event batches the bridge could not hand over (channel full).
+    /// Event batches the bridge could not hand over: the channel stayed
+    /// full until the worker's outbox held [`OUTBOX_MAX_EVENTS`].
     pub events_dropped: AtomicU64,
     /// Peer events the engine refused (invalid state).
     pub apply_rejected: AtomicU64,
@@ -122,6 +128,12 @@ pub struct Port {
     to_cluster: mpsc::Sender<ToCluster>,
     from_cluster: mpsc::Receiver<ToEngine>,
     bulk: Option<BulkJob>,
+    /// Messages the channel had no room for, oldest first: retried before
+    /// anything new, so the driver sees this worker's messages in order
+    /// and none is lost to a full channel.
+    outbox: std::collections::VecDeque<ToCluster>,
+    /// Events in `outbox`.
+    outbox_events: usize,
     counters: Arc<LinkCounters>,
 }
 
@@ -161,8 +173,12 @@ impl Port {
                 ToEngine::Ready => engine.set_ready(true),
             }
         }
+        self.flush();
+        // A chunk is taken from the engine only when nothing waits: the
+        // cursor moves on with the chunk, so a chunk must never be dropped
+        // (the peer would take the dump's end for the whole table).
         if let Some(job) = &mut self.bulk
-            && self.to_cluster.capacity() > 0
+            && self.outbox.is_empty()
         {
             let mut flows = Vec::with_capacity(BULK_CHUNK_FLOWS);
             let last = engine.bulk_chunk(&mut job.cursor, BULK_CHUNK_FLOWS, now, &mut flows);
@@ -172,22 +188,50 @@ impl Port {
                 flows,
                 last,
             };
-            if self.to_cluster.try_send(msg).is_ok() && last {
+            if last {
                 self.bulk = None;
             }
+            self.outbox.push_back(msg);
+            self.flush();
         }
     }
-}
 
-impl Port {
     /// Hand the engine's sync events of one turn to the cluster driver.
     pub fn send_to_peers(&mut self, events: &mut Vec<SyncOut>) {
         if events.is_empty() {
             return;
         }
         let batch = std::mem::take(events);
-        if self.to_cluster.try_send(ToCluster::Events(batch)).is_err() {
+        self.flush();
+        if self.outbox_events + batch.len() > OUTBOX_MAX_EVENTS {
             self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.outbox_events += batch.len();
+        self.outbox.push_back(ToCluster::Events(batch));
+        self.flush();
+    }
+
+    /// Send what waits, in order, while the channel has room.
+    fn flush(&mut self) {
+        while let Some(msg) = self.outbox.pop_front() {
+            let events = match &msg {
+                ToCluster::Events(batch) => batch.len(),
+                ToCluster::Bulk { .. } => 0,
+            };
+            match self.to_cluster.try_send(msg) {
+                Ok(()) => self.outbox_events -= events,
+                Err(mpsc::error::TrySendError::Full(msg)) => {
+                    self.outbox.push_front(msg);
+                    return;
+                }
+                // The driver is gone: the node is stopping.
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.outbox.clear();
+                    self.outbox_events = 0;
+                    return;
+                }
+            }
         }
     }
 }
@@ -244,16 +288,25 @@ impl DriverEnd {
 /// Make the driver's end and one port per worker (woken by `wakes`, in
 /// worker order).
 pub fn link(counters: Arc<LinkCounters>, wakes: &[Wake]) -> (Vec<Port>, DriverEnd) {
-    let (tc_tx, tc_rx) = mpsc::channel(CHANNEL_DEPTH);
+    link_with_depth(counters, wakes, CHANNEL_DEPTH)
+}
+
+fn link_with_depth(
+    counters: Arc<LinkCounters>,
+    wakes: &[Wake],
+    depth: usize,
+) -> (Vec<Port>, DriverEnd) {
+    let (tc_tx, tc_rx) = mpsc::channel(depth);
     let mut ports = Vec::with_capacity(wakes.len());
     let mut to_workers = Vec::with_capacity(wakes.len());
     for wake in wakes {
-        let (te_tx, te_rx) = mpsc::channel(CHANNEL_DEPTH);
+        let (te_tx, te_rx) = mpsc::channel(depth);
         ports.push(Port {
             to_cluster: tc_tx.clone(),
             from_cluster: te_rx,
-
             bulk: None,
+            outbox: std::collections::VecDeque::new(),
+            outbox_events: 0,
             counters: counters.clone(),
         });
         to_workers.push((te_tx, wake.clone()));
@@ -452,5 +505,110 @@ async fn pump(
                 end.tell_all(|| ToEngine::Ready).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_dataplane::conntrack::NodeId;
+    use rampart_dataplane::engine::sync::{EventKind, SyncConfig};
+    use rampart_dataplane::packet::PacketMeta;
+    use rampart_dataplane::trace::{Host, udp_frame};
+    use rampart_dataplane::{EngineConfig, IfaceId};
+
+    const T0: Instant = Instant::from_secs(1_700_000_000);
+
+    /// A syncing engine holding `flows` UDP flows.
+    fn engine_with(flows: u16) -> Engine {
+        let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
+        cfg.sync = Some(SyncConfig::default());
+        let mut e = Engine::new(cfg).expect("valid config");
+        e.set_ready(true);
+        let host = |ip: [u8; 4], port, iface| Host {
+            mac: [2, 0, 0, 0, 0, iface + 1],
+            ip: ip.into(),
+            port,
+            iface: IfaceId(iface),
+        };
+        let server = host([198, 18, 200, 1], 53, 1);
+        for i in 0..flows {
+            let client = host([198, 18, 1, 1], 10_000 + i, 0);
+            let mut f = udp_frame(&client, &server, b"q");
+            e.process(&mut f, PacketMeta::default(), IfaceId(0), T0);
+        }
+        e
+    }
+
+    fn filler() -> ToCluster {
+        ToCluster::Events(Vec::new())
+    }
+
+    fn drain_sync(e: &mut Engine) -> Vec<SyncOut> {
+        std::iter::from_fn(|| e.poll_effect(T0))
+            .filter_map(rampart_dataplane::engine::Effect::into_sync)
+            .collect()
+    }
+
+    #[test]
+    fn a_bulk_chunk_that_finds_the_channel_full_waits_and_is_never_lost() {
+        let wakes = [Wake::new().expect("eventfd"), Wake::new().expect("eventfd")];
+        let counters = Arc::new(LinkCounters::default());
+        let (mut ports, mut driver) = link_with_depth(counters.clone(), &wakes, 1);
+        let mut engine = engine_with(10);
+        drain_sync(&mut engine);
+        // Worker 1 takes the channel's only place; worker 0 is asked for a
+        // dump, whose chunk finds no room.
+        ports[1]
+            .to_cluster
+            .try_send(filler())
+            .expect("room for one");
+        driver.to_workers[0]
+            .0
+            .try_send(ToEngine::BulkDump { peer: 2, id: 7 })
+            .expect("room");
+        ports[0].exchange(&mut engine, T0);
+        assert!(matches!(
+            driver.from_bridge.try_recv(),
+            Ok(ToCluster::Events(_))
+        ));
+        assert!(driver.from_bridge.try_recv().is_err(), "the chunk waits");
+        // The next turn sends the waiting chunk: the whole table, once.
+        ports[0].exchange(&mut engine, T0);
+        let Ok(ToCluster::Bulk {
+            peer,
+            id,
+            flows,
+            last,
+        }) = driver.from_bridge.try_recv()
+        else {
+            panic!("the chunk arrives on the next turn")
+        };
+        assert_eq!((peer, id, flows.len(), last), (2, 7, 10, true));
+        ports[0].exchange(&mut engine, T0);
+        assert!(driver.from_bridge.try_recv().is_err(), "sent once");
+    }
+
+    #[test]
+    fn event_batches_that_find_the_channel_full_arrive_later_in_order() {
+        let wakes = [Wake::new().expect("eventfd")];
+        let counters = Arc::new(LinkCounters::default());
+        let (mut ports, mut driver) = link_with_depth(counters.clone(), &wakes, 1);
+        let mut engine = engine_with(3);
+        let mut first = drain_sync(&mut engine);
+        assert_eq!(first.len(), 3);
+        assert!(first.iter().all(|o| o.kind == EventKind::Insert));
+        let mut second = first.split_off(1);
+        ports[0].send_to_peers(&mut first);
+        ports[0].send_to_peers(&mut second);
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            if let Ok(ToCluster::Events(batch)) = driver.from_bridge.try_recv() {
+                got.push(batch.len());
+            }
+            ports[0].exchange(&mut engine, T0);
+        }
+        assert_eq!(got, vec![1, 2], "both batches, in order");
+        assert_eq!(counters.events_dropped.load(Ordering::Relaxed), 0);
     }
 }

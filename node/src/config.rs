@@ -92,6 +92,14 @@ pub struct Cluster {
     /// How long a packet without state waits for a peer's event (ms).
     #[serde(default = "default_hold_ms")]
     pub hold_ms: u64,
+    /// Most packets held at once for peers' state, over all flows (beyond:
+    /// judged at once against this node's state, and counted).
+    #[serde(default = "default_hold_max_packets")]
+    pub hold_max_packets: usize,
+    /// Most packets held for one flow (a burst of one flow's packets while
+    /// its state is in flight).
+    #[serde(default = "default_hold_max_per_flow")]
+    pub hold_max_per_flow: usize,
     /// How long a flow's opening packet waits for the peers' ack (ms; 0
     /// sends it at once).
     #[serde(default = "default_defer_ms")]
@@ -111,6 +119,12 @@ pub struct Cluster {
 
 fn default_hold_ms() -> u64 {
     200
+}
+fn default_hold_max_packets() -> usize {
+    rampart_dataplane::engine::sync::SyncConfig::default().hold_max_packets
+}
+fn default_hold_max_per_flow() -> usize {
+    rampart_dataplane::engine::sync::SyncConfig::default().hold_max_per_flow
 }
 fn default_defer_ms() -> u64 {
     10
@@ -336,6 +350,18 @@ impl NodeConfig {
             if !(1..=10_000).contains(&c.hold_ms) {
                 return bad("cluster.hold_ms".into(), "must be 1-10000".into());
             }
+            if !(1..=1_000_000).contains(&c.hold_max_packets) {
+                return bad(
+                    "cluster.hold_max_packets".into(),
+                    "must be 1-1000000".into(),
+                );
+            }
+            if !(1..=c.hold_max_packets).contains(&c.hold_max_per_flow) {
+                return bad(
+                    "cluster.hold_max_per_flow".into(),
+                    "must be at least 1 and at most hold_max_packets".into(),
+                );
+            }
             if c.defer_ms > 1000 {
                 return bad("cluster.defer_ms".into(), "must be 0-1000".into());
             }
@@ -538,6 +564,29 @@ admin = "127.0.0.1:9461"
         assert_eq!(
             c.ops.unwrap().syslog,
             Some("127.0.0.1:514".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn hold_limits_are_keys_with_the_engine_defaults_and_bounds() {
+        let c = NodeConfig::parse("node.toml", FULL).unwrap();
+        let cl = c.cluster.as_ref().unwrap();
+        assert_eq!((cl.hold_max_packets, cl.hold_max_per_flow), (8192, 64));
+        let with = |keys: &str| FULL.replace("[cluster]\n", &format!("[cluster]\n{keys}\n"));
+        let c = NodeConfig::parse(
+            "node.toml",
+            &with("hold_max_packets = 100\nhold_max_per_flow = 100"),
+        )
+        .unwrap();
+        let cl = c.cluster.as_ref().unwrap();
+        assert_eq!((cl.hold_max_packets, cl.hold_max_per_flow), (100, 100));
+        assert_eq!(
+            err(&with("hold_max_packets = 0")),
+            "node.toml: key `cluster.hold_max_packets`: must be 1-1000000"
+        );
+        assert_eq!(
+            err(&with("hold_max_packets = 10\nhold_max_per_flow = 11")),
+            "node.toml: key `cluster.hold_max_per_flow`: must be at least 1 and at most hold_max_packets"
         );
     }
 

@@ -92,6 +92,8 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     if let Some(c) = &cfg.cluster {
         engine_cfg.sync = Some(SyncConfig {
             hold_deadline: Duration::from_millis(c.hold_ms),
+            hold_max_packets: c.hold_max_packets,
+            hold_max_per_flow: c.hold_max_per_flow,
             defer_deadline: Duration::from_millis(c.defer_ms),
             ..SyncConfig::default()
         });
@@ -337,8 +339,8 @@ struct Tally {
     /// send (the I/O layer's own drops), and GSO super-packets forwarded.
     io: [u64; 3],
     /// events_out, events_in, joined, rejected, held, released, expired,
-    /// deferred, acked, timed_out, bulk_flows_out.
-    sync: Option<[u64; 11]>,
+    /// deferred, acked, timed_out, bulk_flows_out, hold_overflow, refused.
+    sync: Option<[u64; 13]>,
 }
 
 impl Tally {
@@ -364,6 +366,8 @@ impl Tally {
                     sc.deferred_acked,
                     sc.deferred_timed_out,
                     sc.bulk_flows_out,
+                    sc.hold_overflow,
+                    sc.held_refused,
                 ]
             }),
         }
@@ -386,7 +390,7 @@ impl Tally {
                 *a = a.saturating_add(b);
             }
             if let Some(ps) = p.sync {
-                let ts = t.sync.get_or_insert([0; 11]);
+                let ts = t.sync.get_or_insert([0; 13]);
                 for (a, b) in ts.iter_mut().zip(ps) {
                     *a = a.saturating_add(b);
                 }
@@ -429,6 +433,8 @@ impl Tally {
                 acked: v[8],
                 timed_out: v[9],
                 bulk_flows_out: v[10],
+                hold_overflow: v[11],
+                refused: v[12],
             }),
             cluster: None,
             policy_versions_not_applied: 0,

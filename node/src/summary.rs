@@ -90,6 +90,13 @@ pub struct EngineSync {
     pub timed_out: u64,
     /// Flows sent to peers in bulk.
     pub bulk_flows_out: u64,
+    /// Packets not held because a hold limit was reached (judged at once,
+    /// against the state this node had).
+    #[serde(default)]
+    pub hold_overflow: u64,
+    /// Held packets dropped when the state arrived and still refused them.
+    #[serde(default)]
+    pub refused: u64,
 }
 
 /// A peer and the protocol's phase with it.
@@ -175,7 +182,8 @@ impl Summary {
         let v = self.sync?;
         Some(format!(
             "sync; events_out={} events_in={} joined={} rejected={} held={} released={} \
-             expired={} deferred={} acked={} timed_out={} bulk_flows_out={}",
+             expired={} refused={} hold_overflow={} deferred={} acked={} timed_out={} \
+             bulk_flows_out={}",
             v.events_out,
             v.events_in,
             v.joined,
@@ -183,6 +191,8 @@ impl Summary {
             v.held,
             v.released,
             v.expired,
+            v.refused,
+            v.hold_overflow,
             v.deferred,
             v.acked,
             v.timed_out,
