@@ -85,18 +85,15 @@ pub fn sh(args: &[&str]) -> Result<(), NetnsError> {
     }
 }
 
+/// Set one sysctl (`name=value`) in namespace `ns`.
+pub fn sysctl(ns: &str, setting: &str) -> Result<(), NetnsError> {
+    sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", setting])
+}
+
 /// Turn IPv6 off in namespace `ns` (for interfaces made from now on).
 pub fn no_ipv6(ns: &str) -> Result<(), NetnsError> {
     for key in ["all", "default"] {
-        sh(&[
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{key}.disable_ipv6=1"),
-        ])?;
+        sysctl(ns, &format!("net.ipv6.conf.{key}.disable_ipv6=1"))?;
     }
     Ok(())
 }

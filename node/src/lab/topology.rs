@@ -4,7 +4,7 @@
 //! link). Data addresses are in 198.18.0.0/15, the cluster link in
 //! 198.19.255.0/24; everything is removed on drop.
 
-use super::netns::{Netns, NetnsError, NsThread, no_ipv6, sh};
+use super::netns::{Netns, NetnsError, NsThread, no_ipv6, sh, sysctl};
 
 /// Client `198.18.0.10/24` on `c0`, server `198.18.0.20/24` on `s0`, and a
 /// node namespace holding `c1` (inside) and `s1` (outside), no addresses,
@@ -246,15 +246,7 @@ impl AsymLab {
             // Replies arrive on the other link: strict reverse-path
             // filtering would drop them before the firewall matters.
             for key in ["all", "default", devs[0], devs[1]] {
-                sh(&[
-                    "ip",
-                    "netns",
-                    "exec",
-                    ns,
-                    "sysctl",
-                    "-qw",
-                    &format!("net.ipv4.conf.{key}.rp_filter=0"),
-                ])?;
+                sysctl(ns, &format!("net.ipv4.conf.{key}.rp_filter=0"))?;
             }
         }
         // Asymmetric: client->server via A, server->client via B.
