@@ -1016,7 +1016,7 @@ const BLAST: &str = env!("CARGO_BIN_EXE_udpblast");
 // Command::new("in-a-comment") is not a call.
 fn f(ns: &str) {
     let _ = "Command::new(\"in-a-string\")";
-    let _ = Command::new("tcpdump").arg("-i").output();
+    let _ = Command::new("pktsnoop").arg("-i").output();
     sh(&["ip", "netns", "exec", ns, "nft", "list", "ruleset"]);
     sh(&[
         "conntrack",
@@ -1043,7 +1043,7 @@ fn the_scanner_finds_spawned_programs_in_rust() {
     assert_eq!(
         got,
         [
-            "tcpdump",
+            "pktsnoop",
             "ip",
             "nft",
             "conntrack",
@@ -1064,18 +1064,18 @@ fn the_scanner_finds_spawned_programs_in_rust() {
 
 #[test]
 fn an_unnamed_program_fails_the_check() {
-    let spawns = scan_rust("s.rs", r#"fn t() { Command::new("tcpdump").spawn(); }"#);
+    let spawns = scan_rust("s.rs", r#"fn t() { Command::new("pktsnoop").spawn(); }"#);
     let table = deps_table("x <<'TABLE'\nip iproute2 lab test\nnft nftables test\nTABLE\n");
     let bad = unnamed(&spawns, &table["test"]);
     assert_eq!(bad.len(), 1);
-    assert_eq!((bad[0].program.as_str(), bad[0].line), ("tcpdump", 1));
+    assert_eq!((bad[0].program.as_str(), bad[0].line), ("pktsnoop", 1));
     // Named, it passes; base and built programs need no entry.
     let ok = scan_rust(
         "s.rs",
         r#"fn t() { sh(&["nft", "-f", f]); sh(&["cat", "x"]); }"#,
     );
     assert!(unnamed(&ok, &table["test"]).is_empty());
-    // The real table does not name tcpdump either.
+    // The real table does not name pktsnoop either.
     assert_eq!(unnamed(&spawns, &self::table()["test"]).len(), 1);
 }
 
@@ -1088,7 +1088,7 @@ f() {
   "$@" &
 }
 x="$(id -u)"
-if [ "$x" -ne 0 ]; then echo "no: $(tcpdump -h)" >&2; exit 1; fi
+if [ "$x" -ne 0 ]; then echo "no: $(pktsnoop -h)" >&2; exit 1; fi
 case "$1" in
   lab | bench) ;;
   *) conntrack -L ;;
@@ -1114,7 +1114,7 @@ command -v ethtool >/dev/null || apt-get install \
         got,
         [
             "id",
-            "tcpdump",
+            "pktsnoop",
             "conntrack",
             "cat",
             "ip",
