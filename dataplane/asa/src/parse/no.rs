@@ -8,6 +8,7 @@ use super::Parser;
 use super::access_list::{line_number, remark};
 use super::cursor::{Cur, R};
 use super::modes::{REASON_TYPED_MAP, harmless_reason, is_harmless};
+use super::objects::object_kind;
 use super::refs::group_name;
 use super::refs::object_name;
 
@@ -74,15 +75,7 @@ impl Parser {
                 Ok(())
             }
             "object" => {
-                let kind = c.word("'network' or 'service'")?;
-                let service = match kind.text {
-                    "network" => false,
-                    "service" => true,
-                    _ => {
-                        c.back();
-                        return Err(c.expected("'network' or 'service'"));
-                    }
-                };
+                let (kind, service) = object_kind(c)?;
                 let name = c.word("object name")?;
                 c.done()?;
                 let n = self.cfg.objects.len();

@@ -44,15 +44,7 @@ impl Parser {
 
     pub(super) fn object(&mut self, c: &mut Cur<'_>) -> R<()> {
         self.mode = Mode::Skip;
-        let kind = c.word("'network' or 'service'")?;
-        let service = match kind.text {
-            "network" => false,
-            "service" => true,
-            _ => {
-                c.back();
-                return Err(c.expected("'network' or 'service'"));
-            }
-        };
+        let (kind, service) = object_kind(c)?;
         let name = c.word("object name")?;
         c.done()?;
         self.check_name_free(c, name, false)?;
@@ -156,6 +148,20 @@ impl Parser {
         let name = object_name(&self.cfg.objects[i]).to_string();
         self.valueless.retain(|v| v.name != name);
         Ok(())
+    }
+}
+
+/// The kind word of `object network|service NAME`, and whether it names
+/// a service object.
+pub(super) fn object_kind<'a>(c: &mut Cur<'a>) -> R<(Tok<'a>, bool)> {
+    let kind = c.word("'network' or 'service'")?;
+    match kind.text {
+        "network" => Ok((kind, false)),
+        "service" => Ok((kind, true)),
+        _ => {
+            c.back();
+            Err(c.expected("'network' or 'service'"))
+        }
     }
 }
 
