@@ -5,3 +5,4 @@
 //! tests.
 
 pub mod lossy;
+pub mod sim;

@@ -253,6 +253,9 @@ fn defer_keeps_the_syn_until_a_peer_acknowledges_the_insert() {
         (c.deferred, c.deferred_acked, c.deferred_timed_out),
         (1, 1, 0)
     );
+    // A deferred frame that leaves is a forwarded frame (the cluster
+    // simulator found these uncounted).
+    assert_eq!(p.nodes[0].counters().forwarded_packets, 1);
     m.set_shift(shift_of(&p, &m));
     // B already knows the flow: the SYN-ACK passes at once.
     let synack = m.syn_ack();
@@ -271,6 +274,7 @@ fn a_deferred_packet_goes_out_at_its_deadline_without_an_ack() {
     p.collect(0);
     assert_eq!(p.delivered.len(), 1);
     assert_eq!(p.nodes[0].sync_counters().unwrap().deferred_timed_out, 1);
+    assert_eq!(p.nodes[0].counters().forwarded_packets, 1);
 }
 
 #[test]

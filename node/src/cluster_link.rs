@@ -127,7 +127,9 @@ impl Clock {
 pub struct Port {
     to_cluster: mpsc::Sender<ToCluster>,
     from_cluster: mpsc::Receiver<ToEngine>,
-    bulk: Option<BulkJob>,
+    /// Bulk dumps in progress, one per peer (a new request from a peer
+    /// replaces its earlier one; requests of different peers all run).
+    bulks: Vec<BulkJob>,
     /// Messages the channel had no room for, oldest first: retried before
     /// anything new, so the driver sees this worker's messages in order
     /// and none is lost to a full channel.
@@ -163,7 +165,8 @@ impl Port {
                     }
                 }
                 ToEngine::BulkDump { peer, id } => {
-                    self.bulk = Some(BulkJob {
+                    self.bulks.retain(|job| job.peer != peer);
+                    self.bulks.push(BulkJob {
                         peer,
                         id,
                         cursor: 0,
@@ -177,21 +180,20 @@ impl Port {
         // A chunk is taken from the engine only when nothing waits: the
         // cursor moves on with the chunk, so a chunk must never be dropped
         // (the peer would take the dump's end for the whole table).
-        if let Some(job) = &mut self.bulk
-            && self.outbox.is_empty()
-        {
-            let mut flows = Vec::with_capacity(BULK_CHUNK_FLOWS);
-            let last = engine.bulk_chunk(&mut job.cursor, BULK_CHUNK_FLOWS, now, &mut flows);
-            let msg = ToCluster::Bulk {
-                peer: job.peer,
-                id: job.id,
-                flows,
-                last,
-            };
-            if last {
-                self.bulk = None;
-            }
-            self.outbox.push_back(msg);
+        if !self.bulks.is_empty() && self.outbox.is_empty() {
+            let mut jobs = std::mem::take(&mut self.bulks);
+            jobs.retain_mut(|job| {
+                let mut flows = Vec::with_capacity(BULK_CHUNK_FLOWS);
+                let last = engine.bulk_chunk(&mut job.cursor, BULK_CHUNK_FLOWS, now, &mut flows);
+                self.outbox.push_back(ToCluster::Bulk {
+                    peer: job.peer,
+                    id: job.id,
+                    flows,
+                    last,
+                });
+                !last
+            });
+            self.bulks = jobs;
             self.flush();
         }
     }
@@ -304,7 +306,7 @@ fn link_with_depth(
         ports.push(Port {
             to_cluster: tc_tx.clone(),
             from_cluster: te_rx,
-            bulk: None,
+            bulks: Vec::new(),
             outbox: std::collections::VecDeque::new(),
             outbox_events: 0,
             counters: counters.clone(),
@@ -587,6 +589,39 @@ mod tests {
         assert_eq!((peer, id, flows.len(), last), (2, 7, 10, true));
         ports[0].exchange(&mut engine, T0);
         assert!(driver.from_bridge.try_recv().is_err(), "sent once");
+    }
+
+    /// Found by the cluster simulator (seed 102, four nodes): two peers
+    /// that asked for a bulk dump at once each get the whole table; the
+    /// second request once replaced the first, whose peer then waited for
+    /// the bulk timeout and was not ready.
+    #[test]
+    fn bulk_dumps_for_two_peers_at_once_both_complete() {
+        let wakes = [Wake::new().expect("eventfd")];
+        let counters = Arc::new(LinkCounters::default());
+        let (mut ports, mut driver) = link_with_depth(counters, &wakes, 64);
+        let mut engine = engine_with(5);
+        drain_sync(&mut engine);
+        for (peer, id) in [(2, 7), (3, 9)] {
+            driver.to_workers[0]
+                .0
+                .try_send(ToEngine::BulkDump { peer, id })
+                .expect("room");
+        }
+        ports[0].exchange(&mut engine, T0);
+        let mut ends = Vec::new();
+        while let Ok(msg) = driver.from_bridge.try_recv() {
+            if let ToCluster::Bulk {
+                peer,
+                id,
+                flows,
+                last,
+            } = msg
+            {
+                ends.push((peer, id, flows.len(), last));
+            }
+        }
+        assert_eq!(ends, vec![(2, 7, 5, true), (3, 9, 5, true)]);
     }
 
     #[test]

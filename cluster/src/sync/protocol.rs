@@ -230,6 +230,11 @@ pub struct Protocol {
     started: Instant,
     ready: bool,
     bulk: Option<BulkIn>,
+    /// Peers whose whole table this node still needs: every peer while it
+    /// is not ready, a peer whose stream to us started afresh (it
+    /// restarted, or we never heard from it), a peer whose batches were
+    /// lost (a gap). One bulk runs at a time; the next follows it.
+    wanted: std::collections::BTreeSet<u16>,
     bulk_tries: u32,
     next_bulk_id: u64,
     pending: Vec<SyncEvent>,
@@ -279,6 +284,7 @@ impl Protocol {
             started: now,
             ready: false,
             bulk: None,
+            wanted: std::collections::BTreeSet::new(),
             bulk_tries: 0,
             next_bulk_id: 1,
             pending: Vec::new(),
@@ -458,9 +464,11 @@ impl Protocol {
                     && b.id == id
                 {
                     self.bulk = None;
+                    self.wanted.remove(&peer);
                     add(&mut self.counters.bulk_completed, 1);
                     self.counters.last_bulk = now.saturating_since(b.started);
                     self.become_ready();
+                    self.next_bulk(now);
                 }
             }
         }
@@ -509,9 +517,12 @@ impl Protocol {
     fn on_hello(&mut self, peer: u16, session: u64, resume: Option<Resume>, now: Instant) {
         let me = self.session;
         let p = self.peers.get_mut(&peer).expect("checked by caller");
-        // Its stream to us: a new session starts from batch 1.
+        // Its stream to us: a new session starts from batch 1, and what it
+        // holds reaches us only in bulk (it restarted, or this node did,
+        // or this node went ready alone before the two met).
         if p.rx.is_none_or(|r| r.session != session) {
             p.rx = Some(Resume { session, next: 1 });
+            self.wanted.insert(peer);
         }
         // Our stream to it: drop what it has, resend the rest in order.
         match resume {
@@ -540,7 +551,19 @@ impl Protocol {
         }
         let n = self.peers_up();
         self.outputs.push_back(Output::PeersUp(n));
-        if !self.ready && self.bulk.is_none() {
+        if !self.ready {
+            self.wanted.insert(peer);
+        }
+        self.next_bulk(now);
+    }
+
+    /// Ask the next peer whose table this node needs, if none is asked now.
+    fn next_bulk(&mut self, now: Instant) {
+        if self.bulk.is_some() {
+            return;
+        }
+        let up = |id: &u16| self.peers.get(id).is_some_and(|p| p.phase == PeerPhase::Up);
+        if let Some(&peer) = self.wanted.iter().find(|id| up(id)) {
             self.request_bulk(peer, now);
         }
     }
@@ -560,23 +583,24 @@ impl Protocol {
     }
 
     fn retry_bulk(&mut self, now: Instant) {
-        if self.ready {
-            return;
+        if !self.ready {
+            if self.bulk_tries >= self.config.bulk_max_tries {
+                // pfsync gives up after its tries too; a node that can never
+                // complete a bulk still serves with what it learns live (and
+                // keeps asking for the tables it lacks).
+                self.become_ready();
+            } else {
+                // Not ready: any peer's table will do.
+                let up: Vec<u16> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| p.phase == PeerPhase::Up)
+                    .map(|(&id, _)| id)
+                    .collect();
+                self.wanted.extend(up);
+            }
         }
-        if self.bulk_tries >= self.config.bulk_max_tries {
-            // pfsync gives up after its tries too; a node that can never
-            // complete a bulk still serves with what it learns live.
-            self.become_ready();
-            return;
-        }
-        let up = self
-            .peers
-            .iter()
-            .find(|(_, p)| p.phase == PeerPhase::Up)
-            .map(|(&id, _)| id);
-        if let Some(peer) = up {
-            self.request_bulk(peer, now);
-        }
+        self.next_bulk(now);
     }
 
     fn on_events(&mut self, peer: u16, seq: u64, events: Vec<SyncEvent>, now: Instant) {
@@ -602,9 +626,8 @@ impl Protocol {
             // Batches were lost for good (the peer's buffer overflowed):
             // repair with its whole table.
             add(&mut self.counters.gaps, 1);
-            if self.bulk.is_none() {
-                self.request_bulk(peer, now);
-            }
+            self.wanted.insert(peer);
+            self.next_bulk(now);
         }
     }
 
@@ -735,11 +758,9 @@ impl Protocol {
     /// When [`handle_timeout`](Self::handle_timeout) should next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let resend = self.next_datagram_resend();
-        if self.ready {
-            return resend;
-        }
         let t = match self.bulk {
             Some(b) => b.started + self.config.bulk_timeout,
+            None if self.ready => return resend,
             None => self.started + self.config.join_timeout,
         };
         Some(resend.map_or(t, |r| r.min(t)))
@@ -789,9 +810,6 @@ impl Protocol {
     /// datagram copies of unacked batches.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.resend_datagrams(now);
-        if self.ready {
-            return;
-        }
         match self.bulk {
             Some(b) if now >= b.started + self.config.bulk_timeout => {
                 self.bulk = None;
@@ -799,6 +817,7 @@ impl Protocol {
                 self.retry_bulk(now);
             }
             Some(_) => {}
+            None if self.ready => {}
             None if now >= self.started + self.config.join_timeout => {
                 if self.peers_up() == 0 {
                     self.become_ready();
@@ -1123,6 +1142,45 @@ mod tests {
             "join bulk, then the repair"
         );
         assert_eq!(n.p[1].counters().bulk_completed, 2);
+    }
+
+    /// Found by the cluster simulator (seed 106): a node that went ready
+    /// alone (its peer unreachable past the join timeout) and met the peer
+    /// later never asked for the peer's table, so flows the peer held were
+    /// missing on it for good. A peer whose stream starts afresh now owes a
+    /// bulk, ready or not.
+    #[test]
+    fn a_node_ready_alone_asks_a_peer_it_meets_later_for_its_table() {
+        let mut n = Net::new();
+        n.p[0].handle_timeout(T0 + Duration::from_secs(3));
+        n.pump(0);
+        assert!(n.ready[0], "alone and ready");
+        n.connect();
+        assert_eq!(n.p[0].counters().bulk_completed, 1);
+        assert_eq!(n.applied[0], vec![SyncEvent::Upsert(state(9))]);
+        // Reconnecting to the same session needs no bulk: resend covers it.
+        n.cut();
+        n.connect();
+        assert_eq!(n.p[0].counters().bulk_requested, 1);
+    }
+
+    /// A bulk that a ready node asked for (after a gap) and that never ends
+    /// times out and is asked again, instead of blocking every later one.
+    #[test]
+    fn a_ready_nodes_stalled_bulk_times_out() {
+        let mut n = Net::new();
+        n.connect();
+        assert!(n.ready[0]);
+        n.p[0].wanted.insert(2);
+        n.p[0].next_bulk(T0);
+        n.pump(0);
+        n.wire[1].clear();
+        let asked = n.p[0].counters().bulk_requested;
+        let late = T0 + ProtocolConfig::default().bulk_timeout;
+        assert_eq!(n.p[0].poll_timeout(), Some(late));
+        n.p[0].handle_timeout(late);
+        assert_eq!(n.p[0].counters().bulk_failed, 1);
+        assert_eq!(n.p[0].counters().bulk_requested, asked + 1);
     }
 
     #[test]

@@ -635,6 +635,7 @@ impl Engine {
         };
         if let Some(d) = sync.defer.acked(key, inc) {
             bump(&mut sync.counters.deferred_acked);
+            self.count_forwarded(d.frame.len());
             self.push_effect(Effect::Release {
                 egress: d.egress,
                 frame: d.frame,
@@ -776,6 +777,7 @@ impl Engine {
         }
         for d in sends {
             bump(&mut self.sync_mut().counters.deferred_timed_out);
+            self.count_forwarded(d.frame.len());
             self.push_effect(Effect::Release {
                 egress: d.egress,
                 frame: d.frame,

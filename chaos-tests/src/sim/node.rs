@@ -1,0 +1,285 @@
+//! One simulated node: the real [`Engine`] and the real sync [`Protocol`],
+//! glued as the node's cluster driver glues them (engine events into the
+//! protocol, the protocol's events, acks, bulk requests and readiness into
+//! the engine), with the node's own clock: simulation time plus a skew
+//! fixed for the node's life, as an NTP-disciplined clock would be.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_cluster::sync::{Output, Protocol, ProtocolConfig};
+use rampart_dataplane::conntrack::NodeId;
+use rampart_dataplane::engine::sync::{SyncConfig, SyncOut};
+use rampart_dataplane::engine::{Effect, Engine, EngineConfig};
+use rampart_dataplane::flow::FlowKey;
+use rampart_dataplane::policy::compile::Policy;
+use rampart_dataplane::sync::{FlowState, SyncEvent};
+use rampart_dataplane::{IfaceId, Instant, Verdict};
+
+/// Flows a bulk dump takes from the engine per step (the real node takes
+/// 4,096 between two packet batches; smaller here so that a fault can
+/// strike in the middle of a dump).
+const BULK_STEP_FLOWS: usize = 8;
+/// Time between two bulk steps.
+pub const BULK_STEP: Duration = Duration::from_millis(1);
+
+/// What a node asks of the world.
+#[derive(Debug)]
+pub enum NodeOut {
+    /// A stream frame for a peer (by index).
+    Send(usize, bytes::Bytes),
+    /// A datagram for a peer (by index).
+    Datagram(usize, bytes::Bytes),
+    /// A held frame leaves.
+    Released(Vec<u8>),
+    /// The engine produced this sync event (checked, then sent).
+    Synced(SyncOut),
+}
+
+/// Totals of a node's earlier lives (before restarts).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Totals {
+    /// Frames forwarded (at once or released).
+    pub forwarded: u64,
+    /// Frames dropped, for any reason.
+    pub dropped: u64,
+}
+
+/// A node.
+#[derive(Debug)]
+pub struct SimNode {
+    /// The dataplane.
+    pub engine: Engine,
+    /// The sync protocol.
+    pub proto: Protocol,
+    /// Its clock minus simulation time, ns.
+    pub skew: i64,
+    /// Running (not crashed).
+    pub alive: bool,
+    /// Frozen (SIGSTOP) until this simulation time.
+    pub frozen_until: Option<u64>,
+    /// Bulk dumps in progress: peer, request id, cursor, flows so far (one
+    /// per peer: a new request from a peer replaces its earlier one).
+    bulks: Vec<(u16, u64, usize, u64)>,
+    /// Sync events the engine refused (a peer sent a state it calls invalid).
+    pub rejected: u64,
+    /// Lives so far.
+    pub lives: u32,
+}
+
+/// The node id of index `i`.
+pub fn id_of(i: usize) -> u16 {
+    u16::try_from(i + 1).expect("few nodes")
+}
+
+impl SimNode {
+    /// A node (re)started at simulation time `now` with fresh memory.
+    pub fn new(
+        index: usize,
+        n: usize,
+        policy: &Arc<Policy>,
+        secrets: [u64; 4],
+        session: u64,
+        skew: i64,
+        now: u64,
+    ) -> SimNode {
+        let mut cfg = EngineConfig::inside_outside(NodeId(id_of(index)), secrets);
+        cfg.max_conns = 4096;
+        cfg.sync = Some(SyncConfig::default());
+        let mut engine = Engine::new(cfg).expect("valid engine config");
+        engine.set_policy(policy.clone());
+        let peers: Vec<u16> = (0..n).map(id_of).collect();
+        let clock = at(now, skew);
+        let proto = Protocol::new(
+            id_of(index),
+            session,
+            &peers,
+            ProtocolConfig::default(),
+            clock,
+        );
+        let mut node = SimNode {
+            engine,
+            proto,
+            skew,
+            alive: true,
+            frozen_until: None,
+            bulks: Vec::new(),
+            rejected: 0,
+            lives: 1,
+        };
+        if node.proto.is_ready() {
+            node.engine.set_ready(true);
+        }
+        node
+    }
+
+    /// The node's clock at simulation time `now`.
+    pub fn clock(&self, now: u64) -> Instant {
+        at(now, self.skew)
+    }
+
+    /// Simulation time of the node's clock reading `t`.
+    pub fn sim_time(&self, t: Instant) -> u64 {
+        (i128::from(t.as_nanos()) - i128::from(self.skew)).max(0) as u64
+    }
+
+    /// Runs (alive and not frozen).
+    pub fn running(&self) -> bool {
+        self.alive && self.frozen_until.is_none()
+    }
+
+    /// Judge a frame.
+    pub fn packet(&mut self, frame: &mut [u8], ingress: IfaceId, now: u64) -> Verdict {
+        let t = self.clock(now);
+        self.engine.process(
+            frame,
+            rampart_dataplane::packet::PacketMeta::default(),
+            ingress,
+            t,
+        )
+    }
+
+    /// Drain the engine and the protocol into `out` until both are quiet.
+    pub fn pump(&mut self, now: u64, out: &mut Vec<NodeOut>) {
+        let t = self.clock(now);
+        loop {
+            let mut events = Vec::new();
+            while let Some(effect) = self.engine.poll_effect(t) {
+                match effect {
+                    Effect::Release { frame, .. } => out.push(NodeOut::Released(frame)),
+                    // Idle-timeout resets are not configured in the simulation.
+                    Effect::Transmit { .. } => {}
+                    other => {
+                        if let Some(e) = other.into_sync() {
+                            out.push(NodeOut::Synced(e));
+                            events.push(e);
+                        }
+                    }
+                }
+            }
+            self.proto.push_events(&events);
+            self.proto.flush(t);
+            let mut again = false;
+            while let Some(o) = self.proto.poll_output() {
+                match o {
+                    Output::Send { peer, frame } => {
+                        out.push(NodeOut::Send(usize::from(peer) - 1, frame));
+                    }
+                    Output::Datagram { peer, frame } => {
+                        out.push(NodeOut::Datagram(usize::from(peer) - 1, frame));
+                    }
+                    Output::Apply(list) => {
+                        for e in &list {
+                            if self.engine.apply_sync(e, t).is_err() {
+                                self.rejected += 1;
+                            }
+                        }
+                        again = true;
+                    }
+                    Output::Acked(list) => {
+                        for (key, inc) in &list {
+                            self.engine.sync_acked(key, inc);
+                        }
+                        again = true;
+                    }
+                    Output::BulkDump { peer, id } => {
+                        self.bulks.retain(|b| b.0 != peer);
+                        self.bulks.push((peer, id, 0, 0));
+                    }
+                    Output::PeersUp(n) => self.engine.set_peers_up(n),
+                    Output::Ready => self.engine.set_ready(true),
+                }
+            }
+            if !again {
+                return;
+            }
+        }
+    }
+
+    /// Take the next step of every bulk dump in progress; whether any remains.
+    pub fn bulk_step(&mut self, now: u64) -> bool {
+        let t = self.clock(now);
+        for (peer, id, cursor, total) in std::mem::take(&mut self.bulks) {
+            let mut cursor = cursor;
+            let mut flows = Vec::new();
+            let last = self
+                .engine
+                .bulk_chunk(&mut cursor, BULK_STEP_FLOWS, t, &mut flows);
+            let total = total + flows.len() as u64;
+            if !last {
+                self.bulks.push((peer, id, cursor, total));
+            }
+            self.proto.bulk_out(peer, id, flows, last, total);
+        }
+        !self.bulks.is_empty()
+    }
+
+    /// When the node next needs to run, in simulation time.
+    pub fn wake_at(&self, now: u64) -> u64 {
+        let t = self.clock(now);
+        let mut next = self.engine.poll_timeout(t);
+        if let Some(p) = self.proto.poll_timeout() {
+            next = next.min(p);
+        }
+        self.sim_time(next).max(now + 1)
+    }
+
+    /// Run the engine's and the protocol's timers.
+    pub fn timers(&mut self, now: u64) {
+        let t = self.clock(now);
+        self.engine.expire(t);
+        self.proto.handle_timeout(t);
+    }
+
+    /// The live inspected flows, as a peer would receive them in bulk.
+    pub fn table(&mut self, now: u64) -> Vec<FlowState> {
+        let t = self.clock(now);
+        let mut cursor = 0;
+        let mut all = Vec::new();
+        while !self.engine.bulk_chunk(&mut cursor, 1024, t, &mut all) {}
+        all
+    }
+
+    /// The live inspected flows, each with how long it has left here
+    /// before it expires and its timeout (ns).
+    pub fn table_with_expiry(&mut self, now: u64) -> Vec<(FlowState, u64, u64)> {
+        let t = self.clock(now);
+        self.table(now)
+            .into_iter()
+            .filter_map(|s| {
+                let tuple = rampart_dataplane::flow::Tuple {
+                    src: s.key.lo,
+                    dst: s.key.hi,
+                    proto: s.key.proto,
+                };
+                let e = self.engine.find(&tuple, t)?;
+                let timeout = self.engine.timeout_of(e);
+                let left = (e.last_seen + timeout).saturating_since(t);
+                Some((s, left.as_nanos() as u64, timeout.as_nanos() as u64))
+            })
+            .collect()
+    }
+
+    /// This node's state of one flow, if it holds it.
+    pub fn state_of(&mut self, key: &FlowKey, now: u64) -> Option<FlowState> {
+        self.table(now).into_iter().find(|s| &s.key == key)
+    }
+
+    /// Frames forwarded and dropped by this life of the engine.
+    pub fn totals(&self) -> Totals {
+        let c = self.engine.counters();
+        Totals {
+            forwarded: c.forwarded_packets,
+            dropped: c.total_dropped(),
+        }
+    }
+}
+
+/// A sync event's flow key.
+pub fn event_key(e: &SyncEvent) -> FlowKey {
+    *e.key()
+}
+
+fn at(now: u64, skew: i64) -> Instant {
+    Instant::from_nanos((i128::from(now) + i128::from(skew)).max(0) as u64)
+}

@@ -1,0 +1,383 @@
+//! The simulator's traffic: flows between a client (behind each node's
+//! `inside` interface) and a server (behind `outside`), each a correct
+//! endpoint pair that sends one segment at a time and retransmits what was
+//! lost. TCP flows are the dataplane's own [`TcpModel`] (random initial
+//! sequence numbers, windows, window scaling, FIN or RST closes); UDP and
+//! ICMP flows are request/response exchanges.
+
+use std::net::IpAddr;
+
+use rampart_dataplane::IfaceId;
+use rampart_dataplane::flow::FlowKey;
+use rampart_dataplane::packet::{PacketMeta, Parsed, parse};
+use rampart_dataplane::trace::{Host, Side, TcpModel, echo_frame, udp_frame};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+/// Port of the tcp-state-bypass class in the simulator's policy.
+pub const BYPASS_PORT: u16 = 5002;
+/// Client ports (and ICMP echo ids) start here; flow `i` uses `BASE + i`.
+pub const PORT_BASE: u16 = 20_000;
+
+/// What a flow carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Inspected TCP (strict tracking, sequence randomization).
+    Tcp,
+    /// TCP in the tcp-state-bypass class: never synced.
+    Bypass,
+    /// UDP request/response.
+    Udp,
+    /// ICMP echo request/reply.
+    Icmp,
+}
+
+impl Kind {
+    /// Whether the flow's state is shared with peers.
+    pub fn synced(self) -> bool {
+        self != Kind::Bypass
+    }
+}
+
+/// A segment in flight: sent, not yet delivered.
+#[derive(Debug, Clone)]
+pub struct Outstanding {
+    /// Which side sent it.
+    pub from: Side,
+    /// The frame as the endpoint sent it (retransmitted unchanged).
+    pub frame: Vec<u8>,
+    /// Whether it is an RST (the flow ends with it).
+    pub rst: bool,
+    /// Whether it is the client's SYN (its node picks the sequence offset).
+    pub syn: bool,
+    /// Transmissions so far.
+    pub attempts: u32,
+    /// The simulation-wide number of its latest transmission (what its
+    /// retransmission timer refers to).
+    pub tx: u64,
+    /// The node it was last sent through, whether that node holds it, and
+    /// which life of the node.
+    pub at: Option<(usize, bool, u32)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Syn,
+    SynAck,
+    Ack,
+    Data,
+    /// FIN from the first closer, its ACK, FIN from the other, its ACK.
+    Fin(u8, Side),
+    Done,
+}
+
+/// One conversation.
+#[derive(Debug)]
+pub struct Flow {
+    /// Index.
+    pub id: usize,
+    /// What it carries.
+    pub kind: Kind,
+    /// The client end.
+    pub client: Host,
+    /// The server end.
+    pub server: Host,
+    /// Its direction-normalised key.
+    pub key: FlowKey,
+    model: Option<TcpModel>,
+    phase: Phase,
+    /// Exchanges left before the close.
+    pub rounds: u32,
+    close_rst: bool,
+    /// Nodes carrying client→server and server→client packets.
+    pub path: [usize; 2],
+    /// Every node that ever carried one of its packets.
+    pub seen: Vec<usize>,
+    /// When it started (simulation time, ns).
+    pub started: u64,
+    /// The segment in flight.
+    pub outstanding: Option<Outstanding>,
+    /// Every segment was delivered.
+    pub done: bool,
+    /// A node crashed holding state of this flow that no live node had:
+    /// the flow may be lost (a correct firewall may drop it from then on).
+    pub at_risk: bool,
+    /// Segments delivered.
+    pub delivered: u32,
+    /// Retransmissions.
+    pub retransmits: u32,
+    /// Held copies presumed dropped at their deadline (node, life): a late
+    /// release of one proves otherwise.
+    pub presumed_dropped: Vec<(usize, u32)>,
+    udp_seq: u16,
+}
+
+fn host(last: u8, port: u16, iface: u8) -> Host {
+    Host {
+        mac: [0x02, 0, 0, 0, iface, last],
+        ip: IpAddr::from([198, 18, iface, last]),
+        port,
+        iface: IfaceId(iface),
+    }
+}
+
+impl Flow {
+    /// A new flow `id` of `kind` on `path`, started at `now_ns`.
+    pub fn new(id: usize, kind: Kind, path: [usize; 2], now_ns: u64, rng: &mut ChaCha8Rng) -> Flow {
+        let port = PORT_BASE + u16::try_from(id).expect("fewer flows than ports");
+        let server_port = match kind {
+            Kind::Tcp => 80,
+            Kind::Bypass => BYPASS_PORT,
+            Kind::Udp => 53,
+            Kind::Icmp => 0,
+        };
+        let client = host(10 + (id % 200) as u8, port, 0);
+        let server = host(20 + (id % 100) as u8, server_port, 1);
+        let model = matches!(kind, Kind::Tcp | Kind::Bypass).then(|| {
+            let scale = |r: &mut ChaCha8Rng| {
+                if r.random_bool(0.7) {
+                    Some(r.random_range(0..=9))
+                } else {
+                    None
+                }
+            };
+            let wscale = [scale(rng), scale(rng)];
+            TcpModel::new(
+                client,
+                server,
+                [rng.random(), rng.random()],
+                [
+                    rng.random_range(2_000..=65_535),
+                    rng.random_range(2_000..=65_535),
+                ],
+                wscale,
+            )
+        });
+        let probe = match &model {
+            Some(m) => m.frame(&probe_syn()),
+            None => exchange_frame(kind, &client, &server, Side::Client, 0),
+        };
+        Flow {
+            id,
+            kind,
+            client,
+            server,
+            key: key_of(&probe).expect("the flow's own frame parses"),
+            model,
+            phase: if matches!(kind, Kind::Tcp | Kind::Bypass) {
+                Phase::Syn
+            } else {
+                Phase::Data
+            },
+            rounds: rng.random_range(2..=24),
+            close_rst: rng.random_bool(0.25),
+            path,
+            seen: Vec::new(),
+            started: now_ns,
+            outstanding: None,
+            done: false,
+            at_risk: false,
+            delivered: 0,
+            retransmits: 0,
+            presumed_dropped: Vec::new(),
+            udp_seq: 0,
+        }
+    }
+
+    /// The client→server tuple.
+    pub fn tuple(&self) -> rampart_dataplane::flow::Tuple {
+        let proto = match self.kind {
+            Kind::Tcp | Kind::Bypass => rampart_dataplane::flow::proto::TCP,
+            Kind::Udp => rampart_dataplane::flow::proto::UDP,
+            Kind::Icmp => rampart_dataplane::flow::proto::ICMP,
+        };
+        rampart_dataplane::flow::Tuple {
+            src: rampart_dataplane::flow::Endpoint {
+                addr: self.client.ip.into(),
+                port: self.client.port,
+            },
+            dst: rampart_dataplane::flow::Endpoint {
+                addr: self.server.ip.into(),
+                port: self.server.port,
+            },
+            proto,
+        }
+    }
+
+    /// Tell a TCP flow the sequence offset its client's SYN was given.
+    pub fn set_shift(&mut self, shift: u32) {
+        if let Some(m) = &mut self.model {
+            m.set_shift(shift);
+        }
+    }
+
+    /// The interface a packet from `side` arrives on.
+    pub fn ingress(&self, side: Side) -> IfaceId {
+        match side {
+            Side::Client => self.client.iface,
+            Side::Server => self.server.iface,
+        }
+    }
+
+    /// The segment in flight was lost. A request/response client asks
+    /// again (as ping and DNS resolvers do) rather than the server
+    /// answering again unasked: returns `false` when the segment in flight
+    /// is to be sent again as it is.
+    pub fn lost(&mut self) -> bool {
+        if matches!(self.kind, Kind::Udp | Kind::Icmp)
+            && self
+                .outstanding
+                .as_ref()
+                .is_some_and(|o| o.from == Side::Server)
+        {
+            self.outstanding = None;
+            self.udp_seq -= 2;
+            self.rounds += 1;
+            return true;
+        }
+        false
+    }
+
+    /// The next segment of the conversation (none when it is over).
+    pub fn next_segment(&mut self, rng: &mut ChaCha8Rng) -> Option<Outstanding> {
+        if self.done {
+            return None;
+        }
+        let made = match self.kind {
+            Kind::Udp | Kind::Icmp => {
+                if self.rounds == 0 {
+                    None
+                } else {
+                    let from = if self.udp_seq.is_multiple_of(2) {
+                        Side::Client
+                    } else {
+                        Side::Server
+                    };
+                    let frame = exchange_frame(
+                        self.kind,
+                        &self.client,
+                        &self.server,
+                        from,
+                        self.udp_seq / 2,
+                    );
+                    self.udp_seq += 1;
+                    if from == Side::Server {
+                        self.rounds -= 1;
+                    }
+                    Some((from, frame, false, false))
+                }
+            }
+            Kind::Tcp | Kind::Bypass => self.next_tcp(rng),
+        };
+        match made {
+            None => {
+                self.done = true;
+                None
+            }
+            Some((from, frame, rst, syn)) => Some(Outstanding {
+                from,
+                frame,
+                rst,
+                syn,
+                attempts: 0,
+                tx: 0,
+                at: None,
+            }),
+        }
+    }
+
+    fn next_tcp(&mut self, rng: &mut ChaCha8Rng) -> Option<(Side, Vec<u8>, bool, bool)> {
+        let m = self.model.as_mut().expect("TCP flows have a model");
+        let (seg, rst, syn) = match self.phase {
+            Phase::Syn => {
+                self.phase = Phase::SynAck;
+                (m.syn(), false, true)
+            }
+            Phase::SynAck => {
+                self.phase = Phase::Ack;
+                (m.syn_ack(), false, false)
+            }
+            Phase::Ack => {
+                self.phase = Phase::Data;
+                (m.ack(Side::Client), false, false)
+            }
+            Phase::Data if self.rounds > 0 => {
+                self.rounds -= 1;
+                let side = if rng.random_bool(0.5) {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
+                let room = m.sendable(side);
+                if room > 0 && rng.random_bool(0.7) {
+                    let len = rng.random_range(1..=1400).min(room);
+                    (m.data(side, len), false, false)
+                } else {
+                    (m.ack(side), false, false)
+                }
+            }
+            Phase::Data => {
+                let side = if rng.random_bool(0.5) {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
+                if self.close_rst {
+                    self.phase = Phase::Done;
+                    (m.rst(side), true, false)
+                } else {
+                    self.phase = Phase::Fin(1, side);
+                    (m.fin(side), false, false)
+                }
+            }
+            Phase::Fin(step, first) => {
+                let (side, next) = match step {
+                    1 => (first.other(), Phase::Fin(2, first)),
+                    2 => (first.other(), Phase::Fin(3, first)),
+                    _ => (first, Phase::Done),
+                };
+                self.phase = next;
+                let seg = if step == 2 { m.fin(side) } else { m.ack(side) };
+                (seg, false, false)
+            }
+            Phase::Done => return None,
+        };
+        Some((seg.from, m.frame(&seg), rst, syn))
+    }
+}
+
+/// The direction-normalised key of a frame's flow.
+pub fn key_of(frame: &[u8]) -> Option<FlowKey> {
+    match parse(frame, PacketMeta::default()) {
+        Ok(Parsed::Ip { tuple, .. }) => Some(FlowKey::of(&tuple).0),
+        _ => None,
+    }
+}
+
+/// A SYN from the client, only to learn the flow's key.
+fn probe_syn() -> rampart_dataplane::trace::Seg {
+    rampart_dataplane::trace::Seg {
+        from: Side::Client,
+        seq: 0,
+        ack: 0,
+        flags: rampart_dataplane::packet::TcpFlags::SYN,
+        window: 1000,
+        wscale: None,
+        sack: Vec::new(),
+        payload_len: 0,
+    }
+}
+
+/// Request (`Client`) or response (`Server`) number `seq` of a UDP or
+/// ICMP echo flow.
+fn exchange_frame(kind: Kind, client: &Host, server: &Host, from: Side, seq: u16) -> Vec<u8> {
+    let (src, dst) = match from {
+        Side::Client => (client, server),
+        Side::Server => (server, client),
+    };
+    if kind == Kind::Icmp {
+        echo_frame(src, dst, client.port, seq, from == Side::Server)
+    } else {
+        udp_frame(src, dst, &seq.to_be_bytes())
+    }
+}

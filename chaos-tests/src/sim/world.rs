@@ -1,0 +1,1207 @@
+//! The simulation proper: one event queue in simulation time, the nodes,
+//! the network, the flows and the faults, all drawn from one seed.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_dataplane::Verdict;
+use rampart_dataplane::conntrack::TcpState;
+use rampart_dataplane::flow::FlowKey;
+use rampart_dataplane::policy::compile::Policy;
+use rampart_dataplane::sync::{FlowState, SyncProto};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::net::Net;
+use super::node::{BULK_STEP, NodeOut, SimNode, Totals, event_key, id_of};
+use super::traffic::{BYPASS_PORT, Flow, Kind, key_of};
+use super::{Outcome, SimConfig, Stats};
+
+const MS: u64 = 1_000_000;
+const SEC: u64 = 1_000_000_000;
+/// How long a peer takes to see a silent connection die (the transport's
+/// QUIC idle timeout).
+const IDLE: u64 = 3 * SEC;
+/// After a fault ends, how long its effects may last (reconnection,
+/// resend, a bulk sync) before flows must pass untouched again.
+const SETTLE: u64 = 2 * SEC;
+/// First retransmission timeout of the endpoints (above the hold deadline,
+/// so a held packet is released or dropped before it is sent again).
+const RTO: u64 = 300 * MS;
+/// How often each side of a broken link tries to connect again.
+const DIAL_EVERY: u64 = 100 * MS;
+/// Trace lines kept for a failure report.
+const TRACE_KEEP: usize = 400;
+
+#[derive(Debug)]
+enum Ev {
+    Wake(usize),
+    Stream {
+        from: usize,
+        to: usize,
+        conn: u64,
+        frame: bytes::Bytes,
+    },
+    Dgram {
+        from: usize,
+        to: usize,
+        conn: u64,
+        frame: bytes::Bytes,
+    },
+    PeerUp {
+        node: usize,
+        peer: usize,
+        conn: u64,
+    },
+    PeerDown {
+        node: usize,
+        peer: usize,
+        conn: u64,
+    },
+    IdleClose {
+        link: usize,
+        conn: u64,
+    },
+    Dial,
+    FlowStart(Kind),
+    FlowSend(usize),
+    Rto {
+        flow: usize,
+        tx: u64,
+    },
+    Fault(Fault),
+    Restart(usize),
+    Thaw(usize),
+    Heal(usize),
+}
+
+/// A fault the simulator injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The node's process dies (memory lost); it restarts after the delay.
+    Crash(usize, Duration),
+    /// The node's process is stopped for the duration (SIGSTOP/SIGCONT).
+    Freeze(usize, Duration),
+    /// Nothing passes between the two nodes for the duration.
+    Partition(usize, usize, Duration),
+    /// The connection between two nodes is reset (a new one follows).
+    Reset(usize, usize),
+    /// The link's delay grows by the second duration for the first.
+    Spike(usize, usize, Duration, Duration),
+}
+
+#[derive(Debug)]
+struct Item {
+    at: u64,
+    seq: u64,
+    ev: Ev,
+}
+
+impl PartialEq for Item {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Item {}
+impl PartialOrd for Item {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Item {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+/// A node's frames in its current life, as the simulator saw them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Tally {
+    forwarded: u64,
+    dropped: u64,
+    retired: Totals,
+    seen_retired: Totals,
+}
+
+pub(super) struct World {
+    cfg: SimConfig,
+    rng: ChaCha8Rng,
+    now: u64,
+    seq: u64,
+    heap: BinaryHeap<Reverse<Item>>,
+    nodes: Vec<SimNode>,
+    net: Net,
+    flows: Vec<Flow>,
+    by_key: HashMap<FlowKey, usize>,
+    policy: Arc<Policy>,
+    /// Fault spans: start, end (None while it lasts), what.
+    spans: Vec<(u64, Option<u64>, String)>,
+    /// Crashes waiting for their node's readiness to close their span.
+    restarting: Vec<(usize, usize)>,
+    /// Flows ended by an RST (their keys are never used again).
+    deleted: Vec<usize>,
+    tally: Vec<Tally>,
+    /// Each node's next wake-up already queued (one at a time per node).
+    wake_due: Vec<Option<u64>>,
+    trace: VecDeque<String>,
+    full_trace: bool,
+    violations: Vec<String>,
+    stats: Stats,
+    faults_end: u64,
+    next_flow: usize,
+}
+
+impl World {
+    pub(super) fn new(seed: u64, cfg: &SimConfig, policy: Arc<Policy>, full_trace: bool) -> World {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let n = rng.random_range(cfg.nodes.0..=cfg.nodes.1);
+        let t0 = 1_700_000_000 * SEC;
+        let mut delays = Vec::new();
+        for _ in 0..n * n {
+            delays.push(Duration::from_micros(rng.random_range(50..=3_000)));
+        }
+        let mut net = Net::new(n, |a, b| delays[a * n + b]);
+        for link in &mut net.links {
+            link.dgram_loss = [0.0, 0.0, 0.1, 0.3][rng.random_range(0..4)];
+            link.dgram_dup = [0.0, 0.05][rng.random_range(0..2)];
+        }
+        let max_skew = cfg.max_skew.as_nanos() as i64;
+        let nodes = (0..n)
+            .map(|i| {
+                let skew = if max_skew > 0 {
+                    rng.random_range(-max_skew..=max_skew)
+                } else {
+                    0
+                };
+                SimNode::new(i, n, &policy, rng.random(), rng.random(), skew, t0)
+            })
+            .collect();
+        let faults_end = t0 + rng.random_range(cfg.faults_secs.0..=cfg.faults_secs.1) * SEC;
+        let mut w = World {
+            cfg: cfg.clone(),
+            rng,
+            now: t0,
+            seq: 0,
+            heap: BinaryHeap::new(),
+            nodes,
+            net,
+            flows: Vec::new(),
+            by_key: HashMap::new(),
+            policy,
+            spans: Vec::new(),
+            restarting: Vec::new(),
+            deleted: Vec::new(),
+            tally: vec![Tally::default(); n],
+            wake_due: vec![None; n],
+            trace: VecDeque::new(),
+            full_trace,
+            violations: Vec::new(),
+            stats: Stats {
+                nodes: n,
+                ..Stats::default()
+            },
+            faults_end,
+            next_flow: 0,
+        };
+        w.schedule_traffic_and_faults(t0);
+        w
+    }
+
+    fn schedule_traffic_and_faults(&mut self, t0: u64) {
+        let n = self.nodes.len();
+        let flows = self.rng.random_range(self.cfg.flows.0..=self.cfg.flows.1);
+        let start = t0 + SEC;
+        for _ in 0..flows {
+            let at = self.rng.random_range(start..self.faults_end);
+            let kind = match self.rng.random_range(0..100) {
+                0..50 => Kind::Tcp,
+                50..65 => Kind::Bypass,
+                65..85 => Kind::Udp,
+                _ => Kind::Icmp,
+            };
+            self.push(at, Ev::FlowStart(kind));
+        }
+        let faults = if self.cfg.faults {
+            self.rng.random_range(0..=4)
+        } else {
+            0
+        };
+        for _ in 0..faults {
+            let at = self.rng.random_range(start..self.faults_end - SEC);
+            let a = self.rng.random_range(0..n);
+            let b = (a + self.rng.random_range(1..n)) % n;
+            let ms = |r: &mut ChaCha8Rng, lo: u64, hi: u64| {
+                Duration::from_millis(r.random_range(lo..=hi))
+            };
+            let fault = match self.rng.random_range(0..100) {
+                0..25 => Fault::Crash(a, ms(&mut self.rng, 200, 4_000)),
+                25..40 => Fault::Freeze(a, ms(&mut self.rng, 100, 5_000)),
+                40..65 => Fault::Partition(a, b, ms(&mut self.rng, 50, 5_000)),
+                65..80 => Fault::Reset(a, b),
+                _ => Fault::Spike(
+                    a,
+                    b,
+                    ms(&mut self.rng, 50, 2_000),
+                    ms(&mut self.rng, 20, 400),
+                ),
+            };
+            self.push(at, Ev::Fault(fault));
+        }
+        self.push(t0, Ev::Dial);
+        for i in 0..n {
+            self.wake_at(i, t0);
+        }
+    }
+
+    fn push(&mut self, at: u64, ev: Ev) {
+        self.seq += 1;
+        self.heap.push(Reverse(Item {
+            at,
+            seq: self.seq,
+            ev,
+        }));
+    }
+
+    fn log(&mut self, line: String) {
+        let t = self.now % (100_000 * SEC);
+        let line = format!("{:>6}.{:03} {line}", t / SEC % 100_000, t % SEC / MS);
+        if self.full_trace {
+            eprintln!("{line}");
+        }
+        self.trace.push_back(line);
+        if self.trace.len() > TRACE_KEEP {
+            self.trace.pop_front();
+        }
+    }
+
+    fn violation(&mut self, what: String) {
+        self.log(format!("VIOLATION {what}"));
+        if self.violations.len() < 20 {
+            self.violations.push(what);
+        }
+    }
+
+    /// Run to the end and check everything.
+    pub(super) fn run(mut self) -> Outcome {
+        let end = self.faults_end + 20 * SEC;
+        while let Some(Reverse(item)) = self.heap.pop() {
+            if item.at > end || !self.violations.is_empty() {
+                break;
+            }
+            self.now = item.at;
+            self.step(item.ev);
+            if self.now > self.faults_end + 3 * SEC && self.quiescent() {
+                break;
+            }
+        }
+        // A quiet period for the last events and refreshes to land.
+        let quiet = self.now + 3 * SEC;
+        while let Some(Reverse(item)) = self.heap.pop() {
+            if item.at > quiet || !self.violations.is_empty() {
+                break;
+            }
+            self.now = item.at;
+            self.step(item.ev);
+        }
+        if self.violations.is_empty() {
+            self.final_checks();
+        }
+        self.stats.flows = self.flows.len();
+        self.stats.flows_done = self.flows.iter().filter(|f| f.done).count();
+        self.stats.flows_at_risk = self.flows.iter().filter(|f| f.at_risk).count();
+        Outcome {
+            stats: self.stats,
+            violations: self.violations,
+            trace: self.trace.into_iter().collect(),
+        }
+    }
+
+    fn quiescent(&self) -> bool {
+        self.flows.iter().all(|f| f.done || f.at_risk)
+            && self
+                .nodes
+                .iter()
+                .all(|n| n.running() && n.engine.is_ready())
+            && self.net.links.iter().all(|l| l.conn.is_some())
+    }
+
+    fn step(&mut self, ev: Ev) {
+        // Anything addressed to a frozen node waits for it to thaw, in order.
+        if let Some(node) = target(&ev)
+            && let Some(thaw) = self.nodes[node].frozen_until
+            && self.nodes[node].alive
+        {
+            self.push(thaw, ev);
+            return;
+        }
+        match ev {
+            Ev::Wake(i) => {
+                // Only the latest wake-up queued for a node counts.
+                if self.wake_due[i] == Some(self.now) {
+                    self.wake_due[i] = None;
+                    self.wake(i);
+                }
+            }
+            Ev::Stream {
+                from,
+                to,
+                conn,
+                frame,
+            } => self.stream(from, to, conn, frame),
+            Ev::Dgram {
+                from,
+                to,
+                conn,
+                frame,
+            } => {
+                let l = self.net.link(from, to);
+                if l.conn == Some(conn) && !l.partitioned && self.nodes[to].alive {
+                    let t = self.nodes[to].clock(self.now);
+                    if self.nodes[to]
+                        .proto
+                        .on_datagram(id_of(from), conn, &frame, t)
+                        .is_err()
+                    {
+                        self.violation(format!("node {to} refused a datagram from {from}"));
+                    }
+                    self.pump(to);
+                }
+            }
+            Ev::PeerUp { node, peer, conn } => {
+                if self.nodes[node].alive && self.net.link(node, peer).conn == Some(conn) {
+                    let t = self.nodes[node].clock(self.now);
+                    self.nodes[node].proto.on_peer_up(id_of(peer), conn, t);
+                    self.log(format!("n{node} sees n{peer} up (conn {conn})"));
+                    self.pump(node);
+                }
+            }
+            Ev::PeerDown { node, peer, conn } => {
+                if self.nodes[node].alive {
+                    let t = self.nodes[node].clock(self.now);
+                    self.nodes[node].proto.on_peer_down(id_of(peer), conn, t);
+                    let l = self.net.link(node, peer);
+                    let side = l.side(node);
+                    if l.conn.is_none() {
+                        l.down_seen[side] = true;
+                    }
+                    self.log(format!("n{node} sees n{peer} down (conn {conn})"));
+                    self.pump(node);
+                }
+            }
+            Ev::IdleClose { link, conn } => {
+                // Silent for the idle timeout: still cut off, or an end
+                // still stopped.
+                let [a, b] = self.net.links[link].ends;
+                let silent = self.net.links[link].partitioned
+                    || self.nodes[a].frozen_until.is_some()
+                    || self.nodes[b].frozen_until.is_some();
+                let l = &mut self.net.links[link];
+                if l.conn == Some(conn) && silent {
+                    l.conn = None;
+                    let [a, b] = l.ends;
+                    self.push(
+                        self.now,
+                        Ev::PeerDown {
+                            node: a,
+                            peer: b,
+                            conn,
+                        },
+                    );
+                    self.push(
+                        self.now,
+                        Ev::PeerDown {
+                            node: b,
+                            peer: a,
+                            conn,
+                        },
+                    );
+                }
+            }
+            Ev::Dial => self.dial(),
+            Ev::FlowStart(kind) => self.flow_start(kind),
+            Ev::FlowSend(f) => self.flow_send(f),
+            Ev::Rto { flow, tx } => self.rto(flow, tx),
+            Ev::Fault(fault) => self.fault(fault),
+            Ev::Restart(i) => self.restart(i),
+            Ev::Thaw(i) => {
+                self.nodes[i].frozen_until = None;
+                self.log(format!("n{i} thaws"));
+                self.wake_due[i] = None;
+                self.wake(i);
+            }
+            Ev::Heal(link) => {
+                self.net.links[link].partitioned = false;
+                let [a, b] = self.net.links[link].ends;
+                self.log(format!("partition n{a}-n{b} heals"));
+            }
+        }
+    }
+
+    fn wake(&mut self, i: usize) {
+        if !self.nodes[i].alive {
+            return;
+        }
+        self.nodes[i].timers(self.now);
+        if self.nodes[i].bulk_step(self.now) {
+            self.wake_at(i, self.now + BULK_STEP.as_nanos() as u64);
+        }
+        self.pump(i);
+    }
+
+    fn stream(&mut self, from: usize, to: usize, conn: u64, frame: bytes::Bytes) {
+        let l = self.net.link(from, to);
+        if l.conn != Some(conn) || !self.nodes[to].alive {
+            return;
+        }
+        if l.partitioned {
+            // The connection lives on (QUIC retransmits): the frame
+            // arrives after the partition heals, unless the connection
+            // dies of idleness first.
+            let at = l.postpone(from);
+            self.push(
+                at,
+                Ev::Stream {
+                    from,
+                    to,
+                    conn,
+                    frame,
+                },
+            );
+            return;
+        }
+        let t = self.nodes[to].clock(self.now);
+        if let Err(e) = self.nodes[to].proto.on_frame(id_of(from), conn, &frame, t) {
+            self.violation(format!("node {to} refused a frame from {from}: {e}"));
+        }
+        self.pump(to);
+    }
+
+    fn dial(&mut self) {
+        for li in 0..self.net.links.len() {
+            let l = &self.net.links[li];
+            let [a, b] = l.ends;
+            if l.conn.is_none()
+                && !l.partitioned
+                && l.down_seen == [true, true]
+                && self.nodes[a].running()
+                && self.nodes[b].running()
+            {
+                let conn = self.net.new_conn();
+                let l = &mut self.net.links[li];
+                l.conn = Some(conn);
+                l.down_seen = [false, false];
+                let rtt = 2 * l.delay.as_nanos() as u64;
+                self.push(
+                    self.now + rtt,
+                    Ev::PeerUp {
+                        node: a,
+                        peer: b,
+                        conn,
+                    },
+                );
+                self.push(
+                    self.now + rtt,
+                    Ev::PeerUp {
+                        node: b,
+                        peer: a,
+                        conn,
+                    },
+                );
+            }
+        }
+        self.push(self.now + DIAL_EVERY, Ev::Dial);
+    }
+
+    /// Let node `i` run what it has to and route what it produced.
+    fn pump(&mut self, i: usize) {
+        if !self.nodes[i].running() {
+            return;
+        }
+        let was_ready = self.nodes[i].engine.is_ready();
+        let mut out = Vec::new();
+        self.nodes[i].pump(self.now, &mut out);
+        for o in out {
+            match o {
+                NodeOut::Send(peer, frame) => {
+                    self.stats.sync_frames += 1;
+                    let l = self.net.link(i, peer);
+                    if let Some(conn) = l.conn {
+                        let jitter = 0;
+                        let at = l.stream_arrival(i, self.now, jitter);
+                        self.push(
+                            at,
+                            Ev::Stream {
+                                from: i,
+                                to: peer,
+                                conn,
+                                frame,
+                            },
+                        );
+                    }
+                }
+                NodeOut::Datagram(peer, frame) => self.datagram(i, peer, frame),
+                NodeOut::Released(frame) => self.released(i, frame),
+                NodeOut::Synced(e) => {
+                    self.stats.sync_events += 1;
+                    let key = event_key(&e.event);
+                    if key.lo.port == BYPASS_PORT || key.hi.port == BYPASS_PORT {
+                        self.violation(format!(
+                            "n{i} produced a sync event for a bypass flow: {:?}",
+                            e.event
+                        ));
+                    }
+                }
+            }
+        }
+        if !was_ready && self.nodes[i].engine.is_ready() {
+            self.log(format!("n{i} ready"));
+            let now = self.now;
+            self.restarting.retain(|&(node, span)| {
+                if node == i {
+                    self.spans[span].1 = Some(now + SETTLE);
+                }
+                node != i
+            });
+        }
+        let at = self.nodes[i].wake_at(self.now);
+        self.wake_at(i, at);
+    }
+
+    /// Make sure node `i` wakes at `at` (or earlier).
+    fn wake_at(&mut self, i: usize, at: u64) {
+        if self.wake_due[i].is_none_or(|due| at < due || due < self.now) {
+            self.wake_due[i] = Some(at);
+            self.push(at, Ev::Wake(i));
+        }
+    }
+
+    fn datagram(&mut self, from: usize, to: usize, frame: bytes::Bytes) {
+        let l = self.net.link(from, to);
+        let Some(conn) = l.conn else { return };
+        let (loss, dup) = (l.dgram_loss, l.dgram_dup);
+        let delay = l.delay_at(self.now);
+        if l.partitioned || self.rng.random_bool(loss) {
+            return;
+        }
+        let copies = if self.rng.random_bool(dup) { 2 } else { 1 };
+        for _ in 0..copies {
+            // Datagrams may overtake each other and the stream.
+            let jitter = self.rng.random_range(0..=delay);
+            self.push(
+                self.now + delay / 2 + jitter,
+                Ev::Dgram {
+                    from,
+                    to,
+                    conn,
+                    frame: frame.clone(),
+                },
+            );
+        }
+    }
+
+    /// Nodes a new or moved path may use.
+    fn usable(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].running() && self.nodes[i].engine.is_ready())
+            .collect()
+    }
+
+    fn flow_start(&mut self, kind: Kind) {
+        let usable = self.usable();
+        if usable.is_empty() {
+            return;
+        }
+        let a = usable[self.rng.random_range(0..usable.len())];
+        let b = if self.rng.random_bool(0.4) {
+            a
+        } else {
+            usable[self.rng.random_range(0..usable.len())]
+        };
+        let id = self.next_flow;
+        self.next_flow += 1;
+        let flow = Flow::new(id, kind, [a, b], self.now, &mut self.rng);
+        self.by_key.insert(flow.key, id);
+        self.log(format!("flow {id} {kind:?} starts via n{a}/n{b}"));
+        self.flows.push(flow);
+        self.flow_send(id);
+    }
+
+    fn flow_send(&mut self, f: usize) {
+        if self.flows[f].outstanding.is_some() {
+            return;
+        }
+        let seg = self.flows[f].next_segment(&mut self.rng);
+        match seg {
+            None => {
+                let key = self.flows[f].key;
+                let now = self.now;
+                let states: Vec<String> = (0..self.nodes.len())
+                    .map(|i| match self.nodes[i].state_of(&key, now) {
+                        _ if !self.nodes[i].running() => format!("n{i}:stopped"),
+                        Some(s) => match s.proto {
+                            SyncProto::Tcp(t) => format!("n{i}:{:?}", t.state),
+                            other => format!("n{i}:{other:?}"),
+                        },
+                        None => format!("n{i}:-"),
+                    })
+                    .collect();
+                self.log(format!("flow {f} done; states {}", states.join(" ")));
+            }
+            Some(seg) => {
+                self.flows[f].outstanding = Some(seg);
+                self.transmit(f);
+            }
+        }
+    }
+
+    fn transmit(&mut self, f: usize) {
+        let flow = &mut self.flows[f];
+        let Some(out) = &mut flow.outstanding else {
+            return;
+        };
+        out.attempts += 1;
+        let attempt = out.attempts;
+        self.seq += 1;
+        out.tx = self.seq;
+        let tx = out.tx;
+        let from = out.from;
+        let mut frame = out.frame.clone();
+        let syn = out.syn;
+        let node = flow.path[from as usize];
+        let ingress = flow.ingress(from);
+        let backoff = RTO << (attempt - 1).min(3);
+        if !flow.seen.contains(&node) && self.nodes[node].running() {
+            flow.seen.push(node);
+        }
+        self.push(self.now + backoff, Ev::Rto { flow: f, tx });
+        if !self.nodes[node].running() {
+            return;
+        }
+        self.stats.packets += 1;
+        let verdict = self.nodes[node].packet(&mut frame, ingress, self.now);
+        self.log(format!(
+            "flow {f} {from:?} segment (try {attempt}) at n{node}: {verdict:?}"
+        ));
+        match verdict {
+            Verdict::Forward { .. } => {
+                self.tally[node].forwarded += 1;
+                self.delivered(f, node, syn);
+            }
+            Verdict::Hold => {
+                self.stats.held += 1;
+                let life = self.nodes[node].lives;
+                if let Some(o) = &mut self.flows[f].outstanding {
+                    o.at = Some((node, true, life));
+                }
+            }
+            Verdict::Drop(reason) => {
+                self.tally[node].dropped += 1;
+                self.dropped(f, node, reason.label());
+            }
+        }
+        self.pump(node);
+    }
+
+    fn delivered(&mut self, f: usize, node: usize, syn: bool) {
+        let now = self.now;
+        let key = self.flows[f].key;
+        let flow = &mut self.flows[f];
+        flow.delivered += 1;
+        if flow.outstanding.take().is_some_and(|o| o.rst) {
+            // Only an exact RST closes the entry; one beyond the last
+            // acknowledgement the node saw passes as a challenge and the
+            // state stays (RFC 5961 §3.2, docs/asa-behaviour.md).
+            let closed = self.nodes[node]
+                .state_of(&key, now)
+                .is_none_or(|s| matches!(s.proto, SyncProto::Tcp(t) if t.state == TcpState::Close));
+            if closed {
+                self.deleted.push(f);
+            }
+        }
+        let flow = &mut self.flows[f];
+        if syn {
+            let t = self.nodes[node].clock(now);
+            let shift = self.nodes[node]
+                .engine
+                .find(&flow.tuple(), t)
+                .map_or(0, |e| e.seq_offset);
+            flow.set_shift(shift);
+        }
+        // Now and then a path moves to another node mid-flow.
+        if self.rng.random_bool(0.03) {
+            let usable = self.usable();
+            let dir = self.rng.random_range(0..2);
+            let to = usable[self.rng.random_range(0..usable.len())];
+            self.flows[f].path[dir] = to;
+            self.log(format!("flow {f} direction {dir} moves to n{to}"));
+        }
+        let think = self.rng.random_range(MS / 10..=30 * MS);
+        self.push(now + think, Ev::FlowSend(f));
+    }
+
+    fn released(&mut self, node: usize, frame: Vec<u8>) {
+        self.tally[node].forwarded += 1;
+        let Some(f) = key_of(&frame).and_then(|k| self.by_key.get(&k).copied()) else {
+            self.violation(format!("n{node} released a frame of no flow"));
+            return;
+        };
+        let life = self.nodes[node].lives;
+        let flow = &mut self.flows[f];
+        let current = flow
+            .outstanding
+            .as_ref()
+            .is_some_and(|o| o.at == Some((node, true, life)));
+        if !current {
+            // A copy held before a retransmission went elsewhere.
+            self.stats.late_releases += 1;
+            if let Some(p) = flow
+                .presumed_dropped
+                .iter()
+                .position(|&x| x == (node, life))
+            {
+                flow.presumed_dropped.swap_remove(p);
+                self.tally[node].dropped -= 1;
+            }
+            return;
+        }
+        let Some(out) = &flow.outstanding else {
+            return;
+        };
+        let line = format!("flow {f} {:?} segment released by n{node}", out.from);
+        let syn = out.syn;
+        self.log(line);
+        self.delivered(f, node, syn);
+    }
+
+    fn dropped(&mut self, f: usize, node: usize, reason: &str) {
+        self.stats.drops += 1;
+        let flow = &self.flows[f];
+        let started = flow.started;
+        let kind = flow.kind;
+        let path = flow.path;
+        let life = self.nodes[node].lives;
+        if let Some(o) = &mut self.flows[f].outstanding {
+            o.at = Some((node, false, life));
+        }
+        if self.flows[f].at_risk {
+            return;
+        }
+        let disturbed = self
+            .spans
+            .iter()
+            .any(|(s, e, _)| *s <= self.now && e.is_none_or(|e| e >= started));
+        if disturbed {
+            self.stats.excused_drops += 1;
+            self.log(format!(
+                "flow {f} packet dropped at n{node} ({reason}), excused by a fault"
+            ));
+            return;
+        }
+        self.violation(format!(
+            "n{node} dropped a packet of flow {f} ({kind:?}, path n{}/n{}) for {reason}, with no fault since it began",
+            path[0], path[1]
+        ));
+    }
+
+    fn rto(&mut self, f: usize, tx: u64) {
+        let Some(out) = &self.flows[f].outstanding else {
+            return;
+        };
+        if out.tx != tx {
+            return;
+        }
+        if let Some((node, true, life)) = out.at {
+            // Held and never released: dropped at its deadline (by this
+            // life of the node; a crash took it with the node).
+            if self.nodes[node].lives == life && self.nodes[node].alive {
+                self.tally[node].dropped += 1;
+                self.flows[f].presumed_dropped.push((node, life));
+            }
+            self.dropped(f, node, "hold-expired");
+        }
+        self.flows[f].retransmits += 1;
+        self.stats.retransmits += 1;
+        if self.flows[f].lost() {
+            self.flow_send(f);
+        } else {
+            self.transmit(f);
+        }
+    }
+
+    fn open_span(&mut self, what: String, end: Option<u64>) -> usize {
+        self.log(format!("FAULT {what}"));
+        self.stats.faults.push(what.clone());
+        self.spans.push((self.now, end, what));
+        self.spans.len() - 1
+    }
+
+    fn fault(&mut self, fault: Fault) {
+        let n = self.nodes.len();
+        let running = self.nodes.iter().filter(|x| x.running()).count();
+        match fault {
+            Fault::Crash(i, down) | Fault::Freeze(i, down) => {
+                // Keep one node running; a fault on a stopped node is moot.
+                if running < 2 || !self.nodes[i].running() {
+                    return;
+                }
+                let crash = matches!(fault, Fault::Crash(..));
+                let what = format!(
+                    "{} n{i} for {} ms",
+                    if crash { "crash" } else { "freeze" },
+                    down.as_millis()
+                );
+                let until = self.now + down.as_nanos() as u64;
+                if crash {
+                    self.mark_at_risk(i);
+                    let span = self.open_span(what, None);
+                    self.restarting.push((i, span));
+                    self.nodes[i].alive = false;
+                    let t = self.nodes[i].totals();
+                    let tally = &mut self.tally[i];
+                    tally.retired.forwarded += t.forwarded;
+                    tally.retired.dropped += t.dropped;
+                    tally.seen_retired.forwarded += tally.forwarded;
+                    tally.seen_retired.dropped += tally.dropped;
+                    tally.forwarded = 0;
+                    tally.dropped = 0;
+                    self.push(until, Ev::Restart(i));
+                } else {
+                    self.open_span(what, Some(until + SETTLE));
+                    self.nodes[i].frozen_until = Some(until);
+                    self.push(until, Ev::Thaw(i));
+                }
+                for j in (0..n).filter(|&j| j != i) {
+                    let li = self.net.index(i, j);
+                    let l = &mut self.net.links[li];
+                    if crash {
+                        l.down_seen[l.side(i)] = true;
+                        if let Some(conn) = l.conn.take() {
+                            l.dead_conn = Some(conn);
+                            self.push(
+                                self.now + IDLE,
+                                Ev::PeerDown {
+                                    node: j,
+                                    peer: i,
+                                    conn,
+                                },
+                            );
+                        }
+                    } else if let Some(conn) = l.conn {
+                        self.push(self.now + IDLE, Ev::IdleClose { link: li, conn });
+                    }
+                }
+                self.move_paths_off(i);
+            }
+            Fault::Partition(a, b, d) => {
+                let until = self.now + d.as_nanos() as u64;
+                self.open_span(
+                    format!("partition n{a}-n{b} for {} ms", d.as_millis()),
+                    Some(until + SETTLE),
+                );
+                let li = self.net.index(a, b);
+                self.net.links[li].partitioned = true;
+                self.net.links[li].heal_at = until;
+                if let Some(conn) = self.net.links[li].conn {
+                    self.push(self.now + IDLE, Ev::IdleClose { link: li, conn });
+                }
+                self.push(until, Ev::Heal(li));
+            }
+            Fault::Reset(a, b) => {
+                self.open_span(format!("reset n{a}-n{b}"), Some(self.now + SETTLE));
+                let li = self.net.index(a, b);
+                if let Some(conn) = self.net.links[li].conn.take() {
+                    let [a, b] = self.net.links[li].ends;
+                    self.push(
+                        self.now,
+                        Ev::PeerDown {
+                            node: a,
+                            peer: b,
+                            conn,
+                        },
+                    );
+                    self.push(
+                        self.now,
+                        Ev::PeerDown {
+                            node: b,
+                            peer: a,
+                            conn,
+                        },
+                    );
+                }
+            }
+            Fault::Spike(a, b, d, extra) => {
+                let until = self.now + d.as_nanos() as u64;
+                self.open_span(
+                    format!(
+                        "delay +{} ms n{a}-n{b} for {} ms",
+                        extra.as_millis(),
+                        d.as_millis()
+                    ),
+                    Some(until + SETTLE),
+                );
+                let l = self.net.link(a, b);
+                l.spike = extra;
+                l.spike_until = until;
+            }
+        }
+    }
+
+    /// Flows whose latest state only the dying node `i` holds may be lost.
+    fn mark_at_risk(&mut self, i: usize) {
+        let now = self.now;
+        for f in 0..self.flows.len() {
+            let flow = &self.flows[f];
+            if flow.at_risk || !flow.kind.synced() || !flow.seen.contains(&i) {
+                continue;
+            }
+            let key = flow.key;
+            let Some(mine) = self.nodes[i].state_of(&key, now) else {
+                continue;
+            };
+            let mut safe = true;
+            for j in 0..self.nodes.len() {
+                if j != i && self.nodes[j].alive {
+                    safe &= self.nodes[j]
+                        .state_of(&key, now)
+                        .is_some_and(|s| same(&s, &mine));
+                }
+            }
+            if !safe {
+                self.flows[f].at_risk = true;
+                self.log(format!(
+                    "flow {f} at risk: n{i} dies with state no peer has"
+                ));
+            }
+        }
+    }
+
+    fn move_paths_off(&mut self, i: usize) {
+        let usable: Vec<usize> = self.usable().into_iter().filter(|&j| j != i).collect();
+        if usable.is_empty() {
+            return;
+        }
+        let to = usable[self.rng.random_range(0..usable.len())];
+        for flow in &mut self.flows {
+            for dir in 0..2 {
+                if flow.path[dir] == i {
+                    flow.path[dir] = to;
+                }
+            }
+        }
+        self.log(format!("paths via n{i} move to n{to}"));
+    }
+
+    fn restart(&mut self, i: usize) {
+        let n = self.nodes.len();
+        let max_skew = self.cfg.max_skew.as_nanos() as i64;
+        let skew = if max_skew > 0 {
+            self.rng.random_range(-max_skew..=max_skew)
+        } else {
+            0
+        };
+        let lives = self.nodes[i].lives;
+        let mut node = SimNode::new(
+            i,
+            n,
+            &self.policy,
+            self.rng.random(),
+            self.rng.random(),
+            skew,
+            self.now,
+        );
+        node.lives = lives + 1;
+        self.nodes[i] = node;
+        self.log(format!("n{i} restarts with empty memory"));
+        // Its new connections replace the dead ones at once (the transport
+        // closes a peer's old connection when the peer dials anew).
+        for j in (0..n).filter(|&j| j != i) {
+            if let Some(conn) = self.net.link(i, j).dead_conn.take() {
+                self.push(
+                    self.now,
+                    Ev::PeerDown {
+                        node: j,
+                        peer: i,
+                        conn,
+                    },
+                );
+            }
+        }
+        self.wake_due[i] = None;
+        self.wake_at(i, self.now);
+    }
+
+    fn final_checks(&mut self) {
+        let now = self.now;
+        for (i, node) in self.nodes.iter().enumerate() {
+            if !node.running() || !node.engine.is_ready() {
+                self.violations
+                    .push(format!("n{i} is not running and ready at the end"));
+            }
+        }
+        for (i, node) in self.nodes.iter().enumerate() {
+            if node.rejected > 0 {
+                self.violations.push(format!(
+                    "n{i} refused {} sync events from correct peers",
+                    node.rejected
+                ));
+            }
+        }
+        for l in &self.net.links {
+            if l.conn.is_none() {
+                self.violations.push(format!(
+                    "link n{}-n{} did not reconnect after every fault healed",
+                    l.ends[0], l.ends[1]
+                ));
+            }
+        }
+        for f in &self.flows {
+            if !f.done && !f.at_risk {
+                self.violations.push(format!(
+                    "flow {} ({:?}, path n{}/n{}) never completed ({} segments delivered, {} retransmits)",
+                    f.id, f.kind, f.path[0], f.path[1], f.delivered, f.retransmits
+                ));
+            }
+        }
+        // Every live node holds the same table, but for flows about to
+        // expire: a peer's copy of an idle flow may expire up to a quarter
+        // of its timeout before the owner's (refreshes are rate-limited to
+        // four per timeout), plus clock skew.
+        let tables: Vec<BTreeMap<Ordered, (FlowState, u64, u64)>> = (0..self.nodes.len())
+            .map(|i| {
+                self.nodes[i]
+                    .table_with_expiry(now)
+                    .into_iter()
+                    .map(|(s, left, timeout)| (Ordered::of(&s.key), (masked(&s), left, timeout)))
+                    .collect()
+            })
+            .collect();
+        // Flows whose state died with a node before every live node had it
+        // are not repaired among the survivors (a node learns a flow from
+        // the nodes that change it; issue 15's directors pull on a miss).
+        let at_risk: Vec<Ordered> = self
+            .flows
+            .iter()
+            .filter(|f| f.at_risk)
+            .map(|f| Ordered::of(&f.key))
+            .collect();
+        let settled = |k: &Ordered| {
+            !at_risk.contains(k)
+                && tables.iter().all(|t| {
+                    t.get(k)
+                        .is_none_or(|&(_, left, timeout)| left > timeout / 4 + SEC)
+                })
+        };
+        for i in 1..tables.len() {
+            if let Some(diff) = first_difference(&tables[0], &tables[i], settled) {
+                self.violations.push(format!(
+                    "tables of n0 and n{i} differ at quiescence: {diff}"
+                ));
+            }
+        }
+        let tables: Vec<BTreeMap<Ordered, FlowState>> = tables
+            .into_iter()
+            .map(|t| t.into_iter().map(|(k, (s, _, _))| (k, s)).collect())
+            .collect();
+        // A flow ended by an RST is closed everywhere (kept in CLOSE only
+        // for stragglers) and never comes back to life.
+        for &f in &self.deleted {
+            if self.flows[f].at_risk {
+                continue;
+            }
+            for (i, t) in tables.iter().enumerate() {
+                if let Some(s) = t.get(&Ordered::of(&self.flows[f].key))
+                    && !matches!(s.proto, SyncProto::Tcp(tcp) if tcp.state == TcpState::Close)
+                {
+                    self.violations.push(format!(
+                        "flow {f} was reset but n{i} holds it alive: {:?}",
+                        s.proto
+                    ));
+                }
+            }
+        }
+        // The engines' counters agree with what the simulator saw.
+        for (i, node) in self.nodes.iter().enumerate() {
+            let c = node.totals();
+            let mut t = self.tally[i];
+            // Segments still waiting here when the run ended: those the
+            // engine no longer holds were dropped at their deadline.
+            let waiting = self
+                .flows
+                .iter()
+                .filter(|f| {
+                    f.outstanding
+                        .as_ref()
+                        .is_some_and(|o| o.at == Some((i, true, node.lives)))
+                })
+                .count() as u64;
+            t.dropped += waiting.saturating_sub(node.engine.sync_backlog().0 as u64);
+            if (c.forwarded, c.dropped) != (t.forwarded, t.dropped) {
+                self.violations.push(format!(
+                    "n{i} counts {} forwarded and {} dropped; the simulator saw {} and {}",
+                    c.forwarded, c.dropped, t.forwarded, t.dropped
+                ));
+            }
+        }
+        if !self.violations.is_empty() {
+            let v = self.violations.clone();
+            for line in v {
+                self.log(format!("VIOLATION {line}"));
+            }
+        }
+    }
+}
+
+/// The node an event is addressed to, if any.
+fn target(ev: &Ev) -> Option<usize> {
+    match ev {
+        Ev::Wake(i) => Some(*i),
+        Ev::Stream { to, .. } | Ev::Dgram { to, .. } => Some(*to),
+        Ev::PeerUp { node, .. } | Ev::PeerDown { node, .. } => Some(*node),
+        _ => None,
+    }
+}
+
+/// A flow's state without the fields each node keeps for itself (its
+/// last-seen refresh is rate-limited per node).
+fn masked(s: &FlowState) -> FlowState {
+    let mut s = *s;
+    s.last_seen_ns = 0;
+    s
+}
+
+fn same(a: &FlowState, b: &FlowState) -> bool {
+    masked(a) == masked(b)
+}
+
+/// A flow key in a total order (address bytes, ports, protocol), for
+/// tables compared in the same order on every replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Ordered([u8; 16], u16, [u8; 16], u16, u8);
+
+impl Ordered {
+    fn of(k: &FlowKey) -> Ordered {
+        Ordered(k.lo.addr.0, k.lo.port, k.hi.addr.0, k.hi.port, k.proto)
+    }
+}
+
+fn first_difference(
+    a: &BTreeMap<Ordered, (FlowState, u64, u64)>,
+    b: &BTreeMap<Ordered, (FlowState, u64, u64)>,
+    settled: impl Fn(&Ordered) -> bool,
+) -> Option<String> {
+    for (k, (s, _, _)) in a {
+        if !settled(k) {
+            continue;
+        }
+        match b.get(k) {
+            None => return Some(format!("{s:?} only on the first")),
+            Some((t, _, _)) if t != s => return Some(format!("{s:?} vs {t:?}")),
+            Some(_) => {}
+        }
+    }
+    b.iter()
+        .find(|(k, _)| settled(k) && !a.contains_key(k))
+        .map(|(_, (s, _, _))| format!("{s:?} only on the second"))
+}
