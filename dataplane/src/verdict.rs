@@ -91,6 +91,10 @@ drop_reasons! {
     /// The node is in a cluster and has not finished its first bulk sync
     /// (as an ASA unit does not pass traffic before it joined its cluster).
     ClusterNotReady => "cluster-not-ready", "Cluster unit not ready",
+    /// The packet had to wait for a peer's state (its flow lacked state, or
+    /// earlier packets of its flow were already waiting) and the hold
+    /// buffer, total or per flow, was full (docs/sync.md §4).
+    HoldOverflow => "cluster-hold-overflow", "Cluster hold buffer full",
     /// A packet of a known connection arrived on another interface than that
     /// connection's packets in its direction use (spoofing or a loop).
     InterfaceMismatch => "conn-wrong-interface", "Connection on wrong interface",

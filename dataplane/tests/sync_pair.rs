@@ -262,6 +262,48 @@ fn defer_keeps_the_syn_until_a_peer_acknowledges_the_insert() {
     assert!(matches!(p.seg(&m, &synack), Verdict::Forward { .. }));
 }
 
+/// Issue 13: when a flow's hold queue was full, a further packet was
+/// judged against the stale state its predecessors waited to see change
+/// and dropped under that state's reason (`tcp-invalid-ack` and the like),
+/// so nothing showed the overflow. Now a packet that fails while others of
+/// its flow wait joins them, and one that finds the queue full is dropped
+/// as `cluster-hold-overflow`.
+#[test]
+fn packets_behind_held_ones_wait_with_them_and_an_overflow_is_named() {
+    let mut cfg = EngineConfig::inside_outside(NodeId(2), [2, 2, 3, 4]);
+    cfg.sync = Some(SyncConfig {
+        hold_max_per_flow: 2,
+        defer_deadline: Duration::ZERO,
+        ..SyncConfig::default()
+    });
+    let mut b = Engine::new(cfg).expect("valid config");
+    b.set_peers_up(1);
+    b.set_ready(true);
+    let now = Instant::from_secs(1_700_000_000);
+    let (c, s) = v4_pair(40_010, 80);
+    let mut m = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+    m.syn();
+    // Node B never saw the SYN: the SYN-ACK waits for node A's state.
+    let synack = m.syn_ack();
+    let mut f = m.frame(&synack);
+    let v = b.process(&mut f, PacketMeta::default(), m.iface(Side::Server), now);
+    assert_eq!(v, Verdict::Hold);
+    // A malformed segment of the same flow (SYN and FIN) would be dropped
+    // on its own; behind a waiting packet it waits too…
+    let mut bad = m.syn_ack();
+    bad.flags = rampart_dataplane::packet::TcpFlags::SYN | rampart_dataplane::packet::TcpFlags::FIN;
+    let mut f = m.frame(&bad);
+    let v = b.process(&mut f, PacketMeta::default(), m.iface(Side::Server), now);
+    assert_eq!(v, Verdict::Hold);
+    // …and the third finds the flow's queue (two) full.
+    let ack = m.ack(Side::Server);
+    let mut f = m.frame(&ack);
+    let v = b.process(&mut f, PacketMeta::default(), m.iface(Side::Server), now);
+    assert_eq!(v, Verdict::Drop(DropReason::HoldOverflow));
+    assert_eq!(b.sync_counters().unwrap().hold_overflow, 1);
+    assert_eq!(b.counters().drops[DropReason::HoldOverflow.index()], 1);
+}
+
 #[test]
 fn a_deferred_packet_goes_out_at_its_deadline_without_an_ack() {
     let mut p = Pair::new(Duration::from_millis(10));

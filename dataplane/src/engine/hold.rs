@@ -92,6 +92,11 @@ impl HoldQueue {
         Ok(())
     }
 
+    /// Whether frames of `key` are waiting.
+    pub(super) fn holds(&self, key: &FlowKey) -> bool {
+        self.by_flow.contains_key(key)
+    }
+
     /// Take every frame held for `key` (to be judged again).
     pub(super) fn take(&mut self, key: &FlowKey) -> Vec<Held> {
         let held = self.by_flow.remove(key).unwrap_or_default();

@@ -674,7 +674,10 @@ impl Engine {
             return verdict;
         };
         match judged.decision {
-            Err(reason) if holdable(reason) => {
+            // A frame that lacks state waits for it; so does any frame that
+            // fails while earlier frames of its flow wait: it was judged
+            // against the state they are waiting to see change.
+            Err(reason) if holdable(reason) || sync.hold.holds(&key) => {
                 let held = Held {
                     frame: frame.to_vec(),
                     meta,
@@ -683,8 +686,9 @@ impl Engine {
                     reason,
                 };
                 if sync.hold.push(key, held).is_err() {
+                    // Counted under its own reason, not the stale state's.
                     bump(&mut sync.counters.hold_overflow);
-                    return verdict;
+                    return Verdict::Drop(DropReason::HoldOverflow);
                 }
                 bump(&mut sync.counters.held);
                 Verdict::Hold
@@ -750,7 +754,11 @@ impl Engine {
                 }
                 // Still lacking state: more of the peer's events may be on
                 // the way; wait out the deadline.
-                Err(reason) if holdable(reason) && now < h.deadline => keep.push(h),
+                // (A frame that waited only behind earlier ones of its flow
+                // may need more of them too.)
+                Err(reason) if (holdable(reason) || !holdable(h.reason)) && now < h.deadline => {
+                    keep.push(h)
+                }
                 Err(reason) => {
                     bump(&mut self.sync_mut().counters.held_refused);
                     bump(&mut self.counters.drops[reason.index()]);
