@@ -39,6 +39,9 @@ pub enum ToCluster {
         /// Whether this ends this worker's part of the dump.
         last: bool,
     },
+    /// Event batches were dropped here (the outbox overflowed): peers must
+    /// see a gap and resync in bulk.
+    Lost,
 }
 
 /// Messages from the driver to the bridge.
@@ -70,14 +73,17 @@ const BULK_CHUNK_FLOWS: usize = 4096;
 
 /// Most sync events a worker keeps for the driver while the channel to it
 /// is full (its batches are retried in order on every turn). Past this an
-/// event batch is dropped and counted (`events_dropped`).
+/// event batch is dropped and counted (`events_dropped`), and a
+/// [`ToCluster::Lost`] marker follows in order, so the protocol leaves a gap
+/// in its batch numbers and every peer resyncs in bulk.
 pub const OUTBOX_MAX_EVENTS: usize = 1 << 20;
 
 /// Counters of the link itself.
 #[derive(Debug, Default)]
 pub struct LinkCounters {
     /// Event batches the bridge could not hand over: the channel stayed
-    /// full until the worker's outbox held [`OUTBOX_MAX_EVENTS`].
+    /// full until the worker's outbox held [`OUTBOX_MAX_EVENTS`] (each loss
+    /// makes peers resync in bulk).
     pub events_dropped: AtomicU64,
     /// Peer events the engine refused (invalid state).
     pub apply_rejected: AtomicU64,
@@ -136,6 +142,8 @@ pub struct Port {
     outbox: std::collections::VecDeque<ToCluster>,
     /// Events in `outbox`.
     outbox_events: usize,
+    /// Most events `outbox` keeps ([`OUTBOX_MAX_EVENTS`]).
+    outbox_max: usize,
     counters: Arc<LinkCounters>,
 }
 
@@ -205,8 +213,12 @@ impl Port {
         }
         let batch = std::mem::take(events);
         self.flush();
-        if self.outbox_events + batch.len() > OUTBOX_MAX_EVENTS {
+        if self.outbox_events + batch.len() > self.outbox_max {
             self.counters.events_dropped.fetch_add(1, Ordering::Relaxed);
+            // One marker per run of losses, in order behind what waits.
+            if !matches!(self.outbox.back(), Some(ToCluster::Lost)) {
+                self.outbox.push_back(ToCluster::Lost);
+            }
             return;
         }
         self.outbox_events += batch.len();
@@ -219,7 +231,7 @@ impl Port {
         while let Some(msg) = self.outbox.pop_front() {
             let events = match &msg {
                 ToCluster::Events(batch) => batch.len(),
-                ToCluster::Bulk { .. } => 0,
+                ToCluster::Bulk { .. } | ToCluster::Lost => 0,
             };
             match self.to_cluster.try_send(msg) {
                 Ok(()) => self.outbox_events -= events,
@@ -309,6 +321,7 @@ fn link_with_depth(
             bulks: Vec::new(),
             outbox: std::collections::VecDeque::new(),
             outbox_events: 0,
+            outbox_max: OUTBOX_MAX_EVENTS,
             counters: counters.clone(),
         });
         to_workers.push((te_tx, wake.clone()));
@@ -452,6 +465,10 @@ pub async fn drive(
 fn handle_bridge(protocol: &mut Protocol, end: &mut DriverEnd, msg: ToCluster) {
     match msg {
         ToCluster::Events(events) => protocol.push_events(&events),
+        ToCluster::Lost => {
+            tracing::warn!("sync events lost in this node's outbox: peers will resync in bulk");
+            protocol.declare_loss();
+        }
         ToCluster::Bulk {
             peer,
             id,
@@ -589,6 +606,86 @@ mod tests {
         assert_eq!((peer, id, flows.len(), last), (2, 7, 10, true));
         ports[0].exchange(&mut engine, T0);
         assert!(driver.from_bridge.try_recv().is_err(), "sent once");
+    }
+
+    /// Issue 13: event batches dropped on a full outbox used to leave no
+    /// trace the protocol could see (peers waited for the next refresh, up
+    /// to 30 s). A loss now sends a marker, in order, that makes the
+    /// protocol leave a gap; the peer resyncs in bulk.
+    #[test]
+    fn events_lost_to_a_full_outbox_become_a_gap_peers_repair_in_bulk() {
+        let wakes = [Wake::new().expect("eventfd")];
+        let counters = Arc::new(LinkCounters::default());
+        let (mut ports, mut driver) = link_with_depth(counters.clone(), &wakes, 1);
+        ports[0].outbox_max = 2;
+        let mut engine = engine_with(4);
+        let mut all = drain_sync(&mut engine);
+        let mut rest = all.split_off(1);
+        let mut last = rest.split_off(2);
+        ports[0].send_to_peers(&mut all); // to the channel
+        ports[0].send_to_peers(&mut rest); // waits: two events
+        ports[0].send_to_peers(&mut last); // no room: lost, marker queued
+        assert_eq!(counters.events_dropped.load(Ordering::Relaxed), 1);
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            while let Ok(msg) = driver.from_bridge.try_recv() {
+                got.push(match msg {
+                    ToCluster::Events(b) => format!("events {}", b.len()),
+                    ToCluster::Lost => "lost".to_string(),
+                    ToCluster::Bulk { .. } => "bulk".to_string(),
+                });
+            }
+            ports[0].exchange(&mut engine, T0);
+        }
+        assert_eq!(got, ["events 1", "events 2", "lost"]);
+        // The driver makes the loss a gap: the peer's next batch number
+        // skips one, so it asks for the whole table.
+        let cfg = rampart_cluster::sync::ProtocolConfig::default();
+        let mut a = Protocol::new(1, 11, &[1, 2], cfg, T0);
+        let mut b = Protocol::new(2, 22, &[1, 2], cfg, T0);
+        a.on_peer_up(2, 1, T0);
+        b.on_peer_up(1, 1, T0);
+        // Frames both ways (bulk dumps answered as empty tables) until quiet.
+        let settle = |a: &mut Protocol, b: &mut Protocol| {
+            for _ in 0..20 {
+                let mut frames = [Vec::new(), Vec::new()];
+                for (i, p) in [&mut *a, &mut *b].into_iter().enumerate() {
+                    while let Some(o) = p.poll_output() {
+                        match o {
+                            Output::Send { frame, .. } => frames[i].push(frame),
+                            Output::BulkDump { peer, id } => {
+                                p.bulk_out(peer, id, Vec::new(), true, 0)
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                if frames.iter().all(Vec::is_empty) {
+                    return;
+                }
+                for f in &frames[0] {
+                    b.on_frame(1, 1, f, T0).expect("valid frame");
+                }
+                for f in &frames[1] {
+                    a.on_frame(2, 1, f, T0).expect("valid frame");
+                }
+            }
+        };
+        settle(&mut a, &mut b);
+        assert!(b.is_ready());
+        let before = b.counters().bulk_requested;
+        handle_bridge(&mut a, &mut driver, ToCluster::Lost);
+        a.push_events(&drain_sync(&mut engine_with(1)));
+        a.flush(T0);
+        settle(&mut a, &mut b);
+        assert_eq!(a.counters().local_losses, 1);
+        assert_eq!(b.counters().gaps, 1);
+        assert_eq!(
+            b.counters().bulk_requested,
+            before + 1,
+            "the gap asks for a bulk"
+        );
+        assert_eq!(b.counters().bulk_completed, before + 1);
     }
 
     /// Found by the cluster simulator (seed 102, four nodes): two peers

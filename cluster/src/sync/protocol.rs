@@ -149,6 +149,9 @@ pub struct ProtocolCounters {
     pub gaps: u64,
     /// Batches dropped from a resend buffer because it was full.
     pub resend_overflow: u64,
+    /// Losses of this node's own events before they reached the protocol
+    /// (declared with [`Protocol::declare_loss`]).
+    pub local_losses: u64,
     /// Frames refused as malformed (closed by the shell).
     pub malformed: u64,
     /// Frames that break the protocol (wrong node in Hello, message before Hello).
@@ -657,6 +660,17 @@ impl Protocol {
                 self.pending_acks.push((s.key, s.inc));
             }
             self.pending.push(o.event);
+        }
+    }
+
+    /// Some of this node's events were lost before they reached the
+    /// protocol (a worker's outbox overflowed). Each peer's next batch
+    /// number skips one, so every peer sees a gap and resyncs in bulk —
+    /// the loss is repaired, not left for the next refresh.
+    pub fn declare_loss(&mut self) {
+        add(&mut self.counters.local_losses, 1);
+        for p in self.peers.values_mut() {
+            p.tx_next += 1;
         }
     }
 
