@@ -35,11 +35,21 @@ struct Args {
     /// Stop at the first failing seed.
     #[arg(long)]
     fail_fast: bool,
+    /// Largest clock skew of a node, either way, in milliseconds.
+    #[arg(long, default_value_t = 50)]
+    max_skew_ms: u64,
+    /// Run without faults (traffic only).
+    #[arg(long)]
+    no_faults: bool,
 }
 
 fn main() {
     let args = Args::parse();
-    let cfg = SimConfig::default();
+    let cfg = SimConfig {
+        max_skew: Duration::from_millis(args.max_skew_ms),
+        faults: !args.no_faults,
+        ..SimConfig::default()
+    };
     if let Some(seed) = args.seed {
         let out = if args.trace {
             replay(seed, &cfg)
