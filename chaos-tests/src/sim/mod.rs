@@ -37,24 +37,9 @@ use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::engine::EngineConfig;
 use rampart_dataplane::policy::compile::{Policy, compile};
 use rampart_dataplane::policy::parse::parse_config;
+use rampart_node::lab::BYPASS_5002_POLICY;
 
 pub use world::Fault;
-
-/// The simulated nodes' policy: inside→outside by security level; TCP
-/// port 5002 in a tcp-state-bypass class (both directions permitted, as
-/// bypass flows are picked up mid-stream on the reverse path).
-pub const POLICY: &str = "\
-access-list BYP extended permit tcp any any eq 5002
-access-list BYP extended permit tcp any eq 5002 any
-access-list OUTSIDE_IN extended permit tcp any eq 5002 any
-access-group OUTSIDE_IN in interface outside
-class-map BYP
- match access-list BYP
-policy-map global_policy
- class BYP
-  set connection advanced-options tcp-state-bypass
-service-policy global_policy global
-";
 
 /// What a run may draw from.
 #[derive(Debug, Clone)]
@@ -133,11 +118,13 @@ impl Outcome {
     }
 }
 
+/// The simulated nodes' policy: the lab's (inside→outside by security
+/// level; TCP port 5002 in a tcp-state-bypass class, both directions).
 fn policy() -> Arc<Policy> {
     static POLICY_CELL: OnceLock<Arc<Policy>> = OnceLock::new();
     POLICY_CELL
         .get_or_init(|| {
-            let cfg = parse_config(POLICY)
+            let cfg = parse_config(BYPASS_5002_POLICY)
                 .expect("the simulator's policy parses")
                 .config;
             let interfaces = EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces;

@@ -397,26 +397,8 @@ impl World {
                 let silent = self.net.links[link].partitioned
                     || self.nodes[a].frozen_until.is_some()
                     || self.nodes[b].frozen_until.is_some();
-                let l = &mut self.net.links[link];
-                if l.conn == Some(conn) && silent {
-                    l.conn = None;
-                    let [a, b] = l.ends;
-                    self.push(
-                        self.now,
-                        Ev::PeerDown {
-                            node: a,
-                            peer: b,
-                            conn,
-                        },
-                    );
-                    self.push(
-                        self.now,
-                        Ev::PeerDown {
-                            node: b,
-                            peer: a,
-                            conn,
-                        },
-                    );
+                if self.net.links[link].conn == Some(conn) && silent {
+                    self.close_link(link);
                 }
             }
             Ev::Dial => self.dial(),
@@ -598,6 +580,17 @@ impl World {
                     frame: frame.clone(),
                 },
             );
+        }
+    }
+
+    /// The link's connection ends now; both ends learn it at once.
+    fn close_link(&mut self, link: usize) {
+        let l = &mut self.net.links[link];
+        if let Some(conn) = l.conn.take() {
+            let [a, b] = l.ends;
+            for (node, peer) in [(a, b), (b, a)] {
+                self.push(self.now, Ev::PeerDown { node, peer, conn });
+            }
         }
     }
 
@@ -911,25 +904,7 @@ impl World {
             Fault::Reset(a, b) => {
                 self.open_span(format!("reset n{a}-n{b}"), Some(self.now + SETTLE));
                 let li = self.net.index(a, b);
-                if let Some(conn) = self.net.links[li].conn.take() {
-                    let [a, b] = self.net.links[li].ends;
-                    self.push(
-                        self.now,
-                        Ev::PeerDown {
-                            node: a,
-                            peer: b,
-                            conn,
-                        },
-                    );
-                    self.push(
-                        self.now,
-                        Ev::PeerDown {
-                            node: b,
-                            peer: a,
-                            conn,
-                        },
-                    );
-                }
+                self.close_link(li);
             }
             Fault::Spike(a, b, d, extra) => {
                 let until = self.now + d.as_nanos() as u64;
