@@ -18,7 +18,7 @@ fn two_thousand_seeds_keep_every_invariant() {
     let cfg = SimConfig::default();
     let next = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
-    let totals = Mutex::new((0u64, 0u64, 0u64, 0u64, 0u64));
+    let totals = Mutex::new((0u64, 0u64, 0u64, 0u64, 0u64, 0u64));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -36,6 +36,7 @@ fn two_thousand_seeds_keep_every_invariant() {
                         t.2 += out.stats.faults.len() as u64;
                         t.3 += out.stats.flows_at_risk as u64;
                         t.4 += out.stats.excused_drops;
+                        t.5 += out.stats.stalls;
                     }
                     if !out.passed() {
                         failures.lock().unwrap().push((seed, out));
@@ -44,10 +45,17 @@ fn two_thousand_seeds_keep_every_invariant() {
             });
         }
     });
-    let (flows, packets, faults, at_risk, excused) = *totals.lock().unwrap();
+    let (flows, packets, faults, at_risk, excused, stalls) = *totals.lock().unwrap();
     eprintln!(
         "{seeds} seeds: {flows} flows, {packets} packets, {faults} faults, \
-         {at_risk} flows at risk after a crash, {excused} drops excused by faults"
+         {at_risk} flows at risk after a crash, {excused} drops excused by faults, \
+         {stalls} stopped nodes resynced"
+    );
+    // The faults must bite, or the seeds prove nothing.
+    assert!(faults >= seeds, "about two faults per seed were drawn");
+    assert!(
+        stalls > 0 && excused > 0 && at_risk > 0,
+        "freezes, drops under faults and crashes with unreplicated state all happened"
     );
     let mut failures = failures.into_inner().unwrap();
     failures.sort_by_key(|(seed, _)| *seed);

@@ -206,6 +206,7 @@ async fn run_node(
                         .ready_ns
                         .store(epoch.elapsed().as_nanos() as u64, Ordering::Relaxed);
                 }
+                Output::NotReady => engine.set_ready(false),
             }
         }
     }

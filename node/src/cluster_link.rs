@@ -62,6 +62,9 @@ pub enum ToEngine {
     PeersUp(usize),
     /// The node is ready.
     Ready,
+    /// The node must stop forwarding until it is ready again (it was
+    /// stopped past the protocol's `stall_after` and resyncs).
+    NotReady,
 }
 
 /// Depth of each channel, in messages (a message is one batch).
@@ -182,6 +185,7 @@ impl Port {
                 }
                 ToEngine::PeersUp(n) => engine.set_peers_up(n),
                 ToEngine::Ready => engine.set_ready(true),
+                ToEngine::NotReady => engine.set_ready(false),
             }
         }
         self.flush();
@@ -522,6 +526,12 @@ async fn pump(
                     protocol.peers_up()
                 );
                 end.tell_all(|| ToEngine::Ready).await;
+            }
+            Output::NotReady => {
+                tracing::warn!(
+                    "this node was stopped longer than the stall limit: not forwarding until it has resynced with its peers"
+                );
+                end.tell_all(|| ToEngine::NotReady).await;
             }
         }
     }

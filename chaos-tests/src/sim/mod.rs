@@ -96,6 +96,8 @@ pub struct Stats {
     pub sync_events: u64,
     /// Stream frames between nodes.
     pub sync_frames: u64,
+    /// Times a node found it had been stopped and resynced.
+    pub stalls: u64,
     /// The faults injected.
     pub faults: Vec<String>,
 }

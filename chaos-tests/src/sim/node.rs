@@ -188,6 +188,7 @@ impl SimNode {
                     }
                     Output::PeersUp(n) => self.engine.set_peers_up(n),
                     Output::Ready => self.engine.set_ready(true),
+                    Output::NotReady => self.engine.set_ready(false),
                 }
             }
             if !again {

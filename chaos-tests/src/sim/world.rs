@@ -537,6 +537,12 @@ impl World {
                 }
             }
         }
+        if was_ready && !self.nodes[i].engine.is_ready() {
+            self.log(format!(
+                "n{i} found it was stopped: not ready until it resyncs"
+            ));
+            self.stats.stalls += 1;
+        }
         if !was_ready && self.nodes[i].engine.is_ready() {
             self.log(format!("n{i} ready"));
             let now = self.now;

@@ -54,6 +54,13 @@ pub struct ProtocolConfig {
     /// …up to this many copies in all (a lost datagram is never
     /// retransmitted by QUIC, and the stream may be stalled behind a loss).
     pub datagram_copies: u8,
+    /// A ready node that was itself stopped this long (SIGSTOP, a VM
+    /// paused, a stalled host: no input and no timer reached it) holds
+    /// state its peers moved past: it stops forwarding and resyncs in bulk
+    /// before it is ready again. The shell is woken at least four times per
+    /// this interval, so an idle node is never mistaken for a stopped one.
+    /// Zero turns the check off.
+    pub stall_after: Duration,
 }
 
 impl Default for ProtocolConfig {
@@ -67,6 +74,7 @@ impl Default for ProtocolConfig {
             datagram_max_bytes: 1100,
             datagram_resend: Duration::from_millis(20),
             datagram_copies: 4,
+            stall_after: Duration::from_secs(2),
         }
     }
 }
@@ -106,6 +114,9 @@ pub enum Output {
     PeersUp(usize),
     /// The node became ready to forward.
     Ready,
+    /// The node must stop forwarding: it was stopped for longer than
+    /// `stall_after` and resyncs before it is ready again.
+    NotReady,
 }
 
 /// A peer's state as the protocol sees it.
@@ -178,6 +189,9 @@ pub struct ProtocolCounters {
     pub datagrams_received: u64,
     /// Datagram copies sent again for batches not acked in time.
     pub datagrams_resent: u64,
+    /// Times this node found it had been stopped (see `stall_after`) and
+    /// went back to resync before forwarding.
+    pub stalls: u64,
 }
 
 fn add(c: &mut u64, n: u64) {
@@ -231,6 +245,8 @@ pub struct Protocol {
     config: ProtocolConfig,
     peers: BTreeMap<u16, Peer>,
     started: Instant,
+    /// The latest time any input or timer reached the protocol.
+    last_seen_time: Instant,
     ready: bool,
     bulk: Option<BulkIn>,
     /// Peers whose whole table this node still needs: every peer while it
@@ -285,6 +301,7 @@ impl Protocol {
             config,
             peers,
             started: now,
+            last_seen_time: now,
             ready: false,
             bulk: None,
             wanted: std::collections::BTreeSet::new(),
@@ -353,6 +370,31 @@ impl Protocol {
         self.outputs.push_back(Output::Send { peer, frame });
     }
 
+    /// Note that time `now` reached the protocol; a ready node that finds
+    /// it was stopped for `stall_after` or more stops forwarding and asks
+    /// its peers for their tables again.
+    fn tick(&mut self, now: Instant) {
+        let stall = self.config.stall_after;
+        if self.ready && !stall.is_zero() && now.saturating_since(self.last_seen_time) >= stall {
+            add(&mut self.counters.stalls, 1);
+            self.ready = false;
+            self.outputs.push_back(Output::NotReady);
+            // Ready again after a bulk from a peer, as at the start; a node
+            // alone goes ready again at the join timeout.
+            self.started = now;
+            self.bulk_tries = 0;
+            let up: Vec<u16> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| p.phase == PeerPhase::Up)
+                .map(|(&id, _)| id)
+                .collect();
+            self.wanted.extend(up);
+            self.next_bulk(now);
+        }
+        self.last_seen_time = self.last_seen_time.max(now);
+    }
+
     fn become_ready(&mut self) {
         if !self.ready {
             self.ready = true;
@@ -361,7 +403,8 @@ impl Protocol {
     }
 
     /// A connection to `peer` came up (identity verified by the transport).
-    pub fn on_peer_up(&mut self, peer: u16, conn: u64, _now: Instant) {
+    pub fn on_peer_up(&mut self, peer: u16, conn: u64, now: Instant) {
+        self.tick(now);
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -377,6 +420,7 @@ impl Protocol {
 
     /// The connection `conn` to `peer` is gone.
     pub fn on_peer_down(&mut self, peer: u16, conn: u64, now: Instant) {
+        self.tick(now);
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -406,6 +450,7 @@ impl Protocol {
         frame: &[u8],
         now: Instant,
     ) -> Result<(), FrameError> {
+        self.tick(now);
         let Some(p) = self.peers.get_mut(&peer) else {
             add(&mut self.counters.protocol_errors, 1);
             return Err(FrameError::Protocol("frame from an unknown peer"));
@@ -487,8 +532,9 @@ impl Protocol {
         peer: u16,
         conn: u64,
         frame: &[u8],
-        _now: Instant,
+        now: Instant,
     ) -> Result<(), FrameError> {
+        self.tick(now);
         let Some(p) = self.peers.get(&peer) else {
             add(&mut self.counters.protocol_errors, 1);
             return Err(FrameError::Protocol("datagram from an unknown peer"));
@@ -682,6 +728,7 @@ impl Protocol {
     /// Batch the pending events to every peer. Peers that are down get the
     /// batches into their resend buffer, sent when they come back.
     pub fn flush(&mut self, now: Instant) {
+        self.tick(now);
         if self.pending.is_empty() {
             return;
         }
@@ -772,12 +819,16 @@ impl Protocol {
     /// When [`handle_timeout`](Self::handle_timeout) should next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let resend = self.next_datagram_resend();
+        // A heartbeat, so that a node that sat idle is not taken for one
+        // that was stopped.
+        let beat = (!self.config.stall_after.is_zero())
+            .then(|| self.last_seen_time + self.config.stall_after / 4);
         let t = match self.bulk {
-            Some(b) => b.started + self.config.bulk_timeout,
-            None if self.ready => return resend,
-            None => self.started + self.config.join_timeout,
+            Some(b) => Some(b.started + self.config.bulk_timeout),
+            None if self.ready => None,
+            None => Some(self.started + self.config.join_timeout),
         };
-        Some(resend.map_or(t, |r| r.min(t)))
+        [resend, beat, t].into_iter().flatten().min()
     }
 
     /// When an unacked batch's next datagram copy is due, if any.
@@ -823,6 +874,7 @@ impl Protocol {
     /// Timers: the join timeout (alone → ready), the bulk timeout and the
     /// datagram copies of unacked batches.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
         self.resend_datagrams(now);
         match self.bulk {
             Some(b) if now >= b.started + self.config.bulk_timeout => {
@@ -935,6 +987,7 @@ mod tests {
                     }
                     Output::PeersUp(_) => {}
                     Output::Ready => self.ready[i] = true,
+                    Output::NotReady => self.ready[i] = false,
                 }
             }
         }
@@ -1064,6 +1117,8 @@ mod tests {
     #[test]
     fn unacked_batches_are_resent_as_datagrams_a_bounded_number_of_times() {
         let mut n = Net::new();
+        // (The stall heartbeat is another timer: off here.)
+        n.p[0].config.stall_after = Duration::ZERO;
         n.connect();
         n.p[0].push_events(&[out(1, false)]);
         n.p[0].flush(T0);
@@ -1183,6 +1238,7 @@ mod tests {
     #[test]
     fn a_ready_nodes_stalled_bulk_times_out() {
         let mut n = Net::new();
+        n.p[0].config.stall_after = Duration::ZERO;
         n.connect();
         assert!(n.ready[0]);
         n.p[0].wanted.insert(2);
@@ -1197,9 +1253,52 @@ mod tests {
         assert_eq!(n.p[0].counters().bulk_requested, asked + 1);
     }
 
+    /// Issue 13, scenario 2: a node stopped (SIGSTOP) past `stall_after`
+    /// holds state its peers moved past. On its first input after it
+    /// resumes it stops forwarding, asks a peer for its table, and is
+    /// ready again once that bulk is in. An idle node is woken by the
+    /// heartbeat and never taken for a stopped one.
+    #[test]
+    fn a_node_stopped_past_stall_after_resyncs_before_forwarding_again() {
+        let mut n = Net::new();
+        n.connect();
+        assert_eq!(n.ready, [true, true]);
+        let every = ProtocolConfig::default().stall_after / 4;
+        // Idle but running: the heartbeat keeps it from looking stopped.
+        let mut t = T0;
+        for _ in 0..20 {
+            let due = n.p[0].poll_timeout().expect("heartbeat");
+            assert!(due <= t + every);
+            t = due;
+            n.p[0].handle_timeout(t);
+        }
+        assert_eq!(n.p[0].counters().stalls, 0);
+        // Stopped for 10 s: the first timer after SIGCONT sees the gap.
+        n.p[0].handle_timeout(t + Duration::from_secs(10));
+        assert_eq!(n.p[0].counters().stalls, 1);
+        assert!(!n.p[0].is_ready());
+        let mut saw_not_ready = false;
+        while let Some(o) = n.p[0].poll_output() {
+            match o {
+                Output::NotReady => saw_not_ready = true,
+                Output::Send { frame, .. } => n.wire[1].push_back(frame),
+                _ => {}
+            }
+        }
+        assert!(saw_not_ready, "the shell is told to stop forwarding");
+        let before = n.p[0].counters().bulk_completed;
+        n.settle();
+        assert!(n.p[0].is_ready(), "ready again after the bulk");
+        assert_eq!(n.p[0].counters().bulk_completed, before + 1);
+    }
+
     #[test]
     fn alone_after_the_join_timeout() {
-        let mut p = Protocol::new(1, 1, &[1, 2], ProtocolConfig::default(), T0);
+        let cfg = ProtocolConfig {
+            stall_after: Duration::ZERO,
+            ..ProtocolConfig::default()
+        };
+        let mut p = Protocol::new(1, 1, &[1, 2], cfg, T0);
         assert_eq!(p.poll_timeout(), Some(T0 + Duration::from_secs(3)));
         p.handle_timeout(T0 + Duration::from_secs(2));
         assert!(!p.is_ready());
