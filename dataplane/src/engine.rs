@@ -233,6 +233,9 @@ pub struct Engine {
     sync: Option<self::sync::SyncState>,
     /// Connection log events waiting for the shell.
     conn_log: self::connlog::ConnLog,
+    /// The last frame judged passed leniently (a TCP segment the tracker
+    /// let by without checks or a change of state).
+    judged_lenient: bool,
 }
 
 impl Engine {
@@ -276,6 +279,7 @@ impl Engine {
             swept: Vec::new(),
             effects: std::collections::VecDeque::new(),
             conn_log: Default::default(),
+            judged_lenient: false,
         })
     }
 
@@ -441,6 +445,7 @@ impl Engine {
         ingress: IfaceId,
         now: Instant,
     ) -> Judgement {
+        self.judged_lenient = false;
         let unflowed = |decision| Judgement {
             decision,
             flow: None,
@@ -764,6 +769,7 @@ impl Engine {
                         }
                         Tracked::Ignored => {
                             bump(&mut self.counters.tcp_ignored_passed);
+                            self.judged_lenient = true;
                             false
                         }
                         Tracked::RstChallenged => {

@@ -11,6 +11,7 @@ use proptest::prelude::*;
 use rampart_dataplane::conntrack::{NodeId, TcpState};
 use rampart_dataplane::engine::Effect;
 use rampart_dataplane::engine::sync::{EventKind, SyncConfig, SyncOut};
+use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::sync::SyncEvent;
 use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
@@ -302,6 +303,87 @@ fn packets_behind_held_ones_wait_with_them_and_an_overflow_is_named() {
     assert_eq!(v, Verdict::Drop(DropReason::HoldOverflow));
     assert_eq!(b.sync_counters().unwrap().hold_overflow, 1);
     assert_eq!(b.counters().drops[DropReason::HoldOverflow.index()], 1);
+}
+
+/// Found by the cluster simulator (seed 21058): node B held a mid-stream
+/// server segment for want of state; node A's insert (SYN-SENT) arrived
+/// ahead of its updates, and the tracker lets a responder's segment in
+/// SYN-SENT by without checks (RFC 5961's challenge ACK), so B released it
+/// on the insert with no change of state, never told A of it, and the
+/// connection hung. A lenient pass on a peer's state now waits for the
+/// rest of that state; the segment then passes with its checks, and B
+/// tells its peer.
+#[test]
+fn a_held_segment_waits_past_an_insert_for_the_updates_behind_it() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_011, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
+    let syn = m.syn();
+    assert!(matches!(
+        p.send(0, m.frame(&syn), m.iface(Side::Client)),
+        Verdict::Forward { .. }
+    ));
+    m.set_shift(shift_of(&p, &m));
+    // The whole start of the conversation crosses node A; B hears nothing yet.
+    for seg in [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 100)] {
+        let v = p.send(0, m.frame(&seg), m.iface(seg.from));
+        assert!(matches!(v, Verdict::Forward { .. }));
+    }
+    assert!(p.inbox[1].len() >= 2, "an insert and updates wait for B");
+    // The server's next segment (its ACK of the data) takes the other path.
+    let reply = m.ack(Side::Server);
+    let v = p.send(1, m.frame(&reply), m.iface(Side::Server));
+    assert_eq!(v, Verdict::Hold);
+    let delivered = p.delivered.len();
+    // Only the insert (SYN-SENT) reaches B: the segment keeps waiting.
+    let insert = p.inbox[1].pop_front().expect("the insert");
+    p.nodes[1].apply_sync(&insert.event, p.now).expect("valid");
+    p.collect(1);
+    assert_eq!(
+        p.delivered.len(),
+        delivered,
+        "not released on the insert alone"
+    );
+    // The updates follow: it passes with its checks, and B syncs what it saw.
+    p.deliver(1);
+    assert_eq!(p.delivered.len(), delivered + 1, "released on the updates");
+    assert!(
+        p.inbox[0]
+            .iter()
+            .any(|o| o.event.key() == &FlowKey::of(&m.tuple()).0 && o.kind == EventKind::Update),
+        "B tells A of the server's segment"
+    );
+}
+
+/// Found by the cluster simulator (seed 31905): a path moved to node B
+/// in the same millisecond as the handshake's last ACK passed node A; B,
+/// which had only the SYN, dropped the client's next segment as
+/// `tcp-3whs-failed` at once. That reason can come from state a peer has
+/// moved past, so the segment now waits for it like the others.
+#[test]
+fn a_handshake_failure_on_a_peers_state_waits_for_the_rest_of_it() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_012, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    p.send(0, m.frame(&syn), m.iface(Side::Client));
+    m.set_shift(shift_of(&p, &m));
+    let synack = m.syn_ack();
+    p.send(0, m.frame(&synack), m.iface(Side::Server));
+    // B learns the flow up to the SYN-ACK (SYN-RECEIVED).
+    p.deliver(1);
+    for seg in [m.ack(Side::Client), m.data(Side::Server, 50)] {
+        p.send(0, m.frame(&seg), m.iface(seg.from));
+    }
+    // The client's ACK of that data reaches B before A's updates: on B's
+    // state it acknowledges more than the server ever sent.
+    let data = m.ack(Side::Client);
+    let v = p.send(1, m.frame(&data), m.iface(Side::Client));
+    assert_eq!(v, Verdict::Hold, "waits instead of tcp-3whs-failed");
+    let delivered = p.delivered.len();
+    p.deliver(1);
+    assert_eq!(p.delivered.len(), delivered + 1);
+    assert_eq!(p.drops(), 0);
 }
 
 #[test]

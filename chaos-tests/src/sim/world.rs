@@ -776,6 +776,14 @@ impl World {
 
     fn dropped(&mut self, f: usize, node: usize, reason: &str) {
         self.stats.drops += 1;
+        let key = self.flows[f].key;
+        if self.nodes[node].alive {
+            let state = self.nodes[node].state_of(&key, self.now);
+            self.log(format!(
+                "flow {f} dropped at n{node} ({reason}); its state there: {:?}",
+                state.map(|s| s.proto)
+            ));
+        }
         let flow = &self.flows[f];
         let started = flow.started;
         let kind = flow.kind;

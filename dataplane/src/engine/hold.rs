@@ -35,6 +35,12 @@ pub(super) struct Held {
     pub deadline: Instant,
     /// The drop it met, counted if it is never released.
     pub reason: DropReason,
+    /// A peer's state let it pass only leniently (without checks or a
+    /// change of state, as a TCP segment in SYN-SENT that the tracker lets
+    /// by for RFC 5961's challenge ACK): more of the peer's state may be
+    /// on the way, so it waits on, and leaves at its deadline if it still
+    /// passes.
+    pub lenient: bool,
 }
 
 /// Why a frame could not be kept (it is judged without waiting instead).
@@ -253,6 +259,7 @@ mod tests {
             meta: PacketMeta::default(),
             ingress: IfaceId(1),
             deadline: Instant::ZERO + Duration::from_millis(deadline_ms),
+            lenient: false,
             reason: DropReason::TcpNotSyn,
         }
     }

@@ -290,6 +290,8 @@ fn holdable(reason: DropReason) -> bool {
             | DropReason::TcpSeqPastWindow
             | DropReason::TcpAckPastWindow
             | DropReason::TcpInvalidState
+            | DropReason::Tcp3whsFailed
+            | DropReason::TcpRstOutOfWindow
     )
 }
 
@@ -684,6 +686,7 @@ impl Engine {
                     ingress,
                     deadline: now + sync.config.hold_deadline,
                     reason,
+                    lenient: false,
                 };
                 if sync.hold.push(key, held).is_err() {
                     // Counted under its own reason, not the stale state's.
@@ -738,17 +741,30 @@ impl Engine {
         }
         let mut keep = Vec::new();
         for mut h in held {
-            let judged = self.judge(&mut h.frame, h.meta, h.ingress, now);
+            // Judged on a copy: a pass rewrites the frame (normalizer,
+            // sequence offset), and a frame kept waiting must stay as received.
+            let mut frame = h.frame.clone();
+            let judged = self.judge(&mut frame, h.meta, h.ingress, now);
             match judged.decision {
+                // A lenient pass on a peer's state proves nothing yet: that
+                // state may be the first of several on their way (an insert
+                // ahead of its updates). Wait on; at the deadline it leaves
+                // if it still passes.
+                Ok(_) if self.judged_lenient && now < h.deadline => {
+                    self.counters.tcp_ignored_passed =
+                        self.counters.tcp_ignored_passed.saturating_sub(1);
+                    h.lenient = true;
+                    keep.push(h);
+                }
                 Ok(egress) => {
                     bump(&mut self.sync_mut().counters.held_released);
                     if h.meta.checksum == ChecksumState::Partial {
-                        complete_checksum(&mut h.frame);
+                        complete_checksum(&mut frame);
                     }
-                    self.count_forwarded(h.frame.len());
+                    self.count_forwarded(frame.len());
                     self.push_effect(Effect::Release {
                         egress,
-                        frame: h.frame,
+                        frame,
                         cause: ReleaseCause::HeldPassed,
                     });
                 }
@@ -779,9 +795,37 @@ impl Engine {
         sync.hold.expire(now, &mut expired);
         let mut sends = Vec::new();
         sync.defer.expire(now, &mut sends);
+        let mut late = Vec::new();
         for h in expired {
+            if h.lenient {
+                late.push(h);
+                continue;
+            }
             bump(&mut sync.counters.held_expired);
             bump(&mut self.counters.drops[h.reason.index()]);
+        }
+        // Frames that passed only leniently and met no newer state: they
+        // leave as a standalone engine would have let them.
+        for mut h in late {
+            let judged = self.judge(&mut h.frame, h.meta, h.ingress, now);
+            match judged.decision {
+                Ok(egress) => {
+                    bump(&mut self.sync_mut().counters.held_released);
+                    if h.meta.checksum == ChecksumState::Partial {
+                        complete_checksum(&mut h.frame);
+                    }
+                    self.count_forwarded(h.frame.len());
+                    self.push_effect(Effect::Release {
+                        egress,
+                        frame: h.frame,
+                        cause: ReleaseCause::HeldPassed,
+                    });
+                }
+                Err(reason) => {
+                    bump(&mut self.sync_mut().counters.held_expired);
+                    bump(&mut self.counters.drops[reason.index()]);
+                }
+            }
         }
         for d in sends {
             bump(&mut self.sync_mut().counters.deferred_timed_out);
