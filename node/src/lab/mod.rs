@@ -8,6 +8,7 @@
 //! processes, observed through their admin API and exit summary),
 //! [`traffic`] and [`report`].
 
+pub mod lossy;
 pub mod netns;
 pub mod proc;
 pub mod report;
