@@ -194,6 +194,20 @@ impl Bench {
         self.procs[i].as_ref()
     }
 
+    /// The messages node `i` has logged so far that contain `part`.
+    pub fn logged(&self, i: usize, part: &str) -> Vec<String> {
+        self.procs[i]
+            .as_ref()
+            .map(|p| {
+                p.log()
+                    .into_iter()
+                    .filter(|r| r.message.contains(part))
+                    .map(|r| r.message)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Node `i`'s admin API (whether or not it runs).
     pub fn endpoint(&self, i: usize) -> Result<Endpoint, LabError> {
         Ok(Endpoint::of(

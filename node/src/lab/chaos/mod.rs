@@ -62,8 +62,6 @@ pub struct Dims {
     pub cut_for: Duration,
     /// Traffic through the restarted node between two restarts.
     pub between_restarts: Duration,
-    /// How long after starting the policy write the leader is killed.
-    pub kill_into_write: Duration,
     /// The bound of a scenario's whole traffic.
     pub limit: Duration,
 }
@@ -85,7 +83,6 @@ impl Size {
                 loss_for: Duration::from_secs(15),
                 cut_for: Duration::from_secs(10),
                 between_restarts: Duration::from_secs(1),
-                kill_into_write: Duration::from_millis(30),
                 limit: Duration::from_secs(150),
             },
             Size::Full => Dims {
@@ -101,7 +98,6 @@ impl Size {
                 loss_for: Duration::from_secs(60),
                 cut_for: Duration::from_secs(10),
                 between_restarts: Duration::from_secs(5),
-                kill_into_write: Duration::from_millis(30),
                 limit: Duration::from_secs(300),
             },
         }

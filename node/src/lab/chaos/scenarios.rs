@@ -71,9 +71,40 @@ fn bench(ctx: &Ctx, name: &str, opts: BenchOpts, policy: &str) -> Result<Bench, 
         b.start(i)?;
     }
     for i in 0..b.nodes() {
-        b.wait_ready(i, READY)?;
+        if let Err(e) = b.wait_ready(i, READY) {
+            // What every node's sync says: who asked whom for a bulk.
+            let views: Vec<String> = (0..b.nodes()).map(|j| sync_view(&b, j)).collect();
+            return Err(LabError::Bench(format!("{e}\n{}", views.join("\n"))));
+        }
     }
     Ok(b)
+}
+
+/// Node `i`'s peers and bulk counters, for a message.
+fn sync_view(b: &Bench, i: usize) -> String {
+    match b.cluster(i) {
+        Ok(v) => {
+            let peers: Vec<String> = v
+                .status
+                .peers
+                .iter()
+                .map(|p| format!("{} {}", p.name, p.state))
+                .collect();
+            let s = v.status.sync.unwrap_or_default();
+            format!(
+                "{}: ready {}, peers [{}], bulk requested {} completed {} failed {} served {}, flows received {}",
+                b.name(i),
+                v.status.sync_ready,
+                peers.join(", "),
+                s.bulk_requested,
+                s.bulk_completed,
+                s.bulk_failed,
+                s.bulk_served,
+                s.bulk_flows_received
+            )
+        }
+        Err(e) => format!("{}: {e}", b.name(i)),
+    }
 }
 
 /// The scenario's usual traffic: long inspected streams, bypass streams and
@@ -601,22 +632,50 @@ pub fn raft_leader(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
         .ok_or_else(|| LabError::Bench("no Raft leader".into()))?;
     let dead = usize::from(leader) - 1;
     let writer = (0..3).find(|&i| i != dead).unwrap_or(0);
-    let next =
-        format!("{BYPASS_5002_POLICY}access-list OUTSIDE_IN extended permit tcp any eq 5009 any\n");
-    let file = b.dir().join("next.cfg");
-    std::fs::write(&file, &next).map_err(crate::lab::file_error(&file))?;
+    let write_file = |name: &str, port: u16| -> Result<String, LabError> {
+        let text = format!(
+            "{BYPASS_5002_POLICY}access-list OUTSIDE_IN extended permit tcp any eq {port} any\n"
+        );
+        let file = b.dir().join(name);
+        std::fs::write(&file, text).map_err(crate::lab::file_error(&file))?;
+        Ok(file.display().to_string())
+    };
+    // An unfaulted write first: how long one takes here, so the fault
+    // lands in the middle of the next one whatever the machine's speed.
+    let base_file = write_file("base.cfg", 5008)?;
+    let t_base = Instant::now();
+    let (code, out, err) = finish_command(
+        rampart(&b, writer, &["configure", &base_file])?,
+        Duration::from_secs(40),
+    );
+    let base = t_base.elapsed();
+    if code != Some(0) {
+        return Err(LabError::Bench(format!("the unfaulted write: {out} {err}")));
+    }
+    let v1 = wait_for(Duration::from_secs(20), || agreed(&b, 3) == Some(v1 + 1))
+        .map(|_| v1 + 1)
+        .ok_or_else(|| {
+            LabError::Bench("the three nodes never agreed on the unfaulted write".into())
+        })?;
+    let file_s = write_file("next.cfg", 5009)?;
     ctx.progress(&format!(
         "raft-leader: a policy write on {} while its leader {} is killed",
         b.name(writer),
         b.name(dead)
     ));
-    let file_s = file.display().to_string();
+    let t_write = Instant::now();
     let write = rampart(&b, writer, &["configure", &file_s])?;
-    // Into the write: the command has started and reached its node.
-    std::thread::sleep(d.kill_into_write);
+    // Into the write: half the time an unfaulted one takes.
+    std::thread::sleep(base / 2);
     let t_kill = Instant::now();
     b.fail(dead)?;
     let (code, out, err) = finish_command(write, Duration::from_secs(40));
+    row.note(format!("an unfaulted write took {} ms", ms(base)));
+    row.note(format!(
+        "the write ran {} ms; the leader was killed {} ms after it started",
+        ms(t_write.elapsed()),
+        ms(t_kill.duration_since(t_write))
+    ));
     let alive: Vec<usize> = (0..3).filter(|&i| i != dead).collect();
     let survivors = wait_for(Duration::from_secs(30), || {
         let v: Vec<(u64, u64)> = alive.iter().filter_map(|&i| versions(&b, i)).collect();
@@ -630,9 +689,27 @@ pub fn raft_leader(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     match code {
         Some(0) => {
             row.note(format!("the write committed: {out}"));
+            // Nothing else writes: every version after the unfaulted
+            // write's is this write's.
+            let applied: Vec<String> = b
+                .logged(writer, "in force")
+                .into_iter()
+                .filter(|m| {
+                    m.split_whitespace()
+                        .filter_map(|w| w.parse::<u64>().ok())
+                        .any(|v| v > v1)
+                })
+                .collect();
+            row.note(format!(
+                "{} logged after the write: {applied:?}",
+                b.name(writer)
+            ));
             row.check(
                 out.contains(&format!("version {}", v1 + 1)),
-                format!("the write reports version {} ({out})", v1 + 1),
+                format!(
+                    "the write committed once, as version {}: it reports \"{out}\", so it was committed more than once (the follower retried it after its forward to the dying leader failed)",
+                    v1 + 1
+                ),
             );
         }
         _ => {
