@@ -81,6 +81,22 @@ enum LabCommand {
         #[arg(long, default_value = lab::UP_DIR)]
         dir: PathBuf,
     },
+    /// Run failover chaos scenarios (a node killed or frozen, the sync link
+    /// lossy or cut, restarts, the Raft leader killed mid-write) with real
+    /// node processes and traffic; print one table; exit 1 if any fails.
+    Chaos {
+        /// Run only this scenario (kill-a, freeze-a, lossy-link, cut-link,
+        /// wiped-restart, raft-leader, bypass-mixed, restart-loop).
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Print the report as JSON (nothing else on stdout).
+        #[arg(long)]
+        json: bool,
+        /// `full` (the default: 200 streams, 200 new connections/s, 60 s of
+        /// loss) or `ci` (the chaos suite's smaller numbers).
+        #[arg(long, default_value = "full", value_parser = ["full", "ci"])]
+        size: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,6 +200,24 @@ fn dispatch(
                 None => lab::run(json)?,
                 Some(LabCommand::Up { prefix, dir }) => lab::up(&prefix, &dir)?,
                 Some(LabCommand::Down { dir }) => lab::down(&dir)?,
+                Some(LabCommand::Chaos {
+                    scenario,
+                    json,
+                    size,
+                }) => {
+                    let size = if size == "ci" {
+                        lab::chaos::Size::Ci
+                    } else {
+                        lab::chaos::Size::Full
+                    };
+                    let (out, passed) = lab::chaos::run(scenario.as_deref(), json, size)?;
+                    print!("{out}");
+                    return Ok(if passed {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    });
+                }
             };
             print!("{out}");
             Ok(ExitCode::SUCCESS)

@@ -8,6 +8,8 @@
 //! processes, observed through their admin API and exit summary),
 //! [`traffic`] and [`report`].
 
+pub mod chaos;
+pub mod lossy;
 pub mod netns;
 pub mod proc;
 pub mod report;
@@ -67,12 +69,15 @@ pub enum LabError {
     /// Ctrl-C.
     #[error("interrupted; the lab was torn down")]
     Interrupted,
+    /// A chaos scenario's bench could not do what it was asked.
+    #[error("{0}")]
+    Bench(String),
     /// `lab up` on a directory that holds a lab.
     #[error("a lab is already up (see {0}/state); run `rampart lab down` first")]
     AlreadyUp(String),
 }
 
-fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
+pub(crate) fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {
     move |source| LabError::File {
         path: path.to_path_buf(),
         source,
@@ -116,11 +121,9 @@ fn start(ns: &Netns, dir: &Path, me: &NodeSpec) -> Result<NodeProc, LabError> {
     Ok(NodeProc::start(ns, &exe, &file, me.name)?)
 }
 
-/// Run the lab; returns the report (text, or JSON with `json`).
-pub fn run(json: bool) -> Result<String, LabError> {
-    if !netns::is_root() {
-        return Err(LabError::NotRoot(""));
-    }
+/// From now on, Ctrl-C only sets a flag ([`interrupted`]) that the lab
+/// checks, so it can tear everything down before it ends.
+pub(crate) fn catch_interrupt() {
     // SAFETY: the handler only stores to an atomic.
     unsafe {
         libc::signal(
@@ -128,6 +131,19 @@ pub fn run(json: bool) -> Result<String, LabError> {
             on_interrupt as *const () as libc::sighandler_t,
         )
     };
+}
+
+/// Whether Ctrl-C was pressed since [`catch_interrupt`].
+pub(crate) fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::Relaxed)
+}
+
+/// Run the lab; returns the report (text, or JSON with `json`).
+pub fn run(json: bool) -> Result<String, LabError> {
+    if !netns::is_root() {
+        return Err(LabError::NotRoot(""));
+    }
+    catch_interrupt();
     let lab = AsymLab::new(&format!("rp-lab{}", std::process::id()))?;
     let dir = std::env::temp_dir().join(format!("rampart-lab-{}", std::process::id()));
     let outcome = std::fs::create_dir_all(&dir)

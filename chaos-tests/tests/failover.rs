@@ -1,0 +1,208 @@
+//! The failover scenarios of `rampart lab chaos` at CI size, one test each:
+//! real `rampart run` processes in network namespaces, real traffic, a
+//! node killed or frozen by PID with the hosts' routes moved at the same
+//! instant, the sync link lossy or cut in the user-space relay, restarts,
+//! the Raft leader killed mid-write (`node/src/lab/chaos/`).
+//!
+//! Acceptance per scenario: no established inspected connection lost or
+//! corrupted, bypass streams intact, tables converged, and every check of
+//! the scenario held (its verdict). Afterwards none of the test's
+//! namespaces or node processes is left, whatever the outcome.
+//!
+//! The scenarios take turns (one lock): they measure stalls and lags,
+//! which parallel scenarios on two cores would distort. Needs root;
+//! skipped with a message otherwise.
+#![cfg(target_os = "linux")]
+// The scenarios keep wall-clock deadlines.
+#![allow(clippy::disallowed_methods)]
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, OnceLock};
+
+use rampart_node::lab::chaos::report::{ScenarioRow, Verdict};
+use rampart_node::lab::chaos::{Ctx, Size, raise_fd_limit, run_one};
+use rampart_node::lab::is_root;
+
+/// One scenario at a time.
+static TURN: Mutex<()> = Mutex::new(());
+
+/// The cargo profile this test was built with, read from where its
+/// executable is (`<target>/debug/deps/…` for `dev`).
+fn profile() -> String {
+    let exe = std::env::current_exe().expect("the test's executable");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .and_then(|d| d.file_name())
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "debug".into());
+    if dir == "debug" { "dev".into() } else { dir }
+}
+
+/// The `rampart` binary, built once by cargo for these tests with their
+/// profile (a test of another package cannot name it with
+/// `CARGO_BIN_EXE_`).
+fn rampart_exe() -> PathBuf {
+    static EXE: OnceLock<PathBuf> = OnceLock::new();
+    EXE.get_or_init(|| {
+        let profile = profile();
+        let out = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--offline",
+                "--profile",
+                &profile,
+                "-p",
+                "rampart-node",
+                "--bin",
+                "rampart",
+                "--message-format",
+                "json",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("cargo runs");
+        assert!(
+            out.status.success(),
+            "cargo build -p rampart-node: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["target"]["name"] == "rampart")
+            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
+            .expect("cargo names the rampart executable")
+    })
+    .clone()
+}
+
+/// This test process's namespace prefix for scenario test `tag`.
+fn prefix(tag: &str) -> String {
+    format!("cf{tag}{}", std::process::id() % 10_000)
+}
+
+/// Namespaces whose name starts with `prefix`.
+fn namespaces_left(prefix: &str) -> Vec<String> {
+    let out = Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .expect("ip runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Processes whose command line names a file of the scenario's bench
+/// (`rampart-chaos-<prefix>…`).
+fn processes_left(prefix: &str) -> Vec<String> {
+    let needle = format!("rampart-chaos-{prefix}");
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = e.file_name().to_string_lossy().to_string();
+        if !name.bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        if cmdline.contains(&needle) {
+            found.push(format!("{name}: {cmdline}"));
+        }
+    }
+    found
+}
+
+/// Run scenario `name` at CI size and check its acceptance.
+fn scenario(tag: &str, name: &str) {
+    if !is_root() {
+        eprintln!("skipped: the failover scenarios need root (network namespaces, AF_PACKET)");
+        return;
+    }
+    let exe = rampart_exe();
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    raise_fd_limit();
+    let prefix = prefix(tag);
+    let ctx = Ctx::new(
+        exe,
+        Size::Ci,
+        &prefix,
+        Box::new(|s| eprintln!("{s}")),
+        || false,
+    );
+    let row = run_one(&ctx, name);
+    let text = describe(&row);
+    eprintln!("{text}");
+    assert_eq!(
+        namespaces_left(&prefix),
+        Vec::<String>::new(),
+        "namespaces left behind"
+    );
+    assert_eq!(
+        processes_left(&prefix),
+        Vec::<String>::new(),
+        "processes left behind"
+    );
+    assert_eq!(row.lost, 0, "established connections lost: {text}");
+    assert_eq!(row.corrupted, 0, "connections corrupted: {text}");
+    assert_eq!(row.verdict, Verdict::Pass, "{text}");
+}
+
+fn describe(row: &ScenarioRow) -> String {
+    format!(
+        "{}: {:?}; {} connections, {} lost, {} corrupted, {} failed connects, longest stall {} ms, resync {:?} ms, {} s\n  {}",
+        row.scenario,
+        row.verdict,
+        row.connections,
+        row.lost,
+        row.corrupted,
+        row.failed_connects,
+        row.longest_stall_ms,
+        row.resync_ms,
+        row.wall_ms / 1000,
+        row.notes.join("\n  ")
+    )
+}
+
+#[test]
+fn kill_a_under_asymmetric_traffic() {
+    scenario("1", "kill-a");
+}
+
+#[test]
+fn freeze_a_then_thaw() {
+    scenario("2", "freeze-a");
+}
+
+#[test]
+fn lossy_sync_link() {
+    scenario("3", "lossy-link");
+}
+
+#[test]
+fn sync_link_cut_then_healed() {
+    scenario("4", "cut-link");
+}
+
+#[test]
+fn restart_with_wiped_data_directory() {
+    scenario("5", "wiped-restart");
+}
+
+#[test]
+fn raft_leader_killed_during_a_policy_write() {
+    scenario("6", "raft-leader");
+}
+
+#[test]
+fn bypass_and_inspected_through_a_failover() {
+    scenario("7", "bypass-mixed");
+}
+
+#[test]
+fn five_restarts_in_a_minute() {
+    scenario("8", "restart-loop");
+}

@@ -1,0 +1,897 @@
+//! The failover scenarios (each a function filling its [`ScenarioRow`]):
+//! real `rampart run` processes on the asymmetric lab, real traffic, and a
+//! node failed the way nodes fail — its process killed or frozen by PID
+//! while the hosts' routes move to the other path at the same instant
+//! (never a link taken down: the hosts' neighbour entries would then take
+//! seconds to fail and the outage measured would be ARP's), or its sync
+//! link impaired in the lossy relay. `docs/sync.md` §4–§6 describe what
+//! the nodes are expected to do.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::bench::{Bench, BenchOpts, want_of_state};
+use super::report::{ScenarioRow, ms};
+use super::traffic::{BYPASS_PORT, INSPECTED_PORT, Outcome, Plan, Traffic};
+use super::{Ctx, Dims};
+use crate::lab::LabError;
+use crate::lab::proc::BYPASS_5002_POLICY;
+
+/// The `[cluster]` settings of the lossy-link scenario: a hold deadline
+/// and a defer that cover a sync link's retransmissions at 30 % loss and
+/// 10 ms each way (`docs/sync.md` §4, §11; the defaults, 200 ms and 10 ms,
+/// are for a clean link).
+pub const LOSSY_TUNING: &str = "hold_ms = 1000\ndefer_ms = 50";
+
+/// How long a node has to become ready.
+const READY: Duration = Duration::from_secs(30);
+/// How long tables have to converge once quiet.
+const CONVERGE: Duration = Duration::from_secs(20);
+
+/// Sleep `d` in short steps, telling progress every 5 s; an error on
+/// Ctrl-C.
+fn pause(ctx: &Ctx, d: Duration, what: &str, traffic: Option<&Traffic>) -> Result<(), LabError> {
+    let t0 = Instant::now();
+    let mut told = Instant::now();
+    while t0.elapsed() < d {
+        if ctx.interrupted() {
+            return Err(LabError::Interrupted);
+        }
+        std::thread::sleep(Duration::from_millis(50).min(d.saturating_sub(t0.elapsed())));
+        if told.elapsed() >= Duration::from_secs(5) {
+            told = Instant::now();
+            let p = traffic.map(Traffic::progress).unwrap_or_default();
+            ctx.progress(&format!(
+                "{what}: {:.0}/{:.0} s {p}",
+                t0.elapsed().as_secs_f64(),
+                d.as_secs_f64()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Wait until `ok` holds, at most `limit`; how long it took.
+fn wait_for(limit: Duration, mut ok: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if ok() {
+            return Some(t0.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    None
+}
+
+/// A bench with both (or all three) nodes running and ready.
+fn bench(ctx: &Ctx, name: &str, opts: BenchOpts, policy: &str) -> Result<Bench, LabError> {
+    ctx.progress(&format!("{name}: building the lab and starting the nodes"));
+    let mut b = Bench::new(&ctx.prefix(name), &ctx.exe, policy, opts)?;
+    for i in 0..b.nodes() {
+        b.start(i)?;
+    }
+    for i in 0..b.nodes() {
+        if let Err(e) = b.wait_ready(i, READY) {
+            // What every node's sync says: who asked whom for a bulk.
+            let views: Vec<String> = (0..b.nodes()).map(|j| sync_view(&b, j)).collect();
+            return Err(LabError::Bench(format!("{e}\n{}", views.join("\n"))));
+        }
+    }
+    Ok(b)
+}
+
+/// Node `i`'s peers and bulk counters, for a message.
+fn sync_view(b: &Bench, i: usize) -> String {
+    match b.cluster(i) {
+        Ok(v) => {
+            let peers: Vec<String> = v
+                .status
+                .peers
+                .iter()
+                .map(|p| format!("{} {}", p.name, p.state))
+                .collect();
+            let s = v.status.sync.unwrap_or_default();
+            format!(
+                "{}: ready {}, peers [{}], bulk requested {} completed {} failed {} served {}, flows received {}",
+                b.name(i),
+                v.status.sync_ready,
+                peers.join(", "),
+                s.bulk_requested,
+                s.bulk_completed,
+                s.bulk_failed,
+                s.bulk_served,
+                s.bulk_flows_received
+            )
+        }
+        Err(e) => format!("{}: {e}", b.name(i)),
+    }
+}
+
+/// The scenario's usual traffic: long inspected streams, bypass streams and
+/// short connections at `new_per_s`.
+fn plan(d: &Dims, bypass: usize, new_per_s: u32) -> Plan {
+    Plan {
+        streams: d.streams,
+        bypass_streams: bypass,
+        chunk: d.chunk,
+        interval: d.interval,
+        new_per_s,
+        limit: d.limit,
+    }
+}
+
+/// Start `plan`'s traffic and wait until its long streams are up.
+fn traffic(b: &Bench, plan: Plan, row: &mut ScenarioRow) -> Result<Traffic, LabError> {
+    let t = Traffic::start(&b.lab, plan)?;
+    let up = t.wait_established(Duration::from_secs(20));
+    row.check(up, "every long stream established before the fault");
+    Ok(t)
+}
+
+/// Fill the row from the traffic's outcome and check the acceptance: no
+/// connection lost, corrupted or refused.
+fn account(row: &mut ScenarioRow, out: &Outcome) {
+    row.connections = out.connections();
+    row.lost = out.lost();
+    row.corrupted = out.corrupted();
+    row.failed_connects = out.failed_connects();
+    row.longest_stall_ms = ms(out.longest_stall());
+    let (ok_i, all_i) = out.intact(INSPECTED_PORT);
+    let (ok_b, all_b) = out.intact(BYPASS_PORT);
+    row.note(format!(
+        "inspected streams intact {ok_i}/{all_i}, bypass streams intact {ok_b}/{all_b}, short connections {}/{} (slowest handshake {} ms)",
+        out.short.ok,
+        out.short.attempted,
+        ms(out.short.max_connect)
+    ));
+    for e in out.errors(3) {
+        row.note(format!("stream error: {e}"));
+    }
+    if let Some(e) = &out.harness_error {
+        row.check(false, format!("the traffic harness: {e}"));
+    }
+    row.check(
+        out.lost() == 0,
+        format!("{} established connection(s) lost", out.lost()),
+    );
+    row.check(
+        out.corrupted() == 0,
+        format!("{} connection(s) corrupted", out.corrupted()),
+    );
+    row.check(
+        out.failed_connects() == 0,
+        format!(
+            "{} new connection(s) never established",
+            out.failed_connects()
+        ),
+    );
+}
+
+/// Note node `i`'s want-of-state drops.
+fn note_drops(b: &Bench, i: usize, row: &mut ScenarioRow) {
+    let w = want_of_state(&b.drops(i));
+    if !w.is_empty() {
+        row.note(format!("{} dropped for want of state: {w:?}", b.name(i)));
+    }
+}
+
+/// Stop the traffic's new rounds, let the last packets settle, and check
+/// that nodes 0 and 1 list the same inspected connections.
+fn converged(b: &Bench, t: &Traffic, row: &mut ScenarioRow) {
+    t.pause_inspected(true);
+    t.pause_new(true);
+    std::thread::sleep(Duration::from_secs(1));
+    match b.converge(0, 1, CONVERGE) {
+        Ok(took) => row.note(format!(
+            "tables converged (equal inspected `show conn`) {} ms after the traffic went quiet",
+            ms(took)
+        )),
+        Err((only_a, only_b)) => row.check(
+            false,
+            format!(
+                "tables differ after {CONVERGE:?}: {} rows only on {} (e.g. {:?}), {} only on {} (e.g. {:?})",
+                only_a.len(),
+                b.name(0),
+                only_a.iter().take(3).collect::<Vec<_>>(),
+                only_b.len(),
+                b.name(1),
+                only_b.iter().take(3).collect::<Vec<_>>()
+            ),
+        ),
+    }
+    t.pause_inspected(false);
+    t.pause_new(false);
+}
+
+/// 1. `kill -9` node A under asymmetric traffic; its path moves to B at
+///    the same instant. Every stream completes intact; the longest stall
+///    is reported.
+pub fn kill_a(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
+    let d = &ctx.dims;
+    let mut b = bench(ctx, "kill-a", two(""), BYPASS_5002_POLICY)?;
+    let t = traffic(&b, plan(d, 0, d.new_per_s), row)?;
+    pause(ctx, d.warmup, "kill-a: warm-up", Some(&t))?;
+    ctx.progress("kill-a: SIGKILL fw-a, routes to fw-b");
+    let took = b.fail(0)?;
+    row.note(format!(
+        "fw-a killed and its path moved to fw-b {} ms after the signal",
+        ms(took)
+    ));
+    pause(ctx, d.after, "kill-a: fw-b alone", Some(&t))?;
+    note_drops(&b, 1, row);
+    account(row, &t.finish());
+    Ok(())
+}
+
+/// 2. SIGSTOP node A for the freeze time, its path on B meanwhile, then
+///    SIGCONT. A must not report ready (and so forward) on its stale state
+///    before it has its link to B back and the batches it missed; once it
+///    has, its path moves back to it. No stream is lost.
+///
+/// The path returns to A only once A is back in sync — it says ready, both
+/// nodes see the link up, and B's events for A are acknowledged down to
+/// less than one batch (`docs/sync.md` §5: the resend of what A missed) —
+/// what a router health-checking `/readyz` plus an operator watching `show
+/// cluster` would do.
+pub fn freeze_a(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
+    let d = &ctx.dims;
+    let b = bench(ctx, "freeze-a", two(""), BYPASS_5002_POLICY)?;
+    let t = traffic(&b, plan(d, 0, d.new_per_s), row)?;
+    pause(ctx, d.warmup, "freeze-a: warm-up", Some(&t))?;
+    let resent0 = b.cluster(1)?.status.sync.map_or(0, |s| s.batches_resent);
+    ctx.progress(&format!(
+        "freeze-a: SIGSTOP fw-a for {} s, routes to fw-b",
+        d.freeze.as_secs()
+    ));
+    row.check(b.signal(0, libc::SIGSTOP), "SIGSTOP delivered to fw-a");
+    b.routes_around(0)?;
+    pause(ctx, d.freeze, "freeze-a: fw-a frozen", Some(&t))?;
+    let b_saw = b.peer_state(1, 0).unwrap_or_default();
+    let backlog = b.unacked(1, 0).unwrap_or_default();
+    row.note(format!(
+        "at the end of the freeze fw-b saw fw-a {b_saw}, with {backlog} events for it unacknowledged"
+    ));
+    ctx.progress("freeze-a: SIGCONT fw-a");
+    row.check(b.signal(0, libc::SIGCONT), "SIGCONT delivered to fw-a");
+    let t_cont = Instant::now();
+    let a = b.endpoint(0)?;
+    // Sample as fast as the admin API answers: was A ready while B still
+    // saw its link down (A's state then lacks everything since the freeze)?
+    let (mut stale, mut first_stale, mut samples) = (0u32, None, 0u32);
+    let mut resynced = None;
+    while t_cont.elapsed() < READY {
+        samples += 1;
+        let ready = a.health().map(|h| h.ready).unwrap_or(false);
+        let b_view = b.peer_state(1, 0).unwrap_or_default();
+        if ready && b_view != "up" {
+            stale += 1;
+            first_stale.get_or_insert(t_cont.elapsed());
+        }
+        if ready
+            && b_view == "up"
+            && b.peer_state(0, 1).as_deref() == Some("up")
+            && b.unacked(1, 0).is_some_and(|n| n < 1024)
+        {
+            resynced = Some(t_cont.elapsed());
+            break;
+        }
+    }
+    let resent = b.cluster(1)?.status.sync.map_or(0, |s| s.batches_resent) - resent0;
+    let a_sync = b.cluster(0)?.status.sync.unwrap_or_default();
+    row.note(format!(
+        "after SIGCONT: {samples} samples of fw-a's /readyz; fw-b resent {resent} batches; fw-a gaps {}, bulk syncs completed {}",
+        a_sync.gaps, a_sync.bulk_completed
+    ));
+    row.check(
+        stale == 0,
+        format!(
+            "fw-a reported ready on stale state: {stale} of {samples} samples, the first {} ms after SIGCONT, while fw-b still saw the link down (its state then lacks all since the freeze)",
+            first_stale.map_or(0, ms)
+        ),
+    );
+    // Drops before the path returns: frames A took in before the freeze
+    // and judged after it, on its old state.
+    let early = want_of_state(&b.drops(0));
+    if !early.is_empty() {
+        row.note(format!(
+            "fw-a dropped for want of state after SIGCONT, before its path returned: {early:?}"
+        ));
+    }
+    match resynced {
+        Some(took) => {
+            row.resync(took);
+            b.routes_asymmetric()?;
+            ctx.progress("freeze-a: fw-a back in sync; its path moved back");
+        }
+        None => row.check(
+            false,
+            format!("fw-a not back in sync {READY:?} after SIGCONT"),
+        ),
+    }
+    pause(ctx, d.after, "freeze-a: both nodes again", Some(&t))?;
+    converged(&b, &t, row);
+    note_drops(&b, 0, row);
+    note_drops(&b, 1, row);
+    account(row, &t.finish());
+    Ok(())
+}
+
+/// Sums of some series of a `/metrics` text: (held packets, deferred
+/// packets timed out, lag sum in seconds, lag count).
+fn stress(text: &str) -> (f64, f64, f64, f64) {
+    let mut s = (0.0, 0.0, 0.0, 0.0);
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((name, value)) = l.rsplit_once(' ') else {
+            continue;
+        };
+        let v: f64 = value.parse().unwrap_or(0.0);
+        if name == "rampart_sync_held_packets_total" {
+            s.0 += v;
+        } else if name.starts_with("rampart_sync_deferred_outcomes_total") && name.contains("timed")
+        {
+            s.1 += v;
+        } else if name.starts_with("rampart_sync_replication_lag_seconds_sum") {
+            s.2 += v;
+        } else if name.starts_with("rampart_sync_replication_lag_seconds_count") {
+            s.3 += v;
+        }
+    }
+    s
+}
+
+/// Both nodes' [`stress`] summed.
+fn stress_of(b: &Bench) -> (f64, f64, f64, f64) {
+    let mut s = (0.0, 0.0, 0.0, 0.0);
+    for i in 0..2 {
+        if let Ok(t) = b.endpoint(i).and_then(|e| Ok(e.metrics()?)) {
+            let n = stress(&t);
+            s = (s.0 + n.0, s.1 + n.1, s.2 + n.2, s.3 + n.3);
+        }
+    }
+    s
+}
+
+/// 3. The sync link loses 30 % of its datagrams each way and delays the
+///    rest 10 ms (the lossy relay) for the loss time, under new asymmetric
+///    connections: none fails; the lag and hold metrics show the stress.
+pub fn lossy_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
+    let d = &ctx.dims;
+    let opts = BenchOpts {
+        relay: true,
+        cluster_extra: LOSSY_TUNING,
+        three: false,
+    };
+    let b = bench(ctx, "lossy-link", opts, BYPASS_5002_POLICY)?;
+    let mut p = plan(d, 0, d.lossy_new_per_s);
+    p.streams = d.streams / 4;
+    let t = traffic(&b, p, row)?;
+    let (_, fwd_start) = relay_counts(&b);
+    pause(ctx, d.warmup, "lossy-link: warm-up", Some(&t))?;
+    let before = stress_of(&b);
+    let relay = b
+        .relay
+        .as_ref()
+        .ok_or_else(|| LabError::Bench("no relay".into()))?;
+    let (dropped0, fwd0) = relay_counts(&b);
+    let before_rate = (fwd0 - fwd_start) as f64 / d.warmup.as_secs_f64();
+    ctx.progress(&format!(
+        "lossy-link: 30 % loss and 10 ms delay each way for {} s",
+        d.loss_for.as_secs()
+    ));
+    set_loss(relay, 300_000, 10_000);
+    let r = pause(ctx, d.loss_for, "lossy-link: lossy", Some(&t));
+    let during = stress_of(&b);
+    set_loss(relay, 0, 0);
+    r?;
+    let (dropped, fwd) = relay_counts(&b);
+    let (dropped, fwd) = (dropped - dropped0, fwd - fwd0);
+    pause(ctx, Duration::from_secs(2), "lossy-link: healed", Some(&t))?;
+    let held = during.0 - before.0;
+    let timed_out = during.1 - before.1;
+    let lag_n = during.3 - before.3;
+    let lag_mean_ms = if lag_n > 0.0 {
+        (during.2 - before.2) / lag_n * 1000.0
+    } else {
+        0.0
+    };
+    row.note(format!(
+        "the relay carried {before_rate:.0} datagrams/s (both ways) while clean, {:.0}/s while lossy",
+        (dropped + fwd) as f64 / d.loss_for.as_secs_f64()
+    ));
+    row.note(format!(
+        "relay dropped {dropped} of {} datagrams; during the loss: mean replication lag {lag_mean_ms:.1} ms over {lag_n} batches, {held} packets held, {timed_out} deferred packets timed out",
+        dropped + fwd
+    ));
+    let share = dropped as f64 / (dropped + fwd).max(1) as f64;
+    row.check(
+        (0.2..=0.4).contains(&share),
+        format!("the relay dropped about 30 % ({:.1} %)", share * 100.0),
+    );
+    row.check(
+        lag_mean_ms >= 20.0,
+        format!("the lag metric shows the stress (mean {lag_mean_ms:.1} ms, a clean round trip over this link is 20 ms)"),
+    );
+    row.check(
+        held + timed_out > 0.0,
+        "the hold and defer metrics show the stress (packets held or deferred past their deadline)",
+    );
+    note_drops(&b, 0, row);
+    note_drops(&b, 1, row);
+    account(row, &t.finish());
+    Ok(())
+}
+
+fn relay_counts(b: &Bench) -> (u64, u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    b.relay.as_ref().map_or((0, 0), |r| {
+        (
+            r.stats.dropped.load(Relaxed),
+            r.stats.forwarded.load(Relaxed),
+        )
+    })
+}
+
+fn set_loss(relay: &crate::lab::lossy::LossyLink, ppm: u32, delay_us: u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    relay.impairment.loss_ppm.store(ppm, Relaxed);
+    relay.impairment.delay_us.store(delay_us, Relaxed);
+}
+
+/// 4. The sync link is cut (in the relay) for the cut time with both nodes
+///    alive: established flows keep passing; once it heals the tables
+///    converge without anyone doing anything.
+pub fn cut_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
+    let d = &ctx.dims;
+    let opts = BenchOpts {
+        relay: true,
+        cluster_extra: "",
+        three: false,
+    };
+    let b = bench(ctx, "cut-link", opts, BYPASS_5002_POLICY)?;
+    // Established flows only: a new asymmetric connection cannot open
+    // while the nodes cannot tell each other about it (its SYN-ACK meets
+    // a node without its state, and strict tracking drops it).
+    let t = traffic(&b, plan(d, 0, 0), row)?;
+    pause(ctx, d.warmup, "cut-link: warm-up", Some(&t))?;
+    let relay = b
+        .relay
+        .as_ref()
+        .ok_or_else(|| LabError::Bench("no relay".into()))?;
+    ctx.progress(&format!(
+        "cut-link: sync link cut for {} s",
+        d.cut_for.as_secs()
+    ));
+    let rounds0 = t.rounds();
+    relay
+        .impairment
+        .cut
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let r = pause(ctx, d.cut_for, "cut-link: cut", Some(&t));
+    let views = (b.peer_state(0, 1), b.peer_state(1, 0));
+    relay
+        .impairment
+        .cut
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    let t_heal = Instant::now();
+    r?;
+    let rounds = t.rounds() - rounds0;
+    let nominal =
+        (d.streams as f64 * d.cut_for.as_secs_f64() / (d.interval.as_secs_f64() + 0.002)) as u64;
+    row.note(format!(
+        "during the cut: {rounds} round trips of about {nominal} nominal; the nodes saw each other {:?} / {:?}",
+        views.0.unwrap_or_default(),
+        views.1.unwrap_or_default()
+    ));
+    row.check(
+        rounds * 2 >= nominal,
+        format!("established flows kept passing during the cut ({rounds} of about {nominal} round trips)"),
+    );
+    let up = wait_for(READY, || {
+        b.peer_state(0, 1).as_deref() == Some("up") && b.peer_state(1, 0).as_deref() == Some("up")
+    });
+    match up {
+        Some(_) => row.resync(t_heal.elapsed()),
+        None => row.check(
+            false,
+            format!("the link not up again {READY:?} after healing"),
+        ),
+    }
+    pause(ctx, Duration::from_secs(2), "cut-link: healed", Some(&t))?;
+    converged(&b, &t, row);
+    note_drops(&b, 0, row);
+    note_drops(&b, 1, row);
+    account(row, &t.finish());
+    Ok(())
+}
+
+/// 5. Node A restarts with its data directory wiped (its path on B
+///    meanwhile): it rejoins, bulk-syncs, reports ready, takes its path
+///    back, and nothing is lost.
+pub fn wiped_restart(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
+    let d = &ctx.dims;
+    let mut b = bench(ctx, "wiped-restart", two(""), BYPASS_5002_POLICY)?;
+    let t = traffic(&b, plan(d, 0, d.new_per_s), row)?;
+    pause(ctx, d.warmup, "wiped-restart: warm-up", Some(&t))?;
+    ctx.progress("wiped-restart: fw-a's path to fw-b, fw-a stopped, its data directory wiped");
+    b.routes_around(0)?;
+    let stopped = b.stop(0);
+    row.check(
+        stopped.is_ok(),
+        format!("fw-a stopped cleanly: {:?}", stopped.err()),
+    );
+    b.wipe_data(0)?;
+    let took = b.start_ready(0, READY)?;
+    row.resync(took);
+    let sync = b.cluster(0)?.status.sync.unwrap_or_default();
+    row.note(format!(
+        "fw-a ready {} ms after its start: {} bulk sync(s) completed, {} flows received in bulk",
+        ms(took),
+        sync.bulk_completed,
+        sync.bulk_flows_received
+    ));
+    row.check(
+        sync.bulk_completed >= 1,
+        "fw-a completed a bulk sync before ready",
+    );
+    row.check(
+        sync.bulk_flows_received >= d.streams as u64,
+        format!(
+            "fw-a received the open streams in bulk ({} flows, {} streams open)",
+            sync.bulk_flows_received, d.streams
+        ),
+    );
+    b.routes_asymmetric()?;
+    pause(ctx, d.after, "wiped-restart: fw-a back", Some(&t))?;
+    converged(&b, &t, row);
+    note_drops(&b, 0, row);
+    account(row, &t.finish());
+    Ok(())
+}
+
+/// `rampart <args>` inside node `i`'s namespace, started (not waited for).
+fn rampart(b: &Bench, i: usize, args: &[&str]) -> Result<Child, LabError> {
+    Command::new("ip")
+        .args(["netns", "exec", b.netns(i).name()])
+        .arg(b.exe())
+        .args(args)
+        .arg("--config")
+        .arg(b.file(i))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(LabError::Exe)
+}
+
+/// Wait for a command we started, at most `limit` (then it is killed by
+/// PID): exit code, stdout, stderr.
+fn finish_command(mut c: Child, limit: Duration) -> (Option<i32>, String, String) {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if let Ok(Some(_)) = c.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if matches!(c.try_wait(), Ok(None)) {
+        let _ = c.kill();
+    }
+    match c.wait_with_output() {
+        Ok(o) => (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+            String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        ),
+        Err(e) => (None, String::new(), e.to_string()),
+    }
+}
+
+/// Node `i`'s (running-config version, the version its `show cluster`
+/// says its dataplane runs).
+fn versions(b: &Bench, i: usize) -> Option<(u64, u64)> {
+    let e = b.endpoint(i).ok()?;
+    let rc = e.running_config().ok()?;
+    let view = e.cluster().ok()?;
+    Some((rc.version, view.status.policy_version))
+}
+
+/// 6. Three nodes: the Raft leader is killed during a policy write. The
+///    write commits everywhere or fails with a clear error; every
+///    dataplane ends on the same policy version.
+pub fn raft_leader(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
+    let d = &ctx.dims;
+    let opts = BenchOpts {
+        three: true,
+        relay: false,
+        cluster_extra: "",
+    };
+    let mut b = bench(ctx, "raft-leader", opts, BYPASS_5002_POLICY)?;
+    for id in ["2", "3"] {
+        let (code, out, err) = finish_command(
+            rampart(&b, 0, &["cluster", "join", "--id", id])?,
+            Duration::from_secs(40),
+        );
+        if code != Some(0) {
+            return Err(LabError::Bench(format!("cluster join {id}: {out} {err}")));
+        }
+    }
+    let agreed = |b: &Bench, n: usize| -> Option<u64> {
+        let v: Vec<(u64, u64)> = (0..n).filter_map(|i| versions(b, i)).collect();
+        (v.len() == n && v.iter().all(|&x| x == v[0] && x.0 == x.1)).then(|| v[0].0)
+    };
+    let v1 = wait_for(Duration::from_secs(20), || agreed(&b, 3).is_some())
+        .and_then(|_| agreed(&b, 3))
+        .ok_or_else(|| LabError::Bench("the three nodes never agreed on version 1".into()))?;
+    let t = traffic(&b, plan(d, 0, d.new_per_s), row)?;
+    pause(ctx, d.warmup, "raft-leader: warm-up", Some(&t))?;
+    let leader = b
+        .cluster(0)?
+        .status
+        .raft
+        .and_then(|r| r.leader)
+        .ok_or_else(|| LabError::Bench("no Raft leader".into()))?;
+    let dead = usize::from(leader) - 1;
+    let writer = (0..3).find(|&i| i != dead).unwrap_or(0);
+    let write_file = |name: &str, port: u16| -> Result<String, LabError> {
+        let text = format!(
+            "{BYPASS_5002_POLICY}access-list OUTSIDE_IN extended permit tcp any eq {port} any\n"
+        );
+        let file = b.dir().join(name);
+        std::fs::write(&file, text).map_err(crate::lab::file_error(&file))?;
+        Ok(file.display().to_string())
+    };
+    // An unfaulted write first: how long one takes here, so the fault
+    // lands in the middle of the next one whatever the machine's speed.
+    let base_file = write_file("base.cfg", 5008)?;
+    let t_base = Instant::now();
+    let (code, out, err) = finish_command(
+        rampart(&b, writer, &["configure", &base_file])?,
+        Duration::from_secs(40),
+    );
+    let base = t_base.elapsed();
+    if code != Some(0) {
+        return Err(LabError::Bench(format!("the unfaulted write: {out} {err}")));
+    }
+    let v1 = wait_for(Duration::from_secs(20), || agreed(&b, 3) == Some(v1 + 1))
+        .map(|_| v1 + 1)
+        .ok_or_else(|| {
+            LabError::Bench("the three nodes never agreed on the unfaulted write".into())
+        })?;
+    let file_s = write_file("next.cfg", 5009)?;
+    ctx.progress(&format!(
+        "raft-leader: a policy write on {} while its leader {} is killed",
+        b.name(writer),
+        b.name(dead)
+    ));
+    let t_write = Instant::now();
+    let write = rampart(&b, writer, &["configure", &file_s])?;
+    // Into the write: half the time an unfaulted one takes.
+    std::thread::sleep(base / 2);
+    let t_kill = Instant::now();
+    b.fail(dead)?;
+    let (code, out, err) = finish_command(write, Duration::from_secs(40));
+    row.note(format!("an unfaulted write took {} ms", ms(base)));
+    row.note(format!(
+        "the write ran {} ms; the leader was killed {} ms after it started",
+        ms(t_write.elapsed()),
+        ms(t_kill.duration_since(t_write))
+    ));
+    let alive: Vec<usize> = (0..3).filter(|&i| i != dead).collect();
+    let survivors = wait_for(Duration::from_secs(30), || {
+        let v: Vec<(u64, u64)> = alive.iter().filter_map(|&i| versions(&b, i)).collect();
+        v.len() == alive.len() && v.iter().all(|&x| x == v[0] && x.0 == x.1 && x.0 > 0)
+    });
+    if survivors.is_some() {
+        row.resync(t_kill.elapsed());
+    }
+    let after: Vec<Option<(u64, u64)>> = alive.iter().map(|&i| versions(&b, i)).collect();
+    let committed = after.first().copied().flatten().map(|v| v.0);
+    match code {
+        Some(0) => {
+            row.note(format!("the write committed: {out}"));
+            // Nothing else writes: every version after the unfaulted
+            // write's is this write's.
+            let applied: Vec<String> = b
+                .logged(writer, "in force")
+                .into_iter()
+                .filter(|m| {
+                    m.split_whitespace()
+                        .filter_map(|w| w.parse::<u64>().ok())
+                        .any(|v| v > v1)
+                })
+                .collect();
+            row.note(format!(
+                "{} logged after the write: {applied:?}",
+                b.name(writer)
+            ));
+            row.check(
+                out.contains(&format!("version {}", v1 + 1)),
+                format!(
+                    "the write committed once, as version {}: it reports \"{out}\", so it was committed more than once (the follower retried it after its forward to the dying leader failed)",
+                    v1 + 1
+                ),
+            );
+        }
+        _ => {
+            row.note(format!("the write failed (exit {code:?}): {err}"));
+            row.check(
+                !err.is_empty() && !err.contains("panicked") && code.is_some(),
+                format!("the failed write says why, with an exit status ({code:?}, {err:?})"),
+            );
+            if committed == Some(v1 + 1) {
+                row.note("the write reported a failure but committed (an outcome Raft cannot rule out when its leader dies mid-write)");
+            }
+        }
+    }
+    row.check(
+        survivors.is_some(),
+        format!("the survivors agree on one version, running and in their dataplanes: {after:?}"),
+    );
+    ctx.progress(&format!("raft-leader: restarting {}", b.name(dead)));
+    b.start_ready(dead, READY)?;
+    let all =
+        wait_for(Duration::from_secs(30), || agreed(&b, 3).is_some()).and_then(|_| agreed(&b, 3));
+    row.check(
+        all.is_some() && all == committed,
+        format!(
+            "all three dataplanes end on one version ({:?}; survivors had {committed:?})",
+            (0..3).map(|i| versions(&b, i)).collect::<Vec<_>>()
+        ),
+    );
+    if let Some(v) = all {
+        row.note(format!("every node runs policy version {v} (was {v1})"));
+    }
+    b.routes_asymmetric()?;
+    pause(
+        ctx,
+        Duration::from_secs(2),
+        "raft-leader: all back",
+        Some(&t),
+    )?;
+    account(row, &t.finish());
+    Ok(())
+}
+
+/// Check that neither node's sync event counters move while only bypass
+/// streams carry data (inspected streams paused).
+fn bypass_window(
+    b: &Bench,
+    t: &Traffic,
+    row: &mut ScenarioRow,
+    when: &str,
+) -> Result<(), LabError> {
+    t.pause_inspected(true);
+    t.pause_new(true);
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = (b.sync_events(0)?, b.sync_events(1)?);
+    let rounds0 = t.rounds();
+    std::thread::sleep(Duration::from_secs(2));
+    let rounds = t.rounds() - rounds0;
+    let after = (b.sync_events(0)?, b.sync_events(1)?);
+    row.check(
+        rounds > 0,
+        format!("{when}: bypass streams moved ({rounds} round trips)"),
+    );
+    row.check(
+        before == after,
+        format!("{when}: sync event counters did not move for {rounds} bypass round trips (before {before:?}, after {after:?})"),
+    );
+    row.note(format!(
+        "{when}: {rounds} bypass round trips, sync events (sent, received) fw-a {:?} fw-b {:?} unchanged",
+        after.0, after.1
+    ));
+    t.pause_inspected(false);
+    t.pause_new(false);
+    Ok(())
+}
+
+/// 7. Bypass (tcp-state-bypass) and inspected streams through a failover
+///    of A (killed; its path to B) and its return: both kinds survive;
+///    sync counters never move for bypass flows.
+pub fn bypass_mixed(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
+    let d = &ctx.dims;
+    let mut b = bench(ctx, "bypass-mixed", two(""), BYPASS_5002_POLICY)?;
+    let t = traffic(&b, plan(d, d.bypass_streams, 0), row)?;
+    pause(ctx, d.warmup, "bypass-mixed: warm-up", Some(&t))?;
+    bypass_window(&b, &t, row, "before the failover")?;
+    ctx.progress("bypass-mixed: SIGKILL fw-a, routes to fw-b");
+    b.fail(0)?;
+    pause(ctx, d.after, "bypass-mixed: fw-b alone", Some(&t))?;
+    let b_rows = b.endpoint(1)?.conns(&rampart_ops::show_conn::ConnFilter {
+        port: Some(BYPASS_PORT),
+        ..Default::default()
+    })?;
+    let flagged = b_rows
+        .conns
+        .iter()
+        .filter(|r| r.flags.contains('b'))
+        .count();
+    row.check(
+        flagged >= d.bypass_streams,
+        format!("fw-b holds the bypass streams as `b` entries ({flagged})"),
+    );
+    let took = b.start_ready(0, READY)?;
+    row.resync(took);
+    b.routes_asymmetric()?;
+    pause(
+        ctx,
+        Duration::from_secs(2),
+        "bypass-mixed: fw-a back",
+        Some(&t),
+    )?;
+    bypass_window(&b, &t, row, "after fw-a's return")?;
+    converged(&b, &t, row);
+    account(row, &t.finish());
+    Ok(())
+}
+
+/// 8. Node A restarted five times within a minute while traffic flows
+///    (SIGKILL and SIGTERM in turn; its path on B while it is away, back
+///    once it is ready).
+pub fn restart_loop(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
+    let d = &ctx.dims;
+    let mut b = bench(ctx, "restart-loop", two(""), BYPASS_5002_POLICY)?;
+    let t = traffic(&b, plan(d, 0, d.new_per_s), row)?;
+    pause(ctx, d.warmup, "restart-loop: warm-up", Some(&t))?;
+    let t0 = Instant::now();
+    let mut slowest = Duration::ZERO;
+    for k in 0..5 {
+        ctx.progress(&format!("restart-loop: restart {} of 5", k + 1));
+        b.routes_around(0)?;
+        if k % 2 == 0 {
+            b.kill(0);
+        } else {
+            let s = b.stop(0);
+            row.check(
+                s.is_ok(),
+                format!("restart {}: fw-a stopped cleanly: {:?}", k + 1, s.err()),
+            );
+        }
+        let took = b.start_ready(0, READY)?;
+        slowest = slowest.max(took);
+        b.routes_asymmetric()?;
+        pause(ctx, d.between_restarts, "restart-loop: fw-a back", Some(&t))?;
+    }
+    let all = t0.elapsed();
+    row.resync(slowest);
+    row.note(format!(
+        "five restarts in {:.1} s; the slowest took {} ms to ready",
+        all.as_secs_f64(),
+        ms(slowest)
+    ));
+    row.check(
+        all <= Duration::from_secs(60),
+        format!("five restarts within a minute ({:.1} s)", all.as_secs_f64()),
+    );
+    converged(&b, &t, row);
+    note_drops(&b, 0, row);
+    note_drops(&b, 1, row);
+    account(row, &t.finish());
+    Ok(())
+}
+
+/// Two nodes, no relay, `extra` in `[cluster]`.
+fn two(extra: &'static str) -> BenchOpts {
+    BenchOpts {
+        three: false,
+        relay: false,
+        cluster_extra: extra,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stress_sums_the_series_it_names() {
+        let text = "# TYPE x counter\n\
+                    rampart_sync_held_packets_total 7\n\
+                    rampart_sync_deferred_outcomes_total{outcome=\"acked\"} 50\n\
+                    rampart_sync_deferred_outcomes_total{outcome=\"timed_out\"} 3\n\
+                    rampart_sync_replication_lag_seconds_sum{peer=\"2\"} 0.5\n\
+                    rampart_sync_replication_lag_seconds_count{peer=\"2\"} 10\n\
+                    rampart_sync_replication_lag_seconds_bucket{peer=\"2\",le=\"0.01\"} 4\n";
+        assert_eq!(stress(text), (7.0, 3.0, 0.5, 10.0));
+    }
+}
