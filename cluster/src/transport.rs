@@ -342,7 +342,13 @@ fn quic_transport_config(cfg: &TransportConfig) -> Result<quinn::TransportConfig
         .initial_rtt(Duration::from_millis(10))
         .max_concurrent_uni_streams(quinn::VarInt::from_u32(4))
         .max_concurrent_bidi_streams(quinn::VarInt::from_u32(rpc::RPC_MAX_CONCURRENT_STREAMS))
-        .enable_segmentation_offload(cfg.gso);
+        .enable_segmentation_offload(cfg.gso)
+        // The sync link must carry state through random loss: a loss-based
+        // controller (quinn's default, Cubic) reads 30 % loss as congestion
+        // and throttles the link to a few dozen datagrams a second (the
+        // chaos suite's lossy-link scenario). BBR paces by measured
+        // bandwidth and round-trip time instead.
+        .congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
     Ok(t)
 }
 

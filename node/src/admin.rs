@@ -19,7 +19,7 @@ use rampart_ops::server::{OpsConfig, OpsServer};
 use rampart_ops::syslog::SyslogCounters;
 use rampart_ops::syslog::logger::{ConnLogger, LogPump, SyslogConfig};
 
-use crate::cluster_link::SyncStatus;
+use crate::cluster_link::{ClusterDetail, SyncStatus};
 use crate::config::NodeConfig;
 use crate::control::Workers;
 use crate::policy_raft::RaftSide;
@@ -99,7 +99,7 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
         return s;
     };
     let detail = sync.detail.lock().ok().and_then(|d| d.clone());
-    s.sync_ready = detail.as_ref().is_some_and(|d| d.ready);
+    s.sync_ready = detail.as_ref().is_some_and(ClusterDetail::ready_now);
     s.peers = c
         .peers
         .iter()

@@ -366,6 +366,19 @@ pub struct ClusterDetail {
     pub ready: bool,
     /// The peers.
     pub peers: Vec<PeerDetail>,
+    /// When the driver wrote this (it does at least every quarter of the
+    /// protocol's `stall_after` while it runs).
+    pub at: Option<std::time::Instant>,
+}
+
+impl ClusterDetail {
+    /// Ready, and written recently: a detail older than the protocol's
+    /// stall limit comes from before the node was stopped (SIGSTOP), and
+    /// the driver has not yet seen that it must resync.
+    pub fn ready_now(&self) -> bool {
+        let stall = rampart_cluster::sync::ProtocolConfig::default().stall_after;
+        self.ready && self.at.is_some_and(|t| t.elapsed() < stall)
+    }
 }
 
 /// Shared view of the protocol for status lines, `show cluster` and metrics.
@@ -461,6 +474,7 @@ pub async fn drive(
             *d = Some(ClusterDetail {
                 ready: protocol.is_ready(),
                 peers,
+                at: Some(std::time::Instant::now()),
             });
         }
     }
