@@ -26,6 +26,7 @@ use super::settings::{FORWARD_MARGIN, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES, Ra
 use super::state_machine::StateMachine;
 use super::store::{Db, LogStore, STORE_FILE, StoreCounters};
 use super::types::{AppliedPolicy, MemberNode, NodeId, PolicyCmd, Raft, TypeConfig, Version};
+use crate::transport::rpc::RpcError;
 use crate::transport::{RPC_SERVICE_RAFT, Transport};
 
 /// Checks a config as this node would run it (parse and compile against
@@ -104,6 +105,23 @@ enum MembershipOp {
     AddLearner { id: NodeId, node: MemberNode },
     Promote { id: NodeId },
     Remove { id: NodeId },
+}
+
+/// Why forwarding a request to the leader failed.
+#[derive(Debug)]
+enum ForwardFail {
+    /// It never reached the leader (no connection, refused): retrying is safe.
+    NotSent(String),
+    /// It may have reached the leader, which may have acted on it.
+    MaybeSent(String),
+}
+
+impl std::fmt::Display for ForwardFail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ForwardFail::NotSent(e) | ForwardFail::MaybeSent(e) => f.write_str(e),
+        }
+    }
 }
 
 impl MembershipOp {
@@ -316,6 +334,7 @@ impl PolicyRaft {
         self.check_config(text)?;
         let budget = self.inner.settings.write_timeout;
         let started = Instant::now();
+        let before = self.applied().version;
         let mut leader_seen = None;
         let mut cause = NoQuorumCause::NoLeader;
         loop {
@@ -352,11 +371,19 @@ impl PolicyRaft {
                 };
                 match self.forward(leader, req, remaining).await {
                     Ok(r) => r,
-                    Err(e) => {
+                    Err(ForwardFail::NotSent(e)) => {
                         tracing::debug!(leader, "forwarding a write: {e}");
                         cause = NoQuorumCause::LeaderUnreachable;
                         tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
                         continue;
+                    }
+                    Err(ForwardFail::MaybeSent(e)) => {
+                        // The leader may have proposed it before it was
+                        // lost: proposing again could commit it twice (the
+                        // chaos suite's raft-leader scenario saw versions 3
+                        // and 4 from one write). See whether it commits.
+                        tracing::warn!(leader, "leader lost during a write: {e}");
+                        return self.await_outcome(text, before, started, budget).await;
                     }
                 }
             };
@@ -451,22 +478,74 @@ impl PolicyRaft {
         leader: NodeId,
         req: ForwardRequest,
         timeout: Duration,
-    ) -> Result<ForwardReply, String> {
-        let peer = u16::try_from(leader)
-            .map_err(|_| format!("leader id {leader} is not a transport id"))?;
-        let bytes = codec::encode(&RaftRequest::Forward(req)).map_err(|e| e.to_string())?;
+    ) -> Result<ForwardReply, ForwardFail> {
+        let peer = u16::try_from(leader).map_err(|_| {
+            ForwardFail::NotSent(format!("leader id {leader} is not a transport id"))
+        })?;
+        let bytes = codec::encode(&RaftRequest::Forward(req))
+            .map_err(|e| ForwardFail::NotSent(e.to_string()))?;
         let reply = self
             .inner
             .transport
             .rpc(peer, RPC_SERVICE_RAFT, Bytes::from(bytes), timeout)
             .await
-            .map_err(|e| e.to_string())?;
-        match codec::decode::<RaftReply>(&reply).map_err(|e| e.to_string())? {
+            .map_err(|e| match e {
+                RpcError::NotConnected(_) | RpcError::NoService { .. } => {
+                    ForwardFail::NotSent(e.to_string())
+                }
+                other => ForwardFail::MaybeSent(other.to_string()),
+            })?;
+        match codec::decode::<RaftReply>(&reply)
+            .map_err(|e| ForwardFail::MaybeSent(e.to_string()))?
+        {
             RaftReply::Forward(r) => Ok(r),
-            RaftReply::Refused(why) => Err(format!("leader {leader} refused: {why}")),
-            _ => Err(format!(
+            // Refused before anything was proposed.
+            RaftReply::Refused(why) => Err(ForwardFail::NotSent(format!(
+                "leader {leader} refused: {why}"
+            ))),
+            _ => Err(ForwardFail::MaybeSent(format!(
                 "leader {leader} answered with another kind of reply"
-            )),
+            ))),
+        }
+    }
+
+    /// A write whose leader was lost after it may have proposed it: wait,
+    /// within the write's budget, for this node to apply a policy newer
+    /// than `before` — a new leader commits every entry it inherited (Raft
+    /// §5.4.2) — and say whether it is this write.
+    async fn await_outcome(
+        &self,
+        text: &str,
+        before: Version,
+        started: Instant,
+        budget: Duration,
+    ) -> Result<Version, WriteError> {
+        let mut policy = self.subscribe();
+        let deadline = started + budget;
+        loop {
+            let now = policy.borrow_and_update().clone();
+            if now.version > before {
+                if now.text.as_str() == text {
+                    return Ok(now.version);
+                }
+                return Err(WriteError::LeaderFailed {
+                    leader: self.view().leader.unwrap_or(0),
+                    message: format!(
+                        "the leader was lost during the write and version {} (another write) was committed instead; not retried",
+                        now.version
+                    ),
+                });
+            }
+            if tokio::time::timeout_at(deadline, policy.changed())
+                .await
+                .is_err()
+            {
+                return Err(WriteError::NoQuorum {
+                    waited_ms: millis(started.elapsed()),
+                    leader: self.view().leader,
+                    cause: NoQuorumCause::NotCommitted,
+                });
+            }
         }
     }
 
