@@ -113,6 +113,7 @@ fn plan(d: &Dims, bypass: usize, new_per_s: u32) -> Plan {
     Plan {
         streams: d.streams,
         bypass_streams: bypass,
+        sym_streams: 0,
         chunk: d.chunk,
         interval: d.interval,
         new_per_s,
@@ -438,8 +439,17 @@ fn set_loss(relay: &crate::lab::lossy::LossyLink, ppm: u32, delay_us: u64) {
 }
 
 /// 4. The sync link is cut (in the relay) for the cut time with both nodes
-///    alive: established flows keep passing; once it heals the tables
-///    converge without anyone doing anything.
+///    alive: established flows whose node sees both their directions keep
+///    passing; once it heals the tables converge without anyone doing
+///    anything, and the asymmetric streams, which stall during the cut,
+///    resume intact.
+///
+///    Strict tracking cannot keep an asymmetric flow passing while its two
+///    nodes cannot talk: node B sees only the server's side, and the
+///    server's ACKs of data only node A saw are `tcp-invalid-ack` until A's
+///    update arrives. Passing them would be the liberal mode this firewall
+///    does not have (docs/sync.md §4), so that stall is measured and
+///    reported, not required away.
 pub fn cut_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     let d = &ctx.dims;
     let opts = BenchOpts {
@@ -451,7 +461,9 @@ pub fn cut_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     // Established flows only: a new asymmetric connection cannot open
     // while the nodes cannot tell each other about it (its SYN-ACK meets
     // a node without its state, and strict tracking drops it).
-    let t = traffic(&b, plan(d, 0, 0), row)?;
+    let mut p = plan(d, 0, 0);
+    p.sym_streams = d.streams;
+    let t = traffic(&b, p, row)?;
     pause(ctx, d.warmup, "cut-link: warm-up", Some(&t))?;
     let relay = b
         .relay
@@ -462,6 +474,7 @@ pub fn cut_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
         d.cut_for.as_secs()
     ));
     let rounds0 = t.rounds();
+    let sym0 = t.sym_rounds();
     relay
         .impairment
         .cut
@@ -475,17 +488,23 @@ pub fn cut_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     let t_heal = Instant::now();
     r?;
     let rounds = t.rounds() - rounds0;
+    let sym = t.sym_rounds() - sym0;
     let nominal =
         (d.streams as f64 * d.cut_for.as_secs_f64() / (d.interval.as_secs_f64() + 0.002)) as u64;
     row.note(format!(
-        "during the cut: {rounds} round trips of about {nominal} nominal; the nodes saw each other {:?} / {:?}",
+        "during the cut: symmetric streams {sym} round trips, asymmetric streams {rounds}, of about {nominal} nominal each; the nodes saw each other {:?} / {:?}",
         views.0.unwrap_or_default(),
         views.1.unwrap_or_default()
     ));
     row.check(
-        rounds * 2 >= nominal,
-        format!("established flows kept passing during the cut ({rounds} of about {nominal} round trips)"),
+        sym * 2 >= nominal,
+        format!("established symmetric flows kept passing during the cut ({sym} of about {nominal} round trips)"),
     );
+    if rounds * 2 < nominal {
+        row.note(format!(
+            "asymmetric flows stalled during the cut ({rounds} of about {nominal} round trips): strict tracking needs the peer's state for them; they must resume intact below"
+        ));
+    }
     let up = wait_for(READY, || {
         b.peer_state(0, 1).as_deref() == Some("up") && b.peer_state(1, 0).as_deref() == Some("up")
     });

@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::lab::netns::{NetnsError, NsThread};
-use crate::lab::topology::{ASYM_CLIENT, ASYM_SERVER, AsymLab};
+use crate::lab::topology::{ASYM_CLIENT, ASYM_SERVER, AsymLab, SYM_CLIENT, SYM_SERVER};
 
 /// Inspected long streams.
 pub const INSPECTED_PORT: u16 = 5001;
@@ -43,6 +43,9 @@ pub struct Plan {
     pub streams: usize,
     /// Bypass long streams.
     pub bypass_streams: usize,
+    /// Inspected long streams on the symmetric route (both ways through
+    /// node A), beside the asymmetric ones.
+    pub sym_streams: usize,
     /// Bytes per round trip of a long stream.
     pub chunk: usize,
     /// Pause between two round trips of a stream.
@@ -62,6 +65,7 @@ pub struct Control {
     pause_new: AtomicBool,
     established: AtomicU64,
     rounds: AtomicU64,
+    sym_rounds: AtomicU64,
     short_started: AtomicU64,
     short_ok: AtomicU64,
     short_failed: AtomicU64,
@@ -238,7 +242,7 @@ impl Traffic {
     /// Wait until every long stream is established, at most `limit`;
     /// whether they are.
     pub fn wait_established(&self, limit: Duration) -> bool {
-        let want = (self.plan.streams + self.plan.bypass_streams) as u64;
+        let want = (self.plan.streams + self.plan.bypass_streams + self.plan.sym_streams) as u64;
         let t0 = Instant::now();
         while t0.elapsed() < limit {
             if self.ctl.established.load(Ordering::Relaxed) >= want {
@@ -275,6 +279,11 @@ impl Traffic {
     /// Round trips completed so far by all long streams.
     pub fn rounds(&self) -> u64 {
         self.ctl.rounds.load(Ordering::Relaxed)
+    }
+
+    /// Round trips of the symmetric streams so far.
+    pub fn sym_rounds(&self) -> u64 {
+        self.ctl.sym_rounds.load(Ordering::Relaxed)
     }
 
     /// End the traffic: streams close, the generator stops; waits for the
@@ -334,7 +343,14 @@ fn serve(
     rt.block_on(async move {
         let mut listeners = Vec::new();
         for port in [INSPECTED_PORT, BYPASS_PORT, SHORT_PORT] {
-            match TcpListener::bind((ASYM_SERVER, port)).await {
+            // The inspected streams' port serves both server addresses
+            // (asymmetric and symmetric routes).
+            let addr = if port == INSPECTED_PORT {
+                "0.0.0.0"
+            } else {
+                ASYM_SERVER
+            };
+            match TcpListener::bind((addr, port)).await {
                 Ok(l) => listeners.push((port, l)),
                 Err(e) => {
                     let e = format!("listen on {ASYM_SERVER}:{port}: {e}");
@@ -420,11 +436,19 @@ fn run_client(plan: Plan, ctl: Arc<Control>) -> Outcome {
     rt.block_on(async move {
         let deadline = tokio::time::Instant::now() + plan.limit;
         let mut streams = tokio::task::JoinSet::new();
-        for (i, port) in (0..plan.streams)
-            .map(|i| (i, INSPECTED_PORT))
-            .chain((0..plan.bypass_streams).map(|i| (i, BYPASS_PORT)))
+        for (i, port, sym) in (0..plan.streams)
+            .map(|i| (i, INSPECTED_PORT, false))
+            .chain((0..plan.bypass_streams).map(|i| (i, BYPASS_PORT, false)))
+            .chain((0..plan.sym_streams).map(|i| (1000 + i, INSPECTED_PORT, true)))
         {
-            streams.spawn(long_stream(i as u64, port, plan, ctl.clone(), deadline));
+            streams.spawn(long_stream(
+                i as u64,
+                port,
+                sym,
+                plan,
+                ctl.clone(),
+                deadline,
+            ));
         }
         let generator = tokio::spawn(generate(plan, ctl.clone(), deadline));
         let mut out = Outcome::default();
@@ -439,15 +463,14 @@ fn run_client(plan: Plan, ctl: Arc<Control>) -> Outcome {
     })
 }
 
-async fn connect(port: u16) -> Result<TcpStream, String> {
-    let src = SocketAddr::from((
-        ASYM_CLIENT.parse::<Ipv4Addr>().map_err(|e| e.to_string())?,
-        0,
-    ));
-    let dst = SocketAddr::from((
-        ASYM_SERVER.parse::<Ipv4Addr>().map_err(|e| e.to_string())?,
-        port,
-    ));
+async fn connect(port: u16, sym: bool) -> Result<TcpStream, String> {
+    let (client, server) = if sym {
+        (SYM_CLIENT, SYM_SERVER)
+    } else {
+        (ASYM_CLIENT, ASYM_SERVER)
+    };
+    let src = SocketAddr::from((client.parse::<Ipv4Addr>().map_err(|e| e.to_string())?, 0));
+    let dst = SocketAddr::from((server.parse::<Ipv4Addr>().map_err(|e| e.to_string())?, port));
     let sock = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     sock.bind(src).map_err(|e| format!("bind: {e}"))?;
     match tokio::time::timeout(CONNECT_TIMEOUT, sock.connect(dst)).await {
@@ -460,6 +483,7 @@ async fn connect(port: u16) -> Result<TcpStream, String> {
 async fn long_stream(
     id: u64,
     port: u16,
+    sym: bool,
     plan: Plan,
     ctl: Arc<Control>,
     deadline: tokio::time::Instant,
@@ -468,7 +492,7 @@ async fn long_stream(
         port,
         ..StreamOutcome::default()
     };
-    let mut s = match connect(port).await {
+    let mut s = match connect(port, sym).await {
         Ok(s) => s,
         Err(e) => {
             out.error = Some(e);
@@ -525,7 +549,11 @@ async fn long_stream(
         }
         digest = fnv_more(digest, &sent);
         out.rounds += 1;
-        ctl.rounds.fetch_add(1, Ordering::Relaxed);
+        if sym {
+            ctl.sym_rounds.fetch_add(1, Ordering::Relaxed);
+        } else {
+            ctl.rounds.fetch_add(1, Ordering::Relaxed);
+        }
         out.max_stall = out.max_stall.max(last.elapsed());
         last = Instant::now();
         tokio::time::sleep(plan.interval).await;
@@ -615,7 +643,7 @@ async fn short(n: u64, ctl: Arc<Control>) -> Short {
 }
 
 async fn short_once(n: u64, t0: Instant) -> Short {
-    let Ok(mut s) = connect(SHORT_PORT).await else {
+    let Ok(mut s) = connect(SHORT_PORT, false).await else {
         return Short::FailedConnect;
     };
     let connected = t0.elapsed();
