@@ -18,7 +18,7 @@ fn two_thousand_seeds_keep_every_invariant() {
     let cfg = SimConfig::default();
     let next = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
-    let totals = Mutex::new((0u64, 0u64, 0u64, 0u64, 0u64, 0u64));
+    let totals = Mutex::new((0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -37,6 +37,8 @@ fn two_thousand_seeds_keep_every_invariant() {
                         t.3 += out.stats.flows_at_risk as u64;
                         t.4 += out.stats.excused_drops;
                         t.5 += out.stats.stalls;
+                        t.6 += out.stats.flows_reused as u64;
+                        t.7 += out.stats.flows_stale_tuple as u64;
                     }
                     if !out.passed() {
                         failures.lock().unwrap().push((seed, out));
@@ -45,9 +47,10 @@ fn two_thousand_seeds_keep_every_invariant() {
             });
         }
     });
-    let (flows, packets, faults, at_risk, excused, stalls) = *totals.lock().unwrap();
+    let (flows, packets, faults, at_risk, excused, stalls, reused, stale) = *totals.lock().unwrap();
     eprintln!(
-        "{seeds} seeds: {flows} flows, {packets} packets, {faults} faults, \
+        "{seeds} seeds: {flows} flows ({reused} on a reused tuple, {stale} of them while a fault \
+         kept a node with the old entry from the news), {packets} packets, {faults} faults, \
          {at_risk} flows at risk after a crash, {excused} drops excused by faults, \
          {stalls} stopped nodes resynced"
     );
@@ -56,6 +59,10 @@ fn two_thousand_seeds_keep_every_invariant() {
     assert!(
         stalls > 0 && excused > 0 && at_risk > 0,
         "freezes, drops under faults and crashes with unreplicated state all happened"
+    );
+    assert!(
+        reused > 10 * stale.max(1),
+        "tuples were reused, nearly all of them with no excuse"
     );
     let mut failures = failures.into_inner().unwrap();
     failures.sort_by_key(|(seed, _)| *seed);

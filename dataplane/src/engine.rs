@@ -236,6 +236,10 @@ pub struct Engine {
     /// The last frame judged passed leniently (a TCP segment the tracker
     /// let by without checks or a change of state).
     judged_lenient: bool,
+    /// A lenient TCP pass may happen now (the frame has waited its hold
+    /// deadline for a peer's state); otherwise, with a peer up, it waits
+    /// (`cluster-lenient-wait`).
+    lenient_passes: bool,
 }
 
 impl Engine {
@@ -280,6 +284,7 @@ impl Engine {
             effects: std::collections::VecDeque::new(),
             conn_log: Default::default(),
             judged_lenient: false,
+            lenient_passes: false,
         })
     }
 
@@ -740,6 +745,20 @@ impl Engine {
             }
             let before = *track;
             let tracked = track.track(dir, &seen)?;
+            // A segment the tracker lets by without checks or a change of
+            // state (a SYN or SYN-ACK inside a live connection, one more
+            // than a window behind, a challenge ACK) proves nothing about
+            // an entry that may lag behind its connection: a peer may have
+            // seen the old connection's close, or a new one's SYN, on a
+            // reused tuple. In a cluster it waits for the peer's state
+            // (docs/sync.md §4); at the hold deadline the sync layer sets
+            // `lenient_passes` and it passes as it would standalone.
+            if matches!(tracked, Tracked::Ignored | Tracked::Stale)
+                && !self.lenient_passes
+                && self.sync.as_ref().is_some_and(|s| s.active())
+            {
+                return Err(DropReason::LenientWait);
+            }
             let changed = *track != before;
             match tracked {
                 Tracked::Reopen => {

@@ -305,6 +305,12 @@ impl TcpModel {
         }
     }
 
+    /// The sequence number `side` sends next, in its own space (before any
+    /// middlebox offset).
+    pub fn next_seq(&self, side: Side) -> u32 {
+        self.snd_nxt[side as usize]
+    }
+
     /// How many bytes `side` may send now without exceeding the peer's window.
     pub fn sendable(&self, side: Side) -> u32 {
         let s = side as usize;

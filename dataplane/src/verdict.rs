@@ -108,6 +108,15 @@ drop_reasons! {
     TcpInvalidState => "tcp-invalid-state", "TCP packet invalid in connection state",
     /// The handshake went wrong: a SYN-ACK or final ACK that does not acknowledge the SYN.
     Tcp3whsFailed => "tcp-3whs-failed", "TCP 3 way handshake failed",
+    /// Not a drop but a wait: in a cluster with a peer up, a TCP segment the
+    /// tracker would let by leniently (without checks or a change of state:
+    /// a SYN or SYN-ACK inside a live connection, a segment more than a
+    /// window behind, a challenge ACK) waits for a peer's state, since the
+    /// entry here may lag behind the connection (a reused tuple whose close
+    /// or new SYN a peer saw; docs/sync.md §4). At its hold deadline it
+    /// passes as a standalone engine passes it. Counted only if it cannot
+    /// wait, as `cluster-hold-overflow`, so this label stays at zero.
+    LenientWait => "cluster-lenient-wait", "TCP lenient pass waiting for a peer's state",
     /// A SYN-ACK carrying data (ASA normalizer default `synack-data drop`).
     TcpSynAckData => "tcp-synack-data", "TCP SYN-ACK with data",
     /// Data beyond the receiver's advertised window (window check 1).

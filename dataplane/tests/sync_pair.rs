@@ -609,3 +609,115 @@ fn the_input_surface_gives_exact_effects_for_defer_then_hold() {
     let cb = b.sync_counters().unwrap();
     assert_eq!((cb.held, cb.held_released), (1, 1));
 }
+
+/// A client reuses its port at once after a close whose last ACK only the
+/// server's node saw (as a stack whose side is closed does; the simulator
+/// found this, and the lossy-link chaos scenario lost connections to it).
+/// The new SYN reaches A while A still holds the old connection in
+/// LAST-ACK: beyond the client's FIN it can only open a new connection, and
+/// does at once. The SYN-ACK reaches B, whose old entry is in TIME-WAIT,
+/// before A's insert of the new connection: it waits for that insert
+/// instead of passing on the old entry (where the tracker lets it by
+/// unchanged, RFC 5961 §4, and the new connection would then be tracked
+/// against the old one's windows until it timed out).
+#[test]
+fn a_reused_tuple_waits_for_the_peers_state_and_opens_a_new_connection() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_013, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
+    let syn = m.syn();
+    assert!(matches!(p.seg(&m, &syn), Verdict::Forward { .. }));
+    m.set_shift(shift_of(&p, &m));
+    p.sync_all();
+    let mut script = vec![m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 512)];
+    script.push(m.data(Side::Server, 512));
+    // The server closes first; the client answers with its own FIN.
+    script.push(m.fin(Side::Server));
+    script.push(m.ack(Side::Client));
+    script.push(m.fin(Side::Client));
+    for seg in &script {
+        assert!(matches!(p.seg(&m, seg), Verdict::Forward { .. }), "{seg:?}");
+        p.sync_all();
+    }
+    // The server's last ACK crosses B; A does not know of it yet.
+    let last = m.ack(Side::Server);
+    assert!(matches!(p.seg(&m, &last), Verdict::Forward { .. }));
+    let a_state = |p: &Pair| {
+        p.nodes[0]
+            .find(&m.tuple(), p.now)
+            .and_then(|e| e.tcp_state())
+    };
+    assert_eq!(a_state(&p), Some(TcpState::LastAck));
+    let old_id = p.nodes[0].find(&m.tuple(), p.now).map(|e| e.id);
+    p.inbox[0].clear();
+
+    let (c, s) = v4_pair(40_013, 80);
+    let isn = m.next_seq(Side::Client).wrapping_add(100_000);
+    let mut n = TcpModel::new(c, s, [isn, 90_000], [65535, 65535], [Some(7), Some(7)]);
+    let syn = n.syn();
+    assert!(
+        matches!(p.seg(&n, &syn), Verdict::Forward { .. }),
+        "a SYN beyond the client's FIN opens a new connection"
+    );
+    let entry = p.nodes[0].find(&n.tuple(), p.now).expect("a new entry");
+    assert_ne!(Some(entry.id), old_id, "a new connection, not the old one");
+    assert_eq!(entry.tcp_state(), Some(TcpState::SynSent));
+    n.set_shift(shift_of(&p, &n));
+    // The SYN-ACK reaches B before A's insert of the new connection.
+    let synack = n.syn_ack();
+    assert_eq!(
+        p.seg(&n, &synack),
+        Verdict::Hold,
+        "the SYN-ACK waits for A's insert"
+    );
+    let before = p.delivered.len();
+    p.deliver(1);
+    assert_eq!(p.delivered.len(), before + 1);
+    p.sync_all();
+    for seg in [
+        n.ack(Side::Client),
+        n.data(Side::Client, 512),
+        n.data(Side::Server, 512),
+    ] {
+        assert!(
+            matches!(p.seg(&n, &seg), Verdict::Forward { .. }),
+            "{seg:?}"
+        );
+        p.sync_all();
+    }
+    for i in 0..2 {
+        let e = p.nodes[i].find(&n.tuple(), p.now).expect("tracked");
+        assert_eq!(e.tcp_state(), Some(TcpState::Established), "node {i}");
+    }
+    assert_eq!(p.drops(), 0);
+}
+
+/// With no peer up a SYN inside a live connection passes at once, as on a
+/// standalone firewall (the endpoint answers it with a challenge ACK).
+#[test]
+fn alone_a_syn_inside_a_live_connection_passes_at_once() {
+    let mut p = Pair::new(Duration::ZERO);
+    p.nodes[0].set_peers_up(0);
+    p.nodes[1].set_peers_up(0);
+    let (c, s) = v4_pair(40_014, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    assert!(matches!(
+        p.send(0, m.frame(&syn), m.iface(Side::Client)),
+        Verdict::Forward { .. }
+    ));
+    m.set_shift(shift_of(&p, &m));
+    for seg in [m.syn_ack(), m.ack(Side::Client)] {
+        assert!(matches!(
+            p.send(0, m.frame(&seg), m.iface(seg.from)),
+            Verdict::Forward { .. }
+        ));
+    }
+    let (c, s) = v4_pair(40_014, 80);
+    let mut again = TcpModel::new(c, s, [7_000_000, 1], [65535, 65535], [None, None]);
+    let syn = again.syn();
+    assert!(matches!(
+        p.send(0, again.frame(&syn), again.iface(Side::Client)),
+        Verdict::Forward { .. }
+    ));
+}

@@ -329,7 +329,7 @@ fn report(summary: &Summary, log: LogFormat) {
 }
 
 /// The node-wide sums of the workers' counters that the status lines show.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct Tally {
     forwarded: u64,
     in_use: usize,
@@ -341,6 +341,19 @@ struct Tally {
     /// events_out, events_in, joined, rejected, held, released, expired,
     /// deferred, acked, timed_out, bulk_flows_out, hold_overflow, refused.
     sync: Option<[u64; 13]>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            forwarded: 0,
+            in_use: 0,
+            most_used: 0,
+            drops: [0; DropReason::COUNT],
+            io: [0; 3],
+            sync: None,
+        }
+    }
 }
 
 impl Tally {

@@ -80,6 +80,11 @@ pub struct Stats {
     pub flows_done: usize,
     /// Flows a crash put at risk.
     pub flows_at_risk: usize,
+    /// Flows that reused a closed flow's tuple.
+    pub flows_reused: usize,
+    /// Of those, flows that reused it while a fault cut a node holding the
+    /// old entry off from the news.
+    pub flows_stale_tuple: usize,
     /// Packets sent into nodes.
     pub packets: u64,
     /// Packets held for a peer's state.

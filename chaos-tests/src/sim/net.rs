@@ -120,6 +120,13 @@ impl Net {
         a * self.n - a * (a + 1) / 2 + (b - a - 1)
     }
 
+    /// Whether news between `a` and `b` is held up at `now`: the link is
+    /// cut, its connection is down, or its delay is raised.
+    pub fn cut_off(&self, a: usize, b: usize, now: u64) -> bool {
+        let l = &self.links[self.index(a, b)];
+        l.partitioned || l.conn.is_none() || l.spike_until > now
+    }
+
     /// The link between `a` and `b`.
     pub fn link(&mut self, a: usize, b: usize) -> &mut Link {
         let i = self.index(a, b);

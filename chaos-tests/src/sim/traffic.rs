@@ -9,7 +9,7 @@ use std::net::IpAddr;
 
 use rampart_dataplane::IfaceId;
 use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::packet::{PacketMeta, Parsed, parse};
+use rampart_dataplane::packet::{PacketMeta, Parsed, TcpFlags, parse};
 use rampart_dataplane::trace::{Host, Side, TcpModel, echo_frame, udp_frame};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
@@ -102,6 +102,10 @@ pub struct Flow {
     /// A node crashed holding state of this flow that no live node had:
     /// the flow may be lost (a correct firewall may drop it from then on).
     pub at_risk: bool,
+    /// It reuses a tuple whose old connection a fault kept some node on its
+    /// path from seeing closed: that node's stale entry may block the tuple
+    /// until it expires, as on a standalone firewall that missed the close.
+    pub stale_tuple: bool,
     /// Segments delivered.
     pub delivered: u32,
     /// Retransmissions.
@@ -110,6 +114,9 @@ pub struct Flow {
     /// release of one proves otherwise.
     pub presumed_dropped: Vec<(usize, u32)>,
     udp_seq: u16,
+    /// A segment to send again once the one it acknowledges, sent again by
+    /// the other side, has arrived.
+    reack: Option<Outstanding>,
 }
 
 fn host(last: u8, port: u16, iface: u8) -> Host {
@@ -133,6 +140,54 @@ impl Flow {
         };
         let client = host(10 + (id % 200) as u8, port, 0);
         let server = host(20 + (id % 100) as u8, server_port, 1);
+        let isn = [rng.random(), rng.random()];
+        Flow::between(id, kind, client, server, isn, path, now_ns, rng)
+    }
+
+    /// A new connection `id` on the same tuple as this one, which closed
+    /// with FINs: the client reuses its port at once, as a stack whose side
+    /// of the old connection is closed does, with an initial sequence
+    /// number above the old connection's (a server in TIME-WAIT accepts
+    /// such a SYN, RFC 9293 §3.6.1 and RFC 6191). `None` unless this is an
+    /// inspected TCP flow closed with FINs that left no held copy behind.
+    pub fn reuse(&self, id: usize, now_ns: u64, rng: &mut ChaCha8Rng) -> Option<Flow> {
+        let m = self.model.as_ref()?;
+        if self.kind != Kind::Tcp
+            || self.close_rst
+            || !self.done
+            || self.at_risk
+            || !self.presumed_dropped.is_empty()
+        {
+            return None;
+        }
+        let isn = [
+            m.next_seq(Side::Client)
+                .wrapping_add(rng.random_range(1..=1_000_000)),
+            rng.random(),
+        ];
+        Some(Flow::between(
+            id,
+            self.kind,
+            self.client,
+            self.server,
+            isn,
+            self.path,
+            now_ns,
+            rng,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn between(
+        id: usize,
+        kind: Kind,
+        client: Host,
+        server: Host,
+        isn: [u32; 2],
+        path: [usize; 2],
+        now_ns: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Flow {
         let model = matches!(kind, Kind::Tcp | Kind::Bypass).then(|| {
             let scale = |r: &mut ChaCha8Rng| {
                 if r.random_bool(0.7) {
@@ -145,7 +200,7 @@ impl Flow {
             TcpModel::new(
                 client,
                 server,
-                [rng.random(), rng.random()],
+                isn,
                 [
                     rng.random_range(2_000..=65_535),
                     rng.random_range(2_000..=65_535),
@@ -177,11 +232,18 @@ impl Flow {
             outstanding: None,
             done: false,
             at_risk: false,
+            stale_tuple: false,
             delivered: 0,
             retransmits: 0,
             presumed_dropped: Vec::new(),
             udp_seq: 0,
+            reack: None,
         }
+    }
+
+    /// A crash or a stale tuple excuses its failure.
+    pub fn excused(&self) -> bool {
+        self.at_risk || self.stale_tuple
     }
 
     /// The client→server tuple.
@@ -243,6 +305,9 @@ impl Flow {
         if self.done {
             return None;
         }
+        if let Some(ack) = self.reack.take() {
+            return Some(ack);
+        }
         let made = match self.kind {
             Kind::Udp | Kind::Icmp => {
                 if self.rounds == 0 {
@@ -284,6 +349,55 @@ impl Flow {
                 at: None,
             }),
         }
+    }
+
+    /// The segment in flight, which acknowledges the other side's, was
+    /// lost: the other side, which never learned that its segments arrived,
+    /// sends the first of them that occupies sequence space again (its own
+    /// retransmission timer; RFC 9293 §3.8.1, a SYN-ACK in SYN-RECEIVED
+    /// included), and the lost segment follows it again. Returns `false`
+    /// when the other side has nothing unacknowledged; otherwise that
+    /// segment is now in flight.
+    pub fn peer_resends(&mut self) -> bool {
+        let (Some(m), Some(out)) = (&self.model, &self.outstanding) else {
+            return false;
+        };
+        let Some((last, earlier)) = m.sent.split_last() else {
+            return false;
+        };
+        if out.from != last.from || last.flags & TcpFlags::ACK == 0 {
+            return false;
+        }
+        // The other side's segments since this side's previous one.
+        let since = earlier
+            .iter()
+            .rposition(|g| g.from == last.from)
+            .map_or(0, |p| p + 1);
+        let Some(seg) = earlier[since..]
+            .iter()
+            .find(|g| g.payload_len > 0 || g.flags & (TcpFlags::SYN | TcpFlags::FIN) != 0)
+        else {
+            return false;
+        };
+        // A client whose SYN went unanswered sends the SYN again, which the
+        // retransmission of the SYN-ACK in flight stands for.
+        if seg.flags & TcpFlags::ACK == 0 {
+            return false;
+        }
+        let again = Outstanding {
+            from: seg.from,
+            frame: m.frame(seg),
+            rst: false,
+            syn: false,
+            attempts: out.attempts,
+            tx: 0,
+            at: None,
+        };
+        self.reack = self.outstanding.replace(again).map(|mut o| {
+            o.at = None;
+            o
+        });
+        true
     }
 
     fn next_tcp(&mut self, rng: &mut ChaCha8Rng) -> Option<(Side, Vec<u8>, bool, bool)> {

@@ -32,6 +32,9 @@ const SETTLE: u64 = 2 * SEC;
 const RTO: u64 = 300 * MS;
 /// How often each side of a broken link tries to connect again.
 const DIAL_EVERY: u64 = 100 * MS;
+/// Share of inspected TCP flows closed with FINs whose tuple a new
+/// connection reuses at once.
+const REUSE_SHARE: f64 = 0.3;
 /// Trace lines kept for a failure report.
 const TRACE_KEEP: usize = 400;
 
@@ -66,6 +69,8 @@ enum Ev {
     },
     Dial,
     FlowStart(Kind),
+    /// A new connection on a closed flow's tuple (the client reuses its port).
+    FlowReuse(usize),
     FlowSend(usize),
     Rto {
         flow: usize,
@@ -311,6 +316,7 @@ impl World {
         self.stats.flows = self.flows.len();
         self.stats.flows_done = self.flows.iter().filter(|f| f.done).count();
         self.stats.flows_at_risk = self.flows.iter().filter(|f| f.at_risk).count();
+        self.stats.flows_stale_tuple = self.flows.iter().filter(|f| f.stale_tuple).count();
         Outcome {
             stats: self.stats,
             violations: self.violations,
@@ -319,7 +325,7 @@ impl World {
     }
 
     fn quiescent(&self) -> bool {
-        self.flows.iter().all(|f| f.done || f.at_risk)
+        self.flows.iter().all(|f| f.done || f.excused())
             && self
                 .nodes
                 .iter()
@@ -403,6 +409,7 @@ impl World {
             }
             Ev::Dial => self.dial(),
             Ev::FlowStart(kind) => self.flow_start(kind),
+            Ev::FlowReuse(f) => self.flow_reuse(f),
             Ev::FlowSend(f) => self.flow_send(f),
             Ev::Rto { flow, tx } => self.rto(flow, tx),
             Ev::Fault(fault) => self.fault(fault),
@@ -627,6 +634,60 @@ impl World {
         self.flow_send(id);
     }
 
+    fn flow_reuse(&mut self, old: usize) {
+        let path = self.flows[old].path;
+        if path
+            .iter()
+            .any(|&n| !self.nodes[n].running() || !self.nodes[n].engine.is_ready())
+        {
+            return;
+        }
+        let id = self.next_flow;
+        let Some(mut flow) = self.flows[old].reuse(id, self.now, &mut self.rng) else {
+            return;
+        };
+        self.next_flow += 1;
+        self.stats.flows_reused += 1;
+        // While a fault cuts a node that holds the old connection off from
+        // the node the new SYN crosses, it may not hear of the new
+        // connection before the path moves onto it: judged against the old
+        // entry, the new connection's segments pass only leniently
+        // (unrecorded) or not at all, and the tuple may stay blocked until
+        // that entry expires (docs/sync.md §4), as on a standalone firewall
+        // that missed the close.
+        let now = self.now;
+        let key = flow.key;
+        let faulted = self
+            .spans
+            .iter()
+            .any(|(s, e, _)| *s <= now && e.is_none_or(|e| e >= now));
+        let first = path[0];
+        let stale: Vec<usize> = (0..self.nodes.len())
+            .filter(|&n| {
+                n != first
+                    && self.nodes[n].alive
+                    && self.nodes[n].state_of(&key, now).is_some()
+                    && (self.nodes[n].frozen_until.is_some()
+                        || self.nodes[first].frozen_until.is_some()
+                        || self.net.cut_off(n, first, now))
+            })
+            .collect();
+        if faulted && !stale.is_empty() {
+            flow.stale_tuple = true;
+            self.log(format!(
+                "flow {id}: nodes {:?} hold flow {old}'s entry while a fault lasts; the tuple may stay blocked",
+                stale
+            ));
+        }
+        self.by_key.insert(flow.key, id);
+        self.log(format!(
+            "flow {id} reuses flow {old}'s tuple via n{}/n{}",
+            path[0], path[1]
+        ));
+        self.flows.push(flow);
+        self.flow_send(id);
+    }
+
     fn flow_send(&mut self, f: usize) {
         if self.flows[f].outstanding.is_some() {
             return;
@@ -647,6 +708,13 @@ impl World {
                     })
                     .collect();
                 self.log(format!("flow {f} done; states {}", states.join(" ")));
+                // Clients reuse ports: now and then a new connection on the
+                // same tuple follows within milliseconds, while a node may
+                // still hold the old one's close as its peer saw it.
+                if self.flows[f].kind == Kind::Tcp && self.rng.random_bool(REUSE_SHARE) {
+                    let think = self.rng.random_range(MS / 10..=20 * MS);
+                    self.push(self.now + think, Ev::FlowReuse(f));
+                }
             }
             Some(seg) => {
                 self.flows[f].outstanding = Some(seg);
@@ -792,7 +860,7 @@ impl World {
         if let Some(o) = &mut self.flows[f].outstanding {
             o.at = Some((node, false, life));
         }
-        if self.flows[f].at_risk {
+        if self.flows[f].excused() {
             return;
         }
         let disturbed = self
@@ -833,6 +901,11 @@ impl World {
         if self.flows[f].lost() {
             self.flow_send(f);
         } else {
+            if self.flows[f].peer_resends() {
+                self.log(format!(
+                    "flow {f}: the other side sends its unacknowledged segment again"
+                ));
+            }
             self.transmit(f);
         }
     }
@@ -1046,7 +1119,7 @@ impl World {
             }
         }
         for f in &self.flows {
-            if !f.done && !f.at_risk {
+            if !f.done && !f.excused() {
                 self.violations.push(format!(
                     "flow {} ({:?}, path n{}/n{}) never completed ({} segments delivered, {} retransmits)",
                     f.id, f.kind, f.path[0], f.path[1], f.delivered, f.retransmits

@@ -583,6 +583,20 @@ impl TcpTrack {
         let cell = TRANSITIONS[dir.index()][event as usize][from as usize];
         let me = dir.index();
         let them = dir.other().index();
+        // In LAST-ACK both sides have sent their FIN. A SYN from the
+        // initiator at or beyond the end of its FIN cannot belong to the old
+        // connection: its side of that one is over (it may not have seen the
+        // last ACK cross another cluster node, or that node died with the
+        // news), so the tuple is being reused, as in TIME-WAIT. Earlier
+        // sequence numbers take the challenge-ACK path below.
+        if event == TcpEvent::Syn
+            && dir == Direction::Orig
+            && from == S::LastAck
+            && self.half[me].has(half_flags::FIN_SEEN)
+            && !seg.seq.before(self.half[me].end)
+        {
+            return Ok(Tracked::Reopen);
+        }
         match cell {
             Invalid(reason) => return Err(reason),
             Reopen => return Ok(Tracked::Reopen),

@@ -233,7 +233,7 @@ impl SyncState {
         }
     }
 
-    fn active(&self) -> bool {
+    pub(super) fn active(&self) -> bool {
         self.peers_up > 0
     }
 
@@ -292,6 +292,7 @@ fn holdable(reason: DropReason) -> bool {
             | DropReason::TcpInvalidState
             | DropReason::Tcp3whsFailed
             | DropReason::TcpRstOutOfWindow
+            | DropReason::LenientWait
     )
 }
 
@@ -686,7 +687,9 @@ impl Engine {
                     ingress,
                     deadline: now + sync.config.hold_deadline,
                     reason,
-                    lenient: false,
+                    // A lenient pass leaves at its deadline if it still
+                    // passes as a standalone engine passes it.
+                    lenient: reason == DropReason::LenientWait,
                 };
                 if sync.hold.push(key, held).is_err() {
                     // Counted under its own reason, not the stale state's.
@@ -744,7 +747,9 @@ impl Engine {
             // Judged on a copy: a pass rewrites the frame (normalizer,
             // sequence offset), and a frame kept waiting must stay as received.
             let mut frame = h.frame.clone();
+            self.lenient_passes = h.lenient && now >= h.deadline;
             let judged = self.judge(&mut frame, h.meta, h.ingress, now);
+            self.lenient_passes = false;
             match judged.decision {
                 // A lenient pass on a peer's state proves nothing yet: that
                 // state may be the first of several on their way (an insert
@@ -773,6 +778,7 @@ impl Engine {
                 // (A frame that waited only behind earlier ones of its flow
                 // may need more of them too.)
                 Err(reason) if (holdable(reason) || !holdable(h.reason)) && now < h.deadline => {
+                    h.lenient |= reason == DropReason::LenientWait;
                     keep.push(h)
                 }
                 Err(reason) => {
@@ -807,7 +813,9 @@ impl Engine {
         // Frames that passed only leniently and met no newer state: they
         // leave as a standalone engine would have let them.
         for mut h in late {
+            self.lenient_passes = true;
             let judged = self.judge(&mut h.frame, h.meta, h.ingress, now);
+            self.lenient_passes = false;
             match judged.decision {
                 Ok(egress) => {
                     bump(&mut self.sync_mut().counters.held_released);

@@ -565,6 +565,42 @@ fn syn_on_a_closed_tuple_reopens() {
 }
 
 #[test]
+fn a_syn_beyond_the_initiators_fin_in_last_ack_reopens() {
+    let (mut m, mut t) = established();
+    pass(&mut t, &m.fin(Side::Server));
+    pass(&mut t, &m.ack(Side::Client));
+    assert_eq!(pass(&mut t, &m.fin(Side::Client)), TcpState::LastAck);
+    // The server's last ACK crossed another node; the client reuses its port.
+    let fin_end = m.next_seq(Side::Client);
+    let syn = |seq: u32| Seg {
+        from: Side::Client,
+        seq,
+        ack: 0,
+        flags: TcpFlags::SYN,
+        window: 100,
+        wscale: None,
+        sack: vec![],
+        payload_len: 0,
+    };
+    // Within the old connection's space: the challenge-ACK path.
+    assert_eq!(
+        feed(&mut t, &syn(fin_end.wrapping_sub(1))),
+        Ok(Tracked::Ignored)
+    );
+    assert_eq!(t.state, TcpState::LastAck);
+    assert_eq!(
+        feed(&mut t, &syn(fin_end.wrapping_add(70_000))),
+        Ok(Tracked::Reopen)
+    );
+    // The responder's SYN in LAST-ACK is not read as a reuse.
+    let back = Seg {
+        from: Side::Server,
+        ..syn(m.next_seq(Side::Server).wrapping_add(70_000))
+    };
+    assert_eq!(feed(&mut t, &back), Ok(Tracked::Ignored));
+}
+
+#[test]
 fn stragglers_after_rst_pass_without_change() {
     let (mut m, mut t) = established();
     let data = m.data(Side::Client, 10);

@@ -176,6 +176,23 @@ fn note_drops(b: &Bench, i: usize, row: &mut ScenarioRow) {
     }
 }
 
+/// Note node `i`'s sync protocol totals (gaps, resends, bulk syncs).
+fn note_sync(b: &Bench, i: usize, row: &mut ScenarioRow) {
+    if let Some(t) = b.cluster(i).ok().and_then(|v| v.status.sync) {
+        row.note(format!(
+            "{} sync: gaps {}, batches resent {}, bulk syncs requested {} / completed {} / failed {}, served {}, malformed {}",
+            b.name(i),
+            t.gaps,
+            t.batches_resent,
+            t.bulk_requested,
+            t.bulk_completed,
+            t.bulk_failed,
+            t.bulk_served,
+            t.malformed
+        ));
+    }
+}
+
 /// Stop the traffic's new rounds, let the last packets settle, and check
 /// that nodes 0 and 1 list the same inspected connections.
 fn converged(b: &Bench, t: &Traffic, row: &mut ScenarioRow) {
@@ -418,6 +435,8 @@ pub fn lossy_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     );
     note_drops(&b, 0, row);
     note_drops(&b, 1, row);
+    note_sync(&b, 0, row);
+    note_sync(&b, 1, row);
     account(row, &t.finish());
     Ok(())
 }

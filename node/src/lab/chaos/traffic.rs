@@ -58,8 +58,9 @@ pub struct Plan {
 }
 
 /// Live counters and switches shared with the running traffic.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Control {
+    began: Instant,
     finish: AtomicBool,
     pause_inspected: AtomicBool,
     pause_new: AtomicBool,
@@ -92,7 +93,7 @@ pub struct StreamOutcome {
 }
 
 /// The short connections' outcome.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ShortOutcome {
     /// Started.
     pub attempted: u64,
@@ -106,7 +107,13 @@ pub struct ShortOutcome {
     pub corrupted: u64,
     /// The longest handshake.
     pub max_connect: Duration,
+    /// Why the first few lost or corrupted ones failed (connection number,
+    /// seconds since the traffic began, error).
+    pub errors: Vec<String>,
 }
+
+/// Failures of short connections kept for the report.
+const SHORT_ERRORS_KEPT: usize = 5;
 
 /// Everything the traffic saw.
 #[derive(Debug, Clone, Default)]
@@ -164,6 +171,12 @@ impl Outcome {
         self.streams
             .iter()
             .filter_map(|s| s.error.as_ref().map(|e| format!("port {}: {e}", s.port)))
+            .chain(
+                self.short
+                    .errors
+                    .iter()
+                    .map(|e| format!("short connection {e}")),
+            )
             .take(most)
             .collect()
     }
@@ -210,7 +223,18 @@ impl Traffic {
     /// Start the server and the client on `lab`; the long streams start
     /// connecting at once (see [`Traffic::wait_established`]).
     pub fn start(lab: &AsymLab, plan: Plan) -> Result<Traffic, NetnsError> {
-        let ctl = Arc::new(Control::default());
+        let ctl = Arc::new(Control {
+            began: Instant::now(),
+            finish: AtomicBool::default(),
+            pause_inspected: AtomicBool::default(),
+            pause_new: AtomicBool::default(),
+            established: AtomicU64::default(),
+            rounds: AtomicU64::default(),
+            sym_rounds: AtomicU64::default(),
+            short_started: AtomicU64::default(),
+            short_ok: AtomicU64::default(),
+            short_failed: AtomicU64::default(),
+        });
         let server_stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
         let stop = server_stop.clone();
@@ -615,8 +639,8 @@ async fn generate(plan: Plan, ctl: Arc<Control>, deadline: tokio::time::Instant)
 enum Short {
     Ok(Duration),
     FailedConnect,
-    Lost,
-    Corrupted,
+    Lost(String),
+    Corrupted(String),
 }
 
 fn tally(out: &mut ShortOutcome, r: Result<Short, tokio::task::JoinError>) {
@@ -626,14 +650,40 @@ fn tally(out: &mut ShortOutcome, r: Result<Short, tokio::task::JoinError>) {
             out.max_connect = out.max_connect.max(connect);
         }
         Ok(Short::FailedConnect) => out.failed_connect += 1,
-        Ok(Short::Corrupted) => out.corrupted += 1,
-        Ok(Short::Lost) | Err(_) => out.lost += 1,
+        Ok(Short::Corrupted(e)) => {
+            out.corrupted += 1;
+            keep_error(out, e);
+        }
+        Ok(Short::Lost(e)) => {
+            out.lost += 1;
+            keep_error(out, e);
+        }
+        Err(e) => {
+            out.lost += 1;
+            keep_error(out, format!("task: {e}"));
+        }
+    }
+}
+
+fn keep_error(out: &mut ShortOutcome, e: String) {
+    if out.errors.len() < SHORT_ERRORS_KEPT {
+        out.errors.push(e);
     }
 }
 
 async fn short(n: u64, ctl: Arc<Control>) -> Short {
     let t0 = Instant::now();
-    let r = short_once(n, t0).await;
+    let r = match short_once(n, t0).await {
+        Short::Lost(e) => Short::Lost(format!(
+            "{n} (at {:.1} s): {e}",
+            ctl.began.elapsed().as_secs_f64()
+        )),
+        Short::Corrupted(e) => Short::Corrupted(format!(
+            "{n} (at {:.1} s): {e}",
+            ctl.began.elapsed().as_secs_f64()
+        )),
+        other => other,
+    };
     if matches!(r, Short::Ok(_)) {
         ctl.short_ok.fetch_add(1, Ordering::Relaxed);
     } else {
@@ -658,8 +708,10 @@ async fn short_once(n: u64, t0: Instant) -> Short {
     };
     match tokio::time::timeout(ROUND_TIMEOUT, trip).await {
         Ok(Ok(0)) if req == back => Short::Ok(connected),
-        Ok(Ok(_)) => Short::Corrupted,
-        Ok(Err(_)) | Err(_) => Short::Lost,
+        Ok(Ok(0)) => Short::Corrupted("the echo differs".into()),
+        Ok(Ok(_)) => Short::Corrupted("bytes after the echo".into()),
+        Ok(Err(e)) => Short::Lost(format!("{e} after {} ms", t0.elapsed().as_millis())),
+        Err(_) => Short::Lost(format!("no echo and FIN in {ROUND_TIMEOUT:?}")),
     }
 }
 
