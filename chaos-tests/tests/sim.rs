@@ -18,7 +18,7 @@ fn two_thousand_seeds_keep_every_invariant() {
     let cfg = SimConfig::default();
     let next = AtomicU64::new(0);
     let failures = Mutex::new(Vec::new());
-    let totals = Mutex::new((0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64));
+    let totals = Mutex::new((0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64, 0u64, (0u64, 0u64)));
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -39,6 +39,8 @@ fn two_thousand_seeds_keep_every_invariant() {
                         t.5 += out.stats.stalls;
                         t.6 += out.stats.flows_reused as u64;
                         t.7 += out.stats.flows_stale_tuple as u64;
+                        t.8.0 += out.stats.policy_writes;
+                        t.8.1 += out.stats.policy_writes_failed;
                     }
                     if !out.passed() {
                         failures.lock().unwrap().push((seed, out));
@@ -47,18 +49,24 @@ fn two_thousand_seeds_keep_every_invariant() {
             });
         }
     });
-    let (flows, packets, faults, at_risk, excused, stalls, reused, stale) = *totals.lock().unwrap();
+    let (flows, packets, faults, at_risk, excused, stalls, reused, stale, (writes, refused)) =
+        *totals.lock().unwrap();
     eprintln!(
         "{seeds} seeds: {flows} flows ({reused} on a reused tuple, {stale} of them while a fault \
          kept a node with the old entry from the news), {packets} packets, {faults} faults, \
          {at_risk} flows at risk after a crash, {excused} drops excused by faults, \
-         {stalls} stopped nodes resynced"
+         {stalls} stopped nodes resynced, {writes} policy writes ({refused} refused without a \
+         majority)"
     );
     // The faults must bite, or the seeds prove nothing.
     assert!(faults >= seeds, "about two faults per seed were drawn");
     assert!(
         stalls > 0 && excused > 0 && at_risk > 0,
         "freezes, drops under faults and crashes with unreplicated state all happened"
+    );
+    assert!(
+        writes > refused && refused > 0,
+        "policy writes committed, and some were refused"
     );
     assert!(
         reused > 10 * stale.max(1),

@@ -55,6 +55,8 @@ pub struct SimConfig {
     pub faults: bool,
     /// Largest clock skew of a node (either way).
     pub max_skew: Duration,
+    /// Policy writes through the modelled Raft log (0–2 per run).
+    pub policy_writes: bool,
 }
 
 impl Default for SimConfig {
@@ -65,6 +67,7 @@ impl Default for SimConfig {
             faults_secs: (6, 16),
             faults: true,
             max_skew: Duration::from_millis(50),
+            policy_writes: true,
         }
     }
 }
@@ -80,6 +83,10 @@ pub struct Stats {
     pub flows_done: usize,
     /// Flows a crash put at risk.
     pub flows_at_risk: usize,
+    /// Policy writes attempted.
+    pub policy_writes: u64,
+    /// Of those, writes refused for want of a majority.
+    pub policy_writes_failed: u64,
     /// Flows that reused a closed flow's tuple.
     pub flows_reused: usize,
     /// Of those, flows that reused it while a fault cut a node holding the
@@ -125,27 +132,68 @@ impl Outcome {
     }
 }
 
-/// The simulated nodes' policy: the lab's (inside→outside by security
-/// level; TCP port 5002 in a tcp-state-bypass class, both directions).
-fn policy() -> Arc<Policy> {
-    static POLICY_CELL: OnceLock<Arc<Policy>> = OnceLock::new();
-    POLICY_CELL
-        .get_or_init(|| {
-            let cfg = parse_config(BYPASS_5002_POLICY)
-                .expect("the simulator's policy parses")
+/// The address a fenced policy version denies UDP to (probes go there).
+pub const FENCED: [u8; 4] = [198, 18, 1, 250];
+
+/// The policy versions the simulated cluster's Raft log cycles through:
+/// version `v` runs `policies()[v % 3]`. Version 0 is the lab's policy
+/// (inside→outside by security level; TCP port 5002 in a tcp-state-bypass
+/// class, both directions). Version 1 adds an inside access list that
+/// denies UDP to [`FENCED`] and a class giving UDP port 53 a 5-minute idle
+/// timeout; version 2 drops the fence and gives that class 4 minutes (a
+/// class of the same name with other options: another class to a peer).
+fn policies() -> [Arc<Policy>; 3] {
+    static CELL: OnceLock<[Arc<Policy>; 3]> = OnceLock::new();
+    CELL.get_or_init(|| {
+        // The lab's policy with an inside access list (or none) and a UDP
+        // class, written out whole: one policy-map holds both classes.
+        let version = |fence: bool, minutes: u32| {
+            let mut t = String::from(
+                "access-list tcp_bypass extended permit tcp any any eq 5002\n\
+                 access-list tcp_bypass extended permit tcp any eq 5002 any\n\
+                 access-list OUTSIDE_IN extended permit tcp any eq 5002 any\n\
+                 access-group OUTSIDE_IN in interface outside\n",
+            );
+            if fence {
+                t.push_str(
+                    "access-list INSIDE_IN extended deny udp any host 198.18.1.250\n\
+                     access-list INSIDE_IN extended permit ip any any\n\
+                     access-group INSIDE_IN in interface inside\n",
+                );
+            }
+            t.push_str(&format!(
+                "access-list udp_dns extended permit udp any any eq 53\n\
+                 class-map tcp_bypass\n match access-list tcp_bypass\n\
+                 class-map udp_dns\n match access-list udp_dns\n\
+                 policy-map global_policy\n class tcp_bypass\n  \
+                 set connection advanced-options tcp-state-bypass\n class udp_dns\n  \
+                 set connection timeout idle 0:0{minutes}:00\n\
+                 service-policy global_policy global\n"
+            ));
+            t
+        };
+        let texts = [
+            BYPASS_5002_POLICY.to_string(),
+            version(true, 5),
+            version(false, 4),
+        ];
+        let interfaces = EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces;
+        texts.map(|text| {
+            let cfg = parse_config(&text)
+                .unwrap_or_else(|e| panic!("the simulator's policy parses: {e:?}\n{text}"))
                 .config;
-            let interfaces = EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces;
             Arc::new(compile(&cfg, &interfaces).expect("the simulator's policy compiles"))
         })
-        .clone()
+    })
+    .clone()
 }
 
 /// Run one seed.
 pub fn run(seed: u64, cfg: &SimConfig) -> Outcome {
-    world::World::new(seed, cfg, policy(), false).run()
+    world::World::new(seed, cfg, policies(), false).run()
 }
 
 /// Run one seed printing every trace line to stderr as it happens.
 pub fn replay(seed: u64, cfg: &SimConfig) -> Outcome {
-    world::World::new(seed, cfg, policy(), true).run()
+    world::World::new(seed, cfg, policies(), true).run()
 }

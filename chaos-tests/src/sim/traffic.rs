@@ -106,6 +106,12 @@ pub struct Flow {
     /// path from seeing closed: that node's stale entry may block the tuple
     /// until it expires, as on a standalone firewall that missed the close.
     pub stale_tuple: bool,
+    /// For a reused tuple: nodes a fault cut off from the node its SYN
+    /// crossed when it began.
+    pub cut_off: Vec<usize>,
+    /// For a reused tuple begun while nodes were cut off: the incarnations
+    /// of the old connection the nodes held then.
+    pub old_incs: Vec<rampart_dataplane::sync::Incarnation>,
     /// Segments delivered.
     pub delivered: u32,
     /// Retransmissions.
@@ -233,6 +239,8 @@ impl Flow {
             done: false,
             at_risk: false,
             stale_tuple: false,
+            cut_off: Vec::new(),
+            old_incs: Vec::new(),
             delivered: 0,
             retransmits: 0,
             presumed_dropped: Vec::new(),

@@ -32,6 +32,8 @@ const SETTLE: u64 = 2 * SEC;
 const RTO: u64 = 300 * MS;
 /// How often each side of a broken link tries to connect again.
 const DIAL_EVERY: u64 = 100 * MS;
+/// How often Raft replication catches a lagging node up.
+const RAFT_TICK: u64 = 50 * MS;
 /// Share of inspected TCP flows closed with FINs whose tuple a new
 /// connection reuses at once.
 const REUSE_SHARE: f64 = 0.3;
@@ -80,6 +82,11 @@ enum Ev {
     Restart(usize),
     Thaw(usize),
     Heal(usize),
+    /// An operator's policy write, through the Raft leader.
+    PolicyWrite,
+    /// Raft replication: nodes behind the log catch up from a node that
+    /// has it, if news can pass between them.
+    RaftTick,
 }
 
 /// A fault the simulator injects.
@@ -140,7 +147,15 @@ pub(super) struct World {
     net: Net,
     flows: Vec<Flow>,
     by_key: HashMap<FlowKey, usize>,
-    policy: Arc<Policy>,
+    /// The policy versions (version `v` runs `policies[v % 3]`).
+    policies: [Arc<Policy>; 3],
+    /// The Raft log's last committed policy version.
+    committed: u64,
+    /// Each node's applied policy version (what its engine runs).
+    applied: Vec<u64>,
+    /// Each node's applied version as on its disk (survives a crash that
+    /// keeps the data directory).
+    disk: Vec<u64>,
     /// Fault spans: start, end (None while it lasts), what.
     spans: Vec<(u64, Option<u64>, String)>,
     /// Crashes waiting for their node's readiness to close their span.
@@ -159,7 +174,12 @@ pub(super) struct World {
 }
 
 impl World {
-    pub(super) fn new(seed: u64, cfg: &SimConfig, policy: Arc<Policy>, full_trace: bool) -> World {
+    pub(super) fn new(
+        seed: u64,
+        cfg: &SimConfig,
+        policies: [Arc<Policy>; 3],
+        full_trace: bool,
+    ) -> World {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let n = rng.random_range(cfg.nodes.0..=cfg.nodes.1);
         let t0 = 1_700_000_000 * SEC;
@@ -180,7 +200,7 @@ impl World {
                 } else {
                     0
                 };
-                SimNode::new(i, n, &policy, rng.random(), rng.random(), skew, t0)
+                SimNode::new(i, n, &policies[0], rng.random(), rng.random(), skew, t0)
             })
             .collect();
         let faults_end = t0 + rng.random_range(cfg.faults_secs.0..=cfg.faults_secs.1) * SEC;
@@ -194,7 +214,10 @@ impl World {
             net,
             flows: Vec::new(),
             by_key: HashMap::new(),
-            policy,
+            policies,
+            committed: 0,
+            applied: vec![0; n],
+            disk: vec![0; n],
             spans: Vec::new(),
             restarting: Vec::new(),
             deleted: Vec::new(),
@@ -254,6 +277,13 @@ impl World {
             };
             self.push(at, Ev::Fault(fault));
         }
+        if self.cfg.policy_writes {
+            for _ in 0..self.rng.random_range(0..=2) {
+                let at = self.rng.random_range(start..self.faults_end);
+                self.push(at, Ev::PolicyWrite);
+            }
+        }
+        self.push(t0 + RAFT_TICK, Ev::RaftTick);
         self.push(t0, Ev::Dial);
         for i in 0..n {
             self.wake_at(i, t0);
@@ -331,6 +361,7 @@ impl World {
                 .iter()
                 .all(|n| n.running() && n.engine.is_ready())
             && self.net.links.iter().all(|l| l.conn.is_some())
+            && self.applied.iter().all(|&v| v == self.committed)
     }
 
     fn step(&mut self, ev: Ev) {
@@ -420,12 +451,90 @@ impl World {
                 self.wake_due[i] = None;
                 self.wake(i);
             }
+            Ev::PolicyWrite => self.policy_write(),
+            Ev::RaftTick => {
+                self.raft_tick();
+                self.push(self.now + RAFT_TICK, Ev::RaftTick);
+            }
             Ev::Heal(link) => {
+                if self.now < self.net.links[link].heal_at {
+                    return;
+                }
                 self.net.links[link].partitioned = false;
                 let [a, b] = self.net.links[link].ends;
                 self.log(format!("partition n{a}-n{b} heals"));
             }
         }
+    }
+
+    /// A policy write: the Raft leader (the lowest running node) commits
+    /// it if a majority of nodes is running and reachable from it, and
+    /// applies it at once; the others apply it as replication reaches
+    /// them. Without a majority the write fails, as an operator is told.
+    fn policy_write(&mut self) {
+        let n = self.nodes.len();
+        let Some(leader) = (0..n).find(|&i| self.nodes[i].running()) else {
+            return;
+        };
+        let now = self.now;
+        let voters: Vec<usize> = (0..n)
+            .filter(|&j| {
+                self.nodes[j].running() && (j == leader || !self.net.cut_off(leader, j, now))
+            })
+            .collect();
+        let votes = voters.len();
+        self.stats.policy_writes += 1;
+        if 2 * votes <= n {
+            self.stats.policy_writes_failed += 1;
+            self.log(format!(
+                "policy write refused: n{leader} reaches {votes} of {n} nodes"
+            ));
+            return;
+        }
+        // The leader may itself be behind (it just won an election): it
+        // holds the whole log once elected.
+        self.committed += 1;
+        let v = self.committed;
+        // The entry is in the log on every voter's disk; each applies it
+        // when replication tells it the entry is committed.
+        for &j in &voters {
+            self.disk[j] = v;
+        }
+        self.log(format!(
+            "policy version {v} committed by n{leader} with {voters:?}"
+        ));
+        self.apply_policy(leader, v);
+    }
+
+    /// Nodes behind apply the last committed version: from their own log
+    /// if it holds the entry, or once a running node whose log holds it
+    /// reaches them.
+    fn raft_tick(&mut self) {
+        let now = self.now;
+        for i in 0..self.nodes.len() {
+            if !self.nodes[i].running() || self.applied[i] == self.committed {
+                continue;
+            }
+            let reached = self.disk[i] == self.committed
+                || (0..self.nodes.len()).any(|j| {
+                    j != i
+                        && self.nodes[j].running()
+                        && self.disk[j] == self.committed
+                        && !self.net.cut_off(i, j, now)
+                });
+            if reached {
+                self.apply_policy(i, self.committed);
+            }
+        }
+    }
+
+    fn apply_policy(&mut self, i: usize, v: u64) {
+        let policy = self.policies[(v % 3) as usize].clone();
+        self.nodes[i].engine.set_policy(policy);
+        self.applied[i] = v;
+        self.disk[i] = v;
+        self.log(format!("n{i} runs policy version {v}"));
+        self.pump(i);
     }
 
     fn wake(&mut self, i: usize) {
@@ -648,36 +757,44 @@ impl World {
         };
         self.next_flow += 1;
         self.stats.flows_reused += 1;
-        // While a fault cuts a node that holds the old connection off from
-        // the node the new SYN crosses, it may not hear of the new
-        // connection before the path moves onto it: judged against the old
-        // entry, the new connection's segments pass only leniently
+        // While a fault cuts a node off from the node the new SYN crosses,
+        // it may hold (or receive) the old connection's entry and not hear
+        // of the new connection before the path moves onto it: judged
+        // against the old entry, the new connection's segments pass only leniently
         // (unrecorded) or not at all, and the tuple may stay blocked until
         // that entry expires (docs/sync.md §4), as on a standalone firewall
         // that missed the close.
         let now = self.now;
-        let key = flow.key;
         let faulted = self
             .spans
             .iter()
             .any(|(s, e, _)| *s <= now && e.is_none_or(|e| e >= now));
         let first = path[0];
+        // (A node cut off now may hold no entry yet and receive the old
+        // connection's state after the new one's segments reach it.)
         let stale: Vec<usize> = (0..self.nodes.len())
             .filter(|&n| {
                 n != first
                     && self.nodes[n].alive
-                    && self.nodes[n].state_of(&key, now).is_some()
                     && (self.nodes[n].frozen_until.is_some()
                         || self.nodes[first].frozen_until.is_some()
                         || self.net.cut_off(n, first, now))
             })
             .collect();
         if faulted && !stale.is_empty() {
-            flow.stale_tuple = true;
             self.log(format!(
-                "flow {id}: nodes {:?} hold flow {old}'s entry while a fault lasts; the tuple may stay blocked",
-                stale
+                "flow {id}: nodes {stale:?} are cut off from n{first} as it reuses flow {old}'s tuple"
             ));
+            flow.cut_off = stale;
+            let key = flow.key;
+            for n in 0..self.nodes.len() {
+                if self.nodes[n].alive
+                    && let Some(st) = self.nodes[n].state_of(&key, now)
+                    && !flow.old_incs.contains(&st.inc)
+                {
+                    flow.old_incs.push(st.inc);
+                }
+            }
         }
         self.by_key.insert(flow.key, id);
         self.log(format!(
@@ -738,6 +855,20 @@ impl World {
         let syn = out.syn;
         let node = flow.path[from as usize];
         let ingress = flow.ingress(from);
+        // A reused tuple's segment reaches a node that was cut off from the
+        // new connection's first node and holds the old connection's entry
+        // (or none): the stale entry there may block the tuple.
+        if !flow.stale_tuple && flow.cut_off.contains(&node) {
+            let key = flow.key;
+            let now = self.now;
+            if self.stale_here(f, node, &key, now) {
+                self.flows[f].stale_tuple = true;
+                self.log(format!(
+                    "flow {f} reaches n{node}, cut off when it reused the tuple, on a stale entry: it may stay blocked"
+                ));
+            }
+        }
+        let flow = &mut self.flows[f];
         let backoff = RTO << (attempt - 1).min(3);
         if !flow.seen.contains(&node) && self.nodes[node].running() {
             flow.seen.push(node);
@@ -771,9 +902,31 @@ impl World {
         self.pump(node);
     }
 
+    /// Whether `node` holds the old connection's entry of a reused tuple
+    /// (or none).
+    fn stale_here(&mut self, f: usize, node: usize, key: &FlowKey, now: u64) -> bool {
+        match self.nodes[node].state_of(key, now) {
+            None => true,
+            Some(s) => self.flows[f].old_incs.contains(&s.inc),
+        }
+    }
+
     fn delivered(&mut self, f: usize, node: usize, syn: bool) {
         let now = self.now;
         let key = self.flows[f].key;
+        // The SYN of a tuple reused while nodes were cut off left on the old
+        // entry: it waited for news a cut-off node could not send, and
+        // passed at its deadline as a standalone engine passes it.
+        if syn
+            && !self.flows[f].cut_off.is_empty()
+            && !self.flows[f].stale_tuple
+            && self.stale_here(f, node, &key, now)
+        {
+            self.flows[f].stale_tuple = true;
+            self.log(format!(
+                "flow {f}'s SYN left n{node} on the old entry while nodes were cut off: it may stay blocked"
+            ));
+        }
         let flow = &mut self.flows[f];
         flow.delivered += 1;
         if flow.outstanding.take().is_some_and(|o| o.rst) {
@@ -982,7 +1135,8 @@ impl World {
                 );
                 let li = self.net.index(a, b);
                 self.net.links[li].partitioned = true;
-                self.net.links[li].heal_at = until;
+                // Overlapping partitions of one link end with the last.
+                self.net.links[li].heal_at = self.net.links[li].heal_at.max(until);
                 if let Some(conn) = self.net.links[li].conn {
                     self.push(self.now + IDLE, Ev::IdleClose { link: li, conn });
                 }
@@ -1064,10 +1218,23 @@ impl World {
             0
         };
         let lives = self.nodes[i].lives;
+        // Half the restarts find their data directory (the Raft log and the
+        // applied policy) as it was; the others find it wiped and start
+        // from the bootstrap policy until replication catches them up.
+        // (A disk holding the only copy of the committed log is kept: Raft
+        // survives the loss of a minority's disks, not of every copy.)
+        let copies = (0..n)
+            .filter(|&j| j != i && self.disk[j] == self.committed)
+            .count();
+        let keeps_disk = self.rng.random_bool(0.5) || copies == 0;
+        if !keeps_disk {
+            self.disk[i] = 0;
+        }
+        self.applied[i] = self.disk[i];
         let mut node = SimNode::new(
             i,
             n,
-            &self.policy,
+            &self.policies[(self.applied[i] % 3) as usize],
             self.rng.random(),
             self.rng.random(),
             skew,
@@ -1075,7 +1242,11 @@ impl World {
         );
         node.lives = lives + 1;
         self.nodes[i] = node;
-        self.log(format!("n{i} restarts with empty memory"));
+        self.log(format!(
+            "n{i} restarts with empty memory, its disk {} (policy version {})",
+            if keeps_disk { "kept" } else { "wiped" },
+            self.applied[i]
+        ));
         // Its new connections replace the dead ones at once (the transport
         // closes a peer's old connection when the peer dials anew).
         for j in (0..n).filter(|&j| j != i) {
@@ -1100,6 +1271,17 @@ impl World {
             if !node.running() || !node.engine.is_ready() {
                 self.violations
                     .push(format!("n{i} is not running and ready at the end"));
+            }
+        }
+        // Every dataplane runs the last committed policy version, and no
+        // committed version was lost.
+        for (i, node) in self.nodes.iter().enumerate() {
+            let want = &self.policies[(self.committed % 3) as usize];
+            if self.applied[i] != self.committed || !Arc::ptr_eq(node.engine.policy(), want) {
+                self.violations.push(format!(
+                    "n{i} runs policy version {} at the end; the log committed {}",
+                    self.applied[i], self.committed
+                ));
             }
         }
         for (i, node) in self.nodes.iter().enumerate() {

@@ -39,6 +39,10 @@ pub struct ClassSlot {
     /// Digest of name and options: how peers name the class of a synced
     /// flow (the same policy gives the same digest on every node).
     pub digest: u64,
+    /// A class known here only by a peer's digest (a peer runs a policy
+    /// version this node has not applied yet, or no longer runs): default
+    /// options until a policy with that class is installed here.
+    pub from_peer: bool,
     per_client: HashMap<Addr, ClientCount, ahash::RandomState>,
 }
 
@@ -46,6 +50,7 @@ impl ClassSlot {
     fn new(name: String, options: ConnOptions) -> Self {
         ClassSlot {
             digest: class_digest(&name, &options),
+            from_peer: false,
             name,
             options,
             conns: 0,
@@ -83,6 +88,11 @@ fn class_digest(name: &str, o: &ConnOptions) -> u64 {
     h.finish()
 }
 
+/// Most slots for classes known only by a peer's digest: a peer running
+/// another policy version names a handful; a peer sending many more is
+/// not to grow this table without bound.
+pub const MAX_PEER_CLASSES: usize = 256;
+
 /// All slots, and which slot each class of the current policy uses.
 #[derive(Debug, Clone)]
 pub struct ClassTable {
@@ -117,6 +127,22 @@ impl ClassTable {
                     .is_some_and(|s| s.name == class.name && s.options == class.options)
             });
             if let Some(i) = same {
+                self.current.push(SlotId(i as u16));
+                continue;
+            }
+            // A class peers' flows already named: their entries take its
+            // options now, and keep the digest they share with the peers.
+            let digest = class_digest(&class.name, &class.options);
+            let named = self.slots.iter().position(|s| {
+                s.as_ref()
+                    .is_some_and(|s| s.from_peer && s.digest == digest)
+            });
+            if let Some(i) = named {
+                if let Some(slot) = self.slots[i].as_mut() {
+                    slot.name = class.name.clone();
+                    slot.options = class.options;
+                    slot.from_peer = false;
+                }
                 self.current.push(SlotId(i as u16));
                 continue;
             }
@@ -179,6 +205,44 @@ impl ClassTable {
                 .find(|(_, s)| s.digest == digest)
                 .map(|(i, _)| i)
         })
+    }
+
+    /// The slot for a peer's flow of class `digest`: the live slot with
+    /// that digest, or a new slot that keeps the digest (so this node
+    /// describes the flow as its peers do) with default options until a
+    /// policy with that class is installed here. `None` when
+    /// [`MAX_PEER_CLASSES`] such slots exist (the flow takes the default
+    /// slot).
+    pub fn slot_for_peer(&mut self, digest: u64) -> Option<SlotId> {
+        if let Some(id) = self.slot_by_digest(digest) {
+            return Some(id);
+        }
+        let from_peer = self.iter().filter(|(_, s)| s.from_peer).count();
+        if from_peer >= MAX_PEER_CLASSES {
+            return None;
+        }
+        let mut slot = ClassSlot::new(format!("peer-class-{digest:016x}"), ConnOptions::default());
+        slot.digest = digest;
+        slot.from_peer = true;
+        let id = match self.free.pop() {
+            Some(i) => {
+                self.slots[usize::from(i)] = Some(slot);
+                i
+            }
+            None => {
+                let i = u16::try_from(self.slots.len()).ok()?;
+                self.slots.push(Some(slot));
+                i
+            }
+        };
+        Some(SlotId(id))
+    }
+
+    /// Release a slot no connection uses and no class of the current
+    /// policy names (a peer's class slot made for a flow that was then not
+    /// inserted).
+    pub fn release_unused(&mut self, id: SlotId) {
+        self.release_if_unused(id);
     }
 
     /// A slot by id.
@@ -326,5 +390,47 @@ mod tests {
         t.closed(a, client, false);
         t.closed(a, client, false);
         assert!(t.iter().all(|(id, _)| id != a), "released once unused");
+    }
+
+    /// A peer on a newer policy version syncs a flow of a class this node
+    /// does not have yet: the flow keeps the peer's digest (so both nodes
+    /// describe it alike) and takes the class's options once this node
+    /// installs that version (the simulator found tables that never
+    /// converged: the flow fell into the default class for good).
+    #[test]
+    fn a_peers_class_keeps_its_digest_and_gets_its_options_on_install() {
+        let mut t = ClassTable::new();
+        t.install(&policy(2));
+        let mut newer = ClassTable::new();
+        newer.install(&policy(3));
+        let digest = newer.get(newer.slot_for(Some(0))).digest;
+        let id = t.slot_for_peer(digest).expect("room for a peer's class");
+        assert_ne!(id, DEFAULT_SLOT);
+        assert!(t.get(id).from_peer);
+        assert_eq!(t.get(id).digest, digest);
+        assert_eq!(t.get(id).options, ConnOptions::default());
+        let client = Addr::v4([198, 18, 0, 1]);
+        t.opened(id, client, false);
+        assert_eq!(t.slot_for_peer(digest), Some(id), "one slot per digest");
+        t.install(&policy(3));
+        assert_eq!(t.slot_for(Some(0)), id, "the class takes the peer's slot");
+        assert!(!t.get(id).from_peer);
+        assert_eq!(t.get(id).options.conn_max, 3);
+        assert_eq!(t.get(id).digest, digest);
+    }
+
+    #[test]
+    fn peers_cannot_grow_the_class_table_without_bound() {
+        let mut t = ClassTable::new();
+        for d in 0..MAX_PEER_CLASSES as u64 {
+            let id = t.slot_for_peer(d + 1).expect("within the bound");
+            t.opened(id, Addr::v4([198, 18, 0, 1]), false);
+        }
+        assert_eq!(t.slot_for_peer(u64::MAX), None);
+        // One made for a flow that was then not inserted is released.
+        let mut u = ClassTable::new();
+        let id = u.slot_for_peer(5).unwrap();
+        u.release_unused(id);
+        assert!(u.iter().all(|(s, _)| s != id));
     }
 }

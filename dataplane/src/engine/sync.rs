@@ -147,7 +147,9 @@ pub struct SyncCounters {
     pub rejected: u64,
     /// Peer states for a key that is a bypass flow here (ignored).
     pub bypass_conflicts: u64,
-    /// Peer states whose class digest matches no class here (default class used).
+    /// Peer states whose class digest matches no class here: they keep the
+    /// peer's digest in a slot with default options until a policy with that
+    /// class is installed here (beyond 256 such classes, the default class).
     pub unknown_class: u64,
     /// Peer states not applied because the table is full.
     pub table_full: u64,
@@ -567,8 +569,13 @@ impl Engine {
     }
 
     fn insert_synced(&mut self, hash: u64, state: &FlowState, now: Instant) -> Applied {
-        let class = match self.classes.slot_by_digest(state.class) {
-            Some(slot) => slot,
+        let class = match self.classes.slot_for_peer(state.class) {
+            Some(slot) => {
+                if self.classes.get(slot).from_peer {
+                    bump(&mut self.sync_mut().counters.unknown_class);
+                }
+                slot
+            }
             None => {
                 bump(&mut self.sync_mut().counters.unknown_class);
                 super::classes::DEFAULT_SLOT
@@ -598,10 +605,12 @@ impl Engine {
         };
         if self.is_expired(&entry, now) {
             bump(&mut self.sync_mut().counters.expired_on_arrival);
+            self.classes.release_unused(class);
             return Applied::Ignored;
         }
         let Ok(id) = self.table.insert(hash, entry) else {
             bump(&mut self.sync_mut().counters.table_full);
+            self.classes.release_unused(class);
             return Applied::Ignored;
         };
         // Learned, not to be echoed back: counts as synced now.
