@@ -343,13 +343,68 @@ fn quic_transport_config(cfg: &TransportConfig) -> Result<quinn::TransportConfig
         .max_concurrent_uni_streams(quinn::VarInt::from_u32(4))
         .max_concurrent_bidi_streams(quinn::VarInt::from_u32(rpc::RPC_MAX_CONCURRENT_STREAMS))
         .enable_segmentation_offload(cfg.gso)
-        // The sync link must carry state through random loss: a loss-based
+        // The sync link must carry state through random loss. A loss-based
         // controller (quinn's default, Cubic) reads 30 % loss as congestion
-        // and throttles the link to a few dozen datagrams a second (the
-        // chaos suite's lossy-link scenario). BBR paces by measured
-        // bandwidth and round-trip time instead.
-        .congestion_controller_factory(Arc::new(quinn::congestion::BbrConfig::default()));
+        // and throttles the link to a few dozen datagrams a second; quinn's
+        // BBR, in loss recovery most of the time at that rate, sometimes
+        // fell to a third of the offered rate and let replication lag grow
+        // to seconds (the chaos suite's lossy-link scenario, two runs in
+        // four). The link is a cluster's own, dedicated as the ASA's cluster
+        // control link is, and its traffic is bounded by what the nodes
+        // produce: a fixed window keeps sending through loss
+        // (docs/sync.md §5).
+        .congestion_controller_factory(Arc::new(FixedWindow(SYNC_LINK_WINDOW)));
     Ok(t)
+}
+
+/// Bytes a cluster connection may have in flight: far above what state
+/// sync produces in a round trip, so the link is limited by the nodes'
+/// traffic and by flow control, never by loss.
+pub const SYNC_LINK_WINDOW: u64 = 16 << 20;
+
+/// A congestion "controller" with a constant window, for a dedicated link
+/// whose offered load is bounded by the application: loss does not shrink
+/// it (a lost packet is retransmitted, not read as congestion).
+#[derive(Debug, Clone, Copy)]
+struct FixedWindow(u64);
+
+impl quinn::congestion::ControllerFactory for FixedWindow {
+    fn build(
+        self: Arc<Self>,
+        _now: std::time::Instant,
+        _current_mtu: u16,
+    ) -> Box<dyn quinn::congestion::Controller> {
+        Box::new(*self)
+    }
+}
+
+impl quinn::congestion::Controller for FixedWindow {
+    fn on_congestion_event(
+        &mut self,
+        _now: std::time::Instant,
+        _sent: std::time::Instant,
+        _is_persistent_congestion: bool,
+        _lost_bytes: u64,
+    ) {
+    }
+
+    fn on_mtu_update(&mut self, _new_mtu: u16) {}
+
+    fn window(&self) -> u64 {
+        self.0
+    }
+
+    fn clone_box(&self) -> Box<dyn quinn::congestion::Controller> {
+        Box::new(*self)
+    }
+
+    fn initial_window(&self) -> u64 {
+        self.0
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn std::any::Any> {
+        self
+    }
 }
 
 impl Transport {
