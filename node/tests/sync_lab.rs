@@ -28,6 +28,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rampart_chaos_tests::lossy::LossyLink;
+// Drop reasons that mean "the node had no (or not enough) state".
+use rampart_node::lab::chaos::bench::WANT_OF_STATE;
 use rampart_node::lab::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, BYPASS_5002_POLICY, Netns, NodeProc, NodeSpec, SYM_CLIENT,
     SYM_SERVER, SYNC_B, SYNC_HUB, SYNC_PORT, asym_node, fnv, is_root, write_config,
@@ -42,17 +44,6 @@ const NODES: [NodeSpec; 3] = [asym_node(0, 2), asym_node(1, 2), asym_node(2, 1)]
 const PAYLOAD: usize = 4096;
 /// Client threads opening connections concurrently.
 const CLIENT_THREADS: usize = 4;
-
-/// Drop reasons that mean "the node had no (or not enough) state".
-const WANT_OF_STATE: [&str; 7] = [
-    "tcp-not-syn",
-    "tcp-seq-past-win",
-    "tcp-invalid-ack",
-    "tcp-invalid-state",
-    "icmp-no-connection",
-    "acl-drop",
-    "cluster-not-ready",
-];
 
 fn raise_fd_limit() {
     let mut lim = libc::rlimit {
