@@ -541,21 +541,26 @@ fn fin_retransmit_keeps_state() {
 
 // === TIME_WAIT / CLOSE: reopen ===
 
-#[test]
-fn syn_on_a_closed_tuple_reopens() {
-    let (mut m, mut t) = established();
-    pass(&mut t, &m.rst(Side::Client));
-    assert_eq!(t.state, TcpState::Close);
-    let syn = Seg {
+/// A bare SYN from the client at `seq` (a new connection on the tuple).
+fn client_syn(seq: u32) -> Seg {
+    Seg {
         from: Side::Client,
-        seq: 42,
+        seq,
         ack: 0,
         flags: TcpFlags::SYN,
         window: 100,
         wscale: None,
         sack: vec![],
         payload_len: 0,
-    };
+    }
+}
+
+#[test]
+fn syn_on_a_closed_tuple_reopens() {
+    let (mut m, mut t) = established();
+    pass(&mut t, &m.rst(Side::Client));
+    assert_eq!(t.state, TcpState::Close);
+    let syn = client_syn(42);
     assert_eq!(feed(&mut t, &syn), Ok(Tracked::Reopen));
     let syn_back = Seg {
         from: Side::Server,
@@ -572,16 +577,7 @@ fn a_syn_beyond_the_initiators_fin_in_last_ack_reopens() {
     assert_eq!(pass(&mut t, &m.fin(Side::Client)), TcpState::LastAck);
     // The server's last ACK crossed another node; the client reuses its port.
     let fin_end = m.next_seq(Side::Client);
-    let syn = |seq: u32| Seg {
-        from: Side::Client,
-        seq,
-        ack: 0,
-        flags: TcpFlags::SYN,
-        window: 100,
-        wscale: None,
-        sack: vec![],
-        payload_len: 0,
-    };
+    let syn = client_syn;
     // Within the old connection's space: the challenge-ACK path.
     assert_eq!(
         feed(&mut t, &syn(fin_end.wrapping_sub(1))),
