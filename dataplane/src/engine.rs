@@ -233,9 +233,6 @@ pub struct Engine {
     sync: Option<self::sync::SyncState>,
     /// Connection log events waiting for the shell.
     conn_log: self::connlog::ConnLog,
-    /// The last frame judged passed leniently (a TCP segment the tracker
-    /// let by without checks or a change of state).
-    judged_lenient: bool,
     /// A lenient TCP pass may happen now (the frame has waited its hold
     /// deadline for a peer's state); otherwise, with a peer up, it waits
     /// (`cluster-lenient-wait`).
@@ -283,7 +280,6 @@ impl Engine {
             swept: Vec::new(),
             effects: std::collections::VecDeque::new(),
             conn_log: Default::default(),
-            judged_lenient: false,
             lenient_passes: false,
         })
     }
@@ -450,7 +446,6 @@ impl Engine {
         ingress: IfaceId,
         now: Instant,
     ) -> Judgement {
-        self.judged_lenient = false;
         let unflowed = |decision| Judgement {
             decision,
             flow: None,
@@ -788,7 +783,6 @@ impl Engine {
                         }
                         Tracked::Ignored => {
                             bump(&mut self.counters.tcp_ignored_passed);
-                            self.judged_lenient = true;
                             false
                         }
                         Tracked::RstChallenged => {

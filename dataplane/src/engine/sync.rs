@@ -760,16 +760,6 @@ impl Engine {
             let judged = self.judge(&mut frame, h.meta, h.ingress, now);
             self.lenient_passes = false;
             match judged.decision {
-                // A lenient pass on a peer's state proves nothing yet: that
-                // state may be the first of several on their way (an insert
-                // ahead of its updates). Wait on; at the deadline it leaves
-                // if it still passes.
-                Ok(_) if self.judged_lenient && now < h.deadline => {
-                    self.counters.tcp_ignored_passed =
-                        self.counters.tcp_ignored_passed.saturating_sub(1);
-                    h.lenient = true;
-                    keep.push(h);
-                }
                 Ok(egress) => {
                     bump(&mut self.sync_mut().counters.held_released);
                     if h.meta.checksum == ChecksumState::Partial {
@@ -785,7 +775,10 @@ impl Engine {
                 // Still lacking state: more of the peer's events may be on
                 // the way; wait out the deadline.
                 // (A frame that waited only behind earlier ones of its flow
-                // may need more of them too.)
+                // may need more of them too. A lenient pass on a peer's
+                // state proves nothing yet: that state may be the first of
+                // several on their way, an insert ahead of its updates; at
+                // the deadline such a frame leaves if it still passes.)
                 Err(reason) if (holdable(reason) || !holdable(h.reason)) && now < h.deadline => {
                     h.lenient |= reason == DropReason::LenientWait;
                     keep.push(h)
