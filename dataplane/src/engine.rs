@@ -233,6 +233,10 @@ pub struct Engine {
     sync: Option<self::sync::SyncState>,
     /// Connection log events waiting for the shell.
     conn_log: self::connlog::ConnLog,
+    /// Creation time of the entry a SYN just reopened: the new incarnation
+    /// is created after it even if this node's clock is behind the clock
+    /// that stamped it, so every node orders the two alike (docs/sync.md §3).
+    reopened_after: Option<Instant>,
     /// A lenient TCP pass may happen now (the frame has waited its hold
     /// deadline for a peer's state); otherwise, with a peer up, it waits
     /// (`cluster-lenient-wait`).
@@ -281,6 +285,7 @@ impl Engine {
             effects: std::collections::VecDeque::new(),
             conn_log: Default::default(),
             lenient_passes: false,
+            reopened_after: None,
         })
     }
 
@@ -446,6 +451,7 @@ impl Engine {
         ingress: IfaceId,
         now: Instant,
     ) -> Judgement {
+        self.reopened_after = None;
         let unflowed = |decision| Judgement {
             decision,
             flow: None,
@@ -661,7 +667,12 @@ impl Engine {
             proto,
             packets: [1, 0],
             bytes: [u64::from(pkt.ip_len), 0],
-            created: pkt.now,
+            created: match self.reopened_after.take() {
+                Some(old) => pkt
+                    .now
+                    .max(Instant::from_nanos(old.as_nanos().saturating_add(1))),
+                None => pkt.now,
+            },
             last_seen: pkt.now,
         };
         let kind = match proto {
@@ -757,6 +768,7 @@ impl Engine {
             let changed = *track != before;
             match tracked {
                 Tracked::Reopen => {
+                    self.reopened_after = Some(self.table.get(id).created);
                     self.remove(id, RemoveReason::Reopen);
                 }
                 outcome => {
