@@ -320,26 +320,13 @@ impl World {
 
     /// Run to the end and check everything.
     pub(super) fn run(mut self) -> Outcome {
-        let end = self.faults_end + 20 * SEC;
-        while let Some(Reverse(item)) = self.heap.pop() {
-            if item.at > end || !self.violations.is_empty() {
-                break;
-            }
-            self.now = item.at;
-            self.step(item.ev);
-            if self.now > self.faults_end + 3 * SEC && self.quiescent() {
-                break;
-            }
-        }
+        let settled = self.faults_end + 3 * SEC;
+        self.run_until(self.faults_end + 20 * SEC, |w| {
+            w.now > settled && w.quiescent()
+        });
         // A quiet period for the last events and refreshes to land.
         let quiet = self.now + 3 * SEC;
-        while let Some(Reverse(item)) = self.heap.pop() {
-            if item.at > quiet || !self.violations.is_empty() {
-                break;
-            }
-            self.now = item.at;
-            self.step(item.ev);
-        }
+        self.run_until(quiet, |_| false);
         if self.violations.is_empty() {
             self.final_checks();
         }
@@ -351,6 +338,20 @@ impl World {
             stats: self.stats,
             violations: self.violations,
             trace: self.trace.into_iter().collect(),
+        }
+    }
+
+    /// Step through events up to `end`, or until a violation or `done`.
+    fn run_until(&mut self, end: u64, done: impl Fn(&World) -> bool) {
+        while let Some(Reverse(item)) = self.heap.pop() {
+            if item.at > end || !self.violations.is_empty() {
+                break;
+            }
+            self.now = item.at;
+            self.step(item.ev);
+            if done(self) {
+                break;
+            }
         }
     }
 

@@ -267,19 +267,7 @@ impl Bench {
             Via::A => ("198.18.1.20", "ca0"),
             Via::B => ("198.18.2.20", "cb0"),
         };
-        let c = self.lab.client.name();
-        Ok(sh(&[
-            "ip",
-            "-n",
-            c,
-            "route",
-            "replace",
-            "198.18.20.20/32",
-            "via",
-            gw,
-            "dev",
-            dev,
-        ])?)
+        route(self.lab.client.name(), "198.18.20.20/32", gw, dev)
     }
 
     /// Route the server's packets to the client through `via`.
@@ -288,19 +276,7 @@ impl Bench {
             Via::A => ("198.18.1.10", "as0"),
             Via::B => ("198.18.2.10", "bs0"),
         };
-        let s = self.lab.server.name();
-        Ok(sh(&[
-            "ip",
-            "-n",
-            s,
-            "route",
-            "replace",
-            "198.18.10.10/32",
-            "via",
-            gw,
-            "dev",
-            dev,
-        ])?)
+        route(self.lab.server.name(), "198.18.10.10/32", gw, dev)
     }
 
     /// Both hosts' routes through the surviving path when node `i` (A or
@@ -419,6 +395,14 @@ impl Drop for Bench {
         self.third.take();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Point namespace `ns`'s route to `dst` at `gw` on `dev` (moved in one
+/// step, as a host's route moves when a node fails).
+fn route(ns: &str, dst: &str, gw: &str, dev: &str) -> Result<(), LabError> {
+    Ok(sh(&[
+        "ip", "-n", ns, "route", "replace", dst, "via", gw, "dev", dev,
+    ])?)
 }
 
 /// Drop reasons that mean "the node had no (or not enough) state".
