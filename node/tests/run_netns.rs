@@ -542,3 +542,96 @@ fn with_offloads_on_tcp_crosses_as_whole_gso_super_packets() {
         "{summary:?}"
     );
 }
+
+/// An IPv6 prefix in an access list opens IPv6 only, and an IPv4 address
+/// IPv4 only, with real connections through `rampart run`: flow keys hold
+/// IPv4 as mapped IPv6, and `::/0` once matched every IPv4 packet too.
+#[test]
+fn an_ipv6_prefix_in_an_access_list_does_not_open_ipv4() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    const FAMILY_POLICY: &str = "\
+access-list OUTSIDE_IN extended permit icmp6 any6 any6
+access-list OUTSIDE_IN extended permit tcp ::/0 any eq 5022
+access-list OUTSIDE_IN extended permit tcp 198.18.0.0 255.255.255.0 any eq 5044
+access-group OUTSIDE_IN in interface outside
+";
+    let lab = Lab::new(&format!("rp-fam{}", std::process::id())).unwrap();
+    let dir = std::env::temp_dir().join(format!("rampart-fam-{}", std::process::id()));
+    // Benchmarking addresses (RFC 5180 section 5) inside this test's namespaces.
+    for (role, addr, dev) in [
+        (Role::Client, "2001:2::10/64", "c0"),
+        (Role::Server, "2001:2::20/64", "s0"),
+    ] {
+        rampart_node::lab::sh(&[
+            "ip",
+            "-n",
+            &lab.ns(role),
+            "addr",
+            "add",
+            addr,
+            "dev",
+            dev,
+            "nodad",
+        ])
+        .unwrap();
+    }
+    let node = start(&lab, &dir, FAMILY_POLICY);
+    // The client (inside) listens on both ports and both families.
+    let listeners = lab
+        .spawn(Role::Client, || {
+            let ls: Vec<TcpListener> = ["[::]:5022", "[::]:5044"]
+                .iter()
+                .map(|a| {
+                    let l = TcpListener::bind(a).expect("listen");
+                    l.set_nonblocking(true).unwrap();
+                    l
+                })
+                .collect();
+            // Accept for five seconds (bounded); report who got through.
+            let mut got = Vec::new();
+            let until = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < until {
+                for l in &ls {
+                    if let Ok((_, peer)) = l.accept() {
+                        got.push((l.local_addr().unwrap().port(), peer.ip().to_canonical()));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            got
+        })
+        .expect("namespace thread");
+    std::thread::sleep(Duration::from_millis(200));
+    let opened = lab
+        .spawn(Role::Server, || {
+            let try_connect = |a: &str| {
+                let addr: SocketAddr = a.parse().unwrap();
+                TcpStream::connect_timeout(&addr, Duration::from_millis(1500)).is_ok()
+            };
+            [
+                try_connect("[2001:2::10]:5022"),
+                try_connect("198.18.0.10:5022"),
+                try_connect("198.18.0.10:5044"),
+                try_connect("[2001:2::10]:5044"),
+            ]
+        })
+        .expect("namespace thread")
+        .join()
+        .unwrap();
+    let got = listeners.join().unwrap();
+    let table = table_of(&node);
+    let summary = stop(node);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(
+        opened,
+        [true, false, true, false],
+        "IPv6 to 5022 and IPv4 to 5044 only; accepted {got:?}\n{table}"
+    );
+    assert!(
+        summary.counters.drops_of("acl-drop") >= 2,
+        "both wrong-family SYNs were dropped by the access list: {summary:?}"
+    );
+}

@@ -19,23 +19,41 @@ use hashbrown::HashMap;
 
 use crate::flow::Addr;
 
-/// A prefix of a 128-bit address (IPv4 as mapped IPv6, so IPv4 prefix `L`
-/// is stored as `96 + L` and `any4` as `::ffff:0:0/96`).
+/// A prefix of a 128-bit address of one family (IPv4 as mapped IPv6, so
+/// IPv4 prefix `L` is stored as `96 + L`), or of both (`any`).
+///
+/// The family is part of the prefix: packet addresses of both families
+/// share one 128-bit space, so an IPv6 prefix such as `::/0` or
+/// `::ffff:0:0/96` would otherwise also cover every IPv4 address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AddrPrefix {
     /// Address bits (host bits zero).
     pub bits: u128,
     /// Prefix length, 0–128.
     pub len: u8,
+    /// `Some(true)`: IPv6 packets only; `Some(false)`: IPv4 only; `None`:
+    /// both (only `any` has no family).
+    pub v6: Option<bool>,
 }
 
 impl AddrPrefix {
     /// Every address of both families.
-    pub const ANY: AddrPrefix = AddrPrefix { bits: 0, len: 0 };
-    /// Every IPv4 address (the IPv4-mapped block `::ffff:0:0/96`).
+    pub const ANY: AddrPrefix = AddrPrefix {
+        bits: 0,
+        len: 0,
+        v6: None,
+    };
+    /// Every IPv4 address.
     pub const ANY4: AddrPrefix = AddrPrefix {
-        bits: 0xffff_0000_0000,
-        len: 96,
+        bits: 0,
+        len: 0,
+        v6: Some(false),
+    };
+    /// Every IPv6 address.
+    pub const ANY6: AddrPrefix = AddrPrefix {
+        bits: 0,
+        len: 0,
+        v6: Some(true),
     };
 
     /// A prefix of `addr` of `len` bits of its own family (host bits cleared).
@@ -50,13 +68,28 @@ impl AddrPrefix {
         AddrPrefix {
             bits: bits & mask128(len),
             len,
+            v6: Some(addr.is_ipv6()),
         }
     }
 
-    /// Whether `addr` lies in the prefix.
-    pub fn contains(&self, addr: Addr) -> bool {
-        u128::from_be_bytes(addr.0) & mask128(self.len) == self.bits
+    /// Whether the address of a packet of family `v6` lies in the prefix.
+    pub fn contains(&self, v6: bool, addr: Addr) -> bool {
+        self.v6.is_none_or(|f| f == v6)
+            && u128::from_be_bytes(addr.0) & mask128(self.len) == self.bits
     }
+}
+
+/// The one family that satisfies every restriction, `Some(None)` when none
+/// restricts, or `None` when they conflict (no packet can match).
+fn merge_family(families: &[Option<bool>]) -> Option<Option<bool>> {
+    let mut out = None;
+    for &f in families.iter().flatten() {
+        match out {
+            Some(g) if g != f => return None,
+            _ => out = Some(f),
+        }
+    }
+    Some(out)
 }
 
 /// A block of ports: `value` with the top `len` of 16 bits significant.
@@ -242,11 +275,17 @@ impl ClassifierBuilder {
 
     /// Add the next rule (index = number of rules added before) as the
     /// disjunction of `atoms`; returns its index. A rule with no atoms
-    /// never matches.
+    /// never matches. An atom matches only the family its prefixes (and
+    /// its own restriction) name; one whose prefixes name both families
+    /// can match nothing and is left out.
     pub fn push_rule(&mut self, atoms: impl IntoIterator<Item = Atom>) -> u32 {
         let rule = self.rules;
         self.rules += 1;
-        for atom in atoms {
+        for mut atom in atoms {
+            let Some(v6) = merge_family(&[atom.v6, atom.src.v6, atom.dst.v6]) else {
+                continue;
+            };
+            atom.v6 = v6;
             let shape = Shape::of(&atom);
             let table = self.subtables.entry(shape).or_insert_with(|| Subtable {
                 shape,
@@ -446,8 +485,8 @@ mod tests {
             .iter()
             .position(|(proto, (s, sl), (d, dl), (lo, hi))| {
                 proto.is_none_or(|x| x == p.proto)
-                    && AddrPrefix::new(IpAddr::from(*s), *sl).contains(p.src)
-                    && AddrPrefix::new(IpAddr::from(*d), *dl).contains(p.dst)
+                    && AddrPrefix::new(IpAddr::from(*s), *sl).contains(p.v6, p.src)
+                    && AddrPrefix::new(IpAddr::from(*d), *dl).contains(p.v6, p.dst)
                     && (*lo..=*hi).contains(&p.dport)
             })
             .map(|i| i as u32)

@@ -641,8 +641,10 @@ impl Compiler<'_> {
                 b.push_rule([]);
                 continue;
             }
-            let (src, src_v6) = self.addresses(&ace.source, &mut HashSet::new())?;
-            let (dst, dst_v6) = self.addresses(&ace.destination, &mut HashSet::new())?;
+            // Each prefix carries its family (`any4`, `any6` too): the
+            // classifier keeps an atom to the family its prefixes name.
+            let src = self.addresses(&ace.source, &mut HashSet::new())?;
+            let dst = self.addresses(&ace.destination, &mut HashSet::new())?;
             let services = match &ace.protocol {
                 ProtoSpec::Protocol(p) => self.service_atoms(
                     &[protocol(*p)],
@@ -664,13 +666,7 @@ impl Compiler<'_> {
                     ace.destination_port.as_ref(),
                 )?,
             };
-            let mut atoms = expand(&services, &src, &dst, &mut self.atoms)?;
-            // any4/any6 restrict the family of the whole entry.
-            if let Some(v6) = src_v6.or(dst_v6) {
-                for a in &mut atoms {
-                    a.v6 = Some(v6);
-                }
-            }
+            let atoms = expand(&services, &src, &dst, &mut self.atoms)?;
             b.push_rule(atoms);
         }
         Ok(CompiledAcl {
@@ -708,22 +704,21 @@ impl Compiler<'_> {
             })
     }
 
-    /// Address prefixes of an ACE address, and a family restriction
-    /// (`any4` → IPv4, `any6` → IPv6).
+    /// Address prefixes of an ACE address, each of its own family.
     fn addresses(
         &self,
         spec: &AddrSpec,
         seen: &mut HashSet<String>,
-    ) -> Result<(Vec<AddrPrefix>, Option<bool>), CompileError> {
+    ) -> Result<Vec<AddrPrefix>, CompileError> {
         Ok(match spec {
-            AddrSpec::Any => (vec![AddrPrefix::ANY], None),
-            AddrSpec::Any4 => (vec![AddrPrefix::ANY], Some(false)),
-            AddrSpec::Any6 => (vec![AddrPrefix::ANY], Some(true)),
-            AddrSpec::Host(ip) => (network_value(&NetworkValue::Host(*ip)), None),
-            AddrSpec::V4Net(a, m) => (network_value(&NetworkValue::V4Subnet(*a, *m)), None),
-            AddrSpec::V6Net(a, l) => (network_value(&NetworkValue::V6Subnet(*a, *l)), None),
+            AddrSpec::Any => vec![AddrPrefix::ANY],
+            AddrSpec::Any4 => vec![AddrPrefix::ANY4],
+            AddrSpec::Any6 => vec![AddrPrefix::ANY6],
+            AddrSpec::Host(ip) => network_value(&NetworkValue::Host(*ip)),
+            AddrSpec::V4Net(a, m) => network_value(&NetworkValue::V4Subnet(*a, *m)),
+            AddrSpec::V6Net(a, l) => network_value(&NetworkValue::V6Subnet(*a, *l)),
             AddrSpec::Object(name) => match self.object(name)? {
-                Object::Network { value, .. } => (network_value(value), None),
+                Object::Network { value, .. } => network_value(value),
                 Object::Service { .. } => {
                     return Err(CompileError::Undefined {
                         kind: "network object",
@@ -731,10 +726,10 @@ impl Compiler<'_> {
                     });
                 }
             },
-            AddrSpec::Group(name) => (self.group_addresses(name, seen)?, None),
+            AddrSpec::Group(name) => self.group_addresses(name, seen)?,
             // A transparent firewall's interfaces have no addresses that
             // transit traffic could be sent to.
-            AddrSpec::Interface(_) => (Vec::new(), None),
+            AddrSpec::Interface(_) => Vec::new(),
         })
     }
 
@@ -757,7 +752,7 @@ impl Compiler<'_> {
             match m {
                 NetworkMember::Address(v) => out.extend(network_value(v)),
                 NetworkMember::Object(o) => {
-                    out.extend(self.addresses(&AddrSpec::Object(o.clone()), seen)?.0)
+                    out.extend(self.addresses(&AddrSpec::Object(o.clone()), seen)?)
                 }
                 NetworkMember::Group(g) => out.extend(self.group_addresses(g, seen)?),
             }
@@ -1209,10 +1204,83 @@ pub(crate) mod tests {
         );
     }
 
+    fn probe6(src: &str, dst: &str, proto: u8, dport: u16) -> Probe {
+        let a = |s: &str| Addr::v6(s.parse::<std::net::Ipv6Addr>().unwrap().octets());
+        Probe {
+            v6: true,
+            proto,
+            src: a(src),
+            dst: a(dst),
+            sport: 40_000,
+            dport,
+        }
+    }
+
+    /// An IPv6 prefix matches only IPv6 packets and an IPv4 one only IPv4:
+    /// both share one 128-bit space in flow keys (IPv4 as mapped IPv6), so
+    /// `::/0` once opened port 22 to all of IPv4.
+    #[test]
+    fn an_address_matches_only_packets_of_its_own_family() {
+        let cases: &[(&str, bool, bool)] = &[
+            // (source of `permit tcp SRC any eq 22`, IPv4 matches, IPv6 matches)
+            ("::/0", false, true),
+            ("::/1", false, true),
+            ("::/80", false, true),
+            ("::/95", false, true),
+            ("0.0.0.0 0.0.0.0", true, false),
+            ("any4", true, false),
+            ("any6", false, true),
+            ("any", true, true),
+            ("host 198.18.0.1", true, false),
+            ("host ::1:2:3", false, true),
+        ];
+        let inside = |p: &Policy, pr: &Probe| p.permits(IfaceId(1), IfaceId(0), pr);
+        for &(src, v4_ok, v6_ok) in cases {
+            let text = format!(
+                "access-list OUTSIDE_IN extended permit tcp {src} any eq 22\n\
+                 access-group OUTSIDE_IN in interface outside\n"
+            );
+            let cfg = crate::policy::parse::parse_config(&text).unwrap().config;
+            let p = compile(&cfg, &ifaces()).unwrap();
+            assert_eq!(
+                inside(&p, &probe([198, 18, 0, 1], [198, 18, 1, 1], 6, 22)),
+                v4_ok,
+                "{src} and IPv4"
+            );
+            assert_eq!(
+                inside(&p, &probe6("::1:2:3", "2001:db8:1::1", 6, 22)),
+                v6_ok,
+                "{src} and IPv6"
+            );
+        }
+        // An entry whose source and destination are of different families
+        // matches nothing.
+        for (src, dst) in [
+            ("any4", "any6"),
+            ("host 198.18.0.1", "::/0"),
+            ("::/0", "0.0.0.0 0.0.0.0"),
+        ] {
+            let text = format!(
+                "access-list OUTSIDE_IN extended permit tcp {src} {dst} eq 22\n\
+                 access-group OUTSIDE_IN in interface outside\n"
+            );
+            let cfg = crate::policy::parse::parse_config(&text).unwrap().config;
+            let p = compile(&cfg, &ifaces()).unwrap();
+            assert!(
+                !inside(&p, &probe([198, 18, 0, 1], [198, 18, 1, 1], 6, 22)),
+                "{src} {dst}"
+            );
+            assert!(
+                !inside(&p, &probe6("2001:db8::1", "2001:db8:1::1", 6, 22)),
+                "{src} {dst}"
+            );
+        }
+    }
+
     #[test]
     fn address_ranges_cover_exactly() {
         let r = range_prefixes([10, 0, 0, 1].into(), [10, 0, 0, 6].into());
-        let inside = |x: [u8; 4]| r.iter().any(|p| p.contains(Addr::v4(x)));
+        let inside = |x: [u8; 4]| r.iter().any(|p| p.contains(false, Addr::v4(x)));
         assert!((1..=6).all(|i| inside([10, 0, 0, i])));
         assert!(!inside([10, 0, 0, 0]) && !inside([10, 0, 0, 7]));
         assert_eq!(
@@ -1223,6 +1291,6 @@ pub(crate) mod tests {
             "::".parse().unwrap(),
             "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff".parse().unwrap(),
         );
-        assert_eq!(all6, vec![AddrPrefix { bits: 0, len: 0 }]);
+        assert_eq!(all6, vec![AddrPrefix::ANY6]);
     }
 }

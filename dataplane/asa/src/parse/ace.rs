@@ -280,6 +280,51 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_mapped_addresses_are_refused_with_their_column() {
+        let msg = |a: &str, v4: &str| {
+            format!(
+                "IPv4-mapped IPv6 address '{a}' is not allowed: write the IPv4 address {v4} instead"
+            )
+        };
+        let cases = [
+            (
+                "access-list A permit tcp host ::ffff:198.18.0.1 any eq 22",
+                31,
+                msg("::ffff:198.18.0.1", "198.18.0.1"),
+            ),
+            (
+                "access-list A permit tcp any ::ffff:0:0/96 eq 22",
+                30,
+                msg("::ffff:0.0.0.0", "0.0.0.0"),
+            ),
+            (
+                "access-list A permit ip any ::ffff:198.18.0.0/112",
+                29,
+                msg("::ffff:198.18.0.0", "198.18.0.0"),
+            ),
+            (
+                "object network O\n host ::ffff:198.18.0.9",
+                7,
+                msg("::ffff:198.18.0.9", "198.18.0.9"),
+            ),
+            (
+                "object-group network G\n network-object ::ffff:198.18.0.0/120",
+                17,
+                msg("::ffff:198.18.0.0", "198.18.0.0"),
+            ),
+        ];
+        for (text, col, want) in cases {
+            let (_, column, message) = err(text);
+            assert_eq!((column, message), (col, want), "{text}");
+        }
+        // Prefixes wider than the mapped block are plain IPv6 prefixes.
+        assert_eq!(
+            ace("access-list A permit ip ::/80 any").source,
+            AddrSpec::V6Net(Ipv6Addr::UNSPECIFIED, 80)
+        );
+    }
+
+    #[test]
     fn protocols_and_ports() {
         let a = ace("access-list A permit tcp any eq www host 198.18.0.1 range ftp-data ftp");
         assert_eq!(a.protocol, ProtoSpec::Protocol(Protocol::Number(6)));

@@ -18,9 +18,29 @@ fn dotted(w: &str) -> bool {
 pub(super) fn host_ip(c: &mut Cur<'_>) -> R<IpAddr> {
     let t = c.word("host address")?;
     let family = if t.text.contains(':') { "IPv6" } else { "IPv4" };
-    t.text
+    let ip: IpAddr = t
+        .text
         .parse()
-        .map_err(|_| c.err_at(t.col, format!("invalid {family} address '{}'", t.text)))
+        .map_err(|_| c.err_at(t.col, format!("invalid {family} address '{}'", t.text)))?;
+    if let IpAddr::V6(v6) = ip {
+        refuse_mapped(c, t.col, v6, 128)?;
+    }
+    Ok(ip)
+}
+
+/// Refuse an IPv6 value inside the IPv4-mapped block `::ffff:0:0/96`: such
+/// addresses never appear on the wire (RFC 4291 section 2.5.5.2), and an
+/// operator who writes one means IPv4, which is written as IPv4.
+fn refuse_mapped(c: &Cur<'_>, col: usize, a: Ipv6Addr, len: u8) -> R<()> {
+    match a.to_ipv4_mapped() {
+        Some(v4) if len >= 96 => Err(c.err_at(
+            col,
+            format!(
+                "IPv4-mapped IPv6 address '{a}' is not allowed: write the IPv4 address {v4} instead"
+            ),
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A network literal.
@@ -58,6 +78,7 @@ pub(super) fn network_literal(c: &mut Cur<'_>, t: Tok<'_>) -> R<Option<Net>> {
         if u128::from(a) & !mask128(l) != 0 {
             return Err(c.err_at(t.col, "address has host bits set beyond the prefix length"));
         }
+        refuse_mapped(c, t.col, a, l)?;
         return Ok(Some(Net::V6(a, l)));
     }
     if let Ok(a) = w.parse::<Ipv4Addr>() {
