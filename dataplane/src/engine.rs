@@ -513,11 +513,13 @@ impl Engine {
             Transport::Udp { .. } => self.datagram(&pkt, Kind::Udp),
             Transport::Icmp(Icmp::EchoRequest) => self.datagram(&pkt, Kind::EchoRequest),
             Transport::Icmp(Icmp::EchoReply) => self.datagram(&pkt, Kind::EchoReply),
-            Transport::Icmp(Icmp::Error { quoted, .. }) => {
+            Transport::Icmp(Icmp::Error {
+                quoted, quoted_l4, ..
+            }) => {
                 // An error waits on, and is judged by, the flow it quotes.
                 flow = FlowKey::of(&quoted).0;
-                self.icmp_error(&pkt, &quoted, frame, usize::from(l4))
-                    .map(|()| None)
+                let at = (usize::from(l4), usize::from(l4) + usize::from(quoted_l4));
+                self.icmp_error(&pkt, &quoted, frame, at).map(|()| None)
             }
             // Neighbour discovery is link-local plumbing the bridge must pass
             // for the hosts on either side to reach each other at all.
@@ -946,7 +948,7 @@ impl Engine {
         pkt: &Pkt,
         quoted: &Tuple,
         frame: &mut [u8],
-        icmp_at: usize,
+        (icmp_at, quoted_l4_at): (usize, usize),
     ) -> Result<(), DropReason> {
         if pkt.tuple.dst.addr != quoted.src.addr {
             return Err(DropReason::IcmpNoConnection);
@@ -966,15 +968,10 @@ impl Engine {
         // saw it, shifted by randomization: give the initiator its own
         // sequence number back, or its stack discards the error (RFC 5927
         // §4.1 has stacks check the quoted sequence number).
+        // The quoted TCP header starts where the parser found it, past any
+        // IPv4 options, authentication header or IPv6 extension headers.
         if entry.seq_offset != 0 && quoted.proto == proto::TCP && back == Direction::Reply {
-            let quote = icmp_at + 8;
-            let v6 = pkt.tuple.src.addr.ip().is_ipv6();
-            let ihl = if v6 {
-                40
-            } else {
-                usize::from(frame.get(quote).map_or(5, |b| b & 0x0f)) * 4
-            };
-            let seq_at = quote + ihl + 4;
+            let seq_at = quoted_l4_at + 4;
             if let Some(seq) = crate::packet::rewrite::get32(frame, seq_at) {
                 crate::packet::rewrite::rewrite32(
                     frame,

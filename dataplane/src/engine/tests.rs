@@ -933,6 +933,53 @@ fn icmp_error_about_a_randomized_segment_quotes_the_initiators_own_sequence() {
     assert_eq!(sum, 0xffff);
 }
 
+/// The quoted TCP header is found where the parser found it: past an
+/// authentication header in the quote, not at 20 bytes (IHL) past the IP
+/// header, which would rewrite four bytes of the AH instead.
+#[test]
+fn icmp_error_unshift_finds_the_quoted_tcp_header_past_an_authentication_header() {
+    let cfg = EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4]);
+    let mut h = Harness {
+        engine: Engine::new(cfg).unwrap(),
+        now: Instant::from_secs(1000),
+    };
+    let mut m = model(44_003);
+    let syn = m.syn();
+    let mut out = m.frame(&syn);
+    assert_eq!(
+        h.engine
+            .process(&mut out, PacketMeta::default(), m.client.iface, h.now),
+        FWD_OUT
+    );
+    assert_ne!(h.only_entry().seq_offset, 0);
+    // The quote: the SYN's IPv4 header naming AH, a 12-byte AH (next
+    // header TCP, payload length 1, SPI and sequence), then 8 TCP bytes.
+    let mut quote = out[14..34].to_vec();
+    quote[9] = 51;
+    let ah = [6, 1, 0, 0, 0xa1, 0xa2, 0xa3, 0xa4, 0xb1, 0xb2, 0xb3, 0xb4];
+    quote.extend_from_slice(&ah);
+    quote.extend_from_slice(&out[34..42]);
+    let (std::net::IpAddr::V4(s), std::net::IpAddr::V4(d)) = (m.server.ip, m.client.ip) else {
+        panic!("IPv4 model")
+    };
+    let mut err = Vec::new();
+    etherparse::PacketBuilder::ethernet2(m.server.mac, m.client.mac)
+        .ipv4(s.octets(), d.octets(), 64)
+        .icmpv4_raw(3, 3, [0; 4])
+        .write(&mut err, &quote)
+        .unwrap();
+    assert_eq!(
+        h.engine
+            .process(&mut err, PacketMeta::default(), m.server.iface, h.now),
+        FWD_IN
+    );
+    let icmp = 14 + 20;
+    let tcp = icmp + 8 + 20 + 12;
+    assert_eq!(&err[icmp + 8 + 20..tcp], &ah, "the AH is left as it was");
+    let quoted_seq = u32::from_be_bytes(err[tcp + 4..tcp + 8].try_into().unwrap());
+    assert_eq!(quoted_seq, syn.seq, "the initiator's own sequence number");
+}
+
 // === per-interface counters, policy swaps, connection log ===
 
 #[test]

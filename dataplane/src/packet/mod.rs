@@ -115,6 +115,10 @@ pub enum Icmp {
         /// The quoted packet's tuple, as the quoted packet travelled
         /// (so the error itself travels the other way).
         quoted: Tuple,
+        /// Where the quoted transport header starts, in bytes from the
+        /// start of the ICMP message: past the quoted IP header and any
+        /// authentication or IPv6 extension headers the parser skipped.
+        quoted_l4: u16,
     },
     /// Neighbour discovery or router discovery (ICMPv6 133–137): link-local
     /// control traffic a transparent firewall passes untracked.

@@ -70,15 +70,22 @@ pub(super) fn icmp(message: &[u8], family: Family) -> Result<(u16, u16, Transpor
     let (src_port, dst_port, icmp) = match icmp_kind(family, icmp_type) {
         IcmpKind::EchoRequest => (id, 0, Icmp::EchoRequest),
         IcmpKind::EchoReply => (0, id, Icmp::EchoReply),
-        IcmpKind::Error => (
-            0,
-            0,
-            Icmp::Error {
-                icmp_type,
-                code,
-                quoted: quoted(body, family)?,
-            },
-        ),
+        IcmpKind::Error => {
+            let (quoted, at) = quoted(body, family)?;
+            // The quote fits in a frame, so its offsets fit in 16 bits.
+            let quoted_l4 =
+                u16::try_from(ICMP_HEADER_LEN + at).map_err(|_| DropReason::IcmpMalformed)?;
+            (
+                0,
+                0,
+                Icmp::Error {
+                    icmp_type,
+                    code,
+                    quoted,
+                    quoted_l4,
+                },
+            )
+        }
         IcmpKind::NeighborDiscovery => (0, 0, Icmp::NeighborDiscovery),
         IcmpKind::Other => (0, 0, Icmp::Other { icmp_type, code }),
     };
@@ -92,8 +99,9 @@ pub(super) fn icmp(message: &[u8], family: Family) -> Result<(u16, u16, Transpor
 /// length fields are not checked against the bytes present, and nothing in
 /// it is checksummed. It must be the outer packet's IP version, and must
 /// reach 8 bytes into a TCP, UDP or echo header; anything else gives no
-/// tuple to look up and is [`DropReason::IcmpMalformed`].
-fn quoted(quote: &[u8], family: Family) -> Result<Tuple, DropReason> {
+/// tuple to look up and is [`DropReason::IcmpMalformed`]. Also returns
+/// where the quoted transport header starts within `quote`.
+fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize), DropReason> {
     let bad = DropReason::IcmpMalformed;
     let (src, dst, protocol, transport) = match family {
         Family::V4 => {
@@ -152,7 +160,7 @@ fn quoted(quote: &[u8], family: Family) -> Result<Tuple, DropReason> {
         }
         _ => return Err(bad),
     };
-    Ok(Tuple {
+    let tuple = Tuple {
         src: Endpoint {
             addr: src,
             port: src_port,
@@ -162,7 +170,8 @@ fn quoted(quote: &[u8], family: Family) -> Result<Tuple, DropReason> {
             port: dst_port,
         },
         proto: protocol.0,
-    })
+    };
+    Ok((tuple, quote.len() - transport.len()))
 }
 
 #[cfg(test)]
@@ -243,6 +252,7 @@ mod tests {
                     icmp_type: 3,
                     code: 1,
                     quoted: tuple(Addr::v4(V4_A), 40_000, Addr::v4(V4_B), 80, proto::TCP),
+                    quoted_l4: 28,
                 }
             )
         );
@@ -261,6 +271,7 @@ mod tests {
                 icmp_type: 3,
                 code: 3,
                 quoted: tuple(Addr::v4(V4_A), 4444, Addr::v4(V4_B), 53, proto::UDP),
+                quoted_l4: 28,
             }
         );
         // One byte less and the 8 transport bytes are not all there.
@@ -283,6 +294,7 @@ mod tests {
                 icmp_type: 11,
                 code: 0,
                 quoted: tuple(Addr::v4(V4_A), 9, Addr::v4(V4_B), 0, proto::ICMP),
+                quoted_l4: 28,
             }
         );
     }
@@ -350,6 +362,7 @@ mod tests {
                     icmp_type: 2,
                     code: 0,
                     quoted: tuple(Addr::v6(v6_a()), 5000, Addr::v6(v6_b()), 443, proto::TCP),
+                    quoted_l4: 48,
                 }
             )
         );
@@ -360,13 +373,18 @@ mod tests {
         let segment = tcp_v6(hop_by_hop_and_dest_opts(), &[]);
         // IPv6 header, two 8-byte extension headers, 8 bytes of TCP.
         let err = icmpv6(1, 4, [0; 4], &segment[L3..L3 + 64]);
-        let Icmp::Error { quoted, .. } = icmp_of(&err).1 else {
+        let Icmp::Error {
+            quoted, quoted_l4, ..
+        } = icmp_of(&err).1
+        else {
             panic!()
         };
         assert_eq!(
             quoted,
             tuple(Addr::v6(v6_a()), 5000, Addr::v6(v6_b()), 443, proto::TCP)
         );
+        // ICMPv6 header, IPv6 header, the two extension headers.
+        assert_eq!(quoted_l4, 8 + 40 + 16);
     }
 
     #[test]
