@@ -274,17 +274,20 @@ pub const TRANSITIONS: [[[Cell; TcpState::COUNT]; 5]; 2] = [
     // ---------------------------------------------------------------- REPLY
     [
         // syn: in SYN_SENT the responder's own SYN means simultaneous open
-        // (RFC 9293 §3.5, figure 8). In a live connection: challenge-ACK path
-        // as above. In TIME_WAIT/CLOSE the responder opens a new connection
-        // in the other direction (roles may switch).
+        // (RFC 9293 §3.5, figure 8); in SYN_RECV its retransmit. In a live
+        // or closing connection it is never legitimate: the responder's side
+        // of the tuple is a listening port, and only the initiator (a client
+        // that lost its state) reopens a tuple or draws a challenge ACK. In
+        // TIME_WAIT/CLOSE the responder opens a new connection in the other
+        // direction (roles may switch).
         [
             BAD,
             To(S::SynSent2),
             Ignore,
-            Ignore,
-            Ignore,
-            Ignore,
-            Ignore,
+            BAD,
+            BAD,
+            BAD,
+            BAD,
             Reopen,
             Reopen,
             To(S::SynSent2),
@@ -292,7 +295,10 @@ pub const TRANSITIONS: [[[Cell; TcpState::COUNT]; 5]; 2] = [
         // synack: the normal second packet (ack checked exactly). In SYN_RECV:
         // a retransmit, or the second SYN-ACK of a simultaneous open, which
         // completes it (the tracker decides). Later: a retransmitted SYN-ACK
-        // whose ACK was lost — pass so the initiator acknowledges again.
+        // whose ACK was lost — pass so the initiator acknowledges again. Not
+        // after a RST: the connection is over (an initiator that aborted its
+        // connect with a RST closes the entry, and the answer to that SYN
+        // has nothing left to open).
         [
             BAD,
             To(S::SynRecv),
@@ -302,7 +308,7 @@ pub const TRANSITIONS: [[[Cell; TcpState::COUNT]; 5]; 2] = [
             Ignore,
             Ignore,
             Ignore,
-            Ignore,
+            BAD,
             To(S::SynRecv),
         ],
         // fin: a responder may close from SYN_RECV (RFC 9293 §3.10.4: CLOSE in
@@ -654,12 +660,15 @@ impl TcpTrack {
         }
 
         // A direction we have not seen a SYN from cannot be window-checked:
-        // only the challenge ACK of SYN_SENT comes here, and it passes untouched.
-        // A challenge ACK carries no data and no FIN; anything more from a
-        // side whose SYN we have not seen is refused.
+        // only the challenge ACK of SYN_SENT passes, untouched. A challenge
+        // ACK carries no data, no FIN and no RST; anything more from a side
+        // whose SYN we have not seen is refused, and so is everything once
+        // the initiator has aborted (CLOSE): nothing was ever opened.
         if !self.half[me].initialised() {
-            let bare_ack = seg.payload_len == 0 && !seg.flags.has(TcpFlags::FIN);
-            return if cell == Ignore && bare_ack {
+            let bare_ack = seg.payload_len == 0
+                && !seg.flags.has(TcpFlags::FIN)
+                && !seg.flags.has(TcpFlags::RST);
+            return if cell == Ignore && bare_ack && from == S::SynSent {
                 Ok(Tracked::Ignored)
             } else {
                 Err(DropReason::TcpInvalidState)

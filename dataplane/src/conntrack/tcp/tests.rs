@@ -222,6 +222,46 @@ fn challenge_ack_in_syn_sent_passes_untouched() {
     assert_eq!(feed(&mut t, &data), Err(DropReason::TcpInvalidState));
 }
 
+#[test]
+fn after_the_initiator_aborts_its_connect_nothing_from_the_responder_passes() {
+    let mut m = model();
+    let syn = m.syn();
+    let mut t = TcpTrack::open(&syn.segment());
+    // The client gives up its connect: a RST at its ISN + 1 (passes).
+    let abort = Seg {
+        from: Side::Client,
+        seq: ISN[0] + 1,
+        ack: 0,
+        flags: TcpFlags::RST,
+        window: 0,
+        wscale: None,
+        sack: vec![],
+        payload_len: 0,
+    };
+    assert_eq!(pass(&mut t, &abort), TcpState::Close);
+    // The server's answer to the abandoned SYN opens nothing.
+    let sa = m.syn_ack();
+    assert_eq!(feed(&mut t, &sa), Err(DropReason::TcpInvalidState));
+    for flags in [TcpFlags::ACK, TcpFlags::RST | TcpFlags::ACK] {
+        let seg = Seg {
+            from: Side::Server,
+            seq: ISN[1] + 1,
+            ack: ISN[0] + 1,
+            flags,
+            window: 100,
+            wscale: None,
+            sack: vec![],
+            payload_len: 0,
+        };
+        assert_eq!(
+            feed(&mut t, &seg),
+            Err(DropReason::TcpInvalidState),
+            "{flags:?}"
+        );
+    }
+    assert_eq!(t.state, TcpState::Close);
+}
+
 // === SYN_SENT2 (simultaneous open) ===
 
 #[test]
@@ -462,6 +502,35 @@ fn syn_in_established_is_passed_untouched_for_the_challenge_ack() {
     assert_eq!(t, before);
 }
 
+/// Only the initiator may draw a challenge ACK or reopen: the responder's
+/// side of the tuple is a listening port, so its SYN inside a live or
+/// closing connection is never legitimate.
+#[test]
+fn a_responders_syn_in_a_live_or_closing_connection_is_dropped() {
+    let (mut m, mut t) = established();
+    let syn_from_server = |m: &TcpModel| Seg {
+        from: Side::Server,
+        seq: m.next_seq(Side::Server).wrapping_add(99),
+        ..client_syn(0)
+    };
+    let before = t;
+    assert_eq!(
+        feed(&mut t, &syn_from_server(&m)),
+        Err(DropReason::TcpInvalidState)
+    );
+    assert_eq!(t, before);
+    let closing = pass(&mut t, &m.fin(Side::Client));
+    assert_ne!(closing, TcpState::Established);
+    assert_eq!(
+        feed(&mut t, &syn_from_server(&m)),
+        Err(DropReason::TcpInvalidState)
+    );
+    pass(&mut t, &m.ack(Side::Server));
+    // The initiator's SYN in the same states still takes the challenge path.
+    let syn = client_syn(0xdead_beef);
+    assert_eq!(feed(&mut t, &syn), Ok(Tracked::Ignored));
+}
+
 #[test]
 fn data_after_fin_is_invalid() {
     let (mut m, mut t) = established();
@@ -588,12 +657,12 @@ fn a_syn_beyond_the_initiators_fin_in_last_ack_reopens() {
         feed(&mut t, &syn(fin_end.wrapping_add(70_000))),
         Ok(Tracked::Reopen)
     );
-    // The responder's SYN in LAST-ACK is not read as a reuse.
+    // The responder's SYN in LAST-ACK is not read as a reuse: it is dropped.
     let back = Seg {
         from: Side::Server,
         ..syn(m.next_seq(Side::Server).wrapping_add(70_000))
     };
-    assert_eq!(feed(&mut t, &back), Ok(Tracked::Ignored));
+    assert_eq!(feed(&mut t, &back), Err(DropReason::TcpInvalidState));
 }
 
 #[test]
