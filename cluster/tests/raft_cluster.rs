@@ -350,3 +350,75 @@ async fn a_node_joins_at_run_time_and_a_removed_node_stops_receiving_policy() {
     }
     lab.shutdown().await;
 }
+
+/// A member (its key stolen, or its code faulty) sends an InstallSnapshot
+/// chunk at an offset near 2^50: openraft would seek there in its
+/// in-memory buffer and the allocation would abort the receiving node.
+/// The chunk is refused and counted, and the node keeps working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_chunk_far_past_the_limit_is_refused_and_the_node_lives() {
+    use openraft::raft::InstallSnapshotRequest;
+    use rampart_cluster::raft::{MAX_SNAPSHOT_BYTES, TypeConfig};
+    type SnapshotMeta = openraft::SnapshotMeta<u64, rampart_cluster::raft::MemberNode>;
+    use rampart_cluster::transport::RPC_SERVICE_RAFT;
+
+    let mut lab = Lab::new("snap-offset", 3, test_settings());
+    lab.form(&policy(7001)).await;
+    let leader = lab.wait_leader().await;
+    let attacker = follower_of(&lab, leader);
+    let victim = lab
+        .running()
+        .into_iter()
+        .find(|id| *id != attacker)
+        .expect("a victim");
+    let term = lab.node(victim).status().term;
+    let chunk = |offset: u64, len: usize| {
+        let req = InstallSnapshotRequest::<TypeConfig> {
+            vote: openraft::Vote::new_committed(term + 1, attacker),
+            meta: SnapshotMeta {
+                last_log_id: None,
+                last_membership: Default::default(),
+                snapshot_id: "hostile".into(),
+            },
+            offset,
+            data: vec![0x41; len],
+            done: false,
+        };
+        // The RPC codec's framing: a format version byte, then the request
+        // enum (InstallSnapshot is its third variant) in bincode 2.
+        let mut bytes = vec![1u8, 2];
+        bytes.extend(
+            bincode::serde::encode_to_vec(&req, bincode::config::standard()).expect("encode"),
+        );
+        let transport = lab.transport(attacker).clone();
+        let victim = u16::try_from(victim).unwrap();
+        async move {
+            let reply = transport
+                .rpc(victim, RPC_SERVICE_RAFT, bytes.into(), WAIT)
+                .await
+                .expect("the victim answers");
+            String::from_utf8_lossy(&reply).into_owned()
+        }
+    };
+    // The first chunk (offset 0) opens the stream, as a leader's would.
+    let opened = chunk(0, 16).await;
+    assert!(!opened.contains("snapshot limit"), "{opened}");
+    // Then a chunk far beyond: before the fix, openraft seeked there in
+    // the in-memory buffer and writing aborted the victim's process.
+    for (offset, len) in [
+        (1u64 << 50, 16usize),
+        (MAX_SNAPSHOT_BYTES, 1),
+        (u64::MAX, 1),
+    ] {
+        let text = chunk(offset, len).await;
+        assert!(
+            text.contains("snapshot limit"),
+            "offset {offset}: refused with a reason: {text}"
+        );
+    }
+    assert!(lab.node(victim).status().rpcs_refused >= 3);
+    // Still a working member: a write reaches it.
+    let v = lab.node(leader).write(&policy(7002)).await.expect("write");
+    assert_eq!(lab.wait_version(victim, v).await.version, v);
+    lab.shutdown().await;
+}

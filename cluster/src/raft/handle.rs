@@ -87,6 +87,9 @@ pub struct PolicyStatus {
     pub snapshots_built: u64,
     /// Store: snapshots installed from a leader.
     pub snapshots_installed: u64,
+    /// Raft calls from members refused (undecodable, a wrong sender, a
+    /// snapshot chunk past the limit).
+    pub rpcs_refused: u64,
     /// Why Raft stopped, if it did.
     pub stopped: Option<String>,
 }
@@ -228,6 +231,14 @@ impl PolicyRaft {
 
     pub(super) fn from_weak(w: &Weak<Inner>) -> Option<PolicyRaft> {
         w.upgrade().map(|inner| PolicyRaft { inner })
+    }
+
+    /// Count a member's call refused by the RPC service.
+    pub(super) fn count_refused(&self) {
+        self.inner
+            .counters
+            .rpcs_refused
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// This node's id.
@@ -790,6 +801,7 @@ impl PolicyRaft {
             entries_appended: get(&c.entries_appended),
             snapshots_built: get(&c.snapshots_built),
             snapshots_installed: get(&c.snapshots_installed),
+            rpcs_refused: get(&c.rpcs_refused),
             stopped: m.running_state.as_ref().err().map(|e| e.to_string()),
         }
     }

@@ -93,7 +93,9 @@ pub use codec::CodecError;
 pub use error::{InitError, MembershipError, NoQuorumCause, StartError, WriteError};
 pub use handle::{PolicyRaft, PolicyStatus, Role, Validator};
 pub use network::{NetworkFactory, PeerClient, UNREACHABLE_BACKOFF};
-pub use settings::{MAX_POLICY_BYTES, RaftSettings, SNAPSHOT_CHUNK_BYTES, SettingsError};
+pub use settings::{
+    MAX_POLICY_BYTES, MAX_SNAPSHOT_BYTES, RaftSettings, SNAPSHOT_CHUNK_BYTES, SettingsError,
+};
 pub use state_machine::{SnapshotBuilder, StateMachine};
 pub use store::{LogStore, OpenError, STORE_FILE, StoreCounters};
 pub use types::{

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use super::codec;
 use super::handle::{Inner, PolicyRaft};
 use super::messages::{RaftReply, RaftRequest};
+use super::settings::MAX_SNAPSHOT_BYTES;
 use super::types::NodeId;
 use crate::transport::IncomingRpc;
 
@@ -23,6 +24,9 @@ pub(super) async fn serve(node: Weak<Inner>, mut calls: mpsc::Receiver<IncomingR
         // transport bounds the calls in flight per peer.
         tokio::spawn(async move {
             let reply = handle(&node, call.peer, &call.request).await;
+            if matches!(reply, RaftReply::Refused(_)) {
+                node.count_refused();
+            }
             let bytes = codec::encode(&reply)
                 .or_else(|e| codec::encode(&RaftReply::Refused(format!("reply: {e}"))))
                 .unwrap_or_default();
@@ -37,6 +41,19 @@ fn wrong_sender(peer: u16, claimed: Option<NodeId>) -> Option<RaftReply> {
     (claimed != Some(NodeId::from(peer))).then(|| {
         RaftReply::Refused(format!(
             "node {peer} sent a message naming node {claimed:?} as its sender"
+        ))
+    })
+}
+
+/// A snapshot chunk must lie within [`MAX_SNAPSHOT_BYTES`]: openraft
+/// seeks to its offset in an in-memory buffer, so an offset near 2^50
+/// would have it allocate a petabyte and abort the process.
+fn snapshot_chunk_out_of_bounds(offset: u64, len: usize) -> Option<RaftReply> {
+    let end = u64::try_from(len).ok().and_then(|l| offset.checked_add(l));
+    end.is_none_or(|end| end > MAX_SNAPSHOT_BYTES).then(|| {
+        RaftReply::Refused(format!(
+            "snapshot chunk at offset {offset} of {len} bytes ends past the \
+             {MAX_SNAPSHOT_BYTES}-byte snapshot limit"
         ))
     })
 }
@@ -62,6 +79,9 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
         }
         RaftRequest::InstallSnapshot(r) => {
             if let Some(refused) = wrong_sender(peer, r.vote.leader_id().voted_for()) {
+                return refused;
+            }
+            if let Some(refused) = snapshot_chunk_out_of_bounds(r.offset, r.data.len()) {
                 return refused;
             }
             RaftReply::InstallSnapshot(raft.install_snapshot(r).await)

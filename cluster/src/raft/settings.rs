@@ -12,6 +12,13 @@ use crate::transport::RPC_MAX_MESSAGE_BYTES;
 /// most [`RaftSettings::max_payload_entries`] of them in one RPC.
 pub const MAX_POLICY_BYTES: usize = 1 << 20;
 
+/// The largest snapshot a member may send (bytes): a snapshot is one
+/// policy text and a few fields. A chunk that would write past this is
+/// refused before openraft sees it, since openraft seeks to the chunk's
+/// offset in an in-memory buffer and a hostile offset would grow it
+/// without bound.
+pub const MAX_SNAPSHOT_BYTES: u64 = MAX_POLICY_BYTES as u64 + (64 << 10);
+
 /// Bytes of one snapshot chunk on the wire: a snapshot is one policy, so
 /// one chunk nearly always carries it whole.
 pub const SNAPSHOT_CHUNK_BYTES: u64 = 4 << 20;

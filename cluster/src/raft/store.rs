@@ -52,6 +52,9 @@ pub struct StoreCounters {
     pub snapshots_installed: AtomicU64,
     /// The committed log index + 1 (0: nothing committed yet).
     pub committed_index_plus_one: AtomicU64,
+    /// Raft calls from members refused: undecodable, naming another
+    /// sender, or a snapshot chunk past the size limit.
+    pub rpcs_refused: AtomicU64,
 }
 
 impl StoreCounters {
