@@ -486,8 +486,8 @@ impl Protocol {
                 add(&mut self.counters.protocol_errors, 1);
                 return Err(FrameError::Protocol("message before Hello"));
             }
-            Message::Events { seq, events } => self.on_events(peer, seq, events, now),
-            Message::Ack { seq } => self.on_ack(peer, seq, now),
+            Message::Events { seq, events } => self.on_events(peer, seq, events, now)?,
+            Message::Ack { seq } => self.on_ack(peer, seq, now)?,
             Message::BulkRequest { id } => {
                 add(&mut self.counters.bulk_served, 1);
                 self.outputs.push_back(Output::BulkDump { peer, id });
@@ -652,20 +652,33 @@ impl Protocol {
         self.next_bulk(now);
     }
 
-    fn on_events(&mut self, peer: u16, seq: u64, events: Vec<SyncEvent>, now: Instant) {
+    fn on_events(
+        &mut self,
+        peer: u16,
+        seq: u64,
+        events: Vec<SyncEvent>,
+        now: Instant,
+    ) -> Result<(), FrameError> {
         let p = self.peers.get_mut(&peer).expect("checked by caller");
         let rx = p.rx.get_or_insert(Resume {
             session: 0,
             next: 1,
         });
         if seq < rx.next {
-            let upto = rx.next - 1;
+            let upto = rx.next.saturating_sub(1);
             add(&mut self.counters.duplicate_batches, 1);
             self.send(peer, &Message::Ack { seq: upto });
-            return;
+            return Ok(());
         }
+        // Batch numbers start at 1 and count up by one per batch (or per
+        // declared loss): the last number of the range can never be
+        // reached, and the one after it does not exist.
+        let Some(next) = seq.checked_add(1) else {
+            add(&mut self.counters.protocol_errors, 1);
+            return Err(FrameError::Protocol("batch number at the end of its range"));
+        };
         let gap = seq > rx.next;
-        rx.next = seq + 1;
+        rx.next = next;
         add(&mut self.counters.batches_received, 1);
         add(&mut self.counters.events_received, events.len() as u64);
         add(&mut p.stats.events_received, events.len() as u64);
@@ -678,10 +691,15 @@ impl Protocol {
             self.wanted.insert(peer);
             self.next_bulk(now);
         }
+        Ok(())
     }
 
-    fn on_ack(&mut self, peer: u16, seq: u64, now: Instant) {
+    fn on_ack(&mut self, peer: u16, seq: u64, now: Instant) -> Result<(), FrameError> {
         let p = self.peers.get_mut(&peer).expect("checked by caller");
+        if seq >= p.tx_next {
+            add(&mut self.counters.protocol_errors, 1);
+            return Err(FrameError::Protocol("ack of a batch never sent"));
+        }
         let mut acked = Vec::new();
         while p.unacked.front().is_some_and(|b| b.seq <= seq) {
             let b = p.unacked.pop_front().expect("checked");
@@ -695,6 +713,7 @@ impl Protocol {
         if !acked.is_empty() {
             self.outputs.push_back(Output::Acked(acked));
         }
+        Ok(())
     }
 
     /// Events from the local engine, to be batched by the next [`flush`](Self::flush).
@@ -1058,6 +1077,37 @@ mod tests {
         assert_eq!(peer, 1);
         assert_eq!(c2.events_received, 2);
         assert!(c2.bytes_in > 0 && c2.bytes_out > 0);
+    }
+
+    /// A batch numbered `u64::MAX` once wrapped the receive sequence (in
+    /// release builds: endless resyncs; in debug: a panic), and an ack of
+    /// a batch never sent was taken as real: both break the protocol now,
+    /// are counted, and close the connection (the caller drops the peer).
+    #[test]
+    fn a_batch_at_the_end_of_the_range_or_an_ack_from_the_future_drops_the_peer() {
+        let mut n = Net::new();
+        n.connect();
+        let errors = n.p[1].counters().protocol_errors;
+        let last = wire::encode(&Message::Events {
+            seq: u64::MAX,
+            events: vec![SyncEvent::Upsert(state(5))],
+        });
+        assert!(matches!(
+            n.p[1].on_frame(1, n.conn, &last, T0),
+            Err(FrameError::Protocol(_))
+        ));
+        assert_eq!(n.p[1].counters().protocol_errors, errors + 1);
+        // Nothing of it was applied or acknowledged.
+        n.pump(1);
+        assert!(n.wire[0].is_empty(), "no ack for it");
+        assert!(!n.applied[1].contains(&SyncEvent::Upsert(state(5))));
+
+        let future = wire::encode(&Message::Ack { seq: 1_000 });
+        assert!(matches!(
+            n.p[0].on_frame(2, n.conn, &future, T0),
+            Err(FrameError::Protocol(_))
+        ));
+        assert_eq!(n.p[0].counters().protocol_errors, 1);
     }
 
     #[test]
