@@ -777,3 +777,41 @@ fn a_reopen_orders_after_the_old_incarnation_whatever_the_clocks() {
         .expect("B holds the new connection");
     assert_eq!(at_b.incarnation(), new);
 }
+
+/// A peer's creation and last-seen times beyond this node's clock plus
+/// `MAX_PEER_CLOCK_AHEAD` are pulled back to it and counted: a faulty
+/// member's `u64::MAX` (or a clock far ahead) once made the entry win
+/// every merge and never idle out.
+#[test]
+fn a_peers_times_from_the_far_future_are_clamped_and_the_entry_still_expires() {
+    use rampart_dataplane::engine::sync::MAX_PEER_CLOCK_AHEAD;
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_031, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    assert!(matches!(p.seg(&m, &syn), Verdict::Forward { .. }));
+    // The events for node B, forged with times at the end of the clock.
+    for o in p.inbox[1].iter_mut() {
+        match &mut o.event {
+            SyncEvent::Upsert(st) => {
+                st.inc.created_ns = u64::MAX;
+                st.last_seen_ns = u64::MAX;
+            }
+            SyncEvent::Delete { inc, .. } => inc.created_ns = u64::MAX,
+        }
+    }
+    p.deliver(1);
+    let limit = p.now + MAX_PEER_CLOCK_AHEAD;
+    let e = p.nodes[1].find(&m.tuple(), p.now).expect("B learned it");
+    assert!(e.created <= limit && e.last_seen <= limit, "{e:?}");
+    let counters = p.nodes[1].sync_counters().expect("syncing");
+    assert!(counters.clock_clamped >= 1);
+    // The embryonic entry idles out as any other: its timeout counts from
+    // at most the clamped time.
+    p.now = limit + Duration::from_secs(31);
+    while p.nodes[1].expire(p.now) > 0 {}
+    assert!(
+        p.nodes[1].find(&m.tuple(), p.now).is_none(),
+        "the embryonic entry is gone after its timeout"
+    );
+}

@@ -29,6 +29,11 @@ use crate::sync::{FlowState, Incarnation, SyncEvent, SyncProto, SyncReject, Tomb
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId, Verdict};
 
+/// How far past this node's clock a peer's creation and last-seen times
+/// are believed (nodes of a cluster keep their clocks within milliseconds
+/// of each other by NTP; this is slack, not a tolerance to rely on).
+pub const MAX_PEER_CLOCK_AHEAD: Duration = Duration::from_secs(5);
+
 /// Sync settings of an engine that is part of a cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SyncConfig {
@@ -155,6 +160,9 @@ pub struct SyncCounters {
     pub table_full: u64,
     /// Peer states already expired on arrival.
     pub expired_on_arrival: u64,
+    /// Peer events whose creation or last-seen time lay more than
+    /// [`MAX_PEER_CLOCK_AHEAD`] past this node's clock, pulled back to it.
+    pub clock_clamped: u64,
     /// Packets held for a peer's state.
     pub held: u64,
     /// Held packets that passed once the state arrived.
@@ -479,7 +487,32 @@ impl Engine {
         if self.sync.is_none() {
             return Ok(Applied::Ignored);
         }
-        let applied = match event {
+        // A peer's times are taken up to a small skew past this node's
+        // clock: beyond it (a clock running ahead, or a value such as
+        // u64::MAX from a faulty member), an entry would win every merge
+        // and never idle out.
+        let limit = now
+            .as_nanos()
+            .saturating_add(MAX_PEER_CLOCK_AHEAD.as_nanos() as u64);
+        let mut clamped = false;
+        let mut clamp = |ns: &mut u64| {
+            if *ns > limit {
+                *ns = limit;
+                clamped = true;
+            }
+        };
+        let mut event = *event;
+        match &mut event {
+            SyncEvent::Upsert(state) => {
+                clamp(&mut state.inc.created_ns);
+                clamp(&mut state.last_seen_ns);
+            }
+            SyncEvent::Delete { inc, .. } => clamp(&mut inc.created_ns),
+        }
+        if clamped {
+            bump(&mut self.sync_mut().counters.clock_clamped);
+        }
+        let applied = match &event {
             SyncEvent::Upsert(state) => {
                 if let Err(e) = state.validate(self.config.interfaces.len()) {
                     bump(&mut self.sync_mut().counters.rejected);

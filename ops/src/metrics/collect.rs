@@ -194,6 +194,7 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
             ("unknown_class", sc(|s| s.unknown_class)),
             ("table_full", sc(|s| s.table_full)),
             ("expired_on_arrival", sc(|s| s.expired_on_arrival)),
+            ("clock_clamped", sc(|s| s.clock_clamped)),
         ] {
             f.counter(&SYNC_MERGE, &[outcome], v);
         }
