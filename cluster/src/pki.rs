@@ -57,8 +57,11 @@ pub enum PkiError {
     /// rustls refused the material.
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
-    /// A node name that cannot be a DNS name.
-    #[error("node name {0:?} is not a valid DNS name (letters, digits, '-', '.')")]
+    /// A node name that is not one plain DNS label outside the reserved space.
+    #[error(
+        "node name {0:?} must be one DNS label: 1-63 letters, digits or '-', not starting or \
+         ending with '-', no dots, and not 'rampart' (node-<id>.rampart is reserved)"
+    )]
     BadName(String),
     /// The client verifier could not be built.
     #[error("client verifier: {0}")]
@@ -77,14 +80,29 @@ pub fn node_dns_name(id: u16) -> String {
     format!("node-{id}.rampart")
 }
 
-/// Whether `name` is usable as a DNS SAN.
-fn valid_dns_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && ServerName::try_from(name.to_string()).is_ok()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+/// The reserved name space of node identities (`node-<id>.rampart`).
+const RESERVED_DOMAIN: &str = "rampart";
+
+/// Whether `name` is usable as a node name: one plain DNS label (RFC 1035
+/// section 2.3.1: letters, digits and hyphens, 1–63 of them, starting and
+/// ending with a letter or digit), not the reserved `rampart`. A name with
+/// dots could reach into the reserved `.rampart` space, where the name
+/// `node-2.rampart` on node 3's certificate would let node 3 pose as node 2.
+pub fn valid_node_name(name: &str) -> bool {
+    let b = name.as_bytes();
+    (1..=63).contains(&b.len())
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+        && b.first().is_some_and(u8::is_ascii_alphanumeric)
+        && b.last().is_some_and(u8::is_ascii_alphanumeric)
+        && !name.eq_ignore_ascii_case(RESERVED_DOMAIN)
+}
+
+/// Whether a certificate's DNS name lies in the reserved node space.
+fn is_node_identity(name: &str) -> bool {
+    let n = name.trim_end_matches('.');
+    n.len() > RESERVED_DOMAIN.len()
+        && n.as_bytes()[n.len() - RESERVED_DOMAIN.len() - 1] == b'.'
+        && n[n.len() - RESERVED_DOMAIN.len()..].eq_ignore_ascii_case(RESERVED_DOMAIN)
 }
 
 /// Validity window: from a day ago for ten years. The year is enough
@@ -165,8 +183,14 @@ pub struct Issued {
 /// Issue a certificate for node `id` named `name`, signed by the CA in
 /// `ca_dir`, written to `out` as `node-<id>.pem` and `node-<id>.key`.
 pub fn issue_node_cert(ca_dir: &Path, id: u16, name: &str, out: &Path) -> Result<Issued, PkiError> {
-    if !valid_dns_name(name) {
-        return Err(PkiError::BadName(name.to_string()));
+    if !valid_node_name(name) {
+        // Echo a bounded prefix: the name may be anything an operator (or a
+        // script) passed.
+        let mut shown: String = name.chars().take(64).collect();
+        if shown.len() < name.len() {
+            shown.push_str(&format!("… ({} bytes)", name.len()));
+        }
+        return Err(PkiError::BadName(shown));
     }
     let key_path = ca_dir.join(CA_KEY);
     let key_pem = fs::read_to_string(&key_path).map_err(io(&key_path))?;
@@ -343,8 +367,32 @@ impl NodeTls {
             let name = ServerName::try_from(node_dns_name(id)).map_err(|e| e.to_string())?;
             cert.verify_is_valid_for_subject_name(&name)
                 .map_err(|_| format!("certificate does not name node {id}"))?;
+            // One identity per certificate: a leaf that also names another
+            // node (issued before names were checked) proves neither.
+            let own = node_dns_name(id);
+            if let Some(other) = cert
+                .valid_dns_names()
+                .find(|n| is_node_identity(n) && !n.eq_ignore_ascii_case(&own))
+            {
+                return Err(format!(
+                    "certificate names node {id} and also {other}: one certificate, one node"
+                ));
+            }
         }
         Ok(())
+    }
+
+    /// Check that a verified peer chain's leaf also carries the node name
+    /// the configuration (or the Raft membership) gives that peer.
+    pub fn verify_peer_name(&self, chain: &[CertificateDer<'_>], name: &str) -> Result<(), String> {
+        let leaf = chain.first().ok_or("no certificate")?;
+        let cert =
+            webpki::EndEntityCert::try_from(leaf).map_err(|e| format!("bad certificate: {e}"))?;
+        if cert.valid_dns_names().any(|n| n.eq_ignore_ascii_case(name)) {
+            Ok(())
+        } else {
+            Err(format!("certificate does not carry the name '{name}'"))
+        }
     }
 }
 
@@ -395,7 +443,67 @@ mod tests {
             issue_node_cert(&dir, 3, "bad name!", &dir),
             Err(PkiError::BadName(_))
         ));
+        tls.verify_peer_name(&tls.chain, "fw-a")
+            .expect("carries its name");
+        tls.verify_peer_name(&tls.chain, "FW-A")
+            .expect("names are case-blind");
+        assert!(tls.verify_peer_name(&tls.chain, "fw-b").is_err());
         let _ = fs::remove_dir_all(&dir);
         let _ = fs::remove_dir_all(&other);
+    }
+
+    /// `--name node-2.rampart` on node 3's certificate once let node 3 pose
+    /// as node 2: names are plain labels outside the reserved space, and a
+    /// certificate that names two nodes (issued before) proves neither.
+    #[test]
+    fn names_in_the_reserved_space_or_with_dots_are_refused() {
+        let dir = tmp("names");
+        init_ca(&dir).expect("init");
+        for bad in [
+            "node-2.rampart",
+            "NODE-2.RAMPART",
+            "x.node-2.rampart",
+            "node-2.rampart.",
+            "rampart",
+            "fw.example.com",
+            "-fw",
+            "fw-",
+            "",
+            "fw\0a",
+            "fw a",
+            &"a".repeat(64),
+        ] {
+            assert!(
+                matches!(
+                    issue_node_cert(&dir, 3, bad, &dir),
+                    Err(PkiError::BadName(_))
+                ),
+                "{bad:?} must be refused"
+            );
+        }
+        assert!(valid_node_name("fw-a") && valid_node_name(&"a".repeat(63)));
+
+        // A leaf naming node 2 and node 3, as the old `cluster cert` made.
+        let ca_key = KeyPair::from_pem(&fs::read_to_string(dir.join(CA_KEY)).unwrap()).unwrap();
+        let issuer = Issuer::new(ca_params(), ca_key);
+        let mut params =
+            CertificateParams::new(vec!["node-2.rampart".into(), node_dns_name(3)]).unwrap();
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        validity(&mut params, 1);
+        let key = KeyPair::generate().unwrap();
+        let both = params.signed_by(&key, &issuer).unwrap();
+        let a = issue_node_cert(&dir, 1, "fw-a", &dir).expect("issue");
+        let tls = NodeTls::load(&dir.join(CA_CERT), &a.cert, &a.key).expect("load");
+        let chain = vec![both.der().clone()];
+        for id in [2, 3] {
+            let e = tls
+                .verify_peer(&chain, Some(id))
+                .expect_err("two identities");
+            assert!(e.contains("one certificate, one node"), "{e}");
+        }
+        let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -77,7 +77,8 @@ const CLOSE_VERSION: u32 = 6;
 pub struct PeerSpec {
     /// Node id.
     pub id: u16,
-    /// Node name (informational; identity is checked by id).
+    /// Node name: its certificate must carry it (identity is the id,
+    /// which the certificate's `node-<id>.rampart` name proves).
     pub name: String,
     /// Where it listens.
     pub address: SocketAddr,
@@ -870,7 +871,15 @@ async fn accept_verify(
         return None;
     }
     let chain = peer_chain(conn).unwrap_or_default();
-    if shared.tls.verify_peer(&chain, Some(id)).is_err() {
+    let name = shared
+        .members
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&id).map(|m| m.spec.name.clone()))
+        .unwrap_or_default();
+    if shared.tls.verify_peer(&chain, Some(id)).is_err()
+        || shared.tls.verify_peer_name(&chain, &name).is_err()
+    {
         add(&c.refused_wrong_identity, 1);
         close(
             conn,
@@ -954,6 +963,20 @@ async fn dial(
         if said.map(|h| h.node) != Some(peer.id) {
             add(&shared.counters.refused_wrong_identity, 1);
             close(&conn, CLOSE_REFUSED, "wrong hello");
+            return None;
+        }
+        // TLS checked that the certificate names the node dialled; it must
+        // name no other node, and carry the peer's configured name.
+        let chain = peer_chain(&conn).unwrap_or_default();
+        if shared.tls.verify_peer(&chain, Some(peer.id)).is_err()
+            || shared.tls.verify_peer_name(&chain, &peer.name).is_err()
+        {
+            add(&shared.counters.refused_wrong_identity, 1);
+            close(
+                &conn,
+                CLOSE_REFUSED,
+                "certificate does not name the node dialled",
+            );
             return None;
         }
         Some((r, send, conn))

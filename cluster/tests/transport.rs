@@ -218,6 +218,28 @@ async fn certificate_for_another_node_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Node 1's certificate is genuine, but the configuration names node 1
+/// `fw-other`: the name the configuration promises is checked against the
+/// certificate on both sides, and the link never comes up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_whose_certificate_lacks_its_configured_name_is_refused() {
+    let dir = tmp("peer-name");
+    pki::init_ca(&dir).expect("ca");
+    let (ca, mut cb) = pair_cfgs();
+    cb.peers[0].name = "fw-other".into();
+    let (a, mut arx) = Transport::start(ca, node_tls(&dir, 1)).expect("start a");
+    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        arx.try_recv().is_err() && brx.try_recv().is_err(),
+        "no link"
+    );
+    assert!(b.counters().refused_wrong_identity.load(Ordering::Relaxed) >= 1);
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A verified peer that sends an over-long frame header gets its
 /// connection closed and counted; the protocol never sees the frame.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -532,6 +532,7 @@ fn start_cluster(
         )
     })?;
     tls.verify_peer(&tls.chain, Some(cfg.node.id))
+        .and_then(|()| tls.verify_peer_name(&tls.chain, &cfg.node.name))
         .map_err(|e| anyhow::anyhow!("{}: {e}", paths.cert.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
