@@ -127,6 +127,13 @@ struct Judgement {
     flow: Option<FlowKey>,
     /// The inspected flow this frame opened, if it opened one.
     opened: Option<crate::sync::Incarnation>,
+    /// The frame's source address (the hold buffer's per-source budget).
+    source: Option<crate::flow::Addr>,
+    /// Whether a peer's state could let this dropped frame through: the
+    /// policy permits a connection it could belong to (its own direction,
+    /// or the reverse one it would be the reply of). A frame the policy
+    /// denies both ways is never held.
+    peer_could_pass: bool,
 }
 
 impl Judgement {
@@ -268,11 +275,14 @@ impl Engine {
             return Err(ConfigError::NoCapacity);
         }
         let policy = Arc::new(Policy::security_levels_only(&config.interfaces));
-        let mut classes = ClassTable::new();
+        let keyed = |purpose| ConnTable::keyed_hasher(config.hash_seed, purpose);
+        let mut classes = ClassTable::new(keyed(1));
         classes.install(&policy);
         Ok(Engine {
             table: ConnTable::new(config.max_conns, config.hash_seed),
-            sync: config.sync.map(self::sync::SyncState::new),
+            sync: config
+                .sync
+                .map(|c| self::sync::SyncState::new(c, [keyed(2), keyed(3), keyed(4)])),
             config,
             counters: Counters {
                 ifaces: vec![Default::default(); n],
@@ -456,6 +466,8 @@ impl Engine {
             decision,
             flow: None,
             opened: None,
+            source: None,
+            peer_could_pass: false,
         };
         let Some(iface) = self.config.interfaces.get(usize::from(ingress.0)) else {
             return unflowed(Err(DropReason::UnknownInterface));
@@ -531,17 +543,49 @@ impl Engine {
             // it passes where a new connection could open.
             Transport::Icmp(Icmp::Other { .. }) => self.permitted(&pkt).map(|()| None),
         };
+        let source = Some(pkt.tuple.src.addr);
         match result {
             Ok(opened) => Judgement {
                 decision: Ok(egress),
                 flow: Some(flow),
                 opened,
+                source,
+                peer_could_pass: true,
             },
             Err(reason) => Judgement {
                 decision: Err(reason),
                 flow: Some(flow),
                 opened: None,
+                source,
+                peer_could_pass: self.peer_could_pass(&pkt, reason),
             },
+        }
+    }
+
+    /// For a frame dropped for want of an entry: could an entry a peer
+    /// holds exist for it? Only if the policy permits a connection it
+    /// belongs to, as its initiator (a later packet of a connection that
+    /// opened across a peer) or as the reply (the reverse direction opened
+    /// it). Other drop reasons concern an entry that exists here already.
+    fn peer_could_pass(&self, pkt: &Pkt, reason: DropReason) -> bool {
+        if !self.sync.as_ref().is_some_and(|s| s.active()) {
+            return false;
+        }
+        let reverse = || {
+            let p = pkt.probe();
+            let back = Probe {
+                src: p.dst,
+                dst: p.src,
+                sport: p.dport,
+                dport: p.sport,
+                ..p
+            };
+            self.policy.permits(pkt.egress, pkt.ingress, &back)
+        };
+        match reason {
+            DropReason::AclDeny => reverse(),
+            DropReason::TcpNotSyn => self.permitted(pkt).is_ok() || reverse(),
+            _ => true,
         }
     }
 

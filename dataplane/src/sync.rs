@@ -234,14 +234,20 @@ pub const MAX_TOMBSTONES: usize = 262_144;
 
 impl Default for Tombstones {
     fn default() -> Self {
-        Tombstones {
-            map: hashbrown::HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
-            order: std::collections::VecDeque::new(),
-        }
+        Tombstones::new(ahash::RandomState::with_seeds(1, 2, 3, 4))
     }
 }
 
 impl Tombstones {
+    /// No tombstones, keyed by `hasher` (derived from the node's secret:
+    /// the keys are flows a peer, and through it a sender, chose).
+    pub fn new(hasher: ahash::RandomState) -> Self {
+        Tombstones {
+            map: hashbrown::HashMap::with_hasher(hasher),
+            order: std::collections::VecDeque::new(),
+        }
+    }
+
     /// Remember that `inc` of `key` was deleted at `now_ns`. Returns whether
     /// an older tombstone had to be forgotten to make room.
     pub fn insert(&mut self, key: FlowKey, inc: Incarnation, now_ns: u64) -> bool {

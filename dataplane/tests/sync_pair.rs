@@ -815,3 +815,82 @@ fn a_peers_times_from_the_far_future_are_clamped_and_the_entry_still_expires() {
         "the embryonic entry is gone after its timeout"
     );
 }
+
+/// The hold buffer keeps only what a peer's state could let through, and
+/// no one sender fills it: a packet the policy denies both ways is dropped
+/// at once, and a flood of stray ACKs from one source takes at most its
+/// share, so a genuine asymmetric reply from elsewhere is still held.
+#[test]
+fn the_hold_buffer_keeps_only_what_a_peer_could_pass_and_no_source_fills_it() {
+    use rampart_dataplane::policy::compile::compile;
+    let mut e = {
+        let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
+        cfg.sync = Some(SyncConfig {
+            hold_max_packets: 1500,
+            ..SyncConfig::default()
+        });
+        let mut e = Engine::new(cfg).expect("valid config");
+        e.set_peers_up(1);
+        e.set_ready(true);
+        e
+    };
+    // Inside hosts may not reach port 9999 outside; everything else may.
+    let text = "access-list INSIDE_OUT extended deny udp any any eq 9999\n\
+                access-list INSIDE_OUT extended deny tcp any any eq 9999\n\
+                access-list INSIDE_OUT extended permit ip any any\n\
+                access-group INSIDE_OUT in interface inside\n";
+    let cfg = rampart_dataplane::policy::parse::parse_config(text)
+        .expect("parses")
+        .config;
+    let policy = compile(&cfg, &e.config().interfaces).expect("compiles");
+    e.set_policy(std::sync::Arc::new(policy));
+    let now = Instant::from_secs(1_700_000_000);
+    let held = |e: &Engine| e.sync_counters().expect("syncing").held;
+    let send = |e: &mut Engine, mut frame: Vec<u8>| {
+        e.process(
+            &mut frame,
+            PacketMeta::default(),
+            rampart_dataplane::IfaceId(1),
+            now,
+        )
+    };
+
+    // A UDP "reply" from outside port 9999: no connection from inside could
+    // have opened it, so no peer can hold one. Dropped, never held.
+    let (c, s) = v4_pair(40_100, 9999);
+    let reply = rampart_dataplane::trace::udp_frame(&s, &c, b"x");
+    assert_eq!(send(&mut e, reply), Verdict::Drop(DropReason::AclDeny));
+    // A stray ACK from outside port 9999: denied inbound by the security
+    // levels and outbound by the access list. Dropped, never held.
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
+    m.handshake();
+    let seg = m.ack(Side::Server);
+    let ack = m.frame(&seg);
+    assert_eq!(send(&mut e, ack), Verdict::Drop(DropReason::TcpNotSyn));
+    assert_eq!(held(&e), 0);
+
+    // 2,000 stray ACKs from one outside host to port-80 clients: each
+    // could be a reply, but the source gets its share only.
+    for port in 0..2_000u16 {
+        let (c, s) = v4_pair(20_000 + port, 80);
+        let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
+        m.handshake();
+        let seg = m.ack(Side::Server);
+        let v = send(&mut e, m.frame(&seg));
+        assert!(
+            matches!(v, Verdict::Hold | Verdict::Drop(DropReason::HoldOverflow)),
+            "{v:?}"
+        );
+    }
+    let per_source = SyncConfig::default().hold_max_per_source as u64;
+    assert_eq!(held(&e), per_source);
+    let counters = e.sync_counters().expect("syncing");
+    assert_eq!(counters.hold_source_capped, 2_000 - per_source);
+    // A genuine asymmetric reply from another server still finds room.
+    let (c, mut s) = v4_pair(45_000, 443);
+    s.ip = std::net::IpAddr::from([198, 18, 1, 77]);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
+    m.syn();
+    let seg = m.syn_ack();
+    assert_eq!(send(&mut e, m.frame(&seg)), Verdict::Hold);
+}

@@ -52,6 +52,17 @@ impl ConnTable {
         }
     }
 
+    /// A hasher for another packet-keyed map of this node (held frames,
+    /// tombstones, per-client counts), keyed by the same secret as the
+    /// table but distinct per `purpose`: an attacker who cannot learn the
+    /// secret cannot aim packets at one bucket of any of them.
+    pub fn keyed_hasher(seed: [u64; 4], purpose: u64) -> ahash::RandomState {
+        // Distinct per purpose: mix the purpose into every word (a 64-bit
+        // odd constant spreads it over all bits).
+        let m = |w: u64, i: u64| w ^ purpose.wrapping_add(i).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        ahash::RandomState::with_seeds(m(seed[0], 1), m(seed[1], 2), m(seed[2], 3), m(seed[3], 4))
+    }
+
     /// The keyed hash of a flow key; compute once per packet and pass it to
     /// [`find`](Self::find) and [`insert`](Self::insert).
     pub fn hash(&self, key: &FlowKey) -> u64 {

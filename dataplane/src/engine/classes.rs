@@ -47,7 +47,7 @@ pub struct ClassSlot {
 }
 
 impl ClassSlot {
-    fn new(name: String, options: ConnOptions) -> Self {
+    fn new(name: String, options: ConnOptions, hasher: &ahash::RandomState) -> Self {
         ClassSlot {
             digest: class_digest(&name, &options),
             from_peer: false,
@@ -57,7 +57,7 @@ impl ClassSlot {
             embryonic: 0,
             created: 0,
             limit_drops: 0,
-            per_client: HashMap::with_hasher(ahash::RandomState::with_seeds(7, 11, 13, 17)),
+            per_client: HashMap::with_hasher(hasher.clone()),
         }
     }
 
@@ -100,18 +100,23 @@ pub struct ClassTable {
     /// Slot of class `i` of the current policy.
     current: Vec<SlotId>,
     free: Vec<u16>,
+    /// Keys the per-client maps (client addresses are the sender's to choose).
+    hasher: ahash::RandomState,
 }
 
 impl ClassTable {
-    /// A table with only the default slot.
-    pub fn new() -> Self {
+    /// A table with only the default slot, its per-client maps keyed by
+    /// `hasher` (derived from the node's secret).
+    pub fn new(hasher: ahash::RandomState) -> Self {
         ClassTable {
             slots: vec![Some(ClassSlot::new(
                 "default".into(),
                 ConnOptions::default(),
+                &hasher,
             ))],
             current: Vec::new(),
             free: Vec::new(),
+            hasher,
         }
     }
 
@@ -146,7 +151,7 @@ impl ClassTable {
                 self.current.push(SlotId(i as u16));
                 continue;
             }
-            let slot = ClassSlot::new(class.name.clone(), class.options);
+            let slot = ClassSlot::new(class.name.clone(), class.options, &self.hasher);
             let id = match self.free.pop() {
                 Some(i) => {
                     self.slots[usize::from(i)] = Some(slot);
@@ -221,7 +226,11 @@ impl ClassTable {
         if from_peer >= MAX_PEER_CLASSES {
             return None;
         }
-        let mut slot = ClassSlot::new(format!("peer-class-{digest:016x}"), ConnOptions::default());
+        let mut slot = ClassSlot::new(
+            format!("peer-class-{digest:016x}"),
+            ConnOptions::default(),
+            &self.hasher,
+        );
         slot.digest = digest;
         slot.from_peer = true;
         let id = match self.free.pop() {
@@ -340,8 +349,10 @@ impl ClassTable {
 }
 
 impl Default for ClassTable {
+    /// Fixed keys, for tests and tools; an engine keys its table from the
+    /// node's secret.
     fn default() -> Self {
-        Self::new()
+        Self::new(ahash::RandomState::with_seeds(7, 11, 13, 17))
     }
 }
 
@@ -366,7 +377,7 @@ mod tests {
 
     #[test]
     fn an_unchanged_class_keeps_counting_across_policy_swaps() {
-        let mut t = ClassTable::new();
+        let mut t = ClassTable::new(ahash::RandomState::with_seeds(7, 11, 13, 17));
         t.install(&policy(2));
         let a = t.slot_for(Some(0));
         let client = Addr::v4([198, 18, 0, 1]);
@@ -399,9 +410,9 @@ mod tests {
     /// converged: the flow fell into the default class for good).
     #[test]
     fn a_peers_class_keeps_its_digest_and_gets_its_options_on_install() {
-        let mut t = ClassTable::new();
+        let mut t = ClassTable::new(ahash::RandomState::with_seeds(7, 11, 13, 17));
         t.install(&policy(2));
-        let mut newer = ClassTable::new();
+        let mut newer = ClassTable::new(ahash::RandomState::with_seeds(7, 11, 13, 17));
         newer.install(&policy(3));
         let digest = newer.get(newer.slot_for(Some(0))).digest;
         let id = t.slot_for_peer(digest).expect("room for a peer's class");
@@ -421,14 +432,14 @@ mod tests {
 
     #[test]
     fn peers_cannot_grow_the_class_table_without_bound() {
-        let mut t = ClassTable::new();
+        let mut t = ClassTable::new(ahash::RandomState::with_seeds(7, 11, 13, 17));
         for d in 0..MAX_PEER_CLASSES as u64 {
             let id = t.slot_for_peer(d + 1).expect("within the bound");
             t.opened(id, Addr::v4([198, 18, 0, 1]), false);
         }
         assert_eq!(t.slot_for_peer(u64::MAX), None);
         // One made for a flow that was then not inserted is released.
-        let mut u = ClassTable::new();
+        let mut u = ClassTable::new(ahash::RandomState::with_seeds(7, 11, 13, 17));
         let id = u.slot_for_peer(5).unwrap();
         u.release_unused(id);
         assert!(u.iter().all(|(s, _)| s != id));

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 
 use hashbrown::HashMap;
 
-use crate::flow::FlowKey;
+use crate::flow::{Addr, FlowKey};
 use crate::packet::PacketMeta;
 use crate::sync::Incarnation;
 use crate::time::Instant;
@@ -31,6 +31,8 @@ pub(super) struct Held {
     pub meta: PacketMeta,
     /// Where it arrived.
     pub ingress: IfaceId,
+    /// Its source address (each source has a share of the buffer).
+    pub source: Addr,
     /// When it is dropped if no peer's state lets it through.
     pub deadline: Instant,
     /// The drop it met, counted if it is never released.
@@ -46,38 +48,52 @@ pub(super) struct Held {
 /// Why a frame could not be kept (it is judged without waiting instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Refused {
-    /// The queue, or this flow's share of it, is full.
+    /// The queue (its packets or its bytes), or this flow's share of it, is full.
     Full,
+    /// The frame's source address has its share held already.
+    SourceFull,
     /// A frame of this flow is already deferred.
     Busy,
 }
 
-fn hasher() -> ahash::RandomState {
-    // Fixed seeds: the queues' iteration order never leaves the engine and
-    // a fixed order keeps the simulator's runs reproducible.
-    ahash::RandomState::with_seeds(3, 5, 7, 9)
+/// The hold buffer's limits.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HoldLimits {
+    /// Frames held at once.
+    pub packets: usize,
+    /// Frames held for one flow.
+    pub per_flow: usize,
+    /// Bytes of frames held at once.
+    pub bytes: usize,
+    /// Frames held from one source address.
+    pub per_source: usize,
 }
 
-/// Held frames by flow, bounded in total and per flow.
+/// Held frames by flow, bounded in total (packets and bytes), per flow
+/// and per source address.
 #[derive(Debug)]
 pub(super) struct HoldQueue {
     by_flow: HashMap<FlowKey, Vec<Held>, ahash::RandomState>,
+    by_source: HashMap<Addr, usize, ahash::RandomState>,
     count: usize,
+    bytes: usize,
     /// Deadlines in arrival order: a deadline is arrival plus a constant,
     /// so this is also deadline order.
     order: VecDeque<(Instant, FlowKey)>,
-    max_packets: usize,
-    max_per_flow: usize,
+    limits: HoldLimits,
 }
 
 impl HoldQueue {
-    pub(super) fn new(max_packets: usize, max_per_flow: usize) -> Self {
+    /// An empty buffer; `hasher` keys its maps (derived from the node's
+    /// secret: the keys are chosen by whoever sends the packets).
+    pub(super) fn new(limits: HoldLimits, hasher: ahash::RandomState) -> Self {
         HoldQueue {
-            by_flow: HashMap::with_hasher(hasher()),
+            by_flow: HashMap::with_hasher(hasher.clone()),
+            by_source: HashMap::with_hasher(hasher),
             count: 0,
+            bytes: 0,
             order: VecDeque::new(),
-            max_packets,
-            max_per_flow,
+            limits,
         }
     }
 
@@ -89,13 +105,36 @@ impl HoldQueue {
     /// Keep `held` for `key`, or refuse it when a limit is reached.
     pub(super) fn push(&mut self, key: FlowKey, held: Held) -> Result<(), Refused> {
         let per_flow = self.by_flow.get(&key).map_or(0, Vec::len);
-        if self.count >= self.max_packets || per_flow >= self.max_per_flow {
+        if self.count >= self.limits.packets
+            || self.bytes + held.frame.len() > self.limits.bytes
+            || per_flow >= self.limits.per_flow
+        {
             return Err(Refused::Full);
         }
+        if self.by_source.get(&held.source).copied().unwrap_or(0) >= self.limits.per_source {
+            return Err(Refused::SourceFull);
+        }
         self.order.push_back((held.deadline, key));
+        self.count_in(&held);
         self.by_flow.entry(key).or_default().push(held);
-        self.count += 1;
         Ok(())
+    }
+
+    fn count_in(&mut self, h: &Held) {
+        self.count += 1;
+        self.bytes += h.frame.len();
+        *self.by_source.entry(h.source).or_default() += 1;
+    }
+
+    fn count_out(&mut self, h: &Held) {
+        self.count -= 1;
+        self.bytes -= h.frame.len();
+        if let Some(n) = self.by_source.get_mut(&h.source) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_source.remove(&h.source);
+            }
+        }
     }
 
     /// Whether frames of `key` are waiting.
@@ -106,7 +145,9 @@ impl HoldQueue {
     /// Take every frame held for `key` (to be judged again).
     pub(super) fn take(&mut self, key: &FlowKey) -> Vec<Held> {
         let held = self.by_flow.remove(key).unwrap_or_default();
-        self.count -= held.len();
+        for h in &held {
+            self.count_out(h);
+        }
         held
     }
 
@@ -116,7 +157,9 @@ impl HoldQueue {
         if held.is_empty() {
             return;
         }
-        self.count += held.len();
+        for h in &held {
+            self.count_in(h);
+        }
         self.by_flow.entry(key).or_default().extend(held);
     }
 
@@ -127,22 +170,22 @@ impl HoldQueue {
                 break;
             }
             self.order.pop_front();
-            let Some(list) = self.by_flow.get_mut(&key) else {
+            let Some(mut list) = self.by_flow.remove(&key) else {
                 continue;
             };
-            let before = out.len();
             let mut i = 0;
             while i < list.len() {
                 if list[i].deadline <= now {
-                    out.push(list.swap_remove(i));
+                    let h = list.swap_remove(i);
+                    self.count_out(&h);
+                    out.push(h);
                 } else {
                     i += 1;
                 }
             }
-            if list.is_empty() {
-                self.by_flow.remove(&key);
+            if !list.is_empty() {
+                self.by_flow.insert(key, list);
             }
-            self.count -= out.len() - before;
         }
     }
 
@@ -174,9 +217,9 @@ pub(super) struct DeferQueue {
 }
 
 impl DeferQueue {
-    pub(super) fn new(max_packets: usize) -> Self {
+    pub(super) fn new(max_packets: usize, hasher: ahash::RandomState) -> Self {
         DeferQueue {
-            by_flow: HashMap::with_hasher(hasher()),
+            by_flow: HashMap::with_hasher(hasher),
             order: VecDeque::new(),
             max_packets,
         }
@@ -254,10 +297,15 @@ mod tests {
     }
 
     fn held(deadline_ms: u64) -> Held {
+        held_from(1, 60, deadline_ms)
+    }
+
+    fn held_from(source: u8, len: usize, deadline_ms: u64) -> Held {
         Held {
-            frame: vec![0; 60],
+            frame: vec![0; len],
             meta: PacketMeta::default(),
             ingress: IfaceId(1),
+            source: Addr::v4([198, 18, 7, source]),
             deadline: Instant::ZERO + Duration::from_millis(deadline_ms),
             lenient: false,
             reason: DropReason::TcpNotSyn,
@@ -270,9 +318,23 @@ mod tests {
 
     // === hold ===
 
+    fn hasher() -> ahash::RandomState {
+        ahash::RandomState::with_seeds(3, 5, 7, 9)
+    }
+
+    fn queue(packets: usize, per_flow: usize) -> HoldQueue {
+        let limits = HoldLimits {
+            packets,
+            per_flow,
+            bytes: usize::MAX,
+            per_source: usize::MAX,
+        };
+        HoldQueue::new(limits, hasher())
+    }
+
     #[test]
     fn hold_limits_total_and_per_flow() {
-        let mut q = HoldQueue::new(3, 2);
+        let mut q = queue(3, 2);
         assert_eq!(q.push(key(1), held(10)), Ok(()));
         assert_eq!(q.push(key(1), held(10)), Ok(()));
         assert_eq!(q.push(key(1), held(10)), Err(Refused::Full), "per flow");
@@ -281,9 +343,44 @@ mod tests {
         assert_eq!(q.len(), 3);
     }
 
+    /// One source cannot take more than its share, and GSO-sized frames
+    /// meet the byte budget long before the packet count: a flood of stray
+    /// ACKs from one sender once kept the buffer full for everyone.
+    #[test]
+    fn hold_limits_bytes_and_per_source() {
+        let limits = HoldLimits {
+            packets: 100,
+            per_flow: 100,
+            bytes: 3 * 65_000,
+            per_source: 2,
+        };
+        let mut q = HoldQueue::new(limits, hasher());
+        assert_eq!(q.push(key(1), held_from(1, 60, 10)), Ok(()));
+        assert_eq!(q.push(key(2), held_from(1, 60, 10)), Ok(()));
+        assert_eq!(
+            q.push(key(3), held_from(1, 60, 10)),
+            Err(Refused::SourceFull),
+            "source 1 has its share"
+        );
+        assert_eq!(q.push(key(3), held_from(2, 65_000, 10)), Ok(()));
+        assert_eq!(q.push(key(4), held_from(3, 65_000, 10)), Ok(()));
+        assert_eq!(
+            q.push(key(5), held_from(4, 65_000, 10)),
+            Err(Refused::Full),
+            "bytes"
+        );
+        // Taking source 1's frames frees its share (and their bytes).
+        assert_eq!(q.take(&key(1)).len(), 1);
+        assert_eq!(q.push(key(6), held_from(1, 60, 10)), Ok(()));
+        let mut out = Vec::new();
+        q.expire(at(10), &mut out);
+        assert_eq!((out.len(), q.len(), q.bytes), (4, 0, 0));
+        assert!(q.by_source.is_empty());
+    }
+
     #[test]
     fn take_and_put_back_keep_the_count_and_deadlines() {
-        let mut q = HoldQueue::new(8, 8);
+        let mut q = queue(8, 8);
         q.push(key(1), held(10)).unwrap();
         q.push(key(1), held(20)).unwrap();
         let taken = q.take(&key(1));
@@ -302,7 +399,7 @@ mod tests {
 
     #[test]
     fn expire_skips_flows_already_released() {
-        let mut q = HoldQueue::new(8, 8);
+        let mut q = queue(8, 8);
         q.push(key(1), held(10)).unwrap();
         q.push(key(2), held(15)).unwrap();
         assert_eq!(q.take(&key(1)).len(), 1);
@@ -330,7 +427,7 @@ mod tests {
 
     #[test]
     fn defer_keeps_one_frame_per_flow_within_the_limit() {
-        let mut q = DeferQueue::new(2);
+        let mut q = DeferQueue::new(2, hasher());
         assert_eq!(q.push(key(1), deferred(10, 1)), Ok(()));
         assert_eq!(q.push(key(1), deferred(10, 2)), Err(Refused::Busy));
         assert_eq!(q.push(key(2), deferred(10, 3)), Ok(()));
@@ -340,7 +437,7 @@ mod tests {
 
     #[test]
     fn only_the_acknowledgement_of_the_same_incarnation_releases() {
-        let mut q = DeferQueue::new(4);
+        let mut q = DeferQueue::new(4, hasher());
         q.push(key(1), deferred(10, 1)).unwrap();
         let other = deferred(10, 9).inc;
         assert!(q.acked(&key(1), &other).is_none());
@@ -355,7 +452,7 @@ mod tests {
 
     #[test]
     fn defer_expires_in_deadline_order() {
-        let mut q = DeferQueue::new(4);
+        let mut q = DeferQueue::new(4, hasher());
         q.push(key(1), deferred(10, 1)).unwrap();
         q.push(key(2), deferred(20, 2)).unwrap();
         let mut out = Vec::new();

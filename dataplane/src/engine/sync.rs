@@ -19,7 +19,7 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use super::classes::ClassTable;
-use super::hold::{DeferQueue, Deferred, Held, HoldQueue};
+use super::hold::{DeferQueue, Deferred, Held, HoldLimits, HoldQueue, Refused};
 use super::{Effect, Engine, Judgement, MAX_PENDING_EFFECTS, ReleaseCause};
 use crate::conntrack::{Entry, FlowId, NodeId, ProtoState};
 use crate::counters::{RemoveReason, bump};
@@ -43,6 +43,13 @@ pub struct SyncConfig {
     pub hold_max_packets: usize,
     /// Most packets held for one flow.
     pub hold_max_per_flow: usize,
+    /// Most bytes of frames held at once: GSO frames run to 64 KiB, so a
+    /// packet count alone does not bound the memory.
+    pub hold_max_bytes: usize,
+    /// Most packets held from one source address, so that one sender (a
+    /// flood of stray ACKs) cannot fill the buffer that genuine
+    /// asymmetric replies need.
+    pub hold_max_per_source: usize,
     /// Longest a flow-opening packet waits for a peer to acknowledge its
     /// insert; zero turns defer off. At the deadline it is sent anyway and
     /// the peer's hold covers the race.
@@ -62,6 +69,8 @@ impl Default for SyncConfig {
             hold_deadline: Duration::from_millis(200),
             hold_max_packets: 8192,
             hold_max_per_flow: 64,
+            hold_max_bytes: 16 << 20,
+            hold_max_per_source: 1024,
             defer_deadline: Duration::from_millis(10),
             defer_max_packets: 4096,
             refresh_min: Duration::from_millis(100),
@@ -171,8 +180,12 @@ pub struct SyncCounters {
     pub held_refused: u64,
     /// Held packets dropped at their deadline.
     pub held_expired: u64,
-    /// Packets not held because the hold buffer was full (dropped at once).
+    /// Packets not held because the hold buffer was full (dropped at once):
+    /// its packets, its bytes, the flow's share or the source's share.
     pub hold_overflow: u64,
+    /// Of those, refused because their source address had its share
+    /// ([`SyncConfig::hold_max_per_source`]) held already.
+    pub hold_source_capped: u64,
     /// Flow-opening packets deferred.
     pub deferred: u64,
     /// Deferred packets sent on a peer's acknowledgement.
@@ -225,7 +238,9 @@ pub(super) struct SyncState {
 }
 
 impl SyncState {
-    pub(super) fn new(config: SyncConfig) -> Self {
+    /// `hashers` key the tombstones, the hold queue and the defer queue.
+    pub(super) fn new(config: SyncConfig, hashers: [ahash::RandomState; 3]) -> Self {
+        let [tomb_hasher, hold_hasher, defer_hasher] = hashers;
         SyncState {
             config,
             peers_up: 0,
@@ -237,9 +252,17 @@ impl SyncState {
             dirty: Vec::new(),
             deletes: Vec::new(),
             out: VecDeque::new(),
-            tombstones: Tombstones::default(),
-            hold: HoldQueue::new(config.hold_max_packets, config.hold_max_per_flow),
-            defer: DeferQueue::new(config.defer_max_packets),
+            tombstones: Tombstones::new(tomb_hasher),
+            hold: HoldQueue::new(
+                HoldLimits {
+                    packets: config.hold_max_packets,
+                    per_flow: config.hold_max_per_flow,
+                    bytes: config.hold_max_bytes,
+                    per_source: config.hold_max_per_source,
+                },
+                hold_hasher,
+            ),
+            defer: DeferQueue::new(config.defer_max_packets, defer_hasher),
         }
     }
 
@@ -722,20 +745,26 @@ impl Engine {
             // A frame that lacks state waits for it; so does any frame that
             // fails while earlier frames of its flow wait: it was judged
             // against the state they are waiting to see change.
-            Err(reason) if holdable(reason) || sync.hold.holds(&key) => {
+            Err(reason)
+                if (holdable(reason) && judged.peer_could_pass) || sync.hold.holds(&key) =>
+            {
                 let held = Held {
                     frame: frame.to_vec(),
                     meta,
                     ingress,
+                    source: judged.source.unwrap_or(crate::flow::Addr([0; 16])),
                     deadline: now + sync.config.hold_deadline,
                     reason,
                     // A lenient pass leaves at its deadline if it still
                     // passes as a standalone engine passes it.
                     lenient: reason == DropReason::LenientWait,
                 };
-                if sync.hold.push(key, held).is_err() {
+                if let Err(refused) = sync.hold.push(key, held) {
                     // Counted under its own reason, not the stale state's.
                     bump(&mut sync.counters.hold_overflow);
+                    if refused == Refused::SourceFull {
+                        bump(&mut sync.counters.hold_source_capped);
+                    }
                     return Verdict::Drop(DropReason::HoldOverflow);
                 }
                 bump(&mut sync.counters.held);
