@@ -45,17 +45,21 @@ pub enum RemoveReason {
     Peer = 4,
     /// A peer's newer incarnation of the tuple replaced it.
     Superseded = 5,
+    /// The table was full: the oldest half-open connection made room for
+    /// a new one.
+    Evicted = 6,
 }
 
 impl RemoveReason {
     /// All, in counter order.
-    pub const ALL: [RemoveReason; 6] = [
+    pub const ALL: [RemoveReason; 7] = [
         RemoveReason::Timeout,
         RemoveReason::Reopen,
         RemoveReason::Reset,
         RemoveReason::Cleared,
         RemoveReason::Peer,
         RemoveReason::Superseded,
+        RemoveReason::Evicted,
     ];
     /// Number of reasons.
     pub const COUNT: usize = Self::ALL.len();
@@ -68,6 +72,7 @@ impl RemoveReason {
             RemoveReason::Cleared => "cleared",
             RemoveReason::Peer => "peer",
             RemoveReason::Superseded => "superseded",
+            RemoveReason::Evicted => "evicted",
         }
     }
 }

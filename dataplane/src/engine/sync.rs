@@ -664,11 +664,17 @@ impl Engine {
             self.classes.release_unused(class);
             return Applied::Ignored;
         }
+        if self.table.len() >= self.config.max_conns {
+            self.evict_embryonic();
+        }
         let Ok(id) = self.table.insert(hash, entry) else {
             bump(&mut self.sync_mut().counters.table_full);
             self.classes.release_unused(class);
             return Applied::Ignored;
         };
+        if entry.tcp_state().is_some_and(|s| s.is_embryonic()) {
+            self.note_embryonic(id);
+        }
         // Learned, not to be echoed back: counts as synced now.
         self.sync_mut()
             .reset_mark(id, now.max(Instant::from_nanos(1)));

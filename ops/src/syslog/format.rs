@@ -126,6 +126,8 @@ pub fn teardown_reason(ctx: &Context<'_>, e: &Entry, reason: RemoveReason) -> St
         // closed.
         RemoveReason::Peer => "Failover primary closed".into(),
         RemoveReason::Superseded => "Unknown".into(),
+        // A half-open connection that never completed, removed early.
+        RemoveReason::Evicted => "SYN Timeout".into(),
     }
 }
 
