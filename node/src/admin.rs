@@ -228,6 +228,7 @@ pub fn start(
             metrics: ops.metrics,
             admin: ops.admin,
             token,
+            ..OpsConfig::default()
         },
         backend,
         metrics,

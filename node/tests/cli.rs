@@ -30,6 +30,7 @@ impl Node {
                 metrics: None,
                 admin: Some("127.0.0.1:0".parse().unwrap()),
                 token: Some(TOKEN.into()),
+                ..OpsConfig::default()
             },
             backend,
             metrics,

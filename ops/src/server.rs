@@ -22,7 +22,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::backend::{Backend, ConnQuery, OpsError};
-use crate::http::{self, Handler, Request, Response, query_pairs};
+use crate::http::refusal::Listener;
+use crate::http::{self, Handler, Request, Response, ServeContext, ServeLimits, query_pairs};
 use crate::metrics::Metrics;
 use crate::model::{ApiError, MemberChange};
 use crate::show_conn::ConnFilter;
@@ -36,6 +37,8 @@ pub struct OpsConfig {
     pub admin: Option<SocketAddr>,
     /// The token that changes need (`None`: every change is refused).
     pub token: Option<String>,
+    /// Each listener's connection caps, timeouts and size bounds.
+    pub limits: ServeLimits,
 }
 
 fn api_error(status: u16, error: impl Into<String>) -> Response {
@@ -250,6 +253,12 @@ impl OpsServer {
             .map_err(StartError::Runtime)?;
         let (stop, rx) = watch::channel(false);
         let token = cfg.token.clone();
+        let context = |listener| ServeContext {
+            listener,
+            limits: cfg.limits,
+            counters: metrics.http_refusals(),
+        };
+        let (metrics_ctx, admin_ctx) = (context(Listener::Metrics), context(Listener::Admin));
         let thread = std::thread::Builder::new()
             .name("rampart-ops".into())
             .spawn(move || {
@@ -259,13 +268,13 @@ impl OpsServer {
                         && let Ok(l) = tokio::net::TcpListener::from_std(l)
                     {
                         let h = metrics_handler(backend.clone(), metrics);
-                        tasks.push(tokio::spawn(http::serve(l, h, rx.clone())));
+                        tasks.push(tokio::spawn(http::serve(l, h, metrics_ctx, rx.clone())));
                     }
                     if let Some(l) = a
                         && let Ok(l) = tokio::net::TcpListener::from_std(l)
                     {
                         let h = admin_handler(backend, token);
-                        tasks.push(tokio::spawn(http::serve(l, h, rx.clone())));
+                        tasks.push(tokio::spawn(http::serve(l, h, admin_ctx, rx.clone())));
                     }
                     for t in tasks {
                         let _ = t.await;
@@ -306,6 +315,7 @@ mod tests {
             method: "POST".into(),
             path: "/v1/configure".into(),
             query: String::new(),
+            host: None,
             bearer: b.map(String::from),
             body: Default::default(),
         };
