@@ -242,7 +242,13 @@ async fn handle(
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or("").to_string(),
-        host: header(hyper::header::HOST).map(str::to_string),
+        // An absolute-form target's authority stands in for Host (RFC
+        // 9112 §3.2.2).
+        host: parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| header(hyper::header::HOST).map(str::to_string)),
         bearer,
         body,
     };

@@ -18,6 +18,7 @@ pub mod client;
 pub mod duration;
 #[cfg(feature = "fixture")]
 pub mod fixture;
+pub mod host_check;
 pub mod http;
 pub mod logging;
 pub mod metrics;

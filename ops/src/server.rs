@@ -1,6 +1,9 @@
 //! The node's ops endpoints: `/metrics`, `/healthz` and `/readyz` on the
 //! metrics address; the JSON admin API on the admin address (localhost),
-//! where anything that changes state needs the node's token.
+//! where anything that changes state needs the node's token, and reads
+//! need a token too when a read token is configured. The admin API
+//! answers only to its own names in `Host` (DNS rebinding); the metrics
+//! listener checks `Host` only when configured to (docs/ops.md §3).
 //!
 //! Admin API (JSON answers; errors as [`ApiError`]):
 //!
@@ -15,6 +18,9 @@
 //! | GET | `/v1/counters` | | [`crate::model::Counters`] |
 //! | POST | `/v1/cluster/membership` (token) | [`crate::model::MemberChange`] | [`crate::model::MemberResult`] |
 //! | GET | `/healthz`, `/readyz` | | text, [`crate::model::Health`] |
+//!
+//! Every GET needs the read token or the admin token when
+//! [`OpsConfig::read_token`] is set; a foreign `Host` gets 421, none 400.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,7 +28,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::backend::{Backend, ConnQuery, OpsError};
-use crate::http::refusal::Listener;
+use crate::host_check::{HostCheck, HostVerdict};
+use crate::http::refusal::{Listener, Refusal, RefusalCounters};
 use crate::http::{self, Handler, Request, Response, ServeContext, ServeLimits, query_pairs};
 use crate::metrics::Metrics;
 use crate::model::{ApiError, MemberChange};
@@ -35,8 +42,19 @@ pub struct OpsConfig {
     pub metrics: Option<SocketAddr>,
     /// The admin API.
     pub admin: Option<SocketAddr>,
-    /// The token that changes need (`None`: every change is refused).
+    /// The token that changes need (`None`: every change is refused); it
+    /// authorizes reads too.
     pub token: Option<String>,
+    /// The token every read of the admin API needs (`None`: reads are
+    /// open to whoever reaches the loopback listener).
+    pub read_token: Option<String>,
+    /// Host names the admin API answers to besides its own address
+    /// literal, `localhost`, `127.0.0.1` and `[::1]` (docs/ops.md §3).
+    pub admin_hosts: Vec<String>,
+    /// `Some`: the metrics listener checks `Host` too, against the same
+    /// built-in names, its own address literal and these; `None`: it
+    /// answers any `Host` (Prometheus scrapes by whatever name it likes).
+    pub metrics_hosts: Option<Vec<String>>,
     /// Each listener's connection caps, timeouts and size bounds.
     pub limits: ServeLimits,
 }
@@ -123,11 +141,61 @@ fn health(backend: &dyn Backend, req: &Request) -> Option<Response> {
     }
 }
 
+/// What a listener checks before it answers (docs/ops.md §3): the `Host`
+/// header, if it checks one, and counts what it refuses.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// The names it answers to (`None`: any).
+    pub hosts: Option<HostCheck>,
+    /// Which listener, for the refusal counter.
+    pub listener: Listener,
+    /// The refusal counter.
+    pub refusals: Arc<RefusalCounters>,
+}
+
+impl Gate {
+    fn refuse(&self, reason: Refusal, r: Response) -> Response {
+        self.refusals.bump(self.listener, reason);
+        r
+    }
+
+    /// `Some(refusal)` unless the request's `Host` names this listener.
+    fn host(&self, req: &Request) -> Option<Response> {
+        let check = self.hosts.as_ref()?;
+        match check.check(req.host.as_deref()) {
+            HostVerdict::Ours => None,
+            // The refusals do not echo the name: it is the requester's.
+            HostVerdict::Missing => Some(self.refuse(
+                Refusal::BadHost,
+                api_error(400, "no Host header: say which listener you mean"),
+            )),
+            HostVerdict::Foreign => Some(self.refuse(
+                Refusal::BadHost,
+                api_error(
+                    421,
+                    "the Host header does not name this listener (its address, localhost, \
+                     127.0.0.1, [::1] or a configured name)",
+                ),
+            )),
+        }
+    }
+}
+
+/// The tokens of the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct AdminTokens {
+    /// Changes need it, and it authorizes reads too (`None`: every
+    /// change is refused).
+    pub change: Option<String>,
+    /// Reads need it or the change token (`None`: reads are open).
+    pub read: Option<String>,
+}
+
 /// The admin API's handler.
-pub fn admin_handler(backend: Arc<dyn Backend>, token: Option<String>) -> Handler {
+pub fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens, gate: Gate) -> Handler {
     Arc::new(move |req: Request| {
-        if let Some(r) = health(&*backend, &req) {
-            return r;
+        if let Some(refused) = gate.host(&req) {
+            return refused;
         }
         let changes = matches!(
             req.path.as_str(),
@@ -137,13 +205,32 @@ pub fn admin_handler(backend: Arc<dyn Backend>, token: Option<String>) -> Handle
             if req.method != "POST" {
                 return api_error(405, format!("{} needs POST", req.path));
             }
-            if !authorized(&req, &token) {
-                return api_error(
-                    401,
-                    "this changes state: send the node's admin token (Authorization: Bearer …)",
+            if !authorized(&req, &tokens.change) {
+                return gate.refuse(
+                    Refusal::Unauthorized,
+                    api_error(
+                        401,
+                        "this changes state: send the node's admin token (Authorization: Bearer …)",
+                    ),
                 );
             }
-        } else if req.method != "GET" {
+        } else if tokens.read.is_some()
+            && !authorized(&req, &tokens.read)
+            && !authorized(&req, &tokens.change)
+        {
+            return gate.refuse(
+                Refusal::Unauthorized,
+                api_error(
+                    401,
+                    "this node's reads need a token: send its read token or admin token \
+                     (Authorization: Bearer …)",
+                ),
+            );
+        }
+        if let Some(r) = health(&*backend, &req) {
+            return r;
+        }
+        if !changes && req.method != "GET" {
             return api_error(405, format!("{} needs GET", req.path));
         }
         match req.path.as_str() {
@@ -176,9 +263,14 @@ pub fn admin_handler(backend: Arc<dyn Backend>, token: Option<String>) -> Handle
     })
 }
 
-/// The metrics listener's handler.
-pub fn metrics_handler(backend: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Handler {
+/// The metrics listener's handler: no token (Prometheus scrapes it, and
+/// it answers counters, never secrets, and changes nothing); the `Host`
+/// check only if the gate has one (docs/ops.md §3).
+pub fn metrics_handler(backend: Arc<dyn Backend>, metrics: Arc<Metrics>, gate: Gate) -> Handler {
     Arc::new(move |req: Request| {
+        if let Some(refused) = gate.host(&req) {
+            return refused;
+        }
         if let Some(r) = health(&*backend, &req) {
             return r;
         }
@@ -252,7 +344,25 @@ impl OpsServer {
             .build()
             .map_err(StartError::Runtime)?;
         let (stop, rx) = watch::channel(false);
-        let token = cfg.token.clone();
+        let tokens = AdminTokens {
+            change: cfg.token.clone(),
+            read: cfg.read_token.clone(),
+        };
+        let gate = |listener, hosts| Gate {
+            hosts,
+            listener,
+            refusals: metrics.http_refusals(),
+        };
+        let metrics_gate = gate(
+            Listener::Metrics,
+            metrics_addr
+                .zip(cfg.metrics_hosts.as_ref())
+                .map(|(a, names)| HostCheck::new(a, names)),
+        );
+        let admin_gate = gate(
+            Listener::Admin,
+            admin_addr.map(|a| HostCheck::new(a, &cfg.admin_hosts)),
+        );
         let context = |listener| ServeContext {
             listener,
             limits: cfg.limits,
@@ -267,13 +377,13 @@ impl OpsServer {
                     if let Some(l) = m
                         && let Ok(l) = tokio::net::TcpListener::from_std(l)
                     {
-                        let h = metrics_handler(backend.clone(), metrics);
+                        let h = metrics_handler(backend.clone(), metrics, metrics_gate);
                         tasks.push(tokio::spawn(http::serve(l, h, metrics_ctx, rx.clone())));
                     }
                     if let Some(l) = a
                         && let Ok(l) = tokio::net::TcpListener::from_std(l)
                     {
-                        let h = admin_handler(backend, token);
+                        let h = admin_handler(backend, tokens, admin_gate);
                         tasks.push(tokio::spawn(http::serve(l, h, admin_ctx, rx.clone())));
                     }
                     for t in tasks {

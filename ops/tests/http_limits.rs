@@ -36,6 +36,7 @@ fn start_with(limits: ServeLimits) -> OpsServer {
         admin: Some("127.0.0.1:0".parse().unwrap()),
         token: Some("t0k".into()),
         limits,
+        ..OpsConfig::default()
     };
     OpsServer::start(&cfg, backend, metrics).unwrap()
 }
