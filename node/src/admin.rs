@@ -44,25 +44,59 @@ impl OpsSide {
     }
 }
 
-/// Read the admin token, or create the file with a fresh random one
-/// (mode 0600) if it does not exist.
+/// Longest token file read: a generated token is 64 hex digits and a
+/// newline; anything near this is not a token.
+pub const MAX_TOKEN_FILE_BYTES: usize = 4096;
+
+/// Read a token file (the admin or the read token): one line of printable
+/// ASCII, since it travels in an HTTP header. Errors name the file and
+/// never show its content.
+pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("reading the token file {}", path.display()))?;
+    let mut buf = Vec::new();
+    f.take(MAX_TOKEN_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("reading the token file {}", path.display()))?;
+    if buf.len() > MAX_TOKEN_FILE_BYTES {
+        anyhow::bail!(
+            "{}: the token file is over {MAX_TOKEN_FILE_BYTES} bytes; a token is one line of printable ASCII",
+            path.display()
+        );
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let t = text.trim();
+    if t.is_empty() {
+        anyhow::bail!("{}: the token file is empty", path.display());
+    }
+    if !t.bytes().all(|b| b.is_ascii_graphic()) {
+        anyhow::bail!(
+            "{}: the token holds characters other than printable ASCII (spaces, control \
+             characters or non-ASCII); it must fit in an HTTP header",
+            path.display()
+        );
+    }
+    Ok(t.to_string())
+}
+
+/// Read a token file of the node (the admin or the read token), or
+/// create it with a fresh random token (mode 0600) if it does not exist.
 pub fn token(path: &Path) -> anyhow::Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
-        Ok(_) => anyhow::bail!("{}: the admin token file is empty", path.display()),
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => return read_token_file(path),
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("reading the admin token {}", path.display()));
+            return Err(e).with_context(|| format!("reading the token file {}", path.display()));
         }
         Err(_) => {}
     }
     let mut bytes = [0u8; TOKEN_BYTES];
     std::fs::File::open("/dev/urandom")
         .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom for the admin token")?;
+        .context("reading /dev/urandom for a token")?;
     let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating {} for the admin token", dir.display()))?;
+            .with_context(|| format!("creating {} for a token", dir.display()))?;
     }
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut f = match std::fs::OpenOptions::new()
@@ -78,7 +112,7 @@ pub fn token(path: &Path) -> anyhow::Result<String> {
             return token(path);
         }
         Err(e) => {
-            return Err(e).with_context(|| format!("creating the admin token {}", path.display()));
+            return Err(e).with_context(|| format!("creating the token file {}", path.display()));
         }
     };
     writeln!(f, "{fresh}").with_context(|| format!("writing {}", path.display()))?;
@@ -219,15 +253,23 @@ pub fn start(
     };
     let b = backend.clone();
     let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), Some(syslog)));
-    let token = match ops.admin {
-        Some(_) => Some(token(&cfg.token_path(config_path))?),
-        None => None,
+    let (token, read_token) = match ops.admin {
+        Some(_) => (
+            Some(token(&cfg.token_path(config_path))?),
+            cfg.read_token_path(config_path)
+                .map(|p| token(&p))
+                .transpose()?,
+        ),
+        None => (None, None),
     };
     let server = OpsServer::start(
         &OpsConfig {
             metrics: ops.metrics,
             admin: ops.admin,
             token,
+            read_token,
+            admin_hosts: ops.admin_hosts.clone(),
+            metrics_hosts: ops.metrics_hosts.clone(),
             ..OpsConfig::default()
         },
         backend,
@@ -253,6 +295,30 @@ pub fn start(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_files_are_one_bounded_line_of_printable_ascii() {
+        let dir = std::env::temp_dir().join(format!("rampart-token-read-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("t");
+        std::fs::write(&path, "  abc-123_XYZ\n").unwrap();
+        assert_eq!(read_token_file(&path).unwrap(), "abc-123_XYZ");
+        let huge = "a".repeat(10 << 20);
+        std::fs::write(&path, &huge).unwrap();
+        let e = format!("{:#}", read_token_file(&path).unwrap_err());
+        assert!(
+            e.ends_with(
+                "the token file is over 4096 bytes; a token is one line of printable ASCII"
+            ),
+            "{e}"
+        );
+        assert!(e.len() < 300, "the error does not echo the token");
+        std::fs::write(&path, "ab\x1b[2Jcd").unwrap();
+        let e = format!("{:#}", read_token_file(&path).unwrap_err());
+        assert!(e.contains("printable ASCII") && !e.contains('\x1b'), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_token_is_created_once_owner_only_and_then_read() {

@@ -170,6 +170,16 @@ impl NodeConfig {
             )
     }
 
+    /// The read token file (`[ops] read_token_file`, relative to the
+    /// configuration file's directory), if one is configured.
+    pub fn read_token_path(&self, config_path: &Path) -> Option<PathBuf> {
+        let base = config_path.parent().unwrap_or(Path::new("."));
+        self.ops
+            .as_ref()
+            .and_then(|o| o.read_token_file.as_ref())
+            .map(|p| base.join(p))
+    }
+
     /// The cluster TLS files: explicit paths relative to the configuration
     /// file's directory, defaults in the data directory.
     pub fn tls_paths(&self, config_path: &Path) -> Option<TlsPaths> {
@@ -214,6 +224,20 @@ pub struct Ops {
     /// does not exist; the CLI reads it). Relative paths are relative to
     /// this file. Default `<data_dir>/admin.token`.
     pub token_file: Option<PathBuf>,
+    /// The file holding the token that every read of the admin API needs
+    /// (the admin token authorizes reads too). Unset (the default): reads
+    /// are open to whoever reaches the loopback listener. Created like
+    /// `token_file` if it does not exist; relative to this file.
+    pub read_token_file: Option<PathBuf>,
+    /// Host names (or addresses) the admin API answers to in the `Host`
+    /// header besides its own address, `localhost`, `127.0.0.1` and
+    /// `[::1]` (docs/ops.md §3). Default none.
+    #[serde(default)]
+    pub admin_hosts: Vec<String>,
+    /// When set, the metrics listener checks `Host` too, accepting these
+    /// names besides the built-in ones; unset (the default), it answers
+    /// any `Host`, as Prometheus scrapes by whatever name it likes.
+    pub metrics_hosts: Option<Vec<String>>,
     /// Log connection events as ASA syslog lines (default on).
     #[serde(default = "yes")]
     pub conn_log: bool,
@@ -226,6 +250,24 @@ pub struct Ops {
 
 fn default_syslog_per_sec() -> u32 {
     1000
+}
+
+/// Longest DNS name (RFC 1035 §2.3.4: 255 octets on the wire, 253 as text).
+const MAX_HOST_NAME_BYTES: usize = 253;
+
+/// An `admin_hosts` / `metrics_hosts` entry: a DNS name, or an IP address
+/// (an IPv6 one bare or bracketed) as a `Host` header would carry it.
+fn valid_host_entry(h: &str) -> bool {
+    let bracketed = h.strip_prefix('[').and_then(|v| v.strip_suffix(']'));
+    if h.parse::<std::net::IpAddr>().is_ok()
+        || bracketed.is_some_and(|v| v.parse::<std::net::Ipv6Addr>().is_ok())
+    {
+        return true;
+    }
+    !h.is_empty()
+        && h.len() <= MAX_HOST_NAME_BYTES
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 /// A configuration that cannot be used; the file's fault.
@@ -345,6 +387,24 @@ impl NodeConfig {
                 "ops.admin".into(),
                 format!("{a} is not a loopback address (the admin API is for this host only)"),
             );
+        }
+        if let Some(o) = &self.ops {
+            let lists = [
+                ("ops.admin_hosts", Some(&o.admin_hosts)),
+                ("ops.metrics_hosts", o.metrics_hosts.as_ref()),
+            ];
+            for (key, list) in lists {
+                for (i, h) in list.into_iter().flatten().enumerate() {
+                    if !valid_host_entry(h) {
+                        return bad(
+                            format!("{key}[{i}]"),
+                            "not a host name (letters, digits, '.', '-', at most 253) \
+                             or an IP address"
+                                .into(),
+                        );
+                    }
+                }
+            }
         }
         if let Some(c) = &self.cluster {
             if !(1..=10_000).contains(&c.hold_ms) {
@@ -565,6 +625,37 @@ admin = "127.0.0.1:9461"
             c.ops.unwrap().syslog,
             Some("127.0.0.1:514".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn read_token_and_host_names_are_optional_ops_keys() {
+        let c = NodeConfig::parse("node.toml", FULL).unwrap();
+        let o = c.ops.as_ref().unwrap();
+        assert_eq!(o.read_token_file, None);
+        assert!(o.admin_hosts.is_empty());
+        assert_eq!(o.metrics_hosts, None);
+        assert_eq!(c.read_token_path(Path::new("/etc/rampart/node.toml")), None);
+        let with = |keys: &str| FULL.replace("[ops]\n", &format!("[ops]\n{keys}\n"));
+        let c = NodeConfig::parse(
+            "node.toml",
+            &with(
+                "read_token_file = \"read.token\"\nadmin_hosts = [\"fw-a.mgmt\"]\n\
+                 metrics_hosts = [\"fw-a\", \"198.51.100.7\", \"[2001:db8::7]\"]",
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            c.read_token_path(Path::new("/etc/rampart/node.toml")),
+            Some(PathBuf::from("/etc/rampart/read.token"))
+        );
+        let o = c.ops.as_ref().unwrap();
+        assert_eq!(o.admin_hosts, ["fw-a.mgmt"]);
+        assert_eq!(o.metrics_hosts.as_ref().unwrap().len(), 3);
+        assert_eq!(
+            err(&with("admin_hosts = [\"ok\", \"evil.example:80\"]")),
+            "node.toml: key `ops.admin_hosts[1]`: not a host name (letters, digits, '.', '-', at most 253) or an IP address"
+        );
+        assert!(err(&with("metrics_hosts = [\"\"]")).contains("`ops.metrics_hosts[0]`"));
     }
 
     #[test]
