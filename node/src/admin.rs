@@ -4,10 +4,8 @@
 //! `[ops]` addresses; nothing here locks an engine: every question is a
 //! job the workers run between two batches.
 
-use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use rampart_cluster::sync::peer_stats::LAG_BUCKET_BOUNDS_US;
@@ -23,10 +21,8 @@ use crate::cluster_link::{ClusterDetail, SyncStatus};
 use crate::config::NodeConfig;
 use crate::control::Workers;
 use crate::policy_raft::RaftSide;
+use crate::token_file;
 use rampart_cluster::transport::Transport;
-
-/// Bytes of randomness in a generated admin token.
-const TOKEN_BYTES: usize = 32;
 
 /// The running ops side; dropping it stops the endpoints and the log.
 #[derive(Debug)]
@@ -42,81 +38,6 @@ impl OpsSide {
     pub fn admin(&self) -> &Arc<Admin<Workers>> {
         &self.admin
     }
-}
-
-/// Longest token file read: a generated token is 64 hex digits and a
-/// newline; anything near this is not a token.
-pub const MAX_TOKEN_FILE_BYTES: usize = 4096;
-
-/// Read a token file (the admin or the read token): one line of printable
-/// ASCII, since it travels in an HTTP header. Errors name the file and
-/// never show its content.
-pub fn read_token_file(path: &Path) -> anyhow::Result<String> {
-    let f = std::fs::File::open(path)
-        .with_context(|| format!("reading the token file {}", path.display()))?;
-    let mut buf = Vec::new();
-    f.take(MAX_TOKEN_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .with_context(|| format!("reading the token file {}", path.display()))?;
-    if buf.len() > MAX_TOKEN_FILE_BYTES {
-        anyhow::bail!(
-            "{}: the token file is over {MAX_TOKEN_FILE_BYTES} bytes; a token is one line of printable ASCII",
-            path.display()
-        );
-    }
-    let text = String::from_utf8_lossy(&buf);
-    let t = text.trim();
-    if t.is_empty() {
-        anyhow::bail!("{}: the token file is empty", path.display());
-    }
-    if !t.bytes().all(|b| b.is_ascii_graphic()) {
-        anyhow::bail!(
-            "{}: the token holds characters other than printable ASCII (spaces, control \
-             characters or non-ASCII); it must fit in an HTTP header",
-            path.display()
-        );
-    }
-    Ok(t.to_string())
-}
-
-/// Read a token file of the node (the admin or the read token), or
-/// create it with a fresh random token (mode 0600) if it does not exist.
-pub fn token(path: &Path) -> anyhow::Result<String> {
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => return read_token_file(path),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("reading the token file {}", path.display()));
-        }
-        Err(_) => {}
-    }
-    let mut bytes = [0u8; TOKEN_BYTES];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom for a token")?;
-    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating {} for a token", dir.display()))?;
-    }
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(f) => f,
-        // Another node sharing the data dir made it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::thread::sleep(Duration::from_millis(50));
-            return token(path);
-        }
-        Err(e) => {
-            return Err(e).with_context(|| format!("creating the token file {}", path.display()));
-        }
-    };
-    writeln!(f, "{fresh}").with_context(|| format!("writing {}", path.display()))?;
-    Ok(fresh)
 }
 
 /// What the node knows of itself and its cluster, now.
@@ -255,9 +176,9 @@ pub fn start(
     let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), Some(syslog)));
     let (token, read_token) = match ops.admin {
         Some(_) => (
-            Some(token(&cfg.token_path(config_path))?),
+            Some(token_file::read_or_create(&cfg.token_path(config_path))?),
             cfg.read_token_path(config_path)
-                .map(|p| token(&p))
+                .map(|p| token_file::read_or_create(&p))
                 .transpose()?,
         ),
         None => (None, None),
@@ -290,49 +211,4 @@ pub fn start(
         _server: Some(server),
         _pump: pump,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn token_files_are_one_bounded_line_of_printable_ascii() {
-        let dir = std::env::temp_dir().join(format!("rampart-token-read-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("t");
-        std::fs::write(&path, "  abc-123_XYZ\n").unwrap();
-        assert_eq!(read_token_file(&path).unwrap(), "abc-123_XYZ");
-        let huge = "a".repeat(10 << 20);
-        std::fs::write(&path, &huge).unwrap();
-        let e = format!("{:#}", read_token_file(&path).unwrap_err());
-        assert!(
-            e.ends_with(
-                "the token file is over 4096 bytes; a token is one line of printable ASCII"
-            ),
-            "{e}"
-        );
-        assert!(e.len() < 300, "the error does not echo the token");
-        std::fs::write(&path, "ab\x1b[2Jcd").unwrap();
-        let e = format!("{:#}", read_token_file(&path).unwrap_err());
-        assert!(e.contains("printable ASCII") && !e.contains('\x1b'), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-
-    #[test]
-    fn a_token_is_created_once_owner_only_and_then_read() {
-        let dir = std::env::temp_dir().join(format!("rampart-token-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let path = dir.join("sub/admin.token");
-        let t = token(&path).unwrap();
-        assert_eq!(t.len(), TOKEN_BYTES * 2);
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(token(&path).unwrap(), t);
-        std::fs::write(&path, "  \n").unwrap();
-        assert!(token(&path).is_err(), "an empty token file is refused");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }

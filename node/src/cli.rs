@@ -326,11 +326,9 @@ fn client(t: &Target, changes: bool) -> anyhow::Result<Client> {
                 "this changes state and needs the node's admin token: give --token-file or --config"
             );
         };
-        Some(crate::admin::read_token_file(&p)?)
+        Some(crate::token_file::read(&p)?)
     } else {
-        read_file
-            .map(|p| crate::admin::read_token_file(&p))
-            .transpose()?
+        read_file.map(|p| crate::token_file::read(&p)).transpose()?
     };
     Ok(Client::new(addr, token))
 }
