@@ -16,6 +16,7 @@ pub mod backend;
 pub mod clear_conn;
 pub mod client;
 pub mod duration;
+pub mod echo;
 #[cfg(feature = "fixture")]
 pub mod fixture;
 pub mod host_check;

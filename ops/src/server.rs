@@ -28,11 +28,12 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::backend::{Backend, ConnQuery, OpsError};
+use crate::echo::{echo, echo_message};
 use crate::host_check::{HostCheck, HostVerdict};
 use crate::http::refusal::{Listener, Refusal, RefusalCounters};
 use crate::http::{self, Handler, Request, Response, ServeContext, ServeLimits, query_pairs};
 use crate::metrics::Metrics;
-use crate::model::{ApiError, MemberChange};
+use crate::model::{ApiError, ConfigProblem, MemberChange};
 use crate::show_conn::ConnFilter;
 
 /// Where to listen and how to authorize changes.
@@ -59,15 +60,22 @@ pub struct OpsConfig {
     pub limits: ServeLimits,
 }
 
+/// An error answer. Every message passes through [`echo_message`]: the
+/// user text it may quote (a path, a parameter, a decoder's complaint
+/// about a body) is escaped and bounded (docs/ops.md §5).
 fn api_error(status: u16, error: impl Into<String>) -> Response {
     Response::json(
         status,
         &ApiError {
-            error: error.into(),
+            error: echo_message(&error.into()),
             problems: Vec::new(),
         },
     )
 }
+
+/// Most configuration problems one answer lists (the count says how many
+/// there were).
+const MAX_PROBLEMS_SHOWN: usize = 100;
 
 fn from_ops_error(e: OpsError) -> Response {
     match e {
@@ -77,7 +85,15 @@ fn from_ops_error(e: OpsError) -> Response {
             422,
             &ApiError {
                 error: format!("configuration refused ({} problem(s))", problems.len()),
-                problems,
+                // A problem may quote a name of the refused text whole.
+                problems: problems
+                    .into_iter()
+                    .take(MAX_PROBLEMS_SHOWN)
+                    .map(|p| ConfigProblem {
+                        message: echo_message(&p.message),
+                        ..p
+                    })
+                    .collect(),
             },
         ),
     }
@@ -115,16 +131,21 @@ pub fn parse_conn_query(query: &str) -> Result<ConnQuery, OpsError> {
         match k.as_str() {
             "address" => {
                 q.filter.address = Some(v.parse().map_err(|_| {
-                    OpsError::BadRequest(format!("address '{v}' is not an IP address"))
+                    OpsError::BadRequest(format!("address '{}' is not an IP address", echo(&v)))
                 })?);
             }
             "port" => {
                 q.filter.port = Some(v.parse().map_err(|_| {
-                    OpsError::BadRequest(format!("port '{v}' is not a number 0-65535"))
+                    OpsError::BadRequest(format!("port '{}' is not a number 0-65535", echo(&v)))
                 })?);
             }
             "count" => q.count_only = v != "0" && v != "false",
-            other => return Err(OpsError::BadRequest(format!("unknown parameter '{other}'"))),
+            other => {
+                return Err(OpsError::BadRequest(format!(
+                    "unknown parameter '{}'",
+                    echo(other)
+                )));
+            }
         }
     }
     Ok(q)
@@ -203,7 +224,7 @@ pub fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens, gate: Gate)
         );
         if changes {
             if req.method != "POST" {
-                return api_error(405, format!("{} needs POST", req.path));
+                return api_error(405, format!("{} needs POST", echo(&req.path)));
             }
             if !authorized(&req, &tokens.change) {
                 return gate.refuse(
@@ -231,7 +252,7 @@ pub fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens, gate: Gate)
             return r;
         }
         if !changes && req.method != "GET" {
-            return api_error(405, format!("{} needs GET", req.path));
+            return api_error(405, format!("{} needs GET", echo(&req.path)));
         }
         match req.path.as_str() {
             "/v1/conn" => answer(parse_conn_query(&req.query).and_then(|q| backend.conns(&q))),
@@ -258,7 +279,7 @@ pub fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens, gate: Gate)
                 Ok(c) => answer(backend.membership(&c)),
                 Err(e) => api_error(400, format!("the body is not a membership change: {e}")),
             },
-            other => api_error(404, format!("no such endpoint: {other}")),
+            other => api_error(404, format!("no such endpoint: {}", echo(other))),
         }
     })
 }

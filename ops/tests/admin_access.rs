@@ -213,3 +213,70 @@ fn without_a_read_token_reads_stay_open() {
         200
     );
 }
+
+#[test]
+fn error_answers_echo_user_text_escaped_and_bounded() {
+    let srv = start(OpsConfig::default());
+    let a = srv.admin_addr.unwrap();
+    let host = a.to_string();
+    let huge = "A".repeat(512 << 10);
+    // Bounds the answer: an echo of at most a few hundred bytes.
+    let small = |r: &RawResponse| {
+        let body = String::from_utf8_lossy(&r.body).into_owned();
+        assert!(body.len() < 600, "{} bytes: {}…", body.len(), &body[..200]);
+        body
+    };
+
+    // A query value, decoded from %-escapes into control characters.
+    let r = get(a, "/v1/conn?address=%1b%5b2J%00evil", Some(&host), None);
+    assert_eq!(r.status, 400);
+    let body = small(&r);
+    assert!(body.contains(r"\\u{1b}[2J\\u{0}evil"), "{body}");
+    let r = get(
+        a,
+        &format!("/v1/conn?{}=1", "p".repeat(8000)),
+        Some(&host),
+        None,
+    );
+    assert_eq!(r.status, 400);
+    let body = small(&r);
+    assert!(body.contains("... (8000 bytes in all)"), "{body}");
+
+    // A path.
+    let r = get(a, &format!("/v1/{}", "x".repeat(8000)), Some(&host), None);
+    assert_eq!(r.status, 404);
+    assert!(small(&r).contains("... (8004 bytes in all)"));
+
+    // A JSON body whose error quotes a megabyte string.
+    let c = Client::new(a, Some(TOKEN.into()));
+    let body = format!("{{\"port\": \"{huge}\"}}");
+    let r = c
+        .request(
+            "POST",
+            "/v1/clear-conn",
+            body.as_bytes(),
+            "application/json",
+        )
+        .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(small(&r).contains("bytes in all)"));
+
+    // A configuration whose problems quote a megabyte name.
+    let text = format!("\x1b[2J{huge}\n");
+    let r = c
+        .request("POST", "/v1/configure", text.as_bytes(), "text/plain")
+        .unwrap();
+    assert_eq!(r.status, 422);
+    let body = String::from_utf8_lossy(&r.body);
+    assert!(body.len() < 8192, "{} bytes", body.len());
+    assert!(
+        body.contains(r"unknown command '\\u{1b}[2JAAA"),
+        "{}",
+        &body[..400]
+    );
+
+    // A 100 kB token is refused with the head, never echoed.
+    let r = get(a, "/v1/counters", Some(&host), Some(&"t".repeat(100_000)));
+    assert_eq!(r.status, 431);
+    assert!(!String::from_utf8_lossy(&r.body).contains("ttttt"));
+}
