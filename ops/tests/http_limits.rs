@@ -202,18 +202,42 @@ async fn busy_connections_beyond_the_caps_are_refused_and_counted() {
     });
     let admin = srv.admin_addr.unwrap();
     // Two requests stuck in their bodies hold this source's two slots
-    // (they are inside a request, so nothing can evict them).
+    // (they are inside a request, so nothing can evict them). Each asks
+    // for `100 Continue`, which the server sends once it reads the body:
+    // proof that its head was taken.
     let mut busy = Vec::new();
     for _ in 0..2 {
         let s = tokio::net::TcpStream::connect(admin).await.unwrap();
         s.try_write(
-            format!("POST /v1/configure HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 100\r\n\r\n")
-                .as_bytes(),
+            format!(
+                "POST /v1/configure HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 100\r\n\
+                 Expect: 100-continue\r\n\r\n"
+            )
+            .as_bytes(),
         )
         .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        tokio::time::timeout(Duration::from_secs(2), async {
+            while !got.ends_with(b"\r\n\r\n") {
+                s.readable().await.unwrap();
+                match s.try_read(&mut buf) {
+                    Ok(0) => panic!("closed before 100 Continue"),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await
+        .expect("no 100 Continue");
+        assert!(
+            got.starts_with(b"HTTP/1.1 100"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
         busy.push(s);
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut third = tokio::net::TcpStream::connect(admin).await.unwrap();
     let answer = read_until_closed(&mut third, Duration::from_secs(2))
         .await
