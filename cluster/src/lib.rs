@@ -1,6 +1,7 @@
 //! Cluster state sync over QUIC and policy replication via Raft.
 
 pub mod pki;
+pub mod private_files;
 pub mod raft;
 pub mod sync;
 pub mod transport;

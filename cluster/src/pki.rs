@@ -10,7 +10,6 @@
 
 use std::fs;
 use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,6 +19,10 @@ use rcgen::{
 };
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+use crate::private_files::{
+    SECRET_FILE_MODE, SecretFileError, check_secret, create_new_with_mode, create_private_dir_all,
+};
 
 /// File names inside a CA directory.
 pub const CA_CERT: &str = "ca.pem";
@@ -66,6 +69,9 @@ pub enum PkiError {
     /// The client verifier could not be built.
     #[error("client verifier: {0}")]
     Verifier(String),
+    /// A private key that group or others may access (docs/ops.md §4).
+    #[error(transparent)]
+    Secret(#[from] SecretFileError),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
@@ -130,31 +136,28 @@ fn ca_params() -> CertificateParams {
     params
 }
 
-/// Write `data` to a new file with `mode`, refusing to overwrite.
+/// Write `data` to a new file with `mode` (set explicitly, whatever the
+/// umask), refusing to overwrite.
 fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), PkiError> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(path)
-        .map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                PkiError::Exists(path.to_path_buf())
-            } else {
-                PkiError::Io {
-                    path: path.to_path_buf(),
-                    source: e,
-                }
+    let mut f = create_new_with_mode(path, mode).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AlreadyExists {
+            PkiError::Exists(path.to_path_buf())
+        } else {
+            PkiError::Io {
+                path: path.to_path_buf(),
+                source: e,
             }
-        })?;
+        }
+    })?;
     f.write_all(data).map_err(io(path))?;
     f.sync_all().map_err(io(path))
 }
 
 /// Create a cluster CA in `dir` (`ca.pem`, and `ca.key` readable by the
-/// owner only). Refuses to overwrite an existing CA.
+/// owner only; a directory it creates is 0700). Refuses to overwrite an
+/// existing CA.
 pub fn init_ca(dir: &Path) -> Result<PathBuf, PkiError> {
-    fs::create_dir_all(dir).map_err(io(dir))?;
+    create_private_dir_all(dir).map_err(io(dir))?;
     let cert_path = dir.join(CA_CERT);
     let key_path = dir.join(CA_KEY);
     for p in [&cert_path, &key_path] {
@@ -166,7 +169,7 @@ pub fn init_ca(dir: &Path) -> Result<PathBuf, PkiError> {
     let mut params = ca_params();
     validity(&mut params, 20);
     let cert = params.self_signed(&key)?;
-    write_new(&key_path, key.serialize_pem().as_bytes(), 0o600)?;
+    write_new(&key_path, key.serialize_pem().as_bytes(), SECRET_FILE_MODE)?;
     write_new(&cert_path, cert.pem().as_bytes(), 0o644)?;
     Ok(cert_path)
 }
@@ -193,6 +196,7 @@ pub fn issue_node_cert(ca_dir: &Path, id: u16, name: &str, out: &Path) -> Result
         return Err(PkiError::BadName(shown));
     }
     let key_path = ca_dir.join(CA_KEY);
+    check_secret(&key_path, "CA private key")?;
     let key_pem = fs::read_to_string(&key_path).map_err(io(&key_path))?;
     let ca_key = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::Pem {
         path: key_path.clone(),
@@ -223,7 +227,7 @@ pub fn issue_node_cert(ca_dir: &Path, id: u16, name: &str, out: &Path) -> Result
     let key = KeyPair::generate()?;
     let cert = params.signed_by(&key, &issuer)?;
 
-    fs::create_dir_all(out).map_err(io(out))?;
+    create_private_dir_all(out).map_err(io(out))?;
     let issued = Issued {
         cert: out.join(format!("node-{id}.pem")),
         key: out.join(format!("node-{id}.key")),
@@ -233,7 +237,11 @@ pub fn issue_node_cert(ca_dir: &Path, id: u16, name: &str, out: &Path) -> Result
             return Err(PkiError::Exists(p.clone()));
         }
     }
-    write_new(&issued.key, key.serialize_pem().as_bytes(), 0o600)?;
+    write_new(
+        &issued.key,
+        key.serialize_pem().as_bytes(),
+        SECRET_FILE_MODE,
+    )?;
     write_new(&issued.cert, cert.pem().as_bytes(), 0o644)?;
     Ok(issued)
 }
@@ -265,10 +273,12 @@ fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError>
 }
 
 impl NodeTls {
-    /// Load the CA certificate, the node certificate and its key.
+    /// Load the CA certificate, the node certificate and its key (refused
+    /// if group or others may access it).
     pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Self, PkiError> {
         let ca_cert = read_pem_certs(ca)?.remove(0);
         let chain = read_pem_certs(cert)?;
+        check_secret(key, "TLS private key")?;
         let key_data = fs::read(key).map_err(io(key))?;
         let key_der = PrivateKeyDer::from_pem_slice(&key_data).map_err(|e| PkiError::Pem {
             path: key.to_path_buf(),
@@ -504,6 +514,44 @@ mod tests {
                 .expect_err("two identities");
             assert!(e.contains("one certificate, one node"), "{e}");
         }
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_key_that_group_or_others_may_read_is_refused_with_its_mode() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tmp("open-key");
+        init_ca(&dir).expect("init");
+        let a = issue_node_cert(&dir, 1, "fw-a", &dir).expect("issue");
+        fs::set_permissions(&a.key, fs::Permissions::from_mode(0o644)).unwrap();
+        let e = NodeTls::load(&dir.join(CA_CERT), &a.cert, &a.key)
+            .expect_err("a 0644 key is refused")
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{0}: this TLS private key has mode 0644, so group or others may read or change \
+                 it; refusing to use it (make it the owner's only: chmod 600 {0})",
+                a.key.display()
+            )
+        );
+        fs::set_permissions(&a.key, fs::Permissions::from_mode(0o600)).unwrap();
+        NodeTls::load(&dir.join(CA_CERT), &a.cert, &a.key).expect("0600 loads");
+
+        // The CA key too, before it signs anything.
+        let ca_key = dir.join(CA_KEY);
+        fs::set_permissions(&ca_key, fs::Permissions::from_mode(0o640)).unwrap();
+        let e = issue_node_cert(&dir, 2, "fw-b", &dir)
+            .expect_err("a 0640 CA key is refused")
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "{}: this CA private key has mode 0640",
+                ca_key.display()
+            )),
+            "{e}"
+        );
+        assert!(!dir.join("node-2.key").exists(), "nothing was issued");
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -4,10 +4,8 @@
 //! `[ops]` addresses; nothing here locks an engine: every question is a
 //! job the workers run between two batches.
 
-use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use rampart_cluster::sync::peer_stats::LAG_BUCKET_BOUNDS_US;
@@ -23,10 +21,8 @@ use crate::cluster_link::{ClusterDetail, SyncStatus};
 use crate::config::NodeConfig;
 use crate::control::Workers;
 use crate::policy_raft::RaftSide;
+use crate::token_file;
 use rampart_cluster::transport::Transport;
-
-/// Bytes of randomness in a generated admin token.
-const TOKEN_BYTES: usize = 32;
 
 /// The running ops side; dropping it stops the endpoints and the log.
 #[derive(Debug)]
@@ -42,47 +38,6 @@ impl OpsSide {
     pub fn admin(&self) -> &Arc<Admin<Workers>> {
         &self.admin
     }
-}
-
-/// Read the admin token, or create the file with a fresh random one
-/// (mode 0600) if it does not exist.
-pub fn token(path: &Path) -> anyhow::Result<String> {
-    match std::fs::read_to_string(path) {
-        Ok(t) if !t.trim().is_empty() => return Ok(t.trim().to_string()),
-        Ok(_) => anyhow::bail!("{}: the admin token file is empty", path.display()),
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("reading the admin token {}", path.display()));
-        }
-        Err(_) => {}
-    }
-    let mut bytes = [0u8; TOKEN_BYTES];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom for the admin token")?;
-    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating {} for the admin token", dir.display()))?;
-    }
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-    {
-        Ok(f) => f,
-        // Another node sharing the data dir made it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::thread::sleep(Duration::from_millis(50));
-            return token(path);
-        }
-        Err(e) => {
-            return Err(e).with_context(|| format!("creating the admin token {}", path.display()));
-        }
-    };
-    writeln!(f, "{fresh}").with_context(|| format!("writing {}", path.display()))?;
-    Ok(fresh)
 }
 
 /// What the node knows of itself and its cluster, now.
@@ -219,15 +174,24 @@ pub fn start(
     };
     let b = backend.clone();
     let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), Some(syslog)));
-    let token = match ops.admin {
-        Some(_) => Some(token(&cfg.token_path(config_path))?),
-        None => None,
+    let (token, read_token) = match ops.admin {
+        Some(_) => (
+            Some(token_file::read_or_create(&cfg.token_path(config_path))?),
+            cfg.read_token_path(config_path)
+                .map(|p| token_file::read_or_create(&p))
+                .transpose()?,
+        ),
+        None => (None, None),
     };
     let server = OpsServer::start(
         &OpsConfig {
             metrics: ops.metrics,
             admin: ops.admin,
             token,
+            read_token,
+            admin_hosts: ops.admin_hosts.clone(),
+            metrics_hosts: ops.metrics_hosts.clone(),
+            ..OpsConfig::default()
         },
         backend,
         metrics,
@@ -247,25 +211,4 @@ pub fn start(
         _server: Some(server),
         _pump: pump,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_token_is_created_once_owner_only_and_then_read() {
-        let dir = std::env::temp_dir().join(format!("rampart-token-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let path = dir.join("sub/admin.token");
-        let t = token(&path).unwrap();
-        assert_eq!(t.len(), TOKEN_BYTES * 2);
-        use std::os::unix::fs::PermissionsExt as _;
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(token(&path).unwrap(), t);
-        std::fs::write(&path, "  \n").unwrap();
-        assert!(token(&path).is_err(), "an empty token file is refused");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
 }

@@ -30,8 +30,11 @@ pub struct Target {
     /// The node's configuration, for its `[ops] admin` address and token file.
     #[arg(long, global = true, value_name = "NODE_TOML")]
     config: Option<PathBuf>,
-    /// The admin token file (changes need the token; default: the node
-    /// configuration's; the token may also come from RAMPART_ADMIN_TOKEN).
+    /// The token file: the admin token (changes need it, and it reads
+    /// too) or the read token (reads, when the node asks for one).
+    /// Default: the node configuration's admin token for changes, its
+    /// read token (if it sets one) for reads; the token may also come
+    /// from RAMPART_ADMIN_TOKEN.
     #[arg(long, global = true, value_name = "FILE")]
     token_file: Option<PathBuf>,
     /// Print the admin API's JSON answer instead of the ASA text.
@@ -296,8 +299,10 @@ pub fn conn_words(words: &[String], clear: bool) -> Result<ConnWords, String> {
 // === running the commands ===
 
 fn client(t: &Target, changes: bool) -> anyhow::Result<Client> {
-    let (addr, token_path) = match (&t.admin, &t.config) {
-        (Some(a), _) => (*a, t.token_file.clone()),
+    // The admin token file (changes) and the read token file (reads;
+    // either token authorizes a read, docs/ops.md §3).
+    let (addr, change_file, read_file) = match (&t.admin, &t.config) {
+        (Some(a), _) => (*a, t.token_file.clone(), t.token_file.clone()),
         (None, Some(path)) => {
             let cfg = NodeConfig::load(path)?;
             let Some(a) = cfg.ops.as_ref().and_then(|o| o.admin) else {
@@ -306,28 +311,24 @@ fn client(t: &Target, changes: bool) -> anyhow::Result<Client> {
             (
                 a,
                 Some(t.token_file.clone().unwrap_or_else(|| cfg.token_path(path))),
+                t.token_file.clone().or_else(|| cfg.read_token_path(path)),
             )
         }
         (None, None) => {
             bail!("which node? give --admin ADDR or --config node.toml (or set RAMPART_ADMIN)")
         }
     };
-    let token = if !changes {
-        None
-    } else if let Ok(t) = std::env::var("RAMPART_ADMIN_TOKEN") {
+    let token = if let Ok(t) = std::env::var("RAMPART_ADMIN_TOKEN") {
         Some(t.trim().to_string())
-    } else {
-        let Some(p) = token_path else {
+    } else if changes {
+        let Some(p) = change_file else {
             bail!(
                 "this changes state and needs the node's admin token: give --token-file or --config"
             );
         };
-        Some(
-            std::fs::read_to_string(&p)
-                .with_context(|| format!("reading the admin token {}", p.display()))?
-                .trim()
-                .to_string(),
-        )
+        Some(crate::token_file::read(&p)?)
+    } else {
+        read_file.map(|p| crate::token_file::read(&p)).transpose()?
     };
     Ok(Client::new(addr, token))
 }

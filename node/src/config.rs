@@ -6,11 +6,20 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use rampart_dataplane::{IfaceId, InterfaceConfig};
+use rampart_ops::echo::{echo, echo_message};
 use serde::Deserialize;
 use thiserror::Error;
 
 /// Linux interface names are at most 15 bytes (IFNAMSIZ - 1).
 const MAX_IFNAME_BYTES: usize = 15;
+
+/// Longest node or peer name: it names files in the data directory, log
+/// lines and certificates (docs/ops.md §5).
+const MAX_NODE_NAME_BYTES: usize = 64;
+
+/// Longest `nameif`: the ASA takes names "up to 48 characters" (Cisco ASA
+/// Series Command Reference, `nameif`).
+const MAX_NAMEIF_BYTES: usize = 48;
 
 /// Worker threads a node may run (the machine decides the useful number).
 const MAX_WORKERS: usize = 64;
@@ -170,6 +179,16 @@ impl NodeConfig {
             )
     }
 
+    /// The read token file (`[ops] read_token_file`, relative to the
+    /// configuration file's directory), if one is configured.
+    pub fn read_token_path(&self, config_path: &Path) -> Option<PathBuf> {
+        let base = config_path.parent().unwrap_or(Path::new("."));
+        self.ops
+            .as_ref()
+            .and_then(|o| o.read_token_file.as_ref())
+            .map(|p| base.join(p))
+    }
+
     /// The cluster TLS files: explicit paths relative to the configuration
     /// file's directory, defaults in the data directory.
     pub fn tls_paths(&self, config_path: &Path) -> Option<TlsPaths> {
@@ -214,6 +233,20 @@ pub struct Ops {
     /// does not exist; the CLI reads it). Relative paths are relative to
     /// this file. Default `<data_dir>/admin.token`.
     pub token_file: Option<PathBuf>,
+    /// The file holding the token that every read of the admin API needs
+    /// (the admin token authorizes reads too). Unset (the default): reads
+    /// are open to whoever reaches the loopback listener. Created like
+    /// `token_file` if it does not exist; relative to this file.
+    pub read_token_file: Option<PathBuf>,
+    /// Host names (or addresses) the admin API answers to in the `Host`
+    /// header besides its own address, `localhost`, `127.0.0.1` and
+    /// `[::1]` (docs/ops.md §3). Default none.
+    #[serde(default)]
+    pub admin_hosts: Vec<String>,
+    /// When set, the metrics listener checks `Host` too, accepting these
+    /// names besides the built-in ones; unset (the default), it answers
+    /// any `Host`, as Prometheus scrapes by whatever name it likes.
+    pub metrics_hosts: Option<Vec<String>>,
     /// Log connection events as ASA syslog lines (default on).
     #[serde(default = "yes")]
     pub conn_log: bool,
@@ -226,6 +259,49 @@ pub struct Ops {
 
 fn default_syslog_per_sec() -> u32 {
     1000
+}
+
+/// A name of the plain set (docs/ops.md §5): 1 to `max` bytes of ASCII
+/// letters, digits, `.`, `_` and `-`. Names reach file names, log lines,
+/// `show` output and certificates; the set keeps out NUL, control
+/// characters, escape sequences, spaces and `/`.
+fn plain_name(name: &str, max: usize) -> bool {
+    (1..=max).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A data interface name: Linux takes up to 15 bytes other than `/`,
+/// `:` and whitespace, and not `.` or `..`; Rampart takes the plain set
+/// within that.
+fn linux_interface_name(name: &str) -> bool {
+    plain_name(name, MAX_IFNAME_BYTES) && name != "." && name != ".."
+}
+
+fn not_a_name(name: &str, max: usize) -> String {
+    format!(
+        "'{}' is not a name Rampart takes (1-{max} of A-Z a-z 0-9 . _ -)",
+        echo(name)
+    )
+}
+
+/// Longest DNS name (RFC 1035 §2.3.4: 255 octets on the wire, 253 as text).
+const MAX_HOST_NAME_BYTES: usize = 253;
+
+/// An `admin_hosts` / `metrics_hosts` entry: a DNS name, or an IP address
+/// (an IPv6 one bare or bracketed) as a `Host` header would carry it.
+fn valid_host_entry(h: &str) -> bool {
+    let bracketed = h.strip_prefix('[').and_then(|v| v.strip_suffix(']'));
+    if h.parse::<std::net::IpAddr>().is_ok()
+        || bracketed.is_some_and(|v| v.parse::<std::net::Ipv6Addr>().is_ok())
+    {
+        return true;
+    }
+    !h.is_empty()
+        && h.len() <= MAX_HOST_NAME_BYTES
+        && h.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
 }
 
 /// A configuration that cannot be used; the file's fault.
@@ -274,7 +350,8 @@ impl NodeConfig {
     pub fn parse(file: &str, text: &str) -> Result<Self, ConfigError> {
         let cfg: NodeConfig = toml::from_str(text).map_err(|e| ConfigError::Syntax {
             file: file.to_string(),
-            reason: e.to_string().trim_end().to_string(),
+            // The TOML library quotes the offending line whole.
+            reason: echo_message(e.to_string().trim_end()),
         })?;
         cfg.check(file)?;
         Ok(cfg)
@@ -291,8 +368,11 @@ impl NodeConfig {
         if self.node.id == 0 {
             return bad("node.id".into(), "node ids start at 1".into());
         }
-        if self.node.name.is_empty() {
-            return bad("node.name".into(), "must not be empty".into());
+        if !plain_name(&self.node.name, MAX_NODE_NAME_BYTES) {
+            return bad(
+                "node.name".into(),
+                not_a_name(&self.node.name, MAX_NODE_NAME_BYTES),
+            );
         }
         if self.node.workers == 0 || self.node.workers > MAX_WORKERS {
             return bad("node.workers".into(), format!("must be 1-{MAX_WORKERS}"));
@@ -307,13 +387,14 @@ impl NodeConfig {
             );
         }
         for (i, iface) in self.interfaces.iter().enumerate() {
-            if iface.name.is_empty()
-                || iface.name.len() > MAX_IFNAME_BYTES
-                || iface.name.contains(['/', ' '])
-            {
+            if !linux_interface_name(&iface.name) {
                 return bad(
                     format!("interface[{i}].name"),
-                    format!("'{}' is not a valid interface name", iface.name),
+                    format!(
+                        "'{}' is not a Linux interface name Rampart takes \
+                         (1-{MAX_IFNAME_BYTES} of A-Z a-z 0-9 . _ -, not . or ..)",
+                        echo(&iface.name)
+                    ),
                 );
             }
             if iface.security_level > 100 {
@@ -322,8 +403,11 @@ impl NodeConfig {
                     format!("{} is outside 0-100", iface.security_level),
                 );
             }
-            if iface.nameif.is_empty() {
-                return bad(format!("interface[{i}].nameif"), "must not be empty".into());
+            if !plain_name(&iface.nameif, MAX_NAMEIF_BYTES) {
+                return bad(
+                    format!("interface[{i}].nameif"),
+                    not_a_name(&iface.nameif, MAX_NAMEIF_BYTES),
+                );
             }
         }
         if self.interfaces[0].name == self.interfaces[1].name {
@@ -335,7 +419,10 @@ impl NodeConfig {
         if self.interfaces[0].nameif == self.interfaces[1].nameif {
             return bad(
                 "interface[1].nameif".into(),
-                format!("nameif '{}' is used twice", self.interfaces[1].nameif),
+                format!(
+                    "nameif '{}' is used twice",
+                    echo(&self.interfaces[1].nameif)
+                ),
             );
         }
         if let Some(a) = self.ops.as_ref().and_then(|o| o.admin)
@@ -345,6 +432,24 @@ impl NodeConfig {
                 "ops.admin".into(),
                 format!("{a} is not a loopback address (the admin API is for this host only)"),
             );
+        }
+        if let Some(o) = &self.ops {
+            let lists = [
+                ("ops.admin_hosts", Some(&o.admin_hosts)),
+                ("ops.metrics_hosts", o.metrics_hosts.as_ref()),
+            ];
+            for (key, list) in lists {
+                for (i, h) in list.into_iter().flatten().enumerate() {
+                    if !valid_host_entry(h) {
+                        return bad(
+                            format!("{key}[{i}]"),
+                            "not a host name (letters, digits, '.', '-', at most 253) \
+                             or an IP address"
+                                .into(),
+                        );
+                    }
+                }
+            }
         }
         if let Some(c) = &self.cluster {
             if !(1..=10_000).contains(&c.hold_ms) {
@@ -375,6 +480,12 @@ impl NodeConfig {
                 return bad("cluster.idle_timeout_ms".into(), "must be 300-60000".into());
             }
             for (i, p) in c.peers.iter().enumerate() {
+                if !plain_name(&p.name, MAX_NODE_NAME_BYTES) {
+                    return bad(
+                        format!("cluster.peers[{i}].name"),
+                        not_a_name(&p.name, MAX_NODE_NAME_BYTES),
+                    );
+                }
                 if p.id == self.node.id {
                     return bad(
                         format!("cluster.peers[{i}].id"),
@@ -565,6 +676,123 @@ admin = "127.0.0.1:9461"
             c.ops.unwrap().syslog,
             Some("127.0.0.1:514".parse().unwrap())
         );
+    }
+
+    #[test]
+    fn interface_names_are_a_plain_set_within_the_linux_bound() {
+        let with_name = |n: &str| FULL.replace("name = \"eth1\"", &format!("name = \"{n}\""));
+        for good in ["eth0.100", "veth_a-1", "enp0s31f6", "abcdefghijklmno"] {
+            let c = NodeConfig::parse("node.toml", &with_name(good)).unwrap();
+            assert_eq!(c.interfaces[0].name, good);
+        }
+        // TOML escapes reach the value: NUL and ESC arrive as characters.
+        for (bad, shown) in [
+            (r"a\u0000b", r"a\u{0}b"),
+            (r"eth\u001b[2J", r"eth\u{1b}[2J"),
+            ("eth 1", "eth 1"),
+            ("eth/1", "eth/1"),
+            ("eth:1", "eth:1"),
+            (r"eth1\t", r"eth1\t"),
+            ("abcdefghijklmnop", "abcdefghijklmnop"),
+            (".", "."),
+            ("..", ".."),
+            ("", ""),
+        ] {
+            assert_eq!(
+                err(&with_name(bad)),
+                format!(
+                    "node.toml: key `interface[0].name`: '{shown}' is not a Linux interface name \
+                     Rampart takes (1-15 of A-Z a-z 0-9 . _ -, not . or ..)"
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn node_peer_and_nameif_names_are_a_plain_set_of_at_most_64() {
+        let ok = NodeConfig::parse(
+            "node.toml",
+            &FULL.replace("name = \"fw-a\"", "name = \"fw-a.site_1\""),
+        )
+        .unwrap();
+        assert_eq!(ok.node.name, "fw-a.site_1");
+        let name = |n: &str| FULL.replace("name = \"fw-a\"", &format!("name = \"{n}\""));
+        assert_eq!(
+            err(&name(r"fw\u0000a")),
+            "node.toml: key `node.name`: 'fw\\u{0}a' is not a name Rampart takes \
+             (1-64 of A-Z a-z 0-9 . _ -)"
+        );
+        let long = "a".repeat(65);
+        assert!(err(&name(&long)).starts_with("node.toml: key `node.name`: 'aaaa"));
+        let peer = FULL.replace("name = \"fw-b\"", r#"name = "fw-b\u001b]0;pwned\u0007""#);
+        assert_eq!(
+            err(&peer),
+            "node.toml: key `cluster.peers[0].name`: 'fw-b\\u{1b}]0;pwned\\u{7}' is not a name \
+             Rampart takes (1-64 of A-Z a-z 0-9 . _ -)"
+        );
+        let nameif = FULL.replace("nameif = \"inside\"", "nameif = \"in side\"");
+        assert_eq!(
+            err(&nameif),
+            "node.toml: key `interface[0].nameif`: 'in side' is not a name Rampart takes \
+             (1-48 of A-Z a-z 0-9 . _ -)"
+        );
+    }
+
+    #[test]
+    fn errors_show_user_text_escaped_and_bounded() {
+        // A 10 MB node name: the error shows its start and its length.
+        let huge = "x".repeat(10 << 20);
+        let e = err(&FULL.replace("name = \"fw-a\"", &format!("name = \"{huge}\"")));
+        assert_eq!(
+            e,
+            format!(
+                "node.toml: key `node.name`: '{}... (10485760 bytes in all)' is not a name \
+                 Rampart takes (1-64 of A-Z a-z 0-9 . _ -)",
+                "x".repeat(64)
+            )
+        );
+        // A TOML syntax error quotes its line: raw control characters
+        // and a megabyte line come back escaped and cut.
+        let raw = FULL.replace("name = \"fw-a\"", "name = \"fw\u{1b}[2Ja\"");
+        let e = err(&raw);
+        assert!(e.starts_with("node.toml: TOML parse error at line"), "{e}");
+        assert!(!e.contains('\u{1b}') && e.contains(r"\u{1b}[2J"), "{e}");
+        let wide = FULL.replace("workers = 2", &format!("workers = 2{huge}"));
+        let e = err(&wide);
+        assert!(e.len() < 4096, "{} bytes", e.len());
+        assert!(e.contains("... (10485"), "{e}");
+    }
+
+    #[test]
+    fn read_token_and_host_names_are_optional_ops_keys() {
+        let c = NodeConfig::parse("node.toml", FULL).unwrap();
+        let o = c.ops.as_ref().unwrap();
+        assert_eq!(o.read_token_file, None);
+        assert!(o.admin_hosts.is_empty());
+        assert_eq!(o.metrics_hosts, None);
+        assert_eq!(c.read_token_path(Path::new("/etc/rampart/node.toml")), None);
+        let with = |keys: &str| FULL.replace("[ops]\n", &format!("[ops]\n{keys}\n"));
+        let c = NodeConfig::parse(
+            "node.toml",
+            &with(
+                "read_token_file = \"read.token\"\nadmin_hosts = [\"fw-a.mgmt\"]\n\
+                 metrics_hosts = [\"fw-a\", \"198.51.100.7\", \"[2001:db8::7]\"]",
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            c.read_token_path(Path::new("/etc/rampart/node.toml")),
+            Some(PathBuf::from("/etc/rampart/read.token"))
+        );
+        let o = c.ops.as_ref().unwrap();
+        assert_eq!(o.admin_hosts, ["fw-a.mgmt"]);
+        assert_eq!(o.metrics_hosts.as_ref().unwrap().len(), 3);
+        assert_eq!(
+            err(&with("admin_hosts = [\"ok\", \"evil.example:80\"]")),
+            "node.toml: key `ops.admin_hosts[1]`: not a host name (letters, digits, '.', '-', at most 253) or an IP address"
+        );
+        assert!(err(&with("metrics_hosts = [\"\"]")).contains("`ops.metrics_hosts[0]`"));
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! `rampart config check FILE`: validate an ASA configuration offline, as
 //! `nginx -t` or `nft -c` do. Errors name the file, line and column (exit 1);
 //! a valid file gets a summary of what it defines and which lines Rampart
-//! ignores (exit 0).
+//! ignores (exit 0). Text of the file that the output quotes is escaped and
+//! bounded (docs/ops.md §5).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -11,6 +12,7 @@ use rampart_dataplane::policy::ast::{AclLine, Config, ServiceScope};
 use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{EngineConfig, IfaceId, InterfaceConfig};
+use rampart_ops::echo::echo_message;
 
 /// The outcome: what to print and whether the config is valid.
 #[derive(Debug)]
@@ -58,7 +60,14 @@ pub fn check(path: &Path, text: &str) -> Report {
         Err(errors) => {
             let mut out = String::new();
             for e in &errors.0 {
-                let _ = writeln!(out, "{file}:{}:{}: error: {}", e.line, e.column, e.message);
+                // The parser's messages quote the text they refuse.
+                let _ = writeln!(
+                    out,
+                    "{file}:{}:{}: error: {}",
+                    e.line,
+                    e.column,
+                    echo_message(&e.message)
+                );
             }
             let _ = writeln!(
                 out,
@@ -74,7 +83,10 @@ pub fn check(path: &Path, text: &str) -> Report {
     let cfg = &parsed.config;
     if let Err(e) = compile(cfg, &interfaces(cfg)) {
         return Report {
-            text: format!("{file}: error: {e}\n{file}: configuration refused\n"),
+            text: format!(
+                "{file}: error: {}\n{file}: configuration refused\n",
+                echo_message(&e.to_string())
+            ),
             ok: false,
         };
     }
@@ -138,7 +150,7 @@ pub fn check(path: &Path, text: &str) -> Report {
                 out,
                 "    {file}:{}: {} ({})",
                 i.line,
-                i.text.trim(),
+                echo_message(i.text.trim()),
                 i.reason
             );
         }
@@ -198,6 +210,28 @@ mod tests {
         assert_eq!(
             r.text,
             "x.cfg: error: interface 'dmz' is not one of this node's interfaces\nx.cfg: configuration refused\n"
+        );
+    }
+
+    #[test]
+    fn errors_and_ignored_lines_show_user_text_escaped_and_bounded() {
+        let huge = "A".repeat(1 << 20);
+        let r = check(Path::new("x.cfg"), &format!("\x1b[2J{huge}\n"));
+        assert!(!r.ok);
+        assert!(r.text.len() < 2048, "{} bytes", r.text.len());
+        assert!(!r.text.contains('\x1b'), "{}", &r.text[..200]);
+        assert!(
+            r.text
+                .starts_with("x.cfg:1:1: error: unknown command '\\u{1b}[2JAAAA"),
+            "{}",
+            &r.text[..200]
+        );
+        let r = check(Path::new("x.cfg"), "hostname fw\x1b]0;pwned\x07\n");
+        assert!(r.ok, "{}", r.text);
+        assert!(
+            !r.text.contains('\x1b') && !r.text.contains('\x07'),
+            "{}",
+            r.text
         );
     }
 }

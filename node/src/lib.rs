@@ -16,4 +16,5 @@ pub mod lab;
 mod policy_raft;
 pub mod run;
 pub mod summary;
+pub mod token_file;
 mod worker;

@@ -33,6 +33,7 @@ use rampart_dataplane::engine::sync::SyncConfig;
 use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};
+use rampart_ops::echo::echo_message;
 use rampart_ops::logging::LogFormat;
 use rampart_ops::show_conn::{ConnFilter, conn_rows, render_rows};
 
@@ -109,11 +110,16 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         let path = config_path.parent().unwrap_or(Path::new(".")).join(policy);
         let text = std::fs::read_to_string(&path)
             .with_context(|| format!("reading policy {}", path.display()))?;
-        let parsed = parse_config(&text)
-            .map_err(|e| anyhow::anyhow!("{}: policy refused:\n{e}", path.display()))?;
+        let parsed = parse_config(&text).map_err(|e| {
+            // The parser's messages quote the text they refuse.
+            let e = echo_message(&e.to_string());
+            anyhow::anyhow!("{}: policy refused:\n{e}", path.display())
+        })?;
         let compiled = Arc::new(
-            compile(&parsed.config, &engine_cfg.interfaces)
-                .map_err(|e| anyhow::anyhow!("{}: policy refused: {e}", path.display()))?,
+            compile(&parsed.config, &engine_cfg.interfaces).map_err(|e| {
+                let e = echo_message(&e.to_string());
+                anyhow::anyhow!("{}: policy refused: {e}", path.display())
+            })?,
         );
         for e in &mut engines {
             e.set_policy(compiled.clone());

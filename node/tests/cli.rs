@@ -22,6 +22,10 @@ struct Node {
 
 impl Node {
     fn start(status: NodeStatus, tag: &str) -> Node {
+        Node::start_with(status, tag, None)
+    }
+
+    fn start_with(status: NodeStatus, tag: &str, read_token: Option<&str>) -> Node {
         let backend: Arc<dyn Backend> = Arc::new(fixture::admin(status));
         let b = backend.clone();
         let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), None));
@@ -30,6 +34,8 @@ impl Node {
                 metrics: None,
                 admin: Some("127.0.0.1:0".parse().unwrap()),
                 token: Some(TOKEN.into()),
+                read_token: read_token.map(String::from),
+                ..OpsConfig::default()
             },
             backend,
             metrics,
@@ -242,6 +248,42 @@ fn a_node_config_names_the_address_and_the_token_file() {
         ok(run(&["cle".into(), "conn".into(), "--config".into(), cfg])),
         "4 connection(s) deleted.\n"
     );
+}
+
+#[test]
+fn with_a_read_token_the_cli_reads_with_the_node_file_s_token() {
+    const READ: &str = "cli-read-token-9876";
+    let n = Node::start_with(fixture::standalone_status(), "read", Some(READ));
+    std::fs::write(n.dir.join("read.token"), format!("{READ}\n")).unwrap();
+    let toml = n.dir.join("node.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "[node]\nid = 1\nname = \"fw-a\"\ndata_dir = \".\"\n\n\
+             [[interface]]\nname = \"a-in\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
+             [[interface]]\nname = \"a-out\"\nnameif = \"outside\"\nsecurity_level = 0\n\n\
+             [ops]\nadmin = \"{}\"\ntoken_file = \"token\"\nread_token_file = \"read.token\"\n",
+            n.admin()
+        ),
+    )
+    .unwrap();
+    let cfg = toml.display().to_string();
+    let args = |a: &str| {
+        let mut v: Vec<String> = a.split_whitespace().map(String::from).collect();
+        v.extend(["--config".to_string(), cfg.clone()]);
+        v
+    };
+    assert_eq!(ok(run(&args("sh conn count"))), "4 in use, 4 most used\n");
+    let (code, _, err) = n.run("sh conn count");
+    assert_eq!(code, 1);
+    assert!(err.contains("reads need a token"), "{err}");
+    // The admin token reads too.
+    let token = n.dir.join("token");
+    assert_eq!(
+        ok(n.run(&format!("sh conn count --token-file {}", token.display()))),
+        "4 in use, 4 most used\n"
+    );
+    assert_eq!(ok(run(&args("cle conn"))), "4 connection(s) deleted.\n");
 }
 
 #[test]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::echo::echo_message;
 use crate::http::percent_encode;
 use crate::model::{
     ApiError, ClearResult, ClusterView, ConfigureResult, ConnList, Counters, MemberChange,
@@ -190,14 +191,21 @@ impl Client {
     ) -> Result<T, ClientError> {
         let r = self.request(method, path, body, content_type)?;
         if r.status != 200 {
-            let error = serde_json::from_slice::<ApiError>(&r.body).unwrap_or_else(|_| ApiError {
-                error: format!(
-                    "HTTP {}: {}",
-                    r.status,
-                    String::from_utf8_lossy(&r.body).trim()
-                ),
-                problems: Vec::new(),
-            });
+            let mut error =
+                serde_json::from_slice::<ApiError>(&r.body).unwrap_or_else(|_| ApiError {
+                    error: format!(
+                        "HTTP {}: {}",
+                        r.status,
+                        String::from_utf8_lossy(&r.body).trim()
+                    ),
+                    problems: Vec::new(),
+                });
+            // The CLI prints these to a terminal: whatever answers on that
+            // port, its text is shown escaped and bounded (docs/ops.md §5).
+            error.error = echo_message(&error.error);
+            for p in &mut error.problems {
+                p.message = echo_message(&p.message);
+            }
             return Err(ClientError::Refused {
                 status: r.status,
                 error,

@@ -1,25 +1,92 @@
 //! A small HTTP/1.1 server on hyper 1.x: each request is read whole (within
-//! a limit) and handed to a blocking handler on tokio's blocking pool,
-//! since every answer asks the packet workers.
+//! a size and a time limit) and handed to a blocking handler on tokio's
+//! blocking pool, since every answer asks the packet workers.
+//!
+//! Every wait is bounded (docs/ops.md §2): hyper gets a timer, so a request
+//! head that does not arrive within [`HEADER_READ_TIMEOUT_MS`] closes the
+//! connection; a body gets [`BODY_READ_TIMEOUT_MS`] and
+//! [`MAX_REQUEST_BYTES`]; a connection lives at most
+//! [`CONNECTION_DEADLINE_MS`]; and [`admission`] caps connections per
+//! source and in all, closing idle ones to make room. Every refusal is
+//! counted by [`refusal::Refusal`].
+
+pub mod admission;
+pub mod refusal;
 
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
-use tokio::sync::watch;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+
+use admission::{Admission, Admit, Caps, ConnId};
+use refusal::{Listener, Refusal, RefusalCounters};
 
 /// Largest request body accepted (a configuration is the largest thing
 /// anyone sends).
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 
-/// Most connections served at once per listener; more wait in the backlog.
-pub const MAX_CONNECTIONS: usize = 64;
+/// Largest request head read (hyper's read buffer; its floor is 8 KiB). A
+/// bearer token and a query fit many times over.
+pub const MAX_HEAD_BYTES: usize = 16 << 10;
+
+/// Most connections a listener keeps at once.
+pub const MAX_CONNECTIONS: usize = 256;
+
+/// Most connections a listener keeps at once from one source address.
+pub const MAX_CONNECTIONS_PER_SOURCE: usize = 32;
+
+/// How long a connection may take to send its request head.
+pub const HEADER_READ_TIMEOUT_MS: u64 = 5_000;
+
+/// How long a request may take to send its body, once its head is in.
+pub const BODY_READ_TIMEOUT_MS: u64 = 10_000;
+
+/// How long a connection lives, whatever it does: above the CLI's own
+/// wait for an answer ([`crate::client::READ_TIMEOUT`]), so only a peer
+/// that does not read its answer meets it.
+pub const CONNECTION_DEADLINE_MS: u64 = 120_000;
+
+/// What the listener answers a connection it refuses at once.
+const REFUSED_ANSWER: &[u8] =
+    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+
+/// The limits of one listener (defaults: the constants above).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// Connection caps.
+    pub caps: Caps,
+    /// [`HEADER_READ_TIMEOUT_MS`].
+    pub header_read_timeout_ms: u64,
+    /// [`BODY_READ_TIMEOUT_MS`].
+    pub body_read_timeout_ms: u64,
+    /// [`MAX_REQUEST_BYTES`].
+    pub max_request_bytes: usize,
+    /// [`CONNECTION_DEADLINE_MS`].
+    pub connection_deadline_ms: u64,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            caps: Caps {
+                max_connections: MAX_CONNECTIONS,
+                max_per_source: MAX_CONNECTIONS_PER_SOURCE,
+            },
+            header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
+            body_read_timeout_ms: BODY_READ_TIMEOUT_MS,
+            max_request_bytes: MAX_REQUEST_BYTES,
+            connection_deadline_ms: CONNECTION_DEADLINE_MS,
+        }
+    }
+}
 
 /// A request, read whole.
 #[derive(Debug, Clone)]
@@ -30,6 +97,8 @@ pub struct Request {
     pub path: String,
     /// The query string (without `?`), possibly empty.
     pub query: String,
+    /// The `Host` header, if sent (and text).
+    pub host: Option<String>,
     /// `Authorization: Bearer …`, if sent.
     pub bearer: Option<String>,
     /// The body.
@@ -84,30 +153,102 @@ fn to_hyper(r: Response) -> hyper::Response<Full<Bytes>> {
     resp
 }
 
+/// One listener's serving context.
+#[derive(Debug, Clone)]
+pub struct ServeContext {
+    /// Which listener (the metric label).
+    pub listener: Listener,
+    /// Its limits.
+    pub limits: ServeLimits,
+    /// Where refusals are counted.
+    pub counters: Arc<RefusalCounters>,
+}
+
+impl ServeContext {
+    fn refused(&self, reason: Refusal) {
+        self.counters.bump(self.listener, reason);
+    }
+}
+
+/// The listener's connections: the admission table and, for each kept
+/// connection, the way to close it if it is evicted.
+#[derive(Debug)]
+struct Conns {
+    admission: Admission,
+    evict: std::collections::HashMap<ConnId, oneshot::Sender<()>>,
+}
+
+type SharedConns = Arc<Mutex<Conns>>;
+
+fn lock(conns: &SharedConns) -> std::sync::MutexGuard<'_, Conns> {
+    // The table stays consistent under a panic elsewhere: every update is
+    // a few map operations with no unwind point between them.
+    conns
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 async fn handle(
     req: hyper::Request<Incoming>,
     handler: Handler,
+    ctx: ServeContext,
+    conns: SharedConns,
+    id: ConnId,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    if !lock(&conns).admission.on_request(id) {
+        // Evicted between its head arriving and this call: the close is
+        // on its way.
+        return Ok(to_hyper(Response::text(
+            503,
+            "connection closed to make room\n",
+        )));
+    }
     let (parts, body) = req.into_parts();
-    let body = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return Ok(to_hyper(Response::text(
-                413,
-                format!("request body over {MAX_REQUEST_BYTES} bytes or unreadable\n"),
-            )));
-        }
+    let limit = ctx.limits.max_request_bytes;
+    let read = Limited::new(body, limit).collect();
+    let body =
+        match tokio::time::timeout(Duration::from_millis(ctx.limits.body_read_timeout_ms), read)
+            .await
+        {
+            Ok(Ok(b)) => b.to_bytes(),
+            Ok(Err(_)) => {
+                ctx.refused(Refusal::BodyTooLarge);
+                return Ok(to_hyper(Response::text(
+                    413,
+                    format!("request body over {limit} bytes or unreadable\n"),
+                )));
+            }
+            Err(_) => {
+                ctx.refused(Refusal::BodyTimeout);
+                return Ok(to_hyper(Response::text(
+                    408,
+                    format!(
+                        "request body not received within {} ms\n",
+                        ctx.limits.body_read_timeout_ms
+                    ),
+                )));
+            }
+        };
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
     };
-    let bearer = parts
-        .headers
-        .get(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    let bearer = header(hyper::header::AUTHORIZATION)
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_string());
     let request = Request {
         method: parts.method.as_str().to_string(),
         path: parts.uri.path().to_string(),
         query: parts.uri.query().unwrap_or("").to_string(),
+        // An absolute-form target's authority stands in for Host (RFC
+        // 9112 §3.2.2).
+        host: parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| header(hyper::header::HOST).map(str::to_string)),
         bearer,
         body,
     };
@@ -117,38 +258,104 @@ async fn handle(
     Ok(to_hyper(answer))
 }
 
+/// Serve one accepted connection until it closes, is evicted or meets a
+/// limit; its slot in the table is freed however it ends.
+async fn connection(
+    stream: TcpStream,
+    id: ConnId,
+    evicted: oneshot::Receiver<()>,
+    handler: Handler,
+    ctx: ServeContext,
+    conns: SharedConns,
+) {
+    struct Release(SharedConns, ConnId);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            let mut c = lock(&self.0);
+            c.admission.on_closed(self.1);
+            c.evict.remove(&self.1);
+        }
+    }
+    let _release = Release(conns.clone(), id);
+    let svc_ctx = ctx.clone();
+    let svc =
+        service_fn(move |req| handle(req, handler.clone(), svc_ctx.clone(), conns.clone(), id));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_millis(ctx.limits.header_read_timeout_ms))
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(false);
+    let conn = builder.serve_connection(TokioIo::new(stream), svc);
+    let deadline = Duration::from_millis(ctx.limits.connection_deadline_ms);
+    tokio::select! {
+        r = tokio::time::timeout(deadline, conn) => match r {
+            Err(_) => ctx.refused(Refusal::ConnectionDeadline),
+            Ok(Err(e)) if e.is_timeout() => ctx.refused(Refusal::HeaderTimeout),
+            Ok(Err(e)) if e.is_parse_too_large() => ctx.refused(Refusal::HeadTooLarge),
+            // A client that hangs up mid-request is its own business.
+            Ok(_) => {}
+        },
+        // Counted where the eviction was decided.
+        _ = evicted => {}
+    }
+}
+
 /// Serve `listener` until `stop` turns true.
-pub async fn serve(listener: TcpListener, handler: Handler, mut stop: watch::Receiver<bool>) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+pub async fn serve(
+    listener: TcpListener,
+    handler: Handler,
+    ctx: ServeContext,
+    mut stop: watch::Receiver<bool>,
+) {
+    let conns: SharedConns = Arc::new(Mutex::new(Conns {
+        admission: Admission::new(ctx.limits.caps),
+        evict: std::collections::HashMap::new(),
+    }));
     loop {
-        let permit = tokio::select! {
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-            _ = stop.changed() => return,
-        };
-        let (stream, _) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             a = listener.accept() => match a {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!("ops listener: accept failed: {e}");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },
             _ = stop.changed() => return,
         };
-        let handler = handler.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| handle(req, handler.clone()));
-            let conn = http1::Builder::new()
-                .keep_alive(false)
-                .serve_connection(TokioIo::new(stream), svc);
-            // A client that hangs up mid-request is its own business.
-            let _ = conn.await;
-            drop(permit);
-        });
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut c = lock(&conns);
+            match c.admission.on_accept(peer.ip()) {
+                Admit::No(reason) => {
+                    drop(c);
+                    ctx.refused(reason);
+                    // Best effort, never waiting: the peer learns why if
+                    // its socket takes the bytes now.
+                    let _ = stream.try_write(REFUSED_ANSWER);
+                    continue;
+                }
+                Admit::Yes { id, evict } => {
+                    if let Some(e) = evict {
+                        ctx.refused(Refusal::IdleEvicted);
+                        if let Some(close) = c.evict.remove(&e) {
+                            let _ = close.send(());
+                        }
+                    }
+                    c.evict.insert(id, tx);
+                    id
+                }
+            }
+        };
+        tokio::spawn(connection(
+            stream,
+            id,
+            rx,
+            handler.clone(),
+            ctx.clone(),
+            conns.clone(),
+        ));
     }
 }
 

@@ -4,7 +4,10 @@
 //!   [`snapshot`] of each worker's plain counters;
 //! - [`server`]: `/metrics`, `/healthz`, `/readyz` and the JSON admin API
 //!   (hyper), over a [`backend::Backend`] that [`admin::Admin`] implements
-//!   on an [`pool::EnginePool`]; [`client`] is the CLI's side;
+//!   on an [`pool::EnginePool`]; [`client`] is the CLI's side; [`http`]
+//!   bounds every wait and caps connections, [`host_check`] keeps DNS
+//!   rebinding out, [`echo`] shows user text in errors escaped and
+//!   bounded (docs/ops.md);
 //! - ASA renderings: [`show_conn`], [`clear_conn`], [`service_policy`],
 //!   [`show_cluster`], [`asp_drop`];
 //! - [`syslog`]: ASA syslog lines for connection events, rate-limited,
@@ -16,8 +19,10 @@ pub mod backend;
 pub mod clear_conn;
 pub mod client;
 pub mod duration;
+pub mod echo;
 #[cfg(feature = "fixture")]
 pub mod fixture;
+pub mod host_check;
 pub mod http;
 pub mod logging;
 pub mod metrics;

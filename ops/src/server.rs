@@ -1,6 +1,9 @@
 //! The node's ops endpoints: `/metrics`, `/healthz` and `/readyz` on the
 //! metrics address; the JSON admin API on the admin address (localhost),
-//! where anything that changes state needs the node's token.
+//! where anything that changes state needs the node's token, and reads
+//! need a token too when a read token is configured. The admin API
+//! answers only to its own names in `Host` (DNS rebinding); the metrics
+//! listener checks `Host` only when configured to (docs/ops.md §3).
 //!
 //! Admin API (JSON answers; errors as [`ApiError`]):
 //!
@@ -15,6 +18,9 @@
 //! | GET | `/v1/counters` | | [`crate::model::Counters`] |
 //! | POST | `/v1/cluster/membership` (token) | [`crate::model::MemberChange`] | [`crate::model::MemberResult`] |
 //! | GET | `/healthz`, `/readyz` | | text, [`crate::model::Health`] |
+//!
+//! Every GET needs the read token or the admin token when
+//! [`OpsConfig::read_token`] is set; a foreign `Host` gets 421, none 400.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,9 +28,12 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::backend::{Backend, ConnQuery, OpsError};
-use crate::http::{self, Handler, Request, Response, query_pairs};
+use crate::echo::{echo, echo_message};
+use crate::host_check::{HostCheck, HostVerdict};
+use crate::http::refusal::{Listener, Refusal, RefusalCounters};
+use crate::http::{self, Handler, Request, Response, ServeContext, ServeLimits, query_pairs};
 use crate::metrics::Metrics;
-use crate::model::{ApiError, MemberChange};
+use crate::model::{ApiError, ConfigProblem, MemberChange};
 use crate::show_conn::ConnFilter;
 
 /// Where to listen and how to authorize changes.
@@ -34,19 +43,39 @@ pub struct OpsConfig {
     pub metrics: Option<SocketAddr>,
     /// The admin API.
     pub admin: Option<SocketAddr>,
-    /// The token that changes need (`None`: every change is refused).
+    /// The token that changes need (`None`: every change is refused); it
+    /// authorizes reads too.
     pub token: Option<String>,
+    /// The token every read of the admin API needs (`None`: reads are
+    /// open to whoever reaches the loopback listener).
+    pub read_token: Option<String>,
+    /// Host names the admin API answers to besides its own address
+    /// literal, `localhost`, `127.0.0.1` and `[::1]` (docs/ops.md §3).
+    pub admin_hosts: Vec<String>,
+    /// `Some`: the metrics listener checks `Host` too, against the same
+    /// built-in names, its own address literal and these; `None`: it
+    /// answers any `Host` (Prometheus scrapes by whatever name it likes).
+    pub metrics_hosts: Option<Vec<String>>,
+    /// Each listener's connection caps, timeouts and size bounds.
+    pub limits: ServeLimits,
 }
 
+/// An error answer. Every message passes through [`echo_message`]: the
+/// user text it may quote (a path, a parameter, a decoder's complaint
+/// about a body) is escaped and bounded (docs/ops.md §5).
 fn api_error(status: u16, error: impl Into<String>) -> Response {
     Response::json(
         status,
         &ApiError {
-            error: error.into(),
+            error: echo_message(&error.into()),
             problems: Vec::new(),
         },
     )
 }
+
+/// Most configuration problems one answer lists (the count says how many
+/// there were).
+const MAX_PROBLEMS_SHOWN: usize = 100;
 
 fn from_ops_error(e: OpsError) -> Response {
     match e {
@@ -56,7 +85,15 @@ fn from_ops_error(e: OpsError) -> Response {
             422,
             &ApiError {
                 error: format!("configuration refused ({} problem(s))", problems.len()),
-                problems,
+                // A problem may quote a name of the refused text whole.
+                problems: problems
+                    .into_iter()
+                    .take(MAX_PROBLEMS_SHOWN)
+                    .map(|p| ConfigProblem {
+                        message: echo_message(&p.message),
+                        ..p
+                    })
+                    .collect(),
             },
         ),
     }
@@ -94,16 +131,21 @@ pub fn parse_conn_query(query: &str) -> Result<ConnQuery, OpsError> {
         match k.as_str() {
             "address" => {
                 q.filter.address = Some(v.parse().map_err(|_| {
-                    OpsError::BadRequest(format!("address '{v}' is not an IP address"))
+                    OpsError::BadRequest(format!("address '{}' is not an IP address", echo(&v)))
                 })?);
             }
             "port" => {
                 q.filter.port = Some(v.parse().map_err(|_| {
-                    OpsError::BadRequest(format!("port '{v}' is not a number 0-65535"))
+                    OpsError::BadRequest(format!("port '{}' is not a number 0-65535", echo(&v)))
                 })?);
             }
             "count" => q.count_only = v != "0" && v != "false",
-            other => return Err(OpsError::BadRequest(format!("unknown parameter '{other}'"))),
+            other => {
+                return Err(OpsError::BadRequest(format!(
+                    "unknown parameter '{}'",
+                    echo(other)
+                )));
+            }
         }
     }
     Ok(q)
@@ -120,11 +162,61 @@ fn health(backend: &dyn Backend, req: &Request) -> Option<Response> {
     }
 }
 
+/// What a listener checks before it answers (docs/ops.md §3): the `Host`
+/// header, if it checks one, and counts what it refuses.
+#[derive(Debug, Clone)]
+pub struct Gate {
+    /// The names it answers to (`None`: any).
+    pub hosts: Option<HostCheck>,
+    /// Which listener, for the refusal counter.
+    pub listener: Listener,
+    /// The refusal counter.
+    pub refusals: Arc<RefusalCounters>,
+}
+
+impl Gate {
+    fn refuse(&self, reason: Refusal, r: Response) -> Response {
+        self.refusals.bump(self.listener, reason);
+        r
+    }
+
+    /// `Some(refusal)` unless the request's `Host` names this listener.
+    fn host(&self, req: &Request) -> Option<Response> {
+        let check = self.hosts.as_ref()?;
+        match check.check(req.host.as_deref()) {
+            HostVerdict::Ours => None,
+            // The refusals do not echo the name: it is the requester's.
+            HostVerdict::Missing => Some(self.refuse(
+                Refusal::BadHost,
+                api_error(400, "no Host header: say which listener you mean"),
+            )),
+            HostVerdict::Foreign => Some(self.refuse(
+                Refusal::BadHost,
+                api_error(
+                    421,
+                    "the Host header does not name this listener (its address, localhost, \
+                     127.0.0.1, [::1] or a configured name)",
+                ),
+            )),
+        }
+    }
+}
+
+/// The tokens of the admin API.
+#[derive(Debug, Clone, Default)]
+pub struct AdminTokens {
+    /// Changes need it, and it authorizes reads too (`None`: every
+    /// change is refused).
+    pub change: Option<String>,
+    /// Reads need it or the change token (`None`: reads are open).
+    pub read: Option<String>,
+}
+
 /// The admin API's handler.
-pub fn admin_handler(backend: Arc<dyn Backend>, token: Option<String>) -> Handler {
+pub fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens, gate: Gate) -> Handler {
     Arc::new(move |req: Request| {
-        if let Some(r) = health(&*backend, &req) {
-            return r;
+        if let Some(refused) = gate.host(&req) {
+            return refused;
         }
         let changes = matches!(
             req.path.as_str(),
@@ -132,16 +224,35 @@ pub fn admin_handler(backend: Arc<dyn Backend>, token: Option<String>) -> Handle
         );
         if changes {
             if req.method != "POST" {
-                return api_error(405, format!("{} needs POST", req.path));
+                return api_error(405, format!("{} needs POST", echo(&req.path)));
             }
-            if !authorized(&req, &token) {
-                return api_error(
-                    401,
-                    "this changes state: send the node's admin token (Authorization: Bearer …)",
+            if !authorized(&req, &tokens.change) {
+                return gate.refuse(
+                    Refusal::Unauthorized,
+                    api_error(
+                        401,
+                        "this changes state: send the node's admin token (Authorization: Bearer …)",
+                    ),
                 );
             }
-        } else if req.method != "GET" {
-            return api_error(405, format!("{} needs GET", req.path));
+        } else if tokens.read.is_some()
+            && !authorized(&req, &tokens.read)
+            && !authorized(&req, &tokens.change)
+        {
+            return gate.refuse(
+                Refusal::Unauthorized,
+                api_error(
+                    401,
+                    "this node's reads need a token: send its read token or admin token \
+                     (Authorization: Bearer …)",
+                ),
+            );
+        }
+        if let Some(r) = health(&*backend, &req) {
+            return r;
+        }
+        if !changes && req.method != "GET" {
+            return api_error(405, format!("{} needs GET", echo(&req.path)));
         }
         match req.path.as_str() {
             "/v1/conn" => answer(parse_conn_query(&req.query).and_then(|q| backend.conns(&q))),
@@ -168,14 +279,19 @@ pub fn admin_handler(backend: Arc<dyn Backend>, token: Option<String>) -> Handle
                 Ok(c) => answer(backend.membership(&c)),
                 Err(e) => api_error(400, format!("the body is not a membership change: {e}")),
             },
-            other => api_error(404, format!("no such endpoint: {other}")),
+            other => api_error(404, format!("no such endpoint: {}", echo(other))),
         }
     })
 }
 
-/// The metrics listener's handler.
-pub fn metrics_handler(backend: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Handler {
+/// The metrics listener's handler: no token (Prometheus scrapes it, and
+/// it answers counters, never secrets, and changes nothing); the `Host`
+/// check only if the gate has one (docs/ops.md §3).
+pub fn metrics_handler(backend: Arc<dyn Backend>, metrics: Arc<Metrics>, gate: Gate) -> Handler {
     Arc::new(move |req: Request| {
+        if let Some(refused) = gate.host(&req) {
+            return refused;
+        }
         if let Some(r) = health(&*backend, &req) {
             return r;
         }
@@ -249,7 +365,31 @@ impl OpsServer {
             .build()
             .map_err(StartError::Runtime)?;
         let (stop, rx) = watch::channel(false);
-        let token = cfg.token.clone();
+        let tokens = AdminTokens {
+            change: cfg.token.clone(),
+            read: cfg.read_token.clone(),
+        };
+        let gate = |listener, hosts| Gate {
+            hosts,
+            listener,
+            refusals: metrics.http_refusals(),
+        };
+        let metrics_gate = gate(
+            Listener::Metrics,
+            metrics_addr
+                .zip(cfg.metrics_hosts.as_ref())
+                .map(|(a, names)| HostCheck::new(a, names)),
+        );
+        let admin_gate = gate(
+            Listener::Admin,
+            admin_addr.map(|a| HostCheck::new(a, &cfg.admin_hosts)),
+        );
+        let context = |listener| ServeContext {
+            listener,
+            limits: cfg.limits,
+            counters: metrics.http_refusals(),
+        };
+        let (metrics_ctx, admin_ctx) = (context(Listener::Metrics), context(Listener::Admin));
         let thread = std::thread::Builder::new()
             .name("rampart-ops".into())
             .spawn(move || {
@@ -258,14 +398,14 @@ impl OpsServer {
                     if let Some(l) = m
                         && let Ok(l) = tokio::net::TcpListener::from_std(l)
                     {
-                        let h = metrics_handler(backend.clone(), metrics);
-                        tasks.push(tokio::spawn(http::serve(l, h, rx.clone())));
+                        let h = metrics_handler(backend.clone(), metrics, metrics_gate);
+                        tasks.push(tokio::spawn(http::serve(l, h, metrics_ctx, rx.clone())));
                     }
                     if let Some(l) = a
                         && let Ok(l) = tokio::net::TcpListener::from_std(l)
                     {
-                        let h = admin_handler(backend, token);
-                        tasks.push(tokio::spawn(http::serve(l, h, rx.clone())));
+                        let h = admin_handler(backend, tokens, admin_gate);
+                        tasks.push(tokio::spawn(http::serve(l, h, admin_ctx, rx.clone())));
                     }
                     for t in tasks {
                         let _ = t.await;
@@ -306,6 +446,7 @@ mod tests {
             method: "POST".into(),
             path: "/v1/configure".into(),
             query: String::new(),
+            host: None,
             bearer: b.map(String::from),
             body: Default::default(),
         };

@@ -23,6 +23,7 @@ fn start(status: NodeStatus) -> (OpsServer, Arc<dyn Backend>) {
         metrics: Some("127.0.0.1:0".parse().unwrap()),
         admin: Some("127.0.0.1:0".parse().unwrap()),
         token: Some(TOKEN.into()),
+        ..OpsConfig::default()
     };
     (
         OpsServer::start(&cfg, backend.clone(), metrics).unwrap(),

@@ -20,6 +20,8 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, OptionalSend, RaftLogReader, StorageIOError, Vote};
 use redb::{Database, Durability, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
+use crate::private_files::{create_private_dir_all, create_secret_file};
+
 use super::codec;
 use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
 
@@ -108,7 +110,10 @@ impl Db {
     /// Open (or create) the store under `dir`, creating every table so
     /// that reads never meet a missing one.
     pub(super) fn open(dir: &Path) -> Result<Arc<Db>, OpenError> {
-        std::fs::create_dir_all(dir).map_err(|source| OpenError::Dir {
+        // The directory 0700 and the file 0600, set explicitly: redb
+        // creates its file with the umask's mode, which may be 0666
+        // (docs/ops.md §4). An empty file is one redb initializes.
+        create_private_dir_all(dir).map_err(|source| OpenError::Dir {
             path: dir.to_path_buf(),
             source,
         })?;
@@ -117,6 +122,11 @@ impl Db {
             path: path.clone(),
             source: Box::new(e),
         };
+        match create_secret_file(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(fail(e.into())),
+        }
         let db = Database::create(&path).map_err(|e| fail(e.into()))?;
         let txn = db.begin_write().map_err(|e| fail(e.into()))?;
         {

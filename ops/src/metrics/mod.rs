@@ -15,6 +15,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Encoder as _, Registry, TextEncoder};
 
+use crate::http::refusal::{Listener, Refusal, RefusalCounters};
 use crate::snapshot::NodeSnapshot;
 use crate::syslog::SyslogCounters;
 use family::Families;
@@ -25,6 +26,7 @@ pub type SnapshotSource = Arc<dyn Fn() -> NodeSnapshot + Send + Sync>;
 struct NodeCollector {
     source: SnapshotSource,
     syslog: Option<Arc<SyslogCounters>>,
+    http: Arc<RefusalCounters>,
     descs: Vec<Desc>,
 }
 
@@ -42,6 +44,15 @@ impl Collector for NodeCollector {
             f.counter(&specs::SYSLOG_MESSAGES, &["logged"], get(&s.logged));
             f.counter(&specs::SYSLOG_MESSAGES, &["suppressed"], get(&s.suppressed));
             f.counter(&specs::SYSLOG_UDP_ERRORS, &[], get(&s.udp_errors));
+        }
+        for l in Listener::ALL {
+            for r in Refusal::ALL {
+                f.counter(
+                    &specs::HTTP_REFUSED,
+                    &[l.label(), r.label()],
+                    self.http.get(l, r),
+                );
+            }
         }
         f.into_vec()
     }
@@ -66,6 +77,7 @@ impl Collector for ProcessCollector {
 /// The node's registry.
 pub struct Metrics {
     registry: Registry,
+    http: Arc<RefusalCounters>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -78,9 +90,11 @@ impl Metrics {
     /// A registry over `source`, with syslog counters if the node logs.
     pub fn new(source: SnapshotSource, syslog: Option<Arc<SyslogCounters>>) -> Self {
         let registry = Registry::new();
+        let http = Arc::new(RefusalCounters::default());
         let node = NodeCollector {
             source,
             syslog,
+            http: http.clone(),
             descs: specs::ALL.iter().map(|s| s.desc()).collect(),
         };
         let process = ProcessCollector {
@@ -92,7 +106,13 @@ impl Metrics {
         registry
             .register(Box::new(process))
             .expect("the process families are registered once");
-        Metrics { registry }
+        Metrics { registry, http }
+    }
+
+    /// The ops listeners' refusal counters, exported as
+    /// `rampart_ops_http_refused_total`.
+    pub fn http_refusals(&self) -> Arc<RefusalCounters> {
+        self.http.clone()
     }
 
     /// Scrape: the text exposition (content type [`prometheus::TEXT_FORMAT`]).

@@ -90,4 +90,5 @@ specs! {
     RAFT_APPLIED = "rampart_raft_applied_index", Gauge, [], "Highest applied Raft log index.";
     SYSLOG_MESSAGES = "rampart_syslog_messages_total", Counter, ["result"], "ASA syslog messages, by result (logged, suppressed by the rate limit).";
     SYSLOG_UDP_ERRORS = "rampart_syslog_udp_send_errors_total", Counter, [], "RFC 5424 datagrams the socket refused.";
+    HTTP_REFUSED = "rampart_ops_http_refused_total", Counter, ["listener", "reason"], "Connections and requests the ops listeners refused or cut, by listener and reason (limits, timeouts, Host, token).";
 }

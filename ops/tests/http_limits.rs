@@ -1,0 +1,258 @@
+//! The ops listeners stay answerable under idle connections: a peer that
+//! opens connections and sends nothing must not lock Prometheus or the
+//! CLI out (docs/ops.md §2). Deadlines here are correctness bounds, not
+//! benchmarks: each is many times what an unloaded answer takes.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_ops::backend::Backend;
+use rampart_ops::client::{Client, RawResponse};
+use rampart_ops::fixture;
+use rampart_ops::http::ServeLimits;
+use rampart_ops::http::admission::Caps;
+use rampart_ops::metrics::Metrics;
+use rampart_ops::metrics::text::sample;
+use rampart_ops::server::{OpsConfig, OpsServer};
+
+/// Idle connections opened against each listener (more than the old
+/// fixed 64 slots, and more than the listen backlog on top of them).
+const IDLE_CONNECTIONS: usize = 200;
+
+/// How long a scrape may take while the idle connections are open.
+const ANSWER_DEADLINE: Duration = Duration::from_secs(2);
+
+fn start() -> OpsServer {
+    start_with(ServeLimits::default())
+}
+
+fn start_with(limits: ServeLimits) -> OpsServer {
+    let backend: Arc<dyn Backend> = Arc::new(fixture::admin(fixture::standalone_status()));
+    let b = backend.clone();
+    let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), None));
+    let cfg = OpsConfig {
+        metrics: Some("127.0.0.1:0".parse().unwrap()),
+        admin: Some("127.0.0.1:0".parse().unwrap()),
+        token: Some("t0k".into()),
+        limits,
+        ..OpsConfig::default()
+    };
+    OpsServer::start(&cfg, backend, metrics).unwrap()
+}
+
+/// Open `n` connections that never send a byte; those the listener does
+/// not take within a second are given up (on unfixed code the backlog
+/// fills and connects stall).
+async fn idle_connections(addr: SocketAddr, n: usize) -> Vec<tokio::net::TcpStream> {
+    let mut tasks = Vec::new();
+    for _ in 0..n {
+        tasks.push(tokio::spawn(async move {
+            tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr))
+                .await
+                .ok()
+                .and_then(Result::ok)
+        }));
+    }
+    let mut open = Vec::new();
+    for t in tasks {
+        if let Ok(Some(s)) = t.await {
+            open.push(s);
+        }
+    }
+    open
+}
+
+/// One GET through the CLI's client, bounded by [`ANSWER_DEADLINE`].
+async fn get_within_deadline(addr: SocketAddr, path: &'static str) -> RawResponse {
+    let ask =
+        tokio::task::spawn_blocking(move || Client::new(addr, None).request("GET", path, b"", ""));
+    match tokio::time::timeout(ANSWER_DEADLINE, ask).await {
+        Ok(Ok(Ok(r))) => r,
+        Ok(Ok(Err(e))) => panic!("GET {path} on {addr} failed: {e}"),
+        Ok(Err(e)) => panic!("GET {path} on {addr}: the request task failed: {e}"),
+        Err(_) => panic!(
+            "GET {path} on {addr} got no answer within {ANSWER_DEADLINE:?} while {IDLE_CONNECTIONS} idle connections were open"
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_do_not_lock_out_metrics_or_the_admin_api() {
+    let srv = start();
+    let metrics = srv.metrics_addr.unwrap();
+    let admin = srv.admin_addr.unwrap();
+
+    let idle_m = idle_connections(metrics, IDLE_CONNECTIONS).await;
+    let idle_a = idle_connections(admin, IDLE_CONNECTIONS).await;
+
+    let scrape = get_within_deadline(metrics, "/metrics").await;
+    assert_eq!(scrape.status, 200);
+    let ready = get_within_deadline(metrics, "/readyz").await;
+    assert_eq!(ready.status, 200);
+    let counters = get_within_deadline(admin, "/v1/counters").await;
+    assert_eq!(counters.status, 200);
+
+    // The idle connections that made room are counted, per listener.
+    let text = String::from_utf8(get_within_deadline(metrics, "/metrics").await.body).unwrap();
+    for listener in ["metrics", "admin"] {
+        let evicted = sample(
+            &text,
+            "rampart_ops_http_refused_total",
+            &[("listener", listener), ("reason", "idle_evicted")],
+        )
+        .unwrap_or(0.0);
+        assert!(
+            evicted > 0.0,
+            "{listener}: no idle connection evicted:\n{text}"
+        );
+    }
+    drop((idle_m, idle_a));
+}
+
+fn refused(text: &str, listener: &str, reason: &str) -> f64 {
+    sample(
+        text,
+        "rampart_ops_http_refused_total",
+        &[("listener", listener), ("reason", reason)],
+    )
+    .unwrap_or_else(|| panic!("no refusal series {listener}/{reason}:\n{text}"))
+}
+
+/// Read until the server closes, at most `limit`; the bytes read.
+async fn read_until_closed(s: &mut tokio::net::TcpStream, limit: Duration) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    tokio::time::timeout(limit, async {
+        loop {
+            s.readable().await.ok()?;
+            match s.try_read(&mut buf) {
+                Ok(0) => return Some(()),
+                Ok(n) => out.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return Some(()),
+            }
+        }
+    })
+    .await
+    .ok()??;
+    Some(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_heads_and_bodies_are_cut_and_counted() {
+    let srv = start_with(ServeLimits {
+        header_read_timeout_ms: 200,
+        body_read_timeout_ms: 200,
+        max_request_bytes: 1024,
+        ..ServeLimits::default()
+    });
+    let admin = srv.admin_addr.unwrap();
+    let metrics = srv.metrics_addr.unwrap();
+
+    // A connection that sends half a head and then nothing is closed.
+    let mut half = tokio::net::TcpStream::connect(admin).await.unwrap();
+    half.try_write(b"GET /v1/counters HTTP/1.1\r\nHo").unwrap();
+    assert!(
+        read_until_closed(&mut half, Duration::from_secs(2))
+            .await
+            .is_some(),
+        "a half-sent head is not cut"
+    );
+
+    // A body announced and never sent gets 408.
+    let mut slow = tokio::net::TcpStream::connect(admin).await.unwrap();
+    slow.try_write(
+        format!("POST /v1/configure HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 100\r\n\r\nab")
+            .as_bytes(),
+    )
+    .unwrap();
+    let answer = read_until_closed(&mut slow, Duration::from_secs(2))
+        .await
+        .expect("a stalled body is not cut");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // A body over the bound gets 413.
+    let big = vec![b'x'; 4096];
+    let r = tokio::task::spawn_blocking(move || {
+        Client::new(admin, Some("t0k".into())).request("POST", "/v1/configure", &big, "text/plain")
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(r.status, 413);
+
+    let text = String::from_utf8(get_within_deadline(metrics, "/metrics").await.body).unwrap();
+    assert_eq!(refused(&text, "admin", "header_timeout"), 1.0);
+    assert_eq!(refused(&text, "admin", "body_timeout"), 1.0);
+    assert_eq!(refused(&text, "admin", "body_too_large"), 1.0);
+    assert_eq!(refused(&text, "metrics", "header_timeout"), 0.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_connections_beyond_the_caps_are_refused_and_counted() {
+    let srv = start_with(ServeLimits {
+        caps: Caps {
+            max_connections: 4,
+            max_per_source: 2,
+        },
+        body_read_timeout_ms: 5_000,
+        ..ServeLimits::default()
+    });
+    let admin = srv.admin_addr.unwrap();
+    // Two requests stuck in their bodies hold this source's two slots
+    // (they are inside a request, so nothing can evict them). Each asks
+    // for `100 Continue`, which the server sends once it reads the body:
+    // proof that its head was taken.
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        let s = tokio::net::TcpStream::connect(admin).await.unwrap();
+        s.try_write(
+            format!(
+                "POST /v1/configure HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 100\r\n\
+                 Expect: 100-continue\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 256];
+        tokio::time::timeout(Duration::from_secs(2), async {
+            while !got.ends_with(b"\r\n\r\n") {
+                s.readable().await.unwrap();
+                match s.try_read(&mut buf) {
+                    Ok(0) => panic!("closed before 100 Continue"),
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        })
+        .await
+        .expect("no 100 Continue");
+        assert!(
+            got.starts_with(b"HTTP/1.1 100"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+        busy.push(s);
+    }
+    let mut third = tokio::net::TcpStream::connect(admin).await.unwrap();
+    let answer = read_until_closed(&mut third, Duration::from_secs(2))
+        .await
+        .expect("the third connection is not refused");
+    assert!(
+        String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 503"),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    let text = String::from_utf8(
+        get_within_deadline(srv.metrics_addr.unwrap(), "/metrics")
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(refused(&text, "admin", "source_limit"), 1.0);
+    drop(busy);
+}
