@@ -286,6 +286,14 @@ fn not_a_name(name: &str, max: usize) -> String {
     )
 }
 
+fn not_a_cluster_name(name: &str) -> String {
+    format!(
+        "'{}' is not a cluster node name: one DNS label of 1-63 A-Z a-z 0-9 -, not \
+         starting or ending with -, and not 'rampart' (it is in the node's certificate)",
+        echo(name)
+    )
+}
+
 /// Longest DNS name (RFC 1035 §2.3.4: 255 octets on the wire, 253 as text).
 const MAX_HOST_NAME_BYTES: usize = 253;
 
@@ -373,6 +381,10 @@ impl NodeConfig {
                 "node.name".into(),
                 not_a_name(&self.node.name, MAX_NODE_NAME_BYTES),
             );
+        }
+        // In a cluster the name is also in the node's certificate.
+        if self.cluster.is_some() && !rampart_cluster::pki::valid_node_name(&self.node.name) {
+            return bad("node.name".into(), not_a_cluster_name(&self.node.name));
         }
         if self.node.workers == 0 || self.node.workers > MAX_WORKERS {
             return bad("node.workers".into(), format!("must be 1-{MAX_WORKERS}"));
@@ -480,10 +492,10 @@ impl NodeConfig {
                 return bad("cluster.idle_timeout_ms".into(), "must be 300-60000".into());
             }
             for (i, p) in c.peers.iter().enumerate() {
-                if !plain_name(&p.name, MAX_NODE_NAME_BYTES) {
+                if !rampart_cluster::pki::valid_node_name(&p.name) {
                     return bad(
                         format!("cluster.peers[{i}].name"),
-                        not_a_name(&p.name, MAX_NODE_NAME_BYTES),
+                        not_a_cluster_name(&p.name),
                     );
                 }
                 if p.id == self.node.id {
@@ -713,10 +725,29 @@ admin = "127.0.0.1:9461"
     fn node_peer_and_nameif_names_are_a_plain_set_of_at_most_64() {
         let ok = NodeConfig::parse(
             "node.toml",
-            &FULL.replace("name = \"fw-a\"", "name = \"fw-a.site_1\""),
+            &FULL.replace("name = \"fw-a\"", "name = \"fw-a-site1\""),
         )
         .unwrap();
-        assert_eq!(ok.node.name, "fw-a.site_1");
+        assert_eq!(ok.node.name, "fw-a-site1");
+        // In a cluster the name is in the node's certificate: one DNS label
+        // (pki::valid_node_name), so dots and underscores are refused.
+        let cluster_msg = |n: &str| {
+            format!(
+                "'{n}' is not a cluster node name: one DNS label of 1-63 A-Z a-z 0-9 -, not \
+                 starting or ending with -, and not 'rampart' (it is in the node's certificate)"
+            )
+        };
+        assert_eq!(
+            err(&FULL.replace("name = \"fw-a\"", "name = \"fw-a.site_1\"")),
+            format!("node.toml: key `node.name`: {}", cluster_msg("fw-a.site_1"))
+        );
+        assert_eq!(
+            err(&FULL.replace("name = \"fw-a\"", "name = \"node-2.rampart\"")),
+            format!(
+                "node.toml: key `node.name`: {}",
+                cluster_msg("node-2.rampart")
+            )
+        );
         let name = |n: &str| FULL.replace("name = \"fw-a\"", &format!("name = \"{n}\""));
         assert_eq!(
             err(&name(r"fw\u0000a")),
@@ -728,8 +759,10 @@ admin = "127.0.0.1:9461"
         let peer = FULL.replace("name = \"fw-b\"", r#"name = "fw-b\u001b]0;pwned\u0007""#);
         assert_eq!(
             err(&peer),
-            "node.toml: key `cluster.peers[0].name`: 'fw-b\\u{1b}]0;pwned\\u{7}' is not a name \
-             Rampart takes (1-64 of A-Z a-z 0-9 . _ -)"
+            format!(
+                "node.toml: key `cluster.peers[0].name`: {}",
+                cluster_msg("fw-b\\u{1b}]0;pwned\\u{7}")
+            )
         );
         let nameif = FULL.replace("nameif = \"inside\"", "nameif = \"in side\"");
         assert_eq!(
