@@ -45,6 +45,26 @@ pub enum CompileError {
     /// `security-level` outside 0–100 in an interface block.
     #[error("interface '{0}': security-level must be 0-100")]
     SecurityLevel(String),
+    /// Object-groups nested deeper than [`MAX_GROUP_DEPTH`].
+    #[error("object-group '{name}' nests groups more than {MAX_GROUP_DEPTH} deep")]
+    TooDeep {
+        /// The group at which the limit was passed.
+        name: String,
+    },
+}
+
+/// Deepest nesting of object-groups (`group-object` inside
+/// `group-object` …) a policy may use: far beyond any real hierarchy, and
+/// a bound on the compiler's recursion.
+pub const MAX_GROUP_DEPTH: usize = 100;
+
+fn too_deep(depth: usize, name: &str) -> Result<(), CompileError> {
+    if depth >= MAX_GROUP_DEPTH {
+        return Err(CompileError::TooDeep {
+            name: name.chars().take(64).collect(),
+        });
+    }
+    Ok(())
 }
 
 /// Connection options a class gives its connections (docs/asa-behaviour.md
@@ -726,7 +746,7 @@ impl Compiler<'_> {
                     });
                 }
             },
-            AddrSpec::Group(name) => self.group_addresses(name, seen)?,
+            AddrSpec::Group(name) => self.group_addresses(name, seen, 0)?,
             // A transparent firewall's interfaces have no addresses that
             // transit traffic could be sent to.
             AddrSpec::Interface(_) => Vec::new(),
@@ -737,7 +757,9 @@ impl Compiler<'_> {
         &self,
         name: &str,
         seen: &mut HashSet<String>,
+        depth: usize,
     ) -> Result<Vec<AddrPrefix>, CompileError> {
+        too_deep(depth, name)?;
         if !seen.insert(name.to_string()) {
             return Ok(Vec::new()); // cycles are refused by the parser; expand once
         }
@@ -754,7 +776,7 @@ impl Compiler<'_> {
                 NetworkMember::Object(o) => {
                     out.extend(self.addresses(&AddrSpec::Object(o.clone()), seen)?)
                 }
-                NetworkMember::Group(g) => out.extend(self.group_addresses(g, seen)?),
+                NetworkMember::Group(g) => out.extend(self.group_addresses(g, seen, depth + 1)?),
             }
         }
         Ok(out)
@@ -764,10 +786,12 @@ impl Compiler<'_> {
         &self,
         spec: &PortSpec,
         seen: &mut HashSet<String>,
+        depth: usize,
     ) -> Result<Vec<PortPrefix>, CompileError> {
         match spec {
             PortSpec::Match(m) => Ok(port_blocks(m)),
             PortSpec::Group(name) => {
+                too_deep(depth, name)?;
                 if !seen.insert(name.clone()) {
                     return Ok(Vec::new());
                 }
@@ -786,9 +810,11 @@ impl Compiler<'_> {
                 for m in members {
                     match m {
                         ServiceMember::Port(pm) => out.extend(port_blocks(pm)),
-                        ServiceMember::Group(g) => {
-                            out.extend(self.port_spec(&PortSpec::Group(g.clone()), seen)?)
-                        }
+                        ServiceMember::Group(g) => out.extend(self.port_spec(
+                            &PortSpec::Group(g.clone()),
+                            seen,
+                            depth + 1,
+                        )?),
                         ServiceMember::Service(_) | ServiceMember::Object(_) => {}
                     }
                 }
@@ -804,11 +830,11 @@ impl Compiler<'_> {
         dport: Option<&PortSpec>,
     ) -> Result<Vec<Service>, CompileError> {
         let sports = match sport {
-            Some(s) => self.port_spec(s, &mut HashSet::new())?,
+            Some(s) => self.port_spec(s, &mut HashSet::new(), 0)?,
             None => vec![PortPrefix::ANY],
         };
         let dports = match dport {
-            Some(d) => self.port_spec(d, &mut HashSet::new())?,
+            Some(d) => self.port_spec(d, &mut HashSet::new(), 0)?,
             None => vec![PortPrefix::ANY],
         };
         Ok(protos
@@ -843,7 +869,7 @@ impl Compiler<'_> {
     ) -> Result<Vec<Service>, CompileError> {
         let mut protos = Vec::new();
         let mut services = Vec::new();
-        self.collect_group_services(name, &mut HashSet::new(), &mut protos, &mut services)?;
+        self.collect_group_services(name, &mut HashSet::new(), &mut protos, &mut services, 0)?;
         services.extend(self.service_atoms(&protos, sport, dport)?);
         Ok(services)
     }
@@ -854,7 +880,9 @@ impl Compiler<'_> {
         seen: &mut HashSet<String>,
         protos: &mut Vec<Option<u8>>,
         services: &mut Vec<Service>,
+        depth: usize,
     ) -> Result<(), CompileError> {
+        too_deep(depth, name)?;
         if !seen.insert(name.to_string()) {
             return Ok(());
         }
@@ -864,7 +892,7 @@ impl Compiler<'_> {
                     match m {
                         ProtocolMember::Protocol(p) => protos.push(protocol(*p)),
                         ProtocolMember::Group(g) => {
-                            self.collect_group_services(g, seen, protos, services)?
+                            self.collect_group_services(g, seen, protos, services, depth + 1)?
                         }
                     }
                 }
@@ -883,7 +911,7 @@ impl Compiler<'_> {
                             }
                         }
                         ServiceMember::Group(g) => {
-                            self.collect_group_services(g, seen, protos, services)?
+                            self.collect_group_services(g, seen, protos, services, depth + 1)?
                         }
                         ServiceMember::Port(_) => {}
                     }
@@ -1275,6 +1303,46 @@ pub(crate) mod tests {
                 "{src} {dst}"
             );
         }
+    }
+
+    /// A chain of 20,000 nested object-groups: the parser's cycle check
+    /// once took quadratic time (8.5 s at 10,000), and the compiler
+    /// recursed once per level, so a deep enough chain overflowed its
+    /// stack. Refused with a clear error at a nesting depth of
+    /// `MAX_GROUP_DEPTH`; shallower chains compile.
+    #[test]
+    fn deeply_nested_object_groups_are_refused_not_a_crash() {
+        let chain = |depth: usize| {
+            let mut t = String::from("object-group network G0\n network-object host 198.18.0.1\n");
+            for i in 1..depth {
+                t.push_str(&format!(
+                    "object-group network G{i}\n group-object G{}\n",
+                    i - 1
+                ));
+            }
+            t.push_str(&format!(
+                "access-list A extended permit ip object-group G{} any\n\
+                 access-group A in interface outside\n",
+                depth - 1
+            ));
+            t
+        };
+        let cfg = crate::policy::parse::parse_config(&chain(20_000))
+            .expect("the parser takes it")
+            .config;
+        assert!(matches!(
+            compile(&cfg, &ifaces()),
+            Err(CompileError::TooDeep { .. })
+        ));
+        let cfg = crate::policy::parse::parse_config(&chain(MAX_GROUP_DEPTH))
+            .unwrap()
+            .config;
+        let p = compile(&cfg, &ifaces()).expect("at the limit it compiles");
+        assert!(p.permits(
+            IfaceId(1),
+            IfaceId(0),
+            &probe([198, 18, 0, 1], [1, 1, 1, 1], 6, 80)
+        ));
     }
 
     #[test]

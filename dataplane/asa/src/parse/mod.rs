@@ -122,6 +122,10 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         edited: false,
     };
     for (n, raw) in text.lines().enumerate() {
+        if let Some(e) = unprintable(n + 1, raw) {
+            p.errors.push(e);
+            continue;
+        }
         let mut c = Cur::new(n + 1, raw);
         let Some(first) = c.peek() else { continue };
         if first.starts_with('!') || first.starts_with(':') {
@@ -144,6 +148,58 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         p.errors.sort_by_key(|e| (e.line, e.column));
         Err(ParseErrors(p.errors))
     }
+}
+
+/// Longest line taken (characters): far beyond any ASA command, short
+/// enough that an error quoting a line stays readable.
+const MAX_LINE_CHARS: usize = 4096;
+
+/// Longest word (characters): the longest ASA name, an access-list's, is
+/// 241 characters; remarks and descriptions are shorter still.
+const MAX_WORD_CHARS: usize = 241;
+
+/// A line the parser refuses before reading it: too long, a word longer
+/// than any name, or a character that would reach an operator's terminal
+/// as a control sequence (C0 and C1 controls other than tab, DEL) or
+/// reorder what they read (bidirectional formatting characters, Unicode
+/// Standard Annex 9). Errors and `show running-config` print names as
+/// written, so such text is stopped here, at its line and column.
+fn unprintable(line: usize, raw: &str) -> Option<ParseError> {
+    let err = |column: usize, message: String| ParseError {
+        line,
+        column,
+        message,
+    };
+    let mut word = 0usize;
+    for (i, ch) in raw.chars().enumerate() {
+        let column = i + 1;
+        if column > MAX_LINE_CHARS {
+            return Some(err(
+                column,
+                format!("line longer than {MAX_LINE_CHARS} characters"),
+            ));
+        }
+        let bidi = matches!(ch, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if (ch.is_control() && ch != '\t') || bidi {
+            let kind = if bidi {
+                "bidirectional formatting"
+            } else {
+                "control"
+            };
+            return Some(err(
+                column,
+                format!("{kind} character U+{:04X} is not allowed", u32::from(ch)),
+            ));
+        }
+        word = if ch.is_whitespace() { 0 } else { word + 1 };
+        if word > MAX_WORD_CHARS {
+            return Some(err(
+                column - MAX_WORD_CHARS,
+                format!("word longer than {MAX_WORD_CHARS} characters (the longest ASA name)"),
+            ));
+        }
+    }
+    None
 }
 
 impl Parser {
@@ -176,6 +232,45 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use crate::parse::test_support::*;
+
+    /// Names once could be megabytes of escape sequences that errors and
+    /// `show running-config` printed raw.
+    #[test]
+    fn control_characters_long_words_and_long_lines_are_refused_where_they_are() {
+        let long_name = "N".repeat(242);
+        let long_line = format!("access-list A remark {}", "x ".repeat(2100));
+        let esc = "object network A\u{1b}]0;pwned\u{7}\n host 198.18.0.1";
+        let bidi = "access-list A\u{202e}B permit ip any any";
+        let cases: [(&str, usize, usize, &str); 5] = [
+            (esc, 1, 17, "control character U+001B is not allowed"),
+            (
+                "access-list A permit ip any any\r\u{0}",
+                1,
+                32,
+                "control character U+000D is not allowed",
+            ),
+            (
+                bidi,
+                1,
+                14,
+                "bidirectional formatting character U+202E is not allowed",
+            ),
+            (
+                &format!("object network {long_name}\n host 198.18.0.1"),
+                1,
+                16,
+                "word longer than 241 characters (the longest ASA name)",
+            ),
+            (&long_line, 1, 4097, "line longer than 4096 characters"),
+        ];
+        for (text, line, col, msg) in cases {
+            let e = errs(text);
+            assert_eq!(e.first(), Some(&(line, col, msg.to_string())), "{e:?}");
+        }
+        // Tabs are whitespace, and a 241-character name is fine.
+        let ok = format!("object network {}\n\thost 198.18.0.1", "N".repeat(241));
+        assert_eq!(cfg(&ok).objects.len(), 1);
+    }
 
     #[test]
     fn every_error_is_reported_in_line_order() {
