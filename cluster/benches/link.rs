@@ -131,7 +131,9 @@ async fn run_node(
                         protocol.on_peer_up(peer, conn, t);
                     }
                     TransportEvent::Down { peer, conn, .. } => protocol.on_peer_down(peer, conn, t),
-                    TransportEvent::Frame { peer, conn, frame } => {
+                    TransportEvent::Frame {
+                        peer, conn, frame, ..
+                    } => {
                         protocol.on_frame(peer, conn, &frame, t).expect("honest frame");
                     }
                     TransportEvent::Datagram { peer, conn, frame } => {

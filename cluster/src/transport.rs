@@ -25,7 +25,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,8 +42,8 @@ use crate::sync::wire::{WIRE_VERSION, WireVersion};
 pub mod rpc;
 
 pub use rpc::{
-    IncomingRpc, RPC_INBOUND_QUEUE_DEPTH, RPC_MAX_MESSAGE_BYTES, RPC_SERVICE_CLEAR,
-    RPC_SERVICE_RAFT, RpcError,
+    IncomingRpc, RPC_INBOUND_BUDGET_BYTES, RPC_INBOUND_QUEUE_DEPTH, RPC_MAX_MESSAGE_BYTES,
+    RPC_SERVICE_CLEAR, RPC_SERVICE_RAFT, RpcError,
 };
 
 /// ALPN of the sync protocol.
@@ -51,6 +51,20 @@ pub const ALPN_SYNC: &[u8] = b"rampart-sync/1";
 
 /// The largest frame accepted or sent.
 pub const MAX_FRAME_BYTES: usize = 4 << 20;
+
+/// Bytes of a peer's frames read but not yet consumed by the protocol,
+/// per connection: the reader waits (and QUIC's flow control holds the
+/// peer) beyond it. Counted in bytes, not frames: 4,096 queued frames of
+/// 4 MiB would be 16 GiB.
+pub const INBOUND_BUDGET_BYTES: usize = 64 << 20;
+
+/// Bytes of frames queued towards one peer: `send` refuses beyond it (the
+/// protocol resends or resyncs), whatever the frame count.
+pub const OUTBOUND_BUDGET_BYTES: usize = 64 << 20;
+
+/// The largest frame read before the hello is checked: a hello is 8 bytes,
+/// and nothing larger is allocated for a peer not yet verified.
+const MAX_HELLO_FRAME_BYTES: usize = 64;
 
 /// Hello frame: magic, the sync wire's major version, the node id (u16
 /// big-endian), the minor version. This layout is kept by every version
@@ -169,7 +183,27 @@ pub enum TransportEvent {
         conn: u64,
         /// The bytes.
         frame: Bytes,
+        /// The frame's share of the connection's inbound budget, given
+        /// back when the event is dropped (once the protocol took it).
+        budget: FrameBudget,
     },
+}
+
+/// A received frame's share of [`INBOUND_BUDGET_BYTES`]; dropping it
+/// returns the bytes to the connection's budget.
+#[derive(Debug)]
+pub struct FrameBudget(Option<tokio::sync::OwnedSemaphorePermit>);
+
+impl FrameBudget {
+    /// A frame outside any budget (tests, tools).
+    pub fn none() -> Self {
+        FrameBudget(None)
+    }
+
+    /// Bytes of budget held.
+    pub fn bytes(&self) -> usize {
+        self.0.as_ref().map_or(0, |p| p.num_permits())
+    }
 }
 
 /// Why `send` refused a frame.
@@ -256,6 +290,12 @@ pub struct TransportCounters {
     pub bytes_received: AtomicU64,
     /// Frames `send` refused.
     pub send_refused: AtomicU64,
+    /// Of those, refused because the peer's queue held
+    /// [`OUTBOUND_BUDGET_BYTES`] already.
+    pub send_refused_bytes: AtomicU64,
+    /// Times a connection's reader waited because the protocol had
+    /// [`INBOUND_BUDGET_BYTES`] of its frames unconsumed.
+    pub inbound_budget_waits: AtomicU64,
     /// Datagrams sent.
     pub datagrams_sent: AtomicU64,
     /// Datagrams `send_datagram` could not send (too large, no peer).
@@ -272,6 +312,9 @@ pub struct TransportCounters {
     /// Incoming RPCs not answered with a reply (over the size limit,
     /// stalled, no such service, busy, handler failure).
     pub rpcs_refused: AtomicU64,
+    /// Of those, refused because the connection had
+    /// [`rpc::RPC_INBOUND_BUDGET_BYTES`] of requests in memory already.
+    pub rpcs_refused_budget: AtomicU64,
     /// RPC reply payload bytes sent.
     pub rpc_bytes_sent: AtomicU64,
     /// RPC reply payload bytes received.
@@ -295,6 +338,8 @@ pub enum LinkState {
 struct PeerSlot {
     conn: u64,
     tx: mpsc::Sender<Bytes>,
+    /// Bytes in `tx`'s queue, within [`OUTBOUND_BUDGET_BYTES`].
+    queued: Arc<AtomicUsize>,
     handle: quinn::Connection,
 }
 
@@ -574,7 +619,15 @@ impl Transport {
             add(&self.shared.counters.send_refused, 1);
             return Err(SendError::NotConnected(peer));
         };
+        let len = frame.len();
+        if slot.queued.load(Ordering::Relaxed) + len > OUTBOUND_BUDGET_BYTES {
+            add(&self.shared.counters.send_refused, 1);
+            add(&self.shared.counters.send_refused_bytes, 1);
+            return Err(SendError::QueueFull(peer));
+        }
+        slot.queued.fetch_add(len, Ordering::Relaxed);
         slot.tx.try_send(frame).map_err(|e| {
+            slot.queued.fetch_sub(len, Ordering::Relaxed);
             add(&self.shared.counters.send_refused, 1);
             match e {
                 mpsc::error::TrySendError::Full(_) => SendError::QueueFull(peer),
@@ -773,14 +826,28 @@ enum ReadFail {
     TooLarge(usize),
 }
 
-async fn read_frame(r: &mut BufReader<quinn::RecvStream>) -> Result<Bytes, ReadFail> {
+/// Read one frame of at most `max` bytes (checked before anything is
+/// allocated for it).
+async fn read_frame_at_most(
+    r: &mut BufReader<quinn::RecvStream>,
+    max: usize,
+) -> Result<Bytes, ReadFail> {
+    let len = read_len(r, max).await?;
+    read_body(r, len).await
+}
+
+async fn read_len(r: &mut BufReader<quinn::RecvStream>, max: usize) -> Result<usize, ReadFail> {
     let len = r
         .read_u32()
         .await
         .map_err(|e| ReadFail::Closed(e.to_string()))? as usize;
-    if len > MAX_FRAME_BYTES {
+    if len > max {
         return Err(ReadFail::TooLarge(len));
     }
+    Ok(len)
+}
+
+async fn read_body(r: &mut BufReader<quinn::RecvStream>, len: usize) -> Result<Bytes, ReadFail> {
     let mut buf = vec![0u8; len];
     r.read_exact(&mut buf)
         .await
@@ -841,7 +908,9 @@ async fn accept_verify(
     let setup = async {
         let recv = conn.accept_uni().await.ok()?;
         let mut r = BufReader::with_capacity(256 << 10, recv);
-        let hello = read_frame(&mut r).await.ok()?;
+        let hello = read_frame_at_most(&mut r, MAX_HELLO_FRAME_BYTES)
+            .await
+            .ok()?;
         Some((hello, r))
     };
     let Ok(Some((hello, r))) = tokio::time::timeout(shared.cfg.idle_timeout, setup).await else {
@@ -946,7 +1015,9 @@ async fn dial(
             .ok()?;
             let recv = conn.accept_uni().await.ok()?;
             let mut r = BufReader::with_capacity(256 << 10, recv);
-            let hello = read_frame(&mut r).await.ok()?;
+            let hello = read_frame_at_most(&mut r, MAX_HELLO_FRAME_BYTES)
+                .await
+                .ok()?;
             Some((hello, r, send))
         };
         let Some((hello, r, send)) = exchange.await else {
@@ -997,12 +1068,14 @@ async fn serve(
 ) {
     let id = shared.next_conn.fetch_add(1, Ordering::Relaxed);
     let (tx, mut rx) = mpsc::channel::<Bytes>(shared.cfg.outbound_queue_frames.max(16));
+    let queued = Arc::new(AtomicUsize::new(0));
     let old = shared.peers.lock().ok().and_then(|mut p| {
         p.insert(
             peer,
             PeerSlot {
                 conn: id,
                 tx,
+                queued: queued.clone(),
                 handle: conn.clone(),
             },
         )
@@ -1042,6 +1115,7 @@ async fn serve(
                     Err(_) => break,
                 }
             }
+            queued.fetch_sub(batch.iter().map(Bytes::len).sum(), Ordering::Relaxed);
             if write_frames(&mut send, &batch).await.is_err() {
                 return "send stream closed".to_string();
             }
@@ -1054,16 +1128,38 @@ async fn serve(
         }
         "queue closed".to_string()
     };
+    let budget = Arc::new(tokio::sync::Semaphore::new(INBOUND_BUDGET_BYTES));
     let reader = async {
         loop {
-            match read_frame(&mut recv).await {
-                Ok(frame) => {
+            // The frame's bytes come out of the connection's budget before
+            // anything is allocated for them; the reader waits while the
+            // protocol has the whole budget unconsumed.
+            let read = match read_len(&mut recv, MAX_FRAME_BYTES).await {
+                Ok(len) => {
+                    let n = u32::try_from(len).unwrap_or(u32::MAX);
+                    let permit = match budget.clone().try_acquire_many_owned(n) {
+                        Ok(p) => Ok(p),
+                        Err(_) => {
+                            add(&counters.inbound_budget_waits, 1);
+                            budget.clone().acquire_many_owned(n).await
+                        }
+                    };
+                    let Ok(permit) = permit else {
+                        return "transport stopped".to_string();
+                    };
+                    read_body(&mut recv, len).await.map(|f| (f, permit))
+                }
+                Err(e) => Err(e),
+            };
+            match read {
+                Ok((frame, permit)) => {
                     add(&counters.frames_received, 1);
                     add(&counters.bytes_received, frame.len() as u64);
                     let ev = TransportEvent::Frame {
                         peer,
                         conn: id,
                         frame,
+                        budget: FrameBudget(Some(permit)),
                     };
                     if shared.events.send(ev).await.is_err() {
                         return "transport stopped".to_string();

@@ -357,3 +357,92 @@ async fn a_peer_of_another_minor_wire_version_is_accepted() {
     b.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A member that floods frames at a node whose protocol is busy: the
+/// reader holds at most `INBOUND_BUDGET_BYTES` of them unconsumed (it once
+/// held up to 4,096 frames of up to 4 MiB, 16 GiB), waits beyond it, and
+/// nothing is lost once the protocol catches up. On the sending side the
+/// queue towards a peer is bounded in bytes as well.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_and_outbound_frames_are_bounded_in_bytes_and_nothing_is_lost() {
+    use rampart_cluster::transport::{INBOUND_BUDGET_BYTES, OUTBOUND_BUDGET_BYTES};
+    let dir = tmp("budget");
+    pki::init_ca(&dir).expect("ca");
+    let (ca, cb) = pair_cfgs();
+    let (a, mut arx) = Transport::start(ca, node_tls(&dir, 1)).expect("start a");
+    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    wait_up(&mut arx).await;
+    wait_up(&mut brx).await;
+    // 100 frames of 2 MiB: 200 MiB, three times B's budget. B's protocol
+    // (this test) does not read for a while.
+    const N: usize = 100;
+    const LEN: usize = 2 << 20;
+    let sender = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let mut sent = 0;
+            let mut refused = 0;
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while sent < N && std::time::Instant::now() < deadline {
+                match a.send(2, Bytes::from(vec![sent as u8; LEN])) {
+                    Ok(()) => sent += 1,
+                    // A's own queue is bounded in bytes too: wait for the writer.
+                    Err(_) => {
+                        refused += 1;
+                        tokio::time::sleep(Duration::from_millis(20)).await
+                    }
+                }
+            }
+            (sent, refused)
+        })
+    };
+    // B's reader fills its budget and waits.
+    let waited = std::time::Instant::now() + Duration::from_secs(30);
+    while b.counters().inbound_budget_waits.load(Ordering::Relaxed) == 0
+        && std::time::Instant::now() < waited
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // What B holds unconsumed: within its budget.
+    let mut held = Vec::new();
+    while let Ok(ev) = brx.try_recv() {
+        held.push(ev);
+    }
+    let held_bytes: usize = held
+        .iter()
+        .map(|e| match e {
+            TransportEvent::Frame { frame, .. } => frame.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(
+        held_bytes <= INBOUND_BUDGET_BYTES,
+        "{held_bytes} bytes held unconsumed"
+    );
+    assert!(b.counters().inbound_budget_waits.load(Ordering::Relaxed) >= 1);
+    // Consuming them frees the budget: every frame arrives, in order.
+    let mut got = held
+        .into_iter()
+        .filter_map(|e| match e {
+            TransportEvent::Frame { frame, .. } => Some(frame[0]),
+            _ => None,
+        })
+        .collect::<Vec<u8>>();
+    while got.len() < N {
+        if let TransportEvent::Frame { frame, .. } = next(&mut brx, 10).await {
+            got.push(frame[0]);
+        }
+    }
+    assert_eq!(got, (0..N).map(|i| i as u8).collect::<Vec<_>>());
+    let (sent, refused) = sender.await.expect("sender");
+    assert_eq!(sent, N);
+    assert!(refused >= 1);
+    assert!(
+        a.counters().send_refused_bytes.load(Ordering::Relaxed) >= 1,
+        "A's queue met its {OUTBOUND_BUDGET_BYTES}-byte budget"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -307,3 +307,71 @@ async fn peers_added_and_removed_at_run_time() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A member's requests in memory at once are bounded in bytes per
+/// connection (quinn bounds them to 64 streams, but 64 × 16 MiB is 1 GiB):
+/// with three 15 MiB requests waiting on a slow handler, further large
+/// ones are refused and counted, and calls go through again once the
+/// handler answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_held_in_memory_are_bounded_in_bytes_per_connection() {
+    use rampart_cluster::transport::RPC_INBOUND_BUDGET_BYTES;
+    use std::sync::atomic::Ordering::Relaxed;
+    let dir = tmp("rpc-budget");
+    pki::init_ca(&dir).expect("ca");
+    let (a_addr, b_addr) = (free_addr(), free_addr());
+    let (a, mut arx) =
+        Transport::start(cfg(1, a_addr, &[(2, b_addr)]), node_tls(&dir, 1)).expect("a");
+    let (b, mut brx) =
+        Transport::start(cfg(2, b_addr, &[(1, a_addr)]), node_tls(&dir, 2)).expect("b");
+    wait_up(&mut arx, 2).await;
+    wait_up(&mut brx, 1).await;
+    let mut calls = b.serve_rpcs(SERVICE);
+    const LEN: usize = 15 << 20;
+    const { assert!(3 * LEN <= RPC_INBOUND_BUDGET_BYTES && 4 * LEN > RPC_INBOUND_BUDGET_BYTES) };
+    let call = |a: &Transport| {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.rpc(
+                2,
+                SERVICE,
+                Bytes::from(vec![7u8; LEN]),
+                Duration::from_secs(20),
+            )
+            .await
+        })
+    };
+    // Three requests arrive and wait on the handler, holding their bytes.
+    let first: Vec<_> = (0..3).map(|_| call(&a)).collect();
+    let mut held = Vec::new();
+    while held.len() < 3 {
+        let c = tokio::time::timeout(Duration::from_secs(20), calls.recv())
+            .await
+            .expect("a call in time")
+            .expect("service open");
+        assert_eq!(c.request.len(), LEN);
+        held.push(c);
+    }
+    // Two more: no room left in the connection's budget.
+    for r in [call(&a), call(&a)] {
+        assert!(r.await.expect("task").is_err(), "refused");
+    }
+    assert!(b.counters().rpcs_refused_budget.load(Relaxed) >= 2);
+    for c in held {
+        c.reply(Bytes::from_static(b"ok"));
+    }
+    for r in first {
+        assert_eq!(r.await.expect("task").expect("answered").as_ref(), b"ok");
+    }
+    // The budget is whole again.
+    let again = call(&a);
+    let c = tokio::time::timeout(Duration::from_secs(20), calls.recv())
+        .await
+        .expect("in time")
+        .expect("open");
+    c.reply(Bytes::from_static(b"ok"));
+    assert!(again.await.expect("task").is_ok());
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

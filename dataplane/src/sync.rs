@@ -258,7 +258,10 @@ impl Tombstones {
         self.map.insert(key, (keep, now_ns));
         self.order.push_back((now_ns, key));
         let mut evicted = false;
-        while self.map.len() > MAX_TOMBSTONES {
+        // The order queue holds a record per insert, so repeated deletes of
+        // one key (a faulty or hostile peer's) would grow it without bound
+        // while the map stays small: it is bounded too.
+        while self.map.len() > MAX_TOMBSTONES || self.order.len() > 2 * MAX_TOMBSTONES {
             evicted |= self.pop_oldest();
         }
         evicted
@@ -323,6 +326,27 @@ mod tests {
             },
             proto: proto::TCP,
         }
+    }
+
+    /// A peer that deletes one key over and over (within the 60 s a
+    /// tombstone lives) once grew the order queue by a record per delete.
+    #[test]
+    fn repeated_deletes_of_one_key_keep_the_tombstone_queue_bounded() {
+        let mut t = Tombstones::default();
+        let inc = |n: u64| Incarnation {
+            created_ns: n,
+            owner: 1,
+            id: 1,
+        };
+        for n in 0..(3 * MAX_TOMBSTONES as u64) {
+            t.insert(key(), inc(n), 1_000 + n);
+        }
+        assert_eq!(t.len(), 1);
+        assert!(t.order.len() <= 2 * MAX_TOMBSTONES, "{}", t.order.len());
+        // The newest delete still buries what it should.
+        let last = 3 * MAX_TOMBSTONES as u64 - 1;
+        assert!(t.buries(&key(), &inc(last)));
+        assert!(!t.buries(&key(), &inc(last + 1)));
     }
 
     /// Views of one connection as different nodes could hold them: all

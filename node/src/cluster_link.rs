@@ -70,6 +70,12 @@ pub enum ToEngine {
 /// Depth of each channel, in messages (a message is one batch).
 const CHANNEL_DEPTH: usize = 16_384;
 
+/// Peers' events on their way to one worker and not yet applied: the
+/// driver waits beyond it (and the transport, then QUIC's flow control,
+/// hold the peer back). Counted in events, not batches: 16,384 batches of
+/// 8,192 events would be over 20 GB.
+const WORKER_INBOX_MAX_EVENTS: usize = 262_144;
+
 /// Flows per bulk chunk taken from the engine between two packet batches,
 /// so a bulk dump of a million flows never stalls forwarding for long.
 const BULK_CHUNK_FLOWS: usize = 4096;
@@ -94,6 +100,9 @@ pub struct LinkCounters {
     pub send_failed: AtomicU64,
     /// Frames refused by the protocol (malformed or out of protocol).
     pub frames_refused: AtomicU64,
+    /// Times the driver waited because a worker had
+    /// [`WORKER_INBOX_MAX_EVENTS`] of peers' events not yet applied.
+    pub inbox_budget_waits: AtomicU64,
 }
 
 /// A cluster clock: an anchor on the monotonic clock and the Unix time
@@ -136,6 +145,9 @@ impl Clock {
 pub struct Port {
     to_cluster: mpsc::Sender<ToCluster>,
     from_cluster: mpsc::Receiver<ToEngine>,
+    /// Events of `from_cluster` not yet applied, within
+    /// [`WORKER_INBOX_MAX_EVENTS`]: given back as they are applied.
+    inbox_budget: Arc<tokio::sync::Semaphore>,
     /// Bulk dumps in progress, one per peer (a new request from a peer
     /// replaces its earlier one; requests of different peers all run).
     bulks: Vec<BulkJob>,
@@ -169,6 +181,8 @@ impl Port {
                             self.counters.apply_rejected.fetch_add(1, Ordering::Relaxed);
                         }
                     }
+                    self.inbox_budget
+                        .add_permits(budget_of(events.len()) as usize);
                 }
                 ToEngine::Acked(list) => {
                     for (key, inc) in &list {
@@ -257,7 +271,8 @@ impl Port {
 /// The driver's end.
 #[derive(Debug)]
 pub struct DriverEnd {
-    to_workers: Vec<(mpsc::Sender<ToEngine>, Wake)>,
+    to_workers: Vec<(mpsc::Sender<ToEngine>, Wake, Arc<tokio::sync::Semaphore>)>,
+    counters: Arc<LinkCounters>,
     from_bridge: mpsc::Receiver<ToCluster>,
     /// Bulk dumps in progress, by (peer, request id): workers done and
     /// flows so far.
@@ -266,7 +281,24 @@ pub struct DriverEnd {
 
 impl DriverEnd {
     async fn tell(&self, worker: usize, msg: ToEngine) {
-        let (tx, wake) = &self.to_workers[worker];
+        let (tx, wake, budget) = &self.to_workers[worker];
+        if let ToEngine::Apply(events) = &msg {
+            // The worker gives the permits back as it applies the events.
+            let n = budget_of(events.len());
+            let permit = match budget.try_acquire_many(n) {
+                Ok(p) => Ok(p),
+                Err(_) => {
+                    self.counters
+                        .inbox_budget_waits
+                        .fetch_add(1, Ordering::Relaxed);
+                    wake.wake();
+                    budget.acquire_many(n).await
+                }
+            };
+            if let Ok(p) = permit {
+                p.forget();
+            }
+        }
         // A worker only stops at shutdown; a send error then is moot.
         let _ = tx.send(msg).await;
         wake.wake();
@@ -303,6 +335,12 @@ impl DriverEnd {
     }
 }
 
+/// The budget a batch of `n` events takes (a batch larger than the whole
+/// budget takes all of it, so it can still pass alone).
+fn budget_of(n: usize) -> u32 {
+    n.min(WORKER_INBOX_MAX_EVENTS) as u32
+}
+
 /// Make the driver's end and one port per worker (woken by `wakes`, in
 /// worker order).
 pub fn link(counters: Arc<LinkCounters>, wakes: &[Wake]) -> (Vec<Port>, DriverEnd) {
@@ -319,21 +357,24 @@ fn link_with_depth(
     let mut to_workers = Vec::with_capacity(wakes.len());
     for wake in wakes {
         let (te_tx, te_rx) = mpsc::channel(depth);
+        let inbox_budget = Arc::new(tokio::sync::Semaphore::new(WORKER_INBOX_MAX_EVENTS));
         ports.push(Port {
             to_cluster: tc_tx.clone(),
             from_cluster: te_rx,
+            inbox_budget: inbox_budget.clone(),
             bulks: Vec::new(),
             outbox: std::collections::VecDeque::new(),
             outbox_events: 0,
             outbox_max: OUTBOX_MAX_EVENTS,
             counters: counters.clone(),
         });
-        to_workers.push((te_tx, wake.clone()));
+        to_workers.push((te_tx, wake.clone(), inbox_budget));
     }
     (
         ports,
         DriverEnd {
             to_workers,
+            counters,
             from_bridge: tc_rx,
             bulks: HashMap::new(),
         },
@@ -423,7 +464,9 @@ pub async fn drive(
                             counters.frames_refused.fetch_add(1, Ordering::Relaxed);
                         }
                     }
-                    TransportEvent::Frame { peer, conn, frame } => {
+                    TransportEvent::Frame {
+                        peer, conn, frame, ..
+                    } => {
                         if protocol.on_frame(peer, conn, &frame, now).is_err() {
                             counters.frames_refused.fetch_add(1, Ordering::Relaxed);
                         }
@@ -591,6 +634,45 @@ mod tests {
         std::iter::from_fn(|| e.poll_effect(T0))
             .filter_map(rampart_dataplane::engine::Effect::into_sync)
             .collect()
+    }
+
+    /// Peers' events waiting for a worker are bounded in events, not in
+    /// batches (16,384 batches of 8,192 events would be over 20 GB): the
+    /// driver waits for the worker, and nothing is dropped.
+    #[test]
+    fn events_waiting_for_a_worker_are_bounded_and_the_driver_waits() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let wakes = [Wake::new().expect("eventfd")];
+        let counters = Arc::new(LinkCounters::default());
+        let (mut ports, driver) = link_with_depth(counters.clone(), &wakes, 64);
+        let mut engine = engine_with(1);
+        let event = drain_sync(&mut engine)[0].event;
+        let batch = || ToEngine::Apply(vec![event; 8192]);
+        let full = WORKER_INBOX_MAX_EVENTS / 8192;
+        rt.block_on(async {
+            for _ in 0..full {
+                driver.tell(0, batch()).await;
+            }
+            // One batch more: the worker has the whole budget unapplied.
+            let more = tokio::time::timeout(
+                std::time::Duration::from_millis(100),
+                driver.tell(0, batch()),
+            );
+            assert!(more.await.is_err(), "the driver waits");
+        });
+        assert_eq!(counters.inbox_budget_waits.load(Ordering::Relaxed), 1);
+        // The worker applies what it has; the budget is whole again.
+        ports[0].exchange(&mut engine, T0);
+        rt.block_on(async {
+            let more = tokio::time::timeout(
+                std::time::Duration::from_millis(100),
+                driver.tell(0, batch()),
+            );
+            assert!(more.await.is_ok(), "room again");
+        });
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub const RPC_MAX_MESSAGE_BYTES: usize = 16 << 20;
 /// more streams, so the caller waits (within its timeout).
 pub(super) const RPC_MAX_CONCURRENT_STREAMS: u32 = 64;
 
+/// Bytes of requests one connection may have in memory at once, across
+/// its streams: quinn bounds the streams (64), but 64 requests of 16 MiB
+/// would be 1 GiB. A request that finds the budget spent is refused and
+/// counted; the caller retries (Raft does on its own).
+pub const RPC_INBOUND_BUDGET_BYTES: usize = 3 * RPC_MAX_MESSAGE_BYTES;
+
 /// Incoming calls queued per service before the transport answers
 /// "busy" (the caller retries; Raft does on its own).
 pub const RPC_INBOUND_QUEUE_DEPTH: usize = 256;
@@ -259,15 +265,54 @@ pub(super) async fn accept_rpcs(
     conn: quinn::Connection,
     peer: u16,
 ) -> String {
+    let budget = std::sync::Arc::new(tokio::sync::Semaphore::new(RPC_INBOUND_BUDGET_BYTES));
     loop {
         match conn.accept_bi().await {
             // quinn bounds the streams in flight per connection
             // (RPC_MAX_CONCURRENT_STREAMS) and each task ends within the
             // read and handler timeouts, so the spawns are bounded.
             Ok((send, recv)) => {
-                tokio::spawn(serve_rpc(shared.clone(), peer, send, recv));
+                tokio::spawn(serve_rpc(shared.clone(), peer, send, recv, budget.clone()));
             }
             Err(e) => return e.to_string(),
+        }
+    }
+}
+
+/// Why a request was not read whole.
+enum ReadRefused {
+    /// Over the size limit, or the connection's budget is spent.
+    TooLarge,
+    /// The caller went away.
+    Gone,
+}
+
+/// Read a request to its end, each chunk's bytes taken from the
+/// connection's `budget` before it is kept; the permits are held until
+/// the request is answered.
+async fn read_request(
+    recv: &mut quinn::RecvStream,
+    budget: &std::sync::Arc<tokio::sync::Semaphore>,
+    refused_budget: &std::sync::atomic::AtomicU64,
+) -> Result<(Vec<u8>, Vec<tokio::sync::OwnedSemaphorePermit>), ReadRefused> {
+    let mut buf = Vec::new();
+    let mut permits = Vec::new();
+    loop {
+        match recv.read_chunk(64 << 10, true).await {
+            Ok(Some(chunk)) => {
+                if buf.len() + chunk.bytes.len() > RPC_MAX_MESSAGE_BYTES + 2 {
+                    return Err(ReadRefused::TooLarge);
+                }
+                let n = u32::try_from(chunk.bytes.len()).unwrap_or(u32::MAX);
+                let Ok(p) = budget.clone().try_acquire_many_owned(n) else {
+                    add(refused_budget, 1);
+                    return Err(ReadRefused::TooLarge);
+                };
+                permits.push(p);
+                buf.extend_from_slice(&chunk.bytes);
+            }
+            Ok(None) => return Ok((buf, permits)),
+            Err(_) => return Err(ReadRefused::Gone),
         }
     }
 }
@@ -277,23 +322,24 @@ async fn serve_rpc(
     peer: u16,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
+    budget: std::sync::Arc<tokio::sync::Semaphore>,
 ) {
     let c = &shared.counters;
     let read = tokio::time::timeout(
         RPC_REQUEST_READ_TIMEOUT,
-        recv.read_to_end(RPC_MAX_MESSAGE_BYTES + 2),
+        read_request(&mut recv, &budget, &c.rpcs_refused_budget),
     )
     .await;
-    let request = match read {
+    let (request, _held) = match read {
         Ok(Ok(b)) => b,
-        Ok(Err(quinn::ReadToEndError::TooLong)) => {
+        Ok(Err(ReadRefused::TooLarge)) => {
             add(&c.rpcs_refused, 1);
             let _ = recv.stop(quinn::VarInt::from_u32(STREAM_REFUSED));
             let _ = send.reset(quinn::VarInt::from_u32(STREAM_REFUSED));
             return;
         }
         // The caller went away, or stalled past the read timeout.
-        Ok(Err(_)) | Err(_) => {
+        Ok(Err(ReadRefused::Gone)) | Err(_) => {
             add(&c.rpcs_refused, 1);
             let _ = send.reset(quinn::VarInt::from_u32(STREAM_REFUSED));
             return;
