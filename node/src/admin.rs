@@ -92,6 +92,11 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
             gaps: pc.gaps,
             malformed: pc.malformed,
             batches_resent: pc.batches_resent,
+            guards: sync
+                .guards
+                .lock()
+                .map(|g| g.iter().map(|(k, v)| ((*k).to_string(), *v)).collect())
+                .unwrap_or_default(),
         });
     }
     s

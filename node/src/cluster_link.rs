@@ -427,8 +427,36 @@ impl ClusterDetail {
 pub struct SyncStatus {
     /// Latest protocol counters and peer phases, refreshed by the driver.
     pub snapshot: std::sync::Mutex<Option<StatusSnapshot>>,
+    /// What peers' input met of the node's limits, by limit: refusals and
+    /// waits, refreshed by the driver.
+    pub guards: std::sync::Mutex<Vec<(&'static str, u64)>>,
     /// Latest readiness and peer detail, refreshed by the driver.
     pub detail: std::sync::Mutex<Option<ClusterDetail>>,
+}
+
+/// Peers' input refused, or held back, by each of the node's limits.
+fn guards(
+    protocol: &Protocol,
+    transport: &Transport,
+    link: &LinkCounters,
+) -> Vec<(&'static str, u64)> {
+    let t = transport.counters();
+    let p = protocol.counters();
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    vec![
+        ("sync_malformed", p.malformed),
+        ("sync_protocol_error", p.protocol_errors),
+        ("frame_too_large", get(&t.frames_too_large)),
+        ("bad_hello_or_frame", get(&t.refused_bad_frame)),
+        ("wrong_identity", get(&t.refused_wrong_identity)),
+        ("unknown_peer", get(&t.refused_unknown_peer)),
+        ("inbound_budget_wait", get(&t.inbound_budget_waits)),
+        ("outbound_budget_refused", get(&t.send_refused_bytes)),
+        ("rpc_refused", get(&t.rpcs_refused)),
+        ("rpc_budget_refused", get(&t.rpcs_refused_budget)),
+        ("worker_inbox_wait", get(&link.inbox_budget_waits)),
+        ("peer_event_rejected", get(&link.apply_rejected)),
+    ]
 }
 
 /// Pump the protocol until the transport's event channel closes or the
@@ -498,6 +526,9 @@ pub async fn drive(
                 .map(|(p, ph)| (p, ph.label()))
                 .collect();
             *s = Some((protocol.counters().clone(), phases));
+        }
+        if let Ok(mut g) = status.guards.try_lock() {
+            *g = guards(&protocol, &transport, &counters);
         }
         if let Ok(mut d) = status.detail.try_lock() {
             let phases = protocol.peer_phases();

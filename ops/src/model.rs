@@ -282,6 +282,10 @@ pub struct SyncTotals {
     pub malformed: u64,
     /// Batches resent after reconnections.
     pub batches_resent: u64,
+    /// Peers' input refused, or held back, by each of the node's limits
+    /// (limit, count).
+    #[serde(default)]
+    pub guards: Vec<(String, u64)>,
 }
 
 /// What the node knows beyond its engines: identity, readiness, cluster,

@@ -260,5 +260,8 @@ fn cluster(f: &mut Families, snap: &NodeSnapshot) {
         f.counter(&SYNC_GAPS, &[], s.gaps);
         f.counter(&SYNC_MALFORMED, &[], s.malformed);
         f.counter(&SYNC_RESENT, &[], s.batches_resent);
+        for (limit, v) in &s.guards {
+            f.counter(&CLUSTER_GUARDS, &[limit.as_str()], *v);
+        }
     }
 }

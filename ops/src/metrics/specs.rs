@@ -81,6 +81,7 @@ specs! {
     BULK_LAST = "rampart_sync_bulk_last_duration_seconds", Gauge, [], "Duration of the last completed incoming bulk sync.";
     SYNC_GAPS = "rampart_sync_gaps_total", Counter, [], "Gaps in a peer's batch numbers that forced a bulk resync.";
     SYNC_MALFORMED = "rampart_sync_malformed_frames_total", Counter, [], "Sync frames refused as malformed.";
+    CLUSTER_GUARDS = "rampart_cluster_guard_total", Counter, ["limit"], "Peers' input refused, or held back, by each of the node's limits (identity, frame size, byte budgets, protocol).";
     SYNC_RESENT = "rampart_sync_batches_resent_total", Counter, [], "Event batches resent after a reconnection.";
     RAFT_TERM = "rampart_raft_term", Gauge, [], "Raft current term.";
     RAFT_LEADER = "rampart_raft_leader", Gauge, [], "Node id of the Raft leader (absent when none is known).";
