@@ -64,6 +64,11 @@ pub enum OpsCommand {
     Configure {
         #[command(flatten)]
         target: Target,
+        /// Sign the configuration with this operator key (`rampart cluster
+        /// policy-key`) for the version after the running one, as nodes
+        /// with `[cluster] policy_signer` require.
+        #[arg(long)]
+        sign_key: Option<PathBuf>,
         /// The configuration file.
         file: PathBuf,
     },
@@ -427,10 +432,18 @@ pub fn run(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<Exit
             let r = api.clear_conns(&w.filter).map_err(refused)?;
             print(target.json, &r, clear_conn::render_clear);
         }
-        OpsCommand::Configure { target, file } => {
-            let text = std::fs::read_to_string(&file)
+        OpsCommand::Configure {
+            target,
+            sign_key,
+            file,
+        } => {
+            let mut text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let api = client(&target, true)?;
+            if let Some(key) = sign_key {
+                let next = api.running_config().map_err(refused)?.version + 1;
+                text = crate::policy_sig::sign(&text, next, &key)?;
+            }
             match api.configure(&text) {
                 Ok(r) => print(target.json, &r, |r| {
                     let mut out = String::new();

@@ -124,6 +124,13 @@ pub struct Cluster {
     /// cluster says so; the others are added with `rampart cluster join`.
     #[serde(default)]
     pub bootstrap: bool,
+    /// The operator's policy-signing public key (`rampart cluster
+    /// policy-key`); relative paths are relative to this file. When set, the
+    /// node runs only committed policies signed by it for their version, so
+    /// a member's stolen key cannot rewrite the policy (SECURITY.md). Every
+    /// node of the cluster must name the same key.
+    #[serde(default)]
+    pub policy_signer: Option<PathBuf>,
 }
 
 fn default_hold_ms() -> u64 {
@@ -187,6 +194,13 @@ impl NodeConfig {
             .as_ref()
             .and_then(|o| o.read_token_file.as_ref())
             .map(|p| base.join(p))
+    }
+
+    /// Where the operator's policy-signing public key is, if one is set.
+    pub fn policy_signer_path(&self, config_path: &Path) -> Option<PathBuf> {
+        let base = config_path.parent().unwrap_or(Path::new("."));
+        let c = self.cluster.as_ref()?;
+        c.policy_signer.as_ref().map(|p| base.join(p))
     }
 
     /// The cluster TLS files: explicit paths relative to the configuration

@@ -14,6 +14,7 @@ mod control;
 pub mod demo;
 pub mod lab;
 mod policy_raft;
+pub mod policy_sig;
 pub mod run;
 pub mod summary;
 pub mod token_file;

@@ -139,6 +139,14 @@ enum ClusterCommand {
         #[arg(long)]
         address: Option<String>,
     },
+    /// Create the operator's policy-signing key pair in DIR
+    /// (`policy-signer.key`, owner-only: keep it off the nodes; and
+    /// `policy-signer.pub`, for every node's `[cluster] policy_signer`).
+    PolicyKey {
+        /// Where to write the key pair.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Remove node ID from the cluster: it stops receiving state and policy.
     Remove {
         #[command(flatten)]
@@ -161,6 +169,19 @@ enum ConfigCommand {
     /// key and reason (exit status 1), or a summary (exit status 0).
     CheckNode {
         /// The node configuration file (TOML).
+        file: PathBuf,
+    },
+    /// Sign a configuration with the operator's key for the version it will
+    /// be committed as (1 for a bootstrap policy file); print the signed
+    /// text (`rampart configure --sign-key` signs for the next version).
+    Sign {
+        /// The private key (`rampart cluster policy-key`).
+        #[arg(long)]
+        key: PathBuf,
+        /// The policy version the signature is for.
+        #[arg(long)]
+        version: u64,
+        /// The configuration file (ASA commands).
         file: PathBuf,
     },
 }
@@ -234,6 +255,27 @@ fn dispatch(
         Command::Cluster {
             command: ClusterCommand::Remove { target, id },
         } => cli::membership(&target, &MemberChange::Remove { id }),
+        Command::Cluster {
+            command: ClusterCommand::PolicyKey { out },
+        } => {
+            let (key, public) = rampart_node::policy_sig::generate(&out)?;
+            println!(
+                "policy signing key: {} (keep it off the nodes)
+public key: {} (set \
+                 [cluster] policy_signer to it on every node)",
+                key.display(),
+                public.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Config {
+            command: ConfigCommand::Sign { key, version, file },
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            print!("{}", rampart_node::policy_sig::sign(&text, version, &key)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Cluster {
             command: ClusterCommand::Init { dir },
         } => match rampart_cluster::pki::init_ca(&dir) {

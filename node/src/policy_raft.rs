@@ -32,6 +32,7 @@ use rampart_ops::model::{ConfigProblem, MemberChange, MemberResult, RaftStatus};
 
 use crate::config::Peer;
 use crate::control::Workers;
+use crate::policy_sig::Signer;
 
 /// How long a blocking caller (the admin API) waits for Raft beyond the
 /// write's own deadline, before it answers that the cluster did not.
@@ -45,8 +46,11 @@ pub struct RaftSide {
     raft: PolicyRaft,
     runtime: tokio::runtime::Handle,
     write_timeout: Duration,
-    /// Committed policies that did not compile here (kept the running one).
+    /// Committed policies that did not compile here, or (with a signer)
+    /// were not signed for their version (kept the running one).
     apply_failed: Arc<AtomicU64>,
+    /// The operator's policy-signing key, if policies must be signed.
+    signer: Option<Signer>,
 }
 
 impl std::fmt::Debug for RaftSide {
@@ -72,6 +76,8 @@ pub struct RaftStart<'a> {
     pub policy: Option<&'a str>,
     /// The node's interfaces, to compile with.
     pub interfaces: Vec<InterfaceConfig>,
+    /// The operator's policy-signing key, if policies must be signed.
+    pub signer: Option<Signer>,
 }
 
 /// Parse and compile `text` for `interfaces`; the problems as text.
@@ -105,7 +111,24 @@ impl RaftSide {
         s: RaftStart<'_>,
     ) -> anyhow::Result<RaftSide> {
         let interfaces = s.interfaces.clone();
-        let validator: Validator = Arc::new(move |text: &str| validate(text, &interfaces));
+        let signer = s.signer.clone();
+        // With a signer, a write is refused before it is proposed unless the
+        // operator signed it (for the version it names; the version it is
+        // committed as is checked when it is applied).
+        let validator: Validator = Arc::new(move |text: &str| {
+            if let Some(k) = &signer {
+                k.verify(text, None)?;
+            }
+            validate(text, &interfaces)
+        });
+        if let (Some(k), true, Some(text)) = (&s.signer, s.bootstrap, s.policy) {
+            k.verify(text, Some(1)).map_err(|e| {
+                anyhow::anyhow!(
+                    "the bootstrap policy must be signed for version 1 (rampart config sign \
+                     --version 1): {e}"
+                )
+            })?;
+        }
         let settings = RaftSettings::default();
         let write_timeout = settings.write_timeout;
         let raft = runtime
@@ -133,6 +156,7 @@ impl RaftSide {
             runtime: runtime.handle().clone(),
             write_timeout,
             apply_failed: Arc::new(AtomicU64::new(0)),
+            signer: s.signer.clone(),
         })
     }
 
@@ -213,6 +237,8 @@ impl RaftSide {
             applied_index: s.applied_index.unwrap_or(0),
             voters: s.voters.iter().map(|v| *v as u16).collect(),
             learners: s.learners.iter().map(|v| *v as u16).collect(),
+            rpcs_refused: s.rpcs_refused,
+            policies_refused: self.apply_failed(),
         }
     }
 
@@ -221,6 +247,7 @@ impl RaftSide {
     pub fn follow(&self, admin: Arc<Admin<Workers>>) {
         let mut rx = self.raft.subscribe();
         let failed = self.apply_failed.clone();
+        let signer = self.signer.clone();
         self.runtime.spawn(async move {
             loop {
                 let p = rx.borrow_and_update().clone();
@@ -229,8 +256,20 @@ impl RaftSide {
                 if p.version > 0 {
                     let admin = admin.clone();
                     let text = p.text.clone();
+                    // Every node checks the same key, so a policy committed
+                    // by a member without the operator's signature (its key
+                    // stolen) is refused everywhere alike.
+                    let signed = signer
+                        .as_ref()
+                        .map_or(Ok(p.version), |k| k.verify(&text, Some(p.version)));
                     let r = tokio::task::spawn_blocking(move || {
-                        admin.apply_committed(p.version, &text)
+                        signed
+                            .map_err(|e| {
+                                OpsError::Unavailable(format!(
+                                    "not signed by the operator's key: {e}"
+                                ))
+                            })
+                            .and_then(|_| admin.apply_committed(p.version, &text))
                     })
                     .await;
                     match r {

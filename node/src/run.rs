@@ -202,6 +202,10 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
                     bootstrap: c.bootstrap,
                     policy: policy_text.as_deref(),
                     interfaces: engine_cfg.interfaces.clone(),
+                    signer: cfg
+                        .policy_signer_path(config_path)
+                        .map(|p| crate::policy_sig::Signer::load(&p))
+                        .transpose()?,
                 },
             )?)
         }

@@ -300,3 +300,153 @@ fn policy_is_replicated_across_three_node_processes() {
     drop(third);
     drop(lab);
 }
+
+/// With `[cluster] policy_signer`, a node runs only policies the operator
+/// signed for their version. Node A plays a member whose key was stolen
+/// (its file names no signer, so it takes and commits anything); node B
+/// names the operator's key. A signed write reaches both; an unsigned one
+/// that A commits is refused by B, which keeps the signed policy; an
+/// unsigned write through B is refused before it is proposed.
+#[test]
+fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let lab = AsymLab::new(&format!("rp-sg{}", std::process::id())).unwrap();
+    let dir = std::env::temp_dir().join(format!("rampart-signlab-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    rampart_cluster::pki::init_ca(&dir).expect("ca");
+    let names = [lab.node_a.name().to_string(), lab.node_b.name().to_string()];
+    // The operator's key, and the bootstrap policy signed for version 1.
+    let o = rampart(
+        &names[0],
+        &[
+            "cluster",
+            "policy-key",
+            "--out",
+            dir.join("op").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let key = dir.join("op/policy-signer.key");
+    std::fs::write(dir.join("v1.cfg"), V1).unwrap();
+    let o = rampart(
+        &names[0],
+        &[
+            "config",
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--version",
+            "1",
+            dir.join("v1.cfg").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(dir.join("policy.cfg"), &o.stdout).unwrap();
+    std::fs::write(dir.join("a.cfg"), V2).unwrap();
+    std::fs::write(dir.join("b.cfg"), V3).unwrap();
+    let nodes = &NODES[..2];
+    let files: Vec<PathBuf> = nodes
+        .iter()
+        .map(|me| {
+            let extra = if me.id == 1 {
+                "bootstrap = true"
+            } else {
+                "policy_signer = \"op/policy-signer.pub\""
+            };
+            write_config(&dir, me, nodes, extra).expect("node config")
+        })
+        .collect();
+    let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
+    let nss = [&lab.node_a, &lab.node_b];
+    let start = |i: usize| -> NodeProc {
+        let mut p = NodeProc::start(nss[i], exe, &files[i], nodes[i].name).expect("start");
+        p.wait_ready(Duration::from_secs(20))
+            .unwrap_or_else(|e| panic!("{e}"));
+        p
+    };
+    let c = Cluster {
+        dir: dir.clone(),
+        files: files.clone(),
+        procs: (0..2).map(|i| Some(start(i))).collect(),
+    };
+    let f = |i: usize| c.files[i].to_str().unwrap().to_string();
+    assert!(eventually(Duration::from_secs(10), || running(
+        &names[0],
+        &c.files[0]
+    )
+    .is_some_and(|(v, _)| v == 1)));
+    let o = rampart(
+        &names[0],
+        &["cluster", "join", "--id", "2", "--config", &f(0)],
+    );
+    assert!(o.status.success(), "join: {}", text(&o));
+    assert!(
+        eventually(Duration::from_secs(10), || running(&names[1], &c.files[1])
+            .is_some_and(|(v, _)| v == 1)),
+        "B runs the signed version 1"
+    );
+
+    // The operator's signed write (through B) reaches both.
+    let o = rampart(
+        &names[1],
+        &[
+            "configure",
+            "--config",
+            &f(1),
+            "--sign-key",
+            key.to_str().unwrap(),
+            dir.join("a.cfg").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    for i in 0..2 {
+        assert!(
+            eventually(Duration::from_secs(10), || running(&names[i], &c.files[i])
+                .is_some_and(|(v, t)| v == 2 && t.contains("eq 5002"))),
+            "node {} runs signed version 2",
+            i + 1
+        );
+    }
+    // Unsigned through B: refused before anything is proposed.
+    let o = rampart(
+        &names[1],
+        &[
+            "configure",
+            "--config",
+            &f(1),
+            dir.join("b.cfg").to_str().unwrap(),
+        ],
+    );
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("not signed"), "{}", text(&o));
+    // Unsigned through A, the member whose key was stolen: A commits it
+    // (version 3) and runs it itself; B refuses it and keeps version 2.
+    let o = rampart(
+        &names[0],
+        &[
+            "configure",
+            "--config",
+            &f(0),
+            dir.join("b.cfg").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "A commits what it is given: {}",
+        text(&o)
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || running(&names[0], &c.files[0])
+            .is_some_and(|(v, _)| v == 3)),
+        "A runs version 3"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    let (v, t) = running(&names[1], &c.files[1]).expect("B answers");
+    assert_eq!(v, 2, "B keeps the signed policy: {t}");
+    assert!(t.contains("eq 5002") && !t.contains("eq 5003"), "{t}");
+    drop(c);
+}

@@ -166,6 +166,8 @@ pub fn cluster_status() -> NodeStatus {
             applied_index: 17,
             voters: vec![1, 2, 3],
             learners: vec![],
+            rpcs_refused: 0,
+            policies_refused: 0,
         }),
         policy_version: 0,
     }

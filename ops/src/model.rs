@@ -204,6 +204,14 @@ pub struct RaftStatus {
     pub voters: Vec<u16>,
     /// Learners' node ids.
     pub learners: Vec<u16>,
+    /// Raft calls from members refused (undecodable, a wrong sender, a
+    /// snapshot chunk past its limit).
+    #[serde(default)]
+    pub rpcs_refused: u64,
+    /// Committed policies this node did not run: they did not compile
+    /// here, or lacked the operator's signature for their version.
+    #[serde(default)]
+    pub policies_refused: u64,
 }
 
 /// A peer as `show cluster` shows it.

@@ -49,6 +49,8 @@ pub fn fill(f: &mut Families, snap: &NodeSnapshot) {
         );
         f.gauge(&RAFT_COMMIT, &[], r.commit_index as f64);
         f.gauge(&RAFT_APPLIED, &[], r.applied_index as f64);
+        f.counter(&CLUSTER_GUARDS, &["raft_rpc_refused"], r.rpcs_refused);
+        f.counter(&CLUSTER_GUARDS, &["policy_refused"], r.policies_refused);
     }
 }
 
