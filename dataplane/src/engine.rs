@@ -804,54 +804,61 @@ impl Engine {
         let (key, src_is_lo) = (pkt.key, pkt.src_is_lo);
         let hash = self.table.hash(&key);
         if let Some(id) = self.lookup(hash, &key, pkt.now) {
-            let entry = self.table.get_mut(id);
-            let dir = entry.direction(src_is_lo);
-            if entry.ingress[dir.index()] != pkt.ingress {
-                return Err(DropReason::InterfaceMismatch);
-            }
-            let (class, client, offset) = (entry.class, entry.initiator().addr, entry.seq_offset);
-            let track = match &mut entry.proto {
-                ProtoState::Tcp(track) => track,
-                ProtoState::TcpBypass => {
+            let lenient_ok = self.lenient_passes || !self.sync.as_ref().is_some_and(|s| s.active());
+            let bypass_teardown = self.config.bypass_rst_teardown;
+            // The entry is changed within this block; its kind (for the
+            // per-state counts) is settled when the block ends.
+            let (dir, class, client, tracked, changed) = {
+                let mut entry = self.table.get_mut(id);
+                let dir = entry.direction(src_is_lo);
+                if entry.ingress[dir.index()] != pkt.ingress {
+                    return Err(DropReason::InterfaceMismatch);
+                }
+                let (class, client, offset) =
+                    (entry.class, entry.initiator().addr, entry.seq_offset);
+                if entry.proto == ProtoState::TcpBypass {
                     // tcp-state-bypass: no state machine, window or normalizer.
-                    account(entry, dir, pkt, true);
-                    if self.config.bypass_rst_teardown && seg.flags.has(TcpFlags::RST) {
+                    account(&mut entry, dir, pkt, true);
+                    let reset = bypass_teardown && seg.flags.has(TcpFlags::RST);
+                    if reset {
                         entry.flags |= conn_flags::reset_by(dir);
+                    }
+                    drop(entry);
+                    if reset {
                         self.remove(id, RemoveReason::Reset);
                     }
                     return Ok(None);
                 }
-                _ => unreachable!("the flow key includes the protocol"),
+                let ProtoState::Tcp(track) = &mut entry.proto else {
+                    unreachable!("the flow key includes the protocol")
+                };
+                // ASA normalizer default `synack-data drop`: a SYN-ACK carrying
+                // data is a known evasion, and no stack sends one.
+                if seg.payload_len > 0 && TcpEvent::classify(seg.flags) == Some(TcpEvent::SynAck) {
+                    return Err(DropReason::TcpSynAckData);
+                }
+                // With randomization the responder acknowledges the shifted
+                // sequence space; the tracker works in the initiator's own.
+                let mut seen = *seg;
+                if offset != 0 && dir == Direction::Reply {
+                    seen.ack = seen.ack - offset;
+                    seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);
+                }
+                let before = *track;
+                let tracked = track.track(dir, &seen)?;
+                // A segment the tracker lets by without checks or a change of
+                // state (a SYN or SYN-ACK inside a live connection, one more
+                // than a window behind, a challenge ACK) proves nothing about
+                // an entry that may lag behind its connection: a peer may have
+                // seen the old connection's close, or a new one's SYN, on a
+                // reused tuple. In a cluster it waits for the peer's state
+                // (docs/sync.md §4); at the hold deadline the sync layer sets
+                // `lenient_passes` and it passes as it would standalone.
+                if matches!(tracked, Tracked::Ignored | Tracked::Stale) && !lenient_ok {
+                    return Err(DropReason::LenientWait);
+                }
+                (dir, class, client, tracked, *track != before)
             };
-            // ASA normalizer default `synack-data drop`: a SYN-ACK carrying
-            // data is a known evasion, and no stack sends one.
-            if seg.payload_len > 0 && TcpEvent::classify(seg.flags) == Some(TcpEvent::SynAck) {
-                return Err(DropReason::TcpSynAckData);
-            }
-            // With randomization the responder acknowledges the shifted
-            // sequence space; the tracker works in the initiator's own.
-            let mut seen = *seg;
-            if offset != 0 && dir == Direction::Reply {
-                seen.ack = seen.ack - offset;
-                seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);
-            }
-            let before = *track;
-            let tracked = track.track(dir, &seen)?;
-            // A segment the tracker lets by without checks or a change of
-            // state (a SYN or SYN-ACK inside a live connection, one more
-            // than a window behind, a challenge ACK) proves nothing about
-            // an entry that may lag behind its connection: a peer may have
-            // seen the old connection's close, or a new one's SYN, on a
-            // reused tuple. In a cluster it waits for the peer's state
-            // (docs/sync.md §4); at the hold deadline the sync layer sets
-            // `lenient_passes` and it passes as it would standalone.
-            if matches!(tracked, Tracked::Ignored | Tracked::Stale)
-                && !self.lenient_passes
-                && self.sync.as_ref().is_some_and(|s| s.active())
-            {
-                return Err(DropReason::LenientWait);
-            }
-            let changed = *track != before;
             match tracked {
                 Tracked::Reopen => {
                     self.reopened_after = Some(self.table.get(id).created);
@@ -889,7 +896,7 @@ impl Engine {
                         }
                         Tracked::Reopen => unreachable!("matched above"),
                     };
-                    account(self.table.get_mut(id), dir, pkt, refresh);
+                    account(&mut self.table.get_mut(id), dir, pkt, refresh);
                     self.normalize_and_shift(id, dir, seg, frame, view);
                     if refresh || changed {
                         self.sync_touch(id, changed, pkt.now);
@@ -915,7 +922,7 @@ impl Engine {
                 let id = self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track), class)?;
                 bump(&mut self.counters.tcp_transitions[0][track.state as usize]);
                 if options.random_sequence_number {
-                    let entry = self.table.get_mut(id);
+                    let mut entry = self.table.get_mut(id);
                     entry.seq_offset = seq_offset(self.config.seq_secret, &key, entry.id);
                     bump(&mut self.counters.normalizer.seq_randomized_conns);
                 }
@@ -968,7 +975,7 @@ impl Engine {
         n.options_cleared = n.options_cleared.saturating_add(u64::from(cleared));
         // ttl-evasion-protection (default on): the TTL of a direction may
         // fall, never rise.
-        let entry = self.table.get_mut(id);
+        let mut entry = self.table.get_mut(id);
         if let Some(ttl) = normalize::ttl(frame, view) {
             let min = &mut entry.min_ttl[dir.index()];
             if ttl < *min {
@@ -996,7 +1003,7 @@ impl Engine {
         let (key, src_is_lo) = (pkt.key, pkt.src_is_lo);
         let hash = self.table.hash(&key);
         if let Some(id) = self.lookup(hash, &key, pkt.now) {
-            let entry = self.table.get_mut(id);
+            let mut entry = self.table.get_mut(id);
             let dir = entry.direction(src_is_lo);
             if entry.ingress[dir.index()] != pkt.ingress {
                 return Err(DropReason::InterfaceMismatch);
@@ -1009,7 +1016,8 @@ impl Engine {
             if dir == Direction::Reply {
                 entry.flags |= conn_flags::REPLIED;
             }
-            account(entry, dir, pkt, true);
+            account(&mut entry, dir, pkt, true);
+            drop(entry);
             self.sync_touch(id, changed, pkt.now);
             return Ok(None);
         }

@@ -18,7 +18,7 @@ use crate::model::{
     RunningConfig, ServicePolicy,
 };
 use crate::pool::{EnginePool, PoolError};
-use crate::show_conn::{ConnFilter, SHOW_CONN_MAX_ROWS, collect_rows};
+use crate::show_conn::{ConnFilter, SHOW_CONN_MAX_ROWS, collect_rows_in};
 use crate::snapshot::{NodeSnapshot, WorkerSnapshot};
 
 /// How long an operation waits for the workers.
@@ -58,6 +58,38 @@ pub struct Admin<P: EnginePool> {
     membership: Option<MembershipOps>,
     peer_clear: Option<PeerClear>,
     timeout: Duration,
+    /// Table walks allowed now (`show conn`, `clear conn`).
+    walks: Mutex<WalkBudget>,
+}
+
+/// Table slots a worker scans per job of a `show conn`: the job runs
+/// between two packet batches, so this bounds the pause it causes
+/// (a table of a million entries takes sixteen jobs, not one long one).
+pub const WALK_SLICE_SLOTS: usize = 65_536;
+
+/// Table walks a node serves per second on average, and at once.
+const WALKS_PER_SECOND: f64 = 10.0;
+const WALK_BURST: f64 = 20.0;
+
+/// A token bucket of table walks.
+#[derive(Debug)]
+struct WalkBudget {
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl WalkBudget {
+    fn take(&mut self, now: std::time::Instant) -> bool {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * WALKS_PER_SECOND;
+        self.tokens = (self.tokens + refill).min(WALK_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 impl<P: EnginePool> std::fmt::Debug for Admin<P> {
@@ -89,6 +121,26 @@ impl<P: EnginePool> Admin<P> {
             membership: None,
             peer_clear: None,
             timeout: WORKER_TIMEOUT,
+            walks: Mutex::new(WalkBudget {
+                tokens: WALK_BURST,
+                at: std::time::Instant::now(),
+            }),
+        }
+    }
+
+    /// Take one table walk from the budget, or refuse.
+    fn walk_allowed(&self) -> Result<(), OpsError> {
+        let ok = self
+            .walks
+            .lock()
+            .map(|mut b| b.take(std::time::Instant::now()))
+            .unwrap_or(false);
+        if ok {
+            Ok(())
+        } else {
+            Err(OpsError::RateLimited(format!(
+                "at most {WALKS_PER_SECOND} per second (bursts of {WALK_BURST}); try again shortly"
+            )))
         }
     }
 
@@ -106,6 +158,7 @@ impl<P: EnginePool> Admin<P> {
 
     /// This node's part of `clear conn` (what a peer asks of it).
     pub fn clear_local(&self, filter: &ConnFilter) -> Result<u64, OpsError> {
+        self.walk_allowed()?;
         let f = *filter;
         let n = self.each(move |w| w.engine.clear_conns(|e| f.matches(e)) as u64)?;
         Ok(n.into_iter().sum())
@@ -325,32 +378,44 @@ impl<P: EnginePool> Backend for Admin<P> {
 
     fn conns(&self, q: &ConnQuery) -> Result<ConnList, OpsError> {
         let (filter, count_only) = (q.filter, q.count_only);
+        // Counts are counters; rows need a walk, taken in slices.
         let parts = self.each(move |w| {
             let t = w.engine.table();
-            let counts = (t.len() as u64, t.high_water() as u64);
-            let rows = if count_only {
-                (Vec::new(), 0)
-            } else {
-                collect_rows(w.engine, w.now, &filter, w.worker, SHOW_CONN_MAX_ROWS)
-            };
-            (counts, rows)
+            (t.len() as u64, t.high_water() as u64, t.slot_count())
         })?;
         let mut list = ConnList {
-            in_use: 0,
-            most_used: 0,
+            in_use: parts.iter().map(|p| p.0).sum(),
+            most_used: parts.iter().map(|p| p.1).sum(),
             conns: Vec::new(),
             truncated: 0,
         };
-        for ((in_use, most), (rows, left_out)) in parts {
-            list.in_use += in_use;
-            list.most_used += most;
-            list.conns.extend(rows);
-            list.truncated += left_out;
+        if count_only {
+            return Ok(list);
         }
-        list.conns.sort_by_key(|r| (r.created_ns, r.worker, r.id));
-        if list.conns.len() > SHOW_CONN_MAX_ROWS {
-            list.truncated += (list.conns.len() - SHOW_CONN_MAX_ROWS) as u64;
-            list.conns.truncate(SHOW_CONN_MAX_ROWS);
+        self.walk_allowed()?;
+        let slots = parts.iter().map(|p| p.2).max().unwrap_or(0);
+        for start in (0..slots).step_by(WALK_SLICE_SLOTS) {
+            let range = start..start + WALK_SLICE_SLOTS;
+            let rows = self.each(move |w| {
+                collect_rows_in(
+                    w.engine,
+                    w.now,
+                    &filter,
+                    w.worker,
+                    SHOW_CONN_MAX_ROWS,
+                    range.clone(),
+                )
+            })?;
+            for (rows, left_out) in rows {
+                list.conns.extend(rows);
+                list.truncated += left_out;
+            }
+            // Keep the oldest rows only, slice by slice.
+            list.conns.sort_by_key(|r| (r.created_ns, r.worker, r.id));
+            if list.conns.len() > SHOW_CONN_MAX_ROWS {
+                list.truncated += (list.conns.len() - SHOW_CONN_MAX_ROWS) as u64;
+                list.conns.truncate(SHOW_CONN_MAX_ROWS);
+            }
         }
         Ok(list)
     }

@@ -27,6 +27,10 @@ pub enum OpsError {
     /// the running policy.
     #[error("{0}")]
     Cluster(String),
+    /// Too many table walks (`show conn`, `clear conn`) in a short time:
+    /// each one costs the packet workers, so they are rate-limited.
+    #[error("too many connection-table walks: {0}")]
+    RateLimited(String),
 }
 
 /// A `show conn` request.

@@ -69,10 +69,23 @@ pub fn collect_rows(
     worker: usize,
     limit: usize,
 ) -> (Vec<model::ConnRow>, u64) {
+    collect_rows_in(engine, now, filter, worker, limit, 0..usize::MAX)
+}
+
+/// [`collect_rows`] over the table slots in `slots` only, so a long walk
+/// can be taken in slices between packet batches.
+pub fn collect_rows_in(
+    engine: &Engine,
+    now: Instant,
+    filter: &ConnFilter,
+    worker: usize,
+    limit: usize,
+    slots: std::ops::Range<usize>,
+) -> (Vec<model::ConnRow>, u64) {
     let table = engine.table();
-    let mut entries: Vec<&Entry> = table
-        .iter()
-        .map(|(_, e)| e)
+    let end = slots.end.min(table.slot_count());
+    let mut entries: Vec<&Entry> = (slots.start.min(end)..end)
+        .filter_map(|i| table.try_get(rampart_dataplane::conntrack::FlowId(i as u32)))
         .filter(|e| !engine.is_expired(e, now) && filter.matches(e))
         .collect();
     entries.sort_by_key(|e| (e.created, e.id));

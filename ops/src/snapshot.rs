@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use rampart_dataplane::conntrack::entry::conn_flags;
-use rampart_dataplane::conntrack::{ProtoState, TcpState};
+use rampart_dataplane::conntrack::TcpState;
 use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::counters::Counters;
 use rampart_dataplane::engine::sync::SyncCounters;
@@ -90,8 +89,8 @@ pub struct WorkerSnapshot {
     pub high_water: u64,
     /// Table capacity.
     pub capacity: u64,
-    /// Live entries by kind (expired entries the sweep has not reached
-    /// yet are left out).
+    /// Entries by kind, as the table holds them (an entry past its
+    /// timeout counts until the sweep removes it).
     pub entries: BTreeMap<EntryKind, u64>,
     /// Class slots.
     pub slots: Vec<SlotSnapshot>,
@@ -118,45 +117,35 @@ fn tcp_state_label(s: TcpState) -> &'static str {
     }
 }
 
+/// The labels of an entry kind (`rampart_dataplane::conntrack::table::kind_of`).
+fn kind_label(i: usize) -> EntryKind {
+    let (protocol, state, mode) = match i {
+        0..=9 => ("tcp", tcp_state_label(TcpState::ALL[i]), "inspected"),
+        10 => ("tcp", "none", "bypass"),
+        11 => ("udp", "replied", "inspected"),
+        12 => ("udp", "unreplied", "inspected"),
+        13 => ("icmp", "replied", "inspected"),
+        _ => ("icmp", "unreplied", "inspected"),
+    };
+    EntryKind {
+        protocol,
+        state,
+        mode,
+    }
+}
+
 impl WorkerSnapshot {
-    /// Take the snapshot. Walks the connection table once (the entry
-    /// breakdown), so it costs time proportional to the table: call it at
-    /// scrape time, not per packet.
+    /// Take the snapshot: counters only, never a walk of the connection
+    /// table (the engine keeps its entries by kind as they come, change
+    /// and go), so a scrape costs a worker the same pause whatever its
+    /// table holds.
     pub fn take(w: &WorkerView<'_>) -> Self {
         let engine = &*w.engine;
         let mut entries = BTreeMap::new();
-        for (_, e) in engine.table().iter() {
-            if engine.is_expired(e, w.now) {
-                continue;
+        for (i, &n) in engine.table().kind_counts().iter().enumerate() {
+            if n > 0 {
+                entries.insert(kind_label(i), n);
             }
-            let replied = if e.flags & conn_flags::REPLIED != 0 {
-                "replied"
-            } else {
-                "unreplied"
-            };
-            let kind = match &e.proto {
-                ProtoState::Tcp(t) => EntryKind {
-                    protocol: "tcp",
-                    state: tcp_state_label(t.state),
-                    mode: "inspected",
-                },
-                ProtoState::TcpBypass => EntryKind {
-                    protocol: "tcp",
-                    state: "none",
-                    mode: "bypass",
-                },
-                ProtoState::Udp => EntryKind {
-                    protocol: "udp",
-                    state: replied,
-                    mode: "inspected",
-                },
-                ProtoState::IcmpEcho => EntryKind {
-                    protocol: "icmp",
-                    state: replied,
-                    mode: "inspected",
-                },
-            };
-            *entries.entry(kind).or_insert(0u64) += 1;
         }
         let slots = engine
             .classes()
@@ -201,4 +190,54 @@ pub struct NodeSnapshot {
     pub status: NodeStatus,
     /// The workers did not answer in time.
     pub workers_unavailable: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_dataplane::conntrack::NodeId;
+    use rampart_dataplane::packet::PacketMeta;
+    use rampart_dataplane::trace::{Side, TcpModel, udp_frame, v4_pair};
+    use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant};
+
+    /// A scrape reads counters: it does not walk the connection table (it
+    /// once walked every worker's table on the packet thread, 1M entries
+    /// per scrape), and what it reports equals a walk.
+    #[test]
+    fn a_snapshot_reads_counters_and_never_walks_the_table() {
+        let mut engine =
+            Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4])).expect("engine");
+        let now = Instant::from_secs(100);
+        for port in 0..20_000u16 {
+            let (c, s) = v4_pair(10_000 + port % 40_000, 53);
+            let mut f = udp_frame(&c, &s, b"q");
+            engine.process(&mut f, PacketMeta::default(), IfaceId(0), now);
+        }
+        for port in 0..100u16 {
+            let (c, s) = v4_pair(50_000 + port, 80);
+            let mut m = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+            let syn = m.syn();
+            let mut f = m.frame(&syn);
+            engine.process(&mut f, PacketMeta::default(), m.iface(Side::Client), now);
+        }
+        let walks = engine.table().walks();
+        let snap = WorkerSnapshot::take(&WorkerView {
+            engine: &mut engine,
+            io: None,
+            now,
+            worker: 0,
+        });
+        assert_eq!(engine.table().walks(), walks, "the scrape walked the table");
+        let kind = |protocol, state| EntryKind {
+            protocol,
+            state,
+            mode: "inspected",
+        };
+        assert_eq!(snap.entries.get(&kind("udp", "unreplied")), Some(&20_000));
+        assert_eq!(snap.entries.get(&kind("tcp", "syn_sent")), Some(&100));
+        assert_eq!(
+            snap.entries.values().sum::<u64>(),
+            engine.table().len() as u64
+        );
+    }
 }

@@ -300,3 +300,31 @@ fn metrics_expose_the_fixture_state() {
     assert!(!t.contains("rampart_raft_"), "{t}");
     assert!(!t.contains("rampart_sync_peer"), "{t}");
 }
+
+/// `show conn` walks the connection table, on the packet workers: walks are
+/// rate-limited (429 beyond a burst of 20, about 10 a second), taken in
+/// slices of the table between packet batches, and `show conn count` reads
+/// counters, never the table.
+#[test]
+fn table_walks_are_rate_limited_and_counts_never_walk() {
+    let (srv, _backend) = start(fixture::standalone_status());
+    let c = Client::new(srv.admin_addr.unwrap(), None);
+    // Counts are free: far more than the burst, none refused.
+    for _ in 0..100 {
+        assert_eq!(c.conns(&ConnFilter::default(), true).unwrap().in_use, 4);
+    }
+    let mut refused = 0;
+    for _ in 0..40 {
+        match c.conns(&ConnFilter::default(), false) {
+            Ok(l) => assert_eq!(l.conns.len(), 4),
+            Err(e) => {
+                assert_eq!(refused_status(e), 429);
+                refused += 1;
+            }
+        }
+    }
+    assert!((10..=20).contains(&refused), "{refused} of 40 refused");
+    // The budget refills.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(c.conns(&ConnFilter::default(), false).is_ok());
+}

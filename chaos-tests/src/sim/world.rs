@@ -1285,6 +1285,21 @@ impl World {
                 ));
             }
         }
+        // The per-kind entry counts the metrics read are kept as entries
+        // come, change and go: they must equal a walk of the table.
+        for (i, node) in self.nodes.iter().enumerate() {
+            let table = node.engine.table();
+            let mut walked = [0u64; rampart_dataplane::conntrack::table::KIND_COUNT];
+            for (_, e) in table.iter() {
+                walked[rampart_dataplane::conntrack::table::kind_of(e)] += 1;
+            }
+            if &walked != table.kind_counts() {
+                self.violations.push(format!(
+                    "n{i} counts entries by kind as {:?}; its table holds {walked:?}",
+                    table.kind_counts()
+                ));
+            }
+        }
         for (i, node) in self.nodes.iter().enumerate() {
             if node.rejected > 0 {
                 self.violations.push(format!(

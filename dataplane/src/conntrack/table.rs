@@ -19,6 +19,56 @@ const CHUNK_ENTRIES: usize = 1024;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct FlowId(pub u32);
 
+/// Kinds of entry counted as entries come, change and go: TCP by state (the
+/// `TcpState` value, 0–9), bypass TCP (10), UDP replied or not (11, 12),
+/// ICMP echo replied or not (13, 14). Kept incrementally so that metrics
+/// read counters, never the table.
+pub const KIND_COUNT: usize = 15;
+
+/// The kind of an entry, an index below [`KIND_COUNT`].
+pub fn kind_of(e: &Entry) -> usize {
+    use super::ProtoState;
+    let unreplied = usize::from(e.flags & super::entry::conn_flags::REPLIED == 0);
+    match &e.proto {
+        ProtoState::Tcp(t) => t.state as usize,
+        ProtoState::TcpBypass => 10,
+        ProtoState::Udp => 11 + unreplied,
+        ProtoState::IcmpEcho => 13 + unreplied,
+    }
+}
+
+/// Mutable access to one entry; when it is dropped, the table's kind counts
+/// follow whatever the entry became.
+#[derive(Debug)]
+pub struct EntryMut<'a> {
+    entry: &'a mut Entry,
+    kinds: &'a mut [u64; KIND_COUNT],
+    before: usize,
+}
+
+impl std::ops::Deref for EntryMut<'_> {
+    type Target = Entry;
+    fn deref(&self) -> &Entry {
+        self.entry
+    }
+}
+
+impl std::ops::DerefMut for EntryMut<'_> {
+    fn deref_mut(&mut self) -> &mut Entry {
+        self.entry
+    }
+}
+
+impl Drop for EntryMut<'_> {
+    fn drop(&mut self) {
+        let after = kind_of(self.entry);
+        if after != self.before {
+            self.kinds[self.before] -= 1;
+            self.kinds[after] += 1;
+        }
+    }
+}
+
 /// The table refused an insert because it holds its configured maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TableFull;
@@ -34,6 +84,11 @@ pub struct ConnTable {
     max_entries: usize,
     hasher: ahash::RandomState,
     sweep_cursor: usize,
+    /// Live entries by [`kind_of`].
+    kinds: [u64; KIND_COUNT],
+    /// Walks of the whole table begun ([`iter`](Self::iter)), so a test can
+    /// tell that a reader (a metrics scrape) did not walk it.
+    walks: std::sync::atomic::AtomicU64,
 }
 
 impl ConnTable {
@@ -49,6 +104,8 @@ impl ConnTable {
             max_entries,
             hasher: ahash::RandomState::with_seeds(seed[0], seed[1], seed[2], seed[3]),
             sweep_cursor: 0,
+            kinds: [0; KIND_COUNT],
+            walks: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -145,11 +202,22 @@ impl ConnTable {
     ///
     /// # Panics
     /// If the slot is free.
-    pub fn get_mut(&mut self, id: FlowId) -> &mut Entry {
+    pub fn get_mut(&mut self, id: FlowId) -> EntryMut<'_> {
         let i = id.0 as usize;
-        self.chunks[i / CHUNK_ENTRIES][i % CHUNK_ENTRIES]
+        let entry = self.chunks[i / CHUNK_ENTRIES][i % CHUNK_ENTRIES]
             .as_mut()
-            .expect("FlowId used after remove")
+            .expect("FlowId used after remove");
+        EntryMut {
+            before: kind_of(entry),
+            entry,
+            kinds: &mut self.kinds,
+        }
+    }
+
+    /// Live entries by kind ([`kind_of`]), kept as entries come, change and
+    /// go: reading them costs nothing per entry.
+    pub fn kind_counts(&self) -> &[u64; KIND_COUNT] {
+        &self.kinds
     }
 
     /// Insert a new entry whose key is not yet in the table.
@@ -176,6 +244,7 @@ impl ConnTable {
             let e = chunks[j / CHUNK_ENTRIES][j % CHUNK_ENTRIES].as_ref();
             hasher.hash_one(e.expect("indexed slot is live").key)
         });
+        self.kinds[kind_of(&entry)] += 1;
         self.chunks[i as usize / CHUNK_ENTRIES][i as usize % CHUNK_ENTRIES] = Some(entry);
         self.len += 1;
         self.high_water = self.high_water.max(self.len);
@@ -200,11 +269,19 @@ impl ConnTable {
         }
         self.free.push(id.0);
         self.len -= 1;
+        self.kinds[kind_of(&entry)] -= 1;
         entry
+    }
+
+    /// Walks of the whole table begun so far.
+    pub fn walks(&self) -> u64 {
+        self.walks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// All live entries, in slot order.
     pub fn iter(&self) -> impl Iterator<Item = (FlowId, &Entry)> {
+        self.walks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
             chunk.iter().enumerate().filter_map(move |(o, e)| {
                 e.as_ref()

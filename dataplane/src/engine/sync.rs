@@ -592,7 +592,7 @@ impl Engine {
                     }
                     let (class, client) = (entry.class, entry.initiator().addr);
                     let was_embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
-                    let e = self.table.get_mut(id);
+                    let mut e = self.table.get_mut(id);
                     e.flags |= merged.flags;
                     e.min_ttl = merged.min_ttl;
                     e.last_seen = Instant::from_nanos(merged.last_seen_ns);
@@ -602,6 +602,7 @@ impl Engine {
                         *t = m;
                     }
                     let now_embryonic = e.tcp_state().is_some_and(|s| s.is_embryonic());
+                    drop(e);
                     if was_embryonic && !now_embryonic {
                         self.classes.established(class, client);
                     }
