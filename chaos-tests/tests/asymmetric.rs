@@ -67,27 +67,36 @@ fn bridge(
 }
 
 /// Serve one connection on `addr`: read everything, answer its digest.
+/// Returns once the server listens (a client's SYN before that would be
+/// answered with a RST and the exchange would fail for the wrong reason).
 fn serve(ns: &Netns, addr: &'static str, port: u16) -> NsThread<()> {
-    ns.spawn(move || {
-        let l = TcpListener::bind((addr, port)).expect("listen");
-        l.set_nonblocking(true).unwrap();
-        // Bounded: the asymmetric inspected case never connects.
-        for _ in 0..400 {
-            match l.accept() {
-                Ok((mut conn, _)) => {
-                    conn.set_nonblocking(false).unwrap();
-                    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-                    let mut data = Vec::new();
-                    if conn.read_to_end(&mut data).is_ok() {
-                        let _ = conn.write_all(&fnv(&data).to_be_bytes());
+    let (listening, ready) = std::sync::mpsc::channel();
+    let t = ns
+        .spawn(move || {
+            let l = TcpListener::bind((addr, port)).expect("listen");
+            l.set_nonblocking(true).unwrap();
+            let _ = listening.send(());
+            // Bounded: the asymmetric inspected case never connects.
+            for _ in 0..400 {
+                match l.accept() {
+                    Ok((mut conn, _)) => {
+                        conn.set_nonblocking(false).unwrap();
+                        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                        let mut data = Vec::new();
+                        if conn.read_to_end(&mut data).is_ok() {
+                            let _ = conn.write_all(&fnv(&data).to_be_bytes());
+                        }
+                        return;
                     }
-                    return;
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
                 }
-                Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }
-        }
-    })
-    .expect("namespace thread")
+        })
+        .expect("namespace thread");
+    ready
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the server listens");
+    t
 }
 
 /// Connect from `src` to `dst:port`, send 100 kB, check the digest.

@@ -323,6 +323,33 @@ mod tests {
     use crate::time::Instant;
     use crate::verdict::IfaceId;
 
+    /// The maps packets key besides the table (held frames, tombstones,
+    /// per-client counts) once used seeds fixed in the source, so anyone
+    /// could aim a flood at one bucket: they are keyed from the node's
+    /// secret, distinct per map.
+    #[test]
+    fn packet_keyed_hashers_follow_the_node_secret_and_differ_per_map() {
+        let key = entry(4242).key;
+        let h = |seed: [u64; 4], purpose| ConnTable::keyed_hasher(seed, purpose).hash_one(key);
+        assert_eq!(
+            h([1, 2, 3, 4], 1),
+            h([1, 2, 3, 4], 1),
+            "deterministic per secret"
+        );
+        assert_ne!(
+            h([1, 2, 3, 4], 1),
+            h([5, 6, 7, 8], 1),
+            "another node, another hash"
+        );
+        assert_ne!(
+            h([1, 2, 3, 4], 1),
+            h([1, 2, 3, 4], 2),
+            "another map, another hash"
+        );
+        let fixed = ahash::RandomState::with_seeds(3, 5, 7, 9).hash_one(key);
+        assert_ne!(h([1, 2, 3, 4], 3), fixed);
+    }
+
     fn entry(port: u16) -> Entry {
         let t = Tuple {
             src: Endpoint {
