@@ -906,17 +906,28 @@ async fn accept_verify(
 ) -> Option<(u16, BufReader<quinn::RecvStream>, quinn::SendStream)> {
     let c = &shared.counters;
     let setup = async {
-        let recv = conn.accept_uni().await.ok()?;
-        let mut r = BufReader::with_capacity(256 << 10, recv);
-        let hello = read_frame_at_most(&mut r, MAX_HELLO_FRAME_BYTES)
+        let recv = conn
+            .accept_uni()
             .await
-            .ok()?;
-        Some((hello, r))
+            .map_err(|e| ReadFail::Closed(e.to_string()))?;
+        let mut r = BufReader::with_capacity(256 << 10, recv);
+        let hello = read_frame_at_most(&mut r, MAX_HELLO_FRAME_BYTES).await?;
+        Ok((hello, r))
     };
-    let Ok(Some((hello, r))) = tokio::time::timeout(shared.cfg.idle_timeout, setup).await else {
-        add(&c.refused_bad_frame, 1);
-        close(conn, CLOSE_BAD_FRAME, "no hello");
-        return None;
+    let (hello, r) = match tokio::time::timeout(shared.cfg.idle_timeout, setup).await {
+        Ok(Ok(h)) => h,
+        // Refused at its length, before anything is allocated for it.
+        Ok(Err(ReadFail::TooLarge(_))) => {
+            add(&c.refused_bad_frame, 1);
+            add(&c.frames_too_large, 1);
+            close(conn, CLOSE_BAD_FRAME, "hello too large");
+            return None;
+        }
+        Ok(Err(ReadFail::Closed(_))) | Err(_) => {
+            add(&c.refused_bad_frame, 1);
+            close(conn, CLOSE_BAD_FRAME, "no hello");
+            return None;
+        }
     };
     let Some(Hello { node: id, version }) = parse_hello(&hello) else {
         add(&c.refused_bad_frame, 1);

@@ -287,6 +287,42 @@ async fn oversized_frame_closes_the_connection() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Before its certificate's node is checked against its hello, a peer may
+/// send at most a 64-byte hello: a hello frame announced at 4 MiB is
+/// refused at its length (it once had 4 MiB allocated for it first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_announced_larger_than_a_hello_is_refused_at_its_length() {
+    let dir = tmp("big-hello");
+    pki::init_ca(&dir).expect("ca");
+    let b_addr = free_addr();
+    let mut cb = cfg(2, &[(1, free_addr())]);
+    cb.listen = b_addr;
+    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    let tls = node_tls(&dir, 1);
+    let client = tls.client_config(&[ALPN_SYNC]).expect("client cfg");
+    let qc = quinn::crypto::rustls::QuicClientConfig::try_from(client).expect("quic cfg");
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+    ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(qc)));
+    let conn = ep
+        .connect(b_addr, &pki::node_dns_name(2))
+        .expect("connect")
+        .await
+        .expect("handshake");
+    let mut s = conn.open_uni().await.expect("stream");
+    s.write_all(&(4u32 << 20).to_be_bytes())
+        .await
+        .expect("length");
+    let reason = tokio::time::timeout(Duration::from_secs(10), conn.closed())
+        .await
+        .expect("closed in time");
+    assert!(format!("{reason}").contains("hello too large"), "{reason}");
+    assert_eq!(b.counters().frames_too_large.load(Ordering::Relaxed), 1);
+    assert!(brx.try_recv().is_err(), "nothing reached the protocol");
+    ep.close(0u32.into(), b"");
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A peer speaking another major version of the sync wire is refused by
 /// both sides, loudly: counted, and the refusal (this node's, and the
 /// close reason the peer receives) names both versions. Nothing reaches
