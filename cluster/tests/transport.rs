@@ -61,6 +61,22 @@ fn free_addr() -> SocketAddr {
     s.local_addr().expect("addr")
 }
 
+/// A hand-driven QUIC client with node 1's genuine certificate, connected
+/// to node 2 at `addr` (it then speaks whatever the test writes).
+async fn raw_client(dir: &Path, addr: SocketAddr) -> (quinn::Endpoint, quinn::Connection) {
+    let tls = node_tls(dir, 1);
+    let client = tls.client_config(&[ALPN_SYNC]).expect("client cfg");
+    let qc = quinn::crypto::rustls::QuicClientConfig::try_from(client).expect("quic cfg");
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+    ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(qc)));
+    let conn = ep
+        .connect(addr, &pki::node_dns_name(2))
+        .expect("connect")
+        .await
+        .expect("handshake");
+    (ep, conn)
+}
+
 async fn next(rx: &mut mpsc::Receiver<TransportEvent>, secs: u64) -> TransportEvent {
     tokio::time::timeout(Duration::from_secs(secs), rx.recv())
         .await
@@ -251,17 +267,7 @@ async fn oversized_frame_closes_the_connection() {
     cb.listen = b_addr;
     let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
 
-    // A hand-driven client with node 1's genuine certificate.
-    let tls = node_tls(&dir, 1);
-    let client = tls.client_config(&[ALPN_SYNC]).expect("client cfg");
-    let qc = quinn::crypto::rustls::QuicClientConfig::try_from(client).expect("quic cfg");
-    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
-    ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(qc)));
-    let conn = ep
-        .connect(b_addr, &pki::node_dns_name(2))
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let (ep, conn) = raw_client(&dir, b_addr).await;
     let mut s = conn.open_uni().await.expect("stream");
     let mut hello = 7u32.to_be_bytes().to_vec();
     hello.extend_from_slice(b"RSYN\x01\x00\x01");
@@ -298,16 +304,7 @@ async fn a_hello_announced_larger_than_a_hello_is_refused_at_its_length() {
     let mut cb = cfg(2, &[(1, free_addr())]);
     cb.listen = b_addr;
     let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
-    let tls = node_tls(&dir, 1);
-    let client = tls.client_config(&[ALPN_SYNC]).expect("client cfg");
-    let qc = quinn::crypto::rustls::QuicClientConfig::try_from(client).expect("quic cfg");
-    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
-    ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(qc)));
-    let conn = ep
-        .connect(b_addr, &pki::node_dns_name(2))
-        .expect("connect")
-        .await
-        .expect("handshake");
+    let (ep, conn) = raw_client(&dir, b_addr).await;
     let mut s = conn.open_uni().await.expect("stream");
     s.write_all(&(4u32 << 20).to_be_bytes())
         .await

@@ -67,17 +67,25 @@ async fn wait_up(rx: &mut mpsc::Receiver<TransportEvent>, want: u16) {
     }
 }
 
+type Events = mpsc::Receiver<TransportEvent>;
+
+/// Nodes 1 and 2 under a new CA in `dir`, connected to each other.
+async fn connected_pair(dir: &Path) -> (Transport, Events, Transport, Events) {
+    pki::init_ca(dir).expect("ca");
+    let (a_addr, b_addr) = (free_addr(), free_addr());
+    let (a, mut arx) =
+        Transport::start(cfg(1, a_addr, &[(2, b_addr)]), node_tls(dir, 1)).expect("a");
+    let (b, mut brx) =
+        Transport::start(cfg(2, b_addr, &[(1, a_addr)]), node_tls(dir, 2)).expect("b");
+    wait_up(&mut arx, 2).await;
+    wait_up(&mut brx, 1).await;
+    (a, arx, b, brx)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_round_trip_beside_sync_frames_and_fail_clearly() {
     let dir = tmp("pair");
-    pki::init_ca(&dir).expect("ca");
-    let (a_addr, b_addr) = (free_addr(), free_addr());
-    let (a, mut arx) =
-        Transport::start(cfg(1, a_addr, &[(2, b_addr)]), node_tls(&dir, 1)).expect("a");
-    let (b, mut brx) =
-        Transport::start(cfg(2, b_addr, &[(1, a_addr)]), node_tls(&dir, 2)).expect("b");
-    wait_up(&mut arx, 2).await;
-    wait_up(&mut brx, 1).await;
+    let (a, mut arx, b, mut brx) = connected_pair(&dir).await;
     let t = Duration::from_secs(2);
 
     // Before B serves the service, A is told so (and treats it as down).
@@ -318,14 +326,7 @@ async fn requests_held_in_memory_are_bounded_in_bytes_per_connection() {
     use rampart_cluster::transport::RPC_INBOUND_BUDGET_BYTES;
     use std::sync::atomic::Ordering::Relaxed;
     let dir = tmp("rpc-budget");
-    pki::init_ca(&dir).expect("ca");
-    let (a_addr, b_addr) = (free_addr(), free_addr());
-    let (a, mut arx) =
-        Transport::start(cfg(1, a_addr, &[(2, b_addr)]), node_tls(&dir, 1)).expect("a");
-    let (b, mut brx) =
-        Transport::start(cfg(2, b_addr, &[(1, a_addr)]), node_tls(&dir, 2)).expect("b");
-    wait_up(&mut arx, 2).await;
-    wait_up(&mut brx, 1).await;
+    let (a, _arx, b, _brx) = connected_pair(&dir).await;
     let mut calls = b.serve_rpcs(SERVICE);
     const LEN: usize = 15 << 20;
     const { assert!(3 * LEN <= RPC_INBOUND_BUDGET_BYTES && 4 * LEN > RPC_INBOUND_BUDGET_BYTES) };

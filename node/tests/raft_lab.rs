@@ -88,6 +88,15 @@ fn running(ns: &str, file: &Path) -> Option<(u64, String)> {
     Some((r.version, r.text))
 }
 
+/// `rampart configure FILE` through node file `node_file` in namespace
+/// `ns`, with `extra` options.
+fn configure(ns: &str, node_file: &str, extra: &[&str], file: &Path) -> Output {
+    let mut args = vec!["configure", "--config", node_file];
+    args.extend_from_slice(extra);
+    args.push(file.to_str().expect("a UTF-8 path"));
+    rampart(ns, &args)
+}
+
 /// Wait until `ok` holds, at most `limit`.
 fn eventually(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
     let t0 = Instant::now();
@@ -174,15 +183,7 @@ fn policy_is_replicated_across_three_node_processes() {
     }
 
     // A write on a follower (C) reaches all three with one version.
-    let o = rampart(
-        &names[2],
-        &[
-            "configure",
-            "--config",
-            &f(2),
-            dir.join("a.cfg").to_str().unwrap(),
-        ],
-    );
+    let o = configure(&names[2], &f(2), &[], &dir.join("a.cfg"));
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         String::from_utf8_lossy(&o.stdout).contains("version 2"),
@@ -199,15 +200,7 @@ fn policy_is_replicated_across_three_node_processes() {
     }
 
     // An invalid config is refused with line and column; nobody moves.
-    let o = rampart(
-        &names[1],
-        &[
-            "configure",
-            "--config",
-            &f(1),
-            dir.join("bad.cfg").to_str().unwrap(),
-        ],
-    );
+    let o = configure(&names[1], &f(1), &[], &dir.join("bad.cfg"));
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("bad.cfg:2:"), "line and column: {err}");
@@ -229,15 +222,7 @@ fn policy_is_replicated_across_three_node_processes() {
     let mut wrote = false;
     while !wrote && t0.elapsed() < Duration::from_secs(20) {
         let i = alive[0];
-        let o = rampart(
-            &names[i],
-            &[
-                "configure",
-                "--config",
-                &f(i),
-                dir.join("b.cfg").to_str().unwrap(),
-            ],
-        );
+        let o = configure(&names[i], &f(i), &[], &dir.join("b.cfg"));
         wrote = o.status.success();
         if !wrote {
             // No leader yet: the cluster's state, exit 2.
@@ -247,15 +232,7 @@ fn policy_is_replicated_across_three_node_processes() {
     }
     assert!(wrote, "a write succeeds after the leader died");
     let i = alive[1];
-    let o = rampart(
-        &names[i],
-        &[
-            "configure",
-            "--config",
-            &f(i),
-            dir.join("c.cfg").to_str().unwrap(),
-        ],
-    );
+    let o = configure(&names[i], &f(i), &[], &dir.join("c.cfg"));
     assert!(o.status.success(), "{}", text(&o));
     for &i in &alive {
         assert!(
@@ -278,15 +255,7 @@ fn policy_is_replicated_across_three_node_processes() {
         "the restarted node caught up to version 4"
     );
     // And the cluster still takes writes with all three.
-    let o = rampart(
-        &names[dead],
-        &[
-            "configure",
-            "--config",
-            &f(dead),
-            dir.join("d.cfg").to_str().unwrap(),
-        ],
-    );
+    let o = configure(&names[dead], &f(dead), &[], &dir.join("d.cfg"));
     assert!(o.status.success(), "{}", text(&o));
     for i in 0..3 {
         assert!(
@@ -391,16 +360,11 @@ fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
     );
 
     // The operator's signed write (through B) reaches both.
-    let o = rampart(
+    let o = configure(
         &names[1],
-        &[
-            "configure",
-            "--config",
-            &f(1),
-            "--sign-key",
-            key.to_str().unwrap(),
-            dir.join("a.cfg").to_str().unwrap(),
-        ],
+        &f(1),
+        &["--sign-key", key.to_str().unwrap()],
+        &dir.join("a.cfg"),
     );
     assert!(o.status.success(), "{}", text(&o));
     for i in 0..2 {
@@ -412,28 +376,12 @@ fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
         );
     }
     // Unsigned through B: refused before anything is proposed.
-    let o = rampart(
-        &names[1],
-        &[
-            "configure",
-            "--config",
-            &f(1),
-            dir.join("b.cfg").to_str().unwrap(),
-        ],
-    );
+    let o = configure(&names[1], &f(1), &[], &dir.join("b.cfg"));
     assert!(!o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("not signed"), "{}", text(&o));
     // Unsigned through A, the member whose key was stolen: A commits it
     // (version 3) and runs it itself; B refuses it and keeps version 2.
-    let o = rampart(
-        &names[0],
-        &[
-            "configure",
-            "--config",
-            &f(0),
-            dir.join("b.cfg").to_str().unwrap(),
-        ],
-    );
+    let o = configure(&names[0], &f(0), &[], &dir.join("b.cfg"));
     assert!(
         o.status.success(),
         "A commits what it is given: {}",

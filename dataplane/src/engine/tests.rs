@@ -674,22 +674,30 @@ fn delivered(frame: &[u8]) -> crate::packet::TcpSegment {
     }
 }
 
-#[test]
-fn randomization_shifts_the_initiators_space_consistently() {
-    // Default policy: randomization on, as on the ASA.
+/// An engine with sequence randomization on (the ASA default) that has
+/// forwarded the SYN of a client on `port`: the harness, the model, the
+/// SYN as the client sent it and the frame as it left (shifted).
+fn randomized_syn(port: u16) -> (Harness, TcpModel, crate::trace::Seg, Vec<u8>) {
     let cfg = EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4]);
     let mut h = Harness {
         engine: Engine::new(cfg).unwrap(),
         now: Instant::from_secs(1000),
     };
-    let mut m = model(43_000);
+    let mut m = model(port);
     let syn = m.syn();
-    let mut f = m.frame(&syn);
+    let mut out = m.frame(&syn);
     assert_eq!(
         h.engine
-            .process(&mut f, PacketMeta::default(), m.client.iface, h.now),
+            .process(&mut out, PacketMeta::default(), m.client.iface, h.now),
         FWD_OUT
     );
+    (h, m, syn, out)
+}
+
+#[test]
+fn randomization_shifts_the_initiators_space_consistently() {
+    // Default policy: randomization on, as on the ASA.
+    let (mut h, mut m, syn, f) = randomized_syn(43_000);
     let delta = h.only_entry().seq_offset;
     assert_ne!(delta, 0);
     assert_eq!(
@@ -924,19 +932,7 @@ fn idle_expiry_without_reset_sends_nothing() {
 
 #[test]
 fn icmp_error_about_a_randomized_segment_quotes_the_initiators_own_sequence() {
-    let cfg = EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4]);
-    let mut h = Harness {
-        engine: Engine::new(cfg).unwrap(),
-        now: Instant::from_secs(1000),
-    };
-    let mut m = model(44_002);
-    let syn = m.syn();
-    let mut out = m.frame(&syn);
-    assert_eq!(
-        h.engine
-            .process(&mut out, PacketMeta::default(), m.client.iface, h.now),
-        FWD_OUT
-    );
+    let (mut h, m, syn, out) = randomized_syn(44_002);
     let delta = h.only_entry().seq_offset;
     // A router beyond the firewall quotes the SYN as it saw it (shifted).
     let mut err = icmpv4_unreachable_frame(&m.server, &m.client, &out);
@@ -965,19 +961,7 @@ fn icmp_error_about_a_randomized_segment_quotes_the_initiators_own_sequence() {
 /// header, which would rewrite four bytes of the AH instead.
 #[test]
 fn icmp_error_unshift_finds_the_quoted_tcp_header_past_an_authentication_header() {
-    let cfg = EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4]);
-    let mut h = Harness {
-        engine: Engine::new(cfg).unwrap(),
-        now: Instant::from_secs(1000),
-    };
-    let mut m = model(44_003);
-    let syn = m.syn();
-    let mut out = m.frame(&syn);
-    assert_eq!(
-        h.engine
-            .process(&mut out, PacketMeta::default(), m.client.iface, h.now),
-        FWD_OUT
-    );
+    let (mut h, m, syn, out) = randomized_syn(44_003);
     assert_ne!(h.only_entry().seq_offset, 0);
     // The quote: the SYN's IPv4 header naming AH, a 12-byte AH (next
     // header TCP, payload length 1, SPI and sequence), then 8 TCP bytes.
