@@ -602,6 +602,19 @@ pub fn seeds() -> Vec<Seed> {
     g.step(Op::PeerDown, PEERS[1], false, TICK, &[]);
     out.push(g.done("second-peer"));
 
+    // The least that reaches a batch numbered u64::MAX (only a forged one
+    // gets there), which once overflowed the number expected next: the
+    // connection, node 2's Hello, the batch.
+    let mut g = Gen::new();
+    g.step(Op::PeerUp, PEERS[0], false, 0, &[]);
+    g.step(Op::Frame, PEERS[0], false, 0, &hello);
+    let forged = wire::encode(&Message::Events {
+        seq: u64::MAX,
+        events: vec![events[0].event],
+    });
+    g.step(Op::Frame, PEERS[0], false, 0, &forged);
+    out.push(g.done("batch-u64-max"));
+
     // Refusals: garbage, another wire version, a message before Hello, a
     // Hello naming another node, a stranger, a datagram that is no batch.
     let mut g = Gen::new();

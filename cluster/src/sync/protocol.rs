@@ -665,7 +665,10 @@ impl Protocol {
             return;
         }
         let gap = seq > rx.next;
-        rx.next = seq + 1;
+        // A peer numbers its batches from 1, one by one, so only a forged
+        // number reaches u64::MAX: saturate instead of overflowing, and the
+        // number is taken like any other far ahead (a gap, then repair).
+        rx.next = seq.saturating_add(1);
         add(&mut self.counters.batches_received, 1);
         add(&mut self.counters.events_received, events.len() as u64);
         add(&mut p.stats.events_received, events.len() as u64);
@@ -1160,6 +1163,29 @@ mod tests {
         assert_eq!(n.applied[1].len(), 2);
         assert_eq!(n.acked[0], vec![(state(2).key, state(2).inc)]);
         assert_eq!(n.p[0].unacked(2), (0, 0));
+    }
+
+    /// Found while writing the `sync_frame` fuzz target, and replayed
+    /// through it (`fuzz/`, seed `seed-batch-u64-max`): a batch numbered
+    /// u64::MAX overflowed the number expected next.
+    #[test]
+    fn a_batch_numbered_u64_max_is_a_gap_not_an_overflow() {
+        let mut n = Net::new();
+        n.connect();
+        let forged = wire::encode(&Message::Events {
+            seq: u64::MAX,
+            events: vec![SyncEvent::Upsert(state(1))],
+        });
+        n.p[1]
+            .on_frame(1, n.conn, &forged, T0)
+            .expect("well-formed");
+        assert_eq!(n.p[1].counters().gaps, 1);
+        // Again: the same number, neither a gap nor an overflow.
+        n.p[1]
+            .on_frame(1, n.conn, &forged, T0)
+            .expect("well-formed");
+        assert_eq!(n.p[1].counters().gaps, 1);
+        assert_eq!(n.p[1].counters().batches_received, 2);
     }
 
     #[test]
