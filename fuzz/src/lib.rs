@@ -1,4 +1,18 @@
-//! The `engine_process` fuzz input format, its driver, and the seed corpus.
+//! The fuzz targets' input formats, their drivers and their seed corpora.
+//! Each target's `fuzz_targets/<target>.rs` is one call to its driver here,
+//! so `cargo test` replays the checked-in seeds through exactly the code the
+//! fuzzer runs. [`corpus`] lists every target with its seeds.
+//!
+//! | target | module | what it feeds |
+//! | --- | --- | --- |
+//! | `engine_process` | this file, [`seeds`] | frames to one engine |
+//! | `engine_sync` | [`engine_sync`] | frames, peers' sync messages, acks and timers to one clustered engine |
+//! | `sync_frame` | [`sync_frame`] | peers' frames, connections, local events and timers to one node's sync protocol |
+//! | `raft_codec` | [`raft_codec`] | bytes to the Raft RPC and log codec, with a round trip |
+//! | `policy_parse` | [`policy_parse`] | ASA configuration text to the parser, then the compiler |
+//! | `node_config` | [`node_config`] | TOML text to the node configuration loader |
+//!
+//! # `engine_process`
 //!
 //! Input, repeated until the input ends (a truncated last frame is cut to
 //! the bytes present):
@@ -27,7 +41,14 @@ use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
 
+pub mod corpus;
+pub mod engine_sync;
+pub mod flows;
+pub mod node_config;
+pub mod policy_parse;
+pub mod raft_codec;
 pub mod seeds;
+pub mod sync_frame;
 
 /// Table bound of the fuzzed engine: small, so inputs can fill it.
 pub const MAX_CONNS: usize = 64;
@@ -74,7 +95,10 @@ pub fn steps(data: &[u8]) -> impl Iterator<Item = Step<'_>> {
         Some(Step {
             frame,
             ingress,
-            meta: PacketMeta { checksum, ..PacketMeta::default() },
+            meta: PacketMeta {
+                checksum,
+                ..PacketMeta::default()
+            },
             advance: decode_advance(*advance),
         })
     })

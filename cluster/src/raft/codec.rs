@@ -45,7 +45,7 @@ pub enum CodecError {
 }
 
 /// Encode `value` with its version byte.
-pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
     let mut out = vec![FORMAT_VERSION];
     let body = bincode::serde::encode_to_vec(value, config())?;
     if body.len() + 1 > CODEC_LIMIT_BYTES {
@@ -59,7 +59,7 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
 }
 
 /// Decode a value written by [`encode`].
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     if bytes.len() > CODEC_LIMIT_BYTES {
         return Err(CodecError::TooLarge {
             len: bytes.len(),

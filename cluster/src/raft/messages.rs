@@ -13,7 +13,7 @@ use super::types::{MemberNode, NodeId, TypeConfig, Version};
 
 /// A request on the Raft RPC service.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum RaftRequest {
+pub enum RaftRequest {
     /// Replication and heartbeats.
     AppendEntries(AppendEntriesRequest<TypeConfig>),
     /// Elections.
@@ -26,7 +26,7 @@ pub(crate) enum RaftRequest {
 
 /// What a follower asks the leader to do for it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) enum ForwardRequest {
+pub enum ForwardRequest {
     /// Propose a config (the leader validates it again before).
     Write {
         /// The config text.
@@ -62,7 +62,7 @@ pub(crate) enum ForwardRequest {
 
 /// A reply on the Raft RPC service, one variant per request.
 #[derive(Debug, Serialize, Deserialize)]
-pub(crate) enum RaftReply {
+pub enum RaftReply {
     /// To [`RaftRequest::AppendEntries`].
     AppendEntries(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
     /// To [`RaftRequest::Vote`].
@@ -80,7 +80,7 @@ pub(crate) enum RaftReply {
 
 /// The leader's answer to a forwarded request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) enum ForwardReply {
+pub enum ForwardReply {
     /// A write committed and applied at this version.
     Committed {
         /// The version.

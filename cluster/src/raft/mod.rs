@@ -78,10 +78,14 @@
 //! | `settings.rs` | every limit, and openraft's config |
 //! | `error.rs` | one error enum per operation |
 
-mod codec;
+// Public only for the fuzz targets (`fuzz/`, `raft_codec`): not an API.
+#[doc(hidden)]
+pub mod codec;
 mod error;
 mod handle;
-mod messages;
+// Public only for the fuzz targets (`fuzz/`, `raft_codec`): not an API.
+#[doc(hidden)]
+pub mod messages;
 mod network;
 mod service;
 mod settings;
