@@ -42,7 +42,7 @@ use rampart_dataplane::{Engine, IfaceId, Instant, Verdict};
 
 use crate::corpus::SeedFile;
 use crate::flows::{PeerEngine, clustered_engine};
-use crate::{UNKNOWN_IFACE, advance, decode_advance};
+use crate::{UNKNOWN_IFACE, advance, decode_advance, encode_record, records};
 
 /// Where the seeds live, relative to `fuzz/`.
 pub const DIR: &str = "corpus/engine_sync";
@@ -86,14 +86,7 @@ pub struct Step<'a> {
 
 /// Decode an input into its steps.
 pub fn steps(data: &[u8]) -> impl Iterator<Item = Step<'_>> {
-    let mut rest = data;
-    std::iter::from_fn(move || {
-        let [op, advance, hi, lo, tail @ ..] = rest else {
-            return None;
-        };
-        let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
-        let (body, after) = tail.split_at(len);
-        rest = after;
+    records(data).map(|(op, advance, body)| {
         let kind = match op >> 5 {
             1 => Op::Sync,
             2 => Op::Ack,
@@ -101,12 +94,12 @@ pub fn steps(data: &[u8]) -> impl Iterator<Item = Step<'_>> {
             4 => Op::Cluster,
             _ => Op::Frame,
         };
-        Some(Step {
+        Step {
             op: kind,
             arg: op & 0x1f,
-            advance: decode_advance(*advance),
+            advance: decode_advance(advance),
             body,
-        })
+        }
     })
 }
 
@@ -119,10 +112,7 @@ pub fn encode_step(out: &mut Vec<u8>, op: Op, arg: u8, advance: u8, body: &[u8])
         Op::Timer => 3,
         Op::Cluster => 4,
     };
-    let len = u16::try_from(body.len()).expect("a body fits the length field");
-    out.extend_from_slice(&[kind << 5 | (arg & 0x1f), advance]);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(body);
+    encode_record(out, kind << 5 | (arg & 0x1f), advance, body);
 }
 
 /// The `control` bits of a frame from `ingress` (checksums verified).

@@ -72,16 +72,25 @@ pub struct Step<'a> {
     pub advance: Duration,
 }
 
-/// Decode an input into its steps.
-pub fn steps(data: &[u8]) -> impl Iterator<Item = Step<'_>> {
+/// The records every target's input is made of: a control byte, an
+/// `advance` byte, a big-endian 16-bit length and that many bytes of body
+/// (a truncated last body is cut to the bytes present).
+pub fn records(data: &[u8]) -> impl Iterator<Item = (u8, u8, &[u8])> {
     let mut rest = data;
     std::iter::from_fn(move || {
         let [control, advance, hi, lo, tail @ ..] = rest else {
             return None;
         };
         let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
-        let (frame, after) = tail.split_at(len);
+        let (body, after) = tail.split_at(len);
         rest = after;
+        Some((*control, *advance, body))
+    })
+}
+
+/// Decode an input into its steps.
+pub fn steps(data: &[u8]) -> impl Iterator<Item = Step<'_>> {
+    records(data).map(|(control, advance, frame)| {
         let ingress = if control & 0x08 != 0 {
             UNKNOWN_IFACE
         } else {
@@ -92,15 +101,15 @@ pub fn steps(data: &[u8]) -> impl Iterator<Item = Step<'_>> {
             1 => ChecksumState::Partial,
             _ => ChecksumState::Verified,
         };
-        Some(Step {
+        Step {
             frame,
             ingress,
             meta: PacketMeta {
                 checksum,
                 ..PacketMeta::default()
             },
-            advance: decode_advance(*advance),
-        })
+            advance: decode_advance(advance),
+        }
     })
 }
 
@@ -127,10 +136,15 @@ pub fn encode_step(
             ChecksumState::Partial => 1 << 1,
             ChecksumState::Verified => 2 << 1,
         };
-    let len = u16::try_from(frame.len()).expect("a frame fits the length field");
+    encode_record(out, control, advance, frame);
+}
+
+/// Append one record (see [`records`]).
+pub fn encode_record(out: &mut Vec<u8>, control: u8, advance: u8, body: &[u8]) {
+    let len = u16::try_from(body.len()).expect("a body fits the length field");
     out.extend_from_slice(&[control, advance]);
     out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(frame);
+    out.extend_from_slice(body);
 }
 
 /// The engine every input runs against.

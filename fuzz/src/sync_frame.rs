@@ -42,7 +42,7 @@ use rampart_dataplane::sync::{FlowState, SyncEvent};
 
 use crate::corpus::SeedFile;
 use crate::flows::sample_events;
-use crate::{advance, decode_advance};
+use crate::{advance, decode_advance, encode_record, records};
 
 /// Where the seeds live, relative to `fuzz/`.
 pub const DIR: &str = "corpus/sync_frame";
@@ -116,27 +116,20 @@ pub struct Step<'a> {
 
 /// Decode an input into its steps.
 pub fn steps(data: &[u8]) -> impl Iterator<Item = Step<'_>> {
-    let mut rest = data;
-    std::iter::from_fn(move || {
-        let [op, advance, hi, lo, tail @ ..] = rest else {
-            return None;
-        };
-        let len = usize::from(u16::from_be_bytes([*hi, *lo])).min(tail.len());
-        let (body, after) = tail.split_at(len);
-        rest = after;
+    records(data).map(|(op, advance, body)| {
         let peer = match (op >> 3) & 3 {
             1 => PEERS[1],
             2 => STRANGER,
             _ => PEERS[0],
         };
-        Some(Step {
+        Step {
             op: Op::ALL[usize::from(op & 7)],
             peer,
             stale: op & 0x20 != 0,
             flag: op & 0x40 != 0,
-            advance: decode_advance(*advance),
+            advance: decode_advance(advance),
             body,
-        })
+        }
     })
 }
 
@@ -148,10 +141,7 @@ pub fn encode_step(out: &mut Vec<u8>, step: &Step<'_>, advance: u8) {
         _ => 0,
     };
     let op = step.op as u8 | peer << 3 | u8::from(step.stale) << 5 | u8::from(step.flag) << 6;
-    let len = u16::try_from(step.body.len()).expect("a body fits the length field");
-    out.extend_from_slice(&[op, advance]);
-    out.extend_from_slice(&len.to_be_bytes());
-    out.extend_from_slice(step.body);
+    encode_record(out, op, advance, step.body);
 }
 
 /// What one step did: a frame's or datagram's acceptance, `None` for the
