@@ -61,6 +61,16 @@ fn free_addr() -> SocketAddr {
     s.local_addr().expect("addr")
 }
 
+/// Node 2 alone on a free loopback port, with a certificate from the CA
+/// in `dir`, expecting node 1 (somewhere else).
+fn node_b(dir: &Path) -> (Transport, mpsc::Receiver<TransportEvent>, SocketAddr) {
+    let b_addr = free_addr();
+    let mut cb = cfg(2, &[(1, free_addr())]);
+    cb.listen = b_addr;
+    let (b, brx) = Transport::start(cb, node_tls(dir, 2)).expect("start b");
+    (b, brx, b_addr)
+}
+
 /// A hand-driven QUIC client with node 1's genuine certificate, connected
 /// to node 2 at `addr` (it then speaks whatever the test writes).
 async fn raw_client(dir: &Path, addr: SocketAddr) -> (quinn::Endpoint, quinn::Connection) {
@@ -192,10 +202,7 @@ async fn foreign_ca_is_refused_and_counted() {
     let other = tmp("ca2");
     pki::init_ca(&dir).expect("ca");
     pki::init_ca(&other).expect("other ca");
-    let b_addr = free_addr();
-    let mut cb = cfg(2, &[(1, free_addr())]);
-    cb.listen = b_addr;
-    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    let (b, mut brx, b_addr) = node_b(&dir);
     // The intruder is configured as node 1 with a certificate for node 1,
     // but from its own CA, and trusts its own CA.
     let (x, mut xrx) =
@@ -220,10 +227,7 @@ async fn foreign_ca_is_refused_and_counted() {
 async fn certificate_for_another_node_is_refused() {
     let dir = tmp("ident");
     pki::init_ca(&dir).expect("ca");
-    let b_addr = free_addr();
-    let mut cb = cfg(2, &[(1, free_addr())]);
-    cb.listen = b_addr;
-    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    let (b, mut brx, b_addr) = node_b(&dir);
     let liar_tls = node_tls(&dir, 3);
     let (x, _xrx) = Transport::start(cfg(1, &[(2, b_addr)]), liar_tls).expect("start liar");
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -262,10 +266,7 @@ async fn a_peer_whose_certificate_lacks_its_configured_name_is_refused() {
 async fn oversized_frame_closes_the_connection() {
     let dir = tmp("big");
     pki::init_ca(&dir).expect("ca");
-    let b_addr = free_addr();
-    let mut cb = cfg(2, &[(1, free_addr())]);
-    cb.listen = b_addr;
-    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    let (b, mut brx, b_addr) = node_b(&dir);
 
     let (ep, conn) = raw_client(&dir, b_addr).await;
     let mut s = conn.open_uni().await.expect("stream");
@@ -300,10 +301,7 @@ async fn oversized_frame_closes_the_connection() {
 async fn a_hello_announced_larger_than_a_hello_is_refused_at_its_length() {
     let dir = tmp("big-hello");
     pki::init_ca(&dir).expect("ca");
-    let b_addr = free_addr();
-    let mut cb = cfg(2, &[(1, free_addr())]);
-    cb.listen = b_addr;
-    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    let (b, mut brx, b_addr) = node_b(&dir);
     let (ep, conn) = raw_client(&dir, b_addr).await;
     let mut s = conn.open_uni().await.expect("stream");
     s.write_all(&(4u32 << 20).to_be_bytes())

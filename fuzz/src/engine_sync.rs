@@ -35,14 +35,13 @@ use rampart_cluster::sync::wire::{self, Message};
 use rampart_dataplane::engine::sync::SyncOut;
 use rampart_dataplane::engine::{Effect, Handled, Input};
 use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent};
 use rampart_dataplane::trace::{Side, TcpModel, echo_frame, udp_frame, v4_pair};
 use rampart_dataplane::{Engine, IfaceId, Instant, Verdict};
 
 use crate::corpus::SeedFile;
 use crate::flows::{PeerEngine, clustered_engine};
-use crate::{UNKNOWN_IFACE, advance, decode_advance, encode_record, records};
+use crate::{UNKNOWN_IFACE, advance, decode_advance, decode_control, encode_record, records};
 
 /// Where the seeds live, relative to `fuzz/`.
 pub const DIR: &str = "corpus/engine_sync";
@@ -186,25 +185,12 @@ impl Driver {
         let now = self.now;
         match step.op {
             Op::Frame => {
-                let control = step.arg;
-                let ingress = if control & 0x08 != 0 {
-                    UNKNOWN_IFACE
-                } else {
-                    IfaceId(control & 1)
-                };
-                let checksum = match (control >> 1) & 3 {
-                    0 => ChecksumState::Unverified,
-                    1 => ChecksumState::Partial,
-                    _ => ChecksumState::Verified,
-                };
+                let (ingress, meta) = decode_control(step.arg);
                 self.buf.clear();
                 self.buf.extend_from_slice(step.body);
                 let input = Input::Frame {
                     frame: &mut self.buf,
-                    meta: PacketMeta {
-                        checksum,
-                        ..PacketMeta::default()
-                    },
+                    meta,
                     ingress,
                 };
                 each(self.engine.handle(input, now));

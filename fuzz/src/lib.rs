@@ -91,26 +91,35 @@ pub fn records(data: &[u8]) -> impl Iterator<Item = (u8, u8, &[u8])> {
 /// Decode an input into its steps.
 pub fn steps(data: &[u8]) -> impl Iterator<Item = Step<'_>> {
     records(data).map(|(control, advance, frame)| {
-        let ingress = if control & 0x08 != 0 {
-            UNKNOWN_IFACE
-        } else {
-            IfaceId(control & 1)
-        };
-        let checksum = match (control >> 1) & 3 {
-            0 => ChecksumState::Unverified,
-            1 => ChecksumState::Partial,
-            _ => ChecksumState::Verified,
-        };
+        let (ingress, meta) = decode_control(control);
         Step {
             frame,
             ingress,
-            meta: PacketMeta {
-                checksum,
-                ..PacketMeta::default()
-            },
+            meta,
             advance: decode_advance(advance),
         }
     })
+}
+
+/// Where a frame arrives and what its checksums are said to be, from a
+/// control byte (bit 0: interface, bits 1-2: checksum state, bit 3: an
+/// unconfigured interface).
+pub fn decode_control(control: u8) -> (IfaceId, PacketMeta) {
+    let ingress = if control & 0x08 != 0 {
+        UNKNOWN_IFACE
+    } else {
+        IfaceId(control & 1)
+    };
+    let checksum = match (control >> 1) & 3 {
+        0 => ChecksumState::Unverified,
+        1 => ChecksumState::Partial,
+        _ => ChecksumState::Verified,
+    };
+    let meta = PacketMeta {
+        checksum,
+        ..PacketMeta::default()
+    };
+    (ingress, meta)
 }
 
 /// The clock step an `advance` byte encodes.
