@@ -167,7 +167,11 @@ async fn run_node(
                 Output::Datagram { peer, frame } => {
                     let _ = transport.send_datagram(peer, frame);
                 }
-                Output::Apply(evs) => {
+                Output::Apply {
+                    from,
+                    passive,
+                    events: evs,
+                } => {
                     let t = now(epoch);
                     let lag = stats.measuring_lag.load(Ordering::Relaxed);
                     let mut samples = Vec::new();
@@ -175,7 +179,12 @@ async fn run_node(
                         if lag && let SyncEvent::Upsert(s) = e {
                             samples.push(t.as_nanos().saturating_sub(s.last_seen_ns));
                         }
-                        engine.apply_sync(e, t).expect("valid event");
+                        let source = rampart_dataplane::engine::sync::Source {
+                            from,
+                            passive,
+                            ..Default::default()
+                        };
+                        engine.apply_peer(e, source, t).expect("valid event");
                     }
                     if lag && let Ok(mut v) = stats.lag_ns.lock() {
                         v.extend(samples);
@@ -187,7 +196,17 @@ async fn run_node(
                         engine.sync_acked(k, i);
                     }
                 }
-                Output::BulkDump { peer, id } => {
+                Output::Pull {
+                    origin,
+                    keys,
+                    forwardable,
+                } => {
+                    let t = now(epoch);
+                    for k in &keys {
+                        engine.serve_pull(k, origin, forwardable, t);
+                    }
+                }
+                Output::BulkDump { peer, id, .. } => {
                     let t = now(epoch);
                     let mut cursor = 0;
                     let mut total = 0u64;
@@ -202,6 +221,10 @@ async fn run_node(
                     }
                 }
                 Output::PeersUp(n) => engine.set_peers_up(n),
+                Output::Placement(p) => engine.set_placement(p),
+                // The pair's bench runs no pulls, and measures a link
+                // whose peers hold every flow from the start.
+                Output::State { .. } | Output::Rebalance { .. } => {}
                 Output::Ready => {
                     engine.set_ready(true);
                     stats
@@ -235,14 +258,14 @@ fn in_memory_rate(updates: &[SyncOut], b: &mut Engine) -> f64 {
         while let Some(o) = x.poll_output() {
             match o {
                 Output::Send { frame, .. } => to.push(frame),
-                Output::Apply(evs) => {
+                Output::Apply { events: evs, .. } => {
                     if let Some(b) = b.as_deref_mut() {
                         for e in &evs {
                             let _ = b.apply_sync(e, T0);
                         }
                     }
                 }
-                Output::BulkDump { peer, id } => x.bulk_out(peer, id, Vec::new(), true, 0),
+                Output::BulkDump { peer, id, .. } => x.bulk_out(peer, id, Vec::new(), true, 0),
                 _ => {}
             }
         }

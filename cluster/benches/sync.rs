@@ -122,9 +122,19 @@ fn carry(p: &mut Protocol, q: &mut Protocol, b: &mut Engine, events: &[SyncOut],
     for f in sends(p) {
         q.on_frame(1, 1, &f, now).expect("valid batch");
         while let Some(o) = q.poll_output() {
-            if let Output::Apply(evs) = o {
-                for e in &evs {
-                    b.apply_sync(e, now).expect("valid");
+            if let Output::Apply {
+                from,
+                passive,
+                events,
+            } = o
+            {
+                for e in &events {
+                    let source = rampart_dataplane::engine::sync::Source {
+                        from,
+                        passive,
+                        ..Default::default()
+                    };
+                    b.apply_peer(e, source, now).expect("valid");
                 }
             }
         }
@@ -180,6 +190,7 @@ fn bench(c: &mut Criterion) {
             for (i, chunk) in events.chunks(1024).enumerate() {
                 let f = wire::encode(&Message::Events {
                     seq: i as u64,
+                    passive: false,
                     events: chunk.to_vec(),
                 });
                 black_box(wire::decode(&f).expect("valid"));

@@ -270,8 +270,10 @@ async fn oversized_frame_closes_the_connection() {
 
     let (ep, conn) = raw_client(&dir, b_addr).await;
     let mut s = conn.open_uni().await.expect("stream");
+    // A hello of the 7-byte form (read as minor 0) of this major version.
     let mut hello = 7u32.to_be_bytes().to_vec();
-    hello.extend_from_slice(b"RSYN\x01\x00\x01");
+    hello.extend_from_slice(b"RSYN");
+    hello.extend_from_slice(&[WIRE_VERSION.major, 0, 1]);
     s.write_all(&hello).await.expect("hello");
     let (peer, conn_id) = wait_up(&mut brx).await;
     assert_eq!(peer, 1);

@@ -86,7 +86,14 @@ pub enum Effect {
         key: FlowKey,
         /// Which incarnation of it ended.
         inc: crate::sync::Incarnation,
+        /// The peers holding a whole copy (see [`SyncOut::full`](self::sync::SyncOut::full)).
+        peers: crate::sync::PeerSet,
+        /// The peers holding a passive copy.
+        passive: crate::sync::PeerSet,
     },
+    /// A pull: this node wants a flow's state from its peers, or answers
+    /// a peer that wants one (docs/sync.md §4).
+    Pull(self::sync::PullOut),
 }
 
 impl Effect {
@@ -95,12 +102,27 @@ impl Effect {
     pub fn into_sync(self) -> Option<self::sync::SyncOut> {
         match self {
             Effect::FlowChanged(out) => Some(out),
-            Effect::FlowDeleted { key, inc } => Some(self::sync::SyncOut {
+            Effect::FlowDeleted {
+                key,
+                inc,
+                peers,
+                passive,
+            } => Some(self::sync::SyncOut {
                 event: crate::sync::SyncEvent::Delete { key, inc },
                 kind: self::sync::EventKind::Delete,
                 want_ack: false,
+                full: peers,
+                passive,
             }),
-            Effect::Transmit { .. } | Effect::Release { .. } => None,
+            Effect::Transmit { .. } | Effect::Release { .. } | Effect::Pull(_) => None,
+        }
+    }
+
+    /// The pull, for [`Effect::Pull`]; `None` otherwise.
+    pub fn into_pull(self) -> Option<self::sync::PullOut> {
+        match self {
+            Effect::Pull(p) => Some(p),
+            _ => None,
         }
     }
 }
@@ -284,9 +306,9 @@ impl Engine {
         classes.install(&policy);
         Ok(Engine {
             table: ConnTable::new(config.max_conns, config.hash_seed),
-            sync: config
-                .sync
-                .map(|c| self::sync::SyncState::new(c, [keyed(2), keyed(3), keyed(4)])),
+            sync: config.sync.map(|c| {
+                self::sync::SyncState::new(c, [keyed(2), keyed(3), keyed(4), keyed(5), keyed(6)])
+            }),
             config,
             counters: Counters {
                 ifaces: vec![Default::default(); n],
@@ -607,7 +629,7 @@ impl Engine {
     fn remove(&mut self, id: FlowId, reason: RemoveReason) -> Entry {
         let entry = self.table.remove(id);
         self.forget(&entry, reason);
-        self.sync_removed(&entry, reason);
+        self.sync_removed(id, &entry, reason);
         entry
     }
 
@@ -804,6 +826,12 @@ impl Engine {
         let (key, src_is_lo) = (pkt.key, pkt.src_is_lo);
         let hash = self.table.hash(&key);
         if let Some(id) = self.lookup(hash, &key, pkt.now) {
+            // A passive copy may lag behind its connection by any number
+            // of changes: the packet waits until a pull refreshes it
+            // (docs/sync.md §13), and at the hold deadline is judged on it.
+            if self.passive_copy(id) {
+                return Err(DropReason::LenientWait);
+            }
             let lenient_ok = self.lenient_passes || !self.sync.as_ref().is_some_and(|s| s.active());
             let bypass_teardown = self.config.bypass_rst_teardown;
             // The entry is changed within this block; its kind (for the
@@ -1003,6 +1031,10 @@ impl Engine {
         let (key, src_is_lo) = (pkt.key, pkt.src_is_lo);
         let hash = self.table.hash(&key);
         if let Some(id) = self.lookup(hash, &key, pkt.now) {
+            // As for TCP: a passive copy is refreshed by a pull first.
+            if self.passive_copy(id) {
+                return Err(DropReason::LenientWait);
+            }
             let mut entry = self.table.get_mut(id);
             let dir = entry.direction(src_is_lo);
             if entry.ingress[dir.index()] != pkt.ingress {

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod flow;
 pub mod iface;
 pub mod packet;
+pub mod placement;
 pub mod policy;
 pub mod seq;
 pub mod sync;

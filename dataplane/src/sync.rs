@@ -107,6 +107,54 @@ impl SyncEvent {
     }
 }
 
+/// A set of cluster nodes, as one bit per node id modulo 64: the peers a
+/// node sends a flow's changes to (docs/sync.md §4). Two node ids 64 apart
+/// share a bit, so in a cluster of more than 64 ids a set may name a node
+/// it was not given: that node receives a copy it does not need, never the
+/// reverse, and the merge makes an extra copy harmless.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct PeerSet(pub u64);
+
+impl PeerSet {
+    /// The empty set.
+    pub const EMPTY: PeerSet = PeerSet(0);
+
+    /// The set of one node.
+    pub const fn of(node: u16) -> PeerSet {
+        PeerSet(1 << (node % 64))
+    }
+
+    /// Add a node.
+    pub fn insert(&mut self, node: u16) {
+        self.0 |= PeerSet::of(node).0;
+    }
+
+    /// Take a node out (and any node sharing its bit).
+    pub fn remove(&mut self, node: u16) {
+        self.0 &= !PeerSet::of(node).0;
+    }
+
+    /// Whether the set may name `node`.
+    pub const fn contains(self, node: u16) -> bool {
+        self.0 & PeerSet::of(node).0 != 0
+    }
+
+    /// The union.
+    pub const fn union(self, other: PeerSet) -> PeerSet {
+        PeerSet(self.0 | other.0)
+    }
+
+    /// The nodes of this set not in `other`.
+    pub const fn minus(self, other: PeerSet) -> PeerSet {
+        PeerSet(self.0 & !other.0)
+    }
+
+    /// Whether the set is empty.
+    pub const fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+}
+
 /// Why a peer's flow state was refused (the peer's fault).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SyncReject {

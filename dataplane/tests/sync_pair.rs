@@ -10,10 +10,10 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rampart_dataplane::conntrack::{NodeId, TcpState};
 use rampart_dataplane::engine::Effect;
-use rampart_dataplane::engine::sync::{EventKind, SyncConfig, SyncOut};
+use rampart_dataplane::engine::sync::{EventKind, PullOut, SyncConfig, SyncOut};
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::packet::PacketMeta;
-use rampart_dataplane::sync::SyncEvent;
+use rampart_dataplane::sync::{PeerSet, SyncEvent};
 use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
 use rampart_dataplane::{DropReason, Engine, EngineConfig, Instant, Verdict};
 
@@ -546,7 +546,9 @@ fn the_input_surface_gives_exact_effects_for_defer_then_hold() {
         panic!("an insert carries the state")
     };
     m.set_shift(state.seq_offset);
-    // Node B: the SYN-ACK outruns the insert and is held; nothing leaves.
+    // Node B: the SYN-ACK outruns the insert and is held; the one effect
+    // is a pull for its flow (B holds no entry: nobody to name but the
+    // director, whom the shell adds).
     let synack = m.syn_ack();
     let mut reply = m.frame(&synack);
     let v = b.handle(
@@ -558,7 +560,13 @@ fn the_input_surface_gives_exact_effects_for_defer_then_hold() {
         now,
     );
     assert_eq!(v, Handled::Verdict(Verdict::Hold));
-    assert_eq!(effects(&mut b, now), vec![]);
+    assert_eq!(
+        effects(&mut b, now),
+        vec![Effect::Pull(PullOut::Want {
+            key: state.key,
+            ask: PeerSet::EMPTY,
+        })]
+    );
     // The insert reaches B: the flow is created, the held SYN-ACK is
     // judged again and released, and B tells its peers what it changed.
     let v = b.handle(Input::Sync(&insert.event), now);

@@ -317,6 +317,7 @@ impl Gen {
     /// Node 2's events, as one message to node 1.
     fn sync(&mut self, events: &[SyncOut]) {
         let body = wire::encode(&Message::Events {
+            passive: false,
             seq: 1,
             events: events.iter().map(|o| o.event).collect(),
         });

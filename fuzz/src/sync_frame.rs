@@ -285,7 +285,7 @@ impl Driver {
         };
         self.outputs.clear();
         while let Some(o) = self.proto.poll_output() {
-            if let Output::BulkDump { peer, id } = o {
+            if let Output::BulkDump { peer, id, .. } = o {
                 if self.dumps.len() == MAX_PENDING_DUMPS {
                     self.dumps.pop_front();
                     self.dumped = 0;
@@ -310,6 +310,9 @@ fn local_event(event: SyncEvent, want_ack: bool) -> SyncOut {
         event,
         kind,
         want_ack,
+        // The fuzzed pair: every event goes to the other node whole.
+        full: rampart_dataplane::sync::PeerSet(0b110),
+        passive: rampart_dataplane::sync::PeerSet::EMPTY,
     }
 }
 
@@ -403,7 +406,7 @@ impl Gen {
             match o {
                 Output::Send { frame, .. } => self.in_flight.push_back((Op::Frame, frame)),
                 Output::Datagram { frame, .. } => self.in_flight.push_back((Op::Datagram, frame)),
-                Output::BulkDump { peer, id } => {
+                Output::BulkDump { peer, id, .. } => {
                     let n = self.table.len() as u64;
                     self.peer.bulk_out(peer, id, self.table.clone(), true, n);
                 }
@@ -469,6 +472,7 @@ impl Gen {
     /// Node 1's engine reports events (as an `Events` message body).
     fn local_events(&mut self, events: &[SyncOut], want_ack: bool) {
         let body = wire::encode(&Message::Events {
+            passive: false,
             seq: 0,
             events: events.iter().map(|o| o.event).collect(),
         });
@@ -600,6 +604,7 @@ pub fn seeds() -> Vec<Seed> {
     g.step(Op::PeerUp, PEERS[0], false, 0, &[]);
     g.step(Op::Frame, PEERS[0], false, 0, &hello);
     let forged = wire::encode(&Message::Events {
+            passive: false,
         seq: u64::MAX,
         events: vec![events[0].event],
     });

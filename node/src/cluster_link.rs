@@ -13,11 +13,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rampart_afpacket::fanout::worker_of;
-use rampart_cluster::sync::{Output, Protocol};
+use rampart_cluster::sync::{Output, Protocol, Share};
 use rampart_cluster::transport::{Transport, TransportEvent};
-use rampart_dataplane::engine::sync::SyncOut;
+use rampart_dataplane::engine::sync::{PullOut, Source, SyncOut};
 use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent};
+use rampart_dataplane::sync::{FlowState, Incarnation, PeerSet, SyncEvent};
 use rampart_dataplane::{Engine, Instant};
 use tokio::sync::mpsc;
 
@@ -28,6 +28,11 @@ use crate::control::Wake;
 pub enum ToCluster {
     /// The engine's changes.
     Events(Vec<SyncOut>),
+    /// The engine's pulls and its answers to peers' pulls.
+    Pulls(Vec<PullOut>),
+    /// Flows peers must now hold, found by a rebalance walk: the peer,
+    /// the state, its holders.
+    States(Vec<(u16, FlowState, PeerSet)>),
     /// Part of a bulk dump for a peer.
     Bulk {
         /// The peer.
@@ -48,7 +53,30 @@ pub enum ToCluster {
 #[derive(Debug)]
 pub enum ToEngine {
     /// Apply peers' events.
-    Apply(Vec<SyncEvent>),
+    Apply {
+        /// The peer, when it sent them from its own packets.
+        from: Option<u16>,
+        /// Passive copies.
+        passive: bool,
+        /// The events.
+        events: Vec<SyncEvent>,
+    },
+    /// Apply answers to this node's pulls.
+    State {
+        /// The answering peer, when on the flows' path.
+        from: Option<u16>,
+        /// The flows, each with its other holders.
+        flows: Vec<(FlowState, PeerSet)>,
+    },
+    /// Answer peers' pulls.
+    Pull {
+        /// The node whose packets wait.
+        origin: u16,
+        /// The flows.
+        keys: Vec<FlowKey>,
+        /// Straight from `origin`: may be passed on.
+        forwardable: bool,
+    },
     /// Release deferred packets.
     Acked(Vec<(FlowKey, Incarnation)>),
     /// Produce a bulk dump for a peer.
@@ -57,9 +85,20 @@ pub enum ToEngine {
         peer: u16,
         /// Its request id.
         id: u64,
+        /// The flows it is to get.
+        share: Arc<Share>,
     },
     /// Peers up.
     PeersUp(usize),
+    /// The live members, for placing flows.
+    Placement(rampart_dataplane::placement::Placement),
+    /// Walk the table for flows the change of members moved.
+    Rebalance {
+        /// The placement before.
+        old: rampart_dataplane::placement::Placement,
+        /// The placement now.
+        new: rampart_dataplane::placement::Placement,
+    },
     /// The node is ready.
     Ready,
     /// The node must stop forwarding until it is ready again (it was
@@ -96,6 +135,8 @@ pub struct LinkCounters {
     pub events_dropped: AtomicU64,
     /// Peer events the engine refused (invalid state).
     pub apply_rejected: AtomicU64,
+    /// Batches of pulls the bridge dropped: the outbox was full.
+    pub pulls_dropped: AtomicU64,
     /// Frames the transport refused to queue.
     pub send_failed: AtomicU64,
     /// Frames refused by the protocol (malformed or out of protocol).
@@ -151,6 +192,13 @@ pub struct Port {
     /// Bulk dumps in progress, one per peer (a new request from a peer
     /// replaces its earlier one; requests of different peers all run).
     bulks: Vec<BulkJob>,
+    /// The rebalance walk in progress: the placement it started from, the
+    /// newest one, its cursor (a new change restarts it).
+    rebalance: Option<(
+        rampart_dataplane::placement::Placement,
+        rampart_dataplane::placement::Placement,
+        usize,
+    )>,
     /// Messages the channel had no room for, oldest first: retried before
     /// anything new, so the driver sees this worker's messages in order
     /// and none is lost to a full channel.
@@ -167,6 +215,7 @@ struct BulkJob {
     peer: u16,
     id: u64,
     cursor: usize,
+    share: Arc<Share>,
 }
 
 impl Port {
@@ -175,29 +224,81 @@ impl Port {
     pub fn exchange(&mut self, engine: &mut Engine, now: Instant) {
         while let Ok(msg) = self.from_cluster.try_recv() {
             match msg {
-                ToEngine::Apply(events) => {
+                ToEngine::Apply {
+                    from,
+                    passive,
+                    events,
+                } => {
                     for e in &events {
-                        if engine.apply_sync(e, now).is_err() {
+                        // A passive batch demotes this node's copies; a bulk
+                        // (no sender on the path) only makes new ones passive.
+                        let source = Source {
+                            from,
+                            passive,
+                            demote: passive && from.is_some(),
+                            holders: PeerSet::EMPTY,
+                        };
+                        if engine.apply_peer(e, source, now).is_err() {
                             self.counters.apply_rejected.fetch_add(1, Ordering::Relaxed);
                         }
                     }
                     self.inbox_budget
                         .add_permits(budget_of(events.len()) as usize);
                 }
+                ToEngine::State { from, flows } => {
+                    for (state, holders) in &flows {
+                        let source = Source {
+                            from,
+                            passive: from.is_none(),
+                            demote: false,
+                            holders: *holders,
+                        };
+                        if engine
+                            .apply_peer(&SyncEvent::Upsert(*state), source, now)
+                            .is_err()
+                        {
+                            self.counters.apply_rejected.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    self.inbox_budget
+                        .add_permits(budget_of(flows.len()) as usize);
+                }
+                ToEngine::Pull {
+                    origin,
+                    keys,
+                    forwardable,
+                } => {
+                    for key in &keys {
+                        engine.serve_pull(key, origin, forwardable, now);
+                    }
+                    self.inbox_budget
+                        .add_permits(budget_of(keys.len()) as usize);
+                }
                 ToEngine::Acked(list) => {
                     for (key, inc) in &list {
                         engine.sync_acked(key, inc);
                     }
                 }
-                ToEngine::BulkDump { peer, id } => {
+                ToEngine::BulkDump { peer, id, share } => {
                     self.bulks.retain(|job| job.peer != peer);
                     self.bulks.push(BulkJob {
                         peer,
                         id,
                         cursor: 0,
+                        share,
                     });
                 }
                 ToEngine::PeersUp(n) => engine.set_peers_up(n),
+                ToEngine::Placement(p) => engine.set_placement(p),
+                ToEngine::Rebalance { old, new } => {
+                    // A walk under way restarts against the newest change,
+                    // from the members that stayed live through both.
+                    let old = match self.rebalance.take() {
+                        Some((first, _, _)) => first.stayed(&old),
+                        None => old,
+                    };
+                    self.rebalance = Some((old, new, 0));
+                }
                 ToEngine::Ready => engine.set_ready(true),
                 ToEngine::NotReady => engine.set_ready(false),
             }
@@ -210,7 +311,14 @@ impl Port {
             let mut jobs = std::mem::take(&mut self.bulks);
             jobs.retain_mut(|job| {
                 let mut flows = Vec::with_capacity(BULK_CHUNK_FLOWS);
-                let last = engine.bulk_chunk(&mut job.cursor, BULK_CHUNK_FLOWS, now, &mut flows);
+                let share = job.share.clone();
+                let last = engine.bulk_chunk_for(
+                    &mut job.cursor,
+                    BULK_CHUNK_FLOWS,
+                    now,
+                    &mut flows,
+                    &share,
+                );
                 self.outbox.push_back(ToCluster::Bulk {
                     peer: job.peer,
                     id: job.id,
@@ -220,6 +328,20 @@ impl Port {
                 !last
             });
             self.bulks = jobs;
+            self.flush();
+        }
+        if self.outbox.is_empty()
+            && let Some((old, new, mut cursor)) = self.rebalance.take()
+        {
+            let mut out = Vec::new();
+            let done =
+                engine.rebalance_chunk(&mut cursor, BULK_CHUNK_FLOWS, &old, &new, now, &mut out);
+            if !out.is_empty() {
+                self.outbox.push_back(ToCluster::States(out));
+            }
+            if !done {
+                self.rebalance = Some((old, new, cursor));
+            }
             self.flush();
         }
     }
@@ -244,12 +366,32 @@ impl Port {
         self.flush();
     }
 
+    /// Hand the engine's pulls and answers of one turn to the driver, in
+    /// order with its events (a want is worth less than an event: past the
+    /// outbox's bound it is dropped, and the held packet's next turn asks
+    /// again).
+    pub fn send_pulls(&mut self, pulls: &mut Vec<PullOut>) {
+        if pulls.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(pulls);
+        self.flush();
+        if self.outbox_events + batch.len() > self.outbox_max {
+            self.counters.pulls_dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.outbox_events += batch.len();
+        self.outbox.push_back(ToCluster::Pulls(batch));
+        self.flush();
+    }
+
     /// Send what waits, in order, while the channel has room.
     fn flush(&mut self) {
         while let Some(msg) = self.outbox.pop_front() {
             let events = match &msg {
                 ToCluster::Events(batch) => batch.len(),
-                ToCluster::Bulk { .. } | ToCluster::Lost => 0,
+                ToCluster::Pulls(batch) => batch.len(),
+                ToCluster::States(_) | ToCluster::Bulk { .. } | ToCluster::Lost => 0,
             };
             match self.to_cluster.try_send(msg) {
                 Ok(()) => self.outbox_events -= events,
@@ -282,9 +424,15 @@ pub struct DriverEnd {
 impl DriverEnd {
     async fn tell(&self, worker: usize, msg: ToEngine) {
         let (tx, wake, budget) = &self.to_workers[worker];
-        if let ToEngine::Apply(events) = &msg {
+        let items = match &msg {
+            ToEngine::Apply { events, .. } => Some(events.len()),
+            ToEngine::Pull { keys, .. } => Some(keys.len()),
+            ToEngine::State { flows, .. } => Some(flows.len()),
+            _ => None,
+        };
+        if let Some(items) = items {
             // The worker gives the permits back as it applies the events.
-            let n = budget_of(events.len());
+            let n = budget_of(items);
             let permit = match budget.try_acquire_many(n) {
                 Ok(p) => Ok(p),
                 Err(_) => {
@@ -363,6 +511,7 @@ fn link_with_depth(
             from_cluster: te_rx,
             inbox_budget: inbox_budget.clone(),
             bulks: Vec::new(),
+            rebalance: None,
             outbox: std::collections::VecDeque::new(),
             outbox_events: 0,
             outbox_max: OUTBOX_MAX_EVENTS,
@@ -557,6 +706,8 @@ pub async fn drive(
 fn handle_bridge(protocol: &mut Protocol, end: &mut DriverEnd, msg: ToCluster) {
     match msg {
         ToCluster::Events(events) => protocol.push_events(&events),
+        ToCluster::Pulls(pulls) => protocol.push_pulls(&pulls),
+        ToCluster::States(states) => protocol.push_states(states),
         ToCluster::Lost => {
             tracing::warn!("sync events lost in this node's outbox: peers will resync in bulk");
             protocol.declare_loss();
@@ -598,14 +749,63 @@ async fn pump(
                 // Best effort: the stream carries the same batch.
                 let _ = transport.send_datagram(peer, frame);
             }
-            Output::Apply(events) => end.route(events, SyncEvent::key, ToEngine::Apply).await,
+            Output::Apply {
+                from,
+                passive,
+                events,
+            } => {
+                end.route(events, SyncEvent::key, |events| ToEngine::Apply {
+                    from,
+                    passive,
+                    events,
+                })
+                .await
+            }
+            Output::State { from, flows } => {
+                end.route(
+                    flows,
+                    |(s, _)| &s.key,
+                    |flows| ToEngine::State { from, flows },
+                )
+                .await
+            }
+            Output::Pull {
+                origin,
+                keys,
+                forwardable,
+            } => {
+                end.route(
+                    keys,
+                    |k| k,
+                    |keys| ToEngine::Pull {
+                        origin,
+                        keys,
+                        forwardable,
+                    },
+                )
+                .await
+            }
             Output::Acked(list) => end.route(list, |(k, _)| k, ToEngine::Acked).await,
-            Output::BulkDump { peer, id } => {
+            Output::BulkDump { peer, id, share } => {
                 // A new request from a peer replaces its earlier ones.
                 end.bulks.retain(|(p, _), _| *p != peer);
-                end.tell_all(|| ToEngine::BulkDump { peer, id }).await;
+                let share = Arc::new(share);
+                end.tell_all(|| ToEngine::BulkDump {
+                    peer,
+                    id,
+                    share: share.clone(),
+                })
+                .await;
             }
             Output::PeersUp(n) => end.tell_all(|| ToEngine::PeersUp(n)).await,
+            Output::Placement(p) => end.tell_all(|| ToEngine::Placement(p.clone())).await,
+            Output::Rebalance { old, new } => {
+                end.tell_all(|| ToEngine::Rebalance {
+                    old: old.clone(),
+                    new: new.clone(),
+                })
+                .await
+            }
             Output::Ready => {
                 let c = protocol.counters();
                 tracing::info!(
@@ -657,6 +857,14 @@ mod tests {
         e
     }
 
+    /// A share that is the whole table: two nodes keeping two copies.
+    fn whole_table(peer: u16) -> Arc<Share> {
+        Arc::new(Share {
+            placement: rampart_cluster::sync::Placement::new([1, peer], 2),
+            node: peer,
+        })
+    }
+
     fn filler() -> ToCluster {
         ToCluster::Events(Vec::new())
     }
@@ -681,7 +889,11 @@ mod tests {
         let (mut ports, driver) = link_with_depth(counters.clone(), &wakes, 64);
         let mut engine = engine_with(1);
         let event = drain_sync(&mut engine)[0].event;
-        let batch = || ToEngine::Apply(vec![event; 8192]);
+        let batch = || ToEngine::Apply {
+            from: None,
+            passive: false,
+            events: vec![event; 8192],
+        };
         let full = WORKER_INBOX_MAX_EVENTS / 8192;
         rt.block_on(async {
             for _ in 0..full {
@@ -721,7 +933,11 @@ mod tests {
             .expect("room for one");
         driver.to_workers[0]
             .0
-            .try_send(ToEngine::BulkDump { peer: 2, id: 7 })
+            .try_send(ToEngine::BulkDump {
+                peer: 2,
+                id: 7,
+                share: whole_table(2),
+            })
             .expect("room");
         ports[0].exchange(&mut engine, T0);
         assert!(matches!(
@@ -770,6 +986,8 @@ mod tests {
                     ToCluster::Events(b) => format!("events {}", b.len()),
                     ToCluster::Lost => "lost".to_string(),
                     ToCluster::Bulk { .. } => "bulk".to_string(),
+                    ToCluster::Pulls(p) => format!("pulls {}", p.len()),
+                    ToCluster::States(s) => format!("states {}", s.len()),
                 });
             }
             ports[0].exchange(&mut engine, T0);
@@ -790,7 +1008,7 @@ mod tests {
                     while let Some(o) = p.poll_output() {
                         match o {
                             Output::Send { frame, .. } => frames[i].push(frame),
-                            Output::BulkDump { peer, id } => {
+                            Output::BulkDump { peer, id, .. } => {
                                 p.bulk_out(peer, id, Vec::new(), true, 0)
                             }
                             _ => {}
@@ -812,7 +1030,9 @@ mod tests {
         assert!(b.is_ready());
         let before = b.counters().bulk_requested;
         handle_bridge(&mut a, &mut driver, ToCluster::Lost);
-        a.push_events(&drain_sync(&mut engine_with(1)));
+        let mut e = engine_with(1);
+        e.set_placement(rampart_dataplane::placement::Placement::new([1, 2], 2));
+        a.push_events(&drain_sync(&mut e));
         a.flush(T0);
         settle(&mut a, &mut b);
         assert_eq!(a.counters().local_losses, 1);
@@ -839,7 +1059,11 @@ mod tests {
         for (peer, id) in [(2, 7), (3, 9)] {
             driver.to_workers[0]
                 .0
-                .try_send(ToEngine::BulkDump { peer, id })
+                .try_send(ToEngine::BulkDump {
+                    peer,
+                    id,
+                    share: whole_table(peer),
+                })
                 .expect("room");
         }
         ports[0].exchange(&mut engine, T0);

@@ -110,9 +110,14 @@ pub struct Cluster {
     #[serde(default = "default_hold_max_per_flow")]
     pub hold_max_per_flow: usize,
     /// How long a flow's opening packet waits for the peers' ack (ms; 0
-    /// sends it at once).
+    /// sends it at once, and the reply's node holds it and pulls).
     #[serde(default = "default_defer_ms")]
     pub defer_ms: u64,
+    /// Nodes that hold each flow's state actively, its owner included:
+    /// while fewer do, its changes also go to the next nodes ranked for it
+    /// (docs/sync.md §13). Every node of a cluster must say the same.
+    #[serde(default = "default_copies")]
+    pub copies: usize,
     /// A node that reaches no peer in this time starts alone (ms).
     #[serde(default = "default_join_ms")]
     pub join_timeout_ms: u64,
@@ -144,6 +149,9 @@ fn default_hold_max_per_flow() -> usize {
 }
 fn default_defer_ms() -> u64 {
     10
+}
+fn default_copies() -> usize {
+    2
 }
 fn default_join_ms() -> u64 {
     3000
@@ -495,6 +503,9 @@ impl NodeConfig {
             }
             if c.defer_ms > 1000 {
                 return bad("cluster.defer_ms".into(), "must be 0-1000".into());
+            }
+            if !(1..=16).contains(&c.copies) {
+                return bad("cluster.copies".into(), "must be 1-16".into());
             }
             if !(100..=600_000).contains(&c.join_timeout_ms) {
                 return bad(

@@ -569,6 +569,7 @@ fn start_cluster(
     let peer_ids: Vec<u16> = c.peers.iter().map(|p| p.id).collect();
     let pcfg = ProtocolConfig {
         join_timeout: Duration::from_millis(c.join_timeout_ms),
+        copies: c.copies,
         ..ProtocolConfig::default()
     };
     let protocol = Protocol::new(cfg.node.id, session, &peer_ids, pcfg, clock.now());

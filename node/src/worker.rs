@@ -18,7 +18,7 @@ use anyhow::Context as _;
 use rampart_afpacket::afpacket::PacketSocket;
 use rampart_afpacket::bridge::{Bridge, WorkerPort};
 use rampart_dataplane::counters::BridgeCounters;
-use rampart_dataplane::engine::sync::SyncOut;
+use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::{Engine, Instant};
 
 use crate::cluster_link::{Clock, Port};
@@ -44,11 +44,17 @@ impl WorkerPort for NodePort {
         }
     }
 
-    fn send_to_peers(&mut self, events: &mut Vec<SyncOut>) {
+    fn send_to_peers(&mut self, events: &mut Vec<SyncOut>, pulls: &mut Vec<PullOut>) {
         match &mut self.sync {
-            Some(sync) => sync.send_to_peers(events),
+            Some(sync) => {
+                sync.send_to_peers(events);
+                sync.send_pulls(pulls);
+            }
             // Only a node in a cluster builds engines that sync.
-            None => events.clear(),
+            None => {
+                events.clear();
+                pulls.clear();
+            }
         }
     }
 

@@ -7,13 +7,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rampart_cluster::sync::{Output, Protocol, ProtocolConfig};
+use rampart_cluster::sync::{Output, Placement, Protocol, ProtocolConfig, Share};
 use rampart_dataplane::conntrack::NodeId;
-use rampart_dataplane::engine::sync::{SyncConfig, SyncOut};
+use rampart_dataplane::engine::sync::{Source, SyncConfig, SyncOut};
 use rampart_dataplane::engine::{Effect, Engine, EngineConfig};
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::policy::compile::Policy;
-use rampart_dataplane::sync::{FlowState, SyncEvent};
+use rampart_dataplane::sync::{FlowState, PeerSet, SyncEvent};
 use rampart_dataplane::{IfaceId, Instant, Verdict};
 
 /// Flows a bulk dump takes from the engine per step (the real node takes
@@ -58,9 +58,13 @@ pub struct SimNode {
     pub alive: bool,
     /// Frozen (SIGSTOP) until this simulation time.
     pub frozen_until: Option<u64>,
-    /// Bulk dumps in progress: peer, request id, cursor, flows so far (one
-    /// per peer: a new request from a peer replaces its earlier one).
-    bulks: Vec<(u16, u64, usize, u64)>,
+    /// Bulk dumps in progress: peer, request id, cursor, flows so far and
+    /// the share asked for (one per peer: a new request from a peer
+    /// replaces its earlier one).
+    bulks: Vec<(u16, u64, usize, u64, Share)>,
+    /// A rebalance walk in progress: the placements before and after, and
+    /// its cursor (a new change restarts it from the start).
+    rebalance: Option<(Placement, Placement, usize)>,
     /// Sync events the engine refused (a peer sent a state it calls invalid).
     pub rejected: u64,
     /// Lives so far.
@@ -104,6 +108,7 @@ impl SimNode {
             alive: true,
             frozen_until: None,
             bulks: Vec::new(),
+            rebalance: None,
             rejected: 0,
             lives: 1,
         };
@@ -144,11 +149,13 @@ impl SimNode {
         let t = self.clock(now);
         loop {
             let mut events = Vec::new();
+            let mut pulls = Vec::new();
             while let Some(effect) = self.engine.poll_effect(t) {
                 match effect {
                     Effect::Release { frame, .. } => out.push(NodeOut::Released(frame)),
                     // Idle-timeout resets are not configured in the simulation.
                     Effect::Transmit { .. } => {}
+                    Effect::Pull(p) => pulls.push(p),
                     other => {
                         if let Some(e) = other.into_sync() {
                             out.push(NodeOut::Synced(e));
@@ -158,6 +165,7 @@ impl SimNode {
                 }
             }
             self.proto.push_events(&events);
+            self.proto.push_pulls(&pulls);
             self.proto.flush(t);
             let mut again = false;
             while let Some(o) = self.proto.poll_output() {
@@ -168,11 +176,49 @@ impl SimNode {
                     Output::Datagram { peer, frame } => {
                         out.push(NodeOut::Datagram(usize::from(peer) - 1, frame));
                     }
-                    Output::Apply(list) => {
-                        for e in &list {
-                            if self.engine.apply_sync(e, t).is_err() {
+                    Output::Apply {
+                        from,
+                        passive,
+                        events,
+                    } => {
+                        for e in &events {
+                            let source = Source {
+                                from,
+                                passive,
+                                demote: passive && from.is_some(),
+                                holders: PeerSet::EMPTY,
+                            };
+                            if self.engine.apply_peer(e, source, t).is_err() {
                                 self.rejected += 1;
                             }
+                        }
+                        again = true;
+                    }
+                    Output::State { from, flows } => {
+                        for (state, holders) in &flows {
+                            let source = Source {
+                                from,
+                                passive: from.is_none(),
+                                demote: false,
+                                holders: *holders,
+                            };
+                            if self
+                                .engine
+                                .apply_peer(&SyncEvent::Upsert(*state), source, t)
+                                .is_err()
+                            {
+                                self.rejected += 1;
+                            }
+                        }
+                        again = true;
+                    }
+                    Output::Pull {
+                        origin,
+                        keys,
+                        forwardable,
+                    } => {
+                        for key in &keys {
+                            self.engine.serve_pull(key, origin, forwardable, t);
                         }
                         again = true;
                     }
@@ -182,11 +228,21 @@ impl SimNode {
                         }
                         again = true;
                     }
-                    Output::BulkDump { peer, id } => {
+                    Output::BulkDump { peer, id, share } => {
                         self.bulks.retain(|b| b.0 != peer);
-                        self.bulks.push((peer, id, 0, 0));
+                        self.bulks.push((peer, id, 0, 0, share));
                     }
                     Output::PeersUp(n) => self.engine.set_peers_up(n),
+                    Output::Placement(p) => self.engine.set_placement(p),
+                    Output::Rebalance { old, new } => {
+                        // A walk under way restarts against the newest
+                        // change, from its own starting placement.
+                        let old = match self.rebalance.take() {
+                            Some((first, _, _)) => first.stayed(&old),
+                            None => old,
+                        };
+                        self.rebalance = Some((old, new, 0));
+                    }
                     Output::Ready => self.engine.set_ready(true),
                     Output::NotReady => self.engine.set_ready(false),
                 }
@@ -200,19 +256,29 @@ impl SimNode {
     /// Take the next step of every bulk dump in progress; whether any remains.
     pub fn bulk_step(&mut self, now: u64) -> bool {
         let t = self.clock(now);
-        for (peer, id, cursor, total) in std::mem::take(&mut self.bulks) {
+        for (peer, id, cursor, total, share) in std::mem::take(&mut self.bulks) {
             let mut cursor = cursor;
             let mut flows = Vec::new();
-            let last = self
-                .engine
-                .bulk_chunk(&mut cursor, BULK_STEP_FLOWS, t, &mut flows);
+            let last =
+                self.engine
+                    .bulk_chunk_for(&mut cursor, BULK_STEP_FLOWS, t, &mut flows, &share);
             let total = total + flows.len() as u64;
             if !last {
-                self.bulks.push((peer, id, cursor, total));
+                self.bulks.push((peer, id, cursor, total, share));
             }
             self.proto.bulk_out(peer, id, flows, last, total);
         }
-        !self.bulks.is_empty()
+        if let Some((old, new, mut cursor)) = self.rebalance.take() {
+            let mut out = Vec::new();
+            let done =
+                self.engine
+                    .rebalance_chunk(&mut cursor, BULK_STEP_FLOWS, &old, &new, t, &mut out);
+            self.proto.push_states(out);
+            if !done {
+                self.rebalance = Some((old, new, cursor));
+            }
+        }
+        !self.bulks.is_empty() || self.rebalance.is_some()
     }
 
     /// When the node next needs to run, in simulation time.
@@ -221,6 +287,9 @@ impl SimNode {
         let mut next = self.engine.poll_timeout(t);
         if let Some(p) = self.proto.poll_timeout() {
             next = next.min(p);
+        }
+        if !self.bulks.is_empty() || self.rebalance.is_some() {
+            next = next.min(t + BULK_STEP);
         }
         self.sim_time(next).max(now + 1)
     }

@@ -14,6 +14,10 @@ use rampart_dataplane::sync::{FlowState, SyncProto};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod placement_check;
+
+use rampart_cluster::sync::{Placement, ProtocolConfig};
+
 use super::net::Net;
 use super::node::{BULK_STEP, NodeOut, SimNode, Totals, event_key, id_of};
 use super::traffic::{BYPASS_PORT, Flow, Kind, key_of};
@@ -1266,6 +1270,14 @@ impl World {
         self.wake_at(i, self.now);
     }
 
+    /// The placement every node uses once all are up.
+    fn placement(&self) -> Placement {
+        Placement::new(
+            (0..self.nodes.len()).map(id_of),
+            ProtocolConfig::default().copies,
+        )
+    }
+
     fn final_checks(&mut self) {
         let now = self.now;
         for (i, node) in self.nodes.iter().enumerate() {
@@ -1353,26 +1365,29 @@ impl World {
                         .is_none_or(|&(_, left, timeout)| left > timeout / 4 + SEC)
                 })
         };
-        for i in 1..tables.len() {
-            if let Some(diff) = first_difference(&tables[0], &tables[i], settled) {
-                self.violations.push(format!(
-                    "tables of n0 and n{i} differ at quiescence: {diff}"
-                ));
-            }
-        }
+        self.check_placement(&tables, settled);
         let tables: Vec<BTreeMap<Ordered, FlowState>> = tables
             .into_iter()
             .map(|t| t.into_iter().map(|(k, (s, _, _))| (k, s)).collect())
             .collect();
         // A flow ended by an RST is closed everywhere (kept in CLOSE only
         // for stragglers) and never comes back to life.
+        let placement = self.placement();
         for &f in &self.deleted {
             if self.flows[f].at_risk {
                 continue;
             }
+            // The nodes that must know: the flow's path and its director
+            // (a node off the path keeps the copy it last heard of until
+            // it expires, as a peer that missed a close would).
+            let key = self.flows[f].key;
+            let director = placement.director(&key).map(|d| usize::from(d) - 1);
             for (i, t) in tables.iter().enumerate() {
-                if let Some(s) = t.get(&Ordered::of(&self.flows[f].key))
-                    && !matches!(s.proto, SyncProto::Tcp(tcp) if tcp.state == TcpState::Close)
+                if !self.flows[f].path.contains(&i) && Some(i) != director {
+                    continue;
+                }
+                if let Some(s) = t.get(&Ordered::of(&key))
+                    && !matches!(s.proto, SyncProto::Tcp(tcp) if matches!(tcp.state, TcpState::Close | TcpState::TimeWait))
                 {
                     self.violations.push(format!(
                         "flow {f} was reset but n{i} holds it alive: {:?}",
@@ -1444,24 +1459,4 @@ impl Ordered {
     fn of(k: &FlowKey) -> Ordered {
         Ordered(k.lo.addr.0, k.lo.port, k.hi.addr.0, k.hi.port, k.proto)
     }
-}
-
-fn first_difference(
-    a: &BTreeMap<Ordered, (FlowState, u64, u64)>,
-    b: &BTreeMap<Ordered, (FlowState, u64, u64)>,
-    settled: impl Fn(&Ordered) -> bool,
-) -> Option<String> {
-    for (k, (s, _, _)) in a {
-        if !settled(k) {
-            continue;
-        }
-        match b.get(k) {
-            None => return Some(format!("{s:?} only on the first")),
-            Some((t, _, _)) if t != s => return Some(format!("{s:?} vs {t:?}")),
-            Some(_) => {}
-        }
-    }
-    b.iter()
-        .find(|(k, _)| settled(k) && !a.contains_key(k))
-        .map(|(_, (s, _, _))| format!("{s:?} only on the second"))
 }

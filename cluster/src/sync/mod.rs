@@ -7,3 +7,4 @@ pub mod wire;
 
 pub use peer_stats::{LagHistogram, PeerCounters};
 pub use protocol::{Output, PeerPhase, Protocol, ProtocolConfig, ProtocolCounters};
+pub use rampart_dataplane::placement::{Placement, Share};

@@ -14,9 +14,18 @@
 //! a bulk sync. The merge is convergent, so resent, duplicated and bulk
 //! data can interleave with live events in any order.
 //!
-//! Readiness. A node reports ready (and forwards) after its first bulk
-//! sync from a peer completes, or when no peer came up within the join
-//! timeout (it is alone). A bulk that fails is retried, at most
+//! Placement (docs/sync.md §13). An event goes to the peers that hold its
+//! flow actively (the owner, peers that sent changes of their own, peers
+//! that pulled it), to the flow's director for an insert or a delete, and
+//! to the next ranked nodes while fewer than `copies` nodes hold it
+//! ([`Placement`]): never to every node. A node whose packets lack a flow's
+//! state pulls it from the director and the known holders; a director that
+//! lacks it, or holds it only as a copy off the flow's path, passes the
+//! pull on.
+//!
+//! Readiness. A node reports ready (and forwards) after it has its share
+//! of every peer's table (a bulk sync from each peer up), or when no peer
+//! came up within the join timeout (it is alone). A bulk that fails is retried, at most
 //! `bulk_max_tries` times (pfsync's `PFSYNC_MAX_BULKTRIES`), after which
 //! the node goes ready and counts the failure.
 
@@ -24,12 +33,13 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 use rampart_dataplane::Instant;
-use rampart_dataplane::engine::sync::SyncOut;
+use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent};
+use rampart_dataplane::sync::{FlowState, Incarnation, PeerSet, SyncEvent};
 
 use super::peer_stats::PeerCounters;
 use super::wire::{self, MAX_EVENTS_PER_BATCH, Message, Resume};
+use rampart_dataplane::placement::{Placement, Share};
 
 /// Protocol settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +71,10 @@ pub struct ProtocolConfig {
     /// this interval, so an idle node is never mistaken for a stopped one.
     /// Zero turns the check off.
     pub stall_after: Duration,
+    /// Nodes that hold each flow actively, its owner included (`[cluster]
+    /// copies`): while fewer do, the flow's changes also go to the next
+    /// ranked nodes. With two nodes and two copies every flow is on both.
+    pub copies: usize,
 }
 
 impl Default for ProtocolConfig {
@@ -75,6 +89,7 @@ impl Default for ProtocolConfig {
             datagram_resend: Duration::from_millis(20),
             datagram_copies: 4,
             stall_after: Duration::from_secs(2),
+            copies: 2,
         }
     }
 }
@@ -99,19 +114,62 @@ pub enum Output {
         frame: bytes::Bytes,
     },
     /// Apply these events to the engine, in order.
-    Apply(Vec<SyncEvent>),
+    Apply {
+        /// The peer that sent them from its own packets (its changes, or
+        /// its answer as a node on the flows' path): the engine sends it
+        /// the flows' changes from now on. `None` for copies.
+        from: Option<u16>,
+        /// Passive copies: the engine will not hear of these flows' later
+        /// changes from the sender.
+        passive: bool,
+        /// The events.
+        events: Vec<SyncEvent>,
+    },
+    /// Apply these answers to pulls: each flow's state with the other
+    /// nodes on its path the answering peer knows of
+    /// ([`Source`](rampart_dataplane::engine::sync::Source)): passive
+    /// unless `from` names the peer, on the flows' path, that answered.
+    State {
+        /// The answering peer, when it is on the flows' path.
+        from: Option<u16>,
+        /// The flows and their holders.
+        flows: Vec<(FlowState, PeerSet)>,
+    },
+    /// Answer these pulls from the engine ([`Engine::serve_pull`](rampart_dataplane::Engine::serve_pull)).
+    Pull {
+        /// The node whose packets wait.
+        origin: u16,
+        /// The flows.
+        keys: Vec<FlowKey>,
+        /// The pull came straight from `origin` and may be passed on.
+        forwardable: bool,
+    },
     /// Peers acknowledged these inserts: release their deferred packets.
     Acked(Vec<(FlowKey, Incarnation)>),
-    /// Produce a bulk dump of the table for `peer` and hand it back in
-    /// chunks through [`Protocol::bulk_out`].
+    /// Produce a bulk dump of the peer's share of the table and hand it
+    /// back in chunks through [`Protocol::bulk_out`].
     BulkDump {
         /// The peer.
         peer: u16,
         /// The request id to answer.
         id: u64,
+        /// The flows to include.
+        share: Share,
     },
     /// The number of peers up changed.
     PeersUp(usize),
+    /// The live members changed: the engine places flows over these
+    /// ([`Engine::set_placement`](rampart_dataplane::Engine::set_placement)).
+    Placement(Placement),
+    /// The live members changed from `old` to `new`: walk the table
+    /// ([`Engine::rebalance_chunk`](rampart_dataplane::Engine::rebalance_chunk))
+    /// and hand what peers must now hold to [`Protocol::push_states`].
+    Rebalance {
+        /// The placement before.
+        old: Placement,
+        /// The placement now.
+        new: Placement,
+    },
     /// The node became ready to forward.
     Ready,
     /// The node must stop forwarding: it was stopped for longer than
@@ -192,6 +250,23 @@ pub struct ProtocolCounters {
     /// Times this node found it had been stopped (see `stall_after`) and
     /// went back to resync before forwarding.
     pub stalls: u64,
+    /// Events the engine made that no peer up should hold (every node
+    /// that would is down).
+    pub events_unplaced: u64,
+    /// Flows asked for in pulls sent (this node's and passed-on ones).
+    pub pulls_sent: u64,
+    /// Flows asked for in pulls received.
+    pub pulls_received: u64,
+    /// Pulls this node passed on to nodes more likely to hold the flow.
+    pub pulls_forwarded: u64,
+    /// Flow states sent outside batches (pull answers, copies).
+    pub states_sent: u64,
+    /// Flow states received outside batches.
+    pub states_received: u64,
+    /// Changes of the live members (each starts a rebalance walk).
+    pub rebalances: u64,
+    /// Flow states sent to a peer that must now hold them.
+    pub rebalance_flows_sent: u64,
 }
 
 fn add(c: &mut u64, n: u64) {
@@ -256,7 +331,10 @@ pub struct Protocol {
     wanted: std::collections::BTreeSet<u16>,
     bulk_tries: u32,
     next_bulk_id: u64,
-    pending: Vec<SyncEvent>,
+    pending: Vec<SyncOut>,
+    pending_pulls: Vec<PullOut>,
+    /// The placement last given to the engine.
+    placed: Placement,
     pending_acks: Vec<(FlowKey, Incarnation)>,
     outputs: VecDeque<Output>,
     counters: ProtocolCounters,
@@ -308,10 +386,13 @@ impl Protocol {
             bulk_tries: 0,
             next_bulk_id: 1,
             pending: Vec::new(),
+            pending_pulls: Vec::new(),
+            placed: Placement::new([me], config.copies),
             pending_acks: Vec::new(),
             outputs: VecDeque::new(),
             counters: ProtocolCounters::default(),
         };
+        p.outputs.push_back(Output::Placement(p.placed.clone()));
         if p.peers.is_empty() {
             p.become_ready();
         }
@@ -346,6 +427,62 @@ impl Protocol {
         self.peers
             .get(&peer)
             .map_or((0, 0), |p| (p.unacked.len(), p.unacked_events))
+    }
+
+    /// The placement over this node and the peers up.
+    pub fn placement(&self) -> Placement {
+        let up = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.phase == PeerPhase::Up)
+            .map(|(&id, _)| id);
+        Placement::new(up.chain([self.me]), self.config.copies)
+    }
+
+    /// The peers up changed: tell the engine the new placement, and have
+    /// it re-replicate what moved.
+    fn replace(&mut self) {
+        let new = self.placement();
+        if new == self.placed {
+            return;
+        }
+        let old = std::mem::replace(&mut self.placed, new.clone());
+        self.outputs.push_back(Output::Placement(new.clone()));
+        add(&mut self.counters.rebalances, 1);
+        self.outputs.push_back(Output::Rebalance { old, new });
+    }
+
+    /// Flow states a rebalance walk found that peers must now hold: sent
+    /// as passive copies with their holders (peers not up are skipped:
+    /// they get theirs when they come back).
+    pub fn push_states(&mut self, items: Vec<(u16, FlowState, PeerSet)>) {
+        let mut per_peer: BTreeMap<u16, Vec<(FlowState, PeerSet)>> = BTreeMap::new();
+        for (peer, state, holders) in items {
+            let mut holders = holders;
+            holders.remove(peer);
+            per_peer.entry(peer).or_default().push((state, holders));
+        }
+        for (peer, flows) in per_peer {
+            if !self.is_up(peer) {
+                continue;
+            }
+            for chunk in flows.chunks(MAX_EVENTS_PER_BATCH) {
+                add(&mut self.counters.rebalance_flows_sent, chunk.len() as u64);
+                self.send(
+                    peer,
+                    &Message::State {
+                        on_path: false,
+                        flows: chunk.to_vec(),
+                    },
+                );
+            }
+        }
+    }
+
+    fn is_up(&self, peer: u16) -> bool {
+        self.peers
+            .get(&peer)
+            .is_some_and(|p| p.phase == PeerPhase::Up)
     }
 
     /// Peers up.
@@ -433,6 +570,7 @@ impl Protocol {
         if was_up {
             let n = self.peers_up();
             self.outputs.push_back(Output::PeersUp(n));
+            self.replace();
         }
         if self.bulk.is_some_and(|b| b.peer == peer) {
             self.bulk = None;
@@ -486,11 +624,44 @@ impl Protocol {
                 add(&mut self.counters.protocol_errors, 1);
                 return Err(FrameError::Protocol("message before Hello"));
             }
-            Message::Events { seq, events } => self.on_events(peer, seq, events, now)?,
+            Message::Events {
+                seq,
+                passive,
+                events,
+            } => self.on_events(peer, seq, passive, events, now)?,
             Message::Ack { seq } => self.on_ack(peer, seq, now)?,
-            Message::BulkRequest { id } => {
+            Message::BulkRequest { id, view, copies } => {
+                if !view.contains(&peer) || copies == 0 {
+                    add(&mut self.counters.protocol_errors, 1);
+                    return Err(FrameError::Protocol(
+                        "bulk request whose view lacks the asker, or with no copies",
+                    ));
+                }
                 add(&mut self.counters.bulk_served, 1);
-                self.outputs.push_back(Output::BulkDump { peer, id });
+                let share = Share {
+                    placement: Placement::new(view, usize::from(copies)),
+                    node: peer,
+                };
+                self.outputs.push_back(Output::BulkDump { peer, id, share });
+            }
+            Message::Pull { origin, keys } => {
+                if origin != peer && !self.peers.contains_key(&origin) {
+                    add(&mut self.counters.protocol_errors, 1);
+                    return Err(FrameError::Protocol("pull for an unknown node"));
+                }
+                add(&mut self.counters.pulls_received, keys.len() as u64);
+                self.outputs.push_back(Output::Pull {
+                    origin,
+                    keys,
+                    forwardable: origin == peer,
+                });
+            }
+            Message::State { on_path, flows } => {
+                add(&mut self.counters.states_received, flows.len() as u64);
+                self.outputs.push_back(Output::State {
+                    from: on_path.then_some(peer),
+                    flows,
+                });
             }
             Message::BulkChunk { id, flows } => {
                 if let Some(b) = &mut self.bulk
@@ -502,9 +673,13 @@ impl Protocol {
                 add(&mut self.counters.bulk_flows_received, flows.len() as u64);
                 // Applied whether or not it answers our current request:
                 // the merge makes any copy of a peer's state useful.
-                self.outputs.push_back(Output::Apply(
-                    flows.into_iter().map(SyncEvent::Upsert).collect(),
-                ));
+                // Passive: the sender's own copy may be one, and this node
+                // may not be among those that hear of the flows' changes.
+                self.outputs.push_back(Output::Apply {
+                    from: None,
+                    passive: true,
+                    events: flows.into_iter().map(SyncEvent::Upsert).collect(),
+                });
             }
             Message::BulkEnd { id, .. } => {
                 if let Some(b) = self.bulk
@@ -515,8 +690,11 @@ impl Protocol {
                     self.wanted.remove(&peer);
                     add(&mut self.counters.bulk_completed, 1);
                     self.counters.last_bulk = now.saturating_since(b.started);
-                    self.become_ready();
+                    // Ready once every peer up has sent this node its share.
                     self.next_bulk(now);
+                    if self.bulk.is_none() {
+                        self.become_ready();
+                    }
                 }
             }
         }
@@ -543,13 +721,19 @@ impl Protocol {
             return Ok(());
         }
         match wire::decode(frame) {
-            Ok(Message::Events { events, .. }) => {
+            Ok(Message::Events {
+                passive, events, ..
+            }) => {
                 add(&mut self.counters.datagrams_received, 1);
                 add(&mut self.counters.bytes_in, frame.len() as u64);
                 if let Some(p) = self.peers.get_mut(&peer) {
                     add(&mut p.stats.bytes_in, frame.len() as u64);
                 }
-                self.outputs.push_back(Output::Apply(events));
+                self.outputs.push_back(Output::Apply {
+                    from: Some(peer),
+                    passive,
+                    events,
+                });
                 Ok(())
             }
             Ok(_) => {
@@ -600,6 +784,7 @@ impl Protocol {
         }
         let n = self.peers_up();
         self.outputs.push_back(Output::PeersUp(n));
+        self.replace();
         if !self.ready {
             self.wanted.insert(peer);
         }
@@ -628,7 +813,9 @@ impl Protocol {
             flows: 0,
         });
         add(&mut self.counters.bulk_requested, 1);
-        self.send(peer, &Message::BulkRequest { id });
+        let view = self.placement().members().to_vec();
+        let copies = u8::try_from(self.config.copies).unwrap_or(u8::MAX);
+        self.send(peer, &Message::BulkRequest { id, view, copies });
     }
 
     fn retry_bulk(&mut self, now: Instant) {
@@ -656,6 +843,7 @@ impl Protocol {
         &mut self,
         peer: u16,
         seq: u64,
+        passive: bool,
         events: Vec<SyncEvent>,
         now: Instant,
     ) -> Result<(), FrameError> {
@@ -682,7 +870,11 @@ impl Protocol {
         add(&mut self.counters.batches_received, 1);
         add(&mut self.counters.events_received, events.len() as u64);
         add(&mut p.stats.events_received, events.len() as u64);
-        self.outputs.push_back(Output::Apply(events));
+        self.outputs.push_back(Output::Apply {
+            from: Some(peer),
+            passive,
+            events,
+        });
         self.send(peer, &Message::Ack { seq });
         if gap {
             // Batches were lost for good (the peer's buffer overflowed):
@@ -724,8 +916,14 @@ impl Protocol {
             {
                 self.pending_acks.push((s.key, s.inc));
             }
-            self.pending.push(o.event);
+            self.pending.push(*o);
         }
+    }
+
+    /// Pulls from the local engine (its wants, its answers to peers), sent
+    /// by the next [`flush`](Self::flush).
+    pub fn push_pulls(&mut self, pulls: &[PullOut]) {
+        self.pending_pulls.extend_from_slice(pulls);
     }
 
     /// Some of this node's events were lost before they reached the
@@ -739,75 +937,217 @@ impl Protocol {
         }
     }
 
-    /// Events waiting for the next flush.
+    /// Events and pulls waiting for the next flush.
     pub fn pending(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.pending_pulls.len()
     }
 
-    /// Batch the pending events to every peer. Peers that are down get the
-    /// batches into their resend buffer, sent when they come back.
+    /// Batch the pending events to the peers the engine named for each,
+    /// whole and passive copies apart, and send the pending pulls and
+    /// answers. A peer down that was up in this session gets its batches
+    /// into its resend buffer, so a short outage is repaired by resend,
+    /// not by a bulk.
     pub fn flush(&mut self, now: Instant) {
         self.tick(now);
+        if !self.pending_pulls.is_empty() {
+            self.flush_pulls();
+        }
         if self.pending.is_empty() {
             return;
         }
         let pending = std::mem::take(&mut self.pending);
         let acks = std::mem::take(&mut self.pending_acks);
+        // (peer, passive) → events.
+        let mut per_peer: BTreeMap<(u16, bool), Vec<SyncEvent>> = BTreeMap::new();
+        for o in &pending {
+            let mut placed = false;
+            for (&id, p) in &self.peers {
+                let reachable = p.phase == PeerPhase::Up || p.rx.is_some();
+                for (set, passive) in [(o.full, false), (o.passive, true)] {
+                    if set.contains(id) && reachable {
+                        per_peer.entry((id, passive)).or_default().push(o.event);
+                        placed = true;
+                    }
+                }
+            }
+            if !placed {
+                add(&mut self.counters.events_unplaced, 1);
+            }
+        }
+        if per_peer.is_empty() && !acks.is_empty() {
+            // No peer to wait for: the deferred packets leave now.
+            self.outputs.push_back(Output::Acked(acks));
+            return;
+        }
         let size = self.config.batch_max_events.clamp(1, MAX_EVENTS_PER_BATCH);
-        let peers: Vec<u16> = self.peers.keys().copied().collect();
-        let chunks: Vec<&[SyncEvent]> = pending.chunks(size).collect();
-        for peer in peers {
+        for ((peer, passive), events) in per_peer {
+            let chunks: Vec<&[SyncEvent]> = events.chunks(size).collect();
             for (i, chunk) in chunks.iter().enumerate() {
-                let p = self.peers.get_mut(&peer).expect("listed");
-                let seq = p.tx_next;
-                p.tx_next += 1;
-                let frame = bytes::Bytes::from(wire::encode(&Message::Events {
-                    seq,
-                    events: chunk.to_vec(),
-                }));
-                // The acks ride with the last batch of this flush: it is
-                // acknowledged after all the earlier ones.
-                let batch_acks = if i + 1 == chunks.len() {
+                // The acks ride with each peer's last batch of this flush:
+                // the first peer to acknowledge releases the packets.
+                let batch_acks = if i + 1 == chunks.len() && !passive {
                     acks.clone()
                 } else {
                     Vec::new()
                 };
-                let up = p.phase == PeerPhase::Up;
-                let as_datagram = up && frame.len() <= self.config.datagram_max_bytes;
-                p.unacked.push_back(Batch {
-                    seq,
-                    frame: frame.clone(),
-                    events: chunk.len(),
-                    acks: batch_acks,
-                    sent_at: now,
-                    copies: if as_datagram { 1 } else { u8::MAX },
-                });
-                p.dgram_live += usize::from(as_datagram && 1 < self.config.datagram_copies);
-                p.unacked_events += chunk.len();
-                let mut overflow = 0;
-                while p.unacked_events > self.config.resend_max_events && p.unacked.len() > 1 {
-                    let b = p.unacked.pop_front().expect("more than one");
-                    p.unacked_events -= b.events;
-                    p.dgram_live -= usize::from(b.copies < self.config.datagram_copies);
-                    overflow += 1;
+                self.send_batch(peer, passive, chunk, batch_acks, now);
+            }
+        }
+    }
+
+    /// Number, buffer and send one batch of events to a peer (one that is
+    /// down gets it at its next connection).
+    fn send_batch(
+        &mut self,
+        peer: u16,
+        passive: bool,
+        chunk: &[SyncEvent],
+        acks: Vec<(FlowKey, Incarnation)>,
+        now: Instant,
+    ) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let seq = p.tx_next;
+        p.tx_next += 1;
+        let frame = bytes::Bytes::from(wire::encode(&Message::Events {
+            seq,
+            passive,
+            events: chunk.to_vec(),
+        }));
+        let up = p.phase == PeerPhase::Up;
+        let as_datagram = up && frame.len() <= self.config.datagram_max_bytes;
+        p.unacked.push_back(Batch {
+            seq,
+            frame: frame.clone(),
+            events: chunk.len(),
+            acks,
+            sent_at: now,
+            copies: if as_datagram { 1 } else { u8::MAX },
+        });
+        p.dgram_live += usize::from(as_datagram && 1 < self.config.datagram_copies);
+        p.unacked_events += chunk.len();
+        let mut overflow = 0;
+        while p.unacked_events > self.config.resend_max_events && p.unacked.len() > 1 {
+            let b = p.unacked.pop_front().expect("more than one");
+            p.unacked_events -= b.events;
+            p.dgram_live -= usize::from(b.copies < self.config.datagram_copies);
+            overflow += 1;
+        }
+        add(&mut self.counters.resend_overflow, overflow);
+        if as_datagram {
+            add(&mut self.counters.datagrams_sent, 1);
+            add(&mut p.stats.bytes_out, frame.len() as u64);
+            self.outputs.push_back(Output::Datagram {
+                peer,
+                frame: frame.clone(),
+            });
+        }
+        if up {
+            add(&mut self.counters.batches_sent, 1);
+            add(&mut self.counters.events_sent, chunk.len() as u64);
+            add(&mut self.counters.bytes_out, frame.len() as u64);
+            add(&mut p.stats.events_sent, chunk.len() as u64);
+            add(&mut p.stats.bytes_out, frame.len() as u64);
+            self.outputs.push_back(Output::Send { peer, frame });
+        }
+    }
+
+    /// Send the engine's pulls and answers: a want to the flow's director
+    /// and known holders; an answer to the node that asked; a pull passed
+    /// on when this node answered off the flow's path (to the holders) or
+    /// lacked the flow as its director (to the next ranked nodes); an
+    /// answer's pull passed on to the other holders the answering node
+    /// knows of.
+    fn flush_pulls(&mut self) {
+        let placement = self.placement();
+        // (target, origin) → keys; (target, on_path) → states.
+        let mut pulls: BTreeMap<(u16, u16), Vec<FlowKey>> = BTreeMap::new();
+        let mut states: BTreeMap<(u16, bool), Vec<(FlowState, PeerSet)>> = BTreeMap::new();
+        let me = self.me;
+        for pull in std::mem::take(&mut self.pending_pulls) {
+            match pull {
+                PullOut::Want { key, ask } => {
+                    let director = placement.director(&key);
+                    for (&id, p) in &self.peers {
+                        if p.phase == PeerPhase::Up && (ask.contains(id) || director == Some(id)) {
+                            pulls.entry((id, me)).or_default().push(key);
+                        }
+                    }
                 }
-                add(&mut self.counters.resend_overflow, overflow);
-                if as_datagram {
-                    add(&mut self.counters.datagrams_sent, 1);
-                    add(&mut p.stats.bytes_out, frame.len() as u64);
-                    self.outputs.push_back(Output::Datagram {
-                        peer,
-                        frame: frame.clone(),
-                    });
+                PullOut::Answer {
+                    to,
+                    state,
+                    on_path,
+                    holders,
+                    forwardable,
+                } => {
+                    let mut others = holders;
+                    others.remove(to);
+                    others.remove(me);
+                    states
+                        .entry((to, on_path))
+                        .or_default()
+                        .push((state, others));
+                    // Passed on to the other holders this node knows of,
+                    // so each answers with its own state and hears of the
+                    // new node on the flow's path (it would otherwise not
+                    // send that node its changes).
+                    if forwardable {
+                        for (&id, p) in &self.peers {
+                            if p.phase == PeerPhase::Up && id != to && holders.contains(id) {
+                                add(&mut self.counters.pulls_forwarded, 1);
+                                pulls.entry((id, to)).or_default().push(state.key);
+                            }
+                        }
+                    }
                 }
-                if up {
-                    add(&mut self.counters.batches_sent, 1);
-                    add(&mut self.counters.events_sent, chunk.len() as u64);
-                    add(&mut self.counters.bytes_out, frame.len() as u64);
-                    add(&mut p.stats.events_sent, chunk.len() as u64);
-                    add(&mut p.stats.bytes_out, frame.len() as u64);
-                    self.outputs.push_back(Output::Send { peer, frame });
+                PullOut::Miss {
+                    to,
+                    key,
+                    forwardable,
+                } => {
+                    if !forwardable || placement.director(&key) != Some(me) {
+                        continue;
+                    }
+                    let next = placement.first(&key, self.config.copies.max(1) + 1);
+                    for id in next {
+                        if id != me && id != to && self.is_up(id) {
+                            add(&mut self.counters.pulls_forwarded, 1);
+                            pulls.entry((id, to)).or_default().push(key);
+                        }
+                    }
                 }
+            }
+        }
+        for ((peer, origin), keys) in pulls {
+            if !self.is_up(peer) {
+                continue;
+            }
+            for chunk in keys.chunks(MAX_EVENTS_PER_BATCH) {
+                add(&mut self.counters.pulls_sent, chunk.len() as u64);
+                self.send(
+                    peer,
+                    &Message::Pull {
+                        origin,
+                        keys: chunk.to_vec(),
+                    },
+                );
+            }
+        }
+        for ((peer, on_path), flows) in states {
+            if !self.is_up(peer) {
+                continue;
+            }
+            for chunk in flows.chunks(MAX_EVENTS_PER_BATCH) {
+                add(&mut self.counters.states_sent, chunk.len() as u64);
+                self.send(
+                    peer,
+                    &Message::State {
+                        on_path,
+                        flows: chunk.to_vec(),
+                    },
+                );
             }
         }
     }
@@ -916,514 +1256,4 @@ impl Protocol {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use rampart_dataplane::engine::sync::EventKind;
-    use rampart_dataplane::flow::{Addr, Endpoint, proto};
-    use rampart_dataplane::sync::SyncProto;
-
-    const T0: Instant = Instant::from_secs(1_700_000_000);
-
-    fn state(port: u16) -> FlowState {
-        FlowState {
-            key: FlowKey {
-                lo: Endpoint {
-                    addr: Addr::v4([198, 18, 0, 1]),
-                    port,
-                },
-                hi: Endpoint {
-                    addr: Addr::v4([198, 18, 1, 1]),
-                    port: 53,
-                },
-                proto: proto::UDP,
-            },
-            inc: Incarnation {
-                created_ns: 1,
-                owner: 1,
-                id: u32::from(port),
-            },
-            orig_is_lo: true,
-            flags: 0,
-            ingress: [0, 1],
-            class: 0,
-            seq_offset: 0,
-            min_ttl: [64, 64],
-            macs: [[0; 6]; 2],
-            proto: SyncProto::Udp,
-            last_seen_ns: 5,
-        }
-    }
-
-    fn out(port: u16, want_ack: bool) -> SyncOut {
-        SyncOut {
-            event: SyncEvent::Upsert(state(port)),
-            kind: EventKind::Insert,
-            want_ack,
-        }
-    }
-
-    /// Two protocols and the frames in flight between them.
-    struct Net {
-        p: [Protocol; 2],
-        conn: u64,
-        wire: [VecDeque<bytes::Bytes>; 2],
-        datagrams: [VecDeque<bytes::Bytes>; 2],
-        applied: [Vec<SyncEvent>; 2],
-        acked: [Vec<(FlowKey, Incarnation)>; 2],
-        ready: [bool; 2],
-    }
-
-    impl Net {
-        fn new() -> Self {
-            Net {
-                p: [
-                    Protocol::new(1, 111, &[1, 2], ProtocolConfig::default(), T0),
-                    Protocol::new(2, 222, &[1, 2], ProtocolConfig::default(), T0),
-                ],
-                conn: 0,
-                wire: [VecDeque::new(), VecDeque::new()],
-                datagrams: [VecDeque::new(), VecDeque::new()],
-                applied: [Vec::new(), Vec::new()],
-                acked: [Vec::new(), Vec::new()],
-                ready: [false, false],
-            }
-        }
-
-        fn id(i: usize) -> u16 {
-            i as u16 + 1
-        }
-
-        /// Drain node `i`'s outputs; bulk dumps are answered as empty tables.
-        fn pump(&mut self, i: usize) {
-            while let Some(o) = self.p[i].poll_output() {
-                match o {
-                    Output::Send { frame, .. } => self.wire[1 - i].push_back(frame),
-                    Output::Datagram { frame, .. } => self.datagrams[1 - i].push_back(frame),
-                    Output::Apply(ev) => self.applied[i].extend(ev),
-                    Output::Acked(a) => self.acked[i].extend(a),
-                    Output::BulkDump { peer, id } => {
-                        self.p[i].bulk_out(peer, id, vec![state(9)], true, 1)
-                    }
-                    Output::PeersUp(_) => {}
-                    Output::Ready => self.ready[i] = true,
-                    Output::NotReady => self.ready[i] = false,
-                }
-            }
-        }
-
-        fn connect(&mut self) {
-            self.conn += 1;
-            for i in 0..2 {
-                self.p[i].on_peer_up(Self::id(1 - i), self.conn, T0);
-            }
-            self.settle();
-        }
-
-        fn cut(&mut self) {
-            for i in 0..2 {
-                self.p[i].on_peer_down(Self::id(1 - i), self.conn, T0);
-                self.wire[i].clear();
-            }
-            self.settle();
-        }
-
-        fn settle(&mut self) {
-            for _ in 0..100 {
-                self.pump(0);
-                self.pump(1);
-                let mut moved = false;
-                for i in 0..2 {
-                    while let Some(f) = self.wire[i].pop_front() {
-                        moved = true;
-                        self.p[i]
-                            .on_frame(Self::id(1 - i), self.conn, &f, T0)
-                            .expect("valid frame");
-                    }
-                }
-                if !moved {
-                    return;
-                }
-            }
-            panic!("no quiescence");
-        }
-    }
-
-    #[test]
-    fn peer_counters_count_events_bytes_and_ack_lag() {
-        let mut n = Net::new();
-        n.connect();
-        let before = n.p[0].peer_counters()[0].1.clone();
-        assert_eq!(before.lag.count, 0, "bulk and hello are not event batches");
-        n.p[0].push_events(&[out(1000, false), out(1001, false)]);
-        n.p[0].flush(T0);
-        n.pump(0);
-        while let Some(f) = n.wire[1].pop_front() {
-            n.p[1].on_frame(1, n.conn, &f, T0).unwrap();
-        }
-        n.pump(1);
-        // The ack arrives 3 ms after the first send.
-        let later = T0 + Duration::from_millis(3);
-        while let Some(f) = n.wire[0].pop_front() {
-            n.p[0].on_frame(2, n.conn, &f, later).unwrap();
-        }
-        let (peer, c) = n.p[0].peer_counters().remove(0);
-        assert_eq!(peer, 2);
-        assert_eq!(c.events_sent - before.events_sent, 2);
-        assert!(c.bytes_out > before.bytes_out);
-        assert_eq!(c.lag.count, 1);
-        assert_eq!(c.lag.quantile(0.5), Some(Duration::from_millis(5)));
-        assert_eq!(c.lag.sum_ns, 3_000_000);
-        let (peer, c2) = n.p[1].peer_counters().remove(0);
-        assert_eq!(peer, 1);
-        assert_eq!(c2.events_received, 2);
-        assert!(c2.bytes_in > 0 && c2.bytes_out > 0);
-    }
-
-    /// A batch numbered `u64::MAX` once wrapped the receive sequence (in
-    /// release builds: endless resyncs; in debug: a panic), and an ack of
-    /// a batch never sent was taken as real: both break the protocol now,
-    /// are counted, and close the connection (the caller drops the peer).
-    #[test]
-    fn a_batch_at_the_end_of_the_range_or_an_ack_from_the_future_drops_the_peer() {
-        let mut n = Net::new();
-        n.connect();
-        let errors = n.p[1].counters().protocol_errors;
-        let last = wire::encode(&Message::Events {
-            seq: u64::MAX,
-            events: vec![SyncEvent::Upsert(state(5))],
-        });
-        assert!(matches!(
-            n.p[1].on_frame(1, n.conn, &last, T0),
-            Err(FrameError::Protocol(_))
-        ));
-        assert_eq!(n.p[1].counters().protocol_errors, errors + 1);
-        // Nothing of it was applied or acknowledged.
-        n.pump(1);
-        assert!(n.wire[0].is_empty(), "no ack for it");
-        assert!(!n.applied[1].contains(&SyncEvent::Upsert(state(5))));
-
-        let future = wire::encode(&Message::Ack { seq: 1_000 });
-        assert!(matches!(
-            n.p[0].on_frame(2, n.conn, &future, T0),
-            Err(FrameError::Protocol(_))
-        ));
-        assert_eq!(n.p[0].counters().protocol_errors, 1);
-    }
-
-    #[test]
-    fn hello_bulk_then_ready_on_both_sides() {
-        let mut n = Net::new();
-        assert!(!n.p[0].is_ready());
-        n.connect();
-        assert_eq!(n.ready, [true, true]);
-        assert_eq!(n.p[0].peers_up(), 1);
-        // Each received the other's (one-flow) table in bulk.
-        assert_eq!(n.applied[0], vec![SyncEvent::Upsert(state(9))]);
-        assert_eq!(n.p[0].counters().bulk_completed, 1);
-    }
-
-    /// A batch's datagram copy is applied ahead of its stream copy (which
-    /// a loss on the stream would stall); the stream copy still advances
-    /// the sequence and the acks. A datagram that is not an event batch
-    /// is refused and counted.
-    #[test]
-    fn datagram_copy_applies_ahead_of_the_stream() {
-        let mut n = Net::new();
-        n.connect();
-        n.applied = [Vec::new(), Vec::new()];
-        n.datagrams = [VecDeque::new(), VecDeque::new()];
-        n.p[0].push_events(&[out(1, true)]);
-        n.p[0].flush(T0);
-        n.pump(0);
-        assert_eq!(n.p[0].counters().datagrams_sent, 1);
-        // The stream copy is "lost in flight" for now.
-        let stream = n.wire[1].pop_front().expect("stream copy");
-        let dgram = n.datagrams[1].pop_front().expect("datagram copy");
-        n.p[1].on_datagram(1, n.conn, &dgram, T0).expect("datagram");
-        n.pump(1);
-        assert_eq!(n.applied[1], vec![SyncEvent::Upsert(state(1))]);
-        assert!(n.acked[0].is_empty(), "acks come only with the stream");
-        n.p[1]
-            .on_frame(1, n.conn, &stream, T0)
-            .expect("stream copy");
-        n.settle();
-        assert_eq!(
-            n.applied[1].len(),
-            2,
-            "the stream copy is applied too (a no-op join)"
-        );
-        assert_eq!(n.acked[0], vec![(state(1).key, state(1).inc)]);
-        assert_eq!(n.p[0].unacked(2), (0, 0));
-        // A datagram carrying anything else breaks the protocol.
-        let bad = wire::encode(&Message::Ack { seq: 1 });
-        assert!(n.p[1].on_datagram(1, n.conn, &bad, T0).is_err());
-        assert!(n.p[1].on_datagram(1, n.conn, b"\x01garbage", T0).is_err());
-        assert_eq!(n.p[1].counters().malformed, 1);
-        assert_eq!(n.p[1].counters().datagrams_received, 1);
-    }
-
-    /// Unacked batches get their datagram copy again every
-    /// `datagram_resend`, up to `datagram_copies` in all; an ack stops it.
-    #[test]
-    fn unacked_batches_are_resent_as_datagrams_a_bounded_number_of_times() {
-        let mut n = Net::new();
-        // (The stall heartbeat is another timer: off here.)
-        n.p[0].config.stall_after = Duration::ZERO;
-        n.connect();
-        n.p[0].push_events(&[out(1, false)]);
-        n.p[0].flush(T0);
-        n.pump(0);
-        let stream = n.wire[1].pop_front().expect("stream copy");
-        n.datagrams[1].clear();
-        let every = ProtocolConfig::default().datagram_resend;
-        assert_eq!(n.p[0].poll_timeout(), Some(T0 + every));
-        let mut t = T0;
-        for _ in 0..10 {
-            t = t + every;
-            n.p[0].handle_timeout(t);
-            n.pump(0);
-        }
-        assert_eq!(n.datagrams[1].len(), 3, "three more copies, four in all");
-        assert_eq!(n.p[0].counters().datagrams_resent, 3);
-        assert_eq!(n.p[0].poll_timeout(), None);
-        // A second batch acked at once never goes out again.
-        n.datagrams[1].clear();
-        n.p[1].on_frame(1, n.conn, &stream, t).expect("stream");
-        n.p[0].push_events(&[out(2, false)]);
-        n.p[0].flush(t);
-        n.settle();
-        n.datagrams[1].clear();
-        n.p[0].handle_timeout(t + every * 10);
-        n.pump(0);
-        assert!(n.datagrams[1].is_empty());
-        assert_eq!(n.p[0].unacked(2), (0, 0));
-    }
-
-    #[test]
-    fn events_flow_and_acks_release_deferred_inserts() {
-        let mut n = Net::new();
-        n.connect();
-        n.applied = [Vec::new(), Vec::new()];
-        n.p[0].push_events(&[out(1, false), out(2, true)]);
-        n.p[0].flush(T0);
-        n.settle();
-        assert_eq!(n.applied[1].len(), 2);
-        assert_eq!(n.acked[0], vec![(state(2).key, state(2).inc)]);
-        assert_eq!(n.p[0].unacked(2), (0, 0));
-    }
-
-    #[test]
-    fn a_lost_connection_is_repaired_by_resend_without_duplicates() {
-        let mut n = Net::new();
-        n.connect();
-        n.applied = [Vec::new(), Vec::new()];
-        n.p[0].push_events(&[out(1, false)]);
-        n.p[0].flush(T0);
-        n.settle();
-        // Three batches sent into a connection that dies before delivery.
-        for port in 2..5 {
-            n.p[0].push_events(&[out(port, false)]);
-            n.p[0].flush(T0);
-        }
-        n.pump(0);
-        n.cut();
-        assert_eq!(n.p[0].unacked(2).0, 3);
-        // Sent while down: buffered.
-        n.p[0].push_events(&[out(5, false)]);
-        n.p[0].flush(T0);
-        n.connect();
-        let ports: Vec<u16> = n.applied[1]
-            .iter()
-            .map(|e| e.key().lo.port)
-            .filter(|&p| p != 9)
-            .collect();
-        assert_eq!(ports, vec![1, 2, 3, 4, 5], "each once, in order");
-        assert_eq!(n.p[0].counters().batches_resent, 4);
-        assert_eq!(n.p[1].counters().gaps, 0);
-    }
-
-    #[test]
-    fn a_gap_after_resend_overflow_triggers_bulk() {
-        let mut n = Net::new();
-        n.p[0].config.resend_max_events = 2;
-        n.connect();
-        n.cut();
-        for port in 1..6 {
-            n.p[0].push_events(&[out(port, false)]);
-            n.p[0].flush(T0);
-        }
-        assert!(n.p[0].counters().resend_overflow >= 3);
-        n.connect();
-        assert_eq!(n.p[1].counters().gaps, 1);
-        assert_eq!(
-            n.p[1].counters().bulk_requested,
-            2,
-            "join bulk, then the repair"
-        );
-        assert_eq!(n.p[1].counters().bulk_completed, 2);
-    }
-
-    /// Found by the cluster simulator (seed 106): a node that went ready
-    /// alone (its peer unreachable past the join timeout) and met the peer
-    /// later never asked for the peer's table, so flows the peer held were
-    /// missing on it for good. A peer whose stream starts afresh now owes a
-    /// bulk, ready or not.
-    #[test]
-    fn a_node_ready_alone_asks_a_peer_it_meets_later_for_its_table() {
-        let mut n = Net::new();
-        n.p[0].handle_timeout(T0 + Duration::from_secs(3));
-        n.pump(0);
-        assert!(n.ready[0], "alone and ready");
-        n.connect();
-        assert_eq!(n.p[0].counters().bulk_completed, 1);
-        assert_eq!(n.applied[0], vec![SyncEvent::Upsert(state(9))]);
-        // Reconnecting to the same session needs no bulk: resend covers it.
-        n.cut();
-        n.connect();
-        assert_eq!(n.p[0].counters().bulk_requested, 1);
-    }
-
-    /// A bulk that a ready node asked for (after a gap) and that never ends
-    /// times out and is asked again, instead of blocking every later one.
-    #[test]
-    fn a_ready_nodes_stalled_bulk_times_out() {
-        let mut n = Net::new();
-        n.p[0].config.stall_after = Duration::ZERO;
-        n.connect();
-        assert!(n.ready[0]);
-        n.p[0].wanted.insert(2);
-        n.p[0].next_bulk(T0);
-        n.pump(0);
-        n.wire[1].clear();
-        let asked = n.p[0].counters().bulk_requested;
-        let late = T0 + ProtocolConfig::default().bulk_timeout;
-        assert_eq!(n.p[0].poll_timeout(), Some(late));
-        n.p[0].handle_timeout(late);
-        assert_eq!(n.p[0].counters().bulk_failed, 1);
-        assert_eq!(n.p[0].counters().bulk_requested, asked + 1);
-    }
-
-    /// Issue 13, scenario 2: a node stopped (SIGSTOP) past `stall_after`
-    /// holds state its peers moved past. On its first input after it
-    /// resumes it stops forwarding, asks a peer for its table, and is
-    /// ready again once that bulk is in. An idle node is woken by the
-    /// heartbeat and never taken for a stopped one.
-    #[test]
-    fn a_node_stopped_past_stall_after_resyncs_before_forwarding_again() {
-        let mut n = Net::new();
-        n.connect();
-        assert_eq!(n.ready, [true, true]);
-        let every = ProtocolConfig::default().stall_after / 4;
-        // Idle but running: the heartbeat keeps it from looking stopped.
-        let mut t = T0;
-        for _ in 0..20 {
-            let due = n.p[0].poll_timeout().expect("heartbeat");
-            assert!(due <= t + every);
-            t = due;
-            n.p[0].handle_timeout(t);
-        }
-        assert_eq!(n.p[0].counters().stalls, 0);
-        // Stopped for 10 s: the first timer after SIGCONT sees the gap.
-        n.p[0].handle_timeout(t + Duration::from_secs(10));
-        assert_eq!(n.p[0].counters().stalls, 1);
-        assert!(!n.p[0].is_ready());
-        let mut saw_not_ready = false;
-        while let Some(o) = n.p[0].poll_output() {
-            match o {
-                Output::NotReady => saw_not_ready = true,
-                Output::Send { frame, .. } => n.wire[1].push_back(frame),
-                _ => {}
-            }
-        }
-        assert!(saw_not_ready, "the shell is told to stop forwarding");
-        let before = n.p[0].counters().bulk_completed;
-        n.settle();
-        assert!(n.p[0].is_ready(), "ready again after the bulk");
-        assert_eq!(n.p[0].counters().bulk_completed, before + 1);
-    }
-
-    #[test]
-    fn alone_after_the_join_timeout() {
-        let cfg = ProtocolConfig {
-            stall_after: Duration::ZERO,
-            ..ProtocolConfig::default()
-        };
-        let mut p = Protocol::new(1, 1, &[1, 2], cfg, T0);
-        assert_eq!(p.poll_timeout(), Some(T0 + Duration::from_secs(3)));
-        p.handle_timeout(T0 + Duration::from_secs(2));
-        assert!(!p.is_ready());
-        p.handle_timeout(T0 + Duration::from_secs(3));
-        assert!(p.is_ready());
-        assert_eq!(p.poll_output(), Some(Output::Ready));
-        // A node with no peers at all is ready at once.
-        assert!(Protocol::new(1, 1, &[1], ProtocolConfig::default(), T0).is_ready());
-    }
-
-    #[test]
-    fn malformed_and_out_of_protocol_frames_are_refused_and_counted() {
-        let mut p = Protocol::new(1, 1, &[1, 2], ProtocolConfig::default(), T0);
-        p.on_peer_up(2, 7, T0);
-        assert!(matches!(
-            p.on_frame(2, 7, &[1, 0xff, 0xff], T0),
-            Err(FrameError::Wire(_))
-        ));
-        let ack = wire::encode(&Message::Ack { seq: 1 });
-        assert!(matches!(
-            p.on_frame(2, 7, &ack, T0),
-            Err(FrameError::Protocol(_))
-        ));
-        let liar = wire::encode(&Message::Hello {
-            node: 3,
-            session: 5,
-            resume: None,
-        });
-        assert!(p.on_frame(2, 7, &liar, T0).is_err());
-        // A TCP flow in a state no version defines: the whole batch is
-        // refused and counted, nothing is applied.
-        let mut forged = wire::v1::Frame::from(&Message::Events {
-            seq: 1,
-            events: vec![SyncEvent::Upsert(state(1))],
-        });
-        if let wire::v1::Frame::Events { events, .. } = &mut forged
-            && let Some(wire::v1::WireEvent::Upsert(f)) = events.first_mut()
-        {
-            let half = rampart_dataplane::conntrack::tcp::TcpHalf::default().into();
-            f.proto = wire::v1::WireProto::Tcp(wire::v1::WireTcp {
-                state: 10,
-                simultaneous: false,
-                half: [half, half],
-            });
-        }
-        assert_eq!(
-            p.on_frame(2, 7, &wire::encode_frame(&forged), T0),
-            Err(FrameError::Wire(wire::WireError::TcpState(10)))
-        );
-        while let Some(o) = p.poll_output() {
-            assert!(!matches!(o, Output::Apply(_)), "nothing of it is applied");
-        }
-        assert_eq!(p.counters().malformed, 2);
-        assert_eq!(p.counters().protocol_errors, 2);
-        assert!(p.on_frame(9, 7, &ack, T0).is_err(), "unknown peer");
-    }
-
-    #[test]
-    fn a_peer_lost_mid_bulk_is_retried() {
-        let mut n = Net::new();
-        n.conn += 1;
-        for i in 0..2 {
-            n.p[i].on_peer_up(Net::id(1 - i), n.conn, T0);
-        }
-        // Deliver only the Hellos, then cut before the bulk answers.
-        n.pump(0);
-        n.pump(1);
-        for i in 0..2 {
-            let f = n.wire[i].pop_front().unwrap();
-            n.p[i].on_frame(Net::id(1 - i), n.conn, &f, T0).unwrap();
-        }
-        n.cut();
-        assert_eq!(n.p[0].counters().bulk_failed, 1);
-        assert!(!n.p[0].is_ready());
-        n.connect();
-        assert_eq!(n.ready, [true, true]);
-    }
-}
+mod tests;

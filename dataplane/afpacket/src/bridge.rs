@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rampart_dataplane::counters::BridgeCounters;
-use rampart_dataplane::engine::sync::SyncOut;
+use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::engine::{Effect, Engine};
 use rampart_dataplane::packet::{ChecksumState, complete_checksum};
 use rampart_dataplane::time::Instant;
@@ -28,8 +28,9 @@ pub trait WorkerPort: Send {
     /// Apply what peers sent and serve queued requests.
     fn exchange(&mut self, engine: &mut Engine, io: &BridgeCounters, now: Instant);
     /// Hand the engine's sync effects of this turn (flows changed and
-    /// deleted) to the peers, taking them out of `events`.
-    fn send_to_peers(&mut self, events: &mut Vec<SyncOut>);
+    /// deleted; pulls and pull answers) to the peers, taking them out of
+    /// `events` and `pulls`.
+    fn send_to_peers(&mut self, events: &mut Vec<SyncOut>, pulls: &mut Vec<PullOut>);
     /// An eventfd that becomes readable when something is queued, so the
     /// bridge wakes at once from its idle poll (a held packet is released
     /// within microseconds of its event arriving). The bridge reads it
@@ -53,6 +54,8 @@ pub struct Bridge {
     port: Option<Box<dyn WorkerPort>>,
     /// The sync effects drained in one turn, for the port.
     peer_events: Vec<SyncOut>,
+    /// The pulls drained in one turn, for the port.
+    peer_pulls: Vec<PullOut>,
 }
 
 impl std::fmt::Debug for Bridge {
@@ -77,6 +80,7 @@ impl Bridge {
             base_ns: 0,
             port: None,
             peer_events: Vec::new(),
+            peer_pulls: Vec::new(),
         }
     }
 
@@ -184,6 +188,10 @@ impl Bridge {
                 Effect::Transmit { egress, frame } | Effect::Release { egress, frame, .. } => {
                     (egress, frame)
                 }
+                Effect::Pull(pull) => {
+                    self.peer_pulls.push(pull);
+                    continue;
+                }
                 sync => {
                     self.peer_events.extend(sync.into_sync());
                     continue;
@@ -197,13 +205,16 @@ impl Bridge {
                 self.counters.send_failed = self.counters.send_failed.saturating_add(1);
             }
         }
-        if self.peer_events.is_empty() {
+        if self.peer_events.is_empty() && self.peer_pulls.is_empty() {
             return;
         }
         // An engine syncs only under a node, which always gives a port.
         match &mut self.port {
-            Some(port) => port.send_to_peers(&mut self.peer_events),
-            None => self.peer_events.clear(),
+            Some(port) => port.send_to_peers(&mut self.peer_events, &mut self.peer_pulls),
+            None => {
+                self.peer_events.clear();
+                self.peer_pulls.clear();
+            }
         }
     }
 

@@ -8,24 +8,39 @@
 //!   peer's event for its flow arrives. Strictness is unchanged: a held
 //!   packet passes only if it passes the checks against the merged state;
 //!   at the deadline it is dropped for its original reason.
+//! - **pull**: when a packet is held, the engine asks for its flow's state
+//!   ([`PullOut::Want`]): the shell sends the request to the flow's director
+//!   and to the peers known to hold it, and their answers arrive as
+//!   ordinary state. A peer's request is answered from the table
+//!   ([`Engine::serve_pull`]), or waits here until the state arrives.
 //! - **defer** (pfsync's `defer`): the packet that creates a flow is kept
 //!   until a peer acknowledges the insert, up to a deadline, so the reply
 //!   usually finds the state already there.
 //!
-//! Both apply only while at least one peer is up; a node alone behaves
+//! All apply only while at least one peer is up; a node alone behaves
 //! exactly as a standalone firewall. Bypass flows never produce an event.
+//!
+//! Each entry remembers which peers hold its flow actively ([`PeerSet`]):
+//! the owner and every peer that sent changes made by its own packets, or
+//! pulled the state because its packets needed it. A change goes to them
+//! (the shell adds the director and backups while fewer than `copies`
+//! nodes hold the flow), never to every node of the cluster.
 
-use std::collections::VecDeque;
+mod placed;
+
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
+use self::placed::targets;
 use super::classes::ClassTable;
 use super::hold::{DeferQueue, Deferred, Held, HoldLimits, HoldQueue, Refused};
 use super::{Effect, Engine, Judgement, MAX_PENDING_EFFECTS, ReleaseCause};
-use crate::conntrack::{Entry, FlowId, NodeId, ProtoState};
+use crate::conntrack::{Entry, FlowId, NodeId, ProtoState, TcpState};
 use crate::counters::{RemoveReason, bump};
 use crate::flow::FlowKey;
 use crate::packet::{ChecksumState, PacketMeta, complete_checksum};
-use crate::sync::{FlowState, Incarnation, SyncEvent, SyncProto, SyncReject, Tombstones};
+use crate::placement::{Placement, Share};
+use crate::sync::{FlowState, Incarnation, PeerSet, SyncEvent, SyncProto, SyncReject, Tombstones};
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId, Verdict};
 
@@ -52,7 +67,9 @@ pub struct SyncConfig {
     pub hold_max_per_source: usize,
     /// Longest a flow-opening packet waits for a peer to acknowledge its
     /// insert; zero turns defer off. At the deadline it is sent anyway and
-    /// the peer's hold covers the race.
+    /// the peer's hold (and pull) covers the race. While a sync hop costs
+    /// more than the hosts' round trip, defer keeps asymmetric connects
+    /// as fast as symmetric ones (docs/sync.md §4).
     pub defer_deadline: Duration,
     /// Most packets deferred at once (beyond: sent at once, counted).
     pub defer_max_packets: usize,
@@ -61,6 +78,14 @@ pub struct SyncConfig {
     /// Longest interval: a busy flow refreshes its peers at least this often
     /// (and at least four times per timeout, so no peer expires it).
     pub refresh_max: Duration,
+    /// A flow whose packets still wait this long after its last pull is
+    /// pulled again (an answer may have been lost with its peer, or brought
+    /// state older than the packet needs).
+    pub pull_retry: Duration,
+    /// Most peers' pulls waiting here for a state this node lacks (beyond,
+    /// a pull is answered by nobody and its packet waits out its deadline
+    /// at the asking node; counted).
+    pub pull_park_max: usize,
 }
 
 impl Default for SyncConfig {
@@ -75,6 +100,8 @@ impl Default for SyncConfig {
             defer_max_packets: 4096,
             refresh_min: Duration::from_millis(100),
             refresh_max: Duration::from_secs(30),
+            pull_retry: Duration::from_millis(20),
+            pull_park_max: 16_384,
         }
     }
 }
@@ -121,6 +148,82 @@ pub struct SyncOut {
     /// A packet is deferred until a peer acknowledges this event: report the
     /// acknowledgement with [`Engine::sync_acked`].
     pub want_ack: bool,
+    /// The peers that keep a whole copy of the flow and get every change
+    /// of it: its owner, the peers on its path (that sent changes made by
+    /// their own packets, or pulled it because their packets needed it),
+    /// and backups while fewer than `copies` nodes hold it (docs/sync.md
+    /// §13). The shell sends to those up, and buffers for those down.
+    pub full: PeerSet,
+    /// The peers that get this event as a passive copy, whose later
+    /// changes they will not hear of: the flow's director for an insert,
+    /// a refresh, a delete or the change that ended a TCP connection (so
+    /// it can answer pulls and its copy neither expires early nor outlives
+    /// the flow), and a backup no longer needed. A passive copy never
+    /// judges a packet before it is refreshed by a pull.
+    pub passive: PeerSet,
+}
+
+/// A pull, one way or the other (docs/sync.md §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullOut {
+    /// Packets of this flow wait here for state this node lacks or lags
+    /// on: ask the flow's director and `ask` (the peers known to hold it).
+    Want {
+        /// The flow.
+        key: FlowKey,
+        /// Peers known to hold it (empty when this node has no entry).
+        ask: PeerSet,
+    },
+    /// The state a peer pulled.
+    Answer {
+        /// The peer that asked.
+        to: u16,
+        /// The state here.
+        state: FlowState,
+        /// Packets of the flow crossed this node: the asking peer should
+        /// send its changes here.
+        on_path: bool,
+        /// The peers known to hold the flow actively, its owner included:
+        /// when this node is off the flow's path, its state may lag
+        /// behind theirs, and the shell may pass the pull on to them.
+        holders: PeerSet,
+        /// The pull came from the peer whose packets wait (not passed on
+        /// by another node): it may be passed on.
+        forwardable: bool,
+    },
+    /// A peer pulled a flow this node does not hold. The pull waits here
+    /// (answered if the state arrives before its deadline); the shell may
+    /// pass it on to nodes more likely to hold it.
+    Miss {
+        /// The peer that asked.
+        to: u16,
+        /// The flow.
+        key: FlowKey,
+        /// The pull may be passed on (as in [`PullOut::Answer`]).
+        forwardable: bool,
+    },
+}
+
+/// Where a peer's event comes from, for [`Engine::apply_peer`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Source {
+    /// The peer, when the event came from its own packets (a change, or
+    /// its answer to a pull as a node on the flow's path): this node sends
+    /// the flow's changes there from now on.
+    pub from: Option<u16>,
+    /// A copy the sender will not keep up to date (a bulk, a copy for a
+    /// new director or backup, a pull answer from off the flow's path):
+    /// an entry it creates here is passive. A whole one (a change from a
+    /// holder, the answer of a node on the flow's path) makes this node's
+    /// copy whole.
+    pub passive: bool,
+    /// The sender will no longer keep this node's copy up to date (a
+    /// backup no longer needed, the director): the copy becomes passive
+    /// even if it was whole.
+    pub demote: bool,
+    /// Further peers on the flow's path, named by a pull's answer: this
+    /// node sends them its changes too.
+    pub holders: PeerSet,
 }
 
 /// What happened to a peer's event.
@@ -198,6 +301,20 @@ pub struct SyncCounters {
     pub tombstones_evicted: u64,
     /// Flow states handed out for bulk syncs.
     pub bulk_flows_out: u64,
+    /// Pulls sent: packets waited for a flow's state.
+    pub pulls_sent: u64,
+    /// Of those, pulls repeated for packets still waiting a retry
+    /// interval after the last.
+    pub pulls_repeated: u64,
+    /// Peers' pulls answered from the table.
+    pub pulls_answered: u64,
+    /// Peers' pulls for a flow this node lacked (kept until the state
+    /// arrives, or their deadline).
+    pub pulls_missed: u64,
+    /// Of those, answered once the state arrived.
+    pub pulls_answered_late: u64,
+    /// Peers' pulls dropped: too many waited here already.
+    pub pulls_park_overflow: u64,
 }
 
 /// What this node has told its peers about one entry: sync bookkeeping,
@@ -213,6 +330,29 @@ struct SyncMark {
     /// Its tracked state changed since the last event (an update, not a
     /// refresh).
     changed: bool,
+    /// Peers on the flow's path, or its owner (see [`SyncOut::full`]).
+    peers: PeerSet,
+    /// Backups this node chose for the flow (kept while needed, so a
+    /// backup is told when it is no longer needed).
+    backups: PeerSet,
+    /// Peers this node gave a passive copy: they hear of the flow's
+    /// refreshes and its end, so their copies neither expire early nor
+    /// outlive it.
+    passive_peers: PeerSet,
+    /// This node's copy may miss changes (it was made passive, or came in
+    /// bulk): a packet on it waits for a pull first.
+    passive: bool,
+}
+
+/// The peers known to hold a flow that left the table.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    /// Its owner and the peers on its path.
+    holders: PeerSet,
+    /// Backups this node chose.
+    backups: PeerSet,
+    /// Peers this node gave a passive copy.
+    passive_peers: PeerSet,
 }
 
 /// The engine's sync state.
@@ -221,13 +361,17 @@ pub(super) struct SyncState {
     pub(super) config: SyncConfig,
     pub(super) peers_up: usize,
     pub(super) ready: bool,
+    /// The live members and the copies kept (this node alone until the
+    /// shell says otherwise).
+    placement: Option<Placement>,
     pub(super) counters: SyncCounters,
     /// Sync bookkeeping per table slot, indexed by `FlowId`.
     marks: Vec<SyncMark>,
     /// Entries with a change not yet handed to the shell.
     dirty: Vec<FlowId>,
-    /// Delete events not yet handed to the shell.
-    deletes: Vec<(FlowKey, Incarnation)>,
+    /// Delete events not yet handed to the shell, with the peers that
+    /// held the flow.
+    deletes: Vec<(FlowKey, Incarnation, Known)>,
     /// Changes made into effects, waiting for the shell. Not bounded by
     /// [`MAX_PENDING_EFFECTS`]: a sync event is never dropped here (at most
     /// one per live entry plus the deletes since the last drain).
@@ -235,15 +379,30 @@ pub(super) struct SyncState {
     tombstones: Tombstones,
     hold: HoldQueue,
     defer: DeferQueue,
+    /// When each flow with held packets was last pulled.
+    pulled: HashMap<FlowKey, Instant, ahash::RandomState>,
+    /// Peers' pulls waiting for a state this node lacks: the peer and the
+    /// pull's deadline.
+    parked: HashMap<FlowKey, Vec<(u16, Instant)>, ahash::RandomState>,
+    /// Pulls in `parked`.
+    parked_count: usize,
 }
 
 impl SyncState {
-    /// `hashers` key the tombstones, the hold queue and the defer queue.
-    pub(super) fn new(config: SyncConfig, hashers: [ahash::RandomState; 3]) -> Self {
-        let [tomb_hasher, hold_hasher, defer_hasher] = hashers;
+    /// `hashers` key the tombstones, the hold queue, the defer queue, the
+    /// pull times and the parked pulls.
+    pub(super) fn new(config: SyncConfig, hashers: [ahash::RandomState; 5]) -> Self {
+        let [
+            tomb_hasher,
+            hold_hasher,
+            defer_hasher,
+            pull_hasher,
+            park_hasher,
+        ] = hashers;
         SyncState {
             config,
             peers_up: 0,
+            placement: None,
             // A node in a cluster starts not ready: its shell declares it
             // ready after the first bulk sync, or when it finds itself alone.
             ready: false,
@@ -263,6 +422,9 @@ impl SyncState {
                 hold_hasher,
             ),
             defer: DeferQueue::new(config.defer_max_packets, defer_hasher),
+            pulled: HashMap::with_hasher(pull_hasher),
+            parked: HashMap::with_hasher(park_hasher),
+            parked_count: 0,
         }
     }
 
@@ -311,6 +473,11 @@ fn flow_state_of(entry: &Entry, classes: &ClassTable) -> Option<FlowState> {
     })
 }
 
+/// A TCP connection that is over (its entry lingers only for stragglers).
+fn ended(s: TcpState) -> bool {
+    matches!(s, TcpState::TimeWait | TcpState::Close)
+}
+
 /// Drop reasons a peer's state could turn into a pass: no entry for a
 /// packet that cannot open one, or an entry whose windows or state lag
 /// behind what a peer has seen.
@@ -357,6 +524,35 @@ impl Engine {
         if let Some(s) = &mut self.sync {
             s.peers_up = peers;
         }
+    }
+
+    /// Tell the engine the live members (itself included) and the copies
+    /// kept per flow: the peers its events go to follow from them
+    /// (docs/sync.md §13).
+    pub fn set_placement(&mut self, placement: Placement) {
+        if let Some(s) = &mut self.sync {
+            s.placement = Some(placement);
+        }
+    }
+
+    /// Whether this node's copy of an entry may miss changes: a packet on
+    /// it then waits for a pull, in a cluster with a peer up, until the
+    /// hold deadline (`lenient_passes`).
+    pub(super) fn passive_copy(&self, id: FlowId) -> bool {
+        match &self.sync {
+            Some(s) if s.active() && !self.lenient_passes => {
+                s.marks.get(id.0 as usize).is_some_and(|m| m.passive)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether this node's copy of `key` is passive (it may miss changes,
+    /// and a packet on it waits for a pull first); `None` without one.
+    pub fn is_passive_copy(&self, key: &FlowKey) -> Option<bool> {
+        let sync = self.sync.as_ref()?;
+        let id = self.table.find(self.table.hash(key), key)?;
+        Some(sync.marks.get(id.0 as usize).is_some_and(|m| m.passive))
     }
 
     /// Declare the node ready to forward (first bulk sync done, or alone).
@@ -426,9 +622,15 @@ impl Engine {
     /// Note that an inspected entry left the table for a reason its peers
     /// must learn (not a timeout: every node expires from the merged
     /// last-seen on its own).
-    pub(super) fn sync_removed(&mut self, entry: &Entry, reason: RemoveReason) {
+    pub(super) fn sync_removed(&mut self, id: FlowId, entry: &Entry, reason: RemoveReason) {
         let Some(sync) = &mut self.sync else {
             return;
+        };
+        let mark = *sync.mark(id);
+        let peers = Known {
+            holders: mark.peers.union(PeerSet::of(entry.owner.0)),
+            backups: mark.backups,
+            passive_peers: mark.passive_peers,
         };
         if entry.proto == ProtoState::TcpBypass
             || matches!(
@@ -438,7 +640,7 @@ impl Engine {
         {
             return;
         }
-        sync.deletes.push((entry.key, entry.incarnation()));
+        sync.deletes.push((entry.key, entry.incarnation(), peers));
     }
 
     /// Make the changes since the last call into effects for the shell,
@@ -454,9 +656,24 @@ impl Engine {
         else {
             return;
         };
-        for (key, inc) in sync.deletes.drain(..) {
+        let me = self.config.node.0;
+        for (key, inc, peers) in sync.deletes.drain(..) {
             bump(&mut sync.counters.events_out[EventKind::Delete as usize]);
-            sync.out.push_back(Effect::FlowDeleted { key, inc });
+            let (full, passive, _) = targets(
+                sync.placement.as_ref(),
+                me,
+                &key,
+                peers.holders,
+                peers.backups,
+                true,
+            );
+            let passive = passive.union(peers.passive_peers).minus(full);
+            sync.out.push_back(Effect::FlowDeleted {
+                key,
+                inc,
+                peers: full,
+                passive,
+            });
         }
         let mut dirty = std::mem::take(&mut sync.dirty);
         for id in dirty.drain(..) {
@@ -478,16 +695,35 @@ impl Engine {
                 EventKind::Refresh
             };
             let want_ack = sync.defer.waits_for(&state.key, &state.inc);
+            let ended = entry.tcp_state().is_some_and(ended);
+            let director = kind != EventKind::Update || ended;
+            let (full, mut passive, backups) = targets(
+                sync.placement.as_ref(),
+                me,
+                &state.key,
+                mark.peers.union(PeerSet::of(entry.owner.0)),
+                mark.backups,
+                director,
+            );
+            let passive_peers = mark.passive_peers.union(passive).minus(full);
+            if director {
+                passive = passive_peers;
+            }
             *sync.mark(id) = SyncMark {
                 synced_at: now.max(Instant::from_nanos(1)),
                 pending: false,
                 changed: false,
+                backups,
+                passive_peers,
+                ..mark
             };
             bump(&mut sync.counters.events_out[kind as usize]);
             sync.out.push_back(Effect::FlowChanged(SyncOut {
                 event: SyncEvent::Upsert(state),
                 kind,
                 want_ack,
+                full,
+                passive,
             }));
         }
         // Keep the allocation for the next turn.
@@ -505,8 +741,20 @@ impl Engine {
     }
 
     /// Merge one event learned from a peer, then run again any packet held
-    /// for its flow.
+    /// for its flow. The sender is not remembered as a holder: see
+    /// [`apply_peer`](Self::apply_peer).
     pub fn apply_sync(&mut self, event: &SyncEvent, now: Instant) -> Result<Applied, SyncReject> {
+        self.apply_peer(event, Source::default(), now)
+    }
+
+    /// Merge one event from a peer (see [`Source`]), then run again any
+    /// packet held for its flow and answer any peer's pull waiting for it.
+    pub fn apply_peer(
+        &mut self,
+        event: &SyncEvent,
+        source: Source,
+        now: Instant,
+    ) -> Result<Applied, SyncReject> {
         if self.sync.is_none() {
             return Ok(Applied::Ignored);
         }
@@ -557,11 +805,26 @@ impl Engine {
             Applied::Stale => bump(&mut c.stale),
             Applied::Ignored => {}
         }
-        if matches!(
-            applied,
-            Applied::Created | Applied::Joined | Applied::Superseded
-        ) {
+        let mut made_whole = false;
+        if let SyncEvent::Upsert(state) = &event
+            && matches!(
+                applied,
+                Applied::Created | Applied::Joined | Applied::Superseded | Applied::Stale
+            )
+        {
+            let fresh = matches!(applied, Applied::Created | Applied::Superseded);
+            made_whole = self.note_source(&state.key, &state.inc, source, fresh);
+        }
+        // A copy made whole by a pull's answer lets its waiting packets
+        // be judged, even when the answer brought nothing new.
+        if made_whole
+            || matches!(
+                applied,
+                Applied::Created | Applied::Joined | Applied::Superseded
+            )
+        {
             self.release_held(event.key(), now);
+            self.answer_parked(event.key(), now);
         }
         Ok(applied)
     }
@@ -592,6 +855,7 @@ impl Engine {
                     }
                     let (class, client) = (entry.class, entry.initiator().addr);
                     let was_embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
+                    let was_ended = entry.tcp_state().is_some_and(ended);
                     let mut e = self.table.get_mut(id);
                     e.flags |= merged.flags;
                     e.min_ttl = merged.min_ttl;
@@ -602,9 +866,13 @@ impl Engine {
                         *t = m;
                     }
                     let now_embryonic = e.tcp_state().is_some_and(|s| s.is_embryonic());
+                    let now_ended = e.tcp_state().is_some_and(ended);
                     drop(e);
                     if was_embryonic && !now_embryonic {
                         self.classes.established(class, client);
+                    }
+                    if now_ended && !was_ended {
+                        self.tell_passive_peers(id, merged);
                     }
                     bump(&mut self.sync_mut().counters.joined);
                     return Applied::Joined;
@@ -775,6 +1043,7 @@ impl Engine {
                     return Verdict::Drop(DropReason::HoldOverflow);
                 }
                 bump(&mut sync.counters.held);
+                self.pull(key, now);
                 Verdict::Hold
             }
             Ok(egress) => {
@@ -868,6 +1137,29 @@ impl Engine {
             return;
         };
         sync.tombstones.expire(now.as_nanos());
+        // Pull times of flows no longer waiting, and pulls whose deadline
+        // passed, are forgotten.
+        let hold = &sync.hold;
+        sync.pulled.retain(|key, _| hold.holds(key));
+        if sync.parked_count > 0 {
+            let mut left = 0;
+            sync.parked.retain(|_, waiting| {
+                waiting.retain(|(_, deadline)| *deadline >= now);
+                left += waiting.len();
+                !waiting.is_empty()
+            });
+            sync.parked_count = left;
+        }
+        // Packets still waiting a retry interval after their flow's last
+        // pull: the answer was lost, or brought state older than they
+        // need (a node the asker did not know of changed it meanwhile).
+        let retry = sync.config.pull_retry;
+        let due: Vec<FlowKey> = sync
+            .pulled
+            .iter()
+            .filter(|&(_, &at)| at + retry <= now)
+            .map(|(k, _)| *k)
+            .collect();
         let mut expired = Vec::new();
         sync.hold.expire(now, &mut expired);
         let mut sends = Vec::new();
@@ -915,15 +1207,23 @@ impl Engine {
                 cause: ReleaseCause::DeferTimedOut,
             });
         }
+        for key in due {
+            if self.sync_mut().hold.holds(&key) {
+                bump(&mut self.sync_mut().counters.pulls_repeated);
+                self.pull(key, now);
+            }
+        }
     }
 
     /// The earliest hold or defer deadline, if any.
     pub(super) fn sync_deadline(&self) -> Option<Instant> {
         let s = self.sync.as_ref()?;
-        match (s.hold.next_deadline(), s.defer.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let retry = s.config.pull_retry;
+        let repull = s.pulled.values().map(|&at| at + retry).min();
+        [s.hold.next_deadline(), s.defer.next_deadline(), repull]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Fill `out` with up to `max` live inspected flows for a bulk sync,
@@ -936,6 +1236,31 @@ impl Engine {
         now: Instant,
         out: &mut Vec<FlowState>,
     ) -> bool {
+        self.bulk_chunk_of(cursor, max, now, out, None)
+    }
+
+    /// [`bulk_chunk`](Self::bulk_chunk) of a node's share of the table
+    /// (a bulk it asked for). The node is remembered as one this node gave
+    /// passive copies, so it hears of their flows' end.
+    pub fn bulk_chunk_for(
+        &mut self,
+        cursor: &mut usize,
+        max: usize,
+        now: Instant,
+        out: &mut Vec<FlowState>,
+        share: &Share,
+    ) -> bool {
+        self.bulk_chunk_of(cursor, max, now, out, Some(share))
+    }
+
+    fn bulk_chunk_of(
+        &mut self,
+        cursor: &mut usize,
+        max: usize,
+        now: Instant,
+        out: &mut Vec<FlowState>,
+        share: Option<&Share>,
+    ) -> bool {
         let slots = self.table.slot_count();
         while *cursor < slots && out.len() < max {
             let i = *cursor;
@@ -946,8 +1271,20 @@ impl Engine {
             if self.is_expired(entry, now) {
                 continue;
             }
-            if let Some(state) = self.flow_state(entry) {
-                out.push(state);
+            let Some(state) = self.flow_state(entry) else {
+                continue;
+            };
+            match share {
+                None => out.push(state),
+                Some(share) if share.wants(&state) => {
+                    out.push(state);
+                    if let Some(s) = &mut self.sync
+                        && i < s.marks.len()
+                    {
+                        s.marks[i].passive_peers.insert(share.node);
+                    }
+                }
+                Some(_) => {}
             }
         }
         if let Some(s) = &mut self.sync {

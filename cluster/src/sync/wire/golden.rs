@@ -168,6 +168,7 @@ fn icmp_echo() -> FlowState {
 
 fn events(event: SyncEvent) -> Message {
     Message::Events {
+        passive: false,
         seq: 300,
         events: vec![event],
     }
@@ -186,9 +187,9 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                     next: 12,
                 }),
             },
-            // major 1, kind 0, node 2, session (marker fc + u32 LE),
+            // major 2, kind 0, node 2, session (marker fc + u32 LE),
             // Some, resume session 7, next 12
-            "01 00 02 fcefbeadde 01 07 0c",
+            "02 00 02 fcefbeadde 01 07 0c",
         ),
         (
             "hello, nothing to resume",
@@ -197,15 +198,15 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 session: 9,
                 resume: None,
             },
-            "01 00 01 09 00",
+            "02 00 01 09 00",
         ),
         (
             "tcp insert",
             events(SyncEvent::Upsert(tcp_insert())),
             concat!(
-                // major 1, kind 1 (events), seq 300 (marker fb + u16 LE),
-                // 1 event, variant 0 (upsert)
-                "01 01 fb2c01 01 00",
+                // major 2, kind 1 (events), seq 300 (marker fb + u16 LE),
+                // not passive, 1 event, variant 0 (upsert)
+                "02 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (v4-mapped), port 40000; hi 198.18.1.20,
                 // port 443; protocol 6
                 "00000000000000000000ffffc612000a fb409c 00000000000000000000ffffc6120114 fbbb01 06",
@@ -230,7 +231,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "tcp update",
             events(SyncEvent::Upsert(tcp_update())),
             concat!(
-                "01 01 fb2c01 01 00",
+                "02 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (v4-mapped), port 40000; hi 198.18.1.20,
                 // port 443; protocol 6
                 "00000000000000000000ffffc612000a fb409c 00000000000000000000ffffc6120114 fbbb01 06",
@@ -257,7 +258,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "udp",
             events(SyncEvent::Upsert(udp())),
             concat!(
-                "01 01 fb2c01 01 00",
+                "02 01 fb2c01 00 01 00",
                 // key: 198.18.0.10 port 5353, 198.18.1.53 port 53, protocol 17
                 "00000000000000000000ffffc612000a fbe914 00000000000000000000ffffc6120135 35 11",
                 // incarnation: created_ns (u64 marker fd, 8 bytes LE), owner 1, id 77
@@ -274,7 +275,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "icmp echo",
             events(SyncEvent::Upsert(icmp_echo())),
             concat!(
-                "01 01 fb2c01 01 00",
+                "02 01 fb2c01 00 01 00",
                 // key: 2001:db8::1 with echo id 0x1234, 2001:db8::2, protocol 58
                 "20010db8000000000000000000000001 fb3412 20010db8000000000000000000000002 00 3a",
                 // incarnation: created_ns (u64 marker fd, 8 bytes LE), owner 1, id 77
@@ -295,7 +296,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 1 (delete): the key and the incarnation
-                "01 01 fb2c01 01 01",
+                "02 01 fb2c01 00 01 01",
                 // key: lo 198.18.0.10 (v4-mapped), port 40000; hi 198.18.1.20,
                 // port 443; protocol 6
                 "00000000000000000000ffffc612000a fb409c 00000000000000000000ffffc6120114 fbbb01 06",
@@ -303,8 +304,45 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 "fd00002a36fe9c9717 01 4d",
             ),
         ),
-        ("ack", Message::Ack { seq: 300 }, "01 02 fb2c01"),
-        ("bulk request", Message::BulkRequest { id: 3 }, "01 03 03"),
+        ("ack", Message::Ack { seq: 300 }, "02 02 fb2c01"),
+        (
+            "bulk request",
+            Message::BulkRequest {
+                id: 3,
+                view: vec![1, 2, 4],
+                copies: 2,
+            },
+            // kind 3, id 3, view of 3 nodes, 2 copies
+            "02 03 03 03 01 02 04 02",
+        ),
+        (
+            "pull",
+            Message::Pull {
+                origin: 4,
+                keys: vec![tcp_key()],
+            },
+            concat!(
+                // kind 6, origin 4, one key
+                "02 06 04 01",
+                "00000000000000000000ffffc612000a fb409c 00000000000000000000ffffc6120114 fbbb01 06",
+            ),
+        ),
+        (
+            "state",
+            Message::State {
+                on_path: true,
+                flows: vec![(udp(), rampart_dataplane::sync::PeerSet(0b1010))],
+            },
+            concat!(
+                // kind 7, on the path, one flow
+                "02 07 01 01",
+                "00000000000000000000ffffc612000a fbe914 00000000000000000000ffffc6120135 35 11",
+                "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
+                "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
+                // one holder set: nodes 1 and 3
+                "01 0a",
+            ),
+        ),
         (
             "bulk chunk",
             Message::BulkChunk {
@@ -313,7 +351,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 4, id 3, 2 flows (flows are not wrapped in an event)
-                "01 04 03 02",
+                "02 04 03 02",
                 // the udp flow, as in "udp" after its event variant
                 "00000000000000000000ffffc612000a fbe914 00000000000000000000ffffc6120135 35 11",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
@@ -330,7 +368,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
         (
             "bulk end",
             Message::BulkEnd { id: 3, flows: 2 },
-            "01 05 03 02",
+            "02 05 03 02",
         ),
     ]
 }
@@ -380,8 +418,8 @@ fn an_undefined_tcp_state_is_refused_not_mapped() {
 
 #[test]
 fn an_undefined_variant_is_refused() {
-    // Message kind 6 does not exist.
-    assert!(matches!(decode(&[1, 6]), Err(WireError::Decode(_))));
+    // Message kind 8 does not exist.
+    assert!(matches!(decode(&[2, 8]), Err(WireError::Decode(_))));
     // Protocol variants are 0 (tcp), 1 (udp), 2 (icmp echo): make the UDP
     // example's (just before its last_seen_ns) a 3.
     let mut f = unhex(golden_of("udp"));
@@ -497,7 +535,11 @@ proptest! {
         let mut events: Vec<SyncEvent> = flows.iter().copied().map(SyncEvent::Upsert).collect();
         events.extend(dels.iter().map(|s| SyncEvent::Delete { key: s.key, inc: s.inc }));
         for m in [
-            Message::Events { seq, events },
+            Message::Events {
+                seq,
+                passive: false,
+                events,
+            },
             Message::BulkChunk { id: seq, flows },
         ] {
             prop_assert_eq!(decode(&encode(&m)), Ok(m));

@@ -1,11 +1,11 @@
 //! The sync protocol's messages on the wire: a version byte (the wire
 //! format's major version), then one message of that version's layout
-//! ([`v1`]), encoded with bincode 2 and decoded with a size limit
+//! ([`v2`]), encoded with bincode 2 and decoded with a size limit
 //! (bincode's `standard()` configuration has none, and a forged length
 //! prefix would otherwise allocate whatever it claims).
 //!
 //! The protocol speaks [`Message`], in the engine's types; the bytes are
-//! those of the wire structs in [`v1`], reached only through explicit
+//! those of the wire structs in [`v2`], reached only through explicit
 //! conversions, so a change to an engine struct cannot change the wire.
 //! Golden-byte tests pin an example of every message kind.
 //!
@@ -18,7 +18,7 @@
 use bincode::{Decode, Encode};
 use rampart_dataplane::sync::{FlowState, SyncEvent};
 
-pub mod v1;
+pub mod v2;
 
 #[cfg(test)]
 mod golden;
@@ -46,7 +46,7 @@ impl WireVersion {
 }
 
 /// The version this build speaks. Every message starts with its major.
-pub const WIRE_VERSION: WireVersion = WireVersion { major: 1, minor: 0 };
+pub const WIRE_VERSION: WireVersion = WireVersion { major: 2, minor: 0 };
 
 /// Largest message accepted (and produced): a batch of
 /// [`MAX_EVENTS_PER_BATCH`] events fits with room to spare.
@@ -66,7 +66,7 @@ pub struct Resume {
     pub next: u64,
 }
 
-/// One sync message, as the protocol sees it (on the wire: [`v1::Frame`]).
+/// One sync message, as the protocol sees it (on the wire: [`v2::Frame`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// First message on every connection, both ways.
@@ -82,6 +82,9 @@ pub enum Message {
     Events {
         /// Batch sequence number (from 1).
         seq: u64,
+        /// The receiver gets these as passive copies: it will not hear of
+        /// the flows' later changes from the sender.
+        passive: bool,
         /// The events.
         events: Vec<SyncEvent>,
     },
@@ -90,10 +93,15 @@ pub enum Message {
         /// Highest batch applied, cumulative.
         seq: u64,
     },
-    /// Send me your whole table.
+    /// Send me my share of your table: every flow of which I am the
+    /// director or a backup in `view`, or the owner.
     BulkRequest {
         /// Request id, echoed in the answer.
         id: u64,
+        /// The live members as the asker will see them, itself included.
+        view: Vec<u16>,
+        /// Copies kept per flow.
+        copies: u8,
     },
     /// Part of a bulk answer.
     BulkChunk {
@@ -108,6 +116,24 @@ pub enum Message {
         id: u64,
         /// Flows sent in all chunks.
         flows: u64,
+    },
+    /// Send `origin` the state of these flows (`origin` is the sender, or
+    /// the node a director passes the pull on for).
+    Pull {
+        /// The node whose packets wait.
+        origin: u16,
+        /// The flows.
+        keys: Vec<rampart_dataplane::flow::FlowKey>,
+    },
+    /// Flow states outside the numbered batches: pull answers, and copies
+    /// for a flow's new director or backup.
+    State {
+        /// The sender forwards packets of these flows itself: the receiver
+        /// sends it their changes.
+        on_path: bool,
+        /// The flows, each with the other nodes on its path the sender
+        /// knows of: the receiver sends them its changes too.
+        flows: Vec<(FlowState, rampart_dataplane::sync::PeerSet)>,
     },
 }
 
@@ -132,6 +158,9 @@ pub enum WireError {
     /// A batch with more than [`MAX_EVENTS_PER_BATCH`] items.
     #[error("batch of {0} items exceeds the limit")]
     BatchTooLarge(usize),
+    /// A state message whose lists of flows and of holders differ in length.
+    #[error("{0} flows but {1} holder sets")]
+    Mismatch(usize, usize),
     /// A TCP state code no version of the format defines.
     #[error("TCP state code {0} is not defined")]
     TcpState(u8),
@@ -143,12 +172,12 @@ fn config() -> impl bincode::config::Config {
 
 /// Encode a message (version byte first).
 pub fn encode(msg: &Message) -> Vec<u8> {
-    encode_frame(&v1::Frame::from(msg))
+    encode_frame(&v2::Frame::from(msg))
 }
 
 /// Encode a wire frame as it is (version byte first); [`encode`] is the
 /// protocol's way in, this one lets tests forge what a peer might send.
-pub fn encode_frame(frame: &v1::Frame) -> Vec<u8> {
+pub fn encode_frame(frame: &v2::Frame) -> Vec<u8> {
     let mut out = vec![WIRE_VERSION.major];
     bincode::encode_into_std_write(frame, &mut out, config())
         .expect("writing to a Vec cannot fail and our messages are within the limit");
@@ -164,7 +193,7 @@ pub fn decode(frame: &[u8]) -> Result<Message, WireError> {
     if frame.len() > MAX_MESSAGE_BYTES {
         return Err(WireError::TooLarge(frame.len()));
     }
-    let (msg, used): (v1::Frame, usize) =
+    let (msg, used): (v2::Frame, usize) =
         bincode::decode_from_slice(body, config()).map_err(|e| WireError::Decode(e.to_string()))?;
     if used != body.len() {
         return Err(WireError::Trailing(body.len() - used));
@@ -192,10 +221,23 @@ mod tests {
                 }),
             },
             Message::Ack { seq: 5 },
-            Message::BulkRequest { id: 1 },
+            Message::BulkRequest {
+                id: 1,
+                view: vec![1, 2, 3],
+                copies: 2,
+            },
+            Message::Pull {
+                origin: 3,
+                keys: vec![],
+            },
+            Message::State {
+                on_path: true,
+                flows: vec![],
+            },
             Message::BulkEnd { id: 1, flows: 10 },
             Message::Events {
                 seq: 1,
+                passive: false,
                 events: vec![],
             },
         ] {
@@ -209,7 +251,7 @@ mod tests {
         assert_eq!(decode(&[9, 0]), Err(WireError::Version(9)));
         assert_eq!(
             WireError::Version(9).to_string(),
-            "wire major version 9, this node speaks 1.0"
+            "wire major version 9, this node speaks 2.0"
         );
         let mut f = encode(&Message::Ack { seq: 5 });
         f.push(0);

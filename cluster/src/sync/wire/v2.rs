@@ -1,4 +1,4 @@
-//! Major version 1 of the sync wire format: each struct here is what goes
+//! Major version 2 of the sync wire format: each struct here is what goes
 //! on the wire, field by field and in order, encoded with bincode 2's
 //! `standard()` configuration (integers wider than a byte as varints,
 //! `u8`s and fixed-size arrays as raw bytes, enums as a varint variant
@@ -24,7 +24,7 @@ use rampart_dataplane::conntrack::tcp::TcpHalf;
 use rampart_dataplane::conntrack::{TcpState, TcpTrack};
 use rampart_dataplane::flow::{Addr, Endpoint, FlowKey};
 use rampart_dataplane::seq::SeqNumber;
-use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent, SyncProto};
+use rampart_dataplane::sync::{FlowState, Incarnation, PeerSet, SyncEvent, SyncProto};
 
 use super::{Message, Resume, WireError};
 
@@ -145,7 +145,9 @@ pub enum WireEvent {
 }
 
 /// One message after the version byte (variant index in declaration
-/// order, from 0: hello, events, ack, bulk request, bulk chunk, bulk end).
+/// order, from 0: hello, events, ack, bulk request, bulk chunk, bulk end,
+/// pull, state). Version 2 gave the bulk request the asker's view of the
+/// cluster and added pull and state (docs/sync.md §13).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum Frame {
     /// First message on every connection.
@@ -161,6 +163,8 @@ pub enum Frame {
     Events {
         /// Batch sequence number.
         seq: u64,
+        /// Passive copies for the receiver.
+        passive: bool,
         /// The events.
         events: Vec<WireEvent>,
     },
@@ -169,10 +173,14 @@ pub enum Frame {
         /// Highest batch applied.
         seq: u64,
     },
-    /// Ask for the whole table.
+    /// Ask for the asker's share of the table.
     BulkRequest {
         /// Request id.
         id: u64,
+        /// The live members as the asker will see them, itself included.
+        view: Vec<u16>,
+        /// Copies kept per flow.
+        copies: u8,
     },
     /// Part of a bulk answer.
     BulkChunk {
@@ -188,6 +196,24 @@ pub enum Frame {
         /// Flows sent in all chunks.
         flows: u64,
     },
+    /// Send `origin` these flows' states.
+    Pull {
+        /// The node whose packets wait for them.
+        origin: u16,
+        /// The flows.
+        keys: Vec<WireKey>,
+    },
+    /// Flow states sent outside the numbered batches: pull answers and
+    /// copies for a new director or backup.
+    State {
+        /// The sender forwards the flows' packets itself.
+        on_path: bool,
+        /// The flows.
+        flows: Vec<WireFlow>,
+        /// Per flow, the other nodes on its path the sender knows of (a
+        /// bit per node id modulo 64).
+        holders: Vec<u64>,
+    },
 }
 
 impl Frame {
@@ -195,7 +221,9 @@ impl Frame {
     pub fn items(&self) -> usize {
         match self {
             Frame::Events { events, .. } => events.len(),
-            Frame::BulkChunk { flows, .. } => flows.len(),
+            Frame::BulkChunk { flows, .. } | Frame::State { flows, .. } => flows.len(),
+            Frame::BulkRequest { view, .. } => view.len(),
+            Frame::Pull { keys, .. } => keys.len(),
             _ => 0,
         }
     }
@@ -342,12 +370,21 @@ impl From<&Message> for Frame {
                 session: *session,
                 resume: *resume,
             },
-            Message::Events { seq, events } => Frame::Events {
+            Message::Events {
+                seq,
+                passive,
+                events,
+            } => Frame::Events {
                 seq: *seq,
+                passive: *passive,
                 events: events.iter().map(WireEvent::from).collect(),
             },
             Message::Ack { seq } => Frame::Ack { seq: *seq },
-            Message::BulkRequest { id } => Frame::BulkRequest { id: *id },
+            Message::BulkRequest { id, view, copies } => Frame::BulkRequest {
+                id: *id,
+                view: view.clone(),
+                copies: *copies,
+            },
             Message::BulkChunk { id, flows } => Frame::BulkChunk {
                 id: *id,
                 flows: flows.iter().map(WireFlow::from).collect(),
@@ -355,6 +392,15 @@ impl From<&Message> for Frame {
             Message::BulkEnd { id, flows } => Frame::BulkEnd {
                 id: *id,
                 flows: *flows,
+            },
+            Message::Pull { origin, keys } => Frame::Pull {
+                origin: *origin,
+                keys: keys.iter().map(|&k| WireKey::from(k)).collect(),
+            },
+            Message::State { on_path, flows } => Frame::State {
+                on_path: *on_path,
+                flows: flows.iter().map(|(f, _)| WireFlow::from(f)).collect(),
+                holders: flows.iter().map(|(_, h)| h.0).collect(),
             },
         }
     }
@@ -477,15 +523,20 @@ impl TryFrom<Frame> for Message {
                 session,
                 resume,
             },
-            Frame::Events { seq, events } => Message::Events {
+            Frame::Events {
                 seq,
+                passive,
+                events,
+            } => Message::Events {
+                seq,
+                passive,
                 events: events
                     .into_iter()
                     .map(SyncEvent::try_from)
                     .collect::<Result<_, _>>()?,
             },
             Frame::Ack { seq } => Message::Ack { seq },
-            Frame::BulkRequest { id } => Message::BulkRequest { id },
+            Frame::BulkRequest { id, view, copies } => Message::BulkRequest { id, view, copies },
             Frame::BulkChunk { id, flows } => Message::BulkChunk {
                 id,
                 flows: flows
@@ -494,6 +545,27 @@ impl TryFrom<Frame> for Message {
                     .collect::<Result<_, _>>()?,
             },
             Frame::BulkEnd { id, flows } => Message::BulkEnd { id, flows },
+            Frame::Pull { origin, keys } => Message::Pull {
+                origin,
+                keys: keys.into_iter().map(FlowKey::from).collect(),
+            },
+            Frame::State {
+                on_path,
+                flows,
+                holders,
+            } => {
+                if holders.len() != flows.len() {
+                    return Err(WireError::Mismatch(flows.len(), holders.len()));
+                }
+                Message::State {
+                    on_path,
+                    flows: flows
+                        .into_iter()
+                        .zip(holders)
+                        .map(|(f, h)| Ok((FlowState::try_from(f)?, PeerSet(h))))
+                        .collect::<Result<_, WireError>>()?,
+                }
+            }
         })
     }
 }

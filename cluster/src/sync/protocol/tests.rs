@@ -1,0 +1,528 @@
+//! The protocol over an in-memory network with a clock the tests hold.
+
+use super::*;
+use rampart_dataplane::engine::sync::EventKind;
+use rampart_dataplane::flow::{Addr, Endpoint, proto};
+use rampart_dataplane::sync::SyncProto;
+
+const T0: Instant = Instant::from_secs(1_700_000_000);
+
+fn state(port: u16) -> FlowState {
+    FlowState {
+        key: FlowKey {
+            lo: Endpoint {
+                addr: Addr::v4([198, 18, 0, 1]),
+                port,
+            },
+            hi: Endpoint {
+                addr: Addr::v4([198, 18, 1, 1]),
+                port: 53,
+            },
+            proto: proto::UDP,
+        },
+        inc: Incarnation {
+            created_ns: 1,
+            owner: 1,
+            id: u32::from(port),
+        },
+        orig_is_lo: true,
+        flags: 0,
+        ingress: [0, 1],
+        class: 0,
+        seq_offset: 0,
+        min_ttl: [64, 64],
+        macs: [[0; 6]; 2],
+        proto: SyncProto::Udp,
+        last_seen_ns: 5,
+    }
+}
+
+fn out(port: u16, want_ack: bool) -> SyncOut {
+    SyncOut {
+        event: SyncEvent::Upsert(state(port)),
+        kind: EventKind::Insert,
+        want_ack,
+        // Both nodes of the test pair hold every flow.
+        full: rampart_dataplane::sync::PeerSet(0b110),
+        passive: rampart_dataplane::sync::PeerSet::EMPTY,
+    }
+}
+
+/// Two protocols and the frames in flight between them.
+struct Net {
+    p: [Protocol; 2],
+    conn: u64,
+    wire: [VecDeque<bytes::Bytes>; 2],
+    datagrams: [VecDeque<bytes::Bytes>; 2],
+    applied: [Vec<SyncEvent>; 2],
+    acked: [Vec<(FlowKey, Incarnation)>; 2],
+    ready: [bool; 2],
+}
+
+impl Net {
+    fn new() -> Self {
+        Net {
+            p: [
+                Protocol::new(1, 111, &[1, 2], ProtocolConfig::default(), T0),
+                Protocol::new(2, 222, &[1, 2], ProtocolConfig::default(), T0),
+            ],
+            conn: 0,
+            wire: [VecDeque::new(), VecDeque::new()],
+            datagrams: [VecDeque::new(), VecDeque::new()],
+            applied: [Vec::new(), Vec::new()],
+            acked: [Vec::new(), Vec::new()],
+            ready: [false, false],
+        }
+    }
+
+    fn id(i: usize) -> u16 {
+        i as u16 + 1
+    }
+
+    /// Drain node `i`'s outputs; bulk dumps are answered as empty tables.
+    fn pump(&mut self, i: usize) {
+        while let Some(o) = self.p[i].poll_output() {
+            match o {
+                Output::Send { frame, .. } => self.wire[1 - i].push_back(frame),
+                Output::Datagram { frame, .. } => self.datagrams[1 - i].push_back(frame),
+                Output::Apply { events, .. } => self.applied[i].extend(events),
+                Output::Pull { .. }
+                | Output::Placement(_)
+                | Output::State { .. }
+                | Output::Rebalance { .. } => {}
+                Output::Acked(a) => self.acked[i].extend(a),
+                Output::BulkDump { peer, id, .. } => {
+                    self.p[i].bulk_out(peer, id, vec![state(9)], true, 1)
+                }
+                Output::PeersUp(_) => {}
+                Output::Ready => self.ready[i] = true,
+                Output::NotReady => self.ready[i] = false,
+            }
+        }
+    }
+
+    fn connect(&mut self) {
+        self.conn += 1;
+        for i in 0..2 {
+            self.p[i].on_peer_up(Self::id(1 - i), self.conn, T0);
+        }
+        self.settle();
+    }
+
+    fn cut(&mut self) {
+        for i in 0..2 {
+            self.p[i].on_peer_down(Self::id(1 - i), self.conn, T0);
+            self.wire[i].clear();
+        }
+        self.settle();
+    }
+
+    fn settle(&mut self) {
+        for _ in 0..100 {
+            self.pump(0);
+            self.pump(1);
+            let mut moved = false;
+            for i in 0..2 {
+                while let Some(f) = self.wire[i].pop_front() {
+                    moved = true;
+                    self.p[i]
+                        .on_frame(Self::id(1 - i), self.conn, &f, T0)
+                        .expect("valid frame");
+                }
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("no quiescence");
+    }
+}
+
+#[test]
+fn peer_counters_count_events_bytes_and_ack_lag() {
+    let mut n = Net::new();
+    n.connect();
+    let before = n.p[0].peer_counters()[0].1.clone();
+    assert_eq!(before.lag.count, 0, "bulk and hello are not event batches");
+    n.p[0].push_events(&[out(1000, false), out(1001, false)]);
+    n.p[0].flush(T0);
+    n.pump(0);
+    while let Some(f) = n.wire[1].pop_front() {
+        n.p[1].on_frame(1, n.conn, &f, T0).unwrap();
+    }
+    n.pump(1);
+    // The ack arrives 3 ms after the first send.
+    let later = T0 + Duration::from_millis(3);
+    while let Some(f) = n.wire[0].pop_front() {
+        n.p[0].on_frame(2, n.conn, &f, later).unwrap();
+    }
+    let (peer, c) = n.p[0].peer_counters().remove(0);
+    assert_eq!(peer, 2);
+    assert_eq!(c.events_sent - before.events_sent, 2);
+    assert!(c.bytes_out > before.bytes_out);
+    assert_eq!(c.lag.count, 1);
+    assert_eq!(c.lag.quantile(0.5), Some(Duration::from_millis(5)));
+    assert_eq!(c.lag.sum_ns, 3_000_000);
+    let (peer, c2) = n.p[1].peer_counters().remove(0);
+    assert_eq!(peer, 1);
+    assert_eq!(c2.events_received, 2);
+    assert!(c2.bytes_in > 0 && c2.bytes_out > 0);
+}
+
+/// A batch numbered `u64::MAX` once wrapped the receive sequence (in
+/// release builds: endless resyncs; in debug: a panic), and an ack of
+/// a batch never sent was taken as real: both break the protocol now,
+/// are counted, and close the connection (the caller drops the peer).
+#[test]
+fn a_batch_at_the_end_of_the_range_or_an_ack_from_the_future_drops_the_peer() {
+    let mut n = Net::new();
+    n.connect();
+    let errors = n.p[1].counters().protocol_errors;
+    let last = wire::encode(&Message::Events {
+        passive: false,
+        seq: u64::MAX,
+        events: vec![SyncEvent::Upsert(state(5))],
+    });
+    assert!(matches!(
+        n.p[1].on_frame(1, n.conn, &last, T0),
+        Err(FrameError::Protocol(_))
+    ));
+    assert_eq!(n.p[1].counters().protocol_errors, errors + 1);
+    // Nothing of it was applied or acknowledged.
+    n.pump(1);
+    assert!(n.wire[0].is_empty(), "no ack for it");
+    assert!(!n.applied[1].contains(&SyncEvent::Upsert(state(5))));
+
+    let future = wire::encode(&Message::Ack { seq: 1_000 });
+    assert!(matches!(
+        n.p[0].on_frame(2, n.conn, &future, T0),
+        Err(FrameError::Protocol(_))
+    ));
+    assert_eq!(n.p[0].counters().protocol_errors, 1);
+}
+
+#[test]
+fn hello_bulk_then_ready_on_both_sides() {
+    let mut n = Net::new();
+    assert!(!n.p[0].is_ready());
+    n.connect();
+    assert_eq!(n.ready, [true, true]);
+    assert_eq!(n.p[0].peers_up(), 1);
+    // Each received the other's (one-flow) table in bulk.
+    assert_eq!(n.applied[0], vec![SyncEvent::Upsert(state(9))]);
+    assert_eq!(n.p[0].counters().bulk_completed, 1);
+}
+
+/// A batch's datagram copy is applied ahead of its stream copy (which
+/// a loss on the stream would stall); the stream copy still advances
+/// the sequence and the acks. A datagram that is not an event batch
+/// is refused and counted.
+#[test]
+fn datagram_copy_applies_ahead_of_the_stream() {
+    let mut n = Net::new();
+    n.connect();
+    n.applied = [Vec::new(), Vec::new()];
+    n.datagrams = [VecDeque::new(), VecDeque::new()];
+    n.p[0].push_events(&[out(1, true)]);
+    n.p[0].flush(T0);
+    n.pump(0);
+    assert_eq!(n.p[0].counters().datagrams_sent, 1);
+    // The stream copy is "lost in flight" for now.
+    let stream = n.wire[1].pop_front().expect("stream copy");
+    let dgram = n.datagrams[1].pop_front().expect("datagram copy");
+    n.p[1].on_datagram(1, n.conn, &dgram, T0).expect("datagram");
+    n.pump(1);
+    assert_eq!(n.applied[1], vec![SyncEvent::Upsert(state(1))]);
+    assert!(n.acked[0].is_empty(), "acks come only with the stream");
+    n.p[1]
+        .on_frame(1, n.conn, &stream, T0)
+        .expect("stream copy");
+    n.settle();
+    assert_eq!(
+        n.applied[1].len(),
+        2,
+        "the stream copy is applied too (a no-op join)"
+    );
+    assert_eq!(n.acked[0], vec![(state(1).key, state(1).inc)]);
+    assert_eq!(n.p[0].unacked(2), (0, 0));
+    // A datagram carrying anything else breaks the protocol.
+    let bad = wire::encode(&Message::Ack { seq: 1 });
+    assert!(n.p[1].on_datagram(1, n.conn, &bad, T0).is_err());
+    assert!(n.p[1].on_datagram(1, n.conn, b"\x01garbage", T0).is_err());
+    assert_eq!(n.p[1].counters().malformed, 1);
+    assert_eq!(n.p[1].counters().datagrams_received, 1);
+}
+
+/// Unacked batches get their datagram copy again every
+/// `datagram_resend`, up to `datagram_copies` in all; an ack stops it.
+#[test]
+fn unacked_batches_are_resent_as_datagrams_a_bounded_number_of_times() {
+    let mut n = Net::new();
+    // (The stall heartbeat is another timer: off here.)
+    n.p[0].config.stall_after = Duration::ZERO;
+    n.connect();
+    n.p[0].push_events(&[out(1, false)]);
+    n.p[0].flush(T0);
+    n.pump(0);
+    let stream = n.wire[1].pop_front().expect("stream copy");
+    n.datagrams[1].clear();
+    let every = ProtocolConfig::default().datagram_resend;
+    assert_eq!(n.p[0].poll_timeout(), Some(T0 + every));
+    let mut t = T0;
+    for _ in 0..10 {
+        t = t + every;
+        n.p[0].handle_timeout(t);
+        n.pump(0);
+    }
+    assert_eq!(n.datagrams[1].len(), 3, "three more copies, four in all");
+    assert_eq!(n.p[0].counters().datagrams_resent, 3);
+    assert_eq!(n.p[0].poll_timeout(), None);
+    // A second batch acked at once never goes out again.
+    n.datagrams[1].clear();
+    n.p[1].on_frame(1, n.conn, &stream, t).expect("stream");
+    n.p[0].push_events(&[out(2, false)]);
+    n.p[0].flush(t);
+    n.settle();
+    n.datagrams[1].clear();
+    n.p[0].handle_timeout(t + every * 10);
+    n.pump(0);
+    assert!(n.datagrams[1].is_empty());
+    assert_eq!(n.p[0].unacked(2), (0, 0));
+}
+
+#[test]
+fn events_flow_and_acks_release_deferred_inserts() {
+    let mut n = Net::new();
+    n.connect();
+    n.applied = [Vec::new(), Vec::new()];
+    n.p[0].push_events(&[out(1, false), out(2, true)]);
+    n.p[0].flush(T0);
+    n.settle();
+    assert_eq!(n.applied[1].len(), 2);
+    assert_eq!(n.acked[0], vec![(state(2).key, state(2).inc)]);
+    assert_eq!(n.p[0].unacked(2), (0, 0));
+}
+
+#[test]
+fn a_lost_connection_is_repaired_by_resend_without_duplicates() {
+    let mut n = Net::new();
+    n.connect();
+    n.applied = [Vec::new(), Vec::new()];
+    n.p[0].push_events(&[out(1, false)]);
+    n.p[0].flush(T0);
+    n.settle();
+    // Three batches sent into a connection that dies before delivery.
+    for port in 2..5 {
+        n.p[0].push_events(&[out(port, false)]);
+        n.p[0].flush(T0);
+    }
+    n.pump(0);
+    n.cut();
+    assert_eq!(n.p[0].unacked(2).0, 3);
+    // Sent while down: buffered.
+    n.p[0].push_events(&[out(5, false)]);
+    n.p[0].flush(T0);
+    n.connect();
+    let ports: Vec<u16> = n.applied[1]
+        .iter()
+        .map(|e| e.key().lo.port)
+        .filter(|&p| p != 9)
+        .collect();
+    assert_eq!(ports, vec![1, 2, 3, 4, 5], "each once, in order");
+    assert_eq!(n.p[0].counters().batches_resent, 4);
+    assert_eq!(n.p[1].counters().gaps, 0);
+}
+
+#[test]
+fn a_gap_after_resend_overflow_triggers_bulk() {
+    let mut n = Net::new();
+    n.p[0].config.resend_max_events = 2;
+    n.connect();
+    n.cut();
+    for port in 1..6 {
+        n.p[0].push_events(&[out(port, false)]);
+        n.p[0].flush(T0);
+    }
+    assert!(n.p[0].counters().resend_overflow >= 3);
+    n.connect();
+    assert_eq!(n.p[1].counters().gaps, 1);
+    assert_eq!(
+        n.p[1].counters().bulk_requested,
+        2,
+        "join bulk, then the repair"
+    );
+    assert_eq!(n.p[1].counters().bulk_completed, 2);
+}
+
+/// Found by the cluster simulator (seed 106): a node that went ready
+/// alone (its peer unreachable past the join timeout) and met the peer
+/// later never asked for the peer's table, so flows the peer held were
+/// missing on it for good. A peer whose stream starts afresh now owes a
+/// bulk, ready or not.
+#[test]
+fn a_node_ready_alone_asks_a_peer_it_meets_later_for_its_table() {
+    let mut n = Net::new();
+    n.p[0].handle_timeout(T0 + Duration::from_secs(3));
+    n.pump(0);
+    assert!(n.ready[0], "alone and ready");
+    n.connect();
+    assert_eq!(n.p[0].counters().bulk_completed, 1);
+    assert_eq!(n.applied[0], vec![SyncEvent::Upsert(state(9))]);
+    // Reconnecting to the same session needs no bulk: resend covers it.
+    n.cut();
+    n.connect();
+    assert_eq!(n.p[0].counters().bulk_requested, 1);
+}
+
+/// A bulk that a ready node asked for (after a gap) and that never ends
+/// times out and is asked again, instead of blocking every later one.
+#[test]
+fn a_ready_nodes_stalled_bulk_times_out() {
+    let mut n = Net::new();
+    n.p[0].config.stall_after = Duration::ZERO;
+    n.connect();
+    assert!(n.ready[0]);
+    n.p[0].wanted.insert(2);
+    n.p[0].next_bulk(T0);
+    n.pump(0);
+    n.wire[1].clear();
+    let asked = n.p[0].counters().bulk_requested;
+    let late = T0 + ProtocolConfig::default().bulk_timeout;
+    assert_eq!(n.p[0].poll_timeout(), Some(late));
+    n.p[0].handle_timeout(late);
+    assert_eq!(n.p[0].counters().bulk_failed, 1);
+    assert_eq!(n.p[0].counters().bulk_requested, asked + 1);
+}
+
+/// Issue 13, scenario 2: a node stopped (SIGSTOP) past `stall_after`
+/// holds state its peers moved past. On its first input after it
+/// resumes it stops forwarding, asks a peer for its table, and is
+/// ready again once that bulk is in. An idle node is woken by the
+/// heartbeat and never taken for a stopped one.
+#[test]
+fn a_node_stopped_past_stall_after_resyncs_before_forwarding_again() {
+    let mut n = Net::new();
+    n.connect();
+    assert_eq!(n.ready, [true, true]);
+    let every = ProtocolConfig::default().stall_after / 4;
+    // Idle but running: the heartbeat keeps it from looking stopped.
+    let mut t = T0;
+    for _ in 0..20 {
+        let due = n.p[0].poll_timeout().expect("heartbeat");
+        assert!(due <= t + every);
+        t = due;
+        n.p[0].handle_timeout(t);
+    }
+    assert_eq!(n.p[0].counters().stalls, 0);
+    // Stopped for 10 s: the first timer after SIGCONT sees the gap.
+    n.p[0].handle_timeout(t + Duration::from_secs(10));
+    assert_eq!(n.p[0].counters().stalls, 1);
+    assert!(!n.p[0].is_ready());
+    let mut saw_not_ready = false;
+    while let Some(o) = n.p[0].poll_output() {
+        match o {
+            Output::NotReady => saw_not_ready = true,
+            Output::Send { frame, .. } => n.wire[1].push_back(frame),
+            _ => {}
+        }
+    }
+    assert!(saw_not_ready, "the shell is told to stop forwarding");
+    let before = n.p[0].counters().bulk_completed;
+    n.settle();
+    assert!(n.p[0].is_ready(), "ready again after the bulk");
+    assert_eq!(n.p[0].counters().bulk_completed, before + 1);
+}
+
+#[test]
+fn alone_after_the_join_timeout() {
+    let cfg = ProtocolConfig {
+        stall_after: Duration::ZERO,
+        ..ProtocolConfig::default()
+    };
+    let mut p = Protocol::new(1, 1, &[1, 2], cfg, T0);
+    // Flows are placed on this node alone until a peer comes up.
+    assert_eq!(
+        p.poll_output(),
+        Some(Output::Placement(Placement::new([1], 2)))
+    );
+    assert_eq!(p.poll_timeout(), Some(T0 + Duration::from_secs(3)));
+    p.handle_timeout(T0 + Duration::from_secs(2));
+    assert!(!p.is_ready());
+    p.handle_timeout(T0 + Duration::from_secs(3));
+    assert!(p.is_ready());
+    assert_eq!(p.poll_output(), Some(Output::Ready));
+    // A node with no peers at all is ready at once.
+    assert!(Protocol::new(1, 1, &[1], ProtocolConfig::default(), T0).is_ready());
+}
+
+#[test]
+fn malformed_and_out_of_protocol_frames_are_refused_and_counted() {
+    let mut p = Protocol::new(1, 1, &[1, 2], ProtocolConfig::default(), T0);
+    p.on_peer_up(2, 7, T0);
+    assert!(matches!(
+        p.on_frame(2, 7, &[1, 0xff, 0xff], T0),
+        Err(FrameError::Wire(_))
+    ));
+    let ack = wire::encode(&Message::Ack { seq: 1 });
+    assert!(matches!(
+        p.on_frame(2, 7, &ack, T0),
+        Err(FrameError::Protocol(_))
+    ));
+    let liar = wire::encode(&Message::Hello {
+        node: 3,
+        session: 5,
+        resume: None,
+    });
+    assert!(p.on_frame(2, 7, &liar, T0).is_err());
+    // A TCP flow in a state no version defines: the whole batch is
+    // refused and counted, nothing is applied.
+    let mut forged = wire::v2::Frame::from(&Message::Events {
+        passive: false,
+        seq: 1,
+        events: vec![SyncEvent::Upsert(state(1))],
+    });
+    if let wire::v2::Frame::Events { events, .. } = &mut forged
+        && let Some(wire::v2::WireEvent::Upsert(f)) = events.first_mut()
+    {
+        let half = rampart_dataplane::conntrack::tcp::TcpHalf::default().into();
+        f.proto = wire::v2::WireProto::Tcp(wire::v2::WireTcp {
+            state: 10,
+            simultaneous: false,
+            half: [half, half],
+        });
+    }
+    assert_eq!(
+        p.on_frame(2, 7, &wire::encode_frame(&forged), T0),
+        Err(FrameError::Wire(wire::WireError::TcpState(10)))
+    );
+    while let Some(o) = p.poll_output() {
+        assert!(
+            !matches!(o, Output::Apply { .. }),
+            "nothing of it is applied"
+        );
+    }
+    assert_eq!(p.counters().malformed, 2);
+    assert_eq!(p.counters().protocol_errors, 2);
+    assert!(p.on_frame(9, 7, &ack, T0).is_err(), "unknown peer");
+}
+
+#[test]
+fn a_peer_lost_mid_bulk_is_retried() {
+    let mut n = Net::new();
+    n.conn += 1;
+    for i in 0..2 {
+        n.p[i].on_peer_up(Net::id(1 - i), n.conn, T0);
+    }
+    // Deliver only the Hellos, then cut before the bulk answers.
+    n.pump(0);
+    n.pump(1);
+    for i in 0..2 {
+        let f = n.wire[i].pop_front().unwrap();
+        n.p[i].on_frame(Net::id(1 - i), n.conn, &f, T0).unwrap();
+    }
+    n.cut();
+    assert_eq!(n.p[0].counters().bulk_failed, 1);
+    assert!(!n.p[0].is_ready());
+    n.connect();
+    assert_eq!(n.ready, [true, true]);
+}

@@ -1,0 +1,349 @@
+//! Placement beyond a pair (docs/sync.md §13): which peers an event goes
+//! to, whole or passive; the holders each entry remembers; pulls made,
+//! answered and waiting; and the walk that re-replicates flows when the
+//! live members change.
+
+use super::{Effect, Engine, EventKind, FlowId, FlowKey, FlowState, Instant, PeerSet, Placement};
+use super::{Incarnation, PullOut, Source, SyncEvent, SyncOut, bump};
+
+/// The peers an event of flow `key` goes to (docs/sync.md §13), from this
+/// node `me`, the flow's `holders` (its owner and the peers on its path)
+/// and the `backups` chosen before: whole copies for the holders and as
+/// many backups as bring the nodes holding the flow to `copies`; passive
+/// copies for the director when `director` (the event is one it must
+/// hear of) and for backups no longer needed. Returns the whole-copy
+/// peers, the passive ones, and the backups to remember. A node alone, or
+/// one not told the placement, keeps every holder and backup it knew.
+pub(super) fn targets(
+    placement: Option<&Placement>,
+    me: u16,
+    key: &FlowKey,
+    holders: PeerSet,
+    backups: PeerSet,
+    director: bool,
+) -> (PeerSet, PeerSet, PeerSet) {
+    let mut holders = holders;
+    holders.remove(me);
+    let Some(p) = placement else {
+        return (holders.union(backups), PeerSet::EMPTY, backups);
+    };
+    let live = p.members();
+    let live_holders = live
+        .iter()
+        .filter(|&&n| n != me && holders.contains(n))
+        .count();
+    let mut need = p.copies().saturating_sub(1 + live_holders);
+    let mut kept = PeerSet::EMPTY;
+    let mut passive = PeerSet::EMPTY;
+    let ranked = p.ranked(key);
+    // Backups chosen before stay while needed, in rank order; new ones
+    // follow the ranking.
+    for pass in [true, false] {
+        for &n in &ranked {
+            if need == 0 {
+                break;
+            }
+            if n == me || holders.contains(n) || kept.contains(n) {
+                continue;
+            }
+            if !pass || backups.contains(n) {
+                kept.insert(n);
+                need -= 1;
+            }
+        }
+    }
+    // A backup no longer needed (or down) hears so: its copy goes passive.
+    for &n in live {
+        if backups.contains(n) && !kept.contains(n) && !holders.contains(n) {
+            passive.insert(n);
+        }
+    }
+    if director
+        && let Some(&d) = ranked.first()
+        && d != me
+        && !holders.contains(d)
+        && !kept.contains(d)
+    {
+        passive.insert(d);
+    }
+    (holders.union(kept), passive, kept)
+}
+
+impl Engine {
+    /// Note where this node's copy of `key` (incarnation `inc`, if it
+    /// holds that one; `fresh` when the event just made it) came from: a
+    /// peer on the flow's path, and whether the copy is passive now.
+    /// Returns whether a passive copy was made whole.
+    pub(super) fn note_source(
+        &mut self,
+        key: &FlowKey,
+        inc: &Incarnation,
+        source: Source,
+        fresh: bool,
+    ) -> bool {
+        let hash = self.table.hash(key);
+        let Some(id) = self.table.find(hash, key) else {
+            return false;
+        };
+        if self.table.get(id).incarnation() != *inc {
+            return false;
+        }
+        let mark = self.sync_mut().mark(id);
+        let was_passive = mark.passive;
+        mark.passive = if fresh || source.demote || !source.passive {
+            source.passive || source.demote
+        } else {
+            was_passive
+        };
+        let passive_now = mark.passive;
+        let mut more = source.holders;
+        if let Some(peer) = source.from {
+            more.insert(peer);
+        }
+        self.add_holders(id, more);
+        was_passive && !passive_now
+    }
+
+    /// Entry `id` has new holders: backups it no longer needs hear so at
+    /// once, as passive copies (they would otherwise keep a whole copy that
+    /// the new holders' changes never reach).
+    pub(super) fn demote_backups(&mut self, id: FlowId) {
+        let me = self.config.node.0;
+        let entry = *self.table.get(id);
+        let Some(state) = self.flow_state(&entry) else {
+            return;
+        };
+        let sync = self.sync_mut();
+        let mark = *sync.mark(id);
+        let (_, _, kept) = targets(
+            sync.placement.as_ref(),
+            me,
+            &entry.key,
+            mark.peers.union(PeerSet::of(entry.owner.0)),
+            mark.backups,
+            false,
+        );
+        // A backup that is now on the flow's path stays whole.
+        let demoted = mark.backups.minus(kept).minus(mark.peers);
+        if demoted.is_empty() {
+            if mark.backups != kept {
+                sync.mark(id).backups = kept;
+            }
+            return;
+        }
+        let m = sync.mark(id);
+        m.backups = kept;
+        m.passive_peers = m.passive_peers.union(demoted);
+        bump(&mut sync.counters.events_out[EventKind::Update as usize]);
+        sync.out.push_back(Effect::FlowChanged(SyncOut {
+            event: SyncEvent::Upsert(state),
+            kind: EventKind::Update,
+            want_ack: false,
+            full: PeerSet::EMPTY,
+            passive: demoted,
+        }));
+    }
+
+    /// A peer's event ended the connection of entry `id`: the peers this
+    /// node gave a passive copy hear of it from here (the node that saw
+    /// the end does not know them), so their copies do not outlive it.
+    pub(super) fn tell_passive_peers(&mut self, id: FlowId, state: FlowState) {
+        let sync = self.sync_mut();
+        let passive = sync.mark(id).passive_peers;
+        if passive.is_empty() {
+            return;
+        }
+        bump(&mut sync.counters.events_out[EventKind::Update as usize]);
+        sync.out.push_back(Effect::FlowChanged(SyncOut {
+            event: SyncEvent::Upsert(state),
+            kind: EventKind::Update,
+            want_ack: false,
+            full: PeerSet::EMPTY,
+            passive,
+        }));
+    }
+
+    /// Answer a peer's pull for `key`: the state if this node holds the
+    /// flow; otherwise the pull waits here until the state arrives or as
+    /// long as the asking node holds its packets (the hold deadline), and
+    /// the shell hears of the miss.
+    pub fn serve_pull(&mut self, key: &FlowKey, peer: u16, forwardable: bool, now: Instant) {
+        if self.sync.is_none() {
+            return;
+        }
+        let hash = self.table.hash(key);
+        if let Some(id) = self.lookup(hash, key, now)
+            && let Some(state) = self.flow_state(self.table.get(id))
+        {
+            let entry = self.table.get(id);
+            let owner = entry.owner.0;
+            let forwarded = entry.packets != [0, 0];
+            let sync = self.sync_mut();
+            let on_path = forwarded && !sync.mark(id).passive;
+            let holders = sync.mark(id).peers.union(PeerSet::of(owner));
+            bump(&mut sync.counters.pulls_answered);
+            sync.out.push_back(Effect::Pull(PullOut::Answer {
+                to: peer,
+                state,
+                on_path,
+                holders,
+                forwardable,
+            }));
+            // It pulled because its packets needed the state: it is on the
+            // flow's path, so this node's changes go there too.
+            if on_path {
+                self.add_holders(id, PeerSet::of(peer));
+            }
+            return;
+        }
+        let sync = self.sync_mut();
+        let deadline = now + sync.config.hold_deadline;
+        bump(&mut sync.counters.pulls_missed);
+        if sync.parked_count >= sync.config.pull_park_max {
+            bump(&mut sync.counters.pulls_park_overflow);
+            return;
+        }
+        let waiting = sync.parked.entry(*key).or_default();
+        if waiting.iter().any(|(p, _)| *p == peer) {
+            return;
+        }
+        waiting.push((peer, deadline));
+        sync.parked_count += 1;
+        sync.out.push_back(Effect::Pull(PullOut::Miss {
+            to: peer,
+            key: *key,
+            forwardable,
+        }));
+    }
+
+    /// The state of `key` arrived: answer the peers whose pulls waited.
+    pub(super) fn answer_parked(&mut self, key: &FlowKey, now: Instant) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        let Some(waiting) = sync.parked.remove(key) else {
+            return;
+        };
+        sync.parked_count -= waiting.len();
+        let hash = self.table.hash(key);
+        let Some(id) = self.table.find(hash, key) else {
+            return;
+        };
+        let Some(state) = self.flow_state(self.table.get(id)) else {
+            return;
+        };
+        let forwarded = self.table.get(id).packets != [0, 0];
+        let owner = self.table.get(id).owner.0;
+        let sync = self.sync_mut();
+        let on_path = forwarded && !sync.mark(id).passive;
+        let holders = sync.mark(id).peers.union(PeerSet::of(owner));
+        let mut asked = PeerSet::EMPTY;
+        for (peer, deadline) in waiting {
+            if deadline < now {
+                continue;
+            }
+            asked.insert(peer);
+            bump(&mut sync.counters.pulls_answered_late);
+            sync.out.push_back(Effect::Pull(PullOut::Answer {
+                to: peer,
+                state,
+                on_path,
+                holders,
+                forwardable: false,
+            }));
+        }
+        if on_path {
+            self.add_holders(id, asked);
+        }
+    }
+
+    /// Peers `more` are on the path of entry `id`'s flow: its changes go
+    /// to them, and backups no longer needed hear so.
+    pub(super) fn add_holders(&mut self, id: FlowId, more: PeerSet) {
+        let me = self.config.node.0;
+        let mark = self.sync_mut().mark(id);
+        let before = mark.peers;
+        mark.peers = mark.peers.union(more);
+        mark.peers.remove(me);
+        if mark.peers != before && !mark.backups.is_empty() {
+            self.demote_backups(id);
+        }
+    }
+
+    /// Packets of `key` wait: ask for its state, unless asked within
+    /// `pull_retry`.
+    pub(super) fn pull(&mut self, key: FlowKey, now: Instant) {
+        let hash = self.table.hash(&key);
+        let ask = match self.table.find(hash, &key) {
+            Some(id) => {
+                let owner = self.table.get(id).owner.0;
+                self.sync_mut().mark(id).peers.union(PeerSet::of(owner))
+            }
+            None => PeerSet::EMPTY,
+        };
+        let sync = self.sync_mut();
+        let retry = sync.config.pull_retry;
+        if sync.pulled.get(&key).is_some_and(|&at| now < at + retry) {
+            return;
+        }
+        sync.pulled.insert(key, now);
+        bump(&mut sync.counters.pulls_sent);
+        sync.out.push_back(Effect::Pull(PullOut::Want { key, ask }));
+    }
+
+    /// After the live members changed from `old` to `new`, visit up to
+    /// `max` table slots from `*cursor` (advancing it) and list, for each
+    /// flow this node holds whole, the peers that must now hold it and
+    /// may not: its director or a backup under `new` that was not one
+    /// under `old`, or was not a member then (a peer back from an outage
+    /// missed its changes). Each comes with the flow's holders as this
+    /// node knows them, itself included, so the peer can pass pulls on to
+    /// them. Returns `true` when the whole table has been visited.
+    /// (docs/sync.md §13: re-replication.)
+    pub fn rebalance_chunk(
+        &mut self,
+        cursor: &mut usize,
+        max: usize,
+        old: &Placement,
+        new: &Placement,
+        now: Instant,
+        out: &mut Vec<(u16, FlowState, PeerSet)>,
+    ) -> bool {
+        let me = self.config.node.0;
+        let slots = self.table.slot_count();
+        let end = cursor.saturating_add(max).min(slots);
+        while *cursor < end {
+            let id = FlowId(*cursor as u32);
+            *cursor += 1;
+            let Some(entry) = self.table.try_get(id) else {
+                continue;
+            };
+            if self.is_expired(entry, now) {
+                continue;
+            }
+            let Some(state) = self.flow_state(entry) else {
+                continue;
+            };
+            let Some(sync) = &self.sync else {
+                return true;
+            };
+            let mark = sync.marks.get(id.0 as usize).copied().unwrap_or_default();
+            if mark.passive {
+                continue;
+            }
+            let mut holders = mark.peers.union(PeerSet::of(entry.owner.0));
+            holders.insert(me);
+            let was = old.first(&state.key, old.copies());
+            for p in new.first(&state.key, new.copies()) {
+                if p != me && (!was.contains(&p) || !old.has(p)) {
+                    out.push((p, state, holders));
+                    // It hears of the flow's end from here too.
+                    if let Some(s) = &mut self.sync {
+                        s.mark(id).passive_peers.insert(p);
+                    }
+                }
+            }
+        }
+        *cursor >= slots
+    }
+}
