@@ -39,10 +39,28 @@ enum Command {
     },
     /// Build the asymmetric two-node topology in network namespaces, run
     /// real traffic through two node processes, report, tear down (root).
+    /// With `--nodes N`: N nodes, each flow out through one and back
+    /// through another drawn at random.
     Lab {
         /// Print the summary as JSON (nothing else on stdout).
         #[arg(long)]
         json: bool,
+        /// Build a mesh of N nodes (2 to 6), each on its own path between
+        /// client and server, instead of the two-node lab.
+        #[arg(long, value_name = "N")]
+        nodes: Option<usize>,
+        /// Set `[cluster] copies = K` on every node (1 to N).
+        #[arg(long, value_name = "K", requires = "nodes")]
+        copies: Option<usize>,
+        /// The seed of the flows' paths (default: a fresh one, printed).
+        #[arg(long, requires = "nodes")]
+        seed: Option<u64>,
+        /// Flows per traffic kind.
+        #[arg(long, value_name = "F", requires = "nodes", default_value_t = lab::mesh::DEFAULT_FLOWS)]
+        flows: usize,
+        /// Namespace name prefix (default `rp-m<pid>`).
+        #[arg(long, requires = "nodes")]
+        prefix: Option<String>,
         /// Keep the lab running (`up`) or remove a kept one (`down`);
         /// without it, run the demo traffic and tear down.
         #[command(subcommand)]
@@ -216,16 +234,42 @@ fn dispatch(
             print!("{}", demo::run()?);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Lab { json, keep } => {
-            let out = match keep {
-                None => lab::run(json)?,
-                Some(LabCommand::Up { prefix, dir }) => lab::up(&prefix, &dir)?,
-                Some(LabCommand::Down { dir }) => lab::down(&dir)?,
-                Some(LabCommand::Chaos {
-                    scenario,
+        Command::Lab {
+            json,
+            nodes,
+            copies,
+            seed,
+            flows,
+            prefix,
+            keep,
+        } => {
+            if nodes.is_some() && keep.is_some() {
+                anyhow::bail!(
+                    "--nodes runs the mesh lab; it does not go with `lab up`, `down` or `chaos`"
+                );
+            }
+            let out = match (keep, nodes) {
+                (None, Some(nodes)) => lab::mesh::run(
+                    &lab::mesh::MeshOptions {
+                        nodes,
+                        copies,
+                        seed,
+                        flows,
+                        prefix,
+                    },
                     json,
-                    size,
-                }) => {
+                )?,
+                (None, None) => lab::run(json)?,
+                (Some(LabCommand::Up { prefix, dir }), _) => lab::up(&prefix, &dir)?,
+                (Some(LabCommand::Down { dir }), _) => lab::down(&dir)?,
+                (
+                    Some(LabCommand::Chaos {
+                        scenario,
+                        json,
+                        size,
+                    }),
+                    _,
+                ) => {
                     let size = if size == "ci" {
                         lab::chaos::Size::Ci
                     } else {

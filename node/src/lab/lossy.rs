@@ -70,8 +70,9 @@ impl Drop for LossyLink {
     }
 }
 
-/// splitmix64: a small, good, seeded generator.
-fn next(state: &mut u64) -> u64 {
+/// splitmix64: a small, good, seeded generator (also the mesh lab's
+/// choice of paths).
+pub(crate) fn next(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

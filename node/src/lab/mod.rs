@@ -1,7 +1,8 @@
 //! `rampart lab`: the asymmetric topology in network namespaces, two
 //! real `rampart run` node processes, real TCP and UDP traffic of four
 //! kinds, and a report of what happened. Everything is torn down at the
-//! end, also on Ctrl-C and on error.
+//! end, also on Ctrl-C and on error. `rampart lab --nodes N` does the same
+//! with N nodes and random paths ([`mesh`]).
 //!
 //! Its parts are the lab the real-packet tests use too: [`netns`]
 //! (namespaces), [`topology`] (the labs built in them), [`proc`] (node
@@ -10,6 +11,7 @@
 
 pub mod chaos;
 pub mod lossy;
+pub mod mesh;
 pub mod netns;
 pub mod proc;
 pub mod report;
@@ -75,6 +77,42 @@ pub enum LabError {
     /// `lab up` on a directory that holds a lab.
     #[error("a lab is already up (see {0}/state); run `rampart lab down` first")]
     AlreadyUp(String),
+    /// `--nodes` outside what the mesh lab builds.
+    #[error(
+        "--nodes {0}: the mesh lab has {min} to {max} nodes",
+        min = mesh::MIN_MESH_NODES,
+        max = mesh::MAX_MESH_NODES
+    )]
+    Nodes(usize),
+    /// `--copies` outside 1 to the number of nodes.
+    #[error("--copies {copies}: must be 1 to {nodes}, the number of nodes")]
+    Copies {
+        /// What was asked.
+        copies: usize,
+        /// The mesh's nodes.
+        nodes: usize,
+    },
+    /// `--flows` outside its bounds.
+    #[error("--flows {0}: must be 1 to {max} per kind", max = mesh::MAX_FLOWS_PER_KIND)]
+    Flows(usize),
+    /// A socket of the lab's own traffic could not be made.
+    #[error("{what}: {source}")]
+    Socket {
+        /// What the lab was doing.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A node did not see all its peers up in time.
+    #[error("{node}: not every peer up after {limit:?} ({states})")]
+    PeersNotUp {
+        /// The node.
+        node: String,
+        /// How long it had.
+        limit: Duration,
+        /// Its peers' states.
+        states: String,
+    },
 }
 
 pub(crate) fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> LabError + '_ {

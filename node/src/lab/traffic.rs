@@ -15,7 +15,7 @@ use super::report::KindReport;
 use super::topology::{ASYM_CLIENT, ASYM_SERVER, AsymLab};
 
 /// The UDP kind's server port.
-const UDP_PORT: u16 = 5003;
+pub(crate) const UDP_PORT: u16 = 5003;
 
 /// FNV-1a, to compare transferred bytes without keeping two copies.
 pub fn fnv(data: &[u8]) -> u64 {
@@ -71,7 +71,9 @@ pub fn tcp_kind(
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                if one_tcp(src, dst, port, &payload) {
+                if let (Ok(src), Ok(dst)) = (src.parse(), dst.parse())
+                    && one_tcp(src, dst, port, &payload)
+                {
                     ok += 1;
                     verified += payload.len();
                 }
@@ -84,10 +86,9 @@ pub fn tcp_kind(
     Ok(KindReport::new(name, count, succeeded, verified))
 }
 
-fn one_tcp(src: &str, dst: &str, port: u16, payload: &[u8]) -> bool {
-    let (Ok(src), Ok(dst)) = (src.parse::<Ipv4Addr>(), dst.parse::<Ipv4Addr>()) else {
-        return false;
-    };
+/// One TCP connection from `src` to `dst:port` that sends `payload` and
+/// checks the server's digest of what arrived; every wait is bounded.
+pub(crate) fn one_tcp(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: &[u8]) -> bool {
     let Ok(s) = Socket::new(Domain::IPV4, Type::STREAM, None) else {
         return false;
     };
@@ -102,6 +103,9 @@ fn one_tcp(src: &str, dst: &str, port: u16, payload: &[u8]) -> bool {
     }
     let mut s: TcpStream = s.into();
     let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    // A path that breaks after the handshake must not stall the sender
+    // for TCP's whole retransmission budget.
+    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
     let mut reply = [0u8; 8];
     s.write_all(payload).is_ok()
         && s.shutdown(std::net::Shutdown::Write).is_ok()

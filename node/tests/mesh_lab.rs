@@ -1,0 +1,233 @@
+//! `rampart lab --nodes N --json` end to end: the mesh topology with N
+//! real node processes in one cluster and the four kinds of traffic, each
+//! flow out through one node and back through another drawn from a fixed
+//! seed. Every kind passes for N = 4 and N = 3, no node drops a packet for
+//! want of state, every node reports its table and its sync traffic, and
+//! the lab leaves no namespace behind — also when the run fails or hangs
+//! (the test's guard removes what is left under its prefix).
+//!
+//! Needs root (CI is root); skipped with a message otherwise. The
+//! argument checks run without root.
+#![cfg(target_os = "linux")]
+// Tests bound the child's run with the wall clock.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::Read as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rampart_node::lab::chaos::bench::WANT_OF_STATE;
+use rampart_node::lab::is_root;
+use rampart_node::lab::mesh::report::MeshReport;
+
+/// Flows per kind: enough to cross many pairs, small enough for a run of
+/// a few seconds on two cores.
+const FLOWS: usize = 6;
+/// The seed of the paths (any failure replays with `--seed`).
+const SEED: u64 = 20_241_204;
+/// The longest a lab run may take before the test ends it.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+/// How long the lab has to tear down after SIGINT before SIGKILL.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(15);
+
+/// The namespaces under a test's prefix: on drop, every process still in
+/// one of them (only the lab's nodes, started by this test's lab run) is
+/// killed by PID, and the namespaces are removed, so a failed or hung run
+/// leaves nothing behind.
+struct Leftovers {
+    prefix: String,
+}
+
+impl Leftovers {
+    /// The namespaces named `<prefix>-…` that exist now.
+    fn namespaces(&self) -> Vec<String> {
+        let out = Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip netns list");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|n| n.starts_with(&format!("{}-", self.prefix)))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Leftovers {
+    fn drop(&mut self) {
+        for ns in self.namespaces() {
+            let pids = Command::new("ip")
+                .args(["netns", "pids", &ns])
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+                // SAFETY: a PID inside this test's own namespace.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+    }
+}
+
+/// Wait for `child` at most `limit`; past it, SIGINT (the lab tears down)
+/// and then SIGKILL, by its PID. Returns its stdout, stderr and whether
+/// it ended in time with status 0.
+fn wait_bounded(mut child: Child, limit: Duration) -> (String, String, bool) {
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            if let Some(mut r) = r {
+                let _ = r.read_to_string(&mut s);
+            }
+            s
+        })
+    };
+    let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
+    let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
+    let t0 = Instant::now();
+    let mut status = None;
+    while t0.elapsed() < limit + INTERRUPT_GRACE {
+        if let Ok(Some(s)) = child.try_wait() {
+            status = Some(s);
+            break;
+        }
+        if t0.elapsed() >= limit {
+            // SAFETY: our own child's PID, still running.
+            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let in_time = t0.elapsed() < limit;
+    if status.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (out, err) = (out.join().unwrap(), err.join().unwrap());
+    (out, err, in_time && status.is_some_and(|s| s.success()))
+}
+
+/// Run the mesh lab with `nodes` nodes under a prefix of this test's own
+/// and check its report.
+fn mesh_lab_passes(nodes: usize) {
+    if !is_root() {
+        eprintln!("skipped: rampart lab needs root");
+        return;
+    }
+    let guard = Leftovers {
+        prefix: format!("rp-t{nodes}m{}", std::process::id()),
+    };
+    let t0 = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["lab", "--json", "--nodes", &nodes.to_string()])
+        .args(["--flows", &FLOWS.to_string(), "--seed", &SEED.to_string()])
+        .args(["--prefix", &guard.prefix])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the lab");
+    let (json, stderr, ok) = wait_bounded(child, RUN_LIMIT);
+    let took = t0.elapsed();
+    let left = guard.namespaces();
+    assert!(ok, "the lab failed or ran past {RUN_LIMIT:?}: {stderr}");
+    eprintln!("{nodes} nodes: the lab ran in {took:?}");
+    assert!(
+        left.is_empty(),
+        "the lab removed its namespaces, but left {left:?}"
+    );
+    assert_eq!(json.lines().count(), 1, "only the JSON report: {json}");
+    let r: MeshReport =
+        serde_json::from_str(&json).unwrap_or_else(|e| panic!("the report: {e}: {json}"));
+    assert_eq!(
+        (r.node_count, r.seed, r.flows_per_kind, r.copies),
+        (nodes, SEED, FLOWS, None)
+    );
+    let kinds: Vec<(&str, usize, usize, usize)> = r
+        .kinds
+        .iter()
+        .map(|k| {
+            let o = &k.outcome;
+            (o.kind.as_str(), o.attempted, o.succeeded, o.failed)
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("tcp_symmetric_inspected", FLOWS, FLOWS, 0),
+            ("tcp_asymmetric_inspected", FLOWS, FLOWS, 0),
+            ("tcp_asymmetric_bypass", FLOWS, FLOWS, 0),
+            ("udp_asymmetric", FLOWS, FLOWS, 0),
+        ],
+        "every flow of every kind passes (seed {SEED}): {json}"
+    );
+    let names: Vec<&str> = r.nodes.iter().map(|n| n.node.as_str()).collect();
+    assert_eq!(names, ["fw-a", "fw-b", "fw-c", "fw-d"][..nodes], "{json}");
+    for n in &r.nodes {
+        let want_of_state: Vec<_> = n
+            .drops
+            .iter()
+            .filter(|(reason, _)| WANT_OF_STATE.contains(&reason.as_str()))
+            .collect();
+        assert!(
+            want_of_state.is_empty(),
+            "{}: no drop for want of state: {json}",
+            n.node
+        );
+        // Every inspected flow and UDP exchange is synced to every node
+        // (no `copies` given), so each table holds at least those.
+        assert!(
+            n.conns.is_some_and(|c| c >= 3 * FLOWS as u64),
+            "{}: {json}",
+            n.node
+        );
+        assert!(n.sync_bytes_out.is_some(), "{}: {json}", n.node);
+        assert!(n.sync_events_out.is_some(), "{}: {json}", n.node);
+    }
+    // Some node opened flows and sent their state; the ratio is defined.
+    assert!(r.nodes.iter().any(|n| n.sync_bytes_out > Some(0)), "{json}");
+    assert!(r.sync_bytes_per_new_flow.is_some_and(|b| b > 0.0), "{json}");
+}
+
+#[test]
+fn four_node_mesh_lab_passes_every_kind() {
+    mesh_lab_passes(4);
+}
+
+#[test]
+fn three_node_mesh_lab_passes_every_kind() {
+    mesh_lab_passes(3);
+}
+
+#[test]
+fn copies_outside_one_to_the_nodes_is_refused() {
+    for (nodes, copies) in [("3", "4"), ("3", "0")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .args(["lab", "--nodes", nodes, "--copies", copies])
+            .output()
+            .expect("run rampart");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            err.contains(&format!(
+                "--copies {copies}: must be 1 to {nodes}, the number of nodes"
+            )),
+            "{err}"
+        );
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["lab", "--copies", "2"])
+        .output()
+        .expect("run rampart");
+    assert!(!out.status.success(), "--copies needs --nodes");
+    let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["lab", "--nodes", "7"])
+        .output()
+        .expect("run rampart");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("--nodes 7: the mesh lab has 2 to 6 nodes"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
