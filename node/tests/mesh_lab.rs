@@ -108,21 +108,26 @@ fn wait_bounded(mut child: Child, limit: Duration) -> (String, String, bool) {
     (out, err, in_time && status.is_some_and(|s| s.success()))
 }
 
-/// Run the mesh lab with `nodes` nodes under a prefix of this test's own
-/// and check its report.
-fn mesh_lab_passes(nodes: usize) {
+/// Run the mesh lab with `nodes` nodes (and `copies`, if given) under a
+/// prefix of this test's own and check its report.
+fn mesh_lab_passes(nodes: usize, copies: Option<usize>) {
     if !is_root() {
         eprintln!("skipped: rampart lab needs root");
         return;
     }
     let guard = Leftovers {
-        prefix: format!("rp-t{nodes}m{}", std::process::id()),
+        prefix: format!("rp-t{nodes}{}m{}", copies.unwrap_or(0), std::process::id()),
     };
     let t0 = Instant::now();
     let child = Command::new(env!("CARGO_BIN_EXE_rampart"))
         .args(["lab", "--json", "--nodes", &nodes.to_string()])
         .args(["--flows", &FLOWS.to_string(), "--seed", &SEED.to_string()])
         .args(["--prefix", &guard.prefix])
+        .args(
+            copies
+                .map(|k| vec!["--copies".to_string(), k.to_string()])
+                .unwrap_or_default(),
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -142,7 +147,7 @@ fn mesh_lab_passes(nodes: usize) {
         serde_json::from_str(&json).unwrap_or_else(|e| panic!("the report: {e}: {json}"));
     assert_eq!(
         (r.node_count, r.seed, r.flows_per_kind, r.copies),
-        (nodes, SEED, FLOWS, None)
+        (nodes, SEED, FLOWS, copies)
     );
     let kinds: Vec<(&str, usize, usize, usize)> = r
         .kinds
@@ -175,16 +180,26 @@ fn mesh_lab_passes(nodes: usize) {
             "{}: no drop for want of state: {json}",
             n.node
         );
-        // Every inspected flow and UDP exchange is synced to every node
-        // (no `copies` given), so each table holds at least those.
-        assert!(
-            n.conns.is_some_and(|c| c >= 3 * FLOWS as u64),
-            "{}: {json}",
-            n.node
-        );
+        // With as many copies as nodes, every inspected flow and UDP
+        // exchange is on every node, so each table holds at least those.
+        if copies == Some(nodes) {
+            assert!(
+                n.conns.is_some_and(|c| c >= 3 * FLOWS as u64),
+                "{}: {json}",
+                n.node
+            );
+        }
         assert!(n.sync_bytes_out.is_some(), "{}: {json}", n.node);
         assert!(n.sync_events_out.is_some(), "{}: {json}", n.node);
     }
+    // Otherwise (two copies by default) each of those flows is whole on
+    // two nodes at least (docs/sync.md §13): the tables hold at least
+    // twice as many entries between them.
+    let held: u64 = r.nodes.iter().filter_map(|n| n.conns).sum();
+    assert!(
+        held >= 2 * 3 * FLOWS as u64,
+        "{held} entries in all: {json}"
+    );
     // Some node opened flows and sent their state; the ratio is defined.
     assert!(r.nodes.iter().any(|n| n.sync_bytes_out > Some(0)), "{json}");
     assert!(r.sync_bytes_per_new_flow.is_some_and(|b| b > 0.0), "{json}");
@@ -192,12 +207,17 @@ fn mesh_lab_passes(nodes: usize) {
 
 #[test]
 fn four_node_mesh_lab_passes_every_kind() {
-    mesh_lab_passes(4);
+    mesh_lab_passes(4, None);
+}
+
+#[test]
+fn four_node_mesh_lab_with_a_copy_on_every_node_passes_every_kind() {
+    mesh_lab_passes(4, Some(4));
 }
 
 #[test]
 fn three_node_mesh_lab_passes_every_kind() {
-    mesh_lab_passes(3);
+    mesh_lab_passes(3, None);
 }
 
 #[test]
