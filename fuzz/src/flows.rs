@@ -34,6 +34,9 @@ impl PeerEngine {
         let mut engine = clustered_engine(PEER, 64);
         engine.set_ready(true);
         engine.set_peers_up(0);
+        // The pair of nodes 1 and 2, keeping two copies: every event goes
+        // to the other node whole.
+        engine.set_placement(rampart_dataplane::placement::Placement::new([1, PEER], 2));
         PeerEngine { engine, now }
     }
 
