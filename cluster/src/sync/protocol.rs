@@ -304,6 +304,22 @@ struct Peer {
     stats: PeerCounters,
 }
 
+impl Peer {
+    /// A peer not yet connected.
+    fn new() -> Peer {
+        Peer {
+            conn: None,
+            phase: PeerPhase::Down,
+            tx_next: 1,
+            unacked: VecDeque::new(),
+            unacked_events: 0,
+            dgram_live: 0,
+            rx: None,
+            stats: PeerCounters::default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 struct BulkIn {
     peer: u16,
@@ -357,21 +373,7 @@ impl Protocol {
         let peers = peers
             .iter()
             .filter(|&&p| p != me)
-            .map(|&p| {
-                (
-                    p,
-                    Peer {
-                        conn: None,
-                        phase: PeerPhase::Down,
-                        tx_next: 1,
-                        unacked: VecDeque::new(),
-                        unacked_events: 0,
-                        dgram_live: 0,
-                        rx: None,
-                        stats: PeerCounters::default(),
-                    },
-                )
-            })
+            .map(|&p| (p, Peer::new()))
             .collect::<BTreeMap<_, _>>();
         let mut p = Protocol {
             me,
@@ -540,11 +542,14 @@ impl Protocol {
     }
 
     /// A connection to `peer` came up (identity verified by the transport).
+    /// A peer the configuration did not name is a member the transport
+    /// admitted (one that joined through Raft): it becomes a sync peer too.
     pub fn on_peer_up(&mut self, peer: u16, conn: u64, now: Instant) {
         self.tick(now);
-        let Some(p) = self.peers.get_mut(&peer) else {
+        if peer == self.me {
             return;
-        };
+        }
+        let p = self.peers.entry(peer).or_insert_with(Peer::new);
         p.conn = Some(conn);
         p.phase = PeerPhase::Handshake;
         let hello = Message::Hello {

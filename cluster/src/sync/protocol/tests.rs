@@ -526,3 +526,44 @@ fn a_peer_lost_mid_bulk_is_retried() {
     n.connect();
     assert_eq!(n.ready, [true, true]);
 }
+
+/// A node that joined through Raft is in no configuration file: once the
+/// transport admits it (it checked its certificate against the Raft
+/// membership), it becomes a sync peer like a configured one — it gets a
+/// hello, a share of the table, and a place in the placement.
+#[test]
+fn a_peer_the_configuration_does_not_name_is_synced_with_once_up() {
+    let cfg = ProtocolConfig::default();
+    let mut a = Protocol::new(1, 11, &[1, 2], cfg, T0);
+    let mut c = Protocol::new(3, 33, &[1, 3], cfg, T0);
+    a.on_peer_up(3, 7, T0);
+    c.on_peer_up(1, 7, T0);
+    for _ in 0..20 {
+        let mut frames = [Vec::new(), Vec::new()];
+        for (i, p) in [&mut a, &mut c].into_iter().enumerate() {
+            while let Some(o) = p.poll_output() {
+                match o {
+                    Output::Send { frame, .. } => frames[i].push(frame),
+                    Output::BulkDump { peer, id, .. } => {
+                        p.bulk_out(peer, id, vec![state(40)], true, 1)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if frames.iter().all(Vec::is_empty) {
+            break;
+        }
+        for f in &frames[0] {
+            c.on_frame(1, 7, f, T0).expect("valid frame");
+        }
+        for f in &frames[1] {
+            a.on_frame(3, 7, f, T0).expect("valid frame");
+        }
+    }
+    assert_eq!(a.peers_up(), 1);
+    assert_eq!(a.placement().members(), &[1, 3]);
+    assert!(c.is_ready(), "the new node has its share and is ready");
+    assert_eq!(a.counters().bulk_served, 1);
+    assert_eq!(c.counters().bulk_flows_received, 1);
+}
