@@ -92,6 +92,10 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
             gaps: pc.gaps,
             malformed: pc.malformed,
             batches_resent: pc.batches_resent,
+            pulls_forwarded: pc.pulls_forwarded,
+            rebalances: pc.rebalances,
+            rebalance_flows_sent: pc.rebalance_flows_sent,
+            events_unplaced: pc.events_unplaced,
             guards: sync
                 .guards
                 .lock()

@@ -290,6 +290,18 @@ pub struct SyncTotals {
     pub malformed: u64,
     /// Batches resent after reconnections.
     pub batches_resent: u64,
+    /// Peers' pulls passed on.
+    #[serde(default)]
+    pub pulls_forwarded: u64,
+    /// Changes of the live members.
+    #[serde(default)]
+    pub rebalances: u64,
+    /// Flows sent to nodes that must now hold them.
+    #[serde(default)]
+    pub rebalance_flows_sent: u64,
+    /// Events no peer was to hold.
+    #[serde(default)]
+    pub events_unplaced: u64,
     /// Peers' input refused, or held back, by each of the node's limits
     /// (limit, count).
     #[serde(default)]

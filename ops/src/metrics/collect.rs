@@ -220,6 +220,16 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         }
         f.gauge(&DEFERRED_NOW, &[], c(&|s| s.deferred_now) as f64);
         f.counter(&BULK_FLOWS_OUT, &[], sc(|s| s.bulk_flows_out));
+        for (event, v) in [
+            ("sent", sc(|s| s.pulls_sent)),
+            ("repeated", sc(|s| s.pulls_repeated)),
+            ("answered", sc(|s| s.pulls_answered)),
+            ("missed", sc(|s| s.pulls_missed)),
+            ("answered_late", sc(|s| s.pulls_answered_late)),
+            ("park_overflow", sc(|s| s.pulls_park_overflow)),
+        ] {
+            f.counter(&PULLS, &[event], v);
+        }
     }
 }
 
@@ -262,6 +272,10 @@ fn cluster(f: &mut Families, snap: &NodeSnapshot) {
         f.counter(&SYNC_GAPS, &[], s.gaps);
         f.counter(&SYNC_MALFORMED, &[], s.malformed);
         f.counter(&SYNC_RESENT, &[], s.batches_resent);
+        f.counter(&PULL_FORWARDS, &[], s.pulls_forwarded);
+        f.counter(&REBALANCE, &["walks"], s.rebalances);
+        f.counter(&REBALANCE, &["flows_sent"], s.rebalance_flows_sent);
+        f.counter(&UNPLACED, &[], s.events_unplaced);
         for (limit, v) in &s.guards {
             f.counter(&CLUSTER_GUARDS, &[limit.as_str()], *v);
         }
