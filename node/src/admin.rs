@@ -55,18 +55,30 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
     };
     let detail = sync.detail.lock().ok().and_then(|d| d.clone());
     s.sync_ready = detail.as_ref().is_some_and(ClusterDetail::ready_now);
-    s.peers = c
+    // The configured peers, then any the sync protocol took up beside them
+    // (nodes that joined through Raft, in no configuration file: named by
+    // their certificate's identity, their address in the Raft membership).
+    let configured = c
         .peers
         .iter()
-        .map(|p| {
+        .map(|p| (p.id, p.name.clone(), p.address.to_string()));
+    let joined: Vec<(u16, String, String)> = detail
+        .iter()
+        .flat_map(|d| d.peers.iter())
+        .filter(|d| !c.peers.iter().any(|p| p.id == d.id))
+        .map(|d| (d.id, format!("node-{}", d.id), String::new()))
+        .collect();
+    s.peers = configured
+        .chain(joined)
+        .map(|(id, name, address)| {
             let d = detail
                 .as_ref()
-                .and_then(|d| d.peers.iter().find(|x| x.id == p.id));
+                .and_then(|d| d.peers.iter().find(|x| x.id == id));
             let counters = d.map(|d| d.counters.clone()).unwrap_or_default();
             PeerStatus {
-                id: p.id,
-                name: p.name.clone(),
-                address: p.address.to_string(),
+                id,
+                name,
+                address,
                 state: d.map_or("down", |d| d.phase).to_string(),
                 events_sent: counters.events_sent,
                 events_received: counters.events_received,
