@@ -38,6 +38,8 @@ iperf3            iperf3                    lab bench test
 nft               nftables                  bench test
 conntrack         conntrack                 bench test
 conntrackd        conntrackd                bench test
+# scripts/bench/http.sh: a real HTTP client, a new connection per request.
+wrk               wrk                       bench test
 prometheus        prometheus                test
 promtool          prometheus                test
 systemd-analyze   systemd                   test

@@ -398,8 +398,23 @@ impl Engine {
         self.sync_deadline().map_or(sweep, |d| d.min(sweep))
     }
 
-    /// Remove expired entries from the next slice of the table. Returns how
-    /// many were removed.
+    /// When the sync layer's timers (hold deadlines, pulls due, deferred
+    /// packets) next need [`expire_sync`](Self::expire_sync); `None` when
+    /// nothing waits.
+    pub fn sync_timeout(&self) -> Option<Instant> {
+        self.sync_deadline()
+    }
+
+    /// Run only the sync layer's timers, not the table sweep: for a shell
+    /// woken by a hold deadline or a pull due between two sweeps (a sweep
+    /// visits [`EngineConfig::sweep_budget_slots`] slots, far too many to
+    /// run each time a held packet's timer comes due).
+    pub fn expire_sync(&mut self, now: Instant) {
+        self.sync_expire(now);
+    }
+
+    /// Remove expired entries from the next slice of the table, and run the
+    /// sync layer's timers. Returns how many entries were removed.
     pub fn expire(&mut self, now: Instant) -> usize {
         let (timeouts, classes) = (&self.config.timeouts, &self.classes);
         let mut swept = std::mem::take(&mut self.swept);

@@ -902,3 +902,83 @@ fn the_hold_buffer_keeps_only_what_a_peer_could_pass_and_no_source_fills_it() {
     let seg = m.syn_ack();
     assert_eq!(send(&mut e, m.frame(&seg)), Verdict::Hold);
 }
+
+/// A packet held on a flow its node holds in full waits for the change
+/// its peer pushes; it pulls only when that has not come within
+/// `pull_after` (a lost event), while a packet of a flow its node lacks
+/// pulls at once (the_input_surface_gives_exact_effects_for_defer_then_hold).
+#[test]
+fn a_held_packet_of_a_flow_held_in_full_waits_for_the_push_before_it_pulls() {
+    use rampart_dataplane::engine::{Handled, Input};
+    let mut a = node(1, Duration::ZERO);
+    let mut b = node(2, Duration::ZERO);
+    let after = SyncConfig::default().pull_after;
+    assert!(!after.is_zero());
+    let mut now = Instant::from_secs(1_700_000_000);
+    let (c, s) = v4_pair(40_200, 80);
+    let mut m = TcpModel::new(c, s, [7, 9], [65535, 65535], [None, None]);
+    let through = |e: &mut Engine, m: &TcpModel, seg: &Seg, now: Instant| {
+        let mut f = m.frame(seg);
+        e.process(&mut f, PacketMeta::default(), m.iface(seg.from), now)
+    };
+    let pass_events = |from: &mut Engine, to: &mut Engine, now: Instant| {
+        for effect in effects(from, now) {
+            if let Some(o) = effect.into_sync() {
+                to.apply_sync(&o.event, now).expect("valid state");
+            }
+        }
+    };
+    // The handshake, each node's events delivered at once.
+    let syn = m.syn();
+    assert!(matches!(
+        through(&mut a, &m, &syn, now),
+        Verdict::Forward { .. }
+    ));
+    let key = a
+        .find(&m.tuple(), now)
+        .map(|id| a.flow_state(id).unwrap())
+        .unwrap();
+    m.set_shift(key.seq_offset);
+    pass_events(&mut a, &mut b, now);
+    let synack = m.syn_ack();
+    assert!(matches!(
+        through(&mut b, &m, &synack, now),
+        Verdict::Forward { .. }
+    ));
+    pass_events(&mut b, &mut a, now);
+    let ack = m.ack(Side::Client);
+    assert!(matches!(
+        through(&mut a, &m, &ack, now),
+        Verdict::Forward { .. }
+    ));
+    let data = m.data(Side::Client, 512);
+    assert!(matches!(
+        through(&mut a, &m, &data, now),
+        Verdict::Forward { .. }
+    ));
+    // A's change (the client's data) is late: the server's ACK of it
+    // waits on B, which asks nobody yet.
+    let server_ack = m.ack(Side::Server);
+    assert_eq!(through(&mut b, &m, &server_ack, now), Verdict::Hold);
+    let none: Vec<Effect> = effects(&mut b, now)
+        .into_iter()
+        .filter(|e| matches!(e, Effect::Pull(_)))
+        .collect();
+    assert_eq!(none, vec![], "no pull before pull_after");
+    assert_eq!(b.sync_counters().unwrap().pulls_sent, 0);
+    // Still nothing pushed after `pull_after`: B pulls from the holders
+    // it knows of (the owner, A).
+    now = now + after;
+    assert_eq!(b.handle(Input::Timer, now), Handled::Expired(0));
+    assert_eq!(
+        effects(&mut b, now),
+        vec![Effect::Pull(PullOut::Want {
+            key: key.key,
+            ask: PeerSet::of(1),
+        })]
+    );
+    assert_eq!(b.sync_counters().unwrap().pulls_sent, 1);
+    // A's change arrives: the ACK leaves.
+    pass_events(&mut a, &mut b, now);
+    assert_eq!(b.sync_counters().unwrap().held_released, 1);
+}

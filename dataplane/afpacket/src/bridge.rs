@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
-use rampart_dataplane::engine::{Effect, Engine};
+use rampart_dataplane::engine::{Effect, Engine, SWEEP_INTERVAL};
 use rampart_dataplane::packet::{ChecksumState, complete_checksum};
 use rampart_dataplane::time::Instant;
 use rampart_dataplane::verdict::{IfaceId, Verdict};
@@ -111,7 +111,9 @@ impl Bridge {
     /// Forward frames until `stop` or `pause` is set (the caller handles a
     /// pause, e.g. a table dump, and calls again).
     pub fn run_until(&mut self, stop: &AtomicBool, pause: &AtomicBool) -> io::Result<()> {
-        let mut next_expire = self.now();
+        // The table sweep runs every SWEEP_INTERVAL; the sync layer's
+        // timers (held packets, pulls) whenever one is due, without a sweep.
+        let mut next_sweep = self.now();
         while !stop.load(Ordering::Relaxed) && !pause.load(Ordering::Relaxed) {
             let mut moved = 0;
             for side in 0..2 {
@@ -121,13 +123,19 @@ impl Bridge {
             if let Some(port) = &mut self.port {
                 port.exchange(&mut self.engine, &self.counters, now);
             }
-            if now >= next_expire {
+            if now >= next_sweep {
                 self.engine.expire(now);
-                next_expire = self.engine.poll_timeout(now);
+                next_sweep = now + SWEEP_INTERVAL;
+            } else if self.engine.sync_timeout().is_some_and(|t| now >= t) {
+                self.engine.expire_sync(now);
             }
             self.flush_effects(now);
             if moved == 0 {
-                let until = next_expire.saturating_since(self.now());
+                let next = self
+                    .engine
+                    .sync_timeout()
+                    .map_or(next_sweep, |t| t.min(next_sweep));
+                let until = next.saturating_since(self.now());
                 self.wait(until.min(IDLE_POLL));
             }
         }

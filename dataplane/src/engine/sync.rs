@@ -82,6 +82,12 @@ pub struct SyncConfig {
     /// pulled again (an answer may have been lost with its peer, or brought
     /// state older than the packet needs).
     pub pull_retry: Duration,
+    /// How long a packet held on a flow this node holds in full waits for
+    /// the pushed change before it pulls: every node that changes the flow
+    /// pushes to its holders, so a pull then is only the repair of a lost
+    /// event (or of a holder the sender did not know of). A flow this node
+    /// lacks, or holds only as a passive copy, is pulled at once.
+    pub pull_after: Duration,
     /// Most peers' pulls waiting here for a state this node lacks (beyond,
     /// a pull is answered by nobody and its packet waits out its deadline
     /// at the asking node; counted).
@@ -101,6 +107,7 @@ impl Default for SyncConfig {
             refresh_min: Duration::from_millis(100),
             refresh_max: Duration::from_secs(30),
             pull_retry: Duration::from_millis(20),
+            pull_after: Duration::from_millis(5),
             pull_park_max: 16_384,
         }
     }
@@ -379,8 +386,9 @@ pub(super) struct SyncState {
     tombstones: Tombstones,
     hold: HoldQueue,
     defer: DeferQueue,
-    /// When each flow with held packets was last pulled.
-    pulled: HashMap<FlowKey, Instant, ahash::RandomState>,
+    /// For each flow with held packets: when it is (next) pulled, and
+    /// whether it has been pulled already.
+    pulled: HashMap<FlowKey, (Instant, bool), ahash::RandomState>,
     /// Peers' pulls waiting for a state this node lacks: the peer and the
     /// pull's deadline.
     parked: HashMap<FlowKey, Vec<(u16, Instant)>, ahash::RandomState>,
@@ -1153,12 +1161,11 @@ impl Engine {
         // Packets still waiting a retry interval after their flow's last
         // pull: the answer was lost, or brought state older than they
         // need (a node the asker did not know of changed it meanwhile).
-        let retry = sync.config.pull_retry;
-        let due: Vec<FlowKey> = sync
+        let due: Vec<(FlowKey, bool)> = sync
             .pulled
             .iter()
-            .filter(|&(_, &at)| at + retry <= now)
-            .map(|(k, _)| *k)
+            .filter(|&(_, &(due, _))| due <= now)
+            .map(|(k, &(_, sent))| (*k, sent))
             .collect();
         let mut expired = Vec::new();
         sync.hold.expire(now, &mut expired);
@@ -1207,9 +1214,11 @@ impl Engine {
                 cause: ReleaseCause::DeferTimedOut,
             });
         }
-        for key in due {
+        for (key, sent) in due {
             if self.sync_mut().hold.holds(&key) {
-                bump(&mut self.sync_mut().counters.pulls_repeated);
+                if sent {
+                    bump(&mut self.sync_mut().counters.pulls_repeated);
+                }
                 self.pull(key, now);
             }
         }
@@ -1218,8 +1227,7 @@ impl Engine {
     /// The earliest hold or defer deadline, if any.
     pub(super) fn sync_deadline(&self) -> Option<Instant> {
         let s = self.sync.as_ref()?;
-        let retry = s.config.pull_retry;
-        let repull = s.pulled.values().map(|&at| at + retry).min();
+        let repull = s.pulled.values().map(|&(due, _)| due).min();
         [s.hold.next_deadline(), s.defer.next_deadline(), repull]
             .into_iter()
             .flatten()

@@ -16,6 +16,9 @@
 //! - `labbench swap`: TCP throughput (iperf3) through `rampart run` during
 //!   a burst of `configure` writes (policy swaps), against the same burst
 //!   refused (no swap) and no writes, on the single-node topology.
+//! - `labbench http`: a real HTTP client (wrk, a new connection per
+//!   request) through the asymmetric pair, symmetric against asymmetric,
+//!   with the nodes' held packets and sync events per connection.
 //!
 //! Each prints a table on stderr and one JSON object on stdout.
 // A benchmark harness reads the wall clock by definition.
@@ -23,6 +26,7 @@
 
 mod conntrackd;
 mod dataplane;
+mod http;
 mod proc;
 mod swap;
 
@@ -80,6 +84,9 @@ enum Cmd {
     /// Policy swaps: TCP through `rampart run` during a burst of
     /// `configure` writes, against none.
     Swap(swap::Args),
+    /// HTTP through the asymmetric pair: wrk, a new connection per
+    /// request, symmetric against asymmetric.
+    Http(http::Args),
 }
 
 fn main() {
@@ -98,6 +105,7 @@ fn main() {
         Cmd::Dataplane(a) => dataplane::run(&a),
         Cmd::Conntrackd(a) => conntrackd::run(&a),
         Cmd::Swap(a) => swap::run(&a),
+        Cmd::Http(a) => http::run(&a),
     };
     match result {
         Ok(json) => println!("{json}"),

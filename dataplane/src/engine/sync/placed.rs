@@ -271,22 +271,33 @@ impl Engine {
     }
 
     /// Packets of `key` wait: ask for its state, unless asked within
-    /// `pull_retry`.
+    /// `pull_retry`; a flow held here in full waits `pull_after` for the
+    /// pushed change first (docs/sync.md §13).
     pub(super) fn pull(&mut self, key: FlowKey, now: Instant) {
         let hash = self.table.hash(&key);
-        let ask = match self.table.find(hash, &key) {
+        let (ask, pushed) = match self.table.find(hash, &key) {
             Some(id) => {
                 let owner = self.table.get(id).owner.0;
-                self.sync_mut().mark(id).peers.union(PeerSet::of(owner))
+                let passive = self.passive_copy(id);
+                let ask = self.sync_mut().mark(id).peers.union(PeerSet::of(owner));
+                (ask, !passive)
             }
-            None => PeerSet::EMPTY,
+            None => (PeerSet::EMPTY, false),
         };
         let sync = self.sync_mut();
-        let retry = sync.config.pull_retry;
-        if sync.pulled.get(&key).is_some_and(|&at| now < at + retry) {
-            return;
+        match sync.pulled.get(&key) {
+            Some(&(due, _)) if now < due => return,
+            // A flow held in full gets its changes pushed: the first pull
+            // waits `pull_after` for them.
+            None if pushed && !sync.config.pull_after.is_zero() => {
+                sync.pulled
+                    .insert(key, (now + sync.config.pull_after, false));
+                return;
+            }
+            _ => {}
         }
-        sync.pulled.insert(key, now);
+        sync.pulled
+            .insert(key, (now + sync.config.pull_retry, true));
         bump(&mut sync.counters.pulls_sent);
         sync.out.push_back(Effect::Pull(PullOut::Want { key, ask }));
     }
