@@ -148,7 +148,7 @@ fn default_hold_max_per_flow() -> usize {
     rampart_dataplane::engine::sync::SyncConfig::default().hold_max_per_flow
 }
 fn default_defer_ms() -> u64 {
-    10
+    0
 }
 fn default_copies() -> usize {
     2

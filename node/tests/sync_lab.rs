@@ -8,8 +8,14 @@
 //! 2. 1,000 asymmetric inspected TCP connections, each carrying data with
 //!    a checksum, held open: all succeed, no node drops anything, no SYN
 //!    is retransmitted, node B's `show conn` lists them with owner A, and
-//!    the p50 connect time is within 0.5 ms of 1,000 symmetric
-//!    connections opened interleaved with them.
+//!    the p50 connect time, beside 1,000 symmetric connections opened
+//!    interleaved with them, stays below the pull retry interval (20 ms):
+//!    a reply that outran the insert is released by the pushed state, not
+//!    by a retry or a deadline. How close asymmetric comes to symmetric is
+//!    a performance figure, measured in release builds beside the kernel
+//!    bridge by `scripts/bench/http.sh` (its connect phase), not here: in
+//!    this debug build each sync hop costs about 2 ms (since defer is off
+//!    by default, the symmetric handshake no longer waits for one).
 //! 3. A third node joins the running pair and holds the whole table,
 //!    received in bulk, before it reports ready.
 //! 4. The sync link gets 20 % loss and 5 ms delay both ways (a user-space
@@ -364,8 +370,8 @@ fn phases(lab: &AsymLab, run: &Running) {
     );
     assert_eq!(retrans, 0, "no SYN or SYN-ACK retransmitted");
     assert!(
-        p50_asym <= p50_sym + Duration::from_micros(500),
-        "asymmetric p50 {p50_asym:?} within 0.5 ms of symmetric {p50_sym:?}"
+        p50_asym < Duration::from_millis(20),
+        "asymmetric p50 {p50_asym:?} (symmetric {p50_sym:?}) below the pull retry interval"
     );
     assert_no_want_of_state("A", &counters(a));
     assert_no_want_of_state("B", &counters(b));

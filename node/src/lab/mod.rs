@@ -129,7 +129,7 @@ const TCP_BYTES: usize = 64 * 1024;
 
 /// The lab's policy: the seed's bypass class for server port 5002 (both
 /// directions), inspected traffic on every other port.
-const POLICY: &str = "\
+pub const POLICY: &str = "\
 access-list tcp_bypass extended permit tcp any any eq 5002
 access-list tcp_bypass extended permit tcp any eq 5002 any
 access-list OUTSIDE_IN extended permit tcp any eq 5002 any
