@@ -118,6 +118,10 @@ pub struct PeerSet(pub u64);
 impl PeerSet {
     /// The empty set.
     pub const EMPTY: PeerSet = PeerSet(0);
+    /// Every node: a pull asked of every member (a repeated pull, when
+    /// the holders this node knew of did not answer with what its packets
+    /// need, docs/sync.md §13).
+    pub const ALL: PeerSet = PeerSet(u64::MAX);
 
     /// The set of one node.
     pub const fn of(node: u16) -> PeerSet {

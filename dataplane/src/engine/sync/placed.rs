@@ -296,8 +296,17 @@ impl Engine {
             }
             _ => {}
         }
-        sync.pulled
-            .insert(key, (now + sync.config.pull_retry, true));
+        // A pull that did not help asks every member: the holders this
+        // node knew of may be dead, or answer from a passive copy that
+        // lacks what the packets need, while a holder they did not know of
+        // (a node on the flow's path) has it.
+        let ask = match sync
+            .pulled
+            .insert(key, (now + sync.config.pull_retry, true))
+        {
+            Some((_, true)) => PeerSet::ALL,
+            _ => ask,
+        };
         bump(&mut sync.counters.pulls_sent);
         sync.out.push_back(Effect::Pull(PullOut::Want { key, ask }));
     }
