@@ -431,7 +431,19 @@ pub fn run(args: &Args) -> Result<String, String> {
     let cases = [("sym", "198.18.20.21"), ("asym", "198.18.20.20")];
     let mut connect = BTreeMap::new();
     if args.connects > 0 {
+        let (before, drops0) = figures(&bench)?;
         connect.extend(connect_phase(&bench, &cases, args.connects, "rampart")?);
+        let (after, drops1) = figures(&bench)?;
+        let d = minus(after, before);
+        let drops: BTreeMap<&String, u64> = drops1
+            .iter()
+            .map(|(r, n)| (r, n - drops0.get(r).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        eprintln!(
+            "connect phase: held {} (expired {}), pulls {}, drops {drops:?}",
+            d.held, d.expired, d.pulls
+        );
     }
     let mut runs: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
     let mut rps: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
