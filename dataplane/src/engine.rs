@@ -651,6 +651,7 @@ impl Engine {
     /// Account for an entry that left the table.
     fn forget(&mut self, entry: &Entry, reason: RemoveReason) {
         bump(&mut self.counters.conns_removed[reason as usize]);
+        self.count_role(entry, false);
         self.log_teardown(entry, reason);
         if reason == RemoveReason::Timeout {
             self.reset_on_idle(entry);
@@ -775,6 +776,7 @@ impl Engine {
             .table
             .insert(hash, entry)
             .map_err(|TableFull| DropReason::ConntrackFull)?;
+        self.count_role(&entry, true);
         if embryonic {
             self.note_embryonic(flow);
         }

@@ -982,3 +982,65 @@ fn a_held_packet_of_a_flow_held_in_full_waits_for_the_push_before_it_pulls() {
     pass_events(&mut a, &mut b, now);
     assert_eq!(b.sync_counters().unwrap().held_released, 1);
 }
+
+/// The roles a node counts for its entries (owner, director, copy) follow
+/// the entries in and out of the table and the directors when the live
+/// members change.
+#[test]
+fn role_counts_follow_entries_and_directors() {
+    use rampart_dataplane::engine::sync::{ROLE_COPY, ROLE_DIRECTOR, ROLE_OWNER};
+    use rampart_dataplane::placement::Placement;
+    let mut a = node(1, Duration::ZERO);
+    let mut b = node(2, Duration::ZERO);
+    let members = Placement::new([1, 2, 3], 2);
+    a.set_placement(members.clone());
+    b.set_placement(members.clone());
+    let now = Instant::from_secs(1_700_000_000);
+    // Forty flows opened on A, their inserts applied on B.
+    let mut directed_by_b = 0;
+    for port in 0..40u16 {
+        let (c, s) = v4_pair(41_000 + port, 80);
+        let mut m = TcpModel::new(c, s, [7, 9], [65535, 65535], [None, None]);
+        let syn = m.syn();
+        let mut f = m.frame(&syn);
+        assert!(matches!(
+            a.process(&mut f, PacketMeta::default(), m.iface(Side::Client), now),
+            Verdict::Forward { .. }
+        ));
+        let state = a.flow_state(a.find(&m.tuple(), now).unwrap()).unwrap();
+        directed_by_b += usize::from(members.director(&state.key) == Some(2));
+        for effect in effects(&mut a, now) {
+            if let Some(o) = effect.into_sync() {
+                b.apply_sync(&o.event, now).expect("valid state");
+            }
+        }
+    }
+    assert!(directed_by_b > 0 && directed_by_b < 40, "{directed_by_b}");
+    let roles = |e: &Engine| e.sync_counters().unwrap().roles;
+    assert_eq!(roles(&a)[ROLE_OWNER], 40);
+    assert_eq!(roles(&a)[ROLE_DIRECTOR] + roles(&a)[ROLE_COPY], 0);
+    let rb = roles(&b);
+    assert_eq!(rb[ROLE_OWNER], 0);
+    assert_eq!(rb[ROLE_DIRECTOR] as usize, directed_by_b);
+    assert_eq!(rb[ROLE_COPY] as usize, 40 - directed_by_b);
+    // Node 3 leaves: B now directs every flow A does not (of two members,
+    // one is the owner).
+    let pair = Placement::new([1, 2], 2);
+    b.set_placement(pair.clone());
+    let directed_now = (0..40u16)
+        .filter(|p| {
+            let (c, s) = v4_pair(41_000 + p, 80);
+            let m = TcpModel::new(c, s, [7, 9], [65535, 65535], [None, None]);
+            let key = b.flow_state(b.find(&m.tuple(), now).unwrap()).unwrap().key;
+            pair.director(&key) == Some(2)
+        })
+        .count();
+    assert_eq!(roles(&b)[ROLE_DIRECTOR] as usize, directed_now);
+    assert_eq!(roles(&b)[ROLE_COPY] as usize, 40 - directed_now);
+    // The entries idle out: every count returns to zero.
+    let later = now + Duration::from_secs(3600);
+    for e in [&mut a, &mut b] {
+        while e.expire(later) > 0 {}
+        assert_eq!(e.sync_counters().unwrap().roles, [0, 0, 0]);
+    }
+}

@@ -200,6 +200,22 @@ fn mesh_lab_passes(nodes: usize, copies: Option<usize>) {
         held >= 2 * 3 * FLOWS as u64,
         "{held} entries in all: {json}"
     );
+    // Every node counts its entries by role; each flow has one owner, and
+    // with more than two nodes some flows' directors are third nodes.
+    for n in &r.nodes {
+        let roles = n.roles;
+        assert!(
+            roles.owned.is_some() && roles.director.is_some() && roles.copy.is_some(),
+            "{}: roles {roles:?}",
+            n.node
+        );
+    }
+    let owned: u64 = r.nodes.iter().filter_map(|n| n.roles.owned).sum();
+    assert!(owned >= 3 * FLOWS as u64, "{owned} owned in all: {json}");
+    if nodes > 2 {
+        let directed: u64 = r.nodes.iter().filter_map(|n| n.roles.director).sum();
+        assert!(directed > 0, "no entry held as director: {json}");
+    }
     // Some node opened flows and sent their state; the ratio is defined.
     assert!(r.nodes.iter().any(|n| n.sync_bytes_out > Some(0)), "{json}");
     assert!(r.sync_bytes_per_new_flow.is_some_and(|b| b > 0.0), "{json}");

@@ -253,6 +253,16 @@ pub enum Applied {
     Ignored,
 }
 
+/// [`SyncCounters::roles`]: entries this node owns (it saw the flow's
+/// first packet).
+pub const ROLE_OWNER: usize = 0;
+/// [`SyncCounters::roles`]: entries of flows this node directs (and does
+/// not own).
+pub const ROLE_DIRECTOR: usize = 1;
+/// [`SyncCounters::roles`]: the other entries, copies of other nodes'
+/// flows.
+pub const ROLE_COPY: usize = 2;
+
 /// Sync counters (all saturating).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncCounters {
@@ -322,6 +332,10 @@ pub struct SyncCounters {
     pub pulls_answered_late: u64,
     /// Peers' pulls dropped: too many waited here already.
     pub pulls_park_overflow: u64,
+    /// Entries in the table now by this node's role for them (a gauge,
+    /// kept as entries come and go and recounted when the live members
+    /// change): [`ROLE_OWNER`], [`ROLE_DIRECTOR`], [`ROLE_COPY`].
+    pub roles: [u64; 3],
 }
 
 /// What this node has told its peers about one entry: sync bookkeeping,
@@ -540,6 +554,49 @@ impl Engine {
     pub fn set_placement(&mut self, placement: Placement) {
         if let Some(s) = &mut self.sync {
             s.placement = Some(placement);
+        }
+        // Directors moved: count the roles again (once per change of
+        // the live members, not per packet).
+        let mut roles = [0u64; 3];
+        for (_, entry) in self.table.iter() {
+            roles[self.role_of(entry)] += 1;
+        }
+        if let Some(s) = &mut self.sync {
+            s.counters.roles = roles;
+        }
+    }
+
+    /// This node's role for an entry: index into [`SyncCounters::roles`].
+    fn role_of(&self, entry: &Entry) -> usize {
+        let me = self.config.node.0;
+        if entry.owner.0 == me {
+            return ROLE_OWNER;
+        }
+        let director = self
+            .sync
+            .as_ref()
+            .and_then(|s| s.placement.as_ref())
+            .and_then(|p| p.director(&entry.key));
+        if director == Some(me) {
+            ROLE_DIRECTOR
+        } else {
+            ROLE_COPY
+        }
+    }
+
+    /// An entry came into the table (`add`) or left it: count its role.
+    pub(super) fn count_role(&mut self, entry: &Entry, add: bool) {
+        if self.sync.is_none() {
+            return;
+        }
+        let role = self.role_of(entry);
+        if let Some(s) = &mut self.sync {
+            let n = &mut s.counters.roles[role];
+            *n = if add {
+                n.saturating_add(1)
+            } else {
+                n.saturating_sub(1)
+            };
         }
     }
 
@@ -949,6 +1006,7 @@ impl Engine {
             self.classes.release_unused(class);
             return Applied::Ignored;
         };
+        self.count_role(&entry, true);
         if entry.tcp_state().is_some_and(|s| s.is_embryonic()) {
             self.note_embryonic(id);
         }

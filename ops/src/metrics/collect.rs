@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use rampart_dataplane::DropReason;
 use rampart_dataplane::counters::{ConnProto, RemoveReason, VerdictKind};
-use rampart_dataplane::engine::sync::{EventKind, SyncCounters};
+use rampart_dataplane::engine::sync::{
+    EventKind, ROLE_COPY, ROLE_DIRECTOR, ROLE_OWNER, SyncCounters,
+};
 
 use super::family::Families;
 use super::specs::*;
@@ -210,6 +212,14 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
             f.counter(&HELD_OUTCOMES, &[outcome], v);
         }
         f.gauge(&HELD_NOW, &[], c(&|s| s.held_now) as f64);
+        for (role, i) in [
+            ("owner", ROLE_OWNER),
+            ("director", ROLE_DIRECTOR),
+            ("copy", ROLE_COPY),
+        ] {
+            let n: u64 = syncs.iter().map(|s| s.roles[i]).sum();
+            f.gauge(&ROLE_ENTRIES, &[role], n as f64);
+        }
         f.counter(&DEFERRED, &[], sc(|s| s.deferred));
         for (outcome, v) in [
             ("acked", sc(|s| s.deferred_acked)),

@@ -21,7 +21,7 @@ const SYNC_EVENTS_OUT: &str = "rampart_sync_events_sent_total";
 const SYNC_PEER_EVENTS_OUT: &str = "rampart_sync_peer_events_sent_total";
 /// The family the lab reads a node's entries by cluster role from, with
 /// a `role` label of [`ROLE_OWNER`], [`ROLE_DIRECTOR`] or [`ROLE_COPY`].
-/// Nodes do not export it yet; until they do, the roles are `null`.
+/// A node without it (not in a cluster) reports the roles as `null`.
 pub const ROLE_ENTRIES: &str = "rampart_conntrack_role_entries";
 /// Entries this node owns (it saw the flow's first packet).
 pub const ROLE_OWNER: &str = "owner";
