@@ -165,6 +165,9 @@ pub enum TransportEvent {
         conn: u64,
         /// Why.
         reason: String,
+        /// The peer is no longer a member ([`Transport::remove_peer`]):
+        /// it will not be dialled again.
+        removed: bool,
     },
     /// A datagram arrived (unordered, may be lost or duplicated).
     Datagram {
@@ -589,8 +592,18 @@ impl Transport {
             .lock()
             .ok()
             .and_then(|p| p.get(&id).map(|s| s.handle.clone()));
-        if let Some(conn) = conn {
-            close(&conn, CLOSE_REMOVED, "removed from the cluster");
+        match conn {
+            Some(conn) => close(&conn, CLOSE_REMOVED, "removed from the cluster"),
+            // No connection to end, so no `Down` will say it: say it here
+            // (connection 0 is no connection's id).
+            None => {
+                let _ = self.shared.events.try_send(TransportEvent::Down {
+                    peer: id,
+                    conn: 0,
+                    reason: "removed from the cluster".into(),
+                    removed: true,
+                });
+            }
         }
         true
     }
@@ -1218,12 +1231,14 @@ async fn serve(
         p.remove(&peer);
     }
     add(&shared.counters.connections_down, 1);
+    let removed = !shared.members.lock().is_ok_and(|m| m.contains_key(&peer));
     let _ = shared
         .events
         .send(TransportEvent::Down {
             peer,
             conn: id,
             reason,
+            removed,
         })
         .await;
 }

@@ -632,9 +632,13 @@ pub async fn drive(
                         tracing::info!("peer {peer} up (connection {conn})");
                         protocol.on_peer_up(peer, conn, now);
                     }
-                    TransportEvent::Down { peer, conn, reason } => {
+                    TransportEvent::Down { peer, conn, reason, removed } => {
                         tracing::warn!("peer {peer} down (connection {conn}): {reason}");
                         protocol.on_peer_down(peer, conn, now);
+                        if removed {
+                            tracing::info!("peer {peer} left the cluster: no longer synced with");
+                            protocol.forget_peer(peer, now);
+                        }
                     }
                     TransportEvent::Datagram { peer, conn, frame } => {
                         if protocol.on_datagram(peer, conn, &frame, now).is_err() {

@@ -184,5 +184,35 @@ fn a_node_joined_through_raft_alone_gets_state_and_carries_asymmetric_traffic() 
     );
     assert_eq!(after.report.attempted, 160);
     assert_eq!(after.report.failed, 0, "{:?}", after.failed);
+
+    // `cluster remove` takes C out of Raft and of the sync layer: A and B
+    // no longer list it among their peers at all (not even as down).
+    let o = rampart(
+        lab.nodes[0].name(),
+        &[
+            "cluster",
+            "remove",
+            "--id",
+            "3",
+            "--config",
+            fa.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        o.status.success(),
+        "remove: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let lists_c = |p: &NodeProc| {
+        p.cluster()
+            .map_or(true, |v| v.status.peers.iter().any(|s| s.id == 3))
+    };
+    assert!(
+        eventually(Duration::from_secs(20), || !lists_c(&a) && !lists_c(&b)),
+        "A and B forget C: A {:?}\nB {:?}",
+        a.cluster().map(|v| v.status.peers),
+        b.cluster().map(|v| v.status.peers)
+    );
     drop((a, b, c));
 }

@@ -253,6 +253,8 @@ pub struct ProtocolCounters {
     /// Events the engine made that no peer up should hold (every node
     /// that would is down).
     pub events_unplaced: u64,
+    /// Peers removed from the cluster whose records were dropped.
+    pub peers_forgotten: u64,
     /// Flows asked for in pulls sent (this node's and passed-on ones).
     pub pulls_sent: u64,
     /// Flows asked for in pulls received.
@@ -580,6 +582,28 @@ impl Protocol {
         if self.bulk.is_some_and(|b| b.peer == peer) {
             self.bulk = None;
             add(&mut self.counters.bulk_failed, 1);
+            self.retry_bulk(now);
+        }
+    }
+
+    /// `peer` left the cluster (removed from the membership, not merely
+    /// down): its record goes, with the events buffered for it, so it is
+    /// neither shown as down nor counted among the members a flow may be
+    /// placed on. A later `on_peer_up` takes it in again as any joiner.
+    pub fn forget_peer(&mut self, peer: u16, now: Instant) {
+        self.tick(now);
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        if p.conn.is_some() {
+            // Its connection's Down comes first; a record with a
+            // connection is a newer one of a peer added back.
+            return;
+        }
+        self.peers.remove(&peer);
+        add(&mut self.counters.peers_forgotten, 1);
+        if self.bulk.is_some_and(|b| b.peer == peer) {
+            self.bulk = None;
             self.retry_bulk(now);
         }
     }

@@ -567,3 +567,28 @@ fn a_peer_the_configuration_does_not_name_is_synced_with_once_up() {
     assert_eq!(a.counters().bulk_served, 1);
     assert_eq!(c.counters().bulk_flows_received, 1);
 }
+
+/// A peer removed from the cluster is forgotten once its connection is
+/// down (not kept as a member that is down), and only then: a record up
+/// (a newer connection of a peer added back) stays.
+#[test]
+fn a_removed_peer_is_forgotten_once_down() {
+    let cfg = ProtocolConfig::default();
+    let mut a = Protocol::new(1, 11, &[1, 2, 3], cfg, T0);
+    a.on_peer_up(3, 7, T0);
+    a.forget_peer(3, T0);
+    assert!(
+        a.peer_phases().iter().any(|(p, _)| *p == 3),
+        "connected: not forgotten"
+    );
+    a.on_peer_down(3, 7, T0);
+    a.forget_peer(3, T0);
+    a.forget_peer(2, T0);
+    let left: Vec<u16> = a.peer_phases().iter().map(|(p, _)| *p).collect();
+    assert_eq!(left, Vec::<u16>::new(), "both forgotten");
+    assert_eq!(a.counters().peers_forgotten, 2);
+    assert_eq!(a.placement().members(), &[1]);
+    // Added back: it is taken in again as any joiner.
+    a.on_peer_up(3, 8, T0);
+    assert!(a.peer_phases().iter().any(|(p, _)| *p == 3));
+}
