@@ -37,6 +37,8 @@ json="$bench_out/cluster-$bench_stamp.json"
 text="$bench_out/cluster-$bench_stamp.txt"
 runs=()
 bytes=()
+pulls=()
+lags=()
 for n in 2 4 6; do
   out="$bench_out/cluster-$bench_stamp-n$n.json"
   bench_run target/release/rampart lab --json --nodes "$n" --copies "$copies" \
@@ -44,6 +46,10 @@ for n in 2 4 6; do
   runs+=("$(cat "$out")")
   b="$(grep -o '"sync_bytes_per_new_flow":[0-9.]*' "$out")"
   bytes+=("${b#*:}")
+  p="$(grep -o '"pulls_per_new_flow":[0-9.nul]*' "$out" || true)"
+  pulls+=("${p#*:}")
+  l="$(grep -o '"sync_lag_p99_ms":[0-9.nul]*' "$out" || true)"
+  lags+=("${l#*:}")
 done
 full_json="null"
 full_bytes="null"
@@ -61,16 +67,19 @@ r4="$(ratio "${bytes[1]}" "${bytes[0]}")"
 r6="$(ratio "${bytes[2]}" "${bytes[0]}")"
 {
   echo "cluster placement, copies $copies, $flows flows per kind, seed $seed"
-  echo "N  sync bytes per new flow  (the lab's JSON per run: $bench_out/cluster-$bench_stamp-n*.json)"
-  echo "2  ${bytes[0]}"
-  echo "4  ${bytes[1]}   (x$r4 of N = 2)"
-  echo "6  ${bytes[2]}   (x$r6 of N = 2)"
+  echo "N  sync bytes per new flow; pulls per new flow; replication lag p99 (ms, bucket bound)"
+  echo "   (the lab's JSON per run: $bench_out/cluster-$bench_stamp-n*.json)"
+  echo "2  ${bytes[0]}; ${pulls[0]}; ${lags[0]}"
+  echo "4  ${bytes[1]}   (x$r4 of N = 2); ${pulls[1]}; ${lags[1]}"
+  echo "6  ${bytes[2]}   (x$r6 of N = 2); ${pulls[2]}; ${lags[2]}"
   if [ "$full" = 1 ]; then
     echo "6, a copy on every node: $full_bytes   (x$(ratio "$full_bytes" "${bytes[2]}") of N = 6 with $copies copies)"
   fi
 } | tee "$text" >&2
-printf '{"copies":%s,"flows_per_kind":%s,"seed":%s,"sync_bytes_per_new_flow":{"2":%s,"4":%s,"6":%s},"ratio_to_2":{"4":%s,"6":%s},"full_mesh_6":%s,"runs":[%s,%s,%s],"full_run":%s}\n' \
+printf '{"copies":%s,"flows_per_kind":%s,"seed":%s,"sync_bytes_per_new_flow":{"2":%s,"4":%s,"6":%s},"ratio_to_2":{"4":%s,"6":%s},"pulls_per_new_flow":{"2":%s,"4":%s,"6":%s},"sync_lag_p99_ms":{"2":%s,"4":%s,"6":%s},"full_mesh_6":%s,"runs":[%s,%s,%s],"full_run":%s}\n' \
   "$copies" "$flows" "$seed" "${bytes[0]}" "${bytes[1]}" "${bytes[2]}" "$r4" "$r6" \
+  "${pulls[0]:-null}" "${pulls[1]:-null}" "${pulls[2]:-null}" \
+  "${lags[0]:-null}" "${lags[1]:-null}" "${lags[2]:-null}" \
   "$full_bytes" "${runs[0]}" "${runs[1]}" "${runs[2]}" "$full_json" > "$json"
 cat "$json"
 echo "saved: $json $text" >&2

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use report::{
     FAILED_SHOWN, MeshKindReport, MeshNodeReport, MeshReport, RoleCounts, SyncSample,
-    bytes_per_new_flow,
+    bytes_per_new_flow, histogram_buckets, pulls_per_new_flow, quantile_ms, sum_buckets,
 };
 use traffic::{Flow, KindOutcome};
 
@@ -173,6 +173,19 @@ fn wait_peers_up(procs: &[NodeProc], peers: usize) -> Result<(), LabError> {
     Ok(())
 }
 
+/// The replication lag histogram of all nodes now, summed.
+fn lag_now(procs: &[NodeProc]) -> Vec<(f64, u64)> {
+    let each: Vec<Vec<(f64, u64)>> = procs
+        .iter()
+        .map(|p| {
+            p.metrics()
+                .map(|t| histogram_buckets(&t, report::SYNC_LAG))
+                .unwrap_or_default()
+        })
+        .collect();
+    sum_buckets(each.iter().map(Vec::as_slice))
+}
+
 /// A node's sync counters now (all unknown if `/metrics` does not answer).
 fn sync_now(p: &NodeProc) -> SyncSample {
     p.metrics().map(|t| SyncSample::of(&t)).unwrap_or_default()
@@ -205,6 +218,7 @@ fn run_in(lab: &MeshLab, dir: &Path, plan: &Plan) -> Result<MeshReport, LabError
     let (sym, asym, bypass, udp) = (draw(true), draw(false), draw(false), draw(false));
     let stop: &'static AtomicBool = &INTERRUPTED;
     let before: Vec<SyncSample> = procs.iter().map(sync_now).collect();
+    let lag_before = lag_now(&procs);
     let outcomes = [
         traffic::tcp_kind(
             lab,
@@ -237,6 +251,7 @@ fn run_in(lab: &MeshLab, dir: &Path, plan: &Plan) -> Result<MeshReport, LabError
     ];
     // Every node is read while all still run, then each is stopped for
     // its exit summary's drops.
+    let lag_after = lag_now(&procs);
     let mut nodes: Vec<MeshNodeReport> = procs
         .iter()
         .zip(&specs)
@@ -255,6 +270,7 @@ fn run_in(lab: &MeshLab, dir: &Path, plan: &Plan) -> Result<MeshReport, LabError
                 sync_bytes_out: moved.bytes_out,
                 sync_events_out: moved.events_out,
                 sync_events_to_peers: moved.events_to_peers,
+                sync_pulls_sent: moved.pulls_sent,
                 roles: metrics.as_deref().map(RoleCounts::of).unwrap_or_default(),
                 drops: Default::default(),
             }
@@ -276,6 +292,8 @@ fn run_in(lab: &MeshLab, dir: &Path, plan: &Plan) -> Result<MeshReport, LabError
         seed: plan.seed,
         flows_per_kind: plan.flows,
         sync_bytes_per_new_flow: bytes_per_new_flow(&nodes, &kinds),
+        pulls_per_new_flow: pulls_per_new_flow(&nodes, &kinds),
+        sync_lag_p99_ms: quantile_ms(&lag_before, &lag_after, 0.99),
         kinds,
         nodes,
     })

@@ -15,6 +15,11 @@ use crate::lab::report::KindReport;
 /// Bytes of sync frames the node sent (the families are declared in
 /// `ops/src/metrics/specs.rs`).
 const SYNC_BYTES_OUT: &str = "rampart_sync_sent_bytes_total";
+/// Pulls of flows' state, by event (`sent`: this node's held packets
+/// asked).
+const SYNC_PULLS: &str = "rampart_sync_pulls_total";
+/// Replication lag of event batches, per peer (a histogram).
+pub const SYNC_LAG: &str = "rampart_sync_replication_lag_seconds";
 /// The engines' sync events produced, by kind.
 const SYNC_EVENTS_OUT: &str = "rampart_sync_events_sent_total";
 /// Sync events sent, by peer (one event sent to k peers counts k times).
@@ -52,6 +57,15 @@ pub struct MeshReport {
     /// `null` when a node's bytes are unknown or no such connection was
     /// made.
     pub sync_bytes_per_new_flow: Option<f64>,
+    /// All nodes' pulls sent during the traffic (their held packets asked
+    /// for a flow's state), over the inspected TCP connections made.
+    #[serde(default)]
+    pub pulls_per_new_flow: Option<f64>,
+    /// The 99th percentile of the replication lag of the event batches
+    /// sent during the traffic, all nodes and peers together: the upper
+    /// bound of the histogram bucket it falls in, in ms (`null`: no batch).
+    #[serde(default)]
+    pub sync_lag_p99_ms: Option<f64>,
 }
 
 /// One traffic kind's outcome.
@@ -84,6 +98,9 @@ pub struct MeshNodeReport {
     /// Sync events it sent to peers during the traffic (each event
     /// counted once per peer it went to).
     pub sync_events_to_peers: Option<u64>,
+    /// Pulls it sent during the traffic.
+    #[serde(default)]
+    pub sync_pulls_sent: Option<u64>,
     /// Its entries by cluster role after the traffic.
     pub roles: RoleCounts,
     /// Frames it dropped, by reason (from its exit summary).
@@ -123,6 +140,8 @@ pub struct SyncSample {
     pub events_out: Option<u64>,
     /// Events sent, summed over peers.
     pub events_to_peers: Option<u64>,
+    /// Pulls sent.
+    pub pulls_sent: Option<u64>,
 }
 
 impl SyncSample {
@@ -132,6 +151,7 @@ impl SyncSample {
             bytes_out: metric_sum(metrics, SYNC_BYTES_OUT, None),
             events_out: metric_sum(metrics, SYNC_EVENTS_OUT, None),
             events_to_peers: metric_sum(metrics, SYNC_PEER_EVENTS_OUT, None),
+            pulls_sent: metric_sum(metrics, SYNC_PULLS, Some(("event", "sent"))),
         }
     }
 
@@ -142,6 +162,7 @@ impl SyncSample {
             bytes_out: d(self.bytes_out, before.bytes_out),
             events_out: d(self.events_out, before.events_out),
             events_to_peers: d(self.events_to_peers, before.events_to_peers),
+            pulls_sent: d(self.pulls_sent, before.pulls_sent),
         }
     }
 }
@@ -180,6 +201,102 @@ pub fn metric_sum(text: &str, family: &str, label: Option<(&str, &str)>) -> Opti
     sum
 }
 
+/// The cumulative buckets of histogram `family` in a Prometheus text,
+/// summed over its series: (upper bound in seconds, count), by bound;
+/// `+Inf` is `f64::INFINITY`.
+pub fn histogram_buckets(text: &str, family: &str) -> Vec<(f64, u64)> {
+    let name = format!("{family}_bucket{{");
+    let mut sums: Vec<(f64, u64)> = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with(&name)) {
+        let Some((series, value)) = line.trim().rsplit_once(' ') else {
+            continue;
+        };
+        let Some(le) = series
+            .split(['{', ',', '}'])
+            .find_map(|l| l.trim().strip_prefix("le=\""))
+            .map(|v| v.trim_end_matches('"'))
+        else {
+            continue;
+        };
+        let bound = if le == "+Inf" {
+            f64::INFINITY
+        } else {
+            match le.parse::<f64>() {
+                Ok(b) => b,
+                Err(_) => continue,
+            }
+        };
+        let Ok(v) = value.parse::<f64>() else {
+            continue;
+        };
+        match sums.iter_mut().find(|(b, _)| *b == bound) {
+            Some((_, n)) => *n += v as u64,
+            None => sums.push((bound, v as u64)),
+        }
+    }
+    sums.sort_by(|a, b| a.0.total_cmp(&b.0));
+    sums
+}
+
+/// The upper bound (ms) of the bucket holding the `q` quantile of what was
+/// added to a histogram between `before` and `after` (cumulative buckets
+/// of [`histogram_buckets`], summed over any number of nodes); `None`
+/// when nothing was added. A quantile in the `+Inf` bucket is infinite.
+pub fn quantile_ms(before: &[(f64, u64)], after: &[(f64, u64)], q: f64) -> Option<f64> {
+    let added: Vec<(f64, u64)> = after
+        .iter()
+        .map(|&(b, n)| {
+            let was = before
+                .iter()
+                .find(|(bb, _)| *bb == b)
+                .map_or(0, |(_, m)| *m);
+            (b, n.saturating_sub(was))
+        })
+        .collect();
+    let total = added.last()?.1;
+    if total == 0 {
+        return None;
+    }
+    let want = (q * total as f64).ceil() as u64;
+    added
+        .iter()
+        .find(|(_, n)| *n >= want)
+        .map(|(b, _)| b * 1000.0)
+}
+
+/// Buckets of several histograms summed by bound.
+pub fn sum_buckets<'a>(all: impl IntoIterator<Item = &'a [(f64, u64)]>) -> Vec<(f64, u64)> {
+    let mut sums: Vec<(f64, u64)> = Vec::new();
+    for buckets in all {
+        for &(b, n) in buckets {
+            match sums.iter_mut().find(|(bb, _)| *bb == b) {
+                Some((_, m)) => *m += n,
+                None => sums.push((b, n)),
+            }
+        }
+    }
+    sums.sort_by(|a, b| a.0.total_cmp(&b.0));
+    sums
+}
+
+/// All nodes' pulls over the inspected TCP connections made.
+pub fn pulls_per_new_flow(nodes: &[MeshNodeReport], kinds: &[MeshKindReport]) -> Option<f64> {
+    let pulls: u64 = nodes
+        .iter()
+        .map(|n| n.sync_pulls_sent)
+        .sum::<Option<u64>>()?;
+    let made = inspected_made(kinds);
+    (made > 0).then(|| pulls as f64 / made as f64)
+}
+
+fn inspected_made(kinds: &[MeshKindReport]) -> usize {
+    kinds
+        .iter()
+        .filter(|k| INSPECTED_TCP.contains(&k.outcome.kind.as_str()))
+        .map(|k| k.outcome.succeeded)
+        .sum()
+}
+
 /// All nodes' bytes over the inspected TCP connections made (see
 /// [`MeshReport::sync_bytes_per_new_flow`]).
 pub fn bytes_per_new_flow(nodes: &[MeshNodeReport], kinds: &[MeshKindReport]) -> Option<f64> {
@@ -187,11 +304,7 @@ pub fn bytes_per_new_flow(nodes: &[MeshNodeReport], kinds: &[MeshKindReport]) ->
         .iter()
         .map(|n| n.sync_bytes_out)
         .sum::<Option<u64>>()?;
-    let made: usize = kinds
-        .iter()
-        .filter(|k| INSPECTED_TCP.contains(&k.outcome.kind.as_str()))
-        .map(|k| k.outcome.succeeded)
-        .sum();
+    let made = inspected_made(kinds);
     (made > 0).then(|| bytes as f64 / made as f64)
 }
 
@@ -291,6 +404,14 @@ impl MeshReport {
             }
             None => out.push_str("\nsync bytes per new inspected TCP flow: unknown\n"),
         }
+        let f =
+            |v: Option<f64>, d: usize| v.map_or_else(|| "unknown".into(), |v| format!("{v:.d$}"));
+        let _ = writeln!(
+            out,
+            "pulls per new inspected TCP flow: {}; replication lag p99 (bucket bound): {} ms",
+            f(self.pulls_per_new_flow, 2),
+            f(self.sync_lag_p99_ms, 2)
+        );
         out
     }
 }
@@ -306,7 +427,9 @@ mod tests {
         rampart_sync_events_sent_total{kind=\"update\"} 5\n\
         rampart_sync_events_sent_totally 99\n\
         rampart_sync_peer_events_sent_total{peer=\"2\"} 15\n\
-        rampart_sync_peer_events_sent_total{peer=\"3\"} 15\n";
+        rampart_sync_peer_events_sent_total{peer=\"3\"} 15\n\
+        rampart_sync_pulls_total{event=\"sent\"} 4\n\
+        rampart_sync_pulls_total{event=\"answered\"} 9\n";
 
     #[test]
     fn the_sync_sample_sums_each_family_and_nothing_else() {
@@ -317,12 +440,14 @@ mod tests {
                 bytes_out: Some(4096),
                 events_out: Some(15),
                 events_to_peers: Some(30),
+                pulls_sent: Some(4),
             }
         );
         let before = SyncSample {
             bytes_out: Some(1000),
             events_out: None,
             events_to_peers: Some(30),
+            pulls_sent: Some(1),
         };
         assert_eq!(
             s.since(before),
@@ -330,6 +455,7 @@ mod tests {
                 bytes_out: Some(3096),
                 events_out: None,
                 events_to_peers: Some(0),
+                pulls_sent: Some(3),
             }
         );
     }
@@ -367,6 +493,7 @@ mod tests {
             sync_bytes_out: bytes,
             sync_events_out: None,
             sync_events_to_peers: None,
+            sync_pulls_sent: bytes.map(|b| b / 100),
             roles: RoleCounts::default(),
             drops: BTreeMap::new(),
         }
@@ -387,6 +514,33 @@ mod tests {
             None
         );
         assert_eq!(bytes_per_new_flow(&nodes, &kinds[2..]), None);
+        assert_eq!(pulls_per_new_flow(&nodes, &kinds), Some(1.0));
+    }
+
+    #[test]
+    fn the_lag_quantile_is_the_bound_of_its_bucket_over_what_was_added() {
+        let lag = |a: u64, b: u64, c: u64| {
+            format!(
+                "# TYPE {SYNC_LAG} histogram\n\
+                 {SYNC_LAG}_bucket{{peer=\"2\",le=\"0.0005\"}} {a}\n\
+                 {SYNC_LAG}_bucket{{peer=\"2\",le=\"0.001\"}} {b}\n\
+                 {SYNC_LAG}_bucket{{peer=\"2\",le=\"+Inf\"}} {c}\n\
+                 {SYNC_LAG}_bucket{{peer=\"3\",le=\"0.0005\"}} 0\n\
+                 {SYNC_LAG}_bucket{{peer=\"3\",le=\"0.001\"}} 0\n\
+                 {SYNC_LAG}_bucket{{peer=\"3\",le=\"+Inf\"}} 1\n\
+                 {SYNC_LAG}_sum{{peer=\"2\"}} 0.5\n"
+            )
+        };
+        let before = histogram_buckets(&lag(10, 10, 10), SYNC_LAG);
+        assert_eq!(before, vec![(0.0005, 10), (0.001, 10), (f64::INFINITY, 11)]);
+        // 100 batches added: 98 within 0.5 ms, 1 within 1 ms, 1 beyond.
+        let after = histogram_buckets(&lag(108, 109, 110), SYNC_LAG);
+        assert_eq!(quantile_ms(&before, &after, 0.98), Some(0.5));
+        assert_eq!(quantile_ms(&before, &after, 0.99), Some(1.0));
+        assert_eq!(quantile_ms(&before, &after, 1.0), Some(f64::INFINITY));
+        assert_eq!(quantile_ms(&after, &after, 0.99), None, "nothing added");
+        let two = sum_buckets([before.as_slice(), after.as_slice()]);
+        assert_eq!(two, vec![(0.0005, 118), (0.001, 119), (f64::INFINITY, 122)]);
     }
 
     #[test]
@@ -402,6 +556,8 @@ mod tests {
             }],
             nodes: vec![node(None)],
             sync_bytes_per_new_flow: None,
+            pulls_per_new_flow: None,
+            sync_lag_p99_ms: Some(2.5),
         };
         let json = r.json().unwrap();
         assert!(json.contains(
