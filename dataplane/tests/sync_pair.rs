@@ -978,9 +978,18 @@ fn a_held_packet_of_a_flow_held_in_full_waits_for_the_push_before_it_pulls() {
         })]
     );
     assert_eq!(b.sync_counters().unwrap().pulls_sent, 1);
-    // A's change arrives: the ACK leaves.
+    // A's change arrives: the ACK leaves, having waited `pull_after`.
     pass_events(&mut a, &mut b, now);
-    assert_eq!(b.sync_counters().unwrap().held_released, 1);
+    let cb = b.sync_counters().unwrap();
+    assert_eq!(cb.held_released, 1);
+    let bucket = rampart_dataplane::engine::sync::HELD_WAIT_BOUNDS_US
+        .iter()
+        .position(|&us| us >= after.as_micros() as u64)
+        .unwrap();
+    let mut want = [0u64; 15];
+    want[bucket] = 1;
+    assert_eq!(cb.held_wait, want);
+    assert_eq!(cb.held_wait_sum_ns, after.as_nanos() as u64);
 }
 
 /// The roles a node counts for its entries (owner, director, copy) follow

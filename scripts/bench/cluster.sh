@@ -39,6 +39,7 @@ runs=()
 bytes=()
 pulls=()
 lags=()
+waits=()
 for n in 2 4 6; do
   out="$bench_out/cluster-$bench_stamp-n$n.json"
   bench_run target/release/rampart lab --json --nodes "$n" --copies "$copies" \
@@ -50,6 +51,10 @@ for n in 2 4 6; do
   pulls+=("${p#*:}")
   l="$(grep -o '"sync_lag_p99_ms":[0-9.nul]*' "$out" || true)"
   lags+=("${l#*:}")
+  w="$(grep -o '"held_wait_p50_ms":[0-9.nul]*,"held_wait_p99_ms":[0-9.nul]*' "$out" || true)"
+  w50="${w#*:}"
+  w50="${w50%%,*}"
+  waits+=("${w50:-null}/${w##*:}")
 done
 full_json="null"
 full_bytes="null"
@@ -67,11 +72,11 @@ r4="$(ratio "${bytes[1]}" "${bytes[0]}")"
 r6="$(ratio "${bytes[2]}" "${bytes[0]}")"
 {
   echo "cluster placement, copies $copies, $flows flows per kind, seed $seed"
-  echo "N  sync bytes per new flow; pulls per new flow; replication lag p99 (ms, bucket bound)"
+  echo "N  sync bytes per new flow; pulls per new flow; replication lag p99; held packets' wait p50/p99 (ms, bucket bounds)"
   echo "   (the lab's JSON per run: $bench_out/cluster-$bench_stamp-n*.json)"
-  echo "2  ${bytes[0]}; ${pulls[0]}; ${lags[0]}"
-  echo "4  ${bytes[1]}   (x$r4 of N = 2); ${pulls[1]}; ${lags[1]}"
-  echo "6  ${bytes[2]}   (x$r6 of N = 2); ${pulls[2]}; ${lags[2]}"
+  echo "2  ${bytes[0]}; ${pulls[0]}; ${lags[0]}; ${waits[0]}"
+  echo "4  ${bytes[1]}   (x$r4 of N = 2); ${pulls[1]}; ${lags[1]}; ${waits[1]}"
+  echo "6  ${bytes[2]}   (x$r6 of N = 2); ${pulls[2]}; ${lags[2]}; ${waits[2]}"
   if [ "$full" = 1 ]; then
     echo "6, a copy on every node: $full_bytes   (x$(ratio "$full_bytes" "${bytes[2]}") of N = 6 with $copies copies)"
   fi

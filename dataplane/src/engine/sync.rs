@@ -263,6 +263,12 @@ pub const ROLE_DIRECTOR: usize = 1;
 /// flows.
 pub const ROLE_COPY: usize = 2;
 
+/// Upper bounds (µs) of the buckets of [`SyncCounters::held_wait`].
+pub const HELD_WAIT_BOUNDS_US: [u64; 14] = [
+    50, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000,
+    1_000_000,
+];
+
 /// Sync counters (all saturating).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SyncCounters {
@@ -336,6 +342,12 @@ pub struct SyncCounters {
     /// kept as entries come and go and recounted when the live members
     /// change): [`ROLE_OWNER`], [`ROLE_DIRECTOR`], [`ROLE_COPY`].
     pub roles: [u64; 3],
+    /// How long held packets that passed had waited for their flow's
+    /// state (pushed or pulled), by bucket of [`HELD_WAIT_BOUNDS_US`]; the
+    /// last bucket counts the longer waits.
+    pub held_wait: [u64; HELD_WAIT_BOUNDS_US.len() + 1],
+    /// The sum of those waits, in nanoseconds.
+    pub held_wait_sum_ns: u64,
 }
 
 /// What this node has told its peers about one entry: sync bookkeeping,
@@ -1147,6 +1159,25 @@ impl Engine {
     /// lacks state waits out its deadline; one that fails for another
     /// reason is dropped and counted. A flow opened by a released frame is
     /// not deferred: the peer has just shown it knows the flow.
+    /// A held packet whose deadline was `deadline` passed at `now`: count
+    /// how long it waited.
+    fn note_held_wait(&mut self, deadline: Instant, now: Instant) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        let left = deadline.saturating_since(now);
+        let waited = sync.config.hold_deadline.saturating_sub(left);
+        let us = u64::try_from(waited.as_micros()).unwrap_or(u64::MAX);
+        let i = HELD_WAIT_BOUNDS_US
+            .iter()
+            .position(|&b| us <= b)
+            .unwrap_or(HELD_WAIT_BOUNDS_US.len());
+        let c = &mut sync.counters;
+        bump(&mut c.held_wait[i]);
+        let ns = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        c.held_wait_sum_ns = c.held_wait_sum_ns.saturating_add(ns);
+    }
+
     fn release_held(&mut self, key: &FlowKey, now: Instant) {
         let Some(sync) = &mut self.sync else {
             return;
@@ -1166,6 +1197,7 @@ impl Engine {
             match judged.decision {
                 Ok(egress) => {
                     bump(&mut self.sync_mut().counters.held_released);
+                    self.note_held_wait(h.deadline, now);
                     if h.meta.checksum == ChecksumState::Partial {
                         complete_checksum(&mut frame);
                     }
@@ -1247,6 +1279,7 @@ impl Engine {
             match judged.decision {
                 Ok(egress) => {
                     bump(&mut self.sync_mut().counters.held_released);
+                    self.note_held_wait(h.deadline, now);
                     if h.meta.checksum == ChecksumState::Partial {
                         complete_checksum(&mut h.frame);
                     }

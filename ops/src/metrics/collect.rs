@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use rampart_dataplane::DropReason;
 use rampart_dataplane::counters::{ConnProto, RemoveReason, VerdictKind};
 use rampart_dataplane::engine::sync::{
-    EventKind, ROLE_COPY, ROLE_DIRECTOR, ROLE_OWNER, SyncCounters,
+    EventKind, HELD_WAIT_BOUNDS_US, ROLE_COPY, ROLE_DIRECTOR, ROLE_OWNER, SyncCounters,
 };
 
 use super::family::Families;
@@ -212,6 +212,18 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
             f.counter(&HELD_OUTCOMES, &[outcome], v);
         }
         f.gauge(&HELD_NOW, &[], c(&|s| s.held_now) as f64);
+        let mut waits = [0u64; HELD_WAIT_BOUNDS_US.len() + 1];
+        for s in &syncs {
+            for (w, n) in waits.iter_mut().zip(s.held_wait) {
+                *w = w.saturating_add(n);
+            }
+        }
+        let bounds: Vec<f64> = HELD_WAIT_BOUNDS_US
+            .iter()
+            .map(|&us| us as f64 / 1e6)
+            .collect();
+        let sum_ns = sc(|s| s.held_wait_sum_ns);
+        f.histogram(&HELD_WAIT, &[], &bounds, &waits, sum_ns as f64 / 1e9);
         for (role, i) in [
             ("owner", ROLE_OWNER),
             ("director", ROLE_DIRECTOR),

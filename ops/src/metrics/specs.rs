@@ -70,6 +70,7 @@ specs! {
     HELD = "rampart_sync_held_packets_total", Counter, [], "Packets held for a peer's state.";
     HELD_OUTCOMES = "rampart_sync_held_outcomes_total", Counter, ["outcome"], "What became of held packets (released, refused, expired, overflow).";
     HELD_NOW = "rampart_sync_held_packets", Gauge, [], "Packets held now.";
+    HELD_WAIT = "rampart_sync_held_wait_seconds", Histogram, [], "How long held packets that passed waited for their flow's state, pushed by a peer or pulled (docs/sync.md section 4).";
     ROLE_ENTRIES = "rampart_conntrack_role_entries", Gauge, ["role"], "Entries in the table by this node's role for them (docs/sync.md section 13): owner (it saw the flow's first packet), director (it directs the flow and does not own it), copy (another node's flow).";
     DEFERRED = "rampart_sync_deferred_packets_total", Counter, [], "Flow-opening packets deferred until a peer acknowledged the insert.";
     DEFERRED_OUTCOMES = "rampart_sync_deferred_outcomes_total", Counter, ["outcome"], "What became of deferred packets (acked, timed_out, overflow).";

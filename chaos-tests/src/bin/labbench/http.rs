@@ -34,7 +34,9 @@ use std::time::Duration;
 
 use rampart_node::lab::BYPASS_5002_POLICY;
 use rampart_node::lab::chaos::bench::{Bench, BenchOpts};
-use rampart_node::lab::mesh::report::metric_sum;
+use rampart_node::lab::mesh::report::{
+    HELD_WAIT, histogram_buckets, metric_sum, quantile_ms, sum_buckets,
+};
 use rampart_node::lab::netns::sysctl;
 use rampart_node::lab::sh;
 use serde_json::{Value, json};
@@ -313,8 +315,10 @@ fn connect_phase(
 }
 
 /// The nodes' figures a run is judged by, summed over both nodes.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 struct NodeFigures {
+    /// The held packets' wait histogram (cumulative buckets).
+    wait: Vec<(f64, u64)>,
     events: u64,
     held: u64,
     expired: u64,
@@ -329,6 +333,7 @@ struct NodeFigures {
 fn figures(bench: &Bench) -> Result<(NodeFigures, BTreeMap<String, u64>), String> {
     let mut f = NodeFigures::default();
     let mut drops = BTreeMap::new();
+    let mut waits = Vec::new();
     for i in 0..2 {
         let ep = bench.endpoint(i).map_err(|e| e.to_string())?;
         let m = ep.metrics().map_err(|e| e.to_string())?;
@@ -343,6 +348,7 @@ fn figures(bench: &Bench) -> Result<(NodeFigures, BTreeMap<String, u64>), String
         f.overflow += outcome("overflow");
         f.deferred += get("rampart_sync_deferred_packets_total", None);
         f.pulls += get("rampart_sync_pulls_total", Some(("event", "sent")));
+        waits.push(histogram_buckets(&m, HELD_WAIT));
         for d in ep.counters().map_err(|e| e.to_string())?.drops {
             if d.count > 0 {
                 *drops.entry(d.reason.clone()).or_insert(0) += d.count;
@@ -350,11 +356,13 @@ fn figures(bench: &Bench) -> Result<(NodeFigures, BTreeMap<String, u64>), String
             }
         }
     }
+    f.wait = sum_buckets(waits.iter().map(Vec::as_slice));
     Ok((f, drops))
 }
 
-fn minus(a: NodeFigures, b: NodeFigures) -> NodeFigures {
+fn minus(a: &NodeFigures, b: &NodeFigures) -> NodeFigures {
     NodeFigures {
+        wait: Vec::new(),
         events: a.events - b.events,
         held: a.held - b.held,
         expired: a.expired - b.expired,
@@ -434,7 +442,7 @@ pub fn run(args: &Args) -> Result<String, String> {
         let (before, drops0) = figures(&bench)?;
         connect.extend(connect_phase(&bench, &cases, args.connects, "rampart")?);
         let (after, drops1) = figures(&bench)?;
-        let d = minus(after, before);
+        let d = minus(&after, &before);
         let drops: BTreeMap<&String, u64> = drops1
             .iter()
             .map(|(r, n)| (r, n - drops0.get(r).copied().unwrap_or(0)))
@@ -479,17 +487,21 @@ pub fn run(args: &Args) -> Result<String, String> {
             // Let the last connections' closing packets settle.
             crate::sleep(Duration::from_millis(500))?;
             let (after, drops_after) = figures(&bench)?;
-            let d = minus(after, before);
+            let d = minus(&after, &before);
             let drops: BTreeMap<String, u64> = drops_after
                 .iter()
                 .map(|(r, n)| (r.clone(), n - drops_before.get(r).copied().unwrap_or(0)))
                 .filter(|(_, n)| *n > 0)
                 .collect();
+            let (w50, w99) = (
+                quantile_ms(&before.wait, &after.wait, 0.5),
+                quantile_ms(&before.wait, &after.wait, 0.99),
+            );
             let served = server.served.load(Ordering::Relaxed) - served0;
             let conns = w.requests.max(1) as f64;
             let events_per_conn = d.events as f64 / conns;
             eprintln!(
-                "{name:>4} rep {rep}: {:>8.0} req/s, p50 {} ms, p99 {} ms, {} requests ({served} served), errors {} timeouts {} non-2xx {}; sync events/conn {:.2}, held {} (expired {}, released {}, refused {}, overflow {}), pulls {}, deferred {}, drops {:?}",
+                "{name:>4} rep {rep}: {:>8.0} req/s, p50 {} ms, p99 {} ms, {} requests ({served} served), errors {} timeouts {} non-2xx {}; sync events/conn {:.2}, held {} (expired {}, released {}, refused {}, overflow {}, wait p50/p99 {}/{} ms), pulls {}, deferred {}, drops {:?}",
                 w.rps,
                 cell(w.p50_ms, 3),
                 cell(w.p99_ms, 3),
@@ -503,6 +515,8 @@ pub fn run(args: &Args) -> Result<String, String> {
                 d.released,
                 d.refused,
                 d.overflow,
+                cell(w50, 2),
+                cell(w99, 2),
                 d.pulls,
                 d.deferred,
                 drops
@@ -527,6 +541,8 @@ pub fn run(args: &Args) -> Result<String, String> {
                 "held_released": d.released,
                 "held_refused": d.refused,
                 "held_overflow": d.overflow,
+                "held_wait_p50_ms": w50,
+                "held_wait_p99_ms": w99,
                 "deferred": d.deferred,
                 "pulls_sent": d.pulls,
                 "drops": drops,

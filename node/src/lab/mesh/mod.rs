@@ -173,13 +173,13 @@ fn wait_peers_up(procs: &[NodeProc], peers: usize) -> Result<(), LabError> {
     Ok(())
 }
 
-/// The replication lag histogram of all nodes now, summed.
-fn lag_now(procs: &[NodeProc]) -> Vec<(f64, u64)> {
+/// Histogram `family` of all nodes now, summed.
+fn histogram_now(procs: &[NodeProc], family: &str) -> Vec<(f64, u64)> {
     let each: Vec<Vec<(f64, u64)>> = procs
         .iter()
         .map(|p| {
             p.metrics()
-                .map(|t| histogram_buckets(&t, report::SYNC_LAG))
+                .map(|t| histogram_buckets(&t, family))
                 .unwrap_or_default()
         })
         .collect();
@@ -218,7 +218,8 @@ fn run_in(lab: &MeshLab, dir: &Path, plan: &Plan) -> Result<MeshReport, LabError
     let (sym, asym, bypass, udp) = (draw(true), draw(false), draw(false), draw(false));
     let stop: &'static AtomicBool = &INTERRUPTED;
     let before: Vec<SyncSample> = procs.iter().map(sync_now).collect();
-    let lag_before = lag_now(&procs);
+    let lag_before = histogram_now(&procs, report::SYNC_LAG);
+    let wait_before = histogram_now(&procs, report::HELD_WAIT);
     let outcomes = [
         traffic::tcp_kind(
             lab,
@@ -251,7 +252,8 @@ fn run_in(lab: &MeshLab, dir: &Path, plan: &Plan) -> Result<MeshReport, LabError
     ];
     // Every node is read while all still run, then each is stopped for
     // its exit summary's drops.
-    let lag_after = lag_now(&procs);
+    let lag_after = histogram_now(&procs, report::SYNC_LAG);
+    let wait_after = histogram_now(&procs, report::HELD_WAIT);
     let mut nodes: Vec<MeshNodeReport> = procs
         .iter()
         .zip(&specs)
@@ -294,6 +296,8 @@ fn run_in(lab: &MeshLab, dir: &Path, plan: &Plan) -> Result<MeshReport, LabError
         sync_bytes_per_new_flow: bytes_per_new_flow(&nodes, &kinds),
         pulls_per_new_flow: pulls_per_new_flow(&nodes, &kinds),
         sync_lag_p99_ms: quantile_ms(&lag_before, &lag_after, 0.99),
+        held_wait_p50_ms: quantile_ms(&wait_before, &wait_after, 0.5),
+        held_wait_p99_ms: quantile_ms(&wait_before, &wait_after, 0.99),
         kinds,
         nodes,
     })

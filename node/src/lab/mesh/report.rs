@@ -20,6 +20,8 @@ const SYNC_BYTES_OUT: &str = "rampart_sync_sent_bytes_total";
 const SYNC_PULLS: &str = "rampart_sync_pulls_total";
 /// Replication lag of event batches, per peer (a histogram).
 pub const SYNC_LAG: &str = "rampart_sync_replication_lag_seconds";
+/// How long held packets waited for their flow's state (a histogram).
+pub const HELD_WAIT: &str = "rampart_sync_held_wait_seconds";
 /// The engines' sync events produced, by kind.
 const SYNC_EVENTS_OUT: &str = "rampart_sync_events_sent_total";
 /// Sync events sent, by peer (one event sent to k peers counts k times).
@@ -66,6 +68,15 @@ pub struct MeshReport {
     /// bound of the histogram bucket it falls in, in ms (`null`: no batch).
     #[serde(default)]
     pub sync_lag_p99_ms: Option<f64>,
+    /// How long the packets held during the traffic waited for their
+    /// flow's state (pushed or pulled), all nodes: the median and the 99th
+    /// percentile, as bucket bounds in ms (`null`: none was held). The
+    /// latency a pull adds to the packet that needed it.
+    #[serde(default)]
+    pub held_wait_p50_ms: Option<f64>,
+    /// See [`MeshReport::held_wait_p50_ms`].
+    #[serde(default)]
+    pub held_wait_p99_ms: Option<f64>,
 }
 
 /// One traffic kind's outcome.
@@ -408,9 +419,12 @@ impl MeshReport {
             |v: Option<f64>, d: usize| v.map_or_else(|| "unknown".into(), |v| format!("{v:.d$}"));
         let _ = writeln!(
             out,
-            "pulls per new inspected TCP flow: {}; replication lag p99 (bucket bound): {} ms",
+            "pulls per new inspected TCP flow: {}; replication lag p99 (bucket bound): {} ms; \
+             held packets' wait p50/p99 (bucket bounds): {}/{} ms",
             f(self.pulls_per_new_flow, 2),
-            f(self.sync_lag_p99_ms, 2)
+            f(self.sync_lag_p99_ms, 2),
+            f(self.held_wait_p50_ms, 2),
+            f(self.held_wait_p99_ms, 2)
         );
         out
     }
@@ -558,6 +572,8 @@ mod tests {
             sync_bytes_per_new_flow: None,
             pulls_per_new_flow: None,
             sync_lag_p99_ms: Some(2.5),
+            held_wait_p50_ms: None,
+            held_wait_p99_ms: Some(0.25),
         };
         let json = r.json().unwrap();
         assert!(json.contains(
