@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use rampart_node::lab::mesh::topology::{MeshLab, NodeCount, mesh_node};
 use rampart_node::lab::mesh::traffic::{Flow, plan};
 use rampart_node::lab::proc::{NodeProc, NodeSpec, write_config};
-use rampart_node::lab::{Netns, POLICY, is_root, sh};
+use rampart_node::lab::{Netns, POLICY, is_root, raise_fd_limit, sh, syn_retransmits};
 use socket2::{Domain, Socket, Type};
 
 const NODES: usize = 4;
@@ -49,46 +49,6 @@ fn conns() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(10_000)
-}
-
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // Both ends of every connection live in this process: two
-    // descriptors per connection. Root may raise the hard limit too.
-    // SAFETY: valid pointers to an rlimit for the calls.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        let want = (2 * conns() as libc::rlim_t + 1024).max(lim.rlim_cur);
-        let raised = libc::rlimit {
-            rlim_cur: want,
-            rlim_max: want.max(lim.rlim_max),
-        };
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
-/// `TcpExt: TCPSynRetrans` in the namespace (SYN and SYN-ACK retransmits).
-fn syn_retrans(ns: &Netns) -> u64 {
-    ns.run(|| {
-        let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
-        let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
-        let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
-            return 0;
-        };
-        names
-            .split_whitespace()
-            .zip(values.split_whitespace())
-            .find(|(n, _)| *n == "TCPSynRetrans")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0)
-    })
-    .unwrap_or(0)
 }
 
 /// Accept and echo on every connection until `stop` (non-blocking
@@ -149,7 +109,7 @@ fn echo_server_process() {
     if std::env::var_os("RAMPART_ECHO_HELPER").is_none() {
         return;
     }
-    raise_fd_limit();
+    raise_fd_limit(2 * conns() as u64 + 1024);
     let listener = TcpListener::bind(("0.0.0.0", PORT)).expect("bind");
     let stop = Arc::new(AtomicBool::new(false));
     let st = Arc::clone(&stop);
@@ -272,7 +232,7 @@ fn every_established_flow_survives_the_death_of_any_node_of_four() {
         eprintln!("skipped: the mesh failover test needs root (namespaces, AF_PACKET)");
         return;
     }
-    raise_fd_limit();
+    raise_fd_limit(2 * conns() as u64 + 1024);
     let prefix = format!("rmf{}", std::process::id() % 100_000);
     let lab = MeshLab::new(&prefix, NodeCount::new(NODES).expect("2-6 nodes")).expect("mesh");
     let dir = std::env::temp_dir().join(format!("rampart-mesh-failover-{}", std::process::id()));
@@ -308,7 +268,7 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
     let n = conns();
     let mut rng = SEED;
     let flows = plan(&mut rng, NodeCount::new(NODES).unwrap(), n, false);
-    let retrans0 = syn_retrans(&lab.client) + syn_retrans(&lab.server);
+    let retrans0 = syn_retransmits(&lab.client) + syn_retransmits(&lab.server);
     let t0 = Instant::now();
     let mut threads = Vec::new();
     for t in 0..CLIENT_THREADS {
@@ -333,7 +293,7 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
         .flat_map(|t| t.join().expect("client thread"))
         .collect();
     let took = t0.elapsed();
-    let retrans = syn_retrans(&lab.client) + syn_retrans(&lab.server) - retrans0;
+    let retrans = syn_retransmits(&lab.client) + syn_retransmits(&lab.server) - retrans0;
     let failed: Vec<(usize, Flow, String)> = opened
         .iter()
         .filter_map(|(i, f, s)| s.as_ref().err().map(|e| (*i, *f, e.clone())))

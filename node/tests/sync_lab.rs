@@ -38,7 +38,8 @@ use rampart_chaos_tests::lossy::LossyLink;
 use rampart_node::lab::chaos::bench::WANT_OF_STATE;
 use rampart_node::lab::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, BYPASS_5002_POLICY, Netns, NodeProc, NodeSpec, SYM_CLIENT,
-    SYM_SERVER, SYNC_B, SYNC_HUB, SYNC_PORT, asym_node, fnv, is_root, write_config,
+    SYM_SERVER, SYNC_B, SYNC_HUB, SYNC_PORT, asym_node, fnv, is_root, raise_fd_limit,
+    syn_retransmits, write_config,
 };
 use rampart_ops::model::{ConnList, Counters};
 use rampart_ops::show_conn::ConnFilter;
@@ -50,39 +51,6 @@ const NODES: [NodeSpec; 3] = [asym_node(0, 2), asym_node(1, 2), asym_node(2, 1)]
 const PAYLOAD: usize = 4096;
 /// Client threads opening connections concurrently.
 const CLIENT_THREADS: usize = 4;
-
-fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: valid pointers to an rlimit for the calls.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max.min(65_536);
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-}
-
-/// `TcpExt: TCPSynRetrans` in the namespace (SYN and SYN-ACK retransmits).
-fn syn_retrans(ns: &Netns) -> u64 {
-    ns.spawn(|| {
-        let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
-        let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
-        let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
-            return 0;
-        };
-        names
-            .split_whitespace()
-            .zip(values.split_whitespace())
-            .find(|(n, _)| *n == "TCPSynRetrans")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0)
-    })
-    .expect("namespace thread")
-    .join()
-    .unwrap_or(0)
-}
 
 /// Connections opened in one batch: kept open until dropped.
 #[derive(Default)]
@@ -296,7 +264,7 @@ fn asymmetric_inspected_flows_across_synced_nodes() {
         eprintln!("skipped: the sync lab needs root (network namespaces, AF_PACKET)");
         return;
     }
-    raise_fd_limit();
+    raise_fd_limit(65_536);
     let lab = AsymLab::new(&format!("rs{}", std::process::id() % 100_000)).unwrap();
     let dir = std::env::temp_dir().join(format!("rampart-sync-lab-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -348,7 +316,7 @@ fn phases(lab: &AsymLab, run: &Running) {
     drop(bypass);
 
     // 2. 1,000 asymmetric inspected connections, symmetric ones beside.
-    let retrans0 = syn_retrans(&lab.client) + syn_retrans(&lab.server);
+    let retrans0 = syn_retransmits(&lab.client) + syn_retransmits(&lab.server);
     let mut both = open_batch(
         lab,
         &[(ASYM_CLIENT, ASYM_SERVER), (SYM_CLIENT, SYM_SERVER)],
@@ -357,7 +325,7 @@ fn phases(lab: &AsymLab, run: &Running) {
     );
     let sym = both.pop().expect("symmetric batch");
     let asym = both.pop().expect("asymmetric batch");
-    let retrans = syn_retrans(&lab.client) + syn_retrans(&lab.server) - retrans0;
+    let retrans = syn_retransmits(&lab.client) + syn_retransmits(&lab.server) - retrans0;
     assert_eq!((sym.ok, sym.failed), (1000, 0), "symmetric inspected");
     assert_eq!((asym.ok, asym.failed), (1000, 0), "asymmetric inspected");
     let (p50_sym, p50_asym) = (p50(&sym.connect), p50(&asym.connect));
@@ -442,7 +410,7 @@ fn phases(lab: &AsymLab, run: &Running) {
         .and_then(|()| b.wait_ready(Duration::from_secs(30)));
     let guard = Nodes(vec![a, b]);
     ready.unwrap_or_else(|e| panic!("{e}"));
-    let retrans0 = syn_retrans(&lab.client) + syn_retrans(&lab.server);
+    let retrans0 = syn_retransmits(&lab.client) + syn_retransmits(&lab.server);
     let lossy = one_route(lab, ASYM_CLIENT, ASYM_SERVER, 5001, 1000);
     let dropped = link
         .stats
@@ -452,7 +420,7 @@ fn phases(lab: &AsymLab, run: &Running) {
         .stats
         .forwarded
         .load(std::sync::atomic::Ordering::Relaxed);
-    let retrans = syn_retrans(&lab.client) + syn_retrans(&lab.server) - retrans0;
+    let retrans = syn_retransmits(&lab.client) + syn_retransmits(&lab.server) - retrans0;
     let (counters_a, counters_b) = (counters(&guard.0[0]), counters(&guard.0[1]));
     eprintln!(
         "lossy sync link ({dropped} datagrams dropped, {forwarded} forwarded): {} ok, {} failed, connect p50 {:?} p99 {:?}, SYN retransmits {retrans}\nA drops: {:?}\nB drops: {:?}",

@@ -18,7 +18,9 @@ pub mod report;
 pub mod topology;
 pub mod traffic;
 
-pub use netns::{Netns, NetnsError, NsThread, is_root, no_ipv6, sh};
+pub use netns::{
+    Netns, NetnsError, NsThread, is_root, no_ipv6, raise_fd_limit, sh, syn_retransmits,
+};
 pub use proc::{
     BYPASS_5002_POLICY, Endpoint, LogRecord, NodeError, NodeProc, NodeSpec, SYNC_PORT, asym_node,
     lab_node, write_config, write_standalone,

@@ -90,6 +90,50 @@ pub fn sysctl(ns: &str, setting: &str) -> Result<(), NetnsError> {
     sh(&["ip", "netns", "exec", ns, "sysctl", "-qw", setting])
 }
 
+/// `TcpExt: TCPSynRetrans` in namespace `ns`: the SYNs and SYN-ACKs its
+/// stack retransmitted (0 if it cannot be read).
+pub fn syn_retransmits(ns: &Netns) -> u64 {
+    ns.run(|| {
+        let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+        let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
+        let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+            return 0;
+        };
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(n, _)| *n == "TCPSynRetrans")
+            .and_then(|(_, v)| v.parse().ok())
+            .unwrap_or(0)
+    })
+    .unwrap_or(0)
+}
+
+/// Raise this process's open-file limit to `want` descriptors, the hard
+/// limit too if needed (root may); where that is refused, to the hard
+/// limit. For tests and benchmarks that hold many connections.
+pub fn raise_fd_limit(want: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid pointers to an rlimit for the calls.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return;
+        }
+        let want = (want as libc::rlim_t).max(lim.rlim_cur);
+        let raised = libc::rlimit {
+            rlim_cur: want,
+            rlim_max: want.max(lim.rlim_max),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+            lim.rlim_cur = lim.rlim_max.min(want);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 /// Turn IPv6 off in namespace `ns` (for interfaces made from now on).
 pub fn no_ipv6(ns: &str) -> Result<(), NetnsError> {
     for key in ["all", "default"] {

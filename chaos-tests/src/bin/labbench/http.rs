@@ -314,6 +314,32 @@ fn connect_phase(
     Ok(out)
 }
 
+/// One wrk run from the client's namespace `ns` against `dst`, a new
+/// connection per request.
+fn wrk(ns: &str, args: &Args, dst: &str) -> Result<Wrk, String> {
+    let url = format!("http://{dst}:{PORT}/");
+    let out = run_in(
+        ns,
+        &[
+            "wrk",
+            "-t",
+            &args.threads.to_string(),
+            "-c",
+            &args.connections.to_string(),
+            "-d",
+            &format!("{}s", args.seconds),
+            "--timeout",
+            "2s",
+            "--latency",
+            "-H",
+            "Connection: close",
+            &url,
+        ],
+        Duration::from_secs(args.seconds + 30),
+    )?;
+    Ok(parse_wrk(&out))
+}
+
 /// The nodes' figures a run is judged by, summed over both nodes.
 #[derive(Debug, Default, Clone)]
 struct NodeFigures {
@@ -463,27 +489,7 @@ pub fn run(args: &Args) -> Result<String, String> {
             check_stop()?;
             let (before, drops_before) = figures(&bench)?;
             let served0 = server.served.load(Ordering::Relaxed);
-            let url = format!("http://{dst}:{PORT}/");
-            let out = run_in(
-                &c,
-                &[
-                    "wrk",
-                    "-t",
-                    &args.threads.to_string(),
-                    "-c",
-                    &args.connections.to_string(),
-                    "-d",
-                    &format!("{}s", args.seconds),
-                    "--timeout",
-                    "2s",
-                    "--latency",
-                    "-H",
-                    "Connection: close",
-                    &url,
-                ],
-                Duration::from_secs(args.seconds + 30),
-            )?;
-            let w = parse_wrk(&out);
+            let w = wrk(&c, args, dst)?;
             // Let the last connections' closing packets settle.
             crate::sleep(Duration::from_millis(500))?;
             let (after, drops_after) = figures(&bench)?;
@@ -570,27 +576,7 @@ pub fn run(args: &Args) -> Result<String, String> {
             }
         }
         connect.extend(connect_phase(&bench, &cases, args.connects, "bridge")?);
-        let url = format!("http://{}:{PORT}/", cases[0].1);
-        let out = run_in(
-            &c,
-            &[
-                "wrk",
-                "-t",
-                &args.threads.to_string(),
-                "-c",
-                &args.connections.to_string(),
-                "-d",
-                &format!("{}s", args.seconds),
-                "--timeout",
-                "2s",
-                "--latency",
-                "-H",
-                "Connection: close",
-                &url,
-            ],
-            Duration::from_secs(args.seconds + 30),
-        )?;
-        let w = parse_wrk(&out);
+        let w = wrk(&c, args, cases[0].1)?;
         eprintln!("bridge: {:.0} req/s, p50 {} ms", w.rps, cell(w.p50_ms, 3));
         bridge_rps = Some(w.rps);
     }
