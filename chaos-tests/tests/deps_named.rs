@@ -46,6 +46,7 @@ const BUILT: &[(&str, &str)] = &[
     ("rampart", "the node binary (rampart-node)"),
     ("udpblast", "a binary of rampart-chaos-tests"),
     ("labbench", "a binary of rampart-chaos-tests"),
+    ("echod", "a binary of rampart-chaos-tests"),
     ("cargo", "the Rust toolchain that builds and runs the tests"),
 ];
 

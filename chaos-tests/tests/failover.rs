@@ -16,67 +16,17 @@
 // The scenarios keep wall-clock deadlines.
 #![allow(clippy::disallowed_methods)]
 
-use std::path::PathBuf;
+mod common;
+
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::Mutex;
 
 use rampart_node::lab::chaos::report::{ScenarioRow, Verdict};
-use rampart_node::lab::chaos::{Ctx, Size, raise_fd_limit, run_one};
-use rampart_node::lab::is_root;
+use rampart_node::lab::chaos::{Ctx, Size, run_one};
+use rampart_node::lab::{is_root, raise_fd_limit};
 
 /// One scenario at a time.
 static TURN: Mutex<()> = Mutex::new(());
-
-/// The cargo profile this test was built with, read from where its
-/// executable is (`<target>/debug/deps/…` for `dev`).
-fn profile() -> String {
-    let exe = std::env::current_exe().expect("the test's executable");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .and_then(|d| d.file_name())
-        .map(|d| d.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "debug".into());
-    if dir == "debug" { "dev".into() } else { dir }
-}
-
-/// The `rampart` binary, built once by cargo for these tests with their
-/// profile (a test of another package cannot name it with
-/// `CARGO_BIN_EXE_`).
-fn rampart_exe() -> PathBuf {
-    static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let profile = profile();
-        let out = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--offline",
-                "--profile",
-                &profile,
-                "-p",
-                "rampart-node",
-                "--bin",
-                "rampart",
-                "--message-format",
-                "json",
-            ])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .output()
-            .expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "cargo build -p rampart-node: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["target"]["name"] == "rampart")
-            .find_map(|v| v["executable"].as_str().map(PathBuf::from))
-            .expect("cargo names the rampart executable")
-    })
-    .clone()
-}
 
 /// This test process's namespace prefix for scenario test `tag`.
 fn prefix(tag: &str) -> String {
@@ -122,9 +72,9 @@ fn scenario(tag: &str, name: &str) {
         eprintln!("skipped: the failover scenarios need root (network namespaces, AF_PACKET)");
         return;
     }
-    let exe = rampart_exe();
+    let exe = common::rampart_exe();
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    raise_fd_limit();
+    raise_fd_limit(65_536);
     let prefix = prefix(tag);
     let ctx = Ctx::new(
         exe,

@@ -246,21 +246,6 @@ pub fn run_one(ctx: &Ctx, name: &str) -> ScenarioRow {
     row
 }
 
-/// Raise this process's open-file limit (hundreds of connections at once).
-pub fn raise_fd_limit() {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: valid pointers to an rlimit for both calls.
-    unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
-            lim.rlim_cur = lim.rlim_max.min(65_536);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
-}
-
 /// `rampart lab chaos [--scenario NAME] [--json]`: run the scenarios (all,
 /// or the one named) at full size with progress on stderr; the report
 /// (text or JSON) and whether every scenario passed.
@@ -278,7 +263,7 @@ pub fn run(scenario: Option<&str>, json: bool, size: Size) -> Result<(String, bo
         )));
     }
     crate::lab::catch_interrupt();
-    raise_fd_limit();
+    crate::lab::netns::raise_fd_limit(65_536);
     let exe = std::env::current_exe().map_err(LabError::Exe)?;
     let ctx = Ctx::new(
         exe,

@@ -9,18 +9,20 @@
 //! director, a copy or on its path (docs/sync.md §13).
 //!
 //! CONNS is 10,000 (`RAMPART_MESH_FAILOVER_CONNS` sets another count).
-//! Needs root (CI is root); skipped with a message otherwise. Namespaces
-//! `rmf<pid>-…`, removed on exit, also on failure; the nodes are this
+//! The echo server is `echod`, a process of its own in the server's
+//! namespace: both ends of 10,000 connections in one process would pass
+//! this machine's hard limit of 20,000 descriptors. Needs root (CI is
+//! root); skipped with a message otherwise. Namespaces `rmf<pid>-…`,
+//! removed on exit, also on failure; the nodes and `echod` are this
 //! test's children, stopped by PID.
 #![cfg(target_os = "linux")]
 // Tests bound their waits with the wall clock.
 #![allow(clippy::disallowed_methods)]
 
+mod common;
+
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsRawFd as _;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use rampart_node::lab::mesh::topology::{MeshLab, NodeCount, mesh_node};
@@ -51,77 +53,6 @@ fn conns() -> usize {
         .unwrap_or(10_000)
 }
 
-/// Accept and echo on every connection until `stop` (non-blocking
-/// sockets, woken by poll).
-fn echo_loop(listener: &TcpListener, stop: &AtomicBool) {
-    listener.set_nonblocking(true).expect("non-blocking");
-    let mut conns: Vec<TcpStream> = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !stop.load(Ordering::Relaxed) {
-        let mut fds: Vec<libc::pollfd> = std::iter::once(listener.as_raw_fd())
-            .chain(conns.iter().map(|c| c.as_raw_fd()))
-            .map(|fd| libc::pollfd {
-                fd,
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        // SAFETY: fds is a valid array of pollfd for the call.
-        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 20) };
-        if n <= 0 {
-            continue;
-        }
-        if fds[0].revents != 0 {
-            while let Ok((s, _)) = listener.accept() {
-                s.set_nonblocking(true).expect("non-blocking");
-                conns.push(s);
-            }
-        }
-        let mut closed = Vec::new();
-        for (i, f) in fds[1..].iter().enumerate() {
-            if f.revents == 0 {
-                continue;
-            }
-            match conns[i].read(&mut buf) {
-                Ok(0) => closed.push(i),
-                // Small echoes fit the socket buffer.
-                Ok(k) => drop(conns[i].write_all(&buf[..k])),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(_) => closed.push(i),
-            }
-        }
-        for i in closed.into_iter().rev() {
-            conns.swap_remove(i);
-        }
-    }
-}
-
-/// The line the echo server prints once it listens.
-const LISTENING: &str = "echo server listening";
-
-/// Not a test: the echo server, run as a process of its own (this test
-/// binary again, inside the server's namespace) so that its descriptors
-/// do not count against the client's (10,000 each side). It ends when
-/// its standard input closes.
-#[test]
-#[ignore = "a helper process of the failover test"]
-fn echo_server_process() {
-    if std::env::var_os("RAMPART_ECHO_HELPER").is_none() {
-        return;
-    }
-    raise_fd_limit(2 * conns() as u64 + 1024);
-    let listener = TcpListener::bind(("0.0.0.0", PORT)).expect("bind");
-    let stop = Arc::new(AtomicBool::new(false));
-    let st = Arc::clone(&stop);
-    std::thread::spawn(move || {
-        let mut sink = Vec::new();
-        let _ = std::io::stdin().read_to_end(&mut sink);
-        st.store(true, Ordering::Relaxed);
-    });
-    println!("{LISTENING}");
-    echo_loop(&listener, &stop);
-}
-
 /// The echo server process in the server's namespace; stopped (stdin
 /// closed, then SIGKILL by PID) on drop.
 struct Echo(Option<std::process::Child>);
@@ -129,17 +60,9 @@ struct Echo(Option<std::process::Child>);
 impl Echo {
     fn start(ns: &Netns) -> Echo {
         use std::io::BufRead as _;
-        let exe = std::env::current_exe().expect("test binary");
         let mut child = std::process::Command::new("ip")
-            .args(["netns", "exec", ns.name()])
-            .arg(exe)
-            .args([
-                "--exact",
-                "echo_server_process",
-                "--include-ignored",
-                "--nocapture",
-            ])
-            .env("RAMPART_ECHO_HELPER", "1")
+            .args(["netns", "exec", ns.name(), env!("CARGO_BIN_EXE_echod")])
+            .args(["--port", &PORT.to_string(), "--conns", &conns().to_string()])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
@@ -149,7 +72,7 @@ impl Echo {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-                if line.contains(LISTENING) {
+                if line == "listening" {
                     let _ = tx.send(());
                 }
             }
@@ -232,7 +155,7 @@ fn every_established_flow_survives_the_death_of_any_node_of_four() {
         eprintln!("skipped: the mesh failover test needs root (namespaces, AF_PACKET)");
         return;
     }
-    raise_fd_limit(2 * conns() as u64 + 1024);
+    raise_fd_limit(conns() as u64 + 1024);
     let prefix = format!("rmf{}", std::process::id() % 100_000);
     let lab = MeshLab::new(&prefix, NodeCount::new(NODES).expect("2-6 nodes")).expect("mesh");
     let dir = std::env::temp_dir().join(format!("rampart-mesh-failover-{}", std::process::id()));
@@ -250,7 +173,7 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
     std::fs::write(dir.join("policy.cfg"), POLICY).expect("policy");
     rampart_cluster::pki::init_ca(dir).expect("ca");
     let specs: Vec<NodeSpec> = (0..NODES).map(|i| mesh_node(i, 1)).collect();
-    let exe = std::path::PathBuf::from(env!("CARGO_BIN_EXE_rampart"));
+    let exe = common::rampart_exe();
     let mut procs = Procs(Vec::new());
     for (me, ns) in specs.iter().zip(&lab.nodes) {
         let file = write_config(dir, me, &specs, "").expect("node file");
