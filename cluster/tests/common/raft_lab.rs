@@ -65,9 +65,20 @@ pub struct Lab {
     nodes: Vec<Option<Node>>,
 }
 
+/// A loopback address with a port the kernel had free and that no other
+/// lab of this test process was given: the tests run in parallel, and a
+/// port released after the probe could otherwise be handed out twice (two
+/// nodes on one port, the second failing to listen).
 fn free_addr() -> SocketAddr {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
-    s.local_addr().expect("addr")
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = s.local_addr().expect("addr");
+        if GIVEN.lock().expect("port registry").insert(addr.port()) {
+            return addr;
+        }
+    }
 }
 
 /// Settings for tests: the defaults, but a short write timeout so the
