@@ -229,15 +229,8 @@ impl Port {
                     passive,
                     events,
                 } => {
+                    let source = Source::batch(from, passive);
                     for e in &events {
-                        // A passive batch demotes this node's copies; a bulk
-                        // (no sender on the path) only makes new ones passive.
-                        let source = Source {
-                            from,
-                            passive,
-                            demote: passive && from.is_some(),
-                            holders: PeerSet::EMPTY,
-                        };
                         if engine.apply_peer(e, source, now).is_err() {
                             self.counters.apply_rejected.fetch_add(1, Ordering::Relaxed);
                         }
@@ -247,12 +240,7 @@ impl Port {
                 }
                 ToEngine::State { from, flows } => {
                     for (state, holders) in &flows {
-                        let source = Source {
-                            from,
-                            passive: from.is_none(),
-                            demote: false,
-                            holders: *holders,
-                        };
+                        let source = Source::answer(from, *holders);
                         if engine
                             .apply_peer(&SyncEvent::Upsert(*state), source, now)
                             .is_err()

@@ -13,7 +13,7 @@ use rampart_dataplane::engine::sync::{Source, SyncConfig, SyncOut};
 use rampart_dataplane::engine::{Effect, Engine, EngineConfig};
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::policy::compile::Policy;
-use rampart_dataplane::sync::{FlowState, PeerSet, SyncEvent};
+use rampart_dataplane::sync::{FlowState, SyncEvent};
 use rampart_dataplane::{IfaceId, Instant, Verdict};
 
 /// Flows a bulk dump takes from the engine per step (the real node takes
@@ -181,13 +181,8 @@ impl SimNode {
                         passive,
                         events,
                     } => {
+                        let source = Source::batch(from, passive);
                         for e in &events {
-                            let source = Source {
-                                from,
-                                passive,
-                                demote: passive && from.is_some(),
-                                holders: PeerSet::EMPTY,
-                            };
                             if self.engine.apply_peer(e, source, t).is_err() {
                                 self.rejected += 1;
                             }
@@ -196,12 +191,7 @@ impl SimNode {
                     }
                     Output::State { from, flows } => {
                         for (state, holders) in &flows {
-                            let source = Source {
-                                from,
-                                passive: from.is_none(),
-                                demote: false,
-                                holders: *holders,
-                            };
+                            let source = Source::answer(from, *holders);
                             if self
                                 .engine
                                 .apply_peer(&SyncEvent::Upsert(*state), source, t)

@@ -233,6 +233,33 @@ pub struct Source {
     pub holders: PeerSet,
 }
 
+impl Source {
+    /// The source of a batch of a peer's events: `from` the peer when it
+    /// sent them from its own packets (`None` for a bulk); a passive batch
+    /// from a peer demotes this node's copies, a bulk only makes new ones
+    /// passive.
+    pub const fn batch(from: Option<u16>, passive: bool) -> Source {
+        Source {
+            from,
+            passive,
+            demote: passive && from.is_some(),
+            holders: PeerSet::EMPTY,
+        }
+    }
+
+    /// The source of a pull's answer: whole when the answering peer is on
+    /// the flow's path (`from` names it), passive otherwise; `holders` are
+    /// the other nodes on the path it knows of.
+    pub const fn answer(from: Option<u16>, holders: PeerSet) -> Source {
+        Source {
+            from,
+            passive: from.is_none(),
+            demote: false,
+            holders,
+        }
+    }
+}
+
 /// What happened to a peer's event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Applied {
