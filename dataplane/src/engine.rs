@@ -609,6 +609,12 @@ impl Engine {
     /// belongs to, as its initiator (a later packet of a connection that
     /// opened across a peer) or as the reply (the reverse direction opened
     /// it). Other drop reasons concern an entry that exists here already.
+    ///
+    /// A connection its reverse direction would open in a
+    /// `tcp-state-bypass` class is never synced (docs/sync.md §1), so no
+    /// peer's state can come for it: its packets are judged at once, not
+    /// held to expire. (A connection opened in the packet's own direction
+    /// in a bypass class would have been picked up here mid-stream.)
     fn peer_could_pass(&self, pkt: &Pkt, reason: DropReason) -> bool {
         if !self.sync.as_ref().is_some_and(|s| s.active()) {
             return false;
@@ -623,10 +629,21 @@ impl Engine {
                 ..p
             };
             self.policy.permits(pkt.egress, pkt.ingress, &back)
+                && !(p.proto == proto::TCP
+                    && self
+                        .policy
+                        .classify(pkt.egress, pkt.ingress, &back)
+                        .options
+                        .tcp_state_bypass)
         };
         match reason {
             DropReason::AclDeny => reverse(),
             DropReason::TcpNotSyn => self.permitted(pkt).is_ok() || reverse(),
+            // A reset outside the window of a connection this node owns
+            // and no peer has been on the path of (a host resetting a
+            // connection it already closed): this node's state is the
+            // newest there is.
+            DropReason::TcpRstOutOfWindow => self.peer_may_be_ahead(&pkt.key),
             _ => true,
         }
     }

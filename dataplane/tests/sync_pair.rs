@@ -10,7 +10,7 @@ use std::time::Duration;
 use proptest::prelude::*;
 use rampart_dataplane::conntrack::{NodeId, TcpState};
 use rampart_dataplane::engine::Effect;
-use rampart_dataplane::engine::sync::{EventKind, PullOut, SyncConfig, SyncOut};
+use rampart_dataplane::engine::sync::{EventKind, PullOut, Source, SyncConfig, SyncOut};
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::sync::{PeerSet, SyncEvent};
@@ -80,6 +80,23 @@ impl Pair {
         }
         self.collect(i);
         self.collect(1 - i);
+    }
+
+    /// Everything in flight, applied as the cluster link applies it: each
+    /// node learns which peer sent an event (node index j has id j + 1);
+    /// both hold whole copies (a pair with two copies).
+    fn sync_all_from_peers(&mut self) {
+        for i in [0, 1, 0] {
+            let from = (1 - i) as u16 + 1;
+            while let Some(o) = self.inbox[i].pop_front() {
+                let source = Source::batch(Some(from), false);
+                self.nodes[i]
+                    .apply_peer(&o.event, source, self.now)
+                    .expect("valid state");
+            }
+            self.collect(i);
+            self.collect(1 - i);
+        }
     }
 
     /// Send a frame through node `i`; returns the verdict.
@@ -901,6 +918,231 @@ fn the_hold_buffer_keeps_only_what_a_peer_could_pass_and_no_source_fills_it() {
     m.syn();
     let seg = m.syn_ack();
     assert_eq!(send(&mut e, m.frame(&seg)), Verdict::Hold);
+}
+
+/// A connection opened in a `tcp-state-bypass` class is never synced, so a
+/// reply that reaches the other node first, which its access rules deny
+/// there, waits for no peer: it is dropped at once, not held to expire.
+/// The same reply of an inspected connection is held.
+#[test]
+fn a_reply_of_a_bypass_connection_is_not_held_for_state_no_peer_sends() {
+    use rampart_dataplane::policy::compile::compile;
+    let mut e = node(2, Duration::ZERO);
+    // Source port 5002 is bypass either way; only replies from server
+    // port 5002 may enter from outside.
+    let text = "access-list tcp_bypass extended permit tcp any any eq 5002\n\
+                access-list tcp_bypass extended permit tcp any eq 5002 any\n\
+                access-list OUTSIDE_IN extended permit tcp any eq 5002 any\n\
+                access-group OUTSIDE_IN in interface outside\n\
+                class-map tcp_bypass\n match access-list tcp_bypass\n\
+                policy-map global_policy\n class tcp_bypass\n  \
+                set connection advanced-options tcp-state-bypass\n\
+                service-policy global_policy global\n";
+    let cfg = rampart_dataplane::policy::parse::parse_config(text)
+        .expect("parses")
+        .config;
+    let policy = compile(&cfg, &e.config().interfaces).expect("compiles");
+    e.set_policy(std::sync::Arc::new(policy));
+    let now = Instant::from_secs(1_700_000_000);
+    let mut syn_ack_of = |client_port: u16| {
+        let (c, s) = v4_pair(client_port, 8080);
+        let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
+        m.syn();
+        let seg = m.syn_ack();
+        let mut f = m.frame(&seg);
+        e.process(&mut f, PacketMeta::default(), m.iface(Side::Server), now)
+    };
+    // The client's port is 5002: the connection its SYN opened on the
+    // other node is bypass there.
+    assert_eq!(syn_ack_of(5002), Verdict::Drop(DropReason::AclDeny));
+    // Any other client port: an inspected connection, whose state the
+    // other node pushes.
+    assert_eq!(syn_ack_of(40_000), Verdict::Hold);
+    let counters = e.sync_counters().expect("syncing");
+    assert_eq!((counters.held, counters.held_expired), (1, 0));
+}
+
+/// A reset outside the window of a connection its node opened and no
+/// peer has been on the path of is dropped at once: no peer can have newer
+/// state (a host resetting what it already closed, as clients do when a
+/// benchmark ends). On a connection a peer carries the other direction of,
+/// the same reset waits for that peer's state.
+#[test]
+fn an_out_of_window_reset_waits_only_where_a_peer_is_on_the_path() {
+    let stray_reset = |m: &mut TcpModel| {
+        let mut seg = m.rst(Side::Client);
+        seg.seq = seg.seq.wrapping_sub(1_000);
+        seg
+    };
+    // Symmetric: every segment crosses node 0.
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_300, 80);
+    let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    assert!(matches!(
+        p.send(0, m.frame(&syn), m.iface(Side::Client)),
+        Verdict::Forward { .. }
+    ));
+    m.set_shift(shift_of(&p, &m));
+    let rest = [
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.data(Side::Client, 2_000),
+        m.ack(Side::Server),
+    ];
+    for seg in rest {
+        assert!(
+            matches!(
+                p.send(0, m.frame(&seg), m.iface(seg.from)),
+                Verdict::Forward { .. }
+            ),
+            "{seg:?}"
+        );
+    }
+    p.sync_all();
+    let rst = stray_reset(&mut m);
+    assert_eq!(
+        p.send(0, m.frame(&rst), m.iface(Side::Client)),
+        Verdict::Drop(DropReason::TcpRstOutOfWindow)
+    );
+    assert_eq!(p.nodes[0].sync_counters().expect("syncing").held, 0);
+
+    // Asymmetric: the server's segments cross node 1, which told node 0.
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_301, 80);
+    let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    assert!(matches!(p.seg(&m, &syn), Verdict::Forward { .. }));
+    m.set_shift(shift_of(&p, &m));
+    p.sync_all_from_peers();
+    let rest = [
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.data(Side::Client, 2_000),
+        m.ack(Side::Server),
+    ];
+    for seg in rest {
+        assert!(
+            matches!(p.seg(&m, &seg), Verdict::Forward { .. }),
+            "{seg:?}"
+        );
+        p.sync_all_from_peers();
+    }
+    let rst = stray_reset(&mut m);
+    assert_eq!(p.seg(&m, &rst), Verdict::Hold);
+}
+
+/// While a flow's only other copies are backups (no peer on its path),
+/// its changes after the insert wait `backup_delay` and leave merged, as
+/// one event with the whole current state; once a peer is on the path,
+/// every change leaves at once.
+#[test]
+fn changes_for_backups_wait_merged_while_no_peer_is_on_the_path() {
+    let delay = Duration::from_millis(5);
+    let with_delay = |id: u16| {
+        let mut cfg = EngineConfig::inside_outside(NodeId(id), [u64::from(id), 2, 3, 4]);
+        cfg.sync = Some(SyncConfig {
+            defer_deadline: Duration::ZERO,
+            backup_delay: delay,
+            ..SyncConfig::default()
+        });
+        let mut e = Engine::new(cfg).expect("valid config");
+        e.set_peers_up(1);
+        e.set_ready(true);
+        e
+    };
+    let mut p = Pair::new(Duration::ZERO);
+    p.nodes = [with_delay(1), with_delay(2)];
+    let state_at = |p: &Pair, i: usize, m: &TcpModel| {
+        p.nodes[i]
+            .find(&m.tuple(), p.now)
+            .map(|e| format!("{:?}", e.proto))
+    };
+
+    // Symmetric: every segment crosses node 0.
+    let (c, s) = v4_pair(40_400, 80);
+    let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    assert!(matches!(
+        p.send(0, m.frame(&syn), m.iface(Side::Client)),
+        Verdict::Forward { .. }
+    ));
+    assert_eq!(p.inbox[1].len(), 1, "the insert leaves at once");
+    m.set_shift(shift_of(&p, &m));
+    let rest = [
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.data(Side::Client, 2_000),
+        m.ack(Side::Server),
+    ];
+    for seg in rest {
+        assert!(matches!(
+            p.send(0, m.frame(&seg), m.iface(seg.from)),
+            Verdict::Forward { .. }
+        ));
+    }
+    assert_eq!(p.inbox[1].len(), 1, "four changes wait for the delay");
+    let due = p.nodes[0]
+        .sync_timeout()
+        .expect("a timer for the waiting change");
+    assert!(due <= p.now + delay, "{due:?}");
+    p.now = due;
+    p.collect(0);
+    assert_eq!(p.inbox[1].len(), 2, "one merged update");
+    assert_eq!(p.inbox[1][1].kind, EventKind::Update);
+    p.sync_all_from_peers();
+    assert!(state_at(&p, 1, &m).is_some());
+    assert_eq!(
+        state_at(&p, 1, &m),
+        state_at(&p, 0, &m),
+        "the backup has it all"
+    );
+
+    // Asymmetric: node 1 carries the server's side; once node 0 hears of
+    // it, node 0's changes leave at once.
+    let (c, s) = v4_pair(40_401, 80);
+    let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    assert!(matches!(p.seg(&m, &syn), Verdict::Forward { .. }));
+    m.set_shift(shift_of(&p, &m));
+    p.sync_all_from_peers();
+    let syn_ack = m.syn_ack();
+    assert!(matches!(p.seg(&m, &syn_ack), Verdict::Forward { .. }));
+    assert_eq!(p.inbox[0].len(), 1, "the owner is on the path: at once");
+    p.sync_all_from_peers();
+    let ack = m.ack(Side::Client);
+    assert!(matches!(p.seg(&m, &ack), Verdict::Forward { .. }));
+    assert_eq!(p.inbox[1].len(), 1, "a peer is on the path: at once");
+    p.sync_all_from_peers();
+
+    // A symmetric flow whose path moves while its changes wait: the
+    // waiting change leaves as soon as the new path's node is heard from.
+    let (c, s) = v4_pair(40_402, 80);
+    let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    assert!(matches!(
+        p.send(0, m.frame(&syn), m.iface(Side::Client)),
+        Verdict::Forward { .. }
+    ));
+    m.set_shift(shift_of(&p, &m));
+    p.sync_all_from_peers();
+    let syn_ack = m.syn_ack();
+    for seg in [syn_ack.clone(), m.ack(Side::Client)] {
+        assert!(matches!(
+            p.send(0, m.frame(&seg), m.iface(seg.from)),
+            Verdict::Forward { .. }
+        ));
+    }
+    assert!(p.inbox[1].is_empty(), "the changes wait");
+    // The server's SYN-ACK, sent again, now crosses node 1.
+    assert!(matches!(p.seg(&m, &syn_ack), Verdict::Forward { .. }));
+    assert_eq!(p.inbox[0].len(), 1);
+    let o = p.inbox[0].pop_front().expect("node 1's change");
+    p.nodes[0]
+        .apply_peer(&o.event, Source::batch(Some(2), false), p.now)
+        .expect("valid state");
+    p.collect(0);
+    assert_eq!(p.inbox[1].len(), 1, "the waiting change leaves at once");
 }
 
 /// A packet held on a flow its node holds in full waits for the change

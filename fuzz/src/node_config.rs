@@ -45,6 +45,7 @@ pub fn run(data: &[u8]) -> bool {
             hold_max_packets: c.hold_max_packets,
             hold_max_per_flow: c.hold_max_per_flow,
             defer_deadline: Duration::from_millis(c.defer_ms),
+            backup_delay: Duration::from_millis(c.backup_delay_ms),
             ..SyncConfig::default()
         });
     }

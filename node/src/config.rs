@@ -113,6 +113,11 @@ pub struct Cluster {
     /// sends it at once, and the reply's node holds it and pulls).
     #[serde(default = "default_defer_ms")]
     pub defer_ms: u64,
+    /// How long a flow's changes wait, merged, while its only other
+    /// copies are backups off its path (ms; 0 sends every change at once;
+    /// docs/sync.md §13). A flow with a peer on its path sends at once.
+    #[serde(default = "default_backup_delay_ms")]
+    pub backup_delay_ms: u64,
     /// Nodes that hold each flow's state actively, its owner included:
     /// while fewer do, its changes also go to the next nodes ranked for it
     /// (docs/sync.md §13). Every node of a cluster must say the same.
@@ -149,6 +154,9 @@ fn default_hold_max_per_flow() -> usize {
 }
 fn default_defer_ms() -> u64 {
     0
+}
+fn default_backup_delay_ms() -> u64 {
+    5
 }
 fn default_copies() -> usize {
     2
@@ -503,6 +511,9 @@ impl NodeConfig {
             }
             if c.defer_ms > 1000 {
                 return bad("cluster.defer_ms".into(), "must be 0-1000".into());
+            }
+            if c.backup_delay_ms > 1000 {
+                return bad("cluster.backup_delay_ms".into(), "must be 0-1000".into());
             }
             if !(1..=16).contains(&c.copies) {
                 return bad("cluster.copies".into(), "must be 1-16".into());

@@ -96,6 +96,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
             hold_max_packets: c.hold_max_packets,
             hold_max_per_flow: c.hold_max_per_flow,
             defer_deadline: Duration::from_millis(c.defer_ms),
+            backup_delay: Duration::from_millis(c.backup_delay_ms),
             ..SyncConfig::default()
         });
     }

@@ -92,6 +92,15 @@ pub struct SyncConfig {
     /// a pull is answered by nobody and its packet waits out its deadline
     /// at the asking node; counted).
     pub pull_park_max: usize,
+    /// How long the changes of a flow whose only other copies are backups
+    /// (no peer on its path) wait, merged, before they go: a backup judges
+    /// no packet of the flow until a failure, so it needs the flow's state
+    /// a moment late rather than every change at once. A short connection
+    /// then costs its insert and one update; a failure loses at most this
+    /// long of window movement, which the hosts' retransmissions repair.
+    /// A flow that gains a peer on its path sends at once. Zero sends
+    /// every change at once (docs/sync.md §13).
+    pub backup_delay: Duration,
 }
 
 impl Default for SyncConfig {
@@ -109,6 +118,7 @@ impl Default for SyncConfig {
             pull_retry: Duration::from_millis(20),
             pull_after: Duration::from_millis(5),
             pull_park_max: 16_384,
+            backup_delay: Duration::ZERO,
         }
     }
 }
@@ -402,6 +412,8 @@ struct SyncMark {
     /// This node's copy may miss changes (it was made passive, or came in
     /// bulk): a packet on it waits for a pull first.
     passive: bool,
+    /// Its pending change waits in `later` (`backup_delay`).
+    delayed: bool,
 }
 
 /// The peers known to hold a flow that left the table.
@@ -429,6 +441,9 @@ pub(super) struct SyncState {
     marks: Vec<SyncMark>,
     /// Entries with a change not yet handed to the shell.
     dirty: Vec<FlowId>,
+    /// Entries whose change waits `backup_delay` (only backups hold the
+    /// flow besides this node), with when it goes; in that order.
+    later: VecDeque<(Instant, FlowId)>,
     /// Delete events not yet handed to the shell, with the peers that
     /// held the flow.
     deletes: Vec<(FlowKey, Incarnation, Known)>,
@@ -470,6 +485,7 @@ impl SyncState {
             counters: SyncCounters::default(),
             marks: Vec::new(),
             dirty: Vec::new(),
+            later: VecDeque::new(),
             deletes: Vec::new(),
             out: VecDeque::new(),
             tombstones: Tombstones::new(tomb_hasher),
@@ -651,6 +667,26 @@ impl Engine {
         }
     }
 
+    /// Whether a peer could hold newer state of flow `key` than this
+    /// node: it has no entry for it, its copy is passive or a peer's, or
+    /// a peer has been on the flow's path. A flow this node opened that
+    /// no peer has touched changes only here.
+    pub(super) fn peer_may_be_ahead(&self, key: &FlowKey) -> bool {
+        let Some(sync) = &self.sync else {
+            return false;
+        };
+        let Some(id) = self.table.find(self.table.hash(key), key) else {
+            return true;
+        };
+        let me = self.config.node.0;
+        let mut others = sync.marks.get(id.0 as usize).map_or(PeerSet::ALL, |m| {
+            if m.passive { PeerSet::ALL } else { m.peers }
+        });
+        others.insert(self.table.get(id).owner.0);
+        others.remove(me);
+        !others.is_empty()
+    }
+
     /// Whether this node's copy of `key` is passive (it may miss changes,
     /// and a packet on it waits for a pull first); `None` without one.
     pub fn is_passive_copy(&self, key: &FlowKey) -> Option<bool> {
@@ -779,6 +815,14 @@ impl Engine {
                 passive,
             });
         }
+        while let Some(&(due, id)) = sync.later.front() {
+            if due > now {
+                break;
+            }
+            sync.later.pop_front();
+            sync.dirty.push(id);
+        }
+        let delay = sync.config.backup_delay;
         let mut dirty = std::mem::take(&mut sync.dirty);
         for id in dirty.drain(..) {
             let Some(entry) = table.try_get(id) else {
@@ -799,6 +843,16 @@ impl Engine {
                 EventKind::Refresh
             };
             let want_ack = sync.defer.waits_for(&state.key, &state.inc);
+            if !mark.delayed && kind != EventKind::Insert && !want_ack && !delay.is_zero() {
+                // Only backups besides this node: they can wait.
+                let mut on_path = mark.peers.union(PeerSet::of(entry.owner.0));
+                on_path.remove(me);
+                if on_path.is_empty() && !mark.passive {
+                    sync.mark(id).delayed = true;
+                    sync.later.push_back((now + delay, id));
+                    continue;
+                }
+            }
             let ended = entry.tcp_state().is_some_and(ended);
             let director = kind != EventKind::Update || ended;
             let (full, mut passive, backups) = targets(
@@ -817,6 +871,7 @@ impl Engine {
                 synced_at: now.max(Instant::from_nanos(1)),
                 pending: false,
                 changed: false,
+                delayed: false,
                 backups,
                 passive_peers,
                 ..mark
@@ -1346,10 +1401,16 @@ impl Engine {
     pub(super) fn sync_deadline(&self) -> Option<Instant> {
         let s = self.sync.as_ref()?;
         let repull = s.pulled.values().map(|&(due, _)| due).min();
-        [s.hold.next_deadline(), s.defer.next_deadline(), repull]
-            .into_iter()
-            .flatten()
-            .min()
+        let later = s.later.front().map(|&(due, _)| due);
+        [
+            s.hold.next_deadline(),
+            s.defer.next_deadline(),
+            repull,
+            later,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Fill `out` with up to `max` live inspected flows for a bulk sync,

@@ -34,6 +34,10 @@ pub struct KindReport {
     pub failed: usize,
     /// Bytes whose digest the other side confirmed.
     pub bytes_verified: usize,
+    /// The failed ones counted by the step they failed at (`connect`,
+    /// `send`, `reply`, `mismatch`, `socket`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures: BTreeMap<String, usize>,
 }
 
 impl KindReport {
@@ -45,7 +49,23 @@ impl KindReport {
             succeeded,
             failed: attempted.saturating_sub(succeeded),
             bytes_verified,
+            failures: BTreeMap::new(),
         }
+    }
+
+    /// The same, with its failures counted by step.
+    pub fn with_failures(mut self, failures: BTreeMap<String, usize>) -> Self {
+        self.failures = failures;
+        self
+    }
+
+    /// Its failures by step, `connect 1, reply 2`; empty if none.
+    pub fn failures_text(&self) -> String {
+        self.failures
+            .iter()
+            .map(|(step, n)| format!("{step} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -174,6 +194,9 @@ impl LabReport {
                 k.kind, k.attempted, k.succeeded, k.failed, k.bytes_verified
             );
         }
+        for k in self.kinds.iter().filter(|k| !k.failures.is_empty()) {
+            let _ = writeln!(out, "  {} failed at: {}", k.kind, k.failures_text());
+        }
         out.push('\n');
         for n in &self.nodes {
             for line in n.summary.lines() {
@@ -234,7 +257,11 @@ mod tests {
     #[test]
     fn the_report_round_trips_through_json() {
         let r = LabReport {
-            kinds: vec![KindReport::new("udp_asymmetric", 10, 9, 200)],
+            kinds: vec![
+                KindReport::new("udp_asymmetric", 10, 9, 200)
+                    .with_failures([("reply".to_string(), 1)].into()),
+                KindReport::new("tcp_symmetric_inspected", 10, 10, 655_360),
+            ],
             nodes: vec![NodeReport::new(
                 Summary {
                     node: "fw-a".into(),
@@ -251,8 +278,15 @@ mod tests {
         };
         let json = r.json().unwrap();
         assert!(json.starts_with(
-            "{\"kinds\":[{\"kind\":\"udp_asymmetric\",\"attempted\":10,\"succeeded\":9,\"failed\":1,\"bytes_verified\":200}]"
+            "{\"kinds\":[{\"kind\":\"udp_asymmetric\",\"attempted\":10,\"succeeded\":9,\"failed\":1,\"bytes_verified\":200,\
+             \"failures\":{\"reply\":1}},{\"kind\":\"tcp_symmetric_inspected\",\"attempted\":10,\
+             \"succeeded\":10,\"failed\":0,\"bytes_verified\":655360}]"
         ));
         assert_eq!(serde_json::from_str::<LabReport>(&json).unwrap(), r);
+        assert!(
+            r.text().contains("  udp_asymmetric failed at: reply 1\n"),
+            "{}",
+            r.text()
+        );
     }
 }

@@ -1,21 +1,37 @@
 //! Real traffic across the asymmetric lab: TCP connections that carry a
 //! payload checked by digest, and UDP request/response, each kind counted
-//! as attempted, succeeded and bytes verified. Every wait is bounded in
-//! time; `stop` ends a kind early (Ctrl-C).
+//! as attempted, succeeded and bytes verified, and each failure by the
+//! step it failed at. Every wait is bounded in time; `stop` ends a kind
+//! early (Ctrl-C). The server's sockets are bound before the client's
+//! first packet, so no SYN finds the port closed.
 
+use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-use super::netns::NetnsError;
+use super::LabError;
 use super::report::KindReport;
 use super::topology::{ASYM_CLIENT, ASYM_SERVER, AsymLab};
 
 /// The UDP kind's server port.
 pub(crate) const UDP_PORT: u16 = 5003;
+/// How long the server side keeps serving after the client's time limit:
+/// enough for the last connection's own bounded waits to end.
+pub(crate) const SERVER_GRACE: Duration = Duration::from_secs(10);
+/// How long either side waits for a connection's data or its digest.
+pub(crate) const TCP_IO_WAIT: Duration = Duration::from_secs(5);
+/// How long a client waits for its handshake: a SYN retransmitted once
+/// (1 s) still makes it.
+const CONNECT_WAIT: Duration = Duration::from_millis(1500);
+/// How long a server loop sleeps when nothing arrived.
+pub(crate) const IDLE_SLEEP: Duration = Duration::from_millis(2);
+/// How long the pair lab's client waits for an echoed datagram.
+const UDP_REPLY_WAIT: Duration = Duration::from_millis(300);
 
 /// FNV-1a, to compare transferred bytes without keeping two copies.
 pub fn fnv(data: &[u8]) -> u64 {
@@ -24,93 +40,193 @@ pub fn fnv(data: &[u8]) -> u64 {
     })
 }
 
+/// The step a lab connection or exchange failed at, counted per kind in
+/// the report so a failure says where to look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Failure {
+    /// The client's socket could not be made or bound.
+    Socket,
+    /// The handshake did not complete (refused, reset or timed out).
+    Connect,
+    /// The payload could not be sent.
+    Send,
+    /// The server's reply (digest or echo) did not arrive.
+    Reply,
+    /// A reply arrived but did not match what was sent.
+    Mismatch,
+}
+
+impl Failure {
+    /// Its name in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Failure::Socket => "socket",
+            Failure::Connect => "connect",
+            Failure::Send => "send",
+            Failure::Reply => "reply",
+            Failure::Mismatch => "mismatch",
+        }
+    }
+}
+
+/// Failures counted by step, as a report holds them.
+#[derive(Debug, Default)]
+pub(crate) struct Failures(BTreeMap<String, usize>);
+
+impl Failures {
+    /// Count one.
+    pub(crate) fn add(&mut self, f: Failure) {
+        *self.0.entry(f.as_str().to_string()).or_default() += 1;
+    }
+
+    /// The counts.
+    pub(crate) fn into_map(self) -> BTreeMap<String, usize> {
+        self.0
+    }
+}
+
+/// One of the lab's addresses, parsed.
+fn lab_addr(a: &str) -> Result<Ipv4Addr, LabError> {
+    a.parse().map_err(|e| LabError::Socket {
+        what: format!("the lab address {a:?}"),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+    })
+}
+
+/// A socket error of the lab's own traffic, saying what it was doing.
+pub(crate) fn socket_error(what: String) -> impl FnOnce(std::io::Error) -> LabError {
+    move |source| LabError::Socket { what, source }
+}
+
 /// `count` TCP connections from `src` to `dst:port`, each sending `bytes`
 /// and checking the server's digest of what arrived.
 #[allow(clippy::too_many_arguments)]
 pub fn tcp_kind(
     lab: &AsymLab,
     name: &str,
-    src: &'static str,
-    dst: &'static str,
+    src: &str,
+    dst: &str,
     port: u16,
     count: usize,
     bytes: usize,
     stop: &'static AtomicBool,
-) -> Result<KindReport, NetnsError> {
-    let server = lab.server.spawn(move || {
-        let Ok(l) = TcpListener::bind((dst, port)) else {
-            return;
-        };
-        if l.set_nonblocking(true).is_err() {
-            return;
-        }
-        // Bounded in time: failed connections never arrive.
-        for _ in 0..(count * 300) {
-            match l.accept() {
-                Ok((mut c, _)) => {
-                    let _ = c.set_nonblocking(false);
-                    let _ = c.set_read_timeout(Some(Duration::from_secs(5)));
-                    let mut data = Vec::new();
-                    if c.read_to_end(&mut data).is_ok() {
-                        let _ = c.write_all(&fnv(&data).to_be_bytes());
-                    }
-                }
-                Err(_) => std::thread::sleep(Duration::from_millis(10)),
-            }
+) -> Result<KindReport, LabError> {
+    let (src, dst) = (lab_addr(src)?, lab_addr(dst)?);
+    let listener = lab
+        .server
+        .run(move || TcpListener::bind((dst, port)))?
+        .map_err(socket_error(format!("listening on {dst}:{port}")))?;
+    listener
+        .set_nonblocking(true)
+        .map_err(socket_error(format!("{dst}:{port} non-blocking")))?;
+    let done = Arc::new(AtomicBool::new(false));
+    // Each connection's waits are bounded; the server outlives them all.
+    let deadline = Instant::now() + (CONNECT_WAIT + TCP_IO_WAIT * 2) * count as u32 + SERVER_GRACE;
+    let server = {
+        let done = done.clone();
+        lab.server
+            .spawn(move || serve_tcp(&listener, &done, deadline, stop))?
+    };
+    let client = lab.client.spawn(move || {
+        let payload: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8).collect();
+        let (mut ok, mut verified, mut failures) = (0, 0, Failures::default());
+        for _ in 0..count {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-        }
-    })?;
-    let (succeeded, verified) = lab
-        .client
-        .spawn(move || {
-            let payload: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8).collect();
-            let (mut ok, mut verified) = (0, 0);
-            for _ in 0..count {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                if let (Ok(src), Ok(dst)) = (src.parse(), dst.parse())
-                    && one_tcp(src, dst, port, &payload)
-                {
+            match one_tcp(src, dst, port, &payload) {
+                Ok(()) => {
                     ok += 1;
                     verified += payload.len();
                 }
+                Err(f) => failures.add(f),
             }
-            (ok, verified)
-        })?
-        .join()
-        .unwrap_or((0, 0));
-    drop(server); // the listener thread ends by itself within its bound
-    Ok(KindReport::new(name, count, succeeded, verified))
+        }
+        (ok, verified, failures)
+    });
+    let outcome = client.map(|c| c.join().unwrap_or_default());
+    done.store(true, Ordering::Relaxed);
+    // Ends within one connection's bounded waits of `done`.
+    let _ = server.join();
+    let (succeeded, verified, failures) = outcome?;
+    Ok(KindReport::new(name, count, succeeded, verified).with_failures(failures.into_map()))
 }
 
 /// One TCP connection from `src` to `dst:port` that sends `payload` and
 /// checks the server's digest of what arrived; every wait is bounded.
-pub(crate) fn one_tcp(src: Ipv4Addr, dst: Ipv4Addr, port: u16, payload: &[u8]) -> bool {
-    let Ok(s) = Socket::new(Domain::IPV4, Type::STREAM, None) else {
-        return false;
-    };
-    if s.bind(&SocketAddr::from((src, 0)).into()).is_err()
-        || s.connect_timeout(
-            &SocketAddr::from((dst, port)).into(),
-            Duration::from_millis(1500),
-        )
-        .is_err()
-    {
-        return false;
-    }
+pub(crate) fn one_tcp(
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    port: u16,
+    payload: &[u8],
+) -> Result<(), Failure> {
+    let s = Socket::new(Domain::IPV4, Type::STREAM, None).map_err(|_| Failure::Socket)?;
+    s.bind(&SocketAddr::from((src, 0)).into())
+        .map_err(|_| Failure::Socket)?;
+    s.connect_timeout(&SocketAddr::from((dst, port)).into(), CONNECT_WAIT)
+        .map_err(|_| Failure::Connect)?;
     let mut s: TcpStream = s.into();
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = s.set_read_timeout(Some(TCP_IO_WAIT));
     // A path that breaks after the handshake must not stall the sender
     // for TCP's whole retransmission budget.
-    let _ = s.set_write_timeout(Some(Duration::from_secs(5)));
+    let _ = s.set_write_timeout(Some(TCP_IO_WAIT));
+    s.write_all(payload).map_err(|_| Failure::Send)?;
+    s.shutdown(std::net::Shutdown::Write)
+        .map_err(|_| Failure::Send)?;
     let mut reply = [0u8; 8];
-    s.write_all(payload).is_ok()
-        && s.shutdown(std::net::Shutdown::Write).is_ok()
-        && s.read_exact(&mut reply).is_ok()
-        && u64::from_be_bytes(reply) == fnv(payload)
+    s.read_exact(&mut reply).map_err(|_| Failure::Reply)?;
+    if u64::from_be_bytes(reply) == fnv(payload) {
+        Ok(())
+    } else {
+        Err(Failure::Mismatch)
+    }
+}
+
+/// Accept connections one at a time and answer each with the digest of
+/// what it sent, until `done`, `stop` or `deadline`.
+pub(crate) fn serve_tcp(l: &TcpListener, done: &AtomicBool, deadline: Instant, stop: &AtomicBool) {
+    while !done.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= deadline {
+            return;
+        }
+        match l.accept() {
+            Ok((mut c, _)) => {
+                let _ = c.set_nonblocking(false);
+                let _ = c.set_read_timeout(Some(TCP_IO_WAIT));
+                let _ = c.set_write_timeout(Some(TCP_IO_WAIT));
+                let mut data = Vec::new();
+                if c.read_to_end(&mut data).is_ok() {
+                    let _ = c.write_all(&fnv(&data).to_be_bytes());
+                }
+            }
+            Err(_) => std::thread::sleep(IDLE_SLEEP),
+        }
+    }
+}
+
+/// Echo every datagram on `sockets` until `done`, `stop` or `deadline`.
+pub(crate) fn serve_udp(
+    sockets: &[UdpSocket],
+    done: &AtomicBool,
+    deadline: Instant,
+    stop: &AtomicBool,
+) {
+    let mut buf = [0u8; 2048];
+    while !done.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
+        if Instant::now() >= deadline {
+            return;
+        }
+        let mut idle = true;
+        for s in sockets {
+            if let Ok((n, from)) = s.recv_from(&mut buf) {
+                let _ = s.send_to(&buf[..n], from);
+                idle = false;
+            }
+        }
+        if idle {
+            std::thread::sleep(IDLE_SLEEP);
+        }
+    }
 }
 
 /// `count` UDP request/response exchanges on the asymmetric path.
@@ -119,47 +235,58 @@ pub fn udp_kind(
     name: &str,
     count: usize,
     stop: &'static AtomicBool,
-) -> Result<KindReport, NetnsError> {
-    let server = lab.server.spawn(move || {
-        let Ok(s) = UdpSocket::bind((ASYM_SERVER, UDP_PORT)) else {
-            return;
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-        let mut buf = [0u8; 2048];
-        for _ in 0..count * 3 {
-            if let Ok((n, from)) = s.recv_from(&mut buf) {
-                let _ = s.send_to(&buf[..n], from);
+) -> Result<KindReport, LabError> {
+    let (server_addr, client_addr) = (lab_addr(ASYM_SERVER)?, lab_addr(ASYM_CLIENT)?);
+    let socket = lab
+        .server
+        .run(move || UdpSocket::bind((server_addr, UDP_PORT)))?
+        .map_err(socket_error(format!("binding {server_addr}:{UDP_PORT}")))?;
+    socket
+        .set_nonblocking(true)
+        .map_err(socket_error(format!("UDP port {UDP_PORT} non-blocking")))?;
+    let done = Arc::new(AtomicBool::new(false));
+    let deadline = Instant::now() + UDP_REPLY_WAIT * count as u32 + SERVER_GRACE;
+    let server = {
+        let done = done.clone();
+        lab.server
+            .spawn(move || serve_udp(&[socket], &done, deadline, stop))?
+    };
+    let client = lab.client.spawn(move || {
+        let (mut ok, mut verified, mut failures) = (0, 0, Failures::default());
+        let s = match UdpSocket::bind((client_addr, 0)) {
+            Ok(s) => s,
+            Err(_) => {
+                failures.0.insert(Failure::Socket.as_str().into(), count);
+                return (ok, verified, failures);
             }
+        };
+        let _ = s.set_read_timeout(Some(UDP_REPLY_WAIT));
+        for i in 0..count {
             if stop.load(Ordering::Relaxed) {
                 break;
             }
-        }
-    })?;
-    let (ok, verified) = lab
-        .client
-        .spawn(move || {
-            let Ok(s) = UdpSocket::bind((ASYM_CLIENT, 0)) else {
-                return (0, 0);
-            };
-            let _ = s.set_read_timeout(Some(Duration::from_millis(300)));
-            let (mut ok, mut verified) = (0, 0);
-            for i in 0..count {
-                let msg = format!("rampart lab datagram {i}");
-                let _ = s.send_to(msg.as_bytes(), (ASYM_SERVER, UDP_PORT));
-                let mut buf = [0u8; 2048];
-                if let Ok(n) = s.recv(&mut buf)
-                    && &buf[..n] == msg.as_bytes()
-                {
+            let msg = format!("rampart lab datagram {i}");
+            if s.send_to(msg.as_bytes(), (server_addr, UDP_PORT)).is_err() {
+                failures.add(Failure::Send);
+                continue;
+            }
+            let mut buf = [0u8; 2048];
+            match s.recv(&mut buf) {
+                Ok(n) if &buf[..n] == msg.as_bytes() => {
                     ok += 1;
                     verified += n;
                 }
+                Ok(_) => failures.add(Failure::Mismatch),
+                Err(_) => failures.add(Failure::Reply),
             }
-            (ok, verified)
-        })?
-        .join()
-        .unwrap_or((0, 0));
+        }
+        (ok, verified, failures)
+    });
+    let outcome = client.map(|c| c.join().unwrap_or_default());
+    done.store(true, Ordering::Relaxed);
     let _ = server.join();
-    Ok(KindReport::new(name, count, ok, verified))
+    let (ok, verified, failures) = outcome?;
+    Ok(KindReport::new(name, count, ok, verified).with_failures(failures.into_map()))
 }
 
 #[cfg(test)]

@@ -265,7 +265,14 @@ impl Engine {
         let before = mark.peers;
         mark.peers = mark.peers.union(more);
         mark.peers.remove(me);
-        if mark.peers != before && !mark.backups.is_empty() {
+        let gained = mark.peers != before;
+        // A change waiting for backups now has a peer on the path to
+        // reach: it goes at once.
+        if gained && mark.pending && mark.delayed {
+            mark.delayed = false;
+            self.sync_mut().dirty.push(id);
+        }
+        if gained && !self.sync_mut().mark(id).backups.is_empty() {
             self.demote_backups(id);
         }
     }

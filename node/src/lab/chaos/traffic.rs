@@ -638,7 +638,7 @@ async fn generate(plan: Plan, ctl: Arc<Control>, deadline: tokio::time::Instant)
 #[derive(Debug)]
 enum Short {
     Ok(Duration),
-    FailedConnect,
+    FailedConnect(String),
     Lost(String),
     Corrupted(String),
 }
@@ -649,7 +649,10 @@ fn tally(out: &mut ShortOutcome, r: Result<Short, tokio::task::JoinError>) {
             out.ok += 1;
             out.max_connect = out.max_connect.max(connect);
         }
-        Ok(Short::FailedConnect) => out.failed_connect += 1,
+        Ok(Short::FailedConnect(e)) => {
+            out.failed_connect += 1;
+            keep_error(out, e);
+        }
         Ok(Short::Corrupted(e)) => {
             out.corrupted += 1;
             keep_error(out, e);
@@ -682,6 +685,10 @@ async fn short(n: u64, ctl: Arc<Control>) -> Short {
             "{n} (at {:.1} s): {e}",
             ctl.began.elapsed().as_secs_f64()
         )),
+        Short::FailedConnect(e) => Short::FailedConnect(format!(
+            "{n} (at {:.1} s): {e}",
+            ctl.began.elapsed().as_secs_f64()
+        )),
         other => other,
     };
     if matches!(r, Short::Ok(_)) {
@@ -693,8 +700,11 @@ async fn short(n: u64, ctl: Arc<Control>) -> Short {
 }
 
 async fn short_once(n: u64, t0: Instant) -> Short {
-    let Ok(mut s) = connect(SHORT_PORT, false).await else {
-        return Short::FailedConnect;
+    let mut s = match connect(SHORT_PORT, false).await {
+        Ok(s) => s,
+        Err(e) => {
+            return Short::FailedConnect(format!("{e} after {} ms", t0.elapsed().as_millis()));
+        }
     };
     let connected = t0.elapsed();
     let mut req = [0u8; SHORT_BYTES];

@@ -367,9 +367,10 @@ impl MeshReport {
         for k in self.kinds.iter().filter(|k| !k.failed_flows.is_empty()) {
             let _ = writeln!(
                 out,
-                "  failed {} (out>back): {}",
+                "  failed {} (out>back): {} (at: {})",
                 k.outcome.kind,
-                k.failed_flows.join(" ")
+                k.failed_flows.join(" "),
+                k.outcome.failures_text()
             );
         }
         let _ = writeln!(
@@ -565,7 +566,8 @@ mod tests {
             seed: 9,
             flows_per_kind: 4,
             kinds: vec![MeshKindReport {
-                outcome: KindReport::new("udp_asymmetric", 4, 3, 90),
+                outcome: KindReport::new("udp_asymmetric", 4, 3, 90)
+                    .with_failures([("reply".to_string(), 1)].into()),
                 failed_flows: vec!["fw-a>fw-b".into()],
             }],
             nodes: vec![node(None)],
@@ -578,14 +580,14 @@ mod tests {
         let json = r.json().unwrap();
         assert!(json.contains(
             "\"kinds\":[{\"kind\":\"udp_asymmetric\",\"attempted\":4,\"succeeded\":3,\"failed\":1,\
-             \"bytes_verified\":90,\"failed_flows\":[\"fw-a>fw-b\"]}]"
+             \"bytes_verified\":90,\"failures\":{\"reply\":1},\"failed_flows\":[\"fw-a>fw-b\"]}]"
         ));
         assert!(json.contains("\"roles\":{\"owned\":null,\"director\":null,\"copy\":null}"));
         assert_eq!(serde_json::from_str::<MeshReport>(&json).unwrap(), r);
         let text = r.text();
         assert!(text.contains("seed 9 (--seed 9 replays it)"), "{text}");
         assert!(
-            text.contains("failed udp_asymmetric (out>back): fw-a>fw-b"),
+            text.contains("failed udp_asymmetric (out>back): fw-a>fw-b (at: reply 1)"),
             "{text}"
         );
     }

@@ -6,7 +6,6 @@
 //! early (Ctrl-C).
 
 use std::collections::BTreeSet;
-use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,19 +15,13 @@ use super::topology::{MeshLab, NodeCount, client_addr, server_addr};
 use crate::lab::LabError;
 use crate::lab::lossy::next as splitmix64;
 use crate::lab::report::KindReport;
-use crate::lab::traffic::{UDP_PORT, fnv, one_tcp};
+use crate::lab::traffic::{
+    Failure, Failures, SERVER_GRACE, UDP_PORT, one_tcp, serve_tcp, serve_udp, socket_error,
+};
 
-/// How long the server side keeps serving after the client's time limit:
-/// enough for the last connection's own bounded waits to end.
-const SERVER_GRACE: Duration = Duration::from_secs(10);
-/// How long the server waits for a connection's data, and to send its
-/// digest.
-const TCP_IO_WAIT: Duration = Duration::from_secs(5);
 /// How long the client waits for an echoed datagram (one try: a lost
 /// reply is a failure, as in the two-node lab).
 const UDP_REPLY_WAIT: Duration = Duration::from_secs(1);
-/// How long a server loop sleeps when nothing arrived.
-const IDLE_SLEEP: Duration = Duration::from_millis(2);
 
 /// One flow's path: out through node `fwd`, back through node `ret`
 /// (indices, 0 = `fw-a`).
@@ -90,19 +83,17 @@ struct ClientTally {
     succeeded: usize,
     verified: usize,
     failed: Vec<Flow>,
+    failures: Failures,
 }
 
 impl ClientTally {
     fn outcome(self, name: &str) -> KindOutcome {
         KindOutcome {
-            report: KindReport::new(name, self.attempted, self.succeeded, self.verified),
+            report: KindReport::new(name, self.attempted, self.succeeded, self.verified)
+                .with_failures(self.failures.into_map()),
             failed: self.failed,
         }
     }
-}
-
-fn socket_error(what: String) -> impl FnOnce(std::io::Error) -> LabError {
-    move |source| LabError::Socket { what, source }
 }
 
 /// TCP connections along `flows` to the server's pair addresses on
@@ -145,11 +136,15 @@ pub fn tcp_kind(
                     break;
                 }
                 t.attempted += 1;
-                if one_tcp(f.client(), f.server(), port, &payload) {
-                    t.succeeded += 1;
-                    t.verified += payload.len();
-                } else {
-                    t.failed.push(f);
+                match one_tcp(f.client(), f.server(), port, &payload) {
+                    Ok(()) => {
+                        t.succeeded += 1;
+                        t.verified += payload.len();
+                    }
+                    Err(why) => {
+                        t.failed.push(f);
+                        t.failures.add(why);
+                    }
                 }
             }
             t
@@ -160,28 +155,6 @@ pub fn tcp_kind(
     // Ends within one connection's bounded waits of `done`.
     let _ = server.join();
     Ok(tally.outcome(name))
-}
-
-/// Accept connections one at a time and answer each with the digest of
-/// what it sent, until `done`, `stop` or `deadline`.
-fn serve_tcp(l: &TcpListener, done: &AtomicBool, deadline: Instant, stop: &AtomicBool) {
-    while !done.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
-        if Instant::now() >= deadline {
-            return;
-        }
-        match l.accept() {
-            Ok((mut c, _)) => {
-                let _ = c.set_nonblocking(false);
-                let _ = c.set_read_timeout(Some(TCP_IO_WAIT));
-                let _ = c.set_write_timeout(Some(TCP_IO_WAIT));
-                let mut data = Vec::new();
-                if c.read_to_end(&mut data).is_ok() {
-                    let _ = c.write_all(&fnv(&data).to_be_bytes());
-                }
-            }
-            Err(_) => std::thread::sleep(IDLE_SLEEP),
-        }
-    }
 }
 
 /// UDP request/response exchanges along `flows` (one datagram each way,
@@ -228,11 +201,14 @@ pub fn udp_kind(
                 }
                 t.attempted += 1;
                 match one_udp(f, k) {
-                    Some(n) => {
+                    Ok(n) => {
                         t.succeeded += 1;
                         t.verified += n;
                     }
-                    None => t.failed.push(f),
+                    Err(why) => {
+                        t.failed.push(f);
+                        t.failures.add(why);
+                    }
                 }
             }
             t
@@ -245,34 +221,20 @@ pub fn udp_kind(
 }
 
 /// One exchange of flow `f` (the `k`th): the bytes echoed intact, or
-/// `None`.
-fn one_udp(f: Flow, k: usize) -> Option<usize> {
-    let s = UdpSocket::bind((f.client(), 0)).ok()?;
-    s.set_read_timeout(Some(UDP_REPLY_WAIT)).ok()?;
+/// the step it failed at.
+fn one_udp(f: Flow, k: usize) -> Result<usize, Failure> {
+    let s = UdpSocket::bind((f.client(), 0)).map_err(|_| Failure::Socket)?;
+    s.set_read_timeout(Some(UDP_REPLY_WAIT))
+        .map_err(|_| Failure::Socket)?;
     let msg = format!("rampart mesh lab datagram {k}");
-    s.send_to(msg.as_bytes(), (f.server(), UDP_PORT)).ok()?;
+    s.send_to(msg.as_bytes(), (f.server(), UDP_PORT))
+        .map_err(|_| Failure::Send)?;
     let mut buf = [0u8; 2048];
-    let n = s.recv(&mut buf).ok()?;
-    (&buf[..n] == msg.as_bytes()).then_some(n)
-}
-
-/// Echo every datagram on `sockets` until `done`, `stop` or `deadline`.
-fn serve_udp(sockets: &[UdpSocket], done: &AtomicBool, deadline: Instant, stop: &AtomicBool) {
-    let mut buf = [0u8; 2048];
-    while !done.load(Ordering::Relaxed) && !stop.load(Ordering::Relaxed) {
-        if Instant::now() >= deadline {
-            return;
-        }
-        let mut idle = true;
-        for s in sockets {
-            if let Ok((n, from)) = s.recv_from(&mut buf) {
-                let _ = s.send_to(&buf[..n], from);
-                idle = false;
-            }
-        }
-        if idle {
-            std::thread::sleep(IDLE_SLEEP);
-        }
+    let n = s.recv(&mut buf).map_err(|_| Failure::Reply)?;
+    if &buf[..n] == msg.as_bytes() {
+        Ok(n)
+    } else {
+        Err(Failure::Mismatch)
     }
 }
 
