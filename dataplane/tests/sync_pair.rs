@@ -1145,6 +1145,61 @@ fn changes_for_backups_wait_merged_while_no_peer_is_on_the_path() {
     assert_eq!(p.inbox[1].len(), 1, "the waiting change leaves at once");
 }
 
+/// A packet of a flow its node lacks pulls at once, unless the flow's
+/// owner pushes its insert to this node whoever the owner is (it is the
+/// director, or a backup even behind the owner): then it waits
+/// `pull_after` for the insert, as with two nodes and two copies, where a
+/// pull would only race the insert already on its way.
+#[test]
+fn an_unknown_flow_waits_for_its_insert_only_where_the_insert_surely_comes() {
+    use rampart_dataplane::placement::Placement;
+    let after = SyncConfig::default().pull_after;
+    let now = Instant::from_secs(1_700_000_000);
+    let pulls = |e: &mut Engine| {
+        effects(e, now)
+            .into_iter()
+            .filter(|e| matches!(e, Effect::Pull(_)))
+            .count()
+    };
+    let syn_ack_at = |e: &mut Engine, port: u16| {
+        let (c, s) = v4_pair(port, 80);
+        let mut m = TcpModel::new(c, s, [7, 9], [65535, 65535], [None, None]);
+        m.syn();
+        let seg = m.syn_ack();
+        let mut f = m.frame(&seg);
+        let v = e.process(&mut f, PacketMeta::default(), m.iface(Side::Server), now);
+        let (key, _) = FlowKey::of(&m.tuple());
+        (v, key)
+    };
+    // Two nodes, two copies: every insert comes here.
+    let mut b = node(2, Duration::ZERO);
+    b.set_placement(Placement::new([1, 2], 2));
+    assert_eq!(syn_ack_at(&mut b, 41_000).0, Verdict::Hold);
+    assert_eq!(pulls(&mut b), 0, "waits for the insert");
+    b.expire_sync(now + after);
+    assert_eq!(pulls(&mut b), 1, "then pulls");
+
+    // Three nodes, two copies: node 3 is surely pushed a flow it directs,
+    // but not one it ranks last for (the owner may take the backup's
+    // place).
+    let three = Placement::new([1, 2, 3], 2);
+    let (mut waited, mut pulled) = (0, 0);
+    for port in 41_100..41_160u16 {
+        let mut c = node(3, Duration::ZERO);
+        c.set_peers_up(2);
+        c.set_placement(three.clone());
+        let (v, key) = syn_ack_at(&mut c, port);
+        assert_eq!(v, Verdict::Hold);
+        let rank = three.ranked(&key).iter().position(|&n| n == 3).unwrap();
+        match (rank, pulls(&mut c)) {
+            (0, 0) => waited += 1,
+            (1 | 2, 1) => pulled += 1,
+            other => panic!("rank and pulls {other:?}"),
+        }
+    }
+    assert!(waited > 0 && pulled > 0, "{waited} waited, {pulled} pulled");
+}
+
 /// A packet held on a flow its node holds in full waits for the change
 /// its peer pushes; it pulls only when that has not come within
 /// `pull_after` (a lost event), while a packet of a flow its node lacks

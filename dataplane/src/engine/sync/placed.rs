@@ -277,9 +277,30 @@ impl Engine {
         }
     }
 
+    /// Whether the owner of a flow this node lacks pushes its insert here
+    /// whoever the owner is (docs/sync.md §13): this node is the flow's
+    /// director, or among its backups even if the owner ranks before it.
+    /// Its packets then wait `pull_after` for the insert instead of
+    /// pulling at once (with two nodes and two copies, always).
+    fn pushed_here(&self, key: &FlowKey) -> bool {
+        let Some(p) = self.sync.as_ref().and_then(|s| s.placement.as_ref()) else {
+            return false;
+        };
+        let me = self.config.node.0;
+        let ranked = p.ranked(key);
+        let Some(i) = ranked.iter().position(|&n| n == me) else {
+            return false;
+        };
+        // Backups are the first `copies - 1` ranked nodes other than the
+        // owner; the owner may rank after this node unless it is last.
+        let at_worst = i - usize::from(i + 1 == ranked.len());
+        i == 0 || at_worst + 2 <= p.copies()
+    }
+
     /// Packets of `key` wait: ask for its state, unless asked within
-    /// `pull_retry`; a flow held here in full waits `pull_after` for the
-    /// pushed change first (docs/sync.md §13).
+    /// `pull_retry`; a flow held here in full, or one whose insert comes
+    /// here whoever its owner is, waits `pull_after` for the pushed change
+    /// first (docs/sync.md §13).
     pub(super) fn pull(&mut self, key: FlowKey, now: Instant) {
         let hash = self.table.hash(&key);
         let (ask, pushed) = match self.table.find(hash, &key) {
@@ -289,7 +310,7 @@ impl Engine {
                 let ask = self.sync_mut().mark(id).peers.union(PeerSet::of(owner));
                 (ask, !passive)
             }
-            None => (PeerSet::EMPTY, false),
+            None => (PeerSet::EMPTY, self.pushed_here(&key)),
         };
         let sync = self.sync_mut();
         match sync.pulled.get(&key) {
