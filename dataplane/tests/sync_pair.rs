@@ -1178,6 +1178,12 @@ fn an_unknown_flow_waits_for_its_insert_only_where_the_insert_surely_comes() {
     assert_eq!(pulls(&mut b), 0, "waits for the insert");
     b.expire_sync(now + after);
     assert_eq!(pulls(&mut b), 1, "then pulls");
+    // A placement that lists only this node (its peers not yet counted
+    // live): nobody pushes here, it pulls at once.
+    let mut alone = node(2, Duration::ZERO);
+    alone.set_placement(Placement::new([2], 2));
+    assert_eq!(syn_ack_at(&mut alone, 41_001).0, Verdict::Hold);
+    assert_eq!(pulls(&mut alone), 1);
 
     // Three nodes, two copies: node 3 is surely pushed a flow it directs,
     // but not one it ranks last for (the owner may take the backup's
@@ -1198,6 +1204,71 @@ fn an_unknown_flow_waits_for_its_insert_only_where_the_insert_surely_comes() {
         }
     }
     assert!(waited > 0 && pulled > 0, "{waited} waited, {pulled} pulled");
+}
+
+/// A connection reopened on its tuple (a SYN on a closed connection, as
+/// clients reusing ports do) sends the new connection's insert and no
+/// delete where the insert reaches every peer that held the old one: the
+/// newer incarnation supersedes it there.
+#[test]
+fn a_reopened_connection_supersedes_the_old_one_without_a_delete() {
+    use rampart_dataplane::placement::Placement;
+    let mut p = Pair::new(Duration::ZERO);
+    for n in &mut p.nodes {
+        n.set_placement(Placement::new([1, 2], 2));
+    }
+    let (c, s) = v4_pair(40_500, 80);
+    let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
+    let syn = m.syn();
+    assert!(matches!(
+        p.send(0, m.frame(&syn), m.iface(Side::Client)),
+        Verdict::Forward { .. }
+    ));
+    m.set_shift(shift_of(&p, &m));
+    let close = [
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.fin(Side::Client),
+        m.fin(Side::Server),
+        m.ack(Side::Client),
+    ];
+    for seg in close {
+        assert!(
+            matches!(
+                p.send(0, m.frame(&seg), m.iface(seg.from)),
+                Verdict::Forward { .. }
+            ),
+            "{seg:?}"
+        );
+    }
+    p.sync_all_from_peers();
+    let old = p.nodes[1].find(&m.tuple(), p.now).map(|e| e.incarnation());
+    assert!(old.is_some(), "the peer holds the closed connection");
+    // The client reuses its port with a fresh sequence number.
+    let mut n = TcpModel::new(c, s, [900_000, 19_000], [65535, 65535], [None, None]);
+    let syn = n.syn();
+    assert!(matches!(
+        p.send(0, n.frame(&syn), n.iface(Side::Client)),
+        Verdict::Forward { .. }
+    ));
+    let kinds: Vec<EventKind> = p.inbox[1].iter().map(|o| o.kind).collect();
+    assert_eq!(
+        kinds,
+        [EventKind::Insert],
+        "no delete for the old connection"
+    );
+    let counters = p.nodes[0].sync_counters().expect("syncing");
+    assert_eq!(counters.deletes_superseded, 1);
+    p.sync_all_from_peers();
+    let new = p.nodes[1].find(&n.tuple(), p.now).map(|e| e.incarnation());
+    assert!(
+        new > old,
+        "the peer holds the new connection: {old:?} -> {new:?}"
+    );
+    assert_eq!(
+        new,
+        p.nodes[0].find(&n.tuple(), p.now).map(|e| e.incarnation())
+    );
 }
 
 /// A packet held on a flow its node holds in full waits for the change

@@ -359,6 +359,9 @@ pub struct SyncCounters {
     pub defer_overflow: u64,
     /// Tombstones forgotten early because too many were held.
     pub tombstones_evicted: u64,
+    /// Deletes of a connection reopened on its tuple not sent: every peer
+    /// that held it gets the new connection's insert, which supersedes it.
+    pub deletes_superseded: u64,
     /// Flow states handed out for bulk syncs.
     pub bulk_flows_out: u64,
     /// Pulls sent: packets waited for a flow's state.
@@ -446,7 +449,7 @@ pub(super) struct SyncState {
     later: VecDeque<(Instant, FlowId)>,
     /// Delete events not yet handed to the shell, with the peers that
     /// held the flow.
-    deletes: Vec<(FlowKey, Incarnation, Known)>,
+    deletes: Vec<(FlowKey, Incarnation, Known, bool)>,
     /// Changes made into effects, waiting for the shell. Not bounded by
     /// [`MAX_PENDING_EFFECTS`]: a sync event is never dropped here (at most
     /// one per live entry plus the deletes since the last drain).
@@ -780,7 +783,12 @@ impl Engine {
         {
             return;
         }
-        sync.deletes.push((entry.key, entry.incarnation(), peers));
+        sync.deletes.push((
+            entry.key,
+            entry.incarnation(),
+            peers,
+            reason == RemoveReason::Reopen,
+        ));
     }
 
     /// Make the changes since the last call into effects for the shell,
@@ -797,8 +805,7 @@ impl Engine {
             return;
         };
         let me = self.config.node.0;
-        for (key, inc, peers) in sync.deletes.drain(..) {
-            bump(&mut sync.counters.events_out[EventKind::Delete as usize]);
+        for (key, inc, peers, reopened) in sync.deletes.drain(..) {
             let (full, passive, _) = targets(
                 sync.placement.as_ref(),
                 me,
@@ -807,7 +814,29 @@ impl Engine {
                 peers.backups,
                 true,
             );
-            let passive = passive.union(peers.passive_peers).minus(full);
+            let mut passive = passive.union(peers.passive_peers).minus(full);
+            let mut full = full;
+            // A connection reopened on the tuple: the peers its insert
+            // reaches replace their copy of the old one with it (a newer
+            // incarnation supersedes), so only the others need the delete.
+            if reopened
+                && let Some(p) = sync.placement.as_ref()
+                && let Some(id) = table.find(table.hash(&key), &key)
+                && let new = table.get(id)
+                && new.proto != ProtoState::TcpBypass
+                && new.incarnation() > inc
+            {
+                let (to, to_passive, _) =
+                    targets(Some(p), me, &key, PeerSet::of(me), PeerSet::EMPTY, true);
+                let covered = to.union(to_passive);
+                full = full.minus(covered);
+                passive = passive.minus(covered);
+                if full.is_empty() && passive.is_empty() {
+                    bump(&mut sync.counters.deletes_superseded);
+                    continue;
+                }
+            }
+            bump(&mut sync.counters.events_out[EventKind::Delete as usize]);
             sync.out.push_back(Effect::FlowDeleted {
                 key,
                 inc,

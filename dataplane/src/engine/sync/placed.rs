@@ -291,9 +291,12 @@ impl Engine {
         let Some(i) = ranked.iter().position(|&n| n == me) else {
             return false;
         };
+        if ranked.len() < 2 {
+            return false;
+        }
         // Backups are the first `copies - 1` ranked nodes other than the
         // owner; the owner may rank after this node unless it is last.
-        let at_worst = i - usize::from(i + 1 == ranked.len());
+        let at_worst = i.saturating_sub(usize::from(i + 1 == ranked.len()));
         i == 0 || at_worst + 2 <= p.copies()
     }
 
