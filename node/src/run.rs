@@ -545,8 +545,16 @@ fn start_cluster(
     tls.verify_peer(&tls.chain, Some(cfg.node.id))
         .and_then(|()| tls.verify_peer_name(&tls.chain, &cfg.node.name))
         .map_err(|e| anyhow::anyhow!("{}: {e}", paths.cert.display()))?;
+    // One runtime thread: a sync event crosses several tasks (the link's
+    // driver, quinn's connection and endpoint drivers, the transport's
+    // readers), and with two threads each hand-off could wake the other
+    // thread. Measured on the HTTP benchmark (scripts/bench/http.sh, two
+    // runs each): asymmetric connect p50 0.163-0.174 ms above symmetric
+    // with one thread, 0.188-0.209 ms with two; asym/sym requests 0.82-0.84
+    // against 0.79-0.80. Blocking work (the Raft store's fsyncs, policy
+    // compiles) runs on the blocking pool.
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .thread_name("rampart-cluster")
         .enable_all()
         .build()
