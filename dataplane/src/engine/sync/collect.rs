@@ -1,0 +1,139 @@
+//! The changes of a turn made into sync effects for the shell: deletes
+//! first, then each changed flow's whole current state, to the peers its
+//! placement names (docs/sync.md §13), a flow whose only other copies are
+//! backups after `backup_delay`.
+
+use super::placed::targets;
+use super::{
+    Effect, Engine, EventKind, Instant, PeerSet, ProtoState, SyncEvent, SyncMark, SyncOut, bump,
+    ended, flow_state_of,
+};
+
+impl Engine {
+    /// Make the changes since the last call into effects for the shell,
+    /// the whole current state per flow (many packets of one flow between
+    /// two drains make one event), deletes first.
+    pub(super) fn collect_sync_effects(&mut self, now: Instant) {
+        let Engine {
+            sync: Some(sync),
+            table,
+            classes,
+            ..
+        } = self
+        else {
+            return;
+        };
+        let me = self.config.node.0;
+        for (key, inc, peers, reopened) in sync.deletes.drain(..) {
+            let (full, passive, _) = targets(
+                sync.placement.as_ref(),
+                me,
+                &key,
+                peers.holders,
+                peers.backups,
+                true,
+            );
+            let mut passive = passive.union(peers.passive_peers).minus(full);
+            let mut full = full;
+            // A connection reopened on the tuple: the peers its insert
+            // reaches replace their copy of the old one with it (a newer
+            // incarnation supersedes), so only the others need the delete.
+            if reopened
+                && let Some(p) = sync.placement.as_ref()
+                && let Some(id) = table.find(table.hash(&key), &key)
+                && let new = table.get(id)
+                && new.proto != ProtoState::TcpBypass
+                && new.incarnation() > inc
+            {
+                let (to, to_passive, _) =
+                    targets(Some(p), me, &key, PeerSet::of(me), PeerSet::EMPTY, true);
+                let covered = to.union(to_passive);
+                full = full.minus(covered);
+                passive = passive.minus(covered);
+                if full.is_empty() && passive.is_empty() {
+                    bump(&mut sync.counters.deletes_superseded);
+                    continue;
+                }
+            }
+            bump(&mut sync.counters.events_out[EventKind::Delete as usize]);
+            sync.out.push_back(Effect::FlowDeleted {
+                key,
+                inc,
+                peers: full,
+                passive,
+            });
+        }
+        while let Some(&(due, id)) = sync.later.front() {
+            if due > now {
+                break;
+            }
+            sync.later.pop_front();
+            sync.dirty.push(id);
+        }
+        let delay = sync.config.backup_delay;
+        let mut dirty = std::mem::take(&mut sync.dirty);
+        for id in dirty.drain(..) {
+            let Some(entry) = table.try_get(id) else {
+                continue;
+            };
+            let mark = *sync.mark(id);
+            if !mark.pending {
+                continue;
+            }
+            let Some(state) = flow_state_of(entry, classes) else {
+                continue;
+            };
+            let kind = if mark.synced_at == Instant::ZERO {
+                EventKind::Insert
+            } else if mark.changed {
+                EventKind::Update
+            } else {
+                EventKind::Refresh
+            };
+            let want_ack = sync.defer.waits_for(&state.key, &state.inc);
+            if !mark.delayed && kind != EventKind::Insert && !want_ack && !delay.is_zero() {
+                // Only backups besides this node: they can wait.
+                let mut on_path = mark.peers.union(PeerSet::of(entry.owner.0));
+                on_path.remove(me);
+                if on_path.is_empty() && !mark.passive {
+                    sync.mark(id).delayed = true;
+                    sync.later.push_back((now + delay, id));
+                    continue;
+                }
+            }
+            let ended = entry.tcp_state().is_some_and(ended);
+            let director = kind != EventKind::Update || ended;
+            let (full, mut passive, backups) = targets(
+                sync.placement.as_ref(),
+                me,
+                &state.key,
+                mark.peers.union(PeerSet::of(entry.owner.0)),
+                mark.backups,
+                director,
+            );
+            let passive_peers = mark.passive_peers.union(passive).minus(full);
+            if director {
+                passive = passive_peers;
+            }
+            *sync.mark(id) = SyncMark {
+                synced_at: now.max(Instant::from_nanos(1)),
+                pending: false,
+                changed: false,
+                delayed: false,
+                backups,
+                passive_peers,
+                ..mark
+            };
+            bump(&mut sync.counters.events_out[kind as usize]);
+            sync.out.push_back(Effect::FlowChanged(SyncOut {
+                event: SyncEvent::Upsert(state),
+                kind,
+                want_ack,
+                full,
+                passive,
+            }));
+        }
+        // Keep the allocation for the next turn.
+        sync.dirty = dirty;
+    }
+}
