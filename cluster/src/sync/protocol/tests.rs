@@ -592,3 +592,87 @@ fn a_removed_peer_is_forgotten_once_down() {
     a.on_peer_up(3, 8, T0);
     assert!(a.peer_phases().iter().any(|(p, _)| *p == 3));
 }
+
+/// Three protocols, every frame delivered at once; bulk dumps answered as
+/// empty tables.
+fn three_up() -> (Vec<Protocol>, Vec<Vec<Output>>) {
+    let ids = [1u16, 2, 3];
+    let mut p: Vec<Protocol> = ids
+        .iter()
+        .map(|&id| Protocol::new(id, u64::from(id) * 111, &ids, ProtocolConfig::default(), T0))
+        .collect();
+    for (i, &a) in ids.iter().enumerate() {
+        for &b in &ids {
+            if a != b {
+                p[i].on_peer_up(b, 1, T0);
+            }
+        }
+    }
+    let mut kept: Vec<Vec<Output>> = vec![Vec::new(), Vec::new(), Vec::new()];
+    deliver(&mut p, &mut kept);
+    (p, kept)
+}
+
+/// Run the three protocols until no frame moves; keep what else they
+/// output.
+fn deliver(p: &mut [Protocol], kept: &mut [Vec<Output>]) {
+    for _ in 0..100 {
+        let mut frames = Vec::new();
+        for (i, proto) in p.iter_mut().enumerate() {
+            while let Some(o) = proto.poll_output() {
+                match o {
+                    Output::Send { peer, frame } => frames.push((i as u16 + 1, peer, frame)),
+                    Output::BulkDump { peer, id, .. } => proto.bulk_out(peer, id, vec![], true, 0),
+                    other => kept[i].push(other),
+                }
+            }
+        }
+        if frames.is_empty() {
+            return;
+        }
+        for (from, to, frame) in frames {
+            p[usize::from(to) - 1]
+                .on_frame(from, 1, &frame, T0)
+                .expect("valid frame");
+        }
+    }
+    panic!("no quiescence");
+}
+
+/// A node whose copy is off a flow's path (a director's passive copy)
+/// passes a pull on to the holders on the path and leaves the answer to
+/// them: its own would leave the asker a passive copy waiting for theirs.
+/// With no holder reachable, it answers from its copy.
+#[test]
+fn an_answer_from_off_the_path_is_left_to_the_path_when_it_is_up() {
+    let (mut p, mut kept) = three_up();
+    let answer = || PullOut::Answer {
+        to: 3,
+        state: state(7),
+        on_path: false,
+        holders: rampart_dataplane::sync::PeerSet::of(1),
+        forwardable: true,
+    };
+    // Node 2 (index 1) answers node 3's pull; node 1 holds the flow.
+    p[1].push_pulls(&[answer()]);
+    p[1].flush(T0);
+    deliver(&mut p, &mut kept);
+    let c = p[1].counters();
+    assert_eq!((c.pulls_forwarded, c.pull_answers_left_to_path), (1, 1));
+    assert_eq!(c.states_sent, 0, "no answer from off the path");
+    let pulled_at_1 = kept[0]
+        .iter()
+        .any(|o| matches!(o, Output::Pull { origin: 3, .. }));
+    assert!(
+        pulled_at_1,
+        "node 1 is asked on node 3's behalf: {:?}",
+        kept[0]
+    );
+
+    // Node 1 is down: node 2's copy is the best there is.
+    p[1].on_peer_down(1, 1, T0);
+    p[1].push_pulls(&[answer()]);
+    p[1].flush(T0);
+    deliver(&mut p, &mut kept);
+    assert_eq!(p[1].counters().states_sent, 1);
+}
