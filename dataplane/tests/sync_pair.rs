@@ -99,6 +99,31 @@ impl Pair {
         }
     }
 
+    /// The client's SYN through node 0, forwarded; the model then shifts
+    /// the client's sequence numbers as node 0 randomized them.
+    fn open_at_0(&mut self, m: &mut TcpModel) {
+        let syn = m.syn();
+        assert!(matches!(
+            self.send(0, m.frame(&syn), m.iface(Side::Client)),
+            Verdict::Forward { .. }
+        ));
+        m.set_shift(shift_of(self, m));
+    }
+
+    /// Each segment through node `i` whoever sent it (a symmetric path
+    /// through it), forwarded.
+    fn all_through(&mut self, i: usize, m: &TcpModel, segs: &[Seg]) {
+        for seg in segs {
+            assert!(
+                matches!(
+                    self.send(i, m.frame(seg), m.iface(seg.from)),
+                    Verdict::Forward { .. }
+                ),
+                "{seg:?}"
+            );
+        }
+    }
+
     /// Send a frame through node `i`; returns the verdict.
     fn send(
         &mut self,
@@ -138,6 +163,27 @@ impl Pair {
     }
 }
 
+/// Parse, compile and install the policy `text` on `e`.
+fn set_policy_text(e: &mut Engine, text: &str) {
+    use rampart_dataplane::policy::compile::compile;
+    let cfg = rampart_dataplane::policy::parse::parse_config(text)
+        .expect("parses")
+        .config;
+    let policy = compile(&cfg, &e.config().interfaces).expect("compiles");
+    e.set_policy(std::sync::Arc::new(policy));
+}
+
+/// After the SYN: the SYN-ACK, the client's ACK, 2,000 bytes from the
+/// client and the server's ACK of them.
+fn rest_of_handshake_and_data(m: &mut TcpModel) -> [Seg; 4] {
+    [
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.data(Side::Client, 2_000),
+        m.ack(Side::Server),
+    ]
+}
+
 /// The offset node A gave the connection, so the model server sees what
 /// the client's sequence numbers look like after randomization.
 fn shift_of(pair: &Pair, m: &TcpModel) -> u32 {
@@ -151,9 +197,7 @@ fn asymmetric_connection_with_immediate_sync_passes_strictly() {
     let mut p = Pair::new(Duration::ZERO);
     let (c, s) = v4_pair(40_000, 80);
     let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
-    let syn = m.syn();
-    assert!(matches!(p.seg(&m, &syn), Verdict::Forward { .. }));
-    m.set_shift(shift_of(&p, &m));
+    p.open_at_0(&mut m);
     p.sync_all();
     for seg in [m.syn_ack(), m.ack(Side::Client)] {
         assert!(
@@ -204,9 +248,7 @@ fn a_reply_that_outruns_the_insert_is_held_then_released() {
     let mut p = Pair::new(Duration::ZERO);
     let (c, s) = v4_pair(40_001, 80);
     let mut m = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
-    let syn = m.syn();
-    assert!(matches!(p.seg(&m, &syn), Verdict::Forward { .. }));
-    m.set_shift(shift_of(&p, &m));
+    p.open_at_0(&mut m);
     // The SYN-ACK reaches node B before B learned the flow.
     let synack = m.syn_ack();
     assert_eq!(p.seg(&m, &synack), Verdict::Hold);
@@ -335,12 +377,7 @@ fn a_held_segment_waits_past_an_insert_for_the_updates_behind_it() {
     let mut p = Pair::new(Duration::ZERO);
     let (c, s) = v4_pair(40_011, 80);
     let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
-    let syn = m.syn();
-    assert!(matches!(
-        p.send(0, m.frame(&syn), m.iface(Side::Client)),
-        Verdict::Forward { .. }
-    ));
-    m.set_shift(shift_of(&p, &m));
+    p.open_at_0(&mut m);
     // The whole start of the conversation crosses node A; B hears nothing yet.
     for seg in [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 100)] {
         let v = p.send(0, m.frame(&seg), m.iface(seg.from));
@@ -650,9 +687,7 @@ fn a_reused_tuple_waits_for_the_peers_state_and_opens_a_new_connection() {
     let mut p = Pair::new(Duration::ZERO);
     let (c, s) = v4_pair(40_013, 80);
     let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
-    let syn = m.syn();
-    assert!(matches!(p.seg(&m, &syn), Verdict::Forward { .. }));
-    m.set_shift(shift_of(&p, &m));
+    p.open_at_0(&mut m);
     p.sync_all();
     let mut script = vec![m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 512)];
     script.push(m.data(Side::Server, 512));
@@ -726,12 +761,7 @@ fn alone_a_syn_inside_a_live_connection_passes_at_once() {
     p.nodes[1].set_peers_up(0);
     let (c, s) = v4_pair(40_014, 80);
     let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
-    let syn = m.syn();
-    assert!(matches!(
-        p.send(0, m.frame(&syn), m.iface(Side::Client)),
-        Verdict::Forward { .. }
-    ));
-    m.set_shift(shift_of(&p, &m));
+    p.open_at_0(&mut m);
     for seg in [m.syn_ack(), m.ack(Side::Client)] {
         assert!(matches!(
             p.send(0, m.frame(&seg), m.iface(seg.from)),
@@ -847,7 +877,6 @@ fn a_peers_times_from_the_far_future_are_clamped_and_the_entry_still_expires() {
 /// share, so a genuine asymmetric reply from elsewhere is still held.
 #[test]
 fn the_hold_buffer_keeps_only_what_a_peer_could_pass_and_no_source_fills_it() {
-    use rampart_dataplane::policy::compile::compile;
     let mut e = {
         let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
         cfg.sync = Some(SyncConfig {
@@ -864,11 +893,7 @@ fn the_hold_buffer_keeps_only_what_a_peer_could_pass_and_no_source_fills_it() {
                 access-list INSIDE_OUT extended deny tcp any any eq 9999\n\
                 access-list INSIDE_OUT extended permit ip any any\n\
                 access-group INSIDE_OUT in interface inside\n";
-    let cfg = rampart_dataplane::policy::parse::parse_config(text)
-        .expect("parses")
-        .config;
-    let policy = compile(&cfg, &e.config().interfaces).expect("compiles");
-    e.set_policy(std::sync::Arc::new(policy));
+    set_policy_text(&mut e, text);
     let now = Instant::from_secs(1_700_000_000);
     let held = |e: &Engine| e.sync_counters().expect("syncing").held;
     let send = |e: &mut Engine, mut frame: Vec<u8>| {
@@ -926,7 +951,6 @@ fn the_hold_buffer_keeps_only_what_a_peer_could_pass_and_no_source_fills_it() {
 /// The same reply of an inspected connection is held.
 #[test]
 fn a_reply_of_a_bypass_connection_is_not_held_for_state_no_peer_sends() {
-    use rampart_dataplane::policy::compile::compile;
     let mut e = node(2, Duration::ZERO);
     // Source port 5002 is bypass either way; only replies from server
     // port 5002 may enter from outside.
@@ -938,11 +962,7 @@ fn a_reply_of_a_bypass_connection_is_not_held_for_state_no_peer_sends() {
                 policy-map global_policy\n class tcp_bypass\n  \
                 set connection advanced-options tcp-state-bypass\n\
                 service-policy global_policy global\n";
-    let cfg = rampart_dataplane::policy::parse::parse_config(text)
-        .expect("parses")
-        .config;
-    let policy = compile(&cfg, &e.config().interfaces).expect("compiles");
-    e.set_policy(std::sync::Arc::new(policy));
+    set_policy_text(&mut e, text);
     let now = Instant::from_secs(1_700_000_000);
     let mut syn_ack_of = |client_port: u16| {
         let (c, s) = v4_pair(client_port, 8080);
@@ -978,27 +998,9 @@ fn an_out_of_window_reset_waits_only_where_a_peer_is_on_the_path() {
     let mut p = Pair::new(Duration::ZERO);
     let (c, s) = v4_pair(40_300, 80);
     let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
-    let syn = m.syn();
-    assert!(matches!(
-        p.send(0, m.frame(&syn), m.iface(Side::Client)),
-        Verdict::Forward { .. }
-    ));
-    m.set_shift(shift_of(&p, &m));
-    let rest = [
-        m.syn_ack(),
-        m.ack(Side::Client),
-        m.data(Side::Client, 2_000),
-        m.ack(Side::Server),
-    ];
-    for seg in rest {
-        assert!(
-            matches!(
-                p.send(0, m.frame(&seg), m.iface(seg.from)),
-                Verdict::Forward { .. }
-            ),
-            "{seg:?}"
-        );
-    }
+    p.open_at_0(&mut m);
+    let rest = rest_of_handshake_and_data(&mut m);
+    p.all_through(0, &m, &rest);
     p.sync_all();
     let rst = stray_reset(&mut m);
     assert_eq!(
@@ -1011,16 +1013,9 @@ fn an_out_of_window_reset_waits_only_where_a_peer_is_on_the_path() {
     let mut p = Pair::new(Duration::ZERO);
     let (c, s) = v4_pair(40_301, 80);
     let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
-    let syn = m.syn();
-    assert!(matches!(p.seg(&m, &syn), Verdict::Forward { .. }));
-    m.set_shift(shift_of(&p, &m));
+    p.open_at_0(&mut m);
     p.sync_all_from_peers();
-    let rest = [
-        m.syn_ack(),
-        m.ack(Side::Client),
-        m.data(Side::Client, 2_000),
-        m.ack(Side::Server),
-    ];
+    let rest = rest_of_handshake_and_data(&mut m);
     for seg in rest {
         assert!(
             matches!(p.seg(&m, &seg), Verdict::Forward { .. }),
@@ -1062,25 +1057,10 @@ fn changes_for_backups_wait_merged_while_no_peer_is_on_the_path() {
     // Symmetric: every segment crosses node 0.
     let (c, s) = v4_pair(40_400, 80);
     let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
-    let syn = m.syn();
-    assert!(matches!(
-        p.send(0, m.frame(&syn), m.iface(Side::Client)),
-        Verdict::Forward { .. }
-    ));
+    p.open_at_0(&mut m);
     assert_eq!(p.inbox[1].len(), 1, "the insert leaves at once");
-    m.set_shift(shift_of(&p, &m));
-    let rest = [
-        m.syn_ack(),
-        m.ack(Side::Client),
-        m.data(Side::Client, 2_000),
-        m.ack(Side::Server),
-    ];
-    for seg in rest {
-        assert!(matches!(
-            p.send(0, m.frame(&seg), m.iface(seg.from)),
-            Verdict::Forward { .. }
-        ));
-    }
+    let rest = rest_of_handshake_and_data(&mut m);
+    p.all_through(0, &m, &rest);
     assert_eq!(p.inbox[1].len(), 1, "four changes wait for the delay");
     let due = p.nodes[0]
         .sync_timeout()
@@ -1102,9 +1082,7 @@ fn changes_for_backups_wait_merged_while_no_peer_is_on_the_path() {
     // it, node 0's changes leave at once.
     let (c, s) = v4_pair(40_401, 80);
     let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
-    let syn = m.syn();
-    assert!(matches!(p.seg(&m, &syn), Verdict::Forward { .. }));
-    m.set_shift(shift_of(&p, &m));
+    p.open_at_0(&mut m);
     p.sync_all_from_peers();
     let syn_ack = m.syn_ack();
     assert!(matches!(p.seg(&m, &syn_ack), Verdict::Forward { .. }));
@@ -1119,20 +1097,11 @@ fn changes_for_backups_wait_merged_while_no_peer_is_on_the_path() {
     // waiting change leaves as soon as the new path's node is heard from.
     let (c, s) = v4_pair(40_402, 80);
     let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
-    let syn = m.syn();
-    assert!(matches!(
-        p.send(0, m.frame(&syn), m.iface(Side::Client)),
-        Verdict::Forward { .. }
-    ));
-    m.set_shift(shift_of(&p, &m));
+    p.open_at_0(&mut m);
     p.sync_all_from_peers();
     let syn_ack = m.syn_ack();
-    for seg in [syn_ack.clone(), m.ack(Side::Client)] {
-        assert!(matches!(
-            p.send(0, m.frame(&seg), m.iface(seg.from)),
-            Verdict::Forward { .. }
-        ));
-    }
+    let ack = m.ack(Side::Client);
+    p.all_through(0, &m, &[syn_ack.clone(), ack]);
     assert!(p.inbox[1].is_empty(), "the changes wait");
     // The server's SYN-ACK, sent again, now crosses node 1.
     assert!(matches!(p.seg(&m, &syn_ack), Verdict::Forward { .. }));
@@ -1219,12 +1188,7 @@ fn a_reopened_connection_supersedes_the_old_one_without_a_delete() {
     }
     let (c, s) = v4_pair(40_500, 80);
     let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
-    let syn = m.syn();
-    assert!(matches!(
-        p.send(0, m.frame(&syn), m.iface(Side::Client)),
-        Verdict::Forward { .. }
-    ));
-    m.set_shift(shift_of(&p, &m));
+    p.open_at_0(&mut m);
     let close = [
         m.syn_ack(),
         m.ack(Side::Client),
@@ -1232,15 +1196,7 @@ fn a_reopened_connection_supersedes_the_old_one_without_a_delete() {
         m.fin(Side::Server),
         m.ack(Side::Client),
     ];
-    for seg in close {
-        assert!(
-            matches!(
-                p.send(0, m.frame(&seg), m.iface(seg.from)),
-                Verdict::Forward { .. }
-            ),
-            "{seg:?}"
-        );
-    }
+    p.all_through(0, &m, &close);
     p.sync_all_from_peers();
     let old = p.nodes[1].find(&m.tuple(), p.now).map(|e| e.incarnation());
     assert!(old.is_some(), "the peer holds the closed connection");
