@@ -305,6 +305,14 @@ impl Engine {
     /// here whoever its owner is, waits `pull_after` for the pushed change
     /// first (docs/sync.md §13).
     pub(super) fn pull(&mut self, key: FlowKey, now: Instant) {
+        // Most held packets find their flow's pull already made or
+        // scheduled: nothing more to work out for them.
+        let earlier = self.sync_mut().pulled.get(&key).copied();
+        if let Some((due, _)) = earlier
+            && now < due
+        {
+            return;
+        }
         let hash = self.table.hash(&key);
         let (ask, pushed) = match self.table.find(hash, &key) {
             Some(id) => {
@@ -313,19 +321,15 @@ impl Engine {
                 let ask = self.sync_mut().mark(id).peers.union(PeerSet::of(owner));
                 (ask, !passive)
             }
-            None => (PeerSet::EMPTY, self.pushed_here(&key)),
+            None => (PeerSet::EMPTY, earlier.is_none() && self.pushed_here(&key)),
         };
         let sync = self.sync_mut();
-        match sync.pulled.get(&key) {
-            Some(&(due, _)) if now < due => return,
-            // A flow held in full gets its changes pushed: the first pull
-            // waits `pull_after` for them.
-            None if pushed && !sync.config.pull_after.is_zero() => {
-                sync.pulled
-                    .insert(key, (now + sync.config.pull_after, false));
-                return;
-            }
-            _ => {}
+        // A flow held in full gets its changes pushed: the first pull
+        // waits `pull_after` for them.
+        if earlier.is_none() && pushed && !sync.config.pull_after.is_zero() {
+            sync.pulled
+                .insert(key, (now + sync.config.pull_after, false));
+            return;
         }
         // A pull that did not help asks every member: the holders this
         // node knew of may be dead, or answer from a passive copy that
