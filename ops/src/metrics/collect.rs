@@ -242,6 +242,7 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         }
         f.gauge(&DEFERRED_NOW, &[], c(&|s| s.deferred_now) as f64);
         f.counter(&BULK_FLOWS_OUT, &[], sc(|s| s.bulk_flows_out));
+        f.counter(&DELETES_SUPERSEDED, &[], sc(|s| s.deletes_superseded));
         for (event, v) in [
             ("sent", sc(|s| s.pulls_sent)),
             ("repeated", sc(|s| s.pulls_repeated)),
@@ -295,6 +296,7 @@ fn cluster(f: &mut Families, snap: &NodeSnapshot) {
         f.counter(&SYNC_MALFORMED, &[], s.malformed);
         f.counter(&SYNC_RESENT, &[], s.batches_resent);
         f.counter(&PULL_FORWARDS, &[], s.pulls_forwarded);
+        f.counter(&PULLS, &["left_to_path"], s.pull_answers_left_to_path);
         f.counter(&REBALANCE, &["walks"], s.rebalances);
         f.counter(&REBALANCE, &["flows_sent"], s.rebalance_flows_sent);
         f.counter(&UNPLACED, &[], s.events_unplaced);
