@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Socket, Type};
 
 use super::LabError;
+use super::netns::Netns;
 use super::report::KindReport;
 use super::topology::{ASYM_CLIENT, ASYM_SERVER, AsymLab};
 
@@ -76,7 +77,12 @@ pub(crate) struct Failures(BTreeMap<String, usize>);
 impl Failures {
     /// Count one.
     pub(crate) fn add(&mut self, f: Failure) {
-        *self.0.entry(f.as_str().to_string()).or_default() += 1;
+        self.add_n(f, 1);
+    }
+
+    /// Count `n`.
+    pub(crate) fn add_n(&mut self, f: Failure, n: usize) {
+        *self.0.entry(f.as_str().to_string()).or_default() += n;
     }
 
     /// The counts.
@@ -96,6 +102,27 @@ fn lab_addr(a: &str) -> Result<Ipv4Addr, LabError> {
 /// A socket error of the lab's own traffic, saying what it was doing.
 pub(crate) fn socket_error(what: String) -> impl FnOnce(std::io::Error) -> LabError {
     move |source| LabError::Socket { what, source }
+}
+
+/// Run `serve` in the `server` namespace and `run` in the `client` one;
+/// once the client side returns, the server is told to stop (`done`) and
+/// joined (it ends within one connection's bounded waits). What the
+/// client side returned, or its default if it panicked.
+pub(crate) fn client_against_server<T: Send + Default + 'static>(
+    server: &Netns,
+    client: &Netns,
+    serve: impl FnOnce(&AtomicBool) + Send + 'static,
+    run: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, LabError> {
+    let done = Arc::new(AtomicBool::new(false));
+    let serving = {
+        let done = done.clone();
+        server.spawn(move || serve(&done))?
+    };
+    let outcome = client.spawn(run).map(|c| c.join().unwrap_or_default());
+    done.store(true, Ordering::Relaxed);
+    let _ = serving.join();
+    Ok(outcome?)
 }
 
 /// `count` TCP connections from `src` to `dst:port`, each sending `bytes`
@@ -119,36 +146,27 @@ pub fn tcp_kind(
     listener
         .set_nonblocking(true)
         .map_err(socket_error(format!("{dst}:{port} non-blocking")))?;
-    let done = Arc::new(AtomicBool::new(false));
     // Each connection's waits are bounded; the server outlives them all.
     let deadline = Instant::now() + (CONNECT_WAIT + TCP_IO_WAIT * 2) * count as u32 + SERVER_GRACE;
-    let server = {
-        let done = done.clone();
-        lab.server
-            .spawn(move || serve_tcp(&listener, &done, deadline, stop))?
-    };
-    let client = lab.client.spawn(move || {
-        let payload: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8).collect();
-        let (mut ok, mut verified, mut failures) = (0, 0, Failures::default());
-        for _ in 0..count {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            match one_tcp(src, dst, port, &payload) {
-                Ok(()) => {
-                    ok += 1;
-                    verified += payload.len();
+    let serve = move |done: &AtomicBool| serve_tcp(&listener, done, deadline, stop);
+    let (succeeded, verified, failures) =
+        client_against_server(&lab.server, &lab.client, serve, move || {
+            let payload: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8).collect();
+            let (mut ok, mut verified, mut failures) = (0, 0, Failures::default());
+            for _ in 0..count {
+                if stop.load(Ordering::Relaxed) {
+                    break;
                 }
-                Err(f) => failures.add(f),
+                match one_tcp(src, dst, port, &payload) {
+                    Ok(()) => {
+                        ok += 1;
+                        verified += payload.len();
+                    }
+                    Err(f) => failures.add(f),
+                }
             }
-        }
-        (ok, verified, failures)
-    });
-    let outcome = client.map(|c| c.join().unwrap_or_default());
-    done.store(true, Ordering::Relaxed);
-    // Ends within one connection's bounded waits of `done`.
-    let _ = server.join();
-    let (succeeded, verified, failures) = outcome?;
+            (ok, verified, failures)
+        })?;
     Ok(KindReport::new(name, count, succeeded, verified).with_failures(failures.into_map()))
 }
 
@@ -244,48 +262,37 @@ pub fn udp_kind(
     socket
         .set_nonblocking(true)
         .map_err(socket_error(format!("UDP port {UDP_PORT} non-blocking")))?;
-    let done = Arc::new(AtomicBool::new(false));
     let deadline = Instant::now() + UDP_REPLY_WAIT * count as u32 + SERVER_GRACE;
-    let server = {
-        let done = done.clone();
-        lab.server
-            .spawn(move || serve_udp(&[socket], &done, deadline, stop))?
-    };
-    let client = lab.client.spawn(move || {
-        let (mut ok, mut verified, mut failures) = (0, 0, Failures::default());
-        let s = match UdpSocket::bind((client_addr, 0)) {
-            Ok(s) => s,
-            Err(_) => {
-                failures.0.insert(Failure::Socket.as_str().into(), count);
+    let serve = move |done: &AtomicBool| serve_udp(&[socket], done, deadline, stop);
+    let (ok, verified, failures) =
+        client_against_server(&lab.server, &lab.client, serve, move || {
+            let (mut ok, mut verified, mut failures) = (0, 0, Failures::default());
+            let Ok(s) = UdpSocket::bind((client_addr, 0)) else {
+                failures.add_n(Failure::Socket, count);
                 return (ok, verified, failures);
-            }
-        };
-        let _ = s.set_read_timeout(Some(UDP_REPLY_WAIT));
-        for i in 0..count {
-            if stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let msg = format!("rampart lab datagram {i}");
-            if s.send_to(msg.as_bytes(), (server_addr, UDP_PORT)).is_err() {
-                failures.add(Failure::Send);
-                continue;
-            }
-            let mut buf = [0u8; 2048];
-            match s.recv(&mut buf) {
-                Ok(n) if &buf[..n] == msg.as_bytes() => {
-                    ok += 1;
-                    verified += n;
+            };
+            let _ = s.set_read_timeout(Some(UDP_REPLY_WAIT));
+            for i in 0..count {
+                if stop.load(Ordering::Relaxed) {
+                    break;
                 }
-                Ok(_) => failures.add(Failure::Mismatch),
-                Err(_) => failures.add(Failure::Reply),
+                let msg = format!("rampart lab datagram {i}");
+                if s.send_to(msg.as_bytes(), (server_addr, UDP_PORT)).is_err() {
+                    failures.add(Failure::Send);
+                    continue;
+                }
+                let mut buf = [0u8; 2048];
+                match s.recv(&mut buf) {
+                    Ok(n) if &buf[..n] == msg.as_bytes() => {
+                        ok += 1;
+                        verified += n;
+                    }
+                    Ok(_) => failures.add(Failure::Mismatch),
+                    Err(_) => failures.add(Failure::Reply),
+                }
             }
-        }
-        (ok, verified, failures)
-    });
-    let outcome = client.map(|c| c.join().unwrap_or_default());
-    done.store(true, Ordering::Relaxed);
-    let _ = server.join();
-    let (ok, verified, failures) = outcome?;
+            (ok, verified, failures)
+        })?;
     Ok(KindReport::new(name, count, ok, verified).with_failures(failures.into_map()))
 }
 

@@ -7,7 +7,6 @@
 
 use std::collections::BTreeSet;
 use std::net::{Ipv4Addr, TcpListener, UdpSocket};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -16,7 +15,8 @@ use crate::lab::LabError;
 use crate::lab::lossy::next as splitmix64;
 use crate::lab::report::KindReport;
 use crate::lab::traffic::{
-    Failure, Failures, SERVER_GRACE, UDP_PORT, one_tcp, serve_tcp, serve_udp, socket_error,
+    Failure, Failures, SERVER_GRACE, UDP_PORT, client_against_server, one_tcp, serve_tcp,
+    serve_udp, socket_error,
 };
 
 /// How long the client waits for an echoed datagram (one try: a lost
@@ -118,42 +118,30 @@ pub fn tcp_kind(
     listener
         .set_nonblocking(true)
         .map_err(socket_error(format!("TCP port {port} non-blocking")))?;
-    let done = Arc::new(AtomicBool::new(false));
     let deadline = Instant::now() + limit + SERVER_GRACE;
-    let server = {
-        let done = done.clone();
-        lab.server
-            .spawn(move || serve_tcp(&listener, &done, deadline, stop))?
-    };
-    let tally = lab
-        .client
-        .spawn(move || {
-            let payload: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8).collect();
-            let t0 = Instant::now();
-            let mut t = ClientTally::default();
-            for f in flows {
-                if stop.load(Ordering::Relaxed) || t0.elapsed() >= limit {
-                    break;
+    let serve = move |done: &AtomicBool| serve_tcp(&listener, done, deadline, stop);
+    let tally = client_against_server(&lab.server, &lab.client, serve, move || {
+        let payload: Vec<u8> = (0..bytes).map(|i| (i % 251) as u8).collect();
+        let t0 = Instant::now();
+        let mut t = ClientTally::default();
+        for f in flows {
+            if stop.load(Ordering::Relaxed) || t0.elapsed() >= limit {
+                break;
+            }
+            t.attempted += 1;
+            match one_tcp(f.client(), f.server(), port, &payload) {
+                Ok(()) => {
+                    t.succeeded += 1;
+                    t.verified += payload.len();
                 }
-                t.attempted += 1;
-                match one_tcp(f.client(), f.server(), port, &payload) {
-                    Ok(()) => {
-                        t.succeeded += 1;
-                        t.verified += payload.len();
-                    }
-                    Err(why) => {
-                        t.failed.push(f);
-                        t.failures.add(why);
-                    }
+                Err(why) => {
+                    t.failed.push(f);
+                    t.failures.add(why);
                 }
             }
-            t
-        })?
-        .join()
-        .unwrap_or_default();
-    done.store(true, Ordering::Relaxed);
-    // Ends within one connection's bounded waits of `done`.
-    let _ = server.join();
+        }
+        t
+    })?;
     Ok(tally.outcome(name))
 }
 
@@ -183,40 +171,29 @@ pub fn udp_kind(
         s.set_nonblocking(true)
             .map_err(socket_error(format!("UDP port {UDP_PORT} non-blocking")))?;
     }
-    let done = Arc::new(AtomicBool::new(false));
     let deadline = Instant::now() + limit + SERVER_GRACE;
-    let server = {
-        let done = done.clone();
-        lab.server
-            .spawn(move || serve_udp(&sockets, &done, deadline, stop))?
-    };
-    let tally = lab
-        .client
-        .spawn(move || {
-            let t0 = Instant::now();
-            let mut t = ClientTally::default();
-            for (k, f) in flows.into_iter().enumerate() {
-                if stop.load(Ordering::Relaxed) || t0.elapsed() >= limit {
-                    break;
+    let serve = move |done: &AtomicBool| serve_udp(&sockets, done, deadline, stop);
+    let tally = client_against_server(&lab.server, &lab.client, serve, move || {
+        let t0 = Instant::now();
+        let mut t = ClientTally::default();
+        for (k, f) in flows.into_iter().enumerate() {
+            if stop.load(Ordering::Relaxed) || t0.elapsed() >= limit {
+                break;
+            }
+            t.attempted += 1;
+            match one_udp(f, k) {
+                Ok(n) => {
+                    t.succeeded += 1;
+                    t.verified += n;
                 }
-                t.attempted += 1;
-                match one_udp(f, k) {
-                    Ok(n) => {
-                        t.succeeded += 1;
-                        t.verified += n;
-                    }
-                    Err(why) => {
-                        t.failed.push(f);
-                        t.failures.add(why);
-                    }
+                Err(why) => {
+                    t.failed.push(f);
+                    t.failures.add(why);
                 }
             }
-            t
-        })?
-        .join()
-        .unwrap_or_default();
-    done.store(true, Ordering::Relaxed);
-    let _ = server.join();
+        }
+        t
+    })?;
     Ok(tally.outcome(name))
 }
 
