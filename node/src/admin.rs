@@ -108,7 +108,6 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
             rebalances: pc.rebalances,
             rebalance_flows_sent: pc.rebalance_flows_sent,
             events_unplaced: pc.events_unplaced,
-            pull_answers_left_to_path: pc.pull_answers_left_to_path,
             guards: sync
                 .guards
                 .lock()

@@ -157,7 +157,6 @@ pub fn cluster_status() -> NodeStatus {
             bulk_completed: 1,
             bulk_flows_received: 42,
             last_bulk_ms: 12,
-            pull_answers_left_to_path: 3,
             ..SyncTotals::default()
         }),
         raft: Some(RaftStatus {

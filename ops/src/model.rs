@@ -302,10 +302,6 @@ pub struct SyncTotals {
     /// Events no peer was to hold.
     #[serde(default)]
     pub events_unplaced: u64,
-    /// Peers' pulls passed on to the flow's path and left to it to
-    /// answer (this node's copy was off the path).
-    #[serde(default)]
-    pub pull_answers_left_to_path: u64,
     /// Peers' input refused, or held back, by each of the node's limits
     /// (limit, count).
     #[serde(default)]

@@ -261,10 +261,6 @@ pub struct ProtocolCounters {
     pub pulls_received: u64,
     /// Pulls this node passed on to nodes more likely to hold the flow.
     pub pulls_forwarded: u64,
-    /// Pulls this node passed on to the flow's path without answering
-    /// from its own copy, which is off the path (the path's answer is
-    /// what the asker waits for).
-    pub pull_answers_left_to_path: u64,
     /// Flow states sent outside batches (pull answers, copies).
     pub states_sent: u64,
     /// Flow states received outside batches.
@@ -1118,32 +1114,24 @@ impl Protocol {
                     let mut others = holders;
                     others.remove(to);
                     others.remove(me);
+                    states
+                        .entry((to, on_path))
+                        .or_default()
+                        .push((state, others));
                     // Passed on to the other holders this node knows of,
                     // so each answers with its own state and hears of the
                     // new node on the flow's path (it would otherwise not
-                    // send that node its changes).
-                    let mut passed_on = false;
+                    // send that node its changes). This node answers too,
+                    // even off the path: a holder it counts as up may have
+                    // died without the link noticing yet (the idle
+                    // timeout), and its copy is then the best there is.
                     if forwardable {
                         for (&id, p) in &self.peers {
                             if p.phase == PeerPhase::Up && id != to && holders.contains(id) {
                                 add(&mut self.counters.pulls_forwarded, 1);
                                 pulls.entry((id, to)).or_default().push(state.key);
-                                passed_on = true;
                             }
                         }
-                    }
-                    // An answer from off the flow's path leaves the asker
-                    // a passive copy that waits for an answer from the
-                    // path anyway: when a holder on the path is up to give
-                    // that answer, this one would only cost bytes. It
-                    // goes when no such holder is reachable (a failover).
-                    if on_path || !passed_on {
-                        states
-                            .entry((to, on_path))
-                            .or_default()
-                            .push((state, others));
-                    } else {
-                        add(&mut self.counters.pull_answers_left_to_path, 1);
                     }
                 }
                 PullOut::Miss {

@@ -296,7 +296,6 @@ fn cluster(f: &mut Families, snap: &NodeSnapshot) {
         f.counter(&SYNC_MALFORMED, &[], s.malformed);
         f.counter(&SYNC_RESENT, &[], s.batches_resent);
         f.counter(&PULL_FORWARDS, &[], s.pulls_forwarded);
-        f.counter(&PULLS, &["left_to_path"], s.pull_answers_left_to_path);
         f.counter(&REBALANCE, &["walks"], s.rebalances);
         f.counter(&REBALANCE, &["flows_sent"], s.rebalance_flows_sent);
         f.counter(&UNPLACED, &[], s.events_unplaced);
