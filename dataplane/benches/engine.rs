@@ -42,6 +42,9 @@
 //!
 //! The memory per tracked flow is printed once per flow count, outside the
 //! timed loops (`[memory] ...` on stderr).
+//!
+//! `RAMPART_BENCH_FLOWS=1m` (or `10k`) sets up only that flow count, to
+//! profile one case (e.g. under `perf record`) without the other's setup.
 
 // A benchmark measures wall time by definition; the sans-IO rule is for the engine.
 #![allow(clippy::disallowed_methods)]
@@ -56,10 +59,11 @@ use std::time::{Duration, Instant as WallClock};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart_dataplane::conntrack::{Entry, NodeId};
+use rampart_dataplane::engine::PREFETCH_BATCH;
 use rampart_dataplane::packet::{ChecksumState, PacketMeta, parse};
 use rampart_dataplane::policy::compile::{compile, randomization_off};
 use rampart_dataplane::trace::{Side, TcpModel};
-use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
+use rampart_dataplane::{BatchFrame, Engine, EngineConfig, IfaceId, Instant, Verdict};
 
 const META: PacketMeta = PacketMeta {
     checksum: ChecksumState::Verified,
@@ -165,10 +169,19 @@ impl Replay {
     /// pass, and step the clock.
     #[inline]
     fn next<'a>(&'a mut self, batch: &Batch) -> (&'a mut [u8], IfaceId, Instant) {
+        let mut rx = std::mem::take(&mut self.rx);
+        let (len, iface, now) = self.next_into(batch, &mut rx);
+        self.rx = rx;
+        (&mut self.rx[..len], iface, now)
+    }
+
+    /// As [`next`](Self::next), into `rx`; returns the frame's length.
+    #[inline]
+    fn next_into(&mut self, batch: &Batch, rx: &mut [u8]) -> (usize, IfaceId, Instant) {
         let f = batch.frames[self.next];
         let at = self.next * FRAME_STRIDE;
         let len = usize::from(f.len);
-        let rx = &mut self.rx[..len];
+        let rx = &mut rx[..len];
         rx.copy_from_slice(&batch.bytes[at..at + len]);
         if self.offset != 0 {
             let field = match f.advance {
@@ -183,7 +196,7 @@ impl Replay {
             self.offset = self.offset.wrapping_add(batch.bytes_per_pass);
         }
         self.now += TICK_NS;
-        (rx, f.iface, Instant::from_nanos(self.now))
+        (len, f.iface, Instant::from_nanos(self.now))
     }
 }
 
@@ -288,7 +301,13 @@ fn memory_report(engine: &Engine, n: u32) {
 // === Benches ===
 
 fn established_tcp(c: &mut Criterion) {
+    // RAMPART_BENCH_FLOWS=1m (or 10k) sets up only that flow count, e.g.
+    // to profile one case without the other's setup.
+    let only = std::env::var("RAMPART_BENCH_FLOWS").ok();
     for (n, name) in [(10_000u32, "10k_flows"), (1_000_000, "1m_flows")] {
+        if only.as_deref().is_some_and(|o| !name.starts_with(o)) {
+            continue;
+        }
         let rounds = if n > 100_000 { 1 } else { ROUNDS_10K };
         for randomize in [false, true] {
             let t0 = WallClock::now();
@@ -318,6 +337,48 @@ fn established_tcp(c: &mut Criterion) {
                 b.iter(|| {
                     let (rx, iface, now) = replay.next(&batch);
                     black_box(engine.process(rx, META, iface, now))
+                })
+            });
+            // The same traffic through `process_batch`: each turn takes the
+            // next 2 × PREFETCH_BATCH frames (data and ACK of one flow
+            // alternate), and hands the data frames to the engine as one
+            // batch on the client's interface, then the ACKs on the
+            // server's, as two receive rings would.
+            while !replay.next.is_multiple_of(2 * PREFETCH_BATCH) {
+                let (rx, iface, now) = replay.next(&batch);
+                engine.process(rx, META, iface, now);
+            }
+            g.throughput(Throughput::Elements(2 * PREFETCH_BATCH as u64));
+            let mut bufs = [[[0u8; FRAME_STRIDE]; PREFETCH_BATCH]; 2];
+            let mut verdicts = [Verdict::Hold; PREFETCH_BATCH];
+            g.bench_function(format!("{id}/batch"), |b| {
+                b.iter(|| {
+                    let mut lens = [[0usize; PREFETCH_BATCH]; 2];
+                    let mut at = [Instant::ZERO; 2];
+                    for j in 0..2 * PREFETCH_BATCH {
+                        let side = j % 2;
+                        let (len, iface, now) = replay.next_into(&batch, &mut bufs[side][j / 2]);
+                        debug_assert_eq!(iface, IfaceId(side as u8));
+                        lens[side][j / 2] = len;
+                        at[side] = now;
+                    }
+                    for (side, bufs) in bufs.iter_mut().enumerate() {
+                        let mut k = 0;
+                        let mut frames = bufs.each_mut().map(|f| {
+                            k += 1;
+                            BatchFrame {
+                                frame: &mut f[..lens[side][k - 1]],
+                                meta: META,
+                            }
+                        });
+                        engine.process_batch(
+                            &mut frames,
+                            IfaceId(side as u8),
+                            at[side],
+                            &mut verdicts,
+                        );
+                        black_box(&verdicts);
+                    }
                 })
             });
             g.finish();

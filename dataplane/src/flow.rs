@@ -124,7 +124,7 @@ impl Direction {
 
 /// Direction-normalised flow key: the lower endpoint first, so both
 /// directions of a connection map to one key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FlowKey {
     /// The lower of the two endpoints (by address, then port).
     pub lo: Endpoint,
@@ -132,6 +132,22 @@ pub struct FlowKey {
     pub hi: Endpoint,
     /// IP protocol number.
     pub proto: u8,
+}
+
+/// Hashed as three words (both addresses, then ports and protocol), not
+/// field by field: every packet hashes its key, and the derived form fed
+/// the hasher nine pieces, two of them slice lengths.
+impl std::hash::Hash for FlowKey {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u128(u128::from_le_bytes(self.lo.addr.0));
+        state.write_u128(u128::from_le_bytes(self.hi.addr.0));
+        state.write_u64(
+            (u64::from(self.lo.port) << 24)
+                | (u64::from(self.hi.port) << 8)
+                | u64::from(self.proto),
+        );
+    }
 }
 
 impl FlowKey {

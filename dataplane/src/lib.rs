@@ -20,6 +20,6 @@ pub mod time;
 pub mod trace;
 pub mod verdict;
 
-pub use engine::{Engine, EngineConfig, InterfaceConfig};
+pub use engine::{BatchFrame, Engine, EngineConfig, InterfaceConfig};
 pub use time::Instant;
 pub use verdict::{DropReason, IfaceId, Verdict};

@@ -122,7 +122,7 @@ pub fn collect_rows_in(
                 idle_s: now.saturating_since(e.last_seen).as_secs(),
                 uptime_s: now.saturating_since(e.created).as_secs(),
                 timeout_s: engine.timeout_of(e).as_secs(),
-                bytes: e.bytes[0].saturating_add(e.bytes[1]),
+                bytes: e.total_bytes(),
                 id: e.id,
                 owner: e.owner.0,
                 worker,

@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::macs::MacRef;
 use super::tcp::{TcpState, TcpTrack, half_flags};
 use crate::class_slot::SlotId;
 use crate::flow::{Direction, Endpoint, FlowKey};
@@ -51,7 +52,14 @@ pub mod conn_flags {
 }
 
 /// One tracked connection. Kept small: the table holds up to millions.
+///
+/// 144 bytes, laid out in order (`repr(C)`) so that everything an
+/// established packet reads or writes — key, flags, interfaces, class,
+/// TTLs, randomization offset, TCP state, last-seen and the counters — is
+/// in the first 128 bytes, and what only creation, teardown and `show`
+/// read (creation time, connection id, MAC addresses) comes after.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
 pub struct Entry {
     /// Direction-normalised key.
     pub key: FlowKey,
@@ -65,26 +73,78 @@ pub struct Entry {
     pub owner: NodeId,
     /// The class slot whose options and limits apply (fixed at creation).
     pub class: SlotId,
-    /// Connection id, as in the ASA's syslog messages.
-    pub id: u32,
+    /// Lowest TTL seen per direction (ASA ttl-evasion-protection).
+    pub min_ttl: [u8; 2],
     /// Sequence randomization offset added to the orig side's sequence
     /// numbers (0: not randomized). Part of the flow state a peer must know.
     pub seq_offset: u32,
-    /// Lowest TTL seen per direction (ASA ttl-evasion-protection).
-    pub min_ttl: [u8; 2],
-    /// Source and destination MAC of the opening frame, to address the RSTs
-    /// of `timeout idle … reset` (a bridge has no ARP table of its own).
-    pub macs: [[u8; 6]; 2],
     /// Protocol state.
     pub proto: ProtoState,
-    /// Packets per direction (`[orig, reply]`), saturating.
-    pub packets: [u64; 2],
-    /// IP bytes per direction (`[orig, reply]`), saturating.
-    pub bytes: [u64; 2],
-    /// When the first packet was seen.
-    pub created: Instant,
     /// When the last packet that passed was seen.
     pub last_seen: Instant,
+    /// Packets per direction (`[orig, reply]`), saturating.
+    pub packets: [Count48; 2],
+    /// IP bytes per direction (`[orig, reply]`), saturating.
+    pub bytes: [Count48; 2],
+    /// When the first packet was seen.
+    pub created: Instant,
+    /// Connection id, as in the ASA's syslog messages.
+    pub id: u32,
+    /// Source and destination MAC of the opening frame, to address the RSTs
+    /// of `timeout idle … reset` (a bridge has no ARP table of its own),
+    /// interned by the table ([`ConnTable::macs_of`](super::ConnTable::macs_of)).
+    pub macs: MacRef,
+}
+
+/// The bytes of an [`Entry`] an established packet touches.
+pub const HOT_BYTES: usize = std::mem::offset_of!(Entry, created);
+
+// The layout above is what the packet path's prefetch assumes.
+const _: () = assert!(HOT_BYTES == 128 && std::mem::size_of::<Entry>() == 144);
+
+/// A counter in six bytes, saturating at 2^48 − 1: 281 TB, or 2.8 × 10^14
+/// packets, more than one connection carries in a lifetime.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub struct Count48([u16; 3]);
+
+impl Count48 {
+    /// The largest count.
+    pub const MAX: u64 = (1 << 48) - 1;
+
+    /// A counter at `v` (saturated).
+    pub const fn new(v: u64) -> Self {
+        let v = if v > Self::MAX { Self::MAX } else { v };
+        Count48([v as u16, (v >> 16) as u16, (v >> 32) as u16])
+    }
+
+    /// The count.
+    pub const fn get(self) -> u64 {
+        self.0[0] as u64 | (self.0[1] as u64) << 16 | (self.0[2] as u64) << 32
+    }
+
+    /// Add `n`, saturating.
+    #[inline]
+    pub fn add(&mut self, n: u64) {
+        *self = Self::new(self.get().saturating_add(n));
+    }
+}
+
+impl fmt::Debug for Count48 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.get())
+    }
+}
+
+impl From<u64> for Count48 {
+    fn from(v: u64) -> Self {
+        Count48::new(v)
+    }
+}
+
+impl PartialEq<u64> for Count48 {
+    fn eq(&self, other: &u64) -> bool {
+        self.get() == *other
+    }
 }
 
 impl Entry {
@@ -95,6 +155,11 @@ impl Entry {
         } else {
             Direction::Reply
         }
+    }
+
+    /// IP bytes both ways.
+    pub fn total_bytes(&self) -> u64 {
+        self.bytes[0].get().saturating_add(self.bytes[1].get())
     }
 
     /// The endpoint that opened the connection.
@@ -164,11 +229,11 @@ impl Entry {
         } else {
             f.set(
                 AsaFlags::I,
-                self.packets[outside] > 0 && self.bytes[outside] > 0,
+                self.packets[outside].get() > 0 && self.bytes[outside].get() > 0,
             );
             f.set(
                 AsaFlags::O,
-                self.packets[inside] > 0 && self.bytes[inside] > 0,
+                self.packets[inside].get() > 0 && self.bytes[inside].get() > 0,
             );
         }
         f.set(AsaFlags::B, self.flags & conn_flags::FROM_LOWER != 0);

@@ -1,19 +1,25 @@
 //! The connection table: a keyed-hash index over a chunked slab of entries.
 //!
-//! The index ([`hashbrown::HashTable`]) holds only 4-byte slot numbers, and
-//! the entries live in fixed-size chunks that never move, so growth costs
-//! neither a copy of the entries nor double the memory. The hash is keyed
+//! The index ([`FlowIndex`](super::index)) holds 8-byte buckets (a hash tag
+//! and a slot number), and the entries live in fixed-size chunks that never
+//! move, so growth costs neither a copy of the entries nor double the
+//! memory, and a batch can prefetch both before it needs them
+//! ([`prefetch_index`](ConnTable::prefetch_index),
+//! [`prefetch_entry`](ConnTable::prefetch_entry)). The hash is keyed
 //! (aHash with per-node seeds): an attacker who cannot learn the seeds cannot
 //! aim a flood of tuples at one bucket chain.
 
-use hashbrown::HashTable;
-
-use super::entry::Entry;
+use super::entry::{Entry, HOT_BYTES};
+use super::index::FlowIndex;
+use super::macs::{MacBook, Macs};
 use crate::flow::FlowKey;
 
 /// Entries per slab chunk: 1024 × 160 bytes = 160 KiB, small enough that the
 /// last, partly used chunk wastes little.
 const CHUNK_ENTRIES: usize = 1024;
+
+/// The [`ConnTable::keyed_hasher`] purpose of the MAC book.
+const MAC_BOOK_PURPOSE: u64 = 0x6d61_6373;
 
 /// A slot in the table, valid until the entry is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -76,13 +82,15 @@ pub struct TableFull;
 /// The connection table.
 #[derive(Debug)]
 pub struct ConnTable {
-    index: HashTable<u32>,
+    index: FlowIndex,
     chunks: Vec<Box<[Option<Entry>]>>,
     free: Vec<u32>,
     len: usize,
     high_water: usize,
     max_entries: usize,
     hasher: ahash::RandomState,
+    /// The entries' MAC pairs.
+    macs: MacBook,
     sweep_cursor: usize,
     /// Live entries by [`kind_of`].
     kinds: [u64; KIND_COUNT],
@@ -96,13 +104,14 @@ impl ConnTable {
     /// secret `seed`.
     pub fn new(max_entries: usize, seed: [u64; 4]) -> Self {
         ConnTable {
-            index: HashTable::new(),
+            index: FlowIndex::new(max_entries),
             chunks: Vec::new(),
             free: Vec::new(),
             len: 0,
             high_water: 0,
             max_entries,
             hasher: ahash::RandomState::with_seeds(seed[0], seed[1], seed[2], seed[3]),
+            macs: MacBook::new(Self::keyed_hasher(seed, MAC_BOOK_PURPOSE)),
             sweep_cursor: 0,
             kinds: [0; KIND_COUNT],
             walks: std::sync::atomic::AtomicU64::new(0),
@@ -148,15 +157,7 @@ impl ConnTable {
 
     /// Bytes of heap the table holds (index, slab chunks, free list).
     pub fn memory_bytes(&self) -> usize {
-        // hashbrown keeps buckets at most 7/8 full and stores one control
-        // byte per bucket beside each 4-byte slot number.
-        let cap = self.index.capacity();
-        let buckets = if cap == 0 {
-            0
-        } else {
-            (cap * 8 / 7).next_power_of_two()
-        };
-        let index = buckets * (4 + 1);
+        let index = self.index.memory_bytes() + self.macs.memory_bytes();
         let slab = self.chunks.len() * CHUNK_ENTRIES * std::mem::size_of::<Option<Entry>>();
         index + slab + self.free.capacity() * 4
     }
@@ -183,11 +184,46 @@ impl ConnTable {
     pub fn find(&self, hash: u64, key: &FlowKey) -> Option<FlowId> {
         let chunks = &self.chunks;
         self.index
-            .find(hash, |&i| {
+            .find(hash, |i| {
                 let i = i as usize;
                 matches!(&chunks[i / CHUNK_ENTRIES][i % CHUNK_ENTRIES], Some(e) if e.key == *key)
             })
-            .map(|&i| FlowId(i))
+            .map(FlowId)
+    }
+
+    /// Start loading the index bucket where a lookup of `hash` begins, so
+    /// that a batch can hash every frame first and find them after.
+    #[inline]
+    pub fn prefetch_index(&self, hash: u64) {
+        if let Some(p) = self.index.home_ptr(hash) {
+            prefetch(p);
+        }
+    }
+
+    /// Find the entry indexed under `hash` (its bucket should be loaded by now,
+    /// see [`prefetch_index`](Self::prefetch_index)) and start loading the
+    /// entry's cache lines.
+    #[inline]
+    pub fn prefetch_entry(&self, hash: u64) {
+        // The index holds slot numbers; comparing tags alone picks the
+        // slot without touching an entry (a rare tag collision prefetches
+        // one entry too many, which is harmless).
+        if let Some(i) = self.index.find(hash, |_| true) {
+            let i = i as usize;
+            if let Some(e) = self
+                .chunks
+                .get(i / CHUNK_ENTRIES)
+                .and_then(|c| c.get(i % CHUNK_ENTRIES))
+            {
+                // The lines of the part a packet touches (the entry's
+                // first HOT_BYTES, wherever they start in a line).
+                let p: *const Option<Entry> = e;
+                let p = p.cast::<u8>();
+                prefetch(p);
+                prefetch(p.wrapping_add(64));
+                prefetch(p.wrapping_add(HOT_BYTES - 1));
+            }
+        }
     }
 
     /// The entry in a slot returned by `find` or `insert`.
@@ -220,11 +256,13 @@ impl ConnTable {
         &self.kinds
     }
 
-    /// Insert a new entry whose key is not yet in the table.
-    pub fn insert(&mut self, hash: u64, entry: Entry) -> Result<FlowId, TableFull> {
+    /// Insert a new entry whose key is not yet in the table, opened by a
+    /// frame from MAC `macs[0]` to `macs[1]` (`entry.macs` is set here).
+    pub fn insert(&mut self, hash: u64, mut entry: Entry, macs: Macs) -> Result<FlowId, TableFull> {
         if self.len >= self.max_entries {
             return Err(TableFull);
         }
+        entry.macs = self.macs.intern(macs);
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -238,12 +276,7 @@ impl ConnTable {
                 next as u32
             }
         };
-        let (chunks, hasher) = (&self.chunks, &self.hasher);
-        self.index.insert_unique(hash, i, |&j| {
-            let j = j as usize;
-            let e = chunks[j / CHUNK_ENTRIES][j % CHUNK_ENTRIES].as_ref();
-            hasher.hash_one(e.expect("indexed slot is live").key)
-        });
+        self.index.insert(hash, i);
         self.kinds[kind_of(&entry)] += 1;
         self.chunks[i as usize / CHUNK_ENTRIES][i as usize % CHUNK_ENTRIES] = Some(entry);
         self.len += 1;
@@ -261,16 +294,20 @@ impl ConnTable {
             .take()
             .expect("FlowId used after remove");
         let hash = self.hasher.hash_one(entry.key);
-        match self.index.find_entry(hash, |&j| j == id.0) {
-            Ok(slot) => {
-                slot.remove();
-            }
-            Err(_) => unreachable!("live entry {i} missing from the index"),
-        }
+        let indexed = self.index.remove(hash, id.0);
+        debug_assert!(indexed, "live entry {i} missing from the index");
+        self.macs.release(entry.macs);
         self.free.push(id.0);
         self.len -= 1;
         self.kinds[kind_of(&entry)] -= 1;
         entry
+    }
+
+    /// The MAC addresses of an entry's opening frame (source,
+    /// destination). For an entry just removed, valid until the next
+    /// insert.
+    pub fn macs_of(&self, entry: &Entry) -> Macs {
+        self.macs.get(entry.macs)
     }
 
     /// Walks of the whole table begun so far.
@@ -313,6 +350,19 @@ impl ConnTable {
         }
         visits
     }
+}
+
+/// A hint to load the cache line at `p`; it never faults, whatever `p` is.
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of the x86_64 baseline, and a prefetch is only a
+    // hint: it reads nothing and cannot fault on any address.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast())
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 #[cfg(test)]
@@ -373,10 +423,10 @@ mod tests {
             id: u32::from(port),
             seq_offset: 0,
             min_ttl: [64, 64],
-            macs: [[0; 6]; 2],
+            macs: crate::conntrack::MacRef::default(),
             proto: ProtoState::Udp,
-            packets: [1, 0],
-            bytes: [64, 0],
+            packets: [1.into(), 0.into()],
+            bytes: [64.into(), 0.into()],
             created: Instant::ZERO,
             last_seen: Instant::from_secs(u64::from(port)),
         }
@@ -385,7 +435,11 @@ mod tests {
     fn add(t: &mut ConnTable, port: u16) -> Result<FlowId, TableFull> {
         let e = entry(port);
         let h = t.hash(&e.key);
-        t.insert(h, e)
+        t.insert(
+            h,
+            e,
+            [[2, 0, 0, 0, 0, (port % 3) as u8], [2, 0, 0, 0, 1, 0]],
+        )
     }
 
     #[test]
@@ -412,6 +466,25 @@ mod tests {
         }
         assert_eq!(t.chunks.len(), chunks);
         assert_eq!(t.iter().count(), 5000);
+    }
+
+    /// Entries share their MAC pair (`add` gives three), each pair is freed
+    /// with its last entry, and an entry just removed still reads its
+    /// addresses (the idle-timeout RSTs are built after the removal).
+    #[test]
+    fn mac_pairs_are_shared_and_freed_with_their_last_entry() {
+        let mut t = ConnTable::new(10_000, [1, 2, 3, 4]);
+        let ids: Vec<FlowId> = (0..300).map(|p| add(&mut t, p).unwrap()).collect();
+        assert_eq!(t.macs.live(), 3);
+        let e = *t.get(ids[4]);
+        assert_eq!(t.macs_of(&e), [[2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 1, 0]]);
+        for &id in &ids[..299] {
+            t.remove(id);
+        }
+        assert_eq!(t.macs.live(), 1);
+        let last = t.remove(ids[299]);
+        assert_eq!(t.macs.live(), 0);
+        assert_eq!(t.macs_of(&last), [[2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 1, 0]]);
     }
 
     #[test]

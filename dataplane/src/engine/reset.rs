@@ -13,9 +13,14 @@ use crate::flow::{Direction, Endpoint};
 /// with that end's next sequence number as `toward` knows it (the
 /// initiator's is shifted by the randomization offset on the responder's
 /// side) and acknowledging everything `toward` sent.
-pub(super) fn frame(entry: &Entry, t: &TcpTrack, toward: Direction) -> Vec<u8> {
+pub(super) fn frame(
+    entry: &Entry,
+    macs: crate::conntrack::Macs,
+    t: &TcpTrack,
+    toward: Direction,
+) -> Vec<u8> {
     let (initiator, responder) = (entry.initiator(), entry.responder());
-    let [orig_src_mac, orig_dst_mac] = entry.macs;
+    let [orig_src_mac, orig_dst_mac] = macs;
     let (orig, reply) = (&t.half[0], &t.half[1]);
     let (src, dst, src_mac, dst_mac, seq, ack): (Endpoint, Endpoint, _, _, u32, u32) = match toward
     {

@@ -35,7 +35,7 @@ use std::time::Duration;
 use super::classes::ClassTable;
 use super::hold::{DeferQueue, Deferred, Held, HoldLimits, HoldQueue, Refused};
 use super::{Effect, Engine, Judgement, MAX_PENDING_EFFECTS, ReleaseCause};
-use crate::conntrack::{Entry, FlowId, NodeId, ProtoState, TcpState};
+use crate::conntrack::{ConnTable, Count48, Entry, FlowId, MacRef, NodeId, ProtoState, TcpState};
 use crate::counters::{RemoveReason, bump};
 use crate::flow::FlowKey;
 use crate::packet::{ChecksumState, PacketMeta, complete_checksum};
@@ -531,7 +531,7 @@ impl SyncState {
 }
 
 /// The state of an entry as peers receive it (`None` for bypass flows).
-fn flow_state_of(entry: &Entry, classes: &ClassTable) -> Option<FlowState> {
+fn flow_state_of(entry: &Entry, table: &ConnTable, classes: &ClassTable) -> Option<FlowState> {
     let proto = match entry.proto {
         ProtoState::Tcp(t) => SyncProto::Tcp(t),
         ProtoState::TcpBypass => return None,
@@ -547,7 +547,7 @@ fn flow_state_of(entry: &Entry, classes: &ClassTable) -> Option<FlowState> {
         class: classes.get(entry.class).digest,
         seq_offset: entry.seq_offset,
         min_ttl: entry.min_ttl,
-        macs: entry.macs,
+        macs: table.macs_of(entry),
         proto,
         last_seen_ns: entry.last_seen.as_nanos(),
     })
@@ -725,7 +725,7 @@ impl Engine {
 
     /// The state of an entry as peers receive it (`None` for bypass flows).
     pub fn flow_state(&self, entry: &Entry) -> Option<FlowState> {
-        flow_state_of(entry, &self.classes)
+        flow_state_of(entry, &self.table, &self.classes)
     }
 
     /// Note that a packet changed (or refreshed) an inspected entry.
@@ -982,10 +982,10 @@ impl Engine {
             id: state.inc.id,
             seq_offset: state.seq_offset,
             min_ttl: state.min_ttl,
-            macs: state.macs,
+            macs: MacRef::default(),
             proto,
-            packets: [0, 0],
-            bytes: [0, 0],
+            packets: [Count48::default(); 2],
+            bytes: [Count48::default(); 2],
             created: Instant::from_nanos(state.inc.created_ns),
             last_seen: Instant::from_nanos(state.last_seen_ns),
         };
@@ -997,7 +997,7 @@ impl Engine {
         if self.table.len() >= self.config.max_conns {
             self.evict_embryonic();
         }
-        let Ok(id) = self.table.insert(hash, entry) else {
+        let Ok(id) = self.table.insert(hash, entry, state.macs) else {
             bump(&mut self.sync_mut().counters.table_full);
             self.classes.release_unused(class);
             return Applied::Ignored;
@@ -1176,7 +1176,8 @@ impl Engine {
             // sequence offset), and a frame kept waiting must stay as received.
             let mut frame = h.frame.clone();
             self.lenient_passes = h.lenient && now >= h.deadline;
-            let judged = self.judge(&mut frame, h.meta, h.ingress, now);
+            let parsed = crate::packet::parse(&frame, h.meta);
+            let judged = self.judge(&mut frame, h.meta, h.ingress, now, parsed, None);
             self.lenient_passes = false;
             match judged.decision {
                 Ok(egress) => {
@@ -1258,7 +1259,8 @@ impl Engine {
         // leave as a standalone engine would have let them.
         for mut h in late {
             self.lenient_passes = true;
-            let judged = self.judge(&mut h.frame, h.meta, h.ingress, now);
+            let parsed = crate::packet::parse(&h.frame, h.meta);
+            let judged = self.judge(&mut h.frame, h.meta, h.ingress, now, parsed, None);
             self.lenient_passes = false;
             match judged.decision {
                 Ok(egress) => {

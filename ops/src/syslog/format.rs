@@ -317,7 +317,7 @@ pub fn format_event(ctx: &Context<'_>, ev: &ConnEvent) -> Option<Message> {
             ended,
         } => {
             let d = hms(duration(e, *ended));
-            let bytes = e.bytes[0].saturating_add(e.bytes[1]);
+            let bytes = e.total_bytes();
             match e.proto {
                 ProtoState::TcpBypass => {
                     let (init, resp) = ends(e);

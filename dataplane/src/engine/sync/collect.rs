@@ -80,7 +80,7 @@ impl Engine {
             if !mark.pending {
                 continue;
             }
-            let Some(state) = flow_state_of(entry, classes) else {
+            let Some(state) = flow_state_of(entry, table, classes) else {
                 continue;
             };
             let kind = if mark.synced_at == Instant::ZERO {
