@@ -1001,13 +1001,12 @@ impl Engine {
                     self.remove(id, RemoveReason::Reopen);
                 }
                 outcome => {
+                    let mut reset = false;
                     let refresh = match outcome {
                         Tracked::Pass { from, to } => {
-                            if to == crate::conntrack::TcpState::Close && from != to {
-                                // Who reset it, for the teardown log's
-                                // `TCP Reset-I` / `TCP Reset-O`.
-                                self.table.get_mut(id).flags |= conn_flags::reset_by(dir);
-                            }
+                            // Who reset it, for the teardown log's
+                            // `TCP Reset-I` / `TCP Reset-O`.
+                            reset = to == crate::conntrack::TcpState::Close && from != to;
                             if from != to {
                                 bump(
                                     &mut self.counters.tcp_transitions[from as usize][to as usize],
@@ -1032,8 +1031,21 @@ impl Engine {
                         }
                         Tracked::Reopen => unreachable!("matched above"),
                     };
-                    account(&mut self.table.get_mut(id), dir, pkt, refresh);
-                    self.normalize_and_shift(id, dir, seg, frame, view);
+                    // One access to the entry for the rest of the packet.
+                    let mut entry = self.table.get_mut(id);
+                    if reset {
+                        entry.flags |= conn_flags::reset_by(dir);
+                    }
+                    account(&mut entry, dir, pkt, refresh);
+                    normalize_and_shift(
+                        &mut entry,
+                        &mut self.counters.normalizer,
+                        dir,
+                        seg,
+                        frame,
+                        view,
+                    );
+                    drop(entry);
                     if refresh || changed {
                         self.sync_touch(id, changed, pkt.now);
                     }
@@ -1062,75 +1074,17 @@ impl Engine {
                     entry.seq_offset = seq_offset(self.config.seq_secret, &key, entry.id);
                     bump(&mut self.counters.normalizer.seq_randomized_conns);
                 }
-                self.normalize_and_shift(id, Direction::Orig, seg, frame, view);
+                normalize_and_shift(
+                    &mut self.table.get_mut(id),
+                    &mut self.counters.normalizer,
+                    Direction::Orig,
+                    seg,
+                    frame,
+                    view,
+                );
                 Ok(self.opened(id))
             }
             Some(_) => Err(DropReason::TcpNotSyn),
-        }
-    }
-
-    /// The TCP normalizer's rewrites with the ASA's defaults
-    /// (docs/asa-behaviour.md §6.1), then the sequence shift of a randomized
-    /// connection (§6.2).
-    fn normalize_and_shift(
-        &mut self,
-        id: FlowId,
-        dir: Direction,
-        seg: &TcpSegment,
-        frame: &mut [u8],
-        view: &TcpView,
-    ) {
-        let n = &mut self.counters.normalizer;
-        // reserved-bits allow (default): counted, passed.
-        if frame.get(view.l4 + 12).is_some_and(|b| b & 0x0f != 0) {
-            bump(&mut n.reserved_bits_seen);
-        }
-        // syn-data allow (default): counted, passed.
-        if seg.flags.has(TcpFlags::SYN) && !seg.flags.has(TcpFlags::ACK) && seg.payload_len > 0 {
-            bump(&mut n.syn_data_seen);
-        }
-        // exceed-mss allow (default): counted, passed. A GSO super-packet
-        // leaves the far side as segments of `gso_size` bytes: that is the
-        // size the receiver sees, not the super-packet's payload.
-        if let ProtoState::Tcp(t) = &self.table.get(id).proto {
-            let mss = t.half[dir.other().index()].mss;
-            let wire = match view.gso_size {
-                0 => seg.payload_len,
-                g => seg.payload_len.min(u32::from(g)),
-            };
-            if mss > 0 && wire > u32::from(mss) {
-                bump(&mut n.exceed_mss_seen);
-            }
-        }
-        // urgent-flag clear (default).
-        if normalize::clear_urgent(frame, view) {
-            bump(&mut n.urgent_cleared);
-        }
-        // tcp-options range 6-7, 9-255 clear (default).
-        let cleared = normalize::clear_unknown_options(frame, view);
-        n.options_cleared = n.options_cleared.saturating_add(u64::from(cleared));
-        // ttl-evasion-protection (default on): the TTL of a direction may
-        // fall, never rise.
-        let mut entry = self.table.get_mut(id);
-        if let Some(ttl) = normalize::ttl(frame, view) {
-            let min = &mut entry.min_ttl[dir.index()];
-            if ttl < *min {
-                *min = ttl;
-            } else if ttl > *min && normalize::clamp_ttl(frame, view, *min) {
-                bump(&mut n.ttl_clamped);
-            }
-        }
-        let offset = entry.seq_offset;
-        if offset != 0 {
-            match dir {
-                Direction::Orig => {
-                    normalize::shift_seq(frame, view, offset);
-                }
-                Direction::Reply if seg.flags.has(TcpFlags::ACK) => {
-                    normalize::unshift_ack(frame, view, offset);
-                }
-                Direction::Reply => {}
-            }
         }
     }
 
@@ -1278,6 +1232,69 @@ fn seq_offset(secret: [u64; 2], key: &FlowKey, conn_id: u32) -> u32 {
     key.hash(&mut h);
     conn_id.hash(&mut h);
     (h.finish() as u32).max(1)
+}
+
+/// The TCP normalizer's rewrites with the ASA's defaults
+/// (docs/asa-behaviour.md §6.1), then the sequence shift of a randomized
+/// connection (§6.2), on the entry the segment belongs to.
+fn normalize_and_shift(
+    entry: &mut Entry,
+    n: &mut crate::counters::NormalizerCounters,
+    dir: Direction,
+    seg: &TcpSegment,
+    frame: &mut [u8],
+    view: &TcpView,
+) {
+    // reserved-bits allow (default): counted, passed.
+    if frame.get(view.l4 + 12).is_some_and(|b| b & 0x0f != 0) {
+        bump(&mut n.reserved_bits_seen);
+    }
+    // syn-data allow (default): counted, passed.
+    if seg.flags.has(TcpFlags::SYN) && !seg.flags.has(TcpFlags::ACK) && seg.payload_len > 0 {
+        bump(&mut n.syn_data_seen);
+    }
+    // exceed-mss allow (default): counted, passed. A GSO super-packet
+    // leaves the far side as segments of `gso_size` bytes: that is the
+    // size the receiver sees, not the super-packet's payload.
+    if let ProtoState::Tcp(t) = &entry.proto {
+        let mss = t.half[dir.other().index()].mss;
+        let wire = match view.gso_size {
+            0 => seg.payload_len,
+            g => seg.payload_len.min(u32::from(g)),
+        };
+        if mss > 0 && wire > u32::from(mss) {
+            bump(&mut n.exceed_mss_seen);
+        }
+    }
+    // urgent-flag clear (default).
+    if normalize::clear_urgent(frame, view) {
+        bump(&mut n.urgent_cleared);
+    }
+    // tcp-options range 6-7, 9-255 clear (default).
+    let cleared = normalize::clear_unknown_options(frame, view);
+    n.options_cleared = n.options_cleared.saturating_add(u64::from(cleared));
+    // ttl-evasion-protection (default on): the TTL of a direction may
+    // fall, never rise.
+    if let Some(ttl) = normalize::ttl(frame, view) {
+        let min = &mut entry.min_ttl[dir.index()];
+        if ttl < *min {
+            *min = ttl;
+        } else if ttl > *min && normalize::clamp_ttl(frame, view, *min) {
+            bump(&mut n.ttl_clamped);
+        }
+    }
+    let offset = entry.seq_offset;
+    if offset != 0 {
+        match dir {
+            Direction::Orig => {
+                normalize::shift_seq(frame, view, offset);
+            }
+            Direction::Reply if seg.flags.has(TcpFlags::ACK) => {
+                normalize::unshift_ack(frame, view, offset);
+            }
+            Direction::Reply => {}
+        }
+    }
 }
 
 /// Count a passed packet on its entry; `refresh` moves last-seen (stale and

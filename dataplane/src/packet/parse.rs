@@ -50,6 +50,7 @@ use crate::verdict::DropReason;
 /// unless [`ChecksumState::Verified`], TCP and UDP only when
 /// [`ChecksumState::Unverified`]. ICMP and ICMPv6 checksums are left to the
 /// receiving host.
+#[inline]
 pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
     let link = link(frame)?;
     let net = match link.ether_type {
