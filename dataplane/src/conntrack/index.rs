@@ -24,6 +24,8 @@
 //!   Both need a bucket's home, which the tag gives without touching the
 //!   entry: growth rehashes from the index alone.
 
+use super::huge::HugeBuf;
+
 /// Buckets at most 7/8 full.
 const LOAD_NUM: usize = 7;
 const LOAD_DEN: usize = 8;
@@ -33,7 +35,7 @@ const MIN_BUCKETS: usize = 64;
 /// Keyed hash → slot index.
 #[derive(Debug)]
 pub(crate) struct FlowIndex {
-    buckets: Box<[u64]>,
+    buckets: HugeBuf<u64>,
     len: usize,
     /// The most buckets the table's maximum can need.
     limit: usize,
@@ -71,7 +73,7 @@ impl FlowIndex {
         // computation assumes at most 2^32 buckets.
         let limit = buckets_for(max_entries).min(u32::MAX as usize);
         FlowIndex {
-            buckets: Box::new([]),
+            buckets: HugeBuf::new(0, 0),
             len: 0,
             limit,
         }
@@ -183,7 +185,7 @@ impl FlowIndex {
             .max(MIN_BUCKETS)
             .min(self.limit)
             .max(buckets_for(self.len + 1));
-        let old = std::mem::replace(&mut self.buckets, vec![0; want].into_boxed_slice());
+        let old = std::mem::replace(&mut self.buckets, HugeBuf::new(want, 0));
         for b in old.iter().copied().filter(|&b| b != 0) {
             self.place(b);
         }

@@ -1,6 +1,7 @@
 //! Connection tracking: entries, the table, timeouts and the TCP tracker.
 
 pub mod entry;
+mod huge;
 mod index;
 pub mod macs;
 pub mod table;

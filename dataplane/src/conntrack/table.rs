@@ -10,13 +10,40 @@
 //! aim a flood of tuples at one bucket chain.
 
 use super::entry::{Entry, HOT_BYTES};
+use super::huge::{HUGE_PAGE, HugeBuf};
 use super::index::FlowIndex;
 use super::macs::{MacBook, Macs};
 use crate::flow::FlowKey;
 
-/// Entries per slab chunk: 1024 × 160 bytes = 160 KiB, small enough that the
-/// last, partly used chunk wastes little.
+/// Entries per small slab chunk: 1024 × 144 bytes = 144 KiB, so the last,
+/// partly used chunk of a small table wastes little.
 const CHUNK_ENTRIES: usize = 1024;
+/// The first `SMALL_CHUNKS` chunks are small; every later one fills a huge
+/// page (see [`HugeBuf`]), where a large table needs its TLB reach.
+const SMALL_CHUNKS: usize = 16;
+const SMALL_SLOTS: usize = SMALL_CHUNKS * CHUNK_ENTRIES;
+/// Entries per big chunk: as many as one huge page holds.
+const BIG_CHUNK_ENTRIES: usize = HUGE_PAGE / std::mem::size_of::<Option<Entry>>();
+
+/// The chunk and the place in it of slot `i`.
+#[inline]
+fn locate(i: usize) -> (usize, usize) {
+    if i < SMALL_SLOTS {
+        (i / CHUNK_ENTRIES, i % CHUNK_ENTRIES)
+    } else {
+        let j = i - SMALL_SLOTS;
+        (SMALL_CHUNKS + j / BIG_CHUNK_ENTRIES, j % BIG_CHUNK_ENTRIES)
+    }
+}
+
+/// Slots in the first `chunks` chunks.
+fn slots_in(chunks: usize) -> usize {
+    if chunks <= SMALL_CHUNKS {
+        chunks * CHUNK_ENTRIES
+    } else {
+        SMALL_SLOTS + (chunks - SMALL_CHUNKS) * BIG_CHUNK_ENTRIES
+    }
+}
 
 /// The [`ConnTable::keyed_hasher`] purpose of the MAC book.
 const MAC_BOOK_PURPOSE: u64 = 0x6d61_6373;
@@ -83,7 +110,7 @@ pub struct TableFull;
 #[derive(Debug)]
 pub struct ConnTable {
     index: FlowIndex,
-    chunks: Vec<Box<[Option<Entry>]>>,
+    chunks: Vec<HugeBuf<Option<Entry>>>,
     free: Vec<u32>,
     len: usize,
     high_water: usize,
@@ -158,21 +185,18 @@ impl ConnTable {
     /// Bytes of heap the table holds (index, slab chunks, free list).
     pub fn memory_bytes(&self) -> usize {
         let index = self.index.memory_bytes() + self.macs.memory_bytes();
-        let slab = self.chunks.len() * CHUNK_ENTRIES * std::mem::size_of::<Option<Entry>>();
+        let slab = slots_in(self.chunks.len()) * std::mem::size_of::<Option<Entry>>();
         index + slab + self.free.capacity() * 4
     }
 
     fn slot(&self, i: u32) -> Option<&Entry> {
-        let i = i as usize;
-        self.chunks
-            .get(i / CHUNK_ENTRIES)?
-            .get(i % CHUNK_ENTRIES)?
-            .as_ref()
+        let (c, o) = locate(i as usize);
+        self.chunks.get(c)?.get(o)?.as_ref()
     }
 
     /// Slots in the table (live or free), for a walk with [`try_get`](Self::try_get).
     pub fn slot_count(&self) -> usize {
-        self.chunks.len() * CHUNK_ENTRIES
+        slots_in(self.chunks.len())
     }
 
     /// The entry in a slot, if the slot is live.
@@ -185,8 +209,8 @@ impl ConnTable {
         let chunks = &self.chunks;
         self.index
             .find(hash, |i| {
-                let i = i as usize;
-                matches!(&chunks[i / CHUNK_ENTRIES][i % CHUNK_ENTRIES], Some(e) if e.key == *key)
+                let (c, o) = locate(i as usize);
+                matches!(&chunks[c][o], Some(e) if e.key == *key)
             })
             .map(FlowId)
     }
@@ -209,12 +233,8 @@ impl ConnTable {
         // slot without touching an entry (a rare tag collision prefetches
         // one entry too many, which is harmless).
         if let Some(i) = self.index.find(hash, |_| true) {
-            let i = i as usize;
-            if let Some(e) = self
-                .chunks
-                .get(i / CHUNK_ENTRIES)
-                .and_then(|c| c.get(i % CHUNK_ENTRIES))
-            {
+            let (c, o) = locate(i as usize);
+            if let Some(e) = self.chunks.get(c).and_then(|c| c.get(o)) {
                 // The lines of the part a packet touches (the entry's
                 // first HOT_BYTES, wherever they start in a line).
                 let p: *const Option<Entry> = e;
@@ -239,8 +259,8 @@ impl ConnTable {
     /// # Panics
     /// If the slot is free.
     pub fn get_mut(&mut self, id: FlowId) -> EntryMut<'_> {
-        let i = id.0 as usize;
-        let entry = self.chunks[i / CHUNK_ENTRIES][i % CHUNK_ENTRIES]
+        let (c, o) = locate(id.0 as usize);
+        let entry = self.chunks[c][o]
             .as_mut()
             .expect("FlowId used after remove");
         EntryMut {
@@ -266,19 +286,20 @@ impl ConnTable {
         let i = match self.free.pop() {
             Some(i) => i,
             None => {
-                let next = self.chunks.len() * CHUNK_ENTRIES;
-                self.chunks
-                    .push(vec![None; CHUNK_ENTRIES].into_boxed_slice());
+                let next = slots_in(self.chunks.len());
+                let size = slots_in(self.chunks.len() + 1) - next;
+                self.chunks.push(HugeBuf::new(size, None));
                 // Slots of the new chunk beyond the first go to the free list,
                 // highest first so they are handed out in order.
                 self.free
-                    .extend((next as u32 + 1..(next + CHUNK_ENTRIES) as u32).rev());
+                    .extend((next as u32 + 1..(next + size) as u32).rev());
                 next as u32
             }
         };
         self.index.insert(hash, i);
         self.kinds[kind_of(&entry)] += 1;
-        self.chunks[i as usize / CHUNK_ENTRIES][i as usize % CHUNK_ENTRIES] = Some(entry);
+        let (c, o) = locate(i as usize);
+        self.chunks[c][o] = Some(entry);
         self.len += 1;
         self.high_water = self.high_water.max(self.len);
         Ok(FlowId(i))
@@ -290,9 +311,8 @@ impl ConnTable {
     /// If the slot is already free.
     pub fn remove(&mut self, id: FlowId) -> Entry {
         let i = id.0 as usize;
-        let entry = self.chunks[i / CHUNK_ENTRIES][i % CHUNK_ENTRIES]
-            .take()
-            .expect("FlowId used after remove");
+        let (c, o) = locate(i);
+        let entry = self.chunks[c][o].take().expect("FlowId used after remove");
         let hash = self.hasher.hash_one(entry.key);
         let indexed = self.index.remove(hash, id.0);
         debug_assert!(indexed, "live entry {i} missing from the index");
@@ -320,10 +340,10 @@ impl ConnTable {
         self.walks
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.chunks.iter().enumerate().flat_map(|(c, chunk)| {
-            chunk.iter().enumerate().filter_map(move |(o, e)| {
-                e.as_ref()
-                    .map(|e| (FlowId((c * CHUNK_ENTRIES + o) as u32), e))
-            })
+            chunk
+                .iter()
+                .enumerate()
+                .filter_map(move |(o, e)| e.as_ref().map(|e| (FlowId((slots_in(c) + o) as u32), e)))
         })
     }
 
@@ -336,7 +356,7 @@ impl ConnTable {
         mut expired: impl FnMut(&Entry) -> bool,
         mut removed: impl FnMut(Entry),
     ) -> usize {
-        let slots = self.chunks.len() * CHUNK_ENTRIES;
+        let slots = slots_in(self.chunks.len());
         if slots == 0 {
             return 0;
         }
@@ -485,6 +505,40 @@ mod tests {
         let last = t.remove(ids[299]);
         assert_eq!(t.macs.live(), 0);
         assert_eq!(t.macs_of(&last), [[2, 0, 0, 0, 0, 2], [2, 0, 0, 0, 1, 0]]);
+    }
+
+    /// Past the small chunks, slots live in chunks of one huge page each:
+    /// every entry is found where it was put, walks and sweeps see them all.
+    #[test]
+    fn slots_past_the_small_chunks_live_in_huge_page_chunks() {
+        let n = SMALL_SLOTS + BIG_CHUNK_ENTRIES + 100;
+        let mut t = ConnTable::new(n, [5, 6, 7, 8]);
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut e = entry((i % 60_000) as u16);
+            e.key.hi.port = (i / 60_000) as u16;
+            e.id = i as u32;
+            let h = t.hash(&e.key);
+            ids.push((t.insert(h, e, [[0; 6]; 2]).unwrap(), e.key));
+        }
+        assert_eq!(t.chunks.len(), SMALL_CHUNKS + 2);
+        assert_eq!(t.slot_count(), SMALL_SLOTS + 2 * BIG_CHUNK_ENTRIES);
+        for (i, (id, key)) in ids.iter().enumerate().step_by(97) {
+            assert_eq!(t.find(t.hash(key), key), Some(*id));
+            assert_eq!(t.get(*id).id, i as u32);
+        }
+        assert_eq!(t.iter().count(), n);
+        assert_eq!(
+            t.iter()
+                .map(|(id, e)| (id.0, e.id))
+                .filter(|(a, b)| a != b)
+                .count(),
+            0
+        );
+        let mut swept = 0;
+        t.sweep(t.slot_count(), |e| e.id % 2 == 0, |_| swept += 1);
+        assert_eq!(swept, n.div_ceil(2));
+        assert_eq!(t.len(), n / 2);
     }
 
     #[test]
