@@ -2,7 +2,8 @@
 //! ring and a transmit ring on one socket, mapped once ("packet_mmap",
 //! Linux kernel documentation; packet(7)).
 //!
-//! - Receive: the kernel fills blocks of [`RX_BLOCK_BYTES`] with frames,
+//! - Receive: the kernel fills blocks of [`RX_BLOCK_BYTES`] (with vnet
+//!   headers [`RX_BLOCK_BYTES_VNET`]) with frames,
 //!   each behind a `tpacket3_hdr`, and hands a block to user space when it
 //!   is full or [`RETIRE_BLOCK_TIMEOUT_MS`] after its first frame. The
 //!   block stays ours until we write `TP_STATUS_KERNEL` back, so the engine
@@ -39,12 +40,17 @@ use crate::afpacket::{
     open_error, setsockopt_int, shift_vnet,
 };
 
-/// Bytes per receive block: a few 64 KiB super-packets, or some 150
-/// full-size frames (a multiple of the page size, a power of two so the
-/// kernel's page allocation wastes nothing).
-pub const RX_BLOCK_BYTES: u32 = 256 << 10;
-/// Receive blocks per ring (16 MiB).
-pub const RX_BLOCKS: u32 = 64;
+/// Bytes of a receive ring (32 MiB, as the `recvmmsg` socket's buffer).
+pub const RX_RING_BYTES: u32 = 32 << 20;
+/// Bytes per receive block with vnet headers: one 64 KiB GSO super-packet
+/// and its headers must fit (the kernel cuts a frame to the block), and a
+/// power of two so the kernel's page allocation wastes nothing.
+pub const RX_BLOCK_BYTES_VNET: u32 = 128 << 10;
+/// Bytes per receive block without: some 200 full-size frames. Small
+/// blocks make many of them: the kernel hands a partly filled block over
+/// every [`RETIRE_BLOCK_TIMEOUT_MS`], so under a steady small-packet load
+/// the ring buffers blocks × that timeout, not its byte size.
+pub const RX_BLOCK_BYTES: u32 = 32 << 10;
 /// How long the kernel keeps a partly filled block before handing it
 /// over, in milliseconds (the smallest value it takes). The receive
 /// latency of a quiet link is up to this.
@@ -444,18 +450,24 @@ impl RingSocket {
             .map_err(|e| open_error(ifname, "PACKET_VERSION TPACKET_V3", e))?;
         // Like the vnet header, PACKET_LOSS is refused once a ring exists.
         let loss_ok = setsockopt_int(fd, libc::SOL_PACKET, PACKET_LOSS, 1).is_ok();
+        let block_bytes = if vnet {
+            RX_BLOCK_BYTES_VNET
+        } else {
+            RX_BLOCK_BYTES
+        };
+        let blocks = RX_RING_BYTES / block_bytes;
         let rx_req = libc::tpacket_req3 {
-            tp_block_size: RX_BLOCK_BYTES,
-            tp_block_nr: RX_BLOCKS,
+            tp_block_size: block_bytes,
+            tp_block_nr: blocks,
             tp_frame_size: RX_FRAME_HINT,
-            tp_frame_nr: RX_BLOCKS * (RX_BLOCK_BYTES / RX_FRAME_HINT),
+            tp_frame_nr: blocks * (block_bytes / RX_FRAME_HINT),
             tp_retire_blk_tov: RETIRE_BLOCK_TIMEOUT_MS,
             tp_sizeof_priv: 0,
             tp_feature_req_word: 0,
         };
         set_ring(fd, libc::PACKET_RX_RING, &rx_req)
             .map_err(|e| open_error(ifname, "PACKET_RX_RING", e))?;
-        let rx_len = (RX_BLOCK_BYTES * RX_BLOCKS) as usize;
+        let rx_len = RX_RING_BYTES as usize;
         // A transmit ring takes no retire timer or private area.
         let tx_req = libc::tpacket_req3 {
             tp_block_size: TX_BLOCK_BYTES,
@@ -509,8 +521,8 @@ impl RingSocket {
             sock,
             spill,
             map,
-            rx_blocks: RX_BLOCKS as usize,
-            rx_block_bytes: RX_BLOCK_BYTES as usize,
+            rx_blocks: blocks as usize,
+            rx_block_bytes: block_bytes as usize,
             rx_next: 0,
             held: None,
             tx,
