@@ -51,8 +51,18 @@ impl PacketIo {
         vnet: bool,
         choice: IoChoice,
     ) -> io::Result<(PacketIo, Option<io::Error>)> {
+        Self::open_or_fall_back(ifname, vnet, choice, RingSocket::open)
+    }
+
+    /// [`Self::open`] with `ring` opening the ring socket.
+    pub fn open_or_fall_back(
+        ifname: &str,
+        vnet: bool,
+        choice: IoChoice,
+        ring: impl FnOnce(&str, bool) -> io::Result<RingSocket>,
+    ) -> io::Result<(PacketIo, Option<io::Error>)> {
         let refused = match choice {
-            IoChoice::Ring => match RingSocket::open(ifname, vnet) {
+            IoChoice::Ring => match ring(ifname, vnet) {
                 Ok(r) => return Ok((r.into(), None)),
                 Err(e) => Some(e),
             },

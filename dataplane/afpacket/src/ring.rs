@@ -441,6 +441,18 @@ impl RingSocket {
     /// kernel refused a ring (or the interface): the caller may fall back
     /// to [`PacketSocket`].
     pub fn open(ifname: &str, vnet: bool) -> io::Result<Self> {
+        let block_bytes = if vnet {
+            RX_BLOCK_BYTES_VNET
+        } else {
+            RX_BLOCK_BYTES
+        };
+        Self::open_with_blocks(ifname, vnet, block_bytes)
+    }
+
+    /// [`Self::open`] with receive blocks of `block_bytes` (a multiple of
+    /// the page size, or the kernel refuses the ring: the fallback test
+    /// relies on that).
+    pub fn open_with_blocks(ifname: &str, vnet: bool, block_bytes: u32) -> io::Result<Self> {
         let mut sock = PacketSocket::open(ifname)?;
         if vnet {
             sock = sock.with_vnet_hdr()?;
@@ -450,12 +462,7 @@ impl RingSocket {
             .map_err(|e| open_error(ifname, "PACKET_VERSION TPACKET_V3", e))?;
         // Like the vnet header, PACKET_LOSS is refused once a ring exists.
         let loss_ok = setsockopt_int(fd, libc::SOL_PACKET, PACKET_LOSS, 1).is_ok();
-        let block_bytes = if vnet {
-            RX_BLOCK_BYTES_VNET
-        } else {
-            RX_BLOCK_BYTES
-        };
-        let blocks = RX_RING_BYTES / block_bytes;
+        let blocks = RX_RING_BYTES / block_bytes.max(1);
         let rx_req = libc::tpacket_req3 {
             tp_block_size: block_bytes,
             tp_block_nr: blocks,
@@ -467,7 +474,7 @@ impl RingSocket {
         };
         set_ring(fd, libc::PACKET_RX_RING, &rx_req)
             .map_err(|e| open_error(ifname, "PACKET_RX_RING", e))?;
-        let rx_len = RX_RING_BYTES as usize;
+        let rx_len = (blocks * block_bytes) as usize;
         // A transmit ring takes no retire timer or private area.
         let tx_req = libc::tpacket_req3 {
             tp_block_size: TX_BLOCK_BYTES,
