@@ -605,6 +605,7 @@ impl RingSocket {
             Ok(f) => f,
             Err(reason) => {
                 self.count_bad(reason, declared);
+                self.release();
                 return 0;
             }
         };
@@ -618,6 +619,11 @@ impl RingSocket {
                 },
                 Err(reason) => self.count_bad(reason, declared),
             }
+        }
+        // Nothing to judge (an empty or untrusted block): give it back now,
+        // not after the next sleep.
+        if self.slots.is_empty() {
+            self.release();
         }
         self.slots.len()
     }
