@@ -37,6 +37,77 @@ pub struct NodeConfig {
     pub cluster: Option<Cluster>,
     /// Operations endpoints.
     pub ops: Option<Ops>,
+    /// Packet I/O of the workers (defaults when absent).
+    #[serde(default)]
+    pub dataplane: Dataplane,
+}
+
+/// Most microseconds `[dataplane] busy_poll_us` may ask for (a longer
+/// spin after the last frame only burns the core).
+pub const MAX_BUSY_POLL_US: u64 = 10_000;
+
+/// `[dataplane]`: how the workers move frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dataplane {
+    /// `"ring"` (default): `TPACKET_V3` receive and transmit rings, with
+    /// `recvmmsg`/`sendmmsg` where the kernel refuses a ring; `"mmsg"`:
+    /// `recvmmsg`/`sendmmsg` only.
+    #[serde(default)]
+    pub io: IoBackend,
+    /// After the last frame moved, keep polling the sockets without
+    /// sleeping for this long (µs; 0 = never spin), 0 to
+    /// [`MAX_BUSY_POLL_US`].
+    #[serde(
+        default = "default_busy_poll_us",
+        deserialize_with = "busy_poll_in_range"
+    )]
+    pub busy_poll_us: u64,
+}
+
+impl Default for Dataplane {
+    fn default() -> Self {
+        Dataplane {
+            io: IoBackend::default(),
+            busy_poll_us: default_busy_poll_us(),
+        }
+    }
+}
+
+fn default_busy_poll_us() -> u64 {
+    50
+}
+
+/// Refused while parsing, so the error names the line and column.
+fn busy_poll_in_range<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let v = u64::deserialize(d)?;
+    if v > MAX_BUSY_POLL_US {
+        return Err(serde::de::Error::custom(format!(
+            "busy_poll_us = {v} is above {MAX_BUSY_POLL_US} (10 ms)"
+        )));
+    }
+    Ok(v)
+}
+
+/// `[dataplane] io`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IoBackend {
+    /// Memory-mapped rings (fallback: `recvmmsg`/`sendmmsg`).
+    #[default]
+    Ring,
+    /// `recvmmsg`/`sendmmsg`.
+    Mmsg,
+}
+
+impl IoBackend {
+    /// The name in the node file.
+    pub const fn label(self) -> &'static str {
+        match self {
+            IoBackend::Ring => "ring",
+            IoBackend::Mmsg => "mmsg",
+        }
+    }
 }
 
 /// `[node]`.
@@ -565,6 +636,12 @@ impl NodeConfig {
             if n.offload { "on" } else { "off" },
             n.data_dir.display()
         );
+        let _ = writeln!(
+            out,
+            "  dataplane:  io {}, busy poll {} us",
+            self.dataplane.io.label(),
+            self.dataplane.busy_poll_us
+        );
         if let Some(p) = &n.policy {
             let _ = writeln!(out, "  policy:     {}", p.display());
         }
@@ -902,6 +979,29 @@ admin = "127.0.0.1:9461"
             readme.contains(&format!("```toml\n{example}```")),
             "README.md must show examples/node-a.toml as it is"
         );
+    }
+
+    #[test]
+    fn the_dataplane_table_picks_the_io_back_end_and_busy_poll_bound() {
+        let c = NodeConfig::parse("node.toml", FULL).unwrap();
+        assert_eq!(c.dataplane, Dataplane::default());
+        assert_eq!(c.dataplane.io, IoBackend::Ring);
+        assert_eq!(c.dataplane.busy_poll_us, 50);
+        let with = |t: &str| format!("{FULL}\n[dataplane]\n{t}\n");
+        let m = NodeConfig::parse("node.toml", &with("io = \"mmsg\"\nbusy_poll_us = 0")).unwrap();
+        assert_eq!(
+            (m.dataplane.io, m.dataplane.busy_poll_us),
+            (IoBackend::Mmsg, 0)
+        );
+        // Refusals name the line and column, and the reason.
+        let e = err(&with("io = \"xdp\""));
+        assert!(e.contains("line") && e.contains("column"), "{e}");
+        assert!(e.contains("unknown variant `xdp`"), "{e}");
+        let e = err(&with("busy_poll_us = 10001"));
+        assert!(e.contains("line") && e.contains("column"), "{e}");
+        assert!(e.contains("above 10000"), "{e}");
+        assert!(err(&with("busy_poll_ms = 1")).contains("unknown field"));
+        NodeConfig::parse("node.toml", &with("busy_poll_us = 10000")).unwrap();
     }
 
     #[test]

@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context as _, bail};
 use std::time::Duration;
 
+use rampart_afpacket::bridge::Bridge;
+use rampart_afpacket::io::IoChoice;
 use rampart_cluster::pki::NodeTls;
 use rampart_cluster::sync::{Protocol, ProtocolConfig};
 use rampart_cluster::transport::{PeerSpec, Transport, TransportConfig};
@@ -151,11 +153,16 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    let sockets = worker::open_sockets(
+    let io_choice = match cfg.dataplane.io {
+        crate::config::IoBackend::Ring => IoChoice::Ring,
+        crate::config::IoBackend::Mmsg => IoChoice::Mmsg,
+    };
+    let (sockets, io_modes) = worker::open_sockets(
         &cfg.interfaces[0].name,
         &cfg.interfaces[1].name,
         n,
         cfg.node.offload,
+        io_choice,
     )?;
     let mut sync_ports = cluster
         .as_mut()
@@ -223,7 +230,8 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
             .as_ref()
             .map(|c| (c.runtime.handle().clone(), c.transport.clone())),
     )?;
-    let handles = worker::spawn(sockets, engines, ports, clock, &STOP)?;
+    let busy_poll = Duration::from_micros(cfg.dataplane.busy_poll_us);
+    let handles = worker::spawn(sockets, engines, ports, clock, busy_poll, &STOP)?;
     // Committed policies reach the workers from here on (the one in the
     // store first: a restarted node runs its cluster's policy again).
     if let Some(r) = &raft {
@@ -239,7 +247,13 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
             break;
         }
         if DUMP.swap(false, Ordering::Relaxed) {
-            dump(&workers, cluster.as_ref(), &conn_path, &counters_path);
+            dump(
+                &workers,
+                cluster.as_ref(),
+                &io_modes,
+                &conn_path,
+                &counters_path,
+            );
         }
         std::thread::sleep(SUPERVISE_TICK);
     }
@@ -253,8 +267,13 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
             Err(_) => failure = Some(anyhow::anyhow!("worker {w} panicked")),
         }
     }
-    let tally = Tally::sum(bridges.iter().map(|b| Tally::of(&b.engine, &b.counters)));
+    let tally = Tally::sum(bridges.iter().map(|b| {
+        let mut t = Tally::of(&b.engine, &b.counters);
+        t.ring = ring_tally(b);
+        t
+    }));
     let mut summary = tally.summary(&cfg.node.name, n);
+    summary.io_modes = io_modes;
     if let Some(c) = cluster {
         if let Some(r) = &raft {
             r.stop(&c.runtime);
@@ -271,7 +290,13 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
 }
 
 /// Write `show conn detail` and the counters, gathered from the workers.
-fn dump(workers: &Workers, cluster: Option<&ClusterSide>, conn_path: &Path, counters_path: &Path) {
+fn dump(
+    workers: &Workers,
+    cluster: Option<&ClusterSide>,
+    io_modes: &[String],
+    conn_path: &Path,
+    counters_path: &Path,
+) {
     let got = workers.each(DUMP_TIMEOUT, |ctx| {
         let rows = conn_rows(ctx.engine, ctx.now, &ConnFilter::default(), true);
         // A worker's view always carries its I/O counters.
@@ -292,6 +317,7 @@ fn dump(workers: &Workers, cluster: Option<&ClusterSide>, conn_path: &Path, coun
     }));
     let table = render_rows(tally.in_use, tally.most_used, rows, true);
     let mut summary = tally.summary("", workers.len());
+    summary.io_modes = io_modes.to_vec();
     summary.cluster = cluster.and_then(ClusterSide::counts);
     let mut counters = format!("counters; {}\n", summary.counters_line());
     for line in summary
@@ -349,6 +375,9 @@ struct Tally {
     /// Frames larger than a receive buffer, frames the kernel refused to
     /// send (the I/O layer's own drops), and GSO super-packets forwarded.
     io: [u64; 3],
+    /// The kernel's receive drops, ring blocks not trusted, frames sent
+    /// through a ring's companion socket, and loop turns spent polling.
+    ring: [u64; 4],
     /// events_out, events_in, joined, rejected, held, released, expired,
     /// deferred, acked, timed_out, bulk_flows_out, hold_overflow, refused.
     sync: Option<[u64; 13]>,
@@ -362,6 +391,7 @@ impl Default for Tally {
             most_used: 0,
             drops: [0; DropReason::COUNT],
             io: [0; 3],
+            ring: [0; 4],
             sync: None,
         }
     }
@@ -372,6 +402,7 @@ impl Tally {
         let c = engine.counters();
         Tally {
             io: [io.truncated, io.send_failed, io.gso_frames],
+            ring: [0; 4],
             forwarded: c.forwarded_packets,
             in_use: engine.table().len(),
             most_used: engine.table().high_water(),
@@ -409,7 +440,8 @@ impl Tally {
                 .drops
                 .iter_mut()
                 .chain(&mut t.io)
-                .zip(p.drops.into_iter().chain(p.io))
+                .chain(&mut t.ring)
+                .zip(p.drops.into_iter().chain(p.io).chain(p.ring))
             {
                 *a = a.saturating_add(b);
             }
@@ -443,6 +475,10 @@ impl Tally {
                     truncated: self.io[0],
                     send_failed: self.io[1],
                     gso_frames: self.io[2],
+                    kernel_rx_drops: self.ring[0],
+                    bad_blocks: self.ring[1],
+                    tx_spilled: self.ring[2],
+                    busy_polls: self.ring[3],
                 },
             },
             sync: self.sync.map(|v| EngineSync {
@@ -462,8 +498,19 @@ impl Tally {
             }),
             cluster: None,
             policy_versions_not_applied: 0,
+            io_modes: Vec::new(),
         }
     }
+}
+
+/// A stopped bridge's ring and kernel counters, in [`Tally::ring`] order.
+fn ring_tally(b: &Bridge) -> [u64; 4] {
+    let (mut bad, mut spilled) = (0u64, 0u64);
+    for rc in b.sockets.iter().filter_map(|s| s.ring_counters()) {
+        bad = bad.saturating_add(rc.bad_blocks_total());
+        spilled = spilled.saturating_add(rc.tx_spilled);
+    }
+    [b.io.kernel_rx_drops, bad, spilled, b.io.busy_polls]
 }
 
 /// Write `text` to `path` through a temporary file (readers never see a

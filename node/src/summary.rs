@@ -26,6 +26,10 @@ pub struct Summary {
     /// Committed policy versions that did not compile on this node.
     #[serde(default)]
     pub policy_versions_not_applied: u64,
+    /// Each worker's packet I/O: `ring`, `mmsg` (or `ring-rx`: a receive
+    /// ring and `sendmmsg`; `a/b` when its two interfaces differ).
+    #[serde(default)]
+    pub io_modes: Vec<String>,
 }
 
 /// Forwarding, table, drop and I/O counters.
@@ -63,6 +67,20 @@ pub struct IoCounts {
     pub send_failed: u64,
     /// GSO super-packets forwarded whole.
     pub gso_frames: u64,
+    /// Frames the kernel dropped before a worker read them (socket buffer
+    /// or receive ring full; `PACKET_STATISTICS`). Read when the workers
+    /// stop: zero in a running node's dump.
+    #[serde(default)]
+    pub kernel_rx_drops: u64,
+    /// Receive-ring blocks whose offsets were not trusted (dropped).
+    #[serde(default)]
+    pub bad_blocks: u64,
+    /// Frames larger than a transmit-ring slot, sent by a plain socket.
+    #[serde(default)]
+    pub tx_spilled: u64,
+    /// Worker loop turns that polled again without sleeping.
+    #[serde(default)]
+    pub busy_polls: u64,
 }
 
 /// The engines' sync counters, summed over workers.
@@ -165,7 +183,8 @@ impl Summary {
             .collect();
         format!(
             "forwarded {} frames, {} connections in use ({} most used), dropped {} [{}], \
-             io truncated={} send_failed={} gso_frames={}",
+             io truncated={} send_failed={} gso_frames={} rx_kernel_drops={} bad_blocks={} \
+             tx_spilled={} busy_polls={} mode={}",
             c.forwarded,
             c.conns_in_use,
             c.conns_most_used,
@@ -174,6 +193,15 @@ impl Summary {
             c.io.truncated,
             c.io.send_failed,
             c.io.gso_frames,
+            c.io.kernel_rx_drops,
+            c.io.bad_blocks,
+            c.io.tx_spilled,
+            c.io.busy_polls,
+            if self.io_modes.is_empty() {
+                "-".to_string()
+            } else {
+                self.io_modes.join(",")
+            },
         )
     }
 
@@ -272,6 +300,8 @@ mod tests {
                     truncated: 0,
                     send_failed: 1,
                     gso_frames: 7,
+                    kernel_rx_drops: 3,
+                    ..IoCounts::default()
                 },
             },
             sync: Some(EngineSync {
@@ -286,6 +316,7 @@ mod tests {
                 ..ClusterCounts::default()
             }),
             policy_versions_not_applied: 0,
+            io_modes: vec!["ring".into(), "mmsg".into()],
         }
     }
 
@@ -299,7 +330,14 @@ mod tests {
         ));
         assert!(lines[0].contains("acl-drop=4"), "{}", lines[0]);
         assert!(lines[0].contains("tcp-not-syn=1"), "{}", lines[0]);
-        assert!(lines[0].ends_with("io truncated=0 send_failed=1 gso_frames=7"));
+        assert!(
+            lines[0].ends_with(
+                "io truncated=0 send_failed=1 gso_frames=7 rx_kernel_drops=3 bad_blocks=0 \
+                 tx_spilled=0 busy_polls=0 mode=ring,mmsg"
+            ),
+            "{}",
+            lines[0]
+        );
         assert!(lines[1].starts_with("sync; events_out=3 events_in=0"));
         assert!(lines[2].starts_with("cluster; peers [2:up] batches_sent=0"));
     }

@@ -5,6 +5,11 @@
 //! (`rampart_afpacket::fanout`), so both directions of a flow reach
 //! the same worker and its connection table.
 //!
+//! Each socket is opened with the I/O back end of `[dataplane] io`: the
+//! `TPACKET_V3` rings by default, `recvmmsg`/`sendmmsg` when the kernel
+//! refuses a ring or the node file asks for it; the mode of every worker
+//! is logged and reported in the exit summary.
+//!
 //! Known limit of several workers: connection limits (`conn-max`,
 //! `per-client-max`, embryonic limits) are counted per worker, since each
 //! worker's engine keeps its own class slots; with N workers a limit
@@ -15,8 +20,8 @@ use std::sync::atomic::AtomicBool;
 use std::thread::JoinHandle;
 
 use anyhow::Context as _;
-use rampart_afpacket::afpacket::PacketSocket;
 use rampart_afpacket::bridge::{Bridge, WorkerPort};
+use rampart_afpacket::io::{IoChoice, PacketIo};
 use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::{Engine, Instant};
@@ -63,24 +68,30 @@ impl WorkerPort for NodePort {
     }
 }
 
-/// Open each worker's sockets on `inside` and `outside`; with more than
-/// one worker, join them to one fanout group per interface, in worker
-/// order (the kernel's member index is the join order, and the node's
-/// routing of sync events by `worker_of` relies on it).
+/// Open each worker's sockets on `inside` and `outside` with the back
+/// end `io` asks for; with more than one worker, join them to one fanout
+/// group per interface, in worker order (the kernel's member index is the
+/// join order, and the node's routing of sync events by `worker_of`
+/// relies on it). Returns the sockets and each worker's I/O mode label.
 pub fn open_sockets(
     inside: &str,
     outside: &str,
     workers: usize,
     offload: bool,
-) -> anyhow::Result<Vec<[PacketSocket; 2]>> {
+    io: IoChoice,
+) -> anyhow::Result<(Vec<[PacketIo; 2]>, Vec<String>)> {
     // Fanout group ids are per network namespace; derive them from the
     // process id so two nodes in one namespace do not collide.
     let base = (std::process::id() as u16).wrapping_mul(2);
     let mut out = Vec::with_capacity(workers);
+    let mut modes = Vec::with_capacity(workers);
     for w in 0..workers {
-        let open = |name: &str| -> std::io::Result<PacketSocket> {
-            let s = PacketSocket::open(name)?;
-            if offload { s.with_vnet_hdr() } else { Ok(s) }
+        let open = |name: &str| -> std::io::Result<PacketIo> {
+            let (s, refused) = PacketIo::open(name, offload, io)?;
+            if let Some(e) = refused {
+                tracing::warn!("worker {w}: {name}: ring refused ({e}); using recvmmsg/sendmmsg");
+            }
+            Ok(s)
         };
         let pair = [open(inside)?, open(outside)?];
         if workers > 1 {
@@ -89,18 +100,33 @@ pub fn open_sockets(
                     .with_context(|| format!("worker {w}: joining the fanout group"))?;
             }
         }
+        let mode = mode_label(&pair);
+        tracing::info!("worker {w}: I/O {mode}");
+        modes.push(mode);
         out.push(pair);
     }
-    Ok(out)
+    Ok((out, modes))
+}
+
+/// A worker's I/O mode: its sockets' common mode, or both (`ring/mmsg`)
+/// when one interface fell back and the other did not.
+fn mode_label(pair: &[PacketIo; 2]) -> String {
+    let [a, b] = [pair[0].mode().label(), pair[1].mode().label()];
+    if a == b {
+        a.to_string()
+    } else {
+        format!("{a}/{b}")
+    }
 }
 
 /// Start one bridge thread per worker. Each returns its bridge when
 /// `stop` is set (or the I/O error that stopped it).
 pub fn spawn(
-    sockets: Vec<[PacketSocket; 2]>,
+    sockets: Vec<[PacketIo; 2]>,
     engines: Vec<Engine>,
     ports: Vec<NodePort>,
     clock: Clock,
+    busy_poll: std::time::Duration,
     stop: &'static AtomicBool,
 ) -> anyhow::Result<Vec<JoinHandle<std::io::Result<Bridge>>>> {
     let mut handles = Vec::with_capacity(sockets.len());
@@ -111,7 +137,8 @@ pub fn spawn(
             .name(format!("rampart-w{w}"))
             .spawn(move || {
                 let mut bridge = Bridge::new(inside, outside, engine)
-                    .with_port((clock.epoch, clock.base_ns), Box::new(port));
+                    .with_port((clock.epoch, clock.base_ns), Box::new(port))
+                    .with_busy_poll(busy_poll);
                 bridge.run(stop)?;
                 Ok(bridge)
             })

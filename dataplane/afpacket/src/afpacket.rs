@@ -35,11 +35,11 @@ pub const MAX_FRAME_BYTES: usize = 65_536 + 256;
 /// `sizeof(struct virtio_net_hdr)`.
 pub const VNET_HDR_BYTES: usize = 10;
 /// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the transport checksum is partial.
-const VNET_F_NEEDS_CSUM: u8 = 1;
+pub(crate) const VNET_F_NEEDS_CSUM: u8 = 1;
 /// `VIRTIO_NET_HDR_F_DATA_VALID`: checksums were verified.
-const VNET_F_DATA_VALID: u8 = 2;
+pub(crate) const VNET_F_DATA_VALID: u8 = 2;
 /// `VIRTIO_NET_HDR_GSO_NONE`.
-const VNET_GSO_NONE: u8 = 0;
+pub(crate) const VNET_GSO_NONE: u8 = 0;
 /// Receive and send buffer of each socket. The kernel's default (about
 /// 208 KiB) holds three 64 KiB super-packets, or some ninety 1500-byte
 /// frames counted at their true size: a burst longer than one batch turn
@@ -63,7 +63,7 @@ pub struct PacketSocket {
 }
 
 /// Why a socket could not be opened (a local fault, named plainly).
-fn open_error(ifname: &str, what: &str, e: io::Error) -> io::Error {
+pub(crate) fn open_error(ifname: &str, what: &str, e: io::Error) -> io::Error {
     let hint = match e.raw_os_error() {
         Some(libc::EPERM | libc::EACCES) => " (AF_PACKET needs root or CAP_NET_RAW)",
         Some(libc::ENODEV) => " (no such interface)",
@@ -72,7 +72,7 @@ fn open_error(ifname: &str, what: &str, e: io::Error) -> io::Error {
     io::Error::new(e.kind(), format!("{ifname}: {what}: {e}{hint}"))
 }
 
-fn setsockopt_int(
+pub(crate) fn setsockopt_int(
     fd: libc::c_int,
     level: libc::c_int,
     name: libc::c_int,
@@ -98,6 +98,18 @@ fn setsockopt_int(
 impl PacketSocket {
     /// Open a non-blocking AF_PACKET socket on `ifname` for all protocols.
     pub fn open(ifname: &str) -> io::Result<Self> {
+        // The protocol is in network byte order (packet(7)).
+        Self::open_for(ifname, (libc::ETH_P_ALL as u16).to_be())
+    }
+
+    /// Open a socket on `ifname` that only sends: protocol 0 receives
+    /// nothing (packet(7)). The ring back end sends frames larger than a
+    /// transmit slot through one.
+    pub fn open_send_only(ifname: &str) -> io::Result<Self> {
+        Self::open_for(ifname, 0)
+    }
+
+    fn open_for(ifname: &str, all: u16) -> io::Result<Self> {
         let cname = std::ffi::CString::new(ifname).map_err(|_| {
             io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -112,8 +124,6 @@ impl PacketSocket {
                 format!("{ifname}: no such interface"),
             ));
         }
-        // The protocol is in network byte order (packet(7)).
-        let all = (libc::ETH_P_ALL as u16).to_be();
         let sock = Socket::new(
             Domain::PACKET,
             Type::RAW,
@@ -345,6 +355,55 @@ impl PacketSocket {
         })
     }
 
+    /// Read and reset the kernel's receive counters (`PACKET_STATISTICS`):
+    /// frames received and frames the kernel dropped because the socket's
+    /// buffer or ring was full.
+    pub fn take_kernel_stats(&self) -> io::Result<KernelStats> {
+        // tpacket_stats_v3 (packets, drops, freeze_q_cnt); a socket without
+        // a V3 ring fills the first two (packet(7)).
+        let mut st = [0u32; 3];
+        let mut len = size_of::<[u32; 3]>() as libc::socklen_t;
+        // SAFETY: st and len describe a live 12-byte buffer for the call;
+        // the kernel writes at most len bytes and updates len.
+        let r = unsafe {
+            libc::getsockopt(
+                self.fd(),
+                libc::SOL_PACKET,
+                libc::PACKET_STATISTICS,
+                st.as_mut_ptr().cast(),
+                &raw mut len,
+            )
+        };
+        if r != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(KernelStats {
+            packets: u64::from(st[0]),
+            drops: u64::from(st[1]),
+            freeze_q: if len >= 12 { u64::from(st[2]) } else { 0 },
+        })
+    }
+
+    /// Send `count` frames, frame `i` being `frame(i)` (its offload
+    /// header and bytes), in `sendmmsg` calls of at most
+    /// [`RX_BATCH_FRAMES`]; returns how many the kernel took.
+    pub(crate) fn send_all<'a>(
+        &self,
+        count: usize,
+        frame: impl Fn(usize) -> (&'a [u8; VNET_HDR_BYTES], &'a [u8]),
+    ) -> usize {
+        let mut done = 0;
+        while done < count {
+            let chunk = (count - done).min(RX_BATCH_FRAMES);
+            let sent = self.send_with(chunk, |i| frame(done + i)).unwrap_or(0);
+            done += sent;
+            if sent < chunk {
+                break;
+            }
+        }
+        done
+    }
+
     fn send_with<'a>(
         &self,
         count: usize,
@@ -387,9 +446,20 @@ impl PacketSocket {
     }
 }
 
+/// The kernel's receive counters of one socket since the last read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KernelStats {
+    /// Frames the socket received.
+    pub packets: u64,
+    /// Frames dropped: the socket buffer or receive ring was full.
+    pub drops: u64,
+    /// Times the V3 receive ring was frozen (every block in user space).
+    pub freeze_q: u64,
+}
+
 /// Move a vnet header's offsets (`hdr_len`, `csum_start`) by `by` bytes,
 /// after bytes were inserted in front of the headers they point at.
-fn shift_vnet(v: &mut [u8; VNET_HDR_BYTES], by: u16) {
+pub(crate) fn shift_vnet(v: &mut [u8; VNET_HDR_BYTES], by: u16) {
     for at in [2usize, 6] {
         let x = u16::from_le_bytes([v[at], v[at + 1]]);
         if x != 0 {
@@ -467,6 +537,11 @@ impl RxBatch {
     pub fn frame_ref(&self, i: usize) -> &[u8] {
         let s = self.slots[i];
         &self.bufs[i][s.start..s.end]
+    }
+
+    /// Frame `i` of the last batch with the offload header it came with.
+    pub fn frame_out(&self, i: usize) -> (&[u8; VNET_HDR_BYTES], &[u8]) {
+        (&self.vnet[i], self.frame_ref(i))
     }
 
     /// Frame `i` of the last batch (mutable: the engine rewrites in place),

@@ -1,6 +1,12 @@
 //! The transparent bridge: frames received on one data interface go
 //! through the engine and, if forwarded, leave on the other. One thread;
-//! the node runs one bridge per worker.
+//! the node runs one bridge per worker, over either I/O back end
+//! ([`PacketIo`]: rings or `recvmmsg`/`sendmmsg`).
+//!
+//! While traffic flows the loop polls the sockets without sleeping for up
+//! to [`Bridge::with_busy_poll`]'s bound after the last frame (a ring is
+//! read with no syscall at all), then sleeps in poll(2): a quiet node does
+//! not spin.
 // The I/O shell reads the clock and feeds it to the engine as `now`.
 #![allow(clippy::disallowed_methods)]
 
@@ -15,10 +21,16 @@ use rampart_dataplane::packet::{ChecksumState, complete_checksum};
 use rampart_dataplane::time::Instant;
 use rampart_dataplane::verdict::{IfaceId, Verdict};
 
-use crate::afpacket::{PacketSocket, RX_BATCH_FRAMES, RxBatch};
+use crate::io::PacketIo;
+use crate::ring::IoMode;
 
 /// How long the bridge sleeps in `poll` when no frame is waiting.
 const IDLE_POLL: Duration = Duration::from_millis(10);
+/// The default busy-poll bound: how long the loop keeps polling without
+/// sleeping after the last frame moved.
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+/// The most a busy-poll bound may be (a longer spin only burns the core).
+pub const MAX_BUSY_POLL: Duration = Duration::from_millis(10);
 
 /// The node's way into a bridge thread, called between batches: the
 /// engine is owned by the bridge thread, so state learned from peers and
@@ -41,12 +53,17 @@ pub trait WorkerPort: Send {
 /// A two-interface bridge around one engine.
 pub struct Bridge {
     /// The two data interfaces, indexed by `IfaceId`.
-    pub sockets: [PacketSocket; 2],
+    pub sockets: [PacketIo; 2],
     /// The engine.
     pub engine: Engine,
     /// I/O counters.
     pub counters: BridgeCounters,
-    rx: RxBatch,
+    /// Loop turns spent polling without sleeping, and the kernel's
+    /// receive drops (read when the bridge stops).
+    pub io: IoCounters,
+    /// The indices of the frames of a batch the engine forwarded.
+    out: Vec<usize>,
+    busy_poll: Duration,
     epoch: std::time::Instant,
     /// Engine time at `epoch`, in nanoseconds (cluster time for a node in
     /// a cluster: the Unix epoch; zero for a standalone bridge).
@@ -70,12 +87,14 @@ impl std::fmt::Debug for Bridge {
 
 impl Bridge {
     /// A bridge between `inside` (IfaceId 0) and `outside` (IfaceId 1).
-    pub fn new(inside: PacketSocket, outside: PacketSocket, engine: Engine) -> Self {
+    pub fn new(inside: impl Into<PacketIo>, outside: impl Into<PacketIo>, engine: Engine) -> Self {
         Bridge {
-            sockets: [inside, outside],
+            sockets: [inside.into(), outside.into()],
             engine,
             counters: BridgeCounters::default(),
-            rx: RxBatch::new(),
+            io: IoCounters::default(),
+            out: Vec::with_capacity(1024),
+            busy_poll: DEFAULT_BUSY_POLL,
             epoch: std::time::Instant::now(),
             base_ns: 0,
             port: None,
@@ -97,6 +116,29 @@ impl Bridge {
         self
     }
 
+    /// Poll without sleeping for up to `bound` after the last frame moved
+    /// (zero: never; capped at [`MAX_BUSY_POLL`]).
+    pub fn with_busy_poll(mut self, bound: Duration) -> Self {
+        self.busy_poll = bound.min(MAX_BUSY_POLL);
+        self
+    }
+
+    /// How the two sockets move frames (inside, outside).
+    pub fn io_modes(&self) -> [IoMode; 2] {
+        [self.sockets[0].mode(), self.sockets[1].mode()]
+    }
+
+    /// Add the kernel's receive counters since the last call to
+    /// [`Self::io`] (the bridge calls it when it stops).
+    pub fn collect_kernel_stats(&mut self) {
+        for s in &self.sockets {
+            if let Ok(k) = s.take_kernel_stats() {
+                self.io.kernel_rx_drops = self.io.kernel_rx_drops.saturating_add(k.drops);
+                self.io.kernel_rx_frozen = self.io.kernel_rx_frozen.saturating_add(k.freeze_q);
+            }
+        }
+    }
+
     /// The engine's clock as the bridge feeds it.
     pub fn now(&self) -> Instant {
         let elapsed = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
@@ -114,10 +156,18 @@ impl Bridge {
         // The table sweep runs every SWEEP_INTERVAL; the sync layer's
         // timers (held packets, pulls) whenever one is due, without a sweep.
         let mut next_sweep = self.now();
-        while !stop.load(Ordering::Relaxed) && !pause.load(Ordering::Relaxed) {
+        // When a frame last moved (None: not since the last sleep).
+        let mut last_moved: Option<std::time::Instant> = None;
+        let result = loop {
+            if stop.load(Ordering::Relaxed) || pause.load(Ordering::Relaxed) {
+                break Ok(());
+            }
             let mut moved = 0;
             for side in 0..2 {
-                moved += self.pump(side)?;
+                match self.pump(side) {
+                    Ok(n) => moved += n,
+                    Err(e) => return Err(e),
+                }
             }
             let now = self.now();
             if let Some(port) = &mut self.port {
@@ -130,61 +180,59 @@ impl Bridge {
                 self.engine.expire_sync(now);
             }
             self.flush_effects(now);
-            if moved == 0 {
-                let next = self
-                    .engine
-                    .sync_timeout()
-                    .map_or(next_sweep, |t| t.min(next_sweep));
-                let until = next.saturating_since(self.now());
-                self.wait(until.min(IDLE_POLL));
+            if moved > 0 {
+                last_moved = Some(std::time::Instant::now());
+                continue;
             }
-        }
-        Ok(())
+            // Traffic flowed within the bound: look again at once rather
+            // than pay poll(2)'s sleep and wake-up; past it, sleep.
+            if last_moved.is_some_and(|t| t.elapsed() < self.busy_poll) {
+                self.io.busy_polls = self.io.busy_polls.saturating_add(1);
+                std::hint::spin_loop();
+                continue;
+            }
+            last_moved = None;
+            let next = self
+                .engine
+                .sync_timeout()
+                .map_or(next_sweep, |t| t.min(next_sweep));
+            let until = next.saturating_since(self.now());
+            self.wait(until.min(IDLE_POLL));
+        };
+        self.collect_kernel_stats();
+        result
     }
 
     /// One batch from interface `side` through the engine and out.
     fn pump(&mut self, side: usize) -> io::Result<usize> {
-        let n = self.sockets[side].recv_batch(&mut self.rx)?;
+        let n = self.sockets[side].recv()?;
+        if n == 0 {
+            return Ok(0);
+        }
         let now = self.now();
-        let mut out: [usize; RX_BATCH_FRAMES] = [0; RX_BATCH_FRAMES];
-        let mut count = 0;
-        let mut egress_side = 1 - side;
+        let [a, b] = &mut self.sockets;
+        let (rx, tx) = if side == 0 { (a, b) } else { (b, a) };
         // With vnet headers a partial checksum leaves as one, for the
         // kernel (or the receiving stack) to finish.
-        let offload = self.sockets[egress_side].vnet_hdr();
-        for i in 0..n {
-            let (frame, meta, truncated) = self.rx.frame(i);
-            if truncated {
-                self.counters.truncated = self.counters.truncated.saturating_add(1);
-                continue;
-            }
-            if let Verdict::Forward { egress } =
-                self.engine.process(frame, meta, IfaceId(side as u8), now)
-            {
-                // Without offload, AF_PACKET sends the bytes as they are:
-                // a partial checksum must be completed or the receiver
-                // drops the segment.
-                if !offload && meta.checksum == ChecksumState::Partial && complete_checksum(frame) {
-                    self.counters.checksums_completed =
-                        self.counters.checksums_completed.saturating_add(1);
-                }
-                if meta.gso_size > 0 {
-                    self.counters.gso_frames = self.counters.gso_frames.saturating_add(1);
-                }
-                egress_side = usize::from(egress.0);
-                out[count] = i;
-                count += 1;
-            }
-        }
-        if count > 0 {
-            let sent = self.sockets[egress_side]
-                .forward_batch(&self.rx, &out[..count])
-                .unwrap_or(0);
+        let offload = tx.vnet_hdr();
+        judge(
+            &mut self.engine,
+            rx,
+            n,
+            side,
+            now,
+            offload,
+            &mut self.counters,
+            &mut self.out,
+        );
+        if !self.out.is_empty() {
+            let sent = tx.forward(rx, &self.out);
             self.counters.send_failed = self
                 .counters
                 .send_failed
-                .saturating_add((count - sent) as u64);
+                .saturating_add((self.out.len() - sent) as u64);
         }
+        rx.done();
         Ok(n)
     }
 
@@ -207,9 +255,9 @@ impl Bridge {
             };
             let sent = self
                 .sockets
-                .get(usize::from(egress.0))
-                .map_or(0, |s| s.send_batch(&[&frame]).unwrap_or(0));
-            if sent == 0 {
+                .get_mut(usize::from(egress.0))
+                .is_some_and(|s| s.send_one(&frame));
+            if !sent {
                 self.counters.send_failed = self.counters.send_failed.saturating_add(1);
             }
         }
@@ -258,6 +306,60 @@ impl Bridge {
             // SAFETY: reading 8 bytes into a valid buffer from the port's
             // eventfd.
             unsafe { libc::read(wake, buf.as_mut_ptr().cast(), 8) };
+        }
+    }
+}
+
+/// What the bridge loop counted about its I/O beside [`BridgeCounters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoCounters {
+    /// Loop turns that polled again without sleeping (busy polling).
+    pub busy_polls: u64,
+    /// Frames the kernel dropped before the bridge read them (receive
+    /// buffer or ring full; `PACKET_STATISTICS`), both interfaces.
+    pub kernel_rx_drops: u64,
+    /// Times a receive ring was frozen, every block in user space.
+    pub kernel_rx_frozen: u64,
+}
+
+/// The engine's judgement of the `n` frames of `rx`'s last batch, one
+/// `process` call per frame; the indices of the frames it forwards go to
+/// `out`, to leave on the other interface. Truncated frames are counted
+/// and dropped here. (The seam for a batch call into the engine.)
+#[allow(clippy::too_many_arguments)]
+fn judge(
+    engine: &mut Engine,
+    rx: &mut PacketIo,
+    n: usize,
+    side: usize,
+    now: Instant,
+    offload: bool,
+    counters: &mut BridgeCounters,
+    out: &mut Vec<usize>,
+) {
+    out.clear();
+    for i in 0..n {
+        let (frame, meta, truncated) = rx.frame(i);
+        if truncated {
+            counters.truncated = counters.truncated.saturating_add(1);
+            continue;
+        }
+        if let Verdict::Forward { egress } = engine.process(frame, meta, IfaceId(side as u8), now) {
+            // A two-interface bridge forwards to the other interface only.
+            if usize::from(egress.0) == side {
+                counters.send_failed = counters.send_failed.saturating_add(1);
+                continue;
+            }
+            // Without offload, AF_PACKET sends the bytes as they are: a
+            // partial checksum must be completed or the receiver drops the
+            // segment.
+            if !offload && meta.checksum == ChecksumState::Partial && complete_checksum(frame) {
+                counters.checksums_completed = counters.checksums_completed.saturating_add(1);
+            }
+            if meta.gso_size > 0 {
+                counters.gso_frames = counters.gso_frames.saturating_add(1);
+            }
+            out.push(i);
         }
     }
 }

@@ -3,6 +3,9 @@
 //! never the reverse, so the engine holds no socket code.
 //!
 //! - [`afpacket`]: batched AF_PACKET sockets on one interface.
+//! - [`ring`]: AF_PACKET sockets with a `TPACKET_V3` receive ring and a
+//!   transmit ring.
+//! - [`io`]: either back end behind one type, as the bridge uses it.
 //! - [`fanout`]: the symmetric flow hash, in the kernel's fanout program
 //!   and in Rust, so both agree on which worker owns a flow.
 //! - [`bridge`]: one thread moving frames between two interfaces through
@@ -14,3 +17,7 @@ pub mod afpacket;
 pub mod bridge;
 #[cfg(target_os = "linux")]
 pub mod fanout;
+#[cfg(target_os = "linux")]
+pub mod io;
+#[cfg(target_os = "linux")]
+pub mod ring;

@@ -178,3 +178,130 @@ fn fanout_hands_both_directions_of_a_flow_to_the_worker_worker_of_names() {
         per_worker.iter().map(Vec::len).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn ring_sockets_join_the_fanout_group_and_meet_worker_of_too() {
+    use rampart_afpacket::fanout::worker_of;
+    use rampart_afpacket::ring::{IoMode, RingSocket};
+    use rampart_dataplane::flow::{Endpoint, FlowKey, Tuple, proto};
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    const WORKERS: usize = 2;
+    const FLOWS: u16 = 40;
+    let ns = with_veth(&format!("rp-afr-{}", std::process::id()));
+    let per_worker = ns
+        .spawn(|| {
+            let tx = PacketSocket::open("rpx0").expect("open rpx0");
+            let mut members: Vec<RingSocket> = (0..WORKERS)
+                .map(|_| {
+                    let s = RingSocket::open("rpx1", false).expect("ring on rpx1");
+                    assert_eq!(s.mode(), IoMode::Ring);
+                    s.join_fanout(0x5a5b).expect("join the fanout group");
+                    s
+                })
+                .collect();
+            let mut sent = 0;
+            for i in 0..FLOWS {
+                let (c, s) = v4_pair(41_000 + i * 7, 6201 + i % 3);
+                let frames = [udp_frame(&c, &s, b"there"), udp_frame(&s, &c, b"back")];
+                let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+                sent += tx.send_batch(&refs).expect("send");
+            }
+            assert_eq!(sent, usize::from(FLOWS) * 2);
+            // Blocks reach user space within the retire timeout; two
+            // seconds at most.
+            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); WORKERS];
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
+                let mut any = false;
+                for (w, m) in members.iter_mut().enumerate() {
+                    let n = m.recv_block();
+                    any |= n > 0;
+                    for f in 0..n {
+                        let (_, frame) = m.frame_out(f);
+                        if frame.get(12..14) == Some(&[0x08, 0x00]) {
+                            got[w].push(frame.to_vec());
+                        }
+                    }
+                }
+                if !any {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            got
+        })
+        .expect("namespace thread")
+        .join()
+        .expect("namespace thread");
+    let mut total = 0;
+    for (w, frames) in per_worker.iter().enumerate() {
+        for f in frames {
+            let ep = |a: &[u8], p: &[u8]| Endpoint {
+                addr: rampart_dataplane::flow::Addr::v4(a.try_into().unwrap()),
+                port: u16::from_be_bytes(p.try_into().unwrap()),
+            };
+            let t = Tuple {
+                src: ep(&f[26..30], &f[34..36]),
+                dst: ep(&f[30..34], &f[36..38]),
+                proto: proto::UDP,
+            };
+            assert_eq!(
+                worker_of(&FlowKey::of(&t).0, WORKERS),
+                w,
+                "{t:?} reached worker {w}"
+            );
+            total += 1;
+        }
+    }
+    assert_eq!(
+        total,
+        usize::from(FLOWS) * 2,
+        "every frame reached one member"
+    );
+    assert!(per_worker.iter().all(|f| !f.is_empty()));
+}
+
+#[test]
+fn a_ring_the_kernel_refuses_falls_back_to_recvmmsg_and_still_carries_frames() {
+    use rampart_afpacket::io::{IoChoice, PacketIo};
+    use rampart_afpacket::ring::{IoMode, RingSocket};
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let ns = with_veth(&format!("rp-afb-{}", std::process::id()));
+    let (mode, refused, got) = ns
+        .spawn(|| {
+            // Blocks of 1000 bytes: not a multiple of the page size, so
+            // the kernel refuses the receive ring (EINVAL).
+            let (mut rx, refused) =
+                PacketIo::open_or_fall_back("rpx1", false, IoChoice::Ring, |name, vnet| {
+                    RingSocket::open_with_blocks(name, vnet, 1000)
+                })
+                .expect("open rpx1");
+            let tx = PacketSocket::open("rpx0").expect("open rpx0");
+            let (c, s) = v4_pair(4100, 53);
+            let frame = udp_frame(&c, &s, b"after the fallback");
+            assert_eq!(tx.send_batch(&[&frame]).expect("send"), 1);
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let mut got = false;
+            while !got && Instant::now() < deadline {
+                let n = rx.recv().expect("recv");
+                got = (0..n).any(|i| rx.frame_out(i).1 == frame.as_slice());
+                rx.done();
+                if n == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            (rx.mode(), refused.map(|e| e.to_string()), got)
+        })
+        .expect("namespace thread")
+        .join()
+        .expect("namespace thread");
+    assert_eq!(mode, IoMode::Mmsg);
+    let refused = refused.expect("the refusal is reported");
+    assert!(refused.starts_with("rpx1: PACKET_RX_RING: "), "{refused}");
+    assert!(got, "the fallback socket carries frames");
+}

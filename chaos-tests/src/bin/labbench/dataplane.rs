@@ -9,7 +9,14 @@
 //! - a kernel **router** (the node addresses both links, forwarding on),
 //!   plain or with the same nftables ruleset: the textbook Linux stateful
 //!   firewall, without br_netfilter's detour;
-//! - **Rampart** (`rampart run`), inspected or in a tcp-state-bypass class.
+//! - **Rampart** (`rampart run`), inspected or in a tcp-state-bypass class,
+//!   with each I/O back end (`[dataplane] io`): the `TPACKET_V3` rings
+//!   (ids `rampart/…`) and `recvmmsg`/`sendmmsg` (ids `rampart-mmsg/…`).
+//!
+//! Besides throughput: UDP loss (offered against delivered, and the
+//! frames Rampart's sockets lost in the kernel, `PACKET_STATISTICS`), and
+//! latency through each path with the links' offloads on: ping RTT
+//! ([`PINGS`] at [`PING_INTERVAL`]) and TCP connect time ([`CONNECTS`]).
 //!
 //! TCP runs in both link states, for the kernel and Rampart alike: the
 //! offloads in their natural state (TSO/GSO on: TCP crosses as 64 KiB
@@ -41,6 +48,14 @@ const IPERF_PORT: &str = "5201";
 const UDP_PORT: u16 = 9000;
 /// A port nobody may open from the outside (the firewall check).
 const PROBE_PORT: u16 = 5999;
+/// Echo requests of a latency run.
+const PINGS: u32 = 200;
+/// Their interval (ping's `-i`, seconds; below 0.2 needs root).
+const PING_INTERVAL: &str = "0.01";
+/// TCP connections opened (and closed) one after another in a latency run.
+const CONNECTS: usize = 500;
+/// The port the connect-time listener serves.
+const CONNECT_PORT: u16 = 5400;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -80,6 +95,9 @@ pub struct Args {
     /// Which traffic to measure.
     #[arg(long, value_enum, default_value_t = Traffic::All)]
     only: Traffic,
+    /// Rampart's I/O back ends to measure (`[dataplane] io`).
+    #[arg(long, value_enum, default_value_t = IoBackends::Both)]
+    io: IoBackends,
     /// Working directory for node files (default: a temporary one).
     #[arg(long)]
     dir: Option<PathBuf>,
@@ -103,7 +121,39 @@ enum Offloads {
 enum Traffic {
     Tcp,
     Udp,
+    Latency,
     All,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum IoBackends {
+    Ring,
+    Mmsg,
+    Both,
+}
+
+/// Rampart's I/O back end of a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Io {
+    Ring,
+    Mmsg,
+}
+
+impl Io {
+    fn label(self) -> &'static str {
+        match self {
+            Io::Ring => "ring",
+            Io::Mmsg => "mmsg",
+        }
+    }
+}
+
+fn io_backends(b: IoBackends) -> Vec<Io> {
+    match b {
+        IoBackends::Ring => vec![Io::Ring],
+        IoBackends::Mmsg => vec![Io::Mmsg],
+        IoBackends::Both => vec![Io::Ring, Io::Mmsg],
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,7 +169,7 @@ enum Path_ {
     /// Kernel forwarding through nftables with conntrack.
     Nft,
     /// `rampart run`.
-    Rampart { bypass: bool },
+    Rampart { bypass: bool, io: Io },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,9 +187,13 @@ impl Case {
             "offloads-on"
         };
         match self.path {
-            Path_::Rampart { bypass } => {
+            Path_::Rampart { bypass, io } => {
                 let class = if bypass { "bypass" } else { "inspected" };
-                format!("rampart/{class}/{offl}")
+                let io = match io {
+                    Io::Ring => "",
+                    Io::Mmsg => "-mmsg",
+                };
+                format!("rampart{io}/{class}/{offl}")
             }
             p => {
                 let topo = match self.topo {
@@ -173,9 +227,14 @@ fn topologies(k: Topologies) -> Vec<Topo> {
     }
 }
 
+#[cfg(test)]
 fn rampart(bypass: bool, offloads_off: bool) -> Case {
+    rampart_io(bypass, offloads_off, Io::Ring)
+}
+
+fn rampart_io(bypass: bool, offloads_off: bool, io: Io) -> Case {
     Case {
-        path: Path_::Rampart { bypass },
+        path: Path_::Rampart { bypass, io },
         topo: Topo::Bridge,
         offloads_off,
     }
@@ -202,9 +261,13 @@ fn tcp_cases(a: &Args) -> Vec<Case> {
             }
         }
     }
+    let ios = io_backends(a.io);
     for offloads_off in offload_states(a.offloads) {
-        v.push(rampart(false, offloads_off));
-        v.push(rampart(true, offloads_off));
+        for &io in &ios {
+            v.push(rampart_io(false, offloads_off, io));
+        }
+        // Bypass against inspection: with the first back end only.
+        v.push(rampart_io(true, offloads_off, ios[0]));
     }
     v
 }
@@ -222,7 +285,30 @@ fn udp_cases(a: &Args) -> Vec<Case> {
             });
         }
     }
-    v.push(rampart(false, false));
+    for io in io_backends(a.io) {
+        v.push(rampart_io(false, false, io));
+    }
+    v
+}
+
+/// Latency runs: the kernel bridge plain and with nftables, and Rampart
+/// with each back end, the links' offloads on.
+fn latency_cases(a: &Args) -> Vec<Case> {
+    let mut v = vec![
+        Case {
+            path: Path_::Plain,
+            topo: Topo::Bridge,
+            offloads_off: false,
+        },
+        Case {
+            path: Path_::Nft,
+            topo: Topo::Bridge,
+            offloads_off: false,
+        },
+    ];
+    for io in io_backends(a.io) {
+        v.push(rampart_io(false, false, io));
+    }
     v
 }
 
@@ -338,9 +424,9 @@ fn setup(a: &Args, prefix: &str, case: Case, dir: &Path) -> Result<Setup, String
     }
     let mut node = None;
     match (case.path, case.topo) {
-        (Path_::Rampart { bypass }, _) => {
+        (Path_::Rampart { bypass, io }, _) => {
             std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            let file = write_node(dir, a.workers, !case.offloads_off, bypass)?;
+            let file = write_node(dir, a.workers, !case.offloads_off, bypass, io)?;
             let mut p = NodeProc::start(lab.netns(Role::Node), &a.rampart, &file, "bench")
                 .map_err(|e| e.to_string())?;
             // Ready (its `/readyz`): bridging, with its policy loaded.
@@ -420,6 +506,7 @@ fn write_node(
     workers: Option<usize>,
     offload: bool,
     bypass: bool,
+    io: Io,
 ) -> Result<PathBuf, String> {
     let workers = workers
         .map(|w| format!("workers = {w}\n"))
@@ -429,7 +516,9 @@ fn write_node(
          offload = {offload}\n{workers}\n\
          [[interface]]\nname = \"c1\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
          [[interface]]\nname = \"s1\"\nnameif = \"outside\"\nsecurity_level = 0\n\n\
-         [ops]\nadmin = \"127.0.0.1:9461\"\nconn_log = false\n"
+         [ops]\nadmin = \"127.0.0.1:9461\"\nconn_log = false\n\n\
+         [dataplane]\nio = \"{}\"\n",
+        io.label()
     );
     let file = dir.join("node.toml");
     let policy = if bypass {
@@ -608,7 +697,7 @@ fn tcp_run(a: &Args, st: &Setup) -> Result<TcpRun, String> {
         sleep(Duration::from_millis(a.seconds * 500))?;
         let port = IPERF_PORT.parse().map_err(|e| format!("{e}"))?;
         let flags = conn_flags(node.get(), port)?;
-        let bypass = matches!(st.case.path, Path_::Rampart { bypass: true });
+        let bypass = matches!(st.case.path, Path_::Rampart { bypass: true, .. });
         if flags.is_empty() || flags.iter().any(|f| f.contains('b') != bypass) {
             return Err(format!(
                 "{}: connections to port {IPERF_PORT} have flags {flags:?}; expected {} tcp-state-bypass (b)",
@@ -656,6 +745,9 @@ struct UdpRun {
     delivered_pps: f64,
     rampart_cpu_percent: Option<f64>,
     rampart_frames: Option<u64>,
+    /// Frames Rampart's sockets lost in the kernel (receive buffer or
+    /// ring full), from its exit summary.
+    rampart_kernel_drops: Option<u64>,
 }
 
 fn udp_run(a: &Args, st: &Setup, blast: &Path) -> Result<UdpRun, String> {
@@ -724,12 +816,139 @@ fn udp_run(a: &Args, st: &Setup, blast: &Path) -> Result<UdpRun, String> {
             _ => None,
         },
         rampart_frames: None,
+        rampart_kernel_drops: None,
     })
+}
+
+#[derive(Debug, Default, Clone)]
+struct LatencyRun {
+    /// ping's min/avg/max/mdev, milliseconds.
+    ping_ms: [f64; 4],
+    ping_lost: u32,
+    /// Connect times, milliseconds, sorted.
+    connect_ms: Vec<f64>,
+    connect_failed: usize,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted.get(i).copied()
+}
+
+fn latency_run(st: &Setup) -> Result<LatencyRun, String> {
+    let c = st.ns(Role::Client);
+    let server = st.case.server();
+    let count = PINGS.to_string();
+    let out = run_in(
+        &c,
+        &[
+            "ping",
+            "-q",
+            "-c",
+            &count,
+            "-i",
+            PING_INTERVAL,
+            "-W",
+            "1",
+            server,
+        ],
+        Duration::from_secs(u64::from(PINGS) / 10 + 20),
+    )?;
+    // "rtt min/avg/max/mdev = 0.031/0.048/0.112/0.011 ms" and
+    // "200 packets transmitted, 200 received, ...".
+    let mut run = LatencyRun::default();
+    for line in out.lines() {
+        if let Some(v) = line.split(" = ").nth(1).filter(|_| line.starts_with("rtt")) {
+            let nums: Vec<f64> = v
+                .trim_end_matches(" ms")
+                .split('/')
+                .filter_map(|x| x.trim().parse().ok())
+                .collect();
+            if nums.len() == 4 {
+                run.ping_ms.copy_from_slice(&nums);
+            }
+        }
+        if line.contains("packets transmitted") {
+            let received = line
+                .split(", ")
+                .nth(1)
+                .and_then(|x| x.split(' ').next())
+                .and_then(|x| x.parse::<u32>().ok())
+                .unwrap_or(0);
+            run.ping_lost = PINGS.saturating_sub(received);
+        }
+    }
+    // Connect time: a listener in the server namespace accepts and closes
+    // until the client is done; the client connects CONNECTS times.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done_srv = done.clone();
+    let addr: std::net::SocketAddr = format!("{server}:{CONNECT_PORT}")
+        .parse()
+        .map_err(|e| format!("{e}"))?;
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let srv = st
+        .lab
+        .spawn(Role::Server, move || {
+            let l = match std::net::TcpListener::bind(addr) {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("listen {addr}: {e}")));
+                    return;
+                }
+            };
+            let _ = l.set_nonblocking(true);
+            let _ = ready_tx.send(Ok(()));
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !done_srv.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline
+            {
+                match l.accept() {
+                    Ok((conn, _)) => drop(conn),
+                    Err(_) => std::thread::sleep(Duration::from_micros(100)),
+                }
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    ready_rx
+        .recv_timeout(Duration::from_secs(5))
+        .map_err(|e| format!("connect listener: {e}"))??;
+    let cli = st
+        .lab
+        .spawn(Role::Client, move || {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let mut times = Vec::with_capacity(CONNECTS);
+            let mut failed = 0;
+            for _ in 0..CONNECTS {
+                if Instant::now() > deadline {
+                    break;
+                }
+                let t = Instant::now();
+                match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+                    Ok(s) => {
+                        times.push(t.elapsed().as_secs_f64() * 1e3);
+                        drop(s);
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+            (times, failed)
+        })
+        .map_err(|e| e.to_string())?;
+    let joined = cli.join();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let _ = srv.join();
+    let (mut times, failed) = joined.map_err(|_| "connect client panicked".to_string())?;
+    times.sort_by(f64::total_cmp);
+    run.connect_ms = times;
+    run.connect_failed = failed;
+    Ok(run)
 }
 
 /// Tear the run down, with the checks that need the node's exit line or
 /// the kernel table: the traffic crossed the path it claims to.
-fn finish(st: Setup, check_frames: Option<u64>) -> Result<Option<u64>, String> {
+fn finish(st: Setup, check_frames: Option<u64>) -> Result<Option<Summary>, String> {
     let mut st = st;
     if st.case.path == Path_::Nft && conntrack_count(&st)? == 0 {
         return Err(format!(
@@ -739,13 +958,24 @@ fn finish(st: Setup, check_frames: Option<u64>) -> Result<Option<u64>, String> {
     }
     let frames = match st.node.take() {
         Some(node) => {
-            let f = node.stop()?.counters.forwarded;
+            let summary = node.stop()?;
+            let f = summary.counters.forwarded;
             if let Some(min) = check_frames.filter(|m| f < *m) {
                 return Err(format!(
                     "{min} datagrams arrived but rampart forwarded {f} frames: traffic bypassed the daemon"
                 ));
             }
-            Some(f)
+            if let Path_::Rampart { io, .. } = st.case.path {
+                let want = io.label();
+                if summary.io_modes.iter().any(|m| m != want) {
+                    return Err(format!(
+                        "{}: rampart ran with I/O {:?}, not {want}",
+                        st.case.id(),
+                        summary.io_modes
+                    ));
+                }
+            }
+            Some(summary)
         }
         None => None,
     };
@@ -758,6 +988,7 @@ fn finish(st: Setup, check_frames: Option<u64>) -> Result<Option<u64>, String> {
 struct Results {
     tcp: Vec<(Case, Vec<TcpRun>)>,
     udp: Vec<(Case, Vec<UdpRun>)>,
+    latency: Vec<(Case, Vec<LatencyRun>)>,
 }
 
 pub fn run(a: &Args) -> Result<String, String> {
@@ -797,18 +1028,24 @@ pub fn run(a: &Args) -> Result<String, String> {
         machine_start["loadavg"].as_str().unwrap_or("?")
     );
     let mut res = Results::default();
-    let tcp = if a.only != Traffic::Udp {
+    let tcp = if matches!(a.only, Traffic::Tcp | Traffic::All) {
         tcp_cases(a)
     } else {
         vec![]
     };
-    let udp = if a.only != Traffic::Tcp {
+    let udp = if matches!(a.only, Traffic::Udp | Traffic::All) {
         udp_cases(a)
+    } else {
+        vec![]
+    };
+    let lat = if matches!(a.only, Traffic::Latency | Traffic::All) {
+        latency_cases(a)
     } else {
         vec![]
     };
     res.tcp = tcp.iter().map(|c| (*c, Vec::new())).collect();
     res.udp = udp.iter().map(|c| (*c, Vec::new())).collect();
+    res.latency = lat.iter().map(|c| (*c, Vec::new())).collect();
     let mut n = 0usize;
     for rep in 0..a.reps {
         for (i, &case) in tcp.iter().enumerate() {
@@ -818,7 +1055,7 @@ pub fn run(a: &Args) -> Result<String, String> {
                 check_filter(&st)?;
             }
             let mut r = tcp_run(a, &st)?;
-            r.rampart_frames = finish(st, None)?;
+            r.rampart_frames = finish(st, None)?.map(|s| s.counters.forwarded);
             eprintln!(
                 "  tcp {:<34} rep {}/{}: {:6.2} Gbit/s, {} retransmits{}",
                 case.id(),
@@ -839,9 +1076,11 @@ pub fn run(a: &Args) -> Result<String, String> {
                 check_filter(&st)?;
             }
             let mut r = udp_run(a, &st, &blast)?;
-            r.rampart_frames = finish(st, Some(r.received))?;
+            let summary = finish(st, Some(r.received))?;
+            r.rampart_frames = summary.as_ref().map(|s| s.counters.forwarded);
+            r.rampart_kernel_drops = summary.as_ref().map(|s| s.counters.io.kernel_rx_drops);
             eprintln!(
-                "  udp {:<34} rep {}/{}: sent {:>9.0}/s, delivered {:>9.0}/s, loss {:5.2}%{}",
+                "  udp {:<34} rep {}/{}: sent {:>9.0}/s, delivered {:>9.0}/s, loss {:5.2}%{}{}",
                 case.id(),
                 rep + 1,
                 a.reps,
@@ -850,9 +1089,31 @@ pub fn run(a: &Args) -> Result<String, String> {
                 loss_percent(&r),
                 r.rampart_cpu_percent
                     .map(|p| format!(", rampart {p:.0}% CPU"))
+                    .unwrap_or_default(),
+                r.rampart_kernel_drops
+                    .map(|d| format!(", {d} lost in rampart's sockets"))
                     .unwrap_or_default()
             );
             res.udp[i].1.push(r);
+        }
+        for (i, &case) in lat.iter().enumerate() {
+            n += 1;
+            let st = setup(a, &format!("{prefix}-{n}"), case, &dir.join(n.to_string()))?;
+            let r = latency_run(&st)?;
+            finish(st, None)?;
+            eprintln!(
+                "  lat {:<34} rep {}/{}: ping avg {:.3} ms (max {:.3}, lost {}), connect p50 {} ms p99 {} ms ({} failed)",
+                case.id(),
+                rep + 1,
+                a.reps,
+                r.ping_ms[1],
+                r.ping_ms[2],
+                r.ping_lost,
+                cell(percentile(&r.connect_ms, 0.5), 3),
+                cell(percentile(&r.connect_ms, 0.99), 3),
+                r.connect_failed
+            );
+            res.latency[i].1.push(r);
         }
     }
     let summary = summarize(a, &res, machine_start);
@@ -931,8 +1192,58 @@ fn summarize(a: &Args, res: &Results, machine_start: Value) -> Value {
                 "loss_percent": runs.iter().map(loss_percent).collect::<Vec<_>>(),
                 "rampart_cpu_percent": runs.iter().filter_map(|r| r.rampart_cpu_percent).collect::<Vec<_>>(),
                 "rampart_frames": runs.iter().filter_map(|r| r.rampart_frames).collect::<Vec<_>>(),
+                "rampart_kernel_rx_drops": runs.iter().filter_map(|r| r.rampart_kernel_drops).collect::<Vec<_>>(),
             }),
         );
+    }
+    let mut lat = serde_json::Map::new();
+    for (c, runs) in &res.latency {
+        let avg: Vec<f64> = runs.iter().map(|r| r.ping_ms[1]).collect();
+        let p50: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| percentile(&r.connect_ms, 0.5))
+            .collect();
+        let p99: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| percentile(&r.connect_ms, 0.99))
+            .collect();
+        lat.insert(
+            c.id(),
+            json!({
+                "ping_avg_ms": opt(median(&avg)),
+                "ping_min_avg_max_mdev_ms": runs.iter().map(|r| r.ping_ms.to_vec()).collect::<Vec<_>>(),
+                "ping_lost": runs.iter().map(|r| r.ping_lost).collect::<Vec<_>>(),
+                "pings": PINGS,
+                "connect_p50_ms": opt(median(&p50)),
+                "connect_p99_ms": opt(median(&p99)),
+                "connects": CONNECTS,
+                "connect_failed": runs.iter().map(|r| r.connect_failed).collect::<Vec<_>>(),
+            }),
+        );
+    }
+    // Each back end against the kernel bridge with nftables.
+    let mut by_io = serde_json::Map::new();
+    for (io, pre) in [("ring", "rampart"), ("mmsg", "rampart-mmsg")] {
+        let mut m = serde_json::Map::new();
+        for offl in ["offloads-on", "offloads-off"] {
+            let x = ratio(
+                tcp_median(res, &format!("{pre}/inspected/{offl}")),
+                tcp_median(res, &format!("bridge+nft/{offl}")),
+            );
+            if x.is_some() {
+                m.insert(format!("tcp/{offl}"), opt(x));
+            }
+        }
+        let x = ratio(
+            udp_median(res, &format!("{pre}/inspected/offloads-on")),
+            udp_median(res, "bridge+nft/offloads-on"),
+        );
+        if x.is_some() {
+            m.insert("udp".into(), opt(x));
+        }
+        if !m.is_empty() {
+            by_io.insert(io.into(), Value::Object(m));
+        }
     }
     // Rampart against each nftables case, in the same offload state.
     let mut tcp_ratios = serde_json::Map::new();
@@ -1001,6 +1312,7 @@ fn summarize(a: &Args, res: &Results, machine_start: Value) -> Value {
         },
         "tcp": tcp,
         "udp": udp,
+        "latency": lat,
         "ratios": {
             "tcp_rampart_over_nftables": opt(head_tcp),
             "udp_rampart_over_nftables": opt(head_udp),
@@ -1008,6 +1320,7 @@ fn summarize(a: &Args, res: &Results, machine_start: Value) -> Value {
             "tcp_rampart_over": tcp_ratios,
             "udp_rampart_over": udp_ratios,
             "tcp_inspected_over_bypass_by_offloads": byp,
+            "rampart_over_bridge_nft_by_io": by_io,
         },
     })
 }
@@ -1047,26 +1360,65 @@ fn print_table(a: &Args, res: &Results, s: &Value) {
             a.udp_size, a.udp_flows, a.seconds, a.reps
         );
         eprintln!(
-            "  {:<34} {:>12} {:>12}  {:<8} rampart CPU %",
-            "path", "delivered/s", "sent/s", "loss %"
+            "  {:<34} {:>12} {:>12}  {:<8} {:>12}  rampart CPU %",
+            "path", "delivered/s", "sent/s", "loss %", "kernel drops"
         );
         for (c, r) in &res.udp {
             let d: Vec<f64> = r.iter().map(|x| x.delivered_pps).collect();
             let snt: Vec<f64> = r.iter().map(|x| x.sent_pps).collect();
             let loss: Vec<f64> = r.iter().map(loss_percent).collect();
             let cpu: Vec<f64> = r.iter().filter_map(|x| x.rampart_cpu_percent).collect();
+            let drops: Vec<f64> = r
+                .iter()
+                .filter_map(|x| x.rampart_kernel_drops.map(|d| d as f64))
+                .collect();
             eprintln!(
-                "  {:<34} {:>12} {:>12}  {:<8} {}",
+                "  {:<34} {:>12} {:>12}  {:<8} {:>12}  {}",
                 c.id(),
                 cell(median(&d), 0),
                 cell(median(&snt), 0),
                 cell(median(&loss), 2),
+                cell(median(&drops), 0),
                 runs(&cpu, 0)
+            );
+        }
+    }
+    if !res.latency.is_empty() {
+        eprintln!(
+            "Latency ({PINGS} pings at {PING_INTERVAL} s, {CONNECTS} TCP connects), median of {}:",
+            a.reps
+        );
+        eprintln!(
+            "  {:<34} {:>12} {:>12} {:>14} {:>14}",
+            "path", "ping avg ms", "ping max ms", "connect p50 ms", "connect p99 ms"
+        );
+        for (c, r) in &res.latency {
+            let avg: Vec<f64> = r.iter().map(|x| x.ping_ms[1]).collect();
+            let max: Vec<f64> = r.iter().map(|x| x.ping_ms[2]).collect();
+            let p50: Vec<f64> = r
+                .iter()
+                .filter_map(|x| percentile(&x.connect_ms, 0.5))
+                .collect();
+            let p99: Vec<f64> = r
+                .iter()
+                .filter_map(|x| percentile(&x.connect_ms, 0.99))
+                .collect();
+            eprintln!(
+                "  {:<34} {:>12} {:>12} {:>14} {:>14}",
+                c.id(),
+                cell(median(&avg), 3),
+                cell(median(&max), 3),
+                cell(median(&p50), 3),
+                cell(median(&p99), 3)
             );
         }
     }
     let r = &s["ratios"];
     eprintln!("Ratios (medians):");
+    eprintln!(
+        "  Rampart / bridge+nftables by I/O back end: {}",
+        r["rampart_over_bridge_nft_by_io"]
+    );
     eprintln!(
         "  Rampart / nftables, TCP: {} (vs {})",
         cell(r["tcp_rampart_over_nftables"].as_f64(), 3),
@@ -1101,5 +1453,9 @@ mod tests {
         assert_eq!(rampart(true, false).id(), "rampart/bypass/offloads-on");
         assert_eq!(rampart(false, true).id(), "rampart/inspected/offloads-off");
         assert_eq!(rampart(false, true).server(), SERVER_L2);
+        assert_eq!(
+            rampart_io(false, false, Io::Mmsg).id(),
+            "rampart-mmsg/inspected/offloads-on"
+        );
     }
 }

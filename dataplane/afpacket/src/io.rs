@@ -1,0 +1,184 @@
+//! The bridge's packet I/O: a [`PacketSocket`] (`recvmmsg`/`sendmmsg`) or
+//! a [`RingSocket`] (`TPACKET_V3` rings) behind one type, so the bridge
+//! loop is the same for both. [`PacketIo::open`] tries the rings first and
+//! falls back to `recvmmsg`/`sendmmsg` when the kernel refuses them.
+
+use std::io;
+
+use rampart_dataplane::packet::PacketMeta;
+
+use crate::afpacket::{KernelStats, PacketSocket, RxBatch, VNET_HDR_BYTES};
+use crate::ring::{IoMode, RingCounters, RingSocket};
+
+/// Which back end to ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum IoChoice {
+    /// Rings, or `recvmmsg`/`sendmmsg` when the kernel refuses them.
+    #[default]
+    Ring,
+    /// `recvmmsg`/`sendmmsg` only.
+    Mmsg,
+}
+
+/// One interface's socket, either back end.
+#[derive(Debug)]
+pub enum PacketIo {
+    /// `recvmmsg`/`sendmmsg`, with its receive buffers.
+    Mmsg(PacketSocket, Box<RxBatch>),
+    /// Memory-mapped rings.
+    Ring(Box<RingSocket>),
+}
+
+impl From<PacketSocket> for PacketIo {
+    fn from(s: PacketSocket) -> Self {
+        PacketIo::Mmsg(s, Box::default())
+    }
+}
+
+impl From<RingSocket> for PacketIo {
+    fn from(s: RingSocket) -> Self {
+        PacketIo::Ring(Box::new(s))
+    }
+}
+
+impl PacketIo {
+    /// Open `ifname` with the back end `choice` asks for (`vnet`: with
+    /// `PACKET_VNET_HDR`). With [`IoChoice::Ring`], a refused ring falls
+    /// back to `recvmmsg`/`sendmmsg`, and the refusal is returned beside
+    /// the socket for the caller to log.
+    pub fn open(
+        ifname: &str,
+        vnet: bool,
+        choice: IoChoice,
+    ) -> io::Result<(PacketIo, Option<io::Error>)> {
+        Self::open_or_fall_back(ifname, vnet, choice, RingSocket::open)
+    }
+
+    /// [`Self::open`] with `ring` opening the ring socket.
+    pub fn open_or_fall_back(
+        ifname: &str,
+        vnet: bool,
+        choice: IoChoice,
+        ring: impl FnOnce(&str, bool) -> io::Result<RingSocket>,
+    ) -> io::Result<(PacketIo, Option<io::Error>)> {
+        let refused = match choice {
+            IoChoice::Ring => match ring(ifname, vnet) {
+                Ok(r) => return Ok((r.into(), None)),
+                Err(e) => Some(e),
+            },
+            IoChoice::Mmsg => None,
+        };
+        let s = PacketSocket::open(ifname)?;
+        let s = if vnet { s.with_vnet_hdr()? } else { s };
+        Ok((s.into(), refused))
+    }
+
+    /// How this socket moves frames.
+    pub fn mode(&self) -> IoMode {
+        match self {
+            PacketIo::Mmsg(..) => IoMode::Mmsg,
+            PacketIo::Ring(r) => r.mode(),
+        }
+    }
+
+    /// Join fanout group `group` ([`PacketSocket::join_fanout`]).
+    pub fn join_fanout(&self, group: u16) -> io::Result<()> {
+        match self {
+            PacketIo::Mmsg(s, _) => s.join_fanout(group),
+            PacketIo::Ring(r) => r.join_fanout(group),
+        }
+    }
+
+    /// The interface name.
+    pub fn name(&self) -> &str {
+        match self {
+            PacketIo::Mmsg(s, _) => s.name(),
+            PacketIo::Ring(r) => r.name(),
+        }
+    }
+
+    /// The raw descriptor (for poll).
+    pub fn fd(&self) -> libc::c_int {
+        match self {
+            PacketIo::Mmsg(s, _) => s.fd(),
+            PacketIo::Ring(r) => r.fd(),
+        }
+    }
+
+    /// Whether frames carry a `virtio_net_hdr`.
+    pub fn vnet_hdr(&self) -> bool {
+        match self {
+            PacketIo::Mmsg(s, _) => s.vnet_hdr(),
+            PacketIo::Ring(r) => r.vnet_hdr(),
+        }
+    }
+
+    /// The ring's own counters (none for `recvmmsg`/`sendmmsg`).
+    pub fn ring_counters(&self) -> Option<&RingCounters> {
+        match self {
+            PacketIo::Mmsg(..) => None,
+            PacketIo::Ring(r) => Some(&r.counters),
+        }
+    }
+
+    /// Read and reset the kernel's receive counters.
+    pub fn take_kernel_stats(&self) -> io::Result<KernelStats> {
+        match self {
+            PacketIo::Mmsg(s, _) => s.take_kernel_stats(),
+            PacketIo::Ring(r) => r.take_kernel_stats(),
+        }
+    }
+
+    /// Receive the next batch without blocking (a `recvmmsg` batch, or a
+    /// ring block, the previous one given back); returns how many frames.
+    pub fn recv(&mut self) -> io::Result<usize> {
+        match self {
+            PacketIo::Mmsg(s, rx) => s.recv_batch(rx),
+            PacketIo::Ring(r) => Ok(r.recv_block()),
+        }
+    }
+
+    /// Frame `i` of the last batch (mutable: the engine rewrites in
+    /// place), its metadata, and whether it was truncated.
+    pub fn frame(&mut self, i: usize) -> (&mut [u8], PacketMeta, bool) {
+        match self {
+            PacketIo::Mmsg(_, rx) => rx.frame(i),
+            PacketIo::Ring(r) => r.frame(i),
+        }
+    }
+
+    /// Frame `i` of the last batch with its vnet header, for sending.
+    pub fn frame_out(&self, i: usize) -> (&[u8; VNET_HDR_BYTES], &[u8]) {
+        match self {
+            PacketIo::Mmsg(_, rx) => rx.frame_out(i),
+            PacketIo::Ring(r) => r.frame_out(i),
+        }
+    }
+
+    /// The last batch is done with (a ring block goes back to the kernel).
+    pub fn done(&mut self) {
+        if let PacketIo::Ring(r) = self {
+            r.release();
+        }
+    }
+
+    /// Send frames `which` of `from`'s last batch, each with the offload
+    /// header it arrived with; returns how many the kernel took.
+    pub fn forward(&mut self, from: &PacketIo, which: &[usize]) -> usize {
+        let frame = |i: usize| from.frame_out(which[i]);
+        match self {
+            PacketIo::Mmsg(s, _) => s.send_all(which.len(), frame),
+            PacketIo::Ring(r) => r.send_all(which.len(), frame),
+        }
+    }
+
+    /// Send one frame with an empty offload header (no offload).
+    pub fn send_one(&mut self, frame: &[u8]) -> bool {
+        const NONE: [u8; VNET_HDR_BYTES] = [0; VNET_HDR_BYTES];
+        let f = |_| (&NONE, frame);
+        match self {
+            PacketIo::Mmsg(s, _) => s.send_all(1, f) == 1,
+            PacketIo::Ring(r) => r.send_all(1, f) == 1,
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! Real traffic through the bridge over both I/O back ends: the
+//! `TPACKET_V3` rings and `recvmmsg`/`sendmmsg`, each with the links'
+//! offloads on (vnet headers: 64 KiB super-packets cross whole) and off.
+//! A client and a server namespace are joined only through a node
+//! namespace where the bridge runs the engine (ASA defaults). Each case
+//! carries 1 MB of TCP checked end to end, 200 UDP datagrams, and a
+//! VLAN-tagged frame that must arrive with its tag; a connection opened
+//! from the outside must be dropped by the engine. Namespaces are created
+//! and removed by the test (on drop, also when it fails); needs root.
+#![cfg(target_os = "linux")]
+// Test threads enter namespaces and keep wall-clock deadlines.
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use rampart_afpacket::afpacket::{PacketSocket, RxBatch};
+use rampart_afpacket::bridge::Bridge;
+use rampart_afpacket::io::{IoChoice, PacketIo};
+use rampart_afpacket::ring::IoMode;
+use rampart_dataplane::conntrack::NodeId;
+use rampart_dataplane::trace::{Host, udp_frame};
+use rampart_dataplane::{DropReason, Engine, EngineConfig, IfaceId};
+use rampart_node::lab::{Lab, Role, fnv, is_root};
+
+/// UDP datagrams sent client to server.
+const UDP_DATAGRAMS: usize = 200;
+/// TCP bytes sent client to server.
+const TCP_BYTES: u32 = 1_000_000;
+
+fn through_bridge(tag: &str, offloads: bool, choice: IoChoice, want: IoMode) {
+    if !is_root() {
+        eprintln!("skipped: network namespaces and AF_PACKET need root");
+        return;
+    }
+    let prefix = format!("rp{tag}{}", std::process::id());
+    let lab = if offloads {
+        Lab::with_offloads(&prefix).unwrap()
+    } else {
+        Lab::new(&prefix).unwrap()
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    let stop_bridge = stop.clone();
+    let bridge = lab
+        .spawn(Role::Node, move || {
+            let open = |name| {
+                let (s, refused) = PacketIo::open(name, offloads, choice).expect(name);
+                assert!(refused.is_none(), "{name}: ring refused: {refused:?}");
+                s
+            };
+            let engine =
+                Engine::new(EngineConfig::inside_outside(NodeId(1), [9, 8, 7, 6])).expect("engine");
+            let mut b = Bridge::new(open("c1"), open("s1"), engine);
+            b.run(&stop_bridge).expect("bridge runs");
+            b
+        })
+        .expect("namespace thread");
+    // Whatever fails below, the bridge thread stops (and the namespaces
+    // go when `lab` drops).
+    struct StopOnDrop(Arc<AtomicBool>);
+    impl Drop for StopOnDrop {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+    let _stop_guard = StopOnDrop(stop.clone());
+
+    // TCP, 1 MB, checked by the server's digest.
+    let server = lab
+        .spawn(Role::Server, || {
+            let l = TcpListener::bind("198.18.0.20:5001").expect("listen");
+            let (mut conn, _) = l.accept().expect("accept");
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            let mut data = Vec::new();
+            conn.read_to_end(&mut data).expect("read");
+            conn.write_all(&fnv(&data).to_be_bytes()).expect("reply");
+            data.len()
+        })
+        .expect("namespace thread");
+    std::thread::sleep(Duration::from_millis(200));
+    let payload: Vec<u8> = (0..TCP_BYTES)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let expect = fnv(&payload);
+    let client = lab
+        .spawn(Role::Client, move || {
+            let addr: SocketAddr = "198.18.0.20:5001".parse().unwrap();
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .expect("connect through the bridge");
+            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+            s.write_all(&payload).expect("send");
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut reply = [0u8; 8];
+            s.read_exact(&mut reply).expect("reply");
+            u64::from_be_bytes(reply)
+        })
+        .expect("namespace thread");
+    assert_eq!(client.join().expect("client"), expect, "TCP bytes intact");
+    assert_eq!(server.join().expect("server"), TCP_BYTES as usize);
+
+    // UDP: every datagram arrives (paced; bounded in count and time).
+    let sink = lab
+        .spawn(Role::Server, || {
+            let s = UdpSocket::bind("198.18.0.20:5301").expect("bind");
+            s.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut got = 0;
+            let mut buf = [0u8; 2048];
+            while got < UDP_DATAGRAMS && Instant::now() < deadline {
+                if let Ok((n, _)) = s.recv_from(&mut buf) {
+                    assert_eq!(n, 100);
+                    got += 1;
+                }
+            }
+            got
+        })
+        .expect("namespace thread");
+    std::thread::sleep(Duration::from_millis(100));
+    lab.spawn(Role::Client, || {
+        let s = UdpSocket::bind("198.18.0.10:0").expect("bind");
+        for i in 0..UDP_DATAGRAMS {
+            s.send_to(&[i as u8; 100], "198.18.0.20:5301")
+                .expect("send");
+            if i % 20 == 19 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    })
+    .expect("namespace thread")
+    .join()
+    .expect("udp client");
+    assert_eq!(
+        sink.join().expect("udp sink"),
+        UDP_DATAGRAMS,
+        "UDP datagrams"
+    );
+
+    // A VLAN-tagged frame crosses with its tag (the kernel strips it on
+    // receive; the bridge puts it back).
+    let tagged = {
+        let c = Host {
+            mac: [0x02, 0, 0, 0, 0, 0x11],
+            ip: [198, 18, 0, 11].into(),
+            port: 4000,
+            iface: IfaceId(0),
+        };
+        let s = Host {
+            mac: [0x02, 0, 0, 0, 0, 0x22],
+            ip: [198, 18, 0, 21].into(),
+            port: 53,
+            iface: IfaceId(1),
+        };
+        let mut f = udp_frame(&c, &s, b"tagged through the bridge");
+        f.splice(12..12, [0x81, 0x00, 0x00, 0x2a]); // VLAN 42
+        f
+    };
+    let listener = lab
+        .spawn(Role::Server, {
+            let want = tagged.clone();
+            move || {
+                let sock = PacketSocket::open("s0").expect("open s0");
+                let mut rx = RxBatch::new();
+                let deadline = Instant::now() + Duration::from_secs(3);
+                while Instant::now() < deadline {
+                    let n = sock.recv_batch(&mut rx).expect("recv");
+                    if (0..n).any(|i| rx.frame_ref(i) == want.as_slice()) {
+                        return true;
+                    }
+                    if n == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                false
+            }
+        })
+        .expect("namespace thread");
+    std::thread::sleep(Duration::from_millis(100));
+    lab.spawn(Role::Client, move || {
+        let sock = PacketSocket::open("c0").expect("open c0");
+        assert_eq!(sock.send_batch(&[&tagged]).expect("send"), 1);
+    })
+    .expect("namespace thread")
+    .join()
+    .expect("vlan sender");
+    assert!(
+        listener.join().expect("vlan listener"),
+        "the VLAN-tagged frame arrived with its tag"
+    );
+
+    // A connection opened from the outside (security 0 → 100) is refused.
+    let denied = lab
+        .spawn(Role::Server, || {
+            let addr: SocketAddr = "198.18.0.10:5002".parse().unwrap();
+            TcpStream::connect_timeout(&addr, Duration::from_millis(800)).is_err()
+        })
+        .expect("namespace thread");
+    assert!(
+        denied.join().unwrap(),
+        "outside-initiated connection opened"
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    let b = bridge.join().expect("bridge thread");
+    assert_eq!(b.io_modes(), [want, want]);
+    let c = b.engine.counters();
+    assert!(
+        c.dropped(DropReason::AclDeny) >= 1,
+        "the refused SYN is counted"
+    );
+    assert_eq!(c.dropped(DropReason::TcpSeqPastWindow), 0);
+    assert_eq!(c.dropped(DropReason::TcpAckPastWindow), 0);
+    assert_eq!(b.counters.truncated, 0);
+    assert_eq!(b.counters.send_failed, 0);
+    if offloads {
+        assert!(b.counters.gso_frames > 0, "super-packets crossed whole");
+    }
+    for s in &b.sockets {
+        if let Some(rc) = s.ring_counters() {
+            assert_eq!(rc.bad_blocks_total(), 0);
+            assert!(rc.blocks > 0);
+            assert_eq!(rc.tx_ring_full, 0);
+            if offloads {
+                assert!(rc.tx_spilled > 0 || s.name() == "c1");
+            }
+        }
+    }
+}
+
+#[test]
+fn ring_io_carries_tcp_udp_and_vlan_with_offloads_on() {
+    through_bridge("ron", true, IoChoice::Ring, IoMode::Ring);
+}
+
+#[test]
+fn ring_io_carries_tcp_udp_and_vlan_with_offloads_off() {
+    through_bridge("rof", false, IoChoice::Ring, IoMode::Ring);
+}
+
+#[test]
+fn mmsg_io_carries_tcp_udp_and_vlan_with_offloads_on() {
+    through_bridge("mon", true, IoChoice::Mmsg, IoMode::Mmsg);
+}
+
+#[test]
+fn mmsg_io_carries_tcp_udp_and_vlan_with_offloads_off() {
+    through_bridge("mof", false, IoChoice::Mmsg, IoMode::Mmsg);
+}
