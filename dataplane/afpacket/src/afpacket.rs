@@ -242,6 +242,16 @@ impl PacketSocket {
     /// Receive up to [`RX_BATCH_FRAMES`] frames without blocking; returns
     /// how many (0 when none is waiting).
     pub fn recv_batch(&self, rx: &mut RxBatch) -> io::Result<usize> {
+        self.recv_batch_max(rx, RX_BATCH_FRAMES)
+    }
+
+    /// [`Self::recv_batch`], reading at most `max` frames (at most
+    /// [`RX_BATCH_FRAMES`]).
+    pub fn recv_batch_max(&self, rx: &mut RxBatch, max: usize) -> io::Result<usize> {
+        let max = max.min(RX_BATCH_FRAMES);
+        if max == 0 {
+            return Ok(0);
+        }
         // SAFETY: zeroed iovec/mmsghdr are valid; every pointer set below
         // points into `rx`, which outlives the call, with matching lengths.
         let mut iov: [[libc::iovec; 2]; RX_BATCH_FRAMES] = unsafe { zeroed() };
@@ -263,12 +273,12 @@ impl PacketSocket {
             h.msg_control = rx.cmsg[i].as_mut_ptr().cast();
             h.msg_controllen = size_of::<[u64; CMSG_WORDS]>() as _;
         }
-        // SAFETY: msgs holds RX_BATCH_FRAMES initialised headers.
+        // SAFETY: msgs holds RX_BATCH_FRAMES >= max initialised headers.
         let n = unsafe {
             libc::recvmmsg(
                 self.fd(),
                 msgs.as_mut_ptr(),
-                RX_BATCH_FRAMES as libc::c_uint,
+                max as libc::c_uint,
                 libc::MSG_DONTWAIT,
                 std::ptr::null_mut(),
             )

@@ -1,21 +1,27 @@
-//! The bridge's packet I/O: a [`PacketSocket`] (`recvmmsg`/`sendmmsg`) or
-//! a [`RingSocket`] (`TPACKET_V3` rings) behind one type, so the bridge
-//! loop is the same for both. [`PacketIo::open`] tries the rings first and
-//! falls back to `recvmmsg`/`sendmmsg` when the kernel refuses them.
+//! The bridge's packet I/O: a [`PacketSocket`] (`recvmmsg`/`sendmmsg`), a
+//! [`FrameRingSocket`] (per-frame `TPACKET_V2` receive ring) or a
+//! [`RingSocket`] (`TPACKET_V3` block rings) behind one type, so the bridge
+//! loop is the same for all. [`PacketIo::open`] tries the ring asked for
+//! and falls back to `recvmmsg`/`sendmmsg` when the kernel refuses it.
 
 use std::io;
 
 use rampart_dataplane::packet::PacketMeta;
 
 use crate::afpacket::{KernelStats, PacketSocket, RxBatch, VNET_HDR_BYTES};
+use crate::frame_ring::FrameRingSocket;
 use crate::ring::{IoMode, RingCounters, RingSocket};
 
 /// Which back end to ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum IoChoice {
-    /// Rings, or `recvmmsg`/`sendmmsg` when the kernel refuses them.
+    /// The per-frame `TPACKET_V2` receive ring, or `recvmmsg`/`sendmmsg`
+    /// when the kernel refuses it.
     #[default]
     Ring,
+    /// The `TPACKET_V3` block rings (throughput; up to a millisecond per
+    /// crossing on a quiet link), or `recvmmsg`/`sendmmsg` when refused.
+    BlockRing,
     /// `recvmmsg`/`sendmmsg` only.
     Mmsg,
 }
@@ -25,8 +31,10 @@ pub enum IoChoice {
 pub enum PacketIo {
     /// `recvmmsg`/`sendmmsg`, with its receive buffers.
     Mmsg(PacketSocket, Box<RxBatch>),
-    /// Memory-mapped rings.
-    Ring(Box<RingSocket>),
+    /// A per-frame receive ring.
+    Ring(Box<FrameRingSocket>),
+    /// Memory-mapped block rings.
+    BlockRing(Box<RingSocket>),
 }
 
 impl From<PacketSocket> for PacketIo {
@@ -37,6 +45,12 @@ impl From<PacketSocket> for PacketIo {
 
 impl From<RingSocket> for PacketIo {
     fn from(s: RingSocket) -> Self {
+        PacketIo::BlockRing(Box::new(s))
+    }
+}
+
+impl From<FrameRingSocket> for PacketIo {
+    fn from(s: FrameRingSocket) -> Self {
         PacketIo::Ring(Box::new(s))
     }
 }
@@ -51,18 +65,22 @@ impl PacketIo {
         vnet: bool,
         choice: IoChoice,
     ) -> io::Result<(PacketIo, Option<io::Error>)> {
-        Self::open_or_fall_back(ifname, vnet, choice, RingSocket::open)
+        match choice {
+            IoChoice::BlockRing => Self::open_or_fall_back(ifname, vnet, choice, RingSocket::open),
+            _ => Self::open_or_fall_back(ifname, vnet, choice, FrameRingSocket::open),
+        }
     }
 
-    /// [`Self::open`] with `ring` opening the ring socket.
-    pub fn open_or_fall_back(
+    /// [`Self::open`] with `ring` opening the ring socket (unless `choice`
+    /// is [`IoChoice::Mmsg`]).
+    pub fn open_or_fall_back<R: Into<PacketIo>>(
         ifname: &str,
         vnet: bool,
         choice: IoChoice,
-        ring: impl FnOnce(&str, bool) -> io::Result<RingSocket>,
+        ring: impl FnOnce(&str, bool) -> io::Result<R>,
     ) -> io::Result<(PacketIo, Option<io::Error>)> {
         let refused = match choice {
-            IoChoice::Ring => match ring(ifname, vnet) {
+            IoChoice::Ring | IoChoice::BlockRing => match ring(ifname, vnet) {
                 Ok(r) => return Ok((r.into(), None)),
                 Err(e) => Some(e),
             },
@@ -78,6 +96,7 @@ impl PacketIo {
         match self {
             PacketIo::Mmsg(..) => IoMode::Mmsg,
             PacketIo::Ring(r) => r.mode(),
+            PacketIo::BlockRing(r) => r.mode(),
         }
     }
 
@@ -86,6 +105,7 @@ impl PacketIo {
         match self {
             PacketIo::Mmsg(s, _) => s.join_fanout(group),
             PacketIo::Ring(r) => r.join_fanout(group),
+            PacketIo::BlockRing(r) => r.join_fanout(group),
         }
     }
 
@@ -94,6 +114,7 @@ impl PacketIo {
         match self {
             PacketIo::Mmsg(s, _) => s.name(),
             PacketIo::Ring(r) => r.name(),
+            PacketIo::BlockRing(r) => r.name(),
         }
     }
 
@@ -102,6 +123,7 @@ impl PacketIo {
         match self {
             PacketIo::Mmsg(s, _) => s.fd(),
             PacketIo::Ring(r) => r.fd(),
+            PacketIo::BlockRing(r) => r.fd(),
         }
     }
 
@@ -110,6 +132,7 @@ impl PacketIo {
         match self {
             PacketIo::Mmsg(s, _) => s.vnet_hdr(),
             PacketIo::Ring(r) => r.vnet_hdr(),
+            PacketIo::BlockRing(r) => r.vnet_hdr(),
         }
     }
 
@@ -118,6 +141,7 @@ impl PacketIo {
         match self {
             PacketIo::Mmsg(..) => None,
             PacketIo::Ring(r) => Some(&r.counters),
+            PacketIo::BlockRing(r) => Some(&r.counters),
         }
     }
 
@@ -126,15 +150,18 @@ impl PacketIo {
         match self {
             PacketIo::Mmsg(s, _) => s.take_kernel_stats(),
             PacketIo::Ring(r) => r.take_kernel_stats(),
+            PacketIo::BlockRing(r) => r.take_kernel_stats(),
         }
     }
 
-    /// Receive the next batch without blocking (a `recvmmsg` batch, or a
-    /// ring block, the previous one given back); returns how many frames.
+    /// Receive the next batch without blocking (a `recvmmsg` batch, the
+    /// ready slots of a per-frame ring, or a ring block; the previous one
+    /// given back); returns how many frames.
     pub fn recv(&mut self) -> io::Result<usize> {
         match self {
             PacketIo::Mmsg(s, rx) => s.recv_batch(rx),
-            PacketIo::Ring(r) => Ok(r.recv_block()),
+            PacketIo::Ring(r) => Ok(r.recv()),
+            PacketIo::BlockRing(r) => Ok(r.recv_block()),
         }
     }
 
@@ -144,6 +171,7 @@ impl PacketIo {
         match self {
             PacketIo::Mmsg(_, rx) => rx.frame(i),
             PacketIo::Ring(r) => r.frame(i),
+            PacketIo::BlockRing(r) => r.frame(i),
         }
     }
 
@@ -152,13 +180,17 @@ impl PacketIo {
         match self {
             PacketIo::Mmsg(_, rx) => rx.frame_out(i),
             PacketIo::Ring(r) => r.frame_out(i),
+            PacketIo::BlockRing(r) => r.frame_out(i),
         }
     }
 
-    /// The last batch is done with (a ring block goes back to the kernel).
+    /// The last batch is done with (ring slots or a ring block go back to
+    /// the kernel).
     pub fn done(&mut self) {
-        if let PacketIo::Ring(r) = self {
-            r.release();
+        match self {
+            PacketIo::Mmsg(..) => {}
+            PacketIo::Ring(r) => r.release(),
+            PacketIo::BlockRing(r) => r.release(),
         }
     }
 
@@ -169,6 +201,7 @@ impl PacketIo {
         match self {
             PacketIo::Mmsg(s, _) => s.send_all(which.len(), frame),
             PacketIo::Ring(r) => r.send_all(which.len(), frame),
+            PacketIo::BlockRing(r) => r.send_all(which.len(), frame),
         }
     }
 
@@ -179,6 +212,7 @@ impl PacketIo {
         match self {
             PacketIo::Mmsg(s, _) => s.send_all(1, f) == 1,
             PacketIo::Ring(r) => r.send_all(1, f) == 1,
+            PacketIo::BlockRing(r) => r.send_all(1, f) == 1,
         }
     }
 }

@@ -3,8 +3,10 @@
 //! never the reverse, so the engine holds no socket code.
 //!
 //! - [`afpacket`]: batched AF_PACKET sockets on one interface.
+//! - [`frame_ring`]: AF_PACKET sockets with a per-frame `TPACKET_V2`
+//!   receive ring (the low-latency default).
 //! - [`ring`]: AF_PACKET sockets with a `TPACKET_V3` receive ring and a
-//!   transmit ring.
+//!   transmit ring (block rings: throughput).
 //! - [`io`]: either back end behind one type, as the bridge uses it.
 //! - [`fanout`]: the symmetric flow hash, in the kernel's fanout program
 //!   and in Rust, so both agree on which worker owns a flow.
@@ -17,6 +19,8 @@ pub mod afpacket;
 pub mod bridge;
 #[cfg(target_os = "linux")]
 pub mod fanout;
+#[cfg(target_os = "linux")]
+pub mod frame_ring;
 #[cfg(target_os = "linux")]
 pub mod io;
 #[cfg(target_os = "linux")]

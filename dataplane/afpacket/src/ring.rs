@@ -14,7 +14,7 @@
 //!   per batch asks the kernel to send them. The kernel accepts a
 //!   `TPACKET_V3` transmit ring with fixed-size slots (`tp_next_offset`
 //!   must be 0); if it refuses one, the socket keeps its receive ring and
-//!   sends with `sendmmsg` ([`IoMode::RingRx`]). A frame larger than a slot
+//!   sends with `sendmmsg` ([`IoMode::BlockRingRx`]). A frame larger than a slot
 //!   (a GSO super-packet) leaves through a send-only companion socket,
 //!   after the ring's pending frames, so order is kept.
 //! - Same semantics as [`PacketSocket`]: checksum state from `tp_status`
@@ -108,11 +108,14 @@ const PACKET_LOSS: libc::c_int = 14;
 pub enum IoMode {
     /// `recvmmsg`/`sendmmsg` ([`PacketSocket`]).
     Mmsg,
-    /// A `TPACKET_V3` receive ring and a transmit ring.
+    /// A per-frame `TPACKET_V2` receive ring; `sendmmsg`
+    /// ([`crate::frame_ring::FrameRingSocket`]).
     Ring,
+    /// A `TPACKET_V3` receive ring and a transmit ring.
+    BlockRing,
     /// A `TPACKET_V3` receive ring; `sendmmsg` (the transmit ring was
     /// refused).
-    RingRx,
+    BlockRingRx,
 }
 
 impl IoMode {
@@ -121,7 +124,8 @@ impl IoMode {
         match self {
             IoMode::Mmsg => "mmsg",
             IoMode::Ring => "ring",
-            IoMode::RingRx => "ring-rx",
+            IoMode::BlockRing => "block-ring",
+            IoMode::BlockRingRx => "block-ring-rx",
         }
     }
 }
@@ -180,12 +184,12 @@ pub struct FrameHdr {
     pub vlan_tpid: u16,
 }
 
-fn read_u32(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn read_u32(b: &[u8], at: usize) -> Option<u32> {
     let bytes = b.get(at..at.checked_add(4)?)?;
     Some(u32::from_ne_bytes(bytes.try_into().ok()?))
 }
 
-fn read_u16(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn read_u16(b: &[u8], at: usize) -> Option<u16> {
     let bytes = b.get(at..at.checked_add(2)?)?;
     Some(u16::from_ne_bytes(bytes.try_into().ok()?))
 }
@@ -365,7 +369,7 @@ pub fn prepare(block: &mut [u8], h: &FrameHdr, vnet: bool) -> Option<RingSlot> {
 pub struct RingCounters {
     /// Receive blocks handled.
     pub blocks: u64,
-    /// Blocks not trusted, by [`BadBlock`] reason.
+    /// Blocks (per-frame ring: slots) not trusted, by [`BadBlock`] reason.
     pub bad_blocks: [u64; BadBlock::COUNT],
     /// Frames lost with a bad block (the descriptor's count left).
     pub bad_block_frames: u64,
@@ -376,6 +380,14 @@ pub struct RingCounters {
     /// Frames larger than a transmit slot, sent through the companion
     /// socket.
     pub tx_spilled: u64,
+    /// Per-frame ring: receive slots handled.
+    pub slots: u64,
+    /// Per-frame ring: frames larger than a slot, read whole from the
+    /// socket's queue (`TP_STATUS_COPY`).
+    pub copied: u64,
+    /// Per-frame ring: slots marked `TP_STATUS_COPY` whose whole frame
+    /// was not in the socket's queue (dropped).
+    pub copy_missing: u64,
 }
 
 impl RingCounters {
@@ -387,9 +399,9 @@ impl RingCounters {
 
 /// The shared mapping of a socket's rings; unmapped on drop.
 #[derive(Debug)]
-struct Mapping {
-    ptr: NonNull<u8>,
-    len: usize,
+pub(crate) struct Mapping {
+    pub(crate) ptr: NonNull<u8>,
+    pub(crate) len: usize,
 }
 
 impl Drop for Mapping {
@@ -541,9 +553,9 @@ impl RingSocket {
     /// How this socket sends.
     pub fn mode(&self) -> IoMode {
         if self.tx.is_some() {
-            IoMode::Ring
+            IoMode::BlockRing
         } else {
-            IoMode::RingRx
+            IoMode::BlockRingRx
         }
     }
 

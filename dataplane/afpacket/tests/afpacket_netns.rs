@@ -197,7 +197,7 @@ fn ring_sockets_join_the_fanout_group_and_meet_worker_of_too() {
             let mut members: Vec<RingSocket> = (0..WORKERS)
                 .map(|_| {
                     let s = RingSocket::open("rpx1", false).expect("ring on rpx1");
-                    assert_eq!(s.mode(), IoMode::Ring);
+                    assert_eq!(s.mode(), IoMode::BlockRing);
                     s.join_fanout(0x5a5b).expect("join the fanout group");
                     s
                 })

@@ -1,5 +1,6 @@
-//! Real traffic through the bridge over both I/O back ends: the
-//! `TPACKET_V3` rings and `recvmmsg`/`sendmmsg`, each with the links'
+//! Real traffic through the bridge over every I/O back end: the per-frame
+//! `TPACKET_V2` ring, the `TPACKET_V3` block rings and
+//! `recvmmsg`/`sendmmsg`, each with the links'
 //! offloads on (vnet headers: 64 KiB super-packets cross whole) and off.
 //! A client and a server namespace are joined only through a node
 //! namespace where the bridge runs the engine (ASA defaults). Each case
@@ -219,26 +220,52 @@ fn through_bridge(tag: &str, offloads: bool, choice: IoChoice, want: IoMode) {
     if offloads {
         assert!(b.counters.gso_frames > 0, "super-packets crossed whole");
     }
+    let mut copied = 0;
     for s in &b.sockets {
         if let Some(rc) = s.ring_counters() {
             assert_eq!(rc.bad_blocks_total(), 0);
-            assert!(rc.blocks > 0);
             assert_eq!(rc.tx_ring_full, 0);
-            if offloads {
-                assert!(rc.tx_spilled > 0 || s.name() == "c1");
+            assert_eq!(rc.no_vlan_room, 0);
+            match want {
+                IoMode::Ring => {
+                    assert!(rc.slots > 0);
+                    assert_eq!(rc.copy_missing, 0);
+                    copied += rc.copied;
+                }
+                _ => {
+                    assert!(rc.blocks > 0);
+                    if offloads {
+                        assert!(rc.tx_spilled > 0 || s.name() == "c1");
+                    }
+                }
             }
         }
+    }
+    if want == IoMode::Ring {
+        // Super-packets are larger than a slot: they cross through the
+        // copy path, whole; without offloads every frame fits a slot.
+        assert_eq!(copied > 0, offloads, "frames copied whole: {copied}");
     }
 }
 
 #[test]
-fn ring_io_carries_tcp_udp_and_vlan_with_offloads_on() {
-    through_bridge("ron", true, IoChoice::Ring, IoMode::Ring);
+fn frame_ring_io_carries_tcp_udp_and_vlan_with_offloads_on() {
+    through_bridge("fon", true, IoChoice::Ring, IoMode::Ring);
 }
 
 #[test]
-fn ring_io_carries_tcp_udp_and_vlan_with_offloads_off() {
-    through_bridge("rof", false, IoChoice::Ring, IoMode::Ring);
+fn frame_ring_io_carries_tcp_udp_and_vlan_with_offloads_off() {
+    through_bridge("fof", false, IoChoice::Ring, IoMode::Ring);
+}
+
+#[test]
+fn block_ring_io_carries_tcp_udp_and_vlan_with_offloads_on() {
+    through_bridge("ron", true, IoChoice::BlockRing, IoMode::BlockRing);
+}
+
+#[test]
+fn block_ring_io_carries_tcp_udp_and_vlan_with_offloads_off() {
+    through_bridge("rof", false, IoChoice::BlockRing, IoMode::BlockRing);
 }
 
 #[test]

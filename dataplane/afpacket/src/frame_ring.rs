@@ -1,0 +1,538 @@
+//! AF_PACKET with a per-frame `TPACKET_V2` receive ring (Linux): the
+//! low-latency ring back end ("packet_mmap", Linux kernel documentation;
+//! packet(7)). docs/io.md §2 gives the reasoning.
+//!
+//! - Every frame slot of [`SLOT_BYTES`] has its own `tp_status`: the
+//!   kernel hands a frame to user space the moment it is written and wakes
+//!   the reader per frame. There is no block retire timer, so a quiet link
+//!   pays no millisecond per crossing as the `TPACKET_V3` block ring does;
+//!   a busy link is still read with no syscall per frame.
+//! - Frames larger than a slot (a 64 KiB GSO super-packet with
+//!   `PACKET_VNET_HDR`, a jumbo frame): with `PACKET_COPY_THRESH` set, the
+//!   kernel puts the first bytes in the slot, marks it `TP_STATUS_COPY`,
+//!   and queues the whole frame on the socket's receive queue in ring
+//!   order; it is read from there with `recvmmsg` (one syscall per batch of
+//!   such frames). When the queue is over its budget the kernel queues
+//!   nothing: the slot then holds a frame cut short, reported truncated.
+//! - Transmit: `sendmmsg` on the same socket (the ring is receive-only).
+//! - Same semantics as the other back ends: checksum state from
+//!   `tp_status` or the vnet header, the 802.1Q tag of `tp_vlan_tci` put
+//!   back into the frame (the shared [`prepare`]), frames cut short
+//!   reported truncated, and every offset read from a slot checked against
+//!   the slot ([`parse_slot`]); a slot that fails is counted by
+//!   [`BadBlock`] reason and given back.
+
+use std::io;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use rampart_dataplane::packet::PacketMeta;
+
+use crate::afpacket::{
+    KernelStats, PacketSocket, RX_BATCH_FRAMES, RxBatch, VNET_HDR_BYTES, open_error, setsockopt_int,
+};
+use crate::ring::{
+    BadBlock, FrameHdr, IoMode, Mapping, RingCounters, RingSlot, prepare, read_u16, read_u32,
+};
+
+/// Bytes per receive slot: its `tpacket2_hdr`, the room the kernel leaves
+/// up to the frame (with a vnet header 76 bytes in all), and a full-size
+/// Ethernet frame. Larger frames take the copy path.
+pub const SLOT_BYTES: u32 = 2048;
+/// Bytes of the receive ring (32 MiB, as the other back ends): 16,384
+/// slots.
+pub const RING_BYTES: u32 = 32 << 20;
+/// Bytes per ring block (the kernel's unit of allocation; slots never
+/// straddle one).
+const BLOCK_BYTES: u32 = 64 << 10;
+/// Most slots taken in one batch (they go back to the kernel together).
+pub const MAX_BATCH_SLOTS: usize = 256;
+
+/// `sizeof(struct tpacket2_hdr)`.
+pub const SLOT_HDR_BYTES: usize = 32;
+/// Offsets in `struct tpacket2_hdr`.
+const S_STATUS: usize = 0;
+const S_LEN: usize = 4;
+const S_SNAPLEN: usize = 8;
+const S_MAC: usize = 12;
+const S_VLAN_TCI: usize = 24;
+const S_VLAN_TPID: usize = 26;
+
+/// `TP_STATUS_*` (`<linux/if_packet.h>`).
+const TP_STATUS_KERNEL: u32 = 0;
+const TP_STATUS_USER: u32 = 1;
+/// The whole frame waits on the socket's receive queue.
+pub const TP_STATUS_COPY: u32 = 1 << 1;
+/// `TPACKET_V2` (`enum tpacket_versions`).
+const TPACKET_V2: libc::c_int = 1;
+/// `PACKET_COPY_THRESH`: frames larger than a slot are queued whole.
+const PACKET_COPY_THRESH: libc::c_int = 7;
+
+/// Read the `tpacket2_hdr` at the start of `slot` and check its offsets
+/// against the slot: the frame (and its vnet header, when `vnet`) lies
+/// after the header and inside the slot. The header's `at` is 0.
+pub fn parse_slot(slot: &[u8], vnet: bool) -> Result<FrameHdr, BadBlock> {
+    let h = slot.get(..SLOT_HDR_BYTES).ok_or(BadBlock::FrameHeader)?;
+    let field = |o| read_u32(h, o).ok_or(BadBlock::FrameHeader);
+    let half = |o| read_u16(h, o).ok_or(BadBlock::FrameHeader);
+    let status = field(S_STATUS)?;
+    let wire_len = field(S_LEN)? as usize;
+    let snaplen = field(S_SNAPLEN)? as usize;
+    let mac = usize::from(half(S_MAC)?);
+    let vlan_tci = half(S_VLAN_TCI)?;
+    let vlan_tpid = half(S_VLAN_TPID)?;
+    let room = if vnet { VNET_HDR_BYTES } else { 0 };
+    if mac < SLOT_HDR_BYTES + room || mac.checked_add(snaplen).is_none_or(|e| e > slot.len()) {
+        return Err(BadBlock::FrameData);
+    }
+    Ok(FrameHdr {
+        at: 0,
+        mac,
+        snaplen,
+        wire_len,
+        status,
+        vlan_tci,
+        vlan_tpid,
+    })
+}
+
+/// One frame of a batch: in a ring slot, or copied whole from the
+/// socket's queue.
+#[derive(Debug, Clone, Copy)]
+enum Frame {
+    /// In the mapping, at the slot's offsets (made absolute).
+    Slot(RingSlot),
+    /// Frame `i` of the copy batch.
+    Copy(usize),
+}
+
+/// An AF_PACKET socket with a per-frame `TPACKET_V2` receive ring.
+#[derive(Debug)]
+pub struct FrameRingSocket {
+    sock: PacketSocket,
+    map: Mapping,
+    slot_bytes: usize,
+    slots_per_block: usize,
+    block_bytes: usize,
+    slot_count: usize,
+    /// The next slot to read.
+    next: usize,
+    /// The slots of the batch being processed start here ...
+    held_from: usize,
+    /// ... and this many are ours until released.
+    held: usize,
+    frames: Vec<Frame>,
+    /// Frames larger than a slot, read from the socket's queue.
+    copies: Box<RxBatch>,
+    /// What this socket counted.
+    pub counters: RingCounters,
+}
+
+impl FrameRingSocket {
+    /// Open `ifname` with a per-frame receive ring; `vnet` asks for
+    /// `PACKET_VNET_HDR` (set before the ring, as the kernel requires). An
+    /// error means the kernel refused the ring (or the interface): the
+    /// caller may fall back to [`PacketSocket`].
+    pub fn open(ifname: &str, vnet: bool) -> io::Result<Self> {
+        Self::open_with_slots(ifname, vnet, SLOT_BYTES)
+    }
+
+    /// [`Self::open`] with slots of `slot_bytes` (a multiple of 16 that
+    /// divides the block, or the kernel refuses the ring).
+    pub fn open_with_slots(ifname: &str, vnet: bool, slot_bytes: u32) -> io::Result<Self> {
+        let mut sock = PacketSocket::open(ifname)?;
+        if vnet {
+            sock = sock.with_vnet_hdr()?;
+        }
+        let fd = sock.fd();
+        setsockopt_int(fd, libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V2)
+            .map_err(|e| open_error(ifname, "PACKET_VERSION TPACKET_V2", e))?;
+        setsockopt_int(fd, libc::SOL_PACKET, PACKET_COPY_THRESH, 1)
+            .map_err(|e| open_error(ifname, "PACKET_COPY_THRESH", e))?;
+        let blocks = RING_BYTES / BLOCK_BYTES;
+        let per_block = BLOCK_BYTES / slot_bytes.max(1);
+        let req = libc::tpacket_req {
+            tp_block_size: BLOCK_BYTES,
+            tp_block_nr: blocks,
+            tp_frame_size: slot_bytes,
+            tp_frame_nr: blocks * per_block,
+        };
+        // SAFETY: req points at a live tpacket_req of the given length.
+        let r = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_RX_RING,
+                (&raw const req).cast(),
+                size_of::<libc::tpacket_req>() as libc::socklen_t,
+            )
+        };
+        if r != 0 {
+            return Err(open_error(
+                ifname,
+                "PACKET_RX_RING",
+                io::Error::last_os_error(),
+            ));
+        }
+        let len = (blocks * BLOCK_BYTES) as usize;
+        // SAFETY: a fresh shared mapping of the socket's receive ring
+        // (packet_mmap, Linux kernel documentation); checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(open_error(ifname, "mmap", io::Error::last_os_error()));
+        }
+        let map = Mapping {
+            ptr: NonNull::new(ptr.cast()).expect("mmap does not return NULL on success"),
+            len,
+        };
+        Ok(FrameRingSocket {
+            sock,
+            map,
+            slot_bytes: slot_bytes as usize,
+            slots_per_block: per_block as usize,
+            block_bytes: BLOCK_BYTES as usize,
+            slot_count: (blocks * per_block) as usize,
+            next: 0,
+            held_from: 0,
+            held: 0,
+            frames: Vec::with_capacity(MAX_BATCH_SLOTS),
+            copies: Box::default(),
+            counters: RingCounters::default(),
+        })
+    }
+
+    /// How this socket moves frames.
+    pub fn mode(&self) -> IoMode {
+        IoMode::Ring
+    }
+
+    /// Join fanout group `group` ([`PacketSocket::join_fanout`]).
+    pub fn join_fanout(&self, group: u16) -> io::Result<()> {
+        self.sock.join_fanout(group)
+    }
+
+    /// The interface name.
+    pub fn name(&self) -> &str {
+        self.sock.name()
+    }
+
+    /// The raw descriptor (readable when a slot is ready).
+    pub fn fd(&self) -> libc::c_int {
+        self.sock.fd()
+    }
+
+    /// Whether frames carry a `virtio_net_hdr`.
+    pub fn vnet_hdr(&self) -> bool {
+        self.sock.vnet_hdr()
+    }
+
+    /// Read and reset the kernel's receive counters.
+    pub fn take_kernel_stats(&self) -> io::Result<KernelStats> {
+        self.sock.take_kernel_stats()
+    }
+
+    /// Offset of slot `i` in the mapping.
+    fn slot_at(&self, i: usize) -> usize {
+        (i / self.slots_per_block) * self.block_bytes + (i % self.slots_per_block) * self.slot_bytes
+    }
+
+    fn status_of(&self, i: usize) -> &AtomicU32 {
+        let at = self.slot_at(i);
+        debug_assert!(at + SLOT_HDR_BYTES <= self.map.len);
+        // SAFETY: `at` is the start of a slot inside the mapping, 16-aligned
+        // (slots are multiples of 16 from a page-aligned block); the kernel
+        // writes the word concurrently, so it is only accessed atomically.
+        unsafe { AtomicU32::from_ptr(self.map.ptr.as_ptr().add(at).cast()) }
+    }
+
+    /// Take the slots the kernel handed over (at most
+    /// [`MAX_BATCH_SLOTS`]), read the whole frames of those marked
+    /// `TP_STATUS_COPY`, and make the frames ready; returns how many (0
+    /// when none is waiting). The previous batch is given back first.
+    pub fn recv(&mut self) -> usize {
+        self.release();
+        self.frames.clear();
+        // Pass 1: which slots are ours, and how many whole frames wait on
+        // the queue for them (one recvmmsg reads at most RX_BATCH_FRAMES).
+        let from = self.next;
+        let mut held = 0;
+        let mut copies = 0;
+        while held < MAX_BATCH_SLOTS.min(self.slot_count) {
+            let i = (from + held) % self.slot_count;
+            let status = self.status_of(i).load(Ordering::Acquire);
+            if status & TP_STATUS_USER == 0 {
+                break;
+            }
+            if status & TP_STATUS_COPY != 0 {
+                if copies == RX_BATCH_FRAMES {
+                    break;
+                }
+                copies += 1;
+            }
+            held += 1;
+        }
+        if held == 0 {
+            return 0;
+        }
+        self.held_from = from;
+        self.held = held;
+        self.next = (from + held) % self.slot_count;
+        self.counters.slots = self.counters.slots.saturating_add(held as u64);
+        // The kernel queued each whole frame before it marked its slot, in
+        // ring order.
+        let got = if copies > 0 {
+            self.sock
+                .recv_batch_max(&mut self.copies, copies)
+                .unwrap_or(0)
+        } else {
+            0
+        };
+        let vnet = self.vnet_hdr();
+        let mut copy = 0;
+        for k in 0..held {
+            let at = self.slot_at((from + k) % self.slot_count);
+            // SAFETY: the slot is user space's (TP_STATUS_USER was seen with
+            // Acquire) until `release` writes TP_STATUS_KERNEL; `at +
+            // slot_bytes` lies inside the mapping, and no other view of
+            // this slot exists while this one lives.
+            let slot = unsafe {
+                std::slice::from_raw_parts_mut(self.map.ptr.as_ptr().add(at), self.slot_bytes)
+            };
+            let status = read_u32(slot, S_STATUS).unwrap_or(0);
+            if status & TP_STATUS_COPY != 0 {
+                if copy < got {
+                    self.frames.push(Frame::Copy(copy));
+                    copy += 1;
+                    self.counters.copied = self.counters.copied.saturating_add(1);
+                } else {
+                    self.counters.copy_missing = self.counters.copy_missing.saturating_add(1);
+                }
+                continue;
+            }
+            match parse_slot(slot, vnet) {
+                Ok(h) => match prepare(slot, &h, vnet) {
+                    Some(mut s) => {
+                        s.start += at;
+                        s.end += at;
+                        self.frames.push(Frame::Slot(s));
+                    }
+                    None => {
+                        self.counters.no_vlan_room = self.counters.no_vlan_room.saturating_add(1)
+                    }
+                },
+                Err(reason) => {
+                    let c = &mut self.counters;
+                    c.bad_blocks[reason as usize] = c.bad_blocks[reason as usize].saturating_add(1);
+                    c.bad_block_frames = c.bad_block_frames.saturating_add(1);
+                }
+            }
+        }
+        // Nothing to judge: give the slots back now, not after the next
+        // sleep.
+        if self.frames.is_empty() {
+            self.release();
+        }
+        self.frames.len()
+    }
+
+    /// Give the slots of the batch back to the kernel, in ring order.
+    pub fn release(&mut self) {
+        for k in 0..self.held {
+            let i = (self.held_from + k) % self.slot_count;
+            self.status_of(i).store(TP_STATUS_KERNEL, Ordering::Release);
+        }
+        self.held = 0;
+    }
+
+    /// Frame `i` of the batch (mutable: the engine rewrites in place), its
+    /// metadata, and whether it was truncated.
+    pub fn frame(&mut self, i: usize) -> (&mut [u8], PacketMeta, bool) {
+        match self.frames[i] {
+            Frame::Slot(s) => {
+                // SAFETY: s.start..s.end lies in a held slot (recv made the
+                // offsets absolute from checked ones): user space's until
+                // release, and borrowed through `&mut self` only.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        self.map.ptr.as_ptr().add(s.start),
+                        s.end - s.start,
+                    )
+                };
+                (bytes, s.meta, s.truncated)
+            }
+            Frame::Copy(j) => self.copies.frame(j),
+        }
+    }
+
+    /// Frame `i` of the batch, read-only, with its vnet header.
+    pub fn frame_out(&self, i: usize) -> (&[u8; VNET_HDR_BYTES], &[u8]) {
+        match &self.frames[i] {
+            Frame::Slot(s) => {
+                // SAFETY: as in `frame`; a shared, read-only view.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(self.map.ptr.as_ptr().add(s.start), s.end - s.start)
+                };
+                (&s.vnet, bytes)
+            }
+            Frame::Copy(j) => self.copies.frame_out(*j),
+        }
+    }
+
+    /// Send `count` frames (`frame(i)`: its vnet header and bytes) with
+    /// `sendmmsg`; returns how many the kernel took.
+    pub fn send_all<'a>(
+        &mut self,
+        count: usize,
+        frame: impl Fn(usize) -> (&'a [u8; VNET_HDR_BYTES], &'a [u8]),
+    ) -> usize {
+        self.sock.send_all(count, frame)
+    }
+}
+
+impl Drop for FrameRingSocket {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rampart_dataplane::packet::ChecksumState;
+
+    const SLOT: usize = SLOT_BYTES as usize;
+
+    fn put32(b: &mut [u8], at: usize, v: u32) {
+        b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    fn put16(b: &mut [u8], at: usize, v: u16) {
+        b[at..at + 2].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    /// A slot as the kernel fills it: the header, then the frame at `mac`.
+    fn slot_with(frame: &[u8], mac: u16, status: u32, tci: u16) -> Vec<u8> {
+        let mut b = vec![0u8; SLOT];
+        put32(&mut b, S_STATUS, TP_STATUS_USER | status);
+        put32(&mut b, S_LEN, frame.len() as u32);
+        put32(&mut b, S_SNAPLEN, frame.len() as u32);
+        put16(&mut b, S_MAC, mac);
+        put16(&mut b, S_VLAN_TCI, tci);
+        let m = usize::from(mac);
+        b[m..m + frame.len()].copy_from_slice(frame);
+        b
+    }
+
+    fn eth(tag: u8, len: usize) -> Vec<u8> {
+        let mut f = vec![tag; len];
+        f[12] = 0x08;
+        f[13] = 0x00;
+        f
+    }
+
+    #[test]
+    fn a_slot_gives_its_frame_and_checksum_state() {
+        let f = eth(1, 1514);
+        let mut s = slot_with(&f, 66, libc::TP_STATUS_CSUMNOTREADY, 0);
+        let h = parse_slot(&s, false).unwrap();
+        let r = prepare(&mut s, &h, false).unwrap();
+        assert_eq!(&s[r.start..r.end], &f[..]);
+        assert_eq!(r.meta.checksum, ChecksumState::Partial);
+        assert!(!r.truncated);
+        let mut s = slot_with(&f, 66, libc::TP_STATUS_CSUM_VALID, 0);
+        let h = parse_slot(&s, false).unwrap();
+        let r = prepare(&mut s, &h, false).unwrap();
+        assert_eq!(r.meta.checksum, ChecksumState::Verified);
+    }
+
+    #[test]
+    fn a_vlan_tag_is_put_back_in_front_of_the_ethertype() {
+        let f = eth(2, 60);
+        let mut s = slot_with(&f, 66, libc::TP_STATUS_VLAN_VALID, 42);
+        let h = parse_slot(&s, false).unwrap();
+        let r = prepare(&mut s, &h, false).unwrap();
+        let got = &s[r.start..r.end];
+        assert_eq!(got.len(), 64);
+        assert_eq!(&got[..12], &f[..12]);
+        assert_eq!(&got[12..16], &[0x81, 0x00, 0x00, 42]);
+        assert_eq!(&got[16..], &f[12..]);
+    }
+
+    #[test]
+    fn a_vnet_header_before_the_frame_gives_the_offload_state() {
+        let f = eth(3, 100);
+        let mut s = slot_with(&f, 76, 0, 0);
+        // NEEDS_CSUM, GSO TCPv4, gso_size 1448.
+        s[66..76].copy_from_slice(&[1, 1, 54, 0, 0xa8, 0x05, 34, 0, 16, 0]);
+        let h = parse_slot(&s, true).unwrap();
+        let r = prepare(&mut s, &h, true).unwrap();
+        assert_eq!(r.meta.checksum, ChecksumState::Partial);
+        assert_eq!(r.meta.gso_size, 1448);
+        assert_eq!(&s[r.start..r.end], &f[..]);
+    }
+
+    #[test]
+    fn a_frame_cut_short_is_reported_truncated() {
+        let f = eth(4, 60);
+        let mut s = slot_with(&f, 66, 0, 0);
+        put32(&mut s, S_LEN, 65_000);
+        let h = parse_slot(&s, false).unwrap();
+        assert!(prepare(&mut s, &h, false).unwrap().truncated);
+    }
+
+    #[test]
+    fn corrupt_slot_headers_are_refused_with_a_reason() {
+        let f = eth(5, 60);
+        let good = slot_with(&f, 66, 0, 0);
+        assert!(parse_slot(&good, false).is_ok());
+        // A slot shorter than its header.
+        assert_eq!(parse_slot(&good[..20], false), Err(BadBlock::FrameHeader));
+        // Frame data past the slot.
+        let mut s = good.clone();
+        put32(&mut s, S_SNAPLEN, u32::MAX);
+        assert_eq!(parse_slot(&s, false), Err(BadBlock::FrameData));
+        let mut s = good.clone();
+        put16(&mut s, S_MAC, u16::MAX);
+        assert_eq!(parse_slot(&s, false), Err(BadBlock::FrameData));
+        let mut s = good.clone();
+        put32(&mut s, S_SNAPLEN, (SLOT - 66 + 1) as u32);
+        assert_eq!(parse_slot(&s, false), Err(BadBlock::FrameData));
+        // Frame data over the slot's header, or no room for a vnet header.
+        let mut s = good.clone();
+        put16(&mut s, S_MAC, 8);
+        assert_eq!(parse_slot(&s, false), Err(BadBlock::FrameData));
+        let mut s = good.clone();
+        put16(&mut s, S_MAC, 36);
+        assert!(parse_slot(&s, false).is_ok());
+        assert_eq!(parse_slot(&s, true), Err(BadBlock::FrameData));
+        // A VLAN frame whose tag would overwrite the header is refused,
+        // not written.
+        let mut s = slot_with(&f, 36, libc::TP_STATUS_VLAN_VALID, 7);
+        let h = parse_slot(&s, false).unwrap();
+        let before = s.clone();
+        assert!(prepare(&mut s, &h, false).is_none());
+        assert_eq!(s, before);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_slot_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2100), vnet: bool) {
+            let mut b = bytes;
+            if let Ok(h) = parse_slot(&b, vnet) {
+                proptest::prop_assert!(h.mac + h.snaplen <= b.len());
+                if let Some(s) = prepare(&mut b, &h, vnet) {
+                    proptest::prop_assert!(s.start <= s.end && s.end <= b.len());
+                }
+            }
+        }
+    }
+}
