@@ -155,6 +155,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     };
     let io_choice = match cfg.dataplane.io {
         crate::config::IoBackend::Ring => IoChoice::Ring,
+        crate::config::IoBackend::BlockRing => IoChoice::BlockRing,
         crate::config::IoBackend::Mmsg => IoChoice::Mmsg,
     };
     let (sockets, io_modes) = worker::open_sockets(

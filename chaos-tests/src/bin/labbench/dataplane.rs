@@ -10,8 +10,10 @@
 //!   plain or with the same nftables ruleset: the textbook Linux stateful
 //!   firewall, without br_netfilter's detour;
 //! - **Rampart** (`rampart run`), inspected or in a tcp-state-bypass class,
-//!   with each I/O back end (`[dataplane] io`): the `TPACKET_V3` rings
-//!   (ids `rampart/…`) and `recvmmsg`/`sendmmsg` (ids `rampart-mmsg/…`).
+//!   with each I/O back end (`[dataplane] io`): the per-frame
+//!   `TPACKET_V2` ring (ids `rampart/…`), the `TPACKET_V3` block rings
+//!   (ids `rampart-block-ring/…`) and `recvmmsg`/`sendmmsg` (ids
+//!   `rampart-mmsg/…`).
 //!
 //! Besides throughput: UDP loss (offered against delivered, and the
 //! frames Rampart's sockets lost in the kernel, `PACKET_STATISTICS`), and
@@ -96,7 +98,7 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Traffic::All)]
     only: Traffic,
     /// Rampart's I/O back ends to measure (`[dataplane] io`).
-    #[arg(long, value_enum, default_value_t = IoBackends::Both)]
+    #[arg(long, value_enum, default_value_t = IoBackends::All)]
     io: IoBackends,
     /// Working directory for node files (default: a temporary one).
     #[arg(long)]
@@ -128,14 +130,16 @@ enum Traffic {
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum IoBackends {
     Ring,
+    BlockRing,
     Mmsg,
-    Both,
+    All,
 }
 
 /// Rampart's I/O back end of a case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Io {
     Ring,
+    BlockRing,
     Mmsg,
 }
 
@@ -143,6 +147,7 @@ impl Io {
     fn label(self) -> &'static str {
         match self {
             Io::Ring => "ring",
+            Io::BlockRing => "block-ring",
             Io::Mmsg => "mmsg",
         }
     }
@@ -151,8 +156,9 @@ impl Io {
 fn io_backends(b: IoBackends) -> Vec<Io> {
     match b {
         IoBackends::Ring => vec![Io::Ring],
+        IoBackends::BlockRing => vec![Io::BlockRing],
         IoBackends::Mmsg => vec![Io::Mmsg],
-        IoBackends::Both => vec![Io::Ring, Io::Mmsg],
+        IoBackends::All => vec![Io::Ring, Io::BlockRing, Io::Mmsg],
     }
 }
 
@@ -191,6 +197,7 @@ impl Case {
                 let class = if bypass { "bypass" } else { "inspected" };
                 let io = match io {
                     Io::Ring => "",
+                    Io::BlockRing => "-block-ring",
                     Io::Mmsg => "-mmsg",
                 };
                 format!("rampart{io}/{class}/{offl}")
@@ -1223,7 +1230,11 @@ fn summarize(a: &Args, res: &Results, machine_start: Value) -> Value {
     }
     // Each back end against the kernel bridge with nftables.
     let mut by_io = serde_json::Map::new();
-    for (io, pre) in [("ring", "rampart"), ("mmsg", "rampart-mmsg")] {
+    for (io, pre) in [
+        ("ring", "rampart"),
+        ("block-ring", "rampart-block-ring"),
+        ("mmsg", "rampart-mmsg"),
+    ] {
         let mut m = serde_json::Map::new();
         for offl in ["offloads-on", "offloads-off"] {
             let x = ratio(
@@ -1456,6 +1467,10 @@ mod tests {
         assert_eq!(
             rampart_io(false, false, Io::Mmsg).id(),
             "rampart-mmsg/inspected/offloads-on"
+        );
+        assert_eq!(
+            rampart_io(false, true, Io::BlockRing).id(),
+            "rampart-block-ring/inspected/offloads-off"
         );
     }
 }
