@@ -45,6 +45,15 @@
 //!
 //! `RAMPART_BENCH_FLOWS=1m` (or `10k`) sets up only that flow count, to
 //! profile one case (e.g. under `perf record`) without the other's setup.
+//!
+//! Last, a `[summary]` table on stderr gives every case of the run in ns per
+//! packet beside its same-run baselines as ratios, and the goals (read
+//! from the means criterion saved under `target/criterion/` in this run).
+//!
+//! `…/batch` cases run the same traffic through `Engine::process_batch`,
+//! `2 × PREFETCH_BATCH` frames a turn (the data frames on the client's
+//! interface as one batch, then the ACKs on the server's), as the node's
+//! workers do with each receive batch.
 
 // A benchmark measures wall time by definition; the sans-IO rule is for the engine.
 #![allow(clippy::disallowed_methods)]
@@ -333,6 +342,7 @@ fn established_tcp(c: &mut Criterion) {
             g.warm_up_time(Duration::from_secs(2));
             g.sample_size(20);
             let mut replay = Replay::new(start);
+            ran(&format!("established_tcp/{id}"), 1.0);
             g.bench_function(&id, |b| {
                 b.iter(|| {
                     let (rx, iface, now) = replay.next(&batch);
@@ -351,6 +361,10 @@ fn established_tcp(c: &mut Criterion) {
             g.throughput(Throughput::Elements(2 * PREFETCH_BATCH as u64));
             let mut bufs = [[[0u8; FRAME_STRIDE]; PREFETCH_BATCH]; 2];
             let mut verdicts = [Verdict::Hold; PREFETCH_BATCH];
+            ran(
+                &format!("established_tcp/{id}/batch"),
+                2.0 * PREFETCH_BATCH as f64,
+            );
             g.bench_function(format!("{id}/batch"), |b| {
                 b.iter(|| {
                     let mut lens = [[0usize; PREFETCH_BATCH]; 2];
@@ -398,6 +412,7 @@ fn established_tcp(c: &mut Criterion) {
                 g.warm_up_time(Duration::from_secs(2));
                 g.sample_size(20);
                 let mut replay = Replay::new(start);
+                ran(&format!("baseline/parse_only/{name}"), 1.0);
                 g.bench_function(format!("parse_only/{name}"), |b| {
                     b.iter(|| {
                         let (rx, _, _) = replay.next(&batch);
@@ -420,6 +435,7 @@ fn established_tcp(c: &mut Criterion) {
         g.warm_up_time(Duration::from_secs(2));
         g.sample_size(20);
         let mut next = 0usize;
+        ran(&format!("baseline/hashmap_lookup/{name}"), 1.0);
         g.bench_function(format!("hashmap_lookup/{name}"), |b| {
             b.iter(|| {
                 let k = keys[next];
@@ -437,6 +453,7 @@ fn new_connections(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(5));
     g.warm_up_time(Duration::from_secs(2));
     g.sample_size(20);
+    ran("new_connections/syn_synack_ack", 1.0);
     g.bench_function("syn_synack_ack", |b| {
         b.iter_custom(|iters| {
             let mut elapsed = Duration::ZERO;
@@ -476,5 +493,86 @@ fn new_connections(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, established_tcp, new_connections);
+// === Summary ===
+
+/// Bench ids measured in this run, with the packets one iteration covers.
+static RAN: std::sync::Mutex<Vec<(String, f64)>> = std::sync::Mutex::new(Vec::new());
+
+/// When this run's first case was set up: a saved estimate older than
+/// that is a case criterion's name filter skipped, not this run's.
+static STARTED: std::sync::OnceLock<std::time::SystemTime> = std::sync::OnceLock::new();
+
+fn ran(id: &str, per_iter: f64) {
+    STARTED.get_or_init(std::time::SystemTime::now);
+    RAN.lock()
+        .expect("not poisoned")
+        .push((id.to_string(), per_iter));
+}
+
+/// The mean time per iteration criterion saved for `id` in this run, in ns.
+fn mean_ns(id: &str) -> Option<f64> {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        std::path::PathBuf::from,
+    );
+    // Criterion's directory: the group, then the function id with its
+    // slashes made underscores.
+    let (group, function) = id.split_once('/')?;
+    let path = target
+        .join("criterion")
+        .join(group)
+        .join(function.replace('/', "_"))
+        .join("new/estimates.json");
+    let fresh = std::fs::metadata(&path).and_then(|m| m.modified()).ok()?;
+    if STARTED.get().is_none_or(|&t| fresh < t) {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let mean = &text[text.find("\"mean\"")?..];
+    let v = &mean[mean.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    v[..v.find([',', '}'])?].trim().parse().ok()
+}
+
+/// Each case of this run beside its same-run baselines, as ratios, with
+/// issue 16's goals: established TCP ≤ 100 ns/packet at 10k flows; at 1M
+/// ≤ 200 ns and ≤ 1.6 × one HashMap lookup; a new connection ≤ 400 ns.
+fn summary(_: &mut Criterion) {
+    let ran = RAN.lock().expect("not poisoned").clone();
+    let ns = |id: &str| {
+        let per = ran.iter().find(|(r, _)| r == id).map(|(_, p)| *p)?;
+        mean_ns(id).map(|t| t / per)
+    };
+    eprintln!("\n[summary] ns per packet (per connection for new_connections), this run:");
+    eprintln!(
+        "[summary] {:<44} {:>9} {:>9} {:>10}",
+        "case", "ns", "÷ parse", "÷ hashmap"
+    );
+    for (id, _) in &ran {
+        if id.starts_with("baseline/") {
+            continue;
+        }
+        let Some(t) = ns(id) else { continue };
+        let flows = ["10k_flows", "1m_flows"]
+            .into_iter()
+            .find(|f| id.contains(f));
+        let ratio = |base: &str| {
+            flows
+                .and_then(|f| ns(&format!("baseline/{base}/{f}")))
+                .map_or("-".to_string(), |b| format!("{:.2}", t / b))
+        };
+        let (parse, map) = (ratio("parse_only"), ratio("hashmap_lookup"));
+        eprintln!("[summary] {id:<44} {t:>9.1} {parse:>9} {map:>10}");
+    }
+    for (id, _) in ran.iter().filter(|(r, _)| r.starts_with("baseline/")) {
+        if let Some(t) = ns(id) {
+            eprintln!("[summary] {id:<44} {t:>9.1}");
+        }
+    }
+    eprintln!(
+        "[summary] goals: established_tcp 10k <= 100 ns; 1m <= 200 ns and <= 1.6 x hashmap; \
+         new connection <= 400 ns"
+    );
+}
+
+criterion_group!(benches, established_tcp, new_connections, summary);
 criterion_main!(benches);

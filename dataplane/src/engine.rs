@@ -477,7 +477,7 @@ impl Engine {
         now: Instant,
     ) -> Verdict {
         let parsed = parse(frame, meta);
-        self.process_parsed(frame, meta, ingress, now, parsed, None)
+        self.process_parsed(frame, meta, ingress, now, &parsed, None)
     }
 
     /// Decide on a batch of frames received on `ingress` at `now`, writing
@@ -503,6 +503,7 @@ impl Engine {
         {
             let mut parsed = [Err(DropReason::L2Truncated); PREFETCH_BATCH];
             let mut hashes = [None; PREFETCH_BATCH];
+            let mut hints = [None; PREFETCH_BATCH];
             for (i, f) in chunk.iter().enumerate() {
                 parsed[i] = parse(f.frame, f.meta);
                 if let Ok(Parsed::Ip { tuple, .. }) = &parsed[i] {
@@ -511,26 +512,34 @@ impl Engine {
                     hashes[i] = Some(hash);
                 }
             }
-            for hash in hashes.iter().take(chunk.len()).flatten() {
-                self.table.prefetch_entry(*hash);
+            for (hint, hash) in hints.iter_mut().zip(&hashes).take(chunk.len()) {
+                if let Some(hash) = hash {
+                    *hint = self.table.prefetch_entry(*hash);
+                }
             }
             for (i, f) in chunk.iter_mut().enumerate() {
-                verdicts[i] =
-                    self.process_parsed(f.frame, f.meta, ingress, now, parsed[i], hashes[i]);
+                verdicts[i] = self.process_parsed(
+                    f.frame,
+                    f.meta,
+                    ingress,
+                    now,
+                    &parsed[i],
+                    hashes[i].map(|h| (h, hints[i])),
+                );
             }
         }
     }
 
     /// [`process`](Self::process) on a frame already parsed, with its
-    /// key's hash if known.
+    /// key's hash (and the slot its entry was last seen in) if known.
     fn process_parsed(
         &mut self,
         frame: &mut [u8],
         meta: PacketMeta,
         ingress: IfaceId,
         now: Instant,
-        parsed: Result<Parsed, DropReason>,
-        hash: Option<u64>,
+        parsed: &Result<Parsed, DropReason>,
+        hash: Option<(u64, Option<FlowId>)>,
     ) -> Verdict {
         if let Some(verdict) = self.not_ready() {
             bump(&mut self.counters.drops[DropReason::ClusterNotReady.index()]);
@@ -574,8 +583,10 @@ impl Engine {
         meta: PacketMeta,
         ingress: IfaceId,
         now: Instant,
-        parsed: Result<Parsed, DropReason>,
-        hash: Option<u64>,
+        // By reference: a batch keeps its frames' parses in an array, and
+        // copying one just written costs a store-forwarding stall.
+        parsed: &Result<Parsed, DropReason>,
+        hash: Option<(u64, Option<FlowId>)>,
     ) -> Judgement {
         self.reopened_after = None;
         let unflowed = |decision| Judgement {
@@ -591,7 +602,7 @@ impl Engine {
         let egress = iface.peer;
         let parsed = match parsed {
             Ok(p) => p,
-            Err(reason) => return unflowed(Err(reason)),
+            Err(reason) => return unflowed(Err(*reason)),
         };
         let (tuple, transport, ip_len, l3, l4) = match parsed {
             // Transparent mode passes ARP, as the ASA does by default.
@@ -606,7 +617,7 @@ impl Engine {
                 l3,
                 l4,
                 ..
-            } => (tuple, transport, ip_len, l3, l4),
+            } => (*tuple, *transport, *ip_len, *l3, *l4),
         };
         // The frame parsed, so it holds its Ethernet header.
         let mac = |at: usize| {
@@ -618,7 +629,8 @@ impl Engine {
         let pkt = Pkt {
             tuple,
             key,
-            hash: hash.unwrap_or_else(|| self.table.hash(&key)),
+            hash: hash.map_or_else(|| self.table.hash(&key), |h| h.0),
+            hint: hash.and_then(|h| h.1),
             src_is_lo,
             macs: [mac(6), mac(0)],
             ingress,
@@ -725,7 +737,18 @@ impl Engine {
 
     /// Find the live entry for a key, removing it first if it has expired.
     fn lookup(&mut self, hash: u64, key: &FlowKey, now: Instant) -> Option<FlowId> {
-        let id = self.table.find(hash, key)?;
+        self.lookup_hinted(hash, key, None, now)
+    }
+
+    /// [`lookup`](Self::lookup), trying the batch's `hint` first.
+    fn lookup_hinted(
+        &mut self,
+        hash: u64,
+        key: &FlowKey,
+        hint: Option<FlowId>,
+        now: Instant,
+    ) -> Option<FlowId> {
+        let id = self.table.find_hinted(hash, key, hint)?;
         if self.is_expired(self.table.get(id), now) {
             self.remove(id, RemoveReason::Timeout);
             return None;
@@ -933,7 +956,7 @@ impl Engine {
         view: &TcpView,
     ) -> Result<Opened, DropReason> {
         let (key, src_is_lo, hash) = (pkt.key, pkt.src_is_lo, pkt.hash);
-        if let Some(id) = self.lookup(hash, &key, pkt.now) {
+        if let Some(id) = self.lookup_hinted(hash, &key, pkt.hint, pkt.now) {
             // A passive copy may lag behind its connection by any number
             // of changes: the packet waits until a pull refreshes it
             // (docs/sync.md §13), and at the hold deadline is judged on it.
@@ -1091,7 +1114,7 @@ impl Engine {
     /// UDP and ICMP echo: flows with an idle timeout and no state machine.
     fn datagram(&mut self, pkt: &Pkt, kind: Kind) -> Result<Opened, DropReason> {
         let (key, src_is_lo, hash) = (pkt.key, pkt.src_is_lo, pkt.hash);
-        if let Some(id) = self.lookup(hash, &key, pkt.now) {
+        if let Some(id) = self.lookup_hinted(hash, &key, pkt.hint, pkt.now) {
             // As for TCP: a passive copy is refreshed by a pull first.
             if self.passive_copy(id) {
                 return Err(DropReason::LenientWait);
@@ -1186,6 +1209,8 @@ struct Pkt {
     /// its `lo` side.
     key: FlowKey,
     hash: u64,
+    /// Where the batch saw the entry of `key` (checked before use).
+    hint: Option<FlowId>,
     src_is_lo: bool,
     /// Source and destination MAC of the frame.
     macs: [[u8; 6]; 2],

@@ -561,4 +561,17 @@ impl RxBatch {
         let s = self.slots[i];
         (&mut self.bufs[i][s.start..s.end], s.meta, s.truncated)
     }
+
+    /// The first `n` frames of the batch all at once (each as
+    /// [`frame`](Self::frame) gives it), for a batch call into the engine.
+    pub fn frames_mut(
+        &mut self,
+        n: usize,
+    ) -> impl Iterator<Item = (&mut [u8], PacketMeta, bool)> + '_ {
+        self.bufs
+            .iter_mut()
+            .zip(self.slots.iter())
+            .take(n)
+            .map(|(b, s)| (&mut b[s.start..s.end], s.meta, s.truncated))
+    }
 }

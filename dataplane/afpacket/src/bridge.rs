@@ -14,6 +14,7 @@ use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use rampart_dataplane::BatchFrame;
 use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::engine::{Effect, Engine, SWEEP_INTERVAL};
@@ -63,6 +64,8 @@ pub struct Bridge {
     pub io: IoCounters,
     /// The indices of the frames of a batch the engine forwarded.
     out: Vec<usize>,
+    /// The engine's verdicts on one batch.
+    verdicts: Vec<Verdict>,
     busy_poll: Duration,
     epoch: std::time::Instant,
     /// Engine time at `epoch`, in nanoseconds (cluster time for a node in
@@ -94,6 +97,7 @@ impl Bridge {
             counters: BridgeCounters::default(),
             io: IoCounters::default(),
             out: Vec::with_capacity(1024),
+            verdicts: Vec::with_capacity(1024),
             busy_poll: DEFAULT_BUSY_POLL,
             epoch: std::time::Instant::now(),
             base_ns: 0,
@@ -223,7 +227,7 @@ impl Bridge {
             now,
             offload,
             &mut self.counters,
-            &mut self.out,
+            (&mut self.out, &mut self.verdicts),
         );
         if !self.out.is_empty() {
             let sent = tx.forward(rx, &self.out);
@@ -322,10 +326,11 @@ pub struct IoCounters {
     pub kernel_rx_frozen: u64,
 }
 
-/// The engine's judgement of the `n` frames of `rx`'s last batch, one
-/// `process` call per frame; the indices of the frames it forwards go to
-/// `out`, to leave on the other interface. Truncated frames are counted
-/// and dropped here. (The seam for a batch call into the engine.)
+/// The engine's judgement of the `n` frames of `rx`'s last batch, in one
+/// batch call (the engine prefetches the table for all of them before it
+/// decides any, docs/ARCHITECTURE.md); the indices of the frames it
+/// forwards go to `out`, to leave on the other interface. Truncated frames
+/// are counted and dropped here.
 #[allow(clippy::too_many_arguments)]
 fn judge(
     engine: &mut Engine,
@@ -335,31 +340,46 @@ fn judge(
     now: Instant,
     offload: bool,
     counters: &mut BridgeCounters,
-    out: &mut Vec<usize>,
+    (out, verdicts): (&mut Vec<usize>, &mut Vec<Verdict>),
 ) {
     out.clear();
-    for i in 0..n {
-        let (frame, meta, truncated) = rx.frame(i);
+    // Which frame of the batch each engine input is (truncated ones are
+    // left out), reusing `out` as scratch until the verdicts are in.
+    let mut batch = Vec::with_capacity(n);
+    for (i, (frame, meta, truncated)) in rx.frames_mut(n).enumerate() {
         if truncated {
             counters.truncated = counters.truncated.saturating_add(1);
             continue;
         }
-        if let Verdict::Forward { egress } = engine.process(frame, meta, IfaceId(side as u8), now) {
-            // A two-interface bridge forwards to the other interface only.
-            if usize::from(egress.0) == side {
-                counters.send_failed = counters.send_failed.saturating_add(1);
-                continue;
-            }
-            // Without offload, AF_PACKET sends the bytes as they are: a
-            // partial checksum must be completed or the receiver drops the
-            // segment.
-            if !offload && meta.checksum == ChecksumState::Partial && complete_checksum(frame) {
-                counters.checksums_completed = counters.checksums_completed.saturating_add(1);
-            }
-            if meta.gso_size > 0 {
-                counters.gso_frames = counters.gso_frames.saturating_add(1);
-            }
-            out.push(i);
-        }
+        out.push(i);
+        batch.push(BatchFrame { frame, meta });
     }
+    verdicts.clear();
+    verdicts.resize(batch.len(), Verdict::Hold);
+    engine.process_batch(&mut batch, IfaceId(side as u8), now, verdicts);
+    let mut kept = 0;
+    for k in 0..batch.len() {
+        let Verdict::Forward { egress } = verdicts[k] else {
+            continue;
+        };
+        // A two-interface bridge forwards to the other interface only.
+        if usize::from(egress.0) == side {
+            counters.send_failed = counters.send_failed.saturating_add(1);
+            continue;
+        }
+        let f = &mut batch[k];
+        // Without offload, AF_PACKET sends the bytes as they are: a
+        // partial checksum must be completed or the receiver drops the
+        // segment.
+        if !offload && f.meta.checksum == ChecksumState::Partial && complete_checksum(f.frame) {
+            counters.checksums_completed = counters.checksums_completed.saturating_add(1);
+        }
+        if f.meta.gso_size > 0 {
+            counters.gso_frames = counters.gso_frames.saturating_add(1);
+        }
+        // In place: k only grows past kept.
+        out[kept] = out[k];
+        kept += 1;
+    }
+    out.truncate(kept);
 }

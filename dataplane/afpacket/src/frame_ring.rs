@@ -373,6 +373,41 @@ impl FrameRingSocket {
         }
     }
 
+    /// The first `n` frames of the batch all at once (each as
+    /// [`frame`](Self::frame) gives it), for a batch call into the engine.
+    pub fn frames_mut(
+        &mut self,
+        n: usize,
+    ) -> impl Iterator<Item = (&mut [u8], PacketMeta, bool)> + '_ {
+        let base = self.map.ptr;
+        let slot_bytes = self.slot_bytes;
+        let copied = self.copies.len();
+        // Copies appear in the batch in the order they were read.
+        let mut copies = self.copies.frames_mut(copied);
+        self.frames.iter().take(n).map(move |f| match *f {
+            Frame::Slot(s) => {
+                debug_assert!(s.start <= s.end && s.end - s.start <= slot_bytes);
+                // SAFETY: s.start..s.end lies inside one held slot (recv made
+                // the offsets absolute from ones `parse_slot` and `prepare`
+                // checked against that slot), and each frame of the batch is
+                // in a different slot (one frame per slot), so these slices
+                // are disjoint from each other and from the copy buffers
+                // (heap memory, not the mapping). Held slots are user
+                // space's until release, which needs `&mut self`, borrowed
+                // by this iterator.
+                let bytes = unsafe {
+                    std::slice::from_raw_parts_mut(base.as_ptr().add(s.start), s.end - s.start)
+                };
+                (bytes, s.meta, s.truncated)
+            }
+            // recv pushes at most `copied` copies: a missing one cannot
+            // happen, but would come back empty and truncated (dropped).
+            Frame::Copy(_) => copies
+                .next()
+                .unwrap_or_else(|| (<&mut [u8]>::default(), PacketMeta::default(), true)),
+        })
+    }
+
     /// Frame `i` of the batch, read-only, with its vnet header.
     pub fn frame_out(&self, i: usize) -> (&[u8; VNET_HDR_BYTES], &[u8]) {
         match &self.frames[i] {

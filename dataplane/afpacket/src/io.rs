@@ -175,6 +175,20 @@ impl PacketIo {
         }
     }
 
+    /// The first `n` frames of the last batch all at once, mutable, with
+    /// their metadata and whether each was truncated: the input of a batch
+    /// call into the engine.
+    pub fn frames_mut(
+        &mut self,
+        n: usize,
+    ) -> Box<dyn Iterator<Item = (&mut [u8], PacketMeta, bool)> + '_> {
+        match self {
+            PacketIo::Mmsg(_, rx) => Box::new(rx.frames_mut(n)),
+            PacketIo::Ring(r) => Box::new(r.frames_mut(n)),
+            PacketIo::BlockRing(r) => Box::new(r.frames_mut(n)),
+        }
+    }
+
     /// Frame `i` of the last batch with its vnet header, for sending.
     pub fn frame_out(&self, i: usize) -> (&[u8; VNET_HDR_BYTES], &[u8]) {
         match self {

@@ -675,6 +675,40 @@ impl RingSocket {
         (&mut self.block_mut()[s.start..s.end], s.meta, s.truncated)
     }
 
+    /// The first `n` frames of the held block all at once (each as
+    /// [`frame`](Self::frame) gives it), for a batch call into the engine.
+    /// The block is split between them: a frame that starts before the end
+    /// of the one before it (which a well-formed block never has) comes
+    /// back empty and marked truncated, so it is dropped.
+    pub fn frames_mut(
+        &mut self,
+        n: usize,
+    ) -> impl Iterator<Item = (&mut [u8], PacketMeta, bool)> + '_ {
+        let b = self
+            .held
+            .expect("a block is held while its frames are read");
+        // SAFETY: as in recv_block: the held block is user space's until
+        // released, and this is the only view of it while the iterator
+        // lives (it borrows self mutably).
+        let mut rest: &mut [u8] = unsafe {
+            std::slice::from_raw_parts_mut(
+                self.map.ptr.as_ptr().add(b * self.rx_block_bytes),
+                self.rx_block_bytes,
+            )
+        };
+        let mut at = 0;
+        self.slots.iter().take(n).map(move |s| {
+            if s.start < at || s.end < s.start || s.end - at > rest.len() {
+                return (<&mut [u8]>::default(), s.meta, true);
+            }
+            let (_, tail) = std::mem::take(&mut rest).split_at_mut(s.start - at);
+            let (frame, after) = tail.split_at_mut(s.end - s.start);
+            rest = after;
+            at = s.end;
+            (frame, s.meta, s.truncated)
+        })
+    }
+
     /// Frame `i` of the held block, read-only, with its vnet header.
     pub fn frame_out(&self, i: usize) -> (&[u8; VNET_HDR_BYTES], &[u8]) {
         let s = &self.slots[i];

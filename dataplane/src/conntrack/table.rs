@@ -226,9 +226,10 @@ impl ConnTable {
 
     /// Find the entry indexed under `hash` (its bucket should be loaded by now,
     /// see [`prefetch_index`](Self::prefetch_index)) and start loading the
-    /// entry's cache lines.
+    /// entry's cache lines. Returns the slot, a hint for
+    /// [`find_hinted`](Self::find_hinted).
     #[inline]
-    pub fn prefetch_entry(&self, hash: u64) {
+    pub fn prefetch_entry(&self, hash: u64) -> Option<FlowId> {
         // The index holds slot numbers; comparing tags alone picks the
         // slot without touching an entry (a rare tag collision prefetches
         // one entry too many, which is harmless).
@@ -243,7 +244,24 @@ impl ConnTable {
                 prefetch(p.wrapping_add(64));
                 prefetch(p.wrapping_add(HOT_BYTES - 1));
             }
+            return Some(FlowId(i));
         }
+        None
+    }
+
+    /// [`find`](Self::find), trying `hint` first: the slot found for the
+    /// same hash a moment ago, which still holds the key unless the entry
+    /// left (or a tag collision picked another), in which case the index
+    /// is searched as usual. Keys are unique in the table, so a slot whose
+    /// entry has the key is the answer.
+    #[inline]
+    pub fn find_hinted(&self, hash: u64, key: &FlowKey, hint: Option<FlowId>) -> Option<FlowId> {
+        if let Some(id) = hint
+            && self.try_get(id).is_some_and(|e| e.key == *key)
+        {
+            return Some(id);
+        }
+        self.find(hash, key)
     }
 
     /// The entry in a slot returned by `find` or `insert`.

@@ -1177,7 +1177,7 @@ impl Engine {
             let mut frame = h.frame.clone();
             self.lenient_passes = h.lenient && now >= h.deadline;
             let parsed = crate::packet::parse(&frame, h.meta);
-            let judged = self.judge(&mut frame, h.meta, h.ingress, now, parsed, None);
+            let judged = self.judge(&mut frame, h.meta, h.ingress, now, &parsed, None);
             self.lenient_passes = false;
             match judged.decision {
                 Ok(egress) => {
@@ -1260,7 +1260,7 @@ impl Engine {
         for mut h in late {
             self.lenient_passes = true;
             let parsed = crate::packet::parse(&h.frame, h.meta);
-            let judged = self.judge(&mut h.frame, h.meta, h.ingress, now, parsed, None);
+            let judged = self.judge(&mut h.frame, h.meta, h.ingress, now, &parsed, None);
             self.lenient_passes = false;
             match judged.decision {
                 Ok(egress) => {
