@@ -377,8 +377,9 @@ struct Tally {
     /// send (the I/O layer's own drops), and GSO super-packets forwarded.
     io: [u64; 3],
     /// The kernel's receive drops, ring blocks not trusted, frames sent
-    /// through a ring's companion socket, and loop turns spent polling.
-    ring: [u64; 4],
+    /// through a ring's companion socket, loop turns spent polling, and
+    /// frames read whole past a per-frame ring's slot.
+    ring: [u64; 5],
     /// events_out, events_in, joined, rejected, held, released, expired,
     /// deferred, acked, timed_out, bulk_flows_out, hold_overflow, refused.
     sync: Option<[u64; 13]>,
@@ -392,7 +393,7 @@ impl Default for Tally {
             most_used: 0,
             drops: [0; DropReason::COUNT],
             io: [0; 3],
-            ring: [0; 4],
+            ring: [0; 5],
             sync: None,
         }
     }
@@ -403,7 +404,7 @@ impl Tally {
         let c = engine.counters();
         Tally {
             io: [io.truncated, io.send_failed, io.gso_frames],
-            ring: [0; 4],
+            ring: [0; 5],
             forwarded: c.forwarded_packets,
             in_use: engine.table().len(),
             most_used: engine.table().high_water(),
@@ -480,6 +481,7 @@ impl Tally {
                     bad_blocks: self.ring[1],
                     tx_spilled: self.ring[2],
                     busy_polls: self.ring[3],
+                    rx_copied: self.ring[4],
                 },
             },
             sync: self.sync.map(|v| EngineSync {
@@ -505,13 +507,14 @@ impl Tally {
 }
 
 /// A stopped bridge's ring and kernel counters, in [`Tally::ring`] order.
-fn ring_tally(b: &Bridge) -> [u64; 4] {
-    let (mut bad, mut spilled) = (0u64, 0u64);
+fn ring_tally(b: &Bridge) -> [u64; 5] {
+    let (mut bad, mut spilled, mut copied) = (0u64, 0u64, 0u64);
     for rc in b.sockets.iter().filter_map(|s| s.ring_counters()) {
         bad = bad.saturating_add(rc.bad_blocks_total());
         spilled = spilled.saturating_add(rc.tx_spilled);
+        copied = copied.saturating_add(rc.copied);
     }
-    [b.io.kernel_rx_drops, bad, spilled, b.io.busy_polls]
+    [b.io.kernel_rx_drops, bad, spilled, b.io.busy_polls, copied]
 }
 
 /// Write `text` to `path` through a temporary file (readers never see a

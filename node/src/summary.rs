@@ -81,6 +81,10 @@ pub struct IoCounts {
     /// Worker loop turns that polled again without sleeping.
     #[serde(default)]
     pub busy_polls: u64,
+    /// Frames larger than a per-frame ring's slot, read whole from the
+    /// socket's queue (docs/io.md §2a).
+    #[serde(default)]
+    pub rx_copied: u64,
 }
 
 /// The engines' sync counters, summed over workers.
@@ -184,7 +188,7 @@ impl Summary {
         format!(
             "forwarded {} frames, {} connections in use ({} most used), dropped {} [{}], \
              io truncated={} send_failed={} gso_frames={} rx_kernel_drops={} bad_blocks={} \
-             tx_spilled={} busy_polls={} mode={}",
+             tx_spilled={} rx_copied={} busy_polls={} mode={}",
             c.forwarded,
             c.conns_in_use,
             c.conns_most_used,
@@ -196,6 +200,7 @@ impl Summary {
             c.io.kernel_rx_drops,
             c.io.bad_blocks,
             c.io.tx_spilled,
+            c.io.rx_copied,
             c.io.busy_polls,
             if self.io_modes.is_empty() {
                 "-".to_string()
@@ -333,7 +338,7 @@ mod tests {
         assert!(
             lines[0].ends_with(
                 "io truncated=0 send_failed=1 gso_frames=7 rx_kernel_drops=3 bad_blocks=0 \
-                 tx_spilled=0 busy_polls=0 mode=ring,mmsg"
+                 tx_spilled=0 rx_copied=0 busy_polls=0 mode=ring,mmsg"
             ),
             "{}",
             lines[0]
