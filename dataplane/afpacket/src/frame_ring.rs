@@ -14,7 +14,10 @@
 //!   order; it is read from there with `recvmmsg` (one syscall per batch of
 //!   such frames). When the queue is over its budget the kernel queues
 //!   nothing: the slot then holds a frame cut short, reported truncated.
-//! - Transmit: `sendmmsg` on the same socket (the ring is receive-only).
+//! - Transmit: a companion send-only socket with a `TPACKET_V3` transmit
+//!   ring ([`RingSocket::open_tx_only`]: a socket has one ring version,
+//!   and the block ring's transmit code is V3), one kick per batch; where
+//!   the kernel refuses it, `sendmmsg` on the receiving socket.
 //! - Same semantics as the other back ends: checksum state from
 //!   `tp_status` or the vnet header, the 802.1Q tag of `tp_vlan_tci` put
 //!   back into the frame (the shared [`prepare`]), frames cut short
@@ -32,7 +35,8 @@ use crate::afpacket::{
     KernelStats, PacketSocket, RX_BATCH_FRAMES, RxBatch, VNET_HDR_BYTES, open_error, setsockopt_int,
 };
 use crate::ring::{
-    BadBlock, FrameHdr, IoMode, Mapping, RingCounters, RingSlot, prepare, read_u16, read_u32,
+    BadBlock, FrameHdr, IoMode, Mapping, RingCounters, RingSlot, RingSocket, prepare, read_u16,
+    read_u32,
 };
 
 /// Bytes per receive slot: its `tpacket2_hdr`, the room the kernel leaves
@@ -124,6 +128,8 @@ pub struct FrameRingSocket {
     frames: Vec<Frame>,
     /// Frames larger than a slot, read from the socket's queue.
     copies: Box<RxBatch>,
+    /// The transmit ring's socket (`None`: refused; `sendmmsg`).
+    tx: Option<Box<RingSocket>>,
     /// What this socket counted.
     pub counters: RingCounters,
 }
@@ -194,7 +200,9 @@ impl FrameRingSocket {
             ptr: NonNull::new(ptr.cast()).expect("mmap does not return NULL on success"),
             len,
         };
+        let tx = RingSocket::open_tx_only(ifname, vnet).ok().map(Box::new);
         Ok(FrameRingSocket {
+            tx,
             sock,
             map,
             slot_bytes: slot_bytes as usize,
@@ -212,7 +220,22 @@ impl FrameRingSocket {
 
     /// How this socket moves frames.
     pub fn mode(&self) -> IoMode {
-        IoMode::Ring
+        if self.tx.is_some() {
+            IoMode::Ring
+        } else {
+            IoMode::RingRx
+        }
+    }
+
+    /// The counters of this socket's receive ring, and of its transmit
+    /// ring added in.
+    pub fn counters(&self) -> RingCounters {
+        let mut c = self.counters;
+        if let Some(t) = &self.tx {
+            c.tx_ring_full = c.tx_ring_full.saturating_add(t.counters.tx_ring_full);
+            c.tx_spilled = c.tx_spilled.saturating_add(t.counters.tx_spilled);
+        }
+        c
     }
 
     /// Join fanout group `group` ([`PacketSocket::join_fanout`]).
@@ -422,14 +445,18 @@ impl FrameRingSocket {
         }
     }
 
-    /// Send `count` frames (`frame(i)`: its vnet header and bytes) with
-    /// `sendmmsg`; returns how many the kernel took.
+    /// Send `count` frames (`frame(i)`: its vnet header and bytes)
+    /// through the transmit ring (or `sendmmsg`); returns how many the
+    /// kernel took.
     pub fn send_all<'a>(
         &mut self,
         count: usize,
         frame: impl Fn(usize) -> (&'a [u8; VNET_HDR_BYTES], &'a [u8]),
     ) -> usize {
-        self.sock.send_all(count, frame)
+        match &mut self.tx {
+            Some(t) => t.send_all(count, frame),
+            None => self.sock.send_all(count, frame),
+        }
     }
 }
 

@@ -137,11 +137,11 @@ impl PacketIo {
     }
 
     /// The ring's own counters (none for `recvmmsg`/`sendmmsg`).
-    pub fn ring_counters(&self) -> Option<&RingCounters> {
+    pub fn ring_counters(&self) -> Option<RingCounters> {
         match self {
             PacketIo::Mmsg(..) => None,
-            PacketIo::Ring(r) => Some(&r.counters),
-            PacketIo::BlockRing(r) => Some(&r.counters),
+            PacketIo::Ring(r) => Some(r.counters()),
+            PacketIo::BlockRing(r) => Some(r.counters),
         }
     }
 

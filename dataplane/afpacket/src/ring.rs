@@ -108,9 +108,12 @@ const PACKET_LOSS: libc::c_int = 14;
 pub enum IoMode {
     /// `recvmmsg`/`sendmmsg` ([`PacketSocket`]).
     Mmsg,
-    /// A per-frame `TPACKET_V2` receive ring; `sendmmsg`
+    /// A per-frame `TPACKET_V2` receive ring and a transmit ring
     /// ([`crate::frame_ring::FrameRingSocket`]).
     Ring,
+    /// A per-frame `TPACKET_V2` receive ring; `sendmmsg` (the transmit
+    /// ring was refused).
+    RingRx,
     /// A `TPACKET_V3` receive ring and a transmit ring.
     BlockRing,
     /// A `TPACKET_V3` receive ring; `sendmmsg` (the transmit ring was
@@ -124,6 +127,7 @@ impl IoMode {
         match self {
             IoMode::Mmsg => "mmsg",
             IoMode::Ring => "ring",
+            IoMode::RingRx => "ring-rx",
             IoMode::BlockRing => "block-ring",
             IoMode::BlockRingRx => "block-ring-rx",
         }
@@ -550,6 +554,72 @@ impl RingSocket {
         })
     }
 
+    /// A socket on `ifname` with a transmit ring only: it receives
+    /// nothing (protocol 0, packet(7)) and has no receive ring, so
+    /// [`Self::recv_block`] always finds nothing. The per-frame ring
+    /// ([`crate::frame_ring`]) sends through one.
+    pub fn open_tx_only(ifname: &str, vnet: bool) -> io::Result<Self> {
+        let mut sock = PacketSocket::open_send_only(ifname)?;
+        if vnet {
+            sock = sock.with_vnet_hdr()?;
+        }
+        let fd = sock.fd();
+        setsockopt_int(fd, libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V3)
+            .map_err(|e| open_error(ifname, "PACKET_VERSION TPACKET_V3", e))?;
+        setsockopt_int(fd, libc::SOL_PACKET, PACKET_LOSS, 1)
+            .map_err(|e| open_error(ifname, "PACKET_LOSS", e))?;
+        let tx_req = libc::tpacket_req3 {
+            tp_block_size: TX_BLOCK_BYTES,
+            tp_block_nr: TX_BLOCKS,
+            tp_frame_size: TX_FRAME_BYTES,
+            tp_frame_nr: TX_BLOCKS * (TX_BLOCK_BYTES / TX_FRAME_BYTES),
+            tp_retire_blk_tov: 0,
+            tp_sizeof_priv: 0,
+            tp_feature_req_word: 0,
+        };
+        set_ring(fd, libc::PACKET_TX_RING, &tx_req)
+            .map_err(|e| open_error(ifname, "PACKET_TX_RING", e))?;
+        let len = (TX_BLOCK_BYTES * TX_BLOCKS) as usize;
+        // SAFETY: a fresh shared mapping of the socket's transmit ring (the
+        // only ring, so at offset 0); the result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(open_error(ifname, "mmap", io::Error::last_os_error()));
+        }
+        let map = Mapping {
+            ptr: NonNull::new(ptr.cast()).expect("mmap does not return NULL on success"),
+            len,
+        };
+        let spill = PacketSocket::open_send_only(ifname)?;
+        let spill = if vnet { spill.with_vnet_hdr()? } else { spill };
+        Ok(RingSocket {
+            sock,
+            spill: Some(spill),
+            map,
+            rx_blocks: 0,
+            rx_block_bytes: 0,
+            rx_next: 0,
+            held: None,
+            tx: Some(TxRing {
+                base: 0,
+                slots: (TX_BLOCKS * (TX_BLOCK_BYTES / TX_FRAME_BYTES)) as usize,
+                head: 0,
+                pending: 0,
+            }),
+            slots: Vec::new(),
+            counters: RingCounters::default(),
+        })
+    }
+
     /// How this socket sends.
     pub fn mode(&self) -> IoMode {
         if self.tx.is_some() {
@@ -597,6 +667,9 @@ impl RingSocket {
     /// previous block is given back first.
     pub fn recv_block(&mut self) -> usize {
         self.release();
+        if self.rx_blocks == 0 {
+            return 0;
+        }
         let b = self.rx_next;
         let at = b * self.rx_block_bytes;
         if self.status_of(at + BD_STATUS).load(Ordering::Acquire) & TP_STATUS_USER == 0 {

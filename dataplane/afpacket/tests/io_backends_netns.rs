@@ -232,12 +232,12 @@ fn through_bridge(tag: &str, offloads: bool, choice: IoChoice, want: IoMode) {
                     assert_eq!(rc.copy_missing, 0);
                     copied += rc.copied;
                 }
-                _ => {
-                    assert!(rc.blocks > 0);
-                    if offloads {
-                        assert!(rc.tx_spilled > 0 || s.name() == "c1");
-                    }
-                }
+                _ => assert!(rc.blocks > 0),
+            }
+            // Super-packets leave through the transmit ring's companion
+            // socket (the server side sends only small segments back).
+            if offloads {
+                assert!(rc.tx_spilled > 0 || s.name() == "c1");
             }
         }
     }
