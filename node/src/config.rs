@@ -50,8 +50,8 @@ pub const MAX_BUSY_POLL_US: u64 = 10_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Dataplane {
-    /// `"ring"` (default): a per-frame `TPACKET_V2` receive ring and
-    /// `sendmmsg`; `"block-ring"`: `TPACKET_V3` receive and transmit rings
+    /// `"ring"` (default): a per-frame `TPACKET_V2` receive ring and a
+    /// transmit ring; `"block-ring"`: `TPACKET_V3` receive and transmit rings
     /// (throughput; up to 1 ms per crossing on a quiet link); both with
     /// `recvmmsg`/`sendmmsg` where the kernel refuses a ring; `"mmsg"`:
     /// `recvmmsg`/`sendmmsg` only (docs/io.md).
