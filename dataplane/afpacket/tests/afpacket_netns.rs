@@ -265,22 +265,42 @@ fn ring_sockets_join_the_fanout_group_and_meet_worker_of_too() {
 
 #[test]
 fn a_ring_the_kernel_refuses_falls_back_to_recvmmsg_and_still_carries_frames() {
-    use rampart_afpacket::io::{IoChoice, PacketIo};
-    use rampart_afpacket::ring::{IoMode, RingSocket};
+    use rampart_afpacket::io::IoChoice;
+    use rampart_afpacket::ring::RingSocket;
+    // Blocks of 1000 bytes: not a multiple of the page size, so the kernel
+    // refuses the receive ring (EINVAL).
+    falls_back("rp-afb", IoChoice::BlockRing, |name, vnet| {
+        RingSocket::open_with_blocks(name, vnet, 1000)
+    });
+}
+
+#[test]
+fn a_per_frame_ring_the_kernel_refuses_falls_back_to_recvmmsg_too() {
+    use rampart_afpacket::frame_ring::FrameRingSocket;
+    use rampart_afpacket::io::IoChoice;
+    // Slots of 1000 bytes: not a multiple of 16 (TPACKET_ALIGNMENT), so
+    // the kernel refuses the receive ring (EINVAL).
+    falls_back("rp-afv", IoChoice::Ring, |name, vnet| {
+        FrameRingSocket::open_with_slots(name, vnet, 1000)
+    });
+}
+
+fn falls_back<R: Into<rampart_afpacket::io::PacketIo> + 'static>(
+    tag: &str,
+    choice: rampart_afpacket::io::IoChoice,
+    ring: fn(&str, bool) -> std::io::Result<R>,
+) {
+    use rampart_afpacket::io::PacketIo;
+    use rampart_afpacket::ring::IoMode;
     if !is_root() {
         eprintln!("skipped: needs root");
         return;
     }
-    let ns = with_veth(&format!("rp-afb-{}", std::process::id()));
+    let ns = with_veth(&format!("{tag}-{}", std::process::id()));
     let (mode, refused, got) = ns
-        .spawn(|| {
-            // Blocks of 1000 bytes: not a multiple of the page size, so
-            // the kernel refuses the receive ring (EINVAL).
+        .spawn(move || {
             let (mut rx, refused) =
-                PacketIo::open_or_fall_back("rpx1", false, IoChoice::Ring, |name, vnet| {
-                    RingSocket::open_with_blocks(name, vnet, 1000)
-                })
-                .expect("open rpx1");
+                PacketIo::open_or_fall_back("rpx1", false, choice, ring).expect("open rpx1");
             let tx = PacketSocket::open("rpx0").expect("open rpx0");
             let (c, s) = v4_pair(4100, 53);
             let frame = udp_frame(&c, &s, b"after the fallback");
