@@ -181,8 +181,19 @@ fn fanout_hands_both_directions_of_a_flow_to_the_worker_worker_of_names() {
 
 #[test]
 fn ring_sockets_join_the_fanout_group_and_meet_worker_of_too() {
+    use rampart_afpacket::io::IoChoice;
+    use rampart_afpacket::ring::IoMode;
+    ring_members_meet_worker_of("rp-afr", IoChoice::BlockRing, IoMode::BlockRing);
+    ring_members_meet_worker_of("rp-afq", IoChoice::Ring, IoMode::Ring);
+}
+
+fn ring_members_meet_worker_of(
+    tag: &str,
+    choice: rampart_afpacket::io::IoChoice,
+    want: rampart_afpacket::ring::IoMode,
+) {
     use rampart_afpacket::fanout::worker_of;
-    use rampart_afpacket::ring::{IoMode, RingSocket};
+    use rampart_afpacket::io::PacketIo;
     use rampart_dataplane::flow::{Endpoint, FlowKey, Tuple, proto};
     if !is_root() {
         eprintln!("skipped: needs root");
@@ -190,14 +201,15 @@ fn ring_sockets_join_the_fanout_group_and_meet_worker_of_too() {
     }
     const WORKERS: usize = 2;
     const FLOWS: u16 = 40;
-    let ns = with_veth(&format!("rp-afr-{}", std::process::id()));
+    let ns = with_veth(&format!("{tag}-{}", std::process::id()));
     let per_worker = ns
-        .spawn(|| {
+        .spawn(move || {
             let tx = PacketSocket::open("rpx0").expect("open rpx0");
-            let mut members: Vec<RingSocket> = (0..WORKERS)
+            let mut members: Vec<PacketIo> = (0..WORKERS)
                 .map(|_| {
-                    let s = RingSocket::open("rpx1", false).expect("ring on rpx1");
-                    assert_eq!(s.mode(), IoMode::BlockRing);
+                    let (s, refused) = PacketIo::open("rpx1", false, choice).expect("rpx1");
+                    assert!(refused.is_none(), "ring refused: {refused:?}");
+                    assert_eq!(s.mode(), want);
                     s.join_fanout(0x5a5b).expect("join the fanout group");
                     s
                 })
@@ -217,7 +229,7 @@ fn ring_sockets_join_the_fanout_group_and_meet_worker_of_too() {
             while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
                 let mut any = false;
                 for (w, m) in members.iter_mut().enumerate() {
-                    let n = m.recv_block();
+                    let n = m.recv().expect("recv");
                     any |= n > 0;
                     for f in 0..n {
                         let (_, frame) = m.frame_out(f);
@@ -225,6 +237,7 @@ fn ring_sockets_join_the_fanout_group_and_meet_worker_of_too() {
                             got[w].push(frame.to_vec());
                         }
                     }
+                    m.done();
                 }
                 if !any {
                     std::thread::sleep(Duration::from_millis(1));
