@@ -83,6 +83,7 @@ impl Seg {
                     .iter()
                     .map(|&(_, r)| SeqNumber(r))
                     .reduce(SeqNumber::max),
+                clearable: false,
             },
             payload_len: self.payload_len,
             header_len: 20,
