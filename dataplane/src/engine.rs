@@ -1295,9 +1295,12 @@ fn normalize_and_shift(
     if normalize::clear_urgent(frame, view) {
         bump(&mut n.urgent_cleared);
     }
-    // tcp-options range 6-7, 9-255 clear (default).
-    let cleared = normalize::clear_unknown_options(frame, view);
-    n.options_cleared = n.options_cleared.saturating_add(u64::from(cleared));
+    // tcp-options range 6-7, 9-255 clear (default); the parse saw whether
+    // there is any such option to clear.
+    if seg.options.clearable {
+        let cleared = normalize::clear_unknown_options(frame, view);
+        n.options_cleared = n.options_cleared.saturating_add(u64::from(cleared));
+    }
     // ttl-evasion-protection (default on): the TTL of a direction may
     // fall, never rise.
     if let Some(ttl) = normalize::ttl(frame, view) {

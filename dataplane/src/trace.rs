@@ -83,6 +83,7 @@ impl Seg {
                     .iter()
                     .map(|&(_, r)| SeqNumber(r))
                     .reduce(SeqNumber::max),
+                clearable: false,
             },
             payload_len: self.payload_len,
             header_len: 20,
@@ -442,4 +443,27 @@ pub fn v4_pair(client_port: u16, server_port: u16) -> (Host, Host) {
             iface: IfaceId(1),
         },
     )
+}
+
+/// Send `n` datagrams of distinct unreplied UDP flows from the inside
+/// through `engine` at `now`: one frame whose source address (198.18.0.x)
+/// and port are rewritten in place, checksums marked verified so the
+/// rewrite needs no checksum update. Fills a table with a million entries
+/// without a million buffers (the scrape test and benchmark).
+pub fn fill_udp_flows(engine: &mut crate::Engine, n: u32, now: crate::Instant) {
+    let (c, s) = v4_pair(10_000, 53);
+    let frame = udp_frame(&c, &s, b"q");
+    let meta = crate::packet::PacketMeta {
+        checksum: crate::packet::ChecksumState::Verified,
+        gso_size: 0,
+    };
+    let mut f = frame.clone();
+    for i in 0..n {
+        // 198.18.0.{i / 60,000}, port 1024 + (i mod 60,000): distinct per i.
+        let host = i / 60_000;
+        f.copy_from_slice(&frame);
+        f[28..30].copy_from_slice(&[(host >> 8) as u8, host as u8]);
+        f[34..36].copy_from_slice(&(1024 + (i % 60_000) as u16).to_be_bytes());
+        engine.process(&mut f, meta, c.iface, now);
+    }
 }

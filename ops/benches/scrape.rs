@@ -14,31 +14,17 @@ use std::time::{Duration, Instant as WallClock};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use rampart_dataplane::conntrack::NodeId;
-use rampart_dataplane::packet::{ChecksumState, PacketMeta};
-use rampart_dataplane::trace::{udp_frame, v4_pair};
-use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant};
+use rampart_dataplane::trace::fill_udp_flows;
+use rampart_dataplane::{Engine, EngineConfig, Instant};
 use rampart_ops::pool::WorkerView;
 use rampart_ops::snapshot::WorkerSnapshot;
 
-/// An engine with `n` unreplied UDP flows (one frame rewritten in place).
+/// An engine with `n` unreplied UDP flows.
 fn engine_with(n: u32) -> Engine {
     let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
     cfg.max_conns = n as usize + 16;
     let mut engine = Engine::new(cfg).expect("engine");
-    let (c, s) = v4_pair(10_000, 53);
-    let mut frame = udp_frame(&c, &s, b"q");
-    let meta = PacketMeta {
-        checksum: ChecksumState::Verified,
-        gso_size: 0,
-    };
-    let now = Instant::from_secs(100);
-    for i in 0..n {
-        let host = i / 60_000;
-        frame[28..30].copy_from_slice(&[(host >> 8) as u8, host as u8]);
-        frame[34..36].copy_from_slice(&(1024 + (i % 60_000) as u16).to_be_bytes());
-        let mut f = frame.clone();
-        engine.process(&mut f, meta, IfaceId(0), now);
-    }
+    fill_udp_flows(&mut engine, n, Instant::from_secs(100));
     assert_eq!(engine.table().len(), n as usize);
     engine
 }

@@ -200,6 +200,16 @@ mod tests {
     use rampart_dataplane::trace::{Side, TcpModel, udp_frame, v4_pair};
     use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant};
 
+    /// Worker 0's scrape of `engine`, without I/O counters.
+    fn take(engine: &mut Engine, now: Instant) -> WorkerSnapshot {
+        WorkerSnapshot::take(&WorkerView {
+            engine,
+            io: None,
+            now,
+            worker: 0,
+        })
+    }
+
     /// A scrape reads counters: it does not walk the connection table (it
     /// once walked every worker's table on the packet thread, 1M entries
     /// per scrape), and what it reports equals a walk.
@@ -221,12 +231,7 @@ mod tests {
             engine.process(&mut f, PacketMeta::default(), m.iface(Side::Client), now);
         }
         let walks = engine.table().walks();
-        let snap = WorkerSnapshot::take(&WorkerView {
-            engine: &mut engine,
-            io: None,
-            now,
-            worker: 0,
-        });
+        let snap = take(&mut engine, now);
         assert_eq!(engine.table().walks(), walks, "the scrape walked the table");
         let kind = |protocol, state| EntryKind {
             protocol,
@@ -241,26 +246,6 @@ mod tests {
         );
     }
 
-    /// `n` unreplied UDP flows, from one frame whose source address and
-    /// port are rewritten in place (checksums marked verified, so the
-    /// rewrite needs no checksum update): 1M frames without 1M buffers.
-    fn fill_udp(engine: &mut Engine, n: u32, now: Instant) {
-        let (c, s) = v4_pair(10_000, 53);
-        let mut frame = udp_frame(&c, &s, b"q");
-        let meta = PacketMeta {
-            checksum: rampart_dataplane::packet::ChecksumState::Verified,
-            gso_size: 0,
-        };
-        for i in 0..n {
-            // 198.18.x.y, port 1024 + (i mod 60,000): distinct per i.
-            let host = i / 60_000;
-            frame[28..30].copy_from_slice(&[(host >> 8) as u8, host as u8]);
-            frame[34..36].copy_from_slice(&(1024 + (i % 60_000) as u16).to_be_bytes());
-            let mut f = frame.clone();
-            engine.process(&mut f, meta, IfaceId(0), now);
-        }
-    }
-
     /// Issue 16's acceptance: a scrape of a worker that holds a million
     /// entries reads the same counters as one of an empty worker and
     /// walks nothing (its cost does not grow with the table: measured in
@@ -271,15 +256,10 @@ mod tests {
         cfg.max_conns = 1_100_000;
         let mut engine = Engine::new(cfg).expect("engine");
         let now = Instant::from_secs(100);
-        fill_udp(&mut engine, 1_000_000, now);
+        rampart_dataplane::trace::fill_udp_flows(&mut engine, 1_000_000, now);
         assert_eq!(engine.table().len(), 1_000_000);
         let walks = engine.table().walks();
-        let snap = WorkerSnapshot::take(&WorkerView {
-            engine: &mut engine,
-            io: None,
-            now,
-            worker: 0,
-        });
+        let snap = take(&mut engine, now);
         assert_eq!(engine.table().walks(), walks, "the scrape walked the table");
         assert_eq!(snap.conns, 1_000_000);
         assert_eq!(snap.entries.values().sum::<u64>(), 1_000_000);

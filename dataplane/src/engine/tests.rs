@@ -1168,3 +1168,57 @@ fn denies_are_logged_with_flags_and_overflow_is_counted() {
     h.frame(vec![0u8; 10], IfaceId(0));
     assert!(events(&mut h).is_empty());
 }
+
+/// The normalizer's `tcp-options range 6 7` / `9 255` clear default: an
+/// option of such a kind becomes NOPs, counted; a segment whose options
+/// are all kept (MSS, window scale, SACK permitted) leaves untouched.
+/// The parse tells the normalizer whether to look at all.
+#[test]
+fn unknown_tcp_options_are_cleared_and_known_ones_kept() {
+    let mut h = Harness::new();
+    let mut m = model(41_000);
+    let syn = m.syn();
+    let clean = m.frame(&syn);
+    // Find the window-scale option (kind 3, length 3) and make it kind 30
+    // (multipath TCP's number, in the cleared 9-255 range).
+    let opts = 14 + 20 + 20;
+    let at = (opts..clean.len() - 2)
+        .find(|&i| clean[i] == 3 && clean[i + 1] == 3)
+        .expect("the SYN carries a window scale option");
+    let verified = PacketMeta {
+        checksum: ChecksumState::Verified,
+        gso_size: 0,
+    };
+    let mut f = clean.clone();
+    assert_eq!(
+        h.engine.process(&mut f, verified, IfaceId(0), h.now),
+        FWD_OUT
+    );
+    assert_eq!(f, clean, "kept options are left alone");
+    assert_eq!(h.engine.counters().normalizer.options_cleared, 0);
+    let mut m2 = model(41_001);
+    let syn2 = m2.syn();
+    let mut odd2 = m2.frame(&syn2);
+    // Kind 30 in place of 3, the checksum updated to match.
+    let (l4, csum) = (14 + 20, 14 + 20 + 16);
+    let word = l4 + ((at - l4) & !1);
+    let mut w = [odd2[word], odd2[word + 1]];
+    w[at - word] = 30;
+    crate::packet::rewrite::rewrite16(&mut odd2, word, csum, u16::from_be_bytes(w), true);
+    assert!(crate::packet::parse(&odd2, PacketMeta::default()).is_ok());
+    let before = odd2.clone();
+    assert_eq!(
+        h.engine.process(&mut odd2, verified, IfaceId(0), h.now),
+        FWD_OUT
+    );
+    assert_eq!(&odd2[at..at + 3], &[1, 1, 1], "kind 30 became three NOPs");
+    // Nothing else changed but the TCP checksum, kept valid.
+    assert_eq!(odd2[..csum], before[..csum]);
+    assert_eq!(odd2[csum + 2..at], before[csum + 2..at]);
+    let unverified = PacketMeta::default();
+    assert!(
+        crate::packet::parse(&odd2, unverified).is_ok(),
+        "checksum still valid"
+    );
+    assert_eq!(h.engine.counters().normalizer.options_cleared, 1);
+}

@@ -77,6 +77,11 @@ pub struct TcpOptions {
     pub sack_permitted: bool,
     /// The highest right edge among the SACK blocks (kind 5), if any.
     pub sack_right_edge: Option<SeqNumber>,
+    /// An option of a kind the ASA normalizer clears by default (any but
+    /// NOP, end of list, MSS, window scale, SACK permitted, SACK and
+    /// timestamps, docs/asa-behaviour.md §6.1) is present: only then does
+    /// the normalizer walk the options again.
+    pub clearable: bool,
 }
 
 /// A parsed TCP segment.

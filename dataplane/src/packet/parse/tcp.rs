@@ -60,6 +60,7 @@ mod tcp_kind {
     pub const WINDOW_SCALE: u8 = 3;
     pub const SACK_PERMITTED: u8 = 4;
     pub const SACK: u8 = 5;
+    pub const TIMESTAMPS: u8 = 8;
 }
 
 /// Walk the option list. RFC 9293 §3.1: "A TCP implementation MUST ignore
@@ -89,6 +90,14 @@ fn tcp_options(mut rest: &[u8]) -> Result<TcpOptions, DropReason> {
             .and_then(|data_len| after_len.split_at_checked(data_len))
             .ok_or(DropReason::TcpMalformed)?;
         rest = after;
+        o.clearable |= !matches!(
+            kind,
+            tcp_kind::MSS
+                | tcp_kind::WINDOW_SCALE
+                | tcp_kind::SACK_PERMITTED
+                | tcp_kind::SACK
+                | tcp_kind::TIMESTAMPS
+        );
         // A known kind with the wrong length is ignored, as Linux's
         // tcp_parse_options does: the endpoint will not act on it either.
         match (kind, data) {
@@ -139,6 +148,7 @@ mod tests {
                         window_scale: Some(7),
                         sack_permitted: true,
                         sack_right_edge: None,
+                        clearable: false,
                     },
                     payload_len: 0,
                     header_len: 40,
