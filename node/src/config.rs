@@ -52,7 +52,7 @@ pub const MAX_BUSY_POLL_US: u64 = 10_000;
 pub struct Dataplane {
     /// `"ring"` (default): a per-frame `TPACKET_V2` receive ring and a
     /// transmit ring; `"block-ring"`: `TPACKET_V3` receive and transmit rings
-    /// (throughput; up to 1 ms per crossing on a quiet link); both with
+    /// (up to 1 ms per crossing on a quiet link); both with
     /// `recvmmsg`/`sendmmsg` where the kernel refuses a ring; `"mmsg"`:
     /// `recvmmsg`/`sendmmsg` only (docs/io.md).
     #[serde(default)]

@@ -19,8 +19,8 @@ pub enum IoChoice {
     /// when the kernel refuses it.
     #[default]
     Ring,
-    /// The `TPACKET_V3` block rings (throughput; up to a millisecond per
-    /// crossing on a quiet link), or `recvmmsg`/`sendmmsg` when refused.
+    /// The `TPACKET_V3` block rings (up to a millisecond per crossing on
+    /// a quiet link), or `recvmmsg`/`sendmmsg` when refused.
     BlockRing,
     /// `recvmmsg`/`sendmmsg` only.
     Mmsg,

@@ -6,7 +6,7 @@
 //! - [`frame_ring`]: AF_PACKET sockets with a per-frame `TPACKET_V2`
 //!   receive ring (the low-latency default).
 //! - [`ring`]: AF_PACKET sockets with a `TPACKET_V3` receive ring and a
-//!   transmit ring (block rings: throughput).
+//!   transmit ring (`io = "block-ring"`).
 //! - [`io`]: either back end behind one type, as the bridge uses it.
 //! - [`fanout`]: the symmetric flow hash, in the kernel's fanout program
 //!   and in Rust, so both agree on which worker owns a flow.
