@@ -7,7 +7,7 @@
 //!   receive ring (the low-latency default).
 //! - [`ring`]: AF_PACKET sockets with a `TPACKET_V3` receive ring and a
 //!   transmit ring (`io = "block-ring"`).
-//! - [`io`]: either back end behind one type, as the bridge uses it.
+//! - [`io`]: any back end behind one type, as the bridge uses it.
 //! - [`fanout`]: the symmetric flow hash, in the kernel's fanout program
 //!   and in Rust, so both agree on which worker owns a flow.
 //! - [`bridge`]: one thread moving frames between two interfaces through
