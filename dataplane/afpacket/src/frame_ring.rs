@@ -20,13 +20,12 @@
 //!   the kernel refuses it, `sendmmsg` on the receiving socket.
 //! - Same semantics as the other back ends: checksum state from
 //!   `tp_status` or the vnet header, the 802.1Q tag of `tp_vlan_tci` put
-//!   back into the frame (the shared [`prepare`]), frames cut short
-//!   reported truncated, and every offset read from a slot checked against
-//!   the slot ([`parse_slot`]); a slot that fails is counted by
-//!   [`BadBlock`] reason and given back.
+//!   back into the frame (the shared [`prepare`](crate::ring::prepare)),
+//!   frames cut short reported truncated, and every offset read from a
+//!   slot checked against the slot ([`parse_slot`]); a slot that fails is
+//!   counted by [`BadBlock`] reason and given back.
 
 use std::io;
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use rampart_dataplane::packet::PacketMeta;
@@ -35,8 +34,8 @@ use crate::afpacket::{
     KernelStats, PacketSocket, RX_BATCH_FRAMES, RxBatch, VNET_HDR_BYTES, open_error, setsockopt_int,
 };
 use crate::ring::{
-    BadBlock, FrameHdr, IoMode, Mapping, RingCounters, RingSlot, RingSocket, prepare, read_u16,
-    read_u32,
+    BadBlock, FrameHdr, IoMode, Mapping, RingCounters, RingSlot, RingSocket, RingVersion,
+    prepare_counted, read_u16, read_u32, ring_version, set_ring, socket_accessors,
 };
 
 /// Bytes per receive slot: its `tpacket2_hdr`, the room the kernel leaves
@@ -67,8 +66,6 @@ const TP_STATUS_KERNEL: u32 = 0;
 const TP_STATUS_USER: u32 = 1;
 /// The whole frame waits on the socket's receive queue.
 pub const TP_STATUS_COPY: u32 = 1 << 1;
-/// `TPACKET_V2` (`enum tpacket_versions`).
-const TPACKET_V2: libc::c_int = 1;
 /// `PACKET_COPY_THRESH`: frames larger than a slot are queued whole.
 const PACKET_COPY_THRESH: libc::c_int = 7;
 
@@ -146,13 +143,8 @@ impl FrameRingSocket {
     /// [`Self::open`] with slots of `slot_bytes` (a multiple of 16 that
     /// divides the block, or the kernel refuses the ring).
     pub fn open_with_slots(ifname: &str, vnet: bool, slot_bytes: u32) -> io::Result<Self> {
-        let mut sock = PacketSocket::open(ifname)?;
-        if vnet {
-            sock = sock.with_vnet_hdr()?;
-        }
+        let sock = ring_version(PacketSocket::open(ifname)?, ifname, vnet, RingVersion::V2)?;
         let fd = sock.fd();
-        setsockopt_int(fd, libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V2)
-            .map_err(|e| open_error(ifname, "PACKET_VERSION TPACKET_V2", e))?;
         setsockopt_int(fd, libc::SOL_PACKET, PACKET_COPY_THRESH, 1)
             .map_err(|e| open_error(ifname, "PACKET_COPY_THRESH", e))?;
         let blocks = RING_BYTES / BLOCK_BYTES;
@@ -163,43 +155,10 @@ impl FrameRingSocket {
             tp_frame_size: slot_bytes,
             tp_frame_nr: blocks * per_block,
         };
-        // SAFETY: req points at a live tpacket_req of the given length.
-        let r = unsafe {
-            libc::setsockopt(
-                fd,
-                libc::SOL_PACKET,
-                libc::PACKET_RX_RING,
-                (&raw const req).cast(),
-                size_of::<libc::tpacket_req>() as libc::socklen_t,
-            )
-        };
-        if r != 0 {
-            return Err(open_error(
-                ifname,
-                "PACKET_RX_RING",
-                io::Error::last_os_error(),
-            ));
-        }
-        let len = (blocks * BLOCK_BYTES) as usize;
-        // SAFETY: a fresh shared mapping of the socket's receive ring
-        // (packet_mmap, Linux kernel documentation); checked before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(open_error(ifname, "mmap", io::Error::last_os_error()));
-        }
-        let map = Mapping {
-            ptr: NonNull::new(ptr.cast()).expect("mmap does not return NULL on success"),
-            len,
-        };
+        set_ring(fd, libc::PACKET_RX_RING, &req)
+            .map_err(|e| open_error(ifname, "PACKET_RX_RING", e))?;
+        // The receive ring is the socket's only ring.
+        let map = Mapping::new(fd, (blocks * BLOCK_BYTES) as usize, ifname)?;
         let tx = RingSocket::open_tx_only(ifname, vnet).ok().map(Box::new);
         Ok(FrameRingSocket {
             tx,
@@ -220,11 +179,7 @@ impl FrameRingSocket {
 
     /// How this socket moves frames.
     pub fn mode(&self) -> IoMode {
-        if self.tx.is_some() {
-            IoMode::Ring
-        } else {
-            IoMode::RingRx
-        }
+        RingVersion::V2.mode(self.tx.is_some())
     }
 
     /// The counters of this socket's receive ring, and of its transmit
@@ -238,43 +193,18 @@ impl FrameRingSocket {
         c
     }
 
-    /// Join fanout group `group` ([`PacketSocket::join_fanout`]).
-    pub fn join_fanout(&self, group: u16) -> io::Result<()> {
-        self.sock.join_fanout(group)
-    }
-
-    /// The interface name.
-    pub fn name(&self) -> &str {
-        self.sock.name()
-    }
-
-    /// The raw descriptor (readable when a slot is ready).
-    pub fn fd(&self) -> libc::c_int {
-        self.sock.fd()
-    }
-
-    /// Whether frames carry a `virtio_net_hdr`.
-    pub fn vnet_hdr(&self) -> bool {
-        self.sock.vnet_hdr()
-    }
-
-    /// Read and reset the kernel's receive counters.
-    pub fn take_kernel_stats(&self) -> io::Result<KernelStats> {
-        self.sock.take_kernel_stats()
-    }
+    socket_accessors!();
 
     /// Offset of slot `i` in the mapping.
     fn slot_at(&self, i: usize) -> usize {
         (i / self.slots_per_block) * self.block_bytes + (i % self.slots_per_block) * self.slot_bytes
     }
 
+    /// The `tp_status` of slot `i` (first in its header).
     fn status_of(&self, i: usize) -> &AtomicU32 {
         let at = self.slot_at(i);
         debug_assert!(at + SLOT_HDR_BYTES <= self.map.len);
-        // SAFETY: `at` is the start of a slot inside the mapping, 16-aligned
-        // (slots are multiples of 16 from a page-aligned block); the kernel
-        // writes the word concurrently, so it is only accessed atomically.
-        unsafe { AtomicU32::from_ptr(self.map.ptr.as_ptr().add(at).cast()) }
+        self.map.status_at(at + S_STATUS)
     }
 
     /// Take the slots the kernel handed over (at most
@@ -342,21 +272,14 @@ impl FrameRingSocket {
                 continue;
             }
             match parse_slot(slot, vnet) {
-                Ok(h) => match prepare(slot, &h, vnet) {
-                    Some(mut s) => {
+                Ok(h) => {
+                    if let Some(mut s) = prepare_counted(slot, &h, vnet, &mut self.counters) {
                         s.start += at;
                         s.end += at;
                         self.frames.push(Frame::Slot(s));
                     }
-                    None => {
-                        self.counters.no_vlan_room = self.counters.no_vlan_room.saturating_add(1)
-                    }
-                },
-                Err(reason) => {
-                    let c = &mut self.counters;
-                    c.bad_blocks[reason as usize] = c.bad_blocks[reason as usize].saturating_add(1);
-                    c.bad_block_frames = c.bad_block_frames.saturating_add(1);
                 }
+                Err(reason) => self.counters.count_bad(reason, 1),
             }
         }
         // Nothing to judge: give the slots back now, not after the next
@@ -469,13 +392,11 @@ impl Drop for FrameRingSocket {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ring::prepare;
+    use crate::ring::test_support::{assert_tag_put_back, eth, put32};
     use rampart_dataplane::packet::ChecksumState;
 
     const SLOT: usize = SLOT_BYTES as usize;
-
-    fn put32(b: &mut [u8], at: usize, v: u32) {
-        b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-    }
 
     fn put16(b: &mut [u8], at: usize, v: u16) {
         b[at..at + 2].copy_from_slice(&v.to_ne_bytes());
@@ -492,13 +413,6 @@ mod tests {
         let m = usize::from(mac);
         b[m..m + frame.len()].copy_from_slice(frame);
         b
-    }
-
-    fn eth(tag: u8, len: usize) -> Vec<u8> {
-        let mut f = vec![tag; len];
-        f[12] = 0x08;
-        f[13] = 0x00;
-        f
     }
 
     #[test]
@@ -522,11 +436,7 @@ mod tests {
         let mut s = slot_with(&f, 66, libc::TP_STATUS_VLAN_VALID, 42);
         let h = parse_slot(&s, false).unwrap();
         let r = prepare(&mut s, &h, false).unwrap();
-        let got = &s[r.start..r.end];
-        assert_eq!(got.len(), 64);
-        assert_eq!(&got[..12], &f[..12]);
-        assert_eq!(&got[12..16], &[0x81, 0x00, 0x00, 42]);
-        assert_eq!(&got[16..], &f[12..]);
+        assert_tag_put_back(&s[r.start..r.end], &f, 42);
     }
 
     #[test]

@@ -97,7 +97,8 @@ const TP_STATUS_KERNEL: u32 = 0;
 const TP_STATUS_USER: u32 = 1;
 const TP_STATUS_AVAILABLE: u32 = 0;
 const TP_STATUS_SEND_REQUEST: u32 = 1;
-/// `TPACKET_V3` (`enum tpacket_versions`).
+/// `TPACKET_V2` and `TPACKET_V3` (`enum tpacket_versions`).
+const TPACKET_V2: libc::c_int = 1;
 const TPACKET_V3: libc::c_int = 2;
 /// `PACKET_LOSS`: a malformed transmit frame is skipped rather than
 /// stopping the ring with `TP_STATUS_WRONG_FORMAT` at its head.
@@ -399,7 +400,105 @@ impl RingCounters {
     pub fn bad_blocks_total(&self) -> u64 {
         self.bad_blocks.iter().fold(0, |a, b| a.saturating_add(*b))
     }
+
+    /// Count a block (per-frame ring: slot) not trusted for `reason`, and
+    /// the `lost` frames it held.
+    pub(crate) fn count_bad(&mut self, reason: BadBlock, lost: u64) {
+        self.bad_blocks[reason as usize] = self.bad_blocks[reason as usize].saturating_add(1);
+        self.bad_block_frames = self.bad_block_frames.saturating_add(lost);
+    }
 }
+
+/// [`prepare`] as both ring sockets use it: a frame with no room for its
+/// VLAN tag is counted in `counters` (and dropped: `None`).
+pub(crate) fn prepare_counted(
+    buf: &mut [u8],
+    h: &FrameHdr,
+    vnet: bool,
+    counters: &mut RingCounters,
+) -> Option<RingSlot> {
+    let slot = prepare(buf, h, vnet);
+    if slot.is_none() {
+        counters.no_vlan_room = counters.no_vlan_room.saturating_add(1);
+    }
+    slot
+}
+
+/// A ring version (`enum tpacket_versions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RingVersion {
+    /// `TPACKET_V2`: a status word per frame slot.
+    V2,
+    /// `TPACKET_V3`: a status word per block of frames.
+    V3,
+}
+
+impl RingVersion {
+    /// How a socket with a receive ring of this version moves frames,
+    /// with its transmit ring (`tx`) or without (`sendmmsg`).
+    pub(crate) const fn mode(self, tx: bool) -> IoMode {
+        match (self, tx) {
+            (RingVersion::V2, true) => IoMode::Ring,
+            (RingVersion::V2, false) => IoMode::RingRx,
+            (RingVersion::V3, true) => IoMode::BlockRing,
+            (RingVersion::V3, false) => IoMode::BlockRingRx,
+        }
+    }
+}
+
+/// `ifname`'s socket `sock` made ready for a ring of `version`:
+/// `PACKET_VNET_HDR` first when `vnet`, as the kernel takes it only
+/// before a ring exists.
+pub(crate) fn ring_version(
+    mut sock: PacketSocket,
+    ifname: &str,
+    vnet: bool,
+    version: RingVersion,
+) -> io::Result<PacketSocket> {
+    if vnet {
+        sock = sock.with_vnet_hdr()?;
+    }
+    let (value, what) = match version {
+        RingVersion::V2 => (TPACKET_V2, "PACKET_VERSION TPACKET_V2"),
+        RingVersion::V3 => (TPACKET_V3, "PACKET_VERSION TPACKET_V3"),
+    };
+    setsockopt_int(sock.fd(), libc::SOL_PACKET, libc::PACKET_VERSION, value)
+        .map_err(|e| open_error(ifname, what, e))?;
+    Ok(sock)
+}
+
+/// The accessors a ring socket passes through to its [`PacketSocket`]
+/// (field `sock`), the same on both ring sockets.
+macro_rules! socket_accessors {
+    () => {
+        /// Join fanout group `group` ([`PacketSocket::join_fanout`]).
+        pub fn join_fanout(&self, group: u16) -> io::Result<()> {
+            self.sock.join_fanout(group)
+        }
+
+        /// The interface name.
+        pub fn name(&self) -> &str {
+            self.sock.name()
+        }
+
+        /// The raw descriptor (readable when received frames wait in the
+        /// ring).
+        pub fn fd(&self) -> libc::c_int {
+            self.sock.fd()
+        }
+
+        /// Whether frames carry a `virtio_net_hdr`.
+        pub fn vnet_hdr(&self) -> bool {
+            self.sock.vnet_hdr()
+        }
+
+        /// Read and reset the kernel's receive counters.
+        pub fn take_kernel_stats(&self) -> io::Result<KernelStats> {
+            self.sock.take_kernel_stats()
+        }
+    };
+}
+pub(crate) use socket_accessors;
 
 /// The shared mapping of a socket's rings; unmapped on drop.
 #[derive(Debug)]
@@ -411,14 +510,51 @@ pub(crate) struct Mapping {
 impl Drop for Mapping {
     fn drop(&mut self) {
         // SAFETY: ptr/len are exactly what mmap returned; nothing borrows
-        // the mapping past its owner (RingSocket holds every view).
+        // the mapping past its owner (the ring socket holds every view).
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
     }
 }
 
 // SAFETY: the mapping is plain memory shared with the kernel; the
-// RingSocket that owns it is used by one thread at a time.
+// ring socket that owns it is used by one thread at a time.
 unsafe impl Send for Mapping {}
+
+impl Mapping {
+    /// Map the `len` bytes of the rings of `ifname`'s socket `fd`, at
+    /// offset 0: the receive ring first, then the transmit ring, as the
+    /// kernel lays them out (packet_mmap, Linux kernel documentation).
+    pub(crate) fn new(fd: libc::c_int, len: usize, ifname: &str) -> io::Result<Mapping> {
+        // SAFETY: a fresh shared mapping of the socket's rings, which no
+        // Rust reference aliases; the result is checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_POPULATE,
+                fd,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(open_error(ifname, "mmap", io::Error::last_os_error()));
+        }
+        Ok(Mapping {
+            ptr: NonNull::new(ptr.cast()).expect("mmap does not return NULL on success"),
+            len,
+        })
+    }
+
+    /// The `tp_status` word at offset `at`: a block or slot header.
+    pub(crate) fn status_at(&self, at: usize) -> &AtomicU32 {
+        debug_assert!(at + 4 <= self.len && at.is_multiple_of(4));
+        // SAFETY: `at` is a 4-aligned offset inside the mapping (a block
+        // or slot header, both page- or 16-aligned: the callers compute it
+        // from the ring's geometry); the kernel writes the word
+        // concurrently, so it is only read and written atomically.
+        unsafe { AtomicU32::from_ptr(self.ptr.as_ptr().add(at).cast()) }
+    }
+}
 
 #[derive(Debug)]
 struct TxRing {
@@ -428,6 +564,39 @@ struct TxRing {
     head: usize,
     /// Frames marked for sending since the last kick.
     pending: usize,
+}
+
+impl TxRing {
+    /// The transmit ring's request: fixed-size slots, and no retire timer
+    /// or private area.
+    const REQ: libc::tpacket_req3 = libc::tpacket_req3 {
+        tp_block_size: TX_BLOCK_BYTES,
+        tp_block_nr: TX_BLOCKS,
+        tp_frame_size: TX_FRAME_BYTES,
+        tp_frame_nr: TX_BLOCKS * (TX_BLOCK_BYTES / TX_FRAME_BYTES),
+        tp_retire_blk_tov: 0,
+        tp_sizeof_priv: 0,
+        tp_feature_req_word: 0,
+    };
+    /// Bytes of the transmit ring in the mapping.
+    const BYTES: usize = (TX_BLOCK_BYTES * TX_BLOCKS) as usize;
+
+    /// An empty transmit ring at offset `base` of the mapping.
+    fn at(base: usize) -> Self {
+        TxRing {
+            base,
+            slots: (TX_BLOCKS * (TX_BLOCK_BYTES / TX_FRAME_BYTES)) as usize,
+            head: 0,
+            pending: 0,
+        }
+    }
+}
+
+/// The send-only companion socket for frames too large for a transmit
+/// slot, with a vnet header when the ring socket has one.
+fn open_spill(ifname: &str, vnet: bool) -> io::Result<PacketSocket> {
+    let s = PacketSocket::open_send_only(ifname)?;
+    if vnet { s.with_vnet_hdr() } else { Ok(s) }
 }
 
 /// An AF_PACKET socket with a `TPACKET_V3` receive ring and (when the
@@ -469,13 +638,8 @@ impl RingSocket {
     /// the page size, or the kernel refuses the ring: the fallback test
     /// relies on that).
     pub fn open_with_blocks(ifname: &str, vnet: bool, block_bytes: u32) -> io::Result<Self> {
-        let mut sock = PacketSocket::open(ifname)?;
-        if vnet {
-            sock = sock.with_vnet_hdr()?;
-        }
+        let sock = ring_version(PacketSocket::open(ifname)?, ifname, vnet, RingVersion::V3)?;
         let fd = sock.fd();
-        setsockopt_int(fd, libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V3)
-            .map_err(|e| open_error(ifname, "PACKET_VERSION TPACKET_V3", e))?;
         // Like the vnet header, PACKET_LOSS is refused once a ring exists.
         let loss_ok = setsockopt_int(fd, libc::SOL_PACKET, PACKET_LOSS, 1).is_ok();
         let blocks = RX_RING_BYTES / block_bytes.max(1);
@@ -491,55 +655,15 @@ impl RingSocket {
         set_ring(fd, libc::PACKET_RX_RING, &rx_req)
             .map_err(|e| open_error(ifname, "PACKET_RX_RING", e))?;
         let rx_len = (blocks * block_bytes) as usize;
-        // A transmit ring takes no retire timer or private area.
-        let tx_req = libc::tpacket_req3 {
-            tp_block_size: TX_BLOCK_BYTES,
-            tp_block_nr: TX_BLOCKS,
-            tp_frame_size: TX_FRAME_BYTES,
-            tp_frame_nr: TX_BLOCKS * (TX_BLOCK_BYTES / TX_FRAME_BYTES),
-            tp_retire_blk_tov: 0,
-            tp_sizeof_priv: 0,
-            tp_feature_req_word: 0,
-        };
-        let tx_ok = loss_ok && set_ring(fd, libc::PACKET_TX_RING, &tx_req).is_ok();
-        let tx_len = if tx_ok {
-            (TX_BLOCK_BYTES * TX_BLOCKS) as usize
-        } else {
-            0
-        };
-        let len = rx_len + tx_len;
-        // SAFETY: a fresh shared mapping of the socket's rings, receive
-        // ring first (packet_mmap, Linux kernel documentation); the result
-        // is checked before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(open_error(ifname, "mmap", io::Error::last_os_error()));
-        }
-        let map = Mapping {
-            ptr: NonNull::new(ptr.cast()).expect("mmap does not return NULL on success"),
-            len,
-        };
+        let tx_ok = loss_ok && set_ring(fd, libc::PACKET_TX_RING, &TxRing::REQ).is_ok();
+        let tx_len = if tx_ok { TxRing::BYTES } else { 0 };
+        let map = Mapping::new(fd, rx_len + tx_len, ifname)?;
         let spill = if tx_ok {
-            let s = PacketSocket::open_send_only(ifname)?;
-            Some(if vnet { s.with_vnet_hdr()? } else { s })
+            Some(open_spill(ifname, vnet)?)
         } else {
             None
         };
-        let tx = tx_ok.then_some(TxRing {
-            base: rx_len,
-            slots: (TX_BLOCKS * (TX_BLOCK_BYTES / TX_FRAME_BYTES)) as usize,
-            head: 0,
-            pending: 0,
-        });
+        let tx = tx_ok.then(|| TxRing::at(rx_len));
         Ok(RingSocket {
             sock,
             spill,
@@ -559,62 +683,28 @@ impl RingSocket {
     /// [`Self::recv_block`] always finds nothing. The per-frame ring
     /// ([`crate::frame_ring`]) sends through one.
     pub fn open_tx_only(ifname: &str, vnet: bool) -> io::Result<Self> {
-        let mut sock = PacketSocket::open_send_only(ifname)?;
-        if vnet {
-            sock = sock.with_vnet_hdr()?;
-        }
+        let sock = ring_version(
+            PacketSocket::open_send_only(ifname)?,
+            ifname,
+            vnet,
+            RingVersion::V3,
+        )?;
         let fd = sock.fd();
-        setsockopt_int(fd, libc::SOL_PACKET, libc::PACKET_VERSION, TPACKET_V3)
-            .map_err(|e| open_error(ifname, "PACKET_VERSION TPACKET_V3", e))?;
         setsockopt_int(fd, libc::SOL_PACKET, PACKET_LOSS, 1)
             .map_err(|e| open_error(ifname, "PACKET_LOSS", e))?;
-        let tx_req = libc::tpacket_req3 {
-            tp_block_size: TX_BLOCK_BYTES,
-            tp_block_nr: TX_BLOCKS,
-            tp_frame_size: TX_FRAME_BYTES,
-            tp_frame_nr: TX_BLOCKS * (TX_BLOCK_BYTES / TX_FRAME_BYTES),
-            tp_retire_blk_tov: 0,
-            tp_sizeof_priv: 0,
-            tp_feature_req_word: 0,
-        };
-        set_ring(fd, libc::PACKET_TX_RING, &tx_req)
+        set_ring(fd, libc::PACKET_TX_RING, &TxRing::REQ)
             .map_err(|e| open_error(ifname, "PACKET_TX_RING", e))?;
-        let len = (TX_BLOCK_BYTES * TX_BLOCKS) as usize;
-        // SAFETY: a fresh shared mapping of the socket's transmit ring (the
-        // only ring, so at offset 0); the result is checked before use.
-        let ptr = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_POPULATE,
-                fd,
-                0,
-            )
-        };
-        if ptr == libc::MAP_FAILED {
-            return Err(open_error(ifname, "mmap", io::Error::last_os_error()));
-        }
-        let map = Mapping {
-            ptr: NonNull::new(ptr.cast()).expect("mmap does not return NULL on success"),
-            len,
-        };
-        let spill = PacketSocket::open_send_only(ifname)?;
-        let spill = if vnet { spill.with_vnet_hdr()? } else { spill };
+        // The transmit ring is the only ring, so at offset 0.
+        let map = Mapping::new(fd, TxRing::BYTES, ifname)?;
         Ok(RingSocket {
             sock,
-            spill: Some(spill),
+            spill: Some(open_spill(ifname, vnet)?),
             map,
             rx_blocks: 0,
             rx_block_bytes: 0,
             rx_next: 0,
             held: None,
-            tx: Some(TxRing {
-                base: 0,
-                slots: (TX_BLOCKS * (TX_BLOCK_BYTES / TX_FRAME_BYTES)) as usize,
-                head: 0,
-                pending: 0,
-            }),
+            tx: Some(TxRing::at(0)),
             slots: Vec::new(),
             counters: RingCounters::default(),
         })
@@ -622,44 +712,13 @@ impl RingSocket {
 
     /// How this socket sends.
     pub fn mode(&self) -> IoMode {
-        if self.tx.is_some() {
-            IoMode::BlockRing
-        } else {
-            IoMode::BlockRingRx
-        }
+        RingVersion::V3.mode(self.tx.is_some())
     }
 
-    /// Join fanout group `group` ([`PacketSocket::join_fanout`]).
-    pub fn join_fanout(&self, group: u16) -> io::Result<()> {
-        self.sock.join_fanout(group)
-    }
-
-    /// The interface name.
-    pub fn name(&self) -> &str {
-        self.sock.name()
-    }
-
-    /// The raw descriptor (readable when a block is ready).
-    pub fn fd(&self) -> libc::c_int {
-        self.sock.fd()
-    }
-
-    /// Whether frames carry a `virtio_net_hdr`.
-    pub fn vnet_hdr(&self) -> bool {
-        self.sock.vnet_hdr()
-    }
-
-    /// Read and reset the kernel's receive counters.
-    pub fn take_kernel_stats(&self) -> io::Result<KernelStats> {
-        self.sock.take_kernel_stats()
-    }
+    socket_accessors!();
 
     fn status_of(&self, at: usize) -> &AtomicU32 {
-        debug_assert!(at + 4 <= self.map.len && at.is_multiple_of(4));
-        // SAFETY: `at` is a 4-aligned offset inside the mapping (a block
-        // or slot header, both page- or 16-aligned); the kernel writes the
-        // word concurrently, so it is only read and written atomically.
-        unsafe { AtomicU32::from_ptr(self.map.ptr.as_ptr().add(at).cast()) }
+        self.map.status_at(at)
     }
 
     /// Take the next block the kernel handed over, if any, and make its
@@ -696,12 +755,11 @@ impl RingSocket {
         };
         while let Some(h) = frames.next_in(block) {
             match h {
-                Ok(h) => match prepare(block, &h, vnet) {
-                    Some(slot) => self.slots.push(slot),
-                    None => {
-                        self.counters.no_vlan_room = self.counters.no_vlan_room.saturating_add(1)
+                Ok(h) => {
+                    if let Some(slot) = prepare_counted(block, &h, vnet, &mut self.counters) {
+                        self.slots.push(slot);
                     }
-                },
+                }
                 Err(reason) => self.count_bad(reason, declared),
             }
         }
@@ -714,10 +772,8 @@ impl RingSocket {
     }
 
     fn count_bad(&mut self, reason: BadBlock, declared: u32) {
-        let c = &mut self.counters;
-        c.bad_blocks[reason as usize] = c.bad_blocks[reason as usize].saturating_add(1);
         let lost = u64::from(declared).saturating_sub(self.slots.len() as u64);
-        c.bad_block_frames = c.bad_block_frames.saturating_add(lost);
+        self.counters.count_bad(reason, lost);
     }
 
     /// Give the block being processed back to the kernel.
@@ -887,15 +943,19 @@ impl Drop for RingSocket {
     }
 }
 
-fn set_ring(fd: libc::c_int, which: libc::c_int, req: &libc::tpacket_req3) -> io::Result<()> {
-    // SAFETY: req points at a live tpacket_req3 of the given length.
+/// Ask for ring `which` (`PACKET_RX_RING`, `PACKET_TX_RING`) of the
+/// geometry `req`: a `tpacket_req` for a `TPACKET_V2` ring, a
+/// `tpacket_req3` for `TPACKET_V3`.
+pub(crate) fn set_ring<R>(fd: libc::c_int, which: libc::c_int, req: &R) -> io::Result<()> {
+    // SAFETY: req points at a live R of the given length; the kernel only
+    // reads (copies) it.
     let r = unsafe {
         libc::setsockopt(
             fd,
             libc::SOL_PACKET,
             which,
-            (req as *const libc::tpacket_req3).cast(),
-            size_of::<libc::tpacket_req3>() as libc::socklen_t,
+            (req as *const R).cast(),
+            size_of::<R>() as libc::socklen_t,
         )
     };
     if r == 0 {
@@ -905,15 +965,39 @@ fn set_ring(fd: libc::c_int, which: libc::c_int, req: &libc::tpacket_req3) -> io
     }
 }
 
+/// What the unit tests of both ring sockets use.
+#[cfg(test)]
+pub(crate) mod test_support {
+    /// Write `v` at `at`, as the kernel writes a header field.
+    pub(crate) fn put32(b: &mut [u8], at: usize, v: u32) {
+        b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    /// An IPv4 Ethernet frame of `len` bytes, each `tag` but the
+    /// EtherType.
+    pub(crate) fn eth(tag: u8, len: usize) -> Vec<u8> {
+        let mut f = vec![tag; len];
+        f[12] = 0x08;
+        f[13] = 0x00;
+        f
+    }
+
+    /// Check that `got` is frame `f` with the 802.1Q tag of VLAN `vid`
+    /// (TPID 0x8100) put back in front of its EtherType.
+    pub(crate) fn assert_tag_put_back(got: &[u8], f: &[u8], vid: u8) {
+        assert_eq!(got.len(), f.len() + 4);
+        assert_eq!(&got[..12], &f[..12]);
+        assert_eq!(&got[12..16], &[0x81, 0x00, 0x00, vid]);
+        assert_eq!(&got[16..], &f[12..]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_support::{assert_tag_put_back, eth, put32};
     use super::*;
 
     const BLOCK: usize = 4096;
-
-    fn put32(b: &mut [u8], at: usize, v: u32) {
-        b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-    }
 
     /// A block as the kernel fills it: the descriptor, then each frame
     /// behind its header at `mac_off`, chained by `tp_next_offset`.
@@ -950,13 +1034,6 @@ mod tests {
         Ok(out)
     }
 
-    fn eth(tag: u8, len: usize) -> Vec<u8> {
-        let mut f = vec![tag; len];
-        f[12] = 0x08;
-        f[13] = 0x00;
-        f
-    }
-
     #[test]
     fn frames_of_a_block_are_read_in_order_with_their_state() {
         let (a, c) = (eth(1, 60), eth(2, 1514));
@@ -977,11 +1054,7 @@ mod tests {
         let mut b = block_with(&[&f], 82, libc::TP_STATUS_VLAN_VALID, 42);
         let h = all(&b, false).unwrap()[0];
         let s = prepare(&mut b, &h, false).unwrap();
-        let got = &b[s.start..s.end];
-        assert_eq!(got.len(), 64);
-        assert_eq!(&got[..12], &f[..12]);
-        assert_eq!(&got[12..16], &[0x81, 0x00, 0x00, 42]);
-        assert_eq!(&got[16..], &f[12..]);
+        assert_tag_put_back(&b[s.start..s.end], &f, 42);
     }
 
     #[test]
