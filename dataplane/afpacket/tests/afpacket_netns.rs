@@ -49,6 +49,87 @@ fn receive(sock: &PacketSocket, want: usize) -> Vec<Vec<u8>> {
     got
 }
 
+/// Fanout members on `rpx1` of a fresh namespace `ns_name`, `workers` of
+/// them, each opened and joined to the group by `open_member`, in worker
+/// order (the kernel indexes them by join order). Sends both directions of
+/// `flows` UDP flows from `rpx0` (client ports from `ports.0` in steps of
+/// 7, three server ports from `ports.1`), collects the IPv4 frames each
+/// member receives until all arrived or two seconds passed (`recv(member,
+/// keep)` reads what the member has, hands each frame to `keep`, and
+/// returns how many it read), and checks that every frame reached one
+/// member, the one `worker_of` names. Returns what each member got.
+fn fanout_meets_worker_of<M>(
+    ns_name: &str,
+    workers: usize,
+    flows: u16,
+    ports: (u16, u16),
+    open_member: impl Fn() -> M + Send + 'static,
+    mut recv: impl FnMut(&mut M, &mut dyn FnMut(&[u8])) -> usize + Send + 'static,
+) -> Vec<Vec<Vec<u8>>> {
+    use rampart_afpacket::fanout::worker_of;
+    use rampart_dataplane::flow::{Endpoint, FlowKey, Tuple, proto};
+    let ns = with_veth(ns_name);
+    let per_worker = ns
+        .spawn(move || {
+            let tx = PacketSocket::open("rpx0").expect("open rpx0");
+            let mut members: Vec<M> = (0..workers).map(|_| open_member()).collect();
+            let mut sent = 0;
+            for i in 0..flows {
+                let (c, s) = v4_pair(ports.0 + i * 7, ports.1 + i % 3);
+                let frames = [udp_frame(&c, &s, b"there"), udp_frame(&s, &c, b"back")];
+                let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
+                sent += tx.send_batch(&refs).expect("send");
+            }
+            assert_eq!(sent, usize::from(flows) * 2);
+            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); workers];
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
+                let mut any = false;
+                for (w, m) in members.iter_mut().enumerate() {
+                    let n = recv(m, &mut |frame| {
+                        if frame.get(12..14) == Some(&[0x08, 0x00]) {
+                            got[w].push(frame.to_vec());
+                        }
+                    });
+                    any |= n > 0;
+                }
+                if !any {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            got
+        })
+        .expect("namespace thread")
+        .join()
+        .expect("namespace thread");
+    let mut total = 0;
+    for (w, frames) in per_worker.iter().enumerate() {
+        for f in frames {
+            let ep = |a: &[u8], p: &[u8]| Endpoint {
+                addr: rampart_dataplane::flow::Addr::v4(a.try_into().unwrap()),
+                port: u16::from_be_bytes(p.try_into().unwrap()),
+            };
+            let t = Tuple {
+                src: ep(&f[26..30], &f[34..36]),
+                dst: ep(&f[30..34], &f[36..38]),
+                proto: proto::UDP,
+            };
+            assert_eq!(
+                worker_of(&FlowKey::of(&t).0, workers),
+                w,
+                "{t:?} reached worker {w}"
+            );
+            total += 1;
+        }
+    }
+    assert_eq!(
+        total,
+        usize::from(flows) * 2,
+        "every frame reached one member"
+    );
+    per_worker
+}
+
 #[test]
 fn frames_cross_a_veth_pair_intact_vlan_tags_included() {
     if !is_root() {
@@ -94,83 +175,26 @@ fn opening_a_missing_interface_says_so() {
 
 #[test]
 fn fanout_hands_both_directions_of_a_flow_to_the_worker_worker_of_names() {
-    use rampart_afpacket::fanout::worker_of;
-    use rampart_dataplane::flow::{Endpoint, FlowKey, Tuple, proto};
     if !is_root() {
         eprintln!("skipped: needs root");
         return;
     }
-    const WORKERS: usize = 3;
-    const FLOWS: u16 = 60;
-    let ns = with_veth(&format!("rp-afo-{}", std::process::id()));
-    let per_worker = ns
-        .spawn(|| {
-            let tx = PacketSocket::open("rpx0").expect("open rpx0");
-            // Members in worker order: the kernel indexes them by join order.
-            let members: Vec<PacketSocket> = (0..WORKERS)
-                .map(|_| {
-                    let s = PacketSocket::open("rpx1").expect("open rpx1");
-                    s.join_fanout(0x5a5a).expect("join the fanout group");
-                    s
-                })
-                .collect();
-            let mut sent = 0;
-            for i in 0..FLOWS {
-                let (c, s) = v4_pair(40_000 + i * 7, 5201 + i % 3);
-                let frames = [udp_frame(&c, &s, b"there"), udp_frame(&s, &c, b"back")];
-                let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-                sent += tx.send_batch(&refs).expect("send");
-            }
-            assert_eq!(sent, usize::from(FLOWS) * 2);
-            // Collect what each member got for two seconds at most.
-            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); WORKERS];
-            let deadline = Instant::now() + Duration::from_secs(2);
-            let mut rx = RxBatch::new();
-            while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
-                let mut any = false;
-                for (w, m) in members.iter().enumerate() {
-                    let n = m.recv_batch(&mut rx).expect("recv");
-                    any |= n > 0;
-                    for f in 0..n {
-                        let frame = rx.frame_ref(f);
-                        if frame.get(12..14) == Some(&[0x08, 0x00]) {
-                            got[w].push(frame.to_vec());
-                        }
-                    }
-                }
-                if !any {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-            got
-        })
-        .expect("namespace thread")
-        .join()
-        .expect("namespace thread");
-    let mut total = 0;
-    for (w, frames) in per_worker.iter().enumerate() {
-        for f in frames {
-            let ep = |a: &[u8], p: &[u8]| Endpoint {
-                addr: rampart_dataplane::flow::Addr::v4(a.try_into().unwrap()),
-                port: u16::from_be_bytes(p.try_into().unwrap()),
-            };
-            let t = Tuple {
-                src: ep(&f[26..30], &f[34..36]),
-                dst: ep(&f[30..34], &f[36..38]),
-                proto: proto::UDP,
-            };
-            assert_eq!(
-                worker_of(&FlowKey::of(&t).0, WORKERS),
-                w,
-                "{t:?} reached worker {w}"
-            );
-            total += 1;
-        }
-    }
-    assert_eq!(
-        total,
-        usize::from(FLOWS) * 2,
-        "every frame reached one member"
+    let mut rx = RxBatch::new();
+    let per_worker = fanout_meets_worker_of(
+        &format!("rp-afo-{}", std::process::id()),
+        3,
+        60,
+        (40_000, 5201),
+        || {
+            let s = PacketSocket::open("rpx1").expect("open rpx1");
+            s.join_fanout(0x5a5a).expect("join the fanout group");
+            s
+        },
+        move |m, keep| {
+            let n = m.recv_batch(&mut rx).expect("recv");
+            (0..n).for_each(|f| keep(rx.frame_ref(f)));
+            n
+        },
     );
     assert!(
         per_worker.iter().all(|f| !f.is_empty()),
@@ -192,86 +216,31 @@ fn ring_members_meet_worker_of(
     choice: rampart_afpacket::io::IoChoice,
     want: rampart_afpacket::ring::IoMode,
 ) {
-    use rampart_afpacket::fanout::worker_of;
     use rampart_afpacket::io::PacketIo;
-    use rampart_dataplane::flow::{Endpoint, FlowKey, Tuple, proto};
     if !is_root() {
         eprintln!("skipped: needs root");
         return;
     }
-    const WORKERS: usize = 2;
-    const FLOWS: u16 = 40;
-    let ns = with_veth(&format!("{tag}-{}", std::process::id()));
-    let per_worker = ns
-        .spawn(move || {
-            let tx = PacketSocket::open("rpx0").expect("open rpx0");
-            let mut members: Vec<PacketIo> = (0..WORKERS)
-                .map(|_| {
-                    let (s, refused) = PacketIo::open("rpx1", false, choice).expect("rpx1");
-                    assert!(refused.is_none(), "ring refused: {refused:?}");
-                    assert_eq!(s.mode(), want);
-                    s.join_fanout(0x5a5b).expect("join the fanout group");
-                    s
-                })
-                .collect();
-            let mut sent = 0;
-            for i in 0..FLOWS {
-                let (c, s) = v4_pair(41_000 + i * 7, 6201 + i % 3);
-                let frames = [udp_frame(&c, &s, b"there"), udp_frame(&s, &c, b"back")];
-                let refs: Vec<&[u8]> = frames.iter().map(Vec::as_slice).collect();
-                sent += tx.send_batch(&refs).expect("send");
-            }
-            assert_eq!(sent, usize::from(FLOWS) * 2);
-            // Blocks reach user space within the retire timeout; two
-            // seconds at most.
-            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); WORKERS];
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
-                let mut any = false;
-                for (w, m) in members.iter_mut().enumerate() {
-                    let n = m.recv().expect("recv");
-                    any |= n > 0;
-                    for f in 0..n {
-                        let (_, frame) = m.frame_out(f);
-                        if frame.get(12..14) == Some(&[0x08, 0x00]) {
-                            got[w].push(frame.to_vec());
-                        }
-                    }
-                    m.done();
-                }
-                if !any {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-            got
-        })
-        .expect("namespace thread")
-        .join()
-        .expect("namespace thread");
-    let mut total = 0;
-    for (w, frames) in per_worker.iter().enumerate() {
-        for f in frames {
-            let ep = |a: &[u8], p: &[u8]| Endpoint {
-                addr: rampart_dataplane::flow::Addr::v4(a.try_into().unwrap()),
-                port: u16::from_be_bytes(p.try_into().unwrap()),
-            };
-            let t = Tuple {
-                src: ep(&f[26..30], &f[34..36]),
-                dst: ep(&f[30..34], &f[36..38]),
-                proto: proto::UDP,
-            };
-            assert_eq!(
-                worker_of(&FlowKey::of(&t).0, WORKERS),
-                w,
-                "{t:?} reached worker {w}"
-            );
-            total += 1;
-        }
-    }
-    assert_eq!(
-        total,
-        usize::from(FLOWS) * 2,
-        "every frame reached one member"
+    // Blocks reach user space within the retire timeout; two seconds at
+    // most.
+    let per_worker = fanout_meets_worker_of(
+        &format!("{tag}-{}", std::process::id()),
+        2,
+        40,
+        (41_000, 6201),
+        move || {
+            let (s, refused) = PacketIo::open("rpx1", false, choice).expect("rpx1");
+            assert!(refused.is_none(), "ring refused: {refused:?}");
+            assert_eq!(s.mode(), want);
+            s.join_fanout(0x5a5b).expect("join the fanout group");
+            s
+        },
+        |m, keep| {
+            let n = m.recv().expect("recv");
+            (0..n).for_each(|f| keep(m.frame_out(f).1));
+            m.done();
+            n
+        },
     );
     assert!(per_worker.iter().all(|f| !f.is_empty()));
 }

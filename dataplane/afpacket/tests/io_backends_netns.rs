@@ -12,20 +12,19 @@
 // Test threads enter namespaces and keep wall-clock deadlines.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+mod common;
+
+use std::net::UdpSocket;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rampart_afpacket::afpacket::{PacketSocket, RxBatch};
-use rampart_afpacket::bridge::Bridge;
 use rampart_afpacket::io::{IoChoice, PacketIo};
 use rampart_afpacket::ring::IoMode;
-use rampart_dataplane::conntrack::NodeId;
+use rampart_dataplane::IfaceId;
 use rampart_dataplane::trace::{Host, udp_frame};
-use rampart_dataplane::{DropReason, Engine, EngineConfig, IfaceId};
-use rampart_node::lab::{Lab, Role, fnv, is_root};
+use rampart_node::lab::{Lab, Role, is_root};
 
 /// UDP datagrams sent client to server.
 const UDP_DATAGRAMS: usize = 200;
@@ -44,21 +43,11 @@ fn through_bridge(tag: &str, offloads: bool, choice: IoChoice, want: IoMode) {
         Lab::new(&prefix).unwrap()
     };
     let stop = Arc::new(AtomicBool::new(false));
-    let stop_bridge = stop.clone();
-    let bridge = lab
-        .spawn(Role::Node, move || {
-            let open = |name| {
-                let (s, refused) = PacketIo::open(name, offloads, choice).expect(name);
-                assert!(refused.is_none(), "{name}: ring refused: {refused:?}");
-                s
-            };
-            let engine =
-                Engine::new(EngineConfig::inside_outside(NodeId(1), [9, 8, 7, 6])).expect("engine");
-            let mut b = Bridge::new(open("c1"), open("s1"), engine);
-            b.run(&stop_bridge).expect("bridge runs");
-            b
-        })
-        .expect("namespace thread");
+    let bridge = common::spawn_bridge(&lab, &stop, move |name| {
+        let (s, refused) = PacketIo::open(name, offloads, choice).expect(name);
+        assert!(refused.is_none(), "{name}: ring refused: {refused:?}");
+        s
+    });
     // Whatever fails below, the bridge thread stops (and the namespaces
     // go when `lab` drops).
     struct StopOnDrop(Arc<AtomicBool>);
@@ -70,38 +59,9 @@ fn through_bridge(tag: &str, offloads: bool, choice: IoChoice, want: IoMode) {
     let _stop_guard = StopOnDrop(stop.clone());
 
     // TCP, 1 MB, checked by the server's digest.
-    let server = lab
-        .spawn(Role::Server, || {
-            let l = TcpListener::bind("198.18.0.20:5001").expect("listen");
-            let (mut conn, _) = l.accept().expect("accept");
-            conn.set_read_timeout(Some(Duration::from_secs(10)))
-                .unwrap();
-            let mut data = Vec::new();
-            conn.read_to_end(&mut data).expect("read");
-            conn.write_all(&fnv(&data).to_be_bytes()).expect("reply");
-            data.len()
-        })
-        .expect("namespace thread");
-    std::thread::sleep(Duration::from_millis(200));
-    let payload: Vec<u8> = (0..TCP_BYTES)
-        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-        .collect();
-    let expect = fnv(&payload);
-    let client = lab
-        .spawn(Role::Client, move || {
-            let addr: SocketAddr = "198.18.0.20:5001".parse().unwrap();
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-                .expect("connect through the bridge");
-            s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-            s.write_all(&payload).expect("send");
-            s.shutdown(std::net::Shutdown::Write).unwrap();
-            let mut reply = [0u8; 8];
-            s.read_exact(&mut reply).expect("reply");
-            u64::from_be_bytes(reply)
-        })
-        .expect("namespace thread");
-    assert_eq!(client.join().expect("client"), expect, "TCP bytes intact");
-    assert_eq!(server.join().expect("server"), TCP_BYTES as usize);
+    let (got, expect, received) = common::tcp_through(&lab, TCP_BYTES);
+    assert_eq!(got, expect, "TCP bytes intact");
+    assert_eq!(received, TCP_BYTES as usize);
 
     // UDP: every datagram arrives (paced; bounded in count and time).
     let sink = lab
@@ -194,29 +154,13 @@ fn through_bridge(tag: &str, offloads: bool, choice: IoChoice, want: IoMode) {
     );
 
     // A connection opened from the outside (security 0 → 100) is refused.
-    let denied = lab
-        .spawn(Role::Server, || {
-            let addr: SocketAddr = "198.18.0.10:5002".parse().unwrap();
-            TcpStream::connect_timeout(&addr, Duration::from_millis(800)).is_err()
-        })
-        .expect("namespace thread");
     assert!(
-        denied.join().unwrap(),
+        common::outside_connect_fails(&lab),
         "outside-initiated connection opened"
     );
 
-    stop.store(true, Ordering::Relaxed);
-    let b = bridge.join().expect("bridge thread");
+    let b = common::stop_and_check(&stop, bridge);
     assert_eq!(b.io_modes(), [want, want]);
-    let c = b.engine.counters();
-    assert!(
-        c.dropped(DropReason::AclDeny) >= 1,
-        "the refused SYN is counted"
-    );
-    assert_eq!(c.dropped(DropReason::TcpSeqPastWindow), 0);
-    assert_eq!(c.dropped(DropReason::TcpAckPastWindow), 0);
-    assert_eq!(b.counters.truncated, 0);
-    assert_eq!(b.counters.send_failed, 0);
     if offloads {
         assert!(b.counters.gso_frames > 0, "super-packets crossed whole");
     }
@@ -248,32 +192,24 @@ fn through_bridge(tag: &str, offloads: bool, choice: IoChoice, want: IoMode) {
     }
 }
 
-#[test]
-fn frame_ring_io_carries_tcp_udp_and_vlan_with_offloads_on() {
-    through_bridge("fon", true, IoChoice::Ring, IoMode::Ring);
+/// One test per back end and offload setting: `name: tag, offloads,
+/// back end` (the `IoChoice` asked for and the `IoMode` it must give).
+macro_rules! through_bridge_cases {
+    ($($name:ident: $tag:literal, $offloads:literal, $mode:ident;)*) => {
+        $(
+            #[test]
+            fn $name() {
+                through_bridge($tag, $offloads, IoChoice::$mode, IoMode::$mode);
+            }
+        )*
+    };
 }
 
-#[test]
-fn frame_ring_io_carries_tcp_udp_and_vlan_with_offloads_off() {
-    through_bridge("fof", false, IoChoice::Ring, IoMode::Ring);
-}
-
-#[test]
-fn block_ring_io_carries_tcp_udp_and_vlan_with_offloads_on() {
-    through_bridge("ron", true, IoChoice::BlockRing, IoMode::BlockRing);
-}
-
-#[test]
-fn block_ring_io_carries_tcp_udp_and_vlan_with_offloads_off() {
-    through_bridge("rof", false, IoChoice::BlockRing, IoMode::BlockRing);
-}
-
-#[test]
-fn mmsg_io_carries_tcp_udp_and_vlan_with_offloads_on() {
-    through_bridge("mon", true, IoChoice::Mmsg, IoMode::Mmsg);
-}
-
-#[test]
-fn mmsg_io_carries_tcp_udp_and_vlan_with_offloads_off() {
-    through_bridge("mof", false, IoChoice::Mmsg, IoMode::Mmsg);
+through_bridge_cases! {
+    frame_ring_io_carries_tcp_udp_and_vlan_with_offloads_on: "fon", true, Ring;
+    frame_ring_io_carries_tcp_udp_and_vlan_with_offloads_off: "fof", false, Ring;
+    block_ring_io_carries_tcp_udp_and_vlan_with_offloads_on: "ron", true, BlockRing;
+    block_ring_io_carries_tcp_udp_and_vlan_with_offloads_off: "rof", false, BlockRing;
+    mmsg_io_carries_tcp_udp_and_vlan_with_offloads_on: "mon", true, Mmsg;
+    mmsg_io_carries_tcp_udp_and_vlan_with_offloads_off: "mof", false, Mmsg;
 }
