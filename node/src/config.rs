@@ -76,8 +76,10 @@ impl Default for Dataplane {
     }
 }
 
+/// Off: a spinning worker takes the core from the node's cluster thread
+/// where they share cores (docs/io.md §3 has the measurement).
 fn default_busy_poll_us() -> u64 {
-    50
+    0
 }
 
 /// Refused while parsing, so the error names the line and column.
@@ -992,12 +994,12 @@ admin = "127.0.0.1:9461"
         let c = NodeConfig::parse("node.toml", FULL).unwrap();
         assert_eq!(c.dataplane, Dataplane::default());
         assert_eq!(c.dataplane.io, IoBackend::Ring);
-        assert_eq!(c.dataplane.busy_poll_us, 50);
+        assert_eq!(c.dataplane.busy_poll_us, 0);
         let with = |t: &str| format!("{FULL}\n[dataplane]\n{t}\n");
-        let m = NodeConfig::parse("node.toml", &with("io = \"mmsg\"\nbusy_poll_us = 0")).unwrap();
+        let m = NodeConfig::parse("node.toml", &with("io = \"mmsg\"\nbusy_poll_us = 50")).unwrap();
         assert_eq!(
             (m.dataplane.io, m.dataplane.busy_poll_us),
-            (IoBackend::Mmsg, 0)
+            (IoBackend::Mmsg, 50)
         );
         for (name, want) in [
             ("ring", IoBackend::Ring),

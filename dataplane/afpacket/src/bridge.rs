@@ -28,8 +28,9 @@ use crate::ring::IoMode;
 /// How long the bridge sleeps in `poll` when no frame is waiting.
 const IDLE_POLL: Duration = Duration::from_millis(10);
 /// The default busy-poll bound: how long the loop keeps polling without
-/// sleeping after the last frame moved.
-pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(50);
+/// sleeping after the last frame moved. None: it pays only where a worker
+/// has a core to itself (docs/io.md §3).
+pub const DEFAULT_BUSY_POLL: Duration = Duration::ZERO;
 /// The most a busy-poll bound may be (a longer spin only burns the core).
 pub const MAX_BUSY_POLL: Duration = Duration::from_millis(10);
 
