@@ -181,12 +181,20 @@ impl PacketIo {
     pub fn frames_mut(
         &mut self,
         n: usize,
-    ) -> Box<dyn Iterator<Item = (&mut [u8], PacketMeta, bool)> + '_> {
+    ) -> impl Iterator<Item = (&mut [u8], PacketMeta, bool)> + '_ {
+        // One of three iterators, without a box: this runs once a batch.
+        let (mut a, mut b, mut c) = (None, None, None);
         match self {
-            PacketIo::Mmsg(_, rx) => Box::new(rx.frames_mut(n)),
-            PacketIo::Ring(r) => Box::new(r.frames_mut(n)),
-            PacketIo::BlockRing(r) => Box::new(r.frames_mut(n)),
+            PacketIo::Mmsg(_, rx) => a = Some(rx.frames_mut(n)),
+            PacketIo::Ring(r) => b = Some(r.frames_mut(n)),
+            PacketIo::BlockRing(r) => c = Some(r.frames_mut(n)),
         }
+        std::iter::from_fn(move || {
+            a.as_mut()
+                .and_then(Iterator::next)
+                .or_else(|| b.as_mut().and_then(Iterator::next))
+                .or_else(|| c.as_mut().and_then(Iterator::next))
+        })
     }
 
     /// Frame `i` of the last batch with its vnet header, for sending.
