@@ -17,8 +17,8 @@ use std::time::Duration;
 use rampart_dataplane::BatchFrame;
 use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
-use rampart_dataplane::engine::{Effect, Engine, SWEEP_INTERVAL};
-use rampart_dataplane::packet::{ChecksumState, complete_checksum};
+use rampart_dataplane::engine::{Effect, Engine, PREFETCH_BATCH, SWEEP_INTERVAL};
+use rampart_dataplane::packet::{ChecksumState, PacketMeta, complete_checksum};
 use rampart_dataplane::time::Instant;
 use rampart_dataplane::verdict::{IfaceId, Verdict};
 
@@ -65,8 +65,6 @@ pub struct Bridge {
     pub io: IoCounters,
     /// The indices of the frames of a batch the engine forwarded.
     out: Vec<usize>,
-    /// The engine's verdicts on one batch.
-    verdicts: Vec<Verdict>,
     busy_poll: Duration,
     epoch: std::time::Instant,
     /// Engine time at `epoch`, in nanoseconds (cluster time for a node in
@@ -98,7 +96,6 @@ impl Bridge {
             counters: BridgeCounters::default(),
             io: IoCounters::default(),
             out: Vec::with_capacity(1024),
-            verdicts: Vec::with_capacity(1024),
             busy_poll: DEFAULT_BUSY_POLL,
             epoch: std::time::Instant::now(),
             base_ns: 0,
@@ -228,7 +225,7 @@ impl Bridge {
             now,
             offload,
             &mut self.counters,
-            (&mut self.out, &mut self.verdicts),
+            &mut self.out,
         );
         if !self.out.is_empty() {
             let sent = tx.forward(rx, &self.out);
@@ -327,9 +324,10 @@ pub struct IoCounters {
     pub kernel_rx_frozen: u64,
 }
 
-/// The engine's judgement of the `n` frames of `rx`'s last batch, in one
-/// batch call (the engine prefetches the table for all of them before it
-/// decides any, docs/ARCHITECTURE.md); the indices of the frames it
+/// The engine's judgement of the `n` frames of `rx`'s last batch, handed
+/// to it `PREFETCH_BATCH` at a time (the engine prefetches the table for
+/// all of them before it decides any, docs/ARCHITECTURE.md), from an array
+/// on the stack: no allocation per batch. The indices of the frames it
 /// forwards go to `out`, to leave on the other interface. Truncated frames
 /// are counted and dropped here.
 #[allow(clippy::too_many_arguments)]
@@ -341,26 +339,70 @@ fn judge(
     now: Instant,
     offload: bool,
     counters: &mut BridgeCounters,
-    (out, verdicts): (&mut Vec<usize>, &mut Vec<Verdict>),
+    out: &mut Vec<usize>,
 ) {
     out.clear();
-    // Which frame of the batch each engine input is (truncated ones are
-    // left out), reusing `out` as scratch until the verdicts are in.
-    let mut batch = Vec::with_capacity(n);
+    let mut frames: [BatchFrame<'_>; PREFETCH_BATCH] = std::array::from_fn(|_| BatchFrame {
+        frame: &mut [],
+        meta: PacketMeta::default(),
+    });
+    // Which frame of the receive batch each engine input is.
+    let mut index = [0usize; PREFETCH_BATCH];
+    let mut k = 0;
     for (i, (frame, meta, truncated)) in rx.frames_mut(n).enumerate() {
         if truncated {
             counters.truncated = counters.truncated.saturating_add(1);
             continue;
         }
-        out.push(i);
-        batch.push(BatchFrame { frame, meta });
+        frames[k] = BatchFrame { frame, meta };
+        index[k] = i;
+        k += 1;
+        if k == PREFETCH_BATCH {
+            decide(
+                engine,
+                &mut frames,
+                &index,
+                side,
+                now,
+                offload,
+                counters,
+                out,
+            );
+            k = 0;
+        }
     }
-    verdicts.clear();
-    verdicts.resize(batch.len(), Verdict::Hold);
-    engine.process_batch(&mut batch, IfaceId(side as u8), now, verdicts);
-    let mut kept = 0;
-    for k in 0..batch.len() {
-        let Verdict::Forward { egress } = verdicts[k] else {
+    decide(
+        engine,
+        &mut frames[..k],
+        &index[..k],
+        side,
+        now,
+        offload,
+        counters,
+        out,
+    );
+}
+
+/// One engine call for `frames` (receive-batch positions `index`); the
+/// positions of those forwarded are appended to `out`.
+#[allow(clippy::too_many_arguments)]
+fn decide(
+    engine: &mut Engine,
+    frames: &mut [BatchFrame<'_>],
+    index: &[usize],
+    side: usize,
+    now: Instant,
+    offload: bool,
+    counters: &mut BridgeCounters,
+    out: &mut Vec<usize>,
+) {
+    if frames.is_empty() {
+        return;
+    }
+    let mut verdicts = [Verdict::Hold; PREFETCH_BATCH];
+    engine.process_batch(frames, IfaceId(side as u8), now, &mut verdicts);
+    for ((f, &i), verdict) in frames.iter_mut().zip(index).zip(verdicts) {
+        let Verdict::Forward { egress } = verdict else {
             continue;
         };
         // A two-interface bridge forwards to the other interface only.
@@ -368,7 +410,6 @@ fn judge(
             counters.send_failed = counters.send_failed.saturating_add(1);
             continue;
         }
-        let f = &mut batch[k];
         // Without offload, AF_PACKET sends the bytes as they are: a
         // partial checksum must be completed or the receiver drops the
         // segment.
@@ -378,9 +419,6 @@ fn judge(
         if f.meta.gso_size > 0 {
             counters.gso_frames = counters.gso_frames.saturating_add(1);
         }
-        // In place: k only grows past kept.
-        out[kept] = out[k];
-        kept += 1;
+        out.push(i);
     }
-    out.truncate(kept);
 }

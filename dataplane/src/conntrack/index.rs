@@ -292,15 +292,21 @@ mod tests {
         assert!(index.buckets.iter().all(|&b| b == 0));
     }
 
+    /// An index of `max` entries, filled to its maximum with hashes from `seed`.
+    fn full(max: usize, seed: u64) -> FlowIndex {
+        let mut index = FlowIndex::new(max);
+        for (slot, h) in hashes(seed).take(max).enumerate() {
+            index.insert(h, slot as u32);
+        }
+        index
+    }
+
     /// The index never grows past what the table's maximum needs at the
     /// load limit: a full table costs about 9.1 bytes per entry.
     #[test]
     fn a_full_table_costs_nine_bytes_an_entry_in_the_index() {
         let max = 100_000;
-        let mut index = FlowIndex::new(max);
-        for (slot, h) in hashes(3).take(max).enumerate() {
-            index.insert(h, slot as u32);
-        }
+        let index = full(max, 3);
         assert_eq!(index.buckets.len(), buckets_for(max));
         let per = index.memory_bytes() as f64 / max as f64;
         assert!(per < 9.2, "{per} bytes per entry");
@@ -310,11 +316,7 @@ mod tests {
     /// longest one near the log of the size).
     #[test]
     fn probes_stay_short_at_the_load_limit() {
-        let max = 50_000;
-        let mut index = FlowIndex::new(max);
-        for (slot, h) in hashes(11).take(max).enumerate() {
-            index.insert(h, slot as u32);
-        }
+        let index = full(50_000, 11);
         let longest = index
             .buckets
             .iter()

@@ -184,9 +184,8 @@ impl ConnTable {
 
     /// Bytes of heap the table holds (index, slab chunks, free list).
     pub fn memory_bytes(&self) -> usize {
-        let index = self.index.memory_bytes() + self.macs.memory_bytes();
         let slab = slots_in(self.chunks.len()) * std::mem::size_of::<Option<Entry>>();
-        index + slab + self.free.capacity() * 4
+        self.index.memory_bytes() + self.macs.memory_bytes() + slab + self.free.capacity() * 4
     }
 
     fn slot(&self, i: u32) -> Option<&Entry> {
