@@ -14,6 +14,18 @@ use std::time::{Duration, Instant};
 use common::raft_lab::{Lab, WAIT, policy, test_settings, wait_until};
 use rampart_cluster::raft::{NoQuorumCause, RaftSettings, Role, WriteError};
 
+/// The one sequence-randomization key nodes `ids` hold (docs/sync.md §1):
+/// every one has it, and it is the same.
+fn shared_key(lab: &Lab, ids: &[u64]) -> rampart_cluster::raft::SeqKey {
+    let keys: Vec<_> = ids
+        .iter()
+        .map(|id| lab.node(*id).applied().seq_key)
+        .collect();
+    let first = keys[0].expect("the first policy write committed a key");
+    assert!(keys.iter().all(|k| *k == Some(first)), "one key for all");
+    first
+}
+
 fn follower_of(lab: &Lab, leader: u64) -> u64 {
     lab.running()
         .into_iter()
@@ -43,6 +55,9 @@ async fn a_write_on_a_follower_reaches_all_three_with_one_version() {
     // The same entry everywhere: one log index for the version.
     let idx: Vec<u64> = (1..=3).map(|id| lab.node(id).applied().log_index).collect();
     assert!(idx.iter().all(|i| *i == idx[0]), "{idx:?}");
+    let key = shared_key(&lab, &[1, 2, 3]);
+    assert_ne!(key.words(), [0, 0]);
+    assert_eq!(format!("{key:?}"), "SeqKey(<secret>)", "never logged");
     let s = lab.node(leader).status();
     assert_eq!(s.voters, vec![1, 2, 3]);
     assert_eq!(s.version, 2);
@@ -57,6 +72,10 @@ async fn killing_the_leader_elects_a_new_one_and_writes_continue() {
     lab.form(&policy(2001)).await;
     let old = lab.wait_leader().await;
     let old_term = lab.node(old).status().term;
+    for id in 1..=3 {
+        lab.wait_version(id, 1).await;
+    }
+    let key = shared_key(&lab, &[1, 2, 3]);
     lab.stop(old).await;
 
     let started = Instant::now();
@@ -79,6 +98,8 @@ async fn killing_the_leader_elects_a_new_one_and_writes_continue() {
     lab.start(old).await;
     assert_eq!(lab.wait_version(old, v).await.text.as_str(), policy(2002));
     assert_ne!(lab.node(old).status().role, Role::Leader);
+    // The new leader's write kept the cluster's key.
+    assert_eq!(shared_key(&lab, &[1, 2, 3]), key);
     lab.shutdown().await;
 }
 
@@ -146,6 +167,8 @@ async fn a_node_behind_a_compacted_log_catches_up_by_snapshot() {
     lab.start(down).await;
     let got = lab.wait_version(down, 7).await;
     assert_eq!(got.text.as_str(), policy(4007));
+    // The snapshot carried the key.
+    shared_key(&lab, &[1, 2, 3]);
     let s = lab.node(down).status();
     assert!(s.snapshots_installed >= 1, "caught up by snapshot: {s:?}");
 

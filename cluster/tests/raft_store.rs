@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft::testing::{StoreBuilder, Suite};
 use openraft::{RaftLogReader, Vote};
-use rampart_cluster::raft::{LogStore, StateMachine, TypeConfig, open_store};
+use rampart_cluster::raft::{LogStore, SeqKey, StateMachine, TypeConfig, open_store};
 
 static NEXT_DIR: AtomicU64 = AtomicU64::new(0);
 
@@ -105,9 +105,19 @@ fn set_config(term: u64, index: u64, text: &str) -> openraft::Entry<TypeConfig> 
     }
 }
 
+fn set_seq_key(term: u64, index: u64, byte: u8) -> openraft::Entry<TypeConfig> {
+    openraft::Entry {
+        log_id: openraft::testing::log_id(term, 1, index),
+        payload: openraft::EntryPayload::Normal(rampart_cluster::raft::PolicyCmd::SetSeqKey {
+            key: SeqKey([byte; 16]),
+        }),
+    }
+}
+
 /// What the suite cannot build: policy entries. Versions count them, the
 /// watch follows, a reopen keeps them, and a snapshot carries them to
-/// another store.
+/// another store; so with the sequence-randomization key, of which the
+/// first one committed stays.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_entries_versions_watch_reopen_and_snapshot() {
     use openraft::RaftSnapshotBuilder as _;
@@ -130,6 +140,7 @@ async fn policy_entries_versions_watch_reopen_and_snapshot() {
             replies.iter().map(|r| r.version).collect::<Vec<_>>(),
             vec![0, 1, 2]
         );
+        assert_eq!(rx.borrow().seq_key, None);
         assert!(rx.has_changed().expect("watch"));
         let p = rx.borrow_and_update().clone();
         assert_eq!(
@@ -145,11 +156,19 @@ async fn policy_entries_versions_watch_reopen_and_snapshot() {
         assert!(!rx.has_changed().expect("watch"), "no new policy");
         let (applied, _) = sm.applied_state().await.expect("state");
         assert_eq!(applied.map(|l| l.index), Some(4));
+        // The key is published; a second key (another leader's) is ignored.
+        let r = sm.apply([set_seq_key(2, 5, 7)]).await.expect("apply key");
+        assert_eq!(r[0].version, 2, "a key is no policy version");
+        assert!(rx.has_changed().expect("watch"));
+        assert_eq!(rx.borrow_and_update().seq_key, Some(SeqKey([7; 16])));
+        sm.apply([set_seq_key(2, 6, 9)]).await.expect("apply key");
+        assert!(!rx.has_changed().expect("watch"), "the first key stays");
     }
     // Reopened: the same policy, before any Raft runs.
     let (_log, mut sm) = open_store(&dir).expect("reopen");
     let p = sm.subscribe().borrow().clone();
     assert_eq!((p.version, p.text.as_str()), (2, "policy b"));
+    assert_eq!(p.seq_key, Some(SeqKey([7; 16])));
 
     let snap = sm
         .get_snapshot_builder()
@@ -157,7 +176,7 @@ async fn policy_entries_versions_watch_reopen_and_snapshot() {
         .build_snapshot()
         .await
         .expect("snapshot");
-    assert_eq!(snap.meta.last_log_id.map(|l| l.index), Some(4));
+    assert_eq!(snap.meta.last_log_id.map(|l| l.index), Some(6));
 
     let other = fresh_dir("policy-other");
     let _g2 = DirGuard(other.clone());
@@ -173,9 +192,10 @@ async fn policy_entries_versions_watch_reopen_and_snapshot() {
         (p.version, p.text.as_str(), p.log_index),
         (2, "policy b", 3)
     );
+    assert_eq!(p.seq_key, Some(SeqKey([7; 16])), "the snapshot carries it");
     assert_eq!(
         sm2.applied_state().await.expect("state").0.map(|l| l.index),
-        Some(4)
+        Some(6)
     );
     // A corrupt snapshot is refused as a storage error, not a panic.
     let mut bad = sm2.begin_receiving_snapshot().await.expect("begin");

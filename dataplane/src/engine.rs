@@ -197,7 +197,10 @@ pub struct EngineConfig {
     /// Secret seed of the flow hash; draw it at random per node.
     pub hash_seed: [u64; 4],
     /// Secret key of the sequence-randomization offsets (SipHash-2-4 over
-    /// the flow, as RFC 6528 builds ISNs); draw it at random per node.
+    /// the flow and the initiator's ISN, as RFC 6528 builds ISNs). Draw it
+    /// at random; the nodes of a cluster share one
+    /// ([`Engine::set_seq_secret`], docs/sync.md §1), so any node shifts a
+    /// retransmitted SYN as the node that saw the first one did.
     pub seq_secret: [u64; 2],
     /// Slots the expiry sweep visits per call.
     pub sweep_budget_slots: usize,
@@ -390,6 +393,13 @@ impl Engine {
     /// The configuration in force.
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// Replace the sequence-randomization secret (the cluster's, once the
+    /// policy log has it). Connections already open keep their offsets;
+    /// new ones take theirs from this secret.
+    pub fn set_seq_secret(&mut self, secret: [u64; 2]) {
+        self.config.seq_secret = secret;
     }
 
     /// The connection table (for `show conn`).
@@ -1094,7 +1104,7 @@ impl Engine {
                 bump(&mut self.counters.tcp_transitions[0][track.state as usize]);
                 if options.random_sequence_number {
                     let mut entry = self.table.get_mut(id);
-                    entry.seq_offset = seq_offset(self.config.seq_secret, &key, entry.id);
+                    entry.seq_offset = seq_offset(self.config.seq_secret, &key, seg.seq.0);
                     bump(&mut self.counters.normalizer.seq_randomized_conns);
                 }
                 normalize_and_shift(
@@ -1248,14 +1258,19 @@ enum Kind {
 }
 
 /// The sequence-randomization offset of a new connection: a keyed PRF of
-/// the flow and its connection id (RFC 6528 builds ISNs the same way), so
-/// it cannot be predicted without the node's secret. Never zero, which
-/// means "not randomized".
-fn seq_offset(secret: [u64; 2], key: &FlowKey, conn_id: u32) -> u32 {
+/// the flow and the initiator's ISN (RFC 6528 §3 builds ISNs the same
+/// way), so it cannot be predicted without the secret. It depends on
+/// nothing node-local: a node that never heard of a connection (its
+/// insert lost with the node that forwarded the SYN) shifts the client's
+/// retransmitted SYN exactly as that node shifted the first one, and the
+/// server, still in SYN-RECEIVED, answers it (docs/sync.md §1). A new
+/// incarnation of a tuple has a new ISN and so a new offset. Never zero,
+/// which means "not randomized".
+fn seq_offset(secret: [u64; 2], key: &FlowKey, isn: u32) -> u32 {
     use std::hash::{Hash, Hasher};
     let mut h = siphasher::sip::SipHasher24::new_with_keys(secret[0], secret[1]);
     key.hash(&mut h);
-    conn_id.hash(&mut h);
+    isn.hash(&mut h);
     (h.finish() as u32).max(1)
 }
 

@@ -1377,3 +1377,59 @@ fn role_counts_follow_entries_and_directors() {
         assert_eq!(e.sync_counters().unwrap().roles, [0, 0, 0]);
     }
 }
+
+/// The TCP sequence number of an untagged IPv4 frame without options.
+fn seq_of(frame: &[u8]) -> u32 {
+    u32::from_be_bytes(frame[38..42].try_into().expect("4 bytes"))
+}
+
+#[test]
+fn a_syn_retransmitted_through_the_other_node_is_shifted_alike() {
+    // Node A forwards the client's SYN and dies before its insert leaves;
+    // the client retransmits through B. With the cluster's shared secret B
+    // shifts it exactly as A did, so the server (in SYN-RECEIVED with A's
+    // shifted ISN) answers it and B passes the answer; with node-local
+    // secrets (the control) the two shifts differ and the connection
+    // could not open until the server gave up on the first SYN.
+    for shared in [true, false] {
+        let mut p = Pair::new(Duration::ZERO);
+        if shared {
+            for n in &mut p.nodes {
+                n.set_seq_secret([0x1111, 0x2222]);
+            }
+        }
+        // B has opened other connections: its connection ids differ from A's.
+        let (c, s) = v4_pair(40_002, 80);
+        let mut other = TcpModel::new(c, s, [7, 9], [65535, 65535], [None, None]);
+        let other_syn = other.syn();
+        p.send(1, other.frame(&other_syn), other.iface(Side::Client));
+        let (c, s) = v4_pair(40_001, 80);
+        let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
+        let syn = m.syn();
+        assert!(matches!(
+            p.send(0, m.frame(&syn), m.iface(Side::Client)),
+            Verdict::Forward { .. }
+        ));
+        let first = seq_of(p.delivered.last().expect("forwarded"));
+        m.set_shift(shift_of(&p, &m));
+        p.inbox = [VecDeque::new(), VecDeque::new()];
+        p.now = p.now + Duration::from_secs(1);
+        assert!(matches!(
+            p.send(1, m.frame(&syn), m.iface(Side::Client)),
+            Verdict::Forward { .. }
+        ));
+        let second = seq_of(p.delivered.last().expect("forwarded"));
+        assert_ne!(first, 1000, "randomized");
+        assert_eq!(first == second, shared, "A sent {first}, B {second}");
+        if shared {
+            // The server's answer to A's shifted ISN, then the client's
+            // ACK and data, all through B: strict tracking passes them.
+            let mut rest = rest_of_handshake_and_data(&mut m);
+            for seg in &mut rest {
+                let v = p.send(1, m.frame(seg), m.iface(seg.from));
+                assert!(matches!(v, Verdict::Forward { .. }), "{seg:?}: {v:?}");
+            }
+            assert_eq!(p.drops(), 0);
+        }
+    }
+}

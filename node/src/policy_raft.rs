@@ -249,8 +249,39 @@ impl RaftSide {
         let failed = self.apply_failed.clone();
         let signer = self.signer.clone();
         self.runtime.spawn(async move {
+            let mut key_in_force = None;
             loop {
                 let p = rx.borrow_and_update().clone();
+                if p.seq_key.is_some() && p.seq_key != key_in_force {
+                    let admin = admin.clone();
+                    let key = p.seq_key;
+                    let words = key.map(|k| k.words()).unwrap_or_default();
+                    let r = tokio::task::spawn_blocking(move || {
+                        // Workers busy with a long batch refuse a job for a
+                        // moment; the key matters only for new connections.
+                        let mut last = Ok(());
+                        for _ in 0..10 {
+                            last = admin.set_seq_secret(words);
+                            if last.is_ok() {
+                                break;
+                            }
+                            std::thread::sleep(std::time::Duration::from_millis(100));
+                        }
+                        last
+                    })
+                    .await;
+                    match r {
+                        Ok(Ok(())) => {
+                            key_in_force = key;
+                            tracing::info!("sequence randomization uses the cluster's key");
+                        }
+                        Ok(Err(e)) => tracing::warn!(
+                            "the cluster's sequence-randomization key is not in force here \
+                             (this node's own stays): {e}"
+                        ),
+                        Err(e) => tracing::warn!("installing the sequence key: {e}"),
+                    }
+                }
                 // Version 0: the cluster has no policy yet; the policy file
                 // stays in force.
                 if p.version > 0 {

@@ -30,6 +30,8 @@ struct PolicyState {
     version: u64,
     text: String,
     loaded: bool,
+    /// The workers use the cluster's sequence-randomization key.
+    seq_key_shared: bool,
 }
 
 /// Where the node's own status comes from (cluster, Raft).
@@ -116,6 +118,7 @@ impl<P: EnginePool> Admin<P> {
                 // The built-in policy is a policy: a node without a
                 // configuration forwards by security levels.
                 loaded: true,
+                seq_key_shared: false,
             }),
             writer: None,
             membership: None,
@@ -184,7 +187,19 @@ impl<P: EnginePool> Admin<P> {
             version,
             text: render(&config),
             loaded: true,
+            ..*st
         };
+        Ok(())
+    }
+
+    /// Give every worker the cluster's sequence-randomization secret (from
+    /// the policy log, docs/sync.md §1); open connections keep their
+    /// offsets, new ones take theirs from it.
+    pub fn set_seq_secret(&self, secret: [u64; 2]) -> Result<(), OpsError> {
+        self.each(move |w| w.engine.set_seq_secret(secret))?;
+        if let Ok(mut p) = self.policy.lock() {
+            p.seq_key_shared = true;
+        }
         Ok(())
     }
 
@@ -229,6 +244,7 @@ impl<P: EnginePool> Admin<P> {
                 version: 1,
                 text: render(&parsed.config),
                 loaded: true,
+                ..*st
             };
         }
         self
@@ -251,6 +267,7 @@ impl<P: EnginePool> Admin<P> {
         if let Ok(p) = self.policy.lock() {
             s.policy_version = p.version;
             s.policy_loaded = p.loaded;
+            s.seq_key_shared = p.seq_key_shared;
         }
         s
     }

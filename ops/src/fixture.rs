@@ -118,6 +118,7 @@ pub fn cluster_status() -> NodeStatus {
         node_id: 1,
         node_name: "fw-a".into(),
         policy_loaded: true,
+        seq_key_shared: true,
         sync_ready: true,
         clustered: true,
         peers: vec![
@@ -179,6 +180,7 @@ pub fn standalone_status() -> NodeStatus {
         node_id: 1,
         node_name: "fw-a".into(),
         policy_loaded: true,
+        seq_key_shared: false,
         sync_ready: true,
         ..NodeStatus::default()
     }
@@ -186,5 +188,12 @@ pub fn standalone_status() -> NodeStatus {
 
 /// The fixture's admin over [`pool`], with `status`, the policy recorded as version 1.
 pub fn admin(status: NodeStatus) -> Admin<LocalPool> {
-    Admin::new(pool(1), Box::new(move || status.clone())).with_policy(POLICY)
+    let shared = status.seq_key_shared;
+    let admin = Admin::new(pool(1), Box::new(move || status.clone())).with_policy(POLICY);
+    if shared {
+        admin
+            .set_seq_secret([0x5eed, 0xc1a5])
+            .expect("the fixture's workers answer");
+    }
+    admin
 }

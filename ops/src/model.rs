@@ -330,6 +330,10 @@ pub struct NodeStatus {
     pub raft: Option<RaftStatus>,
     /// Running-config version (0: the built-in security-levels policy).
     pub policy_version: u64,
+    /// Sequence randomization uses the cluster's key from the policy log
+    /// (docs/sync.md §1), not one this node drew for itself.
+    #[serde(default)]
+    pub seq_key_shared: bool,
 }
 
 /// `show cluster`.

@@ -89,6 +89,13 @@ pub fn render_cluster(v: &ClusterView) -> String {
         "        Policy       : version {}, {} swap(s)\n",
         s.policy_version, v.policy_swaps
     ));
+    if s.clustered {
+        out.push_str(if s.seq_key_shared {
+            "        Seq. random. : the cluster's key (policy log)\n"
+        } else {
+            "        Seq. random. : this node's own key (no cluster key yet)\n"
+        });
+    }
     out.push_str(&format!(
         "        Connections  : {} in use\n",
         v.conns_in_use

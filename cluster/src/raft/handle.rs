@@ -25,7 +25,9 @@ use super::service;
 use super::settings::{FORWARD_MARGIN, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES, RaftSettings};
 use super::state_machine::StateMachine;
 use super::store::{Db, LogStore, STORE_FILE, StoreCounters};
-use super::types::{AppliedPolicy, MemberNode, NodeId, PolicyCmd, Raft, TypeConfig, Version};
+use super::types::{
+    AppliedPolicy, MemberNode, NodeId, PolicyCmd, Raft, SeqKey, TypeConfig, Version,
+};
 use crate::transport::rpc::RpcError;
 use crate::transport::{RPC_SERVICE_RAFT, Transport};
 
@@ -467,6 +469,28 @@ impl PolicyRaft {
                     waited_ms: millis(started.elapsed()),
                     pending: false,
                 };
+            }
+        }
+        // The cluster's first policy write also commits its
+        // sequence-randomization key (types::SeqKey), before the policy.
+        if self.applied().seq_key.is_none() {
+            let key = match SeqKey::generate() {
+                Ok(k) => k,
+                Err(message) => return ForwardReply::Failed { message },
+            };
+            let remaining = budget.saturating_sub(started.elapsed());
+            let cmd = PolicyCmd::SetSeqKey { key };
+            match tokio::time::timeout(remaining, raft.client_write(cmd)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return write_error_reply(&e),
+                // Nothing of the policy was proposed; the key may still
+                // commit, which is harmless (the first key stays).
+                Err(_) => {
+                    return ForwardReply::NoQuorum {
+                        waited_ms: millis(started.elapsed()),
+                        pending: false,
+                    };
+                }
             }
         }
         let remaining = budget.saturating_sub(started.elapsed());

@@ -103,8 +103,8 @@ pub use settings::{
 pub use state_machine::{SnapshotBuilder, StateMachine};
 pub use store::{LogStore, OpenError, STORE_FILE, StoreCounters};
 pub use types::{
-    AppliedPolicy, Entry, LogId, MemberNode, NodeId, PolicyCmd, PolicyResp, Raft, TypeConfig,
-    Version,
+    AppliedPolicy, Entry, LogId, MemberNode, NodeId, PolicyCmd, PolicyResp, Raft, SeqKey,
+    TypeConfig, Version,
 };
 
 /// Open a store under `dir` as openraft's two storage halves, for the

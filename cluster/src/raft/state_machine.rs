@@ -23,7 +23,7 @@ use redb::ReadableTable as _;
 
 use super::store::{Db, OpenError, SM};
 use super::types::{
-    AppliedPolicy, Entry, LogId, PolicyCmd, PolicyResp, SnapshotMeta, StorageError,
+    AppliedPolicy, Entry, LogId, PolicyCmd, PolicyResp, SeqKey, SnapshotMeta, StorageError,
     StoredMembership, TypeConfig, Version,
 };
 
@@ -39,6 +39,7 @@ struct SmState {
     /// Log index of the entry that set `text`.
     log_index: u64,
     text: Arc<str>,
+    seq_key: Option<SeqKey>,
 }
 
 /// The body of a snapshot: the policy alone (the meta carries the last
@@ -48,6 +49,7 @@ struct SnapshotBody {
     version: Version,
     log_index: u64,
     text: String,
+    seq_key: Option<SeqKey>,
 }
 
 /// A snapshot as stored: its meta and its bytes.
@@ -62,6 +64,7 @@ fn applied(state: &SmState) -> AppliedPolicy {
         version: state.version,
         text: Arc::new(state.text.to_string()),
         log_index: state.log_index,
+        seq_key: state.seq_key,
     }
 }
 
@@ -140,6 +143,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     next.log_index = e.log_id.index;
                     next.text = Arc::from(text);
                 }
+                EntryPayload::Normal(PolicyCmd::SetSeqKey { key }) => {
+                    // The first key stays (PolicyCmd::SetSeqKey).
+                    next.seq_key.get_or_insert(key);
+                }
                 EntryPayload::Membership(m) => {
                     next.last_membership = StoredMembership::new(Some(e.log_id), m);
                 }
@@ -163,7 +170,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .counters
             .entries_applied
             .fetch_add(replies.len() as u64, Ordering::Relaxed);
-        let changed = next.version != self.state.version;
+        let changed = next.version != self.state.version || next.seq_key != self.state.seq_key;
         self.state = next;
         if changed {
             self.publish();
@@ -195,6 +202,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             version: body.version,
             log_index: body.log_index,
             text: Arc::from(body.text),
+            seq_key: body.seq_key,
         };
         let state_bytes = codec::encode(&next).map_err(snap_write_err)?;
         let snap_bytes = codec::encode(&StoredSnapshot {
@@ -250,6 +258,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             version: self.state.version,
             log_index: self.state.log_index,
             text: self.state.text.to_string(),
+            seq_key: self.state.seq_key,
         })
         .map_err(snap_write_err)?;
         let seq = self.db.counters.snapshots_built.load(Ordering::Relaxed) + 1;

@@ -13,8 +13,9 @@ pub type Version = u64;
 /// A Raft node id. Equal to the transport's node id (which is a `u16`).
 pub type NodeId = u64;
 
-/// What the log carries: a whole running config. The state machine
-/// never checks it; it was validated before it was proposed.
+/// What the log carries: a whole running config (the state machine
+/// never checks it; it was validated before it was proposed), or the
+/// cluster's sequence-randomization key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PolicyCmd {
     /// Replace the running config with `text` (ASA commands).
@@ -22,6 +23,48 @@ pub enum PolicyCmd {
         /// The config text.
         text: String,
     },
+    /// The cluster's sequence-randomization key. The first one committed
+    /// stays: a later one (two leaders that both saw none) is ignored, so
+    /// every node ends with the same key.
+    SetSeqKey {
+        /// The key.
+        key: SeqKey,
+    },
+}
+
+/// The key every node of a cluster derives TCP sequence-randomization
+/// offsets from (docs/sync.md §1): 16 random bytes drawn by the leader that
+/// commits the cluster's first policy. With one key, any node shifts a
+/// client's retransmitted SYN exactly as the node that forwarded the first
+/// one did. Its `Debug` never shows the bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeqKey(pub [u8; 16]);
+
+impl SeqKey {
+    /// A fresh key from the system's random source.
+    pub fn generate() -> Result<Self, String> {
+        use ring::rand::SecureRandom as _;
+        let mut key = [0u8; 16];
+        ring::rand::SystemRandom::new()
+            .fill(&mut key)
+            .map_err(|_| "the system random source failed".to_string())?;
+        Ok(SeqKey(key))
+    }
+
+    /// The key as the engine takes it (two SipHash key words).
+    pub fn words(&self) -> [u64; 2] {
+        let (a, b) = self.0.split_at(8);
+        [
+            u64::from_le_bytes(a.try_into().expect("8 bytes")),
+            u64::from_le_bytes(b.try_into().expect("8 bytes")),
+        ]
+    }
+}
+
+impl std::fmt::Debug for SeqKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SeqKey(<secret>)")
+    }
 }
 
 /// The state machine's answer to an applied entry.
@@ -82,6 +125,8 @@ pub struct AppliedPolicy {
     pub text: Arc<String>,
     /// The log index of the entry that set it (0 at version 0).
     pub log_index: u64,
+    /// The cluster's sequence-randomization key, once committed.
+    pub seq_key: Option<SeqKey>,
 }
 
 impl AppliedPolicy {
@@ -91,6 +136,7 @@ impl AppliedPolicy {
             version: 0,
             text: Arc::new(String::new()),
             log_index: 0,
+            seq_key: None,
         }
     }
 }

@@ -418,6 +418,7 @@ pub fn run(args: &Args) -> Result<String, String> {
             three: false,
             relay: false,
             cluster_extra: Box::leak(extra.into_boxed_str()),
+            raft: false,
         },
     )
     .map_err(|e| e.to_string())?;

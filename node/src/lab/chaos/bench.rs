@@ -32,6 +32,9 @@ pub struct BenchOpts {
     pub relay: bool,
     /// Lines for every node's `[cluster]` table.
     pub cluster_extra: &'static str,
+    /// The policy replicated by Raft, as a production pair runs it: A
+    /// bootstraps the log, the others join (always so with three nodes).
+    pub raft: bool,
 }
 
 /// A path of the asymmetric lab: through node A or node B.
@@ -118,7 +121,7 @@ impl Bench {
                 seen[1].sync = SYNC_HUB;
             }
             let mut extra = opts.cluster_extra.to_string();
-            if opts.three && i == 0 {
+            if (opts.three || opts.raft) && i == 0 {
                 extra.push_str("\nbootstrap = true");
             }
             bench.files.push(write_config(&dir, me, &seen, &extra)?);

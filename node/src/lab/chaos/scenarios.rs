@@ -77,7 +77,32 @@ fn bench(ctx: &Ctx, name: &str, opts: BenchOpts, policy: &str) -> Result<Bench, 
             return Err(LabError::Bench(format!("{e}\n{}", views.join("\n"))));
         }
     }
+    if opts.raft {
+        form_raft(&b)?;
+    }
     Ok(b)
+}
+
+/// Join every node but A (which bootstrapped the log) to the Raft
+/// cluster, and wait until every node's workers use the cluster's
+/// sequence-randomization key.
+fn form_raft(b: &Bench) -> Result<(), LabError> {
+    for id in 2..=b.nodes() {
+        let id = id.to_string();
+        let (code, out, err) = finish_command(
+            rampart(b, 0, &["cluster", "join", "--id", &id])?,
+            Duration::from_secs(40),
+        );
+        if code != Some(0) {
+            return Err(LabError::Bench(format!("cluster join {id}: {out} {err}")));
+        }
+    }
+    let shared = |i: usize| b.cluster(i).is_ok_and(|v| v.status.seq_key_shared);
+    wait_for(Duration::from_secs(20), || (0..b.nodes()).all(shared))
+        .map(|_| ())
+        .ok_or_else(|| {
+            LabError::Bench("the nodes never all used the cluster's sequence key".into())
+        })
 }
 
 /// Node `i`'s peers and bulk counters, for a message.
@@ -226,7 +251,7 @@ fn converged(b: &Bench, t: &Traffic, row: &mut ScenarioRow) {
 ///    is reported.
 pub fn kill_a(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     let d = &ctx.dims;
-    let mut b = bench(ctx, "kill-a", two(""), BYPASS_5002_POLICY)?;
+    let mut b = bench(ctx, "kill-a", two_raft(""), BYPASS_5002_POLICY)?;
     let t = traffic(&b, plan(d, 0, d.new_per_s), row)?;
     pause(ctx, d.warmup, "kill-a: warm-up", Some(&t))?;
     ctx.progress("kill-a: SIGKILL fw-a, routes to fw-b");
@@ -378,6 +403,7 @@ pub fn lossy_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
         relay: true,
         cluster_extra: LOSSY_TUNING,
         three: false,
+        raft: false,
     };
     let b = bench(ctx, "lossy-link", opts, BYPASS_5002_POLICY)?;
     let mut p = plan(d, 0, d.lossy_new_per_s);
@@ -475,6 +501,7 @@ pub fn cut_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
         relay: true,
         cluster_extra: "",
         three: false,
+        raft: false,
     };
     let b = bench(ctx, "cut-link", opts, BYPASS_5002_POLICY)?;
     // Established flows only: a new asymmetric connection cannot open
@@ -642,17 +669,9 @@ pub fn raft_leader(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
         three: true,
         relay: false,
         cluster_extra: "",
+        raft: true,
     };
     let mut b = bench(ctx, "raft-leader", opts, BYPASS_5002_POLICY)?;
-    for id in ["2", "3"] {
-        let (code, out, err) = finish_command(
-            rampart(&b, 0, &["cluster", "join", "--id", id])?,
-            Duration::from_secs(40),
-        );
-        if code != Some(0) {
-            return Err(LabError::Bench(format!("cluster join {id}: {out} {err}")));
-        }
-    }
     let agreed = |b: &Bench, n: usize| -> Option<u64> {
         let v: Vec<(u64, u64)> = (0..n).filter_map(|i| versions(b, i)).collect();
         (v.len() == n && v.iter().all(|&x| x == v[0] && x.0 == x.1)).then(|| v[0].0)
@@ -828,7 +847,7 @@ fn bypass_window(
 ///    sync counters never move for bypass flows.
 pub fn bypass_mixed(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     let d = &ctx.dims;
-    let mut b = bench(ctx, "bypass-mixed", two(""), BYPASS_5002_POLICY)?;
+    let mut b = bench(ctx, "bypass-mixed", two_raft(""), BYPASS_5002_POLICY)?;
     let t = traffic(&b, plan(d, d.bypass_streams, 0), row)?;
     pause(ctx, d.warmup, "bypass-mixed: warm-up", Some(&t))?;
     bypass_window(&b, &t, row, "before the failover")?;
@@ -914,6 +933,17 @@ fn two(extra: &'static str) -> BenchOpts {
         three: false,
         relay: false,
         cluster_extra: extra,
+        raft: false,
+    }
+}
+
+/// Two nodes that replicate their policy by Raft, as a production pair
+/// does (README: A bootstraps, B joins): they share the cluster's
+/// sequence-randomization key (docs/sync.md §1).
+fn two_raft(extra: &'static str) -> BenchOpts {
+    BenchOpts {
+        raft: true,
+        ..two(extra)
     }
 }
 
