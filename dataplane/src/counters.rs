@@ -249,4 +249,27 @@ pub struct BridgeCounters {
     pub checksums_completed: u64,
     /// GSO super-packets forwarded whole (vnet headers on).
     pub gso_frames: u64,
+    /// Loop turns that polled again without sleeping (busy polling).
+    pub busy_polls: u64,
+    /// Frames the kernel dropped before the shell read them (socket
+    /// buffer or receive ring full; `PACKET_STATISTICS`), both interfaces.
+    /// The kernel's count, read every table sweep and when the shell stops.
+    pub kernel_rx_drops: u64,
+    /// Times a receive ring was frozen, every block in user space.
+    pub kernel_rx_frozen: u64,
+    /// Receive-ring blocks (per-frame ring: slots) whose header was not
+    /// trusted, all reasons; their frames were dropped.
+    pub ring_bad_slots: u64,
+    /// Frames lost with those blocks.
+    pub ring_bad_frames: u64,
+    /// Frames dropped: no room before them for their VLAN tag.
+    pub ring_no_vlan_room: u64,
+    /// Frames not sent: every transmit-ring slot was still in the kernel.
+    pub ring_tx_full: u64,
+    /// Frames larger than a transmit slot, sent through a plain socket.
+    pub ring_tx_spilled: u64,
+    /// Frames larger than a receive slot, read whole from the socket.
+    pub ring_rx_copied: u64,
+    /// Such frames no longer in the socket's queue (dropped).
+    pub ring_copy_missing: u64,
 }

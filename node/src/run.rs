@@ -25,7 +25,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context as _, bail};
 use std::time::Duration;
 
-use rampart_afpacket::bridge::Bridge;
 use rampart_afpacket::io::IoChoice;
 use rampart_cluster::pki::NodeTls;
 use rampart_cluster::sync::{Protocol, ProtocolConfig};
@@ -268,11 +267,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
             Err(_) => failure = Some(anyhow::anyhow!("worker {w} panicked")),
         }
     }
-    let tally = Tally::sum(bridges.iter().map(|b| {
-        let mut t = Tally::of(&b.engine, &b.counters);
-        t.ring = ring_tally(b);
-        t
-    }));
+    let tally = Tally::sum(bridges.iter().map(|b| Tally::of(&b.engine, &b.counters)));
     let mut summary = tally.summary(&cfg.node.name, n);
     summary.io_modes = io_modes;
     if let Some(c) = cluster {
@@ -404,7 +399,13 @@ impl Tally {
         let c = engine.counters();
         Tally {
             io: [io.truncated, io.send_failed, io.gso_frames],
-            ring: [0; 5],
+            ring: [
+                io.kernel_rx_drops,
+                io.ring_bad_slots,
+                io.ring_tx_spilled,
+                io.busy_polls,
+                io.ring_rx_copied,
+            ],
             forwarded: c.forwarded_packets,
             in_use: engine.table().len(),
             most_used: engine.table().high_water(),
@@ -504,17 +505,6 @@ impl Tally {
             io_modes: Vec::new(),
         }
     }
-}
-
-/// A stopped bridge's ring and kernel counters, in [`Tally::ring`] order.
-fn ring_tally(b: &Bridge) -> [u64; 5] {
-    let (mut bad, mut spilled, mut copied) = (0u64, 0u64, 0u64);
-    for rc in b.sockets.iter().filter_map(|s| s.ring_counters()) {
-        bad = bad.saturating_add(rc.bad_blocks_total());
-        spilled = spilled.saturating_add(rc.tx_spilled);
-        copied = copied.saturating_add(rc.copied);
-    }
-    [b.io.kernel_rx_drops, bad, spilled, b.io.busy_polls, copied]
 }
 
 /// Write `text` to `path` through a temporary file (readers never see a

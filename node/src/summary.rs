@@ -68,8 +68,8 @@ pub struct IoCounts {
     /// GSO super-packets forwarded whole.
     pub gso_frames: u64,
     /// Frames the kernel dropped before a worker read them (socket buffer
-    /// or receive ring full; `PACKET_STATISTICS`). Read when the workers
-    /// stop: zero in a running node's dump.
+    /// or receive ring full; `PACKET_STATISTICS`), as of the workers' last
+    /// table sweep (and when they stop).
     #[serde(default)]
     pub kernel_rx_drops: u64,
     /// Receive-ring blocks whose offsets were not trusted (dropped).

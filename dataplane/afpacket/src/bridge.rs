@@ -23,7 +23,7 @@ use rampart_dataplane::time::Instant;
 use rampart_dataplane::verdict::{IfaceId, Verdict};
 
 use crate::io::PacketIo;
-use crate::ring::IoMode;
+use crate::ring::{IoMode, RingCounters};
 
 /// How long the bridge sleeps in `poll` when no frame is waiting.
 const IDLE_POLL: Duration = Duration::from_millis(10);
@@ -58,11 +58,8 @@ pub struct Bridge {
     pub sockets: [PacketIo; 2],
     /// The engine.
     pub engine: Engine,
-    /// I/O counters.
+    /// I/O counters (the rings' and the kernel's refreshed every sweep).
     pub counters: BridgeCounters,
-    /// Loop turns spent polling without sleeping, and the kernel's
-    /// receive drops (read when the bridge stops).
-    pub io: IoCounters,
     /// The indices of the frames of a batch the engine forwarded.
     out: Vec<usize>,
     busy_poll: Duration,
@@ -94,7 +91,6 @@ impl Bridge {
             sockets: [inside.into(), outside.into()],
             engine,
             counters: BridgeCounters::default(),
-            io: IoCounters::default(),
             out: Vec::with_capacity(1024),
             busy_poll: DEFAULT_BUSY_POLL,
             epoch: std::time::Instant::now(),
@@ -130,15 +126,32 @@ impl Bridge {
         [self.sockets[0].mode(), self.sockets[1].mode()]
     }
 
-    /// Add the kernel's receive counters since the last call to
-    /// [`Self::io`] (the bridge calls it when it stops).
-    pub fn collect_kernel_stats(&mut self) {
+    /// Bring [`Self::counters`] up to date with the kernel's receive
+    /// counters (read and reset by `PACKET_STATISTICS`, so added) and the
+    /// rings' own (kept by the sockets, so summed afresh). The bridge does
+    /// it every table sweep and when it stops.
+    pub fn refresh_io_counters(&mut self) {
+        let c = &mut self.counters;
         for s in &self.sockets {
             if let Ok(k) = s.take_kernel_stats() {
-                self.io.kernel_rx_drops = self.io.kernel_rx_drops.saturating_add(k.drops);
-                self.io.kernel_rx_frozen = self.io.kernel_rx_frozen.saturating_add(k.freeze_q);
+                c.kernel_rx_drops = c.kernel_rx_drops.saturating_add(k.drops);
+                c.kernel_rx_frozen = c.kernel_rx_frozen.saturating_add(k.freeze_q);
             }
         }
+        let sockets = &self.sockets;
+        let sum = |get: fn(&RingCounters) -> u64| {
+            sockets
+                .iter()
+                .filter_map(|s| s.ring_counters())
+                .fold(0u64, |a, r| a.saturating_add(get(&r)))
+        };
+        c.ring_bad_slots = sum(RingCounters::bad_blocks_total);
+        c.ring_bad_frames = sum(|r| r.bad_block_frames);
+        c.ring_no_vlan_room = sum(|r| r.no_vlan_room);
+        c.ring_tx_full = sum(|r| r.tx_ring_full);
+        c.ring_tx_spilled = sum(|r| r.tx_spilled);
+        c.ring_rx_copied = sum(|r| r.copied);
+        c.ring_copy_missing = sum(|r| r.copy_missing);
     }
 
     /// The engine's clock as the bridge feeds it.
@@ -177,6 +190,7 @@ impl Bridge {
             }
             if now >= next_sweep {
                 self.engine.expire(now);
+                self.refresh_io_counters();
                 next_sweep = now + SWEEP_INTERVAL;
             } else if self.engine.sync_timeout().is_some_and(|t| now >= t) {
                 self.engine.expire_sync(now);
@@ -189,7 +203,7 @@ impl Bridge {
             // Traffic flowed within the bound: look again at once rather
             // than pay poll(2)'s sleep and wake-up; past it, sleep.
             if last_moved.is_some_and(|t| t.elapsed() < self.busy_poll) {
-                self.io.busy_polls = self.io.busy_polls.saturating_add(1);
+                self.counters.busy_polls = self.counters.busy_polls.saturating_add(1);
                 std::hint::spin_loop();
                 continue;
             }
@@ -201,7 +215,7 @@ impl Bridge {
             let until = next.saturating_since(self.now());
             self.wait(until.min(IDLE_POLL));
         };
-        self.collect_kernel_stats();
+        self.refresh_io_counters();
         result
     }
 
@@ -310,18 +324,6 @@ impl Bridge {
             unsafe { libc::read(wake, buf.as_mut_ptr().cast(), 8) };
         }
     }
-}
-
-/// What the bridge loop counted about its I/O beside [`BridgeCounters`].
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IoCounters {
-    /// Loop turns that polled again without sleeping (busy polling).
-    pub busy_polls: u64,
-    /// Frames the kernel dropped before the bridge read them (receive
-    /// buffer or ring full; `PACKET_STATISTICS`), both interfaces.
-    pub kernel_rx_drops: u64,
-    /// Times a receive ring was frozen, every block in user space.
-    pub kernel_rx_frozen: u64,
 }
 
 /// The engine's judgement of the `n` frames of `rx`'s last batch, handed

@@ -190,6 +190,9 @@ fn through_bridge(tag: &str, offloads: bool, choice: IoChoice, want: IoMode) {
         // copy path, whole; without offloads every frame fits a slot.
         assert_eq!(copied > 0, offloads, "frames copied whole: {copied}");
     }
+    // The bridge's counters (what /metrics exports) hold the rings' sums.
+    assert_eq!(b.counters.ring_rx_copied, copied);
+    assert_eq!(b.counters.ring_bad_slots, 0);
 }
 
 /// One test per back end and offload setting: `name: tag, offloads,

@@ -15,6 +15,9 @@ use super::family::Families;
 use super::specs::*;
 use crate::snapshot::NodeSnapshot;
 
+/// Reads one of a worker's I/O counters.
+type IoGet = fn(&rampart_dataplane::counters::BridgeCounters) -> u64;
+
 fn sum(it: impl Iterator<Item = u64>) -> u64 {
     it.fold(0u64, |a, b| a.saturating_add(b))
 }
@@ -165,13 +168,26 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
     let swaps = w.iter().map(|s| s.counters.policy_swaps).max().unwrap_or(0);
     f.counter(&POLICY_SWAPS, &[], swaps);
     if w.iter().any(|s| s.io.is_some()) {
-        let io = |get: fn(&rampart_dataplane::counters::BridgeCounters) -> u64| {
-            sum(w.iter().filter_map(|s| s.io.as_ref().map(get)))
-        };
+        let io = |get: IoGet| sum(w.iter().filter_map(|s| s.io.as_ref().map(get)));
         f.counter(&IO_TRUNCATED, &[], io(|x| x.truncated));
         f.counter(&IO_SEND_FAILED, &[], io(|x| x.send_failed));
         f.counter(&IO_CSUM, &[], io(|x| x.checksums_completed));
         f.counter(&IO_GSO, &[], io(|x| x.gso_frames));
+        f.counter(&IO_KERNEL_DROPS, &[], io(|x| x.kernel_rx_drops));
+        f.counter(&IO_KERNEL_FROZEN, &[], io(|x| x.kernel_rx_frozen));
+        f.counter(&IO_BUSY_POLLS, &[], io(|x| x.busy_polls));
+        let ring: [(&str, IoGet); 7] = [
+            ("bad_slot", |x| x.ring_bad_slots),
+            ("bad_slot_frames", |x| x.ring_bad_frames),
+            ("no_vlan_room", |x| x.ring_no_vlan_room),
+            ("tx_ring_full", |x| x.ring_tx_full),
+            ("tx_spilled", |x| x.ring_tx_spilled),
+            ("rx_copied", |x| x.ring_rx_copied),
+            ("copy_missing", |x| x.ring_copy_missing),
+        ];
+        for (event, get) in ring {
+            f.counter(&IO_RING, &[event], io(get));
+        }
     }
     let syncs: Vec<&SyncCounters> = w.iter().filter_map(|s| s.sync.as_ref()).collect();
     if !syncs.is_empty() {
@@ -301,6 +317,89 @@ fn cluster(f: &mut Families, snap: &NodeSnapshot) {
         f.counter(&UNPLACED, &[], s.events_unplaced);
         for (limit, v) in &s.guards {
             f.counter(&CLUSTER_GUARDS, &[limit.as_str()], *v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::WorkerView;
+    use crate::snapshot::WorkerSnapshot;
+    use prometheus::Encoder as _;
+    use rampart_dataplane::conntrack::NodeId;
+    use rampart_dataplane::counters::BridgeCounters;
+    use rampart_dataplane::{Engine, EngineConfig, Instant};
+
+    /// The text exposition of `snap`.
+    fn text(snap: &NodeSnapshot) -> String {
+        let mut f = Families::default();
+        fill(&mut f, snap);
+        let mut buf = Vec::new();
+        prometheus::TextEncoder::new()
+            .encode(&f.into_vec(), &mut buf)
+            .expect("valid families");
+        String::from_utf8(buf).expect("utf-8")
+    }
+
+    #[test]
+    fn io_and_ring_counters_are_summed_over_workers() {
+        let io = [
+            BridgeCounters {
+                kernel_rx_drops: 3,
+                busy_polls: 10,
+                ring_bad_slots: 1,
+                ring_bad_frames: 4,
+                ring_tx_spilled: 2,
+                ring_rx_copied: 5,
+                ..BridgeCounters::default()
+            },
+            BridgeCounters {
+                kernel_rx_drops: 4,
+                kernel_rx_frozen: 1,
+                ring_tx_full: 6,
+                ring_rx_copied: 1,
+                ring_copy_missing: 1,
+                ring_no_vlan_room: 2,
+                ..BridgeCounters::default()
+            },
+        ];
+        let workers = io
+            .iter()
+            .enumerate()
+            .map(|(worker, io)| {
+                let mut engine = Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]))
+                    .expect("engine");
+                WorkerSnapshot::take(&WorkerView {
+                    engine: &mut engine,
+                    io: Some(io),
+                    now: Instant::from_secs(1),
+                    worker,
+                })
+            })
+            .collect();
+        let t = text(&NodeSnapshot {
+            workers,
+            ..NodeSnapshot::default()
+        });
+        let v = |name, labels: &[(&str, &str)]| super::super::text::sample(&t, name, labels);
+        assert_eq!(v("rampart_io_kernel_rx_drops_total", &[]), Some(7.0));
+        assert_eq!(v("rampart_io_kernel_rx_ring_frozen_total", &[]), Some(1.0));
+        assert_eq!(v("rampart_io_busy_polls_total", &[]), Some(10.0));
+        for (event, want) in [
+            ("bad_slot", 1.0),
+            ("bad_slot_frames", 4.0),
+            ("no_vlan_room", 2.0),
+            ("tx_ring_full", 6.0),
+            ("tx_spilled", 2.0),
+            ("rx_copied", 6.0),
+            ("copy_missing", 1.0),
+        ] {
+            assert_eq!(
+                v("rampart_io_ring_events_total", &[("event", event)]),
+                Some(want),
+                "{event}"
+            );
         }
     }
 }
