@@ -33,10 +33,13 @@ use std::time::{Duration, Instant};
 use rampart_node::lab::{Lab, NodeProc, Role, sh};
 use rampart_node::summary::Summary;
 use rampart_ops::show_conn::ConnFilter;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::proc::{Spawned, cpu_seconds, run_in};
-use crate::{cell, check_stop, median, ratio, sleep};
+use crate::{cell, check_stop, sleep};
+
+mod report;
+use report::{loss_percent, print_table, summarize};
 
 /// The client's address (on `c0`).
 const CLIENT: &str = "198.18.0.10";
@@ -757,7 +760,9 @@ struct UdpRun {
     rampart_kernel_drops: Option<u64>,
 }
 
-fn udp_run(a: &Args, st: &Setup, blast: &Path) -> Result<UdpRun, String> {
+/// One UDP run through `st`: as fast as the sender goes (`rate` 0), or
+/// paced at `rate` datagrams per second.
+fn udp_run(a: &Args, st: &Setup, blast: &Path, rate: u64) -> Result<UdpRun, String> {
     let (c, s) = (st.ns(Role::Client), st.ns(Role::Server));
     let server = st.case.server();
     let blast = blast.to_string_lossy().to_string();
@@ -797,6 +802,8 @@ fn udp_run(a: &Args, st: &Setup, blast: &Path) -> Result<UdpRun, String> {
             &a.seconds.to_string(),
             "--count",
             "4000000000",
+            "--rate",
+            &rate.to_string(),
         ],
     )?
     .wait(Duration::from_secs(a.seconds + 15))?;
@@ -995,6 +1002,10 @@ fn finish(st: Setup, check_frames: Option<u64>) -> Result<Option<Summary>, Strin
 struct Results {
     tcp: Vec<(Case, Vec<TcpRun>)>,
     udp: Vec<(Case, Vec<UdpRun>)>,
+    /// Rampart's UDP cases again, paced at the rate the kernel bridge
+    /// with nftables delivered in the same repetition (the loss
+    /// goal: < 1 % at the rate nftables sustains): (rate, run).
+    udp_paced: Vec<(Case, Vec<(u64, UdpRun)>)>,
     latency: Vec<(Case, Vec<LatencyRun>)>,
 }
 
@@ -1052,6 +1063,11 @@ pub fn run(a: &Args) -> Result<String, String> {
     };
     res.tcp = tcp.iter().map(|c| (*c, Vec::new())).collect();
     res.udp = udp.iter().map(|c| (*c, Vec::new())).collect();
+    res.udp_paced = udp
+        .iter()
+        .filter(|c| matches!(c.path, Path_::Rampart { .. }))
+        .map(|c| (*c, Vec::new()))
+        .collect();
     res.latency = lat.iter().map(|c| (*c, Vec::new())).collect();
     let mut n = 0usize;
     for rep in 0..a.reps {
@@ -1082,7 +1098,7 @@ pub fn run(a: &Args) -> Result<String, String> {
             if rep == 0 && a.only == Traffic::Udp {
                 check_filter(&st)?;
             }
-            let mut r = udp_run(a, &st, &blast)?;
+            let mut r = udp_run(a, &st, &blast, 0)?;
             let summary = finish(st, Some(r.received))?;
             r.rampart_frames = summary.as_ref().map(|s| s.counters.forwarded);
             r.rampart_kernel_drops = summary.as_ref().map(|s| s.counters.io.kernel_rx_drops);
@@ -1102,6 +1118,37 @@ pub fn run(a: &Args) -> Result<String, String> {
                     .unwrap_or_default()
             );
             res.udp[i].1.push(r);
+        }
+        // nftables' delivered rate of this repetition (the bridge, else
+        // the router), and Rampart paced at it.
+        let nft_rate = ["bridge+nft/offloads-on", "routed+nft/offloads-on"]
+            .iter()
+            .find_map(|id| {
+                res.udp
+                    .iter()
+                    .find(|(c, v)| c.id() == *id && v.len() == rep + 1)
+                    .and_then(|(_, v)| v.last())
+            })
+            .map(|r| r.delivered_pps.round() as u64)
+            .filter(|r| *r > 0);
+        for i in 0..res.udp_paced.len() {
+            let Some(rate) = nft_rate else { break };
+            let case = res.udp_paced[i].0;
+            n += 1;
+            let st = setup(a, &format!("{prefix}-{n}"), case, &dir.join(n.to_string()))?;
+            let mut r = udp_run(a, &st, &blast, rate)?;
+            let summary = finish(st, Some(r.received))?;
+            r.rampart_kernel_drops = summary.as_ref().map(|s| s.counters.io.kernel_rx_drops);
+            eprintln!(
+                "  udp {:<34} rep {}/{}: paced at nftables' {rate}/s: sent {:>9.0}/s, delivered {:>9.0}/s, loss {:5.2}%",
+                case.id(),
+                rep + 1,
+                a.reps,
+                r.sent_pps,
+                r.delivered_pps,
+                loss_percent(&r),
+            );
+            res.udp_paced[i].1.push((rate, r));
         }
         for (i, &case) in lat.iter().enumerate() {
             n += 1;
@@ -1128,14 +1175,6 @@ pub fn run(a: &Args) -> Result<String, String> {
     Ok(summary.to_string())
 }
 
-fn loss_percent(r: &UdpRun) -> f64 {
-    if r.sent == 0 {
-        0.0
-    } else {
-        100.0 * (r.sent.saturating_sub(r.received)) as f64 / r.sent as f64
-    }
-}
-
 /// Removes the node files when the run ends.
 #[derive(Debug)]
 struct DirGuard(PathBuf);
@@ -1144,307 +1183,6 @@ impl Drop for DirGuard {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn tcp_median(res: &Results, id: &str) -> Option<f64> {
-    res.tcp
-        .iter()
-        .find(|(c, _)| c.id() == id)
-        .and_then(|(_, v)| median(&v.iter().map(|r| r.gbps).collect::<Vec<_>>()))
-}
-
-fn udp_median(res: &Results, id: &str) -> Option<f64> {
-    res.udp
-        .iter()
-        .find(|(c, _)| c.id() == id)
-        .and_then(|(_, v)| median(&v.iter().map(|r| r.delivered_pps).collect::<Vec<_>>()))
-}
-
-fn opt(v: Option<f64>) -> Value {
-    v.map(|x| json!((x * 1000.0).round() / 1000.0))
-        .unwrap_or(Value::Null)
-}
-
-fn summarize(a: &Args, res: &Results, machine_start: Value) -> Value {
-    let mut tcp = serde_json::Map::new();
-    for (c, runs) in &res.tcp {
-        let g: Vec<f64> = runs.iter().map(|r| r.gbps).collect();
-        let cpu: Vec<f64> = runs.iter().filter_map(|r| r.rampart_cpu_percent).collect();
-        tcp.insert(
-            c.id(),
-            json!({
-                "median_gbps": opt(median(&g)),
-                "gbps": g,
-                "retransmits": runs.iter().map(|r| r.retransmits).collect::<Vec<_>>(),
-                "sender_cpu_percent": runs.iter().map(|r| r.sender_cpu_percent).collect::<Vec<_>>(),
-                "receiver_cpu_percent": runs.iter().map(|r| r.receiver_cpu_percent).collect::<Vec<_>>(),
-                "rampart_cpu_percent": cpu,
-                "rampart_frames": runs.iter().filter_map(|r| r.rampart_frames).collect::<Vec<_>>(),
-                "offloads": if c.offloads_off { "off" } else { "on" },
-            }),
-        );
-    }
-    let mut udp = serde_json::Map::new();
-    for (c, runs) in &res.udp {
-        let d: Vec<f64> = runs.iter().map(|r| r.delivered_pps).collect();
-        udp.insert(
-            c.id(),
-            json!({
-                "median_delivered_pps": opt(median(&d)),
-                "delivered_pps": d,
-                "sent_pps": runs.iter().map(|r| r.sent_pps).collect::<Vec<_>>(),
-                "sent": runs.iter().map(|r| r.sent).collect::<Vec<_>>(),
-                "received": runs.iter().map(|r| r.received).collect::<Vec<_>>(),
-                "seconds": runs.iter().map(|r| r.seconds).collect::<Vec<_>>(),
-                "loss_percent": runs.iter().map(loss_percent).collect::<Vec<_>>(),
-                "rampart_cpu_percent": runs.iter().filter_map(|r| r.rampart_cpu_percent).collect::<Vec<_>>(),
-                "rampart_frames": runs.iter().filter_map(|r| r.rampart_frames).collect::<Vec<_>>(),
-                "rampart_kernel_rx_drops": runs.iter().filter_map(|r| r.rampart_kernel_drops).collect::<Vec<_>>(),
-            }),
-        );
-    }
-    let mut lat = serde_json::Map::new();
-    for (c, runs) in &res.latency {
-        let avg: Vec<f64> = runs.iter().map(|r| r.ping_ms[1]).collect();
-        let p50: Vec<f64> = runs
-            .iter()
-            .filter_map(|r| percentile(&r.connect_ms, 0.5))
-            .collect();
-        let p99: Vec<f64> = runs
-            .iter()
-            .filter_map(|r| percentile(&r.connect_ms, 0.99))
-            .collect();
-        lat.insert(
-            c.id(),
-            json!({
-                "ping_avg_ms": opt(median(&avg)),
-                "ping_min_avg_max_mdev_ms": runs.iter().map(|r| r.ping_ms.to_vec()).collect::<Vec<_>>(),
-                "ping_lost": runs.iter().map(|r| r.ping_lost).collect::<Vec<_>>(),
-                "pings": PINGS,
-                "connect_p50_ms": opt(median(&p50)),
-                "connect_p99_ms": opt(median(&p99)),
-                "connects": CONNECTS,
-                "connect_failed": runs.iter().map(|r| r.connect_failed).collect::<Vec<_>>(),
-            }),
-        );
-    }
-    // Each back end against the kernel bridge with nftables.
-    let mut by_io = serde_json::Map::new();
-    for (io, pre) in [
-        ("ring", "rampart"),
-        ("block-ring", "rampart-block-ring"),
-        ("mmsg", "rampart-mmsg"),
-    ] {
-        let mut m = serde_json::Map::new();
-        for offl in ["offloads-on", "offloads-off"] {
-            let x = ratio(
-                tcp_median(res, &format!("{pre}/inspected/{offl}")),
-                tcp_median(res, &format!("bridge+nft/{offl}")),
-            );
-            if x.is_some() {
-                m.insert(format!("tcp/{offl}"), opt(x));
-            }
-        }
-        let x = ratio(
-            udp_median(res, &format!("{pre}/inspected/offloads-on")),
-            udp_median(res, "bridge+nft/offloads-on"),
-        );
-        if x.is_some() {
-            m.insert("udp".into(), opt(x));
-        }
-        if !m.is_empty() {
-            by_io.insert(io.into(), Value::Object(m));
-        }
-    }
-    // Rampart against each nftables case, in the same offload state.
-    let mut tcp_ratios = serde_json::Map::new();
-    for id in [
-        "bridge+nft/offloads-on",
-        "bridge+nft/offloads-off",
-        "routed+nft/offloads-on",
-        "routed+nft/offloads-off",
-    ] {
-        let offl = &id[id.find('/').unwrap_or(0)..];
-        let r = tcp_median(res, &format!("rampart/inspected{offl}"));
-        if let Some(x) = ratio(r, tcp_median(res, id)) {
-            tcp_ratios.insert(id.into(), opt(Some(x)));
-        }
-    }
-    let u_in = udp_median(res, "rampart/inspected/offloads-on");
-    let mut udp_ratios = serde_json::Map::new();
-    for id in ["bridge+nft/offloads-on", "routed+nft/offloads-on"] {
-        if let Some(x) = ratio(u_in, udp_median(res, id)) {
-            udp_ratios.insert(id.into(), opt(Some(x)));
-        }
-    }
-    let mut byp = serde_json::Map::new();
-    for offl in ["offloads-on", "offloads-off"] {
-        let x = ratio(
-            tcp_median(res, &format!("rampart/inspected/{offl}")),
-            tcp_median(res, &format!("rampart/bypass/{offl}")),
-        );
-        if x.is_some() {
-            byp.insert(offl.into(), opt(x));
-        }
-    }
-    // The headline compares, links in their natural state (offloads on),
-    // with the kernel's transparent stateful bridge, else with the
-    // router; without offload-on runs, in the offloads-off state.
-    let pick = |m: &serde_json::Map<String, Value>, ids: &[&str]| {
-        ids.iter().find_map(|k| m.get(*k).and_then(Value::as_f64))
-    };
-    let head_tcp = pick(
-        &tcp_ratios,
-        &[
-            "bridge+nft/offloads-on",
-            "routed+nft/offloads-on",
-            "bridge+nft/offloads-off",
-            "routed+nft/offloads-off",
-        ],
-    );
-    let head_udp = pick(
-        &udp_ratios,
-        &["bridge+nft/offloads-on", "routed+nft/offloads-on"],
-    );
-    let insp_byp = pick(&byp, &["offloads-on", "offloads-off"]);
-    json!({
-        "benchmark": "dataplane",
-        "machine": machine_start,
-        "loadavg_end": crate::machine()["loadavg"],
-        "settings": {
-            "reps": a.reps,
-            "seconds": a.seconds,
-            "tcp_streams": a.tcp_streams,
-            "udp_flows": a.udp_flows,
-            "udp_payload_bytes": a.udp_size,
-            "rampart_workers": a.workers,
-            "kernel_topologies": format!("{:?}", a.kernel).to_lowercase(),
-            "offloads": format!("{:?}", a.offloads).to_lowercase(),
-        },
-        "tcp": tcp,
-        "udp": udp,
-        "latency": lat,
-        "ratios": {
-            "tcp_rampart_over_nftables": opt(head_tcp),
-            "udp_rampart_over_nftables": opt(head_udp),
-            "tcp_inspected_over_bypass": opt(insp_byp),
-            "tcp_rampart_over": tcp_ratios,
-            "udp_rampart_over": udp_ratios,
-            "tcp_inspected_over_bypass_by_offloads": byp,
-            "rampart_over_bridge_nft_by_io": by_io,
-        },
-    })
-}
-
-fn print_table(a: &Args, res: &Results, s: &Value) {
-    let runs = |v: &[f64], d: usize| {
-        v.iter()
-            .map(|x| format!("{x:.d$}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    eprintln!();
-    if !res.tcp.is_empty() {
-        eprintln!(
-            "TCP (iperf3, {} stream(s), {} s), median of {}:",
-            a.tcp_streams, a.seconds, a.reps
-        );
-        eprintln!(
-            "  {:<34} {:>8}  {:<22} rampart CPU %",
-            "path", "Gbit/s", "runs"
-        );
-        for (c, r) in &res.tcp {
-            let g: Vec<f64> = r.iter().map(|x| x.gbps).collect();
-            let cpu: Vec<f64> = r.iter().filter_map(|x| x.rampart_cpu_percent).collect();
-            eprintln!(
-                "  {:<34} {:>8}  {:<22} {}",
-                c.id(),
-                cell(median(&g), 2),
-                runs(&g, 2),
-                runs(&cpu, 0)
-            );
-        }
-    }
-    if !res.udp.is_empty() {
-        eprintln!(
-            "UDP (udpblast, {}-byte payload, {} flow(s), {} s), median of {}:",
-            a.udp_size, a.udp_flows, a.seconds, a.reps
-        );
-        eprintln!(
-            "  {:<34} {:>12} {:>12}  {:<8} {:>12}  rampart CPU %",
-            "path", "delivered/s", "sent/s", "loss %", "kernel drops"
-        );
-        for (c, r) in &res.udp {
-            let d: Vec<f64> = r.iter().map(|x| x.delivered_pps).collect();
-            let snt: Vec<f64> = r.iter().map(|x| x.sent_pps).collect();
-            let loss: Vec<f64> = r.iter().map(loss_percent).collect();
-            let cpu: Vec<f64> = r.iter().filter_map(|x| x.rampart_cpu_percent).collect();
-            let drops: Vec<f64> = r
-                .iter()
-                .filter_map(|x| x.rampart_kernel_drops.map(|d| d as f64))
-                .collect();
-            eprintln!(
-                "  {:<34} {:>12} {:>12}  {:<8} {:>12}  {}",
-                c.id(),
-                cell(median(&d), 0),
-                cell(median(&snt), 0),
-                cell(median(&loss), 2),
-                cell(median(&drops), 0),
-                runs(&cpu, 0)
-            );
-        }
-    }
-    if !res.latency.is_empty() {
-        eprintln!(
-            "Latency ({PINGS} pings at {PING_INTERVAL} s, {CONNECTS} TCP connects), median of {}:",
-            a.reps
-        );
-        eprintln!(
-            "  {:<34} {:>12} {:>12} {:>14} {:>14}",
-            "path", "ping avg ms", "ping max ms", "connect p50 ms", "connect p99 ms"
-        );
-        for (c, r) in &res.latency {
-            let avg: Vec<f64> = r.iter().map(|x| x.ping_ms[1]).collect();
-            let max: Vec<f64> = r.iter().map(|x| x.ping_ms[2]).collect();
-            let p50: Vec<f64> = r
-                .iter()
-                .filter_map(|x| percentile(&x.connect_ms, 0.5))
-                .collect();
-            let p99: Vec<f64> = r
-                .iter()
-                .filter_map(|x| percentile(&x.connect_ms, 0.99))
-                .collect();
-            eprintln!(
-                "  {:<34} {:>12} {:>12} {:>14} {:>14}",
-                c.id(),
-                cell(median(&avg), 3),
-                cell(median(&max), 3),
-                cell(median(&p50), 3),
-                cell(median(&p99), 3)
-            );
-        }
-    }
-    let r = &s["ratios"];
-    eprintln!("Ratios (medians):");
-    eprintln!(
-        "  Rampart / bridge+nftables by I/O back end: {}",
-        r["rampart_over_bridge_nft_by_io"]
-    );
-    eprintln!(
-        "  Rampart / nftables, TCP: {} (vs {})",
-        cell(r["tcp_rampart_over_nftables"].as_f64(), 3),
-        r["tcp_rampart_over"]
-    );
-    eprintln!(
-        "  Rampart / nftables, UDP: {} (vs {})",
-        cell(r["udp_rampart_over_nftables"].as_f64(), 3),
-        r["udp_rampart_over"]
-    );
-    eprintln!(
-        "  inspected / bypass, TCP: {} (by offloads {})",
-        cell(r["tcp_inspected_over_bypass"].as_f64(), 3),
-        r["tcp_inspected_over_bypass_by_offloads"]
-    );
 }
 
 #[cfg(test)]
