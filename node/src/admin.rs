@@ -104,6 +104,11 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
             gaps: pc.gaps,
             malformed: pc.malformed,
             batches_resent: pc.batches_resent,
+            datagrams: [
+                pc.datagrams_sent,
+                pc.datagrams_resent,
+                pc.datagrams_received,
+            ],
             pulls_forwarded: pc.pulls_forwarded,
             rebalances: pc.rebalances,
             rebalance_flows_sent: pc.rebalance_flows_sent,

@@ -290,6 +290,10 @@ pub struct SyncTotals {
     pub malformed: u64,
     /// Batches resent after reconnections.
     pub batches_resent: u64,
+    /// Datagram copies of event batches: sent with the stream copy (the
+    /// link lossy), sent again for batches unacked in time, received.
+    #[serde(default)]
+    pub datagrams: [u64; 3],
     /// Peers' pulls passed on.
     #[serde(default)]
     pub pulls_forwarded: u64,

@@ -59,7 +59,13 @@ pub struct ProtocolConfig {
     /// never). The merge is idempotent and order-free, so the copy that
     /// arrives first is applied and the other is a no-op.
     pub datagram_max_bytes: usize,
-    /// An unacked batch's datagram copy is sent again after this long…
+    /// A batch's first datagram copy goes with its stream copy only while
+    /// the link to its peer is lossy: for this long after a batch was last
+    /// left unacked past `datagram_resend`. On a healthy link the stream
+    /// alone is as fast, and the second copy cost the receiver a decode
+    /// and a merge per batch (docs/sync.md §5).
+    pub datagram_lossy_hold: Duration,
+    /// An unacked batch's (next) datagram copy is sent after this long…
     pub datagram_resend: Duration,
     /// …up to this many copies in all (a lost datagram is never
     /// retransmitted by QUIC, and the stream may be stalled behind a loss).
@@ -86,6 +92,7 @@ impl Default for ProtocolConfig {
             batch_max_events: 1024,
             resend_max_events: 1 << 20,
             datagram_max_bytes: 1100,
+            datagram_lossy_hold: Duration::from_secs(10),
             datagram_resend: Duration::from_millis(20),
             datagram_copies: 4,
             stall_after: Duration::from_secs(2),
@@ -285,6 +292,9 @@ struct Batch {
     sent_at: Instant,
     /// Datagram copies sent so far (`u8::MAX`: not sent as datagrams).
     copies: u8,
+    /// When its next datagram copy is due (`datagram_resend` after it was
+    /// sent, then after each copy).
+    copy_at: Instant,
 }
 
 /// Unacked batches looked at per timer run for datagram resends.
@@ -300,6 +310,9 @@ struct Peer {
     unacked_events: usize,
     /// Unacked batches still due datagram copies (skips the scan when 0).
     dgram_live: usize,
+    /// Until when the link counts as lossy (`ProtocolConfig::
+    /// datagram_lossy_hold`): new batches send a datagram copy at once.
+    lossy_until: Option<Instant>,
     /// The peer's session we receive from, and the next batch we expect.
     rx: Option<Resume>,
     /// What this link carried.
@@ -316,6 +329,7 @@ impl Peer {
             unacked: VecDeque::new(),
             unacked_events: 0,
             dgram_live: 0,
+            lossy_until: None,
             rx: None,
             stats: PeerCounters::default(),
         }
@@ -1045,16 +1059,24 @@ impl Protocol {
             events: chunk.to_vec(),
         }));
         let up = p.phase == PeerPhase::Up;
-        let as_datagram = up && frame.len() <= self.config.datagram_max_bytes;
+        // Small batches get datagram copies: the first with the stream
+        // copy while the link is lossy, else only if unacked in time.
+        let copied = up && frame.len() <= self.config.datagram_max_bytes;
+        let as_datagram = copied && p.lossy_until.is_some_and(|t| now < t);
+        let copies = match (copied, as_datagram) {
+            (false, _) => u8::MAX,
+            (true, sent) => u8::from(sent),
+        };
         p.unacked.push_back(Batch {
             seq,
             frame: frame.clone(),
             events: chunk.len(),
             acks,
             sent_at: now,
-            copies: if as_datagram { 1 } else { u8::MAX },
+            copies,
+            copy_at: now + self.config.datagram_resend,
         });
-        p.dgram_live += usize::from(as_datagram && 1 < self.config.datagram_copies);
+        p.dgram_live += usize::from(copies < self.config.datagram_copies);
         p.unacked_events += chunk.len();
         let mut overflow = 0;
         while p.unacked_events > self.config.resend_max_events && p.unacked.len() > 1 {
@@ -1224,7 +1246,6 @@ impl Protocol {
 
     /// When an unacked batch's next datagram copy is due, if any.
     fn next_datagram_resend(&self) -> Option<Instant> {
-        let every = self.config.datagram_resend;
         self.peers
             .values()
             .filter(|p| p.phase == PeerPhase::Up && p.dgram_live > 0)
@@ -1233,7 +1254,7 @@ impl Protocol {
                     .iter()
                     .take(RESEND_SCAN)
                     .filter(|b| b.copies < self.config.datagram_copies)
-                    .map(|b| b.sent_at + every * u32::from(b.copies))
+                    .map(|b| b.copy_at)
                     .min()
             })
             .min()
@@ -1243,13 +1264,17 @@ impl Protocol {
     fn resend_datagrams(&mut self, now: Instant) {
         let every = self.config.datagram_resend;
         let max = self.config.datagram_copies;
+        let hold = self.config.datagram_lossy_hold;
         for (&peer, p) in &mut self.peers {
             if p.phase != PeerPhase::Up || p.dgram_live == 0 {
                 continue;
             }
             for b in p.unacked.iter_mut().take(RESEND_SCAN) {
-                if b.copies < max && b.sent_at + every * u32::from(b.copies) <= now {
+                if b.copies < max && b.copy_at <= now {
+                    // A batch unacked this long: the link loses or stalls.
+                    p.lossy_until = Some(now + hold);
                     b.copies += 1;
+                    b.copy_at = b.copy_at + every;
                     p.dgram_live -= usize::from(b.copies >= max);
                     self.counters.datagrams_resent =
                         self.counters.datagrams_resent.saturating_add(1);

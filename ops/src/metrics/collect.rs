@@ -311,6 +311,9 @@ fn cluster(f: &mut Families, snap: &NodeSnapshot) {
         f.counter(&SYNC_GAPS, &[], s.gaps);
         f.counter(&SYNC_MALFORMED, &[], s.malformed);
         f.counter(&SYNC_RESENT, &[], s.batches_resent);
+        for (event, v) in ["sent", "resent", "received"].iter().zip(s.datagrams) {
+            f.counter(&SYNC_DATAGRAMS, &[event], v);
+        }
         f.counter(&PULL_FORWARDS, &[], s.pulls_forwarded);
         f.counter(&REBALANCE, &["walks"], s.rebalances);
         f.counter(&REBALANCE, &["flows_sent"], s.rebalance_flows_sent);

@@ -94,6 +94,7 @@ specs! {
     SYNC_MALFORMED = "rampart_sync_malformed_frames_total", Counter, [], "Sync frames refused as malformed.";
     CLUSTER_GUARDS = "rampart_cluster_guard_total", Counter, ["limit"], "Peers' input refused, or held back, by each of the node's limits (identity, frame size, byte budgets, protocol).";
     SYNC_RESENT = "rampart_sync_batches_resent_total", Counter, [], "Event batches resent after a reconnection.";
+    SYNC_DATAGRAMS = "rampart_sync_datagrams_total", Counter, ["event"], "Datagram copies of event batches: sent (with the stream copy, while the link is lossy), resent (a batch unacked in time), received.";
     RAFT_TERM = "rampart_raft_term", Gauge, [], "Raft current term.";
     RAFT_LEADER = "rampart_raft_leader", Gauge, [], "Node id of the Raft leader (absent when none is known).";
     RAFT_HAS_LEADER = "rampart_raft_has_leader", Gauge, [], "1 when a Raft leader is known.";

@@ -353,6 +353,8 @@ struct NodeFigures {
     overflow: u64,
     deferred: u64,
     pulls: u64,
+    /// Datagram copies of event batches sent (at once, or late).
+    datagrams: u64,
     drops: u64,
 }
 
@@ -374,6 +376,8 @@ fn figures(bench: &Bench) -> Result<(NodeFigures, BTreeMap<String, u64>), String
         f.overflow += outcome("overflow");
         f.deferred += get("rampart_sync_deferred_packets_total", None);
         f.pulls += get("rampart_sync_pulls_total", Some(("event", "sent")));
+        f.datagrams += get("rampart_sync_datagrams_total", Some(("event", "sent")))
+            + get("rampart_sync_datagrams_total", Some(("event", "resent")));
         waits.push(histogram_buckets(&m, HELD_WAIT));
         for d in ep.counters().map_err(|e| e.to_string())?.drops {
             if d.count > 0 {
@@ -397,6 +401,7 @@ fn minus(a: &NodeFigures, b: &NodeFigures) -> NodeFigures {
         overflow: a.overflow - b.overflow,
         deferred: a.deferred - b.deferred,
         pulls: a.pulls - b.pulls,
+        datagrams: a.datagrams - b.datagrams,
         drops: a.drops - b.drops,
     }
 }
@@ -511,7 +516,7 @@ pub fn run(args: &Args) -> Result<String, String> {
             let conns = w.requests.max(1) as f64;
             let events_per_conn = d.events as f64 / conns;
             eprintln!(
-                "{name:>4} rep {rep}: {:>8.0} req/s, p50 {} ms, p99 {} ms, {} requests ({served} served), errors {} timeouts {} non-2xx {}; sync events/conn {:.2}, held {} (expired {}, released {}, refused {}, overflow {}, wait p50/p99 {}/{} ms), pulls {}, deferred {}, drops {:?}",
+                "{name:>4} rep {rep}: {:>8.0} req/s, p50 {} ms, p99 {} ms, {} requests ({served} served), errors {} timeouts {} non-2xx {}; sync events/conn {:.2}, held {} (expired {}, released {}, refused {}, overflow {}, wait p50/p99 {}/{} ms), pulls {}, datagrams {}, deferred {}, drops {:?}",
                 w.rps,
                 cell(w.p50_ms, 3),
                 cell(w.p99_ms, 3),
@@ -528,6 +533,7 @@ pub fn run(args: &Args) -> Result<String, String> {
                 cell(w50, 2),
                 cell(w99, 2),
                 d.pulls,
+                d.datagrams,
                 d.deferred,
                 drops
             );
@@ -555,6 +561,7 @@ pub fn run(args: &Args) -> Result<String, String> {
                 "held_wait_p99_ms": w99,
                 "deferred": d.deferred,
                 "pulls_sent": d.pulls,
+                "datagrams_sent": d.datagrams,
                 "drops": drops,
             }));
         }

@@ -213,18 +213,46 @@ fn hello_bulk_then_ready_on_both_sides() {
     assert_eq!(n.p[0].counters().bulk_completed, 1);
 }
 
-/// A batch's datagram copy is applied ahead of its stream copy (which
-/// a loss on the stream would stall); the stream copy still advances
-/// the sequence and the acks. A datagram that is not an event batch
-/// is refused and counted.
+/// On a healthy link a batch goes on the stream alone. One left unacked
+/// past `datagram_resend` gets a datagram copy and marks the link lossy:
+/// from then on, for `datagram_lossy_hold`, each batch's datagram copy
+/// goes with its stream copy and is applied ahead of it (a loss on the
+/// stream would stall it); the stream copy still advances the sequence
+/// and the acks. A datagram that is not an event batch is refused and
+/// counted.
 #[test]
 fn datagram_copy_applies_ahead_of_the_stream() {
     let mut n = Net::new();
+    n.p[0].config.stall_after = Duration::ZERO;
     n.connect();
     n.applied = [Vec::new(), Vec::new()];
     n.datagrams = [VecDeque::new(), VecDeque::new()];
-    n.p[0].push_events(&[out(1, true)]);
+    n.p[0].push_events(&[out(7, true)]);
     n.p[0].flush(T0);
+    n.pump(0);
+    assert!(
+        n.datagrams[1].is_empty(),
+        "a healthy link: the stream alone"
+    );
+    assert_eq!(n.p[0].counters().datagrams_sent, 0);
+    // Its stream copy is late: the datagram copy goes after
+    // datagram_resend, and the link counts as lossy.
+    let late = n.wire[1].pop_front().expect("stream copy");
+    let every = ProtocolConfig::default().datagram_resend;
+    n.p[0].handle_timeout(T0 + every);
+    n.pump(0);
+    assert_eq!(n.datagrams[1].len(), 1);
+    assert_eq!(n.p[0].counters().datagrams_resent, 1);
+    n.p[1]
+        .on_frame(1, n.conn, &late, T0 + every)
+        .expect("stream copy");
+    n.settle();
+    n.applied = [Vec::new(), Vec::new()];
+    n.acked = [Vec::new(), Vec::new()];
+    n.datagrams = [VecDeque::new(), VecDeque::new()];
+    let t = T0 + every;
+    n.p[0].push_events(&[out(1, true)]);
+    n.p[0].flush(t);
     n.pump(0);
     assert_eq!(n.p[0].counters().datagrams_sent, 1);
     // The stream copy is "lost in flight" for now.
@@ -251,10 +279,17 @@ fn datagram_copy_applies_ahead_of_the_stream() {
     assert!(n.p[1].on_datagram(1, n.conn, b"\x01garbage", T0).is_err());
     assert_eq!(n.p[1].counters().malformed, 1);
     assert_eq!(n.p[1].counters().datagrams_received, 1);
+    // Once the link has been healthy for the hold, the stream alone again.
+    n.datagrams = [VecDeque::new(), VecDeque::new()];
+    let later = t + ProtocolConfig::default().datagram_lossy_hold;
+    n.p[0].push_events(&[out(2, true)]);
+    n.p[0].flush(later);
+    n.pump(0);
+    assert!(n.datagrams[1].is_empty());
 }
 
-/// Unacked batches get their datagram copy again every
-/// `datagram_resend`, up to `datagram_copies` in all; an ack stops it.
+/// Unacked batches get a datagram copy every `datagram_resend`, up to
+/// `datagram_copies` in all; an ack stops it.
 #[test]
 fn unacked_batches_are_resent_as_datagrams_a_bounded_number_of_times() {
     let mut n = Net::new();
@@ -265,7 +300,10 @@ fn unacked_batches_are_resent_as_datagrams_a_bounded_number_of_times() {
     n.p[0].flush(T0);
     n.pump(0);
     let stream = n.wire[1].pop_front().expect("stream copy");
-    n.datagrams[1].clear();
+    assert!(
+        n.datagrams[1].is_empty(),
+        "a healthy link: the stream alone"
+    );
     let every = ProtocolConfig::default().datagram_resend;
     assert_eq!(n.p[0].poll_timeout(), Some(T0 + every));
     let mut t = T0;
@@ -274,8 +312,8 @@ fn unacked_batches_are_resent_as_datagrams_a_bounded_number_of_times() {
         n.p[0].handle_timeout(t);
         n.pump(0);
     }
-    assert_eq!(n.datagrams[1].len(), 3, "three more copies, four in all");
-    assert_eq!(n.p[0].counters().datagrams_resent, 3);
+    assert_eq!(n.datagrams[1].len(), 4, "four copies in all");
+    assert_eq!(n.p[0].counters().datagrams_resent, 4);
     assert_eq!(n.p[0].poll_timeout(), None);
     // A second batch acked at once never goes out again.
     n.datagrams[1].clear();
