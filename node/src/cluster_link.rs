@@ -609,36 +609,23 @@ pub async fn drive(
 ) {
     // Deliver the protocol's first outputs (a node alone is ready at once).
     pump(&mut protocol, &transport, &mut end, &counters).await;
+    publish_status(&protocol, &transport, &counters, &status);
+    let mut status_at = std::time::Instant::now();
+    let mut status_stale = false;
     loop {
         let timer = protocol.poll_timeout().map(|t| clock.to_tokio(t));
         tokio::select! {
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
                 let now = clock.now();
-                match ev {
-                    TransportEvent::Up { peer, conn } => {
-                        tracing::info!("peer {peer} up (connection {conn})");
-                        protocol.on_peer_up(peer, conn, now);
-                    }
-                    TransportEvent::Down { peer, conn, reason, removed } => {
-                        tracing::warn!("peer {peer} down (connection {conn}): {reason}");
-                        protocol.on_peer_down(peer, conn, now);
-                        if removed {
-                            tracing::info!("peer {peer} left the cluster: no longer synced with");
-                            protocol.forget_peer(peer, now);
-                        }
-                    }
-                    TransportEvent::Datagram { peer, conn, frame } => {
-                        if protocol.on_datagram(peer, conn, &frame, now).is_err() {
-                            counters.frames_refused.fetch_add(1, Ordering::Relaxed);
-                        }
-                    }
-                    TransportEvent::Frame {
-                        peer, conn, frame, ..
-                    } => {
-                        if protocol.on_frame(peer, conn, &frame, now).is_err() {
-                            counters.frames_refused.fetch_add(1, Ordering::Relaxed);
-                        }
+                on_transport(&mut protocol, ev, now, &counters);
+                // Take what else the transport has (bounded, so the
+                // workers' messages are not starved), then pump once: one
+                // ack covers every batch taken.
+                for _ in 0..TRANSPORT_DRAIN {
+                    match events.try_recv() {
+                        Ok(ev) => on_transport(&mut protocol, ev, now, &counters),
+                        Err(_) => break,
                     }
                 }
             }
@@ -658,39 +645,107 @@ pub async fn drive(
                     None => std::future::pending().await,
                 }
             } => protocol.handle_timeout(clock.now()),
+            () = tokio::time::sleep(STATUS_EVERY), if status_stale => {}
         }
         pump(&mut protocol, &transport, &mut end, &counters).await;
-        if let Ok(mut s) = status.snapshot.try_lock() {
-            let phases = protocol
-                .peer_phases()
-                .into_iter()
-                .map(|(p, ph)| (p, ph.label()))
-                .collect();
-            *s = Some((protocol.counters().clone(), phases));
+        // The status (for `show cluster` and /metrics) is a copy of the
+        // protocol's counters and per-peer figures: taken at most every
+        // STATUS_EVERY, not per frame (it cost allocations and clones on
+        // every event batch), and once more when the link goes quiet.
+        if status_at.elapsed() >= STATUS_EVERY {
+            publish_status(&protocol, &transport, &counters, &status);
+            status_at = std::time::Instant::now();
+            status_stale = false;
+        } else {
+            status_stale = true;
         }
-        if let Ok(mut g) = status.guards.try_lock() {
-            *g = guards(&protocol, &transport, &counters);
+    }
+}
+
+/// How often the driver copies the protocol's figures into the status.
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Copy the protocol's counters, the peers' phases and figures and the
+/// guards into `status`.
+fn publish_status(
+    protocol: &Protocol,
+    transport: &Transport,
+    counters: &LinkCounters,
+    status: &SyncStatus,
+) {
+    if let Ok(mut s) = status.snapshot.try_lock() {
+        let phases = protocol
+            .peer_phases()
+            .into_iter()
+            .map(|(p, ph)| (p, ph.label()))
+            .collect();
+        *s = Some((protocol.counters().clone(), phases));
+    }
+    if let Ok(mut g) = status.guards.try_lock() {
+        *g = guards(protocol, transport, counters);
+    }
+    if let Ok(mut d) = status.detail.try_lock() {
+        let phases = protocol.peer_phases();
+        let peers = protocol
+            .peer_counters()
+            .into_iter()
+            .map(|(id, counters)| PeerDetail {
+                id,
+                phase: phases
+                    .iter()
+                    .find(|(p, _)| *p == id)
+                    .map_or("down", |(_, ph)| ph.label()),
+                counters,
+                unacked_events: protocol.unacked(id).1,
+            })
+            .collect();
+        *d = Some(ClusterDetail {
+            ready: protocol.is_ready(),
+            peers,
+            at: Some(std::time::Instant::now()),
+        });
+    }
+}
+
+/// Transport events taken in one turn of the driver after the first.
+const TRANSPORT_DRAIN: usize = 64;
+
+/// Give the protocol one transport event.
+fn on_transport(
+    protocol: &mut Protocol,
+    ev: TransportEvent,
+    now: Instant,
+    counters: &LinkCounters,
+) {
+    match ev {
+        TransportEvent::Up { peer, conn } => {
+            tracing::info!("peer {peer} up (connection {conn})");
+            protocol.on_peer_up(peer, conn, now);
         }
-        if let Ok(mut d) = status.detail.try_lock() {
-            let phases = protocol.peer_phases();
-            let peers = protocol
-                .peer_counters()
-                .into_iter()
-                .map(|(id, counters)| PeerDetail {
-                    id,
-                    phase: phases
-                        .iter()
-                        .find(|(p, _)| *p == id)
-                        .map_or("down", |(_, ph)| ph.label()),
-                    counters,
-                    unacked_events: protocol.unacked(id).1,
-                })
-                .collect();
-            *d = Some(ClusterDetail {
-                ready: protocol.is_ready(),
-                peers,
-                at: Some(std::time::Instant::now()),
-            });
+        TransportEvent::Down {
+            peer,
+            conn,
+            reason,
+            removed,
+        } => {
+            tracing::warn!("peer {peer} down (connection {conn}): {reason}");
+            protocol.on_peer_down(peer, conn, now);
+            if removed {
+                tracing::info!("peer {peer} left the cluster: no longer synced with");
+                protocol.forget_peer(peer, now);
+            }
+        }
+        TransportEvent::Datagram { peer, conn, frame } => {
+            if protocol.on_datagram(peer, conn, &frame, now).is_err() {
+                counters.frames_refused.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        TransportEvent::Frame {
+            peer, conn, frame, ..
+        } => {
+            if protocol.on_frame(peer, conn, &frame, now).is_err() {
+                counters.frames_refused.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -730,7 +785,30 @@ async fn pump(
     end: &mut DriverEnd,
     counters: &LinkCounters,
 ) {
+    // Consecutive batches to apply with the same origin go to the workers
+    // as one message each (one hand-off and one wake-up, not one per batch).
+    let mut apply: Option<(Option<u16>, bool, Vec<SyncEvent>)> = None;
     while let Some(out) = protocol.poll_output() {
+        if let Output::Apply {
+            from,
+            passive,
+            events,
+        } = out
+        {
+            match &mut apply {
+                Some((f, p, pending)) if *f == from && *p == passive => pending.extend(events),
+                _ => {
+                    if let Some(a) = apply.replace((from, passive, events)) {
+                        route_apply(end, a).await;
+                    }
+                }
+            }
+            continue;
+        }
+        // Everything else keeps its order after what came before it.
+        if let Some(a) = apply.take() {
+            route_apply(end, a).await;
+        }
         match out {
             Output::Send { peer, frame } => {
                 if transport.send(peer, frame).is_err() {
@@ -741,18 +819,7 @@ async fn pump(
                 // Best effort: the stream carries the same batch.
                 let _ = transport.send_datagram(peer, frame);
             }
-            Output::Apply {
-                from,
-                passive,
-                events,
-            } => {
-                end.route(events, SyncEvent::key, |events| ToEngine::Apply {
-                    from,
-                    passive,
-                    events,
-                })
-                .await
-            }
+            Output::Apply { .. } => unreachable!("taken above"),
             Output::State { from, flows } => {
                 end.route(
                     flows,
@@ -815,6 +882,22 @@ async fn pump(
             }
         }
     }
+    if let Some(a) = apply {
+        route_apply(end, a).await;
+    }
+}
+
+/// Hand batches to apply to the workers that own their flows.
+async fn route_apply(
+    end: &DriverEnd,
+    (from, passive, events): (Option<u16>, bool, Vec<SyncEvent>),
+) {
+    end.route(events, SyncEvent::key, |events| ToEngine::Apply {
+        from,
+        passive,
+        events,
+    })
+    .await
 }
 
 #[cfg(test)]

@@ -368,6 +368,10 @@ pub struct Protocol {
     /// The placement last given to the engine.
     placed: Placement,
     pending_acks: Vec<(FlowKey, Incarnation)>,
+    /// Acks owed to peers (peer, batch number), sent when the shell next
+    /// takes the outputs: the shell hands over every frame it has before
+    /// it does, so one ack covers them all (acks are cumulative).
+    acks_owed: Vec<(u16, u64)>,
     outputs: VecDeque<Output>,
     counters: ProtocolCounters,
 }
@@ -407,6 +411,7 @@ impl Protocol {
             pending_pulls: Vec::new(),
             placed: Placement::new([me], config.copies),
             pending_acks: Vec::new(),
+            acks_owed: Vec::new(),
             outputs: VecDeque::new(),
             counters: ProtocolCounters::default(),
         };
@@ -513,7 +518,20 @@ impl Protocol {
 
     /// Take the next output.
     pub fn poll_output(&mut self) -> Option<Output> {
+        if !self.acks_owed.is_empty() {
+            for (peer, seq) in std::mem::take(&mut self.acks_owed) {
+                self.owe_ack(peer, seq);
+            }
+        }
         self.outputs.pop_front()
+    }
+
+    /// Owe `peer` an ack of batches up to `seq`.
+    fn owe_ack(&mut self, peer: u16, seq: u64) {
+        match self.acks_owed.iter_mut().find(|(p, _)| *p == peer) {
+            Some((_, s)) => *s = (*s).max(seq),
+            None => self.acks_owed.push((peer, seq)),
+        }
     }
 
     fn send(&mut self, peer: u16, msg: &Message) {
@@ -565,6 +583,8 @@ impl Protocol {
         if peer == self.me {
             return;
         }
+        // Acks owed on an earlier connection mean nothing on this one.
+        self.acks_owed.retain(|(q, _)| *q != peer);
         let p = self.peers.entry(peer).or_insert_with(Peer::new);
         p.conn = Some(conn);
         p.phase = PeerPhase::Handshake;
@@ -588,6 +608,8 @@ impl Protocol {
         let was_up = p.phase == PeerPhase::Up;
         p.conn = None;
         p.phase = PeerPhase::Down;
+        // Acks owed on that connection mean nothing on the next one.
+        self.acks_owed.retain(|(q, _)| *q != peer);
         if was_up {
             let n = self.peers_up();
             self.outputs.push_back(Output::PeersUp(n));
@@ -898,7 +920,7 @@ impl Protocol {
         if seq < rx.next {
             let upto = rx.next.saturating_sub(1);
             add(&mut self.counters.duplicate_batches, 1);
-            self.send(peer, &Message::Ack { seq: upto });
+            self.owe_ack(peer, upto);
             return Ok(());
         }
         // Batch numbers start at 1 and count up by one per batch (or per
