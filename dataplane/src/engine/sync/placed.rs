@@ -145,11 +145,16 @@ impl Engine {
     }
 
     /// A peer's event ended the connection of entry `id`: the peers this
-    /// node gave a passive copy hear of it from here (the node that saw
-    /// the end does not know them), so their copies do not outlive it.
+    /// node gave a passive copy, and the backups it chose, hear of it from
+    /// here (the node that saw the end does not know them), so their copies
+    /// do not outlive it. (A backup chosen while the peer on the path was
+    /// away, and kept because this node made no change of its own since it
+    /// came back, held the connection whole and open for good: the
+    /// simulator found it.)
     pub(super) fn tell_passive_peers(&mut self, id: FlowId, state: FlowState) {
         let sync = self.sync_mut();
-        let passive = sync.mark(id).passive_peers;
+        let mark = *sync.mark(id);
+        let passive = mark.passive_peers.union(mark.backups).minus(mark.peers);
         if passive.is_empty() {
             return;
         }
