@@ -202,8 +202,14 @@ async fn run_node(
                     forwardable,
                 } => {
                     let t = now(epoch);
-                    for k in &keys {
-                        engine.serve_pull(k, origin, forwardable, t);
+                    for (k, answered) in &keys {
+                        engine.serve_pull(k, origin, forwardable, *answered, t);
+                    }
+                }
+                Output::Confirm { from, flows } => {
+                    let t = now(epoch);
+                    for c in &flows {
+                        engine.apply_confirm(c, from, t);
                     }
                 }
                 Output::BulkDump { peer, id, .. } => {

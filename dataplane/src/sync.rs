@@ -95,6 +95,16 @@ pub enum SyncEvent {
         /// The incarnation deleted; newer ones are unaffected.
         inc: Incarnation,
     },
+    /// The sender will no longer keep the receiver's copy of this
+    /// incarnation up to date (a backup no longer needed): the copy turns
+    /// passive as it stands. Changes no state, so it is no part of the
+    /// join (docs/sync.md §13).
+    Demote {
+        /// Its key.
+        key: FlowKey,
+        /// The incarnation.
+        inc: Incarnation,
+    },
 }
 
 impl SyncEvent {
@@ -102,9 +112,26 @@ impl SyncEvent {
     pub fn key(&self) -> &FlowKey {
         match self {
             SyncEvent::Upsert(s) => &s.key,
-            SyncEvent::Delete { key, .. } => key,
+            SyncEvent::Delete { key, .. } | SyncEvent::Demote { key, .. } => key,
         }
     }
+}
+
+/// A brief answer to a pull (docs/sync.md §13): a node on the flow's path
+/// whose state has the digest of the copy another node already answered
+/// with says so, instead of sending the same state again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confirm {
+    /// The flow.
+    pub key: FlowKey,
+    /// Its incarnation.
+    pub inc: Incarnation,
+    /// [`FlowState::digest`] of the sender's state.
+    pub digest: u64,
+    /// The sender's last-seen (cluster time, ns), which the digest leaves out.
+    pub last_seen_ns: u64,
+    /// The other nodes on the flow's path the sender knows of.
+    pub holders: PeerSet,
 }
 
 /// A set of cluster nodes, as one bit per node id modulo 64: the peers a
@@ -176,7 +203,55 @@ pub enum SyncReject {
     TcpState,
 }
 
+/// FNV-1a (64-bit) over `bytes`, continuing from `h`: fixed by its
+/// definition, so every node and build computes the same digest.
+fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 impl FlowState {
+    /// A 64-bit digest of every field but last-seen (which moves with
+    /// every packet and is sent only now and then): two states with one
+    /// digest treat the flow's packets alike. A brief pull answer
+    /// ([`Confirm`]) names the state it stands for by it.
+    pub fn digest(&self) -> u64 {
+        let mut h = 0xcbf2_9ce4_8422_2325;
+        for e in [self.key.lo, self.key.hi] {
+            h = fnv1a(h, &e.addr.0);
+            h = fnv1a(h, &e.port.to_le_bytes());
+        }
+        h = fnv1a(h, &[self.key.proto]);
+        h = fnv1a(h, &self.inc.created_ns.to_le_bytes());
+        h = fnv1a(h, &self.inc.owner.to_le_bytes());
+        h = fnv1a(h, &self.inc.id.to_le_bytes());
+        h = fnv1a(h, &[u8::from(self.orig_is_lo), self.flags]);
+        h = fnv1a(h, &self.ingress);
+        h = fnv1a(h, &self.class.to_le_bytes());
+        h = fnv1a(h, &self.seq_offset.to_le_bytes());
+        h = fnv1a(h, &self.min_ttl);
+        h = fnv1a(h, &self.macs[0]);
+        h = fnv1a(h, &self.macs[1]);
+        match self.proto {
+            SyncProto::Tcp(t) => {
+                h = fnv1a(h, &[0, t.state as u8, u8::from(t.simultaneous)]);
+                for half in t.half {
+                    for w in [half.end.0, half.max_end.0, half.max_win, half.max_ack.0] {
+                        h = fnv1a(h, &w.to_le_bytes());
+                    }
+                    h = fnv1a(h, &half.mss.to_le_bytes());
+                    h = fnv1a(h, &[half.scale, half.flags]);
+                }
+            }
+            SyncProto::Udp => h = fnv1a(h, &[1]),
+            SyncProto::IcmpEcho => h = fnv1a(h, &[2]),
+        }
+        h
+    }
+
     /// Check what a peer sent before it reaches the table.
     pub fn validate(&self, interfaces: usize) -> Result<(), SyncReject> {
         if self.key.lo > self.key.hi {
@@ -254,16 +329,18 @@ impl KeyValue {
         }
     }
 
-    /// The value after applying one event.
-    pub fn apply(this: Option<KeyValue>, event: &SyncEvent) -> KeyValue {
+    /// The value after applying one event (a demote changes no value).
+    pub fn apply(this: Option<KeyValue>, event: &SyncEvent) -> Option<KeyValue> {
         let incoming = match event {
             SyncEvent::Upsert(s) => KeyValue::Alive(*s),
             SyncEvent::Delete { inc, .. } => KeyValue::Deleted(*inc),
+            // Who keeps a copy up to date, not the value.
+            SyncEvent::Demote { .. } => return this,
         };
-        match this {
+        Some(match this {
             Some(v) => v.join(incoming),
             None => incoming,
-        }
+        })
     }
 }
 
@@ -528,7 +605,7 @@ mod tests {
                 })
                 .collect();
             let fold = |order: &[usize]| {
-                order.iter().fold(None, |v, &i| Some(KeyValue::apply(v, &evs[i])))
+                order.iter().fold(None, |v, &i| KeyValue::apply(v, &evs[i]))
             };
             let forward: Vec<usize> = (0..evs.len()).collect();
             let mut shuffled = forward.clone();

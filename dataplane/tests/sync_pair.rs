@@ -619,6 +619,7 @@ fn the_input_surface_gives_exact_effects_for_defer_then_hold() {
         vec![Effect::Pull(PullOut::Want {
             key: state.key,
             ask: PeerSet::EMPTY,
+            director: true,
         })]
     );
     // The insert reaches B: the flow is created, the held SYN-ACK is
@@ -852,7 +853,9 @@ fn a_peers_times_from_the_far_future_are_clamped_and_the_entry_still_expires() {
                 st.inc.created_ns = u64::MAX;
                 st.last_seen_ns = u64::MAX;
             }
-            SyncEvent::Delete { inc, .. } => inc.created_ns = u64::MAX,
+            SyncEvent::Delete { inc, .. } | SyncEvent::Demote { inc, .. } => {
+                inc.created_ns = u64::MAX
+            }
         }
     }
     p.deliver(1);
@@ -1299,6 +1302,7 @@ fn a_held_packet_of_a_flow_held_in_full_waits_for_the_push_before_it_pulls() {
         vec![Effect::Pull(PullOut::Want {
             key: key.key,
             ask: PeerSet::of(1),
+            director: true,
         })]
     );
     assert_eq!(b.sync_counters().unwrap().pulls_sent, 1);

@@ -305,6 +305,7 @@ fn local_event(event: SyncEvent, want_ack: bool) -> SyncOut {
     let (kind, want_ack) = match event {
         SyncEvent::Upsert(_) => (EventKind::Insert, want_ack),
         SyncEvent::Delete { .. } => (EventKind::Delete, false),
+        SyncEvent::Demote { .. } => (EventKind::Update, false),
     };
     SyncOut {
         event,
@@ -353,7 +354,7 @@ impl Gen {
             .into_iter()
             .filter_map(|o| match o.event {
                 SyncEvent::Upsert(s) => Some(s),
-                SyncEvent::Delete { .. } => None,
+                SyncEvent::Delete { .. } | SyncEvent::Demote { .. } => None,
             })
             .collect();
         Gen {

@@ -17,7 +17,7 @@ use rampart_cluster::sync::{Output, Protocol, Share};
 use rampart_cluster::transport::{Transport, TransportEvent};
 use rampart_dataplane::engine::sync::{PullOut, Source, SyncOut};
 use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::sync::{FlowState, Incarnation, PeerSet, SyncEvent};
+use rampart_dataplane::sync::{Confirm, FlowState, Incarnation, PeerSet, SyncEvent};
 use rampart_dataplane::{Engine, Instant};
 use tokio::sync::mpsc;
 
@@ -72,10 +72,18 @@ pub enum ToEngine {
     Pull {
         /// The node whose packets wait.
         origin: u16,
-        /// The flows.
-        keys: Vec<FlowKey>,
+        /// The flows, each with the digest of the answer of the node that
+        /// passed the pull on, if it answered.
+        keys: Vec<(FlowKey, Option<u64>)>,
         /// Straight from `origin`: may be passed on.
         forwardable: bool,
+    },
+    /// Apply brief answers to this node's pulls.
+    Confirm {
+        /// The answering peer, on the flows' path.
+        from: u16,
+        /// The brief answers.
+        flows: Vec<Confirm>,
     },
     /// Release deferred packets.
     Acked(Vec<(FlowKey, Incarnation)>),
@@ -256,11 +264,18 @@ impl Port {
                     keys,
                     forwardable,
                 } => {
-                    for key in &keys {
-                        engine.serve_pull(key, origin, forwardable, now);
+                    for (key, answered) in &keys {
+                        engine.serve_pull(key, origin, forwardable, *answered, now);
                     }
                     self.inbox_budget
                         .add_permits(budget_of(keys.len()) as usize);
+                }
+                ToEngine::Confirm { from, flows } => {
+                    for c in &flows {
+                        engine.apply_confirm(c, from, now);
+                    }
+                    self.inbox_budget
+                        .add_permits(budget_of(flows.len()) as usize);
                 }
                 ToEngine::Acked(list) => {
                     for (key, inc) in &list {
@@ -415,6 +430,7 @@ impl DriverEnd {
         let items = match &msg {
             ToEngine::Apply { events, .. } => Some(events.len()),
             ToEngine::Pull { keys, .. } => Some(keys.len()),
+            ToEngine::Confirm { flows, .. } => Some(flows.len()),
             ToEngine::State { flows, .. } => Some(flows.len()),
             _ => None,
         };
@@ -835,7 +851,7 @@ async fn pump(
             } => {
                 end.route(
                     keys,
-                    |k| k,
+                    |(k, _)| k,
                     |keys| ToEngine::Pull {
                         origin,
                         keys,
@@ -843,6 +859,10 @@ async fn pump(
                     },
                 )
                 .await
+            }
+            Output::Confirm { from, flows } => {
+                end.route(flows, |c| &c.key, |flows| ToEngine::Confirm { from, flows })
+                    .await
             }
             Output::Acked(list) => end.route(list, |(k, _)| k, ToEngine::Acked).await,
             Output::BulkDump { peer, id, share } => {

@@ -207,8 +207,15 @@ impl SimNode {
                         keys,
                         forwardable,
                     } => {
-                        for key in &keys {
-                            self.engine.serve_pull(key, origin, forwardable, t);
+                        for (key, answered) in &keys {
+                            self.engine
+                                .serve_pull(key, origin, forwardable, *answered, t);
+                        }
+                        again = true;
+                    }
+                    Output::Confirm { from, flows } => {
+                        for c in &flows {
+                            self.engine.apply_confirm(c, from, t);
                         }
                         again = true;
                     }

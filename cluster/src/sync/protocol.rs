@@ -35,7 +35,7 @@ use std::time::Duration;
 use rampart_dataplane::Instant;
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::sync::{FlowState, Incarnation, PeerSet, SyncEvent};
+use rampart_dataplane::sync::{Confirm, FlowState, Incarnation, PeerSet, SyncEvent};
 
 use super::peer_stats::PeerCounters;
 use super::wire::{self, MAX_EVENTS_PER_BATCH, Message, Resume};
@@ -146,10 +146,19 @@ pub enum Output {
     Pull {
         /// The node whose packets wait.
         origin: u16,
-        /// The flows.
-        keys: Vec<FlowKey>,
+        /// The flows, each with the digest of the state the node that
+        /// passed the pull on answered `origin` with, if it did.
+        keys: Vec<(FlowKey, Option<u64>)>,
         /// The pull came straight from `origin` and may be passed on.
         forwardable: bool,
+    },
+    /// Apply these brief answers to pulls
+    /// ([`Engine::apply_confirm`](rampart_dataplane::Engine::apply_confirm)).
+    Confirm {
+        /// The answering peer, on the flows' path.
+        from: u16,
+        /// The brief answers.
+        flows: Vec<Confirm>,
     },
     /// Peers acknowledged these inserts: release their deferred packets.
     Acked(Vec<(FlowKey, Incarnation)>),
@@ -272,6 +281,11 @@ pub struct ProtocolCounters {
     pub states_sent: u64,
     /// Flow states received outside batches.
     pub states_received: u64,
+    /// Brief pull answers sent (a node on the path confirming the state
+    /// another node answered with).
+    pub confirms_sent: u64,
+    /// Brief pull answers received.
+    pub confirms_received: u64,
     /// Changes of the live members (each starts a rebalance walk).
     pub rebalances: u64,
     /// Flow states sent to a peer that must now hold them.
@@ -709,17 +723,35 @@ impl Protocol {
                 };
                 self.outputs.push_back(Output::BulkDump { peer, id, share });
             }
-            Message::Pull { origin, keys } => {
+            Message::Pull {
+                origin,
+                keys,
+                answered,
+            } => {
                 if origin != peer && !self.peers.contains_key(&origin) {
                     add(&mut self.counters.protocol_errors, 1);
                     return Err(FrameError::Protocol("pull for an unknown node"));
                 }
                 add(&mut self.counters.pulls_received, keys.len() as u64);
+                // Only a pull passed on by another node carries what that
+                // node answered with.
+                let keys = if answered.is_empty() || origin == peer {
+                    keys.into_iter().map(|k| (k, None)).collect()
+                } else {
+                    keys.into_iter()
+                        .zip(answered.into_iter().map(Some))
+                        .collect()
+                };
                 self.outputs.push_back(Output::Pull {
                     origin,
                     keys,
                     forwardable: origin == peer,
                 });
+            }
+            Message::Confirm { flows } => {
+                add(&mut self.counters.confirms_received, flows.len() as u64);
+                self.outputs
+                    .push_back(Output::Confirm { from: peer, flows });
             }
             Message::State { on_path, flows } => {
                 add(&mut self.counters.states_received, flows.len() as u64);
@@ -1134,19 +1166,29 @@ impl Protocol {
     /// knows of.
     fn flush_pulls(&mut self) {
         let placement = self.placement();
-        // (target, origin) → keys; (target, on_path) → states.
-        let mut pulls: BTreeMap<(u16, u16), Vec<FlowKey>> = BTreeMap::new();
+        // (target, origin, passed on by a node that answered) → keys, with
+        // the digest of that answer; (target, on_path) → states; target →
+        // brief answers.
+        let mut pulls: BTreeMap<(u16, u16, bool), Vec<(FlowKey, u64)>> = BTreeMap::new();
         let mut states: BTreeMap<(u16, bool), Vec<(FlowState, PeerSet)>> = BTreeMap::new();
+        let mut confirms: BTreeMap<u16, Vec<Confirm>> = BTreeMap::new();
         let me = self.me;
         for pull in std::mem::take(&mut self.pending_pulls) {
             match pull {
-                PullOut::Want { key, ask } => {
-                    let director = placement.director(&key);
+                PullOut::Want {
+                    key,
+                    ask,
+                    director: with_director,
+                } => {
+                    let director = placement.director(&key).filter(|_| with_director);
                     for (&id, p) in &self.peers {
                         if p.phase == PeerPhase::Up && (ask.contains(id) || director == Some(id)) {
-                            pulls.entry((id, me)).or_default().push(key);
+                            pulls.entry((id, me, false)).or_default().push((key, 0));
                         }
                     }
+                }
+                PullOut::Confirm { to, confirm } => {
+                    confirms.entry(to).or_default().push(confirm);
                 }
                 PullOut::Answer {
                     to,
@@ -1169,11 +1211,18 @@ impl Protocol {
                     // even off the path: a holder it counts as up may have
                     // died without the link noticing yet (the idle
                     // timeout), and its copy is then the best there is.
+                    // The pull passed on names the digest of this answer:
+                    // a holder whose state is the same confirms it briefly
+                    // instead of sending it again.
                     if forwardable {
+                        let digest = state.digest();
                         for (&id, p) in &self.peers {
                             if p.phase == PeerPhase::Up && id != to && holders.contains(id) {
                                 add(&mut self.counters.pulls_forwarded, 1);
-                                pulls.entry((id, to)).or_default().push(state.key);
+                                pulls
+                                    .entry((id, to, true))
+                                    .or_default()
+                                    .push((state.key, digest));
                             }
                         }
                     }
@@ -1190,13 +1239,13 @@ impl Protocol {
                     for id in next {
                         if id != me && id != to && self.is_up(id) {
                             add(&mut self.counters.pulls_forwarded, 1);
-                            pulls.entry((id, to)).or_default().push(key);
+                            pulls.entry((id, to, false)).or_default().push((key, 0));
                         }
                     }
                 }
             }
         }
-        for ((peer, origin), keys) in pulls {
+        for ((peer, origin, answered), keys) in pulls {
             if !self.is_up(peer) {
                 continue;
             }
@@ -1206,7 +1255,26 @@ impl Protocol {
                     peer,
                     &Message::Pull {
                         origin,
-                        keys: chunk.to_vec(),
+                        keys: chunk.iter().map(|&(k, _)| k).collect(),
+                        answered: if answered {
+                            chunk.iter().map(|&(_, d)| d).collect()
+                        } else {
+                            Vec::new()
+                        },
+                    },
+                );
+            }
+        }
+        for (peer, flows) in confirms {
+            if !self.is_up(peer) {
+                continue;
+            }
+            for chunk in flows.chunks(MAX_EVENTS_PER_BATCH) {
+                add(&mut self.counters.confirms_sent, chunk.len() as u64);
+                self.send(
+                    peer,
+                    &Message::Confirm {
+                        flows: chunk.to_vec(),
                     },
                 );
             }

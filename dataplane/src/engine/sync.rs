@@ -40,7 +40,9 @@ use crate::counters::{RemoveReason, bump};
 use crate::flow::FlowKey;
 use crate::packet::{ChecksumState, PacketMeta, complete_checksum};
 use crate::placement::{Placement, Share};
-use crate::sync::{FlowState, Incarnation, PeerSet, SyncEvent, SyncProto, SyncReject, Tombstones};
+use crate::sync::{
+    Confirm, FlowState, Incarnation, PeerSet, SyncEvent, SyncProto, SyncReject, Tombstones,
+};
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId, Verdict};
 
@@ -184,12 +186,16 @@ pub struct SyncOut {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PullOut {
     /// Packets of this flow wait here for state this node lacks or lags
-    /// on: ask the flow's director and `ask` (the peers known to hold it).
+    /// on: ask `ask` (the peers known to hold it) and, with `director`,
+    /// the flow's director.
     Want {
         /// The flow.
         key: FlowKey,
         /// Peers known to hold it (empty when this node has no entry).
         ask: PeerSet,
+        /// Ask the director too (all but the pull that follows a brief
+        /// answer this node could not use, which asks its sender alone).
+        director: bool,
     },
     /// The state a peer pulled.
     Answer {
@@ -207,6 +213,15 @@ pub enum PullOut {
         /// The pull came from the peer whose packets wait (not passed on
         /// by another node): it may be passed on.
         forwardable: bool,
+    },
+    /// A peer's pull passed on by a node that answered it from a copy
+    /// whose digest is this node's state's, this node being on the flow's
+    /// path: the asker hears so briefly, not the same state again.
+    Confirm {
+        /// The peer that asked.
+        to: u16,
+        /// The brief answer.
+        confirm: Confirm,
     },
     /// A peer pulled a flow this node does not hold. The pull waits here
     /// (answered if the state arrives before its deadline); the shell may
@@ -285,6 +300,8 @@ pub enum Applied {
     Deleted,
     /// A delete for a flow this node does not have: remembered as tombstone.
     Tombstoned,
+    /// A demote: this node's copy of the incarnation is passive now.
+    Demoted,
     /// Not applied: the key is a bypass flow here, the table is full, or
     /// the state has already expired. Counted.
     Ignored,
@@ -378,6 +395,13 @@ pub struct SyncCounters {
     pub pulls_answered_late: u64,
     /// Peers' pulls dropped: too many waited here already.
     pub pulls_park_overflow: u64,
+    /// Of the pulls answered, those answered briefly ([`PullOut::Confirm`]):
+    /// passed on by a node that answered with this node's state.
+    pub pulls_confirmed: u64,
+    /// Brief answers received that this node's copy did not match (the
+    /// copy not there yet, or another): the state is pulled from the
+    /// sender.
+    pub confirms_missed: u64,
     /// Entries in the table now by this node's role for them (a gauge,
     /// kept as entries come and go and recounted when the live members
     /// change): [`ROLE_OWNER`], [`ROLE_DIRECTOR`], [`ROLE_COPY`].
@@ -839,7 +863,9 @@ impl Engine {
                 clamp(&mut state.inc.created_ns);
                 clamp(&mut state.last_seen_ns);
             }
-            SyncEvent::Delete { inc, .. } => clamp(&mut inc.created_ns),
+            SyncEvent::Delete { inc, .. } | SyncEvent::Demote { inc, .. } => {
+                clamp(&mut inc.created_ns)
+            }
         }
         if clamped {
             bump(&mut self.sync_mut().counters.clock_clamped);
@@ -853,6 +879,7 @@ impl Engine {
                 self.apply_upsert(state, now)
             }
             SyncEvent::Delete { key, inc } => self.apply_delete(key, inc, now),
+            SyncEvent::Demote { key, inc } => self.apply_demote(key, inc, source),
         };
         let c = &mut self.sync_mut().counters;
         match applied {
@@ -864,7 +891,7 @@ impl Engine {
                 bump(&mut c.events_in[EventKind::Delete as usize])
             }
             Applied::Stale => bump(&mut c.stale),
-            Applied::Ignored => {}
+            Applied::Ignored | Applied::Demoted => {}
         }
         let mut made_whole = false;
         if let SyncEvent::Upsert(state) = &event

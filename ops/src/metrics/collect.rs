@@ -266,6 +266,8 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
             ("missed", sc(|s| s.pulls_missed)),
             ("answered_late", sc(|s| s.pulls_answered_late)),
             ("park_overflow", sc(|s| s.pulls_park_overflow)),
+            ("confirmed", sc(|s| s.pulls_confirmed)),
+            ("confirm_missed", sc(|s| s.confirms_missed)),
         ] {
             f.counter(&PULLS, &[event], v);
         }

@@ -84,7 +84,7 @@ specs! {
     BULK_SERVED = "rampart_sync_bulk_served_total", Counter, [], "Bulk syncs served to peers.";
     BULK_FLOWS = "rampart_sync_bulk_flows_received_total", Counter, [], "Flows received in bulk.";
     BULK_FLOWS_OUT = "rampart_sync_bulk_flows_sent_total", Counter, [], "Flows handed out for peers' bulk syncs.";
-    PULLS = "rampart_sync_pulls_total", Counter, ["event"], "Pulls of a flow's state (docs/sync.md section 13): sent and repeated by this node's held packets; peers' pulls answered, missed (waiting for the state), answered late, refused for want of room.";
+    PULLS = "rampart_sync_pulls_total", Counter, ["event"], "Pulls of a flow's state (docs/sync.md section 13): sent and repeated by this node's held packets; peers' pulls answered, missed (waiting for the state), answered late, refused for want of room; answered briefly (confirmed); brief answers this node's copy did not match (confirm_missed).";
     PULL_FORWARDS = "rampart_sync_pulls_forwarded_total", Counter, [], "Peers' pulls this node passed on to nodes more likely to hold the flow.";
     REBALANCE = "rampart_sync_rebalance_total", Counter, ["what"], "Changes of the live members (walks) and flows sent to the nodes that must now hold them.";
     DELETES_SUPERSEDED = "rampart_sync_deletes_superseded_total", Counter, [], "Deletes not sent for a connection reopened on its tuple: every peer that held it got the new connection's insert, which supersedes it.";

@@ -87,6 +87,7 @@ impl Net {
                 Output::Datagram { frame, .. } => self.datagrams[1 - i].push_back(frame),
                 Output::Apply { events, .. } => self.applied[i].extend(events),
                 Output::Pull { .. }
+                | Output::Confirm { .. }
                 | Output::Placement(_)
                 | Output::State { .. }
                 | Output::Rebalance { .. } => {}
@@ -514,16 +515,16 @@ fn malformed_and_out_of_protocol_frames_are_refused_and_counted() {
     assert!(p.on_frame(2, 7, &liar, T0).is_err());
     // A TCP flow in a state no version defines: the whole batch is
     // refused and counted, nothing is applied.
-    let mut forged = wire::v2::Frame::from(&Message::Events {
+    let mut forged = wire::v3::Frame::from(&Message::Events {
         passive: false,
         seq: 1,
         events: vec![SyncEvent::Upsert(state(1))],
     });
-    if let wire::v2::Frame::Events { events, .. } = &mut forged
-        && let Some(wire::v2::WireEvent::Upsert(f)) = events.first_mut()
+    if let wire::v3::Frame::Events { events, .. } = &mut forged
+        && let Some(wire::v3::WireEvent::Upsert(f)) = events.first_mut()
     {
         let half = rampart_dataplane::conntrack::tcp::TcpHalf::default().into();
-        f.proto = wire::v2::WireProto::Tcp(wire::v2::WireTcp {
+        f.proto = wire::v3::WireProto::Tcp(wire::v3::WireTcp {
             state: 10,
             simultaneous: false,
             half: [half, half],
@@ -724,4 +725,70 @@ fn an_answer_from_off_the_path_is_given_and_passed_on_to_the_path() {
     deliver(&mut p, &mut kept);
     let c = p[1].counters();
     assert_eq!((c.pulls_forwarded, c.states_sent), (1, 2));
+}
+
+/// The pull passed on names the digest of the answer the passing node
+/// gave; a node on the path whose state has it confirms briefly, and the
+/// asker gets the confirm with its sender. A pull the asker sends after a
+/// confirm it could not use goes to that sender alone, not the director.
+#[test]
+fn a_pull_passed_on_carries_the_answers_digest_and_a_confirm_reaches_the_asker() {
+    let (mut p, mut kept) = three_up();
+    // A flow node 2 directs: the pull below must pass it by.
+    let s = (1..1000)
+        .map(state)
+        .find(|s| Placement::new([1, 2, 3], 2).director(&s.key) == Some(2))
+        .expect("some flow directed by node 2");
+    p[1].push_pulls(&[PullOut::Answer {
+        to: 3,
+        state: s,
+        on_path: false,
+        holders: PeerSet::of(1),
+        forwardable: true,
+    }]);
+    p[1].flush(T0);
+    deliver(&mut p, &mut kept);
+    let passed: Vec<&Output> = kept[0]
+        .iter()
+        .filter(|o| matches!(o, Output::Pull { .. }))
+        .collect();
+    assert_eq!(
+        passed,
+        vec![&Output::Pull {
+            origin: 3,
+            keys: vec![(s.key, Some(s.digest()))],
+            forwardable: false,
+        }]
+    );
+    let confirm = Confirm {
+        key: s.key,
+        inc: s.inc,
+        digest: s.digest(),
+        last_seen_ns: 9,
+        holders: PeerSet::EMPTY,
+    };
+    p[0].push_pulls(&[PullOut::Confirm { to: 3, confirm }]);
+    p[0].flush(T0);
+    deliver(&mut p, &mut kept);
+    assert_eq!(p[0].counters().confirms_sent, 1);
+    assert_eq!(p[2].counters().confirms_received, 1);
+    assert!(kept[2].contains(&Output::Confirm {
+        from: 1,
+        flows: vec![confirm],
+    }));
+    // Node 3 asks node 1 alone: node 2, the director, hears nothing.
+    let before: Vec<u64> = p.iter().map(|x| x.counters().pulls_received).collect();
+    p[2].push_pulls(&[PullOut::Want {
+        key: s.key,
+        ask: PeerSet::of(1),
+        director: false,
+    }]);
+    p[2].flush(T0);
+    deliver(&mut p, &mut kept);
+    let after: Vec<u64> = p.iter().map(|x| x.counters().pulls_received).collect();
+    assert_eq!(
+        [after[0] - before[0], after[1] - before[1]],
+        [1, 0],
+        "only node 1 is asked"
+    );
 }

@@ -187,9 +187,9 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                     next: 12,
                 }),
             },
-            // major 2, kind 0, node 2, session (marker fc + u32 LE),
+            // major 3, kind 0, node 2, session (marker fc + u32 LE),
             // Some, resume session 7, next 12
-            "02 00 02 fcefbeadde 01 07 0c",
+            "03 00 02 fcefbeadde 01 07 0c",
         ),
         (
             "hello, nothing to resume",
@@ -198,18 +198,18 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 session: 9,
                 resume: None,
             },
-            "02 00 01 09 00",
+            "03 00 01 09 00",
         ),
         (
             "tcp insert",
             events(SyncEvent::Upsert(tcp_insert())),
             concat!(
-                // major 2, kind 1 (events), seq 300 (marker fb + u16 LE),
+                // major 3, kind 1 (events), seq 300 (marker fb + u16 LE),
                 // not passive, 1 event, variant 0 (upsert)
-                "02 01 fb2c01 00 01 00",
-                // key: lo 198.18.0.10 (v4-mapped), port 40000; hi 198.18.1.20,
-                // port 443; protocol 6
-                "00000000000000000000ffffc612000a fb409c 00000000000000000000ffffc6120114 fbbb01 06",
+                "03 01 fb2c01 00 01 00",
+                // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
+                // 198.18.1.20, port 443; protocol 6
+                "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 // incarnation: created_ns (u64 marker fd, 8 bytes LE), owner 1, id 77
                 "fd00002a36fe9c9717 01 4d",
                 // orig_is_lo, flags, ingress [0, 1], class (marker fd + 8)
@@ -231,10 +231,10 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "tcp update",
             events(SyncEvent::Upsert(tcp_update())),
             concat!(
-                "02 01 fb2c01 00 01 00",
-                // key: lo 198.18.0.10 (v4-mapped), port 40000; hi 198.18.1.20,
-                // port 443; protocol 6
-                "00000000000000000000ffffc612000a fb409c 00000000000000000000ffffc6120114 fbbb01 06",
+                "03 01 fb2c01 00 01 00",
+                // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
+                // 198.18.1.20, port 443; protocol 6
+                "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 // incarnation: created_ns (u64 marker fd, 8 bytes LE), owner 1, id 77
                 "fd00002a36fe9c9717 01 4d",
                 // orig_is_lo, flags, ingress [0, 1], class (marker fd + 8)
@@ -258,9 +258,10 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "udp",
             events(SyncEvent::Upsert(udp())),
             concat!(
-                "02 01 fb2c01 00 01 00",
-                // key: 198.18.0.10 port 5353, 198.18.1.53 port 53, protocol 17
-                "00000000000000000000ffffc612000a fbe914 00000000000000000000ffffc6120135 35 11",
+                "03 01 fb2c01 00 01 00",
+                // key: 198.18.0.10 (variant 0: v4) port 5353, 198.18.1.53 port 53,
+                // protocol 17
+                "00 c612000a fbe914 00 c6120135 35 11",
                 // incarnation: created_ns (u64 marker fd, 8 bytes LE), owner 1, id 77
                 "fd00002a36fe9c9717 01 4d",
                 // orig_is_lo, flags, ingress [0, 1], class (marker fd + 8)
@@ -275,9 +276,10 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "icmp echo",
             events(SyncEvent::Upsert(icmp_echo())),
             concat!(
-                "02 01 fb2c01 00 01 00",
-                // key: 2001:db8::1 with echo id 0x1234, 2001:db8::2, protocol 58
-                "20010db8000000000000000000000001 fb3412 20010db8000000000000000000000002 00 3a",
+                "03 01 fb2c01 00 01 00",
+                // key: 2001:db8::1 (variant 1: v6) with echo id 0x1234, 2001:db8::2,
+                // protocol 58
+                "01 20010db8000000000000000000000001 fb3412 01 20010db8000000000000000000000002 00 3a",
                 // incarnation: created_ns (u64 marker fd, 8 bytes LE), owner 1, id 77
                 "fd00002a36fe9c9717 01 4d",
                 // orig_is_lo, flags, ingress [0, 1], class (marker fd + 8)
@@ -296,15 +298,15 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 1 (delete): the key and the incarnation
-                "02 01 fb2c01 00 01 01",
-                // key: lo 198.18.0.10 (v4-mapped), port 40000; hi 198.18.1.20,
-                // port 443; protocol 6
-                "00000000000000000000ffffc612000a fb409c 00000000000000000000ffffc6120114 fbbb01 06",
+                "03 01 fb2c01 00 01 01",
+                // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
+                // 198.18.1.20, port 443; protocol 6
+                "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 // incarnation
                 "fd00002a36fe9c9717 01 4d",
             ),
         ),
-        ("ack", Message::Ack { seq: 300 }, "02 02 fb2c01"),
+        ("ack", Message::Ack { seq: 300 }, "03 02 fb2c01"),
         (
             "bulk request",
             Message::BulkRequest {
@@ -313,18 +315,67 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 copies: 2,
             },
             // kind 3, id 3, view of 3 nodes, 2 copies
-            "02 03 03 03 01 02 04 02",
+            "03 03 03 03 01 02 04 02",
         ),
         (
             "pull",
             Message::Pull {
                 origin: 4,
                 keys: vec![tcp_key()],
+                answered: vec![],
             },
             concat!(
-                // kind 6, origin 4, one key
-                "02 06 04 01",
-                "00000000000000000000ffffc612000a fb409c 00000000000000000000ffffc6120114 fbbb01 06",
+                // kind 6, origin 4, one key, no answered digests
+                "03 06 04 01",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                "00",
+            ),
+        ),
+        (
+            "pull passed on by a node that answered",
+            Message::Pull {
+                origin: 4,
+                keys: vec![tcp_key()],
+                answered: vec![0x0102_0304_0506_0708],
+            },
+            concat!(
+                "03 06 04 01",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                // one digest, 8 bytes little endian
+                "01 0807060504030201",
+            ),
+        ),
+        (
+            "demote",
+            events(SyncEvent::Demote {
+                key: tcp_key(),
+                inc: inc(),
+            }),
+            concat!(
+                // variant 2 (demote): the key and the incarnation
+                "03 01 fb2c01 00 01 02",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                "fd00002a36fe9c9717 01 4d",
+            ),
+        ),
+        (
+            "confirm",
+            Message::Confirm {
+                flows: vec![Confirm {
+                    key: tcp_key(),
+                    inc: inc(),
+                    digest: 0x0102_0304_0506_0708,
+                    last_seen_ns: 1_700_000_000_500_000_000,
+                    holders: rampart_dataplane::sync::PeerSet(0b1010),
+                }],
+            },
+            concat!(
+                // kind 8, one confirm: key, incarnation, digest (8 bytes),
+                // last_seen_ns, holders (nodes 1 and 3)
+                "03 08 01",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                "fd00002a36fe9c9717 01 4d",
+                "0807060504030201 fd0065f753fe9c9717 0a",
             ),
         ),
         (
@@ -335,8 +386,8 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 7, on the path, one flow
-                "02 07 01 01",
-                "00000000000000000000ffffc612000a fbe914 00000000000000000000ffffc6120135 35 11",
+                "03 07 01 01",
+                "00 c612000a fbe914 00 c6120135 35 11",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
                 // one holder set: nodes 1 and 3
@@ -351,13 +402,13 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 4, id 3, 2 flows (flows are not wrapped in an event)
-                "02 04 03 02",
+                "03 04 03 02",
                 // the udp flow, as in "udp" after its event variant
-                "00000000000000000000ffffc612000a fbe914 00000000000000000000ffffc6120135 35 11",
+                "00 c612000a fbe914 00 c6120135 35 11",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
                 // the tcp flow, as in "tcp update" after its event variant
-                "00000000000000000000ffffc612000a fb409c 00000000000000000000ffffc6120114 fbbb01 06",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "fcb979379e 3f39 020000000001 020000000002 00 03 00",
                 "fc41520f00 fc60e31600 fb00fb fcd8feffff fbb405 07 e7",
@@ -368,7 +419,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
         (
             "bulk end",
             Message::BulkEnd { id: 3, flows: 2 },
-            "02 05 03 02",
+            "03 05 03 02",
         ),
     ]
 }
@@ -418,8 +469,8 @@ fn an_undefined_tcp_state_is_refused_not_mapped() {
 
 #[test]
 fn an_undefined_variant_is_refused() {
-    // Message kind 8 does not exist.
-    assert!(matches!(decode(&[2, 8]), Err(WireError::Decode(_))));
+    // Message kind 9 does not exist.
+    assert!(matches!(decode(&[3, 9]), Err(WireError::Decode(_))));
     // Protocol variants are 0 (tcp), 1 (udp), 2 (icmp echo): make the UDP
     // example's (just before its last_seen_ns) a 3.
     let mut f = unhex(golden_of("udp"));

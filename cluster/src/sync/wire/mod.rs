@@ -1,11 +1,11 @@
 //! The sync protocol's messages on the wire: a version byte (the wire
 //! format's major version), then one message of that version's layout
-//! ([`v2`]), encoded with bincode 2 and decoded with a size limit
+//! ([`v3`]), encoded with bincode 2 and decoded with a size limit
 //! (bincode's `standard()` configuration has none, and a forged length
 //! prefix would otherwise allocate whatever it claims).
 //!
 //! The protocol speaks [`Message`], in the engine's types; the bytes are
-//! those of the wire structs in [`v2`], reached only through explicit
+//! those of the wire structs in [`v3`], reached only through explicit
 //! conversions, so a change to an engine struct cannot change the wire.
 //! Golden-byte tests pin an example of every message kind.
 //!
@@ -18,7 +18,9 @@
 use bincode::{Decode, Encode};
 use rampart_dataplane::sync::{FlowState, SyncEvent};
 
-pub mod v2;
+pub mod v3;
+
+pub use rampart_dataplane::sync::Confirm;
 
 #[cfg(test)]
 mod golden;
@@ -46,7 +48,7 @@ impl WireVersion {
 }
 
 /// The version this build speaks. Every message starts with its major.
-pub const WIRE_VERSION: WireVersion = WireVersion { major: 2, minor: 0 };
+pub const WIRE_VERSION: WireVersion = WireVersion { major: 3, minor: 0 };
 
 /// Largest message accepted (and produced): a batch of
 /// [`MAX_EVENTS_PER_BATCH`] events fits with room to spare.
@@ -66,7 +68,7 @@ pub struct Resume {
     pub next: u64,
 }
 
-/// One sync message, as the protocol sees it (on the wire: [`v2::Frame`]).
+/// One sync message, as the protocol sees it (on the wire: [`v3::Frame`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// First message on every connection, both ways.
@@ -124,6 +126,10 @@ pub enum Message {
         origin: u16,
         /// The flows.
         keys: Vec<rampart_dataplane::flow::FlowKey>,
+        /// Empty, or per key the digest ([`FlowState::digest`]) of the
+        /// state the sender answered `origin` with before passing the pull
+        /// on: a node whose state has that digest confirms it briefly.
+        answered: Vec<u64>,
     },
     /// Flow states outside the numbered batches: pull answers, and copies
     /// for a flow's new director or backup.
@@ -134,6 +140,12 @@ pub enum Message {
         /// The flows, each with the other nodes on its path the sender
         /// knows of: the receiver sends them its changes too.
         flows: Vec<(FlowState, rampart_dataplane::sync::PeerSet)>,
+    },
+    /// Brief answers to pulls passed on by a node that answered from its
+    /// copy, from a node on the flows' path whose state is that copy's.
+    Confirm {
+        /// The flows.
+        flows: Vec<Confirm>,
     },
 }
 
@@ -161,6 +173,9 @@ pub enum WireError {
     /// A state message whose lists of flows and of holders differ in length.
     #[error("{0} flows but {1} holder sets")]
     Mismatch(usize, usize),
+    /// A pull whose lists of keys and of answered digests differ in length.
+    #[error("{0} keys but {1} answered digests")]
+    Answered(usize, usize),
     /// A TCP state code no version of the format defines.
     #[error("TCP state code {0} is not defined")]
     TcpState(u8),
@@ -172,12 +187,12 @@ fn config() -> impl bincode::config::Config {
 
 /// Encode a message (version byte first).
 pub fn encode(msg: &Message) -> Vec<u8> {
-    encode_frame(&v2::Frame::from(msg))
+    encode_frame(&v3::Frame::from(msg))
 }
 
 /// Encode a wire frame as it is (version byte first); [`encode`] is the
 /// protocol's way in, this one lets tests forge what a peer might send.
-pub fn encode_frame(frame: &v2::Frame) -> Vec<u8> {
+pub fn encode_frame(frame: &v3::Frame) -> Vec<u8> {
     let mut out = vec![WIRE_VERSION.major];
     bincode::encode_into_std_write(frame, &mut out, config())
         .expect("writing to a Vec cannot fail and our messages are within the limit");
@@ -193,7 +208,7 @@ pub fn decode(frame: &[u8]) -> Result<Message, WireError> {
     if frame.len() > MAX_MESSAGE_BYTES {
         return Err(WireError::TooLarge(frame.len()));
     }
-    let (msg, used): (v2::Frame, usize) =
+    let (msg, used): (v3::Frame, usize) =
         bincode::decode_from_slice(body, config()).map_err(|e| WireError::Decode(e.to_string()))?;
     if used != body.len() {
         return Err(WireError::Trailing(body.len() - used));
@@ -229,7 +244,9 @@ mod tests {
             Message::Pull {
                 origin: 3,
                 keys: vec![],
+                answered: vec![],
             },
+            Message::Confirm { flows: vec![] },
             Message::State {
                 on_path: true,
                 flows: vec![],
@@ -251,7 +268,7 @@ mod tests {
         assert_eq!(decode(&[9, 0]), Err(WireError::Version(9)));
         assert_eq!(
             WireError::Version(9).to_string(),
-            "wire major version 9, this node speaks 2.0"
+            "wire major version 9, this node speaks 3.0"
         );
         let mut f = encode(&Message::Ack { seq: 5 });
         f.push(0);

@@ -3,8 +3,8 @@
 //! answered and waiting; and the walk that re-replicates flows when the
 //! live members change.
 
+use super::{Applied, Confirm, Incarnation, PullOut, Source, SyncEvent, SyncOut, bump};
 use super::{Effect, Engine, EventKind, FlowId, FlowKey, FlowState, Instant, PeerSet, Placement};
-use super::{Incarnation, PullOut, Source, SyncEvent, SyncOut, bump};
 
 /// The peers an event of flow `key` goes to (docs/sync.md §13), from this
 /// node `me`, the flow's `holders` (its owner and the peers on its path)
@@ -104,15 +104,41 @@ impl Engine {
         was_passive && !passive_now
     }
 
+    /// A peer's demote of incarnation `inc` of `key`: the sender will no
+    /// longer keep this node's copy up to date, so it turns passive as it
+    /// stands (the sender is on the flow's path).
+    pub(super) fn apply_demote(
+        &mut self,
+        key: &FlowKey,
+        inc: &Incarnation,
+        source: Source,
+    ) -> Applied {
+        let hash = self.table.hash(key);
+        let Some(id) = self.table.find(hash, key) else {
+            return Applied::Stale;
+        };
+        if self.table.get(id).incarnation() != *inc {
+            return Applied::Stale;
+        }
+        let demote = Source {
+            passive: true,
+            demote: true,
+            ..source
+        };
+        self.note_source(key, inc, demote, false);
+        Applied::Demoted
+    }
+
     /// Entry `id` has new holders: backups it no longer needs hear so at
-    /// once, as passive copies (they would otherwise keep a whole copy that
-    /// the new holders' changes never reach).
+    /// once, with a demote (they would otherwise keep a whole copy that
+    /// the new holders' changes never reach). A demote, not the state: a
+    /// passive copy may lag behind, as the director's does.
     pub(super) fn demote_backups(&mut self, id: FlowId) {
         let me = self.config.node.0;
         let entry = *self.table.get(id);
-        let Some(state) = self.flow_state(&entry) else {
+        if self.flow_state(&entry).is_none() {
             return;
-        };
+        }
         let sync = self.sync_mut();
         let mark = *sync.mark(id);
         let (_, _, kept) = targets(
@@ -136,7 +162,10 @@ impl Engine {
         m.passive_peers = m.passive_peers.union(demoted);
         bump(&mut sync.counters.events_out[EventKind::Update as usize]);
         sync.out.push_back(Effect::FlowChanged(SyncOut {
-            event: SyncEvent::Upsert(state),
+            event: SyncEvent::Demote {
+                key: entry.key,
+                inc: entry.incarnation(),
+            },
             kind: EventKind::Update,
             want_ack: false,
             full: PeerSet::EMPTY,
@@ -145,11 +174,16 @@ impl Engine {
     }
 
     /// A peer's event ended the connection of entry `id`: the peers this
-    /// node gave a passive copy hear of it from here (the node that saw
-    /// the end does not know them), so their copies do not outlive it.
+    /// node gave a passive copy, and the backups it chose, hear of it from
+    /// here (the node that saw the end does not know them), so their copies
+    /// do not outlive it. (A backup chosen while the peer on the path was
+    /// away, and kept because this node made no change of its own since it
+    /// came back, held the connection whole and open for good: the
+    /// simulator found it.)
     pub(super) fn tell_passive_peers(&mut self, id: FlowId, state: FlowState) {
         let sync = self.sync_mut();
-        let passive = sync.mark(id).passive_peers;
+        let mark = *sync.mark(id);
+        let passive = mark.passive_peers.union(mark.backups).minus(mark.peers);
         if passive.is_empty() {
             return;
         }
@@ -167,7 +201,18 @@ impl Engine {
     /// flow; otherwise the pull waits here until the state arrives or as
     /// long as the asking node holds its packets (the hold deadline), and
     /// the shell hears of the miss.
-    pub fn serve_pull(&mut self, key: &FlowKey, peer: u16, forwardable: bool, now: Instant) {
+    ///
+    /// `answered` is the digest of the state the node that passed the pull
+    /// on answered with: when this node is on the flow's path and its
+    /// state has that digest, the answer is a brief [`Confirm`].
+    pub fn serve_pull(
+        &mut self,
+        key: &FlowKey,
+        peer: u16,
+        forwardable: bool,
+        answered: Option<u64>,
+        now: Instant,
+    ) {
         if self.sync.is_none() {
             return;
         }
@@ -178,17 +223,36 @@ impl Engine {
             let entry = self.table.get(id);
             let owner = entry.owner.0;
             let forwarded = entry.packets != [0, 0];
+            let me = self.config.node.0;
             let sync = self.sync_mut();
             let on_path = forwarded && !sync.mark(id).passive;
             let holders = sync.mark(id).peers.union(PeerSet::of(owner));
             bump(&mut sync.counters.pulls_answered);
-            sync.out.push_back(Effect::Pull(PullOut::Answer {
-                to: peer,
-                state,
-                on_path,
-                holders,
-                forwardable,
-            }));
+            let same = answered.is_some_and(|d| d == state.digest());
+            if on_path && same {
+                let mut others = holders;
+                others.remove(peer);
+                others.remove(me);
+                bump(&mut sync.counters.pulls_confirmed);
+                sync.out.push_back(Effect::Pull(PullOut::Confirm {
+                    to: peer,
+                    confirm: Confirm {
+                        key: state.key,
+                        inc: state.inc,
+                        digest: state.digest(),
+                        last_seen_ns: state.last_seen_ns,
+                        holders: others,
+                    },
+                }));
+            } else {
+                sync.out.push_back(Effect::Pull(PullOut::Answer {
+                    to: peer,
+                    state,
+                    on_path,
+                    holders,
+                    forwardable,
+                }));
+            }
             // It pulled because its packets needed the state: it is on the
             // flow's path, so this node's changes go there too.
             if on_path {
@@ -213,6 +277,46 @@ impl Engine {
             to: peer,
             key: *key,
             forwardable,
+        }));
+    }
+
+    /// A brief answer from `from`, a node on the flow's path: when this
+    /// node's copy is the incarnation and has the digest it names, the
+    /// copy is as good as the sender's state and is taken as its answer
+    /// (made whole, its waiting packets judged). Otherwise (the copy
+    /// another node answered with has not arrived, or differs) the state
+    /// is pulled from `from` alone, at once.
+    pub fn apply_confirm(&mut self, c: &Confirm, from: u16, now: Instant) {
+        if self.sync.is_none() {
+            return;
+        }
+        let hash = self.table.hash(&c.key);
+        let copy = self
+            .lookup(hash, &c.key, now)
+            .and_then(|id| self.flow_state(self.table.get(id)))
+            .filter(|s| s.inc == c.inc && s.digest() == c.digest);
+        if let Some(mut state) = copy {
+            state.last_seen_ns = state.last_seen_ns.max(c.last_seen_ns);
+            // The sender's own state, in all but the last-seen it brought.
+            let _ = self.apply_peer(
+                &SyncEvent::Upsert(state),
+                Source::answer(Some(from), c.holders),
+                now,
+            );
+            return;
+        }
+        let sync = self.sync_mut();
+        bump(&mut sync.counters.confirms_missed);
+        if !sync.hold.holds(&c.key) {
+            return;
+        }
+        sync.pulled
+            .insert(c.key, (now + sync.config.pull_retry, true));
+        bump(&mut sync.counters.pulls_sent);
+        sync.out.push_back(Effect::Pull(PullOut::Want {
+            key: c.key,
+            ask: PeerSet::of(from),
+            director: false,
         }));
     }
 
@@ -343,7 +447,11 @@ impl Engine {
             _ => ask,
         };
         bump(&mut sync.counters.pulls_sent);
-        sync.out.push_back(Effect::Pull(PullOut::Want { key, ask }));
+        sync.out.push_back(Effect::Pull(PullOut::Want {
+            key,
+            ask,
+            director: true,
+        }));
     }
 
     /// After the live members changed from `old` to `new`, visit up to

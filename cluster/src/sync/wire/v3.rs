@@ -1,4 +1,4 @@
-//! Major version 2 of the sync wire format: each struct here is what goes
+//! Major version 3 of the sync wire format: each struct here is what goes
 //! on the wire, field by field and in order, encoded with bincode 2's
 //! `standard()` configuration (integers wider than a byte as varints,
 //! `u8`s and fixed-size arrays as raw bytes, enums as a varint variant
@@ -27,13 +27,25 @@ use rampart_dataplane::seq::SeqNumber;
 use rampart_dataplane::sync::{FlowState, Incarnation, PeerSet, SyncEvent, SyncProto};
 
 use super::{Message, Resume, WireError};
+use rampart_dataplane::sync::Confirm;
 
-/// One side of a flow: a 16-byte address (IPv4 as `::ffff:a.b.c.d`) and
-/// a port (the ICMP echo identifier on the requester's side).
+/// An address (variant index 0: IPv4, 1: IPv6). The engine keeps IPv4
+/// as `::ffff:a.b.c.d`; on the wire it takes its four bytes (version 3:
+/// a key shrank from 39 bytes to 15, and a pull is little more than keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum WireAddr {
+    /// An IPv4 address, network order.
+    V4([u8; 4]),
+    /// Any other address, network order.
+    V6([u8; 16]),
+}
+
+/// One side of a flow: an address and a port (the ICMP echo identifier on
+/// the requester's side).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub struct WireEndpoint {
-    /// Address bytes, network order.
-    pub addr: [u8; 16],
+    /// Address.
+    pub addr: WireAddr,
     /// Port.
     pub port: u16,
 }
@@ -130,7 +142,7 @@ pub struct WireFlow {
     pub last_seen_ns: u64,
 }
 
-/// One change (variant index 0: upsert, 1: delete).
+/// One change (variant index 0: upsert, 1: delete, 2: demote).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub enum WireEvent {
     /// The flow's whole current state.
@@ -142,12 +154,41 @@ pub enum WireEvent {
         /// The incarnation deleted.
         inc: WireIncarnation,
     },
+    /// The sender no longer keeps the receiver's copy of this incarnation
+    /// up to date: a backup no longer needed (version 3; before, the
+    /// flow's whole state).
+    Demote {
+        /// Its key.
+        key: WireKey,
+        /// The incarnation.
+        inc: WireIncarnation,
+    },
+}
+
+/// A brief answer to a pull passed on by a node that answered from its
+/// copy: the sender's state is that copy's (same digest), so the asker
+/// need not receive it twice (version 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct WireConfirm {
+    /// The flow.
+    pub key: WireKey,
+    /// Its incarnation.
+    pub inc: WireIncarnation,
+    /// Digest of the sender's state, last-seen aside.
+    pub digest: [u8; 8],
+    /// The sender's last-seen (cluster time, ns).
+    pub last_seen_ns: u64,
+    /// The other nodes on its path the sender knows of (a bit per node id
+    /// modulo 64).
+    pub holders: u64,
 }
 
 /// One message after the version byte (variant index in declaration
 /// order, from 0: hello, events, ack, bulk request, bulk chunk, bulk end,
-/// pull, state). Version 2 gave the bulk request the asker's view of the
-/// cluster and added pull and state (docs/sync.md §13).
+/// pull, state, confirm). Version 2 gave the bulk request the asker's view
+/// of the cluster and added pull and state (docs/sync.md §13); version 3
+/// shortened IPv4 addresses, added the demote event, the answered
+/// digests of a pull passed on, and confirm.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum Frame {
     /// First message on every connection.
@@ -202,6 +243,9 @@ pub enum Frame {
         origin: u16,
         /// The flows.
         keys: Vec<WireKey>,
+        /// Empty, or per key the digest of the state the sender (which
+        /// passes the pull on) answered `origin` with.
+        answered: Vec<[u8; 8]>,
     },
     /// Flow states sent outside the numbered batches: pull answers and
     /// copies for a new director or backup.
@@ -214,6 +258,11 @@ pub enum Frame {
         /// bit per node id modulo 64).
         holders: Vec<u64>,
     },
+    /// Brief answers from a node on the flows' path.
+    Confirm {
+        /// The flows.
+        flows: Vec<WireConfirm>,
+    },
 }
 
 impl Frame {
@@ -223,7 +272,8 @@ impl Frame {
             Frame::Events { events, .. } => events.len(),
             Frame::BulkChunk { flows, .. } | Frame::State { flows, .. } => flows.len(),
             Frame::BulkRequest { view, .. } => view.len(),
-            Frame::Pull { keys, .. } => keys.len(),
+            Frame::Pull { keys, answered, .. } => keys.len().max(answered.len()),
+            Frame::Confirm { flows } => flows.len(),
             _ => 0,
         }
     }
@@ -265,10 +315,29 @@ pub fn tcp_state(code: u8) -> Result<TcpState, WireError> {
 
 // === impl From (engine → wire) ===
 
+impl From<Addr> for WireAddr {
+    fn from(a: Addr) -> Self {
+        let b = a.0;
+        match b {
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, x, y, z, w] => WireAddr::V4([x, y, z, w]),
+            _ => WireAddr::V6(b),
+        }
+    }
+}
+
+impl From<WireAddr> for Addr {
+    fn from(a: WireAddr) -> Self {
+        match a {
+            WireAddr::V4(b) => Addr::v4(b),
+            WireAddr::V6(b) => Addr(b),
+        }
+    }
+}
+
 impl From<Endpoint> for WireEndpoint {
     fn from(e: Endpoint) -> Self {
         WireEndpoint {
-            addr: e.addr.0,
+            addr: e.addr.into(),
             port: e.port,
         }
     }
@@ -354,6 +423,10 @@ impl From<&SyncEvent> for WireEvent {
                 key: (*key).into(),
                 inc: (*inc).into(),
             },
+            SyncEvent::Demote { key, inc } => WireEvent::Demote {
+                key: (*key).into(),
+                inc: (*inc).into(),
+            },
         }
     }
 }
@@ -393,14 +466,31 @@ impl From<&Message> for Frame {
                 id: *id,
                 flows: *flows,
             },
-            Message::Pull { origin, keys } => Frame::Pull {
+            Message::Pull {
+                origin,
+                keys,
+                answered,
+            } => Frame::Pull {
                 origin: *origin,
                 keys: keys.iter().map(|&k| WireKey::from(k)).collect(),
+                answered: answered.iter().map(|d| d.to_le_bytes()).collect(),
             },
             Message::State { on_path, flows } => Frame::State {
                 on_path: *on_path,
                 flows: flows.iter().map(|(f, _)| WireFlow::from(f)).collect(),
                 holders: flows.iter().map(|(_, h)| h.0).collect(),
+            },
+            Message::Confirm { flows } => Frame::Confirm {
+                flows: flows
+                    .iter()
+                    .map(|c| WireConfirm {
+                        key: c.key.into(),
+                        inc: c.inc.into(),
+                        digest: c.digest.to_le_bytes(),
+                        last_seen_ns: c.last_seen_ns,
+                        holders: c.holders.0,
+                    })
+                    .collect(),
             },
         }
     }
@@ -411,7 +501,7 @@ impl From<&Message> for Frame {
 impl From<WireEndpoint> for Endpoint {
     fn from(e: WireEndpoint) -> Self {
         Endpoint {
-            addr: Addr(e.addr),
+            addr: e.addr.into(),
             port: e.port,
         }
     }
@@ -505,6 +595,10 @@ impl TryFrom<WireEvent> for SyncEvent {
                 key: key.into(),
                 inc: inc.into(),
             },
+            WireEvent::Demote { key, inc } => SyncEvent::Demote {
+                key: key.into(),
+                inc: inc.into(),
+            },
         })
     }
 }
@@ -545,9 +639,31 @@ impl TryFrom<Frame> for Message {
                     .collect::<Result<_, _>>()?,
             },
             Frame::BulkEnd { id, flows } => Message::BulkEnd { id, flows },
-            Frame::Pull { origin, keys } => Message::Pull {
+            Frame::Pull {
                 origin,
-                keys: keys.into_iter().map(FlowKey::from).collect(),
+                keys,
+                answered,
+            } => {
+                if !answered.is_empty() && answered.len() != keys.len() {
+                    return Err(WireError::Answered(keys.len(), answered.len()));
+                }
+                Message::Pull {
+                    origin,
+                    keys: keys.into_iter().map(FlowKey::from).collect(),
+                    answered: answered.into_iter().map(u64::from_le_bytes).collect(),
+                }
+            }
+            Frame::Confirm { flows } => Message::Confirm {
+                flows: flows
+                    .into_iter()
+                    .map(|c| Confirm {
+                        key: c.key.into(),
+                        inc: c.inc.into(),
+                        digest: u64::from_le_bytes(c.digest),
+                        last_seen_ns: c.last_seen_ns,
+                        holders: PeerSet(c.holders),
+                    })
+                    .collect(),
             },
             Frame::State {
                 on_path,
