@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # The test command: installs everything any test or benchmark runs (the
 # `test` set of scripts/deps.sh: Debian packages as root, and cargo-deb;
-# only what is missing), then runs every test of the workspace. As root
+# only what is missing), then runs every test of the workspace and the
+# fuzz crate's seed checks. As root
 # the tests build their own network namespaces; as another user they say
 # they were skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
-exec cargo test --workspace "$@"
+cargo test --workspace "$@"
+# The fuzz crate is outside the workspace (cargo-fuzz's layout): its seeds
+# must stay the ones its corpus builder makes, and its drivers must replay
+# them (fuzz/README.md).
+cargo test --manifest-path fuzz/Cargo.toml --locked
