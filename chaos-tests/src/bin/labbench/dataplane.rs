@@ -760,6 +760,15 @@ struct UdpRun {
     rampart_kernel_drops: Option<u64>,
 }
 
+/// [`udp_run`] through `st`, then the node stopped and its figures taken.
+fn udp_case(a: &Args, st: Setup, blast: &Path, rate: u64) -> Result<UdpRun, String> {
+    let mut r = udp_run(a, &st, blast, rate)?;
+    let summary = finish(st, Some(r.received))?;
+    r.rampart_frames = summary.as_ref().map(|s| s.counters.forwarded);
+    r.rampart_kernel_drops = summary.as_ref().map(|s| s.counters.io.kernel_rx_drops);
+    Ok(r)
+}
+
 /// One UDP run through `st`: as fast as the sender goes (`rate` 0), or
 /// paced at `rate` datagrams per second.
 fn udp_run(a: &Args, st: &Setup, blast: &Path, rate: u64) -> Result<UdpRun, String> {
@@ -1098,10 +1107,7 @@ pub fn run(a: &Args) -> Result<String, String> {
             if rep == 0 && a.only == Traffic::Udp {
                 check_filter(&st)?;
             }
-            let mut r = udp_run(a, &st, &blast, 0)?;
-            let summary = finish(st, Some(r.received))?;
-            r.rampart_frames = summary.as_ref().map(|s| s.counters.forwarded);
-            r.rampart_kernel_drops = summary.as_ref().map(|s| s.counters.io.kernel_rx_drops);
+            let r = udp_case(a, st, &blast, 0)?;
             eprintln!(
                 "  udp {:<34} rep {}/{}: sent {:>9.0}/s, delivered {:>9.0}/s, loss {:5.2}%{}{}",
                 case.id(),
@@ -1136,9 +1142,7 @@ pub fn run(a: &Args) -> Result<String, String> {
             let case = res.udp_paced[i].0;
             n += 1;
             let st = setup(a, &format!("{prefix}-{n}"), case, &dir.join(n.to_string()))?;
-            let mut r = udp_run(a, &st, &blast, rate)?;
-            let summary = finish(st, Some(r.received))?;
-            r.rampart_kernel_drops = summary.as_ref().map(|s| s.counters.io.kernel_rx_drops);
+            let r = udp_case(a, st, &blast, rate)?;
             eprintln!(
                 "  udp {:<34} rep {}/{}: paced at nftables' {rate}/s: sent {:>9.0}/s, delivered {:>9.0}/s, loss {:5.2}%",
                 case.id(),
