@@ -555,11 +555,14 @@ impl Engine {
                 .count_frame(usize::from(ingress.0), VerdictKind::Drop, frame.len());
             return verdict;
         }
-        if self.fast_path
-            && let Some(verdict) = self.established_fast(frame, meta, ingress, now, parsed, hash)
-        {
-            return verdict;
-        }
+        let hash = if self.fast_path {
+            match self.established_fast(frame, meta, ingress, now, parsed, hash) {
+                Ok(verdict) => return verdict,
+                Err(hash) => hash,
+            }
+        } else {
+            hash
+        };
         let judged = self.judge(frame, meta, ingress, now, parsed, hash);
         let verdict = self.wait_for_peer(judged, frame, meta, ingress, now);
         // (The frame may have been rewritten in place: normalizer, sequence

@@ -17,7 +17,7 @@
 
 use super::normalize::TcpView;
 use super::{Engine, account, normalize_and_shift};
-use crate::conntrack::{FlowId, ProtoState};
+use crate::conntrack::{FlowId, ProtoState, TcpState};
 use crate::counters::VerdictKind;
 use crate::flow::{Direction, FlowKey};
 use crate::packet::{ChecksumState, PacketMeta, Parsed, Transport};
@@ -40,7 +40,10 @@ impl Engine {
 
     /// Decide an in-window segment of an established connection exactly as
     /// [`judge`](Self::judge) and the rest of `process_parsed` would, or
-    /// return `None`, having changed nothing, for any other frame.
+    /// return `Err`, having changed nothing, for any other frame: with the
+    /// key's hash, and the slot of its entry once looked up, for the
+    /// general path to reuse (`hash` as given when the frame was refused
+    /// before the lookup).
     #[inline]
     pub(super) fn established_fast(
         &mut self,
@@ -50,7 +53,7 @@ impl Engine {
         now: Instant,
         parsed: &Result<Parsed, DropReason>,
         hash: Option<(u64, Option<FlowId>)>,
-    ) -> Option<Verdict> {
+    ) -> Result<Verdict, Option<(u64, Option<FlowId>)>> {
         let Ok(Parsed::Ip {
             tuple,
             transport: Transport::Tcp(seg),
@@ -60,29 +63,43 @@ impl Engine {
             ..
         }) = parsed
         else {
-            return None;
+            return Err(hash);
         };
         // The cheap test first: the tracker refuses anything but an ACK.
         if seg.flags.0 & (crate::packet::TcpFlags::SYN | crate::packet::TcpFlags::FIN) != 0 {
-            return None;
+            return Err(hash);
         }
-        let egress = self.config.interfaces.get(usize::from(ingress.0))?.peer;
+        let Some(iface) = self.config.interfaces.get(usize::from(ingress.0)) else {
+            return Err(hash);
+        };
+        let egress = iface.peer;
         let (key, src_is_lo) = FlowKey::of(tuple);
         let (hash, hint) = hash.unwrap_or_else(|| (self.table.hash(&key), None));
-        let id = self.table.find_hinted(hash, &key, hint)?;
-        // An expired entry is removed by the general path's lookup; a
-        // passive copy waits there for a pull.
-        if self.is_expired(self.table.get(id), now) || self.passive_copy(id) {
-            return None;
+        let Some(id) = self.table.find_hinted(hash, &key, hint) else {
+            // Not in the table: the general path need not look again.
+            return Err(Some((hash, None)));
+        };
+        let fallback = Err(Some((hash, Some(id))));
+        let entry = self.table.get(id);
+        // Handshakes and closes first, the cheapest test (the tracker would
+        // refuse them below). An expired entry is removed by the general
+        // path's lookup; a passive copy waits there for a pull.
+        if !matches!(&entry.proto, ProtoState::Tcp(t) if t.state == TcpState::Established)
+            || self.is_expired(entry, now)
+            || self.passive_copy(id)
+        {
+            return fallback;
         }
-        let mut entry = self.table.get_mut(id);
+        // The entry stays ESTABLISHED TCP (checked below): its kind count
+        // needs no update.
+        let entry = self.table.get_mut_same_kind(id);
         let dir = entry.direction(src_is_lo);
         if entry.ingress[dir.index()] != ingress {
-            return None;
+            return fallback;
         }
         let offset = entry.seq_offset;
         let ProtoState::Tcp(track) = &mut entry.proto else {
-            return None;
+            return fallback;
         };
         // As the general path: the responder acknowledges the shifted
         // sequence space, the tracker works in the initiator's own.
@@ -91,10 +108,13 @@ impl Engine {
             seen.ack = seen.ack - offset;
             seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);
         }
-        let changed = track.track_established(dir, &seen)?;
+        let Some(changed) = track.track_established(dir, &seen) else {
+            return fallback;
+        };
+        debug_assert_eq!(track.state, TcpState::Established);
         // From here on, what the general path does with
         // `Tracked::Pass { from: Established, to: Established }`.
-        account(&mut entry, dir, *ip_len, now, true);
+        account(entry, dir, *ip_len, now, true);
         let view = TcpView {
             l3: usize::from(*l3),
             l4: usize::from(*l4),
@@ -103,21 +123,13 @@ impl Engine {
             fix_checksum: meta.checksum != ChecksumState::Partial,
             gso_size: meta.gso_size,
         };
-        normalize_and_shift(
-            &mut entry,
-            &mut self.counters.normalizer,
-            dir,
-            seg,
-            frame,
-            &view,
-        );
-        drop(entry);
+        normalize_and_shift(entry, &mut self.counters.normalizer, dir, seg, frame, &view);
         self.sync_touch(id, changed, now);
         self.reopened_after = None;
         self.fast_path_frames += 1;
         self.count_forwarded(frame.len());
         self.counters
             .count_frame(usize::from(ingress.0), VerdictKind::Forward, frame.len());
-        Some(Verdict::Forward { egress })
+        Ok(Verdict::Forward { egress })
     }
 }
