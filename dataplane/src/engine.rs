@@ -3,6 +3,7 @@
 
 pub mod classes;
 pub mod connlog;
+mod fast;
 mod hold;
 mod input;
 pub mod normalize;
@@ -293,6 +294,11 @@ pub struct Engine {
     /// stale items, of entries since established or gone, are skipped):
     /// when the table is full the oldest makes room for a new connection.
     embryonic_order: std::collections::VecDeque<(FlowId, u32)>,
+    /// Whether established TCP segments take the fast path (see
+    /// [`set_fast_path`](Self::set_fast_path)).
+    fast_path: bool,
+    /// Frames the fast path decided.
+    fast_path_frames: u64,
 }
 
 impl Engine {
@@ -342,6 +348,8 @@ impl Engine {
             lenient_passes: false,
             reopened_after: None,
             embryonic_order: std::collections::VecDeque::new(),
+            fast_path: true,
+            fast_path_frames: 0,
         })
     }
 
@@ -557,6 +565,14 @@ impl Engine {
                 .count_frame(usize::from(ingress.0), VerdictKind::Drop, frame.len());
             return verdict;
         }
+        let hash = if self.fast_path {
+            match self.established_fast(frame, meta, ingress, now, parsed, hash) {
+                Ok(verdict) => return verdict,
+                Err(hash) => hash,
+            }
+        } else {
+            hash
+        };
         let judged = self.judge(frame, meta, ingress, now, parsed, hash);
         let verdict = self.wait_for_peer(judged, frame, meta, ingress, now);
         // (The frame may have been rewritten in place: normalizer, sequence
@@ -655,7 +671,7 @@ impl Engine {
                     l3: usize::from(l3),
                     l4: usize::from(l4),
                     header_len: usize::from(seg.header_len),
-                    v6: pkt.tuple.src.addr.ip().is_ipv6(),
+                    v6: pkt.tuple.src.addr.is_v6(),
                     fix_checksum: meta.checksum != ChecksumState::Partial,
                     gso_size: meta.gso_size,
                 };
@@ -987,7 +1003,7 @@ impl Engine {
                     (entry.class, entry.initiator().addr, entry.seq_offset);
                 if entry.proto == ProtoState::TcpBypass {
                     // tcp-state-bypass: no state machine, window or normalizer.
-                    account(&mut entry, dir, pkt, true);
+                    account(&mut entry, dir, pkt.ip_len, pkt.now, true);
                     let reset = bypass_teardown && seg.flags.has(TcpFlags::RST);
                     if reset {
                         entry.flags |= conn_flags::reset_by(dir);
@@ -1069,7 +1085,7 @@ impl Engine {
                     if reset {
                         entry.flags |= conn_flags::reset_by(dir);
                     }
-                    account(&mut entry, dir, pkt, refresh);
+                    account(&mut entry, dir, pkt.ip_len, pkt.now, refresh);
                     normalize_and_shift(
                         &mut entry,
                         &mut self.counters.normalizer,
@@ -1142,7 +1158,7 @@ impl Engine {
             if dir == Direction::Reply {
                 entry.flags |= conn_flags::REPLIED;
             }
-            account(&mut entry, dir, pkt, true);
+            account(&mut entry, dir, pkt.ip_len, pkt.now, true);
             drop(entry);
             self.sync_touch(id, changed, pkt.now);
             return Ok(None);
@@ -1342,12 +1358,12 @@ fn normalize_and_shift(
 
 /// Count a passed packet on its entry; `refresh` moves last-seen (stale and
 /// ignored TCP segments pass but do not keep a connection alive).
-fn account(entry: &mut Entry, dir: Direction, pkt: &Pkt, refresh: bool) {
+fn account(entry: &mut Entry, dir: Direction, ip_len: u32, now: Instant, refresh: bool) {
     let d = dir.index();
     entry.packets[d].add(1);
-    entry.bytes[d].add(u64::from(pkt.ip_len));
+    entry.bytes[d].add(u64::from(ip_len));
     if refresh {
-        entry.last_seen = pkt.now;
+        entry.last_seen = now;
     }
 }
 

@@ -26,6 +26,13 @@ impl Addr {
             None => IpAddr::V6(v6),
         }
     }
+
+    /// Whether this is an IPv6 address, i.e. not IPv4-mapped: the same
+    /// answer as `self.ip().is_ipv6()`, without building the `IpAddr`.
+    #[inline]
+    pub fn is_v6(self) -> bool {
+        self.0[..12] != [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]
+    }
 }
 
 impl From<IpAddr> for Addr {
@@ -184,6 +191,23 @@ mod tests {
             addr: Addr::v4(a),
             port,
         }
+    }
+
+    #[test]
+    fn is_v6_agrees_with_the_std_address() {
+        let cases: [IpAddr; 5] = [
+            Ipv4Addr::new(198, 18, 0, 9).into(),
+            Ipv4Addr::UNSPECIFIED.into(),
+            Ipv6Addr::LOCALHOST.into(),
+            Ipv6Addr::UNSPECIFIED.into(),
+            "2001:db8::ffff:1:2".parse().expect("address"),
+        ];
+        for ip in cases {
+            let a = Addr::from(ip);
+            assert_eq!(a.is_v6(), a.ip().is_ipv6(), "{ip}");
+        }
+        // ::ffff:a.b.c.d in any form is IPv4.
+        assert!(!Addr::v6(Ipv4Addr::new(1, 2, 3, 4).to_ipv6_mapped().octets()).is_v6());
     }
 
     #[test]

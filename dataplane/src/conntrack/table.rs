@@ -287,6 +287,20 @@ impl ConnTable {
         }
     }
 
+    /// Mutable access to an entry for a change that leaves its kind
+    /// ([`kind_of`]) as it was, so the kind counts need no update (the
+    /// established-TCP fast path, which checks the kind is kept).
+    ///
+    /// # Panics
+    /// If the slot is free.
+    #[inline]
+    pub(crate) fn get_mut_same_kind(&mut self, id: FlowId) -> &mut Entry {
+        let (c, o) = locate(id.0 as usize);
+        self.chunks[c][o]
+            .as_mut()
+            .expect("FlowId used after remove")
+    }
+
     /// Live entries by kind ([`kind_of`]), kept as entries come, change and
     /// go: reading them costs nothing per entry.
     pub fn kind_counts(&self) -> &[u64; KIND_COUNT] {

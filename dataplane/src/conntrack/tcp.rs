@@ -730,6 +730,29 @@ impl TcpTrack {
         Ok(self.enter(from, to))
     }
 
+    /// [`track`](Self::track) for the common case of an established
+    /// connection: a segment that is only an ACK (with data, PSH, ECE, CWR
+    /// or URG), no FIN seen either way, and in window. For such a segment
+    /// `track` runs the same window checks and update and stays in
+    /// ESTABLISHED (`Pass { from: Established, to: Established }`); this
+    /// does only that. Returns whether the state changed, or `None`,
+    /// having changed nothing, for any other segment (the caller then
+    /// calls `track`).
+    #[inline]
+    pub fn track_established(&mut self, dir: Direction, seg: &TcpSegment) -> Option<bool> {
+        if self.state != TcpState::Established
+            || TcpEvent::classify(seg.flags) != Some(TcpEvent::Ack)
+            || !self.half[dir.index()].initialised()
+            || (self.half[0].flags | self.half[1].flags) & half_flags::FIN_SEEN != 0
+            || self.window_check(dir, seg) != Ok(Window::InWindow)
+        {
+            return None;
+        }
+        let before = *self;
+        self.update(dir, seg);
+        Some(*self != before)
+    }
+
     /// Move to `to` and report the transition.
     fn enter(&mut self, from: TcpState, to: TcpState) -> Tracked {
         self.state = to;
