@@ -11,5 +11,6 @@ scripts/deps.sh test
 cargo test --workspace "$@"
 # The fuzz crate is outside the workspace (cargo-fuzz's layout): its seeds
 # must stay the ones its corpus builder makes, and its drivers must replay
-# them (fuzz/README.md).
-cargo test --manifest-path fuzz/Cargo.toml --locked
+# them (fuzz/README.md). It shares the workspace's target directory, so
+# only what it builds differently is compiled again.
+cargo test --manifest-path fuzz/Cargo.toml --locked --target-dir target
