@@ -760,6 +760,30 @@ struct UdpRun {
     rampart_kernel_drops: Option<u64>,
 }
 
+/// The progress line of a UDP run (`rate` 0: not paced).
+fn udp_progress(case: &Case, rep: usize, reps: usize, rate: u64, r: &UdpRun) {
+    let paced = if rate > 0 {
+        format!("paced at nftables' {rate}/s: ")
+    } else {
+        String::new()
+    };
+    eprintln!(
+        "  udp {:<34} rep {}/{}: {paced}sent {:>9.0}/s, delivered {:>9.0}/s, loss {:5.2}%{}{}",
+        case.id(),
+        rep + 1,
+        reps,
+        r.sent_pps,
+        r.delivered_pps,
+        loss_percent(r),
+        r.rampart_cpu_percent
+            .map(|p| format!(", rampart {p:.0}% CPU"))
+            .unwrap_or_default(),
+        r.rampart_kernel_drops
+            .map(|d| format!(", {d} lost in rampart's sockets"))
+            .unwrap_or_default()
+    );
+}
+
 /// [`udp_run`] through `st`, then the node stopped and its figures taken.
 fn udp_case(a: &Args, st: Setup, blast: &Path, rate: u64) -> Result<UdpRun, String> {
     let mut r = udp_run(a, &st, blast, rate)?;
@@ -1108,21 +1132,7 @@ pub fn run(a: &Args) -> Result<String, String> {
                 check_filter(&st)?;
             }
             let r = udp_case(a, st, &blast, 0)?;
-            eprintln!(
-                "  udp {:<34} rep {}/{}: sent {:>9.0}/s, delivered {:>9.0}/s, loss {:5.2}%{}{}",
-                case.id(),
-                rep + 1,
-                a.reps,
-                r.sent_pps,
-                r.delivered_pps,
-                loss_percent(&r),
-                r.rampart_cpu_percent
-                    .map(|p| format!(", rampart {p:.0}% CPU"))
-                    .unwrap_or_default(),
-                r.rampart_kernel_drops
-                    .map(|d| format!(", {d} lost in rampart's sockets"))
-                    .unwrap_or_default()
-            );
+            udp_progress(&case, rep, a.reps, 0, &r);
             res.udp[i].1.push(r);
         }
         // nftables' delivered rate of this repetition (the bridge, else
@@ -1143,15 +1153,7 @@ pub fn run(a: &Args) -> Result<String, String> {
             n += 1;
             let st = setup(a, &format!("{prefix}-{n}"), case, &dir.join(n.to_string()))?;
             let r = udp_case(a, st, &blast, rate)?;
-            eprintln!(
-                "  udp {:<34} rep {}/{}: paced at nftables' {rate}/s: sent {:>9.0}/s, delivered {:>9.0}/s, loss {:5.2}%",
-                case.id(),
-                rep + 1,
-                a.reps,
-                r.sent_pps,
-                r.delivered_pps,
-                loss_percent(&r),
-            );
+            udp_progress(&case, rep, a.reps, rate, &r);
             res.udp_paced[i].1.push((rate, r));
         }
         for (i, &case) in lat.iter().enumerate() {
