@@ -52,6 +52,9 @@ pub trait WorkerPort: Send {
     fn wake_fd(&self) -> Option<std::os::fd::RawFd>;
 }
 
+/// Most frames the engine emitted that wait to be sent in one batch.
+const EMIT_BATCH: usize = 64;
+
 /// A two-interface bridge around one engine.
 pub struct Bridge {
     /// The two data interfaces, indexed by `IfaceId`.
@@ -72,6 +75,9 @@ pub struct Bridge {
     peer_events: Vec<SyncOut>,
     /// The pulls drained in one turn, for the port.
     peer_pulls: Vec<PullOut>,
+    /// Frames the engine emitted in one turn (released, or made by it),
+    /// per interface: sent as one batch each.
+    emitted: [Vec<Vec<u8>>; 2],
 }
 
 impl std::fmt::Debug for Bridge {
@@ -98,6 +104,7 @@ impl Bridge {
             port: None,
             peer_events: Vec::new(),
             peer_pulls: Vec::new(),
+            emitted: [Vec::new(), Vec::new()],
         }
     }
 
@@ -196,6 +203,11 @@ impl Bridge {
                 self.engine.expire_sync(now);
             }
             self.flush_effects(now);
+            // One transmit kick per interface and turn: the frames of both
+            // batches and those the engine released leave together.
+            for s in &mut self.sockets {
+                s.kick();
+            }
             if moved > 0 {
                 last_moved = Some(std::time::Instant::now());
                 continue;
@@ -252,6 +264,21 @@ impl Bridge {
         Ok(n)
     }
 
+    /// Send the frames the engine emitted, in order per interface.
+    fn send_emitted(&mut self) {
+        for (socket, frames) in self.sockets.iter_mut().zip(&mut self.emitted) {
+            if frames.is_empty() {
+                continue;
+            }
+            let sent = socket.send_frames(frames);
+            self.counters.send_failed = self
+                .counters
+                .send_failed
+                .saturating_add((frames.len() - sent) as u64);
+            frames.clear();
+        }
+    }
+
     /// Drain the engine's effects: frames leave on their interface, sync
     /// events go to the peers through the port.
     fn flush_effects(&mut self, now: Instant) {
@@ -269,14 +296,19 @@ impl Bridge {
                     continue;
                 }
             };
-            let sent = self
-                .sockets
-                .get_mut(usize::from(egress.0))
-                .is_some_and(|s| s.send_one(&frame));
-            if !sent {
-                self.counters.send_failed = self.counters.send_failed.saturating_add(1);
+            match self.emitted.get_mut(usize::from(egress.0)) {
+                Some(frames) => {
+                    frames.push(frame);
+                    if frames.len() >= EMIT_BATCH {
+                        self.send_emitted();
+                    }
+                }
+                None => self.counters.send_failed = self.counters.send_failed.saturating_add(1),
             }
         }
+        // Frames released together (a held exchange freed by one peer
+        // event) leave in one batch per interface, not one each.
+        self.send_emitted();
         if self.peer_events.is_empty() && self.peer_pulls.is_empty() {
             return;
         }

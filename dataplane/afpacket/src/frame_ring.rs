@@ -368,17 +368,25 @@ impl FrameRingSocket {
         }
     }
 
-    /// Send `count` frames (`frame(i)`: its vnet header and bytes)
-    /// through the transmit ring (or `sendmmsg`); returns how many the
-    /// kernel took.
-    pub fn send_all<'a>(
+    /// Queue `count` frames (`frame(i)`: its vnet header and bytes) in
+    /// the transmit ring, sent at the next [`Self::kick`] (or when the
+    /// ring fills); without a ring they go at once through `sendmmsg`.
+    /// Returns how many the kernel took.
+    pub fn queue_all<'a>(
         &mut self,
         count: usize,
         frame: impl Fn(usize) -> (&'a [u8; VNET_HDR_BYTES], &'a [u8]),
     ) -> usize {
         match &mut self.tx {
-            Some(t) => t.send_all(count, frame),
+            Some(t) => t.queue_all(count, frame),
             None => self.sock.send_all(count, frame),
+        }
+    }
+
+    /// Send the frames queued in the transmit ring (one syscall).
+    pub fn kick(&mut self) {
+        if let Some(t) = &mut self.tx {
+            t.kick();
         }
     }
 }

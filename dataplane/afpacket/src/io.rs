@@ -217,24 +217,38 @@ impl PacketIo {
     }
 
     /// Send frames `which` of `from`'s last batch, each with the offload
-    /// header it arrived with; returns how many the kernel took.
+    /// header it arrived with; returns how many the kernel took. A ring
+    /// only queues them: they leave at the next [`Self::kick`].
     pub fn forward(&mut self, from: &PacketIo, which: &[usize]) -> usize {
         let frame = |i: usize| from.frame_out(which[i]);
         match self {
             PacketIo::Mmsg(s, _) => s.send_all(which.len(), frame),
-            PacketIo::Ring(r) => r.send_all(which.len(), frame),
-            PacketIo::BlockRing(r) => r.send_all(which.len(), frame),
+            PacketIo::Ring(r) => r.queue_all(which.len(), frame),
+            PacketIo::BlockRing(r) => r.queue_all(which.len(), frame),
         }
     }
 
-    /// Send one frame with an empty offload header (no offload).
-    pub fn send_one(&mut self, frame: &[u8]) -> bool {
-        const NONE: [u8; VNET_HDR_BYTES] = [0; VNET_HDR_BYTES];
-        let f = |_| (&NONE, frame);
+    /// Send what [`Self::forward`] and [`Self::send_frames`] queued in a
+    /// transmit ring (one syscall for all of it; nothing to do for
+    /// `sendmmsg`, which sent at once).
+    pub fn kick(&mut self) {
         match self {
-            PacketIo::Mmsg(s, _) => s.send_all(1, f) == 1,
-            PacketIo::Ring(r) => r.send_all(1, f) == 1,
-            PacketIo::BlockRing(r) => r.send_all(1, f) == 1,
+            PacketIo::Mmsg(..) => {}
+            PacketIo::Ring(r) => r.kick(),
+            PacketIo::BlockRing(r) => r.kick(),
+        }
+    }
+
+    /// Send `frames`, each with an empty offload header (no offload), in
+    /// one batch (queued in a ring until [`Self::kick`], one `sendmmsg`
+    /// otherwise); returns how many the kernel took.
+    pub fn send_frames(&mut self, frames: &[Vec<u8>]) -> usize {
+        const NONE: [u8; VNET_HDR_BYTES] = [0; VNET_HDR_BYTES];
+        let f = |i: usize| (&NONE, frames[i].as_slice());
+        match self {
+            PacketIo::Mmsg(s, _) => s.send_all(frames.len(), f),
+            PacketIo::Ring(r) => r.queue_all(frames.len(), f),
+            PacketIo::BlockRing(r) => r.queue_all(frames.len(), f),
         }
     }
 }

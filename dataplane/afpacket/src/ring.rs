@@ -856,8 +856,21 @@ impl RingSocket {
 
     /// Queue frames for sending (`frame(i)` for `i` in `0..count`: its
     /// vnet header and bytes) and kick the kernel once; returns how many
-    /// were taken. Frames wait in the ring only until [`Self::kick`].
+    /// were taken.
     pub fn send_all<'a>(
+        &mut self,
+        count: usize,
+        frame: impl Fn(usize) -> (&'a [u8; VNET_HDR_BYTES], &'a [u8]),
+    ) -> usize {
+        let sent = self.queue_all(count, frame);
+        self.kick();
+        sent
+    }
+
+    /// Queue frames in the transmit ring without kicking the kernel: they
+    /// leave at the next [`Self::kick`] (or when the ring fills). Without
+    /// a transmit ring they are sent at once. Returns how many were taken.
+    pub fn queue_all<'a>(
         &mut self,
         count: usize,
         frame: impl Fn(usize) -> (&'a [u8; VNET_HDR_BYTES], &'a [u8]),
@@ -872,7 +885,6 @@ impl RingSocket {
                 sent += 1;
             }
         }
-        self.kick();
         sent
     }
 

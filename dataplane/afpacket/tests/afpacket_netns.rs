@@ -307,3 +307,62 @@ fn falls_back<R: Into<rampart_afpacket::io::PacketIo> + 'static>(
     assert!(refused.starts_with("rpx1: PACKET_RX_RING: "), "{refused}");
     assert!(got, "the fallback socket carries frames");
 }
+
+#[test]
+fn frames_queued_in_a_transmit_ring_leave_at_the_kick_all_in_order() {
+    use rampart_afpacket::io::{IoChoice, PacketIo};
+    use rampart_afpacket::ring::IoMode;
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    for (tag, choice, want) in [
+        ("rp-aqk", IoChoice::Ring, IoMode::Ring),
+        ("rp-aqb", IoChoice::BlockRing, IoMode::BlockRing),
+        ("rp-aqm", IoChoice::Mmsg, IoMode::Mmsg),
+    ] {
+        let ns = with_veth(&format!("{tag}-{}", std::process::id()));
+        let (mode, before, after, sent) = ns
+            .spawn(move || {
+                let (mut tx, _) = PacketIo::open("rpx0", false, choice).expect("open rpx0");
+                let rx = PacketSocket::open("rpx1").expect("open rpx1");
+                let (c, s) = v4_pair(4200, 53);
+                let frames: Vec<Vec<u8>> = (0..3u8).map(|i| udp_frame(&c, &s, &[i; 64])).collect();
+                assert_eq!(tx.send_frames(&frames[..2]), 2);
+                assert_eq!(tx.send_frames(&frames[2..]), 1);
+                // A ring holds them until the kick; sendmmsg sent them.
+                let before = receive_for(&rx, Duration::from_millis(100));
+                tx.kick();
+                let mut after = receive(&rx, 3 - before.len());
+                after.splice(0..0, before.iter().cloned());
+                (tx.mode(), before.len(), after, frames)
+            })
+            .expect("namespace thread")
+            .join()
+            .expect("namespace thread");
+        assert_eq!(mode, want, "{choice:?}");
+        let queued = if want == IoMode::Mmsg { 3 } else { 0 };
+        assert_eq!(before, queued, "{choice:?}: frames before the kick");
+        assert_eq!(after, sent, "{choice:?}: every frame, in order");
+    }
+}
+
+/// The IPv4 frames `sock` receives within `wait`.
+fn receive_for(sock: &PacketSocket, wait: Duration) -> Vec<Vec<u8>> {
+    let mut rx = RxBatch::new();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        let n = sock.recv_batch(&mut rx).expect("recv");
+        for i in 0..n {
+            let frame = rx.frame(i).0;
+            if frame.get(12..14) == Some(&[0x08, 0x00]) {
+                got.push(frame.to_vec());
+            }
+        }
+        if n == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    got
+}

@@ -346,6 +346,8 @@ struct NodeFigures {
     /// The held packets' wait histogram (cumulative buckets).
     wait: Vec<(f64, u64)>,
     events: u64,
+    /// Events sent by kind: insert, update, refresh, delete.
+    kinds: [u64; 4],
     held: u64,
     expired: u64,
     released: u64,
@@ -358,6 +360,9 @@ struct NodeFigures {
     drops: u64,
 }
 
+/// The `kind` labels of the sync event counters, in [`NodeFigures::kinds`]' order.
+const EVENT_KINDS: [&str; 4] = ["insert", "update", "refresh", "delete"];
+
 fn figures(bench: &Bench) -> Result<(NodeFigures, BTreeMap<String, u64>), String> {
     let mut f = NodeFigures::default();
     let mut drops = BTreeMap::new();
@@ -368,6 +373,9 @@ fn figures(bench: &Bench) -> Result<(NodeFigures, BTreeMap<String, u64>), String
         let get =
             |family: &str, label: Option<(&str, &str)>| metric_sum(&m, family, label).unwrap_or(0);
         f.events += get("rampart_sync_events_sent_total", None);
+        for (n, kind) in f.kinds.iter_mut().zip(EVENT_KINDS) {
+            *n += get("rampart_sync_events_sent_total", Some(("kind", kind)));
+        }
         f.held += get("rampart_sync_held_packets_total", None);
         let outcome = |o: &str| get("rampart_sync_held_outcomes_total", Some(("outcome", o)));
         f.expired += outcome("expired");
@@ -390,10 +398,21 @@ fn figures(bench: &Bench) -> Result<(NodeFigures, BTreeMap<String, u64>), String
     Ok((f, drops))
 }
 
+/// `insert 1.00 update 4.27 ...`: events of each kind per connection.
+fn per_kind(kinds: &[u64; 4], conns: f64) -> String {
+    EVENT_KINDS
+        .iter()
+        .zip(kinds)
+        .map(|(k, n)| format!("{k} {:.2}", *n as f64 / conns))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn minus(a: &NodeFigures, b: &NodeFigures) -> NodeFigures {
     NodeFigures {
         wait: Vec::new(),
         events: a.events - b.events,
+        kinds: std::array::from_fn(|i| a.kinds[i] - b.kinds[i]),
         held: a.held - b.held,
         expired: a.expired - b.expired,
         released: a.released - b.released,
@@ -516,7 +535,7 @@ pub fn run(args: &Args) -> Result<String, String> {
             let conns = w.requests.max(1) as f64;
             let events_per_conn = d.events as f64 / conns;
             eprintln!(
-                "{name:>4} rep {rep}: {:>8.0} req/s, p50 {} ms, p99 {} ms, {} requests ({served} served), errors {} timeouts {} non-2xx {}; sync events/conn {:.2}, held {} (expired {}, released {}, refused {}, overflow {}, wait p50/p99 {}/{} ms), pulls {}, datagrams {}, deferred {}, drops {:?}",
+                "{name:>4} rep {rep}: {:>8.0} req/s, p50 {} ms, p99 {} ms, {} requests ({served} served), errors {} timeouts {} non-2xx {}; sync events/conn {:.2} ({}), held {} (expired {}, released {}, refused {}, overflow {}, wait p50/p99 {}/{} ms), pulls {}, datagrams {}, deferred {}, drops {:?}",
                 w.rps,
                 cell(w.p50_ms, 3),
                 cell(w.p99_ms, 3),
@@ -525,6 +544,7 @@ pub fn run(args: &Args) -> Result<String, String> {
                 w.timeouts,
                 w.non_2xx,
                 events_per_conn,
+                per_kind(&d.kinds, conns),
                 d.held,
                 d.expired,
                 d.released,
@@ -552,6 +572,11 @@ pub fn run(args: &Args) -> Result<String, String> {
                 "non_2xx": w.non_2xx,
                 "sync_events": d.events,
                 "sync_events_per_conn": events_per_conn,
+                "sync_events_per_conn_by_kind": EVENT_KINDS
+                    .iter()
+                    .zip(d.kinds)
+                    .map(|(k, n)| (k.to_string(), json!(n as f64 / conns)))
+                    .collect::<serde_json::Map<_, _>>(),
                 "held": d.held,
                 "held_expired": d.expired,
                 "held_released": d.released,
