@@ -23,7 +23,7 @@
 //! [`Transport::add_peer`] (a node joining through Raft), less those
 //! removed with [`Transport::remove_peer`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -346,6 +346,55 @@ struct PeerSlot {
     handle: quinn::Connection,
 }
 
+/// What the QUIC connection to one peer carried, summed over the
+/// connections this node had with it (sync frames, datagrams and RPCs all
+/// share it), and its path as last measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// UDP datagrams sent to the peer.
+    pub datagrams_out: u64,
+    /// UDP datagrams received from it.
+    pub datagrams_in: u64,
+    /// UDP bytes sent (QUIC headers and encryption included).
+    pub bytes_out: u64,
+    /// UDP bytes received.
+    pub bytes_in: u64,
+    /// Packets QUIC declared lost (and so sent again what they carried).
+    pub lost_packets: u64,
+    /// Congestion events (the sending rate cut).
+    pub congestion_events: u64,
+    /// Smoothed round-trip time of the live connection (zero: none).
+    pub rtt: Duration,
+}
+
+impl LinkStats {
+    fn of(c: &quinn::Connection) -> LinkStats {
+        let s = c.stats();
+        LinkStats {
+            datagrams_out: s.udp_tx.datagrams,
+            datagrams_in: s.udp_rx.datagrams,
+            bytes_out: s.udp_tx.bytes,
+            bytes_in: s.udp_rx.bytes,
+            lost_packets: s.path.lost_packets,
+            congestion_events: s.path.congestion_events,
+            rtt: s.path.rtt,
+        }
+    }
+
+    /// The sums of both; the round-trip time of `live`.
+    fn plus(self, live: LinkStats) -> LinkStats {
+        LinkStats {
+            datagrams_out: self.datagrams_out + live.datagrams_out,
+            datagrams_in: self.datagrams_in + live.datagrams_in,
+            bytes_out: self.bytes_out + live.bytes_out,
+            bytes_in: self.bytes_in + live.bytes_in,
+            lost_packets: self.lost_packets + live.lost_packets,
+            congestion_events: self.congestion_events + live.congestion_events,
+            rtt: live.rtt,
+        }
+    }
+}
+
 /// A member this node keeps a connection with.
 #[derive(Debug)]
 struct Member {
@@ -369,6 +418,17 @@ struct Shared {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Why the latest connection was refused, by either side.
     last_refusal: Mutex<Option<String>>,
+    /// What every connection carried (see [`Transport::link_stats`]).
+    links: Mutex<Links>,
+}
+
+/// The connections being served, and per peer what its ended ones
+/// carried: a connection moves from one to the other under one lock, so
+/// the sums never go back.
+#[derive(Debug, Default)]
+struct Links {
+    live: HashMap<u64, (u16, quinn::Connection)>,
+    ended: HashMap<u16, LinkStats>,
 }
 
 /// The running transport. Dropping it does not stop it; call
@@ -513,6 +573,7 @@ impl Transport {
             events: etx,
             tasks: Mutex::new(Vec::new()),
             last_refusal: Mutex::new(None),
+            links: Mutex::new(Links::default()),
         });
         let t = Transport { shared, endpoint };
         t.spawn(accept_loop(t.shared.clone(), t.endpoint.clone()));
@@ -703,6 +764,36 @@ impl Transport {
     /// Counters.
     pub fn counters(&self) -> Arc<TransportCounters> {
         self.shared.counters.clone()
+    }
+
+    /// Per peer this node ever had a connection with: what the cluster
+    /// link carried (every connection to it summed) and its round-trip
+    /// time now (zero while no connection is up). In peer order.
+    pub fn link_stats(&self) -> Vec<(u16, LinkStats)> {
+        let Ok(links) = self.shared.links.lock() else {
+            return Vec::new();
+        };
+        let mut out: BTreeMap<u16, LinkStats> = links
+            .ended
+            .iter()
+            .map(|(p, s)| {
+                (
+                    *p,
+                    LinkStats {
+                        rtt: Duration::ZERO,
+                        ..*s
+                    },
+                )
+            })
+            .collect();
+        // Oldest first, so the newest connection's round-trip time stays.
+        let mut live: Vec<_> = links.live.iter().collect();
+        live.sort_by_key(|(id, _)| **id);
+        for (_, (peer, conn)) in live {
+            let e = out.entry(*peer).or_default();
+            *e = e.plus(LinkStats::of(conn));
+        }
+        out.into_iter().collect()
     }
 
     /// Why the latest connection was refused (by this node or by a peer
@@ -1123,6 +1214,10 @@ async fn serve(
     {
         return;
     }
+    // Counted from here until it ends (below): `Transport::link_stats`.
+    if let Ok(mut links) = shared.links.lock() {
+        links.live.insert(id, (peer, conn.clone()));
+    }
 
     let counters = shared.counters.clone();
     let writer = async {
@@ -1225,6 +1320,11 @@ async fn serve(
         e = conn.closed() => e.to_string(),
     };
     close(&conn, CLOSE_SHUTDOWN, "connection ended");
+    if let Ok(mut links) = shared.links.lock() {
+        links.live.remove(&id);
+        let e = links.ended.entry(peer).or_default();
+        *e = e.plus(LinkStats::of(&conn));
+    }
     if let Ok(mut p) = shared.peers.lock()
         && p.get(&peer).is_some_and(|s| s.conn == id)
     {

@@ -135,6 +135,17 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
         }
     }
     assert!(a.counters().frames_sent.load(Ordering::Relaxed) >= u64::from(N));
+    // The link's figures: UDP datagrams both ways, a round-trip time.
+    let link = |t: &Transport| {
+        let l = t.link_stats();
+        assert_eq!(l.len(), 1, "one peer: {l:?}");
+        l[0]
+    };
+    let first = link(&a);
+    assert_eq!(first.0, 2);
+    assert!(first.1.datagrams_out > 0 && first.1.datagrams_in > 0);
+    assert!(first.1.bytes_out >= 4 * u64::from(N), "{first:?}");
+    assert!(first.1.rtt > Duration::ZERO);
 
     // Datagrams: best effort, but on loopback they arrive.
     a.send_datagram(2, Bytes::from_static(b"fast path"))
@@ -162,6 +173,10 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
         }
     }
     assert!(a.send(2, Bytes::from_static(b"x")).is_err());
+    // The ended connection's figures stay in the sums; no round trip now.
+    let down = link(&a).1;
+    assert!(down.datagrams_out >= first.1.datagrams_out, "{down:?}");
+    assert_eq!(down.rtt, Duration::ZERO);
 
     // B comes back on the same address: A redials, a new connection id.
     // The old endpoint's socket closes once its connections have drained.
@@ -189,6 +204,10 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
             break;
         }
     }
+    // Both connections summed: the counters never go back.
+    let again = link(&a).1;
+    assert!(again.datagrams_out > down.datagrams_out, "{again:?}");
+    assert!(again.rtt > Duration::ZERO);
     a.shutdown().await;
     b2.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);

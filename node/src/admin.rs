@@ -88,6 +88,7 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
                 lag_bounds_us: LAG_BUCKET_BOUNDS_US.to_vec(),
                 lag_sum_ns: counters.lag.sum_ns,
                 unacked_events: d.map_or(0, |d| d.unacked_events as u64),
+                link: d.map(|d| link_status(&d.link)).unwrap_or_default(),
             }
         })
         .collect();
@@ -237,4 +238,17 @@ pub fn start(
         _server: Some(server),
         _pump: pump,
     })
+}
+
+/// The model's view of a peer's link.
+fn link_status(l: &rampart_cluster::transport::LinkStats) -> rampart_ops::model::LinkStatus {
+    rampart_ops::model::LinkStatus {
+        datagrams_out: l.datagrams_out,
+        datagrams_in: l.datagrams_in,
+        bytes_out: l.bytes_out,
+        bytes_in: l.bytes_in,
+        lost_packets: l.lost_packets,
+        congestion_events: l.congestion_events,
+        rtt_us: u64::try_from(l.rtt.as_micros()).unwrap_or(u64::MAX),
+    }
 }

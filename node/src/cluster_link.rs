@@ -551,6 +551,8 @@ pub struct PeerDetail {
     pub counters: rampart_cluster::sync::PeerCounters,
     /// Events waiting for the peer's acknowledgement.
     pub unacked_events: usize,
+    /// What the QUIC connection to it carried, and its round-trip time.
+    pub link: rampart_cluster::transport::LinkStats,
 }
 
 /// Readiness and per-peer detail at one moment.
@@ -702,6 +704,7 @@ fn publish_status(
     }
     if let Ok(mut d) = status.detail.try_lock() {
         let phases = protocol.peer_phases();
+        let links = transport.link_stats();
         let peers = protocol
             .peer_counters()
             .into_iter()
@@ -713,6 +716,11 @@ fn publish_status(
                     .map_or("down", |(_, ph)| ph.label()),
                 counters,
                 unacked_events: protocol.unacked(id).1,
+                link: links
+                    .iter()
+                    .find(|(p, _)| *p == id)
+                    .map(|(_, l)| *l)
+                    .unwrap_or_default(),
             })
             .collect();
         *d = Some(ClusterDetail {

@@ -14,7 +14,7 @@ use rampart_dataplane::trace::{Side, TcpModel, udp_frame, v4_pair};
 use rampart_dataplane::{Engine, EngineConfig, Instant};
 
 use crate::admin::Admin;
-use crate::model::{NodeStatus, PeerStatus, RaftStatus, SyncTotals};
+use crate::model::{LinkStatus, NodeStatus, PeerStatus, RaftStatus, SyncTotals};
 use crate::pool::LocalPool;
 
 /// The fixture's policy.
@@ -135,6 +135,15 @@ pub fn cluster_status() -> NodeStatus {
                 lag_bounds_us: bounds.clone(),
                 lag_sum_ns: 30_000_000,
                 unacked_events: 3,
+                link: LinkStatus {
+                    datagrams_out: 410,
+                    datagrams_in: 395,
+                    bytes_out: 131_000,
+                    bytes_in: 98_500,
+                    lost_packets: 2,
+                    congestion_events: 1,
+                    rtt_us: 180,
+                },
             },
             PeerStatus {
                 id: 3,
@@ -149,6 +158,7 @@ pub fn cluster_status() -> NodeStatus {
                 lag_bounds_us: bounds,
                 lag_sum_ns: 0,
                 unacked_events: 0,
+                link: LinkStatus::default(),
             },
         ],
         sync: Some(SyncTotals {

@@ -243,6 +243,29 @@ pub struct PeerStatus {
     pub lag_sum_ns: u64,
     /// Sync events waiting for its acknowledgement.
     pub unacked_events: u64,
+    /// The cluster link to it (the QUIC connection that carries sync,
+    /// datagrams and Raft), summed over its connections.
+    #[serde(default)]
+    pub link: LinkStatus,
+}
+
+/// What the QUIC connection to a peer carried.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkStatus {
+    /// UDP datagrams sent.
+    pub datagrams_out: u64,
+    /// UDP datagrams received.
+    pub datagrams_in: u64,
+    /// UDP bytes sent.
+    pub bytes_out: u64,
+    /// UDP bytes received.
+    pub bytes_in: u64,
+    /// Packets QUIC declared lost.
+    pub lost_packets: u64,
+    /// Congestion events.
+    pub congestion_events: u64,
+    /// Smoothed round-trip time, microseconds (0: no connection up).
+    pub rtt_us: u64,
 }
 
 impl PeerStatus {

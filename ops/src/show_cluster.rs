@@ -150,6 +150,16 @@ pub fn render_cluster(v: &ClusterView) -> String {
             "        Bytes        : {} sent, {} received\n",
             p.bytes_out, p.bytes_in
         ));
+        let l = &p.link;
+        let rtt = if l.rtt_us == 0 {
+            "-".to_string()
+        } else {
+            human_us(l.rtt_us)
+        };
+        out.push_str(&format!(
+            "        Link (QUIC)  : RTT {rtt}, {} packets sent, {} received, {} lost\n",
+            l.datagrams_out, l.datagrams_in, l.lost_packets
+        ));
     }
     out
 }

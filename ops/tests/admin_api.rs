@@ -255,6 +255,33 @@ fn metrics_expose_the_fixture_state() {
     assert_eq!(v("rampart_ready", &[]), 1.0);
     // Cluster and Raft parts from the node's status.
     assert_eq!(v("rampart_sync_peer_up", &[("peer", "2")]), 1.0);
+    let link = |d: &str| {
+        v(
+            "rampart_cluster_link_datagrams_total",
+            &[("peer", "2"), ("direction", d)],
+        )
+    };
+    assert_eq!((link("out"), link("in")), (410.0, 395.0));
+    assert_eq!(
+        v(
+            "rampart_cluster_link_bytes_total",
+            &[("peer", "2"), ("direction", "in")]
+        ),
+        98_500.0
+    );
+    assert_eq!(
+        v("rampart_cluster_link_lost_packets_total", &[("peer", "2")]),
+        2.0
+    );
+    assert_eq!(
+        v(
+            "rampart_cluster_link_congestion_events_total",
+            &[("peer", "2")]
+        ),
+        1.0
+    );
+    assert!((v("rampart_cluster_link_rtt_seconds", &[("peer", "2")]) - 180e-6).abs() < 1e-12);
+    assert_eq!(v("rampart_cluster_link_rtt_seconds", &[("peer", "3")]), 0.0);
     assert_eq!(
         v(
             "rampart_sync_peer_state",

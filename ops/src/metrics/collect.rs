@@ -292,6 +292,17 @@ fn cluster(f: &mut Families, snap: &NodeSnapshot) {
             );
         }
         f.gauge(&PEER_UP, &[peer], f64::from(u8::from(p.state == "up")));
+        let l = &p.link;
+        for (dir, datagrams, bytes) in [
+            ("out", l.datagrams_out, l.bytes_out),
+            ("in", l.datagrams_in, l.bytes_in),
+        ] {
+            f.counter(&LINK_DATAGRAMS, &[peer, dir], datagrams);
+            f.counter(&LINK_BYTES, &[peer, dir], bytes);
+        }
+        f.counter(&LINK_LOST, &[peer], l.lost_packets);
+        f.counter(&LINK_CONGESTION, &[peer], l.congestion_events);
+        f.gauge(&LINK_RTT, &[peer], l.rtt_us as f64 / 1e6);
         let bounds: Vec<f64> = p.lag_bounds_us.iter().map(|&us| us as f64 / 1e6).collect();
         f.histogram(
             &SYNC_LAG,

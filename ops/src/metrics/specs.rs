@@ -71,6 +71,11 @@ specs! {
     SYNC_UNACKED = "rampart_sync_peer_unacked_events", Gauge, ["peer"], "Sync events waiting for each peer's acknowledgement.";
     PEER_STATE = "rampart_sync_peer_state", Gauge, ["peer", "state"], "1 for each peer's current state (up, down, syncing).";
     PEER_UP = "rampart_sync_peer_up", Gauge, ["peer"], "1 if the peer is up.";
+    LINK_DATAGRAMS = "rampart_cluster_link_datagrams_total", Counter, ["peer", "direction"], "UDP datagrams of the QUIC connection to each peer (sync frames, sync datagrams and Raft share it), by direction (out, in).";
+    LINK_BYTES = "rampart_cluster_link_bytes_total", Counter, ["peer", "direction"], "UDP bytes of the QUIC connection to each peer (headers and encryption included), by direction (out, in).";
+    LINK_LOST = "rampart_cluster_link_lost_packets_total", Counter, ["peer"], "Packets to each peer QUIC declared lost (what they carried was sent again).";
+    LINK_CONGESTION = "rampart_cluster_link_congestion_events_total", Counter, ["peer"], "Congestion events on the connection to each peer (QUIC cut its sending rate).";
+    LINK_RTT = "rampart_cluster_link_rtt_seconds", Gauge, ["peer"], "Smoothed round-trip time of the connection to each peer (0 while none is up).";
     HELD = "rampart_sync_held_packets_total", Counter, [], "Packets held for a peer's state.";
     HELD_OUTCOMES = "rampart_sync_held_outcomes_total", Counter, ["outcome"], "What became of held packets (released, refused, expired, overflow).";
     HELD_NOW = "rampart_sync_held_packets", Gauge, [], "Packets held now.";

@@ -348,6 +348,8 @@ struct NodeFigures {
     events: u64,
     /// Events sent by kind: insert, update, refresh, delete.
     kinds: [u64; 4],
+    /// UDP datagrams of the cluster link (QUIC), sent by either node.
+    link_datagrams: u64,
     held: u64,
     expired: u64,
     released: u64,
@@ -373,6 +375,10 @@ fn figures(bench: &Bench) -> Result<(NodeFigures, BTreeMap<String, u64>), String
         let get =
             |family: &str, label: Option<(&str, &str)>| metric_sum(&m, family, label).unwrap_or(0);
         f.events += get("rampart_sync_events_sent_total", None);
+        f.link_datagrams += get(
+            "rampart_cluster_link_datagrams_total",
+            Some(("direction", "out")),
+        );
         for (n, kind) in f.kinds.iter_mut().zip(EVENT_KINDS) {
             *n += get("rampart_sync_events_sent_total", Some(("kind", kind)));
         }
@@ -413,6 +419,7 @@ fn minus(a: &NodeFigures, b: &NodeFigures) -> NodeFigures {
         wait: Vec::new(),
         events: a.events - b.events,
         kinds: std::array::from_fn(|i| a.kinds[i] - b.kinds[i]),
+        link_datagrams: a.link_datagrams - b.link_datagrams,
         held: a.held - b.held,
         expired: a.expired - b.expired,
         released: a.released - b.released,
@@ -535,7 +542,7 @@ pub fn run(args: &Args) -> Result<String, String> {
             let conns = w.requests.max(1) as f64;
             let events_per_conn = d.events as f64 / conns;
             eprintln!(
-                "{name:>4} rep {rep}: {:>8.0} req/s, p50 {} ms, p99 {} ms, {} requests ({served} served), errors {} timeouts {} non-2xx {}; sync events/conn {:.2} ({}), held {} (expired {}, released {}, refused {}, overflow {}, wait p50/p99 {}/{} ms), pulls {}, datagrams {}, deferred {}, drops {:?}",
+                "{name:>4} rep {rep}: {:>8.0} req/s, p50 {} ms, p99 {} ms, {} requests ({served} served), errors {} timeouts {} non-2xx {}; sync events/conn {:.2} ({}; {:.2} cluster-link packets), held {} (expired {}, released {}, refused {}, overflow {}, wait p50/p99 {}/{} ms), pulls {}, datagrams {}, deferred {}, drops {:?}",
                 w.rps,
                 cell(w.p50_ms, 3),
                 cell(w.p99_ms, 3),
@@ -545,6 +552,7 @@ pub fn run(args: &Args) -> Result<String, String> {
                 w.non_2xx,
                 events_per_conn,
                 per_kind(&d.kinds, conns),
+                d.link_datagrams as f64 / conns,
                 d.held,
                 d.expired,
                 d.released,
@@ -572,6 +580,7 @@ pub fn run(args: &Args) -> Result<String, String> {
                 "non_2xx": w.non_2xx,
                 "sync_events": d.events,
                 "sync_events_per_conn": events_per_conn,
+                "cluster_link_datagrams_per_conn": d.link_datagrams as f64 / conns,
                 "sync_events_per_conn_by_kind": EVENT_KINDS
                     .iter()
                     .zip(d.kinds)
