@@ -56,6 +56,25 @@ fn lab_json_reports_every_kind_passing_with_state_sync() {
         "{json}"
     );
     assert_eq!(report.nodes.len(), 2, "{json}");
+    // The pair was formed as in production: fw-a bootstrapped the Raft
+    // log, fw-b joined; both run the committed policy and one key.
+    let places: Vec<(&str, &str, bool)> = report
+        .nodes
+        .iter()
+        .map(|n| {
+            (
+                n.node.as_str(),
+                n.cluster.raft_role.as_str(),
+                n.cluster.seq_key_shared,
+            )
+        })
+        .collect();
+    assert_eq!(
+        places,
+        [("fw-a", "leader", true), ("fw-b", "follower", true)],
+        "{json}"
+    );
+    assert!(report.nodes.iter().all(|n| n.cluster.policy_version >= 1));
     for node in &report.nodes {
         for want_of_state in [
             "tcp-not-syn",

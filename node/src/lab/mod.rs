@@ -38,7 +38,7 @@ use std::time::Duration;
 
 use rampart_ops::show_conn::ConnFilter;
 
-use proc::{ADMIN_PORT, METRICS_PORT};
+use proc::{ADMIN_PORT, METRICS_PORT, form_raft};
 use report::{LabReport, NodeReport, conn_sample, metric_sample};
 
 /// Why `rampart lab` failed.
@@ -76,6 +76,9 @@ pub enum LabError {
     /// A chaos scenario's bench could not do what it was asked.
     #[error("{0}")]
     Bench(String),
+    /// The lab's nodes could not form their Raft cluster.
+    #[error("forming the Raft cluster: {0}")]
+    Raft(String),
     /// `lab up` on a directory that holds a lab.
     #[error("a lab is already up (see {0}/state); run `rampart lab down` first")]
     AlreadyUp(String),
@@ -155,10 +158,31 @@ extern "C" fn on_interrupt(_: libc::c_int) {
 
 const NODES: [NodeSpec; 2] = [asym_node(0, 2), asym_node(1, 2)];
 
+/// Node `me`'s file in `dir`: fw-a bootstraps the Raft log with the
+/// lab's policy, fw-b waits to be joined (as a production pair is formed,
+/// README), so both run the policy Raft commits and share the cluster's
+/// sequence-randomization key (docs/sync.md §1).
+fn node_file(dir: &Path, me: &NodeSpec) -> Result<std::path::PathBuf, LabError> {
+    let extra = if me.id == NODES[0].id {
+        "bootstrap = true"
+    } else {
+        ""
+    };
+    Ok(write_config(dir, me, &NODES, extra)?)
+}
+
 fn start(ns: &Netns, dir: &Path, me: &NodeSpec) -> Result<NodeProc, LabError> {
-    let file = write_config(dir, me, &NODES, "")?;
+    let file = node_file(dir, me)?;
     let exe = std::env::current_exe().map_err(LabError::Exe)?;
     Ok(NodeProc::start(ns, &exe, &file, me.name)?)
+}
+
+/// `rampart cluster join --id 2` on fw-a, then wait until both nodes use
+/// the cluster's sequence key.
+fn join_b(ns: &Netns, dir: &Path, a: &Endpoint, b: &Endpoint) -> Result<(), LabError> {
+    let exe = std::env::current_exe().map_err(LabError::Exe)?;
+    let file = dir.join(format!("{}.toml", NODES[0].name));
+    form_raft(ns.name(), &exe, &file, &[NODES[1].id], &[a, b]).map_err(LabError::Raft)
 }
 
 /// From now on, Ctrl-C only sets a flag ([`interrupted`]) that the lab
@@ -200,8 +224,14 @@ pub fn run(json: bool) -> Result<String, LabError> {
     }
 }
 
-/// A node's table and metrics samples, taken while it runs.
-fn samples(n: &NodeProc) -> (rampart_ops::model::ConnList, Vec<String>) {
+/// A node's table, metrics and place in the cluster, taken while it runs.
+fn samples(
+    n: &NodeProc,
+) -> (
+    rampart_ops::model::ConnList,
+    Vec<String>,
+    report::ClusterPlace,
+) {
     let inspected_to = (std::net::IpAddr::from([198, 18, 20, 20]), 5001);
     let conns = n
         .conns(&ConnFilter::default())
@@ -213,7 +243,11 @@ fn samples(n: &NodeProc) -> (rampart_ops::model::ConnList, Vec<String>) {
             truncated: 0,
         });
     let metrics = n.metrics().map(|t| metric_sample(&t)).unwrap_or_default();
-    (conns, metrics)
+    let place = n
+        .cluster()
+        .map(|v| report::ClusterPlace::of(&v))
+        .unwrap_or_default();
+    (conns, metrics, place)
 }
 
 fn run_in(lab: &AsymLab, dir: &Path) -> Result<LabReport, LabError> {
@@ -223,6 +257,7 @@ fn run_in(lab: &AsymLab, dir: &Path) -> Result<LabReport, LabError> {
     let mut b = start(&lab.node_b, dir, &NODES[1])?;
     a.wait_ready(Duration::from_secs(15))?;
     b.wait_ready(Duration::from_secs(15))?;
+    join_b(&lab.node_a, dir, a.endpoint(), b.endpoint())?;
     let stop = &INTERRUPTED;
     let kinds = vec![
         traffic::tcp_kind(
@@ -259,8 +294,8 @@ fn run_in(lab: &AsymLab, dir: &Path) -> Result<LabReport, LabError> {
     ];
     let (sa, sb) = (samples(&a), samples(&b));
     let nodes = vec![
-        NodeReport::new(a.stop()?, sa.0, sa.1),
-        NodeReport::new(b.stop()?, sb.0, sb.1),
+        NodeReport::new(a.stop()?, sa.0, sa.1).with_cluster(sa.2),
+        NodeReport::new(b.stop()?, sb.0, sb.1).with_cluster(sb.2),
     ];
     if INTERRUPTED.load(Ordering::Relaxed) {
         return Err(LabError::Interrupted);
@@ -303,14 +338,19 @@ pub fn up(prefix: &str, dir: &Path) -> Result<String, LabError> {
     let started = (|| -> Result<(), LabError> {
         let exe = std::env::current_exe().map_err(LabError::Exe)?;
         for (me, ns) in NODES.iter().zip([&lab.node_a, &lab.node_b]) {
-            let file = write_config(dir, me, &NODES, "")?;
+            let file = node_file(dir, me)?;
             let log = dir.join(format!("{}.log", me.name));
             let pid =
                 NodeProc::start_detached(ns, &exe, &file, me.name, &log, Duration::from_secs(15))?;
             state.push(format!("pid {pid}"));
             save(&state)?;
         }
-        Ok(())
+        let endpoint = |i: usize, ns: &Netns| {
+            let file = dir.join(format!("{}.toml", NODES[i].name));
+            Endpoint::of(ns.name(), &file, NODES[i].name)
+        };
+        let (a, b) = (endpoint(0, &lab.node_a)?, endpoint(1, &lab.node_b)?);
+        join_b(&lab.node_a, dir, &a, &b)
     })();
     lab.keep();
     if let Err(e) = started {

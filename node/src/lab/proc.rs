@@ -699,3 +699,79 @@ impl Drop for NodeProc {
         }
     }
 }
+
+/// `rampart <args> --config <file>` in namespace `ns`, started (not
+/// waited for), its output piped: see [`finish_command`].
+pub fn cli(ns: &str, exe: &Path, file: &Path, args: &[&str]) -> std::io::Result<Child> {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(exe)
+        .args(args)
+        .arg("--config")
+        .arg(file)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+}
+
+/// Wait for a command we started, at most `limit` (then it is killed by
+/// PID): exit code, stdout, stderr.
+pub fn finish_command(mut c: Child, limit: Duration) -> (Option<i32>, String, String) {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if let Ok(Some(_)) = c.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if matches!(c.try_wait(), Ok(None)) {
+        let _ = c.kill();
+    }
+    match c.wait_with_output() {
+        Ok(o) => (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).trim().to_string(),
+            String::from_utf8_lossy(&o.stderr).trim().to_string(),
+        ),
+        Err(e) => (None, String::new(), e.to_string()),
+    }
+}
+
+/// Form the Raft cluster as a production cluster is formed (README): the
+/// node of `leader_file` (in namespace `ns`) bootstrapped the log, and
+/// `rampart cluster join --id N` on it brings in each of `ids` in turn;
+/// then wait until every node of `all` installed the cluster's
+/// sequence-randomization key in its workers (docs/sync.md §1).
+pub fn form_raft(
+    ns: &str,
+    exe: &Path,
+    leader_file: &Path,
+    ids: &[u16],
+    all: &[&Endpoint],
+) -> Result<(), String> {
+    for id in ids {
+        let id = id.to_string();
+        let join = cli(ns, exe, leader_file, &["cluster", "join", "--id", &id])
+            .map_err(|e| format!("cluster join {id}: {e}"))?;
+        let (code, out, err) = finish_command(join, RAFT_JOIN_WAIT);
+        if code != Some(0) {
+            return Err(format!("cluster join {id}: {out} {err}"));
+        }
+    }
+    let t0 = Instant::now();
+    let shared = |e: &&Endpoint| e.cluster().is_ok_and(|v| v.status.seq_key_shared);
+    while !all.iter().all(shared) {
+        if t0.elapsed() > SEQ_KEY_WAIT {
+            return Err("the nodes never all used the cluster's sequence key".into());
+        }
+        std::thread::sleep(POLL);
+    }
+    Ok(())
+}
+
+/// How long one `cluster join` may take (a learner's catch-up, then its
+/// promotion to voter).
+const RAFT_JOIN_WAIT: Duration = Duration::from_secs(40);
+/// How long the nodes have to install the cluster's key once joined.
+const SEQ_KEY_WAIT: Duration = Duration::from_secs(20);

@@ -95,6 +95,42 @@ pub struct NodeReport {
     pub conns: ConnList,
     /// A few of its metrics before it stopped (`name{labels} value`).
     pub metrics: Vec<String>,
+    /// Its place in the cluster before it stopped (`show cluster`).
+    #[serde(default)]
+    pub cluster: ClusterPlace,
+}
+
+/// A node's place in the cluster, from its `show cluster`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterPlace {
+    /// `leader`, `follower`, `learner`, or `none` (no Raft).
+    pub raft_role: String,
+    /// The Raft term.
+    pub raft_term: u64,
+    /// The policy version its dataplane runs.
+    pub policy_version: u64,
+    /// Its workers use the cluster's sequence-randomization key.
+    pub seq_key_shared: bool,
+}
+
+impl ClusterPlace {
+    /// What `view` says of its node.
+    pub fn of(view: &rampart_ops::model::ClusterView) -> Self {
+        let s = &view.status;
+        let role = match &s.raft {
+            None => "none",
+            Some(r) if r.leader == Some(s.node_id) => "leader",
+            Some(r) if r.learners.contains(&s.node_id) => "learner",
+            Some(r) if r.voters.contains(&s.node_id) => "follower",
+            Some(_) => "not a member",
+        };
+        ClusterPlace {
+            raft_role: role.to_string(),
+            raft_term: s.raft.as_ref().map_or(0, |r| r.term),
+            policy_version: s.policy_version,
+            seq_key_shared: s.seq_key_shared,
+        }
+    }
 }
 
 impl NodeReport {
@@ -113,7 +149,13 @@ impl NodeReport {
             summary,
             conns,
             metrics,
+            cluster: ClusterPlace::default(),
         }
+    }
+
+    /// With its place in the cluster.
+    pub fn with_cluster(self, cluster: ClusterPlace) -> Self {
+        NodeReport { cluster, ..self }
     }
 }
 
@@ -199,6 +241,22 @@ impl LabReport {
         }
         out.push('\n');
         for n in &self.nodes {
+            let c = &n.cluster;
+            let _ = writeln!(
+                out,
+                "{}: Raft {} (term {}), policy version {}, {} sequence-randomization key",
+                n.node,
+                c.raft_role,
+                c.raft_term,
+                c.policy_version,
+                if c.seq_key_shared {
+                    "the cluster's"
+                } else {
+                    "its own"
+                }
+            );
+        }
+        for n in &self.nodes {
             for line in n.summary.lines() {
                 let _ = writeln!(out, "{}: {line}", n.node);
             }
@@ -225,7 +283,9 @@ impl LabReport {
             }
         }
         out.push_str(
-            "\nfw-a and fw-b share connection state over QUIC (mutual TLS, lab CA): fw-b forwards the\n\
+            "\nfw-a bootstrapped the Raft log with the lab's policy and fw-b joined it (`rampart cluster\n\
+             join --id 2` on fw-a): both run the policy Raft committed and one sequence-randomization key.\n\
+             fw-a and fw-b share connection state over QUIC (mutual TLS, lab CA): fw-b forwards the\n\
              replies of flows whose SYN only fw-a saw, strictly tracked (a reply that arrives before\n\
              the state is held until it does). Bypass flows pass without producing any sync event.\n",
         );

@@ -7,7 +7,7 @@
 //! link impaired in the lossy relay. `docs/sync.md` §4–§6 describe what
 //! the nodes are expected to do.
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use super::bench::{Bench, BenchOpts, want_of_state};
@@ -15,7 +15,7 @@ use super::report::{ScenarioRow, ms};
 use super::traffic::{BYPASS_PORT, INSPECTED_PORT, Outcome, Plan, Traffic};
 use super::{Ctx, Dims};
 use crate::lab::LabError;
-use crate::lab::proc::BYPASS_5002_POLICY;
+use crate::lab::proc::{self, BYPASS_5002_POLICY, cli, finish_command};
 
 /// The `[cluster]` settings of the lossy-link scenario: a hold deadline
 /// and a defer that cover a sync link's retransmissions at 30 % loss and
@@ -87,22 +87,18 @@ fn bench(ctx: &Ctx, name: &str, opts: BenchOpts, policy: &str) -> Result<Bench, 
 /// cluster, and wait until every node's workers use the cluster's
 /// sequence-randomization key.
 fn form_raft(b: &Bench) -> Result<(), LabError> {
-    for id in 2..=b.nodes() {
-        let id = id.to_string();
-        let (code, out, err) = finish_command(
-            rampart(b, 0, &["cluster", "join", "--id", &id])?,
-            Duration::from_secs(40),
-        );
-        if code != Some(0) {
-            return Err(LabError::Bench(format!("cluster join {id}: {out} {err}")));
-        }
-    }
-    let shared = |i: usize| b.cluster(i).is_ok_and(|v| v.status.seq_key_shared);
-    wait_for(Duration::from_secs(20), || (0..b.nodes()).all(shared))
-        .map(|_| ())
-        .ok_or_else(|| {
-            LabError::Bench("the nodes never all used the cluster's sequence key".into())
-        })
+    let endpoints = (0..b.nodes())
+        .map(|i| b.endpoint(i))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ids: Vec<u16> = (2..=b.nodes() as u16).collect();
+    proc::form_raft(
+        b.netns(0).name(),
+        b.exe(),
+        b.file(0),
+        &ids,
+        &endpoints.iter().collect::<Vec<_>>(),
+    )
+    .map_err(LabError::Bench)
 }
 
 /// Node `i`'s peers and bulk counters, for a message.
@@ -615,40 +611,7 @@ pub fn wiped_restart(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
 
 /// `rampart <args>` inside node `i`'s namespace, started (not waited for).
 fn rampart(b: &Bench, i: usize, args: &[&str]) -> Result<Child, LabError> {
-    Command::new("ip")
-        .args(["netns", "exec", b.netns(i).name()])
-        .arg(b.exe())
-        .args(args)
-        .arg("--config")
-        .arg(b.file(i))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(LabError::Exe)
-}
-
-/// Wait for a command we started, at most `limit` (then it is killed by
-/// PID): exit code, stdout, stderr.
-fn finish_command(mut c: Child, limit: Duration) -> (Option<i32>, String, String) {
-    let t0 = Instant::now();
-    while t0.elapsed() < limit {
-        if let Ok(Some(_)) = c.try_wait() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if matches!(c.try_wait(), Ok(None)) {
-        let _ = c.kill();
-    }
-    match c.wait_with_output() {
-        Ok(o) => (
-            o.status.code(),
-            String::from_utf8_lossy(&o.stdout).trim().to_string(),
-            String::from_utf8_lossy(&o.stderr).trim().to_string(),
-        ),
-        Err(e) => (None, String::new(), e.to_string()),
-    }
+    cli(b.netns(i).name(), b.exe(), b.file(i), args).map_err(LabError::Exe)
 }
 
 /// Node `i`'s (running-config version, the version its `show cluster`
