@@ -204,7 +204,12 @@ impl Bridge {
             }
             self.flush_effects(now);
             // One transmit kick per interface and turn: the frames of both
-            // batches and those the engine released leave together.
+            // batches and those the engine released leave together, after
+            // the turn's sync events went to the cluster thread: an event
+            // that leaves before its packet more often reaches the peer
+            // before the reply does (kicking first, the HTTP bench's held
+            // packets waited 0.5 ms at the median instead of 0.25, and the
+            // asymmetric rate fell from about 11,000 to 9,500 requests/s).
             for s in &mut self.sockets {
                 s.kick();
             }
