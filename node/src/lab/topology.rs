@@ -192,6 +192,7 @@ impl AsymLab {
             "br0",
         ])?;
         sh(&["ip", "-n", k, "link", "set", "br0", "up"])?;
+        switch_only(k);
         let (c, s, a, b) = (
             lab.client.name(),
             lab.server.name(),
@@ -315,5 +316,18 @@ impl AsymLab {
         }
         sh(&["ip", "-n", n.name(), "link", "set", "lo", "up"])?;
         Ok(n)
+    }
+}
+
+/// The hub's bridge stands for the cluster network's switch, which runs
+/// no firewall: with `br_netfilter` loaded (the kernel baselines of the
+/// lab benchmarks load it) the kernel would pass every cluster datagram
+/// through the hub namespace's iptables hooks, a cost no real cluster
+/// link has. Its `bridge-nf-call-*` settings are per namespace; absent
+/// when the module is not loaded, and then there is nothing to turn off.
+fn switch_only(hub: &str) {
+    for table in ["iptables", "ip6tables", "arptables"] {
+        let key = format!("net.bridge.bridge-nf-call-{table}=0");
+        let _ = sh(&["ip", "netns", "exec", hub, "sysctl", "-qw", &key]);
     }
 }
