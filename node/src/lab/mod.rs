@@ -359,7 +359,8 @@ pub fn up(prefix: &str, dir: &Path) -> Result<String, LabError> {
         return Err(e);
     }
     Ok(format!(
-        "The lab is up: client {c} and server {s}, nodes fw-a ({a}) and fw-b ({b}).\n\
+        "The lab is up: client {c} and server {s}, nodes fw-a ({a}) and fw-b ({b}),\n\
+         one Raft cluster (fw-a bootstrapped it with the lab's policy, fw-b joined).\n\
          Asymmetric flows: {ASYM_CLIENT} -> {ASYM_SERVER} (out via fw-a, back via fw-b);\n\
          symmetric flows: {SYM_CLIENT} -> {SYM_SERVER} (both ways via fw-a).\n\
          Port 5002 is in a tcp-state-bypass class; everything else is inspected.\n\n\
