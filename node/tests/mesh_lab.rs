@@ -191,7 +191,18 @@ fn mesh_lab_passes(nodes: usize, copies: Option<usize>) {
         }
         assert!(n.sync_bytes_out.is_some(), "{}: {json}", n.node);
         assert!(n.sync_events_out.is_some(), "{}: {json}", n.node);
+        // One Raft cluster (fw-a bootstrapped it, the others joined): one
+        // policy and one sequence-randomization key everywhere.
+        assert!(n.cluster.seq_key_shared, "{}: {json}", n.node);
+        assert!(n.cluster.policy_version >= 1, "{}: {json}", n.node);
     }
+    let roles: Vec<&str> = r
+        .nodes
+        .iter()
+        .map(|n| n.cluster.raft_role.as_str())
+        .collect();
+    assert_eq!(roles[0], "leader", "{json}");
+    assert!(roles[1..].iter().all(|r| *r == "follower"), "{json}");
     // Otherwise (two copies by default) each of those flows is whole on
     // two nodes at least (docs/sync.md §13): the tables hold at least
     // twice as many entries between them.

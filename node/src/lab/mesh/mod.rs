@@ -24,7 +24,7 @@ use report::{
 };
 use traffic::{Flow, KindOutcome};
 
-use super::proc::{NodeProc, NodeSpec, write_config};
+use super::proc::{Endpoint, NodeProc, NodeSpec, form_raft, write_config};
 use super::{INTERRUPTED, LabError, POLICY, TCP_BYTES, catch_interrupt, file_error, interrupted};
 
 /// Flows per kind unless `--flows` says otherwise (the two-node lab's
@@ -202,13 +202,25 @@ fn run_in(lab: &MeshLab, dir: &Path, plan: &Plan) -> Result<MeshReport, LabError
     let exe = std::env::current_exe().map_err(LabError::Exe)?;
     // A node that fails to start or to get ready is killed when dropped.
     let mut procs = Vec::with_capacity(n);
-    for (me, ns) in specs.iter().zip(&lab.nodes) {
+    // The first node bootstraps the Raft log with the lab's policy; the
+    // others join it below, as a production cluster is formed (README).
+    let mut files = Vec::with_capacity(n);
+    for (i, (me, ns)) in specs.iter().zip(&lab.nodes).enumerate() {
+        let extra = if i == 0 {
+            format!("{extra}\nbootstrap = true")
+        } else {
+            extra.clone()
+        };
         let file = write_config(dir, me, &specs, &extra)?;
         procs.push(NodeProc::start(ns, &exe, &file, me.name)?);
+        files.push(file);
     }
     for p in &mut procs {
         p.wait_ready(READY_LIMIT)?;
     }
+    let ids: Vec<u16> = specs.iter().skip(1).map(|s| s.id).collect();
+    let endpoints: Vec<&Endpoint> = procs.iter().map(NodeProc::endpoint).collect();
+    form_raft(lab.nodes[0].name(), &exe, &files[0], &ids, &endpoints).map_err(LabError::Raft)?;
     wait_peers_up(&procs, n - 1)?;
 
     // Every path drawn before any traffic: the plan depends on the seed
@@ -275,6 +287,10 @@ fn run_in(lab: &MeshLab, dir: &Path, plan: &Plan) -> Result<MeshReport, LabError
                 sync_pulls_sent: moved.pulls_sent,
                 roles: metrics.as_deref().map(RoleCounts::of).unwrap_or_default(),
                 drops: Default::default(),
+                cluster: p
+                    .cluster()
+                    .map(|v| crate::lab::report::ClusterPlace::of(&v))
+                    .unwrap_or_default(),
             }
         })
         .collect();

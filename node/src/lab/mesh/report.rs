@@ -116,6 +116,9 @@ pub struct MeshNodeReport {
     pub roles: RoleCounts,
     /// Frames it dropped, by reason (from its exit summary).
     pub drops: BTreeMap<String, u64>,
+    /// Its place in the Raft cluster before it stopped.
+    #[serde(default)]
+    pub cluster: crate::lab::report::ClusterPlace,
 }
 
 /// A node's entries by cluster role, from [`ROLE_ENTRIES`]; `null` for a
@@ -402,6 +405,21 @@ impl MeshReport {
             );
         }
         out.push_str("(sync counters over the traffic only; `-`: the node does not export it)\n");
+        let leader = self
+            .nodes
+            .iter()
+            .find(|n| n.cluster.raft_role == "leader")
+            .map_or("none", |n| n.node.as_str());
+        let keyed = self
+            .nodes
+            .iter()
+            .filter(|n| n.cluster.seq_key_shared)
+            .count();
+        let _ = writeln!(
+            out,
+            "Raft: leader {leader}; {keyed} of {} nodes use the cluster's sequence-randomization key",
+            self.nodes.len()
+        );
         for n in self.nodes.iter().filter(|n| !n.drops.is_empty()) {
             let drops: Vec<String> = n.drops.iter().map(|(r, c)| format!("{r}={c}")).collect();
             let _ = writeln!(out, "{} dropped: {}", n.node, drops.join(" "));
@@ -511,6 +529,7 @@ mod tests {
             sync_pulls_sent: bytes.map(|b| b / 100),
             roles: RoleCounts::default(),
             drops: BTreeMap::new(),
+            cluster: Default::default(),
         }
     }
 
