@@ -108,6 +108,7 @@ fn the_alert_rules_name_only_exported_metrics_and_pass_promtool() {
         "RampartHeldPacketsExpiring",
         "RampartConntrackNearFull",
         "RampartNoRaftLeader",
+        "RampartClusterLinkLoss",
     ] {
         assert!(text.contains(&format!("alert: {alert}")), "{alert}");
     }
@@ -147,6 +148,22 @@ fn the_exposition_passes_promtool_check_metrics() {
         .write_all(text.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_cluster_link_alerts_fire_for_the_bad_link_only() {
+    let Some(tool) = promtool() else { return };
+    let out = Command::new(tool)
+        .args(["test", "rules"])
+        .arg(file("alerts/tests/cluster_link.test.yml"))
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}{}",
