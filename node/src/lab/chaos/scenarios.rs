@@ -357,34 +357,58 @@ pub fn freeze_a(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
 
 /// Sums of some series of a `/metrics` text: (held packets, deferred
 /// packets timed out, lag sum in seconds, lag count).
-fn stress(text: &str) -> (f64, f64, f64, f64) {
-    let mut s = (0.0, 0.0, 0.0, 0.0);
+fn stress(text: &str) -> Stress {
+    let mut s = Stress::default();
     for l in text.lines().filter(|l| !l.starts_with('#')) {
         let Some((name, value)) = l.rsplit_once(' ') else {
             continue;
         };
         let v: f64 = value.parse().unwrap_or(0.0);
         if name == "rampart_sync_held_packets_total" {
-            s.0 += v;
+            s.held += v;
         } else if name.starts_with("rampart_sync_deferred_outcomes_total") && name.contains("timed")
         {
-            s.1 += v;
+            s.timed_out += v;
         } else if name.starts_with("rampart_sync_replication_lag_seconds_sum") {
-            s.2 += v;
+            s.lag_sum += v;
         } else if name.starts_with("rampart_sync_replication_lag_seconds_count") {
-            s.3 += v;
+            s.lag_count += v;
+        } else if name.starts_with("rampart_cluster_link_lost_packets_total") {
+            s.link_lost += v;
+        } else if name.starts_with("rampart_cluster_link_rtt_seconds") {
+            s.link_rtt = s.link_rtt.max(v);
         }
     }
     s
 }
 
-/// Both nodes' [`stress`] summed.
-fn stress_of(b: &Bench) -> (f64, f64, f64, f64) {
-    let mut s = (0.0, 0.0, 0.0, 0.0);
+/// What a node's `/metrics` says of the sync link's stress: held packets,
+/// deferred packets timed out, the replication lag's sum and count, the
+/// packets QUIC declared lost, and the longest round trip to a peer.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct Stress {
+    held: f64,
+    timed_out: f64,
+    lag_sum: f64,
+    lag_count: f64,
+    link_lost: f64,
+    link_rtt: f64,
+}
+
+/// Both nodes' [`stress`] summed (the round trip: the longer).
+fn stress_of(b: &Bench) -> Stress {
+    let mut s = Stress::default();
     for i in 0..2 {
         if let Ok(t) = b.endpoint(i).and_then(|e| Ok(e.metrics()?)) {
             let n = stress(&t);
-            s = (s.0 + n.0, s.1 + n.1, s.2 + n.2, s.3 + n.3);
+            s = Stress {
+                held: s.held + n.held,
+                timed_out: s.timed_out + n.timed_out,
+                lag_sum: s.lag_sum + n.lag_sum,
+                lag_count: s.lag_count + n.lag_count,
+                link_lost: s.link_lost + n.link_lost,
+                link_rtt: s.link_rtt.max(n.link_rtt),
+            };
         }
     }
     s
@@ -426,14 +450,15 @@ pub fn lossy_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     let (dropped, fwd) = relay_counts(&b);
     let (dropped, fwd) = (dropped - dropped0, fwd - fwd0);
     pause(ctx, Duration::from_secs(2), "lossy-link: healed", Some(&t))?;
-    let held = during.0 - before.0;
-    let timed_out = during.1 - before.1;
-    let lag_n = during.3 - before.3;
+    let held = during.held - before.held;
+    let timed_out = during.timed_out - before.timed_out;
+    let lag_n = during.lag_count - before.lag_count;
     let lag_mean_ms = if lag_n > 0.0 {
-        (during.2 - before.2) / lag_n * 1000.0
+        (during.lag_sum - before.lag_sum) / lag_n * 1000.0
     } else {
         0.0
     };
+    let lost = during.link_lost - before.link_lost;
     row.note(format!(
         "the relay carried {before_rate:.0} datagrams/s (both ways) while clean, {:.0}/s while lossy",
         (dropped + fwd) as f64 / d.loss_for.as_secs_f64()
@@ -454,6 +479,15 @@ pub fn lossy_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     row.check(
         held + timed_out > 0.0,
         "the hold and defer metrics show the stress (packets held or deferred past their deadline)",
+    );
+    let link = format!(
+        "{lost:.0} packets QUIC declared lost, round trip {:.1} ms",
+        during.link_rtt * 1000.0
+    );
+    row.note(format!("cluster link during the loss: {link}"));
+    row.check(
+        lost > 0.0 && during.link_rtt >= 0.015,
+        format!("the cluster link metrics show the loss and the relay's 20 ms ({link})"),
     );
     note_drops(&b, 0, row);
     note_drops(&b, 1, row);
@@ -923,6 +957,21 @@ mod tests {
                     rampart_sync_replication_lag_seconds_sum{peer=\"2\"} 0.5\n\
                     rampart_sync_replication_lag_seconds_count{peer=\"2\"} 10\n\
                     rampart_sync_replication_lag_seconds_bucket{peer=\"2\",le=\"0.01\"} 4\n";
-        assert_eq!(stress(text), (7.0, 3.0, 0.5, 10.0));
+        let text = format!(
+            "{text}rampart_cluster_link_lost_packets_total{{peer=\"2\"}} 12\n\
+             rampart_cluster_link_rtt_seconds{{peer=\"2\"}} 0.021\n\
+             rampart_cluster_link_rtt_seconds{{peer=\"3\"}} 0.004\n"
+        );
+        assert_eq!(
+            stress(&text),
+            Stress {
+                held: 7.0,
+                timed_out: 3.0,
+                lag_sum: 0.5,
+                lag_count: 10.0,
+                link_lost: 12.0,
+                link_rtt: 0.021,
+            }
+        );
     }
 }
