@@ -36,7 +36,8 @@ fn human_us(us: u64) -> String {
     }
 }
 
-fn role(raft: Option<&RaftStatus>, id: u16) -> &'static str {
+/// Node `id`'s Raft role as `show cluster` names it.
+pub fn role(raft: Option<&RaftStatus>, id: u16) -> &'static str {
     match raft {
         None => "unknown (no Raft)",
         Some(r) if r.leader == Some(id) => "leader",

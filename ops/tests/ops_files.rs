@@ -113,16 +113,11 @@ fn the_alert_rules_name_only_exported_metrics_and_pass_promtool() {
         assert!(text.contains(&format!("alert: {alert}")), "{alert}");
     }
     let Some(tool) = promtool() else { return };
-    let out = Command::new(tool)
-        .args(["check", "rules"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    passes(
+        Command::new(tool)
+            .args(["check", "rules"])
+            .arg(&path)
+            .output(),
     );
 }
 
@@ -147,23 +142,23 @@ fn the_exposition_passes_promtool_check_metrics() {
         .unwrap()
         .write_all(text.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    passes(child.wait_with_output());
 }
 
 #[test]
 fn the_cluster_link_alerts_fire_for_the_bad_link_only() {
     let Some(tool) = promtool() else { return };
-    let out = Command::new(tool)
-        .args(["test", "rules"])
-        .arg(file("alerts/tests/cluster_link.test.yml"))
-        .output()
-        .unwrap();
+    passes(
+        Command::new(tool)
+            .args(["test", "rules"])
+            .arg(file("alerts/tests/cluster_link.test.yml"))
+            .output(),
+    );
+}
+
+/// A promtool run succeeded; else its output is the failure.
+fn passes(out: std::io::Result<std::process::Output>) {
+    let out = out.expect("run promtool");
     assert!(
         out.status.success(),
         "{}{}",

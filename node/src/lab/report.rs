@@ -103,7 +103,8 @@ pub struct NodeReport {
 /// A node's place in the cluster, from its `show cluster`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterPlace {
-    /// `leader`, `follower`, `learner`, or `none` (no Raft).
+    /// As `show cluster` names it: `leader`, `follower`, `learner`, `not a
+    /// member` or `unknown (no Raft)`.
     pub raft_role: String,
     /// The Raft term.
     pub raft_term: u64,
@@ -117,15 +118,8 @@ impl ClusterPlace {
     /// What `view` says of its node.
     pub fn of(view: &rampart_ops::model::ClusterView) -> Self {
         let s = &view.status;
-        let role = match &s.raft {
-            None => "none",
-            Some(r) if r.leader == Some(s.node_id) => "leader",
-            Some(r) if r.learners.contains(&s.node_id) => "learner",
-            Some(r) if r.voters.contains(&s.node_id) => "follower",
-            Some(_) => "not a member",
-        };
         ClusterPlace {
-            raft_role: role.to_string(),
+            raft_role: rampart_ops::show_cluster::role(s.raft.as_ref(), s.node_id).to_string(),
             raft_term: s.raft.as_ref().map_or(0, |r| r.term),
             policy_version: s.policy_version,
             seq_key_shared: s.seq_key_shared,
