@@ -117,6 +117,24 @@ impl SyncEvent {
     }
 }
 
+/// What kind of copy a pull's answer comes from (docs/sync.md §13), which
+/// decides whether the asking node may judge packets on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AnswerCopy {
+    /// A copy the holders do not keep up to date (the director's, a backup
+    /// no longer needed, a bulk's): it may lag, and the asker's packets
+    /// wait for an answer from the flow's path.
+    Passive,
+    /// The sender forwards the flow's packets: its state is current, and
+    /// the asker sends its changes there from now on.
+    Path,
+    /// A backup: the flow's holders push the sender every change, at most
+    /// `backup_delay` late, so the asker takes the copy whole (as the
+    /// backup itself would judge packets on it after a failover) without
+    /// waiting for the path's word.
+    Backup,
+}
+
 /// A brief answer to a pull (docs/sync.md §13): a node on the flow's path
 /// whose state has the digest of the copy another node already answered
 /// with says so, instead of sending the same state again.

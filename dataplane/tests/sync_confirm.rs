@@ -1,8 +1,10 @@
 //! A pull at three nodes (docs/sync.md §13): the reply's node B lacks a
-//! flow whose owner A backs it up on its director D. D answers from its
-//! copy and passes the pull on to A with the digest of that answer; A, on
-//! the path with the same state, confirms briefly instead of sending it
-//! again, and demotes D with an event that carries no state.
+//! flow whose owner A backs it up on its director D. D's copy is a backup
+//! (A pushes it every change): B takes D's answer whole, and A, hearing
+//! of B from B's first change, demotes D with an event that carries no
+//! state. When D's copy is passive instead, D passes the pull on to A
+//! with the digest of its answer; A, on the path with the same state,
+//! confirms briefly instead of sending it again.
 
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use rampart_dataplane::engine::sync::{Applied, PullOut, Source, SyncConfig};
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::placement::Placement;
-use rampart_dataplane::sync::{Confirm, FlowState, PeerSet, SyncEvent};
+use rampart_dataplane::sync::{AnswerCopy, Confirm, FlowState, PeerSet, SyncEvent};
 use rampart_dataplane::trace::{Side, TcpModel, v4_pair};
 use rampart_dataplane::{Engine, EngineConfig, Instant, Verdict};
 
@@ -48,8 +50,8 @@ fn pulls(effects: &[Effect]) -> Vec<PullOut> {
 }
 
 /// Three engines after the client's SYN crossed A and A's insert reached
-/// D; B holds the server's SYN-ACK. Returns the model, the flow's key and
-/// the effects B made (its pull).
+/// D (as A's backup, or as a passive copy); B holds the server's SYN-ACK
+/// and pulled.
 struct Three {
     a: Engine,
     b: Engine,
@@ -60,7 +62,7 @@ struct Three {
 }
 
 impl Three {
-    fn new() -> Three {
+    fn new(d_passive: bool) -> Three {
         let members = Placement::new([A, B, D], 2);
         // A client port whose flow D directs, so that A's backup is D
         // and B is no copy.
@@ -81,13 +83,16 @@ impl Three {
         let v = a.process(&mut f, PacketMeta::default(), m.iface(Side::Client), now);
         assert!(matches!(v, Verdict::Forward { .. }));
         m.set_shift(a.find(&m.tuple(), now).expect("opened").seq_offset);
-        // A's insert goes to D alone, as its backup.
+        // A's insert goes to D alone, as its backup (or, for the passive
+        // case, D takes it as a copy no longer kept up to date: a backup
+        // demoted).
         for e in effects(&mut a, now) {
             let o = e.into_sync().expect("a sync event");
             assert_eq!((o.full, o.passive), (PeerSet::of(D), PeerSet::EMPTY));
-            d.apply_peer(&o.event, Source::batch(Some(A), false), now)
+            d.apply_peer(&o.event, Source::batch(Some(A), d_passive), now)
                 .expect("valid");
         }
+        assert_eq!(d.is_passive_copy(&key), Some(d_passive));
         // The SYN-ACK through B waits and pulls from the director.
         let synack = m.syn_ack();
         let mut f = m.frame(&synack);
@@ -111,19 +116,21 @@ impl Three {
         }
     }
 
-    /// D serves B's pull: its answer, from its copy off the path.
-    fn d_answers(&mut self) -> FlowState {
+    /// D serves B's pull: its answer, from its copy off the path, of
+    /// the kind `copy`.
+    fn d_answers(&mut self, copy: AnswerCopy) -> FlowState {
         self.d.serve_pull(&self.key, B, true, None, self.now);
         match pulls(&effects(&mut self.d, self.now)).as_slice() {
             [
                 PullOut::Answer {
                     to: B,
                     state,
-                    on_path: false,
+                    copy: answered,
                     holders,
                     forwardable: true,
                 },
             ] => {
+                assert_eq!(*answered, copy);
                 assert_eq!(*holders, PeerSet::of(A));
                 *state
             }
@@ -140,14 +147,107 @@ fn released(effects: &[Effect]) -> usize {
 }
 
 #[test]
-fn the_owner_confirms_the_directors_answer_briefly_and_demotes_it_without_state() {
-    let mut t = Three::new();
+fn a_backups_answer_is_taken_whole_and_the_owner_demotes_it_on_the_replys_change() {
+    let mut t = Three::new(false);
     let now = t.now;
-    let state = t.d_answers();
+    let state = t.d_answers(AnswerCopy::Backup);
+    // B applies D's answer: whole, the SYN-ACK leaves at once.
+    t.b.apply_peer(
+        &SyncEvent::Upsert(state),
+        Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
+        now,
+    )
+    .expect("valid");
+    assert_eq!(t.b.is_passive_copy(&t.key), Some(false));
+    let out = effects(&mut t.b, now);
+    assert_eq!(released(&out), 1);
+    // B's change (the SYN-ACK) goes to A alone: D, off the path, is no
+    // holder of B's.
+    let mut demote = None;
+    for o in out.into_iter().filter_map(Effect::into_sync) {
+        assert_eq!((o.full, o.passive), (PeerSet::of(A), PeerSet::EMPTY));
+        t.a.apply_peer(&o.event, Source::batch(Some(B), false), now)
+            .expect("valid");
+        // A hears of B on the path: D, its backup, is no longer needed.
+        demote = effects(&mut t.a, now)
+            .into_iter()
+            .find_map(Effect::into_sync);
+    }
+    let demote = demote.expect("a demote for D");
+    assert_eq!(
+        demote.event,
+        SyncEvent::Demote {
+            key: state.key,
+            inc: state.inc,
+        }
+    );
+    assert_eq!(
+        (demote.full, demote.passive),
+        (PeerSet::EMPTY, PeerSet::of(D))
+    );
+    let applied =
+        t.d.apply_peer(&demote.event, Source::batch(Some(A), true), now)
+            .expect("valid");
+    assert_eq!(applied, Applied::Demoted);
+    assert_eq!(t.d.is_passive_copy(&t.key), Some(true));
+    // A's changes go to B alone.
+    let ack = t.m.ack(Side::Client);
+    let mut f = t.m.frame(&ack);
+    let v =
+        t.a.process(&mut f, PacketMeta::default(), t.m.iface(Side::Client), now);
+    assert!(matches!(v, Verdict::Forward { .. }));
+    let change = effects(&mut t.a, now)
+        .into_iter()
+        .find_map(Effect::into_sync)
+        .expect("A's change");
+    assert_eq!(change.full, PeerSet::of(B));
+    // D, passive now, answers a later pull as such: the asker waits for
+    // the path.
+    t.d.serve_pull(&t.key, B, true, None, now);
+    assert!(matches!(
+        pulls(&effects(&mut t.d, now)).as_slice(),
+        [PullOut::Answer {
+            copy: AnswerCopy::Passive,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn a_whole_copy_nobody_pushes_answers_as_passive() {
+    // B took D's backup answer whole, but its packets never crossed B
+    // and no holder knows of it: its copy may fall behind, so B answers a
+    // pull for it as passive, not as a backup.
+    let mut t = Three::new(false);
+    let now = t.now;
+    let state = t.d_answers(AnswerCopy::Backup);
+    let mut b = node(B);
+    b.apply_peer(
+        &SyncEvent::Upsert(state),
+        Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
+        now,
+    )
+    .expect("valid");
+    assert_eq!(b.is_passive_copy(&t.key), Some(false));
+    b.serve_pull(&t.key, D, true, None, now);
+    assert!(matches!(
+        pulls(&effects(&mut b, now)).as_slice(),
+        [PullOut::Answer {
+            copy: AnswerCopy::Passive,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn the_owner_confirms_a_passive_answer_briefly_and_demotes_the_director_without_state() {
+    let mut t = Three::new(true);
+    let now = t.now;
+    let state = t.d_answers(AnswerCopy::Passive);
     // B applies D's answer: a passive copy, the SYN-ACK still waits.
     t.b.apply_peer(
         &SyncEvent::Upsert(state),
-        Source::answer(None, PeerSet::of(A)),
+        Source::answer(D, AnswerCopy::Passive, PeerSet::of(A)),
         now,
     )
     .expect("valid");
@@ -211,16 +311,16 @@ fn the_owner_confirms_the_directors_answer_briefly_and_demotes_it_without_state(
 
 #[test]
 fn a_state_that_moved_on_is_sent_whole_not_confirmed() {
-    let mut t = Three::new();
+    let mut t = Three::new(true);
     let now = t.now;
-    let state = t.d_answers();
+    let state = t.d_answers(AnswerCopy::Passive);
     // D's answer lags behind A (here: a digest of another state).
     t.a.serve_pull(&t.key, B, false, Some(state.digest() ^ 1), now);
     match pulls(&effects(&mut t.a, now)).as_slice() {
         [
             PullOut::Answer {
                 to: B,
-                on_path: true,
+                copy: AnswerCopy::Path,
                 ..
             },
         ] => {}
@@ -230,9 +330,9 @@ fn a_state_that_moved_on_is_sent_whole_not_confirmed() {
 
 #[test]
 fn a_confirm_that_finds_no_matching_copy_pulls_from_its_sender_alone() {
-    let mut t = Three::new();
+    let mut t = Three::new(true);
     let now = t.now;
-    let state = t.d_answers();
+    let state = t.d_answers(AnswerCopy::Passive);
     let confirm = Confirm {
         key: state.key,
         inc: state.inc,
@@ -254,4 +354,125 @@ fn a_confirm_that_finds_no_matching_copy_pulls_from_its_sender_alone() {
     let c = t.b.sync_counters().unwrap();
     assert_eq!((c.confirms_missed, c.pulls_sent), (1, 2));
     assert_eq!(t.b.is_passive_copy(&t.key), None);
+}
+
+#[test]
+fn a_backups_answer_is_announced_to_the_holders_even_without_a_change() {
+    // B takes D's backup answer whole but has no packet of its own that
+    // changes the flow: the holders still hear of it (they would never
+    // send it the flow's changes, nor its end).
+    let mut t = Three::new(false);
+    let now = t.now;
+    let state = t.d_answers(AnswerCopy::Backup);
+    let mut b = node(B);
+    b.apply_peer(
+        &SyncEvent::Upsert(state),
+        Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
+        now,
+    )
+    .expect("valid");
+    let told: Vec<_> = effects(&mut b, now)
+        .into_iter()
+        .filter_map(Effect::into_sync)
+        .collect();
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        (told[0].full, told[0].passive),
+        (PeerSet::of(A), PeerSet::EMPTY)
+    );
+    // A takes B on the path: D, its backup, is demoted.
+    t.a.apply_peer(&told[0].event, Source::batch(Some(B), false), now)
+        .expect("valid");
+    let demote = effects(&mut t.a, now)
+        .into_iter()
+        .filter_map(Effect::into_sync)
+        .find(|o| matches!(o.event, SyncEvent::Demote { .. }))
+        .expect("D demoted");
+    assert_eq!(demote.passive, PeerSet::of(D));
+}
+
+#[test]
+fn a_newcomer_behind_this_node_hears_its_state() {
+    // B's change (made on D's backup answer) reaches A only after A saw
+    // the client's RST, as across a partition between A and B: A has
+    // never sent B anything, so it answers with the end.
+    let mut t = Three::new(false);
+    let now = t.now;
+    let state = t.d_answers(AnswerCopy::Backup);
+    t.b.apply_peer(
+        &SyncEvent::Upsert(state),
+        Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
+        now,
+    )
+    .expect("valid");
+    let b_change = effects(&mut t.b, now)
+        .into_iter()
+        .find_map(Effect::into_sync)
+        .expect("B's change");
+    let rst = t.m.rst(Side::Client);
+    let mut f = t.m.frame(&rst);
+    let v =
+        t.a.process(&mut f, PacketMeta::default(), t.m.iface(Side::Client), now);
+    assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+    let _ = effects(&mut t.a, now);
+    t.a.apply_peer(&b_change.event, Source::batch(Some(B), false), now)
+        .expect("valid");
+    let out = effects(&mut t.a, now);
+    let to_b = out.iter().any(|e| match e {
+        Effect::FlowDeleted { peers, .. } => peers.contains(B),
+        Effect::FlowChanged(o) => {
+            o.full.contains(B)
+                && matches!(o.event, SyncEvent::Upsert(s)
+                    if matches!(s.proto, rampart_dataplane::sync::SyncProto::Tcp(tcp)
+                        if tcp.state == rampart_dataplane::conntrack::TcpState::Close))
+        }
+        _ => false,
+    });
+    assert!(to_b, "A tells B of the end: {out:?}");
+}
+
+#[test]
+fn a_whole_copy_relays_an_end_to_the_holders_the_sender_may_not_reach() {
+    // D is whole (A's backup) and hears B's changes too (B took D's
+    // answer and syncs through it): A's end reaches D, which passes it on
+    // to B. With two holders only, nothing is relayed.
+    let mut t = Three::new(false);
+    let now = t.now;
+    let state = t.d_answers(AnswerCopy::Backup);
+    t.b.apply_peer(
+        &SyncEvent::Upsert(state),
+        Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
+        now,
+    )
+    .expect("valid");
+    let b_change = effects(&mut t.b, now)
+        .into_iter()
+        .find_map(Effect::into_sync)
+        .expect("B's change");
+    t.d.apply_peer(&b_change.event, Source::batch(Some(B), false), now)
+        .expect("valid");
+    assert!(
+        effects(&mut t.d, now).is_empty(),
+        "no end yet, nothing relayed"
+    );
+    // A sees the client's RST (it has B's SYN-ACK through D's answer to
+    // its own pull in a real run; here A's state is enough to close).
+    let rst = t.m.rst(Side::Client);
+    let mut f = t.m.frame(&rst);
+    let v =
+        t.a.process(&mut f, PacketMeta::default(), t.m.iface(Side::Client), now);
+    assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+    let end = effects(&mut t.a, now)
+        .into_iter()
+        .find_map(Effect::into_sync)
+        .expect("A's end");
+    assert!(end.full.contains(D));
+    t.d.apply_peer(&end.event, Source::batch(Some(A), false), now)
+        .expect("valid");
+    let relayed: Vec<_> = effects(&mut t.d, now)
+        .into_iter()
+        .filter_map(Effect::into_sync)
+        .collect();
+    assert_eq!(relayed.len(), 1, "{relayed:?}");
+    assert_eq!(relayed[0].full, PeerSet::of(B));
 }

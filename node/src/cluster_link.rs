@@ -17,7 +17,7 @@ use rampart_cluster::sync::{Output, Protocol, Share};
 use rampart_cluster::transport::{Transport, TransportEvent};
 use rampart_dataplane::engine::sync::{PullOut, Source, SyncOut};
 use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::sync::{Confirm, FlowState, Incarnation, PeerSet, SyncEvent};
+use rampart_dataplane::sync::{AnswerCopy, Confirm, FlowState, Incarnation, PeerSet, SyncEvent};
 use rampart_dataplane::{Engine, Instant};
 use tokio::sync::mpsc;
 
@@ -63,8 +63,10 @@ pub enum ToEngine {
     },
     /// Apply answers to this node's pulls.
     State {
-        /// The answering peer, when on the flows' path.
-        from: Option<u16>,
+        /// The answering peer.
+        from: u16,
+        /// The kind of copy it answered from.
+        copy: AnswerCopy,
         /// The flows, each with its other holders.
         flows: Vec<(FlowState, PeerSet)>,
     },
@@ -246,9 +248,9 @@ impl Port {
                     self.inbox_budget
                         .add_permits(budget_of(events.len()) as usize);
                 }
-                ToEngine::State { from, flows } => {
+                ToEngine::State { from, copy, flows } => {
                     for (state, holders) in &flows {
-                        let source = Source::answer(from, *holders);
+                        let source = Source::answer(from, copy, *holders);
                         if engine
                             .apply_peer(&SyncEvent::Upsert(*state), source, now)
                             .is_err()
@@ -844,11 +846,11 @@ async fn pump(
                 let _ = transport.send_datagram(peer, frame);
             }
             Output::Apply { .. } => unreachable!("taken above"),
-            Output::State { from, flows } => {
+            Output::State { from, copy, flows } => {
                 end.route(
                     flows,
                     |(s, _)| &s.key,
-                    |flows| ToEngine::State { from, flows },
+                    |flows| ToEngine::State { from, copy, flows },
                 )
                 .await
             }

@@ -189,9 +189,9 @@ impl SimNode {
                         }
                         again = true;
                     }
-                    Output::State { from, flows } => {
+                    Output::State { from, copy, flows } => {
                         for (state, holders) in &flows {
-                            let source = Source::answer(from, *holders);
+                            let source = Source::answer(from, copy, *holders);
                             if self
                                 .engine
                                 .apply_peer(&SyncEvent::Upsert(*state), source, t)

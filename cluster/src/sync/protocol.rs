@@ -35,7 +35,7 @@ use std::time::Duration;
 use rampart_dataplane::Instant;
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::sync::{Confirm, FlowState, Incarnation, PeerSet, SyncEvent};
+use rampart_dataplane::sync::{AnswerCopy, Confirm, FlowState, Incarnation, PeerSet, SyncEvent};
 
 use super::peer_stats::PeerCounters;
 use super::wire::{self, MAX_EVENTS_PER_BATCH, Message, Resume};
@@ -134,11 +134,13 @@ pub enum Output {
     },
     /// Apply these answers to pulls: each flow's state with the other
     /// nodes on its path the answering peer knows of
-    /// ([`Source`](rampart_dataplane::engine::sync::Source)): passive
-    /// unless `from` names the peer, on the flows' path, that answered.
+    /// ([`Source`](rampart_dataplane::engine::sync::Source)), whole or
+    /// passive by the kind of copy `from` answered from.
     State {
-        /// The answering peer, when it is on the flows' path.
-        from: Option<u16>,
+        /// The answering peer.
+        from: u16,
+        /// The kind of copy it answered from.
+        copy: AnswerCopy,
         /// The flows and their holders.
         flows: Vec<(FlowState, PeerSet)>,
     },
@@ -508,7 +510,7 @@ impl Protocol {
                 self.send(
                     peer,
                     &Message::State {
-                        on_path: false,
+                        copy: AnswerCopy::Passive,
                         flows: chunk.to_vec(),
                     },
                 );
@@ -753,10 +755,11 @@ impl Protocol {
                 self.outputs
                     .push_back(Output::Confirm { from: peer, flows });
             }
-            Message::State { on_path, flows } => {
+            Message::State { copy, flows } => {
                 add(&mut self.counters.states_received, flows.len() as u64);
                 self.outputs.push_back(Output::State {
-                    from: on_path.then_some(peer),
+                    from: peer,
+                    copy,
                     flows,
                 });
             }
@@ -1167,10 +1170,10 @@ impl Protocol {
     fn flush_pulls(&mut self) {
         let placement = self.placement();
         // (target, origin, passed on by a node that answered) → keys, with
-        // the digest of that answer; (target, on_path) → states; target →
+        // the digest of that answer; (target, copy) → states; target →
         // brief answers.
         let mut pulls: BTreeMap<(u16, u16, bool), Vec<(FlowKey, u64)>> = BTreeMap::new();
-        let mut states: BTreeMap<(u16, bool), Vec<(FlowState, PeerSet)>> = BTreeMap::new();
+        let mut states: BTreeMap<(u16, AnswerCopy), Vec<(FlowState, PeerSet)>> = BTreeMap::new();
         let mut confirms: BTreeMap<u16, Vec<Confirm>> = BTreeMap::new();
         let me = self.me;
         for pull in std::mem::take(&mut self.pending_pulls) {
@@ -1193,17 +1196,14 @@ impl Protocol {
                 PullOut::Answer {
                     to,
                     state,
-                    on_path,
+                    copy,
                     holders,
                     forwardable,
                 } => {
                     let mut others = holders;
                     others.remove(to);
                     others.remove(me);
-                    states
-                        .entry((to, on_path))
-                        .or_default()
-                        .push((state, others));
+                    states.entry((to, copy)).or_default().push((state, others));
                     // Passed on to the other holders this node knows of,
                     // so each answers with its own state and hears of the
                     // new node on the flow's path (it would otherwise not
@@ -1213,8 +1213,12 @@ impl Protocol {
                     // timeout), and its copy is then the best there is.
                     // The pull passed on names the digest of this answer:
                     // a holder whose state is the same confirms it briefly
-                    // instead of sending it again.
-                    if forwardable {
+                    // instead of sending it again. A backup's answer is
+                    // not passed on: the asker takes it whole, and the
+                    // holders hear of the new node on the path from its
+                    // first change (or, if it makes none, from its pull
+                    // when its copy falls behind: docs/sync.md §13).
+                    if forwardable && copy != AnswerCopy::Backup {
                         let digest = state.digest();
                         for (&id, p) in &self.peers {
                             if p.phase == PeerPhase::Up && id != to && holders.contains(id) {
@@ -1279,7 +1283,7 @@ impl Protocol {
                 );
             }
         }
-        for ((peer, on_path), flows) in states {
+        for ((peer, copy), flows) in states {
             if !self.is_up(peer) {
                 continue;
             }
@@ -1288,7 +1292,7 @@ impl Protocol {
                 self.send(
                     peer,
                     &Message::State {
-                        on_path,
+                        copy,
                         flows: chunk.to_vec(),
                     },
                 );

@@ -41,7 +41,8 @@ use crate::flow::FlowKey;
 use crate::packet::{ChecksumState, PacketMeta, complete_checksum};
 use crate::placement::{Placement, Share};
 use crate::sync::{
-    Confirm, FlowState, Incarnation, PeerSet, SyncEvent, SyncProto, SyncReject, Tombstones,
+    AnswerCopy, Confirm, FlowState, Incarnation, PeerSet, SyncEvent, SyncProto, SyncReject,
+    Tombstones,
 };
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId, Verdict};
@@ -203,9 +204,9 @@ pub enum PullOut {
         to: u16,
         /// The state here.
         state: FlowState,
-        /// Packets of the flow crossed this node: the asking peer should
-        /// send its changes here.
-        on_path: bool,
+        /// The kind of copy answered with: on the flow's path (the asking
+        /// peer should send its changes here), a backup, or passive.
+        copy: AnswerCopy,
         /// The peers known to hold the flow actively, its owner included:
         /// when this node is off the flow's path, its state may lag
         /// behind theirs, and the shell may pass the pull on to them.
@@ -256,6 +257,11 @@ pub struct Source {
     /// Further peers on the flow's path, named by a pull's answer: this
     /// node sends them its changes too.
     pub holders: PeerSet,
+    /// A backup's answer to this node's pull: the flow's holders do not
+    /// know this node holds it now, so its next event goes to them even if
+    /// its packets change nothing (they would otherwise never send it the
+    /// flow's changes, nor its end).
+    pub join: bool,
 }
 
 impl Source {
@@ -269,18 +275,24 @@ impl Source {
             passive,
             demote: passive && from.is_some(),
             holders: PeerSet::EMPTY,
+            join: false,
         }
     }
 
-    /// The source of a pull's answer: whole when the answering peer is on
-    /// the flow's path (`from` names it), passive otherwise; `holders` are
-    /// the other nodes on the path it knows of.
-    pub const fn answer(from: Option<u16>, holders: PeerSet) -> Source {
+    /// The source of `peer`'s answer to a pull, from a `copy` of that
+    /// kind: whole from a node on the flow's path (which sends this node
+    /// the flow's changes from now on) or from a backup, passive
+    /// otherwise; `holders` are the other nodes on the path it knows of.
+    pub const fn answer(peer: u16, copy: AnswerCopy, holders: PeerSet) -> Source {
         Source {
-            from,
-            passive: from.is_none(),
+            from: match copy {
+                AnswerCopy::Path => Some(peer),
+                AnswerCopy::Passive | AnswerCopy::Backup => None,
+            },
+            passive: matches!(copy, AnswerCopy::Passive),
             demote: false,
             holders,
+            join: matches!(copy, AnswerCopy::Backup),
         }
     }
 }
@@ -441,6 +453,29 @@ struct SyncMark {
     passive: bool,
     /// Its pending change waits in `later` (`backup_delay`).
     delayed: bool,
+    /// A peer sends this node the flow's changes (this node is on its
+    /// list: a backup, or on the path): a whole copy that is also pushed
+    /// answers pulls as a backup when its packets never crossed here.
+    pushed: bool,
+}
+
+impl SyncMark {
+    /// The kind of copy this node answers a pull with (docs/sync.md §13):
+    /// on the path when the flow's packets crossed here (`forwarded`) and
+    /// the copy is whole; a backup when it is whole and a holder pushes it
+    /// every change; passive otherwise (a whole copy nobody pushes may
+    /// lag: this node pulled it and its packets never came).
+    fn answer_copy(&self, forwarded: bool) -> AnswerCopy {
+        if self.passive {
+            AnswerCopy::Passive
+        } else if forwarded {
+            AnswerCopy::Path
+        } else if self.pushed {
+            AnswerCopy::Backup
+        } else {
+            AnswerCopy::Passive
+        }
+    }
 }
 
 /// The peers known to hold a flow that left the table.
@@ -870,13 +905,23 @@ impl Engine {
         if clamped {
             bump(&mut self.sync_mut().counters.clock_clamped);
         }
+        // A holder's change from a peer this node did not count among the
+        // flow's holders: if it is behind this node's state, the peer
+        // hears of it below (else it never would: this node sent its
+        // changes elsewhere).
+        let newcomer = match (&event, source.from) {
+            (SyncEvent::Upsert(state), Some(peer)) if !source.passive => {
+                !self.counts_holder(&state.key, &state.inc, peer)
+            }
+            _ => false,
+        };
         let applied = match &event {
             SyncEvent::Upsert(state) => {
                 if let Err(e) = state.validate(self.config.interfaces.len()) {
                     bump(&mut self.sync_mut().counters.rejected);
                     return Err(e);
                 }
-                self.apply_upsert(state, now)
+                self.apply_upsert(state, source.from, now)
             }
             SyncEvent::Delete { key, inc } => self.apply_delete(key, inc, now),
             SyncEvent::Demote { key, inc } => self.apply_demote(key, inc, source),
@@ -902,6 +947,16 @@ impl Engine {
         {
             let fresh = matches!(applied, Applied::Created | Applied::Superseded);
             made_whole = self.note_source(&state.key, &state.inc, source, fresh);
+            if source.join {
+                self.announce(&state.key, &state.inc, now);
+            }
+        }
+        if newcomer
+            && matches!(applied, Applied::Stale | Applied::Joined)
+            && let SyncEvent::Upsert(state) = &event
+            && let Some(peer) = source.from
+        {
+            self.answer_newcomer(state, peer, now);
         }
         // A copy made whole by a pull's answer lets its waiting packets
         // be judged, even when the answer brought nothing new.
@@ -921,7 +976,7 @@ impl Engine {
         self.sync.as_mut().expect("only called on a syncing engine")
     }
 
-    fn apply_upsert(&mut self, state: &FlowState, now: Instant) -> Applied {
+    fn apply_upsert(&mut self, state: &FlowState, from: Option<u16>, now: Instant) -> Applied {
         let hash = self.table.hash(&state.key);
         if let Some(id) = self.lookup(hash, &state.key, now) {
             let entry = self.table.get(id);
@@ -960,7 +1015,7 @@ impl Engine {
                         self.classes.established(class, client);
                     }
                     if now_ended && !was_ended {
-                        self.tell_passive_peers(id, merged);
+                        self.tell_passive_peers(id, merged, from);
                     }
                     bump(&mut self.sync_mut().counters.joined);
                     return Applied::Joined;

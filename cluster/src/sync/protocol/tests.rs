@@ -515,16 +515,16 @@ fn malformed_and_out_of_protocol_frames_are_refused_and_counted() {
     assert!(p.on_frame(2, 7, &liar, T0).is_err());
     // A TCP flow in a state no version defines: the whole batch is
     // refused and counted, nothing is applied.
-    let mut forged = wire::v3::Frame::from(&Message::Events {
+    let mut forged = wire::v4::Frame::from(&Message::Events {
         passive: false,
         seq: 1,
         events: vec![SyncEvent::Upsert(state(1))],
     });
-    if let wire::v3::Frame::Events { events, .. } = &mut forged
-        && let Some(wire::v3::WireEvent::Upsert(f)) = events.first_mut()
+    if let wire::v4::Frame::Events { events, .. } = &mut forged
+        && let Some(wire::v4::WireEvent::Upsert(f)) = events.first_mut()
     {
         let half = rampart_dataplane::conntrack::tcp::TcpHalf::default().into();
-        f.proto = wire::v3::WireProto::Tcp(wire::v3::WireTcp {
+        f.proto = wire::v4::WireProto::Tcp(wire::v4::WireTcp {
             state: 10,
             simultaneous: false,
             half: [half, half],
@@ -691,7 +691,7 @@ fn an_answer_from_off_the_path_is_given_and_passed_on_to_the_path() {
     let answer = || PullOut::Answer {
         to: 3,
         state: state(7),
-        on_path: false,
+        copy: AnswerCopy::Passive,
         holders: rampart_dataplane::sync::PeerSet::of(1),
         forwardable: true,
     };
@@ -709,9 +709,16 @@ fn an_answer_from_off_the_path_is_given_and_passed_on_to_the_path() {
         "node 1 is asked on node 3's behalf: {:?}",
         kept[0]
     );
-    let answered_at_3 = kept[2]
-        .iter()
-        .any(|o| matches!(o, Output::State { from: None, .. }));
+    let answered_at_3 = kept[2].iter().any(|o| {
+        matches!(
+            o,
+            Output::State {
+                from: 2,
+                copy: AnswerCopy::Passive,
+                ..
+            }
+        )
+    });
     assert!(
         answered_at_3,
         "node 3 has node 2's passive copy: {:?}",
@@ -725,6 +732,30 @@ fn an_answer_from_off_the_path_is_given_and_passed_on_to_the_path() {
     deliver(&mut p, &mut kept);
     let c = p[1].counters();
     assert_eq!((c.pulls_forwarded, c.states_sent), (1, 2));
+}
+
+/// A backup's answer (a copy the holders push every change) is taken
+/// whole by the asker and is not passed on: no second answer, no confirm.
+#[test]
+fn a_backups_answer_is_not_passed_on() {
+    let (mut p, mut kept) = three_up();
+    p[1].push_pulls(&[PullOut::Answer {
+        to: 3,
+        state: state(7),
+        copy: AnswerCopy::Backup,
+        holders: PeerSet::of(1),
+        forwardable: true,
+    }]);
+    p[1].flush(T0);
+    deliver(&mut p, &mut kept);
+    let c = p[1].counters();
+    assert_eq!((c.pulls_forwarded, c.states_sent), (0, 1));
+    assert!(!kept[0].iter().any(|o| matches!(o, Output::Pull { .. })));
+    assert!(kept[2].contains(&Output::State {
+        from: 2,
+        copy: AnswerCopy::Backup,
+        flows: vec![(state(7), PeerSet::of(1))],
+    }));
 }
 
 /// The pull passed on names the digest of the answer the passing node
@@ -742,7 +773,7 @@ fn a_pull_passed_on_carries_the_answers_digest_and_a_confirm_reaches_the_asker()
     p[1].push_pulls(&[PullOut::Answer {
         to: 3,
         state: s,
-        on_path: false,
+        copy: AnswerCopy::Passive,
         holders: PeerSet::of(1),
         forwardable: true,
     }]);

@@ -189,7 +189,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             // major 3, kind 0, node 2, session (marker fc + u32 LE),
             // Some, resume session 7, next 12
-            "03 00 02 fcefbeadde 01 07 0c",
+            "04 00 02 fcefbeadde 01 07 0c",
         ),
         (
             "hello, nothing to resume",
@@ -198,7 +198,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 session: 9,
                 resume: None,
             },
-            "03 00 01 09 00",
+            "04 00 01 09 00",
         ),
         (
             "tcp insert",
@@ -206,7 +206,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             concat!(
                 // major 3, kind 1 (events), seq 300 (marker fb + u16 LE),
                 // not passive, 1 event, variant 0 (upsert)
-                "03 01 fb2c01 00 01 00",
+                "04 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
@@ -231,7 +231,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "tcp update",
             events(SyncEvent::Upsert(tcp_update())),
             concat!(
-                "03 01 fb2c01 00 01 00",
+                "04 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
@@ -258,7 +258,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "udp",
             events(SyncEvent::Upsert(udp())),
             concat!(
-                "03 01 fb2c01 00 01 00",
+                "04 01 fb2c01 00 01 00",
                 // key: 198.18.0.10 (variant 0: v4) port 5353, 198.18.1.53 port 53,
                 // protocol 17
                 "00 c612000a fbe914 00 c6120135 35 11",
@@ -276,7 +276,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "icmp echo",
             events(SyncEvent::Upsert(icmp_echo())),
             concat!(
-                "03 01 fb2c01 00 01 00",
+                "04 01 fb2c01 00 01 00",
                 // key: 2001:db8::1 (variant 1: v6) with echo id 0x1234, 2001:db8::2,
                 // protocol 58
                 "01 20010db8000000000000000000000001 fb3412 01 20010db8000000000000000000000002 00 3a",
@@ -298,7 +298,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 1 (delete): the key and the incarnation
-                "03 01 fb2c01 00 01 01",
+                "04 01 fb2c01 00 01 01",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
@@ -306,7 +306,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 "fd00002a36fe9c9717 01 4d",
             ),
         ),
-        ("ack", Message::Ack { seq: 300 }, "03 02 fb2c01"),
+        ("ack", Message::Ack { seq: 300 }, "04 02 fb2c01"),
         (
             "bulk request",
             Message::BulkRequest {
@@ -315,7 +315,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 copies: 2,
             },
             // kind 3, id 3, view of 3 nodes, 2 copies
-            "03 03 03 03 01 02 04 02",
+            "04 03 03 03 01 02 04 02",
         ),
         (
             "pull",
@@ -326,7 +326,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 6, origin 4, one key, no answered digests
-                "03 06 04 01",
+                "04 06 04 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 "00",
             ),
@@ -339,7 +339,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 answered: vec![0x0102_0304_0506_0708],
             },
             concat!(
-                "03 06 04 01",
+                "04 06 04 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 // one digest, 8 bytes little endian
                 "01 0807060504030201",
@@ -353,7 +353,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 2 (demote): the key and the incarnation
-                "03 01 fb2c01 00 01 02",
+                "04 01 fb2c01 00 01 02",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 "fd00002a36fe9c9717 01 4d",
             ),
@@ -372,7 +372,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             concat!(
                 // kind 8, one confirm: key, incarnation, digest (8 bytes),
                 // last_seen_ns, holders (nodes 1 and 3)
-                "03 08 01",
+                "04 08 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 "fd00002a36fe9c9717 01 4d",
                 "0807060504030201 fd0065f753fe9c9717 0a",
@@ -381,17 +381,33 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
         (
             "state",
             Message::State {
-                on_path: true,
+                copy: AnswerCopy::Path,
                 flows: vec![(udp(), rampart_dataplane::sync::PeerSet(0b1010))],
             },
             concat!(
                 // kind 7, on the path, one flow
-                "03 07 01 01",
+                "04 07 01 01",
                 "00 c612000a fbe914 00 c6120135 35 11",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
                 // one holder set: nodes 1 and 3
                 "01 0a",
+            ),
+        ),
+        (
+            "state from a backup",
+            Message::State {
+                copy: AnswerCopy::Backup,
+                flows: vec![(udp(), rampart_dataplane::sync::PeerSet(0b10))],
+            },
+            concat!(
+                // kind 7, a backup's copy (passive 00, path 01), one flow
+                "04 07 02 01",
+                "00 c612000a fbe914 00 c6120135 35 11",
+                "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
+                "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
+                // one holder set: node 1
+                "01 02",
             ),
         ),
         (
@@ -402,7 +418,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 4, id 3, 2 flows (flows are not wrapped in an event)
-                "03 04 03 02",
+                "04 04 03 02",
                 // the udp flow, as in "udp" after its event variant
                 "00 c612000a fbe914 00 c6120135 35 11",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
@@ -419,7 +435,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
         (
             "bulk end",
             Message::BulkEnd { id: 3, flows: 2 },
-            "03 05 03 02",
+            "04 05 03 02",
         ),
     ]
 }
@@ -470,7 +486,15 @@ fn an_undefined_tcp_state_is_refused_not_mapped() {
 #[test]
 fn an_undefined_variant_is_refused() {
     // Message kind 9 does not exist.
-    assert!(matches!(decode(&[3, 9]), Err(WireError::Decode(_))));
+    assert!(matches!(
+        decode(&[WIRE_VERSION.major, 9]),
+        Err(WireError::Decode(_))
+    ));
+    // A state's copy is 0 (passive), 1 (path), 2 (backup): a 3 is refused.
+    let mut f = unhex(golden_of("state from a backup"));
+    assert_eq!(f[2], 2, "the backup's copy kind");
+    f[2] = 3;
+    assert!(matches!(decode(&f), Err(WireError::Decode(_))));
     // Protocol variants are 0 (tcp), 1 (udp), 2 (icmp echo): make the UDP
     // example's (just before its last_seen_ns) a 3.
     let mut f = unhex(golden_of("udp"));

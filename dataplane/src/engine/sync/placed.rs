@@ -3,8 +3,10 @@
 //! answered and waiting; and the walk that re-replicates flows when the
 //! live members change.
 
-use super::{Applied, Confirm, Incarnation, PullOut, Source, SyncEvent, SyncOut, bump};
-use super::{Effect, Engine, EventKind, FlowId, FlowKey, FlowState, Instant, PeerSet, Placement};
+use super::{AnswerCopy, Applied, Confirm, Incarnation, PullOut, Source, SyncEvent, SyncOut, bump};
+use super::{
+    Effect, Engine, EventKind, FlowId, FlowKey, FlowState, Instant, Known, PeerSet, Placement,
+};
 
 /// The peers an event of flow `key` goes to (docs/sync.md §13), from this
 /// node `me`, the flow's `holders` (its owner and the peers on its path)
@@ -96,6 +98,14 @@ impl Engine {
             was_passive
         };
         let passive_now = mark.passive;
+        // A holder's change, or a path node's answer (it adds this node to
+        // the flow's path): the sender pushes this node the changes from
+        // now on. A passive copy is pushed nothing but the end.
+        if passive_now {
+            mark.pushed = false;
+        } else if source.from.is_some() {
+            mark.pushed = true;
+        }
         let mut more = source.holders;
         if let Some(peer) = source.from {
             more.insert(peer);
@@ -179,12 +189,33 @@ impl Engine {
     /// do not outlive it. (A backup chosen while the peer on the path was
     /// away, and kept because this node made no change of its own since it
     /// came back, held the connection whole and open for good: the
-    /// simulator found it.)
-    pub(super) fn tell_passive_peers(&mut self, id: FlowId, state: FlowState) {
+    /// simulator found it.) So do the other holders this node knows of
+    /// besides the sender `from`: the sender sent them its end too, unless
+    /// it cannot reach them (two nodes on a flow's path cut off from each
+    /// other, both syncing through this one); with two holders there is
+    /// none, and a passive copy relays nothing.
+    pub(super) fn tell_passive_peers(&mut self, id: FlowId, state: FlowState, from: Option<u16>) {
+        let me = self.config.node.0;
+        let owner = self.table.get(id).owner.0;
         let sync = self.sync_mut();
         let mark = *sync.mark(id);
-        let passive = mark.passive_peers.union(mark.backups).minus(mark.peers);
-        if passive.is_empty() {
+        // Only a whole copy relays: a passive one (the director's) hears
+        // from every holder anyway, and its holders list may be stale.
+        let mut full = if mark.passive {
+            PeerSet::EMPTY
+        } else {
+            mark.peers.union(PeerSet::of(owner))
+        };
+        full.remove(me);
+        if let Some(from) = from {
+            full.remove(from);
+        }
+        let passive = mark
+            .passive_peers
+            .union(mark.backups)
+            .minus(mark.peers)
+            .minus(full);
+        if passive.is_empty() && full.is_empty() {
             return;
         }
         bump(&mut sync.counters.events_out[EventKind::Update as usize]);
@@ -192,9 +223,80 @@ impl Engine {
             event: SyncEvent::Upsert(state),
             kind: EventKind::Update,
             want_ack: false,
-            full: PeerSet::EMPTY,
+            full,
             passive,
         }));
+    }
+
+    /// Whether `peer` is the owner of incarnation `inc` of `key` here or
+    /// among the holders this node sends its changes to (`true` when this
+    /// node does not hold that incarnation: nothing to tell the peer).
+    pub(super) fn counts_holder(&self, key: &FlowKey, inc: &Incarnation, peer: u16) -> bool {
+        let hash = self.table.hash(key);
+        let Some(id) = self.table.find(hash, key) else {
+            return false;
+        };
+        let entry = self.table.get(id);
+        if entry.incarnation() != *inc {
+            return true;
+        }
+        entry.owner.0 == peer
+            || self
+                .sync
+                .as_ref()
+                .and_then(|s| s.marks.get(id.0 as usize))
+                .is_some_and(|m| m.peers.contains(peer))
+    }
+
+    /// A peer this node did not know on a flow's path sent a change that
+    /// is behind this node's state (messages crossed while the two did
+    /// not know of each other, e.g. across a partition): it hears the
+    /// state (it is a holder now), or, if the connection is gone here,
+    /// its delete.
+    pub(super) fn answer_newcomer(&mut self, theirs: &FlowState, peer: u16, now: Instant) {
+        let hash = self.table.hash(&theirs.key);
+        match self.table.find(hash, &theirs.key) {
+            Some(id) if self.table.get(id).incarnation() == theirs.inc => {
+                let Some(ours) = self.flow_state(self.table.get(id)) else {
+                    return;
+                };
+                let mut joined = *theirs;
+                joined.join(&ours);
+                if joined.proto != theirs.proto || joined.flags != theirs.flags {
+                    self.sync_touch(id, true, now);
+                }
+            }
+            Some(_) => {}
+            None => {
+                let sync = self.sync_mut();
+                if sync.tombstones.buries(&theirs.key, &theirs.inc) {
+                    sync.deletes.push((
+                        theirs.key,
+                        theirs.inc,
+                        Known {
+                            holders: PeerSet::of(peer),
+                            backups: PeerSet::EMPTY,
+                            passive_peers: PeerSet::EMPTY,
+                        },
+                        false,
+                    ));
+                }
+            }
+        }
+    }
+
+    /// This node's whole copy of incarnation `inc` of `key` came from a
+    /// backup: its holders hear of this node with its next event, which
+    /// goes as a change (merged with what its waiting packets change).
+    pub(super) fn announce(&mut self, key: &FlowKey, inc: &Incarnation, now: Instant) {
+        let hash = self.table.hash(key);
+        let Some(id) = self.table.find(hash, key) else {
+            return;
+        };
+        if self.table.get(id).incarnation() != *inc || self.passive_copy(id) {
+            return;
+        }
+        self.sync_touch(id, true, now);
     }
 
     /// Answer a peer's pull for `key`: the state if this node holds the
@@ -225,7 +327,8 @@ impl Engine {
             let forwarded = entry.packets != [0, 0];
             let me = self.config.node.0;
             let sync = self.sync_mut();
-            let on_path = forwarded && !sync.mark(id).passive;
+            let copy = sync.mark(id).answer_copy(forwarded);
+            let on_path = copy == AnswerCopy::Path;
             let holders = sync.mark(id).peers.union(PeerSet::of(owner));
             bump(&mut sync.counters.pulls_answered);
             let same = answered.is_some_and(|d| d == state.digest());
@@ -248,7 +351,7 @@ impl Engine {
                 sync.out.push_back(Effect::Pull(PullOut::Answer {
                     to: peer,
                     state,
-                    on_path,
+                    copy,
                     holders,
                     forwardable,
                 }));
@@ -300,7 +403,7 @@ impl Engine {
             // The sender's own state, in all but the last-seen it brought.
             let _ = self.apply_peer(
                 &SyncEvent::Upsert(state),
-                Source::answer(Some(from), c.holders),
+                Source::answer(from, AnswerCopy::Path, c.holders),
                 now,
             );
             return;
@@ -339,7 +442,7 @@ impl Engine {
         let forwarded = self.table.get(id).packets != [0, 0];
         let owner = self.table.get(id).owner.0;
         let sync = self.sync_mut();
-        let on_path = forwarded && !sync.mark(id).passive;
+        let copy = sync.mark(id).answer_copy(forwarded);
         let holders = sync.mark(id).peers.union(PeerSet::of(owner));
         let mut asked = PeerSet::EMPTY;
         for (peer, deadline) in waiting {
@@ -351,12 +454,12 @@ impl Engine {
             sync.out.push_back(Effect::Pull(PullOut::Answer {
                 to: peer,
                 state,
-                on_path,
+                copy,
                 holders,
                 forwardable: false,
             }));
         }
-        if on_path {
+        if copy == AnswerCopy::Path {
             self.add_holders(id, asked);
         }
     }

@@ -1,4 +1,4 @@
-//! Major version 3 of the sync wire format: each struct here is what goes
+//! Major version 4 of the sync wire format: each struct here is what goes
 //! on the wire, field by field and in order, encoded with bincode 2's
 //! `standard()` configuration (integers wider than a byte as varints,
 //! `u8`s and fixed-size arrays as raw bytes, enums as a varint variant
@@ -27,7 +27,7 @@ use rampart_dataplane::seq::SeqNumber;
 use rampart_dataplane::sync::{FlowState, Incarnation, PeerSet, SyncEvent, SyncProto};
 
 use super::{Message, Resume, WireError};
-use rampart_dataplane::sync::Confirm;
+use rampart_dataplane::sync::{AnswerCopy, Confirm};
 
 /// An address (variant index 0: IPv4, 1: IPv6). The engine keeps IPv4
 /// as `::ffff:a.b.c.d`; on the wire it takes its four bytes (version 3:
@@ -142,6 +142,39 @@ pub struct WireFlow {
     pub last_seen_ns: u64,
 }
 
+/// The kind of copy a state message answers from (variant index 0:
+/// passive, 1: on the flows' path, 2: a backup; the first two are the
+/// bytes of version 3's `on_path` flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub enum WireCopy {
+    /// A copy that may lag.
+    Passive,
+    /// The sender forwards the flows' packets.
+    Path,
+    /// A backup the flows' holders push every change.
+    Backup,
+}
+
+impl From<AnswerCopy> for WireCopy {
+    fn from(c: AnswerCopy) -> WireCopy {
+        match c {
+            AnswerCopy::Passive => WireCopy::Passive,
+            AnswerCopy::Path => WireCopy::Path,
+            AnswerCopy::Backup => WireCopy::Backup,
+        }
+    }
+}
+
+impl From<WireCopy> for AnswerCopy {
+    fn from(c: WireCopy) -> AnswerCopy {
+        match c {
+            WireCopy::Passive => AnswerCopy::Passive,
+            WireCopy::Path => AnswerCopy::Path,
+            WireCopy::Backup => AnswerCopy::Backup,
+        }
+    }
+}
+
 /// One change (variant index 0: upsert, 1: delete, 2: demote).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
 pub enum WireEvent {
@@ -188,7 +221,8 @@ pub struct WireConfirm {
 /// pull, state, confirm). Version 2 gave the bulk request the asker's view
 /// of the cluster and added pull and state (docs/sync.md §13); version 3
 /// shortened IPv4 addresses, added the demote event, the answered
-/// digests of a pull passed on, and confirm.
+/// digests of a pull passed on, and confirm; version 4 the kind of copy a
+/// state answers from (a backup's answer is taken whole).
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum Frame {
     /// First message on every connection.
@@ -250,8 +284,8 @@ pub enum Frame {
     /// Flow states sent outside the numbered batches: pull answers and
     /// copies for a new director or backup.
     State {
-        /// The sender forwards the flows' packets itself.
-        on_path: bool,
+        /// The kind of copy the sender answers from.
+        copy: WireCopy,
         /// The flows.
         flows: Vec<WireFlow>,
         /// Per flow, the other nodes on its path the sender knows of (a
@@ -475,8 +509,8 @@ impl From<&Message> for Frame {
                 keys: keys.iter().map(|&k| WireKey::from(k)).collect(),
                 answered: answered.iter().map(|d| d.to_le_bytes()).collect(),
             },
-            Message::State { on_path, flows } => Frame::State {
-                on_path: *on_path,
+            Message::State { copy, flows } => Frame::State {
+                copy: (*copy).into(),
                 flows: flows.iter().map(|(f, _)| WireFlow::from(f)).collect(),
                 holders: flows.iter().map(|(_, h)| h.0).collect(),
             },
@@ -666,7 +700,7 @@ impl TryFrom<Frame> for Message {
                     .collect(),
             },
             Frame::State {
-                on_path,
+                copy,
                 flows,
                 holders,
             } => {
@@ -674,7 +708,7 @@ impl TryFrom<Frame> for Message {
                     return Err(WireError::Mismatch(flows.len(), holders.len()));
                 }
                 Message::State {
-                    on_path,
+                    copy: copy.into(),
                     flows: flows
                         .into_iter()
                         .zip(holders)
