@@ -55,11 +55,11 @@ pub(super) fn targets(
         }
     }
     // A backup no longer needed (or down) hears so: its copy goes passive.
-    for &n in live {
-        if backups.contains(n) && !kept.contains(n) && !holders.contains(n) {
-            passive.insert(n);
-        }
-    }
+    // One that is down hears it when it is back (the event waits in its
+    // stream), with the flow's end: a change it got before going down
+    // left it a whole copy that nobody would update (the simulator found a
+    // backup cut off mid-close holding the connection open for good).
+    passive = passive.union(backups.minus(kept).minus(holders));
     if director
         && let Some(&d) = ranked.first()
         && d != me
@@ -611,5 +611,48 @@ impl Engine {
             }
         }
         *cursor >= slots
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::{Addr, Endpoint, proto};
+
+    fn key() -> FlowKey {
+        let ep = |a: [u8; 4], port: u16| Endpoint {
+            addr: Addr::v4(a),
+            port,
+        };
+        FlowKey {
+            lo: ep([198, 18, 0, 1], 40_000),
+            hi: ep([198, 18, 1, 1], 80),
+            proto: proto::TCP,
+        }
+    }
+
+    #[test]
+    fn a_backup_that_went_down_is_told_passive_for_when_it_returns() {
+        // Node 1 owns a flow backed up on node 3; node 3 goes down, so
+        // node 2 becomes the backup. Node 3's copy (whole when it left)
+        // must hear it is passive now: the event waits in its stream.
+        let live = Placement::new([1, 2], 2);
+        let (full, passive, kept) = targets(
+            Some(&live),
+            1,
+            &key(),
+            PeerSet::of(1),
+            PeerSet::of(3),
+            false,
+        );
+        assert_eq!(kept, PeerSet::of(2));
+        assert_eq!(full, PeerSet::of(2));
+        assert!(passive.contains(3), "{passive:?}");
+        // A backup still up and still needed stays whole and is not told.
+        let all = Placement::new([1, 2, 3], 2);
+        let (full, passive, kept) =
+            targets(Some(&all), 1, &key(), PeerSet::of(1), PeerSet::of(3), false);
+        assert_eq!((full, kept), (PeerSet::of(3), PeerSet::of(3)));
+        assert!(!passive.contains(3));
     }
 }
