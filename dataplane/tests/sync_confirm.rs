@@ -476,3 +476,34 @@ fn a_whole_copy_relays_an_end_to_the_holders_the_sender_may_not_reach() {
     assert_eq!(relayed.len(), 1, "{relayed:?}");
     assert_eq!(relayed[0].full, PeerSet::of(B));
 }
+
+#[test]
+fn a_backup_lost_to_a_members_death_is_replaced_whole_at_once() {
+    // A's flow is idle, backed up on D alone. D dies: A's walk over its
+    // table makes the flow's next event now, whole to the new backup B,
+    // instead of leaving A the only whole copy until the next refresh.
+    let mut t = Three::new(false);
+    let now = t.now;
+    let _ = effects(&mut t.a, now);
+    let old = Placement::new([A, B, D], 2);
+    let new = Placement::new([A, B], 2);
+    t.a.set_placement(new.clone());
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    while !t
+        .a
+        .rebalance_chunk(&mut cursor, 1024, &old, &new, now, &mut out)
+    {}
+    // Backups wait `backup_delay` (5 ms) to merge changes.
+    let later = now + Duration::from_millis(10);
+    let events: Vec<_> = effects(&mut t.a, later)
+        .into_iter()
+        .filter_map(Effect::into_sync)
+        .collect();
+    assert!(
+        events.iter().any(
+            |o| o.full.contains(B) && matches!(o.event, SyncEvent::Upsert(s) if s.key == t.key)
+        ),
+        "{events:?} (walk: {out:?})"
+    );
+}

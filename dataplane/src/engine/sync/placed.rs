@@ -609,6 +609,17 @@ impl Engine {
                     }
                 }
             }
+            // Fewer whole copies than `copies` under the new members (a
+            // backup or a holder left): the flow's next event, made now,
+            // goes whole to the backups that bring it back to `copies`.
+            // Its director's passive copy does not count, and an idle flow
+            // would otherwise wait for its next refresh (the simulator
+            // found an idle UDP flow held whole by its owner alone after
+            // its backup died).
+            let (_, _, kept) = targets(Some(new), me, &state.key, holders, mark.backups, false);
+            if !kept.minus(mark.backups).is_empty() {
+                self.sync_touch(id, true, now);
+            }
         }
         *cursor >= slots
     }
