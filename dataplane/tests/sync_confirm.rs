@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::engine::Effect;
-use rampart_dataplane::engine::sync::{Applied, PullOut, Source, SyncConfig};
+use rampart_dataplane::engine::sync::{Applied, PullOut, Source, SyncConfig, SyncOut};
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::placement::Placement;
@@ -114,6 +114,38 @@ impl Three {
             key,
             now,
         }
+    }
+
+    /// B takes D's backup answer whole: returns B's change for the
+    /// holders (its SYN-ACK, held until then).
+    fn b_takes_backup_answer(&mut self) -> SyncOut {
+        let state = self.d_answers(AnswerCopy::Backup);
+        self.b
+            .apply_peer(
+                &SyncEvent::Upsert(state),
+                Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
+                self.now,
+            )
+            .expect("valid");
+        effects(&mut self.b, self.now)
+            .into_iter()
+            .find_map(Effect::into_sync)
+            .expect("B's change")
+    }
+
+    /// The client's RST crosses A (ending the connection there): A's
+    /// effects.
+    fn a_sees_client_rst(&mut self) -> Vec<Effect> {
+        let rst = self.m.rst(Side::Client);
+        let mut f = self.m.frame(&rst);
+        let v = self.a.process(
+            &mut f,
+            PacketMeta::default(),
+            self.m.iface(Side::Client),
+            self.now,
+        );
+        assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+        effects(&mut self.a, self.now)
     }
 
     /// D serves B's pull: its answer, from its copy off the path, of
@@ -398,23 +430,8 @@ fn a_newcomer_behind_this_node_hears_its_state() {
     // never sent B anything, so it answers with the end.
     let mut t = Three::new(false);
     let now = t.now;
-    let state = t.d_answers(AnswerCopy::Backup);
-    t.b.apply_peer(
-        &SyncEvent::Upsert(state),
-        Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
-        now,
-    )
-    .expect("valid");
-    let b_change = effects(&mut t.b, now)
-        .into_iter()
-        .find_map(Effect::into_sync)
-        .expect("B's change");
-    let rst = t.m.rst(Side::Client);
-    let mut f = t.m.frame(&rst);
-    let v =
-        t.a.process(&mut f, PacketMeta::default(), t.m.iface(Side::Client), now);
-    assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
-    let _ = effects(&mut t.a, now);
+    let b_change = t.b_takes_backup_answer();
+    let _ = t.a_sees_client_rst();
     t.a.apply_peer(&b_change.event, Source::batch(Some(B), false), now)
         .expect("valid");
     let out = effects(&mut t.a, now);
@@ -438,17 +455,7 @@ fn a_whole_copy_relays_an_end_to_the_holders_the_sender_may_not_reach() {
     // to B. With two holders only, nothing is relayed.
     let mut t = Three::new(false);
     let now = t.now;
-    let state = t.d_answers(AnswerCopy::Backup);
-    t.b.apply_peer(
-        &SyncEvent::Upsert(state),
-        Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
-        now,
-    )
-    .expect("valid");
-    let b_change = effects(&mut t.b, now)
-        .into_iter()
-        .find_map(Effect::into_sync)
-        .expect("B's change");
+    let b_change = t.b_takes_backup_answer();
     t.d.apply_peer(&b_change.event, Source::batch(Some(B), false), now)
         .expect("valid");
     assert!(
@@ -457,12 +464,8 @@ fn a_whole_copy_relays_an_end_to_the_holders_the_sender_may_not_reach() {
     );
     // A sees the client's RST (it has B's SYN-ACK through D's answer to
     // its own pull in a real run; here A's state is enough to close).
-    let rst = t.m.rst(Side::Client);
-    let mut f = t.m.frame(&rst);
-    let v =
-        t.a.process(&mut f, PacketMeta::default(), t.m.iface(Side::Client), now);
-    assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
-    let end = effects(&mut t.a, now)
+    let end = t
+        .a_sees_client_rst()
         .into_iter()
         .find_map(Effect::into_sync)
         .expect("A's end");
