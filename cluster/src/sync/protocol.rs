@@ -48,6 +48,14 @@ pub struct ProtocolConfig {
     pub join_timeout: Duration,
     /// A bulk sync not finished in this time is abandoned and retried.
     pub bulk_timeout: Duration,
+    /// A node that is not ready waits up to this long (from its start, or
+    /// from the stall that made it not ready) for every peer it knows to
+    /// come up before it asks for its first table. A peer computes the
+    /// share for the asker's view of the members: one asked for while only
+    /// some peers were up gave the asker copies of flows it is not placed
+    /// for, which no holder then kept up to date (the simulator found one
+    /// outliving its connection).
+    pub bulk_settle: Duration,
     /// Bulk attempts before the node goes ready anyway (counted).
     pub bulk_max_tries: u32,
     /// Most events per batch.
@@ -88,6 +96,7 @@ impl Default for ProtocolConfig {
         ProtocolConfig {
             join_timeout: Duration::from_secs(3),
             bulk_timeout: Duration::from_secs(30),
+            bulk_settle: Duration::from_millis(100),
             bulk_max_tries: 12,
             batch_max_events: 1024,
             resend_max_events: 1 << 20,
@@ -893,13 +902,22 @@ impl Protocol {
 
     /// Ask the next peer whose table this node needs, if none is asked now.
     fn next_bulk(&mut self, now: Instant) {
-        if self.bulk.is_some() {
+        if self.bulk.is_some() || self.settling(now) {
             return;
         }
         let up = |id: &u16| self.peers.get(id).is_some_and(|p| p.phase == PeerPhase::Up);
         if let Some(&peer) = self.wanted.iter().find(|id| up(id)) {
             self.request_bulk(peer, now);
         }
+    }
+
+    /// The first table is not asked for yet: some known peer is still
+    /// down, and `bulk_settle` has not passed since the start.
+    fn settling(&self, now: Instant) -> bool {
+        !self.ready
+            && self.bulk_tries == 0
+            && self.peers_up() < self.peers.len()
+            && now < self.started + self.config.bulk_settle
     }
 
     fn request_bulk(&mut self, peer: u16, now: Instant) {
@@ -1333,6 +1351,14 @@ impl Protocol {
         let t = match self.bulk {
             Some(b) => Some(b.started + self.config.bulk_timeout),
             None if self.ready => None,
+            // Settling: the first table is asked for when the settle ends.
+            None if self.bulk_tries == 0
+                && !self.wanted.is_empty()
+                && self.peers_up() > 0
+                && self.peers_up() < self.peers.len() =>
+            {
+                Some(self.started + self.config.bulk_settle.min(self.config.join_timeout))
+            }
             None => Some(self.started + self.config.join_timeout),
         };
         [resend, beat, t].into_iter().flatten().min()
@@ -1401,7 +1427,8 @@ impl Protocol {
                     self.retry_bulk(now);
                 }
             }
-            None => {}
+            // The settle may have passed: ask the peers up now.
+            None => self.next_bulk(now),
         }
     }
 }

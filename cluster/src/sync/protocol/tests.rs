@@ -823,3 +823,47 @@ fn a_pull_passed_on_carries_the_answers_digest_and_a_confirm_reaches_the_asker()
         "only node 1 is asked"
     );
 }
+
+/// A starting node asks for its first table only when every peer it knows
+/// is up, or when `bulk_settle` has passed: a share is computed for the
+/// asker's view, and one asked for with a partial view gives it copies of
+/// flows it is not placed for.
+#[test]
+fn the_first_table_waits_for_the_known_peers_or_the_settle() {
+    let ids = [1u16, 2, 3];
+    let settle = ProtocolConfig::default().bulk_settle;
+    let bulk_requests = |p: &mut Protocol| {
+        let mut n = 0;
+        while let Some(o) = p.poll_output() {
+            if let Output::Send { frame, .. } = o
+                && matches!(wire::decode(&frame), Ok(Message::BulkRequest { .. }))
+            {
+                n += 1;
+            }
+        }
+        n
+    };
+    let hello_from = |p: &mut Protocol, peer: u16, conn: u64| {
+        let hello = wire::encode(&Message::Hello {
+            node: peer,
+            session: u64::from(peer) * 7,
+            resume: None,
+        });
+        p.on_frame(peer, conn, &hello, T0).expect("hello");
+    };
+    // Node 1 meets node 2 only: no request until the settle has passed.
+    let mut p = Protocol::new(1, 111, &ids, ProtocolConfig::default(), T0);
+    p.on_peer_up(2, 1, T0);
+    hello_from(&mut p, 2, 1);
+    assert_eq!(bulk_requests(&mut p), 0);
+    assert_eq!(p.poll_timeout(), Some(T0 + settle));
+    p.handle_timeout(T0 + settle);
+    assert_eq!(bulk_requests(&mut p), 1);
+    // Node 1 meets both: the first request goes at once.
+    let mut p = Protocol::new(1, 111, &ids, ProtocolConfig::default(), T0);
+    p.on_peer_up(2, 1, T0);
+    hello_from(&mut p, 2, 1);
+    p.on_peer_up(3, 2, T0);
+    hello_from(&mut p, 3, 2);
+    assert_eq!(bulk_requests(&mut p), 1);
+}
