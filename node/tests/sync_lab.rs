@@ -16,8 +16,9 @@
 //!    bridge by `scripts/bench/http.sh` (its connect phase), not here: in
 //!    this debug build each sync hop costs about 2 ms (since defer is off
 //!    by default, the symmetric handshake no longer waits for one).
-//! 3. A third node joins the running pair and holds the whole table,
-//!    received in bulk, before it reports ready.
+//! 3. A third node joins the running pair and holds its share of the
+//!    table (every connection it directs or backs up with the default two
+//!    copies, docs/sync.md §13), received in bulk, before it reports ready.
 //! 4. The sync link gets 20 % loss and 5 ms delay both ways (a user-space
 //!    relay, since this kernel lacks `sch_netem`): 1,000 more asymmetric
 //!    connections all succeed (hold deadline raised to 1 s, defer to
@@ -35,6 +36,8 @@ use std::time::{Duration, Instant};
 
 use rampart_chaos_tests::lossy::LossyLink;
 // Drop reasons that mean "the node had no (or not enough) state".
+use rampart_dataplane::flow::{Addr, Endpoint, FlowKey, proto};
+use rampart_dataplane::placement::Placement;
 use rampart_node::lab::chaos::bench::WANT_OF_STATE;
 use rampart_node::lab::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, BYPASS_5002_POLICY, Netns, NodeProc, NodeSpec, SYM_CLIENT,
@@ -199,17 +202,26 @@ fn p99(v: &[Duration]) -> Duration {
 
 /// A node's connections to the asymmetric server's port 5001 from the
 /// asymmetric client, owned by node `owner` (its admin API's `show conn`).
-fn owned_asym(node: &NodeProc, owner: u16) -> usize {
+fn owned_asym(node: &NodeProc, owner: u16) -> Vec<FlowKey> {
     let filter = ConnFilter {
         address: ASYM_SERVER.parse().ok(),
         port: Some(5001),
     };
     let client: std::net::IpAddr = ASYM_CLIENT.parse().expect("client address");
     let list: ConnList = node.conns(&filter).expect("show conn");
+    let end = |s: &rampart_ops::model::ConnSide| Endpoint {
+        addr: Addr::from(s.addr),
+        port: s.port,
+    };
     list.conns
         .iter()
         .filter(|r| r.owner == owner && (r.lower.addr == client || r.higher.addr == client))
-        .count()
+        .map(|r| FlowKey {
+            lo: end(&r.lower),
+            hi: end(&r.higher),
+            proto: proto::TCP,
+        })
+        .collect()
 }
 
 /// Sync events a node sent to and received from its peers (`show
@@ -345,8 +357,9 @@ fn phases(lab: &AsymLab, run: &Running) {
     assert_no_want_of_state("B", &counters(b));
     let owned = owned_asym(b, 1);
     assert!(
-        owned >= 1000,
-        "B lists the 1,000 connections with owner A ({owned} found)"
+        owned.len() >= 1000,
+        "B lists the 1,000 connections with owner A ({} found)",
+        owned.len()
     );
 
     // 3. A third node joins while the 1,000 are open.
@@ -357,16 +370,30 @@ fn phases(lab: &AsymLab, run: &Running) {
         let view = c.cluster().ok()?;
         view.status.sync.map(|s| s.bulk_flows_received)
     });
-    let owned_c = ready.as_ref().map(|()| owned_asym(&c, 1)).unwrap_or(0);
+    let owned_c = ready
+        .as_ref()
+        .map(|()| owned_asym(&c, 1))
+        .unwrap_or_default();
     let c_summary = c.stop();
     ready.unwrap_or_else(|e| panic!("{e}"));
     assert!(
         bulk.is_some_and(|n| n >= 2000),
         "C received the table in bulk before ready ({bulk:?} flows): {c_summary:?}"
     );
+    // Its share: the connections whose two first-ranked nodes (director
+    // and backup, with the default `copies = 2`) over A, B and C include C.
+    let members = Placement::new(NODES.iter().map(|n| n.id), 2);
+    let share: Vec<&FlowKey> = owned
+        .iter()
+        .filter(|k| members.first(k, 2).contains(&NODES[2].id))
+        .collect();
+    let held: std::collections::HashSet<FlowKey> = owned_c.iter().copied().collect();
+    let missing = share.iter().filter(|k| !held.contains(k)).count();
     assert!(
-        owned_c >= 1000,
-        "C holds the asymmetric connections ({owned_c} found)"
+        !share.is_empty() && missing == 0,
+        "C holds its share of the asymmetric connections: {missing} of {} missing ({} held)",
+        share.len(),
+        owned_c.len()
     );
     drop(c_ns);
     // Close the connections while their nodes still run, so no FIN of
