@@ -49,6 +49,18 @@ fn pulls(effects: &[Effect]) -> Vec<PullOut> {
         .collect()
 }
 
+/// Whether `e`, serving `to`'s pull for `key`, answers from a passive copy.
+fn answers_passive(e: &mut Engine, key: &FlowKey, to: u16, now: Instant) -> bool {
+    e.serve_pull(key, to, true, None, now);
+    matches!(
+        pulls(&effects(e, now)).as_slice(),
+        [PullOut::Answer {
+            copy: AnswerCopy::Passive,
+            ..
+        }]
+    )
+}
+
 /// Three engines after the client's SYN crossed A and A's insert reached
 /// D (as A's backup, or as a passive copy); B holds the server's SYN-ACK
 /// and pulled.
@@ -116,21 +128,72 @@ impl Three {
         }
     }
 
-    /// B takes D's backup answer whole: returns B's change for the
-    /// holders (its SYN-ACK, held until then).
-    fn b_takes_backup_answer(&mut self) -> SyncOut {
-        let state = self.d_answers(AnswerCopy::Backup);
+    /// D answers B's pull from its copy of kind `copy`, and B applies
+    /// the answer; returns the state answered with.
+    fn b_applies_ds_answer(&mut self, copy: AnswerCopy) -> FlowState {
+        let state = self.d_answers(copy);
         self.b
             .apply_peer(
                 &SyncEvent::Upsert(state),
-                Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
+                Source::answer(D, copy, PeerSet::of(A)),
                 self.now,
             )
             .expect("valid");
+        assert_eq!(
+            self.b.is_passive_copy(&self.key),
+            Some(copy == AnswerCopy::Passive)
+        );
+        state
+    }
+
+    /// B takes D's backup answer whole: returns B's change for the
+    /// holders (its SYN-ACK, held until then).
+    fn b_takes_backup_answer(&mut self) -> SyncOut {
+        self.b_applies_ds_answer(AnswerCopy::Backup);
         effects(&mut self.b, self.now)
             .into_iter()
             .find_map(Effect::into_sync)
             .expect("B's change")
+    }
+
+    /// D applies A's `demote`: its copy turns passive, as it stands. Then
+    /// the client's ACK crosses A, whose change goes to B alone.
+    fn d_demoted_then_a_changes_go_to_b_alone(&mut self, demote: &SyncOut) {
+        let now = self.now;
+        let applied = self
+            .d
+            .apply_peer(&demote.event, Source::batch(Some(A), true), now)
+            .expect("valid");
+        assert_eq!(applied, Applied::Demoted);
+        assert_eq!(self.d.is_passive_copy(&self.key), Some(true));
+        let ack = self.m.ack(Side::Client);
+        let mut f = self.m.frame(&ack);
+        let v = self.a.process(
+            &mut f,
+            PacketMeta::default(),
+            self.m.iface(Side::Client),
+            now,
+        );
+        assert!(matches!(v, Verdict::Forward { .. }));
+        let change = effects(&mut self.a, now)
+            .into_iter()
+            .find_map(Effect::into_sync)
+            .expect("A's change");
+        assert_eq!(change.full, PeerSet::of(B));
+    }
+
+    /// A new engine for B that takes D's backup answer whole, with no
+    /// packet of its own waiting.
+    fn fresh_b_with_backup_answer(&mut self) -> Engine {
+        let state = self.d_answers(AnswerCopy::Backup);
+        let mut b = node(B);
+        b.apply_peer(
+            &SyncEvent::Upsert(state),
+            Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
+            self.now,
+        )
+        .expect("valid");
+        b
     }
 
     /// The client's RST crosses A (ending the connection there): A's
@@ -182,15 +245,8 @@ fn released(effects: &[Effect]) -> usize {
 fn a_backups_answer_is_taken_whole_and_the_owner_demotes_it_on_the_replys_change() {
     let mut t = Three::new(false);
     let now = t.now;
-    let state = t.d_answers(AnswerCopy::Backup);
     // B applies D's answer: whole, the SYN-ACK leaves at once.
-    t.b.apply_peer(
-        &SyncEvent::Upsert(state),
-        Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
-        now,
-    )
-    .expect("valid");
-    assert_eq!(t.b.is_passive_copy(&t.key), Some(false));
+    let state = t.b_applies_ds_answer(AnswerCopy::Backup);
     let out = effects(&mut t.b, now);
     assert_eq!(released(&out), 1);
     // B's change (the SYN-ACK) goes to A alone: D, off the path, is no
@@ -217,32 +273,10 @@ fn a_backups_answer_is_taken_whole_and_the_owner_demotes_it_on_the_replys_change
         (demote.full, demote.passive),
         (PeerSet::EMPTY, PeerSet::of(D))
     );
-    let applied =
-        t.d.apply_peer(&demote.event, Source::batch(Some(A), true), now)
-            .expect("valid");
-    assert_eq!(applied, Applied::Demoted);
-    assert_eq!(t.d.is_passive_copy(&t.key), Some(true));
-    // A's changes go to B alone.
-    let ack = t.m.ack(Side::Client);
-    let mut f = t.m.frame(&ack);
-    let v =
-        t.a.process(&mut f, PacketMeta::default(), t.m.iface(Side::Client), now);
-    assert!(matches!(v, Verdict::Forward { .. }));
-    let change = effects(&mut t.a, now)
-        .into_iter()
-        .find_map(Effect::into_sync)
-        .expect("A's change");
-    assert_eq!(change.full, PeerSet::of(B));
+    t.d_demoted_then_a_changes_go_to_b_alone(&demote);
     // D, passive now, answers a later pull as such: the asker waits for
     // the path.
-    t.d.serve_pull(&t.key, B, true, None, now);
-    assert!(matches!(
-        pulls(&effects(&mut t.d, now)).as_slice(),
-        [PullOut::Answer {
-            copy: AnswerCopy::Passive,
-            ..
-        }]
-    ));
+    assert!(answers_passive(&mut t.d, &t.key, B, now));
 }
 
 #[test]
@@ -252,38 +286,17 @@ fn a_whole_copy_nobody_pushes_answers_as_passive() {
     // pull for it as passive, not as a backup.
     let mut t = Three::new(false);
     let now = t.now;
-    let state = t.d_answers(AnswerCopy::Backup);
-    let mut b = node(B);
-    b.apply_peer(
-        &SyncEvent::Upsert(state),
-        Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
-        now,
-    )
-    .expect("valid");
+    let mut b = t.fresh_b_with_backup_answer();
     assert_eq!(b.is_passive_copy(&t.key), Some(false));
-    b.serve_pull(&t.key, D, true, None, now);
-    assert!(matches!(
-        pulls(&effects(&mut b, now)).as_slice(),
-        [PullOut::Answer {
-            copy: AnswerCopy::Passive,
-            ..
-        }]
-    ));
+    assert!(answers_passive(&mut b, &t.key, D, now));
 }
 
 #[test]
 fn the_owner_confirms_a_passive_answer_briefly_and_demotes_the_director_without_state() {
     let mut t = Three::new(true);
     let now = t.now;
-    let state = t.d_answers(AnswerCopy::Passive);
     // B applies D's answer: a passive copy, the SYN-ACK still waits.
-    t.b.apply_peer(
-        &SyncEvent::Upsert(state),
-        Source::answer(D, AnswerCopy::Passive, PeerSet::of(A)),
-        now,
-    )
-    .expect("valid");
-    assert_eq!(t.b.is_passive_copy(&t.key), Some(true));
+    let state = t.b_applies_ds_answer(AnswerCopy::Passive);
     assert_eq!(released(&effects(&mut t.b, now)), 0);
     // The pull passed on reaches A with the digest of D's answer: A's
     // state is the same, so it confirms, and demotes its backup D.
@@ -322,23 +335,7 @@ fn the_owner_confirms_a_passive_answer_briefly_and_demotes_the_director_without_
         t.a.apply_peer(&o.event, Source::batch(Some(B), false), now)
             .expect("valid");
     }
-    // D's copy turns passive, as it stands.
-    let applied =
-        t.d.apply_peer(&demote.event, Source::batch(Some(A), true), now)
-            .expect("valid");
-    assert_eq!(applied, Applied::Demoted);
-    assert_eq!(t.d.is_passive_copy(&t.key), Some(true));
-    // A's changes go to B alone.
-    let ack = t.m.ack(Side::Client);
-    let mut f = t.m.frame(&ack);
-    let v =
-        t.a.process(&mut f, PacketMeta::default(), t.m.iface(Side::Client), now);
-    assert!(matches!(v, Verdict::Forward { .. }));
-    let change = effects(&mut t.a, now)
-        .into_iter()
-        .find_map(Effect::into_sync)
-        .expect("A's change");
-    assert_eq!(change.full, PeerSet::of(B));
+    t.d_demoted_then_a_changes_go_to_b_alone(&demote);
 }
 
 #[test]
@@ -395,14 +392,7 @@ fn a_backups_answer_is_announced_to_the_holders_even_without_a_change() {
     // send it the flow's changes, nor its end).
     let mut t = Three::new(false);
     let now = t.now;
-    let state = t.d_answers(AnswerCopy::Backup);
-    let mut b = node(B);
-    b.apply_peer(
-        &SyncEvent::Upsert(state),
-        Source::answer(D, AnswerCopy::Backup, PeerSet::of(A)),
-        now,
-    )
-    .expect("valid");
+    let mut b = t.fresh_b_with_backup_answer();
     let told: Vec<_> = effects(&mut b, now)
         .into_iter()
         .filter_map(Effect::into_sync)
