@@ -665,7 +665,13 @@ pub async fn drive(
                     None => std::future::pending().await,
                 }
             } => protocol.handle_timeout(clock.now()),
-            () = tokio::time::sleep(STATUS_EVERY), if status_stale => {}
+            // The protocol sees the time before its readiness is copied:
+            // after a SIGSTOP this branch may win the race with the timer,
+            // and a stale "ready" was published for a few milliseconds
+            // (the chaos freeze scenario caught it).
+            () = tokio::time::sleep(STATUS_EVERY), if status_stale => {
+                protocol.observe(clock.now());
+            }
         }
         pump(&mut protocol, &transport, &mut end, &counters).await;
         // The status (for `show cluster` and /metrics) is a copy of the

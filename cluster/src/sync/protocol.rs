@@ -593,6 +593,14 @@ impl Protocol {
         self.last_seen_time = self.last_seen_time.max(now);
     }
 
+    /// Let the protocol see the time without other input: a node that
+    /// finds it was stopped turns not ready before its readiness is read
+    /// again (the shell publishes readiness on a timer of its own, which
+    /// may fire first when the process resumes).
+    pub fn observe(&mut self, now: Instant) {
+        self.tick(now);
+    }
+
     fn become_ready(&mut self) {
         if !self.ready {
             self.ready = true;
