@@ -908,16 +908,20 @@ impl Engine {
         // A holder's change from a peer this node did not count among the
         // flow's holders: if it is behind this node's state, the peer
         // hears of it below (else it never would: this node sent its
-        // changes elsewhere). Found by `apply_upsert` on its own lookup.
-        let mut newcomer = false;
+        // changes elsewhere).
+        let newcomer = match (&event, source.from) {
+            (SyncEvent::Upsert(state), Some(peer)) if !source.passive => {
+                !self.counts_holder(&state.key, &state.inc, peer)
+            }
+            _ => false,
+        };
         let applied = match &event {
             SyncEvent::Upsert(state) => {
                 if let Err(e) = state.validate(self.config.interfaces.len()) {
                     bump(&mut self.sync_mut().counters.rejected);
                     return Err(e);
                 }
-                let holder = source.from.filter(|_| !source.passive);
-                self.apply_upsert(state, source.from, holder, &mut newcomer, now)
+                self.apply_upsert(state, source.from, now)
             }
             SyncEvent::Delete { key, inc } => self.apply_delete(key, inc, now),
             SyncEvent::Demote { key, inc } => self.apply_demote(key, inc, source),
@@ -972,18 +976,7 @@ impl Engine {
         self.sync.as_mut().expect("only called on a syncing engine")
     }
 
-    /// Merge a peer's state (`from` the peer that sent it, `holder` the
-    /// same when it sent a holder's whole change). Sets `newcomer` when
-    /// `holder` is not among the holders this node knows of this
-    /// incarnation (or this node has none of it).
-    fn apply_upsert(
-        &mut self,
-        state: &FlowState,
-        from: Option<u16>,
-        holder: Option<u16>,
-        newcomer: &mut bool,
-        now: Instant,
-    ) -> Applied {
+    fn apply_upsert(&mut self, state: &FlowState, from: Option<u16>, now: Instant) -> Applied {
         let hash = self.table.hash(&state.key);
         if let Some(id) = self.lookup(hash, &state.key, now) {
             let entry = self.table.get(id);
@@ -995,14 +988,6 @@ impl Engine {
             match state.inc.cmp(&local) {
                 std::cmp::Ordering::Less => return Applied::Stale,
                 std::cmp::Ordering::Equal => {
-                    *newcomer = holder.is_some_and(|p| {
-                        entry.owner.0 != p
-                            && !self
-                                .sync
-                                .as_ref()
-                                .and_then(|s| s.marks.get(id.0 as usize))
-                                .is_some_and(|m| m.peers.contains(p))
-                    });
                     let Some(mut merged) = self.flow_state(entry) else {
                         return Applied::Ignored;
                     };
@@ -1045,7 +1030,6 @@ impl Engine {
                 }
             }
         }
-        *newcomer = holder.is_some();
         if self.sync_mut().tombstones.buries(&state.key, &state.inc) {
             return Applied::Stale;
         }

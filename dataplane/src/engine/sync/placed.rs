@@ -228,6 +228,26 @@ impl Engine {
         }));
     }
 
+    /// Whether `peer` is the owner of incarnation `inc` of `key` here or
+    /// among the holders this node sends its changes to (`true` when this
+    /// node does not hold that incarnation: nothing to tell the peer).
+    pub(super) fn counts_holder(&self, key: &FlowKey, inc: &Incarnation, peer: u16) -> bool {
+        let hash = self.table.hash(key);
+        let Some(id) = self.table.find(hash, key) else {
+            return false;
+        };
+        let entry = self.table.get(id);
+        if entry.incarnation() != *inc {
+            return true;
+        }
+        entry.owner.0 == peer
+            || self
+                .sync
+                .as_ref()
+                .and_then(|s| s.marks.get(id.0 as usize))
+                .is_some_and(|m| m.peers.contains(peer))
+    }
+
     /// A peer this node did not know on a flow's path sent a change that
     /// is behind this node's state (messages crossed while the two did
     /// not know of each other, e.g. across a partition): it hears the
