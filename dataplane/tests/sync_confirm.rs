@@ -156,9 +156,21 @@ impl Three {
             .expect("B's change")
     }
 
-    /// D applies A's `demote`: its copy turns passive, as it stands. Then
+    /// A's `demote` of `state`'s incarnation carries no state and goes to
+    /// D alone; D applies it: its copy turns passive, as it stands. Then
     /// the client's ACK crosses A, whose change goes to B alone.
-    fn d_demoted_then_a_changes_go_to_b_alone(&mut self, demote: &SyncOut) {
+    fn d_demoted_then_a_changes_go_to_b_alone(&mut self, demote: &SyncOut, state: &FlowState) {
+        assert_eq!(
+            demote.event,
+            SyncEvent::Demote {
+                key: state.key,
+                inc: state.inc,
+            }
+        );
+        assert_eq!(
+            (demote.full, demote.passive),
+            (PeerSet::EMPTY, PeerSet::of(D))
+        );
         let now = self.now;
         let applied = self
             .d
@@ -262,18 +274,7 @@ fn a_backups_answer_is_taken_whole_and_the_owner_demotes_it_on_the_replys_change
             .find_map(Effect::into_sync);
     }
     let demote = demote.expect("a demote for D");
-    assert_eq!(
-        demote.event,
-        SyncEvent::Demote {
-            key: state.key,
-            inc: state.inc,
-        }
-    );
-    assert_eq!(
-        (demote.full, demote.passive),
-        (PeerSet::EMPTY, PeerSet::of(D))
-    );
-    t.d_demoted_then_a_changes_go_to_b_alone(&demote);
+    t.d_demoted_then_a_changes_go_to_b_alone(&demote, &state);
     // D, passive now, answers a later pull as such: the asker waits for
     // the path.
     assert!(answers_passive(&mut t.d, &t.key, B, now));
@@ -313,17 +314,6 @@ fn the_owner_confirms_a_passive_answer_briefly_and_demotes_the_director_without_
         .into_iter()
         .find_map(Effect::into_sync)
         .expect("a demote for D");
-    assert_eq!(
-        demote.event,
-        SyncEvent::Demote {
-            key: state.key,
-            inc: state.inc,
-        }
-    );
-    assert_eq!(
-        (demote.full, demote.passive),
-        (PeerSet::EMPTY, PeerSet::of(D))
-    );
     // B takes the confirm as A's answer: whole, the SYN-ACK leaves.
     t.b.apply_confirm(&confirm, A, now);
     assert_eq!(t.b.is_passive_copy(&t.key), Some(false));
@@ -335,7 +325,7 @@ fn the_owner_confirms_a_passive_answer_briefly_and_demotes_the_director_without_
         t.a.apply_peer(&o.event, Source::batch(Some(B), false), now)
             .expect("valid");
     }
-    t.d_demoted_then_a_changes_go_to_b_alone(&demote);
+    t.d_demoted_then_a_changes_go_to_b_alone(&demote, &state);
 }
 
 #[test]
