@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use rampart_chaos_tests::lossy::LossyLink;
 // Drop reasons that mean "the node had no (or not enough) state".
-use rampart_dataplane::flow::{Addr, Endpoint, FlowKey, proto};
+use rampart_dataplane::flow::{Addr, Endpoint, FlowKey, Tuple, proto};
 use rampart_dataplane::placement::Placement;
 use rampart_node::lab::chaos::bench::WANT_OF_STATE;
 use rampart_node::lab::{
@@ -216,10 +216,15 @@ fn owned_asym(node: &NodeProc, owner: u16) -> Vec<FlowKey> {
     list.conns
         .iter()
         .filter(|r| r.owner == owner && (r.lower.addr == client || r.higher.addr == client))
-        .map(|r| FlowKey {
-            lo: end(&r.lower),
-            hi: end(&r.higher),
-            proto: proto::TCP,
+        .map(|r| {
+            // `show conn` lists the lower-security side first; the key
+            // placement hashes orders its ends by address and port.
+            let t = Tuple {
+                src: end(&r.lower),
+                dst: end(&r.higher),
+                proto: proto::TCP,
+            };
+            FlowKey::of(&t).0
         })
         .collect()
 }
@@ -389,6 +394,11 @@ fn phases(lab: &AsymLab, run: &Running) {
         .collect();
     let held: std::collections::HashSet<FlowKey> = owned_c.iter().copied().collect();
     let missing = share.iter().filter(|k| !held.contains(k)).count();
+    eprintln!(
+        "C's share of the asymmetric connections: {}, held {}",
+        share.len(),
+        held.len()
+    );
     assert!(
         !share.is_empty() && missing == 0,
         "C holds its share of the asymmetric connections: {missing} of {} missing ({} held)",
