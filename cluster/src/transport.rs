@@ -40,6 +40,7 @@ use crate::pki::{NodeTls, PkiError, node_dns_name};
 use crate::sync::wire::{WIRE_VERSION, WireVersion};
 
 pub mod rpc;
+mod wake;
 
 pub use rpc::{
     IncomingRpc, RPC_INBOUND_BUDGET_BYTES, RPC_INBOUND_QUEUE_DEPTH, RPC_MAX_MESSAGE_BYTES,
@@ -85,6 +86,7 @@ const CLOSE_SHUTDOWN: u32 = 4;
 const CLOSE_REMOVED: u32 = 5;
 /// The peer speaks another major version of the sync wire.
 const CLOSE_VERSION: u32 = 6;
+// 7 is `wake::CLOSE_DIAL_BACK`: a wake, answered with a dial.
 
 /// A peer in the configuration.
 #[derive(Debug, Clone)]
@@ -268,6 +270,10 @@ pub struct TransportCounters {
     pub connections_down: AtomicU64,
     /// Dial attempts that failed (unreachable, TLS, refused).
     pub dial_failures: AtomicU64,
+    /// Lower-id peers this node woke (they dial it now).
+    pub wakes_sent: AtomicU64,
+    /// Wakes from higher-id peers, each answered with a dial.
+    pub wakes_received: AtomicU64,
     /// Incoming handshakes that failed TLS (no certificate, unknown CA).
     pub refused_tls: AtomicU64,
     /// Peers whose certificate names another node than they claim.
@@ -344,6 +350,8 @@ struct PeerSlot {
     /// Bytes in `tx`'s queue, within [`OUTBOUND_BUDGET_BYTES`].
     queued: Arc<AtomicUsize>,
     handle: quinn::Connection,
+    /// When the connection passed its checks.
+    since: std::time::Instant,
 }
 
 /// What the QUIC connection to one peer carried, summed over the
@@ -401,6 +409,8 @@ struct Member {
     spec: PeerSpec,
     /// Set when the member is removed: its dial loop ends.
     removed: Arc<AtomicBool>,
+    /// Told when the member (a higher id) asks to be dialled now.
+    wake: Arc<tokio::sync::Notify>,
 }
 
 #[derive(Debug)]
@@ -557,6 +567,7 @@ impl Transport {
                 let m = Member {
                     spec: p.clone(),
                     removed: Arc::new(AtomicBool::new(false)),
+                    wake: Arc::default(),
                 };
                 (p.id, m)
             })
@@ -577,21 +588,31 @@ impl Transport {
         });
         let t = Transport { shared, endpoint };
         t.spawn(accept_loop(t.shared.clone(), t.endpoint.clone()));
-        let dial: Vec<(PeerSpec, Arc<AtomicBool>)> = t
+        let members: Vec<(PeerSpec, Arc<AtomicBool>, Arc<tokio::sync::Notify>)> = t
             .shared
             .members
             .lock()
             .map(|m| {
                 m.values()
-                    .filter(|m| m.spec.id > t.shared.me)
-                    .map(|m| (m.spec.clone(), m.removed.clone()))
+                    .map(|m| (m.spec.clone(), m.removed.clone(), m.wake.clone()))
                     .collect()
             })
             .unwrap_or_default();
-        for (p, removed) in dial {
-            t.spawn(dial_loop(t.shared.clone(), t.endpoint.clone(), p, removed));
+        for (p, removed, wake) in members {
+            t.connect_to(p, removed, wake);
         }
         Ok((t, erx))
+    }
+
+    /// Dial a higher-id member and redial it whenever the connection
+    /// ends; wake a lower-id one whenever there is none (see `wake`).
+    fn connect_to(&self, p: PeerSpec, removed: Arc<AtomicBool>, wake: Arc<tokio::sync::Notify>) {
+        let (shared, endpoint) = (self.shared.clone(), self.endpoint.clone());
+        if p.id > self.shared.me {
+            self.spawn(dial_loop(shared, endpoint, p, removed, wake));
+        } else {
+            self.spawn(wake::wake_loop(shared, endpoint, p, removed));
+        }
     }
 
     /// Add a member not in the configuration (a node that joined through
@@ -605,6 +626,7 @@ impl Transport {
             )));
         }
         let removed = Arc::new(AtomicBool::new(false));
+        let wake = Arc::new(tokio::sync::Notify::new());
         {
             let mut members = self
                 .shared
@@ -619,17 +641,11 @@ impl Transport {
                 Member {
                     spec: spec.clone(),
                     removed: removed.clone(),
+                    wake: wake.clone(),
                 },
             );
         }
-        if spec.id > self.shared.me {
-            self.spawn(dial_loop(
-                self.shared.clone(),
-                self.endpoint.clone(),
-                spec,
-                removed,
-            ));
-        }
+        self.connect_to(spec, removed, wake);
         Ok(true)
     }
 
@@ -1049,7 +1065,7 @@ async fn accept_verify(
         return None;
     }
     let member = shared.members.lock().is_ok_and(|m| m.contains_key(&id));
-    if id >= shared.me || !member {
+    if id == shared.me || !member {
         add(&c.refused_unknown_peer, 1);
         close(conn, CLOSE_REFUSED, "unknown peer");
         return None;
@@ -1072,6 +1088,11 @@ async fn accept_verify(
         );
         return None;
     }
+    if id > shared.me {
+        // A higher id dials only to wake this node (see `wake`).
+        wake::on_wake(shared, conn, id);
+        return None;
+    }
     let mut send = conn.open_uni().await.ok()?;
     write_frames(
         &mut send,
@@ -1087,20 +1108,39 @@ async fn dial_loop(
     endpoint: quinn::Endpoint,
     peer: PeerSpec,
     removed: Arc<AtomicBool>,
+    wake: Arc<tokio::sync::Notify>,
 ) {
     let mut delay = shared.cfg.backoff_min;
+    // A wake abandons an attempt under way (its QUIC Initial may wait
+    // seconds for its next retransmission) for a new one, which no wake
+    // abandons: a stream of wakes cannot keep every dial from finishing.
+    let mut abandonable = true;
     while !removed.load(Ordering::Relaxed) {
-        match dial(&shared, &endpoint, &peer).await {
-            Some((r, s, conn)) => {
+        let attempt = dial(&shared, &endpoint, &peer);
+        let dialled = if abandonable {
+            tokio::select! {
+                d = attempt => Some(d),
+                () = wake.notified() => None,
+            }
+        } else {
+            Some(attempt.await)
+        };
+        abandonable = dialled.is_some();
+        match dialled {
+            None => continue,
+            Some(Some((r, s, conn))) => {
                 delay = shared.cfg.backoff_min;
                 serve(shared.clone(), conn, peer.id, r, s).await;
             }
-            None => {
+            Some(None) => {
                 add(&shared.counters.dial_failures, 1);
                 delay = (delay * 2).min(shared.cfg.backoff_max);
             }
         }
-        tokio::time::sleep(delay).await;
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = wake.notified() => {}
+        }
     }
 }
 
@@ -1192,6 +1232,7 @@ async fn serve(
                 tx,
                 queued: queued.clone(),
                 handle: conn.clone(),
+                since: std::time::Instant::now(),
             },
         )
     });

@@ -498,3 +498,112 @@ async fn inbound_and_outbound_frames_are_bounded_in_bytes_and_nothing_is_lost() 
     b.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The lower id dials; a higher id that starts while the lower one's dial
+/// loop sleeps out a long backoff wakes it, and the two connect at once
+/// instead of after the backoff (60 s here, so without the wake the test
+/// fails at its 10 s wait).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_higher_id_that_starts_late_wakes_the_lower_ids_dial() {
+    let dir = tmp("wake");
+    pki::init_ca(&dir).expect("ca");
+    let (mut ca, cb) = pair_cfgs();
+    ca.backoff_min = Duration::from_secs(60);
+    ca.backoff_max = Duration::from_secs(60);
+    let (a, mut arx) = Transport::start(ca, node_tls(&dir, 1)).expect("start a");
+    // A's first dial fails (B is not there); it sleeps its backoff.
+    let t0 = std::time::Instant::now();
+    while a.counters().dial_failures.load(Ordering::Relaxed) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "A's dial never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    assert_eq!(wait_up(&mut arx).await.0, 2);
+    assert_eq!(wait_up(&mut brx).await.0, 1);
+    assert!(b.counters().wakes_sent.load(Ordering::Relaxed) >= 1);
+    assert!(a.counters().wakes_received.load(Ordering::Relaxed) >= 1);
+    assert_eq!(a.counters().refused_unknown_peer.load(Ordering::Relaxed), 0);
+    // Connected, B wakes no more.
+    let sent = b.counters().wakes_sent.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(b.counters().wakes_sent.load(Ordering::Relaxed), sent);
+    a.send(2, Bytes::from_static(b"hi")).expect("send");
+    loop {
+        if let TransportEvent::Frame { frame, .. } = next(&mut brx, 10).await {
+            assert_eq!(frame.as_ref(), b"hi");
+            break;
+        }
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A higher id that crashes and restarts leaves the lower id a connection
+/// to its previous life, which the lower id would keep until its idle
+/// timeout (30 s here): the restarted node's wake closes it and the lower
+/// id dials the new one at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_higher_id_replaces_its_leftover_connection_at_once() {
+    let dir = tmp("wake-restart");
+    pki::init_ca(&dir).expect("ca");
+    let (mut ca, mut cb) = pair_cfgs();
+    // QUIC takes the smaller of the two sides' idle timeouts.
+    for c in [&mut ca, &mut cb] {
+        c.idle_timeout = Duration::from_secs(30);
+        c.keep_alive = Duration::from_secs(1);
+    }
+    let (a, mut arx) = Transport::start(ca, node_tls(&dir, 1)).expect("start a");
+    // B runs on a runtime of its own, dropped to crash it: no close frame
+    // leaves, as when its process is killed.
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let tls_b = node_tls(&dir, 2);
+    let (cb1, tls_b1) = (cb.clone(), tls_b.clone());
+    let crashed = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let (_b, mut brx) = Transport::start(cb1, tls_b1).expect("start b");
+            wait_up(&mut brx).await;
+            up_tx.send(()).expect("tell");
+        });
+        let _ = stop_rx.recv();
+        drop(rt);
+    });
+    up_rx.recv_timeout(Duration::from_secs(10)).expect("B up");
+    let (_, first) = wait_up(&mut arx).await;
+    // Older than a fresh connection (a wake that crossed it keeps it).
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    stop_tx.send(()).expect("stop");
+    crashed.join().expect("crashed thread");
+    let mut tries = 0;
+    let (b2, mut b2rx) = loop {
+        match Transport::start(cb.clone(), tls_b.clone()) {
+            Ok(t) => break t,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                eprintln!("restart b: {e}; retrying");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("restart b on its address: {e}"),
+        }
+    };
+    let mut down = false;
+    let second = loop {
+        match next(&mut arx, 10).await {
+            TransportEvent::Down { conn, .. } if conn == first => down = true,
+            TransportEvent::Up { peer: 2, conn } => break conn,
+            _ => {}
+        }
+    };
+    assert!(down, "the leftover connection ended first");
+    assert!(second > first);
+    wait_up(&mut b2rx).await;
+    assert!(a.counters().wakes_received.load(Ordering::Relaxed) >= 1);
+    a.shutdown().await;
+    b2.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

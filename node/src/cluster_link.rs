@@ -587,6 +587,9 @@ pub struct SyncStatus {
     /// What peers' input met of the node's limits, by limit: refusals and
     /// waits, refreshed by the driver.
     pub guards: std::sync::Mutex<Vec<(&'static str, u64)>>,
+    /// The cluster links' connection events, by event, refreshed by the
+    /// driver.
+    pub connects: std::sync::Mutex<Vec<(&'static str, u64)>>,
     /// Latest readiness and peer detail, refreshed by the driver.
     pub detail: std::sync::Mutex<Option<ClusterDetail>>,
 }
@@ -613,6 +616,20 @@ fn guards(
         ("rpc_budget_refused", get(&t.rpcs_refused_budget)),
         ("worker_inbox_wait", get(&link.inbox_budget_waits)),
         ("peer_event_rejected", get(&link.apply_rejected)),
+    ]
+}
+
+/// The cluster links' connection events: connections made and ended,
+/// dials that failed, and wakes (docs/sync.md §8).
+fn connects(transport: &Transport) -> Vec<(&'static str, u64)> {
+    let t = transport.counters();
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    vec![
+        ("up", get(&t.connections_up)),
+        ("down", get(&t.connections_down)),
+        ("dial_failed", get(&t.dial_failures)),
+        ("wake_sent", get(&t.wakes_sent)),
+        ("wake_received", get(&t.wakes_received)),
     ]
 }
 
@@ -709,6 +726,9 @@ fn publish_status(
     }
     if let Ok(mut g) = status.guards.try_lock() {
         *g = guards(protocol, transport, counters);
+    }
+    if let Ok(mut c) = status.connects.try_lock() {
+        *c = connects(transport);
     }
     if let Ok(mut d) = status.detail.try_lock() {
         let phases = protocol.peer_phases();

@@ -403,6 +403,11 @@ fn phases(lab: &AsymLab, dir: &Path) {
         peers.len() == 2 && peers.iter().all(|(_, v)| *v == 1.0),
         "peers up: {peers:?}"
     );
+    let links = prom.query("rampart_cluster_link_connections_total{event=\"up\"}");
+    assert!(
+        links.len() == 2 && links.iter().all(|(_, v)| *v >= 1.0),
+        "cluster links made: {links:?}"
+    );
     // The connection log: A built them (302303, the initiator first).
     let built = nodes.0[0]
         .log()

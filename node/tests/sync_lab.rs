@@ -370,7 +370,9 @@ fn phases(lab: &AsymLab, run: &Running) {
     // 3. A third node joins while the 1,000 are open.
     let c_ns = lab.third_node().unwrap();
     let mut c = run.start(&c_ns, &NODES[2], "");
+    let t_c = std::time::Instant::now();
     let ready = c.wait_ready(Duration::from_secs(30));
+    eprintln!("C ready {:?} after its start", t_c.elapsed());
     let bulk = ready.as_ref().ok().and_then(|()| {
         let view = c.cluster().ok()?;
         view.status.sync.map(|s| s.bulk_flows_received)

@@ -168,6 +168,7 @@ pub fn cluster_status() -> NodeStatus {
             bulk_completed: 1,
             bulk_flows_received: 42,
             last_bulk_ms: 12,
+            connects: vec![("up".into(), 2), ("wake_sent".into(), 1)],
             ..SyncTotals::default()
         }),
         raft: Some(RaftStatus {

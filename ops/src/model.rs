@@ -333,6 +333,9 @@ pub struct SyncTotals {
     /// (limit, count).
     #[serde(default)]
     pub guards: Vec<(String, u64)>,
+    /// The cluster links' connection events (event, count).
+    #[serde(default)]
+    pub connects: Vec<(String, u64)>,
 }
 
 /// What the node knows beyond its engines: identity, readiness, cluster,

@@ -309,6 +309,17 @@ fn metrics_expose_the_fixture_state() {
         v("rampart_sync_bulk_runs_total", &[("result", "completed")]),
         1.0
     );
+    assert_eq!(
+        v("rampart_cluster_link_connections_total", &[("event", "up")]),
+        2.0
+    );
+    assert_eq!(
+        v(
+            "rampart_cluster_link_connections_total",
+            &[("event", "wake_sent")]
+        ),
+        1.0
+    );
     assert!(v("process_resident_memory_bytes", &[]) > 0.0);
     // The engines here do not sync: no engine sync series, not zeros.
     assert_eq!(

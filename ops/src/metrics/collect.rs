@@ -334,6 +334,9 @@ fn cluster(f: &mut Families, snap: &NodeSnapshot) {
         for (limit, v) in &s.guards {
             f.counter(&CLUSTER_GUARDS, &[limit.as_str()], *v);
         }
+        for (event, v) in &s.connects {
+            f.counter(&CLUSTER_CONNECTS, &[event.as_str()], *v);
+        }
     }
 }
 

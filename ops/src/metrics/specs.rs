@@ -98,6 +98,7 @@ specs! {
     SYNC_GAPS = "rampart_sync_gaps_total", Counter, [], "Gaps in a peer's batch numbers that forced a bulk resync.";
     SYNC_MALFORMED = "rampart_sync_malformed_frames_total", Counter, [], "Sync frames refused as malformed.";
     CLUSTER_GUARDS = "rampart_cluster_guard_total", Counter, ["limit"], "Peers' input refused, or held back, by each of the node's limits (identity, frame size, byte budgets, protocol).";
+    CLUSTER_CONNECTS = "rampart_cluster_link_connections_total", Counter, ["event"], "Connection events of the cluster links: up, down, dial_failed, wake_sent (this node asked a lower-id peer to dial it now), wake_received.";
     SYNC_RESENT = "rampart_sync_batches_resent_total", Counter, [], "Event batches resent after a reconnection.";
     SYNC_DATAGRAMS = "rampart_sync_datagrams_total", Counter, ["event"], "Datagram copies of event batches: sent (with the stream copy, while the link is lossy), resent (a batch unacked in time), received.";
     RAFT_TERM = "rampart_raft_term", Gauge, [], "Raft current term.";
