@@ -646,7 +646,13 @@ pub async fn drive(
 ) {
     // Deliver the protocol's first outputs (a node alone is ready at once).
     pump(&mut protocol, &transport, &mut end, &counters).await;
-    publish_status(&protocol, &transport, &counters, &status);
+    publish_status(
+        &protocol,
+        &transport,
+        &counters,
+        &status,
+        std::time::Instant::now(),
+    );
     let mut status_at = std::time::Instant::now();
     let mut status_stale = false;
     loop {
@@ -686,17 +692,22 @@ pub async fn drive(
             // after a SIGSTOP this branch may win the race with the timer,
             // and a stale "ready" was published for a few milliseconds
             // (the chaos freeze scenario caught it).
-            () = tokio::time::sleep(STATUS_EVERY), if status_stale => {
-                protocol.observe(clock.now());
-            }
+            () = tokio::time::sleep(STATUS_EVERY), if status_stale => {}
         }
+        // The time the readiness published below holds at: read before the
+        // protocol sees the time. A SIGSTOP that lands between the two
+        // leaves the readiness dated before the stop (stale to `/readyz`)
+        // rather than stamped fresh when the process resumes (the chaos
+        // freeze scenario caught a "ready" 4 ms after SIGCONT).
+        let seen = std::time::Instant::now();
+        protocol.observe(clock.now());
         pump(&mut protocol, &transport, &mut end, &counters).await;
         // The status (for `show cluster` and /metrics) is a copy of the
         // protocol's counters and per-peer figures: taken at most every
         // STATUS_EVERY, not per frame (it cost allocations and clones on
         // every event batch), and once more when the link goes quiet.
         if status_at.elapsed() >= STATUS_EVERY {
-            publish_status(&protocol, &transport, &counters, &status);
+            publish_status(&protocol, &transport, &counters, &status, seen);
             status_at = std::time::Instant::now();
             status_stale = false;
         } else {
@@ -709,12 +720,14 @@ pub async fn drive(
 const STATUS_EVERY: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Copy the protocol's counters, the peers' phases and figures and the
-/// guards into `status`.
+/// guards into `status`; the readiness holds as of `seen`, a moment no
+/// later than when the protocol last saw the time.
 fn publish_status(
     protocol: &Protocol,
     transport: &Transport,
     counters: &LinkCounters,
     status: &SyncStatus,
+    seen: std::time::Instant,
 ) {
     if let Ok(mut s) = status.snapshot.try_lock() {
         let phases = protocol
@@ -754,7 +767,7 @@ fn publish_status(
         *d = Some(ClusterDetail {
             ready: protocol.is_ready(),
             peers,
-            at: Some(std::time::Instant::now()),
+            at: Some(seen),
         });
     }
 }
