@@ -49,8 +49,9 @@ pub struct ProtocolConfig {
     /// A bulk sync not finished in this time is abandoned and retried.
     pub bulk_timeout: Duration,
     /// A node that is not ready waits up to this long (from its start, or
-    /// from the stall that made it not ready) for every peer it knows to
-    /// come up before it asks for its first table. A peer computes the
+    /// from the stall that made it not ready; from the first peer that
+    /// came up, if later) for every peer it knows to come up before it
+    /// asks for its first table. A peer computes the
     /// share for the asker's view of the members: one asked for while only
     /// some peers were up gave the asker copies of flows it is not placed
     /// for, which no holder then kept up to date (the simulator found one
@@ -377,6 +378,9 @@ pub struct Protocol {
     config: ProtocolConfig,
     peers: BTreeMap<u16, Peer>,
     started: Instant,
+    /// When the first peer came up while this node was not ready (since
+    /// the start, or the stall that made it not ready).
+    first_up: Option<Instant>,
     /// The latest time any input or timer reached the protocol.
     last_seen_time: Instant,
     ready: bool,
@@ -426,6 +430,7 @@ impl Protocol {
             config,
             peers,
             started: now,
+            first_up: None,
             last_seen_time: now,
             ready: false,
             bulk: None,
@@ -580,6 +585,7 @@ impl Protocol {
             // Ready again after a bulk from a peer, as at the start; a node
             // alone goes ready again at the join timeout.
             self.started = now;
+            self.first_up = None;
             self.bulk_tries = 0;
             let up: Vec<u16> = self
                 .peers
@@ -904,6 +910,7 @@ impl Protocol {
         self.replace();
         if !self.ready {
             self.wanted.insert(peer);
+            self.first_up.get_or_insert(now);
         }
         self.next_bulk(now);
     }
@@ -925,7 +932,15 @@ impl Protocol {
         !self.ready
             && self.bulk_tries == 0
             && self.peers_up() < self.peers.len()
-            && now < self.started + self.config.bulk_settle
+            && now < self.settle_end()
+    }
+
+    /// When the settle ends: `bulk_settle` after the start, or after the
+    /// first peer came up if that was later (a node that joins through
+    /// Raft meets no member until the others admit it, all at about the
+    /// same moment, long after its start).
+    fn settle_end(&self) -> Instant {
+        self.first_up.unwrap_or(self.started).max(self.started) + self.config.bulk_settle
     }
 
     fn request_bulk(&mut self, peer: u16, now: Instant) {
@@ -1365,7 +1380,7 @@ impl Protocol {
                 && self.peers_up() > 0
                 && self.peers_up() < self.peers.len() =>
             {
-                Some(self.started + self.config.bulk_settle.min(self.config.join_timeout))
+                Some(self.settle_end())
             }
             None => Some(self.started + self.config.join_timeout),
         };

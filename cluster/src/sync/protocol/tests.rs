@@ -866,4 +866,26 @@ fn the_first_table_waits_for_the_known_peers_or_the_settle() {
     p.on_peer_up(3, 2, T0);
     hello_from(&mut p, 3, 2);
     assert_eq!(bulk_requests(&mut p), 1);
+    // A node that meets its first peer long after its start (it joined
+    // through Raft: no member admitted it before) still waits the settle
+    // for the others, from that first meeting.
+    let late = T0 + Duration::from_secs(1);
+    let mut p = Protocol::new(1, 111, &ids, ProtocolConfig::default(), T0);
+    p.on_peer_up(2, 1, late);
+    let hello = wire::encode(&Message::Hello {
+        node: 2,
+        session: 14,
+        resume: None,
+    });
+    p.on_frame(2, 1, &hello, late).expect("hello");
+    assert_eq!(bulk_requests(&mut p), 0);
+    assert_eq!(p.poll_timeout(), Some(late + settle));
+    p.on_peer_up(3, 2, late + settle / 2);
+    let hello = wire::encode(&Message::Hello {
+        node: 3,
+        session: 21,
+        resume: None,
+    });
+    p.on_frame(3, 2, &hello, late + settle / 2).expect("hello");
+    assert_eq!(bulk_requests(&mut p), 1, "asked once both were up");
 }
