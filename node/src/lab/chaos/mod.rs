@@ -154,7 +154,7 @@ pub const SCENARIOS: [(&str, &str, ScenarioFn); 8] = [
     ),
     (
         "restart-loop",
-        "a node restarted five times in a minute under traffic",
+        "five restarts in a minute under traffic, of either node in turn",
         scenarios::restart_loop,
     ),
 ];

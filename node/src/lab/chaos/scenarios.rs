@@ -879,39 +879,58 @@ pub fn bypass_mixed(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     Ok(())
 }
 
-/// 8. Node A restarted five times within a minute while traffic flows
-///    (SIGKILL and SIGTERM in turn; its path on B while it is away, back
-///    once it is ready).
+/// 8. Five restarts within a minute while traffic flows, of A and B in
+///    turn (A, B, A, B, A), two by SIGKILL then two by SIGTERM (the node's
+///    path on the other while it is away, back once it is ready). B has
+///    the higher id: A dials it, so B's restarts are the ones that need
+///    B's wake (docs/sync.md §8) to be back at once.
 pub fn restart_loop(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     let d = &ctx.dims;
     let mut b = bench(ctx, "restart-loop", two(""), BYPASS_5002_POLICY)?;
     let t = traffic(&b, plan(d, 0, d.new_per_s), row)?;
     pause(ctx, d.warmup, "restart-loop: warm-up", Some(&t))?;
     let t0 = Instant::now();
-    let mut slowest = Duration::ZERO;
+    let mut took_by_node = [Vec::new(), Vec::new()];
     for k in 0..5 {
-        ctx.progress(&format!("restart-loop: restart {} of 5", k + 1));
-        b.routes_around(0)?;
-        if k % 2 == 0 {
-            b.kill(0);
+        let i = k % 2;
+        let name = b.name(i);
+        ctx.progress(&format!("restart-loop: restart {} of 5, {name}", k + 1));
+        b.routes_around(i)?;
+        if (k / 2) % 2 == 0 {
+            b.kill(i);
         } else {
-            let s = b.stop(0);
+            let s = b.stop(i);
             row.check(
                 s.is_ok(),
-                format!("restart {}: fw-a stopped cleanly: {:?}", k + 1, s.err()),
+                format!("restart {}: {name} stopped cleanly: {:?}", k + 1, s.err()),
             );
         }
-        let took = b.start_ready(0, READY)?;
-        slowest = slowest.max(took);
+        let took = b.start_ready(i, READY)?;
+        took_by_node[i].push(took);
         b.routes_asymmetric()?;
-        pause(ctx, d.between_restarts, "restart-loop: fw-a back", Some(&t))?;
+        pause(ctx, d.between_restarts, "restart-loop: back", Some(&t))?;
     }
     let all = t0.elapsed();
+    let slowest = took_by_node
+        .iter()
+        .flatten()
+        .copied()
+        .max()
+        .unwrap_or_default();
     row.resync(slowest);
+    let list = |v: &[Duration]| {
+        v.iter()
+            .map(|&d| ms(d).to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     row.note(format!(
-        "five restarts in {:.1} s; the slowest took {} ms to ready",
+        "five restarts in {:.1} s; ms to ready: {} {}, {} {}",
         all.as_secs_f64(),
-        ms(slowest)
+        b.name(0),
+        list(&took_by_node[0]),
+        b.name(1),
+        list(&took_by_node[1])
     ));
     row.check(
         all <= Duration::from_secs(60),
