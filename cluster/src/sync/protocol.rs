@@ -910,6 +910,8 @@ impl Protocol {
         self.replace();
         if !self.ready {
             self.wanted.insert(peer);
+        }
+        if self.bulk_tries == 0 {
             self.first_up.get_or_insert(now);
         }
         self.next_bulk(now);
@@ -927,12 +929,24 @@ impl Protocol {
     }
 
     /// The first table is not asked for yet: some known peer is still
-    /// down, and `bulk_settle` has not passed since the start.
+    /// down, and the settle has not ended. This holds for a node that went
+    /// ready alone (it met no peer within the join timeout, as a node does
+    /// that is started long before `cluster join` admits it) just as for
+    /// one that is not ready: both ask for their share once.
     fn settling(&self, now: Instant) -> bool {
-        !self.ready
+        self.bulk_tries == 0 && self.peers_up() < self.peers.len() && now < self.settle_end()
+    }
+
+    /// Settling with a table to ask for from a peer that is up: the settle's
+    /// end is a timer.
+    fn settle_pending(&self) -> bool {
+        self.bulk.is_none()
             && self.bulk_tries == 0
             && self.peers_up() < self.peers.len()
-            && now < self.settle_end()
+            && self
+                .wanted
+                .iter()
+                .any(|id| self.peers.get(id).is_some_and(|p| p.phase == PeerPhase::Up))
     }
 
     /// When the settle ends: `bulk_settle` after the start, or after the
@@ -1373,15 +1387,9 @@ impl Protocol {
             .then(|| self.last_seen_time + self.config.stall_after / 4);
         let t = match self.bulk {
             Some(b) => Some(b.started + self.config.bulk_timeout),
-            None if self.ready => None,
             // Settling: the first table is asked for when the settle ends.
-            None if self.bulk_tries == 0
-                && !self.wanted.is_empty()
-                && self.peers_up() > 0
-                && self.peers_up() < self.peers.len() =>
-            {
-                Some(self.settle_end())
-            }
+            None if self.settle_pending() => Some(self.settle_end()),
+            None if self.ready => None,
             None => Some(self.started + self.config.join_timeout),
         };
         [resend, beat, t].into_iter().flatten().min()
@@ -1442,7 +1450,8 @@ impl Protocol {
                 self.retry_bulk(now);
             }
             Some(_) => {}
-            None if self.ready => {}
+            // A node that went ready alone may have settled.
+            None if self.ready => self.next_bulk(now),
             None if now >= self.started + self.config.join_timeout => {
                 if self.peers_up() == 0 {
                     self.become_ready();

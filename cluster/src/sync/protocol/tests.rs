@@ -888,4 +888,29 @@ fn the_first_table_waits_for_the_known_peers_or_the_settle() {
     });
     p.on_frame(3, 2, &hello, late + settle / 2).expect("hello");
     assert_eq!(bulk_requests(&mut p), 1, "asked once both were up");
+    // A node that met nobody within the join timeout went ready alone (it
+    // was started long before `cluster join` admitted it); meeting its
+    // peers later, it settles the same way before it asks for its share,
+    // and asks when the settle ends if one never comes.
+    let join = ProtocolConfig::default().join_timeout;
+    let mut p = Protocol::new(1, 111, &ids, ProtocolConfig::default(), T0);
+    p.handle_timeout(T0 + join);
+    assert!(p.is_ready(), "alone, ready");
+    // Heartbeats keep it from taking the wait for a stop.
+    let later = T0 + join + Duration::from_secs(5);
+    while let Some(t) = p.poll_timeout().filter(|&t| t < later) {
+        p.handle_timeout(t);
+    }
+    p.on_peer_up(2, 1, later);
+    let hello = wire::encode(&Message::Hello {
+        node: 2,
+        session: 14,
+        resume: None,
+    });
+    p.on_frame(2, 1, &hello, later).expect("hello");
+    assert!(p.is_ready(), "still ready: no stall");
+    assert_eq!(bulk_requests(&mut p), 0, "settling");
+    assert_eq!(p.poll_timeout(), Some(later + settle));
+    p.handle_timeout(later + settle);
+    assert_eq!(bulk_requests(&mut p), 1, "asked at the settle's end");
 }
