@@ -1093,13 +1093,7 @@ async fn accept_verify(
         wake::on_wake(shared, conn, id);
         return None;
     }
-    let mut send = conn.open_uni().await.ok()?;
-    write_frames(
-        &mut send,
-        &[hello_bytes(shared.me, shared.cfg.wire_version)],
-    )
-    .await
-    .ok()?;
+    let send = send_hello(shared, conn).await?;
     Some((id, r, send))
 }
 
@@ -1144,6 +1138,28 @@ async fn dial_loop(
     }
 }
 
+/// Connect to `peer`; TLS verifies that the server's certificate names
+/// the node called.
+async fn connect(endpoint: &quinn::Endpoint, peer: &PeerSpec) -> Option<quinn::Connection> {
+    endpoint
+        .connect(peer.address, &node_dns_name(peer.id))
+        .ok()?
+        .await
+        .ok()
+}
+
+/// Open this node's stream on `conn` and say who it is on it.
+async fn send_hello(shared: &Shared, conn: &quinn::Connection) -> Option<quinn::SendStream> {
+    let mut send = conn.open_uni().await.ok()?;
+    write_frames(
+        &mut send,
+        &[hello_bytes(shared.me, shared.cfg.wire_version)],
+    )
+    .await
+    .ok()?;
+    Some(send)
+}
+
 async fn dial(
     shared: &Shared,
     endpoint: &quinn::Endpoint,
@@ -1154,20 +1170,9 @@ async fn dial(
     quinn::Connection,
 )> {
     let attempt = async {
-        // TLS verifies that the server's certificate names the node dialled.
-        let conn = endpoint
-            .connect(peer.address, &node_dns_name(peer.id))
-            .ok()?
-            .await
-            .ok()?;
+        let conn = connect(endpoint, peer).await?;
         let exchange = async {
-            let mut send = conn.open_uni().await.ok()?;
-            write_frames(
-                &mut send,
-                &[hello_bytes(shared.me, shared.cfg.wire_version)],
-            )
-            .await
-            .ok()?;
+            let send = send_hello(shared, &conn).await?;
             let recv = conn.accept_uni().await.ok()?;
             let mut r = BufReader::with_capacity(256 << 10, recv);
             let hello = read_frame_at_most(&mut r, MAX_HELLO_FRAME_BYTES)

@@ -87,6 +87,26 @@ async fn raw_client(dir: &Path, addr: SocketAddr) -> (quinn::Endpoint, quinn::Co
     (ep, conn)
 }
 
+/// Start a node again on its address, which the old endpoint's socket
+/// frees once its connections have drained.
+async fn restart(
+    cfg: &TransportConfig,
+    tls: &NodeTls,
+) -> (Transport, mpsc::Receiver<TransportEvent>) {
+    let mut tries = 0;
+    loop {
+        match Transport::start(cfg.clone(), tls.clone()) {
+            Ok(t) => return t,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                eprintln!("restart node {}: {e}; retrying", cfg.node_id);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("restart node {} on its address: {e}", cfg.node_id),
+        }
+    }
+}
+
 async fn next(rx: &mut mpsc::Receiver<TransportEvent>, secs: u64) -> TransportEvent {
     tokio::time::timeout(Duration::from_secs(secs), rx.recv())
         .await
@@ -180,18 +200,7 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
 
     // B comes back on the same address: A redials, a new connection id.
     // The old endpoint's socket closes once its connections have drained.
-    let mut tries = 0;
-    let (b2, mut b2rx) = loop {
-        match Transport::start(cb.clone(), tls_b.clone()) {
-            Ok(t) => break t,
-            Err(e) if tries < 50 => {
-                tries += 1;
-                eprintln!("restart b: {e}; retrying");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("restart b on its address: {e}"),
-        }
-    };
+    let (b2, mut b2rx) = restart(&cb, &tls_b).await;
     let (peer, conn2) = wait_up(&mut arx).await;
     assert_eq!(peer, 2);
     assert!(conn2 > a_conn, "connection ids increase");
@@ -579,18 +588,7 @@ async fn a_restarted_higher_id_replaces_its_leftover_connection_at_once() {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     stop_tx.send(()).expect("stop");
     crashed.join().expect("crashed thread");
-    let mut tries = 0;
-    let (b2, mut b2rx) = loop {
-        match Transport::start(cb.clone(), tls_b.clone()) {
-            Ok(t) => break t,
-            Err(e) if tries < 50 => {
-                tries += 1;
-                eprintln!("restart b: {e}; retrying");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("restart b on its address: {e}"),
-        }
-    };
+    let (b2, mut b2rx) = restart(&cb, &tls_b).await;
     let mut down = false;
     let second = loop {
         match next(&mut arx, 10).await {

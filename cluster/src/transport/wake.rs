@@ -26,10 +26,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::{
-    CLOSE_REPLACED, PeerSpec, Shared, add, close, hello_bytes, node_dns_name, note_peer_close,
-    write_frames,
-};
+use super::{CLOSE_REPLACED, PeerSpec, Shared, add, close, connect, note_peer_close, send_hello};
 
 /// QUIC application close code: "this was a wake; I dial you now".
 pub(super) const CLOSE_DIAL_BACK: u32 = 7;
@@ -75,22 +72,10 @@ fn connected(shared: &Shared, peer: u16) -> bool {
 /// close with [`CLOSE_DIAL_BACK`]. Returns whether it did.
 async fn wake(shared: &Shared, endpoint: &quinn::Endpoint, peer: &PeerSpec) -> bool {
     let attempt = async {
-        // TLS verifies that the server's certificate names the node called.
-        let conn = endpoint
-            .connect(peer.address, &node_dns_name(peer.id))
-            .ok()?
-            .await
-            .ok()?;
-        let said = async {
-            let mut send = conn.open_uni().await.ok()?;
-            write_frames(
-                &mut send,
-                &[hello_bytes(shared.me, shared.cfg.wire_version)],
-            )
-            .await
-            .ok()
-        };
-        if said.await.is_none() {
+        let conn = connect(endpoint, peer).await?;
+        // Kept open until the peer closes the connection.
+        let said = send_hello(shared, &conn).await;
+        if said.is_none() {
             note_peer_close(shared, &conn, peer);
             return None;
         }

@@ -843,50 +843,36 @@ fn the_first_table_waits_for_the_known_peers_or_the_settle() {
         }
         n
     };
-    let hello_from = |p: &mut Protocol, peer: u16, conn: u64| {
+    let hello_from = |p: &mut Protocol, peer: u16, conn: u64, now: Instant| {
+        p.on_peer_up(peer, conn, now);
         let hello = wire::encode(&Message::Hello {
             node: peer,
             session: u64::from(peer) * 7,
             resume: None,
         });
-        p.on_frame(peer, conn, &hello, T0).expect("hello");
+        p.on_frame(peer, conn, &hello, now).expect("hello");
     };
     // Node 1 meets node 2 only: no request until the settle has passed.
     let mut p = Protocol::new(1, 111, &ids, ProtocolConfig::default(), T0);
-    p.on_peer_up(2, 1, T0);
-    hello_from(&mut p, 2, 1);
+    hello_from(&mut p, 2, 1, T0);
     assert_eq!(bulk_requests(&mut p), 0);
     assert_eq!(p.poll_timeout(), Some(T0 + settle));
     p.handle_timeout(T0 + settle);
     assert_eq!(bulk_requests(&mut p), 1);
     // Node 1 meets both: the first request goes at once.
     let mut p = Protocol::new(1, 111, &ids, ProtocolConfig::default(), T0);
-    p.on_peer_up(2, 1, T0);
-    hello_from(&mut p, 2, 1);
-    p.on_peer_up(3, 2, T0);
-    hello_from(&mut p, 3, 2);
+    hello_from(&mut p, 2, 1, T0);
+    hello_from(&mut p, 3, 2, T0);
     assert_eq!(bulk_requests(&mut p), 1);
     // A node that meets its first peer long after its start (it joined
     // through Raft: no member admitted it before) still waits the settle
     // for the others, from that first meeting.
     let late = T0 + Duration::from_secs(1);
     let mut p = Protocol::new(1, 111, &ids, ProtocolConfig::default(), T0);
-    p.on_peer_up(2, 1, late);
-    let hello = wire::encode(&Message::Hello {
-        node: 2,
-        session: 14,
-        resume: None,
-    });
-    p.on_frame(2, 1, &hello, late).expect("hello");
+    hello_from(&mut p, 2, 1, late);
     assert_eq!(bulk_requests(&mut p), 0);
     assert_eq!(p.poll_timeout(), Some(late + settle));
-    p.on_peer_up(3, 2, late + settle / 2);
-    let hello = wire::encode(&Message::Hello {
-        node: 3,
-        session: 21,
-        resume: None,
-    });
-    p.on_frame(3, 2, &hello, late + settle / 2).expect("hello");
+    hello_from(&mut p, 3, 2, late + settle / 2);
     assert_eq!(bulk_requests(&mut p), 1, "asked once both were up");
     // A node that met nobody within the join timeout went ready alone (it
     // was started long before `cluster join` admitted it); meeting its
@@ -901,13 +887,7 @@ fn the_first_table_waits_for_the_known_peers_or_the_settle() {
     while let Some(t) = p.poll_timeout().filter(|&t| t < later) {
         p.handle_timeout(t);
     }
-    p.on_peer_up(2, 1, later);
-    let hello = wire::encode(&Message::Hello {
-        node: 2,
-        session: 14,
-        resume: None,
-    });
-    p.on_frame(2, 1, &hello, later).expect("hello");
+    hello_from(&mut p, 2, 1, later);
     assert!(p.is_ready(), "still ready: no stall");
     assert_eq!(bulk_requests(&mut p), 0, "settling");
     assert_eq!(p.poll_timeout(), Some(later + settle));
