@@ -688,10 +688,8 @@ pub async fn drive(
                     None => std::future::pending().await,
                 }
             } => protocol.handle_timeout(clock.now()),
-            // The protocol sees the time before its readiness is copied:
-            // after a SIGSTOP this branch may win the race with the timer,
-            // and a stale "ready" was published for a few milliseconds
-            // (the chaos freeze scenario caught it).
+            // A status held back (below) is published once the link goes
+            // quiet.
             () = tokio::time::sleep(STATUS_EVERY), if status_stale => {}
         }
         // The time the readiness published below holds at: read before the

@@ -48,10 +48,11 @@ pub struct ProtocolConfig {
     pub join_timeout: Duration,
     /// A bulk sync not finished in this time is abandoned and retried.
     pub bulk_timeout: Duration,
-    /// A node that is not ready waits up to this long (from its start, or
-    /// from the stall that made it not ready; from the first peer that
-    /// came up, if later) for every peer it knows to come up before it
-    /// asks for its first table. A peer computes the
+    /// A node that has not asked for a table yet (not ready, or ready
+    /// alone) waits up to this long (from its start, or from the stall
+    /// that made it not ready; from the first peer that came up, if later)
+    /// for every peer it knows to come up before it asks for its first
+    /// table. A peer computes the
     /// share for the asker's view of the members: one asked for while only
     /// some peers were up gave the asker copies of flows it is not placed
     /// for, which no holder then kept up to date (the simulator found one
@@ -378,8 +379,8 @@ pub struct Protocol {
     config: ProtocolConfig,
     peers: BTreeMap<u16, Peer>,
     started: Instant,
-    /// When the first peer came up while this node was not ready (since
-    /// the start, or the stall that made it not ready).
+    /// When the first peer came up before this node asked for any table
+    /// (since the start, or the stall that made it not ready).
     first_up: Option<Instant>,
     /// The latest time any input or timer reached the protocol.
     last_seen_time: Instant,
