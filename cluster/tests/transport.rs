@@ -107,6 +107,15 @@ async fn restart(
     }
 }
 
+/// The next frame `rx` delivers (other events passed over).
+async fn next_frame(rx: &mut mpsc::Receiver<TransportEvent>) -> Bytes {
+    loop {
+        if let TransportEvent::Frame { frame, .. } = next(rx, 10).await {
+            return frame;
+        }
+    }
+}
+
 async fn next(rx: &mut mpsc::Receiver<TransportEvent>, secs: u64) -> TransportEvent {
     tokio::time::timeout(Duration::from_secs(secs), rx.recv())
         .await
@@ -146,12 +155,9 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
             .expect("send b");
     }
     for rx in [&mut arx, &mut brx] {
-        let mut want = 0u32;
-        while want < N {
-            if let TransportEvent::Frame { frame, .. } = next(rx, 10).await {
-                assert_eq!(frame.as_ref(), want.to_be_bytes(), "frame order");
-                want += 1;
-            }
+        for want in 0..N {
+            let frame = next_frame(rx).await;
+            assert_eq!(frame.as_ref(), want.to_be_bytes(), "frame order");
         }
     }
     assert!(a.counters().frames_sent.load(Ordering::Relaxed) >= u64::from(N));
@@ -207,12 +213,7 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
     wait_up(&mut b2rx).await;
     a.send(2, Bytes::from_static(b"again"))
         .expect("send after reconnect");
-    loop {
-        if let TransportEvent::Frame { frame, .. } = next(&mut b2rx, 10).await {
-            assert_eq!(frame.as_ref(), b"again");
-            break;
-        }
-    }
+    assert_eq!(next_frame(&mut b2rx).await.as_ref(), b"again");
     // Both connections summed: the counters never go back.
     let again = link(&a).1;
     assert!(again.datagrams_out > down.datagrams_out, "{again:?}");
@@ -491,9 +492,7 @@ async fn inbound_and_outbound_frames_are_bounded_in_bytes_and_nothing_is_lost() 
         })
         .collect::<Vec<u8>>();
     while got.len() < N {
-        if let TransportEvent::Frame { frame, .. } = next(&mut brx, 10).await {
-            got.push(frame[0]);
-        }
+        got.push(next_frame(&mut brx).await[0]);
     }
     assert_eq!(got, (0..N).map(|i| i as u8).collect::<Vec<_>>());
     let (sent, refused) = sender.await.expect("sender");
@@ -549,12 +548,7 @@ async fn a_higher_id_that_starts_late_wakes_the_lower_ids_dial() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(b.counters().wakes_sent.load(Ordering::Relaxed), sent);
     a.send(2, Bytes::from_static(b"hi")).expect("send");
-    loop {
-        if let TransportEvent::Frame { frame, .. } = next(&mut brx, 10).await {
-            assert_eq!(frame.as_ref(), b"hi");
-            break;
-        }
-    }
+    assert_eq!(next_frame(&mut brx).await.as_ref(), b"hi");
     a.shutdown().await;
     b.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);

@@ -15,7 +15,7 @@ use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::placement::Placement;
 use rampart_dataplane::sync::{AnswerCopy, Confirm, FlowState, PeerSet, SyncEvent};
-use rampart_dataplane::trace::{Side, TcpModel, v4_pair};
+use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
 use rampart_dataplane::{Engine, EngineConfig, Instant, Verdict};
 
 const A: u16 = 1;
@@ -179,15 +179,8 @@ impl Three {
         assert_eq!(applied, Applied::Demoted);
         assert_eq!(self.d.is_passive_copy(&self.key), Some(true));
         let ack = self.m.ack(Side::Client);
-        let mut f = self.m.frame(&ack);
-        let v = self.a.process(
-            &mut f,
-            PacketMeta::default(),
-            self.m.iface(Side::Client),
-            now,
-        );
-        assert!(matches!(v, Verdict::Forward { .. }));
-        let change = effects(&mut self.a, now)
+        let change = self
+            .a_passes_from_client(&ack)
             .into_iter()
             .find_map(Effect::into_sync)
             .expect("A's change");
@@ -212,7 +205,12 @@ impl Three {
     /// effects.
     fn a_sees_client_rst(&mut self) -> Vec<Effect> {
         let rst = self.m.rst(Side::Client);
-        let mut f = self.m.frame(&rst);
+        self.a_passes_from_client(&rst)
+    }
+
+    /// The client's `packet` crosses A, which forwards it: A's effects.
+    fn a_passes_from_client(&mut self, packet: &Seg) -> Vec<Effect> {
+        let mut f = self.m.frame(packet);
         let v = self.a.process(
             &mut f,
             PacketMeta::default(),
