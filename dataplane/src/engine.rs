@@ -842,10 +842,12 @@ impl Engine {
         }
     }
 
-    /// The class slot and options a new connection would get.
-    fn classify(&self, pkt: &Pkt) -> (SlotId, ConnOptions) {
+    /// The class slot and options a new connection would get, and the slot
+    /// of the class that makes it bypass when that is another class.
+    fn classify(&self, pkt: &Pkt) -> (SlotId, ConnOptions, Option<SlotId>) {
         let d = self.policy.classify(pkt.ingress, pkt.egress, &pkt.probe());
-        (self.classes.slot_for(d.class), d.options)
+        let bypass = d.bypass_class.map(|c| self.classes.slot_for(Some(c)));
+        (self.classes.slot_for(d.class), d.options, bypass)
     }
 
     fn level(&self, iface: IfaceId) -> u8 {
@@ -1105,10 +1107,13 @@ impl Engine {
         // docs/asa-behaviour.md §1.5: a bypass class takes any TCP packet the
         // access rules permit, mid-stream or reply-first; otherwise only a SYN
         // creates a connection (asp drop `tcp-not-syn`).
-        let (class, options) = self.classify(pkt);
+        let (class, options, bypass_class) = self.classify(pkt);
         if options.tcp_state_bypass {
             self.permitted(pkt)?;
             self.create(pkt, hash, key, src_is_lo, ProtoState::TcpBypass, class)?;
+            if let Some(b) = bypass_class {
+                self.classes.hit(b);
+            }
             return Ok(None);
         }
         match TcpEvent::classify(seg.flags) {
@@ -1169,7 +1174,7 @@ impl Engine {
             Kind::EchoReply => return Err(DropReason::IcmpNoConnection),
         };
         self.permitted(pkt)?;
-        let (class, _) = self.classify(pkt);
+        let (class, _, _) = self.classify(pkt);
         let id = self.create(pkt, hash, key, src_is_lo, proto, class)?;
         Ok(self.opened(id))
     }

@@ -26,6 +26,10 @@ pub struct Config {
     pub policy_maps: Vec<PolicyMap>,
     /// `service-policy NAME {global|interface IF}`.
     pub service_policies: Vec<ServicePolicy>,
+    /// `same-security-traffic permit inter-interface`: interfaces of equal
+    /// security levels may talk (the ASA refuses it otherwise, whatever the
+    /// access-group says).
+    pub same_security_inter_interface: bool,
 }
 
 /// `interface HW` with `nameif` and `security-level`.
@@ -301,7 +305,7 @@ pub enum ClassMatch {
     /// `match any`.
     Any,
     /// `match default-inspection-traffic` (the default config's inspection
-    /// class; Rampart matches no connection settings through it).
+    /// class): the default ports of the ASA's inspections.
     DefaultInspectionTraffic,
 }
 

@@ -153,6 +153,9 @@ pub fn render(cfg: &Config) -> String {
         }
         out.push_str("!\n");
     }
+    if cfg.same_security_inter_interface {
+        out.push_str("same-security-traffic permit inter-interface\n");
+    }
     for o in &cfg.objects {
         match o {
             Object::Network { name, value } => {

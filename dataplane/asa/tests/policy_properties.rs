@@ -196,8 +196,15 @@ fn objects_and_groups() -> impl Strategy<Value = (Vec<Object>, Vec<ObjectGroup>)
         .prop_map(dedup),
         proptest::collection::vec(protocol().prop_map(ProtocolMember::Protocol), 0..4)
             .prop_map(dedup),
+        // Members that take ports, so ACEs may give ports after the group.
+        proptest::collection::vec(
+            prop_oneof![Just(6u8), Just(17), Just(132)]
+                .prop_map(|n| ProtocolMember::Protocol(Protocol::Number(n))),
+            1..4,
+        )
+        .prop_map(dedup),
     )
-        .prop_map(|(on1, on2, os1, ng1, ng2, pt, pt2, pu, pb, sg, pr)| {
+        .prop_map(|(on1, on2, os1, ng1, ng2, pt, pt2, pu, pb, sg, pr, pp)| {
             let objects = vec![
                 Object::Network {
                     name: "ON1".into(),
@@ -235,6 +242,10 @@ fn objects_and_groups() -> impl Strategy<Value = (Vec<Object>, Vec<ObjectGroup>)
                     name: "PR".into(),
                     members: pr,
                 },
+                ObjectGroup::Protocol {
+                    name: "PP".into(),
+                    members: pp,
+                },
             ];
             (objects, groups)
         })
@@ -260,6 +271,7 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
         1 => Just(ProtoSpec::Object("OS1".into())),
         1 => Just(ProtoSpec::Group("SG".into())),
         1 => Just(ProtoSpec::Group("PR".into())),
+        1 => Just(ProtoSpec::Group("PP".into())),
     ];
     let port = prop_oneof![
         3 => port_match().prop_map(PortSpec::Match),
@@ -302,7 +314,7 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
                 };
                 let ports = match &protocol {
                     ProtoSpec::Protocol(p) => has_ports(*p),
-                    ProtoSpec::Group(g) => g == "PR",
+                    ProtoSpec::Group(g) => g == "PP",
                     ProtoSpec::Object(_) => false,
                 };
                 let keep = |p: Option<PortSpec>| p.filter(|p| ports && fits(p));
@@ -534,7 +546,10 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                         names.into_iter().map(policy_class).collect::<Vec<_>>()
                     })
                     .collect();
+                // Varies with the access-groups drawn: both settings occur.
+                let same_security_inter_interface = access_groups.len() % 2 == 1;
                 let base = Config {
+                    same_security_inter_interface,
                     interfaces,
                     objects,
                     object_groups: groups,

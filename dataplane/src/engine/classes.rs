@@ -32,7 +32,9 @@ pub struct ClassSlot {
     pub conns: u32,
     /// Live embryonic (handshake not complete) TCP connections.
     pub embryonic: u32,
-    /// Connections created in this slot since it was made (`show service-policy` hits).
+    /// Connections created in this slot since it was made, and those this
+    /// class made bypass while another gave them limits (`show
+    /// service-policy` hits).
     pub created: u64,
     /// Connections refused by this slot's limits.
     pub limit_drops: u64,
@@ -317,6 +319,13 @@ impl ClassTable {
             c.conns += 1;
             c.embryonic += u32::from(embryonic);
         }
+    }
+
+    /// Count a hit of a class that made a connection bypass while another
+    /// class gave it its limits (the connection lives in that other slot).
+    pub fn hit(&mut self, id: SlotId) {
+        let slot = self.get_mut(id);
+        slot.created = slot.created.saturating_add(1);
     }
 
     /// An embryonic connection completed its handshake.

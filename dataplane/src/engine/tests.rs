@@ -545,6 +545,50 @@ fn per_client_max_refuses_the_10001st_connection() {
     assert_eq!(h.tcp(&other, &syn), FWD_OUT);
 }
 
+/// docs/asa-behaviour.md §2.3: a class that only makes traffic bypass
+/// leaves the limits of a later class in force, and both classes count the
+/// connection as a hit.
+#[test]
+fn a_bypass_class_keeps_the_limits_of_a_later_class() {
+    let text = "access-list BYP extended permit tcp any 198.18.2.0 255.255.255.0\n\
+                class-map BYPASS\n match access-list BYP\n\
+                policy-map global_policy\n\
+                \x20class BYPASS\n  set connection advanced-options tcp-state-bypass\n\
+                \x20class class-default\n  set connection per-client-max 3\n\
+                service-policy global_policy global\n";
+    let cfg = crate::policy::parse::parse_config(text).unwrap().config;
+    let mut h = with_policy(&cfg);
+    for i in 0..3u16 {
+        let mut m = bypass_model(42_000 + i);
+        let syn = m.syn();
+        assert_eq!(h.tcp(&m, &syn), FWD_OUT, "connection {i}");
+    }
+    assert_eq!(h.engine.table().len(), 3);
+    assert!(
+        h.engine
+            .table()
+            .iter()
+            .all(|(_, e)| e.proto == ProtoState::TcpBypass)
+    );
+    let mut m = bypass_model(42_100);
+    let syn = m.syn();
+    assert_eq!(
+        h.tcp(&m, &syn),
+        Verdict::Drop(DropReason::PerClientConnLimit)
+    );
+    // (The harness adds a second class-default, turning randomization off.)
+    let hits = |name: &str| -> u64 {
+        h.engine
+            .classes()
+            .iter()
+            .filter(|(_, s)| s.name == name)
+            .map(|(_, s)| s.created)
+            .sum()
+    };
+    assert_eq!(hits("global_policy/class-default"), 3);
+    assert_eq!(hits("global_policy/BYPASS"), 3);
+}
+
 #[test]
 fn bypass_entry_idles_out_after_the_class_timeout() {
     // With `reset` on the idle timeout too: a bypass entry keeps no TCP

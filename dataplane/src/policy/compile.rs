@@ -170,6 +170,9 @@ pub struct CompiledClass {
     matcher: ClassMatcher,
     /// The options its connections get.
     pub options: ConnOptions,
+    /// It sets connection limits, timeouts or randomization (one feature
+    /// of the ASA's; TCP state bypass is another).
+    limits: bool,
 }
 
 /// Per-interface view of the policy.
@@ -188,14 +191,20 @@ pub struct Policy {
     acls: Vec<CompiledAcl>,
     classes: Vec<CompiledClass>,
     global: Vec<usize>,
+    /// `same-security-traffic permit inter-interface`.
+    same_security: bool,
 }
 
 /// The class decision for a new connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClassDecision {
-    /// Index into [`Policy::classes`], or `None` when no class with
-    /// connection settings matched (defaults apply).
+    /// Index into [`Policy::classes`]: the class whose limits, timeouts and
+    /// randomization the connection gets, else the class that makes it
+    /// bypass, else `None` (defaults apply).
     pub class: Option<usize>,
+    /// The class that makes the connection bypass, when it is not `class`
+    /// (its `show service-policy` hits count the connection too).
+    pub bypass_class: Option<usize>,
     /// The options the connection gets.
     pub options: ConnOptions,
 }
@@ -215,6 +224,7 @@ impl Policy {
             acls: Vec::new(),
             classes: Vec::new(),
             global: Vec::new(),
+            same_security: false,
         }
     }
 
@@ -248,10 +258,12 @@ impl Policy {
             .map_or(&[], |i| i.service_classes.as_slice())
     }
 
-    /// May a new connection open from `ingress` toward `egress`? With an
-    /// access-group on the ingress interface its ACL decides (implicit deny
-    /// at the end); without one, only from a higher security level to a
-    /// lower one (ASA default; equal levels need `same-security-traffic`).
+    /// May a new connection open from `ingress` toward `egress`? Between
+    /// interfaces of equal security levels only with `same-security-traffic
+    /// permit inter-interface`, whatever the access-group says (ASA default).
+    /// Then, with an access-group on the ingress interface its ACL decides
+    /// (implicit deny at the end); without one, only from a higher security
+    /// level to a lower one, or between equal levels.
     pub fn permits(&self, ingress: IfaceId, egress: IfaceId, probe: &Probe) -> bool {
         let (Some(i), Some(e)) = (
             self.interfaces.get(usize::from(ingress.0)),
@@ -259,6 +271,15 @@ impl Policy {
         ) else {
             return false;
         };
+        if i.security_level == e.security_level {
+            if !self.same_security {
+                return false;
+            }
+            return match i.access_group {
+                Some(acl) => self.acls[acl].decide(probe) == Some(true),
+                None => true,
+            };
+        }
         match i.access_group {
             Some(acl) => self.acls[acl].decide(probe) == Some(true),
             None => i.security_level > e.security_level,
@@ -275,13 +296,14 @@ impl Policy {
         }
     }
 
-    /// The class whose connection settings govern a new connection
-    /// (docs/asa-behaviour.md §2.3): the first matching class of the ingress interface's policy,
-    /// then of the egress interface's (interface policies are
-    /// bidirectional), then of the global policy (ingress on every
-    /// interface). Connection limits, timeouts, randomization and
-    /// tcp-state-bypass form one feature, so a class counts only if it sets
-    /// any of them.
+    /// The connection settings of a new connection (docs/asa-behaviour.md
+    /// §2.3), feature by feature: for each feature, the first matching class
+    /// that sets it, trying the ingress interface's policy, then the egress
+    /// interface's (interface policies are bidirectional), then the global
+    /// policy (ingress on every interface). The ASA counts connection
+    /// limits, timeouts and randomization as one feature and TCP state
+    /// bypass as another, so a bypass class does not hide a later class's
+    /// limits, nor a limits class a later bypass class.
     pub fn classify(&self, ingress: IfaceId, egress: IfaceId, probe: &Probe) -> ClassDecision {
         let iface = |id: IfaceId| {
             self.interfaces
@@ -293,20 +315,33 @@ impl Policy {
             iface(egress).unwrap_or(&[]),
             &self.global,
         ];
-        for list in lists {
+        let (mut limits, mut bypass) = (None, None);
+        'lists: for list in lists {
             for &c in list {
                 let class = &self.classes[c];
-                if self.class_matches(class, probe) {
-                    return ClassDecision {
-                        class: Some(c),
-                        options: class.options,
-                    };
+                let wants_limits = limits.is_none() && class.limits;
+                let wants_bypass = bypass.is_none() && class.options.tcp_state_bypass;
+                if !(wants_limits || wants_bypass) || !self.class_matches(class, probe) {
+                    continue;
+                }
+                if wants_limits {
+                    limits = Some(c);
+                }
+                if wants_bypass {
+                    bypass = Some(c);
+                }
+                if limits.is_some() && bypass.is_some() {
+                    break 'lists;
                 }
             }
         }
+        let mut options = limits.map_or_else(ConnOptions::default, |c| self.classes[c].options);
+        options.tcp_state_bypass = bypass.is_some();
+        let class = limits.or(bypass);
         ClassDecision {
-            class: None,
-            options: ConnOptions::default(),
+            class,
+            bypass_class: bypass.filter(|&b| Some(b) != class),
+            options,
         }
     }
 }
@@ -316,7 +351,6 @@ impl Policy {
 const DEFAULT_INSPECTION_PORTS: &[(u8, u16)] = &[
     (proto::TCP, 21),   // ftp
     (proto::TCP, 25),   // esmtp
-    (proto::TCP, 111),  // sunrpc
     (proto::TCP, 554),  // rtsp
     (proto::TCP, 1521), // sqlnet
     (proto::TCP, 1720), // h323 h225
@@ -324,7 +358,9 @@ const DEFAULT_INSPECTION_PORTS: &[(u8, u16)] = &[
     (proto::TCP, 5060), // sip
     (proto::UDP, 53),   // dns
     (proto::UDP, 69),   // tftp
-    (proto::UDP, 111),  // sunrpc
+    // sunrpc: UDP only; the default rule leaves TCP/111 to a class of its
+    // own ("Default Inspection Policy", Cisco ASA configuration guide).
+    (proto::UDP, 111),
     (proto::UDP, 1719), // h323 ras
     (proto::UDP, 2427), // mgcp
     (proto::UDP, 5060), // sip
@@ -479,10 +515,15 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
                     }
                 }
             };
+            let limits = ast::ConnectionSettings {
+                tcp_state_bypass: false,
+                ..pc.connection
+            } != ast::ConnectionSettings::default();
             classes.push(CompiledClass {
                 name: format!("{}/{}", pm.name, pc.class),
                 matcher,
                 options: ConnOptions::from_settings(&pc.connection),
+                limits,
             });
             list.push(classes.len() - 1);
         }
@@ -496,6 +537,7 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
         acls,
         classes,
         global,
+        same_security: config.same_security_inter_interface,
     })
 }
 
@@ -1015,6 +1057,7 @@ pub(crate) mod tests {
             other,
             ClassDecision {
                 class: None,
+                bypass_class: None,
                 options: ConnOptions::default()
             }
         );
@@ -1154,15 +1197,144 @@ pub(crate) mod tests {
             IfaceId(1),
             &probe([198, 18, 0, 5], [198, 18, 2, 9], 6, 445),
         );
+        // The interface class takes the limits feature whole (the global
+        // class's per-client-max and idle timeout do not apply), and the
+        // interface policy sets no bypass, so the global class's applies
+        // ("Service Policy Guidelines", Cisco ASA configuration guide: an
+        // interface policy takes precedence for a given feature).
         assert_eq!(d.options.conn_max, 5);
-        assert!(!d.options.tcp_state_bypass);
-        // Port 22 is not in the interface class: the global bypass class applies.
+        assert_eq!(d.options.per_client_max, 0);
+        assert_eq!(d.options.timeout_idle, None);
+        assert!(d.options.tcp_state_bypass);
+        assert_eq!(p.classes()[d.class.unwrap()].name, "inside_policy/web");
+        // Port 22 is not in the interface class: the global class gives both.
         let d = p.classify(
             IfaceId(0),
             IfaceId(1),
             &probe([198, 18, 0, 5], [198, 18, 2, 9], 6, 22),
         );
         assert!(d.options.tcp_state_bypass);
+        assert_eq!(d.options.per_client_max, 10_000);
+        assert_eq!(
+            p.classes()[d.class.unwrap()].name,
+            "global_policy/tcp_bypass"
+        );
+    }
+
+    /// Interfaces of equal security levels talk only with
+    /// `same-security-traffic permit inter-interface`; an access-group alone
+    /// does not open the way (docs/asa-behaviour.md §2.3).
+    #[test]
+    fn equal_security_levels_need_same_security_traffic() {
+        let ifaces: Vec<InterfaceConfig> = ifaces()
+            .into_iter()
+            .map(|mut i| {
+                i.security_level = 50;
+                i
+            })
+            .collect();
+        let (a, b) = (IfaceId(0), IfaceId(1));
+        let web = probe([198, 18, 0, 5], [198, 18, 1, 9], 6, 80);
+        let ssh = probe([198, 18, 0, 5], [198, 18, 1, 9], 6, 22);
+        let acl =
+            "access-list A extended permit tcp any any eq 80\naccess-group A in interface inside\n";
+        let on = "same-security-traffic permit inter-interface\n";
+        let permits = |text: &str, from: IfaceId, to: IfaceId, p: &Probe| {
+            let cfg = crate::policy::parse::parse_config(text).unwrap().config;
+            compile(&cfg, &ifaces).unwrap().permits(from, to, p)
+        };
+        // Without the command nothing passes, not even what the ACL permits.
+        assert!(!permits(acl, a, b, &web));
+        assert!(!permits("", a, b, &web));
+        assert!(!Policy::security_levels_only(&ifaces).permits(a, b, &web));
+        // With it, the ACL decides where there is one, and all passes where
+        // there is none.
+        assert!(permits(&format!("{on}{acl}"), a, b, &web));
+        assert!(!permits(&format!("{on}{acl}"), a, b, &ssh));
+        assert!(permits(on, a, b, &ssh));
+        assert!(permits(&format!("{on}{acl}"), b, a, &ssh));
+        // Different levels are not affected by it.
+        let cfg = crate::policy::parse::parse_config(on).unwrap().config;
+        let p = compile(&cfg, &InterfaceConfig::inside_outside()).unwrap();
+        assert!(p.permits(a, b, &ssh));
+        assert!(!p.permits(b, a, &ssh));
+    }
+
+    /// docs/asa-behaviour.md §2.3: connection limits and TCP state bypass are
+    /// two features; a packet takes each from the first class that matches
+    /// and sets it.
+    #[test]
+    fn limits_and_bypass_are_chosen_feature_by_feature() {
+        let text = "access-list BYP extended permit tcp any 198.18.2.0 255.255.255.0\n\
+                    class-map BYPASS\n match access-list BYP\n\
+                    class-map WEB\n match port tcp eq 80\n\
+                    policy-map global_policy\n\
+                    \x20class BYPASS\n  set connection advanced-options tcp-state-bypass\n\
+                    \x20class WEB\n  set connection conn-max 7\n  set connection advanced-options tcp-state-bypass\n\
+                    \x20class class-default\n  set connection per-client-max 50\n\
+                    service-policy global_policy global\n";
+        let cfg = crate::policy::parse::parse_config(text).unwrap().config;
+        let p = compile(&cfg, &ifaces()).unwrap();
+        let (inside, outside) = (IfaceId(0), IfaceId(1));
+        let name = |d: ClassDecision| p.classes()[d.class.unwrap()].name.clone();
+        // Bypass from BYPASS, limits from class-default: the bypass class
+        // sets no limits, so it does not lift class-default's.
+        let d = p.classify(
+            inside,
+            outside,
+            &probe([198, 18, 0, 5], [198, 18, 2, 9], 6, 22),
+        );
+        assert!(d.options.tcp_state_bypass);
+        assert_eq!(d.options.per_client_max, 50);
+        assert_eq!(name(d), "global_policy/class-default");
+        assert_eq!(
+            p.classes()[d.bypass_class.unwrap()].name,
+            "global_policy/BYPASS"
+        );
+        // WEB sets both features, but BYPASS took bypass first; WEB's limits
+        // apply and class-default's do not.
+        let d = p.classify(
+            inside,
+            outside,
+            &probe([198, 18, 0, 5], [198, 18, 2, 9], 6, 80),
+        );
+        assert!(d.options.tcp_state_bypass);
+        assert_eq!((d.options.conn_max, d.options.per_client_max), (7, 0));
+        assert_eq!(name(d), "global_policy/WEB");
+        assert_eq!(
+            p.classes()[d.bypass_class.unwrap()].name,
+            "global_policy/BYPASS"
+        );
+        // Outside BYP on port 80: WEB gives both.
+        let d = p.classify(
+            inside,
+            outside,
+            &probe([198, 18, 0, 5], [198, 18, 3, 9], 6, 80),
+        );
+        assert!(d.options.tcp_state_bypass);
+        assert_eq!(d.options.conn_max, 7);
+        assert_eq!(d.bypass_class, None);
+        // Neither: class-default's limits, inspected.
+        let d = p.classify(
+            inside,
+            outside,
+            &probe([198, 18, 0, 5], [198, 18, 3, 9], 6, 22),
+        );
+        assert!(!d.options.tcp_state_bypass);
+        assert_eq!(d.options.per_client_max, 50);
+        // A bypass-only class with nothing after it: the connection is
+        // named by its bypass class, with default limits.
+        let text = "class-map ALL\n match any\npolicy-map P\n class ALL\n  set connection advanced-options tcp-state-bypass\nservice-policy P global\n";
+        let cfg = crate::policy::parse::parse_config(text).unwrap().config;
+        let p = compile(&cfg, &ifaces()).unwrap();
+        let d = p.classify(
+            inside,
+            outside,
+            &probe([198, 18, 0, 5], [198, 18, 3, 9], 6, 22),
+        );
+        assert!(d.options.tcp_state_bypass);
+        assert_eq!(d.options.per_client_max, 0);
+        assert_eq!(p.classes()[d.class.unwrap()].name, "P/ALL");
     }
 
     #[test]

@@ -765,6 +765,20 @@ mod tests {
                 35,
                 "object-group 'LATER' is a service group, not a protocol group",
             ),
+            (
+                // Ports apply to every member of the group: each must have
+                // ports, here and in a nested group.
+                "object-group protocol MIX\n protocol-object tcp\n protocol-object icmp\naccess-list A permit object-group MIX any host 198.18.0.5 lt 1024",
+                4,
+                35,
+                "object-group 'MIX' has member 'icmp', which has no ports: ports after a protocol group need tcp, udp or sctp members",
+            ),
+            (
+                "object-group protocol TOP\n protocol-object udp\n group-object ANY\nobject-group protocol ANY\n protocol-object ip\naccess-list A permit object-group TOP any any neq 80",
+                6,
+                35,
+                "object-group 'TOP' has member 'ip' (through object-group 'ANY'), which has no ports: ports after a protocol group need tcp, udp or sctp members",
+            ),
         ]);
     }
 }

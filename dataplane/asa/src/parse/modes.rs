@@ -18,6 +18,7 @@ const TOP: &[&str] = &[
     "class-map",
     "policy-map",
     "service-policy",
+    "same-security-traffic",
     "no",
 ];
 
@@ -90,7 +91,6 @@ const HARMLESS: &[&str] = &[
     "route",
     "route-map",
     "router",
-    "same-security-traffic",
     "service",
     "sla",
     "snmp-server",
@@ -210,9 +210,6 @@ fn is_command(word: &str) -> bool {
 pub(super) fn harmless_reason(word: &str) -> &'static str {
     match word {
         "timeout" => "global timeouts come from the node configuration for now",
-        "same-security-traffic" => {
-            "same-security-traffic is not implemented: equal security levels pass only where an access-group permits"
-        }
         "nat" | "global" | "static" => REASON_NAT,
         _ => REASON_HARMLESS,
     }
@@ -337,8 +334,44 @@ impl Parser {
             "class-map" => self.class_map(c),
             "policy-map" => self.policy_map(c),
             "service-policy" => self.service_policy(c),
+            "same-security-traffic" => self.same_security_traffic(c, false),
             other => Err(c.err_at(cmd.col, format!("unknown command '{other}'"))),
         }
+    }
+}
+
+/// Why `same-security-traffic permit intra-interface` changes nothing.
+pub(super) const REASON_INTRA: &str =
+    "intra-interface: a bridge never sends a packet back out of the interface it came in on";
+
+impl Parser {
+    /// `[no] same-security-traffic permit {inter-interface|intra-interface}`.
+    pub(super) fn same_security_traffic(&mut self, c: &mut Cur<'_>, negate: bool) -> R<()> {
+        let permit = c.word("permit")?;
+        if permit.text != "permit" {
+            return Err(c.err_at(
+                permit.col,
+                format!("expected permit, found '{}'", permit.text),
+            ));
+        }
+        let which = c.word("inter-interface or intra-interface")?;
+        match which.text {
+            "inter-interface" => {
+                c.done()?;
+                self.cfg.same_security_inter_interface = !negate;
+            }
+            "intra-interface" => {
+                c.done()?;
+                self.ignore(c, REASON_INTRA);
+            }
+            other => {
+                return Err(c.err_at(
+                    which.col,
+                    format!("expected inter-interface or intra-interface, found '{other}'"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -362,8 +395,42 @@ mod tests {
     }
 
     #[test]
+    fn same_security_traffic_is_kept_and_can_be_removed() {
+        let on = "same-security-traffic permit inter-interface";
+        assert!(parsed(on).config.same_security_inter_interface);
+        assert!(
+            !parsed(&format!("{on}\nno {on}"))
+                .config
+                .same_security_inter_interface
+        );
+        let intra = "same-security-traffic permit intra-interface";
+        assert!(!parsed(intra).config.same_security_inter_interface);
+        assert_eq!(ignored(intra), vec![(1, REASON_INTRA)]);
+        check_errors(&[
+            (
+                "same-security-traffic deny inter-interface",
+                1,
+                23,
+                "expected permit, found 'deny'",
+            ),
+            (
+                "same-security-traffic permit everything",
+                1,
+                30,
+                "expected inter-interface or intra-interface, found 'everything'",
+            ),
+            (
+                "same-security-traffic permit",
+                1,
+                29,
+                "expected inter-interface or intra-interface",
+            ),
+        ]);
+    }
+
+    #[test]
     fn harmless_commands_are_ignored_with_a_reason() {
-        let text = "ASA Version 9.16(4)\nhostname fw\nlogging enable\ntimeout conn 1:00:00\nsame-security-traffic permit inter-interface\nnat (inside,outside) dynamic interface\nno logging message 106023\nCryptochecksum:0a1b2c3d\nroute outside 0.0.0.0 0.0.0.0 198.18.0.1 1";
+        let text = "ASA Version 9.16(4)\nhostname fw\nlogging enable\ntimeout conn 1:00:00\nnat (inside,outside) dynamic interface\nno logging message 106023\nCryptochecksum:0a1b2c3d\nroute outside 0.0.0.0 0.0.0.0 198.18.0.1 1";
         let p = parsed(text);
         assert_eq!(p.config, Config::default());
         assert_eq!(
@@ -376,14 +443,10 @@ mod tests {
                     4,
                     "global timeouts come from the node configuration for now"
                 ),
-                (
-                    5,
-                    "same-security-traffic is not implemented: equal security levels pass only where an access-group permits"
-                ),
-                (6, REASON_NAT),
+                (5, REASON_NAT),
+                (6, REASON_HARMLESS),
                 (7, REASON_HARMLESS),
                 (8, REASON_HARMLESS),
-                (9, REASON_HARMLESS),
             ]
         );
         assert_eq!(p.ignored[1].text, "hostname fw");

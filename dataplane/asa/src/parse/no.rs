@@ -18,6 +18,7 @@ impl Parser {
         let what = c.word("command to remove")?;
         match what.text {
             "access-list" => self.no_access_list(c),
+            "same-security-traffic" => self.same_security_traffic(c, true),
             "access-group" => {
                 let (acl, iface) = self.access_group_args(c)?;
                 if self.other_acls.contains_key(acl.text) {
@@ -160,10 +161,15 @@ impl Parser {
             self.cfg.access_lists.remove(ai);
             return Ok(());
         }
-        if c.eat("line") {
-            // The entry is found by its text; the number is not needed.
-            line_number(c)?;
-        }
+        // `line N` names the entry by its place (remarks count) as well as
+        // by its text: an access-list may hold the same text twice, and the
+        // number says which one goes.
+        let number = if c.eat("line") {
+            let col = c.col();
+            Some((line_number(c)?, col))
+        } else {
+            None
+        };
         let col = c.col();
         let line = if c.eat("remark") {
             AclLine::Remark(remark(c)?.to_string())
@@ -175,8 +181,24 @@ impl Parser {
             AclLine::Ace(ace?)
         };
         let lines = &mut self.cfg.access_lists[ai].lines;
-        let Some(k) = lines.iter().position(|l| *l == line) else {
-            return Err(c.err_at(col, format!("no such line in access-list '{}'", name.text)));
+        let k = match number {
+            Some((n, at)) => {
+                if lines.get(n - 1) != Some(&line) {
+                    return Err(c.err_at(
+                        at,
+                        format!("line {n} of access-list '{}' is not this entry", name.text),
+                    ));
+                }
+                n - 1
+            }
+            None => match lines.iter().position(|l| *l == line) {
+                Some(k) => k,
+                None => {
+                    return Err(
+                        c.err_at(col, format!("no such line in access-list '{}'", name.text))
+                    );
+                }
+            },
         };
         lines.remove(k);
         if lines.is_empty() {
@@ -251,6 +273,29 @@ mod tests {
                 2,
                 14,
                 "access-list 'A' is not defined",
+            ),
+        ]);
+        // With `line N` the Nth line goes, not the first with the same text:
+        // of deny, permit, deny, removing line 3 keeps the deny in front.
+        let deny_ssh = "deny tcp any host 198.18.0.5 eq ssh";
+        let c = cfg(&format!(
+            "access-list A extended {deny_ssh}\naccess-list A extended permit tcp any host 198.18.0.5\naccess-list A extended {deny_ssh}\nno access-list A line 3 extended {deny_ssh}"
+        ));
+        let first = &cfg(&format!("access-list A {deny_ssh}")).access_lists[0].lines[0];
+        assert_eq!(c.access_lists[0].lines.len(), 2);
+        assert_eq!(&c.access_lists[0].lines[0], first);
+        check_errors(&[
+            (
+                "access-list A permit ip any any\naccess-list A deny ip any any\nno access-list A line 1 deny ip any any",
+                3,
+                23,
+                "line 1 of access-list 'A' is not this entry",
+            ),
+            (
+                "access-list A permit ip any any\nno access-list A line 2 permit ip any any",
+                2,
+                23,
+                "line 2 of access-list 'A' is not this entry",
             ),
         ]);
         // A removed line's references are not checked.

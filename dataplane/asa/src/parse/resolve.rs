@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::ast::*;
-use crate::ports::PortNames;
+use crate::ports::{self, PortNames};
 
 use super::refs::{
     GroupKind, Owner, RefKind, Stored, acl_line_key, children, group_name, member_key, object_name,
@@ -170,7 +170,25 @@ impl Parser {
                 &|k| matches!(k, GroupKind::Protocol | GroupKind::Service),
                 "protocol or service",
             ),
-            RefKind::ProtocolGroup => group_is(&|k| k == GroupKind::Protocol, "protocol"),
+            // Ports after a protocol group apply to all its members, so
+            // every member must take ports: an `icmp` or `ip` member would
+            // otherwise match on ports it does not have.
+            RefKind::ProtocolGroup => {
+                group_is(&|k| k == GroupKind::Protocol, "protocol").or_else(|| {
+                    ix.portless_member(name).map(|(group, p)| {
+                        let within = if group == name {
+                            String::new()
+                        } else {
+                            format!(" (through object-group '{group}')")
+                        };
+                        format!(
+                            "object-group '{name}' has member '{}'{within}, which has no ports: \
+                             ports after a protocol group need tcp, udp or sctp members",
+                            ports::protocol_name(p)
+                        )
+                    })
+                })
+            }
             RefKind::Member { parent, kind } => {
                 if let Some(p) = group_is(&|k| k == *kind, kind.label()) {
                     return Some(p);
@@ -198,6 +216,8 @@ struct Index<'c> {
     nameifs: HashSet<&'c str>,
     /// Strongly connected components of the groups, computed on first use.
     scc: std::cell::OnceCell<HashMap<&'c str, usize>>,
+    /// Each protocol group's first `protocol-object` that takes no ports.
+    portless: HashMap<&'c str, Protocol>,
 }
 
 impl<'c> Index<'c> {
@@ -222,7 +242,42 @@ impl<'c> Index<'c> {
                 .filter_map(|i| i.nameif.as_deref())
                 .collect(),
             scc: std::cell::OnceCell::new(),
+            portless: cfg
+                .object_groups
+                .iter()
+                .filter_map(|g| match g {
+                    ObjectGroup::Protocol { name, members } => members
+                        .iter()
+                        .find_map(|m| match m {
+                            ProtocolMember::Protocol(p) if ports::port_names(*p).is_none() => {
+                                Some(*p)
+                            }
+                            _ => None,
+                        })
+                        .map(|p| (name.as_str(), p)),
+                    _ => None,
+                })
+                .collect(),
         }
+    }
+
+    /// A protocol without ports in group `name` or a group it contains:
+    /// the group that has it, and the protocol.
+    fn portless_member<'n>(&'n self, name: &'n str) -> Option<(&'n str, Protocol)> {
+        let mut seen = HashSet::new();
+        let mut todo = vec![name];
+        while let Some(g) = todo.pop() {
+            if !seen.insert(g) {
+                continue;
+            }
+            if let Some(&p) = self.portless.get(g) {
+                return Some((g, p));
+            }
+            if let Some((_, children)) = self.groups.get(g) {
+                todo.extend(children.iter().copied());
+            }
+        }
+        None
     }
 
     /// Whether group `from` is, or contains (through group-objects), `to`,
