@@ -1437,3 +1437,73 @@ fn a_syn_retransmitted_through_the_other_node_is_shifted_alike() {
         }
     }
 }
+
+/// A peer's SYN state of a class this node does not know, made by a real
+/// engine (so every field is what a peer sends).
+fn peer_syn_state(
+    peer: &mut Engine,
+    port: u16,
+    now: Instant,
+) -> rampart_dataplane::sync::FlowState {
+    let (c, s) = v4_pair(port, 443);
+    let mut m = TcpModel::new(c, s, [10, 20], [64_240, 65_160], [Some(7), Some(7)]);
+    let syn = m.syn();
+    let mut frame = m.frame(&syn);
+    peer.process(
+        &mut frame,
+        PacketMeta::default(),
+        m.iface(Side::Client),
+        now,
+    );
+    while let Some(effect) = peer.poll_effect(now) {
+        if let Some(o) = effect.into_sync()
+            && let SyncEvent::Upsert(state) = o.event
+        {
+            return state;
+        }
+    }
+    panic!("no insert for port {port}");
+}
+
+/// A full table makes room for a peer's flow by evicting its oldest
+/// half-open entry; when that entry was the last of the peer class the new
+/// flow belongs to, the class's slot went free under the insert, and the
+/// node panicked on it (a member could crash its peers).
+#[test]
+fn evicting_the_last_flow_of_a_peers_class_to_make_room_for_the_next() {
+    use rampart_dataplane::placement::Placement;
+    let now = Instant::from_secs(1_700_000_000);
+    let mut peer = node(2, Duration::ZERO);
+    peer.set_peers_up(0);
+    let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
+    cfg.max_conns = 4;
+    cfg.sync = Some(SyncConfig::default());
+    let mut full = Engine::new(cfg).expect("valid config");
+    full.set_peers_up(1);
+    full.set_ready(true);
+    for n in [&mut peer, &mut full] {
+        n.set_placement(Placement::new([1, 2], 2));
+    }
+    const UNKNOWN_CLASS: u64 = 0xdead_beef;
+    let mut first = peer_syn_state(&mut peer, 40_000, now);
+    first.class = UNKNOWN_CLASS;
+    full.apply_peer(&SyncEvent::Upsert(first), Source::default(), now)
+        .expect("valid state");
+    for port in 40_001..40_004 {
+        let state = peer_syn_state(&mut peer, port, now);
+        full.apply_peer(&SyncEvent::Upsert(state), Source::default(), now)
+            .expect("valid state");
+    }
+    assert_eq!(full.table().len(), 4);
+    let mut last = peer_syn_state(&mut peer, 40_010, now);
+    last.class = UNKNOWN_CLASS;
+    full.apply_peer(&SyncEvent::Upsert(last), Source::default(), now)
+        .expect("valid state");
+    assert_eq!(full.table().len(), 4);
+    let (c, s) = v4_pair(40_010, 443);
+    let tuple = TcpModel::new(c, s, [10, 20], [64_240, 65_160], [Some(7), Some(7)]).tuple();
+    let entry = full.find(&tuple, now).expect("the new flow is in");
+    let slot = full.classes().get(entry.class);
+    assert!(slot.from_peer);
+    assert_eq!(slot.conns, 1);
+}

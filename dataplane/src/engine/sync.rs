@@ -1076,9 +1076,17 @@ impl Engine {
             self.classes.release_unused(class);
             return Applied::Ignored;
         }
+        let mut entry = entry;
         if self.table.len() >= self.config.max_conns {
             self.evict_embryonic();
+            // The evicted entry may have been the last of this peer's class
+            // slot, which then went free: find (or make) it again.
+            entry.class = self
+                .classes
+                .slot_for_peer(state.class)
+                .unwrap_or(super::classes::DEFAULT_SLOT);
         }
+        let class = entry.class;
         let Ok(id) = self.table.insert(hash, entry, state.macs) else {
             bump(&mut self.sync_mut().counters.table_full);
             self.classes.release_unused(class);
