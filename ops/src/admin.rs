@@ -60,8 +60,21 @@ pub struct Admin<P: EnginePool> {
     membership: Option<MembershipOps>,
     peer_clear: Option<PeerClear>,
     timeout: Duration,
-    /// Table walks allowed now (`show conn`, `clear conn`).
-    walks: Mutex<WalkBudget>,
+    /// Table walks allowed now, one budget per [`Walk`] kind.
+    walks: Mutex<[WalkBudget; 3]>,
+}
+
+/// Who asks for a table walk: each kind has a budget of its own, so local
+/// users without a token, spending theirs on `show conn`, cannot starve the
+/// operator's `show conn` or anyone's `clear conn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Walk {
+    /// `show conn` without a token.
+    OpenRead = 0,
+    /// `show conn` with the admin or read token.
+    TrustedRead = 1,
+    /// `clear conn`, the operator's (admin token) or a peer's.
+    Clear = 2,
 }
 
 /// Table slots a worker scans per job of a `show conn`: the job runs
@@ -124,19 +137,19 @@ impl<P: EnginePool> Admin<P> {
             membership: None,
             peer_clear: None,
             timeout: WORKER_TIMEOUT,
-            walks: Mutex::new(WalkBudget {
+            walks: Mutex::new(std::array::from_fn(|_| WalkBudget {
                 tokens: WALK_BURST,
                 at: std::time::Instant::now(),
-            }),
+            })),
         }
     }
 
-    /// Take one table walk from the budget, or refuse.
-    fn walk_allowed(&self) -> Result<(), OpsError> {
+    /// Take one table walk from the budget of its kind, or refuse.
+    fn walk_allowed(&self, kind: Walk) -> Result<(), OpsError> {
         let ok = self
             .walks
             .lock()
-            .map(|mut b| b.take(std::time::Instant::now()))
+            .map(|mut b| b[kind as usize].take(std::time::Instant::now()))
             .unwrap_or(false);
         if ok {
             Ok(())
@@ -161,7 +174,7 @@ impl<P: EnginePool> Admin<P> {
 
     /// This node's part of `clear conn` (what a peer asks of it).
     pub fn clear_local(&self, filter: &ConnFilter) -> Result<u64, OpsError> {
-        self.walk_allowed()?;
+        self.walk_allowed(Walk::Clear)?;
         let f = *filter;
         let n = self.each(move |w| w.engine.clear_conns(|e| f.matches(e)) as u64)?;
         Ok(n.into_iter().sum())
@@ -409,7 +422,11 @@ impl<P: EnginePool> Backend for Admin<P> {
         if count_only {
             return Ok(list);
         }
-        self.walk_allowed()?;
+        self.walk_allowed(if q.trusted {
+            Walk::TrustedRead
+        } else {
+            Walk::OpenRead
+        })?;
         let slots = parts.iter().map(|p| p.2).max().unwrap_or(0);
         for start in (0..slots).step_by(WALK_SLICE_SLOTS) {
             let range = start..start + WALK_SLICE_SLOTS;

@@ -40,6 +40,9 @@ pub struct ConnQuery {
     pub filter: ConnFilter,
     /// Only the counts (`show conn count`).
     pub count_only: bool,
+    /// The request carried the admin or read token: its walk comes from a
+    /// budget that requests without a token cannot spend.
+    pub trusted: bool,
 }
 
 /// The node as the endpoints see it.

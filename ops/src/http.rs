@@ -7,8 +7,10 @@
 //! connection; a body gets [`BODY_READ_TIMEOUT_MS`] and
 //! [`MAX_REQUEST_BYTES`]; a connection lives at most
 //! [`CONNECTION_DEADLINE_MS`]; and [`admission`] caps connections per
-//! source and in all, closing idle ones to make room. Every refusal is
-//! counted by [`refusal::Refusal`].
+//! source and in all, closing idle ones to make room. A [`Service`] screens
+//! each request head before its body is read: refusals go out at once, and
+//! only a head with a token protects its connection while the body comes.
+//! Every refusal is counted by [`refusal::Refusal`].
 
 pub mod admission;
 pub mod refusal;
@@ -142,6 +144,48 @@ impl Response {
 /// A blocking request handler.
 pub type Handler = Arc<dyn Fn(Request) -> Response + Send + Sync>;
 
+/// What a listener makes of a request's head, before it reads the body.
+#[derive(Debug, Clone)]
+pub enum Screened {
+    /// Answer this at once; the body is not read (a refusal: the `Host`,
+    /// a missing token, a wrong method).
+    Answer(Response),
+    /// The head carries a token the listener knows: from now on nothing
+    /// evicts the connection to make room.
+    Trusted,
+    /// Read the body; until it is in, the connection may be closed to make
+    /// room, like one that has not sent its head (docs/ops.md §2).
+    Open,
+}
+
+/// A listener's look at a request head (the [`Request`] has no body yet).
+pub type Screen = Arc<dyn Fn(&Request) -> Screened + Send + Sync>;
+
+/// A listener's two steps: the screen of each request head, then the
+/// handler of each request that passed it, read whole.
+#[derive(Clone)]
+pub struct Service {
+    /// Decides from the head.
+    pub screen: Screen,
+    /// Answers the whole request.
+    pub handler: Handler,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Service")
+    }
+}
+
+/// Whether a request head announces a body (RFC 9112 §6.3: a
+/// `Transfer-Encoding`, or a `Content-Length` other than 0).
+fn announces_body(headers: &hyper::HeaderMap) -> bool {
+    headers.contains_key(hyper::header::TRANSFER_ENCODING)
+        || headers
+            .get(hyper::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
 fn to_hyper(r: Response) -> hyper::Response<Full<Bytes>> {
     let mut resp = hyper::Response::new(Full::new(Bytes::from(r.body)));
     *resp.status_mut() =
@@ -190,23 +234,62 @@ fn lock(conns: &SharedConns) -> std::sync::MutexGuard<'_, Conns> {
 
 async fn handle(
     req: hyper::Request<Incoming>,
-    handler: Handler,
+    service: Service,
     ctx: ServeContext,
     conns: SharedConns,
     id: ConnId,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    if !lock(&conns).admission.on_request(id) {
-        // Evicted between its head arriving and this call: the close is
-        // on its way.
+    let (parts, body) = req.into_parts();
+    let header = |name| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
+    };
+    let bearer = header(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string());
+    let mut request = Request {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
+        // An absolute-form target's authority stands in for Host (RFC
+        // 9112 §3.2.2).
+        host: parts
+            .uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .or_else(|| header(hyper::header::HOST).map(str::to_string)),
+        bearer,
+        body: Bytes::new(),
+    };
+    // Nothing this server answers to a GET reads a body: one announced is
+    // refused before anyone waits for it.
+    if matches!(parts.method, hyper::Method::GET | hyper::Method::HEAD)
+        && announces_body(&parts.headers)
+    {
+        ctx.refused(Refusal::BodyNotExpected);
         return Ok(to_hyper(Response::text(
-            503,
-            "connection closed to make room\n",
+            400,
+            format!("a {} carries no body\n", parts.method),
         )));
     }
-    let (parts, body) = req.into_parts();
+    // The head decides first: a refusal is answered without reading the
+    // body, and only a head with a token makes the connection one that
+    // nothing evicts. A body from anyone else is read while the connection
+    // can still be closed to make room, so requests stalled in their
+    // bodies cannot hold the listener's slots against the operator.
+    let trusted = match (service.screen)(&request) {
+        Screened::Answer(r) => return Ok(to_hyper(r)),
+        Screened::Trusted => true,
+        Screened::Open => false,
+    };
+    if trusted && !lock(&conns).admission.on_request(id) {
+        return Ok(to_hyper(evicted_answer()));
+    }
     let limit = ctx.limits.max_request_bytes;
     let read = Limited::new(body, limit).collect();
-    let body =
+    request.body =
         match tokio::time::timeout(Duration::from_millis(ctx.limits.body_read_timeout_ms), read)
             .await
         {
@@ -229,33 +312,20 @@ async fn handle(
                 )));
             }
         };
-    let header = |name| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v: &hyper::header::HeaderValue| v.to_str().ok())
-    };
-    let bearer = header(hyper::header::AUTHORIZATION)
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(|t| t.trim().to_string());
-    let request = Request {
-        method: parts.method.as_str().to_string(),
-        path: parts.uri.path().to_string(),
-        query: parts.uri.query().unwrap_or("").to_string(),
-        // An absolute-form target's authority stands in for Host (RFC
-        // 9112 §3.2.2).
-        host: parts
-            .uri
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .or_else(|| header(hyper::header::HOST).map(str::to_string)),
-        bearer,
-        body,
-    };
+    if !trusted && !lock(&conns).admission.on_request(id) {
+        return Ok(to_hyper(evicted_answer()));
+    }
+    let handler = service.handler;
     let answer = tokio::task::spawn_blocking(move || handler(request))
         .await
         .unwrap_or_else(|_| Response::text(500, "the handler failed\n"));
     Ok(to_hyper(answer))
+}
+
+/// For a request whose connection was evicted a moment before it was
+/// taken up: the close is on its way.
+fn evicted_answer() -> Response {
+    Response::text(503, "connection closed to make room\n")
 }
 
 /// Serve one accepted connection until it closes, is evicted or meets a
@@ -264,7 +334,7 @@ async fn connection(
     stream: TcpStream,
     id: ConnId,
     evicted: oneshot::Receiver<()>,
-    handler: Handler,
+    service: Service,
     ctx: ServeContext,
     conns: SharedConns,
 ) {
@@ -279,7 +349,7 @@ async fn connection(
     let _release = Release(conns.clone(), id);
     let svc_ctx = ctx.clone();
     let svc =
-        service_fn(move |req| handle(req, handler.clone(), svc_ctx.clone(), conns.clone(), id));
+        service_fn(move |req| handle(req, service.clone(), svc_ctx.clone(), conns.clone(), id));
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -304,7 +374,7 @@ async fn connection(
 /// Serve `listener` until `stop` turns true.
 pub async fn serve(
     listener: TcpListener,
-    handler: Handler,
+    service: Service,
     ctx: ServeContext,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -352,7 +422,7 @@ pub async fn serve(
             stream,
             id,
             rx,
-            handler.clone(),
+            service.clone(),
             ctx.clone(),
             conns.clone(),
         ));

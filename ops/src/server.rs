@@ -31,7 +31,10 @@ use crate::backend::{Backend, ConnQuery, OpsError};
 use crate::echo::{echo, echo_message};
 use crate::host_check::{HostCheck, HostVerdict};
 use crate::http::refusal::{Listener, Refusal, RefusalCounters};
-use crate::http::{self, Handler, Request, Response, ServeContext, ServeLimits, query_pairs};
+use crate::http::{
+    self, Handler, Request, Response, Screen, Screened, ServeContext, ServeLimits, Service,
+    query_pairs,
+};
 use crate::metrics::Metrics;
 use crate::model::{ApiError, ConfigProblem, MemberChange};
 use crate::show_conn::ConnFilter;
@@ -213,42 +216,74 @@ pub struct AdminTokens {
     pub read: Option<String>,
 }
 
-/// The admin API's handler.
-pub fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens, gate: Gate) -> Handler {
-    Arc::new(move |req: Request| {
-        if let Some(refused) = gate.host(&req) {
-            return refused;
+/// Whether the request carries the admin or the read token.
+fn has_token(req: &Request, tokens: &AdminTokens) -> bool {
+    authorized(req, &tokens.change) || authorized(req, &tokens.read)
+}
+
+/// Whether a path of the admin API changes state (POST, admin token).
+fn changes_state(path: &str) -> bool {
+    matches!(
+        path,
+        "/v1/clear-conn" | "/v1/configure" | "/v1/cluster/membership"
+    )
+}
+
+/// The admin API's look at a request head: the `Host`, the method of a
+/// change and the token it needs, all decided before a body is read; a
+/// head with the admin or read token is trusted (docs/ops.md §2).
+fn admin_screen(tokens: AdminTokens, gate: Gate) -> Screen {
+    Arc::new(move |req: &Request| {
+        if let Some(refused) = gate.host(req) {
+            return Screened::Answer(refused);
         }
-        let changes = matches!(
-            req.path.as_str(),
-            "/v1/clear-conn" | "/v1/configure" | "/v1/cluster/membership"
-        );
-        if changes {
+        if changes_state(&req.path) {
             if req.method != "POST" {
-                return api_error(405, format!("{} needs POST", echo(&req.path)));
+                return Screened::Answer(api_error(405, format!("{} needs POST", echo(&req.path))));
             }
-            if !authorized(&req, &tokens.change) {
-                return gate.refuse(
+            if !authorized(req, &tokens.change) {
+                return Screened::Answer(gate.refuse(
                     Refusal::Unauthorized,
                     api_error(
                         401,
                         "this changes state: send the node's admin token (Authorization: Bearer …)",
                     ),
-                );
+                ));
             }
         } else if tokens.read.is_some()
-            && !authorized(&req, &tokens.read)
-            && !authorized(&req, &tokens.change)
+            && !authorized(req, &tokens.read)
+            && !authorized(req, &tokens.change)
         {
-            return gate.refuse(
+            return Screened::Answer(gate.refuse(
                 Refusal::Unauthorized,
                 api_error(
                     401,
                     "this node's reads need a token: send its read token or admin token \
                      (Authorization: Bearer …)",
                 ),
-            );
+            ));
         }
+        if has_token(req, &tokens) {
+            Screened::Trusted
+        } else {
+            Screened::Open
+        }
+    })
+}
+
+/// The admin API: its screen of request heads, then its handler.
+pub fn admin_service(backend: Arc<dyn Backend>, tokens: AdminTokens, gate: Gate) -> Service {
+    Service {
+        screen: admin_screen(tokens.clone(), gate),
+        handler: admin_handler(backend, tokens),
+    }
+}
+
+/// The admin API's handler, for requests its screen passed.
+fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens) -> Handler {
+    Arc::new(move |req: Request| {
+        let trusted = has_token(&req, &tokens);
+        let changes = changes_state(&req.path);
         if let Some(r) = health(&*backend, &req) {
             return r;
         }
@@ -256,7 +291,10 @@ pub fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens, gate: Gate)
             return api_error(405, format!("{} needs GET", echo(&req.path)));
         }
         match req.path.as_str() {
-            "/v1/conn" => answer(parse_conn_query(&req.query).and_then(|q| backend.conns(&q))),
+            "/v1/conn" => answer(
+                parse_conn_query(&req.query)
+                    .and_then(|q| backend.conns(&ConnQuery { trusted, ..q })),
+            ),
             "/v1/clear-conn" => {
                 let filter: Result<ConnFilter, _> = if req.body.is_empty() {
                     Ok(ConnFilter::default())
@@ -285,14 +323,21 @@ pub fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens, gate: Gate)
     })
 }
 
-/// The metrics listener's handler: no token (Prometheus scrapes it, and
-/// it answers counters, never secrets, and changes nothing); the `Host`
-/// check only if the gate has one (docs/ops.md §3).
-pub fn metrics_handler(backend: Arc<dyn Backend>, metrics: Arc<Metrics>, gate: Gate) -> Handler {
+/// The metrics listener: no token (Prometheus scrapes it, and it answers
+/// counters, never secrets, and changes nothing); the `Host` check only if
+/// the gate has one (docs/ops.md §3), on the head.
+pub fn metrics_service(backend: Arc<dyn Backend>, metrics: Arc<Metrics>, gate: Gate) -> Service {
+    Service {
+        screen: Arc::new(move |req: &Request| match gate.host(req) {
+            Some(refused) => Screened::Answer(refused),
+            None => Screened::Open,
+        }),
+        handler: metrics_handler(backend, metrics),
+    }
+}
+
+fn metrics_handler(backend: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Handler {
     Arc::new(move |req: Request| {
-        if let Some(refused) = gate.host(&req) {
-            return refused;
-        }
         if let Some(r) = health(&*backend, &req) {
             return r;
         }
@@ -399,13 +444,13 @@ impl OpsServer {
                     if let Some(l) = m
                         && let Ok(l) = tokio::net::TcpListener::from_std(l)
                     {
-                        let h = metrics_handler(backend.clone(), metrics, metrics_gate);
+                        let h = metrics_service(backend.clone(), metrics, metrics_gate);
                         tasks.push(tokio::spawn(http::serve(l, h, metrics_ctx, rx.clone())));
                     }
                     if let Some(l) = a
                         && let Ok(l) = tokio::net::TcpListener::from_std(l)
                     {
-                        let h = admin_handler(backend, tokens, admin_gate);
+                        let h = admin_service(backend, tokens, admin_gate);
                         tasks.push(tokio::spawn(http::serve(l, h, admin_ctx, rx.clone())));
                     }
                     for t in tasks {

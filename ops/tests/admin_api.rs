@@ -362,6 +362,28 @@ fn table_walks_are_rate_limited_and_counts_never_walk() {
         }
     }
     assert!((10..=20).contains(&refused), "{refused} of 40 refused");
+    // Readers without a token spent only their own budget: the operator's
+    // `show conn` and `clear conn`, with the token, each have theirs.
+    let operator = Client::new(srv.admin_addr.unwrap(), Some(TOKEN.into()));
+    for _ in 0..10 {
+        assert_eq!(
+            operator
+                .conns(&ConnFilter::default(), false)
+                .unwrap()
+                .conns
+                .len(),
+            4
+        );
+        operator
+            .request(
+                "POST",
+                "/v1/clear-conn",
+                br#"{"address":"198.18.9.9","port":null}"#,
+                "application/json",
+            )
+            .map(|r| assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body)))
+            .unwrap();
+    }
     // The budget refills.
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(c.conns(&ConnFilter::default(), false).is_ok());

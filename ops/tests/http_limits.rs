@@ -163,8 +163,11 @@ async fn slow_heads_and_bodies_are_cut_and_counted() {
     // A body announced and never sent gets 408.
     let mut slow = tokio::net::TcpStream::connect(admin).await.unwrap();
     slow.try_write(
-        format!("POST /v1/configure HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 100\r\n\r\nab")
-            .as_bytes(),
+        format!(
+            "POST /v1/configure HTTP/1.1\r\nHost: {admin}\r\nAuthorization: Bearer t0k\r\n\
+             Content-Length: 100\r\n\r\nab"
+        )
+        .as_bytes(),
     )
     .unwrap();
     let answer = read_until_closed(&mut slow, Duration::from_secs(2))
@@ -172,6 +175,29 @@ async fn slow_heads_and_bodies_are_cut_and_counted() {
         .expect("a stalled body is not cut");
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    // Without the token the same request is refused on its head, at once,
+    // without waiting for the body; a GET announcing a body is refused too.
+    for (head, status) in [
+        (
+            format!(
+                "POST /v1/configure HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 100\r\n\r\nab"
+            ),
+            "HTTP/1.1 401",
+        ),
+        (
+            format!("GET /v1/counters HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 100\r\n\r\n"),
+            "HTTP/1.1 400",
+        ),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(admin).await.unwrap();
+        s.try_write(head.as_bytes()).unwrap();
+        let answer = read_until_closed(&mut s, Duration::from_millis(150))
+            .await
+            .expect("refused before the body timeout");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with(status), "{answer}");
+    }
 
     // A body over the bound gets 413.
     let big = vec![b'x'; 4096];
@@ -187,7 +213,94 @@ async fn slow_heads_and_bodies_are_cut_and_counted() {
     assert_eq!(refused(&text, "admin", "header_timeout"), 1.0);
     assert_eq!(refused(&text, "admin", "body_timeout"), 1.0);
     assert_eq!(refused(&text, "admin", "body_too_large"), 1.0);
+    assert_eq!(refused(&text, "admin", "unauthorized"), 1.0);
+    assert_eq!(refused(&text, "admin", "body_not_expected"), 1.0);
     assert_eq!(refused(&text, "metrics", "header_timeout"), 0.0);
+}
+
+/// A connection whose request head went in and whose body stalls: it asks
+/// for `100 Continue`, which the server sends once it reads the body,
+/// proof that the head was taken.
+async fn stalled_in_body(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> tokio::net::TcpStream {
+    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    s.try_write(
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 100\r\n\
+             Expect: 100-continue\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    tokio::time::timeout(Duration::from_secs(2), async {
+        while !got.ends_with(b"\r\n\r\n") {
+            s.readable().await.unwrap();
+            match s.try_read(&mut buf) {
+                Ok(0) => panic!("closed before 100 Continue"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+    .expect("no 100 Continue");
+    assert!(
+        got.starts_with(b"HTTP/1.1 100"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    s
+}
+
+/// A local user without the token fills the admin listener with requests
+/// stalled in their bodies (every local client shares 127.0.0.1): the
+/// operator's CLI still gets in, and its request, carrying the token, is
+/// not closed under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_stalled_in_their_bodies_do_not_lock_the_operator_out() {
+    let srv = start_with(ServeLimits {
+        caps: Caps {
+            max_connections: 8,
+            max_per_source: 4,
+        },
+        body_read_timeout_ms: 10_000,
+        ..ServeLimits::default()
+    });
+    let admin = srv.admin_addr.unwrap();
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(stalled_in_body(admin, "/v1/no-such-endpoint", None).await);
+    }
+    for _ in 0..3 {
+        let r = tokio::time::timeout(
+            ANSWER_DEADLINE,
+            tokio::task::spawn_blocking(move || {
+                Client::new(admin, Some("t0k".into())).request("GET", "/v1/counters", b"", "")
+            }),
+        )
+        .await
+        .expect("the CLI got no answer while requests stalled in their bodies")
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let text = String::from_utf8(
+        get_within_deadline(srv.metrics_addr.unwrap(), "/metrics")
+            .await
+            .body,
+    )
+    .unwrap();
+    // One stalled request made room for the first; the room stayed.
+    assert_eq!(refused(&text, "admin", "idle_evicted"), 1.0);
+    assert_eq!(refused(&text, "admin", "source_limit"), 0.0);
+    drop(stalled);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -201,42 +314,11 @@ async fn busy_connections_beyond_the_caps_are_refused_and_counted() {
         ..ServeLimits::default()
     });
     let admin = srv.admin_addr.unwrap();
-    // Two requests stuck in their bodies hold this source's two slots
-    // (they are inside a request, so nothing can evict them). Each asks
-    // for `100 Continue`, which the server sends once it reads the body:
-    // proof that its head was taken.
+    // Two requests with the token, stuck in their bodies, hold this
+    // source's two slots (taken up, so nothing can evict them).
     let mut busy = Vec::new();
     for _ in 0..2 {
-        let s = tokio::net::TcpStream::connect(admin).await.unwrap();
-        s.try_write(
-            format!(
-                "POST /v1/configure HTTP/1.1\r\nHost: {admin}\r\nContent-Length: 100\r\n\
-                 Expect: 100-continue\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 256];
-        tokio::time::timeout(Duration::from_secs(2), async {
-            while !got.ends_with(b"\r\n\r\n") {
-                s.readable().await.unwrap();
-                match s.try_read(&mut buf) {
-                    Ok(0) => panic!("closed before 100 Continue"),
-                    Ok(n) => got.extend_from_slice(&buf[..n]),
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => panic!("{e}"),
-                }
-            }
-        })
-        .await
-        .expect("no 100 Continue");
-        assert!(
-            got.starts_with(b"HTTP/1.1 100"),
-            "{}",
-            String::from_utf8_lossy(&got)
-        );
-        busy.push(s);
+        busy.push(stalled_in_body(admin, "/v1/configure", Some("t0k")).await);
     }
     let mut third = tokio::net::TcpStream::connect(admin).await.unwrap();
     let answer = read_until_closed(&mut third, Duration::from_secs(2))

@@ -2,12 +2,13 @@
 //!
 //! Two caps: connections from one source address, and connections in all.
 //! When a newcomer would pass a cap, room is made by closing the oldest
-//! connection under that cap that has not yet sent a whole request head
-//! (an *idle* one: it has cost the server nothing and is owed nothing)
-//! rather than refusing the newcomer; only when every connection under
-//! the cap is inside a request is the newcomer refused. So a peer that
-//! opens connections and sends nothing cannot lock out a scrape or the
-//! CLI, and one source cannot hold more than its share.
+//! connection under that cap whose request has not been taken up (an
+//! *idle* one: no whole request head yet, or a body still coming from a
+//! sender without a token; it is owed nothing) rather than refusing the
+//! newcomer; only when every connection under the cap is inside a request
+//! is the newcomer refused. So a peer that opens connections and sends
+//! nothing, or stalls in its bodies, cannot lock out a scrape or the CLI,
+//! and one source cannot hold more than its share.
 //!
 //! Pure: the serve loop feeds it accepts, request starts and closes, and
 //! carries out what it answers (close the evicted connection, refuse the
@@ -114,8 +115,9 @@ impl Admission {
         Admit::Yes { id, evict }
     }
 
-    /// `id` sent a whole request head: it is no longer idle. False if the
-    /// table no longer keeps it (it was evicted a moment before).
+    /// `id`'s request was taken up (a head with a token, or a whole
+    /// request): it is no longer idle. False if the table no longer keeps
+    /// it (it was evicted a moment before).
     pub fn on_request(&mut self, id: ConnId) -> bool {
         match self.conns.get_mut(&id) {
             Some(e) => {

@@ -30,11 +30,13 @@ pub enum Refusal {
     BadHost,
     /// A request without the token it needs (401).
     Unauthorized,
+    /// A `GET` or `HEAD` that announced a body (400).
+    BodyNotExpected,
 }
 
 impl Refusal {
     /// Every reason, in label order of the docs.
-    pub const ALL: [Refusal; 10] = [
+    pub const ALL: [Refusal; 11] = [
         Refusal::SourceLimit,
         Refusal::GlobalLimit,
         Refusal::IdleEvicted,
@@ -45,6 +47,7 @@ impl Refusal {
         Refusal::ConnectionDeadline,
         Refusal::BadHost,
         Refusal::Unauthorized,
+        Refusal::BodyNotExpected,
     ];
 
     /// The metric label.
@@ -60,6 +63,7 @@ impl Refusal {
             Refusal::ConnectionDeadline => "connection_deadline",
             Refusal::BadHost => "bad_host",
             Refusal::Unauthorized => "unauthorized",
+            Refusal::BodyNotExpected => "body_not_expected",
         }
     }
 
@@ -75,6 +79,7 @@ impl Refusal {
             Refusal::ConnectionDeadline => 7,
             Refusal::BadHost => 8,
             Refusal::Unauthorized => 9,
+            Refusal::BodyNotExpected => 10,
         }
     }
 }
