@@ -203,3 +203,54 @@ async fn policy_entries_versions_watch_reopen_and_snapshot() {
     assert!(sm2.install_snapshot(&snap.meta, bad).await.is_err());
     assert_eq!(sm2.subscribe().borrow().version, 2, "unchanged");
 }
+
+/// Damage anywhere in the file (4 KiB zeroed or set to 0xff, at every
+/// 512-byte offset of a store holding a vote and a few entries) is
+/// refused with an error or read as it is; never a panic. Some of these
+/// make redb itself panic (an assertion on its allocator state), which
+/// the store turns into an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_anywhere_in_the_store_file_is_never_a_panic() {
+    use openraft::storage::RaftLogStorageExt as _;
+    let dir = fresh_dir("damage-src");
+    let _guard = DirGuard(dir.clone());
+    {
+        let (mut log, _sm) = open_store(&dir).expect("open");
+        log.save_vote(&Vote::new(3, 2)).await.expect("vote");
+        let entries: Vec<_> = (1..=5)
+            .map(|i| {
+                set_config(
+                    3,
+                    i,
+                    &format!("access-list A{i} extended permit ip any any"),
+                )
+            })
+            .collect();
+        log.blocking_append(entries).await.expect("append");
+    }
+    let file = dir.join(rampart_cluster::raft::STORE_FILE);
+    let good = std::fs::read(&file).expect("read");
+    let mut refused = 0;
+    let mut panicked = Vec::new();
+    for fill in [0u8, 0xff] {
+        for at in (0..good.len()).step_by(512) {
+            let mut bad = good.clone();
+            let end = (at + 4096).min(bad.len());
+            bad[at..end].fill(fill);
+            let d = fresh_dir("damage");
+            let _g = DirGuard(d.clone());
+            std::fs::create_dir_all(&d).expect("dir");
+            std::fs::write(d.join(rampart_cluster::raft::STORE_FILE), &bad).expect("write");
+            match std::panic::catch_unwind(|| open_store(&d).map(|_| ())) {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    assert!(e.to_string().contains("raft.redb"), "{e}");
+                    refused += 1;
+                }
+                Err(_) => panicked.push((fill, at)),
+            }
+        }
+    }
+    assert!(panicked.is_empty(), "open_store panicked for {panicked:?}");
+    assert!(refused > 0, "no damage was noticed at all");
+}

@@ -87,6 +87,15 @@ pub enum OpenError {
         /// The cause.
         source: Box<redb::Error>,
     },
+    /// redb panicked on the file (some corruptions reach an assertion of
+    /// its own instead of an error).
+    #[error("{path}: the store is corrupt (the database library failed on it: {reason})")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// The library's message.
+        reason: String,
+    },
     /// A record in the file does not decode.
     #[error("{path}: record {record:?} is unreadable: {reason}")]
     Record {
@@ -127,14 +136,30 @@ impl Db {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(fail(e.into())),
         }
-        let db = Database::create(&path).map_err(|e| fail(e.into()))?;
-        let txn = db.begin_write().map_err(|e| fail(e.into()))?;
-        {
-            txn.open_table(LOG).map_err(|e| fail(e.into()))?;
-            txn.open_table(META).map_err(|e| fail(e.into()))?;
-            txn.open_table(SM).map_err(|e| fail(e.into()))?;
-        }
-        txn.commit().map_err(|e| fail(e.into()))?;
+        // Some corruptions make redb panic rather than answer an error: a
+        // node refuses such a file with a clear error like any other.
+        let opened = std::panic::catch_unwind(|| -> Result<Database, OpenError> {
+            let db = Database::create(&path).map_err(|e| fail(e.into()))?;
+            let txn = db.begin_write().map_err(|e| fail(e.into()))?;
+            {
+                txn.open_table(LOG).map_err(|e| fail(e.into()))?;
+                txn.open_table(META).map_err(|e| fail(e.into()))?;
+                txn.open_table(SM).map_err(|e| fail(e.into()))?;
+            }
+            txn.commit().map_err(|e| fail(e.into()))?;
+            Ok(db)
+        });
+        let db = match opened {
+            Ok(r) => r?,
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic without a message".into());
+                return Err(OpenError::Corrupt { path, reason });
+            }
+        };
         Ok(Arc::new(Db {
             db,
             counters: Arc::new(StoreCounters::default()),
