@@ -285,29 +285,32 @@ impl RaftSide {
                 // Version 0: the cluster has no policy yet; the policy file
                 // stays in force.
                 if p.version > 0 {
-                    let admin = admin.clone();
-                    let text = p.text.clone();
                     // Every node checks the same key, so a policy committed
                     // by a member without the operator's signature (its key
                     // stolen) is refused everywhere alike.
                     let signed = signer
                         .as_ref()
-                        .map_or(Ok(p.version), |k| k.verify(&text, Some(p.version)));
-                    let r = tokio::task::spawn_blocking(move || {
-                        signed
-                            .map_err(|e| {
-                                OpsError::Unavailable(format!(
-                                    "not signed by the operator's key: {e}"
-                                ))
-                            })
-                            .and_then(|_| admin.apply_committed(p.version, &text))
-                    })
-                    .await;
+                        .map_or(Ok(p.version), |k| k.verify(&p.text, Some(p.version)));
+                    let r = match signed {
+                        Err(e) => Err(OpsError::Unavailable(format!(
+                            "not signed by the operator's key: {e}"
+                        ))),
+                        Ok(_) => {
+                            let admin = admin.clone();
+                            let text = p.text.clone();
+                            apply_until_done(
+                                move || admin.apply_committed(p.version, &text),
+                                || rx.has_changed().unwrap_or(true),
+                                APPLY_RETRY,
+                            )
+                            .await
+                        }
+                    };
                     match r {
-                        Ok(Ok(())) => {
+                        Ok(()) => {
                             tracing::info!("policy version {} in force", p.version);
                         }
-                        Ok(Err(e)) => {
+                        Err(e) => {
                             failed.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(
                                 "committed policy version {} not applied here \
@@ -315,7 +318,6 @@ impl RaftSide {
                                 p.version
                             );
                         }
-                        Err(e) => tracing::warn!("applying a policy: {e}"),
                     }
                 }
                 if rx.changed().await.is_err() {
@@ -334,6 +336,49 @@ impl RaftSide {
     pub fn stop(&self, runtime: &tokio::runtime::Runtime) {
         let raft = self.raft.clone();
         runtime.block_on(async move { raft.shutdown().await });
+    }
+}
+
+/// How long to wait before applying a committed policy again after the
+/// workers did not all take it.
+const APPLY_RETRY: Duration = Duration::from_millis(200);
+
+/// Apply a committed policy until it is in force on every worker. Workers
+/// that do not take the job in time (a long batch, a full control queue)
+/// are asked again every `retry`, and so are those that took it (setting
+/// the same policy twice changes nothing), so no worker is left on the
+/// previous policy while the others run this one. A policy that does not
+/// compile is refused at once, and a newer committed policy (`superseded`)
+/// ends the attempts: it is applied next.
+async fn apply_until_done<F>(
+    apply: F,
+    superseded: impl Fn() -> bool,
+    retry: Duration,
+) -> Result<(), OpsError>
+where
+    F: Fn() -> Result<(), OpsError> + Send + Sync + 'static,
+{
+    let apply = Arc::new(apply);
+    let mut warned = false;
+    loop {
+        let f = apply.clone();
+        let r = tokio::task::spawn_blocking(move || f())
+            .await
+            .unwrap_or_else(|e| Err(OpsError::Unavailable(format!("the apply task failed: {e}"))));
+        match r {
+            Err(OpsError::Unavailable(e)) if !superseded() => {
+                if !warned {
+                    tracing::warn!(
+                        "a committed policy is not in force on every worker yet ({e}); \
+                         trying again every {} ms",
+                        retry.as_millis()
+                    );
+                    warned = true;
+                }
+                tokio::time::sleep(retry).await;
+            }
+            other => return other,
+        }
     }
 }
 
@@ -359,5 +404,57 @@ fn write_error(e: WriteError) -> OpsError {
             }
             OpsError::Cluster(text)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    #[tokio::test]
+    async fn a_committed_policy_is_applied_again_until_every_worker_has_it() {
+        let tries = Arc::new(AtomicUsize::new(0));
+        let t = tries.clone();
+        let r = apply_until_done(
+            move || match t.fetch_add(1, Ordering::Relaxed) {
+                0 | 1 => Err(OpsError::Unavailable("worker 1 did not answer".into())),
+                _ => Ok(()),
+            },
+            || false,
+            Duration::from_millis(1),
+        )
+        .await;
+        assert!(r.is_ok());
+        assert_eq!(tries.load(Ordering::Relaxed), 3);
+    }
+
+    #[tokio::test]
+    async fn a_policy_that_does_not_compile_or_a_newer_one_ends_the_attempts() {
+        let tries = Arc::new(AtomicUsize::new(0));
+        let t = tries.clone();
+        let r = apply_until_done(
+            move || {
+                t.fetch_add(1, Ordering::Relaxed);
+                Err(OpsError::Config(vec![]))
+            },
+            || false,
+            Duration::from_millis(1),
+        )
+        .await;
+        assert!(matches!(r, Err(OpsError::Config(_))));
+        assert_eq!(tries.load(Ordering::Relaxed), 1);
+        let t = tries.clone();
+        let r = apply_until_done(
+            move || {
+                t.fetch_add(1, Ordering::Relaxed);
+                Err(OpsError::Unavailable("busy".into()))
+            },
+            || true,
+            Duration::from_millis(1),
+        )
+        .await;
+        assert!(matches!(r, Err(OpsError::Unavailable(_))));
+        assert_eq!(tries.load(Ordering::Relaxed), 2);
     }
 }
