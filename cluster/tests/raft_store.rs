@@ -254,3 +254,38 @@ async fn damage_anywhere_in_the_store_file_is_never_a_panic() {
     assert!(panicked.is_empty(), "open_store panicked for {panicked:?}");
     assert!(refused > 0, "no damage was noticed at all");
 }
+
+/// A policy over the write path's size limit that a member committed
+/// around the check is skipped by every state machine alike: the version
+/// stays, the previous policy stays published, and snapshots stay within
+/// what a node installs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_committed_policy_is_skipped_alike_everywhere() {
+    use openraft::RaftSnapshotBuilder as _;
+    let dir = fresh_dir("oversized");
+    let _guard = DirGuard(dir.clone());
+    let (_log, mut sm) = open_store(&dir).expect("open");
+    let mut rx = sm.subscribe();
+    let huge = "!".repeat(rampart_cluster::raft::MAX_POLICY_BYTES + 1);
+    let replies = sm
+        .apply([
+            set_config(1, 1, "policy a"),
+            set_config(1, 2, &huge),
+            set_config(1, 3, "policy b"),
+        ])
+        .await
+        .expect("apply");
+    assert_eq!(
+        replies.iter().map(|r| r.version).collect::<Vec<_>>(),
+        vec![1, 1, 2]
+    );
+    let p = rx.borrow_and_update().clone();
+    assert_eq!((p.version, p.text.as_str()), (2, "policy b"));
+    let mut builder = sm.get_snapshot_builder().await;
+    let snap = builder.build_snapshot().await.expect("snapshot");
+    assert!(
+        (snap.snapshot.get_ref().len() as u64) < rampart_cluster::raft::MAX_SNAPSHOT_BYTES,
+        "snapshot of {} bytes",
+        snap.snapshot.get_ref().len()
+    );
+}

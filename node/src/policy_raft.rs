@@ -238,7 +238,7 @@ impl RaftSide {
             voters: s.voters.iter().map(|v| *v as u16).collect(),
             learners: s.learners.iter().map(|v| *v as u16).collect(),
             rpcs_refused: s.rpcs_refused,
-            policies_refused: self.apply_failed(),
+            policies_refused: self.apply_failed().saturating_add(s.policies_oversized),
         }
     }
 

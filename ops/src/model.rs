@@ -209,7 +209,8 @@ pub struct RaftStatus {
     #[serde(default)]
     pub rpcs_refused: u64,
     /// Committed policies this node did not run: they did not compile
-    /// here, or lacked the operator's signature for their version.
+    /// here, lacked the operator's signature for their version, or were
+    /// larger than any write may be.
     #[serde(default)]
     pub policies_refused: u64,
 }

@@ -92,6 +92,8 @@ pub struct PolicyStatus {
     /// Raft calls from members refused (undecodable, a wrong sender, a
     /// snapshot chunk past the limit).
     pub rpcs_refused: u64,
+    /// Committed policies over the size limit, skipped here.
+    pub policies_oversized: u64,
     /// Why Raft stopped, if it did.
     pub stopped: Option<String>,
 }
@@ -826,6 +828,7 @@ impl PolicyRaft {
             snapshots_built: get(&c.snapshots_built),
             snapshots_installed: get(&c.snapshots_installed),
             rpcs_refused: get(&c.rpcs_refused),
+            policies_oversized: get(&c.policies_oversized),
             stopped: m.running_state.as_ref().err().map(|e| e.to_string()),
         }
     }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::codec;
+use super::settings::MAX_POLICY_BYTES;
 use redb::ReadableTable as _;
 
 use super::store::{Db, OpenError, SM};
@@ -138,6 +139,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             next.last_applied = Some(e.log_id);
             match e.payload {
                 EntryPayload::Blank => {}
+                // A write is refused above this size before it is proposed;
+                // a member that committed one around that check (its key
+                // stolen) would have every node carry it in snapshots too
+                // large to install. Every node skips it alike, so their
+                // state machines stay equal, and counts it.
+                EntryPayload::Normal(PolicyCmd::SetConfig { text })
+                    if text.len() > MAX_POLICY_BYTES =>
+                {
+                    self.db
+                        .counters
+                        .policies_oversized
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 EntryPayload::Normal(PolicyCmd::SetConfig { text }) => {
                     next.version = next.version.saturating_add(1);
                     next.log_index = e.log_id.index;

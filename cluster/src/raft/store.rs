@@ -57,6 +57,9 @@ pub struct StoreCounters {
     /// Raft calls from members refused: undecodable, naming another
     /// sender, or a snapshot chunk past the size limit.
     pub rpcs_refused: AtomicU64,
+    /// Committed policies larger than the write path takes, skipped by the
+    /// state machine (a member committed them around the check).
+    pub policies_oversized: AtomicU64,
 }
 
 impl StoreCounters {
