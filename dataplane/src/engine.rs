@@ -21,7 +21,7 @@ pub use crate::iface::InterfaceConfig;
 
 use self::classes::{ClassTable, SlotId};
 use crate::policy::classifier::Probe;
-use crate::policy::compile::{ConnOptions, Policy};
+use crate::policy::compile::{ConnOptions, IcmpInspection, Policy};
 
 use self::normalize::TcpView;
 use crate::conntrack::entry::conn_flags;
@@ -728,8 +728,14 @@ impl Engine {
     /// peer's state can come for it: its packets are judged at once, not
     /// held to expire. (A connection opened in the packet's own direction
     /// in a bypass class would have been picked up here mid-stream.)
+    /// Nor can it come for ICMP the access rules deny: echo is a connection
+    /// only where it is inspected, and then only a request opens one, which
+    /// the rules judge here as a peer would.
     fn peer_could_pass(&self, pkt: &Pkt, reason: DropReason) -> bool {
         if !self.sync.as_ref().is_some_and(|s| s.active()) {
+            return false;
+        }
+        if reason == DropReason::AclDeny && matches!(pkt.tuple.proto, proto::ICMP | proto::ICMPV6) {
             return false;
         }
         let reverse = || {
@@ -1168,6 +1174,12 @@ impl Engine {
             self.sync_touch(id, changed, pkt.now);
             return Ok(None);
         }
+        // Without `inspect icmp` echo is stateless, as on the ASA: each
+        // request and reply is judged by the access rules on its own and
+        // opens nothing (docs/asa-behaviour.md §2.5).
+        if !matches!(kind, Kind::Udp) && !self.icmp_inspection(pkt).echo {
+            return self.permitted(pkt).map(|()| None);
+        }
         let proto = match kind {
             Kind::Udp => ProtoState::Udp,
             Kind::EchoRequest => ProtoState::IcmpEcho,
@@ -1179,30 +1191,74 @@ impl Engine {
         Ok(self.opened(id))
     }
 
-    /// An ICMP error passes only if it quotes a live connection and travels
-    /// back toward the sender of the quoted packet (RFC 5927 §4.1's advice
-    /// to middleboxes: match errors to state, drop the rest).
+    /// The ICMP inspections that apply to a packet.
+    fn icmp_inspection(&self, pkt: &Pkt) -> IcmpInspection {
+        self.policy
+            .icmp_inspection(pkt.ingress, pkt.egress, &pkt.probe())
+    }
+
+    /// An ICMP error. Inspected (`inspect icmp error`, or `inspect icmp`
+    /// for an error about an echo), it passes only if it quotes a live
+    /// connection and travels back toward the sender of the quoted packet
+    /// (RFC 5927 §4.1's advice to middleboxes: match errors to state, drop
+    /// the rest). Uninspected, the access rules judge it like any packet,
+    /// as on the ASA (docs/asa-behaviour.md §2.5).
     fn icmp_error(
         &mut self,
         pkt: &Pkt,
         quoted: &Tuple,
         frame: &mut [u8],
-        (icmp_at, quoted_l4_at): (usize, usize),
+        at: (usize, usize),
     ) -> Result<(), DropReason> {
+        let inspect = self.icmp_inspection(pkt);
+        let about_echo = matches!(quoted.proto, proto::ICMP | proto::ICMPV6);
+        if !(inspect.error || inspect.echo && about_echo) {
+            self.permitted(pkt)?;
+            // Passed by the rules: an error about a connection known here
+            // still gets its quoted sequence number back (below).
+            if pkt.tuple.dst.addr == quoted.src.addr
+                && let Some((id, back)) = self.quoted_entry(pkt, quoted)
+                && self.table.get(id).ingress[back.index()] == pkt.ingress
+            {
+                self.unshift_quoted(id, back, quoted, frame, at);
+            }
+            return Ok(());
+        }
         if pkt.tuple.dst.addr != quoted.src.addr {
             return Err(DropReason::IcmpNoConnection);
         }
-        let (key, quoted_src_is_lo) = FlowKey::of(quoted);
-        let hash = self.table.hash(&key);
-        let id = self
-            .lookup(hash, &key, pkt.now)
+        let (id, back) = self
+            .quoted_entry(pkt, quoted)
             .ok_or(DropReason::IcmpNoConnection)?;
-        let entry = self.table.get(id);
-        // The error flows against the quoted packet's direction.
-        let back = entry.direction(quoted_src_is_lo).other();
-        if entry.ingress[back.index()] != pkt.ingress {
+        if self.table.get(id).ingress[back.index()] != pkt.ingress {
             return Err(DropReason::InterfaceMismatch);
         }
+        self.unshift_quoted(id, back, quoted, frame, at);
+        bump(&mut self.counters.icmp_related_passed);
+        Ok(())
+    }
+
+    /// The live entry an ICMP error quotes, and the direction the error
+    /// travels in it (against the quoted packet's).
+    fn quoted_entry(&mut self, pkt: &Pkt, quoted: &Tuple) -> Option<(FlowId, Direction)> {
+        let (key, quoted_src_is_lo) = FlowKey::of(quoted);
+        let hash = self.table.hash(&key);
+        let id = self.lookup(hash, &key, pkt.now)?;
+        let back = self.table.get(id).direction(quoted_src_is_lo).other();
+        Some((id, back))
+    }
+
+    /// Give the initiator the sequence number it sent back in an error
+    /// quoting its segment.
+    fn unshift_quoted(
+        &mut self,
+        id: FlowId,
+        back: Direction,
+        quoted: &Tuple,
+        frame: &mut [u8],
+        (icmp_at, quoted_l4_at): (usize, usize),
+    ) {
+        let entry = self.table.get(id);
         // An error about the initiator's segment quotes it as the far side
         // saw it, shifted by randomization: give the initiator its own
         // sequence number back, or its stack discards the error (RFC 5927
@@ -1221,8 +1277,6 @@ impl Engine {
                 );
             }
         }
-        bump(&mut self.counters.icmp_related_passed);
-        Ok(())
     }
 }
 

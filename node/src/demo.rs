@@ -64,10 +64,28 @@ impl Demo {
     }
 }
 
+/// The demo's policy: the ASA's defaults, with `inspect icmp` added to the
+/// inspection class as most sites do (without it, echo is stateless and a
+/// reply from outside needs an access rule).
+const DEMO_POLICY: &str = "\
+class-map inspection_default
+ match default-inspection-traffic
+policy-map global_policy
+ class inspection_default
+  inspect icmp
+service-policy global_policy global
+";
+
 /// Run the trace and render the report.
 pub fn run() -> anyhow::Result<String> {
     let cfg = EngineConfig::inside_outside(NodeId(1), [0x5eed, 1, 2, 3]);
-    let engine = Engine::new(cfg).context("building the demo engine")?;
+    let mut engine = Engine::new(cfg).context("building the demo engine")?;
+    let policy = rampart_dataplane::policy::parse::parse_config(DEMO_POLICY)
+        .map_err(|e| anyhow::anyhow!("the demo policy: {e:?}"))?
+        .config;
+    let policy = rampart_dataplane::policy::compile::compile(&policy, &engine.config().interfaces)
+        .context("compiling the demo policy")?;
+    engine.set_policy(std::sync::Arc::new(policy));
     let names = engine
         .config()
         .interfaces
@@ -84,7 +102,7 @@ pub fn run() -> anyhow::Result<String> {
     writeln!(
         d.out,
         "Rampart demo: a built-in trace through one engine (inside = security 100, outside = 0,\n\
-         ASA defaults: strict TCP tracking, normalizer, sequence randomization)\n"
+         ASA defaults: strict TCP tracking, normalizer, sequence randomization; ICMP inspected)\n"
     )?;
 
     // A web fetch that completes and closes, with two attacks mid-stream.

@@ -227,8 +227,8 @@ fn a_missing_interface_is_a_clear_error() {
 }
 
 /// The policy of the tests below: the seed's kind of bypass class for
-/// port 5006 (either direction), everything else inspected; outside may
-/// open to the client's port 5003 only.
+/// port 5006 (either direction), everything else inspected, ICMP echo
+/// included; outside may open to the client's port 5003 only.
 const POLICY: &str = "hostname fw-a
 access-list BYP extended permit tcp any any eq 5006
 access-list BYP extended permit tcp any eq 5006 any
@@ -237,9 +237,13 @@ access-list OUT extended permit tcp any eq 5006 any
 access-group OUT in interface outside
 class-map BYP
  match access-list BYP
+class-map inspection_default
+ match default-inspection-traffic
 policy-map global_policy
  class BYP
   set connection advanced-options tcp-state-bypass
+ class inspection_default
+  inspect icmp
 service-policy global_policy global
 ";
 

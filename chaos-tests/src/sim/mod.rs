@@ -138,7 +138,7 @@ pub const FENCED: [u8; 4] = [198, 18, 1, 250];
 /// The policy versions the simulated cluster's Raft log cycles through:
 /// version `v` runs `policies()[v % 3]`. Version 0 is the lab's policy
 /// (inside→outside by security level; TCP port 5002 in a tcp-state-bypass
-/// class, both directions). Version 1 adds an inside access list that
+/// class, both directions; ICMP inspected). Version 1 adds an inside access list that
 /// denies UDP to [`FENCED`] and a class giving UDP port 53 a 5-minute idle
 /// timeout; version 2 drops the fence and gives that class 4 minutes (a
 /// class of the same name with other options: another class to a peer).
@@ -165,9 +165,11 @@ fn policies() -> [Arc<Policy>; 3] {
                 "access-list udp_dns extended permit udp any any eq 53\n\
                  class-map tcp_bypass\n match access-list tcp_bypass\n\
                  class-map udp_dns\n match access-list udp_dns\n\
+                 class-map inspection_default\n match default-inspection-traffic\n\
                  policy-map global_policy\n class tcp_bypass\n  \
                  set connection advanced-options tcp-state-bypass\n class udp_dns\n  \
                  set connection timeout idle 0:0{minutes}:00\n\
+                 \x20class inspection_default\n  inspect icmp\n  inspect icmp error\n\
                  service-policy global_policy global\n"
             ));
             t

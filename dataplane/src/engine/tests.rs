@@ -37,6 +37,15 @@ impl Harness {
         h
     }
 
+    /// As [`new`](Self::new), with `inspect icmp` and `inspect icmp error`.
+    fn inspecting_icmp() -> Self {
+        let mut h = Self::new();
+        let mut cfg = crate::policy::compile::randomization_off();
+        crate::policy::compile::inspect_icmp(&mut cfg);
+        h.install(cfg);
+        h
+    }
+
     fn install(&mut self, cfg: crate::policy::ast::Config) {
         let p = crate::policy::compile::compile(&cfg, &self.engine.config().interfaces).unwrap();
         self.engine.set_policy(std::sync::Arc::new(p));
@@ -325,7 +334,7 @@ fn unsolicited_udp_from_outside_is_denied() {
 
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
-    let mut h = Harness::new();
+    let mut h = Harness::inspecting_icmp();
     let (c, s) = v4_pair(0, 0);
     assert_eq!(
         h.frame(echo_frame(&s, &c, 9, 1, true), s.iface),
@@ -348,7 +357,7 @@ fn echo_reply_needs_a_request_and_times_out_after_2s() {
 
 #[test]
 fn icmp_error_passes_only_for_a_tracked_flow() {
-    let mut h = Harness::new();
+    let mut h = Harness::inspecting_icmp();
     let (c, s) = v4_pair(4444, 5555);
     let probe = udp_frame(&c, &s, b"probe");
     let unreachable = icmpv4_unreachable_frame(&s, &c, &probe);
@@ -368,13 +377,96 @@ fn icmp_error_passes_only_for_a_tracked_flow() {
 
 #[test]
 fn icmp_error_quoting_tcp_passes() {
-    let mut h = Harness::new();
+    let mut h = Harness::inspecting_icmp();
     let mut m = model(40_010);
     let syn = m.syn();
     let syn_frame = m.frame(&syn);
     h.tcp(&m, &syn);
     let err = icmpv4_unreachable_frame(&m.server, &m.client, &syn_frame);
     assert_eq!(h.frame(err, m.server.iface), FWD_IN);
+}
+
+/// docs/asa-behaviour.md §2.5: without `inspect icmp` echo is stateless,
+/// as on the ASA: a request opens nothing, and a reply from the lower
+/// security level passes only where the access rules permit it; the same
+/// holds for errors without `inspect icmp error`.
+#[test]
+fn without_icmp_inspection_the_access_rules_judge_every_icmp_packet() {
+    let mut h = Harness::new();
+    let (c, s) = v4_pair(0, 0);
+    assert_eq!(h.frame(echo_frame(&c, &s, 9, 1, false), c.iface), FWD_OUT);
+    assert_eq!(h.engine.table().len(), 0, "a request opens nothing");
+    assert_eq!(
+        h.frame(echo_frame(&s, &c, 9, 1, true), s.iface),
+        Verdict::Drop(DropReason::AclDeny)
+    );
+    let (uc, us) = v4_pair(4444, 5555);
+    let probe = udp_frame(&uc, &us, b"probe");
+    assert_eq!(h.frame(probe.clone(), uc.iface), FWD_OUT);
+    let unreachable = icmpv4_unreachable_frame(&us, &uc, &probe);
+    assert_eq!(
+        h.frame(unreachable.clone(), us.iface),
+        Verdict::Drop(DropReason::AclDeny)
+    );
+    // An access-group that denies ICMP outside keeps replies out even with
+    // a request seen: nothing passes that the configuration does not say.
+    let text =
+        "access-list OUT extended permit icmp any any\naccess-group OUT in interface outside\n";
+    let mut cfg = crate::policy::parse::parse_config(text).unwrap().config;
+    crate::policy::compile::disable_randomization(&mut cfg);
+    h.install(cfg);
+    assert_eq!(h.frame(echo_frame(&s, &c, 9, 1, true), s.iface), FWD_IN);
+    assert_eq!(h.frame(unreachable, us.iface), FWD_IN);
+    assert_eq!(h.engine.table().len(), 1, "the UDP flow only");
+    assert_eq!(h.engine.counters().icmp_related_passed, 0);
+}
+
+/// Inspection applies where its class matches, and all inspections are one
+/// feature: an earlier class with another inspection takes the packet.
+#[test]
+fn icmp_inspection_follows_its_class() {
+    let text = "access-list PINGERS extended permit icmp host 198.18.0.10 any\n\
+                class-map PINGERS\n match access-list PINGERS\n\
+                class-map ALL_FTP\n match port tcp eq 21\n\
+                policy-map global_policy\n\
+                \x20class ALL_FTP\n  inspect ftp\n\
+                \x20class PINGERS\n  inspect icmp\n\
+                service-policy global_policy global\n";
+    let mut cfg = crate::policy::parse::parse_config(text).unwrap().config;
+    crate::policy::compile::disable_randomization(&mut cfg);
+    let mut h = Harness::new();
+    h.install(cfg);
+    let (c, s) = v4_pair(0, 0);
+    assert_eq!(c.ip.to_string(), "198.18.0.10");
+    assert_eq!(h.frame(echo_frame(&c, &s, 9, 1, false), c.iface), FWD_OUT);
+    assert_eq!(h.frame(echo_frame(&s, &c, 9, 1, true), s.iface), FWD_IN);
+    let mut other = c;
+    other.ip = "198.18.0.11".parse().unwrap();
+    assert_eq!(
+        h.frame(echo_frame(&other, &s, 9, 1, false), c.iface),
+        FWD_OUT
+    );
+    assert_eq!(
+        h.frame(echo_frame(&s, &other, 9, 1, true), s.iface),
+        Verdict::Drop(DropReason::AclDeny)
+    );
+    // A class before it that matches everything with another inspection
+    // takes the feature: the pinger's echo is no longer inspected.
+    let text = format!(
+        "class-map ANY\n match any\n{}",
+        text.replace(
+            " class ALL_FTP\n  inspect ftp\n",
+            " class ANY\n  inspect dns\n"
+        )
+    );
+    let mut cfg = crate::policy::parse::parse_config(&text).unwrap().config;
+    crate::policy::compile::disable_randomization(&mut cfg);
+    h.install(cfg);
+    assert_eq!(h.frame(echo_frame(&c, &s, 10, 1, false), c.iface), FWD_OUT);
+    assert_eq!(
+        h.frame(echo_frame(&s, &c, 10, 1, true), s.iface),
+        Verdict::Drop(DropReason::AclDeny)
+    );
 }
 
 // === frames that are not connections ===
@@ -721,6 +813,13 @@ fn delivered(frame: &[u8]) -> crate::packet::TcpSegment {
 /// An engine with sequence randomization on (the ASA default) that has
 /// forwarded the SYN of a client on `port`: the harness, the model, the
 /// SYN as the client sent it and the frame as it left (shifted).
+/// A policy of `inspect icmp` and `inspect icmp error` alone.
+fn icmp_inspected() -> crate::policy::ast::Config {
+    let mut cfg = crate::policy::ast::Config::default();
+    crate::policy::compile::inspect_icmp(&mut cfg);
+    cfg
+}
+
 fn randomized_syn(port: u16) -> (Harness, TcpModel, crate::trace::Seg, Vec<u8>) {
     let cfg = EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4]);
     let mut h = Harness {
@@ -977,6 +1076,7 @@ fn idle_expiry_without_reset_sends_nothing() {
 #[test]
 fn icmp_error_about_a_randomized_segment_quotes_the_initiators_own_sequence() {
     let (mut h, m, syn, out) = randomized_syn(44_002);
+    h.install(icmp_inspected());
     let delta = h.only_entry().seq_offset;
     // A router beyond the firewall quotes the SYN as it saw it (shifted).
     let mut err = icmpv4_unreachable_frame(&m.server, &m.client, &out);
@@ -1006,6 +1106,7 @@ fn icmp_error_about_a_randomized_segment_quotes_the_initiators_own_sequence() {
 #[test]
 fn icmp_error_unshift_finds_the_quoted_tcp_header_past_an_authentication_header() {
     let (mut h, m, syn, out) = randomized_syn(44_003);
+    h.install(icmp_inspected());
     assert_ne!(h.only_entry().seq_offset, 0);
     // The quote: the SYN's IPv4 header naming AH, a 12-byte AH (next
     // header TCP, payload length 1, SPI and sequence), then 8 TCP bytes.

@@ -175,6 +175,27 @@ pub struct CompiledClass {
     limits: bool,
 }
 
+/// A class of a policy-map with `inspect` actions: the application
+/// inspection feature, of which Rampart enforces ICMP's.
+#[derive(Debug, Clone)]
+struct InspectClass {
+    matcher: ClassMatcher,
+    /// `inspect icmp`.
+    icmp: bool,
+    /// `inspect icmp error`.
+    icmp_error: bool,
+}
+
+/// Which ICMP inspections apply to a packet (docs/asa-behaviour.md §2.5).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IcmpInspection {
+    /// `inspect icmp`: echo is stateful (a request opens a connection its
+    /// replies pass on; errors about it pass too).
+    pub echo: bool,
+    /// `inspect icmp error`: errors about any connection pass on its state.
+    pub error: bool,
+}
+
 /// Per-interface view of the policy.
 #[derive(Debug, Clone, Default)]
 struct IfacePolicy {
@@ -182,6 +203,8 @@ struct IfacePolicy {
     access_group: Option<usize>,
     /// Classes (indices into `classes`) of the interface's service-policy, in order.
     service_classes: Vec<usize>,
+    /// Its classes with inspections (indices into `inspects`), in order.
+    service_inspects: Vec<usize>,
 }
 
 /// An immutable compiled policy, ready to be swapped into an engine.
@@ -191,6 +214,8 @@ pub struct Policy {
     acls: Vec<CompiledAcl>,
     classes: Vec<CompiledClass>,
     global: Vec<usize>,
+    inspects: Vec<InspectClass>,
+    global_inspects: Vec<usize>,
     /// `same-security-traffic permit inter-interface`.
     same_security: bool,
 }
@@ -224,6 +249,8 @@ impl Policy {
             acls: Vec::new(),
             classes: Vec::new(),
             global: Vec::new(),
+            inspects: Vec::new(),
+            global_inspects: Vec::new(),
             same_security: false,
         }
     }
@@ -287,13 +314,43 @@ impl Policy {
     }
 
     fn class_matches(&self, class: &CompiledClass, probe: &Probe) -> bool {
-        match &class.matcher {
+        self.matches(&class.matcher, probe)
+    }
+
+    fn matches(&self, matcher: &ClassMatcher, probe: &Probe) -> bool {
+        match matcher {
             ClassMatcher::Any => true,
             // docs/asa-behaviour.md §2.1: a permit hit is in the class; a deny
             // hit or no hit is not.
             ClassMatcher::Acl(acl) => self.acls[*acl].decide(probe) == Some(true),
             ClassMatcher::Ports(c) => c.first_match(probe).is_some(),
         }
+    }
+
+    /// The ICMP inspections of a packet (docs/asa-behaviour.md §2.5): those
+    /// of the first class with any `inspect` that matches it, trying the
+    /// ingress interface's policy, then the egress interface's, then the
+    /// global policy (all inspections are one feature on the ASA).
+    pub fn icmp_inspection(
+        &self,
+        ingress: IfaceId,
+        egress: IfaceId,
+        probe: &Probe,
+    ) -> IcmpInspection {
+        let iface = |id: IfaceId| {
+            self.interfaces
+                .get(usize::from(id.0))
+                .map_or(&[][..], |p| p.service_inspects.as_slice())
+        };
+        [iface(ingress), iface(egress), &self.global_inspects]
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.inspects[i])
+            .find(|c| self.matches(&c.matcher, probe))
+            .map_or(IcmpInspection::default(), |c| IcmpInspection {
+                echo: c.icmp,
+                error: c.icmp_error,
+            })
     }
 
     /// The connection settings of a new connection (docs/asa-behaviour.md
@@ -379,6 +436,33 @@ pub fn randomization_off() -> Config {
 /// Add `class class-default / set connection random-sequence-number disable`
 /// to the global policy of `cfg` (creating `global_policy` if it has none).
 pub fn disable_randomization(cfg: &mut Config) {
+    push_global_default(
+        cfg,
+        ast::ConnectionSettings {
+            random_sequence_number: Some(false),
+            ..Default::default()
+        },
+        Vec::new(),
+    );
+}
+
+/// Add `class class-default / inspect icmp / inspect icmp error` to the
+/// global policy of `cfg` (creating `global_policy` if it has none): ICMP
+/// echo and errors stateful, as most ASA configurations have them.
+pub fn inspect_icmp(cfg: &mut Config) {
+    push_global_default(
+        cfg,
+        ast::ConnectionSettings::default(),
+        vec!["icmp".into(), "icmp error".into()],
+    );
+}
+
+/// Append a `class-default` with these settings to the global policy.
+fn push_global_default(
+    cfg: &mut Config,
+    connection: ast::ConnectionSettings,
+    inspects: Vec<String>,
+) {
     let global = cfg
         .service_policies
         .iter()
@@ -404,11 +488,8 @@ pub fn disable_randomization(cfg: &mut Config) {
         .expect("global policy-map exists");
     pm.classes.push(ast::PolicyClass {
         class: "class-default".into(),
-        connection: ast::ConnectionSettings {
-            random_sequence_number: Some(false),
-            ..Default::default()
-        },
-        inspects: Vec::new(),
+        connection,
+        inspects,
     });
 }
 
@@ -458,6 +539,8 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
 
     let mut classes = Vec::new();
     let mut global = Vec::new();
+    let mut inspects = Vec::new();
+    let mut global_inspects = Vec::new();
     for sp in &config.service_policies {
         let pm = config
             .policy_maps
@@ -468,9 +551,11 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
                 name: sp.policy_map.clone(),
             })?;
         let mut list = Vec::new();
+        let mut inspect_list = Vec::new();
         for pc in &pm.classes {
-            // Only classes that set connection options take part in this feature.
-            if pc.connection == ast::ConnectionSettings::default() {
+            // Only classes with connection options or inspections take part
+            // in the features Rampart enforces.
+            if pc.connection == ast::ConnectionSettings::default() && pc.inspects.is_empty() {
                 continue;
             }
             let matcher = if pc.class == "class-default" {
@@ -502,7 +587,7 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
                     }
                     Some(ClassMatch::DefaultInspectionTraffic) => {
                         let mut b = ClassifierBuilder::new();
-                        let atoms = DEFAULT_INSPECTION_PORTS.iter().map(|&(p, port)| Atom {
+                        let ports = DEFAULT_INSPECTION_PORTS.iter().map(|&(p, port)| Atom {
                             v6: None,
                             proto: Some(p),
                             src: AddrPrefix::ANY,
@@ -510,11 +595,35 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
                             sport: PortPrefix::ANY,
                             dport: PortPrefix::exact(port),
                         });
+                        // The ICMP inspections' traffic is all ICMP.
+                        let icmp = [proto::ICMP, proto::ICMPV6].map(|p| Atom {
+                            v6: None,
+                            proto: Some(p),
+                            src: AddrPrefix::ANY,
+                            dst: AddrPrefix::ANY,
+                            sport: PortPrefix::ANY,
+                            dport: PortPrefix::ANY,
+                        });
+                        let atoms = ports.chain(icmp);
                         b.push_rule(atoms);
                         ClassMatcher::Ports(b.build())
                     }
                 }
             };
+            // Every inspection, enforced or not, is one feature: a class
+            // with `inspect ftp` takes the feature for what it matches.
+            if !pc.inspects.is_empty() {
+                let has = |what: &str| pc.inspects.iter().any(|i| i == what);
+                inspects.push(InspectClass {
+                    matcher: matcher.clone(),
+                    icmp: has("icmp"),
+                    icmp_error: has("icmp error"),
+                });
+                inspect_list.push(inspects.len() - 1);
+            }
+            if pc.connection == ast::ConnectionSettings::default() {
+                continue;
+            }
             let limits = ast::ConnectionSettings {
                 tcp_state_bypass: false,
                 ..pc.connection
@@ -528,8 +637,15 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
             list.push(classes.len() - 1);
         }
         match &sp.scope {
-            ServiceScope::Global => global = list,
-            ServiceScope::Interface(name) => ifaces[iface_index(name)?].service_classes = list,
+            ServiceScope::Global => {
+                global = list;
+                global_inspects = inspect_list;
+            }
+            ServiceScope::Interface(name) => {
+                let i = iface_index(name)?;
+                ifaces[i].service_classes = list;
+                ifaces[i].service_inspects = inspect_list;
+            }
         }
     }
     Ok(Policy {
@@ -537,6 +653,8 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
         acls,
         classes,
         global,
+        inspects,
+        global_inspects,
         same_security: config.same_security_inter_interface,
     })
 }

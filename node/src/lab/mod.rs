@@ -133,7 +133,8 @@ const PER_KIND: usize = 10;
 const TCP_BYTES: usize = 64 * 1024;
 
 /// The lab's policy: the seed's bypass class for server port 5002 (both
-/// directions), inspected traffic on every other port.
+/// directions), inspected traffic on every other port, and ICMP inspected
+/// as most ASA configurations have it (echo and errors by state).
 pub const POLICY: &str = "\
 access-list tcp_bypass extended permit tcp any any eq 5002
 access-list tcp_bypass extended permit tcp any eq 5002 any
@@ -142,11 +143,16 @@ access-group OUTSIDE_IN in interface outside
 class-map tcp_bypass
  description TCP traffic test network
  match access-list tcp_bypass
+class-map inspection_default
+ match default-inspection-traffic
 policy-map global_policy
  class tcp_bypass
   set connection per-client-max 10000
   set connection timeout idle 0:00:15
   set connection advanced-options tcp-state-bypass
+ class inspection_default
+  inspect icmp
+  inspect icmp error
 service-policy global_policy global
 ";
 

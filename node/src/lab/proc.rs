@@ -175,7 +175,7 @@ pub const fn lab_node(name: &'static str, workers: usize) -> NodeSpec {
 
 /// The tests' policy on the asymmetric lab: the seed's kind of
 /// tcp-state-bypass class for server port 5002 (both directions, and
-/// admitted from outside), everything else inspected.
+/// admitted from outside), everything else inspected, ICMP included.
 pub const BYPASS_5002_POLICY: &str = "\
 access-list tcp_bypass extended permit tcp any any eq 5002
 access-list tcp_bypass extended permit tcp any eq 5002 any
@@ -183,9 +183,14 @@ access-list OUTSIDE_IN extended permit tcp any eq 5002 any
 access-group OUTSIDE_IN in interface outside
 class-map tcp_bypass
  match access-list tcp_bypass
+class-map inspection_default
+ match default-inspection-traffic
 policy-map global_policy
  class tcp_bypass
   set connection advanced-options tcp-state-bypass
+ class inspection_default
+  inspect icmp
+  inspect icmp error
 service-policy global_policy global
 ";
 

@@ -324,10 +324,18 @@ fn latency_cases(a: &Args) -> Vec<Case> {
 
 // === the topology of one run ===
 
-/// The ASA policy of the inspected runs: security levels alone (inside
-/// 100 may open connections to outside 0; replies by state; nothing opens
-/// from outside).
-const POLICY_INSPECTED: &str = "hostname bench\n";
+/// The ASA policy of the inspected runs: security levels (inside 100 may
+/// open connections to outside 0; replies by state; nothing opens from
+/// outside), with ICMP inspected so that ping's replies come back.
+const POLICY_INSPECTED: &str = "\
+hostname bench
+class-map inspection_default
+ match default-inspection-traffic
+policy-map global_policy
+ class inspection_default
+  inspect icmp
+service-policy global_policy global
+";
 
 /// The same, with the benchmark's TCP flows in a tcp-state-bypass class
 /// (as in the seed configuration and the asymmetric lab).
@@ -337,9 +345,13 @@ access-list BENCH_BYPASS extended permit tcp any any eq 5201
 access-list BENCH_BYPASS extended permit tcp any eq 5201 any
 class-map BENCH_BYPASS
  match access-list BENCH_BYPASS
+class-map inspection_default
+ match default-inspection-traffic
 policy-map global_policy
  class BENCH_BYPASS
   set connection advanced-options tcp-state-bypass
+ class inspection_default
+  inspect icmp
 service-policy global_policy global
 ";
 

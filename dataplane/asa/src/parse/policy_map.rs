@@ -1,6 +1,7 @@
 //! `policy-map NAME` and its classes: `set connection` limits, timeouts,
-//! sequence randomization and tcp-state-bypass, and `inspect` (kept, not
-//! enforced); other class actions are ignored.
+//! sequence randomization and tcp-state-bypass, and `inspect` (`icmp` and
+//! `icmp error` enforced, the others kept but not enforced); other class
+//! actions are ignored.
 
 use std::time::Duration;
 
@@ -160,10 +161,15 @@ impl Parser {
             }
             return Ok(());
         }
+        // ICMP inspection is enforced (docs/asa-behaviour.md §2.5); the
+        // application inspections are kept in the configuration only.
+        let enforced = matches!(what.as_str(), "icmp" | "icmp error");
         if !class.inspects.contains(&what) {
             class.inspects.push(what);
         }
-        self.ignore(c, REASON_INSPECT);
+        if !enforced {
+            self.ignore(c, REASON_INSPECT);
+        }
         Ok(())
     }
 }
@@ -451,6 +457,17 @@ mod tests {
         let s = c.policy_maps[0].classes[0].connection;
         assert_eq!((s.conn_max, s.per_client_max), (Some(5), Some(1)));
         assert!(cfg("policy-map P\nno policy-map P").policy_maps.is_empty());
+        // ICMP inspection is enforced: kept and not listed as ignored.
+        let text = "class-map inspection_default\n match default-inspection-traffic\npolicy-map global_policy\n class inspection_default\n  inspect icmp\n  inspect icmp error\n  inspect dns";
+        let p = parsed(text);
+        assert_eq!(
+            p.config.policy_maps[0].classes[0].inspects,
+            vec!["icmp", "icmp error", "dns"]
+        );
+        assert_eq!(
+            p.ignored.iter().map(|i| i.line).collect::<Vec<_>>(),
+            vec![7]
+        );
     }
 
     #[test]
