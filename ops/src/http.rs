@@ -319,6 +319,12 @@ async fn handle(
     let answer = tokio::task::spawn_blocking(move || handler(request))
         .await
         .unwrap_or_else(|_| Response::text(500, "the handler failed\n"));
+    // Without a token, the connection is owed only the writing of its
+    // answer from now on: one whose reader does not read a large answer
+    // must not hold its slot against the operator.
+    if !trusted {
+        lock(&conns).admission.on_answered(id);
+    }
     Ok(to_hyper(answer))
 }
 

@@ -129,6 +129,19 @@ impl Admission {
         }
     }
 
+    /// `id`'s answer is ready and owed nothing more than its writing: it
+    /// may be closed to make room again (a client that does not read a
+    /// large answer would otherwise hold its slot until the connection
+    /// deadline). Unknown ids are ignored.
+    pub fn on_answered(&mut self, id: ConnId) {
+        if let Some(e) = self.conns.get_mut(&id)
+            && !e.idle
+        {
+            e.idle = true;
+            self.idle.insert(id, e.source);
+        }
+    }
+
     /// `id` closed (or was evicted); unknown ids are ignored.
     pub fn on_closed(&mut self, id: ConnId) {
         let Some(e) = self.conns.remove(&id) else {
@@ -216,6 +229,25 @@ mod tests {
         assert_eq!(t.len(), 3);
         assert!(t.on_request(a1));
         assert!(!t.on_request(a0), "an evicted connection has no request");
+    }
+
+    #[test]
+    fn an_answered_connection_makes_room_again() {
+        let mut t = table(10, 2);
+        let a0 = id(t.on_accept(A));
+        let a1 = id(t.on_accept(A));
+        assert!(t.on_request(a0) && t.on_request(a1));
+        assert_eq!(t.on_accept(A), Admit::No(Refusal::SourceLimit));
+        t.on_answered(a1);
+        t.on_answered(ConnId(99));
+        assert_eq!(
+            t.on_accept(A),
+            Admit::Yes {
+                id: ConnId(2),
+                evict: Some(a1)
+            }
+        );
+        assert_eq!(t.len(), 2);
     }
 
     #[test]
