@@ -17,7 +17,9 @@ pub fn clustered_engine(node: u16, max_conns: usize) -> Engine {
     let mut cfg = EngineConfig::inside_outside(NodeId(node), [7, 7, 7, u64::from(node)]);
     cfg.max_conns = max_conns;
     cfg.sync = Some(SyncConfig::default());
-    Engine::new(cfg).expect("the inside/outside pair is a valid config")
+    let mut engine = Engine::new(cfg).expect("the inside/outside pair is a valid config");
+    crate::inspect_icmp(&mut engine);
+    engine
 }
 
 /// The engine of node [`PEER`] with nothing to wait for: ready, no peer up

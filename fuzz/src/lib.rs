@@ -160,7 +160,21 @@ pub fn encode_record(out: &mut Vec<u8>, control: u8, advance: u8, body: &[u8]) {
 pub fn engine() -> Engine {
     let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
     cfg.max_conns = MAX_CONNS;
-    Engine::new(cfg).expect("the inside/outside pair is a valid config")
+    let mut engine = Engine::new(cfg).expect("the inside/outside pair is a valid config");
+    inspect_icmp(&mut engine);
+    engine
+}
+
+/// Give `engine` the policy of `inspect icmp` and `inspect icmp error`
+/// (the ASA's default ICMP handling is stateless): the stateful ICMP code
+/// is then reached, as on most sites.
+pub fn inspect_icmp(engine: &mut Engine) {
+    use rampart_dataplane::policy::compile;
+    let mut cfg = rampart_dataplane::policy::ast::Config::default();
+    compile::inspect_icmp(&mut cfg);
+    let policy = compile::compile(&cfg, &engine.config().interfaces)
+        .expect("an ICMP inspection policy compiles");
+    engine.set_policy(std::sync::Arc::new(policy));
 }
 
 /// Feed every step of `data` to one engine, calling `each` with each
