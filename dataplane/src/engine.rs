@@ -935,11 +935,17 @@ impl Engine {
             let entry = *self.table.get(flow);
             self.log_built(&entry);
         }
-        if proto == ProtoState::TcpBypass {
-            bump(&mut self.counters.bypass_conns_created);
-        } else if let Some(sync) = &mut self.sync {
+        // The slot's sync bookkeeping starts afresh for every new entry,
+        // bypass ones too: a mark left by the slot's previous entry (a
+        // passive copy, say) would otherwise hold this one's packets for
+        // a peer's state that never comes.
+        if let Some(sync) = &mut self.sync {
             // Peers have not heard of this entry: its first event is an insert.
             sync.reset_mark(flow, Instant::ZERO);
+        }
+        if proto == ProtoState::TcpBypass {
+            bump(&mut self.counters.bypass_conns_created);
+        } else if self.sync.is_some() {
             self.sync_touch(flow, true, pkt.now);
         }
         Ok(flow)

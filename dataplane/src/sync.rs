@@ -300,7 +300,9 @@ impl FlowState {
     /// Commutative, associative and idempotent on the joined fields.
     pub fn join(&mut self, other: &FlowState) {
         debug_assert_eq!(self.inc, other.inc);
-        self.flags |= other.flags;
+        // Only the flags every node shares join: a peer cannot set this
+        // node's own view (the resets it saw, say) through its state.
+        self.flags |= other.flags & crate::conntrack::entry::conn_flags::SHARED;
         self.last_seen_ns = self.last_seen_ns.max(other.last_seen_ns);
         for d in 0..2 {
             self.min_ttl[d] = self.min_ttl[d].min(other.min_ttl[d]);
@@ -591,6 +593,16 @@ mod tests {
     }
 
     proptest! {
+        /// A peer's state sets only the flags nodes share: the resets this
+        /// node saw are its own (they name the teardown it logs).
+        #[test]
+        fn a_peers_own_view_flags_do_not_join(a in state(7), extra in any::<u8>()) {
+            let mut peer = a;
+            peer.flags |= extra;
+            let j = joined(&a, &peer);
+            prop_assert_eq!(j.flags, a.flags | (extra & crate::conntrack::entry::conn_flags::SHARED));
+        }
+
         #[test]
         fn join_is_commutative_associative_and_idempotent(
             base in any::<u32>(),

@@ -1507,3 +1507,48 @@ fn evicting_the_last_flow_of_a_peers_class_to_make_room_for_the_next() {
     assert!(slot.from_peer);
     assert_eq!(slot.conns, 1);
 }
+
+/// A passive copy leaves the table (cleared, timed out, deleted by its
+/// owner) and a bypass connection takes its slot: the slot's sync marks
+/// start afresh, so the bypass connection's packets pass at once instead
+/// of waiting for a pull no peer answers.
+#[test]
+fn a_bypass_connection_in_the_slot_of_a_passive_copy_is_not_held() {
+    use rampart_dataplane::placement::Placement;
+    let now = Instant::from_secs(1_700_000_000);
+    let mut peer = node(2, Duration::ZERO);
+    peer.set_peers_up(0);
+    let mut e = node(1, Duration::ZERO);
+    for n in [&mut peer, &mut e] {
+        n.set_placement(Placement::new([1, 2], 2));
+    }
+    let text = "access-list tcp_bypass extended permit tcp any any eq 5002\n\
+                access-list tcp_bypass extended permit tcp any eq 5002 any\n\
+                class-map tcp_bypass\n match access-list tcp_bypass\n\
+                policy-map global_policy\n class tcp_bypass\n  \
+                set connection advanced-options tcp-state-bypass\n\
+                service-policy global_policy global\n";
+    set_policy_text(&mut e, text);
+    let state = peer_syn_state(&mut peer, 40_000, now);
+    e.apply_peer(&SyncEvent::Upsert(state), Source::batch(Some(2), true), now)
+        .expect("valid state");
+    let key = e.table().iter().next().expect("the copy").1.key;
+    assert_eq!(e.is_passive_copy(&key), Some(true));
+    assert_eq!(e.clear_conns(|_| true), 1);
+    // A bypass connection picked up mid-stream, then more of its packets.
+    let (c, s) = v4_pair(41_000, 5002);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
+    m.handshake();
+    for _ in 0..3 {
+        let seg = m.data(Side::Client, 100);
+        let mut f = m.frame(&seg);
+        assert!(
+            matches!(
+                e.process(&mut f, PacketMeta::default(), m.iface(Side::Client), now),
+                Verdict::Forward { .. }
+            ),
+            "a bypass packet waits"
+        );
+    }
+    assert_eq!(e.sync_counters().expect("syncing").held, 0);
+}

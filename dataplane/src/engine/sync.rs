@@ -724,6 +724,8 @@ impl Engine {
         match &self.sync {
             Some(s) if s.active() && !self.lenient_passes => {
                 s.marks.get(id.0 as usize).is_some_and(|m| m.passive)
+                    // No peer sends a bypass entry's state.
+                    && self.table.get(id).proto != ProtoState::TcpBypass
             }
             _ => false,
         }
