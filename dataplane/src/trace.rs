@@ -78,11 +78,12 @@ impl Seg {
                 mss: (self.flags & TcpFlags::SYN != 0).then_some(1460),
                 window_scale: self.wscale,
                 sack_permitted: self.flags & TcpFlags::SYN != 0,
+                // As the parser reads a frame's blocks.
                 sack_right_edge: self
                     .sack
                     .iter()
                     .map(|&(_, r)| SeqNumber(r))
-                    .reduce(SeqNumber::max),
+                    .reduce(|a, b| crate::packet::furthest_after(SeqNumber(self.ack), a, b)),
                 clearable: false,
             },
             payload_len: self.payload_len,

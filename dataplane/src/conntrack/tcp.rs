@@ -603,6 +603,24 @@ impl TcpTrack {
         {
             return Ok(Tracked::Reopen);
         }
+        // SYN_RECV of a normal open: the responder's next SYN-ACK can only be
+        // a retransmit of its first (its ISN, acking the SYN exactly), and
+        // neither a bare SYN from it nor a SYN-ACK from the initiator belongs
+        // to the handshake; only a simultaneous open has those (the table's
+        // cells are for it).
+        if from == S::SynRecv && !self.simultaneous {
+            match (event, dir) {
+                (TcpEvent::SynAck, Direction::Reply)
+                    if seg.ack != self.half[them].end || seg.seq + 1 != self.half[me].end =>
+                {
+                    return Err(DropReason::Tcp3whsFailed);
+                }
+                (TcpEvent::Syn, Direction::Reply) | (TcpEvent::SynAck, Direction::Orig) => {
+                    return Err(DropReason::TcpInvalidState);
+                }
+                _ => {}
+            }
+        }
         match cell {
             Invalid(reason) => return Err(reason),
             Reopen => return Ok(Tracked::Reopen),
@@ -705,6 +723,14 @@ impl TcpTrack {
         let end = seg.seq + seg_len(seg);
         if self.half[me].has(half_flags::FIN_SEEN) && end.after(self.half[me].end) {
             return Err(DropReason::TcpInvalidState);
+        }
+        // A FIN that ends before data the sender already sent is no FIN a
+        // stack sends (its FIN follows its last byte): a spoofed one, in
+        // window, would otherwise mark the stream finished and have the
+        // sender's real data dropped as coming after it. The endpoint
+        // ignores it as old; it passes without changing the state.
+        if seg.flags.has(TcpFlags::FIN) && end.before(self.half[me].end) {
+            return Ok(Tracked::Stale);
         }
 
         self.update(dir, seg);
@@ -879,24 +905,25 @@ impl TcpTrack {
 
     /// RST handling (RFC 5961 §3.2, as Linux conntrack applies it).
     ///
-    /// The RST is exact — and closes — if its sequence number is one the
-    /// receiver could be expecting next: between the highest ack the receiver
-    /// sent and the sender's highest sequence (the receiver's RCV.NXT lies in
-    /// that range; a middlebox cannot know where). In window but not exact:
-    /// pass it so the endpoint answers with a challenge ACK, and keep the
-    /// state until the exact RST follows. Otherwise drop it.
+    /// The RST is exact — and closes — if its sequence number is the one
+    /// the receiver acknowledged last (a host resetting on the segment it
+    /// got carries that segment's ack) or the sender's next sequence (a
+    /// host resetting after what it sent). Anywhere else in window it is
+    /// passed, so the endpoint answers with a challenge ACK, and the state
+    /// stays until the exact RST follows: a blind RST that lands among the
+    /// bytes in flight must not tear the connection down here, since the
+    /// endpoint keeps it (RFC 5961 §3.2). Out of window it is dropped.
     fn rst(&mut self, dir: Direction, seg: &TcpSegment) -> Result<Tracked, DropReason> {
         let sender = &self.half[dir.index()];
         let receiver = &self.half[dir.other().index()];
-        let low = if receiver.has(half_flags::MAXACK_SET) {
-            receiver.max_ack
-        } else {
-            sender.end
-        };
+        let acked = receiver
+            .has(half_flags::MAXACK_SET)
+            .then_some(receiver.max_ack);
+        let low = acked.unwrap_or(sender.end);
         if seg.seq.before(low) || seg.seq.after(sender.max_end) {
             return Err(DropReason::TcpRstOutOfWindow);
         }
-        if !seg.seq.after(sender.end) {
+        if seg.seq == sender.end || Some(seg.seq) == acked {
             return Ok(self.enter(self.state, TcpState::Close));
         }
         Ok(Tracked::RstChallenged)

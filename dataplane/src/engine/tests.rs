@@ -469,6 +469,30 @@ fn icmp_inspection_follows_its_class() {
     );
 }
 
+/// SACK blocks a third of the sequence space apart each follow the one
+/// before in serial order, so a fold by serial order ended on the last and
+/// hid a block acknowledging data never sent: every block counts now.
+#[test]
+fn a_sack_of_unsent_data_is_dropped_however_the_blocks_are_ordered() {
+    let mut h = Harness::new();
+    let mut m = model(40_120);
+    for seg in m.handshake() {
+        assert!(matches!(h.tcp(&m, &seg), Verdict::Forward { .. }));
+    }
+    let data = m.data(Side::Server, 1000);
+    assert_eq!(h.tcp(&m, &data), FWD_IN);
+    let mut ack = m.ack(Side::Client);
+    let r = ack.ack;
+    ack.sack = vec![
+        (r.wrapping_sub(1000), r.wrapping_add(1000)),
+        (r, r.wrapping_add(1000).wrapping_add(0x5555_5555)),
+        (r, r.wrapping_add(1000).wrapping_add(0xAAAA_AAAA)),
+    ];
+    assert_eq!(h.tcp(&m, &ack), Verdict::Drop(DropReason::TcpAckPastWindow));
+    ack.sack = vec![(r.wrapping_sub(1000), r)];
+    assert_eq!(h.tcp(&m, &ack), FWD_OUT);
+}
+
 // === frames that are not connections ===
 
 #[test]

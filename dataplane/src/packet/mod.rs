@@ -7,6 +7,7 @@
 mod parse;
 pub mod rewrite;
 
+pub(crate) use parse::furthest_after;
 pub use parse::{complete_checksum, parse};
 
 use crate::flow::Tuple;

@@ -26,6 +26,8 @@ mod ipv4;
 mod ipv6;
 mod link;
 mod tcp;
+
+pub(crate) use tcp::furthest_after;
 #[cfg(test)]
 mod test_frames;
 mod udp;

@@ -329,6 +329,33 @@ fn retransmitted_synack_keeps_syn_recv() {
     assert_eq!(pass(&mut t, &sa), TcpState::SynRecv);
 }
 
+/// In SYN_RECV of a normal open, the responder's SYN-ACK passes again only
+/// as a retransmit (same ISN, acking the SYN exactly); a bare SYN from the
+/// responder or a SYN-ACK from the initiator is no part of it.
+#[test]
+fn syn_recv_takes_only_true_retransmits_of_the_synack() {
+    let mut m = model();
+    let mut t = TcpTrack::open(&m.syn().segment());
+    let sa = m.syn_ack();
+    pass(&mut t, &sa);
+    let mut other_ack = sa.clone();
+    other_ack.ack = other_ack.ack.wrapping_sub(100_000);
+    assert_eq!(feed(&mut t, &other_ack), Err(DropReason::Tcp3whsFailed));
+    let mut other_isn = sa.clone();
+    other_isn.seq = other_isn.seq.wrapping_sub(50);
+    assert_eq!(feed(&mut t, &other_isn), Err(DropReason::Tcp3whsFailed));
+    let mut bare_syn = sa.clone();
+    bare_syn.flags = TcpFlags::SYN;
+    assert_eq!(feed(&mut t, &bare_syn), Err(DropReason::TcpInvalidState));
+    let mut from_client = m.ack(Side::Client);
+    from_client.flags = TcpFlags::SYN | TcpFlags::ACK;
+    assert_eq!(feed(&mut t, &from_client), Err(DropReason::TcpInvalidState));
+    assert_eq!(t.state, TcpState::SynRecv);
+    // The true retransmit still passes, and the handshake completes.
+    assert_eq!(pass(&mut t, &sa), TcpState::SynRecv);
+    assert_eq!(pass(&mut t, &m.ack(Side::Client)), TcpState::Established);
+}
+
 #[test]
 fn fin_ack_completes_and_closes_at_once() {
     let mut m = model();
@@ -539,6 +566,27 @@ fn data_after_fin_is_invalid() {
     assert_eq!(feed(&mut t, &more), Err(DropReason::TcpInvalidState));
 }
 
+/// A FIN ending before data its sender already sent (spoofed, in window)
+/// changes nothing: the sender's real data still passes after it.
+#[test]
+fn a_fin_behind_data_already_sent_does_not_end_the_stream() {
+    let (mut m, mut t) = established();
+    pass(&mut t, &m.data(Side::Client, 1000));
+    pass(&mut t, &m.ack(Side::Server));
+    // Made from the client's next ACK (the model's stream does not end).
+    let mut spoofed = m.ack(Side::Client);
+    spoofed.flags = TcpFlags::FIN | TcpFlags::ACK;
+    spoofed.seq -= 500;
+    assert_eq!(feed(&mut t, &spoofed), Ok(Tracked::Stale));
+    assert_eq!(t.state, TcpState::Established);
+    assert!(!t.half[0].has(half_flags::FIN_SEEN));
+    let more = m.data(Side::Client, 100);
+    assert!(
+        matches!(feed(&mut t, &more), Ok(Tracked::Pass { .. })),
+        "real data after the spoofed FIN"
+    );
+}
+
 // === RST (RFC 5961) ===
 
 #[test]
@@ -560,6 +608,32 @@ fn rst_in_window_but_not_exact_is_challenged_and_state_stays() {
     let mut exact = rst.clone();
     exact.seq -= 5000;
     assert_eq!(pass(&mut t, &exact), TcpState::Close);
+}
+
+/// A blind RST that lands among the bytes in flight (after what the
+/// receiver acknowledged, before what the sender sent) is passed for the
+/// challenge ACK and does not close: the endpoint keeps its connection.
+/// The sender's own RST after its last byte, and one at the receiver's
+/// last ack, do close.
+#[test]
+fn a_rst_among_the_bytes_in_flight_does_not_close() {
+    let (mut m, mut t) = established();
+    pass(&mut t, &m.data(Side::Server, 1000));
+    pass(&mut t, &m.ack(Side::Client));
+    pass(&mut t, &m.data(Side::Server, 1000));
+    pass(&mut t, &m.data(Side::Server, 1000));
+    // The client acknowledged the first 1,000 bytes; 2,000 are in flight.
+    let mut blind = m.rst(Side::Server);
+    blind.seq -= 1500;
+    assert_eq!(feed(&mut t, &blind), Ok(Tracked::RstChallenged));
+    assert_eq!(t.state, TcpState::Established);
+    // At the client's last ack: exact.
+    let mut at_ack = m.rst(Side::Server);
+    at_ack.seq -= 2000;
+    let mut t2 = t;
+    assert_eq!(pass(&mut t2, &at_ack), TcpState::Close);
+    // After the server's last byte: exact.
+    assert_eq!(pass(&mut t, &m.rst(Side::Server)), TcpState::Close);
 }
 
 #[test]

@@ -20,7 +20,7 @@ pub(super) fn tcp(net: &Network<'_>, verify: bool) -> Result<(u16, u16, Transpor
     {
         return Err(DropReason::TcpChecksumBad);
     }
-    let options = tcp_options(tcp.options())?;
+    let options = tcp_options(tcp.options(), SeqNumber(tcp.acknowledgment_number()))?;
     let flags = [
         (tcp.fin(), TcpFlags::FIN),
         (tcp.syn(), TcpFlags::SYN),
@@ -52,6 +52,31 @@ pub(super) fn tcp(net: &Network<'_>, verify: bool) -> Result<(u16, u16, Transpor
     ))
 }
 
+/// Of two SACK right edges, the one furthest after the segment's `ack`.
+/// Serial order alone is not transitive (three edges a third of the space
+/// apart each follow the one before), so a fold by it could end on an edge
+/// behind the ack and hide one far beyond the data sent. Measured from the
+/// ack, an edge more than 2^31 ahead is behind it and loses to any edge
+/// truly ahead.
+pub(crate) fn furthest_after(ack: SeqNumber, a: SeqNumber, b: SeqNumber) -> SeqNumber {
+    let ahead = |e: SeqNumber| {
+        let d = e.0.wrapping_sub(ack.0);
+        (d < 1 << 31).then_some(d)
+    };
+    match (ahead(a), ahead(b)) {
+        (Some(da), Some(db)) => {
+            if db > da {
+                b
+            } else {
+                a
+            }
+        }
+        (None, Some(_)) => b,
+        (Some(_), None) => a,
+        (None, None) => a.max(b),
+    }
+}
+
 /// TCP option kinds the tracker reads (RFC 9293 §3.2, RFC 7323, RFC 2018).
 mod tcp_kind {
     pub const END: u8 = 0;
@@ -71,7 +96,7 @@ mod tcp_kind {
 /// cannot delimit an option (0, 1, or past the header) makes the segment
 /// malformed: the rest of the list could not be read as the endpoint would.
 #[inline]
-fn tcp_options(mut rest: &[u8]) -> Result<TcpOptions, DropReason> {
+fn tcp_options(mut rest: &[u8], ack: SeqNumber) -> Result<TcpOptions, DropReason> {
     let mut o = TcpOptions::default();
     while let Some((&kind, after_kind)) = rest.split_first() {
         match kind {
@@ -109,9 +134,10 @@ fn tcp_options(mut rest: &[u8]) -> Result<TcpOptions, DropReason> {
                 for block in blocks.chunks_exact(8) {
                     if let Some(&right) = block.last_chunk::<4>() {
                         let right = SeqNumber(u32::from_be_bytes(right));
-                        // Highest in serial order, so edges across the 2^32
-                        // wrap compare as the sequence space does.
-                        o.sack_right_edge = Some(o.sack_right_edge.map_or(right, |m| m.max(right)));
+                        o.sack_right_edge = Some(
+                            o.sack_right_edge
+                                .map_or(right, |m| furthest_after(ack, m, right)),
+                        );
                     }
                 }
             }
