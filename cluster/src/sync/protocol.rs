@@ -406,7 +406,8 @@ pub struct Protocol {
     counters: ProtocolCounters,
 }
 
-/// Why a frame was refused; the shell closes that peer's connection.
+/// Why a frame was refused: nothing in it was applied; the shell counts it
+/// (docs/sync.md §5).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
     /// Malformed frame.

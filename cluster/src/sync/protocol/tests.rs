@@ -173,7 +173,7 @@ fn peer_counters_count_events_bytes_and_ack_lag() {
 /// A batch numbered `u64::MAX` once wrapped the receive sequence (in
 /// release builds: endless resyncs; in debug: a panic), and an ack of
 /// a batch never sent was taken as real: both break the protocol now,
-/// are counted, and close the connection (the caller drops the peer).
+/// are counted, and nothing in them is applied.
 #[test]
 fn a_batch_at_the_end_of_the_range_or_an_ack_from_the_future_drops_the_peer() {
     let mut n = Net::new();
