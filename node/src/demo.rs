@@ -64,23 +64,11 @@ impl Demo {
     }
 }
 
-/// The demo's policy: the ASA's defaults, with `inspect icmp` added to the
-/// inspection class as most sites do (without it, echo is stateless and a
-/// reply from outside needs an access rule).
-const DEMO_POLICY: &str = "\
-class-map inspection_default
- match default-inspection-traffic
-policy-map global_policy
- class inspection_default
-  inspect icmp
-service-policy global_policy global
-";
-
 /// Run the trace and render the report.
 pub fn run() -> anyhow::Result<String> {
     let cfg = EngineConfig::inside_outside(NodeId(1), [0x5eed, 1, 2, 3]);
     let mut engine = Engine::new(cfg).context("building the demo engine")?;
-    let policy = rampart_dataplane::policy::parse::parse_config(DEMO_POLICY)
+    let policy = rampart_dataplane::policy::parse::parse_config(crate::lab::ICMP_INSPECTION_POLICY)
         .map_err(|e| anyhow::anyhow!("the demo policy: {e:?}"))?
         .config;
     let policy = rampart_dataplane::policy::compile::compile(&policy, &engine.config().interfaces)

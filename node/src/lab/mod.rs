@@ -22,8 +22,8 @@ pub use netns::{
     Netns, NetnsError, NsThread, is_root, no_ipv6, raise_fd_limit, sh, syn_retransmits,
 };
 pub use proc::{
-    BYPASS_5002_POLICY, Endpoint, LogRecord, NodeError, NodeProc, NodeSpec, SYNC_PORT, asym_node,
-    lab_node, write_config, write_standalone,
+    BYPASS_5002_POLICY, Endpoint, ICMP_INSPECTION_POLICY, LogRecord, NodeError, NodeProc, NodeSpec,
+    SYNC_PORT, asym_node, lab_node, write_config, write_standalone,
 };
 pub use topology::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, Lab, Role, SYM_CLIENT, SYM_SERVER, SYNC_A, SYNC_B, SYNC_C,

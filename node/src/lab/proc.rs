@@ -173,6 +173,18 @@ pub const fn lab_node(name: &'static str, workers: usize) -> NodeSpec {
     }
 }
 
+/// A global policy that only inspects ICMP (`inspect icmp` in the
+/// inspection class), as most ASA sites add to the factory configuration:
+/// echo replies then pass by state, not by access rule.
+pub const ICMP_INSPECTION_POLICY: &str = "\
+class-map inspection_default
+ match default-inspection-traffic
+policy-map global_policy
+ class inspection_default
+  inspect icmp
+service-policy global_policy global
+";
+
 /// The tests' policy on the asymmetric lab: the seed's kind of
 /// tcp-state-bypass class for server port 5002 (both directions, and
 /// admitted from outside), everything else inspected, ICMP included.

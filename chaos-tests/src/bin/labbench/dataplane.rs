@@ -30,7 +30,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rampart_node::lab::{Lab, NodeProc, Role, sh};
+use rampart_node::lab::{ICMP_INSPECTION_POLICY, Lab, NodeProc, Role, sh};
 use rampart_node::summary::Summary;
 use rampart_ops::show_conn::ConnFilter;
 use serde_json::Value;
@@ -326,16 +326,11 @@ fn latency_cases(a: &Args) -> Vec<Case> {
 
 /// The ASA policy of the inspected runs: security levels (inside 100 may
 /// open connections to outside 0; replies by state; nothing opens from
-/// outside), with ICMP inspected so that ping's replies come back.
-const POLICY_INSPECTED: &str = "\
-hostname bench
-class-map inspection_default
- match default-inspection-traffic
-policy-map global_policy
- class inspection_default
-  inspect icmp
-service-policy global_policy global
-";
+/// outside), with ICMP inspected so that ping's replies come back
+/// ([`ICMP_INSPECTION_POLICY`]).
+fn policy_inspected() -> String {
+    format!("hostname bench\n{ICMP_INSPECTION_POLICY}")
+}
 
 /// The same, with the benchmark's TCP flows in a tcp-state-bypass class
 /// (as in the seed configuration and the asymmetric lab).
@@ -544,11 +539,14 @@ fn write_node(
     );
     let file = dir.join("node.toml");
     let policy = if bypass {
-        POLICY_BYPASS
+        POLICY_BYPASS.to_string()
     } else {
-        POLICY_INSPECTED
+        policy_inspected()
     };
-    for (p, t) in [(&file, text.as_str()), (&dir.join("policy.cfg"), policy)] {
+    for (p, t) in [
+        (&file, text.as_str()),
+        (&dir.join("policy.cfg"), policy.as_str()),
+    ] {
         std::fs::write(p, t).map_err(|e| format!("{}: {e}", p.display()))?;
     }
     Ok(file)

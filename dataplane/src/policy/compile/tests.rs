@@ -296,13 +296,17 @@ fn limits_and_bypass_are_chosen_feature_by_feature() {
     let p = compile(&cfg, &ifaces()).unwrap();
     let (inside, outside) = (IfaceId(0), IfaceId(1));
     let name = |d: ClassDecision| p.classes()[d.class.unwrap()].name.clone();
+    // A TCP connection from inside to 198.18.NET.9, port PORT.
+    let at = |net: u8, port: u16| {
+        p.classify(
+            inside,
+            outside,
+            &probe([198, 18, 0, 5], [198, 18, net, 9], 6, port),
+        )
+    };
     // Bypass from BYPASS, limits from class-default: the bypass class
     // sets no limits, so it does not lift class-default's.
-    let d = p.classify(
-        inside,
-        outside,
-        &probe([198, 18, 0, 5], [198, 18, 2, 9], 6, 22),
-    );
+    let d = at(2, 22);
     assert!(d.options.tcp_state_bypass);
     assert_eq!(d.options.per_client_max, 50);
     assert_eq!(name(d), "global_policy/class-default");
@@ -312,11 +316,7 @@ fn limits_and_bypass_are_chosen_feature_by_feature() {
     );
     // WEB sets both features, but BYPASS took bypass first; WEB's limits
     // apply and class-default's do not.
-    let d = p.classify(
-        inside,
-        outside,
-        &probe([198, 18, 0, 5], [198, 18, 2, 9], 6, 80),
-    );
+    let d = at(2, 80);
     assert!(d.options.tcp_state_bypass);
     assert_eq!((d.options.conn_max, d.options.per_client_max), (7, 0));
     assert_eq!(name(d), "global_policy/WEB");
@@ -325,35 +325,27 @@ fn limits_and_bypass_are_chosen_feature_by_feature() {
         "global_policy/BYPASS"
     );
     // Outside BYP on port 80: WEB gives both.
-    let d = p.classify(
-        inside,
-        outside,
-        &probe([198, 18, 0, 5], [198, 18, 3, 9], 6, 80),
-    );
+    let d = at(3, 80);
     assert!(d.options.tcp_state_bypass);
     assert_eq!(d.options.conn_max, 7);
     assert_eq!(d.bypass_class, None);
     // Neither: class-default's limits, inspected.
-    let d = p.classify(
-        inside,
-        outside,
-        &probe([198, 18, 0, 5], [198, 18, 3, 9], 6, 22),
-    );
+    let d = at(3, 22);
     assert!(!d.options.tcp_state_bypass);
     assert_eq!(d.options.per_client_max, 50);
     // A bypass-only class with nothing after it: the connection is
     // named by its bypass class, with default limits.
     let text = "class-map ALL\n match any\npolicy-map P\n class ALL\n  set connection advanced-options tcp-state-bypass\nservice-policy P global\n";
     let cfg = crate::policy::parse::parse_config(text).unwrap().config;
-    let p = compile(&cfg, &ifaces()).unwrap();
-    let d = p.classify(
+    let all = compile(&cfg, &ifaces()).unwrap();
+    let d = all.classify(
         inside,
         outside,
         &probe([198, 18, 0, 5], [198, 18, 3, 9], 6, 22),
     );
     assert!(d.options.tcp_state_bypass);
     assert_eq!(d.options.per_client_max, 0);
-    assert_eq!(p.classes()[d.class.unwrap()].name, "P/ALL");
+    assert_eq!(all.classes()[d.class.unwrap()].name, "P/ALL");
 }
 
 #[test]
