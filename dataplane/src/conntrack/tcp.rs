@@ -692,8 +692,14 @@ impl TcpTrack {
                 Err(DropReason::TcpInvalidState)
             };
         }
-        // After a RST, stragglers in window pass; nothing moves.
+        // After a RST, stragglers in window pass; nothing moves. After an
+        // aborted connect (the responder never answered) nothing was
+        // opened: the initiator has nothing more to send on it either, and
+        // its acks could not be checked against a responder never seen.
         if from == S::Close {
+            if !self.half[them].initialised() {
+                return Err(DropReason::TcpInvalidState);
+            }
             self.window_check(dir, seg)?;
             return Ok(Tracked::Ignored);
         }

@@ -259,6 +259,14 @@ fn after_the_initiator_aborts_its_connect_nothing_from_the_responder_passes() {
             "{flags:?}"
         );
     }
+    // Nor does anything more from the client: it abandoned the connect,
+    // and no ack of its could be checked against a server never seen.
+    let mut data = abort.clone();
+    data.flags = TcpFlags::ACK | TcpFlags::PSH;
+    data.ack = 12_345;
+    data.payload_len = 100;
+    assert_eq!(feed(&mut t, &data), Err(DropReason::TcpInvalidState));
+    assert_eq!(feed(&mut t, &abort), Err(DropReason::TcpInvalidState));
     assert_eq!(t.state, TcpState::Close);
 }
 
