@@ -160,6 +160,29 @@ impl RaftSide {
         })
     }
 
+    /// The policy this node's store last applied, compiled for
+    /// `interfaces`, and the cluster's sequence key: what a restarted node
+    /// must run before it forwards a packet. `None` for the policy before
+    /// the cluster's first one, or one this node cannot run (unsigned where
+    /// a signer is set, or not compiling here; `follow` says why).
+    pub fn stored_policy(&self, interfaces: &[InterfaceConfig]) -> StoredPolicy {
+        let p = self.raft.subscribe().borrow().clone();
+        let key = p.seq_key.map(|k| k.words());
+        if p.version == 0 {
+            return (None, key);
+        }
+        if let Some(k) = &self.signer
+            && k.verify(&p.text, Some(p.version)).is_err()
+        {
+            return (None, key);
+        }
+        let policy = parse_config(&p.text)
+            .ok()
+            .and_then(|parsed| compile(&parsed.config, interfaces).ok())
+            .map(|c| (p.version, Arc::new(c)));
+        (policy, key)
+    }
+
     /// `configure` through the log.
     pub fn writer(&self) -> PolicyWriter {
         let me = self.clone();
@@ -338,6 +361,14 @@ impl RaftSide {
         runtime.block_on(async move { raft.shutdown().await });
     }
 }
+
+/// What [`RaftSide::stored_policy`] answers: the stored policy's version
+/// and compiled form if this node can run it, and the cluster's sequence
+/// key if committed.
+pub type StoredPolicy = (
+    Option<(u64, Arc<rampart_dataplane::policy::compile::Policy>)>,
+    Option<[u64; 2]>,
+);
 
 /// How long to wait before applying a committed policy again after the
 /// workers did not all take it.

@@ -230,6 +230,23 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
             .as_ref()
             .map(|c| (c.runtime.handle().clone(), c.transport.clone())),
     )?;
+    // A restarted node runs the policy its store committed (and the
+    // cluster's sequence key) from its first packet, not the policy file
+    // until `follow` below catches up.
+    if let Some(r) = &raft {
+        let (policy, key) = r.stored_policy(&engine_cfg.interfaces);
+        for e in &mut engines {
+            if let Some((_, p)) = &policy {
+                e.set_policy(p.clone());
+            }
+            if let Some(k) = key {
+                e.set_seq_secret(k);
+            }
+        }
+        if let Some((v, _)) = policy {
+            tracing::info!("policy version {v} from the store in force before forwarding");
+        }
+    }
     let busy_poll = Duration::from_micros(cfg.dataplane.busy_poll_us);
     let handles = worker::spawn(sockets, engines, ports, clock, busy_poll, &STOP)?;
     // Committed policies reach the workers from here on (the one in the

@@ -254,6 +254,15 @@ fn policy_is_replicated_across_three_node_processes() {
         .is_some_and(|(v, t)| v == 4 && t.contains("eq 5004"))),
         "the restarted node caught up to version 4"
     );
+    // Before it forwarded anything it ran the version its store had
+    // committed, not its policy file.
+    let log = c.procs[dead].as_ref().expect("restarted").log();
+    assert!(
+        log.iter().any(|r| r
+            .message
+            .contains("from the store in force before forwarding")),
+        "{log:?}"
+    );
     // And the cluster still takes writes with all three.
     let o = configure(&names[dead], &f(dead), &[], &dir.join("d.cfg"));
     assert!(o.status.success(), "{}", text(&o));
