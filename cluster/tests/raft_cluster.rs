@@ -445,3 +445,50 @@ async fn a_snapshot_chunk_far_past_the_limit_is_refused_and_the_node_lives() {
     assert_eq!(lab.wait_version(victim, v).await.version, v);
     lab.shutdown().await;
 }
+
+/// `cluster join` of a node that is not running (down, or a wrong
+/// address): making it a voter would leave a one-voter cluster needing it
+/// for every commit, for good. The join is refused once the membership
+/// budget runs out, the node stays a learner, and the cluster still
+/// commits policy; started later, the node joins for real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn joining_a_node_that_never_answers_keeps_the_quorum() {
+    let settings = RaftSettings {
+        membership_timeout: Duration::from_secs(2),
+        ..test_settings()
+    };
+    let mut lab = Lab::with_founders("join-down", 2, 1, settings);
+    lab.start(1).await;
+    lab.node(1)
+        .initialize(lab.member(1), &policy(7101))
+        .await
+        .expect("initialize");
+    // Refused by the learner step's own wait or by the promote's check,
+    // whichever ends first: either way no voter was added.
+    match lab.node(1).join(2, lab.member(2)).await {
+        Err(rampart_cluster::raft::MembershipError::Refused { message }) => {
+            assert!(message.contains("has not caught up"), "{message}");
+        }
+        Err(rampart_cluster::raft::MembershipError::NoQuorum { .. }) => {}
+        other => panic!("joining a node that is down: {other:?}"),
+    }
+    assert_eq!(
+        lab.node(1).status().voters,
+        vec![1],
+        "the node that never answered is no voter"
+    );
+    let v = lab
+        .node(1)
+        .write(&policy(7102))
+        .await
+        .expect("the cluster still commits");
+    assert_eq!(lab.wait_version(1, v).await.text.as_str(), policy(7102));
+    lab.start(2).await;
+    lab.node(1)
+        .join(2, lab.member(2))
+        .await
+        .expect("join once up");
+    lab.wait_voters(2).await;
+    assert_eq!(lab.wait_version(2, v).await.text.as_str(), policy(7102));
+    lab.shutdown().await;
+}

@@ -741,10 +741,32 @@ impl PolicyRaft {
                         .await
                         .map_err(|e| write_error_reply(&e))
                 }
-                MembershipOp::Promote { id } => raft
-                    .change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
-                    .await
-                    .map_err(|e| write_error_reply(&e)),
+                MembershipOp::Promote { id } => {
+                    // openraft's wait in `add_learner` counts a learner it
+                    // never reached as caught up while the log is short, and
+                    // a voter that never answers can leave the cluster
+                    // without a quorum for good (a pair's joint
+                    // configuration needs both). Promote only a learner that
+                    // holds every entry applied here, waiting for it within
+                    // the budget.
+                    let deadline = Instant::now() + remaining;
+                    while !learner_caught_up(raft, id) {
+                        if Instant::now() >= deadline {
+                            return Err(ForwardReply::Refused {
+                                message: format!(
+                                    "node {id} has not caught up with the log (is it running, \
+                                     and is its address right?): not made a voter, so the \
+                                     cluster keeps its quorum; it stays a learner until \
+                                     removed or joined again"
+                                ),
+                            });
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
+                        .await
+                        .map_err(|e| write_error_reply(&e))
+                }
                 MembershipOp::Remove { id } => {
                     let (voter, learner) = {
                         let m = raft.metrics();
@@ -903,5 +925,22 @@ async fn follow_membership(raft: Raft, transport: Transport, me: NodeId) {
         if rx.changed().await.is_err() {
             return;
         }
+    }
+}
+
+/// Whether learner `id` holds every entry the leader has applied (its
+/// replication's matched log id is at or past the leader's last applied).
+fn learner_caught_up(raft: &openraft::Raft<TypeConfig>, id: NodeId) -> bool {
+    let m = raft.metrics();
+    let m = m.borrow();
+    let matched = m
+        .replication
+        .as_ref()
+        .and_then(|r| r.get(&id).copied().flatten())
+        .map(|l| l.index);
+    match (matched, m.last_applied.map(|l| l.index)) {
+        (Some(matched), Some(applied)) => matched >= applied,
+        (Some(_), None) => true,
+        (None, _) => false,
     }
 }
