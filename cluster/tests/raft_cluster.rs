@@ -492,3 +492,39 @@ async fn joining_a_node_that_never_answers_keeps_the_quorum() {
     assert_eq!(lab.wait_version(2, v).await.text.as_str(), policy(7102));
     lab.shutdown().await;
 }
+
+/// Voters {1, 2, 3} with node 3 down: removing node 2 would need node 3 in
+/// the new configuration, and the change (and every one after it) could
+/// never commit. It is refused with the reason, and the cluster still
+/// commits with its two voters up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_removal_that_would_leave_no_quorum_is_refused() {
+    let mut lab = Lab::new("remove-down", 3, test_settings());
+    lab.form(&policy(7201)).await;
+    let leader = lab.wait_leader().await;
+    let down = if leader == 3 { 2 } else { 3 };
+    let other = (1..=3)
+        .find(|&i| i != leader && i != down)
+        .expect("a third node");
+    lab.stop(down).await;
+    let t = lab.transport(leader);
+    wait_until(&format!("the leader sees node {down} down"), || {
+        !t.peer_states()
+            .contains(&(down as u16, rampart_cluster::transport::LinkState::Up))
+    })
+    .await;
+    match lab.node(leader).remove(other).await {
+        Err(rampart_cluster::raft::MembershipError::Refused { message }) => {
+            assert!(message.contains("could not commit"), "{message}");
+        }
+        r => panic!("removing node {other} with node {down} down: {r:?}"),
+    }
+    let v = lab
+        .node(leader)
+        .write(&policy(7202))
+        .await
+        .expect("the cluster still commits");
+    assert_eq!(lab.wait_version(other, v).await.text.as_str(), policy(7202));
+    assert_eq!(lab.node(leader).status().voters, vec![1, 2, 3]);
+    lab.shutdown().await;
+}

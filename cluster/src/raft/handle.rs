@@ -646,6 +646,45 @@ impl PolicyRaft {
         self.promote(id).await
     }
 
+    /// Why removing voter `id` now would leave the cluster stuck, if it
+    /// would: the change commits in a joint configuration that needs a
+    /// majority of the remaining voters too, so with too many of them down
+    /// it could never commit, and nothing after it either (openraft refuses
+    /// a second change while one is in progress). Voters count as up when
+    /// this node (the leader) has a verified connection to them.
+    fn remove_leaves_no_quorum(&self, id: NodeId) -> Option<String> {
+        let voters: Vec<NodeId> = {
+            let m = self.inner.raft.metrics();
+            let m = m.borrow();
+            m.membership_config.membership().voter_ids().collect()
+        };
+        let me = u64::from(self.inner.transport.node_id());
+        let links = self.inner.transport.peer_states();
+        let up = |v: NodeId| {
+            v == me
+                || links
+                    .iter()
+                    .any(|(p, s)| u64::from(*p) == v && *s == crate::transport::LinkState::Up)
+        };
+        let rest: Vec<NodeId> = voters.iter().copied().filter(|&v| v != id).collect();
+        let rest_up = rest.iter().filter(|&&v| up(v)).count();
+        if rest.is_empty() || rest_up * 2 > rest.len() {
+            return None;
+        }
+        let down: Vec<String> = rest
+            .iter()
+            .filter(|&&v| !up(v))
+            .map(|v| v.to_string())
+            .collect();
+        Some(format!(
+            "removing node {id} now would leave {} voter(s), {rest_up} of them up: the change \
+             could not commit and would block every change after it; bring node(s) {} back \
+             first",
+            rest.len(),
+            down.join(", ")
+        ))
+    }
+
     /// `rampart cluster remove`: remove `id` (voter or learner) from the
     /// cluster. The members stop replicating to it and their transports
     /// drop it.
@@ -777,6 +816,9 @@ impl PolicyRaft {
                             mem.learner_ids().any(|l| l == id),
                         )
                     };
+                    if voter && let Some(message) = self.remove_leaves_no_quorum(id) {
+                        return Err(ForwardReply::Refused { message });
+                    }
                     let change = if voter {
                         ChangeMembers::RemoveVoters(BTreeSet::from([id]))
                     } else if learner {
