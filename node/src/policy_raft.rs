@@ -140,14 +140,27 @@ impl RaftSide {
                 settings,
             ))
             .with_context(|| format!("starting the policy log in {}", s.dir.display()))?;
-        if s.bootstrap && raft.status().members.is_empty() {
+        // The store decides: a node whose store holds the cluster ignores
+        // `bootstrap` (openraft refuses to initialise it again), and says so,
+        // since the same file with an empty data directory would begin a
+        // second cluster.
+        let ignored = || {
+            tracing::warn!(
+                "[cluster] bootstrap = true is ignored: this node's store already holds the \
+                 cluster; take it out of the node file, or a start with an empty data \
+                 directory would begin a second cluster"
+            );
+        };
+        if s.bootstrap && !raft.status().members.is_empty() {
+            ignored();
+        } else if s.bootstrap {
             let me = MemberNode {
                 name: s.name.to_string(),
                 address: s.address.clone(),
             };
             match runtime.block_on(raft.initialize(me, s.policy.unwrap_or(""))) {
                 Ok(v) => tracing::info!("policy log initialised here (version {v})"),
-                Err(InitError::AlreadyInitialized) => {}
+                Err(InitError::AlreadyInitialized) => ignored(),
                 Err(e) => return Err(anyhow::anyhow!("initialising the policy log: {e}")),
             }
         }

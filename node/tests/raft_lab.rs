@@ -263,6 +263,14 @@ fn policy_is_replicated_across_three_node_processes() {
             .contains("from the store in force before forwarding")),
         "{log:?}"
     );
+    // Node 1's file keeps `bootstrap = true`: restarted on its store, it
+    // ignores it, and says to take it out.
+    assert_eq!(
+        log.iter()
+            .any(|r| r.message.contains("bootstrap = true is ignored")),
+        dead == 0,
+        "{log:?}"
+    );
     // And the cluster still takes writes with all three.
     let o = configure(&names[dead], &f(dead), &[], &dir.join("d.cfg"));
     assert!(o.status.success(), "{}", text(&o));
