@@ -483,6 +483,16 @@ async fn joining_a_node_that_never_answers_keeps_the_quorum() {
         .await
         .expect("the cluster still commits");
     assert_eq!(lab.wait_version(1, v).await.text.as_str(), policy(7102));
+    // Joining it again at another address is refused with the way out;
+    // at its own address it joins once it runs.
+    let mut elsewhere = lab.member(2);
+    elsewhere.address = "127.0.0.1:9".into();
+    match lab.node(1).join(2, elsewhere).await {
+        Err(rampart_cluster::raft::MembershipError::Refused { message }) => {
+            assert!(message.contains("remove it first"), "{message}");
+        }
+        other => panic!("joining at another address: {other:?}"),
+    }
     lab.start(2).await;
     lab.node(1)
         .join(2, lab.member(2))

@@ -775,6 +775,27 @@ impl PolicyRaft {
                             message: e.to_string(),
                         });
                     }
+                    // A member keeps the address it was added with (openraft
+                    // never replaces a node's record): a join that names
+                    // another one would wait on the old address and time out
+                    // with no word of why.
+                    let known = {
+                        let m = raft.metrics();
+                        let m = m.borrow();
+                        m.membership_config
+                            .membership()
+                            .get_node(&id)
+                            .map(|n| n.address.clone())
+                    };
+                    if let Some(old) = known.filter(|a| *a != node.address) {
+                        return Err(ForwardReply::Refused {
+                            message: format!(
+                                "node {id} is already a member at {old}: remove it first \
+                                 (rampart cluster remove --id {id}) to join it at {}",
+                                node.address
+                            ),
+                        });
+                    }
                     ensure_peer(&self.inner.transport, id, &node);
                     raft.add_learner(id, node, true)
                         .await
