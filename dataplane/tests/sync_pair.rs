@@ -1552,3 +1552,53 @@ fn a_bypass_connection_in_the_slot_of_a_passive_copy_is_not_held() {
     }
     assert_eq!(e.sync_counters().expect("syncing").held, 0);
 }
+
+/// The floor of sync events on a short asymmetric connection (issue 15's
+/// "events per connection" figure): a `Connection: close` exchange with the
+/// client's packets through node 0 and the server's through node 1, every
+/// burst of one direction merged into one event. Each burst tells the other
+/// node something it needs before it can check the next acknowledgement
+/// (the client's ISN, the server's ISN, the request's end, the response's
+/// and the server FIN's end, the client FIN's end), and the last ends the
+/// connection there: six events, one per burst. The benchmark's 6.4 is
+/// bursts split across worker turns.
+#[test]
+fn a_short_asymmetric_close_exchange_costs_one_event_per_burst() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_000, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
+    // One burst through node `i`: its packets, then the events it made,
+    // delivered to the other node. Returns how many events it made.
+    let burst = |p: &mut Pair, m: &TcpModel, i: usize, segs: &[Seg]| {
+        for seg in segs {
+            p.tick();
+            let mut f = m.frame(seg);
+            let v = p.nodes[i].process(&mut f, PacketMeta::default(), m.iface(seg.from), p.now);
+            assert!(matches!(v, Verdict::Forward { .. }), "{seg:?}: {v:?}");
+        }
+        p.collect(i);
+        let n = p.inbox[1 - i].len();
+        p.deliver(1 - i);
+        p.collect(1 - i);
+        n
+    };
+    let syn = m.syn();
+    let mut events = vec![burst(&mut p, &m, 0, &[syn])];
+    m.set_shift(shift_of(&p, &m));
+    let b = [m.syn_ack()];
+    events.push(burst(&mut p, &m, 1, &b));
+    let b = [m.ack(Side::Client), m.data(Side::Client, 100)];
+    events.push(burst(&mut p, &m, 0, &b));
+    let b = [m.data(Side::Server, 600), m.fin(Side::Server)];
+    events.push(burst(&mut p, &m, 1, &b));
+    let b = [m.ack(Side::Client), m.fin(Side::Client)];
+    events.push(burst(&mut p, &m, 0, &b));
+    let b = [m.ack(Side::Server)];
+    events.push(burst(&mut p, &m, 1, &b));
+    assert_eq!(events, vec![1; 6]);
+    for n in &p.nodes {
+        let t = n.find(&m.tuple(), p.now).and_then(|e| e.tcp_state());
+        assert_eq!(t, Some(TcpState::TimeWait));
+    }
+    assert_eq!(p.drops(), 0);
+}

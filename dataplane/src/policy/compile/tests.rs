@@ -296,6 +296,7 @@ fn limits_and_bypass_are_chosen_feature_by_feature() {
     let p = compile(&cfg, &ifaces()).unwrap();
     let (inside, outside) = (IfaceId(0), IfaceId(1));
     let name = |d: ClassDecision| p.classes()[d.class.unwrap()].name.clone();
+    let bypass_name = |d: ClassDecision| p.classes()[d.bypass_class.unwrap()].name.clone();
     // A TCP connection from inside to 198.18.NET.9, port PORT.
     let at = |net: u8, port: u16| {
         p.classify(
@@ -310,20 +311,14 @@ fn limits_and_bypass_are_chosen_feature_by_feature() {
     assert!(d.options.tcp_state_bypass);
     assert_eq!(d.options.per_client_max, 50);
     assert_eq!(name(d), "global_policy/class-default");
-    assert_eq!(
-        p.classes()[d.bypass_class.unwrap()].name,
-        "global_policy/BYPASS"
-    );
+    assert_eq!(bypass_name(d), "global_policy/BYPASS");
     // WEB sets both features, but BYPASS took bypass first; WEB's limits
     // apply and class-default's do not.
     let d = at(2, 80);
     assert!(d.options.tcp_state_bypass);
     assert_eq!((d.options.conn_max, d.options.per_client_max), (7, 0));
     assert_eq!(name(d), "global_policy/WEB");
-    assert_eq!(
-        p.classes()[d.bypass_class.unwrap()].name,
-        "global_policy/BYPASS"
-    );
+    assert_eq!(bypass_name(d), "global_policy/BYPASS");
     // Outside BYP on port 80: WEB gives both.
     let d = at(3, 80);
     assert!(d.options.tcp_state_bypass);
