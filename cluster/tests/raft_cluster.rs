@@ -11,8 +11,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::raft_lab::{Lab, WAIT, policy, test_settings, wait_until};
-use rampart_cluster::raft::{NoQuorumCause, RaftSettings, Role, WriteError};
+use common::raft_lab::{Lab, WAIT, data_dir, policy, test_settings, wait_until};
+use rampart_cluster::raft::{InitError, NoQuorumCause, RaftSettings, Role, WriteError};
 
 /// The one sequence-randomization key nodes `ids` hold (docs/sync.md §1):
 /// every one has it, and it is the same.
@@ -395,6 +395,11 @@ async fn a_snapshot_chunk_far_past_the_limit_is_refused_and_the_node_lives() {
         .find(|id| *id != attacker)
         .expect("a victim");
     let term = lab.node(victim).status().term;
+    let cluster = lab
+        .node(attacker)
+        .status()
+        .cluster
+        .expect("a founded cluster");
     let chunk = |offset: u64, len: usize| {
         let req = InstallSnapshotRequest::<TypeConfig> {
             vote: openraft::Vote::new_committed(term + 1, attacker),
@@ -407,9 +412,15 @@ async fn a_snapshot_chunk_far_past_the_limit_is_refused_and_the_node_lives() {
             data: vec![0x41; len],
             done: false,
         };
-        // The RPC codec's framing: a format version byte, then the request
-        // enum (InstallSnapshot is its third variant) in bincode 2.
-        let mut bytes = vec![1u8, 2];
+        // The RPC codec's framing: a format version byte, then the call in
+        // bincode 2: the sender's cluster id (an option), then the request
+        // enum (InstallSnapshot is its third variant).
+        let mut bytes = vec![1u8];
+        bytes.extend(
+            bincode::serde::encode_to_vec(Some(cluster), bincode::config::standard())
+                .expect("encode"),
+        );
+        bytes.push(2);
         bytes.extend(
             bincode::serde::encode_to_vec(&req, bincode::config::standard()).expect("encode"),
         );
@@ -536,5 +547,96 @@ async fn a_removal_that_would_leave_no_quorum_is_refused() {
         .expect("the cluster still commits");
     assert_eq!(lab.wait_version(other, v).await.text.as_str(), policy(7202));
     assert_eq!(lab.node(leader).status().voters, vec![1, 2, 3]);
+    lab.shutdown().await;
+}
+
+/// Voters {1, 2, 3}: one follower misses a write the other two commit;
+/// then the leader stops and the other follower loses its data directory.
+/// Started again with an empty store, that node must not vote: the node
+/// that missed the write would win with it and overwrite the committed
+/// policy. No leader is elected until the node that holds the write
+/// returns; then every node has the write, and the emptied node votes
+/// again once it holds its leader's log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_voter_whose_store_was_lost_elects_no_leader_that_misses_committed_policy() {
+    let mut lab = Lab::new("lost-store", 3, test_settings());
+    lab.form(&policy(7301)).await;
+    let leader = lab.wait_leader().await;
+    let followers: Vec<u64> = (1..=3).filter(|&i| i != leader).collect();
+    let (behind, emptied) = (followers[0], followers[1]);
+    lab.wait_version(behind, 1).await;
+    lab.stop(behind).await;
+    let v = lab
+        .node(leader)
+        .write(&policy(7302))
+        .await
+        .expect("committed by the leader and one follower");
+    lab.wait_version(emptied, v).await;
+    let cluster = lab
+        .node(leader)
+        .status()
+        .cluster
+        .expect("a founded cluster");
+    lab.stop(leader).await;
+    lab.stop(emptied).await;
+    std::fs::remove_dir_all(data_dir(&lab, emptied)).expect("remove the data directory");
+
+    lab.start(emptied).await;
+    lab.start(behind).await;
+    // Several election timeouts (0.5-1 s each): the node that missed the
+    // write campaigns, and only the emptied node could give it a majority.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for id in [emptied, behind] {
+        assert_ne!(
+            lab.node(id).status().role,
+            Role::Leader,
+            "node {id} leads without the committed write"
+        );
+    }
+    let s = lab.node(emptied).status();
+    assert!(!s.log_complete && s.votes_withheld > 0, "{s:?}");
+    assert_eq!(s.cluster, None, "no leader reached it");
+
+    lab.start(leader).await;
+    for id in 1..=3 {
+        assert_eq!(lab.wait_version(id, v).await.text.as_str(), policy(7302));
+    }
+    let node = lab.node(emptied);
+    wait_until("the emptied node's log is complete again", || {
+        node.status().log_complete
+    })
+    .await;
+    assert_eq!(node.status().cluster, Some(cluster));
+    lab.shutdown().await;
+}
+
+/// The founder loses its data directory and starts again with
+/// `bootstrap` (it calls `initialize`): it finds its peers in a cluster
+/// that counts it as a member, founds nothing, and catches up from that
+/// cluster's leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_founder_whose_store_was_lost_rejoins_instead_of_founding() {
+    let mut lab = Lab::new("refound", 3, test_settings());
+    lab.form(&policy(7401)).await;
+    let v = lab.node(2).write(&policy(7402)).await.expect("a write");
+    let cluster = lab.node(2).status().cluster.expect("a founded cluster");
+    lab.stop(1).await;
+    std::fs::remove_dir_all(data_dir(&lab, 1)).expect("remove the data directory");
+    lab.start(1).await;
+    match lab.node(1).initialize(lab.member(1), &policy(7499)).await {
+        Err(InitError::ClusterExists {
+            cluster: c,
+            member: true,
+            ..
+        }) => assert_eq!(c, cluster),
+        r => panic!("founding again beside the cluster: {r:?}"),
+    }
+    assert_eq!(lab.wait_version(1, v).await.text.as_str(), policy(7402));
+    assert_eq!(lab.node(1).status().cluster, Some(cluster));
+    // And the cluster is whole: a write reaches all three.
+    let v = lab.node(1).write(&policy(7403)).await.expect("a write");
+    for id in 1..=3 {
+        assert_eq!(lab.wait_version(id, v).await.text.as_str(), policy(7403));
+    }
     lab.shutdown().await;
 }

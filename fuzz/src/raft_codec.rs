@@ -10,7 +10,8 @@
 //! [type: u8] [encoded value: the rest]
 //! ```
 //!
-//! `type` modulo 6: 0 a Raft RPC request, 1 its reply, 2 a policy command
+//! `type` modulo 6: 0 a Raft RPC call (a request and its sender's cluster
+//! id), 1 its reply, 2 a policy command
 //! (a log entry's payload), 3 a log entry, 4 a vote, 5 a log id (the last
 //! three are store records).
 
@@ -27,8 +28,10 @@ use openraft::{
     Vote,
 };
 use rampart_cluster::raft::codec::{decode, encode};
-use rampart_cluster::raft::messages::{ForwardReply, ForwardRequest, RaftReply, RaftRequest};
-use rampart_cluster::raft::{Entry, LogId, MemberNode, NodeId, PolicyCmd};
+use rampart_cluster::raft::messages::{
+    ForwardReply, ForwardRequest, RaftCall, RaftReply, RaftRequest,
+};
+use rampart_cluster::raft::{ClusterId, Entry, LogId, MemberNode, NodeId, PolicyCmd};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -40,7 +43,7 @@ pub const DIR: &str = "corpus/raft_codec";
 /// The types the first byte selects, in its order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
-    /// `RaftRequest`, on the RPC stream.
+    /// `RaftCall`, on the RPC stream.
     Request = 0,
     /// `RaftReply`, on the RPC stream.
     Reply = 1,
@@ -77,7 +80,7 @@ pub fn run(data: &[u8]) -> Option<Kind> {
     let decoded = match kind {
         // The RPC messages (and openraft's requests) have no `PartialEq`:
         // their debug text shows every field, so it stands in for one.
-        Kind::Request => round_trip::<RaftRequest>(bytes, same_debug),
+        Kind::Request => round_trip::<RaftCall>(bytes, same_debug),
         Kind::Reply => round_trip::<RaftReply>(bytes, same_debug),
         Kind::Cmd => round_trip::<PolicyCmd>(bytes, PartialEq::eq),
         Kind::Entry => round_trip::<Entry>(bytes, PartialEq::eq),
@@ -229,6 +232,7 @@ pub fn seeds() -> Vec<SeedFile> {
                 budget_ms: 30_000,
             }),
         ),
+        ("request-hello", RaftRequest::Hello),
         (
             "request-forward-remove",
             RaftRequest::Forward(ForwardRequest::Remove {
@@ -316,13 +320,23 @@ pub fn seeds() -> Vec<SeedFile> {
             }),
         ),
         (
+            "reply-hello",
+            RaftReply::Hello {
+                cluster: Some(ClusterId([0x5a; 16])),
+                members: vec![1, 2, 3],
+            },
+        ),
+        (
             "reply-refused",
             RaftReply::Refused("node 2 is not node 3".into()),
         ),
     ];
     let mut out = Vec::new();
-    for (name, r) in &requests {
-        out.push(seed(name, Kind::Request, r));
+    for (name, request) in requests {
+        // A fresh store's hello and forwarded write carry no cluster id.
+        let fresh = matches!(name, "request-forward-write" | "request-hello");
+        let cluster = (!fresh).then_some(ClusterId([0x5a; 16]));
+        out.push(seed(name, Kind::Request, &RaftCall { cluster, request }));
     }
     for (name, r) in &replies {
         out.push(seed(name, Kind::Reply, r));

@@ -161,6 +161,9 @@ impl RaftSide {
             match runtime.block_on(raft.initialize(me, s.policy.unwrap_or(""))) {
                 Ok(v) => tracing::info!("policy log initialised here (version {v})"),
                 Err(InitError::AlreadyInitialized) => ignored(),
+                // The data directory was lost (or the file names a node of
+                // a running cluster): founding would split the cluster.
+                Err(e @ InitError::ClusterExists { .. }) => tracing::warn!("{e}"),
                 Err(e) => return Err(anyhow::anyhow!("initialising the policy log: {e}")),
             }
         }
@@ -275,6 +278,9 @@ impl RaftSide {
             learners: s.learners.iter().map(|v| *v as u16).collect(),
             rpcs_refused: s.rpcs_refused,
             policies_refused: self.apply_failed().saturating_add(s.policies_oversized),
+            votes_withheld: s.votes_withheld,
+            cluster_id: s.cluster.map(|c| c.to_string()),
+            log_complete: s.log_complete,
         }
     }
 

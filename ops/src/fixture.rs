@@ -180,6 +180,9 @@ pub fn cluster_status() -> NodeStatus {
             learners: vec![],
             rpcs_refused: 0,
             policies_refused: 0,
+            votes_withheld: 0,
+            cluster_id: Some("5a1c0ffee0ddf00d5a1c0ffee0ddf00d".into()),
+            log_complete: true,
         }),
         policy_version: 0,
     }

@@ -213,6 +213,21 @@ pub struct RaftStatus {
     /// larger than any write may be.
     #[serde(default)]
     pub policies_refused: u64,
+    /// Votes this node refused because its store started empty and has
+    /// not yet caught up with a leader.
+    #[serde(default)]
+    pub votes_withheld: u64,
+    /// The cluster id its store belongs to (hex; `None` before it joins).
+    #[serde(default)]
+    pub cluster_id: Option<String>,
+    /// Whether its log may vote (false from an empty store until it holds
+    /// its leader's entries).
+    #[serde(default = "yes")]
+    pub log_complete: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A peer as `show cluster` shows it.

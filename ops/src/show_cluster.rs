@@ -127,6 +127,16 @@ pub fn render_cluster(v: &ClusterView) -> String {
                 "        Role         : {}\n",
                 role(raft, s.node_id)
             ));
+            let id = r.cluster_id.as_deref().unwrap_or("none (not joined yet)");
+            let votes = if r.log_complete {
+                String::new()
+            } else {
+                format!(
+                    ", withholding its vote until its log holds the leader's ({} refused)",
+                    r.votes_withheld
+                )
+            };
+            out.push_str(&format!("        Cluster id   : {id}{votes}\n"));
         }
     }
     if s.peers.is_empty() {

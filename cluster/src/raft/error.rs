@@ -3,6 +3,7 @@
 //! config), the cluster's (no quorum), this node's (not a member,
 //! stopped, storage).
 
+use super::identity::ClusterId;
 use super::settings::SettingsError;
 use super::store::OpenError;
 use super::types::NodeId;
@@ -146,6 +147,25 @@ pub enum InitError {
     /// openraft refused.
     #[error("raft initialisation: {0}")]
     Raft(String),
+    /// A configured peer already belongs to a cluster (or its leader
+    /// reached this node while it asked): founding another would split
+    /// the nodes in two. Nothing was initialised; if this node is a
+    /// member there, it follows that cluster's leader.
+    #[error(
+        "node {peer} already belongs to cluster {cluster}{}: this node does not found \
+         another; take `bootstrap = true` out of its node file{}",
+        if *.member { ", which counts this node as a member" } else { "" },
+        if *.member { " (it catches up from that cluster's leader)" }
+        else { ", and join it to that cluster with `rampart cluster join`" }
+    )]
+    ClusterExists {
+        /// The peer that answered (this node's id if a leader reached it).
+        peer: NodeId,
+        /// Its cluster.
+        cluster: ClusterId,
+        /// Whether that cluster counts this node as a member.
+        member: bool,
+    },
     /// The bootstrap policy write failed (an invalid policy is refused
     /// before the cluster is initialised).
     #[error(transparent)]

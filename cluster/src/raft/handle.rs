@@ -19,7 +19,8 @@ use tokio::time::Instant;
 
 use super::codec;
 use super::error::{InitError, MembershipError, NoQuorumCause, StartError, WriteError};
-use super::messages::{ForwardReply, ForwardRequest, RaftReply, RaftRequest};
+use super::identity::{ClusterId, Identity};
+use super::messages::{ForwardReply, ForwardRequest, RaftCall, RaftReply, RaftRequest};
 use super::network::{NetworkFactory, ensure_peer};
 use super::service;
 use super::settings::{FORWARD_MARGIN, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES, RaftSettings};
@@ -94,6 +95,14 @@ pub struct PolicyStatus {
     pub rpcs_refused: u64,
     /// Committed policies over the size limit, skipped here.
     pub policies_oversized: u64,
+    /// Votes asked of this node while its log was not complete, refused
+    /// (`identity.rs`). Calls from another cluster count as refused.
+    pub votes_withheld: u64,
+    /// The cluster this node's store belongs to (`None`: not joined yet).
+    pub cluster: Option<ClusterId>,
+    /// Whether this node's log may vote: false from a fresh store until it
+    /// holds an entry of its leader's term.
+    pub log_complete: bool,
     /// Why Raft stopped, if it did.
     pub stopped: Option<String>,
 }
@@ -158,6 +167,8 @@ pub(super) struct Inner {
     settings: RaftSettings,
     policy: watch::Receiver<AppliedPolicy>,
     counters: Arc<StoreCounters>,
+    /// The cluster id and whether the log may vote (`identity.rs`).
+    pub(super) identity: Arc<Identity>,
     /// Membership changes run one at a time on the leader: openraft may
     /// leave a joint config behind when two overlap.
     membership_lock: tokio::sync::Mutex<()>,
@@ -200,10 +211,11 @@ impl PolicyRaft {
         let config = Arc::new(settings.openraft_config()?);
         let db = Db::open(dir)?;
         let counters = db.counters.clone();
+        let identity = Arc::new(Identity::load(db.clone(), &dir.join(STORE_FILE)).await?);
         let sm = StateMachine::open(db.clone(), &dir.join(STORE_FILE))?;
         let policy = sm.subscribe();
         let log = LogStore::new(db);
-        let network = NetworkFactory::new(transport.clone(), id);
+        let network = NetworkFactory::new(transport.clone(), id, identity.clone());
         let raft = Raft::new(id, config, network, log, sm)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;
@@ -216,6 +228,7 @@ impl PolicyRaft {
                 settings,
                 policy,
                 counters,
+                identity,
                 membership_lock: tokio::sync::Mutex::new(()),
                 tasks: Mutex::new(Vec::new()),
             }),
@@ -243,6 +256,43 @@ impl PolicyRaft {
             .counters
             .rpcs_refused
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The cluster id and log-complete records.
+    pub(super) fn identity(&self) -> &Identity {
+        &self.inner.identity
+    }
+
+    /// A leader's entries were accepted: take its cluster's id if this
+    /// store has none. A store error is logged; the next append retries.
+    pub(super) async fn adopt_cluster(&self, id: ClusterId) {
+        if let Err(e) = self.inner.identity.adopt(id).await {
+            tracing::warn!("cannot record the cluster id {id}: {e}");
+        }
+    }
+
+    /// The log holds an entry of its leader's term: it may vote again.
+    pub(super) async fn log_completed(&self) {
+        if let Err(e) = self.inner.identity.mark_complete().await {
+            tracing::warn!("cannot record that the log is complete: {e}");
+        }
+    }
+
+    /// A vote asked while the log is not complete was refused.
+    pub(super) fn count_vote_withheld(&self, candidate: u16) {
+        let n = self
+            .inner
+            .counters
+            .votes_withheld
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if n == 0 {
+            tracing::warn!(
+                candidate,
+                "this node's store started empty: it withholds its vote until it holds the \
+                 log of a leader (a lost data directory must not elect a leader that misses \
+                 committed policy)"
+            );
+        }
     }
 
     /// This node's id.
@@ -324,6 +374,12 @@ impl PolicyRaft {
         {
             return Err(InitError::AlreadyInitialized);
         }
+        self.look_before_founding().await?;
+        // The founder draws the cluster's id first: a crash between the two
+        // leaves a store that is still not initialised, and the next
+        // attempt draws again.
+        let cluster = self.inner.identity.found().await.map_err(InitError::Raft)?;
+        tracing::info!(cluster = %cluster, "founding cluster {cluster}");
         let members = BTreeMap::from([(self.inner.id, me)]);
         raft.initialize(members)
             .await
@@ -336,6 +392,79 @@ impl PolicyRaft {
             .await
             .map_err(|e| InitError::Raft(e.to_string()))?;
         Ok(self.write(policy).await?)
+    }
+
+    /// Ask each configured peer, within [`RaftSettings::found_grace`],
+    /// whether it already belongs to a cluster; stop early once every peer
+    /// answered that it does not. A peer that belongs to one, or a leader
+    /// that reaches this node meanwhile, refuses the founding.
+    async fn look_before_founding(&self) -> Result<(), InitError> {
+        let transport = &self.inner.transport;
+        let me = self.inner.id;
+        let deadline = Instant::now() + self.inner.settings.found_grace;
+        let mut unanswered: BTreeSet<u16> = transport
+            .peer_states()
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
+        let hello = codec::encode(&RaftCall {
+            cluster: None,
+            request: RaftRequest::Hello,
+        })
+        .map_err(|e| InitError::Raft(e.to_string()))?;
+        loop {
+            if let Some(cluster) = self.inner.identity.cluster() {
+                return Err(InitError::ClusterExists {
+                    peer: self.raft_leader().unwrap_or(me),
+                    cluster,
+                    member: true,
+                });
+            }
+            let now = Instant::now();
+            if unanswered.is_empty() || now >= deadline {
+                break;
+            }
+            for peer in unanswered.clone() {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let Ok(reply) = transport
+                    .rpc(peer, RPC_SERVICE_RAFT, Bytes::from(hello.clone()), left)
+                    .await
+                else {
+                    continue;
+                };
+                match codec::decode::<RaftReply>(&reply) {
+                    Ok(RaftReply::Hello {
+                        cluster: Some(cluster),
+                        members,
+                    }) => {
+                        return Err(InitError::ClusterExists {
+                            peer: NodeId::from(peer),
+                            cluster,
+                            member: members.contains(&me),
+                        });
+                    }
+                    Ok(RaftReply::Hello { cluster: None, .. }) => {
+                        unanswered.remove(&peer);
+                    }
+                    // An older node, or a refusal: it cannot say.
+                    _ => {}
+                }
+            }
+            tokio::time::sleep(LEADER_POLL_INTERVAL).await;
+        }
+        if !unanswered.is_empty() {
+            tracing::info!(
+                ?unanswered,
+                "founding the cluster; these configured peers did not answer within {:?} \
+                 and are taken to be new",
+                self.inner.settings.found_grace
+            );
+        }
+        Ok(())
+    }
+
+    fn raft_leader(&self) -> Option<NodeId> {
+        self.inner.raft.metrics().borrow().current_leader
     }
 
     // === writes ===
@@ -519,8 +648,11 @@ impl PolicyRaft {
         let peer = u16::try_from(leader).map_err(|_| {
             ForwardFail::NotSent(format!("leader id {leader} is not a transport id"))
         })?;
-        let bytes = codec::encode(&RaftRequest::Forward(req))
-            .map_err(|e| ForwardFail::NotSent(e.to_string()))?;
+        let call = RaftCall {
+            cluster: self.inner.identity.cluster(),
+            request: RaftRequest::Forward(req),
+        };
+        let bytes = codec::encode(&call).map_err(|e| ForwardFail::NotSent(e.to_string()))?;
         let reply = self
             .inner
             .transport
@@ -914,6 +1046,9 @@ impl PolicyRaft {
             snapshots_installed: get(&c.snapshots_installed),
             rpcs_refused: get(&c.rpcs_refused),
             policies_oversized: get(&c.policies_oversized),
+            votes_withheld: get(&c.votes_withheld),
+            cluster: self.inner.identity.cluster(),
+            log_complete: self.inner.identity.complete(),
             stopped: m.running_state.as_ref().err().map(|e| e.to_string()),
         }
     }

@@ -9,7 +9,19 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::identity::ClusterId;
 use super::types::{MemberNode, NodeId, TypeConfig, Version};
+
+/// What travels on the Raft RPC service: the request, and the cluster its
+/// sender belongs to (`None`: its store has not joined one yet). See
+/// `identity.rs`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RaftCall {
+    /// The sender's cluster.
+    pub cluster: Option<ClusterId>,
+    /// The request.
+    pub request: RaftRequest,
+}
 
 /// A request on the Raft RPC service.
 #[derive(Debug, Serialize, Deserialize)]
@@ -22,6 +34,9 @@ pub enum RaftRequest {
     InstallSnapshot(InstallSnapshotRequest<TypeConfig>),
     /// A request this node can only serve as the leader.
     Forward(ForwardRequest),
+    /// A node about to found a cluster asks whether this one already
+    /// belongs to one.
+    Hello,
 }
 
 /// What a follower asks the leader to do for it.
@@ -73,6 +88,13 @@ pub enum RaftReply {
     ),
     /// To [`RaftRequest::Forward`].
     Forward(ForwardReply),
+    /// To [`RaftRequest::Hello`].
+    Hello {
+        /// The cluster this node's store belongs to.
+        cluster: Option<ClusterId>,
+        /// The members it knows of.
+        members: Vec<NodeId>,
+    },
     /// The request named another node as its sender than the connection
     /// proved (a member impersonating another): refused.
     Refused(String),

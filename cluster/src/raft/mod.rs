@@ -75,6 +75,7 @@
 //! | `network.rs` | openraft's network over transport RPCs |
 //! | `service.rs` | serving peers' RPCs |
 //! | `handle.rs` | [`PolicyRaft`]: start, writes, membership, status |
+//! | `identity.rs` | the cluster id; whether a store's log may vote |
 //! | `settings.rs` | every limit, and openraft's config |
 //! | `error.rs` | one error enum per operation |
 
@@ -83,6 +84,7 @@
 pub mod codec;
 mod error;
 mod handle;
+mod identity;
 // Public only for the fuzz targets (`fuzz/`, `raft_codec`): not an API.
 #[doc(hidden)]
 pub mod messages;
@@ -96,6 +98,7 @@ mod types;
 pub use codec::CodecError;
 pub use error::{InitError, MembershipError, NoQuorumCause, StartError, WriteError};
 pub use handle::{PolicyRaft, PolicyStatus, Role, Validator};
+pub use identity::ClusterId;
 pub use network::{NetworkFactory, PeerClient, UNREACHABLE_BACKOFF};
 pub use settings::{
     MAX_POLICY_BYTES, MAX_SNAPSHOT_BYTES, RaftSettings, SNAPSHOT_CHUNK_BYTES, SettingsError,

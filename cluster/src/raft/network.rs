@@ -16,8 +16,11 @@ use openraft::raft::{
     VoteRequest, VoteResponse,
 };
 
+use std::sync::Arc;
+
 use super::codec;
-use super::messages::{RaftReply, RaftRequest};
+use super::identity::Identity;
+use super::messages::{RaftCall, RaftReply, RaftRequest};
 use super::types::{MemberNode, NodeId, TypeConfig};
 use crate::transport::{PeerSpec, RPC_SERVICE_RAFT, RpcError, Transport};
 
@@ -70,11 +73,16 @@ pub(super) fn ensure_peer(transport: &Transport, id: NodeId, node: &MemberNode) 
 pub struct NetworkFactory {
     transport: Transport,
     me: NodeId,
+    identity: Arc<Identity>,
 }
 
 impl NetworkFactory {
-    pub(super) fn new(transport: Transport, me: NodeId) -> Self {
-        NetworkFactory { transport, me }
+    pub(super) fn new(transport: Transport, me: NodeId, identity: Arc<Identity>) -> Self {
+        NetworkFactory {
+            transport,
+            me,
+            identity,
+        }
     }
 }
 
@@ -89,6 +97,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             transport: self.transport.clone(),
             me: self.me,
             target,
+            identity: self.identity.clone(),
         }
     }
 }
@@ -101,10 +110,11 @@ pub struct PeerClient {
     transport: Transport,
     me: NodeId,
     target: NodeId,
+    identity: Arc<Identity>,
 }
 
 impl PeerClient {
-    async fn call(&self, req: &RaftRequest, ttl: Duration) -> Result<RaftReply, CallError> {
+    async fn call(&self, request: RaftRequest, ttl: Duration) -> Result<RaftReply, CallError> {
         // openraft asserts it never talks to itself; a membership entry
         // naming this node's id with another address must not make it.
         if self.target == self.me {
@@ -113,7 +123,11 @@ impl PeerClient {
             });
         }
         let peer = u16::try_from(self.target).map_err(|_| CallError::BadId(self.target))?;
-        let bytes = codec::encode(req).map_err(|e| CallError::Encode(e.to_string()))?;
+        let call = RaftCall {
+            cluster: self.identity.cluster(),
+            request,
+        };
+        let bytes = codec::encode(&call).map_err(|e| CallError::Encode(e.to_string()))?;
         let reply = self
             .transport
             .rpc(peer, RPC_SERVICE_RAFT, Bytes::from(bytes), ttl)
@@ -169,7 +183,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
     ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, MemberNode, RaftError<NodeId>>>
     {
         let ttl = option.hard_ttl();
-        match self.call(&RaftRequest::AppendEntries(rpc), ttl).await {
+        match self.call(RaftRequest::AppendEntries(rpc), ttl).await {
             Ok(RaftReply::AppendEntries(Ok(r))) => Ok(r),
             Ok(RaftReply::AppendEntries(Err(e))) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
@@ -188,7 +202,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         RPCError<NodeId, MemberNode, RaftError<NodeId, InstallSnapshotError>>,
     > {
         let ttl = option.hard_ttl();
-        match self.call(&RaftRequest::InstallSnapshot(rpc), ttl).await {
+        match self.call(RaftRequest::InstallSnapshot(rpc), ttl).await {
             Ok(RaftReply::InstallSnapshot(Ok(r))) => Ok(r),
             Ok(RaftReply::InstallSnapshot(Err(e))) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, e)))
@@ -204,7 +218,7 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         option: RPCOption,
     ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, MemberNode, RaftError<NodeId>>> {
         let ttl = option.hard_ttl();
-        match self.call(&RaftRequest::Vote(rpc), ttl).await {
+        match self.call(RaftRequest::Vote(rpc), ttl).await {
             Ok(RaftReply::Vote(Ok(r))) => Ok(r),
             Ok(RaftReply::Vote(Err(e))) => {
                 Err(RPCError::RemoteError(RemoteError::new(self.target, e)))

@@ -7,9 +7,12 @@ use std::sync::Weak;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
+use openraft::raft::{AppendEntriesResponse, VoteResponse};
+
 use super::codec;
 use super::handle::{Inner, PolicyRaft};
-use super::messages::{RaftReply, RaftRequest};
+use super::identity::ClusterId;
+use super::messages::{RaftCall, RaftReply, RaftRequest};
 use super::settings::MAX_SNAPSHOT_BYTES;
 use super::types::NodeId;
 use crate::transport::IncomingRpc;
@@ -58,22 +61,78 @@ fn snapshot_chunk_out_of_bounds(offset: u64, len: usize) -> Option<RaftReply> {
     })
 }
 
+/// A call from another cluster (both sides know theirs and they differ),
+/// or a leader's call without one to a node that has one: a fresh store
+/// founds no cluster's log, and the Raft calls a member sends all carry
+/// the id once its cluster has one. Forwarded requests are the leader's
+/// to judge and a hello is answered to anyone: a node without an id may
+/// send them.
+fn foreign_cluster(
+    mine: Option<ClusterId>,
+    theirs: Option<ClusterId>,
+    peer: u16,
+    forward: bool,
+) -> Option<RaftReply> {
+    let refused = match (mine, theirs) {
+        (Some(m), Some(t)) => m != t,
+        (Some(_), None) => !forward,
+        (None, _) => false,
+    };
+    refused.then(|| {
+        let theirs = theirs.map_or_else(|| "none".to_string(), |t| t.to_string());
+        let mine = mine.map_or_else(|| "none".to_string(), |m| m.to_string());
+        RaftReply::Refused(format!(
+            "node {peer} speaks for cluster {theirs}, this node belongs to cluster {mine}: \
+             a node whose store was founded or lost apart from the cluster must be \
+             removed and joined again with an empty data directory"
+        ))
+    })
+}
+
 async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
-    let req: RaftRequest = match codec::decode(request) {
+    let call: RaftCall = match codec::decode(request) {
         Ok(r) => r,
         Err(e) => return RaftReply::Refused(format!("undecodable request: {e}")),
     };
+    let identity = node.identity();
+    let forward = matches!(call.request, RaftRequest::Forward(_) | RaftRequest::Hello);
+    if let Some(refused) = foreign_cluster(identity.cluster(), call.cluster, peer, forward) {
+        return refused;
+    }
     let raft = node.raft();
-    match req {
+    match call.request {
         RaftRequest::AppendEntries(r) => {
             if let Some(refused) = wrong_sender(peer, r.vote.leader_id().voted_for()) {
                 return refused;
             }
-            RaftReply::AppendEntries(raft.append_entries(r).await)
+            // The id of the last entry this call leaves in the log if it
+            // succeeds, and whether it is of the leader's own term.
+            let last = r.entries.last().map(|e| e.log_id).or(r.prev_log_id);
+            let leaders_own =
+                r.vote.is_committed() && last.is_some_and(|l| l.leader_id == *r.vote.leader_id());
+            let reply = raft.append_entries(r).await;
+            if matches!(reply, Ok(AppendEntriesResponse::Success)) {
+                // openraft answers after the store's append returned, which
+                // is after its fsync (`store.rs`): the entries are durable.
+                if let Some(id) = call.cluster {
+                    node.adopt_cluster(id).await;
+                }
+                if leaders_own {
+                    node.log_completed().await;
+                }
+            }
+            RaftReply::AppendEntries(reply)
         }
         RaftRequest::Vote(r) => {
             if let Some(refused) = wrong_sender(peer, r.vote.leader_id().voted_for()) {
                 return refused;
+            }
+            if !identity.complete() {
+                // A store that may have forgotten entries it acknowledged
+                // does not vote (`identity.rs`): a refusal the candidate
+                // reads as any other.
+                node.count_vote_withheld(peer);
+                return RaftReply::Vote(Ok(VoteResponse::new(r.vote, None, false)));
             }
             RaftReply::Vote(raft.vote(r).await)
         }
@@ -84,8 +143,36 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
             if let Some(refused) = snapshot_chunk_out_of_bounds(r.offset, r.data.len()) {
                 return refused;
             }
-            RaftReply::InstallSnapshot(raft.install_snapshot(r).await)
+            let reply = raft.install_snapshot(r).await;
+            if let (true, Some(id)) = (reply.is_ok(), call.cluster) {
+                node.adopt_cluster(id).await;
+            }
+            RaftReply::InstallSnapshot(reply)
         }
         RaftRequest::Forward(f) => RaftReply::Forward(node.serve_forward(f).await),
+        RaftRequest::Hello => RaftReply::Hello {
+            cluster: identity.cluster(),
+            members: node.status().members.into_keys().collect(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calls_from_another_cluster_are_refused() {
+        let a = Some(ClusterId([1; 16]));
+        let b = Some(ClusterId([2; 16]));
+        assert!(foreign_cluster(a, a, 2, false).is_none());
+        assert!(foreign_cluster(a, b, 2, false).is_some());
+        assert!(foreign_cluster(a, b, 2, true).is_some());
+        // A fresh store takes any cluster's leader.
+        assert!(foreign_cluster(None, b, 2, false).is_none());
+        assert!(foreign_cluster(None, None, 2, false).is_none());
+        // No leader of a cluster lacks its id; a forward may.
+        assert!(foreign_cluster(a, None, 2, false).is_some());
+        assert!(foreign_cluster(a, None, 2, true).is_none());
     }
 }

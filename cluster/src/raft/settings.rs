@@ -69,6 +69,11 @@ pub struct RaftSettings {
     /// How long the leader waits for a majority to confirm it is still
     /// the leader before it proposes a write.
     pub quorum_check_timeout: Duration,
+    /// How long a node about to found a cluster asks its configured peers
+    /// whether they already hold one (a founder whose data directory was
+    /// lost must rejoin its cluster, not found another). Peers that never
+    /// answer in this time are taken to be new.
+    pub found_grace: Duration,
     /// How long a membership change (including a learner's catch-up)
     /// may take.
     pub membership_timeout: Duration,
@@ -88,6 +93,8 @@ impl Default for RaftSettings {
             write_timeout: Duration::from_secs(5),
             quorum_check_timeout: Duration::from_secs(1),
             membership_timeout: Duration::from_secs(30),
+            // Over the transport's longest redial backoff (2 s).
+            found_grace: Duration::from_secs(3),
         }
     }
 }

@@ -35,7 +35,7 @@ pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta
 /// The state machine and its current snapshot.
 pub(super) const SM: TableDefinition<&str, &[u8]> = TableDefinition::new("state_machine");
 
-const KEY_VOTE: &str = "vote";
+pub(super) const KEY_VOTE: &str = "vote";
 const KEY_COMMITTED: &str = "committed";
 const KEY_LAST_PURGED: &str = "last_purged";
 
@@ -60,6 +60,9 @@ pub struct StoreCounters {
     /// Committed policies larger than the write path takes, skipped by the
     /// state machine (a member committed them around the check).
     pub policies_oversized: AtomicU64,
+    /// Votes asked of this node while its log was not complete, refused
+    /// (`identity.rs`).
+    pub votes_withheld: AtomicU64,
 }
 
 impl StoreCounters {

@@ -56,6 +56,7 @@ pub fn fill(f: &mut Families, snap: &NodeSnapshot) {
         f.gauge(&RAFT_APPLIED, &[], r.applied_index as f64);
         f.counter(&CLUSTER_GUARDS, &["raft_rpc_refused"], r.rpcs_refused);
         f.counter(&CLUSTER_GUARDS, &["policy_refused"], r.policies_refused);
+        f.counter(&CLUSTER_GUARDS, &["raft_vote_withheld"], r.votes_withheld);
     }
 }
 
