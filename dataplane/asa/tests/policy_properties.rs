@@ -196,9 +196,10 @@ fn objects_and_groups() -> impl Strategy<Value = (Vec<Object>, Vec<ObjectGroup>)
         .prop_map(dedup),
         proptest::collection::vec(protocol().prop_map(ProtocolMember::Protocol), 0..4)
             .prop_map(dedup),
-        // Members that take ports, so ACEs may give ports after the group.
+        // Members that take ports, so ACEs may give ports after the group:
+        // tcp and udp, which a tcp-udp port group covers.
         proptest::collection::vec(
-            prop_oneof![Just(6u8), Just(17), Just(132)]
+            prop_oneof![Just(6u8), Just(17)]
                 .prop_map(|n| ProtocolMember::Protocol(Protocol::Number(n))),
             1..4,
         )
@@ -299,8 +300,8 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
                 inactive,
             )| {
                 // Which port groups fit: tcp ACEs take tcp and tcp-udp
-                // groups, udp ACEs udp and tcp-udp; sctp and protocol
-                // groups any; service objects and groups no ports at all.
+                // groups, udp ACEs udp and tcp-udp, the protocol group
+                // tcp-udp, sctp none; service objects and groups no ports.
                 let fits = |p: &PortSpec| -> bool {
                     let PortSpec::Group(g) = p else { return true };
                     let kind = PORT_GROUPS.iter().find(|(n, _)| n == g).map(|&(_, k)| k);
@@ -309,6 +310,11 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
                         ProtoSpec::Protocol(Protocol::Number(17)) => {
                             kind != Some(PortProtocol::Tcp)
                         }
+                        // A port group after a protocol group must cover
+                        // every member ({tcp, udp} here).
+                        ProtoSpec::Group(_) => kind == Some(PortProtocol::TcpUdp),
+                        // sctp ports are given on the line only.
+                        ProtoSpec::Protocol(Protocol::Number(132)) => false,
                         _ => true,
                     }
                 };

@@ -62,7 +62,14 @@ impl Parser {
                 // Ports after a group need a protocol group (the ASA's
                 // tcp-udp idiom); a service group carries its own.
                 if ace.source_port.is_some() || ace.destination_port.is_some() {
-                    self.refs[at].kind = RefKind::ProtocolGroup;
+                    let port_groups = [&ace.source_port, &ace.destination_port]
+                        .into_iter()
+                        .filter_map(|p| match p {
+                            Some(PortSpec::Group(g)) => Some(g.clone()),
+                            _ => None,
+                        })
+                        .collect();
+                    self.refs[at].kind = RefKind::ProtocolGroup { port_groups };
                 }
                 return Ok(ace);
             }
@@ -778,6 +785,37 @@ mod tests {
                 6,
                 35,
                 "object-group 'TOP' has member 'ip' (through object-group 'ANY'), which has no ports: ports after a protocol group need tcp, udp or sctp members",
+            ),
+            (
+                // A port group holds ports of its own protocols: a tcp group
+                // after {tcp, udp} would also match UDP to those ports.
+                "object-group protocol TU
+ protocol-object tcp
+ protocol-object udp
+object-group service WEBT tcp
+ port-object eq 80
+access-list A permit object-group TU any any object-group WEBT",
+                6,
+                35,
+                "object-group 'WEBT' is a tcp port group, and object-group 'TU' has member 'udp': use a port group of every member's protocol (tcp-udp for tcp and udp)",
+            ),
+            (
+                "object-group protocol OUTER
+ group-object S
+object-group protocol S
+ protocol-object sctp
+object-group service BOTH tcp-udp
+ port-object eq 80
+access-list A permit object-group OUTER any object-group BOTH any",
+                7,
+                35,
+                "object-group 'BOTH' is a tcp-udp port group, and object-group 'OUTER' has member 'sctp' (through object-group 'S'): use a port group of every member's protocol (tcp-udp for tcp and udp)",
+            ),
+            (
+                "object-group service BOTH tcp-udp\n port-object eq 80\naccess-list A permit sctp any any object-group BOTH",
+                3,
+                48,
+                "object-group 'BOTH' after an sctp protocol: port groups hold tcp or udp ports; give sctp ports on the line (eq, lt, gt, neq, range)",
             ),
         ]);
     }

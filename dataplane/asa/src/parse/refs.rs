@@ -55,8 +55,12 @@ pub(super) enum RefKind {
     PortGroup(PortNames),
     /// A protocol or service group (ACE protocol position, no ports).
     ProtoOrServiceGroup,
-    /// A protocol group (ACE protocol position followed by ports).
-    ProtocolGroup,
+    /// A protocol group (ACE protocol position followed by ports), and
+    /// the port groups among those ports.
+    ProtocolGroup {
+        /// The port groups the line names after it.
+        port_groups: Vec<String>,
+    },
     /// `group-object` inside the named group: same kind, no cycle.
     Member {
         parent: String,

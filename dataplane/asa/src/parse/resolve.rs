@@ -150,6 +150,12 @@ impl Parser {
                 None => Some(format!("object '{name}' is not defined")),
             },
             RefKind::NetworkGroup => group_is(&|k| k == GroupKind::Network, "network"),
+            // A port group holds tcp, udp or tcp-udp ports: an sctp line
+            // gives its ports itself.
+            RefKind::PortGroup(PortNames::Sctp) => Some(format!(
+                "object-group '{name}' after an sctp protocol: port groups hold tcp or udp \
+                 ports; give sctp ports on the line (eq, lt, gt, neq, range)"
+            )),
             RefKind::PortGroup(names) => {
                 let want = match names {
                     PortNames::Tcp => "tcp port",
@@ -173,21 +179,54 @@ impl Parser {
             // Ports after a protocol group apply to all its members, so
             // every member must take ports: an `icmp` or `ip` member would
             // otherwise match on ports it does not have.
-            RefKind::ProtocolGroup => {
-                group_is(&|k| k == GroupKind::Protocol, "protocol").or_else(|| {
-                    ix.portless_member(name).map(|(group, p)| {
-                        let within = if group == name {
-                            String::new()
-                        } else {
-                            format!(" (through object-group '{group}')")
-                        };
-                        format!(
-                            "object-group '{name}' has member '{}'{within}, which has no ports: \
-                             ports after a protocol group need tcp, udp or sctp members",
-                            ports::protocol_name(p)
-                        )
+            // A port group holds ports of its own protocols only: every
+            // member must be one of them (a `tcp` port group after {tcp,
+            // udp} would otherwise match UDP to those ports too).
+            RefKind::ProtocolGroup { port_groups } => {
+                let within = |group: &str| {
+                    if group == name {
+                        String::new()
+                    } else {
+                        format!(" (through object-group '{group}')")
+                    }
+                };
+                group_is(&|k| k == GroupKind::Protocol, "protocol")
+                    .or_else(|| {
+                        let portless = |p| ports::port_names(p).is_none();
+                        ix.member_where(name, portless).map(|(group, p)| {
+                            format!(
+                                "object-group '{name}' has member '{}'{}, which has no ports: \
+                                 ports after a protocol group need tcp, udp or sctp members",
+                                ports::protocol_name(p),
+                                within(group)
+                            )
+                        })
                     })
-                })
+                    .or_else(|| {
+                        port_groups.iter().find_map(|pg| {
+                            let Some((GroupKind::Port(pt), _)) = ix.groups.get(pg.as_str()) else {
+                                return None; // its own reference says what is wrong
+                            };
+                            let covered = |p: Protocol| {
+                                matches!(
+                                    (pt, p),
+                                    (PortProtocol::Tcp, Protocol::Number(6))
+                                        | (PortProtocol::Udp, Protocol::Number(17))
+                                        | (PortProtocol::TcpUdp, Protocol::Number(6 | 17))
+                                )
+                            };
+                            ix.member_where(name, |p| !covered(p)).map(|(group, p)| {
+                                format!(
+                                    "object-group '{pg}' is a {} group, and object-group \
+                                     '{name}' has member '{}'{}: use a port group of every \
+                                     member's protocol (tcp-udp for tcp and udp)",
+                                    GroupKind::Port(*pt).label(),
+                                    ports::protocol_name(p),
+                                    within(group)
+                                )
+                            })
+                        })
+                    })
             }
             RefKind::Member { parent, kind } => {
                 if let Some(p) = group_is(&|k| k == *kind, kind.label()) {
@@ -216,8 +255,8 @@ struct Index<'c> {
     nameifs: HashSet<&'c str>,
     /// Strongly connected components of the groups, computed on first use.
     scc: std::cell::OnceCell<HashMap<&'c str, usize>>,
-    /// Each protocol group's first `protocol-object` that takes no ports.
-    portless: HashMap<&'c str, Protocol>,
+    /// Each protocol group's own `protocol-object`s.
+    protocols: HashMap<&'c str, Vec<Protocol>>,
 }
 
 impl<'c> Index<'c> {
@@ -242,35 +281,44 @@ impl<'c> Index<'c> {
                 .filter_map(|i| i.nameif.as_deref())
                 .collect(),
             scc: std::cell::OnceCell::new(),
-            portless: cfg
+            protocols: cfg
                 .object_groups
                 .iter()
                 .filter_map(|g| match g {
-                    ObjectGroup::Protocol { name, members } => members
-                        .iter()
-                        .find_map(|m| match m {
-                            ProtocolMember::Protocol(p) if ports::port_names(*p).is_none() => {
-                                Some(*p)
-                            }
-                            _ => None,
-                        })
-                        .map(|p| (name.as_str(), p)),
+                    ObjectGroup::Protocol { name, members } => Some((
+                        name.as_str(),
+                        members
+                            .iter()
+                            .filter_map(|m| match m {
+                                ProtocolMember::Protocol(p) => Some(*p),
+                                ProtocolMember::Group(_) => None,
+                            })
+                            .collect(),
+                    )),
                     _ => None,
                 })
                 .collect(),
         }
     }
 
-    /// A protocol without ports in group `name` or a group it contains:
-    /// the group that has it, and the protocol.
-    fn portless_member<'n>(&'n self, name: &'n str) -> Option<(&'n str, Protocol)> {
+    /// A protocol in group `name` or a group it contains for which `bad`
+    /// holds: the group that has it, and the protocol.
+    fn member_where<'n>(
+        &'n self,
+        name: &'n str,
+        bad: impl Fn(Protocol) -> bool,
+    ) -> Option<(&'n str, Protocol)> {
         let mut seen = HashSet::new();
         let mut todo = vec![name];
         while let Some(g) = todo.pop() {
             if !seen.insert(g) {
                 continue;
             }
-            if let Some(&p) = self.portless.get(g) {
+            if let Some(&p) = self
+                .protocols
+                .get(g)
+                .and_then(|ps| ps.iter().find(|p| bad(**p)))
+            {
                 return Some((g, p));
             }
             if let Some((_, children)) = self.groups.get(g) {
