@@ -52,9 +52,11 @@ fn bridge(
         ))
         .unwrap();
         let cfg = parse_config(POLICY).expect("policy parses").config;
-        engine.set_policy(Arc::new(
-            compile(&cfg, &engine.config().interfaces).expect("policy compiles"),
-        ));
+        engine
+            .set_policy(Arc::new(
+                compile(&cfg, &engine.config().interfaces).expect("policy compiles"),
+            ))
+            .expect("the policy's classes fit");
         let mut b = Bridge::new(
             PacketSocket::open(inside).unwrap(),
             PacketSocket::open(outside).unwrap(),

@@ -107,7 +107,9 @@ fn engine(max_conns: usize, randomize: bool) -> Engine {
     let mut engine = Engine::new(cfg).expect("config");
     if !randomize {
         let off = compile(&randomization_off(), &engine.config().interfaces).expect("compiles");
-        engine.set_policy(Arc::new(off));
+        engine
+            .set_policy(Arc::new(off))
+            .expect("the policy's classes fit");
     }
     engine
 }

@@ -121,7 +121,8 @@ fn engine(w: &Workload) -> Engine {
     let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
     cfg.max_conns = (FLOWS + NEW_CONNS) as usize + 16;
     let mut e = Engine::new(cfg).expect("config");
-    e.set_policy(w.policies[0].clone());
+    e.set_policy(w.policies[0].clone())
+        .expect("the policy's classes fit");
     e
 }
 
@@ -221,7 +222,7 @@ fn run(w: &Workload, swaps: Swaps) -> Duration {
                 Swaps::CompiledInline => Arc::new(compile_text(&e, &w.texts[next % 2])),
                 _ => w.policies[next % 2].clone(),
             };
-            e.set_policy(p);
+            e.set_policy(p).expect("the policy's classes fit");
             next += 1;
         }
         now += TICK_NS;
@@ -268,7 +269,8 @@ fn bench(c: &mut Criterion, w: &Workload) {
     g.bench_function("set_policy", |b| {
         b.iter(|| {
             which += 1;
-            e.set_policy(w.policies[which % 2].clone());
+            e.set_policy(w.policies[which % 2].clone())
+                .expect("the policy's classes fit");
         })
     });
     g.bench_function("compile", |b| {

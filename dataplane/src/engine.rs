@@ -328,7 +328,8 @@ impl Engine {
         let policy = Arc::new(Policy::security_levels_only(&config.interfaces));
         let keyed = |purpose| ConnTable::keyed_hasher(config.hash_seed, purpose);
         let mut classes = ClassTable::new(keyed(1));
-        classes.install(&policy);
+        // Security levels only: no class, nothing to exhaust.
+        let _ = classes.install(&policy);
         Ok(Engine {
             table: ConnTable::new(config.max_conns, config.hash_seed),
             sync: config.sync.map(|c| {
@@ -356,10 +357,15 @@ impl Engine {
     /// Swap in a new policy. It governs connections opened from now on;
     /// existing connections keep the class and options they were given
     /// (as on the ASA, until `clear conn`).
-    pub fn set_policy(&mut self, policy: Arc<Policy>) {
-        self.classes.install(&policy);
+    ///
+    /// Refused, with the running policy kept, when its classes need more
+    /// class slots than connections of earlier policies left free
+    /// ([`classes::SlotsExhausted`]).
+    pub fn set_policy(&mut self, policy: Arc<Policy>) -> Result<(), classes::SlotsExhausted> {
+        self.classes.install(&policy)?;
         self.policy = policy;
         bump(&mut self.counters.policy_swaps);
+        Ok(())
     }
 
     /// The live entry a packet with this tuple belongs to, if any.

@@ -84,7 +84,8 @@ fn engine(syncing: bool, randomize: bool, fast: bool) -> Engine {
     }
     if !randomize {
         let off = compile(&randomization_off(), &e.config().interfaces).expect("compiles");
-        e.set_policy(Arc::new(off));
+        e.set_policy(Arc::new(off))
+            .expect("the policy's classes fit");
     }
     e.set_fast_path(fast);
     e

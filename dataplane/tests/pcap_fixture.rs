@@ -33,7 +33,8 @@ fn replay(path: &PathBuf, inside_mac: [u8; 6]) -> (Engine, Vec<Verdict>) {
     let mut eng = Engine::new(EngineConfig::inside_outside(NodeId(1), [5; 4])).unwrap();
     // The recorded endpoints did not pass a randomizing firewall.
     let off = compile(&randomization_off(), &eng.config().interfaces).unwrap();
-    eng.set_policy(Arc::new(off));
+    eng.set_policy(Arc::new(off))
+        .expect("the policy's classes fit");
     let mut r = PcapReader::new(File::open(path).expect("open pcap")).expect("pcap header");
     let mut verdicts = Vec::new();
     while let Some(pkt) = r.next_packet() {

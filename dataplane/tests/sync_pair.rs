@@ -170,7 +170,8 @@ fn set_policy_text(e: &mut Engine, text: &str) {
         .expect("parses")
         .config;
     let policy = compile(&cfg, &e.config().interfaces).expect("compiles");
-    e.set_policy(std::sync::Arc::new(policy));
+    e.set_policy(std::sync::Arc::new(policy))
+        .expect("the policy's classes fit");
 }
 
 /// After the SYN: the SYN-ACK, the client's ACK, 2,000 bytes from the

@@ -130,7 +130,8 @@ fn engine() -> Engine {
     let mut e = Engine::new(EngineConfig::inside_outside(NodeId(1), [11, 22, 33, 44]))
         .expect("valid config");
     let off = compile(&randomization_off(), &e.config().interfaces).expect("compiles");
-    e.set_policy(Arc::new(off));
+    e.set_policy(Arc::new(off))
+        .expect("the policy's classes fit");
     e
 }
 

@@ -73,7 +73,9 @@ pub fn run() -> anyhow::Result<String> {
         .config;
     let policy = rampart_dataplane::policy::compile::compile(&policy, &engine.config().interfaces)
         .context("compiling the demo policy")?;
-    engine.set_policy(std::sync::Arc::new(policy));
+    engine
+        .set_policy(std::sync::Arc::new(policy))
+        .context("installing the demo policy")?;
     let names = engine
         .config()
         .interfaces

@@ -416,7 +416,10 @@ where
             .await
             .unwrap_or_else(|e| Err(OpsError::Unavailable(format!("the apply task failed: {e}"))));
         match r {
-            Err(OpsError::Unavailable(e)) if !superseded() => {
+            // A worker that did not take the job, or whose class slots are
+            // all held by connections of earlier policies (they free as
+            // those connections end).
+            Err(OpsError::Unavailable(e) | OpsError::PolicyRefused(e)) if !superseded() => {
                 if !warned {
                     tracing::warn!(
                         "a committed policy is not in force on every worker yet ({e}); \

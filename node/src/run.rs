@@ -124,7 +124,8 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
             })?,
         );
         for e in &mut engines {
-            e.set_policy(compiled.clone());
+            e.set_policy(compiled.clone())
+                .map_err(|e| anyhow::anyhow!("{}: policy refused: {e}", path.display()))?;
         }
         tracing::info!(
             "policy {} loaded ({} line(s) ignored)",
@@ -236,8 +237,11 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     if let Some(r) = &raft {
         let (policy, key) = r.stored_policy(&engine_cfg.interfaces);
         for e in &mut engines {
-            if let Some((_, p)) = &policy {
-                e.set_policy(p.clone());
+            if let Some((v, p)) = &policy
+                && let Err(err) = e.set_policy(p.clone())
+            {
+                // Fresh engines have every slot free: not reached.
+                tracing::warn!("the stored policy version {v}: {err}");
             }
             if let Some(k) = key {
                 e.set_seq_secret(k);

@@ -286,8 +286,17 @@ impl<P: EnginePool> Admin<P> {
     }
 
     fn apply(&self, policy: Arc<Policy>) -> Result<(), OpsError> {
-        self.each(move |w| w.engine.set_policy(policy.clone()))
-            .map(|_| ())
+        // Each worker installs it or keeps its running policy (its class
+        // slots are all held): the refusal is the operator's to act on.
+        let refused = self
+            .each(move |w| w.engine.set_policy(policy.clone()).err())?
+            .into_iter()
+            .flatten()
+            .next();
+        match refused {
+            None => Ok(()),
+            Some(e) => Err(OpsError::PolicyRefused(e.to_string())),
+        }
     }
 }
 

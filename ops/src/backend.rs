@@ -31,6 +31,11 @@ pub enum OpsError {
     /// each one costs the packet workers, so they are rate-limited.
     #[error("too many connection-table walks: {0}")]
     RateLimited(String),
+    /// The packet workers kept the running policy: the new one's classes
+    /// need more class slots than connections of earlier policies left
+    /// (the node's state; `clear conn` frees them).
+    #[error("the policy was not installed: {0}")]
+    PolicyRefused(String),
 }
 
 /// A `show conn` request.

@@ -49,7 +49,8 @@ fn engine(node: u16) -> Engine {
         .expect("the fixture policy parses")
         .config;
     let p = compile(&cfg, &eng.config().interfaces).expect("the fixture policy compiles");
-    eng.set_policy(Arc::new(p));
+    eng.set_policy(Arc::new(p))
+        .expect("the policy's classes fit");
     eng
 }
 

@@ -82,7 +82,9 @@ const MAX_PROBLEMS_SHOWN: usize = 100;
 
 fn from_ops_error(e: OpsError) -> Response {
     match e {
-        OpsError::Unavailable(_) | OpsError::Cluster(_) => api_error(503, e.to_string()),
+        OpsError::Unavailable(_) | OpsError::Cluster(_) | OpsError::PolicyRefused(_) => {
+            api_error(503, e.to_string())
+        }
         OpsError::BadRequest(_) => api_error(400, e.to_string()),
         OpsError::RateLimited(_) => api_error(429, e.to_string()),
         OpsError::Config(problems) => Response::json(

@@ -268,7 +268,8 @@ mod tests {
     fn engine() -> (Engine, Instant) {
         let mut eng = Engine::new(EngineConfig::inside_outside(NodeId(3), [9; 4])).unwrap();
         let off = compile(&randomization_off(), &eng.config().interfaces).unwrap();
-        eng.set_policy(std::sync::Arc::new(off));
+        eng.set_policy(std::sync::Arc::new(off))
+            .expect("the policy's classes fit");
         let mut t = Instant::from_secs(500);
         let (c, s) = v4_pair(40_000, 80);
         let mut m = TcpModel::new(c, s, [1, 2], [64_240, 65_160], [Some(7), Some(7)]);

@@ -91,7 +91,9 @@ impl SimNode {
         cfg.max_conns = 4096;
         cfg.sync = Some(SyncConfig::default());
         let mut engine = Engine::new(cfg).expect("valid engine config");
-        engine.set_policy(policy.clone());
+        engine
+            .set_policy(policy.clone())
+            .expect("the policy's classes fit");
         let peers: Vec<u16> = (0..n).map(id_of).collect();
         let clock = at(now, skew);
         let proto = Protocol::new(

@@ -535,7 +535,10 @@ impl World {
 
     fn apply_policy(&mut self, i: usize, v: u64) {
         let policy = self.policies[(v % 3) as usize].clone();
-        self.nodes[i].engine.set_policy(policy);
+        self.nodes[i]
+            .engine
+            .set_policy(policy)
+            .expect("the policy's classes fit");
         self.applied[i] = v;
         self.disk[i] = v;
         self.log(format!("n{i} runs policy version {v}"));

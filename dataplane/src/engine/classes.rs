@@ -90,6 +90,19 @@ fn class_digest(name: &str, o: &ConnOptions) -> u64 {
     h.finish()
 }
 
+/// A policy whose classes need more class slots than are free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the policy needs {needed} new class slot(s) and {free} are free: connections of earlier \
+     policies hold the rest; clear them (clear conn) and apply the policy again"
+)]
+pub struct SlotsExhausted {
+    /// Slots the policy's new classes need.
+    pub needed: usize,
+    /// Slot ids free.
+    pub free: usize,
+}
+
 /// Most slots for classes known only by a peer's digest: a peer running
 /// another policy version names a handful; a peer sending many more is
 /// not to grow this table without bound.
@@ -123,8 +136,22 @@ impl ClassTable {
     }
 
     /// Make slots for a new policy's classes. Slots of the previous policy
-    /// stay while connections use them.
-    pub fn install(&mut self, policy: &Policy) {
+    /// stay while connections use them. Refused, with nothing changed, when
+    /// the new classes need more slot ids than are free: every one of the
+    /// 65,536 is held by the current policy or by live connections of
+    /// earlier ones (the policy language's limits keep a policy to a few
+    /// hundred classes; `clear conn` frees the rest).
+    pub fn install(&mut self, policy: &Policy) -> Result<(), SlotsExhausted> {
+        let needed = policy
+            .classes()
+            .iter()
+            .filter(|class| self.reusable(&class.name, &class.options).is_none())
+            .count();
+        let unused_ids = (usize::from(u16::MAX) + 1).saturating_sub(self.slots.len());
+        let free = self.free.len() + unused_ids;
+        if needed > free {
+            return Err(SlotsExhausted { needed, free });
+        }
         let old = std::mem::take(&mut self.current);
         for class in policy.classes() {
             // The same class with the same options keeps its slot, so its
@@ -160,10 +187,7 @@ impl ClassTable {
                     i
                 }
                 None => {
-                    // u16 slots: at most 63 classes per policy-map and one
-                    // policy per interface keep real use far below this; a
-                    // node swapping policies while old connections pin their
-                    // slots still frees them as those connections end.
+                    // Counted above: an id is free.
                     let i = u16::try_from(self.slots.len()).unwrap_or(u16::MAX);
                     self.slots.push(Some(slot));
                     i
@@ -174,6 +198,18 @@ impl ClassTable {
         for s in old {
             self.release_if_unused(s);
         }
+        Ok(())
+    }
+
+    /// The slot a class of a new policy would take over: the same class
+    /// with the same options, or a class peers' flows already named.
+    fn reusable(&self, name: &str, options: &ConnOptions) -> Option<usize> {
+        let digest = class_digest(name, options);
+        self.slots.iter().position(|s| {
+            s.as_ref().is_some_and(|s| {
+                (s.name == name && s.options == *options) || (s.from_peer && s.digest == digest)
+            })
+        })
     }
 
     fn release_if_unused(&mut self, id: SlotId) {
@@ -387,14 +423,14 @@ mod tests {
     #[test]
     fn an_unchanged_class_keeps_counting_across_policy_swaps() {
         let mut t = ClassTable::new(ahash::RandomState::with_seeds(7, 11, 13, 17));
-        t.install(&policy(2));
+        t.install(&policy(2)).expect("room");
         let a = t.slot_for(Some(0));
         let client = Addr::v4([198, 18, 0, 1]);
         t.admit(a, client, false).unwrap();
         t.opened(a, client, false);
         t.admit(a, client, false).unwrap();
         t.opened(a, client, false);
-        t.install(&policy(2));
+        t.install(&policy(2)).expect("room");
         assert_eq!(
             t.slot_for(Some(0)),
             a,
@@ -403,7 +439,7 @@ mod tests {
         assert_eq!(t.admit(a, client, false), Err(DropReason::ConnLimit));
         // A changed limit is a new class: its count starts afresh, and the
         // old slot lives on while its connections do.
-        t.install(&policy(3));
+        t.install(&policy(3)).expect("room");
         let b = t.slot_for(Some(0));
         assert_ne!(a, b);
         assert_eq!(t.get(a).conns, 2);
@@ -420,9 +456,9 @@ mod tests {
     #[test]
     fn a_peers_class_keeps_its_digest_and_gets_its_options_on_install() {
         let mut t = ClassTable::new(ahash::RandomState::with_seeds(7, 11, 13, 17));
-        t.install(&policy(2));
+        t.install(&policy(2)).expect("room");
         let mut newer = ClassTable::new(ahash::RandomState::with_seeds(7, 11, 13, 17));
-        newer.install(&policy(3));
+        newer.install(&policy(3)).expect("room");
         let digest = newer.get(newer.slot_for(Some(0))).digest;
         let id = t.slot_for_peer(digest).expect("room for a peer's class");
         assert_ne!(id, DEFAULT_SLOT);
@@ -432,7 +468,7 @@ mod tests {
         let client = Addr::v4([198, 18, 0, 1]);
         t.opened(id, client, false);
         assert_eq!(t.slot_for_peer(digest), Some(id), "one slot per digest");
-        t.install(&policy(3));
+        t.install(&policy(3)).expect("room");
         assert_eq!(t.slot_for(Some(0)), id, "the class takes the peer's slot");
         assert!(!t.get(id).from_peer);
         assert_eq!(t.get(id).options.conn_max, 3);
@@ -452,5 +488,71 @@ mod tests {
         let id = u.slot_for_peer(5).unwrap();
         u.release_unused(id);
         assert!(u.iter().all(|(s, _)| s != id));
+    }
+
+    /// A policy of `n` classes, each with its own limit.
+    fn policy_of(n: u32) -> Policy {
+        let mut text = String::new();
+        for i in 0..n {
+            text.push_str(&format!("class-map c{i}\n match any\n"));
+        }
+        text.push_str("policy-map p\n");
+        for i in 0..n {
+            text.push_str(&format!(
+                " class c{i}\n  set connection conn-max {}\n",
+                i + 1
+            ));
+        }
+        text.push_str("service-policy p global\n");
+        let cfg = crate::policy::parse::parse_config(&text).unwrap().config;
+        compile(
+            &cfg,
+            &EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces,
+        )
+        .unwrap()
+    }
+
+    /// Slot ids are 16 bits. With nearly all of them held by connections of
+    /// earlier policies, a policy whose classes still fit gets one distinct
+    /// slot per class; one that does not fit is refused whole and the
+    /// running classes stay (before, the ids past 65,535 all became 65,535:
+    /// several classes shared one slot's options and counts).
+    #[test]
+    fn a_policy_is_refused_whole_when_its_classes_find_no_free_slot() {
+        let mut t = ClassTable::default();
+        t.install(&policy(2)).expect("room");
+        let running = t.slot_for(Some(0));
+        // Earlier policies' classes, each pinned by a live connection.
+        let client = Addr::v4([198, 18, 0, 1]);
+        while t.slots.len() < usize::from(u16::MAX) + 1 - 5 {
+            let mut slot = ClassSlot::new(
+                format!("old/{}", t.slots.len()),
+                ConnOptions::default(),
+                &t.hasher,
+            );
+            slot.conns = 1;
+            t.slots.push(Some(slot));
+        }
+        let refused = t.install(&policy_of(7));
+        assert_eq!(refused, Err(SlotsExhausted { needed: 7, free: 5 }));
+        assert_eq!(t.slot_for(Some(0)), running, "the running classes stay");
+        assert_eq!(t.slots.len(), usize::from(u16::MAX) + 1 - 5);
+
+        // Five fit, in five distinct slots.
+        t.install(&policy_of(5)).expect("five slots are free");
+        let ids: std::collections::BTreeSet<u16> = (0..5).map(|c| t.slot_for(Some(c)).0).collect();
+        assert_eq!(ids.len(), 5, "one slot per class: {ids:?}");
+        for c in 0..5u32 {
+            let id = t.slot_for(Some(c as usize));
+            assert_eq!(t.get(id).options.conn_max, c + 1);
+        }
+        // The old policy's slot, unused, was freed: one more class fits.
+        t.install(&policy_of(6))
+            .expect("the freed slot takes the sixth");
+        // Connections of an earlier policy end: their slots serve again.
+        for id in 100..110u16 {
+            t.closed(SlotId(id), client, false);
+        }
+        t.install(&policy_of(16)).expect("ten slots were freed");
     }
 }

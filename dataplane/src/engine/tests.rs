@@ -48,7 +48,9 @@ impl Harness {
 
     fn install(&mut self, cfg: crate::policy::ast::Config) {
         let p = crate::policy::compile::compile(&cfg, &self.engine.config().interfaces).unwrap();
-        self.engine.set_policy(std::sync::Arc::new(p));
+        self.engine
+            .set_policy(std::sync::Arc::new(p))
+            .expect("the policy's classes fit");
     }
 
     fn frame(&mut self, mut frame: Vec<u8>, iface: IfaceId) -> Verdict {

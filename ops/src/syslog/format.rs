@@ -405,7 +405,8 @@ mod tests {
                 None => randomization_off(),
             };
             let p = compile(&cfg, &eng.config().interfaces).unwrap();
-            eng.set_policy(Arc::new(p));
+            eng.set_policy(Arc::new(p))
+                .expect("the policy's classes fit");
             eng.set_conn_log(64);
             H {
                 eng,

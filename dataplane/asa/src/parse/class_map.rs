@@ -12,6 +12,10 @@ use super::values::{Ops, port_match};
 /// Longest class-map name (`docs/asa-behaviour.md` §2.1).
 const CLASS_MAP_NAME_MAX_CHARS: usize = 40;
 
+/// Most class-maps in a configuration (the ASA's limit, `docs/asa-behaviour.md`
+/// §2.1).
+pub(super) const MAX_CLASS_MAPS: usize = 255;
+
 /// Longest class-map description the ASA takes.
 const DESCRIPTION_MAX_CHARS: usize = 200;
 
@@ -33,6 +37,12 @@ impl Parser {
         c.done()?;
         let i = match self.cfg.class_maps.iter().position(|m| m.name == name.text) {
             Some(i) => i,
+            None if self.cfg.class_maps.len() >= MAX_CLASS_MAPS => {
+                return Err(c.err_at(
+                    name.col,
+                    format!("a configuration holds at most {MAX_CLASS_MAPS} class-maps"),
+                ));
+            }
             None => {
                 self.cfg.class_maps.push(ClassMap {
                     name: name.text.to_string(),

@@ -28,6 +28,11 @@ const HALF_CLOSED_MIN_SECS: u64 = 30;
 /// Shortest non-zero `timeout idle`.
 const IDLE_MIN_SECS: u64 = 1;
 
+/// Most policy-maps in a configuration, and classes in one besides
+/// `class-default` (the ASA's limits, `docs/asa-behaviour.md` §2.1).
+const MAX_POLICY_MAPS: usize = 64;
+const MAX_CLASSES_PER_POLICY_MAP: usize = 63;
+
 impl Parser {
     pub(super) fn policy_map(&mut self, c: &mut Cur<'_>) -> R<()> {
         self.mode = Mode::Skip;
@@ -45,6 +50,12 @@ impl Parser {
             .position(|m| m.name == name.text)
         {
             Some(i) => i,
+            None if self.cfg.policy_maps.len() >= MAX_POLICY_MAPS => {
+                return Err(c.err_at(
+                    name.col,
+                    format!("a configuration holds at most {MAX_POLICY_MAPS} policy-maps"),
+                ));
+            }
             None => {
                 self.cfg.policy_maps.push(PolicyMap {
                     name: name.text.to_string(),
@@ -104,6 +115,21 @@ impl Parser {
         let classes = &mut self.cfg.policy_maps[pm].classes;
         let k = match classes.iter().position(|x| x.class == name.text) {
             Some(k) => k,
+            None if name.text != "class-default"
+                && classes
+                    .iter()
+                    .filter(|x| x.class != "class-default")
+                    .count()
+                    >= MAX_CLASSES_PER_POLICY_MAP =>
+            {
+                return Err(c.err_at(
+                    name.col,
+                    format!(
+                        "a policy-map holds at most {MAX_CLASSES_PER_POLICY_MAP} classes \
+                         besides class-default"
+                    ),
+                ));
+            }
             None => {
                 // class-default is always last (`docs/asa-behaviour.md` §2.3); a class
                 // added after it goes before it, as on the ASA.
@@ -649,5 +675,57 @@ mod tests {
                 "no such inspect 'ftp' in class 'C'",
             ),
         ]);
+    }
+
+    /// The ASA's limits: 255 class-maps, 64 policy-maps, 63 classes in a
+    /// policy-map besides class-default. Each limit is reached, then
+    /// refused one past it.
+    #[test]
+    fn class_and_policy_map_limits() {
+        let class_maps = |n: usize| -> String {
+            (0..n)
+                .map(|i| format!("class-map C{i}\n match any\n"))
+                .collect()
+        };
+        cfg(&class_maps(255));
+        assert_eq!(
+            err(&class_maps(256)),
+            (
+                511,
+                11,
+                "a configuration holds at most 255 class-maps".into()
+            )
+        );
+        let policy_maps =
+            |n: usize| -> String { (0..n).map(|i| format!("policy-map P{i}\n")).collect() };
+        cfg(&policy_maps(64));
+        assert_eq!(
+            err(&policy_maps(65)),
+            (
+                65,
+                12,
+                "a configuration holds at most 64 policy-maps".into()
+            )
+        );
+        let classes = |n: usize| -> String {
+            let mut t = class_maps(n);
+            t.push_str("policy-map P\n class class-default\n  set connection conn-max 5\n");
+            for i in 0..n {
+                t.push_str(&format!(" class C{i}\n  set connection conn-max 10\n"));
+            }
+            t
+        };
+        let c = cfg(&classes(63));
+        assert_eq!(c.policy_maps[0].classes.len(), 64, "63 and class-default");
+        let text = classes(64);
+        let line = text.lines().count() - 1;
+        assert_eq!(
+            err(&text),
+            (
+                line,
+                8,
+                "a policy-map holds at most 63 classes besides class-default".into()
+            )
+        );
     }
 }
