@@ -11,7 +11,7 @@
 //! ```
 //!
 //! `type` modulo 6: 0 a Raft RPC call (a request and its sender's cluster
-//! id), 1 its reply, 2 a policy command
+//! id, or a bare request as earlier versions send), 1 its reply, 2 a policy command
 //! (a log entry's payload), 3 a log entry, 4 a vote, 5 a log id (the last
 //! three are store records).
 
@@ -29,7 +29,7 @@ use openraft::{
 };
 use rampart_cluster::raft::codec::{decode, encode};
 use rampart_cluster::raft::messages::{
-    ForwardReply, ForwardRequest, RaftCall, RaftReply, RaftRequest,
+    ForwardReply, ForwardRequest, RaftCall, RaftReply, RaftRequest, decode_call, encode_call,
 };
 use rampart_cluster::raft::{ClusterId, Entry, LogId, MemberNode, NodeId, PolicyCmd};
 use serde::Serialize;
@@ -80,7 +80,7 @@ pub fn run(data: &[u8]) -> Option<Kind> {
     let decoded = match kind {
         // The RPC messages (and openraft's requests) have no `PartialEq`:
         // their debug text shows every field, so it stands in for one.
-        Kind::Request => round_trip::<RaftCall>(bytes, same_debug),
+        Kind::Request => call_round_trip(bytes),
         Kind::Reply => round_trip::<RaftReply>(bytes, same_debug),
         Kind::Cmd => round_trip::<PolicyCmd>(bytes, PartialEq::eq),
         Kind::Entry => round_trip::<Entry>(bytes, PartialEq::eq),
@@ -92,6 +92,23 @@ pub fn run(data: &[u8]) -> Option<Kind> {
 
 fn same_debug<T: Debug>(a: &T, b: &T) -> bool {
     format!("{a:?}") == format!("{b:?}")
+}
+
+/// Decode `bytes` as a call, in either of its two forms (with a cluster
+/// id, or a bare request as nodes of earlier versions send); if that
+/// works, check the round trip.
+fn call_round_trip(bytes: &[u8]) -> bool {
+    let Ok(value) = decode_call(bytes) else {
+        return false;
+    };
+    let once = encode_call(&value)
+        .unwrap_or_else(|e| panic!("{value:?} decoded but does not encode: {e}"));
+    let back = decode_call(&once)
+        .unwrap_or_else(|e| panic!("{value:?} encoded to bytes that do not decode: {e}"));
+    assert!(same_debug(&value, &back), "{value:?} came back as {back:?}");
+    let twice = encode_call(&back).expect("encoded once");
+    assert_eq!(once, twice, "{value:?} encodes two ways");
+    true
 }
 
 /// Decode `bytes` as a `T`; if that works, check the round trip.
@@ -324,6 +341,7 @@ pub fn seeds() -> Vec<SeedFile> {
             RaftReply::Hello {
                 cluster: Some(ClusterId([0x5a; 16])),
                 members: vec![1, 2, 3],
+                voters: vec![1, 2],
             },
         ),
         (
@@ -333,10 +351,13 @@ pub fn seeds() -> Vec<SeedFile> {
     ];
     let mut out = Vec::new();
     for (name, request) in requests {
-        // A fresh store's hello and forwarded write carry no cluster id.
+        // A fresh store's hello and forwarded write carry no cluster id
+        // (the write goes as a bare request, as earlier versions send).
         let fresh = matches!(name, "request-forward-write" | "request-hello");
         let cluster = (!fresh).then_some(ClusterId([0x5a; 16]));
-        out.push(seed(name, Kind::Request, &RaftCall { cluster, request }));
+        let mut input = vec![Kind::Request as u8];
+        input.extend(encode_call(&RaftCall { cluster, request }).expect("a seed encodes"));
+        out.push(SeedFile::new(format!("seed-{name}"), input));
     }
     for (name, r) in &replies {
         out.push(seed(name, Kind::Reply, r));

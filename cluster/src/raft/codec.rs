@@ -46,7 +46,16 @@ pub enum CodecError {
 
 /// Encode `value` with its version byte.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
-    let mut out = vec![FORMAT_VERSION];
+    encode_versioned(FORMAT_VERSION, value)
+}
+
+/// Encode `value` behind another version byte (a message whose shape
+/// changed: see `messages::encode_call`).
+pub(crate) fn encode_versioned<T: Serialize>(
+    version: u8,
+    value: &T,
+) -> Result<Vec<u8>, CodecError> {
+    let mut out = vec![version];
     let body = bincode::serde::encode_to_vec(value, config())?;
     if body.len() + 1 > CODEC_LIMIT_BYTES {
         return Err(CodecError::TooLarge {
@@ -60,6 +69,14 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, CodecError> {
 
 /// Decode a value written by [`encode`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+    decode_versioned(FORMAT_VERSION, bytes)
+}
+
+/// Decode a value written by [`encode_versioned`] with `version`.
+pub(crate) fn decode_versioned<T: DeserializeOwned>(
+    version: u8,
+    bytes: &[u8],
+) -> Result<T, CodecError> {
     if bytes.len() > CODEC_LIMIT_BYTES {
         return Err(CodecError::TooLarge {
             len: bytes.len(),
@@ -67,7 +84,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
         });
     }
     match bytes.split_first() {
-        Some((&FORMAT_VERSION, body)) => {
+        Some((&v, body)) if v == version => {
             let (value, used) = bincode::serde::decode_from_slice(body, config())?;
             if used != body.len() {
                 return Err(CodecError::Trailing(body.len() - used));

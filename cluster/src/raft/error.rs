@@ -152,8 +152,10 @@ pub enum InitError {
     /// the nodes in two. Nothing was initialised; if this node is a
     /// member there, it follows that cluster's leader.
     #[error(
-        "node {peer} already belongs to cluster {cluster}{}: this node does not found \
+        "node {peer} already belongs to {}{}: this node does not found \
          another; take `bootstrap = true` out of its node file{}",
+        .cluster.map_or_else(|| "a cluster founded before cluster ids".to_string(),
+            |c| format!("cluster {c}")),
         if *.member { ", which counts this node as a member" } else { "" },
         if *.member { " (it catches up from that cluster's leader)" }
         else { ", and join it to that cluster with `rampart cluster join`" }
@@ -161,8 +163,8 @@ pub enum InitError {
     ClusterExists {
         /// The peer that answered (this node's id if a leader reached it).
         peer: NodeId,
-        /// Its cluster.
-        cluster: ClusterId,
+        /// Its cluster (`None`: founded before cluster ids).
+        cluster: Option<ClusterId>,
         /// Whether that cluster counts this node as a member.
         member: bool,
     },

@@ -20,10 +20,14 @@ use tokio::time::Instant;
 use super::codec;
 use super::error::{InitError, MembershipError, NoQuorumCause, StartError, WriteError};
 use super::identity::{ClusterId, Identity};
-use super::messages::{ForwardReply, ForwardRequest, RaftCall, RaftReply, RaftRequest};
+use super::messages::{
+    ForwardReply, ForwardRequest, RaftCall, RaftReply, RaftRequest, encode_call,
+};
 use super::network::{NetworkFactory, ensure_peer};
 use super::service;
-use super::settings::{FORWARD_MARGIN, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES, RaftSettings};
+use super::settings::{
+    FORWARD_MARGIN, HELLO_TIMEOUT, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES, RaftSettings,
+};
 use super::state_machine::StateMachine;
 use super::store::{Db, LogStore, STORE_FILE, StoreCounters};
 use super::types::{
@@ -233,6 +237,11 @@ impl PolicyRaft {
                 tasks: Mutex::new(Vec::new()),
             }),
         };
+        // A store that may have forgotten entries it acknowledged neither
+        // votes for others (`service.rs`) nor campaigns (`identity.rs`).
+        if !node.inner.identity.complete() {
+            raft.runtime_config().elect(false);
+        }
         let calls = transport.serve_rpcs(RPC_SERVICE_RAFT);
         node.spawn(service::serve(Arc::downgrade(&node.inner), calls));
         node.spawn(follow_membership(raft, transport, id));
@@ -265,16 +274,47 @@ impl PolicyRaft {
 
     /// A leader's entries were accepted: take its cluster's id if this
     /// store has none. A store error is logged; the next append retries.
-    pub(super) async fn adopt_cluster(&self, id: ClusterId) {
-        if let Err(e) = self.inner.identity.adopt(id).await {
+    pub(super) async fn adopt_cluster(&self, id: ClusterId, pristine: bool) {
+        if let Err(e) = self.inner.identity.adopt(id, pristine).await {
             tracing::warn!("cannot record the cluster id {id}: {e}");
         }
     }
 
-    /// The log holds an entry of its leader's term: it may vote again.
+    /// The log holds everything its leader committed and an entry of its
+    /// leader's term: it may vote and campaign again.
     pub(super) async fn log_completed(&self) {
-        if let Err(e) = self.inner.identity.mark_complete().await {
-            tracing::warn!("cannot record that the log is complete: {e}");
+        match self.inner.identity.mark_complete().await {
+            Ok(()) => self.inner.raft.runtime_config().elect(true),
+            Err(e) => tracing::warn!("cannot record that the log is complete: {e}"),
+        }
+    }
+
+    /// Whether `candidate` says its voters are itself and this node: a
+    /// pair, where every committed entry is on both nodes, so a candidate
+    /// holds all of them and this node's vote cannot cost one.
+    pub(super) async fn candidate_is_my_pair(&self, candidate: u16) -> bool {
+        let Ok(hello) = encode_call(&RaftCall {
+            cluster: self.inner.identity.cluster(),
+            request: RaftRequest::Hello,
+        }) else {
+            return false;
+        };
+        let reply = self
+            .inner
+            .transport
+            .rpc(
+                candidate,
+                RPC_SERVICE_RAFT,
+                Bytes::from(hello),
+                HELLO_TIMEOUT,
+            )
+            .await;
+        let pair = BTreeSet::from([self.inner.id, NodeId::from(candidate)]);
+        match reply.map(|r| codec::decode::<RaftReply>(&r)) {
+            Ok(Ok(RaftReply::Hello { voters, .. })) => {
+                voters.into_iter().collect::<BTreeSet<_>>() == pair
+            }
+            _ => false,
         }
     }
 
@@ -375,11 +415,12 @@ impl PolicyRaft {
             return Err(InitError::AlreadyInitialized);
         }
         self.look_before_founding().await?;
-        // The founder draws the cluster's id first: a crash between the two
-        // leaves a store that is still not initialised, and the next
-        // attempt draws again.
+        // The founder records the cluster's id first: a crash between the
+        // two leaves a store that is still not initialised, and the next
+        // attempt founds with the same id.
         let cluster = self.inner.identity.found().await.map_err(InitError::Raft)?;
         tracing::info!(cluster = %cluster, "founding cluster {cluster}");
+        raft.runtime_config().elect(true);
         let members = BTreeMap::from([(self.inner.id, me)]);
         raft.initialize(members)
             .await
@@ -396,54 +437,58 @@ impl PolicyRaft {
 
     /// Ask each configured peer, within [`RaftSettings::found_grace`],
     /// whether it already belongs to a cluster; stop early once every peer
-    /// answered that it does not. A peer that belongs to one, or a leader
-    /// that reaches this node meanwhile, refuses the founding.
+    /// answered that it does not. A peer that belongs to one (with an id,
+    /// or members of a cluster founded before ids), or a leader that
+    /// reaches this node meanwhile, refuses the founding.
     async fn look_before_founding(&self) -> Result<(), InitError> {
         let transport = &self.inner.transport;
         let me = self.inner.id;
         let deadline = Instant::now() + self.inner.settings.found_grace;
+        // An id left by a founding that failed half-way is this node's own.
+        let before = self.inner.identity.cluster();
         let mut unanswered: BTreeSet<u16> = transport
             .peer_states()
             .into_iter()
             .map(|(id, _)| id)
             .collect();
-        let hello = codec::encode(&RaftCall {
+        let hello = encode_call(&RaftCall {
             cluster: None,
             request: RaftRequest::Hello,
         })
         .map_err(|e| InitError::Raft(e.to_string()))?;
         loop {
-            if let Some(cluster) = self.inner.identity.cluster() {
+            let cluster = self.inner.identity.cluster();
+            if cluster != before || !self.status().members.is_empty() {
                 return Err(InitError::ClusterExists {
                     peer: self.raft_leader().unwrap_or(me),
                     cluster,
                     member: true,
                 });
             }
-            let now = Instant::now();
-            if unanswered.is_empty() || now >= deadline {
+            if unanswered.is_empty() || Instant::now() >= deadline {
                 break;
             }
             for peer in unanswered.clone() {
+                // One peer that never answers must not take the others' time.
                 let left = deadline.saturating_duration_since(Instant::now());
+                let wait = left.min(HELLO_TIMEOUT);
                 let Ok(reply) = transport
-                    .rpc(peer, RPC_SERVICE_RAFT, Bytes::from(hello.clone()), left)
+                    .rpc(peer, RPC_SERVICE_RAFT, Bytes::from(hello.clone()), wait)
                     .await
                 else {
                     continue;
                 };
                 match codec::decode::<RaftReply>(&reply) {
                     Ok(RaftReply::Hello {
-                        cluster: Some(cluster),
-                        members,
-                    }) => {
+                        cluster, members, ..
+                    }) if cluster.is_some() || !members.is_empty() => {
                         return Err(InitError::ClusterExists {
                             peer: NodeId::from(peer),
                             cluster,
                             member: members.contains(&me),
                         });
                     }
-                    Ok(RaftReply::Hello { cluster: None, .. }) => {
+                    Ok(RaftReply::Hello { .. }) => {
                         unanswered.remove(&peer);
                     }
                     // An older node, or a refusal: it cannot say.
@@ -652,7 +697,7 @@ impl PolicyRaft {
             cluster: self.inner.identity.cluster(),
             request: RaftRequest::Forward(req),
         };
-        let bytes = codec::encode(&call).map_err(|e| ForwardFail::NotSent(e.to_string()))?;
+        let bytes = encode_call(&call).map_err(|e| ForwardFail::NotSent(e.to_string()))?;
         let reply = self
             .inner
             .transport

@@ -14,15 +14,24 @@
 //!   cluster, carried in every Raft call. A node refuses calls from
 //!   another cluster; a node without one (a fresh store) takes the id of
 //!   the first leader whose entries it accepts.
-//! - **Log complete**: a fresh store withholds its vote until it holds an
-//!   entry of the term of a leader it follows. A leader holds every
-//!   committed entry (Raft's leader completeness, kept because the store
-//!   that forgot them did not vote for it), and its entries come in log
-//!   order, so a log that reached one of the leader's own entries holds
-//!   everything that store may once have acknowledged. The founding node
-//!   is complete from the start. Stores written before these records
-//!   existed count as complete when they hold a vote (they are what they
-//!   always were) and as fresh otherwise.
+//! - **Log complete**: a fresh store neither campaigns nor grants its vote
+//!   until a leader's append leaves its log holding everything that leader
+//!   has committed and ending with an entry of the leader's own term. A
+//!   leader holds every committed entry (Raft's leader completeness, kept
+//!   because the store that forgot them took no part in electing it); an
+//!   entry this store acknowledged before it was lost was committed, or
+//!   comes before the leader's own entries in its log. The founding node
+//!   is complete from the start. One exception: in a pair, the store
+//!   grants its vote to the other node, which holds every committed entry
+//!   (each was on both), so a pair never stalls on a replaced disk. Stores
+//!   written before these records existed count as complete when they hold
+//!   a vote (they are what they always were) and as fresh otherwise.
+//!
+//! A follower whose store was lost while the same leader went on leading
+//! answers that leader's next append with a conflict below what it had
+//! acknowledged; openraft is built with `loosen-follower-log-revert` so
+//! the leader starts that follower's replication over instead of stopping
+//! (the rules above are what make that safe).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -133,10 +142,14 @@ impl Identity {
         self.complete.load(Ordering::Acquire)
     }
 
-    /// Found a cluster here: a new id, and a complete log (the founder's
-    /// log is the cluster's). Durable before it returns.
+    /// Found a cluster here: a new id (or the one a founding that failed
+    /// half-way recorded), and a complete log (the founder's log is the
+    /// cluster's). Durable before it returns.
     pub(super) async fn found(&self) -> Result<ClusterId, String> {
-        let id = ClusterId::generate()?;
+        let id = match self.cluster() {
+            Some(id) => id,
+            None => ClusterId::generate()?,
+        };
         self.db
             .write(move |txn| {
                 let mut t = txn.open_table(META)?;
@@ -156,14 +169,16 @@ impl Identity {
     }
 
     /// Take the id of a leader whose entries this store accepted, if it
-    /// has none yet. Durable before it returns.
-    pub(super) async fn adopt(&self, id: ClusterId) -> Result<(), redb::Error> {
-        if self.cluster().is_some() {
+    /// has none yet, or only one its membership does not back (`pristine`:
+    /// a founding that failed half-way left it). Durable before it returns.
+    pub(super) async fn adopt(&self, id: ClusterId, pristine: bool) -> Result<(), redb::Error> {
+        let mine = self.cluster();
+        if mine == Some(id) || (mine.is_some() && !pristine) {
             return Ok(());
         }
         put(&self.db, KEY_CLUSTER, &id).await?;
         if let Ok(mut c) = self.cluster.lock() {
-            c.get_or_insert(id);
+            *c = Some(id);
         }
         tracing::info!(cluster = %id, "this node's store joined cluster {id}");
         Ok(())

@@ -9,18 +9,44 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::codec::{self, CodecError};
 use super::identity::ClusterId;
 use super::types::{MemberNode, NodeId, TypeConfig, Version};
 
 /// What travels on the Raft RPC service: the request, and the cluster its
-/// sender belongs to (`None`: its store has not joined one yet). See
-/// `identity.rs`.
+/// sender belongs to (`None`: its store has not joined one yet, or its
+/// cluster was founded before clusters had ids). See `identity.rs`.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct RaftCall {
     /// The sender's cluster.
     pub cluster: Option<ClusterId>,
     /// The request.
     pub request: RaftRequest,
+}
+
+/// The version byte of a call that carries a cluster id. A call without
+/// one goes as the bare request under the codec's own version byte, as
+/// nodes of earlier versions send and read it: a cluster founded before
+/// cluster ids keeps working while its nodes are upgraded one at a time.
+const CALL_FORMAT_VERSION: u8 = 2;
+
+/// Encode a call for the wire (see [`CALL_FORMAT_VERSION`]).
+pub fn encode_call(call: &RaftCall) -> Result<Vec<u8>, CodecError> {
+    match (&call.cluster, &call.request) {
+        (None, r) if !matches!(r, RaftRequest::Hello) => codec::encode(r),
+        _ => codec::encode_versioned(CALL_FORMAT_VERSION, call),
+    }
+}
+
+/// Decode a call in either form.
+pub fn decode_call(bytes: &[u8]) -> Result<RaftCall, CodecError> {
+    if bytes.first() == Some(&CALL_FORMAT_VERSION) {
+        return codec::decode_versioned(CALL_FORMAT_VERSION, bytes);
+    }
+    codec::decode::<RaftRequest>(bytes).map(|request| RaftCall {
+        cluster: None,
+        request,
+    })
 }
 
 /// A request on the Raft RPC service.
@@ -94,6 +120,8 @@ pub enum RaftReply {
         cluster: Option<ClusterId>,
         /// The members it knows of.
         members: Vec<NodeId>,
+        /// Its voters (of every config, when a change is half done).
+        voters: Vec<NodeId>,
     },
     /// The request named another node as its sender than the connection
     /// proved (a member impersonating another): refused.
@@ -140,4 +168,48 @@ pub enum ForwardReply {
         /// Why.
         message: String,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A call without a cluster id goes as the bare request, byte for byte
+    /// what earlier versions send and read; one with an id goes in the
+    /// second form; both decode.
+    #[test]
+    fn calls_keep_the_earlier_form_without_a_cluster_id() {
+        let forward = || {
+            RaftRequest::Forward(ForwardRequest::Promote {
+                id: 3,
+                budget_ms: 1_000,
+            })
+        };
+        let bare = encode_call(&RaftCall {
+            cluster: None,
+            request: forward(),
+        })
+        .expect("encode");
+        assert_eq!(bare, codec::encode(&forward()).expect("encode"));
+        let back = decode_call(&bare).expect("decode");
+        assert_eq!(back.cluster, None);
+        assert!(matches!(back.request, RaftRequest::Forward(_)));
+
+        let id = ClusterId([7; 16]);
+        let with_id = encode_call(&RaftCall {
+            cluster: Some(id),
+            request: forward(),
+        })
+        .expect("encode");
+        assert_eq!(with_id[0], CALL_FORMAT_VERSION);
+        assert_eq!(decode_call(&with_id).expect("decode").cluster, Some(id));
+        // A hello exists only in the new form, with or without an id.
+        let hello = encode_call(&RaftCall {
+            cluster: None,
+            request: RaftRequest::Hello,
+        })
+        .expect("encode");
+        assert_eq!(hello[0], CALL_FORMAT_VERSION);
+        assert!(decode_call(&hello[1..]).is_err(), "no version byte");
+    }
 }

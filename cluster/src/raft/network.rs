@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use super::codec;
 use super::identity::Identity;
-use super::messages::{RaftCall, RaftReply, RaftRequest};
+use super::messages::{RaftCall, RaftReply, RaftRequest, encode_call};
 use super::types::{MemberNode, NodeId, TypeConfig};
 use crate::transport::{PeerSpec, RPC_SERVICE_RAFT, RpcError, Transport};
 
@@ -127,7 +127,7 @@ impl PeerClient {
             cluster: self.identity.cluster(),
             request,
         };
-        let bytes = codec::encode(&call).map_err(|e| CallError::Encode(e.to_string()))?;
+        let bytes = encode_call(&call).map_err(|e| CallError::Encode(e.to_string()))?;
         let reply = self
             .transport
             .rpc(peer, RPC_SERVICE_RAFT, Bytes::from(bytes), ttl)

@@ -12,7 +12,7 @@ use openraft::raft::{AppendEntriesResponse, VoteResponse};
 use super::codec;
 use super::handle::{Inner, PolicyRaft};
 use super::identity::ClusterId;
-use super::messages::{RaftCall, RaftReply, RaftRequest};
+use super::messages::{RaftReply, RaftRequest, decode_call};
 use super::settings::MAX_SNAPSHOT_BYTES;
 use super::types::NodeId;
 use crate::transport::IncomingRpc;
@@ -90,13 +90,18 @@ fn foreign_cluster(
 }
 
 async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
-    let call: RaftCall = match codec::decode(request) {
+    let call = match decode_call(request) {
         Ok(r) => r,
         Err(e) => return RaftReply::Refused(format!("undecodable request: {e}")),
     };
     let identity = node.identity();
+    let status = node.status();
+    // A store without a membership belongs to no cluster yet, whatever id
+    // a founding that failed half-way left in it.
+    let pristine = status.members.is_empty();
+    let mine = if pristine { None } else { identity.cluster() };
     let forward = matches!(call.request, RaftRequest::Forward(_) | RaftRequest::Hello);
-    if let Some(refused) = foreign_cluster(identity.cluster(), call.cluster, peer, forward) {
+    if let Some(refused) = foreign_cluster(mine, call.cluster, peer, forward) {
         return refused;
     }
     let raft = node.raft();
@@ -105,17 +110,25 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
             if let Some(refused) = wrong_sender(peer, r.vote.leader_id().voted_for()) {
                 return refused;
             }
-            // The id of the last entry this call leaves in the log if it
-            // succeeds, and whether it is of the leader's own term.
+            // Whether, if this call succeeds, the log holds everything the
+            // leader committed and ends with an entry of the leader's own
+            // term: then it holds every entry this store may ever have
+            // acknowledged (`identity.rs`).
             let last = r.entries.last().map(|e| e.log_id).or(r.prev_log_id);
-            let leaders_own =
-                r.vote.is_committed() && last.is_some_and(|l| l.leader_id == *r.vote.leader_id());
+            let covers_commit = match (last, r.leader_commit) {
+                (_, None) => true,
+                (Some(l), Some(c)) => l.index >= c.index,
+                (None, Some(_)) => false,
+            };
+            let leaders_own = r.vote.is_committed()
+                && covers_commit
+                && last.is_some_and(|l| l.leader_id == *r.vote.leader_id());
             let reply = raft.append_entries(r).await;
             if matches!(reply, Ok(AppendEntriesResponse::Success)) {
                 // openraft answers after the store's append returned, which
                 // is after its fsync (`store.rs`): the entries are durable.
                 if let Some(id) = call.cluster {
-                    node.adopt_cluster(id).await;
+                    node.adopt_cluster(id, pristine).await;
                 }
                 if leaders_own {
                     node.log_completed().await;
@@ -127,10 +140,10 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
             if let Some(refused) = wrong_sender(peer, r.vote.leader_id().voted_for()) {
                 return refused;
             }
-            if !identity.complete() {
-                // A store that may have forgotten entries it acknowledged
-                // does not vote (`identity.rs`): a refusal the candidate
-                // reads as any other.
+            // A store that may have forgotten entries it acknowledged does
+            // not vote (`identity.rs`), except for the other node of a pair:
+            // every committed entry is on both, so the candidate has them.
+            if !identity.complete() && !node.candidate_is_my_pair(peer).await {
                 node.count_vote_withheld(peer);
                 return RaftReply::Vote(Ok(VoteResponse::new(r.vote, None, false)));
             }
@@ -143,16 +156,21 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
             if let Some(refused) = snapshot_chunk_out_of_bounds(r.offset, r.data.len()) {
                 return refused;
             }
+            let (vote, done) = (r.vote, r.done);
             let reply = raft.install_snapshot(r).await;
-            if let (true, Some(id)) = (reply.is_ok(), call.cluster) {
-                node.adopt_cluster(id).await;
+            // openraft answers Ok with its own vote when it refuses the
+            // sender: only an installed snapshot of this leader counts.
+            let installed = done && reply.as_ref().is_ok_and(|resp| resp.vote == vote);
+            if let (true, Some(id)) = (installed, call.cluster) {
+                node.adopt_cluster(id, pristine).await;
             }
             RaftReply::InstallSnapshot(reply)
         }
         RaftRequest::Forward(f) => RaftReply::Forward(node.serve_forward(f).await),
         RaftRequest::Hello => RaftReply::Hello {
-            cluster: identity.cluster(),
-            members: node.status().members.into_keys().collect(),
+            cluster: mine,
+            members: status.members.into_keys().collect(),
+            voters: status.voters,
         },
     }
 }

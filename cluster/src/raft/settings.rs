@@ -26,6 +26,10 @@ pub const SNAPSHOT_CHUNK_BYTES: u64 = 4 << 20;
 /// How often the write path looks for a leader while there is none.
 pub(super) const LEADER_POLL_INTERVAL: Duration = Duration::from_millis(50);
 
+/// How long a hello (before founding, or to a candidate) waits for its
+/// answer.
+pub(super) const HELLO_TIMEOUT: Duration = Duration::from_millis(500);
+
 /// What the origin of a forwarded request keeps back from its own budget
 /// so that the leader's answer (or "no quorum") still arrives in time.
 pub(super) const FORWARD_MARGIN: Duration = Duration::from_millis(200);
