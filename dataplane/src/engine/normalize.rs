@@ -3,7 +3,7 @@
 //! valid by incremental update, except where the checksum is partial and
 //! will be computed later over the new bytes.
 
-use crate::packet::rewrite::{get16, get32, rewrite16, rewrite32};
+use crate::packet::rewrite::{get16, get32, rewrite16, rewrite32, rewrite32_at};
 
 /// Where a TCP segment's headers sit in its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,8 +114,17 @@ pub fn unshift_ack(frame: &mut [u8], v: &TcpView, delta: u32) -> bool {
         }
         let mut edge = at + 2;
         while edge + 4 <= at + len {
+            // An option may start at any offset (after a single NOP, the
+            // edges sit at odd offsets).
             if let Some(x) = get32(frame, edge) {
-                rewrite32(frame, edge, v.csum(), x.wrapping_sub(delta), v.fix_checksum);
+                rewrite32_at(
+                    frame,
+                    v.l4,
+                    edge,
+                    v.csum(),
+                    x.wrapping_sub(delta),
+                    v.fix_checksum,
+                );
             }
             edge += 4;
         }
@@ -266,6 +275,43 @@ mod tests {
         let t = reparse(&f);
         assert_eq!(t.ack.0, ack.ack.wrapping_sub(5));
         assert_eq!(t.options.sack_right_edge.map(|e| e.0), Some(75));
+    }
+
+    /// A SACK option after a single NOP puts its edges at odd offsets in
+    /// the TCP header: unshifting them keeps the checksum right (it was
+    /// wrong there, and the initiator dropped the segment).
+    #[test]
+    fn sack_edges_at_odd_offsets_keep_the_checksum_valid() {
+        let (c, s) = v4_pair(1, 2);
+        let mut m = TcpModel::new(c, s, [100, 200], [1000, 1000], [None, None]);
+        m.handshake();
+        let mut ack = m.ack(Side::Server);
+        ack.sack = vec![(50, 60)];
+        let mut f = m.frame(&ack);
+        let v = view(&f);
+        // The builder writes the block first, then two bytes of padding:
+        // write a NOP in front of it instead, word by word with the
+        // checksum fixed.
+        let opts = v.l4 + 20;
+        assert_eq!(v.header_len, 32);
+        assert_eq!(
+            (f[opts], f[opts + 1], f[opts + 10], f[opts + 11]),
+            (5, 10, 0, 0)
+        );
+        let mut moved = [0u8; 12];
+        moved[0] = 1;
+        moved[1..11].copy_from_slice(&f[opts..opts + 10]);
+        for w in 0..6 {
+            let at = opts + 2 * w;
+            let word = u16::from_be_bytes([moved[2 * w], moved[2 * w + 1]]);
+            rewrite16(&mut f, at, v.csum(), word, true);
+        }
+        let before = reparse(&f);
+        assert_eq!(before.options.sack_right_edge.map(|e| e.0), Some(60));
+        assert!(unshift_ack(&mut f, &v, 5));
+        let t = reparse(&f);
+        assert_eq!(t.ack.0, ack.ack.wrapping_sub(5));
+        assert_eq!(t.options.sack_right_edge.map(|e| e.0), Some(55));
     }
 
     #[test]

@@ -74,6 +74,44 @@ pub fn rewrite32(
     true
 }
 
+/// Replace the 32-bit field at `field`, which may start at an odd offset
+/// from `origin` (where the checksummed words begin, e.g. a TCP option
+/// after a single NOP), and fix the checksum at `checksum`. The Internet
+/// checksum sums 16-bit words aligned on `origin` (RFC 1071 §1): a field
+/// off that alignment straddles three words, and each is adjusted whole.
+pub fn rewrite32_at(
+    frame: &mut [u8],
+    origin: usize,
+    field: usize,
+    checksum: usize,
+    new: u32,
+    fix_checksum: bool,
+) -> bool {
+    let Some(rel) = field.checked_sub(origin) else {
+        return false;
+    };
+    if rel % 2 == 0 {
+        return rewrite32(frame, field, checksum, new, fix_checksum);
+    }
+    let first = field - 1;
+    let (Some(sum), Some(words)) = (get16(frame, checksum), frame.get(first..first + 6)) else {
+        return false;
+    };
+    let mut old = [0u8; 6];
+    old.copy_from_slice(words);
+    let mut fresh = old;
+    fresh[1..5].copy_from_slice(&new.to_be_bytes());
+    frame[first..first + 6].copy_from_slice(&fresh);
+    if fix_checksum {
+        let sum = (0..3).fold(sum, |sum, w| {
+            let word = |b: &[u8; 6]| u16::from_be_bytes([b[2 * w], b[2 * w + 1]]);
+            adjust16(sum, word(&old), word(&fresh))
+        });
+        set16(frame, checksum, sum);
+    }
+    true
+}
+
 /// Replace the 16-bit field at `field` and fix the checksum at `checksum`.
 pub fn rewrite16(
     frame: &mut [u8],
@@ -123,5 +161,43 @@ mod tests {
         assert!(rewrite16(&mut data, 30, 10, 0x1234, true));
         assert_eq!(full(&data), 0);
         assert!(!rewrite32(&mut data, 62, 10, 1, true), "out of bounds");
+    }
+
+    /// A 32-bit field at an odd offset (a SACK edge after a single NOP):
+    /// the checksum stays right. `rewrite32` alone gets it wrong there.
+    #[test]
+    fn a_field_at_an_odd_offset_keeps_the_checksum_right() {
+        let mut data: Vec<u8> = (0..64u8)
+            .map(|i| i.wrapping_mul(91).wrapping_add(3))
+            .collect();
+        data[10] = 0;
+        data[11] = 0;
+        let c = full(&data);
+        data[10..12].copy_from_slice(&c.to_be_bytes());
+        for (at, new) in [
+            (21usize, 0xdead_beefu32),
+            (23, 0),
+            (45, 0x0102_0304),
+            (20, 7),
+        ] {
+            assert!(rewrite32_at(&mut data, 0, at, 10, new, true));
+            assert_eq!(get32(&data, at), Some(new));
+            assert_eq!(full(&data), 0, "after writing {new:#x} at {at}");
+        }
+        let mut naive = data.clone();
+        assert!(rewrite32(&mut naive, 21, 10, 0x1234_5678, true));
+        assert_ne!(
+            full(&naive),
+            0,
+            "the aligned update is wrong at an odd offset"
+        );
+        assert!(
+            !rewrite32_at(&mut data, 0, 61, 10, 1, true),
+            "out of bounds"
+        );
+        assert!(
+            !rewrite32_at(&mut data, 30, 21, 10, 1, true),
+            "before the origin"
+        );
     }
 }
