@@ -276,6 +276,9 @@ pub struct TransportCounters {
     pub wakes_received: AtomicU64,
     /// Incoming handshakes that failed TLS (no certificate, unknown CA).
     pub refused_tls: AtomicU64,
+    /// Incoming connections refused because [`MAX_HANDSHAKES`] were being
+    /// set up already.
+    pub refused_busy: AtomicU64,
     /// Peers whose certificate names another node than they claim.
     pub refused_wrong_identity: AtomicU64,
     /// Peers claiming a node id not in the configuration (or dialling
@@ -1000,19 +1003,46 @@ fn close(conn: &quinn::Connection, code: u32, why: &str) {
     conn.close(quinn::VarInt::from_u32(code), why.as_bytes());
 }
 
+/// Incoming connections set up at once (TLS handshake to verified hello):
+/// more are refused, so a flood of handshakes holds a bounded amount of
+/// memory and cryptography, and verified links keep their time.
+const MAX_HANDSHAKES: usize = 64;
+
 async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
-    while let Some(incoming) = endpoint.accept().await {
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    while let Some(mut incoming) = endpoint.accept().await {
+        // A source that has not proved it receives at its address (a
+        // spoofed one) costs a stateless Retry packet, not a handshake.
+        if !incoming.remote_address_validated() {
+            match incoming.retry() {
+                Ok(()) => continue,
+                Err(e) => incoming = e.into_incoming(),
+            }
+        }
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            add(&shared.counters.refused_busy, 1);
+            incoming.refuse();
+            continue;
+        };
         let shared = shared.clone();
         tokio::spawn(async move {
-            let conn = match incoming.await {
-                Ok(c) => c,
-                Err(_) => {
+            // Bounded as a whole: the handshake, the hello each way (a peer
+            // that grants no stream credit must not hold the task).
+            let limit = shared.cfg.idle_timeout * 2;
+            let setup = async {
+                let Ok(conn) = incoming.await else {
                     add(&shared.counters.refused_tls, 1);
-                    return;
-                }
+                    return None;
+                };
+                let peer = accept_verify(&shared, &conn).await?;
+                Some((conn, peer))
             };
-            if let Some(peer) = accept_verify(&shared, &conn).await {
-                serve(shared, conn, peer.0, peer.1, peer.2).await;
+            let verified = tokio::time::timeout(limit, setup).await;
+            drop(permit);
+            match verified {
+                Ok(Some((conn, peer))) => serve(shared, conn, peer.0, peer.1, peer.2).await,
+                Ok(None) => {}
+                Err(_) => add(&shared.counters.refused_bad_frame, 1),
             }
         });
     }

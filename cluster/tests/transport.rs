@@ -74,11 +74,22 @@ fn node_b(dir: &Path) -> (Transport, mpsc::Receiver<TransportEvent>, SocketAddr)
 /// A hand-driven QUIC client with node 1's genuine certificate, connected
 /// to node 2 at `addr` (it then speaks whatever the test writes).
 async fn raw_client(dir: &Path, addr: SocketAddr) -> (quinn::Endpoint, quinn::Connection) {
+    raw_client_with(dir, addr, quinn::TransportConfig::default()).await
+}
+
+/// [`raw_client`] with the client's own QUIC transport settings.
+async fn raw_client_with(
+    dir: &Path,
+    addr: SocketAddr,
+    transport: quinn::TransportConfig,
+) -> (quinn::Endpoint, quinn::Connection) {
     let tls = node_tls(dir, 1);
     let client = tls.client_config(&[ALPN_SYNC]).expect("client cfg");
     let qc = quinn::crypto::rustls::QuicClientConfig::try_from(client).expect("quic cfg");
     let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
-    ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(qc)));
+    let mut cc = quinn::ClientConfig::new(Arc::new(qc));
+    cc.transport_config(Arc::new(transport));
+    ep.set_default_client_config(cc);
     let conn = ep
         .connect(addr, &pki::node_dns_name(2))
         .expect("connect")
@@ -343,6 +354,33 @@ async fn a_hello_announced_larger_than_a_hello_is_refused_at_its_length() {
         .expect("closed in time");
     assert!(format!("{reason}").contains("hello too large"), "{reason}");
     assert_eq!(b.counters().frames_too_large.load(Ordering::Relaxed), 1);
+    assert!(brx.try_recv().is_err(), "nothing reached the protocol");
+    ep.close(0u32.into(), b"");
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A member that sends a good hello but grants no stream for the answer
+/// (a QUIC stack allowing the acceptor no unidirectional stream) once held
+/// its connection, a task and its buffers for good: the set-up is bounded
+/// as a whole, and the connection is dropped after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_that_grants_no_stream_for_the_answer_is_dropped() {
+    let dir = tmp("no-credit");
+    pki::init_ca(&dir).expect("ca");
+    let (b, mut brx, b_addr) = node_b(&dir);
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_uni_streams(0u32.into());
+    let (ep, conn) = raw_client_with(&dir, b_addr, t).await;
+    let mut s = conn.open_uni().await.expect("stream");
+    let mut hello = 7u32.to_be_bytes().to_vec();
+    hello.extend_from_slice(b"RSYN");
+    hello.extend_from_slice(&[WIRE_VERSION.major, 0, 1]);
+    s.write_all(&hello).await.expect("hello");
+    // Node 2's idle timeout is 1 s: its set-up limit 2 s.
+    tokio::time::timeout(Duration::from_secs(6), conn.closed())
+        .await
+        .expect("the stalled set-up ends");
     assert!(brx.try_recv().is_err(), "nothing reached the protocol");
     ep.close(0u32.into(), b"");
     b.shutdown().await;
