@@ -1173,9 +1173,16 @@ impl Engine {
             if entry.ingress[dir.index()] != pkt.ingress {
                 return Err(DropReason::InterfaceMismatch);
             }
-            // An echo reply answers the requester, never the reverse.
-            if matches!(kind, Kind::EchoReply) && dir == Direction::Orig {
-                return Err(DropReason::IcmpNoConnection);
+            // An echo reply answers the requester, never the reverse; a
+            // request from the responder's side (the same identifier) is
+            // no part of this flow: the rules judge it alone.
+            match (kind, dir) {
+                (Kind::EchoReply, Direction::Orig) => return Err(DropReason::IcmpNoConnection),
+                (Kind::EchoRequest, Direction::Reply) => {
+                    drop(entry);
+                    return self.permitted(pkt).map(|()| None);
+                }
+                _ => {}
             }
             let changed = dir == Direction::Reply && entry.flags & conn_flags::REPLIED == 0;
             if dir == Direction::Reply {

@@ -72,6 +72,13 @@ drop_reasons! {
     Ipv6Malformed => "ipv6-malformed", "Invalid IPv6 header",
     /// An IPv6 extension header is truncated or malformed.
     Ipv6ExtensionMalformed => "ipv6-bad-extension-header", "Invalid IPv6 extension header",
+    /// IPv4 options other than router alert (and end-of-list and no-operation
+    /// padding), or an option list whose lengths do not add up: the ASA's
+    /// default IP options inspection drops them (source routes among them).
+    IpOptions => "ip-options", "IP options not allowed",
+    /// An IPv6 routing header with segments left: the packet goes on to an
+    /// address the rules do not see.
+    Ipv6RoutingHeader => "ipv6-routing-header", "IPv6 routing header with segments left",
     /// An IP fragment: Rampart does not reassemble yet, and a fragment carries no reliable 5-tuple.
     Fragment => "ip-fragment", "IP fragment (no reassembly)",
     /// The TCP header is short or its data offset is invalid.
@@ -84,6 +91,12 @@ drop_reasons! {
     UdpChecksumBad => "udp-bad-checksum", "Bad UDP checksum",
     /// The ICMP or ICMPv6 message is too short for its type.
     IcmpMalformed => "icmp-malformed", "Invalid ICMP message",
+    /// IPv6 neighbour discovery a host would discard: a hop limit other than
+    /// 255 (sent from off the link) or a code other than 0 (RFC 4861).
+    NdInvalid => "icmp-nd-invalid", "Invalid neighbour discovery message",
+    /// A frame of the ARP EtherType that is not an Ethernet/IPv4 request or
+    /// reply (RFC 826).
+    ArpMalformed => "arp-malformed", "Invalid ARP packet",
     /// An IP protocol the engine does not track (not TCP, UDP, ICMP or ICMPv6).
     UnsupportedProtocol => "ip-unsupported-protocol", "Unsupported IP protocol",
     /// The frame arrived on an interface the engine does not know.

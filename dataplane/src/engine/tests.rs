@@ -357,6 +357,23 @@ fn echo_reply_needs_a_request_and_times_out_after_2s() {
     assert_eq!(h.dropped(DropReason::IcmpNoConnection), 3);
 }
 
+/// With identifier 0 a request from the responder's side has the flow key
+/// of the requester's flow: it is no reply, and the rules judge it alone
+/// (outside to inside: denied), however often the inside pings.
+#[test]
+fn a_request_against_an_echo_flow_is_judged_by_the_rules() {
+    let mut h = Harness::inspecting_icmp();
+    let (c, s) = v4_pair(0, 0);
+    assert_eq!(h.frame(echo_frame(&c, &s, 0, 1, false), c.iface), FWD_OUT);
+    for seq in 1..4 {
+        assert_eq!(
+            h.frame(echo_frame(&s, &c, 0, seq, false), s.iface),
+            Verdict::Drop(DropReason::AclDeny)
+        );
+    }
+    assert_eq!(h.frame(echo_frame(&s, &c, 0, 1, true), s.iface), FWD_IN);
+}
+
 #[test]
 fn icmp_error_passes_only_for_a_tracked_flow() {
     let mut h = Harness::inspecting_icmp();

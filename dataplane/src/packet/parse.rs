@@ -52,11 +52,22 @@ use crate::verdict::DropReason;
 /// unless [`ChecksumState::Verified`], TCP and UDP only when
 /// [`ChecksumState::Unverified`]. ICMP and ICMPv6 checksums are left to the
 /// receiving host.
+/// ARP over Ethernet for IPv4 (RFC 826): hardware type 1, protocol
+/// 0x0800, address lengths 6 and 4, a request or a reply, and the 28 bytes
+/// that makes. Anything else under the ARP EtherType is no ARP a host
+/// would answer, and not passed across the bridge.
+fn arp(payload: &[u8]) -> Result<Parsed, DropReason> {
+    match payload.get(..8) {
+        Some([0, 1, 0x08, 0x00, 6, 4, 0, 1 | 2]) if payload.len() >= 28 => Ok(Parsed::Arp),
+        _ => Err(DropReason::ArpMalformed),
+    }
+}
+
 #[inline]
 pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
     let link = link(frame)?;
     let net = match link.ether_type {
-        EtherType::ARP => return Ok(Parsed::Arp),
+        EtherType::ARP => return arp(link.payload),
         EtherType::IPV4 => ipv4(link.payload, link.l3, meta)?,
         EtherType::IPV6 => ipv6(link.payload, link.l3)?,
         _ => return Err(DropReason::UnsupportedEthertype),
@@ -190,7 +201,17 @@ fn transport(net: &Network<'_>, meta: PacketMeta) -> Result<(u16, u16, Transport
         (ip_number::TCP, _) => tcp(net, verify),
         (ip_number::UDP, _) => udp(net, verify),
         (ip_number::ICMP, Family::V4) | (ip_number::IPV6_ICMP, Family::V6) => {
-            icmp(net.segment, net.family)
+            let parsed = icmp(net.segment, net.family)?;
+            // RFC 4861 §6.1, §7.1: a host discards neighbour discovery
+            // whose hop limit is not 255 (it came from off the link) or
+            // whose code is not 0; passed untouched across the bridge, it
+            // must be what a host accepts, not a channel past the rules.
+            if let Transport::Icmp(crate::packet::Icmp::NeighborDiscovery) = parsed.2
+                && (net.ttl != 255 || net.segment.get(1) != Some(&0))
+            {
+                return Err(DropReason::NdInvalid);
+            }
+            Ok(parsed)
         }
         // ICMPv6 in IPv4 or ICMP in IPv6 is as foreign as any other protocol.
         _ => Err(DropReason::UnsupportedProtocol),

@@ -404,6 +404,12 @@ mod tests {
                 Icmp::NeighborDiscovery
             );
         }
+        // From off the link (a hop limit below 255), or with a code other
+        // than 0: a host discards it, and it does not cross the bridge.
+        let routed = edited(&ns, |f| f[L3 + 7] = 254);
+        assert_eq!(parse(&routed, UNVERIFIED), Err(DropReason::NdInvalid));
+        let coded = icmpv6(135, 1, [0; 4], &v6_b());
+        assert_eq!(parse(&coded, UNVERIFIED), Err(DropReason::NdInvalid));
         // MLD query; and echo's v4 type numbers mean nothing in ICMPv6.
         for t in [130, 8, 0] {
             assert_eq!(

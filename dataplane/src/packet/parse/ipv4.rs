@@ -15,6 +15,7 @@ pub(super) fn ipv4(ip: &[u8], l3: u16, meta: PacketMeta) -> Result<Network<'_>, 
     // (RFC 791 §3.1); options are allowed and skipped.
     let header = Ipv4HeaderSlice::from_slice(ip).map_err(|_| malformed)?;
     let header_len = header.slice().len();
+    check_options(header.options())?;
     let total_len = header.total_len();
     // A total length shorter than the header contradicts itself; one longer
     // than the bytes present means the packet was cut. Bytes past the total
@@ -62,6 +63,35 @@ pub(super) fn ipv4(ip: &[u8], l3: u16, meta: PacketMeta) -> Result<Network<'_>, 
         l4: offset(l3, header_len + ext_len).ok_or(malformed)?,
         ttl: header.ttl(),
     })
+}
+
+/// Router alert (RFC 2113): option 20 with the copied bit set.
+const ROUTER_ALERT: u8 = 0x94;
+
+/// The ASA's default IP options inspection ("IP Options Inspection",
+/// Cisco ASA Series Firewall CLI Configuration Guide): router alert
+/// passes, end-of-list and no-operation are padding, and a packet with any
+/// other option (source routes, record route, timestamps, unknown ones) is
+/// dropped, as is an option list whose lengths do not add up (RFC 791
+/// §3.1). Source routing would have a host the rules permit pass the
+/// packet on to one they deny.
+fn check_options(options: &[u8]) -> Result<(), DropReason> {
+    let mut rest = options;
+    while let Some((&kind, after)) = rest.split_first() {
+        match kind {
+            0 => return Ok(()),
+            1 => rest = after,
+            ROUTER_ALERT => {
+                // Type, length 4, two bytes of value.
+                match after.split_first() {
+                    Some((4, _)) if rest.len() >= 4 => rest = &rest[4..],
+                    _ => return Err(DropReason::IpOptions),
+                }
+            }
+            _ => return Err(DropReason::IpOptions),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -186,5 +216,35 @@ mod tests {
             fix_ipv4_checksum(f, L3);
         });
         assert_eq!(parse(&cut, UNVERIFIED), Err(DropReason::Ipv4Malformed));
+    }
+
+    /// The ASA's default IP options inspection: router alert and padding
+    /// pass; source routes, record route, timestamps, unknown options and
+    /// option lists that do not add up are dropped.
+    #[test]
+    fn ip_options_other_than_router_alert_are_dropped() {
+        let with = |options: &[u8]| {
+            let mut header = Ipv4Header::new(0, 64, IpNumber::UDP, V4_A, V4_B).unwrap();
+            header.options = options.try_into().unwrap();
+            let mut f = Vec::new();
+            eth()
+                .ip(IpHeaders::Ipv4(header, Ipv4Extensions::default()))
+                .udp(4444, 53)
+                .write(&mut f, b"hello")
+                .unwrap();
+            parse(&f, UNVERIFIED).map(|_| ())
+        };
+        let dropped = Err(DropReason::IpOptions);
+        assert_eq!(with(&[0x94, 4, 0, 0]), Ok(()), "router alert");
+        assert_eq!(with(&[1, 0x94, 4, 0, 0, 1, 1, 0]), Ok(()), "with padding");
+        // After end-of-list nothing is read (RFC 791 §3.1).
+        assert_eq!(with(&[0, 131, 3, 4]), Ok(()));
+        // Loose and strict source routes through 198.18.0.9.
+        assert_eq!(with(&[131, 7, 4, 198, 18, 0, 9, 0]), dropped);
+        assert_eq!(with(&[137, 7, 4, 198, 18, 0, 9, 0]), dropped);
+        assert_eq!(with(&[7, 7, 4, 0, 0, 0, 0, 0]), dropped, "record route");
+        assert_eq!(with(&[68, 4, 5, 0]), dropped, "timestamp");
+        assert_eq!(with(&[0x94, 8, 0, 0, 0, 0, 0, 0]), dropped, "bad length");
+        assert_eq!(with(&[1, 1, 0x94, 4]), dropped, "cut short");
     }
 }

@@ -51,21 +51,25 @@ pub(super) fn ipv6(ip: &[u8], l3: u16) -> Result<Network<'_>, DropReason> {
         return Err(DropReason::Ipv6ExtensionMalformed);
     }
     let ext_len = exts.slice().len();
-    // RFC 8200 §8.1: with a routing header the pseudo-header holds the final
-    // destination, which is not in the IPv6 header while segments are left.
-    // Such a checksum cannot be verified here; the final destination will.
-    // (Iterating is sound only now: the walk above found no error.)
+    // A routing header with segments left (RFC 8200 §4.4) sends the packet
+    // on from the address in the IPv6 header to others it lists: the rules
+    // would judge a waypoint, not where the packet goes, and its transport
+    // checksum covers a final destination not in the header (§8.1). It is
+    // dropped. (Iterating is sound only now: the walk above found no error.)
     let routed = exts.into_iter().any(|ext| match ext {
         Ipv6ExtensionSlice::Routing(routing) => {
             matches!(routing.payload(), [_routing_type, segments_left, ..] if *segments_left != 0)
         }
         _ => false,
     });
+    if routed {
+        return Err(DropReason::Ipv6RoutingHeader);
+    }
     Ok(Network {
         family: Family::V6,
         src: Addr::v6(src),
         dst: Addr::v6(dst),
-        pseudo: (!routed).then(|| Sum16BitWords::new().add_16bytes(src).add_16bytes(dst)),
+        pseudo: Some(Sum16BitWords::new().add_16bytes(src).add_16bytes(dst)),
         protocol,
         segment,
         ip_len: IPV6_HEADER_LEN as u32 + u32::from(payload_len),
@@ -209,8 +213,9 @@ mod tests {
         assert_eq!(parse(&noise, UNVERIFIED), Err(DropReason::Fragment));
     }
 
+    /// Segments left: the packet goes on to an address the rules never see.
     #[test]
-    fn ipv6_routing_header_with_segments_left_skips_the_transport_checksum() {
+    fn ipv6_routing_header_with_segments_left_is_dropped() {
         let routed = |segments_left: u8| {
             let exts = Ipv6Extensions {
                 routing: Some(Ipv6RoutingExtensions {
@@ -233,8 +238,8 @@ mod tests {
             Err(DropReason::UdpChecksumBad)
         );
         assert_eq!(
-            ip(&routed(1), UNVERIFIED).transport,
-            Transport::Udp { payload_len: 5 }
+            parse(&routed(1), UNVERIFIED),
+            Err(DropReason::Ipv6RoutingHeader)
         );
     }
 }

@@ -139,6 +139,18 @@ mod tests {
             .write(&mut f)
             .unwrap();
         assert_eq!(parse(&f, UNVERIFIED), Ok(Parsed::Arp));
+        // Under the ARP EtherType, only an Ethernet/IPv4 request or reply
+        // passes (RFC 826): not a bare header, other bytes, or other kinds.
+        let arp_at = f.len() - 28;
+        let bad = DropReason::ArpMalformed;
+        assert_eq!(parse(&f[..arp_at], UNVERIFIED), Err(bad), "no ARP at all");
+        assert_eq!(parse(&f[..f.len() - 1], UNVERIFIED), Err(bad), "cut short");
+        for (at, value) in [(1, 6), (3, 0xdd), (4, 8), (5, 16), (7, 3)] {
+            let other = edited(&f, |f| f[arp_at + at] = value);
+            assert_eq!(parse(&other, UNVERIFIED), Err(bad), "byte {at} = {value}");
+        }
+        let reply = edited(&f, |f| f[arp_at + 7] = 2);
+        assert_eq!(parse(&reply, UNVERIFIED), Ok(Parsed::Arp));
     }
 
     #[test]

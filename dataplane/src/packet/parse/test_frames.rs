@@ -264,9 +264,15 @@ pub(super) fn icmpv4(icmp_type: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec
 }
 
 pub(super) fn icmpv6(icmp_type: u8, code: u8, rest: [u8; 4], body: &[u8]) -> Vec<u8> {
+    // Neighbour discovery is sent with hop limit 255 (RFC 4861).
+    let hops = if (133..=137).contains(&icmp_type) {
+        255
+    } else {
+        64
+    };
     let mut f = Vec::new();
     eth()
-        .ipv6(v6_router(), v6_a(), 64)
+        .ipv6(v6_router(), v6_a(), hops)
         .icmpv6_raw(icmp_type, code, rest)
         .write(&mut f, body)
         .unwrap();
