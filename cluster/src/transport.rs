@@ -39,6 +39,7 @@ use tokio::task::JoinHandle;
 use crate::pki::{NodeTls, PkiError, node_dns_name};
 use crate::sync::wire::{WIRE_VERSION, WireVersion};
 
+mod accept;
 pub mod rpc;
 mod wake;
 
@@ -276,8 +277,9 @@ pub struct TransportCounters {
     pub wakes_received: AtomicU64,
     /// Incoming handshakes that failed TLS (no certificate, unknown CA).
     pub refused_tls: AtomicU64,
-    /// Incoming connections refused because [`MAX_HANDSHAKES`] were being
-    /// set up already.
+    /// Incoming connections from addresses that are no member's refused
+    /// because [`accept::MAX_HANDSHAKES`] were being set up already, or 4
+    /// from that address.
     pub refused_busy: AtomicU64,
     /// Peers whose certificate names another node than they claim.
     pub refused_wrong_identity: AtomicU64,
@@ -590,7 +592,7 @@ impl Transport {
             links: Mutex::new(Links::default()),
         });
         let t = Transport { shared, endpoint };
-        t.spawn(accept_loop(t.shared.clone(), t.endpoint.clone()));
+        t.spawn(accept::accept_loop(t.shared.clone(), t.endpoint.clone()));
         let members: Vec<(PeerSpec, Arc<AtomicBool>, Arc<tokio::sync::Notify>)> = t
             .shared
             .members
@@ -1001,130 +1003,6 @@ fn peer_chain(conn: &quinn::Connection) -> Option<Vec<CertificateDer<'static>>> 
 
 fn close(conn: &quinn::Connection, code: u32, why: &str) {
     conn.close(quinn::VarInt::from_u32(code), why.as_bytes());
-}
-
-/// Incoming connections set up at once (TLS handshake to verified hello):
-/// more are refused, so a flood of handshakes holds a bounded amount of
-/// memory and cryptography, and verified links keep their time.
-const MAX_HANDSHAKES: usize = 64;
-
-async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
-    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
-    while let Some(mut incoming) = endpoint.accept().await {
-        // A source that has not proved it receives at its address (a
-        // spoofed one) costs a stateless Retry packet, not a handshake.
-        if !incoming.remote_address_validated() {
-            match incoming.retry() {
-                Ok(()) => continue,
-                Err(e) => incoming = e.into_incoming(),
-            }
-        }
-        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-            add(&shared.counters.refused_busy, 1);
-            incoming.refuse();
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            // Bounded as a whole: the handshake, the hello each way (a peer
-            // that grants no stream credit must not hold the task).
-            let limit = shared.cfg.idle_timeout * 2;
-            let setup = async {
-                let Ok(conn) = incoming.await else {
-                    add(&shared.counters.refused_tls, 1);
-                    return None;
-                };
-                let peer = accept_verify(&shared, &conn).await?;
-                Some((conn, peer))
-            };
-            let verified = tokio::time::timeout(limit, setup).await;
-            drop(permit);
-            match verified {
-                Ok(Some((conn, peer))) => serve(shared, conn, peer.0, peer.1, peer.2).await,
-                Ok(None) => {}
-                Err(_) => add(&shared.counters.refused_bad_frame, 1),
-            }
-        });
-    }
-}
-
-/// The acceptor's checks: the first stream carries a hello naming a
-/// configured, lower node id that the client certificate names.
-async fn accept_verify(
-    shared: &Shared,
-    conn: &quinn::Connection,
-) -> Option<(u16, BufReader<quinn::RecvStream>, quinn::SendStream)> {
-    let c = &shared.counters;
-    let setup = async {
-        let recv = conn
-            .accept_uni()
-            .await
-            .map_err(|e| ReadFail::Closed(e.to_string()))?;
-        let mut r = BufReader::with_capacity(256 << 10, recv);
-        let hello = read_frame_at_most(&mut r, MAX_HELLO_FRAME_BYTES).await?;
-        Ok((hello, r))
-    };
-    let (hello, r) = match tokio::time::timeout(shared.cfg.idle_timeout, setup).await {
-        Ok(Ok(h)) => h,
-        // Refused at its length, before anything is allocated for it.
-        Ok(Err(ReadFail::TooLarge(_))) => {
-            add(&c.refused_bad_frame, 1);
-            add(&c.frames_too_large, 1);
-            close(conn, CLOSE_BAD_FRAME, "hello too large");
-            return None;
-        }
-        Ok(Err(ReadFail::Closed(_))) | Err(_) => {
-            add(&c.refused_bad_frame, 1);
-            close(conn, CLOSE_BAD_FRAME, "no hello");
-            return None;
-        }
-    };
-    let Some(Hello { node: id, version }) = parse_hello(&hello) else {
-        add(&c.refused_bad_frame, 1);
-        close(conn, CLOSE_BAD_FRAME, "bad hello");
-        return None;
-    };
-    // Before the identity checks: a peer of another major version may
-    // carry anything after the hello, and the operator must hear about it
-    // whoever it claims to be.
-    let who = format!(
-        "a peer at {} claiming to be node {id}",
-        conn.remote_address()
-    );
-    if refuse_other_major(shared, conn, &who, version) {
-        return None;
-    }
-    let member = shared.members.lock().is_ok_and(|m| m.contains_key(&id));
-    if id == shared.me || !member {
-        add(&c.refused_unknown_peer, 1);
-        close(conn, CLOSE_REFUSED, "unknown peer");
-        return None;
-    }
-    let chain = peer_chain(conn).unwrap_or_default();
-    let name = shared
-        .members
-        .lock()
-        .ok()
-        .and_then(|m| m.get(&id).map(|m| m.spec.name.clone()))
-        .unwrap_or_default();
-    if shared.tls.verify_peer(&chain, Some(id)).is_err()
-        || shared.tls.verify_peer_name(&chain, &name).is_err()
-    {
-        add(&c.refused_wrong_identity, 1);
-        close(
-            conn,
-            CLOSE_REFUSED,
-            "certificate does not name the claimed node",
-        );
-        return None;
-    }
-    if id > shared.me {
-        // A higher id dials only to wake this node (see `wake`).
-        wake::on_wake(shared, conn, id);
-        return None;
-    }
-    let send = send_hello(shared, conn).await?;
-    Some((id, r, send))
 }
 
 async fn dial_loop(

@@ -387,6 +387,58 @@ async fn a_member_that_grants_no_stream_for_the_answer_is_dropped() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// From an address that is no member's, at most four connections are set
+/// up at once (64 from all such addresses): a fifth is refused and
+/// counted; once the stalled ones end (no hello within the idle timeout)
+/// the address is admitted again. Members' addresses are never held back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_that_is_no_members_gets_four_set_ups_at_once() {
+    let dir = tmp("per-source");
+    pki::init_ca(&dir).expect("ca");
+    // Node 1 is configured at 127.0.0.2: 127.0.0.1 is a stranger's address.
+    let b_addr = free_addr();
+    let mut cb = cfg(2, &[(1, "127.0.0.2:9".parse().expect("addr"))]);
+    cb.listen = b_addr;
+    let (b, _brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    let tls = node_tls(&dir, 1);
+    let client = tls.client_config(&[ALPN_SYNC]).expect("client cfg");
+    let qc = Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(client).expect("quic cfg"));
+    let dial = || async {
+        let mut ep =
+            quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+        ep.set_default_client_config(quinn::ClientConfig::new(qc.clone()));
+        let conn = ep
+            .connect(b_addr, &pki::node_dns_name(2))
+            .expect("connect")
+            .await;
+        (ep, conn)
+    };
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        // TLS completes; no hello follows, so each set-up waits.
+        let (ep, conn) = dial().await;
+        held.push((ep, conn.expect("admitted")));
+    }
+    let (ep, fifth) = dial().await;
+    assert!(fifth.is_err(), "a fifth set-up from one address is refused");
+    assert_eq!(b.counters().refused_busy.load(Ordering::Relaxed), 1);
+    ep.close(0u32.into(), b"");
+    // The held set-ups end at the hello timeout; the address is let in again.
+    for (_, conn) in &held {
+        tokio::time::timeout(Duration::from_secs(6), conn.closed())
+            .await
+            .expect("a stalled set-up ends");
+    }
+    let (ep, again) = dial().await;
+    assert!(again.is_ok(), "admitted again: {again:?}");
+    ep.close(0u32.into(), b"");
+    for (ep, _) in held {
+        ep.close(0u32.into(), b"");
+    }
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A peer speaking another major version of the sync wire is refused by
 /// both sides, loudly: counted, and the refusal (this node's, and the
 /// close reason the peer receives) names both versions. Nothing reaches

@@ -362,10 +362,18 @@ impl Engine {
     /// class slots than connections of earlier policies left free
     /// ([`classes::SlotsExhausted`]).
     pub fn set_policy(&mut self, policy: Arc<Policy>) -> Result<(), classes::SlotsExhausted> {
+        self.classes.fits(&policy)?;
         self.classes.install(&policy)?;
         self.policy = policy;
         bump(&mut self.counters.policy_swaps);
         Ok(())
+    }
+
+    /// Whether [`set_policy`](Self::set_policy) would take `policy` now:
+    /// a node asks every worker before it installs a policy on any, so a
+    /// refusal leaves them all on the running one.
+    pub fn policy_fits(&self, policy: &Policy) -> Result<(), classes::SlotsExhausted> {
+        self.classes.fits(policy)
     }
 
     /// The live entry a packet with this tuple belongs to, if any.
@@ -1174,8 +1182,9 @@ impl Engine {
                 return Err(DropReason::InterfaceMismatch);
             }
             // An echo reply answers the requester, never the reverse; a
-            // request from the responder's side (the same identifier) is
-            // no part of this flow: the rules judge it alone.
+            // request from the responder's side that shares the flow's key
+            // (both identifiers 0) is no part of this flow: the rules judge
+            // it alone.
             match (kind, dir) {
                 (Kind::EchoReply, Direction::Orig) => return Err(DropReason::IcmpNoConnection),
                 (Kind::EchoRequest, Direction::Reply) => {

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rampart_dataplane::IfaceId;
+use rampart_dataplane::engine::classes::SlotsExhausted;
 use rampart_dataplane::policy::compile::{Policy, compile};
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::policy::render::render;
@@ -286,16 +287,20 @@ impl<P: EnginePool> Admin<P> {
     }
 
     fn apply(&self, policy: Arc<Policy>) -> Result<(), OpsError> {
-        // Each worker installs it or keeps its running policy (its class
-        // slots are all held): the refusal is the operator's to act on.
-        let refused = self
-            .each(move |w| w.engine.set_policy(policy.clone()).err())?
-            .into_iter()
-            .flatten()
-            .next();
-        match refused {
+        // Every worker must have room for its classes before any installs
+        // it, so a refusal leaves the node on one policy. (A peer's flow
+        // may take a slot in between; then the install itself refuses on
+        // that worker, and the error says so.)
+        let p = policy.clone();
+        let first = |r: Vec<Option<SlotsExhausted>>| r.into_iter().flatten().next();
+        if let Some(e) = first(self.each(move |w| w.engine.policy_fits(&p).err())?) {
+            return Err(OpsError::PolicyRefused(e.to_string()));
+        }
+        match first(self.each(move |w| w.engine.set_policy(policy.clone()).err())?) {
             None => Ok(()),
-            Some(e) => Err(OpsError::PolicyRefused(e.to_string())),
+            Some(e) => Err(OpsError::PolicyRefused(format!(
+                "{e} (some workers took it: apply it again once slots are free)"
+            ))),
         }
     }
 }

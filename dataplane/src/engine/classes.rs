@@ -142,16 +142,7 @@ impl ClassTable {
     /// earlier ones (the policy language's limits keep a policy to a few
     /// hundred classes; `clear conn` frees the rest).
     pub fn install(&mut self, policy: &Policy) -> Result<(), SlotsExhausted> {
-        let needed = policy
-            .classes()
-            .iter()
-            .filter(|class| self.reusable(&class.name, &class.options).is_none())
-            .count();
-        let unused_ids = (usize::from(u16::MAX) + 1).saturating_sub(self.slots.len());
-        let free = self.free.len() + unused_ids;
-        if needed > free {
-            return Err(SlotsExhausted { needed, free });
-        }
+        self.fits(policy)?;
         let old = std::mem::take(&mut self.current);
         for class in policy.classes() {
             // The same class with the same options keeps its slot, so its
@@ -197,6 +188,24 @@ impl ClassTable {
         }
         for s in old {
             self.release_if_unused(s);
+        }
+        Ok(())
+    }
+
+    /// Whether [`install`](Self::install) would take `policy`: its new
+    /// classes (one slot per name and options) find free slot ids.
+    pub fn fits(&self, policy: &Policy) -> Result<(), SlotsExhausted> {
+        let mut new = std::collections::HashSet::new();
+        for class in policy.classes() {
+            if self.reusable(&class.name, &class.options).is_none() {
+                new.insert(class_digest(&class.name, &class.options));
+            }
+        }
+        let needed = new.len();
+        let unused_ids = (usize::from(u16::MAX) + 1).saturating_sub(self.slots.len());
+        let free = self.free.len() + unused_ids;
+        if needed > free {
+            return Err(SlotsExhausted { needed, free });
         }
         Ok(())
     }
@@ -492,6 +501,11 @@ mod tests {
 
     /// A policy of `n` classes, each with its own limit.
     fn policy_of(n: u32) -> Policy {
+        policy_on(n, "service-policy p global\n")
+    }
+
+    /// [`policy_of`]'s policy-map bound by `bind` (one or more lines).
+    fn policy_on(n: u32, bind: &str) -> Policy {
         let mut text = String::new();
         for i in 0..n {
             text.push_str(&format!("class-map c{i}\n match any\n"));
@@ -503,7 +517,7 @@ mod tests {
                 i + 1
             ));
         }
-        text.push_str("service-policy p global\n");
+        text.push_str(bind);
         let cfg = crate::policy::parse::parse_config(&text).unwrap().config;
         compile(
             &cfg,
@@ -538,7 +552,18 @@ mod tests {
         assert_eq!(t.slot_for(Some(0)), running, "the running classes stay");
         assert_eq!(t.slots.len(), usize::from(u16::MAX) + 1 - 5);
 
-        // Five fit, in five distinct slots.
+        // Five fit, in five distinct slots; one policy-map bound twice
+        // needs each class's slot once.
+        let twice = policy_on(
+            5,
+            "service-policy p global\nservice-policy p interface inside\n",
+        );
+        assert_eq!(twice.classes().len(), 10);
+        assert_eq!(t.fits(&twice), Ok(()));
+        assert_eq!(
+            t.fits(&policy_of(6)),
+            Err(SlotsExhausted { needed: 6, free: 5 })
+        );
         t.install(&policy_of(5)).expect("five slots are free");
         let ids: std::collections::BTreeSet<u16> = (0..5).map(|c| t.slot_for(Some(c)).0).collect();
         assert_eq!(ids.len(), 5, "one slot per class: {ids:?}");

@@ -45,6 +45,18 @@ use super::{ChecksumState, PacketMeta, Parsed, Transport};
 use crate::flow::{Addr, Endpoint, Tuple};
 use crate::verdict::DropReason;
 
+/// ARP for IPv4 over Ethernet (RFC 826): hardware type 1 (or 6, IEEE 802,
+/// which Linux also takes on Ethernet), protocol 0x0800, address lengths 6
+/// and 4, a request or a reply, and the 28 bytes that makes. Anything else
+/// under the ARP EtherType is no ARP a host would answer, and not passed
+/// across the bridge.
+fn arp(payload: &[u8]) -> Result<Parsed, DropReason> {
+    match payload.get(..8) {
+        Some([0, 1 | 6, 0x08, 0x00, 6, 4, 0, 1 | 2]) if payload.len() >= 28 => Ok(Parsed::Arp),
+        _ => Err(DropReason::ArpMalformed),
+    }
+}
+
 /// Parse an Ethernet II frame into what the engine needs. `Err` is the
 /// reason to drop the frame.
 ///
@@ -52,17 +64,6 @@ use crate::verdict::DropReason;
 /// unless [`ChecksumState::Verified`], TCP and UDP only when
 /// [`ChecksumState::Unverified`]. ICMP and ICMPv6 checksums are left to the
 /// receiving host.
-/// ARP over Ethernet for IPv4 (RFC 826): hardware type 1, protocol
-/// 0x0800, address lengths 6 and 4, a request or a reply, and the 28 bytes
-/// that makes. Anything else under the ARP EtherType is no ARP a host
-/// would answer, and not passed across the bridge.
-fn arp(payload: &[u8]) -> Result<Parsed, DropReason> {
-    match payload.get(..8) {
-        Some([0, 1, 0x08, 0x00, 6, 4, 0, 1 | 2]) if payload.len() >= 28 => Ok(Parsed::Arp),
-        _ => Err(DropReason::ArpMalformed),
-    }
-}
-
 #[inline]
 pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
     let link = link(frame)?;

@@ -12,7 +12,7 @@ use crate::verdict::DropReason;
 pub(super) fn ipv4(ip: &[u8], l3: u16, meta: PacketMeta) -> Result<Network<'_>, DropReason> {
     let malformed = DropReason::Ipv4Malformed;
     // Version 4, IHL of at least 5 words and the whole header present
-    // (RFC 791 §3.1); options are allowed and skipped.
+    // (RFC 791 §3.1); options are checked below (`check_options`).
     let header = Ipv4HeaderSlice::from_slice(ip).map_err(|_| malformed)?;
     let header_len = header.slice().len();
     check_options(header.options())?;

@@ -55,21 +55,28 @@ pub(super) fn ipv6(ip: &[u8], l3: u16) -> Result<Network<'_>, DropReason> {
     // on from the address in the IPv6 header to others it lists: the rules
     // would judge a waypoint, not where the packet goes, and its transport
     // checksum covers a final destination not in the header (§8.1). It is
-    // dropped. (Iterating is sound only now: the walk above found no error.)
-    let routed = exts.into_iter().any(|ext| match ext {
-        Ipv6ExtensionSlice::Routing(routing) => {
-            matches!(routing.payload(), [_routing_type, segments_left, ..] if *segments_left != 0)
+    // dropped, except Mobile IPv6's type 2 (RFC 6275 §6.4), whose one
+    // address is the same node's home address. (Iterating is sound only
+    // now: the walk above found no error.)
+    // Type 2's checksum covers the home address, not in the header: it is
+    // left to that node.
+    let mut routed = false;
+    for ext in exts.into_iter() {
+        if let Ipv6ExtensionSlice::Routing(routing) = ext
+            && let [routing_type, segments_left, ..] = routing.payload()
+            && *segments_left != 0
+        {
+            if *routing_type != 2 {
+                return Err(DropReason::Ipv6RoutingHeader);
+            }
+            routed = true;
         }
-        _ => false,
-    });
-    if routed {
-        return Err(DropReason::Ipv6RoutingHeader);
     }
     Ok(Network {
         family: Family::V6,
         src: Addr::v6(src),
         dst: Addr::v6(dst),
-        pseudo: Some(Sum16BitWords::new().add_16bytes(src).add_16bytes(dst)),
+        pseudo: (!routed).then(|| Sum16BitWords::new().add_16bytes(src).add_16bytes(dst)),
         protocol,
         segment,
         ip_len: IPV6_HEADER_LEN as u32 + u32::from(payload_len),
@@ -213,15 +220,16 @@ mod tests {
         assert_eq!(parse(&noise, UNVERIFIED), Err(DropReason::Fragment));
     }
 
-    /// Segments left: the packet goes on to an address the rules never see.
+    /// Segments left: the packet goes on to an address the rules never see
+    /// (except type 2, Mobile IPv6's home address of the same node).
     #[test]
     fn ipv6_routing_header_with_segments_left_is_dropped() {
-        let routed = |segments_left: u8| {
+        let routed = |routing_type: u8, segments_left: u8| {
             let exts = Ipv6Extensions {
                 routing: Some(Ipv6RoutingExtensions {
                     routing: Ipv6RawExtHeader::new_raw(
                         IpNumber::UDP,
-                        &[4, segments_left, 0, 0, 0, 0],
+                        &[routing_type, segments_left, 0, 0, 0, 0],
                     )
                     .unwrap(),
                     final_destination_options: None,
@@ -234,12 +242,20 @@ mod tests {
             })
         };
         assert_eq!(
-            parse(&routed(0), UNVERIFIED),
+            parse(&routed(4, 0), UNVERIFIED),
             Err(DropReason::UdpChecksumBad)
         );
+        for routing_type in [0, 3, 4] {
+            assert_eq!(
+                parse(&routed(routing_type, 1), UNVERIFIED),
+                Err(DropReason::Ipv6RoutingHeader)
+            );
+        }
+        // Mobile IPv6's type 2 names the same node's home address: it
+        // passes, its checksum left to that node.
         assert_eq!(
-            parse(&routed(1), UNVERIFIED),
-            Err(DropReason::Ipv6RoutingHeader)
+            ip(&routed(2, 1), UNVERIFIED).transport,
+            Transport::Udp { payload_len: 5 }
         );
     }
 }

@@ -145,12 +145,14 @@ mod tests {
         let bad = DropReason::ArpMalformed;
         assert_eq!(parse(&f[..arp_at], UNVERIFIED), Err(bad), "no ARP at all");
         assert_eq!(parse(&f[..f.len() - 1], UNVERIFIED), Err(bad), "cut short");
-        for (at, value) in [(1, 6), (3, 0xdd), (4, 8), (5, 16), (7, 3)] {
+        for (at, value) in [(1, 7), (3, 0xdd), (4, 8), (5, 16), (7, 3)] {
             let other = edited(&f, |f| f[arp_at + at] = value);
             assert_eq!(parse(&other, UNVERIFIED), Err(bad), "byte {at} = {value}");
         }
         let reply = edited(&f, |f| f[arp_at + 7] = 2);
         assert_eq!(parse(&reply, UNVERIFIED), Ok(Parsed::Arp));
+        let ieee802 = edited(&f, |f| f[arp_at + 1] = 6);
+        assert_eq!(parse(&ieee802, UNVERIFIED), Ok(Parsed::Arp));
     }
 
     #[test]

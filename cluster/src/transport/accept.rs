@@ -1,0 +1,193 @@
+//! Accepting cluster connections: admission (a stateless Retry for
+//! unproven sources, a bound on set-ups under way per source and for
+//! strangers), the TLS handshake, and the acceptor's checks of the hello.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+
+use tokio::io::BufReader;
+
+use super::*;
+
+/// Incoming connections set up at once (TLS handshake to verified hello)
+/// from addresses that are no configured member's: more are refused, so a
+/// flood of handshakes holds a bounded amount of memory and cryptography.
+pub(super) const MAX_HANDSHAKES: usize = 64;
+
+/// Handshakes one source address that is no member's may have under way
+/// at once: one address cannot take every slot of [`MAX_HANDSHAKES`].
+const MAX_HANDSHAKES_PER_SOURCE: usize = 4;
+
+/// A stranger's set-up under way: its source's count and a slot of
+/// [`MAX_HANDSHAKES`], both given back on drop.
+struct Admitted {
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    sources: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.sources.lock()
+            && let Some(n) = m.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Admit a set-up from `ip`: at once from a configured member's address
+/// (which passed the Retry above, so the source is real), so members never
+/// wait behind strangers; from any other address only within
+/// [`MAX_HANDSHAKES_PER_SOURCE`] and [`MAX_HANDSHAKES`]. `Err` refuses it.
+fn admit(
+    shared: &Shared,
+    slots: &Arc<tokio::sync::Semaphore>,
+    sources: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+) -> Result<Option<Admitted>, ()> {
+    let member = shared
+        .members
+        .lock()
+        .is_ok_and(|m| m.values().any(|m| m.spec.address.ip().to_canonical() == ip));
+    if member {
+        return Ok(None);
+    }
+    let mut m = sources.lock().map_err(|_| ())?;
+    let n = m.entry(ip).or_insert(0);
+    if *n >= MAX_HANDSHAKES_PER_SOURCE {
+        return Err(());
+    }
+    let slot = slots.clone().try_acquire_owned().map_err(|_| ())?;
+    *n += 1;
+    Ok(Some(Admitted {
+        _slot: slot,
+        sources: sources.clone(),
+        ip,
+    }))
+}
+
+pub(super) async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+    let sources = Arc::new(Mutex::new(HashMap::new()));
+    while let Some(mut incoming) = endpoint.accept().await {
+        // A source that has not proved it receives at its address (a
+        // spoofed one) costs a stateless Retry packet, not a handshake.
+        if !incoming.remote_address_validated() {
+            match incoming.retry() {
+                Ok(()) => continue,
+                Err(e) => incoming = e.into_incoming(),
+            }
+        }
+        let ip = incoming.remote_address().ip().to_canonical();
+        let Ok(admitted) = admit(&shared, &slots, &sources, ip) else {
+            add(&shared.counters.refused_busy, 1);
+            incoming.refuse();
+            continue;
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            // Bounded as a whole: the handshake, the hello each way (a peer
+            // that grants no stream credit must not hold the task).
+            let limit = shared.cfg.idle_timeout * 2;
+            let setup = async {
+                let Ok(conn) = incoming.await else {
+                    add(&shared.counters.refused_tls, 1);
+                    return None;
+                };
+                let peer = accept_verify(&shared, &conn).await?;
+                Some((conn, peer))
+            };
+            let verified = tokio::time::timeout(limit, setup).await;
+            drop(admitted);
+            match verified {
+                Ok(Some((conn, peer))) => serve(shared, conn, peer.0, peer.1, peer.2).await,
+                Ok(None) => {}
+                Err(_) => add(&shared.counters.refused_bad_frame, 1),
+            }
+        });
+    }
+}
+
+/// The acceptor's checks: the first stream carries a hello naming a
+/// configured, lower node id that the client certificate names.
+async fn accept_verify(
+    shared: &Shared,
+    conn: &quinn::Connection,
+) -> Option<(u16, BufReader<quinn::RecvStream>, quinn::SendStream)> {
+    let c = &shared.counters;
+    let setup = async {
+        let recv = conn
+            .accept_uni()
+            .await
+            .map_err(|e| ReadFail::Closed(e.to_string()))?;
+        let mut r = BufReader::with_capacity(256 << 10, recv);
+        let hello = read_frame_at_most(&mut r, MAX_HELLO_FRAME_BYTES).await?;
+        Ok((hello, r))
+    };
+    let (hello, r) = match tokio::time::timeout(shared.cfg.idle_timeout, setup).await {
+        Ok(Ok(h)) => h,
+        // Refused at its length, before anything is allocated for it.
+        Ok(Err(ReadFail::TooLarge(_))) => {
+            add(&c.refused_bad_frame, 1);
+            add(&c.frames_too_large, 1);
+            close(conn, CLOSE_BAD_FRAME, "hello too large");
+            return None;
+        }
+        Ok(Err(ReadFail::Closed(_))) | Err(_) => {
+            add(&c.refused_bad_frame, 1);
+            close(conn, CLOSE_BAD_FRAME, "no hello");
+            return None;
+        }
+    };
+    let Some(Hello { node: id, version }) = parse_hello(&hello) else {
+        add(&c.refused_bad_frame, 1);
+        close(conn, CLOSE_BAD_FRAME, "bad hello");
+        return None;
+    };
+    // Before the identity checks: a peer of another major version may
+    // carry anything after the hello, and the operator must hear about it
+    // whoever it claims to be.
+    let who = format!(
+        "a peer at {} claiming to be node {id}",
+        conn.remote_address()
+    );
+    if refuse_other_major(shared, conn, &who, version) {
+        return None;
+    }
+    let member = shared.members.lock().is_ok_and(|m| m.contains_key(&id));
+    if id == shared.me || !member {
+        add(&c.refused_unknown_peer, 1);
+        close(conn, CLOSE_REFUSED, "unknown peer");
+        return None;
+    }
+    let chain = peer_chain(conn).unwrap_or_default();
+    let name = shared
+        .members
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&id).map(|m| m.spec.name.clone()))
+        .unwrap_or_default();
+    if shared.tls.verify_peer(&chain, Some(id)).is_err()
+        || shared.tls.verify_peer_name(&chain, &name).is_err()
+    {
+        add(&c.refused_wrong_identity, 1);
+        close(
+            conn,
+            CLOSE_REFUSED,
+            "certificate does not name the claimed node",
+        );
+        return None;
+    }
+    if id > shared.me {
+        // A higher id dials only to wake this node (see `wake`).
+        wake::on_wake(shared, conn, id);
+        return None;
+    }
+    let send = send_hello(shared, conn).await?;
+    Some((id, r, send))
+}
