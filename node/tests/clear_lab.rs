@@ -165,6 +165,11 @@ fn clear_conn_on_one_node_clears_the_whole_cluster() {
         ma <= na - PER_PORT as u64 && mb <= nb - PER_PORT as u64,
         "{na}->{ma} {nb}->{mb}"
     );
+    // And only that port: the inspected connections stay on both nodes.
+    assert!(
+        ma >= PER_PORT as u64 && mb >= PER_PORT as u64,
+        "port 5001 kept: {na}->{ma} {nb}->{mb}"
+    );
 
     // An unfiltered clear on A empties B too.
     let o = rampart(&a, &["cle", "conn", "--config", files[0].to_str().unwrap()]);

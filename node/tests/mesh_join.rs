@@ -122,11 +122,27 @@ fn a_node_joined_through_raft_alone_gets_state_and_carries_asymmetric_traffic() 
     )
     .expect("traffic before the join");
     assert_eq!(before.report.failed, 0, "{:?}", before.failed);
+    assert_eq!(
+        (before.report.attempted, before.report.succeeded),
+        (120, 120),
+        "every connection before the join"
+    );
 
-    // C starts; A and B refuse it until Raft names it.
+    // C starts; A and B refuse it until Raft names it. C answering its
+    // admin API shows it is up and trying; the members' own view shows
+    // they keep it out.
     let mut c = NodeProc::start(&lab.nodes[2], &exe, &fc, "fw-c").expect("start C");
-    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        eventually(Duration::from_secs(10), || c.cluster().is_ok()),
+        "C answers before the join"
+    );
+    std::thread::sleep(Duration::from_millis(1000));
     assert_eq!(peers_up(&c), 0, "no member admits C before the join");
+    assert_eq!(
+        (peers_up(&a), peers_up(&b)),
+        (1, 1),
+        "A and B see only each other before the join"
+    );
     let address = format!("{}:{SYNC_PORT}", specs[2].sync);
     let o = rampart(
         lab.nodes[0].name(),

@@ -229,8 +229,21 @@ impl Bench {
     /// instant, the hosts' routes around it ([`Bench::routes_around`]);
     /// then reap the process. How long the routes took after the signal.
     pub fn fail(&mut self, i: usize) -> Result<Duration, LabError> {
+        // A node that died on its own before the fault would make the
+        // scenario test nothing: that is a failure of its own.
+        if self.procs[i].as_mut().is_none_or(NodeProc::exited) {
+            return Err(LabError::Bench(format!(
+                "{} had already exited before it was to be killed",
+                self.specs[i].name
+            )));
+        }
         let t0 = Instant::now();
-        self.signal(i, libc::SIGKILL);
+        if !self.signal(i, libc::SIGKILL) {
+            return Err(LabError::Bench(format!(
+                "SIGKILL to {} was not delivered",
+                self.specs[i].name
+            )));
+        }
         let moved = self.routes_around(i);
         let took = t0.elapsed();
         self.kill(i);

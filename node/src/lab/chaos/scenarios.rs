@@ -551,18 +551,38 @@ pub fn cut_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     ));
     let rounds0 = t.rounds();
     let sym0 = t.sym_rounds();
+    let relayed = |s: &crate::lab::lossy::LinkStats| {
+        use std::sync::atomic::Ordering::Relaxed;
+        (s.forwarded.load(Relaxed), s.dropped.load(Relaxed))
+    };
     relay
         .impairment
         .cut
         .store(true, std::sync::atomic::Ordering::Relaxed);
+    let cut0 = relayed(&relay.stats);
     let r = pause(ctx, d.cut_for, "cut-link: cut", Some(&t));
     let views = (b.peer_state(0, 1), b.peer_state(1, 0));
+    let cut1 = relayed(&relay.stats);
     relay
         .impairment
         .cut
         .store(false, std::sync::atomic::Ordering::Relaxed);
     let t_heal = Instant::now();
     r?;
+    // The cut was real: the sync link's packets met the relay, which let
+    // none through, and the nodes lost each other.
+    row.check(
+        cut1.1 > cut0.1,
+        format!(
+            "the relay carried the sync link and dropped it during the cut ({} dropped; {} forwarded from before the cut)",
+            cut1.1 - cut0.1,
+            cut1.0 - cut0.0
+        ),
+    );
+    row.check(
+        views.0.as_deref() != Some("up") && views.1.as_deref() != Some("up"),
+        format!("the nodes saw the link down at the end of the cut ({views:?})"),
+    );
     let rounds = t.rounds() - rounds0;
     let sym = t.sym_rounds() - sym0;
     let nominal =
@@ -718,11 +738,17 @@ pub fn raft_leader(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
         b.name(dead)
     ));
     let t_write = Instant::now();
-    let write = rampart(&b, writer, &["configure", &file_s])?;
+    let mut write = rampart(&b, writer, &["configure", &file_s])?;
     // Into the write: half the time an unfaulted one takes.
     std::thread::sleep(base / 2);
+    // A write already done would make this an ordinary leader kill.
+    let under_way = matches!(write.try_wait(), Ok(None));
     let t_kill = Instant::now();
     b.fail(dead)?;
+    row.check(
+        under_way,
+        "the write was still under way when its leader was killed".to_string(),
+    );
     let (code, out, err) = finish_command(write, Duration::from_secs(40));
     row.note(format!("an unfaulted write took {} ms", ms(base)));
     row.note(format!(
