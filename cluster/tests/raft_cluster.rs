@@ -673,7 +673,10 @@ async fn a_follower_whose_store_was_lost_catches_up_from_the_same_leader() {
         node.status().log_complete
     })
     .await;
-    assert_eq!(lab.wait_leader().await, leader, "the leader stayed");
+    // The leader's Raft lives on (without `loosen-follower-log-revert`
+    // openraft stops it on the follower's log going back).
+    let l = lab.node(leader).status();
+    assert!(l.stopped.is_none() && l.role != Role::Stopped, "{l:?}");
     let v = lab
         .node(emptied)
         .write(&policy(7506))
@@ -685,41 +688,31 @@ async fn a_follower_whose_store_was_lost_catches_up_from_the_same_leader() {
     lab.shutdown().await;
 }
 
-/// A pair: both nodes stop, one comes back with an empty store. Its vote
-/// is withheld from any larger cluster, but in a pair every committed
-/// entry is on the other node, which may lead: the pair elects it and the
-/// emptied node catches up (a pair must not stall on a replaced disk).
+/// A pair: both nodes stop, and the leader comes back with an empty store.
+/// Its vote is withheld from any larger cluster, but in a pair every
+/// committed entry is on the other node, which must campaign (its vote was
+/// for the old leader): the pair elects it and the emptied node catches up
+/// (a pair must not stall on a replaced disk).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_pair_with_one_store_lost_elects_the_other_and_catches_up() {
     let mut lab = Lab::new("lost-pair", 2, test_settings());
     lab.form(&policy(7601)).await;
-    // Node 2 leads, so that node 1, which keeps its store, must campaign
-    // (a leader restarting with its own committed vote resumes without).
-    lab.node(2)
-        .raft()
-        .trigger()
-        .elect()
-        .await
-        .expect("campaign");
-    wait_until("node 2 leads", || {
-        lab.node(1).status().leader == Some(2) && lab.node(2).status().role == Role::Leader
-    })
-    .await;
+    assert_eq!(lab.wait_leader().await, 1, "the founder leads");
     let v = lab.node(2).write(&policy(7602)).await.expect("a write");
     lab.wait_version(1, v).await;
     lab.wait_version(2, v).await;
     lab.stop(1).await;
     lab.stop(2).await;
-    std::fs::remove_dir_all(data_dir(&lab, 2)).expect("remove the data directory");
-    lab.start(2).await;
+    std::fs::remove_dir_all(data_dir(&lab, 1)).expect("remove the data directory");
     lab.start(1).await;
+    lab.start(2).await;
     assert_eq!(
         lab.wait_leader().await,
-        1,
+        2,
         "the node that kept its store leads"
     );
-    assert_eq!(lab.wait_version(2, v).await.text.as_str(), policy(7602));
-    let v = lab.node(2).write(&policy(7603)).await.expect("a write");
+    assert_eq!(lab.wait_version(1, v).await.text.as_str(), policy(7602));
+    let v = lab.node(1).write(&policy(7603)).await.expect("a write");
     for id in 1..=2 {
         assert_eq!(lab.wait_version(id, v).await.text.as_str(), policy(7603));
     }
