@@ -98,6 +98,15 @@ async fn raw_client_with(
     (ep, conn)
 }
 
+/// A hello of the 7-byte form (read as minor 0) of this major version,
+/// naming node 1.
+fn good_hello() -> Vec<u8> {
+    let mut hello = 7u32.to_be_bytes().to_vec();
+    hello.extend_from_slice(b"RSYN");
+    hello.extend_from_slice(&[WIRE_VERSION.major, 0, 1]);
+    hello
+}
+
 /// Start a node again on its address, which the old endpoint's socket
 /// frees once its connections have drained.
 async fn restart(
@@ -310,11 +319,7 @@ async fn oversized_frame_closes_the_connection() {
 
     let (ep, conn) = raw_client(&dir, b_addr).await;
     let mut s = conn.open_uni().await.expect("stream");
-    // A hello of the 7-byte form (read as minor 0) of this major version.
-    let mut hello = 7u32.to_be_bytes().to_vec();
-    hello.extend_from_slice(b"RSYN");
-    hello.extend_from_slice(&[WIRE_VERSION.major, 0, 1]);
-    s.write_all(&hello).await.expect("hello");
+    s.write_all(&good_hello()).await.expect("hello");
     let (peer, conn_id) = wait_up(&mut brx).await;
     assert_eq!(peer, 1);
     s.write_all(&u32::MAX.to_be_bytes())
@@ -373,10 +378,7 @@ async fn a_member_that_grants_no_stream_for_the_answer_is_dropped() {
     t.max_concurrent_uni_streams(0u32.into());
     let (ep, conn) = raw_client_with(&dir, b_addr, t).await;
     let mut s = conn.open_uni().await.expect("stream");
-    let mut hello = 7u32.to_be_bytes().to_vec();
-    hello.extend_from_slice(b"RSYN");
-    hello.extend_from_slice(&[WIRE_VERSION.major, 0, 1]);
-    s.write_all(&hello).await.expect("hello");
+    s.write_all(&good_hello()).await.expect("hello");
     // Node 2's idle timeout is 1 s: its set-up limit 2 s.
     tokio::time::timeout(Duration::from_secs(6), conn.closed())
         .await

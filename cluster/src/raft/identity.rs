@@ -53,12 +53,7 @@ pub struct ClusterId(pub [u8; 16]);
 impl ClusterId {
     /// A fresh id from the system's random source.
     pub fn generate() -> Result<ClusterId, String> {
-        use ring::rand::SecureRandom as _;
-        let mut id = [0u8; 16];
-        ring::rand::SystemRandom::new()
-            .fill(&mut id)
-            .map_err(|_| "the system random source failed".to_string())?;
-        Ok(ClusterId(id))
+        super::types::random16().map(ClusterId)
     }
 }
 

@@ -32,6 +32,16 @@ pub enum PolicyCmd {
     },
 }
 
+/// 16 bytes from the system's random source.
+pub(super) fn random16() -> Result<[u8; 16], String> {
+    use ring::rand::SecureRandom as _;
+    let mut bytes = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| "the system random source failed".to_string())?;
+    Ok(bytes)
+}
+
 /// The key every node of a cluster derives TCP sequence-randomization
 /// offsets from (docs/sync.md §1): 16 random bytes drawn by the leader that
 /// commits the cluster's first policy. With one key, any node shifts a
@@ -43,12 +53,7 @@ pub struct SeqKey(pub [u8; 16]);
 impl SeqKey {
     /// A fresh key from the system's random source.
     pub fn generate() -> Result<Self, String> {
-        use ring::rand::SecureRandom as _;
-        let mut key = [0u8; 16];
-        ring::rand::SystemRandom::new()
-            .fill(&mut key)
-            .map_err(|_| "the system random source failed".to_string())?;
-        Ok(SeqKey(key))
+        random16().map(SeqKey)
     }
 
     /// The key as the engine takes it (two SipHash key words).

@@ -417,16 +417,20 @@ mod tests {
     use crate::engine::EngineConfig;
     use crate::policy::compile::compile;
 
-    fn policy(conn_max: u32) -> Policy {
-        let text = format!(
-            "class-map all\n match any\npolicy-map p\n class all\n  set connection conn-max {conn_max}\nservice-policy p global\n"
-        );
-        let cfg = crate::policy::parse::parse_config(&text).unwrap().config;
+    /// `text` parsed and compiled for an inside and an outside interface.
+    fn compiled(text: &str) -> Policy {
+        let cfg = crate::policy::parse::parse_config(text).unwrap().config;
         compile(
             &cfg,
             &EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces,
         )
         .unwrap()
+    }
+
+    fn policy(conn_max: u32) -> Policy {
+        compiled(&format!(
+            "class-map all\n match any\npolicy-map p\n class all\n  set connection conn-max {conn_max}\nservice-policy p global\n"
+        ))
     }
 
     #[test]
@@ -518,12 +522,7 @@ mod tests {
             ));
         }
         text.push_str(bind);
-        let cfg = crate::policy::parse::parse_config(&text).unwrap().config;
-        compile(
-            &cfg,
-            &EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces,
-        )
-        .unwrap()
+        compiled(&text)
     }
 
     /// Slot ids are 16 bits. With nearly all of them held by connections of
