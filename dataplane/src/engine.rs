@@ -362,7 +362,6 @@ impl Engine {
     /// class slots than connections of earlier policies left free
     /// ([`classes::SlotsExhausted`]).
     pub fn set_policy(&mut self, policy: Arc<Policy>) -> Result<(), classes::SlotsExhausted> {
-        self.classes.fits(&policy)?;
         self.classes.install(&policy)?;
         self.policy = policy;
         bump(&mut self.counters.policy_swaps);

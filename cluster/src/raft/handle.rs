@@ -373,6 +373,14 @@ impl PolicyRaft {
         let _ = self.inner.raft.shutdown().await;
     }
 
+    /// Whether this node's log holds a membership (read without building
+    /// the whole status: every Raft call asks).
+    pub(super) fn has_membership(&self) -> bool {
+        let m = self.inner.raft.metrics();
+        let m = m.borrow();
+        m.membership_config.membership().nodes().next().is_some()
+    }
+
     fn view(&self) -> View {
         let m = self.inner.raft.metrics();
         let m = m.borrow();
@@ -458,7 +466,7 @@ impl PolicyRaft {
         .map_err(|e| InitError::Raft(e.to_string()))?;
         loop {
             let cluster = self.inner.identity.cluster();
-            if cluster != before || !self.status().members.is_empty() {
+            if cluster != before || self.has_membership() {
                 return Err(InitError::ClusterExists {
                     peer: self.raft_leader().unwrap_or(me),
                     cluster,

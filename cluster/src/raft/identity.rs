@@ -205,3 +205,55 @@ async fn put<T: Serialize>(db: &Arc<Db>, key: &'static str, value: &T) -> Result
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("rampart-identity-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    /// A fresh store is incomplete and has no id; founding records both
+    /// durably; a founding that failed half-way (the id recorded, Raft not
+    /// initialised) founds again with the same id.
+    #[tokio::test]
+    async fn founding_is_recorded_and_a_second_founding_keeps_the_id() {
+        let d = dir("found");
+        let path = d.join(super::super::store::STORE_FILE);
+        let db = Db::open(&d).expect("open");
+        let id = Identity::load(db.clone(), &path).await.expect("load");
+        assert_eq!((id.cluster(), id.complete()), (None, false));
+        let founded = id.found().await.expect("found");
+        drop(id);
+        let again = Identity::load(db, &path).await.expect("reload");
+        assert_eq!((again.cluster(), again.complete()), (Some(founded), true));
+        assert_eq!(again.found().await.expect("found again"), founded);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A store written before these records: complete if it holds a vote;
+    /// a store with an id but no membership takes a leader's id instead.
+    #[tokio::test]
+    async fn older_stores_and_leftover_ids() {
+        let d = dir("legacy");
+        let path = d.join(super::super::store::STORE_FILE);
+        let db = Db::open(&d).expect("open");
+        put(&db, KEY_VOTE, &1u8).await.expect("a vote record");
+        let id = Identity::load(db.clone(), &path).await.expect("load");
+        assert!(id.complete(), "a store that voted is what it always was");
+        let (left, leader) = (ClusterId([1; 16]), ClusterId([2; 16]));
+        id.adopt(left, true).await.expect("adopt");
+        id.adopt(leader, false).await.expect("kept");
+        assert_eq!(id.cluster(), Some(left), "a member's id is kept");
+        id.adopt(leader, true).await.expect("adopt");
+        assert_eq!(
+            id.cluster(),
+            Some(leader),
+            "an id no membership backs gives way"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+}

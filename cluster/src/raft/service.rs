@@ -95,10 +95,9 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
         Err(e) => return RaftReply::Refused(format!("undecodable request: {e}")),
     };
     let identity = node.identity();
-    let status = node.status();
     // A store without a membership belongs to no cluster yet, whatever id
     // a founding that failed half-way left in it.
-    let pristine = status.members.is_empty();
+    let pristine = !node.has_membership();
     let mine = if pristine { None } else { identity.cluster() };
     let forward = matches!(call.request, RaftRequest::Forward(_) | RaftRequest::Hello);
     if let Some(refused) = foreign_cluster(mine, call.cluster, peer, forward) {
@@ -167,11 +166,14 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
             RaftReply::InstallSnapshot(reply)
         }
         RaftRequest::Forward(f) => RaftReply::Forward(node.serve_forward(f).await),
-        RaftRequest::Hello => RaftReply::Hello {
-            cluster: mine,
-            members: status.members.into_keys().collect(),
-            voters: status.voters,
-        },
+        RaftRequest::Hello => {
+            let status = node.status();
+            RaftReply::Hello {
+                cluster: mine,
+                members: status.members.into_keys().collect(),
+                voters: status.voters,
+            }
+        }
     }
 }
 
