@@ -39,6 +39,14 @@ fn effects(e: &mut Engine, now: Instant) -> Vec<Effect> {
     std::iter::from_fn(|| e.poll_effect(now)).collect()
 }
 
+/// The sync events among `e`'s effects at `now`.
+fn sync_out(e: &mut Engine, now: Instant) -> Vec<SyncOut> {
+    effects(e, now)
+        .into_iter()
+        .filter_map(Effect::into_sync)
+        .collect()
+}
+
 fn pulls(effects: &[Effect]) -> Vec<PullOut> {
     effects
         .iter()
@@ -61,6 +69,29 @@ fn answers_passive(e: &mut Engine, key: &FlowKey, to: u16, now: Instant) -> bool
     )
 }
 
+/// A connection whose flow the three nodes rank in `order`.
+fn ranked_as(order: [u16; 3]) -> (TcpModel, FlowKey) {
+    let members = Placement::new([A, B, D], 2);
+    (40_000..41_000)
+        .map(|port| {
+            let (c, s) = v4_pair(port, 80);
+            let m = TcpModel::new(c, s, [7, 9], [65535, 65535], [None, None]);
+            let (key, _) = FlowKey::of(&m.tuple());
+            (m, key)
+        })
+        .find(|(_, key)| members.ranked(key) == order)
+        .expect("some port ranks the nodes so")
+}
+
+/// The client's SYN crosses `a`, which opens the connection.
+fn syn_opens_on(a: &mut Engine, m: &mut TcpModel, now: Instant) {
+    let syn = m.syn();
+    let mut f = m.frame(&syn);
+    let v = a.process(&mut f, PacketMeta::default(), m.iface(Side::Client), now);
+    assert!(matches!(v, Verdict::Forward { .. }));
+    m.set_shift(a.find(&m.tuple(), now).expect("opened").seq_offset);
+}
+
 /// Three engines after the client's SYN crossed A and A's insert reached
 /// D (as A's backup, or as a passive copy); B holds the server's SYN-ACK
 /// and pulled.
@@ -75,26 +106,12 @@ struct Three {
 
 impl Three {
     fn new(d_passive: bool) -> Three {
-        let members = Placement::new([A, B, D], 2);
         // A client port whose flow D directs, so that A's backup is D
         // and B is no copy.
-        let (c, s, key) = (40_000..41_000)
-            .map(|port| {
-                let (c, s) = v4_pair(port, 80);
-                let m = TcpModel::new(c, s, [7, 9], [65535, 65535], [None, None]);
-                let (key, _) = FlowKey::of(&m.tuple());
-                (c, s, key)
-            })
-            .find(|(_, _, key)| members.ranked(key) == vec![D, B, A])
-            .expect("some port ranks D, B, A");
-        let mut m = TcpModel::new(c, s, [7, 9], [65535, 65535], [None, None]);
+        let (mut m, key) = ranked_as([D, B, A]);
         let (mut a, mut b, mut d) = (node(A), node(B), node(D));
         let now = Instant::from_secs(1_700_000_000);
-        let syn = m.syn();
-        let mut f = m.frame(&syn);
-        let v = a.process(&mut f, PacketMeta::default(), m.iface(Side::Client), now);
-        assert!(matches!(v, Verdict::Forward { .. }));
-        m.set_shift(a.find(&m.tuple(), now).expect("opened").seq_offset);
+        syn_opens_on(&mut a, &mut m, now);
         // A's insert goes to D alone, as its backup (or, for the passive
         // case, D takes it as a copy no longer kept up to date: a backup
         // demoted).
@@ -154,6 +171,17 @@ impl Three {
             .into_iter()
             .find_map(Effect::into_sync)
             .expect("B's change")
+    }
+
+    /// B takes D's backup answer and A takes B's change (B is on the
+    /// flow's path for A): B's change and A's events after it.
+    fn b_joins_the_path(&mut self) -> (SyncOut, Vec<SyncOut>) {
+        let b_change = self.b_takes_backup_answer();
+        self.a
+            .apply_peer(&b_change.event, Source::batch(Some(B), false), self.now)
+            .expect("valid");
+        let after = sync_out(&mut self.a, self.now);
+        (b_change, after)
     }
 
     /// A's `demote` of `state`'s incarnation carries no state and goes to
@@ -487,4 +515,198 @@ fn a_backup_lost_to_a_members_death_is_replaced_whole_at_once() {
         ),
         "{events:?} (walk: {out:?})"
     );
+}
+
+/// A's walk after the members changed from `old` to `new`, and its
+/// events once backups' delay has passed.
+fn walk(a: &mut Engine, old: &Placement, new: &Placement, now: Instant) -> Vec<SyncOut> {
+    a.set_placement(new.clone());
+    let mut cursor = 0;
+    let mut out = Vec::new();
+    while !a.rebalance_chunk(&mut cursor, 1024, old, new, now, &mut out) {}
+    sync_out(a, now + Duration::from_millis(10))
+}
+
+#[test]
+fn a_holder_back_from_an_outage_is_sent_the_flow_whole_again() {
+    // B is on the flow's path (A took its change). B restarts: it comes
+    // back empty, but A still counts it a holder, so A's walk must send
+    // it the flow whole again; before, an idle flow stayed with one whole
+    // copy (A's) until its next packet.
+    let mut t = Three::new(false);
+    let now = t.now;
+    let _ = t.b_joins_the_path();
+    let away = Placement::new([A, D], 2);
+    let _ = walk(&mut t.a, &Placement::new([A, B, D], 2), &away, now);
+    let back = walk(&mut t.a, &away, &Placement::new([A, B, D], 2), now);
+    assert!(
+        back.iter().any(
+            |o| o.full.contains(B) && matches!(o.event, SyncEvent::Upsert(s) if s.key == t.key)
+        ),
+        "{back:?}"
+    );
+    // A member that stayed is not sent it again.
+    let again = walk(
+        &mut t.a,
+        &Placement::new([A, B, D], 2),
+        &Placement::new([A, B, D], 2),
+        now,
+    );
+    assert!(again.is_empty(), "{again:?}");
+}
+
+#[test]
+fn a_whole_change_from_a_peer_told_passive_is_answered_whole() {
+    // A demoted its backup D (B joined the path). D's whole change of the
+    // flow then reaches A (D sent it before the demote reached it, as a
+    // backup that lost its link to A sends its copy on): D applies the
+    // demote after sending, so its copy is passive while A now counts D
+    // a holder. A must send D the state whole, or the flow is held whole
+    // by fewer nodes than A believes.
+    let mut t = Three::new(false);
+    let now = t.now;
+    let (b_change, after) = t.b_joins_the_path();
+    // D's change holds what A holds: nothing for A to correct but D's
+    // kind of copy.
+    let SyncEvent::Upsert(state) = b_change.event else {
+        panic!("B's change is a state: {b_change:?}");
+    };
+    let demote = after.first().expect("a demote for D");
+    assert_eq!(demote.passive, PeerSet::of(D));
+    t.a.apply_peer(
+        &SyncEvent::Upsert(state),
+        Source::batch(Some(D), false),
+        now,
+    )
+    .expect("valid");
+    let out: Vec<_> = sync_out(&mut t.a, now + Duration::from_millis(10));
+    assert!(
+        out.iter()
+            .any(|o| o.full.contains(D) && matches!(o.event, SyncEvent::Upsert(_))),
+        "{out:?}"
+    );
+    // Once D was sent the state whole, its next change is a holder's.
+    let _ = t.a.apply_peer(
+        &SyncEvent::Upsert(state),
+        Source::batch(Some(D), false),
+        now,
+    );
+    assert!(sync_out(&mut t.a, now + Duration::from_millis(20)).is_empty());
+}
+
+#[test]
+fn a_node_that_answered_from_a_passive_copy_hears_of_the_end() {
+    // B's pull is answered by D from a passive copy (a backup A demoted)
+    // and by A, on the path. D is not the flow's director, and A may be
+    // gone when the connection ends at B: B must tell D of the end
+    // itself, or D's copy outlives the connection (the simulator found
+    // an embryonic copy left so after the owner's crash).
+    let (mut m, key) = ranked_as([A, B, D]);
+    let (mut a, mut b) = (node(A), node(B));
+    let now = Instant::from_secs(1_700_000_000);
+    syn_opens_on(&mut a, &mut m, now);
+    let _ = effects(&mut a, now);
+    let synack = m.syn_ack();
+    let mut f = m.frame(&synack);
+    let v = b.process(&mut f, PacketMeta::default(), m.iface(Side::Server), now);
+    assert_eq!(v, Verdict::Hold);
+    let _ = effects(&mut b, now);
+    a.serve_pull(&key, B, true, None, now);
+    let state = match pulls(&effects(&mut a, now)).as_slice() {
+        [PullOut::Answer { state, .. }] => *state,
+        other => panic!("A answers: {other:?}"),
+    };
+    b.apply_peer(
+        &SyncEvent::Upsert(state),
+        Source::answer(D, AnswerCopy::Passive, PeerSet::of(A)),
+        now,
+    )
+    .expect("valid");
+    b.apply_peer(
+        &SyncEvent::Upsert(state),
+        Source::answer(A, AnswerCopy::Path, PeerSet::EMPTY),
+        now,
+    )
+    .expect("valid");
+    assert_eq!(released(&effects(&mut b, now)), 1);
+    // The server resets the connection through B.
+    let rst = m.rst(Side::Server);
+    let mut f = m.frame(&rst);
+    let v = b.process(&mut f, PacketMeta::default(), m.iface(Side::Server), now);
+    assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+    let end: Vec<_> = sync_out(&mut b, now);
+    assert!(
+        end.iter()
+            .any(|o| o.passive.contains(D) || o.full.contains(D)),
+        "{end:?}"
+    );
+}
+
+/// `e`'s whole bulk for `node`'s share of three members: how many flows.
+fn bulk_for(e: &mut Engine, node: u16, now: Instant) -> usize {
+    let share = rampart_dataplane::placement::Share {
+        placement: Placement::new([A, B, D], 2),
+        node,
+    };
+    let mut cursor = 0;
+    let mut flows = Vec::new();
+    while !e.bulk_chunk_for(&mut cursor, 1024, now, &mut flows, &share) {}
+    flows.len()
+}
+
+#[test]
+fn a_bulk_for_a_backup_is_followed_by_the_flow_whole() {
+    // D, A's backup, lost a batch (or restarted) and asks A for a bulk:
+    // a bulk's copies are passive, so A sends D the flow whole after it;
+    // before, A went on counting D a whole copy that D held passive.
+    let mut t = Three::new(false);
+    let now = t.now;
+    let _ = effects(&mut t.a, now);
+    assert_eq!(bulk_for(&mut t.a, D, now), 1);
+    let later = now + Duration::from_millis(10);
+    let events: Vec<_> = sync_out(&mut t.a, later);
+    assert!(
+        events.iter().any(
+            |o| o.full.contains(D) && matches!(o.event, SyncEvent::Upsert(s) if s.key == t.key)
+        ),
+        "{events:?}"
+    );
+    // A bulk for B, which holds nothing of the flow, sends no event.
+    bulk_for(&mut t.a, B, later);
+    assert!(sync_out(&mut t.a, later + Duration::from_millis(10)).is_empty());
+}
+
+#[test]
+fn a_whole_copy_that_learns_from_a_bulk_tells_its_holders() {
+    // B holds the flow whole (it took D's backup answer; A counts it on
+    // the path). A bulk then brings B a newer state of the flow (here A's
+    // own, after the client's ACK: in a real run, a change that reached
+    // only a node since demoted, whose copy answered the bulk). Nobody
+    // pushed B that change, so B's holders may lack it: B tells them.
+    let mut t = Three::new(false);
+    let now = t.now;
+    let _ = t.b_joins_the_path();
+    let ack = t.m.ack(Side::Client);
+    let newer = t
+        .a_passes_from_client(&ack)
+        .into_iter()
+        .find_map(Effect::into_sync)
+        .expect("A's change");
+    let applied =
+        t.b.apply_peer(&newer.event, Source::batch(None, true), now)
+            .expect("valid");
+    assert_eq!(applied, Applied::Joined);
+    assert_eq!(t.b.is_passive_copy(&t.key), Some(false));
+    let told: Vec<_> = sync_out(&mut t.b, now + Duration::from_millis(10));
+    assert!(
+        told.iter()
+            .any(|o| o.full.contains(A) && matches!(o.event, SyncEvent::Upsert(_))),
+        "{told:?}"
+    );
+    // The same bulk again brings nothing new: nothing is sent.
+    let again =
+        t.b.apply_peer(&newer.event, Source::batch(None, true), now)
+            .expect("valid");
+    assert_eq!(again, Applied::Stale);
+    assert!(sync_out(&mut t.b, now + Duration::from_millis(20)).is_empty());
 }

@@ -17,9 +17,10 @@
 //! - no node drops a correct packet of a flow that began after every
 //!   fault's effects had settled (while faults last, drops are excused);
 //! - every flow completes, unless a node crashed holding state of it that
-//!   no live node had (the flow was "at risk");
-//! - after the faults heal, every node reconnects, is ready, and all hold
-//!   the same table of inspected flows;
+//!   no live node held whole (the flow was "at risk");
+//! - after the faults heal, every node reconnects and is ready, and each
+//!   live flow is held whole (not as a passive copy) by `copies` nodes,
+//!   its undisturbed path nodes and its director (docs/sync.md §13);
 //! - a flow ended by an RST is gone from every node;
 //! - no bypass flow ever produces a sync event;
 //! - the engines' forwarded and dropped counters match what the simulator

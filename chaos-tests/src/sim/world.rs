@@ -1172,24 +1172,33 @@ impl World {
         }
     }
 
-    /// Flows whose latest state only the dying node `i` holds may be lost.
+    /// Flows whose latest state no live node but the dying node `i` holds
+    /// whole may be lost (a passive copy may lag, and is not counted):
+    /// flows whose packets crossed `i`, and flows `i` held a whole copy
+    /// of (a backup's death within a holder's failure detection time
+    /// after the owner's leaves no whole copy).
     fn mark_at_risk(&mut self, i: usize) {
         let now = self.now;
         for f in 0..self.flows.len() {
             let flow = &self.flows[f];
-            if flow.at_risk || !flow.kind.synced() || !flow.seen.contains(&i) {
+            if flow.at_risk || !flow.kind.synced() {
                 continue;
             }
             let key = flow.key;
+            if !flow.seen.contains(&i) && self.nodes[i].engine.is_passive_copy(&key) != Some(false)
+            {
+                continue;
+            }
             let Some(mine) = self.nodes[i].state_of(&key, now) else {
                 continue;
             };
-            let mut safe = true;
+            let mut safe = false;
             for j in 0..self.nodes.len() {
                 if j != i && self.nodes[j].alive {
-                    safe &= self.nodes[j]
+                    safe |= self.nodes[j]
                         .state_of(&key, now)
-                        .is_some_and(|s| same(&s, &mine));
+                        .is_some_and(|s| same(&s, &mine))
+                        && self.nodes[j].engine.is_passive_copy(&key) == Some(false);
                 }
             }
             if !safe {

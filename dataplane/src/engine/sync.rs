@@ -26,6 +26,7 @@
 //! (the shell adds the director and backups while fewer than `copies`
 //! nodes hold the flow), never to every node of the cluster.
 
+mod bulk;
 mod collect;
 mod placed;
 
@@ -262,6 +263,11 @@ pub struct Source {
     /// its packets change nothing (they would otherwise never send it the
     /// flow's changes, nor its end).
     pub join: bool,
+    /// The peer that answered this node's pull from a passive copy: it
+    /// hears of the flow's end from here, as a passive copy this node
+    /// gave would (the node that gave it that copy may be gone, and its
+    /// copy would otherwise outlive the connection).
+    pub passive_at: Option<u16>,
 }
 
 impl Source {
@@ -276,6 +282,7 @@ impl Source {
             demote: passive && from.is_some(),
             holders: PeerSet::EMPTY,
             join: false,
+            passive_at: None,
         }
     }
 
@@ -293,6 +300,10 @@ impl Source {
             demote: false,
             holders,
             join: matches!(copy, AnswerCopy::Backup),
+            passive_at: match copy {
+                AnswerCopy::Passive => Some(peer),
+                AnswerCopy::Path | AnswerCopy::Backup => None,
+            },
         }
     }
 }
@@ -911,11 +922,12 @@ impl Engine {
         // flow's holders: if it is behind this node's state, the peer
         // hears of it below (else it never would: this node sent its
         // changes elsewhere).
-        let newcomer = match (&event, source.from) {
-            (SyncEvent::Upsert(state), Some(peer)) if !source.passive => {
-                !self.counts_holder(&state.key, &state.inc, peer)
-            }
-            _ => false,
+        let (newcomer, told_passive) = match (&event, source.from) {
+            (SyncEvent::Upsert(state), Some(peer)) if !source.passive => (
+                !self.counts_holder(&state.key, &state.inc, peer),
+                self.told_passive(&state.key, &state.inc, peer),
+            ),
+            _ => (false, false),
         };
         let applied = match &event {
             SyncEvent::Upsert(state) => {
@@ -949,16 +961,21 @@ impl Engine {
         {
             let fresh = matches!(applied, Applied::Created | Applied::Superseded);
             made_whole = self.note_source(&state.key, &state.inc, source, fresh);
-            if source.join {
+            // A whole copy that learned something from a copy nobody
+            // pushes (a bulk, a passive answer) tells its holders: they
+            // may lack it (a change that reached only a node since
+            // demoted; the simulator found two whole copies that never
+            // agreed after a crash and a partition).
+            if source.join || (source.passive && applied == Applied::Joined) {
                 self.announce(&state.key, &state.inc, now);
             }
         }
-        if newcomer
+        if (newcomer || told_passive)
             && matches!(applied, Applied::Stale | Applied::Joined)
             && let SyncEvent::Upsert(state) = &event
             && let Some(peer) = source.from
         {
-            self.answer_newcomer(state, peer, now);
+            self.answer_newcomer(state, peer, told_passive, now);
         }
         // A copy made whole by a pull's answer lets its waiting packets
         // be judged, even when the answer brought nothing new.
@@ -1407,73 +1424,6 @@ impl Engine {
         .into_iter()
         .flatten()
         .min()
-    }
-
-    /// Fill `out` with up to `max` live inspected flows for a bulk sync,
-    /// starting at table slot `*cursor` and advancing it. Returns `true`
-    /// when the whole table has been visited.
-    pub fn bulk_chunk(
-        &mut self,
-        cursor: &mut usize,
-        max: usize,
-        now: Instant,
-        out: &mut Vec<FlowState>,
-    ) -> bool {
-        self.bulk_chunk_of(cursor, max, now, out, None)
-    }
-
-    /// [`bulk_chunk`](Self::bulk_chunk) of a node's share of the table
-    /// (a bulk it asked for). The node is remembered as one this node gave
-    /// passive copies, so it hears of their flows' end.
-    pub fn bulk_chunk_for(
-        &mut self,
-        cursor: &mut usize,
-        max: usize,
-        now: Instant,
-        out: &mut Vec<FlowState>,
-        share: &Share,
-    ) -> bool {
-        self.bulk_chunk_of(cursor, max, now, out, Some(share))
-    }
-
-    fn bulk_chunk_of(
-        &mut self,
-        cursor: &mut usize,
-        max: usize,
-        now: Instant,
-        out: &mut Vec<FlowState>,
-        share: Option<&Share>,
-    ) -> bool {
-        let slots = self.table.slot_count();
-        while *cursor < slots && out.len() < max {
-            let i = *cursor;
-            *cursor += 1;
-            let Some(entry) = self.table.try_get(FlowId(i as u32)) else {
-                continue;
-            };
-            if self.is_expired(entry, now) {
-                continue;
-            }
-            let Some(state) = self.flow_state(entry) else {
-                continue;
-            };
-            match share {
-                None => out.push(state),
-                Some(share) if share.wants(&state) => {
-                    out.push(state);
-                    if let Some(s) = &mut self.sync
-                        && i < s.marks.len()
-                    {
-                        s.marks[i].passive_peers.insert(share.node);
-                    }
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(s) = &mut self.sync {
-            s.counters.bulk_flows_out = s.counters.bulk_flows_out.saturating_add(out.len() as u64);
-        }
-        *cursor >= slots
     }
 
     /// The drop for a frame that arrives while the node is not ready.

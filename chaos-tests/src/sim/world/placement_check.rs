@@ -63,12 +63,27 @@ impl World {
             }
             let full: Vec<usize> = held
                 .iter()
-                .filter(|(_, s)| masked(s) == merged)
+                .filter(|(i, s)| {
+                    masked(s) == merged
+                        && self.nodes[*i].engine.is_passive_copy(&s.key) == Some(false)
+                })
                 .map(|(i, _)| *i)
                 .collect();
             if full.len() < copies {
+                let others: Vec<String> = held
+                    .iter()
+                    .filter(|(i, _)| !full.contains(i))
+                    .map(|(i, s)| {
+                        let kind = match self.nodes[*i].engine.is_passive_copy(&s.key) {
+                            Some(true) => "passive",
+                            _ => "whole",
+                        };
+                        let same = if masked(s) == merged { "same" } else { "other" };
+                        format!("n{i} {kind} {same}")
+                    })
+                    .collect();
                 self.violations.push(format!(
-                    "{merged:?} is held whole by {} node(s) ({full:?}), not {copies}",
+                    "{merged:?} is held whole by {} node(s) ({full:?}), not {copies} (also: {others:?})",
                     full.len()
                 ));
             }

@@ -6,6 +6,7 @@
 use super::{AnswerCopy, Applied, Confirm, Incarnation, PullOut, Source, SyncEvent, SyncOut, bump};
 use super::{
     Effect, Engine, EventKind, FlowId, FlowKey, FlowState, Instant, Known, PeerSet, Placement,
+    SyncMark,
 };
 
 /// The peers an event of flow `key` goes to (docs/sync.md §13), from this
@@ -105,6 +106,11 @@ impl Engine {
             mark.pushed = false;
         } else if source.from.is_some() {
             mark.pushed = true;
+        }
+        if let Some(peer) = source.passive_at
+            && !mark.peers.contains(peer)
+        {
+            mark.passive_peers.insert(peer);
         }
         let mut more = source.holders;
         if let Some(peer) = source.from {
@@ -240,20 +246,46 @@ impl Engine {
         if entry.incarnation() != *inc {
             return true;
         }
-        entry.owner.0 == peer
-            || self
-                .sync
-                .as_ref()
-                .and_then(|s| s.marks.get(id.0 as usize))
-                .is_some_and(|m| m.peers.contains(peer))
+        entry.owner.0 == peer || self.mark_of(id).peers.contains(peer)
+    }
+
+    /// Whether this node's last word to `peer` about incarnation `inc` of
+    /// `key` gave it a passive copy (a director's, a backup demoted or
+    /// dropped while down) and nothing whole went to it since.
+    pub(super) fn told_passive(&self, key: &FlowKey, inc: &Incarnation, peer: u16) -> bool {
+        let hash = self.table.hash(key);
+        self.table
+            .find(hash, key)
+            .filter(|&id| self.table.get(id).incarnation() == *inc)
+            .is_some_and(|id| self.mark_of(id).passive_peers.contains(peer))
+    }
+
+    fn mark_of(&self, id: FlowId) -> SyncMark {
+        self.sync
+            .as_ref()
+            .and_then(|s| s.marks.get(id.0 as usize))
+            .copied()
+            .unwrap_or_default()
     }
 
     /// A peer this node did not know on a flow's path sent a change that
     /// is behind this node's state (messages crossed while the two did
     /// not know of each other, e.g. across a partition): it hears the
     /// state (it is a holder now), or, if the connection is gone here,
-    /// its delete.
-    pub(super) fn answer_newcomer(&mut self, theirs: &FlowState, peer: u16, now: Instant) {
+    /// its delete. So it does, whether behind or not, when this node had
+    /// `told_passive` the peer: this node's passive event and the peer's
+    /// whole change may have crossed (a backup that lost its link to the
+    /// owner sends its copy on as the owner drops it, and each takes the
+    /// other's message), leaving the peer a passive copy that this node
+    /// now counts whole. The simulator found idle UDP flows held whole by
+    /// one node after such a link reset.
+    pub(super) fn answer_newcomer(
+        &mut self,
+        theirs: &FlowState,
+        peer: u16,
+        told_passive: bool,
+        now: Instant,
+    ) {
         let hash = self.table.hash(&theirs.key);
         match self.table.find(hash, &theirs.key) {
             Some(id) if self.table.get(id).incarnation() == theirs.inc => {
@@ -262,7 +294,11 @@ impl Engine {
                 };
                 let mut joined = *theirs;
                 joined.join(&ours);
-                if joined.proto != theirs.proto || joined.flags != theirs.flags {
+                let whole_here = !self.passive_copy(id);
+                if (told_passive && whole_here)
+                    || joined.proto != theirs.proto
+                    || joined.flags != theirs.flags
+                {
                     self.sync_touch(id, true, now);
                 }
             }
@@ -355,6 +391,12 @@ impl Engine {
                     holders,
                     forwardable,
                 }));
+            }
+            // A whole answer: a passive copy this node gave the peer
+            // earlier is whole again (its whole change that may follow is
+            // no crossing, see `told_passive`).
+            if copy != AnswerCopy::Passive {
+                self.sync_mut().mark(id).passive_peers.remove(peer);
             }
             // It pulled because its packets needed the state: it is on the
             // flow's path, so this node's changes go there too.
@@ -617,7 +659,17 @@ impl Engine {
             // found an idle UDP flow held whole by its owner alone after
             // its backup died).
             let (_, _, kept) = targets(Some(new), me, &state.key, holders, mark.backups, false);
-            if !kept.minus(mark.backups).is_empty() {
+            // A holder back from an outage (not a member under `old`) may
+            // have lost its copy (a restart starts empty) or missed
+            // changes (a partition): the next event, made now, goes whole
+            // to it again. Counted as holding, it was otherwise never
+            // re-sent an idle flow (the simulator found an idle UDP flow
+            // held whole by one node after its path node restarted).
+            let returned = new
+                .members()
+                .iter()
+                .any(|&p| p != me && holders.union(mark.backups).contains(p) && !old.has(p));
+            if returned || !kept.minus(mark.backups).is_empty() {
                 self.sync_touch(id, true, now);
             }
         }
