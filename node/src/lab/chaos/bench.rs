@@ -317,7 +317,11 @@ impl Bench {
     }
 
     /// Node `i`'s inspected connections (`show conn` rows without the
-    /// bypass flag `b`), as comparable keys.
+    /// bypass flag `b`), as comparable keys: the tuple, who opened it and
+    /// which connection it is (the owner, its connection id and creation
+    /// time, which every copy shares: docs/sync.md §1). Two nodes that
+    /// list one tuple but hold different connections on it (a stale copy
+    /// of a closed one beside its successor) do not agree.
     pub fn inspected_conns(&self, i: usize) -> Result<BTreeSet<String>, LabError> {
         let list = self.endpoint(i)?.conns(&ConnFilter::default())?;
         Ok(list
@@ -326,8 +330,16 @@ impl Bench {
             .filter(|r| !r.flags.contains('b'))
             .map(|r| {
                 format!(
-                    "{} {}:{} {}:{}",
-                    r.protocol, r.lower.addr, r.lower.port, r.higher.addr, r.higher.port
+                    "{} {}:{} {}:{} from {} #{}/{}@{}",
+                    r.protocol,
+                    r.lower.addr,
+                    r.lower.port,
+                    r.higher.addr,
+                    r.higher.port,
+                    r.initiator,
+                    r.owner,
+                    r.id,
+                    r.created_ns
                 )
             })
             .collect())

@@ -222,7 +222,7 @@ fn converged(b: &Bench, t: &Traffic, row: &mut ScenarioRow) {
     std::thread::sleep(Duration::from_secs(1));
     match b.converge(0, 1, CONVERGE) {
         Ok(took) => row.note(format!(
-            "tables converged (equal inspected `show conn`) {} ms after the traffic went quiet",
+            "tables converged (the same inspected connections, tuple and incarnation) {} ms after the traffic went quiet",
             ms(took)
         )),
         Err((only_a, only_b)) => row.check(
