@@ -19,8 +19,9 @@
 //! - every flow completes, unless a node crashed holding state of it that
 //!   no live node held whole (the flow was "at risk");
 //! - after the faults heal, every node reconnects and is ready, and each
-//!   live flow is held whole (not as a passive copy) by `copies` nodes,
-//!   its undisturbed path nodes and its director (docs/sync.md §13);
+//!   live flow is held whole (not as a passive copy) by `copies` nodes;
+//!   the nodes on an undisturbed flow's path that hold it whole hold the
+//!   merged state, and its director holds it (docs/sync.md §13);
 //! - a flow ended by an RST is gone from every node;
 //! - no bypass flow ever produces a sync event;
 //! - the engines' forwarded and dropped counters match what the simulator
