@@ -294,11 +294,9 @@ impl Engine {
                 };
                 let mut joined = *theirs;
                 joined.join(&ours);
-                let whole_here = !self.passive_copy(id);
-                if (told_passive && whole_here)
-                    || joined.proto != theirs.proto
-                    || joined.flags != theirs.flags
-                {
+                // (The peer's whole change just made this copy whole, so
+                // it may push.)
+                if told_passive || joined.proto != theirs.proto || joined.flags != theirs.flags {
                     self.sync_touch(id, true, now);
                 }
             }
