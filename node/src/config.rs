@@ -58,8 +58,8 @@ pub struct Dataplane {
     #[serde(default)]
     pub io: IoBackend,
     /// After the last frame moved, keep polling the sockets without
-    /// sleeping for this long (µs; 0 = never spin), 0 to
-    /// [`MAX_BUSY_POLL_US`].
+    /// sleeping, yielding the core between looks, for this long (µs; 0 =
+    /// sleep at once; default 200), 0 to [`MAX_BUSY_POLL_US`].
     #[serde(
         default = "default_busy_poll_us",
         deserialize_with = "busy_poll_in_range"
@@ -76,10 +76,10 @@ impl Default for Dataplane {
     }
 }
 
-/// Off: a spinning worker takes the core from the node's cluster thread
-/// where they share cores (docs/io.md §3 has the measurement).
+/// 200 µs, yielding the core between looks (docs/io.md §3 has the
+/// measurement).
 fn default_busy_poll_us() -> u64 {
-    0
+    u64::try_from(rampart_afpacket::bridge::DEFAULT_BUSY_POLL.as_micros()).unwrap_or(0)
 }
 
 /// Refused while parsing, so the error names the line and column.
@@ -994,7 +994,7 @@ admin = "127.0.0.1:9461"
         let c = NodeConfig::parse("node.toml", FULL).unwrap();
         assert_eq!(c.dataplane, Dataplane::default());
         assert_eq!(c.dataplane.io, IoBackend::Ring);
-        assert_eq!(c.dataplane.busy_poll_us, 0);
+        assert_eq!(c.dataplane.busy_poll_us, 200);
         let with = |t: &str| format!("{FULL}\n[dataplane]\n{t}\n");
         let m = NodeConfig::parse("node.toml", &with("io = \"mmsg\"\nbusy_poll_us = 50")).unwrap();
         assert_eq!(

@@ -5,8 +5,8 @@
 //!
 //! While traffic flows the loop polls the sockets without sleeping for up
 //! to [`Bridge::with_busy_poll`]'s bound after the last frame (a ring is
-//! read with no syscall at all), then sleeps in poll(2): a quiet node does
-//! not spin.
+//! read with no syscall at all), yielding the core between looks, then
+//! sleeps in poll(2): a quiet node does not spin.
 // The I/O shell reads the clock and feeds it to the engine as `now`.
 #![allow(clippy::disallowed_methods)]
 
@@ -28,9 +28,12 @@ use crate::ring::{IoMode, RingCounters};
 /// How long the bridge sleeps in `poll` when no frame is waiting.
 const IDLE_POLL: Duration = Duration::from_millis(10);
 /// The default busy-poll bound: how long the loop keeps polling without
-/// sleeping after the last frame moved. None: it pays only where a worker
-/// has a core to itself (docs/io.md §3).
-pub const DEFAULT_BUSY_POLL: Duration = Duration::ZERO;
+/// sleeping after the last frame moved. The polling yields the core between
+/// looks, so it takes no time from other runnable threads (the node's
+/// cluster thread above all), and it spares the wake-up from poll(2) that a
+/// frame or a peer's event arriving within the bound would pay (docs/io.md
+/// §3 has the measurement).
+pub const DEFAULT_BUSY_POLL: Duration = Duration::from_micros(200);
 /// The most a busy-poll bound may be (a longer spin only burns the core).
 pub const MAX_BUSY_POLL: Duration = Duration::from_millis(10);
 
@@ -221,7 +224,10 @@ impl Bridge {
             // than pay poll(2)'s sleep and wake-up; past it, sleep.
             if last_moved.is_some_and(|t| t.elapsed() < self.busy_poll) {
                 self.counters.busy_polls = self.counters.busy_polls.saturating_add(1);
-                std::hint::spin_loop();
+                // Yield, do not spin: on shared cores a spinning worker held
+                // the core the cluster thread needed to deliver the event its
+                // held packets wait for (docs/io.md §3).
+                std::thread::yield_now();
                 continue;
             }
             last_moved = None;
