@@ -677,13 +677,20 @@ impl Transport {
         match conn {
             Some(conn) => close(&conn, CLOSE_REMOVED, "removed from the cluster"),
             // No connection to end, so no `Down` will say it: say it here
-            // (connection 0 is no connection's id).
+            // (connection 0 is no connection's id). Waiting for room, not
+            // `try_send`: on a full channel the removal was lost and the
+            // protocol kept the member's buffers and bulk wants for good.
             None => {
-                let _ = self.shared.events.try_send(TransportEvent::Down {
-                    peer: id,
-                    conn: 0,
-                    reason: "removed from the cluster".into(),
-                    removed: true,
+                let events = self.shared.events.clone();
+                self.spawn(async move {
+                    let _ = events
+                        .send(TransportEvent::Down {
+                            peer: id,
+                            conn: 0,
+                            reason: "removed from the cluster".into(),
+                            removed: true,
+                        })
+                        .await;
                 });
             }
         }

@@ -316,6 +316,48 @@ async fn peers_added_and_removed_at_run_time() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A member removed while it has no connection is reported as removed
+/// even when the event channel is full at that moment: the report waits
+/// for room instead of being dropped (the sync protocol forgets a member
+/// only on that report).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removals_without_a_connection_are_reported_when_the_channel_is_full() {
+    let dir = tmp("removals");
+    pki::init_ca(&dir).expect("ca");
+    let mut c = cfg(2, free_addr(), &[]);
+    c.inbound_queue_frames = 16;
+    let (a, mut arx) = Transport::start(c, node_tls(&dir, 2)).expect("a");
+    // Forty members nobody answers for: no connection ever comes up, so
+    // nothing else reaches the channel, which holds sixteen events.
+    let ids: Vec<u16> = (100..140).collect();
+    for &id in &ids {
+        let spec = PeerSpec {
+            id,
+            name: format!("fw-{id}"),
+            address: free_addr(),
+        };
+        assert!(a.add_peer(spec).expect("add"));
+    }
+    for &id in &ids {
+        assert!(a.remove_peer(id));
+    }
+    let mut removed = Vec::new();
+    while removed.len() < ids.len() {
+        match next(&mut arx).await {
+            TransportEvent::Down {
+                peer,
+                removed: true,
+                ..
+            } => removed.push(peer),
+            other => panic!("only removals expected, got {other:?}"),
+        }
+    }
+    removed.sort_unstable();
+    assert_eq!(removed, ids, "every removal reported once");
+    a.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A member's requests in memory at once are bounded in bytes per
 /// connection (quinn bounds them to 64 streams, but 64 × 16 MiB is 1 GiB):
 /// with three 15 MiB requests waiting on a slow handler, further large
