@@ -206,12 +206,7 @@ impl Three {
             .expect("valid");
         assert_eq!(applied, Applied::Demoted);
         assert_eq!(self.d.is_passive_copy(&self.key), Some(true));
-        let ack = self.m.ack(Side::Client);
-        let change = self
-            .a_passes_from_client(&ack)
-            .into_iter()
-            .find_map(Effect::into_sync)
-            .expect("A's change");
+        let change = self.a_changes_on_clients_ack();
         assert_eq!(change.full, PeerSet::of(B));
     }
 
@@ -247,6 +242,15 @@ impl Three {
         );
         assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
         effects(&mut self.a, self.now)
+    }
+
+    /// A passes the client's ACK: returns A's change for the holders.
+    fn a_changes_on_clients_ack(&mut self) -> SyncOut {
+        let ack = self.m.ack(Side::Client);
+        self.a_passes_from_client(&ack)
+            .into_iter()
+            .find_map(Effect::into_sync)
+            .expect("A's change")
     }
 
     /// D serves B's pull: its answer, from its copy off the path, of
@@ -686,12 +690,7 @@ fn a_whole_copy_that_learns_from_a_bulk_tells_its_holders() {
     let mut t = Three::new(false);
     let now = t.now;
     let _ = t.b_joins_the_path();
-    let ack = t.m.ack(Side::Client);
-    let newer = t
-        .a_passes_from_client(&ack)
-        .into_iter()
-        .find_map(Effect::into_sync)
-        .expect("A's change");
+    let newer = t.a_changes_on_clients_ack();
     let applied =
         t.b.apply_peer(&newer.event, Source::batch(None, true), now)
             .expect("valid");

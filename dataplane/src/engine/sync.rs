@@ -923,10 +923,9 @@ impl Engine {
         // hears of it below (else it never would: this node sent its
         // changes elsewhere).
         let (newcomer, told_passive) = match (&event, source.from) {
-            (SyncEvent::Upsert(state), Some(peer)) if !source.passive => (
-                !self.counts_holder(&state.key, &state.inc, peer),
-                self.told_passive(&state.key, &state.inc, peer),
-            ),
+            (SyncEvent::Upsert(state), Some(peer)) if !source.passive => {
+                self.peer_standing(&state.key, &state.inc, peer)
+            }
             _ => (false, false),
         };
         let applied = match &event {

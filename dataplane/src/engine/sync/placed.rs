@@ -234,30 +234,32 @@ impl Engine {
         }));
     }
 
-    /// Whether `peer` is the owner of incarnation `inc` of `key` here or
-    /// among the holders this node sends its changes to (`true` when this
-    /// node does not hold that incarnation: nothing to tell the peer).
-    pub(super) fn counts_holder(&self, key: &FlowKey, inc: &Incarnation, peer: u16) -> bool {
+    /// How this node stands toward `peer` on incarnation `inc` of `key`,
+    /// from one lookup: whether the peer is new to the flow here (neither
+    /// its owner nor among the holders this node sends its changes to;
+    /// always so without an entry, never while this node holds another
+    /// incarnation: nothing to tell it), and whether this node's last word
+    /// to the peer gave it a passive copy (a director's, a backup demoted
+    /// or dropped while down) and nothing whole went to it since.
+    pub(super) fn peer_standing(
+        &self,
+        key: &FlowKey,
+        inc: &Incarnation,
+        peer: u16,
+    ) -> (bool, bool) {
         let hash = self.table.hash(key);
         let Some(id) = self.table.find(hash, key) else {
-            return false;
+            return (true, false);
         };
         let entry = self.table.get(id);
         if entry.incarnation() != *inc {
-            return true;
+            return (false, false);
         }
-        entry.owner.0 == peer || self.mark_of(id).peers.contains(peer)
-    }
-
-    /// Whether this node's last word to `peer` about incarnation `inc` of
-    /// `key` gave it a passive copy (a director's, a backup demoted or
-    /// dropped while down) and nothing whole went to it since.
-    pub(super) fn told_passive(&self, key: &FlowKey, inc: &Incarnation, peer: u16) -> bool {
-        let hash = self.table.hash(key);
-        self.table
-            .find(hash, key)
-            .filter(|&id| self.table.get(id).incarnation() == *inc)
-            .is_some_and(|id| self.mark_of(id).passive_peers.contains(peer))
+        let mark = self.mark_of(id);
+        (
+            entry.owner.0 != peer && !mark.peers.contains(peer),
+            mark.passive_peers.contains(peer),
+        )
     }
 
     fn mark_of(&self, id: FlowId) -> SyncMark {
@@ -392,7 +394,7 @@ impl Engine {
             }
             // A whole answer: a passive copy this node gave the peer
             // earlier is whole again (its whole change that may follow is
-            // no crossing, see `told_passive`).
+            // no crossing, see `peer_standing`).
             if copy != AnswerCopy::Passive {
                 self.sync_mut().mark(id).passive_peers.remove(peer);
             }
