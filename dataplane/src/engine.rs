@@ -173,6 +173,11 @@ struct Judgement {
     /// or the reverse one it would be the reply of). A frame the policy
     /// denies both ways is never held.
     peer_could_pass: bool,
+    /// The drop is final whatever a peer knows: the frame lies behind this
+    /// node's own state, which a peer's state only moves on (a reset
+    /// behind the acknowledged edge). Never held, not even behind held
+    /// frames of its flow.
+    settled: bool,
 }
 
 impl Judgement {
@@ -634,6 +639,7 @@ impl Engine {
             opened: None,
             source: None,
             peer_could_pass: false,
+            settled: false,
         };
         let Some(iface) = self.config.interfaces.get(usize::from(ingress.0)) else {
             return unflowed(Err(DropReason::UnknownInterface));
@@ -719,14 +725,20 @@ impl Engine {
                 opened,
                 source,
                 peer_could_pass: true,
+                settled: false,
             },
-            Err(reason) => Judgement {
-                decision: Err(reason),
-                flow: Some(flow),
-                opened: None,
-                source,
-                peer_could_pass: self.peer_could_pass(&pkt, reason),
-            },
+            Err(reason) => {
+                let settled = reason == DropReason::TcpRstOutOfWindow
+                    && matches!(transport, Transport::Tcp(seg) if self.rst_behind(&pkt, &seg));
+                Judgement {
+                    decision: Err(reason),
+                    flow: Some(flow),
+                    opened: None,
+                    source,
+                    peer_could_pass: !settled && self.peer_could_pass(&pkt, reason),
+                    settled,
+                }
+            }
         }
     }
 
@@ -777,6 +789,19 @@ impl Engine {
             // newest there is.
             DropReason::TcpRstOutOfWindow => self.peer_may_be_ahead(&pkt.key),
             _ => true,
+        }
+    }
+
+    /// Whether a TCP reset refused on this node's entry lies behind what
+    /// the entry has seen acknowledged ([`TcpTrack::rst_behind`]).
+    fn rst_behind(&self, pkt: &Pkt, seg: &TcpSegment) -> bool {
+        let Some(id) = self.table.find(pkt.hash, &pkt.key) else {
+            return false;
+        };
+        let entry = self.table.get(id);
+        match &entry.proto {
+            ProtoState::Tcp(track) => track.rst_behind(entry.direction(pkt.src_is_lo), seg),
+            _ => false,
         }
     }
 

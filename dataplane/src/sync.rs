@@ -459,7 +459,7 @@ mod tests {
     use super::*;
     use crate::conntrack::TcpState;
     use crate::conntrack::tcp::{TcpHalf, half_flags};
-    use crate::flow::{Addr, Endpoint};
+    use crate::flow::{Addr, Direction, Endpoint};
     use crate::seq::SeqNumber;
     use proptest::prelude::*;
 
@@ -614,6 +614,35 @@ mod tests {
             let ab = joined(&a, &b);
             prop_assert_eq!(joined(&ab, &ab), ab);
             prop_assert_eq!(joined(&ab, &a), ab, "absorbs what it joined");
+        }
+
+        /// A reset a node refuses as behind the acknowledged edge stays
+        /// behind it in any join: a peer's view never makes it pass, so
+        /// the engine drops it at once instead of holding it.
+        #[test]
+        fn a_reset_behind_the_acknowledged_edge_stays_behind_in_any_join(
+            (a, b, off) in any::<u32>().prop_flat_map(|b| (state(b), state(b), 0u32..100_000)),
+            reply in any::<bool>(),
+        ) {
+            let track = |s: &FlowState| match s.proto {
+                SyncProto::Tcp(t) => t,
+                _ => unreachable!("TCP states only"),
+            };
+            let dir = if reply { Direction::Reply } else { Direction::Orig };
+            let sender = track(&a).half[dir.index()];
+            let rst = crate::packet::TcpSegment {
+                seq: SeqNumber(sender.end.0.wrapping_sub(50_000).wrapping_add(off)),
+                ack: SeqNumber(0),
+                flags: crate::packet::TcpFlags(crate::packet::TcpFlags::RST),
+                window: 0,
+                options: crate::packet::TcpOptions::default(),
+                payload_len: 0,
+                header_len: 20,
+            };
+            if track(&a).rst_behind(dir, &rst) {
+                prop_assert!(track(&joined(&a, &b)).rst_behind(dir, &rst));
+                prop_assert!(track(&joined(&b, &a)).rst_behind(dir, &rst));
+            }
         }
 
         #[test]

@@ -993,9 +993,12 @@ fn a_reply_of_a_bypass_connection_is_not_held_for_state_no_peer_sends() {
 /// the same reset waits for that peer's state.
 #[test]
 fn an_out_of_window_reset_waits_only_where_a_peer_is_on_the_path() {
+    // Beyond the right edge this node knows: a peer may know a larger
+    // window. (One behind the acknowledged edge never waits: see
+    // `a_reset_behind_the_acknowledged_edge_is_dropped_at_once`.)
     let stray_reset = |m: &mut TcpModel| {
         let mut seg = m.rst(Side::Client);
-        seg.seq = seg.seq.wrapping_sub(1_000);
+        seg.seq = seg.seq.wrapping_add(200_000);
         seg
     };
     // Symmetric: every segment crosses node 0.
@@ -1029,6 +1032,69 @@ fn an_out_of_window_reset_waits_only_where_a_peer_is_on_the_path() {
     }
     let rst = stray_reset(&mut m);
     assert_eq!(p.seg(&m, &rst), Verdict::Hold);
+}
+
+/// A client that closed its socket while the server's response was on
+/// its way resets on that response, at the acknowledgement it carried;
+/// by then the server's later ACK of the client's FIN has passed node B
+/// and reached node A. The reset lies behind what the server has
+/// acknowledged: the server ignores it (RFC 5961 §3.2), A refuses it, and
+/// no peer's state could change that, so it is dropped at once rather
+/// than held until its deadline; the exact reset that follows closes the
+/// connection. The same holds behind held frames of its flow.
+#[test]
+fn a_reset_behind_the_acknowledged_edge_is_dropped_at_once() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_302, 80);
+    let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
+    p.open_at_0(&mut m);
+    p.sync_all_from_peers();
+    let request = [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 100)];
+    let request_end = m.next_seq(Side::Client);
+    let response = m.data(Side::Server, 500);
+    let client_fin = m.fin(Side::Client);
+    let fin_acked = m.ack(Side::Server);
+    for seg in request.iter().chain([&response, &client_fin, &fin_acked]) {
+        assert!(matches!(p.seg(&m, seg), Verdict::Forward { .. }), "{seg:?}");
+        p.sync_all_from_peers();
+    }
+    let reset_at = |seq: u32| Seg {
+        from: Side::Client,
+        seq,
+        ack: 0,
+        flags: rampart_dataplane::packet::TcpFlags::RST,
+        window: 0,
+        wscale: None,
+        sack: Vec::new(),
+        payload_len: 0,
+    };
+    let counters = |p: &Pair| p.nodes[0].sync_counters().expect("syncing").clone();
+    let behind = reset_at(request_end);
+    assert_eq!(
+        p.seg(&m, &behind),
+        Verdict::Drop(DropReason::TcpRstOutOfWindow)
+    );
+    assert_eq!(counters(&p).held, 0);
+    // Behind a held frame of the flow: still dropped at once, and the
+    // held frame still waits.
+    let more = m.data(Side::Server, 300);
+    assert!(matches!(p.seg(&m, &more), Verdict::Forward { .. }));
+    let early_ack = m.ack(Side::Client);
+    assert_eq!(p.seg(&m, &early_ack), Verdict::Hold);
+    assert_eq!(
+        p.seg(&m, &behind),
+        Verdict::Drop(DropReason::TcpRstOutOfWindow)
+    );
+    assert_eq!(counters(&p).held, 1);
+    p.sync_all_from_peers();
+    assert_eq!(counters(&p).held_released, 1);
+    let exact = reset_at(request_end.wrapping_add(1));
+    assert!(matches!(p.seg(&m, &exact), Verdict::Forward { .. }));
+    assert_eq!(counters(&p).held_expired, 0);
+    assert_eq!(
+        p.nodes[0].find(&m.tuple(), p.now).map(|e| e.tcp_state()),
+        Some(Some(TcpState::Close))
+    );
 }
 
 /// While a flow's only other copies are backups (no peer on its path),

@@ -1191,7 +1191,8 @@ impl Engine {
             // fails while earlier frames of its flow wait: it was judged
             // against the state they are waiting to see change.
             Err(reason)
-                if (holdable(reason) && judged.peer_could_pass) || sync.hold.holds(&key) =>
+                if !judged.settled
+                    && ((holdable(reason) && judged.peer_could_pass) || sync.hold.holds(&key)) =>
             {
                 let held = Held {
                     frame: frame.to_vec(),
@@ -1308,7 +1309,11 @@ impl Engine {
                 // state proves nothing yet: that state may be the first of
                 // several on their way, an insert ahead of its updates; at
                 // the deadline such a frame leaves if it still passes.)
-                Err(reason) if (holdable(reason) || !holdable(h.reason)) && now < h.deadline => {
+                Err(reason)
+                    if !judged.settled
+                        && (holdable(reason) || !holdable(h.reason))
+                        && now < h.deadline =>
+                {
                     h.lenient |= reason == DropReason::LenientWait;
                     keep.push(h)
                 }
