@@ -28,7 +28,7 @@ use crate::conntrack::entry::conn_flags;
 use crate::conntrack::table::TableFull;
 use crate::conntrack::tcp::{TcpEvent, Tracked};
 use crate::conntrack::{
-    ConnTable, Count48, Entry, FlowId, MacRef, NodeId, ProtoState, TcpTrack, Timeouts,
+    ConnTable, Count48, EchoSeqs, Entry, FlowId, MacRef, NodeId, ProtoState, TcpTrack, Timeouts,
 };
 use crate::counters::{ConnProto, Counters, RemoveReason, VerdictKind, bump};
 use crate::flow::{Direction, FlowKey, Tuple, proto};
@@ -173,11 +173,6 @@ struct Judgement {
     /// or the reverse one it would be the reply of). A frame the policy
     /// denies both ways is never held.
     peer_could_pass: bool,
-    /// The drop is final whatever a peer knows: the frame lies behind this
-    /// node's own state, which a peer's state only moves on (a reset
-    /// behind the acknowledged edge). Never held, not even behind held
-    /// frames of its flow.
-    settled: bool,
 }
 
 impl Judgement {
@@ -639,7 +634,6 @@ impl Engine {
             opened: None,
             source: None,
             peer_could_pass: false,
-            settled: false,
         };
         let Some(iface) = self.config.interfaces.get(usize::from(ingress.0)) else {
             return unflowed(Err(DropReason::UnknownInterface));
@@ -697,8 +691,10 @@ impl Engine {
                 self.tcp(&pkt, &seg, frame, &view)
             }
             Transport::Udp { .. } => self.datagram(&pkt, Kind::Udp),
-            Transport::Icmp(Icmp::EchoRequest) => self.datagram(&pkt, Kind::EchoRequest),
-            Transport::Icmp(Icmp::EchoReply) => self.datagram(&pkt, Kind::EchoReply),
+            Transport::Icmp(Icmp::EchoRequest { seq }) => {
+                self.datagram(&pkt, Kind::EchoRequest(seq))
+            }
+            Transport::Icmp(Icmp::EchoReply { seq }) => self.datagram(&pkt, Kind::EchoReply(seq)),
             Transport::Icmp(Icmp::Error {
                 quoted, quoted_l4, ..
             }) => {
@@ -725,20 +721,14 @@ impl Engine {
                 opened,
                 source,
                 peer_could_pass: true,
-                settled: false,
             },
-            Err(reason) => {
-                let settled = reason == DropReason::TcpRstOutOfWindow
-                    && matches!(transport, Transport::Tcp(seg) if self.rst_behind(&pkt, &seg));
-                Judgement {
-                    decision: Err(reason),
-                    flow: Some(flow),
-                    opened: None,
-                    source,
-                    peer_could_pass: !settled && self.peer_could_pass(&pkt, reason),
-                    settled,
-                }
-            }
+            Err(reason) => Judgement {
+                decision: Err(reason),
+                flow: Some(flow),
+                opened: None,
+                source,
+                peer_could_pass: self.peer_could_pass(&pkt, reason),
+            },
         }
     }
 
@@ -792,15 +782,32 @@ impl Engine {
         }
     }
 
-    /// Whether a TCP reset refused on this node's entry lies behind what
-    /// the entry has seen acknowledged ([`TcpTrack::rst_behind`]).
-    fn rst_behind(&self, pkt: &Pkt, seg: &TcpSegment) -> bool {
-        let Some(id) = self.table.find(pkt.hash, &pkt.key) else {
+    /// Whether a frame refused for `reason` is refused for good by this
+    /// node's entry of its flow: a TCP reset behind what its receiver has
+    /// acknowledged ([`TcpTrack::rst_behind`]), or an echo reply already
+    /// answered or older than the flow's window. A peer's view of this
+    /// incarnation only moves these on; only another incarnation (a
+    /// reused tuple the node has not heard of) could judge it otherwise.
+    pub(super) fn refused_for_good(
+        &self,
+        key: &FlowKey,
+        src_is_lo: bool,
+        reason: DropReason,
+        transport: &Transport,
+    ) -> bool {
+        let Some(id) = self.table.find(self.table.hash(key), key) else {
             return false;
         };
         let entry = self.table.get(id);
-        match &entry.proto {
-            ProtoState::Tcp(track) => track.rst_behind(entry.direction(pkt.src_is_lo), seg),
+        match (reason, transport, &entry.proto) {
+            (DropReason::TcpRstOutOfWindow, Transport::Tcp(seg), ProtoState::Tcp(track)) => {
+                track.rst_behind(entry.direction(src_is_lo), seg)
+            }
+            (
+                DropReason::IcmpSeqMismatch,
+                Transport::Icmp(Icmp::EchoReply { seq }),
+                ProtoState::IcmpEcho(seqs),
+            ) => seqs.check_answer(*seq) == Err(crate::conntrack::echo::Unanswerable::Settled),
             _ => false,
         }
     }
@@ -954,7 +961,7 @@ impl Engine {
         let kind = match proto {
             ProtoState::Tcp(_) | ProtoState::TcpBypass => ConnProto::Tcp,
             ProtoState::Udp => ConnProto::Udp,
-            ProtoState::IcmpEcho => ConnProto::Icmp,
+            ProtoState::IcmpEcho(_) => ConnProto::Icmp,
         };
         if self.table.len() >= self.config.max_conns {
             self.evict_embryonic();
@@ -1192,40 +1199,68 @@ impl Engine {
         }
     }
 
-    /// UDP and ICMP echo: flows with an idle timeout and no state machine.
+    /// UDP and ICMP echo: flows with an idle timeout and no state machine;
+    /// an inspected echo flow passes one reply per request
+    /// (docs/asa-behaviour.md §2.5).
     fn datagram(&mut self, pkt: &Pkt, kind: Kind) -> Result<Opened, DropReason> {
         let (key, src_is_lo, hash) = (pkt.key, pkt.src_is_lo, pkt.hash);
-        if let Some(id) = self.lookup_hinted(hash, &key, pkt.hint, pkt.now) {
-            // As for TCP: a passive copy is refreshed by a pull first.
-            if self.passive_copy(id) {
-                return Err(DropReason::LenientWait);
-            }
-            let mut entry = self.table.get_mut(id);
-            let dir = entry.direction(src_is_lo);
-            if entry.ingress[dir.index()] != pkt.ingress {
-                return Err(DropReason::InterfaceMismatch);
-            }
+        let Some(id) = self.lookup_hinted(hash, &key, pkt.hint, pkt.now) else {
+            return self.open_datagram(pkt, kind);
+        };
+        // As for TCP: a passive copy is refreshed by a pull first.
+        if self.passive_copy(id) {
+            return Err(DropReason::LenientWait);
+        }
+        let mut entry = self.table.get_mut(id);
+        let dir = entry.direction(src_is_lo);
+        if entry.ingress[dir.index()] != pkt.ingress {
+            return Err(DropReason::InterfaceMismatch);
+        }
+        let mut changed = false;
+        match (kind, dir, &mut entry.proto) {
             // An echo reply answers the requester, never the reverse; a
             // request from the responder's side that shares the flow's key
             // (both identifiers 0) is no part of this flow: the rules judge
             // it alone.
-            match (kind, dir) {
-                (Kind::EchoReply, Direction::Orig) => return Err(DropReason::IcmpNoConnection),
-                (Kind::EchoRequest, Direction::Reply) => {
-                    drop(entry);
-                    return self.permitted(pkt).map(|()| None);
+            (Kind::EchoReply(_), Direction::Orig, _) => return Err(DropReason::IcmpNoConnection),
+            (Kind::EchoRequest(_), Direction::Reply, _) => {
+                drop(entry);
+                return self.permitted(pkt).map(|()| None);
+            }
+            (Kind::EchoRequest(seq), Direction::Orig, ProtoState::IcmpEcho(seqs)) => {
+                match seqs.request(seq) {
+                    Some(new) => changed = new,
+                    // Far behind the window (or half the sequence space
+                    // ahead): the identifier's numbering started anew, a
+                    // new ping on the same identifier. A new incarnation
+                    // replaces the flow, as a SYN on a closed tuple does.
+                    None => {
+                        self.reopened_after = Some(entry.created);
+                        drop(entry);
+                        self.remove(id, RemoveReason::Reopen);
+                        return self.open_datagram(pkt, kind);
+                    }
                 }
-                _ => {}
             }
-            let changed = dir == Direction::Reply && entry.flags & conn_flags::REPLIED == 0;
-            if dir == Direction::Reply {
-                entry.flags |= conn_flags::REPLIED;
+            (Kind::EchoReply(seq), Direction::Reply, ProtoState::IcmpEcho(seqs)) => {
+                seqs.answer(seq).map_err(|_| DropReason::IcmpSeqMismatch)?;
+                changed = true;
             }
-            account(&mut entry, dir, pkt.ip_len, pkt.now, true);
-            drop(entry);
-            self.sync_touch(id, changed, pkt.now);
-            return Ok(None);
+            _ => {}
         }
+        if dir == Direction::Reply && entry.flags & conn_flags::REPLIED == 0 {
+            entry.flags |= conn_flags::REPLIED;
+            changed = true;
+        }
+        account(&mut entry, dir, pkt.ip_len, pkt.now, true);
+        drop(entry);
+        self.sync_touch(id, changed, pkt.now);
+        Ok(None)
+    }
+
+    /// A UDP datagram or echo request that no flow holds opens one where
+    /// the rules permit it.
+    fn open_datagram(&mut self, pkt: &Pkt, kind: Kind) -> Result<Opened, DropReason> {
         // Without `inspect icmp` echo is stateless, as on the ASA: each
         // request and reply is judged by the access rules on its own and
         // opens nothing (docs/asa-behaviour.md §2.5).
@@ -1234,12 +1269,12 @@ impl Engine {
         }
         let proto = match kind {
             Kind::Udp => ProtoState::Udp,
-            Kind::EchoRequest => ProtoState::IcmpEcho,
-            Kind::EchoReply => return Err(DropReason::IcmpNoConnection),
+            Kind::EchoRequest(seq) => ProtoState::IcmpEcho(EchoSeqs::opened(seq)),
+            Kind::EchoReply(_) => return Err(DropReason::IcmpNoConnection),
         };
         self.permitted(pkt)?;
         let (class, _, _) = self.classify(pkt);
-        let id = self.create(pkt, hash, key, src_is_lo, proto, class)?;
+        let id = self.create(pkt, pkt.hash, pkt.key, pkt.src_is_lo, proto, class)?;
         Ok(self.opened(id))
     }
 
@@ -1380,8 +1415,10 @@ type Opened = Option<crate::sync::Incarnation>;
 #[derive(Debug, Clone, Copy)]
 enum Kind {
     Udp,
-    EchoRequest,
-    EchoReply,
+    /// With its sequence number.
+    EchoRequest(u16),
+    /// With its sequence number.
+    EchoReply(u16),
 }
 
 /// The sequence-randomization offset of a new connection: a keyed PRF of

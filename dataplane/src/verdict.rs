@@ -140,6 +140,9 @@ drop_reasons! {
     TcpRstOutOfWindow => "tcp-rstfin-ooo", "TCP RST out of window",
     /// An ICMP echo reply or ICMP error that matches no connection.
     IcmpNoConnection => "icmp-no-connection", "ICMP without a matching connection",
+    /// An echo reply of an inspected flow whose sequence number was not
+    /// requested, or was answered already (one reply per request).
+    IcmpSeqMismatch => "inspect-icmp-seq-num-not-matched", "ICMP Inspect seq num not matched",
     /// The class's `conn-max` is reached.
     ConnLimit => "conn-limit", "Connection limit reached",
     /// The client's `per-client-max` is reached.

@@ -993,12 +993,9 @@ fn a_reply_of_a_bypass_connection_is_not_held_for_state_no_peer_sends() {
 /// the same reset waits for that peer's state.
 #[test]
 fn an_out_of_window_reset_waits_only_where_a_peer_is_on_the_path() {
-    // Beyond the right edge this node knows: a peer may know a larger
-    // window. (One behind the acknowledged edge never waits: see
-    // `a_reset_behind_the_acknowledged_edge_is_dropped_at_once`.)
     let stray_reset = |m: &mut TcpModel| {
         let mut seg = m.rst(Side::Client);
-        seg.seq = seg.seq.wrapping_add(200_000);
+        seg.seq = seg.seq.wrapping_sub(1_000);
         seg
     };
     // Symmetric: every segment crosses node 0.
@@ -1038,12 +1035,14 @@ fn an_out_of_window_reset_waits_only_where_a_peer_is_on_the_path() {
 /// its way resets on that response, at the acknowledgement it carried;
 /// by then the server's later ACK of the client's FIN has passed node B
 /// and reached node A. The reset lies behind what the server has
-/// acknowledged: the server ignores it (RFC 5961 §3.2), A refuses it, and
-/// no peer's state could change that, so it is dropped at once rather
-/// than held until its deadline; the exact reset that follows closes the
-/// connection. The same holds behind held frames of its flow.
+/// acknowledged: the server ignores it (RFC 5961 §3.2) and A refuses it.
+/// It waits all the same (only a new incarnation of the tuple, which A
+/// may not have heard of, could let it through), and at its deadline it
+/// is counted as refused, not expired: no peer's state of this connection
+/// could have let it pass. The exact reset that follows closes the
+/// connection at once.
 #[test]
-fn a_reset_behind_the_acknowledged_edge_is_dropped_at_once() {
+fn a_reset_behind_the_acknowledged_edge_is_refused_not_expired() {
     let mut p = Pair::new(Duration::ZERO);
     let (c, s) = v4_pair(40_302, 80);
     let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
@@ -1069,32 +1068,129 @@ fn a_reset_behind_the_acknowledged_edge_is_dropped_at_once() {
         payload_len: 0,
     };
     let counters = |p: &Pair| p.nodes[0].sync_counters().expect("syncing").clone();
-    let behind = reset_at(request_end);
-    assert_eq!(
-        p.seg(&m, &behind),
-        Verdict::Drop(DropReason::TcpRstOutOfWindow)
-    );
-    assert_eq!(counters(&p).held, 0);
-    // Behind a held frame of the flow: still dropped at once, and the
-    // held frame still waits.
-    let more = m.data(Side::Server, 300);
-    assert!(matches!(p.seg(&m, &more), Verdict::Forward { .. }));
-    let early_ack = m.ack(Side::Client);
-    assert_eq!(p.seg(&m, &early_ack), Verdict::Hold);
-    assert_eq!(
-        p.seg(&m, &behind),
-        Verdict::Drop(DropReason::TcpRstOutOfWindow)
-    );
-    assert_eq!(counters(&p).held, 1);
-    p.sync_all_from_peers();
-    assert_eq!(counters(&p).held_released, 1);
+    assert_eq!(p.seg(&m, &reset_at(request_end)), Verdict::Hold);
     let exact = reset_at(request_end.wrapping_add(1));
     assert!(matches!(p.seg(&m, &exact), Verdict::Forward { .. }));
-    assert_eq!(counters(&p).held_expired, 0);
     assert_eq!(
         p.nodes[0].find(&m.tuple(), p.now).map(|e| e.tcp_state()),
         Some(Some(TcpState::Close))
     );
+    p.now = p.now + Duration::from_millis(201);
+    p.nodes[0].expire(p.now);
+    let c = counters(&p);
+    assert_eq!((c.held, c.held_refused, c.held_expired), (1, 1, 0));
+    assert_eq!(
+        p.nodes[0].counters().dropped(DropReason::TcpRstOutOfWindow),
+        1
+    );
+}
+
+/// ICMP echo under `inspect icmp` on the asymmetric path: the request
+/// crosses node A, the reply node B. A reply that outruns A's event about
+/// its request waits for it; each request is answered once on either node
+/// (the answered sequence numbers travel too). A second reply waits like
+/// any refused frame (a new incarnation could still come) and at its
+/// deadline is counted as refused, not expired.
+#[test]
+fn an_echo_reply_waits_for_its_request_and_passes_once_across_nodes() {
+    let mut p = Pair::new(Duration::ZERO);
+    let text = "policy-map global_policy\n class class-default\n  inspect icmp\n\
+                service-policy global_policy global\n";
+    for e in &mut p.nodes {
+        set_policy_text(e, text);
+    }
+    let (c, s) = v4_pair(0, 0);
+    let (ci, si) = (rampart_dataplane::IfaceId(0), rampart_dataplane::IfaceId(1));
+    let req = |seq| rampart_dataplane::trace::echo_frame(&c, &s, 7, seq, false);
+    let rep = |seq| rampart_dataplane::trace::echo_frame(&s, &c, 7, seq, true);
+    let counters = |p: &Pair, i: usize| p.nodes[i].sync_counters().expect("syncing").clone();
+    assert!(matches!(p.send(0, req(1), ci), Verdict::Forward { .. }));
+    p.sync_all_from_peers();
+    assert!(matches!(p.send(1, rep(1), si), Verdict::Forward { .. }));
+    // Request 2's event has not reached B: its reply waits, then passes.
+    assert!(matches!(p.send(0, req(2), ci), Verdict::Forward { .. }));
+    assert_eq!(p.send(1, rep(2), si), Verdict::Hold);
+    let delivered = p.delivered.len();
+    p.sync_all_from_peers();
+    assert_eq!(p.delivered.len(), delivered + 1, "the held reply left");
+    assert_eq!(counters(&p, 1).held_released, 1);
+    // A second reply, where the first passed and (a route flip) on A,
+    // once B's answer has reached it: neither passes.
+    assert_eq!(p.send(1, rep(2), si), Verdict::Hold);
+    p.sync_all_from_peers();
+    assert_eq!(p.send(0, rep(2), si), Verdict::Hold);
+    let delivered = p.delivered.len();
+    p.now = p.now + Duration::from_millis(201);
+    for i in 0..2 {
+        p.nodes[i].expire(p.now);
+        let c = counters(&p, i);
+        assert_eq!((c.held_refused, c.held_expired), (1, 0), "node {i}");
+        assert_eq!(
+            p.nodes[i].counters().dropped(DropReason::IcmpSeqMismatch),
+            1
+        );
+    }
+    assert_eq!(p.delivered.len(), delivered);
+}
+
+/// One ping opened on both nodes: request 1 crosses A, request 2 reaches
+/// B before A's insert (no entry there: B opens the flow anew, a newer
+/// incarnation). The two incarnations number alike, so A's older one is
+/// joined into B's instead of being dropped as stale: the reply to
+/// request 1, which crosses B, passes, and both nodes end on B's
+/// incarnation with both requests answered.
+#[test]
+fn an_echo_flow_opened_on_both_nodes_keeps_the_requests_of_both() {
+    let mut p = Pair::new(Duration::ZERO);
+    let text = "policy-map global_policy\n class class-default\n  inspect icmp\n\
+                service-policy global_policy global\n";
+    for e in &mut p.nodes {
+        set_policy_text(e, text);
+    }
+    let (c, s) = v4_pair(0, 0);
+    let (ci, si) = (rampart_dataplane::IfaceId(0), rampart_dataplane::IfaceId(1));
+    let req = |seq| rampart_dataplane::trace::echo_frame(&c, &s, 7, seq, false);
+    let rep = |seq| rampart_dataplane::trace::echo_frame(&s, &c, 7, seq, true);
+    assert!(matches!(p.send(0, req(1), ci), Verdict::Forward { .. }));
+    let a_insert = std::mem::take(&mut p.inbox[1]);
+    p.now = p.now + Duration::from_millis(1);
+    assert!(matches!(p.send(1, req(2), ci), Verdict::Forward { .. }));
+    p.inbox[1].extend(a_insert);
+    p.sync_all_from_peers();
+    assert_eq!(
+        p.nodes[1].sync_counters().expect("syncing").echo_absorbed,
+        1
+    );
+    for seq in [1, 2] {
+        assert!(
+            matches!(p.send(1, rep(seq), si), Verdict::Forward { .. }),
+            "{seq}"
+        );
+    }
+    p.sync_all_from_peers();
+    let state = |i: usize| {
+        p.nodes[i]
+            .find(&c_tuple(&c, &s), p.now)
+            .map(|e| (e.incarnation(), e.proto))
+    };
+    assert_eq!(state(0), state(1));
+    let Some((inc, rampart_dataplane::conntrack::ProtoState::IcmpEcho(seqs))) = state(1) else {
+        panic!("an echo flow on B");
+    };
+    assert_eq!(inc.owner, 2, "B's incarnation");
+    assert_eq!((seqs.newest, seqs.outstanding()), (2, 0));
+}
+
+/// The tuple of an echo request from `c` to `s`, identifier 7.
+fn c_tuple(
+    c: &rampart_dataplane::trace::Host,
+    s: &rampart_dataplane::trace::Host,
+) -> rampart_dataplane::flow::Tuple {
+    let frame = rampart_dataplane::trace::echo_frame(c, s, 7, 1, false);
+    match rampart_dataplane::packet::parse(&frame, PacketMeta::default()) {
+        Ok(rampart_dataplane::packet::Parsed::Ip { tuple, .. }) => tuple,
+        other => panic!("an echo request parses: {other:?}"),
+    }
 }
 
 /// While a flow's only other copies are backups (no peer on its path),

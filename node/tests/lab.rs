@@ -79,6 +79,7 @@ fn lab_json_reports_every_kind_passing_with_state_sync() {
         for want_of_state in [
             "tcp-not-syn",
             "icmp-no-connection",
+            "inspect-icmp-seq-num-not-matched",
             "tcp-seq-past-win",
             "tcp-invalid-ack",
             "tcp-invalid-state",

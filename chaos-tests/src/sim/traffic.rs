@@ -290,9 +290,11 @@ impl Flow {
     }
 
     /// The segment in flight was lost. A request/response client asks
-    /// again (as ping and DNS resolvers do) rather than the server
-    /// answering again unasked: returns `false` when the segment in flight
-    /// is to be sent again as it is.
+    /// again rather than the server answering again unasked: a DNS
+    /// resolver repeats its query, ping sends its next sequence number (an
+    /// inspected echo flow passes one reply per request, so a repeated
+    /// request would get no second reply through). Returns `false` when
+    /// the segment in flight is to be sent again as it is.
     pub fn lost(&mut self) -> bool {
         if matches!(self.kind, Kind::Udp | Kind::Icmp)
             && self
@@ -301,7 +303,9 @@ impl Flow {
                 .is_some_and(|o| o.from == Side::Server)
         {
             self.outstanding = None;
-            self.udp_seq -= 2;
+            if self.kind == Kind::Udp {
+                self.udp_seq -= 2;
+            }
             self.rounds += 1;
             return true;
         }

@@ -1010,8 +1010,17 @@ impl World {
             let state = self.nodes[node].state_of(&key, self.now);
             self.log(format!(
                 "flow {f} dropped at n{node} ({reason}); its state there: {:?}",
-                state.map(|s| s.proto)
+                state.map(|s| (s.inc, s.proto))
             ));
+            // And every other live node's copy: a lost packet is usually
+            // two nodes holding different incarnations or states.
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].alive && i != node {
+                    let now = self.now;
+                    let st = self.nodes[i].state_of(&key, now);
+                    self.log(format!("  n{i} holds: {:?}", st.map(|s| (s.inc, s.proto))));
+                }
+            }
         }
         let flow = &self.flows[f];
         let started = flow.started;

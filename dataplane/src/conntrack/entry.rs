@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::echo::EchoSeqs;
 use super::macs::MacRef;
 use super::tcp::{TcpState, TcpTrack, half_flags};
 use crate::class_slot::SlotId;
@@ -23,8 +24,9 @@ pub enum ProtoState {
     TcpBypass,
     /// UDP: a flow with an idle timeout.
     Udp,
-    /// ICMP or ICMPv6 echo: request/reply pairs with an idle timeout.
-    IcmpEcho,
+    /// ICMP or ICMPv6 echo: request/reply pairs with an idle timeout,
+    /// one reply per request.
+    IcmpEcho(EchoSeqs),
 }
 
 /// Connection-level bits of an [`Entry`].

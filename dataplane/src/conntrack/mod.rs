@@ -1,5 +1,6 @@
 //! Connection tracking: entries, the table, timeouts and the TCP tracker.
 
+pub mod echo;
 pub mod entry;
 mod huge;
 mod index;
@@ -8,6 +9,7 @@ pub mod table;
 pub mod tcp;
 pub mod timeouts;
 
+pub use echo::EchoSeqs;
 pub use entry::{AsaFlags, Count48, Entry, NodeId, ProtoState};
 pub use macs::{MacRef, Macs};
 pub use table::{ConnTable, FlowId};

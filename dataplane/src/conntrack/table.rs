@@ -66,7 +66,7 @@ pub fn kind_of(e: &Entry) -> usize {
         ProtoState::Tcp(t) => t.state as usize,
         ProtoState::TcpBypass => 10,
         ProtoState::Udp => 11 + unreplied,
-        ProtoState::IcmpEcho => 13 + unreplied,
+        ProtoState::IcmpEcho(_) => 13 + unreplied,
     }
 }
 

@@ -66,7 +66,7 @@ impl Timeouts {
             },
             ProtoState::TcpBypass => class(options.timeout_idle, self.bypass_idle),
             ProtoState::Udp => class(options.timeout_idle, self.udp_idle),
-            ProtoState::IcmpEcho => class(options.timeout_idle, self.icmp_idle),
+            ProtoState::IcmpEcho(_) => class(options.timeout_idle, self.icmp_idle),
         }
     }
 }

@@ -159,8 +159,8 @@ impl Engine {
             Transport::Icmp(i) => {
                 let v6 = tuple.src.addr.ip().is_ipv6();
                 let (icmp_type, code) = match i {
-                    Icmp::EchoRequest => (if v6 { 128 } else { 8 }, 0),
-                    Icmp::EchoReply => (if v6 { 129 } else { 0 }, 0),
+                    Icmp::EchoRequest { .. } => (if v6 { 128 } else { 8 }, 0),
+                    Icmp::EchoReply { .. } => (if v6 { 129 } else { 0 }, 0),
                     Icmp::Error {
                         icmp_type, code, ..
                     }

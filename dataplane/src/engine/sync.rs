@@ -356,6 +356,9 @@ pub struct SyncCounters {
     pub events_in: [u64; 4],
     /// Peer events that joined into an existing entry.
     pub joined: u64,
+    /// Peers' changes to an older incarnation of an echo flow, joined into
+    /// the newer one held here (the same ping opened on two nodes).
+    pub echo_absorbed: u64,
     /// Peer events that replaced an older incarnation.
     pub superseded: u64,
     /// Peer events older than the local state (or buried by a delete).
@@ -379,9 +382,12 @@ pub struct SyncCounters {
     pub held: u64,
     /// Held packets that passed once the state arrived.
     pub held_released: u64,
-    /// Held packets dropped: the state arrived and the packet still failed.
+    /// Held packets dropped: the state arrived and the packet still failed,
+    /// or at the deadline the flow's state refuses it for good (a reset
+    /// behind the acknowledged edge, a second echo reply).
     pub held_refused: u64,
-    /// Held packets dropped at their deadline.
+    /// Held packets dropped at their deadline, the state they needed never
+    /// seen.
     pub held_expired: u64,
     /// Packets not held because the hold buffer was full (dropped at once):
     /// its packets, its bytes, the flow's share or the source's share.
@@ -606,7 +612,7 @@ fn flow_state_of(entry: &Entry, table: &ConnTable, classes: &ClassTable) -> Opti
         ProtoState::Tcp(t) => SyncProto::Tcp(t),
         ProtoState::TcpBypass => return None,
         ProtoState::Udp => SyncProto::Udp,
-        ProtoState::IcmpEcho => SyncProto::IcmpEcho,
+        ProtoState::IcmpEcho(seqs) => SyncProto::IcmpEcho(seqs),
     };
     Some(FlowState {
         key: entry.key,
@@ -637,6 +643,7 @@ fn holdable(reason: DropReason) -> bool {
         DropReason::TcpNotSyn
             | DropReason::AclDeny
             | DropReason::IcmpNoConnection
+            | DropReason::IcmpSeqMismatch
             | DropReason::TcpSeqPastWindow
             | DropReason::TcpAckPastWindow
             | DropReason::TcpInvalidState
@@ -1004,7 +1011,7 @@ impl Engine {
             }
             let local = entry.incarnation();
             match state.inc.cmp(&local) {
-                std::cmp::Ordering::Less => return Applied::Stale,
+                std::cmp::Ordering::Less => return self.absorb_older_echo(id, state, from, now),
                 std::cmp::Ordering::Equal => {
                     let Some(mut merged) = self.flow_state(entry) else {
                         return Applied::Ignored;
@@ -1021,10 +1028,10 @@ impl Engine {
                     e.flags |= merged.flags;
                     e.min_ttl = merged.min_ttl;
                     e.last_seen = Instant::from_nanos(merged.last_seen_ns);
-                    if let SyncProto::Tcp(m) = merged.proto
-                        && let ProtoState::Tcp(t) = &mut e.proto
-                    {
-                        *t = m;
+                    match (merged.proto, &mut e.proto) {
+                        (SyncProto::Tcp(m), ProtoState::Tcp(t)) => *t = m,
+                        (SyncProto::IcmpEcho(m), ProtoState::IcmpEcho(t)) => *t = m,
+                        _ => {}
                     }
                     let now_embryonic = e.tcp_state().is_some_and(|s| s.is_embryonic());
                     let now_ended = e.tcp_state().is_some_and(ended);
@@ -1054,6 +1061,46 @@ impl Engine {
         self.insert_synced(hash, state, now)
     }
 
+    /// A peer's change to an older incarnation of a flow this node holds
+    /// newer. For an echo flow whose numbering the two share (their
+    /// windows overlap), the older one is the same ping created twice: a
+    /// node without the flow opened its own on a request (a route flip),
+    /// and the node that still holds the first one goes on recording
+    /// requests in it. Those requests are joined into this incarnation
+    /// (their replies may come this way), and the peer learns this
+    /// incarnation, which supersedes its own there. Anything else older
+    /// is stale (docs/sync.md §3).
+    fn absorb_older_echo(
+        &mut self,
+        id: FlowId,
+        state: &FlowState,
+        from: Option<u16>,
+        now: Instant,
+    ) -> Applied {
+        let (Some(peer), SyncProto::IcmpEcho(theirs), ProtoState::IcmpEcho(ours)) =
+            (from, state.proto, self.table.get(id).proto)
+        else {
+            return Applied::Stale;
+        };
+        if !ours.overlaps(&theirs) {
+            return Applied::Stale;
+        }
+        let mut joined = ours;
+        joined.join(&theirs);
+        if let ProtoState::IcmpEcho(seqs) = &mut self.table.get_mut(id).proto {
+            *seqs = joined;
+        }
+        let sync = self.sync_mut();
+        sync.mark(id).peers.insert(peer);
+        bump(&mut sync.counters.echo_absorbed);
+        self.sync_touch(id, true, now);
+        if joined == ours {
+            Applied::Stale
+        } else {
+            Applied::Joined
+        }
+    }
+
     fn insert_synced(&mut self, hash: u64, state: &FlowState, now: Instant) -> Applied {
         let class = match self.classes.slot_for_peer(state.class) {
             Some(slot) => {
@@ -1070,7 +1117,7 @@ impl Engine {
         let proto = match state.proto {
             SyncProto::Tcp(t) => ProtoState::Tcp(t),
             SyncProto::Udp => ProtoState::Udp,
-            SyncProto::IcmpEcho => ProtoState::IcmpEcho,
+            SyncProto::IcmpEcho(seqs) => ProtoState::IcmpEcho(seqs),
         };
         let entry = Entry {
             key: state.key,
@@ -1191,8 +1238,7 @@ impl Engine {
             // fails while earlier frames of its flow wait: it was judged
             // against the state they are waiting to see change.
             Err(reason)
-                if !judged.settled
-                    && ((holdable(reason) && judged.peer_could_pass) || sync.hold.holds(&key)) =>
+                if (holdable(reason) && judged.peer_could_pass) || sync.hold.holds(&key) =>
             {
                 let held = Held {
                     frame: frame.to_vec(),
@@ -1309,11 +1355,7 @@ impl Engine {
                 // state proves nothing yet: that state may be the first of
                 // several on their way, an insert ahead of its updates; at
                 // the deadline such a frame leaves if it still passes.)
-                Err(reason)
-                    if !judged.settled
-                        && (holdable(reason) || !holdable(h.reason))
-                        && now < h.deadline =>
-                {
+                Err(reason) if (holdable(reason) || !holdable(h.reason)) && now < h.deadline => {
                     h.lenient |= reason == DropReason::LenientWait;
                     keep.push(h)
                 }
@@ -1360,12 +1402,35 @@ impl Engine {
         let mut sends = Vec::new();
         sync.defer.expire(now, &mut sends);
         let mut late = Vec::new();
+        let mut dropped = Vec::new();
         for h in expired {
             if h.lenient {
                 late.push(h);
-                continue;
+            } else {
+                dropped.push(h);
             }
-            bump(&mut sync.counters.held_expired);
+        }
+        // A frame its flow's state refuses for good (a reset behind the
+        // acknowledged edge, a second echo reply) waited for nothing a
+        // peer could send: it is refused, not expired. (It waits all the
+        // same: a new incarnation of the tuple, which only a peer's state
+        // or a pull can bring, may let it through.)
+        for h in dropped {
+            let for_good = match crate::packet::parse(&h.frame, h.meta) {
+                Ok(crate::packet::Parsed::Ip {
+                    tuple, transport, ..
+                }) => {
+                    let (key, src_is_lo) = FlowKey::of(&tuple);
+                    self.refused_for_good(&key, src_is_lo, h.reason, &transport)
+                }
+                _ => false,
+            };
+            let c = &mut self.sync_mut().counters;
+            bump(if for_good {
+                &mut c.held_refused
+            } else {
+                &mut c.held_expired
+            });
             bump(&mut self.counters.drops[h.reason.index()]);
         }
         // Frames that passed only leniently and met no newer state: they

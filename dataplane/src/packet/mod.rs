@@ -108,9 +108,15 @@ pub struct TcpSegment {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Icmp {
     /// Echo request; the tuple's ports are `(id, 0)`.
-    EchoRequest,
+    EchoRequest {
+        /// Its sequence number.
+        seq: u16,
+    },
     /// Echo reply; the tuple's ports are `(0, id)`.
-    EchoReply,
+    EchoReply {
+        /// The sequence number of the request it answers.
+        seq: u16,
+    },
     /// An error (destination unreachable, time exceeded, parameter problem,
     /// packet too big) quoting the head of a packet it is about.
     Error {

@@ -309,7 +309,7 @@ pub fn format_event(ctx: &Context<'_>, ev: &ConnEvent) -> Option<Message> {
                     ),
                 })
             }
-            ProtoState::IcmpEcho => None,
+            ProtoState::IcmpEcho(_) => None,
         },
         ConnEvent::Teardown {
             entry: e,
@@ -360,7 +360,7 @@ pub fn format_event(ctx: &Context<'_>, ev: &ConnEvent) -> Option<Message> {
                         ),
                     })
                 }
-                ProtoState::IcmpEcho => None,
+                ProtoState::IcmpEcho(_) => None,
             }
         }
         ConnEvent::Denied {

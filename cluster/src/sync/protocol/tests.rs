@@ -515,16 +515,16 @@ fn malformed_and_out_of_protocol_frames_are_refused_and_counted() {
     assert!(p.on_frame(2, 7, &liar, T0).is_err());
     // A TCP flow in a state no version defines: the whole batch is
     // refused and counted, nothing is applied.
-    let mut forged = wire::v4::Frame::from(&Message::Events {
+    let mut forged = wire::v5::Frame::from(&Message::Events {
         passive: false,
         seq: 1,
         events: vec![SyncEvent::Upsert(state(1))],
     });
-    if let wire::v4::Frame::Events { events, .. } = &mut forged
-        && let Some(wire::v4::WireEvent::Upsert(f)) = events.first_mut()
+    if let wire::v5::Frame::Events { events, .. } = &mut forged
+        && let Some(wire::v5::WireEvent::Upsert(f)) = events.first_mut()
     {
         let half = rampart_dataplane::conntrack::tcp::TcpHalf::default().into();
-        f.proto = wire::v4::WireProto::Tcp(wire::v4::WireTcp {
+        f.proto = wire::v5::WireProto::Tcp(wire::v5::WireTcp {
             state: 10,
             simultaneous: false,
             half: [half, half],

@@ -12,6 +12,7 @@ use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent, SyncProto};
 use proptest::prelude::*;
 
 use super::*;
+use crate::sync::wire::v5::WireEcho;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -162,7 +163,12 @@ fn icmp_echo() -> FlowState {
             },
             proto::ICMPV6,
         ),
-        SyncProto::IcmpEcho,
+        // Requests 7, 6 and 4 (bits 0, 1, 3), 6 answered.
+        SyncProto::IcmpEcho(rampart_dataplane::conntrack::EchoSeqs {
+            newest: 7,
+            requested: [0b1011, 0],
+            answered: [0b0010, 0],
+        }),
     )
 }
 
@@ -189,7 +195,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             // major 3, kind 0, node 2, session (marker fc + u32 LE),
             // Some, resume session 7, next 12
-            "04 00 02 fcefbeadde 01 07 0c",
+            "05 00 02 fcefbeadde 01 07 0c",
         ),
         (
             "hello, nothing to resume",
@@ -198,7 +204,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 session: 9,
                 resume: None,
             },
-            "04 00 01 09 00",
+            "05 00 01 09 00",
         ),
         (
             "tcp insert",
@@ -206,7 +212,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             concat!(
                 // major 3, kind 1 (events), seq 300 (marker fb + u16 LE),
                 // not passive, 1 event, variant 0 (upsert)
-                "04 01 fb2c01 00 01 00",
+                "05 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
@@ -231,7 +237,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "tcp update",
             events(SyncEvent::Upsert(tcp_update())),
             concat!(
-                "04 01 fb2c01 00 01 00",
+                "05 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
@@ -258,7 +264,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "udp",
             events(SyncEvent::Upsert(udp())),
             concat!(
-                "04 01 fb2c01 00 01 00",
+                "05 01 fb2c01 00 01 00",
                 // key: 198.18.0.10 (variant 0: v4) port 5353, 198.18.1.53 port 53,
                 // protocol 17
                 "00 c612000a fbe914 00 c6120135 35 11",
@@ -276,7 +282,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "icmp echo",
             events(SyncEvent::Upsert(icmp_echo())),
             concat!(
-                "04 01 fb2c01 00 01 00",
+                "05 01 fb2c01 00 01 00",
                 // key: 2001:db8::1 (variant 1: v6) with echo id 0x1234, 2001:db8::2,
                 // protocol 58
                 "01 20010db8000000000000000000000001 fb3412 01 20010db8000000000000000000000002 00 3a",
@@ -286,8 +292,9 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 "01 05 0001 fdefcdab8967452301",
                 // seq_offset 0, min_ttl [63, 57], macs
                 "00 3f39 020000000001 020000000002",
-                // proto 2 (icmp echo), last_seen_ns
-                "02 fd0065f753fe9c9717",
+                // proto 2 (icmp echo): newest 7, requested 0b1011,
+                // answered 0b0010 (varints); last_seen_ns
+                "02 07 0b 02 fd0065f753fe9c9717",
             ),
         ),
         (
@@ -298,7 +305,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 1 (delete): the key and the incarnation
-                "04 01 fb2c01 00 01 01",
+                "05 01 fb2c01 00 01 01",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
@@ -306,7 +313,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 "fd00002a36fe9c9717 01 4d",
             ),
         ),
-        ("ack", Message::Ack { seq: 300 }, "04 02 fb2c01"),
+        ("ack", Message::Ack { seq: 300 }, "05 02 fb2c01"),
         (
             "bulk request",
             Message::BulkRequest {
@@ -315,7 +322,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 copies: 2,
             },
             // kind 3, id 3, view of 3 nodes, 2 copies
-            "04 03 03 03 01 02 04 02",
+            "05 03 03 03 01 02 04 02",
         ),
         (
             "pull",
@@ -326,7 +333,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 6, origin 4, one key, no answered digests
-                "04 06 04 01",
+                "05 06 04 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 "00",
             ),
@@ -339,7 +346,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 answered: vec![0x0102_0304_0506_0708],
             },
             concat!(
-                "04 06 04 01",
+                "05 06 04 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 // one digest, 8 bytes little endian
                 "01 0807060504030201",
@@ -353,7 +360,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 2 (demote): the key and the incarnation
-                "04 01 fb2c01 00 01 02",
+                "05 01 fb2c01 00 01 02",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 "fd00002a36fe9c9717 01 4d",
             ),
@@ -372,7 +379,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             concat!(
                 // kind 8, one confirm: key, incarnation, digest (8 bytes),
                 // last_seen_ns, holders (nodes 1 and 3)
-                "04 08 01",
+                "05 08 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06",
                 "fd00002a36fe9c9717 01 4d",
                 "0807060504030201 fd0065f753fe9c9717 0a",
@@ -386,7 +393,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 7, on the path, one flow
-                "04 07 01 01",
+                "05 07 01 01",
                 "00 c612000a fbe914 00 c6120135 35 11",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
@@ -402,7 +409,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 7, a backup's copy (passive 00, path 01), one flow
-                "04 07 02 01",
+                "05 07 02 01",
                 "00 c612000a fbe914 00 c6120135 35 11",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
@@ -418,7 +425,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 4, id 3, 2 flows (flows are not wrapped in an event)
-                "04 04 03 02",
+                "05 04 03 02",
                 // the udp flow, as in "udp" after its event variant
                 "00 c612000a fbe914 00 c6120135 35 11",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
@@ -435,7 +442,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
         (
             "bulk end",
             Message::BulkEnd { id: 3, flows: 2 },
-            "04 05 03 02",
+            "05 05 03 02",
         ),
     ]
 }
@@ -561,9 +568,9 @@ fn any_flow() -> impl Strategy<Value = FlowState> {
         any::<([u8; 16], u16, [u8; 16], u16, u8)>(),
         any::<(u64, u16, u32, bool, u8, [u8; 2], u64, u32)>(),
         any::<([u8; 2], [[u8; 6]; 2], u64, u8, bool)>(),
-        (half(), half(), 0usize..10),
+        (half(), half(), 0usize..10, any::<(u16, u64, u64)>()),
     )
-        .prop_map(|(k, a, b, (h0, h1, st))| FlowState {
+        .prop_map(|(k, a, b, (h0, h1, st, echo))| FlowState {
             key: key(
                 Endpoint {
                     addr: Addr(k.0),
@@ -594,7 +601,14 @@ fn any_flow() -> impl Strategy<Value = FlowState> {
                     half: [h0, h1],
                 }),
                 1 => SyncProto::Udp,
-                _ => SyncProto::IcmpEcho,
+                _ => SyncProto::IcmpEcho(
+                    WireEcho {
+                        newest: echo.0,
+                        requested: echo.1,
+                        answered: echo.1 & echo.2,
+                    }
+                    .into(),
+                ),
             },
             last_seen_ns: b.2,
         })

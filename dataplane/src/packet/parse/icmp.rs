@@ -63,13 +63,14 @@ pub(super) fn icmp(message: &[u8], family: Family) -> Result<(u16, u16, Transpor
     let (header, body) = message
         .split_first_chunk::<ICMP_HEADER_LEN>()
         .ok_or(DropReason::IcmpMalformed)?;
-    let [icmp_type, code, _, _, id_hi, id_lo, _, _] = *header;
+    let [icmp_type, code, _, _, id_hi, id_lo, seq_hi, seq_lo] = *header;
     let id = u16::from_be_bytes([id_hi, id_lo]);
+    let seq = u16::from_be_bytes([seq_hi, seq_lo]);
     // The requester's "port" is the echo identifier and the responder's 0,
     // so a request and its reply share a flow key.
     let (src_port, dst_port, icmp) = match icmp_kind(family, icmp_type) {
-        IcmpKind::EchoRequest => (id, 0, Icmp::EchoRequest),
-        IcmpKind::EchoReply => (0, id, Icmp::EchoReply),
+        IcmpKind::EchoRequest => (id, 0, Icmp::EchoRequest { seq }),
+        IcmpKind::EchoReply => (0, id, Icmp::EchoReply { seq }),
         IcmpKind::Error => {
             let (quoted, at) = quoted(body, family)?;
             // The quote fits in a frame, so its offsets fit in 16 bits.
@@ -196,7 +197,7 @@ mod tests {
             icmp_of(&req),
             (
                 tuple(Addr::v4(V4_A), 0x1234, Addr::v4(V4_B), 0, proto::ICMP),
-                Icmp::EchoRequest
+                Icmp::EchoRequest { seq: 1 }
             )
         );
         let mut rep = Vec::new();
@@ -209,7 +210,7 @@ mod tests {
             icmp_of(&rep),
             (
                 tuple(Addr::v4(V4_B), 0, Addr::v4(V4_A), 0x1234, proto::ICMP),
-                Icmp::EchoReply
+                Icmp::EchoReply { seq: 1 }
             )
         );
         let mut req6 = Vec::new();
@@ -222,7 +223,7 @@ mod tests {
             icmp_of(&req6),
             (
                 tuple(Addr::v6(v6_a()), 77, Addr::v6(v6_b()), 0, proto::ICMPV6),
-                Icmp::EchoRequest
+                Icmp::EchoRequest { seq: 1 }
             )
         );
         let mut rep6 = Vec::new();
@@ -235,7 +236,7 @@ mod tests {
             icmp_of(&rep6),
             (
                 tuple(Addr::v6(v6_b()), 0, Addr::v6(v6_a()), 77, proto::ICMPV6),
-                Icmp::EchoReply
+                Icmp::EchoReply { seq: 1 }
             )
         );
     }

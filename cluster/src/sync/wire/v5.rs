@@ -1,4 +1,4 @@
-//! Major version 4 of the sync wire format: each struct here is what goes
+//! Major version 5 of the sync wire format: each struct here is what goes
 //! on the wire, field by field and in order, encoded with bincode 2's
 //! `standard()` configuration (integers wider than a byte as varints,
 //! `u8`s and fixed-size arrays as raw bytes, enums as a varint variant
@@ -21,7 +21,7 @@
 
 use bincode::{Decode, Encode};
 use rampart_dataplane::conntrack::tcp::TcpHalf;
-use rampart_dataplane::conntrack::{TcpState, TcpTrack};
+use rampart_dataplane::conntrack::{EchoSeqs, TcpState, TcpTrack};
 use rampart_dataplane::flow::{Addr, Endpoint, FlowKey};
 use rampart_dataplane::seq::SeqNumber;
 use rampart_dataplane::sync::{FlowState, Incarnation, PeerSet, SyncEvent, SyncProto};
@@ -111,8 +111,44 @@ pub enum WireProto {
     Tcp(WireTcp),
     /// UDP.
     Udp,
-    /// ICMP or ICMPv6 echo.
-    IcmpEcho,
+    /// ICMP or ICMPv6 echo (version 5: with its sequence numbers).
+    IcmpEcho(WireEcho),
+}
+
+/// The sequence numbers of an echo flow: the newest requested, and the
+/// window of 64 ending at it, bit `i` for `newest - i`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Encode, Decode)]
+pub struct WireEcho {
+    /// The newest sequence number requested.
+    pub newest: u16,
+    /// Requested sequence numbers.
+    pub requested: u64,
+    /// Answered sequence numbers (a subset of the requested).
+    pub answered: u64,
+}
+
+impl From<EchoSeqs> for WireEcho {
+    fn from(e: EchoSeqs) -> Self {
+        let word = |w: [u32; 2]| u64::from(w[0]) | (u64::from(w[1]) << 32);
+        WireEcho {
+            newest: e.newest,
+            requested: word(e.requested),
+            answered: word(e.answered),
+        }
+    }
+}
+
+impl From<WireEcho> for EchoSeqs {
+    fn from(e: WireEcho) -> Self {
+        // Truncations intended: the low and the high half.
+        let words = |v: u64| [v as u32, (v >> 32) as u32];
+        EchoSeqs {
+            newest: e.newest,
+            requested: words(e.requested),
+            // What was never requested cannot have been answered.
+            answered: words(e.answered & e.requested),
+        }
+    }
 }
 
 /// A flow's whole synced state.
@@ -222,7 +258,8 @@ pub struct WireConfirm {
 /// of the cluster and added pull and state (docs/sync.md §13); version 3
 /// shortened IPv4 addresses, added the demote event, the answered
 /// digests of a pull passed on, and confirm; version 4 the kind of copy a
-/// state answers from (a backup's answer is taken whole).
+/// state answers from (a backup's answer is taken whole); version 5 the
+/// sequence numbers an echo flow saw requested and answered.
 #[derive(Debug, Clone, PartialEq, Eq, Encode, Decode)]
 pub enum Frame {
     /// First message on every connection.
@@ -426,7 +463,7 @@ impl From<SyncProto> for WireProto {
         match p {
             SyncProto::Tcp(t) => WireProto::Tcp(t.into()),
             SyncProto::Udp => WireProto::Udp,
-            SyncProto::IcmpEcho => WireProto::IcmpEcho,
+            SyncProto::IcmpEcho(e) => WireProto::IcmpEcho(e.into()),
         }
     }
 }
@@ -594,7 +631,7 @@ impl TryFrom<WireProto> for SyncProto {
         Ok(match p {
             WireProto::Tcp(t) => SyncProto::Tcp(t.try_into()?),
             WireProto::Udp => SyncProto::Udp,
-            WireProto::IcmpEcho => SyncProto::IcmpEcho,
+            WireProto::IcmpEcho(e) => SyncProto::IcmpEcho(e.into()),
         })
     }
 }
