@@ -3,6 +3,7 @@
 
 pub mod classes;
 pub mod connlog;
+mod datagram;
 mod fast;
 mod hold;
 mod input;
@@ -28,7 +29,7 @@ use crate::conntrack::entry::conn_flags;
 use crate::conntrack::table::TableFull;
 use crate::conntrack::tcp::{TcpEvent, Tracked};
 use crate::conntrack::{
-    ConnTable, Count48, EchoSeqs, Entry, FlowId, MacRef, NodeId, ProtoState, TcpTrack, Timeouts,
+    ConnTable, Count48, Entry, FlowId, MacRef, NodeId, ProtoState, TcpTrack, Timeouts,
 };
 use crate::counters::{ConnProto, Counters, RemoveReason, VerdictKind, bump};
 use crate::flow::{Direction, FlowKey, Tuple, proto};
@@ -782,36 +783,6 @@ impl Engine {
         }
     }
 
-    /// Whether a frame refused for `reason` is refused for good by this
-    /// node's entry of its flow: a TCP reset behind what its receiver has
-    /// acknowledged ([`TcpTrack::rst_behind`]), or an echo reply already
-    /// answered or older than the flow's window. A peer's view of this
-    /// incarnation only moves these on; only another incarnation (a
-    /// reused tuple the node has not heard of) could judge it otherwise.
-    pub(super) fn refused_for_good(
-        &self,
-        key: &FlowKey,
-        src_is_lo: bool,
-        reason: DropReason,
-        transport: &Transport,
-    ) -> bool {
-        let Some(id) = self.table.find(self.table.hash(key), key) else {
-            return false;
-        };
-        let entry = self.table.get(id);
-        match (reason, transport, &entry.proto) {
-            (DropReason::TcpRstOutOfWindow, Transport::Tcp(seg), ProtoState::Tcp(track)) => {
-                track.rst_behind(entry.direction(src_is_lo), seg)
-            }
-            (
-                DropReason::IcmpSeqMismatch,
-                Transport::Icmp(Icmp::EchoReply { seq }),
-                ProtoState::IcmpEcho(seqs),
-            ) => seqs.check_answer(*seq) == Err(crate::conntrack::echo::Unanswerable::Settled),
-            _ => false,
-        }
-    }
-
     /// Find the live entry for a key, removing it first if it has expired.
     fn lookup(&mut self, hash: u64, key: &FlowKey, now: Instant) -> Option<FlowId> {
         self.lookup_hinted(hash, key, None, now)
@@ -1197,85 +1168,6 @@ impl Engine {
             }
             Some(_) => Err(DropReason::TcpNotSyn),
         }
-    }
-
-    /// UDP and ICMP echo: flows with an idle timeout and no state machine;
-    /// an inspected echo flow passes one reply per request
-    /// (docs/asa-behaviour.md §2.5).
-    fn datagram(&mut self, pkt: &Pkt, kind: Kind) -> Result<Opened, DropReason> {
-        let (key, src_is_lo, hash) = (pkt.key, pkt.src_is_lo, pkt.hash);
-        let Some(id) = self.lookup_hinted(hash, &key, pkt.hint, pkt.now) else {
-            return self.open_datagram(pkt, kind);
-        };
-        // As for TCP: a passive copy is refreshed by a pull first.
-        if self.passive_copy(id) {
-            return Err(DropReason::LenientWait);
-        }
-        let mut entry = self.table.get_mut(id);
-        let dir = entry.direction(src_is_lo);
-        if entry.ingress[dir.index()] != pkt.ingress {
-            return Err(DropReason::InterfaceMismatch);
-        }
-        let mut changed = false;
-        match (kind, dir, &mut entry.proto) {
-            // An echo reply answers the requester, never the reverse; a
-            // request from the responder's side that shares the flow's key
-            // (both identifiers 0) is no part of this flow: the rules judge
-            // it alone.
-            (Kind::EchoReply(_), Direction::Orig, _) => return Err(DropReason::IcmpNoConnection),
-            (Kind::EchoRequest(_), Direction::Reply, _) => {
-                drop(entry);
-                return self.permitted(pkt).map(|()| None);
-            }
-            (Kind::EchoRequest(seq), Direction::Orig, ProtoState::IcmpEcho(seqs)) => {
-                match seqs.request(seq) {
-                    Some(new) => changed = new,
-                    // Far behind the window (or half the sequence space
-                    // ahead): the identifier's numbering started anew, a
-                    // new ping on the same identifier. A new incarnation
-                    // replaces the flow, as a SYN on a closed tuple does.
-                    None => {
-                        self.reopened_after = Some(entry.created);
-                        drop(entry);
-                        self.remove(id, RemoveReason::Reopen);
-                        return self.open_datagram(pkt, kind);
-                    }
-                }
-            }
-            (Kind::EchoReply(seq), Direction::Reply, ProtoState::IcmpEcho(seqs)) => {
-                seqs.answer(seq).map_err(|_| DropReason::IcmpSeqMismatch)?;
-                changed = true;
-            }
-            _ => {}
-        }
-        if dir == Direction::Reply && entry.flags & conn_flags::REPLIED == 0 {
-            entry.flags |= conn_flags::REPLIED;
-            changed = true;
-        }
-        account(&mut entry, dir, pkt.ip_len, pkt.now, true);
-        drop(entry);
-        self.sync_touch(id, changed, pkt.now);
-        Ok(None)
-    }
-
-    /// A UDP datagram or echo request that no flow holds opens one where
-    /// the rules permit it.
-    fn open_datagram(&mut self, pkt: &Pkt, kind: Kind) -> Result<Opened, DropReason> {
-        // Without `inspect icmp` echo is stateless, as on the ASA: each
-        // request and reply is judged by the access rules on its own and
-        // opens nothing (docs/asa-behaviour.md §2.5).
-        if !matches!(kind, Kind::Udp) && !self.icmp_inspection(pkt).echo {
-            return self.permitted(pkt).map(|()| None);
-        }
-        let proto = match kind {
-            Kind::Udp => ProtoState::Udp,
-            Kind::EchoRequest(seq) => ProtoState::IcmpEcho(EchoSeqs::opened(seq)),
-            Kind::EchoReply(_) => return Err(DropReason::IcmpNoConnection),
-        };
-        self.permitted(pkt)?;
-        let (class, _, _) = self.classify(pkt);
-        let id = self.create(pkt, pkt.hash, pkt.key, pkt.src_is_lo, proto, class)?;
-        Ok(self.opened(id))
     }
 
     /// The ICMP inspections that apply to a packet.
