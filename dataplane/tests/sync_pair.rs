@@ -1085,6 +1085,37 @@ fn a_reset_behind_the_acknowledged_edge_is_refused_not_expired() {
     );
 }
 
+/// A pair inspecting ICMP, and a ping (identifier 7) from the inside
+/// client to the outside server.
+struct EchoPair {
+    c: rampart_dataplane::trace::Host,
+    s: rampart_dataplane::trace::Host,
+    ci: rampart_dataplane::IfaceId,
+    si: rampart_dataplane::IfaceId,
+}
+
+impl EchoPair {
+    fn new() -> (Pair, EchoPair) {
+        let mut p = Pair::new(Duration::ZERO);
+        let text = "policy-map global_policy\n class class-default\n  inspect icmp\n\
+                    service-policy global_policy global\n";
+        for e in &mut p.nodes {
+            set_policy_text(e, text);
+        }
+        let (c, s) = v4_pair(0, 0);
+        let (ci, si) = (rampart_dataplane::IfaceId(0), rampart_dataplane::IfaceId(1));
+        (p, EchoPair { c, s, ci, si })
+    }
+
+    fn req(&self, seq: u16) -> Vec<u8> {
+        rampart_dataplane::trace::echo_frame(&self.c, &self.s, 7, seq, false)
+    }
+
+    fn rep(&self, seq: u16) -> Vec<u8> {
+        rampart_dataplane::trace::echo_frame(&self.s, &self.c, 7, seq, true)
+    }
+}
+
 /// ICMP echo under `inspect icmp` on the asymmetric path: the request
 /// crosses node A, the reply node B. A reply that outruns A's event about
 /// its request waits for it; each request is answered once on either node
@@ -1093,16 +1124,8 @@ fn a_reset_behind_the_acknowledged_edge_is_refused_not_expired() {
 /// deadline is counted as refused, not expired.
 #[test]
 fn an_echo_reply_waits_for_its_request_and_passes_once_across_nodes() {
-    let mut p = Pair::new(Duration::ZERO);
-    let text = "policy-map global_policy\n class class-default\n  inspect icmp\n\
-                service-policy global_policy global\n";
-    for e in &mut p.nodes {
-        set_policy_text(e, text);
-    }
-    let (c, s) = v4_pair(0, 0);
-    let (ci, si) = (rampart_dataplane::IfaceId(0), rampart_dataplane::IfaceId(1));
-    let req = |seq| rampart_dataplane::trace::echo_frame(&c, &s, 7, seq, false);
-    let rep = |seq| rampart_dataplane::trace::echo_frame(&s, &c, 7, seq, true);
+    let (mut p, ping) = EchoPair::new();
+    let (ci, si, req, rep) = (ping.ci, ping.si, |seq| ping.req(seq), |seq| ping.rep(seq));
     let counters = |p: &Pair, i: usize| p.nodes[i].sync_counters().expect("syncing").clone();
     assert!(matches!(p.send(0, req(1), ci), Verdict::Forward { .. }));
     p.sync_all_from_peers();
@@ -1141,16 +1164,8 @@ fn an_echo_reply_waits_for_its_request_and_passes_once_across_nodes() {
 /// incarnation with both requests answered.
 #[test]
 fn an_echo_flow_opened_on_both_nodes_keeps_the_requests_of_both() {
-    let mut p = Pair::new(Duration::ZERO);
-    let text = "policy-map global_policy\n class class-default\n  inspect icmp\n\
-                service-policy global_policy global\n";
-    for e in &mut p.nodes {
-        set_policy_text(e, text);
-    }
-    let (c, s) = v4_pair(0, 0);
-    let (ci, si) = (rampart_dataplane::IfaceId(0), rampart_dataplane::IfaceId(1));
-    let req = |seq| rampart_dataplane::trace::echo_frame(&c, &s, 7, seq, false);
-    let rep = |seq| rampart_dataplane::trace::echo_frame(&s, &c, 7, seq, true);
+    let (mut p, ping) = EchoPair::new();
+    let (ci, si, req, rep) = (ping.ci, ping.si, |seq| ping.req(seq), |seq| ping.rep(seq));
     assert!(matches!(p.send(0, req(1), ci), Verdict::Forward { .. }));
     let a_insert = std::mem::take(&mut p.inbox[1]);
     p.now = p.now + Duration::from_millis(1);
@@ -1170,7 +1185,7 @@ fn an_echo_flow_opened_on_both_nodes_keeps_the_requests_of_both() {
     p.sync_all_from_peers();
     let state = |i: usize| {
         p.nodes[i]
-            .find(&c_tuple(&c, &s), p.now)
+            .find(&c_tuple(&ping.c, &ping.s), p.now)
             .map(|e| (e.incarnation(), e.proto))
     };
     assert_eq!(state(0), state(1));
