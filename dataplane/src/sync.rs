@@ -625,9 +625,8 @@ mod tests {
         }
 
         /// A reset a node refuses as behind the acknowledged edge stays
-        /// behind it in any join: no peer's view of the connection makes
-        /// it pass, so a held one is counted refused at its deadline, not
-        /// expired.
+        /// behind it in any join short of the close: a held one still
+        /// refused at its deadline is counted refused, not expired.
         #[test]
         fn a_reset_behind_the_acknowledged_edge_stays_behind_in_any_join(
             (a, b, off) in any::<u32>().prop_flat_map(|b| (state(b), state(b), 0u32..100_000)),
@@ -648,9 +647,12 @@ mod tests {
                 payload_len: 0,
                 header_len: 20,
             };
-            if track(&a).rst_behind(dir, &rst) {
-                prop_assert!(track(&joined(&a, &b)).rst_behind(dir, &rst));
-                prop_assert!(track(&joined(&b, &a)).rst_behind(dir, &rst));
+            // Short of the close (a peer that saw the exact reset), where
+            // stragglers pass.
+            let j = track(&joined(&a, &b));
+            if track(&a).rst_behind(dir, &rst) && j.state != TcpState::Close {
+                prop_assert!(j.rst_behind(dir, &rst));
+                prop_assert_eq!(track(&joined(&b, &a)), j);
             }
         }
 

@@ -79,10 +79,13 @@ impl EchoSeqs {
     }
 
     /// Record request `seq`. `Some(changed)` if recorded; `None` if it
-    /// lies behind the window (or half the sequence space ahead): such a
-    /// request starts the identifier's numbering anew, and the caller
-    /// replaces the flow (a new incarnation) rather than forget the
-    /// window, which a join could not undo.
+    /// lies behind the window (or half the sequence space ahead), or asks
+    /// again for a sequence number already answered: the identifier's
+    /// numbering starts anew (a new `ping` on the same identifier, a probe
+    /// that always sends one sequence number). The ASA's connection per
+    /// request ends with its reply, so a request asked again opens a new
+    /// one there; here the caller replaces the flow (a new incarnation)
+    /// rather than forget what was answered, which a join could not undo.
     pub fn request(&mut self, seq: u16) -> Option<bool> {
         if after(seq, self.newest) {
             let by = seq.wrapping_sub(self.newest);
@@ -92,6 +95,9 @@ impl EchoSeqs {
             return Some(true);
         }
         let bit = self.bit(seq)?;
+        if word(self.answered) & bit != 0 {
+            return None;
+        }
         let requested = word(self.requested);
         self.requested = words(requested | bit);
         Some(requested & bit == 0)
@@ -119,9 +125,14 @@ impl EchoSeqs {
         Ok(())
     }
 
-    /// Join another node's view of the same flow into this one.
+    /// Join another node's view of the same flow into this one. Views of
+    /// one flow lie within half the 16-bit space of each other (a request
+    /// further off opens a new incarnation), where serial order is a
+    /// total order; exactly half apart, the larger raw value wins, so the
+    /// join stays commutative even there.
     pub fn join(&mut self, other: &EchoSeqs) {
-        let newest = if after(other.newest, self.newest) {
+        let tie = other.newest.wrapping_sub(self.newest) == 0x8000;
+        let newest = if after(other.newest, self.newest) || (tie && other.newest > self.newest) {
             other.newest
         } else {
             self.newest
@@ -162,9 +173,16 @@ mod tests {
         assert_eq!(e.answer(1), Err(Unanswerable::Settled));
         assert_eq!(e.answer(2), Err(Unanswerable::NotRequested));
         assert_eq!(e.request(2), Some(true));
-        assert_eq!(e.request(2), Some(false));
+        assert_eq!(e.request(2), Some(false), "asked again before its reply");
         assert_eq!(e.answer(2), Ok(()));
         assert_eq!(e.outstanding(), 0);
+        assert_eq!(e.request(2), None, "asked again after its reply: anew");
+    }
+
+    #[test]
+    fn views_half_the_space_apart_join_alike_either_way() {
+        let (a, b) = (EchoSeqs::opened(0), EchoSeqs::opened(0x8000));
+        assert_eq!(joined(&a, &b), joined(&b, &a));
     }
 
     #[test]

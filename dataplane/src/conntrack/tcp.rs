@@ -938,16 +938,20 @@ impl TcpTrack {
     /// Whether a RST travelling in `dir` lies behind what the other side
     /// has acknowledged: its receiver's window has moved past it, so the
     /// receiver ignores it (RFC 5961 §3.2), and [`track`](Self::track)
-    /// refuses it. No view of this connection from another node can change
-    /// that: a join only moves the acknowledgement on (`max_ack` by serial
-    /// maximum). Typical case: a host that closed its socket resets on a
+    /// refuses it. No view of this connection from another node short of
+    /// its close changes that: a join only moves the acknowledgement on
+    /// (`max_ack` by serial maximum). Typical case: a host that closed its socket resets on a
     /// segment that acked less than a later segment the firewall already
-    /// passed. (In SYN-SENT a reset is judged otherwise: the responder's by
-    /// its ACK, the initiator's by its own next sequence number.)
+    /// passed. Only where [`track`](Self::track) judges resets so: in
+    /// SYN-SENT the responder's is judged by its ACK and the initiator's by
+    /// its own next sequence number, and in CLOSE (after a reset) any
+    /// straggler in window passes; a join that reaches CLOSE (a peer saw
+    /// the exact reset) lets it by too.
     pub fn rst_behind(&self, dir: Direction, seg: &TcpSegment) -> bool {
         let receiver = &self.half[dir.other().index()];
         seg.flags.has(TcpFlags::RST)
             && self.state.progress() > TcpState::SynSent.progress()
+            && self.state != TcpState::Close
             && self.half[dir.index()].initialised()
             && receiver.has(half_flags::MAXACK_SET)
             && seg.seq.before(receiver.max_ack)

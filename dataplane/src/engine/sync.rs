@@ -7,7 +7,8 @@
 //!   kept, up to a deadline, and run through the engine again as soon as a
 //!   peer's event for its flow arrives. Strictness is unchanged: a held
 //!   packet passes only if it passes the checks against the merged state;
-//!   at the deadline it is dropped for its original reason.
+//!   at the deadline it is judged once more, as a standalone engine would
+//!   judge it on the state then held, and dropped if it still fails.
 //! - **pull**: when a packet is held, the engine asks for its flow's state
 //!   ([`PullOut::Want`]): the shell sends the request to the flow's director
 //!   and to the peers known to hold it, and their answers arrive as
@@ -1362,41 +1363,16 @@ impl Engine {
         sync.hold.expire(now, &mut expired);
         let mut sends = Vec::new();
         sync.defer.expire(now, &mut sends);
-        let mut late = Vec::new();
-        let mut dropped = Vec::new();
-        for h in expired {
-            if h.lenient {
-                late.push(h);
-            } else {
-                dropped.push(h);
-            }
-        }
-        // A frame its flow's state refuses for good (a reset behind the
-        // acknowledged edge, a second echo reply) waited for nothing a
-        // peer could send: it is refused, not expired. (It waits all the
-        // same: a new incarnation of the tuple, which only a peer's state
-        // or a pull can bring, may let it through.)
-        for h in dropped {
-            let for_good = match crate::packet::parse(&h.frame, h.meta) {
-                Ok(crate::packet::Parsed::Ip {
-                    tuple, transport, ..
-                }) => {
-                    let (key, src_is_lo) = FlowKey::of(&tuple);
-                    self.refused_for_good(&key, src_is_lo, h.reason, &transport)
-                }
-                _ => false,
-            };
-            let c = &mut self.sync_mut().counters;
-            bump(if for_good {
-                &mut c.held_refused
-            } else {
-                &mut c.held_expired
-            });
-            bump(&mut self.counters.drops[h.reason.index()]);
-        }
-        // Frames that passed only leniently and met no newer state: they
-        // leave as a standalone engine would have let them.
-        for mut h in late {
+        // Every frame whose deadline passed is judged once more, as a
+        // standalone engine would judge it on the state held now (lenient
+        // passes allowed): one that passes leaves; one that fails is
+        // dropped under the reason it fails for. That frame is refused,
+        // not expired, when the flow's state refuses it for good (a reset
+        // behind the acknowledged edge, a second echo reply): it waited for
+        // nothing a peer could send. It waited all the same, since a new
+        // incarnation of the tuple (which only a peer's state or a pull
+        // can bring) may let it through.
+        for mut h in expired {
             self.lenient_passes = true;
             let parsed = crate::packet::parse(&h.frame, h.meta);
             let judged = self.judge(&mut h.frame, h.meta, h.ingress, now, &parsed, None);
@@ -1416,7 +1392,21 @@ impl Engine {
                     });
                 }
                 Err(reason) => {
-                    bump(&mut self.sync_mut().counters.held_expired);
+                    let for_good = match &parsed {
+                        Ok(crate::packet::Parsed::Ip {
+                            tuple, transport, ..
+                        }) => {
+                            let (key, src_is_lo) = FlowKey::of(tuple);
+                            self.refused_for_good(&key, src_is_lo, reason, transport)
+                        }
+                        _ => false,
+                    };
+                    let c = &mut self.sync_mut().counters;
+                    bump(if for_good {
+                        &mut c.held_refused
+                    } else {
+                        &mut c.held_expired
+                    });
                     bump(&mut self.counters.drops[reason.index()]);
                 }
             }

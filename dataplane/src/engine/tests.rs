@@ -380,10 +380,7 @@ fn echo_passes_one_reply_per_request() {
         assert_eq!(h.frame(rep(seq), s.iface), FWD_IN, "{seq}");
     }
     assert_eq!(h.frame(rep(3), s.iface), mismatch);
-    // A request sent again asks nothing new: still one reply.
-    assert_eq!(h.frame(req(4), c.iface), FWD_OUT);
-    assert_eq!(h.frame(rep(4), s.iface), mismatch);
-    assert_eq!(h.dropped(DropReason::IcmpSeqMismatch), 4);
+    assert_eq!(h.dropped(DropReason::IcmpSeqMismatch), 3);
     let e = h
         .engine
         .find(&m_tuple(&c, &s), h.now)
@@ -392,6 +389,22 @@ fn echo_passes_one_reply_per_request() {
         panic!("an echo flow: {:?}", e.proto);
     };
     assert_eq!((seqs.newest, seqs.outstanding()), (4, 0));
+    // Asked again before its reply, a request asks nothing new: one reply.
+    assert_eq!(h.frame(req(5), c.iface), FWD_OUT);
+    assert_eq!(h.frame(req(5), c.iface), FWD_OUT);
+    assert_eq!(h.frame(rep(5), s.iface), FWD_IN);
+    assert_eq!(h.frame(rep(5), s.iface), mismatch);
+    // Asked again after it (a probe that always sends one sequence
+    // number): a new flow, as the ASA's connection per request ended with
+    // its reply; its reply passes, once.
+    let reopened = h.engine.counters().conns_removed[RemoveReason::Reopen as usize];
+    assert_eq!(h.frame(req(5), c.iface), FWD_OUT);
+    assert_eq!(
+        h.engine.counters().conns_removed[RemoveReason::Reopen as usize],
+        reopened + 1
+    );
+    assert_eq!(h.frame(rep(5), s.iface), FWD_IN);
+    assert_eq!(h.frame(rep(5), s.iface), mismatch);
 }
 
 /// The tuple of an echo request from `c` to `s` with identifier 9.
