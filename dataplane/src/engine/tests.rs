@@ -334,6 +334,9 @@ fn unsolicited_udp_from_outside_is_denied() {
 
 // === ICMP ===
 
+/// One reply per request (docs/asa-behaviour.md §2.5).
+mod echo;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();
@@ -355,100 +358,6 @@ fn echo_reply_needs_a_request_and_times_out_after_2s() {
         Verdict::Drop(DropReason::IcmpNoConnection)
     );
     assert_eq!(h.dropped(DropReason::IcmpNoConnection), 3);
-}
-
-/// docs/asa-behaviour.md §2.5: one reply per request, as the ASA's ICMP
-/// inspection passes them ("only one response for each request", with
-/// the sequence number checked): a second reply to a request, or a reply
-/// to a sequence number nobody asked for, is dropped while the flow lives.
-/// Replies may come out of order; each request is answered once.
-#[test]
-fn echo_passes_one_reply_per_request() {
-    let mut h = Harness::inspecting_icmp();
-    let (c, s) = v4_pair(0, 0);
-    let req = |seq| echo_frame(&c, &s, 9, seq, false);
-    let rep = |seq| echo_frame(&s, &c, 9, seq, true);
-    assert_eq!(h.frame(req(1), c.iface), FWD_OUT);
-    assert_eq!(h.frame(rep(1), s.iface), FWD_IN);
-    let mismatch = Verdict::Drop(DropReason::IcmpSeqMismatch);
-    assert_eq!(h.frame(rep(1), s.iface), mismatch, "a second reply");
-    assert_eq!(h.frame(rep(2), s.iface), mismatch, "never requested");
-    for seq in 2..=4 {
-        assert_eq!(h.frame(req(seq), c.iface), FWD_OUT);
-    }
-    for seq in [4, 2, 3] {
-        assert_eq!(h.frame(rep(seq), s.iface), FWD_IN, "{seq}");
-    }
-    assert_eq!(h.frame(rep(3), s.iface), mismatch);
-    assert_eq!(h.dropped(DropReason::IcmpSeqMismatch), 3);
-    let e = h
-        .engine
-        .find(&m_tuple(&c, &s), h.now)
-        .expect("the flow lives");
-    let ProtoState::IcmpEcho(seqs) = e.proto else {
-        panic!("an echo flow: {:?}", e.proto);
-    };
-    assert_eq!((seqs.newest, seqs.outstanding()), (4, 0));
-    // Asked again before its reply, a request asks nothing new: one reply.
-    assert_eq!(h.frame(req(5), c.iface), FWD_OUT);
-    assert_eq!(h.frame(req(5), c.iface), FWD_OUT);
-    assert_eq!(h.frame(rep(5), s.iface), FWD_IN);
-    assert_eq!(h.frame(rep(5), s.iface), mismatch);
-    // Asked again after it (a probe that always sends one sequence
-    // number): a new flow, as the ASA's connection per request ended with
-    // its reply; its reply passes, once.
-    let reopened = h.engine.counters().conns_removed[RemoveReason::Reopen as usize];
-    assert_eq!(h.frame(req(5), c.iface), FWD_OUT);
-    assert_eq!(
-        h.engine.counters().conns_removed[RemoveReason::Reopen as usize],
-        reopened + 1
-    );
-    assert_eq!(h.frame(rep(5), s.iface), FWD_IN);
-    assert_eq!(h.frame(rep(5), s.iface), mismatch);
-}
-
-/// The tuple of an echo request from `c` to `s` with identifier 9.
-fn m_tuple(c: &Host, s: &Host) -> crate::flow::Tuple {
-    let frame = echo_frame(c, s, 9, 1, false);
-    match crate::packet::parse(&frame, crate::packet::PacketMeta::default()) {
-        Ok(crate::packet::Parsed::Ip { tuple, .. }) => tuple,
-        other => panic!("an echo request parses: {other:?}"),
-    }
-}
-
-/// A flow remembers the 64 newest sequence numbers of its identifier; a
-/// request far behind them (a new `ping` reusing the identifier, its
-/// numbering started again) replaces the flow with a new one, whose
-/// replies pass, rather than being refused until the old flow idles out
-/// (which its own requests would never let happen).
-#[test]
-fn a_request_far_behind_the_window_starts_a_new_flow() {
-    let mut h = Harness::inspecting_icmp();
-    let (c, s) = v4_pair(0, 0);
-    let req = |seq| echo_frame(&c, &s, 9, seq, false);
-    let rep = |seq| echo_frame(&s, &c, 9, seq, true);
-    assert_eq!(h.frame(req(1_000), c.iface), FWD_OUT);
-    assert_eq!(h.frame(req(1_063), c.iface), FWD_OUT);
-    // 1,000 is the oldest the window still holds.
-    assert_eq!(h.frame(rep(1_000), s.iface), FWD_IN);
-    assert_eq!(h.frame(req(1_064), c.iface), FWD_OUT);
-    assert_eq!(
-        h.frame(rep(1_001), s.iface),
-        Verdict::Drop(DropReason::IcmpSeqMismatch),
-        "requested, but fallen out of the window: never passes"
-    );
-    let before = h.engine.counters().conns_removed[RemoveReason::Reopen as usize];
-    assert_eq!(h.frame(req(1), c.iface), FWD_OUT);
-    assert_eq!(
-        h.engine.counters().conns_removed[RemoveReason::Reopen as usize],
-        before + 1
-    );
-    assert_eq!(h.frame(rep(1), s.iface), FWD_IN);
-    assert_eq!(
-        h.frame(rep(1_064), s.iface),
-        Verdict::Drop(DropReason::IcmpSeqMismatch),
-        "the old flow's request went with it"
-    );
 }
 
 /// With identifier 0 a request from the responder's side has the flow key
