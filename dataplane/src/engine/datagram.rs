@@ -43,9 +43,11 @@ impl Engine {
                 match seqs.request(seq) {
                     Some(new) => changed = new,
                     // Far behind the window (or half the sequence space
-                    // ahead): the identifier's numbering started anew, a
-                    // new ping on the same identifier. A new incarnation
-                    // replaces the flow, as a SYN on a closed tuple does.
+                    // ahead), or asked again after its reply: the
+                    // identifier's numbering started anew (a new ping on
+                    // the same identifier, a fixed-sequence probe). A new
+                    // incarnation replaces the flow, as a SYN on a closed
+                    // tuple does.
                     None => {
                         self.reopened_after = Some(entry.created);
                         drop(entry);
