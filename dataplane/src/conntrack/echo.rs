@@ -72,6 +72,22 @@ impl EchoSeqs {
         }
     }
 
+    /// A view from its newest request and its requested and answered
+    /// sets (bit `i` for `newest - i`); what was never requested cannot
+    /// have been answered, so the answered set is kept within the other.
+    pub fn from_sets(newest: u16, requested: u64, answered: u64) -> EchoSeqs {
+        EchoSeqs {
+            newest,
+            requested: words(requested),
+            answered: words(answered & requested),
+        }
+    }
+
+    /// The requested and answered sets, bit `i` for `newest - i`.
+    pub fn sets(&self) -> (u64, u64) {
+        (word(self.requested), word(self.answered))
+    }
+
     /// The bit of `seq`, if it lies within the window.
     fn bit(&self, seq: u16) -> Option<u64> {
         let back = self.newest.wrapping_sub(seq);
@@ -140,11 +156,7 @@ impl EchoSeqs {
         let align = |s: &EchoSeqs, v: [u32; 2]| slid(word(v), newest.wrapping_sub(s.newest));
         let requested = align(self, self.requested) | align(other, other.requested);
         let answered = align(self, self.answered) | align(other, other.answered);
-        *self = EchoSeqs {
-            newest,
-            requested: words(requested),
-            answered: words(answered & requested),
-        };
+        *self = EchoSeqs::from_sets(newest, requested, answered);
     }
 
     /// Whether two views number their requests alike: their windows

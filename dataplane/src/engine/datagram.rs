@@ -6,8 +6,7 @@ use super::{Engine, Kind, Opened, Pkt, account};
 use crate::conntrack::entry::conn_flags;
 use crate::conntrack::{EchoSeqs, ProtoState};
 use crate::counters::RemoveReason;
-use crate::flow::{Direction, FlowKey};
-use crate::packet::{Icmp, Transport};
+use crate::flow::Direction;
 use crate::verdict::DropReason;
 
 impl Engine {
@@ -90,35 +89,5 @@ impl Engine {
         let (class, _, _) = self.classify(pkt);
         let id = self.create(pkt, pkt.hash, pkt.key, pkt.src_is_lo, proto, class)?;
         Ok(self.opened(id))
-    }
-
-    /// Whether a frame refused for `reason` is refused for good by this
-    /// node's entry of its flow: a TCP reset behind what its receiver has
-    /// acknowledged ([`TcpTrack::rst_behind`]), or an echo reply already
-    /// answered or older than the flow's window. A peer's view of this
-    /// incarnation only moves these on; only another incarnation (a
-    /// reused tuple the node has not heard of) could judge it otherwise.
-    pub(super) fn refused_for_good(
-        &self,
-        key: &FlowKey,
-        src_is_lo: bool,
-        reason: DropReason,
-        transport: &Transport,
-    ) -> bool {
-        let Some(id) = self.table.find(self.table.hash(key), key) else {
-            return false;
-        };
-        let entry = self.table.get(id);
-        match (reason, transport, &entry.proto) {
-            (DropReason::TcpRstOutOfWindow, Transport::Tcp(seg), ProtoState::Tcp(track)) => {
-                track.rst_behind(entry.direction(src_is_lo), seg)
-            }
-            (
-                DropReason::IcmpSeqMismatch,
-                Transport::Icmp(Icmp::EchoReply { seq }),
-                ProtoState::IcmpEcho(seqs),
-            ) => seqs.check_answer(*seq) == Err(crate::conntrack::echo::Unanswerable::Settled),
-            _ => false,
-        }
     }
 }

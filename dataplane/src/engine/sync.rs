@@ -41,7 +41,7 @@ use super::{Effect, Engine, Judgement, MAX_PENDING_EFFECTS, ReleaseCause};
 use crate::conntrack::{ConnTable, Count48, Entry, FlowId, MacRef, NodeId, ProtoState, TcpState};
 use crate::counters::{RemoveReason, bump};
 use crate::flow::FlowKey;
-use crate::packet::{ChecksumState, PacketMeta, complete_checksum};
+use crate::packet::{ChecksumState, Icmp, PacketMeta, Transport, complete_checksum};
 use crate::placement::{Placement, Share};
 use crate::sync::{
     AnswerCopy, Confirm, FlowState, Incarnation, PeerSet, SyncEvent, SyncProto, SyncReject,
@@ -1427,6 +1427,36 @@ impl Engine {
                 }
                 self.pull(key, now);
             }
+        }
+    }
+
+    /// Whether a frame refused for `reason` is refused for good by this
+    /// node's entry of its flow: a TCP reset behind what its receiver has
+    /// acknowledged ([`TcpTrack::rst_behind`]), or an echo reply already
+    /// answered or older than the flow's window. A peer's view of this
+    /// incarnation only moves these on; only another incarnation (a
+    /// reused tuple the node has not heard of) could judge it otherwise.
+    fn refused_for_good(
+        &self,
+        key: &FlowKey,
+        src_is_lo: bool,
+        reason: DropReason,
+        transport: &Transport,
+    ) -> bool {
+        let Some(id) = self.table.find(self.table.hash(key), key) else {
+            return false;
+        };
+        let entry = self.table.get(id);
+        match (reason, transport, &entry.proto) {
+            (DropReason::TcpRstOutOfWindow, Transport::Tcp(seg), ProtoState::Tcp(track)) => {
+                track.rst_behind(entry.direction(src_is_lo), seg)
+            }
+            (
+                DropReason::IcmpSeqMismatch,
+                Transport::Icmp(Icmp::EchoReply { seq }),
+                ProtoState::IcmpEcho(seqs),
+            ) => seqs.check_answer(*seq) == Err(crate::conntrack::echo::Unanswerable::Settled),
+            _ => false,
         }
     }
 

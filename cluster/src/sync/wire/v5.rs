@@ -129,25 +129,18 @@ pub struct WireEcho {
 
 impl From<EchoSeqs> for WireEcho {
     fn from(e: EchoSeqs) -> Self {
-        let word = |w: [u32; 2]| u64::from(w[0]) | (u64::from(w[1]) << 32);
+        let (requested, answered) = e.sets();
         WireEcho {
             newest: e.newest,
-            requested: word(e.requested),
-            answered: word(e.answered),
+            requested,
+            answered,
         }
     }
 }
 
 impl From<WireEcho> for EchoSeqs {
     fn from(e: WireEcho) -> Self {
-        // Truncations intended: the low and the high half.
-        let words = |v: u64| [v as u32, (v >> 32) as u32];
-        EchoSeqs {
-            newest: e.newest,
-            requested: words(e.requested),
-            // What was never requested cannot have been answered.
-            answered: words(e.answered & e.requested),
-        }
+        EchoSeqs::from_sets(e.newest, e.requested, e.answered)
     }
 }
 
