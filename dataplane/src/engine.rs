@@ -908,8 +908,7 @@ impl Engine {
         self.next_conn_id = self.next_conn_id.checked_add(1).unwrap_or(1);
         let entry = Entry {
             key,
-            orig_is_lo: src_is_lo,
-            flags,
+            flags: flags | conn_flags::orig_is_lo(src_is_lo),
             ingress: [pkt.ingress, pkt.egress],
             owner: self.config.node,
             class,

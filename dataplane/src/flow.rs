@@ -78,7 +78,8 @@ pub struct Endpoint {
     pub port: u16,
 }
 
-/// A packet's directed tuple: who sent it to whom over which protocol.
+/// A packet's directed tuple: who sent it to whom over which protocol, on
+/// which VLAN.
 ///
 /// ICMP echo requests carry `(src.port, dst.port) = (id, 0)` and replies
 /// `(0, id)`, so a request and its reply normalise to the same [`FlowKey`].
@@ -90,6 +91,9 @@ pub struct Tuple {
     pub dst: Endpoint,
     /// IP protocol number.
     pub proto: u8,
+    /// 802.1Q VLAN id of the frame's outer tag; 0 when untagged (or
+    /// priority-tagged, which IEEE 802.1Q treats as untagged).
+    pub vlan: u16,
 }
 
 impl Tuple {
@@ -99,6 +103,7 @@ impl Tuple {
             src: self.dst,
             dst: self.src,
             proto: self.proto,
+            vlan: self.vlan,
         }
     }
 }
@@ -131,7 +136,18 @@ impl Direction {
 
 /// Direction-normalised flow key: the lower endpoint first, so both
 /// directions of a connection map to one key.
+///
+/// The VLAN is part of the key, as a conntrack zone is in Linux: a bridge
+/// on a trunk carries address spaces that may overlap, and a connection of
+/// one VLAN must never pass a packet of another (docs/asa-behaviour.md §2).
+///
+/// Packed (39 bytes, alignment 1) so the key with its VLAN takes no more
+/// room in a conntrack entry than the key without it did: the two bytes
+/// come out of the padding (`entry.rs` asserts the layout). A field of a
+/// packed struct is read by copy; the compiler refuses a reference to one
+/// whose type needs alignment, so none can be taken by mistake.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, packed)]
 pub struct FlowKey {
     /// The lower of the two endpoints (by address, then port).
     pub lo: Endpoint,
@@ -139,19 +155,23 @@ pub struct FlowKey {
     pub hi: Endpoint,
     /// IP protocol number.
     pub proto: u8,
+    /// 802.1Q VLAN id (0: untagged), as [`Tuple::vlan`].
+    pub vlan: u16,
 }
 
-/// Hashed as three words (both addresses, then ports and protocol), not
-/// field by field: every packet hashes its key, and the derived form fed
-/// the hasher nine pieces, two of them slice lengths.
+/// Hashed as three words (both addresses, then ports, protocol and VLAN),
+/// not field by field: every packet hashes its key, and the derived form
+/// fed the hasher nine pieces, two of them slice lengths.
 impl std::hash::Hash for FlowKey {
     #[inline]
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u128(u128::from_le_bytes(self.lo.addr.0));
-        state.write_u128(u128::from_le_bytes(self.hi.addr.0));
+        let (lo, hi) = (self.lo, self.hi);
+        state.write_u128(u128::from_le_bytes(lo.addr.0));
+        state.write_u128(u128::from_le_bytes(hi.addr.0));
         state.write_u64(
-            (u64::from(self.lo.port) << 24)
-                | (u64::from(self.hi.port) << 8)
+            (u64::from(self.vlan) << 40)
+                | (u64::from(lo.port) << 24)
+                | (u64::from(hi.port) << 8)
                 | u64::from(self.proto),
         );
     }
@@ -166,6 +186,7 @@ impl FlowKey {
                     lo: t.src,
                     hi: t.dst,
                     proto: t.proto,
+                    vlan: t.vlan,
                 },
                 true,
             )
@@ -175,6 +196,7 @@ impl FlowKey {
                     lo: t.dst,
                     hi: t.src,
                     proto: t.proto,
+                    vlan: t.vlan,
                 },
                 false,
             )
@@ -216,6 +238,7 @@ mod tests {
             src: ep([198, 18, 0, 9], 40000),
             dst: ep([198, 18, 1, 1], 80),
             proto: proto::TCP,
+            vlan: 0,
         };
         let (k1, src_lo1) = FlowKey::of(&t);
         let (k2, src_lo2) = FlowKey::of(&t.reversed());
@@ -229,11 +252,13 @@ mod tests {
             src: ep([198, 18, 0, 9], 1),
             dst: ep([198, 18, 0, 9], 2),
             proto: proto::UDP,
+            vlan: 0,
         };
         let b = Tuple {
             src: ep([198, 18, 0, 9], 2),
             dst: ep([198, 18, 0, 9], 3),
             proto: proto::UDP,
+            vlan: 0,
         };
         assert_ne!(FlowKey::of(&a).0, FlowKey::of(&b).0);
     }

@@ -39,7 +39,7 @@ const fn mix(mut z: u64) -> u64 {
 /// A 64-bit digest of a flow key, the same on every node.
 pub fn key_digest(key: &FlowKey) -> u64 {
     let mut h = 0x9e37_79b9_7f4a_7c15_u64;
-    for end in [&key.lo, &key.hi] {
+    for end in [key.lo, key.hi] {
         let a = end.addr.0;
         let w0 = u64::from_le_bytes(a[..8].try_into().expect("8 bytes"));
         let w1 = u64::from_le_bytes(a[8..].try_into().expect("8 bytes"));
@@ -47,7 +47,7 @@ pub fn key_digest(key: &FlowKey) -> u64 {
         h = mix(h ^ w1);
         h = mix(h ^ u64::from(end.port));
     }
-    mix(h ^ u64::from(key.proto))
+    mix(h ^ u64::from(key.proto) ^ (u64::from(key.vlan) << 8))
 }
 
 /// The weight of `node` for a flow whose key digest is `digest`.
@@ -164,6 +164,7 @@ mod tests {
                 port: 443,
             },
             proto: proto::TCP,
+            vlan: 0,
         }
     }
 

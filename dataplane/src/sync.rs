@@ -243,6 +243,7 @@ impl FlowState {
             h = fnv1a(h, &e.port.to_le_bytes());
         }
         h = fnv1a(h, &[self.key.proto]);
+        h = fnv1a(h, &self.key.vlan.to_le_bytes());
         h = fnv1a(h, &self.inc.created_ns.to_le_bytes());
         h = fnv1a(h, &self.inc.owner.to_le_bytes());
         h = fnv1a(h, &self.inc.id.to_le_bytes());
@@ -278,7 +279,8 @@ impl FlowState {
 
     /// Check what a peer sent before it reaches the table.
     pub fn validate(&self, interfaces: usize) -> Result<(), SyncReject> {
-        if self.key.lo > self.key.hi {
+        let (lo, hi) = (self.key.lo, self.key.hi);
+        if lo > hi {
             return Err(SyncReject::KeyOrder);
         }
         let ok = match self.proto {
@@ -482,6 +484,7 @@ mod tests {
                 port: 80,
             },
             proto: proto::TCP,
+            vlan: 0,
         }
     }
 

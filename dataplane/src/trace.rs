@@ -190,6 +190,14 @@ pub fn echo_frame(src: &Host, dst: &Host, id: u16, seq: u16, reply: bool) -> Vec
     out
 }
 
+/// `frame` with an IEEE 802.1Q tag (priority `pcp`, VLAN id `vlan`)
+/// inserted after its MAC addresses.
+pub fn vlan_tagged(mut frame: Vec<u8>, pcp: u8, vlan: u16) -> Vec<u8> {
+    let tci = ((u16::from(pcp) << 13) | (vlan & 0xfff)).to_be_bytes();
+    frame.splice(12..12, [0x81, 0x00, tci[0], tci[1]]);
+    frame
+}
+
 /// Build an ICMPv4 destination-unreachable (port unreachable) from `src` to
 /// `dst` quoting the IP header and first 8 transport bytes of `quoted_frame`.
 pub fn icmpv4_unreachable_frame(src: &Host, dst: &Host, quoted_frame: &[u8]) -> Vec<u8> {
@@ -290,6 +298,7 @@ impl TcpModel {
             src: ep(&self.client),
             dst: ep(&self.server),
             proto: crate::flow::proto::TCP,
+            vlan: 0,
         }
     }
 

@@ -1790,3 +1790,75 @@ fn a_short_asymmetric_close_exchange_costs_one_event_per_burst() {
     }
     assert_eq!(p.drops(), 0);
 }
+
+/// A connection's VLAN travels with its state (docs/asa-behaviour.md
+/// §2.6): one tuple on two VLANs, both conversations on the asymmetric
+/// path, is two connections on each node, and a segment of the one
+/// strayed onto the other VLAN is not taken for the other's.
+#[test]
+fn one_tuple_on_two_vlans_is_two_connections_on_both_nodes() {
+    use rampart_dataplane::flow::Tuple;
+    use rampart_dataplane::trace::vlan_tagged;
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_300, 80);
+    let vlans = [10u16, 20];
+    let mut m: Vec<TcpModel> = (0..2u32)
+        .map(|i| {
+            let isn = [1000 + i * 0x7000_0000, 5000 + i * 0x5000_0000];
+            TcpModel::new(c, s, isn, [65535, 65535], [Some(7), Some(7)])
+        })
+        .collect();
+    let through = |p: &mut Pair, m: &TcpModel, seg: &Seg, vlan: u16| {
+        let i = usize::from(seg.from == Side::Server);
+        p.send(i, vlan_tagged(m.frame(seg), 0, vlan), m.iface(seg.from))
+    };
+    for (m, vlan) in m.iter_mut().zip(vlans) {
+        let syn = m.syn();
+        assert!(matches!(
+            through(&mut p, m, &syn, vlan),
+            Verdict::Forward { .. }
+        ));
+        let tuple = Tuple { vlan, ..m.tuple() };
+        m.set_shift(p.nodes[0].find(&tuple, p.now).expect("opened").seq_offset);
+        p.sync_all();
+        for seg in rest_of_handshake_and_data(m) {
+            assert!(
+                matches!(through(&mut p, m, &seg, vlan), Verdict::Forward { .. }),
+                "VLAN {vlan}: {seg:?}"
+            );
+            p.sync_all();
+        }
+    }
+    assert_eq!(p.drops(), 0);
+    for n in &p.nodes {
+        let mut held: Vec<(u16, TcpState)> = n
+            .table()
+            .iter()
+            .map(|(_, e)| (e.key.vlan, e.tcp_state().expect("tcp")))
+            .collect();
+        held.sort_unstable_by_key(|&(v, _)| v);
+        assert_eq!(
+            held,
+            [(10, TcpState::Established), (20, TcpState::Established)]
+        );
+    }
+    // VLAN 20's next server segment, strayed onto VLAN 10, lies past that
+    // connection's window: it waits as any refused segment may (a peer
+    // could be ahead) and is dropped at its deadline, never delivered.
+    let d = m[1].data(Side::Server, 500);
+    let delivered = p.delivered.len();
+    assert_eq!(through(&mut p, &m[1], &d, 10), Verdict::Hold);
+    p.sync_all();
+    p.now = p.now + Duration::from_millis(201);
+    p.nodes[1].expire(p.now);
+    p.sync_all();
+    assert_eq!(p.delivered.len(), delivered);
+    assert_eq!(
+        p.nodes[1].counters().dropped(DropReason::TcpSeqPastWindow),
+        1
+    );
+    assert!(matches!(
+        through(&mut p, &m[1], &d, 20),
+        Verdict::Forward { .. }
+    ));
+}

@@ -152,11 +152,11 @@ fn v6_pair(client_port: u16, server_port: u16) -> (Host, Host) {
 
 /// An 802.1Q tag (VLAN 100) inserted after the MAC addresses.
 fn vlan_tagged(frame: &[u8]) -> Vec<u8> {
-    let mut out = frame[..12].to_vec();
-    out.extend_from_slice(&[0x81, 0x00, 0x00, 100]);
-    out.extend_from_slice(&frame[12..]);
-    out
+    rampart_dataplane::trace::vlan_tagged(frame.to_vec(), 0, SEED_VLAN)
 }
+
+/// The VLAN of the tagged seeds.
+const SEED_VLAN: u16 = 100;
 
 /// An ARP request from `src` for `target`.
 fn arp_request(src: &Host, target: Ipv4Addr) -> Vec<u8> {
@@ -263,10 +263,14 @@ pub fn all() -> Vec<Seed> {
     let mut m = tcp_model(40_009);
     let syn = m.syn();
     g.pass(&vlan_tagged(&m.frame(&syn)), IfaceId(0));
+    let tuple = rampart_dataplane::flow::Tuple {
+        vlan: SEED_VLAN,
+        ..m.tuple()
+    };
     let entry = g
         .driver
         .engine()
-        .find(&m.tuple(), g.driver.now())
+        .find(&tuple, g.driver.now())
         .expect("open");
     m.set_shift(entry.seq_offset);
     for seg in [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 20)] {

@@ -223,6 +223,7 @@ fn owned_asym(node: &NodeProc, owner: u16) -> Vec<FlowKey> {
                 src: end(&r.lower),
                 dst: end(&r.higher),
                 proto: proto::TCP,
+                vlan: 0,
             };
             FlowKey::of(&t).0
         })

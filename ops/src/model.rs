@@ -43,6 +43,9 @@ pub struct ConnRow {
     pub id: u32,
     /// The node that created the entry.
     pub owner: u16,
+    /// 802.1Q VLAN id of its frames, 0 when untagged.
+    #[serde(default)]
+    pub vlan: u16,
     /// The worker that holds it.
     pub worker: usize,
     /// Creation time (engine nanoseconds), for ordering.

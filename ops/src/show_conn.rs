@@ -125,6 +125,7 @@ pub fn collect_rows_in(
                 bytes: e.total_bytes(),
                 id: e.id,
                 owner: e.owner.0,
+                vlan: e.key.vlan,
                 worker,
                 created_ns: e.created.as_nanos(),
             }
@@ -134,13 +135,19 @@ pub fn collect_rows_in(
 }
 
 /// One connection's lines, as `show conn` (or `show conn detail`) prints it.
+/// A connection of a VLAN names it (`, vlan 10`; detail: `VLAN: 10`); an
+/// untagged one prints as on the ASA.
 pub fn render_row(r: &model::ConnRow, detail: bool) -> String {
     let (a, b) = (&r.lower, &r.higher);
     let (p, flags, bytes) = (&r.protocol, &r.flags, r.bytes);
     if detail {
+        let vlan = match r.vlan {
+            0 => String::new(),
+            v => format!("  VLAN: {v}\n"),
+        };
         format!(
             "{p} {}: {}/{} {}: {}/{},\n    flags {flags} , idle {}, uptime {}, timeout {}, bytes {bytes}\n  \
-             Initiator: {}, Responder: {}\n  Connection lookup keyid: {}\n  Owner: node {}\n",
+             Initiator: {}, Responder: {}\n  Connection lookup keyid: {}\n  Owner: node {}\n{vlan}",
             a.interface,
             a.addr,
             a.port,
@@ -156,8 +163,12 @@ pub fn render_row(r: &model::ConnRow, detail: bool) -> String {
             r.owner
         )
     } else {
+        let vlan = match r.vlan {
+            0 => String::new(),
+            v => format!(", vlan {v}"),
+        };
         format!(
-            "{p} {}  {}:{} {}  {}:{}, idle {}, bytes {bytes}, flags {flags}\n",
+            "{p} {}  {}:{} {}  {}:{}, idle {}, bytes {bytes}, flags {flags}{vlan}\n",
             a.interface,
             a.addr,
             a.port,
@@ -360,6 +371,31 @@ TCP outside  198.18.1.10:443 inside  198.18.0.10:40001, idle 0:00:21, bytes 48, 
             ),
             "{out}"
         );
+    }
+
+    /// A tagged connection names its VLAN; the untagged rows stay the ASA's.
+    #[test]
+    fn a_vlan_connection_names_its_vlan() {
+        let (mut eng, now) = engine();
+        let (c, s) = v4_pair(5353, 53);
+        let mut query = rampart_dataplane::trace::vlan_tagged(udp_frame(&c, &s, b"q"), 0, 300);
+        let v = eng.process(&mut query, PacketMeta::default(), c.iface, now);
+        assert!(matches!(v, Verdict::Forward { .. }));
+        let f = ConnFilter {
+            address: None,
+            port: Some(53),
+        };
+        let out = render_show_conn(&eng, now, &f, false);
+        assert!(
+            out.ends_with(
+                "UDP outside  198.18.1.10:53 inside  198.18.0.10:5353, idle 0:00:21, bytes 60, flags IOD
+UDP outside  198.18.1.10:53 inside  198.18.0.10:5353, idle 0:00:00, bytes 29, flags OD, vlan 300
+"
+            ),
+            "{out}"
+        );
+        let out = render_show_conn(&eng, now, &f, true);
+        assert!(out.ends_with("  Owner: node 3\n  VLAN: 300\n"), "{out}");
     }
 
     #[test]

@@ -320,6 +320,7 @@ impl SimNode {
                     src: s.key.lo,
                     dst: s.key.hi,
                     proto: s.key.proto,
+                    vlan: s.key.vlan,
                 };
                 let e = self.engine.find(&tuple, t)?;
                 let timeout = self.engine.timeout_of(e);

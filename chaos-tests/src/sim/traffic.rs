@@ -84,6 +84,8 @@ pub struct Flow {
     pub server: Host,
     /// Its direction-normalised key.
     pub key: FlowKey,
+    /// The 802.1Q VLAN its frames carry (0: untagged).
+    pub vlan: u16,
     model: Option<TcpModel>,
     phase: Phase,
     /// Exchanges left before the close.
@@ -137,17 +139,26 @@ fn host(last: u8, port: u16, iface: u8) -> Host {
 impl Flow {
     /// A new flow `id` of `kind` on `path`, started at `now_ns`.
     pub fn new(id: usize, kind: Kind, path: [usize; 2], now_ns: u64, rng: &mut ChaCha8Rng) -> Flow {
-        let port = PORT_BASE + u16::try_from(id).expect("fewer flows than ports");
+        // Each odd flow is its even neighbour's twin on VLAN 10: the same
+        // addresses and ports (the same tuple where the kinds agree), a
+        // connection of its own (docs/asa-behaviour.md §2.6).
+        let (vlan, twin) = if id % 2 == 1 {
+            (TWIN_VLAN, id - 1)
+        } else {
+            (0, id)
+        };
+        let id_port = u16::try_from(twin).expect("fewer flows than ports");
+        let port = PORT_BASE + id_port;
         let server_port = match kind {
             Kind::Tcp => 80,
             Kind::Bypass => BYPASS_PORT,
             Kind::Udp => 53,
             Kind::Icmp => 0,
         };
-        let client = host(10 + (id % 200) as u8, port, 0);
-        let server = host(20 + (id % 100) as u8, server_port, 1);
+        let client = host(10 + (twin % 200) as u8, port, 0);
+        let server = host(20 + (twin % 100) as u8, server_port, 1);
         let isn = [rng.random(), rng.random()];
-        Flow::between(id, kind, client, server, isn, path, now_ns, rng)
+        Flow::between(id, kind, (client, server, vlan), isn, path, now_ns, rng)
     }
 
     /// A new connection `id` on the same tuple as this one, which closed
@@ -174,8 +185,7 @@ impl Flow {
         Some(Flow::between(
             id,
             self.kind,
-            self.client,
-            self.server,
+            (self.client, self.server, self.vlan),
             isn,
             self.path,
             now_ns,
@@ -183,12 +193,10 @@ impl Flow {
         ))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn between(
         id: usize,
         kind: Kind,
-        client: Host,
-        server: Host,
+        (client, server, vlan): (Host, Host, u16),
         isn: [u32; 2],
         path: [usize; 2],
         now_ns: u64,
@@ -214,16 +222,20 @@ impl Flow {
                 wscale,
             )
         });
-        let probe = match &model {
-            Some(m) => m.frame(&probe_syn()),
-            None => exchange_frame(kind, &client, &server, Side::Client, 0),
-        };
+        let probe = tag(
+            vlan,
+            match &model {
+                Some(m) => m.frame(&probe_syn()),
+                None => exchange_frame(kind, &client, &server, Side::Client, 0),
+            },
+        );
         Flow {
             id,
             kind,
             client,
             server,
             key: key_of(&probe).expect("the flow's own frame parses"),
+            vlan,
             model,
             phase: if matches!(kind, Kind::Tcp | Kind::Bypass) {
                 Phase::Syn
@@ -271,6 +283,7 @@ impl Flow {
                 port: self.server.port,
             },
             proto,
+            vlan: self.vlan,
         }
     }
 
@@ -330,12 +343,15 @@ impl Flow {
                     } else {
                         Side::Server
                     };
-                    let frame = exchange_frame(
-                        self.kind,
-                        &self.client,
-                        &self.server,
-                        from,
-                        self.udp_seq / 2,
+                    let frame = tag(
+                        self.vlan,
+                        exchange_frame(
+                            self.kind,
+                            &self.client,
+                            &self.server,
+                            from,
+                            self.udp_seq / 2,
+                        ),
                     );
                     self.udp_seq += 1;
                     if from == Side::Server {
@@ -398,7 +414,7 @@ impl Flow {
         }
         let again = Outstanding {
             from: seg.from,
-            frame: m.frame(seg),
+            frame: tag(self.vlan, m.frame(seg)),
             rst: false,
             syn: false,
             attempts: out.attempts,
@@ -468,7 +484,18 @@ impl Flow {
             }
             Phase::Done => return None,
         };
-        Some((seg.from, m.frame(&seg), rst, syn))
+        Some((seg.from, tag(self.vlan, m.frame(&seg)), rst, syn))
+    }
+}
+
+/// The VLAN of the odd flows, twins of the even ones.
+const TWIN_VLAN: u16 = 10;
+
+/// `frame` as it travels on `vlan` (untagged on 0).
+fn tag(vlan: u16, frame: Vec<u8>) -> Vec<u8> {
+    match vlan {
+        0 => frame,
+        v => rampart_dataplane::trace::vlan_tagged(frame, 0, v),
     }
 }
 

@@ -1471,13 +1471,20 @@ fn same(a: &FlowState, b: &FlowState) -> bool {
     masked(a) == masked(b)
 }
 
-/// A flow key in a total order (address bytes, ports, protocol), for
+/// A flow key in a total order (address bytes, ports, protocol, VLAN), for
 /// tables compared in the same order on every replay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Ordered([u8; 16], u16, [u8; 16], u16, u8);
+struct Ordered([u8; 16], u16, [u8; 16], u16, u8, u16);
 
 impl Ordered {
     fn of(k: &FlowKey) -> Ordered {
-        Ordered(k.lo.addr.0, k.lo.port, k.hi.addr.0, k.hi.port, k.proto)
+        Ordered(
+            k.lo.addr.0,
+            k.lo.port,
+            k.hi.addr.0,
+            k.hi.port,
+            k.proto,
+            k.vlan,
+        )
     }
 }

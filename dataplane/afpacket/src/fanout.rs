@@ -313,6 +313,7 @@ mod tests {
                 port: dport,
             },
             proto,
+            vlan: 0,
         }
     }
 

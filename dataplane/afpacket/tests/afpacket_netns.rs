@@ -113,6 +113,7 @@ fn fanout_meets_worker_of<M>(
                 src: ep(&f[26..30], &f[34..36]),
                 dst: ep(&f[30..34], &f[36..38]),
                 proto: proto::UDP,
+                vlan: 0,
             };
             assert_eq!(
                 worker_of(&FlowKey::of(&t).0, workers),

@@ -23,7 +23,7 @@ use rampart_afpacket::afpacket::{PacketSocket, RxBatch};
 use rampart_afpacket::io::{IoChoice, PacketIo};
 use rampart_afpacket::ring::IoMode;
 use rampart_dataplane::IfaceId;
-use rampart_dataplane::trace::{Host, udp_frame};
+use rampart_dataplane::trace::{Host, udp_frame, vlan_tagged};
 use rampart_node::lab::{Lab, Role, is_root};
 
 /// UDP datagrams sent client to server.
@@ -103,7 +103,7 @@ fn through_bridge(tag: &str, offloads: bool, choice: IoChoice, want: IoMode) {
 
     // A VLAN-tagged frame crosses with its tag (the kernel strips it on
     // receive; the bridge puts it back).
-    let tagged = {
+    let (c, s) = {
         let c = Host {
             mac: [0x02, 0, 0, 0, 0, 0x11],
             ip: [198, 18, 0, 11].into(),
@@ -116,41 +116,31 @@ fn through_bridge(tag: &str, offloads: bool, choice: IoChoice, want: IoMode) {
             port: 53,
             iface: IfaceId(1),
         };
-        let mut f = udp_frame(&c, &s, b"tagged through the bridge");
-        f.splice(12..12, [0x81, 0x00, 0x00, 0x2a]); // VLAN 42
-        f
+        (c, s)
     };
-    let listener = lab
-        .spawn(Role::Server, {
-            let want = tagged.clone();
-            move || {
-                let sock = PacketSocket::open("s0").expect("open s0");
-                let mut rx = RxBatch::new();
-                let deadline = Instant::now() + Duration::from_secs(3);
-                while Instant::now() < deadline {
-                    let n = sock.recv_batch(&mut rx).expect("recv");
-                    if (0..n).any(|i| rx.frame_ref(i) == want.as_slice()) {
-                        return true;
-                    }
-                    if n == 0 {
-                        std::thread::sleep(Duration::from_millis(1));
-                    }
-                }
-                false
-            }
-        })
-        .expect("namespace thread");
-    std::thread::sleep(Duration::from_millis(100));
-    lab.spawn(Role::Client, move || {
-        let sock = PacketSocket::open("c0").expect("open c0");
-        assert_eq!(sock.send_batch(&[&tagged]).expect("send"), 1);
-    })
-    .expect("namespace thread")
-    .join()
-    .expect("vlan sender");
-    assert!(
-        listener.join().expect("vlan listener"),
+    let tagged = vlan_tagged(udp_frame(&c, &s, b"tagged through the bridge"), 0, 42);
+    assert_eq!(
+        crossing(&lab, (Role::Client, "c0"), (Role::Server, "s0"), &[&tagged]),
+        [true],
         "the VLAN-tagged frame arrived with its tag"
+    );
+    // Its connection is of VLAN 42 (docs/asa-behaviour.md §2.6): the
+    // answer passes on VLAN 42, and the same answer on VLAN 43 belongs to
+    // no connection (outside to inside: denied).
+    let answer = udp_frame(&s, &c, b"answered on its own VLAN only");
+    let (other, own) = (
+        vlan_tagged(answer.clone(), 0, 43),
+        vlan_tagged(answer, 0, 42),
+    );
+    assert_eq!(
+        crossing(
+            &lab,
+            (Role::Server, "s0"),
+            (Role::Client, "c0"),
+            &[&other, &own]
+        ),
+        [false, true],
+        "the answer crosses on its connection's VLAN only"
     );
 
     // A connection opened from the outside (security 0 → 100) is refused.
@@ -215,4 +205,60 @@ through_bridge_cases! {
     block_ring_io_carries_tcp_udp_and_vlan_with_offloads_off: "rof", false, BlockRing;
     mmsg_io_carries_tcp_udp_and_vlan_with_offloads_on: "mon", true, Mmsg;
     mmsg_io_carries_tcp_udp_and_vlan_with_offloads_off: "mof", false, Mmsg;
+}
+
+/// Send `frames` (in order) from `from`'s interface and report which of
+/// them arrive, byte for byte, on `to`'s within a second of the last.
+fn crossing(
+    lab: &Lab,
+    (from, from_if): (Role, &'static str),
+    (to, to_if): (Role, &'static str),
+    frames: &[&[u8]],
+) -> Vec<bool> {
+    let want: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+    let n = want.len();
+    let sent = Arc::new(AtomicBool::new(false));
+    let listener = lab
+        .spawn(to, {
+            let sent = Arc::clone(&sent);
+            move || {
+                let sock = PacketSocket::open(to_if).expect("open the receiving side");
+                let mut rx = RxBatch::new();
+                let mut seen = vec![false; want.len()];
+                let mut deadline = Instant::now() + Duration::from_secs(5);
+                let mut after_send = false;
+                while Instant::now() < deadline && !seen.iter().all(|&s| s) {
+                    if !after_send && sent.load(Ordering::Acquire) {
+                        after_send = true;
+                        deadline = deadline.min(Instant::now() + Duration::from_secs(1));
+                    }
+                    let got = sock.recv_batch(&mut rx).expect("recv");
+                    for i in 0..got {
+                        for (k, w) in want.iter().enumerate() {
+                            seen[k] |= rx.frame_ref(i) == w.as_slice();
+                        }
+                    }
+                    if got == 0 {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                seen
+            }
+        })
+        .expect("namespace thread");
+    std::thread::sleep(Duration::from_millis(100));
+    let out: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
+    lab.spawn(from, move || {
+        let sock = PacketSocket::open(from_if).expect("open the sending side");
+        for f in &out {
+            assert_eq!(sock.send_batch(&[f]).expect("send"), 1);
+        }
+    })
+    .expect("namespace thread")
+    .join()
+    .expect("sender");
+    sent.store(true, Ordering::Release);
+    let seen = listener.join().expect("listener");
+    assert_eq!(seen.len(), n);
+    seen
 }

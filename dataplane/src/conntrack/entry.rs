@@ -41,8 +41,16 @@ pub mod conn_flags {
     pub const RESET_ORIG: u8 = 0x08;
     /// The reply side's RST closed the connection (local).
     pub const RESET_REPLY: u8 = 0x10;
+    /// The orig side is the key's `lo` endpoint (fixed at creation; peers
+    /// receive it as its own field, so it is not among the shared bits).
+    pub const ORIG_IS_LO: u8 = 0x20;
     /// The bits peers share; the reset bits are this node's own view.
     pub const SHARED: u8 = FROM_LOWER | DNS | REPLIED;
+
+    /// The [`ORIG_IS_LO`] bit of an entry whose orig side is (or is not) `lo`.
+    pub const fn orig_is_lo(yes: bool) -> u8 {
+        if yes { ORIG_IS_LO } else { 0 }
+    }
 
     /// The reset bit of a direction.
     pub const fn reset_by(dir: crate::flow::Direction) -> u8 {
@@ -63,11 +71,9 @@ pub mod conn_flags {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C)]
 pub struct Entry {
-    /// Direction-normalised key.
+    /// Direction-normalised key (39 bytes, packed).
     pub key: FlowKey,
-    /// Whether the orig side is `key.lo`.
-    pub orig_is_lo: bool,
-    /// [`conn_flags`] bits.
+    /// [`conn_flags`] bits, among them which side of the key is orig.
     pub flags: u8,
     /// The interface each direction's packets arrive on (`[orig, reply]`).
     pub ingress: [IfaceId; 2],
@@ -152,7 +158,7 @@ impl PartialEq<u64> for Count48 {
 impl Entry {
     /// The direction of a packet whose sender is (`true`) or is not the key's `lo` side.
     pub fn direction(&self, src_is_lo: bool) -> Direction {
-        if src_is_lo == self.orig_is_lo {
+        if src_is_lo == self.orig_is_lo() {
             Direction::Orig
         } else {
             Direction::Reply
@@ -164,9 +170,14 @@ impl Entry {
         self.bytes[0].get().saturating_add(self.bytes[1].get())
     }
 
+    /// Whether the orig side is `key.lo`.
+    pub const fn orig_is_lo(&self) -> bool {
+        self.flags & conn_flags::ORIG_IS_LO != 0
+    }
+
     /// The endpoint that opened the connection.
     pub fn initiator(&self) -> Endpoint {
-        if self.orig_is_lo {
+        if self.orig_is_lo() {
             self.key.lo
         } else {
             self.key.hi
@@ -175,7 +186,7 @@ impl Entry {
 
     /// The endpoint that answered.
     pub fn responder(&self) -> Endpoint {
-        if self.orig_is_lo {
+        if self.orig_is_lo() {
             self.key.hi
         } else {
             self.key.lo

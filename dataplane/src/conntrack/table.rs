@@ -462,12 +462,12 @@ mod tests {
                 port: 53,
             },
             proto: proto::UDP,
+            vlan: 0,
         };
         let (key, orig_is_lo) = FlowKey::of(&t);
         Entry {
             key,
-            orig_is_lo,
-            flags: 0,
+            flags: crate::conntrack::entry::conn_flags::orig_is_lo(orig_is_lo),
             ingress: [IfaceId(0), IfaceId(1)],
             owner: NodeId(1),
             class: crate::class_slot::DEFAULT_SLOT,

@@ -292,6 +292,7 @@ mod tests {
                 port: 80,
             },
             proto: proto::TCP,
+            vlan: 0,
         };
         FlowKey::of(&tuple).0
     }

@@ -38,6 +38,7 @@ use std::time::Duration;
 use super::classes::ClassTable;
 use super::hold::{DeferQueue, Deferred, Held, HoldLimits, HoldQueue, Refused};
 use super::{Effect, Engine, Judgement, MAX_PENDING_EFFECTS, ReleaseCause};
+use crate::conntrack::entry::conn_flags;
 use crate::conntrack::{ConnTable, Count48, Entry, FlowId, MacRef, NodeId, ProtoState, TcpState};
 use crate::counters::{RemoveReason, bump};
 use crate::flow::FlowKey;
@@ -619,8 +620,8 @@ fn flow_state_of(entry: &Entry, table: &ConnTable, classes: &ClassTable) -> Opti
     Some(FlowState {
         key: entry.key,
         inc: entry.incarnation(),
-        orig_is_lo: entry.orig_is_lo,
-        flags: entry.flags & crate::conntrack::entry::conn_flags::SHARED,
+        orig_is_lo: entry.orig_is_lo(),
+        flags: entry.flags & conn_flags::SHARED,
         ingress: [entry.ingress[0].0, entry.ingress[1].0],
         class: classes.get(entry.class).digest,
         seq_offset: entry.seq_offset,
@@ -1083,8 +1084,7 @@ impl Engine {
         };
         let entry = Entry {
             key: state.key,
-            orig_is_lo: state.orig_is_lo,
-            flags: state.flags & crate::conntrack::entry::conn_flags::SHARED,
+            flags: (state.flags & conn_flags::SHARED) | conn_flags::orig_is_lo(state.orig_is_lo),
             ingress: [IfaceId(state.ingress[0]), IfaceId(state.ingress[1])],
             owner: NodeId(state.inc.owner),
             class,

@@ -337,6 +337,9 @@ fn unsolicited_udp_from_outside_is_denied() {
 /// One reply per request (docs/asa-behaviour.md §2.5).
 mod echo;
 
+/// A connection is of one VLAN (docs/asa-behaviour.md §2.6).
+mod vlan;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();

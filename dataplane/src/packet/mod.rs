@@ -167,8 +167,6 @@ pub enum Parsed {
         tuple: Tuple,
         /// Transport layer.
         transport: Transport,
-        /// 802.1Q VLAN id of the outermost tag, if tagged.
-        vlan: Option<u16>,
         /// Length of the IP packet (header + payload) in bytes, for byte counters.
         ip_len: u32,
         /// Offset of the IP header in the frame.

@@ -41,7 +41,7 @@ use self::ipv6::ipv6;
 use self::link::link;
 use self::tcp::tcp;
 use self::udp::udp;
-use super::{ChecksumState, PacketMeta, Parsed, Transport};
+use super::{ChecksumState, Icmp, PacketMeta, Parsed, Transport};
 use crate::flow::{Addr, Endpoint, Tuple};
 use crate::verdict::DropReason;
 
@@ -73,7 +73,14 @@ pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
         EtherType::IPV6 => ipv6(link.payload, link.l3)?,
         _ => return Err(DropReason::UnsupportedEthertype),
     };
-    let (src_port, dst_port, transport) = transport(&net, meta)?;
+    let (src_port, dst_port, mut transport) = transport(&net, meta)?;
+    // Untagged and priority-tagged (VLAN id 0) frames are one domain, as
+    // IEEE 802.1Q defines them.
+    let vlan = link.vlan.unwrap_or(0);
+    // An ICMP error is about a packet of its own VLAN.
+    if let Transport::Icmp(Icmp::Error { quoted, .. }) = &mut transport {
+        quoted.vlan = vlan;
+    }
     Ok(Parsed::Ip {
         tuple: Tuple {
             src: Endpoint {
@@ -85,9 +92,9 @@ pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
                 port: dst_port,
             },
             proto: net.protocol.0,
+            vlan,
         },
         transport,
-        vlan: link.vlan,
         ip_len: net.ip_len,
         l3: link.l3,
         l4: net.l4,

@@ -19,6 +19,7 @@ fn state(port: u16) -> FlowState {
                 port: 53,
             },
             proto: proto::UDP,
+            vlan: 0,
         },
         inc: Incarnation {
             created_ns: 1,
@@ -515,16 +516,16 @@ fn malformed_and_out_of_protocol_frames_are_refused_and_counted() {
     assert!(p.on_frame(2, 7, &liar, T0).is_err());
     // A TCP flow in a state no version defines: the whole batch is
     // refused and counted, nothing is applied.
-    let mut forged = wire::v5::Frame::from(&Message::Events {
+    let mut forged = wire::v6::Frame::from(&Message::Events {
         passive: false,
         seq: 1,
         events: vec![SyncEvent::Upsert(state(1))],
     });
-    if let wire::v5::Frame::Events { events, .. } = &mut forged
-        && let Some(wire::v5::WireEvent::Upsert(f)) = events.first_mut()
+    if let wire::v6::Frame::Events { events, .. } = &mut forged
+        && let Some(wire::v6::WireEvent::Upsert(f)) = events.first_mut()
     {
         let half = rampart_dataplane::conntrack::tcp::TcpHalf::default().into();
-        f.proto = wire::v5::WireProto::Tcp(wire::v5::WireTcp {
+        f.proto = wire::v6::WireProto::Tcp(wire::v6::WireTcp {
             state: 10,
             simultaneous: false,
             half: [half, half],

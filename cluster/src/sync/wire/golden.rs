@@ -12,7 +12,7 @@ use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent, SyncProto};
 use proptest::prelude::*;
 
 use super::*;
-use crate::sync::wire::v5::WireEcho;
+use crate::sync::wire::v6::WireEcho;
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -35,7 +35,12 @@ fn v4(a: [u8; 4], port: u16) -> Endpoint {
 }
 
 fn key(lo: Endpoint, hi: Endpoint, proto: u8) -> FlowKey {
-    FlowKey { lo, hi, proto }
+    FlowKey {
+        lo,
+        hi,
+        proto,
+        vlan: 0,
+    }
 }
 
 fn inc() -> Incarnation {
@@ -63,12 +68,16 @@ fn flow(key: FlowKey, proto: SyncProto) -> FlowState {
     }
 }
 
+/// On VLAN 300, so the bytes pin a VLAN id wider than a one-byte varint.
 fn tcp_key() -> FlowKey {
-    key(
-        v4([198, 18, 0, 10], 40_000),
-        v4([198, 18, 1, 20], 443),
-        proto::TCP,
-    )
+    FlowKey {
+        vlan: 300,
+        ..key(
+            v4([198, 18, 0, 10], 40_000),
+            v4([198, 18, 1, 20], 443),
+            proto::TCP,
+        )
+    }
 }
 
 /// As an insert leaves it: the originator's SYN seen, offering window
@@ -195,7 +204,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             // major 3, kind 0, node 2, session (marker fc + u32 LE),
             // Some, resume session 7, next 12
-            "05 00 02 fcefbeadde 01 07 0c",
+            "06 00 02 fcefbeadde 01 07 0c",
         ),
         (
             "hello, nothing to resume",
@@ -204,7 +213,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 session: 9,
                 resume: None,
             },
-            "05 00 01 09 00",
+            "06 00 01 09 00",
         ),
         (
             "tcp insert",
@@ -212,10 +221,10 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             concat!(
                 // major 3, kind 1 (events), seq 300 (marker fb + u16 LE),
                 // not passive, 1 event, variant 0 (upsert)
-                "05 01 fb2c01 00 01 00",
+                "06 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
-                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 // incarnation: created_ns (u64 marker fd, 8 bytes LE), owner 1, id 77
                 "fd00002a36fe9c9717 01 4d",
                 // orig_is_lo, flags, ingress [0, 1], class (marker fd + 8)
@@ -237,10 +246,10 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "tcp update",
             events(SyncEvent::Upsert(tcp_update())),
             concat!(
-                "05 01 fb2c01 00 01 00",
+                "06 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
-                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 // incarnation: created_ns (u64 marker fd, 8 bytes LE), owner 1, id 77
                 "fd00002a36fe9c9717 01 4d",
                 // orig_is_lo, flags, ingress [0, 1], class (marker fd + 8)
@@ -264,10 +273,10 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "udp",
             events(SyncEvent::Upsert(udp())),
             concat!(
-                "05 01 fb2c01 00 01 00",
+                "06 01 fb2c01 00 01 00",
                 // key: 198.18.0.10 (variant 0: v4) port 5353, 198.18.1.53 port 53,
                 // protocol 17
-                "00 c612000a fbe914 00 c6120135 35 11",
+                "00 c612000a fbe914 00 c6120135 35 11 00",
                 // incarnation: created_ns (u64 marker fd, 8 bytes LE), owner 1, id 77
                 "fd00002a36fe9c9717 01 4d",
                 // orig_is_lo, flags, ingress [0, 1], class (marker fd + 8)
@@ -282,10 +291,10 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "icmp echo",
             events(SyncEvent::Upsert(icmp_echo())),
             concat!(
-                "05 01 fb2c01 00 01 00",
+                "06 01 fb2c01 00 01 00",
                 // key: 2001:db8::1 (variant 1: v6) with echo id 0x1234, 2001:db8::2,
                 // protocol 58
-                "01 20010db8000000000000000000000001 fb3412 01 20010db8000000000000000000000002 00 3a",
+                "01 20010db8000000000000000000000001 fb3412 01 20010db8000000000000000000000002 00 3a 00",
                 // incarnation: created_ns (u64 marker fd, 8 bytes LE), owner 1, id 77
                 "fd00002a36fe9c9717 01 4d",
                 // orig_is_lo, flags, ingress [0, 1], class (marker fd + 8)
@@ -305,15 +314,15 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 1 (delete): the key and the incarnation
-                "05 01 fb2c01 00 01 01",
+                "06 01 fb2c01 00 01 01",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
-                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 // incarnation
                 "fd00002a36fe9c9717 01 4d",
             ),
         ),
-        ("ack", Message::Ack { seq: 300 }, "05 02 fb2c01"),
+        ("ack", Message::Ack { seq: 300 }, "06 02 fb2c01"),
         (
             "bulk request",
             Message::BulkRequest {
@@ -322,7 +331,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 copies: 2,
             },
             // kind 3, id 3, view of 3 nodes, 2 copies
-            "05 03 03 03 01 02 04 02",
+            "06 03 03 03 01 02 04 02",
         ),
         (
             "pull",
@@ -333,8 +342,8 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 6, origin 4, one key, no answered digests
-                "05 06 04 01",
-                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                "06 06 04 01",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 "00",
             ),
         ),
@@ -346,8 +355,8 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 answered: vec![0x0102_0304_0506_0708],
             },
             concat!(
-                "05 06 04 01",
-                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                "06 06 04 01",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 // one digest, 8 bytes little endian
                 "01 0807060504030201",
             ),
@@ -360,8 +369,8 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 2 (demote): the key and the incarnation
-                "05 01 fb2c01 00 01 02",
-                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                "06 01 fb2c01 00 01 02",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 "fd00002a36fe9c9717 01 4d",
             ),
         ),
@@ -379,8 +388,8 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             concat!(
                 // kind 8, one confirm: key, incarnation, digest (8 bytes),
                 // last_seen_ns, holders (nodes 1 and 3)
-                "05 08 01",
-                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                "06 08 01",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 "fd00002a36fe9c9717 01 4d",
                 "0807060504030201 fd0065f753fe9c9717 0a",
             ),
@@ -393,8 +402,8 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 7, on the path, one flow
-                "05 07 01 01",
-                "00 c612000a fbe914 00 c6120135 35 11",
+                "06 07 01 01",
+                "00 c612000a fbe914 00 c6120135 35 11 00",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
                 // one holder set: nodes 1 and 3
@@ -409,8 +418,8 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 7, a backup's copy (passive 00, path 01), one flow
-                "05 07 02 01",
-                "00 c612000a fbe914 00 c6120135 35 11",
+                "06 07 02 01",
+                "00 c612000a fbe914 00 c6120135 35 11 00",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
                 // one holder set: node 1
@@ -425,13 +434,13 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 4, id 3, 2 flows (flows are not wrapped in an event)
-                "05 04 03 02",
+                "06 04 03 02",
                 // the udp flow, as in "udp" after its event variant
-                "00 c612000a fbe914 00 c6120135 35 11",
+                "00 c612000a fbe914 00 c6120135 35 11 00",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
                 // the tcp flow, as in "tcp update" after its event variant
-                "00 c612000a fb409c 00 c6120114 fbbb01 06",
+                "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "fcb979379e 3f39 020000000001 020000000002 00 03 00",
                 "fc41520f00 fc60e31600 fb00fb fcd8feffff fbb405 07 e7",
@@ -442,7 +451,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
         (
             "bulk end",
             Message::BulkEnd { id: 3, flows: 2 },
-            "05 05 03 02",
+            "06 05 03 02",
         ),
     ]
 }
@@ -511,6 +520,37 @@ fn an_undefined_variant_is_refused() {
     assert!(matches!(decode(&f), Err(WireError::Decode(_))));
 }
 
+/// A key's VLAN id is 12 bits (IEEE 802.1Q): a larger one refuses the
+/// whole message, in a flow, a delete and a pull alike.
+#[test]
+fn a_vlan_id_past_12_bits_is_refused() {
+    let forged = |vlan: u16| FlowKey { vlan, ..tcp_key() };
+    for vlan in [0xfff, 0x1000, u16::MAX] {
+        let want = if vlan > 0xfff {
+            Err(WireError::Vlan(vlan))
+        } else {
+            Ok(())
+        };
+        let mut state = tcp_insert();
+        state.key = forged(vlan);
+        let messages = [
+            events(SyncEvent::Upsert(state)),
+            events(SyncEvent::Delete {
+                key: forged(vlan),
+                inc: inc(),
+            }),
+            Message::Pull {
+                origin: 4,
+                keys: vec![forged(vlan)],
+                answered: Vec::new(),
+            },
+        ];
+        for m in messages {
+            assert_eq!(decode(&encode(&m)).map(|_| ()), want, "{m:?}");
+        }
+    }
+}
+
 fn golden_of(name: &str) -> &'static str {
     goldens()
         .into_iter()
@@ -565,23 +605,26 @@ fn half() -> impl Strategy<Value = TcpHalf> {
 /// given (whether a flow makes sense is the receiving engine's check).
 fn any_flow() -> impl Strategy<Value = FlowState> {
     (
-        any::<([u8; 16], u16, [u8; 16], u16, u8)>(),
+        (any::<([u8; 16], u16, [u8; 16], u16, u8)>(), 0u16..=0xfff),
         any::<(u64, u16, u32, bool, u8, [u8; 2], u64, u32)>(),
         any::<([u8; 2], [[u8; 6]; 2], u64, u8, bool)>(),
         (half(), half(), 0usize..10, any::<(u16, u64, u64)>()),
     )
-        .prop_map(|(k, a, b, (h0, h1, st, echo))| FlowState {
-            key: key(
-                Endpoint {
-                    addr: Addr(k.0),
-                    port: k.1,
-                },
-                Endpoint {
-                    addr: Addr(k.2),
-                    port: k.3,
-                },
-                k.4,
-            ),
+        .prop_map(|((k, vlan), a, b, (h0, h1, st, echo))| FlowState {
+            key: FlowKey {
+                vlan,
+                ..key(
+                    Endpoint {
+                        addr: Addr(k.0),
+                        port: k.1,
+                    },
+                    Endpoint {
+                        addr: Addr(k.2),
+                        port: k.3,
+                    },
+                    k.4,
+                )
+            },
             inc: Incarnation {
                 created_ns: a.0,
                 owner: a.1,

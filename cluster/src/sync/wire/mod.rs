@@ -1,11 +1,11 @@
 //! The sync protocol's messages on the wire: a version byte (the wire
 //! format's major version), then one message of that version's layout
-//! ([`v5`]), encoded with bincode 2 and decoded with a size limit
+//! ([`v6`]), encoded with bincode 2 and decoded with a size limit
 //! (bincode's `standard()` configuration has none, and a forged length
 //! prefix would otherwise allocate whatever it claims).
 //!
 //! The protocol speaks [`Message`], in the engine's types; the bytes are
-//! those of the wire structs in [`v5`], reached only through explicit
+//! those of the wire structs in [`v6`], reached only through explicit
 //! conversions, so a change to an engine struct cannot change the wire.
 //! Golden-byte tests pin an example of every message kind.
 //!
@@ -18,7 +18,7 @@
 use bincode::{Decode, Encode};
 use rampart_dataplane::sync::{FlowState, SyncEvent};
 
-pub mod v5;
+pub mod v6;
 
 pub use rampart_dataplane::sync::{AnswerCopy, Confirm};
 
@@ -48,7 +48,7 @@ impl WireVersion {
 }
 
 /// The version this build speaks. Every message starts with its major.
-pub const WIRE_VERSION: WireVersion = WireVersion { major: 5, minor: 0 };
+pub const WIRE_VERSION: WireVersion = WireVersion { major: 6, minor: 0 };
 
 /// Largest message accepted (and produced): a batch of
 /// [`MAX_EVENTS_PER_BATCH`] events fits with room to spare.
@@ -68,7 +68,7 @@ pub struct Resume {
     pub next: u64,
 }
 
-/// One sync message, as the protocol sees it (on the wire: [`v5::Frame`]).
+/// One sync message, as the protocol sees it (on the wire: [`v6::Frame`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     /// First message on every connection, both ways.
@@ -179,6 +179,9 @@ pub enum WireError {
     /// A TCP state code no version of the format defines.
     #[error("TCP state code {0} is not defined")]
     TcpState(u8),
+    /// A flow key's VLAN id above 4095 (IEEE 802.1Q ids are 12 bits).
+    #[error("VLAN id {0} is not a 12-bit 802.1Q id")]
+    Vlan(u16),
 }
 
 fn config() -> impl bincode::config::Config {
@@ -187,12 +190,12 @@ fn config() -> impl bincode::config::Config {
 
 /// Encode a message (version byte first).
 pub fn encode(msg: &Message) -> Vec<u8> {
-    encode_frame(&v5::Frame::from(msg))
+    encode_frame(&v6::Frame::from(msg))
 }
 
 /// Encode a wire frame as it is (version byte first); [`encode`] is the
 /// protocol's way in, this one lets tests forge what a peer might send.
-pub fn encode_frame(frame: &v5::Frame) -> Vec<u8> {
+pub fn encode_frame(frame: &v6::Frame) -> Vec<u8> {
     let mut out = vec![WIRE_VERSION.major];
     bincode::encode_into_std_write(frame, &mut out, config())
         .expect("writing to a Vec cannot fail and our messages are within the limit");
@@ -208,7 +211,7 @@ pub fn decode(frame: &[u8]) -> Result<Message, WireError> {
     if frame.len() > MAX_MESSAGE_BYTES {
         return Err(WireError::TooLarge(frame.len()));
     }
-    let (msg, used): (v5::Frame, usize) =
+    let (msg, used): (v6::Frame, usize) =
         bincode::decode_from_slice(body, config()).map_err(|e| WireError::Decode(e.to_string()))?;
     if used != body.len() {
         return Err(WireError::Trailing(body.len() - used));
@@ -268,7 +271,7 @@ mod tests {
         assert_eq!(decode(&[9, 0]), Err(WireError::Version(9)));
         assert_eq!(
             WireError::Version(9).to_string(),
-            "wire major version 9, this node speaks 5.0"
+            "wire major version 9, this node speaks 6.0"
         );
         let mut f = encode(&Message::Ack { seq: 5 });
         f.push(0);

@@ -691,6 +691,7 @@ mod tests {
             lo: ep([198, 18, 0, 1], 40_000),
             hi: ep([198, 18, 1, 1], 80),
             proto: proto::TCP,
+            vlan: 0,
         }
     }
 

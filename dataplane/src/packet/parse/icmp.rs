@@ -171,6 +171,8 @@ fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize), DropReason> {
             port: dst_port,
         },
         proto: protocol.0,
+        // Set by the caller, which knows the frame's VLAN.
+        vlan: 0,
     };
     Ok((tuple, quote.len() - transport.len()))
 }

@@ -72,7 +72,7 @@ mod tests {
             .write(&mut single, b"x")
             .unwrap();
         let p = ip(&single, UNVERIFIED);
-        assert_eq!((p.vlan, p.l3, p.l4), (Some(100), 18, 38));
+        assert_eq!((p.vlan, p.l3, p.l4), (100, 18, 38));
         assert_eq!(p.tuple.dst.port, 2);
 
         let mut double = Vec::new();
@@ -88,14 +88,14 @@ mod tests {
             (&[0x88, 0xa8][..], &[0x81, 0x00][..])
         );
         let p = ip(&double, UNVERIFIED);
-        assert_eq!((p.vlan, p.l3, p.l4), (Some(200), 22, 62));
+        assert_eq!((p.vlan, p.l3, p.l4), (200, 22, 62));
 
         // Two 802.1Q tags, as some switches stack them.
         let qq = edited(&single, |f| {
             f.splice(12..12, [0x81, 0x00, 0x0f, 0xff]);
         });
         let p = ip(&qq, UNVERIFIED);
-        assert_eq!((p.vlan, p.l3), (Some(0xfff), 22));
+        assert_eq!((p.vlan, p.l3), (0xfff, 22));
 
         // A third tag is past what we unwrap.
         let triple = edited(&double, |f| {
@@ -117,7 +117,7 @@ mod tests {
             .write(&mut f, b"x")
             .unwrap();
         f[14] |= 0xf0; // PCP 7, DEI set
-        assert_eq!(ip(&f, UNVERIFIED).vlan, Some(42));
+        assert_eq!(ip(&f, UNVERIFIED).vlan, 42);
     }
 
     #[test]

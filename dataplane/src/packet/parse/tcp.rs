@@ -179,7 +179,6 @@ mod tests {
                     payload_len: 0,
                     header_len: 40,
                 }),
-                vlan: None,
                 ip_len: 60,
                 l3: 14,
                 l4: 34,

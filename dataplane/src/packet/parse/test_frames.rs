@@ -56,6 +56,7 @@ pub(super) fn tuple(src: Addr, src_port: u16, dst: Addr, dst_port: u16, protocol
             port: dst_port,
         },
         proto: protocol,
+        vlan: 0,
     }
 }
 
@@ -65,7 +66,8 @@ pub(super) fn tuple(src: Addr, src_port: u16, dst: Addr, dst_port: u16, protocol
 pub(super) struct Ip {
     pub(super) tuple: Tuple,
     pub(super) transport: Transport,
-    pub(super) vlan: Option<u16>,
+    /// The tuple's VLAN, for short assertions.
+    pub(super) vlan: u16,
     pub(super) ip_len: u32,
     pub(super) l3: u16,
     pub(super) l4: u16,
@@ -77,7 +79,6 @@ pub(super) fn ip(frame: &[u8], meta: PacketMeta) -> Ip {
         Ok(Parsed::Ip {
             tuple,
             transport,
-            vlan,
             ip_len,
             l3,
             l4,
@@ -85,7 +86,7 @@ pub(super) fn ip(frame: &[u8], meta: PacketMeta) -> Ip {
         }) => Ip {
             tuple,
             transport,
-            vlan,
+            vlan: tuple.vlan,
             ip_len,
             l3,
             l4,

@@ -1,4 +1,4 @@
-//! Major version 5 of the sync wire format: each struct here is what goes
+//! Major version 6 of the sync wire format: each struct here is what goes
 //! on the wire, field by field and in order, encoded with bincode 2's
 //! `standard()` configuration (integers wider than a byte as varints,
 //! `u8`s and fixed-size arrays as raw bytes, enums as a varint variant
@@ -59,6 +59,8 @@ pub struct WireKey {
     pub hi: WireEndpoint,
     /// IP protocol number.
     pub proto: u8,
+    /// 802.1Q VLAN id, 0 when untagged (version 6; at most 4095).
+    pub vlan: u16,
 }
 
 /// Which incarnation of a key.
@@ -413,6 +415,7 @@ impl From<FlowKey> for WireKey {
             lo: k.lo.into(),
             hi: k.hi.into(),
             proto: k.proto,
+            vlan: k.vlan,
         }
     }
 }
@@ -571,13 +574,20 @@ impl From<WireEndpoint> for Endpoint {
     }
 }
 
-impl From<WireKey> for FlowKey {
-    fn from(k: WireKey) -> Self {
-        FlowKey {
+impl TryFrom<WireKey> for FlowKey {
+    type Error = WireError;
+
+    fn try_from(k: WireKey) -> Result<Self, WireError> {
+        // IEEE 802.1Q: the VLAN identifier is 12 bits.
+        if k.vlan > 0xfff {
+            return Err(WireError::Vlan(k.vlan));
+        }
+        Ok(FlowKey {
             lo: k.lo.into(),
             hi: k.hi.into(),
             proto: k.proto,
-        }
+            vlan: k.vlan,
+        })
     }
 }
 
@@ -634,7 +644,7 @@ impl TryFrom<WireFlow> for FlowState {
 
     fn try_from(s: WireFlow) -> Result<Self, WireError> {
         Ok(FlowState {
-            key: s.key.into(),
+            key: s.key.try_into()?,
             inc: s.inc.into(),
             orig_is_lo: s.orig_is_lo,
             flags: s.flags,
@@ -656,11 +666,11 @@ impl TryFrom<WireEvent> for SyncEvent {
         Ok(match e {
             WireEvent::Upsert(s) => SyncEvent::Upsert(s.try_into()?),
             WireEvent::Delete { key, inc } => SyncEvent::Delete {
-                key: key.into(),
+                key: key.try_into()?,
                 inc: inc.into(),
             },
             WireEvent::Demote { key, inc } => SyncEvent::Demote {
-                key: key.into(),
+                key: key.try_into()?,
                 inc: inc.into(),
             },
         })
@@ -713,21 +723,26 @@ impl TryFrom<Frame> for Message {
                 }
                 Message::Pull {
                     origin,
-                    keys: keys.into_iter().map(FlowKey::from).collect(),
+                    keys: keys
+                        .into_iter()
+                        .map(FlowKey::try_from)
+                        .collect::<Result<_, _>>()?,
                     answered: answered.into_iter().map(u64::from_le_bytes).collect(),
                 }
             }
             Frame::Confirm { flows } => Message::Confirm {
                 flows: flows
                     .into_iter()
-                    .map(|c| Confirm {
-                        key: c.key.into(),
-                        inc: c.inc.into(),
-                        digest: u64::from_le_bytes(c.digest),
-                        last_seen_ns: c.last_seen_ns,
-                        holders: PeerSet(c.holders),
+                    .map(|c| {
+                        Ok(Confirm {
+                            key: c.key.try_into()?,
+                            inc: c.inc.into(),
+                            digest: u64::from_le_bytes(c.digest),
+                            last_seen_ns: c.last_seen_ns,
+                            holders: PeerSet(c.holders),
+                        })
                     })
-                    .collect(),
+                    .collect::<Result<_, WireError>>()?,
             },
             Frame::State {
                 copy,
