@@ -98,6 +98,7 @@ pub struct Tuple {
 
 impl Tuple {
     /// The tuple of a packet travelling the other way.
+    #[inline]
     pub fn reversed(self) -> Tuple {
         Tuple {
             src: self.dst,
@@ -179,6 +180,7 @@ impl std::hash::Hash for FlowKey {
 
 impl FlowKey {
     /// The key of a packet's tuple, and whether the packet's sender is the `lo` side.
+    #[inline]
     pub fn of(t: &Tuple) -> (FlowKey, bool) {
         if t.src <= t.dst {
             (

@@ -41,7 +41,7 @@ use self::ipv6::ipv6;
 use self::link::link;
 use self::tcp::tcp;
 use self::udp::udp;
-use super::{ChecksumState, Icmp, PacketMeta, Parsed, Transport};
+use super::{ChecksumState, PacketMeta, Parsed, Transport};
 use crate::flow::{Addr, Endpoint, Tuple};
 use crate::verdict::DropReason;
 
@@ -73,14 +73,10 @@ pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
         EtherType::IPV6 => ipv6(link.payload, link.l3)?,
         _ => return Err(DropReason::UnsupportedEthertype),
     };
-    let (src_port, dst_port, mut transport) = transport(&net, meta)?;
     // Untagged and priority-tagged (VLAN id 0) frames are one domain, as
     // IEEE 802.1Q defines them.
     let vlan = link.vlan.unwrap_or(0);
-    // An ICMP error is about a packet of its own VLAN.
-    if let Transport::Icmp(Icmp::Error { quoted, .. }) = &mut transport {
-        quoted.vlan = vlan;
-    }
+    let (src_port, dst_port, transport) = transport(&net, meta, vlan)?;
     Ok(Parsed::Ip {
         tuple: Tuple {
             src: Endpoint {
@@ -133,7 +129,8 @@ fn transport_checksum(frame: &[u8]) -> Option<(usize, u16)> {
         EtherType::IPV6 => ipv6(link.payload, link.l3).ok()?,
         _ => return None,
     };
-    transport(&net, meta).ok()?;
+    // (Only the checksum's place is wanted here: the VLAN does not matter.)
+    transport(&net, meta, 0).ok()?;
     // The checksum's offset in the header and the bytes it covers: the whole
     // segment for TCP, the UDP length's worth for UDP (RFC 768).
     let (field, covered) = match net.protocol {
@@ -202,14 +199,20 @@ fn offset(base: u16, len: usize) -> Option<u16> {
     u16::try_from(len).ok()?.checked_add(base)
 }
 
-/// The transport layer: the tuple's ports and the transport details.
-fn transport(net: &Network<'_>, meta: PacketMeta) -> Result<(u16, u16, Transport), DropReason> {
+/// The transport layer of a frame on `vlan`: the tuple's ports and the
+/// transport details.
+#[inline]
+fn transport(
+    net: &Network<'_>,
+    meta: PacketMeta,
+    vlan: u16,
+) -> Result<(u16, u16, Transport), DropReason> {
     let verify = meta.checksum == ChecksumState::Unverified;
     match (net.protocol, net.family) {
         (ip_number::TCP, _) => tcp(net, verify),
         (ip_number::UDP, _) => udp(net, verify),
         (ip_number::ICMP, Family::V4) | (ip_number::IPV6_ICMP, Family::V6) => {
-            let parsed = icmp(net.segment, net.family)?;
+            let parsed = icmp(net.segment, net.family, vlan)?;
             // RFC 4861 §6.1, §7.1: a host discards neighbour discovery
             // whose hop limit is not 255 (it came from off the link) or
             // whose code is not 0; passed untouched across the bridge, it

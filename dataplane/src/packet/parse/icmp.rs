@@ -58,8 +58,14 @@ fn icmp_kind(family: Family, icmp_type: u8) -> IcmpKind {
     }
 }
 
+/// An ICMP message of a frame on `vlan` (an error is about a packet of
+/// its own VLAN, docs/asa-behaviour.md §2.6).
 #[inline]
-pub(super) fn icmp(message: &[u8], family: Family) -> Result<(u16, u16, Transport), DropReason> {
+pub(super) fn icmp(
+    message: &[u8],
+    family: Family,
+    vlan: u16,
+) -> Result<(u16, u16, Transport), DropReason> {
     let (header, body) = message
         .split_first_chunk::<ICMP_HEADER_LEN>()
         .ok_or(DropReason::IcmpMalformed)?;
@@ -72,7 +78,8 @@ pub(super) fn icmp(message: &[u8], family: Family) -> Result<(u16, u16, Transpor
         IcmpKind::EchoRequest => (id, 0, Icmp::EchoRequest { seq }),
         IcmpKind::EchoReply => (0, id, Icmp::EchoReply { seq }),
         IcmpKind::Error => {
-            let (quoted, at) = quoted(body, family)?;
+            let (mut quoted, at) = quoted(body, family)?;
+            quoted.vlan = vlan;
             // The quote fits in a frame, so its offsets fit in 16 bits.
             let quoted_l4 =
                 u16::try_from(ICMP_HEADER_LEN + at).map_err(|_| DropReason::IcmpMalformed)?;
@@ -171,7 +178,7 @@ fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize), DropReason> {
             port: dst_port,
         },
         proto: protocol.0,
-        // Set by the caller, which knows the frame's VLAN.
+        // Set by `icmp`, which knows the frame's VLAN.
         vlan: 0,
     };
     Ok((tuple, quote.len() - transport.len()))
