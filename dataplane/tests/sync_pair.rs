@@ -1862,3 +1862,79 @@ fn one_tuple_on_two_vlans_is_two_connections_on_both_nodes() {
         Verdict::Forward { .. }
     ));
 }
+
+/// A node that kept an older incarnation of a reused tuple (it was frozen
+/// while the old connection closed and the new one opened) and pushes it
+/// when it comes back is told to delete it by a node that holds the newer
+/// one: otherwise the copies it made would keep a connection the tuple's
+/// new one ended, on nodes no later change of the key reaches (the
+/// simulator found such a copy on a node that never held the new one).
+#[test]
+fn a_peer_pushing_an_older_incarnation_is_told_to_delete_it() {
+    use rampart_dataplane::placement::Placement;
+    let mut p = Pair::new(Duration::ZERO);
+    for n in &mut p.nodes {
+        n.set_placement(Placement::new([1, 2], 2));
+    }
+    let (c, s) = v4_pair(40_510, 80);
+    let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
+    p.open_at_0(&mut m);
+    let talk = [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 100)];
+    p.all_through(0, &m, &talk);
+    p.sync_all_from_peers();
+    let entry = p.nodes[0].find(&m.tuple(), p.now).expect("open");
+    let stale = p.nodes[0].flow_state(entry).expect("inspected");
+    let close = [
+        m.ack(Side::Server),
+        m.fin(Side::Client),
+        m.fin(Side::Server),
+        m.ack(Side::Client),
+    ];
+    p.all_through(0, &m, &close);
+    let mut n = TcpModel::new(c, s, [900_000, 19_000], [65535, 65535], [None, None]);
+    p.open_at_0(&mut n);
+    p.sync_all_from_peers();
+    let newer = p.nodes[1]
+        .find(&n.tuple(), p.now)
+        .expect("reopened")
+        .incarnation();
+    assert!(newer > stale.inc);
+    // Node 1 (id 1) comes back with its copy of the old connection.
+    let from_back = Source::batch(Some(1), false);
+    let applied = p.nodes[1]
+        .apply_peer(&SyncEvent::Upsert(stale), from_back, p.now)
+        .expect("valid state");
+    assert_eq!(
+        p.nodes[1].find(&n.tuple(), p.now).map(|e| e.incarnation()),
+        Some(newer),
+        "{applied:?}"
+    );
+    p.collect(1);
+    let told: Vec<&SyncEvent> = p.inbox[0].iter().map(|o| &o.event).collect();
+    assert_eq!(
+        told,
+        [&SyncEvent::Delete {
+            key: stale.key,
+            inc: stale.inc
+        }]
+    );
+    // A node holding only that old copy drops it on the delete.
+    let mut back = node(1, Duration::ZERO);
+    back.apply_peer(
+        &SyncEvent::Upsert(stale),
+        Source::batch(Some(2), false),
+        p.now,
+    )
+    .expect("valid state");
+    assert!(back.find(&m.tuple(), p.now).is_some());
+    back.apply_peer(told[0], Source::batch(Some(2), false), p.now)
+        .expect("valid state");
+    assert!(back.find(&m.tuple(), p.now).is_none());
+    // The newer connection is untouched everywhere.
+    for node in &p.nodes {
+        assert_eq!(
+            node.find(&n.tuple(), p.now).map(|e| e.incarnation()),
+            Some(newer)
+        );
+    }
+}

@@ -253,7 +253,9 @@ impl Engine {
         };
         let entry = self.table.get(id);
         if entry.incarnation() != *inc {
-            return (false, false);
+            // A change to an older incarnation than the one held here:
+            // the peer keeps a connection this tuple's newer one ended.
+            return (entry.incarnation() > *inc, false);
         }
         let mark = self.mark_of(id);
         (
@@ -301,6 +303,18 @@ impl Engine {
                 if told_passive || joined.proto != theirs.proto || joined.flags != theirs.flags {
                     self.sync_touch(id, true, now);
                 }
+            }
+            Some(id) if self.table.get(id).incarnation() > theirs.inc => {
+                self.sync_mut().deletes.push((
+                    theirs.key,
+                    theirs.inc,
+                    Known {
+                        holders: PeerSet::of(peer),
+                        backups: PeerSet::EMPTY,
+                        passive_peers: PeerSet::EMPTY,
+                    },
+                    false,
+                ));
             }
             Some(_) => {}
             None => {
