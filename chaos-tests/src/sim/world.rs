@@ -14,6 +14,7 @@ use rampart_dataplane::sync::{FlowState, SyncProto};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+mod faults;
 mod placement_check;
 
 use rampart_cluster::sync::{Placement, ProtocolConfig};
@@ -160,8 +161,9 @@ pub(super) struct World {
     /// Each node's applied version as on its disk (survives a crash that
     /// keeps the data directory).
     disk: Vec<u64>,
-    /// Fault spans: start, end (None while it lasts), what.
-    spans: Vec<(u64, Option<u64>, String)>,
+    /// Fault spans: start, end (None while it lasts), what, and the
+    /// nodes it struck (a bit per node index).
+    spans: Vec<(u64, Option<u64>, String, u64)>,
     /// Crashes waiting for their node's readiness to close their span.
     restarting: Vec<(usize, usize)>,
     /// Flows ended by an RST (their keys are never used again).
@@ -776,7 +778,7 @@ impl World {
         let faulted = self
             .spans
             .iter()
-            .any(|(s, e, _)| *s <= now && e.is_none_or(|e| e >= now));
+            .any(|(s, e, _, _)| *s <= now && e.is_none_or(|e| e >= now));
         let first = path[0];
         // (A node cut off now may hold no entry yet and receive the old
         // connection's state after the new one's segments reach it.)
@@ -1033,10 +1035,14 @@ impl World {
         if self.flows[f].excused() {
             return;
         }
-        let disturbed = self
-            .spans
-            .iter()
-            .any(|(s, e, _)| *s <= self.now && e.is_none_or(|e| e >= started));
+        // Only a fault that struck a node the flow involves excuses the
+        // drop: one of its paths, or one its key ranks among its director
+        // and copies (with one more, the node that takes over when one of
+        // them leaves).
+        let involved = self.involved(f);
+        let disturbed = self.spans.iter().any(|(s, e, _, struck)| {
+            *s <= self.now && e.is_none_or(|e| e >= started) && struck & involved != 0
+        });
         if disturbed {
             self.stats.excused_drops += 1;
             self.log(format!(
@@ -1045,7 +1051,7 @@ impl World {
             return;
         }
         self.violation(format!(
-            "n{node} dropped a packet of flow {f} ({kind:?}, path n{}/n{}) for {reason}, with no fault since it began",
+            "n{node} dropped a packet of flow {f} ({kind:?}, path n{}/n{}) for {reason}, with no fault on its nodes since it began",
             path[0], path[1]
         ));
     }
@@ -1077,145 +1083,6 @@ impl World {
                 ));
             }
             self.transmit(f);
-        }
-    }
-
-    fn open_span(&mut self, what: String, end: Option<u64>) -> usize {
-        self.log(format!("FAULT {what}"));
-        self.stats.faults.push(what.clone());
-        self.spans.push((self.now, end, what));
-        self.spans.len() - 1
-    }
-
-    fn fault(&mut self, fault: Fault) {
-        let n = self.nodes.len();
-        let running = self.nodes.iter().filter(|x| x.running()).count();
-        match fault {
-            Fault::Crash(i, down) | Fault::Freeze(i, down) => {
-                // Keep one node running; a fault on a stopped node is moot.
-                if running < 2 || !self.nodes[i].running() {
-                    return;
-                }
-                let crash = matches!(fault, Fault::Crash(..));
-                let what = format!(
-                    "{} n{i} for {} ms",
-                    if crash { "crash" } else { "freeze" },
-                    down.as_millis()
-                );
-                let until = self.now + down.as_nanos() as u64;
-                if crash {
-                    self.mark_at_risk(i);
-                    let span = self.open_span(what, None);
-                    self.restarting.push((i, span));
-                    self.nodes[i].alive = false;
-                    let t = self.nodes[i].totals();
-                    let tally = &mut self.tally[i];
-                    tally.retired.forwarded += t.forwarded;
-                    tally.retired.dropped += t.dropped;
-                    tally.seen_retired.forwarded += tally.forwarded;
-                    tally.seen_retired.dropped += tally.dropped;
-                    tally.forwarded = 0;
-                    tally.dropped = 0;
-                    self.push(until, Ev::Restart(i));
-                } else {
-                    self.open_span(what, Some(until + SETTLE));
-                    self.nodes[i].frozen_until = Some(until);
-                    self.push(until, Ev::Thaw(i));
-                }
-                for j in (0..n).filter(|&j| j != i) {
-                    let li = self.net.index(i, j);
-                    let l = &mut self.net.links[li];
-                    if crash {
-                        l.down_seen[l.side(i)] = true;
-                        if let Some(conn) = l.conn.take() {
-                            l.dead_conn = Some(conn);
-                            self.push(
-                                self.now + IDLE,
-                                Ev::PeerDown {
-                                    node: j,
-                                    peer: i,
-                                    conn,
-                                },
-                            );
-                        }
-                    } else if let Some(conn) = l.conn {
-                        self.push(self.now + IDLE, Ev::IdleClose { link: li, conn });
-                    }
-                }
-                self.move_paths_off(i);
-            }
-            Fault::Partition(a, b, d) => {
-                let until = self.now + d.as_nanos() as u64;
-                self.open_span(
-                    format!("partition n{a}-n{b} for {} ms", d.as_millis()),
-                    Some(until + SETTLE),
-                );
-                let li = self.net.index(a, b);
-                self.net.links[li].partitioned = true;
-                // Overlapping partitions of one link end with the last.
-                self.net.links[li].heal_at = self.net.links[li].heal_at.max(until);
-                if let Some(conn) = self.net.links[li].conn {
-                    self.push(self.now + IDLE, Ev::IdleClose { link: li, conn });
-                }
-                self.push(until, Ev::Heal(li));
-            }
-            Fault::Reset(a, b) => {
-                self.open_span(format!("reset n{a}-n{b}"), Some(self.now + SETTLE));
-                let li = self.net.index(a, b);
-                self.close_link(li);
-            }
-            Fault::Spike(a, b, d, extra) => {
-                let until = self.now + d.as_nanos() as u64;
-                self.open_span(
-                    format!(
-                        "delay +{} ms n{a}-n{b} for {} ms",
-                        extra.as_millis(),
-                        d.as_millis()
-                    ),
-                    Some(until + SETTLE),
-                );
-                let l = self.net.link(a, b);
-                l.spike = extra;
-                l.spike_until = until;
-            }
-        }
-    }
-
-    /// Flows whose latest state no live node but the dying node `i` holds
-    /// whole may be lost (a passive copy may lag, and is not counted):
-    /// flows whose packets crossed `i`, and flows `i` held a whole copy
-    /// of (a backup's death within a holder's failure detection time
-    /// after the owner's leaves no whole copy).
-    fn mark_at_risk(&mut self, i: usize) {
-        let now = self.now;
-        for f in 0..self.flows.len() {
-            let flow = &self.flows[f];
-            if flow.at_risk || !flow.kind.synced() {
-                continue;
-            }
-            let key = flow.key;
-            if !flow.seen.contains(&i) && self.nodes[i].engine.is_passive_copy(&key) != Some(false)
-            {
-                continue;
-            }
-            let Some(mine) = self.nodes[i].state_of(&key, now) else {
-                continue;
-            };
-            let mut safe = false;
-            for j in 0..self.nodes.len() {
-                if j != i && self.nodes[j].alive {
-                    safe |= self.nodes[j]
-                        .state_of(&key, now)
-                        .is_some_and(|s| same(&s, &mine))
-                        && self.nodes[j].engine.is_passive_copy(&key) == Some(false);
-                }
-            }
-            if !safe {
-                self.flows[f].at_risk = true;
-                self.log(format!(
-                    "flow {f} at risk: n{i} dies with state no peer has"
-                ));
-            }
         }
     }
 

@@ -32,7 +32,7 @@ impl World {
             let disturbed = self
                 .spans
                 .iter()
-                .any(|(s, e, _)| e.is_none_or(|e| e >= f.started) && *s <= self.now);
+                .any(|(s, e, _, _)| e.is_none_or(|e| e >= f.started) && *s <= self.now);
             path.insert(Ordered::of(&f.key), (!disturbed).then_some(f.path));
         }
         let keys: std::collections::BTreeSet<Ordered> =
