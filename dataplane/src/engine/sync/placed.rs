@@ -282,7 +282,9 @@ impl Engine {
     /// owner sends its copy on as the owner drops it, and each takes the
     /// other's message), leaving the peer a passive copy that this node
     /// now counts whole. The simulator found idle UDP flows held whole by
-    /// one node after such a link reset.
+    /// one node after such a link reset. A peer that sends a change to an
+    /// older incarnation than the one held here hears that incarnation's
+    /// delete (docs/sync.md §13, "Holders that cannot reach each other").
     pub(super) fn answer_newcomer(
         &mut self,
         theirs: &FlowState,
@@ -304,35 +306,31 @@ impl Engine {
                     self.sync_touch(id, true, now);
                 }
             }
+            // The peer keeps an incarnation a newer one here ended.
             Some(id) if self.table.get(id).incarnation() > theirs.inc => {
-                self.sync_mut().deletes.push((
-                    theirs.key,
-                    theirs.inc,
-                    Known {
-                        holders: PeerSet::of(peer),
-                        backups: PeerSet::EMPTY,
-                        passive_peers: PeerSet::EMPTY,
-                    },
-                    false,
-                ));
+                self.tell_delete(theirs, peer);
             }
             Some(_) => {}
             None => {
-                let sync = self.sync_mut();
-                if sync.tombstones.buries(&theirs.key, &theirs.inc) {
-                    sync.deletes.push((
-                        theirs.key,
-                        theirs.inc,
-                        Known {
-                            holders: PeerSet::of(peer),
-                            backups: PeerSet::EMPTY,
-                            passive_peers: PeerSet::EMPTY,
-                        },
-                        false,
-                    ));
+                if self.sync_mut().tombstones.buries(&theirs.key, &theirs.inc) {
+                    self.tell_delete(theirs, peer);
                 }
             }
         }
+    }
+
+    /// Send `peer` alone the delete of `theirs`' incarnation.
+    fn tell_delete(&mut self, theirs: &FlowState, peer: u16) {
+        self.sync_mut().deletes.push((
+            theirs.key,
+            theirs.inc,
+            Known {
+                holders: PeerSet::of(peer),
+                backups: PeerSet::EMPTY,
+                passive_peers: PeerSet::EMPTY,
+            },
+            false,
+        ));
     }
 
     /// This node's whole copy of incarnation `inc` of `key` came from a
