@@ -64,5 +64,13 @@ pub(super) fn frame(
     };
     // Writing headers to a Vec fails only on payloads beyond 64 KiB.
     debug_assert!(written.is_ok());
+    // On the connection's own VLAN (docs/asa-behaviour.md §2.6): untagged,
+    // the RST would reach neither end, or another VLAN's host of the same
+    // address. The bridge sends a frame as it is.
+    let vlan = entry.key.vlan;
+    if vlan != 0 {
+        let tci = vlan.to_be_bytes();
+        out.splice(12..12, [0x81, 0x00, tci[0], tci[1]]);
+    }
     out
 }

@@ -125,3 +125,38 @@ fn an_icmp_error_or_echo_reply_is_about_its_own_vlan() {
         FWD_IN
     );
 }
+
+/// The RSTs of `timeout idle … reset` go out on the connection's VLAN:
+/// untagged they would reach neither end, or another VLAN's host.
+#[test]
+fn idle_reset_rsts_carry_the_connections_vlan() {
+    let mut h = Harness::new();
+    let text = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:00:10 reset\n  set connection random-sequence-number disable\nservice-policy global_policy global\n";
+    h.install(crate::policy::parse::parse_config(text).unwrap().config);
+    let mut m = model(44_100);
+    let [syn, sa, ack] = m.handshake();
+    for seg in [syn, sa, ack] {
+        let v = h.frame(tagged(m.frame(&seg), 77), m.iface(seg.from));
+        assert!(matches!(v, Verdict::Forward { .. }), "{seg:?}: {v:?}");
+    }
+    h.advance(Duration::from_secs(11));
+    assert_eq!(h.engine.expire(h.now), 1);
+    let effects: Vec<Effect> = std::iter::from_fn(|| h.engine.poll_effect(h.now)).collect();
+    assert_eq!(effects.len(), 2);
+    for e in effects {
+        let Effect::Transmit { frame, .. } = e else {
+            panic!("idle reset makes only transmits, got {e:?}")
+        };
+        assert_eq!(&frame[12..16], &[0x81, 0x00, 0x00, 77], "tagged");
+        let Ok(crate::packet::Parsed::Ip {
+            tuple,
+            transport: crate::packet::Transport::Tcp(t),
+            ..
+        }) = crate::packet::parse(&frame, PacketMeta::default())
+        else {
+            panic!("RST frame does not parse")
+        };
+        assert_eq!(tuple.vlan, 77);
+        assert!(t.flags.has(crate::packet::TcpFlags::RST));
+    }
+}
