@@ -237,8 +237,9 @@ impl Engine {
     /// How this node stands toward `peer` on incarnation `inc` of `key`,
     /// from one lookup: whether the peer is new to the flow here (neither
     /// its owner nor among the holders this node sends its changes to;
-    /// always so without an entry, never while this node holds another
-    /// incarnation: nothing to tell it), and whether this node's last word
+    /// always so without an entry, and while this node holds a newer
+    /// incarnation: it may be told to delete its own, see
+    /// [`answer_newcomer`](Self::answer_newcomer)), and whether this node's last word
     /// to the peer gave it a passive copy (a director's, a backup demoted
     /// or dropped while down) and nothing whole went to it since.
     pub(super) fn peer_standing(
@@ -253,8 +254,8 @@ impl Engine {
         };
         let entry = self.table.get(id);
         if entry.incarnation() != *inc {
-            // A change to an older incarnation than the one held here:
-            // the peer keeps a connection this tuple's newer one ended.
+            // A change to an older incarnation than the one held here: the
+            // peer may keep a connection this tuple's newer one ended.
             return (entry.incarnation() > *inc, false);
         }
         let mark = self.mark_of(id);
@@ -306,8 +307,8 @@ impl Engine {
                     self.sync_touch(id, true, now);
                 }
             }
-            // The peer keeps an incarnation a newer one here ended.
-            Some(id) if self.table.get(id).incarnation() > theirs.inc => {
+            // The peer keeps a connection a newer one ended here.
+            Some(id) if surely_newer(&self.table.get(id).incarnation(), &theirs.inc) => {
                 self.tell_delete(theirs, peer);
             }
             Some(_) => {}
@@ -319,7 +320,8 @@ impl Engine {
         }
     }
 
-    /// Send `peer` alone the delete of `theirs`' incarnation.
+    /// Send `peer` the delete of `theirs`' incarnation (the director,
+    /// if another node, hears it too, as of any delete).
     fn tell_delete(&mut self, theirs: &FlowState, peer: u16) {
         self.sync_mut().deletes.push((
             theirs.key,
@@ -689,10 +691,53 @@ impl Engine {
     }
 }
 
+/// How far apart two nodes' clocks may be for the creation times they
+/// stamp to order their connections: the cluster runs on NTP
+/// (docs/sync.md §3), and the simulator draws clocks up to 50 ms either way.
+const CLOCK_MARGIN_NS: u64 = 100_000_000;
+
+/// Whether incarnation `ours` surely supersedes `theirs`, another
+/// connection on the tuple: the same owner's later one (one clock stamped
+/// both), or another node's created more than [`CLOCK_MARGIN_NS`] later.
+/// Closer than that, the order may be the clocks' (a new connection opened
+/// where the old one was unknown, stamped by a clock behind); and the same
+/// owner's same connection is one a peer clamped from the far future
+/// (docs/sync.md §3), not an older one.
+fn surely_newer(ours: &Incarnation, theirs: &Incarnation) -> bool {
+    if ours <= theirs {
+        return false;
+    }
+    if ours.owner == theirs.owner {
+        return ours.id != theirs.id;
+    }
+    ours.created_ns.saturating_sub(theirs.created_ns) > CLOCK_MARGIN_NS
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::flow::{Addr, Endpoint, proto};
+
+    /// The older-incarnation delete (docs/sync.md §13) never answers a
+    /// change whose order may be the clocks', nor the same connection.
+    #[test]
+    fn only_a_surely_older_connection_is_told_to_delete_itself() {
+        let inc = |ms: u64, owner: u16, id: u32| Incarnation {
+            created_ns: 1_700_000_000_000_000_000 + ms * 1_000_000,
+            owner,
+            id,
+        };
+        // The same owner's earlier connection, however close in time.
+        assert!(surely_newer(&inc(1, 1, 8), &inc(0, 1, 7)));
+        // The same connection, its time clamped by a peer.
+        assert!(!surely_newer(&inc(9_000, 1, 7), &inc(5_000, 1, 7)));
+        // Another owner's: only beyond the clocks' margin.
+        assert!(surely_newer(&inc(234, 2, 2), &inc(0, 1, 3)));
+        assert!(!surely_newer(&inc(100, 2, 2), &inc(0, 1, 3)));
+        // Never the newer one, nor itself.
+        assert!(!surely_newer(&inc(0, 1, 3), &inc(234, 2, 2)));
+        assert!(!surely_newer(&inc(5, 1, 3), &inc(5, 1, 3)));
+    }
 
     fn key() -> FlowKey {
         let ep = |a: [u8; 4], port: u16| Endpoint {
