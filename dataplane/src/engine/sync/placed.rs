@@ -283,9 +283,10 @@ impl Engine {
     /// owner sends its copy on as the owner drops it, and each takes the
     /// other's message), leaving the peer a passive copy that this node
     /// now counts whole. The simulator found idle UDP flows held whole by
-    /// one node after such a link reset. A peer that sends a change to an
-    /// older incarnation than the one held here hears that incarnation's
-    /// delete (docs/sync.md §13, "Holders that cannot reach each other").
+    /// one node after such a link reset. A peer that sends a change to a
+    /// surely older incarnation than the one held here ([`surely_newer`])
+    /// hears that incarnation's delete (docs/sync.md §13, "Holders that
+    /// cannot reach each other").
     pub(super) fn answer_newcomer(
         &mut self,
         theirs: &FlowState,
