@@ -193,8 +193,7 @@ pub fn echo_frame(src: &Host, dst: &Host, id: u16, seq: u16, reply: bool) -> Vec
 /// `frame` with an IEEE 802.1Q tag (priority `pcp`, VLAN id `vlan`)
 /// inserted after its MAC addresses.
 pub fn vlan_tagged(mut frame: Vec<u8>, pcp: u8, vlan: u16) -> Vec<u8> {
-    let tci = ((u16::from(pcp) << 13) | (vlan & 0xfff)).to_be_bytes();
-    frame.splice(12..12, [0x81, 0x00, tci[0], tci[1]]);
+    crate::packet::push_vlan_tag(&mut frame, pcp, vlan);
     frame
 }
 

@@ -69,8 +69,7 @@ pub(super) fn frame(
     // address. The bridge sends a frame as it is.
     let vlan = entry.key.vlan;
     if vlan != 0 {
-        let tci = vlan.to_be_bytes();
-        out.splice(12..12, [0x81, 0x00, tci[0], tci[1]]);
+        crate::packet::push_vlan_tag(&mut out, 0, vlan);
     }
     out
 }

@@ -179,3 +179,11 @@ pub enum Parsed {
     /// ARP: passed untracked in transparent mode, as the ASA does.
     Arp,
 }
+
+/// Insert an IEEE 802.1Q tag (priority `pcp`, VLAN id `vlan`) after an
+/// Ethernet frame's MAC addresses: a frame the engine builds for a
+/// connection goes out on that connection's VLAN (docs/asa-behaviour.md §2.6).
+pub fn push_vlan_tag(frame: &mut Vec<u8>, pcp: u8, vlan: u16) {
+    let tci = ((u16::from(pcp) << 13) | (vlan & 0xfff)).to_be_bytes();
+    frame.splice(12..12, [0x81, 0x00, tci[0], tci[1]]);
+}
