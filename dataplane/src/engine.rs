@@ -168,7 +168,7 @@ struct Judgement {
     /// The inspected flow this frame opened, if it opened one.
     opened: Option<crate::sync::Incarnation>,
     /// The frame's source address (the hold buffer's per-source budget).
-    source: Option<crate::flow::Addr>,
+    source: Option<crate::flow::Host>,
     /// Whether a peer's state could let this dropped frame through: the
     /// policy permits a connection it could belong to (its own direction,
     /// or the reverse one it would be the reply of). A frame the policy
@@ -714,7 +714,7 @@ impl Engine {
             // it passes where a new connection could open.
             Transport::Icmp(Icmp::Other { .. }) => self.permitted(&pkt).map(|()| None),
         };
-        let source = Some(pkt.tuple.src.addr);
+        let source = Some(pkt.tuple.src_host());
         match result {
             Ok(opened) => Judgement {
                 decision: Ok(egress),
@@ -821,7 +821,7 @@ impl Engine {
         }
         let embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
         self.classes
-            .closed(entry.class, entry.initiator().addr, embryonic);
+            .closed(entry.class, entry.initiator_host(), embryonic);
     }
 
     /// `set connection timeout idle … reset`: when an established TCP
@@ -890,7 +890,7 @@ impl Engine {
         class: SlotId,
     ) -> Result<FlowId, DropReason> {
         let embryonic = matches!(proto, ProtoState::Tcp(t) if t.state.is_embryonic());
-        let client = pkt.tuple.src.addr;
+        let client = pkt.tuple.src_host();
         self.classes.admit(class, client, embryonic)?;
         // ASA flag `B`: opened from the lower-security side.
         let mut flags = if self.level(pkt.ingress) < self.level(pkt.egress) {
@@ -1029,7 +1029,7 @@ impl Engine {
                     return Err(DropReason::InterfaceMismatch);
                 }
                 let (class, client, offset) =
-                    (entry.class, entry.initiator().addr, entry.seq_offset);
+                    (entry.class, entry.initiator_host(), entry.seq_offset);
                 if entry.proto == ProtoState::TcpBypass {
                     // tcp-state-bypass: no state machine, window or normalizer.
                     account(&mut entry, dir, pkt.ip_len, pkt.now, true);

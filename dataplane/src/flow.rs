@@ -78,6 +78,19 @@ pub struct Endpoint {
     pub port: u16,
 }
 
+/// A host as per-host budgets count it: an address within its VLAN. On a
+/// trunk each VLAN is an address space of its own (the same address may be
+/// two hosts), so per-client connection limits and the hold buffer's
+/// per-source share count each VLAN's host apart (docs/asa-behaviour.md
+/// §2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Host {
+    /// Its address.
+    pub addr: Addr,
+    /// The VLAN it was seen on (0: untagged).
+    pub vlan: u16,
+}
+
 /// A packet's directed tuple: who sent it to whom over which protocol, on
 /// which VLAN.
 ///
@@ -104,6 +117,15 @@ impl Tuple {
             src: self.dst,
             dst: self.src,
             proto: self.proto,
+            vlan: self.vlan,
+        }
+    }
+
+    /// The sending host.
+    #[inline]
+    pub fn src_host(&self) -> Host {
+        Host {
+            addr: self.src.addr,
             vlan: self.vlan,
         }
     }

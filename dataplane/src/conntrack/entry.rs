@@ -184,6 +184,14 @@ impl Entry {
         }
     }
 
+    /// The host that opened the connection, within the connection's VLAN.
+    pub fn initiator_host(&self) -> crate::flow::Host {
+        crate::flow::Host {
+            addr: self.initiator().addr,
+            vlan: self.key.vlan,
+        }
+    }
+
     /// The endpoint that answered.
     pub fn responder(&self) -> Endpoint {
         if self.orig_is_lo() {

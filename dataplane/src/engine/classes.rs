@@ -8,7 +8,7 @@
 
 use hashbrown::HashMap;
 
-use crate::flow::Addr;
+use crate::flow::Host;
 use crate::policy::compile::{ConnOptions, Policy};
 use crate::verdict::DropReason;
 
@@ -45,7 +45,7 @@ pub struct ClassSlot {
     /// version this node has not applied yet, or no longer runs): default
     /// options until a policy with that class is installed here.
     pub from_peer: bool,
-    per_client: HashMap<Addr, ClientCount, ahash::RandomState>,
+    per_client: HashMap<Host, ClientCount, ahash::RandomState>,
 }
 
 impl ClassSlot {
@@ -327,8 +327,9 @@ impl ClassTable {
 
     /// Admit a new connection of `client` into `slot`, or say which limit
     /// refuses it (docs/asa-behaviour.md §2.2: class limits count the whole
-    /// class; per-client limits count per source address; 0 = unlimited).
-    pub fn admit(&mut self, id: SlotId, client: Addr, embryonic: bool) -> Result<(), DropReason> {
+    /// class; per-client limits count per source host, an address within
+    /// its VLAN; 0 = unlimited).
+    pub fn admit(&mut self, id: SlotId, client: Host, embryonic: bool) -> Result<(), DropReason> {
         let slot = self.get_mut(id);
         let o = slot.options;
         let client_count = slot.per_client.get(&client).copied().unwrap_or_default();
@@ -354,7 +355,7 @@ impl ClassTable {
     }
 
     /// Count a connection created after [`admit`](Self::admit).
-    pub fn opened(&mut self, id: SlotId, client: Addr, embryonic: bool) {
+    pub fn opened(&mut self, id: SlotId, client: Host, embryonic: bool) {
         let slot = self.get_mut(id);
         slot.conns += 1;
         slot.created = slot.created.saturating_add(1);
@@ -374,7 +375,7 @@ impl ClassTable {
     }
 
     /// An embryonic connection completed its handshake.
-    pub fn established(&mut self, id: SlotId, client: Addr) {
+    pub fn established(&mut self, id: SlotId, client: Host) {
         let slot = self.get_mut(id);
         slot.embryonic = slot.embryonic.saturating_sub(1);
         if let Some(c) = slot.per_client.get_mut(&client) {
@@ -383,7 +384,7 @@ impl ClassTable {
     }
 
     /// A connection left the table.
-    pub fn closed(&mut self, id: SlotId, client: Addr, embryonic: bool) {
+    pub fn closed(&mut self, id: SlotId, client: Host, embryonic: bool) {
         let slot = self.get_mut(id);
         slot.conns = slot.conns.saturating_sub(1);
         if embryonic {
@@ -415,7 +416,16 @@ mod tests {
     use super::*;
     use crate::conntrack::NodeId;
     use crate::engine::EngineConfig;
+    use crate::flow::Addr;
     use crate::policy::compile::compile;
+
+    /// A client host on the untagged VLAN.
+    fn client() -> Host {
+        Host {
+            addr: Addr::v4([198, 18, 0, 1]),
+            vlan: 0,
+        }
+    }
 
     /// `text` parsed and compiled for an inside and an outside interface.
     fn compiled(text: &str) -> Policy {
@@ -438,7 +448,7 @@ mod tests {
         let mut t = ClassTable::new(ahash::RandomState::with_seeds(7, 11, 13, 17));
         t.install(&policy(2)).expect("room");
         let a = t.slot_for(Some(0));
-        let client = Addr::v4([198, 18, 0, 1]);
+        let client = client();
         t.admit(a, client, false).unwrap();
         t.opened(a, client, false);
         t.admit(a, client, false).unwrap();
@@ -478,7 +488,7 @@ mod tests {
         assert!(t.get(id).from_peer);
         assert_eq!(t.get(id).digest, digest);
         assert_eq!(t.get(id).options, ConnOptions::default());
-        let client = Addr::v4([198, 18, 0, 1]);
+        let client = client();
         t.opened(id, client, false);
         assert_eq!(t.slot_for_peer(digest), Some(id), "one slot per digest");
         t.install(&policy(3)).expect("room");
@@ -493,7 +503,7 @@ mod tests {
         let mut t = ClassTable::new(ahash::RandomState::with_seeds(7, 11, 13, 17));
         for d in 0..MAX_PEER_CLASSES as u64 {
             let id = t.slot_for_peer(d + 1).expect("within the bound");
-            t.opened(id, Addr::v4([198, 18, 0, 1]), false);
+            t.opened(id, client(), false);
         }
         assert_eq!(t.slot_for_peer(u64::MAX), None);
         // One made for a flow that was then not inserted is released.
@@ -536,7 +546,7 @@ mod tests {
         t.install(&policy(2)).expect("room");
         let running = t.slot_for(Some(0));
         // Earlier policies' classes, each pinned by a live connection.
-        let client = Addr::v4([198, 18, 0, 1]);
+        let client = client();
         while t.slots.len() < usize::from(u16::MAX) + 1 - 5 {
             let mut slot = ClassSlot::new(
                 format!("old/{}", t.slots.len()),

@@ -16,7 +16,7 @@ use std::collections::VecDeque;
 
 use hashbrown::HashMap;
 
-use crate::flow::{Addr, FlowKey};
+use crate::flow::{FlowKey, Host};
 use crate::packet::PacketMeta;
 use crate::sync::Incarnation;
 use crate::time::Instant;
@@ -32,7 +32,7 @@ pub(super) struct Held {
     /// Where it arrived.
     pub ingress: IfaceId,
     /// Its source address (each source has a share of the buffer).
-    pub source: Addr,
+    pub source: Host,
     /// When it is dropped if no peer's state lets it through.
     pub deadline: Instant,
     /// The drop it met, counted if it is never released.
@@ -74,7 +74,7 @@ pub(super) struct HoldLimits {
 #[derive(Debug)]
 pub(super) struct HoldQueue {
     by_flow: HashMap<FlowKey, Vec<Held>, ahash::RandomState>,
-    by_source: HashMap<Addr, usize, ahash::RandomState>,
+    by_source: HashMap<Host, usize, ahash::RandomState>,
     count: usize,
     bytes: usize,
     /// Deadlines in arrival order: a deadline is arrival plus a constant,
@@ -306,7 +306,10 @@ mod tests {
             frame: vec![0; len],
             meta: PacketMeta::default(),
             ingress: IfaceId(1),
-            source: Addr::v4([198, 18, 7, source]),
+            source: Host {
+                addr: Addr::v4([198, 18, 7, source]),
+                vlan: 0,
+            },
             deadline: Instant::ZERO + Duration::from_millis(deadline_ms),
             lenient: false,
             reason: DropReason::TcpNotSyn,
@@ -377,6 +380,29 @@ mod tests {
         q.expire(at(10), &mut out);
         assert_eq!((out.len(), q.len(), q.bytes), (4, 0, 0));
         assert!(q.by_source.is_empty());
+    }
+
+    /// A source's share is an address's within its VLAN: the same address
+    /// on another VLAN is another host, with a share of its own.
+    #[test]
+    fn each_vlans_host_has_its_own_hold_share() {
+        let limits = HoldLimits {
+            packets: 100,
+            per_flow: 100,
+            bytes: usize::MAX,
+            per_source: 1,
+        };
+        let mut q = HoldQueue::new(limits, hasher());
+        let on = |vlan: u16| {
+            let mut h = held_from(1, 60, 10);
+            h.source.vlan = vlan;
+            h
+        };
+        assert_eq!(q.push(key(1), on(10)), Ok(()));
+        assert_eq!(q.push(key(2), on(10)), Err(Refused::SourceFull));
+        assert_eq!(q.push(key(2), on(20)), Ok(()));
+        assert_eq!(q.push(key(3), on(0)), Ok(()));
+        assert_eq!(q.len(), 3);
     }
 
     #[test]

@@ -1024,7 +1024,7 @@ impl Engine {
                     if merged == before {
                         return Applied::Stale;
                     }
-                    let (class, client) = (entry.class, entry.initiator().addr);
+                    let (class, client) = (entry.class, entry.initiator_host());
                     let was_embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
                     let was_ended = entry.tcp_state().is_some_and(ended);
                     let mut e = self.table.get_mut(id);
@@ -1128,7 +1128,7 @@ impl Engine {
             .reset_mark(id, now.max(Instant::from_nanos(1)));
         let embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
         self.classes
-            .opened(class, entry.initiator().addr, embryonic);
+            .opened(class, entry.initiator_host(), embryonic);
         Applied::Created
     }
 
@@ -1206,7 +1206,10 @@ impl Engine {
                     frame: frame.to_vec(),
                     meta,
                     ingress,
-                    source: judged.source.unwrap_or(crate::flow::Addr([0; 16])),
+                    source: judged.source.unwrap_or(crate::flow::Host {
+                        addr: crate::flow::Addr([0; 16]),
+                        vlan: 0,
+                    }),
                     deadline: now + sync.config.hold_deadline,
                     reason,
                     // A lenient pass leaves at its deadline if it still
