@@ -418,3 +418,56 @@ async fn requests_held_in_memory_are_bounded_in_bytes_per_connection() {
     b.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The budget counts the memory a request's buffer holds, not only its
+/// bytes: a request of 8 MiB and a byte is read into 16 MiB, so three of
+/// them spend the connection's budget and a fourth is refused (counting
+/// bytes, five would have been kept, holding 80 MiB against a 48 MiB
+/// bound).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_budget_counts_the_memory_a_request_holds() {
+    use rampart_cluster::transport::RPC_INBOUND_BUDGET_BYTES;
+    use std::sync::atomic::Ordering::Relaxed;
+    let dir = tmp("rpc-budget-capacity");
+    let (a, _arx, b, _brx) = connected_pair(&dir).await;
+    let mut calls = b.serve_rpcs(SERVICE);
+    const LEN: usize = (8 << 20) + 1;
+    const { assert!(3 * (16 << 20) <= RPC_INBOUND_BUDGET_BYTES && 5 * LEN < RPC_INBOUND_BUDGET_BYTES) };
+    let call = |a: &Transport| {
+        let a = a.clone();
+        tokio::spawn(async move {
+            a.rpc(
+                2,
+                SERVICE,
+                Bytes::from(vec![7u8; LEN]),
+                Duration::from_secs(20),
+            )
+            .await
+        })
+    };
+    let first: Vec<_> = (0..3).map(|_| call(&a)).collect();
+    let mut held = Vec::new();
+    while held.len() < 3 {
+        let c = tokio::time::timeout(Duration::from_secs(20), calls.recv())
+            .await
+            .expect("a call in time")
+            .expect("service open");
+        assert_eq!(c.request.len(), LEN);
+        held.push(c);
+    }
+    let refused_before = b.counters().rpcs_refused_budget.load(Relaxed);
+    assert!(call(&a).await.expect("task").is_err(), "refused");
+    assert_eq!(
+        b.counters().rpcs_refused_budget.load(Relaxed),
+        refused_before + 1
+    );
+    for c in held {
+        c.reply(Bytes::from_static(b"ok"));
+    }
+    for r in first {
+        assert_eq!(r.await.expect("task").expect("answered").as_ref(), b"ok");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

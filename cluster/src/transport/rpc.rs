@@ -34,7 +34,9 @@ pub(super) const RPC_MAX_CONCURRENT_STREAMS: u32 = 64;
 
 /// Bytes of requests one connection may have in memory at once, across
 /// its streams: quinn bounds the streams (64), but 64 requests of 16 MiB
-/// would be 1 GiB. A request that finds the budget spent is refused and
+/// would be 1 GiB. A request counts the memory its buffer holds: the next
+/// power of two of its length (three requests of 15 MiB fit, and three
+/// of 8 MiB and a byte). A request that finds the budget spent is refused and
 /// counted; the caller retries (Raft does on its own).
 pub const RPC_INBOUND_BUDGET_BYTES: usize = 3 * RPC_MAX_MESSAGE_BYTES;
 
@@ -287,28 +289,43 @@ enum ReadRefused {
     Gone,
 }
 
-/// Read a request to its end, each chunk's bytes taken from the
-/// connection's `budget` before it is kept; the permits are held until
-/// the request is answered.
+/// Read a request to its end. The memory the buffer will hold is taken
+/// from the connection's `budget` before the buffer grows to it: its
+/// capacity, not only the bytes in it (a growing `Vec` may hold up to
+/// twice what it has read). The permits are held until the request is
+/// answered.
 async fn read_request(
     recv: &mut quinn::RecvStream,
     budget: &std::sync::Arc<tokio::sync::Semaphore>,
     refused_budget: &std::sync::atomic::AtomicU64,
 ) -> Result<(Vec<u8>, Vec<tokio::sync::OwnedSemaphorePermit>), ReadRefused> {
-    let mut buf = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
     let mut permits = Vec::new();
+    let mut held = 0usize;
     loop {
         match recv.read_chunk(64 << 10, true).await {
             Ok(Some(chunk)) => {
-                if buf.len() + chunk.bytes.len() > RPC_MAX_MESSAGE_BYTES + 2 {
+                let need = buf.len() + chunk.bytes.len();
+                if need > RPC_MAX_MESSAGE_BYTES + 2 {
                     return Err(ReadRefused::TooLarge);
                 }
-                let n = u32::try_from(chunk.bytes.len()).unwrap_or(u32::MAX);
-                let Ok(p) = budget.clone().try_acquire_many_owned(n) else {
-                    add(refused_budget, 1);
-                    return Err(ReadRefused::TooLarge);
-                };
-                permits.push(p);
+                if need > held {
+                    // Grow to the next power of two (amortized copies, as
+                    // a Vec grows), never past the largest request, and
+                    // pay for it first.
+                    let grow_to = need
+                        .next_power_of_two()
+                        .min(RPC_MAX_MESSAGE_BYTES)
+                        .max(need);
+                    let n = u32::try_from(grow_to - held).unwrap_or(u32::MAX);
+                    let Ok(p) = budget.clone().try_acquire_many_owned(n) else {
+                        add(refused_budget, 1);
+                        return Err(ReadRefused::TooLarge);
+                    };
+                    permits.push(p);
+                    buf.reserve_exact(grow_to - buf.len());
+                    held = grow_to;
+                }
                 buf.extend_from_slice(&chunk.bytes);
             }
             Ok(None) => return Ok((buf, permits)),
