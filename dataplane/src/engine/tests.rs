@@ -340,6 +340,9 @@ mod echo;
 /// A connection is of one VLAN (docs/asa-behaviour.md §2.6).
 mod vlan;
 
+/// Neighbour discovery passes; router discovery meets the rules (§2.5).
+mod nd;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();

@@ -132,8 +132,9 @@ pub enum Icmp {
         /// authentication or IPv6 extension headers the parser skipped.
         quoted_l4: u16,
     },
-    /// Neighbour discovery or router discovery (ICMPv6 133–137): link-local
-    /// control traffic a transparent firewall passes untracked.
+    /// Neighbour solicitation or advertisement (ICMPv6 135, 136), IPv6's
+    /// ARP: link-local plumbing a transparent firewall passes untracked.
+    /// Router discovery and redirects are [`Icmp::Other`].
     NeighborDiscovery,
     /// Any other type (timestamp, redirect, MLD, …).
     Other {

@@ -50,8 +50,11 @@ fn icmp_kind(family: Family, icmp_type: u8) -> IcmpKind {
             | icmpv6::TYPE_TIME_EXCEEDED
             | icmpv6::TYPE_PARAMETER_PROBLEM,
         ) => IcmpKind::Error,
-        // RFC 4861 §4: router and neighbour solicitation/advertisement, redirect.
-        (Family::V6, icmpv6::TYPE_ROUTER_SOLICITATION..=icmpv6::TYPE_REDIRECT_MESSAGE) => {
+        // RFC 4861 §4.3, §4.4: neighbour solicitation and advertisement,
+        // IPv6's ARP. Router solicitation and advertisement and redirect
+        // (§4.1, §4.2, §4.5) steer hosts' routes: the access rules judge
+        // them as any other ICMP (docs/asa-behaviour.md §2.5).
+        (Family::V6, icmpv6::TYPE_NEIGHBOR_SOLICITATION | icmpv6::TYPE_NEIGHBOR_ADVERTISEMENT) => {
             IcmpKind::NeighborDiscovery
         }
         _ => IcmpKind::Other,
@@ -408,11 +411,19 @@ mod tests {
                 Icmp::NeighborDiscovery
             )
         );
-        for t in 133..=137 {
+        for t in [135, 136] {
             assert_eq!(
                 icmp_of(&icmpv6(t, 0, [0; 4], &[])).1,
                 Icmp::NeighborDiscovery
             );
+        }
+        // Router solicitation and advertisement and redirect are ICMP the
+        // access rules judge.
+        for t in [133, 134, 137] {
+            assert!(matches!(
+                icmp_of(&icmpv6(t, 0, [0; 4], &[])).1,
+                Icmp::Other { .. }
+            ));
         }
         // From off the link (a hop limit below 255), or with a code other
         // than 0: a host discards it, and it does not cross the bridge.
