@@ -300,6 +300,9 @@ pub struct Engine {
     fast_path: bool,
     /// Frames the fast path decided.
     fast_path_frames: u64,
+    /// Per ingress interface: the policy shuts it or the interface its
+    /// frames leave by (empty when it shuts none).
+    shut: Vec<bool>,
 }
 
 impl Engine {
@@ -352,6 +355,7 @@ impl Engine {
             embryonic_order: std::collections::VecDeque::new(),
             fast_path: true,
             fast_path_frames: 0,
+            shut: Vec::new(),
         })
     }
 
@@ -364,6 +368,18 @@ impl Engine {
     /// ([`classes::SlotsExhausted`]).
     pub fn set_policy(&mut self, policy: Arc<Policy>) -> Result<(), classes::SlotsExhausted> {
         self.classes.install(&policy)?;
+        let shut: Vec<bool> = self
+            .config
+            .interfaces
+            .iter()
+            .enumerate()
+            .map(|(i, iface)| policy.is_shut(IfaceId(i as u8)) || policy.is_shut(iface.peer))
+            .collect();
+        self.shut = if shut.contains(&true) {
+            shut
+        } else {
+            Vec::new()
+        };
         self.policy = policy;
         bump(&mut self.counters.policy_swaps);
         Ok(())
@@ -578,6 +594,14 @@ impl Engine {
             self.counters
                 .count_frame(usize::from(ingress.0), VerdictKind::Drop, frame.len());
             return verdict;
+        }
+        // An interface the configuration shuts down passes nothing, ARP and
+        // established connections included (ASA `interface-down`).
+        if !self.shut.is_empty() && self.shut.get(usize::from(ingress.0)) == Some(&true) {
+            bump(&mut self.counters.drops[DropReason::InterfaceDown.index()]);
+            self.counters
+                .count_frame(usize::from(ingress.0), VerdictKind::Drop, frame.len());
+            return Verdict::Drop(DropReason::InterfaceDown);
         }
         let hash = if self.fast_path {
             match self.established_fast(frame, meta, ingress, now, parsed, hash) {
@@ -844,6 +868,9 @@ impl Engine {
             (Direction::Reply, entry.ingress[1]),
             (Direction::Orig, entry.ingress[0]),
         ] {
+            if self.policy.is_shut(egress) {
+                continue;
+            }
             let frame = reset::frame(entry, self.table.macs_of(entry), t, dir);
             if self.effects.len() >= MAX_PENDING_EFFECTS {
                 bump(&mut self.counters.effects_dropped);

@@ -101,6 +101,9 @@ drop_reasons! {
     UnsupportedProtocol => "ip-unsupported-protocol", "Unsupported IP protocol",
     /// The frame arrived on an interface the engine does not know.
     UnknownInterface => "unknown-interface", "Unknown ingress interface",
+    /// The frame arrived on, or would leave by, an interface the
+    /// configuration shuts down (`shutdown`).
+    InterfaceDown => "interface-down", "Interface is down",
     /// The node is in a cluster and has not finished its first bulk sync
     /// (as an ASA unit does not pass traffic before it joined its cluster).
     ClusterNotReady => "cluster-not-ready", "Cluster unit not ready",

@@ -32,7 +32,7 @@ pub struct Config {
     pub same_security_inter_interface: bool,
 }
 
-/// `interface HW` with `nameif` and `security-level`.
+/// `interface HW` with `nameif`, `security-level` and `shutdown`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Interface {
     /// The hardware name (`GigabitEthernet0/0`, or any name the node config uses).
@@ -41,6 +41,8 @@ pub struct Interface {
     pub nameif: Option<String>,
     /// `security-level N` (0–100).
     pub security_level: Option<u8>,
+    /// `shutdown`: the interface passes nothing (`no shutdown` clears it).
+    pub shutdown: bool,
 }
 
 /// `object network NAME` / `object service NAME`.

@@ -151,6 +151,9 @@ pub fn render(cfg: &Config) -> String {
         if let Some(l) = i.security_level {
             let _ = writeln!(out, " security-level {l}");
         }
+        if i.shutdown {
+            out.push_str(" shutdown\n");
+        }
         out.push_str("!\n");
     }
     if cfg.same_security_inter_interface {

@@ -223,16 +223,19 @@ fn small_office() {
                 hardware: "GigabitEthernet1/1".into(),
                 nameif: Some("outside".into()),
                 security_level: Some(0),
+                shutdown: false,
             },
             Interface {
                 hardware: "GigabitEthernet1/2".into(),
                 nameif: Some("inside".into()),
                 security_level: Some(100),
+                shutdown: false,
             },
             Interface {
                 hardware: "Management1/1".into(),
                 nameif: None,
                 security_level: None,
+                shutdown: true,
             },
         ]
     );
@@ -338,8 +341,8 @@ fn small_office() {
     assert_eq!(classes[1].connection, ConnectionSettings::default());
     // Every line not enforced is listed, with why.
     let lines: Vec<usize> = p.ignored.iter().map(|i| i.line).collect();
-    let mut expected: Vec<usize> =
-        vec![6, 8, 9, 10, 11, 12, 17, 22, 25, 26, 29, 31, 32, 33, 36, 42];
+    let mut expected: Vec<usize> = vec![6, 8, 9, 10, 11, 12, 17, 22, 25, 29, 31, 32, 33, 36, 42];
+    // Line 26, ` shutdown`, is kept (the port passes nothing).
     expected.extend(60..=71);
     expected.extend(74..=100);
     expected.extend(106..=110);

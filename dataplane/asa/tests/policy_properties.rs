@@ -415,6 +415,7 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                         hardware: hw.into(),
                         nameif: Some(name.into()),
                         security_level: Some(level),
+                        shutdown: false,
                     })
                     .collect();
                 if unnamed_extra {
@@ -422,6 +423,8 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                         hardware: "Management0/0".into(),
                         nameif: None,
                         security_level: extra_level,
+                        // An unused port, shut as show run prints one.
+                        shutdown: extra_level.is_none_or(|l| l % 2 == 0),
                     });
                 }
                 // With named interfaces, references must use their names;

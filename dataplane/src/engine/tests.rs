@@ -343,6 +343,9 @@ mod vlan;
 /// Neighbour discovery passes; router discovery meets the rules (§2.5).
 mod nd;
 
+/// A shut interface passes nothing (§2.1).
+mod shutdown;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();

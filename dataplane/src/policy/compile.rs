@@ -200,6 +200,8 @@ pub struct IcmpInspection {
 #[derive(Debug, Clone, Default)]
 struct IfacePolicy {
     security_level: u8,
+    /// `shutdown` in its interface block: it passes nothing.
+    shutdown: bool,
     access_group: Option<usize>,
     /// Classes (indices into `classes`) of the interface's service-policy, in order.
     service_classes: Vec<usize>,
@@ -283,6 +285,14 @@ impl Policy {
         self.interfaces
             .get(usize::from(iface.0))
             .map_or(&[], |i| i.service_classes.as_slice())
+    }
+
+    /// Whether the configuration shuts interface `iface` down
+    /// (`shutdown` in its block): it passes no frame, in or out.
+    pub fn is_shut(&self, iface: IfaceId) -> bool {
+        self.interfaces
+            .get(usize::from(iface.0))
+            .is_some_and(|i| i.shutdown)
     }
 
     /// May a new connection open from `ingress` toward `egress`? Between
@@ -517,6 +527,11 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
                 return Err(CompileError::SecurityLevel(name.clone()));
             }
             ifaces[iface_index(name)?].security_level = level;
+        }
+        // A shut interface passes nothing (an unnamed one is no node
+        // interface: it passes nothing anyway).
+        if let (Some(name), true) = (&block.nameif, block.shutdown) {
+            ifaces[iface_index(name)?].shutdown = true;
         }
     }
 

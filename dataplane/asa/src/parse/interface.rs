@@ -1,5 +1,6 @@
-//! `interface HW` blocks: `nameif` and `security-level` are kept, other
-//! interface settings are ignored.
+//! `interface HW` blocks: `nameif`, `security-level` and `shutdown` are
+//! kept, the ASA's other interface settings are ignored, and any other word
+//! is an error.
 
 use crate::ast::Interface;
 
@@ -22,6 +23,7 @@ impl Parser {
                     hardware: hw,
                     nameif: None,
                     security_level: None,
+                    shutdown: false,
                 });
                 self.cfg.interfaces.len() - 1
             }
@@ -76,6 +78,11 @@ impl Parser {
                 c.rest();
                 self.cfg.interfaces[i].security_level = None;
             }
+            ("shutdown", negate) => {
+                c.next();
+                c.done()?;
+                self.cfg.interfaces[i].shutdown = !negate;
+            }
             ("", true) => return Err(c.expected("interface setting to remove")),
             _ => self.ignore(c, REASON_INTERFACE),
         }
@@ -100,22 +107,25 @@ mod tests {
                     hardware: "GigabitEthernet0/0".into(),
                     nameif: Some("outside".into()),
                     security_level: Some(5),
+                    shutdown: false,
                 },
                 Interface {
                     hardware: "GigabitEthernet0/1".into(),
                     nameif: Some("inside".into()),
                     security_level: Some(100),
+                    shutdown: false,
                 },
             ]
         );
         assert_eq!(
             ignored(text),
-            vec![
-                (4, REASON_INTERFACE),
-                (5, REASON_INTERFACE),
-                (6, REASON_INTERFACE)
-            ]
+            vec![(4, REASON_INTERFACE), (6, REASON_INTERFACE)]
         );
+        // `shutdown` is kept; `no shutdown` clears it.
+        let c = cfg("interface G0\n nameif x\n shutdown\ninterface G1\n shutdown\n no shutdown");
+        assert!(c.interfaces[0].shutdown);
+        assert!(!c.interfaces[1].shutdown);
+        assert!(crate::render::render(&c).contains("interface G0\n nameif x\n shutdown\n!"));
         let c =
             cfg("interface G0\n nameif x\n security-level 10\n no nameif\n no security-level 10");
         assert_eq!(c.interfaces[0].nameif, None);
@@ -178,6 +188,30 @@ mod tests {
                 4,
                 9,
                 "nameif 'inside' is already used by interface G0",
+            ),
+        ]);
+        // A mistyped line after an interface block is an error, never a
+        // setting of the interface silently ignored: indented, the
+        // interface's; unindented, a top-level one (before, both were
+        // ignored, and an `acess-list` deny line with them).
+        check_errors(&[
+            (
+                "interface G0\n nameif outside\nacess-list OUT extended deny tcp any any eq 22",
+                3,
+                1,
+                "unknown command 'acess-list'",
+            ),
+            (
+                "interface G0\n securty-level 0",
+                2,
+                2,
+                "unknown interface command 'securty-level'",
+            ),
+            (
+                "interface G0\n shutdown now",
+                2,
+                11,
+                "unexpected 'now' after end of command",
             ),
         ]);
         // A broken interface line does not make its settings errors too.

@@ -152,6 +152,47 @@ const BLOCKS: &[&str] = &[
 /// Interface sub-commands that are also top-level words; inside an
 /// interface they must be indented.
 const INTERFACE_ALSO: &[&str] = &["ip", "ipv6", "mac-address", "dhcp-client"];
+/// Interface sub-commands of the ASA (Cisco, "ASA Series Command
+/// Reference", interface configuration mode). Rampart keeps `nameif`,
+/// `security-level` and `shutdown` and ignores the others; a word not
+/// among them is a mistake, never a setting silently dropped.
+const INTERFACE_SUBS: &[&str] = &[
+    "authentication",
+    "bfd",
+    "bridge-group",
+    "channel-group",
+    "ddns",
+    "delay",
+    "description",
+    "dhcp",
+    "dhcprelay",
+    "duplex",
+    "flowcontrol",
+    "hello-interval",
+    "hold-time",
+    "igmp",
+    "isis",
+    "lacp",
+    "management-only",
+    "media-type",
+    "member-interface",
+    "mfib",
+    "multicast",
+    "nameif",
+    "nve-only",
+    "ospf",
+    "pim",
+    "policy-route",
+    "pppoe",
+    "rip",
+    "security-level",
+    "shutdown",
+    "speed",
+    "split-horizon",
+    "summary-address",
+    "vlan",
+    "zone-member",
+];
 /// `object network` sub-commands.
 const OBJECT_NETWORK_SUBS: &[&str] = &["host", "subnet", "range", "fqdn", "description", "nat"];
 /// `object service` sub-commands.
@@ -245,8 +286,13 @@ impl Parser {
             Mode::Skip => !is_command(w),
             Mode::Ignored => c.indented() && !TOP.contains(&w),
             // `ip`, `ipv6`, … are interface settings and top-level commands
-            // alike: indentation decides (show run indents the former).
-            Mode::Interface(_) => !is_command(w) || (c.indented() && INTERFACE_ALSO.contains(&w)),
+            // alike: indentation decides (show run indents the former). An
+            // unknown word is the interface's mistake when indented (reported
+            // below) and a top-level one otherwise.
+            Mode::Interface(_) => {
+                INTERFACE_SUBS.contains(&w)
+                    || (c.indented() && (INTERFACE_ALSO.contains(&w) || w.is_empty()))
+            }
             Mode::Object(i) => match &self.cfg.objects[i] {
                 Object::Network { .. } => OBJECT_NETWORK_SUBS.contains(&w),
                 Object::Service { .. } => OBJECT_SERVICE_SUBS.contains(&w),
