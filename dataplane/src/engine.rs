@@ -668,7 +668,7 @@ impl Engine {
             Ok(p) => p,
             Err(reason) => return unflowed(Err(*reason)),
         };
-        let (tuple, transport, ip_len, l3, l4) = match parsed {
+        let (tuple, transport, ip_len, l3, l4, ah) = match parsed {
             // Transparent mode passes ARP, as the ASA does by default.
             Parsed::Arp => {
                 bump(&mut self.counters.untracked_passed);
@@ -680,8 +680,9 @@ impl Engine {
                 ip_len,
                 l3,
                 l4,
+                ah,
                 ..
-            } => (*tuple, *transport, *ip_len, *l3, *l4),
+            } => (*tuple, *transport, *ip_len, *l3, *l4, *ah),
         };
         // The frame parsed, so it holds its Ethernet header.
         let mac = |at: usize| {
@@ -701,6 +702,7 @@ impl Engine {
             egress,
             ip_len,
             now,
+            ah,
         };
         let mut flow = pkt.key;
         let result = match transport {
@@ -1308,17 +1310,23 @@ struct Pkt {
     egress: IfaceId,
     ip_len: u32,
     now: Instant,
+    /// It carries an authentication header (RFC 4302).
+    ah: bool,
 }
 
 impl Pkt {
     /// The packet as the policy classifier sees it. Ports count only for
-    /// TCP and UDP (ICMP echo ids ride in the tuple's port fields).
+    /// TCP and UDP (ICMP echo ids ride in the tuple's port fields). A packet
+    /// with an authentication header is protocol 51 to the rules, without
+    /// ports, as the ASA's access rules see the IP header's protocol: a
+    /// `deny ah` line denies it, and only an entry that permits AH (or all
+    /// IP) lets it open a connection.
     fn probe(&self) -> Probe {
         let t = &self.tuple;
-        let ports = matches!(t.proto, proto::TCP | proto::UDP);
+        let ports = !self.ah && matches!(t.proto, proto::TCP | proto::UDP);
         Probe {
             v6: t.src.addr.ip().is_ipv6(),
-            proto: t.proto,
+            proto: if self.ah { AH } else { t.proto },
             src: t.src.addr,
             dst: t.dst.addr,
             sport: if ports { t.src.port } else { 0 },
@@ -1326,6 +1334,9 @@ impl Pkt {
         }
     }
 }
+
+/// IP protocol number of the authentication header (RFC 4302).
+const AH: u8 = 51;
 
 /// The inspected flow a packet opened (its incarnation), if it opened one.
 type Opened = Option<crate::sync::Incarnation>;

@@ -346,6 +346,9 @@ mod nd;
 /// A shut interface passes nothing (§2.1).
 mod shutdown;
 
+/// The rules see an authentication header as protocol 51 (§2.1).
+mod ah;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();

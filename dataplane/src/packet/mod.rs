@@ -176,6 +176,10 @@ pub enum Parsed {
         l4: u16,
         /// IPv4 TTL or IPv6 hop limit.
         ttl: u8,
+        /// The packet carries an authentication header (RFC 4302) before
+        /// its transport: the access rules see it as protocol 51, as the
+        /// ASA's do, while the connection is the transport's it carries.
+        ah: bool,
     },
     /// ARP: passed untracked in transparent mode, as the ASA does.
     Arp,

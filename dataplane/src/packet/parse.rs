@@ -95,6 +95,7 @@ pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
         l3: link.l3,
         l4: net.l4,
         ttl: net.ttl,
+        ah: net.ah,
     })
 }
 
@@ -191,6 +192,8 @@ struct Network<'a> {
     l4: u16,
     /// TTL or hop limit.
     ttl: u8,
+    /// An authentication header (RFC 4302) came before the transport.
+    ah: bool,
 }
 
 /// `base + len` as a frame offset. Offsets are 16-bit: a transport header

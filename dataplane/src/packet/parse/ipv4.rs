@@ -62,6 +62,7 @@ pub(super) fn ipv4(ip: &[u8], l3: u16, meta: PacketMeta) -> Result<Network<'_>, 
         ip_len: u32::from(total_len),
         l4: offset(l3, header_len + ext_len).ok_or(malformed)?,
         ttl: header.ttl(),
+        ah: ext_len != 0,
     })
 }
 
@@ -209,6 +210,8 @@ mod tests {
             (14 + 24 + 24, proto::UDP, 24 + 24 + 13)
         );
         assert_eq!(p.transport, Transport::Udp { payload_len: 5 });
+        assert!(p.ah, "the rules see protocol 51");
+        assert!(!ip(&udp_v4(b"x"), UNVERIFIED).ah);
         // An authentication header cut short.
         let cut = edited(&f, |f| {
             f.truncate(L3 + 24 + 10);

@@ -61,7 +61,9 @@ pub(super) fn ipv6(ip: &[u8], l3: u16) -> Result<Network<'_>, DropReason> {
     // Type 2's checksum covers the home address, not in the header: it is
     // left to that node.
     let mut routed = false;
+    let mut ah = false;
     for ext in exts.into_iter() {
+        ah |= matches!(ext, Ipv6ExtensionSlice::Authentication(_));
         if let Ipv6ExtensionSlice::Routing(routing) = ext
             && let [routing_type, segments_left, ..] = routing.payload()
             && *segments_left != 0
@@ -82,6 +84,7 @@ pub(super) fn ipv6(ip: &[u8], l3: u16) -> Result<Network<'_>, DropReason> {
         ip_len: IPV6_HEADER_LEN as u32 + u32::from(payload_len),
         l4: offset(l3, IPV6_HEADER_LEN + ext_len).ok_or(DropReason::Ipv6ExtensionMalformed)?,
         ttl: header.hop_limit(),
+        ah,
     })
 }
 
@@ -122,6 +125,20 @@ mod tests {
             (t.seq, t.ack, t.payload_len),
             (SeqNumber(7), SeqNumber(9), 5)
         );
+    }
+
+    /// An authentication header among the extensions is noted: the access
+    /// rules see protocol 51; the tuple is the transport's.
+    #[test]
+    fn an_authentication_header_is_noted() {
+        let exts = Ipv6Extensions {
+            auth: Some(etherparse::IpAuthHeader::new(IpNumber::TCP, 0x100, 1, &[0; 4]).unwrap()),
+            ..Default::default()
+        };
+        let p = ip(&tcp_v6(exts, b"x"), UNVERIFIED);
+        assert!(p.ah);
+        assert_eq!(p.tuple.proto, proto::TCP);
+        assert!(!ip(&tcp_v6(hop_by_hop_and_dest_opts(), b"x"), UNVERIFIED).ah);
     }
 
     #[test]

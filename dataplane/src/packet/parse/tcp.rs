@@ -183,6 +183,7 @@ mod tests {
                 l3: 14,
                 l4: 34,
                 ttl: 64,
+                ah: false,
             })
         );
     }

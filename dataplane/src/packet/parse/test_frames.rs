@@ -72,6 +72,8 @@ pub(super) struct Ip {
     pub(super) l3: u16,
     pub(super) l4: u16,
     pub(super) ttl: u8,
+    /// Whether an authentication header came before the transport.
+    pub(super) ah: bool,
 }
 
 pub(super) fn ip(frame: &[u8], meta: PacketMeta) -> Ip {
@@ -83,6 +85,7 @@ pub(super) fn ip(frame: &[u8], meta: PacketMeta) -> Ip {
             l3,
             l4,
             ttl,
+            ah,
         }) => Ip {
             tuple,
             transport,
@@ -91,6 +94,7 @@ pub(super) fn ip(frame: &[u8], meta: PacketMeta) -> Ip {
             l3,
             l4,
             ttl,
+            ah,
         },
         other => panic!("expected an IP packet, got {other:?}"),
     }

@@ -1,0 +1,87 @@
+//! An authentication header (RFC 4302) before the transport: the access
+//! rules see protocol 51, as the ASA's see the IP header's protocol
+//! (docs/asa-behaviour.md §2.1), while the connection is the transport's.
+
+use super::*;
+
+/// `frame` (Ethernet, IPv4 without options) with a 12-byte AH inserted
+/// after its IP header. The transport checksum covers the transport alone
+/// and stays valid; the IP header's length and checksum are redone.
+fn with_ah(frame: &[u8]) -> Vec<u8> {
+    let (head, rest) = frame.split_at(14 + 20);
+    let mut out = head.to_vec();
+    let inner = out[14 + 9];
+    out.extend_from_slice(&[inner, 1, 0, 0, 0, 0, 0x10, 1, 0, 0, 0, 7]);
+    out.extend_from_slice(rest);
+    out[14 + 9] = 51;
+    let total = u16::from_be_bytes([out[16], out[17]]) + 12;
+    out[16..18].copy_from_slice(&total.to_be_bytes());
+    out[24..26].copy_from_slice(&[0, 0]);
+    let sum = etherparse::checksum::Sum16BitWords::new()
+        .add_slice(&out[14..34])
+        .ones_complement()
+        .to_be();
+    out[24..26].copy_from_slice(&sum.to_be_bytes());
+    out
+}
+
+/// A client on the outside opening a connection to port 443 inside.
+fn from_outside(port: u16) -> TcpModel {
+    let (inside, outside) = v4_pair(443, port);
+    TcpModel::new(
+        outside,
+        inside,
+        [7, 9],
+        [64_240, 65_160],
+        [Some(7), Some(7)],
+    )
+}
+
+fn policy(lines: &str) -> crate::policy::ast::Config {
+    let text = format!("{lines}access-group OUT in interface outside\n");
+    crate::policy::parse::parse_config(&text).unwrap().config
+}
+
+#[test]
+fn a_deny_ah_line_denies_what_an_authentication_header_carries() {
+    let mut h = with_policy(&policy(
+        "access-list OUT extended deny ah any any\naccess-list OUT extended permit tcp any any eq 443\n",
+    ));
+    let mut m = from_outside(40_000);
+    let syn = m.syn();
+    let syn = m.frame(&syn);
+    assert_eq!(
+        h.frame(with_ah(&syn), m.client.iface),
+        Verdict::Drop(DropReason::AclDeny),
+        "the first line denies AH"
+    );
+    assert_eq!(h.frame(syn, m.client.iface), FWD_IN, "plain TCP to 443");
+}
+
+#[test]
+fn only_a_rule_permitting_ah_opens_a_connection_inside_it() {
+    let mut h = with_policy(&policy("access-list OUT extended permit ah any any\n"));
+    let mut m = from_outside(40_001);
+    let [syn, sa, ack] = m.handshake();
+    assert_eq!(
+        h.frame(m.frame(&syn), m.client.iface),
+        Verdict::Drop(DropReason::AclDeny),
+        "plain TCP is not AH"
+    );
+    assert_eq!(h.frame(with_ah(&m.frame(&syn)), m.client.iface), FWD_IN);
+    // The connection is the TCP one: its answer and the rest of the
+    // handshake pass on its state, with or without the header.
+    assert_eq!(h.frame(with_ah(&m.frame(&sa)), m.server.iface), FWD_OUT);
+    assert_eq!(h.frame(m.frame(&ack), m.client.iface), FWD_IN);
+    assert_eq!(h.only_entry().tcp_state(), Some(TcpState::Established));
+    let mut h2 = with_policy(&policy(
+        "access-list OUT extended permit tcp any any eq 443\n",
+    ));
+    let mut m = from_outside(40_002);
+    let syn = m.syn();
+    assert_eq!(
+        h2.frame(with_ah(&m.frame(&syn)), m.client.iface),
+        Verdict::Drop(DropReason::AclDeny),
+        "a TCP rule does not permit AH"
+    );
+}
