@@ -231,9 +231,11 @@ fn changes_state(path: &str) -> bool {
     )
 }
 
-/// The admin API's look at a request head: the `Host`, the method of a
-/// change and the token it needs, all decided before a body is read; a
-/// head with the admin or read token is trusted (docs/ops.md §2).
+/// The admin API's look at a request head: the `Host`, the method and the
+/// token it needs, all decided before a body is read. Only a head with the
+/// admin token is trusted (docs/ops.md §2): a read-token holder (a
+/// monitoring system, a local user given reads) is not to hold slots the
+/// operator may need.
 fn admin_screen(tokens: AdminTokens, gate: Gate) -> Screen {
     Arc::new(move |req: &Request| {
         if let Some(refused) = gate.host(req) {
@@ -252,6 +254,9 @@ fn admin_screen(tokens: AdminTokens, gate: Gate) -> Screen {
                     ),
                 ));
             }
+        } else if req.method != "GET" {
+            // Reads are GETs: anything else is refused before its body.
+            return Screened::Answer(api_error(405, format!("{} needs GET", echo(&req.path))));
         } else if tokens.read.is_some()
             && !authorized(req, &tokens.read)
             && !authorized(req, &tokens.change)
@@ -265,7 +270,7 @@ fn admin_screen(tokens: AdminTokens, gate: Gate) -> Screen {
                 ),
             ));
         }
-        if has_token(req, &tokens) {
+        if authorized(req, &tokens.change) {
             Screened::Trusted
         } else {
             Screened::Open
