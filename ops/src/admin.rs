@@ -62,7 +62,7 @@ pub struct Admin<P: EnginePool> {
     peer_clear: Option<PeerClear>,
     timeout: Duration,
     /// Table walks allowed now, one budget per [`Walk`] kind.
-    walks: Mutex<[WalkBudget; 3]>,
+    walks: Mutex<[WalkBudget; 4]>,
 }
 
 /// Who asks for a table walk: each kind has a budget of its own, so local
@@ -74,8 +74,11 @@ enum Walk {
     OpenRead = 0,
     /// `show conn` with the admin or read token.
     TrustedRead = 1,
-    /// `clear conn`, the operator's (admin token) or a peer's.
+    /// `clear conn`, the operator's (admin token).
     Clear = 2,
+    /// A peer's part of a cluster-wide `clear conn`: a budget of its own,
+    /// so a member sending many cannot keep the operator's refused.
+    PeerClear = 3,
 }
 
 /// Table slots a worker scans per job of a `show conn`: the job runs
@@ -175,7 +178,12 @@ impl<P: EnginePool> Admin<P> {
 
     /// This node's part of `clear conn` (what a peer asks of it).
     pub fn clear_local(&self, filter: &ConnFilter) -> Result<u64, OpsError> {
-        self.walk_allowed(Walk::Clear)?;
+        self.walk_allowed(Walk::PeerClear)?;
+        self.clear_here(filter)
+    }
+
+    /// Clear this node's entries that `filter` matches.
+    fn clear_here(&self, filter: &ConnFilter) -> Result<u64, OpsError> {
         let f = *filter;
         let n = self.each(move |w| w.engine.clear_conns(|e| f.matches(e)) as u64)?;
         Ok(n.into_iter().sum())
@@ -469,7 +477,8 @@ impl<P: EnginePool> Backend for Admin<P> {
     }
 
     fn clear_conns(&self, filter: &ConnFilter) -> Result<ClearResult, OpsError> {
-        let mut deleted = self.clear_local(filter)?;
+        self.walk_allowed(Walk::Clear)?;
+        let mut deleted = self.clear_here(filter)?;
         let mut unreachable = Vec::new();
         if let Some(peers) = &self.peer_clear {
             let (n, down) = peers(filter);

@@ -388,3 +388,22 @@ fn table_walks_are_rate_limited_and_counts_never_walk() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert!(c.conns(&ConnFilter::default(), false).is_ok());
 }
+
+/// A peer's part of a cluster-wide `clear conn` has a budget of its own: a
+/// member sending many clears is refused beyond it, and the operator's
+/// `clear conn` still goes through (before, both drew on one budget).
+#[test]
+fn a_peers_clears_do_not_spend_the_operators_budget() {
+    let admin = fixture::admin(fixture::standalone_status());
+    let none = ConnFilter {
+        address: Some("198.18.9.9".parse().unwrap()),
+        ..ConnFilter::default()
+    };
+    let refused = (0..40)
+        .filter(|_| admin.clear_local(&none).is_err())
+        .count();
+    assert!((15..=20).contains(&refused), "{refused} of 40 refused");
+    for _ in 0..10 {
+        assert!(Backend::clear_conns(&admin, &none).is_ok());
+    }
+}
