@@ -82,9 +82,11 @@ pub fn check(path: &Path, text: &str) -> Report {
     };
     let cfg = &parsed.config;
     if let Err(e) = compile(cfg, &interfaces(cfg)) {
+        let at = rampart_dataplane::policy::locate::locate(text, &e)
+            .map_or(String::new(), |(line, column)| format!("{line}:{column}:"));
         return Report {
             text: format!(
-                "{file}: error: {}\n{file}: configuration refused\n",
+                "{file}:{at} error: {}\n{file}: configuration refused\n",
                 echo_message(&e.to_string())
             ),
             ok: false,
@@ -209,7 +211,7 @@ mod tests {
         assert!(!r.ok);
         assert_eq!(
             r.text,
-            "x.cfg: error: interface 'dmz' is not one of this node's interfaces\nx.cfg: configuration refused\n"
+            "x.cfg:2:29: error: interface 'dmz' is not one of this node's interfaces\nx.cfg: configuration refused\n"
         );
     }
 

@@ -85,7 +85,7 @@ fn validate(text: &str, interfaces: &[InterfaceConfig]) -> Result<(), String> {
     let parsed = parse_config(text).map_err(|e| e.to_string())?;
     compile(&parsed.config, interfaces)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| rampart_dataplane::policy::locate::describe(text, &e))
 }
 
 /// Run `fut` on the cluster runtime and wait for it from a blocking thread
@@ -435,19 +435,32 @@ where
     }
 }
 
+/// One line of a refusal as the parser and `locate::describe` word it
+/// (`line L, column C: …`), its place taken back out (0, 0 without one).
+fn problem(m: &str) -> ConfigProblem {
+    let placed = m.strip_prefix("line ").and_then(|rest| {
+        let (line, rest) = rest.split_once(", column ")?;
+        let (column, message) = rest.split_once(": ")?;
+        Some((line.parse().ok()?, column.parse().ok()?, message))
+    });
+    match placed {
+        Some((line, column, message)) => ConfigProblem {
+            line,
+            column,
+            message: message.to_string(),
+        },
+        None => ConfigProblem {
+            line: 0,
+            column: 0,
+            message: m.to_string(),
+        },
+    }
+}
+
 /// A write's error as the admin API answers it.
 fn write_error(e: WriteError) -> OpsError {
     match e {
-        WriteError::Invalid { message } => OpsError::Config(
-            message
-                .lines()
-                .map(|m| ConfigProblem {
-                    line: 0,
-                    column: 0,
-                    message: m.to_string(),
-                })
-                .collect(),
-        ),
+        WriteError::Invalid { message } => OpsError::Config(message.lines().map(problem).collect()),
         WriteError::TooLarge { .. } => OpsError::BadRequest(e.to_string()),
         other => {
             let pending = other.is_pending();
@@ -464,6 +477,25 @@ fn write_error(e: WriteError) -> OpsError {
 mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
+
+    /// A refusal from the cluster keeps each problem's place.
+    #[test]
+    fn a_refused_writes_problems_keep_their_places() {
+        let OpsError::Config(p) = write_error(WriteError::Invalid {
+            message: "line 5, column 29: interface 'dmz' is not one of this node's interfaces\n\
+                      the policy expands to too much"
+                .into(),
+        }) else {
+            panic!("a config error")
+        };
+        assert_eq!((p[0].line, p[0].column), (5, 29));
+        assert_eq!(
+            p[0].message,
+            "interface 'dmz' is not one of this node's interfaces"
+        );
+        assert_eq!((p[1].line, p[1].column), (0, 0));
+        assert_eq!(p[1].message, "the policy expands to too much");
+    }
 
     #[tokio::test]
     async fn a_committed_policy_is_applied_again_until_every_worker_has_it() {

@@ -119,7 +119,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         })?;
         let compiled = Arc::new(
             compile(&parsed.config, &engine_cfg.interfaces).map_err(|e| {
-                let e = echo_message(&e.to_string());
+                let e = echo_message(&rampart_dataplane::policy::locate::describe(&text, &e));
                 anyhow::anyhow!("{}: policy refused: {e}", path.display())
             })?,
         );

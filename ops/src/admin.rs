@@ -247,9 +247,13 @@ impl<P: EnginePool> Admin<P> {
             .next()
             .ok_or_else(|| OpsError::Unavailable("no packet workers".into()))?;
         let policy = compile(&parsed.config, &interfaces).map_err(|e| {
+            // Where the text names what the error is about (0, 0: the
+            // whole policy, e.g. its size).
+            let (line, column) =
+                rampart_dataplane::policy::locate::locate(text, &e).unwrap_or((0, 0));
             OpsError::Config(vec![ConfigProblem {
-                line: 0,
-                column: 0,
+                line,
+                column,
                 message: e.to_string(),
             }])
         })?;

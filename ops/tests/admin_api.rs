@@ -113,6 +113,17 @@ fn configure_refuses_bad_text_with_positions_and_applies_good_text() {
         }
         other => panic!("{other}"),
     }
+    // Refused when compiled for the node's interfaces, still with a place.
+    let unknown = "access-list A extended permit ip any any\naccess-group A in interface nosuch\n";
+    match admin.configure(unknown).unwrap_err() {
+        ClientError::Refused { status, error } => {
+            assert_eq!(status, 422);
+            let p = &error.problems[0];
+            assert_eq!((p.line, p.column), (2, 29), "{error:?}");
+            assert!(p.message.contains("'nosuch'"), "{error:?}");
+        }
+        other => panic!("{other}"),
+    }
     assert_eq!(admin.running_config().unwrap().version, 1);
     let good = "class-map c1\n match any\npolicy-map p\n class c1\n  set connection conn-max 7\nservice-policy p global\n";
     let r = admin.configure(good).unwrap();

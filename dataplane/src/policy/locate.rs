@@ -1,0 +1,122 @@
+//! Where in a configuration's text a [`CompileError`] lies: the parser
+//! gives every error of its own a line and column, but compiling for a
+//! node (its interfaces, the bounds on expansion) works on the parsed
+//! configuration, which keeps no positions. This finds the first line that
+//! names what the error is about, so a refusal still says where to look.
+
+use super::compile::CompileError;
+
+/// Line and column (both from 1) of the first place in `text` that names
+/// what `e` is about, or `None` for an error of the whole policy
+/// ([`CompileError::TooLarge`]).
+pub fn locate(text: &str, e: &CompileError) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        let words: Vec<(usize, &str)> = words(line).collect();
+        let word = |k: usize| words.get(k).map_or("", |w| w.1);
+        let is = |k: usize, kw: &str| word(k).eq_ignore_ascii_case(kw);
+        let at = |k: usize, name: &str| (word(k) == name).then(|| (i + 1, words[k].0));
+        match e {
+            CompileError::UnknownInterface(name) | CompileError::SecurityLevel(name) => {
+                if is(0, "access-group") && is(3, "interface") {
+                    at(4, name)
+                } else if is(0, "service-policy") && is(2, "interface") {
+                    at(3, name)
+                } else if is(0, "nameif") {
+                    at(1, name)
+                } else {
+                    None
+                }
+            }
+            CompileError::TooDeep { name } => {
+                if is(0, "object-group") {
+                    at(2, name)
+                } else {
+                    None
+                }
+            }
+            // A reference (not the definition: its first word is the kind).
+            CompileError::Undefined { kind, name } => {
+                if is(0, kind) {
+                    None
+                } else {
+                    (1..words.len()).find_map(|k| at(k, name))
+                }
+            }
+            CompileError::TooLarge => None,
+        }
+    })
+}
+
+/// `e` as the parser words its errors: `line L, column C: …` when it has a
+/// place in `text`.
+pub fn describe(text: &str, e: &CompileError) -> String {
+    match locate(text, e) {
+        Some((line, column)) => format!("line {line}, column {column}: {e}"),
+        None => e.to_string(),
+    }
+}
+
+/// The words of a line with their columns (in characters, from 1, as the
+/// parser counts them).
+fn words(line: &str) -> impl Iterator<Item = (usize, &str)> {
+    line.split_ascii_whitespace().map(move |w| {
+        // `w` is a subslice of `line`: its byte offset starts it.
+        let offset = w.as_ptr() as usize - line.as_ptr() as usize;
+        (line[..offset].chars().count() + 1, w)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_is_placed_at_the_first_line_naming_its_subject() {
+        let text = "interface G0\n nameif inside\n security-level 100\n\
+                    access-list A extended permit ip any any\n\
+                    access-group A in interface nosuch\n\
+                    service-policy P interface dmz\n";
+        assert_eq!(
+            locate(text, &CompileError::UnknownInterface("nosuch".into())),
+            Some((5, 29))
+        );
+        assert_eq!(
+            locate(text, &CompileError::UnknownInterface("dmz".into())),
+            Some((6, 28))
+        );
+        assert_eq!(
+            locate(text, &CompileError::SecurityLevel("inside".into())),
+            Some((2, 9))
+        );
+        let deep = "object-group network G1\n group-object G0\n";
+        assert_eq!(
+            locate(deep, &CompileError::TooDeep { name: "G1".into() }),
+            Some((1, 22))
+        );
+        let undefined =
+            "access-list B extended permit ip any any\naccess-group B in interface outside\n";
+        assert_eq!(
+            locate(
+                undefined,
+                &CompileError::Undefined {
+                    kind: "access-list",
+                    name: "B".into()
+                }
+            ),
+            Some((2, 14))
+        );
+        assert_eq!(locate(text, &CompileError::TooLarge), None);
+        // Columns count characters, as the parser's do.
+        assert_eq!(
+            locate(
+                "service-policy P interface dmz ! é\naccess-group A in interface é é",
+                &CompileError::UnknownInterface("é".into())
+            ),
+            Some((2, 29))
+        );
+        assert_eq!(
+            describe(text, &CompileError::UnknownInterface("dmz".into())),
+            "line 6, column 28: interface 'dmz' is not one of this node's interfaces"
+        );
+    }
+}
