@@ -455,6 +455,9 @@ pub fn run(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<Exit
                             l.message
                         ));
                     }
+                    if let Some(p) = &r.pending {
+                        out.push_str(&format!("warning: version {}: {p}\n", r.version));
+                    }
                     out.push_str(&format!("Configuration applied: version {}\n", r.version));
                     out
                 }),

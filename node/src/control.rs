@@ -225,6 +225,133 @@ mod tests {
         }
     }
 
+    /// A `configure` while one worker stalls past the wait: the policy is
+    /// the node's (the answer says it is pending on a worker, the running
+    /// config shows it), and the stalled worker takes it once it serves
+    /// again, so every worker ends on the policy the running config shows.
+    /// A second `configure` during the stall is refused with nothing
+    /// changed, and the first one's late job does not undo anything.
+    /// (Before, the first answered an error and kept the old running
+    /// config, while every worker, the late one included, took the new
+    /// policy.)
+    #[test]
+    fn a_configure_during_a_worker_stall_ends_with_every_worker_on_the_running_policy() {
+        use rampart_ops::backend::Backend as _;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let wakes: Vec<Wake> = (0..2).map(|_| Wake::new().unwrap()).collect();
+        let (w, inboxes) = workers(&wakes);
+        let stall = Arc::new(AtomicBool::new(false));
+        let stalling = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let threads: Vec<_> = inboxes
+            .into_iter()
+            .enumerate()
+            .map(|(i, inbox)| {
+                let (stall, stalling, done) = (stall.clone(), stalling.clone(), done.clone());
+                std::thread::spawn(move || {
+                    let mut e = engine();
+                    let io = BridgeCounters::default();
+                    // Serve until the test is done (bounded: 20 s).
+                    for _ in 0..20_000 {
+                        if done.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        if i == 1 && stall.swap(false, Ordering::SeqCst) {
+                            stalling.store(true, Ordering::SeqCst);
+                            std::thread::sleep(Duration::from_millis(4_500));
+                        }
+                        inbox.serve(&mut e, &io, Instant::from_nanos(5));
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        /// The node's pool, whose worker 1 stalls right before the `n`th
+        /// request to all workers (a configure's third: after it read the
+        /// interfaces and every worker said the policy fits).
+        struct StallBefore {
+            inner: Workers,
+            n: usize,
+            calls: std::sync::atomic::AtomicUsize,
+            stall: Arc<AtomicBool>,
+            stalling: Arc<AtomicBool>,
+        }
+        impl EnginePool for StallBefore {
+            fn workers(&self) -> usize {
+                self.inner.len()
+            }
+            fn each<R: Send + 'static>(
+                &self,
+                timeout: Duration,
+                f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
+            ) -> Result<Vec<R>, PoolError> {
+                if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+                    self.stall.store(true, Ordering::SeqCst);
+                    while !self.stalling.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+                EnginePool::each(&self.inner, timeout, f)
+            }
+        }
+        let admin = rampart_ops::admin::Admin::new(
+            Arc::new(StallBefore {
+                inner: w.clone(),
+                n: 3,
+                calls: Default::default(),
+                stall: stall.clone(),
+                stalling: stalling.clone(),
+            }),
+            Box::new(rampart_ops::model::NodeStatus::default),
+        );
+        let policy = |max: u32| {
+            format!(
+                "class-map all\n match any\npolicy-map p\n class all\n  set connection conn-max {max}\nservice-policy p global\n"
+            )
+        };
+        let r = admin.configure(&policy(5)).expect("accepted");
+        assert_eq!(r.version, 1);
+        assert!(r.pending.is_some(), "{r:?}");
+        assert!(admin.running_config().unwrap().text.contains("conn-max 5"));
+        // The worker is still stalled: a second write cannot check it, and
+        // changes nothing.
+        assert!(admin.configure(&policy(6)).is_err());
+        assert_eq!(admin.running_config().unwrap().version, 1);
+        // Within the stall and a retry or two, every worker runs version 1.
+        let conn_max = |w: &Workers| {
+            w.each(Duration::from_secs(2), |v| {
+                let classes = v.engine.policy().classes();
+                (
+                    classes.first().map(|c| c.options.conn_max),
+                    v.engine.counters().policy_swaps,
+                )
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(got) = conn_max(&w)
+                && got.iter().all(|&(m, _)| m == Some(5))
+            {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "{:?}", conn_max(&w));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // And stays there: nothing late puts another policy back.
+        std::thread::sleep(Duration::from_millis(500));
+        let got = conn_max(&w).unwrap();
+        assert!(
+            got.iter().all(|&(m, swaps)| m == Some(5) && swaps == 1),
+            "{got:?}"
+        );
+        drop(admin);
+        drop(w);
+        done.store(true, Ordering::SeqCst);
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+
     #[test]
     fn a_worker_that_does_not_serve_times_out_and_a_stopped_one_says_so() {
         let wakes: Vec<Wake> = (0..2).map(|_| Wake::new().unwrap()).collect();

@@ -25,6 +25,30 @@ use crate::snapshot::{NodeSnapshot, WorkerSnapshot};
 /// How long an operation waits for the workers.
 pub const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How often a policy not yet in force on every worker is installed again.
+const INSTALL_RETRY: Duration = Duration::from_millis(200);
+
+/// The policy every worker is to run: the last one applied. An install
+/// job installs *this*, not the policy it was queued with, so a job that
+/// runs after its caller stopped waiting never puts an older policy back,
+/// and installing it again on a worker that runs it changes nothing.
+#[derive(Debug, Default)]
+struct Wanted {
+    /// Bumped by each policy applied: a retry of an older one stops.
+    generation: u64,
+    policy: Option<Arc<Policy>>,
+}
+
+/// How a policy that every worker had room for was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Applied {
+    /// Every worker runs it.
+    Everywhere,
+    /// It is the node's policy, but some workers have not taken it yet
+    /// (why); a thread installs it as they serve again.
+    Pending(String),
+}
+
 /// The running configuration as this node holds it.
 #[derive(Debug, Clone, Default)]
 struct PolicyState {
@@ -63,6 +87,8 @@ pub struct Admin<P: EnginePool> {
     timeout: Duration,
     /// Table walks allowed now, one budget per [`Walk`] kind.
     walks: Mutex<[WalkBudget; 4]>,
+    /// The policy every worker is to run.
+    wanted: Arc<Mutex<Wanted>>,
 }
 
 /// Who asks for a table walk: each kind has a budget of its own, so local
@@ -145,6 +171,7 @@ impl<P: EnginePool> Admin<P> {
                 tokens: WALK_BURST,
                 at: std::time::Instant::now(),
             })),
+            wanted: Arc::new(Mutex::new(Wanted::default())),
         }
     }
 
@@ -204,6 +231,8 @@ impl<P: EnginePool> Admin<P> {
             .policy
             .lock()
             .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
+        // Pending on a worker or two, it is still this node's policy: the
+        // install thread brings them to it.
         self.apply(Arc::new(policy))?;
         *st = PolicyState {
             version,
@@ -298,22 +327,78 @@ impl<P: EnginePool> Admin<P> {
         s
     }
 
-    fn apply(&self, policy: Arc<Policy>) -> Result<(), OpsError> {
-        // Every worker must have room for its classes before any installs
-        // it, so a refusal leaves the node on one policy. (A peer's flow
-        // may take a slot in between; then the install itself refuses on
-        // that worker, and the error says so.)
+    /// Make `policy` the one every worker runs. Refused, with nothing
+    /// changed, unless every worker answers that it has room for its
+    /// classes; then it is the node's policy, installed on every worker
+    /// now or, for a worker that did not answer in time or whose slots a
+    /// peer's flow took in between, by a thread that installs it again
+    /// until every worker runs it (or a newer policy replaces it).
+    fn apply(&self, policy: Arc<Policy>) -> Result<Applied, OpsError> {
         let p = policy.clone();
         let first = |r: Vec<Option<SlotsExhausted>>| r.into_iter().flatten().next();
         if let Some(e) = first(self.each(move |w| w.engine.policy_fits(&p).err())?) {
             return Err(OpsError::PolicyRefused(e.to_string()));
         }
-        match first(self.each(move |w| w.engine.set_policy(policy.clone()).err())?) {
-            None => Ok(()),
-            Some(e) => Err(OpsError::PolicyRefused(format!(
-                "{e} (some workers took it: apply it again once slots are free)"
-            ))),
+        let generation = {
+            let mut w = self
+                .wanted
+                .lock()
+                .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
+            w.generation += 1;
+            w.policy = Some(policy);
+            w.generation
+        };
+        match install_wanted(&*self.pool, &self.wanted, self.timeout) {
+            Ok(()) => Ok(Applied::Everywhere),
+            Err(why) => {
+                tracing::warn!(
+                    "a policy is not in force on every worker yet ({why}); installing it again every {} ms",
+                    INSTALL_RETRY.as_millis()
+                );
+                let (pool, wanted, timeout) =
+                    (self.pool.clone(), self.wanted.clone(), self.timeout);
+                let retry = std::thread::Builder::new()
+                    .name("policy-install".into())
+                    .spawn(move || {
+                        loop {
+                            std::thread::sleep(INSTALL_RETRY);
+                            let current = wanted.lock().map_or(0, |w| w.generation);
+                            if current != generation
+                                || install_wanted(&*pool, &wanted, timeout).is_ok()
+                            {
+                                return;
+                            }
+                        }
+                    });
+                if let Err(e) = retry {
+                    tracing::error!("cannot start the policy install retry: {e}");
+                }
+                Ok(Applied::Pending(why))
+            }
         }
+    }
+}
+
+/// Install the wanted policy on every worker that does not run it; what
+/// kept a worker from it, if any did.
+fn install_wanted<P: EnginePool>(
+    pool: &P,
+    wanted: &Arc<Mutex<Wanted>>,
+    timeout: Duration,
+) -> Result<(), String> {
+    let w = wanted.clone();
+    let answers = pool
+        .each(timeout, move |v| {
+            let policy = w.lock().ok()?.policy.clone()?;
+            if Arc::ptr_eq(v.engine.policy(), &policy) {
+                return None;
+            }
+            v.engine.set_policy(policy).err()
+        })
+        .map_err(|e| e.0)?;
+    match answers.into_iter().flatten().next() {
+        None => Ok(()),
+        Some(e) => Err(format!("{e}; it is installed once slots are free")),
     }
 }
 
@@ -539,6 +624,7 @@ impl<P: EnginePool> Backend for Admin<P> {
             return Ok(ConfigureResult {
                 version,
                 ignored_lines: ignored(text),
+                pending: None,
             });
         }
         let (policy, config) = self.compile(text)?;
@@ -547,13 +633,20 @@ impl<P: EnginePool> Backend for Admin<P> {
             .policy
             .lock()
             .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
-        self.apply(Arc::new(policy))?;
+        let applied = self.apply(Arc::new(policy))?;
         st.version += 1;
         st.text = render(&config);
         st.loaded = true;
         Ok(ConfigureResult {
             version: st.version,
             ignored_lines: ignored(text),
+            pending: match applied {
+                Applied::Everywhere => None,
+                Applied::Pending(why) => Some(format!(
+                    "not yet in force on every worker ({why}); each takes it as soon as it serves \
+                     its queue again"
+                )),
+            },
         })
     }
 

@@ -423,6 +423,11 @@ pub struct ConfigureResult {
     pub version: u64,
     /// Lines accepted without effect (unimplemented ASA features).
     pub ignored_lines: Vec<ConfigProblem>,
+    /// Set when the policy is this node's (the running config shows it)
+    /// but some packet workers have not taken it yet: why, and that they
+    /// take it as they serve again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<String>,
 }
 
 /// `/readyz` and `/healthz`.
