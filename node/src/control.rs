@@ -119,24 +119,40 @@ impl Workers {
 
     /// Run `f` on every worker between two batches and return the results
     /// in worker order. Blocks up to `timeout` (call it from a thread that
-    /// may block: from tokio, inside `spawn_blocking`).
+    /// may block: from tokio, inside `spawn_blocking`). Once the caller has
+    /// given up (a timeout, a worker stopped or busy), a job not yet run
+    /// does not run: what it would take (connection-log events) or change
+    /// (a `clear conn`) is not done behind the back of a caller told it
+    /// failed.
     pub fn each<R, F>(&self, timeout: Duration, f: F) -> Result<Vec<R>, ControlError>
     where
         R: Send + 'static,
         F: Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
     {
         let f = Arc::new(f);
+        let gone = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let give_up = |e: ControlError| {
+            gone.store(true, std::sync::atomic::Ordering::SeqCst);
+            e
+        };
         let (tx, rx) = mpsc::channel();
         for (i, (queue, wake)) in self.queues.iter().enumerate() {
-            let (f, tx) = (f.clone(), tx.clone());
+            let (f, tx, gone) = (f.clone(), tx.clone(), gone.clone());
             let job: Job = Box::new(move |ctx| {
-                // The caller may have given up waiting; that is its business.
+                if gone.load(std::sync::atomic::Ordering::SeqCst) {
+                    return;
+                }
+                // (The caller may give up while `f` runs; then the result
+                // is dropped.)
                 let _ = tx.send((ctx.worker, f(ctx)));
             });
-            queue.try_send(job).map_err(|e| match e {
-                mpsc::TrySendError::Full(_) => ControlError::Busy(i),
-                mpsc::TrySendError::Disconnected(_) => ControlError::Stopped(i),
-            })?;
+            queue
+                .try_send(job)
+                .map_err(|e| match e {
+                    mpsc::TrySendError::Full(_) => ControlError::Busy(i),
+                    mpsc::TrySendError::Disconnected(_) => ControlError::Stopped(i),
+                })
+                .map_err(give_up)?;
             wake.wake();
         }
         drop(tx);
@@ -148,11 +164,11 @@ impl Workers {
                 Ok((w, r)) => out[w] = Some(r),
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     let w = out.iter().position(Option::is_none).unwrap_or(0);
-                    return Err(ControlError::Timeout(w, timeout));
+                    return Err(give_up(ControlError::Timeout(w, timeout)));
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
                     let w = out.iter().position(Option::is_none).unwrap_or(0);
-                    return Err(ControlError::Stopped(w));
+                    return Err(give_up(ControlError::Stopped(w)));
                 }
             }
         }
@@ -356,8 +372,20 @@ mod tests {
     fn a_worker_that_does_not_serve_times_out_and_a_stopped_one_says_so() {
         let wakes: Vec<Wake> = (0..2).map(|_| Wake::new().unwrap()).collect();
         let (w, mut inboxes) = workers(&wakes);
-        let err = w.each(Duration::from_millis(50), |_| ()).unwrap_err();
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let r = ran.clone();
+        let err = w
+            .each(Duration::from_millis(50), move |_| {
+                r.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+            .unwrap_err();
         assert_eq!(err, ControlError::Timeout(0, Duration::from_millis(50)));
+        // Served after the caller gave up, the job does nothing.
+        let mut e = engine();
+        for inbox in &inboxes {
+            inbox.serve(&mut e, &BridgeCounters::default(), Instant::from_nanos(5));
+        }
+        assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0);
         inboxes.pop();
         let err = w.each(Duration::from_millis(50), |_| ()).unwrap_err();
         assert_eq!(err, ControlError::Stopped(1));
