@@ -622,7 +622,11 @@ impl Transport {
 
     /// Add a member not in the configuration (a node that joined through
     /// Raft). As for configured peers, the lower id dials. Returns
-    /// whether it was new; a known id keeps its existing address.
+    /// whether it was new. A known id given another address takes it (the
+    /// Raft membership is newer than a node file's seed list: a node
+    /// removed and joined again at a new address would otherwise be dialled
+    /// at its old one after a restart); a connection up stays up, and the
+    /// next dial or wake goes to the new address.
     pub fn add_peer(&self, spec: PeerSpec) -> Result<bool, TransportError> {
         if spec.id == self.shared.me {
             return Err(TransportError::Config(format!(
@@ -638,7 +642,18 @@ impl Transport {
                 .members
                 .lock()
                 .map_err(|_| TransportError::Config("member table poisoned".into()))?;
-            if members.contains_key(&spec.id) {
+            if let Some(known) = members.get_mut(&spec.id) {
+                if known.spec.address != spec.address {
+                    tracing::info!(
+                        peer = spec.id,
+                        old = %known.spec.address,
+                        new = %spec.address,
+                        "cluster member moved: dialling its new address"
+                    );
+                    known.spec = spec;
+                    // An attempt toward the old address is abandoned.
+                    known.wake.notify_one();
+                }
                 return Ok(false);
             }
             members.insert(
@@ -1025,6 +1040,7 @@ async fn dial_loop(
     // abandons: a stream of wakes cannot keep every dial from finishing.
     let mut abandonable = true;
     while !removed.load(Ordering::Relaxed) {
+        let peer = current_spec(&shared, &peer);
         let attempt = dial(&shared, &endpoint, &peer);
         let dialled = if abandonable {
             tokio::select! {
@@ -1051,6 +1067,17 @@ async fn dial_loop(
             () = wake.notified() => {}
         }
     }
+}
+
+/// `peer` as the member table holds it now (its address may have moved
+/// since the loop that dials or wakes it started).
+fn current_spec(shared: &Shared, peer: &PeerSpec) -> PeerSpec {
+    shared
+        .members
+        .lock()
+        .ok()
+        .and_then(|m| m.get(&peer.id).map(|m| m.spec.clone()))
+        .unwrap_or_else(|| peer.clone())
 }
 
 /// Connect to `peer`; TLS verifies that the server's certificate names

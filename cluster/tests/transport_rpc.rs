@@ -471,3 +471,38 @@ async fn the_request_budget_counts_the_memory_a_request_holds() {
     b.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A member known at a stale address (a node file's seed list, after the
+/// node was removed and joined again elsewhere) takes the address the
+/// Raft membership gives it: the lower id dials the new one and the pair
+/// comes up (before, a known id kept its old address for good).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_given_a_new_address_is_dialled_there() {
+    let dir = tmp("moved");
+    pki::init_ca(&dir).expect("ca");
+    let (a_addr, b_addr, stale) = (free_addr(), free_addr(), free_addr());
+    let (a, mut arx) =
+        Transport::start(cfg(1, a_addr, &[(2, stale)]), node_tls(&dir, 1)).expect("a");
+    let (b, mut brx) =
+        Transport::start(cfg(2, b_addr, &[(1, a_addr)]), node_tls(&dir, 2)).expect("b");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        !a.peer_states().contains(&(2, LinkState::Up)),
+        "not up while node 1 dials the stale address"
+    );
+    let moved = PeerSpec {
+        id: 2,
+        name: "fw-2".into(),
+        address: b_addr,
+    };
+    assert!(!a.add_peer(moved).expect("known id"), "not a new member");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        wait_up(&mut arx, 2).await;
+        wait_up(&mut brx, 1).await;
+    })
+    .await
+    .expect("up at the new address");
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

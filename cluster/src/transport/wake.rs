@@ -53,6 +53,7 @@ pub(super) async fn wake_loop(
             tokio::time::sleep(shared.cfg.keep_alive).await;
             continue;
         }
+        let peer = super::current_spec(&shared, &peer);
         if wake(&shared, &endpoint, &peer).await {
             add(&shared.counters.wakes_sent, 1);
             delay = shared.cfg.backoff_min;
