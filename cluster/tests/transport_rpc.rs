@@ -358,6 +358,38 @@ async fn removals_without_a_connection_are_reported_when_the_channel_is_full() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A call of `len` bytes from `a` to node 2, under way.
+fn call_of(a: &Transport, len: usize) -> tokio::task::JoinHandle<Result<Bytes, RpcError>> {
+    let a = a.clone();
+    tokio::spawn(async move {
+        a.rpc(
+            2,
+            SERVICE,
+            Bytes::from(vec![7u8; len]),
+            Duration::from_secs(20),
+        )
+        .await
+    })
+}
+
+/// The next `n` calls of `len` bytes to arrive, held unanswered.
+async fn held_calls(
+    calls: &mut mpsc::Receiver<rampart_cluster::transport::IncomingRpc>,
+    n: usize,
+    len: usize,
+) -> Vec<rampart_cluster::transport::IncomingRpc> {
+    let mut held = Vec::new();
+    while held.len() < n {
+        let c = tokio::time::timeout(Duration::from_secs(20), calls.recv())
+            .await
+            .expect("a call in time")
+            .expect("service open");
+        assert_eq!(c.request.len(), len);
+        held.push(c);
+    }
+    held
+}
+
 /// A member's requests in memory at once are bounded in bytes per
 /// connection (quinn bounds them to 64 streams, but 64 × 16 MiB is 1 GiB):
 /// with three 15 MiB requests waiting on a slow handler, further large
@@ -372,29 +404,10 @@ async fn requests_held_in_memory_are_bounded_in_bytes_per_connection() {
     let mut calls = b.serve_rpcs(SERVICE);
     const LEN: usize = 15 << 20;
     const { assert!(3 * LEN <= RPC_INBOUND_BUDGET_BYTES && 4 * LEN > RPC_INBOUND_BUDGET_BYTES) };
-    let call = |a: &Transport| {
-        let a = a.clone();
-        tokio::spawn(async move {
-            a.rpc(
-                2,
-                SERVICE,
-                Bytes::from(vec![7u8; LEN]),
-                Duration::from_secs(20),
-            )
-            .await
-        })
-    };
+    let call = |a: &Transport| call_of(a, LEN);
     // Three requests arrive and wait on the handler, holding their bytes.
     let first: Vec<_> = (0..3).map(|_| call(&a)).collect();
-    let mut held = Vec::new();
-    while held.len() < 3 {
-        let c = tokio::time::timeout(Duration::from_secs(20), calls.recv())
-            .await
-            .expect("a call in time")
-            .expect("service open");
-        assert_eq!(c.request.len(), LEN);
-        held.push(c);
-    }
+    let held = held_calls(&mut calls, 3, LEN).await;
     // Two more: no room left in the connection's budget.
     for r in [call(&a), call(&a)] {
         assert!(r.await.expect("task").is_err(), "refused");
@@ -433,28 +446,9 @@ async fn the_request_budget_counts_the_memory_a_request_holds() {
     let mut calls = b.serve_rpcs(SERVICE);
     const LEN: usize = (8 << 20) + 1;
     const { assert!(3 * (16 << 20) <= RPC_INBOUND_BUDGET_BYTES && 5 * LEN < RPC_INBOUND_BUDGET_BYTES) };
-    let call = |a: &Transport| {
-        let a = a.clone();
-        tokio::spawn(async move {
-            a.rpc(
-                2,
-                SERVICE,
-                Bytes::from(vec![7u8; LEN]),
-                Duration::from_secs(20),
-            )
-            .await
-        })
-    };
+    let call = |a: &Transport| call_of(a, LEN);
     let first: Vec<_> = (0..3).map(|_| call(&a)).collect();
-    let mut held = Vec::new();
-    while held.len() < 3 {
-        let c = tokio::time::timeout(Duration::from_secs(20), calls.recv())
-            .await
-            .expect("a call in time")
-            .expect("service open");
-        assert_eq!(c.request.len(), LEN);
-        held.push(c);
-    }
+    let held = held_calls(&mut calls, 3, LEN).await;
     let refused_before = b.counters().rpcs_refused_budget.load(Relaxed);
     assert!(call(&a).await.expect("task").is_err(), "refused");
     assert_eq!(

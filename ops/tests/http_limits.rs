@@ -28,6 +28,11 @@ fn start() -> OpsServer {
 }
 
 fn start_with(limits: ServeLimits) -> OpsServer {
+    start_with_read_token(limits, None)
+}
+
+/// A server with the admin token `t0k` and, if given, a read token.
+fn start_with_read_token(limits: ServeLimits, read_token: Option<&str>) -> OpsServer {
     let backend: Arc<dyn Backend> = Arc::new(fixture::admin(fixture::standalone_status()));
     let b = backend.clone();
     let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), None));
@@ -35,6 +40,7 @@ fn start_with(limits: ServeLimits) -> OpsServer {
         metrics: Some("127.0.0.1:0".parse().unwrap()),
         admin: Some("127.0.0.1:0".parse().unwrap()),
         token: Some("t0k".into()),
+        read_token: read_token.map(str::to_string),
         limits,
         ..OpsConfig::default()
     };
@@ -218,50 +224,11 @@ async fn slow_heads_and_bodies_are_cut_and_counted() {
     assert_eq!(refused(&text, "metrics", "header_timeout"), 0.0);
 }
 
-/// A connection whose request head went in and whose body stalls: it asks
-/// for `100 Continue`, which the server sends once it reads the body,
-/// proof that the head was taken.
-async fn stalled_in_body(
-    addr: SocketAddr,
-    path: &str,
-    token: Option<&str>,
-) -> tokio::net::TcpStream {
-    let s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    s.try_write(
-        format!(
-            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 100\r\n\
-             Expect: 100-continue\r\n\r\n"
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 256];
-    tokio::time::timeout(Duration::from_secs(2), async {
-        while !got.ends_with(b"\r\n\r\n") {
-            s.readable().await.unwrap();
-            match s.try_read(&mut buf) {
-                Ok(0) => panic!("closed before 100 Continue"),
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) => panic!("{e}"),
-            }
-        }
-    })
-    .await
-    .expect("no 100 Continue");
-    assert!(
-        got.starts_with(b"HTTP/1.1 100"),
-        "{}",
-        String::from_utf8_lossy(&got)
-    );
-    s
-}
-
-/// The head of a request whose body never comes, and the status line the
-/// listener answers it with at once (from the head alone).
-async fn answered_from_its_head(
+/// Send the head of a request announcing a body and asking for
+/// `100 Continue`, never the body; the connection and the head of the
+/// listener's first answer (to the blank line, or all it sent before
+/// closing).
+async fn head_only(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -271,16 +238,16 @@ async fn answered_from_its_head(
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     s.try_write(
         format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 100000\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Length: 100\r\n\
              Expect: 100-continue\r\n\r\n"
         )
         .as_bytes(),
     )
     .unwrap();
     let mut got = Vec::new();
-    let mut buf = [0u8; 512];
+    let mut buf = [0u8; 256];
     tokio::time::timeout(Duration::from_secs(2), async {
-        while !got.windows(2).any(|w| w == b"\r\n") {
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
             s.readable().await.unwrap();
             match s.try_read(&mut buf) {
                 Ok(0) => break,
@@ -291,9 +258,21 @@ async fn answered_from_its_head(
         }
     })
     .await
-    .expect("no answer from the head");
-    let text = String::from_utf8_lossy(&got);
-    (s, text.lines().next().unwrap_or_default().to_string())
+    .expect("no answer to the head");
+    (s, String::from_utf8_lossy(&got).into_owned())
+}
+
+/// A connection whose request head went in and whose body stalls: the
+/// server's `100 Continue`, sent once it reads the body, is proof that the
+/// head was taken.
+async fn stalled_in_body(
+    addr: SocketAddr,
+    path: &str,
+    token: Option<&str>,
+) -> tokio::net::TcpStream {
+    let (s, head) = head_only(addr, "POST", path, token).await;
+    assert!(head.starts_with("HTTP/1.1 100"), "{head}");
+    s
 }
 
 /// A local user fills the admin listener with requests whose bodies never
@@ -306,15 +285,8 @@ async fn answered_from_its_head(
 /// four of them locked the operator out of the source's slots.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_that_would_stall_in_their_bodies_do_not_lock_the_operator_out() {
-    let backend: Arc<dyn Backend> = Arc::new(fixture::admin(fixture::standalone_status()));
-    let b = backend.clone();
-    let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), None));
-    let cfg = OpsConfig {
-        metrics: Some("127.0.0.1:0".parse().unwrap()),
-        admin: Some("127.0.0.1:0".parse().unwrap()),
-        token: Some("t0k".into()),
-        read_token: Some("r34d".into()),
-        limits: ServeLimits {
+    let srv = start_with_read_token(
+        ServeLimits {
             caps: Caps {
                 max_connections: 8,
                 max_per_source: 4,
@@ -322,9 +294,8 @@ async fn requests_that_would_stall_in_their_bodies_do_not_lock_the_operator_out(
             body_read_timeout_ms: 10_000,
             ..ServeLimits::default()
         },
-        ..OpsConfig::default()
-    };
-    let srv = OpsServer::start(&cfg, backend, metrics).unwrap();
+        Some("r34d"),
+    );
     let admin = srv.admin_addr.unwrap();
     let mut held = Vec::new();
     for (method, path, token, status) in [
@@ -335,8 +306,8 @@ async fn requests_that_would_stall_in_their_bodies_do_not_lock_the_operator_out(
         ("POST", "/v1/clear-conn", Some("r34d"), "HTTP/1.1 401"),
         ("POST", "/v1/configure", None, "HTTP/1.1 401"),
     ] {
-        let (s, line) = answered_from_its_head(admin, method, path, token).await;
-        assert!(line.starts_with(status), "{method} {path}: {line}");
+        let (s, head) = head_only(admin, method, path, token).await;
+        assert!(head.starts_with(status), "{method} {path}: {head}");
         held.push(s);
     }
     for _ in 0..3 {
