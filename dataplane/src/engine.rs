@@ -1104,6 +1104,9 @@ impl Engine {
             };
             match tracked {
                 Tracked::Reopen => {
+                    // The old entry goes only for a SYN the rules let open
+                    // the new connection: a denied one changes nothing.
+                    self.permitted(pkt)?;
                     self.reopened_after = Some(self.table.get(id).created);
                     self.remove(id, RemoveReason::Reopen);
                 }

@@ -591,15 +591,22 @@ impl TcpTrack {
         let them = dir.other().index();
         // In LAST-ACK both sides have sent their FIN. A SYN from the
         // initiator at or beyond the end of its FIN cannot belong to the old
-        // connection: its side of that one is over (it may not have seen the
-        // last ACK cross another cluster node, or that node died with the
-        // news), so the tuple is being reused, as in TIME-WAIT. Earlier
-        // sequence numbers take the challenge-ACK path below.
+        // connection once the initiator has acknowledged all the responder
+        // sent but its FIN: its side of that one is over (it may not have
+        // seen the last ACK cross another cluster node, or that node died
+        // with the news), so the tuple is being reused, as in TIME-WAIT.
+        // While the responder's data is unacknowledged it may still be
+        // retransmitted, and a blind SYN (half of all sequence numbers are
+        // "beyond") must not end the connection under it: that SYN, and
+        // earlier sequence numbers, take the challenge-ACK path below, as
+        // Linux ignores an initiator's SYN in LAST-ACK.
         if event == TcpEvent::Syn
             && dir == Direction::Orig
             && from == S::LastAck
             && self.half[me].has(half_flags::FIN_SEEN)
             && !seg.seq.before(self.half[me].end)
+            && self.half[me].has(half_flags::MAXACK_SET)
+            && !self.half[me].max_ack.before(self.half[them].end - 1)
         {
             return Ok(Tracked::Reopen);
         }

@@ -349,6 +349,9 @@ mod shutdown;
 /// The rules see an authentication header as protocol 51 (§2.1).
 mod ah;
 
+/// A SYN on a closing connection's tuple (docs/sync.md §4).
+mod reopen;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();
