@@ -62,6 +62,9 @@ macro_rules! drop_reasons {
 drop_reasons! {
     /// The frame ended inside the Ethernet or VLAN header.
     L2Truncated => "l2-truncated", "Truncated Ethernet or VLAN header",
+    /// More than one VLAN tag (802.1ad Q-in-Q, stacked 802.1Q): the
+    /// connection key holds one VLAN id, and the inner one would be ignored.
+    VlanStacked => "l2-stacked-vlan", "Stacked VLAN tags",
     /// An EtherType that a transparent firewall does not pass (not IPv4, IPv6 or ARP).
     UnsupportedEthertype => "l2-unsupported-ethertype", "Unsupported EtherType",
     /// The IPv4 header is short, has a bad version or IHL, or a total length the frame does not hold.

@@ -421,7 +421,7 @@ mod tests {
         let udp6 = udp_v6();
         let mut tagged = Vec::new();
         eth()
-            .double_vlan(VlanId::try_new(7).unwrap(), VlanId::try_new(8).unwrap())
+            .single_vlan(VlanId::try_new(7).unwrap())
             .ipv4(V4_A, V4_B, 64)
             .tcp(1, 2, 3, 4)
             .options_raw(&sack(&[(1, 2), (3, 4)]))

@@ -191,3 +191,21 @@ fn per_client_limits_count_each_vlans_host_apart() {
     );
     assert_eq!(h.engine.table().len(), 5);
 }
+
+/// Stacked tags (Q-in-Q) are dropped and counted: keyed by the outer tag
+/// alone, the customer VLANs inside one service VLAN would share
+/// connections.
+#[test]
+fn stacked_vlan_tags_are_dropped() {
+    let mut h = Harness::new();
+    let mut m = model(45_100);
+    let syn = m.syn();
+    let qinq = tagged(tagged(m.frame(&syn), 20), 10);
+    assert_eq!(
+        h.frame(qinq, m.client.iface),
+        Verdict::Drop(DropReason::VlanStacked)
+    );
+    assert_eq!(h.dropped(DropReason::VlanStacked), 1);
+    assert!(h.engine.table().is_empty());
+    assert_eq!(h.frame(tagged(m.frame(&syn), 10), m.client.iface), FWD_OUT);
+}

@@ -1,4 +1,8 @@
-//! The link layer: Ethernet II and up to two VLAN tags (802.1Q, 802.1ad).
+//! The link layer: Ethernet II and at most one VLAN tag (802.1Q, or an
+//! 802.1ad tag alone). Stacked tags (Q-in-Q) are refused: the connection
+//! key holds one VLAN id, and keyed by the outer tag alone two customer
+//! VLANs inside one service VLAN, whose addresses may overlap, would share
+//! connections (docs/asa-behaviour.md §2.6).
 
 use etherparse::{EtherType, Ethernet2Slice, SingleVlanSlice};
 
@@ -8,14 +12,12 @@ use crate::verdict::DropReason;
 const ETH_HEADER_LEN: u16 = 14;
 /// An 802.1Q or 802.1ad tag: TCI and the next EtherType.
 const VLAN_TAG_LEN: u16 = 4;
-/// VLAN tags unwrapped: an 802.1ad service tag and an 802.1Q customer tag.
-const MAX_VLAN_TAGS: usize = 2;
 
 /// The link layer, once the Ethernet and VLAN headers are read.
 pub(super) struct Link<'a> {
     /// EtherType of the innermost header.
     pub(super) ether_type: EtherType,
-    /// VLAN id of the outermost tag.
+    /// VLAN id of the tag, if tagged.
     pub(super) vlan: Option<u16>,
     /// Offset of the network header in the frame.
     pub(super) l3: u16,
@@ -34,22 +36,20 @@ pub(super) fn link(frame: &[u8]) -> Result<Link<'_>, DropReason> {
         l3: ETH_HEADER_LEN,
         payload: eth.payload_slice(),
     };
-    for _ in 0..MAX_VLAN_TAGS {
-        // 802.1ad puts a 0x88a8 service tag outside the 0x8100 customer tag,
-        // but switches in the wild also stack two 0x8100 tags: accept either.
-        if link.ether_type != EtherType::VLAN_TAGGED_FRAME
-            && link.ether_type != EtherType::PROVIDER_BRIDGING
-        {
-            break;
-        }
+    // 802.1ad puts a 0x88a8 service tag outside the 0x8100 customer tag,
+    // and switches in the wild also stack two 0x8100 tags: either is a tag.
+    let is_tag =
+        |t: EtherType| t == EtherType::VLAN_TAGGED_FRAME || t == EtherType::PROVIDER_BRIDGING;
+    if is_tag(link.ether_type) {
         let tag = SingleVlanSlice::from_slice(link.payload).map_err(|_| DropReason::L2Truncated)?;
-        // The outermost tag names the segment the frame belongs to.
-        link.vlan.get_or_insert(tag.vlan_identifier().value());
+        link.vlan = Some(tag.vlan_identifier().value());
         link.ether_type = tag.ether_type();
         link.payload = tag.payload_slice();
         link.l3 += VLAN_TAG_LEN;
+        if is_tag(link.ether_type) {
+            return Err(DropReason::VlanStacked);
+        }
     }
-    // A third tag leaves a VLAN EtherType here, which the caller refuses.
     Ok(link)
 }
 
@@ -75,6 +75,13 @@ mod tests {
         assert_eq!((p.vlan, p.l3, p.l4), (100, 18, 38));
         assert_eq!(p.tuple.dst.port, 2);
 
+        // An 802.1ad tag alone is a tag like any other.
+        let ad = edited(&single, |f| f[12..14].copy_from_slice(&[0x88, 0xa8]));
+        assert_eq!(ip(&ad, UNVERIFIED).vlan, 100);
+
+        // Stacked tags are refused, however they are stacked: 802.1ad
+        // outside 802.1Q, two 802.1Q tags (as some switches stack them), a
+        // priority tag outside a VLAN tag, three tags.
         let mut double = Vec::new();
         eth()
             .double_vlan(VlanId::try_new(200).unwrap(), VlanId::try_new(100).unwrap())
@@ -82,29 +89,22 @@ mod tests {
             .udp(1, 2)
             .write(&mut double, b"x")
             .unwrap();
-        // 802.1ad outside, 802.1Q inside.
         assert_eq!(
             (&double[12..14], &double[16..18]),
             (&[0x88, 0xa8][..], &[0x81, 0x00][..])
         );
-        let p = ip(&double, UNVERIFIED);
-        assert_eq!((p.vlan, p.l3, p.l4), (200, 22, 62));
-
-        // Two 802.1Q tags, as some switches stack them.
         let qq = edited(&single, |f| {
             f.splice(12..12, [0x81, 0x00, 0x0f, 0xff]);
         });
-        let p = ip(&qq, UNVERIFIED);
-        assert_eq!((p.vlan, p.l3), (0xfff, 22));
-
-        // A third tag is past what we unwrap.
+        let priority = edited(&single, |f| {
+            f.splice(12..12, [0x81, 0x00, 0xe0, 0x00]);
+        });
         let triple = edited(&double, |f| {
             f.splice(12..12, [0x88, 0xa8, 0x00, 0x05]);
         });
-        assert_eq!(
-            parse(&triple, UNVERIFIED),
-            Err(DropReason::UnsupportedEthertype)
-        );
+        for f in [double, qq, priority, triple] {
+            assert_eq!(parse(&f, UNVERIFIED), Err(DropReason::VlanStacked));
+        }
     }
 
     #[test]
@@ -178,7 +178,8 @@ mod tests {
             ("empty", vec![], DropReason::L2Truncated),
             ("no ethertype", vec![0; 13], DropReason::L2Truncated),
             ("tag cut", vlan_tagged(17), DropReason::L2Truncated),
-            ("second tag cut", vlan_tagged(21), DropReason::L2Truncated),
+            // A second tag is refused as a second tag, whole or not.
+            ("second tag cut", vlan_tagged(21), DropReason::VlanStacked),
             (
                 "LLDP",
                 edited(&udp_v4(b"x"), |f| set_be16(f, 12, 0x88cc)),
