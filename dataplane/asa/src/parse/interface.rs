@@ -142,6 +142,24 @@ mod tests {
         );
     }
 
+    /// The interface blocks of a small ASA's (5505, Firepower 1010)
+    /// `show running-config`: switch ports, a VLAN interface that may not
+    /// forward to another, a VTI tunnel, a port-channel member. All are
+    /// ASA interface settings Rampart ignores; none is an error.
+    #[test]
+    fn real_interface_blocks_parse() {
+        let text = "interface Ethernet0/0\n switchport access vlan 2\n spanning-tree portfast\n power inline auto\n!\n\
+                    interface Vlan1\n nameif inside\n security-level 100\n ip address 198.18.0.1 255.255.255.0\n!\n\
+                    interface Vlan3\n no forward interface Vlan1\n nameif dmz\n security-level 50\n!\n\
+                    interface Tunnel1\n nameif vti\n ip address 169.254.0.1 255.255.255.252\n tunnel source interface outside\n tunnel destination 198.18.9.9\n tunnel mode ipsec ipv4\n tunnel protection ipsec profile P\n!\n\
+                    interface Port-channel1\n port-channel min-bundle 1\n lacp max-bundle 8\n!\n\
+                    interface GigabitEthernet1/1\n channel-group 1 mode active\n no nameif\n no security-level\n";
+        let c = cfg(text);
+        assert_eq!(c.interfaces.len(), 6);
+        assert_eq!(c.interfaces[2].nameif.as_deref(), Some("dmz"));
+        assert_eq!(c.interfaces[2].security_level, Some(50));
+    }
+
     #[test]
     fn interface_errors() {
         check_errors(&[
@@ -214,6 +232,12 @@ mod tests {
                 "unexpected 'now' after end of command",
             ),
         ]);
+        // An indented `no` of an unknown word is that interface's one
+        // mistake; the lines after it still belong to the interface.
+        assert_eq!(
+            errs("interface Vlan3\n no shutdwn\n nameif dmz\n security-level 50"),
+            vec![(2, 2, "unknown interface command 'shutdwn'".to_string())]
+        );
         // A broken interface line does not make its settings errors too.
         assert_eq!(
             errs("interface\n nameif inside\n security-level 100"),

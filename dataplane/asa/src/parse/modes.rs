@@ -161,6 +161,7 @@ const INTERFACE_SUBS: &[&str] = &[
     "bfd",
     "bridge-group",
     "channel-group",
+    "cts",
     "ddns",
     "delay",
     "description",
@@ -168,6 +169,7 @@ const INTERFACE_SUBS: &[&str] = &[
     "dhcprelay",
     "duplex",
     "flowcontrol",
+    "forward",
     "hello-interval",
     "hold-time",
     "igmp",
@@ -183,14 +185,22 @@ const INTERFACE_SUBS: &[&str] = &[
     "ospf",
     "pim",
     "policy-route",
+    "port-channel",
+    "power",
     "pppoe",
+    "ptp",
     "rip",
     "security-level",
     "shutdown",
+    "spanning-tree",
     "speed",
     "split-horizon",
     "summary-address",
+    "switchport",
+    "traffic-forward",
+    "tunnel",
     "vlan",
+    "vrf",
     "zone-member",
 ];
 /// `object network` sub-commands.
@@ -337,13 +347,20 @@ impl Parser {
             };
         }
         let first = c.peek().unwrap_or_default();
-        // An indented unknown word inside a mode is a mistyped sub-command:
-        // report it and stay in the mode, so its siblings still parse.
+        // An indented unknown word inside a mode (after `no`, the word it
+        // negates) is a mistyped sub-command: report it and stay in the
+        // mode, so its siblings still parse.
+        let word = if first == "no" {
+            c.peek_at(1).unwrap_or_default()
+        } else {
+            first
+        };
         if c.indented()
-            && !is_command(first)
+            && !word.is_empty()
+            && !is_command(word)
             && !matches!(self.mode, Mode::Top | Mode::Skip | Mode::Ignored)
         {
-            return Err(c.err(format!("unknown {} command '{first}'", self.mode_label())));
+            return Err(c.err(format!("unknown {} command '{word}'", self.mode_label())));
         }
         self.mode = Mode::Top;
         if first == "no" {
