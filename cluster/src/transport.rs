@@ -643,7 +643,10 @@ impl Transport {
                 .lock()
                 .map_err(|_| TransportError::Config("member table poisoned".into()))?;
             if let Some(known) = members.get_mut(&spec.id) {
-                if known.spec.address != spec.address {
+                // An address no one can dial (a wildcard `listen` the
+                // member recorded when it founded the cluster) never
+                // replaces one that may work.
+                if known.spec.address != spec.address && dialable(&spec.address) {
                     tracing::info!(
                         peer = spec.id,
                         old = %known.spec.address,
@@ -1067,6 +1070,12 @@ async fn dial_loop(
             () = wake.notified() => {}
         }
     }
+}
+
+/// Whether a peer can be dialled at `addr`: not a wildcard address, not
+/// port 0.
+fn dialable(addr: &SocketAddr) -> bool {
+    !addr.ip().is_unspecified() && addr.port() != 0
 }
 
 /// `peer` as the member table holds it now (its address may have moved

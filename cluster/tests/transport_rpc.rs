@@ -500,3 +500,55 @@ async fn a_member_given_a_new_address_is_dialled_there() {
     b.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A wildcard address (a member that founded the cluster with `listen =
+/// "0.0.0.0:…"` records that in the membership) never replaces an address
+/// that works: after node 2 restarts, node 1 dials it where it always did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wildcard_address_never_replaces_a_dialable_one() {
+    let dir = tmp("wildcard");
+    let (a, mut arx, b, _brx) = connected_pair(&dir).await;
+    let b_addr = b.local_addr().expect("bound");
+    assert!(
+        !a.add_peer(PeerSpec {
+            id: 2,
+            name: "fw-2".into(),
+            address: SocketAddr::from(([0, 0, 0, 0], b_addr.port())),
+        })
+        .expect("known id")
+    );
+    b.shutdown().await;
+    drop(b);
+    // The old endpoint's socket may take a moment to close.
+    let a_addr = a.local_addr().expect("bound");
+    let mut again = None;
+    for _ in 0..50 {
+        let tls = NodeTls::load(
+            &dir.join(pki::CA_CERT),
+            &dir.join("node-2.pem"),
+            &dir.join("node-2.key"),
+        )
+        .expect("node 2's certificate, issued before");
+        match Transport::start(cfg(2, b_addr, &[(1, a_addr)]), tls) {
+            Ok(t) => {
+                again = Some(t);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let (b, mut brx) = again.expect("node 2 starts again at its address");
+    tokio::time::timeout(Duration::from_secs(10), async {
+        wait_up(&mut brx, 1).await;
+        loop {
+            if let TransportEvent::Up { peer: 2, .. } = next(&mut arx).await {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("up again at the address that works");
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
