@@ -397,8 +397,16 @@ impl Bench {
         view.status.peers.into_iter().find(|p| p.id == id)
     }
 
-    /// Drops of node `i` by reason, reasons with a count only.
+    /// Drops of node `i` by reason, reasons with a count only (none when
+    /// its counters cannot be read: for notes).
     pub fn drops(&self, i: usize) -> Vec<(String, u64)> {
+        self.try_drops(i).unwrap_or_default()
+    }
+
+    /// Drops of node `i` by reason, reasons with a count only, or why its
+    /// counters could not be read (for checks, which must not pass on
+    /// counters they never saw).
+    pub fn try_drops(&self, i: usize) -> Result<Vec<(String, u64)>, String> {
         self.endpoint(i)
             .and_then(|e| Ok(e.counters()?))
             .map(|c| {
@@ -408,7 +416,7 @@ impl Bench {
                     .map(|d| (d.reason, d.count))
                     .collect()
             })
-            .unwrap_or_default()
+            .map_err(|e| e.to_string())
     }
 }
 
