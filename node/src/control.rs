@@ -287,8 +287,8 @@ mod tests {
         /// interfaces and every worker said the policy fits).
         struct StallBefore {
             inner: Workers,
-            n: usize,
-            calls: std::sync::atomic::AtomicUsize,
+            n: Arc<std::sync::atomic::AtomicUsize>,
+            calls: Arc<std::sync::atomic::AtomicUsize>,
             stall: Arc<AtomicBool>,
             stalling: Arc<AtomicBool>,
         }
@@ -301,7 +301,8 @@ mod tests {
                 timeout: Duration,
                 f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
             ) -> Result<Vec<R>, PoolError> {
-                if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.n {
+                if self.calls.fetch_add(1, Ordering::SeqCst) + 1 == self.n.load(Ordering::SeqCst) {
+                    self.stalling.store(false, Ordering::SeqCst);
                     self.stall.store(true, Ordering::SeqCst);
                     while !self.stalling.load(Ordering::SeqCst) {
                         std::thread::sleep(Duration::from_millis(1));
@@ -310,11 +311,13 @@ mod tests {
                 EnginePool::each(&self.inner, timeout, f)
             }
         }
+        let n = Arc::new(std::sync::atomic::AtomicUsize::new(3));
+        let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let admin = rampart_ops::admin::Admin::new(
             Arc::new(StallBefore {
                 inner: w.clone(),
-                n: 3,
-                calls: Default::default(),
+                n: n.clone(),
+                calls: calls.clone(),
                 stall: stall.clone(),
                 stalling: stalling.clone(),
             }),
@@ -360,6 +363,23 @@ mod tests {
             got.iter().all(|&(m, swaps)| m == Some(5) && swaps == 1),
             "{got:?}"
         );
+        // The cluster's sequence key, given while worker 1 stalls, reaches
+        // it from the retry once it serves again.
+        n.store(calls.load(Ordering::SeqCst) + 1, Ordering::SeqCst);
+        admin
+            .set_seq_secret([7, 11])
+            .expect("the node's key from now on");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !w
+            .each(Duration::from_secs(2), |v| v.engine.config().seq_secret)
+            .is_ok_and(|k| k.iter().all(|&k| k == [7, 11]))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the key never reached worker 1"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
         drop(admin);
         drop(w);
         done.store(true, Ordering::SeqCst);

@@ -28,15 +28,17 @@ pub const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often a policy not yet in force on every worker is installed again.
 const INSTALL_RETRY: Duration = Duration::from_millis(200);
 
-/// The policy every worker is to run: the last one applied. An install
-/// job installs *this*, not the policy it was queued with, so a job that
-/// runs after its caller stopped waiting never puts an older policy back,
-/// and installing it again on a worker that runs it changes nothing.
+/// The policy every worker is to run (the last one applied) and the
+/// cluster's sequence-randomization key. An install job installs *these*,
+/// not what it was queued with, so a job that runs after its caller stopped
+/// waiting never puts an older policy back, and installing them again on a
+/// worker that has them changes nothing.
 #[derive(Debug, Default)]
 struct Wanted {
-    /// Bumped by each policy applied: a retry of an older one stops.
+    /// Bumped by each change: a retry of an older one stops.
     generation: u64,
     policy: Option<Arc<Policy>>,
+    seq_secret: Option<[u64; 2]>,
 }
 
 /// How a policy that every worker had room for was applied.
@@ -246,8 +248,20 @@ impl<P: EnginePool> Admin<P> {
     /// Give every worker the cluster's sequence-randomization secret (from
     /// the policy log, docs/sync.md §1); open connections keep their
     /// offsets, new ones take theirs from it.
+    /// A worker that does not take it in time takes it from the install
+    /// retry, as a policy (the node's status says the key is shared from
+    /// now on).
     pub fn set_seq_secret(&self, secret: [u64; 2]) -> Result<(), OpsError> {
-        self.each(move |w| w.engine.set_seq_secret(secret))?;
+        let generation = {
+            let mut w = self
+                .wanted
+                .lock()
+                .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
+            w.generation += 1;
+            w.seq_secret = Some(secret);
+            w.generation
+        };
+        self.install_or_retry(generation, "the cluster's sequence key");
         if let Ok(mut p) = self.policy.lock() {
             p.seq_key_shared = true;
         }
@@ -348,38 +362,42 @@ impl<P: EnginePool> Admin<P> {
             w.policy = Some(policy);
             w.generation
         };
-        match install_wanted(&*self.pool, &self.wanted, self.timeout) {
-            Ok(()) => Ok(Applied::Everywhere),
-            Err(why) => {
-                tracing::warn!(
-                    "a policy is not in force on every worker yet ({why}); installing it again every {} ms",
-                    INSTALL_RETRY.as_millis()
-                );
-                let (pool, wanted, timeout) =
-                    (self.pool.clone(), self.wanted.clone(), self.timeout);
-                let retry = std::thread::Builder::new()
-                    .name("policy-install".into())
-                    .spawn(move || {
-                        loop {
-                            std::thread::sleep(INSTALL_RETRY);
-                            let current = wanted.lock().map_or(0, |w| w.generation);
-                            if current != generation
-                                || install_wanted(&*pool, &wanted, timeout).is_ok()
-                            {
-                                return;
-                            }
-                        }
-                    });
-                if let Err(e) = retry {
-                    tracing::error!("cannot start the policy install retry: {e}");
-                }
-                Ok(Applied::Pending(why))
-            }
+        match self.install_or_retry(generation, "a policy") {
+            None => Ok(Applied::Everywhere),
+            Some(why) => Ok(Applied::Pending(why)),
         }
+    }
+
+    /// Install what is wanted (`generation`) on every worker; if a worker
+    /// did not take it, say why (`what` was changed) and have a thread
+    /// install it again every [`INSTALL_RETRY`] until every worker has it
+    /// or a newer change replaces it.
+    fn install_or_retry(&self, generation: u64, what: &str) -> Option<String> {
+        let why = install_wanted(&*self.pool, &self.wanted, self.timeout).err()?;
+        tracing::warn!(
+            "{what} is not in force on every worker yet ({why}); installing it again every {} ms",
+            INSTALL_RETRY.as_millis()
+        );
+        let (pool, wanted, timeout) = (self.pool.clone(), self.wanted.clone(), self.timeout);
+        let retry = std::thread::Builder::new()
+            .name("policy-install".into())
+            .spawn(move || {
+                loop {
+                    std::thread::sleep(INSTALL_RETRY);
+                    let current = wanted.lock().map_or(0, |w| w.generation);
+                    if current != generation || install_wanted(&*pool, &wanted, timeout).is_ok() {
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = retry {
+            tracing::error!("cannot start the policy install retry: {e}");
+        }
+        Some(why)
     }
 }
 
-/// Install the wanted policy on every worker that does not run it; what
+/// Install the wanted policy and sequence key on every worker that lacks them; what
 /// kept a worker from it, if any did.
 fn install_wanted<P: EnginePool>(
     pool: &P,
@@ -389,7 +407,16 @@ fn install_wanted<P: EnginePool>(
     let w = wanted.clone();
     let answers = pool
         .each(timeout, move |v| {
-            let policy = w.lock().ok()?.policy.clone()?;
+            let (policy, secret) = {
+                let w = w.lock().ok()?;
+                (w.policy.clone(), w.seq_secret)
+            };
+            if let Some(k) = secret
+                && v.engine.config().seq_secret != k
+            {
+                v.engine.set_seq_secret(k);
+            }
+            let policy = policy?;
             if Arc::ptr_eq(v.engine.policy(), &policy) {
                 return None;
             }
