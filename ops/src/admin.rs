@@ -252,15 +252,7 @@ impl<P: EnginePool> Admin<P> {
     /// retry, as a policy (the node's status says the key is shared from
     /// now on).
     pub fn set_seq_secret(&self, secret: [u64; 2]) -> Result<(), OpsError> {
-        let generation = {
-            let mut w = self
-                .wanted
-                .lock()
-                .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
-            w.generation += 1;
-            w.seq_secret = Some(secret);
-            w.generation
-        };
+        let generation = self.want(|w| w.seq_secret = Some(secret))?;
         self.install_or_retry(generation, "the cluster's sequence key");
         if let Ok(mut p) = self.policy.lock() {
             p.seq_key_shared = true;
@@ -353,19 +345,22 @@ impl<P: EnginePool> Admin<P> {
         if let Some(e) = first(self.each(move |w| w.engine.policy_fits(&p).err())?) {
             return Err(OpsError::PolicyRefused(e.to_string()));
         }
-        let generation = {
-            let mut w = self
-                .wanted
-                .lock()
-                .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
-            w.generation += 1;
-            w.policy = Some(policy);
-            w.generation
-        };
+        let generation = self.want(|w| w.policy = Some(policy))?;
         match self.install_or_retry(generation, "a policy") {
             None => Ok(Applied::Everywhere),
             Some(why) => Ok(Applied::Pending(why)),
         }
+    }
+
+    /// Change what the workers are to have; the change's generation.
+    fn want(&self, change: impl FnOnce(&mut Wanted)) -> Result<u64, OpsError> {
+        let mut w = self
+            .wanted
+            .lock()
+            .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
+        change(&mut w);
+        w.generation += 1;
+        Ok(w.generation)
     }
 
     /// Install what is wanted (`generation`) on every worker; if a worker
