@@ -298,20 +298,9 @@ impl RaftSide {
                     let admin = admin.clone();
                     let key = p.seq_key;
                     let words = key.map(|k| k.words()).unwrap_or_default();
-                    let r = tokio::task::spawn_blocking(move || {
-                        // Workers busy with a long batch refuse a job for a
-                        // moment; the key matters only for new connections.
-                        let mut last = Ok(());
-                        for _ in 0..10 {
-                            last = admin.set_seq_secret(words);
-                            if last.is_ok() {
-                                break;
-                            }
-                            std::thread::sleep(std::time::Duration::from_millis(100));
-                        }
-                        last
-                    })
-                    .await;
+                    // A worker that does not take it at once takes it from the
+                    // install retry (`Admin::set_seq_secret`): no retry here.
+                    let r = tokio::task::spawn_blocking(move || admin.set_seq_secret(words)).await;
                     match r {
                         Ok(Ok(())) => {
                             key_in_force = key;

@@ -562,15 +562,21 @@ fn malformed_and_bad_checksum_frames_are_counted() {
     );
 }
 
-#[test]
-fn arp_passes_untracked() {
-    let mut h = Harness::new();
+/// An Ethernet/IPv4 ARP request (who has 198.18.0.1, tell 198.18.0.10).
+fn arp_request() -> Vec<u8> {
     let mut arp = vec![0xff; 6];
     arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
     arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
     arp.extend_from_slice(&[
         2, 0, 0, 0, 0, 1, 198, 18, 0, 10, 0, 0, 0, 0, 0, 0, 198, 18, 0, 1,
     ]);
+    arp
+}
+
+#[test]
+fn arp_passes_untracked() {
+    let mut h = Harness::new();
+    let arp = arp_request();
     assert_eq!(h.frame(arp, IfaceId(0)), FWD_OUT);
     assert_eq!(h.engine.counters().untracked_passed, 1);
     assert!(h.engine.table().is_empty());

@@ -25,12 +25,7 @@ fn a_shut_interface_passes_nothing_until_no_shutdown() {
         down,
         "arriving on it"
     );
-    let mut arp = vec![0xff; 6];
-    arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06]);
-    arp.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]);
-    arp.extend_from_slice(&[
-        2, 0, 0, 0, 0, 1, 198, 18, 0, 10, 0, 0, 0, 0, 0, 0, 198, 18, 0, 1,
-    ]);
+    let arp = arp_request();
     assert_eq!(h.frame(arp.clone(), IfaceId(0)), down, "ARP too");
     assert_eq!(h.dropped(DropReason::InterfaceDown), 3);
     assert!(h.engine.table().is_empty());
