@@ -372,7 +372,10 @@ pub mod half_flags {
     pub const WSCALE: u8 = 0x20;
     /// This side offered SACK on its SYN.
     pub const SACK_PERM: u8 = 0x40;
-    /// `max_ack` holds an acknowledgement this side sent.
+    /// `max_ack` holds an acknowledgement this side sent. On a side whose
+    /// SYN is not yet seen, the challenge ACK it answered the initiator's
+    /// SYN with in SYN-SENT, which the initiator's reset may quote
+    /// (RFC 9293 §3.10.7.3).
     pub const MAXACK_SET: u8 = 0x80;
 }
 
@@ -666,9 +669,15 @@ impl TcpTrack {
             }
             // The initiator's RST before any answer: it aborts its own
             // attempt. Accept it only at its own next sequence number, the
-            // value a stack uses when it abandons a connect.
+            // value a stack uses when it abandons a connect, or as the
+            // answer RFC 9293 §3.10.7.3 prescribes to the challenge ACK of a
+            // responder that still holds an older connection on the tuple
+            // (<SEQ=SEG.ACK><CTL=RST>): that reset is what frees the
+            // responder's stale state so the new SYN can open.
             (TcpEvent::Rst, Direction::Orig, S::SynSent) => {
-                if seg.seq != self.half[me].end {
+                let challenged = self.half[them].has(half_flags::MAXACK_SET)
+                    && seg.seq == self.half[them].max_ack;
+                if seg.seq != self.half[me].end && !challenged {
                     return Err(DropReason::TcpRstOutOfWindow);
                 }
                 return Ok(self.enter(from, S::Close));
@@ -694,6 +703,11 @@ impl TcpTrack {
                 && !seg.flags.has(TcpFlags::FIN)
                 && !seg.flags.has(TcpFlags::RST);
             return if cell == Ignore && bare_ack && from == S::SynSent {
+                // Remember what it acknowledged: the initiator's reset may
+                // quote it (above).
+                let h = &mut self.half[me];
+                h.max_ack = seg.ack;
+                h.flags |= half_flags::MAXACK_SET;
                 Ok(Tracked::Ignored)
             } else {
                 Err(DropReason::TcpInvalidState)

@@ -107,3 +107,78 @@ fn a_syn_reopens_a_finished_connection_only_if_the_rules_permit_it() {
     let e = h.only_entry();
     assert_eq!((e.id, e.tcp_state()), (id, Some(TcpState::LastAck)));
 }
+
+/// The firewall lost an established connection (cleared here) that the
+/// server still holds, and the client reuses the tuple. Its SYN draws the
+/// server's challenge ACK (RFC 5961 §4), which passes untouched; the
+/// client answers it with the reset RFC 9293 §3.10.7.3 prescribes,
+/// <SEQ=SEG.ACK><CTL=RST>, and that reset must pass: it is what frees the
+/// server's stale state so the client's next SYN can open. With sequence
+/// randomization on, the numbers meet in the server's space too.
+#[test]
+fn the_reset_that_answers_a_challenge_ack_in_syn_sent_passes() {
+    for randomized in [false, true] {
+        let mut h = if randomized {
+            Harness {
+                engine: Engine::new(EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4])).unwrap(),
+                now: Instant::from_secs(1000),
+            }
+        } else {
+            Harness::new()
+        };
+        let mut old = model(47_900);
+        let syn = old.syn();
+        assert_eq!(h.tcp(&old, &syn), FWD_OUT);
+        old.set_shift(h.only_entry().seq_offset);
+        for seg in [
+            old.syn_ack(),
+            old.ack(Side::Client),
+            old.data(Side::Client, 100),
+        ] {
+            assert!(matches!(h.tcp(&old, &seg), Verdict::Forward { .. }));
+        }
+        assert_eq!(h.engine.clear_conns(|_| true), 1);
+        // What the server still expects and sends (in its own space).
+        let (server_rcv_nxt, server_snd_nxt) =
+            (old.next_seq(Side::Client), old.next_seq(Side::Server));
+        let (c, s) = v4_pair(47_900, 80);
+        let mut new = TcpModel::new(c, s, [3_000_000_000, 0], [64_240, 65_160], [Some(7), None]);
+        let syn = new.syn();
+        assert_eq!(h.tcp(&new, &syn), FWD_OUT);
+        let seg = |from, seq, ack, flags| crate::trace::Seg {
+            from,
+            seq,
+            ack,
+            flags,
+            window: 500,
+            wscale: None,
+            sack: vec![],
+            payload_len: 0,
+        };
+        let challenge = seg(Side::Server, server_snd_nxt, server_rcv_nxt, TcpFlags::ACK);
+        let mut f = new.frame(&challenge);
+        let v = h
+            .engine
+            .process(&mut f, PacketMeta::default(), s.iface, h.now);
+        assert_eq!(v, FWD_IN, "randomized {randomized}: the challenge ACK");
+        let seen_ack = delivered(&f).ack.0;
+        // The client quotes the ack it received.
+        let rst = seg(Side::Client, seen_ack, 0, TcpFlags::RST);
+        let mut f = new.frame(&rst);
+        let v = h
+            .engine
+            .process(&mut f, PacketMeta::default(), c.iface, h.now);
+        assert_eq!(v, FWD_OUT, "randomized {randomized}: <SEQ=SEG.ACK><RST>");
+        assert_eq!(delivered(&f).seq.0, server_rcv_nxt, "in the server's space");
+        // Any other sequence number is still refused.
+        let mut h2 = Harness::new();
+        let mut other = model(47_901);
+        let syn = other.syn();
+        assert_eq!(h2.tcp(&other, &syn), FWD_OUT);
+        let blind = seg(Side::Client, 12_345, 0, TcpFlags::RST);
+        assert_eq!(
+            h2.tcp(&other, &blind),
+            Verdict::Drop(DropReason::TcpRstOutOfWindow)
+        );
+    }
+}
