@@ -939,6 +939,9 @@ impl Engine {
         } else {
             0
         };
+        if pkt.ah {
+            flags |= conn_flags::AH;
+        }
         if matches!(proto, ProtoState::Udp)
             && (pkt.tuple.src.port == 53 || pkt.tuple.dst.port == 53)
         {
@@ -1069,6 +1072,9 @@ impl Engine {
                 if entry.ingress[dir.index()] != pkt.ingress {
                     return Err(DropReason::InterfaceMismatch);
                 }
+                if entry.ah() != pkt.ah {
+                    return Err(DropReason::AhMismatch);
+                }
                 let (class, client, offset) =
                     (entry.class, entry.initiator_host(), entry.seq_offset);
                 if entry.proto == ProtoState::TcpBypass {
@@ -1166,6 +1172,7 @@ impl Engine {
                         seg,
                         frame,
                         view,
+                        matches!(outcome, Tracked::Pass { .. }),
                     );
                     drop(entry);
                     if refresh || changed {
@@ -1194,7 +1201,10 @@ impl Engine {
                 let track = TcpTrack::open(seg);
                 let id = self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track), class)?;
                 bump(&mut self.counters.tcp_transitions[0][track.state as usize]);
-                if options.random_sequence_number {
+                // The header's integrity check covers the TCP header
+                // (RFC 4302 §3.3.3.1): a connection inside one keeps its
+                // sequence numbers.
+                if options.random_sequence_number && !pkt.ah {
                     let mut entry = self.table.get_mut(id);
                     entry.seq_offset = seq_offset(self.config.seq_secret, &key, seg.seq.0);
                     bump(&mut self.counters.normalizer.seq_randomized_conns);
@@ -1206,6 +1216,7 @@ impl Engine {
                     seg,
                     frame,
                     view,
+                    true,
                 );
                 Ok(self.opened(id))
             }
@@ -1384,7 +1395,11 @@ fn seq_offset(secret: [u64; 2], key: &FlowKey, isn: u32) -> u32 {
 
 /// The TCP normalizer's rewrites with the ASA's defaults
 /// (docs/asa-behaviour.md §6.1), then the sequence shift of a randomized
-/// connection (§6.2), on the entry the segment belongs to.
+/// connection (§6.2), on the entry the segment belongs to. `checked`: the
+/// tracker judged the segment against the windows (not a SYN inside a
+/// live connection, a stale or challenge segment it lets by unchecked),
+/// so it may lower the direction's TTL floor; anyone who can guess the
+/// tuple can send the others.
 fn normalize_and_shift(
     entry: &mut Entry,
     n: &mut crate::counters::NormalizerCounters,
@@ -1392,6 +1407,7 @@ fn normalize_and_shift(
     seg: &TcpSegment,
     frame: &mut [u8],
     view: &TcpView,
+    checked: bool,
 ) {
     // reserved-bits allow (default): counted, passed.
     if frame.get(view.l4 + 12).is_some_and(|b| b & 0x0f != 0) {
@@ -1414,22 +1430,30 @@ fn normalize_and_shift(
             bump(&mut n.exceed_mss_seen);
         }
     }
-    // urgent-flag clear (default).
-    if normalize::clear_urgent(frame, view) {
-        bump(&mut n.urgent_cleared);
-    }
-    // tcp-options range 6-7, 9-255 clear (default); the parse saw whether
-    // there is any such option to clear.
-    if seg.options.clearable {
-        let cleared = normalize::clear_unknown_options(frame, view);
-        n.options_cleared = n.options_cleared.saturating_add(u64::from(cleared));
+    // An authentication header's integrity check covers the TCP header
+    // (RFC 4302 §3.3.3.1): rewriting it would have the receiver discard the
+    // segment. Only the TTL, which the check leaves out as mutable, is
+    // clamped.
+    if !entry.ah() {
+        // urgent-flag clear (default).
+        if normalize::clear_urgent(frame, view) {
+            bump(&mut n.urgent_cleared);
+        }
+        // tcp-options range 6-7, 9-255 clear (default); the parse saw
+        // whether there is any such option to clear.
+        if seg.options.clearable {
+            let cleared = normalize::clear_unknown_options(frame, view);
+            n.options_cleared = n.options_cleared.saturating_add(u64::from(cleared));
+        }
     }
     // ttl-evasion-protection (default on): the TTL of a direction may
     // fall, never rise.
     if let Some(ttl) = normalize::ttl(frame, view) {
         let min = &mut entry.min_ttl[dir.index()];
         if ttl < *min {
-            *min = ttl;
+            if checked {
+                *min = ttl;
+            }
         } else if ttl > *min && normalize::clamp_ttl(frame, view, *min) {
             bump(&mut n.ttl_clamped);
         }

@@ -130,6 +130,9 @@ pub fn tcp_frame(src: &Host, dst: &Host, seg: &Seg) -> Vec<u8> {
             if seg.flags & TcpFlags::PSH != 0 {
                 b = b.psh();
             }
+            if seg.flags & TcpFlags::URG != 0 {
+                b = b.urg(1);
+            }
             let b = b.options(&options).expect("at most 40 bytes of options");
             b.write(&mut out, &payload)
                 .expect("writing to a Vec cannot fail");

@@ -117,6 +117,10 @@ drop_reasons! {
     /// A packet of a known connection arrived on another interface than that
     /// connection's packets in its direction use (spoofing or a loop).
     InterfaceMismatch => "conn-wrong-interface", "Connection on wrong interface",
+    /// A packet with an authentication header on a connection opened
+    /// without one, or the reverse: the rules that let one open need not
+    /// permit the other (docs/asa-behaviour.md §2.1).
+    AhMismatch => "conn-ah-mismatch", "Authentication header differs from connection",
     /// No access rule permits a new connection (with no ACL: from a lower to a higher security level).
     AclDeny => "acl-drop", "Flow is denied by configured rule",
     /// A TCP packet other than a SYN for which no connection exists (ASA `tcp-not-syn`).

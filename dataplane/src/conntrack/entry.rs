@@ -44,8 +44,12 @@ pub mod conn_flags {
     /// The orig side is the key's `lo` endpoint (fixed at creation; peers
     /// receive it as its own field, so it is not among the shared bits).
     pub const ORIG_IS_LO: u8 = 0x20;
+    /// Opened by a packet with an authentication header (RFC 4302), fixed
+    /// at creation: only packets that carry one belong to the connection,
+    /// and none of them is rewritten (docs/asa-behaviour.md §2.1).
+    pub const AH: u8 = 0x40;
     /// The bits peers share; the reset bits are this node's own view.
-    pub const SHARED: u8 = FROM_LOWER | DNS | REPLIED;
+    pub const SHARED: u8 = FROM_LOWER | DNS | REPLIED | AH;
 
     /// The [`ORIG_IS_LO`] bit of an entry whose orig side is (or is not) `lo`.
     pub const fn orig_is_lo(yes: bool) -> u8 {
@@ -173,6 +177,12 @@ impl Entry {
     /// Whether the orig side is `key.lo`.
     pub const fn orig_is_lo(&self) -> bool {
         self.flags & conn_flags::ORIG_IS_LO != 0
+    }
+
+    /// Whether the connection was opened inside an authentication header
+    /// ([`conn_flags::AH`]).
+    pub const fn ah(&self) -> bool {
+        self.flags & conn_flags::AH != 0
     }
 
     /// The endpoint that opened the connection.

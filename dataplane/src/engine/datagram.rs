@@ -27,6 +27,9 @@ impl Engine {
         if entry.ingress[dir.index()] != pkt.ingress {
             return Err(DropReason::InterfaceMismatch);
         }
+        if entry.ah() != pkt.ah {
+            return Err(DropReason::AhMismatch);
+        }
         let mut changed = false;
         match (kind, dir, &mut entry.proto) {
             // An echo reply answers the requester, never the reverse; a

@@ -60,6 +60,9 @@ impl Engine {
             ip_len,
             l3,
             l4,
+            // A packet inside an authentication header takes the general
+            // path: its connection must have been opened inside one.
+            ah: false,
             ..
         }) = parsed
         else {
@@ -87,6 +90,7 @@ impl Engine {
         if !matches!(&entry.proto, ProtoState::Tcp(t) if t.state == TcpState::Established)
             || self.is_expired(entry, now)
             || self.passive_copy(id)
+            || entry.ah()
         {
             return fallback;
         }
@@ -123,7 +127,15 @@ impl Engine {
             fix_checksum: meta.checksum != ChecksumState::Partial,
             gso_size: meta.gso_size,
         };
-        normalize_and_shift(entry, &mut self.counters.normalizer, dir, seg, frame, &view);
+        normalize_and_shift(
+            entry,
+            &mut self.counters.normalizer,
+            dir,
+            seg,
+            frame,
+            &view,
+            true,
+        );
         self.sync_touch(id, changed, now);
         self.reopened_after = None;
         self.fast_path_frames += 1;

@@ -1014,6 +1014,63 @@ fn normalizer_clamps_ttl_and_drops_synack_with_data() {
     assert_eq!(h.engine.counters().normalizer.ttl_clamped, 1);
 }
 
+/// `frame` (Ethernet, IPv4) with its TTL set, the header checksum fixed.
+fn with_ttl(mut f: Vec<u8>, ttl: u8) -> Vec<u8> {
+    let old = u16::from_be_bytes([f[22], f[23]]);
+    f[22] = ttl;
+    let new = u16::from_be_bytes([f[22], f[23]]);
+    let c = crate::packet::rewrite::adjust16(u16::from_be_bytes([f[24], f[25]]), old, new);
+    f[24..26].copy_from_slice(&c.to_be_bytes());
+    f
+}
+
+/// Segments the tracker lets by without a window check (a SYN or SYN-ACK
+/// inside a live connection, any sequence number) must not lower the
+/// TTL floor: a blind sender who guessed the tuple would otherwise have
+/// every later genuine segment of that direction leave with TTL 1 and die
+/// at the first router.
+#[test]
+fn unchecked_segments_do_not_lower_the_ttl_floor() {
+    let mut h = Harness::new();
+    let mut m = model(43_010);
+    for seg in m.handshake() {
+        assert!(matches!(h.tcp(&m, &seg), Verdict::Forward { .. }));
+    }
+    let blind = |from, seq, ack, flags| crate::trace::Seg {
+        from,
+        seq,
+        ack,
+        flags,
+        window: 1000,
+        wscale: None,
+        sack: vec![],
+        payload_len: 0,
+    };
+    let syn = blind(Side::Client, 0xdead_beef, 0, TcpFlags::SYN);
+    assert_eq!(h.frame(with_ttl(m.frame(&syn), 1), m.client.iface), FWD_OUT);
+    let sa = blind(
+        Side::Server,
+        0x1234_5678,
+        0x9abc_def0,
+        TcpFlags::SYN | TcpFlags::ACK,
+    );
+    assert_eq!(h.frame(with_ttl(m.frame(&sa), 1), m.server.iface), FWD_IN);
+    assert_eq!(h.only_entry().min_ttl, [64, 64], "the floors stand");
+    for side in [Side::Client, Side::Server] {
+        let d = m.data(side, 100);
+        let mut f = m.frame(&d);
+        let v = h
+            .engine
+            .process(&mut f, PacketMeta::default(), m.iface(side), h.now);
+        assert!(matches!(v, Verdict::Forward { .. }), "{side:?}: {v:?}");
+        assert_eq!(f[22], 64, "{side:?}: genuine data keeps its TTL");
+    }
+    // A checked segment still lowers it.
+    let d = m.data(Side::Client, 10);
+    assert_eq!(h.frame(with_ttl(m.frame(&d), 9), m.client.iface), FWD_OUT);
+    assert_eq!(h.only_entry().min_ttl[0], 9);
+}
+
 #[test]
 fn normalizer_counts_segments_beyond_the_announced_mss() {
     let mut h = Harness::new();

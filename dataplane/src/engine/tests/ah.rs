@@ -70,9 +70,9 @@ fn only_a_rule_permitting_ah_opens_a_connection_inside_it() {
     );
     assert_eq!(h.frame(with_ah(&m.frame(&syn)), m.client.iface), FWD_IN);
     // The connection is the TCP one: its answer and the rest of the
-    // handshake pass on its state, with or without the header.
+    // handshake pass on its state, inside the header.
     assert_eq!(h.frame(with_ah(&m.frame(&sa)), m.server.iface), FWD_OUT);
-    assert_eq!(h.frame(m.frame(&ack), m.client.iface), FWD_IN);
+    assert_eq!(h.frame(with_ah(&m.frame(&ack)), m.client.iface), FWD_IN);
     assert_eq!(h.only_entry().tcp_state(), Some(TcpState::Established));
     let mut h2 = with_policy(&policy(
         "access-list OUT extended permit tcp any any eq 443\n",
@@ -84,4 +84,111 @@ fn only_a_rule_permitting_ah_opens_a_connection_inside_it() {
         Verdict::Drop(DropReason::AclDeny),
         "a TCP rule does not permit AH"
     );
+}
+
+/// A rule that permits only AH must not let plain TCP ride a connection an
+/// AH packet opened: one AH-wrapped SYN (which the host may discard, having
+/// no security association) would otherwise open the tuple for ordinary
+/// segments the rules deny.
+#[test]
+fn plain_tcp_does_not_ride_a_connection_an_ah_packet_opened() {
+    let mut h = with_policy(&policy("access-list OUT extended permit ah any any\n"));
+    let mut m = from_outside(40_010);
+    let syn = m.syn();
+    assert_eq!(h.frame(with_ah(&m.frame(&syn)), m.client.iface), FWD_IN);
+    let refused = Verdict::Drop(DropReason::AhMismatch);
+    assert_eq!(h.frame(m.frame(&syn), m.client.iface), refused, "plain SYN");
+    let sa = m.syn_ack();
+    assert_eq!(
+        h.frame(m.frame(&sa), m.server.iface),
+        refused,
+        "plain SYN-ACK"
+    );
+    assert_eq!(h.frame(with_ah(&m.frame(&sa)), m.server.iface), FWD_OUT);
+    let ack = m.ack(Side::Client);
+    assert_eq!(h.frame(m.frame(&ack), m.client.iface), refused, "plain ACK");
+    assert_eq!(h.frame(with_ah(&m.frame(&ack)), m.client.iface), FWD_IN);
+    // Established, the fast path must refuse plain data too.
+    let d = m.data(Side::Client, 100);
+    assert_eq!(h.frame(m.frame(&d), m.client.iface), refused, "plain data");
+    assert_eq!(h.frame(with_ah(&m.frame(&d)), m.client.iface), FWD_IN);
+    assert_eq!(h.only_entry().tcp_state(), Some(TcpState::Established));
+}
+
+/// The reverse: an AH packet does not ride a plain connection, which a
+/// rule for TCP opened and which no rule for AH would have.
+#[test]
+fn an_ah_packet_does_not_ride_a_plain_connection() {
+    let mut h = with_policy(&policy(
+        "access-list OUT extended permit tcp any any eq 443\n",
+    ));
+    let mut m = from_outside(40_012);
+    for seg in m.handshake() {
+        assert!(matches!(h.tcp(&m, &seg), Verdict::Forward { .. }));
+    }
+    let d = m.data(Side::Client, 10);
+    assert_eq!(
+        h.frame(with_ah(&m.frame(&d)), m.client.iface),
+        Verdict::Drop(DropReason::AhMismatch)
+    );
+}
+
+/// The same for UDP: one AH datagram opens its flow, plain datagrams stay
+/// denied.
+#[test]
+fn plain_udp_does_not_ride_a_flow_an_ah_datagram_opened() {
+    let mut h = with_policy(&policy("access-list OUT extended permit ah any any\n"));
+    let (inside, outside) = v4_pair(53, 40_020);
+    let plain = udp_frame(&outside, &inside, b"query");
+    assert_eq!(
+        h.frame(plain.clone(), outside.iface),
+        Verdict::Drop(DropReason::AclDeny)
+    );
+    assert_eq!(h.frame(with_ah(&plain), outside.iface), FWD_IN);
+    assert_eq!(
+        h.frame(plain, outside.iface),
+        Verdict::Drop(DropReason::AhMismatch)
+    );
+    let answer = udp_frame(&inside, &outside, b"answer");
+    assert_eq!(h.frame(with_ah(&answer), inside.iface), FWD_OUT);
+}
+
+/// The header's integrity check covers the TCP header (RFC 4302
+/// §3.3.3.1): with randomization on (the ASA default) and the urgent
+/// flag the normalizer clears, a segment inside AH still leaves with its
+/// TCP header exactly as sent; only the TTL, mutable and outside the
+/// check, may be clamped.
+#[test]
+fn tcp_inside_ah_is_never_rewritten() {
+    let cfg = EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4]);
+    let mut h = Harness {
+        engine: Engine::new(cfg).unwrap(),
+        now: Instant::from_secs(1000),
+    };
+    h.install(policy("access-list OUT extended permit ah any any\n"));
+    let mut m = from_outside(40_030);
+    let syn = m.syn();
+    let sent = with_ah(&m.frame(&syn));
+    let mut f = sent.clone();
+    let v = h
+        .engine
+        .process(&mut f, PacketMeta::default(), m.client.iface, h.now);
+    assert_eq!(v, FWD_IN);
+    assert_eq!(h.only_entry().seq_offset, 0, "not randomized");
+    assert_eq!(f, sent, "the SYN leaves as sent");
+    let sa = m.syn_ack();
+    assert_eq!(h.frame(with_ah(&m.frame(&sa)), m.server.iface), FWD_OUT);
+    let ack = m.ack(Side::Client);
+    assert_eq!(h.frame(with_ah(&m.frame(&ack)), m.client.iface), FWD_IN);
+    // Data with URG set and an urgent pointer: the normalizer's
+    // `urgent-flag clear` would rewrite both.
+    let mut d = m.data(Side::Client, 20);
+    d.flags |= TcpFlags::URG;
+    let sent = with_ah(&m.frame(&d));
+    let mut f = sent.clone();
+    let v = h
+        .engine
+        .process(&mut f, PacketMeta::default(), m.client.iface, h.now);
+    assert_eq!(v, FWD_IN);
+    assert_eq!(f, sent, "data inside AH leaves as sent");
 }
