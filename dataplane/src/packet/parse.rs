@@ -104,8 +104,7 @@ pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
 /// pseudo-header sum). A frame leaving through AF_PACKET without a virtio
 /// header is sent as it is, so the bridge must complete it. Returns `false`,
 /// leaving the frame unchanged, for anything but a TCP or UDP packet that
-/// [`parse`] accepts, and for IPv6 with a routing header that has segments
-/// left (whose pseudo-header needs the final destination, RFC 8200 §8.1).
+/// [`parse`] accepts.
 pub fn complete_checksum(frame: &mut [u8]) -> bool {
     let Some((at, checksum)) = transport_checksum(frame) else {
         return false;
@@ -142,7 +141,7 @@ fn transport_checksum(frame: &[u8]) -> Option<(usize, u16)> {
         }
         _ => return None,
     };
-    let pseudo = net.pseudo.as_ref()?;
+    let pseudo = &net.pseudo;
     // Sum around the field, i.e. as if it were zero. Both offsets are even,
     // so the 16-bit words line up as in one pass.
     let (before, field_and_after) = covered.split_at_checked(field)?;
@@ -178,9 +177,9 @@ struct Network<'a> {
     family: Family,
     src: Addr,
     dst: Addr,
-    /// Sum of the pseudo-header addresses for the transport checksum, or
-    /// `None` when the addresses at hand are not the ones the sender summed.
-    pseudo: Option<Sum16BitWords>,
+    /// Sum of the pseudo-header addresses for the transport checksum (for
+    /// IPv6 with a type 2 routing header, the final destination's).
+    pseudo: Sum16BitWords,
     /// Transport protocol (for IPv6, after the extension headers).
     protocol: IpNumber,
     /// The transport segment: IP payload after any extension headers, with

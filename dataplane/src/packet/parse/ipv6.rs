@@ -56,29 +56,32 @@ pub(super) fn ipv6(ip: &[u8], l3: u16) -> Result<Network<'_>, DropReason> {
     // would judge a waypoint, not where the packet goes, and its transport
     // checksum covers a final destination not in the header (§8.1). It is
     // dropped, except Mobile IPv6's type 2 (RFC 6275 §6.4), whose one
-    // address is the same node's home address. (Iterating is sound only
-    // now: the walk above found no error.)
-    // Type 2's checksum covers the home address, not in the header: it is
-    // left to that node.
-    let mut routed = false;
+    // address is the same node's home address, in the only form that
+    // section allows (header length 2, one segment left, as Linux
+    // requires); its transport checksum is verified against that home
+    // address, the final destination (RFC 8200 §8.1). (Iterating is sound
+    // only now: the walk above found no error.)
+    let mut final_dst = dst;
     let mut ah = false;
     for ext in exts.into_iter() {
         ah |= matches!(ext, Ipv6ExtensionSlice::Authentication(_));
         if let Ipv6ExtensionSlice::Routing(routing) = ext
-            && let [routing_type, segments_left, ..] = routing.payload()
+            && let [_, segments_left, ..] = routing.payload()
             && *segments_left != 0
         {
-            if *routing_type != 2 {
-                return Err(DropReason::Ipv6RoutingHeader);
+            match routing.payload() {
+                [2, 1, _, _, _, _, home @ ..] if home.len() == 16 => {
+                    final_dst.copy_from_slice(home);
+                }
+                _ => return Err(DropReason::Ipv6RoutingHeader),
             }
-            routed = true;
         }
     }
     Ok(Network {
         family: Family::V6,
         src: Addr::v6(src),
         dst: Addr::v6(dst),
-        pseudo: (!routed).then(|| Sum16BitWords::new().add_16bytes(src).add_16bytes(dst)),
+        pseudo: Sum16BitWords::new().add_16bytes(src).add_16bytes(final_dst),
         protocol,
         segment,
         ip_len: IPV6_HEADER_LEN as u32 + u32::from(payload_len),
@@ -238,41 +241,68 @@ mod tests {
     }
 
     /// Segments left: the packet goes on to an address the rules never see
-    /// (except type 2, Mobile IPv6's home address of the same node).
+    /// (except type 2, Mobile IPv6's home address of the same node, in the
+    /// one form RFC 6275 §6.4 allows, its checksum verified against that
+    /// address).
     #[test]
     fn ipv6_routing_header_with_segments_left_is_dropped() {
-        let routed = |routing_type: u8, segments_left: u8| {
+        let routed = |data: &[u8], home: [u8; 16]| {
+            let mut payload = data.to_vec();
+            if data.len() == 6 && data[0] == 2 {
+                payload.extend_from_slice(&home);
+            }
             let exts = Ipv6Extensions {
                 routing: Some(Ipv6RoutingExtensions {
-                    routing: Ipv6RawExtHeader::new_raw(
-                        IpNumber::UDP,
-                        &[routing_type, segments_left, 0, 0, 0, 0],
-                    )
-                    .unwrap(),
+                    routing: Ipv6RawExtHeader::new_raw(IpNumber::UDP, &payload).unwrap(),
                     final_destination_options: None,
                 }),
                 ..Default::default()
             };
-            // Corrupt the UDP payload: only verification can notice.
-            edited(&udp_v6_exts(exts, v6_a(), v6_b()), |f| {
-                *f.last_mut().unwrap() ^= 1
-            })
+            // The builder sums the header's destination; with `home` equal
+            // to it the checksum is right for the final destination too.
+            udp_v6_exts(exts, v6_a(), v6_b())
         };
+        let corrupt = |f: Vec<u8>| edited(&f, |f| *f.last_mut().unwrap() ^= 1);
         assert_eq!(
-            parse(&routed(4, 0), UNVERIFIED),
+            parse(&corrupt(routed(&[4, 0, 0, 0, 0, 0], v6_b())), UNVERIFIED),
             Err(DropReason::UdpChecksumBad)
         );
         for routing_type in [0, 3, 4] {
             assert_eq!(
-                parse(&routed(routing_type, 1), UNVERIFIED),
+                parse(&routed(&[routing_type, 1, 0, 0, 0, 0], v6_b()), UNVERIFIED),
                 Err(DropReason::Ipv6RoutingHeader)
             );
         }
         // Mobile IPv6's type 2 names the same node's home address: it
-        // passes, its checksum left to that node.
+        // passes, its checksum verified against the home address.
         assert_eq!(
-            ip(&routed(2, 1), UNVERIFIED).transport,
+            ip(&routed(&[2, 1, 0, 0, 0, 0], v6_b()), UNVERIFIED).transport,
             Transport::Udp { payload_len: 5 }
+        );
+        assert_eq!(
+            parse(&corrupt(routed(&[2, 1, 0, 0, 0, 0], v6_b())), UNVERIFIED),
+            Err(DropReason::UdpChecksumBad)
+        );
+        // Summed for the header's destination, not the home address: the
+        // host would discard it, so the firewall does not track it.
+        let mut other_home = v6_b();
+        other_home[15] ^= 0x40;
+        assert_eq!(
+            parse(&routed(&[2, 1, 0, 0, 0, 0], other_home), UNVERIFIED),
+            Err(DropReason::UdpChecksumBad)
+        );
+        // Any other form of type 2: more segments left, no address, or
+        // more than one.
+        assert_eq!(
+            parse(&routed(&[2, 2, 0, 0, 0, 0], v6_b()), UNVERIFIED),
+            Err(DropReason::Ipv6RoutingHeader)
+        );
+        let mut two = vec![2, 1, 0, 0, 0, 0];
+        two.extend_from_slice(&v6_b());
+        two.extend_from_slice(&v6_b());
+        assert_eq!(
+            parse(&routed(&two, v6_b()), UNVERIFIED),
+            Err(DropReason::Ipv6RoutingHeader)
         );
     }
 }

@@ -14,10 +14,7 @@ pub(super) fn tcp(net: &Network<'_>, verify: bool) -> Result<(u16, u16, Transpor
     // header (options included) present (RFC 9293 §3.1).
     let tcp = TcpSlice::from_slice(net.segment).map_err(|_| malformed)?;
     // Checksum before options: a corrupted option list is a corrupted segment.
-    if verify
-        && let Some(pseudo) = &net.pseudo
-        && !checksum_ok(pseudo, ip_number::TCP, net.segment)
-    {
+    if verify && !checksum_ok(&net.pseudo, ip_number::TCP, net.segment) {
         return Err(DropReason::TcpChecksumBad);
     }
     let options = tcp_options(tcp.options(), SeqNumber(tcp.acknowledgment_number()))?;

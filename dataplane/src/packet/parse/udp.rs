@@ -30,10 +30,7 @@ pub(super) fn udp(net: &Network<'_>, verify: bool) -> Result<(u16, u16, Transpor
             // RFC 8200 §8.1: "IPv6 receivers must discard UDP packets
             // containing a zero checksum".
             (0, Family::V6) => false,
-            _ => net
-                .pseudo
-                .as_ref()
-                .is_none_or(|pseudo| checksum_ok(pseudo, ip_number::UDP, datagram)),
+            _ => checksum_ok(&net.pseudo, ip_number::UDP, datagram),
         };
         if !ok {
             return Err(DropReason::UdpChecksumBad);
