@@ -1381,7 +1381,9 @@ enum Kind {
 /// way), so it cannot be predicted without the secret. It depends on
 /// nothing node-local: a node that never heard of a connection (its
 /// insert lost with the node that forwarded the SYN) shifts the client's
-/// retransmitted SYN exactly as that node shifted the first one, and the
+/// retransmitted SYN, which carries the same ISN, exactly as that node
+/// shifted the first one (a stack that restarts the attempt with a new
+/// ISN gets a new offset, as the server's answer to it needs), and the
 /// server, still in SYN-RECEIVED, answers it (docs/sync.md §1). A new
 /// incarnation of a tuple has a new ISN and so a new offset. Never zero,
 /// which means "not randomized".
