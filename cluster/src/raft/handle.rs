@@ -29,7 +29,7 @@ use super::settings::{
     FORWARD_MARGIN, HELLO_TIMEOUT, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES, RaftSettings,
 };
 use super::state_machine::StateMachine;
-use super::store::{Db, LogStore, STORE_FILE, StoreCounters};
+use super::store::{Db, LogStore, STORE_FILE, StoreCounters, refuse_purged_past_state};
 use super::types::{
     AppliedPolicy, MemberNode, NodeId, PolicyCmd, Raft, SeqKey, TypeConfig, Version,
 };
@@ -217,6 +217,9 @@ impl PolicyRaft {
         let counters = db.counters.clone();
         let identity = Arc::new(Identity::load(db.clone(), &dir.join(STORE_FILE)).await?);
         let sm = StateMachine::open(db.clone(), &dir.join(STORE_FILE))?;
+        // A log purged past the state machine would stop Raft at its first
+        // apply, on every start: refuse it with what to do instead.
+        refuse_purged_past_state(&db, &dir.join(STORE_FILE))?;
         let policy = sm.subscribe();
         let log = LogStore::new(db);
         let network = NetworkFactory::new(transport.clone(), id, identity.clone());

@@ -23,6 +23,12 @@ pub const MAX_SNAPSHOT_BYTES: u64 = MAX_POLICY_BYTES as u64 + (64 << 10);
 /// one chunk nearly always carries it whole.
 pub const SNAPSHOT_CHUNK_BYTES: u64 = 4 << 20;
 
+/// How long a log purge waits for the snapshot install that covers it
+/// (`store.rs`): an install is one policy and one fsync, done in well
+/// under a second; a purge still waiting after this fails, which stops
+/// Raft on this node rather than purge entries its state machine lacks.
+pub(super) const SNAPSHOT_INSTALL_WAIT: Duration = Duration::from_secs(60);
+
 /// How often the write path looks for a leader while there is none.
 pub(super) const LEADER_POLL_INTERVAL: Duration = Duration::from_millis(50);
 

@@ -107,6 +107,25 @@ impl StateMachine {
             Some(b) => codec::decode::<SmState>(&b).map_err(|e| record(e.to_string()))?,
             None => SmState::default(),
         };
+        // What a purge may reach (`store.rs`): the applied entries, or the
+        // stored snapshot's when that is later.
+        let snapshot_last = match db
+            .get_str(SM, KEY_SNAPSHOT)
+            .map_err(|e| record(e.to_string()))?
+        {
+            Some(b) => {
+                codec::decode::<StoredSnapshot>(&b)
+                    .map_err(|e| OpenError::Record {
+                        path: path.to_path_buf(),
+                        record: KEY_SNAPSHOT,
+                        reason: e.to_string(),
+                    })?
+                    .meta
+                    .last_log_id
+            }
+            None => None,
+        };
+        db.state_covers(state.last_applied.max(snapshot_last).map(|l| l.index));
         let (policy, _) = watch::channel(applied(&state));
         Ok(StateMachine { db, state, policy })
     }
@@ -181,6 +200,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .await
             .map_err(sm_write_err)?;
         self.db
+            .state_covers(next.last_applied.as_ref().map(|l| l.index));
+        self.db
             .counters
             .entries_applied
             .fetch_add(replies.len() as u64, Ordering::Relaxed);
@@ -200,10 +221,40 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        // openraft purges the log up to the snapshot as soon as it queues
+        // the install: from now on such a purge waits for it (`store.rs`).
+        self.db.receive_began();
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
     async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
+        let r = self.install(meta, snapshot).await;
+        // A purge waiting for this install proceeds, or fails with it.
+        self.db
+            .receive_ended(r.as_ref().err().map(|e| e.to_string()));
+        r
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        let Some(bytes) = self.db.get_str(SM, KEY_SNAPSHOT).map_err(snap_read_err)? else {
+            return Ok(None);
+        };
+        let s: StoredSnapshot = codec::decode(&bytes).map_err(snap_read_err)?;
+        Ok(Some(Snapshot {
+            meta: s.meta,
+            snapshot: Box::new(Cursor::new(s.data)),
+        }))
+    }
+}
+
+impl StateMachine {
+    /// Install a leader's snapshot: the state and the snapshot in one
+    /// transaction.
+    async fn install(
         &mut self,
         meta: &SnapshotMeta,
         snapshot: Box<Cursor<Vec<u8>>>,
@@ -236,23 +287,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .await
             .map_err(snap_write_err)?;
         self.db
+            .state_covers(meta.last_log_id.as_ref().map(|l| l.index));
+        self.db
             .counters
             .snapshots_installed
             .fetch_add(1, Ordering::Relaxed);
         self.state = next;
         self.publish();
         Ok(())
-    }
-
-    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let Some(bytes) = self.db.get_str(SM, KEY_SNAPSHOT).map_err(snap_read_err)? else {
-            return Ok(None);
-        };
-        let s: StoredSnapshot = codec::decode(&bytes).map_err(snap_read_err)?;
-        Ok(Some(Snapshot {
-            meta: s.meta,
-            snapshot: Box::new(Cursor::new(s.data)),
-        }))
     }
 }
 

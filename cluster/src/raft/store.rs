@@ -9,6 +9,17 @@
 //! callback runs only after the commit. The one exception is the
 //! committed log id (see `save_committed`). redb blocks on fsync, so writes
 //! run on tokio's blocking pool, off the Raft core's task.
+//!
+//! The log is never purged past what the state machine holds durably.
+//! openraft 0.9.25 installs a leader's snapshot by queueing the install to
+//! its state-machine task and purging the log at once, without waiting for
+//! the install; the install and the purge are two transactions here, and a
+//! crash (or a failed install) between them would leave the log purged past
+//! the state machine: the next apply asks for entries that are gone, on
+//! every start. So a purge beyond what the state machine covers, while a
+//! snapshot receive is in flight, waits for the install to commit (and
+//! fails if it fails); see [`Db::wait_covered`]. A store already in that
+//! state is refused when Raft starts ([`refuse_purged_past_state`]).
 
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
@@ -19,10 +30,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{AnyError, OptionalSend, RaftLogReader, StorageIOError, Vote};
 use redb::{Database, Durability, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use tokio::sync::watch;
 
 use crate::private_files::{create_private_dir_all, create_secret_file};
 
 use super::codec;
+use super::settings::SNAPSHOT_INSTALL_WAIT;
 use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
 
 /// The store's file inside the Raft directory.
@@ -102,6 +115,29 @@ pub enum OpenError {
         /// The library's message.
         reason: String,
     },
+    /// The log was purged past what the state machine holds: a snapshot
+    /// install was cut short (a crash or a failed install between the
+    /// purge and the install, before this version kept them in order).
+    /// Raft would stop at the next apply, on every start.
+    #[error(
+        "{path}: the Raft log is purged up to index {purged}, but the state machine holds \
+         entries only up to {covered} (a snapshot install from the leader was cut short, and \
+         the entries between are gone); this store cannot catch up. Stop the node, move the \
+         directory {dir} aside (keep it for inspection) and start the node again: with an \
+         empty store it catches up from the cluster's leader and does not vote until it has \
+         (docs/ARCHITECTURE.md §7, cluster identity)",
+        dir = .path.parent().map_or_else(|| ".".into(), |d| d.display().to_string()),
+        covered = .covered.map_or_else(|| "none".to_string(), |c| format!("index {c}"))
+    )]
+    PurgedPastState {
+        /// The file.
+        path: PathBuf,
+        /// The last purged log index.
+        purged: u64,
+        /// The last index the state machine holds (applied or in its
+        /// snapshot), if any.
+        covered: Option<u64>,
+    },
     /// A record in the file does not decode.
     #[error("{path}: record {record:?} is unreadable: {reason}")]
     Record {
@@ -114,11 +150,30 @@ pub enum OpenError {
     },
 }
 
+/// What the state machine holds durably, and whether a snapshot from a
+/// leader is being received: what a purge must wait for.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Coverage {
+    /// The highest log index the state machine holds on disk: its last
+    /// applied entry, or its stored snapshot's last, whichever is later.
+    covered: Option<u64>,
+    /// Snapshot receives begun and not yet installed. A receive the leader
+    /// abandons is never installed and stays counted; that only makes a
+    /// later purge wait for coverage, which the install it belongs to
+    /// brings.
+    receiving: u32,
+    /// Why the last install failed, until the next receive begins.
+    failed: Option<String>,
+}
+
 /// The open database, shared by the log store and the state machine.
 #[derive(Debug)]
 pub(super) struct Db {
     pub(super) db: Database,
     pub(super) counters: Arc<StoreCounters>,
+    /// Set by the state machine after each of its commits and around each
+    /// snapshot receive; read by the log store's purge.
+    coverage: watch::Sender<Coverage>,
 }
 
 impl Db {
@@ -169,7 +224,85 @@ impl Db {
         Ok(Arc::new(Db {
             db,
             counters: Arc::new(StoreCounters::default()),
+            coverage: watch::Sender::new(Coverage::default()),
         }))
+    }
+
+    /// The state machine holds entries up to `index` on disk (called after
+    /// the commit that put them there).
+    pub(super) fn state_covers(&self, index: Option<u64>) {
+        self.coverage.send_if_modified(|c| {
+            let more = index > c.covered;
+            if more {
+                c.covered = index;
+            }
+            more
+        });
+    }
+
+    /// The highest log index the state machine holds on disk.
+    pub(super) fn covered(&self) -> Option<u64> {
+        self.coverage.borrow().covered
+    }
+
+    /// A snapshot receive began: purges past the state machine wait for
+    /// its install from now on.
+    pub(super) fn receive_began(&self) {
+        self.coverage.send_modify(|c| {
+            c.receiving = c.receiving.saturating_add(1);
+            c.failed = None;
+        });
+    }
+
+    /// A snapshot install ended (its commit done, or failed with `failed`).
+    pub(super) fn receive_ended(&self, failed: Option<String>) {
+        self.coverage.send_modify(|c| {
+            c.receiving = c.receiving.saturating_sub(1);
+            if failed.is_some() {
+                c.failed = failed;
+            }
+        });
+    }
+
+    /// Wait until a purge up to `upto` leaves no entry the state machine
+    /// lacks: at once when the state machine covers `upto`, or when no
+    /// snapshot receive is in flight (openraft purges only what a snapshot
+    /// covers, apart from a snapshot install; the conformance suite purges
+    /// entries never applied). Otherwise the install that began the
+    /// receive is on its way on the state-machine task: wait for its
+    /// commit, asynchronously (the cluster runtime may have one thread, and
+    /// the install needs it), and fail if it fails or never comes.
+    async fn wait_covered(&self, upto: u64) -> Result<(), String> {
+        let mut rx = self.coverage.subscribe();
+        let deadline = tokio::time::Instant::now() + SNAPSHOT_INSTALL_WAIT;
+        loop {
+            let now = rx.borrow_and_update().clone();
+            if now.covered >= Some(upto) {
+                return Ok(());
+            }
+            if let Some(why) = now.failed {
+                return Err(format!(
+                    "not purging the log up to index {upto}: the snapshot install that \
+                     covers it failed ({why})"
+                ));
+            }
+            if now.receiving == 0 {
+                return Ok(());
+            }
+            match tokio::time::timeout_at(deadline, rx.changed()).await {
+                Ok(Ok(())) => {}
+                // The sender lives in `self`: not reached.
+                Ok(Err(_)) => return Err("the store's coverage record is gone".into()),
+                Err(_) => {
+                    return Err(format!(
+                        "not purging the log up to index {upto}: the state machine holds \
+                         entries only up to {:?} and the snapshot install did not commit \
+                         within {SNAPSHOT_INSTALL_WAIT:?}",
+                        now.covered
+                    ));
+                }
+            }
+        }
     }
 
     /// Run a durable write transaction (fsync before it returns) on the
@@ -255,6 +388,28 @@ impl LogStore {
     #[allow(clippy::result_large_err)]
     fn last_purged(&self) -> Result<Option<LogId>, StorageError> {
         decode_meta(&self.db, KEY_LAST_PURGED)
+    }
+}
+
+/// Refuse a store whose log was purged past what its state machine holds
+/// (see the module's text): openraft would start on it and stop at the
+/// first apply, asking for entries that are gone. Call after the state
+/// machine was opened (it records what it covers).
+pub(super) fn refuse_purged_past_state(db: &Db, path: &Path) -> Result<(), OpenError> {
+    let purged: Option<LogId> =
+        decode_meta(db, KEY_LAST_PURGED).map_err(|e| OpenError::Record {
+            path: path.to_path_buf(),
+            record: KEY_LAST_PURGED,
+            reason: e.to_string(),
+        })?;
+    let covered = db.covered();
+    match purged {
+        Some(p) if Some(p.index) > covered => Err(OpenError::PurgedPastState {
+            path: path.to_path_buf(),
+            purged: p.index,
+            covered,
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -410,6 +565,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let bytes =
             codec::encode(&log_id).map_err(|e| StorageIOError::write_logs(AnyError::new(&e)))?;
         let upto = log_id.index;
+        // openraft purges for a snapshot install before the install has
+        // committed (see the module's text): never past the state machine.
+        self.db
+            .wait_covered(upto)
+            .await
+            .map_err(|e| StorageIOError::write_logs(AnyError::error(e)))?;
         self.db
             .write(move |txn| {
                 txn.open_table(META)?
@@ -420,5 +581,218 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             })
             .await
             .map_err(|e| StorageIOError::write_logs(AnyError::new(&e)).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::state_machine::StateMachine;
+    use crate::raft::types::PolicyCmd;
+    use openraft::storage::{RaftLogReaderExt as _, RaftLogStorageExt as _, RaftStateMachine as _};
+    use openraft::{RaftSnapshotBuilder as _, Snapshot};
+    use std::time::Duration;
+
+    fn dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("rampart-store-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn policy(index: u64) -> Entry {
+        openraft::Entry {
+            log_id: openraft::testing::log_id(1, 1, index),
+            payload: openraft::EntryPayload::Normal(PolicyCmd::SetConfig {
+                text: format!("policy {index}"),
+            }),
+        }
+    }
+
+    fn open(dir: &Path) -> (Arc<Db>, LogStore, StateMachine) {
+        let db = Db::open(dir).expect("open");
+        let sm = StateMachine::open(db.clone(), &dir.join(STORE_FILE)).expect("state machine");
+        (db.clone(), LogStore::new(db), sm)
+    }
+
+    /// A follower's store as openraft leaves it before a snapshot install:
+    /// entries 1..=3 in the log, 1 applied, a receive begun.
+    async fn behind(dir: &Path) -> (Arc<Db>, LogStore, StateMachine) {
+        let (db, mut log, mut sm) = open(dir);
+        log.blocking_append((1..=3).map(policy))
+            .await
+            .expect("append");
+        sm.apply([policy(1)]).await.expect("apply");
+        drop(sm.begin_receiving_snapshot().await.expect("begin"));
+        (db, log, sm)
+    }
+
+    /// The leader's snapshot of entries 1..=5, built by another store.
+    async fn leaders_snapshot(tag: &str) -> Snapshot<TypeConfig> {
+        let d = dir(tag);
+        let (_db, _log, mut sm) = open(&d);
+        sm.apply((1..=5).map(policy)).await.expect("apply");
+        let snap = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("snapshot");
+        let _ = std::fs::remove_dir_all(&d);
+        snap
+    }
+
+    /// openraft 0.9.25 queues the install of a leader's snapshot and purges
+    /// the log up to it at once: the purge waits for the install's commit,
+    /// so the log is never purged past the state machine.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_purge_for_a_snapshot_waits_for_its_install() {
+        let d = dir("purge-waits");
+        let snap = leaders_snapshot("purge-waits-leader").await;
+        let (db, log, mut sm) = behind(&d).await;
+        let mut purging = log.clone();
+        let purge =
+            tokio::spawn(async move { purging.purge(openraft::testing::log_id(1, 1, 5)).await });
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!purge.is_finished(), "the purge waits for the install");
+        let mut reader = log.clone();
+        assert_eq!(
+            reader
+                .get_log_state()
+                .await
+                .expect("state")
+                .last_purged_log_id,
+            None
+        );
+        sm.install_snapshot(&snap.meta, snap.snapshot)
+            .await
+            .expect("install");
+        purge.await.expect("task").expect("purge");
+        let state = reader.get_log_state().await.expect("state");
+        assert_eq!(state.last_purged_log_id.map(|l| l.index), Some(5));
+        assert_eq!(db.covered(), Some(5));
+        drop((db, log, reader, sm));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// The reviewer's crash: the node dies after openraft asked for the
+    /// purge and before the install committed. The store comes back with
+    /// its log whole (entries 2..=3 still there for the next apply) and
+    /// starts.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_crash_before_the_install_leaves_the_log_whole() {
+        let d = dir("purge-crash");
+        {
+            let (_db, log, _sm) = behind(&d).await;
+            let mut purging = log.clone();
+            let purge =
+                tokio::spawn(
+                    async move { purging.purge(openraft::testing::log_id(1, 1, 5)).await },
+                );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            // The crash: the install never runs.
+            purge.abort();
+            let _ = purge.await;
+        }
+        let (db, mut log, mut sm) = open(&d);
+        refuse_purged_past_state(&db, &d.join(STORE_FILE)).expect("a store that can start");
+        let state = log.get_log_state().await.expect("state");
+        assert_eq!(state.last_purged_log_id, None);
+        assert_eq!(
+            sm.applied_state()
+                .await
+                .expect("applied")
+                .0
+                .map(|l| l.index),
+            Some(1)
+        );
+        let next = log.get_log_entries(2..4).await.expect("entries 2..=3");
+        assert_eq!(next.len(), 2);
+        drop((db, log, sm));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// An install that fails fails the purge waiting for it: Raft stops on
+    /// a storage error instead of purging entries the state machine lacks.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_failed_install_fails_the_purge() {
+        let d = dir("purge-failed");
+        let snap = leaders_snapshot("purge-failed-leader").await;
+        let (db, log, mut sm) = behind(&d).await;
+        let mut purging = log.clone();
+        let purge =
+            tokio::spawn(async move { purging.purge(openraft::testing::log_id(1, 1, 5)).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let garbage = Box::new(std::io::Cursor::new(b"\x01\xff\xff\xff".to_vec()));
+        assert!(sm.install_snapshot(&snap.meta, garbage).await.is_err());
+        let e = purge.await.expect("task").expect_err("the purge fails");
+        assert!(e.to_string().contains("snapshot install"), "{e}");
+        let mut reader = log.clone();
+        assert_eq!(
+            reader
+                .get_log_state()
+                .await
+                .expect("state")
+                .last_purged_log_id,
+            None
+        );
+        drop((db, log, reader, sm));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A store left purged past its state machine (by a version before
+    /// this one) is refused with what to do; one purged only within what a
+    /// snapshot covers is not.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_store_purged_past_its_state_machine_is_refused() {
+        let d = dir("purged-past");
+        {
+            let (_db, mut log, mut sm) = open(&d);
+            log.blocking_append((1..=3).map(policy))
+                .await
+                .expect("append");
+            sm.apply([policy(1), policy(2)]).await.expect("apply");
+            sm.get_snapshot_builder()
+                .await
+                .build_snapshot()
+                .await
+                .expect("snapshot");
+            log.purge(openraft::testing::log_id(1, 1, 2))
+                .await
+                .expect("purge what the snapshot holds");
+        }
+        {
+            let (db, _log, _sm) = open(&d);
+            refuse_purged_past_state(&db, &d.join(STORE_FILE)).expect("covered");
+        }
+        {
+            // What the earlier purge-before-install left: no receive is in
+            // flight now, so the purge is not held back.
+            let (_db, mut log, _sm) = open(&d);
+            log.purge(openraft::testing::log_id(1, 1, 5))
+                .await
+                .expect("purge");
+        }
+        let (db, _log, _sm) = open(&d);
+        let e = refuse_purged_past_state(&db, &d.join(STORE_FILE)).expect_err("refused");
+        assert!(
+            matches!(
+                e,
+                OpenError::PurgedPastState {
+                    purged: 5,
+                    covered: Some(2),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("purged up to index 5")
+                && text.contains("only up to index 2")
+                && text.contains(&format!("move the directory {} aside", d.display())),
+            "{text}"
+        );
+        drop(db);
+        let _ = std::fs::remove_dir_all(&d);
     }
 }
