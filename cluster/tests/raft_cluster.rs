@@ -718,3 +718,59 @@ async fn a_pair_with_one_store_lost_elects_the_other_and_catches_up() {
     }
     lab.shutdown().await;
 }
+
+/// A founder's first start initialises the log and then fails to commit
+/// its bootstrap policy (here the write is refused by a validator that
+/// takes the policy once; a crash between the two leaves the same store).
+/// The next start with `bootstrap` finds the cluster founded, but with no
+/// policy and itself the only voter, and commits the policy file as
+/// version 1; after that there is nothing left to finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_cut_short_before_its_policy_is_finished_at_the_next_start() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let mut lab = Lab::new("half-founded", 1, test_settings());
+    let checks = Arc::new(AtomicUsize::new(0));
+    let (seen, check) = (checks.clone(), common::raft_lab::validator());
+    let once: rampart_cluster::raft::Validator = Arc::new(move |text: &str| {
+        if seen.fetch_add(1, Ordering::Relaxed) == 0 {
+            check(text)
+        } else {
+            Err("the node died here".into())
+        }
+    });
+    lab.start_with(1, once).await;
+    let founded = lab.node(1).initialize(lab.member(1), &policy(7601)).await;
+    assert!(matches!(founded, Err(InitError::Write(_))), "{founded:?}");
+    assert_eq!(lab.node(1).applied().version, 0);
+    assert_eq!(lab.node(1).status().voters, vec![1]);
+
+    lab.stop(1).await;
+    lab.start(1).await;
+    assert_eq!(
+        lab.node(1).initialize(lab.member(1), &policy(7601)).await,
+        Err(InitError::AlreadyInitialized)
+    );
+    let v = lab
+        .node(1)
+        .complete_bootstrap(&policy(7601))
+        .await
+        .expect("the bootstrap finished");
+    assert_eq!(v, Some(1));
+    assert_eq!(lab.wait_version(1, 1).await.text.as_str(), policy(7601));
+    assert!(
+        lab.node(1).applied().seq_key.is_some(),
+        "with the cluster's key"
+    );
+
+    // Founded and written: a later start has nothing to finish, and a
+    // changed policy file is not committed.
+    lab.stop(1).await;
+    lab.start(1).await;
+    assert_eq!(
+        lab.node(1).complete_bootstrap(&policy(7602)).await,
+        Ok(None)
+    );
+    assert_eq!(lab.node(1).applied().version, 1);
+    lab.shutdown().await;
+}

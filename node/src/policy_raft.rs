@@ -151,16 +151,38 @@ impl RaftSide {
                  directory would begin a second cluster"
             );
         };
-        if s.bootstrap && !raft.status().members.is_empty() {
-            ignored();
-        } else if s.bootstrap {
-            let me = MemberNode {
-                name: s.name.to_string(),
-                address: s.address.clone(),
+        if s.bootstrap {
+            let policy = s.policy.unwrap_or("");
+            let founded = if raft.status().members.is_empty() {
+                let me = MemberNode {
+                    name: s.name.to_string(),
+                    address: s.address.clone(),
+                };
+                runtime.block_on(raft.initialize(me, policy))
+            } else {
+                Err(InitError::AlreadyInitialized)
             };
-            match runtime.block_on(raft.initialize(me, s.policy.unwrap_or(""))) {
+            match founded {
                 Ok(v) => tracing::info!("policy log initialised here (version {v})"),
-                Err(InitError::AlreadyInitialized) => ignored(),
+                // A first start that initialised the log and died (or
+                // failed to write) before its policy committed: finish it.
+                Err(InitError::AlreadyInitialized) => {
+                    match runtime.block_on(raft.complete_bootstrap(policy)) {
+                        Ok(Some(v)) => tracing::warn!(
+                            "[cluster] bootstrap = true: this node's store holds the cluster it \
+                             founded, but no policy was ever committed (the first start stopped \
+                             between founding and writing it): the policy file is committed now \
+                             as version {v}; take bootstrap out of the node file"
+                        ),
+                        Ok(None) => ignored(),
+                        Err(e) => {
+                            return Err(anyhow::anyhow!(
+                                "committing the bootstrap policy of the cluster this node \
+                                 founded: {e}"
+                            ));
+                        }
+                    }
+                }
                 // The data directory was lost (or the file names a node of
                 // a running cluster): founding would split the cluster.
                 Err(e @ InitError::ClusterExists { .. }) => tracing::warn!("{e}"),

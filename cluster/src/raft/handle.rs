@@ -446,6 +446,51 @@ impl PolicyRaft {
         Ok(self.write(policy).await?)
     }
 
+    /// Finish a bootstrap that a first start began and did not complete:
+    /// `initialize` made the store a one-voter cluster (durably) but the
+    /// bootstrap policy was never committed, since the node died, or the
+    /// write failed, between the two. Every later start would find a
+    /// membership, take the store as founded and leave the cluster without
+    /// a policy for good. When this node is the cluster's only voter and
+    /// no policy was ever committed (applied version 0, once everything
+    /// committed is applied), commit `policy` (version 1) and return its
+    /// version; otherwise `None`: nothing to finish. For a node configured
+    /// to bootstrap only.
+    pub async fn complete_bootstrap(&self, policy: &str) -> Result<Option<Version>, InitError> {
+        let me = self.inner.id;
+        let alone = || {
+            let m = self.inner.raft.metrics();
+            let m = m.borrow();
+            m.membership_config.membership().voter_ids().eq([me])
+        };
+        if !alone() || self.applied().version > 0 {
+            return Ok(None);
+        }
+        self.check_config(policy)?;
+        // Version 0 may only mean that the committed entries are not
+        // applied yet: lead (a one-voter cluster elects itself) and apply
+        // everything committed before deciding.
+        let raft = &self.inner.raft;
+        let budget = self.inner.settings.write_timeout;
+        let raft_err = |e: String| InitError::Raft(format!("finishing the bootstrap: {e}"));
+        raft.wait(Some(budget))
+            .metrics(
+                |m| m.current_leader == Some(me),
+                "leader of a one-voter cluster",
+            )
+            .await
+            .map_err(|e| raft_err(e.to_string()))?;
+        match tokio::time::timeout(budget, raft.ensure_linearizable()).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(raft_err(e.to_string())),
+            Err(_) => return Err(raft_err(format!("nothing applied within {budget:?}"))),
+        }
+        if !alone() || self.applied().version > 0 {
+            return Ok(None);
+        }
+        Ok(Some(self.write(policy).await?))
+    }
+
     /// Ask each configured peer, within [`RaftSettings::found_grace`],
     /// whether it already belongs to a cluster; stop early once every peer
     /// answered that it does not. A peer that belongs to one (with an id,

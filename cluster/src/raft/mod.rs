@@ -19,7 +19,9 @@
 //! 3. **Bootstrap.** On the first node only, when its store is pristine
 //!    (`status().members` is empty): `initialize(MemberNode { name, address:
 //!    cluster listen address }, bootstrap policy text)`; it returns version 1.
-//!    `InitError::AlreadyInitialized` on a restart is expected: ignore it. Any
+//!    `InitError::AlreadyInitialized` on a restart is expected; then call
+//!    `complete_bootstrap(policy)`, which commits the policy if the first
+//!    start founded the cluster but died before its policy committed. Any
 //!    other node starts pristine and waits; `rampart cluster join` (on any
 //!    member) calls `join(id, MemberNode { .. })` (learner, catch-up, voter);
 //!    `rampart cluster remove` calls `remove(id)`. Both are routed to the

@@ -135,6 +135,11 @@ impl Lab {
     /// Retries while a stopped node's UDP socket or store file is still
     /// being released.
     pub async fn start(&mut self, id: NodeId) {
+        self.start_with(id, validator()).await;
+    }
+
+    /// Start node `id` with a validator of the test's own.
+    pub async fn start_with(&mut self, id: NodeId, validator: Validator) {
         let i = usize::try_from(id - 1).expect("index");
         let me = u16::try_from(id).expect("small id");
         let peers = self
@@ -172,7 +177,7 @@ impl Lab {
                 id,
                 &dir,
                 transport.clone(),
-                validator(),
+                validator.clone(),
                 self.settings.clone(),
             )
             .await
