@@ -774,3 +774,82 @@ async fn a_bootstrap_cut_short_before_its_policy_is_finished_at_the_next_start()
     assert_eq!(lab.node(1).applied().version, 1);
     lab.shutdown().await;
 }
+
+/// `rampart cluster remove` is remembered: a remaining node restarted
+/// with a configuration that still lists the removed node (every lab
+/// node's does) gives it no link again, though it keeps dialling; only
+/// `cluster join` takes it back. (A review's failing case.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_removed_member_stays_out_after_a_restart_until_joined_again() {
+    use rampart_cluster::transport::LinkState;
+    let mut lab = Lab::new("removed-stays-out", 3, test_settings());
+    lab.form(&policy(7701)).await;
+    let leader = lab.wait_leader().await;
+    let removed = if leader == 3 { 2 } else { 3 };
+    lab.node(leader).remove(removed).await.expect("remove");
+    let kept: Vec<u64> = (1..=3).filter(|id| *id != removed).collect();
+    let gone = |lab: &Lab, id: u64| {
+        lab.transport(id)
+            .peer_states()
+            .iter()
+            .all(|(p, _)| u64::from(*p) != removed)
+    };
+    for &id in &kept {
+        wait_until(&format!("node {id} drops node {removed}"), || {
+            gone(&lab, id)
+        })
+        .await;
+        let node = lab.node(id);
+        wait_until(&format!("node {id} remembers the removal"), || {
+            node.status().removed == vec![removed]
+        })
+        .await;
+    }
+    // The leader restarts; the removed node still runs and dials it.
+    lab.stop(leader).await;
+    lab.start(leader).await;
+    assert_eq!(lab.node(leader).status().removed, vec![removed]);
+    wait_until(&format!("node {leader} drops node {removed} again"), || {
+        gone(&lab, leader)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        gone(&lab, leader),
+        "node {removed} is a peer again: {:?}",
+        lab.transport(leader).peer_states()
+    );
+    let v = lab
+        .node(leader)
+        .write(&policy(7702))
+        .await
+        .expect("the two voters commit");
+
+    // Taken back explicitly, with a fresh store.
+    lab.stop(removed).await;
+    std::fs::remove_dir_all(data_dir(&lab, removed)).expect("wipe");
+    let via = lab.wait_leader().await;
+    lab.start(removed).await;
+    lab.node(via)
+        .join(removed, lab.member(removed))
+        .await
+        .expect("join again");
+    lab.wait_voters(3).await;
+    assert_eq!(
+        lab.wait_version(removed, v).await.text.as_str(),
+        policy(7702)
+    );
+    for &id in &kept {
+        let t = lab.transport(id);
+        wait_until(&format!("node {id} links node {removed} again"), || {
+            t.peer_states().contains(&(removed as u16, LinkState::Up))
+        })
+        .await;
+        let node = lab.node(id);
+        wait_until(&format!("node {id} forgets the removal"), || {
+            node.status().removed.is_empty()
+        })
+        .await;
+    }
+    lab.shutdown().await;
+}

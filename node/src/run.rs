@@ -589,6 +589,34 @@ impl ClusterSide {
     }
 }
 
+/// The node file's `[cluster] peers` without the nodes the cluster removed
+/// (`rampart cluster remove`; the Raft store remembers them), each left out
+/// with a warning: a removed node must not have state or policy again
+/// because a node file still lists it.
+fn peers_not_removed(
+    peers: &[crate::config::Peer],
+    removed: &std::collections::BTreeSet<u64>,
+) -> Vec<crate::config::Peer> {
+    peers
+        .iter()
+        .filter(|p| {
+            let gone = removed.contains(&u64::from(p.id));
+            if gone {
+                tracing::warn!(
+                    "[cluster] peers lists node {} ({}), which was removed from the cluster: it \
+                     is no peer of this node; take it out of the node file, or join it again \
+                     with `rampart cluster join --id {}`",
+                    p.id,
+                    p.name,
+                    p.id
+                );
+            }
+            !gone
+        })
+        .cloned()
+        .collect()
+}
+
 fn start_cluster(
     cfg: &NodeConfig,
     c: &crate::config::Cluster,
@@ -621,8 +649,13 @@ fn start_cluster(
         .enable_all()
         .build()
         .context("starting the cluster runtime")?;
-    let peers: Vec<PeerSpec> = c
-        .peers
+    // A node the cluster removed stays out although this file lists it:
+    // it comes back only through `rampart cluster join`.
+    let raft_dir = cfg.data_path(config_path).join("raft");
+    let removed = rampart_cluster::raft::removed_members(&raft_dir)
+        .with_context(|| format!("reading the policy log in {}", raft_dir.display()))?;
+    let configured = peers_not_removed(&c.peers, &removed);
+    let peers: Vec<PeerSpec> = configured
         .iter()
         .map(|p| PeerSpec {
             id: p.id,
@@ -637,7 +670,7 @@ fn start_cluster(
         let _guard = runtime.enter();
         Transport::start(tcfg, tls).context("starting the cluster transport")?
     };
-    let peer_ids: Vec<u16> = c.peers.iter().map(|p| p.id).collect();
+    let peer_ids: Vec<u16> = configured.iter().map(|p| p.id).collect();
     let pcfg = ProtocolConfig {
         join_timeout: Duration::from_millis(c.join_timeout_ms),
         copies: c.copies,
@@ -659,7 +692,7 @@ fn start_cluster(
     tracing::info!(
         "cluster endpoint on {} ({} peer(s)); not forwarding until synced",
         c.listen,
-        c.peers.len()
+        configured.len()
     );
     Ok(ClusterSide {
         runtime,
@@ -668,4 +701,22 @@ fn start_cluster(
         status,
         link,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removed_nodes_are_no_peers_whatever_the_node_file_lists() {
+        let peer = |id: u16| crate::config::Peer {
+            id,
+            name: format!("fw-{id}"),
+            address: ([127, 0, 0, 1], 4700 + id).into(),
+        };
+        let peers = [peer(2), peer(3), peer(4)];
+        let kept = peers_not_removed(&peers, &[3, 9].into_iter().collect());
+        assert_eq!(kept.iter().map(|p| p.id).collect::<Vec<_>>(), vec![2, 4]);
+        assert_eq!(peers_not_removed(&peers, &Default::default()).len(), 3);
+    }
 }

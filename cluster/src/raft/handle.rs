@@ -84,6 +84,8 @@ pub struct PolicyStatus {
     pub members: BTreeMap<NodeId, MemberNode>,
     /// Whether a membership change is half done (joint consensus).
     pub joint: bool,
+    /// Nodes the cluster removed (and did not join again): never peers.
+    pub removed: Vec<NodeId>,
     /// The applied policy's version (0: none yet).
     pub version: Version,
     /// Store: durable commits (fsyncs).
@@ -170,6 +172,8 @@ pub(super) struct Inner {
     validator: Validator,
     settings: RaftSettings,
     policy: watch::Receiver<AppliedPolicy>,
+    /// Nodes the cluster removed, as applied (`state_machine.rs`).
+    removed: watch::Receiver<BTreeSet<NodeId>>,
     counters: Arc<StoreCounters>,
     /// The cluster id and whether the log may vote (`identity.rs`).
     pub(super) identity: Arc<Identity>,
@@ -221,6 +225,7 @@ impl PolicyRaft {
         // apply, on every start: refuse it with what to do instead.
         refuse_purged_past_state(&db, &dir.join(STORE_FILE))?;
         let policy = sm.subscribe();
+        let removed = sm.subscribe_removed();
         let log = LogStore::new(db);
         let network = NetworkFactory::new(transport.clone(), id, identity.clone());
         let raft = Raft::new(id, config, network, log, sm)
@@ -234,6 +239,7 @@ impl PolicyRaft {
                 validator,
                 settings,
                 policy,
+                removed: removed.clone(),
                 counters,
                 identity,
                 membership_lock: tokio::sync::Mutex::new(()),
@@ -247,7 +253,7 @@ impl PolicyRaft {
         }
         let calls = transport.serve_rpcs(RPC_SERVICE_RAFT);
         node.spawn(service::serve(Arc::downgrade(&node.inner), calls));
-        node.spawn(follow_membership(raft, transport, id));
+        node.spawn(follow_membership(raft, removed, transport, id));
         Ok(node)
     }
 
@@ -1140,6 +1146,7 @@ impl PolicyRaft {
             learners: mem.learner_ids().collect(),
             members: mem.nodes().map(|(i, n)| (*i, n.clone())).collect(),
             joint: mem.get_joint_config().len() > 1,
+            removed: self.inner.removed.borrow().iter().copied().collect(),
             version: self.inner.policy.borrow().version,
             fsyncs: get(&c.fsyncs),
             entries_appended: get(&c.entries_appended),
@@ -1195,34 +1202,76 @@ fn write_error_reply(e: &RaftError<NodeId, ClientWriteError<NodeId, MemberNode>>
 /// Keep the transport's members in step with the Raft membership: every
 /// member is a transport peer (a node that joined is in no configuration
 /// file), and a node that leaves the membership is dropped, so it stops
-/// receiving state and policy.
-async fn follow_membership(raft: Raft, transport: Transport, me: NodeId) {
+/// receiving state and policy. So is every node the cluster removed
+/// (`removed`: applied from the log and kept in the store), from the
+/// start: a node file that still lists one does not bring it back after a
+/// restart. The transport's `Down` for a dropped peer says it was removed,
+/// and the sync protocol forgets it too. A removed node comes back only
+/// through `rampart cluster join`, whose membership entry names it again
+/// (and takes it out of `removed` once applied).
+async fn follow_membership(
+    raft: Raft,
+    removed: watch::Receiver<BTreeSet<NodeId>>,
+    transport: Transport,
+    me: NodeId,
+) {
     let mut rx = raft.metrics();
+    // `None` once the state machine is gone (Raft stopping).
+    let mut removed = Some(removed);
     let mut seen: BTreeSet<NodeId> = BTreeSet::new();
     let mut last = None;
+    let mut removed_changed = true;
     loop {
         let mem = rx.borrow_and_update().membership_config.clone();
-        if last.as_ref() != Some(mem.log_id()) {
+        let moved = last.as_ref() != Some(mem.log_id());
+        if moved || removed_changed {
             last = Some(*mem.log_id());
             let now: BTreeMap<NodeId, MemberNode> = mem
                 .membership()
                 .nodes()
                 .map(|(i, n)| (*i, n.clone()))
                 .collect();
-            for (id, node) in &now {
-                if *id != me {
-                    ensure_peer(&transport, *id, node);
+            if moved {
+                for (id, node) in &now {
+                    if *id != me {
+                        ensure_peer(&transport, *id, node);
+                    }
                 }
             }
-            for gone in seen.iter().filter(|id| !now.contains_key(id) && **id != me) {
-                if let Ok(id16) = u16::try_from(*gone) {
+            let gone: BTreeSet<NodeId> = removed
+                .as_mut()
+                .map(|r| r.borrow_and_update().clone())
+                .unwrap_or_default();
+            for id in seen.iter().chain(&gone) {
+                if *id != me
+                    && !now.contains_key(id)
+                    && let Ok(id16) = u16::try_from(*id)
+                {
                     transport.remove_peer(id16);
                 }
             }
             seen = now.into_keys().collect();
         }
-        if rx.changed().await.is_err() {
-            return;
+        removed_changed = false;
+        let removal = async {
+            match removed.as_mut() {
+                Some(r) => r.changed().await.is_ok(),
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            r = rx.changed() => {
+                if r.is_err() {
+                    return;
+                }
+            }
+            alive = removal => {
+                if alive {
+                    removed_changed = true;
+                } else {
+                    removed = None;
+                }
+            }
         }
     }
 }

@@ -51,10 +51,16 @@
 //! 7. **Membership and the transport.** `PolicyRaft` adds every Raft member
 //!    as a transport peer ([`Transport::add_peer`]) and removes nodes that
 //!    leave the membership ([`Transport::remove_peer`]), so a removed node
-//!    stops receiving state and policy. The sync `Protocol` keeps its own
-//!    peer list from the node configuration and ignores peers it does not
-//!    know: a node that joined without being in the others' configuration
-//!    needs the protocol to learn the peer too (not done here).
+//!    stops receiving state and policy. The state machine remembers the
+//!    nodes removed (until a join names one again), so `PolicyRaft` drops
+//!    them at every start too, also when the node file still lists them;
+//!    [`removed_members`] reads them from the store before the transport
+//!    starts, so that the node leaves them out of the transport's and the
+//!    sync protocol's peers from the first dial. The sync `Protocol` keeps
+//!    its own peer list from the node configuration and ignores peers it
+//!    does not know: a node that joined without being in the others'
+//!    configuration needs the protocol to learn the peer too (not done
+//!    here).
 //! 8. **Stop.** `PolicyRaft::shutdown()` before `Transport::shutdown()`.
 //! 9. **Logs.** openraft logs through `tracing`; filter it at
 //!    `openraft=warn` (it logs an error line per heartbeat that fails while a
@@ -111,6 +117,23 @@ pub use types::{
     AppliedPolicy, Entry, LogId, MemberNode, NodeId, PolicyCmd, PolicyResp, Raft, SeqKey,
     TypeConfig, Version,
 };
+
+/// The nodes the cluster removed (and did not join again), as the store
+/// under `dir` holds them; none for a store not created yet. The store is
+/// closed again before this returns: call it before
+/// [`PolicyRaft::start`], to leave removed nodes out of the peers a node
+/// file lists.
+pub fn removed_members(
+    dir: &std::path::Path,
+) -> Result<std::collections::BTreeSet<NodeId>, OpenError> {
+    if !dir.join(STORE_FILE).exists() {
+        return Ok(std::collections::BTreeSet::new());
+    }
+    let db = store::Db::open(dir)?;
+    let sm = StateMachine::open(db, &dir.join(STORE_FILE))?;
+    let removed = sm.subscribe_removed().borrow().clone();
+    Ok(removed)
+}
 
 /// Open a store under `dir` as openraft's two storage halves, for the
 /// conformance suite and tools: the log store and the state machine.

@@ -3,10 +3,18 @@
 //! with every apply; snapshots of it; and the `watch` through which the
 //! node learns each newly applied policy.
 //!
+//! It also remembers the nodes a membership change removed, so that a
+//! member restarted with a node file that still lists one does not take it
+//! back as a peer (docs/ARCHITECTURE.md §7): a set applied from the
+//! membership entries like everything else, kept in a record of its own
+//! beside the state (whose encoding stays as earlier versions wrote it) and
+//! carried in snapshots.
+//!
 //! Apply is deterministic and never validates: a config is checked
 //! before it is proposed, and every node must apply the same entries to
 //! the same result whatever its own interfaces are.
 
+use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,12 +32,26 @@ use redb::ReadableTable as _;
 
 use super::store::{Db, OpenError, SM};
 use super::types::{
-    AppliedPolicy, Entry, LogId, PolicyCmd, PolicyResp, SeqKey, SnapshotMeta, StorageError,
-    StoredMembership, TypeConfig, Version,
+    AppliedPolicy, Entry, LogId, Membership, NodeId, PolicyCmd, PolicyResp, SeqKey, SnapshotMeta,
+    StorageError, StoredMembership, TypeConfig, Version,
 };
 
 const KEY_STATE: &str = "state";
 const KEY_SNAPSHOT: &str = "snapshot";
+/// The removed nodes (absent: none, as in stores written before it).
+const KEY_REMOVED: &str = "removed";
+
+/// The most removed node ids remembered; past it the lowest is forgotten
+/// (alike on every node). Far above any real cluster's history, and it
+/// keeps a snapshot within [`super::MAX_SNAPSHOT_BYTES`] beside a policy of
+/// the largest size.
+const MAX_REMOVED_REMEMBERED: usize = 4096;
+
+/// The codec version byte of a snapshot body that carries removed nodes
+/// ([`SnapshotBodyV2`]). A snapshot with none is written as before
+/// ([`SnapshotBody`], version 1), so nodes of the previous version still
+/// install it during a rolling upgrade.
+const SNAPSHOT_BODY_V2: u8 = 2;
 
 /// What the state machine holds (and a snapshot carries, with its meta).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -41,6 +63,10 @@ struct SmState {
     log_index: u64,
     text: Arc<str>,
     seq_key: Option<SeqKey>,
+    /// Nodes a membership change dropped and no later one took back. Not
+    /// in the state record (see the module's text): its own record.
+    #[serde(skip)]
+    removed: BTreeSet<NodeId>,
 }
 
 /// The body of a snapshot: the policy alone (the meta carries the last
@@ -51,6 +77,71 @@ struct SnapshotBody {
     log_index: u64,
     text: String,
     seq_key: Option<SeqKey>,
+}
+
+/// The body of a snapshot of a cluster that removed nodes.
+#[derive(Debug, Serialize, Deserialize)]
+struct SnapshotBodyV2 {
+    version: Version,
+    log_index: u64,
+    text: String,
+    seq_key: Option<SeqKey>,
+    removed: BTreeSet<NodeId>,
+}
+
+/// A snapshot body's bytes for `state`.
+fn encode_body(state: &SmState) -> Result<Vec<u8>, codec::CodecError> {
+    if state.removed.is_empty() {
+        return codec::encode(&SnapshotBody {
+            version: state.version,
+            log_index: state.log_index,
+            text: state.text.to_string(),
+            seq_key: state.seq_key,
+        });
+    }
+    codec::encode_versioned(
+        SNAPSHOT_BODY_V2,
+        &SnapshotBodyV2 {
+            version: state.version,
+            log_index: state.log_index,
+            text: state.text.to_string(),
+            seq_key: state.seq_key,
+            removed: state.removed.clone(),
+        },
+    )
+}
+
+/// A snapshot body of either version, as the newer one.
+fn decode_body(data: &[u8]) -> Result<SnapshotBodyV2, codec::CodecError> {
+    if data.first() == Some(&SNAPSHOT_BODY_V2) {
+        return codec::decode_versioned(SNAPSHOT_BODY_V2, data);
+    }
+    let b: SnapshotBody = codec::decode(data)?;
+    Ok(SnapshotBodyV2 {
+        version: b.version,
+        log_index: b.log_index,
+        text: b.text,
+        seq_key: b.seq_key,
+        removed: BTreeSet::new(),
+    })
+}
+
+/// Apply a membership entry to the removed set: every node of the
+/// previous membership that `after` lacks is removed; every node of
+/// `after` is not (a `cluster join` takes a removed id back).
+fn remember_removed(removed: &mut BTreeSet<NodeId>, before: &StoredMembership, after: &Membership) {
+    let now: BTreeSet<NodeId> = after.nodes().map(|(id, _)| *id).collect();
+    removed.extend(
+        before
+            .membership()
+            .nodes()
+            .map(|(id, _)| *id)
+            .filter(|id| !now.contains(id)),
+    );
+    removed.retain(|id| !now.contains(id));
+    while removed.len() > MAX_REMOVED_REMEMBERED {
+        removed.pop_first();
+    }
 }
 
 /// A snapshot as stored: its meta and its bytes.
@@ -89,6 +180,7 @@ pub struct StateMachine {
     db: Arc<Db>,
     state: SmState,
     policy: watch::Sender<AppliedPolicy>,
+    removed: watch::Sender<BTreeSet<NodeId>>,
 }
 
 impl StateMachine {
@@ -100,13 +192,23 @@ impl StateMachine {
             record: KEY_STATE,
             reason,
         };
-        let state = match db
+        let mut state = match db
             .get_str(SM, KEY_STATE)
             .map_err(|e| record(e.to_string()))?
         {
             Some(b) => codec::decode::<SmState>(&b).map_err(|e| record(e.to_string()))?,
             None => SmState::default(),
         };
+        if let Some(b) = db
+            .get_str(SM, KEY_REMOVED)
+            .map_err(|e| record(e.to_string()))?
+        {
+            state.removed = codec::decode(&b).map_err(|e| OpenError::Record {
+                path: path.to_path_buf(),
+                record: KEY_REMOVED,
+                reason: e.to_string(),
+            })?;
+        }
         // What a purge may reach (`store.rs`): the applied entries, or the
         // stored snapshot's when that is later.
         let snapshot_last = match db
@@ -127,12 +229,38 @@ impl StateMachine {
         };
         db.state_covers(state.last_applied.max(snapshot_last).map(|l| l.index));
         let (policy, _) = watch::channel(applied(&state));
-        Ok(StateMachine { db, state, policy })
+        let (removed, _) = watch::channel(state.removed.clone());
+        Ok(StateMachine {
+            db,
+            state,
+            policy,
+            removed,
+        })
     }
 
     /// A new subscription to the applied policy.
     pub fn subscribe(&self) -> watch::Receiver<AppliedPolicy> {
         self.policy.subscribe()
+    }
+
+    /// A new subscription to the nodes the cluster removed (applied
+    /// membership changes; a join takes a node back).
+    pub fn subscribe_removed(&self) -> watch::Receiver<BTreeSet<NodeId>> {
+        self.removed.subscribe()
+    }
+
+    /// Take `next` as the state, telling the watches what changed (the
+    /// policy's in any case with `republish`).
+    fn take(&mut self, next: SmState, republish: bool) {
+        let policy =
+            republish || next.version != self.state.version || next.seq_key != self.state.seq_key;
+        if next.removed != self.state.removed {
+            self.removed.send_replace(next.removed.clone());
+        }
+        self.state = next;
+        if policy {
+            self.publish();
+        }
     }
 
     fn publish(&self) {
@@ -181,6 +309,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     next.seq_key.get_or_insert(key);
                 }
                 EntryPayload::Membership(m) => {
+                    remember_removed(&mut next.removed, &next.last_membership, &m);
                     next.last_membership = StoredMembership::new(Some(e.log_id), m);
                 }
             }
@@ -192,9 +321,18 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             return Ok(replies);
         }
         let bytes = codec::encode(&next).map_err(sm_write_err)?;
+        let removed = if next.removed == self.state.removed {
+            None
+        } else {
+            Some(codec::encode(&next.removed).map_err(sm_write_err)?)
+        };
         self.db
             .write(move |txn| {
-                txn.open_table(SM)?.insert(KEY_STATE, bytes.as_slice())?;
+                let mut t = txn.open_table(SM)?;
+                t.insert(KEY_STATE, bytes.as_slice())?;
+                if let Some(removed) = &removed {
+                    t.insert(KEY_REMOVED, removed.as_slice())?;
+                }
                 Ok(())
             })
             .await
@@ -205,11 +343,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             .counters
             .entries_applied
             .fetch_add(replies.len() as u64, Ordering::Relaxed);
-        let changed = next.version != self.state.version || next.seq_key != self.state.seq_key;
-        self.state = next;
-        if changed {
-            self.publish();
-        }
+        self.take(next, false);
         Ok(replies)
     }
 
@@ -260,7 +394,7 @@ impl StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
-        let body: SnapshotBody = codec::decode(&data).map_err(snap_read_err)?;
+        let body = decode_body(&data).map_err(snap_read_err)?;
         let next = SmState {
             last_applied: meta.last_log_id,
             last_membership: meta.last_membership.clone(),
@@ -268,8 +402,10 @@ impl StateMachine {
             log_index: body.log_index,
             text: Arc::from(body.text),
             seq_key: body.seq_key,
+            removed: body.removed,
         };
         let state_bytes = codec::encode(&next).map_err(snap_write_err)?;
+        let removed_bytes = codec::encode(&next.removed).map_err(snap_write_err)?;
         let snap_bytes = codec::encode(&StoredSnapshot {
             meta: meta.clone(),
             data,
@@ -281,6 +417,7 @@ impl StateMachine {
             .write(move |txn| {
                 let mut t = txn.open_table(SM)?;
                 t.insert(KEY_STATE, state_bytes.as_slice())?;
+                t.insert(KEY_REMOVED, removed_bytes.as_slice())?;
                 t.insert(KEY_SNAPSHOT, snap_bytes.as_slice())?;
                 Ok(())
             })
@@ -292,8 +429,7 @@ impl StateMachine {
             .counters
             .snapshots_installed
             .fetch_add(1, Ordering::Relaxed);
-        self.state = next;
-        self.publish();
+        self.take(next, true);
         Ok(())
     }
 }
@@ -310,13 +446,7 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let data = codec::encode(&SnapshotBody {
-            version: self.state.version,
-            log_index: self.state.log_index,
-            text: self.state.text.to_string(),
-            seq_key: self.state.seq_key,
-        })
-        .map_err(snap_write_err)?;
+        let data = encode_body(&self.state).map_err(snap_write_err)?;
         let seq = self.db.counters.snapshots_built.load(Ordering::Relaxed) + 1;
         // The state machine is deterministic, so a last log id names one
         // content; the sequence number only tells builds apart in logs.
@@ -360,5 +490,156 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             meta,
             snapshot: Box::new(Cursor::new(data)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raft::store::STORE_FILE;
+    use std::collections::BTreeMap;
+
+    fn dir(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("rampart-sm-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    fn open(d: &std::path::Path) -> StateMachine {
+        StateMachine::open(Db::open(d).expect("db"), &d.join(STORE_FILE)).expect("open")
+    }
+
+    /// A membership entry: `voters` and `learners`.
+    fn membership(index: u64, voters: &[NodeId], learners: &[NodeId]) -> Entry {
+        let nodes: BTreeMap<NodeId, _> = voters
+            .iter()
+            .chain(learners)
+            .map(|id| (*id, super::super::types::MemberNode::default()))
+            .collect();
+        openraft::Entry {
+            log_id: openraft::testing::log_id(1, 1, index),
+            payload: EntryPayload::Membership(Membership::new(
+                vec![voters.iter().copied().collect()],
+                nodes,
+            )),
+        }
+    }
+
+    fn removed(sm: &StateMachine) -> Vec<NodeId> {
+        sm.subscribe_removed().borrow().iter().copied().collect()
+    }
+
+    /// A node a membership entry drops is remembered (also a learner, and
+    /// across the joint step of a voter's removal), durably and in
+    /// snapshots; a membership that names it again (a join) forgets it.
+    #[tokio::test(flavor = "current_thread")]
+    async fn removed_nodes_are_remembered_until_joined_again() {
+        use openraft::RaftSnapshotBuilder as _;
+        let d = dir("removed");
+        {
+            let mut sm = open(&d);
+            let watch = sm.subscribe_removed();
+            sm.apply([
+                membership(1, &[1], &[]),
+                membership(2, &[1], &[2, 3, 4]),
+                membership(3, &[1, 2, 3], &[4]),
+            ])
+            .await
+            .expect("apply");
+            assert!(removed(&sm).is_empty());
+            assert!(!watch.has_changed().expect("watch"));
+            // Removing voter 3 (joint, then final) and learner 4.
+            let joint = {
+                let nodes: BTreeMap<NodeId, _> = [1, 2, 3]
+                    .into_iter()
+                    .map(|id| (id, super::super::types::MemberNode::default()))
+                    .collect();
+                openraft::Entry {
+                    log_id: openraft::testing::log_id(1, 1, 4),
+                    payload: EntryPayload::Membership(Membership::new(
+                        vec![[1, 2, 3].into(), [1, 2].into()],
+                        nodes,
+                    )),
+                }
+            };
+            sm.apply([joint, membership(5, &[1, 2], &[])])
+                .await
+                .expect("apply");
+            assert_eq!(removed(&sm), vec![3, 4]);
+            assert!(watch.has_changed().expect("watch"));
+        }
+        // Durable: a reopened store remembers them.
+        let mut sm = open(&d);
+        assert_eq!(removed(&sm), vec![3, 4]);
+        // A snapshot carries them to another store.
+        let snap = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("snapshot");
+        assert_eq!(snap.snapshot.get_ref().first(), Some(&SNAPSHOT_BODY_V2));
+        let other = dir("removed-other");
+        {
+            let mut sm2 = open(&other);
+            let mut data = sm2.begin_receiving_snapshot().await.expect("begin");
+            *data = *snap.snapshot;
+            sm2.install_snapshot(&snap.meta, data)
+                .await
+                .expect("install");
+            assert_eq!(removed(&sm2), vec![3, 4]);
+        }
+        assert_eq!(removed(&open(&other)), vec![3, 4], "installed durably");
+        // A join of node 3 (as a learner first) takes it back.
+        sm.apply([membership(6, &[1, 2], &[3])])
+            .await
+            .expect("apply");
+        assert_eq!(removed(&sm), vec![4]);
+        drop(sm);
+        assert_eq!(removed(&open(&d)), vec![4]);
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::remove_dir_all(&other);
+    }
+
+    /// Stores and snapshots written before the removed set: the state
+    /// record keeps its encoding, and a snapshot without removed nodes is
+    /// still the earlier body, which the earlier version installs.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_state_and_snapshot_encodings_stay_compatible() {
+        use openraft::RaftSnapshotBuilder as _;
+        let d = dir("compat");
+        let mut sm = open(&d);
+        sm.apply([membership(1, &[1], &[])]).await.expect("apply");
+        // The state record is what the version before wrote (no removed
+        // field): it decodes as that version's struct would.
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct Before {
+            last_applied: Option<LogId>,
+            last_membership: StoredMembership,
+            version: Version,
+            log_index: u64,
+            text: String,
+            seq_key: Option<SeqKey>,
+        }
+        let bytes = sm.db.get_str(SM, KEY_STATE).expect("read").expect("state");
+        let before: Before = codec::decode(&bytes).expect("the earlier state record");
+        assert_eq!(before.last_applied.map(|l| l.index), Some(1));
+        let snap = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("snapshot");
+        let body: SnapshotBody = codec::decode(snap.snapshot.get_ref()).expect("v1 body");
+        assert_eq!(body.version, 0);
+        assert!(
+            decode_body(snap.snapshot.get_ref())
+                .expect("read")
+                .removed
+                .is_empty()
+        );
+        drop(sm);
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

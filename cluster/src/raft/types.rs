@@ -116,6 +116,8 @@ pub type Entry = openraft::Entry<TypeConfig>;
 pub type LogId = openraft::LogId<NodeId>;
 /// Storage errors as openraft wants them.
 pub type StorageError = openraft::StorageError<NodeId>;
+/// A membership (voters, learners, their records).
+pub type Membership = openraft::Membership<NodeId, MemberNode>;
 /// Membership as stored.
 pub type StoredMembership = openraft::StoredMembership<NodeId, MemberNode>;
 /// Snapshot metadata.
