@@ -1,5 +1,6 @@
 //! Cluster state sync over QUIC and policy replication via Raft.
 
+pub mod bounded_read;
 pub mod pki;
 pub mod private_files;
 pub mod raft;

@@ -8,7 +8,6 @@
 //! id a peer claims, since a chain to the cluster CA proves only that the
 //! peer is *some* member.
 
-use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +19,7 @@ use rcgen::{
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
+use crate::bounded_read::{ReadError, read_bounded};
 use crate::private_files::{
     SECRET_FILE_MODE, SecretFileError, check_secret, create_new_with_mode, create_private_dir_all,
 };
@@ -72,6 +72,18 @@ pub enum PkiError {
     /// A private key that group or others may access (docs/ops.md §4).
     #[error(transparent)]
     Secret(#[from] SecretFileError),
+    /// A file that is not a regular one, or too large.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+}
+
+/// The largest PEM file read (a certificate chain or a key): real ones
+/// are a few KiB.
+pub const MAX_PEM_BYTES: usize = 1 << 20;
+
+/// Read a PEM file: at most [`MAX_PEM_BYTES`], of a regular file.
+fn read_pem(path: &Path) -> Result<Vec<u8>, PkiError> {
+    Ok(read_bounded(path, MAX_PEM_BYTES, "PEM file")?)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
@@ -197,7 +209,8 @@ pub fn issue_node_cert(ca_dir: &Path, id: u16, name: &str, out: &Path) -> Result
     }
     let key_path = ca_dir.join(CA_KEY);
     check_secret(&key_path, "CA private key")?;
-    let key_pem = fs::read_to_string(&key_path).map_err(io(&key_path))?;
+    let key_pem = read_pem(&key_path)?;
+    let key_pem = String::from_utf8_lossy(&key_pem);
     let ca_key = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::Pem {
         path: key_path.clone(),
         reason: format!("not a CA private key: {e}"),
@@ -257,7 +270,7 @@ pub struct NodeTls {
 }
 
 fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError> {
-    let data = fs::read(path).map_err(io(path))?;
+    let data = read_pem(path)?;
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&data).collect();
     let certs = certs.map_err(|e| PkiError::Pem {
         path: path.to_path_buf(),
@@ -279,7 +292,7 @@ impl NodeTls {
         let ca_cert = read_pem_certs(ca)?.remove(0);
         let chain = read_pem_certs(cert)?;
         check_secret(key, "TLS private key")?;
-        let key_data = fs::read(key).map_err(io(key))?;
+        let key_data = read_pem(key)?;
         let key_der = PrivateKeyDer::from_pem_slice(&key_data).map_err(|e| PkiError::Pem {
             path: key.to_path_buf(),
             reason: format!("no private key: {e}"),
@@ -409,6 +422,7 @@ impl NodeTls {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     fn tmp(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("rampart-pki-{tag}-{}", std::process::id()));
@@ -552,6 +566,34 @@ mod tests {
             "{e}"
         );
         assert!(!dir.join("node-2.key").exists(), "nothing was issued");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A certificate path naming a device or an oversized file is refused
+    /// with the file and the limit, without reading it whole.
+    #[test]
+    fn pem_files_are_bounded_regular_files() {
+        let dir = tmp("pem-bounds");
+        init_ca(&dir).expect("ca");
+        let a = issue_node_cert(&dir, 1, "a", &dir).expect("cert");
+        let ca = dir.join(CA_CERT);
+        let e = NodeTls::load(Path::new("/dev/zero"), &a.cert, &a.key).expect_err("device");
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero: is a character device, not a regular file; a PEM file is read only \
+             from a regular file"
+        );
+        let huge = dir.join("huge.pem");
+        fs::write(&huge, vec![b'A'; MAX_PEM_BYTES + 1]).expect("write");
+        let e = NodeTls::load(&ca, &huge, &a.key).expect_err("too large");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{}: over 1048576 bytes, the most a PEM file may be",
+                huge.display()
+            )
+        );
+        NodeTls::load(&ca, &a.cert, &a.key).expect("the real files");
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand};
 use rampart_dataplane::policy::ports::{PortNames, port};
 use rampart_ops::client::{Client, ClientError};
@@ -437,8 +437,7 @@ pub fn run(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<Exit
             sign_key,
             file,
         } => {
-            let mut text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let mut text = crate::config::read_policy(&file)?;
             let api = client(&target, true)?;
             if let Some(key) = sign_key {
                 let next = api.running_config().map_err(refused)?.version + 1;

@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use rampart_cluster::bounded_read::{ReadError, read_bounded_string};
+use rampart_cluster::raft::MAX_POLICY_BYTES;
 use rampart_dataplane::{IfaceId, InterfaceConfig};
 use rampart_ops::echo::{echo, echo_message};
 use serde::Deserialize;
@@ -452,13 +454,26 @@ pub enum ConfigError {
     },
 }
 
+/// The largest node file read: a real one is a few KiB.
+pub const MAX_NODE_FILE_BYTES: usize = 1 << 20;
+
+/// Read a policy file (ASA commands), as `rampart run`, `configure` and
+/// `config check|sign` take it: a regular file of at most the size a
+/// policy may have in the cluster ([`MAX_POLICY_BYTES`]).
+pub fn read_policy(path: &Path) -> Result<String, ReadError> {
+    read_bounded_string(path, MAX_POLICY_BYTES, "policy")
+}
+
 impl NodeConfig {
-    /// Read and check a node configuration file.
+    /// Read and check a node configuration file (a regular file of at most
+    /// [`MAX_NODE_FILE_BYTES`]).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            file: file.clone(),
-            reason: e.to_string(),
+        let text = read_bounded_string(path, MAX_NODE_FILE_BYTES, "node file").map_err(|e| {
+            ConfigError::Read {
+                file: file.clone(),
+                reason: e.reason(),
+            }
         })?;
         Self::parse(&file, &text)
     }
@@ -1041,5 +1056,48 @@ admin = "127.0.0.1:9461"
             err(&FULL.replace("name = \"eth2\"", "name = \"eth1\"")),
             "node.toml: key `interface[1].name`: both data interfaces are the same interface"
         );
+    }
+
+    /// A node file or policy that is a device or too large is refused at
+    /// once, naming the file and the limit (`policy = "/dev/zero"` once
+    /// filled the memory at start).
+    #[test]
+    fn node_files_and_policies_are_bounded_regular_files() {
+        let e = NodeConfig::load(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "/dev/zero: is a character device, not a regular file; a node file is read only \
+             from a regular file"
+        );
+        let e = read_policy(Path::new("/dev/zero")).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("a policy is read only from a regular file"),
+            "{e}"
+        );
+        let dir =
+            std::env::temp_dir().join(format!("rampart-config-bounds-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("node.toml");
+        std::fs::write(&big, "#".repeat(MAX_NODE_FILE_BYTES + 1)).unwrap();
+        assert_eq!(
+            NodeConfig::load(&big).unwrap_err().to_string(),
+            format!(
+                "{}: over 1048576 bytes, the most a node file may be",
+                big.display()
+            )
+        );
+        std::fs::write(&big, "!".repeat(MAX_POLICY_BYTES + 1)).unwrap();
+        assert_eq!(
+            read_policy(&big).unwrap_err().to_string(),
+            format!(
+                "{}: over 1048576 bytes, the most a policy may be",
+                big.display()
+            )
+        );
+        std::fs::write(&big, "! a policy\n").unwrap();
+        assert_eq!(read_policy(&big).unwrap(), "! a policy\n");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

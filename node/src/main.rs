@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use rampart_node::{cli, config, config_check, demo, lab, run};
 use rampart_ops::model::MemberChange;
@@ -315,8 +314,7 @@ public key: {} (set \
         Command::Config {
             command: ConfigCommand::Sign { key, version, file },
         } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let text = rampart_node::config::read_policy(&file)?;
             print!("{}", rampart_node::policy_sig::sign(&text, version, &key)?);
             Ok(ExitCode::SUCCESS)
         }
@@ -380,8 +378,7 @@ public key: {} (set \
         Command::Config {
             command: ConfigCommand::Check { file },
         } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
+            let text = rampart_node::config::read_policy(&file)?;
             let report = config_check::check(&file, &text);
             if report.ok {
                 print!("{}", report.text);

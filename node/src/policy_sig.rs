@@ -21,6 +21,7 @@
 use std::path::Path;
 
 use anyhow::Context as _;
+use rampart_cluster::bounded_read::read_bounded_string;
 use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 
@@ -66,11 +67,15 @@ fn split(text: &str) -> Option<(&str, &str)> {
         .map(|rest| (&text[..start], rest))
 }
 
+/// The largest key file read: a public key is 65 bytes, a private one
+/// (PKCS#8 in hex) under 200.
+pub const MAX_KEY_FILE_BYTES: usize = 4096;
+
 impl Signer {
     /// Read a public key file (`policy-signer.pub`: 64 hex digits).
     pub fn load(path: &Path) -> anyhow::Result<Signer> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading the policy signer key {}", path.display()))?;
+        let text = read_bounded_string(path, MAX_KEY_FILE_BYTES, "policy signer key")
+            .context("reading the policy signer key")?;
         let key = unhex(text.trim())
             .filter(|k| k.len() == 32)
             .with_context(|| {
@@ -145,8 +150,8 @@ pub fn generate(dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::Pa
 /// Sign `text` for `version` with the private key in `key_file`: the text
 /// with its signature line (an earlier one replaced).
 pub fn sign(text: &str, version: u64, key_file: &Path) -> anyhow::Result<String> {
-    let hexed = std::fs::read_to_string(key_file)
-        .with_context(|| format!("reading {}", key_file.display()))?;
+    let hexed = read_bounded_string(key_file, MAX_KEY_FILE_BYTES, "policy signing key")
+        .context("reading the policy signing key")?;
     let pkcs8 = unhex(hexed.trim())
         .with_context(|| format!("{}: not a policy signer key", key_file.display()))?;
     let pair = Ed25519KeyPair::from_pkcs8(&pkcs8)
@@ -217,5 +222,25 @@ mod tests {
         assert!(signer.verify(&version_edit, Some(2)).is_err());
         let _ = std::fs::remove_dir_all(key.parent().unwrap());
         let _ = std::fs::remove_dir_all(other.parent().unwrap());
+    }
+
+    /// A key path naming a device or a file far longer than a key is
+    /// refused at once, naming the file.
+    #[test]
+    fn key_files_are_bounded_regular_files() {
+        let e = format!("{:#}", Signer::load(Path::new("/dev/zero")).unwrap_err());
+        assert_eq!(
+            e,
+            "reading the policy signer key: /dev/zero: is a character device, not a regular \
+             file; a policy signer key is read only from a regular file"
+        );
+        let (key, _) = keys("bounds");
+        std::fs::write(&key, "0".repeat(MAX_KEY_FILE_BYTES + 1)).unwrap();
+        let e = format!("{:#}", sign(POLICY, 1, &key).unwrap_err());
+        assert!(
+            e.ends_with("over 4096 bytes, the most a policy signing key may be"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(key.parent().unwrap());
     }
 }

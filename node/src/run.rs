@@ -110,8 +110,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     if let Some(policy) = &cfg.node.policy {
         // A relative policy path is relative to the node configuration.
         let path = config_path.parent().unwrap_or(Path::new(".")).join(policy);
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading policy {}", path.display()))?;
+        let text = crate::config::read_policy(&path).context("reading the policy")?;
         let parsed = parse_config(&text).map_err(|e| {
             // The parser's messages quote the text they refuse.
             let e = echo_message(&e.to_string());

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use rampart_cluster::bounded_read::{ReadError, read_bounded};
 use rampart_cluster::private_files::{check_secret, create_private_dir_all, create_secret_file};
 
 /// Bytes of randomness in a generated token.
@@ -22,18 +23,14 @@ pub const MAX_TOKEN_FILE_BYTES: usize = 4096;
 /// ASCII, since it travels in an HTTP header. Errors name the file and
 /// never show its content.
 pub fn read(path: &Path) -> anyhow::Result<String> {
-    let f = std::fs::File::open(path)
-        .with_context(|| format!("reading the token file {}", path.display()))?;
-    let mut buf = Vec::new();
-    f.take(MAX_TOKEN_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut buf)
-        .with_context(|| format!("reading the token file {}", path.display()))?;
-    if buf.len() > MAX_TOKEN_FILE_BYTES {
-        anyhow::bail!(
+    let buf = match read_bounded(path, MAX_TOKEN_FILE_BYTES, "token file") {
+        Ok(b) => b,
+        Err(ReadError::TooLarge { .. }) => anyhow::bail!(
             "{}: the token file is over {MAX_TOKEN_FILE_BYTES} bytes; a token is one line of printable ASCII",
             path.display()
-        );
-    }
+        ),
+        Err(e) => return Err(e).context("reading the token file"),
+    };
     let text = String::from_utf8_lossy(&buf);
     let t = text.trim();
     if t.is_empty() {
