@@ -6,7 +6,7 @@
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 use rampart_cluster::bounded_read::{ReadError, read_bounded};
@@ -66,23 +66,70 @@ pub fn read_or_create(path: &Path) -> anyhow::Result<String> {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("reading /dev/urandom for a token")?;
     let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    if let Some(dir) = path.parent() {
-        create_private_dir_all(dir)
-            .with_context(|| format!("creating {} for a token", dir.display()))?;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    create_private_dir_all(dir)
+        .with_context(|| format!("creating {} for a token", dir.display()))?;
+    // Written whole and synced under a name of its own, then linked into
+    // place: a crash leaves either no token file or a whole one (an empty
+    // one would stop every later start), and link() never replaces a
+    // token another node sharing the data dir made meanwhile. A temporary
+    // file a crash leaves behind is never read (the next start uses a new
+    // name) and may be deleted.
+    let (tmp, mut f) = create_temp(dir, path)?;
+    let written = writeln!(f, "{fresh}").and_then(|()| f.sync_all());
+    drop(f);
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| format!("writing the token file {}", tmp.display()));
     }
-    let mut f = match create_secret_file(path) {
-        Ok(f) => f,
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {}
         // Another node sharing the data dir made it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            std::thread::sleep(Duration::from_millis(50));
-            return read_or_create(path);
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return read_or_create(path),
         Err(e) => {
             return Err(e).with_context(|| format!("creating the token file {}", path.display()));
         }
-    };
-    writeln!(f, "{fresh}").with_context(|| format!("writing {}", path.display()))?;
+    }
+    // The new name is durable once the directory is.
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {} after creating a token", dir.display()))?;
     Ok(fresh)
+}
+
+/// Most names tried for the token being written.
+const TEMP_NAME_TRIES: u64 = 1000;
+
+/// Create, 0600, a file of a fresh name beside `path` for the token being
+/// written: this process's id and a counter, trying the next name while
+/// one exists (a leftover of an interrupted creation by an earlier
+/// process with the same id, as after a reboot).
+fn create_temp(dir: &Path, path: &Path) -> anyhow::Result<(std::path::PathBuf, std::fs::File)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let name = path
+        .file_name()
+        .map_or_else(|| "token".into(), |n| n.to_string_lossy());
+    for _ in 0..TEMP_NAME_TRIES {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+        match create_secret_file(&tmp) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e)
+                    .with_context(|| format!("creating the token file {}", tmp.display()));
+            }
+        }
+    }
+    anyhow::bail!(
+        "{}: {TEMP_NAME_TRIES} temporary token files .{name}.tmp-* are in the way; delete them",
+        dir.display()
+    )
 }
 
 #[cfg(test)]
@@ -153,5 +200,64 @@ mod tests {
             "an empty token file is refused"
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A creation cut short before its token is whole (here a write refused
+    /// by a file-size limit of 0, in a child process; a crash is the same
+    /// for what it leaves) leaves no token file, so the next start creates
+    /// one instead of refusing an empty file; and leftover temporary files,
+    /// even with this process's id in their names, are in nobody's way.
+    #[test]
+    fn an_interrupted_creation_does_not_stop_the_next_start() {
+        let dir = std::env::temp_dir().join(format!("rampart-token-cut-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        create_private_dir_all(&dir).unwrap();
+        let path = dir.join("admin.token");
+        let child = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "token_file::tests::create_under_a_zero_file_size_limit",
+                "--ignored",
+                "--test-threads=1",
+            ])
+            .env("RAMPART_TOKEN_CUT", &path)
+            .output()
+            .unwrap();
+        assert!(
+            child.status.success(),
+            "{}",
+            String::from_utf8_lossy(&child.stdout)
+        );
+        for n in 0..64 {
+            let leftover = dir.join(format!(".admin.token.tmp-{}-{n}", std::process::id()));
+            std::fs::write(leftover, "").unwrap();
+        }
+        let t = read_or_create(&path).unwrap();
+        assert_eq!(t.len(), TOKEN_BYTES * 2);
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(read_or_create(&path).unwrap(), t);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The child of the test above: its token write fails part-way.
+    #[test]
+    #[ignore = "run by an_interrupted_creation_does_not_stop_the_next_start"]
+    fn create_under_a_zero_file_size_limit() {
+        let Some(path) = std::env::var_os("RAMPART_TOKEN_CUT") else {
+            return;
+        };
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: libc::RLIM_INFINITY,
+        };
+        // SAFETY: plain system calls on this (child) process; writes past
+        // the limit then fail with EFBIG instead of raising SIGXFSZ.
+        unsafe {
+            libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &zero), 0);
+        }
+        assert!(read_or_create(Path::new(&path)).is_err(), "the write fails");
     }
 }
