@@ -39,6 +39,8 @@ use rampart_dataplane::sync::{AnswerCopy, Confirm, FlowState, Incarnation, PeerS
 
 use super::peer_stats::PeerCounters;
 use super::wire::{self, MAX_EVENTS_PER_BATCH, Message, Resume};
+use bulk::BulkIn;
+pub use counters::ProtocolCounters;
 use rampart_dataplane::placement::{Placement, Share};
 
 /// Protocol settings.
@@ -228,83 +230,6 @@ impl PeerPhase {
     }
 }
 
-/// Protocol counters (saturating).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ProtocolCounters {
-    /// Event batches sent (first sends).
-    pub batches_sent: u64,
-    /// Events sent (counted once per peer).
-    pub events_sent: u64,
-    /// Batches resent after a reconnection.
-    pub batches_resent: u64,
-    /// Event batches received and applied.
-    pub batches_received: u64,
-    /// Events received.
-    pub events_received: u64,
-    /// Batches received twice (after a resend), skipped.
-    pub duplicate_batches: u64,
-    /// Gaps in a peer's batch numbers (its resend buffer overflowed).
-    pub gaps: u64,
-    /// Batches dropped from a resend buffer because it was full.
-    pub resend_overflow: u64,
-    /// Losses of this node's own events before they reached the protocol
-    /// (declared with [`Protocol::declare_loss`]).
-    pub local_losses: u64,
-    /// Frames refused as malformed (closed by the shell).
-    pub malformed: u64,
-    /// Frames that break the protocol (wrong node in Hello, message before Hello).
-    pub protocol_errors: u64,
-    /// Bulk syncs requested by this node.
-    pub bulk_requested: u64,
-    /// Bulk syncs this node completed receiving.
-    pub bulk_completed: u64,
-    /// Bulk syncs abandoned (peer lost or timeout).
-    pub bulk_failed: u64,
-    /// Flows received in bulk.
-    pub bulk_flows_received: u64,
-    /// Bulk syncs served to peers.
-    pub bulk_served: u64,
-    /// Duration of the last completed incoming bulk sync.
-    pub last_bulk: Duration,
-    /// Bytes of frames produced.
-    pub bytes_out: u64,
-    /// Bytes of frames received.
-    pub bytes_in: u64,
-    /// Event batches sent as datagrams too.
-    pub datagrams_sent: u64,
-    /// Event datagrams received (their events applied ahead of the stream).
-    pub datagrams_received: u64,
-    /// Datagram copies sent again for batches not acked in time.
-    pub datagrams_resent: u64,
-    /// Times this node found it had been stopped (see `stall_after`) and
-    /// went back to resync before forwarding.
-    pub stalls: u64,
-    /// Events the engine made that no peer up should hold (every node
-    /// that would is down).
-    pub events_unplaced: u64,
-    /// Peers removed from the cluster whose records were dropped.
-    pub peers_forgotten: u64,
-    /// Flows asked for in pulls sent (this node's and passed-on ones).
-    pub pulls_sent: u64,
-    /// Flows asked for in pulls received.
-    pub pulls_received: u64,
-    /// Pulls this node passed on to nodes more likely to hold the flow.
-    pub pulls_forwarded: u64,
-    /// Flow states sent outside batches (pull answers, copies).
-    pub states_sent: u64,
-    /// Flow states received outside batches.
-    pub states_received: u64,
-    /// Brief pull answers sent (a node on the path confirming the state
-    /// another node answered with).
-    pub confirms_sent: u64,
-    /// Brief pull answers received.
-    pub confirms_received: u64,
-    /// Changes of the live members (each starts a rebalance walk).
-    pub rebalances: u64,
-    /// Flow states sent to a peer that must now hold them.
-    pub rebalance_flows_sent: u64,
-}
-
 fn add(c: &mut u64, n: u64) {
     *c = c.saturating_add(n);
 }
@@ -361,14 +286,6 @@ impl Peer {
             stats: PeerCounters::default(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy)]
-struct BulkIn {
-    peer: u16,
-    id: u64,
-    started: Instant,
-    flows: u64,
 }
 
 /// One node's sync protocol with all its peers.
@@ -737,18 +654,7 @@ impl Protocol {
             } => self.on_events(peer, seq, passive, events, now)?,
             Message::Ack { seq } => self.on_ack(peer, seq, now)?,
             Message::BulkRequest { id, view, copies } => {
-                if !view.contains(&peer) || copies == 0 {
-                    add(&mut self.counters.protocol_errors, 1);
-                    return Err(FrameError::Protocol(
-                        "bulk request whose view lacks the asker, or with no copies",
-                    ));
-                }
-                add(&mut self.counters.bulk_served, 1);
-                let share = Share {
-                    placement: Placement::new(view, usize::from(copies)),
-                    node: peer,
-                };
-                self.outputs.push_back(Output::BulkDump { peer, id, share });
+                self.on_bulk_request(peer, id, view, copies)?
             }
             Message::Pull {
                 origin,
@@ -788,40 +694,8 @@ impl Protocol {
                     flows,
                 });
             }
-            Message::BulkChunk { id, flows } => {
-                if let Some(b) = &mut self.bulk
-                    && b.peer == peer
-                    && b.id == id
-                {
-                    b.flows = b.flows.saturating_add(flows.len() as u64);
-                }
-                add(&mut self.counters.bulk_flows_received, flows.len() as u64);
-                // Applied whether or not it answers our current request:
-                // the merge makes any copy of a peer's state useful.
-                // Passive: the sender's own copy may be one, and this node
-                // may not be among those that hear of the flows' changes.
-                self.outputs.push_back(Output::Apply {
-                    from: None,
-                    passive: true,
-                    events: flows.into_iter().map(SyncEvent::Upsert).collect(),
-                });
-            }
-            Message::BulkEnd { id, .. } => {
-                if let Some(b) = self.bulk
-                    && b.peer == peer
-                    && b.id == id
-                {
-                    self.bulk = None;
-                    self.wanted.remove(&peer);
-                    add(&mut self.counters.bulk_completed, 1);
-                    self.counters.last_bulk = now.saturating_since(b.started);
-                    // Ready once every peer up has sent this node its share.
-                    self.next_bulk(now);
-                    if self.bulk.is_none() {
-                        self.become_ready();
-                    }
-                }
-            }
+            Message::BulkChunk { id, flows } => self.on_bulk_chunk(peer, id, flows),
+            Message::BulkEnd { id, flows } => self.on_bulk_end(peer, id, flows, now),
         }
         Ok(())
     }
@@ -915,83 +789,6 @@ impl Protocol {
         }
         if self.bulk_tries == 0 {
             self.first_up.get_or_insert(now);
-        }
-        self.next_bulk(now);
-    }
-
-    /// Ask the next peer whose table this node needs, if none is asked now.
-    fn next_bulk(&mut self, now: Instant) {
-        if self.bulk.is_some() || self.settling(now) {
-            return;
-        }
-        let up = |id: &u16| self.peers.get(id).is_some_and(|p| p.phase == PeerPhase::Up);
-        if let Some(&peer) = self.wanted.iter().find(|id| up(id)) {
-            self.request_bulk(peer, now);
-        }
-    }
-
-    /// The first table is not asked for yet: some known peer is still
-    /// down, and the settle has not ended. This holds for a node that went
-    /// ready alone (it met no peer within the join timeout, as a node does
-    /// that is started long before `cluster join` admits it) just as for
-    /// one that is not ready: both ask for their share once.
-    fn settling(&self, now: Instant) -> bool {
-        self.bulk_tries == 0 && self.peers_up() < self.peers.len() && now < self.settle_end()
-    }
-
-    /// Settling with a table to ask for from a peer that is up: the settle's
-    /// end is a timer.
-    fn settle_pending(&self) -> bool {
-        self.bulk.is_none()
-            && self.bulk_tries == 0
-            && self.peers_up() < self.peers.len()
-            && self
-                .wanted
-                .iter()
-                .any(|id| self.peers.get(id).is_some_and(|p| p.phase == PeerPhase::Up))
-    }
-
-    /// When the settle ends: `bulk_settle` after the start, or after the
-    /// first peer came up if that was later (a node that joins through
-    /// Raft meets no member until the others admit it, all at about the
-    /// same moment, long after its start).
-    fn settle_end(&self) -> Instant {
-        self.first_up.unwrap_or(self.started).max(self.started) + self.config.bulk_settle
-    }
-
-    fn request_bulk(&mut self, peer: u16, now: Instant) {
-        let id = self.next_bulk_id;
-        self.next_bulk_id += 1;
-        self.bulk_tries += 1;
-        self.bulk = Some(BulkIn {
-            peer,
-            id,
-            started: now,
-            flows: 0,
-        });
-        add(&mut self.counters.bulk_requested, 1);
-        let view = self.placement().members().to_vec();
-        let copies = u8::try_from(self.config.copies).unwrap_or(u8::MAX);
-        self.send(peer, &Message::BulkRequest { id, view, copies });
-    }
-
-    fn retry_bulk(&mut self, now: Instant) {
-        if !self.ready {
-            if self.bulk_tries >= self.config.bulk_max_tries {
-                // pfsync gives up after its tries too; a node that can never
-                // complete a bulk still serves with what it learns live (and
-                // keeps asking for the tables it lacks).
-                self.become_ready();
-            } else {
-                // Not ready: any peer's table will do.
-                let up: Vec<u16> = self
-                    .peers
-                    .iter()
-                    .filter(|(_, p)| p.phase == PeerPhase::Up)
-                    .map(|(&id, _)| id)
-                    .collect();
-                self.wanted.extend(up);
-            }
         }
         self.next_bulk(now);
     }
@@ -1357,29 +1154,6 @@ impl Protocol {
         }
     }
 
-    /// A chunk of the bulk dump requested by `peer`; `last` ends it.
-    pub fn bulk_out(&mut self, peer: u16, id: u64, flows: Vec<FlowState>, last: bool, total: u64) {
-        if !self
-            .peers
-            .get(&peer)
-            .is_some_and(|p| p.phase == PeerPhase::Up)
-        {
-            return;
-        }
-        for chunk in flows.chunks(MAX_EVENTS_PER_BATCH) {
-            self.send(
-                peer,
-                &Message::BulkChunk {
-                    id,
-                    flows: chunk.to_vec(),
-                },
-            );
-        }
-        if last {
-            self.send(peer, &Message::BulkEnd { id, flows: total });
-        }
-    }
-
     /// When [`handle_timeout`](Self::handle_timeout) should next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let resend = self.next_datagram_resend();
@@ -1467,5 +1241,7 @@ impl Protocol {
     }
 }
 
+mod bulk;
+mod counters;
 #[cfg(test)]
 mod tests;

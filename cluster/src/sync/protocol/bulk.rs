@@ -1,0 +1,175 @@
+//! Bulk resync (docs/sync.md §6): asking peers for this node's share of
+//! their tables, readiness, and serving peers' requests.
+
+use super::*;
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct BulkIn {
+    pub(super) peer: u16,
+    id: u64,
+    pub(super) started: Instant,
+    flows: u64,
+}
+
+impl Protocol {
+    /// Ask the next peer whose table this node needs, if none is asked now.
+    pub(super) fn next_bulk(&mut self, now: Instant) {
+        if self.bulk.is_some() || self.settling(now) {
+            return;
+        }
+        let up = |id: &u16| self.peers.get(id).is_some_and(|p| p.phase == PeerPhase::Up);
+        if let Some(&peer) = self.wanted.iter().find(|id| up(id)) {
+            self.request_bulk(peer, now);
+        }
+    }
+
+    /// The first table is not asked for yet: some known peer is still
+    /// down, and the settle has not ended. This holds for a node that went
+    /// ready alone (it met no peer within the join timeout, as a node does
+    /// that is started long before `cluster join` admits it) just as for
+    /// one that is not ready: both ask for their share once.
+    fn settling(&self, now: Instant) -> bool {
+        self.bulk_tries == 0 && self.peers_up() < self.peers.len() && now < self.settle_end()
+    }
+
+    /// Settling with a table to ask for from a peer that is up: the settle's
+    /// end is a timer.
+    pub(super) fn settle_pending(&self) -> bool {
+        self.bulk.is_none()
+            && self.bulk_tries == 0
+            && self.peers_up() < self.peers.len()
+            && self
+                .wanted
+                .iter()
+                .any(|id| self.peers.get(id).is_some_and(|p| p.phase == PeerPhase::Up))
+    }
+
+    /// When the settle ends: `bulk_settle` after the start, or after the
+    /// first peer came up if that was later (a node that joins through
+    /// Raft meets no member until the others admit it, all at about the
+    /// same moment, long after its start).
+    pub(super) fn settle_end(&self) -> Instant {
+        self.first_up.unwrap_or(self.started).max(self.started) + self.config.bulk_settle
+    }
+
+    fn request_bulk(&mut self, peer: u16, now: Instant) {
+        let id = self.next_bulk_id;
+        self.next_bulk_id += 1;
+        self.bulk_tries += 1;
+        self.bulk = Some(BulkIn {
+            peer,
+            id,
+            started: now,
+            flows: 0,
+        });
+        add(&mut self.counters.bulk_requested, 1);
+        let view = self.placement().members().to_vec();
+        let copies = u8::try_from(self.config.copies).unwrap_or(u8::MAX);
+        self.send(peer, &Message::BulkRequest { id, view, copies });
+    }
+
+    pub(super) fn retry_bulk(&mut self, now: Instant) {
+        if !self.ready {
+            if self.bulk_tries >= self.config.bulk_max_tries {
+                // pfsync gives up after its tries too; a node that can never
+                // complete a bulk still serves with what it learns live (and
+                // keeps asking for the tables it lacks).
+                self.become_ready();
+            } else {
+                // Not ready: any peer's table will do.
+                let up: Vec<u16> = self
+                    .peers
+                    .iter()
+                    .filter(|(_, p)| p.phase == PeerPhase::Up)
+                    .map(|(&id, _)| id)
+                    .collect();
+                self.wanted.extend(up);
+            }
+        }
+        self.next_bulk(now);
+    }
+
+    /// A chunk of the bulk dump requested by `peer`; `last` ends it.
+    pub fn bulk_out(&mut self, peer: u16, id: u64, flows: Vec<FlowState>, last: bool, total: u64) {
+        if !self
+            .peers
+            .get(&peer)
+            .is_some_and(|p| p.phase == PeerPhase::Up)
+        {
+            return;
+        }
+        for chunk in flows.chunks(MAX_EVENTS_PER_BATCH) {
+            self.send(
+                peer,
+                &Message::BulkChunk {
+                    id,
+                    flows: chunk.to_vec(),
+                },
+            );
+        }
+        if last {
+            self.send(peer, &Message::BulkEnd { id, flows: total });
+        }
+    }
+
+    /// A peer asks for its share of this node's table.
+    pub(super) fn on_bulk_request(
+        &mut self,
+        peer: u16,
+        id: u64,
+        view: Vec<u16>,
+        copies: u8,
+    ) -> Result<(), FrameError> {
+        if !view.contains(&peer) || copies == 0 {
+            add(&mut self.counters.protocol_errors, 1);
+            return Err(FrameError::Protocol(
+                "bulk request whose view lacks the asker, or with no copies",
+            ));
+        }
+        add(&mut self.counters.bulk_served, 1);
+        let share = Share {
+            placement: Placement::new(view, usize::from(copies)),
+            node: peer,
+        };
+        self.outputs.push_back(Output::BulkDump { peer, id, share });
+        Ok(())
+    }
+
+    /// Part of a peer's answer to a bulk request.
+    pub(super) fn on_bulk_chunk(&mut self, peer: u16, id: u64, flows: Vec<FlowState>) {
+        if let Some(b) = &mut self.bulk
+            && b.peer == peer
+            && b.id == id
+        {
+            b.flows = b.flows.saturating_add(flows.len() as u64);
+        }
+        add(&mut self.counters.bulk_flows_received, flows.len() as u64);
+        // Applied whether or not it answers our current request:
+        // the merge makes any copy of a peer's state useful.
+        // Passive: the sender's own copy may be one, and this node
+        // may not be among those that hear of the flows' changes.
+        self.outputs.push_back(Output::Apply {
+            from: None,
+            passive: true,
+            events: flows.into_iter().map(SyncEvent::Upsert).collect(),
+        });
+    }
+
+    /// The end of a peer's answer to a bulk request.
+    pub(super) fn on_bulk_end(&mut self, peer: u16, id: u64, _flows: u64, now: Instant) {
+        if let Some(b) = self.bulk
+            && b.peer == peer
+            && b.id == id
+        {
+            self.bulk = None;
+            self.wanted.remove(&peer);
+            add(&mut self.counters.bulk_completed, 1);
+            self.counters.last_bulk = now.saturating_since(b.started);
+            // Ready once every peer up has sent this node its share.
+            self.next_bulk(now);
+            if self.bulk.is_none() {
+                self.become_ready();
+            }
+        }
+    }
+}
