@@ -99,7 +99,7 @@ impl Placement {
     pub fn ranked(&self, key: &FlowKey) -> Vec<u16> {
         let d = key_digest(key);
         let mut ranked: Vec<(u64, u16)> = self.members.iter().map(|&n| (weight(d, n), n)).collect();
-        ranked.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        ranked.sort_unstable_by(|a, b| rank_order(*a, *b));
         ranked.into_iter().map(|(_, n)| n).collect()
     }
 
@@ -109,16 +109,75 @@ impl Placement {
         self.members
             .iter()
             .map(|&n| (weight(d, n), n))
-            .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))
+            .min_by(|a, b| rank_order(*a, *b))
             .map(|(_, n)| n)
     }
 
-    /// The `n` members ranked first for the flow.
+    /// The `n` members ranked first for the flow, in rank order: the head
+    /// of [`ranked`](Self::ranked), found without ranking every member.
+    /// It runs for every flow a bulk dump or a rebalance walk visits, on
+    /// the packet thread, so its cost must not grow with the log of the
+    /// members times the table (a bulk request naming thousands of
+    /// members once stalled forwarding for seconds).
     pub fn first(&self, key: &FlowKey, n: usize) -> Vec<u16> {
-        let mut r = self.ranked(key);
-        r.truncate(n);
-        r
+        let m = self.members.len();
+        if n >= m {
+            return self.ranked(key);
+        }
+        if n == 0 {
+            return Vec::new();
+        }
+        let d = key_digest(key);
+        let weighed = self.members.iter().map(|&node| (weight(d, node), node));
+        let mut top: Vec<(u64, u16)>;
+        if n <= SMALL_TOP {
+            // The best n so far, in rank order: a member that does not beat
+            // the last is passed over with one comparison.
+            top = Vec::with_capacity(n + 1);
+            for w in weighed {
+                if top.len() == n && rank_order(w, top[n - 1]).is_ge() {
+                    continue;
+                }
+                let at = top.partition_point(|&t| rank_order(t, w).is_lt());
+                top.insert(at, w);
+                top.truncate(n);
+            }
+        } else {
+            top = weighed.collect();
+            top.select_nth_unstable_by(n - 1, |a, b| rank_order(*a, *b));
+            top.truncate(n);
+            top.sort_unstable_by(|a, b| rank_order(*a, *b));
+        }
+        top.into_iter().map(|(_, node)| node).collect()
     }
+
+    /// Whether `node` is a member ranked among the first `n` for the flow
+    /// (`first(key, n).contains(&node)`, counting the members that rank
+    /// before it instead of listing them).
+    pub fn ranks_within(&self, key: &FlowKey, node: u16, n: usize) -> bool {
+        if !self.has(node) {
+            return false;
+        }
+        let d = key_digest(key);
+        let own = (weight(d, node), node);
+        let before = self
+            .members
+            .iter()
+            .filter(|&&m| rank_order((weight(d, m), m), own).is_lt())
+            .count();
+        before < n
+    }
+}
+
+/// Above this many, [`Placement::first`] selects with a partition instead
+/// of keeping its best ones in order (callers ask for `copies`, at most
+/// 16, or one more).
+const SMALL_TOP: usize = 32;
+
+/// The ranking's order of two (weight, node) pairs: higher weight first,
+/// then the lower node id.
+fn rank_order(a: (u64, u16), b: (u64, u16)) -> std::cmp::Ordering {
+    b.0.cmp(&a.0).then(a.1.cmp(&b.1))
 }
 
 /// A node's share of a peer's table: what a bulk sends it.
@@ -137,8 +196,7 @@ impl Share {
         state.inc.owner == self.node
             || self
                 .placement
-                .first(&state.key, self.placement.copies())
-                .contains(&self.node)
+                .ranks_within(&state.key, self.node, self.placement.copies())
     }
 }
 
@@ -212,6 +270,31 @@ mod tests {
             assert_eq!(after.ranked(&key(i)), rest);
         }
         assert!((1_700..=2_300).contains(&moved), "{moved}");
+    }
+
+    proptest::proptest! {
+        /// `first` and `ranks_within` select without sorting every member:
+        /// they must agree with the full ranking, on any members (ids
+        /// spread over the whole range, so ties of weight never decide),
+        /// for small and large `n`.
+        #[test]
+        fn the_first_ranked_are_the_head_of_the_full_ranking(
+            members in proptest::collection::vec(proptest::prelude::any::<u16>(), 0..120),
+            n in 0usize..80,
+            copies in 1usize..17,
+            flow in proptest::prelude::any::<u32>(),
+            node in proptest::prelude::any::<u16>(),
+        ) {
+            let p = Placement::new(members.iter().copied(), copies);
+            let k = key(flow);
+            let mut head = p.ranked(&k);
+            head.truncate(n);
+            proptest::prop_assert_eq!(p.first(&k, n), head.clone());
+            let asked = members.first().copied().unwrap_or(node);
+            for who in [asked, node] {
+                proptest::prop_assert_eq!(p.ranks_within(&k, who, n), head.contains(&who));
+            }
+        }
     }
 
     #[test]
