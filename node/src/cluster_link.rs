@@ -125,9 +125,10 @@ const CHANNEL_DEPTH: usize = 16_384;
 /// 8,192 events would be over 20 GB.
 const WORKER_INBOX_MAX_EVENTS: usize = 262_144;
 
-/// Flows per bulk chunk taken from the engine between two packet batches,
-/// so a bulk dump of a million flows never stalls forwarding for long.
-const BULK_CHUNK_FLOWS: usize = 4096;
+/// Table slots a bulk dump or a rebalance walk visits between two packet
+/// batches (so at most this many flows per chunk), so a walk of a million
+/// flows never stalls forwarding for long, whatever share a peer asks for.
+const BULK_CHUNK_SLOTS: usize = 4096;
 
 /// Most sync events a worker keeps for the driver while the channel to it
 /// is full (its batches are retried in order on every turn). Past this an
@@ -315,21 +316,25 @@ impl Port {
         if !self.bulks.is_empty() && self.outbox.is_empty() {
             let mut jobs = std::mem::take(&mut self.bulks);
             jobs.retain_mut(|job| {
-                let mut flows = Vec::with_capacity(BULK_CHUNK_FLOWS);
+                let mut flows = Vec::new();
                 let share = job.share.clone();
                 let last = engine.bulk_chunk_for(
                     &mut job.cursor,
-                    BULK_CHUNK_FLOWS,
+                    BULK_CHUNK_SLOTS,
                     now,
                     &mut flows,
                     &share,
                 );
-                self.outbox.push_back(ToCluster::Bulk {
-                    peer: job.peer,
-                    id: job.id,
-                    flows,
-                    last,
-                });
+                // A turn visits a bounded number of slots and may find
+                // nothing the peer wants: only flows and the end travel.
+                if last || !flows.is_empty() {
+                    self.outbox.push_back(ToCluster::Bulk {
+                        peer: job.peer,
+                        id: job.id,
+                        flows,
+                        last,
+                    });
+                }
                 !last
             });
             self.bulks = jobs;
@@ -340,7 +345,7 @@ impl Port {
         {
             let mut out = Vec::new();
             let done =
-                engine.rebalance_chunk(&mut cursor, BULK_CHUNK_FLOWS, &old, &new, now, &mut out);
+                engine.rebalance_chunk(&mut cursor, BULK_CHUNK_SLOTS, &old, &new, now, &mut out);
             if !out.is_empty() {
                 self.outbox.push_back(ToCluster::States(out));
             }
