@@ -18,6 +18,10 @@
 
 use crate::flow::FlowKey;
 
+/// The most nodes that may hold each flow actively (`[cluster] copies`,
+/// docs/sync.md §11): a peer's bulk request asking for more is refused.
+pub const MAX_COPIES: usize = 16;
+
 /// The members a node places flows over, and how many copies it keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Placement {

@@ -609,8 +609,11 @@ impl NodeConfig {
             if c.backup_delay_ms > 1000 {
                 return bad("cluster.backup_delay_ms".into(), "must be 0-1000".into());
             }
-            if !(1..=16).contains(&c.copies) {
-                return bad("cluster.copies".into(), "must be 1-16".into());
+            if !(1..=rampart_dataplane::placement::MAX_COPIES).contains(&c.copies) {
+                return bad(
+                    "cluster.copies".into(),
+                    format!("must be 1-{}", rampart_dataplane::placement::MAX_COPIES),
+                );
             }
             if !(100..=600_000).contains(&c.join_timeout_ms) {
                 return bad(

@@ -310,6 +310,10 @@ pub struct Protocol {
     wanted: std::collections::BTreeSet<u16>,
     bulk_tries: u32,
     next_bulk_id: u64,
+    /// Peers whose bulk request this node is answering, with the request
+    /// id: one dump per peer at a time (a repeat is ignored until the
+    /// dump ends or the peer's connection goes).
+    serving: BTreeMap<u16, u64>,
     pending: Vec<SyncOut>,
     pending_pulls: Vec<PullOut>,
     /// The placement last given to the engine.
@@ -356,6 +360,7 @@ impl Protocol {
             wanted: std::collections::BTreeSet::new(),
             bulk_tries: 0,
             next_bulk_id: 1,
+            serving: BTreeMap::new(),
             pending: Vec::new(),
             pending_pulls: Vec::new(),
             placed: Placement::new([me], config.copies),
@@ -541,8 +546,10 @@ impl Protocol {
         if peer == self.me {
             return;
         }
-        // Acks owed on an earlier connection mean nothing on this one.
+        // Acks owed on an earlier connection mean nothing on this one, nor
+        // does a dump asked for on it.
         self.acks_owed.retain(|(q, _)| *q != peer);
+        self.serving.remove(&peer);
         let p = self.peers.entry(peer).or_insert_with(Peer::new);
         p.conn = Some(conn);
         p.phase = PeerPhase::Handshake;
@@ -566,6 +573,9 @@ impl Protocol {
         let was_up = p.phase == PeerPhase::Up;
         p.conn = None;
         p.phase = PeerPhase::Down;
+        // A dump for it stops being sent; the request it makes on its next
+        // connection starts another.
+        self.serving.remove(&peer);
         // Acks owed on that connection mean nothing on the next one.
         self.acks_owed.retain(|(q, _)| *q != peer);
         if was_up {
@@ -596,6 +606,7 @@ impl Protocol {
         }
         self.peers.remove(&peer);
         add(&mut self.counters.peers_forgotten, 1);
+        self.serving.remove(&peer);
         if self.bulk.is_some_and(|b| b.peer == peer) {
             self.bulk = None;
             self.retry_bulk(now);

@@ -2,6 +2,7 @@
 //! their tables, readiness, and serving peers' requests.
 
 use super::*;
+use rampart_dataplane::placement::MAX_COPIES;
 
 #[derive(Debug, Clone, Copy)]
 pub(super) struct BulkIn {
@@ -89,8 +90,18 @@ impl Protocol {
         self.next_bulk(now);
     }
 
-    /// A chunk of the bulk dump requested by `peer`; `last` ends it.
+    /// A chunk of the bulk dump requested by `peer`; `last` ends it. A
+    /// chunk of a dump no longer served (the peer's connection went since
+    /// it asked) is dropped: it answers a request the peer gave up with
+    /// that connection.
     pub fn bulk_out(&mut self, peer: u16, id: u64, flows: Vec<FlowState>, last: bool, total: u64) {
+        if self.serving.get(&peer) != Some(&id) {
+            return;
+        }
+        if last {
+            // The dump is over: the peer may ask again.
+            self.serving.remove(&peer);
+        }
         if !self
             .peers
             .get(&peer)
@@ -112,7 +123,14 @@ impl Protocol {
         }
     }
 
-    /// A peer asks for its share of this node's table.
+    /// A peer asks for its share of this node's table, computed for the
+    /// members it names. Each flow the dump visits is ranked over those
+    /// members, so the view must name only nodes this node knows (its
+    /// peers and itself) and the copies be at most the configured limit:
+    /// a forged view of thousands of members once made every worker rank
+    /// thousands of nodes per flow. One dump per peer runs at a time; a
+    /// repeat while it runs is ignored (counted), so a peer cannot make
+    /// the workers start its dump over and over (docs/sync.md §6).
     pub(super) fn on_bulk_request(
         &mut self,
         peer: u16,
@@ -120,12 +138,27 @@ impl Protocol {
         view: Vec<u16>,
         copies: u8,
     ) -> Result<(), FrameError> {
-        if !view.contains(&peer) || copies == 0 {
+        let refused = if !view.contains(&peer) {
+            Some("bulk request whose view lacks the asker")
+        } else if copies == 0 || usize::from(copies) > MAX_COPIES {
+            Some("bulk request for no copies, or more than the limit")
+        } else if view
+            .iter()
+            .any(|&n| n != self.me && !self.peers.contains_key(&n))
+        {
+            Some("bulk request whose view names a node this node does not know")
+        } else {
+            None
+        };
+        if let Some(why) = refused {
             add(&mut self.counters.protocol_errors, 1);
-            return Err(FrameError::Protocol(
-                "bulk request whose view lacks the asker, or with no copies",
-            ));
+            return Err(FrameError::Protocol(why));
         }
+        if self.serving.contains_key(&peer) {
+            add(&mut self.counters.bulk_requests_ignored, 1);
+            return Ok(());
+        }
+        self.serving.insert(peer, id);
         add(&mut self.counters.bulk_served, 1);
         let share = Share {
             placement: Placement::new(view, usize::from(copies)),

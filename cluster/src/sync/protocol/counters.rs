@@ -38,6 +38,8 @@ pub struct ProtocolCounters {
     pub bulk_flows_received: u64,
     /// Bulk syncs served to peers.
     pub bulk_served: u64,
+    /// Peers' bulk requests ignored: a dump for that peer was running.
+    pub bulk_requests_ignored: u64,
     /// Duration of the last completed incoming bulk sync.
     pub last_bulk: Duration,
     /// Bytes of frames produced.

@@ -895,3 +895,5 @@ fn the_first_table_waits_for_the_known_peers_or_the_settle() {
     p.handle_timeout(later + settle);
     assert_eq!(bulk_requests(&mut p), 1, "asked at the settle's end");
 }
+
+mod bulk;
