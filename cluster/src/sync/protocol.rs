@@ -25,7 +25,10 @@
 //!
 //! Readiness. A node reports ready (and forwards) after it has its share
 //! of every peer's table (a bulk sync from each peer up), or when no peer
-//! came up within the join timeout (it is alone). A bulk that fails is retried, at most
+//! came up within the join timeout (it is alone). A bulk that fails is
+//! asked next of the peer that failed least; a peer whose bulks failed
+//! `bulk_peer_tries` times no longer holds readiness once another peer
+//! answered. With no answer at all, bulks are tried at most
 //! `bulk_max_tries` times (pfsync's `PFSYNC_MAX_BULKTRIES`), after which
 //! the node goes ready and counts the failure.
 
@@ -62,6 +65,13 @@ pub struct ProtocolConfig {
     pub bulk_settle: Duration,
     /// Bulk attempts before the node goes ready anyway (counted).
     pub bulk_max_tries: u32,
+    /// Failed bulks of one peer (timed out, lost with the peer, or
+    /// incomplete) after which a node that is not ready stops waiting for
+    /// that peer's table, once another peer has answered: it goes ready on
+    /// the tables it has (counted) and asks the silent peer again later. A
+    /// peer that is up but never answers otherwise kept a starting node
+    /// not ready for `bulk_max_tries` × `bulk_timeout` (docs/sync.md §6).
+    pub bulk_peer_tries: u32,
     /// Most events per batch.
     pub batch_max_events: usize,
     /// Most events kept for resend per peer; beyond, the oldest batches
@@ -102,6 +112,7 @@ impl Default for ProtocolConfig {
             bulk_timeout: Duration::from_secs(30),
             bulk_settle: Duration::from_millis(100),
             bulk_max_tries: 12,
+            bulk_peer_tries: 2,
             batch_max_events: 1024,
             resend_max_events: 1 << 20,
             datagram_max_bytes: 1100,
@@ -309,6 +320,13 @@ pub struct Protocol {
     /// lost (a gap). One bulk runs at a time; the next follows it.
     wanted: std::collections::BTreeSet<u16>,
     bulk_tries: u32,
+    /// Failed bulks per peer since the start (or the last stall); a
+    /// peer's completed bulk clears its count. The next bulk goes to the
+    /// wanted peer that failed least, so a silent peer cannot keep the
+    /// others from being asked.
+    bulk_failures: BTreeMap<u16, u32>,
+    /// Some peer completed a bulk since the start (or the last stall).
+    bulk_answered: bool,
     next_bulk_id: u64,
     /// Peers whose bulk request this node is answering, with the request
     /// id: one dump per peer at a time (a repeat is ignored until the
@@ -359,6 +377,8 @@ impl Protocol {
             bulk: None,
             wanted: std::collections::BTreeSet::new(),
             bulk_tries: 0,
+            bulk_failures: BTreeMap::new(),
+            bulk_answered: false,
             next_bulk_id: 1,
             serving: BTreeMap::new(),
             pending: Vec::new(),
@@ -511,6 +531,8 @@ impl Protocol {
             self.started = now;
             self.first_up = None;
             self.bulk_tries = 0;
+            self.bulk_failures.clear();
+            self.bulk_answered = false;
             let up: Vec<u16> = self
                 .peers
                 .iter()
@@ -584,9 +606,7 @@ impl Protocol {
             self.replace();
         }
         if self.bulk.is_some_and(|b| b.peer == peer) {
-            self.bulk = None;
-            add(&mut self.counters.bulk_failed, 1);
-            self.retry_bulk(now);
+            self.fail_bulk(now);
         }
     }
 
@@ -607,6 +627,7 @@ impl Protocol {
         self.peers.remove(&peer);
         add(&mut self.counters.peers_forgotten, 1);
         self.serving.remove(&peer);
+        self.bulk_failures.remove(&peer);
         if self.bulk.is_some_and(|b| b.peer == peer) {
             self.bulk = None;
             self.retry_bulk(now);
@@ -1231,11 +1252,7 @@ impl Protocol {
         self.tick(now);
         self.resend_datagrams(now);
         match self.bulk {
-            Some(b) if now >= b.started + self.config.bulk_timeout => {
-                self.bulk = None;
-                add(&mut self.counters.bulk_failed, 1);
-                self.retry_bulk(now);
-            }
+            Some(b) if now >= b.started + self.config.bulk_timeout => self.fail_bulk(now),
             Some(_) => {}
             // A node that went ready alone may have settled.
             None if self.ready => self.next_bulk(now),

@@ -18,10 +18,43 @@ impl Protocol {
         if self.bulk.is_some() || self.settling(now) {
             return;
         }
-        let up = |id: &u16| self.peers.get(id).is_some_and(|p| p.phase == PeerPhase::Up);
-        if let Some(&peer) = self.wanted.iter().find(|id| up(id)) {
+        // The wanted peer up that failed least, the lowest id among equals:
+        // after a peer's bulk fails the others are asked before it again.
+        let peer = self
+            .wanted
+            .iter()
+            .filter(|&&id| self.is_up(id))
+            .min_by_key(|&&id| (self.failures(id), id))
+            .copied();
+        if let Some(peer) = peer {
             self.request_bulk(peer, now);
         }
+    }
+
+    /// Failed bulks of `peer` since the start (or the last stall).
+    fn failures(&self, peer: u16) -> u32 {
+        self.bulk_failures.get(&peer).copied().unwrap_or(0)
+    }
+
+    /// Some peer up whose table this node still waits for before it is
+    /// ready: wanted, and not yet given up on (it failed fewer than
+    /// `bulk_peer_tries` bulks, or no peer has answered at all).
+    fn owes_table(&self) -> bool {
+        self.wanted.iter().any(|&id| {
+            self.is_up(id)
+                && (!self.bulk_answered || self.failures(id) < self.config.bulk_peer_tries)
+        })
+    }
+
+    /// The bulk under way failed (it timed out, its peer was lost, or it
+    /// ended incomplete): counted against its peer, and asked again.
+    pub(super) fn fail_bulk(&mut self, now: Instant) {
+        if let Some(b) = self.bulk.take() {
+            add(&mut self.counters.bulk_failed, 1);
+            let n = self.bulk_failures.entry(b.peer).or_default();
+            *n = n.saturating_add(1);
+        }
+        self.retry_bulk(now);
     }
 
     /// The first table is not asked for yet: some known peer is still
@@ -76,8 +109,11 @@ impl Protocol {
                 // complete a bulk still serves with what it learns live (and
                 // keeps asking for the tables it lacks).
                 self.become_ready();
-            } else {
-                // Not ready: any peer's table will do.
+            } else if self.bulk_answered && !self.owes_table() {
+                self.ready_without_silent_peers();
+            } else if !self.wanted.iter().any(|&id| self.is_up(id)) {
+                // Not ready, and every peer still owing its table is down:
+                // any peer's table will do.
                 let up: Vec<u16> = self
                     .peers
                     .iter()
@@ -196,13 +232,25 @@ impl Protocol {
         {
             self.bulk = None;
             self.wanted.remove(&peer);
+            self.bulk_failures.remove(&peer);
+            self.bulk_answered = true;
             add(&mut self.counters.bulk_completed, 1);
             self.counters.last_bulk = now.saturating_since(b.started);
-            // Ready once every peer up has sent this node its share.
-            self.next_bulk(now);
-            if self.bulk.is_none() {
-                self.become_ready();
+            // Ready once every peer up has sent this node its share, or
+            // failed to `bulk_peer_tries` times.
+            if !self.ready && !self.owes_table() {
+                self.ready_without_silent_peers();
             }
+            self.next_bulk(now);
         }
+    }
+
+    /// Ready on the tables this node has: every peer up whose table it
+    /// still wants failed `bulk_peer_tries` bulks (each is counted), and
+    /// stays wanted, asked again after the peers that answer.
+    fn ready_without_silent_peers(&mut self) {
+        let silent = self.wanted.iter().filter(|&&id| self.is_up(id)).count() as u64;
+        add(&mut self.counters.bulk_peers_skipped, silent);
+        self.become_ready();
     }
 }

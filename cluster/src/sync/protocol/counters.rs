@@ -32,8 +32,11 @@ pub struct ProtocolCounters {
     pub bulk_requested: u64,
     /// Bulk syncs this node completed receiving.
     pub bulk_completed: u64,
-    /// Bulk syncs abandoned (peer lost or timeout).
+    /// Bulk syncs abandoned (peer lost, timeout, or incomplete).
     pub bulk_failed: u64,
+    /// Peers a node went ready without: up, but their bulks failed
+    /// `bulk_peer_tries` times while another peer answered.
+    pub bulk_peers_skipped: u64,
     /// Flows received in bulk.
     pub bulk_flows_received: u64,
     /// Bulk syncs served to peers.

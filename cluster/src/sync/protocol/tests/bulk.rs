@@ -76,3 +76,119 @@ fn a_repeated_bulk_request_is_ignored_while_its_dump_runs() {
     let (_, after) = ask(&mut n, 10, vec![1, 2], 2);
     assert_eq!(after.len(), 1, "served on the new connection");
 }
+
+/// Node 2 starts with peers 1 and 3 up; `answers` says whether a peer
+/// answers a bulk request (with one flow). Runs the timers until the node
+/// is ready (or `limit` passes); returns the peers asked, in order, and
+/// when it became ready.
+fn start_with(
+    answers: impl Fn(u16) -> bool,
+    limit: Duration,
+) -> (Protocol, Vec<u16>, Option<Duration>) {
+    let cfg = ProtocolConfig {
+        stall_after: Duration::ZERO,
+        ..ProtocolConfig::default()
+    };
+    let mut p = Protocol::new(2, 222, &[1, 2, 3], cfg, T0);
+    let mut asked: Vec<u16> = Vec::new();
+    // Answers at once, including to the requests the answers lead to.
+    let take = |p: &mut Protocol, asked: &mut Vec<u16>, now: Instant| loop {
+        let mut replies = Vec::new();
+        while let Some(o) = p.poll_output() {
+            if let Output::Send { peer, frame } = o
+                && let Ok(Message::BulkRequest { id, .. }) = wire::decode(&frame)
+            {
+                asked.push(peer);
+                if answers(peer) {
+                    replies.push((peer, id));
+                }
+            }
+        }
+        if replies.is_empty() {
+            break;
+        }
+        for (peer, id) in replies {
+            let conn = u64::from(peer);
+            let chunk = wire::encode(&Message::BulkChunk {
+                id,
+                flows: vec![state(peer)],
+            });
+            let end = wire::encode(&Message::BulkEnd { id, flows: 1 });
+            p.on_frame(peer, conn, &chunk, now).expect("chunk");
+            p.on_frame(peer, conn, &end, now).expect("end");
+        }
+    };
+    for peer in [1u16, 3] {
+        let conn = u64::from(peer);
+        p.on_peer_up(peer, conn, T0);
+        let hello = wire::encode(&Message::Hello {
+            node: peer,
+            session: u64::from(peer) * 7,
+            resume: None,
+        });
+        p.on_frame(peer, conn, &hello, T0).expect("hello");
+    }
+    take(&mut p, &mut asked, T0);
+    let mut now = T0;
+    while !p.is_ready() && now.saturating_since(T0) < limit {
+        now = p.poll_timeout().expect("a timer");
+        p.handle_timeout(now);
+        take(&mut p, &mut asked, now);
+    }
+    let ready = p.is_ready().then(|| now.saturating_since(T0));
+    (p, asked, ready)
+}
+
+/// The review found that a peer that is up but never answers (its driver
+/// wedged, or hostile) was asked again and again, always first (the lowest
+/// wanted id), so the healthy peer was never asked: the node stayed not
+/// ready for 12 × 30 s and then went ready with no table at all. Now the
+/// peer that failed least is asked next, and once the silent one failed
+/// `bulk_peer_tries` times the node is ready on the table it got.
+#[test]
+fn a_silent_lowest_peer_does_not_starve_the_bulk_from_a_healthy_one() {
+    let cfg = ProtocolConfig::default();
+    let (p, asked, ready) = start_with(|peer| peer == 3, Duration::from_secs(3600));
+    assert_eq!(
+        &asked[..2],
+        &[1, 3],
+        "the healthy peer is asked after one failure"
+    );
+    let ready = ready.expect("ready");
+    assert!(
+        ready <= cfg.bulk_timeout * cfg.bulk_peer_tries + cfg.bulk_settle,
+        "ready after {ready:?}; asked {asked:?}"
+    );
+    let c = p.counters();
+    assert_eq!(c.bulk_completed, 1);
+    assert_eq!(c.bulk_failed, u64::from(cfg.bulk_peer_tries));
+    assert_eq!(c.bulk_peers_skipped, 1);
+    assert_eq!(c.bulk_flows_received, 1, "peer 3's table");
+}
+
+/// With every peer silent, the node still waits for `bulk_max_tries`
+/// (pfsync's bound), asking the peers in turn.
+#[test]
+fn with_every_peer_silent_the_node_waits_for_all_its_tries() {
+    let cfg = ProtocolConfig::default();
+    let (p, asked, ready) = start_with(|_| false, Duration::from_secs(3600));
+    assert!(ready.is_some());
+    // Ready at the last try's failure, which asks again at once.
+    let tries = cfg.bulk_max_tries as usize;
+    assert_eq!(asked.len(), tries + 1);
+    assert_eq!(
+        asked.iter().filter(|&&a| a == 3).count(),
+        tries / 2,
+        "{asked:?}"
+    );
+    assert_eq!(p.counters().bulk_peers_skipped, 0);
+}
+
+/// Healthy peers: each asked once, ready after both answered.
+#[test]
+fn with_every_peer_answering_each_is_asked_once() {
+    let (p, asked, ready) = start_with(|_| true, Duration::from_secs(3600));
+    assert_eq!(asked, [1, 3]);
+    assert!(ready.expect("ready") <= ProtocolConfig::default().bulk_settle);
+    assert_eq!(p.counters().bulk_completed, 2);
+}
