@@ -63,7 +63,8 @@ pub struct ProtocolConfig {
     /// for, which no holder then kept up to date (the simulator found one
     /// outliving its connection).
     pub bulk_settle: Duration,
-    /// Bulk attempts before the node goes ready anyway (counted).
+    /// Bulk attempts before the node goes ready anyway (counted); a bulk
+    /// that times out, loses its peer or ends incomplete is one.
     pub bulk_max_tries: u32,
     /// Failed bulks of one peer (timed out, lost with the peer, or
     /// incomplete) after which a node that is not ready stops waiting for

@@ -224,12 +224,21 @@ impl Protocol {
         });
     }
 
-    /// The end of a peer's answer to a bulk request.
-    pub(super) fn on_bulk_end(&mut self, peer: u16, id: u64, _flows: u64, now: Instant) {
+    /// The end of a peer's answer to a bulk request, with the number of
+    /// flows the answer held. Fewer (or more) received means a chunk was
+    /// lost on the way (the sender's transport refused it: its queue or
+    /// byte budget was full), and a node made ready on it would forward on
+    /// an incomplete table: the bulk fails (counted) and is asked again.
+    pub(super) fn on_bulk_end(&mut self, peer: u16, id: u64, flows: u64, now: Instant) {
         if let Some(b) = self.bulk
             && b.peer == peer
             && b.id == id
         {
+            if b.flows != flows {
+                add(&mut self.counters.bulk_incomplete, 1);
+                self.fail_bulk(now);
+                return;
+            }
             self.bulk = None;
             self.wanted.remove(&peer);
             self.bulk_failures.remove(&peer);

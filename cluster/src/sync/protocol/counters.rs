@@ -34,6 +34,9 @@ pub struct ProtocolCounters {
     pub bulk_completed: u64,
     /// Bulk syncs abandoned (peer lost, timeout, or incomplete).
     pub bulk_failed: u64,
+    /// Bulk syncs whose end announced another number of flows than their
+    /// chunks carried (a chunk was lost): failed, and asked again.
+    pub bulk_incomplete: u64,
     /// Peers a node went ready without: up, but their bulks failed
     /// `bulk_peer_tries` times while another peer answered.
     pub bulk_peers_skipped: u64,

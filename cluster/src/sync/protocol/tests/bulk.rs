@@ -192,3 +192,54 @@ fn with_every_peer_answering_each_is_asked_once() {
     assert!(ready.expect("ready") <= ProtocolConfig::default().bulk_settle);
     assert_eq!(p.counters().bulk_completed, 2);
 }
+
+/// The review found a bulk's end taken as complete whatever it carried:
+/// a chunk the sender's transport refused (its queue or byte budget full)
+/// was only counted there, and the asker went ready on an incomplete
+/// table. The end's count of flows is now checked against the chunks.
+#[test]
+fn a_bulk_whose_end_counts_other_flows_than_its_chunks_is_asked_again() {
+    let mut p = Protocol::new(2, 222, &[1, 2], ProtocolConfig::default(), T0);
+    p.on_peer_up(1, 1, T0);
+    let hello = wire::encode(&Message::Hello {
+        node: 1,
+        session: 7,
+        resume: None,
+    });
+    p.on_frame(1, 1, &hello, T0).expect("hello");
+    let requests = |p: &mut Protocol| -> Vec<u64> {
+        std::iter::from_fn(|| p.poll_output())
+            .filter_map(|o| match o {
+                Output::Send { frame, .. } => match wire::decode(&frame) {
+                    Ok(Message::BulkRequest { id, .. }) => Some(id),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    };
+    let answer = |p: &mut Protocol, id: u64, sent: u16, announced: u64| {
+        let chunk = wire::encode(&Message::BulkChunk {
+            id,
+            flows: (0..sent).map(state).collect(),
+        });
+        let end = wire::encode(&Message::BulkEnd {
+            id,
+            flows: announced,
+        });
+        p.on_frame(1, 1, &chunk, T0).expect("chunk");
+        p.on_frame(1, 1, &end, T0).expect("end");
+    };
+    let first = requests(&mut p);
+    assert_eq!(first.len(), 1);
+    // Two flows announced, one arrived: a chunk was lost.
+    answer(&mut p, first[0], 1, 2);
+    assert!(!p.is_ready(), "not ready on an incomplete table");
+    assert_eq!(p.counters().bulk_incomplete, 1);
+    assert_eq!(p.counters().bulk_failed, 1);
+    let again = requests(&mut p);
+    assert_eq!(again.len(), 1, "asked again at once");
+    answer(&mut p, again[0], 2, 2);
+    assert!(p.is_ready());
+    assert_eq!(p.counters().bulk_completed, 1);
+}
