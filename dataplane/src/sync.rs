@@ -25,7 +25,7 @@
 //! owner decided.
 
 use crate::conntrack::TcpTrack;
-use crate::conntrack::tcp::MAX_WINDOW_SCALE;
+use crate::conntrack::tcp::TrackFault;
 use crate::flow::{FlowKey, proto};
 
 /// Which incarnation of a tuple an entry is. Ordered: a later creation time
@@ -219,6 +219,52 @@ pub enum SyncReject {
     /// TCP state that no tracker produces (state NONE, scale above 14).
     #[error("impossible TCP state")]
     TcpState,
+    /// A TCP window larger than its side could advertise with its scale.
+    #[error("TCP window beyond what its scale allows")]
+    TcpWindow,
+    /// A TCP right edge further past what its side sent than the other
+    /// side's largest window.
+    #[error("TCP window edge beyond the other side's window")]
+    TcpEdge,
+    /// TCP facts or state that contradict which sides' SYNs were seen.
+    #[error("TCP state inconsistent with the SYNs seen")]
+    TcpSynSeen,
+}
+
+impl SyncReject {
+    /// How many reasons there are (for counters indexed by
+    /// [`index`](Self::index)).
+    pub const COUNT: usize = 7;
+
+    /// Every reason's label, in [`index`](Self::index) order: a bounded
+    /// set, fit for a metric label.
+    pub const LABELS: [&'static str; Self::COUNT] = [
+        "key_order",
+        "proto_mismatch",
+        "interface",
+        "tcp_state",
+        "tcp_window",
+        "tcp_edge",
+        "tcp_syn_seen",
+    ];
+
+    /// The reason's place in [`LABELS`](Self::LABELS).
+    pub const fn index(self) -> usize {
+        match self {
+            SyncReject::KeyOrder => 0,
+            SyncReject::ProtoMismatch(_) => 1,
+            SyncReject::Interface(..) => 2,
+            SyncReject::TcpState => 3,
+            SyncReject::TcpWindow => 4,
+            SyncReject::TcpEdge => 5,
+            SyncReject::TcpSynSeen => 6,
+        }
+    }
+
+    /// The reason's label (no value from the message in it).
+    pub const fn label(self) -> &'static str {
+        Self::LABELS[self.index()]
+    }
 }
 
 /// FNV-1a (64-bit) over `bytes`, continuing from `h`: fixed by its
@@ -295,11 +341,16 @@ impl FlowState {
         if a == b || usize::from(a) >= interfaces || usize::from(b) >= interfaces {
             return Err(SyncReject::Interface(a, b));
         }
-        if let SyncProto::Tcp(t) = &self.proto
-            && (t.state == crate::conntrack::TcpState::None
-                || t.half.iter().any(|h| h.scale > MAX_WINDOW_SCALE))
-        {
-            return Err(SyncReject::TcpState);
+        if let SyncProto::Tcp(t) = &self.proto {
+            // What every tracker keeps true (`TcpTrack::check`): a state
+            // that breaks it would be joined into a live entry, whose
+            // windows only grow, and could let any sequence number by.
+            t.check().map_err(|f| match f {
+                TrackFault::State => SyncReject::TcpState,
+                TrackFault::Window => SyncReject::TcpWindow,
+                TrackFault::Edge => SyncReject::TcpEdge,
+                TrackFault::SynSeen => SyncReject::TcpSynSeen,
+            })?;
         }
         Ok(())
     }

@@ -1938,3 +1938,49 @@ fn a_peer_pushing_an_older_incarnation_is_told_to_delete_it() {
         );
     }
 }
+
+/// The review found a peer's state taken with any window (u32::MAX passed
+/// the validation) and any right edge: joined by maximum into the live
+/// entry, it let every sequence number through from then on. Such a state
+/// is refused, by reason, and the entry keeps judging strictly.
+#[test]
+fn a_peers_state_that_would_widen_the_windows_is_refused() {
+    use rampart_dataplane::sync::{SyncProto, SyncReject};
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_123, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
+    p.open_at_0(&mut m);
+    p.sync_all();
+    for seg in [m.syn_ack(), m.ack(Side::Client)] {
+        assert!(matches!(p.seg(&m, &seg), Verdict::Forward { .. }));
+        p.sync_all();
+    }
+    let id = p.nodes[1].find(&m.tuple(), p.now).expect("synced");
+    let good = p.nodes[1].flow_state(id).expect("an inspected flow");
+    let forged = |f: &dyn Fn(&mut rampart_dataplane::conntrack::TcpTrack)| {
+        let mut s = good;
+        let SyncProto::Tcp(t) = &mut s.proto else {
+            panic!("a TCP flow")
+        };
+        f(t);
+        SyncEvent::Upsert(s)
+    };
+    let wide = forged(&|t| t.half[0].max_win = u32::MAX);
+    let far = forged(&|t| {
+        t.half[0].max_end = t.half[0].end + 1_000_000_000;
+    });
+    let no_syn = forged(&|t| t.half[1] = Default::default());
+    for (event, why) in [
+        (wide, SyncReject::TcpWindow),
+        (far, SyncReject::TcpEdge),
+        (no_syn, SyncReject::TcpSynSeen),
+    ] {
+        assert_eq!(p.nodes[1].apply_sync(&event, p.now), Err(why));
+    }
+    let id = p.nodes[1].find(&m.tuple(), p.now).expect("still there");
+    assert_eq!(p.nodes[1].flow_state(id).map(|s| s.proto), Some(good.proto));
+    // A server segment a billion bytes ahead is still refused there.
+    let mut d = m.data(Side::Server, 100);
+    d.seq = d.seq.wrapping_add(500_000_000);
+    assert!(!matches!(p.seg(&m, &d), Verdict::Forward { .. }));
+}

@@ -28,6 +28,32 @@ use crate::verdict::DropReason;
 /// RFC 7323 §2.3: a shift count above 14 is treated as 14.
 pub const MAX_WINDOW_SCALE: u8 = 14;
 
+/// The largest window a side can advertise with window scale `scale`: the
+/// 16-bit field shifted by at most 14 (RFC 7323 §2.3).
+pub const fn max_window(scale: u8) -> u32 {
+    let shift = if scale > MAX_WINDOW_SCALE {
+        MAX_WINDOW_SCALE
+    } else {
+        scale
+    };
+    (u16::MAX as u32) << shift
+}
+
+/// What a [`TcpTrack`] holds that no tracker produces (see
+/// [`TcpTrack::check`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrackFault {
+    /// State NONE, or a window scale above 14.
+    State,
+    /// A window larger than its side could advertise with its scale.
+    Window,
+    /// A right edge further beyond what its side sent than the other
+    /// side's largest window.
+    Edge,
+    /// Facts or a state that contradict which sides' SYNs were seen.
+    SynSeen,
+}
+
 /// Lower bound of the acceptable-ack range (check 4) even for small windows.
 /// Linux uses 66000: a little more than the largest unscaled window, so an ACK
 /// that trails the data by up to one full 64 KiB window is still current.
@@ -909,7 +935,14 @@ impl TcpTrack {
 
         let receiver = &mut self.half[them];
         if receiver.initialised() {
-            receiver.max_win = receiver.max_win.saturating_add(grown);
+            // Never past what the receiver could advertise: retransmissions
+            // that each overlap the edge would otherwise grow it without
+            // bound (and a peer refuses such a state, `check`).
+            let grown = receiver
+                .max_win
+                .saturating_add(grown)
+                .min(max_window(receiver.scale));
+            receiver.max_win = receiver.max_win.max(grown);
         }
         // The receiver may now send up to what this side acknowledged plus
         // its window; a zero window still allows a one-byte probe (RFC 9293 §3.8.6.1).
@@ -954,6 +987,57 @@ impl TcpTrack {
             return Ok(self.enter(self.state, TcpState::Close));
         }
         Ok(Tracked::RstChallenged)
+    }
+
+    /// Check what every state a tracker produces keeps true, and every join
+    /// of such states too, so that a peer's state that breaks it is refused
+    /// before it is joined into a live entry (docs/sync.md §3): a join takes
+    /// windows and edges by maximum, so a state with a window of 2^32 − 1
+    /// would have let any sequence number through for good.
+    ///
+    /// - The state is not NONE, and no scale exceeds 14 (RFC 7323 §2.3).
+    /// - A side's SYN was seen exactly when its half is initialised, and a
+    ///   half not initialised holds no facts; the initiator's SYN opened
+    ///   the entry, and every state but SYN_SENT and CLOSE (a reset before
+    ///   any answer) needs the responder's SYN too.
+    /// - A side's largest window fits its scale: `update` records only the
+    ///   advertised field shifted by the side's scale, and caps the growth
+    ///   inferred from data past the edge the same way.
+    /// - A side's right edge (`max_end`) lies at most the other side's
+    ///   largest window past what it sent (`end`): the edge is only ever
+    ///   set to an acknowledgement (at most `end`, check 3) plus a window
+    ///   the other side advertised (at most its `max_win`), and `end` only
+    ///   moves on. A join keeps it: both edges move to the later value, and
+    ///   the window to the larger.
+    pub fn check(&self) -> Result<(), TrackFault> {
+        if self.state == TcpState::None || self.half.iter().any(|h| h.scale > MAX_WINDOW_SCALE) {
+            return Err(TrackFault::State);
+        }
+        for h in &self.half {
+            let syn = h.has(half_flags::SYN_SEEN);
+            if syn != h.initialised() || (!syn && h.flags != 0) {
+                return Err(TrackFault::SynSeen);
+            }
+        }
+        let [orig, reply] = &self.half;
+        if !orig.initialised()
+            || (!reply.initialised() && !matches!(self.state, TcpState::SynSent | TcpState::Close))
+        {
+            return Err(TrackFault::SynSeen);
+        }
+        for (d, h) in self.half.iter().enumerate() {
+            if !h.initialised() {
+                continue;
+            }
+            if h.max_win > max_window(h.scale) {
+                return Err(TrackFault::Window);
+            }
+            let ahead = h.max_end.diff(h.end);
+            if ahead > 0 && ahead as u32 > self.half[1 - d].max_win {
+                return Err(TrackFault::Edge);
+            }
+        }
+        Ok(())
     }
 
     /// Whether a RST travelling in `dir` lies behind what the other side

@@ -777,3 +777,170 @@ fn closing_state_is_derived_from_fins() {
         );
     }
 }
+
+// === what a peer's state may hold (`TcpTrack::check`) ===
+
+mod checked {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One step of a conversation seen by two nodes of a cluster.
+    #[derive(Debug, Clone)]
+    enum Step {
+        /// Data from a side (clipped to the peer's window), or an ACK.
+        Data(Side, u32),
+        /// A late copy of a segment sent earlier.
+        Retransmit(usize),
+        /// A side changes the window it advertises.
+        Window(Side, u16),
+        /// One node's state reaches the other (a sync event): joined.
+        Sync(bool),
+    }
+
+    fn side() -> impl Strategy<Value = Side> {
+        prop_oneof![Just(Side::Client), Just(Side::Server)]
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            6 => (side(), 0u32..=3000).prop_map(|(s, n)| Step::Data(s, n)),
+            2 => any::<usize>().prop_map(Step::Retransmit),
+            2 => (side(), any::<u16>()).prop_map(|(s, w)| Step::Window(s, w)),
+            2 => any::<bool>().prop_map(Step::Sync),
+        ]
+    }
+
+    /// Feed `seg` to the nodes `route` names (bit 0: the first, bit 1:
+    /// the second; a segment crosses one node, or both when the test says
+    /// so), whatever they make of it.
+    fn cross(nodes: &mut [TcpTrack; 2], route: u8, seg: &Seg) {
+        for (i, t) in nodes.iter_mut().enumerate() {
+            if route & (1 << i) != 0 {
+                let _ = feed(t, seg);
+            }
+        }
+    }
+
+    fn all_pass(nodes: &[TcpTrack; 2]) -> Result<(), TestCaseError> {
+        for t in nodes {
+            prop_assert_eq!(t.check(), Ok(()), "{:?}", t);
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// A peer's state that `check` refuses is dropped, never joined:
+        /// so no state a correct tracker produces may fail it. Two nodes
+        /// each see some segments of a conversation between two correct
+        /// stacks (any ISNs, windows and scales, retransmissions, window
+        /// changes, either ending) and join each other's state now and
+        /// then, as sync does; every state either holds, after every
+        /// segment and join, passes.
+        #[test]
+        fn every_state_trackers_and_their_joins_produce_passes_the_check(
+            isn in any::<[u32; 2]>(),
+            window in any::<[u16; 2]>(),
+            wscale in [proptest::option::of(0u8..=16), proptest::option::of(0u8..=16)],
+            steps in proptest::collection::vec((step(), 1u8..=3), 0..80),
+            end in 0u8..4,
+            end_route in 1u8..=3,
+        ) {
+            let (c, s) = v4_pair(40_000, 443);
+            let mut m = TcpModel::new(c, s, isn, window, wscale);
+            // The owner saw the SYN; the other node got its insert.
+            let syn = m.syn();
+            let first = TcpTrack::open(&syn.segment());
+            let mut nodes = [first, first];
+            all_pass(&nodes)?;
+            let mut route_of = steps.iter().map(|(_, r)| *r).cycle();
+            for seg in [m.syn_ack(), m.ack(Side::Client)] {
+                cross(&mut nodes, route_of.next().unwrap_or(3), &seg);
+                all_pass(&nodes)?;
+            }
+            for (st, route) in &steps {
+                match *st {
+                    Step::Data(side, len) => {
+                        let n = len.min(m.sendable(side));
+                        let seg = if n == 0 { m.ack(side) } else { m.data(side, n) };
+                        cross(&mut nodes, *route, &seg);
+                    }
+                    Step::Retransmit(i) => {
+                        let seg = m.retransmit(i % m.sent.len()).expect("in range");
+                        cross(&mut nodes, *route, &seg);
+                    }
+                    Step::Window(side, w) => m.set_window(side, w),
+                    Step::Sync(to_second) => {
+                        let (from, to) = if to_second { (0, 1) } else { (1, 0) };
+                        let other = nodes[from];
+                        nodes[to].join(&other);
+                    }
+                }
+                all_pass(&nodes)?;
+            }
+            let closing: Vec<Seg> = match end {
+                0 => Vec::new(),
+                1 => vec![m.fin(Side::Client), m.ack(Side::Server), m.fin(Side::Server), m.ack(Side::Client)],
+                2 => vec![m.rst(Side::Client)],
+                _ => vec![m.rst(Side::Server)],
+            };
+            for seg in &closing {
+                cross(&mut nodes, end_route, seg);
+                all_pass(&nodes)?;
+            }
+            let [a, b] = nodes;
+            let mut ab = a;
+            ab.join(&b);
+            let mut ba = b;
+            ba.join(&a);
+            all_pass(&[ab, ba])?;
+        }
+    }
+
+    /// What the check refuses, one field at a time from a state a tracker
+    /// holds.
+    #[test]
+    fn the_check_refuses_windows_edges_and_facts_no_tracker_produces() {
+        let (_, t) = established();
+        assert_eq!(t.check(), Ok(()));
+        let broken = |f: &dyn Fn(&mut TcpTrack)| {
+            let mut x = t;
+            f(&mut x);
+            x.check()
+        };
+        // A window wider than the scale allows (the reviewer's u32::MAX).
+        assert_eq!(
+            broken(&|x| x.half[0].max_win = u32::MAX),
+            Err(TrackFault::Window)
+        );
+        assert_eq!(
+            broken(&|x| x.half[1].max_win = max_window(x.half[1].scale) + 1),
+            Err(TrackFault::Window)
+        );
+        // A right edge far past what the side sent: any sequence passes.
+        assert_eq!(
+            broken(&|x| x.half[0].max_end = x.half[0].end + (x.half[1].max_win + 1)),
+            Err(TrackFault::Edge)
+        );
+        assert_eq!(broken(&|x| x.half[0].scale = 15), Err(TrackFault::State));
+        assert_eq!(
+            broken(&|x| x.state = TcpState::None),
+            Err(TrackFault::State)
+        );
+        // Established without the responder's SYN; a SYN fact on a side
+        // never initialised; facts on a side whose SYN was not seen.
+        assert_eq!(
+            broken(&|x| x.half[1] = TcpHalf::default()),
+            Err(TrackFault::SynSeen)
+        );
+        assert_eq!(
+            broken(&|x| x.half[1].flags &= !half_flags::SYN_SEEN),
+            Err(TrackFault::SynSeen)
+        );
+        let mut syn_sent = TcpTrack::open(&model().syn().segment());
+        assert_eq!(syn_sent.check(), Ok(()));
+        syn_sent.half[1].flags = half_flags::FIN_SEEN;
+        assert_eq!(syn_sent.check(), Err(TrackFault::SynSeen));
+    }
+}
