@@ -171,6 +171,7 @@ async fn run_node(
                     from,
                     passive,
                     events: evs,
+                    ..
                 } => {
                     let t = now(epoch);
                     let lag = stats.measuring_lag.load(Ordering::Relaxed);

@@ -126,6 +126,7 @@ fn carry(p: &mut Protocol, q: &mut Protocol, b: &mut Engine, events: &[SyncOut],
                 from,
                 passive,
                 events,
+                ..
             } = o
             {
                 for e in &events {

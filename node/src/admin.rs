@@ -124,6 +124,21 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
                 .lock()
                 .map(|g| g.iter().map(|(k, v)| ((*k).to_string(), *v)).collect())
                 .unwrap_or_default(),
+            frames_refused: rampart_cluster::sync::protocol::REFUSAL_LABELS
+                .iter()
+                .zip(pc.refused)
+                .map(|(k, v)| ((*k).to_string(), v))
+                .collect(),
+            states_refused: sync
+                .states_refused
+                .lock()
+                .map(|g| g.iter().map(|(k, v)| ((*k).to_string(), *v)).collect())
+                .unwrap_or_default(),
+            bulk_events: vec![
+                ("incomplete".to_string(), pc.bulk_incomplete),
+                ("peer_skipped".to_string(), pc.bulk_peers_skipped),
+                ("request_ignored".to_string(), pc.bulk_requests_ignored),
+            ],
         });
     }
     s

@@ -13,15 +13,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rampart_afpacket::fanout::worker_of;
+use rampart_cluster::sync::protocol::FrameError;
 use rampart_cluster::sync::{Output, Protocol, Share};
 use rampart_cluster::transport::{Transport, TransportEvent};
 use rampart_dataplane::engine::sync::{PullOut, Source, SyncOut};
 use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::sync::{AnswerCopy, Confirm, FlowState, Incarnation, PeerSet, SyncEvent};
+use rampart_dataplane::sync::{
+    AnswerCopy, Confirm, FlowState, Incarnation, PeerSet, SyncEvent, SyncReject,
+};
 use rampart_dataplane::{Engine, Instant};
 use tokio::sync::mpsc;
 
 use crate::control::Wake;
+
+mod warn;
+use warn::{Warnings, skipped_note};
 
 /// Messages from the bridge to the driver; each is one batch's worth.
 #[derive(Debug)]
@@ -54,6 +60,8 @@ pub enum ToCluster {
 pub enum ToEngine {
     /// Apply peers' events.
     Apply {
+        /// The peer whose message carried them.
+        sender: u16,
         /// The peer, when it sent them from its own packets.
         from: Option<u16>,
         /// Passive copies.
@@ -146,11 +154,14 @@ pub struct LinkCounters {
     pub events_dropped: AtomicU64,
     /// Peer events the engine refused (invalid state).
     pub apply_rejected: AtomicU64,
+    /// The same, by reason (indexed as [`SyncReject::index`]).
+    pub states_refused: [AtomicU64; SyncReject::COUNT],
     /// Batches of pulls the bridge dropped: the outbox was full.
     pub pulls_dropped: AtomicU64,
     /// Frames the transport refused to queue.
     pub send_failed: AtomicU64,
-    /// Frames refused by the protocol (malformed or out of protocol).
+    /// Frames refused by the protocol (malformed or out of protocol; by
+    /// reason in the protocol's counters).
     pub frames_refused: AtomicU64,
     /// Times the driver waited because a worker had
     /// [`WORKER_INBOX_MAX_EVENTS`] of peers' events not yet applied.
@@ -219,6 +230,8 @@ pub struct Port {
     /// Most events `outbox` keeps ([`OUTBOX_MAX_EVENTS`]).
     outbox_max: usize,
     counters: Arc<LinkCounters>,
+    /// Refused peers' states warned of lately.
+    warnings: Warnings,
 }
 
 #[derive(Debug)]
@@ -236,14 +249,15 @@ impl Port {
         while let Ok(msg) = self.from_cluster.try_recv() {
             match msg {
                 ToEngine::Apply {
+                    sender,
                     from,
                     passive,
                     events,
                 } => {
                     let source = Source::batch(from, passive);
                     for e in &events {
-                        if engine.apply_peer(e, source, now).is_err() {
-                            self.counters.apply_rejected.fetch_add(1, Ordering::Relaxed);
+                        if let Err(why) = engine.apply_peer(e, source, now) {
+                            self.refused(sender, why, now);
                         }
                     }
                     self.inbox_budget
@@ -252,11 +266,9 @@ impl Port {
                 ToEngine::State { from, copy, flows } => {
                     for (state, holders) in &flows {
                         let source = Source::answer(from, copy, *holders);
-                        if engine
-                            .apply_peer(&SyncEvent::Upsert(*state), source, now)
-                            .is_err()
+                        if let Err(why) = engine.apply_peer(&SyncEvent::Upsert(*state), source, now)
                         {
-                            self.counters.apply_rejected.fetch_add(1, Ordering::Relaxed);
+                            self.refused(from, why, now);
                         }
                     }
                     self.inbox_budget
@@ -353,6 +365,20 @@ impl Port {
                 self.rebalance = Some((old, new, cursor));
             }
             self.flush();
+        }
+    }
+
+    /// A peer's state the engine refused: counted, by reason, and warned
+    /// of (rate-limited: this runs on the packet thread).
+    fn refused(&mut self, peer: u16, why: SyncReject, now: Instant) {
+        self.counters.apply_rejected.fetch_add(1, Ordering::Relaxed);
+        self.counters.states_refused[why.index()].fetch_add(1, Ordering::Relaxed);
+        if let Some(skipped) = self.warnings.allow(peer, why.label(), now) {
+            tracing::warn!(
+                "flow state from peer {peer} refused ({}): {why}{}",
+                why.label(),
+                skipped_note(skipped)
+            );
         }
     }
 
@@ -527,6 +553,7 @@ fn link_with_depth(
             outbox_events: 0,
             outbox_max: OUTBOX_MAX_EVENTS,
             counters: counters.clone(),
+            warnings: Warnings::default(),
         });
         to_workers.push((te_tx, wake.clone(), inbox_budget));
     }
@@ -595,6 +622,9 @@ pub struct SyncStatus {
     /// The cluster links' connection events, by event, refreshed by the
     /// driver.
     pub connects: std::sync::Mutex<Vec<(&'static str, u64)>>,
+    /// Peers' flow states the workers refused, by reason, refreshed by the
+    /// driver.
+    pub states_refused: std::sync::Mutex<Vec<(&'static str, u64)>>,
     /// Latest readiness and peer detail, refreshed by the driver.
     pub detail: std::sync::Mutex<Option<ClusterDetail>>,
 }
@@ -663,19 +693,20 @@ pub async fn drive(
     );
     let mut status_at = std::time::Instant::now();
     let mut status_stale = false;
+    let mut warnings = Warnings::default();
     loop {
         let timer = protocol.poll_timeout().map(|t| clock.to_tokio(t));
         tokio::select! {
             ev = events.recv() => {
                 let Some(ev) = ev else { break };
                 let now = clock.now();
-                on_transport(&mut protocol, ev, now, &counters);
+                on_transport(&mut protocol, ev, now, &counters, &mut warnings);
                 // Take what else the transport has (bounded, so the
                 // workers' messages are not starved), then pump once: one
                 // ack covers every batch taken.
                 for _ in 0..TRANSPORT_DRAIN {
                     match events.try_recv() {
-                        Ok(ev) => on_transport(&mut protocol, ev, now, &counters),
+                        Ok(ev) => on_transport(&mut protocol, ev, now, &counters, &mut warnings),
                         Err(_) => break,
                     }
                 }
@@ -749,6 +780,13 @@ fn publish_status(
     if let Ok(mut c) = status.connects.try_lock() {
         *c = connects(transport);
     }
+    if let Ok(mut r) = status.states_refused.try_lock() {
+        *r = SyncReject::LABELS
+            .iter()
+            .zip(&counters.states_refused)
+            .map(|(&l, n)| (l, n.load(Ordering::Relaxed)))
+            .collect();
+    }
     if let Ok(mut d) = status.detail.try_lock() {
         let phases = protocol.peer_phases();
         let links = transport.link_stats();
@@ -787,7 +825,20 @@ fn on_transport(
     ev: TransportEvent,
     now: Instant,
     counters: &LinkCounters,
+    warnings: &mut Warnings,
 ) {
+    // A refused frame is counted by the protocol, by reason; the peer and
+    // the reason are also logged, rate-limited (docs/sync.md §5).
+    let mut refused = |peer: u16, what: &str, e: FrameError| {
+        counters.frames_refused.fetch_add(1, Ordering::Relaxed);
+        if let Some(skipped) = warnings.allow(peer, e.label(), now) {
+            tracing::warn!(
+                "sync {what} from peer {peer} refused ({}): {e}{}",
+                e.label(),
+                skipped_note(skipped)
+            );
+        }
+    };
     match ev {
         TransportEvent::Up { peer, conn } => {
             tracing::info!("peer {peer} up (connection {conn})");
@@ -807,15 +858,15 @@ fn on_transport(
             }
         }
         TransportEvent::Datagram { peer, conn, frame } => {
-            if protocol.on_datagram(peer, conn, &frame, now).is_err() {
-                counters.frames_refused.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = protocol.on_datagram(peer, conn, &frame, now) {
+                refused(peer, "datagram", e);
             }
         }
         TransportEvent::Frame {
             peer, conn, frame, ..
         } => {
-            if protocol.on_frame(peer, conn, &frame, now).is_err() {
-                counters.frames_refused.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = protocol.on_frame(peer, conn, &frame, now) {
+                refused(peer, "frame", e);
             }
         }
     }
@@ -858,18 +909,21 @@ async fn pump(
 ) {
     // Consecutive batches to apply with the same origin go to the workers
     // as one message each (one hand-off and one wake-up, not one per batch).
-    let mut apply: Option<(Option<u16>, bool, Vec<SyncEvent>)> = None;
+    let mut apply: Option<Apply> = None;
     while let Some(out) = protocol.poll_output() {
         if let Output::Apply {
+            sender,
             from,
             passive,
             events,
         } = out
         {
             match &mut apply {
-                Some((f, p, pending)) if *f == from && *p == passive => pending.extend(events),
+                Some((s, f, p, pending)) if *s == sender && *f == from && *p == passive => {
+                    pending.extend(events)
+                }
                 _ => {
-                    if let Some(a) = apply.replace((from, passive, events)) {
+                    if let Some(a) = apply.replace((sender, from, passive, events)) {
                         route_apply(end, a).await;
                     }
                 }
@@ -963,11 +1017,13 @@ async fn pump(
 }
 
 /// Hand batches to apply to the workers that own their flows.
-async fn route_apply(
-    end: &DriverEnd,
-    (from, passive, events): (Option<u16>, bool, Vec<SyncEvent>),
-) {
+/// Events to apply: the peer whose message carried them, the peer that
+/// sent them from its own packets, whether they are passive copies.
+type Apply = (u16, Option<u16>, bool, Vec<SyncEvent>);
+
+async fn route_apply(end: &DriverEnd, (sender, from, passive, events): Apply) {
     end.route(events, SyncEvent::key, |events| ToEngine::Apply {
+        sender,
         from,
         passive,
         events,
@@ -1040,6 +1096,7 @@ mod tests {
         let mut engine = engine_with(1);
         let event = drain_sync(&mut engine)[0].event;
         let batch = || ToEngine::Apply {
+            sender: 2,
             from: None,
             passive: false,
             events: vec![event; 8192],
@@ -1066,6 +1123,43 @@ mod tests {
             );
             assert!(more.await.is_ok(), "room again");
         });
+    }
+
+    /// The review found peers' refused states counted as one number, their
+    /// reason and sender dropped. They are counted by reason now (and
+    /// warned of, naming the peer, at most every few seconds).
+    #[test]
+    fn refused_peer_states_are_counted_by_reason() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let wakes = [Wake::new().expect("eventfd")];
+        let counters = Arc::new(LinkCounters::default());
+        let (mut ports, driver) = link_with_depth(counters.clone(), &wakes, 64);
+        let mut engine = engine_with(1);
+        let SyncEvent::Upsert(good) = drain_sync(&mut engine)[0].event else {
+            panic!("an insert")
+        };
+        let mut same_iface = good;
+        same_iface.ingress = [0, 0];
+        let mut reversed = good;
+        (reversed.key.lo, reversed.key.hi) = (good.key.hi, good.key.lo);
+        let events = [same_iface, same_iface, reversed].map(SyncEvent::Upsert);
+        rt.block_on(driver.tell(
+            0,
+            ToEngine::Apply {
+                sender: 3,
+                from: Some(3),
+                passive: false,
+                events: events.to_vec(),
+            },
+        ));
+        ports[0].exchange(&mut engine, T0);
+        let by = |r: SyncReject| counters.states_refused[r.index()].load(Ordering::Relaxed);
+        assert_eq!(by(SyncReject::Interface(0, 0)), 2);
+        assert_eq!(by(SyncReject::KeyOrder), 1);
+        assert_eq!(by(SyncReject::TcpWindow), 0);
+        assert_eq!(counters.apply_rejected.load(Ordering::Relaxed), 3);
     }
 
     #[test]

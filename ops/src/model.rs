@@ -355,6 +355,19 @@ pub struct SyncTotals {
     /// The cluster links' connection events (event, count).
     #[serde(default)]
     pub connects: Vec<(String, u64)>,
+    /// Peers' sync frames refused, by reason (reason, count; a fixed set
+    /// of reasons, docs/sync.md §5).
+    #[serde(default)]
+    pub frames_refused: Vec<(String, u64)>,
+    /// Peers' flow states the engines refused, by reason (reason, count;
+    /// a fixed set, docs/sync.md §3).
+    #[serde(default)]
+    pub states_refused: Vec<(String, u64)>,
+    /// Bulk sync events beyond runs (event, count): a bulk whose end
+    /// counted other flows than arrived, a peer a node went ready without,
+    /// a peer's repeated request ignored (docs/sync.md §6).
+    #[serde(default)]
+    pub bulk_events: Vec<(String, u64)>,
 }
 
 /// What the node knows beyond its engines: identity, readiness, cluster,

@@ -331,6 +331,25 @@ fn metrics_expose_the_fixture_state() {
         ),
         1.0
     );
+    // Refusals of peers' input, by reason (a bounded label).
+    assert_eq!(
+        v(
+            "rampart_sync_frames_refused_total",
+            &[("reason", "bulk_view_unknown")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        v(
+            "rampart_sync_states_refused_total",
+            &[("reason", "tcp_window")]
+        ),
+        2.0
+    );
+    assert_eq!(
+        v("rampart_sync_bulk_events_total", &[("event", "incomplete")]),
+        1.0
+    );
     assert!(v("process_resident_memory_bytes", &[]) > 0.0);
     // The engines here do not sync: no engine sync series, not zeros.
     assert_eq!(

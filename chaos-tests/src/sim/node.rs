@@ -182,6 +182,7 @@ impl SimNode {
                         from,
                         passive,
                         events,
+                        ..
                     } => {
                         let source = Source::batch(from, passive);
                         for e in &events {

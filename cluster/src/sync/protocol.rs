@@ -45,6 +45,7 @@ use super::wire::{self, MAX_EVENTS_PER_BATCH, Message, Resume};
 use bulk::BulkIn;
 pub use counters::ProtocolCounters;
 use rampart_dataplane::placement::{Placement, Share};
+pub use refusal::{FrameError, REFUSAL_LABELS, REFUSAL_REASONS, Violation};
 
 /// Protocol settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +148,9 @@ pub enum Output {
     },
     /// Apply these events to the engine, in order.
     Apply {
+        /// The peer whose message carried them (for what the engine
+        /// refuses of them: counted and reported by peer).
+        sender: u16,
         /// The peer that sent them from its own packets (its changes, or
         /// its answer as a node on the flows' path): the engine sends it
         /// the flows' changes from now on. `None` for copies.
@@ -344,18 +348,6 @@ pub struct Protocol {
     acks_owed: Vec<(u16, u64)>,
     outputs: VecDeque<Output>,
     counters: ProtocolCounters,
-}
-
-/// Why a frame was refused: nothing in it was applied; the shell counts it
-/// (docs/sync.md §5).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FrameError {
-    /// Malformed frame.
-    #[error("malformed sync message: {0}")]
-    Wire(#[from] wire::WireError),
-    /// A well-formed message that breaks the protocol.
-    #[error("protocol violation: {0}")]
-    Protocol(&'static str),
 }
 
 impl Protocol {
@@ -635,8 +627,20 @@ impl Protocol {
         }
     }
 
-    /// A frame from `peer` on connection `conn`. An error means the shell
-    /// should close that connection (the peer's fault; counted).
+    /// Count a refused frame, by kind and by reason, and give back why.
+    fn refuse(&mut self, e: impl Into<FrameError>) -> FrameError {
+        let e = e.into();
+        match e {
+            FrameError::Wire(_) => add(&mut self.counters.malformed, 1),
+            FrameError::Protocol(_) => add(&mut self.counters.protocol_errors, 1),
+        }
+        add(&mut self.counters.refused[e.reason()], 1);
+        e
+    }
+
+    /// A frame from `peer` on connection `conn`. An error means the frame
+    /// was refused whole (the peer's fault; counted by reason); the
+    /// connection stays (docs/sync.md §5), and the shell may log it.
     pub fn on_frame(
         &mut self,
         peer: u16,
@@ -646,8 +650,7 @@ impl Protocol {
     ) -> Result<(), FrameError> {
         self.tick(now);
         let Some(p) = self.peers.get_mut(&peer) else {
-            add(&mut self.counters.protocol_errors, 1);
-            return Err(FrameError::Protocol("frame from an unknown peer"));
+            return Err(self.refuse(Violation::UnknownPeer));
         };
         if p.conn != Some(conn) {
             // A frame of a connection already replaced: its content will be
@@ -659,10 +662,7 @@ impl Protocol {
         let phase = p.phase;
         let msg = match wire::decode(frame) {
             Ok(m) => m,
-            Err(e) => {
-                add(&mut self.counters.malformed, 1);
-                return Err(e.into());
-            }
+            Err(e) => return Err(self.refuse(e)),
         };
         match msg {
             Message::Hello {
@@ -671,14 +671,12 @@ impl Protocol {
                 resume,
             } => {
                 if node != peer {
-                    add(&mut self.counters.protocol_errors, 1);
-                    return Err(FrameError::Protocol("Hello names another node"));
+                    return Err(self.refuse(Violation::HelloOtherNode));
                 }
                 self.on_hello(peer, session, resume, now);
             }
             _ if phase != PeerPhase::Up => {
-                add(&mut self.counters.protocol_errors, 1);
-                return Err(FrameError::Protocol("message before Hello"));
+                return Err(self.refuse(Violation::BeforeHello));
             }
             Message::Events {
                 seq,
@@ -695,8 +693,7 @@ impl Protocol {
                 answered,
             } => {
                 if origin != peer && !self.peers.contains_key(&origin) {
-                    add(&mut self.counters.protocol_errors, 1);
-                    return Err(FrameError::Protocol("pull for an unknown node"));
+                    return Err(self.refuse(Violation::PullUnknownOrigin));
                 }
                 add(&mut self.counters.pulls_received, keys.len() as u64);
                 // Only a pull passed on by another node carries what that
@@ -736,7 +733,8 @@ impl Protocol {
     /// A datagram from `peer`: a copy of an event batch that may arrive
     /// before, after or instead of its stream copy. Its events are
     /// applied at once; sequence numbers and acks stay the stream's
-    /// business. An error means the peer broke the protocol (counted).
+    /// business. An error means the datagram was refused (the peer's
+    /// fault; counted by reason).
     pub fn on_datagram(
         &mut self,
         peer: u16,
@@ -746,8 +744,7 @@ impl Protocol {
     ) -> Result<(), FrameError> {
         self.tick(now);
         let Some(p) = self.peers.get(&peer) else {
-            add(&mut self.counters.protocol_errors, 1);
-            return Err(FrameError::Protocol("datagram from an unknown peer"));
+            return Err(self.refuse(Violation::UnknownPeer));
         };
         if p.conn != Some(conn) || p.phase != PeerPhase::Up {
             return Ok(());
@@ -762,20 +759,15 @@ impl Protocol {
                     add(&mut p.stats.bytes_in, frame.len() as u64);
                 }
                 self.outputs.push_back(Output::Apply {
+                    sender: peer,
                     from: Some(peer),
                     passive,
                     events,
                 });
                 Ok(())
             }
-            Ok(_) => {
-                add(&mut self.counters.protocol_errors, 1);
-                Err(FrameError::Protocol("datagram that is not an event batch"))
-            }
-            Err(e) => {
-                add(&mut self.counters.malformed, 1);
-                Err(e.into())
-            }
+            Ok(_) => Err(self.refuse(Violation::DatagramNotEvents)),
+            Err(e) => Err(self.refuse(e)),
         }
     }
 
@@ -849,8 +841,7 @@ impl Protocol {
         // declared loss): the last number of the range can never be
         // reached, and the one after it does not exist.
         let Some(next) = seq.checked_add(1) else {
-            add(&mut self.counters.protocol_errors, 1);
-            return Err(FrameError::Protocol("batch number at the end of its range"));
+            return Err(self.refuse(Violation::BatchNumberEnd));
         };
         let gap = seq > rx.next;
         rx.next = next;
@@ -858,6 +849,7 @@ impl Protocol {
         add(&mut self.counters.events_received, events.len() as u64);
         add(&mut p.stats.events_received, events.len() as u64);
         self.outputs.push_back(Output::Apply {
+            sender: peer,
             from: Some(peer),
             passive,
             events,
@@ -876,8 +868,7 @@ impl Protocol {
     fn on_ack(&mut self, peer: u16, seq: u64, now: Instant) -> Result<(), FrameError> {
         let p = self.peers.get_mut(&peer).expect("checked by caller");
         if seq >= p.tx_next {
-            add(&mut self.counters.protocol_errors, 1);
-            return Err(FrameError::Protocol("ack of a batch never sent"));
+            return Err(self.refuse(Violation::AckNeverSent));
         }
         let mut acked = Vec::new();
         while p.unacked.front().is_some_and(|b| b.seq <= seq) {
@@ -1272,5 +1263,6 @@ impl Protocol {
 
 mod bulk;
 mod counters;
+mod refusal;
 #[cfg(test)]
 mod tests;

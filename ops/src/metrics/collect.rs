@@ -339,6 +339,15 @@ fn cluster(f: &mut Families, snap: &NodeSnapshot) {
         for (event, v) in &s.connects {
             f.counter(&CLUSTER_CONNECTS, &[event.as_str()], *v);
         }
+        for (reason, v) in &s.frames_refused {
+            f.counter(&SYNC_FRAMES_REFUSED, &[reason.as_str()], *v);
+        }
+        for (reason, v) in &s.states_refused {
+            f.counter(&SYNC_STATES_REFUSED, &[reason.as_str()], *v);
+        }
+        for (event, v) in &s.bulk_events {
+            f.counter(&BULK_EVENTS, &[event.as_str()], *v);
+        }
     }
 }
 

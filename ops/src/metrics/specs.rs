@@ -96,7 +96,10 @@ specs! {
     UNPLACED = "rampart_sync_events_unplaced_total", Counter, [], "Events no peer up or known was to hold (every such node was down).";
     BULK_LAST = "rampart_sync_bulk_last_duration_seconds", Gauge, [], "Duration of the last completed incoming bulk sync.";
     SYNC_GAPS = "rampart_sync_gaps_total", Counter, [], "Gaps in a peer's batch numbers that forced a bulk resync.";
-    SYNC_MALFORMED = "rampart_sync_malformed_frames_total", Counter, [], "Sync frames refused as malformed.";
+    SYNC_MALFORMED = "rampart_sync_malformed_frames_total", Counter, [], "Sync frames refused as malformed (by reason in rampart_sync_frames_refused_total).";
+    SYNC_FRAMES_REFUSED = "rampart_sync_frames_refused_total", Counter, ["reason"], "Peers' sync frames refused whole, by reason: malformed (empty, other_version, too_large, undecodable, trailing_bytes, batch_too_large, state_holders_mismatch, pull_digests_mismatch, tcp_state_code, vlan_id) or out of protocol (unknown_peer, hello_other_node, before_hello, datagram_not_events, batch_number_end, ack_never_sent, pull_unknown_origin, bulk_view_lacks_asker, bulk_copies, bulk_view_unknown); docs/sync.md section 5.";
+    SYNC_STATES_REFUSED = "rampart_sync_states_refused_total", Counter, ["reason"], "Peers' flow states the engines refused before the merge, by reason: key_order, proto_mismatch, interface, tcp_state, tcp_window, tcp_edge, tcp_syn_seen (docs/sync.md section 3).";
+    BULK_EVENTS = "rampart_sync_bulk_events_total", Counter, ["event"], "Bulk sync events beyond runs: incomplete (its end counted other flows than arrived; failed), peer_skipped (ready without a peer whose bulks failed twice), request_ignored (a peer asked again while its dump ran); docs/sync.md section 6.";
     CLUSTER_GUARDS = "rampart_cluster_guard_total", Counter, ["limit"], "Peers' input refused, or held back, by each of the node's limits (identity, frame size, byte budgets, protocol).";
     CLUSTER_CONNECTS = "rampart_cluster_link_connections_total", Counter, ["event"], "Connection events of the cluster links: up, down, dial_failed, wake_sent (this node asked a lower-id peer to dial it now), wake_received.";
     SYNC_RESENT = "rampart_sync_batches_resent_total", Counter, [], "Event batches resent after a reconnection.";

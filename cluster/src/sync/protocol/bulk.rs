@@ -175,20 +175,19 @@ impl Protocol {
         copies: u8,
     ) -> Result<(), FrameError> {
         let refused = if !view.contains(&peer) {
-            Some("bulk request whose view lacks the asker")
+            Some(Violation::BulkViewLacksAsker)
         } else if copies == 0 || usize::from(copies) > MAX_COPIES {
-            Some("bulk request for no copies, or more than the limit")
+            Some(Violation::BulkCopies)
         } else if view
             .iter()
             .any(|&n| n != self.me && !self.peers.contains_key(&n))
         {
-            Some("bulk request whose view names a node this node does not know")
+            Some(Violation::BulkViewUnknown)
         } else {
             None
         };
         if let Some(why) = refused {
-            add(&mut self.counters.protocol_errors, 1);
-            return Err(FrameError::Protocol(why));
+            return Err(self.refuse(why));
         }
         if self.serving.contains_key(&peer) {
             add(&mut self.counters.bulk_requests_ignored, 1);
@@ -218,6 +217,7 @@ impl Protocol {
         // Passive: the sender's own copy may be one, and this node
         // may not be among those that hear of the flows' changes.
         self.outputs.push_back(Output::Apply {
+            sender: peer,
             from: None,
             passive: true,
             events: flows.into_iter().map(SyncEvent::Upsert).collect(),

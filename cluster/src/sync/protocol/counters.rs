@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::refusal::REFUSAL_REASONS;
+
 /// Protocol counters (saturating).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ProtocolCounters {
@@ -24,10 +26,14 @@ pub struct ProtocolCounters {
     /// Losses of this node's own events before they reached the protocol
     /// (declared with [`Protocol::declare_loss`]).
     pub local_losses: u64,
-    /// Frames refused as malformed (closed by the shell).
+    /// Frames refused as malformed (the connection stays: docs/sync.md §5).
     pub malformed: u64,
-    /// Frames that break the protocol (wrong node in Hello, message before Hello).
+    /// Frames that break the protocol (wrong node in Hello, message before
+    /// Hello, a bulk request for what no peer may ask, ...).
     pub protocol_errors: u64,
+    /// Frames refused, by reason (indexed as [`REFUSAL_LABELS`](super::REFUSAL_LABELS)): the two
+    /// counts above, apart.
+    pub refused: [u64; REFUSAL_REASONS],
     /// Bulk syncs requested by this node.
     pub bulk_requested: u64,
     /// Bulk syncs this node completed receiving.

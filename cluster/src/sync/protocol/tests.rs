@@ -544,6 +544,34 @@ fn malformed_and_out_of_protocol_frames_are_refused_and_counted() {
     assert_eq!(p.counters().malformed, 2);
     assert_eq!(p.counters().protocol_errors, 2);
     assert!(p.on_frame(9, 7, &ack, T0).is_err(), "unknown peer");
+    // Each counted by its reason too, a label from a fixed set.
+    let by = |label: &str| {
+        let i = REFUSAL_LABELS
+            .iter()
+            .position(|&l| l == label)
+            .expect(label);
+        p.counters().refused[i]
+    };
+    assert_eq!(by("other_version"), 1, "a major version byte of 1");
+    assert_eq!(by("tcp_state_code"), 1);
+    assert_eq!(by("before_hello"), 1);
+    assert_eq!(by("hello_other_node"), 1);
+    assert_eq!(by("unknown_peer"), 1);
+    assert_eq!(p.counters().refused.iter().sum::<u64>(), 5);
+}
+
+/// Every refusal has its own label, and no two share one.
+#[test]
+fn refusal_reasons_have_distinct_labels() {
+    let mut labels = REFUSAL_LABELS.to_vec();
+    labels.sort_unstable();
+    labels.dedup();
+    assert_eq!(labels.len(), REFUSAL_REASONS);
+    assert!(
+        labels
+            .iter()
+            .all(|l| l.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    );
 }
 
 #[test]
