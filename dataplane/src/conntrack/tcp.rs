@@ -997,7 +997,8 @@ impl TcpTrack {
     ///
     /// - The state is not NONE, and no scale exceeds 14 (RFC 7323 §2.3).
     /// - A side's SYN was seen exactly when its half is initialised, and a
-    ///   half not initialised holds no facts; the initiator's SYN opened
+    ///   half not initialised holds no facts but a challenge ACK's
+    ///   acknowledgement in SYN_SENT or CLOSE; the initiator's SYN opened
     ///   the entry, and every state but SYN_SENT and CLOSE (a reset before
     ///   any answer) needs the responder's SYN too.
     /// - A side's largest window fits its scale: `update` records only the
@@ -1013,9 +1014,14 @@ impl TcpTrack {
         if self.state == TcpState::None || self.half.iter().any(|h| h.scale > MAX_WINDOW_SCALE) {
             return Err(TrackFault::State);
         }
+        // The one fact a half not initialised may hold: the acknowledgement
+        // of the challenge ACK the responder answered the SYN with, in
+        // SYN_SENT (and in CLOSE, once the initiator's reset quoted it).
+        let early = matches!(self.state, TcpState::SynSent | TcpState::Close);
         for h in &self.half {
             let syn = h.has(half_flags::SYN_SEEN);
-            if syn != h.initialised() || (!syn && h.flags != 0) {
+            let facts = h.flags != 0 && !(early && h.flags == half_flags::MAXACK_SET);
+            if syn != h.initialised() || (!syn && facts) {
                 return Err(TrackFault::SynSeen);
             }
         }

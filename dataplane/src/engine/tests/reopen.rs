@@ -162,6 +162,12 @@ fn the_reset_that_answers_a_challenge_ack_in_syn_sent_passes() {
             .process(&mut f, PacketMeta::default(), s.iface, h.now);
         assert_eq!(v, FWD_IN, "randomized {randomized}: the challenge ACK");
         let seen_ack = delivered(&f).ack.0;
+        // What the entry now holds is a state peers accept.
+        let check = |h: &Harness| match h.only_entry().proto {
+            ProtoState::Tcp(t) => t.check(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(check(&h), Ok(()), "after the challenge ACK");
         // The client quotes the ack it received.
         let rst = seg(Side::Client, seen_ack, 0, TcpFlags::RST);
         let mut f = new.frame(&rst);
@@ -169,6 +175,7 @@ fn the_reset_that_answers_a_challenge_ack_in_syn_sent_passes() {
             .engine
             .process(&mut f, PacketMeta::default(), c.iface, h.now);
         assert_eq!(v, FWD_OUT, "randomized {randomized}: <SEQ=SEG.ACK><RST>");
+        assert_eq!(check(&h), Ok(()), "after the reset");
         assert_eq!(delivered(&f).seq.0, server_rcv_nxt, "in the server's space");
         // Any other sequence number is still refused.
         let mut h2 = Harness::new();
