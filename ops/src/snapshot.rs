@@ -92,7 +92,8 @@ pub struct WorkerSnapshot {
     /// Entries by kind, as the table holds them (an entry past its
     /// timeout counts until the sweep removes it).
     pub entries: BTreeMap<EntryKind, u64>,
-    /// Class slots.
+    /// Class slots, and the counts of released ones by class name (no
+    /// live connections).
     pub slots: Vec<SlotSnapshot>,
     /// Packets held for peers' state now.
     pub held_now: u64,
@@ -157,6 +158,16 @@ impl WorkerSnapshot {
                 created: s.created,
                 limit_drops: s.limit_drops,
             })
+            // Released slots' counts, under their class names: the
+            // exported class totals never go down (a class whose options
+            // change gets a new slot, and the old one is released).
+            .chain(engine.classes().retired().map(|(name, c)| SlotSnapshot {
+                name: name.to_string(),
+                conns: 0,
+                embryonic: 0,
+                created: c.created,
+                limit_drops: c.limit_drops,
+            }))
             .collect();
         WorkerSnapshot {
             worker: w.worker,

@@ -108,6 +108,20 @@ pub struct SlotsExhausted {
 /// not to grow this table without bound.
 pub const MAX_PEER_CLASSES: usize = 256;
 
+/// Most class names whose released slots' counts are kept (see
+/// [`ClassTable::retired`]): a policy has a few hundred classes at most, so
+/// this covers many policy revisions; beyond it the oldest names go.
+pub const MAX_RETIRED_NAMES: usize = 1024;
+
+/// What the released slots of one class name had counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RetiredCounts {
+    /// Their [`ClassSlot::created`], summed.
+    pub created: u64,
+    /// Their [`ClassSlot::limit_drops`], summed.
+    pub limit_drops: u64,
+}
+
 /// All slots, and which slot each class of the current policy uses.
 #[derive(Debug, Clone)]
 pub struct ClassTable {
@@ -117,6 +131,12 @@ pub struct ClassTable {
     free: Vec<u16>,
     /// Keys the per-client maps (client addresses are the sender's to choose).
     hasher: ahash::RandomState,
+    /// Counts of released slots by class name, oldest name first: a class
+    /// whose options change gets a new slot, and when the old one is
+    /// released its counts must not leave the class's totals, or the
+    /// exported counters would go down (Prometheus reads that as a
+    /// restart).
+    retired: Vec<(String, RetiredCounts)>,
 }
 
 impl ClassTable {
@@ -132,6 +152,7 @@ impl ClassTable {
             current: Vec::new(),
             free: Vec::new(),
             hasher,
+            retired: Vec::new(),
         }
     }
 
@@ -228,9 +249,41 @@ impl ClassTable {
         if let Some(Some(slot)) = self.slots.get(usize::from(id.0))
             && slot.conns == 0
         {
-            self.slots[usize::from(id.0)] = None;
+            if let Some(slot) = self.slots[usize::from(id.0)].take() {
+                self.retire(&slot);
+            }
             self.free.push(id.0);
         }
+    }
+
+    /// Keep a released slot's counts under its class name. A peer's class
+    /// (known only by digest) has no name of the policy's to keep them
+    /// under: its counts leave with it.
+    fn retire(&mut self, slot: &ClassSlot) {
+        if slot.from_peer || (slot.created == 0 && slot.limit_drops == 0) {
+            return;
+        }
+        let at = match self.retired.iter().position(|(n, _)| *n == slot.name) {
+            Some(i) => i,
+            None => {
+                if self.retired.len() >= MAX_RETIRED_NAMES {
+                    self.retired.remove(0);
+                }
+                self.retired
+                    .push((slot.name.clone(), RetiredCounts::default()));
+                self.retired.len() - 1
+            }
+        };
+        let r = &mut self.retired[at].1;
+        r.created = r.created.saturating_add(slot.created);
+        r.limit_drops = r.limit_drops.saturating_add(slot.limit_drops);
+    }
+
+    /// What released slots had counted, by class name: added to the live
+    /// slots of the same name, a class's totals never go down while the
+    /// engine lives (`rampart_class_connections_created_total`).
+    pub fn retired(&self) -> impl Iterator<Item = (&str, RetiredCounts)> {
+        self.retired.iter().map(|(n, c)| (n.as_str(), *c))
     }
 
     /// The slot of class `class` of the current policy (`None`: default).
@@ -469,6 +522,68 @@ mod tests {
         t.closed(a, client, false);
         t.closed(a, client, false);
         assert!(t.iter().all(|(id, _)| id != a), "released once unused");
+    }
+
+    /// The class's total over its live and released slots.
+    fn total_created(t: &ClassTable, name: &str) -> u64 {
+        let live: u64 = t
+            .iter()
+            .filter(|(_, s)| s.name == name)
+            .map(|(_, s)| s.created)
+            .sum();
+        let gone: u64 = t
+            .retired()
+            .filter(|(n, _)| *n == name)
+            .map(|(_, c)| c.created)
+            .sum();
+        live + gone
+    }
+
+    /// A changed option gives the class a new slot; when the old one is
+    /// released, its counts stay in the class's totals (they once left
+    /// with it, and `rampart_class_connections_created_total` went down).
+    #[test]
+    fn a_class_total_survives_the_release_of_its_old_slot() {
+        let mut t = ClassTable::default();
+        t.install(&policy(1)).expect("room");
+        let a = t.slot_for(Some(0));
+        let client = client();
+        t.admit(a, client, false).unwrap();
+        t.opened(a, client, false);
+        assert_eq!(t.admit(a, client, false), Err(DropReason::ConnLimit));
+        let name = t.get(a).name.clone();
+        assert_eq!(total_created(&t, &name), 1);
+        t.install(&policy(5)).expect("room");
+        let b = t.slot_for(Some(0));
+        t.opened(b, client, false);
+        assert_eq!(total_created(&t, &name), 2);
+        t.closed(a, client, false);
+        assert!(t.iter().all(|(id, _)| id != a), "released once unused");
+        assert_eq!(total_created(&t, &name), 2);
+        let drops: u64 = t.retired().map(|(_, c)| c.limit_drops).sum();
+        assert_eq!(drops, 1);
+        // A slot released at install (no connection held it) keeps its
+        // counts too.
+        t.closed(b, client, false);
+        t.install(&policy(6)).expect("room");
+        assert!(t.iter().all(|(id, _)| id != b));
+        assert_eq!(total_created(&t, &name), 2);
+    }
+
+    #[test]
+    fn retired_names_are_bounded() {
+        let mut t = ClassTable::default();
+        let client = client();
+        for i in 0..MAX_RETIRED_NAMES as u32 + 10 {
+            t.install(&compiled(&format!(
+                "class-map c{i}\n match any\npolicy-map p\n class c{i}\n  set connection conn-max 9\nservice-policy p global\n"
+            )))
+            .expect("room");
+            let s = t.slot_for(Some(0));
+            t.opened(s, client, false);
+            t.closed(s, client, false);
+        }
+        assert_eq!(t.retired().count(), MAX_RETIRED_NAMES);
     }
 
     /// A peer on a newer policy version syncs a flow of a class this node

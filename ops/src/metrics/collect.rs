@@ -125,7 +125,9 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         );
     }
     // Classes by name (a slot name is unique per policy; slots of an older
-    // policy with the same name add up, as one class).
+    // policy with the same name add up, as one class, and so do the counts
+    // of released slots the snapshot carries: a class's counters never go
+    // down).
     let mut classes: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
     for s in w {
         for slot in &s.slots {
@@ -431,5 +433,66 @@ mod tests {
                 "{event}"
             );
         }
+    }
+
+    /// `rampart_class_connections_created_total{class}` of one engine.
+    fn class_created(engine: &mut Engine) -> Option<f64> {
+        let w = WorkerSnapshot::take(&WorkerView {
+            engine,
+            io: None,
+            now: Instant::from_secs(10),
+            worker: 0,
+        });
+        let t = text(&NodeSnapshot {
+            workers: vec![w],
+            ..NodeSnapshot::default()
+        });
+        super::super::text::sample(
+            &t,
+            "rampart_class_connections_created_total",
+            &[("class", "p/web")],
+        )
+    }
+
+    /// A policy that changes a class's options gives it a new slot; when
+    /// the old slot's last connection leaves, its counts stay in the
+    /// class's counter (they once left with it: the counter went down,
+    /// which Prometheus reads as a restart).
+    #[test]
+    fn class_counters_do_not_go_down_when_an_old_slot_is_released() {
+        use rampart_dataplane::packet::PacketMeta;
+        use rampart_dataplane::trace::{Side, TcpModel, v4_pair};
+        let mut eng = Engine::new(EngineConfig::inside_outside(NodeId(1), [9; 4])).expect("engine");
+        let interfaces = eng.config().interfaces.clone();
+        let policy = |max: u32| {
+            let text = format!(
+                "class-map web\n match port tcp eq 80\npolicy-map p\n class web\n  set connection conn-max {max}\nservice-policy p global\n"
+            );
+            let cfg = rampart_dataplane::policy::parse::parse_config(&text)
+                .expect("parses")
+                .config;
+            std::sync::Arc::new(
+                rampart_dataplane::policy::compile::compile(&cfg, &interfaces).expect("compiles"),
+            )
+        };
+        eng.set_policy(policy(100)).expect("room");
+        for port in 0..3u16 {
+            let (c, s) = v4_pair(40_000 + port, 80);
+            let mut m = TcpModel::new(c, s, [1, 2], [64_240, 65_160], [Some(7), Some(7)]);
+            let syn = m.syn();
+            let mut f = m.frame(&syn);
+            eng.process(
+                &mut f,
+                PacketMeta::default(),
+                m.iface(Side::Client),
+                Instant::from_secs(5),
+            );
+        }
+        let before = class_created(&mut eng);
+        assert_eq!(before, Some(3.0));
+        eng.set_policy(policy(200)).expect("room");
+        assert_eq!(class_created(&mut eng), before);
+        eng.clear_conns(|_| true);
+        assert_eq!(class_created(&mut eng), before, "the old slot is gone");
     }
 }
