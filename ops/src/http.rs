@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt as _, Full, Limited};
+use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -294,11 +294,20 @@ async fn handle(
             .await
         {
             Ok(Ok(b)) => b.to_bytes(),
-            Ok(Err(_)) => {
+            // Over the bound (announced or sent), or broken off: each is
+            // counted as what it is, so the counter says which happened.
+            Ok(Err(e)) if e.downcast_ref::<LengthLimitError>().is_some() => {
                 ctx.refused(Refusal::BodyTooLarge);
                 return Ok(to_hyper(Response::text(
                     413,
-                    format!("request body over {limit} bytes or unreadable\n"),
+                    format!("request body over {limit} bytes\n"),
+                )));
+            }
+            Ok(Err(_)) => {
+                ctx.refused(Refusal::BodyUnreadable);
+                return Ok(to_hyper(Response::text(
+                    400,
+                    "request body broken off or malformed\n",
                 )));
             }
             Err(_) => {

@@ -332,12 +332,25 @@ fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens) -> Handler {
 
 /// The metrics listener: no token (Prometheus scrapes it, and it answers
 /// counters, never secrets, and changes nothing); the `Host` check only if
-/// the gate has one (docs/ops.md §3), on the head.
+/// the gate has one (docs/ops.md §3), on the head. It serves GETs only, so
+/// anything else is refused on its head: nobody can make it wait for a
+/// body, let alone hold one (docs/ops.md §2).
 pub fn metrics_service(backend: Arc<dyn Backend>, metrics: Arc<Metrics>, gate: Gate) -> Service {
     Service {
-        screen: Arc::new(move |req: &Request| match gate.host(req) {
-            Some(refused) => Screened::Answer(refused),
-            None => Screened::Open,
+        screen: Arc::new(move |req: &Request| {
+            if let Some(refused) = gate.host(req) {
+                return Screened::Answer(refused);
+            }
+            if !matches!(req.path.as_str(), "/metrics" | "/healthz" | "/readyz") {
+                return Screened::Answer(Response::text(
+                    404,
+                    "not found: try /metrics, /healthz, /readyz\n",
+                ));
+            }
+            if req.method != "GET" {
+                return Screened::Answer(Response::text(405, "GET only\n"));
+            }
+            Screened::Open
         }),
         handler: metrics_handler(backend, metrics),
     }

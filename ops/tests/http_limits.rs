@@ -368,3 +368,67 @@ async fn busy_connections_beyond_the_caps_are_refused_and_counted() {
     assert_eq!(refused(&text, "admin", "source_limit"), 1.0);
     drop(busy);
 }
+
+/// The metrics listener serves GETs only, so it answers anything else on
+/// its head: a POST announcing a 1 MiB body is refused at once, without
+/// waiting for (or holding) the body. Before, it read the body for up to
+/// 10 s and then refused it with 405.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_listener_refuses_anything_but_a_get_on_its_head() {
+    let srv = start_with(ServeLimits {
+        body_read_timeout_ms: 3_000,
+        ..ServeLimits::default()
+    });
+    let metrics = srv.metrics_addr.unwrap();
+    for (method, path, status) in [
+        ("POST", "/metrics", "HTTP/1.1 405"),
+        ("PUT", "/readyz", "HTTP/1.1 405"),
+        ("POST", "/elsewhere", "HTTP/1.1 404"),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(metrics).await.unwrap();
+        s.try_write(
+            format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1048576\r\n\r\n")
+                .as_bytes(),
+        )
+        .unwrap();
+        let answer = read_until_closed(&mut s, Duration::from_secs(1))
+            .await
+            .expect("not answered on its head");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with(status), "{method} {path}: {answer}");
+    }
+}
+
+/// A body whose sender hangs up before it is whole is refused as broken
+/// off (400, `body_unreadable`), not counted as a body over the bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_broken_off_is_counted_as_unreadable_not_too_large() {
+    let srv = start();
+    let admin = srv.admin_addr.unwrap();
+    let s = tokio::net::TcpStream::connect(admin).await.unwrap();
+    s.try_write(
+        format!(
+            "POST /v1/configure HTTP/1.1\r\nHost: {admin}\r\nAuthorization: Bearer t0k\r\n\
+             Content-Length: 100\r\n\r\nhostname x\n"
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    // Only the sending side closes: the answer can still be read.
+    let std = s.into_std().unwrap();
+    std.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut s = tokio::net::TcpStream::from_std(std).unwrap();
+    let answer = read_until_closed(&mut s, Duration::from_secs(2))
+        .await
+        .expect("a broken-off body is not refused");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    let text = String::from_utf8(
+        get_within_deadline(srv.metrics_addr.unwrap(), "/metrics")
+            .await
+            .body,
+    )
+    .unwrap();
+    assert_eq!(refused(&text, "admin", "body_unreadable"), 1.0);
+    assert_eq!(refused(&text, "admin", "body_too_large"), 0.0);
+}

@@ -32,11 +32,14 @@ pub enum Refusal {
     Unauthorized,
     /// A `GET` or `HEAD` that announced a body (400).
     BodyNotExpected,
+    /// A body that broke off (the sender closed before it was whole) or
+    /// whose framing was malformed (400).
+    BodyUnreadable,
 }
 
 impl Refusal {
     /// Every reason, in label order of the docs.
-    pub const ALL: [Refusal; 11] = [
+    pub const ALL: [Refusal; 12] = [
         Refusal::SourceLimit,
         Refusal::GlobalLimit,
         Refusal::IdleEvicted,
@@ -48,6 +51,7 @@ impl Refusal {
         Refusal::BadHost,
         Refusal::Unauthorized,
         Refusal::BodyNotExpected,
+        Refusal::BodyUnreadable,
     ];
 
     /// The metric label.
@@ -64,6 +68,7 @@ impl Refusal {
             Refusal::BadHost => "bad_host",
             Refusal::Unauthorized => "unauthorized",
             Refusal::BodyNotExpected => "body_not_expected",
+            Refusal::BodyUnreadable => "body_unreadable",
         }
     }
 
@@ -80,6 +85,7 @@ impl Refusal {
             Refusal::BadHost => 8,
             Refusal::Unauthorized => 9,
             Refusal::BodyNotExpected => 10,
+            Refusal::BodyUnreadable => 11,
         }
     }
 }
