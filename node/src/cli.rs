@@ -8,6 +8,7 @@
 
 use std::ffi::OsString;
 use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -323,19 +324,31 @@ fn client(t: &Target, changes: bool) -> anyhow::Result<Client> {
             bail!("which node? give --admin ADDR or --config node.toml (or set RAMPART_ADMIN)")
         }
     };
-    let token = if let Ok(t) = std::env::var("RAMPART_ADMIN_TOKEN") {
-        Some(t.trim().to_string())
+    let file = if std::env::var("RAMPART_ADMIN_TOKEN").is_ok() {
+        None
     } else if changes {
         let Some(p) = change_file else {
             bail!(
                 "this changes state and needs the node's admin token: give --token-file or --config"
             );
         };
-        Some(crate::token_file::read(&p)?)
+        Some(p)
     } else {
-        read_file.map(|p| crate::token_file::read(&p)).transpose()?
+        read_file
     };
-    Ok(Client::new(addr, token))
+    let token = match (&file, std::env::var("RAMPART_ADMIN_TOKEN")) {
+        (Some(p), _) => Some(crate::token_file::read(p)?),
+        (None, Ok(t)) => Some(t.trim().to_string()),
+        (None, Err(_)) => None,
+    };
+    let client = Client::new(addr, token);
+    // The node made its token file: a socket of the file's owner may have
+    // the token (the client refuses any other but root's and this user's,
+    // docs/ops.md §1).
+    Ok(match file.map(|p| std::fs::metadata(p).map(|m| m.uid())) {
+        Some(Ok(uid)) => client.trusting_uid(uid),
+        _ => client,
+    })
 }
 
 fn print<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> String) {

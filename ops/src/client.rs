@@ -1,5 +1,11 @@
 //! A blocking client of the admin API, for the CLI: one HTTP/1.1 request
 //! per connection over a std `TcpStream`, JSON answers.
+//!
+//! The admin port is an unprivileged loopback port, so any local user may
+//! hold it while the node does not (it binds again every 2 s,
+//! docs/ops.md §1). Before a token leaves, the client asks the kernel who
+//! owns the socket at the other end of its connection (`/proc/net/tcp`,
+//! [`crate::sock_owner`]) and sends nothing to one that is not the node's.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
@@ -49,6 +55,27 @@ pub enum ClientError {
         /// The node's explanation.
         error: ApiError,
     },
+    /// The socket that answers belongs to a user who may not see the
+    /// token: not the node (nothing was sent).
+    #[error(
+        "refusing to send the token to {addr}: the socket there belongs to uid {uid}, not to \
+         the node (uid 0, the token file's owner or this user); another program may hold the \
+         node's admin port (docs/ops.md §1)"
+    )]
+    NotTheNode {
+        /// Where.
+        addr: SocketAddr,
+        /// Who holds the socket.
+        uid: u32,
+    },
+    /// Whose socket answers could not be told (nothing was sent).
+    #[error("refusing to send the token to {addr}: cannot tell who holds that port ({why})")]
+    OwnerUnknown {
+        /// Where.
+        addr: SocketAddr,
+        /// Why not.
+        why: String,
+    },
     /// The answer is not what the API sends (another service on that port?).
     #[error("admin API at {addr}: unexpected answer: {what}")]
     Protocol {
@@ -64,6 +91,10 @@ pub enum ClientError {
 pub struct Client {
     addr: SocketAddr,
     token: Option<String>,
+    /// Users whose socket may receive the token: root and this process's
+    /// user (either could read the token anyway), and the token file's
+    /// owner.
+    trusted_uids: Vec<u32>,
 }
 
 /// A raw answer.
@@ -143,8 +174,51 @@ pub fn parse_response(raw: &[u8]) -> Result<RawResponse, String> {
 
 impl Client {
     /// A client of the API at `addr`, with the token for changes if known.
+    /// The token goes only to a socket of root or of this process's user;
+    /// [`trusting_uid`](Self::trusting_uid) adds the token file's owner.
     pub fn new(addr: SocketAddr, token: Option<String>) -> Self {
-        Client { addr, token }
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        Client {
+            addr,
+            token,
+            trusted_uids: vec![0, me],
+        }
+    }
+
+    /// Also trust a socket of `uid` with the token (the owner of the token
+    /// file it was read from: the node created it, and its owner can read
+    /// it anyway).
+    pub fn trusting_uid(mut self, uid: u32) -> Self {
+        self.trusted_uids.push(uid);
+        self
+    }
+
+    /// Trust exactly these users' sockets with the token.
+    pub fn trusting_only(mut self, uids: Vec<u32>) -> Self {
+        self.trusted_uids = uids;
+        self
+    }
+
+    /// Refuse to go on unless the socket at the other end of `s` is one the
+    /// token may go to. A peer not on this host (no such socket here) is
+    /// the operator's choice of address; one on loopback must be found.
+    fn check_owner(&self, s: &TcpStream) -> Result<(), ClientError> {
+        let addr = self.addr;
+        let unknown = |why: String| ClientError::OwnerUnknown { addr, why };
+        let (here, there) = match (s.local_addr(), s.peer_addr()) {
+            (Ok(h), Ok(t)) => (h, t),
+            (Err(e), _) | (_, Err(e)) => return Err(unknown(e.to_string())),
+        };
+        match crate::sock_owner::server_uid(here, there) {
+            Ok(Some(uid)) if self.trusted_uids.contains(&uid) => Ok(()),
+            Ok(Some(uid)) => Err(ClientError::NotTheNode { addr, uid }),
+            Ok(None) if !there.ip().to_canonical().is_loopback() => Ok(()),
+            Ok(None) => Err(unknown(format!(
+                "no socket for {there} in /proc/net/tcp or /proc/net/tcp6"
+            ))),
+            Err(e) => Err(unknown(e.to_string())),
+        }
     }
 
     /// One request, its answer whatever the status.
@@ -159,6 +233,9 @@ impl Client {
         let io = |source| ClientError::Io { addr, source };
         let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
             .map_err(|source| ClientError::Connect { addr, source })?;
+        if self.token.is_some() {
+            self.check_owner(&s)?;
+        }
         s.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;
         s.set_write_timeout(Some(READ_TIMEOUT)).map_err(io)?;
         let mut head = format!(

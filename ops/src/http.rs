@@ -13,6 +13,7 @@
 //! Every refusal is counted by [`refusal::Refusal`].
 
 pub mod admission;
+pub mod listen;
 pub mod refusal;
 
 use std::convert::Infallible;

@@ -33,6 +33,7 @@ pub mod service_policy;
 pub mod show_cluster;
 pub mod show_conn;
 pub mod snapshot;
+pub mod sock_owner;
 pub mod syslog;
 
 pub use asp_drop::render_asp_drop;

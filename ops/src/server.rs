@@ -30,6 +30,7 @@ use tokio::sync::watch;
 use crate::backend::{Backend, ConnQuery, OpsError};
 use crate::echo::{echo, echo_message};
 use crate::host_check::{HostCheck, HostVerdict};
+use crate::http::listen::{self, ListenerStates};
 use crate::http::refusal::{Listener, Refusal, RefusalCounters};
 use crate::http::{
     self, Handler, Request, Response, Screen, Screened, ServeContext, ServeLimits, Service,
@@ -376,55 +377,78 @@ fn metrics_handler(backend: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Handler 
 /// The running endpoints; dropping it stops them.
 #[derive(Debug)]
 pub struct OpsServer {
-    /// Where `/metrics` listens (the bound address, also for port 0).
+    /// Where `/metrics` listens: the bound address (also for port 0), or
+    /// the configured one while the listener waits to bind it.
     pub metrics_addr: Option<SocketAddr>,
-    /// Where the admin API listens.
+    /// Where the admin API listens (the same way).
     pub admin_addr: Option<SocketAddr>,
     stop: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Why the endpoints did not start (a local fault: the address or the OS).
+/// Why the endpoints did not start (a local fault of the OS). An address
+/// that cannot be bound is none: the listener waits for it (docs/ops.md
+/// §1).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// Binding failed.
-    #[error("cannot listen on {addr} ({what}): {source}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Which endpoint.
-        what: &'static str,
-        /// The OS error.
-        source: std::io::Error,
-    },
     /// The runtime did not start.
     #[error("cannot start the ops runtime: {0}")]
     Runtime(std::io::Error),
 }
 
-fn bind(addr: SocketAddr, what: &'static str) -> Result<std::net::TcpListener, StartError> {
-    let l = std::net::TcpListener::bind(addr).map_err(|source| StartError::Bind {
-        addr,
-        what,
-        source,
-    })?;
-    l.set_nonblocking(true)
-        .map_err(|source| StartError::Bind { addr, what, source })?;
-    Ok(l)
+/// One listener: bound at start, or bound later (every
+/// [`listen::BIND_RETRY_MS`]) when its address was taken; then served
+/// until `stop`. Its service is made once the address is known, since the
+/// `Host` check names the bound port.
+async fn listen(
+    addr: SocketAddr,
+    first: Option<std::net::TcpListener>,
+    make: impl FnOnce(SocketAddr) -> Service,
+    ctx: ServeContext,
+    states: Arc<ListenerStates>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let first = first.and_then(|l| {
+        tokio::net::TcpListener::from_std(l)
+            .inspect_err(|e| tracing::error!("ops: cannot serve {addr}: {e}; binding it again"))
+            .ok()
+    });
+    let listener = match first {
+        Some(l) => l,
+        None => match listen::bind_until_bound(addr, ctx.listener, &states, &mut stop).await {
+            Some(l) => l,
+            None => return,
+        },
+    };
+    let bound = listener.local_addr().unwrap_or(addr);
+    http::serve(listener, make(bound), ctx, stop).await;
 }
 
 impl OpsServer {
-    /// Bind the configured addresses (errors now, not later) and serve them
-    /// on a thread of their own.
+    /// Serve the configured addresses on a thread of their own. An address
+    /// that cannot be bound now (another process holds the port) does not
+    /// keep the node from starting: the error is logged and counted, and
+    /// the listener binds it as soon as it can (docs/ops.md §1).
     pub fn start(
         cfg: &OpsConfig,
         backend: Arc<dyn Backend>,
         metrics: Arc<Metrics>,
     ) -> Result<OpsServer, StartError> {
-        let m = cfg.metrics.map(|a| bind(a, "metrics")).transpose()?;
-        let a = cfg.admin.map(|a| bind(a, "admin API")).transpose()?;
-        let metrics_addr = m.as_ref().and_then(|l| l.local_addr().ok());
-        let admin_addr = a.as_ref().and_then(|l| l.local_addr().ok());
+        let states = metrics.listener_states();
+        let m = cfg
+            .metrics
+            .map(|a| (a, listen::bind_first(a, Listener::Metrics, &states)));
+        let a = cfg
+            .admin
+            .map(|a| (a, listen::bind_first(a, Listener::Admin, &states)));
+        let local = |b: &Option<(SocketAddr, Option<std::net::TcpListener>)>| {
+            b.as_ref().map(|(addr, l)| {
+                l.as_ref()
+                    .and_then(|l| l.local_addr().ok())
+                    .unwrap_or(*addr)
+            })
+        };
+        let (metrics_addr, admin_addr) = (local(&m), local(&a));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .max_blocking_threads(8)
@@ -435,21 +459,29 @@ impl OpsServer {
             change: cfg.token.clone(),
             read: cfg.read_token.clone(),
         };
-        let gate = |listener, hosts| Gate {
-            hosts,
-            listener,
-            refusals: metrics.http_refusals(),
+        let gate = {
+            let refusals = metrics.http_refusals();
+            move |listener, hosts| Gate {
+                hosts,
+                listener,
+                refusals: refusals.clone(),
+            }
         };
-        let metrics_gate = gate(
-            Listener::Metrics,
-            metrics_addr
-                .zip(cfg.metrics_hosts.as_ref())
-                .map(|(a, names)| HostCheck::new(a, names)),
-        );
-        let admin_gate = gate(
-            Listener::Admin,
-            admin_addr.map(|a| HostCheck::new(a, &cfg.admin_hosts)),
-        );
+        let make_metrics = {
+            let (backend, metrics, gate) = (backend.clone(), metrics.clone(), gate.clone());
+            let names = cfg.metrics_hosts.clone();
+            move |bound| {
+                let hosts = names.as_ref().map(|n| HostCheck::new(bound, n));
+                metrics_service(backend, metrics, gate(Listener::Metrics, hosts))
+            }
+        };
+        let make_admin = {
+            let names = cfg.admin_hosts.clone();
+            move |bound| {
+                let hosts = Some(HostCheck::new(bound, &names));
+                admin_service(backend, tokens, gate(Listener::Admin, hosts))
+            }
+        };
         let context = |listener| ServeContext {
             listener,
             limits: cfg.limits,
@@ -461,17 +493,25 @@ impl OpsServer {
             .spawn(move || {
                 runtime.block_on(async move {
                     let mut tasks = Vec::new();
-                    if let Some(l) = m
-                        && let Ok(l) = tokio::net::TcpListener::from_std(l)
-                    {
-                        let h = metrics_service(backend.clone(), metrics, metrics_gate);
-                        tasks.push(tokio::spawn(http::serve(l, h, metrics_ctx, rx.clone())));
+                    if let Some((addr, first)) = m {
+                        tasks.push(tokio::spawn(listen(
+                            addr,
+                            first,
+                            make_metrics,
+                            metrics_ctx,
+                            states.clone(),
+                            rx.clone(),
+                        )));
                     }
-                    if let Some(l) = a
-                        && let Ok(l) = tokio::net::TcpListener::from_std(l)
-                    {
-                        let h = admin_service(backend, tokens, admin_gate);
-                        tasks.push(tokio::spawn(http::serve(l, h, admin_ctx, rx.clone())));
+                    if let Some((addr, first)) = a {
+                        tasks.push(tokio::spawn(listen(
+                            addr,
+                            first,
+                            make_admin,
+                            admin_ctx,
+                            states.clone(),
+                            rx.clone(),
+                        )));
                     }
                     for t in tasks {
                         let _ = t.await;

@@ -111,7 +111,7 @@ impl Listener {
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         match self {
             Listener::Metrics => 0,
             Listener::Admin => 1,

@@ -15,6 +15,7 @@ use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
 use prometheus::{Encoder as _, Registry, TextEncoder};
 
+use crate::http::listen::ListenerStates;
 use crate::http::refusal::{Listener, Refusal, RefusalCounters};
 use crate::snapshot::NodeSnapshot;
 use crate::syslog::SyslogCounters;
@@ -27,6 +28,7 @@ struct NodeCollector {
     source: SnapshotSource,
     syslog: Option<Arc<SyslogCounters>>,
     http: Arc<RefusalCounters>,
+    listeners: Arc<ListenerStates>,
     descs: Vec<Desc>,
 }
 
@@ -51,6 +53,17 @@ impl Collector for NodeCollector {
                     &specs::HTTP_REFUSED,
                     &[l.label(), r.label()],
                     self.http.get(l, r),
+                );
+            }
+            // Only the listeners the node serves: an absent series is a
+            // listener not configured, a 0 one that waits for its port.
+            if self.listeners.configured(l) {
+                let up = f64::from(u8::from(self.listeners.bound(l)));
+                f.gauge(&specs::LISTENER_UP, &[l.label()], up);
+                f.counter(
+                    &specs::LISTENER_BIND_FAILURES,
+                    &[l.label()],
+                    self.listeners.bind_failures(l),
                 );
             }
         }
@@ -78,6 +91,7 @@ impl Collector for ProcessCollector {
 pub struct Metrics {
     registry: Registry,
     http: Arc<RefusalCounters>,
+    listeners: Arc<ListenerStates>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -91,10 +105,12 @@ impl Metrics {
     pub fn new(source: SnapshotSource, syslog: Option<Arc<SyslogCounters>>) -> Self {
         let registry = Registry::new();
         let http = Arc::new(RefusalCounters::default());
+        let listeners = Arc::new(ListenerStates::default());
         let node = NodeCollector {
             source,
             syslog,
             http: http.clone(),
+            listeners: listeners.clone(),
             descs: specs::ALL.iter().map(|s| s.desc()).collect(),
         };
         let process = ProcessCollector {
@@ -106,13 +122,24 @@ impl Metrics {
         registry
             .register(Box::new(process))
             .expect("the process families are registered once");
-        Metrics { registry, http }
+        Metrics {
+            registry,
+            http,
+            listeners,
+        }
     }
 
     /// The ops listeners' refusal counters, exported as
     /// `rampart_ops_http_refused_total`.
     pub fn http_refusals(&self) -> Arc<RefusalCounters> {
         self.http.clone()
+    }
+
+    /// Whether each ops listener holds its address, exported as
+    /// `rampart_ops_listener_up` and
+    /// `rampart_ops_listener_bind_failures_total`.
+    pub fn listener_states(&self) -> Arc<ListenerStates> {
+        self.listeners.clone()
     }
 
     /// Scrape: the text exposition (content type [`prometheus::TEXT_FORMAT`]).

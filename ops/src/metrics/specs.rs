@@ -113,4 +113,6 @@ specs! {
     SYSLOG_MESSAGES = "rampart_syslog_messages_total", Counter, ["result"], "ASA syslog messages, by result (logged, suppressed by the rate limit).";
     SYSLOG_UDP_ERRORS = "rampart_syslog_udp_send_errors_total", Counter, [], "RFC 5424 datagrams the socket refused.";
     HTTP_REFUSED = "rampart_ops_http_refused_total", Counter, ["listener", "reason"], "Connections and requests the ops listeners refused or cut, by listener and reason (limits, timeouts, Host, token).";
+    LISTENER_UP = "rampart_ops_listener_up", Gauge, ["listener"], "1 when a configured ops listener holds its address; 0 while it cannot bind it (another process may hold the port) and tries again every 2 s.";
+    LISTENER_BIND_FAILURES = "rampart_ops_listener_bind_failures_total", Counter, ["listener"], "Failed attempts to bind an ops listener's address.";
 }

@@ -1,0 +1,152 @@
+//! Binding an ops listener, and binding it again later when its address is
+//! taken (docs/ops.md §1).
+//!
+//! The listeners are unprivileged loopback or LAN ports: any local user
+//! may bind one first. That must not keep the node from forwarding, so a
+//! listener that cannot bind is logged loudly, counted
+//! (`rampart_ops_listener_bind_failures_total`, `rampart_ops_listener_up`)
+//! and tried again every [`BIND_RETRY_MS`] until it holds its address; the
+//! node runs on without it meanwhile. (Whoever holds the port does not get
+//! the operator's token: the CLI first checks who owns the socket it
+//! reached, `crate::client`.)
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::refusal::Listener;
+
+/// How often a listener that could not bind tries again.
+pub const BIND_RETRY_MS: u64 = 2_000;
+
+/// Failed attempts between two log lines while a listener waits (a
+/// minute at [`BIND_RETRY_MS`]): loud once, then a reminder, not a flood.
+const LOG_EVERY_FAILURES: u64 = 30;
+
+#[derive(Debug, Default)]
+struct State {
+    configured: AtomicBool,
+    bound: AtomicBool,
+    failures: AtomicU64,
+}
+
+/// Whether each listener holds its address, and how often binding failed;
+/// exported with the metrics.
+#[derive(Debug, Default)]
+pub struct ListenerStates {
+    states: [State; Listener::ALL.len()],
+}
+
+impl ListenerStates {
+    fn of(&self, l: Listener) -> &State {
+        &self.states[l.index()]
+    }
+
+    /// Whether the node is configured to serve `l`.
+    pub fn configured(&self, l: Listener) -> bool {
+        self.of(l).configured.load(Ordering::Relaxed)
+    }
+
+    /// Whether `l` holds its address now.
+    pub fn bound(&self, l: Listener) -> bool {
+        self.of(l).bound.load(Ordering::Relaxed)
+    }
+
+    /// Failed attempts to bind `l` so far.
+    pub fn bind_failures(&self, l: Listener) -> u64 {
+        self.of(l).failures.load(Ordering::Relaxed)
+    }
+
+    fn set_configured(&self, l: Listener) {
+        self.of(l).configured.store(true, Ordering::Relaxed);
+    }
+
+    fn set_bound(&self, l: Listener) {
+        self.of(l).bound.store(true, Ordering::Relaxed);
+    }
+
+    /// Count a failure; the count so far.
+    fn failed(&self, l: Listener) -> u64 {
+        self.of(l).failures.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+fn what(l: Listener) -> &'static str {
+    match l {
+        Listener::Metrics => "metrics",
+        Listener::Admin => "admin API",
+    }
+}
+
+/// Bind `addr` for tokio's use (non-blocking).
+fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Bind `addr` for listener `l` now. A failure is logged loudly and
+/// counted, and the caller tries again with [`bind_until_bound`].
+pub fn bind_first(
+    addr: SocketAddr,
+    l: Listener,
+    states: &ListenerStates,
+) -> Option<std::net::TcpListener> {
+    states.set_configured(l);
+    match bind(addr) {
+        Ok(s) => {
+            states.set_bound(l);
+            Some(s)
+        }
+        Err(e) => {
+            states.failed(l);
+            tracing::error!(
+                "ops: cannot listen on {addr} ({}): {e}; the node forwards without it and \
+                 tries again every {} ms (if another process holds the port, that process \
+                 answers in the node's place: the CLI refuses to send it a token, \
+                 docs/ops.md §1)",
+                what(l),
+                BIND_RETRY_MS
+            );
+            None
+        }
+    }
+}
+
+/// Try to bind `addr` every [`BIND_RETRY_MS`] until it works (the
+/// listener) or `stop` turns true (`None`).
+pub async fn bind_until_bound(
+    addr: SocketAddr,
+    l: Listener,
+    states: &ListenerStates,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<tokio::net::TcpListener> {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(BIND_RETRY_MS)) => {}
+            _ = stop.changed() => return None,
+        }
+        match bind(addr).and_then(tokio::net::TcpListener::from_std) {
+            Ok(s) => {
+                states.set_bound(l);
+                tracing::warn!(
+                    "ops: {} listening on {addr} at last, after {} failed attempt(s)",
+                    what(l),
+                    states.bind_failures(l)
+                );
+                return Some(s);
+            }
+            Err(e) => {
+                let n = states.failed(l);
+                if n.is_multiple_of(LOG_EVERY_FAILURES) {
+                    tracing::error!(
+                        "ops: still cannot listen on {addr} ({}) after {n} attempts: {e}",
+                        what(l)
+                    );
+                }
+            }
+        }
+    }
+}
