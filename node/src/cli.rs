@@ -304,26 +304,55 @@ pub fn conn_words(words: &[String], clear: bool) -> Result<ConnWords, String> {
 
 // === running the commands ===
 
-fn client(t: &Target, changes: bool) -> anyhow::Result<Client> {
-    // The admin token file (changes) and the read token file (reads;
-    // either token authorizes a read, docs/ops.md §3).
-    let (addr, change_file, read_file) = match (&t.admin, &t.config) {
-        (Some(a), _) => (*a, t.token_file.clone(), t.token_file.clone()),
-        (None, Some(path)) => {
-            let cfg = NodeConfig::load(path)?;
-            let Some(a) = cfg.ops.as_ref().and_then(|o| o.admin) else {
-                bail!("{}: no [ops] admin address", path.display());
-            };
-            (
-                a,
-                Some(t.token_file.clone().unwrap_or_else(|| cfg.token_path(path))),
-                t.token_file.clone().or_else(|| cfg.read_token_path(path)),
-            )
-        }
+/// Where a command goes: the admin address, and the token files for a
+/// change and for a read.
+#[derive(Debug, PartialEq, Eq)]
+struct Where {
+    addr: SocketAddr,
+    change_file: Option<PathBuf>,
+    read_file: Option<PathBuf>,
+}
+
+/// The admin address is `--admin` (or RAMPART_ADMIN), else the node file's
+/// `[ops] admin`; the token files are `--token-file`, else the node file's
+/// (the admin token file for changes, the read token file for reads;
+/// either token authorizes a read, docs/ops.md §3) — whether or not the
+/// address came from the node file too.
+fn resolve_target(t: &Target) -> anyhow::Result<Where> {
+    let node = t
+        .config
+        .as_ref()
+        .map(|p| NodeConfig::load(p).map(|c| (p, c)))
+        .transpose()?;
+    let addr = match (t.admin, &node) {
+        (Some(a), _) => a,
+        (None, Some((path, cfg))) => match cfg.ops.as_ref().and_then(|o| o.admin) {
+            Some(a) => a,
+            None => bail!("{}: no [ops] admin address", path.display()),
+        },
         (None, None) => {
             bail!("which node? give --admin ADDR or --config node.toml (or set RAMPART_ADMIN)")
         }
     };
+    Ok(Where {
+        addr,
+        change_file: t
+            .token_file
+            .clone()
+            .or_else(|| node.as_ref().map(|(p, c)| c.token_path(p))),
+        read_file: t
+            .token_file
+            .clone()
+            .or_else(|| node.as_ref().and_then(|(p, c)| c.read_token_path(p))),
+    })
+}
+
+fn client(t: &Target, changes: bool) -> anyhow::Result<Client> {
+    let Where {
+        addr,
+        change_file,
+        read_file,
+    } = resolve_target(t)?;
     let file = if std::env::var("RAMPART_ADMIN_TOKEN").is_ok() {
         None
     } else if changes {
@@ -621,5 +650,59 @@ mod tests {
                 .unwrap_err()
                 .contains("Invalid input")
         );
+    }
+
+    /// With `--admin` (or RAMPART_ADMIN) and `--config` both given, the
+    /// token files still come from the node file. Before, the node file
+    /// was ignored and a change asked for `--config`, which was given.
+    #[test]
+    fn the_node_file_names_the_token_files_even_when_the_address_is_given() {
+        let dir = std::env::temp_dir().join(format!("rampart-cli-target-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let toml = dir.join("node.toml");
+        let node = |ops: &str| {
+            format!(
+                "[node]\nid = 1\nname = \"fw-a\"\ndata_dir = \".\"\n\n\
+                 [[interface]]\nname = \"a-in\"\nnameif = \"inside\"\nsecurity_level = 100\n\n\
+                 [[interface]]\nname = \"a-out\"\nnameif = \"outside\"\nsecurity_level = 0\n\n{ops}"
+            )
+        };
+        std::fs::write(
+            &toml,
+            node("[ops]\nadmin = \"127.0.0.1:9461\"\ntoken_file = \"admin.tok\"\nread_token_file = \"read.tok\"\n"),
+        )
+        .unwrap();
+        let given: SocketAddr = "127.0.0.1:19461".parse().unwrap();
+        let target = |admin: Option<SocketAddr>, token_file: Option<PathBuf>| Target {
+            admin,
+            config: Some(toml.clone()),
+            token_file,
+            json: false,
+        };
+        let w = resolve_target(&target(Some(given), None)).unwrap();
+        assert_eq!(
+            w,
+            Where {
+                addr: given,
+                change_file: Some(dir.join("admin.tok")),
+                read_file: Some(dir.join("read.tok")),
+            }
+        );
+        let w = resolve_target(&target(None, None)).unwrap();
+        assert_eq!(w.addr, "127.0.0.1:9461".parse().unwrap());
+        // --token-file wins for both.
+        let w = resolve_target(&target(Some(given), Some("/x".into()))).unwrap();
+        assert_eq!(
+            (w.change_file, w.read_file),
+            (Some("/x".into()), Some("/x".into()))
+        );
+        // A node file without an admin address needs --admin.
+        std::fs::write(&toml, node("")).unwrap();
+        let e = resolve_target(&target(None, None)).unwrap_err().to_string();
+        assert!(e.ends_with("no [ops] admin address"), "{e}");
+        let w = resolve_target(&target(Some(given), None)).unwrap();
+        assert_eq!(w.change_file, Some(dir.join("admin.token")));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
