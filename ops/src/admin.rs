@@ -19,7 +19,7 @@ use crate::model::{
     RunningConfig, ServicePolicy,
 };
 use crate::pool::{EnginePool, PoolError};
-use crate::show_conn::{ConnFilter, SHOW_CONN_MAX_ROWS, collect_rows_in};
+use crate::show_conn::{ConnFilter, SHOW_CONN_MAX_ROWS, SHOW_CONN_MAX_ROWS_OPEN, collect_rows_in};
 use crate::snapshot::{NodeSnapshot, WorkerSnapshot};
 
 /// How long an operation waits for the workers.
@@ -560,18 +560,16 @@ impl<P: EnginePool> Backend for Admin<P> {
         } else {
             Walk::OpenRead
         })?;
+        let max_rows = if q.trusted {
+            SHOW_CONN_MAX_ROWS
+        } else {
+            SHOW_CONN_MAX_ROWS_OPEN
+        };
         let slots = parts.iter().map(|p| p.2).max().unwrap_or(0);
         for start in (0..slots).step_by(WALK_SLICE_SLOTS) {
             let range = start..start + WALK_SLICE_SLOTS;
             let rows = self.each(move |w| {
-                collect_rows_in(
-                    w.engine,
-                    w.now,
-                    &filter,
-                    w.worker,
-                    SHOW_CONN_MAX_ROWS,
-                    range.clone(),
-                )
+                collect_rows_in(w.engine, w.now, &filter, w.worker, max_rows, range.clone())
             })?;
             for (rows, left_out) in rows {
                 list.conns.extend(rows);
@@ -579,9 +577,9 @@ impl<P: EnginePool> Backend for Admin<P> {
             }
             // Keep the oldest rows only, slice by slice.
             list.conns.sort_by_key(|r| (r.created_ns, r.worker, r.id));
-            if list.conns.len() > SHOW_CONN_MAX_ROWS {
-                list.truncated += (list.conns.len() - SHOW_CONN_MAX_ROWS) as u64;
-                list.conns.truncate(SHOW_CONN_MAX_ROWS);
+            if list.conns.len() > max_rows {
+                list.truncated += (list.conns.len() - max_rows) as u64;
+                list.conns.truncate(max_rows);
             }
         }
         Ok(list)

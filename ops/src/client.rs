@@ -47,6 +47,16 @@ pub enum ClientError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The listener had no room for the request (every connection slot in
+    /// use, or too many answers not yet read): nothing was done; the same
+    /// request may succeed shortly.
+    #[error("admin API at {addr} is busy: {message}")]
+    Busy {
+        /// Where.
+        addr: SocketAddr,
+        /// The node's explanation.
+        message: String,
+    },
     /// The node refused the request.
     #[error("{}", .error.error)]
     Refused {
@@ -268,15 +278,30 @@ impl Client {
     ) -> Result<T, ClientError> {
         let r = self.request(method, path, body, content_type)?;
         if r.status != 200 {
-            let mut error =
-                serde_json::from_slice::<ApiError>(&r.body).unwrap_or_else(|_| ApiError {
-                    error: format!(
-                        "HTTP {}: {}",
-                        r.status,
-                        String::from_utf8_lossy(&r.body).trim()
+            let parsed = serde_json::from_slice::<ApiError>(&r.body).ok();
+            // A 503 without the API's JSON is a listener out of room too
+            // (nodes before the `busy` flag answered a bare 503).
+            if r.status == 503 && parsed.as_ref().is_none_or(|e| e.busy) {
+                return Err(ClientError::Busy {
+                    addr: self.addr,
+                    message: echo_message(
+                        parsed
+                            .as_ref()
+                            .map_or("every connection slot is taken; try again shortly", |e| {
+                                e.error.as_str()
+                            }),
                     ),
-                    problems: Vec::new(),
                 });
+            }
+            let mut error = parsed.unwrap_or_else(|| ApiError {
+                error: format!(
+                    "HTTP {}: {}",
+                    r.status,
+                    String::from_utf8_lossy(&r.body).trim()
+                ),
+                problems: Vec::new(),
+                busy: false,
+            });
             // The CLI prints these to a terminal: whatever answers on that
             // port, its text is shown escaped and bounded (docs/ops.md §5).
             error.error = echo_message(&error.error);

@@ -7,10 +7,14 @@
 //! connection; a body gets [`BODY_READ_TIMEOUT_MS`] and
 //! [`MAX_REQUEST_BYTES`]; a connection lives at most
 //! [`CONNECTION_DEADLINE_MS`]; and [`admission`] caps connections per
-//! source and in all, closing idle ones to make room. A [`Service`] screens
-//! each request head before its body is read: refusals go out at once, and
-//! only a head with a token protects its connection while the body comes.
-//! Every refusal is counted by [`refusal::Refusal`].
+//! source and in all, closing idle ones to make room and keeping a few
+//! slots for the admin token. A [`Service`] screens each request head
+//! before its body is read: refusals go out at once, and only a head with
+//! a token protects its connection while the body comes. Work in flight
+//! and answers held are bounded too: a slot is held until its handler
+//! returns, handlers without the admin token run [`OPEN_HANDLERS`] at a
+//! time, and their answers at most [`MAX_ANSWER_BYTES`] are held. Every
+//! refusal is counted by [`refusal::Refusal`].
 
 pub mod admission;
 pub mod listen;
@@ -57,9 +61,38 @@ pub const BODY_READ_TIMEOUT_MS: u64 = 10_000;
 /// that does not read its answer meets it.
 pub const CONNECTION_DEADLINE_MS: u64 = 120_000;
 
-/// What the listener answers a connection it refuses at once.
-const REFUSED_ANSWER: &[u8] =
-    b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+/// Slots beyond the caps that only a request with the admin token may use:
+/// the operator gets in while every other slot is inside a request
+/// ([`admission`]).
+pub const RESERVED_FOR_ADMIN: usize = 8;
+
+/// Most bytes of answers a listener holds at once for requests without the
+/// admin token: an answer stays in memory until its reader takes it, and a
+/// reader need not read.
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// Handlers of requests without the admin token that run at once per
+/// listener; the rest wait without taking a blocking thread, so the
+/// operator's request finds one free and never queues behind theirs.
+pub const OPEN_HANDLERS: usize = 3;
+
+/// Threads of the runtime's blocking pool (both listeners'
+/// [`OPEN_HANDLERS`] leave four for requests with the admin token).
+pub const BLOCKING_THREADS: usize = 2 * OPEN_HANDLERS + 4;
+
+/// Refused connections that linger at once per listener, so that their
+/// refusal is read rather than lost to a reset; beyond, a refusal is
+/// written without waiting and the connection closed.
+const REFUSALS_AT_ONCE: usize = 64;
+
+/// How long a refused connection lingers for its client to read the
+/// refusal and close.
+const REFUSAL_LINGER_MS: u64 = 1_000;
+
+/// What the listener writes to a connection it refuses without reading it.
+const REFUSED_ANSWER: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\
+Content-Type: application/json\r\nContent-Length: 54\r\n\r\n\
+{\"error\":\"every connection slot is taken\",\"busy\":true}";
 
 /// The limits of one listener (defaults: the constants above).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +115,8 @@ impl Default for ServeLimits {
             caps: Caps {
                 max_connections: MAX_CONNECTIONS,
                 max_per_source: MAX_CONNECTIONS_PER_SOURCE,
+                reserved: RESERVED_FOR_ADMIN,
+                max_answer_bytes: MAX_ANSWER_BYTES,
             },
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
             body_read_timeout_ms: BODY_READ_TIMEOUT_MS,
@@ -223,23 +258,62 @@ struct Conns {
     evict: std::collections::HashMap<ConnId, oneshot::Sender<()>>,
 }
 
-type SharedConns = Arc<Mutex<Conns>>;
+/// What the connections of one listener share.
+#[derive(Debug)]
+struct Listening {
+    conns: Mutex<Conns>,
+    /// [`OPEN_HANDLERS`] permits.
+    open_handlers: Arc<tokio::sync::Semaphore>,
+    /// Refused connections being answered ([`REFUSALS_AT_ONCE`]).
+    refusing: std::sync::atomic::AtomicUsize,
+}
 
-fn lock(conns: &SharedConns) -> std::sync::MutexGuard<'_, Conns> {
+type Shared = Arc<Listening>;
+
+fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Conns> {
     // The table stays consistent under a panic elsewhere: every update is
     // a few map operations with no unwind point between them.
-    conns
+    shared
+        .conns
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A connection's slot: freed when the last holder lets go, that is when
+/// the connection has ended *and* its handler has returned. A request
+/// whose client hangs up keeps its slot while its handler runs, so the caps
+/// bound the work in flight, not only the connections.
+struct Slot(Shared, ConnId);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut c = lock(&self.0);
+        c.admission.on_closed(self.1);
+        c.evict.remove(&self.1);
+    }
+}
+
+/// A refusal for lack of room: JSON with `busy`, so the CLI can tell it
+/// from a refusal of the request itself.
+fn busy_answer(why: &str) -> Response {
+    Response::json(
+        503,
+        &crate::model::ApiError {
+            error: why.to_string(),
+            problems: Vec::new(),
+            busy: true,
+        },
+    )
 }
 
 async fn handle(
     req: hyper::Request<Incoming>,
     service: Service,
     ctx: ServeContext,
-    conns: SharedConns,
-    id: ConnId,
+    shared: Shared,
+    slot: Arc<Slot>,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let id = slot.1;
     let (parts, body) = req.into_parts();
     let header = |name| {
         parts
@@ -285,7 +359,16 @@ async fn handle(
         Screened::Trusted => true,
         Screened::Open => false,
     };
-    if trusted && !lock(&conns).admission.on_request(id) {
+    // A reserved slot is the admin token's (docs/ops.md §2): anyone else
+    // is told the listener is busy, from the head, and the slot is free
+    // again as soon as the answer is written.
+    if !trusted && let Some(cap) = lock(&shared).admission.reserved_for(id) {
+        ctx.refused(cap);
+        return Ok(to_hyper(busy_answer(
+            "every connection slot is taken by requests in progress; try again shortly",
+        )));
+    }
+    if trusted && !lock(&shared).admission.on_request(id) {
         return Ok(to_hyper(evicted_answer()));
     }
     let limit = ctx.limits.max_request_bytes;
@@ -322,18 +405,49 @@ async fn handle(
                 )));
             }
         };
-    if !trusted && !lock(&conns).admission.on_request(id) {
-        return Ok(to_hyper(evicted_answer()));
+    if !trusted {
+        let mut c = lock(&shared);
+        if !c.admission.on_request(id) {
+            return Ok(to_hyper(evicted_answer()));
+        }
+        // Answers not yet read fill the bound: refused before any work.
+        if c.admission.answers_full() {
+            c.admission.on_answered(id);
+            drop(c);
+            return Ok(to_hyper(answers_held(&ctx)));
+        }
     }
+    // The admin token's handler runs at once; others wait for one of
+    // OPEN_HANDLERS permits without a blocking thread, so theirs never
+    // queue in front of it, and a client that hangs up while it waits
+    // leaves nothing behind. The handler holds the slot until it returns.
+    let permit = if trusted {
+        None
+    } else {
+        match shared.open_handlers.clone().acquire_owned().await {
+            Ok(p) => Some(p),
+            Err(_) => return Ok(to_hyper(Response::text(503, "shutting down\n"))),
+        }
+    };
     let handler = service.handler;
-    let answer = tokio::task::spawn_blocking(move || handler(request))
-        .await
-        .unwrap_or_else(|_| Response::text(500, "the handler failed\n"));
+    let held = slot.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        let (_slot, _permit) = (held, permit);
+        handler(request)
+    })
+    .await
+    .unwrap_or_else(|_| Response::text(500, "the handler failed\n"));
+    let mut c = lock(&shared);
+    let kept = c.admission.hold_answer(id, answer.body.len(), !trusted);
     // Without a token, the connection is owed only the writing of its
     // answer from now on: one whose reader does not read a large answer
     // must not hold its slot against the operator.
     if !trusted {
-        lock(&conns).admission.on_answered(id);
+        c.admission.on_answered(id);
+        if !kept {
+            drop(c);
+            return Ok(to_hyper(answers_held(&ctx)));
+        }
     }
     Ok(to_hyper(answer))
 }
@@ -341,7 +455,18 @@ async fn handle(
 /// For a request whose connection was evicted a moment before it was
 /// taken up: the close is on its way.
 fn evicted_answer() -> Response {
-    Response::text(503, "connection closed to make room\n")
+    busy_answer("connection closed to make room; try again")
+}
+
+/// For a request without the admin token while the listener holds its
+/// bound of answers not yet read.
+fn answers_held(ctx: &ServeContext) -> Response {
+    ctx.refused(Refusal::AnswersHeld);
+    busy_answer(&format!(
+        "this listener holds {} MiB of answers not yet read by their clients; try again \
+         shortly (requests with the admin token are answered)",
+        ctx.limits.caps.max_answer_bytes >> 20
+    ))
 }
 
 /// Serve one accepted connection until it closes, is evicted or meets a
@@ -352,20 +477,19 @@ async fn connection(
     evicted: oneshot::Receiver<()>,
     service: Service,
     ctx: ServeContext,
-    conns: SharedConns,
+    shared: Shared,
 ) {
-    struct Release(SharedConns, ConnId);
-    impl Drop for Release {
-        fn drop(&mut self) {
-            let mut c = lock(&self.0);
-            c.admission.on_closed(self.1);
-            c.evict.remove(&self.1);
-        }
-    }
-    let _release = Release(conns.clone(), id);
+    let slot = Arc::new(Slot(shared.clone(), id));
     let svc_ctx = ctx.clone();
-    let svc =
-        service_fn(move |req| handle(req, service.clone(), svc_ctx.clone(), conns.clone(), id));
+    let svc = service_fn(move |req| {
+        handle(
+            req,
+            service.clone(),
+            svc_ctx.clone(),
+            shared.clone(),
+            slot.clone(),
+        )
+    });
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -387,6 +511,53 @@ async fn connection(
     }
 }
 
+/// Answer a connection refused for lack of room so that its client reads
+/// why: the refusal goes out at once and the sending side is shut, then
+/// whatever the client sends (its request) is read and dropped until it
+/// closes, for at most [`REFUSAL_LINGER_MS`]. Closing with its request
+/// unread would reset the connection, and a reset loses the answer before
+/// the client reads it. At most [`REFUSALS_AT_ONCE`] linger; beyond, the
+/// refusal is written without waiting.
+fn refuse(stream: TcpStream, shared: &Shared) {
+    use std::sync::atomic::Ordering;
+    if shared.refusing.fetch_add(1, Ordering::Relaxed) >= REFUSALS_AT_ONCE {
+        shared.refusing.fetch_sub(1, Ordering::Relaxed);
+        let _ = stream.try_write(REFUSED_ANSWER);
+        return;
+    }
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        let linger = async move {
+            let mut left = REFUSED_ANSWER;
+            while !left.is_empty() {
+                stream.writable().await?;
+                match stream.try_write(left) {
+                    Ok(n) => left = &left[n..],
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let std = stream.into_std()?;
+            std.shutdown(std::net::Shutdown::Write)?;
+            let stream = TcpStream::from_std(std)?;
+            let mut buf = [0u8; 4096];
+            let mut read = 0;
+            while read <= MAX_HEAD_BYTES {
+                stream.readable().await?;
+                match stream.try_read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => read += n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(REFUSAL_LINGER_MS), linger).await;
+        shared.refusing.fetch_sub(1, Ordering::Relaxed);
+    });
+}
+
 /// Serve `listener` until `stop` turns true.
 pub async fn serve(
     listener: TcpListener,
@@ -394,10 +565,14 @@ pub async fn serve(
     ctx: ServeContext,
     mut stop: watch::Receiver<bool>,
 ) {
-    let conns: SharedConns = Arc::new(Mutex::new(Conns {
-        admission: Admission::new(ctx.limits.caps),
-        evict: std::collections::HashMap::new(),
-    }));
+    let shared: Shared = Arc::new(Listening {
+        conns: Mutex::new(Conns {
+            admission: Admission::new(ctx.limits.caps),
+            evict: std::collections::HashMap::new(),
+        }),
+        open_handlers: Arc::new(tokio::sync::Semaphore::new(OPEN_HANDLERS)),
+        refusing: std::sync::atomic::AtomicUsize::new(0),
+    });
     loop {
         let (stream, peer) = tokio::select! {
             a = listener.accept() => match a {
@@ -412,14 +587,12 @@ pub async fn serve(
         };
         let (tx, rx) = oneshot::channel();
         let id = {
-            let mut c = lock(&conns);
+            let mut c = lock(&shared);
             match c.admission.on_accept(peer.ip()) {
                 Admit::No(reason) => {
                     drop(c);
                     ctx.refused(reason);
-                    // Best effort, never waiting: the peer learns why if
-                    // its socket takes the bytes now.
-                    let _ = stream.try_write(REFUSED_ANSWER);
+                    refuse(stream, &shared);
                     continue;
                 }
                 Admit::Yes { id, evict } => {
@@ -440,7 +613,7 @@ pub async fn serve(
             rx,
             service.clone(),
             ctx.clone(),
-            conns.clone(),
+            shared.clone(),
         ));
     }
 }
@@ -507,6 +680,17 @@ pub fn percent_encode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The refusal written without reading the request is whole HTTP, and
+    /// says `busy` as the JSON refusals do, so the CLI tells it apart.
+    #[test]
+    fn the_refusal_written_at_once_is_a_busy_json_answer() {
+        let r = crate::client::parse_response(REFUSED_ANSWER).unwrap();
+        assert_eq!(r.status, 503);
+        let e: crate::model::ApiError = serde_json::from_slice(&r.body).unwrap();
+        assert!(e.busy);
+        assert!(REFUSED_ANSWER.ends_with(&r.body));
+    }
 
     #[test]
     fn queries_decode() {

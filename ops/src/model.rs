@@ -460,4 +460,9 @@ pub struct ApiError {
     /// Positions, for a refused configuration.
     #[serde(default)]
     pub problems: Vec<ConfigProblem>,
+    /// The listener had no room for the request (every connection slot
+    /// in use, or too many answers not yet read): nothing was done, and
+    /// the same request may succeed shortly.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub busy: bool,
 }

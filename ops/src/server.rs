@@ -73,6 +73,7 @@ fn api_error(status: u16, error: impl Into<String>) -> Response {
         &ApiError {
             error: echo_message(&error.into()),
             problems: Vec::new(),
+            busy: false,
         },
     )
 }
@@ -101,6 +102,7 @@ fn from_ops_error(e: OpsError) -> Response {
                         ..p
                     })
                     .collect(),
+                busy: false,
             },
         ),
     }
@@ -451,7 +453,7 @@ impl OpsServer {
         let (metrics_addr, admin_addr) = (local(&m), local(&a));
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .max_blocking_threads(8)
+            .max_blocking_threads(http::BLOCKING_THREADS)
             .build()
             .map_err(StartError::Runtime)?;
         let (stop, rx) = watch::channel(false);
@@ -482,10 +484,17 @@ impl OpsServer {
                 admin_service(backend, tokens, gate(Listener::Admin, hosts))
             }
         };
-        let context = |listener| ServeContext {
-            listener,
-            limits: cfg.limits,
-            counters: metrics.http_refusals(),
+        let context = |listener| {
+            let mut limits = cfg.limits;
+            // Nobody has an admin token for the metrics listener.
+            if listener == Listener::Metrics {
+                limits.caps.reserved = 0;
+            }
+            ServeContext {
+                listener,
+                limits,
+                counters: metrics.http_refusals(),
+            }
         };
         let (metrics_ctx, admin_ctx) = (context(Listener::Metrics), context(Listener::Admin));
         let thread = std::thread::Builder::new()

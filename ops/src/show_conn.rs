@@ -59,6 +59,11 @@ fn proto_name(p: u8) -> &'static str {
 /// were left out (a table of a million entries is for `count`).
 pub const SHOW_CONN_MAX_ROWS: usize = 100_000;
 
+/// Most rows a `show conn` without a token returns (about 3 MB of JSON):
+/// its answer is held until its reader takes it, and anyone on the host
+/// may ask (docs/ops.md §2).
+pub const SHOW_CONN_MAX_ROWS_OPEN: usize = 10_000;
+
 /// The connections of one engine that pass `filter`, oldest first, at most
 /// `limit`, as structured rows (the admin API's answer); the second value
 /// counts the matching ones left out.

@@ -290,6 +290,7 @@ async fn requests_that_would_stall_in_their_bodies_do_not_lock_the_operator_out(
             caps: Caps {
                 max_connections: 8,
                 max_per_source: 4,
+                ..ServeLimits::default().caps
             },
             body_read_timeout_ms: 10_000,
             ..ServeLimits::default()
@@ -339,6 +340,8 @@ async fn busy_connections_beyond_the_caps_are_refused_and_counted() {
         caps: Caps {
             max_connections: 4,
             max_per_source: 2,
+            reserved: 0,
+            ..ServeLimits::default().caps
         },
         body_read_timeout_ms: 5_000,
         ..ServeLimits::default()

@@ -3,30 +3,50 @@
 //! Two caps: connections from one source address, and connections in all.
 //! When a newcomer would pass a cap, room is made by closing the oldest
 //! connection under that cap whose request has not been taken up (an
-//! *idle* one: no whole request head yet, or a body still coming from a
-//! sender without a token; it is owed nothing) rather than refusing the
-//! newcomer; only when every connection under the cap is inside a request
-//! is the newcomer refused. So a peer that opens connections and sends
-//! nothing, or stalls in its bodies, cannot lock out a scrape or the CLI,
-//! and one source cannot hold more than its share.
+//! *idle* one: no whole request head yet, a body still coming from a
+//! sender without the admin token, or an answer already made for one; it
+//! is owed nothing) rather than refusing the newcomer. When every
+//! connection under the cap is inside a request, the newcomer may still
+//! take one of a few *reserved* slots, which only a request with the admin
+//! token may use: anyone else's request there is refused on its head. Only
+//! when those are taken too is the newcomer refused. So a peer that opens
+//! connections and sends nothing, stalls in its bodies, or keeps requests
+//! in flight cannot lock the operator out, and one source cannot hold more
+//! than its share.
 //!
-//! Pure: the serve loop feeds it accepts, request starts and closes, and
-//! carries out what it answers (close the evicted connection, refuse the
-//! newcomer). Connection ids grow with each accept, so the smallest idle
-//! id is the oldest idle connection.
+//! Every loopback address is one source: a local user may connect from
+//! any of 127.0.0.0/8 (and `::1`), and each would otherwise have a cap of
+//! its own.
+//!
+//! The table also counts the bytes of answers made and not yet gone
+//! (`hold_answer`): an answer stays in memory until its reader takes it or
+//! its connection closes, and readers who do not read must not make the
+//! node hold answers without bound.
+//!
+//! Pure: the serve loop feeds it accepts, request starts, answers and
+//! closes, and carries out what it answers (close the evicted connection,
+//! refuse the newcomer or a request). Connection ids grow with each
+//! accept, so the smallest idle id is the oldest idle connection.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use super::refusal::Refusal;
 
 /// The caps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caps {
-    /// Most connections at once, over all sources.
+    /// Most connections at once, over all sources (reserved slots aside).
     pub max_connections: usize,
-    /// Most connections at once from one source address.
+    /// Most connections at once from one source address (reserved slots
+    /// aside).
     pub max_per_source: usize,
+    /// Slots beyond the caps that only requests with the admin token may
+    /// use (0: none, as on the metrics listener, where nobody has one).
+    pub reserved: usize,
+    /// Most bytes of answers held at once for requests without the admin
+    /// token; beyond, such a request is refused.
+    pub max_answer_bytes: usize,
 }
 
 /// A connection the table keeps.
@@ -52,6 +72,11 @@ pub enum Admit {
 struct Entry {
     source: IpAddr,
     idle: bool,
+    /// In a reserved slot, taken when this cap was full: only a request
+    /// with the admin token is served there.
+    reserved: Option<Refusal>,
+    /// Bytes of its answer held.
+    answer: usize,
 }
 
 /// The connections of one listener.
@@ -62,7 +87,21 @@ pub struct Admission {
     conns: HashMap<ConnId, Entry>,
     /// Idle connections by age (oldest first), with their source.
     idle: BTreeMap<ConnId, IpAddr>,
+    /// Connections per source, reserved slots aside.
     per_source: HashMap<IpAddr, usize>,
+    reserved_in_use: usize,
+    answer_bytes: usize,
+}
+
+/// The source a connection counts under: its address, except that every
+/// loopback address (and an IPv4-mapped one) is one source.
+fn source_of(ip: IpAddr) -> IpAddr {
+    let ip = ip.to_canonical();
+    if ip.is_loopback() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        ip
+    }
 }
 
 impl Admission {
@@ -72,11 +111,14 @@ impl Admission {
             caps: Caps {
                 max_connections: caps.max_connections.max(1),
                 max_per_source: caps.max_per_source.max(1),
+                ..caps
             },
             next: 0,
             conns: HashMap::new(),
             idle: BTreeMap::new(),
             per_source: HashMap::new(),
+            reserved_in_use: 0,
+            answer_bytes: 0,
         }
     }
 
@@ -90,29 +132,60 @@ impl Admission {
         self.conns.is_empty()
     }
 
+    /// The cap a newcomer from `source` would pass, if any.
+    fn cap_hit(&self, source: IpAddr) -> Option<Refusal> {
+        if self.per_source.get(&source).copied().unwrap_or(0) >= self.caps.max_per_source {
+            Some(Refusal::SourceLimit)
+        } else if self.conns.len() - self.reserved_in_use >= self.caps.max_connections {
+            Some(Refusal::GlobalLimit)
+        } else {
+            None
+        }
+    }
+
     /// A connection from `source` was accepted.
     pub fn on_accept(&mut self, source: IpAddr) -> Admit {
+        let source = source_of(source);
         let mut evict = None;
-        if self.per_source.get(&source).copied().unwrap_or(0) >= self.caps.max_per_source {
-            match self.oldest_idle(Some(source)) {
-                Some(id) => evict = Some(id),
-                None => return Admit::No(Refusal::SourceLimit),
-            }
-        } else if self.conns.len() >= self.caps.max_connections {
-            match self.oldest_idle(None) {
-                Some(id) => evict = Some(id),
-                None => return Admit::No(Refusal::GlobalLimit),
+        if let Some(cap) = self.cap_hit(source) {
+            let scope = (cap == Refusal::SourceLimit).then_some(source);
+            if let Some(id) = self.oldest_idle(scope) {
+                self.on_closed(id);
+                evict = Some(id);
             }
         }
-        if let Some(e) = evict {
-            self.on_closed(e);
-        }
+        // Still no room (every connection under the cap is busy, or the
+        // one evicted was itself in a reserved slot): a reserved slot.
+        let reserved = match self.cap_hit(source) {
+            None => None,
+            Some(cap) if self.reserved_in_use < self.caps.reserved => Some(cap),
+            Some(cap) => return Admit::No(cap),
+        };
         let id = ConnId(self.next);
         self.next += 1;
-        self.conns.insert(id, Entry { source, idle: true });
+        self.conns.insert(
+            id,
+            Entry {
+                source,
+                idle: true,
+                reserved,
+                answer: 0,
+            },
+        );
         self.idle.insert(id, source);
-        *self.per_source.entry(source).or_insert(0) += 1;
+        if reserved.is_some() {
+            self.reserved_in_use += 1;
+        } else {
+            *self.per_source.entry(source).or_insert(0) += 1;
+        }
         Admit::Yes { id, evict }
+    }
+
+    /// The cap that was full when `id` took a reserved slot: its request
+    /// is served only with the admin token. `None` for a connection in an
+    /// ordinary slot (or one no longer kept).
+    pub fn reserved_for(&self, id: ConnId) -> Option<Refusal> {
+        self.conns.get(&id).and_then(|e| e.reserved)
     }
 
     /// `id`'s request was taken up (a head with a token, or a whole
@@ -142,6 +215,33 @@ impl Admission {
         }
     }
 
+    /// Bytes of answers held now (made, their connections not yet closed).
+    pub fn answer_bytes(&self) -> usize {
+        self.answer_bytes
+    }
+
+    /// Whether answers for requests without the admin token are refused
+    /// now, before any is made.
+    pub fn answers_full(&self) -> bool {
+        self.answer_bytes >= self.caps.max_answer_bytes
+    }
+
+    /// Hold `bytes` of `id`'s answer until it closes. An answer to a
+    /// request without the admin token (`capped`) that would take the
+    /// listener past its bound is refused (false) and not held; the admin
+    /// token's answers are always held. False too for an id no longer kept.
+    pub fn hold_answer(&mut self, id: ConnId, bytes: usize, capped: bool) -> bool {
+        if capped && self.answer_bytes.saturating_add(bytes) > self.caps.max_answer_bytes {
+            return false;
+        }
+        let Some(e) = self.conns.get_mut(&id) else {
+            return false;
+        };
+        e.answer = e.answer.saturating_add(bytes);
+        self.answer_bytes = self.answer_bytes.saturating_add(bytes);
+        true
+    }
+
     /// `id` closed (or was evicted); unknown ids are ignored.
     pub fn on_closed(&mut self, id: ConnId) {
         let Some(e) = self.conns.remove(&id) else {
@@ -150,7 +250,10 @@ impl Admission {
         if e.idle {
             self.idle.remove(&id);
         }
-        if let Some(n) = self.per_source.get_mut(&e.source) {
+        self.answer_bytes -= e.answer;
+        if e.reserved.is_some() {
+            self.reserved_in_use -= 1;
+        } else if let Some(n) = self.per_source.get_mut(&e.source) {
             *n -= 1;
             if *n == 0 {
                 self.per_source.remove(&e.source);
@@ -174,9 +277,15 @@ mod tests {
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7));
 
     fn table(max_connections: usize, max_per_source: usize) -> Admission {
+        with_reserve(max_connections, max_per_source, 0)
+    }
+
+    fn with_reserve(max_connections: usize, max_per_source: usize, reserved: usize) -> Admission {
         Admission::new(Caps {
             max_connections,
             max_per_source,
+            reserved,
+            max_answer_bytes: 1000,
         })
     }
 
@@ -314,5 +423,83 @@ mod tests {
         }
         assert!(t.is_empty());
         assert!(t.per_source.is_empty() && t.idle.is_empty());
+    }
+
+    // === loopback, reserved slots, answers ===
+
+    /// A local user may connect from any of 127.0.0.0/8: every such
+    /// address is one source, so the per-source cap binds them all (it
+    /// once let each of 127.0.0.2, .3, ... hold a cap of its own).
+    #[test]
+    fn every_loopback_address_is_one_source() {
+        let mut t = table(100, 2);
+        for ip in ["127.0.0.2", "127.0.0.3"] {
+            let a = id(t.on_accept(ip.parse().unwrap()));
+            assert!(t.on_request(a));
+        }
+        for ip in ["127.9.9.9", "::1", "::ffff:127.0.0.1"] {
+            assert_eq!(
+                t.on_accept(ip.parse().unwrap()),
+                Admit::No(Refusal::SourceLimit),
+                "{ip}"
+            );
+        }
+        id(t.on_accept(B));
+    }
+
+    /// When every ordinary slot is inside a request, a newcomer takes a
+    /// reserved slot (to be served only with the admin token), and only
+    /// when those are taken too is it refused.
+    #[test]
+    fn busy_slots_leave_the_reserved_ones_for_the_admin_token() {
+        let mut t = with_reserve(10, 2, 1);
+        let a0 = id(t.on_accept(A));
+        let a1 = id(t.on_accept(A));
+        assert!(t.on_request(a0) && t.on_request(a1));
+        assert_eq!(t.reserved_for(a0), None);
+        let r = id(t.on_accept(A));
+        assert_eq!(t.reserved_for(r), Some(Refusal::SourceLimit));
+        assert!(t.on_request(r));
+        assert_eq!(t.on_accept(A), Admit::No(Refusal::SourceLimit));
+        // An idle connection in a reserved slot makes room like any other.
+        t.on_closed(r);
+        let r2 = id(t.on_accept(A));
+        assert_eq!(
+            t.on_accept(A),
+            Admit::Yes {
+                id: ConnId(4),
+                evict: Some(r2)
+            }
+        );
+        assert_eq!(t.reserved_for(ConnId(4)), Some(Refusal::SourceLimit));
+        // Freed ordinary slots are ordinary again.
+        t.on_closed(a0);
+        let a2 = id(t.on_accept(A));
+        assert_eq!(t.reserved_for(a2), None);
+        for c in [a1, a2, ConnId(4)] {
+            t.on_closed(c);
+        }
+        assert!(t.is_empty() && t.per_source.is_empty());
+        assert_eq!(t.reserved_in_use, 0);
+    }
+
+    #[test]
+    fn answers_without_the_admin_token_are_bounded_in_bytes() {
+        let mut t = table(10, 10);
+        let a = id(t.on_accept(A));
+        let b = id(t.on_accept(A));
+        let c = id(t.on_accept(A));
+        assert!(t.hold_answer(a, 600, true));
+        assert!(!t.answers_full());
+        assert!(!t.hold_answer(b, 600, true), "past the bound");
+        // The operator's answer is held whatever the others hold.
+        assert!(t.hold_answer(c, 600, false));
+        assert_eq!(t.answer_bytes(), 1200);
+        assert!(t.answers_full());
+        t.on_closed(a);
+        t.on_closed(c);
+        assert_eq!(t.answer_bytes(), 0);
+        assert!(t.hold_answer(b, 1000, true));
+        assert!(!t.hold_answer(ConnId(99), 1, false));
     }
 }

@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Why a connection or a request was refused or cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Refusal {
-    /// A new connection: its source holds its cap of connections, all
-    /// inside a request.
+    /// A new connection (503): its source holds its cap of connections,
+    /// all inside a request, and the reserved slots are taken; or a request
+    /// without the admin token in a reserved slot taken for that reason.
     SourceLimit,
-    /// A new connection: the listener holds its cap of connections, all
-    /// inside a request.
+    /// The same for the listener's cap of connections in all.
     GlobalLimit,
     /// An idle connection (no whole request head yet), closed to make
     /// room for a new one.
@@ -35,11 +35,14 @@ pub enum Refusal {
     /// A body that broke off (the sender closed before it was whole) or
     /// whose framing was malformed (400).
     BodyUnreadable,
+    /// A request without the admin token, refused because the listener
+    /// holds its bound of answers not yet read (503).
+    AnswersHeld,
 }
 
 impl Refusal {
     /// Every reason, in label order of the docs.
-    pub const ALL: [Refusal; 12] = [
+    pub const ALL: [Refusal; 13] = [
         Refusal::SourceLimit,
         Refusal::GlobalLimit,
         Refusal::IdleEvicted,
@@ -52,6 +55,7 @@ impl Refusal {
         Refusal::Unauthorized,
         Refusal::BodyNotExpected,
         Refusal::BodyUnreadable,
+        Refusal::AnswersHeld,
     ];
 
     /// The metric label.
@@ -69,6 +73,7 @@ impl Refusal {
             Refusal::Unauthorized => "unauthorized",
             Refusal::BodyNotExpected => "body_not_expected",
             Refusal::BodyUnreadable => "body_unreadable",
+            Refusal::AnswersHeld => "answers_held",
         }
     }
 
@@ -86,6 +91,7 @@ impl Refusal {
             Refusal::Unauthorized => 9,
             Refusal::BodyNotExpected => 10,
             Refusal::BodyUnreadable => 11,
+            Refusal::AnswersHeld => 12,
         }
     }
 }
