@@ -404,8 +404,32 @@ fn refused(e: ClientError) -> anyhow::Error {
 /// leader): the cluster's state, not the request's (which exits 1).
 pub const EXIT_CLUSTER: u8 = 2;
 
+/// The exit status when the node's admin listener had no room for the
+/// request (every slot in use, or too many answers unread): nothing was
+/// done, and the same command may succeed shortly.
+pub const EXIT_BUSY: u8 = 3;
+
+/// A busy listener is not a failure of the command: said so, with its own
+/// exit status ([`EXIT_BUSY`]), wherever in the command it happened.
+fn busy_to_exit(r: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
+    match r {
+        Err(e) => match e.downcast_ref::<ClientError>() {
+            Some(busy @ ClientError::Busy { .. }) => {
+                eprintln!("rampart: {busy}");
+                Ok(ExitCode::from(EXIT_BUSY))
+            }
+            _ => Err(e),
+        },
+        ok => ok,
+    }
+}
+
 /// `rampart cluster join|remove` on the node `target` names.
 pub fn membership(target: &Target, change: &MemberChange) -> anyhow::Result<ExitCode> {
+    busy_to_exit(change_membership(target, change))
+}
+
+fn change_membership(target: &Target, change: &MemberChange) -> anyhow::Result<ExitCode> {
     let api = client(target, true)?;
     match api.membership(change) {
         Ok(r) => {
@@ -425,6 +449,10 @@ pub fn membership(target: &Target, change: &MemberChange) -> anyhow::Result<Exit
 
 /// Run an ops subcommand; `command` gives the whole CLI (for completions).
 pub fn run(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<ExitCode> {
+    busy_to_exit(run_command(c, command))
+}
+
+fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<ExitCode> {
     match c {
         OpsCommand::Completions { shell } => {
             let mut cmd = command();
@@ -704,5 +732,30 @@ mod tests {
         let w = resolve_target(&target(Some(given), None)).unwrap();
         assert_eq!(w.change_file, Some(dir.join("admin.token")));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A listener out of room gets its own message and exit status, not
+    /// the cluster's (2) or a bare failure (1).
+    #[test]
+    fn a_busy_listener_exits_with_its_own_status() {
+        let busy = ClientError::Busy {
+            addr: "127.0.0.1:9461".parse().unwrap(),
+            message: "every connection slot is taken".into(),
+        };
+        assert_eq!(
+            busy.to_string(),
+            "admin API at 127.0.0.1:9461 is busy: every connection slot is taken"
+        );
+        let code = busy_to_exit(Err(anyhow::Error::new(busy))).unwrap();
+        assert_eq!(code, ExitCode::from(EXIT_BUSY));
+        let other = ClientError::Protocol {
+            addr: "127.0.0.1:9461".parse().unwrap(),
+            what: "x".into(),
+        };
+        assert!(busy_to_exit(Err(anyhow::Error::new(other))).is_err());
+        assert_eq!(
+            busy_to_exit(Ok(ExitCode::SUCCESS)).unwrap(),
+            ExitCode::SUCCESS
+        );
     }
 }
