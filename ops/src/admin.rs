@@ -12,7 +12,7 @@ use rampart_dataplane::policy::compile::{Policy, compile};
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::policy::render::render;
 
-use crate::backend::{Backend, ConnQuery, OpsError};
+use crate::backend::{Backend, Caller, ConnQuery, OpsError};
 use crate::model::{
     ClassStats, ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters,
     DropCount, Health, MemberChange, MemberResult, NodeStatus, PolicyBinding, PolicyScope,
@@ -87,26 +87,22 @@ pub struct Admin<P: EnginePool> {
     membership: Option<MembershipOps>,
     peer_clear: Option<PeerClear>,
     timeout: Duration,
-    /// Table walks allowed now, one budget per [`Walk`] kind.
-    walks: Mutex<[WalkBudget; 4]>,
+    /// `clear conn` walks allowed now: the operator's, and peers'.
+    clears: Mutex<[WalkBudget; 2]>,
+    /// `show conn` walks, by [`Caller`].
+    reads: [ReadWalks; 3],
     /// The policy every worker is to run.
     wanted: Arc<Mutex<Wanted>>,
 }
 
-/// Who asks for a table walk: each kind has a budget of its own, so local
-/// users without a token, spending theirs on `show conn`, cannot starve the
-/// operator's `show conn` or anyone's `clear conn`.
+/// Whose `clear conn`: each has a budget of its own, so a member sending
+/// many cannot keep the operator's refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Walk {
-    /// `show conn` without a token.
-    OpenRead = 0,
-    /// `show conn` with the admin or read token.
-    TrustedRead = 1,
-    /// `clear conn`, the operator's (admin token).
-    Clear = 2,
-    /// A peer's part of a cluster-wide `clear conn`: a budget of its own,
-    /// so a member sending many cannot keep the operator's refused.
-    PeerClear = 3,
+enum Clear {
+    /// The operator's (admin token).
+    Operator = 0,
+    /// A peer's part of a cluster-wide `clear conn`.
+    Peer = 1,
 }
 
 /// Table slots a worker scans per job of a `show conn`: the job runs
@@ -114,7 +110,23 @@ enum Walk {
 /// (a table of a million entries takes sixteen jobs, not one long one).
 pub const WALK_SLICE_SLOTS: usize = 65_536;
 
-/// Table walks a node serves per second on average, and at once.
+/// The least a slice is charged, however few slots it scans: each costs a
+/// round trip to every worker as well.
+const MIN_SLICE_CHARGE: usize = 8_192;
+
+/// Table slots each kind of caller may have the workers scan per second
+/// (each worker scans its own table: a walk of N slots costs every worker
+/// N). A walk that would pass its budget waits for it, slice by slice, so
+/// the cost to the packet workers is bounded per second whatever the
+/// table holds; a token-less walk of a full table (a million entries) takes
+/// about eight seconds. Without a token: two slices a second (about 1% of a
+/// worker at a million entries, measured with the ignored test
+/// `slice_cost`); the read token twice that (about 7%: its rows are not
+/// capped at 10,000); the admin token sixteen, its own (about a quarter of
+/// a worker, while the operator walks).
+const READ_SLOTS_PER_SECOND: [f64; 3] = [131_072.0, 262_144.0, 1_048_576.0];
+
+/// `clear conn` walks a node serves per second on average, and at once.
 const WALKS_PER_SECOND: f64 = 10.0;
 const WALK_BURST: f64 = 20.0;
 
@@ -135,6 +147,66 @@ impl WalkBudget {
             true
         } else {
             false
+        }
+    }
+}
+
+/// A token bucket of table slots scanned, holding at most one second's.
+#[derive(Debug)]
+struct SlotBudget {
+    per_second: f64,
+    tokens: f64,
+    at: std::time::Instant,
+}
+
+impl SlotBudget {
+    fn new(per_second: f64, now: std::time::Instant) -> Self {
+        SlotBudget {
+            per_second,
+            tokens: per_second,
+            at: now,
+        }
+    }
+
+    /// Take `slots` now, or say how long until they are there.
+    fn take(&mut self, slots: usize, now: std::time::Instant) -> Result<(), Duration> {
+        let refill = now.saturating_duration_since(self.at).as_secs_f64() * self.per_second;
+        self.tokens = (self.tokens + refill).min(self.per_second);
+        self.at = now;
+        let want = slots as f64;
+        if self.tokens >= want {
+            self.tokens -= want;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (want - self.tokens) / self.per_second,
+            ))
+        }
+    }
+}
+
+/// The `show conn` walks of one kind of caller: their budget, and, for
+/// callers the operator does not control, the turn that lets one walk at a
+/// time (each waits on its budget holding a handler; two would only halve
+/// each other's pace).
+#[derive(Debug)]
+struct ReadWalks {
+    budget: Mutex<SlotBudget>,
+    turn: Option<Mutex<()>>,
+}
+
+impl ReadWalks {
+    /// Wait until `slots` may be scanned.
+    fn pace(&self, slots: usize) {
+        loop {
+            let wait = match self.budget.lock() {
+                Ok(mut b) => b.take(slots, std::time::Instant::now()),
+                Err(_) => return,
+            };
+            match wait {
+                Ok(()) => return,
+                Err(d) => std::thread::sleep(d),
+            }
         }
     }
 }
@@ -169,18 +241,26 @@ impl<P: EnginePool> Admin<P> {
             membership: None,
             peer_clear: None,
             timeout: WORKER_TIMEOUT,
-            walks: Mutex::new(std::array::from_fn(|_| WalkBudget {
+            clears: Mutex::new(std::array::from_fn(|_| WalkBudget {
                 tokens: WALK_BURST,
                 at: std::time::Instant::now(),
             })),
+            reads: std::array::from_fn(|i| ReadWalks {
+                budget: Mutex::new(SlotBudget::new(
+                    READ_SLOTS_PER_SECOND[i],
+                    std::time::Instant::now(),
+                )),
+                // The operator's walks wait for nobody's turn.
+                turn: (i != Caller::AdminToken as usize).then(|| Mutex::new(())),
+            }),
             wanted: Arc::new(Mutex::new(Wanted::default())),
         }
     }
 
-    /// Take one table walk from the budget of its kind, or refuse.
-    fn walk_allowed(&self, kind: Walk) -> Result<(), OpsError> {
+    /// Take one `clear conn` walk from the budget of its kind, or refuse.
+    fn walk_allowed(&self, kind: Clear) -> Result<(), OpsError> {
         let ok = self
-            .walks
+            .clears
             .lock()
             .map(|mut b| b[kind as usize].take(std::time::Instant::now()))
             .unwrap_or(false);
@@ -207,7 +287,7 @@ impl<P: EnginePool> Admin<P> {
 
     /// This node's part of `clear conn` (what a peer asks of it).
     pub fn clear_local(&self, filter: &ConnFilter) -> Result<u64, OpsError> {
-        self.walk_allowed(Walk::PeerClear)?;
+        self.walk_allowed(Clear::Peer)?;
         self.clear_here(filter)
     }
 
@@ -555,18 +635,29 @@ impl<P: EnginePool> Backend for Admin<P> {
         if count_only {
             return Ok(list);
         }
-        self.walk_allowed(if q.trusted {
-            Walk::TrustedRead
-        } else {
-            Walk::OpenRead
-        })?;
-        let max_rows = if q.trusted {
-            SHOW_CONN_MAX_ROWS
-        } else {
+        let walks = &self.reads[q.caller as usize];
+        // One walk at a time per kind of caller the operator does not
+        // control; a poisoned turn is still a turn.
+        let _turn = match walks.turn.as_ref().map(Mutex::try_lock) {
+            None => None,
+            Some(Ok(t)) => Some(t),
+            Some(Err(std::sync::TryLockError::Poisoned(p))) => Some(p.into_inner()),
+            Some(Err(std::sync::TryLockError::WouldBlock)) => {
+                return Err(OpsError::RateLimited(
+                    "another show conn of the same kind is walking the table; one at a time, \
+                     try again shortly"
+                        .into(),
+                ));
+            }
+        };
+        let max_rows = if q.caller == Caller::Open {
             SHOW_CONN_MAX_ROWS_OPEN
+        } else {
+            SHOW_CONN_MAX_ROWS
         };
         let slots = parts.iter().map(|p| p.2).max().unwrap_or(0);
         for start in (0..slots).step_by(WALK_SLICE_SLOTS) {
+            walks.pace((slots - start).clamp(MIN_SLICE_CHARGE, WALK_SLICE_SLOTS));
             let range = start..start + WALK_SLICE_SLOTS;
             let rows = self.each(move |w| {
                 collect_rows_in(w.engine, w.now, &filter, w.worker, max_rows, range.clone())
@@ -586,7 +677,7 @@ impl<P: EnginePool> Backend for Admin<P> {
     }
 
     fn clear_conns(&self, filter: &ConnFilter) -> Result<ClearResult, OpsError> {
-        self.walk_allowed(Walk::Clear)?;
+        self.walk_allowed(Clear::Operator)?;
         let mut deleted = self.clear_here(filter)?;
         let mut unreachable = Vec::new();
         if let Some(peers) = &self.peer_clear {
@@ -717,5 +808,173 @@ impl<P: EnginePool> Backend for Admin<P> {
             ready: reasons.is_empty(),
             reasons,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::{LocalPool, WorkerView};
+    use rampart_dataplane::conntrack::NodeId;
+    use rampart_dataplane::{Engine, EngineConfig, Instant};
+
+    const NOW: Instant = Instant::from_secs(100);
+
+    /// One engine holding `n` UDP flows.
+    fn filled(n: u32) -> Engine {
+        let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
+        cfg.max_conns = n as usize + 1000;
+        let mut e = Engine::new(cfg).expect("engine");
+        rampart_dataplane::trace::fill_udp_flows(&mut e, n, NOW);
+        e
+    }
+
+    fn admin_of<P: EnginePool>(pool: P) -> Admin<P> {
+        Admin::new(Arc::new(pool), Box::new(NodeStatus::default))
+    }
+
+    fn query(caller: Caller) -> ConnQuery {
+        ConnQuery {
+            caller,
+            ..ConnQuery::default()
+        }
+    }
+
+    #[test]
+    fn a_slot_budget_holds_one_second_and_says_how_long_to_wait() {
+        let t0 = std::time::Instant::now();
+        let mut b = SlotBudget::new(100.0, t0);
+        assert_eq!(b.take(60, t0), Ok(()));
+        let wait = b.take(60, t0).unwrap_err();
+        assert!((wait.as_secs_f64() - 0.2).abs() < 1e-9, "{wait:?}");
+        assert_eq!(b.take(60, t0 + Duration::from_millis(200)), Ok(()));
+        // Idle for long, it holds one second's worth, no more.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(b.take(100, later), Ok(()));
+        assert!(b.take(1, later).is_err());
+    }
+
+    /// A token-less walk of a table of 200,000 entries scans four slices
+    /// against 131,072 slots a second: it waits on its budget, so what it
+    /// costs the worker per second does not grow with the table (before,
+    /// ten such walks a second were allowed whatever the table held: at a
+    /// million entries, seconds of slice work per second). The operator's
+    /// walk, right after, draws on its own budget.
+    #[test]
+    fn a_walk_of_a_large_table_is_paced_by_the_slots_it_scans() {
+        let admin = admin_of(LocalPool::new(vec![filled(200_000)], || NOW));
+        // The budget starts with one second's worth: the first walk waits
+        // for the slots beyond it, the next for all of its about 205,000
+        // (over 1.5 s).
+        admin.conns(&query(Caller::Open)).expect("walked");
+        let t0 = std::time::Instant::now();
+        let open = admin.conns(&query(Caller::Open)).expect("walked");
+        let paced = t0.elapsed();
+        assert!(paced >= Duration::from_millis(1500), "not paced: {paced:?}");
+        // Without a token, at most SHOW_CONN_MAX_ROWS_OPEN rows.
+        assert_eq!(open.conns.len(), SHOW_CONN_MAX_ROWS_OPEN);
+        assert_eq!(open.truncated, 200_000 - SHOW_CONN_MAX_ROWS_OPEN as u64);
+        let t0 = std::time::Instant::now();
+        let op = admin.conns(&query(Caller::AdminToken)).expect("walked");
+        assert_eq!(op.conns.len(), SHOW_CONN_MAX_ROWS);
+        assert_eq!(op.conns.len() as u64 + op.truncated, 200_000);
+        assert!(
+            t0.elapsed() < paced,
+            "the operator waited on others' budget"
+        );
+    }
+
+    /// A pool whose every request to the workers takes `delay` (a long
+    /// slice, or busy workers).
+    struct Slow(LocalPool, Duration);
+
+    impl EnginePool for Slow {
+        fn workers(&self) -> usize {
+            self.0.workers()
+        }
+        fn each<R: Send + 'static>(
+            &self,
+            timeout: Duration,
+            f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
+        ) -> Result<Vec<R>, PoolError> {
+            std::thread::sleep(self.1);
+            self.0.each(timeout, f)
+        }
+    }
+
+    /// While a token-less walk runs, another token-less one is refused
+    /// (429) rather than queued beside it; the read token's and the
+    /// operator's walks run at the same time, on budgets of their own.
+    #[test]
+    fn walks_without_a_token_take_turns_and_others_do_not_wait_for_them() {
+        let admin = Arc::new(admin_of(Slow(
+            LocalPool::new(vec![filled(10)], || NOW),
+            Duration::from_millis(300),
+        )));
+        let a = admin.clone();
+        let first = std::thread::spawn(move || a.conns(&query(Caller::Open)));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(matches!(
+            admin.conns(&query(Caller::Open)),
+            Err(OpsError::RateLimited(_))
+        ));
+        let (r, o) = (admin.clone(), admin.clone());
+        let read = std::thread::spawn(move || r.conns(&query(Caller::ReadToken)));
+        let op = std::thread::spawn(move || o.conns(&query(Caller::AdminToken)));
+        assert_eq!(first.join().unwrap().expect("first").conns.len(), 10);
+        assert_eq!(read.join().unwrap().expect("read token").conns.len(), 10);
+        assert_eq!(op.join().unwrap().expect("operator").conns.len(), 10);
+        // Its turn over, the next token-less walk goes.
+        assert!(admin.conns(&query(Caller::Open)).is_ok());
+    }
+
+    /// What one slice costs a worker, and a whole token-less walk: run
+    /// with `cargo test --release -p rampart-ops -- --ignored slice_cost
+    /// --nocapture` (`RAMPART_ENTRIES`, default a million).
+    #[test]
+    #[ignore]
+    fn slice_cost() {
+        let n = std::env::var("RAMPART_ENTRIES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1_000_000);
+        let e = filled(n);
+        let filter = ConnFilter::default();
+        let slots = e.table().slot_count();
+        for (who, rows, budget) in [
+            (
+                "without a token",
+                SHOW_CONN_MAX_ROWS_OPEN,
+                READ_SLOTS_PER_SECOND[0],
+            ),
+            (
+                "with the read token",
+                SHOW_CONN_MAX_ROWS,
+                READ_SLOTS_PER_SECOND[1],
+            ),
+            (
+                "with the admin token",
+                SHOW_CONN_MAX_ROWS,
+                READ_SLOTS_PER_SECOND[2],
+            ),
+        ] {
+            let mut worst = Duration::ZERO;
+            let mut total = Duration::ZERO;
+            for start in (0..slots).step_by(WALK_SLICE_SLOTS) {
+                let t = std::time::Instant::now();
+                let _ = collect_rows_in(&e, NOW, &filter, 0, rows, start..start + WALK_SLICE_SLOTS);
+                worst = worst.max(t.elapsed());
+                total += t.elapsed();
+            }
+            println!(
+                "{n} entries, {slots} slots, {who}: {} slices, {total:?} in all, longest \
+                 {worst:?}; at its budget {:.1}% of a worker",
+                slots.div_ceil(WALK_SLICE_SLOTS),
+                100.0 * total.as_secs_f64() / slots as f64 * budget,
+            );
+        }
+        let t = std::time::Instant::now();
+        let _ = crate::show_conn::conn_rows(&e, NOW, &filter, true);
+        println!("the whole table printed in one job: {:?}", t.elapsed());
     }
 }

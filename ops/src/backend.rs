@@ -38,6 +38,19 @@ pub enum OpsError {
     PolicyRefused(String),
 }
 
+/// Who asks for a `show conn`: each has a walk budget of its own, so no
+/// one spends another's (docs/ops.md §2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Caller {
+    /// No token (any local user, unless a read token is set).
+    #[default]
+    Open,
+    /// The read token (monitoring).
+    ReadToken,
+    /// The admin token (the operator).
+    AdminToken,
+}
+
 /// A `show conn` request.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ConnQuery {
@@ -45,9 +58,8 @@ pub struct ConnQuery {
     pub filter: ConnFilter,
     /// Only the counts (`show conn count`).
     pub count_only: bool,
-    /// The request carried the admin or read token: its walk comes from a
-    /// budget that requests without a token cannot spend.
-    pub trusted: bool,
+    /// Which token the request carried.
+    pub caller: Caller,
 }
 
 /// The node as the endpoints see it.

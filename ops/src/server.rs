@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::backend::{Backend, ConnQuery, OpsError};
+use crate::backend::{Backend, Caller, ConnQuery, OpsError};
 use crate::echo::{echo, echo_message};
 use crate::host_check::{HostCheck, HostVerdict};
 use crate::http::listen::{self, ListenerStates};
@@ -221,11 +221,6 @@ pub struct AdminTokens {
     pub read: Option<String>,
 }
 
-/// Whether the request carries the admin or the read token.
-fn has_token(req: &Request, tokens: &AdminTokens) -> bool {
-    authorized(req, &tokens.change) || authorized(req, &tokens.read)
-}
-
 /// Whether a path of the admin API changes state (POST, admin token).
 fn changes_state(path: &str) -> bool {
     matches!(
@@ -292,7 +287,13 @@ pub fn admin_service(backend: Arc<dyn Backend>, tokens: AdminTokens, gate: Gate)
 /// The admin API's handler, for requests its screen passed.
 fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens) -> Handler {
     Arc::new(move |req: Request| {
-        let trusted = has_token(&req, &tokens);
+        let caller = if authorized(&req, &tokens.change) {
+            Caller::AdminToken
+        } else if authorized(&req, &tokens.read) {
+            Caller::ReadToken
+        } else {
+            Caller::Open
+        };
         let changes = changes_state(&req.path);
         if let Some(r) = health(&*backend, &req) {
             return r;
@@ -303,7 +304,7 @@ fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens) -> Handler {
         match req.path.as_str() {
             "/v1/conn" => answer(
                 parse_conn_query(&req.query)
-                    .and_then(|q| backend.conns(&ConnQuery { trusted, ..q })),
+                    .and_then(|q| backend.conns(&ConnQuery { caller, ..q })),
             ),
             "/v1/clear-conn" => {
                 let filter: Result<ConnFilter, _> = if req.body.is_empty() {

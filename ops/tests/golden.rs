@@ -45,7 +45,7 @@ fn show_conn_plain_detail_count_and_filters() {
                 port: Some(445),
             },
             count_only: false,
-            trusted: false,
+            caller: Default::default(),
         })
         .unwrap();
     check("show_conn_port_445.txt", &render_conn_list(&port, false));
@@ -56,7 +56,7 @@ fn show_conn_plain_detail_count_and_filters() {
                 port: None,
             },
             count_only: false,
-            trusted: false,
+            caller: Default::default(),
         })
         .unwrap();
     assert_eq!(render_conn_list(&none, false), "4 in use, 4 most used\n\n");
