@@ -71,23 +71,52 @@ impl Wake {
     }
 }
 
+/// How long a worker spends on jobs between two packet batches, at most,
+/// before it goes back to its packets; it always runs one. A slice of a
+/// table walk takes longer than this by itself, so a batch waits for one
+/// slice at most, however many walks have queued theirs (docs/ops.md §2).
+pub const JOBS_PER_TURN: Duration = Duration::from_micros(500);
+
 /// The worker's end: jobs to run.
-#[derive(Debug)]
 pub struct Inbox {
     rx: mpsc::Receiver<Job>,
+    /// A job taken from the queue but left for the next turn.
+    next: Option<Job>,
     worker: usize,
 }
 
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("worker", &self.worker)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Inbox {
-    /// Run every queued job.
-    pub fn serve(&self, engine: &mut Engine, io: &BridgeCounters, now: Instant) {
-        while let Ok(job) = self.rx.try_recv() {
+    /// Run queued jobs until [`JOBS_PER_TURN`] is spent (at least one);
+    /// whether some are left, for the next turn (the caller wakes itself,
+    /// so that an idle worker does not sleep on them).
+    pub fn serve(&mut self, engine: &mut Engine, io: &BridgeCounters, now: Instant) -> bool {
+        let Some(mut job) = self.next.take().or_else(|| self.rx.try_recv().ok()) else {
+            return false;
+        };
+        let start = std::time::Instant::now();
+        loop {
             job(&mut WorkerView {
                 engine,
                 io: Some(io),
                 now,
                 worker: self.worker,
             });
+            match self.rx.try_recv() {
+                Err(_) => return false,
+                Ok(more) if start.elapsed() >= JOBS_PER_TURN => {
+                    self.next = Some(more);
+                    return true;
+                }
+                Ok(more) => job = more,
+            }
         }
     }
 }
@@ -106,7 +135,11 @@ pub fn workers(wakes: &[Wake]) -> (Workers, Vec<Inbox>) {
     for (worker, wake) in wakes.iter().enumerate() {
         let (tx, rx) = mpsc::sync_channel(CONTROL_QUEUE_JOBS);
         queues.push((tx, wake.clone()));
-        inboxes.push(Inbox { rx, worker });
+        inboxes.push(Inbox {
+            rx,
+            next: None,
+            worker,
+        });
     }
     (Workers { queues }, inboxes)
 }
@@ -208,6 +241,7 @@ mod tests {
             .into_iter()
             .map(|inbox| {
                 std::thread::spawn(move || {
+                    let mut inbox = inbox;
                     let mut e = engine();
                     let io = BridgeCounters::default();
                     // Serve until the handle is gone (bounded: 2 s).
@@ -265,6 +299,7 @@ mod tests {
             .map(|(i, inbox)| {
                 let (stall, stalling, done) = (stall.clone(), stalling.clone(), done.clone());
                 std::thread::spawn(move || {
+                    let mut inbox = inbox;
                     let mut e = engine();
                     let io = BridgeCounters::default();
                     // Serve until the test is done (bounded: 20 s).
@@ -402,12 +437,48 @@ mod tests {
         assert_eq!(err, ControlError::Timeout(0, Duration::from_millis(50)));
         // Served after the caller gave up, the job does nothing.
         let mut e = engine();
-        for inbox in &inboxes {
+        for inbox in &mut inboxes {
             inbox.serve(&mut e, &BridgeCounters::default(), Instant::from_nanos(5));
         }
         assert_eq!(ran.load(std::sync::atomic::Ordering::SeqCst), 0);
         inboxes.pop();
         let err = w.each(Duration::from_millis(50), |_| ()).unwrap_err();
         assert_eq!(err, ControlError::Stopped(1));
+    }
+
+    /// Jobs that each take longer than a turn's allowance run one per turn
+    /// (one slice of a walk per packet batch, however many walks queued
+    /// theirs); quick ones run together. Before, a worker ran every queued
+    /// job in one go, and its packets waited for all of them.
+    #[test]
+    fn a_worker_runs_one_slow_job_per_turn_and_quick_ones_together() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let wakes = vec![Wake::new().unwrap()];
+        let (w, mut inboxes) = workers(&wakes);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let queue = |n: usize, pause: Duration| {
+            for _ in 0..n {
+                let ran = ran.clone();
+                let job: Job = Box::new(move |_| {
+                    std::thread::sleep(pause);
+                    ran.fetch_add(1, Ordering::SeqCst);
+                });
+                w.queues[0].0.try_send(job).unwrap();
+            }
+        };
+        let mut e = engine();
+        let io = BridgeCounters::default();
+        let mut serve = || inboxes[0].serve(&mut e, &io, Instant::from_nanos(5));
+        queue(3, JOBS_PER_TURN * 2);
+        assert!(serve(), "two left");
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        assert!(serve(), "one left");
+        assert_eq!(ran.load(Ordering::SeqCst), 2);
+        assert!(!serve(), "none left");
+        assert_eq!(ran.load(Ordering::SeqCst), 3);
+        assert!(!serve());
+        queue(10, Duration::ZERO);
+        assert!(!serve());
+        assert_eq!(ran.load(Ordering::SeqCst), 13);
     }
 }

@@ -34,9 +34,11 @@ use rampart_dataplane::engine::sync::SyncConfig;
 use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};
+use rampart_ops::admin::WALK_SLICE_SLOTS;
 use rampart_ops::echo::echo_message;
 use rampart_ops::logging::LogFormat;
-use rampart_ops::show_conn::{ConnFilter, conn_rows, render_rows};
+use rampart_ops::pool::{EnginePool, PoolError};
+use rampart_ops::show_conn::{ConnFilter, ConnRow, collect_rows_in, printed, render_rows};
 
 use crate::cluster_link::{self, Clock, LinkCounters, Port, SyncStatus};
 use crate::config::NodeConfig;
@@ -313,24 +315,13 @@ fn dump(
     conn_path: &Path,
     counters_path: &Path,
 ) {
-    let got = workers.each(DUMP_TIMEOUT, |ctx| {
-        let rows = conn_rows(ctx.engine, ctx.now, &ConnFilter::default(), true);
-        // A worker's view always carries its I/O counters.
-        let io = ctx.io.copied().unwrap_or_default();
-        (Tally::of(ctx.engine, &io), rows)
-    });
-    let parts = match got {
-        Ok(p) => p,
+    let (tally, rows) = match dump_rows(workers) {
+        Ok(got) => got,
         Err(e) => {
             tracing::warn!("table dump: {e}");
             return;
         }
     };
-    let mut rows = Vec::new();
-    let tally = Tally::sum(parts.into_iter().map(|(t, r)| {
-        rows.extend(r);
-        t
-    }));
     let table = render_rows(tally.in_use, tally.most_used, rows, true);
     let mut summary = tally.summary("", workers.len());
     summary.io_modes = io_modes.to_vec();
@@ -349,6 +340,41 @@ fn dump(
             tracing::warn!("cannot write {}: {e}", path.display());
         }
     }
+}
+
+/// The workers' counters and every connection, as `show conn detail`
+/// prints them. The table is walked in slices of [`WALK_SLICE_SLOTS`], one
+/// job per worker each, so the dump pauses a worker's packets for one
+/// slice at a time, as `show conn` does, never for the whole table (a
+/// million entries once took 1.4 s in one job). An entry opened during the
+/// dump in a slice already walked is not listed; the counts are those of
+/// its start. The rows are printed here, off the workers.
+fn dump_rows<P: EnginePool>(pool: &P) -> Result<(Tally, Vec<ConnRow>), PoolError> {
+    let parts = pool.each(DUMP_TIMEOUT, |ctx| {
+        // A worker's view always carries its I/O counters.
+        let io = ctx.io.copied().unwrap_or_default();
+        (Tally::of(ctx.engine, &io), ctx.engine.table().slot_count())
+    })?;
+    let slots = parts.iter().map(|p| p.1).max().unwrap_or(0);
+    let tally = Tally::sum(parts.into_iter().map(|(t, _)| t));
+    let mut rows = Vec::new();
+    for start in (0..slots).step_by(WALK_SLICE_SLOTS) {
+        let range = start..start + WALK_SLICE_SLOTS;
+        let got = pool.each(DUMP_TIMEOUT, move |ctx| {
+            let filter = ConnFilter::default();
+            collect_rows_in(
+                ctx.engine,
+                ctx.now,
+                &filter,
+                ctx.worker,
+                usize::MAX,
+                range.clone(),
+            )
+            .0
+        })?;
+        rows.extend(got.iter().flatten().map(|r| printed(r, true)));
+    }
+    Ok((tally, rows))
 }
 
 /// Report the exit summary: log lines for people; with JSON logs, one
@@ -705,6 +731,25 @@ fn start_cluster(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rampart_ops::pool::{LocalPool, WorkerView};
+
+    /// A pool that counts the requests made of its workers (each is one
+    /// job per worker, run between two batches).
+    struct Counting(LocalPool, std::sync::atomic::AtomicUsize);
+
+    impl EnginePool for Counting {
+        fn workers(&self) -> usize {
+            self.0.workers()
+        }
+        fn each<R: Send + 'static>(
+            &self,
+            timeout: Duration,
+            f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
+        ) -> Result<Vec<R>, PoolError> {
+            self.1.fetch_add(1, Ordering::SeqCst);
+            self.0.each(timeout, f)
+        }
+    }
 
     #[test]
     fn removed_nodes_are_no_peers_whatever_the_node_file_lists() {
@@ -717,5 +762,34 @@ mod tests {
         let kept = peers_not_removed(&peers, &[3, 9].into_iter().collect());
         assert_eq!(kept.iter().map(|p| p.id).collect::<Vec<_>>(), vec![2, 4]);
         assert_eq!(peers_not_removed(&peers, &Default::default()).len(), 3);
+    }
+
+    /// The SIGUSR1 dump of a table of 200,000 entries (about 205,000
+    /// slots) is one job for the counters and four for the rows, and lists
+    /// them all. Before, one job walked and printed the whole
+    /// table: 1.4 s of a worker's packets at a million entries.
+    #[test]
+    fn the_table_dump_walks_in_slices_and_lists_every_connection() {
+        let now = rampart_dataplane::Instant::from_secs(100);
+        let mut cfg =
+            EngineConfig::inside_outside(rampart_dataplane::conntrack::NodeId(1), [1, 2, 3, 4]);
+        cfg.max_conns = 201_000;
+        let mut e = Engine::new(cfg).unwrap();
+        rampart_dataplane::trace::fill_udp_flows(&mut e, 200_000, now);
+        let slots = e.table().slot_count();
+        let pool = Counting(
+            LocalPool::new(vec![e], move || now),
+            std::sync::atomic::AtomicUsize::new(0),
+        );
+        let (tally, rows) = dump_rows(&pool).unwrap();
+        assert_eq!(tally.in_use, 200_000);
+        assert_eq!(rows.len(), 200_000);
+        assert_eq!(
+            pool.1.load(Ordering::SeqCst),
+            1 + slots.div_ceil(WALK_SLICE_SLOTS)
+        );
+        assert!(slots.div_ceil(WALK_SLICE_SLOTS) >= 4);
+        let text = render_rows(tally.in_use, tally.most_used, rows, true);
+        assert!(text.starts_with("200000 in use"), "{}", &text[..80]);
     }
 }

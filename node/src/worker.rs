@@ -43,7 +43,11 @@ pub struct NodePort {
 
 impl WorkerPort for NodePort {
     fn exchange(&mut self, engine: &mut Engine, io: &BridgeCounters, now: Instant) {
-        self.inbox.serve(engine, io, now);
+        // Jobs left for the next turn: wake the loop, or an idle worker
+        // would sleep in poll(2) with them queued.
+        if self.inbox.serve(engine, io, now) {
+            self.wake.wake();
+        }
         if let Some(sync) = &mut self.sync {
             sync.exchange(engine, now);
         }
@@ -146,4 +150,56 @@ pub fn spawn(
         handles.push(h);
     }
     Ok(handles)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// Whether the wake-up is set; clears it.
+    fn woken(wake: &Wake) -> bool {
+        let mut buf = [0u8; 8];
+        // SAFETY: reading 8 bytes into a valid buffer from our eventfd
+        // (non-blocking: -1 when it is not set).
+        unsafe { libc::read(wake.fd(), buf.as_mut_ptr().cast(), 8) == 8 }
+    }
+
+    /// A turn that leaves jobs queued wakes the worker again, so an idle
+    /// worker does not sleep in poll(2) with them waiting.
+    #[test]
+    fn jobs_left_for_the_next_turn_wake_the_worker() {
+        let wake = Wake::new().unwrap();
+        let (w, mut inboxes) = crate::control::workers(std::slice::from_ref(&wake));
+        let mut port = NodePort {
+            wake: wake.clone(),
+            inbox: inboxes.remove(0),
+            sync: None,
+        };
+        let askers: Vec<_> = (0..2)
+            .map(|_| {
+                let w = w.clone();
+                std::thread::spawn(move || {
+                    w.each(Duration::from_secs(10), |_| {
+                        std::thread::sleep(crate::control::JOBS_PER_TURN * 2);
+                    })
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200));
+        assert!(woken(&wake), "queuing wakes the worker");
+        let mut engine = Engine::new(rampart_dataplane::EngineConfig::inside_outside(
+            rampart_dataplane::conntrack::NodeId(1),
+            [1, 2, 3, 4],
+        ))
+        .unwrap();
+        let io = BridgeCounters::default();
+        port.exchange(&mut engine, &io, Instant::from_nanos(5));
+        assert!(woken(&wake), "one job left: woken again");
+        port.exchange(&mut engine, &io, Instant::from_nanos(5));
+        assert!(!woken(&wake), "none left");
+        for a in askers {
+            a.join().unwrap().unwrap();
+        }
+    }
 }

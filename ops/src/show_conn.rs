@@ -224,11 +224,16 @@ pub fn conn_rows(engine: &Engine, now: Instant, filter: &ConnFilter, detail: boo
     collect_rows(engine, now, filter, 0, usize::MAX)
         .0
         .iter()
-        .map(|r| ConnRow {
-            order: (Instant::from_nanos(r.created_ns), u64::from(r.id)),
-            text: render_row(r, detail),
-        })
+        .map(|r| printed(r, detail))
         .collect()
+}
+
+/// A structured row as `show conn` prints it, with its sort key.
+pub fn printed(r: &model::ConnRow, detail: bool) -> ConnRow {
+    ConnRow {
+        order: (Instant::from_nanos(r.created_ns), u64::from(r.id)),
+        text: render_row(r, detail),
+    }
 }
 
 /// `show conn` from the rows of every engine of a node: the count line
