@@ -7,7 +7,8 @@
 //!   on an [`pool::EnginePool`]; [`client`] is the CLI's side; [`http`]
 //!   bounds every wait and caps connections, [`host_check`] keeps DNS
 //!   rebinding out, [`echo`] shows user text in errors escaped and
-//!   bounded (docs/ops.md);
+//!   bounded, [`sock_owner`] keeps the client's token from a listener
+//!   that is not the node's (docs/ops.md);
 //! - ASA renderings: [`show_conn`], [`clear_conn`], [`service_policy`],
 //!   [`show_cluster`], [`asp_drop`];
 //! - [`syslog`]: ASA syslog lines for connection events, rate-limited,

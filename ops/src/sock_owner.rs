@@ -1,6 +1,6 @@
 //! Who owns the socket at the other end of a local TCP connection, from
-//! the kernel's socket tables (`/proc/net/tcp`, `/proc/net/tcp6`; see
-//! proc(5)).
+//! the kernel's socket tables (`/proc/net/tcp`, `/proc/net/tcp6`: a line
+//! per socket, with its local and remote address and its owner's uid).
 //!
 //! The CLI asks this before it sends a token (docs/ops.md §1): the node's
 //! admin port is an unprivileged port on loopback, and whoever bound it
