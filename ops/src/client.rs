@@ -225,7 +225,7 @@ impl Client {
             Ok(Some(uid)) => Err(ClientError::NotTheNode { addr, uid }),
             Ok(None) if !there.ip().to_canonical().is_loopback() => Ok(()),
             Ok(None) => Err(unknown(format!(
-                "no socket for {there} in /proc/net/tcp or /proc/net/tcp6"
+                "no socket for {there} in this network namespace's /proc/net/tcp or tcp6"
             ))),
             Err(e) => Err(unknown(e.to_string())),
         }

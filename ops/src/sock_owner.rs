@@ -14,8 +14,11 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
-/// The kernel's tables of TCP sockets of this network namespace.
-const TABLES: [&str; 2] = ["/proc/net/tcp", "/proc/net/tcp6"];
+/// The kernel's tables of TCP sockets of the calling thread's network
+/// namespace: `thread-self`, not `self` (which `/proc/net` is), since a
+/// thread may have entered another namespace than its process's (the lab
+/// asks nodes from threads inside theirs, `node/src/lab/netns.rs`).
+const TABLES: [&str; 2] = ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"];
 
 /// Looks a little longer for a socket not in the tables yet: the server's
 /// end of a connection appears once the kernel has taken the handshake's
