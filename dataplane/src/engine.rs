@@ -1072,8 +1072,18 @@ impl Engine {
                 if entry.ingress[dir.index()] != pkt.ingress {
                     return Err(DropReason::InterfaceMismatch);
                 }
-                if entry.ah() != pkt.ah {
-                    return Err(DropReason::AhMismatch);
+                // A SYN on a tuple whose connection is over opens a new
+                // one, with or without the header as the rules permit it.
+                let ah_reopen = entry.ah() != pkt.ah;
+                if ah_reopen {
+                    use crate::conntrack::TcpState::{Close, TimeWait};
+                    let over = match &entry.proto {
+                        ProtoState::Tcp(t) => matches!(t.state, TimeWait | Close),
+                        _ => false,
+                    };
+                    if !over || TcpEvent::classify(seg.flags) != Some(TcpEvent::Syn) {
+                        return Err(DropReason::AhMismatch);
+                    }
                 }
                 let (class, client, offset) =
                     (entry.class, entry.initiator_host(), entry.seq_offset);
@@ -1106,7 +1116,11 @@ impl Engine {
                     seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);
                 }
                 let before = *track;
-                let tracked = track.track(dir, &seen)?;
+                let tracked = if ah_reopen {
+                    Tracked::Reopen
+                } else {
+                    track.track(dir, &seen)?
+                };
                 // A segment the tracker lets by without checks or a change of
                 // state (a SYN or SYN-ACK inside a live connection, one more
                 // than a window behind, a challenge ACK) proves nothing about
@@ -1172,7 +1186,11 @@ impl Engine {
                         seg,
                         frame,
                         view,
-                        matches!(outcome, Tracked::Pass { .. }),
+                        match outcome {
+                            Tracked::Pass { .. } if seg.flags.has(TcpFlags::SYN) => Floor::Reset,
+                            Tracked::Pass { .. } => Floor::Lower,
+                            _ => Floor::Keep,
+                        },
                     );
                     drop(entry);
                     if refresh || changed {
@@ -1216,7 +1234,7 @@ impl Engine {
                     seg,
                     frame,
                     view,
-                    true,
+                    Floor::Reset,
                 );
                 Ok(self.opened(id))
             }
@@ -1397,11 +1415,8 @@ fn seq_offset(secret: [u64; 2], key: &FlowKey, isn: u32) -> u32 {
 
 /// The TCP normalizer's rewrites with the ASA's defaults
 /// (docs/asa-behaviour.md §6.1), then the sequence shift of a randomized
-/// connection (§6.2), on the entry the segment belongs to. `checked`: the
-/// tracker judged the segment against the windows (not a SYN inside a
-/// live connection, a stale or challenge segment it lets by unchecked),
-/// so it may lower the direction's TTL floor; anyone who can guess the
-/// tuple can send the others.
+/// connection (§6.2), on the entry the segment belongs to; `floor` says
+/// what the segment's TTL does to its direction's floor.
 fn normalize_and_shift(
     entry: &mut Entry,
     n: &mut crate::counters::NormalizerCounters,
@@ -1409,7 +1424,7 @@ fn normalize_and_shift(
     seg: &TcpSegment,
     frame: &mut [u8],
     view: &TcpView,
-    checked: bool,
+    floor: Floor,
 ) {
     // reserved-bits allow (default): counted, passed.
     if frame.get(view.l4 + 12).is_some_and(|b| b & 0x0f != 0) {
@@ -1452,8 +1467,10 @@ fn normalize_and_shift(
     // fall, never rise.
     if let Some(ttl) = normalize::ttl(frame, view) {
         let min = &mut entry.min_ttl[dir.index()];
-        if ttl < *min {
-            if checked {
+        if floor == Floor::Reset {
+            *min = ttl;
+        } else if ttl < *min {
+            if floor == Floor::Lower {
                 *min = ttl;
             }
         } else if ttl > *min && normalize::clamp_ttl(frame, view, *min) {
@@ -1472,6 +1489,24 @@ fn normalize_and_shift(
             Direction::Reply => {}
         }
     }
+}
+
+/// What a passed TCP segment's TTL does to its direction's floor
+/// (`ttl-evasion-protection`, docs/asa-behaviour.md §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Floor {
+    /// The tracker checked it against the windows: it may lower the floor.
+    Lower,
+    /// It passed unchecked (a SYN or SYN-ACK inside a live connection, a
+    /// stale or challenge segment): anyone who guessed the tuple can send
+    /// one, and a TTL of 1 would have every later segment of the
+    /// direction die at the first router. It leaves the floor alone.
+    Keep,
+    /// A SYN (or SYN-ACK) that starts its direction's sequence space anew:
+    /// the floor starts anew with it. A blind SYN that restarted an
+    /// initiator's space (and its floor) is undone, floor too, by the
+    /// initiator's own retransmission.
+    Reset,
 }
 
 /// Count a passed packet on its entry; `refresh` moves last-seen (stale and

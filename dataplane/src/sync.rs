@@ -355,6 +355,27 @@ impl FlowState {
         Ok(())
     }
 
+    /// Pull every TCP window back to what its side can advertise with its
+    /// scale (65535 << scale, RFC 7323 §2.3); whether one was beyond.
+    /// Earlier releases let the growth inferred from data past the edge
+    /// exceed it, so a member running one sends such states in good faith:
+    /// clamped, they are as strict as any this node makes, where refusing
+    /// them would leave its flows unknown here.
+    pub fn clamp_windows(&mut self) -> bool {
+        let SyncProto::Tcp(t) = &mut self.proto else {
+            return false;
+        };
+        let mut clamped = false;
+        for h in &mut t.half {
+            let most = crate::conntrack::tcp::max_window(h.scale);
+            if h.max_win > most {
+                h.max_win = most;
+                clamped = true;
+            }
+        }
+        clamped
+    }
+
     /// Join `other`, a state of the same key and incarnation, into `self`.
     /// Commutative, associative and idempotent on the joined fields.
     pub fn join(&mut self, other: &FlowState) {

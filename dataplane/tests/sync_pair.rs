@@ -1944,7 +1944,7 @@ fn a_peer_pushing_an_older_incarnation_is_told_to_delete_it() {
 /// entry, it let every sequence number through from then on. Such a state
 /// is refused, by reason, and the entry keeps judging strictly.
 #[test]
-fn a_peers_state_that_would_widen_the_windows_is_refused() {
+fn a_peers_state_that_would_widen_the_windows_is_refused_or_clamped() {
     use rampart_dataplane::sync::{SyncProto, SyncReject};
     let mut p = Pair::new(Duration::ZERO);
     let (c, s) = v4_pair(40_123, 80);
@@ -1970,15 +1970,26 @@ fn a_peers_state_that_would_widen_the_windows_is_refused() {
         t.half[0].max_end = t.half[0].end + 1_000_000_000;
     });
     let no_syn = forged(&|t| t.half[1] = Default::default());
-    for (event, why) in [
-        (wide, SyncReject::TcpWindow),
-        (far, SyncReject::TcpEdge),
-        (no_syn, SyncReject::TcpSynSeen),
-    ] {
+    for (event, why) in [(far, SyncReject::TcpEdge), (no_syn, SyncReject::TcpSynSeen)] {
         assert_eq!(p.nodes[1].apply_sync(&event, p.now), Err(why));
     }
     let id = p.nodes[1].find(&m.tuple(), p.now).expect("still there");
     assert_eq!(p.nodes[1].flow_state(id).map(|s| s.proto), Some(good.proto));
+    // A window beyond its scale (an earlier release's tracker could grow
+    // one so, in good faith) is pulled back to what the side can
+    // advertise, 65535 unscaled here, and counted: no wider than before.
+    assert!(p.nodes[1].apply_sync(&wide, p.now).is_ok());
+    let id = p.nodes[1].find(&m.tuple(), p.now).expect("still there");
+    let state = p.nodes[1].flow_state(id).expect("still there");
+    let SyncProto::Tcp(t) = state.proto else {
+        panic!("a TCP flow")
+    };
+    assert_eq!(t.half[0].max_win, 65_535);
+    assert_eq!(t.check(), Ok(()));
+    assert_eq!(
+        p.nodes[1].sync_counters().map(|c| c.window_clamped),
+        Some(1)
+    );
     // A server segment a billion bytes ahead is still refused there.
     let mut d = m.data(Side::Server, 100);
     d.seq = d.seq.wrapping_add(500_000_000);

@@ -510,6 +510,15 @@ impl TcpHalf {
     /// bottom element.
     fn join(&mut self, o: &TcpHalf) {
         if !o.initialised() {
+            // The one fact a half not initialised holds: the challenge
+            // ACK's acknowledgement (`MAXACK_SET`), which the initiator's
+            // reset may quote at another node than the one it crossed.
+            if !self.initialised() && o.has(half_flags::MAXACK_SET) {
+                if !self.has(half_flags::MAXACK_SET) || self.max_ack.before(o.max_ack) {
+                    self.max_ack = o.max_ack;
+                }
+                self.flags |= half_flags::MAXACK_SET;
+            }
             return;
         }
         if !self.initialised() {

@@ -16,7 +16,7 @@
 //! requires identical verdicts, frames, counters, entries and effects.
 
 use super::normalize::TcpView;
-use super::{Engine, account, normalize_and_shift};
+use super::{Engine, Floor, account, normalize_and_shift};
 use crate::conntrack::{FlowId, ProtoState, TcpState};
 use crate::counters::VerdictKind;
 use crate::flow::{Direction, FlowKey};
@@ -134,7 +134,7 @@ impl Engine {
             seg,
             frame,
             &view,
-            true,
+            Floor::Lower,
         );
         self.sync_touch(id, changed, now);
         self.reopened_after = None;

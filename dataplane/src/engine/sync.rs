@@ -381,6 +381,9 @@ pub struct SyncCounters {
     /// Peer events whose creation or last-seen time lay more than
     /// [`MAX_PEER_CLOCK_AHEAD`] past this node's clock, pulled back to it.
     pub clock_clamped: u64,
+    /// Peer TCP states with a window beyond what its side's scale lets it
+    /// advertise, pulled back to that bound (docs/sync.md §3).
+    pub window_clamped: u64,
     /// Packets held for a peer's state.
     pub held: u64,
     /// Held packets that passed once the state arrived.
@@ -916,10 +919,12 @@ impl Engine {
             }
         };
         let mut event = *event;
+        let mut windows = false;
         match &mut event {
             SyncEvent::Upsert(state) => {
                 clamp(&mut state.inc.created_ns);
                 clamp(&mut state.last_seen_ns);
+                windows = state.clamp_windows();
             }
             SyncEvent::Delete { inc, .. } | SyncEvent::Demote { inc, .. } => {
                 clamp(&mut inc.created_ns)
@@ -927,6 +932,9 @@ impl Engine {
         }
         if clamped {
             bump(&mut self.sync_mut().counters.clock_clamped);
+        }
+        if windows {
+            bump(&mut self.sync_mut().counters.window_clamped);
         }
         // A holder's change from a peer this node did not count among the
         // flow's holders: if it is behind this node's state, the peer

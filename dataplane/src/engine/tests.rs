@@ -1071,6 +1071,37 @@ fn unchecked_segments_do_not_lower_the_ttl_floor() {
     assert_eq!(h.only_entry().min_ttl[0], 9);
 }
 
+/// A blind SYN in SYN_SENT restarts the initiator's sequence space (the
+/// tracker takes a retransmitted SYN with a new ISN), and with it the TTL
+/// floor: the initiator's own retransmission restores both, so a TTL of 1
+/// does not outlive it and floor the whole connection.
+#[test]
+fn a_blind_syn_in_syn_sent_does_not_floor_the_connection() {
+    let mut h = Harness::new();
+    let mut m = model(43_011);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    let blind = crate::trace::Seg {
+        seq: 0xdead_beef,
+        ..syn.clone()
+    };
+    assert_eq!(
+        h.frame(with_ttl(m.frame(&blind), 1), m.client.iface),
+        FWD_OUT
+    );
+    assert_eq!(h.only_entry().min_ttl[0], 1);
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT, "the client's retransmission");
+    assert_eq!(h.only_entry().min_ttl[0], 64);
+    for seg in [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 10)] {
+        let mut f = m.frame(&seg);
+        let v = h
+            .engine
+            .process(&mut f, PacketMeta::default(), m.iface(seg.from), h.now);
+        assert!(matches!(v, Verdict::Forward { .. }), "{seg:?}: {v:?}");
+        assert_eq!(f[22], 64, "{seg:?} keeps its TTL");
+    }
+}
+
 #[test]
 fn normalizer_counts_segments_beyond_the_announced_mss() {
     let mut h = Harness::new();

@@ -218,6 +218,7 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
             ("table_full", sc(|s| s.table_full)),
             ("expired_on_arrival", sc(|s| s.expired_on_arrival)),
             ("clock_clamped", sc(|s| s.clock_clamped)),
+            ("window_clamped", sc(|s| s.window_clamped)),
             ("echo_absorbed", sc(|s| s.echo_absorbed)),
         ] {
             f.counter(&SYNC_MERGE, &[outcome], v);

@@ -222,6 +222,49 @@ fn challenge_ack_in_syn_sent_passes_untouched() {
     assert_eq!(feed(&mut t, &data), Err(DropReason::TcpInvalidState));
 }
 
+/// The challenge ACK crosses one node, the initiator's reset that quotes
+/// it (RFC 9293 §3.10.7.3) another: the join carries what the challenge
+/// acknowledged, or the reset is dropped there and the responder's stale
+/// connection is never freed.
+#[test]
+fn the_challenge_acks_acknowledgement_survives_a_join() {
+    let mut m = model();
+    let syn = m.syn().segment();
+    let (mut a, mut b) = (TcpTrack::open(&syn), TcpTrack::open(&syn));
+    let challenge = Seg {
+        from: Side::Server,
+        seq: 9,
+        ack: 12_345,
+        flags: TcpFlags::ACK,
+        window: 100,
+        wscale: None,
+        sack: vec![],
+        payload_len: 0,
+    };
+    assert_eq!(feed(&mut a, &challenge), Ok(Tracked::Ignored));
+    b.join(&a);
+    assert_eq!(b.check(), Ok(()));
+    let rst = Seg {
+        from: Side::Client,
+        seq: 12_345,
+        ack: 0,
+        flags: TcpFlags::RST,
+        ..challenge.clone()
+    };
+    assert!(matches!(
+        feed(&mut b, &rst),
+        Ok(Tracked::Pass {
+            to: TcpState::Close,
+            ..
+        })
+    ));
+    // Joined the other way, and with itself, nothing changes.
+    let before = a;
+    a.join(&TcpTrack::open(&syn));
+    a.join(&before);
+    assert_eq!(a, before);
+}
+
 #[test]
 fn after_the_initiator_aborts_its_connect_nothing_from_the_responder_passes() {
     let mut m = model();

@@ -192,3 +192,52 @@ fn tcp_inside_ah_is_never_rewritten() {
     assert_eq!(v, FWD_IN);
     assert_eq!(f, sent, "data inside AH leaves as sent");
 }
+
+/// A tuple whose connection is over takes a new one with or without the
+/// header: a SYN inside AH reopens a finished plain connection (the rules
+/// permitting AH), where a segment of the old connection could not pass.
+#[test]
+fn a_finished_plain_connection_is_reopened_by_an_ah_syn() {
+    let mut h = with_policy(&policy(
+        "access-list OUT extended permit ah any any\naccess-list OUT extended permit tcp any any eq 443\n",
+    ));
+    let mut m = from_outside(40_040);
+    for seg in m.handshake() {
+        assert!(matches!(h.tcp(&m, &seg), Verdict::Forward { .. }));
+    }
+    let d = m.data(Side::Client, 10);
+    assert_eq!(
+        h.frame(with_ah(&m.frame(&d)), m.client.iface),
+        Verdict::Drop(DropReason::AhMismatch),
+        "live: the header must match"
+    );
+    for seg in [
+        m.fin(Side::Client),
+        m.ack(Side::Server),
+        m.fin(Side::Server),
+        m.ack(Side::Client),
+    ] {
+        assert!(
+            matches!(h.tcp(&m, &seg), Verdict::Forward { .. }),
+            "{seg:?}"
+        );
+    }
+    assert_eq!(h.only_entry().tcp_state(), Some(TcpState::TimeWait));
+    let old = h.only_entry().id;
+    let mut again = TcpModel::new(
+        m.client,
+        m.server,
+        [900_000, 77],
+        [64_240, 65_160],
+        [Some(7), Some(7)],
+    );
+    let syn = again.syn();
+    assert_eq!(
+        h.frame(with_ah(&again.frame(&syn)), again.client.iface),
+        FWD_IN
+    );
+    let entry = h.only_entry();
+    assert_ne!(entry.id, old, "a new connection");
+    assert!(entry.ah());
+    assert_eq!(entry.tcp_state(), Some(TcpState::SynSent));
+}
