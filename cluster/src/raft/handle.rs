@@ -494,7 +494,20 @@ impl PolicyRaft {
         if !alone() || self.applied().version > 0 {
             return Ok(None);
         }
-        Ok(Some(self.write(policy).await?))
+        // Proposed so that it applies only while no policy is committed:
+        // a write forwarded by a learner since the check above wins, and
+        // this one then changes nothing.
+        let cmd = PolicyCmd::SetFirstConfig {
+            text: policy.to_string(),
+        };
+        match self.propose(cmd, budget).await {
+            ForwardReply::Committed { .. } => {
+                let now = self.applied();
+                Ok((now.version == 1 && now.text.as_str() == policy).then_some(1))
+            }
+            ForwardReply::Invalid { message } => Err(WriteError::Invalid { message }.into()),
+            other => Err(raft_err(format!("{other:?}"))),
+        }
     }
 
     /// Ask each configured peer, within [`RaftSettings::found_grace`],
@@ -614,7 +627,13 @@ impl PolicyRaft {
                 continue;
             };
             let reply = if leader == self.inner.id {
-                self.propose(text.to_string(), remaining).await
+                self.propose(
+                    PolicyCmd::SetConfig {
+                        text: text.to_string(),
+                    },
+                    remaining,
+                )
+                .await
             } else {
                 let req = ForwardRequest::Write {
                     text: text.to_string(),
@@ -678,7 +697,7 @@ impl PolicyRaft {
 
     /// On the leader: confirm leadership with a majority, then propose
     /// and wait for the commit and the local apply, all within `budget`.
-    async fn propose(&self, text: String, budget: Duration) -> ForwardReply {
+    async fn propose(&self, cmd: PolicyCmd, budget: Duration) -> ForwardReply {
         let started = Instant::now();
         let raft = &self.inner.raft;
         // A leader cut off from the majority still believes it leads; an
@@ -732,7 +751,6 @@ impl PolicyRaft {
             }
         }
         let remaining = budget.saturating_sub(started.elapsed());
-        let cmd = PolicyCmd::SetConfig { text };
         match tokio::time::timeout(remaining, raft.client_write(cmd)).await {
             Ok(Ok(resp)) => ForwardReply::Committed {
                 version: resp.data.version,
@@ -841,7 +859,7 @@ impl PolicyRaft {
                     };
                 }
                 let budget = Duration::from_millis(budget_ms).min(s.write_timeout);
-                self.propose(text, budget).await
+                self.propose(PolicyCmd::SetConfig { text }, budget).await
             }
             ForwardRequest::AddLearner {
                 id,

@@ -291,9 +291,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 // stolen) would have every node carry it in snapshots too
                 // large to install. Every node skips it alike, so their
                 // state machines stay equal, and counts it.
-                EntryPayload::Normal(PolicyCmd::SetConfig { text })
-                    if text.len() > MAX_POLICY_BYTES =>
-                {
+                EntryPayload::Normal(
+                    PolicyCmd::SetConfig { text } | PolicyCmd::SetFirstConfig { text },
+                ) if text.len() > MAX_POLICY_BYTES => {
                     self.db
                         .counters
                         .policies_oversized
@@ -303,6 +303,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     next.version = next.version.saturating_add(1);
                     next.log_index = e.log_id.index;
                     next.text = Arc::from(text);
+                }
+                EntryPayload::Normal(PolicyCmd::SetFirstConfig { text }) => {
+                    if next.version == 0 {
+                        next.version = 1;
+                        next.log_index = e.log_id.index;
+                        next.text = Arc::from(text);
+                    }
                 }
                 EntryPayload::Normal(PolicyCmd::SetSeqKey { key }) => {
                     // The first key stays (PolicyCmd::SetSeqKey).
@@ -527,6 +534,35 @@ mod tests {
 
     fn removed(sm: &StateMachine) -> Vec<NodeId> {
         sm.subscribe_removed().borrow().iter().copied().collect()
+    }
+
+    fn cmd(index: u64, cmd: PolicyCmd) -> Entry {
+        openraft::Entry {
+            log_id: openraft::testing::log_id(1, 1, index),
+            payload: EntryPayload::Normal(cmd),
+        }
+    }
+
+    /// A bootstrap's finishing write applies only while no policy was
+    /// committed: one written meanwhile through another member stays.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_first_config_never_overrides_a_committed_one() {
+        let d = dir("first-config");
+        let mut sm = open(&d);
+        let first = |i, t: &str| cmd(i, PolicyCmd::SetFirstConfig { text: t.into() });
+        let set = |i, t: &str| cmd(i, PolicyCmd::SetConfig { text: t.into() });
+        sm.apply([set(1, "written meanwhile")]).await.unwrap();
+        let r = sm.apply([first(2, "bootstrap file")]).await.unwrap();
+        assert_eq!(r[0].version, 1);
+        assert_eq!(sm.subscribe().borrow().text.as_str(), "written meanwhile");
+        let d2 = dir("first-config-empty");
+        let mut sm = open(&d2);
+        sm.apply([first(1, "bootstrap file")]).await.unwrap();
+        sm.apply([first(2, "again")]).await.unwrap();
+        let now = sm.subscribe().borrow().clone();
+        assert_eq!((now.version, now.text.as_str()), (1, "bootstrap file"));
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::remove_dir_all(&d2);
     }
 
     /// A node a membership entry drops is remembered (also a learner, and

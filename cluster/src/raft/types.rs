@@ -30,6 +30,15 @@ pub enum PolicyCmd {
         /// The key.
         key: SeqKey,
     },
+    /// Set the running config to `text` only if no config was ever
+    /// committed (version 0), else nothing: a node that finishes a
+    /// bootstrap cut short must not override a policy written through
+    /// another member meanwhile. (A node of an earlier release cannot
+    /// decode it; only that rare finish proposes it.)
+    SetFirstConfig {
+        /// The config text.
+        text: String,
+    },
 }
 
 /// 16 bytes from the system's random source.
