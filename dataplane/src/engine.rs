@@ -1123,13 +1123,21 @@ impl Engine {
                 };
                 // A segment the tracker lets by without checks or a change of
                 // state (a SYN or SYN-ACK inside a live connection, one more
-                // than a window behind, a challenge ACK) proves nothing about
-                // an entry that may lag behind its connection: a peer may have
-                // seen the old connection's close, or a new one's SYN, on a
-                // reused tuple. In a cluster it waits for the peer's state
-                // (docs/sync.md §4); at the hold deadline the sync layer sets
-                // `lenient_passes` and it passes as it would standalone.
-                if matches!(tracked, Tracked::Ignored | Tracked::Stale) && !lenient_ok {
+                // than a window behind, a challenge ACK), or that restarts the
+                // initiator's space unchecked (a SYN with another ISN in
+                // SYN_SENT), proves nothing about an entry that may lag
+                // behind its connection: a peer may have seen the old
+                // connection's close, or a new one's SYN, on a reused tuple.
+                // In a cluster it waits, having changed nothing, for the
+                // peer's state (docs/sync.md §4); at the hold deadline the
+                // sync layer sets `lenient_passes` and it passes as it would
+                // standalone.
+                if matches!(
+                    tracked,
+                    Tracked::Ignored | Tracked::Stale | Tracked::Restarted
+                ) && !lenient_ok
+                {
+                    *track = before;
                     return Err(DropReason::LenientWait);
                 }
                 (dir, class, client, tracked, *track != before)
@@ -1171,6 +1179,7 @@ impl Engine {
                             bump(&mut self.counters.tcp_rst_challenged);
                             false
                         }
+                        Tracked::Restarted => true,
                         Tracked::Reopen => unreachable!("matched above"),
                     };
                     // One access to the entry for the rest of the packet.
@@ -1188,6 +1197,7 @@ impl Engine {
                         view,
                         match outcome {
                             Tracked::Pass { .. } if seg.flags.has(TcpFlags::SYN) => Floor::Reset,
+                            Tracked::Restarted => Floor::Reset,
                             Tracked::Pass { .. } => Floor::Lower,
                             _ => Floor::Keep,
                         },

@@ -1995,3 +1995,57 @@ fn a_peers_state_that_would_widen_the_windows_is_refused_or_clamped() {
     d.seq = d.seq.wrapping_add(500_000_000);
     assert!(!matches!(p.seg(&m, &d), Verdict::Forward { .. }));
 }
+
+/// A node kept a copy of a connection in SYN_SENT and missed the rest of
+/// it (it ran through the other node and closed there). A new connection
+/// on the tuple sends its SYN, with a new ISN, through this node: the
+/// tracker would take it as the initiator restarting its connect on the
+/// old entry, unchecked, and the connection would share the old one's
+/// incarnation, which the other node holds closed (the cluster simulator's
+/// seed 225943). It waits for the peer's state instead, and opens a new
+/// connection once it learns the old one is over.
+#[test]
+fn a_syn_with_a_new_isn_on_a_lagging_syn_sent_copy_waits_and_opens_anew() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_014, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
+    p.open_at_0(&mut m);
+    p.sync_all();
+    let old = p.nodes[1].find(&m.tuple(), p.now).map(|e| e.incarnation());
+    assert!(old.is_some(), "node 1 holds the SYN_SENT copy");
+    // The rest of the old connection runs through node 0 alone; its
+    // events to node 1 are still on their way.
+    let script = [
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.fin(Side::Client),
+        m.ack(Side::Server),
+        m.fin(Side::Server),
+        m.ack(Side::Client),
+    ];
+    p.all_through(0, &m, &script);
+    let (c, s) = v4_pair(40_014, 80);
+    let isn = m.next_seq(Side::Client).wrapping_add(1_000_000);
+    let n = TcpModel::new(c, s, [isn, 90_000], [65535, 65535], [Some(7), Some(7)]);
+    let syn = n.clone().syn();
+    assert_eq!(
+        p.send(1, n.frame(&syn), n.iface(Side::Client)),
+        Verdict::Hold,
+        "a new ISN on a SYN_SENT copy waits for the peers' state"
+    );
+    let before = p.delivered.len();
+    p.deliver(1);
+    assert_eq!(
+        p.delivered.len(),
+        before + 1,
+        "released once the state came"
+    );
+    let entry = p.nodes[1].find(&n.tuple(), p.now).expect("a new entry");
+    assert_ne!(
+        Some(entry.incarnation()),
+        old,
+        "a new connection, not the old one"
+    );
+    assert_eq!(entry.tcp_state(), Some(TcpState::SynSent));
+    assert_eq!(p.drops(), 0);
+}

@@ -452,6 +452,13 @@ pub enum Tracked {
     /// live connection (RFC 5961 §4), a challenge ACK before the responder's
     /// SYN, or a straggler after a RST.
     Ignored,
+    /// The initiator's SYN in SYN_SENT with another sequence space than the
+    /// first (a stack that restarted its connect): the initiator's half
+    /// starts anew, unchecked. On an entry that lags its connection (a
+    /// copy that missed its close), it is a new connection on a reused
+    /// tuple instead, so in a cluster it waits for the peers' state as the
+    /// other unchecked passes do (docs/sync.md §4).
+    Restarted,
 }
 
 /// The TCP part of a conntrack entry: state plus both halves.
@@ -684,7 +691,11 @@ impl TcpTrack {
             // A retransmitted SYN, possibly with a new ISN after a local reset
             // of the initiator: start its space again.
             (TcpEvent::Syn, Direction::Orig, S::SynSent) => {
+                let before = self.half[me].end;
                 self.init_half(dir, seg);
+                if self.half[me].end != before {
+                    return Ok(Tracked::Restarted);
+                }
                 return Ok(self.enter(from, S::SynSent));
             }
             // Simultaneous open: the responder's own SYN.

@@ -143,9 +143,11 @@ fn syn_retransmit_keeps_syn_sent_and_rereads_the_isn() {
     let mut m = model();
     let syn = m.syn();
     let mut t = TcpTrack::open(&syn.segment());
+    assert_eq!(pass(&mut t, &syn), TcpState::SynSent, "the same ISN");
     let mut again = syn.clone();
     again.seq = 77;
-    assert_eq!(pass(&mut t, &again), TcpState::SynSent);
+    assert_eq!(feed(&mut t, &again), Ok(Tracked::Restarted));
+    assert_eq!(t.state, TcpState::SynSent);
     assert_eq!(t.half[0].end, SeqNumber(78));
 }
 
