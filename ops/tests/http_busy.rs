@@ -161,7 +161,12 @@ fn requests_in_flight_without_a_token_do_not_lock_the_operator_out() {
         other => panic!("expected a busy refusal, got {other:?}"),
     }
     for u in users {
-        u.join().unwrap().expect("a token-less show conn");
+        // Walks that end together meet the one-at-a-time turn of
+        // token-less walks (429): answered too.
+        match u.join().unwrap() {
+            Ok(_) | Err(ClientError::Refused { status: 429, .. }) => {}
+            Err(e) => panic!("a token-less show conn: {e}"),
+        }
     }
     assert!(refused(n.srv.metrics_addr.unwrap(), "source_limit") >= 1.0);
 }
