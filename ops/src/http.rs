@@ -71,6 +71,13 @@ pub const RESERVED_FOR_ADMIN: usize = 8;
 /// reader need not read.
 pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
+/// How long a connection is kept at least before the listener may close it
+/// to make room for a newer one (docs/ops.md §2): the time a client has to
+/// send its request head, the CLI's lookup of who owns the socket it
+/// reached included. A newcomer that finds every idle connection younger
+/// is refused.
+pub const MIN_EVICT_AGE_MS: u64 = 500;
+
 /// Handlers of requests without the admin token that run at once per
 /// listener; the rest wait without taking a blocking thread, so the
 /// operator's request finds one free and never queues behind theirs.
@@ -117,6 +124,7 @@ impl Default for ServeLimits {
                 max_per_source: MAX_CONNECTIONS_PER_SOURCE,
                 reserved: RESERVED_FOR_ADMIN,
                 max_answer_bytes: MAX_ANSWER_BYTES,
+                min_evict_age_ms: MIN_EVICT_AGE_MS,
             },
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
             body_read_timeout_ms: BODY_READ_TIMEOUT_MS,
@@ -588,7 +596,7 @@ pub async fn serve(
         let (tx, rx) = oneshot::channel();
         let id = {
             let mut c = lock(&shared);
-            match c.admission.on_accept(peer.ip()) {
+            match c.admission.on_accept(peer.ip(), std::time::Instant::now()) {
                 Admit::No(reason) => {
                     drop(c);
                     ctx.refused(reason);

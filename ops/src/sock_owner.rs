@@ -31,8 +31,17 @@ const LOOKUP_PAUSE: Duration = Duration::from_millis(10);
 /// to `there`. `None` when no such socket is on this host (the peer is
 /// elsewhere).
 pub fn server_uid(here: SocketAddr, there: SocketAddr) -> std::io::Result<Option<u32>> {
+    // Only the tables that can hold the socket, its family's first, so the
+    // usual lookup reads one: the listener keeps a connection only so long
+    // before its head (docs/ops.md §2), and a busy host has long tables. An
+    // IPv4 address may still be served by a dual-stack IPv6 socket; an
+    // IPv6 one never by an IPv4 socket.
+    let tables: &[&str] = match there.ip().to_canonical() {
+        IpAddr::V4(_) => &TABLES,
+        IpAddr::V6(_) => &TABLES[1..],
+    };
     for attempt in 0..LOOKUPS {
-        for path in TABLES {
+        for &path in tables {
             let text = match std::fs::read_to_string(path) {
                 Ok(t) => t,
                 // A kernel without IPv6 has no tcp6 table.

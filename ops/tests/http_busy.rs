@@ -303,3 +303,73 @@ fn unread_answers_are_held_only_up_to_the_bound() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A local user keeps every ordinary slot of loopback inside token-less
+/// requests (waiting for the handlers' permits) and opens connections in
+/// a loop, holding the latest. The operator's connection, idle until its
+/// head is in and sending it 150 ms late (the CLI looks up who owns the
+/// socket first, and that lookup reads the host's socket tables), is not
+/// closed under it; and the CLI's requests meanwhile are answered or told
+/// the listener is busy, never cut. Before, each new connection closed the
+/// oldest idle one, reserved slots included, and the flood closed the
+/// operator's before its head arrived.
+#[test]
+fn a_connection_flood_does_not_close_the_operator_s_connection() {
+    use std::io::Read as _;
+    let n = start(Duration::from_secs(5), 10, ServeLimits::default());
+    let addr = n.srv.admin_addr.unwrap();
+    // Their threads end with the server, when the test does.
+    for _ in 0..rampart_ops::http::MAX_CONNECTIONS_PER_SOURCE {
+        std::thread::spawn(move || Client::new(addr, None).conns(&ConnFilter::default(), false));
+    }
+    while n.walks.load(Ordering::SeqCst) < rampart_ops::http::OPEN_HANDLERS {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut operator = std::net::TcpStream::connect(addr).unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flood = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = std::collections::VecDeque::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(s) = std::net::TcpStream::connect(addr) {
+                    held.push_back(s);
+                }
+                if held.len() > 64 {
+                    held.pop_front();
+                }
+                // Within the listen backlog, so every connect is taken.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(150));
+    operator
+        .write_all(
+            format!(
+                "GET /v1/counters HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+    operator
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = operator.read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "the operator's connection was cut: {answer:?}"
+    );
+    for _ in 0..10 {
+        match Client::new(addr, Some(TOKEN.into())).counters() {
+            Ok(_) | Err(ClientError::Busy { .. }) => {}
+            Err(e) => panic!("the operator's request was cut: {e}"),
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    flood.join().unwrap();
+    assert!(refused(n.srv.metrics_addr.unwrap(), "source_limit") >= 1.0);
+}

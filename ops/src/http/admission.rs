@@ -5,7 +5,12 @@
 //! connection under that cap whose request has not been taken up (an
 //! *idle* one: no whole request head yet, a body still coming from a
 //! sender without the admin token, or an answer already made for one; it
-//! is owed nothing) rather than refusing the newcomer. When every
+//! is owed nothing) rather than refusing the newcomer, but never one
+//! younger than [`Caps::min_evict_age_ms`]: a connection is idle until its
+//! head is in, the operator's too, so without that a local user opening
+//! connections in a loop would close the operator's before its head
+//! arrived; with it, a newcomer that finds only young idle connections is
+//! refused, and such a flood mostly refuses itself. When every
 //! connection under the cap is inside a request, the newcomer may still
 //! take one of a few *reserved* slots, which only a request with the admin
 //! token may use: anyone else's request there is refused on its head. Only
@@ -30,6 +35,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
 
 use super::refusal::Refusal;
 
@@ -47,6 +53,10 @@ pub struct Caps {
     /// Most bytes of answers held at once for requests without the admin
     /// token; beyond, such a request is refused.
     pub max_answer_bytes: usize,
+    /// How long a connection is kept at least before it may be closed to
+    /// make room: the time a client has to send its head (the CLI first
+    /// looks up who owns the socket it reached, `crate::sock_owner`).
+    pub min_evict_age_ms: u64,
 }
 
 /// A connection the table keeps.
@@ -71,6 +81,7 @@ pub enum Admit {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     source: IpAddr,
+    accepted: Instant,
     idle: bool,
     /// In a reserved slot, taken when this cap was full: only a request
     /// with the admin token is served there.
@@ -143,19 +154,20 @@ impl Admission {
         }
     }
 
-    /// A connection from `source` was accepted.
-    pub fn on_accept(&mut self, source: IpAddr) -> Admit {
+    /// A connection from `source` was accepted at `now`.
+    pub fn on_accept(&mut self, source: IpAddr, now: Instant) -> Admit {
         let source = source_of(source);
         let mut evict = None;
         if let Some(cap) = self.cap_hit(source) {
             let scope = (cap == Refusal::SourceLimit).then_some(source);
-            if let Some(id) = self.oldest_idle(scope) {
+            if let Some(id) = self.oldest_idle(scope, now) {
                 self.on_closed(id);
                 evict = Some(id);
             }
         }
-        // Still no room (every connection under the cap is busy, or the
-        // one evicted was itself in a reserved slot): a reserved slot.
+        // Still no room (every connection under the cap is busy or too
+        // young to close, or the one evicted was itself in a reserved
+        // slot): a reserved slot.
         let reserved = match self.cap_hit(source) {
             None => None,
             Some(cap) if self.reserved_in_use < self.caps.reserved => Some(cap),
@@ -167,6 +179,7 @@ impl Admission {
             id,
             Entry {
                 source,
+                accepted: now,
                 idle: true,
                 reserved,
                 answer: 0,
@@ -261,11 +274,19 @@ impl Admission {
         }
     }
 
-    fn oldest_idle(&self, source: Option<IpAddr>) -> Option<ConnId> {
+    /// The oldest idle connection (of `source`, if given) old enough to
+    /// be closed at `now`.
+    fn oldest_idle(&self, source: Option<IpAddr>, now: Instant) -> Option<ConnId> {
+        let min_age = Duration::from_millis(self.caps.min_evict_age_ms);
         self.idle
             .iter()
-            .find(|(_, s)| source.is_none_or(|want| **s == want))
+            .filter(|(_, s)| source.is_none_or(|want| **s == want))
             .map(|(id, _)| *id)
+            .find(|id| {
+                self.conns
+                    .get(id)
+                    .is_some_and(|e| now.saturating_duration_since(e.accepted) >= min_age)
+            })
     }
 }
 
@@ -286,7 +307,12 @@ mod tests {
             max_per_source,
             reserved,
             max_answer_bytes: 1000,
+            min_evict_age_ms: 0,
         })
+    }
+
+    fn now() -> Instant {
+        Instant::now()
     }
 
     fn id(a: Admit) -> ConnId {
@@ -302,14 +328,14 @@ mod tests {
     fn under_the_caps_everyone_is_admitted_without_eviction() {
         let mut t = table(4, 2);
         assert_eq!(
-            t.on_accept(A),
+            t.on_accept(A, now()),
             Admit::Yes {
                 id: ConnId(0),
                 evict: None
             }
         );
         assert_eq!(
-            t.on_accept(B),
+            t.on_accept(B, now()),
             Admit::Yes {
                 id: ConnId(1),
                 evict: None
@@ -323,11 +349,11 @@ mod tests {
     #[test]
     fn a_source_at_its_cap_evicts_its_own_oldest_idle_connection() {
         let mut t = table(10, 2);
-        let a0 = id(t.on_accept(A));
-        let _b0 = id(t.on_accept(B));
-        let a1 = id(t.on_accept(A));
+        let a0 = id(t.on_accept(A, now()));
+        let _b0 = id(t.on_accept(B, now()));
+        let a1 = id(t.on_accept(A, now()));
         assert_eq!(
-            t.on_accept(A),
+            t.on_accept(A, now()),
             Admit::Yes {
                 id: ConnId(3),
                 evict: Some(a0)
@@ -343,14 +369,14 @@ mod tests {
     #[test]
     fn an_answered_connection_makes_room_again() {
         let mut t = table(10, 2);
-        let a0 = id(t.on_accept(A));
-        let a1 = id(t.on_accept(A));
+        let a0 = id(t.on_accept(A, now()));
+        let a1 = id(t.on_accept(A, now()));
         assert!(t.on_request(a0) && t.on_request(a1));
-        assert_eq!(t.on_accept(A), Admit::No(Refusal::SourceLimit));
+        assert_eq!(t.on_accept(A, now()), Admit::No(Refusal::SourceLimit));
         t.on_answered(a1);
         t.on_answered(ConnId(99));
         assert_eq!(
-            t.on_accept(A),
+            t.on_accept(A, now()),
             Admit::Yes {
                 id: ConnId(2),
                 evict: Some(a1)
@@ -362,15 +388,15 @@ mod tests {
     #[test]
     fn a_source_whose_connections_are_all_busy_is_refused() {
         let mut t = table(10, 2);
-        let a0 = id(t.on_accept(A));
-        let a1 = id(t.on_accept(A));
+        let a0 = id(t.on_accept(A, now()));
+        let a1 = id(t.on_accept(A, now()));
         assert!(t.on_request(a0) && t.on_request(a1));
-        assert_eq!(t.on_accept(A), Admit::No(Refusal::SourceLimit));
+        assert_eq!(t.on_accept(A, now()), Admit::No(Refusal::SourceLimit));
         // Another source still gets in.
-        id(t.on_accept(B));
+        id(t.on_accept(B, now()));
         // A close frees the slot.
         t.on_closed(a0);
-        id(t.on_accept(A));
+        id(t.on_accept(A, now()));
     }
 
     // === at the global cap ===
@@ -378,12 +404,12 @@ mod tests {
     #[test]
     fn at_the_global_cap_the_oldest_idle_connection_of_any_source_makes_room() {
         let mut t = table(3, 3);
-        let a0 = id(t.on_accept(A));
-        let b0 = id(t.on_accept(B));
-        let a1 = id(t.on_accept(A));
+        let a0 = id(t.on_accept(A, now()));
+        let b0 = id(t.on_accept(B, now()));
+        let a1 = id(t.on_accept(A, now()));
         assert!(t.on_request(a0));
         assert_eq!(
-            t.on_accept(A),
+            t.on_accept(A, now()),
             Admit::Yes {
                 id: ConnId(3),
                 evict: Some(b0)
@@ -391,7 +417,7 @@ mod tests {
         );
         assert!(t.on_request(a1));
         assert!(t.on_request(ConnId(3)));
-        assert_eq!(t.on_accept(B), Admit::No(Refusal::GlobalLimit));
+        assert_eq!(t.on_accept(B, now()), Admit::No(Refusal::GlobalLimit));
         assert_eq!(t.len(), 3);
     }
 
@@ -399,25 +425,68 @@ mod tests {
     fn many_idle_connections_from_one_source_keep_the_table_bounded() {
         let mut t = table(256, 32);
         for _ in 0..1000 {
-            id(t.on_accept(A));
+            id(t.on_accept(A, now()));
         }
         assert_eq!(t.len(), 32);
         // A scrape from the same source still gets in, and its request
         // runs while the flood goes on.
-        let scrape = id(t.on_accept(A));
+        let scrape = id(t.on_accept(A, now()));
         assert!(t.on_request(scrape));
         for _ in 0..1000 {
-            id(t.on_accept(A));
+            id(t.on_accept(A, now()));
         }
         assert!(t.on_request(scrape), "a busy connection is never evicted");
         t.on_closed(scrape);
         assert_eq!(t.len(), 31);
     }
 
+    /// A local user holds every ordinary slot of loopback with requests in
+    /// progress and opens connections in a loop: the operator's
+    /// connection, idle until its head is in, is not closed for theirs
+    /// while it is younger than the minimum age, and the loop's newcomers
+    /// are refused instead. Before, each newcomer closed the oldest idle
+    /// connection, reserved slots included, and eight of the loop's closed
+    /// the operator's before its head arrived.
+    #[test]
+    fn a_young_idle_connection_is_not_closed_to_make_room() {
+        let mut t = Admission::new(Caps {
+            max_connections: 256,
+            max_per_source: 32,
+            reserved: 8,
+            max_answer_bytes: 1000,
+            min_evict_age_ms: 500,
+        });
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        for _ in 0..32 {
+            let busy = id(t.on_accept(A, t0));
+            assert!(t.on_request(busy));
+        }
+        let operator = id(t.on_accept(A, t0));
+        let mut refused = 0;
+        for i in 0..1000 {
+            match t.on_accept(A, at(i / 4)) {
+                Admit::Yes { evict, .. } => assert_eq!(evict, None, "at {} ms", i / 4),
+                Admit::No(r) => {
+                    assert_eq!(r, Refusal::SourceLimit);
+                    refused += 1;
+                }
+            }
+        }
+        assert_eq!(refused, 1000 - 7, "the loop took the 7 reserved slots left");
+        // Its head arrives (within the minimum age): taken up, kept.
+        assert!(t.on_request(operator));
+        // Past the minimum age the loop's idle connections make room again.
+        match t.on_accept(A, at(600)) {
+            Admit::Yes { evict: Some(e), .. } => assert_ne!(e, operator),
+            other => panic!("expected an eviction, got {other:?}"),
+        }
+    }
+
     #[test]
     fn closing_everything_empties_the_table() {
         let mut t = table(4, 4);
-        let ids: Vec<_> = (0..4).map(|_| id(t.on_accept(A))).collect();
+        let ids: Vec<_> = (0..4).map(|_| id(t.on_accept(A, now()))).collect();
         for i in ids {
             t.on_closed(i);
         }
@@ -434,17 +503,17 @@ mod tests {
     fn every_loopback_address_is_one_source() {
         let mut t = table(100, 2);
         for ip in ["127.0.0.2", "127.0.0.3"] {
-            let a = id(t.on_accept(ip.parse().unwrap()));
+            let a = id(t.on_accept(ip.parse().unwrap(), now()));
             assert!(t.on_request(a));
         }
         for ip in ["127.9.9.9", "::1", "::ffff:127.0.0.1"] {
             assert_eq!(
-                t.on_accept(ip.parse().unwrap()),
+                t.on_accept(ip.parse().unwrap(), now()),
                 Admit::No(Refusal::SourceLimit),
                 "{ip}"
             );
         }
-        id(t.on_accept(B));
+        id(t.on_accept(B, now()));
     }
 
     /// When every ordinary slot is inside a request, a newcomer takes a
@@ -453,19 +522,19 @@ mod tests {
     #[test]
     fn busy_slots_leave_the_reserved_ones_for_the_admin_token() {
         let mut t = with_reserve(10, 2, 1);
-        let a0 = id(t.on_accept(A));
-        let a1 = id(t.on_accept(A));
+        let a0 = id(t.on_accept(A, now()));
+        let a1 = id(t.on_accept(A, now()));
         assert!(t.on_request(a0) && t.on_request(a1));
         assert_eq!(t.reserved_for(a0), None);
-        let r = id(t.on_accept(A));
+        let r = id(t.on_accept(A, now()));
         assert_eq!(t.reserved_for(r), Some(Refusal::SourceLimit));
         assert!(t.on_request(r));
-        assert_eq!(t.on_accept(A), Admit::No(Refusal::SourceLimit));
+        assert_eq!(t.on_accept(A, now()), Admit::No(Refusal::SourceLimit));
         // An idle connection in a reserved slot makes room like any other.
         t.on_closed(r);
-        let r2 = id(t.on_accept(A));
+        let r2 = id(t.on_accept(A, now()));
         assert_eq!(
-            t.on_accept(A),
+            t.on_accept(A, now()),
             Admit::Yes {
                 id: ConnId(4),
                 evict: Some(r2)
@@ -474,7 +543,7 @@ mod tests {
         assert_eq!(t.reserved_for(ConnId(4)), Some(Refusal::SourceLimit));
         // Freed ordinary slots are ordinary again.
         t.on_closed(a0);
-        let a2 = id(t.on_accept(A));
+        let a2 = id(t.on_accept(A, now()));
         assert_eq!(t.reserved_for(a2), None);
         for c in [a1, a2, ConnId(4)] {
             t.on_closed(c);
@@ -486,9 +555,9 @@ mod tests {
     #[test]
     fn answers_without_the_admin_token_are_bounded_in_bytes() {
         let mut t = table(10, 10);
-        let a = id(t.on_accept(A));
-        let b = id(t.on_accept(A));
-        let c = id(t.on_accept(A));
+        let a = id(t.on_accept(A, now()));
+        let b = id(t.on_accept(A, now()));
+        let c = id(t.on_accept(A, now()));
         assert!(t.hold_answer(a, 600, true));
         assert!(!t.answers_full());
         assert!(!t.hold_answer(b, 600, true), "past the bound");
