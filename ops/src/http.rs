@@ -68,8 +68,14 @@ pub const RESERVED_FOR_ADMIN: usize = 8;
 
 /// Most bytes of answers a listener holds at once for requests without the
 /// admin token: an answer stays in memory until its reader takes it, and a
-/// reader need not read.
+/// reader need not read (one that leaves it unread past
+/// [`ANSWER_GRACE_MS`] may lose it to make room).
 pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+
+/// How long an answer to a request without the admin token is left to its
+/// reader before it may be closed to make room for another's answer, when
+/// such answers fill [`MAX_ANSWER_BYTES`] (docs/ops.md §2).
+pub const ANSWER_GRACE_MS: u64 = 1_000;
 
 /// How long a connection is kept at least before the listener may close it
 /// to make room for a newer one (docs/ops.md §2): the time a client has to
@@ -125,6 +131,7 @@ impl Default for ServeLimits {
                 reserved: RESERVED_FOR_ADMIN,
                 max_answer_bytes: MAX_ANSWER_BYTES,
                 min_evict_age_ms: MIN_EVICT_AGE_MS,
+                answer_grace_ms: ANSWER_GRACE_MS,
             },
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
             body_read_timeout_ms: BODY_READ_TIMEOUT_MS,
@@ -418,9 +425,11 @@ async fn handle(
         if !c.admission.on_request(id) {
             return Ok(to_hyper(evicted_answer()));
         }
-        // Answers not yet read fill the bound: refused before any work.
-        if c.admission.answers_full() {
-            c.admission.on_answered(id);
+        // Answers not yet read fill the bound, and none can be closed yet
+        // to make room: refused before any work.
+        let now = std::time::Instant::now();
+        if c.admission.answers_full(now) {
+            c.admission.on_answered(id, now);
             drop(c);
             return Ok(to_hyper(answers_held(&ctx)));
         }
@@ -446,13 +455,23 @@ async fn handle(
     .await
     .unwrap_or_else(|_| Response::text(500, "the handler failed\n"));
     let mut c = lock(&shared);
-    let kept = c.admission.hold_answer(id, answer.body.len(), !trusted);
+    let now = std::time::Instant::now();
+    let held = c
+        .admission
+        .hold_answer(id, answer.body.len(), !trusted, now);
+    // Unread answers closed to make room for this one.
+    for old in held.iter().flatten() {
+        ctx.refused(Refusal::AnswerEvicted);
+        if let Some(close) = c.evict.remove(old) {
+            let _ = close.send(());
+        }
+    }
     // Without a token, the connection is owed only the writing of its
     // answer from now on: one whose reader does not read a large answer
     // must not hold its slot against the operator.
     if !trusted {
-        c.admission.on_answered(id);
-        if !kept {
+        c.admission.on_answered(id, now);
+        if held.is_none() {
             drop(c);
             return Ok(to_hyper(answers_held(&ctx)));
         }
@@ -467,7 +486,7 @@ fn evicted_answer() -> Response {
 }
 
 /// For a request without the admin token while the listener holds its
-/// bound of answers not yet read.
+/// bound of answers not yet read, all younger than the grace.
 fn answers_held(ctx: &ServeContext) -> Response {
     ctx.refused(Refusal::AnswersHeld);
     busy_answer(&format!(

@@ -26,7 +26,11 @@
 //! The table also counts the bytes of answers made and not yet gone
 //! (`hold_answer`): an answer stays in memory until its reader takes it or
 //! its connection closes, and readers who do not read must not make the
-//! node hold answers without bound.
+//! node hold answers without bound. When the answers to requests without
+//! the admin token fill their bound, the oldest of them whose reader has
+//! left it unread for [`Caps::answer_grace_ms`] is closed to make room
+//! rather than refusing the new request: otherwise a few answers never
+//! read would refuse everyone else's reads until the connection deadline.
 //!
 //! Pure: the serve loop feeds it accepts, request starts, answers and
 //! closes, and carries out what it answers (close the evicted connection,
@@ -51,8 +55,12 @@ pub struct Caps {
     /// use (0: none, as on the metrics listener, where nobody has one).
     pub reserved: usize,
     /// Most bytes of answers held at once for requests without the admin
-    /// token; beyond, such a request is refused.
+    /// token; beyond, such a request is refused (once no unread answer can
+    /// be closed to make room).
     pub max_answer_bytes: usize,
+    /// How long an answer is left to its reader before it may be closed to
+    /// make room for another's.
+    pub answer_grace_ms: u64,
     /// How long a connection is kept at least before it may be closed to
     /// make room: the time a client has to send its head (the CLI first
     /// looks up who owns the socket it reached, `crate::sock_owner`).
@@ -88,6 +96,10 @@ struct Entry {
     reserved: Option<Refusal>,
     /// Bytes of its answer held.
     answer: usize,
+    /// Its answer counts against [`Caps::max_answer_bytes`].
+    capped: bool,
+    /// When its answer was made, for a request without the admin token.
+    answered: Option<Instant>,
 }
 
 /// The connections of one listener.
@@ -102,6 +114,8 @@ pub struct Admission {
     per_source: HashMap<IpAddr, usize>,
     reserved_in_use: usize,
     answer_bytes: usize,
+    /// Of which for requests without the admin token.
+    capped_bytes: usize,
 }
 
 /// The source a connection counts under: its address, except that every
@@ -130,6 +144,7 @@ impl Admission {
             per_source: HashMap::new(),
             reserved_in_use: 0,
             answer_bytes: 0,
+            capped_bytes: 0,
         }
     }
 
@@ -183,6 +198,8 @@ impl Admission {
                 idle: true,
                 reserved,
                 answer: 0,
+                capped: false,
+                answered: None,
             },
         );
         self.idle.insert(id, source);
@@ -215,15 +232,18 @@ impl Admission {
         }
     }
 
-    /// `id`'s answer is ready and owed nothing more than its writing: it
-    /// may be closed to make room again (a client that does not read a
-    /// large answer would otherwise hold its slot until the connection
-    /// deadline). Unknown ids are ignored.
-    pub fn on_answered(&mut self, id: ConnId) {
+    /// `id`'s answer to a request without the admin token is ready (at
+    /// `now`) and owed nothing more than its writing: it may be closed to
+    /// make room again (a client that does not read a large answer would
+    /// otherwise hold its slot until the connection deadline), and once
+    /// its answer is older than the grace, to make room for another
+    /// answer. Unknown ids are ignored.
+    pub fn on_answered(&mut self, id: ConnId, now: Instant) {
         if let Some(e) = self.conns.get_mut(&id)
             && !e.idle
         {
             e.idle = true;
+            e.answered = Some(now);
             self.idle.insert(id, e.source);
         }
     }
@@ -233,26 +253,77 @@ impl Admission {
         self.answer_bytes
     }
 
-    /// Whether answers for requests without the admin token are refused
-    /// now, before any is made.
-    pub fn answers_full(&self) -> bool {
-        self.answer_bytes >= self.caps.max_answer_bytes
+    /// Whether a request without the admin token is refused now, before
+    /// its answer is made: the answers held for such requests fill the
+    /// bound and none of them can be closed yet.
+    pub fn answers_full(&self, now: Instant) -> bool {
+        self.capped_bytes >= self.caps.max_answer_bytes && self.unread(now).is_empty()
+    }
+
+    /// Connections holding an answer to a request without the admin token
+    /// that their reader has left unread past the grace, oldest first,
+    /// with the bytes each holds.
+    fn unread(&self, now: Instant) -> Vec<(ConnId, usize)> {
+        let grace = Duration::from_millis(self.caps.answer_grace_ms);
+        let mut v: Vec<(ConnId, usize)> = self
+            .conns
+            .iter()
+            .filter(|(_, e)| {
+                e.capped
+                    && e.answer > 0
+                    && e.answered
+                        .is_some_and(|t| now.saturating_duration_since(t) >= grace)
+            })
+            .map(|(id, e)| (*id, e.answer))
+            .collect();
+        v.sort_unstable();
+        v
     }
 
     /// Hold `bytes` of `id`'s answer until it closes. An answer to a
     /// request without the admin token (`capped`) that would take the
-    /// listener past its bound is refused (false) and not held; the admin
-    /// token's answers are always held. False too for an id no longer kept.
-    pub fn hold_answer(&mut self, id: ConnId, bytes: usize, capped: bool) -> bool {
-        if capped && self.answer_bytes.saturating_add(bytes) > self.caps.max_answer_bytes {
-            return false;
+    /// listener past its bound first has the oldest unread answers past
+    /// the grace closed to make room; the connections closed are answered
+    /// (`Some`), and the serve loop closes them. When that is not room
+    /// enough, nothing is closed and the answer is refused (`None`), not
+    /// held. The admin token's answers are always held. `None` too for an
+    /// id no longer kept.
+    pub fn hold_answer(
+        &mut self,
+        id: ConnId,
+        bytes: usize,
+        capped: bool,
+        now: Instant,
+    ) -> Option<Vec<ConnId>> {
+        if !self.conns.contains_key(&id) {
+            return None;
         }
-        let Some(e) = self.conns.get_mut(&id) else {
-            return false;
-        };
+        let mut closed = Vec::new();
+        let cap = self.caps.max_answer_bytes;
+        let mut held = self.capped_bytes.saturating_add(bytes);
+        if capped && held > cap {
+            for (old, its) in self.unread(now) {
+                if held <= cap {
+                    break;
+                }
+                closed.push(old);
+                held -= its;
+            }
+            if held > cap {
+                return None;
+            }
+            for &old in &closed {
+                self.on_closed(old);
+            }
+        }
+        let e = self.conns.get_mut(&id)?;
         e.answer = e.answer.saturating_add(bytes);
+        e.capped |= capped;
         self.answer_bytes = self.answer_bytes.saturating_add(bytes);
-        true
+        if capped {
+            self.capped_bytes = self.capped_bytes.saturating_add(bytes);
+        }
+        Some(closed)
     }
 
     /// `id` closed (or was evicted); unknown ids are ignored.
@@ -264,6 +335,9 @@ impl Admission {
             self.idle.remove(&id);
         }
         self.answer_bytes -= e.answer;
+        if e.capped {
+            self.capped_bytes -= e.answer;
+        }
         if e.reserved.is_some() {
             self.reserved_in_use -= 1;
         } else if let Some(n) = self.per_source.get_mut(&e.source) {
@@ -308,6 +382,7 @@ mod tests {
             reserved,
             max_answer_bytes: 1000,
             min_evict_age_ms: 0,
+            answer_grace_ms: 1000,
         })
     }
 
@@ -373,8 +448,8 @@ mod tests {
         let a1 = id(t.on_accept(A, now()));
         assert!(t.on_request(a0) && t.on_request(a1));
         assert_eq!(t.on_accept(A, now()), Admit::No(Refusal::SourceLimit));
-        t.on_answered(a1);
-        t.on_answered(ConnId(99));
+        t.on_answered(a1, now());
+        t.on_answered(ConnId(99), now());
         assert_eq!(
             t.on_accept(A, now()),
             Admit::Yes {
@@ -455,6 +530,7 @@ mod tests {
             reserved: 8,
             max_answer_bytes: 1000,
             min_evict_age_ms: 500,
+            answer_grace_ms: 1000,
         });
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
@@ -555,20 +631,75 @@ mod tests {
     #[test]
     fn answers_without_the_admin_token_are_bounded_in_bytes() {
         let mut t = table(10, 10);
-        let a = id(t.on_accept(A, now()));
-        let b = id(t.on_accept(A, now()));
-        let c = id(t.on_accept(A, now()));
-        assert!(t.hold_answer(a, 600, true));
-        assert!(!t.answers_full());
-        assert!(!t.hold_answer(b, 600, true), "past the bound");
-        // The operator's answer is held whatever the others hold.
-        assert!(t.hold_answer(c, 600, false));
+        let t0 = now();
+        let a = id(t.on_accept(A, t0));
+        let b = id(t.on_accept(A, t0));
+        let c = id(t.on_accept(A, t0));
+        assert_eq!(t.hold_answer(a, 600, true, t0), Some(vec![]));
+        t.on_answered(a, t0);
+        assert!(!t.answers_full(t0));
+        assert_eq!(t.hold_answer(b, 600, true, t0), None, "past the bound");
+        // The operator's answer is held whatever the others hold, and
+        // counts in all but not against their bound.
+        assert_eq!(t.hold_answer(c, 600, false, t0), Some(vec![]));
         assert_eq!(t.answer_bytes(), 1200);
-        assert!(t.answers_full());
+        assert!(!t.answers_full(t0));
         t.on_closed(a);
         t.on_closed(c);
         assert_eq!(t.answer_bytes(), 0);
-        assert!(t.hold_answer(b, 1000, true));
-        assert!(!t.hold_answer(ConnId(99), 1, false));
+        assert_eq!(t.hold_answer(b, 1000, true, t0), Some(vec![]));
+        t.on_answered(b, t0);
+        assert!(t.answers_full(t0));
+        assert_eq!(t.hold_answer(ConnId(99), 1, false, t0), None);
+    }
+
+    /// Answers never read fill the bound: a new answer first closes the
+    /// oldest of them left unread past the grace (oldest first, only as
+    /// many as it needs), and is refused, closing nothing, while they are
+    /// younger. Before, every request without the admin token was refused
+    /// until the unread ones met the connection deadline (120 s).
+    #[test]
+    fn unread_answers_past_the_grace_are_closed_to_make_room() {
+        let mut t = table(10, 10);
+        let t0 = now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let unread: Vec<ConnId> = (0..3)
+            .map(|i| {
+                let c = id(t.on_accept(A, at(i)));
+                assert!(t.on_request(c));
+                assert_eq!(t.hold_answer(c, 300, true, at(i)), Some(vec![]));
+                t.on_answered(c, at(i));
+                c
+            })
+            .collect();
+        let reader = id(t.on_accept(A, at(500)));
+        assert!(t.on_request(reader));
+        assert!(!t.answers_full(at(500)));
+        // 900 held, 400 more: all three are younger than the grace.
+        assert_eq!(t.hold_answer(reader, 400, true, at(500)), None);
+        t.hold_answer(reader, 100, true, at(500)).unwrap();
+        t.on_answered(reader, at(500));
+        assert!(t.answers_full(at(999)));
+        let late = id(t.on_accept(A, at(1001)));
+        assert!(t.on_request(late));
+        // Now the first is past the grace; the read one does not count.
+        assert!(!t.answers_full(at(1001)));
+        assert_eq!(
+            t.hold_answer(late, 250, true, at(1001)),
+            Some(vec![unread[0]])
+        );
+        assert_eq!(t.answer_bytes(), 950);
+        assert!(!t.on_request(unread[0]), "closed");
+        // The operator's answers are never closed for others'.
+        let op = id(t.on_accept(A, at(0)));
+        assert!(t.on_request(op));
+        t.hold_answer(op, 5000, false, at(0)).unwrap();
+        let next = id(t.on_accept(A, at(5000)));
+        assert!(t.on_request(next));
+        assert_eq!(
+            t.hold_answer(next, 400, true, at(5000)),
+            Some(vec![unread[1], unread[2]])
+        );
+        assert!(t.on_request(op));
     }
 }

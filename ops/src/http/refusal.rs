@@ -38,11 +38,15 @@ pub enum Refusal {
     /// A request without the admin token, refused because the listener
     /// holds its bound of answers not yet read (503).
     AnswersHeld,
+    /// A connection whose answer (to a request without the admin token)
+    /// was left unread past the grace, closed to make room for another
+    /// answer while such answers filled their bound.
+    AnswerEvicted,
 }
 
 impl Refusal {
     /// Every reason, in label order of the docs.
-    pub const ALL: [Refusal; 13] = [
+    pub const ALL: [Refusal; 14] = [
         Refusal::SourceLimit,
         Refusal::GlobalLimit,
         Refusal::IdleEvicted,
@@ -56,6 +60,7 @@ impl Refusal {
         Refusal::BodyNotExpected,
         Refusal::BodyUnreadable,
         Refusal::AnswersHeld,
+        Refusal::AnswerEvicted,
     ];
 
     /// The metric label.
@@ -74,6 +79,7 @@ impl Refusal {
             Refusal::BodyNotExpected => "body_not_expected",
             Refusal::BodyUnreadable => "body_unreadable",
             Refusal::AnswersHeld => "answers_held",
+            Refusal::AnswerEvicted => "answer_evicted",
         }
     }
 
@@ -92,6 +98,7 @@ impl Refusal {
             Refusal::BodyNotExpected => 10,
             Refusal::BodyUnreadable => 11,
             Refusal::AnswersHeld => 12,
+            Refusal::AnswerEvicted => 13,
         }
     }
 }
