@@ -373,7 +373,9 @@ fn client(t: &Target, changes: bool) -> anyhow::Result<Client> {
     let client = Client::new(addr, token);
     // The node made its token file: a socket of the file's owner may have
     // the token (the client refuses any other but root's and this user's,
-    // docs/ops.md §1).
+    // and refuses the overflow uid even as the file's owner: an owner not
+    // mapped into this user namespace shows as it, as every unmapped
+    // squatter does, docs/ops.md §1).
     Ok(match file.map(|p| std::fs::metadata(p).map(|m| m.uid())) {
         Some(Ok(uid)) => client.trusting_uid(uid),
         _ => client,

@@ -69,13 +69,30 @@ pub enum ClientError {
     /// token: not the node (nothing was sent).
     #[error(
         "refusing to send the token to {addr}: the socket there belongs to uid {uid}, not to \
-         the node (uid 0, the token file's owner or this user); another program may hold the \
-         node's admin port (docs/ops.md §1)"
+         the node ({trusted}); another program may hold the node's admin port (docs/ops.md §1)"
     )]
     NotTheNode {
         /// Where.
         addr: SocketAddr,
         /// Who holds the socket.
+        uid: u32,
+        /// Whose sockets the token may go to, in words.
+        trusted: String,
+    },
+    /// The socket that answers shows as the kernel's overflow uid: its
+    /// owner is not mapped into this user namespace, and every unmapped
+    /// user looks alike from here, the node and a squatter too (nothing
+    /// was sent).
+    #[error(
+        "refusing to send the token to {addr}: the socket there shows as uid {uid}, the \
+         kernel's overflow uid (/proc/sys/kernel/overflowuid), which stands for every user not \
+         mapped into this user namespace, so the node cannot be told from another program; run \
+         the CLI in the node's user namespace (docs/ops.md §1)"
+    )]
+    Unmapped {
+        /// Where.
+        addr: SocketAddr,
+        /// The overflow uid.
         uid: u32,
     },
     /// Whose socket answers could not be told (nothing was sent).
@@ -105,6 +122,24 @@ pub struct Client {
     /// user (either could read the token anyway), and the token file's
     /// owner.
     trusted_uids: Vec<u32>,
+    /// The token file's owner, when the token came from a file.
+    file_owner: Option<u32>,
+    /// The uid an owner not mapped into this user namespace shows as:
+    /// never trusted.
+    overflow_uid: u32,
+}
+
+/// The overflow uid when `/proc/sys/kernel/overflowuid` cannot be read
+/// (the kernel's default).
+const DEFAULT_OVERFLOW_UID: u32 = 65_534;
+
+/// The uid that a user not mapped into the caller's user namespace shows
+/// as, in `/proc/net/tcp` and in a file's owner alike.
+fn overflow_uid() -> u32 {
+    std::fs::read_to_string("/proc/sys/kernel/overflowuid")
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(DEFAULT_OVERFLOW_UID)
 }
 
 /// A raw answer.
@@ -193,21 +228,77 @@ impl Client {
             addr,
             token,
             trusted_uids: vec![0, me],
+            file_owner: None,
+            overflow_uid: overflow_uid(),
         }
     }
 
-    /// Also trust a socket of `uid` with the token (the owner of the token
-    /// file it was read from: the node created it, and its owner can read
+    /// Also trust a socket of `uid` with the token: the owner of the token
+    /// file it was read from (the node created it, and its owner can read
     /// it anyway).
     pub fn trusting_uid(mut self, uid: u32) -> Self {
         self.trusted_uids.push(uid);
+        self.file_owner = Some(uid);
         self
     }
 
     /// Trust exactly these users' sockets with the token.
     pub fn trusting_only(mut self, uids: Vec<u32>) -> Self {
         self.trusted_uids = uids;
+        self.file_owner = None;
         self
+    }
+
+    /// Whose sockets the token may go to, in words, for a refusal.
+    fn trusted_words(&self) -> String {
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        let mut who: Vec<String> = Vec::new();
+        for &uid in &self.trusted_uids {
+            let word = match uid {
+                0 => "root (uid 0)".to_string(),
+                u if u == me => format!("this user (uid {u})"),
+                u if Some(u) == self.file_owner => format!("the token file's owner (uid {u})"),
+                u => format!("uid {u}"),
+            };
+            if !who.contains(&word) {
+                who.push(word);
+            }
+        }
+        let mut words = match who.split_last() {
+            None => "nobody".to_string(),
+            Some((last, [])) => last.clone(),
+            Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        };
+        if self.file_owner.is_none() {
+            words.push_str("; the token came from no file, so no file's owner is trusted");
+        }
+        words
+    }
+
+    /// Whether the token may go to a server socket owned by `uid` (`None`:
+    /// no such socket on this host) at `there`.
+    fn judge(&self, uid: Option<u32>, there: SocketAddr) -> Result<(), ClientError> {
+        let addr = self.addr;
+        match uid {
+            // Checked first: root's or this user's own uid shows as the
+            // overflow uid only if it is not mapped here, and then so does
+            // everyone else's.
+            Some(uid) if uid == self.overflow_uid => Err(ClientError::Unmapped { addr, uid }),
+            Some(uid) if self.trusted_uids.contains(&uid) => Ok(()),
+            Some(uid) => Err(ClientError::NotTheNode {
+                addr,
+                uid,
+                trusted: self.trusted_words(),
+            }),
+            None if !there.ip().to_canonical().is_loopback() => Ok(()),
+            None => Err(ClientError::OwnerUnknown {
+                addr,
+                why: format!(
+                    "no socket for {there} in this network namespace's /proc/net/tcp or tcp6"
+                ),
+            }),
+        }
     }
 
     /// Refuse to go on unless the socket at the other end of `s` is one the
@@ -221,12 +312,7 @@ impl Client {
             (Err(e), _) | (_, Err(e)) => return Err(unknown(e.to_string())),
         };
         match crate::sock_owner::server_uid(here, there) {
-            Ok(Some(uid)) if self.trusted_uids.contains(&uid) => Ok(()),
-            Ok(Some(uid)) => Err(ClientError::NotTheNode { addr, uid }),
-            Ok(None) if !there.ip().to_canonical().is_loopback() => Ok(()),
-            Ok(None) => Err(unknown(format!(
-                "no socket for {there} in this network namespace's /proc/net/tcp or tcp6"
-            ))),
+            Ok(uid) => self.judge(uid, there),
             Err(e) => Err(unknown(e.to_string())),
         }
     }
@@ -388,6 +474,52 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// In a user namespace, a socket or a token file whose owner is not
+    /// mapped there shows as the overflow uid, the node's and a squatter's
+    /// alike: never trusted, even as the token file's owner. Before, a
+    /// token file owned by an unmapped node made the CLI hand the token to
+    /// any unmapped user's socket.
+    #[test]
+    fn the_overflow_uid_is_never_trusted() {
+        let addr: SocketAddr = "127.0.0.1:9461".parse().unwrap();
+        let mut c = Client::new(addr, Some("t".into())).trusting_uid(65_534);
+        c.overflow_uid = 65_534;
+        let e = c.judge(Some(65_534), addr).unwrap_err();
+        assert!(
+            matches!(e, ClientError::Unmapped { uid: 65_534, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("overflow uid"), "{e}");
+        c.trusted_uids = vec![7];
+        assert!(c.judge(Some(7), addr).is_ok());
+        assert!(c.judge(Some(65_534), addr).is_err());
+    }
+
+    /// The refusal names whom the token may go to: the token file's owner
+    /// only when the token came from a file (from RAMPART_ADMIN_TOKEN, it
+    /// once claimed a file's owner all the same).
+    #[test]
+    fn a_refusal_names_whom_the_token_may_go_to() {
+        let addr: SocketAddr = "127.0.0.1:9461".parse().unwrap();
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        let other = me.wrapping_add(1).max(1);
+        let from_env = Client::new(addr, Some("t".into()));
+        let msg = from_env.judge(Some(other), addr).unwrap_err().to_string();
+        assert!(msg.contains(&format!("belongs to uid {other}")), "{msg}");
+        assert!(msg.contains("root (uid 0)"), "{msg}");
+        assert!(msg.contains("came from no file"), "{msg}");
+        assert!(!msg.contains("token file's owner"), "{msg}");
+        let owner = other.wrapping_add(1).max(1);
+        let from_file = Client::new(addr, Some("t".into())).trusting_uid(owner);
+        let msg = from_file.judge(Some(other), addr).unwrap_err().to_string();
+        assert!(
+            msg.contains(&format!("the token file's owner (uid {owner})")),
+            "{msg}"
+        );
+        assert!(!msg.contains("came from no file"), "{msg}");
+    }
 
     #[test]
     fn responses_parse_by_length_chunks_or_close() {
