@@ -411,10 +411,18 @@ async fn listen(
     states: Arc<ListenerStates>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let first = first.and_then(|l| {
-        tokio::net::TcpListener::from_std(l)
-            .inspect_err(|e| tracing::error!("ops: cannot serve {addr}: {e}; binding it again"))
-            .ok()
+    // Up only once the runtime serves it: a socket bound but not taken by
+    // the runtime listens for nobody.
+    let first = first.and_then(|l| match tokio::net::TcpListener::from_std(l) {
+        Ok(l) => {
+            states.set_bound(ctx.listener, true);
+            Some(l)
+        }
+        Err(e) => {
+            states.failed(ctx.listener);
+            tracing::error!("ops: cannot serve {addr}: {e}; binding it again");
+            None
+        }
     });
     let listener = match first {
         Some(l) => l,
@@ -551,6 +559,57 @@ impl Drop for OpsServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listener bound at start that the runtime then cannot serve (its
+    /// registration fails) is not exported as up while it binds again.
+    /// Before, `bind_first` marked it up and nothing cleared it:
+    /// `rampart_ops_listener_up` said 1 with nothing listening.
+    #[test]
+    fn a_listener_the_runtime_cannot_serve_is_not_up() {
+        use std::os::fd::{FromRawFd as _, IntoRawFd as _};
+        let states = Arc::new(ListenerStates::default());
+        let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
+        // Bound: it keeps holding the address, so binding again fails.
+        let real = listen::bind_first(addr, Listener::Admin, &states).expect("a free port");
+        let addr = real.local_addr().unwrap();
+        // What the runtime is handed instead: not a socket, which epoll
+        // refuses.
+        let null = std::fs::File::open("/dev/null").unwrap();
+        // SAFETY: the descriptor is open, and the listener owns it from
+        // here on.
+        let bogus = unsafe { std::net::TcpListener::from_raw_fd(null.into_raw_fd()) };
+        bogus.set_nonblocking(true).unwrap();
+        let service = Service {
+            screen: Arc::new(|_: &Request| Screened::Open),
+            handler: Arc::new(|_| Response::text(200, "")),
+        };
+        let ctx = ServeContext {
+            listener: Listener::Admin,
+            limits: ServeLimits::default(),
+            counters: Arc::new(RefusalCounters::default()),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let (stop, rx) = watch::channel(false);
+        runtime.block_on(async {
+            let task = tokio::spawn(listen(
+                addr,
+                Some(bogus),
+                move |_| service,
+                ctx,
+                states.clone(),
+                rx,
+            ));
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            assert!(!states.bound(Listener::Admin), "exported as up");
+            assert_eq!(states.bind_failures(Listener::Admin), 1);
+            stop.send(true).unwrap();
+            task.await.unwrap();
+        });
+        drop(real);
+    }
 
     #[test]
     fn tokens_compare_whole() {

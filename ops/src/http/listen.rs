@@ -59,16 +59,19 @@ impl ListenerStates {
         self.of(l).failures.load(Ordering::Relaxed)
     }
 
-    fn set_configured(&self, l: Listener) {
+    pub(crate) fn set_configured(&self, l: Listener) {
         self.of(l).configured.store(true, Ordering::Relaxed);
     }
 
-    fn set_bound(&self, l: Listener) {
-        self.of(l).bound.store(true, Ordering::Relaxed);
+    /// Whether `l` serves now: set once its listener is registered with
+    /// the runtime, not when its address is bound, so that a listener that
+    /// bound but could not be served is not exported as up.
+    pub(crate) fn set_bound(&self, l: Listener, up: bool) {
+        self.of(l).bound.store(up, Ordering::Relaxed);
     }
 
     /// Count a failure; the count so far.
-    fn failed(&self, l: Listener) -> u64 {
+    pub(crate) fn failed(&self, l: Listener) -> u64 {
         self.of(l).failures.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
@@ -96,10 +99,7 @@ pub fn bind_first(
 ) -> Option<std::net::TcpListener> {
     states.set_configured(l);
     match bind(addr) {
-        Ok(s) => {
-            states.set_bound(l);
-            Some(s)
-        }
+        Ok(s) => Some(s),
         Err(e) => {
             states.failed(l);
             tracing::error!(
@@ -130,7 +130,7 @@ pub async fn bind_until_bound(
         }
         match bind(addr).and_then(tokio::net::TcpListener::from_std) {
             Ok(s) => {
-                states.set_bound(l);
+                states.set_bound(l, true);
                 tracing::warn!(
                     "ops: {} listening on {addr} at last, after {} failed attempt(s)",
                     what(l),
