@@ -11,6 +11,7 @@ use anyhow::Context as _;
 use rampart_cluster::sync::peer_stats::LAG_BUCKET_BOUNDS_US;
 use rampart_ops::admin::Admin;
 use rampart_ops::backend::Backend;
+use rampart_ops::http::refusal::Listener;
 use rampart_ops::metrics::Metrics;
 use rampart_ops::model::{NodeStatus, PeerStatus, SyncTotals};
 use rampart_ops::server::{OpsConfig, OpsServer};
@@ -244,14 +245,17 @@ pub fn start(
         metrics,
     )
     .with_context(|| format!("{}: [ops]", config_path.display()))?;
+    // A listener whose address another socket holds is not served yet:
+    // said so, not printed as if it were (docs/ops.md §1).
+    let said = |addr: Option<std::net::SocketAddr>, l: Listener, path: &str| match addr {
+        None => "off".to_string(),
+        Some(a) if server.waiting_at_start(l) => format!("waiting for {a} (in use)"),
+        Some(a) => format!("http://{a}{path}"),
+    };
     tracing::info!(
         "ops: metrics {}, admin API {}",
-        server
-            .metrics_addr
-            .map_or_else(|| "off".into(), |a| format!("http://{a}/metrics")),
-        server
-            .admin_addr
-            .map_or_else(|| "off".into(), |a| format!("http://{a}/v1/"))
+        said(server.metrics_addr, Listener::Metrics, "/metrics"),
+        said(server.admin_addr, Listener::Admin, "/v1/")
     );
     Ok(OpsSide {
         admin,

@@ -385,18 +385,32 @@ pub struct OpsServer {
     pub metrics_addr: Option<SocketAddr>,
     /// Where the admin API listens (the same way).
     pub admin_addr: Option<SocketAddr>,
+    /// Whether each listener was waiting for its address at start (in use
+    /// by another socket), by [`Listener::index`].
+    waiting: [bool; 2],
     stop: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Why the endpoints did not start (a local fault of the OS). An address
-/// that cannot be bound is none: the listener waits for it (docs/ops.md
-/// §1).
+/// Why the endpoints did not start. An address another socket holds is
+/// none: the listener waits for it (docs/ops.md §1).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     /// The runtime did not start.
     #[error("cannot start the ops runtime: {0}")]
     Runtime(std::io::Error),
+    /// An address that cannot be bound for another reason than its being
+    /// in use: not on this host, or a port the node may not bind. Waiting
+    /// would not mend the configuration.
+    #[error("cannot listen on {addr} ({which}): {source}")]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// `metrics` or `admin`.
+        which: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
 }
 
 /// One listener: bound at start, or bound later (every
@@ -446,12 +460,20 @@ impl OpsServer {
         metrics: Arc<Metrics>,
     ) -> Result<OpsServer, StartError> {
         let states = metrics.listener_states();
-        let m = cfg
-            .metrics
-            .map(|a| (a, listen::bind_first(a, Listener::Metrics, &states)));
-        let a = cfg
-            .admin
-            .map(|a| (a, listen::bind_first(a, Listener::Admin, &states)));
+        let first = |addr: Option<SocketAddr>, l: Listener| {
+            addr.map(|a| match listen::bind_first(a, l, &states) {
+                Ok(s) => Ok((a, s)),
+                Err(source) => Err(StartError::Bind {
+                    addr: a,
+                    which: l.label(),
+                    source,
+                }),
+            })
+            .transpose()
+        };
+        let m = first(cfg.metrics, Listener::Metrics)?;
+        let a = first(cfg.admin, Listener::Admin)?;
+        let waiting = [&m, &a].map(|b| b.as_ref().is_some_and(|(_, l)| l.is_none()));
         let local = |b: &Option<(SocketAddr, Option<std::net::TcpListener>)>| {
             b.as_ref().map(|(addr, l)| {
                 l.as_ref()
@@ -541,9 +563,18 @@ impl OpsServer {
         Ok(OpsServer {
             metrics_addr,
             admin_addr,
+            waiting,
             stop,
             thread: Some(thread),
         })
+    }
+}
+
+impl OpsServer {
+    /// Whether listener `l` was waiting for its address at start, another
+    /// socket holding it (it binds it as soon as it is free).
+    pub fn waiting_at_start(&self, l: Listener) -> bool {
+        self.waiting[l.index()]
     }
 }
 
@@ -570,7 +601,9 @@ mod tests {
         let states = Arc::new(ListenerStates::default());
         let addr: SocketAddr = "127.0.0.1:0".parse().unwrap();
         // Bound: it keeps holding the address, so binding again fails.
-        let real = listen::bind_first(addr, Listener::Admin, &states).expect("a free port");
+        let real = listen::bind_first(addr, Listener::Admin, &states)
+            .unwrap()
+            .expect("a free port");
         let addr = real.local_addr().unwrap();
         // What the runtime is handed instead: not a socket, which epoll
         // refuses.

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use rampart_ops::backend::Backend;
 use rampart_ops::client::{Client, ClientError};
 use rampart_ops::fixture;
+use rampart_ops::http::refusal::Listener;
 use rampart_ops::metrics::Metrics;
 use rampart_ops::metrics::text::sample;
-use rampart_ops::server::{OpsConfig, OpsServer};
+use rampart_ops::server::{OpsConfig, OpsServer, StartError};
 
 const TOKEN: &str = "real-admin-token";
 
@@ -44,6 +45,8 @@ fn a_taken_admin_port_does_not_stop_the_node_and_is_bound_once_free() {
     let addr = squatter.local_addr().unwrap();
     let srv = start(addr);
     assert_eq!(srv.admin_addr, Some(addr));
+    assert!(srv.waiting_at_start(Listener::Admin));
+    assert!(!srv.waiting_at_start(Listener::Metrics));
     let metrics = srv.metrics_addr.unwrap();
     assert_eq!(admin_series(metrics, "rampart_ops_listener_up"), Some(0.0));
     assert!(
@@ -61,6 +64,33 @@ fn a_taken_admin_port_does_not_stop_the_node_and_is_bound_once_free() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(admin_series(metrics, "rampart_ops_listener_up"), Some(1.0));
+}
+
+/// Only an address in use is waited for: one this host does not have is
+/// a configuration mistake that waiting would not mend, and the node
+/// refuses to start, naming it. Before, every bind error was retried
+/// forever and the node started as if the listener were coming.
+#[test]
+fn an_address_not_on_this_host_is_refused_at_start() {
+    let backend: Arc<dyn Backend> = Arc::new(fixture::admin(fixture::standalone_status()));
+    let b = backend.clone();
+    let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), None));
+    // TEST-NET-1 (RFC 5737): on no host.
+    let cfg = OpsConfig {
+        metrics: Some("192.0.2.1:9100".parse().unwrap()),
+        token: Some(TOKEN.into()),
+        ..OpsConfig::default()
+    };
+    match OpsServer::start(&cfg, backend, metrics) {
+        Err(e @ StartError::Bind { .. }) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("192.0.2.1:9100") && msg.contains("metrics"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected a refusal to start, got {other:?}"),
+    }
 }
 
 /// Before, the CLI sent `Authorization: Bearer <token>` to whatever

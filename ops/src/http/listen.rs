@@ -3,12 +3,14 @@
 //!
 //! The listeners are unprivileged loopback or LAN ports: any local user
 //! may bind one first. That must not keep the node from forwarding, so a
-//! listener that cannot bind is logged loudly, counted
+//! listener whose address is in use is logged loudly, counted
 //! (`rampart_ops_listener_bind_failures_total`, `rampart_ops_listener_up`)
 //! and tried again every [`BIND_RETRY_MS`] until it holds its address; the
 //! node runs on without it meanwhile. (Whoever holds the port does not get
 //! the operator's token: the CLI first checks who owns the socket it
-//! reached, `crate::client`.)
+//! reached, `crate::client`.) Any other error at start (an address not on
+//! this host, a port the node may not bind) is the configuration's, and
+//! waiting would not mend it: the node refuses to start, as before.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -90,28 +92,31 @@ fn bind(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(l)
 }
 
-/// Bind `addr` for listener `l` now. A failure is logged loudly and
-/// counted, and the caller tries again with [`bind_until_bound`].
+/// Bind `addr` for listener `l` now: the socket, or `None` when another
+/// socket holds the address (logged loudly and counted; the caller tries
+/// again with [`bind_until_bound`]). Any other error is returned: the
+/// address is wrong for this host, and the node is not to start.
 pub fn bind_first(
     addr: SocketAddr,
     l: Listener,
     states: &ListenerStates,
-) -> Option<std::net::TcpListener> {
+) -> std::io::Result<Option<std::net::TcpListener>> {
     states.set_configured(l);
     match bind(addr) {
-        Ok(s) => Some(s),
-        Err(e) => {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
             states.failed(l);
             tracing::error!(
-                "ops: cannot listen on {addr} ({}): {e}; the node forwards without it and \
-                 tries again every {} ms (if another process holds the port, that process \
-                 answers in the node's place: the CLI refuses to send it a token, \
+                "ops: {} waiting for {addr} (in use: {e}); the node forwards without it and \
+                 binds it as soon as it is free, trying every {} ms (the process that holds \
+                 the port answers in the node's place: the CLI refuses to send it a token, \
                  docs/ops.md §1)",
                 what(l),
                 BIND_RETRY_MS
             );
-            None
+            Ok(None)
         }
+        Err(e) => Err(e),
     }
 }
 
@@ -138,11 +143,18 @@ pub async fn bind_until_bound(
                 );
                 return Some(s);
             }
+            // Once the node runs, it waits whatever the error: an address
+            // that left the host may come back, and the node forwards.
             Err(e) => {
                 let n = states.failed(l);
                 if n.is_multiple_of(LOG_EVERY_FAILURES) {
+                    let why = if e.kind() == std::io::ErrorKind::AddrInUse {
+                        "in use".to_string()
+                    } else {
+                        e.to_string()
+                    };
                     tracing::error!(
-                        "ops: still cannot listen on {addr} ({}) after {n} attempts: {e}",
+                        "ops: {} still waiting for {addr} ({why}) after {n} attempts",
                         what(l)
                     );
                 }
