@@ -34,6 +34,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 
 use admission::{Admission, Admit, Caps, ConnId};
+use listen::ListenerStates;
 use refusal::{Listener, Refusal, RefusalCounters};
 
 /// Largest request body accepted (a configuration is the largest thing
@@ -257,6 +258,9 @@ pub struct ServeContext {
     pub limits: ServeLimits,
     /// Where refusals are counted.
     pub counters: Arc<RefusalCounters>,
+    /// Where what the listener holds is published (the metrics and the
+    /// admin API read it).
+    pub states: Arc<ListenerStates>,
 }
 
 impl ServeContext {
@@ -276,6 +280,8 @@ struct Conns {
 /// What the connections of one listener share.
 #[derive(Debug)]
 struct Listening {
+    listener: Listener,
+    states: Arc<ListenerStates>,
     conns: Mutex<Conns>,
     /// [`OPEN_HANDLERS`] permits.
     open_handlers: Arc<tokio::sync::Semaphore>,
@@ -284,6 +290,34 @@ struct Listening {
 }
 
 type Shared = Arc<Listening>;
+
+impl Listening {
+    /// Publish what the table holds, after a change to it.
+    fn publish(&self, c: &Conns) {
+        self.states.set_table(
+            self.listener,
+            c.admission.answer_bytes(),
+            c.admission.reserved_in_use(),
+        );
+    }
+}
+
+/// A request waiting for a handler permit, counted while it waits (also
+/// when its client hangs up and the wait is dropped).
+struct Waiting<'a>(&'a Listening);
+
+impl<'a> Waiting<'a> {
+    fn new(l: &'a Listening) -> Self {
+        l.states.handler_waiting(l.listener, true);
+        Waiting(l)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.states.handler_waiting(self.0.listener, false);
+    }
+}
 
 fn lock(shared: &Shared) -> std::sync::MutexGuard<'_, Conns> {
     // The table stays consistent under a panic elsewhere: every update is
@@ -305,6 +339,7 @@ impl Drop for Slot {
         let mut c = lock(&self.0);
         c.admission.on_closed(self.1);
         c.evict.remove(&self.1);
+        self.0.publish(&c);
     }
 }
 
@@ -441,6 +476,7 @@ async fn handle(
     let permit = if trusted {
         None
     } else {
+        let _waiting = Waiting::new(&shared);
         match shared.open_handlers.clone().acquire_owned().await {
             Ok(p) => Some(p),
             Err(_) => return Ok(to_hyper(Response::text(503, "shutting down\n"))),
@@ -466,6 +502,7 @@ async fn handle(
             let _ = close.send(());
         }
     }
+    shared.publish(&c);
     // Without a token, the connection is owed only the writing of its
     // answer from now on: one whose reader does not read a large answer
     // must not hold its slot against the operator.
@@ -593,6 +630,8 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let shared: Shared = Arc::new(Listening {
+        listener: ctx.listener,
+        states: ctx.states.clone(),
         conns: Mutex::new(Conns {
             admission: Admission::new(ctx.limits.caps),
             evict: std::collections::HashMap::new(),
@@ -630,6 +669,7 @@ pub async fn serve(
                         }
                     }
                     c.evict.insert(id, tx);
+                    shared.publish(&c);
                     id
                 }
             }

@@ -525,6 +525,7 @@ impl OpsServer {
                 listener,
                 limits,
                 counters: metrics.http_refusals(),
+                states: states.clone(),
             }
         };
         let (metrics_ctx, admin_ctx) = (context(Listener::Metrics), context(Listener::Admin));
@@ -620,6 +621,7 @@ mod tests {
             listener: Listener::Admin,
             limits: ServeLimits::default(),
             counters: Arc::new(RefusalCounters::default()),
+            states: states.clone(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -114,6 +114,15 @@ fn refused(metrics: SocketAddr, reason: &str) -> f64 {
     .unwrap()
 }
 
+/// The admin listener's gauge `name`.
+fn gauge(metrics: SocketAddr, name: &str) -> f64 {
+    let r = Client::new(metrics, None)
+        .request("GET", "/metrics", b"", "")
+        .unwrap();
+    let text = String::from_utf8(r.body).unwrap();
+    sample(&text, name, &[("listener", "admin")]).unwrap()
+}
+
 /// Every slot of the (one, loopback) source is inside a token-less `show
 /// conn`: the operator's changes and reads still go through at once, on
 /// the slots reserved for the admin token, and a further token-less
@@ -292,6 +301,8 @@ fn unread_answers_are_held_only_up_to_the_bound() {
     assert!(first.elapsed() < Duration::from_millis(1_500), "too slow");
     let metrics = n.srv.metrics_addr.unwrap();
     assert_eq!(refused(metrics, "answers_held"), 1.0);
+    let held_bytes = gauge(metrics, "rampart_ops_answer_bytes_held");
+    assert!(held_bytes >= (2 * ANSWER) as f64, "{held_bytes} bytes held");
     let op = Client::new(addr, Some(TOKEN.into()))
         .running_config()
         .expect("the operator is answered");
@@ -323,10 +334,15 @@ fn a_connection_flood_does_not_close_the_operator_s_connection() {
     for _ in 0..rampart_ops::http::MAX_CONNECTIONS_PER_SOURCE {
         std::thread::spawn(move || Client::new(addr, None).conns(&ConnFilter::default(), false));
     }
-    while n.walks.load(Ordering::SeqCst) < rampart_ops::http::OPEN_HANDLERS {
-        std::thread::sleep(Duration::from_millis(10));
+    // Three run; the rest wait for a permit, and the gauge says so.
+    let metrics = n.srv.metrics_addr.unwrap();
+    let waiting = rampart_ops::http::MAX_CONNECTIONS_PER_SOURCE - rampart_ops::http::OPEN_HANDLERS;
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while gauge(metrics, "rampart_ops_handlers_waiting") != waiting as f64 {
+        assert!(Instant::now() < deadline, "never {waiting} waiting");
+        std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(gauge(metrics, "rampart_ops_reserved_slots_in_use"), 0.0);
     let mut operator = std::net::TcpStream::connect(addr).unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let flood = {
@@ -370,7 +386,8 @@ fn a_connection_flood_does_not_close_the_operator_s_connection() {
             Err(e) => panic!("the operator's request was cut: {e}"),
         }
     }
+    assert!(gauge(metrics, "rampart_ops_reserved_slots_in_use") >= 1.0);
     stop.store(true, Ordering::Relaxed);
     flood.join().unwrap();
-    assert!(refused(n.srv.metrics_addr.unwrap(), "source_limit") >= 1.0);
+    assert!(refused(metrics, "source_limit") >= 1.0);
 }

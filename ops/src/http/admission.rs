@@ -248,6 +248,11 @@ impl Admission {
         }
     }
 
+    /// Reserved slots in use now.
+    pub fn reserved_in_use(&self) -> usize {
+        self.reserved_in_use
+    }
+
     /// Bytes of answers held now (made, their connections not yet closed).
     pub fn answer_bytes(&self) -> usize {
         self.answer_bytes

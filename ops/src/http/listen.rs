@@ -32,10 +32,24 @@ struct State {
     configured: AtomicBool,
     bound: AtomicBool,
     failures: AtomicU64,
+    answer_bytes: AtomicU64,
+    reserved_in_use: AtomicU64,
+    handlers_waiting: AtomicU64,
 }
 
-/// Whether each listener holds its address, and how often binding failed;
-/// exported with the metrics.
+/// What a listener holds now, as its serve loop last published it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Load {
+    /// Bytes of answers made and not yet taken by their readers.
+    pub answer_bytes: u64,
+    /// Slots reserved for the admin token in use.
+    pub reserved_in_use: u64,
+    /// Requests without the admin token waiting for a handler permit.
+    pub handlers_waiting: u64,
+}
+
+/// Whether each listener holds its address, how often binding failed, and
+/// what it holds now; exported with the metrics.
 #[derive(Debug, Default)]
 pub struct ListenerStates {
     states: [State; Listener::ALL.len()],
@@ -70,6 +84,37 @@ impl ListenerStates {
     /// bound but could not be served is not exported as up.
     pub(crate) fn set_bound(&self, l: Listener, up: bool) {
         self.of(l).bound.store(up, Ordering::Relaxed);
+    }
+
+    /// What `l` holds now.
+    pub fn load(&self, l: Listener) -> Load {
+        let s = self.of(l);
+        Load {
+            answer_bytes: s.answer_bytes.load(Ordering::Relaxed),
+            reserved_in_use: s.reserved_in_use.load(Ordering::Relaxed),
+            handlers_waiting: s.handlers_waiting.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Publish `l`'s connection table: the answer bytes it holds and its
+    /// reserved slots in use.
+    pub(crate) fn set_table(&self, l: Listener, answer_bytes: usize, reserved_in_use: usize) {
+        let s = self.of(l);
+        let n = |v: usize| u64::try_from(v).unwrap_or(u64::MAX);
+        s.answer_bytes.store(n(answer_bytes), Ordering::Relaxed);
+        s.reserved_in_use
+            .store(n(reserved_in_use), Ordering::Relaxed);
+    }
+
+    /// One more (`true`) or one fewer request of `l` waits for a handler
+    /// permit.
+    pub(crate) fn handler_waiting(&self, l: Listener, more: bool) {
+        let w = &self.of(l).handlers_waiting;
+        if more {
+            w.fetch_add(1, Ordering::Relaxed);
+        } else {
+            w.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     /// Count a failure; the count so far.

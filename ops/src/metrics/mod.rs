@@ -65,6 +65,22 @@ impl Collector for NodeCollector {
                     &[l.label()],
                     self.listeners.bind_failures(l),
                 );
+                let load = self.listeners.load(l);
+                f.gauge(
+                    &specs::ANSWER_BYTES_HELD,
+                    &[l.label()],
+                    load.answer_bytes as f64,
+                );
+                f.gauge(
+                    &specs::RESERVED_IN_USE,
+                    &[l.label()],
+                    load.reserved_in_use as f64,
+                );
+                f.gauge(
+                    &specs::HANDLERS_WAITING,
+                    &[l.label()],
+                    load.handlers_waiting as f64,
+                );
             }
         }
         f.into_vec()

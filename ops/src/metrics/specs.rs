@@ -115,4 +115,7 @@ specs! {
     HTTP_REFUSED = "rampart_ops_http_refused_total", Counter, ["listener", "reason"], "Connections and requests the ops listeners refused or cut, by listener and reason (limits, timeouts, Host, token).";
     LISTENER_UP = "rampart_ops_listener_up", Gauge, ["listener"], "1 when a configured ops listener holds its address; 0 while it cannot bind it (another process may hold the port) and tries again every 2 s.";
     LISTENER_BIND_FAILURES = "rampart_ops_listener_bind_failures_total", Counter, ["listener"], "Failed attempts to bind an ops listener's address.";
+    ANSWER_BYTES_HELD = "rampart_ops_answer_bytes_held", Gauge, ["listener"], "Bytes of answers an ops listener holds that their readers have not taken yet (those without the admin token are bounded at 64 MiB).";
+    RESERVED_IN_USE = "rampart_ops_reserved_slots_in_use", Gauge, ["listener"], "Connection slots reserved for the admin token in use (taken when every other slot was busy).";
+    HANDLERS_WAITING = "rampart_ops_handlers_waiting", Gauge, ["listener"], "Requests without the admin token waiting for one of the listener's three handler permits.";
 }
