@@ -783,6 +783,8 @@ impl<P: EnginePool> Backend for Admin<P> {
             drops,
             forwarded_packets: parts.iter().fold(0u64, |a, p| a.saturating_add(p.1)),
             conns_in_use: parts.iter().map(|p| p.2).sum(),
+            // The server that answers knows its listeners.
+            ops_listeners: Vec::new(),
         })
     }
 

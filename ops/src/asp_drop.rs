@@ -37,12 +37,60 @@ pub fn render_counters(c: &model::Counters) -> String {
     if !any {
         out.push_str("  (none)\n");
     }
+    // A metrics listener that waits for its address cannot say so through
+    // itself: the admin API does (docs/ops.md §1).
+    if !c.ops_listeners.is_empty() {
+        out.push_str("\nOps listeners:\n");
+        for l in &c.ops_listeners {
+            let state = if l.up {
+                "up".to_string()
+            } else {
+                format!(
+                    "DOWN, waiting for its address ({} failed binds)",
+                    l.bind_failures
+                )
+            };
+            out.push_str(&format!(
+                "  {:<8} {state}; answers held {} bytes, reserved slots in use {}, \
+                 requests waiting for a handler {}\n",
+                crate::echo::echo(&l.listener).to_string(),
+                l.answer_bytes_held,
+                l.reserved_slots_in_use,
+                l.handlers_waiting
+            ));
+        }
+    }
     out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn show_counters_says_which_ops_listener_is_down() {
+        let listener = |name: &str, up| model::OpsListenerStatus {
+            listener: name.into(),
+            up,
+            bind_failures: 7,
+            answer_bytes_held: 0,
+            reserved_slots_in_use: 0,
+            handlers_waiting: 2,
+        };
+        let c = model::Counters {
+            drops: Vec::new(),
+            forwarded_packets: 0,
+            conns_in_use: 0,
+            ops_listeners: vec![listener("metrics", false), listener("admin", true)],
+        };
+        let out = render_counters(&c);
+        assert!(
+            out.contains("  metrics  DOWN, waiting for its address (7 failed binds)"),
+            "{out}"
+        );
+        assert!(out.contains("  admin    up;"), "{out}");
+        assert!(out.contains("requests waiting for a handler 2"), "{out}");
+    }
 
     #[test]
     fn lists_only_nonzero_reasons() {

@@ -190,6 +190,30 @@ pub struct Counters {
     pub forwarded_packets: u64,
     /// Connections in use.
     pub conns_in_use: u64,
+    /// The node's ops listeners (those configured), as the admin listener
+    /// answering sees them: a metrics listener that waits for its address
+    /// cannot say so through itself (docs/ops.md §1). Empty from nodes
+    /// before it was added.
+    #[serde(default)]
+    pub ops_listeners: Vec<OpsListenerStatus>,
+}
+
+/// One ops listener, as `show counters` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpsListenerStatus {
+    /// `metrics` or `admin`.
+    pub listener: String,
+    /// Serves its address now; false while it waits for it (another
+    /// socket holds it).
+    pub up: bool,
+    /// Failed attempts to bind it.
+    pub bind_failures: u64,
+    /// Bytes of answers held, not yet taken by their readers.
+    pub answer_bytes_held: u64,
+    /// Slots reserved for the admin token in use.
+    pub reserved_slots_in_use: u64,
+    /// Requests without the admin token waiting for a handler permit.
+    pub handlers_waiting: u64,
 }
 
 /// Raft as the node sees it (absent until Raft runs).

@@ -37,7 +37,7 @@ use crate::http::{
     query_pairs,
 };
 use crate::metrics::Metrics;
-use crate::model::{ApiError, ConfigProblem, MemberChange};
+use crate::model::{ApiError, ConfigProblem, MemberChange, OpsListenerStatus};
 use crate::show_conn::ConnFilter;
 
 /// Where to listen and how to authorize changes.
@@ -276,16 +276,45 @@ fn admin_screen(tokens: AdminTokens, gate: Gate) -> Screen {
     })
 }
 
-/// The admin API: its screen of request heads, then its handler.
-pub fn admin_service(backend: Arc<dyn Backend>, tokens: AdminTokens, gate: Gate) -> Service {
+/// The admin API: its screen of request heads, then its handler, which
+/// reports the node's ops listeners (`states`) with its counters.
+pub fn admin_service(
+    backend: Arc<dyn Backend>,
+    tokens: AdminTokens,
+    gate: Gate,
+    states: Arc<ListenerStates>,
+) -> Service {
     Service {
         screen: admin_screen(tokens.clone(), gate),
-        handler: admin_handler(backend, tokens),
+        handler: admin_handler(backend, tokens, states),
     }
 }
 
+/// The configured ops listeners, as `show counters` reports them.
+fn listener_report(states: &ListenerStates) -> Vec<OpsListenerStatus> {
+    Listener::ALL
+        .into_iter()
+        .filter(|&l| states.configured(l))
+        .map(|l| {
+            let load = states.load(l);
+            OpsListenerStatus {
+                listener: l.label().to_string(),
+                up: states.bound(l),
+                bind_failures: states.bind_failures(l),
+                answer_bytes_held: load.answer_bytes,
+                reserved_slots_in_use: load.reserved_in_use,
+                handlers_waiting: load.handlers_waiting,
+            }
+        })
+        .collect()
+}
+
 /// The admin API's handler, for requests its screen passed.
-fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens) -> Handler {
+fn admin_handler(
+    backend: Arc<dyn Backend>,
+    tokens: AdminTokens,
+    states: Arc<ListenerStates>,
+) -> Handler {
     Arc::new(move |req: Request| {
         let caller = if authorized(&req, &tokens.change) {
             Caller::AdminToken
@@ -324,7 +353,10 @@ fn admin_handler(backend: Arc<dyn Backend>, tokens: AdminTokens) -> Handler {
                 Ok(text) => answer(backend.configure(text)),
                 Err(_) => api_error(400, "the configuration is not UTF-8 text"),
             },
-            "/v1/counters" => answer(backend.counters()),
+            "/v1/counters" => answer(backend.counters().map(|mut c| {
+                c.ops_listeners = listener_report(&states);
+                c
+            })),
             "/v1/cluster/membership" => match serde_json::from_slice::<MemberChange>(&req.body) {
                 Ok(c) => answer(backend.membership(&c)),
                 Err(e) => api_error(400, format!("the body is not a membership change: {e}")),
@@ -510,9 +542,10 @@ impl OpsServer {
         };
         let make_admin = {
             let names = cfg.admin_hosts.clone();
+            let states = states.clone();
             move |bound| {
                 let hosts = Some(HostCheck::new(bound, &names));
-                admin_service(backend, tokens, gate(Listener::Admin, hosts))
+                admin_service(backend, tokens, gate(Listener::Admin, hosts), states)
             }
         };
         let context = |listener| {

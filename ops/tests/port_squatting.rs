@@ -66,6 +66,34 @@ fn a_taken_admin_port_does_not_stop_the_node_and_is_bound_once_free() {
     assert_eq!(admin_series(metrics, "rampart_ops_listener_up"), Some(1.0));
 }
 
+/// A metrics listener that waits for its port cannot report that through
+/// itself (the scrape fails): the admin API's counters (`rampart show
+/// counters`) say which listener is down. Before, nothing but the log did.
+#[test]
+fn the_admin_api_reports_a_metrics_listener_that_waits() {
+    let squatter = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let backend: Arc<dyn Backend> = Arc::new(fixture::admin(fixture::standalone_status()));
+    let b = backend.clone();
+    let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), None));
+    let cfg = OpsConfig {
+        metrics: Some(squatter.local_addr().unwrap()),
+        admin: Some("127.0.0.1:0".parse().unwrap()),
+        token: Some(TOKEN.into()),
+        ..OpsConfig::default()
+    };
+    let srv = OpsServer::start(&cfg, backend, metrics).unwrap();
+    let c = Client::new(srv.admin_addr.unwrap(), Some(TOKEN.into()))
+        .counters()
+        .unwrap();
+    let seen: Vec<(&str, bool)> = c
+        .ops_listeners
+        .iter()
+        .map(|l| (l.listener.as_str(), l.up))
+        .collect();
+    assert_eq!(seen, [("metrics", false), ("admin", true)]);
+    assert!(c.ops_listeners[0].bind_failures >= 1);
+}
+
 /// Only an address in use is waited for: one this host does not have is
 /// a configuration mistake that waiting would not mend, and the node
 /// refuses to start, naming it. Before, every bind error was retried
