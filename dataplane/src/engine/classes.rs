@@ -110,7 +110,8 @@ pub const MAX_PEER_CLASSES: usize = 256;
 
 /// Most class names whose released slots' counts are kept (see
 /// [`ClassTable::retired`]): a policy has a few hundred classes at most, so
-/// this covers many policy revisions; beyond it the oldest names go.
+/// this covers many policy revisions; beyond it the name updated least
+/// recently goes, one without a live slot first.
 pub const MAX_RETIRED_NAMES: usize = 1024;
 
 /// What the released slots of one class name had counted.
@@ -131,11 +132,11 @@ pub struct ClassTable {
     free: Vec<u16>,
     /// Keys the per-client maps (client addresses are the sender's to choose).
     hasher: ahash::RandomState,
-    /// Counts of released slots by class name, oldest name first: a class
-    /// whose options change gets a new slot, and when the old one is
-    /// released its counts must not leave the class's totals, or the
-    /// exported counters would go down (Prometheus reads that as a
-    /// restart).
+    /// Counts of released slots by class name, the name updated least
+    /// recently first: a class whose options change gets a new slot, and
+    /// when the old one is released its counts must not leave the class's
+    /// totals, or the exported counters would go down (Prometheus reads
+    /// that as a restart).
     retired: Vec<(String, RetiredCounts)>,
 }
 
@@ -263,20 +264,35 @@ impl ClassTable {
         if slot.from_peer || (slot.created == 0 && slot.limit_drops == 0) {
             return;
         }
-        let at = match self.retired.iter().position(|(n, _)| *n == slot.name) {
-            Some(i) => i,
+        // Updated names go to the back, so a class whose options change
+        // often is not the first to go for being the first retired.
+        let mut counts = match self.retired.iter().position(|(n, _)| *n == slot.name) {
+            Some(i) => self.retired.remove(i).1,
             None => {
                 if self.retired.len() >= MAX_RETIRED_NAMES {
-                    self.retired.remove(0);
+                    self.forget_a_retired_name();
                 }
-                self.retired
-                    .push((slot.name.clone(), RetiredCounts::default()));
-                self.retired.len() - 1
+                RetiredCounts::default()
             }
         };
-        let r = &mut self.retired[at].1;
-        r.created = r.created.saturating_add(slot.created);
-        r.limit_drops = r.limit_drops.saturating_add(slot.limit_drops);
+        counts.created = counts.created.saturating_add(slot.created);
+        counts.limit_drops = counts.limit_drops.saturating_add(slot.limit_drops);
+        self.retired.push((slot.name.clone(), counts));
+    }
+
+    /// Make room for a retired name: drop the least recently updated one
+    /// that no live slot bears (its series only stops); only if every one
+    /// does, the least recently updated (its total then goes down, which
+    /// takes more than [`MAX_RETIRED_NAMES`] live classes).
+    fn forget_a_retired_name(&mut self) {
+        let live: std::collections::HashSet<&str> =
+            self.iter().map(|(_, s)| s.name.as_str()).collect();
+        let i = self
+            .retired
+            .iter()
+            .position(|(n, _)| !live.contains(n.as_str()))
+            .unwrap_or(0);
+        self.retired.remove(i);
     }
 
     /// What released slots had counted, by class name: added to the live
@@ -584,6 +600,55 @@ mod tests {
             t.closed(s, client, false);
         }
         assert_eq!(t.retired().count(), MAX_RETIRED_NAMES);
+    }
+
+    /// A policy of class `keep` (limit `keep_max`) and class `c{i}`.
+    fn keep_and(i: u32, keep_max: u32) -> Policy {
+        compiled(&format!(
+            "class-map keep\n match any\nclass-map c{i}\n match any\npolicy-map p\n class keep\n  \
+             set connection conn-max {keep_max}\n class c{i}\n  set connection conn-max 9\n\
+             service-policy p global\n"
+        ))
+    }
+
+    /// Install `p` and open and close a connection in each of its classes.
+    fn churn(t: &mut ClassTable, p: &Policy) {
+        t.install(p).expect("room");
+        for c in 0..p.classes().len() {
+            let s = t.slot_for(Some(c));
+            t.opened(s, client(), false);
+            t.closed(s, client(), false);
+        }
+    }
+
+    /// A class whose options change at every policy, among more retired
+    /// names than are kept: its total never goes down. Before, names went
+    /// in the order they were first retired, and the class retired first
+    /// (and most often) was the first dropped.
+    #[test]
+    fn an_often_changed_class_keeps_its_total() {
+        let mut t = ClassTable::default();
+        let n = MAX_RETIRED_NAMES as u32 + 10;
+        for i in 0..n {
+            churn(&mut t, &keep_and(i, 1 + i % 2));
+            assert_eq!(total_created(&t, "p/keep"), u64::from(i) + 1, "at {i}");
+        }
+        assert_eq!(t.retired().count(), MAX_RETIRED_NAMES);
+    }
+
+    /// A class retired once and living on in its new slot keeps its
+    /// released slot's counts while other names come and go: a name no
+    /// live slot bears goes first.
+    #[test]
+    fn a_live_class_keeps_its_retired_counts() {
+        let mut t = ClassTable::default();
+        churn(&mut t, &keep_and(0, 1));
+        churn(&mut t, &keep_and(1, 2));
+        let n = MAX_RETIRED_NAMES as u32 + 10;
+        for i in 2..n {
+            churn(&mut t, &keep_and(i, 2));
+            assert_eq!(total_created(&t, "p/keep"), u64::from(i) + 1, "at {i}");
+        }
     }
 
     /// A peer on a newer policy version syncs a flow of a class this node
