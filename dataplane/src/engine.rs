@@ -2,6 +2,7 @@
 //! (docs/ARCHITECTURE.md §3). No sockets, no threads, no clock.
 
 pub mod classes;
+mod clear;
 pub mod connlog;
 mod datagram;
 mod fast;
@@ -494,23 +495,6 @@ impl Engine {
         self.swept = swept;
         self.sync_expire(now);
         removed
-    }
-
-    /// `clear conn`: remove every connection for which `matches` holds, as
-    /// the ASA does (no RST is sent; later packets of a cleared TCP
-    /// connection meet `tcp-not-syn` unless their class is bypass).
-    /// Returns how many were removed.
-    pub fn clear_conns(&mut self, mut matches: impl FnMut(&Entry) -> bool) -> usize {
-        let ids: Vec<FlowId> = self
-            .table
-            .iter()
-            .filter(|(_, e)| matches(e))
-            .map(|(id, _)| id)
-            .collect();
-        for &id in &ids {
-            self.remove(id, RemoveReason::Cleared);
-        }
-        ids.len()
     }
 
     /// Decide what to do with one frame received on `ingress` at `now`.

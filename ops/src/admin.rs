@@ -291,11 +291,21 @@ impl<P: EnginePool> Admin<P> {
         self.clear_here(filter)
     }
 
-    /// Clear this node's entries that `filter` matches.
+    /// Clear this node's entries that `filter` matches, in slices of
+    /// [`WALK_SLICE_SLOTS`] table slots, one job per slice on each worker
+    /// as `show conn` walks: a clear of a large table is as many short
+    /// pauses between packet batches, not one long one.
     fn clear_here(&self, filter: &ConnFilter) -> Result<u64, OpsError> {
         let f = *filter;
-        let n = self.each(move |w| w.engine.clear_conns(|e| f.matches(e)) as u64)?;
-        Ok(n.into_iter().sum())
+        let slots = self.each(|w| w.engine.table().slot_count())?;
+        let mut cleared = 0u64;
+        for start in (0..slots.into_iter().max().unwrap_or(0)).step_by(WALK_SLICE_SLOTS) {
+            let range = start..start + WALK_SLICE_SLOTS;
+            let n = self
+                .each(move |w| w.engine.clear_conns_in(range.clone(), |e| f.matches(e)) as u64)?;
+            cleared = n.into_iter().fold(cleared, u64::saturating_add);
+        }
+        Ok(cleared)
     }
 
     /// Serve `rampart cluster join|remove` through `ops` (Raft).
@@ -884,6 +894,55 @@ mod tests {
             t0.elapsed() < paced,
             "the operator waited on others' budget"
         );
+    }
+
+    /// A pool that counts the jobs it hands each worker.
+    struct Counted(LocalPool, std::sync::atomic::AtomicUsize);
+
+    impl EnginePool for Counted {
+        fn workers(&self) -> usize {
+            self.0.workers()
+        }
+        fn each<R: Send + 'static>(
+            &self,
+            timeout: Duration,
+            f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
+        ) -> Result<Vec<R>, PoolError> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.0.each(timeout, f)
+        }
+    }
+
+    /// `clear conn` of a large table runs on the workers slice by slice,
+    /// as `show conn` does, so no packet batch waits for the whole table.
+    /// Before, it was one job over the whole table.
+    #[test]
+    fn clear_conn_walks_the_table_in_slices() {
+        let pool = Counted(
+            LocalPool::new(vec![filled(200_000), filled(1_000)], || NOW),
+            Default::default(),
+        );
+        let admin = admin_of(pool);
+        let slices = admin
+            .pool
+            .0
+            .each(WORKER_TIMEOUT, |w| w.engine.table().slot_count());
+        let slices = slices
+            .unwrap()
+            .into_iter()
+            .max()
+            .unwrap()
+            .div_ceil(WALK_SLICE_SLOTS);
+        assert!(slices >= 3, "{slices} slices");
+        let r = admin.clear_conns(&ConnFilter::default()).expect("cleared");
+        assert_eq!(r.deleted, 201_000);
+        let jobs = admin.pool.1.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(jobs, 1 + slices, "one job per slice, after the count");
+        let left = admin
+            .pool
+            .0
+            .each(WORKER_TIMEOUT, |w| w.engine.table().len());
+        assert_eq!(left.unwrap(), [0, 0]);
     }
 
     /// A pool whose every request to the workers takes `delay` (a long
