@@ -370,7 +370,7 @@ fn client(t: &Target, changes: bool) -> anyhow::Result<Client> {
         (None, Ok(t)) => Some(t.trim().to_string()),
         (None, Err(_)) => None,
     };
-    let client = Client::new(addr, token);
+    let client = Client::new(addr, token).retrying_busy(BUSY_PATIENCE);
     // The node made its token file: a socket of the file's owner may have
     // the token (the client refuses any other but root's and this user's,
     // and refuses the overflow uid even as the file's owner: an owner not
@@ -401,6 +401,11 @@ fn refused(e: ClientError) -> anyhow::Error {
         other => anyhow::Error::new(other),
     }
 }
+
+/// How long a command the node's admin listener had no room for is tried
+/// again before it exits with [`EXIT_BUSY`] (nothing is done on a busy
+/// answer, so a change is safe to send again).
+const BUSY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// The exit status of a change the cluster could not make (no quorum, no
 /// leader): the cluster's state, not the request's (which exits 1).

@@ -127,7 +127,12 @@ pub struct Client {
     /// The uid an owner not mapped into this user namespace shows as:
     /// never trusted.
     overflow_uid: u32,
+    /// How long a request the listener had no room for is tried again.
+    busy_retry: Duration,
 }
+
+/// The pause between two tries of a request the listener had no room for.
+const BUSY_PAUSE: Duration = Duration::from_millis(50);
 
 /// The overflow uid when `/proc/sys/kernel/overflowuid` cannot be read
 /// (the kernel's default).
@@ -230,7 +235,18 @@ impl Client {
             trusted_uids: vec![0, me],
             file_owner: None,
             overflow_uid: overflow_uid(),
+            busy_retry: Duration::ZERO,
         }
+    }
+
+    /// Try a request the listener had no room for (busy: nothing was done)
+    /// again for up to `patience`. Under a flood of connections, the
+    /// listener refuses newcomers while every idle connection is young
+    /// (docs/ops.md §2): a try lands when one is old enough to make room,
+    /// and one that got in is kept.
+    pub fn retrying_busy(mut self, patience: Duration) -> Self {
+        self.busy_retry = patience;
+        self
     }
 
     /// Also trust a socket of `uid` with the token: the owner of the token
@@ -356,6 +372,24 @@ impl Client {
     }
 
     fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        content_type: &str,
+    ) -> Result<T, ClientError> {
+        let until = std::time::Instant::now() + self.busy_retry;
+        loop {
+            match self.call_once(method, path, body, content_type) {
+                Err(ClientError::Busy { .. }) if std::time::Instant::now() < until => {
+                    std::thread::sleep(BUSY_PAUSE);
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn call_once<T: DeserializeOwned>(
         &self,
         method: &str,
         path: &str,
