@@ -95,8 +95,8 @@ pub const OPEN_HANDLERS: usize = 3;
 pub const BLOCKING_THREADS: usize = 2 * OPEN_HANDLERS + 4;
 
 /// Refused connections that linger at once per listener, so that their
-/// refusal is read rather than lost to a reset; beyond, a refusal is
-/// written without waiting and the connection closed.
+/// refusal is read rather than lost to a reset; beyond, the oldest stops
+/// lingering to make room for the newest.
 const REFUSALS_AT_ONCE: usize = 64;
 
 /// How long a refused connection lingers for its client to read the
@@ -285,8 +285,8 @@ struct Listening {
     conns: Mutex<Conns>,
     /// [`OPEN_HANDLERS`] permits.
     open_handlers: Arc<tokio::sync::Semaphore>,
-    /// Refused connections being answered ([`REFUSALS_AT_ONCE`]).
-    refusing: std::sync::atomic::AtomicUsize,
+    /// Refused connections lingering, oldest first ([`REFUSALS_AT_ONCE`]).
+    refusing: Mutex<std::collections::VecDeque<tokio::task::AbortHandle>>,
 }
 
 type Shared = Arc<Listening>;
@@ -581,16 +581,23 @@ async fn connection(
 /// closes, for at most [`REFUSAL_LINGER_MS`]. Closing with its request
 /// unread would reset the connection, and a reset loses the answer before
 /// the client reads it. At most [`REFUSALS_AT_ONCE`] linger; beyond, the
-/// refusal is written without waiting.
+/// oldest is cut short: it has had the longest to be read, and under a
+/// flood of connections that hold their refusals unread, the newest (the
+/// operator's, perhaps) is the one to keep. Before, the newest was written
+/// without waiting and closed, and the operator's CLI, refused in a flood,
+/// lost its refusal to the reset: `connection failed`, nothing to retry.
 fn refuse(stream: TcpStream, shared: &Shared) {
-    use std::sync::atomic::Ordering;
-    if shared.refusing.fetch_add(1, Ordering::Relaxed) >= REFUSALS_AT_ONCE {
-        shared.refusing.fetch_sub(1, Ordering::Relaxed);
-        let _ = stream.try_write(REFUSED_ANSWER);
-        return;
+    let mut lingering = shared
+        .refusing
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    lingering.retain(|t| !t.is_finished());
+    if lingering.len() >= REFUSALS_AT_ONCE
+        && let Some(oldest) = lingering.pop_front()
+    {
+        oldest.abort();
     }
-    let shared = shared.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let linger = async move {
             let mut left = REFUSED_ANSWER;
             while !left.is_empty() {
@@ -618,8 +625,8 @@ fn refuse(stream: TcpStream, shared: &Shared) {
             Ok(())
         };
         let _ = tokio::time::timeout(Duration::from_millis(REFUSAL_LINGER_MS), linger).await;
-        shared.refusing.fetch_sub(1, Ordering::Relaxed);
     });
+    lingering.push_back(task.abort_handle());
 }
 
 /// Serve `listener` until `stop` turns true.
@@ -637,7 +644,7 @@ pub async fn serve(
             evict: std::collections::HashMap::new(),
         }),
         open_handlers: Arc::new(tokio::sync::Semaphore::new(OPEN_HANDLERS)),
-        refusing: std::sync::atomic::AtomicUsize::new(0),
+        refusing: Mutex::new(std::collections::VecDeque::new()),
     });
     loop {
         let (stream, peer) = tokio::select! {

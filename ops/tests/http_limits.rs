@@ -379,6 +379,55 @@ async fn busy_connections_beyond_the_caps_are_refused_and_counted() {
     drop(busy);
 }
 
+/// A flood of connections refused for lack of room that never read their
+/// refusals nor close fills the listener's bound of refusals lingering;
+/// the client refused next, which sends its head a moment later (the CLI
+/// first checks who owns the socket) and then reads, still reads why: the
+/// oldest lingering refusal makes room for it. Before, the newest refusal
+/// was written without waiting and the connection closed, its head met a
+/// reset, and the CLI said "connection failed" instead of "busy" (a busy
+/// answer it would have tried again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_is_read_past_a_flood_of_refusals_left_unread() {
+    let srv = start_with(ServeLimits {
+        caps: Caps {
+            max_connections: 4,
+            max_per_source: 2,
+            reserved: 0,
+            ..ServeLimits::default().caps
+        },
+        body_read_timeout_ms: 5_000,
+        ..ServeLimits::default()
+    });
+    let admin = srv.admin_addr.unwrap();
+    let mut busy = Vec::new();
+    for _ in 0..2 {
+        busy.push(stalled_in_body(admin, "/v1/configure", Some("t0k")).await);
+    }
+    // The flood and, right behind it, a client that sends its head at
+    // once: it is in before the listener has taken the connection up.
+    let (flood, late) = tokio::task::spawn_blocking(move || {
+        use std::io::{Read as _, Write as _};
+        let flood: Vec<_> = (0..100)
+            .map(|_| std::net::TcpStream::connect(admin).unwrap())
+            .collect();
+        let mut s = std::net::TcpStream::connect(admin).unwrap();
+        let _ = s.write_all(b"GET /v1/counters HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let mut got = Vec::new();
+        let r = s.read_to_end(&mut got);
+        (flood, (String::from_utf8_lossy(&got).into_owned(), r.err()))
+    })
+    .await
+    .unwrap();
+    assert!(
+        late.0.starts_with("HTTP/1.1 503") && late.0.contains("\"busy\":true"),
+        "the refusal was lost: {late:?}"
+    );
+    assert!(late.1.is_none(), "the refusal was reset: {late:?}");
+    drop((busy, flood));
+}
+
 /// The metrics listener serves GETs only, so it answers anything else on
 /// its head: a POST announcing a 1 MiB body is refused at once, without
 /// waiting for (or holding) the body. Before, it read the body for up to
