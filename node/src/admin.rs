@@ -139,6 +139,7 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
                 ("incomplete".to_string(), pc.bulk_incomplete),
                 ("peer_skipped".to_string(), pc.bulk_peers_skipped),
                 ("request_ignored".to_string(), pc.bulk_requests_ignored),
+                ("backoff".to_string(), pc.bulk_backoffs),
             ],
         });
     }

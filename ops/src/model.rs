@@ -389,7 +389,8 @@ pub struct SyncTotals {
     pub states_refused: Vec<(String, u64)>,
     /// Bulk sync events beyond runs (event, count): a bulk whose end
     /// counted other flows than arrived, a peer a node went ready without,
-    /// a peer's repeated request ignored (docs/sync.md §6).
+    /// a peer's repeated request ignored, a failed bulk's peer asked again
+    /// only after a backoff (docs/sync.md §6).
     #[serde(default)]
     pub bulk_events: Vec<(String, u64)>,
 }

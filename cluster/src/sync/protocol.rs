@@ -26,7 +26,8 @@
 //! Readiness. A node reports ready (and forwards) after it has its share
 //! of every peer's table (a bulk sync from each peer up), or when no peer
 //! came up within the join timeout (it is alone). A bulk that fails is
-//! asked next of the peer that failed least; a peer whose bulks failed
+//! asked next of the peer that failed least, and of a peer whose bulk
+//! timed out or ended incomplete only after a backoff; a peer whose bulks failed
 //! `bulk_peer_tries` times no longer holds readiness once another peer
 //! answered. With no answer at all, bulks are tried at most
 //! `bulk_max_tries` times (pfsync's `PFSYNC_MAX_BULKTRIES`), after which
@@ -74,6 +75,13 @@ pub struct ProtocolConfig {
     /// peer that is up but never answers otherwise kept a starting node
     /// not ready for `bulk_max_tries` × `bulk_timeout` (docs/sync.md §6).
     pub bulk_peer_tries: u32,
+    /// A peer whose bulk timed out or ended incomplete is not asked again
+    /// before this long, doubled for each further failure in a row, up to
+    /// `bulk_timeout`. An incomplete bulk used to be asked for again at
+    /// once: a peer whose link could not carry its dump before the
+    /// transport's byte budget filled then dumped its table over and over,
+    /// and its full queue refused live events too (docs/sync.md §6).
+    pub bulk_retry_after: Duration,
     /// Most events per batch.
     pub batch_max_events: usize,
     /// Most events kept for resend per peer; beyond, the oldest batches
@@ -115,6 +123,7 @@ impl Default for ProtocolConfig {
             bulk_settle: Duration::from_millis(100),
             bulk_max_tries: 12,
             bulk_peer_tries: 2,
+            bulk_retry_after: Duration::from_secs(2),
             batch_max_events: 1024,
             resend_max_events: 1 << 20,
             datagram_max_bytes: 1100,
@@ -330,6 +339,9 @@ pub struct Protocol {
     /// wanted peer that failed least, so a silent peer cannot keep the
     /// others from being asked.
     bulk_failures: BTreeMap<u16, u32>,
+    /// Peers not to be asked for a bulk again before the time given: their
+    /// last bulk timed out or ended incomplete (`bulk_retry_after`).
+    bulk_retry_at: BTreeMap<u16, Instant>,
     /// Some peer completed a bulk since the start (or the last stall).
     bulk_answered: bool,
     next_bulk_id: u64,
@@ -371,6 +383,7 @@ impl Protocol {
             wanted: std::collections::BTreeSet::new(),
             bulk_tries: 0,
             bulk_failures: BTreeMap::new(),
+            bulk_retry_at: BTreeMap::new(),
             bulk_answered: false,
             next_bulk_id: 1,
             serving: BTreeMap::new(),
@@ -525,6 +538,7 @@ impl Protocol {
             self.first_up = None;
             self.bulk_tries = 0;
             self.bulk_failures.clear();
+            self.bulk_retry_at.clear();
             self.bulk_answered = false;
             let up: Vec<u16> = self
                 .peers
@@ -599,7 +613,9 @@ impl Protocol {
             self.replace();
         }
         if self.bulk.is_some_and(|b| b.peer == peer) {
-            self.fail_bulk(now);
+            // Asked again once it is back: its new connection, which the
+            // transport paces, is the wait (no backoff).
+            self.fail_bulk(now, false);
         }
     }
 
@@ -621,6 +637,7 @@ impl Protocol {
         add(&mut self.counters.peers_forgotten, 1);
         self.serving.remove(&peer);
         self.bulk_failures.remove(&peer);
+        self.bulk_retry_at.remove(&peer);
         if self.bulk.is_some_and(|b| b.peer == peer) {
             self.bulk = None;
             self.retry_bulk(now);
@@ -1189,8 +1206,19 @@ impl Protocol {
             Some(b) => Some(b.started + self.config.bulk_timeout),
             // Settling: the first table is asked for when the settle ends.
             None if self.settle_pending() => Some(self.settle_end()),
-            None if self.ready => None,
-            None => Some(self.started + self.config.join_timeout),
+            // A peer owed a table waits out its backoff.
+            None if self.ready => self.bulk_retry_due(),
+            None => {
+                let join = self.started + self.config.join_timeout;
+                match self.bulk_retry_due() {
+                    // Past the join timeout with peers up, only the
+                    // backoff's end can change anything: waking at the
+                    // (past) join timeout would spin.
+                    Some(r) if self.peers_up() > 0 && join <= self.last_seen_time => Some(r),
+                    Some(r) => Some(r.min(join)),
+                    None => Some(join),
+                }
+            }
         };
         [resend, beat, t].into_iter().flatten().min()
     }
@@ -1244,7 +1272,7 @@ impl Protocol {
         self.tick(now);
         self.resend_datagrams(now);
         match self.bulk {
-            Some(b) if now >= b.started + self.config.bulk_timeout => self.fail_bulk(now),
+            Some(b) if now >= b.started + self.config.bulk_timeout => self.fail_bulk(now, true),
             Some(_) => {}
             // A node that went ready alone may have settled.
             None if self.ready => self.next_bulk(now),

@@ -20,10 +20,12 @@ impl Protocol {
         }
         // The wanted peer up that failed least, the lowest id among equals:
         // after a peer's bulk fails the others are asked before it again.
+        // A peer still backing off waits (`bulk_retry_due` is the timer).
         let peer = self
             .wanted
             .iter()
             .filter(|&&id| self.is_up(id))
+            .filter(|id| self.bulk_retry_at.get(id).is_none_or(|&t| t <= now))
             .min_by_key(|&&id| (self.failures(id), id))
             .copied();
         if let Some(peer) = peer {
@@ -47,14 +49,38 @@ impl Protocol {
     }
 
     /// The bulk under way failed (it timed out, its peer was lost, or it
-    /// ended incomplete): counted against its peer, and asked again.
-    pub(super) fn fail_bulk(&mut self, now: Instant) {
+    /// ended incomplete): counted against its peer, and asked again, of
+    /// that peer after a backoff if `back_off`.
+    pub(super) fn fail_bulk(&mut self, now: Instant, back_off: bool) {
         if let Some(b) = self.bulk.take() {
             add(&mut self.counters.bulk_failed, 1);
             let n = self.bulk_failures.entry(b.peer).or_default();
             *n = n.saturating_add(1);
+            if back_off {
+                // Doubled for each failure since its last completed bulk:
+                // a peer whose dump keeps failing is asked at most once
+                // per bulk timeout, never in a loop as fast as it fails.
+                let doublings = n.saturating_sub(1).min(16);
+                let delay = self
+                    .config
+                    .bulk_retry_after
+                    .saturating_mul(1 << doublings)
+                    .min(self.config.bulk_timeout);
+                add(&mut self.counters.bulk_backoffs, 1);
+                self.bulk_retry_at.insert(b.peer, now + delay);
+            }
         }
         self.retry_bulk(now);
+    }
+
+    /// When the earliest backoff of a peer up still owed a table ends, if
+    /// any peer backs off.
+    pub(super) fn bulk_retry_due(&self) -> Option<Instant> {
+        self.bulk_retry_at
+            .iter()
+            .filter(|(id, _)| self.wanted.contains(id) && self.is_up(**id))
+            .map(|(_, &t)| t)
+            .min()
     }
 
     /// The first table is not asked for yet: some known peer is still
@@ -228,7 +254,8 @@ impl Protocol {
     /// flows the answer held. Fewer (or more) received means a chunk was
     /// lost on the way (the sender's transport refused it: its queue or
     /// byte budget was full), and a node made ready on it would forward on
-    /// an incomplete table: the bulk fails (counted) and is asked again.
+    /// an incomplete table: the bulk fails (counted) and is asked again
+    /// after a backoff.
     pub(super) fn on_bulk_end(&mut self, peer: u16, id: u64, flows: u64, now: Instant) {
         if let Some(b) = self.bulk
             && b.peer == peer
@@ -236,12 +263,13 @@ impl Protocol {
         {
             if b.flows != flows {
                 add(&mut self.counters.bulk_incomplete, 1);
-                self.fail_bulk(now);
+                self.fail_bulk(now, true);
                 return;
             }
             self.bulk = None;
             self.wanted.remove(&peer);
             self.bulk_failures.remove(&peer);
+            self.bulk_retry_at.remove(&peer);
             self.bulk_answered = true;
             add(&mut self.counters.bulk_completed, 1);
             self.counters.last_bulk = now.saturating_since(b.started);

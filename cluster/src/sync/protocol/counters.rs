@@ -52,6 +52,9 @@ pub struct ProtocolCounters {
     pub bulk_served: u64,
     /// Peers' bulk requests ignored: a dump for that peer was running.
     pub bulk_requests_ignored: u64,
+    /// Failed bulks (timed out or incomplete) after which their peer is
+    /// asked again only after a backoff (`bulk_retry_after`).
+    pub bulk_backoffs: u64,
     /// Duration of the last completed incoming bulk sync.
     pub last_bulk: Duration,
     /// Bytes of frames produced.

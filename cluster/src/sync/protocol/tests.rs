@@ -415,7 +415,8 @@ fn a_node_ready_alone_asks_a_peer_it_meets_later_for_its_table() {
 }
 
 /// A bulk that a ready node asked for (after a gap) and that never ends
-/// times out and is asked again, instead of blocking every later one.
+/// times out and is asked again after the backoff, instead of blocking
+/// every later one.
 #[test]
 fn a_ready_nodes_stalled_bulk_times_out() {
     let mut n = Net::new();
@@ -427,10 +428,15 @@ fn a_ready_nodes_stalled_bulk_times_out() {
     n.pump(0);
     n.wire[1].clear();
     let asked = n.p[0].counters().bulk_requested;
-    let late = T0 + ProtocolConfig::default().bulk_timeout;
+    let cfg = ProtocolConfig::default();
+    let late = T0 + cfg.bulk_timeout;
     assert_eq!(n.p[0].poll_timeout(), Some(late));
     n.p[0].handle_timeout(late);
     assert_eq!(n.p[0].counters().bulk_failed, 1);
+    assert_eq!(n.p[0].counters().bulk_requested, asked);
+    let retry = late + cfg.bulk_retry_after;
+    assert_eq!(n.p[0].poll_timeout(), Some(retry));
+    n.p[0].handle_timeout(retry);
     assert_eq!(n.p[0].counters().bulk_requested, asked + 1);
 }
 

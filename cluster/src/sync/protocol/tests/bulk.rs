@@ -144,7 +144,8 @@ fn start_with(
 /// wanted id), so the healthy peer was never asked: the node stayed not
 /// ready for 12 × 30 s and then went ready with no table at all. Now the
 /// peer that failed least is asked next, and once the silent one failed
-/// `bulk_peer_tries` times the node is ready on the table it got.
+/// `bulk_peer_tries` times (asked again after its backoff) the node is
+/// ready on the table it got.
 #[test]
 fn a_silent_lowest_peer_does_not_starve_the_bulk_from_a_healthy_one() {
     let cfg = ProtocolConfig::default();
@@ -156,7 +157,7 @@ fn a_silent_lowest_peer_does_not_starve_the_bulk_from_a_healthy_one() {
     );
     let ready = ready.expect("ready");
     assert!(
-        ready <= cfg.bulk_timeout * cfg.bulk_peer_tries + cfg.bulk_settle,
+        ready <= cfg.bulk_timeout * cfg.bulk_peer_tries + cfg.bulk_retry_after + cfg.bulk_settle,
         "ready after {ready:?}; asked {asked:?}"
     );
     let c = p.counters();
@@ -193,12 +194,9 @@ fn with_every_peer_answering_each_is_asked_once() {
     assert_eq!(p.counters().bulk_completed, 2);
 }
 
-/// The review found a bulk's end taken as complete whatever it carried:
-/// a chunk the sender's transport refused (its queue or byte budget full)
-/// was only counted there, and the asker went ready on an incomplete
-/// table. The end's count of flows is now checked against the chunks.
-#[test]
-fn a_bulk_whose_end_counts_other_flows_than_its_chunks_is_asked_again() {
+/// Node 2 with peer 1 up (its hello seen); the bulk requests it sends
+/// come out of [`bulk_requests`].
+fn asker() -> Protocol {
     let mut p = Protocol::new(2, 222, &[1, 2], ProtocolConfig::default(), T0);
     p.on_peer_up(1, 1, T0);
     let hello = wire::encode(&Message::Hello {
@@ -207,39 +205,114 @@ fn a_bulk_whose_end_counts_other_flows_than_its_chunks_is_asked_again() {
         resume: None,
     });
     p.on_frame(1, 1, &hello, T0).expect("hello");
-    let requests = |p: &mut Protocol| -> Vec<u64> {
-        std::iter::from_fn(|| p.poll_output())
-            .filter_map(|o| match o {
-                Output::Send { frame, .. } => match wire::decode(&frame) {
-                    Ok(Message::BulkRequest { id, .. }) => Some(id),
-                    _ => None,
-                },
+    p
+}
+
+/// The ids of the bulk requests among `p`'s outputs.
+fn bulk_requests(p: &mut Protocol) -> Vec<u64> {
+    std::iter::from_fn(|| p.poll_output())
+        .filter_map(|o| match o {
+            Output::Send { frame, .. } => match wire::decode(&frame) {
+                Ok(Message::BulkRequest { id, .. }) => Some(id),
                 _ => None,
-            })
-            .collect()
-    };
-    let answer = |p: &mut Protocol, id: u64, sent: u16, announced: u64| {
-        let chunk = wire::encode(&Message::BulkChunk {
-            id,
-            flows: (0..sent).map(state).collect(),
-        });
-        let end = wire::encode(&Message::BulkEnd {
-            id,
-            flows: announced,
-        });
-        p.on_frame(1, 1, &chunk, T0).expect("chunk");
-        p.on_frame(1, 1, &end, T0).expect("end");
-    };
-    let first = requests(&mut p);
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Peer 1 answers bulk `id` with `sent` flows and an end announcing
+/// `announced`.
+fn answer(p: &mut Protocol, id: u64, sent: u16, announced: u64, now: Instant) {
+    let chunk = wire::encode(&Message::BulkChunk {
+        id,
+        flows: (0..sent).map(state).collect(),
+    });
+    let end = wire::encode(&Message::BulkEnd {
+        id,
+        flows: announced,
+    });
+    p.on_frame(1, 1, &chunk, now).expect("chunk");
+    p.on_frame(1, 1, &end, now).expect("end");
+}
+
+/// Run `p`'s timers from `now` until it sends a bulk request; its id and
+/// when, or `None` if it sends none within `limit`.
+fn next_request(p: &mut Protocol, mut now: Instant, limit: Duration) -> Option<(u64, Instant)> {
+    let end = now + limit;
+    let mut wakes = 0;
+    while let Some(t) = p.poll_timeout() {
+        assert!(t >= now, "a timer in the past spins the driver");
+        if t > end {
+            return None;
+        }
+        now = t;
+        p.handle_timeout(now);
+        if let Some(&id) = bulk_requests(p).first() {
+            return Some((id, now));
+        }
+        wakes += 1;
+        assert!(wakes < 1000, "the timer keeps firing at {now:?}");
+    }
+    None
+}
+
+/// The review found a bulk's end taken as complete whatever it carried:
+/// a chunk the sender's transport refused (its queue or byte budget full)
+/// was only counted there, and the asker went ready on an incomplete
+/// table. The end's count of flows is now checked against the chunks.
+#[test]
+fn a_bulk_whose_end_counts_other_flows_than_its_chunks_is_asked_again() {
+    let mut p = asker();
+    let first = bulk_requests(&mut p);
     assert_eq!(first.len(), 1);
     // Two flows announced, one arrived: a chunk was lost.
-    answer(&mut p, first[0], 1, 2);
+    answer(&mut p, first[0], 1, 2, T0);
     assert!(!p.is_ready(), "not ready on an incomplete table");
     assert_eq!(p.counters().bulk_incomplete, 1);
     assert_eq!(p.counters().bulk_failed, 1);
-    let again = requests(&mut p);
-    assert_eq!(again.len(), 1, "asked again at once");
-    answer(&mut p, again[0], 2, 2);
+    let (again, at) = next_request(&mut p, T0, Duration::from_secs(60)).expect("asked again");
+    answer(&mut p, again, 2, 2, at);
     assert!(p.is_ready());
     assert_eq!(p.counters().bulk_completed, 1);
+}
+
+/// The review found an incomplete bulk asked for again at once: a peer
+/// whose link could not carry its dump before its transport's byte
+/// budget filled dumped its whole table again and again, with nothing in
+/// between. Each failure now makes the asker wait before it asks that
+/// peer again: `bulk_retry_after`, doubled per failure in a row, up to
+/// the bulk timeout; a completed bulk starts the backoff over.
+#[test]
+fn an_incomplete_bulk_is_asked_again_after_a_backoff_that_doubles() {
+    let cfg = ProtocolConfig::default();
+    let mut p = asker();
+    let mut id = bulk_requests(&mut p)[0];
+    let mut now = T0;
+    let mut waits = Vec::new();
+    for _ in 0..6 {
+        answer(&mut p, id, 1, 2, now);
+        assert!(bulk_requests(&mut p).is_empty(), "not asked at once");
+        let (next, at) = next_request(&mut p, now, cfg.bulk_timeout * 2).expect("asked again");
+        waits.push(at.saturating_since(now));
+        (id, now) = (next, at);
+    }
+    let s = Duration::from_secs;
+    assert_eq!(waits, [s(2), s(4), s(8), s(16), s(30), s(30)]);
+    assert_eq!(p.counters().bulk_backoffs, 6);
+    // Complete: ready, and the backoff starts over. A gap in peer 1's
+    // batches asks for its table again at once (no failure since).
+    answer(&mut p, id, 2, 2, now);
+    assert!(p.is_ready());
+    let gap = wire::encode(&Message::Events {
+        seq: 5,
+        passive: false,
+        events: vec![SyncEvent::Upsert(state(1))],
+    });
+    p.on_frame(1, 1, &gap, now).expect("events");
+    let ids = bulk_requests(&mut p);
+    assert_eq!(ids.len(), 1, "a gap asks at once");
+    answer(&mut p, ids[0], 1, 2, now);
+    let (_, at) = next_request(&mut p, now, cfg.bulk_timeout).expect("asked again");
+    assert_eq!(at.saturating_since(now), cfg.bulk_retry_after);
 }
