@@ -756,6 +756,19 @@ impl Transport {
         })
     }
 
+    /// Bytes of frames queued towards `peer` and not yet taken by its
+    /// connection's writer (0 without a connection): what a sender that
+    /// can wait (a bulk dump) paces itself on, so that its frames are not
+    /// refused at [`OUTBOUND_BUDGET_BYTES`] and leave room for the rest.
+    pub fn queued_bytes(&self, peer: u16) -> usize {
+        self.shared
+            .peers
+            .lock()
+            .ok()
+            .and_then(|p| p.get(&peer).map(|s| s.queued.load(Ordering::Relaxed)))
+            .unwrap_or(0)
+    }
+
     /// Send an unreliable datagram to `peer` (QUIC datagram: congestion
     /// controlled, never retransmitted, the oldest dropped when the send
     /// buffer is full). For data that also travels on the stream.

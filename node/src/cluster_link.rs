@@ -26,7 +26,10 @@ use tokio::sync::mpsc;
 
 use crate::control::Wake;
 
+mod pace;
 mod warn;
+pub use pace::DumpCredit;
+use pace::{Dump, Outbound, PACE_RECHECK, Pace};
 use warn::{Warnings, skipped_note};
 
 /// Messages from the bridge to the driver; each is one batch's worth.
@@ -105,6 +108,9 @@ pub enum ToEngine {
         id: u64,
         /// The flows it is to get.
         share: Arc<Share>,
+        /// The credit of flows its chunks take (the driver paces the
+        /// dump on the peer's outbound queue).
+        credit: Arc<DumpCredit>,
     },
     /// Peers up.
     PeersUp(usize),
@@ -240,6 +246,7 @@ struct BulkJob {
     id: u64,
     cursor: usize,
     share: Arc<Share>,
+    credit: Arc<DumpCredit>,
 }
 
 impl Port {
@@ -297,13 +304,19 @@ impl Port {
                         engine.sync_acked(key, inc);
                     }
                 }
-                ToEngine::BulkDump { peer, id, share } => {
+                ToEngine::BulkDump {
+                    peer,
+                    id,
+                    share,
+                    credit,
+                } => {
                     self.bulks.retain(|job| job.peer != peer);
                     self.bulks.push(BulkJob {
                         peer,
                         id,
                         cursor: 0,
                         share,
+                        credit,
                     });
                 }
                 ToEngine::PeersUp(n) => engine.set_peers_up(n),
@@ -328,6 +341,12 @@ impl Port {
         if !self.bulks.is_empty() && self.outbox.is_empty() {
             let mut jobs = std::mem::take(&mut self.bulks);
             jobs.retain_mut(|job| {
+                // Paced (pace.rs): without a chunk's worth of credit the
+                // dump skips this turn, its cursor where it was.
+                let slots = BULK_CHUNK_SLOTS as u64;
+                if !job.credit.reserve(slots) {
+                    return true;
+                }
                 let mut flows = Vec::new();
                 let share = job.share.clone();
                 let last = engine.bulk_chunk_for(
@@ -337,6 +356,7 @@ impl Port {
                     &mut flows,
                     &share,
                 );
+                job.credit.add(slots.saturating_sub(flows.len() as u64));
                 // A turn visits a bounded number of slots and may find
                 // nothing the peer wants: only flows and the end travel.
                 if last || !flows.is_empty() {
@@ -452,9 +472,11 @@ pub struct DriverEnd {
     to_workers: Vec<(mpsc::Sender<ToEngine>, Wake, Arc<tokio::sync::Semaphore>)>,
     counters: Arc<LinkCounters>,
     from_bridge: mpsc::Receiver<ToCluster>,
-    /// Bulk dumps in progress, by (peer, request id): workers done and
-    /// flows so far.
-    bulks: HashMap<(u16, u64), (usize, u64)>,
+    /// Bulk dumps in progress, by (peer, request id): the parts merged so
+    /// far and the dump's credit.
+    bulks: HashMap<(u16, u64), Dump>,
+    /// The limits dumps are paced by.
+    pace: Pace,
 }
 
 impl DriverEnd {
@@ -564,6 +586,7 @@ fn link_with_depth(
             counters,
             from_bridge: tc_rx,
             bulks: HashMap::new(),
+            pace: Pace::default(),
         },
     )
 }
@@ -684,6 +707,7 @@ pub async fn drive(
 ) {
     // Deliver the protocol's first outputs (a node alone is ready at once).
     pump(&mut protocol, &transport, &mut end, &counters).await;
+    let mut paced = end.pace(&transport);
     publish_status(
         &protocol,
         &transport,
@@ -730,6 +754,8 @@ pub async fn drive(
             // A status held back (below) is published once the link goes
             // quiet.
             () = tokio::time::sleep(STATUS_EVERY), if status_stale => {}
+            // A dump waits for its peer's queue to drain: look again.
+            () = tokio::time::sleep(PACE_RECHECK), if paced => {}
         }
         // The time the readiness published below holds at: read before the
         // protocol sees the time. A SIGSTOP that lands between the two
@@ -739,6 +765,7 @@ pub async fn drive(
         let seen = std::time::Instant::now();
         protocol.observe(clock.now());
         pump(&mut protocol, &transport, &mut end, &counters).await;
+        paced = end.pace(&transport);
         // The status (for `show cluster` and /metrics) is a copy of the
         // protocol's counters and per-peer figures: taken at most every
         // STATUS_EVERY, not per frame (it cost allocations and clones on
@@ -887,12 +914,15 @@ fn handle_bridge(protocol: &mut Protocol, end: &mut DriverEnd, msg: ToCluster) {
             flows,
             last,
         } => {
+            // A part of a dump the driver no longer merges (a newer
+            // request of its peer replaced it) is dropped.
+            let Some(dump) = end.bulks.get_mut(&(peer, id)) else {
+                return;
+            };
             // The dump ends when every worker has sent its last part.
-            let workers = end.to_workers.len();
-            let (done, total) = end.bulks.entry((peer, id)).or_insert((0, 0));
-            *total += flows.len() as u64;
-            *done += usize::from(last);
-            let (all, total) = (*done == workers, *total);
+            dump.flows += flows.len() as u64;
+            dump.done += usize::from(last);
+            let (all, total) = (dump.done == end.to_workers.len(), dump.flows);
             if all {
                 end.bulks.remove(&(peer, id));
             }
@@ -903,7 +933,7 @@ fn handle_bridge(protocol: &mut Protocol, end: &mut DriverEnd, msg: ToCluster) {
 
 async fn pump(
     protocol: &mut Protocol,
-    transport: &Transport,
+    transport: &impl Outbound,
     end: &mut DriverEnd,
     counters: &LinkCounters,
 ) {
@@ -975,13 +1005,19 @@ async fn pump(
             }
             Output::Acked(list) => end.route(list, |(k, _)| k, ToEngine::Acked).await,
             Output::BulkDump { peer, id, share } => {
-                // A new request from a peer replaces its earlier ones.
+                // A new request from a peer replaces its earlier ones. The
+                // dump starts without credit: the driver grants it once
+                // the outputs are pumped (`DriverEnd::pace`).
                 end.bulks.retain(|(p, _), _| *p != peer);
+                let dump = Dump::new();
+                let credit = dump.credit.clone();
+                end.bulks.insert((peer, id), dump);
                 let share = Arc::new(share);
                 end.tell_all(|| ToEngine::BulkDump {
                     peer,
                     id,
                     share: share.clone(),
+                    credit: credit.clone(),
                 })
                 .await;
             }
