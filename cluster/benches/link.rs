@@ -230,8 +230,9 @@ async fn run_node(
                 Output::PeersUp(n) => engine.set_peers_up(n),
                 Output::Placement(p) => engine.set_placement(p),
                 // The pair's bench runs no pulls, and measures a link
-                // whose peers hold every flow from the start.
-                Output::State { .. } | Output::Rebalance { .. } => {}
+                // whose peers hold every flow from the start; its dumps
+                // run whole when asked for, so none is left to cancel.
+                Output::State { .. } | Output::Rebalance { .. } | Output::BulkCancel { .. } => {}
                 Output::Ready => {
                     engine.set_ready(true);
                     stats

@@ -112,6 +112,13 @@ pub enum ToEngine {
         /// dump on the peer's outbound queue).
         credit: Arc<DumpCredit>,
     },
+    /// Stop producing a bulk dump (its peer's connection went).
+    BulkCancel {
+        /// The peer.
+        peer: u16,
+        /// Its request id.
+        id: u64,
+    },
     /// Peers up.
     PeersUp(usize),
     /// The live members, for placing flows.
@@ -318,6 +325,9 @@ impl Port {
                         share,
                         credit,
                     });
+                }
+                ToEngine::BulkCancel { peer, id } => {
+                    self.bulks.retain(|job| (job.peer, job.id) != (peer, id));
                 }
                 ToEngine::PeersUp(n) => engine.set_peers_up(n),
                 ToEngine::Placement(p) => engine.set_placement(p),
@@ -914,8 +924,8 @@ fn handle_bridge(protocol: &mut Protocol, end: &mut DriverEnd, msg: ToCluster) {
             flows,
             last,
         } => {
-            // A part of a dump the driver no longer merges (a newer
-            // request of its peer replaced it) is dropped.
+            // A part of a dump the driver no longer merges (its peer
+            // went, or a newer request replaced it) is dropped.
             let Some(dump) = end.bulks.get_mut(&(peer, id)) else {
                 return;
             };
@@ -1020,6 +1030,13 @@ async fn pump(
                     credit: credit.clone(),
                 })
                 .await;
+            }
+            Output::BulkCancel { peer, id } => {
+                // Parts of it still on their way to the driver are dropped
+                // there (no dump to merge them into), and the workers stop
+                // walking for it.
+                end.bulks.remove(&(peer, id));
+                end.tell_all(|| ToEngine::BulkCancel { peer, id }).await;
             }
             Output::PeersUp(n) => end.tell_all(|| ToEngine::PeersUp(n)).await,
             Output::Placement(p) => end.tell_all(|| ToEngine::Placement(p.clone())).await,

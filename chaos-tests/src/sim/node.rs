@@ -232,6 +232,9 @@ impl SimNode {
                         self.bulks.retain(|b| b.0 != peer);
                         self.bulks.push((peer, id, 0, 0, share));
                     }
+                    Output::BulkCancel { peer, id } => {
+                        self.bulks.retain(|b| (b.0, b.1) != (peer, id));
+                    }
                     Output::PeersUp(n) => self.engine.set_peers_up(n),
                     Output::Placement(p) => self.engine.set_placement(p),
                     Output::Rebalance { old, new } => {

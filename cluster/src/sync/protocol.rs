@@ -212,6 +212,16 @@ pub enum Output {
         /// The flows to include.
         share: Share,
     },
+    /// Stop producing the bulk dump for `peer` with request `id`: the
+    /// peer's connection went (or a new one replaced it), so the dump's
+    /// chunks would not be sent. Chunks of it still on their way to
+    /// [`Protocol::bulk_out`] are dropped there.
+    BulkCancel {
+        /// The peer.
+        peer: u16,
+        /// The request id of the dump.
+        id: u64,
+    },
     /// The number of peers up changed.
     PeersUp(usize),
     /// The live members changed: the engine places flows over these
@@ -385,7 +395,7 @@ impl Protocol {
             bulk_failures: BTreeMap::new(),
             bulk_retry_at: BTreeMap::new(),
             bulk_answered: false,
-            next_bulk_id: 1,
+            next_bulk_id: first_bulk_id(session),
             serving: BTreeMap::new(),
             pending: Vec::new(),
             pending_pulls: Vec::new(),
@@ -578,7 +588,7 @@ impl Protocol {
         // Acks owed on an earlier connection mean nothing on this one, nor
         // does a dump asked for on it.
         self.acks_owed.retain(|(q, _)| *q != peer);
-        self.serving.remove(&peer);
+        self.stop_serving(peer);
         let p = self.peers.entry(peer).or_insert_with(Peer::new);
         p.conn = Some(conn);
         p.phase = PeerPhase::Handshake;
@@ -602,9 +612,9 @@ impl Protocol {
         let was_up = p.phase == PeerPhase::Up;
         p.conn = None;
         p.phase = PeerPhase::Down;
-        // A dump for it stops being sent; the request it makes on its next
+        // A dump for it stops; the request it makes on its next
         // connection starts another.
-        self.serving.remove(&peer);
+        self.stop_serving(peer);
         // Acks owed on that connection mean nothing on the next one.
         self.acks_owed.retain(|(q, _)| *q != peer);
         if was_up {
@@ -635,7 +645,7 @@ impl Protocol {
         }
         self.peers.remove(&peer);
         add(&mut self.counters.peers_forgotten, 1);
-        self.serving.remove(&peer);
+        self.stop_serving(peer);
         self.bulk_failures.remove(&peer);
         self.bulk_retry_at.remove(&peer);
         if self.bulk.is_some_and(|b| b.peer == peer) {
@@ -1287,6 +1297,18 @@ impl Protocol {
             None => self.next_bulk(now),
         }
     }
+}
+
+/// The first bulk request id of a process session. Ids count up from a
+/// point drawn from the session (random per process start) rather than
+/// from 1: a peer keeps dumping for a request of this node's previous
+/// life for a while, and chunks of that dump that arrive after this life
+/// asked with the same id were once counted into its answer, whose end
+/// could then come early with a short table. Multiplying by an odd
+/// constant maps distinct sessions to distinct starts, and neighbouring
+/// ones (tests number sessions 1, 2, ...) to far-apart ones.
+fn first_bulk_id(session: u64) -> u64 {
+    session.wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
 mod bulk;

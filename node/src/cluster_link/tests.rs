@@ -15,6 +15,12 @@ fn engine_with(flows: u16) -> Engine {
     cfg.sync = Some(SyncConfig::default());
     let mut e = Engine::new(cfg).expect("valid config");
     e.set_ready(true);
+    add_flows(&mut e, 0..flows);
+    e
+}
+
+/// Open a UDP flow from each client port `10_000 + i` for `i` in `ports`.
+fn add_flows(e: &mut Engine, ports: std::ops::Range<u16>) {
     let host = |ip: [u8; 4], port, iface| Host {
         mac: [2, 0, 0, 0, 0, iface + 1],
         ip: ip.into(),
@@ -22,12 +28,11 @@ fn engine_with(flows: u16) -> Engine {
         iface: IfaceId(iface),
     };
     let server = host([198, 18, 200, 1], 53, 1);
-    for i in 0..flows {
+    for i in ports {
         let client = host([198, 18, 1, 1], 10_000 + i, 0);
         let mut f = udp_frame(&client, &server, b"q");
         e.process(&mut f, PacketMeta::default(), IfaceId(0), T0);
     }
-    e
 }
 
 /// A share that is the whole table: two nodes keeping two copies.
@@ -390,68 +395,195 @@ impl Outbound for SlowLink {
     }
 }
 
+/// Node 1 serving bulk dumps from one worker's engine through the
+/// driver, over a [`SlowLink`] to node 2, which asks; node 2's frames
+/// reach node 1 at once.
+struct Serving {
+    rt: tokio::runtime::Runtime,
+    port: Port,
+    driver: DriverEnd,
+    counters: Arc<LinkCounters>,
+    engine: Engine,
+    link: SlowLink,
+    a: Protocol,
+    b: Protocol,
+    conn: u64,
+}
+
+impl Serving {
+    fn new(flows: u16, budget: usize) -> Self {
+        let wakes = [Wake::new().expect("eventfd")];
+        let counters = Arc::new(LinkCounters::default());
+        let (mut ports, driver) = link_with_depth(counters.clone(), &wakes, 64);
+        let mut engine = engine_with(flows);
+        drain_sync(&mut engine);
+        let cfg = rampart_cluster::sync::ProtocolConfig::default();
+        Serving {
+            rt: tokio::runtime::Builder::new_current_thread()
+                .build()
+                .expect("runtime"),
+            port: ports.remove(0),
+            driver,
+            counters,
+            engine,
+            link: SlowLink::new(budget),
+            a: Protocol::new(1, 11, &[1, 2], cfg, T0),
+            b: Protocol::new(2, 22, &[1, 2], cfg, T0),
+            conn: 0,
+        }
+    }
+
+    /// A new connection between the two, with node 2 in `session` (a new
+    /// one: node 2 restarted).
+    fn connect(&mut self, session: u64) {
+        self.conn += 1;
+        let cfg = rampart_cluster::sync::ProtocolConfig::default();
+        self.b = Protocol::new(2, session, &[1, 2], cfg, T0);
+        self.link.drain(usize::MAX);
+        self.a.on_peer_up(2, self.conn, T0);
+        self.b.on_peer_up(1, self.conn, T0);
+    }
+
+    /// The driver takes the workers' messages.
+    fn bridge(&mut self) {
+        while let Ok(msg) = self.driver.from_bridge.try_recv() {
+            handle_bridge(&mut self.a, &mut self.driver, msg);
+        }
+    }
+
+    /// The driver pumps node 1's outputs and paces its dumps; whether a
+    /// dump waits for the link.
+    fn pump(&mut self) -> bool {
+        self.rt.block_on(pump(
+            &mut self.a,
+            &self.link,
+            &mut self.driver,
+            &self.counters,
+        ));
+        self.driver.pace(&self.link)
+    }
+
+    /// The link carries about `bytes` to node 2, and node 2's answers
+    /// reach node 1.
+    fn carry(&mut self, bytes: usize) {
+        for f in self.link.drain(bytes) {
+            self.b.on_frame(1, self.conn, &f, T0).expect("valid frame");
+        }
+        while let Some(o) = self.b.poll_output() {
+            if let Output::Send { frame, .. } = o {
+                self.a
+                    .on_frame(2, self.conn, &frame, T0)
+                    .expect("valid frame");
+            }
+        }
+    }
+
+    /// Turns of the worker, the driver and the link until node 2's bulk
+    /// completed or failed; how many times a dump waited for the link.
+    fn run(&mut self, bytes_per_turn: usize) -> usize {
+        let mut waited = 0;
+        for _ in 0..100_000 {
+            self.port.exchange(&mut self.engine, T0);
+            self.bridge();
+            waited += usize::from(self.pump());
+            self.carry(bytes_per_turn);
+            let c = self.b.counters();
+            if c.bulk_completed + c.bulk_failed > 0 {
+                break;
+            }
+        }
+        waited
+    }
+}
+
 /// The review found bulk dumps never paced: the workers made chunks at
 /// CPU speed, and once a share was larger than the link carried before
 /// the peer's outbound byte budget filled, the transport refused the
 /// rest, the asker failed the bulk on its count, and asked again. Now a
 /// dump takes credit the driver grants only while the peer's queue is
-/// below the pace: over a link that carries a tenth of a chunk per turn,
-/// with a budget a third of the dump, no frame is refused and the bulk
-/// completes.
+/// below the pace: over a link that carries about a tenth of a chunk per
+/// turn, with a budget a quarter of the dump, no frame is refused and
+/// the bulk completes.
 #[test]
 fn a_bulk_dump_larger_than_the_outbound_budget_is_paced_and_completes() {
     const FLOWS: u16 = 30_000;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let wakes = [Wake::new().expect("eventfd")];
-    let counters = Arc::new(LinkCounters::default());
-    let (mut ports, mut driver) = link_with_depth(counters.clone(), &wakes, 64);
     let budget = 1 << 20;
-    driver.pace = Pace {
+    let mut s = Serving::new(FLOWS, budget);
+    s.driver.pace = Pace {
         queue_bytes: budget / 2,
         window_flows: BULK_CHUNK_SLOTS as u64,
     };
-    let mut engine = engine_with(FLOWS);
-    drain_sync(&mut engine);
-    let link = SlowLink::new(budget);
-    let cfg = rampart_cluster::sync::ProtocolConfig::default();
-    let mut a = Protocol::new(1, 11, &[1, 2], cfg, T0);
-    let mut b = Protocol::new(2, 22, &[1, 2], cfg, T0);
-    a.on_peer_up(2, 1, T0);
-    b.on_peer_up(1, 1, T0);
-    let mut waited = 0;
-    for _ in 0..100_000 {
-        ports[0].exchange(&mut engine, T0);
-        while let Ok(msg) = driver.from_bridge.try_recv() {
-            handle_bridge(&mut a, &mut driver, msg);
-        }
-        rt.block_on(pump(&mut a, &link, &mut driver, &counters));
-        waited += usize::from(driver.pace(&link));
-        // The link carries about a tenth of a chunk per turn; node 2's
-        // frames (its hello, its request, acks) reach node 1 at once.
-        for f in link.drain(48 << 10) {
-            b.on_frame(1, 1, &f, T0).expect("valid frame");
-        }
-        while let Some(o) = b.poll_output() {
-            if let Output::Send { frame, .. } = o {
-                a.on_frame(2, 1, &frame, T0).expect("valid frame");
-            }
-        }
-        let c = b.counters();
-        if c.bulk_completed + c.bulk_failed > 0 {
-            break;
-        }
-    }
-    assert_eq!(link.refused.get(), 0, "no frame refused");
-    assert_eq!(counters.send_failed.load(Ordering::Relaxed), 0);
-    let c = b.counters();
+    s.connect(22);
+    let waited = s.run(48 << 10);
+    assert_eq!(s.link.refused.get(), 0, "no frame refused");
+    assert_eq!(s.counters.send_failed.load(Ordering::Relaxed), 0);
+    let c = s.b.counters();
     assert_eq!((c.bulk_completed, c.bulk_failed), (1, 0));
     assert_eq!(c.bulk_flows_received, u64::from(FLOWS));
-    assert!(b.is_ready());
-    // The dump was three budgets' worth, and waited for the link; the
-    // queue kept room for live events.
+    assert!(s.b.is_ready());
+    // The dump was three budgets' worth and more, and waited for the
+    // link; the queue kept room for live events.
     assert!(c.bytes_in > 3 * budget as u64, "{} bytes", c.bytes_in);
     assert!(waited > 0, "the dump waited for the link");
-    assert!(link.most.get() < budget, "room left for live events");
+    assert!(s.link.most.get() < budget, "room left for live events");
+}
+
+/// The review found that bulk ids restarted at 1 with each life of a
+/// node, and that a dump went on when its peer went: after the asker
+/// restarted and asked with id 1 again, the end of its previous life's
+/// dump, still on its way to the driver, was counted into the new dump
+/// and ended it early, and the asker went ready on a short table. Ids now
+/// differ between lives, and a lost peer's dump is cancelled.
+#[test]
+fn a_dump_of_the_askers_previous_life_never_ends_its_new_one() {
+    let mut s = Serving::new(10, usize::MAX);
+    s.connect(22);
+    // Node 2 asks; node 1's worker answers with its whole table, whose
+    // last part waits for the driver.
+    for _ in 0..4 {
+        s.pump();
+        s.carry(usize::MAX);
+    }
+    assert_eq!(s.driver.bulks.len(), 1, "a dump under way");
+    s.port.exchange(&mut s.engine, T0);
+    // Node 2 restarts; node 1 opens five more flows meanwhile. Node 2 asks
+    // again before the driver takes the old dump's last part.
+    s.a.on_peer_down(2, s.conn, T0);
+    add_flows(&mut s.engine, 10..15);
+    drain_sync(&mut s.engine);
+    s.connect(23);
+    for _ in 0..4 {
+        s.pump();
+        s.carry(usize::MAX);
+    }
+    assert_eq!(s.driver.bulks.len(), 1, "the new dump");
+    s.bridge();
+    s.run(usize::MAX);
+    let c = s.b.counters();
+    assert_eq!((c.bulk_completed, c.bulk_failed), (1, 0));
+    assert_eq!(
+        c.bulk_flows_received, 15,
+        "the whole table, not the old one"
+    );
+}
+
+/// A dump whose peer went stops: the workers drop its walk.
+#[test]
+fn a_lost_peers_dump_stops_walking() {
+    let mut s = Serving::new(5_000, usize::MAX);
+    s.connect(22);
+    for _ in 0..4 {
+        s.pump();
+        s.carry(usize::MAX);
+    }
+    // One part of two.
+    s.port.exchange(&mut s.engine, T0);
+    assert_eq!(s.port.bulks.len(), 1, "the walk goes on");
+    s.a.on_peer_down(2, s.conn, T0);
+    s.pump();
+    s.bridge();
+    s.port.exchange(&mut s.engine, T0);
+    assert!(s.port.bulks.is_empty(), "the walk stopped");
+    assert!(s.driver.bulks.is_empty());
+    assert!(s.driver.from_bridge.try_recv().is_err(), "no more parts");
 }

@@ -114,7 +114,7 @@ impl Protocol {
 
     fn request_bulk(&mut self, peer: u16, now: Instant) {
         let id = self.next_bulk_id;
-        self.next_bulk_id += 1;
+        self.next_bulk_id = self.next_bulk_id.wrapping_add(1);
         self.bulk_tries += 1;
         self.bulk = Some(BulkIn {
             peer,
@@ -150,6 +150,14 @@ impl Protocol {
             }
         }
         self.next_bulk(now);
+    }
+
+    /// The dump for `peer`, if one runs, is abandoned (its connection went
+    /// or was replaced): the shell stops walking for it.
+    pub(super) fn stop_serving(&mut self, peer: u16) {
+        if let Some(id) = self.serving.remove(&peer) {
+            self.outputs.push_back(Output::BulkCancel { peer, id });
+        }
     }
 
     /// A chunk of the bulk dump requested by `peer`; `last` ends it. A

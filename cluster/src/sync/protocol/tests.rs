@@ -96,6 +96,7 @@ impl Net {
                 Output::BulkDump { peer, id, .. } => {
                     self.p[i].bulk_out(peer, id, vec![state(9)], true, 1)
                 }
+                Output::BulkCancel { .. } => {}
                 Output::PeersUp(_) => {}
                 Output::Ready => self.ready[i] = true,
                 Output::NotReady => self.ready[i] = false,

@@ -197,7 +197,12 @@ fn with_every_peer_answering_each_is_asked_once() {
 /// Node 2 with peer 1 up (its hello seen); the bulk requests it sends
 /// come out of [`bulk_requests`].
 fn asker() -> Protocol {
-    let mut p = Protocol::new(2, 222, &[1, 2], ProtocolConfig::default(), T0);
+    asker_in(222)
+}
+
+/// [`asker`] in the process session `session`.
+fn asker_in(session: u64) -> Protocol {
+    let mut p = Protocol::new(2, session, &[1, 2], ProtocolConfig::default(), T0);
     p.on_peer_up(1, 1, T0);
     let hello = wire::encode(&Message::Hello {
         node: 1,
@@ -315,4 +320,43 @@ fn an_incomplete_bulk_is_asked_again_after_a_backoff_that_doubles() {
     answer(&mut p, ids[0], 1, 2, now);
     let (_, at) = next_request(&mut p, now, cfg.bulk_timeout).expect("asked again");
     assert_eq!(at.saturating_since(now), cfg.bulk_retry_after);
+}
+
+/// The review found bulk request ids restarting at 1 in every life of a
+/// process, and a peer's dump left running when the peer went: after the
+/// asker restarted and asked with id 1 again, chunks and ends of its
+/// previous life's dump still on their way were counted into the new
+/// answer, whose end could then come early. Ids now start from the
+/// session, and a dump whose peer goes is cancelled (the shell stops it).
+#[test]
+fn bulk_ids_differ_between_lives_and_a_lost_peers_dump_is_cancelled() {
+    let first = |session| bulk_requests(&mut asker_in(session))[0];
+    for session in [1, 2, 22, 23, 0xdead_beef] {
+        assert_ne!(first(session), first(session + 1), "{session}");
+    }
+    let cancels = |n: &mut Net| -> Vec<(u16, u64)> {
+        std::iter::from_fn(|| n.p[0].poll_output())
+            .filter_map(|o| match o {
+                Output::BulkCancel { peer, id } => Some((peer, id)),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut n = Net::new();
+    n.connect();
+    // A dump that ended is not cancelled when its peer goes.
+    assert_eq!(ask(&mut n, 7, vec![1, 2], 2).1.len(), 1);
+    n.p[0].bulk_out(2, 7, Vec::new(), true, 0);
+    n.p[0].on_peer_down(2, n.conn, T0);
+    assert_eq!(cancels(&mut n), [], "the dump had ended");
+    // One under way is, when its peer goes…
+    n.connect();
+    assert_eq!(ask(&mut n, 8, vec![1, 2], 2).1.len(), 1);
+    n.p[0].on_peer_down(2, n.conn, T0);
+    assert_eq!(cancels(&mut n), [(2, 8)], "the peer went");
+    // …or when a new connection replaces the one it was asked on.
+    n.connect();
+    assert_eq!(ask(&mut n, 9, vec![1, 2], 2).1.len(), 1);
+    n.p[0].on_peer_up(2, n.conn + 1, T0);
+    assert_eq!(cancels(&mut n), [(2, 9)], "a new connection");
 }
