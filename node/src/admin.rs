@@ -140,6 +140,7 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
                 ("peer_skipped".to_string(), pc.bulk_peers_skipped),
                 ("request_ignored".to_string(), pc.bulk_requests_ignored),
                 ("backoff".to_string(), pc.bulk_backoffs),
+                ("view_narrowed".to_string(), pc.bulk_views_narrowed),
             ],
         });
     }

@@ -390,7 +390,8 @@ pub struct SyncTotals {
     /// Bulk sync events beyond runs (event, count): a bulk whose end
     /// counted other flows than arrived, a peer a node went ready without,
     /// a peer's repeated request ignored, a failed bulk's peer asked again
-    /// only after a backoff (docs/sync.md §6).
+    /// only after a backoff, a peer's request served over the part of its
+    /// view this node knows (docs/sync.md §6).
     #[serde(default)]
     pub bulk_events: Vec<(String, u64)>,
 }

@@ -55,6 +55,10 @@ pub struct ProtocolCounters {
     /// Failed bulks (timed out or incomplete) after which their peer is
     /// asked again only after a backoff (`bulk_retry_after`).
     pub bulk_backoffs: u64,
+    /// Peers' bulk requests served over part of their view: it named
+    /// members this node has not met (a membership skew), left out of
+    /// the ranking.
+    pub bulk_views_narrowed: u64,
     /// Duration of the last completed incoming bulk sync.
     pub last_bulk: Duration,
     /// Bytes of frames produced.

@@ -34,8 +34,9 @@ pub enum Violation {
     /// A bulk request for no copies, or more than the limit.
     #[error("bulk request for no copies, or more than the limit")]
     BulkCopies,
-    /// A bulk request whose view names a node this node does not know.
-    #[error("bulk request whose view names a node this node does not know")]
+    /// A bulk request whose view names more nodes than a membership skew
+    /// explains: longer than twice the membership this node knows.
+    #[error("bulk request whose view is longer than the membership could explain")]
     BulkViewUnknown,
 }
 
