@@ -10,6 +10,7 @@ mod hold;
 mod input;
 pub mod normalize;
 mod reset;
+mod segment;
 pub mod sync;
 
 pub use self::input::{Handled, Input};
@@ -26,6 +27,7 @@ use crate::policy::classifier::Probe;
 use crate::policy::compile::{ConnOptions, IcmpInspection, Policy};
 
 use self::normalize::TcpView;
+use self::segment::{Floor, normalize_and_shift};
 use crate::conntrack::entry::conn_flags;
 use crate::conntrack::table::TableFull;
 use crate::conntrack::tcp::{TcpEvent, Tracked};
@@ -1405,102 +1407,6 @@ fn seq_offset(secret: [u64; 2], key: &FlowKey, isn: u32) -> u32 {
     key.hash(&mut h);
     isn.hash(&mut h);
     (h.finish() as u32).max(1)
-}
-
-/// The TCP normalizer's rewrites with the ASA's defaults
-/// (docs/asa-behaviour.md §6.1), then the sequence shift of a randomized
-/// connection (§6.2), on the entry the segment belongs to; `floor` says
-/// what the segment's TTL does to its direction's floor.
-fn normalize_and_shift(
-    entry: &mut Entry,
-    n: &mut crate::counters::NormalizerCounters,
-    dir: Direction,
-    seg: &TcpSegment,
-    frame: &mut [u8],
-    view: &TcpView,
-    floor: Floor,
-) {
-    // reserved-bits allow (default): counted, passed.
-    if frame.get(view.l4 + 12).is_some_and(|b| b & 0x0f != 0) {
-        bump(&mut n.reserved_bits_seen);
-    }
-    // syn-data allow (default): counted, passed.
-    if seg.flags.has(TcpFlags::SYN) && !seg.flags.has(TcpFlags::ACK) && seg.payload_len > 0 {
-        bump(&mut n.syn_data_seen);
-    }
-    // exceed-mss allow (default): counted, passed. A GSO super-packet
-    // leaves the far side as segments of `gso_size` bytes: that is the
-    // size the receiver sees, not the super-packet's payload.
-    if let ProtoState::Tcp(t) = &entry.proto {
-        let mss = t.half[dir.other().index()].mss;
-        let wire = match view.gso_size {
-            0 => seg.payload_len,
-            g => seg.payload_len.min(u32::from(g)),
-        };
-        if mss > 0 && wire > u32::from(mss) {
-            bump(&mut n.exceed_mss_seen);
-        }
-    }
-    // An authentication header's integrity check covers the TCP header
-    // (RFC 4302 §3.3.3.1): rewriting it would have the receiver discard the
-    // segment. Only the TTL, which the check leaves out as mutable, is
-    // clamped.
-    if !entry.ah() {
-        // urgent-flag clear (default).
-        if normalize::clear_urgent(frame, view) {
-            bump(&mut n.urgent_cleared);
-        }
-        // tcp-options range 6-7, 9-255 clear (default); the parse saw
-        // whether there is any such option to clear.
-        if seg.options.clearable {
-            let cleared = normalize::clear_unknown_options(frame, view);
-            n.options_cleared = n.options_cleared.saturating_add(u64::from(cleared));
-        }
-    }
-    // ttl-evasion-protection (default on): the TTL of a direction may
-    // fall, never rise.
-    if let Some(ttl) = normalize::ttl(frame, view) {
-        let min = &mut entry.min_ttl[dir.index()];
-        if floor == Floor::Reset {
-            *min = ttl;
-        } else if ttl < *min {
-            if floor == Floor::Lower {
-                *min = ttl;
-            }
-        } else if ttl > *min && normalize::clamp_ttl(frame, view, *min) {
-            bump(&mut n.ttl_clamped);
-        }
-    }
-    let offset = entry.seq_offset;
-    if offset != 0 {
-        match dir {
-            Direction::Orig => {
-                normalize::shift_seq(frame, view, offset);
-            }
-            Direction::Reply if seg.flags.has(TcpFlags::ACK) => {
-                normalize::unshift_ack(frame, view, offset);
-            }
-            Direction::Reply => {}
-        }
-    }
-}
-
-/// What a passed TCP segment's TTL does to its direction's floor
-/// (`ttl-evasion-protection`, docs/asa-behaviour.md §6.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Floor {
-    /// The tracker checked it against the windows: it may lower the floor.
-    Lower,
-    /// It passed unchecked (a SYN or SYN-ACK inside a live connection, a
-    /// stale or challenge segment): anyone who guessed the tuple can send
-    /// one, and a TTL of 1 would have every later segment of the
-    /// direction die at the first router. It leaves the floor alone.
-    Keep,
-    /// A SYN (or SYN-ACK) that starts its direction's sequence space anew:
-    /// the floor starts anew with it. A blind SYN that restarted an
-    /// initiator's space (and its floor) is undone, floor too, by the
-    /// initiator's own retransmission.
-    Reset,
 }
 
 /// Count a passed packet on its entry; `refresh` moves last-seen (stale and

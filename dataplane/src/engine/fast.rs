@@ -16,7 +16,8 @@
 //! requires identical verdicts, frames, counters, entries and effects.
 
 use super::normalize::TcpView;
-use super::{Engine, Floor, account, normalize_and_shift};
+use super::segment::{Floor, normalize_and_shift};
+use super::{Engine, account};
 use crate::conntrack::{FlowId, ProtoState, TcpState};
 use crate::counters::VerdictKind;
 use crate::flow::{Direction, FlowKey};
