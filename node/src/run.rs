@@ -731,25 +731,7 @@ fn start_cluster(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rampart_ops::pool::{LocalPool, WorkerView};
-
-    /// A pool that counts the requests made of its workers (each is one
-    /// job per worker, run between two batches).
-    struct Counting(LocalPool, std::sync::atomic::AtomicUsize);
-
-    impl EnginePool for Counting {
-        fn workers(&self) -> usize {
-            self.0.workers()
-        }
-        fn each<R: Send + 'static>(
-            &self,
-            timeout: Duration,
-            f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
-        ) -> Result<Vec<R>, PoolError> {
-            self.1.fetch_add(1, Ordering::SeqCst);
-            self.0.each(timeout, f)
-        }
-    }
+    use rampart_ops::pool::LocalPool;
 
     #[test]
     fn removed_nodes_are_no_peers_whatever_the_node_file_lists() {
@@ -777,17 +759,11 @@ mod tests {
         let mut e = Engine::new(cfg).unwrap();
         rampart_dataplane::trace::fill_udp_flows(&mut e, 200_000, now);
         let slots = e.table().slot_count();
-        let pool = Counting(
-            LocalPool::new(vec![e], move || now),
-            std::sync::atomic::AtomicUsize::new(0),
-        );
+        let pool = LocalPool::new(vec![e], move || now);
         let (tally, rows) = dump_rows(&pool).unwrap();
         assert_eq!(tally.in_use, 200_000);
         assert_eq!(rows.len(), 200_000);
-        assert_eq!(
-            pool.1.load(Ordering::SeqCst),
-            1 + slots.div_ceil(WALK_SLICE_SLOTS)
-        );
+        assert_eq!(pool.requests(), 1 + slots.div_ceil(WALK_SLICE_SLOTS));
         assert!(slots.div_ceil(WALK_SLICE_SLOTS) >= 4);
         let text = render_rows(tally.in_use, tally.most_used, rows, true);
         assert!(text.starts_with("200000 in use"), "{}", &text[..80]);

@@ -896,36 +896,15 @@ mod tests {
         );
     }
 
-    /// A pool that counts the jobs it hands each worker.
-    struct Counted(LocalPool, std::sync::atomic::AtomicUsize);
-
-    impl EnginePool for Counted {
-        fn workers(&self) -> usize {
-            self.0.workers()
-        }
-        fn each<R: Send + 'static>(
-            &self,
-            timeout: Duration,
-            f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
-        ) -> Result<Vec<R>, PoolError> {
-            self.1.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            self.0.each(timeout, f)
-        }
-    }
-
     /// `clear conn` of a large table runs on the workers slice by slice,
     /// as `show conn` does, so no packet batch waits for the whole table.
     /// Before, it was one job over the whole table.
     #[test]
     fn clear_conn_walks_the_table_in_slices() {
-        let pool = Counted(
-            LocalPool::new(vec![filled(200_000), filled(1_000)], || NOW),
-            Default::default(),
-        );
+        let pool = LocalPool::new(vec![filled(200_000), filled(1_000)], || NOW);
         let admin = admin_of(pool);
         let slices = admin
             .pool
-            .0
             .each(WORKER_TIMEOUT, |w| w.engine.table().slot_count());
         let slices = slices
             .unwrap()
@@ -936,12 +915,10 @@ mod tests {
         assert!(slices >= 3, "{slices} slices");
         let r = admin.clear_conns(&ConnFilter::default()).expect("cleared");
         assert_eq!(r.deleted, 201_000);
-        let jobs = admin.pool.1.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(jobs, 1 + slices, "one job per slice, after the count");
-        let left = admin
-            .pool
-            .0
-            .each(WORKER_TIMEOUT, |w| w.engine.table().len());
+        // The request above, the count, then one per slice.
+        let jobs = admin.pool.requests();
+        assert_eq!(jobs, 2 + slices, "one job per slice, after the count");
+        let left = admin.pool.each(WORKER_TIMEOUT, |w| w.engine.table().len());
         assert_eq!(left.unwrap(), [0, 0]);
     }
 

@@ -47,6 +47,9 @@ pub trait EnginePool: Send + Sync + 'static {
 pub struct LocalPool {
     engines: Mutex<Vec<Engine>>,
     clock: Box<dyn Fn() -> Instant + Send + Sync>,
+    /// Requests made of the workers ([`EnginePool::each`] calls): how
+    /// many jobs a walk or clear cost, for the tests that bound it.
+    requests: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for LocalPool {
@@ -61,7 +64,13 @@ impl LocalPool {
         LocalPool {
             engines: Mutex::new(engines),
             clock: Box::new(clock),
+            requests: Default::default(),
         }
+    }
+
+    /// How many requests were made of the workers ([`EnginePool::each`]).
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Run `f` on engine `i` directly (the owner feeding it packets).
@@ -82,6 +91,8 @@ impl EnginePool for LocalPool {
         _timeout: Duration,
         f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
     ) -> Result<Vec<R>, PoolError> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let now = (self.clock)();
         let mut engines = self
             .engines

@@ -492,6 +492,15 @@ impl Protocol {
         }
     }
 
+    /// The ids of the peers up.
+    fn up_peer_ids(&self) -> Vec<u16> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| p.phase == PeerPhase::Up)
+            .map(|(&id, _)| id)
+            .collect()
+    }
+
     fn is_up(&self, peer: u16) -> bool {
         self.peers
             .get(&peer)
@@ -550,12 +559,7 @@ impl Protocol {
             self.bulk_failures.clear();
             self.bulk_retry_at.clear();
             self.bulk_answered = false;
-            let up: Vec<u16> = self
-                .peers
-                .iter()
-                .filter(|(_, p)| p.phase == PeerPhase::Up)
-                .map(|(&id, _)| id)
-                .collect();
+            let up = self.up_peer_ids();
             self.wanted.extend(up);
             self.next_bulk(now);
         }

@@ -140,12 +140,7 @@ impl Protocol {
             } else if !self.wanted.iter().any(|&id| self.is_up(id)) {
                 // Not ready, and every peer still owing its table is down:
                 // any peer's table will do.
-                let up: Vec<u16> = self
-                    .peers
-                    .iter()
-                    .filter(|(_, p)| p.phase == PeerPhase::Up)
-                    .map(|(&id, _)| id)
-                    .collect();
+                let up = self.up_peer_ids();
                 self.wanted.extend(up);
             }
         }
