@@ -119,11 +119,9 @@ const MIN_SLICE_CHARGE: usize = 8_192;
 /// N). A walk that would pass its budget waits for it, slice by slice, so
 /// the cost to the packet workers is bounded per second whatever the
 /// table holds; a token-less walk of a full table (a million entries) takes
-/// about eight seconds. Without a token: two slices a second (about 1% of a
-/// worker at a million entries, measured with the ignored test
-/// `slice_cost`); the read token twice that (about 7%: its rows are not
-/// capped at 10,000); the admin token sixteen, its own (about a quarter of
-/// a worker, while the operator walks).
+/// about eight seconds. Without a token: two slices a second; the read
+/// token twice that (its rows are not capped at 10,000); the admin token
+/// sixteen, its own (while the operator walks).
 const READ_SLOTS_PER_SECOND: [f64; 3] = [131_072.0, 262_144.0, 1_048_576.0];
 
 /// `clear conn` walks a node serves per second on average, and at once.
@@ -964,55 +962,5 @@ mod tests {
         assert_eq!(op.join().unwrap().expect("operator").conns.len(), 10);
         // Its turn over, the next token-less walk goes.
         assert!(admin.conns(&query(Caller::Open)).is_ok());
-    }
-
-    /// What one slice costs a worker, and a whole token-less walk: run
-    /// with `cargo test --release -p rampart-ops -- --ignored slice_cost
-    /// --nocapture` (`RAMPART_ENTRIES`, default a million).
-    #[test]
-    #[ignore]
-    fn slice_cost() {
-        let n = std::env::var("RAMPART_ENTRIES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1_000_000);
-        let e = filled(n);
-        let filter = ConnFilter::default();
-        let slots = e.table().slot_count();
-        for (who, rows, budget) in [
-            (
-                "without a token",
-                SHOW_CONN_MAX_ROWS_OPEN,
-                READ_SLOTS_PER_SECOND[0],
-            ),
-            (
-                "with the read token",
-                SHOW_CONN_MAX_ROWS,
-                READ_SLOTS_PER_SECOND[1],
-            ),
-            (
-                "with the admin token",
-                SHOW_CONN_MAX_ROWS,
-                READ_SLOTS_PER_SECOND[2],
-            ),
-        ] {
-            let mut worst = Duration::ZERO;
-            let mut total = Duration::ZERO;
-            for start in (0..slots).step_by(WALK_SLICE_SLOTS) {
-                let t = std::time::Instant::now();
-                let _ = collect_rows_in(&e, NOW, &filter, 0, rows, start..start + WALK_SLICE_SLOTS);
-                worst = worst.max(t.elapsed());
-                total += t.elapsed();
-            }
-            println!(
-                "{n} entries, {slots} slots, {who}: {} slices, {total:?} in all, longest \
-                 {worst:?}; at its budget {:.1}% of a worker",
-                slots.div_ceil(WALK_SLICE_SLOTS),
-                100.0 * total.as_secs_f64() / slots as f64 * budget,
-            );
-        }
-        let t = std::time::Instant::now();
-        let _ = crate::show_conn::conn_rows(&e, NOW, &filter, true);
-        println!("the whole table printed in one job: {:?}", t.elapsed());
     }
 }
