@@ -307,7 +307,10 @@ impl Admission {
         let cap = self.caps.max_answer_bytes;
         let mut held = self.capped_bytes.saturating_add(bytes);
         if capped && held > cap {
-            for (old, its) in self.unread(now) {
+            // Never the asking connection itself (a keep-alive one whose
+            // earlier answer still counts): closing it would leave it open
+            // and uncounted.
+            for (old, its) in self.unread(now).into_iter().filter(|&(c, _)| c != id) {
                 if held <= cap {
                     break;
                 }
@@ -656,6 +659,28 @@ mod tests {
         t.on_answered(b, t0);
         assert!(t.answers_full(t0));
         assert_eq!(t.hold_answer(ConnId(99), 1, false, t0), None);
+    }
+
+    /// A connection whose own earlier answer is past the grace asks to
+    /// hold another: it is never the one closed to make room (it would
+    /// stay open, uncounted by the caps).
+    #[test]
+    fn a_connection_never_closes_itself_to_make_room() {
+        let mut t = table(10, 10);
+        let t0 = now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let c = id(t.on_accept(A, at(0)));
+        assert!(t.on_request(c));
+        assert_eq!(t.hold_answer(c, 900, true, at(0)), Some(vec![]));
+        t.on_answered(c, at(0));
+        assert!(t.on_request(c));
+        assert_eq!(
+            t.hold_answer(c, 400, true, at(2_000)),
+            None,
+            "refused, not closed"
+        );
+        assert!(t.on_request(c), "still kept");
+        assert_eq!(t.answer_bytes(), 900);
     }
 
     /// Answers never read fill the bound: a new answer first closes the
