@@ -224,19 +224,42 @@ pub fn start(
     };
     let b = backend.clone();
     let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), Some(syslog)));
-    let (token, read_token) = match ops.admin {
-        Some(_) => (
+    let (token, read_token) = match cfg.serves_admin() {
+        true => (
             Some(token_file::read_or_create(&cfg.token_path(config_path))?),
             cfg.read_token_path(config_path)
                 .map(|p| token_file::read_or_create(&p))
                 .transpose()?,
         ),
-        None => (None, None),
+        false => (None, None),
+    };
+    // The default socket is skipped, not fatal, where its path does not
+    // fit a socket address (unix(7): 107 bytes): nodes whose data
+    // directory is that deep ran before the socket existed.
+    let admin_socket = match cfg.admin_socket_path(config_path) {
+        Some((p, false)) if p.as_os_str().len() > MAX_SOCKET_PATH => {
+            tracing::warn!(
+                "ops: no admin socket: {} is longer than a socket's path may be ({MAX_SOCKET_PATH} \
+                 bytes); set [ops] admin_socket to a shorter path (docs/ops.md §1)",
+                p.display()
+            );
+            None
+        }
+        Some((p, false)) => {
+            // The node's data directory, private as the raft store's.
+            if let Some(dir) = p.parent() {
+                rampart_cluster::private_files::create_private_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            Some(p)
+        }
+        other => other.map(|(p, _)| p),
     };
     let server = OpsServer::start(
         &OpsConfig {
             metrics: ops.metrics,
             admin: ops.admin,
+            admin_socket,
             token,
             read_token,
             admin_hosts: ops.admin_hosts.clone(),
@@ -254,8 +277,13 @@ pub fn start(
         Some(a) if server.waiting_at_start(l) => format!("waiting for {a} (in use)"),
         Some(a) => format!("http://{a}{path}"),
     };
+    let socket = server
+        .admin_socket
+        .as_ref()
+        .map(|p| format!(" and unix:{}", p.display()))
+        .unwrap_or_default();
     tracing::info!(
-        "ops: metrics {}, admin API {}",
+        "ops: metrics {}, admin API {}{socket}",
         said(server.metrics_addr, Listener::Metrics, "/metrics"),
         said(server.admin_addr, Listener::Admin, "/v1/")
     );
@@ -265,6 +293,10 @@ pub fn start(
         _pump: pump,
     })
 }
+
+/// The longest path a Unix socket address holds (unix(7): `sun_path` is
+/// 108 bytes with its terminating NUL).
+const MAX_SOCKET_PATH: usize = 107;
 
 /// The model's view of a peer's link.
 fn link_status(l: &rampart_cluster::transport::LinkStats) -> rampart_ops::model::LinkStatus {

@@ -7,7 +7,7 @@
 //! is refused with the candidates. `--json` prints the API's answer.
 
 use std::ffi::OsString;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use anyhow::bail;
 use clap::{Args, Subcommand};
 use rampart_dataplane::policy::ports::{PortNames, port};
-use rampart_ops::client::{Client, ClientError};
+use rampart_ops::client::{Client, ClientError, Endpoint};
 use rampart_ops::model::MemberChange;
 use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
 use rampart_ops::{asp_drop, clear_conn, service_policy, show_cluster};
@@ -25,10 +25,17 @@ use crate::config::NodeConfig;
 /// Which node, and how to print.
 #[derive(Debug, Clone, Args)]
 pub struct Target {
-    /// The node's admin API address (its `[ops] admin`).
-    #[arg(long, global = true, env = "RAMPART_ADMIN", value_name = "ADDR")]
-    admin: Option<SocketAddr>,
-    /// The node's configuration, for its `[ops] admin` address and token file.
+    /// The node's admin API: its address (`[ops] admin`) or its socket's
+    /// path (`unix:PATH`, or an absolute path: `[ops] admin_socket`).
+    #[arg(
+        long,
+        global = true,
+        env = "RAMPART_ADMIN",
+        value_name = "ADDR|unix:PATH"
+    )]
+    admin: Option<Endpoint>,
+    /// The node's configuration, for its admin socket or address and its
+    /// token files.
     #[arg(long, global = true, value_name = "NODE_TOML")]
     config: Option<PathBuf>,
     /// The token file: the admin token (changes need it, and it reads
@@ -308,13 +315,15 @@ pub fn conn_words(words: &[String], clear: bool) -> Result<ConnWords, String> {
 /// change and for a read.
 #[derive(Debug, PartialEq, Eq)]
 struct Where {
-    addr: SocketAddr,
+    addr: Endpoint,
     change_file: Option<PathBuf>,
     read_file: Option<PathBuf>,
 }
 
-/// The admin address is `--admin` (or RAMPART_ADMIN), else the node file's
-/// `[ops] admin`; the token files are `--token-file`, else the node file's
+/// The admin API is `--admin` (or RAMPART_ADMIN), else the node file's
+/// admin socket when it is there and this user may connect to it (root
+/// and the node's user: no other local user can crowd them out there,
+/// docs/ops.md §1), else its `[ops] admin` address; the token files are `--token-file`, else the node file's
 /// (the admin token file for changes, the read token file for reads;
 /// either token authorizes a read, docs/ops.md §3) — whether or not the
 /// address came from the node file too.
@@ -324,12 +333,18 @@ fn resolve_target(t: &Target) -> anyhow::Result<Where> {
         .as_ref()
         .map(|p| NodeConfig::load(p).map(|c| (p, c)))
         .transpose()?;
-    let addr = match (t.admin, &node) {
-        (Some(a), _) => a,
-        (None, Some((path, cfg))) => match cfg.ops.as_ref().and_then(|o| o.admin) {
-            Some(a) => a,
-            None => bail!("{}: no [ops] admin address", path.display()),
-        },
+    let addr = match (&t.admin, &node) {
+        (Some(a), _) => a.clone(),
+        (None, Some((path, cfg))) => {
+            let socket = cfg.admin_socket_path(path).map(|(p, _)| p);
+            match (socket, cfg.ops.as_ref().and_then(|o| o.admin)) {
+                (Some(s), _) if may_connect(&s) => Endpoint::Unix(s),
+                (_, Some(a)) => Endpoint::Tcp(a),
+                // Tried all the same: its error says why.
+                (Some(s), None) => Endpoint::Unix(s),
+                (None, None) => bail!("{}: no [ops] admin address", path.display()),
+            }
+        }
         (None, None) => {
             bail!("which node? give --admin ADDR or --config node.toml (or set RAMPART_ADMIN)")
         }
@@ -345,6 +360,19 @@ fn resolve_target(t: &Target) -> anyhow::Result<Where> {
             .clone()
             .or_else(|| node.as_ref().and_then(|(p, c)| c.read_token_path(p))),
     })
+}
+
+/// Whether `path` is a socket this user may connect to (unix(7): connecting
+/// needs write permission on the socket file).
+fn may_connect(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::fs::FileTypeExt as _;
+    let is_socket = std::fs::metadata(path).is_ok_and(|m| m.file_type().is_socket());
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the call's length.
+    is_socket && unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0
 }
 
 fn client(t: &Target, changes: bool) -> anyhow::Result<Client> {
@@ -708,26 +736,39 @@ mod tests {
             node("[ops]\nadmin = \"127.0.0.1:9461\"\ntoken_file = \"admin.tok\"\nread_token_file = \"read.tok\"\n"),
         )
         .unwrap();
-        let given: SocketAddr = "127.0.0.1:19461".parse().unwrap();
-        let target = |admin: Option<SocketAddr>, token_file: Option<PathBuf>| Target {
+        let given: Endpoint = "127.0.0.1:19461".parse().unwrap();
+        let target = |admin: Option<Endpoint>, token_file: Option<PathBuf>| Target {
             admin,
             config: Some(toml.clone()),
             token_file,
             json: false,
         };
-        let w = resolve_target(&target(Some(given), None)).unwrap();
+        let w = resolve_target(&target(Some(given.clone()), None)).unwrap();
         assert_eq!(
             w,
             Where {
-                addr: given,
+                addr: given.clone(),
                 change_file: Some(dir.join("admin.tok")),
                 read_file: Some(dir.join("read.tok")),
             }
         );
+        // No socket at <data_dir>/admin.sock: the address.
         let w = resolve_target(&target(None, None)).unwrap();
         assert_eq!(w.addr, "127.0.0.1:9461".parse().unwrap());
+        // The node's socket there: the socket, which no other local user
+        // can crowd (docs/ops.md §1).
+        let sock = std::os::unix::net::UnixListener::bind(dir.join("admin.sock")).unwrap();
+        let w = resolve_target(&target(None, None)).unwrap();
+        assert_eq!(w.addr, Endpoint::Unix(dir.join("admin.sock")));
+        drop(sock);
+        std::fs::remove_file(dir.join("admin.sock")).unwrap();
+        // Something else there: the address.
+        std::fs::write(dir.join("admin.sock"), b"").unwrap();
+        let w = resolve_target(&target(None, None)).unwrap();
+        assert_eq!(w.addr, "127.0.0.1:9461".parse().unwrap());
+        std::fs::remove_file(dir.join("admin.sock")).unwrap();
         // --token-file wins for both.
-        let w = resolve_target(&target(Some(given), Some("/x".into()))).unwrap();
+        let w = resolve_target(&target(Some(given.clone()), Some("/x".into()))).unwrap();
         assert_eq!(
             (w.change_file, w.read_file),
             (Some("/x".into()), Some("/x".into()))

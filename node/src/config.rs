@@ -283,6 +283,28 @@ impl NodeConfig {
             )
     }
 
+    /// The admin API's Unix socket: `[ops] admin_socket` relative to the
+    /// configuration file's directory, else `<data_dir>/admin.sock` when
+    /// `[ops] admin` is set; with whether it was configured (`true`) or is
+    /// the default.
+    pub fn admin_socket_path(&self, config_path: &Path) -> Option<(PathBuf, bool)> {
+        let base = config_path.parent().unwrap_or(Path::new("."));
+        let o = self.ops.as_ref()?;
+        match (&o.admin_socket, o.admin) {
+            (Some(p), _) => Some((base.join(p), true)),
+            (None, Some(_)) => Some((self.data_path(config_path).join("admin.sock"), false)),
+            (None, None) => None,
+        }
+    }
+
+    /// Whether the node serves the admin API (on its address, its socket
+    /// or both).
+    pub fn serves_admin(&self) -> bool {
+        self.ops
+            .as_ref()
+            .is_some_and(|o| o.admin.is_some() || o.admin_socket.is_some())
+    }
+
     /// The read token file (`[ops] read_token_file`, relative to the
     /// configuration file's directory), if one is configured.
     pub fn read_token_path(&self, config_path: &Path) -> Option<PathBuf> {
@@ -339,6 +361,12 @@ pub struct Ops {
     pub metrics: Option<SocketAddr>,
     /// The admin API (a loopback address: it is for the node's own CLI).
     pub admin: Option<SocketAddr>,
+    /// The admin API on a Unix socket too, mode 0600, for root and the
+    /// node's own user: a socket no other local user can reach, so none
+    /// can crowd the operators out (docs/ops.md §1). Relative to this
+    /// file. Default, when `admin` is set: `<data_dir>/admin.sock`. Set
+    /// alone, the admin API is served on the socket only.
+    pub admin_socket: Option<PathBuf>,
     /// The file holding the token that admin changes need (the node
     /// creates it with a random token, readable by its owner only, if it
     /// does not exist; the CLI reads it). Relative paths are relative to
@@ -691,11 +719,15 @@ impl NodeConfig {
         if let Some(o) = &self.ops {
             let show =
                 |a: Option<SocketAddr>| a.map_or_else(|| "off".to_string(), |a| a.to_string());
+            let admin = match (o.admin, &o.admin_socket) {
+                (a, None) => show(a),
+                (None, Some(p)) => format!("unix:{}", p.display()),
+                (Some(a), Some(p)) => format!("{a} and unix:{}", p.display()),
+            };
             let _ = writeln!(
                 out,
-                "  ops:        metrics {}, admin {}",
+                "  ops:        metrics {}, admin {admin}",
                 show(o.metrics),
-                show(o.admin)
             );
         }
         out
@@ -794,6 +826,34 @@ admin = "127.0.0.1:9461"
         );
         let missing = err(&FULL.replace("name = \"fw-a\"\n", ""));
         assert!(missing.contains("missing field `name`"), "{missing}");
+    }
+
+    /// The admin socket: `<data_dir>/admin.sock` by default when the admin
+    /// API has an address; a configured path alone serves the API on the
+    /// socket only (docs/ops.md §1).
+    #[test]
+    fn the_admin_socket_has_a_default_and_may_stand_alone() {
+        let at = Path::new("/etc/rampart/node.toml");
+        let c = NodeConfig::parse("node.toml", FULL).unwrap();
+        assert_eq!(
+            c.admin_socket_path(at),
+            Some((PathBuf::from("/var/lib/rampart/admin.sock"), false))
+        );
+        assert!(c.serves_admin());
+        let alone = FULL.replace(
+            "admin = \"127.0.0.1:9461\"",
+            "admin_socket = \"run/admin.sock\"",
+        );
+        let c = NodeConfig::parse("node.toml", &alone).unwrap();
+        assert_eq!(
+            c.admin_socket_path(at),
+            Some((PathBuf::from("/etc/rampart/run/admin.sock"), true))
+        );
+        assert!(c.serves_admin());
+        let none = FULL.replace("admin = \"127.0.0.1:9461\"", "");
+        let c = NodeConfig::parse("node.toml", &none).unwrap();
+        assert_eq!(c.admin_socket_path(at), None);
+        assert!(!c.serves_admin());
     }
 
     #[test]

@@ -143,13 +143,39 @@ fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
     assert!(opened, "the access-group permits this inbound connection");
     assert!(listener.join().unwrap());
 
+    // The operator's CLI with the node file goes through the admin
+    // socket in the node's data directory (docs/ops.md §1): no network
+    // namespace needed, since the socket is a file.
+    let node_file = dir.join("fw-a.toml");
+    let socket = dir.join("fw-a").join("admin.sock");
+    let cli = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["show", "counters", "--json", "--config"])
+        .arg(&node_file)
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        cli.status.success(),
+        "{answer}{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let counters: rampart_ops::model::Counters = serde_json::from_str(&answer).unwrap();
+    let socket_up = counters
+        .ops_listeners
+        .iter()
+        .any(|l| l.listener == "admin_socket" && l.up);
+    assert!(socket_up, "{answer}");
+    assert!(socket.exists());
+
     // The log says the policy was loaded, and what it ignored.
     let loaded = child.log().into_iter().any(|r| {
         r.message.starts_with("policy ") && r.message.contains("loaded (1 line(s) ignored)")
     });
     let output = child.output();
     let summary = stop(child);
+    let socket_left = socket.exists();
     std::fs::remove_dir_all(&dir).ok();
+    assert!(!socket_left, "the admin socket outlived the node");
     assert!(loaded, "{output}");
     assert!(summary.counters.forwarded > 0, "{summary:?}");
 }

@@ -1,14 +1,17 @@
 //! A blocking client of the admin API, for the CLI: one HTTP/1.1 request
-//! per connection over a std `TcpStream`, JSON answers.
+//! per connection over a std `TcpStream` or `UnixStream`, JSON answers.
 //!
 //! The admin port is an unprivileged loopback port, so any local user may
 //! hold it while the node does not (it binds again every 2 s,
 //! docs/ops.md §1). Before a token leaves, the client asks the kernel who
 //! owns the socket at the other end of its connection (`/proc/net/tcp`,
-//! [`crate::sock_owner`]) and sends nothing to one that is not the node's.
+//! [`crate::sock_owner`]; on the admin socket, the peer's credentials)
+//! and sends nothing to one that is not the node's.
 
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
@@ -28,6 +31,96 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest answer read (100,000 connections in JSON fit well within).
 pub const MAX_RESPONSE_BYTES: u64 = 256 << 20;
 
+/// Where a node's admin API is reached: its loopback address, or its Unix
+/// socket (docs/ops.md §1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `[ops] admin`.
+    Tcp(SocketAddr),
+    /// `[ops] admin_socket`.
+    Unix(PathBuf),
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Tcp(a) => write!(f, "{a}"),
+            Endpoint::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+impl std::str::FromStr for Endpoint {
+    type Err = String;
+
+    /// `ADDR:PORT`, or a socket's path: `unix:PATH` or an absolute path.
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            if p.is_empty() {
+                return Err("unix: needs the socket's path".into());
+            }
+            return Ok(Endpoint::Unix(PathBuf::from(p)));
+        }
+        if s.starts_with('/') {
+            return Ok(Endpoint::Unix(PathBuf::from(s)));
+        }
+        s.parse().map(Endpoint::Tcp).map_err(|_| {
+            format!("{s:?} is neither ADDRESS:PORT nor a socket path (unix:PATH or /PATH)")
+        })
+    }
+}
+
+impl From<SocketAddr> for Endpoint {
+    fn from(a: SocketAddr) -> Self {
+        Endpoint::Tcp(a)
+    }
+}
+
+/// A connection to the admin API.
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn set_timeouts(&self, t: Duration) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => {
+                s.set_read_timeout(Some(t))?;
+                s.set_write_timeout(Some(t))
+            }
+            Stream::Unix(s) => {
+                s.set_read_timeout(Some(t))?;
+                s.set_write_timeout(Some(t))
+            }
+        }
+    }
+
+    fn write_all(&mut self, b: &[u8]) -> std::io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.write_all(b),
+            Stream::Unix(s) => s.write_all(b),
+        }
+    }
+
+    fn read_to_end(&mut self, out: &mut Vec<u8>, limit: u64) -> std::io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.take(limit).read_to_end(out),
+            Stream::Unix(s) => s.take(limit).read_to_end(out),
+        }
+    }
+}
+
+/// Connect to the Unix socket at `path`, waiting at most [`CONNECT_TIMEOUT`]
+/// (a listener whose queue is full makes a blocking connect wait, for as
+/// long as the socket's send timeout).
+fn connect_unix(path: &std::path::Path) -> std::io::Result<UnixStream> {
+    let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
+    s.set_write_timeout(Some(CONNECT_TIMEOUT))?;
+    s.connect(&socket2::SockAddr::unix(path)?)?;
+    Ok(UnixStream::from(std::os::fd::OwnedFd::from(s)))
+}
+
 /// Why a request failed, and whose fault it is.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -35,7 +128,7 @@ pub enum ClientError {
     #[error("cannot reach the admin API at {addr}")]
     Connect {
         /// Where.
-        addr: SocketAddr,
+        addr: Endpoint,
         /// The OS error.
         source: std::io::Error,
     },
@@ -43,7 +136,7 @@ pub enum ClientError {
     #[error("admin API at {addr}: connection failed")]
     Io {
         /// Where.
-        addr: SocketAddr,
+        addr: Endpoint,
         /// The OS error.
         source: std::io::Error,
     },
@@ -53,7 +146,7 @@ pub enum ClientError {
     #[error("admin API at {addr} is busy: {message}")]
     Busy {
         /// Where.
-        addr: SocketAddr,
+        addr: Endpoint,
         /// The node's explanation.
         message: String,
     },
@@ -73,7 +166,7 @@ pub enum ClientError {
     )]
     NotTheNode {
         /// Where.
-        addr: SocketAddr,
+        addr: Endpoint,
         /// Who holds the socket.
         uid: u32,
         /// Whose sockets the token may go to, in words.
@@ -91,7 +184,7 @@ pub enum ClientError {
     )]
     Unmapped {
         /// Where.
-        addr: SocketAddr,
+        addr: Endpoint,
         /// The overflow uid.
         uid: u32,
     },
@@ -99,7 +192,7 @@ pub enum ClientError {
     #[error("refusing to send the token to {addr}: cannot tell who holds that port ({why})")]
     OwnerUnknown {
         /// Where.
-        addr: SocketAddr,
+        addr: Endpoint,
         /// Why not.
         why: String,
     },
@@ -107,7 +200,7 @@ pub enum ClientError {
     #[error("admin API at {addr}: unexpected answer: {what}")]
     Protocol {
         /// Where.
-        addr: SocketAddr,
+        addr: Endpoint,
         /// What was wrong.
         what: String,
     },
@@ -116,7 +209,7 @@ pub enum ClientError {
 /// The admin API of one node.
 #[derive(Debug, Clone)]
 pub struct Client {
-    addr: SocketAddr,
+    addr: Endpoint,
     token: Option<String>,
     /// Users whose socket may receive the token: root and this process's
     /// user (either could read the token anyway), and the token file's
@@ -226,11 +319,11 @@ impl Client {
     /// A client of the API at `addr`, with the token for changes if known.
     /// The token goes only to a socket of root or of this process's user;
     /// [`trusting_uid`](Self::trusting_uid) adds the token file's owner.
-    pub fn new(addr: SocketAddr, token: Option<String>) -> Self {
+    pub fn new(addr: impl Into<Endpoint>, token: Option<String>) -> Self {
         // SAFETY: geteuid has no preconditions.
         let me = unsafe { libc::geteuid() };
         Client {
-            addr,
+            addr: addr.into(),
             token,
             trusted_uids: vec![0, me],
             file_owner: None,
@@ -293,9 +386,9 @@ impl Client {
     }
 
     /// Whether the token may go to a server socket owned by `uid` (`None`:
-    /// no such socket on this host) at `there`.
-    fn judge(&self, uid: Option<u32>, there: SocketAddr) -> Result<(), ClientError> {
-        let addr = self.addr;
+    /// no such socket on this host) at `there` (`None`: the Unix socket).
+    fn judge(&self, uid: Option<u32>, there: Option<SocketAddr>) -> Result<(), ClientError> {
+        let addr = self.addr.clone();
         match uid {
             // Checked first: root's or this user's own uid shows as the
             // overflow uid only if it is not mapped here, and then so does
@@ -307,28 +400,47 @@ impl Client {
                 uid,
                 trusted: self.trusted_words(),
             }),
-            None if !there.ip().to_canonical().is_loopback() => Ok(()),
-            None => Err(ClientError::OwnerUnknown {
-                addr,
-                why: format!(
-                    "no socket for {there} in this network namespace's /proc/net/tcp or tcp6"
-                ),
-            }),
+            None => match there {
+                Some(t) if !t.ip().to_canonical().is_loopback() => Ok(()),
+                Some(t) => Err(ClientError::OwnerUnknown {
+                    addr,
+                    why: format!(
+                        "no socket for {t} in this network namespace's /proc/net/tcp or tcp6"
+                    ),
+                }),
+                None => Err(ClientError::OwnerUnknown {
+                    addr,
+                    why: "the socket's peer credentials are unknown".into(),
+                }),
+            },
         }
     }
 
     /// Refuse to go on unless the socket at the other end of `s` is one the
     /// token may go to. A peer not on this host (no such socket here) is
     /// the operator's choice of address; one on loopback must be found.
-    fn check_owner(&self, s: &TcpStream) -> Result<(), ClientError> {
-        let addr = self.addr;
-        let unknown = |why: String| ClientError::OwnerUnknown { addr, why };
+    fn check_owner(&self, s: &Stream) -> Result<(), ClientError> {
+        let unknown = |why: String| ClientError::OwnerUnknown {
+            addr: self.addr.clone(),
+            why,
+        };
+        let s = match s {
+            // The listener's credentials, as the kernel took them when it
+            // listened (socket(7): SO_PEERCRED).
+            Stream::Unix(s) => {
+                return match crate::sock_owner::unix_peer_uid(s) {
+                    Ok(uid) => self.judge(Some(uid), None),
+                    Err(e) => Err(unknown(e.to_string())),
+                };
+            }
+            Stream::Tcp(s) => s,
+        };
         let (here, there) = match (s.local_addr(), s.peer_addr()) {
             (Ok(h), Ok(t)) => (h, t),
             (Err(e), _) | (_, Err(e)) => return Err(unknown(e.to_string())),
         };
         match crate::sock_owner::server_uid(here, there) {
-            Ok(uid) => self.judge(uid, there),
+            Ok(uid) => self.judge(uid, Some(there)),
             Err(e) => Err(unknown(e.to_string())),
         }
     }
@@ -341,17 +453,33 @@ impl Client {
         body: &[u8],
         content_type: &str,
     ) -> Result<RawResponse, ClientError> {
-        let addr = self.addr;
-        let io = |source| ClientError::Io { addr, source };
-        let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)
-            .map_err(|source| ClientError::Connect { addr, source })?;
+        let addr = &self.addr;
+        let io = |source| ClientError::Io {
+            addr: addr.clone(),
+            source,
+        };
+        let connect = |source| ClientError::Connect {
+            addr: addr.clone(),
+            source,
+        };
+        let mut s = match addr {
+            Endpoint::Tcp(a) => {
+                Stream::Tcp(TcpStream::connect_timeout(a, CONNECT_TIMEOUT).map_err(connect)?)
+            }
+            Endpoint::Unix(p) => Stream::Unix(connect_unix(p).map_err(connect)?),
+        };
         if self.token.is_some() {
             self.check_owner(&s)?;
         }
-        s.set_read_timeout(Some(READ_TIMEOUT)).map_err(io)?;
-        s.set_write_timeout(Some(READ_TIMEOUT)).map_err(io)?;
+        s.set_timeouts(READ_TIMEOUT).map_err(io)?;
+        // The socket has no address to name: `localhost`, which no `Host`
+        // check refuses (the socket has none).
+        let host = match addr {
+            Endpoint::Tcp(a) => a.to_string(),
+            Endpoint::Unix(_) => "localhost".to_string(),
+        };
         let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nAccept: application/json\r\nContent-Length: {}\r\n",
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nAccept: application/json\r\nContent-Length: {}\r\n",
             body.len()
         );
         if !body.is_empty() {
@@ -364,11 +492,11 @@ impl Client {
         s.write_all(head.as_bytes()).map_err(io)?;
         s.write_all(body).map_err(io)?;
         let mut raw = Vec::new();
-        (&mut s)
-            .take(MAX_RESPONSE_BYTES)
-            .read_to_end(&mut raw)
-            .map_err(io)?;
-        parse_response(&raw).map_err(|what| ClientError::Protocol { addr, what })
+        s.read_to_end(&mut raw, MAX_RESPONSE_BYTES).map_err(io)?;
+        parse_response(&raw).map_err(|what| ClientError::Protocol {
+            addr: addr.clone(),
+            what,
+        })
     }
 
     fn call<T: DeserializeOwned>(
@@ -403,7 +531,7 @@ impl Client {
             // (nodes before the `busy` flag answered a bare 503).
             if r.status == 503 && parsed.as_ref().is_none_or(|e| e.busy) {
                 return Err(ClientError::Busy {
-                    addr: self.addr,
+                    addr: self.addr.clone(),
                     message: echo_message(
                         parsed
                             .as_ref()
@@ -434,7 +562,7 @@ impl Client {
             });
         }
         serde_json::from_slice(&r.body).map_err(|e| ClientError::Protocol {
-            addr: self.addr,
+            addr: self.addr.clone(),
             what: format!("{e}"),
         })
     }
@@ -483,7 +611,7 @@ impl Client {
     /// `rampart cluster join|remove`.
     pub fn membership(&self, change: &MemberChange) -> Result<MemberResult, ClientError> {
         let body = serde_json::to_vec(change).map_err(|e| ClientError::Protocol {
-            addr: self.addr,
+            addr: self.addr.clone(),
             what: e.to_string(),
         })?;
         self.call("POST", "/v1/cluster/membership", &body, "application/json")
@@ -519,15 +647,15 @@ mod tests {
         let addr: SocketAddr = "127.0.0.1:9461".parse().unwrap();
         let mut c = Client::new(addr, Some("t".into())).trusting_uid(65_534);
         c.overflow_uid = 65_534;
-        let e = c.judge(Some(65_534), addr).unwrap_err();
+        let e = c.judge(Some(65_534), Some(addr)).unwrap_err();
         assert!(
             matches!(e, ClientError::Unmapped { uid: 65_534, .. }),
             "{e}"
         );
         assert!(e.to_string().contains("overflow uid"), "{e}");
         c.trusted_uids = vec![7];
-        assert!(c.judge(Some(7), addr).is_ok());
-        assert!(c.judge(Some(65_534), addr).is_err());
+        assert!(c.judge(Some(7), Some(addr)).is_ok());
+        assert!(c.judge(Some(65_534), Some(addr)).is_err());
     }
 
     /// The refusal names whom the token may go to: the token file's owner
@@ -540,14 +668,20 @@ mod tests {
         let me = unsafe { libc::geteuid() };
         let other = me.wrapping_add(1).max(1);
         let from_env = Client::new(addr, Some("t".into()));
-        let msg = from_env.judge(Some(other), addr).unwrap_err().to_string();
+        let msg = from_env
+            .judge(Some(other), Some(addr))
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains(&format!("belongs to uid {other}")), "{msg}");
         assert!(msg.contains("root (uid 0)"), "{msg}");
         assert!(msg.contains("came from no file"), "{msg}");
         assert!(!msg.contains("token file's owner"), "{msg}");
         let owner = other.wrapping_add(1).max(1);
         let from_file = Client::new(addr, Some("t".into())).trusting_uid(owner);
-        let msg = from_file.judge(Some(other), addr).unwrap_err().to_string();
+        let msg = from_file
+            .judge(Some(other), Some(addr))
+            .unwrap_err()
+            .to_string();
         assert!(
             msg.contains(&format!("the token file's owner (uid {owner})")),
             "{msg}"

@@ -30,7 +30,7 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{oneshot, watch};
 
 use admission::{Admission, Admit, Caps, ConnId};
@@ -535,14 +535,16 @@ fn answers_held(ctx: &ServeContext) -> Response {
 
 /// Serve one accepted connection until it closes, is evicted or meets a
 /// limit; its slot in the table is freed however it ends.
-async fn connection(
-    stream: TcpStream,
+async fn connection<S>(
+    stream: S,
     id: ConnId,
     evicted: oneshot::Receiver<()>,
     service: Service,
     ctx: ServeContext,
     shared: Shared,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let slot = Arc::new(Slot(shared.clone(), id));
     let svc_ctx = ctx.clone();
     let svc = service_fn(move |req| {
@@ -586,7 +588,11 @@ async fn connection(
 /// operator's, perhaps) is the one to keep. Before, the newest was written
 /// without waiting and closed, and the operator's CLI, refused in a flood,
 /// lost its refusal to the reset: `connection failed`, nothing to retry.
-fn refuse(stream: TcpStream, shared: &Shared) {
+fn refuse<S>(mut stream: S, shared: &Shared)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut lingering = shared
         .refusing
         .lock()
@@ -599,39 +605,73 @@ fn refuse(stream: TcpStream, shared: &Shared) {
     }
     let task = tokio::spawn(async move {
         let linger = async move {
-            let mut left = REFUSED_ANSWER;
-            while !left.is_empty() {
-                stream.writable().await?;
-                match stream.try_write(left) {
-                    Ok(n) => left = &left[n..],
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
-                }
-            }
-            let std = stream.into_std()?;
-            std.shutdown(std::net::Shutdown::Write)?;
-            let stream = TcpStream::from_std(std)?;
+            stream.write_all(REFUSED_ANSWER).await?;
+            // Only the sending side: the request is still read below.
+            stream.shutdown().await?;
             let mut buf = [0u8; 4096];
             let mut read = 0;
             while read <= MAX_HEAD_BYTES {
-                stream.readable().await?;
-                match stream.try_read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => read += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                    Err(e) => return Err(e),
+                match stream.read(&mut buf).await? {
+                    0 => break,
+                    n => read += n,
                 }
             }
-            Ok(())
+            Ok::<(), std::io::Error>(())
         };
         let _ = tokio::time::timeout(Duration::from_millis(REFUSAL_LINGER_MS), linger).await;
     });
     lingering.push_back(task.abort_handle());
 }
 
+/// Where a listener takes its connections from.
+#[derive(Debug)]
+pub enum Accepting {
+    /// A TCP address; its connections' sources are their addresses.
+    Tcp(TcpListener),
+    /// The admin API's Unix socket (docs/ops.md §1): only connections of
+    /// these users (by the kernel's peer credentials) are kept; any other
+    /// is closed at once, before it takes a slot. Every connection kept is
+    /// one source, as loopback's are.
+    Unix {
+        /// The socket.
+        listener: UnixListener,
+        /// The users let in.
+        uids: Vec<u32>,
+    },
+}
+
+/// A connection just accepted.
+enum Accepted {
+    Tcp(TcpStream, std::net::IpAddr),
+    Unix(UnixStream),
+    /// Not let in (counted, already closed).
+    Refused,
+}
+
+impl Accepting {
+    async fn accept(&self, ctx: &ServeContext) -> std::io::Result<Accepted> {
+        match self {
+            Accepting::Tcp(l) => l
+                .accept()
+                .await
+                .map(|(s, peer)| Accepted::Tcp(s, peer.ip())),
+            Accepting::Unix { listener, uids } => {
+                let (s, _) = listener.accept().await?;
+                match s.peer_cred() {
+                    Ok(c) if uids.contains(&c.uid()) => Ok(Accepted::Unix(s)),
+                    _ => {
+                        ctx.refused(Refusal::PeerUid);
+                        Ok(Accepted::Refused)
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Serve `listener` until `stop` turns true.
 pub async fn serve(
-    listener: TcpListener,
+    listener: Accepting,
     service: Service,
     ctx: ServeContext,
     mut stop: watch::Receiver<bool>,
@@ -647,8 +687,8 @@ pub async fn serve(
         refusing: Mutex::new(std::collections::VecDeque::new()),
     });
     loop {
-        let (stream, peer) = tokio::select! {
-            a = listener.accept() => match a {
+        let accepted = tokio::select! {
+            a = listener.accept(&ctx) => match a {
                 Ok(a) => a,
                 Err(e) => {
                     tracing::warn!("ops listener: accept failed: {e}");
@@ -658,14 +698,23 @@ pub async fn serve(
             },
             _ = stop.changed() => return,
         };
+        let source = match &accepted {
+            Accepted::Tcp(_, ip) => *ip,
+            Accepted::Unix(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            Accepted::Refused => continue,
+        };
         let (tx, rx) = oneshot::channel();
         let id = {
             let mut c = lock(&shared);
-            match c.admission.on_accept(peer.ip(), std::time::Instant::now()) {
+            match c.admission.on_accept(source, std::time::Instant::now()) {
                 Admit::No(reason) => {
                     drop(c);
                     ctx.refused(reason);
-                    refuse(stream, &shared);
+                    match accepted {
+                        Accepted::Tcp(s, _) => refuse(s, &shared),
+                        Accepted::Unix(s) => refuse(s, &shared),
+                        Accepted::Refused => {}
+                    }
                     continue;
                 }
                 Admit::Yes { id, evict } => {
@@ -681,14 +730,16 @@ pub async fn serve(
                 }
             }
         };
-        tokio::spawn(connection(
-            stream,
-            id,
-            rx,
-            service.clone(),
-            ctx.clone(),
-            shared.clone(),
-        ));
+        let (service, ctx, shared) = (service.clone(), ctx.clone(), shared.clone());
+        match accepted {
+            Accepted::Tcp(s, _) => {
+                tokio::spawn(connection(s, id, rx, service, ctx, shared));
+            }
+            Accepted::Unix(s) => {
+                tokio::spawn(connection(s, id, rx, service, ctx, shared));
+            }
+            Accepted::Refused => {}
+        }
     }
 }
 

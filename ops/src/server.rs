@@ -47,6 +47,10 @@ pub struct OpsConfig {
     pub metrics: Option<SocketAddr>,
     /// The admin API.
     pub admin: Option<SocketAddr>,
+    /// The admin API on a Unix socket too, for the node's own operators
+    /// (root and the node's user): no other local user can reach it, so
+    /// none can crowd them out (docs/ops.md §1).
+    pub admin_socket: Option<std::path::PathBuf>,
     /// The token that changes need (`None`: every change is refused); it
     /// authorizes reads too.
     pub token: Option<String>,
@@ -417,9 +421,11 @@ pub struct OpsServer {
     pub metrics_addr: Option<SocketAddr>,
     /// Where the admin API listens (the same way).
     pub admin_addr: Option<SocketAddr>,
+    /// The admin API's Unix socket, if served.
+    pub admin_socket: Option<std::path::PathBuf>,
     /// Whether each listener was waiting for its address at start (in use
     /// by another socket), by [`Listener::index`].
-    waiting: [bool; 2],
+    waiting: [bool; Listener::ALL.len()],
     stop: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -440,6 +446,15 @@ pub enum StartError {
         addr: SocketAddr,
         /// `metrics` or `admin`.
         which: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The admin socket's path cannot be bound: another node serves it,
+    /// something else is there, or the directory does not allow it.
+    #[error("cannot listen on the admin socket {}: {source}", path.display())]
+    BindSocket {
+        /// The configured path.
+        path: std::path::PathBuf,
         /// The OS error.
         source: std::io::Error,
     },
@@ -478,7 +493,7 @@ async fn listen(
         },
     };
     let bound = listener.local_addr().unwrap_or(addr);
-    http::serve(listener, make(bound), ctx, stop).await;
+    http::serve(http::Accepting::Tcp(listener), make(bound), ctx, stop).await;
 }
 
 impl OpsServer {
@@ -505,7 +520,23 @@ impl OpsServer {
         };
         let m = first(cfg.metrics, Listener::Metrics)?;
         let a = first(cfg.admin, Listener::Admin)?;
-        let waiting = [&m, &a].map(|b| b.as_ref().is_some_and(|(_, l)| l.is_none()));
+        let sock = cfg
+            .admin_socket
+            .as_ref()
+            .map(|p| {
+                listen::bind_unix(p, &states)
+                    .map(|(l, f)| (p.clone(), l, f))
+                    .map_err(|source| StartError::BindSocket {
+                        path: p.clone(),
+                        source,
+                    })
+            })
+            .transpose()?;
+        let waiting = [
+            m.as_ref().is_some_and(|(_, l)| l.is_none()),
+            a.as_ref().is_some_and(|(_, l)| l.is_none()),
+            false,
+        ];
         let local = |b: &Option<(SocketAddr, Option<std::net::TcpListener>)>| {
             b.as_ref().map(|(addr, l)| {
                 l.as_ref()
@@ -540,6 +571,15 @@ impl OpsServer {
                 metrics_service(backend, metrics, gate(Listener::Metrics, hosts))
             }
         };
+        // No `Host` check on the socket: no browser reaches a Unix socket,
+        // and that check is against pages that make a browser call the
+        // loopback port (docs/ops.md §3).
+        let socket_service = admin_service(
+            backend.clone(),
+            tokens.clone(),
+            gate(Listener::AdminSocket, None),
+            states.clone(),
+        );
         let make_admin = {
             let names = cfg.admin_hosts.clone();
             let states = states.clone();
@@ -562,6 +602,12 @@ impl OpsServer {
             }
         };
         let (metrics_ctx, admin_ctx) = (context(Listener::Metrics), context(Listener::Admin));
+        let socket_ctx = context(Listener::AdminSocket);
+        let admin_socket = sock.as_ref().map(|(p, _, _)| p.clone());
+        // Root and the node's own user: whoever can read the admin token
+        // in its 0700 directory (docs/ops.md §1).
+        // SAFETY: geteuid has no preconditions.
+        let uids = vec![0, unsafe { libc::geteuid() }];
         let thread = std::thread::Builder::new()
             .name("rampart-ops".into())
             .spawn(move || {
@@ -587,8 +633,33 @@ impl OpsServer {
                             rx.clone(),
                         )));
                     }
+                    let socket = sock.map(|(path, std, file)| {
+                        match tokio::net::UnixListener::from_std(std) {
+                            Ok(l) => {
+                                states.set_bound(Listener::AdminSocket, true);
+                                tasks.push(tokio::spawn(http::serve(
+                                    http::Accepting::Unix { listener: l, uids },
+                                    socket_service,
+                                    socket_ctx,
+                                    rx.clone(),
+                                )));
+                            }
+                            Err(e) => {
+                                states.failed(Listener::AdminSocket);
+                                tracing::error!(
+                                    "ops: cannot serve the admin socket {}: {e}",
+                                    path.display()
+                                );
+                            }
+                        }
+                        (path, file)
+                    });
                     for t in tasks {
                         let _ = t.await;
+                    }
+                    if let Some((path, file)) = socket {
+                        states.set_bound(Listener::AdminSocket, false);
+                        file.remove(&path);
                     }
                 });
                 runtime.shutdown_timeout(std::time::Duration::from_millis(500));
@@ -597,6 +668,7 @@ impl OpsServer {
         Ok(OpsServer {
             metrics_addr,
             admin_addr,
+            admin_socket,
             waiting,
             stop,
             thread: Some(thread),

@@ -26,6 +26,36 @@ const TABLES: [&str; 2] = ["/proc/thread-self/net/tcp", "/proc/thread-self/net/t
 const LOOKUPS: u32 = 5;
 const LOOKUP_PAUSE: Duration = Duration::from_millis(10);
 
+/// The uid of the process that listens at the other end of `s`, a
+/// connected Unix stream socket: the credentials the kernel took when
+/// that socket listened (socket(7) and unix(7): `SO_PEERCRED`), mapped
+/// into this user namespace (an unmapped owner shows as the overflow uid).
+pub fn unix_peer_uid(s: &std::os::unix::net::UnixStream) -> std::io::Result<u32> {
+    use std::os::fd::AsRawFd as _;
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = libc::socklen_t::try_from(std::mem::size_of::<libc::ucred>())
+        .map_err(|_| std::io::Error::other("ucred size"))?;
+    // SAFETY: `cred` and `len` are valid for writes of the sizes given, and
+    // the descriptor is open for the call's length (borrowed from `s`).
+    let r = unsafe {
+        libc::getsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            std::ptr::from_mut(&mut cred).cast(),
+            &mut len,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(cred.uid)
+}
+
 /// The owner (uid) of the socket whose local address is `there` and whose
 /// remote address is `here`: the server end of our connection from `here`
 /// to `there`. `None` when no such socket is on this host (the peer is

@@ -367,7 +367,7 @@ impl Endpoint {
         self.ask(self.admin, false, |c, addr| {
             let r = c.request("GET", "/readyz", b"", "")?;
             serde_json::from_slice(&r.body).map_err(|e| ClientError::Protocol {
-                addr,
+                addr: addr.into(),
                 what: format!("/readyz: {e}"),
             })
         })

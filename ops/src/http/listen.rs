@@ -13,6 +13,8 @@
 //! waiting would not mend it: the node refuses to start, as before.
 
 use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -127,6 +129,7 @@ fn what(l: Listener) -> &'static str {
     match l {
         Listener::Metrics => "metrics",
         Listener::Admin => "admin API",
+        Listener::AdminSocket => "admin socket",
     }
 }
 
@@ -206,4 +209,72 @@ pub async fn bind_until_bound(
             }
         }
     }
+}
+
+/// The mode of the admin socket: its owner only (docs/ops.md §1).
+pub const ADMIN_SOCKET_MODE: u32 = 0o600;
+
+/// The admin socket's file: its device and inode, so that the node
+/// removes it at exit only if it is still the one it made.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketFile {
+    dev: u64,
+    ino: u64,
+}
+
+impl SocketFile {
+    /// Remove the socket file at `path` if it is still this one.
+    pub fn remove(&self, path: &Path) {
+        if let Ok(m) = std::fs::symlink_metadata(path)
+            && (m.dev(), m.ino()) == (self.dev, self.ino)
+        {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Bind the admin API's Unix socket at `path` (docs/ops.md §1), mode
+/// [`ADMIN_SOCKET_MODE`]. A socket left there by a node that did not
+/// stop cleanly (nothing answers on it) is replaced; one that answers
+/// belongs to a running node, and anything else at `path` is not the
+/// node's to remove: both are errors, and the node does not start.
+pub fn bind_unix(
+    path: &Path,
+    states: &ListenerStates,
+) -> std::io::Result<(std::os::unix::net::UnixListener, SocketFile)> {
+    use std::io::{Error, ErrorKind};
+    states.set_configured(Listener::AdminSocket);
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_socket() => match std::os::unix::net::UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(Error::new(
+                    ErrorKind::AddrInUse,
+                    "another process serves this socket (is the node running already?)",
+                ));
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                std::fs::remove_file(path)?;
+            }
+            Err(e) => return Err(e),
+        },
+        Ok(_) => {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                "something other than a socket is there; the node does not remove it",
+            ));
+        }
+        Err(e) if e.kind() == ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = std::os::unix::net::UnixListener::bind(path)?;
+    // Set at once; until then the peer-credential check of every
+    // connection keeps other users out all the same.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(ADMIN_SOCKET_MODE))?;
+    listener.set_nonblocking(true)?;
+    let m = std::fs::symlink_metadata(path)?;
+    let file = SocketFile {
+        dev: m.dev(),
+        ino: m.ino(),
+    };
+    Ok((listener, file))
 }

@@ -42,11 +42,14 @@ pub enum Refusal {
     /// was left unread past the grace, closed to make room for another
     /// answer while such answers filled their bound.
     AnswerEvicted,
+    /// A connection to the admin socket from a user other than root or the
+    /// node's own, closed at once (docs/ops.md §1).
+    PeerUid,
 }
 
 impl Refusal {
     /// Every reason, in label order of the docs.
-    pub const ALL: [Refusal; 14] = [
+    pub const ALL: [Refusal; 15] = [
         Refusal::SourceLimit,
         Refusal::GlobalLimit,
         Refusal::IdleEvicted,
@@ -61,6 +64,7 @@ impl Refusal {
         Refusal::BodyUnreadable,
         Refusal::AnswersHeld,
         Refusal::AnswerEvicted,
+        Refusal::PeerUid,
     ];
 
     /// The metric label.
@@ -80,6 +84,7 @@ impl Refusal {
             Refusal::BodyUnreadable => "body_unreadable",
             Refusal::AnswersHeld => "answers_held",
             Refusal::AnswerEvicted => "answer_evicted",
+            Refusal::PeerUid => "peer_uid",
         }
     }
 
@@ -99,6 +104,7 @@ impl Refusal {
             Refusal::BodyUnreadable => 11,
             Refusal::AnswersHeld => 12,
             Refusal::AnswerEvicted => 13,
+            Refusal::PeerUid => 14,
         }
     }
 }
@@ -108,19 +114,22 @@ impl Refusal {
 pub enum Listener {
     /// `/metrics`, `/healthz`, `/readyz`.
     Metrics,
-    /// The admin API.
+    /// The admin API on its loopback address.
     Admin,
+    /// The admin API on its Unix socket (docs/ops.md §1).
+    AdminSocket,
 }
 
 impl Listener {
-    /// Both listeners.
-    pub const ALL: [Listener; 2] = [Listener::Metrics, Listener::Admin];
+    /// Every listener.
+    pub const ALL: [Listener; 3] = [Listener::Metrics, Listener::Admin, Listener::AdminSocket];
 
     /// The metric label.
     pub fn label(self) -> &'static str {
         match self {
             Listener::Metrics => "metrics",
             Listener::Admin => "admin",
+            Listener::AdminSocket => "admin_socket",
         }
     }
 
@@ -128,6 +137,7 @@ impl Listener {
         match self {
             Listener::Metrics => 0,
             Listener::Admin => 1,
+            Listener::AdminSocket => 2,
         }
     }
 }
