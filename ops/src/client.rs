@@ -489,10 +489,21 @@ impl Client {
             head.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
         head.push_str("\r\n");
-        s.write_all(head.as_bytes()).map_err(io)?;
-        s.write_all(body).map_err(io)?;
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        // A node that refuses a request on its head (a missing token, a
+        // wrong `Host`) answers and closes without reading the body: the
+        // write may then fail while the answer waits to be read. The
+        // answer is what the operator needs; the write's error only when
+        // there is none.
+        let written = s.write_all(&request);
         let mut raw = Vec::new();
-        s.read_to_end(&mut raw, MAX_RESPONSE_BYTES).map_err(io)?;
+        let read = s.read_to_end(&mut raw, MAX_RESPONSE_BYTES);
+        match (written, read) {
+            (Ok(()), Err(e)) if raw.is_empty() => return Err(io(e)),
+            (Err(e), _) if raw.is_empty() => return Err(io(e)),
+            _ => {}
+        }
         parse_response(&raw).map_err(|what| ClientError::Protocol {
             addr: addr.clone(),
             what,
