@@ -100,6 +100,11 @@ drop_reasons! {
     /// A frame of the ARP EtherType that is not an Ethernet/IPv4 request or
     /// reply (RFC 826).
     ArpMalformed => "arp-malformed", "Invalid ARP packet",
+    /// A source address no host sends from (multicast, broadcast, class E,
+    /// loopback, `0.0.0.0/8` but `0.0.0.0` itself, `::` outside ICMPv6), or
+    /// a source equal to the destination (a land attack): the ASA's slow
+    /// path security checks (docs/asa-behaviour.md §7.1).
+    InvalidSource => "sp-security-failed", "Slowpath security checks failed",
     /// An IP protocol the engine does not track (not TCP, UDP, ICMP or ICMPv6).
     UnsupportedProtocol => "ip-unsupported-protocol", "Unsupported IP protocol",
     /// The frame arrived on an interface the engine does not know.

@@ -73,6 +73,7 @@ pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
         EtherType::IPV6 => ipv6(link.payload, link.l3)?,
         _ => return Err(DropReason::UnsupportedEthertype),
     };
+    source_ok(&net)?;
     // Untagged and priority-tagged (VLAN id 0) frames are one domain, as
     // IEEE 802.1Q defines them.
     let vlan = link.vlan.unwrap_or(0);
@@ -195,6 +196,40 @@ struct Network<'a> {
     ah: bool,
 }
 
+/// The ASA's slow path security checks on a packet's addresses
+/// (docs/asa-behaviour.md §7.1): a source no host sends from, or one equal
+/// to the destination (a land attack, which makes a host answer itself),
+/// is dropped before any rule sees it. RFC 1122 §3.2.1.3: no packet is sent
+/// from a multicast, broadcast, class E or loopback address, and `0.0.0.0`
+/// only by a host learning its address (DHCP, which passes); RFC 4291
+/// §2.5.2, §2.5.3, §2.7: no IPv6 packet comes from a multicast address or
+/// `::1`, and `::` only while a host checks its address (neighbour
+/// discovery's duplicate address detection and MLD, both ICMPv6).
+#[inline]
+fn source_ok(net: &Network<'_>) -> Result<(), DropReason> {
+    let src = net.src.0;
+    let bad = if net.src == net.dst {
+        true
+    } else {
+        match net.family {
+            Family::V4 => {
+                let [a, b, c, d] = [src[12], src[13], src[14], src[15]];
+                (a == 0 && [b, c, d] != [0, 0, 0]) || a == 127 || a >= 224
+            }
+            Family::V6 => {
+                src[0] == 0xff
+                    || src == std::net::Ipv6Addr::LOCALHOST.octets()
+                    || (src == [0; 16] && net.protocol != ip_number::IPV6_ICMP)
+            }
+        }
+    };
+    if bad {
+        Err(DropReason::InvalidSource)
+    } else {
+        Ok(())
+    }
+}
+
 /// `base + len` as a frame offset. Offsets are 16-bit: a transport header
 /// starting beyond 64 KiB needs a frame no link delivers.
 fn offset(base: u16, len: usize) -> Option<u16> {
@@ -258,6 +293,72 @@ mod tests {
 
     use super::*;
     use crate::packet::parse::test_frames::*;
+
+    /// A UDP packet from `src` to `dst` (IPv4).
+    fn udp4_between(src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+        let mut f = Vec::new();
+        eth()
+            .ipv4(src, dst, 64)
+            .udp(68, 67)
+            .write(&mut f, b"x")
+            .unwrap();
+        f
+    }
+
+    /// The ASA's slow path security checks (docs/asa-behaviour.md §7.1): no
+    /// packet from a source no host sends from, or from its own
+    /// destination, reaches the rules; DHCP's `0.0.0.0` and neighbour
+    /// discovery's `::` still pass. Before, a rule of `any` opened
+    /// connections from multicast, broadcast and loopback sources, and a
+    /// land packet's two directions were one.
+    #[test]
+    fn sources_no_host_sends_from_are_dropped() {
+        let bad4: [[u8; 4]; 7] = [
+            [224, 0, 0, 1],
+            [239, 255, 255, 250],
+            [240, 0, 0, 1],
+            [255, 255, 255, 255],
+            [127, 0, 0, 1],
+            [0, 1, 2, 3],
+            V4_B,
+        ];
+        for src in bad4 {
+            assert_eq!(
+                parse(&udp4_between(src, V4_B), UNVERIFIED).unwrap_err(),
+                DropReason::InvalidSource,
+                "{src:?}"
+            );
+        }
+        for src in [[0, 0, 0, 0], V4_A, [223, 255, 255, 254], [126, 0, 0, 1]] {
+            assert!(parse(&udp4_between(src, [255, 255, 255, 255]), UNVERIFIED).is_ok());
+        }
+        let land = edited(&tcp_v4_syn(), |f| {
+            f[L3 + 16..L3 + 20].copy_from_slice(&V4_A);
+            fix_ipv4_checksum(f, L3);
+        });
+        assert_eq!(
+            parse(&land, VERIFIED).unwrap_err(),
+            DropReason::InvalidSource
+        );
+        let none = [0u8; 16];
+        for src in [v6("ff02::1"), v6("ff05::1:3"), v6("::1"), v6_b(), none] {
+            let f = udp_v6_exts(etherparse::Ipv6Extensions::default(), src, v6_b());
+            assert_eq!(
+                parse(&f, VERIFIED).unwrap_err(),
+                DropReason::InvalidSource,
+                "{src:?}"
+            );
+        }
+        // Duplicate address detection: a neighbour solicitation from `::`.
+        let mut dad = Vec::new();
+        eth()
+            .ipv6(none, v6("ff02::1:ff00:a"), 255)
+            .icmpv6_raw(135, 0, [0; 4])
+            .write(&mut dad, &v6_a())
+            .unwrap();
+        assert!(parse(&dad, UNVERIFIED).is_ok());
+        assert!(parse(&udp_v6(), VERIFIED).is_ok());
+    }
 
     #[test]
     fn partial_skips_transport_checksums_but_not_the_ipv4_header() {
