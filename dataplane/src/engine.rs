@@ -1296,7 +1296,8 @@ impl Engine {
     }
 
     /// Give the initiator the sequence number it sent back in an error
-    /// quoting its segment.
+    /// quoting its segment, and the responder the acknowledgement and SACK
+    /// edges it sent in an error quoting its own.
     fn unshift_quoted(
         &mut self,
         id: FlowId,
@@ -1312,7 +1313,9 @@ impl Engine {
         // §4.1 has stacks check the quoted sequence number).
         // The quoted TCP header starts where the parser found it, past any
         // IPv4 options, authentication header or IPv6 extension headers.
-        if entry.seq_offset != 0 && quoted.proto == proto::TCP && back == Direction::Reply {
+        if entry.seq_offset != 0 && quoted.proto == proto::TCP && back == Direction::Orig {
+            normalize::reshift_quoted_ack(frame, quoted_l4_at, icmp_at + 2, entry.seq_offset);
+        } else if entry.seq_offset != 0 && quoted.proto == proto::TCP {
             let seq_at = quoted_l4_at + 4;
             if let Some(seq) = crate::packet::rewrite::get32(frame, seq_at) {
                 crate::packet::rewrite::rewrite32(

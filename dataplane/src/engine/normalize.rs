@@ -3,7 +3,9 @@
 //! valid by incremental update, except where the checksum is partial and
 //! will be computed later over the new bytes.
 
-use crate::packet::rewrite::{get16, get32, rewrite16, rewrite32, rewrite32_at};
+use crate::packet::rewrite::{
+    adjust16, get16, get32, rewrite16, rewrite32, rewrite32_at, set16, set32,
+};
 
 /// Where a TCP segment's headers sit in its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +132,77 @@ pub fn unshift_ack(frame: &mut [u8], v: &TcpView, delta: u32) -> bool {
         }
     }
     true
+}
+
+/// An ICMP error about the responder's segment of a randomized flow, on
+/// its way back to the responder, quotes that segment as it left the
+/// firewall: its acknowledgement and SACK edges moved into the
+/// initiator's own space ([`unshift_ack`]). Left so, the responder would
+/// read the offset off them, and randomization would hide nothing
+/// (docs/asa-behaviour.md §6.2). Add `delta` back to each that the quote
+/// holds (`tcp_at`: the quoted TCP header), fixing the quoted TCP
+/// checksum when quoted, then the error's checksum at `icmp_csum_at` over
+/// every byte changed.
+pub fn reshift_quoted_ack(frame: &mut [u8], tcp_at: usize, icmp_csum_at: usize, delta: u32) {
+    let Some(&offset_byte) = frame.get(tcp_at + 12) else {
+        return;
+    };
+    // The header as far as the quote holds it (at most 60 bytes).
+    let end = (tcp_at + usize::from(offset_byte >> 4) * 4).min(frame.len());
+    let mut before = [0u8; 60];
+    let Some(header) = frame.get(tcp_at..end) else {
+        return;
+    };
+    before[..header.len()].copy_from_slice(header);
+    let inner = tcp_at + 16;
+    let fix_inner = end >= inner + 2;
+    let put = |frame: &mut [u8], at: usize, v: u32| {
+        if fix_inner {
+            rewrite32_at(frame, tcp_at, at, inner, v, true);
+        } else {
+            set32(frame, at, v);
+        }
+    };
+    if let Some(ack) = get32(frame, tcp_at + 8) {
+        put(frame, tcp_at + 8, ack.wrapping_add(delta));
+    }
+    let mut at = tcp_at + 20;
+    while at < end {
+        match frame[at] {
+            0 => break,
+            1 => at += 1,
+            kind => {
+                let Some(len) = frame.get(at + 1).map(|&l| usize::from(l)) else {
+                    break;
+                };
+                if len < 2 || at + len > end {
+                    break;
+                }
+                if kind == 5 {
+                    let mut edge = at + 2;
+                    while edge + 4 <= at + len {
+                        if let Some(x) = get32(frame, edge) {
+                            put(frame, edge, x.wrapping_add(delta));
+                        }
+                        edge += 4;
+                    }
+                }
+                at += len;
+            }
+        }
+    }
+    // The quoted header starts an even number of bytes into the ICMP
+    // message (8, then whole 32-bit words of IP and extension headers), so
+    // its 16-bit words are the error checksum's words (RFC 1071 §1).
+    let Some(mut sum) = get16(frame, icmp_csum_at) else {
+        return;
+    };
+    let after = &frame[tcp_at..end];
+    for (old, new) in before[..after.len()].chunks(2).zip(after.chunks(2)) {
+        let word = |c: &[u8]| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]);
+        sum = adjust16(sum, word(old), word(new));
+    }
+    set16(frame, icmp_csum_at, sum);
 }
 
 /// ASA normalizer default `urgent-flag clear`: clear URG and the urgent

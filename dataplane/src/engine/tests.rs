@@ -355,6 +355,9 @@ mod reopen;
 /// The TTL floor: what lowers it, what leaves it alone (§6.1).
 mod ttl;
 
+/// ICMP errors quote randomized segments as their receiver sent them (§6.2).
+mod quote;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();
