@@ -39,6 +39,9 @@ struct Wanted {
     generation: u64,
     policy: Option<Arc<Policy>>,
     seq_secret: Option<[u64; 2]>,
+    /// Every worker answered that it runs `seq_secret`: what the node's
+    /// status reports as the cluster's key being shared.
+    key_in_force: bool,
 }
 
 /// How a policy that every worker had room for was applied.
@@ -57,8 +60,6 @@ struct PolicyState {
     version: u64,
     text: String,
     loaded: bool,
-    /// The workers use the cluster's sequence-randomization key.
-    seq_key_shared: bool,
 }
 
 /// Where the node's own status comes from (cluster, Raft).
@@ -233,7 +234,6 @@ impl<P: EnginePool> Admin<P> {
                 // The built-in policy is a policy: a node without a
                 // configuration forwards by security levels.
                 loaded: true,
-                seq_key_shared: false,
             }),
             writer: None,
             membership: None,
@@ -328,7 +328,6 @@ impl<P: EnginePool> Admin<P> {
             version,
             text: render(&config),
             loaded: true,
-            ..*st
         };
         Ok(())
     }
@@ -340,11 +339,13 @@ impl<P: EnginePool> Admin<P> {
     /// retry, as a policy (the node's status says the key is shared from
     /// now on).
     pub fn set_seq_secret(&self, secret: [u64; 2]) -> Result<(), OpsError> {
-        let generation = self.want(|w| w.seq_secret = Some(secret))?;
+        let generation = self.want(|w| {
+            if w.seq_secret != Some(secret) {
+                w.key_in_force = false;
+            }
+            w.seq_secret = Some(secret);
+        })?;
         self.install_or_retry(generation, "the cluster's sequence key");
-        if let Ok(mut p) = self.policy.lock() {
-            p.seq_key_shared = true;
-        }
         Ok(())
     }
 
@@ -393,7 +394,6 @@ impl<P: EnginePool> Admin<P> {
                 version: 1,
                 text: render(&parsed.config),
                 loaded: true,
-                ..*st
             };
         }
         self
@@ -416,8 +416,10 @@ impl<P: EnginePool> Admin<P> {
         if let Ok(p) = self.policy.lock() {
             s.policy_version = p.version;
             s.policy_loaded = p.loaded;
-            s.seq_key_shared = p.seq_key_shared;
         }
+        // Shared once every worker said it runs the key, not when it was
+        // asked to (a worker that has not taken it yet is retried).
+        s.seq_key_shared = self.wanted.lock().is_ok_and(|w| w.key_in_force);
         s
     }
 
@@ -499,14 +501,27 @@ fn install_wanted<P: EnginePool>(
             {
                 v.engine.set_seq_secret(k);
             }
-            let policy = policy?;
-            if Arc::ptr_eq(v.engine.policy(), &policy) {
-                return None;
-            }
-            v.engine.set_policy(policy).err()
+            let keyed = secret.is_some_and(|k| v.engine.config().seq_secret == k);
+            let refused = match policy {
+                Some(p) if !Arc::ptr_eq(v.engine.policy(), &p) => v.engine.set_policy(p).err(),
+                _ => None,
+            };
+            Some((keyed, refused, secret))
         })
         .map_err(|e| e.0)?;
-    match answers.into_iter().flatten().next() {
+    // Every worker answered: the key is in force if each runs the one
+    // wanted now (a newer key asked for meanwhile waits for its own).
+    let key = answers.first().and_then(|a| a.as_ref()).and_then(|a| a.2);
+    if key.is_some()
+        && answers
+            .iter()
+            .all(|a| a.as_ref().is_some_and(|a| a.0 && a.2 == key))
+        && let Ok(mut w) = wanted.lock()
+        && w.seq_secret == key
+    {
+        w.key_in_force = true;
+    }
+    match answers.into_iter().flatten().find_map(|a| a.1) {
         None => Ok(()),
         Some(e) => Err(format!("{e}; it is installed once slots are free")),
     }
@@ -848,6 +863,41 @@ mod tests {
             caller,
             ..ConnQuery::default()
         }
+    }
+
+    /// Workers that never answer: asked to install a key, none confirms.
+    struct Silent(LocalPool);
+
+    impl EnginePool for Silent {
+        fn workers(&self) -> usize {
+            self.0.workers()
+        }
+        fn each<R: Send + 'static>(
+            &self,
+            _timeout: Duration,
+            _f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
+        ) -> Result<Vec<R>, crate::pool::PoolError> {
+            Err(crate::pool::PoolError("worker 0 did not answer".into()))
+        }
+    }
+
+    /// The node says the cluster's key is shared only once every worker
+    /// said it runs it. Before, asking was enough: a worker that never
+    /// took the key (and went on offsetting sequences by its own) was
+    /// reported as sharing it, in `show cluster`, `/metrics` and the lab.
+    #[test]
+    fn the_key_is_shared_once_every_worker_runs_it() {
+        let key = [7, 9];
+        let silent = admin_of(Silent(LocalPool::new(vec![filled(0)], || NOW)));
+        silent.set_seq_secret(key).unwrap();
+        assert!(!silent.status().seq_key_shared);
+        let pool = LocalPool::new(vec![filled(0), filled(0)], || NOW);
+        let admin = admin_of(pool);
+        assert!(!admin.status().seq_key_shared);
+        admin.set_seq_secret(key).unwrap();
+        assert!(admin.status().seq_key_shared);
+        let keys = admin.each(|v| v.engine.config().seq_secret).unwrap();
+        assert_eq!(keys, [key, key]);
     }
 
     #[test]
