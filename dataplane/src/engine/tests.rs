@@ -358,6 +358,9 @@ mod ttl;
 /// ICMP errors quote randomized segments as their receiver sent them (§6.2).
 mod quote;
 
+/// Bypass connections are never randomized (§6.2).
+mod bypass_seq;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();
