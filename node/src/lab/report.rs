@@ -276,12 +276,64 @@ impl LabReport {
                 let _ = writeln!(out, "  {m}");
             }
         }
-        out.push_str(
-            "\nfw-a bootstrapped the Raft log with the lab's policy and fw-b joined it (`rampart cluster\n\
-             join --id 2` on fw-a): both run the policy Raft committed and one sequence-randomization key.\n\
-             fw-a and fw-b share connection state over QUIC (mutual TLS, lab CA): fw-b forwards the\n\
-             replies of flows whose SYN only fw-a saw, strictly tracked (a reply that arrives before\n\
-             the state is held until it does). Bypass flows pass without producing any sync event.\n",
+        out.push('\n');
+        out.push_str(&self.conclusion());
+        out
+    }
+
+    /// What the run showed, in words, each sentence from what it measured.
+    fn conclusion(&self) -> String {
+        let mut out = String::new();
+        let members = self
+            .nodes
+            .iter()
+            .all(|n| matches!(n.cluster.raft_role.as_str(), "leader" | "follower"));
+        let versions: Vec<u64> = self
+            .nodes
+            .iter()
+            .map(|n| n.cluster.policy_version)
+            .collect();
+        let one_policy = versions
+            .first()
+            .is_some_and(|&v| v > 0 && versions.iter().all(|&w| w == v));
+        let one_key = self.nodes.iter().all(|n| n.cluster.seq_key_shared);
+        if !self.nodes.is_empty() && members && one_policy && one_key {
+            let _ = writeln!(
+                out,
+                "Every node is a Raft voter and runs the policy Raft committed (version {}) and the\n\
+                 cluster's one sequence-randomization key.",
+                versions[0]
+            );
+        } else {
+            out.push_str(
+                "The nodes do NOT all run one committed policy and key (see each node's line above).\n",
+            );
+        }
+        let held: u64 = self.nodes.iter().map(|n| n.held).sum();
+        let released: u64 = self.nodes.iter().map(|n| n.held_released).sum();
+        let expired: u64 = self.nodes.iter().map(|n| n.held_expired).sum();
+        if let Some(k) = self
+            .kinds
+            .iter()
+            .find(|k| k.kind == "tcp_asymmetric_inspected")
+        {
+            let _ = writeln!(
+                out,
+                "Asymmetric inspected TCP (SYN through fw-a, replies through fw-b, state shared over\n\
+                 QUIC with mutual TLS): {} of {} carried their data intact; {held} packets were held for\n\
+                 a peer's state, {released} released when it came, {expired} expired.",
+                k.succeeded, k.attempted
+            );
+        }
+        let failed: usize = self.kinds.iter().map(|k| k.failed).sum();
+        let _ = writeln!(
+            out,
+            "{}",
+            if failed == 0 {
+                "Every connection and exchange of every kind succeeded.".to_string()
+            } else {
+                format!("{failed} connection(s) or exchange(s) FAILED (see the table).")
+            }
         );
         out
     }
@@ -305,6 +357,63 @@ mod tests {
                 "rampart_sync_peer_up{peer=\"2\"} 1".to_string(),
                 "rampart_sync_events_sent_total{kind=\"update\"} 12".to_string(),
             ]
+        );
+    }
+
+    /// The closing words say what the run measured: a run whose nodes
+    /// are outside Raft on keys of their own, and whose asymmetric flows
+    /// failed, says so. Before, the same fixed paragraph claimed one
+    /// policy, one key and working asymmetric flows whatever happened.
+    #[test]
+    fn the_conclusion_says_what_was_measured() {
+        let node = |name: &str, role: &str, shared: bool| {
+            NodeReport::new(
+                Summary {
+                    node: name.into(),
+                    ..Summary::default()
+                },
+                ConnList {
+                    in_use: 0,
+                    most_used: 0,
+                    conns: Vec::new(),
+                    truncated: 0,
+                },
+                Vec::new(),
+            )
+            .with_cluster(ClusterPlace {
+                raft_role: role.into(),
+                raft_term: 1,
+                policy_version: 3,
+                seq_key_shared: shared,
+            })
+        };
+        let bad = LabReport {
+            kinds: vec![KindReport::new("tcp_asymmetric_inspected", 10, 0, 0)],
+            nodes: vec![
+                node("fw-a", "not a member", false),
+                node("fw-b", "not a member", false),
+            ],
+        };
+        let text = bad.conclusion();
+        assert!(
+            text.contains("do NOT all run one committed policy"),
+            "{text}"
+        );
+        assert!(text.contains("0 of 10 carried their data"), "{text}");
+        assert!(
+            text.contains("10 connection(s) or exchange(s) FAILED"),
+            "{text}"
+        );
+        let good = LabReport {
+            kinds: vec![KindReport::new("tcp_asymmetric_inspected", 10, 10, 100)],
+            nodes: vec![node("fw-a", "leader", true), node("fw-b", "follower", true)],
+        };
+        let text = good.conclusion();
+        assert!(text.contains("policy Raft committed (version 3)"), "{text}");
+        assert!(text.contains("10 of 10 carried"), "{text}");
+        assert!(
+            text.contains("Every connection and exchange of every kind succeeded"),
+            "{text}"
         );
     }
 
