@@ -58,6 +58,10 @@ pub struct Outstanding {
     /// The node it was last sent through, whether that node holds it, and
     /// which life of the node.
     pub at: Option<(usize, bool, u32)>,
+    /// When that node took it to hold (simulated ns): a packet held and
+    /// never released was dropped by its deadline, not when its sender's
+    /// timer finds it gone.
+    pub held_at: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -375,6 +379,7 @@ impl Flow {
                 attempts: 0,
                 tx: 0,
                 at: None,
+                held_at: 0,
             }),
         }
     }
@@ -420,6 +425,7 @@ impl Flow {
             attempts: out.attempts,
             tx: 0,
             at: None,
+            held_at: 0,
         };
         self.reack = self.outstanding.replace(again).map(|mut o| {
             o.at = None;

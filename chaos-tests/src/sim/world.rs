@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use rampart_dataplane::Verdict;
 use rampart_dataplane::conntrack::TcpState;
+use rampart_dataplane::engine::sync::SyncConfig;
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::policy::compile::Policy;
 use rampart_dataplane::sync::{FlowState, SyncProto};
@@ -900,13 +901,15 @@ impl World {
             Verdict::Hold => {
                 self.stats.held += 1;
                 let life = self.nodes[node].lives;
+                let now = self.now;
                 if let Some(o) = &mut self.flows[f].outstanding {
                     o.at = Some((node, true, life));
+                    o.held_at = now;
                 }
             }
             Verdict::Drop(reason) => {
                 self.tally[node].dropped += 1;
-                self.dropped(f, node, reason.label());
+                self.dropped(f, node, reason.label(), (self.now, self.now));
             }
         }
         self.pump(node);
@@ -1005,7 +1008,11 @@ impl World {
         self.delivered(f, node, syn);
     }
 
-    fn dropped(&mut self, f: usize, node: usize, reason: &str) {
+    /// A packet of flow `f` was dropped at `node` for `reason`, between the
+    /// times `when` (a held packet never released went between its holding
+    /// and its hold deadline, before its sender's timer noticed; any other
+    /// drop is at once).
+    fn dropped(&mut self, f: usize, node: usize, reason: &str, when: (u64, u64)) {
         self.stats.drops += 1;
         let key = self.flows[f].key;
         if self.nodes[node].alive {
@@ -1025,7 +1032,6 @@ impl World {
             }
         }
         let flow = &self.flows[f];
-        let started = flow.started;
         let kind = flow.kind;
         let path = flow.path;
         let life = self.nodes[node].lives;
@@ -1041,7 +1047,7 @@ impl World {
         // them leaves).
         let involved = self.involved(f);
         let disturbed = self.spans.iter().any(|(s, e, _, struck)| {
-            *s <= self.now && e.is_none_or(|e| e >= started) && struck & involved != 0
+            *s <= when.1 && e.is_none_or(|e| e >= when.0) && struck & involved != 0
         });
         if disturbed {
             self.stats.excused_drops += 1;
@@ -1063,6 +1069,7 @@ impl World {
         if out.tx != tx {
             return;
         }
+        let held_at = out.held_at;
         if let Some((node, true, life)) = out.at {
             // Held and never released: dropped at its deadline (by this
             // life of the node; a crash took it with the node).
@@ -1070,7 +1077,11 @@ impl World {
                 self.tally[node].dropped += 1;
                 self.flows[f].presumed_dropped.push((node, life));
             }
-            self.dropped(f, node, "hold-expired");
+            // It went at its deadline, unless the node went first (a
+            // crash or a freeze ends its holding).
+            let deadline = SyncConfig::default().hold_deadline.as_nanos() as u64;
+            let gone = (held_at + deadline).min(self.now);
+            self.dropped(f, node, "hold-expired", (held_at, gone));
         }
         self.flows[f].retransmits += 1;
         self.stats.retransmits += 1;
@@ -1259,21 +1270,15 @@ impl World {
             .map(|t| t.into_iter().map(|(k, (s, _, _))| (k, s)).collect())
             .collect();
         // A flow ended by an RST is closed everywhere (kept in CLOSE only
-        // for stragglers) and never comes back to life.
-        let placement = self.placement();
+        // for stragglers) and never comes back to life: on every node that
+        // holds it, not only its path and director (they were all that was
+        // checked until 2026-12-06; every node held it closed all along).
         for &f in &self.deleted {
             if self.flows[f].at_risk {
                 continue;
             }
-            // The nodes that must know: the flow's path and its director
-            // (a node off the path keeps the copy it last heard of until
-            // it expires, as a peer that missed a close would).
             let key = self.flows[f].key;
-            let director = placement.director(&key).map(|d| usize::from(d) - 1);
             for (i, t) in tables.iter().enumerate() {
-                if !self.flows[f].path.contains(&i) && Some(i) != director {
-                    continue;
-                }
                 if let Some(s) = t.get(&Ordered::of(&key))
                     && !matches!(s.proto, SyncProto::Tcp(tcp) if matches!(tcp.state, TcpState::Close | TcpState::TimeWait))
                 {
