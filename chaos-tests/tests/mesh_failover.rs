@@ -5,7 +5,8 @@
 //! failed, 0 SYN retransmissions. Then one node is killed with SIGKILL and
 //! at the same instant both hosts' routes through it move to the next
 //! node (as a router's would), and every connection exchanges a message
-//! again: none may be lost, whether the dead node was its owner, its
+//! again (half of them sent just before the kill, so that it lands under
+//! traffic): none may be lost, whether the dead node was its owner, its
 //! director, a copy or on its path (docs/sync.md §13).
 //!
 //! CONNS is 10,000 (`RAMPART_MESH_FAILOVER_CONNS` sets another count).
@@ -232,6 +233,20 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
     );
     assert_eq!(retrans, 0, "SYN retransmissions");
 
+    // Half the connections send their next message now, so that the kill
+    // lands under traffic: their segments and echoes are on the wire, some
+    // through the node about to die (lost there, resent by TCP on the new
+    // path). The other half send once the routes have moved.
+    let mut sent_before = Vec::new();
+    for (i, _, s) in opened.iter_mut().filter(|(i, _, _)| i % 2 == 0) {
+        let msg = message(&format!("after {i}"));
+        let wrote = s
+            .as_mut()
+            .map(|s| s.write_all(&msg).is_ok())
+            .unwrap_or(false);
+        sent_before.push((*i, wrote));
+    }
+
     // Kill one node; move both hosts' routes through it at once.
     let victim = procs.0[KILLED].as_ref().expect("running").pid();
     let (c, s) = (lab.client.name().to_string(), lab.server.name().to_string());
@@ -280,6 +295,10 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
         .iter()
         .filter(|(_, f, _)| f.fwd == KILLED || f.ret == KILLED)
         .count();
+    assert!(
+        through > 0,
+        "no connection had a path through the node killed"
+    );
 
     // Every connection exchanges a message again: all messages first,
     // then every echo, within one bound for all.
@@ -287,10 +306,15 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
     let deadline = t1 + AFTER_LIMIT;
     let mut lost = Vec::new();
     let mut waiting = Vec::new();
+    let before: std::collections::HashMap<usize, bool> = sent_before.into_iter().collect();
     for (i, f, s) in &mut opened {
         let mut s = std::mem::replace(s, Err(String::new())).expect("open");
         let msg = message(&format!("after {i}"));
-        if s.write_all(&msg).is_ok() {
+        let wrote = match before.get(i) {
+            Some(&wrote) => wrote,
+            None => s.write_all(&msg).is_ok(),
+        };
+        if wrote {
             waiting.push((*i, *f, msg, s));
         } else {
             lost.push((*i, *f));
