@@ -800,11 +800,17 @@ fn expand(
 ) -> Result<Vec<Atom>, CompileError> {
     let mut out = Vec::new();
     for s in services {
-        let n = s.sports.len() * s.dports.len() * src.len() * dst.len();
-        *budget += n;
-        if *budget > MAX_POLICY_ATOMS {
-            return Err(CompileError::TooLarge);
-        }
+        // Each factor can be 2^16 or more (a port group of 65,536 blocks, a
+        // network group of 65,536 prefixes), so the product can pass
+        // `usize::MAX`: an overflow is a policy too large, counted before
+        // anything is allocated for it.
+        let n = [s.dports.len(), src.len(), dst.len()]
+            .into_iter()
+            .try_fold(s.sports.len(), usize::checked_mul);
+        *budget = n
+            .and_then(|n| budget.checked_add(n))
+            .filter(|&b| b <= MAX_POLICY_ATOMS)
+            .ok_or(CompileError::TooLarge)?;
         for &sp in &s.sports {
             for &dp in &s.dports {
                 for &sa in src {
@@ -1110,5 +1116,7 @@ fn protocol(p: Protocol) -> Option<u8> {
     }
 }
 
+#[cfg(test)]
+mod budget_tests;
 #[cfg(test)]
 pub(crate) mod tests;
