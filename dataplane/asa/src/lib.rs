@@ -14,5 +14,5 @@ pub mod parse;
 pub mod ports;
 pub mod render;
 
-pub use parse::{IgnoredLine, ParseError, ParseErrors, Parsed, parse_config};
+pub use parse::{EntryPlaces, IgnoredLine, ParseError, ParseErrors, Parsed, parse_config};
 pub use render::render;

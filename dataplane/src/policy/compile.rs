@@ -37,11 +37,14 @@ pub enum CompileError {
         /// Its name.
         name: String,
     },
-    /// Object-group expansion beyond [`MAX_POLICY_ATOMS`].
+    /// Object-group expansion beyond [`MAX_POLICY_ATOMS`], passed at `place`.
     #[error(
-        "the policy expands to more than {MAX_POLICY_ATOMS} match entries (object-group cross products)"
+        "{place}: the policy expands to more than {MAX_POLICY_ATOMS} match entries (object-group cross products)"
     )]
-    TooLarge,
+    TooLarge {
+        /// The entry whose expansion passed the bound.
+        place: Place,
+    },
     /// `security-level` outside 0–100 in an interface block.
     #[error("interface '{0}': security-level must be 0-100")]
     SecurityLevel(String),
@@ -52,6 +55,53 @@ pub enum CompileError {
         name: String,
     },
 }
+
+/// The construct a bound of the whole policy was passed at: the bounds
+/// are on sums over the policy, and the entry that took the sum over is
+/// where the operator looks (the parser's `EntryPlaces` gives its line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// Entry `entry` (from 1, remarks counted, as `line N` numbers them)
+    /// of access-list `acl`.
+    AclEntry {
+        /// The access-list's name.
+        acl: String,
+        /// The entry's number.
+        entry: usize,
+    },
+    /// Class-map `0` (its `match port`).
+    ClassMap(String),
+    /// Not yet placed: only inside the compiler, which places every
+    /// bound it reports before returning it.
+    Unplaced,
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Place::AclEntry { acl, entry } => write!(f, "access-list '{acl}' line {entry}"),
+            Place::ClassMap(name) => write!(f, "class-map '{name}'"),
+            Place::Unplaced => f.write_str("the policy"),
+        }
+    }
+}
+
+impl CompileError {
+    /// The compiler's budget is spent in helpers that do not know which
+    /// entry they expand for; the entry's loop places the error.
+    fn placed(self, place: impl FnOnce() -> Place) -> CompileError {
+        match self {
+            CompileError::TooLarge {
+                place: Place::Unplaced,
+            } => CompileError::TooLarge { place: place() },
+            e => e,
+        }
+    }
+}
+
+const OVER_BUDGET: CompileError = CompileError::TooLarge {
+    place: Place::Unplaced,
+};
 
 /// Deepest nesting of object-groups (`group-object` inside
 /// `group-object` …) a policy may use: far beyond any real hierarchy, and
@@ -590,14 +640,14 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
                     Some(ClassMatch::AccessList(name)) => ClassMatcher::Acl(acl_index(name)?),
                     Some(ClassMatch::Port(p, m)) => {
                         let mut b = ClassifierBuilder::new();
-                        let atoms =
-                            c.service_atoms(&port_protocols(*p), None, Some(&PortSpec::Match(*m)))?;
-                        b.push_rule(expand(
-                            &atoms,
-                            &[AddrPrefix::ANY],
-                            &[AddrPrefix::ANY],
-                            &mut c.atoms,
-                        )?);
+                        let atoms = c
+                            .service_atoms(&port_protocols(*p), None, Some(&PortSpec::Match(*m)))
+                            .and_then(|services| {
+                                let any = [AddrPrefix::ANY];
+                                expand(&services, &any, &any, &mut c.atoms)
+                            })
+                            .map_err(|e| e.placed(|| Place::ClassMap(cm.name.clone())))?;
+                        b.push_rule(atoms);
                         ClassMatcher::Ports(b.build())
                     }
                     Some(ClassMatch::DefaultInspectionTraffic) => {
@@ -810,7 +860,7 @@ fn expand(
         *budget = n
             .and_then(|n| budget.checked_add(n))
             .filter(|&b| b <= MAX_POLICY_ATOMS)
-            .ok_or(CompileError::TooLarge)?;
+            .ok_or(OVER_BUDGET)?;
         for &sp in &s.sports {
             for &dp in &s.dports {
                 for &sa in src {
@@ -835,13 +885,30 @@ impl Compiler<'_> {
     fn acl(&mut self, acl: &ast::AccessList) -> Result<CompiledAcl, CompileError> {
         let mut b = ClassifierBuilder::new();
         let mut permit = Vec::new();
-        for line in &acl.lines {
+        for (i, line) in acl.lines.iter().enumerate() {
             let AclLine::Ace(ace) = line else { continue };
+            let place = || Place::AclEntry {
+                acl: acl.name.clone(),
+                entry: i + 1,
+            };
             permit.push(ace.action == ast::Action::Permit);
             if ace.inactive {
                 b.push_rule([]);
                 continue;
             }
+            let atoms = self.ace(ace).map_err(|e| e.placed(place))?;
+            b.push_rule(atoms);
+        }
+        Ok(CompiledAcl {
+            name: acl.name.clone(),
+            classifier: b.build(),
+            permit,
+        })
+    }
+
+    /// The atoms of one active entry.
+    fn ace(&mut self, ace: &ast::Ace) -> Result<Vec<Atom>, CompileError> {
+        {
             // Each prefix carries its family (`any4`, `any6` too): the
             // classifier keeps an atom to the family its prefixes name.
             let src = self.addresses(&ace.source, &mut HashSet::new())?;
@@ -867,14 +934,8 @@ impl Compiler<'_> {
                     ace.destination_port.as_ref(),
                 )?,
             };
-            let atoms = expand(&services, &src, &dst, &mut self.atoms)?;
-            b.push_rule(atoms);
+            expand(&services, &src, &dst, &mut self.atoms)
         }
-        Ok(CompiledAcl {
-            name: acl.name.clone(),
-            classifier: b.build(),
-            permit,
-        })
     }
 
     fn object(&self, name: &str) -> Result<&Object, CompileError> {

@@ -4,12 +4,22 @@
 //! configuration, which keeps no positions. This finds the first line that
 //! names what the error is about, so a refusal still says where to look.
 
-use super::compile::CompileError;
+use super::compile::{CompileError, Place};
+use super::parse_config;
 
 /// Line and column (both from 1) of the first place in `text` that names
-/// what `e` is about, or `None` for an error of the whole policy
-/// ([`CompileError::TooLarge`]).
+/// what `e` is about: for a bound passed ([`CompileError::TooLarge`]), the
+/// access-list entry or class-map that passed it.
 pub fn locate(text: &str, e: &CompileError) -> Option<(usize, usize)> {
+    if let CompileError::TooLarge {
+        place: Place::AclEntry { acl, entry },
+    } = e
+    {
+        // `line N` and `no` forms move entries: only the parser knows
+        // where one was written. The text parsed once already, so this
+        // second pass (on the error's path only) succeeds alike.
+        return parse_config(text).ok()?.entries.place(acl, *entry);
+    }
     text.lines().enumerate().find_map(|(i, line)| {
         let words: Vec<(usize, &str)> = words(line).collect();
         let word = |k: usize| words.get(k).map_or("", |w| w.1);
@@ -42,7 +52,10 @@ pub fn locate(text: &str, e: &CompileError) -> Option<(usize, usize)> {
                     (1..words.len()).find_map(|k| at(k, name))
                 }
             }
-            CompileError::TooLarge => None,
+            CompileError::TooLarge {
+                place: Place::ClassMap(name),
+            } => (is(0, "class-map")).then(|| at(1, name)).flatten(),
+            CompileError::TooLarge { .. } => None,
         }
     })
 }
@@ -105,7 +118,16 @@ mod tests {
             ),
             Some((2, 14))
         );
-        assert_eq!(locate(text, &CompileError::TooLarge), None);
+        let class = "class-map C\n match port tcp range 1 65534\n";
+        assert_eq!(
+            locate(
+                class,
+                &CompileError::TooLarge {
+                    place: Place::ClassMap("C".into())
+                }
+            ),
+            Some((1, 11))
+        );
         // Columns count characters, as the parser's do.
         assert_eq!(
             locate(

@@ -46,6 +46,7 @@ impl Parser {
             )));
         }
         let refs_before = self.refs.len();
+        let place = (c.line, c.col());
         let line = if c.eat("remark") {
             AclLine::Remark(remark(c)?.to_string())
         } else {
@@ -77,6 +78,8 @@ impl Parser {
         // number past the end appends.
         let at = position.map_or(acl.lines.len(), |n| (n - 1).min(acl.lines.len()));
         acl.lines.insert(at, line);
+        let places = self.entries.0.entry(acl.name.clone()).or_default();
+        places.insert(at.min(places.len()), place);
         Ok(())
     }
 }
@@ -146,6 +149,28 @@ mod tests {
             cfg(&format!("access-list A remark {hundred}")).access_lists[0].lines[0],
             AclLine::Remark(hundred)
         );
+    }
+
+    /// Entries keep the line and column they were written at through
+    /// `line N` insertions and `no` removals.
+    #[test]
+    fn entries_keep_their_places() {
+        let p = parsed(
+            "access-list A permit ip any host 198.18.0.1\n\
+             access-list A remark second\n\
+             access-list A line 1 extended deny ip any any\n\
+             access-list B permit ip any any\n\
+             no access-list A remark second\n\
+             access-list A line 99 permit tcp any any\n\
+             no access-list B permit ip any any\n",
+        );
+        let at = |acl: &str, entry: usize| p.entries.place(acl, entry);
+        assert_eq!(at("A", 1), Some((3, 22)));
+        assert_eq!(at("A", 2), Some((1, 15)));
+        assert_eq!(at("A", 3), Some((6, 23)));
+        assert_eq!(at("A", 4), None);
+        assert_eq!(at("A", 0), None);
+        assert_eq!(at("B", 1), None);
     }
 
     #[test]

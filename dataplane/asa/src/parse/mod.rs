@@ -85,6 +85,24 @@ pub struct Parsed {
     pub config: Config,
     /// Lines accepted without effect, in line order.
     pub ignored: Vec<IgnoredLine>,
+    /// Where each access-list entry of `config` was written.
+    pub entries: EntryPlaces,
+}
+
+/// Where the text wrote each line of each access-list, so that an error
+/// found after parsing (compiling for a node, its bounds) can name a line
+/// and column as the parser's own errors do. The AST keeps no positions:
+/// `line N` and `no access-list` move and remove entries, so the places
+/// are kept beside it, edited alike.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EntryPlaces(HashMap<String, Vec<(usize, usize)>>);
+
+impl EntryPlaces {
+    /// Line and column (from 1) where entry `entry` (from 1, remarks
+    /// counted, as `line N` numbers them) of access-list `acl` begins.
+    pub fn place(&self, acl: &str, entry: usize) -> Option<(usize, usize)> {
+        self.0.get(acl)?.get(entry.checked_sub(1)?).copied()
+    }
 }
 
 /// The parser's state from line to line; each command family adds its
@@ -103,6 +121,8 @@ struct Parser {
     broken_acls: HashSet<String>,
     /// ACLs of kinds Rampart ignores (`standard`, `ethertype`, `webtype`).
     other_acls: HashMap<String, &'static str>,
+    /// Where each access-list line was written.
+    entries: EntryPlaces,
     /// Whether anything was removed or replaced: only then can a
     /// reference's construct be gone (checking costs a scan per reference).
     edited: bool,
@@ -119,6 +139,7 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         valueless: Vec::new(),
         broken_acls: HashSet::new(),
         other_acls: HashMap::new(),
+        entries: EntryPlaces::default(),
         edited: false,
     };
     for (n, raw) in text.lines().enumerate() {
@@ -143,6 +164,7 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         Ok(Parsed {
             config: p.cfg,
             ignored: p.ignored,
+            entries: p.entries,
         })
     } else {
         p.errors.sort_by_key(|e| (e.line, e.column));

@@ -159,6 +159,7 @@ impl Parser {
         };
         if c.peek().is_none() {
             self.cfg.access_lists.remove(ai);
+            self.entries.0.remove(name.text);
             return Ok(());
         }
         // `line N` names the entry by its place (remarks count) as well as
@@ -201,9 +202,16 @@ impl Parser {
             },
         };
         lines.remove(k);
-        if lines.is_empty() {
+        let gone = lines.is_empty();
+        if let Some(places) = self.entries.0.get_mut(name.text)
+            && k < places.len()
+        {
+            places.remove(k);
+        }
+        if gone {
             // The ASA deletes an access-list with its last line.
             self.cfg.access_lists.remove(ai);
+            self.entries.0.remove(name.text);
         }
         Ok(())
     }

@@ -59,6 +59,50 @@ fn an_atom_count_past_usize_is_too_large_not_a_wrap() {
     let cfg = parse_config(&text).expect("parses").config;
     assert!(matches!(
         compile(&cfg, &ifaces()),
-        Err(CompileError::TooLarge)
+        Err(CompileError::TooLarge { .. })
     ));
+}
+
+/// 900 port-block pairs (30 blocks a side) times 50 × 50 hosts: 2.25 M
+/// atoms, over the budget at the one line that asks for them.
+const OVER_BUDGET_LINE: &str =
+    "access-list A permit tcp object-group H range 1 65534 object-group H range 1 65534";
+
+fn hosts(n: usize) -> String {
+    let mut s = String::from("object-group network H\n");
+    for i in 0..n {
+        s += &format!(" network-object host 198.18.0.{i}\n");
+    }
+    s
+}
+
+/// A policy over its budget names the entry that took it over, and
+/// `locate` finds where that entry was written, through `line N`.
+#[test]
+fn too_large_names_the_entry_that_passed_the_bound() {
+    let text = format!(
+        "{}access-list A permit ip any host 198.18.1.1\n\
+         access-list A remark big\n\
+         access-list A line 2 {}\n\
+         access-group A in interface outside\n",
+        hosts(50),
+        OVER_BUDGET_LINE.trim_start_matches("access-list A ")
+    );
+    let cfg = parse_config(&text).expect("parses").config;
+    let e = compile(&cfg, &ifaces()).expect_err("over the budget");
+    assert_eq!(
+        e,
+        CompileError::TooLarge {
+            place: Place::AclEntry {
+                acl: "A".into(),
+                entry: 2
+            }
+        }
+    );
+    assert_eq!(crate::policy::locate::locate(&text, &e), Some((54, 22)));
+    assert_eq!(
+        crate::policy::locate::describe(&text, &e),
+        "line 54, column 22: access-list 'A' line 2: the policy expands to more than \
+         2000000 match entries (object-group cross products)"
+    );
 }
