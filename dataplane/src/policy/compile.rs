@@ -2,24 +2,21 @@
 //! first-match classifiers, class-maps to matchers, policy-maps to ordered
 //! class lists per interface, connection settings resolved to values.
 
-use std::collections::HashSet;
-use std::net::IpAddr;
 use std::time::Duration;
 
 use thiserror::Error;
 
-use super::ast::{
-    self, AclLine, AddrSpec, ClassMatch, Config, NetworkMember, NetworkValue, Object, ObjectGroup,
-    PortMatch, PortProtocol, PortSpec, ProtoSpec, Protocol, ProtocolMember, ServiceMember,
-    ServiceScope, ServiceValue,
-};
+use super::ast::{self, ClassMatch, Config, PortSpec, ServiceScope};
 use super::classifier::{AddrPrefix, Atom, Classifier, ClassifierBuilder, PortPrefix, Probe};
 use crate::flow::proto;
 use crate::iface::InterfaceConfig;
 use crate::verdict::IfaceId;
 
-/// Bound on the atoms one policy may expand to (object-group cross products
-/// grow fast; the ASA has the same "object-group expansion" limit in spirit).
+/// Bound on what one policy may expand to: its atoms (object-group cross
+/// products grow fast; the ASA has the same "object-group expansion" limit
+/// in spirit), and the prefixes, port blocks and services expanding its
+/// objects and groups produces (each group once, each entry's share of
+/// them once more), so that compile work is bounded too.
 pub const MAX_POLICY_ATOMS: usize = 2_000_000;
 
 /// Why a configuration cannot become a policy for this node (config-caused).
@@ -39,7 +36,7 @@ pub enum CompileError {
     },
     /// Object-group expansion beyond [`MAX_POLICY_ATOMS`], passed at `place`.
     #[error(
-        "{place}: the policy expands to more than {MAX_POLICY_ATOMS} match entries (object-group cross products)"
+        "{place}: the policy expands to more than {MAX_POLICY_ATOMS} match entries and group members (object-group cross products)"
     )]
     TooLarge {
         /// The entry whose expansion passed the bound.
@@ -107,15 +104,6 @@ const OVER_BUDGET: CompileError = CompileError::TooLarge {
 /// `group-object` …) a policy may use: far beyond any real hierarchy, and
 /// a bound on the compiler's recursion.
 pub const MAX_GROUP_DEPTH: usize = 100;
-
-fn too_deep(depth: usize, name: &str) -> Result<(), CompileError> {
-    if depth >= MAX_GROUP_DEPTH {
-        return Err(CompileError::TooDeep {
-            name: name.chars().take(64).collect(),
-        });
-    }
-    Ok(())
-}
 
 /// Connection options a class gives its connections (docs/asa-behaviour.md
 /// §2.2), resolved: limits of 0 mean unlimited; `None` timeouts use the
@@ -555,7 +543,7 @@ fn push_global_default(
 
 /// Compile `config` for a node whose data interfaces are `interfaces`.
 pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy, CompileError> {
-    let mut c = Compiler { config, atoms: 0 };
+    let mut c = Compiler::new(config);
     let iface_index = |name: &str| {
         interfaces
             .iter()
@@ -644,7 +632,7 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
                             .service_atoms(&port_protocols(*p), None, Some(&PortSpec::Match(*m)))
                             .and_then(|services| {
                                 let any = [AddrPrefix::ANY];
-                                expand(&services, &any, &any, &mut c.atoms)
+                                c.expand(&services, &any, &any)
                             })
                             .map_err(|e| e.placed(|| Place::ClassMap(cm.name.clone())))?;
                         b.push_rule(atoms);
@@ -724,458 +712,11 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
     })
 }
 
-/// A protocol and port blocks: one "service" an ACE can match.
-#[derive(Debug, Clone)]
-struct Service {
-    proto: Option<u8>,
-    sports: Vec<PortPrefix>,
-    dports: Vec<PortPrefix>,
-}
+mod expand;
 
-struct Compiler<'a> {
-    config: &'a Config,
-    atoms: usize,
-}
-
-fn port_protocols(p: PortProtocol) -> Vec<Option<u8>> {
-    match p {
-        PortProtocol::Tcp => vec![Some(proto::TCP)],
-        PortProtocol::Udp => vec![Some(proto::UDP)],
-        PortProtocol::TcpUdp => vec![Some(proto::TCP), Some(proto::UDP)],
-    }
-}
-
-fn port_blocks(m: &PortMatch) -> Vec<PortPrefix> {
-    match *m {
-        PortMatch::Eq(p) => vec![PortPrefix::exact(p)],
-        PortMatch::Neq(p) => {
-            let mut v = if p > 0 {
-                PortPrefix::cover(0, p - 1)
-            } else {
-                Vec::new()
-            };
-            if p < u16::MAX {
-                v.extend(PortPrefix::cover(p + 1, u16::MAX));
-            }
-            v
-        }
-        PortMatch::Lt(p) => {
-            if p > 0 {
-                PortPrefix::cover(0, p - 1)
-            } else {
-                Vec::new()
-            }
-        }
-        PortMatch::Gt(p) => {
-            if p < u16::MAX {
-                PortPrefix::cover(p + 1, u16::MAX)
-            } else {
-                Vec::new()
-            }
-        }
-        PortMatch::Range(a, b) => {
-            if a <= b {
-                PortPrefix::cover(a, b)
-            } else {
-                Vec::new()
-            }
-        }
-    }
-}
-
-/// The prefixes covering an inclusive address range (same family).
-fn range_prefixes(a: IpAddr, b: IpAddr) -> Vec<AddrPrefix> {
-    let (lo, hi, v4) = match (a, b) {
-        (IpAddr::V4(x), IpAddr::V4(y)) => {
-            (u128::from(u32::from(x)), u128::from(u32::from(y)), true)
-        }
-        (IpAddr::V6(x), IpAddr::V6(y)) => (u128::from(x), u128::from(y), false),
-        _ => return Vec::new(),
-    };
-    let width: u32 = if v4 { 32 } else { 128 };
-    // All ones in the low `k` bits (the host part of a block of 2^k addresses).
-    let low = |k: u32| {
-        if k >= 128 {
-            u128::MAX
-        } else {
-            (1u128 << k) - 1
-        }
-    };
-    let mut out = Vec::new();
-    let mut cur = lo;
-    while cur <= hi {
-        // The largest aligned block starting at `cur` that ends within `hi`.
-        let mut k = if cur == 0 {
-            width
-        } else {
-            cur.trailing_zeros().min(width)
-        };
-        while k > 0 && cur + low(k) > hi {
-            k -= 1;
-        }
-        let ip = if v4 {
-            IpAddr::from(std::net::Ipv4Addr::from(cur as u32))
-        } else {
-            IpAddr::from(std::net::Ipv6Addr::from(cur))
-        };
-        out.push(AddrPrefix::new(ip, (width - k) as u8));
-        let last = cur + low(k);
-        if last >= hi {
-            break;
-        }
-        cur = last + 1;
-    }
-    out
-}
-
-fn mask_len(mask: std::net::Ipv4Addr) -> u8 {
-    u32::from(mask).leading_ones() as u8
-}
-
-fn network_value(v: &NetworkValue) -> Vec<AddrPrefix> {
-    match *v {
-        NetworkValue::Host(ip) => vec![AddrPrefix::new(ip, if ip.is_ipv4() { 32 } else { 128 })],
-        NetworkValue::V4Subnet(a, m) => vec![AddrPrefix::new(IpAddr::V4(a), mask_len(m))],
-        NetworkValue::V6Subnet(a, l) => vec![AddrPrefix::new(IpAddr::V6(a), l)],
-        NetworkValue::Range(a, b) => range_prefixes(a, b),
-    }
-}
-
-/// Cross product of services and addresses into atoms, within the budget.
-fn expand(
-    services: &[Service],
-    src: &[AddrPrefix],
-    dst: &[AddrPrefix],
-    budget: &mut usize,
-) -> Result<Vec<Atom>, CompileError> {
-    let mut out = Vec::new();
-    for s in services {
-        // Each factor can be 2^16 or more (a port group of 65,536 blocks, a
-        // network group of 65,536 prefixes), so the product can pass
-        // `usize::MAX`: an overflow is a policy too large, counted before
-        // anything is allocated for it.
-        let n = [s.dports.len(), src.len(), dst.len()]
-            .into_iter()
-            .try_fold(s.sports.len(), usize::checked_mul);
-        *budget = n
-            .and_then(|n| budget.checked_add(n))
-            .filter(|&b| b <= MAX_POLICY_ATOMS)
-            .ok_or(OVER_BUDGET)?;
-        for &sp in &s.sports {
-            for &dp in &s.dports {
-                for &sa in src {
-                    for &da in dst {
-                        out.push(Atom {
-                            v6: None,
-                            proto: s.proto,
-                            src: sa,
-                            dst: da,
-                            sport: sp,
-                            dport: dp,
-                        });
-                    }
-                }
-            }
-        }
-    }
-    Ok(out)
-}
-
-impl Compiler<'_> {
-    fn acl(&mut self, acl: &ast::AccessList) -> Result<CompiledAcl, CompileError> {
-        let mut b = ClassifierBuilder::new();
-        let mut permit = Vec::new();
-        for (i, line) in acl.lines.iter().enumerate() {
-            let AclLine::Ace(ace) = line else { continue };
-            let place = || Place::AclEntry {
-                acl: acl.name.clone(),
-                entry: i + 1,
-            };
-            permit.push(ace.action == ast::Action::Permit);
-            if ace.inactive {
-                b.push_rule([]);
-                continue;
-            }
-            let atoms = self.ace(ace).map_err(|e| e.placed(place))?;
-            b.push_rule(atoms);
-        }
-        Ok(CompiledAcl {
-            name: acl.name.clone(),
-            classifier: b.build(),
-            permit,
-        })
-    }
-
-    /// The atoms of one active entry.
-    fn ace(&mut self, ace: &ast::Ace) -> Result<Vec<Atom>, CompileError> {
-        {
-            // Each prefix carries its family (`any4`, `any6` too): the
-            // classifier keeps an atom to the family its prefixes name.
-            let src = self.addresses(&ace.source, &mut HashSet::new())?;
-            let dst = self.addresses(&ace.destination, &mut HashSet::new())?;
-            let services = match &ace.protocol {
-                ProtoSpec::Protocol(p) => self.service_atoms(
-                    &[protocol(*p)],
-                    ace.source_port.as_ref(),
-                    ace.destination_port.as_ref(),
-                )?,
-                ProtoSpec::Object(name) => match self.object(name)? {
-                    Object::Service { value, .. } => vec![self.service_value(value)?],
-                    Object::Network { .. } => {
-                        return Err(CompileError::Undefined {
-                            kind: "service object",
-                            name: name.clone(),
-                        });
-                    }
-                },
-                ProtoSpec::Group(name) => self.group_services(
-                    name,
-                    ace.source_port.as_ref(),
-                    ace.destination_port.as_ref(),
-                )?,
-            };
-            expand(&services, &src, &dst, &mut self.atoms)
-        }
-    }
-
-    fn object(&self, name: &str) -> Result<&Object, CompileError> {
-        self.config
-            .objects
-            .iter()
-            .find(|o| match o {
-                Object::Network { name: n, .. } | Object::Service { name: n, .. } => n == name,
-            })
-            .ok_or_else(|| CompileError::Undefined {
-                kind: "object",
-                name: name.to_string(),
-            })
-    }
-
-    fn group(&self, name: &str) -> Result<&ObjectGroup, CompileError> {
-        self.config
-            .object_groups
-            .iter()
-            .find(|g| match g {
-                ObjectGroup::Network { name: n, .. }
-                | ObjectGroup::Service { name: n, .. }
-                | ObjectGroup::Protocol { name: n, .. } => n == name,
-            })
-            .ok_or_else(|| CompileError::Undefined {
-                kind: "object-group",
-                name: name.to_string(),
-            })
-    }
-
-    /// Address prefixes of an ACE address, each of its own family.
-    fn addresses(
-        &self,
-        spec: &AddrSpec,
-        seen: &mut HashSet<String>,
-    ) -> Result<Vec<AddrPrefix>, CompileError> {
-        Ok(match spec {
-            AddrSpec::Any => vec![AddrPrefix::ANY],
-            AddrSpec::Any4 => vec![AddrPrefix::ANY4],
-            AddrSpec::Any6 => vec![AddrPrefix::ANY6],
-            AddrSpec::Host(ip) => network_value(&NetworkValue::Host(*ip)),
-            AddrSpec::V4Net(a, m) => network_value(&NetworkValue::V4Subnet(*a, *m)),
-            AddrSpec::V6Net(a, l) => network_value(&NetworkValue::V6Subnet(*a, *l)),
-            AddrSpec::Object(name) => match self.object(name)? {
-                Object::Network { value, .. } => network_value(value),
-                Object::Service { .. } => {
-                    return Err(CompileError::Undefined {
-                        kind: "network object",
-                        name: name.clone(),
-                    });
-                }
-            },
-            AddrSpec::Group(name) => self.group_addresses(name, seen, 0)?,
-            // A transparent firewall's interfaces have no addresses that
-            // transit traffic could be sent to.
-            AddrSpec::Interface(_) => Vec::new(),
-        })
-    }
-
-    fn group_addresses(
-        &self,
-        name: &str,
-        seen: &mut HashSet<String>,
-        depth: usize,
-    ) -> Result<Vec<AddrPrefix>, CompileError> {
-        too_deep(depth, name)?;
-        if !seen.insert(name.to_string()) {
-            return Ok(Vec::new()); // cycles are refused by the parser; expand once
-        }
-        let ObjectGroup::Network { members, .. } = self.group(name)? else {
-            return Err(CompileError::Undefined {
-                kind: "network object-group",
-                name: name.to_string(),
-            });
-        };
-        let mut out = Vec::new();
-        for m in members {
-            match m {
-                NetworkMember::Address(v) => out.extend(network_value(v)),
-                NetworkMember::Object(o) => {
-                    out.extend(self.addresses(&AddrSpec::Object(o.clone()), seen)?)
-                }
-                NetworkMember::Group(g) => out.extend(self.group_addresses(g, seen, depth + 1)?),
-            }
-        }
-        Ok(out)
-    }
-
-    fn port_spec(
-        &self,
-        spec: &PortSpec,
-        seen: &mut HashSet<String>,
-        depth: usize,
-    ) -> Result<Vec<PortPrefix>, CompileError> {
-        match spec {
-            PortSpec::Match(m) => Ok(port_blocks(m)),
-            PortSpec::Group(name) => {
-                too_deep(depth, name)?;
-                if !seen.insert(name.clone()) {
-                    return Ok(Vec::new());
-                }
-                let ObjectGroup::Service {
-                    members,
-                    protocol: Some(_),
-                    ..
-                } = self.group(name)?
-                else {
-                    return Err(CompileError::Undefined {
-                        kind: "port object-group",
-                        name: name.clone(),
-                    });
-                };
-                let mut out = Vec::new();
-                for m in members {
-                    match m {
-                        ServiceMember::Port(pm) => out.extend(port_blocks(pm)),
-                        ServiceMember::Group(g) => out.extend(self.port_spec(
-                            &PortSpec::Group(g.clone()),
-                            seen,
-                            depth + 1,
-                        )?),
-                        ServiceMember::Service(_) | ServiceMember::Object(_) => {}
-                    }
-                }
-                Ok(out)
-            }
-        }
-    }
-
-    fn service_atoms(
-        &self,
-        protos: &[Option<u8>],
-        sport: Option<&PortSpec>,
-        dport: Option<&PortSpec>,
-    ) -> Result<Vec<Service>, CompileError> {
-        let sports = match sport {
-            Some(s) => self.port_spec(s, &mut HashSet::new(), 0)?,
-            None => vec![PortPrefix::ANY],
-        };
-        let dports = match dport {
-            Some(d) => self.port_spec(d, &mut HashSet::new(), 0)?,
-            None => vec![PortPrefix::ANY],
-        };
-        Ok(protos
-            .iter()
-            .map(|&p| Service {
-                proto: p,
-                sports: sports.clone(),
-                dports: dports.clone(),
-            })
-            .collect())
-    }
-
-    fn service_value(&self, v: &ServiceValue) -> Result<Service, CompileError> {
-        let blocks = |m: &Option<PortMatch>| {
-            m.as_ref()
-                .map_or_else(|| vec![PortPrefix::ANY], port_blocks)
-        };
-        Ok(Service {
-            proto: protocol(v.protocol),
-            sports: blocks(&v.source),
-            dports: blocks(&v.destination),
-        })
-    }
-
-    /// Services of an `object-group` in the protocol position: a protocol
-    /// group (with the ACE's ports) or a service group of `service-object`s.
-    fn group_services(
-        &self,
-        name: &str,
-        sport: Option<&PortSpec>,
-        dport: Option<&PortSpec>,
-    ) -> Result<Vec<Service>, CompileError> {
-        let mut protos = Vec::new();
-        let mut services = Vec::new();
-        self.collect_group_services(name, &mut HashSet::new(), &mut protos, &mut services, 0)?;
-        services.extend(self.service_atoms(&protos, sport, dport)?);
-        Ok(services)
-    }
-
-    fn collect_group_services(
-        &self,
-        name: &str,
-        seen: &mut HashSet<String>,
-        protos: &mut Vec<Option<u8>>,
-        services: &mut Vec<Service>,
-        depth: usize,
-    ) -> Result<(), CompileError> {
-        too_deep(depth, name)?;
-        if !seen.insert(name.to_string()) {
-            return Ok(());
-        }
-        match self.group(name)? {
-            ObjectGroup::Protocol { members, .. } => {
-                for m in members {
-                    match m {
-                        ProtocolMember::Protocol(p) => protos.push(protocol(*p)),
-                        ProtocolMember::Group(g) => {
-                            self.collect_group_services(g, seen, protos, services, depth + 1)?
-                        }
-                    }
-                }
-            }
-            ObjectGroup::Service {
-                members,
-                protocol: None,
-                ..
-            } => {
-                for m in members {
-                    match m {
-                        ServiceMember::Service(v) => services.push(self.service_value(v)?),
-                        ServiceMember::Object(o) => {
-                            if let Object::Service { value, .. } = self.object(o)? {
-                                services.push(self.service_value(value)?);
-                            }
-                        }
-                        ServiceMember::Group(g) => {
-                            self.collect_group_services(g, seen, protos, services, depth + 1)?
-                        }
-                        ServiceMember::Port(_) => {}
-                    }
-                }
-            }
-            _ => {
-                return Err(CompileError::Undefined {
-                    kind: "protocol or service object-group",
-                    name: name.to_string(),
-                });
-            }
-        }
-        Ok(())
-    }
-}
-
-fn protocol(p: Protocol) -> Option<u8> {
-    match p {
-        Protocol::Ip => None,
-        Protocol::Number(n) => Some(n),
-    }
-}
+#[cfg(test)]
+use expand::range_prefixes;
+use expand::{Compiler, port_protocols};
 
 #[cfg(test)]
 mod budget_tests;

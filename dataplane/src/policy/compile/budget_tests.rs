@@ -103,6 +103,88 @@ fn too_large_names_the_entry_that_passed_the_bound() {
     assert_eq!(
         crate::policy::locate::describe(&text, &e),
         "line 54, column 22: access-list 'A' line 2: the policy expands to more than \
-         2000000 match entries (object-group cross products)"
+         2000000 match entries and group members (object-group cross products)"
     );
+}
+
+/// An entry whose other side is empty (`interface X` never matches
+/// transit traffic) has no atoms, but taking a 2,000-object group for it
+/// is still work: the budget counts it, so a text within the size limit
+/// cannot make the compiler spend minutes on entries that match nothing.
+/// The group costs 2,000 once, each entry 2,002 (its 2,000 prefixes and
+/// its two port blocks): entry 999 passes 2,000,000.
+#[test]
+fn expanding_a_group_for_an_entry_without_atoms_is_charged() {
+    let mut text = String::new();
+    for i in 0..2000 {
+        text += &format!("object network O{i}\n host 10.0.{}.{}\n", i >> 8, i & 255);
+    }
+    text += "object-group network B\n";
+    for i in 0..2000 {
+        text += &format!(" network-object object O{i}\n");
+    }
+    for _ in 0..1000 {
+        text += "access-list A permit ip object-group B interface outside\n";
+    }
+    text += "access-list A permit ip any any\n";
+    let cfg = parse_config(&text).expect("parses").config;
+    assert_eq!(
+        compile(&cfg, &ifaces()).expect_err("over the budget"),
+        CompileError::TooLarge {
+            place: Place::AclEntry {
+                acl: "A".into(),
+                entry: 999
+            }
+        }
+    );
+}
+
+/// Each group is expanded once per compile however many entries name it
+/// and however it is nested: a chain of 40 diamonds (each level's two
+/// groups both hold the next level) would be 2^40 expansions unshared.
+#[test]
+fn each_group_is_expanded_once() {
+    let mut text = hosts(200);
+    text += "object-group protocol P\n";
+    for i in 0..300 {
+        text += &format!(" group-object P{i}\n");
+    }
+    for i in 0..300 {
+        text += &format!("object-group protocol P{i}\n protocol-object tcp\n");
+    }
+    text += "object-group service PORTS tcp\n port-object eq 80\n port-object range 1000 2000\n";
+    for level in 0..40 {
+        for side in ["L", "R"] {
+            text += &format!(
+                "object-group network D{level}{side}\n network-object host 198.19.0.{level}\n"
+            );
+            if level < 39 {
+                text += &format!(
+                    " group-object D{next}L\n group-object D{next}R\n",
+                    next = level + 1
+                );
+            }
+        }
+    }
+    for _ in 0..100 {
+        text += "access-list A permit ip object-group H object-group D0L\n";
+        text += "access-list A permit object-group P any object-group H object-group PORTS\n";
+    }
+    let cfg = parse_config(&text).expect("parses").config;
+    let mut c = super::expand::Compiler::new(&cfg);
+    let acl = c.acl(&cfg.access_lists[0]).expect("within the budget");
+    // H, P and its 300 members, PORTS, and the diamond groups D0L reaches
+    // (all but D0R).
+    assert_eq!(c.groups_expanded, 1 + 301 + 1 + 79);
+    let probe = |dst: [u8; 4], dport| Probe {
+        v6: false,
+        proto: 6,
+        src: crate::flow::Addr::v4([198, 18, 0, 7]),
+        dst: crate::flow::Addr::v4(dst),
+        sport: 40_000,
+        dport,
+    };
+    assert_eq!(acl.decide(&probe([198, 19, 0, 39], 9)), Some(true));
+    assert_eq!(acl.decide(&probe([198, 18, 0, 9], 1500)), Some(true));
+    assert_eq!(acl.decide(&probe([198, 18, 0, 9], 999)), None);
 }

@@ -1,0 +1,558 @@
+//! Expanding an access-list entry into classifier atoms: objects and
+//! object-groups resolved to address prefixes, port blocks and services,
+//! then crossed. Everything it produces is charged to one budget,
+//! [`MAX_POLICY_ATOMS`]: the atoms, and the prefixes, blocks and services
+//! built on the way, so that neither a cross product nor the work of
+//! expanding a group for an entry that ends up with no atoms (`interface
+//! X` on the other side) is free. Objects and groups are looked up by name
+//! in maps, and each group is expanded once per compile.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::rc::Rc;
+
+use super::{CompileError, CompiledAcl, MAX_GROUP_DEPTH, MAX_POLICY_ATOMS, OVER_BUDGET, Place};
+use crate::flow::proto;
+use crate::policy::ast::{
+    self, AclLine, AddrSpec, Config, NetworkMember, NetworkValue, Object, ObjectGroup, PortMatch,
+    PortProtocol, PortSpec, ProtoSpec, Protocol, ProtocolMember, ServiceMember, ServiceValue,
+};
+use crate::policy::classifier::{AddrPrefix, Atom, ClassifierBuilder, PortPrefix};
+use crate::policy::parse::{group_name, object_name};
+
+/// A protocol and port blocks: one "service" an ACE can match.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(super) struct Service {
+    proto: Option<u8>,
+    sports: Rc<[PortPrefix]>,
+    dports: Rc<[PortPrefix]>,
+}
+
+/// What a protocol or service group expands to: the protocols of its
+/// `protocol-object`s (which take the entry's ports) and the services of
+/// its `service-object`s.
+#[derive(Debug, Default)]
+struct GroupServices {
+    protos: Vec<Option<u8>>,
+    services: Vec<Service>,
+}
+
+/// The compiler's state over one policy: the name indexes, each group's
+/// expansion once computed, and the budget spent.
+pub(super) struct Compiler<'a> {
+    objects: HashMap<&'a str, &'a Object>,
+    groups: HashMap<&'a str, &'a ObjectGroup>,
+    networks: HashMap<&'a str, Rc<[AddrPrefix]>>,
+    ports: HashMap<&'a str, Rc<[PortPrefix]>>,
+    services: HashMap<&'a str, Rc<GroupServices>>,
+    /// Budget spent so far, against [`MAX_POLICY_ATOMS`].
+    spent: usize,
+    /// How many group expansions were computed (each group at most once).
+    pub(super) groups_expanded: usize,
+}
+
+fn too_deep(depth: usize, name: &str) -> Result<(), CompileError> {
+    if depth >= MAX_GROUP_DEPTH {
+        return Err(CompileError::TooDeep {
+            name: name.chars().take(64).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// `items` without repeats, in first-seen order: a group reached twice
+/// through nested groups expands once, so diamonds of `group-object`s do
+/// not multiply.
+fn dedup<T: Clone + Eq + Hash>(items: Vec<T>) -> Vec<T> {
+    let mut seen = HashSet::with_capacity(items.len());
+    items
+        .into_iter()
+        .filter(|x| seen.insert(x.clone()))
+        .collect()
+}
+
+pub(super) fn port_protocols(p: PortProtocol) -> Vec<Option<u8>> {
+    match p {
+        PortProtocol::Tcp => vec![Some(proto::TCP)],
+        PortProtocol::Udp => vec![Some(proto::UDP)],
+        PortProtocol::TcpUdp => vec![Some(proto::TCP), Some(proto::UDP)],
+    }
+}
+
+fn port_blocks(m: &PortMatch) -> Vec<PortPrefix> {
+    match *m {
+        PortMatch::Eq(p) => vec![PortPrefix::exact(p)],
+        PortMatch::Neq(p) => {
+            let mut v = if p > 0 {
+                PortPrefix::cover(0, p - 1)
+            } else {
+                Vec::new()
+            };
+            if p < u16::MAX {
+                v.extend(PortPrefix::cover(p + 1, u16::MAX));
+            }
+            v
+        }
+        PortMatch::Lt(p) => {
+            if p > 0 {
+                PortPrefix::cover(0, p - 1)
+            } else {
+                Vec::new()
+            }
+        }
+        PortMatch::Gt(p) => {
+            if p < u16::MAX {
+                PortPrefix::cover(p + 1, u16::MAX)
+            } else {
+                Vec::new()
+            }
+        }
+        PortMatch::Range(a, b) => {
+            if a <= b {
+                PortPrefix::cover(a, b)
+            } else {
+                Vec::new()
+            }
+        }
+    }
+}
+
+/// The prefixes covering an inclusive address range (same family).
+pub(super) fn range_prefixes(a: IpAddr, b: IpAddr) -> Vec<AddrPrefix> {
+    let (lo, hi, v4) = match (a, b) {
+        (IpAddr::V4(x), IpAddr::V4(y)) => {
+            (u128::from(u32::from(x)), u128::from(u32::from(y)), true)
+        }
+        (IpAddr::V6(x), IpAddr::V6(y)) => (u128::from(x), u128::from(y), false),
+        _ => return Vec::new(),
+    };
+    let width: u32 = if v4 { 32 } else { 128 };
+    // All ones in the low `k` bits (the host part of a block of 2^k addresses).
+    let low = |k: u32| {
+        if k >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << k) - 1
+        }
+    };
+    let mut out = Vec::new();
+    let mut cur = lo;
+    while cur <= hi {
+        // The largest aligned block starting at `cur` that ends within `hi`.
+        let mut k = if cur == 0 {
+            width
+        } else {
+            cur.trailing_zeros().min(width)
+        };
+        while k > 0 && cur + low(k) > hi {
+            k -= 1;
+        }
+        let ip = if v4 {
+            IpAddr::from(std::net::Ipv4Addr::from(cur as u32))
+        } else {
+            IpAddr::from(std::net::Ipv6Addr::from(cur))
+        };
+        out.push(AddrPrefix::new(ip, (width - k) as u8));
+        let last = cur + low(k);
+        if last >= hi {
+            break;
+        }
+        cur = last + 1;
+    }
+    out
+}
+
+fn mask_len(mask: std::net::Ipv4Addr) -> u8 {
+    u32::from(mask).leading_ones() as u8
+}
+
+fn network_value(v: &NetworkValue) -> Vec<AddrPrefix> {
+    match *v {
+        NetworkValue::Host(ip) => vec![AddrPrefix::new(ip, if ip.is_ipv4() { 32 } else { 128 })],
+        NetworkValue::V4Subnet(a, m) => vec![AddrPrefix::new(IpAddr::V4(a), mask_len(m))],
+        NetworkValue::V6Subnet(a, l) => vec![AddrPrefix::new(IpAddr::V6(a), l)],
+        NetworkValue::Range(a, b) => range_prefixes(a, b),
+    }
+}
+
+impl<'a> Compiler<'a> {
+    /// A compiler for `config`, its objects and groups indexed by name (the
+    /// first definition of a name, as a linear search would find it).
+    pub(super) fn new(config: &'a Config) -> Self {
+        let mut objects = HashMap::with_capacity(config.objects.len());
+        for o in &config.objects {
+            objects.entry(object_name(o)).or_insert(o);
+        }
+        let mut groups = HashMap::with_capacity(config.object_groups.len());
+        for g in &config.object_groups {
+            groups.entry(group_name(g)).or_insert(g);
+        }
+        Compiler {
+            objects,
+            groups,
+            networks: HashMap::new(),
+            ports: HashMap::new(),
+            services: HashMap::new(),
+            spent: 0,
+            groups_expanded: 0,
+        }
+    }
+
+    /// Spend `n` (`None`: more than `usize` holds) of the budget.
+    fn charge(&mut self, n: Option<usize>) -> Result<(), CompileError> {
+        self.spent = n
+            .and_then(|n| self.spent.checked_add(n))
+            .filter(|&s| s <= MAX_POLICY_ATOMS)
+            .ok_or(OVER_BUDGET)?;
+        Ok(())
+    }
+
+    pub(super) fn acl(&mut self, acl: &ast::AccessList) -> Result<CompiledAcl, CompileError> {
+        let mut b = ClassifierBuilder::new();
+        let mut permit = Vec::new();
+        for (i, line) in acl.lines.iter().enumerate() {
+            let AclLine::Ace(ace) = line else { continue };
+            permit.push(ace.action == ast::Action::Permit);
+            if ace.inactive {
+                b.push_rule([]);
+                continue;
+            }
+            let place = || Place::AclEntry {
+                acl: acl.name.clone(),
+                entry: i + 1,
+            };
+            let atoms = self.ace(ace).map_err(|e| e.placed(place))?;
+            b.push_rule(atoms);
+        }
+        Ok(CompiledAcl {
+            name: acl.name.clone(),
+            classifier: b.build(),
+            permit,
+        })
+    }
+
+    /// The atoms of one active entry.
+    fn ace(&mut self, ace: &ast::Ace) -> Result<Vec<Atom>, CompileError> {
+        // Each prefix carries its family (`any4`, `any6` too): the
+        // classifier keeps an atom to the family its prefixes name.
+        let src = self.addresses(&ace.source)?;
+        let dst = self.addresses(&ace.destination)?;
+        let services = match &ace.protocol {
+            ProtoSpec::Protocol(p) => self.service_atoms(
+                &[protocol(*p)],
+                ace.source_port.as_ref(),
+                ace.destination_port.as_ref(),
+            )?,
+            ProtoSpec::Object(name) => match self.object(name)? {
+                Object::Service { value, .. } => vec![service_value(value)],
+                Object::Network { .. } => {
+                    return Err(CompileError::Undefined {
+                        kind: "service object",
+                        name: name.clone(),
+                    });
+                }
+            },
+            ProtoSpec::Group(name) => self.group_services(
+                name,
+                ace.source_port.as_ref(),
+                ace.destination_port.as_ref(),
+            )?,
+        };
+        // What this entry takes from its groups is work even when the
+        // cross product is empty.
+        let blocks: usize = services
+            .iter()
+            .map(|s| s.sports.len() + s.dports.len())
+            .sum();
+        self.charge(Some(src.len() + dst.len() + blocks))?;
+        self.expand(&services, &src, &dst)
+    }
+
+    /// Cross product of services and addresses into atoms, within the budget.
+    pub(super) fn expand(
+        &mut self,
+        services: &[Service],
+        src: &[AddrPrefix],
+        dst: &[AddrPrefix],
+    ) -> Result<Vec<Atom>, CompileError> {
+        let mut out = Vec::new();
+        for s in services {
+            // Each factor can be 2^16 or more (a port group of 65,536
+            // blocks, a network group of 65,536 prefixes), so the product
+            // can pass `usize::MAX`: an overflow is a policy too large,
+            // counted before anything is allocated for it.
+            let n = [s.dports.len(), src.len(), dst.len()]
+                .into_iter()
+                .try_fold(s.sports.len(), usize::checked_mul);
+            self.charge(n)?;
+            for &sp in s.sports.iter() {
+                for &dp in s.dports.iter() {
+                    for &sa in src {
+                        for &da in dst {
+                            out.push(Atom {
+                                v6: None,
+                                proto: s.proto,
+                                src: sa,
+                                dst: da,
+                                sport: sp,
+                                dport: dp,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn object(&self, name: &str) -> Result<&'a Object, CompileError> {
+        self.objects
+            .get(name)
+            .copied()
+            .ok_or_else(|| CompileError::Undefined {
+                kind: "object",
+                name: name.to_string(),
+            })
+    }
+
+    fn group(&self, name: &str) -> Result<&'a ObjectGroup, CompileError> {
+        self.groups
+            .get(name)
+            .copied()
+            .ok_or_else(|| CompileError::Undefined {
+                kind: "object-group",
+                name: name.to_string(),
+            })
+    }
+
+    /// Address prefixes of an ACE address, each of its own family.
+    fn addresses(&mut self, spec: &AddrSpec) -> Result<Rc<[AddrPrefix]>, CompileError> {
+        Ok(match spec {
+            AddrSpec::Any => Rc::new([AddrPrefix::ANY]),
+            AddrSpec::Any4 => Rc::new([AddrPrefix::ANY4]),
+            AddrSpec::Any6 => Rc::new([AddrPrefix::ANY6]),
+            AddrSpec::Host(ip) => network_value(&NetworkValue::Host(*ip)).into(),
+            AddrSpec::V4Net(a, m) => network_value(&NetworkValue::V4Subnet(*a, *m)).into(),
+            AddrSpec::V6Net(a, l) => network_value(&NetworkValue::V6Subnet(*a, *l)).into(),
+            AddrSpec::Object(name) => self.network_object(name)?.into(),
+            AddrSpec::Group(name) => self.group_addresses(name, 0)?,
+            // A transparent firewall's interfaces have no addresses that
+            // transit traffic could be sent to.
+            AddrSpec::Interface(_) => Rc::new([]),
+        })
+    }
+
+    fn network_object(&self, name: &str) -> Result<Vec<AddrPrefix>, CompileError> {
+        match self.object(name)? {
+            Object::Network { value, .. } => Ok(network_value(value)),
+            Object::Service { .. } => Err(CompileError::Undefined {
+                kind: "network object",
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// A network group's prefixes, computed once per compile.
+    fn group_addresses(
+        &mut self,
+        name: &str,
+        depth: usize,
+    ) -> Result<Rc<[AddrPrefix]>, CompileError> {
+        if let Some(done) = self.networks.get(name) {
+            return Ok(done.clone());
+        }
+        too_deep(depth, name)?;
+        let group = self.group(name)?;
+        let ObjectGroup::Network { name: key, members } = group else {
+            return Err(CompileError::Undefined {
+                kind: "network object-group",
+                name: name.to_string(),
+            });
+        };
+        let mut out = Vec::new();
+        for m in members {
+            let part: Rc<[AddrPrefix]> = match m {
+                NetworkMember::Address(v) => network_value(v).into(),
+                NetworkMember::Object(o) => self.network_object(o)?.into(),
+                NetworkMember::Group(g) => self.group_addresses(g, depth + 1)?,
+            };
+            // Charged before it is copied: a member costs at least 1.
+            self.charge(Some(part.len().max(1)))?;
+            out.extend_from_slice(&part);
+        }
+        let done: Rc<[AddrPrefix]> = dedup(out).into();
+        self.groups_expanded += 1;
+        self.networks.insert(key, done.clone());
+        Ok(done)
+    }
+
+    fn port_spec(&mut self, spec: &PortSpec) -> Result<Rc<[PortPrefix]>, CompileError> {
+        match spec {
+            PortSpec::Match(m) => Ok(port_blocks(m).into()),
+            PortSpec::Group(name) => self.port_group(name, 0),
+        }
+    }
+
+    /// A port group's blocks, computed once per compile.
+    fn port_group(&mut self, name: &str, depth: usize) -> Result<Rc<[PortPrefix]>, CompileError> {
+        if let Some(done) = self.ports.get(name) {
+            return Ok(done.clone());
+        }
+        too_deep(depth, name)?;
+        let group = self.group(name)?;
+        let ObjectGroup::Service {
+            name: key,
+            members,
+            protocol: Some(_),
+        } = group
+        else {
+            return Err(CompileError::Undefined {
+                kind: "port object-group",
+                name: name.to_string(),
+            });
+        };
+        let mut out = Vec::new();
+        for m in members {
+            let part: Rc<[PortPrefix]> = match m {
+                ServiceMember::Port(pm) => port_blocks(pm).into(),
+                ServiceMember::Group(g) => self.port_group(g, depth + 1)?,
+                ServiceMember::Service(_) | ServiceMember::Object(_) => Rc::new([]),
+            };
+            self.charge(Some(part.len().max(1)))?;
+            out.extend_from_slice(&part);
+        }
+        let done: Rc<[PortPrefix]> = dedup(out).into();
+        self.groups_expanded += 1;
+        self.ports.insert(key, done.clone());
+        Ok(done)
+    }
+
+    pub(super) fn service_atoms(
+        &mut self,
+        protos: &[Option<u8>],
+        sport: Option<&PortSpec>,
+        dport: Option<&PortSpec>,
+    ) -> Result<Vec<Service>, CompileError> {
+        let sports = match sport {
+            Some(s) => self.port_spec(s)?,
+            None => Rc::new([PortPrefix::ANY]),
+        };
+        let dports = match dport {
+            Some(d) => self.port_spec(d)?,
+            None => Rc::new([PortPrefix::ANY]),
+        };
+        Ok(protos
+            .iter()
+            .map(|&p| Service {
+                proto: p,
+                sports: sports.clone(),
+                dports: dports.clone(),
+            })
+            .collect())
+    }
+
+    /// Services of an `object-group` in the protocol position: a protocol
+    /// group (with the ACE's ports) or a service group of `service-object`s.
+    fn group_services(
+        &mut self,
+        name: &str,
+        sport: Option<&PortSpec>,
+        dport: Option<&PortSpec>,
+    ) -> Result<Vec<Service>, CompileError> {
+        let g = self.protocol_group(name, 0)?;
+        let mut services = g.services.clone();
+        services.extend(self.service_atoms(&g.protos, sport, dport)?);
+        Ok(services)
+    }
+
+    /// A protocol or service group's protocols and services, computed once
+    /// per compile.
+    fn protocol_group(
+        &mut self,
+        name: &str,
+        depth: usize,
+    ) -> Result<Rc<GroupServices>, CompileError> {
+        if let Some(done) = self.services.get(name) {
+            return Ok(done.clone());
+        }
+        too_deep(depth, name)?;
+        let group = self.group(name)?;
+        let mut out = GroupServices::default();
+        let key = match group {
+            ObjectGroup::Protocol { name: key, members } => {
+                for m in members {
+                    match m {
+                        ProtocolMember::Protocol(p) => out.protos.push(protocol(*p)),
+                        ProtocolMember::Group(g) => {
+                            let part = self.protocol_group(g, depth + 1)?;
+                            self.charge(Some(part.protos.len() + part.services.len()))?;
+                            out.protos.extend_from_slice(&part.protos);
+                            out.services.extend_from_slice(&part.services);
+                        }
+                    }
+                    self.charge(Some(1))?;
+                }
+                key
+            }
+            ObjectGroup::Service {
+                name: key,
+                members,
+                protocol: None,
+            } => {
+                for m in members {
+                    match m {
+                        ServiceMember::Service(v) => out.services.push(service_value(v)),
+                        ServiceMember::Object(o) => {
+                            if let Object::Service { value, .. } = self.object(o)? {
+                                out.services.push(service_value(value));
+                            }
+                        }
+                        ServiceMember::Group(g) => {
+                            let part = self.protocol_group(g, depth + 1)?;
+                            self.charge(Some(part.protos.len() + part.services.len()))?;
+                            out.protos.extend_from_slice(&part.protos);
+                            out.services.extend_from_slice(&part.services);
+                        }
+                        ServiceMember::Port(_) => {}
+                    }
+                    self.charge(Some(1))?;
+                }
+                key
+            }
+            _ => {
+                return Err(CompileError::Undefined {
+                    kind: "protocol or service object-group",
+                    name: name.to_string(),
+                });
+            }
+        };
+        let done = Rc::new(GroupServices {
+            protos: dedup(out.protos),
+            services: dedup(out.services),
+        });
+        self.groups_expanded += 1;
+        self.services.insert(key, done.clone());
+        Ok(done)
+    }
+}
+
+fn service_value(v: &ServiceValue) -> Service {
+    let blocks = |m: &Option<PortMatch>| -> Rc<[PortPrefix]> {
+        m.as_ref()
+            .map_or_else(|| vec![PortPrefix::ANY], port_blocks)
+            .into()
+    };
+    Service {
+        proto: protocol(v.protocol),
+        sports: blocks(&v.source),
+        dports: blocks(&v.destination),
+    }
+}
+
+fn protocol(p: Protocol) -> Option<u8> {
+    match p {
+        Protocol::Ip => None,
+        Protocol::Number(n) => Some(n),
+    }
+}
