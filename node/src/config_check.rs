@@ -9,6 +9,7 @@ use std::path::Path;
 
 use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::policy::ast::{AclLine, Config, ServiceScope};
+use rampart_dataplane::policy::classifier::MAX_SUBTABLES;
 use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{EngineConfig, IfaceId, InterfaceConfig};
@@ -81,17 +82,20 @@ pub fn check(path: &Path, text: &str) -> Report {
         }
     };
     let cfg = &parsed.config;
-    if let Err(e) = compile(cfg, &interfaces(cfg)) {
-        let at = rampart_dataplane::policy::locate::locate(text, &e)
-            .map_or(String::new(), |(line, column)| format!("{line}:{column}:"));
-        return Report {
-            text: format!(
-                "{file}:{at} error: {}\n{file}: configuration refused\n",
-                echo_message(&e.to_string())
-            ),
-            ok: false,
-        };
-    }
+    let policy = match compile(cfg, &interfaces(cfg)) {
+        Ok(policy) => policy,
+        Err(e) => {
+            let at = rampart_dataplane::policy::locate::locate(text, &e)
+                .map_or(String::new(), |(line, column)| format!("{line}:{column}:"));
+            return Report {
+                text: format!(
+                    "{file}:{at} error: {}\n{file}: configuration refused\n",
+                    echo_message(&e.to_string())
+                ),
+                ok: false,
+            };
+        }
+    };
     let aces: usize = cfg
         .access_lists
         .iter()
@@ -127,6 +131,16 @@ pub fn check(path: &Path, text: &str) -> Report {
         cfg.access_lists.len(),
         cfg.access_groups.len()
     );
+    // A miss probes every subtable of an access-list: the operator sees
+    // how close each is to the bound before a policy is refused for it.
+    for acl in policy.acls() {
+        let _ = writeln!(
+            out,
+            "    {}: {} subtable(s) of at most {MAX_SUBTABLES}",
+            echo_message(&acl.name),
+            acl.subtables()
+        );
+    }
     let _ = writeln!(out, "  class-maps:       {}", cfg.class_maps.len());
     let _ = writeln!(out, "  policy-maps:      {}", cfg.policy_maps.len());
     for sp in &cfg.service_policies {
@@ -199,6 +213,27 @@ mod tests {
             "seed-as-published.cfg:1:37: error: expected destination address\n\
              seed-as-published.cfg:2:37: error: expected destination address\n\
              seed-as-published.cfg: 2 error(s); configuration refused\n"
+        );
+    }
+
+    #[test]
+    fn each_access_list_shows_its_subtables() {
+        let r = check(
+            Path::new("x.cfg"),
+            "access-list A permit tcp any host 198.18.0.1 eq 80\n\
+             access-list A permit tcp any 198.18.0.0 255.255.255.0 gt 1023\n\
+             access-list B permit ip any any\n",
+        );
+        assert!(r.ok, "{}", r.text);
+        // /32 with one port, and /24 with the six block sizes of 1024-65535.
+        assert!(
+            r.text.contains(
+                "  access-lists:     2 with 3 entries; 0 access-group(s)\n\
+                 \x20   A: 7 subtable(s) of at most 512\n\
+                 \x20   B: 1 subtable(s) of at most 512\n"
+            ),
+            "{}",
+            r.text
         );
     }
 

@@ -7,7 +7,9 @@ use std::time::Duration;
 use thiserror::Error;
 
 use super::ast::{self, ClassMatch, Config, PortSpec, ServiceScope};
-use super::classifier::{AddrPrefix, Atom, Classifier, ClassifierBuilder, PortPrefix, Probe};
+use super::classifier::{
+    AddrPrefix, Atom, Classifier, ClassifierBuilder, MAX_SUBTABLES, PortPrefix, Probe,
+};
 use crate::flow::proto;
 use crate::iface::InterfaceConfig;
 use crate::verdict::IfaceId;
@@ -41,6 +43,17 @@ pub enum CompileError {
     TooLarge {
         /// The entry whose expansion passed the bound.
         place: Place,
+    },
+    /// An access-list whose atoms have more distinct shapes than
+    /// [`MAX_SUBTABLES`]: every lookup that misses would probe them all.
+    #[error(
+        "access-list '{acl}' line {entry}: the access-list needs more than {MAX_SUBTABLES} classifier subtables (distinct combinations of prefix lengths and port block sizes); each one is probed by every packet that matches no entry"
+    )]
+    TooManySubtables {
+        /// The access-list.
+        acl: String,
+        /// The entry (from 1, remarks counted) that passed the bound.
+        entry: usize,
     },
     /// `security-level` outside 0–100 in an interface block.
     #[error("interface '{0}': security-level must be 0-100")]

@@ -13,7 +13,8 @@ use super::parse_config;
 pub fn locate(text: &str, e: &CompileError) -> Option<(usize, usize)> {
     if let CompileError::TooLarge {
         place: Place::AclEntry { acl, entry },
-    } = e
+    }
+    | CompileError::TooManySubtables { acl, entry } = e
     {
         // `line N` and `no` forms move entries: only the parser knows
         // where one was written. The text parsed once already, so this
@@ -55,7 +56,7 @@ pub fn locate(text: &str, e: &CompileError) -> Option<(usize, usize)> {
             CompileError::TooLarge {
                 place: Place::ClassMap(name),
             } => (is(0, "class-map")).then(|| at(1, name)).flatten(),
-            CompileError::TooLarge { .. } => None,
+            CompileError::TooLarge { .. } | CompileError::TooManySubtables { .. } => None,
         }
     })
 }

@@ -188,3 +188,49 @@ fn each_group_is_expanded_once() {
     assert_eq!(acl.decide(&probe([198, 18, 0, 9], 1500)), Some(true));
     assert_eq!(acl.decide(&probe([198, 18, 0, 9], 999)), None);
 }
+
+fn mask(len: u32) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::from(u32::MAX.checked_shl(32 - len).unwrap_or(0))
+}
+
+/// `n` entries, each of its own pair of prefix lengths: one subtable each.
+fn shapes(n: usize) -> String {
+    let mut s = String::from("access-list A remark shapes\n");
+    for (l1, l2) in (8..=32)
+        .flat_map(|a| (12..=32).map(move |b| (a, b)))
+        .take(n)
+    {
+        s += &format!(
+            "access-list A permit tcp 10.0.0.0 {} 172.16.0.0 {} eq 80\n",
+            mask(l1),
+            mask(l2)
+        );
+    }
+    s
+}
+
+/// Every lookup that misses probes every subtable: an access-list with
+/// more than `MAX_SUBTABLES` shapes is refused at the entry that added
+/// the one too many, and one at the bound is taken.
+#[test]
+fn an_access_list_over_the_subtable_bound_is_refused_at_its_entry() {
+    let text = shapes(MAX_SUBTABLES);
+    let p = compile(&parse_config(&text).expect("parses").config, &ifaces()).expect("at the bound");
+    assert_eq!(p.acls()[0].subtables(), MAX_SUBTABLES);
+
+    let text = shapes(MAX_SUBTABLES + 1);
+    let e = compile(&parse_config(&text).expect("parses").config, &ifaces())
+        .expect_err("over the bound");
+    // The remark is line 1: the entry that adds shape 513 is line 514.
+    assert_eq!(
+        e,
+        CompileError::TooManySubtables {
+            acl: "A".into(),
+            entry: MAX_SUBTABLES + 2
+        }
+    );
+    assert_eq!(
+        crate::policy::locate::locate(&text, &e),
+        Some((MAX_SUBTABLES + 2, 15))
+    );
+}

@@ -18,7 +18,7 @@ use crate::policy::ast::{
     self, AclLine, AddrSpec, Config, NetworkMember, NetworkValue, Object, ObjectGroup, PortMatch,
     PortProtocol, PortSpec, ProtoSpec, Protocol, ProtocolMember, ServiceMember, ServiceValue,
 };
-use crate::policy::classifier::{AddrPrefix, Atom, ClassifierBuilder, PortPrefix};
+use crate::policy::classifier::{AddrPrefix, Atom, ClassifierBuilder, MAX_SUBTABLES, PortPrefix};
 use crate::policy::parse::{group_name, object_name};
 
 /// A protocol and port blocks: one "service" an ACE can match.
@@ -224,6 +224,12 @@ impl<'a> Compiler<'a> {
             };
             let atoms = self.ace(ace).map_err(|e| e.placed(place))?;
             b.push_rule(atoms);
+            if b.subtables() > MAX_SUBTABLES {
+                return Err(CompileError::TooManySubtables {
+                    acl: acl.name.clone(),
+                    entry: i + 1,
+                });
+            }
         }
         Ok(CompiledAcl {
             name: acl.name.clone(),
