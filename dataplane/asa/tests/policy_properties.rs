@@ -110,7 +110,8 @@ fn protocol() -> impl Strategy<Value = Protocol> {
         Just(Protocol::Ip),
         prop_oneof![Just(1u8), Just(6), Just(17), Just(47), Just(58), Just(132)]
             .prop_map(Protocol::Number),
-        any::<u8>().prop_map(Protocol::Number),
+        // Not 0, which the parser refuses (use `ip`).
+        (1u8..=u8::MAX).prop_map(Protocol::Number),
     ]
 }
 

@@ -8,7 +8,7 @@ use crate::ports::{self, PortNames};
 use super::Parser;
 use super::cursor::{Cur, R};
 use super::refs::{GroupKind, RefKind, group_name};
-use super::values::{Net, Ops, host_ip, network_literal, port_match};
+use super::values::{Net, Ops, PROTOCOL_ZERO, host_ip, network_literal, port_match};
 
 /// `log … interval N`: 1–600 seconds.
 const LOG_INTERVAL_MAX_SECS: u32 = 600;
@@ -74,6 +74,7 @@ impl Parser {
                 return Ok(ace);
             }
             Some(t) => match ports::protocol(t.text) {
+                Some(Protocol::Number(0)) => return Err(c.err_at(t.col, PROTOCOL_ZERO)),
                 Some(p) => (
                     ProtoSpec::Protocol(p),
                     ports::port_names(p).ok_or("ports apply only to tcp, udp and sctp"),
@@ -253,6 +254,23 @@ mod tests {
     use crate::ast::*;
     use crate::parse::test_support::*;
     use std::net::Ipv6Addr;
+
+    /// Protocol 0 would match nothing (`deny 0 any any` failing open):
+    /// refused wherever a protocol is written, at the number.
+    #[test]
+    fn protocol_zero_is_refused_where_it_is_written() {
+        let msg = "protocol 0 matches no packet: use 'ip' for any protocol";
+        check_errors(&[
+            ("access-list A deny 0 any any", 1, 20, msg),
+            ("access-list A extended permit 0 any any", 1, 31, msg),
+            ("object-group protocol P\n protocol-object 0", 2, 18, msg),
+            ("object service S\n service 0", 2, 10, msg),
+            ("object-group service G\n service-object 0", 2, 17, msg),
+        ]);
+        // 255 and `ip` stay.
+        assert_eq!(cfg("access-list A deny 255 any any").access_lists.len(), 1);
+        assert_eq!(cfg("access-list A deny ip any any").access_lists.len(), 1);
+    }
 
     #[test]
     fn addresses() {

@@ -3,13 +3,12 @@
 //! what it had.
 
 use crate::ast::*;
-use crate::ports;
 
 use super::Parser;
 use super::cursor::{Cur, R, Tok};
 use super::modes::{Mode, REASON_DESCRIPTION, REASON_DUPLICATE_MEMBER};
 use super::refs::{GroupKind, Owner, RefKind, Stored, group_name, member_key};
-use super::values::{Ops, group_network_value, port_match, service_value};
+use super::values::{Ops, group_network_value, port_match, protocol_at, service_value};
 
 impl Parser {
     pub(super) fn object_group(&mut self, c: &mut Cur<'_>) -> R<()> {
@@ -177,9 +176,7 @@ impl Parser {
             }
             ("protocol-object", GroupKind::Protocol) => {
                 let t = c.word("protocol")?;
-                let p = ports::protocol(t.text)
-                    .ok_or_else(|| c.err_at(t.col, format!("invalid protocol '{}'", t.text)))?;
-                vec![Member::Protocol(p)]
+                vec![Member::Protocol(protocol_at(c, t)?)]
             }
             _ => return Err(wrong(c)),
         })

@@ -198,14 +198,29 @@ impl Service {
     }
 }
 
+/// Why protocol number 0 is refused: no packet carries it in the position
+/// the rules read (0 is IPv6's hop-by-hop options header, RFC 8200 §4.3,
+/// which is parsed past to the transport), so an entry naming it would
+/// match nothing, and `deny 0 any any` would fail open. The ASA's `ip` is
+/// every protocol.
+pub(super) const PROTOCOL_ZERO: &str = "protocol 0 matches no packet: use 'ip' for any protocol";
+
+/// A protocol keyword or number (not 0, [`PROTOCOL_ZERO`]) at `t`.
+pub(super) fn protocol_at(c: &Cur<'_>, t: Tok<'_>) -> R<Protocol> {
+    match ports::protocol(t.text) {
+        Some(Protocol::Number(0)) => Err(c.err_at(t.col, PROTOCOL_ZERO)),
+        Some(p) => Ok(p),
+        None => Err(c.err_at(t.col, format!("invalid protocol '{}'", t.text))),
+    }
+}
+
 /// `PROTO [source OP P] [destination OP P]`.
 pub(super) fn service_value(c: &mut Cur<'_>) -> R<Service> {
     let t = c.word("protocol")?;
     let (protocol, names) = if t.text == "tcp-udp" {
         (None, Some(PortNames::TcpUdp))
     } else {
-        let p = ports::protocol(t.text)
-            .ok_or_else(|| c.err_at(t.col, format!("invalid protocol '{}'", t.text)))?;
+        let p = protocol_at(c, t)?;
         (Some(p), ports::port_names(p))
     };
     if protocol.is_some_and(ports::is_icmp) && c.peek().is_some() {
