@@ -963,7 +963,8 @@ pub fn bypass_mixed(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
 
 /// 8. Five restarts within a minute while traffic flows, of A and B in
 ///    turn (A, B, A, B, A), two by SIGKILL then two by SIGTERM (the node's
-///    path on the other while it is away, back once it is ready). B has
+///    path on the other while it is away, moved as it is killed or before
+///    it is stopped, and back once it is ready). B has
 ///    the higher id: A dials it, so B's restarts are the ones that need
 ///    B's wake (docs/sync.md §8) to be back at once.
 pub fn restart_loop(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
@@ -977,10 +978,13 @@ pub fn restart_loop(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
         let i = k % 2;
         let name = b.name(i);
         ctx.progress(&format!("restart-loop: restart {} of 5, {name}", k + 1));
-        b.routes_around(i)?;
+        // A SIGKILL restart is a failure: the node dies carrying packets,
+        // and its routes move at that instant (`Bench::fail`). A SIGTERM
+        // restart is planned: its routes move first, then it stops.
         if (k / 2) % 2 == 0 {
-            b.kill(i);
+            b.fail(i)?;
         } else {
+            b.routes_around(i)?;
             let s = b.stop(i);
             row.check(
                 s.is_ok(),
