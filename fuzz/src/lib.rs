@@ -174,7 +174,9 @@ pub fn inspect_icmp(engine: &mut Engine) {
     compile::inspect_icmp(&mut cfg);
     let policy = compile::compile(&cfg, &engine.config().interfaces)
         .expect("an ICMP inspection policy compiles");
-    engine.set_policy(std::sync::Arc::new(policy)).expect("the policy's classes fit");
+    engine
+        .set_policy(std::sync::Arc::new(policy))
+        .expect("the policy's classes fit");
 }
 
 /// Feed every step of `data` to one engine, calling `each` with each
