@@ -1,7 +1,11 @@
 //! Writes the seed corpus of every target (see `src/corpus.rs`), or of the
 //! targets named: `cargo run --example make_corpus [TARGET…]`, in `fuzz/`.
-//! Seed files no target builds any more are removed; the fuzzer's own
-//! finds (not `seed-*`) are left alone.
+//! For the targets with [`Outcomes`](rampart_fuzz::corpus::Outcomes) it
+//! also writes what the target made of each seed to
+//! `expect/<target>/<seed>.expect`: after a change of behaviour, review the
+//! diff of those files before committing it. Seed and `.expect` files no
+//! target builds any more are removed; the fuzzer's own finds (not
+//! `seed-*`) are left alone.
 
 use std::fs;
 use std::path::Path;
@@ -27,5 +31,28 @@ fn main() {
         }
         let bytes: usize = seeds.iter().map(|s| s.input.len()).sum();
         println!("{}: {} seeds, {bytes} bytes", target.name, seeds.len());
+
+        if target.outcomes.is_none() {
+            continue;
+        }
+        let expect_dir = target.expect_dir();
+        let expect_dir = Path::new(&expect_dir);
+        fs::create_dir_all(expect_dir).expect("expect dir");
+        for old in fs::read_dir(expect_dir).expect("expect dir") {
+            let old = old.expect("entry").file_name();
+            let old = old.to_string_lossy();
+            let seed = old.strip_suffix(".expect").unwrap_or(&old);
+            if !seeds.iter().any(|s| s.name == seed) {
+                fs::remove_file(expect_dir.join(&*old)).expect("remove stale expect file");
+            }
+        }
+        for seed in &seeds {
+            let file = target
+                .expect_file(&seed.name, &seed.input)
+                .expect("a target with outcomes");
+            fs::write(expect_dir.join(format!("{}.expect", seed.name)), file)
+                .expect("write expect file");
+        }
+        println!("{}: {} expect files", target.name, seeds.len());
     }
 }

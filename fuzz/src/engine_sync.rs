@@ -241,7 +241,8 @@ impl Driver {
 
 // === seeds ===
 
-/// One seed with what the engine made of each input when it was built.
+/// One seed with what the engine made of each input as the generator drove
+/// it (the expected answers are the checked-in `.expect` file, not these).
 #[derive(Debug)]
 pub struct Seed {
     /// The file.

@@ -5,8 +5,10 @@
 //! closing states instead of stopping at a dropped SYN-ACK.
 //!
 //! `cargo run --example make_corpus` writes them to
-//! `corpus/engine_process/`; `cargo test` checks the files are current and
-//! that each seed still gets the verdicts it was built with.
+//! `corpus/engine_process/` and their verdicts to `expect/engine_process/`;
+//! `cargo test` checks the files are current, that each seed replays to its
+//! checked-in verdicts, and that its bytes replay to the verdicts the
+//! generator saw.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -32,7 +34,8 @@ pub struct Seed {
     pub name: &'static str,
     /// The encoded input.
     pub input: Vec<u8>,
-    /// The verdict of each frame when the seed was built.
+    /// The verdict of each frame as the generator drove the engine (the
+    /// expected verdicts are the checked-in `.expect` file, not these).
     pub verdicts: Vec<Verdict>,
 }
 

@@ -323,7 +323,9 @@ fn local_event(event: SyncEvent, want_ack: bool) -> SyncOut {
 
 // === seeds ===
 
-/// One seed with the outcome of each step when it was built.
+/// One seed with the outcome of each step as the generator drove the
+/// protocol (the expected outcomes are the checked-in `.expect` file, not
+/// these).
 #[derive(Debug)]
 pub struct Seed {
     /// The file.
