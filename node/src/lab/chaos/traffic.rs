@@ -482,7 +482,12 @@ fn run_client(plan: Plan, ctl: Arc<Control>) -> Outcome {
                 ..StreamOutcome::default()
             }));
         }
-        out.short = generator.await.unwrap_or_default();
+        // A generator that panicked made no connections: a failure of the
+        // harness, never "0 attempted, 0 failed".
+        match generator.await {
+            Ok(short) => out.short = short,
+            Err(e) => out.harness_error = Some(format!("the short-connection generator: {e}")),
+        }
         out
     })
 }
