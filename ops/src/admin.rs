@@ -92,6 +92,8 @@ pub struct Admin<P: EnginePool> {
     clears: Mutex<[WalkBudget; 2]>,
     /// `show conn` walks, by [`Caller`].
     reads: [ReadWalks; 3],
+    /// The clock `clears` and `reads` refill by and wait on.
+    clock: Arc<dyn WalkClock>,
     /// The policy every worker is to run.
     wanted: Arc<Mutex<Wanted>>,
 }
@@ -184,6 +186,76 @@ impl SlotBudget {
     }
 }
 
+/// Where the walk budgets read the time and wait for it. The node runs on
+/// [`SystemClock`]; a test injects a [`ManualClock`], so what it asserts is
+/// how long the budgets made a caller wait, not how long the machine took
+/// (shared test machines are slow at random).
+pub trait WalkClock: Send + Sync + 'static {
+    /// The time now.
+    fn now(&self) -> std::time::Instant;
+    /// Wait `d`: the budget said the caller's slots are there after it.
+    fn sleep(&self, d: Duration);
+}
+
+/// The machine's clock: the budgets wait by sleeping the handler's thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl WalkClock for SystemClock {
+    fn now(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+    fn sleep(&self, d: Duration) {
+        std::thread::sleep(d);
+    }
+}
+
+/// A clock that moves only when a budget waits on it: `sleep(d)` returns at
+/// once and moves it `d` on, so [`slept`](Self::slept) is the time the
+/// budgets made their callers wait, whatever the machine's load.
+#[cfg(any(test, feature = "fixture"))]
+#[derive(Debug)]
+pub struct ManualClock {
+    start: std::time::Instant,
+    slept: Mutex<Duration>,
+}
+
+#[cfg(any(test, feature = "fixture"))]
+impl ManualClock {
+    /// A clock standing at the machine's time now.
+    pub fn new() -> Self {
+        ManualClock {
+            start: std::time::Instant::now(),
+            slept: Mutex::new(Duration::ZERO),
+        }
+    }
+
+    /// The time waited on this clock so far.
+    pub fn slept(&self) -> Duration {
+        *self.slept.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(any(test, feature = "fixture"))]
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(any(test, feature = "fixture"))]
+impl WalkClock for ManualClock {
+    fn now(&self) -> std::time::Instant {
+        self.start + self.slept()
+    }
+    fn sleep(&self, d: Duration) {
+        // A real sleep always lets time pass. So must this one: a budget
+        // short by a rounding error asks for a wait that rounds to 0 ns,
+        // and a clock that did not move would have it ask forever.
+        *self.slept.lock().unwrap_or_else(|p| p.into_inner()) += d.max(Duration::from_nanos(1));
+    }
+}
+
 /// The `show conn` walks of one kind of caller: their budget, and, for
 /// callers the operator does not control, the turn that lets one walk at a
 /// time (each waits on its budget holding a handler; two would only halve
@@ -195,16 +267,16 @@ struct ReadWalks {
 }
 
 impl ReadWalks {
-    /// Wait until `slots` may be scanned.
-    fn pace(&self, slots: usize) {
+    /// Wait on `clock` until `slots` may be scanned.
+    fn pace(&self, slots: usize, clock: &dyn WalkClock) {
         loop {
             let wait = match self.budget.lock() {
-                Ok(mut b) => b.take(slots, std::time::Instant::now()),
+                Ok(mut b) => b.take(slots, clock.now()),
                 Err(_) => return,
             };
             match wait {
                 Ok(()) => return,
-                Err(d) => std::thread::sleep(d),
+                Err(d) => clock.sleep(d),
             }
         }
     }
@@ -216,6 +288,23 @@ impl<P: EnginePool> std::fmt::Debug for Admin<P> {
     }
 }
 
+/// Full `clear conn` budgets at `now`, by [`Clear`].
+fn clear_budgets(now: std::time::Instant) -> [WalkBudget; 2] {
+    std::array::from_fn(|_| WalkBudget {
+        tokens: WALK_BURST,
+        at: now,
+    })
+}
+
+/// Full `show conn` budgets at `now`, by [`Caller`].
+fn read_walks(now: std::time::Instant) -> [ReadWalks; 3] {
+    std::array::from_fn(|i| ReadWalks {
+        budget: Mutex::new(SlotBudget::new(READ_SLOTS_PER_SECOND[i], now)),
+        // The operator's walks wait for nobody's turn.
+        turn: (i != Caller::AdminToken as usize).then(|| Mutex::new(())),
+    })
+}
+
 fn unavailable(e: PoolError) -> OpsError {
     OpsError::Unavailable(e.0)
 }
@@ -225,6 +314,7 @@ impl<P: EnginePool> Admin<P> {
     /// engines run the security-levels policy until [`with_policy`](Self::with_policy)
     /// or a `configure`.
     pub fn new(pool: Arc<P>, status: StatusSource) -> Self {
+        let now = SystemClock.now();
         Admin {
             pool,
             status,
@@ -239,20 +329,21 @@ impl<P: EnginePool> Admin<P> {
             membership: None,
             peer_clear: None,
             timeout: WORKER_TIMEOUT,
-            clears: Mutex::new(std::array::from_fn(|_| WalkBudget {
-                tokens: WALK_BURST,
-                at: std::time::Instant::now(),
-            })),
-            reads: std::array::from_fn(|i| ReadWalks {
-                budget: Mutex::new(SlotBudget::new(
-                    READ_SLOTS_PER_SECOND[i],
-                    std::time::Instant::now(),
-                )),
-                // The operator's walks wait for nobody's turn.
-                turn: (i != Caller::AdminToken as usize).then(|| Mutex::new(())),
-            }),
+            clears: Mutex::new(clear_budgets(now)),
+            reads: read_walks(now),
+            clock: Arc::new(SystemClock),
             wanted: Arc::new(Mutex::new(Wanted::default())),
         }
+    }
+
+    /// Refill and wait the walk budgets on `clock` instead of the machine's
+    /// (a test's [`ManualClock`]); the budgets start full at its time.
+    pub fn with_clock(mut self, clock: Arc<dyn WalkClock>) -> Self {
+        let now = clock.now();
+        self.clears = Mutex::new(clear_budgets(now));
+        self.reads = read_walks(now);
+        self.clock = clock;
+        self
     }
 
     /// Take one `clear conn` walk from the budget of its kind, or refuse.
@@ -260,7 +351,7 @@ impl<P: EnginePool> Admin<P> {
         let ok = self
             .clears
             .lock()
-            .map(|mut b| b[kind as usize].take(std::time::Instant::now()))
+            .map(|mut b| b[kind as usize].take(self.clock.now()))
             .unwrap_or(false);
         if ok {
             Ok(())
@@ -680,7 +771,10 @@ impl<P: EnginePool> Backend for Admin<P> {
         };
         let slots = parts.iter().map(|p| p.2).max().unwrap_or(0);
         for start in (0..slots).step_by(WALK_SLICE_SLOTS) {
-            walks.pace((slots - start).clamp(MIN_SLICE_CHARGE, WALK_SLICE_SLOTS));
+            walks.pace(
+                (slots - start).clamp(MIN_SLICE_CHARGE, WALK_SLICE_SLOTS),
+                &*self.clock,
+            );
             let range = start..start + WALK_SLICE_SLOTS;
             let rows = self.each(move |w| {
                 collect_rows_in(w.engine, w.now, &filter, w.worker, max_rows, range.clone())
@@ -919,27 +1013,50 @@ mod tests {
     /// costs the worker per second does not grow with the table (before,
     /// ten such walks a second were allowed whatever the table held: at a
     /// million entries, seconds of slice work per second). The operator's
-    /// walk, right after, draws on its own budget.
+    /// walk, right after, draws on its own budget. The budgets run on a
+    /// [`ManualClock`]: the test asserts the waits the budgets decided, not
+    /// the machine's time, which a loaded machine stretches at random.
     #[test]
     fn a_walk_of_a_large_table_is_paced_by_the_slots_it_scans() {
-        let admin = admin_of(LocalPool::new(vec![filled(200_000)], || NOW));
+        let clock = Arc::new(ManualClock::new());
+        let admin =
+            admin_of(LocalPool::new(vec![filled(200_000)], || NOW)).with_clock(clock.clone());
+        let slots = admin
+            .pool
+            .each(WORKER_TIMEOUT, |w| w.engine.table().slot_count())
+            .unwrap()[0];
+        // What one walk is charged: a slice's slots, at least the minimum.
+        let charge: usize = (0..slots)
+            .step_by(WALK_SLICE_SLOTS)
+            .map(|s| (slots - s).clamp(MIN_SLICE_CHARGE, WALK_SLICE_SLOTS))
+            .sum();
+        let per_second = READ_SLOTS_PER_SECOND[Caller::Open as usize];
+        assert!(
+            charge as f64 > per_second,
+            "{charge} slots: not past a second's"
+        );
+        let waited = |walks: usize| (walks * charge) as f64 / per_second - 1.0;
+        let close = |d: Duration, want: f64| (d.as_secs_f64() - want).abs() < 1e-6;
         // The budget starts with one second's worth: the first walk waits
-        // for the slots beyond it, the next for all of its about 205,000
-        // (over 1.5 s).
+        // for the slots beyond it, the next for all of its own (about
+        // 205,000 slots, over 1.5 s).
         admin.conns(&query(Caller::Open)).expect("walked");
-        let t0 = std::time::Instant::now();
+        assert!(close(clock.slept(), waited(1)), "{:?}", clock.slept());
         let open = admin.conns(&query(Caller::Open)).expect("walked");
-        let paced = t0.elapsed();
+        let paced = clock.slept();
+        assert!(close(paced, waited(2)), "not paced: {paced:?}");
         assert!(paced >= Duration::from_millis(1500), "not paced: {paced:?}");
         // Without a token, at most SHOW_CONN_MAX_ROWS_OPEN rows.
         assert_eq!(open.conns.len(), SHOW_CONN_MAX_ROWS_OPEN);
         assert_eq!(open.truncated, 200_000 - SHOW_CONN_MAX_ROWS_OPEN as u64);
-        let t0 = std::time::Instant::now();
+        // The operator's walk, with the token-less budget spent, waits for
+        // nothing: its budget is its own.
         let op = admin.conns(&query(Caller::AdminToken)).expect("walked");
         assert_eq!(op.conns.len(), SHOW_CONN_MAX_ROWS);
         assert_eq!(op.conns.len() as u64 + op.truncated, 200_000);
-        assert!(
-            t0.elapsed() < paced,
+        assert_eq!(
+            clock.slept(),
+            paced,
             "the operator waited on others' budget"
         );
     }
