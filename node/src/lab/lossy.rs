@@ -198,6 +198,10 @@ fn relay(
 mod tests {
     use super::*;
 
+    /// How long the relay test waits for one step before it calls the
+    /// relay hung: a bound no healthy run comes near, not a timing claim.
+    const HANG_GUARD: Duration = Duration::from_secs(30);
+
     #[test]
     fn relays_with_loss_and_delay() {
         let echo = UdpSocket::bind("127.0.0.1:0").expect("bind");
@@ -228,21 +232,76 @@ mod tests {
             7,
         );
         let c = UdpSocket::bind("127.0.0.1:0").expect("client");
-        c.set_read_timeout(Some(Duration::from_millis(30)))
-            .expect("timeout");
-        let (mut got, mut rtt) = (0, Duration::ZERO);
+        // A hang guard far above any plausible time, not a timing claim:
+        // the test reads a reply only once the relay says it forwarded it.
+        c.set_read_timeout(Some(HANG_GUARD)).expect("timeout");
+        // The relay's decisions, counted: each datagram it has judged is
+        // forwarded or dropped, so the test waits for the counters, never
+        // for a reply that may have been dropped.
+        let judged = |n: u64| {
+            let deadline = Instant::now() + HANG_GUARD;
+            loop {
+                let (f, d) = (
+                    link.stats.forwarded.load(Ordering::SeqCst),
+                    link.stats.dropped.load(Ordering::SeqCst),
+                );
+                if f + d >= n {
+                    return (f, d);
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the relay judged {} of {n}",
+                    f + d
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        };
+        // The loss the seed draws, one draw per datagram in the order the
+        // relay takes them: one exchange at a time, the request then its
+        // echo.
+        let (mut rng, mut want) = (7u64, (0u64, 0u64, 0u32));
+        let mut lost = || next(&mut rng) % 1_000_000 < 200_000;
+        let (mut got, mut judged_so_far) = (0u32, 0u64);
         for i in 0..200u32 {
             let t0 = Instant::now();
             c.send_to(&i.to_be_bytes(), link.addr).expect("send");
-            let mut b = [0u8; 4];
-            if c.recv(&mut b).is_ok() && b == i.to_be_bytes() {
-                got += 1;
-                rtt += t0.elapsed();
+            judged_so_far += 1;
+            judged(judged_so_far);
+            if lost() {
+                want.1 += 1;
+                continue;
             }
+            want.0 += 1;
+            // The request went on: the echo's reply is judged next.
+            judged_so_far += 1;
+            judged(judged_so_far);
+            if lost() {
+                want.1 += 1;
+                continue;
+            }
+            want.0 += 1;
+            want.2 += 1;
+            let mut b = [0u8; 4];
+            c.recv(&mut b).expect("a forwarded reply arrives");
+            assert_eq!(b, i.to_be_bytes(), "the reply to {i}");
+            got += 1;
+            // A lower bound: a loaded machine only makes it longer.
+            assert!(
+                t0.elapsed() >= Duration::from_millis(10),
+                "round trip {i} took {:?}, less than the two 5 ms delays",
+                t0.elapsed()
+            );
         }
-        // Both directions lose 20 %: about 64 % of round trips complete.
+        let (forwarded, dropped) = (
+            link.stats.forwarded.load(Ordering::SeqCst),
+            link.stats.dropped.load(Ordering::SeqCst),
+        );
+        assert_eq!((forwarded, dropped, got), want, "not the seed's loss");
+        // Both directions lose 20 %: about 64 % of round trips complete,
+        // and about a fifth of what the relay took is dropped.
         assert!((90..=170).contains(&got), "{got} of 200 round trips");
-        assert!(rtt / got >= Duration::from_millis(10), "two 5 ms delays");
+        let share = dropped as f64 / (forwarded + dropped) as f64;
+        assert!((0.12..=0.28).contains(&share), "{share} dropped");
         stop.store(true, Ordering::Relaxed);
         let _ = echo_thread.join();
     }
