@@ -36,6 +36,38 @@ struct Node {
     slow: Duration,
     config_bytes: usize,
     walks: Arc<AtomicUsize>,
+    gate: Arc<Gate>,
+}
+
+/// Holds every `show conn` until the test opens it: a walk that is in
+/// progress for as long as the test needs, whatever the machine's load.
+#[derive(Default)]
+struct Gate {
+    shut: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+    /// Walks that went through.
+    passed: AtomicUsize,
+}
+
+impl Gate {
+    fn shut(&self) {
+        *self.shut.lock().unwrap() = true;
+    }
+
+    fn open(&self) {
+        *self.shut.lock().unwrap() = false;
+        self.opened.notify_all();
+    }
+
+    /// Wait while shut (at most a minute: a hang guard, not a timing).
+    fn pass(&self) {
+        let g = self.shut.lock().unwrap();
+        let _ = self
+            .opened
+            .wait_timeout_while(g, Duration::from_secs(60), |shut| *shut)
+            .unwrap();
+        self.passed.fetch_add(1, Ordering::SeqCst);
+    }
 }
 
 impl Backend for Node {
@@ -44,6 +76,7 @@ impl Backend for Node {
     }
     fn conns(&self, q: &ConnQuery) -> Result<ConnList, OpsError> {
         self.walks.fetch_add(1, Ordering::SeqCst);
+        self.gate.pass();
         std::thread::sleep(self.slow);
         self.inner.conns(q)
     }
@@ -76,15 +109,18 @@ impl Backend for Node {
 struct Started {
     srv: OpsServer,
     walks: Arc<AtomicUsize>,
+    gate: Arc<Gate>,
 }
 
 fn start(slow: Duration, config_bytes: usize, limits: ServeLimits) -> Started {
     let walks = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(Gate::default());
     let backend: Arc<dyn Backend> = Arc::new(Node {
         inner: fixture::admin(fixture::standalone_status()),
         slow,
         config_bytes,
         walks: walks.clone(),
+        gate: gate.clone(),
     });
     let b = backend.clone();
     let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), None));
@@ -98,6 +134,7 @@ fn start(slow: Duration, config_bytes: usize, limits: ServeLimits) -> Started {
     Started {
         srv: OpsServer::start(&cfg, backend, metrics).unwrap(),
         walks,
+        gate,
     }
 }
 
@@ -140,7 +177,10 @@ fn requests_in_flight_without_a_token_do_not_lock_the_operator_out() {
         },
         ..ServeLimits::default()
     };
-    let n = start(Duration::from_millis(1500), 10, limits);
+    let n = start(Duration::ZERO, 10, limits);
+    // Their walks are in progress until the operator is done: an operator
+    // queued behind them would wait for the gate, which opens only after.
+    n.gate.shut();
     let addr = n.srv.admin_addr.unwrap();
     let users: Vec<_> = (0..4)
         .map(|_| {
@@ -151,7 +191,6 @@ fn requests_in_flight_without_a_token_do_not_lock_the_operator_out() {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(100));
-    let t0 = Instant::now();
     let op = Client::new(addr, Some(TOKEN.into()));
     op.clear_conns(&ConnFilter::default())
         .expect("the operator's clear conn");
@@ -159,9 +198,8 @@ fn requests_in_flight_without_a_token_do_not_lock_the_operator_out() {
         .expect("the operator's configure");
     op.counters().expect("the operator's show counters");
     assert!(
-        t0.elapsed() < Duration::from_millis(1000),
-        "the operator waited {:?}",
-        t0.elapsed()
+        users.iter().all(|u| !u.is_finished()),
+        "the operator was answered only after a token-less walk ended"
     );
     match Client::new(addr, None).counters() {
         Err(e @ ClientError::Busy { .. }) => {
@@ -169,6 +207,7 @@ fn requests_in_flight_without_a_token_do_not_lock_the_operator_out() {
         }
         other => panic!("expected a busy refusal, got {other:?}"),
     }
+    n.gate.open();
     for u in users {
         // Walks that end together meet the one-at-a-time turn of
         // token-less walks (429): answered too.
@@ -189,6 +228,8 @@ fn requests_in_flight_without_a_token_do_not_lock_the_operator_out() {
 #[test]
 fn requests_whose_clients_hang_up_queue_no_work_beyond_the_caps() {
     let n = start(Duration::from_millis(500), 10, ServeLimits::default());
+    // Their handlers stay in progress until the operator is answered.
+    n.gate.shut();
     let addr = n.srv.admin_addr.unwrap();
     for _ in 0..160 {
         let mut s = std::net::TcpStream::connect(addr).unwrap();
@@ -197,15 +238,17 @@ fn requests_whose_clients_hang_up_queue_no_work_beyond_the_caps() {
         std::thread::sleep(Duration::from_millis(5));
         drop(s);
     }
-    let t0 = Instant::now();
+    // Answered while every handler taken up is held at the gate: had the
+    // operator's request queued behind theirs, it would wait for the gate.
     Client::new(addr, Some(TOKEN.into()))
         .counters()
         .expect("the operator's show counters");
-    assert!(
-        t0.elapsed() < Duration::from_secs(1),
-        "the operator waited {:?}",
-        t0.elapsed()
+    assert_eq!(
+        n.gate.passed.load(Ordering::SeqCst),
+        0,
+        "the operator was answered only after a token-less handler ran"
     );
+    n.gate.open();
     std::thread::sleep(Duration::from_secs(3));
     let ran = n.walks.load(Ordering::SeqCst);
     assert!(
