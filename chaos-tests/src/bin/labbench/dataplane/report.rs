@@ -179,9 +179,15 @@ pub(super) fn summarize(a: &Args, res: &Results, machine_start: Value) -> Value 
     // The headline compares, links in their natural state (offloads on),
     // with the kernel's transparent stateful bridge, else with the
     // router; without offload-on runs, in the offloads-off state.
-    let pick = |m: &serde_json::Map<String, Value>, ids: &[&str]| {
-        ids.iter().find_map(|k| m.get(*k).and_then(Value::as_f64))
-    };
+    // Each headline names the baseline it was measured against: a run
+    // without the first choice falls back, and says so.
+    fn pick(
+        m: &serde_json::Map<String, Value>,
+        ids: &[&'static str],
+    ) -> Option<(f64, &'static str)> {
+        ids.iter()
+            .find_map(|k| m.get(*k).and_then(Value::as_f64).map(|v| (v, *k)))
+    }
     let head_tcp = pick(
         &tcp_ratios,
         &[
@@ -196,6 +202,8 @@ pub(super) fn summarize(a: &Args, res: &Results, machine_start: Value) -> Value 
         &["bridge+nft/offloads-on", "routed+nft/offloads-on"],
     );
     let insp_byp = pick(&byp, &["offloads-on", "offloads-off"]);
+    let value = |h: Option<(f64, &str)>| opt(h.map(|(v, _)| v));
+    let against = |h: Option<(f64, &str)>| h.map_or(Value::Null, |(_, k)| Value::from(k));
     json!({
         "benchmark": "dataplane",
         "machine": machine_start,
@@ -215,10 +223,13 @@ pub(super) fn summarize(a: &Args, res: &Results, machine_start: Value) -> Value 
         "udp_at_nftables_rate": paced,
         "latency": lat,
         "ratios": {
-            "tcp_rampart_over_nftables": opt(head_tcp),
-            "udp_rampart_over_nftables": opt(head_udp),
+            "tcp_rampart_over_nftables": value(head_tcp),
+            "tcp_rampart_over_nftables_baseline": against(head_tcp),
+            "udp_rampart_over_nftables": value(head_udp),
+            "udp_rampart_over_nftables_baseline": against(head_udp),
             "udp_loss_percent_at_nftables_rate": opt(paced_loss),
-            "tcp_inspected_over_bypass": opt(insp_byp),
+            "tcp_inspected_over_bypass": value(insp_byp),
+            "tcp_inspected_over_bypass_offloads": against(insp_byp),
             "tcp_rampart_over": tcp_ratios,
             "udp_rampart_over": udp_ratios,
             "tcp_inspected_over_bypass_by_offloads": byp,
