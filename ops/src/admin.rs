@@ -1089,44 +1089,99 @@ mod tests {
 
     /// A pool whose every request to the workers takes `delay` (a long
     /// slice, or busy workers).
-    struct Slow(LocalPool, Duration);
+    /// Workers that hold one request (the `hold`th) until the test opens
+    /// them, and count the requests that reached them: a walk in progress
+    /// for as long as the test needs, whatever the machine's load.
+    struct Gated {
+        pool: LocalPool,
+        hold: usize,
+        shut: std::sync::Mutex<bool>,
+        opened: std::sync::Condvar,
+        entered: std::sync::atomic::AtomicUsize,
+    }
 
-    impl EnginePool for Slow {
+    impl Gated {
+        fn new(pool: LocalPool, hold: usize) -> Self {
+            Gated {
+                pool,
+                hold,
+                shut: std::sync::Mutex::new(true),
+                opened: std::sync::Condvar::new(),
+                entered: std::sync::atomic::AtomicUsize::new(0),
+            }
+        }
+
+        fn open(&self) {
+            *self.shut.lock().unwrap() = false;
+            self.opened.notify_all();
+        }
+
+        /// Wait until `n` requests reached the workers (a minute at most:
+        /// a hang guard).
+        fn await_entered(&self, n: usize) {
+            let until = std::time::Instant::now() + Duration::from_secs(60);
+            loop {
+                let seen = self.entered.load(std::sync::atomic::Ordering::SeqCst);
+                if seen >= n {
+                    return;
+                }
+                assert!(
+                    std::time::Instant::now() < until,
+                    "{seen} of {n} requests came"
+                );
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+
+    impl EnginePool for Gated {
         fn workers(&self) -> usize {
-            self.0.workers()
+            self.pool.workers()
         }
         fn each<R: Send + 'static>(
             &self,
             timeout: Duration,
             f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
         ) -> Result<Vec<R>, PoolError> {
-            std::thread::sleep(self.1);
-            self.0.each(timeout, f)
+            let n = self
+                .entered
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                + 1;
+            if n == self.hold {
+                let g = self.shut.lock().unwrap();
+                let _ = self
+                    .opened
+                    .wait_timeout_while(g, Duration::from_secs(60), |shut| *shut)
+                    .unwrap();
+            }
+            self.pool.each(timeout, f)
         }
     }
 
     /// While a token-less walk runs, another token-less one is refused
     /// (429) rather than queued beside it; the read token's and the
-    /// operator's walks run at the same time, on budgets of their own.
+    /// operator's walks run at the same time, on budgets of their own:
+    /// both are answered while the first is held at the workers.
     #[test]
     fn walks_without_a_token_take_turns_and_others_do_not_wait_for_them() {
-        let admin = Arc::new(admin_of(Slow(
-            LocalPool::new(vec![filled(10)], || NOW),
-            Duration::from_millis(300),
-        )));
+        // The first walk's count (request 1) passes; its first slice
+        // (request 2), inside its turn, is held.
+        let pool = LocalPool::new(vec![filled(10)], || NOW);
+        let admin = Arc::new(admin_of(Gated::new(pool, 2)));
         let a = admin.clone();
         let first = std::thread::spawn(move || a.conns(&query(Caller::Open)));
-        std::thread::sleep(Duration::from_millis(100));
+        admin.pool.await_entered(2);
         assert!(matches!(
             admin.conns(&query(Caller::Open)),
             Err(OpsError::RateLimited(_))
         ));
-        let (r, o) = (admin.clone(), admin.clone());
-        let read = std::thread::spawn(move || r.conns(&query(Caller::ReadToken)));
-        let op = std::thread::spawn(move || o.conns(&query(Caller::AdminToken)));
+        let read = admin.conns(&query(Caller::ReadToken));
+        let op = admin.conns(&query(Caller::AdminToken));
+        assert_eq!(read.expect("read token").conns.len(), 10);
+        assert_eq!(op.expect("operator").conns.len(), 10);
+        assert!(!first.is_finished(), "the first walk was let go");
+        admin.pool.open();
         assert_eq!(first.join().unwrap().expect("first").conns.len(), 10);
-        assert_eq!(read.join().unwrap().expect("read token").conns.len(), 10);
-        assert_eq!(op.join().unwrap().expect("operator").conns.len(), 10);
         // Its turn over, the next token-less walk goes.
         assert!(admin.conns(&query(Caller::Open)).is_ok());
     }
