@@ -627,8 +627,24 @@ impl TcpTrack {
         }
     }
 
-    /// Track one segment travelling in `dir`. `Err` is the reason to drop it.
+    /// Track one segment travelling in `dir`. `Err` is the reason to drop
+    /// it, and a dropped segment leaves the tracker exactly as it was: some
+    /// paths change a half before a later check refuses the segment (a
+    /// SYN-ACK starts the responder's space, then its SACK edge may still
+    /// acknowledge data never sent), and what a dropped segment claimed
+    /// must not stay to judge the segments after it.
     pub fn track(&mut self, dir: Direction, seg: &TcpSegment) -> Result<Tracked, DropReason> {
+        let before = *self;
+        let tracked = self.track_segment(dir, seg);
+        if tracked.is_err() {
+            *self = before;
+        }
+        tracked
+    }
+
+    /// [`track`](Self::track), which undoes this one's changes when it
+    /// refuses the segment.
+    fn track_segment(&mut self, dir: Direction, seg: &TcpSegment) -> Result<Tracked, DropReason> {
         let event = TcpEvent::classify(seg.flags).ok_or(DropReason::TcpBadFlags)?;
         let from = self.state;
         let cell = TRANSITIONS[dir.index()][event as usize][from as usize];

@@ -361,6 +361,9 @@ mod quote;
 /// Bypass connections are never randomized (§6.2).
 mod bypass_seq;
 
+/// A dropped packet leaves its entry as it was.
+mod dropped;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();

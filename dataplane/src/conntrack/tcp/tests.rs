@@ -161,6 +161,28 @@ fn synack_must_acknowledge_the_syn() {
     assert_eq!(t.state, TcpState::SynSent);
 }
 
+/// A SYN-ACK that acknowledges the SYN exactly but whose SACK block
+/// acknowledges data the initiator never sent is dropped by check 3, after
+/// its half was started: the responder's ISN, window and options it
+/// claimed stayed in the entry, and the responder's plain segments that
+/// followed were judged against them in SYN_SENT. A dropped segment
+/// changes nothing.
+#[test]
+fn a_dropped_synack_leaves_the_responders_half_unset() {
+    let mut m = model();
+    let mut t = TcpTrack::open(&m.syn().segment());
+    let before = t;
+    let mut sa = m.syn_ack();
+    sa.sack = vec![(sa.ack, sa.ack.wrapping_add(5000))];
+    assert_eq!(feed(&mut t, &sa), Err(DropReason::TcpAckPastWindow));
+    assert_eq!(t, before);
+    // The responder's data "after" it is still a segment of a side whose
+    // SYN was never seen.
+    let data = m.data(Side::Server, 100);
+    assert_eq!(feed(&mut t, &data), Err(DropReason::TcpInvalidState));
+    assert_eq!(t, before);
+}
+
 #[test]
 fn ack_or_data_from_initiator_before_synack_is_invalid() {
     let mut m = model();
@@ -987,5 +1009,131 @@ mod checked {
         assert_eq!(syn_sent.check(), Ok(()));
         syn_sent.half[1].flags = half_flags::FIN_SEEN;
         assert_eq!(syn_sent.check(), Err(TrackFault::SynSeen));
+    }
+}
+
+// === a dropped segment changes nothing ===
+
+mod dropped {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Step `i` of a correct conversation, from the model (which moves on
+    /// only as far as the steps taken, so wild segments are made near the
+    /// numbers of the state reached).
+    fn step(m: &mut TcpModel, i: usize, rst: bool) -> Seg {
+        match i {
+            0 => m.syn_ack(),
+            1 | 4 => m.ack(Side::Client),
+            2 => m.data(Side::Client, 300),
+            3 => m.data(Side::Server, 1200),
+            5 if rst => m.rst(Side::Server),
+            5 => m.fin(Side::Client),
+            6 => m.ack(Side::Server),
+            7 => m.fin(Side::Server),
+            _ => m.ack(Side::Client),
+        }
+    }
+
+    /// A segment near the conversation's numbers (or anywhere), with any
+    /// flags, data and SACK block.
+    #[derive(Debug, Clone)]
+    struct Wild {
+        server: bool,
+        seq: i32,
+        ack: i32,
+        flags: u8,
+        len: u32,
+        sack: Option<(i32, u32)>,
+    }
+
+    fn wild() -> impl Strategy<Value = Wild> {
+        let near = prop_oneof![3 => -70_000i32..70_000, 1 => any::<i32>(), 2 => Just(0)];
+        let flags = prop_oneof![
+            3 => prop::sample::select(vec![
+                TcpFlags::SYN,
+                TcpFlags::SYN | TcpFlags::ACK,
+                TcpFlags::ACK,
+                TcpFlags::ACK | TcpFlags::PSH,
+                TcpFlags::FIN | TcpFlags::ACK,
+                TcpFlags::RST,
+                TcpFlags::RST | TcpFlags::ACK,
+            ]),
+            1 => any::<u8>(),
+        ];
+        (
+            any::<bool>(),
+            near.clone(),
+            near.clone(),
+            flags,
+            prop_oneof![0u32..2000, Just(0)],
+            proptest::option::of((near, 1u32..100_000)),
+        )
+            .prop_map(|(server, seq, ack, flags, len, sack)| Wild {
+                server,
+                seq,
+                ack,
+                flags,
+                len,
+                sack,
+            })
+    }
+
+    impl Wild {
+        fn seg(&self, m: &TcpModel) -> Seg {
+            let from = if self.server {
+                Side::Server
+            } else {
+                Side::Client
+            };
+            let ack = m.next_seq(from.other()).wrapping_add_signed(self.ack);
+            Seg {
+                from,
+                seq: m.next_seq(from).wrapping_add_signed(self.seq),
+                ack,
+                flags: self.flags,
+                window: 1000,
+                wscale: None,
+                sack: self
+                    .sack
+                    .map(|(at, len)| {
+                        let left = ack.wrapping_add_signed(at);
+                        vec![(left, left.wrapping_add(len))]
+                    })
+                    .unwrap_or_default(),
+                payload_len: self.len,
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1024))]
+
+        /// In every state a conversation reaches (any ISNs, windows and
+        /// scales, a FIN or RST close), segments of any flags, numbers,
+        /// data and SACK block either pass or leave the tracker as it was.
+        #[test]
+        fn a_refused_segment_leaves_the_tracker_as_it_was(
+            isn in any::<[u32; 2]>(),
+            window in any::<[u16; 2]>(),
+            wscale in [proptest::option::of(0u8..=14), proptest::option::of(0u8..=14)],
+            rst in any::<bool>(),
+            upto in 0usize..10,
+            wilds in proptest::collection::vec(wild(), 1..24),
+        ) {
+            let (c, s) = v4_pair(40_000, 443);
+            let mut m = TcpModel::new(c, s, isn, window, wscale);
+            let mut t = TcpTrack::open(&m.syn().segment());
+            for i in 0..upto.min(if rst { 6 } else { 9 }) {
+                let seg = step(&mut m, i, rst);
+                let _ = feed(&mut t, &seg);
+            }
+            for w in &wilds {
+                let before = t;
+                if let Err(reason) = feed(&mut t, &w.seg(&m)) {
+                    prop_assert_eq!(t, before, "{:?} changed the tracker", reason);
+                }
+            }
+        }
     }
 }
