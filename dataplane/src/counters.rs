@@ -45,8 +45,10 @@ pub enum RemoveReason {
     Peer = 4,
     /// A peer's newer incarnation of the tuple replaced it.
     Superseded = 5,
-    /// The table was full: the oldest half-open connection made room for
-    /// a new one.
+    /// The table was full: the oldest dead connection (TCP CLOSE or
+    /// TIME_WAIT), or failing one the oldest unproven one (half-open TCP,
+    /// UDP or ICMP echo without a reply), made room for a new connection
+    /// (docs/asa-behaviour.md §2.2).
     Evicted = 6,
 }
 

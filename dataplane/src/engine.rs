@@ -1,6 +1,7 @@
 //! The engine: one frame in, one verdict out, time passed in
 //! (docs/ARCHITECTURE.md §3). No sockets, no threads, no clock.
 
+mod admission;
 pub mod classes;
 mod clear;
 pub mod connlog;
@@ -294,10 +295,6 @@ pub struct Engine {
     /// deadline for a peer's state); otherwise, with a peer up, it waits
     /// (`cluster-lenient-wait`).
     lenient_passes: bool,
-    /// Half-open TCP entries in creation order (slot and connection id;
-    /// stale items, of entries since established or gone, are skipped):
-    /// when the table is full the oldest makes room for a new connection.
-    embryonic_order: std::collections::VecDeque<(FlowId, u32)>,
     /// Whether established TCP segments take the fast path (see
     /// [`set_fast_path`](Self::set_fast_path)).
     fast_path: bool,
@@ -355,7 +352,6 @@ impl Engine {
             conn_log: Default::default(),
             lenient_passes: false,
             reopened_after: None,
-            embryonic_order: std::collections::VecDeque::new(),
             fast_path: true,
             fast_path_frames: 0,
             shut: Vec::new(),
@@ -963,17 +959,12 @@ impl Engine {
             ProtoState::Udp => ConnProto::Udp,
             ProtoState::IcmpEcho(_) => ConnProto::Icmp,
         };
-        if self.table.len() >= self.config.max_conns {
-            self.evict_embryonic();
-        }
+        self.make_room();
         let flow = self
             .table
             .insert(hash, entry, pkt.macs)
             .map_err(|TableFull| DropReason::ConntrackFull)?;
         self.count_role(&entry, true);
-        if embryonic {
-            self.note_embryonic(flow);
-        }
         self.classes.opened(class, client, embryonic);
         bump(&mut self.counters.conns_created[kind as usize]);
         if self.conn_log.on() {
@@ -994,35 +985,6 @@ impl Engine {
             self.sync_touch(flow, true, pkt.now);
         }
         Ok(flow)
-    }
-
-    /// Remember a new half-open entry, for [`evict_embryonic`](Self::evict_embryonic).
-    pub(super) fn note_embryonic(&mut self, flow: FlowId) {
-        let id = self.table.get(flow).id;
-        self.embryonic_order.push_back((flow, id));
-        // Items of entries that completed or went are skipped lazily; keep
-        // the queue within a small multiple of the table.
-        if self.embryonic_order.len() > 2 * self.table.len().max(1024) {
-            let table = &self.table;
-            self.embryonic_order
-                .retain(|&(f, id)| is_embryonic(table, f, id));
-        }
-    }
-
-    /// The table is full: remove the oldest half-open TCP entry, if any,
-    /// so that a flood of spoofed SYNs to one permitted service cannot
-    /// lock every new connection out (the table fails open to new
-    /// connections, never to packets: the evicted entry's handshake, if it
-    /// was genuine, is refused and retried by its client). Returns whether
-    /// room was made.
-    pub(super) fn evict_embryonic(&mut self) -> bool {
-        while let Some((flow, id)) = self.embryonic_order.pop_front() {
-            if is_embryonic(&self.table, flow, id) {
-                self.remove(flow, RemoveReason::Evicted);
-                return true;
-            }
-        }
-        false
     }
 
     /// The incarnation of an inspected entry that `id` just created, for
@@ -1328,13 +1290,6 @@ impl Engine {
             }
         }
     }
-}
-
-/// Whether slot `flow` still holds connection `id`, half-open.
-fn is_embryonic(table: &ConnTable, flow: FlowId, id: u32) -> bool {
-    table
-        .try_get(flow)
-        .is_some_and(|e| e.id == id && e.tcp_state().is_some_and(|s| s.is_embryonic()))
 }
 
 /// What the engine needs of a packet beyond its transport header.

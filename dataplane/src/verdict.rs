@@ -166,7 +166,9 @@ drop_reasons! {
     EmbryonicConnLimit => "embryonic-conn-limit", "Embryonic connection limit reached",
     /// The client's `per-client-embryonic-max` is reached.
     PerClientEmbryonicLimit => "per-client-embryonic-limit", "Per-client embryonic connection limit reached",
-    /// The connection table is at its configured capacity.
+    /// The connection table is at its configured capacity and holds no
+    /// entry a new connection may displace: every one is established,
+    /// half-closed, answered or bypass (docs/asa-behaviour.md §2.2).
     ConntrackFull => "conn-table-full", "Connection table full",
 }
 

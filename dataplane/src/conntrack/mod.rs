@@ -2,6 +2,7 @@
 
 pub mod echo;
 pub mod entry;
+pub mod evict;
 mod huge;
 mod index;
 pub mod macs;

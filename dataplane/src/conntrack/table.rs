@@ -10,6 +10,7 @@
 //! aim a flood of tuples at one bucket chain.
 
 use super::entry::{Entry, HOT_BYTES};
+use super::evict::{EvictQueue, Evictable, QUEUE_SLACK};
 use super::huge::{HUGE_PAGE, HugeBuf};
 use super::index::FlowIndex;
 use super::macs::{MacBook, Macs};
@@ -57,6 +58,47 @@ pub struct FlowId(pub u32);
 /// ICMP echo replied or not (13, 14). Kept incrementally so that metrics
 /// read counters, never the table.
 pub const KIND_COUNT: usize = 15;
+/// The kind of a UDP entry no reply has reached.
+pub const KIND_UDP_UNREPLIED: usize = 12;
+/// The kind of an ICMP echo entry no reply has reached.
+pub const KIND_ECHO_UNREPLIED: usize = 14;
+
+/// The kinds of entry [`Evictable`] kind `q` covers.
+pub fn kinds_of(q: Evictable) -> &'static [usize] {
+    use super::TcpState as S;
+    const HALF_OPEN: [usize; 3] = [
+        S::SynSent as usize,
+        S::SynRecv as usize,
+        S::SynSent2 as usize,
+    ];
+    match q {
+        Evictable::Closed => &[S::Close as usize],
+        Evictable::TimeWait => &[S::TimeWait as usize],
+        Evictable::HalfOpen => &HALF_OPEN,
+        Evictable::UdpUnreplied => &[KIND_UDP_UNREPLIED],
+        Evictable::EchoUnreplied => &[KIND_ECHO_UNREPLIED],
+    }
+}
+
+/// The [`Evictable`] kind an entry of kind `kind` belongs to, if any (the
+/// inverse of [`kinds_of`]; a lookup, as every change of an entry's kind
+/// asks it).
+#[inline]
+pub fn evictable(kind: usize) -> Option<Evictable> {
+    use super::TcpState as S;
+    const BY_KIND: [Option<Evictable>; KIND_COUNT] = {
+        let mut t = [None; KIND_COUNT];
+        t[S::SynSent as usize] = Some(Evictable::HalfOpen);
+        t[S::SynRecv as usize] = Some(Evictable::HalfOpen);
+        t[S::SynSent2 as usize] = Some(Evictable::HalfOpen);
+        t[S::TimeWait as usize] = Some(Evictable::TimeWait);
+        t[S::Close as usize] = Some(Evictable::Closed);
+        t[KIND_UDP_UNREPLIED] = Some(Evictable::UdpUnreplied);
+        t[KIND_ECHO_UNREPLIED] = Some(Evictable::EchoUnreplied);
+        t
+    };
+    BY_KIND.get(kind).copied().flatten()
+}
 
 /// The kind of an entry, an index below [`KIND_COUNT`].
 pub fn kind_of(e: &Entry) -> usize {
@@ -65,17 +107,20 @@ pub fn kind_of(e: &Entry) -> usize {
     match &e.proto {
         ProtoState::Tcp(t) => t.state as usize,
         ProtoState::TcpBypass => 10,
-        ProtoState::Udp => 11 + unreplied,
-        ProtoState::IcmpEcho(_) => 13 + unreplied,
+        ProtoState::Udp => KIND_UDP_UNREPLIED - 1 + unreplied,
+        ProtoState::IcmpEcho(_) => KIND_ECHO_UNREPLIED - 1 + unreplied,
     }
 }
 
 /// Mutable access to one entry; when it is dropped, the table's kind counts
-/// follow whatever the entry became.
+/// follow whatever the entry became, and an entry that became dead or
+/// unproven joins the back of that kind's eviction queue.
 #[derive(Debug)]
 pub struct EntryMut<'a> {
     entry: &'a mut Entry,
     kinds: &'a mut [u64; KIND_COUNT],
+    evictable: &'a mut [EvictQueue<(FlowId, u32)>; Evictable::COUNT],
+    slot: u32,
     before: usize,
 }
 
@@ -98,6 +143,11 @@ impl Drop for EntryMut<'_> {
         if after != self.before {
             self.kinds[self.before] -= 1;
             self.kinds[after] += 1;
+            if let Some(q) = evictable(after)
+                && evictable(self.before) != Some(q)
+            {
+                self.evictable[q as usize].push((FlowId(self.slot), self.entry.id));
+            }
         }
     }
 }
@@ -121,6 +171,9 @@ pub struct ConnTable {
     sweep_cursor: usize,
     /// Live entries by [`kind_of`].
     kinds: [u64; KIND_COUNT],
+    /// Dead and unproven entries, per kind, in the order they became so
+    /// (see [`evict`](super::evict)).
+    evictable: [EvictQueue<(FlowId, u32)>; Evictable::COUNT],
     /// Walks of the whole table begun ([`iter`](Self::iter)), so a test can
     /// tell that a reader (a metrics scrape) did not walk it.
     walks: std::sync::atomic::AtomicU64,
@@ -141,6 +194,7 @@ impl ConnTable {
             macs: MacBook::new(Self::keyed_hasher(seed, MAC_BOOK_PURPOSE)),
             sweep_cursor: 0,
             kinds: [0; KIND_COUNT],
+            evictable: Default::default(),
             walks: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -284,6 +338,8 @@ impl ConnTable {
             before: kind_of(entry),
             entry,
             kinds: &mut self.kinds,
+            evictable: &mut self.evictable,
+            slot: id.0,
         }
     }
 
@@ -328,12 +384,63 @@ impl ConnTable {
             }
         };
         self.index.insert(hash, i);
-        self.kinds[kind_of(&entry)] += 1;
+        let kind = kind_of(&entry);
+        self.kinds[kind] += 1;
         let (c, o) = locate(i as usize);
         self.chunks[c][o] = Some(entry);
         self.len += 1;
         self.high_water = self.high_water.max(self.len);
+        if let Some(q) = evictable(kind) {
+            self.evictable[q as usize].push((FlowId(i), entry.id));
+        }
+        for q in Evictable::ALL {
+            self.tidy(q);
+        }
         Ok(FlowId(i))
+    }
+
+    /// Keep `q`'s queue within a small multiple of its live entries.
+    fn tidy(&mut self, q: Evictable) {
+        let live: u64 = kinds_of(q).iter().map(|&k| self.kinds[k]).sum();
+        let chunks = &self.chunks;
+        self.evictable[q as usize].tidy(live as usize, QUEUE_SLACK, |(flow, id)| {
+            holds(chunks, flow, id, q)
+        });
+    }
+
+    /// The entry that has been of kind `q` longest (by the order entries
+    /// became so), if any.
+    pub fn oldest(&mut self, q: Evictable) -> Option<FlowId> {
+        let chunks = &self.chunks;
+        self.evictable[q as usize]
+            .front(|(flow, id)| holds(chunks, flow, id, q))
+            .map(|(flow, _)| flow)
+    }
+
+    /// The entry a new connection displaces when the table is full: a dead
+    /// one if any, else an unproven one (docs/asa-behaviour.md §2.2). Of
+    /// the oldest of each kind, the one seen least recently. `None` when
+    /// every entry is established, answered, half-closed or bypass.
+    pub fn displaceable(&mut self) -> Option<FlowId> {
+        for kinds in [&Evictable::DEAD[..], &Evictable::UNPROVEN[..]] {
+            let mut oldest: Option<FlowId> = None;
+            for &q in kinds {
+                if let Some(flow) = self.oldest(q)
+                    && oldest.is_none_or(|o| self.get(flow).last_seen < self.get(o).last_seen)
+                {
+                    oldest = Some(flow);
+                }
+            }
+            if oldest.is_some() {
+                return oldest;
+            }
+        }
+        None
+    }
+
+    /// Items in `q`'s queue, stale ones included (for tests of its bound).
+    pub fn queued(&self, q: Evictable) -> usize {
+        self.evictable[q as usize].len()
     }
 
     /// Remove an entry, returning it.
@@ -401,6 +508,16 @@ impl ConnTable {
         }
         visits
     }
+}
+
+/// Whether slot `flow` still holds connection `id`, and it is of kind `q`.
+fn holds(chunks: &[HugeBuf<Option<Entry>>], flow: FlowId, id: u32, q: Evictable) -> bool {
+    let (c, o) = locate(flow.0 as usize);
+    chunks
+        .get(c)
+        .and_then(|chunk| chunk.get(o))
+        .and_then(Option::as_ref)
+        .is_some_and(|e| e.id == id && evictable(kind_of(e)) == Some(q))
 }
 
 /// A hint to load the cache line at `p`; it never faults, whatever `p` is.
@@ -491,6 +608,22 @@ mod tests {
             e,
             [[2, 0, 0, 0, 0, (port % 3) as u8], [2, 0, 0, 0, 1, 0]],
         )
+    }
+
+    #[test]
+    fn every_evictable_kind_maps_to_its_entry_kinds_and_back() {
+        for kind in 0..KIND_COUNT {
+            if let Some(q) = evictable(kind) {
+                assert!(kinds_of(q).contains(&kind), "{kind}");
+            }
+        }
+        for q in Evictable::ALL {
+            for &k in kinds_of(q) {
+                assert_eq!(evictable(k), Some(q));
+            }
+        }
+        let established = crate::conntrack::TcpState::Established as usize;
+        assert_eq!(evictable(established), None);
     }
 
     #[test]

@@ -1113,9 +1113,10 @@ impl Engine {
         }
         let mut entry = entry;
         if self.table.len() >= self.config.max_conns {
-            self.evict_embryonic();
-            // The evicted entry may have been the last of this peer's class
-            // slot, which then went free: find (or make) it again.
+            self.make_room();
+            // The entry that made room may have been the last of this
+            // peer's class slot, which then went free: find (or make) it
+            // again.
             entry.class = self
                 .classes
                 .slot_for_peer(state.class)
@@ -1128,9 +1129,6 @@ impl Engine {
             return Applied::Ignored;
         };
         self.count_role(&entry, true);
-        if entry.tcp_state().is_some_and(|s| s.is_embryonic()) {
-            self.note_embryonic(id);
-        }
         // Learned, not to be echoed back: counts as synced now.
         self.sync_mut()
             .reset_mark(id, now.max(Instant::from_nanos(1)));

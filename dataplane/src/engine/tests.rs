@@ -170,69 +170,6 @@ fn out_of_window_data_is_dropped_and_counted() {
 }
 
 #[test]
-fn a_syn_flood_into_a_full_table_evicts_the_oldest_half_open_entries_only() {
-    let mut h = Harness::with(|c| c.max_conns = 100);
-    // Ten established connections.
-    let mut live = Vec::new();
-    for port in 0..10u16 {
-        let mut m = model(30_000 + port);
-        for seg in m.handshake() {
-            assert!(matches!(h.tcp(&m, &seg), Verdict::Forward { .. }));
-        }
-        live.push(m);
-    }
-    // A spoofed SYN flood to one permitted service: 200 SYNs into the 90
-    // free slots. Each SYN past the first 90 makes room by evicting the
-    // oldest half-open entry; none is refused, none established is touched.
-    for port in 0..200u16 {
-        let mut m = model(10_000 + port);
-        let syn = m.syn();
-        assert_eq!(h.tcp(&m, &syn), FWD_OUT, "SYN {port}");
-    }
-    assert_eq!(h.engine.table().len(), 100);
-    assert_eq!(h.dropped(DropReason::ConntrackFull), 0);
-    assert_eq!(
-        h.engine.counters().conns_removed[RemoveReason::Evicted as usize],
-        110
-    );
-    for m in &live {
-        let e = h
-            .engine
-            .find(&m.tuple(), h.now)
-            .expect("established survives");
-        assert_eq!(e.tcp_state(), Some(TcpState::Established));
-    }
-    // A genuine client opening now completes its handshake mid-flood.
-    let mut m = model(20_001);
-    for seg in m.handshake() {
-        assert!(matches!(h.tcp(&m, &seg), Verdict::Forward { .. }));
-    }
-    assert_eq!(h.engine.table().len(), 100);
-
-    // Embryonic timeout (ASA default 30 s): the half-open entries go, the
-    // eleven established ones stay.
-    h.advance(Duration::from_secs(31));
-    while h.engine.expire(h.now) > 0 {}
-    assert_eq!(h.engine.table().len(), 11);
-    assert_eq!(
-        h.engine.counters().conns_removed[RemoveReason::Timeout as usize],
-        89
-    );
-    // A table full of established connections has nothing to evict: a new
-    // connection is refused, and nothing live is sacrificed for it.
-    for port in 0..89u16 {
-        let mut m = model(50_000 + port);
-        for seg in m.handshake() {
-            assert!(matches!(h.tcp(&m, &seg), Verdict::Forward { .. }));
-        }
-    }
-    let mut m = model(60_000);
-    let syn = m.syn();
-    assert_eq!(h.tcp(&m, &syn), Verdict::Drop(DropReason::ConntrackFull));
-    assert_eq!(h.engine.table().len(), 100);
-}
-
-#[test]
 fn expired_entry_is_gone_before_the_sweep() {
     let mut h = Harness::new();
     let mut m = model(40_005);
@@ -363,6 +300,9 @@ mod bypass_seq;
 
 /// A dropped packet leaves its entry as it was.
 mod dropped;
+
+/// A full table (§2.2).
+mod limits;
 
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {

@@ -126,8 +126,9 @@ pub fn teardown_reason(ctx: &Context<'_>, e: &Entry, reason: RemoveReason) -> St
         // closed.
         RemoveReason::Peer => "Failover primary closed".into(),
         RemoveReason::Superseded => "Unknown".into(),
-        // A half-open connection that never completed, removed early.
-        RemoveReason::Evicted => "SYN Timeout".into(),
+        // Removed early to make room: a connection already over keeps the
+        // reason it ended with; a half-open one never completed.
+        RemoveReason::Evicted => closed_reason(e).unwrap_or_else(|| "SYN Timeout".into()),
     }
 }
 
