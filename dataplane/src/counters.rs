@@ -50,11 +50,15 @@ pub enum RemoveReason {
     /// UDP or ICMP echo without a reply), made room for a new connection
     /// (docs/asa-behaviour.md §2.2).
     Evicted = 6,
+    /// A class's `embryonic-conn-max` or `per-client-embryonic-max` was
+    /// reached: the oldest half-open connection of the class, or of the
+    /// client in it, made room for a new one (docs/asa-behaviour.md §2.2).
+    EmbryonicLimit = 7,
 }
 
 impl RemoveReason {
     /// All, in counter order.
-    pub const ALL: [RemoveReason; 7] = [
+    pub const ALL: [RemoveReason; 8] = [
         RemoveReason::Timeout,
         RemoveReason::Reopen,
         RemoveReason::Reset,
@@ -62,6 +66,7 @@ impl RemoveReason {
         RemoveReason::Peer,
         RemoveReason::Superseded,
         RemoveReason::Evicted,
+        RemoveReason::EmbryonicLimit,
     ];
     /// Number of reasons.
     pub const COUNT: usize = Self::ALL.len();
@@ -75,6 +80,7 @@ impl RemoveReason {
             RemoveReason::Peer => "peer",
             RemoveReason::Superseded => "superseded",
             RemoveReason::Evicted => "evicted",
+            RemoveReason::EmbryonicLimit => "embryonic_limit",
         }
     }
 }

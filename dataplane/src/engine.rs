@@ -914,7 +914,7 @@ impl Engine {
     ) -> Result<FlowId, DropReason> {
         let embryonic = matches!(proto, ProtoState::Tcp(t) if t.state.is_embryonic());
         let client = pkt.tuple.src_host();
-        self.classes.admit(class, client, embryonic)?;
+        self.admit(class, client, embryonic)?;
         // ASA flag `B`: opened from the lower-security side.
         let mut flags = if self.level(pkt.ingress) < self.level(pkt.egress) {
             conn_flags::FROM_LOWER
@@ -966,6 +966,9 @@ impl Engine {
             .map_err(|TableFull| DropReason::ConntrackFull)?;
         self.count_role(&entry, true);
         self.classes.opened(class, client, embryonic);
+        if embryonic {
+            self.note_half_open(flow);
+        }
         bump(&mut self.counters.conns_created[kind as usize]);
         if self.conn_log.on() {
             let entry = *self.table.get(flow);

@@ -162,9 +162,14 @@ drop_reasons! {
     ConnLimit => "conn-limit", "Connection limit reached",
     /// The client's `per-client-max` is reached.
     PerClientConnLimit => "per-client-conn-limit", "Per-client connection limit reached",
-    /// The class's `embryonic-conn-max` is reached.
+    /// The class's `embryonic-conn-max` is reached and none of its
+    /// half-open connections is left to replace (a new one replaces the
+    /// oldest, docs/asa-behaviour.md §2.2; so only while the class's count
+    /// disagrees with the table, which it should never do).
     EmbryonicConnLimit => "embryonic-conn-limit", "Embryonic connection limit reached",
-    /// The client's `per-client-embryonic-max` is reached.
+    /// The client's `per-client-embryonic-max` is reached and it has no
+    /// half-open connection in the class to replace (as
+    /// `embryonic-conn-limit`).
     PerClientEmbryonicLimit => "per-client-embryonic-limit", "Per-client embryonic connection limit reached",
     /// The connection table is at its configured capacity and holds no
     /// entry a new connection may displace: every one is established,

@@ -1,19 +1,52 @@
-//! Room for a new connection (docs/asa-behaviour.md §2.2): the table's
-//! bound, where a new connection displaces a dead or unproven entry.
+//! Room for a new connection (docs/asa-behaviour.md §2.2): the class
+//! limits, where a half-open connection at a half-open limit replaces the
+//! oldest half-open one, and the table's bound, where a new connection
+//! displaces a dead or unproven entry.
 //!
-//! It costs O(1) amortised per packet, however the table is filled:
-//! victims come from the fronts of queues
+//! Every step costs O(1) amortised per packet, however the table is
+//! filled: victims come from the fronts of queues
 //! ([`evict`](crate::conntrack::evict)), never from a walk of the table.
 
 use super::Engine;
+use super::classes::{Admission, HalfOpenOf, SlotId};
+use crate::conntrack::{ConnTable, FlowId};
 use crate::counters::RemoveReason;
+use crate::flow::Host;
+use crate::verdict::DropReason;
 
 impl Engine {
+    /// Admit a new connection of `client` into `class`, making
+    /// room within the class's limits as [`ClassTable::admit`] says, or
+    /// refuse it (counted against the class).
+    ///
+    /// [`ClassTable::admit`]: super::classes::ClassTable::admit
+    pub(super) fn admit(
+        &mut self,
+        class: SlotId,
+        client: Host,
+        embryonic: bool,
+    ) -> Result<(), DropReason> {
+        let refused = match self.classes.admit(class, client, embryonic) {
+            Admission::Admit => return Ok(()),
+            Admission::Replace(of) => match self.oldest_half_open(class, client, of) {
+                Some(victim) => {
+                    self.remove(victim, RemoveReason::EmbryonicLimit);
+                    return Ok(());
+                }
+                // Unreachable while the counts match the table: a count at
+                // its limit has half-open entries behind it.
+                None => of.limit(),
+            },
+            Admission::Refuse(reason) => reason,
+        };
+        self.classes.refused(class);
+        Err(refused)
+    }
+
     /// The table is full (or not): make room for one more entry if it is,
-    /// by evicting the entry
-    /// [`ConnTable::displaceable`](crate::conntrack::ConnTable::displaceable)
-    /// names (counted as `evicted`). Leaves the table full only when every
-    /// entry is established, answered, half-closed or bypass.
+    /// by evicting the entry [`ConnTable::displaceable`] names (counted as
+    /// `evicted`). Leaves the table full only when every entry is
+    /// established, answered, half-closed or bypass.
     pub(super) fn make_room(&mut self) {
         if self.table.len() < self.config.max_conns {
             return;
@@ -22,4 +55,44 @@ impl Engine {
             self.remove(victim, RemoveReason::Evicted);
         }
     }
+
+    /// The oldest half-open connection of `class`, or of `client` in it.
+    fn oldest_half_open(&mut self, class: SlotId, client: Host, of: HalfOpenOf) -> Option<FlowId> {
+        let table = &self.table;
+        let client_of = (of == HalfOpenOf::Client).then_some(client);
+        self.classes
+            .oldest_half_open(class, client, of, |flow, id| {
+                half_open_in(table, flow, id, class, client_of)
+            })
+    }
+
+    /// Queue a half-open entry just created (or learned from a peer) in its
+    /// class's and client's half-open queues, after
+    /// [`ClassTable::opened`](super::classes::ClassTable::opened).
+    pub(super) fn note_half_open(&mut self, flow: FlowId) {
+        let e = self.table.get(flow);
+        let (class, client, id) = (e.class, e.initiator_host(), e.id);
+        let table = &self.table;
+        self.classes
+            .note_half_open(class, client, flow, id, |f, i| {
+                half_open_in(table, f, i, class, None)
+            });
+    }
+}
+
+/// Whether slot `flow` still holds connection `id`, half-open, in class
+/// `class` (and opened by `client`, if given).
+fn half_open_in(
+    table: &ConnTable,
+    flow: FlowId,
+    id: u32,
+    class: SlotId,
+    client: Option<Host>,
+) -> bool {
+    table.try_get(flow).is_some_and(|e| {
+        e.id == id
+            && e.class == class
+            && e.tcp_state().is_some_and(|s| s.is_embryonic())
+            && client.is_none_or(|c| e.initiator_host() == c)
+    })
 }

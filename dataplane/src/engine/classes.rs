@@ -8,17 +8,30 @@
 
 use hashbrown::HashMap;
 
+use crate::conntrack::FlowId;
+use crate::conntrack::evict::EvictQueue;
 use crate::flow::Host;
 use crate::policy::compile::{ConnOptions, Policy};
 use crate::verdict::DropReason;
 
 pub use crate::class_slot::{DEFAULT_SLOT, SlotId};
 
+/// Stale items a class's half-open queue may hold beyond its live entries
+/// (see [`EvictQueue::tidy`]).
+const CLASS_QUEUE_SLACK: usize = 64;
+/// Stale items a client's half-open queue may hold beyond its live
+/// entries: there may be a queue per client, so it is kept small.
+const CLIENT_QUEUE_SLACK: usize = 8;
+
 /// Live connections of one client (orig source address) in one slot.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 struct ClientCount {
     conns: u32,
     embryonic: u32,
+    /// Its half-open connections in the order they opened, kept where the
+    /// class has `per-client-embryonic-max`: the oldest makes room for a
+    /// new one at that limit.
+    half_open: EvictQueue<(FlowId, u32)>,
 }
 
 /// One class as its connections see it.
@@ -46,9 +59,18 @@ pub struct ClassSlot {
     /// options until a policy with that class is installed here.
     pub from_peer: bool,
     per_client: HashMap<Host, ClientCount, ahash::RandomState>,
+    /// Its half-open connections in the order they opened: the oldest makes
+    /// room for a new one at `embryonic-conn-max`.
+    half_open: EvictQueue<(FlowId, u32)>,
 }
 
 impl ClassSlot {
+    /// Items in its half-open queue, stale ones included (for tests of
+    /// its bound).
+    pub fn half_open_queued(&self) -> usize {
+        self.half_open.len()
+    }
+
     fn new(name: String, options: ConnOptions, hasher: &ahash::RandomState) -> Self {
         ClassSlot {
             digest: class_digest(&name, &options),
@@ -60,6 +82,7 @@ impl ClassSlot {
             created: 0,
             limit_drops: 0,
             per_client: HashMap::with_hasher(hasher.clone()),
+            half_open: EvictQueue::default(),
         }
     }
 
@@ -88,6 +111,41 @@ fn class_digest(name: &str, o: &ConnOptions) -> u64 {
     )
         .hash(&mut h);
     h.finish()
+}
+
+/// Whose oldest half-open connection a new one replaces at a half-open
+/// limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HalfOpenOf {
+    /// The class's (`embryonic-conn-max`).
+    Class,
+    /// The new connection's client's, within the class
+    /// (`per-client-embryonic-max`).
+    Client,
+}
+
+impl HalfOpenOf {
+    /// The drop reason when there is none to replace.
+    pub fn limit(self) -> DropReason {
+        match self {
+            HalfOpenOf::Class => DropReason::EmbryonicConnLimit,
+            HalfOpenOf::Client => DropReason::PerClientEmbryonicLimit,
+        }
+    }
+}
+
+/// What a class's limits make of a new connection
+/// (docs/asa-behaviour.md §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Within every limit.
+    Admit,
+    /// A half-open connection at a half-open limit: it opens in place of
+    /// the oldest half-open connection of the class, or of its client in
+    /// the class, which is evicted.
+    Replace(HalfOpenOf),
+    /// Past `conn-max` or `per-client-max`: refused.
+    Refuse(DropReason),
 }
 
 /// A policy whose classes need more class slots than are free.
@@ -394,36 +452,100 @@ impl ClassTable {
             .filter_map(|(i, s)| s.as_ref().map(|s| (SlotId(i as u16), s)))
     }
 
-    /// Admit a new connection of `client` into `slot`, or say which limit
-    /// refuses it (docs/asa-behaviour.md §2.2: class limits count the whole
-    /// class; per-client limits count per source host, an address within
-    /// its VLAN; 0 = unlimited).
-    pub fn admit(&mut self, id: SlotId, client: Host, embryonic: bool) -> Result<(), DropReason> {
-        let slot = self.get_mut(id);
-        let o = slot.options;
-        let client_count = slot.per_client.get(&client).copied().unwrap_or_default();
-        let refused = if o.conn_max > 0 && slot.conns >= o.conn_max {
-            Some(DropReason::ConnLimit)
-        } else if o.per_client_max > 0 && client_count.conns >= o.per_client_max {
-            Some(DropReason::PerClientConnLimit)
-        } else if embryonic && o.embryonic_conn_max > 0 && slot.embryonic >= o.embryonic_conn_max {
-            Some(DropReason::EmbryonicConnLimit)
-        } else if embryonic
-            && o.per_client_embryonic_max > 0
-            && client_count.embryonic >= o.per_client_embryonic_max
-        {
-            Some(DropReason::PerClientEmbryonicLimit)
+    /// What the limits of `slot` make of a new connection of `client`
+    /// (docs/asa-behaviour.md §2.2: class limits count the whole class;
+    /// per-client limits count per source host, an address within its
+    /// VLAN; 0 = unlimited). `conn-max` and `per-client-max` refuse; a
+    /// half-open connection at `per-client-embryonic-max` or
+    /// `embryonic-conn-max` replaces the oldest half-open connection of its
+    /// client or of the class (a spoofed SYN flood must not lock genuine
+    /// clients out: Rampart has no TCP Intercept to answer it). A
+    /// replacement leaves the counts as they were, so it may be made at
+    /// `conn-max` too. Changes nothing: the caller counts a refusal with
+    /// [`refused`](Self::refused).
+    pub fn admit(&self, id: SlotId, client: Host, embryonic: bool) -> Admission {
+        let slot = self.get(id);
+        let o = &slot.options;
+        let (client_conns, client_embryonic) = slot
+            .per_client
+            .get(&client)
+            .map_or((0, 0), |c| (c.conns, c.embryonic));
+        let replace = if !embryonic {
+            None
+        } else if o.per_client_embryonic_max > 0 && client_embryonic >= o.per_client_embryonic_max {
+            Some(HalfOpenOf::Client)
+        } else if o.embryonic_conn_max > 0 && slot.embryonic >= o.embryonic_conn_max {
+            Some(HalfOpenOf::Class)
         } else {
             None
         };
-        if let Some(reason) = refused {
-            slot.limit_drops = slot.limit_drops.saturating_add(1);
-            return Err(reason);
+        // What the replaced connection frees: a class's may be another
+        // client's.
+        let freed = u32::from(replace.is_some());
+        let freed_client = u32::from(replace == Some(HalfOpenOf::Client));
+        if o.conn_max > 0 && slot.conns.saturating_sub(freed) >= o.conn_max {
+            Admission::Refuse(DropReason::ConnLimit)
+        } else if o.per_client_max > 0
+            && client_conns.saturating_sub(freed_client) >= o.per_client_max
+        {
+            Admission::Refuse(DropReason::PerClientConnLimit)
+        } else {
+            replace.map_or(Admission::Admit, Admission::Replace)
         }
-        Ok(())
     }
 
-    /// Count a connection created after [`admit`](Self::admit).
+    /// Count a connection `slot`'s limits refused.
+    pub fn refused(&mut self, id: SlotId) {
+        let slot = self.get_mut(id);
+        slot.limit_drops = slot.limit_drops.saturating_add(1);
+    }
+
+    /// Note a half-open connection (connection `conn` in table slot `flow`)
+    /// just [`opened`](Self::opened) in `slot` by `client`, for
+    /// [`oldest_half_open`](Self::oldest_half_open). `valid` says whether a
+    /// queued item is still a half-open connection of the slot.
+    pub fn note_half_open(
+        &mut self,
+        id: SlotId,
+        client: Host,
+        flow: FlowId,
+        conn: u32,
+        mut valid: impl FnMut(FlowId, u32) -> bool,
+    ) {
+        let slot = self.get_mut(id);
+        let live = slot.embryonic as usize;
+        slot.half_open.push((flow, conn));
+        slot.half_open
+            .tidy(live, CLASS_QUEUE_SLACK, |(f, i)| valid(f, i));
+        if slot.options.per_client_embryonic_max > 0
+            && let Some(c) = slot.per_client.get_mut(&client)
+        {
+            c.half_open.push((flow, conn));
+            c.half_open
+                .tidy(c.embryonic as usize, CLIENT_QUEUE_SLACK, |(f, i)| {
+                    valid(f, i)
+                });
+        }
+    }
+
+    /// The table slot of the oldest half-open connection of `slot` (`of`
+    /// the class), or of `client` in it, that `valid` still finds there.
+    pub fn oldest_half_open(
+        &mut self,
+        id: SlotId,
+        client: Host,
+        of: HalfOpenOf,
+        mut valid: impl FnMut(FlowId, u32) -> bool,
+    ) -> Option<FlowId> {
+        let slot = self.get_mut(id);
+        let queue = match of {
+            HalfOpenOf::Class => &mut slot.half_open,
+            HalfOpenOf::Client => &mut slot.per_client.get_mut(&client)?.half_open,
+        };
+        queue.front(|(f, i)| valid(f, i)).map(|(f, _)| f)
+    }
+
+    /// Count a connection created after [`admit`](Self::admit) admitted it.
     pub fn opened(&mut self, id: SlotId, client: Host, embryonic: bool) {
         let slot = self.get_mut(id);
         slot.conns += 1;
@@ -518,9 +640,9 @@ mod tests {
         t.install(&policy(2)).expect("room");
         let a = t.slot_for(Some(0));
         let client = client();
-        t.admit(a, client, false).unwrap();
+        assert_eq!(t.admit(a, client, false), Admission::Admit);
         t.opened(a, client, false);
-        t.admit(a, client, false).unwrap();
+        assert_eq!(t.admit(a, client, false), Admission::Admit);
         t.opened(a, client, false);
         t.install(&policy(2)).expect("room");
         assert_eq!(
@@ -528,7 +650,10 @@ mod tests {
             a,
             "same class, same options: same slot"
         );
-        assert_eq!(t.admit(a, client, false), Err(DropReason::ConnLimit));
+        assert_eq!(
+            t.admit(a, client, false),
+            Admission::Refuse(DropReason::ConnLimit)
+        );
         // A changed limit is a new class: its count starts afresh, and the
         // old slot lives on while its connections do.
         t.install(&policy(3)).expect("room");
@@ -538,6 +663,58 @@ mod tests {
         t.closed(a, client, false);
         t.closed(a, client, false);
         assert!(t.iter().all(|(id, _)| id != a), "released once unused");
+    }
+
+    /// docs/asa-behaviour.md §2.2: a half-open connection at a half-open
+    /// limit replaces the oldest half-open connection of its client, or of
+    /// the class; `conn-max` and `per-client-max` refuse, except that a
+    /// replacement, which leaves the counts as they were, is made at
+    /// `conn-max` too.
+    #[test]
+    fn half_open_limits_replace_and_connection_limits_refuse() {
+        let mut t = ClassTable::default();
+        t.install(&compiled(
+            "class-map all\n match any\npolicy-map p\n class all\n  \
+             set connection conn-max 5\n  set connection embryonic-conn-max 3\n  \
+             set connection per-client-max 3\n  set connection per-client-embryonic-max 2\n\
+             service-policy p global\n",
+        ))
+        .expect("room");
+        let s = t.slot_for(Some(0));
+        let host = |last| Host {
+            addr: Addr::v4([198, 18, 0, last]),
+            vlan: 0,
+        };
+        let (a, b, c) = (host(1), host(2), host(3));
+        t.opened(s, a, true);
+        t.opened(s, a, true);
+        // Client a is at its half-open limit: its own oldest goes.
+        assert_eq!(t.admit(s, a, true), Admission::Replace(HalfOpenOf::Client));
+        // A connection that is not half-open does not count there.
+        assert_eq!(t.admit(s, a, false), Admission::Admit);
+        t.opened(s, b, true);
+        // The class is at its half-open limit: its oldest goes, whoever's.
+        assert_eq!(t.admit(s, b, true), Admission::Replace(HalfOpenOf::Class));
+        t.opened(s, b, false);
+        t.opened(s, b, false);
+        // per-client-max holds even for a replacement (of another
+        // client's connection).
+        assert_eq!(
+            t.admit(s, b, true),
+            Admission::Refuse(DropReason::PerClientConnLimit)
+        );
+        // conn-max (5) is reached: a half-open connection that replaces
+        // another is admitted, anything else is refused.
+        assert_eq!(t.get(s).conns, 5);
+        assert_eq!(t.admit(s, a, true), Admission::Replace(HalfOpenOf::Client));
+        assert_eq!(t.admit(s, c, true), Admission::Replace(HalfOpenOf::Class));
+        assert_eq!(
+            t.admit(s, c, false),
+            Admission::Refuse(DropReason::ConnLimit)
+        );
+        assert_eq!(t.get(s).limit_drops, 0, "admit counts nothing");
+        t.refused(s);
+        assert_eq!(t.get(s).limit_drops, 1);
     }
 
     /// The class's total over its live and released slots.
@@ -564,9 +741,13 @@ mod tests {
         t.install(&policy(1)).expect("room");
         let a = t.slot_for(Some(0));
         let client = client();
-        t.admit(a, client, false).unwrap();
+        assert_eq!(t.admit(a, client, false), Admission::Admit);
         t.opened(a, client, false);
-        assert_eq!(t.admit(a, client, false), Err(DropReason::ConnLimit));
+        assert_eq!(
+            t.admit(a, client, false),
+            Admission::Refuse(DropReason::ConnLimit)
+        );
+        t.refused(a);
         let name = t.get(a).name.clone();
         assert_eq!(total_created(&t, &name), 1);
         t.install(&policy(5)).expect("room");

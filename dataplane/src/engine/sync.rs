@@ -1135,6 +1135,9 @@ impl Engine {
         let embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
         self.classes
             .opened(class, entry.initiator_host(), embryonic);
+        if embryonic {
+            self.note_half_open(id);
+        }
         Applied::Created
     }
 

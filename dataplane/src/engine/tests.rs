@@ -301,7 +301,7 @@ mod bypass_seq;
 /// A dropped packet leaves its entry as it was.
 mod dropped;
 
-/// A full table (§2.2).
+/// A full table and class limits (§2.2).
 mod limits;
 
 #[test]
@@ -760,59 +760,6 @@ fn a_new_policy_applies_to_new_connections_only() {
         h.tcp(&before, &wild),
         Verdict::Drop(DropReason::TcpSeqPastWindow)
     );
-}
-
-#[test]
-fn conn_max_and_embryonic_limits_are_enforced_and_released() {
-    use crate::policy::ast::*;
-    let cfg = Config {
-        class_maps: vec![ClassMap {
-            name: "all".into(),
-            description: None,
-            matcher: Some(ClassMatch::Any),
-        }],
-        policy_maps: vec![PolicyMap {
-            name: "p".into(),
-            classes: vec![PolicyClass {
-                class: "all".into(),
-                connection: ConnectionSettings {
-                    conn_max: Some(3),
-                    embryonic_conn_max: Some(2),
-                    // Same feature as the limits: the class-default that
-                    // turns randomization off does not apply to this class.
-                    random_sequence_number: Some(false),
-                    ..Default::default()
-                },
-                inspects: vec![],
-            }],
-        }],
-        service_policies: vec![ServicePolicy {
-            policy_map: "p".into(),
-            scope: ServiceScope::Global,
-        }],
-        ..Config::default()
-    };
-    let mut h = with_policy(&cfg);
-    let mut a = model(42_000);
-    let mut b = model(42_001);
-    let mut c = model(42_002);
-    let (sa, sb, sc) = (a.syn(), b.syn(), c.syn());
-    assert_eq!(h.tcp(&a, &sa), FWD_OUT);
-    assert_eq!(h.tcp(&b, &sb), FWD_OUT);
-    assert_eq!(
-        h.tcp(&c, &sc),
-        Verdict::Drop(DropReason::EmbryonicConnLimit)
-    );
-    // Completing a handshake frees an embryonic slot.
-    let (x, y) = (a.syn_ack(), a.ack(Side::Client));
-    h.tcp(&a, &x);
-    h.tcp(&a, &y);
-    assert_eq!(h.tcp(&c, &sc), FWD_OUT);
-    let mut d = model(42_003);
-    let sd = d.syn();
-    assert_eq!(h.tcp(&d, &sd), Verdict::Drop(DropReason::ConnLimit));
-    assert_eq!(h.dropped(DropReason::ConnLimit), 1);
-    assert_eq!(h.dropped(DropReason::EmbryonicConnLimit), 1);
 }
 
 // === sequence randomization (ASA default on) ===

@@ -128,7 +128,9 @@ pub fn teardown_reason(ctx: &Context<'_>, e: &Entry, reason: RemoveReason) -> St
         RemoveReason::Superseded => "Unknown".into(),
         // Removed early to make room: a connection already over keeps the
         // reason it ended with; a half-open one never completed.
-        RemoveReason::Evicted => closed_reason(e).unwrap_or_else(|| "SYN Timeout".into()),
+        RemoveReason::Evicted | RemoveReason::EmbryonicLimit => {
+            closed_reason(e).unwrap_or_else(|| "SYN Timeout".into())
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! Room for new connections (docs/asa-behaviour.md §2.2): a full table
-//! evicts dead and then unproven entries.
+//! that evicts dead and then unproven entries, class limits, and half-open
+//! limits that replace the oldest half-open connection.
 
 use super::*;
+use crate::conntrack::evict::Evictable;
 
 /// A host on interface `iface` (0 inside, 1 outside).
 fn host(ip: [u8; 4], port: u16, iface: u8) -> Host {
@@ -243,4 +245,243 @@ fn a_full_table_evicts_dead_then_unproven_entries_and_nothing_else() {
         h.engine.find(&answered, h.now).is_some(),
         "the answered flow"
     );
+}
+
+// === half-open limits replace, connection limits refuse ===
+
+/// A harness whose one class, matching everything, sets `limits` (lines
+/// of `set connection …`).
+fn limited(limits: &str, tweak: impl FnOnce(&mut EngineConfig)) -> Harness {
+    let mut h = Harness::with(tweak);
+    let mut text = String::from("class-map all\n match any\npolicy-map p\n class all\n");
+    for line in limits.lines() {
+        text.push_str(&format!("  set connection {line}\n"));
+    }
+    text.push_str("  set connection random-sequence-number disable\nservice-policy p global\n");
+    h.install(crate::policy::parse::parse_config(&text).unwrap().config);
+    h
+}
+
+/// The connection of a client (spoofed or not) to `server`.
+fn conn(client: Host, server: Host) -> TcpModel {
+    TcpModel::new(client, server, [7, 0], [1000, 1000], [None, None])
+}
+
+/// A SYN from `client` to `server`.
+fn syn_to(h: &mut Harness, client: Host, server: Host) -> Verdict {
+    let mut m = conn(client, server);
+    let syn = m.syn();
+    h.tcp(&m, &syn)
+}
+
+/// Sources for a flood on interface `iface`: distinct addresses from `i`.
+fn spoofed(i: u32, iface: u8) -> Host {
+    let b = i.to_be_bytes();
+    host([203, b[1], b[2], b[3]], 1024 + (i % 60_000) as u16, iface)
+}
+
+/// A server outside (the flood's target in the harness's policies).
+fn server() -> Host {
+    host([198, 18, 1, 10], 80, 1)
+}
+
+/// The slot of the class `limited` makes.
+fn class_slot(h: &Harness) -> crate::engine::classes::SlotId {
+    let (id, _) = h
+        .engine
+        .classes()
+        .iter()
+        .find(|(_, s)| s.name == "p/all")
+        .expect("the class");
+    id
+}
+
+/// The policy shipped as the example (`embryonic-conn-max 100000` for all
+/// traffic) once let 100,000 spoofed SYNs per embryonic timeout (some
+/// 3,300 a second) refuse every genuine connection: the cap was reached
+/// and nothing made room. Now each SYN past the cap replaces the oldest
+/// half-open connection; a genuine client connects mid-flood.
+#[test]
+fn the_shipped_embryonic_cap_never_locks_a_genuine_client_out() {
+    let mut h = Harness::new();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../packaging/examples/policy.cfg"
+    ))
+    .unwrap();
+    h.install(crate::policy::parse::parse_config(&text).unwrap().config);
+    let web = host([198, 18, 0, 10], 80, 0);
+    let cap = 100_000u32;
+    for i in 0..cap + 1000 {
+        assert_eq!(
+            syn_to(&mut h, spoofed(i, 1), web),
+            FWD_IN,
+            "spoofed SYN {i}"
+        );
+        h.advance(Duration::from_micros(100));
+    }
+    assert_eq!(h.engine.table().len(), cap as usize);
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 1000);
+    // The shipped class randomizes sequence numbers: the model's server
+    // sees the client's shifted.
+    let mut genuine = conn(host([192, 0, 2, 77], 55_555, 1), web);
+    let syn = genuine.syn();
+    assert_eq!(h.tcp(&genuine, &syn), FWD_IN);
+    let shift = h.engine.find(&genuine.tuple(), h.now).unwrap().seq_offset;
+    genuine.set_shift(shift);
+    let (sa, ack) = (genuine.syn_ack(), genuine.ack(Side::Client));
+    assert_eq!(h.tcp(&genuine, &sa), FWD_OUT);
+    assert_eq!(h.tcp(&genuine, &ack), FWD_IN);
+    assert_eq!(h.dropped(DropReason::EmbryonicConnLimit), 0);
+}
+
+/// `embryonic-conn-max`: a flood of spoofed SYNs replaces its own oldest
+/// half-open connections, oldest first; established connections of the
+/// class are never touched, a genuine client completes its handshake
+/// mid-flood, and the class never holds more half-open connections than
+/// its cap.
+#[test]
+fn a_syn_flood_at_the_class_cap_replaces_the_oldest_half_open_connections() {
+    let mut h = limited("embryonic-conn-max 100", |_| {});
+    let mut live = Vec::new();
+    for port in 0..10u16 {
+        let mut m = model(30_000 + port);
+        establish(&mut h, &mut m);
+        live.push(m);
+    }
+    let slot = class_slot(&h);
+    for i in 0..1000u32 {
+        assert_eq!(syn_to(&mut h, spoofed(i, 0), server()), FWD_OUT, "SYN {i}");
+        h.advance(Duration::from_millis(1));
+        if i == 500 {
+            let mut m = model(20_001);
+            establish(&mut h, &mut m);
+            live.push(m);
+        }
+        assert!(h.engine.classes().get(slot).embryonic <= 100);
+    }
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 900);
+    assert_eq!(h.dropped(DropReason::EmbryonicConnLimit), 0);
+    for m in &live {
+        let e = h.engine.find(&m.tuple(), h.now).expect("established");
+        assert_eq!(e.tcp_state(), Some(TcpState::Established));
+    }
+    // The newest 100 SYNs hold the class's half-open places.
+    for i in [0, 899] {
+        assert!(!alive(&h, &conn(spoofed(i, 0), server())), "{i} replaced");
+    }
+    for i in [900, 999] {
+        assert!(
+            alive(&h, &conn(spoofed(i, 0), server())),
+            "{i} holds a place"
+        );
+    }
+    assert_eq!(h.engine.table().len(), 111);
+}
+
+/// `per-client-embryonic-max`: a client at its limit replaces its own
+/// oldest half-open connection in the class, never another client's.
+#[test]
+fn a_client_at_its_half_open_limit_replaces_its_own_oldest() {
+    let mut h = limited("per-client-embryonic-max 3", |_| {});
+    let other: Vec<TcpModel> = (0..2u16)
+        .map(|p| {
+            let mut m = model(31_000 + p);
+            m.client.ip = "198.18.0.11".parse().unwrap();
+            let syn = m.syn();
+            assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+            m
+        })
+        .collect();
+    let mut mine = Vec::new();
+    for p in 0..10u16 {
+        let mut m = model(32_000 + p);
+        let syn = m.syn();
+        assert_eq!(h.tcp(&m, &syn), FWD_OUT, "SYN {p}");
+        mine.push(m);
+        h.advance(Duration::from_millis(1));
+    }
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 7);
+    let kept: Vec<bool> = mine.iter().map(|m| alive(&h, m)).collect();
+    assert_eq!(kept, [[false; 7].as_slice(), &[true; 3]].concat());
+    assert!(other.iter().all(|m| alive(&h, m)));
+    // A connection past its handshake is no longer half-open (its SYN
+    // replaced one more): the client has room for one beside it.
+    let mut done = model(33_000);
+    establish(&mut h, &mut done);
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 8);
+    let mut more = model(33_001);
+    let syn = more.syn();
+    assert_eq!(h.tcp(&more, &syn), FWD_OUT);
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 8);
+    assert!(alive(&h, &done));
+}
+
+/// `conn-max` refuses a connection past it (`conn-limit`); at
+/// `embryonic-conn-max` a SYN replaces the oldest half-open connection,
+/// even when the class is at `conn-max`, since the count stays the same.
+#[test]
+fn conn_max_refuses_and_embryonic_conn_max_replaces() {
+    let mut h = limited("conn-max 3\nembryonic-conn-max 2", |_| {});
+    let [mut a, mut b, mut c, mut d, mut e, mut f] = [0, 1, 2, 3, 4, 5].map(|i| model(42_000 + i));
+    for m in [&mut a, &mut b, &mut c] {
+        let syn = m.syn();
+        assert_eq!(h.tcp(m, &syn), FWD_OUT);
+        h.advance(Duration::from_millis(1));
+    }
+    assert!(!alive(&h, &a), "the oldest half-open made room");
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 1);
+    // Its server's answer now finds no connection.
+    let sa = a.syn_ack();
+    assert_eq!(h.tcp(&a, &sa), Verdict::Drop(DropReason::TcpNotSyn));
+    // Completing a handshake frees a half-open place.
+    let (x, y) = (b.syn_ack(), b.ack(Side::Client));
+    assert_eq!(h.tcp(&b, &x), FWD_IN);
+    assert_eq!(h.tcp(&b, &y), FWD_OUT);
+    let syn = d.syn();
+    assert_eq!(h.tcp(&d, &syn), FWD_OUT);
+    // Three connections (conn-max), two half-open (the cap): a SYN
+    // replaces c.
+    let syn = e.syn();
+    assert_eq!(h.tcp(&e, &syn), FWD_OUT);
+    assert!(!alive(&h, &c));
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 2);
+    let (x, y) = (d.syn_ack(), d.ack(Side::Client));
+    assert_eq!(h.tcp(&d, &x), FWD_IN);
+    assert_eq!(h.tcp(&d, &y), FWD_OUT);
+    // b and d established, e half-open: at conn-max, below the cap.
+    let syn = f.syn();
+    assert_eq!(h.tcp(&f, &syn), Verdict::Drop(DropReason::ConnLimit));
+    assert_eq!(h.dropped(DropReason::ConnLimit), 1);
+    assert_eq!(h.dropped(DropReason::EmbryonicConnLimit), 0);
+    let slot = class_slot(&h);
+    assert_eq!(h.engine.classes().get(slot).limit_drops, 1);
+    assert_eq!(h.engine.classes().get(slot).conns, 3);
+}
+
+/// The half-open queues skip stale items (connections since established
+/// or gone) and stay within a small multiple of the half-open
+/// connections they hold, however many went through them.
+#[test]
+fn half_open_queues_stay_bounded_under_churn() {
+    let mut h = limited("embryonic-conn-max 50\nper-client-embryonic-max 20", |_| {});
+    let slot = class_slot(&h);
+    for i in 0..5_000u16 {
+        let mut m = model(1024 + i);
+        if i % 4 == 3 {
+            let syn = m.syn();
+            assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+        } else {
+            establish(&mut h, &mut m);
+        }
+    }
+    let class = h.engine.classes().get(slot);
+    assert_eq!(class.embryonic, 20, "the client's newest");
+    assert!(
+        class.half_open_queued() <= 2 * 20 + 64,
+        "{}",
+        class.half_open_queued()
+    );
+    let table = h.engine.table();
+    assert!(table.queued(Evictable::HalfOpen) <= 2 * 20 + 1024);
 }

@@ -163,33 +163,63 @@ fn idle_reset_rsts_carry_the_connections_vlan() {
 
 /// Per-client limits count a host within its VLAN: the same address on
 /// two VLANs is two clients (two address spaces), each with its own
-/// budget; on one VLAN the limit holds as it does untagged.
+/// budget; on one VLAN the limit holds as it does untagged. At
+/// `per-client-max` a new connection is refused; at
+/// `per-client-embryonic-max` it replaces its own host's oldest half-open
+/// connection, on its own VLAN (docs/asa-behaviour.md §2.2).
 #[test]
 fn per_client_limits_count_each_vlans_host_apart() {
-    let mut h = Harness::new();
-    let text = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection per-client-max 2 per-client-embryonic-max 2\n  set connection random-sequence-number disable\nservice-policy global_policy global\n";
-    h.install(crate::policy::parse::parse_config(text).unwrap().config);
-    let open = |h: &mut Harness, port: u16, vlan: u16| {
-        let mut m = model(port);
-        let syn = m.syn();
-        h.frame(tagged(m.frame(&syn), vlan), m.client.iface)
-    };
-    for (port, vlan) in [(45_000, 10), (45_001, 10), (45_002, 20), (45_003, 20)] {
-        assert_eq!(open(&mut h, port, vlan), FWD_OUT, "{port} on VLAN {vlan}");
-    }
-    for vlan in [10, 20] {
-        assert_eq!(
-            open(&mut h, 45_010 + vlan, vlan),
-            Verdict::Drop(DropReason::PerClientConnLimit),
-            "VLAN {vlan}'s host has its two"
+    for embryonic_max in [false, true] {
+        let mut h = Harness::new();
+        let limit = if embryonic_max {
+            "per-client-embryonic-max 2"
+        } else {
+            "per-client-max 2"
+        };
+        let text = format!(
+            "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection {limit}\n  set connection random-sequence-number disable\nservice-policy global_policy global\n"
         );
+        h.install(crate::policy::parse::parse_config(&text).unwrap().config);
+        let open = |h: &mut Harness, port: u16, vlan: u16| {
+            let mut m = model(port);
+            let syn = m.syn();
+            h.frame(tagged(m.frame(&syn), vlan), m.client.iface)
+        };
+        let live = |h: &Harness, port: u16, vlan: u16| {
+            let t = crate::flow::Tuple {
+                vlan,
+                ..model(port).tuple()
+            };
+            h.engine.find(&t, h.now).is_some()
+        };
+        for (port, vlan) in [(45_000, 10), (45_001, 10), (45_002, 20), (45_003, 20)] {
+            assert_eq!(open(&mut h, port, vlan), FWD_OUT, "{port} on VLAN {vlan}");
+        }
+        for vlan in [10, 20] {
+            let expect = if embryonic_max {
+                FWD_OUT
+            } else {
+                Verdict::Drop(DropReason::PerClientConnLimit)
+            };
+            assert_eq!(
+                open(&mut h, 45_010 + vlan, vlan),
+                expect,
+                "VLAN {vlan}'s host has its two"
+            );
+            assert_eq!(live(&h, 45_010 + vlan, vlan), embryonic_max);
+        }
+        // The replaced connections are each VLAN's host's oldest.
+        assert_eq!(
+            [(45_000, 10), (45_001, 10), (45_002, 20), (45_003, 20)].map(|(p, v)| live(&h, p, v)),
+            [!embryonic_max, true, !embryonic_max, true]
+        );
+        assert_eq!(
+            open(&mut h, 45_004, 0),
+            FWD_OUT,
+            "the untagged host is a third"
+        );
+        assert_eq!(h.engine.table().len(), 5);
     }
-    assert_eq!(
-        open(&mut h, 45_004, 0),
-        FWD_OUT,
-        "the untagged host is a third"
-    );
-    assert_eq!(h.engine.table().len(), 5);
 }
 
 /// Stacked tags (Q-in-Q) are dropped and counted: keyed by the outer tag
