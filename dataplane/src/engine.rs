@@ -51,8 +51,10 @@ pub const DEFAULT_MAX_CONNS: usize = 1_000_000;
 
 /// Table slots the expiry sweep visits per [`Engine::expire`] call. With the
 /// default [`SWEEP_INTERVAL`] a table of a million slots is swept about every
-/// six seconds; expired entries are already invisible to lookups, so the
-/// sweep only bounds how long their memory stays taken.
+/// six seconds. Expired entries are already invisible to lookups; the sweep
+/// bounds how long their memory stays taken, and how long one that no
+/// eviction queue holds at its front counts against the limits
+/// (docs/asa-behaviour.md §2.2).
 pub const DEFAULT_SWEEP_BUDGET_SLOTS: usize = 16_384;
 
 /// How often the shell should call [`Engine::expire`].
@@ -914,7 +916,7 @@ impl Engine {
     ) -> Result<FlowId, DropReason> {
         let embryonic = matches!(proto, ProtoState::Tcp(t) if t.state.is_embryonic());
         let client = pkt.tuple.src_host();
-        self.admit(class, client, embryonic)?;
+        self.admit(class, client, embryonic, pkt.now)?;
         // ASA flag `B`: opened from the lower-security side.
         let mut flags = if self.level(pkt.ingress) < self.level(pkt.egress) {
             conn_flags::FROM_LOWER
@@ -959,7 +961,7 @@ impl Engine {
             ProtoState::Udp => ConnProto::Udp,
             ProtoState::IcmpEcho(_) => ConnProto::Icmp,
         };
-        self.make_room();
+        self.make_room(pkt.now);
         let flow = self
             .table
             .insert(hash, entry, pkt.macs)

@@ -1,7 +1,9 @@
 //! Room for a new connection (docs/asa-behaviour.md §2.2): the class
 //! limits, where a half-open connection at a half-open limit replaces the
-//! oldest half-open one, and the table's bound, where a new connection
-//! displaces a dead or unproven entry.
+//! oldest half-open one; the table's bound, where a new connection
+//! displaces a dead or unproven entry; and, before either refuses, entries
+//! already past their timeout that still count because the sweep has not
+//! reached them.
 //!
 //! Every step costs O(1) amortised per packet, however the table is
 //! filled: victims come from the fronts of queues
@@ -9,13 +11,21 @@
 
 use super::Engine;
 use super::classes::{Admission, HalfOpenOf, SlotId};
+use crate::conntrack::evict::Evictable;
 use crate::conntrack::{ConnTable, FlowId};
 use crate::counters::RemoveReason;
 use crate::flow::Host;
+use crate::time::Instant;
 use crate::verdict::DropReason;
 
+/// Expired entries one new connection removes from the fronts of the
+/// eviction queues before a limit or a full table would refuse it; the
+/// sweep removes the rest. Bounds the work of one packet after a quiet
+/// spell has let many entries expire unswept.
+pub const RECLAIM_BUDGET: usize = 64;
+
 impl Engine {
-    /// Admit a new connection of `client` into `class`, making
+    /// Admit a new connection of `client` into `class` at `now`, making
     /// room within the class's limits as [`ClassTable::admit`] says, or
     /// refuse it (counted against the class).
     ///
@@ -25,8 +35,13 @@ impl Engine {
         class: SlotId,
         client: Host,
         embryonic: bool,
+        now: Instant,
     ) -> Result<(), DropReason> {
-        let refused = match self.classes.admit(class, client, embryonic) {
+        let mut admission = self.classes.admit(class, client, embryonic);
+        if admission != Admission::Admit && self.reclaim_expired(Some((class, client)), now) > 0 {
+            admission = self.classes.admit(class, client, embryonic);
+        }
+        let refused = match admission {
             Admission::Admit => return Ok(()),
             Admission::Replace(of) => match self.oldest_half_open(class, client, of) {
                 Some(victim) => {
@@ -44,16 +59,55 @@ impl Engine {
     }
 
     /// The table is full (or not): make room for one more entry if it is,
-    /// by evicting the entry [`ConnTable::displaceable`] names (counted as
+    /// by removing an expired entry from a queue's front, else by evicting
+    /// the entry [`ConnTable::displaceable`] names (counted as
     /// `evicted`). Leaves the table full only when every entry is
-    /// established, answered, half-closed or bypass.
-    pub(super) fn make_room(&mut self) {
+    /// established, answered, half-closed or bypass, and unexpired at the
+    /// fronts.
+    pub(super) fn make_room(&mut self, now: Instant) {
+        if self.table.len() < self.config.max_conns {
+            return;
+        }
+        self.reclaim_expired(None, now);
         if self.table.len() < self.config.max_conns {
             return;
         }
         if let Some(victim) = self.table.displaceable() {
             self.remove(victim, RemoveReason::Evicted);
         }
+    }
+
+    /// Remove entries already past their timeout from the fronts of the
+    /// eviction queues (first the half-open queues of `of`, a class and a
+    /// client, whose counts a class limit reads), at most
+    /// [`RECLAIM_BUDGET`] of them. An expired entry is invisible to
+    /// lookups but counts against every limit until it leaves; a queue's
+    /// front is its oldest entry, and its kind's timeout is the same for
+    /// every entry of a class, so the expired ones are mostly found there.
+    /// Returns how many were removed.
+    fn reclaim_expired(&mut self, of: Option<(SlotId, Host)>, now: Instant) -> usize {
+        let mut removed = 0;
+        if let Some((class, client)) = of {
+            for q in [HalfOpenOf::Client, HalfOpenOf::Class] {
+                while removed < RECLAIM_BUDGET
+                    && let Some(flow) = self.oldest_half_open(class, client, q)
+                    && self.is_expired(self.table.get(flow), now)
+                {
+                    self.remove(flow, RemoveReason::Timeout);
+                    removed += 1;
+                }
+            }
+        }
+        for q in Evictable::ALL {
+            while removed < RECLAIM_BUDGET
+                && let Some(flow) = self.table.oldest(q)
+                && self.is_expired(self.table.get(flow), now)
+            {
+                self.remove(flow, RemoveReason::Timeout);
+                removed += 1;
+            }
+        }
+        removed
     }
 
     /// The oldest half-open connection of `class`, or of `client` in it.

@@ -1113,7 +1113,7 @@ impl Engine {
         }
         let mut entry = entry;
         if self.table.len() >= self.config.max_conns {
-            self.make_room();
+            self.make_room(now);
             // The entry that made room may have been the last of this
             // peer's class slot, which then went free: find (or make) it
             // again.

@@ -301,7 +301,8 @@ mod bypass_seq;
 /// A dropped packet leaves its entry as it was.
 mod dropped;
 
-/// A full table and class limits (§2.2).
+/// Class limits, a full table, and expired entries that still count
+/// (§2.2).
 mod limits;
 
 #[test]

@@ -1,6 +1,7 @@
-//! Room for new connections (docs/asa-behaviour.md §2.2): a full table
-//! that evicts dead and then unproven entries, class limits, and half-open
-//! limits that replace the oldest half-open connection.
+//! Room for new connections (docs/asa-behaviour.md §2.2): class limits,
+//! half-open limits that replace the oldest half-open connection, a full
+//! table that evicts dead and then unproven entries, and expired entries
+//! that stop counting before a limit refuses.
 
 use super::*;
 use crate::conntrack::evict::Evictable;
@@ -484,4 +485,90 @@ fn half_open_queues_stay_bounded_under_churn() {
     );
     let table = h.engine.table();
     assert!(table.queued(Evictable::HalfOpen) <= 2 * 20 + 1024);
+}
+
+// === expired entries stop counting before a limit refuses ===
+
+/// An expired entry counted against the class limits until the sweep
+/// reached its slot (here one slot per sweep, as in a large table): a
+/// client at its per-client limit stayed refused after its flows expired.
+#[test]
+fn expired_entries_stop_counting_before_a_limit_refuses() {
+    let mut h = limited("per-client-max 1", |c| c.sweep_budget_slots = 1);
+    let (c, s) = v4_pair(1000, 53);
+    // Entries ahead of the client's in slot order.
+    for p in 0..4u8 {
+        let o = host([198, 18, 0, 200 + p], 999, 0);
+        assert_eq!(h.frame(udp_frame(&o, &s, b"x"), IfaceId(0)), FWD_OUT);
+    }
+    assert_eq!(h.frame(udp_frame(&c, &s, b"x"), IfaceId(0)), FWD_OUT);
+    let c2 = Host { port: 1001, ..c };
+    assert_eq!(
+        h.frame(udp_frame(&c2, &s, b"x"), IfaceId(0)),
+        Verdict::Drop(DropReason::PerClientConnLimit)
+    );
+    h.advance(Duration::from_secs(121));
+    h.engine.expire(h.now);
+    assert_eq!(h.frame(udp_frame(&c2, &s, b"x"), IfaceId(0)), FWD_OUT);
+    assert_eq!(removed(&h, RemoveReason::Timeout), 5);
+}
+
+/// `conn-max` with connections reset (CLOSE, kept 10 s) and a SYN past
+/// their time.
+#[test]
+fn expired_dead_entries_stop_counting_against_conn_max() {
+    let mut h = limited("conn-max 2", |c| c.sweep_budget_slots = 1);
+    for port in 0..2 {
+        syn_then_rst(&mut h, &mut model(40_000 + port));
+    }
+    let mut m = model(40_002);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), Verdict::Drop(DropReason::ConnLimit));
+    h.advance(Duration::from_secs(11));
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    assert_eq!(removed(&h, RemoveReason::Timeout), 2);
+}
+
+/// Half-open connections past the embryonic timeout leave as timed out,
+/// not as replaced: the class's count was already theirs to give back.
+#[test]
+fn expired_half_open_entries_leave_by_timeout_at_the_cap() {
+    let mut h = limited("embryonic-conn-max 2", |c| c.sweep_budget_slots = 1);
+    for port in 0..2 {
+        let mut m = model(40_000 + port);
+        let syn = m.syn();
+        assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    }
+    h.advance(Duration::from_secs(31));
+    let mut m = model(40_002);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    assert_eq!(removed(&h, RemoveReason::Timeout), 2);
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 0);
+}
+
+/// A full table whose oldest entries have expired: they leave as timed
+/// out, and nothing is evicted.
+#[test]
+fn expired_entries_leave_a_full_table_before_anything_is_evicted() {
+    let mut h = Harness::with(|c| {
+        c.max_conns = 3;
+        c.sweep_budget_slots = 1;
+    });
+    let (_, s) = v4_pair(0, 53);
+    for p in 0..2u8 {
+        let o = host([198, 18, 0, 200 + p], 999, 0);
+        assert_eq!(h.frame(udp_frame(&o, &s, b"x"), IfaceId(0)), FWD_OUT);
+    }
+    h.advance(Duration::from_secs(100));
+    let mut young = model(40_000);
+    let syn = young.syn();
+    assert_eq!(h.tcp(&young, &syn), FWD_OUT);
+    h.advance(Duration::from_secs(21));
+    let mut m = model(40_001);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    assert_eq!(removed(&h, RemoveReason::Timeout), 2);
+    assert_eq!(removed(&h, RemoveReason::Evicted), 0);
+    assert!(alive(&h, &young));
 }
