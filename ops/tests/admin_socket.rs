@@ -197,7 +197,9 @@ fn a_stale_socket_is_replaced_but_a_live_one_or_another_file_is_not() {
 /// `EPROTO` when the node answered.
 fn connect_as_another_user(path: &Path) -> std::io::Result<std::process::Child> {
     let path = path.to_path_buf();
-    let mut cmd = std::process::Command::new("/bin/true");
+    // The child never execs (the closure below always returns an error):
+    // the program named is this test binary, never run.
+    let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
     cmd.uid(65_533).gid(65_533);
     // SAFETY: the closure runs in the forked child and makes only system
     // calls (connect, write, read) on memory it owns; it allocates nothing
