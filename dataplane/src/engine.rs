@@ -724,7 +724,11 @@ impl Engine {
                 // An error waits on, and is judged by, the flow it quotes.
                 flow = FlowKey::of(&quoted).0;
                 let at = (usize::from(l4), usize::from(l4) + usize::from(quoted_l4));
-                self.icmp_error(&pkt, &quoted, frame, at).map(|()| None)
+                // The quote ends with the IP packet: Ethernet padding is
+                // neither quoted nor covered by the error's checksum.
+                let end = (usize::from(l3) + ip_len as usize).min(frame.len());
+                self.icmp_error(&pkt, &quoted, &mut frame[..end], at)
+                    .map(|()| None)
             }
             // Neighbour discovery is link-local plumbing the bridge must pass
             // for the hosts on either side to reach each other at all.

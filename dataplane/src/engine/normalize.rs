@@ -144,11 +144,20 @@ pub fn unshift_ack(frame: &mut [u8], v: &TcpView, delta: u32) -> bool {
 /// checksum when quoted, then the error's checksum at `icmp_csum_at` over
 /// every byte changed.
 pub fn reshift_quoted_ack(frame: &mut [u8], tcp_at: usize, icmp_csum_at: usize, delta: u32) {
-    let Some(&offset_byte) = frame.get(tcp_at + 12) else {
+    let (Some(&offset_byte), Some(&flags)) = (frame.get(tcp_at + 12), frame.get(tcp_at + 13))
+    else {
         return;
     };
+    // The firewall moved the acknowledgement and SACK edges only of a
+    // segment with ACK set (a bare RST or SYN carries no acknowledgement,
+    // and an offset added to its zero would show the offset itself); and a
+    // header shorter than 20 bytes is no header it passed.
+    let header_len = usize::from(offset_byte >> 4) * 4;
+    if flags & 0x10 == 0 || header_len < 20 {
+        return;
+    }
     // The header as far as the quote holds it (at most 60 bytes).
-    let end = (tcp_at + usize::from(offset_byte >> 4) * 4).min(frame.len());
+    let end = (tcp_at + header_len).min(frame.len());
     let mut before = [0u8; 60];
     let Some(header) = frame.get(tcp_at..end) else {
         return;

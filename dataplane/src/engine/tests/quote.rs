@@ -82,3 +82,43 @@ fn an_error_to_the_responder_quotes_its_segment_as_it_sent_it() {
     );
     assert!(verifies(&err[icmp..]), "the error's checksum");
 }
+
+/// A bare RST (no ACK) of the responder carries no acknowledgement: the
+/// firewall moved nothing in it, and an error quoting it keeps its zero.
+/// Before, the offset was added to that zero, and the responder read the
+/// offset itself off the quote.
+#[test]
+fn an_error_about_a_bare_rst_keeps_its_empty_acknowledgement() {
+    let (mut h, mut m, _syn, _out) = randomized_syn(44_011);
+    h.install(icmp_inspected());
+    m.set_shift(h.only_entry().seq_offset);
+    for seg in [m.syn_ack(), m.ack(Side::Client)] {
+        let mut f = m.frame(&seg);
+        h.engine
+            .process(&mut f, PacketMeta::default(), m.iface(seg.from), h.now);
+    }
+    let rst = crate::trace::Seg {
+        from: Side::Server,
+        seq: m.next_seq(Side::Server),
+        ack: 0,
+        flags: TcpFlags::RST,
+        window: 0,
+        wscale: None,
+        sack: Vec::new(),
+        payload_len: 0,
+    };
+    let sent = m.frame(&rst);
+    let mut out = sent.clone();
+    let v = h
+        .engine
+        .process(&mut out, PacketMeta::default(), m.server.iface, h.now);
+    assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+    let mut err = error_quoting_all(&m.client, &m.server, &out);
+    let v = h
+        .engine
+        .process(&mut err, PacketMeta::default(), m.client.iface, h.now);
+    assert_eq!(v, FWD_OUT);
+    let tcp = 14 + 20 + 8 + 20;
+    assert_eq!(&err[tcp..tcp + 20], &sent[14 + 20..14 + 20 + 20]);
+    assert!(verifies(&err[14 + 20..]));
+}
