@@ -101,7 +101,7 @@ drop_reasons! {
     /// reply (RFC 826).
     ArpMalformed => "arp-malformed", "Invalid ARP packet",
     /// A source address no host sends from (multicast, broadcast, class E,
-    /// loopback, `0.0.0.0/8` but `0.0.0.0` itself, `::` outside ICMPv6), or
+    /// loopback, `0.0.0.0/8` outside DHCP, `::` outside address checks), or
     /// a source equal to the destination (a land attack): the ASA's slow
     /// path security checks (docs/asa-behaviour.md §7.1).
     InvalidSource => "sp-security-failed", "Slowpath security checks failed",

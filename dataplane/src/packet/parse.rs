@@ -201,10 +201,10 @@ struct Network<'a> {
 /// to the destination (a land attack, which makes a host answer itself),
 /// is dropped before any rule sees it. RFC 1122 §3.2.1.3: no packet is sent
 /// from a multicast, broadcast, class E or loopback address, and `0.0.0.0`
-/// only by a host learning its address (DHCP, which passes); RFC 4291
-/// §2.5.2, §2.5.3, §2.7: no IPv6 packet comes from a multicast address or
-/// `::1`, and `::` only while a host checks its address (neighbour
-/// discovery's duplicate address detection and MLD, both ICMPv6).
+/// only by a host learning its address (DHCP's client messages, which
+/// pass); RFC 4291 §2.5.2, §2.5.3, §2.7: no IPv6 packet comes from a
+/// multicast address or `::1`, and `::` only while a host checks its
+/// address (solicitations and MLD reports to a multicast group).
 #[inline]
 fn source_ok(net: &Network<'_>) -> Result<(), DropReason> {
     let src = net.src.0;
@@ -214,12 +214,12 @@ fn source_ok(net: &Network<'_>) -> Result<(), DropReason> {
         match net.family {
             Family::V4 => {
                 let [a, b, c, d] = [src[12], src[13], src[14], src[15]];
-                (a == 0 && [b, c, d] != [0, 0, 0]) || a == 127 || a >= 224
+                (a == 0 && ([b, c, d] != [0, 0, 0] || !dhcp_request(net))) || a == 127 || a >= 224
             }
             Family::V6 => {
                 src[0] == 0xff
                     || src == std::net::Ipv6Addr::LOCALHOST.octets()
-                    || (src == [0; 16] && net.protocol != ip_number::IPV6_ICMP)
+                    || (src == [0; 16] && !address_check(net))
             }
         }
     };
@@ -228,6 +228,21 @@ fn source_ok(net: &Network<'_>) -> Result<(), DropReason> {
     } else {
         Ok(())
     }
+}
+
+/// A DHCP client's message (UDP from port 68 to 67, RFC 2131 §4.1): the
+/// one thing sent from `0.0.0.0`.
+fn dhcp_request(net: &Network<'_>) -> bool {
+    net.protocol == ip_number::UDP && net.segment.get(..4) == Some(&[0, 68, 0, 67])
+}
+
+/// What a host sends from `::` while it checks its address: a router or
+/// neighbour solicitation (RFC 4861 §4.1, §4.3; RFC 4862 §5.4.2) or an MLD
+/// report (RFC 2710 §3, RFC 3810 §5.2, RFC 3590), to a multicast group.
+fn address_check(net: &Network<'_>) -> bool {
+    net.protocol == ip_number::IPV6_ICMP
+        && net.dst.0[0] == 0xff
+        && matches!(net.segment.first(), Some(131 | 133 | 135 | 143))
 }
 
 /// `base + len` as a frame offset. Offsets are 16-bit: a transport header
@@ -332,6 +347,16 @@ mod tests {
         for src in [[0, 0, 0, 0], V4_A, [223, 255, 255, 254], [126, 0, 0, 1]] {
             assert!(parse(&udp4_between(src, [255, 255, 255, 255]), UNVERIFIED).is_ok());
         }
+        // `0.0.0.0` is a DHCP client's source, nobody else's: a SYN from
+        // it would open a connection under `permit ip any any`.
+        let syn_from_nowhere = edited(&tcp_v4_syn(), |f| {
+            f[L3 + 12..L3 + 16].copy_from_slice(&[0, 0, 0, 0]);
+            fix_ipv4_checksum(f, L3);
+        });
+        assert_eq!(
+            parse(&syn_from_nowhere, VERIFIED).unwrap_err(),
+            DropReason::InvalidSource
+        );
         let land = edited(&tcp_v4_syn(), |f| {
             f[L3 + 16..L3 + 20].copy_from_slice(&V4_A);
             fix_ipv4_checksum(f, L3);
@@ -358,6 +383,17 @@ mod tests {
             .unwrap();
         assert!(parse(&dad, UNVERIFIED).is_ok());
         assert!(parse(&udp_v6(), VERIFIED).is_ok());
+        // An echo request from `::` is no address check: dropped.
+        let mut echo = Vec::new();
+        eth()
+            .ipv6(none, v6_b(), 64)
+            .icmpv6_raw(128, 0, [0, 1, 0, 1])
+            .write(&mut echo, b"ping")
+            .unwrap();
+        assert_eq!(
+            parse(&echo, UNVERIFIED).unwrap_err(),
+            DropReason::InvalidSource
+        );
     }
 
     #[test]
