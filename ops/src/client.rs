@@ -114,7 +114,7 @@ impl Stream {
 /// Connect to the Unix socket at `path`, waiting at most [`CONNECT_TIMEOUT`]
 /// (a listener whose queue is full makes a blocking connect wait, for as
 /// long as the socket's send timeout).
-fn connect_unix(path: &std::path::Path) -> std::io::Result<UnixStream> {
+pub(crate) fn connect_unix(path: &std::path::Path) -> std::io::Result<UnixStream> {
     let s = socket2::Socket::new(socket2::Domain::UNIX, socket2::Type::STREAM, None)?;
     s.set_write_timeout(Some(CONNECT_TIMEOUT))?;
     s.connect(&socket2::SockAddr::unix(path)?)?;

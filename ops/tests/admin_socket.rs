@@ -253,3 +253,22 @@ fn a_connection_of_another_user_is_closed_before_it_takes_a_slot() {
         .counters()
         .unwrap();
 }
+
+/// A directory others may write to could have the socket swapped for a
+/// symlink between its creation and its `chmod` (which would then change
+/// the mode of whatever the link names): such a place is refused, naming
+/// the directory, and nothing is created there.
+#[test]
+fn a_socket_in_a_directory_others_may_change_is_refused() {
+    let dir = Dir::new("shared");
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let path = dir.sock();
+    let msg = start(&path, ServeLimits::default())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("may be changed by others"), "{msg}");
+    assert!(msg.contains(&dir.0.display().to_string()), "{msg}");
+    assert!(!path.exists());
+    std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o700)).unwrap();
+    start(&path, ServeLimits::default()).unwrap();
+}

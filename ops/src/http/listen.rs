@@ -233,6 +233,33 @@ impl SocketFile {
     }
 }
 
+/// The socket's directory must be one no one but root and the node's
+/// user can change: in a directory others may write to, the socket could
+/// be swapped for another file (or a symlink) between its creation and
+/// its `chmod`, and its mode would then be set on that file instead.
+fn private_parent(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let m = std::fs::metadata(dir)?;
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if m.permissions().mode() & 0o022 != 0 || (m.uid() != 0 && m.uid() != me) {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "its directory {} (mode {:04o}, owner uid {}) may be changed by others: \
+                 put the socket in a directory only root or the node's user may write to",
+                dir.display(),
+                m.permissions().mode() & 0o7777,
+                m.uid()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Bind the admin API's Unix socket at `path` (docs/ops.md §1), mode
 /// [`ADMIN_SOCKET_MODE`]. A socket left there by a node that did not
 /// stop cleanly (nothing answers on it) is replaced; one that answers
@@ -244,8 +271,11 @@ pub fn bind_unix(
 ) -> std::io::Result<(std::os::unix::net::UnixListener, SocketFile)> {
     use std::io::{Error, ErrorKind};
     states.set_configured(Listener::AdminSocket);
+    private_parent(path)?;
     match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_socket() => match std::os::unix::net::UnixStream::connect(path) {
+        // At most the client's wait: a node wedged with a full queue must
+        // not hang this start.
+        Ok(m) if m.file_type().is_socket() => match crate::client::connect_unix(path) {
             Ok(_) => {
                 return Err(Error::new(
                     ErrorKind::AddrInUse,
