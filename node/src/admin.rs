@@ -251,7 +251,18 @@ pub fn start(
                 rampart_cluster::private_files::create_private_dir_all(dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
             }
-            Some(p)
+            // A data directory others may write to (made so before the
+            // socket existed) costs the default socket, not the start.
+            match rampart_ops::http::listen::private_parent(&p) {
+                Ok(()) => Some(p),
+                Err(e) => {
+                    tracing::warn!(
+                        "ops: no admin socket at {}: {e} (docs/ops.md §1)",
+                        p.display()
+                    );
+                    None
+                }
+            }
         }
         other => other.map(|(p, _)| p),
     };

@@ -237,7 +237,7 @@ impl SocketFile {
 /// user can change: in a directory others may write to, the socket could
 /// be swapped for another file (or a symlink) between its creation and
 /// its `chmod`, and its mode would then be set on that file instead.
-fn private_parent(path: &Path) -> std::io::Result<()> {
+pub fn private_parent(path: &Path) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
