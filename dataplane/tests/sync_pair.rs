@@ -1696,6 +1696,52 @@ fn evicting_the_last_flow_of_a_peers_class_to_make_room_for_the_next() {
     assert_eq!(slot.conns, 1);
 }
 
+/// A full table makes room by evicting a peer's half-open copy: the copy
+/// leaves this table only. Before, the eviction sent a delete that ended
+/// the owner's live handshake too, so a spoofed flood at one node removed
+/// other nodes' genuine connections.
+#[test]
+fn making_room_drops_a_peers_copy_here_only() {
+    use rampart_dataplane::placement::Placement;
+    let now = Instant::from_secs(1_700_000_000);
+    let mut peer = node(2, Duration::ZERO);
+    peer.set_peers_up(0);
+    let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
+    cfg.max_conns = 2;
+    cfg.sync = Some(SyncConfig {
+        defer_deadline: Duration::ZERO,
+        ..SyncConfig::default()
+    });
+    let mut full = Engine::new(cfg).expect("valid config");
+    full.set_peers_up(1);
+    full.set_ready(true);
+    for n in [&mut peer, &mut full] {
+        n.set_placement(Placement::new([1, 2], 2));
+    }
+    for port in [40_000, 40_001] {
+        let state = peer_syn_state(&mut peer, port, now);
+        full.apply_peer(&SyncEvent::Upsert(state), Source::default(), now)
+            .expect("valid state");
+    }
+    let _ = effects(&mut full, now);
+    let deletes = |e: &[Effect]| {
+        e.iter()
+            .filter(|e| matches!(e, Effect::FlowDeleted { .. }))
+            .count()
+    };
+    // A SYN of this node's own, into the full table: the peer's oldest
+    // copy makes room, and nothing tells the peer to drop its connection.
+    let later = now + Duration::from_millis(1);
+    let (c, s) = v4_pair(41_000, 443);
+    let mut m = TcpModel::new(c, s, [30, 40], [64_240, 65_160], [Some(7), Some(7)]);
+    let syn = m.syn();
+    let mut f = m.frame(&syn);
+    let v = full.process(&mut f, PacketMeta::default(), m.iface(Side::Client), later);
+    assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+    assert_eq!(full.table().len(), 2);
+    assert_eq!(deletes(&effects(&mut full, later)), 0);
+}
+
 /// A passive copy leaves the table (cleared, timed out, deleted by its
 /// owner) and a bypass connection takes its slot: the slot's sync marks
 /// start afresh, so the bypass connection's packets pass at once instead

@@ -860,11 +860,18 @@ impl Engine {
             backups: mark.backups,
             passive_peers: mark.passive_peers,
         };
+        // Making room is this node's business: a copy of a peer's flow
+        // leaves this table only, and a later packet of it here pulls it
+        // again (docs/sync.md §13). A delete would end the owner's live
+        // connection too, so a flood at one node would remove other nodes'
+        // genuine handshakes and unanswered flows.
+        let room = matches!(reason, RemoveReason::Evicted | RemoveReason::EmbryonicLimit);
         if entry.proto == ProtoState::TcpBypass
             || matches!(
                 reason,
                 RemoveReason::Timeout | RemoveReason::Peer | RemoveReason::Superseded
             )
+            || (room && entry.owner != self.config.node)
         {
             return;
         }
