@@ -108,6 +108,11 @@ impl<T: Copy> EvictQueue<T> {
         }
     }
 
+    /// Take the front item off (to queue it again at the back).
+    pub fn pop_front(&mut self) -> Option<T> {
+        self.items.pop_front()
+    }
+
     /// Items queued, stale ones included.
     pub fn len(&self) -> usize {
         self.items.len()

@@ -15,6 +15,7 @@ use super::huge::{HUGE_PAGE, HugeBuf};
 use super::index::FlowIndex;
 use super::macs::{MacBook, Macs};
 use crate::flow::FlowKey;
+use crate::time::Instant;
 
 /// Entries per small slab chunk: 1024 × 144 bytes = 144 KiB, so the last,
 /// partly used chunk of a small table wastes little.
@@ -119,7 +120,7 @@ pub fn kind_of(e: &Entry) -> usize {
 pub struct EntryMut<'a> {
     entry: &'a mut Entry,
     kinds: &'a mut [u64; KIND_COUNT],
-    evictable: &'a mut [EvictQueue<(FlowId, u32)>; Evictable::COUNT],
+    evictable: &'a mut [EvictQueue<Queued>; Evictable::COUNT],
     slot: u32,
     before: usize,
 }
@@ -146,7 +147,11 @@ impl Drop for EntryMut<'_> {
             if let Some(q) = evictable(after)
                 && evictable(self.before) != Some(q)
             {
-                self.evictable[q as usize].push((FlowId(self.slot), self.entry.id));
+                self.evictable[q as usize].push((
+                    FlowId(self.slot),
+                    self.entry.id,
+                    self.entry.last_seen,
+                ));
             }
         }
     }
@@ -173,7 +178,7 @@ pub struct ConnTable {
     kinds: [u64; KIND_COUNT],
     /// Dead and unproven entries, per kind, in the order they became so
     /// (see [`evict`](super::evict)).
-    evictable: [EvictQueue<(FlowId, u32)>; Evictable::COUNT],
+    evictable: [EvictQueue<Queued>; Evictable::COUNT],
     /// Walks of the whole table begun ([`iter`](Self::iter)), so a test can
     /// tell that a reader (a metrics scrape) did not walk it.
     walks: std::sync::atomic::AtomicU64,
@@ -391,7 +396,7 @@ impl ConnTable {
         self.len += 1;
         self.high_water = self.high_water.max(self.len);
         if let Some(q) = evictable(kind) {
-            self.evictable[q as usize].push((FlowId(i), entry.id));
+            self.evictable[q as usize].push((FlowId(i), entry.id, entry.last_seen));
         }
         for q in Evictable::ALL {
             self.tidy(q);
@@ -403,7 +408,7 @@ impl ConnTable {
     fn tidy(&mut self, q: Evictable) {
         let live: u64 = kinds_of(q).iter().map(|&k| self.kinds[k]).sum();
         let chunks = &self.chunks;
-        self.evictable[q as usize].tidy(live as usize, QUEUE_SLACK, |(flow, id)| {
+        self.evictable[q as usize].tidy(live as usize, QUEUE_SLACK, |(flow, id, _)| {
             holds(chunks, flow, id, q)
         });
     }
@@ -412,9 +417,23 @@ impl ConnTable {
     /// became so), if any.
     pub fn oldest(&mut self, q: Evictable) -> Option<FlowId> {
         let chunks = &self.chunks;
-        self.evictable[q as usize]
-            .front(|(flow, id)| holds(chunks, flow, id, q))
-            .map(|(flow, _)| flow)
+        let queue = &mut self.evictable[q as usize];
+        // An entry seen since it was queued (a one-way flow that goes on
+        // sending) goes to the back with the time it was seen, so the
+        // front is the least recently seen, not the first queued; a few
+        // at a time, to keep each look O(1).
+        for _ in 0..REQUEUE_PER_LOOK {
+            let (flow, id, at) = queue.front(|(flow, id, _)| holds(chunks, flow, id, q))?;
+            let seen = entry_at(chunks, flow).map_or(at, |e| e.last_seen);
+            if seen <= at {
+                return Some(flow);
+            }
+            queue.pop_front();
+            queue.push((flow, id, seen));
+        }
+        queue
+            .front(|(flow, id, _)| holds(chunks, flow, id, q))
+            .map(|(flow, _, _)| flow)
     }
 
     /// The entry a new connection displaces when the table is full: a dead
@@ -511,6 +530,23 @@ impl ConnTable {
 }
 
 /// Whether slot `flow` still holds connection `id`, and it is of kind `q`.
+/// A queued entry: its slot, its connection id, and when it was last seen
+/// as it was queued.
+type Queued = (FlowId, u32, Instant);
+
+/// Entries seen since they were queued moved to the back in one look at a
+/// queue's front, at most ([`ConnTable::oldest`]).
+const REQUEUE_PER_LOOK: usize = 8;
+
+/// The entry in slot `flow`, if any.
+fn entry_at(chunks: &[HugeBuf<Option<Entry>>], flow: FlowId) -> Option<&Entry> {
+    let (c, o) = locate(flow.0 as usize);
+    chunks
+        .get(c)
+        .and_then(|chunk| chunk.get(o))
+        .and_then(Option::as_ref)
+}
+
 fn holds(chunks: &[HugeBuf<Option<Entry>>], flow: FlowId, id: u32, q: Evictable) -> bool {
     let (c, o) = locate(flow.0 as usize);
     chunks

@@ -572,3 +572,35 @@ fn expired_entries_leave_a_full_table_before_anything_is_evicted() {
     assert_eq!(removed(&h, RemoveReason::Evicted), 0);
     assert!(alive(&h, &young));
 }
+
+/// A full table evicts the unproven entry seen least recently, not the
+/// first queued: a one-way flow that goes on sending (syslog, NetFlow)
+/// outlives a spoofed packet that came once, after it. Before, the flow
+/// queued first went first, however busy it was.
+#[test]
+fn a_full_table_evicts_the_entry_seen_least_recently() {
+    let mut h = Harness::with(|c| c.max_conns = 3);
+    let collector = host([198, 18, 1, 53], 514, 1);
+    let senders: Vec<Host> = (0..3u8)
+        .map(|i| host([198, 18, 0, 20 + i], 5140, 0))
+        .collect();
+    for s in &senders {
+        assert_eq!(
+            h.frame(udp_frame(s, &collector, b"log"), IfaceId(0)),
+            FWD_OUT
+        );
+        h.advance(Duration::from_millis(10));
+    }
+    // The first keeps sending; the other two were heard from once.
+    h.advance(Duration::from_secs(1));
+    assert_eq!(
+        h.frame(udp_frame(&senders[0], &collector, b"log"), IfaceId(0)),
+        FWD_OUT
+    );
+    let mut m = model(42_100);
+    establish(&mut h, &mut m);
+    let held = |h: &Harness, s: &Host| h.engine.find(&udp_tuple(s, &collector), h.now).is_some();
+    assert!(held(&h, &senders[0]), "the busy one-way flow was evicted");
+    assert!(!held(&h, &senders[1]), "the least recently seen stays");
+    assert!(held(&h, &senders[2]));
+}
