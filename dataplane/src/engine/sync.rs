@@ -848,8 +848,8 @@ impl Engine {
     }
 
     /// Note that an inspected entry left the table for a reason its peers
-    /// must learn (not a timeout: every node expires from the merged
-    /// last-seen on its own).
+    /// must learn (docs/sync.md §2: not a timeout, which each node sees on
+    /// its own; not room made here for a peer's flow, which leaves here only).
     pub(super) fn sync_removed(&mut self, id: FlowId, entry: &Entry, reason: RemoveReason) {
         let Some(sync) = &mut self.sync else {
             return;
@@ -860,19 +860,12 @@ impl Engine {
             backups: mark.backups,
             passive_peers: mark.passive_peers,
         };
-        // Making room is this node's business: a copy of a peer's flow
-        // leaves this table only, and a later packet of it here pulls it
-        // again (docs/sync.md §13). A delete would end the owner's live
-        // connection too, so a flood at one node would remove other nodes'
-        // genuine handshakes and unanswered flows.
-        let room = matches!(reason, RemoveReason::Evicted | RemoveReason::EmbryonicLimit);
-        if entry.proto == ProtoState::TcpBypass
-            || matches!(
-                reason,
-                RemoveReason::Timeout | RemoveReason::Peer | RemoveReason::Superseded
-            )
-            || (room && entry.owner != self.config.node)
-        {
+        let kept = match reason {
+            RemoveReason::Timeout | RemoveReason::Peer | RemoveReason::Superseded => true,
+            RemoveReason::Evicted | RemoveReason::EmbryonicLimit => entry.owner != self.config.node,
+            _ => false,
+        };
+        if entry.proto == ProtoState::TcpBypass || kept {
             return;
         }
         sync.deletes.push((
