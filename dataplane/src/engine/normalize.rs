@@ -35,30 +35,36 @@ impl TcpView {
     /// already refused malformed lists). On the stack: 40 option bytes hold
     /// at most 20 options.
     fn options(&self, frame: &[u8]) -> Options {
-        let mut out = Options {
-            items: [(0, 0, 0); MAX_OPTIONS],
-            len: 0,
-        };
-        let end = (self.l4 + self.header_len).min(frame.len());
-        let mut at = self.l4 + 20;
-        while at < end && out.len < MAX_OPTIONS {
-            match frame[at] {
-                0 => break,
-                1 => at += 1,
-                kind => {
-                    let Some(&len) = frame.get(at + 1) else { break };
-                    let len = usize::from(len);
-                    if len < 2 || at + len > end {
-                        break;
-                    }
-                    out.items[out.len] = (at, kind, len);
-                    out.len += 1;
-                    at += len;
+        options_in(frame, self.l4, self.header_len)
+    }
+}
+
+/// The options of the TCP header at `l4`, `header_len` long, as far as
+/// `frame` holds them: each one's offset, kind and length.
+fn options_in(frame: &[u8], l4: usize, header_len: usize) -> Options {
+    let mut out = Options {
+        items: [(0, 0, 0); MAX_OPTIONS],
+        len: 0,
+    };
+    let end = (l4 + header_len).min(frame.len());
+    let mut at = l4 + 20;
+    while at < end && out.len < MAX_OPTIONS {
+        match frame[at] {
+            0 => break,
+            1 => at += 1,
+            kind => {
+                let Some(&len) = frame.get(at + 1) else { break };
+                let len = usize::from(len);
+                if len < 2 || at + len > end {
+                    break;
                 }
+                out.items[out.len] = (at, kind, len);
+                out.len += 1;
+                at += len;
             }
         }
-        out
     }
+    out
 }
 
 /// Most options a 60-byte TCP header can hold (40 bytes, 2 bytes each).
@@ -175,29 +181,16 @@ pub fn reshift_quoted_ack(frame: &mut [u8], tcp_at: usize, icmp_csum_at: usize, 
     if let Some(ack) = get32(frame, tcp_at + 8) {
         put(frame, tcp_at + 8, ack.wrapping_add(delta));
     }
-    let mut at = tcp_at + 20;
-    while at < end {
-        match frame[at] {
-            0 => break,
-            1 => at += 1,
-            kind => {
-                let Some(len) = frame.get(at + 1).map(|&l| usize::from(l)) else {
-                    break;
-                };
-                if len < 2 || at + len > end {
-                    break;
-                }
-                if kind == 5 {
-                    let mut edge = at + 2;
-                    while edge + 4 <= at + len {
-                        if let Some(x) = get32(frame, edge) {
-                            put(frame, edge, x.wrapping_add(delta));
-                        }
-                        edge += 4;
-                    }
-                }
-                at += len;
+    for (at, kind, len) in options_in(frame, tcp_at, header_len).iter() {
+        if kind != 5 {
+            continue;
+        }
+        let mut edge = at + 2;
+        while edge + 4 <= at + len {
+            if let Some(x) = get32(frame, edge) {
+                put(frame, edge, x.wrapping_add(delta));
             }
+            edge += 4;
         }
     }
     // The quoted header starts an even number of bytes into the ICMP

@@ -360,6 +360,23 @@ mod tests {
         );
     }
 
+    /// Node `name`'s part of a run that saw nothing.
+    fn quiet_node(name: &str) -> NodeReport {
+        NodeReport::new(
+            Summary {
+                node: name.into(),
+                ..Summary::default()
+            },
+            ConnList {
+                in_use: 0,
+                most_used: 0,
+                conns: Vec::new(),
+                truncated: 0,
+            },
+            Vec::new(),
+        )
+    }
+
     /// The closing words say what the run measured: a run whose nodes
     /// are outside Raft on keys of their own, and whose asymmetric flows
     /// failed, says so. Before, the same fixed paragraph claimed one
@@ -367,20 +384,7 @@ mod tests {
     #[test]
     fn the_conclusion_says_what_was_measured() {
         let node = |name: &str, role: &str, shared: bool| {
-            NodeReport::new(
-                Summary {
-                    node: name.into(),
-                    ..Summary::default()
-                },
-                ConnList {
-                    in_use: 0,
-                    most_used: 0,
-                    conns: Vec::new(),
-                    truncated: 0,
-                },
-                Vec::new(),
-            )
-            .with_cluster(ClusterPlace {
+            quiet_node(name).with_cluster(ClusterPlace {
                 raft_role: role.into(),
                 raft_term: 1,
                 policy_version: 3,
@@ -425,19 +429,7 @@ mod tests {
                     .with_failures([("reply".to_string(), 1)].into()),
                 KindReport::new("tcp_symmetric_inspected", 10, 10, 655_360),
             ],
-            nodes: vec![NodeReport::new(
-                Summary {
-                    node: "fw-a".into(),
-                    ..Summary::default()
-                },
-                ConnList {
-                    in_use: 0,
-                    most_used: 0,
-                    conns: Vec::new(),
-                    truncated: 0,
-                },
-                Vec::new(),
-            )],
+            nodes: vec![quiet_node("fw-a")],
         };
         let json = r.json().unwrap();
         assert!(json.starts_with(
