@@ -1,7 +1,10 @@
 //! Policy classification cost for new connections as the ACL grows: a
 //! permit/deny decision through a 10-rule and a 10,000-rule access-list
 //! (first match near the end, so a linear scan would pay for every rule),
-//! and the compile time of the 10,000-rule policy. Fixed seeds throughout.
+//! through 2,000 entries of address and port ranges (IPv4 and IPv6
+//! ranges that are not aligned blocks: checked after their covering
+//! prefix), and the compile time of the 10,000-rule policy. Fixed seeds
+//! throughout.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -89,6 +92,68 @@ fn config(n: usize) -> Config {
     }
 }
 
+/// 2,000 entries, each from any to an address range that is not one
+/// aligned block, half IPv4 (`198.18.X.10`–`198.18.X.200`, ports
+/// 1024–65535) and half IPv6 (`2001:db8:X::1`–`2001:db8:X::fffe`, ports
+/// 8000–8099), then a catch-all deny.
+fn range_policy() -> Policy {
+    let mut text = String::new();
+    for i in 0..1000 {
+        text += &format!(
+            "object network V4R{i}\n range 198.18.{a}.10 198.18.{a}.200\n\
+             object network V6R{i}\n range 2001:db8:{i:x}::1 2001:db8:{i:x}::fffe\n",
+            a = i % 250
+        );
+    }
+    for i in 0..1000 {
+        text += &format!(
+            "access-list OUTSIDE_IN extended permit tcp any object V4R{i} range {lo} 65535\n\
+             access-list OUTSIDE_IN extended permit tcp any object V6R{i} range 8000 8099\n",
+            lo = 1024 + i
+        );
+    }
+    text += "access-list OUTSIDE_IN extended deny ip any any\n\
+             access-group OUTSIDE_IN in interface outside\n";
+    let cfg = rampart_dataplane::policy::parse_config(&text)
+        .expect("parses")
+        .config;
+    let ifaces = EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces;
+    compile(&cfg, &ifaces).expect("compiles")
+}
+
+/// Probes into the range policy: IPv4 inside and outside the ranges'
+/// ports, IPv6 inside and outside the ranges.
+fn range_probes() -> Vec<Probe> {
+    (0..1024u32)
+        .map(|i| {
+            if i % 2 == 0 {
+                Probe {
+                    v6: false,
+                    proto: 6,
+                    src: Addr::v4([203, 0, 113, (i % 250) as u8]),
+                    dst: Addr::v4([198, 18, (i % 250) as u8, (i % 240) as u8]),
+                    sport: 40_000,
+                    dport: [1500, 2100, 443][(i % 3) as usize],
+                }
+            } else {
+                let mut dst = [0u8; 16];
+                dst[..6].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8, (i >> 8) as u8, i as u8]);
+                dst[15] = (i % 3) as u8;
+                Probe {
+                    v6: true,
+                    proto: 6,
+                    src: Addr::v6([
+                        0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1,
+                    ]),
+                    dst: Addr::v6(dst),
+                    sport: 40_000,
+                    dport: [8050, 8100][(i % 2) as usize],
+                }
+            }
+        })
+        .collect()
+}
+
 fn policy(n: usize) -> Policy {
     let ifaces = EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces;
     compile(&config(n), &ifaces).expect("compiles")
@@ -125,6 +190,22 @@ fn classification(c: &mut Criterion) {
             })
         });
     }
+    let (p, probes) = (range_policy(), range_probes());
+    let acl = &p.acls()[0];
+    eprintln!(
+        "2000 range rules: {} subtables, {} range checks",
+        acl.subtables(),
+        acl.range_checks()
+    );
+    g.bench_function("2000_range_rules", |b| {
+        b.iter(|| {
+            let mut permitted = 0u32;
+            for probe in &probes {
+                permitted += u32::from(p.permits(IfaceId(1), IfaceId(0), black_box(probe)));
+            }
+            permitted
+        })
+    });
     g.finish();
 
     let mut g = c.benchmark_group("compile");

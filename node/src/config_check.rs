@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::policy::ast::{AclLine, Config, ServiceScope};
-use rampart_dataplane::policy::classifier::MAX_SUBTABLES;
+use rampart_dataplane::policy::classifier::{MAX_RANGE_CHECKS, MAX_SUBTABLES};
 use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{EngineConfig, IfaceId, InterfaceConfig};
@@ -131,14 +131,16 @@ pub fn check(path: &Path, text: &str) -> Report {
         cfg.access_lists.len(),
         cfg.access_groups.len()
     );
-    // A miss probes every subtable of an access-list: the operator sees
-    // how close each is to the bound before a policy is refused for it.
+    // A miss probes every subtable of an access-list and makes its range
+    // checks: the operator sees how close each is to the bounds before a
+    // policy is refused for them.
     for acl in policy.acls() {
         let _ = writeln!(
             out,
-            "    {}: {} subtable(s) of at most {MAX_SUBTABLES}",
+            "    {}: {} subtable(s) of at most {MAX_SUBTABLES}, {} range check(s) of at most {MAX_RANGE_CHECKS}",
             echo_message(&acl.name),
-            acl.subtables()
+            acl.subtables(),
+            acl.range_checks()
         );
     }
     let _ = writeln!(out, "  class-maps:       {}", cfg.class_maps.len());
@@ -225,12 +227,13 @@ mod tests {
              access-list B permit ip any any\n",
         );
         assert!(r.ok, "{}", r.text);
-        // /32 with one port, and /24 with the six block sizes of 1024-65535.
+        // /32 with one port, and /24 with any port and the range 1024-65535
+        // checked once the /24 matched.
         assert!(
             r.text.contains(
                 "  access-lists:     2 with 3 entries; 0 access-group(s)\n\
-                 \x20   A: 7 subtable(s) of at most 512\n\
-                 \x20   B: 1 subtable(s) of at most 512\n"
+                 \x20   A: 2 subtable(s) of at most 512, 1 range check(s) of at most 1024\n\
+                 \x20   B: 1 subtable(s) of at most 512, 0 range check(s) of at most 1024\n"
             ),
             "{}",
             r.text

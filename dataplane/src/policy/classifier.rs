@@ -3,15 +3,26 @@
 //! as Open vSwitch's classifier applies it.
 //!
 //! Every rule is reduced to *atoms*: an exact protocol (or any), a source
-//! and destination prefix, and source and destination port prefixes (a port
-//! range becomes the few aligned blocks that cover it exactly). Atoms with
-//! the same prefix lengths share a *subtable*: one hash map from the masked
-//! 5-tuple to the lowest rule index among its atoms. A lookup masks the
-//! packet once per subtable and probes it; subtables are visited in order of
-//! the lowest rule they hold, so the search stops as soon as no remaining
-//! subtable can beat the best match. The cost depends on how many distinct
-//! prefix-length shapes the rules use — a handful in real ACLs — not on how
-//! many rules there are.
+//! and destination address span and source and destination port spans. A
+//! span is a prefix (an aligned block of addresses or ports), and when the
+//! operator wrote a range that is not one aligned block (`range 10.0.0.1
+//! 10.0.0.254`, `gt 1023`), the smallest prefix that covers it plus the
+//! range itself, checked after the prefix matched. Atoms with the same
+//! prefix lengths share a *subtable*: one hash map from the masked 5-tuple
+//! to the lowest rule index among its atoms or, where ranges share the
+//! masked key, to the rules in order with their ranges. A lookup masks the
+//! packet once per subtable and probes it; subtables are visited in order
+//! of the lowest rule they hold, so the search stops as soon as no
+//! remaining subtable can beat the best match. The cost depends on how
+//! many distinct prefix-length shapes the rules use — a handful in real
+//! ACLs — and on how many ranges share one masked key, not on how many
+//! rules there are.
+//!
+//! Ranges are checked rather than split into the aligned blocks that cover
+//! them exactly because the blocks of one range have many lengths (up to
+//! 254 for an IPv6 range, 30 for a port range), each length a subtable,
+//! and a single entry crossing two IPv6 ranges then needed tens of
+//! thousands of subtables: an ordinary configuration was refused.
 
 use std::net::IpAddr;
 
@@ -24,13 +35,20 @@ use crate::flow::Addr;
 /// the new-connection packets of a flood; each probe costs about 15 ns
 /// (13–17 ns measured per subtable on a miss), so 512 bound a miss to
 /// about 8 µs. Real access-lists have a handful to a few tens of shapes
-/// (the `acl_decision` benchmark: 10 for 10,000 rules); each port range
-/// multiplies an entry's shapes by the block lengths that cover it (`gt
-/// 1023`: 6, `neq 80`: 16), so the bound leaves room for lists that mix
-/// many prefix lengths with ranges, while a policy of tens of thousands
-/// (2 million at the atom budget) is refused. `rampart config check`
-/// prints each access-list's count.
+/// (the `acl_decision` benchmark: 6 for 10,000 rules), while a policy of
+/// tens of thousands of distinct prefix-length pairs (2 million at the atom
+/// budget) is refused. `rampart config check` prints each access-list's
+/// count.
 pub const MAX_SUBTABLES: usize = 512;
+
+/// Most range checks a lookup that matches nothing may make, summed over
+/// the subtables: each subtable's longest list of ranges sharing one
+/// masked key. A check compares a few integers (a few ns), so with
+/// [`MAX_SUBTABLES`] a miss stays within about 15 µs. Ranges share a list
+/// only when their covering prefixes and the entry's other fields are
+/// alike (many `gt 1023` entries to one host, many address ranges
+/// straddling one boundary), so real lists are short.
+pub const MAX_RANGE_CHECKS: usize = 1024;
 
 /// A prefix of a 128-bit address of one family (IPv4 as mapped IPv6, so
 /// IPv4 prefix `L` is stored as `96 + L`), or of both (`any`).
@@ -118,37 +136,6 @@ impl PortPrefix {
     /// Any port.
     pub const ANY: PortPrefix = PortPrefix { value: 0, len: 0 };
 
-    /// Exactly one port.
-    pub fn exact(port: u16) -> PortPrefix {
-        PortPrefix {
-            value: port,
-            len: 16,
-        }
-    }
-
-    /// The fewest aligned blocks that cover `lo..=hi` exactly (at most 30).
-    pub fn cover(lo: u16, hi: u16) -> Vec<PortPrefix> {
-        let mut out = Vec::new();
-        let (mut lo, hi) = (u32::from(lo), u32::from(hi));
-        while lo <= hi {
-            // The largest aligned block starting at `lo` that stays within `hi`.
-            let mut size = if lo == 0 {
-                1 << 16
-            } else {
-                1u32 << lo.trailing_zeros().min(16)
-            };
-            while lo + size - 1 > hi {
-                size >>= 1;
-            }
-            out.push(PortPrefix {
-                value: lo as u16,
-                len: 16 - size.trailing_zeros() as u8,
-            });
-            lo += size;
-        }
-        out
-    }
-
     fn mask(len: u8) -> u16 {
         if len == 0 {
             0
@@ -166,6 +153,121 @@ fn mask128(len: u8) -> u128 {
     }
 }
 
+/// An address match: a prefix, and when the operator wrote a range that
+/// is not one aligned block, that range (inclusive, as a 128-bit value of
+/// the prefix's family: IPv4 as mapped IPv6), which the prefix covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddrSpan {
+    /// The prefix the subtable masks with.
+    pub prefix: AddrPrefix,
+    /// The range within the prefix, checked after the prefix matched.
+    pub within: Option<(u128, u128)>,
+}
+
+impl AddrSpan {
+    /// Every address of both families.
+    pub const ANY: AddrSpan = AddrSpan::of(AddrPrefix::ANY);
+
+    /// Exactly the addresses of `prefix`.
+    pub const fn of(prefix: AddrPrefix) -> AddrSpan {
+        AddrSpan {
+            prefix,
+            within: None,
+        }
+    }
+
+    /// The addresses from `a` to `b` inclusive, or `None` when they are of
+    /// two families or `a` lies above `b` (an empty range).
+    pub fn range(a: IpAddr, b: IpAddr) -> Option<AddrSpan> {
+        let (lo, hi, width) = match (a, b) {
+            (IpAddr::V4(x), IpAddr::V4(y)) => {
+                (u128::from(u32::from(x)), u128::from(u32::from(y)), 32u32)
+            }
+            (IpAddr::V6(x), IpAddr::V6(y)) => (u128::from(x), u128::from(y), 128),
+            _ => return None,
+        };
+        if lo > hi {
+            return None;
+        }
+        // The longest prefix both ends share covers everything between.
+        let len = ((lo ^ hi).leading_zeros() - (128 - width)) as u8;
+        let prefix = AddrPrefix::new(a, len);
+        let host = if u32::from(len) >= width {
+            0
+        } else {
+            u128::MAX >> (128 - (width - u32::from(len)))
+        };
+        let exact = lo & host == 0 && hi & host == host;
+        let mapped = |ip: IpAddr| match ip {
+            IpAddr::V4(v4) => u128::from_be_bytes(v4.to_ipv6_mapped().octets()),
+            IpAddr::V6(v6) => u128::from(v6),
+        };
+        Some(AddrSpan {
+            prefix,
+            within: (!exact).then(|| (mapped(a), mapped(b))),
+        })
+    }
+
+    fn admits(&self, addr: Addr) -> bool {
+        self.within
+            .is_none_or(|(lo, hi)| (lo..=hi).contains(&u128::from_be_bytes(addr.0)))
+    }
+}
+
+/// A port match: a block, and when the operator wrote a range that is not
+/// one aligned block (`gt 1023`, `range 8000 8099`), that range, which the
+/// block covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PortSpan {
+    /// The block the subtable masks with.
+    pub block: PortPrefix,
+    /// The range within the block, checked after the block matched.
+    pub within: Option<(u16, u16)>,
+}
+
+impl PortSpan {
+    /// Any port.
+    pub const ANY: PortSpan = PortSpan::of(PortPrefix::ANY);
+
+    /// Exactly the ports of `block`.
+    pub const fn of(block: PortPrefix) -> PortSpan {
+        PortSpan {
+            block,
+            within: None,
+        }
+    }
+
+    /// Exactly one port.
+    pub const fn exact(port: u16) -> PortSpan {
+        PortSpan::of(PortPrefix {
+            value: port,
+            len: 16,
+        })
+    }
+
+    /// The ports from `lo` to `hi` inclusive, or `None` when empty.
+    pub fn range(lo: u16, hi: u16) -> Option<PortSpan> {
+        if lo > hi {
+            return None;
+        }
+        let len = (lo ^ hi).leading_zeros() as u8;
+        let mask = PortPrefix::mask(len);
+        let block = PortPrefix {
+            value: lo & mask,
+            len,
+        };
+        let exact = lo & !mask == 0 && hi & !mask == !mask;
+        Some(PortSpan {
+            block,
+            within: (!exact).then_some((lo, hi)),
+        })
+    }
+
+    fn admits(&self, port: u16) -> bool {
+        self.within.is_none_or(|(lo, hi)| (lo..=hi).contains(&port))
+    }
+}
+
 /// One conjunctive match condition of a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Atom {
@@ -174,15 +276,67 @@ pub struct Atom {
     pub v6: Option<bool>,
     /// IP protocol, or `None` for any.
     pub proto: Option<u8>,
-    /// Source prefix.
-    pub src: AddrPrefix,
-    /// Destination prefix.
-    pub dst: AddrPrefix,
-    /// Source port block.
-    pub sport: PortPrefix,
-    /// Destination port block.
-    pub dport: PortPrefix,
+    /// Source addresses.
+    pub src: AddrSpan,
+    /// Destination addresses.
+    pub dst: AddrSpan,
+    /// Source ports.
+    pub sport: PortSpan,
+    /// Destination ports.
+    pub dport: PortSpan,
 }
+
+impl Atom {
+    /// The ranges to check once the prefixes matched, if any.
+    fn ranges(&self) -> Option<Ranges> {
+        let r = Ranges {
+            src: self.src.within,
+            dst: self.dst.within,
+            sport: self.sport.within,
+            dport: self.dport.within,
+        };
+        (r != Ranges::default()).then_some(r)
+    }
+}
+
+/// The ranges of an atom, checked after its masked key matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Ranges {
+    src: Option<(u128, u128)>,
+    dst: Option<(u128, u128)>,
+    sport: Option<(u16, u16)>,
+    dport: Option<(u16, u16)>,
+}
+
+impl Ranges {
+    fn admit(&self, p: &Probe) -> bool {
+        let span = |within| AddrSpan {
+            prefix: AddrPrefix::ANY,
+            within,
+        };
+        let port = |within| PortSpan {
+            block: PortPrefix::ANY,
+            within,
+        };
+        span(self.src).admits(p.src)
+            && span(self.dst).admits(p.dst)
+            && port(self.sport).admits(p.sport)
+            && port(self.dport).admits(p.dport)
+    }
+}
+
+/// A rule waiting in a list of a masked key: its ranges, or none (it
+/// matches whatever the key matched, and ends the list).
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    rule: u32,
+    ranges: Option<Ranges>,
+}
+
+/// A masked key's value: a rule that matches whatever the key matched
+/// (the common case, a plain `u32`), or with this bit set the index of a
+/// list of [`Candidate`]s in rule order.
+const LIST: u32 = 1 << 31;
 
 /// What a lookup matches against: a packet's (or connection's) 5-tuple.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -227,10 +381,10 @@ impl Shape {
         Shape {
             family: a.v6.is_some(),
             proto: a.proto.is_some(),
-            src: a.src.len,
-            dst: a.dst.len,
-            sport: a.sport.len,
-            dport: a.dport.len,
+            src: a.src.prefix.len,
+            dst: a.dst.prefix.len,
+            sport: a.sport.block.len,
+            dport: a.dport.block.len,
         }
     }
 
@@ -238,10 +392,10 @@ impl Shape {
         MaskedKey {
             v6: a.v6.unwrap_or(false),
             proto: a.proto.unwrap_or(0),
-            src: a.src.bits,
-            dst: a.dst.bits,
-            sport: a.sport.value & PortPrefix::mask(self.sport),
-            dport: a.dport.value & PortPrefix::mask(self.dport),
+            src: a.src.prefix.bits,
+            dst: a.dst.prefix.bits,
+            sport: a.sport.block.value & PortPrefix::mask(self.sport),
+            dport: a.dport.block.value & PortPrefix::mask(self.dport),
         }
     }
 
@@ -262,7 +416,60 @@ struct Subtable {
     shape: Shape,
     /// Lowest rule index held: subtables are searched in this order.
     min_rule: u32,
+    /// A rule, or (with [`LIST`] set) an index into `lists`.
     rules: HashMap<MaskedKey, u32, ahash::RandomState>,
+    /// Rules with ranges, in rule order, each list ending at the first rule
+    /// without (none after it can win).
+    lists: Vec<Vec<Candidate>>,
+    /// The most range checks one probe of this subtable makes.
+    longest: usize,
+}
+
+impl Subtable {
+    /// The lowest rule below `best` that `probe` matches here, if any.
+    fn probe(&self, probe: &Probe, best: u32) -> Option<u32> {
+        let &v = self.rules.get(&self.shape.key_of_probe(probe))?;
+        if v & LIST == 0 {
+            return Some(v);
+        }
+        self.lists[(v & !LIST) as usize]
+            .iter()
+            .take_while(|c| c.rule < best)
+            .find(|c| c.ranges.is_none_or(|r| r.admit(probe)))
+            .map(|c| c.rule)
+    }
+
+    /// Add `rule`'s atom; rules arrive in increasing order.
+    fn insert(&mut self, atom: &Atom, rule: u32) {
+        let key = self.shape.key_of_atom(atom);
+        let ranges = atom.ranges();
+        match (self.rules.get(&key).copied(), ranges) {
+            // First match: an earlier rule with no ranges on the same
+            // masked key wins whatever this one is.
+            (Some(v), _) if v & LIST == 0 => {}
+            (Some(v), _) => {
+                let list = &mut self.lists[(v & !LIST) as usize];
+                // Until a rule without ranges ends it, every entry of a list
+                // is a range check.
+                if list.last().is_some_and(|c| c.ranges.is_some()) {
+                    list.push(Candidate { rule, ranges });
+                    if ranges.is_some() {
+                        self.longest = self.longest.max(list.len());
+                    }
+                }
+            }
+            (None, None) => {
+                self.rules.insert(key, rule);
+            }
+            (None, Some(_)) => {
+                // Fewer lists than atoms, and atoms fit in `u32` well below
+                // `LIST` (the policy's atom budget).
+                self.rules.insert(key, LIST | self.lists.len() as u32);
+                self.lists.push(vec![Candidate { rule, ranges }]);
+                self.longest = self.longest.max(1);
+            }
+        }
+    }
 }
 
 /// A compiled first-match classifier over rules numbered 0, 1, 2, … in
@@ -271,6 +478,7 @@ struct Subtable {
 pub struct Classifier {
     subtables: Vec<Subtable>,
     rules: u32,
+    range_checks: usize,
 }
 
 /// Builds a [`Classifier`].
@@ -290,12 +498,14 @@ impl ClassifierBuilder {
     /// disjunction of `atoms`; returns its index. A rule with no atoms
     /// never matches. An atom matches only the family its prefixes (and
     /// its own restriction) name; one whose prefixes name both families
-    /// can match nothing and is left out.
+    /// can match nothing and is left out. The caller bounds the rules and
+    /// atoms (the policy's atom budget), far below 2^31.
     pub fn push_rule(&mut self, atoms: impl IntoIterator<Item = Atom>) -> u32 {
         let rule = self.rules;
+        debug_assert!(rule < LIST, "rule indexes stay below the list bit");
         self.rules += 1;
         for mut atom in atoms {
-            let Some(v6) = merge_family(&[atom.v6, atom.src.v6, atom.dst.v6]) else {
+            let Some(v6) = merge_family(&[atom.v6, atom.src.prefix.v6, atom.dst.prefix.v6]) else {
                 continue;
             };
             atom.v6 = v6;
@@ -306,10 +516,11 @@ impl ClassifierBuilder {
                 // Fixed seeds: the keys are the operator's rules, not
                 // attacker-chosen, and compiled policies must be reproducible.
                 rules: HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
+                lists: Vec::new(),
+                longest: 0,
             });
             table.min_rule = table.min_rule.min(rule);
-            // First match: an earlier rule with the same masked key wins.
-            table.rules.entry(shape.key_of_atom(&atom)).or_insert(rule);
+            table.insert(&atom, rule);
         }
         rule
     }
@@ -319,8 +530,15 @@ impl ClassifierBuilder {
         self.subtables.len()
     }
 
+    /// The most range checks a lookup that matches nothing makes so far:
+    /// each subtable's longest list, summed.
+    pub fn range_checks(&self) -> usize {
+        self.subtables.values().map(|t| t.longest).sum()
+    }
+
     /// Freeze into a classifier.
     pub fn build(self) -> Classifier {
+        let range_checks = self.range_checks();
         let mut subtables: Vec<Subtable> = self.subtables.into_values().collect();
         subtables.sort_by_key(|t| {
             let s = t.shape;
@@ -331,6 +549,7 @@ impl ClassifierBuilder {
         Classifier {
             subtables,
             rules: self.rules,
+            range_checks,
         }
     }
 }
@@ -343,7 +562,7 @@ impl Classifier {
             if t.min_rule >= best {
                 break;
             }
-            if let Some(&rule) = t.rules.get(&t.shape.key_of_probe(probe)) {
+            if let Some(rule) = t.probe(probe, best) {
                 best = best.min(rule);
             }
         }
@@ -358,6 +577,11 @@ impl Classifier {
     /// Number of subtables (distinct prefix shapes): the lookup cost.
     pub fn subtables(&self) -> usize {
         self.subtables.len()
+    }
+
+    /// The most range checks a lookup makes (see [`MAX_RANGE_CHECKS`]).
+    pub fn range_checks(&self) -> usize {
+        self.range_checks
     }
 }
 
@@ -381,52 +605,101 @@ mod tests {
         }
     }
 
-    fn atom(src: AddrPrefix, dst: AddrPrefix, proto: Option<u8>, dport: PortPrefix) -> Atom {
+    fn atom(src: AddrSpan, dst: AddrSpan, proto: Option<u8>, dport: PortSpan) -> Atom {
         Atom {
             v6: None,
             proto,
             src,
             dst,
-            sport: PortPrefix::ANY,
+            sport: PortSpan::ANY,
             dport,
         }
     }
 
+    fn net(a: [u8; 4], len: u8) -> AddrSpan {
+        AddrSpan::of(AddrPrefix::new(IpAddr::from(a), len))
+    }
+
+    fn v6(s: &str) -> IpAddr {
+        s.parse().expect("an IPv6 address")
+    }
+
     #[test]
-    fn port_cover_is_exact_and_minimal() {
+    fn a_port_range_is_its_covering_block_and_itself() {
+        assert_eq!(PortSpan::range(0, 65535), Some(PortSpan::ANY));
+        assert_eq!(PortSpan::range(80, 80), Some(PortSpan::exact(80)));
         assert_eq!(
-            PortPrefix::cover(0, 65535),
-            vec![PortPrefix { value: 0, len: 0 }]
-        );
-        assert_eq!(PortPrefix::cover(80, 80), vec![PortPrefix::exact(80)]);
-        assert_eq!(
-            PortPrefix::cover(1024, 2047),
-            vec![PortPrefix {
+            PortSpan::range(1024, 2047),
+            Some(PortSpan::of(PortPrefix {
                 value: 1024,
                 len: 6
-            }]
+            }))
         );
-        let c = PortPrefix::cover(1, 65534);
-        assert_eq!(c.len(), 30);
-        for p in [0u16, 1, 2, 1000, 65534, 65535] {
-            let hit = c.iter().any(|b| p & PortPrefix::mask(b.len) == b.value);
-            assert_eq!(hit, (1..=65534).contains(&p), "port {p}");
-        }
+        assert_eq!(
+            PortSpan::range(1024, 65535),
+            Some(PortSpan {
+                block: PortPrefix::ANY,
+                within: Some((1024, 65535))
+            })
+        );
+        // 8000-8099 straddles 8064: the covering block is 7936-8191.
+        assert_eq!(
+            PortSpan::range(8000, 8099),
+            Some(PortSpan {
+                block: PortPrefix {
+                    value: 7936,
+                    len: 8
+                },
+                within: Some((8000, 8099))
+            })
+        );
+        assert_eq!(PortSpan::range(2, 1), None);
+    }
+
+    #[test]
+    fn an_address_range_is_its_covering_prefix_and_itself() {
+        let r = AddrSpan::range([10, 0, 0, 1].into(), [10, 0, 0, 6].into()).expect("a range");
+        assert_eq!(r.prefix, AddrPrefix::new([10, 0, 0, 0].into(), 29));
+        let inside = |x: [u8; 4]| r.prefix.contains(false, v4(x)) && r.admits(v4(x));
+        assert!((1..=6).all(|i| inside([10, 0, 0, i])));
+        assert!(!inside([10, 0, 0, 0]) && !inside([10, 0, 0, 7]));
+        assert_eq!(
+            AddrSpan::range([0, 0, 0, 0].into(), [255, 255, 255, 255].into()),
+            Some(net([0, 0, 0, 0], 0))
+        );
+        assert_eq!(
+            AddrSpan::range([10, 0, 0, 0].into(), [10, 0, 1, 255].into()),
+            Some(net([10, 0, 0, 0], 23))
+        );
+        assert_eq!(
+            AddrSpan::range(v6("::"), v6("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
+            Some(AddrSpan::of(AddrPrefix::ANY6))
+        );
+        let r6 = AddrSpan::range(v6("2001:db8::1"), v6("2001:db8::ffff:fffe")).expect("a range");
+        assert_eq!(r6.prefix, AddrPrefix::new(v6("2001:db8::"), 96));
+        assert_eq!(
+            AddrSpan::range([10, 0, 0, 2].into(), [10, 0, 0, 1].into()),
+            None
+        );
+        assert_eq!(AddrSpan::range([10, 0, 0, 1].into(), v6("::1")), None);
     }
 
     #[test]
     fn first_match_wins_across_subtables() {
-        let net = AddrPrefix::new(IpAddr::from([198, 18, 2, 0]), 24);
-        let host = AddrPrefix::new(IpAddr::from([198, 18, 2, 7]), 32);
         let mut b = ClassifierBuilder::new();
-        b.push_rule([atom(AddrPrefix::ANY, host, Some(6), PortPrefix::exact(22))]); // 0
-        b.push_rule([atom(AddrPrefix::ANY, net, Some(6), PortPrefix::ANY)]); // 1
         b.push_rule([atom(
-            AddrPrefix::ANY,
-            AddrPrefix::ANY,
-            None,
-            PortPrefix::ANY,
-        )]); // 2
+            AddrSpan::ANY,
+            net([198, 18, 2, 7], 32),
+            Some(6),
+            PortSpan::exact(22),
+        )]); // 0
+        b.push_rule([atom(
+            AddrSpan::ANY,
+            net([198, 18, 2, 0], 24),
+            Some(6),
+            PortSpan::ANY,
+        )]); // 1
+        b.push_rule([atom(AddrSpan::ANY, AddrSpan::ANY, None, PortSpan::ANY)]); // 2
         let c = b.build();
         assert_eq!(
             c.first_match(&probe([1, 1, 1, 1], [198, 18, 2, 7], 6, 999, 22)),
@@ -441,16 +714,88 @@ mod tests {
             Some(2)
         );
         assert_eq!(c.subtables(), 3);
+        assert_eq!(c.range_checks(), 0);
+    }
+
+    /// Ranges sharing a masked key are checked in rule order, and a rule
+    /// without ranges on that key ends the list: nothing after it can win.
+    #[test]
+    fn ranges_on_one_key_are_checked_in_rule_order() {
+        let host = net([198, 18, 0, 1], 32);
+        let mut b = ClassifierBuilder::new();
+        let from = |lo| PortSpan::range(lo, u16::MAX).expect("a range");
+        b.push_rule([atom(AddrSpan::ANY, host, Some(6), from(5000))]); // 0
+        b.push_rule([atom(AddrSpan::ANY, host, Some(6), from(1024))]); // 1
+        b.push_rule([atom(AddrSpan::ANY, host, Some(6), PortSpan::ANY)]); // 2
+        b.push_rule([atom(AddrSpan::ANY, host, Some(6), from(100))]); // 3: never
+        let c = b.build();
+        assert_eq!(c.subtables(), 1);
+        assert_eq!(c.range_checks(), 2);
+        let to = |port| c.first_match(&probe([1, 1, 1, 1], [198, 18, 0, 1], 6, 999, port));
+        assert_eq!(to(6000), Some(0));
+        assert_eq!(to(2000), Some(1));
+        assert_eq!(to(1024), Some(1));
+        assert_eq!(to(1023), Some(2));
+        assert_eq!(
+            c.first_match(&probe([1, 1, 1, 1], [198, 18, 0, 2], 6, 999, 6000)),
+            None
+        );
+    }
+
+    /// The entry that used to need tens of thousands of subtables: two
+    /// IPv6 ranges and a port range are one atom, one subtable.
+    #[test]
+    fn an_entry_of_two_ipv6_ranges_is_one_subtable() {
+        let src = AddrSpan::range(v6("2001:db8::1"), v6("2001:db8::ffff:fffe")).unwrap();
+        let dst = AddrSpan::range(v6("2001:db8:1::3"), v6("2001:db8:1::ffff:fff0")).unwrap();
+        let mut b = ClassifierBuilder::new();
+        b.push_rule([atom(
+            src,
+            dst,
+            Some(6),
+            PortSpan::range(1024, 65535).unwrap(),
+        )]);
+        let c = b.build();
+        assert_eq!((c.subtables(), c.range_checks()), (1, 1));
+        let p = |s: &str, d: &str, port| Probe {
+            v6: true,
+            proto: 6,
+            src: Addr::v6(s.parse::<std::net::Ipv6Addr>().unwrap().octets()),
+            dst: Addr::v6(d.parse::<std::net::Ipv6Addr>().unwrap().octets()),
+            sport: 1,
+            dport: port,
+        };
+        assert_eq!(
+            c.first_match(&p("2001:db8::1", "2001:db8:1::3", 1024)),
+            Some(0)
+        );
+        assert_eq!(
+            c.first_match(&p("2001:db8::ffff:fffe", "2001:db8:1::ffff:fff0", 65535)),
+            Some(0)
+        );
+        assert_eq!(c.first_match(&p("2001:db8::", "2001:db8:1::3", 1024)), None);
+        assert_eq!(
+            c.first_match(&p("2001:db8::ffff:ffff", "2001:db8:1::3", 1024)),
+            None
+        );
+        assert_eq!(
+            c.first_match(&p("2001:db8::1", "2001:db8:1::ffff:fff1", 1024)),
+            None
+        );
+        assert_eq!(
+            c.first_match(&p("2001:db8::1", "2001:db8:1::3", 1023)),
+            None
+        );
     }
 
     #[test]
     fn any4_matches_ipv4_only() {
         let mut b = ClassifierBuilder::new();
         b.push_rule([atom(
-            AddrPrefix::ANY4,
-            AddrPrefix::ANY,
+            AddrSpan::of(AddrPrefix::ANY4),
+            AddrSpan::ANY,
             None,
-            PortPrefix::ANY,
+            PortSpan::ANY,
         )]);
         let c = b.build();
         assert_eq!(
@@ -482,12 +827,7 @@ mod tests {
     fn empty_rule_never_matches() {
         let mut b = ClassifierBuilder::new();
         b.push_rule([]);
-        b.push_rule([atom(
-            AddrPrefix::ANY,
-            AddrPrefix::ANY,
-            None,
-            PortPrefix::ANY,
-        )]);
+        b.push_rule([atom(AddrSpan::ANY, AddrSpan::ANY, None, PortSpan::ANY)]);
         assert_eq!(
             b.build()
                 .first_match(&probe([1, 1, 1, 1], [2, 2, 2, 2], 1, 0, 0)),
@@ -495,16 +835,41 @@ mod tests {
         );
     }
 
-    /// A rule for the model: (proto, src /len, dst /len, dport lo..=hi).
-    type ModelRule = (Option<u8>, ([u8; 4], u8), ([u8; 4], u8), (u16, u16));
+    /// An address of the model: a prefix, or a range of addresses.
+    #[derive(Debug, Clone, Copy)]
+    enum ModelAddr {
+        Net([u8; 4], u8),
+        Range([u8; 4], [u8; 4]),
+    }
+
+    impl ModelAddr {
+        fn contains(&self, a: Addr) -> bool {
+            let x = u128::from_be_bytes(a.0);
+            let m = |b: [u8; 4]| u128::from_be_bytes(Addr::v4(b).0);
+            match *self {
+                ModelAddr::Net(n, l) => AddrPrefix::new(IpAddr::from(n), l).contains(false, a),
+                ModelAddr::Range(lo, hi) => (m(lo)..=m(hi)).contains(&x),
+            }
+        }
+
+        fn span(&self) -> Option<AddrSpan> {
+            match *self {
+                ModelAddr::Net(n, l) => Some(AddrSpan::of(AddrPrefix::new(IpAddr::from(n), l))),
+                ModelAddr::Range(lo, hi) => AddrSpan::range(lo.into(), hi.into()),
+            }
+        }
+    }
+
+    /// A rule for the model: (proto, src, dst, dport lo..=hi).
+    type ModelRule = (Option<u8>, ModelAddr, ModelAddr, (u16, u16));
 
     fn model_match(rules: &[ModelRule], p: &Probe) -> Option<u32> {
         rules
             .iter()
-            .position(|(proto, (s, sl), (d, dl), (lo, hi))| {
+            .position(|(proto, s, d, (lo, hi))| {
                 proto.is_none_or(|x| x == p.proto)
-                    && AddrPrefix::new(IpAddr::from(*s), *sl).contains(p.v6, p.src)
-                    && AddrPrefix::new(IpAddr::from(*d), *dl).contains(p.v6, p.dst)
+                    && s.contains(p.src)
+                    && d.contains(p.dst)
                     && (*lo..=*hi).contains(&p.dport)
             })
             .map(|i| i as u32)
@@ -514,15 +879,23 @@ mod tests {
         (0u8..4, 0u8..4).prop_map(|(c, d)| [198, 18, c, d])
     }
 
+    fn model_addr(lens: &'static [u8]) -> impl Strategy<Value = ModelAddr> {
+        prop_oneof![
+            (addr(), proptest::sample::select(lens)).prop_map(|(a, l)| ModelAddr::Net(a, l)),
+            (addr(), addr()).prop_map(|(a, b)| ModelAddr::Range(a.min(b), a.max(b))),
+        ]
+    }
+
     proptest! {
-        /// The classifier agrees with a linear first-match scan.
+        /// The classifier agrees with a linear first-match scan, prefixes
+        /// and ranges mixed.
         #[test]
         fn agrees_with_linear_scan(
             rules in proptest::collection::vec(
                 (
                     proptest::option::of(prop_oneof![Just(6u8), Just(17u8)]),
-                    (addr(), prop_oneof![Just(0u8), Just(16), Just(24), Just(32)]),
-                    (addr(), prop_oneof![Just(0u8), Just(24), Just(30), Just(32)]),
+                    model_addr(&[0, 16, 24, 32]),
+                    model_addr(&[0, 24, 30, 32]),
                     (0u16..100, 0u16..100).prop_map(|(a, b)| (a.min(b), a.max(b))),
                 ),
                 0..40,
@@ -533,10 +906,16 @@ mod tests {
             ),
         ) {
             let mut b = ClassifierBuilder::new();
-            for (proto, (s, sl), (d, dl), (lo, hi)) in &rules {
-                let src = AddrPrefix::new(IpAddr::from(*s), *sl);
-                let dst = AddrPrefix::new(IpAddr::from(*d), *dl);
-                b.push_rule(PortPrefix::cover(*lo, *hi).into_iter().map(|dport| Atom { v6: None, proto: *proto, src, dst, sport: PortPrefix::ANY, dport }));
+            for (proto, s, d, (lo, hi)) in &rules {
+                let atom = Atom {
+                    v6: None,
+                    proto: *proto,
+                    src: s.span().expect("ordered"),
+                    dst: d.span().expect("ordered"),
+                    sport: PortSpan::ANY,
+                    dport: PortSpan::range(*lo, *hi).expect("ordered"),
+                };
+                b.push_rule([atom]);
             }
             let c = b.build();
             for (proto, s, d, dport) in probes {

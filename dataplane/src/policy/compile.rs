@@ -8,7 +8,7 @@ use thiserror::Error;
 
 use super::ast::{self, ClassMatch, Config, PortSpec, ServiceScope};
 use super::classifier::{
-    AddrPrefix, Atom, Classifier, ClassifierBuilder, MAX_SUBTABLES, PortPrefix, Probe,
+    AddrSpan, Atom, Classifier, ClassifierBuilder, MAX_RANGE_CHECKS, MAX_SUBTABLES, PortSpan, Probe,
 };
 use crate::flow::proto;
 use crate::iface::InterfaceConfig;
@@ -50,6 +50,17 @@ pub enum CompileError {
         "access-list '{acl}' line {entry}: the access-list needs more than {MAX_SUBTABLES} classifier subtables (distinct combinations of prefix lengths and port block sizes); each one is probed by every packet that matches no entry"
     )]
     TooManySubtables {
+        /// The access-list.
+        acl: String,
+        /// The entry (from 1, remarks counted) that passed the bound.
+        entry: usize,
+    },
+    /// An access-list whose ranges sharing masked keys would make a lookup
+    /// that misses check more than [`MAX_RANGE_CHECKS`] of them.
+    #[error(
+        "access-list '{acl}' line {entry}: the access-list needs more than {MAX_RANGE_CHECKS} range checks per lookup (address or port ranges that share a covering prefix with the entry's other fields alike); each one is checked by every packet that matches no entry"
+    )]
+    TooManyRangeChecks {
         /// The access-list.
         acl: String,
         /// The entry (from 1, remarks counted) that passed the bound.
@@ -203,6 +214,11 @@ impl CompiledAcl {
     /// The classifier's subtable count (lookup cost).
     pub fn subtables(&self) -> usize {
         self.classifier.subtables()
+    }
+
+    /// The classifier's range checks on a miss (lookup cost).
+    pub fn range_checks(&self) -> usize {
+        self.classifier.range_checks()
     }
 }
 
@@ -644,7 +660,7 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
                         let atoms = c
                             .service_atoms(&port_protocols(*p), None, Some(&PortSpec::Match(*m)))
                             .and_then(|services| {
-                                let any = [AddrPrefix::ANY];
+                                let any = [AddrSpan::ANY];
                                 c.expand(&services, &any, &any)
                             })
                             .map_err(|e| e.placed(|| Place::ClassMap(cm.name.clone())))?;
@@ -656,19 +672,19 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
                         let ports = DEFAULT_INSPECTION_PORTS.iter().map(|&(p, port)| Atom {
                             v6: None,
                             proto: Some(p),
-                            src: AddrPrefix::ANY,
-                            dst: AddrPrefix::ANY,
-                            sport: PortPrefix::ANY,
-                            dport: PortPrefix::exact(port),
+                            src: AddrSpan::ANY,
+                            dst: AddrSpan::ANY,
+                            sport: PortSpan::ANY,
+                            dport: PortSpan::exact(port),
                         });
                         // The ICMP inspections' traffic is all ICMP.
                         let icmp = [proto::ICMP, proto::ICMPV6].map(|p| Atom {
                             v6: None,
                             proto: Some(p),
-                            src: AddrPrefix::ANY,
-                            dst: AddrPrefix::ANY,
-                            sport: PortPrefix::ANY,
-                            dport: PortPrefix::ANY,
+                            src: AddrSpan::ANY,
+                            dst: AddrSpan::ANY,
+                            sport: PortSpan::ANY,
+                            dport: PortSpan::ANY,
                         });
                         let atoms = ports.chain(icmp);
                         b.push_rule(atoms);
@@ -727,8 +743,6 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
 
 mod expand;
 
-#[cfg(test)]
-use expand::range_prefixes;
 use expand::{Compiler, port_protocols};
 
 #[cfg(test)]

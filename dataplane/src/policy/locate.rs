@@ -14,7 +14,8 @@ pub fn locate(text: &str, e: &CompileError) -> Option<(usize, usize)> {
     if let CompileError::TooLarge {
         place: Place::AclEntry { acl, entry },
     }
-    | CompileError::TooManySubtables { acl, entry } = e
+    | CompileError::TooManySubtables { acl, entry }
+    | CompileError::TooManyRangeChecks { acl, entry } = e
     {
         // `line N` and `no` forms move entries: only the parser knows
         // where one was written. The text parsed once already, so this
@@ -56,7 +57,9 @@ pub fn locate(text: &str, e: &CompileError) -> Option<(usize, usize)> {
             CompileError::TooLarge {
                 place: Place::ClassMap(name),
             } => (is(0, "class-map")).then(|| at(1, name)).flatten(),
-            CompileError::TooLarge { .. } | CompileError::TooManySubtables { .. } => None,
+            CompileError::TooLarge { .. }
+            | CompileError::TooManySubtables { .. }
+            | CompileError::TooManyRangeChecks { .. } => None,
         }
     })
 }

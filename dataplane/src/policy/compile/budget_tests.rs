@@ -8,65 +8,64 @@ fn ifaces() -> Vec<InterfaceConfig> {
     InterfaceConfig::inside_outside()
 }
 
-/// A network group of exactly 2^16 IPv6 prefixes, from 259 range objects
-/// (the full range but its ends is 254 prefixes, `::1`–`::6` four).
-fn nets_2_16() -> String {
-    let mut s = String::new();
-    for i in 0..258 {
-        s += &format!("object network O{i}\n range ::1 ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe\n");
-    }
-    s += "object network OX\n range ::1 ::6\nobject-group network NETS\n";
-    for i in 0..258 {
-        s += &format!(" network-object object O{i}\n");
-    }
-    s + " network-object object OX\n"
-}
-
-/// A tcp port group of exactly 2^16 port blocks.
-fn ports_2_16() -> String {
-    let mut s = String::from("object-group service PORTS tcp\n");
-    let mut left: usize = 1 << 16;
-    'ranges: for a in 1u16..2000 {
-        for b in (60000u16..65535).rev().step_by(7) {
-            let n = PortPrefix::cover(a, b).len();
-            if (20..=left).contains(&n) {
-                s += &format!(" port-object range {a} {b}\n");
-                left -= n;
-                if left < 30 {
-                    break 'ranges;
-                }
-            }
-        }
-    }
-    for p in 0..left {
-        s += &format!(" port-object eq {}\n", 65535 - p);
-    }
-    s
-}
-
 /// Four factors of 2^16 each: their product is 2^64, which wrapped to 0
 /// and passed the budget (then the compiler tried to push 2^64 atoms; a
-/// debug build panicked on the multiplication).
+/// debug build panicked on the multiplication). With a range as one span
+/// a text within the policy's size limit no longer reaches 2^16 members
+/// per group, but a configuration built in code has no such limit.
 #[test]
 fn an_atom_count_past_usize_is_too_large_not_a_wrap() {
-    let text = format!(
-        "{}{}access-list A permit tcp object-group NETS object-group PORTS \
-         object-group NETS object-group PORTS\naccess-group A in interface outside\n",
-        nets_2_16(),
-        ports_2_16()
-    );
-    assert!(text.len() < 1 << 20, "within the policy's text limit");
-    let cfg = parse_config(&text).expect("parses").config;
+    use crate::policy::ast::*;
+    let mut cfg = Config::default();
+    cfg.object_groups.push(ObjectGroup::Network {
+        name: "NETS".into(),
+        members: (0..1u32 << 16)
+            .map(|i| {
+                NetworkMember::Address(NetworkValue::Host(
+                    std::net::Ipv4Addr::from(0x0a00_0000 | i).into(),
+                ))
+            })
+            .collect(),
+    });
+    cfg.object_groups.push(ObjectGroup::Service {
+        name: "PORTS".into(),
+        protocol: Some(PortProtocol::Tcp),
+        members: (0..=u16::MAX)
+            .map(|p| ServiceMember::Port(PortMatch::Eq(p)))
+            .collect(),
+    });
+    cfg.access_lists.push(AccessList {
+        name: "A".into(),
+        lines: vec![AclLine::Ace(Ace {
+            action: Action::Permit,
+            protocol: ProtoSpec::Protocol(Protocol::Number(6)),
+            source: AddrSpec::Group("NETS".into()),
+            source_port: Some(PortSpec::Group("PORTS".into())),
+            destination: AddrSpec::Group("NETS".into()),
+            destination_port: Some(PortSpec::Group("PORTS".into())),
+            log: false,
+            inactive: false,
+        })],
+    });
     assert!(matches!(
         compile(&cfg, &ifaces()),
         Err(CompileError::TooLarge { .. })
     ));
 }
 
-/// 900 port-block pairs (30 blocks a side) times 50 × 50 hosts: 2.25 M
-/// atoms, over the budget at the one line that asks for them.
+/// 900 port pairs (30 ports a side) times 50 × 50 hosts: 2.25 M atoms,
+/// over the budget at the one line that asks for them.
 const OVER_BUDGET_LINE: &str =
-    "access-list A permit tcp object-group H range 1 65534 object-group H range 1 65534";
+    "access-list A permit tcp object-group H object-group P object-group H object-group P";
+
+/// Host group `H` of `n` hosts and port group `P` of 30 ports.
+fn groups(n: usize) -> String {
+    let mut s = hosts(n) + "object-group service P tcp\n";
+    for p in 0..30 {
+        s += &format!(" port-object eq {}\n", 1000 + p);
+    }
+    s
+}
 
 fn hosts(n: usize) -> String {
     let mut s = String::from("object-group network H\n");
@@ -85,7 +84,7 @@ fn too_large_names_the_entry_that_passed_the_bound() {
          access-list A remark big\n\
          access-list A line 2 {}\n\
          access-group A in interface outside\n",
-        hosts(50),
+        groups(50),
         OVER_BUDGET_LINE.trim_start_matches("access-list A ")
     );
     let cfg = parse_config(&text).expect("parses").config;
@@ -99,10 +98,10 @@ fn too_large_names_the_entry_that_passed_the_bound() {
             }
         }
     );
-    assert_eq!(crate::policy::locate::locate(&text, &e), Some((54, 22)));
+    assert_eq!(crate::policy::locate::locate(&text, &e), Some((85, 22)));
     assert_eq!(
         crate::policy::locate::describe(&text, &e),
-        "line 54, column 22: access-list 'A' line 2: the policy expands to more than \
+        "line 85, column 22: access-list 'A' line 2: the policy expands to more than \
          2000000 match entries and group members (object-group cross products)"
     );
 }
@@ -232,5 +231,56 @@ fn an_access_list_over_the_subtable_bound_is_refused_at_its_entry() {
     assert_eq!(
         crate::policy::locate::locate(&text, &e),
         Some((MAX_SUBTABLES + 2, 15))
+    );
+}
+
+/// `n` entries whose port ranges share one masked key (any port to one
+/// host): one list of `n` range checks.
+fn ranges_on_one_key(n: usize) -> String {
+    let mut s = String::from("access-list A remark ranges\n");
+    for i in 0..n {
+        s += &format!(
+            "access-list A permit tcp any host 198.18.0.1 range {} {}\n",
+            1 + i,
+            65534 - i
+        );
+    }
+    s
+}
+
+/// A lookup that misses makes every range check of the longest list in
+/// each subtable: an access-list past `MAX_RANGE_CHECKS` is refused at the
+/// entry that passed it, and one at the bound is taken and matches.
+#[test]
+fn an_access_list_over_the_range_check_bound_is_refused_at_its_entry() {
+    let text = ranges_on_one_key(MAX_RANGE_CHECKS);
+    let p = compile(&parse_config(&text).expect("parses").config, &ifaces()).expect("at the bound");
+    let acl = &p.acls()[0];
+    assert_eq!((acl.subtables(), acl.range_checks()), (1, MAX_RANGE_CHECKS));
+    let probe = |dport| Probe {
+        v6: false,
+        proto: 6,
+        src: crate::flow::Addr::v4([198, 18, 9, 9]),
+        dst: crate::flow::Addr::v4([198, 18, 0, 1]),
+        sport: 40_000,
+        dport,
+    };
+    assert_eq!(acl.decide(&probe(1)), Some(true));
+    assert_eq!(acl.decide(&probe(0)), None);
+    assert_eq!(acl.decide(&probe(65535)), None);
+
+    let text = ranges_on_one_key(MAX_RANGE_CHECKS + 1);
+    let e = compile(&parse_config(&text).expect("parses").config, &ifaces())
+        .expect_err("over the bound");
+    assert_eq!(
+        e,
+        CompileError::TooManyRangeChecks {
+            acl: "A".into(),
+            entry: MAX_RANGE_CHECKS + 2
+        }
+    );
+    assert_eq!(
+        crate::policy::locate::locate(&text, &e),
+        Some((MAX_RANGE_CHECKS + 2, 15))
     );
 }

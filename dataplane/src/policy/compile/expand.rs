@@ -18,15 +18,17 @@ use crate::policy::ast::{
     self, AclLine, AddrSpec, Config, NetworkMember, NetworkValue, Object, ObjectGroup, PortMatch,
     PortProtocol, PortSpec, ProtoSpec, Protocol, ProtocolMember, ServiceMember, ServiceValue,
 };
-use crate::policy::classifier::{AddrPrefix, Atom, ClassifierBuilder, MAX_SUBTABLES, PortPrefix};
+use crate::policy::classifier::{
+    AddrPrefix, AddrSpan, Atom, ClassifierBuilder, MAX_RANGE_CHECKS, MAX_SUBTABLES, PortSpan,
+};
 use crate::policy::parse::{group_name, object_name};
 
 /// A protocol and port blocks: one "service" an ACE can match.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct Service {
     proto: Option<u8>,
-    sports: Rc<[PortPrefix]>,
-    dports: Rc<[PortPrefix]>,
+    sports: Rc<[PortSpan]>,
+    dports: Rc<[PortSpan]>,
 }
 
 /// What a protocol or service group expands to: the protocols of its
@@ -43,8 +45,8 @@ struct GroupServices {
 pub(super) struct Compiler<'a> {
     objects: HashMap<&'a str, &'a Object>,
     groups: HashMap<&'a str, &'a ObjectGroup>,
-    networks: HashMap<&'a str, Rc<[AddrPrefix]>>,
-    ports: HashMap<&'a str, Rc<[PortPrefix]>>,
+    networks: HashMap<&'a str, Rc<[AddrSpan]>>,
+    ports: HashMap<&'a str, Rc<[PortSpan]>>,
     services: HashMap<&'a str, Rc<GroupServices>>,
     /// Budget spent so far, against [`MAX_POLICY_ATOMS`].
     spent: usize,
@@ -80,99 +82,34 @@ pub(super) fn port_protocols(p: PortProtocol) -> Vec<Option<u8>> {
     }
 }
 
-fn port_blocks(m: &PortMatch) -> Vec<PortPrefix> {
+/// The port spans of a port match: one, or two for `neq` (the ports
+/// below and above it), none for a match no port meets (`lt 0`).
+fn port_spans(m: &PortMatch) -> Vec<PortSpan> {
+    let below = |p: u16| p.checked_sub(1).and_then(|hi| PortSpan::range(0, hi));
+    let above = |p: u16| {
+        p.checked_add(1)
+            .and_then(|lo| PortSpan::range(lo, u16::MAX))
+    };
     match *m {
-        PortMatch::Eq(p) => vec![PortPrefix::exact(p)],
-        PortMatch::Neq(p) => {
-            let mut v = if p > 0 {
-                PortPrefix::cover(0, p - 1)
-            } else {
-                Vec::new()
-            };
-            if p < u16::MAX {
-                v.extend(PortPrefix::cover(p + 1, u16::MAX));
-            }
-            v
-        }
-        PortMatch::Lt(p) => {
-            if p > 0 {
-                PortPrefix::cover(0, p - 1)
-            } else {
-                Vec::new()
-            }
-        }
-        PortMatch::Gt(p) => {
-            if p < u16::MAX {
-                PortPrefix::cover(p + 1, u16::MAX)
-            } else {
-                Vec::new()
-            }
-        }
-        PortMatch::Range(a, b) => {
-            if a <= b {
-                PortPrefix::cover(a, b)
-            } else {
-                Vec::new()
-            }
-        }
+        PortMatch::Eq(p) => vec![PortSpan::exact(p)],
+        PortMatch::Neq(p) => below(p).into_iter().chain(above(p)).collect(),
+        PortMatch::Lt(p) => below(p).into_iter().collect(),
+        PortMatch::Gt(p) => above(p).into_iter().collect(),
+        PortMatch::Range(a, b) => PortSpan::range(a, b).into_iter().collect(),
     }
-}
-
-/// The prefixes covering an inclusive address range (same family).
-pub(super) fn range_prefixes(a: IpAddr, b: IpAddr) -> Vec<AddrPrefix> {
-    let (lo, hi, v4) = match (a, b) {
-        (IpAddr::V4(x), IpAddr::V4(y)) => {
-            (u128::from(u32::from(x)), u128::from(u32::from(y)), true)
-        }
-        (IpAddr::V6(x), IpAddr::V6(y)) => (u128::from(x), u128::from(y), false),
-        _ => return Vec::new(),
-    };
-    let width: u32 = if v4 { 32 } else { 128 };
-    // All ones in the low `k` bits (the host part of a block of 2^k addresses).
-    let low = |k: u32| {
-        if k >= 128 {
-            u128::MAX
-        } else {
-            (1u128 << k) - 1
-        }
-    };
-    let mut out = Vec::new();
-    let mut cur = lo;
-    while cur <= hi {
-        // The largest aligned block starting at `cur` that ends within `hi`.
-        let mut k = if cur == 0 {
-            width
-        } else {
-            cur.trailing_zeros().min(width)
-        };
-        while k > 0 && cur + low(k) > hi {
-            k -= 1;
-        }
-        let ip = if v4 {
-            IpAddr::from(std::net::Ipv4Addr::from(cur as u32))
-        } else {
-            IpAddr::from(std::net::Ipv6Addr::from(cur))
-        };
-        out.push(AddrPrefix::new(ip, (width - k) as u8));
-        let last = cur + low(k);
-        if last >= hi {
-            break;
-        }
-        cur = last + 1;
-    }
-    out
 }
 
 fn mask_len(mask: std::net::Ipv4Addr) -> u8 {
     u32::from(mask).leading_ones() as u8
 }
 
-fn network_value(v: &NetworkValue) -> Vec<AddrPrefix> {
+fn network_value(v: &NetworkValue) -> Vec<AddrSpan> {
+    let prefix = |ip, len| vec![AddrSpan::of(AddrPrefix::new(ip, len))];
     match *v {
-        NetworkValue::Host(ip) => vec![AddrPrefix::new(ip, if ip.is_ipv4() { 32 } else { 128 })],
-        NetworkValue::V4Subnet(a, m) => vec![AddrPrefix::new(IpAddr::V4(a), mask_len(m))],
-        NetworkValue::V6Subnet(a, l) => vec![AddrPrefix::new(IpAddr::V6(a), l)],
-        NetworkValue::Range(a, b) => range_prefixes(a, b),
+        NetworkValue::Host(ip) => prefix(ip, if ip.is_ipv4() { 32 } else { 128 }),
+        NetworkValue::V4Subnet(a, m) => prefix(IpAddr::V4(a), mask_len(m)),
+        NetworkValue::V6Subnet(a, l) => prefix(IpAddr::V6(a), l),
+        NetworkValue::Range(a, b) => AddrSpan::range(a, b).into_iter().collect(),
     }
 }
 
@@ -230,6 +167,12 @@ impl<'a> Compiler<'a> {
                     entry: i + 1,
                 });
             }
+            if b.range_checks() > MAX_RANGE_CHECKS {
+                return Err(CompileError::TooManyRangeChecks {
+                    acl: acl.name.clone(),
+                    entry: i + 1,
+                });
+            }
         }
         Ok(CompiledAcl {
             name: acl.name.clone(),
@@ -279,8 +222,8 @@ impl<'a> Compiler<'a> {
     pub(super) fn expand(
         &mut self,
         services: &[Service],
-        src: &[AddrPrefix],
-        dst: &[AddrPrefix],
+        src: &[AddrSpan],
+        dst: &[AddrSpan],
     ) -> Result<Vec<Atom>, CompileError> {
         let mut out = Vec::new();
         for s in services {
@@ -333,11 +276,11 @@ impl<'a> Compiler<'a> {
     }
 
     /// Address prefixes of an ACE address, each of its own family.
-    fn addresses(&mut self, spec: &AddrSpec) -> Result<Rc<[AddrPrefix]>, CompileError> {
+    fn addresses(&mut self, spec: &AddrSpec) -> Result<Rc<[AddrSpan]>, CompileError> {
         Ok(match spec {
-            AddrSpec::Any => Rc::new([AddrPrefix::ANY]),
-            AddrSpec::Any4 => Rc::new([AddrPrefix::ANY4]),
-            AddrSpec::Any6 => Rc::new([AddrPrefix::ANY6]),
+            AddrSpec::Any => Rc::new([AddrSpan::ANY]),
+            AddrSpec::Any4 => Rc::new([AddrSpan::of(AddrPrefix::ANY4)]),
+            AddrSpec::Any6 => Rc::new([AddrSpan::of(AddrPrefix::ANY6)]),
             AddrSpec::Host(ip) => network_value(&NetworkValue::Host(*ip)).into(),
             AddrSpec::V4Net(a, m) => network_value(&NetworkValue::V4Subnet(*a, *m)).into(),
             AddrSpec::V6Net(a, l) => network_value(&NetworkValue::V6Subnet(*a, *l)).into(),
@@ -349,7 +292,7 @@ impl<'a> Compiler<'a> {
         })
     }
 
-    fn network_object(&self, name: &str) -> Result<Vec<AddrPrefix>, CompileError> {
+    fn network_object(&self, name: &str) -> Result<Vec<AddrSpan>, CompileError> {
         match self.object(name)? {
             Object::Network { value, .. } => Ok(network_value(value)),
             Object::Service { .. } => Err(CompileError::Undefined {
@@ -364,7 +307,7 @@ impl<'a> Compiler<'a> {
         &mut self,
         name: &str,
         depth: usize,
-    ) -> Result<Rc<[AddrPrefix]>, CompileError> {
+    ) -> Result<Rc<[AddrSpan]>, CompileError> {
         if let Some(done) = self.networks.get(name) {
             return Ok(done.clone());
         }
@@ -378,7 +321,7 @@ impl<'a> Compiler<'a> {
         };
         let mut out = Vec::new();
         for m in members {
-            let part: Rc<[AddrPrefix]> = match m {
+            let part: Rc<[AddrSpan]> = match m {
                 NetworkMember::Address(v) => network_value(v).into(),
                 NetworkMember::Object(o) => self.network_object(o)?.into(),
                 NetworkMember::Group(g) => self.group_addresses(g, depth + 1)?,
@@ -387,21 +330,21 @@ impl<'a> Compiler<'a> {
             self.charge(Some(part.len().max(1)))?;
             out.extend_from_slice(&part);
         }
-        let done: Rc<[AddrPrefix]> = dedup(out).into();
+        let done: Rc<[AddrSpan]> = dedup(out).into();
         self.groups_expanded += 1;
         self.networks.insert(key, done.clone());
         Ok(done)
     }
 
-    fn port_spec(&mut self, spec: &PortSpec) -> Result<Rc<[PortPrefix]>, CompileError> {
+    fn port_spec(&mut self, spec: &PortSpec) -> Result<Rc<[PortSpan]>, CompileError> {
         match spec {
-            PortSpec::Match(m) => Ok(port_blocks(m).into()),
+            PortSpec::Match(m) => Ok(port_spans(m).into()),
             PortSpec::Group(name) => self.port_group(name, 0),
         }
     }
 
     /// A port group's blocks, computed once per compile.
-    fn port_group(&mut self, name: &str, depth: usize) -> Result<Rc<[PortPrefix]>, CompileError> {
+    fn port_group(&mut self, name: &str, depth: usize) -> Result<Rc<[PortSpan]>, CompileError> {
         if let Some(done) = self.ports.get(name) {
             return Ok(done.clone());
         }
@@ -420,15 +363,15 @@ impl<'a> Compiler<'a> {
         };
         let mut out = Vec::new();
         for m in members {
-            let part: Rc<[PortPrefix]> = match m {
-                ServiceMember::Port(pm) => port_blocks(pm).into(),
+            let part: Rc<[PortSpan]> = match m {
+                ServiceMember::Port(pm) => port_spans(pm).into(),
                 ServiceMember::Group(g) => self.port_group(g, depth + 1)?,
                 ServiceMember::Service(_) | ServiceMember::Object(_) => Rc::new([]),
             };
             self.charge(Some(part.len().max(1)))?;
             out.extend_from_slice(&part);
         }
-        let done: Rc<[PortPrefix]> = dedup(out).into();
+        let done: Rc<[PortSpan]> = dedup(out).into();
         self.groups_expanded += 1;
         self.ports.insert(key, done.clone());
         Ok(done)
@@ -442,11 +385,11 @@ impl<'a> Compiler<'a> {
     ) -> Result<Vec<Service>, CompileError> {
         let sports = match sport {
             Some(s) => self.port_spec(s)?,
-            None => Rc::new([PortPrefix::ANY]),
+            None => Rc::new([PortSpan::ANY]),
         };
         let dports = match dport {
             Some(d) => self.port_spec(d)?,
-            None => Rc::new([PortPrefix::ANY]),
+            None => Rc::new([PortSpan::ANY]),
         };
         Ok(protos
             .iter()
@@ -544,9 +487,9 @@ impl<'a> Compiler<'a> {
 }
 
 fn service_value(v: &ServiceValue) -> Service {
-    let blocks = |m: &Option<PortMatch>| -> Rc<[PortPrefix]> {
+    let blocks = |m: &Option<PortMatch>| -> Rc<[PortSpan]> {
         m.as_ref()
-            .map_or_else(|| vec![PortPrefix::ANY], port_blocks)
+            .map_or_else(|| vec![PortSpan::ANY], port_spans)
             .into()
     };
     Service {
