@@ -867,3 +867,47 @@ async fn a_removed_member_stays_out_after_a_restart_until_joined_again() {
     }
     lab.shutdown().await;
 }
+
+/// A write's policy check (a parse and a compile: a second or two near
+/// the compiler's bounds) runs off the runtime that carries Raft and the
+/// sync links, which a node runs on one thread. The check here waits for
+/// a tick of a task on the test's one-worker runtime: inline on that
+/// worker, no tick could come, and the check fails after 10 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_policy_check_leaves_the_runtime_free() {
+    use std::sync::{Arc, Mutex, mpsc};
+    let (tick, ticks) = mpsc::channel::<()>();
+    let ticks = Arc::new(Mutex::new(ticks));
+    let check = common::raft_lab::validator();
+    let waiting: rampart_cluster::raft::Validator = Arc::new(move |text: &str| {
+        let ticks = ticks.lock().map_err(|_| "poisoned".to_string())?;
+        // Only a tick sent while this check runs counts.
+        while ticks.try_recv().is_ok() {}
+        ticks
+            .recv_timeout(Duration::from_secs(10))
+            .map_err(|_| "no tick while the check ran: the runtime was stalled".to_string())?;
+        check(text)
+    });
+    let ticker = tokio::spawn(async move {
+        for _ in 0..6_000 {
+            if tick.send(()).is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    let mut lab = Lab::new("check-off-runtime", 1, test_settings());
+    lab.start_with(1, waiting).await;
+    // On the worker, as Raft calls it there (the test's own body runs on
+    // another thread).
+    let (node, me) = (lab.node(1).clone(), lab.member(1));
+    let writes = tokio::spawn(async move {
+        let founded = node.initialize(me, &policy(7801)).await;
+        (founded, node.write(&policy(7802)).await)
+    });
+    let (founded, written) = writes.await.expect("the writes ran");
+    assert_eq!(founded, Ok(1));
+    assert_eq!(written, Ok(2));
+    ticker.abort();
+    lab.shutdown().await;
+}

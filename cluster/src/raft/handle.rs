@@ -180,6 +180,9 @@ pub(super) struct Inner {
     /// Membership changes run one at a time on the leader: openraft may
     /// leave a joint config behind when two overlap.
     membership_lock: tokio::sync::Mutex<()>,
+    /// Policy checks run one at a time, off the runtime (see
+    /// [`PolicyRaft::check_config`]).
+    check_lock: tokio::sync::Mutex<()>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -243,6 +246,7 @@ impl PolicyRaft {
                 counters,
                 identity,
                 membership_lock: tokio::sync::Mutex::new(()),
+                check_lock: tokio::sync::Mutex::new(()),
                 tasks: Mutex::new(Vec::new()),
             }),
         };
@@ -405,14 +409,28 @@ impl PolicyRaft {
     }
 
     /// Size and validator checks, before anything is proposed.
-    fn check_config(&self, text: &str) -> Result<(), WriteError> {
+    ///
+    /// The validator parses and compiles the policy: a second or two for
+    /// one near the compiler's bounds (about 2 million match entries from
+    /// a 94 KB text). Run inline, that stalled the runtime it was called
+    /// on, which carries the node's sync links and Raft's heartbeats on
+    /// one thread, so packets held for a peer's state expired while an
+    /// operator's `configure` was checked. It runs on a blocking thread
+    /// instead, one check at a time, so writes forwarded by members cannot
+    /// run many compiles at once.
+    async fn check_config(&self, text: &str) -> Result<(), WriteError> {
         if text.len() > MAX_POLICY_BYTES {
             return Err(WriteError::TooLarge {
                 len: text.len(),
                 limit: MAX_POLICY_BYTES,
             });
         }
-        (self.inner.validator)(text).map_err(|message| WriteError::Invalid { message })
+        let _one_at_a_time = self.inner.check_lock.lock().await;
+        let (validator, text) = (self.inner.validator.clone(), text.to_owned());
+        tokio::task::spawn_blocking(move || validator(&text))
+            .await
+            .unwrap_or_else(|e| Err(format!("the policy check failed: {e}")))
+            .map_err(|message| WriteError::Invalid { message })
     }
 
     // === bootstrap ===
@@ -422,7 +440,7 @@ impl PolicyRaft {
     /// [`PolicyRaft::join`]. An invalid policy is refused before
     /// anything is initialised.
     pub async fn initialize(&self, me: MemberNode, policy: &str) -> Result<Version, InitError> {
-        self.check_config(policy)?;
+        self.check_config(policy).await?;
         let raft = &self.inner.raft;
         if raft
             .is_initialized()
@@ -472,7 +490,7 @@ impl PolicyRaft {
         if !alone() || self.applied().version > 0 {
             return Ok(None);
         }
-        self.check_config(policy)?;
+        self.check_config(policy).await?;
         // Version 0 may only mean that the committed entries are not
         // applied yet: lead (a one-voter cluster elects itself) and apply
         // everything committed before deciding.
@@ -595,7 +613,7 @@ impl PolicyRaft {
     /// version once the leader has applied it; every node applies it soon
     /// after.
     pub async fn write(&self, text: &str) -> Result<Version, WriteError> {
-        self.check_config(text)?;
+        self.check_config(text).await?;
         let budget = self.inner.settings.write_timeout;
         let started = Instant::now();
         let before = self.applied().version;
@@ -850,7 +868,7 @@ impl PolicyRaft {
             ForwardRequest::Write { text, budget_ms } => {
                 // The leader proposes, so the leader checks too: a config
                 // that this node cannot compile is never committed.
-                if let Err(e) = self.check_config(&text) {
+                if let Err(e) = self.check_config(&text).await {
                     return ForwardReply::Invalid {
                         message: match e {
                             WriteError::Invalid { message } => message,
