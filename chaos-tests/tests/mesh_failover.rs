@@ -10,6 +10,10 @@
 //! director, a copy or on its path (docs/sync.md §13).
 //!
 //! CONNS is 10,000 (`RAMPART_MESH_FAILOVER_CONNS` sets another count).
+//! `RAMPART_MESH_FAILOVER_UDP_FLOWS=N` (default 0) also fills the tables
+//! with N idle UDP flows over the same paths before the kill, so that the
+//! survivors re-replicate a table of that size while the connections'
+//! segments wait for their state (docs/sync.md §13, membership changes).
 //! The echo server is `echod`, a process of its own in the server's
 //! namespace: both ends of 10,000 connections in one process would pass
 //! this machine's hard limit of 20,000 descriptors. Needs root (CI is
@@ -46,6 +50,52 @@ const CLIENT_THREADS: usize = 4;
 const READY_LIMIT: Duration = Duration::from_secs(30);
 /// How long all echoes after the kill may take together.
 const AFTER_LIMIT: Duration = Duration::from_secs(30);
+
+fn udp_flows() -> usize {
+    std::env::var("RAMPART_MESH_FAILOVER_UDP_FLOWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// First destination port of the idle UDP flows.
+const UDP_BASE_PORT: u16 = 20_000;
+
+/// Send one datagram for each of `n` UDP flows, spread over every
+/// asymmetric pair of addresses, from the client's namespace (this
+/// thread is in it): each pair's flows differ by destination port. Paced
+/// at about 50,000 datagrams a second so the nodes' rings keep up.
+fn spray_udp(n: usize) -> usize {
+    let pairs: Vec<Flow> = (0..NODES)
+        .flat_map(|fwd| (0..NODES).map(move |ret| Flow { fwd, ret }))
+        .filter(|f| f.fwd != f.ret)
+        .collect();
+    let per_pair = n
+        .div_ceil(pairs.len())
+        .min(usize::from(u16::MAX - UDP_BASE_PORT));
+    let mut sent = 0;
+    for f in pairs {
+        let Ok(sock) = std::net::UdpSocket::bind(SocketAddr::from((f.client(), 0))) else {
+            continue;
+        };
+        for k in 0..per_pair {
+            let port = UDP_BASE_PORT + k as u16;
+            if sock
+                .send_to(b"idle", SocketAddr::from((f.server(), port)))
+                .is_ok()
+            {
+                sent += 1;
+            }
+            if sent % 1000 == 0 {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if sent >= n {
+                return sent;
+            }
+        }
+    }
+    sent
+}
 
 fn conns() -> usize {
     std::env::var("RAMPART_MESH_FAILOVER_CONNS")
@@ -233,6 +283,21 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
     );
     assert_eq!(retrans, 0, "SYN retransmissions");
 
+    let idle = udp_flows();
+    if idle > 0 {
+        let t = Instant::now();
+        let sent = lab
+            .client
+            .spawn(move || spray_udp(idle))
+            .expect("udp thread")
+            .join()
+            .expect("udp thread");
+        // Let the inserts reach directors and backups.
+        std::thread::sleep(Duration::from_secs(3));
+        eprintln!("{sent} idle UDP flows sent in {:?}", t.elapsed());
+        report_drops(&procs, &specs);
+    }
+
     // Half the connections send their next message now, so that the kill
     // lands under traffic: their segments and echoes are on the wire, some
     // through the node about to die (lost there, resent by TCP on the new
@@ -374,9 +439,17 @@ fn report_drops(procs: &Procs, specs: &[NodeSpec]) {
             let lines: Vec<&str> = m
                 .lines()
                 .filter(|l| {
-                    (l.starts_with("rampart_drops_total")
-                        || l.starts_with("rampart_sync_held")
-                        || l.starts_with("rampart_sync_pulls"))
+                    !l.starts_with('#')
+                        && (l.starts_with("rampart_drops_total")
+                            || l.starts_with("rampart_sync_held")
+                            || l.starts_with("rampart_sync_pulls")
+                            || l.starts_with("rampart_sync_gaps")
+                            || l.starts_with("rampart_sync_bulk_requested")
+                            || l.starts_with("rampart_sync_rebalance")
+                            || l.starts_with("rampart_sync_events_dropped")
+                            || l.starts_with("rampart_cluster_link_connections")
+                            || l.contains("refused")
+                            || l.starts_with("rampart_conntrack_entries"))
                         && !l.ends_with(" 0")
                 })
                 .collect();
