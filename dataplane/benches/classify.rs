@@ -3,8 +3,9 @@
 //! (first match near the end, so a linear scan would pay for every rule),
 //! through 2,000 entries of address and port ranges (IPv4 and IPv6
 //! ranges that are not aligned blocks: checked after their covering
-//! prefix), and the compile time of the 10,000-rule policy. Fixed seeds
-//! throughout.
+//! prefix), a packet that matches nothing in access-lists at the lookup
+//! bounds (512 subtables; 1,024 range checks), and the compile time of
+//! the 10,000-rule policy. Fixed seeds throughout.
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
@@ -154,6 +155,69 @@ fn range_probes() -> Vec<Probe> {
         .collect()
 }
 
+/// An access-list of `shapes` subtables (a destination prefix length and
+/// a source port block size each, all holding 10.0.0.1 and port 40000),
+/// each entry's destination ports given by `dports` (one entry per item):
+/// the worst lookups the bounds allow, for a packet from port 40000 to
+/// 10.0.0.1 port 65535 that every key holds and no entry matches.
+fn bound_policy(shapes: usize, dports: &[&str]) -> Policy {
+    let mut text = String::new();
+    for (d, l) in (0..=32u32)
+        .flat_map(|d| (0..=16u32).map(move |l| (d, l)))
+        .take(shapes)
+    {
+        let mask = u32::MAX.checked_shl(32 - d).unwrap_or(0);
+        let net = Ipv4Addr::from(0x0a00_0001 & mask);
+        let size = 1u32 << (16 - l);
+        let lo = 40_000 & !(size - 1);
+        for dports in dports {
+            text += &format!(
+                "access-list A extended permit tcp any range {lo} {hi} {net} {m} {dports}\n",
+                hi = lo + size - 1,
+                m = Ipv4Addr::from(mask)
+            );
+        }
+    }
+    text += "access-group A in interface outside\n";
+    let cfg = rampart_dataplane::policy::parse_config(&text)
+        .expect("parses")
+        .config;
+    let ifaces = EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces;
+    compile(&cfg, &ifaces).expect("within the bounds")
+}
+
+fn misses_at_the_bounds(c: &mut Criterion) {
+    let probe = Probe {
+        v6: false,
+        proto: 6,
+        src: Addr::v4([203, 0, 113, 1]),
+        dst: Addr::v4([10, 0, 0, 1]),
+        sport: 40_000,
+        dport: 65_535,
+    };
+    let mut g = c.benchmark_group("acl_miss_at_bounds");
+    for (name, shapes, dports) in [
+        ("512_subtables", 512, &["eq 1"][..]),
+        ("512_subtables_1_check_each", 512, &["range 1 65534"][..]),
+        (
+            "341_subtables_2_checks_each",
+            341,
+            &["range 1 65534", "range 2 65533"][..],
+        ),
+    ] {
+        let p = bound_policy(shapes, dports);
+        let acl = &p.acls()[0];
+        eprintln!(
+            "{name}: {} subtables, {} range checks",
+            acl.subtables(),
+            acl.range_checks()
+        );
+        assert_eq!(acl.decide(&probe), None, "a miss");
+        g.bench_function(name, |b| b.iter(|| acl.decide(black_box(&probe))));
+    }
+    g.finish();
+}
+
 fn policy(n: usize) -> Policy {
     let ifaces = EngineConfig::inside_outside(NodeId(1), [0; 4]).interfaces;
     compile(&config(n), &ifaces).expect("compiles")
@@ -218,5 +282,5 @@ fn classification(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, classification);
+criterion_group!(benches, classification, misses_at_the_bounds);
 criterion_main!(benches);

@@ -228,11 +228,11 @@ mod tests {
         );
         assert!(r.ok, "{}", r.text);
         // /32 with one port, and /24 with any port and the range 1024-65535
-        // checked once the /24 matched.
+        // checked once the /24 matched (a check, and reaching its list).
         assert!(
             r.text.contains(
                 "  access-lists:     2 with 3 entries; 0 access-group(s)\n\
-                 \x20   A: 2 subtable(s) of at most 512, 1 range check(s) of at most 1024\n\
+                 \x20   A: 2 subtable(s) of at most 512, 2 range check(s) of at most 1024\n\
                  \x20   B: 1 subtable(s) of at most 512, 0 range check(s) of at most 1024\n"
             ),
             "{}",

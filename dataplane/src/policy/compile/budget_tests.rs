@@ -235,7 +235,7 @@ fn an_access_list_over_the_subtable_bound_is_refused_at_its_entry() {
 }
 
 /// `n` entries whose port ranges share one masked key (any port to one
-/// host): one list of `n` range checks.
+/// host): one list of `n` range checks, `n + 1` with reaching it.
 fn ranges_on_one_key(n: usize) -> String {
     let mut s = String::from("access-list A remark ranges\n");
     for i in 0..n {
@@ -253,7 +253,7 @@ fn ranges_on_one_key(n: usize) -> String {
 /// entry that passed it, and one at the bound is taken and matches.
 #[test]
 fn an_access_list_over_the_range_check_bound_is_refused_at_its_entry() {
-    let text = ranges_on_one_key(MAX_RANGE_CHECKS);
+    let text = ranges_on_one_key(MAX_RANGE_CHECKS - 1);
     let p = compile(&parse_config(&text).expect("parses").config, &ifaces()).expect("at the bound");
     let acl = &p.acls()[0];
     assert_eq!((acl.subtables(), acl.range_checks()), (1, MAX_RANGE_CHECKS));
@@ -269,18 +269,20 @@ fn an_access_list_over_the_range_check_bound_is_refused_at_its_entry() {
     assert_eq!(acl.decide(&probe(0)), None);
     assert_eq!(acl.decide(&probe(65535)), None);
 
-    let text = ranges_on_one_key(MAX_RANGE_CHECKS + 1);
+    let text = ranges_on_one_key(MAX_RANGE_CHECKS);
     let e = compile(&parse_config(&text).expect("parses").config, &ifaces())
         .expect_err("over the bound");
+    // The remark is line 1: the entry whose range passes the bound is the
+    // last, line 1,025.
     assert_eq!(
         e,
         CompileError::TooManyRangeChecks {
             acl: "A".into(),
-            entry: MAX_RANGE_CHECKS + 2
+            entry: MAX_RANGE_CHECKS + 1
         }
     );
     assert_eq!(
         crate::policy::locate::locate(&text, &e),
-        Some((MAX_RANGE_CHECKS + 2, 15))
+        Some((MAX_RANGE_CHECKS + 1, 15))
     );
 }

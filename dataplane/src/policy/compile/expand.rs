@@ -151,14 +151,17 @@ impl<'a> Compiler<'a> {
         for (i, line) in acl.lines.iter().enumerate() {
             let AclLine::Ace(ace) = line else { continue };
             permit.push(ace.action == ast::Action::Permit);
-            if ace.inactive {
-                b.push_rule([]);
-                continue;
-            }
             let place = || Place::AclEntry {
                 acl: acl.name.clone(),
                 entry: i + 1,
             };
+            if ace.inactive {
+                // Charged as every entry is (an active one at least its
+                // blocks): the budget bounds the rules a classifier numbers.
+                self.charge(Some(1)).map_err(|e| e.placed(place))?;
+                b.push_rule([]);
+                continue;
+            }
             let atoms = self.ace(ace).map_err(|e| e.placed(place))?;
             b.push_rule(atoms);
             if b.subtables() > MAX_SUBTABLES {

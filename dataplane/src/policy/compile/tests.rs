@@ -529,9 +529,10 @@ fn ipv6_ranges_and_port_ranges_match_exactly_in_one_subtable() {
                 access-group A in interface outside\n";
     let cfg = crate::policy::parse::parse_config(text).unwrap().config;
     let p = compile(&cfg, &ifaces()).expect("an ordinary entry compiles");
+    // One range check, and reaching its list.
     assert_eq!(
         (p.acls()[0].subtables(), p.acls()[0].range_checks()),
-        (1, 1)
+        (1, 2)
     );
     let permits = |s, d, port| p.permits(IfaceId(1), IfaceId(0), &probe6(s, d, 6, port));
     assert!(permits("2001:db8::1", "2001:db8:1::3", 1024));
