@@ -472,6 +472,92 @@ async fn a_snapshot_chunk_far_past_the_limit_is_refused_and_the_node_lives() {
     lab.shutdown().await;
 }
 
+/// A member's vote or log id with a term (or index) near `u64::MAX`:
+/// openraft adopts any higher vote and stores it, and the next election's
+/// `term + 1` overflowed and killed Raft's core on every node that had
+/// adopted it, for good (a review's failing case). Such messages are
+/// refused, the terms stay small and the cluster still commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_term_near_the_end_of_u64_is_refused_and_the_cluster_commits() {
+    use openraft::raft::{AppendEntriesRequest, VoteRequest};
+    use rampart_cluster::raft::TypeConfig;
+    use rampart_cluster::transport::RPC_SERVICE_RAFT;
+
+    let mut lab = Lab::new("huge-term", 3, test_settings());
+    lab.form(&policy(7901)).await;
+    let leader = lab.wait_leader().await;
+    let attacker = follower_of(&lab, leader);
+    let cluster = lab
+        .node(attacker)
+        .status()
+        .cluster
+        .expect("a founded cluster");
+    // The RPC codec's framing (as in the snapshot test above): version
+    // byte 2, the cluster id, the request's variant, the request.
+    let call = |variant: u8, request: Vec<u8>| {
+        let mut bytes = vec![2u8];
+        bytes.extend(
+            bincode::serde::encode_to_vec(Some(cluster), bincode::config::standard())
+                .expect("encode"),
+        );
+        bytes.push(variant);
+        bytes.extend(request);
+        bytes
+    };
+    let append = AppendEntriesRequest::<TypeConfig> {
+        vote: openraft::Vote::new_committed(u64::MAX, attacker),
+        prev_log_id: None,
+        entries: Vec::new(),
+        leader_commit: None,
+    };
+    let vote = VoteRequest::<u64> {
+        vote: openraft::Vote::new(u64::MAX - 1, attacker),
+        last_log_id: Some(openraft::LogId::new(
+            openraft::CommittedLeaderId::new(u64::MAX - 1, attacker),
+            u64::MAX,
+        )),
+    };
+    let calls = [
+        call(
+            0,
+            bincode::serde::encode_to_vec(&append, bincode::config::standard()).expect("encode"),
+        ),
+        call(
+            1,
+            bincode::serde::encode_to_vec(&vote, bincode::config::standard()).expect("encode"),
+        ),
+    ];
+    for victim in lab.running().into_iter().filter(|id| *id != attacker) {
+        for bytes in &calls {
+            let reply = lab
+                .transport(attacker)
+                .rpc(
+                    u16::try_from(victim).unwrap(),
+                    RPC_SERVICE_RAFT,
+                    bytes.clone().into(),
+                    WAIT,
+                )
+                .await
+                .expect("the victim answers");
+            let text = String::from_utf8_lossy(&reply).into_owned();
+            assert!(text.contains("2^62"), "node {victim}: {text}");
+        }
+    }
+    for id in lab.running() {
+        let term = lab.node(id).status().term;
+        assert!(term < 1 << 62, "node {id} took term {term}");
+    }
+    // The cluster still elects and commits: stop the leader, write on
+    // the others.
+    lab.stop(leader).await;
+    let writer = lab.running()[0];
+    let v = lab.node(writer).write(&policy(7902)).await.expect("write");
+    for id in lab.running() {
+        assert_eq!(lab.wait_version(id, v).await.version, v);
+    }
+    lab.shutdown().await;
+}
+
 /// `cluster join` of a node that is not running (down, or a wrong
 /// address): making it a voter would leave a one-voter cluster needing it
 /// for every commit, for good. The join is refused once the membership

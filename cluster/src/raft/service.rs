@@ -8,6 +8,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use openraft::raft::{AppendEntriesResponse, VoteResponse};
+use openraft::{LeaderId, LogId};
 
 use super::codec;
 use super::handle::{Inner, PolicyRaft};
@@ -44,6 +45,31 @@ fn wrong_sender(peer: u16, claimed: Option<NodeId>) -> Option<RaftReply> {
     (claimed != Some(NodeId::from(peer))).then(|| {
         RaftReply::Refused(format!(
             "node {peer} sent a message naming node {claimed:?} as its sender"
+        ))
+    })
+}
+
+/// Highest term or log index a peer's message may carry: 2^62. A term
+/// grows by one per election and an index by one per entry, so no cluster
+/// comes near it; a member that sent `u64::MAX` made openraft adopt the
+/// term (any higher vote wins) and store it, and the next election's
+/// `term + 1` overflowed and killed Raft's core on every node that had
+/// adopted it, for good (a restart reads the term back).
+pub(super) const MAX_RAFT_NUMBER: u64 = 1 << 62;
+
+/// A message whose terms or indexes pass [`MAX_RAFT_NUMBER`].
+fn beyond_bounds<'a>(
+    peer: u16,
+    leaders: impl IntoIterator<Item = &'a LeaderId<NodeId>>,
+    logs: impl IntoIterator<Item = &'a LogId<NodeId>>,
+) -> Option<RaftReply> {
+    let terms = leaders.into_iter().map(LeaderId::get_term);
+    let logs = logs
+        .into_iter()
+        .flat_map(|l| [l.leader_id.get_term(), l.index]);
+    terms.chain(logs).any(|n| n >= MAX_RAFT_NUMBER).then(|| {
+        RaftReply::Refused(format!(
+            "node {peer} sent a term or log index of 2^62 or more, which no cluster reaches"
         ))
     })
 }
@@ -109,6 +135,11 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
             if let Some(refused) = wrong_sender(peer, r.vote.leader_id().voted_for()) {
                 return refused;
             }
+            let logs = r.entries.iter().map(|e| &e.log_id);
+            let logs = logs.chain(&r.prev_log_id).chain(&r.leader_commit);
+            if let Some(refused) = beyond_bounds(peer, [r.vote.leader_id()], logs) {
+                return refused;
+            }
             // Whether, if this call succeeds, the log holds everything the
             // leader committed and ends with an entry of the leader's own
             // term: then it holds every entry this store may ever have
@@ -139,6 +170,9 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
             if let Some(refused) = wrong_sender(peer, r.vote.leader_id().voted_for()) {
                 return refused;
             }
+            if let Some(refused) = beyond_bounds(peer, [r.vote.leader_id()], &r.last_log_id) {
+                return refused;
+            }
             // A store that may have forgotten entries it acknowledged does
             // not vote (`identity.rs`), except for the other node of a pair:
             // every committed entry is on both, so the candidate has them.
@@ -153,6 +187,11 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
                 return refused;
             }
             if let Some(refused) = snapshot_chunk_out_of_bounds(r.offset, r.data.len()) {
+                return refused;
+            }
+            let logs = r.meta.last_log_id.iter();
+            let logs = logs.chain(r.meta.last_membership.log_id());
+            if let Some(refused) = beyond_bounds(peer, [r.vote.leader_id()], logs) {
                 return refused;
             }
             let (vote, done) = (r.vote, r.done);
