@@ -137,6 +137,22 @@ pub enum ToEngine {
     NotReady,
 }
 
+impl ToEngine {
+    /// What the message carries, counted against [`EXCHANGE_MAX_ITEMS`]
+    /// (at least 1).
+    fn items(&self) -> usize {
+        let n = match self {
+            ToEngine::Apply { events, .. } => events.len(),
+            ToEngine::State { flows, .. } => flows.len(),
+            ToEngine::Pull { keys, .. } => keys.len(),
+            ToEngine::Confirm { flows, .. } => flows.len(),
+            ToEngine::Acked(list) => list.len(),
+            _ => 1,
+        };
+        n.max(1)
+    }
+}
+
 /// Depth of each channel, in messages (a message is one batch).
 const CHANNEL_DEPTH: usize = 16_384;
 
@@ -145,6 +161,15 @@ const CHANNEL_DEPTH: usize = 16_384;
 /// hold the peer back). Counted in events, not batches: 16,384 batches of
 /// 8,192 events would be over 20 GB.
 const WORKER_INBOX_MAX_EVENTS: usize = 262_144;
+
+/// Peers' events, states, keys and acknowledgements a worker takes from
+/// the driver in one turn, between two packet batches: a message more
+/// once past it is left for the next turn. The inbox budget above bounds
+/// memory, not time: the driver refills the channel as the worker applies,
+/// and a peer sending valid events fast enough kept one turn applying for
+/// as long as it sent (524,288 events, 1.3 s in a debug build), the
+/// packets and the operator's jobs waiting behind it.
+const EXCHANGE_MAX_ITEMS: usize = 8192;
 
 /// Table slots a bulk dump or a rebalance walk visits between two packet
 /// batches (so at most this many flows per chunk), so a walk of a million
@@ -258,9 +283,21 @@ struct BulkJob {
 
 impl Port {
     /// Apply what peers sent and serve a bulk dump (the worker cleared its
-    /// wake-up before calling).
-    pub fn exchange(&mut self, engine: &mut Engine, now: Instant) {
-        while let Ok(msg) = self.from_cluster.try_recv() {
+    /// wake-up before calling). Takes at most [`EXCHANGE_MAX_ITEMS`] (and
+    /// the message that passes it) a turn; returns whether it left
+    /// messages for the next, when the worker must wake itself again.
+    pub fn exchange(&mut self, engine: &mut Engine, now: Instant) -> bool {
+        let mut taken = 0usize;
+        let mut left = false;
+        loop {
+            if taken >= EXCHANGE_MAX_ITEMS {
+                left = !self.from_cluster.is_empty();
+                break;
+            }
+            let Ok(msg) = self.from_cluster.try_recv() else {
+                break;
+            };
+            taken += msg.items();
             match msg {
                 ToEngine::Apply {
                     sender,
@@ -396,6 +433,7 @@ impl Port {
             }
             self.flush();
         }
+        left
     }
 
     /// A peer's state the engine refused: counted, by reason, and warned

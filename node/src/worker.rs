@@ -48,8 +48,11 @@ impl WorkerPort for NodePort {
         if self.inbox.serve(engine, io, now) {
             self.wake.wake();
         }
-        if let Some(sync) = &mut self.sync {
-            sync.exchange(engine, now);
+        // Peers' messages left for the next turn: the same.
+        if let Some(sync) = &mut self.sync
+            && sync.exchange(engine, now)
+        {
+            self.wake.wake();
         }
     }
 

@@ -587,3 +587,57 @@ fn a_lost_peers_dump_stops_walking() {
     assert!(s.driver.bulks.is_empty());
     assert!(s.driver.from_bridge.try_recv().is_err(), "no more parts");
 }
+
+/// A peer sending valid events as fast as the worker applies them kept
+/// one turn applying for as long as it sent (a review's case: 64 batches
+/// of 8,192 in one call), the packets and the operator's jobs waiting.
+/// A turn now takes a bounded share and says it left the rest, which the
+/// next turns take.
+#[test]
+fn a_turn_takes_a_bounded_share_of_peers_events() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let wakes = [Wake::new().expect("eventfd")];
+    let counters = Arc::new(LinkCounters::default());
+    let (mut ports, driver) = link_with_depth(counters.clone(), &wakes, 64);
+    let mut engine = engine_with(1);
+    let event = drain_sync(&mut engine)[0].event;
+    let batches = 6;
+    rt.block_on(async {
+        for _ in 0..batches {
+            driver
+                .tell(
+                    0,
+                    ToEngine::Apply {
+                        sender: 2,
+                        from: Some(2),
+                        passive: false,
+                        events: vec![event; 4096],
+                    },
+                )
+                .await;
+        }
+    });
+    // Every event here is the engine's own state again: stale, or counted
+    // by kind.
+    let applied = |e: &Engine| {
+        e.sync_counters()
+            .map_or(0, |c| c.stale + c.events_in.iter().sum::<u64>())
+    };
+    let before = applied(&engine);
+    let mut turns = 0;
+    while ports[0].exchange(&mut engine, T0) {
+        turns += 1;
+        assert!(turns < batches, "every turn takes something");
+        let took = applied(&engine) - before;
+        assert!(
+            took <= (turns * EXCHANGE_MAX_ITEMS) as u64,
+            "turn {turns}: {took} events"
+        );
+    }
+    // 6 batches of 4,096 in turns of at most 8,192: three turns, the last
+    // with nothing left.
+    assert_eq!(turns, 2);
+    assert_eq!(applied(&engine) - before, (batches * 4096) as u64);
+}
