@@ -15,6 +15,7 @@ use rampart_cluster::transport::{RPC_SERVICE_CLEAR, Transport};
 use rampart_ops::admin::{Admin, PeerClear};
 use rampart_ops::show_conn::ConnFilter;
 
+use crate::cluster_link::{Clock, PeerWarnings, skipped_note};
 use crate::control::Workers;
 
 /// How long the node waits for each peer's answer.
@@ -76,12 +77,23 @@ fn decode(b: &[u8]) -> Result<ConnFilter, String> {
 pub fn serve(runtime: &tokio::runtime::Handle, transport: &Transport, admin: Arc<Admin<Workers>>) {
     let mut calls = transport.serve_rpcs(RPC_SERVICE_CLEAR);
     runtime.spawn(async move {
+        // A member's refused calls are warned of at most once per reason
+        // in a while, with the count left out: one warning per call let a
+        // member write thousands of log lines a second.
+        let clock = Clock::start();
+        let mut warnings = PeerWarnings::default();
         while let Some(call) = calls.recv().await {
             let filter = match decode(&call.request) {
                 Ok(f) => f,
                 Err(e) => {
                     // Dropping the call tells the peer it failed.
-                    tracing::warn!("clear conn from node {}: refused: {e}", call.peer);
+                    if let Some(skipped) = warnings.allow(call.peer, "malformed", clock.now()) {
+                        tracing::warn!(
+                            "clear conn from node {}: refused: {e}{}",
+                            call.peer,
+                            skipped_note(skipped)
+                        );
+                    }
                     continue;
                 }
             };
@@ -93,7 +105,11 @@ pub fn serve(runtime: &tokio::runtime::Handle, transport: &Transport, admin: Arc
                     tracing::info!("clear conn from node {peer}: {n} connection(s) deleted");
                     call.reply(Bytes::copy_from_slice(&n.to_be_bytes()));
                 }
-                Ok(Err(e)) => tracing::warn!("clear conn from node {peer}: {e}"),
+                Ok(Err(e)) => {
+                    if let Some(skipped) = warnings.allow(peer, "refused", clock.now()) {
+                        tracing::warn!("clear conn from node {peer}: {e}{}", skipped_note(skipped));
+                    }
+                }
                 Err(e) => tracing::warn!("clear conn from node {peer}: {e}"),
             }
         }

@@ -30,7 +30,9 @@ mod pace;
 mod warn;
 pub use pace::DumpCredit;
 use pace::{Dump, Outbound, PACE_RECHECK, Pace};
-use warn::{Warnings, skipped_note};
+pub(crate) use warn::Warnings as PeerWarnings;
+use warn::Warnings;
+pub(crate) use warn::skipped_note;
 
 /// Messages from the bridge to the driver; each is one batch's worth.
 #[derive(Debug)]

@@ -704,6 +704,10 @@ impl Protocol {
                 if node != peer {
                     return Err(self.refuse(Violation::HelloOtherNode));
                 }
+                // One per connection (the connection's first message).
+                if phase == PeerPhase::Up {
+                    return Err(self.refuse(Violation::HelloTwice));
+                }
                 self.on_hello(peer, session, resume, now);
             }
             _ if phase != PeerPhase::Up => {

@@ -16,6 +16,10 @@ pub enum Violation {
     /// A message before the connection's `Hello`.
     #[error("message before Hello")]
     BeforeHello,
+    /// A second `Hello` on one connection: each re-queued the whole
+    /// unacknowledged buffer towards the peer.
+    #[error("second Hello on one connection")]
+    HelloTwice,
     /// A datagram that is not an event batch.
     #[error("datagram that is not an event batch")]
     DatagramNotEvents,
@@ -53,7 +57,7 @@ pub enum FrameError {
 }
 
 /// How many reasons a frame may be refused for.
-pub const REFUSAL_REASONS: usize = 20;
+pub const REFUSAL_REASONS: usize = 21;
 
 /// Every reason's label, in [`FrameError::reason`] order.
 pub const REFUSAL_LABELS: [&str; REFUSAL_REASONS] = [
@@ -77,6 +81,7 @@ pub const REFUSAL_LABELS: [&str; REFUSAL_REASONS] = [
     "bulk_view_lacks_asker",
     "bulk_copies",
     "bulk_view_unknown",
+    "hello_twice",
 ];
 
 impl FrameError {
@@ -106,6 +111,7 @@ impl FrameError {
                 Violation::BulkViewLacksAsker => 17,
                 Violation::BulkCopies => 18,
                 Violation::BulkViewUnknown => 19,
+                Violation::HelloTwice => 20,
             },
         }
     }

@@ -374,6 +374,44 @@ fn a_lost_connection_is_repaired_by_resend_without_duplicates() {
     assert_eq!(n.p[1].counters().gaps, 0);
 }
 
+/// A second Hello on one connection re-queued the whole unacknowledged
+/// buffer towards its sender each time (a review's case: a peer that
+/// never acks and repeats Hello fills the outbound budget). It is refused
+/// and counted; nothing is resent.
+#[test]
+fn a_second_hello_on_a_connection_is_refused_and_resends_nothing() {
+    let mut n = Net::new();
+    n.connect();
+    // Three batches node 2 never acknowledges.
+    for port in 2..5 {
+        n.p[0].push_events(&[out(port, false)]);
+        n.p[0].flush(T0);
+    }
+    n.pump(0);
+    n.wire[1].clear();
+    assert_eq!(n.p[0].unacked(2).0, 3);
+    let again = wire::encode(&Message::Hello {
+        node: 2,
+        session: 222,
+        resume: None,
+    });
+    let sent_before = n.p[0].counters().batches_resent;
+    for _ in 0..3 {
+        assert_eq!(
+            n.p[0].on_frame(2, n.conn, &again, T0),
+            Err(FrameError::Protocol(Violation::HelloTwice))
+        );
+    }
+    n.pump(0);
+    assert!(n.wire[1].is_empty(), "nothing resent");
+    assert_eq!(n.p[0].counters().batches_resent, sent_before);
+    let i = REFUSAL_LABELS
+        .iter()
+        .position(|&l| l == "hello_twice")
+        .expect("a label");
+    assert_eq!(n.p[0].counters().refused[i], 3);
+}
+
 #[test]
 fn a_gap_after_resend_overflow_triggers_bulk() {
     let mut n = Net::new();
