@@ -8,7 +8,6 @@
 //! id a peer claims, since a chain to the cluster CA proves only that the
 //! peer is *some* member.
 
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -19,9 +18,10 @@ use rcgen::{
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-use crate::bounded_read::{ReadError, read_bounded};
+use crate::bounded_read::ReadError;
 use crate::private_files::{
-    SECRET_FILE_MODE, SecretFileError, check_secret, create_new_with_mode, create_private_dir_all,
+    PUBLIC_FILE_MODE, SECRET_FILE_MODE, TrustError, create_private_dir_all, read_secret,
+    read_trusted,
 };
 
 /// File names inside a CA directory.
@@ -69,9 +69,10 @@ pub enum PkiError {
     /// The client verifier could not be built.
     #[error("client verifier: {0}")]
     Verifier(String),
-    /// A private key that group or others may access (docs/ops.md §4).
+    /// A private key that group or others may access, or a certificate
+    /// another user may change (docs/ops.md §4).
     #[error(transparent)]
-    Secret(#[from] SecretFileError),
+    Untrusted(#[from] TrustError),
     /// A file that is not a regular one, or too large.
     #[error(transparent)]
     Read(#[from] ReadError),
@@ -81,9 +82,16 @@ pub enum PkiError {
 /// are a few KiB.
 pub const MAX_PEM_BYTES: usize = 1 << 20;
 
-/// Read a PEM file: at most [`MAX_PEM_BYTES`], of a regular file.
-fn read_pem(path: &Path) -> Result<Vec<u8>, PkiError> {
-    Ok(read_bounded(path, MAX_PEM_BYTES, "PEM file")?)
+/// Read a certificate file: at most [`MAX_PEM_BYTES`], of a regular file
+/// no other user may change (a CA swapped in would admit its members).
+fn read_cert_pem(path: &Path) -> Result<Vec<u8>, PkiError> {
+    Ok(read_trusted(path, MAX_PEM_BYTES, "certificate file")?)
+}
+
+/// Read a private key file: at most [`MAX_PEM_BYTES`], of a regular file
+/// only its owner (root or this user) may access.
+fn read_key_pem(path: &Path, what: &'static str) -> Result<Vec<u8>, PkiError> {
+    Ok(read_secret(path, MAX_PEM_BYTES, what)?)
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
@@ -151,7 +159,7 @@ fn ca_params() -> CertificateParams {
 /// Write `data` to a new file with `mode` (set explicitly, whatever the
 /// umask), refusing to overwrite.
 fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), PkiError> {
-    let mut f = create_new_with_mode(path, mode).map_err(|e| {
+    crate::private_files::write_new(path, data, mode).map_err(|e| {
         if e.kind() == std::io::ErrorKind::AlreadyExists {
             PkiError::Exists(path.to_path_buf())
         } else {
@@ -160,9 +168,7 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), PkiError> {
                 source: e,
             }
         }
-    })?;
-    f.write_all(data).map_err(io(path))?;
-    f.sync_all().map_err(io(path))
+    })
 }
 
 /// Create a cluster CA in `dir` (`ca.pem`, and `ca.key` readable by the
@@ -182,7 +188,7 @@ pub fn init_ca(dir: &Path) -> Result<PathBuf, PkiError> {
     validity(&mut params, 20);
     let cert = params.self_signed(&key)?;
     write_new(&key_path, key.serialize_pem().as_bytes(), SECRET_FILE_MODE)?;
-    write_new(&cert_path, cert.pem().as_bytes(), 0o644)?;
+    write_new(&cert_path, cert.pem().as_bytes(), PUBLIC_FILE_MODE)?;
     Ok(cert_path)
 }
 
@@ -208,8 +214,7 @@ pub fn issue_node_cert(ca_dir: &Path, id: u16, name: &str, out: &Path) -> Result
         return Err(PkiError::BadName(shown));
     }
     let key_path = ca_dir.join(CA_KEY);
-    check_secret(&key_path, "CA private key")?;
-    let key_pem = read_pem(&key_path)?;
+    let key_pem = read_key_pem(&key_path, "CA private key")?;
     let key_pem = String::from_utf8_lossy(&key_pem);
     let ca_key = KeyPair::from_pem(&key_pem).map_err(|e| PkiError::Pem {
         path: key_path.clone(),
@@ -255,7 +260,7 @@ pub fn issue_node_cert(ca_dir: &Path, id: u16, name: &str, out: &Path) -> Result
         key.serialize_pem().as_bytes(),
         SECRET_FILE_MODE,
     )?;
-    write_new(&issued.cert, cert.pem().as_bytes(), 0o644)?;
+    write_new(&issued.cert, cert.pem().as_bytes(), PUBLIC_FILE_MODE)?;
     Ok(issued)
 }
 
@@ -270,7 +275,7 @@ pub struct NodeTls {
 }
 
 fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError> {
-    let data = read_pem(path)?;
+    let data = read_cert_pem(path)?;
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&data).collect();
     let certs = certs.map_err(|e| PkiError::Pem {
         path: path.to_path_buf(),
@@ -286,13 +291,13 @@ fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError>
 }
 
 impl NodeTls {
-    /// Load the CA certificate, the node certificate and its key (refused
-    /// if group or others may access it).
+    /// Load the CA certificate and the node certificate (refused if
+    /// another user may change them) and its key (refused if group or
+    /// others may access it), docs/ops.md §4.
     pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Self, PkiError> {
         let ca_cert = read_pem_certs(ca)?.remove(0);
         let chain = read_pem_certs(cert)?;
-        check_secret(key, "TLS private key")?;
-        let key_data = read_pem(key)?;
+        let key_data = read_key_pem(key, "TLS private key")?;
         let key_der = PrivateKeyDer::from_pem_slice(&key_data).map_err(|e| PkiError::Pem {
             path: key.to_path_buf(),
             reason: format!("no private key: {e}"),
@@ -580,8 +585,8 @@ mod tests {
         let e = NodeTls::load(Path::new("/dev/zero"), &a.cert, &a.key).expect_err("device");
         assert_eq!(
             e.to_string(),
-            "/dev/zero: is a character device, not a regular file; a PEM file is read only \
-             from a regular file"
+            "/dev/zero: is a character device, not a regular file; a certificate file is read \
+             only from a regular file"
         );
         let huge = dir.join("huge.pem");
         fs::write(&huge, vec![b'A'; MAX_PEM_BYTES + 1]).expect("write");
@@ -589,11 +594,42 @@ mod tests {
         assert_eq!(
             e.to_string(),
             format!(
-                "{}: over 1048576 bytes, the most a PEM file may be",
+                "{}: over 1048576 bytes, the most a certificate file may be",
                 huge.display()
             )
         );
         NodeTls::load(&ca, &a.cert, &a.key).expect("the real files");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A CA certificate others may write could be swapped for one that
+    /// admits their own members; a node certificate another user owns
+    /// could be swapped for theirs. Both are refused, naming the fix.
+    #[test]
+    fn certificates_another_user_may_change_are_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tmp("cert-trust");
+        init_ca(&dir).expect("ca");
+        let a = issue_node_cert(&dir, 1, "a", &dir).expect("cert");
+        let ca = dir.join(CA_CERT);
+        fs::set_permissions(&ca, fs::Permissions::from_mode(0o646)).unwrap();
+        let e = NodeTls::load(&ca, &a.cert, &a.key).expect_err("writable CA");
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{0}: this certificate file has mode 0646, so group or others may change it; \
+                 refusing to trust it (take their write access away: chmod go-w {0})",
+                ca.display()
+            )
+        );
+        fs::set_permissions(&ca, fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::lchown(&a.cert, Some(65533), None).unwrap();
+        assert!(matches!(
+            NodeTls::load(&ca, &a.cert, &a.key),
+            Err(PkiError::Untrusted(TrustError::Owner { uid: 65533, .. }))
+        ));
+        std::os::unix::fs::lchown(&a.cert, Some(0), None).unwrap();
+        NodeTls::load(&ca, &a.cert, &a.key).expect("the files as issued");
         let _ = fs::remove_dir_all(&dir);
     }
 }

@@ -8,11 +8,28 @@
 //! 0700, secret files 0600. A secret that group or others may read or
 //! write is refused before it is used, as ssh refuses an unprotected
 //! private key: someone else may have read it, or may have written it.
+//!
+//! Files whose content the node trusts without their being secret (the
+//! node file, the policy, `ca.pem`, the node certificate, the policy
+//! signer's public key, `raft.redb`) and the directories that hold them
+//! are refused if another user may change them: written by group or
+//! others, or owned by a user other than root or the node's own. A
+//! directory's ancestors are held to the same rule, as OpenSSH's
+//! `StrictModes` holds a user's home directory, except that one anyone may
+//! write to but only an entry's owner may rename or delete from (sticky,
+//! as `/tmp`) may sit above: nobody else can swap what the node made in
+//! it. The checks read the metadata of the open file, never a path's
+//! before opening it, so nothing swapped in between is used unchecked.
 
-use std::fs::{self, File, OpenOptions};
-use std::io;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::fs::{self, File, Metadata, OpenOptions};
+use std::io::{self, Write as _};
+use std::os::unix::fs::{
+    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
+};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::bounded_read::{ReadError, open_regular, read_open};
 
 /// Mode of every directory Rampart creates for its state or its secrets.
 pub const PRIVATE_DIR_MODE: u32 = 0o700;
@@ -20,51 +37,229 @@ pub const PRIVATE_DIR_MODE: u32 = 0o700;
 /// Mode of every secret file Rampart creates (and of the Raft store).
 pub const SECRET_FILE_MODE: u32 = 0o600;
 
+/// Mode of a public file Rampart creates (a certificate, a public key).
+pub const PUBLIC_FILE_MODE: u32 = 0o644;
+
 /// Permission bits a secret file must not have: any access by group or
 /// others.
 const GROUP_OR_OTHER: u32 = 0o077;
 
-/// A secret file that cannot be used; the file's (the operator's) fault.
+/// Permission bits a trusted file or directory must not have: writing by
+/// group or others.
+const GROUP_OR_OTHER_WRITE: u32 = 0o022;
+
+/// The sticky bit: in such a directory only an entry's owner (or root)
+/// may rename or delete it (chmod(2), `S_ISVTX`).
+const STICKY: u32 = 0o1000;
+
+/// Most temporary names tried beside a file being written.
+const TEMP_NAME_TRIES: u64 = 1000;
+
+/// A file or directory the node will not trust; the operator's fault, or
+/// the system's for [`TrustError::Io`].
 #[derive(Debug, thiserror::Error)]
-pub enum SecretFileError {
+pub enum TrustError {
     /// Its metadata could not be read.
-    #[error("{path}: {source}")]
+    #[error("{}: {source}", .path.display())]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
         source: io::Error,
     },
-    /// Group or others may read or write it.
+    /// Not a regular file, too large, or a link.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// A secret that group or others may read or write.
     #[error(
-        "{path}: this {what} has mode {mode:04o}, so group or others may read or change it; \
-         refusing to use it (make it the owner's only: chmod 600 {path})"
+        "{}: this {what} has mode {mode:04o}, so group or others may read or change it; \
+         refusing to use it (make it the owner's only: chmod 600 {})",
+        .path.display(), .path.display()
     )]
     TooOpen {
         /// The file.
         path: PathBuf,
         /// What it holds (`TLS private key`, `admin token`, …).
-        what: &'static str,
+        what: String,
         /// Its permission bits.
         mode: u32,
     },
+    /// A file or directory that group or others may write.
+    #[error(
+        "{}: this {what} has mode {mode:04o}, so group or others may change it; refusing to \
+         trust it (take their write access away: chmod go-w {})",
+        .path.display(), .path.display()
+    )]
+    Writable {
+        /// The file or directory.
+        path: PathBuf,
+        /// What it is (`data directory`, `node file`, …).
+        what: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A file or directory another user owns, who may change it.
+    #[error(
+        "{}: this {what} is owned by uid {uid}, neither root nor the user this runs as (uid \
+         {euid}), who may change it; refusing to trust it (chown it to root or uid {euid})",
+        .path.display()
+    )]
+    Owner {
+        /// The file or directory.
+        path: PathBuf,
+        /// What it is.
+        what: String,
+        /// Its owner.
+        uid: u32,
+        /// The user this process runs as.
+        euid: u32,
+    },
 }
 
-/// Refuse `path` (holding a `what`) if group or others may access it.
-pub fn check_secret(path: &Path, what: &'static str) -> Result<(), SecretFileError> {
-    let meta = fs::metadata(path).map_err(|source| SecretFileError::Io {
+fn io_at(path: &Path) -> impl FnOnce(io::Error) -> TrustError + '_ {
+    move |source| TrustError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & GROUP_OR_OTHER != 0 {
-        return Err(SecretFileError::TooOpen {
+    }
+}
+
+/// The user this process runs as.
+pub fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// Refuse `meta` (of `path`, a `what`) if a user other than root or this
+/// process's owns it.
+fn check_owner(path: &Path, what: &str, meta: &Metadata) -> Result<(), TrustError> {
+    let (uid, euid) = (meta.uid(), euid());
+    if uid == 0 || uid == euid {
+        return Ok(());
+    }
+    Err(TrustError::Owner {
+        path: path.to_path_buf(),
+        what: what.to_string(),
+        uid,
+        euid,
+    })
+}
+
+/// Refuse `meta` (of the file or directory `path`, a `what`) if another
+/// user may change it: owned by another, or writable by group or others.
+pub fn check_trusted_meta(path: &Path, what: &str, meta: &Metadata) -> Result<(), TrustError> {
+    check_owner(path, what, meta)?;
+    let mode = meta.mode() & 0o7777;
+    if mode & GROUP_OR_OTHER_WRITE != 0 {
+        return Err(TrustError::Writable {
             path: path.to_path_buf(),
-            what,
+            what: what.to_string(),
             mode,
         });
     }
     Ok(())
+}
+
+/// Refuse `meta` (of the secret file `path`, a `what`) if another user
+/// owns it or group or others may access it at all.
+fn check_secret_meta(path: &Path, what: &str, meta: &Metadata) -> Result<(), TrustError> {
+    check_owner(path, what, meta)?;
+    let mode = meta.mode() & 0o7777;
+    if mode & GROUP_OR_OTHER != 0 {
+        return Err(TrustError::TooOpen {
+            path: path.to_path_buf(),
+            what: what.to_string(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+/// Refuse the directories from `dir` (symbolic links resolved) up to the
+/// root if another user may change one: owned by another, or writable by
+/// group or others and not sticky. `what` names what lies below, for the
+/// errors.
+fn check_ancestors(dir: &Path, what: &str) -> Result<(), TrustError> {
+    let real = fs::canonicalize(dir).map_err(io_at(dir))?;
+    for a in real.ancestors() {
+        let meta = fs::metadata(a).map_err(io_at(a))?;
+        let what = format!("directory above the {what}");
+        check_owner(a, &what, &meta)?;
+        let mode = meta.mode() & 0o7777;
+        if mode & GROUP_OR_OTHER_WRITE != 0 && mode & STICKY == 0 {
+            return Err(TrustError::Writable {
+                path: a.to_path_buf(),
+                what,
+                mode,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Refuse the directory `dir` (a `what`: `data directory`, …) if another
+/// user may change what it holds: it, or a directory above it, is owned
+/// by another user or writable by group or others (above it, unless
+/// sticky). Where `dir` is a symbolic link, the directory holding the link
+/// is held to the rule for those above, since whoever may write there may
+/// point the link elsewhere.
+pub fn check_trusted_dir(dir: &Path, what: &str) -> Result<(), TrustError> {
+    let real = fs::canonicalize(dir).map_err(io_at(dir))?;
+    let meta = fs::metadata(&real).map_err(io_at(&real))?;
+    if !meta.is_dir() {
+        return Err(io_at(dir)(io::Error::from_raw_os_error(libc::ENOTDIR)));
+    }
+    check_trusted_meta(&real, what, &meta)?;
+    if let Some(up) = real.parent() {
+        check_ancestors(up, &format!("{what} {}", real.display()))?;
+    }
+    let is_link = fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
+    if is_link {
+        check_ancestors(parent_of(dir), &format!("link {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// The directory holding `path` (`.` for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// Read at most `limit` bytes of the secret file `path` (a `what`): opened
+/// once without following a link at its name, then refused from the open
+/// file's metadata if it is not a regular file, another user owns it, or
+/// group or others may access it; its directory and those above must be
+/// ones only root or this user may change (sticky ones aside).
+pub fn read_secret(path: &Path, limit: usize, what: &'static str) -> Result<Vec<u8>, TrustError> {
+    check_ancestors(parent_of(path), what)?;
+    let (f, meta) = open_regular(path, what, false)?;
+    check_secret_meta(path, what, &meta)?;
+    Ok(read_open(f, path, limit, what)?)
+}
+
+/// Read at most `limit` bytes of the file `path` (a `what`) whose content
+/// the node trusts, refused if another user may change it: if it is owned
+/// by another user or writable by group or others (read from the open
+/// file), or its directory or one above is (sticky ones aside). A symbolic
+/// link is followed, and both the link's directories and the file's are
+/// held to the rule: whoever may write either may swap the content.
+pub fn read_trusted(path: &Path, limit: usize, what: &'static str) -> Result<Vec<u8>, TrustError> {
+    check_ancestors(parent_of(path), what)?;
+    let real = fs::canonicalize(path).map_err(io_at(path))?;
+    check_ancestors(parent_of(&real), what)?;
+    // The real name, every link resolved in directories just checked;
+    // a link there now was put there by root or this user.
+    let (f, meta) = open_regular(&real, what, false).map_err(|e| match e {
+        ReadError::Link { .. } => ReadError::Link {
+            path: path.to_path_buf(),
+            what,
+        },
+        other => other,
+    })?;
+    check_trusted_meta(path, what, &meta)?;
+    Ok(read_open(f, path, limit, what)?)
 }
 
 /// Create `dir` and any missing parents with mode 0700, set explicitly
@@ -84,12 +279,16 @@ pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
     }
 }
 
-/// Create a new file with `mode`, set explicitly; fails if it exists.
+/// Create a new file with `mode`, set explicitly; fails if anything (a
+/// link too) is at `path`.
 pub fn create_new_with_mode(path: &Path, mode: u32) -> io::Result<File> {
+    // O_EXCL alone already refuses a link at the name (open(2)); the
+    // O_NOFOLLOW says so where a reader looks for it.
     let f = OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path)?;
     f.set_permissions(fs::Permissions::from_mode(mode))?;
     Ok(f)
@@ -100,9 +299,73 @@ pub fn create_secret_file(path: &Path) -> io::Result<File> {
     create_new_with_mode(path, SECRET_FILE_MODE)
 }
 
+/// Write `data` to a new file `path` with `mode` (set explicitly, whatever
+/// the umask) and sync it; fails if anything is at `path`.
+pub fn write_new(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    let mut f = create_new_with_mode(path, mode)?;
+    f.write_all(data)?;
+    f.sync_all()
+}
+
+/// Sync the directory `dir`, so that names made or renamed in it last.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Create, with `mode`, a file of a fresh name beside `path`:
+/// `.<name>.tmp-<process id>-<counter>`, trying the next name while one
+/// exists (a leftover of an interrupted write by an earlier process with
+/// the same id, as after a reboot, or a name someone else put there).
+pub fn create_temp_beside(path: &Path, mode: u32) -> io::Result<(PathBuf, File)> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = parent_of(path);
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy());
+    for _ in 0..TEMP_NAME_TRIES {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+        match create_new_with_mode(&tmp, mode) {
+            Ok(f) => return Ok((tmp, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{TEMP_NAME_TRIES} temporary files .{name}.tmp-* are in the way in {}; delete them",
+            dir.display()
+        ),
+    ))
+}
+
+/// Replace `path` with a file holding `data`, mode `mode` (set
+/// explicitly): written whole and synced under a fresh name beside it,
+/// then renamed over it and the directory synced, so a reader sees the old
+/// file or the new one, never a part, and nothing at a name another user
+/// could have prepared (a link to elsewhere) is written through.
+pub fn replace_file(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    let (tmp, mut f) = create_temp_beside(path, mode)?;
+    let written = f
+        .write_all(data)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| fs::rename(&tmp, path));
+    drop(f);
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(parent_of(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The user tests give files to, to model another local user (the
+    /// overflow uid, which no one logs in as).
+    const OTHER_UID: u32 = 65533;
 
     fn tmp(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("rampart-private-{tag}-{}", std::process::id()));
@@ -114,16 +377,35 @@ mod tests {
         fs::metadata(p).unwrap().permissions().mode() & 0o7777
     }
 
+    fn chmod(p: &Path, mode: u32) {
+        fs::set_permissions(p, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn give_away(p: &Path) {
+        std::os::unix::fs::lchown(p, Some(OTHER_UID), None).unwrap();
+    }
+
+    /// A directory as the tests and most hosts make one: 0755, under the
+    /// sticky system temporary directory.
+    fn plain_dir(tag: &str) -> PathBuf {
+        let d = tmp(tag);
+        fs::create_dir_all(&d).unwrap();
+        chmod(&d, 0o755);
+        d
+    }
+
+    // === secrets ===
+
     #[test]
     fn an_open_secret_is_refused_naming_the_file_and_its_mode() {
         let d = tmp("check");
         create_private_dir_all(&d).unwrap();
         let key = d.join("node-1.key");
-        drop(create_secret_file(&key).unwrap());
-        check_secret(&key, "TLS private key").unwrap();
+        write_new(&key, b"k", SECRET_FILE_MODE).unwrap();
+        assert_eq!(read_secret(&key, 10, "TLS private key").unwrap(), b"k");
         for open in [0o644, 0o640, 0o604, 0o620, 0o602] {
-            fs::set_permissions(&key, fs::Permissions::from_mode(open)).unwrap();
-            let e = check_secret(&key, "TLS private key")
+            chmod(&key, open);
+            let e = read_secret(&key, 10, "TLS private key")
                 .unwrap_err()
                 .to_string();
             assert_eq!(
@@ -135,20 +417,176 @@ mod tests {
                 )
             );
         }
-        fs::set_permissions(&key, fs::Permissions::from_mode(0o400)).unwrap();
-        check_secret(&key, "TLS private key").unwrap();
+        chmod(&key, 0o400);
+        read_secret(&key, 10, "TLS private key").unwrap();
         assert!(matches!(
-            check_secret(&d.join("missing"), "admin token"),
-            Err(SecretFileError::Io { .. })
+            read_secret(&d.join("missing"), 10, "admin token"),
+            Err(TrustError::Read(ReadError::Io { .. }))
         ));
         fs::remove_dir_all(&d).unwrap();
     }
+
+    /// A secret someone else owns (planted where the node's was missing)
+    /// or a link to one is refused; so is one in a directory others may
+    /// write to, where it could be swapped for another.
+    #[test]
+    fn a_planted_linked_or_exposed_secret_is_refused() {
+        let d = plain_dir("planted");
+        let key = d.join("admin.token");
+        write_new(&key, b"t", SECRET_FILE_MODE).unwrap();
+        give_away(&key);
+        assert_eq!(
+            read_secret(&key, 10, "token").unwrap_err().to_string(),
+            format!(
+                "{}: this token is owned by uid {OTHER_UID}, neither root nor the user this runs \
+                 as (uid 0), who may change it; refusing to trust it (chown it to root or uid 0)",
+                key.display()
+            )
+        );
+        fs::remove_file(&key).unwrap();
+        let real = d.join("real.token");
+        write_new(&real, b"t", SECRET_FILE_MODE).unwrap();
+        std::os::unix::fs::symlink(&real, &key).unwrap();
+        assert!(matches!(
+            read_secret(&key, 10, "token"),
+            Err(TrustError::Read(ReadError::Link { .. }))
+        ));
+        chmod(&d, 0o777);
+        assert!(matches!(
+            read_secret(&real, 10, "token"),
+            Err(TrustError::Writable { ref path, .. }) if *path == d
+        ));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    // === trusted directories ===
+
+    #[test]
+    fn a_directory_others_may_change_is_refused_naming_it_and_the_fix() {
+        let d = plain_dir("dir");
+        check_trusted_dir(&d, "data directory").unwrap();
+        for open in [0o775, 0o757, 0o1777, 0o1770] {
+            chmod(&d, open);
+            assert_eq!(
+                check_trusted_dir(&d, "data directory")
+                    .unwrap_err()
+                    .to_string(),
+                format!(
+                    "{0}: this data directory has mode {open:04o}, so group or others may change \
+                     it; refusing to trust it (take their write access away: chmod go-w {0})",
+                    d.display()
+                )
+            );
+        }
+        chmod(&d, 0o700);
+        check_trusted_dir(&d, "data directory").unwrap();
+        give_away(&d);
+        assert!(matches!(
+            check_trusted_dir(&d, "data directory"),
+            Err(TrustError::Owner { uid: OTHER_UID, .. })
+        ));
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// As OpenSSH's StrictModes: a directory above may not be writable by
+    /// others or owned by another user, unless it is sticky (as `/tmp`).
+    #[test]
+    fn a_directory_above_others_may_change_is_refused_unless_sticky() {
+        let top = plain_dir("above");
+        let data = top.join("var/data");
+        create_private_dir_all(&data).unwrap();
+        let var = top.join("var");
+        chmod(&var, 0o777);
+        assert_eq!(
+            check_trusted_dir(&data, "data directory")
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "{0}: this directory above the data directory {1} has mode 0777, so group or \
+                 others may change it; refusing to trust it (take their write access away: \
+                 chmod go-w {0})",
+                var.display(),
+                data.display()
+            )
+        );
+        chmod(&var, 0o1777);
+        check_trusted_dir(&data, "data directory").unwrap();
+        give_away(&var);
+        assert!(matches!(
+            check_trusted_dir(&data, "data directory"),
+            Err(TrustError::Owner { ref path, .. }) if *path == var
+        ));
+        // Named through a link that others may swap: refused at the link.
+        chmod(&var, 0o755);
+        std::os::unix::fs::lchown(&var, Some(0), None).unwrap();
+        let shared = top.join("shared");
+        fs::create_dir(&shared).unwrap();
+        chmod(&shared, 0o777);
+        let link = shared.join("data");
+        std::os::unix::fs::symlink(&data, &link).unwrap();
+        assert!(matches!(
+            check_trusted_dir(&link, "data directory"),
+            Err(TrustError::Writable { ref path, .. }) if *path == shared
+        ));
+        chmod(&shared, 0o755);
+        check_trusted_dir(&link, "data directory").unwrap();
+        fs::remove_dir_all(&top).unwrap();
+    }
+
+    // === trusted files ===
+
+    #[test]
+    fn a_trusted_file_others_may_change_is_refused() {
+        let d = plain_dir("trusted");
+        let f = d.join("node.toml");
+        fs::write(&f, "x").unwrap();
+        chmod(&f, 0o644);
+        assert_eq!(read_trusted(&f, 10, "node file").unwrap(), b"x");
+        chmod(&f, 0o664);
+        assert_eq!(
+            read_trusted(&f, 10, "node file").unwrap_err().to_string(),
+            format!(
+                "{0}: this node file has mode 0664, so group or others may change it; refusing \
+                 to trust it (take their write access away: chmod go-w {0})",
+                f.display()
+            )
+        );
+        chmod(&f, 0o644);
+        give_away(&f);
+        assert!(matches!(
+            read_trusted(&f, 10, "node file"),
+            Err(TrustError::Owner { .. })
+        ));
+        std::os::unix::fs::lchown(&f, Some(0), None).unwrap();
+        chmod(&d, 0o775);
+        assert!(matches!(
+            read_trusted(&f, 10, "node file"),
+            Err(TrustError::Writable { ref path, .. }) if *path == d
+        ));
+        chmod(&d, 0o755);
+        // A link is followed, and where it points is held to the rule.
+        let elsewhere = plain_dir("trusted-target");
+        let target = elsewhere.join("node.toml");
+        fs::write(&target, "y").unwrap();
+        let link = d.join("link.toml");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert_eq!(read_trusted(&link, 10, "node file").unwrap(), b"y");
+        chmod(&elsewhere, 0o777);
+        assert!(matches!(
+            read_trusted(&link, 10, "node file"),
+            Err(TrustError::Writable { ref path, .. }) if *path == elsewhere
+        ));
+        fs::remove_dir_all(&d).unwrap();
+        fs::remove_dir_all(&elsewhere).unwrap();
+    }
+
+    // === creating ===
 
     #[test]
     fn existing_directories_are_left_as_they_are() {
         let d = tmp("existing");
         fs::create_dir_all(&d).unwrap();
-        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        chmod(&d, 0o755);
         create_private_dir_all(&d.join("a/b")).unwrap();
         assert_eq!(mode(&d), 0o755);
         assert_eq!(mode(&d.join("a")), 0o700);
@@ -158,6 +596,29 @@ mod tests {
             create_secret_file(&d.join("a/s")).unwrap_err().kind(),
             io::ErrorKind::AlreadyExists
         );
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// A replaced file is written under a fresh name, never through a
+    /// link someone put at a name, and gets its mode whatever the old
+    /// file's was.
+    #[test]
+    fn a_replaced_file_is_new_with_its_mode_and_writes_through_no_link() {
+        let d = plain_dir("replace");
+        let victim = d.join("victim");
+        fs::write(&victim, "keep").unwrap();
+        let target = d.join("fw-a.conn");
+        fs::write(&target, "old").unwrap();
+        chmod(&target, 0o666);
+        for n in 0..4 {
+            let name = format!(".fw-a.conn.tmp-{}-{n}", std::process::id());
+            std::os::unix::fs::symlink(&victim, d.join(name)).unwrap();
+        }
+        replace_file(&target, b"new", SECRET_FILE_MODE).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(fs::read_to_string(&target).unwrap(), "new");
+        assert_eq!(mode(&target), 0o600);
+        assert!(fs::symlink_metadata(&target).unwrap().is_file());
         fs::remove_dir_all(&d).unwrap();
     }
 }

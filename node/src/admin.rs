@@ -245,25 +245,9 @@ pub fn start(
             );
             None
         }
-        Some((p, false)) => {
-            // The node's data directory, private as the raft store's.
-            if let Some(dir) = p.parent() {
-                rampart_cluster::private_files::create_private_dir_all(dir)
-                    .with_context(|| format!("creating {}", dir.display()))?;
-            }
-            // A data directory others may write to (made so before the
-            // socket existed) costs the default socket, not the start.
-            match rampart_ops::http::listen::private_parent(&p) {
-                Ok(()) => Some(p),
-                Err(e) => {
-                    tracing::warn!(
-                        "ops: no admin socket at {}: {e} (docs/ops.md §1)",
-                        p.display()
-                    );
-                    None
-                }
-            }
-        }
+        // In the data directory, which `rampart run` made (0700) and
+        // refused at start if another user may change it (docs/ops.md §4).
+        Some((p, false)) => Some(p),
         other => other.map(|(p, _)| p),
     };
     let server = OpsServer::start(

@@ -5,7 +5,8 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use rampart_cluster::bounded_read::{ReadError, read_bounded_string};
+use rampart_cluster::bounded_read::{ReadError, into_text, read_bounded_string};
+use rampart_cluster::private_files::{TrustError, read_trusted};
 use rampart_cluster::raft::MAX_POLICY_BYTES;
 use rampart_dataplane::{IfaceId, InterfaceConfig};
 use rampart_ops::echo::{echo, echo_message};
@@ -492,15 +493,35 @@ pub fn read_policy(path: &Path) -> Result<String, ReadError> {
     read_bounded_string(path, MAX_POLICY_BYTES, "policy")
 }
 
+/// Read the policy file `rampart run` starts with, as [`read_policy`],
+/// refused if another user may change it or its directory (docs/ops.md
+/// §4): the node would enforce what they wrote. The CLI's `configure` and
+/// `config check|sign` read with [`read_policy`]: the operator names the
+/// file and sees what is sent.
+pub fn read_trusted_policy(path: &Path) -> Result<String, TrustError> {
+    let bytes = read_trusted(path, MAX_POLICY_BYTES, "policy")?;
+    Ok(into_text(bytes, path, "policy")?)
+}
+
 impl NodeConfig {
     /// Read and check a node configuration file (a regular file of at most
-    /// [`MAX_NODE_FILE_BYTES`]).
+    /// [`MAX_NODE_FILE_BYTES`]), refused if another user may change it or
+    /// its directory (docs/ops.md §4): it names the data directory, the
+    /// keys, the policy and the tokens' files.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
-        let text = read_bounded_string(path, MAX_NODE_FILE_BYTES, "node file").map_err(|e| {
+        let read = read_trusted(path, MAX_NODE_FILE_BYTES, "node file")
+            .and_then(|b| Ok(into_text(b, path, "node file")?));
+        let text = read.map_err(|e| {
+            // An error about the file itself names it first; one about a
+            // directory above names that directory.
+            let whole = e.to_string();
+            let reason = whole
+                .strip_prefix(&format!("{file}: "))
+                .map_or_else(|| whole.clone(), str::to_string);
             ConfigError::Read {
                 file: file.clone(),
-                reason: e.reason(),
+                reason,
             }
         })?;
         Self::parse(&file, &text)
@@ -1119,6 +1140,47 @@ admin = "127.0.0.1:9461"
             err(&FULL.replace("name = \"eth2\"", "name = \"eth1\"")),
             "node.toml: key `interface[1].name`: both data interfaces are the same interface"
         );
+    }
+
+    /// A node file or a policy another user may change is refused at
+    /// load, naming the file and the fix; a node file that is not UTF-8
+    /// is refused at the line and column where it stops being text.
+    #[test]
+    fn node_files_and_policies_others_may_change_are_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("rampart-config-trust-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("node.toml");
+        std::fs::write(&file, FULL).unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(
+            NodeConfig::load(&file).unwrap_err().to_string(),
+            format!(
+                "{0}: this node file has mode 0666, so group or others may change it; refusing \
+                 to trust it (take their write access away: chmod go-w {0})",
+                file.display()
+            )
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        NodeConfig::load(&file).unwrap();
+        std::fs::write(&file, b"[node]\nid = 1\nname = \"fw\xff\"\n").unwrap();
+        assert_eq!(
+            NodeConfig::load(&file).unwrap_err().to_string(),
+            format!(
+                "{}: a node file is UTF-8 text, and this file is not (line 3, column 11)",
+                file.display()
+            )
+        );
+        let policy = dir.join("policy.cfg");
+        std::fs::write(&policy, "! a policy\n").unwrap();
+        assert_eq!(read_trusted_policy(&policy).unwrap(), "! a policy\n");
+        std::os::unix::fs::lchown(&policy, Some(65533), None).unwrap();
+        assert!(matches!(
+            read_trusted_policy(&policy),
+            Err(TrustError::Owner { uid: 65533, .. })
+        ));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A node file or policy that is a device or too large is refused at

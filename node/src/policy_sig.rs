@@ -21,7 +21,11 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use rampart_cluster::bounded_read::read_bounded_string;
+use rampart_cluster::bounded_read::into_text;
+use rampart_cluster::private_files::{
+    PUBLIC_FILE_MODE, SECRET_FILE_MODE, create_private_dir_all, read_secret, read_trusted,
+    sync_dir, write_new,
+};
 use ring::rand::SystemRandom;
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair as _, UnparsedPublicKey};
 
@@ -72,9 +76,13 @@ fn split(text: &str) -> Option<(&str, &str)> {
 pub const MAX_KEY_FILE_BYTES: usize = 4096;
 
 impl Signer {
-    /// Read a public key file (`policy-signer.pub`: 64 hex digits).
+    /// Read a public key file (`policy-signer.pub`: 64 hex digits),
+    /// refused if another user may change it or its directory: a key
+    /// swapped in would let its holder sign the cluster's policies
+    /// (docs/ops.md §4).
     pub fn load(path: &Path) -> anyhow::Result<Signer> {
-        let text = read_bounded_string(path, MAX_KEY_FILE_BYTES, "policy signer key")
+        let text = read_trusted(path, MAX_KEY_FILE_BYTES, "policy signer key")
+            .and_then(|b| Ok(into_text(b, path, "policy signer key")?))
             .context("reading the policy signer key")?;
         let key = unhex(text.trim())
             .filter(|k| k.len() == 32)
@@ -119,38 +127,51 @@ impl Signer {
 }
 
 /// Generate an operator key pair in `dir`: the private key (PKCS#8, mode
-/// 0600) stays with the operator, the public key goes to every node.
+/// 0600) stays with the operator, the public key (0644) goes to every
+/// node. Modes are set explicitly whatever the umask, a directory made
+/// for them is 0700, and neither file is ever overwritten: each is created
+/// only if nothing (a link neither) is at its name.
 pub fn generate(dir: &Path) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     let rng = SystemRandom::new();
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&rng)
         .map_err(|_| anyhow::anyhow!("generating an Ed25519 key"))?;
     let pair = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref())
         .map_err(|_| anyhow::anyhow!("reading the generated key"))?;
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    create_private_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let key = dir.join(SIGNER_KEY_FILE);
     let public = dir.join(SIGNER_PUB_FILE);
-    for p in [&key, &public] {
-        anyhow::ensure!(!p.exists(), "{} exists: never overwritten", p.display());
+    let new = |path: &Path, text: String, mode: u32| {
+        write_new(path, text.as_bytes(), mode).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => {
+                anyhow::anyhow!("{} exists: never overwritten", path.display())
+            }
+            _ => anyhow::Error::new(e).context(format!("creating {}", path.display())),
+        })
+    };
+    // The public half first: a key pair whose private half is missing is
+    // made again; a private key without its public half is not usable.
+    new(
+        &public,
+        format!("{}\n", hex(pair.public_key().as_ref())),
+        PUBLIC_FILE_MODE,
+    )?;
+    if let Err(e) = new(&key, format!("{}\n", hex(pkcs8.as_ref())), SECRET_FILE_MODE) {
+        // This call made the public key, and it is nothing without its
+        // private half.
+        let _ = std::fs::remove_file(&public);
+        return Err(e);
     }
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&key)
-        .with_context(|| format!("creating {}", key.display()))?;
-    f.write_all(hex(pkcs8.as_ref()).as_bytes())?;
-    f.write_all(b"\n")?;
-    std::fs::write(&public, format!("{}\n", hex(pair.public_key().as_ref())))
-        .with_context(|| format!("writing {}", public.display()))?;
+    sync_dir(dir).with_context(|| format!("syncing {}", dir.display()))?;
     Ok((key, public))
 }
 
-/// Sign `text` for `version` with the private key in `key_file`: the text
-/// with its signature line (an earlier one replaced).
+/// Sign `text` for `version` with the private key in `key_file`, refused
+/// as any secret if group or others may access it or another user owns it
+/// (docs/ops.md §4): the text with its signature line (an earlier one
+/// replaced).
 pub fn sign(text: &str, version: u64, key_file: &Path) -> anyhow::Result<String> {
-    let hexed = read_bounded_string(key_file, MAX_KEY_FILE_BYTES, "policy signing key")
+    let hexed = read_secret(key_file, MAX_KEY_FILE_BYTES, "policy signing key")
+        .and_then(|b| Ok(into_text(b, key_file, "policy signing key")?))
         .context("reading the policy signing key")?;
     let pkcs8 = unhex(hexed.trim())
         .with_context(|| format!("{}: not a policy signer key", key_file.display()))?;
@@ -241,6 +262,55 @@ mod tests {
             e.ends_with("over 4096 bytes, the most a policy signing key may be"),
             "{e}"
         );
+        let _ = std::fs::remove_dir_all(key.parent().unwrap());
+    }
+
+    /// A public key another user may change, or a private key others may
+    /// read, is refused: the first would let them sign the cluster's
+    /// policies, the second may have been read.
+    #[test]
+    fn keys_others_may_change_or_read_are_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let (key, _) = keys("trust");
+        let public = key.with_file_name(SIGNER_PUB_FILE);
+        assert_eq!(
+            std::fs::metadata(&public).unwrap().permissions().mode() & 0o7777,
+            0o644
+        );
+        std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o664)).unwrap();
+        let e = format!("{:#}", Signer::load(&public).unwrap_err());
+        assert_eq!(
+            e,
+            format!(
+                "reading the policy signer key: {0}: this policy signer key has mode 0664, so \
+                 group or others may change it; refusing to trust it (take their write access \
+                 away: chmod go-w {0})",
+                public.display()
+            )
+        );
+        std::fs::set_permissions(&public, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::lchown(&public, Some(65533), None).unwrap();
+        let e = format!("{:#}", Signer::load(&public).unwrap_err());
+        assert!(e.contains("is owned by uid 65533"), "{e}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = format!("{:#}", sign(POLICY, 1, &key).unwrap_err());
+        assert_eq!(
+            e,
+            format!(
+                "reading the policy signing key: {0}: this policy signing key has mode 0644, so \
+                 group or others may read or change it; refusing to use it (make it the \
+                 owner's only: chmod 600 {0})",
+                key.display()
+            )
+        );
+        // Never overwritten: a second generation in the same place fails
+        // and leaves both files as they were.
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let before = std::fs::read(&key).unwrap();
+        let e = format!("{:#}", generate(key.parent().unwrap()).unwrap_err());
+        assert!(e.ends_with("exists: never overwritten"), "{e}");
+        assert_eq!(std::fs::read(&key).unwrap(), before);
+        assert!(public.exists());
         let _ = std::fs::remove_dir_all(key.parent().unwrap());
     }
 }

@@ -86,6 +86,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     if unsafe { libc::geteuid() } != 0 {
         bail!("rampart run needs root (AF_PACKET sockets on the data interfaces)");
     }
+    let data = open_data_dir(&cfg, config_path)?;
     let s = secrets()?;
     let mut engine_cfg = EngineConfig::inside_outside(
         rampart_dataplane::conntrack::NodeId(cfg.node.id),
@@ -112,7 +113,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     if let Some(policy) = &cfg.node.policy {
         // A relative policy path is relative to the node configuration.
         let path = config_path.parent().unwrap_or(Path::new(".")).join(policy);
-        let text = crate::config::read_policy(&path).context("reading the policy")?;
+        let text = crate::config::read_trusted_policy(&path).context("reading the policy")?;
         let parsed = parse_config(&text).map_err(|e| {
             // The parser's messages quote the text they refuse.
             let e = echo_message(&e.to_string());
@@ -259,7 +260,6 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     if let Some(r) = &raft {
         r.follow(ops.admin().clone());
     }
-    let data = cfg.data_path(config_path);
     let conn_path = data.join(format!("{}.conn", cfg.node.name));
     let counters_path = data.join(format!("{}.counters", cfg.node.name));
     while !STOP.load(Ordering::Relaxed) {
@@ -553,12 +553,29 @@ impl Tally {
     }
 }
 
-/// Write `text` to `path` through a temporary file (readers never see a
-/// partial file).
+/// Create the data directory if it is missing (0700) and refuse one that
+/// another user may change: the node reads its tokens, keys and Raft
+/// store from it and writes its table dumps into it, and whoever may
+/// write there may swap any of them (docs/ops.md §4).
+fn open_data_dir(cfg: &NodeConfig, config_path: &Path) -> anyhow::Result<std::path::PathBuf> {
+    let data = cfg.data_path(config_path);
+    rampart_cluster::private_files::create_private_dir_all(&data)
+        .with_context(|| format!("creating the data directory {}", data.display()))?;
+    rampart_cluster::private_files::check_trusted_dir(&data, "data directory")
+        .with_context(|| format!("{}: [node] data_dir", config_path.display()))?;
+    Ok(data)
+}
+
+/// Write `text` to `path`, mode 0600 (the table names the connections
+/// through the node): under a fresh name, synced, then renamed over it, so
+/// readers never see a partial file and nothing prepared at a temporary
+/// name (a link to elsewhere) is written through.
 fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)
+    rampart_cluster::private_files::replace_file(
+        path,
+        text.as_bytes(),
+        rampart_cluster::private_files::SECRET_FILE_MODE,
+    )
 }
 
 /// The cluster side of a node: its runtime thread and shared status.
@@ -767,5 +784,33 @@ mod tests {
         assert!(slots.div_ceil(WALK_SLICE_SLOTS) >= 4);
         let text = render_rows(tally.in_use, tally.most_used, rows, true);
         assert!(text.starts_with("200000 in use"), "{}", &text[..80]);
+    }
+
+    /// The SIGUSR1 dump replaces its file under a fresh name: a link
+    /// someone put at the name the dump once used (`<name>.tmp`) is not
+    /// written through, and the dump is the owner's only (0600) whatever
+    /// the old file's mode.
+    #[test]
+    fn a_table_dump_writes_through_no_planted_link_and_is_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = std::env::temp_dir().join(format!("rampart-dump-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        let victim = d.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        let conn = d.join("fw-a.conn");
+        std::fs::write(&conn, "old").unwrap();
+        std::fs::set_permissions(&conn, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::os::unix::fs::symlink(&victim, d.join("fw-a.tmp")).unwrap();
+        write_atomic(&conn, "0 in use, 0 most used\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(
+            std::fs::read_to_string(&conn).unwrap(),
+            "0 in use, 0 most used\n"
+        );
+        let meta = std::fs::symlink_metadata(&conn).unwrap();
+        assert!(meta.is_file());
+        assert_eq!(meta.permissions().mode() & 0o7777, 0o600);
+        std::fs::remove_dir_all(&d).unwrap();
     }
 }

@@ -2,15 +2,18 @@
 //! optional read token (docs/ops.md §3, §4). A token is one line of
 //! printable ASCII, since it travels in an HTTP header; the node creates a
 //! missing one with random bytes, mode 0600, in a 0700 directory it
-//! creates, and refuses one that group or others may access.
+//! creates, and refuses one that group or others may access or another
+//! user owns, or one in a directory another user may change.
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context as _;
 use rampart_cluster::bounded_read::{ReadError, read_bounded};
-use rampart_cluster::private_files::{check_secret, create_private_dir_all, create_secret_file};
+use rampart_cluster::private_files::{
+    SECRET_FILE_MODE, TrustError, check_trusted_dir, create_private_dir_all, create_temp_beside,
+    read_secret, sync_dir,
+};
 
 /// Bytes of randomness in a generated token.
 const TOKEN_BYTES: usize = 32;
@@ -25,13 +28,25 @@ pub const MAX_TOKEN_FILE_BYTES: usize = 4096;
 pub fn read(path: &Path) -> anyhow::Result<String> {
     let buf = match read_bounded(path, MAX_TOKEN_FILE_BYTES, "token file") {
         Ok(b) => b,
-        Err(ReadError::TooLarge { .. }) => anyhow::bail!(
+        Err(e) => return Err(read_error(path, e)),
+    };
+    parse(path, &buf)
+}
+
+/// A token file's read error; one that is too large is named as such.
+fn read_error(path: &Path, e: ReadError) -> anyhow::Error {
+    match e {
+        ReadError::TooLarge { .. } => anyhow::anyhow!(
             "{}: the token file is over {MAX_TOKEN_FILE_BYTES} bytes; a token is one line of printable ASCII",
             path.display()
         ),
-        Err(e) => return Err(e).context("reading the token file"),
-    };
-    let text = String::from_utf8_lossy(&buf);
+        e => anyhow::Error::new(e).context("reading the token file"),
+    }
+}
+
+/// The token in a token file's bytes.
+fn parse(path: &Path, buf: &[u8]) -> anyhow::Result<String> {
+    let text = String::from_utf8_lossy(buf);
     let t = text.trim();
     if t.is_empty() {
         anyhow::bail!("{}: the token file is empty", path.display());
@@ -46,39 +61,40 @@ pub fn read(path: &Path) -> anyhow::Result<String> {
     Ok(t.to_string())
 }
 
-/// Read a token file of the node (the admin or the read token), refusing
-/// one that group or others may access, or create it with a fresh random
-/// token if it does not exist: mode 0600, in directories it creates 0700,
-/// both set explicitly whatever the umask.
+/// Read a token file of the node (the admin or the read token), or create
+/// it with a fresh random token if it does not exist: mode 0600, in
+/// directories it creates 0700, both set explicitly whatever the umask.
+/// Refused: a token in a directory another user may change (they could
+/// swap it), and one that group or others may access, another user owns,
+/// or that is a link (docs/ops.md §4).
 pub fn read_or_create(path: &Path) -> anyhow::Result<String> {
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => {
-            check_secret(path, "token")?;
-            return read(path);
-        }
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-            return Err(e).with_context(|| format!("reading the token file {}", path.display()));
-        }
-        Err(_) => {}
-    }
-    let mut bytes = [0u8; TOKEN_BYTES];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .context("reading /dev/urandom for a token")?;
-    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     create_private_dir_all(dir)
         .with_context(|| format!("creating {} for a token", dir.display()))?;
+    check_trusted_dir(dir, "token file's directory")?;
+    match read_secret(path, MAX_TOKEN_FILE_BYTES, "token") {
+        Ok(buf) => return parse(path, &buf),
+        Err(TrustError::Read(ReadError::Io { source, .. }))
+            if source.kind() == std::io::ErrorKind::NotFound => {}
+        Err(TrustError::Read(e)) => return Err(read_error(path, e)),
+        Err(e) => return Err(e.into()),
+    }
+    let mut bytes = [0u8; TOKEN_BYTES];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut bytes))
+        .context("reading /dev/urandom for a token")?;
+    let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
     // Written whole and synced under a name of its own, then linked into
     // place: a crash leaves either no token file or a whole one (an empty
     // one would stop every later start), and link() never replaces a
     // token another node sharing the data dir made meanwhile. A temporary
     // file a crash leaves behind is never read (the next start uses a new
     // name) and may be deleted.
-    let (tmp, mut f) = create_temp(dir, path)?;
+    let (tmp, mut f) = create_temp_beside(path, SECRET_FILE_MODE)
+        .with_context(|| format!("creating a token file beside {}", path.display()))?;
     let written = writeln!(f, "{fresh}").and_then(|()| f.sync_all());
     drop(f);
     if let Err(e) = written {
@@ -96,40 +112,8 @@ pub fn read_or_create(path: &Path) -> anyhow::Result<String> {
         }
     }
     // The new name is durable once the directory is.
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .with_context(|| format!("syncing {} after creating a token", dir.display()))?;
+    sync_dir(dir).with_context(|| format!("syncing {} after creating a token", dir.display()))?;
     Ok(fresh)
-}
-
-/// Most names tried for the token being written.
-const TEMP_NAME_TRIES: u64 = 1000;
-
-/// Create, 0600, a file of a fresh name beside `path` for the token being
-/// written: this process's id and a counter, trying the next name while
-/// one exists (a leftover of an interrupted creation by an earlier
-/// process with the same id, as after a reboot).
-fn create_temp(dir: &Path, path: &Path) -> anyhow::Result<(std::path::PathBuf, std::fs::File)> {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .map_or_else(|| "token".into(), |n| n.to_string_lossy());
-    for _ in 0..TEMP_NAME_TRIES {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
-        match create_secret_file(&tmp) {
-            Ok(f) => return Ok((tmp, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(e)
-                    .with_context(|| format!("creating the token file {}", tmp.display()));
-            }
-        }
-    }
-    anyhow::bail!(
-        "{}: {TEMP_NAME_TRIES} temporary token files .{name}.tmp-* are in the way; delete them",
-        dir.display()
-    )
 }
 
 #[cfg(test)]
@@ -180,6 +164,50 @@ mod tests {
         );
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(read_or_create(&path).unwrap(), "0123abcd");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A token another user planted (theirs, though 0600), a link to one,
+    /// or one in a directory others may write to (where it could be
+    /// swapped) is refused, naming what to do.
+    #[test]
+    fn a_planted_token_or_one_in_a_shared_directory_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = std::env::temp_dir().join(format!("rampart-token-plant-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        create_private_dir_all(&dir).unwrap();
+        let path = dir.join("admin.token");
+        std::fs::write(&path, "theirs\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::lchown(&path, Some(65533), None).unwrap();
+        let e = format!("{:#}", read_or_create(&path).unwrap_err());
+        assert_eq!(
+            e,
+            format!(
+                "{}: this token is owned by uid 65533, neither root nor the user this runs as \
+                 (uid 0), who may change it; refusing to trust it (chown it to root or uid 0)",
+                path.display()
+            )
+        );
+        std::fs::remove_file(&path).unwrap();
+        let real = dir.join("real");
+        std::fs::write(&real, "mine\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::symlink(&real, &path).unwrap();
+        let e = format!("{:#}", read_or_create(&path).unwrap_err());
+        assert!(e.contains("is a symbolic link"), "{e}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o773)).unwrap();
+        let e = format!("{:#}", read_or_create(&path).unwrap_err());
+        assert_eq!(
+            e,
+            format!(
+                "{0}: this token file's directory has mode 0773, so group or others may change \
+                 it; refusing to trust it (take their write access away: chmod go-w {0})",
+                dir.display()
+            )
+        );
+        assert!(!path.exists(), "no token was made there");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

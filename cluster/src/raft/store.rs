@@ -32,7 +32,10 @@ use openraft::{AnyError, OptionalSend, RaftLogReader, StorageIOError, Vote};
 use redb::{Database, Durability, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 use tokio::sync::watch;
 
-use crate::private_files::{create_private_dir_all, create_secret_file};
+use crate::bounded_read::open_regular;
+use crate::private_files::{
+    TrustError, check_trusted_dir, check_trusted_meta, create_private_dir_all, create_secret_file,
+};
 
 use super::codec;
 use super::settings::SNAPSHOT_INSTALL_WAIT;
@@ -138,6 +141,24 @@ pub enum OpenError {
         /// snapshot), if any.
         covered: Option<u64>,
     },
+    /// The directory or the file may be changed by another user (docs/ops.md §4).
+    #[error(transparent)]
+    Untrusted(#[from] TrustError),
+    /// The file exists and is empty: redb would take it for a new store,
+    /// and the node would start with no vote, log, policy or cluster id.
+    #[error(
+        "{path}: the Raft store is empty (0 bytes), though this start did not create it; it is \
+         not opened as a new store, which would forget the node's vote and log. An empty store \
+         is what a crash during a node's very first start, or a truncation, leaves. Stop the \
+         node, move the directory {dir} aside (keep it for inspection) and start the node \
+         again: with an empty store it catches up from the cluster's leader and does not vote \
+         until it has (docs/ARCHITECTURE.md §7, cluster identity)",
+        dir = .path.parent().map_or_else(|| ".".into(), |d| d.display().to_string())
+    )]
+    Empty {
+        /// The file.
+        path: PathBuf,
+    },
     /// A record in the file does not decode.
     #[error("{path}: record {record:?} is unreadable: {reason}")]
     Record {
@@ -187,15 +208,25 @@ impl Db {
             path: dir.to_path_buf(),
             source,
         })?;
+        // Nobody but root and this user may change the directory, so the
+        // file checked below is the one redb opens by name after.
+        check_trusted_dir(dir, "Raft directory")?;
         let path = dir.join(STORE_FILE);
         let fail = |e: redb::Error| OpenError::Database {
             path: path.clone(),
             source: Box::new(e),
         };
-        match create_secret_file(&path) {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        let created = match create_secret_file(&path) {
+            Ok(_) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
             Err(e) => return Err(fail(e.into())),
+        };
+        let (_, meta) = open_regular(&path, "Raft store", false).map_err(TrustError::from)?;
+        check_trusted_meta(&path, "Raft store", &meta)?;
+        // redb takes an empty file for a new database: only the one this
+        // start just made may be one.
+        if !created && meta.len() == 0 {
+            return Err(OpenError::Empty { path });
         }
         // Some corruptions make redb panic rather than answer an error: a
         // node refuses such a file with a clear error like any other.
@@ -612,6 +643,67 @@ mod tests {
         let db = Db::open(dir).expect("open");
         let sm = StateMachine::open(db.clone(), &dir.join(STORE_FILE)).expect("state machine");
         (db.clone(), LogStore::new(db), sm)
+    }
+
+    /// An empty `raft.redb` this open did not create is refused, not taken
+    /// for a new store (which would forget the vote, the log and the
+    /// cluster id); the one it creates opens, and opens again.
+    #[test]
+    fn an_empty_store_left_from_before_is_refused() {
+        let d = dir("empty");
+        drop(open(&d));
+        drop(open(&d));
+        let path = d.join(STORE_FILE);
+        std::fs::File::create(&path).expect("truncate");
+        let e = Db::open(&d).expect_err("an empty store");
+        assert!(matches!(e, OpenError::Empty { .. }), "{e}");
+        let said = e.to_string();
+        assert!(
+            said.starts_with(&format!(
+                "{}: the Raft store is empty (0 bytes), though this start did not create it",
+                path.display()
+            )) && said.contains(&format!("move the directory {} aside", d.display())),
+            "{said}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// The store's directory and file: refused when another user may
+    /// change them (docs/ops.md §4).
+    #[test]
+    fn a_store_another_user_may_change_is_refused() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let d = dir("trust");
+        drop(open(&d));
+        let path = d.join(STORE_FILE);
+        let chmod = |p: &Path, m: u32| {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).expect("chmod");
+        };
+        chmod(&d, 0o770);
+        assert!(matches!(
+            Db::open(&d),
+            Err(OpenError::Untrusted(TrustError::Writable { ref path, .. })) if *path == d
+        ));
+        chmod(&d, 0o700);
+        chmod(&path, 0o660);
+        let e = Db::open(&d).expect_err("group-writable").to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{0}: this Raft store has mode 0660, so group or others may change it; refusing \
+                 to trust it (take their write access away: chmod go-w {0})",
+                path.display()
+            )
+        );
+        chmod(&path, 0o600);
+        std::os::unix::fs::lchown(&path, Some(65533), None).expect("chown");
+        assert!(matches!(
+            Db::open(&d),
+            Err(OpenError::Untrusted(TrustError::Owner { .. }))
+        ));
+        std::os::unix::fs::lchown(&path, Some(0), None).expect("chown");
+        drop(open(&d));
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     /// A follower's store as openraft leaves it before a snapshot install:
