@@ -441,6 +441,50 @@ async fn an_address_that_is_no_members_gets_four_set_ups_at_once() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A member that dials from another address than the one on record (a
+/// founder that listened on a wildcard, a second interface) was counted
+/// as a stranger, held to four set-ups per address and to the strangers'
+/// shared slots, which anyone could hold (a review's case). Once it has
+/// been verified from an address, that address counts as the member's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_a_member_was_verified_from_counts_as_the_members() {
+    let dir = tmp("proven");
+    pki::init_ca(&dir).expect("ca");
+    // B records node 1 at 127.0.0.2; node 1 dials from 127.0.0.1.
+    let b_addr = free_addr();
+    let mut cb = cfg(2, &[(1, "127.0.0.2:9".parse().expect("addr"))]);
+    cb.listen = b_addr;
+    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    let mut ca = cfg(1, &[(2, b_addr)]);
+    ca.listen = free_addr();
+    let tls = node_tls(&dir, 1);
+    let client = tls.client_config(&[ALPN_SYNC]).expect("client cfg");
+    let (a, _arx) = Transport::start(ca, tls).expect("start a");
+    assert_eq!(wait_up(&mut brx).await.0, 1, "node 1 verified");
+    // Five set-ups at once from node 1's address, none saying hello: a
+    // stranger's fifth would be refused.
+    let qc = Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(client).expect("quic cfg"));
+    let mut held = Vec::new();
+    for i in 0..5 {
+        let mut ep =
+            quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+        ep.set_default_client_config(quinn::ClientConfig::new(qc.clone()));
+        let conn = ep
+            .connect(b_addr, &pki::node_dns_name(2))
+            .expect("connect")
+            .await;
+        assert!(conn.is_ok(), "set-up {i} admitted: {conn:?}");
+        held.push((ep, conn));
+    }
+    assert_eq!(b.counters().refused_busy.load(Ordering::Relaxed), 0);
+    for (ep, _) in held {
+        ep.close(0u32.into(), b"");
+    }
+    a.shutdown().await;
+    b.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A peer speaking another major version of the sync wire is refused by
 /// both sides, loudly: counted, and the refusal (this node's, and the
 /// close reason the peer receives) names both versions. Nothing reaches

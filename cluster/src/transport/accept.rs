@@ -19,6 +19,40 @@ pub(super) const MAX_HANDSHAKES: usize = 64;
 /// at once: one address cannot take every slot of [`MAX_HANDSHAKES`].
 const MAX_HANDSHAKES_PER_SOURCE: usize = 4;
 
+/// Source addresses members were last verified from, beyond those the
+/// membership records: a member that founded the cluster listening on a
+/// wildcard address, or dials from another address than it listens on,
+/// comes from an address no record names, and counted as a stranger it
+/// could be kept out by anyone holding the strangers' slots. Bounded; a
+/// source counts only while the node it proved is still a member.
+const MAX_PROVEN_SOURCES: usize = 256;
+
+/// Where members were last verified from (see [`MAX_PROVEN_SOURCES`]).
+#[derive(Default)]
+pub(super) struct Proven {
+    by_ip: HashMap<IpAddr, u16>,
+    order: std::collections::VecDeque<IpAddr>,
+}
+
+impl Proven {
+    /// `peer` completed a verified set-up from `ip`.
+    fn learn(&mut self, ip: IpAddr, peer: u16) {
+        if self.by_ip.insert(ip, peer).is_none() {
+            self.order.push_back(ip);
+            if self.order.len() > MAX_PROVEN_SOURCES
+                && let Some(old) = self.order.pop_front()
+            {
+                self.by_ip.remove(&old);
+            }
+        }
+    }
+
+    /// The member last verified from `ip`, if any.
+    fn node(&self, ip: IpAddr) -> Option<u16> {
+        self.by_ip.get(&ip).copied()
+    }
+}
+
 /// A stranger's set-up under way: its source's count and a slot of
 /// [`MAX_HANDSHAKES`], both given back on drop.
 struct Admitted {
@@ -40,20 +74,23 @@ impl Drop for Admitted {
     }
 }
 
-/// Admit a set-up from `ip`: at once from a configured member's address
-/// (which passed the Retry above, so the source is real), so members never
-/// wait behind strangers; from any other address only within
-/// [`MAX_HANDSHAKES_PER_SOURCE`] and [`MAX_HANDSHAKES`]. `Err` refuses it.
+/// Admit a set-up from `ip`: at once from a configured member's address,
+/// or one a member was verified from (either passed the Retry above, so
+/// the source is real), so members never wait behind strangers; from any
+/// other address only within [`MAX_HANDSHAKES_PER_SOURCE`] and
+/// [`MAX_HANDSHAKES`]. `Err` refuses it.
 fn admit(
     shared: &Shared,
     slots: &Arc<tokio::sync::Semaphore>,
     sources: &Arc<Mutex<HashMap<IpAddr, usize>>>,
+    proven: &Mutex<Proven>,
     ip: IpAddr,
 ) -> Result<Option<Admitted>, ()> {
-    let member = shared
-        .members
-        .lock()
-        .is_ok_and(|m| m.values().any(|m| m.spec.address.ip().to_canonical() == ip));
+    let proved = proven.lock().ok().and_then(|p| p.node(ip));
+    let member = shared.members.lock().is_ok_and(|m| {
+        proved.is_some_and(|id| m.contains_key(&id))
+            || m.values().any(|m| m.spec.address.ip().to_canonical() == ip)
+    });
     if member {
         return Ok(None);
     }
@@ -74,6 +111,7 @@ fn admit(
 pub(super) async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     let sources = Arc::new(Mutex::new(HashMap::new()));
+    let proven = Arc::new(Mutex::new(Proven::default()));
     while let Some(mut incoming) = endpoint.accept().await {
         // A source that has not proved it receives at its address (a
         // spoofed one) costs a stateless Retry packet, not a handshake.
@@ -84,12 +122,12 @@ pub(super) async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) 
             }
         }
         let ip = incoming.remote_address().ip().to_canonical();
-        let Ok(admitted) = admit(&shared, &slots, &sources, ip) else {
+        let Ok(admitted) = admit(&shared, &slots, &sources, &proven, ip) else {
             add(&shared.counters.refused_busy, 1);
             incoming.refuse();
             continue;
         };
-        let shared = shared.clone();
+        let (shared, proven) = (shared.clone(), proven.clone());
         tokio::spawn(async move {
             // Bounded as a whole: the handshake, the hello each way (a peer
             // that grants no stream credit must not hold the task).
@@ -105,7 +143,12 @@ pub(super) async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) 
             let verified = tokio::time::timeout(limit, setup).await;
             drop(admitted);
             match verified {
-                Ok(Some((conn, peer))) => serve(shared, conn, peer.0, peer.1, peer.2).await,
+                Ok(Some((conn, peer))) => {
+                    if let Ok(mut p) = proven.lock() {
+                        p.learn(ip, peer.0);
+                    }
+                    serve(shared, conn, peer.0, peer.1, peer.2).await
+                }
                 Ok(None) => {}
                 Err(_) => add(&shared.counters.refused_bad_frame, 1),
             }
