@@ -852,13 +852,16 @@ impl Engine {
 
     /// `set connection timeout idle … reset`: when an established TCP
     /// connection of such a class idles out, send a RST to each end so
-    /// neither keeps a dead connection (docs/asa-behaviour.md §2.2).
+    /// neither keeps a dead connection (docs/asa-behaviour.md §2.2). A
+    /// half-closed one expires under `timeout half-closed`, which sends no
+    /// RST (the same section), nor does an embryonic or a closed one.
     fn reset_on_idle(&mut self, entry: &Entry) {
         let ProtoState::Tcp(t) = &entry.proto else {
             return;
         };
         if !self.classes.get(entry.class).options.idle_reset
             || t.state.is_embryonic()
+            || t.state.is_half_closed()
             || matches!(
                 t.state,
                 crate::conntrack::TcpState::TimeWait | crate::conntrack::TcpState::Close

@@ -985,6 +985,37 @@ fn idle_reset_sends_a_rst_to_each_end_at_the_expected_sequence() {
     assert_eq!(h.engine.counters().idle_resets_sent, 2);
 }
 
+/// `timeout half-closed` sends no RST (docs/asa-behaviour.md §2.2), also
+/// in a class with `timeout idle … reset`: a half-closed connection that
+/// expires leaves quietly (a review found two RSTs).
+#[test]
+fn a_half_closed_connection_expires_without_the_idle_reset() {
+    let mut h = Harness::new();
+    let text = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:10:00 reset half-closed 0:00:30\nservice-policy global_policy global\n";
+    h.install(crate::policy::parse::parse_config(text).unwrap().config);
+    let mut m = model(44_003);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    m.set_shift(h.only_entry().seq_offset);
+    let segs = [
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.fin(Side::Client),
+        m.ack(Side::Server),
+    ];
+    for seg in &segs {
+        assert!(matches!(h.tcp(&m, seg), Verdict::Forward { .. }), "{seg:?}");
+    }
+    h.advance(Duration::from_secs(31));
+    assert_eq!(h.engine.expire(h.now), 1, "expired under half-closed");
+    assert_eq!(
+        std::iter::from_fn(|| h.engine.poll_effect(h.now)).count(),
+        0,
+        "no RST"
+    );
+    assert_eq!(h.engine.counters().idle_resets_sent, 0);
+}
+
 #[test]
 fn idle_expiry_without_reset_sends_nothing() {
     let mut h = Harness::new();
