@@ -305,6 +305,9 @@ pub struct Engine {
     /// Per ingress interface: the policy shuts it or the interface its
     /// frames leave by (empty when it shuts none).
     shut: Vec<bool>,
+    /// The timeouts the engine was built with; `config.timeouts` is these
+    /// with the policy's global `timeout` values in place.
+    base_timeouts: Timeouts,
 }
 
 impl Engine {
@@ -332,6 +335,7 @@ impl Engine {
             return Err(ConfigError::NoCapacity);
         }
         let policy = Arc::new(Policy::security_levels_only(&config.interfaces));
+        let config_timeouts = config.timeouts;
         let keyed = |purpose| ConnTable::keyed_hasher(config.hash_seed, purpose);
         let mut classes = ClassTable::new(keyed(1));
         // Security levels only: no class, nothing to exhaust.
@@ -357,12 +361,15 @@ impl Engine {
             fast_path: true,
             fast_path_frames: 0,
             shut: Vec::new(),
+            base_timeouts: config_timeouts,
         })
     }
 
     /// Swap in a new policy. It governs connections opened from now on;
     /// existing connections keep the class and options they were given
-    /// (as on the ASA, until `clear conn`).
+    /// (as on the ASA, until `clear conn`). Its global `timeout` values
+    /// apply to every connection whose class sets none, existing ones too:
+    /// a connection's timeout is looked up when it is judged idle.
     ///
     /// Refused, with the running policy kept, when its classes need more
     /// class slots than connections of earlier policies left free
@@ -381,6 +388,7 @@ impl Engine {
         } else {
             Vec::new()
         };
+        self.config.timeouts = self.base_timeouts.with_global(policy.global_timeouts());
         self.policy = policy;
         bump(&mut self.counters.policy_swaps);
         Ok(())

@@ -30,6 +30,23 @@ pub struct Config {
     /// security levels may talk (the ASA refuses it otherwise, whatever the
     /// access-group says).
     pub same_security_inter_interface: bool,
+    /// The global `timeout` values Rampart applies.
+    pub timeouts: GlobalTimeouts,
+}
+
+/// `timeout conn|half-closed|udp|icmp H:MM:SS`: the idle timeouts of
+/// connections whose class sets none (a class's `set connection timeout`
+/// wins). `None` keeps the ASA's default; zero means never.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GlobalTimeouts {
+    /// `timeout conn`: an established TCP connection idle (default 1:00:00).
+    pub conn: Option<Duration>,
+    /// `timeout half-closed`: a TCP connection one side closed (0:10:00).
+    pub half_closed: Option<Duration>,
+    /// `timeout udp`: a UDP flow idle (0:02:00).
+    pub udp: Option<Duration>,
+    /// `timeout icmp`: an ICMP echo flow idle (0:00:02).
+    pub icmp: Option<Duration>,
 }
 
 /// `interface HW` with `nameif`, `security-level` and `shutdown`.

@@ -244,6 +244,20 @@ pub fn render(cfg: &Config) -> String {
     for g in &cfg.access_groups {
         let _ = writeln!(out, "access-group {} in interface {}", g.acl, g.interface);
     }
+    // As the ASA prints them, several to a line.
+    let t = &cfg.timeouts;
+    let timeouts: Vec<String> = [
+        ("conn", t.conn),
+        ("half-closed", t.half_closed),
+        ("udp", t.udp),
+        ("icmp", t.icmp),
+    ]
+    .into_iter()
+    .filter_map(|(name, d)| d.map(|d| format!("{name} {}", hms(d))))
+    .collect();
+    if !timeouts.is_empty() {
+        let _ = writeln!(out, "timeout {}", timeouts.join(" "));
+    }
     for m in &cfg.class_maps {
         let _ = writeln!(out, "class-map {}", m.name);
         if let Some(d) = &m.description {

@@ -344,7 +344,9 @@ fn small_office() {
     let mut expected: Vec<usize> = vec![6, 8, 9, 10, 11, 12, 17, 22, 25, 29, 31, 32, 33, 36, 42];
     // Line 26, ` shutdown`, is kept (the port passes nothing).
     expected.extend(60..=71);
-    expected.extend(74..=100);
+    // Line 76, `timeout conn … icmp 0:00:02`, is applied (the ASA's
+    // defaults, as `show running-config` prints them).
+    expected.extend((74..=100).filter(|&l| l != 76));
     expected.extend(106..=110);
     // Line 116, `inspect icmp`, is enforced.
     expected.extend(113..=115);
@@ -366,9 +368,15 @@ fn small_office() {
         reason(71),
         "NAT is not implemented: addresses pass untranslated"
     );
+    assert!(reason(75).starts_with("timeouts of features Rampart does not have"));
     assert_eq!(
-        reason(76),
-        "global timeouts come from the node configuration for now"
+        c.timeouts,
+        GlobalTimeouts {
+            conn: Some(Duration::from_secs(3600)),
+            half_closed: Some(Duration::from_secs(600)),
+            udp: Some(Duration::from_secs(120)),
+            icmp: Some(Duration::from_secs(2)),
+        }
     );
     assert_eq!(
         reason(106),

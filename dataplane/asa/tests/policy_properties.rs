@@ -558,8 +558,27 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                     .collect();
                 // Varies with the access-groups drawn: both settings occur.
                 let same_security_inter_interface = access_groups.len() % 2 == 1;
+                // Varies with the lists drawn: each timeout set or not, zero
+                // (never) among the values.
+                let n = (access_lists.len() + objects.len()) as u64;
+                let at = |k: u64, min: u64| {
+                    (!n.is_multiple_of(k)).then(|| {
+                        std::time::Duration::from_secs(if n.is_multiple_of(5) {
+                            0
+                        } else {
+                            min + n * 7
+                        })
+                    })
+                };
+                let timeouts = GlobalTimeouts {
+                    conn: at(2, 300),
+                    half_closed: at(3, 30),
+                    udp: at(4, 60),
+                    icmp: at(5, 2),
+                };
                 let base = Config {
                     same_security_inter_interface,
+                    timeouts,
                     interfaces,
                     objects,
                     object_groups: groups,

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::entry::{Entry, ProtoState};
 use super::tcp::TcpState;
+use crate::policy::ast::GlobalTimeouts;
 use crate::policy::compile::ConnOptions;
 
 /// How long a connection may stay idle in each phase before it is removed.
@@ -47,6 +48,24 @@ impl Default for Timeouts {
 }
 
 impl Timeouts {
+    /// These timeouts with a policy's global `timeout` values in place of
+    /// the defaults they name (zero: never). The phases the ASA has no
+    /// global timeout for (embryonic, closing, tcp-state-bypass) stay.
+    pub fn with_global(&self, g: &GlobalTimeouts) -> Timeouts {
+        let set = |o: Option<Duration>, default: Duration| match o {
+            Some(d) if d.is_zero() => Duration::MAX,
+            Some(d) => d,
+            None => default,
+        };
+        Timeouts {
+            tcp_idle: set(g.conn, self.tcp_idle),
+            tcp_half_closed: set(g.half_closed, self.tcp_half_closed),
+            udp_idle: set(g.udp, self.udp_idle),
+            icmp_idle: set(g.icmp, self.icmp_idle),
+            ..*self
+        }
+    }
+
     /// The timeout that applies to `entry` in its current state, where the
     /// entry's class `options` override the defaults. A class timeout of
     /// zero means never (the ASA's `0:00:00`).

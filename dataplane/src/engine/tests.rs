@@ -259,6 +259,50 @@ fn udp_flow_allows_replies_until_idle_timeout() {
     );
 }
 
+/// The global `timeout udp` replaces the 2-minute default for flows whose
+/// class sets no idle timeout, existing flows too; a class's own timeout
+/// still wins (docs/asa-behaviour.md §2.2). Global timeouts were once
+/// ignored, and `timeout udp 0:01:00` left UDP flows for 2 minutes.
+#[test]
+fn the_global_udp_timeout_applies_where_no_class_sets_one() {
+    let mut h = Harness::new();
+    let (c, s) = v4_pair(5354, 53);
+    assert_eq!(h.frame(udp_frame(&c, &s, b"query"), c.iface), FWD_OUT);
+    let text = "timeout udp 0:01:00 conn 2:00:00\n\
+                access-list DNS extended permit udp any any eq 5300\n\
+                class-map dns\n match access-list DNS\n\
+                policy-map global_policy\n class dns\n  set connection timeout idle 0:05:00\n\
+                service-policy global_policy global\n";
+    h.install(crate::policy::parse::parse_config(text).unwrap().config);
+    assert_eq!(h.engine.config().timeouts.udp_idle, Duration::from_secs(60));
+    assert_eq!(
+        h.engine.config().timeouts.tcp_idle,
+        Duration::from_secs(7200)
+    );
+    // A flow of the class: its own five minutes.
+    let (c2, s2) = v4_pair(5355, 5300);
+    assert_eq!(h.frame(udp_frame(&c2, &s2, b"q"), c2.iface), FWD_OUT);
+    h.advance(Duration::from_secs(61));
+    assert_eq!(h.engine.expire(h.now), 1, "the first flow, after a minute");
+    assert_eq!(
+        h.only_entry().key.hi.port.max(h.only_entry().key.lo.port),
+        5355
+    );
+    // Without the line, the default again.
+    h.install(crate::policy::parse::parse_config("").unwrap().config);
+    assert_eq!(
+        h.engine.config().timeouts.udp_idle,
+        Duration::from_secs(120)
+    );
+    // Zero is never.
+    h.install(
+        crate::policy::parse::parse_config("timeout udp 0:00:00\n")
+            .unwrap()
+            .config,
+    );
+    assert_eq!(h.engine.config().timeouts.udp_idle, Duration::MAX);
+}
+
 #[test]
 fn unsolicited_udp_from_outside_is_denied() {
     let mut h = Harness::new();

@@ -287,6 +287,8 @@ pub struct Policy {
     global_inspects: Vec<usize>,
     /// `same-security-traffic permit inter-interface`.
     same_security: bool,
+    /// The global `timeout` values.
+    timeouts: ast::GlobalTimeouts,
 }
 
 /// The class decision for a new connection.
@@ -321,7 +323,14 @@ impl Policy {
             inspects: Vec::new(),
             global_inspects: Vec::new(),
             same_security: false,
+            timeouts: ast::GlobalTimeouts::default(),
         }
+    }
+
+    /// The global `timeout` values: the defaults of connections whose
+    /// class sets none (docs/asa-behaviour.md §2.2).
+    pub fn global_timeouts(&self) -> &ast::GlobalTimeouts {
+        &self.timeouts
     }
 
     /// All classes in use, in compile order.
@@ -738,6 +747,7 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
         inspects,
         global_inspects,
         same_security: config.same_security_inter_interface,
+        timeouts: config.timeouts,
     })
 }
 

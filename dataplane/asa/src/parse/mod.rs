@@ -52,6 +52,7 @@ mod resolve;
 mod service_policy;
 #[cfg(test)]
 mod test_support;
+mod timeouts;
 mod values;
 
 use std::collections::{HashMap, HashSet};

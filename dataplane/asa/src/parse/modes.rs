@@ -19,6 +19,7 @@ const TOP: &[&str] = &[
     "policy-map",
     "service-policy",
     "same-security-traffic",
+    "timeout",
     "no",
 ];
 
@@ -104,7 +105,6 @@ const HARMLESS: &[&str] = &[
     "tftp-server",
     "threat-detection",
     "time-range",
-    "timeout",
     "tls-proxy",
     "track",
     "tunnel-group",
@@ -260,7 +260,6 @@ fn is_command(word: &str) -> bool {
 
 pub(super) fn harmless_reason(word: &str) -> &'static str {
     match word {
-        "timeout" => "global timeouts come from the node configuration for now",
         "nat" | "global" | "static" => REASON_NAT,
         _ => REASON_HARMLESS,
     }
@@ -398,6 +397,7 @@ impl Parser {
             "policy-map" => self.policy_map(c),
             "service-policy" => self.service_policy(c),
             "same-security-traffic" => self.same_security_traffic(c, false),
+            "timeout" => self.timeout(c),
             other => Err(c.err_at(cmd.col, format!("unknown command '{other}'"))),
         }
     }
@@ -493,7 +493,7 @@ mod tests {
 
     #[test]
     fn harmless_commands_are_ignored_with_a_reason() {
-        let text = "ASA Version 9.16(4)\nhostname fw\nlogging enable\ntimeout conn 1:00:00\nnat (inside,outside) dynamic interface\nno logging message 106023\nCryptochecksum:0a1b2c3d\nroute outside 0.0.0.0 0.0.0.0 198.18.0.1 1";
+        let text = "ASA Version 9.16(4)\nhostname fw\nlogging enable\ntimeout xlate 3:00:00\nnat (inside,outside) dynamic interface\nno logging message 106023\nCryptochecksum:0a1b2c3d\nroute outside 0.0.0.0 0.0.0.0 198.18.0.1 1";
         let p = parsed(text);
         assert_eq!(p.config, Config::default());
         assert_eq!(
@@ -502,10 +502,7 @@ mod tests {
                 (1, REASON_HARMLESS),
                 (2, REASON_HARMLESS),
                 (3, REASON_HARMLESS),
-                (
-                    4,
-                    "global timeouts come from the node configuration for now"
-                ),
+                (4, super::super::timeouts::REASON_OTHER_TIMEOUTS),
                 (5, REASON_NAT),
                 (6, REASON_HARMLESS),
                 (7, REASON_HARMLESS),

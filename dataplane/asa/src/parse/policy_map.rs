@@ -201,7 +201,7 @@ impl Parser {
 }
 
 /// `H:MM:SS`, at most 1193:00:00 (`docs/asa-behaviour.md` §2.2).
-fn hms(c: &mut Cur<'_>) -> R<Duration> {
+pub(super) fn hms(c: &mut Cur<'_>) -> R<Duration> {
     let t = c.word("time as H:MM:SS")?;
     let nums: Option<Vec<u64>> = t
         .text
