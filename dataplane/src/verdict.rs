@@ -78,20 +78,20 @@ drop_reasons! {
     /// IPv4 options other than router alert (and end-of-list and no-operation
     /// padding), or an option list whose lengths do not add up: the ASA's
     /// default IP options inspection drops them (source routes among them).
-    IpOptions => "ip-options", "IP options not allowed",
+    IpOptions => "invalid-ip-option", "IP option drop",
     /// An IPv6 routing header with segments left: the packet goes on to an
     /// address the rules do not see.
     Ipv6RoutingHeader => "ipv6-routing-header", "IPv6 routing header with segments left",
     /// An IP fragment: Rampart does not reassemble yet, and a fragment carries no reliable 5-tuple.
     Fragment => "ip-fragment", "IP fragment (no reassembly)",
     /// The TCP header is short or its data offset is invalid.
-    TcpMalformed => "tcp-malformed", "Invalid TCP header",
+    TcpMalformed => "invalid-tcp-hdr-length", "Invalid TCP header length",
     /// The TCP checksum does not match.
-    TcpChecksumBad => "tcp-bad-checksum", "Bad TCP checksum",
+    TcpChecksumBad => "bad-tcp-cksum", "Bad TCP checksum",
     /// The UDP header is short or its length field disagrees with the IP payload.
     UdpMalformed => "udp-malformed", "Invalid UDP header",
     /// The UDP checksum does not match.
-    UdpChecksumBad => "udp-bad-checksum", "Bad UDP checksum",
+    UdpChecksumBad => "bad-udp-cksum", "Bad UDP checksum",
     /// The ICMP or ICMPv6 message is too short for its type.
     IcmpMalformed => "icmp-malformed", "Invalid ICMP message",
     /// IPv6 neighbour discovery a host would discard: a hop limit other than
@@ -131,11 +131,11 @@ drop_reasons! {
     /// A TCP packet other than a SYN for which no connection exists (ASA `tcp-not-syn`).
     TcpNotSyn => "tcp-not-syn", "First TCP packet not SYN",
     /// A combination of TCP flags no endpoint sends (e.g. SYN+FIN, no flags at all).
-    TcpBadFlags => "tcp-bad-flags", "Invalid TCP flag combination",
+    TcpBadFlags => "bad-tcp-flags", "Bad TCP flags",
     /// The packet is not valid in the connection's TCP state (e.g. a SYN-ACK from the initiator).
     TcpInvalidState => "tcp-invalid-state", "TCP packet invalid in connection state",
     /// The handshake went wrong: a SYN-ACK or final ACK that does not acknowledge the SYN.
-    Tcp3whsFailed => "tcp-3whs-failed", "TCP 3 way handshake failed",
+    Tcp3whsFailed => "tcp-3whs-failed", "TCP failed 3 way handshake",
     /// Not a drop but a wait: in a cluster with a peer up, a TCP segment the
     /// tracker would let by leniently (without checks or a change of state:
     /// a SYN or SYN-ACK inside a live connection, a segment more than a
@@ -152,7 +152,7 @@ drop_reasons! {
     /// An acknowledgement of data never sent (window check 3).
     TcpAckPastWindow => "tcp-invalid-ack", "TCP invalid ACK",
     /// A RST outside the window, or one that does not acknowledge the SYN it answers.
-    TcpRstOutOfWindow => "tcp-rstfin-ooo", "TCP RST out of window",
+    TcpRstOutOfWindow => "tcp-rstfin-ooo", "TCP RST/FIN out of order",
     /// An ICMP echo reply or ICMP error that matches no connection.
     IcmpNoConnection => "icmp-no-connection", "ICMP without a matching connection",
     /// An echo reply of an inspected flow whose sequence number was not

@@ -263,7 +263,7 @@ mod tests {
                 "fwd",
                 "acl-drop",
                 "tcp-not-syn",
-                "udp-bad-checksum",
+                "bad-udp-cksum",
                 "icmp-no-connection",
             ]
         );

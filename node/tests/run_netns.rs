@@ -448,7 +448,7 @@ fn udp_request_response_and_icmp_echo_pass() {
     );
     let summary = d.stop();
     // (IPv6 neighbour chatter from the outside may meet the access-group.)
-    for reason in ["icmp-no-connection", "udp-bad-checksum", "icmp-malformed"] {
+    for reason in ["icmp-no-connection", "bad-udp-cksum", "icmp-malformed"] {
         assert_eq!(
             summary.counters.drops_of(reason),
             0,
