@@ -25,21 +25,9 @@ fn tmp(tag: &str) -> PathBuf {
     d
 }
 
-/// The umask is the process's: the tests of this binary take turns.
-static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Run `f` under umask 000, restoring the old mask after.
-fn under_open_umask<T>(f: impl FnOnce() -> T) -> T {
-    let _turn = UMASK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // SAFETY: umask only swaps the process's mask and cannot fail.
-    let old = unsafe { libc::umask(0o000) };
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
-    out.unwrap_or_else(|p| std::panic::resume_unwind(p))
-}
+#[path = "support/umask.rs"]
+mod umask;
+use umask::under_open_umask;
 
 #[test]
 fn cluster_init_makes_the_ca_directory_0700_and_its_key_0600() {

@@ -98,6 +98,24 @@ async fn raw_client_with(
     (ep, conn)
 }
 
+/// Dial node 2 at `addr` from 127.0.0.1 with `qc` and say nothing: the
+/// set-up's outcome as it comes (the acceptor's admission shows in it).
+async fn silent_dial(
+    qc: &Arc<quinn::crypto::rustls::QuicClientConfig>,
+    addr: SocketAddr,
+) -> (
+    quinn::Endpoint,
+    Result<quinn::Connection, quinn::ConnectionError>,
+) {
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
+    ep.set_default_client_config(quinn::ClientConfig::new(qc.clone()));
+    let conn = ep
+        .connect(addr, &pki::node_dns_name(2))
+        .expect("connect")
+        .await;
+    (ep, conn)
+}
+
 /// A hello of the 7-byte form (read as minor 0) of this major version,
 /// naming node 1.
 fn good_hello() -> Vec<u8> {
@@ -405,16 +423,7 @@ async fn an_address_that_is_no_members_gets_four_set_ups_at_once() {
     let tls = node_tls(&dir, 1);
     let client = tls.client_config(&[ALPN_SYNC]).expect("client cfg");
     let qc = Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(client).expect("quic cfg"));
-    let dial = || async {
-        let mut ep =
-            quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
-        ep.set_default_client_config(quinn::ClientConfig::new(qc.clone()));
-        let conn = ep
-            .connect(b_addr, &pki::node_dns_name(2))
-            .expect("connect")
-            .await;
-        (ep, conn)
-    };
+    let dial = || silent_dial(&qc, b_addr);
     let mut held = Vec::new();
     for _ in 0..4 {
         // TLS completes; no hello follows, so each set-up waits.
@@ -466,13 +475,7 @@ async fn an_address_a_member_was_verified_from_counts_as_the_members() {
     let qc = Arc::new(quinn::crypto::rustls::QuicClientConfig::try_from(client).expect("quic cfg"));
     let mut held = Vec::new();
     for i in 0..5 {
-        let mut ep =
-            quinn::Endpoint::client("127.0.0.1:0".parse().expect("addr")).expect("endpoint");
-        ep.set_default_client_config(quinn::ClientConfig::new(qc.clone()));
-        let conn = ep
-            .connect(b_addr, &pki::node_dns_name(2))
-            .expect("connect")
-            .await;
+        let (ep, conn) = silent_dial(&qc, b_addr).await;
         assert!(conn.is_ok(), "set-up {i} admitted: {conn:?}");
         held.push((ep, conn));
     }

@@ -17,22 +17,9 @@ fn mode(p: &Path) -> u32 {
         & 0o7777
 }
 
-/// The umask is the process's: the tests of this binary that set it take
-/// turns.
-static UMASK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Run `f` under umask 000, restoring the old mask after.
-fn under_open_umask<T>(f: impl FnOnce() -> T) -> T {
-    let _turn = UMASK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // SAFETY: umask only swaps the process's mask and cannot fail.
-    let old = unsafe { libc::umask(0o000) };
-    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-    // SAFETY: as above.
-    unsafe { libc::umask(old) };
-    out.unwrap_or_else(|p| std::panic::resume_unwind(p))
-}
+#[path = "../../cluster/tests/support/umask.rs"]
+mod umask;
+use umask::under_open_umask;
 
 #[test]
 fn under_umask_000_policy_key_makes_0600_and_0644_in_a_0700_directory() {

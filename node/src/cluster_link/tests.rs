@@ -48,6 +48,23 @@ fn unpaced() -> Arc<DumpCredit> {
     Arc::new(DumpCredit::new(i64::MAX / 2))
 }
 
+/// One worker's port and the driver's end, over channels of `depth`
+/// messages, with the link's counters.
+fn one_port(depth: usize) -> (Vec<Port>, DriverEnd, Arc<LinkCounters>) {
+    let wakes = [Wake::new().expect("eventfd")];
+    let counters = Arc::new(LinkCounters::default());
+    let (ports, driver) = link_with_depth(counters.clone(), &wakes, depth);
+    (ports, driver, counters)
+}
+
+/// A runtime for the driver's end, on the test's thread.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .expect("runtime")
+}
+
 fn filler() -> ToCluster {
     ToCluster::Events(Vec::new())
 }
@@ -63,13 +80,8 @@ fn drain_sync(e: &mut Engine) -> Vec<SyncOut> {
 /// driver waits for the worker, and nothing is dropped.
 #[test]
 fn events_waiting_for_a_worker_are_bounded_and_the_driver_waits() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .build()
-        .expect("runtime");
-    let wakes = [Wake::new().expect("eventfd")];
-    let counters = Arc::new(LinkCounters::default());
-    let (mut ports, driver) = link_with_depth(counters.clone(), &wakes, 64);
+    let rt = runtime();
+    let (mut ports, driver, counters) = one_port(64);
     let mut engine = engine_with(1);
     let event = drain_sync(&mut engine)[0].event;
     let batch = || ToEngine::Apply {
@@ -107,12 +119,8 @@ fn events_waiting_for_a_worker_are_bounded_and_the_driver_waits() {
 /// warned of, naming the peer, at most every few seconds).
 #[test]
 fn refused_peer_states_are_counted_by_reason() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let wakes = [Wake::new().expect("eventfd")];
-    let counters = Arc::new(LinkCounters::default());
-    let (mut ports, driver) = link_with_depth(counters.clone(), &wakes, 64);
+    let rt = runtime();
+    let (mut ports, driver, counters) = one_port(64);
     let mut engine = engine_with(1);
     let SyncEvent::Upsert(good) = drain_sync(&mut engine)[0].event else {
         panic!("an insert")
@@ -189,9 +197,7 @@ fn a_bulk_chunk_that_finds_the_channel_full_waits_and_is_never_lost() {
 /// protocol leave a gap; the peer resyncs in bulk.
 #[test]
 fn events_lost_to_a_full_outbox_become_a_gap_peers_repair_in_bulk() {
-    let wakes = [Wake::new().expect("eventfd")];
-    let counters = Arc::new(LinkCounters::default());
-    let (mut ports, mut driver) = link_with_depth(counters.clone(), &wakes, 1);
+    let (mut ports, mut driver, counters) = one_port(1);
     ports[0].outbox_max = 2;
     let mut engine = engine_with(4);
     let mut all = drain_sync(&mut engine);
@@ -307,9 +313,7 @@ fn bulk_dumps_for_two_peers_at_once_both_complete() {
 
 #[test]
 fn event_batches_that_find_the_channel_full_arrive_later_in_order() {
-    let wakes = [Wake::new().expect("eventfd")];
-    let counters = Arc::new(LinkCounters::default());
-    let (mut ports, mut driver) = link_with_depth(counters.clone(), &wakes, 1);
+    let (mut ports, mut driver, counters) = one_port(1);
     let mut engine = engine_with(3);
     let mut first = drain_sync(&mut engine);
     assert_eq!(first.len(), 3);
@@ -412,9 +416,7 @@ struct Serving {
 
 impl Serving {
     fn new(flows: u16, budget: usize) -> Self {
-        let wakes = [Wake::new().expect("eventfd")];
-        let counters = Arc::new(LinkCounters::default());
-        let (mut ports, driver) = link_with_depth(counters.clone(), &wakes, 64);
+        let (mut ports, driver, counters) = one_port(64);
         let mut engine = engine_with(flows);
         drain_sync(&mut engine);
         let cfg = rampart_cluster::sync::ProtocolConfig::default();
@@ -595,12 +597,8 @@ fn a_lost_peers_dump_stops_walking() {
 /// next turns take.
 #[test]
 fn a_turn_takes_a_bounded_share_of_peers_events() {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .expect("runtime");
-    let wakes = [Wake::new().expect("eventfd")];
-    let counters = Arc::new(LinkCounters::default());
-    let (mut ports, driver) = link_with_depth(counters.clone(), &wakes, 64);
+    let rt = runtime();
+    let (mut ports, driver, _) = one_port(64);
     let mut engine = engine_with(1);
     let event = drain_sync(&mut engine)[0].event;
     let batches = 6;

@@ -227,6 +227,26 @@ pub(super) fn hms(c: &mut Cur<'_>) -> R<Duration> {
     Ok(Duration::from_secs(secs))
 }
 
+/// A time as [`hms`] reads it, refused at its column when it is below
+/// `min_secs` seconds, other than zero (never): "`what` must be at least …".
+pub(super) fn hms_at_least(c: &mut Cur<'_>, what: &str, min_secs: u64) -> R<Duration> {
+    let col = c.col();
+    let d = hms(c)?;
+    if !d.is_zero() && d.as_secs() < min_secs {
+        let least = format!(
+            "{}:{:02}:{:02}",
+            min_secs / 3600,
+            min_secs / 60 % 60,
+            min_secs % 60
+        );
+        return Err(c.err_at(
+            col,
+            format!("{what} must be at least {least} (or 0:00:00 for never)"),
+        ));
+    }
+    Ok(d)
+}
+
 /// The words after `set connection`: limits and randomization, or
 /// `timeout …`, or `advanced-options …`. With `negate`, the named options
 /// return to their defaults. False for `decrement-ttl`, which is ignored.
@@ -336,17 +356,7 @@ fn set_timeouts(c: &mut Cur<'_>, s: &mut ConnectionSettings, negate: bool) -> R<
             }
             continue;
         }
-        let col = c.col();
-        let d = hms(c)?;
-        if !d.is_zero() && d.as_secs() < min {
-            return Err(c.err_at(
-                col,
-                format!(
-                    "{} timeout must be at least 0:00:{min:02} (or 0:00:00 for never)",
-                    t.text
-                ),
-            ));
-        }
+        let d = hms_at_least(c, &format!("{} timeout", t.text), min)?;
         // 0:00:00 means never; kept as Duration::ZERO.
         *slot = Some(d);
         if t.text == "idle" {

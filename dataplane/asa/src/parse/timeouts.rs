@@ -7,7 +7,7 @@
 
 use super::Parser;
 use super::cursor::{Cur, R};
-use super::policy_map::hms;
+use super::policy_map::hms_at_least;
 
 /// Why the other words of a `timeout` line change nothing.
 pub(super) const REASON_OTHER_TIMEOUTS: &str = "timeouts of features Rampart does not have \
@@ -43,20 +43,7 @@ impl Parser {
                     continue;
                 }
             };
-            let col = c.col();
-            let d = hms(c)?;
-            if !d.is_zero() && d.as_secs() < min {
-                return Err(c.err_at(
-                    col,
-                    format!(
-                        "timeout {} must be at least {}:{:02}:{:02} (or 0:00:00 for never)",
-                        w.text,
-                        min / 3600,
-                        min / 60 % 60,
-                        min % 60
-                    ),
-                ));
-            }
+            let d = hms_at_least(c, &format!("timeout {}", w.text), min)?;
             *slot = Some(d);
         }
         self.cfg.timeouts = t;
