@@ -134,8 +134,13 @@ drop_reasons! {
     TcpBadFlags => "bad-tcp-flags", "Bad TCP flags",
     /// The packet is not valid in the connection's TCP state (e.g. a SYN-ACK from the initiator).
     TcpInvalidState => "tcp-invalid-state", "TCP packet invalid in connection state",
-    /// The handshake went wrong: a SYN-ACK or final ACK that does not acknowledge the SYN.
+    /// The handshake went wrong: a final ACK that does not acknowledge the
+    /// SYN-ACK, or a SYN-ACK again with another sequence number.
     Tcp3whsFailed => "tcp-3whs-failed", "TCP failed 3 way handshake",
+    /// A SYN-ACK that does not acknowledge the SYN (and all it carried).
+    TcpAckSynDiff => "tcp-ack-syn-diff", "TCP ACK in SYNACK invalid",
+    /// Data beyond its sender's FIN (RFC 9293 §3.10.4: no SEND after CLOSE).
+    TcpDataPastFin => "tcp-data-past-fin", "TCP data send after FIN",
     /// Not a drop but a wait: in a cluster with a peer up, a TCP segment the
     /// tracker would let by leniently (without checks or a change of state:
     /// a SYN or SYN-ACK inside a live connection, a segment more than a

@@ -83,6 +83,7 @@ fn lab_json_reports_every_kind_passing_with_state_sync() {
             "tcp-seq-past-win",
             "tcp-invalid-ack",
             "tcp-invalid-state",
+            "tcp-data-past-fin",
             "acl-drop",
         ] {
             assert_eq!(

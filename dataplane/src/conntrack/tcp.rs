@@ -678,9 +678,10 @@ impl TcpTrack {
         // cells are for it).
         if from == S::SynRecv && !self.simultaneous {
             match (event, dir) {
-                (TcpEvent::SynAck, Direction::Reply)
-                    if seg.ack != self.half[them].end || seg.seq + 1 != self.half[me].end =>
-                {
+                (TcpEvent::SynAck, Direction::Reply) if seg.ack != self.half[them].end => {
+                    return Err(DropReason::TcpAckSynDiff);
+                }
+                (TcpEvent::SynAck, Direction::Reply) if seg.seq + 1 != self.half[me].end => {
                     return Err(DropReason::Tcp3whsFailed);
                 }
                 (TcpEvent::Syn, Direction::Reply) | (TcpEvent::SynAck, Direction::Orig) => {
@@ -725,7 +726,7 @@ impl TcpTrack {
             // ASA's "invalid-ack" check).
             (TcpEvent::SynAck, Direction::Reply, S::SynSent) => {
                 if seg.ack != self.half[them].end {
-                    return Err(DropReason::Tcp3whsFailed);
+                    return Err(DropReason::TcpAckSynDiff);
                 }
                 self.init_half(dir, seg);
             }
@@ -811,7 +812,7 @@ impl TcpTrack {
         // SEND after CLOSE): the sender's end is final once its FIN is seen.
         let end = seg.seq + seg_len(seg);
         if self.half[me].has(half_flags::FIN_SEEN) && end.after(self.half[me].end) {
-            return Err(DropReason::TcpInvalidState);
+            return Err(DropReason::TcpDataPastFin);
         }
         // A FIN that ends before data the sender already sent is no FIN a
         // stack sends (its FIN follows its last byte): a spoofed one, in

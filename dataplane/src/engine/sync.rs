@@ -654,6 +654,8 @@ fn holdable(reason: DropReason) -> bool {
             | DropReason::TcpAckPastWindow
             | DropReason::TcpInvalidState
             | DropReason::Tcp3whsFailed
+            | DropReason::TcpAckSynDiff
+            | DropReason::TcpDataPastFin
             | DropReason::TcpRstOutOfWindow
             | DropReason::LenientWait
     )

@@ -81,6 +81,8 @@ pub fn default_rules() -> Vec<RateRule> {
                 TcpNotSyn,
                 TcpInvalidState,
                 Tcp3whsFailed,
+                TcpAckSynDiff,
+                TcpDataPastFin,
                 TcpSynAckData,
                 TcpSeqPastWindow,
                 TcpAckPastWindow,

@@ -157,7 +157,8 @@ fn synack_must_acknowledge_the_syn() {
     let mut t = TcpTrack::open(&m.syn().segment());
     let mut sa = m.syn_ack();
     sa.ack = sa.ack.wrapping_add(1);
-    assert_eq!(feed(&mut t, &sa), Err(DropReason::Tcp3whsFailed));
+    // The ASA's name for it: `tcp-ack-syn-diff`.
+    assert_eq!(feed(&mut t, &sa), Err(DropReason::TcpAckSynDiff));
     assert_eq!(t.state, TcpState::SynSent);
 }
 
@@ -415,7 +416,7 @@ fn syn_recv_takes_only_true_retransmits_of_the_synack() {
     pass(&mut t, &sa);
     let mut other_ack = sa.clone();
     other_ack.ack = other_ack.ack.wrapping_sub(100_000);
-    assert_eq!(feed(&mut t, &other_ack), Err(DropReason::Tcp3whsFailed));
+    assert_eq!(feed(&mut t, &other_ack), Err(DropReason::TcpAckSynDiff));
     let mut other_isn = sa.clone();
     other_isn.seq = other_isn.seq.wrapping_sub(50);
     assert_eq!(feed(&mut t, &other_isn), Err(DropReason::Tcp3whsFailed));
@@ -633,12 +634,13 @@ fn a_responders_syn_in_a_live_or_closing_connection_is_dropped() {
     assert_eq!(feed(&mut t, &syn), Ok(Tracked::Ignored));
 }
 
+/// Counted under the ASA's name for it, `tcp-data-past-fin`.
 #[test]
 fn data_after_fin_is_invalid() {
     let (mut m, mut t) = established();
     pass(&mut t, &m.fin(Side::Client));
     let more = m.data(Side::Client, 10);
-    assert_eq!(feed(&mut t, &more), Err(DropReason::TcpInvalidState));
+    assert_eq!(feed(&mut t, &more), Err(DropReason::TcpDataPastFin));
 }
 
 /// A FIN ending before data its sender already sent (spoofed, in window)

@@ -443,11 +443,12 @@ fn route(ns: &str, dst: &str, gw: &str, dev: &str) -> Result<(), LabError> {
 
 /// Drop reasons that mean "the node had no (or not enough) state" (an
 /// echo reply whose request the node has not heard of among them).
-pub const WANT_OF_STATE: [&str; 8] = [
+pub const WANT_OF_STATE: [&str; 9] = [
     "tcp-not-syn",
     "tcp-seq-past-win",
     "tcp-invalid-ack",
     "tcp-invalid-state",
+    "tcp-data-past-fin",
     "icmp-no-connection",
     "inspect-icmp-seq-num-not-matched",
     "acl-drop",
