@@ -7,7 +7,8 @@ use std::time::Duration;
 use crate::ast::*;
 use crate::ports::{self, PortNames};
 
-fn hms(d: Duration) -> String {
+/// `H:MM:SS`, as the ASA prints times.
+pub(crate) fn hms(d: Duration) -> String {
     let s = d.as_secs();
     format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
 }

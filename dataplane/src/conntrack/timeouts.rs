@@ -52,16 +52,11 @@ impl Timeouts {
     /// the defaults they name (zero: never). The phases the ASA has no
     /// global timeout for (embryonic, closing, tcp-state-bypass) stay.
     pub fn with_global(&self, g: &GlobalTimeouts) -> Timeouts {
-        let set = |o: Option<Duration>, default: Duration| match o {
-            Some(d) if d.is_zero() => Duration::MAX,
-            Some(d) => d,
-            None => default,
-        };
         Timeouts {
-            tcp_idle: set(g.conn, self.tcp_idle),
-            tcp_half_closed: set(g.half_closed, self.tcp_half_closed),
-            udp_idle: set(g.udp, self.udp_idle),
-            icmp_idle: set(g.icmp, self.icmp_idle),
+            tcp_idle: or_default(g.conn, self.tcp_idle),
+            tcp_half_closed: or_default(g.half_closed, self.tcp_half_closed),
+            udp_idle: or_default(g.udp, self.udp_idle),
+            icmp_idle: or_default(g.icmp, self.icmp_idle),
             ..*self
         }
     }
@@ -70,22 +65,29 @@ impl Timeouts {
     /// entry's class `options` override the defaults. A class timeout of
     /// zero means never (the ASA's `0:00:00`).
     pub fn for_entry(&self, entry: &Entry, options: &ConnOptions) -> Duration {
-        let class = |o: Option<Duration>, default: Duration| match o {
-            Some(d) if d.is_zero() => Duration::MAX,
-            Some(d) => d,
-            None => default,
-        };
         match &entry.proto {
             ProtoState::Tcp(t) => match t.state {
-                s if s.is_embryonic() => class(options.timeout_embryonic, self.tcp_embryonic),
-                s if s.is_half_closed() => class(options.timeout_half_closed, self.tcp_half_closed),
+                s if s.is_embryonic() => or_default(options.timeout_embryonic, self.tcp_embryonic),
+                s if s.is_half_closed() => {
+                    or_default(options.timeout_half_closed, self.tcp_half_closed)
+                }
                 TcpState::TimeWait => self.tcp_time_wait,
                 TcpState::Close => self.tcp_closed,
-                _ => class(options.timeout_idle, self.tcp_idle),
+                _ => or_default(options.timeout_idle, self.tcp_idle),
             },
-            ProtoState::TcpBypass => class(options.timeout_idle, self.bypass_idle),
-            ProtoState::Udp => class(options.timeout_idle, self.udp_idle),
-            ProtoState::IcmpEcho(_) => class(options.timeout_idle, self.icmp_idle),
+            ProtoState::TcpBypass => or_default(options.timeout_idle, self.bypass_idle),
+            ProtoState::Udp => or_default(options.timeout_idle, self.udp_idle),
+            ProtoState::IcmpEcho(_) => or_default(options.timeout_idle, self.icmp_idle),
         }
+    }
+}
+
+/// A configured timeout (zero: never, the ASA's `0:00:00`), or `default`
+/// where none is configured: the rule for class and global timeouts alike.
+fn or_default(configured: Option<Duration>, default: Duration) -> Duration {
+    match configured {
+        Some(d) if d.is_zero() => Duration::MAX,
+        Some(d) => d,
+        None => default,
     }
 }

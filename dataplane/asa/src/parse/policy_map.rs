@@ -233,12 +233,7 @@ pub(super) fn hms_at_least(c: &mut Cur<'_>, what: &str, min_secs: u64) -> R<Dura
     let col = c.col();
     let d = hms(c)?;
     if !d.is_zero() && d.as_secs() < min_secs {
-        let least = format!(
-            "{}:{:02}:{:02}",
-            min_secs / 3600,
-            min_secs / 60 % 60,
-            min_secs % 60
-        );
+        let least = crate::render::hms(Duration::from_secs(min_secs));
         return Err(c.err_at(
             col,
             format!("{what} must be at least {least} (or 0:00:00 for never)"),
