@@ -172,10 +172,8 @@ pub struct Counters {
     /// TCP segments passed as stale retransmissions (window checks 2/4).
     pub tcp_stale_passed: u64,
     /// TCP segments passed without checks or state change (SYN in a live
-    /// connection, challenge ACK, straggler after RST).
+    /// connection outside its window, challenge ACK, straggler after RST).
     pub tcp_ignored_passed: u64,
-    /// In-window RSTs that were not exact: passed, state kept (RFC 5961).
-    pub tcp_rst_challenged: u64,
     /// TCP normalizer and randomization.
     pub normalizer: NormalizerCounters,
     /// RSTs built for `timeout idle … reset` expiries.
@@ -205,7 +203,6 @@ impl Default for Counters {
             tcp_transitions: [[0; TcpState::COUNT]; TcpState::COUNT],
             tcp_stale_passed: 0,
             tcp_ignored_passed: 0,
-            tcp_rst_challenged: 0,
             normalizer: NormalizerCounters::default(),
             idle_resets_sent: 0,
             effects_dropped: 0,

@@ -812,7 +812,12 @@ impl Engine {
             // and no peer has been on the path of (a host resetting a
             // connection it already closed): this node's state is the
             // newest there is.
-            DropReason::TcpRstOutOfWindow => self.peer_may_be_ahead(&pkt.key),
+            // So is a reset or SYN inside its window, not where the
+            // receiver expects it: a peer on the path may have seen the
+            // segments that make it exact (or a new connection's SYN).
+            DropReason::TcpRstOutOfWindow | DropReason::TcpRstSynInWindow => {
+                self.peer_may_be_ahead(&pkt.key)
+            }
             _ => true,
         }
     }
@@ -1141,10 +1146,6 @@ impl Engine {
                         }
                         Tracked::Ignored => {
                             bump(&mut self.counters.tcp_ignored_passed);
-                            false
-                        }
-                        Tracked::RstChallenged => {
-                            bump(&mut self.counters.tcp_rst_challenged);
                             false
                         }
                         Tracked::Restarted => true,

@@ -158,6 +158,11 @@ drop_reasons! {
     TcpAckPastWindow => "tcp-invalid-ack", "TCP invalid ACK",
     /// A RST outside the window, or one that does not acknowledge the SYN it answers.
     TcpRstOutOfWindow => "tcp-rstfin-ooo", "TCP RST/FIN out of order",
+    /// A RST inside the receiver's window but not at the sequence number it
+    /// expects next, or a SYN or SYN-ACK inside the window of a live
+    /// connection: the blind resets RFC 5961 §3 and §4 describe, which an
+    /// older endpoint would act on.
+    TcpRstSynInWindow => "tcp-rst-syn-in-win", "TCP RST/SYN in window",
     /// An ICMP echo reply or ICMP error that matches no connection.
     IcmpNoConnection => "icmp-no-connection", "ICMP without a matching connection",
     /// An echo reply of an inspected flow whose sequence number was not

@@ -2095,3 +2095,41 @@ fn a_syn_with_a_new_isn_on_a_lagging_syn_sent_copy_waits_and_opens_anew() {
     assert_eq!(entry.tcp_state(), Some(TcpState::SynSent));
     assert_eq!(p.drops(), 0);
 }
+
+/// A reset is exact only against the newest view of its sender's stream.
+/// The server's response crossed node 1 and its news has not reached node 0
+/// when the server's reset (at its next sequence number, exact) takes node
+/// 0 after a path change: against node 0's view it lies inside the window
+/// but past the server's end, the ASA's `tcp-rst-syn-in-win`. It waits for
+/// node 1's state, and once that lands it is exact and passes (before,
+/// it passed at once as a challenged reset, closing nothing).
+#[test]
+fn an_exact_reset_on_a_lagging_copy_waits_and_closes() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_310, 80);
+    let mut m = TcpModel::new(c, s, [70_000, 9_000], [65535, 65535], [None, None]);
+    p.open_at_0(&mut m);
+    p.sync_all_from_peers();
+    for seg in [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 100)] {
+        assert!(
+            matches!(p.seg(&m, &seg), Verdict::Forward { .. }),
+            "{seg:?}"
+        );
+        p.sync_all_from_peers();
+    }
+    // The response through node 1; node 0 does not hear of it yet.
+    let response = m.data(Side::Server, 500);
+    assert!(matches!(p.seg(&m, &response), Verdict::Forward { .. }));
+    let reset = m.rst(Side::Server);
+    assert_eq!(
+        p.send(0, m.frame(&reset), m.iface(Side::Server)),
+        Verdict::Hold
+    );
+    p.sync_all_from_peers();
+    let c = p.nodes[0].sync_counters().expect("syncing").clone();
+    assert_eq!((c.held, c.held_released, c.held_expired), (1, 1, 0));
+    assert_eq!(
+        p.nodes[0].counters().dropped(DropReason::TcpRstSynInWindow),
+        0
+    );
+}

@@ -443,14 +443,11 @@ pub enum Tracked {
     Pass { from: TcpState, to: TcpState },
     /// Old data or acks already covered (checks 2 or 4): pass, nothing changes.
     Stale,
-    /// An in-window RST that is not exact: pass it so the endpoint can send
-    /// its challenge ACK (RFC 5961 §3.2); the state stays.
-    RstChallenged,
     /// A SYN on a closed tuple: delete this connection and treat the packet as new.
     Reopen,
     /// Passed without window checks or state change: a SYN or SYN-ACK in a
-    /// live connection (RFC 5961 §4), a challenge ACK before the responder's
-    /// SYN, or a straggler after a RST.
+    /// live connection outside its receiver's window (RFC 5961 §4), a
+    /// challenge ACK before the responder's SYN, or a straggler after a RST.
     Ignored,
     /// The initiator's SYN in SYN_SENT with another sequence space than the
     /// first (a stack that restarted its connect): the initiator's half
@@ -697,7 +694,18 @@ impl TcpTrack {
             // after a reboot the endpoint's new ISN is random, and only the
             // exchange it triggers (challenge ACK, exact RST, RFC 5961 §4)
             // lets the tuple be reused. The endpoint, not us, validates it.
+            // Except inside the receiver's window, where no endpoint's
+            // retransmission lies (those repeat the handshake's sequence
+            // number, behind it) and where a stack older than RFC 5961
+            // resets the connection (RFC 793's SYN-in-window rule): the
+            // ASA drops those as `tcp-rst-syn-in-win`, and so does this.
             Ignore if matches!(event, TcpEvent::Syn | TcpEvent::SynAck) => {
+                if from.progress() >= S::Established.progress()
+                    && from != S::Close
+                    && self.in_receive_window(dir, seg.seq)
+                {
+                    return Err(DropReason::TcpRstSynInWindow);
+                }
                 return Ok(Tracked::Ignored);
             }
             _ => {}
@@ -1000,16 +1008,38 @@ impl TcpTrack {
         }
     }
 
-    /// RST handling (RFC 5961 §3.2, as Linux conntrack applies it).
+    /// Whether `seq`, sent in `dir`, lies in its receiver's window: from
+    /// what the receiver acknowledged last (or, before it acknowledged
+    /// anything, the sender's next sequence number) to the right edge the
+    /// receiver advertised.
+    fn in_receive_window(&self, dir: Direction, seq: SeqNumber) -> bool {
+        let sender = &self.half[dir.index()];
+        let receiver = &self.half[dir.other().index()];
+        if !sender.initialised() || !receiver.initialised() {
+            return false;
+        }
+        let low = if receiver.has(half_flags::MAXACK_SET) {
+            receiver.max_ack
+        } else {
+            sender.end
+        };
+        !seq.before(low) && !seq.after(sender.max_end)
+    }
+
+    /// RST handling (RFC 5961 §3.2, as the ASA applies it).
     ///
     /// The RST is exact — and closes — if its sequence number is the one
     /// the receiver acknowledged last (a host resetting on the segment it
     /// got carries that segment's ack) or the sender's next sequence (a
     /// host resetting after what it sent). Anywhere else in window it is
-    /// passed, so the endpoint answers with a challenge ACK, and the state
-    /// stays until the exact RST follows: a blind RST that lands among the
-    /// bytes in flight must not tear the connection down here, since the
-    /// endpoint keeps it (RFC 5961 §3.2). Out of window it is dropped.
+    /// dropped (`tcp-rst-syn-in-win`), and the state stays: a blind RST
+    /// that lands among the bytes in flight must not tear the connection
+    /// down, here or at an endpoint older than RFC 5961 (which would
+    /// accept it; a newer one answers with a challenge ACK and keeps the
+    /// connection). Linux conntrack passes it for that challenge ACK; the
+    /// ASA does not, and a sender that really reset is exact, or answers
+    /// the next segment that reaches it with an exact RST. Out of window it
+    /// is dropped as out of order.
     fn rst(&mut self, dir: Direction, seg: &TcpSegment) -> Result<Tracked, DropReason> {
         let sender = &self.half[dir.index()];
         let receiver = &self.half[dir.other().index()];
@@ -1023,7 +1053,7 @@ impl TcpTrack {
         if seg.seq == sender.end || Some(seg.seq) == acked {
             return Ok(self.enter(self.state, TcpState::Close));
         }
-        Ok(Tracked::RstChallenged)
+        Err(DropReason::TcpRstSynInWindow)
     }
 
     /// Check what every state a tracker produces keeps true, and every join

@@ -22,6 +22,28 @@ use crate::sync::Incarnation;
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId};
 
+/// Drop reasons a peer's state could turn into a pass: no entry for a
+/// packet that cannot open one, or an entry whose windows or state lag
+/// behind what a peer has seen.
+pub(super) fn holdable(reason: DropReason) -> bool {
+    matches!(
+        reason,
+        DropReason::TcpNotSyn
+            | DropReason::AclDeny
+            | DropReason::IcmpNoConnection
+            | DropReason::IcmpSeqMismatch
+            | DropReason::TcpSeqPastWindow
+            | DropReason::TcpAckPastWindow
+            | DropReason::TcpInvalidState
+            | DropReason::Tcp3whsFailed
+            | DropReason::TcpAckSynDiff
+            | DropReason::TcpDataPastFin
+            | DropReason::TcpRstOutOfWindow
+            | DropReason::TcpRstSynInWindow
+            | DropReason::LenientWait
+    )
+}
+
 /// A frame held for a peer's state.
 #[derive(Debug)]
 pub(super) struct Held {

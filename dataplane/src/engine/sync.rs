@@ -36,7 +36,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use super::classes::ClassTable;
-use super::hold::{DeferQueue, Deferred, Held, HoldLimits, HoldQueue, Refused};
+use super::hold::{DeferQueue, Deferred, Held, HoldLimits, HoldQueue, Refused, holdable};
 use super::{Effect, Engine, Judgement, MAX_PENDING_EFFECTS, ReleaseCause};
 use crate::conntrack::entry::conn_flags;
 use crate::conntrack::{ConnTable, Count48, Entry, FlowId, MacRef, NodeId, ProtoState, TcpState};
@@ -638,27 +638,6 @@ fn flow_state_of(entry: &Entry, table: &ConnTable, classes: &ClassTable) -> Opti
 /// A TCP connection that is over (its entry lingers only for stragglers).
 fn ended(s: TcpState) -> bool {
     matches!(s, TcpState::TimeWait | TcpState::Close)
-}
-
-/// Drop reasons a peer's state could turn into a pass: no entry for a
-/// packet that cannot open one, or an entry whose windows or state lag
-/// behind what a peer has seen.
-fn holdable(reason: DropReason) -> bool {
-    matches!(
-        reason,
-        DropReason::TcpNotSyn
-            | DropReason::AclDeny
-            | DropReason::IcmpNoConnection
-            | DropReason::IcmpSeqMismatch
-            | DropReason::TcpSeqPastWindow
-            | DropReason::TcpAckPastWindow
-            | DropReason::TcpInvalidState
-            | DropReason::Tcp3whsFailed
-            | DropReason::TcpAckSynDiff
-            | DropReason::TcpDataPastFin
-            | DropReason::TcpRstOutOfWindow
-            | DropReason::LenientWait
-    )
 }
 
 impl Entry {

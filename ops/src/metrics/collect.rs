@@ -159,7 +159,6 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         f.counter(&NORMALIZER, &[action], v);
     }
     f.counter(&TCP_STALE, &[], c(&|s| s.counters.tcp_stale_passed));
-    f.counter(&TCP_CHALLENGED, &[], c(&|s| s.counters.tcp_rst_challenged));
     f.counter(&IDLE_RESETS, &[], c(&|s| s.counters.idle_resets_sent));
     f.counter(&EFFECTS_DROPPED, &[], c(&|s| s.counters.effects_dropped));
     f.counter(

@@ -44,7 +44,6 @@ specs! {
     CLASS_EMBRYONIC = "rampart_class_embryonic_connections", Gauge, ["class"], "Live embryonic connections per class.";
     NORMALIZER = "rampart_tcp_normalizer_actions_total", Counter, ["action"], "What the TCP normalizer and sequence randomization did.";
     TCP_STALE = "rampart_tcp_stale_passed_packets_total", Counter, [], "TCP segments passed as stale retransmissions.";
-    TCP_CHALLENGED = "rampart_tcp_rst_challenged_total", Counter, [], "In-window inexact RSTs passed with state kept (RFC 5961).";
     IDLE_RESETS = "rampart_idle_resets_sent_total", Counter, [], "RSTs sent for timeout idle ... reset expiries.";
     EFFECTS_DROPPED = "rampart_effects_dropped_total", Counter, [], "Engine effects dropped because the shell did not take them in time.";
     CONN_EVENTS_DROPPED = "rampart_conn_log_events_dropped_total", Counter, [], "Connection log events dropped because the bounded queue was full.";

@@ -87,6 +87,7 @@ pub fn default_rules() -> Vec<RateRule> {
                 TcpSeqPastWindow,
                 TcpAckPastWindow,
                 TcpRstOutOfWindow,
+                TcpRstSynInWindow,
                 IcmpNoConnection,
                 InterfaceMismatch,
             ],

@@ -605,6 +605,55 @@ fn syn_in_established_is_passed_untouched_for_the_challenge_ack() {
     assert_eq!(t, before);
 }
 
+/// The ASA's `tcp-rst-syn-in-win`: a SYN (or SYN-ACK) inside the
+/// receiver's window of a live connection is dropped, in every live and
+/// closing state; an RFC 793 stack would reset the connection on it. The
+/// handshake's own segments, retransmitted late, lie behind the window
+/// and still pass, as does a SYN with a new ISN outside it (a client that
+/// lost its state; the endpoint's challenge ACK sorts it out).
+#[test]
+fn a_syn_or_synack_inside_the_window_of_a_live_connection_is_dropped() {
+    let (mut m, mut t) = established();
+    pass(&mut t, &m.data(Side::Client, 100));
+    pass(&mut t, &m.ack(Side::Server));
+    let before = t;
+    let in_window = |m: &TcpModel, from: Side, at: u32| {
+        let mut seg = if from == Side::Client {
+            m.sent[0].clone()
+        } else {
+            m.sent[1].clone()
+        };
+        seg.seq = m.next_seq(from).wrapping_add(at);
+        seg
+    };
+    for at in [0, 1, 1000, 60_000] {
+        let syn = in_window(&m, Side::Client, at);
+        assert_eq!(
+            feed(&mut t, &syn),
+            Err(DropReason::TcpRstSynInWindow),
+            "{at}"
+        );
+        let synack = in_window(&m, Side::Server, at);
+        assert_eq!(
+            feed(&mut t, &synack),
+            Err(DropReason::TcpRstSynInWindow),
+            "{at}"
+        );
+        assert_eq!(t, before);
+    }
+    // The handshake's SYN and SYN-ACK, late duplicates: behind the window.
+    assert_eq!(feed(&mut t, &m.sent[0].clone()), Ok(Tracked::Ignored));
+    assert_eq!(feed(&mut t, &m.sent[1].clone()), Ok(Tracked::Ignored));
+    // Past the right edge: outside.
+    let far = in_window(&m, Side::Client, 0x4000_0000);
+    assert_eq!(feed(&mut t, &far), Ok(Tracked::Ignored));
+    assert_eq!(t, before);
+    // Half-closed too.
+    assert_eq!(pass(&mut t, &m.fin(Side::Server)), TcpState::FinWait);
+    let syn = in_window(&m, Side::Client, 10);
+    assert_eq!(feed(&mut t, &syn), Err(DropReason::TcpRstSynInWindow));
+}
+
 /// Only the initiator may draw a challenge ACK or reopen: the responder's
 /// side of the tuple is a listening port, so its SYN inside a live or
 /// closing connection is never legitimate.
@@ -673,23 +722,25 @@ fn exact_rst_closes() {
     assert_eq!(pass(&mut t, &m.rst(Side::Server)), TcpState::Close);
 }
 
+/// The ASA's `tcp-rst-syn-in-win` (Linux conntrack passes it instead, for
+/// the endpoint's challenge ACK, RFC 5961 §3.2).
 #[test]
-fn rst_in_window_but_not_exact_is_challenged_and_state_stays() {
+fn rst_in_window_but_not_exact_is_dropped_and_state_stays() {
     let (mut m, mut t) = established();
     pass(&mut t, &m.data(Side::Client, 100));
     let mut rst = m.rst(Side::Server);
     rst.seq += 5000;
-    assert_eq!(feed(&mut t, &rst), Ok(Tracked::RstChallenged));
+    assert_eq!(feed(&mut t, &rst), Err(DropReason::TcpRstSynInWindow));
     assert_eq!(t.state, TcpState::Established);
-    // The endpoint's challenge ACK leads to the exact RST, which closes.
+    // A real reset is exact, and closes.
     let mut exact = rst.clone();
     exact.seq -= 5000;
     assert_eq!(pass(&mut t, &exact), TcpState::Close);
 }
 
 /// A blind RST that lands among the bytes in flight (after what the
-/// receiver acknowledged, before what the sender sent) is passed for the
-/// challenge ACK and does not close: the endpoint keeps its connection.
+/// receiver acknowledged, before what the sender sent) is dropped and does
+/// not close: an endpoint older than RFC 5961 would have taken it.
 /// The sender's own RST after its last byte, and one at the receiver's
 /// last ack, do close.
 #[test]
@@ -702,7 +753,7 @@ fn a_rst_among_the_bytes_in_flight_does_not_close() {
     // The client acknowledged the first 1,000 bytes; 2,000 are in flight.
     let mut blind = m.rst(Side::Server);
     blind.seq -= 1500;
-    assert_eq!(feed(&mut t, &blind), Ok(Tracked::RstChallenged));
+    assert_eq!(feed(&mut t, &blind), Err(DropReason::TcpRstSynInWindow));
     assert_eq!(t.state, TcpState::Established);
     // At the client's last ack: exact.
     let mut at_ack = m.rst(Side::Server);
@@ -798,9 +849,14 @@ fn a_syn_beyond_the_initiators_fin_in_last_ack_reopens() {
     // The server's last ACK crossed another node; the client reuses its port.
     let fin_end = m.next_seq(Side::Client);
     let syn = client_syn;
-    // Within the old connection's space: the challenge-ACK path.
+    // Within the old connection's window: a blind SYN, dropped.
     assert_eq!(
         feed(&mut t, &syn(fin_end.wrapping_sub(1))),
+        Err(DropReason::TcpRstSynInWindow)
+    );
+    // Behind it: the challenge-ACK path.
+    assert_eq!(
+        feed(&mut t, &syn(fin_end.wrapping_sub(200_000))),
         Ok(Tracked::Ignored)
     );
     assert_eq!(t.state, TcpState::LastAck);
