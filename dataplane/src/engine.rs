@@ -709,6 +709,7 @@ impl Engine {
             ah,
         };
         let mut flow = pkt.key;
+        let mut quoted_tuple = None;
         let result = match transport {
             Transport::Tcp(seg) => {
                 let view = TcpView {
@@ -731,6 +732,7 @@ impl Engine {
             }) => {
                 // An error waits on, and is judged by, the flow it quotes.
                 flow = FlowKey::of(&quoted).0;
+                quoted_tuple = Some(quoted);
                 let at = (usize::from(l4), usize::from(l4) + usize::from(quoted_l4));
                 // The quote ends with the IP packet: Ethernet padding is
                 // neither quoted nor covered by the error's checksum.
@@ -762,7 +764,12 @@ impl Engine {
                 flow: Some(flow),
                 opened: None,
                 source,
-                peer_could_pass: self.peer_could_pass(&pkt, reason),
+                peer_could_pass: match quoted_tuple {
+                    Some(quoted) if reason == DropReason::IcmpNoConnection => {
+                        self.peer_could_hold_quoted(&pkt, &quoted)
+                    }
+                    _ => self.peer_could_pass(&pkt, reason),
+                },
             },
         }
     }
@@ -808,6 +815,10 @@ impl Engine {
         match reason {
             DropReason::AclDeny => reverse(),
             DropReason::TcpNotSyn => self.permitted(pkt).is_ok() || reverse(),
+            // An echo reply no flow here holds: only a request the other
+            // way opens one (ICMP errors are judged by what they quote,
+            // `peer_could_hold_quoted`).
+            DropReason::IcmpNoConnection => reverse(),
             // A reset outside the window of a connection this node owns
             // and no peer has been on the path of (a host resetting a
             // connection it already closed): this node's state is the
@@ -820,6 +831,35 @@ impl Engine {
             }
             _ => true,
         }
+    }
+
+    /// For an ICMP error no entry here matches: could a peer hold the
+    /// connection it quotes? Only if the rules permit that connection one
+    /// way or the other; otherwise anyone could have the node hold (and
+    /// pull for) errors quoting made-up tuples under `inspect icmp error`.
+    /// The quoted packet crossed the firewall the other way from the error.
+    fn peer_could_hold_quoted(&self, pkt: &Pkt, quoted: &crate::flow::Tuple) -> bool {
+        if !self.sync.as_ref().is_some_and(|s| s.active()) {
+            return false;
+        }
+        let ports = matches!(quoted.proto, proto::TCP | proto::UDP);
+        let out = Probe {
+            v6: quoted.src.addr.is_v6(),
+            proto: quoted.proto,
+            src: quoted.src.addr,
+            dst: quoted.dst.addr,
+            sport: if ports { quoted.src.port } else { 0 },
+            dport: if ports { quoted.dst.port } else { 0 },
+        };
+        let back = Probe {
+            src: out.dst,
+            dst: out.src,
+            sport: out.dport,
+            dport: out.sport,
+            ..out
+        };
+        self.policy.permits(pkt.egress, pkt.ingress, &out)
+            || self.policy.permits(pkt.ingress, pkt.egress, &back)
     }
 
     /// Find the live entry for a key, removing it first if it has expired.

@@ -883,8 +883,10 @@ fn a_peers_times_from_the_far_future_are_clamped_and_the_entry_still_expires() {
 fn the_hold_buffer_keeps_only_what_a_peer_could_pass_and_no_source_fills_it() {
     let mut e = {
         let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
+        // Room for one source's share among the frames of flows unknown
+        // here (half the buffer).
         cfg.sync = Some(SyncConfig {
-            hold_max_packets: 1500,
+            hold_max_packets: 3000,
             ..SyncConfig::default()
         });
         let mut e = Engine::new(cfg).expect("valid config");

@@ -44,6 +44,18 @@ pub(super) fn holdable(reason: DropReason) -> bool {
     )
 }
 
+/// The share of the hold buffer a source draws on: its address, except
+/// that an IPv6 source counts by its /64, which one host may fill with
+/// addresses of its own (RFC 4291 §2.5.1: the interface identifier is the
+/// low 64 bits, and a host picks as many as it likes, RFC 8981).
+fn source_share(source: Host) -> Host {
+    let mut addr = source.addr;
+    if addr.is_v6() {
+        addr.0[8..].fill(0);
+    }
+    Host { addr, ..source }
+}
+
 /// A frame held for a peer's state.
 #[derive(Debug)]
 pub(super) struct Held {
@@ -55,6 +67,10 @@ pub(super) struct Held {
     pub ingress: IfaceId,
     /// Its source address (each source has a share of the buffer).
     pub source: Host,
+    /// This node had an entry for its flow when it was held (a copy whose
+    /// windows or state lag, a passive copy): such frames are owed the
+    /// half of the buffer that frames of flows unknown here cannot take.
+    pub known: bool,
     /// When it is dropped if no peer's state lets it through.
     pub deadline: Instant,
     /// The drop it met, counted if it is never released.
@@ -74,6 +90,9 @@ pub(super) enum Refused {
     Full,
     /// The frame's source address has its share held already.
     SourceFull,
+    /// The frame's flow has no entry here, and such frames fill their
+    /// half of the buffer.
+    StrangersFull,
     /// A frame of this flow is already deferred.
     Busy,
 }
@@ -92,13 +111,21 @@ pub(super) struct HoldLimits {
 }
 
 /// Held frames by flow, bounded in total (packets and bytes), per flow
-/// and per source address.
+/// and per source, and for frames of flows this node has no entry for,
+/// to half of the total: anyone can send those (stray ACKs and resets
+/// from spoofed or ever-new addresses; the per-source share cannot bound a
+/// sender that changes its address), while a frame of a flow held here
+/// belongs to a connection that passed the rules, and waits for the news
+/// that keeps it alive (docs/sync.md §4).
 #[derive(Debug)]
 pub(super) struct HoldQueue {
     by_flow: HashMap<FlowKey, Vec<Held>, ahash::RandomState>,
     by_source: HashMap<Host, usize, ahash::RandomState>,
     count: usize,
     bytes: usize,
+    /// Frames (and their bytes) of flows unknown here when held.
+    strangers: usize,
+    stranger_bytes: usize,
     /// Deadlines in arrival order: a deadline is arrival plus a constant,
     /// so this is also deadline order.
     order: VecDeque<(Instant, FlowKey)>,
@@ -114,6 +141,8 @@ impl HoldQueue {
             by_source: HashMap::with_hasher(hasher),
             count: 0,
             bytes: 0,
+            strangers: 0,
+            stranger_bytes: 0,
             order: VecDeque::new(),
             limits,
         }
@@ -133,7 +162,19 @@ impl HoldQueue {
         {
             return Err(Refused::Full);
         }
-        if self.by_source.get(&held.source).copied().unwrap_or(0) >= self.limits.per_source {
+        if !held.known
+            && (self.strangers >= self.limits.packets / 2
+                || self.stranger_bytes + held.frame.len() > self.limits.bytes / 2)
+        {
+            return Err(Refused::StrangersFull);
+        }
+        if self
+            .by_source
+            .get(&source_share(held.source))
+            .copied()
+            .unwrap_or(0)
+            >= self.limits.per_source
+        {
             return Err(Refused::SourceFull);
         }
         self.order.push_back((held.deadline, key));
@@ -145,16 +186,25 @@ impl HoldQueue {
     fn count_in(&mut self, h: &Held) {
         self.count += 1;
         self.bytes += h.frame.len();
-        *self.by_source.entry(h.source).or_default() += 1;
+        if !h.known {
+            self.strangers += 1;
+            self.stranger_bytes += h.frame.len();
+        }
+        *self.by_source.entry(source_share(h.source)).or_default() += 1;
     }
 
     fn count_out(&mut self, h: &Held) {
         self.count -= 1;
         self.bytes -= h.frame.len();
-        if let Some(n) = self.by_source.get_mut(&h.source) {
+        if !h.known {
+            self.strangers -= 1;
+            self.stranger_bytes -= h.frame.len();
+        }
+        let share = source_share(h.source);
+        if let Some(n) = self.by_source.get_mut(&share) {
             *n -= 1;
             if *n == 0 {
-                self.by_source.remove(&h.source);
+                self.by_source.remove(&share);
             }
         }
     }
@@ -335,6 +385,7 @@ mod tests {
             deadline: Instant::ZERO + Duration::from_millis(deadline_ms),
             lenient: false,
             reason: DropReason::TcpNotSyn,
+            known: true,
         }
     }
 
@@ -444,6 +495,75 @@ mod tests {
         q.expire(at(20), &mut out);
         assert_eq!((out.len(), q.len()), (2, 0));
         assert_eq!(q.next_deadline(), None);
+    }
+
+    /// Frames of flows unknown here (anyone's stray ACKs) take at most
+    /// half the buffer, by count and by bytes; frames of flows held here
+    /// may take the rest, and the whole of it.
+    #[test]
+    fn strangers_take_at_most_half_the_buffer() {
+        let limits = HoldLimits {
+            packets: 8,
+            per_flow: 8,
+            bytes: 8 * 100,
+            per_source: usize::MAX,
+        };
+        let mut q = HoldQueue::new(limits, hasher());
+        let stranger = |source: u8, len: usize| Held {
+            known: false,
+            ..held_from(source, len, 10)
+        };
+        for i in 0..4 {
+            assert_eq!(q.push(key(i), stranger(i as u8, 60)), Ok(()));
+        }
+        assert_eq!(q.push(key(9), stranger(9, 60)), Err(Refused::StrangersFull));
+        for i in 10..14 {
+            assert_eq!(q.push(key(i), held_from(i as u8, 60, 10)), Ok(()));
+        }
+        assert_eq!(q.push(key(20), held(10)), Err(Refused::Full));
+        // Releasing strangers frees their half for strangers again.
+        assert_eq!(q.take(&key(0)).len(), 1);
+        assert_eq!(q.push(key(9), stranger(9, 60)), Ok(()));
+        // By bytes: 400 for strangers, however few frames.
+        let mut q = HoldQueue::new(limits, hasher());
+        assert_eq!(q.push(key(1), stranger(1, 350)), Ok(()));
+        assert_eq!(q.push(key(2), stranger(2, 60)), Err(Refused::StrangersFull));
+        assert_eq!(q.push(key(2), held_from(2, 400, 10)), Ok(()));
+        let mut out = Vec::new();
+        q.expire(at(10), &mut out);
+        assert_eq!((q.strangers, q.stranger_bytes, q.len()), (0, 0, 0));
+    }
+
+    /// An IPv6 source's share is its /64's: a host that sends from ever
+    /// new addresses of its prefix has one share, not one per address.
+    #[test]
+    fn an_ipv6_source_shares_with_its_slash_64() {
+        let limits = HoldLimits {
+            packets: 100,
+            per_flow: 100,
+            bytes: usize::MAX,
+            per_source: 2,
+        };
+        let mut q = HoldQueue::new(limits, hasher());
+        let from = |prefix: u8, iid: u8| {
+            let mut a = [0u8; 16];
+            a[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+            a[7] = prefix;
+            a[15] = iid;
+            let mut h = held(10);
+            h.source = Host {
+                addr: Addr::v6(a),
+                vlan: 0,
+            };
+            h
+        };
+        assert_eq!(q.push(key(1), from(1, 1)), Ok(()));
+        assert_eq!(q.push(key(2), from(1, 2)), Ok(()));
+        assert_eq!(q.push(key(3), from(1, 3)), Err(Refused::SourceFull));
+        assert_eq!(q.push(key(3), from(2, 3)), Ok(()), "another /64");
+        let mut out = Vec::new();
+        q.expire(at(10), &mut out);
+        assert!(q.by_source.is_empty());
     }
 
     #[test]

@@ -399,8 +399,12 @@ pub struct SyncCounters {
     /// its packets, its bytes, the flow's share or the source's share.
     pub hold_overflow: u64,
     /// Of those, refused because their source address had its share
-    /// ([`SyncConfig::hold_max_per_source`]) held already.
+    /// ([`SyncConfig::hold_max_per_source`]) held already (an IPv6 source
+    /// counted by its /64).
     pub hold_source_capped: u64,
+    /// Of those, refused because their flow has no entry here and such
+    /// packets filled their half of the buffer.
+    pub hold_strangers_capped: u64,
     /// Flow-opening packets deferred.
     pub deferred: u64,
     /// Deferred packets sent on a peer's acknowledgement.
@@ -539,9 +543,10 @@ pub(super) struct SyncState {
     tombstones: Tombstones,
     hold: HoldQueue,
     defer: DeferQueue,
-    /// For each flow with held packets: when it is (next) pulled, and
-    /// whether it has been pulled already.
-    pulled: HashMap<FlowKey, (Instant, bool), ahash::RandomState>,
+    /// For each flow with held packets: when it is (next) pulled, how
+    /// many pulls it has had, and how many of the last ones were made
+    /// while this node had no entry for it.
+    pulled: HashMap<FlowKey, (Instant, u8, u8), ahash::RandomState>,
     /// Peers' pulls waiting for a state this node lacks: the peer and the
     /// pull's deadline.
     parked: HashMap<FlowKey, Vec<(u16, Instant)>, ahash::RandomState>,
@@ -1192,7 +1197,12 @@ impl Engine {
             Err(reason)
                 if (holdable(reason) && judged.peer_could_pass) || sync.hold.holds(&key) =>
             {
+                let known = self.table.find(self.table.hash(&key), &key).is_some();
+                let Some(sync) = &mut self.sync else {
+                    return verdict;
+                };
                 let held = Held {
+                    known,
                     frame: frame.to_vec(),
                     meta,
                     ingress,
@@ -1209,8 +1219,18 @@ impl Engine {
                 if let Err(refused) = sync.hold.push(key, held) {
                     // Counted under its own reason, not the stale state's.
                     bump(&mut sync.counters.hold_overflow);
-                    if refused == Refused::SourceFull {
-                        bump(&mut sync.counters.hold_source_capped);
+                    match refused {
+                        Refused::SourceFull => bump(&mut sync.counters.hold_source_capped),
+                        Refused::StrangersFull => {
+                            bump(&mut sync.counters.hold_strangers_capped);
+                        }
+                        Refused::Full | Refused::Busy => {}
+                    }
+                    // The flow's state is still repaired: a copy that lags
+                    // (a passive one above all) is pulled all the same, so
+                    // the packets its hosts retransmit find it whole.
+                    if known {
+                        self.pull(key, now);
                     }
                     return Verdict::Drop(DropReason::HoldOverflow);
                 }
@@ -1349,8 +1369,8 @@ impl Engine {
         let due: Vec<(FlowKey, bool)> = sync
             .pulled
             .iter()
-            .filter(|&(_, &(due, _))| due <= now)
-            .map(|(k, &(_, sent))| (*k, sent))
+            .filter(|&(_, &(due, _, _))| due <= now)
+            .map(|(k, &(_, rounds, _))| (*k, rounds > 0))
             .collect();
         let mut expired = Vec::new();
         sync.hold.expire(now, &mut expired);
@@ -1456,7 +1476,7 @@ impl Engine {
     /// The earliest hold or defer deadline, if any.
     pub(super) fn sync_deadline(&self) -> Option<Instant> {
         let s = self.sync.as_ref()?;
-        let repull = s.pulled.values().map(|&(due, _)| due).min();
+        let repull = s.pulled.values().map(|&(due, _, _)| due).min();
         let later = s.later.front().map(|&(due, _)| due);
         [
             s.hold.next_deadline(),

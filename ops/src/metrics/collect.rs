@@ -231,6 +231,12 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         ] {
             f.counter(&HELD_OUTCOMES, &[outcome], v);
         }
+        for (share, v) in [
+            ("source", sc(|s| s.hold_source_capped)),
+            ("strangers", sc(|s| s.hold_strangers_capped)),
+        ] {
+            f.counter(&HOLD_CAPPED, &[share], v);
+        }
         f.gauge(&HELD_NOW, &[], c(&|s| s.held_now) as f64);
         let mut waits = [0u64; HELD_WAIT_BOUNDS_US.len() + 1];
         for s in &syncs {

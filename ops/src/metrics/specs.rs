@@ -76,6 +76,7 @@ specs! {
     LINK_CONGESTION = "rampart_cluster_link_congestion_events_total", Counter, ["peer"], "Congestion events on the connection to each peer (QUIC cut its sending rate).";
     LINK_RTT = "rampart_cluster_link_rtt_seconds", Gauge, ["peer"], "Smoothed round-trip time of the connection to each peer (0 while none is up).";
     HELD = "rampart_sync_held_packets_total", Counter, [], "Packets held for a peer's state.";
+    HOLD_CAPPED = "rampart_sync_hold_capped_total", Counter, ["share"], "Packets not held for a peer's state (counted in the overflow outcome) because a share of the buffer was full: their source's (an IPv6 source by its /64), or the half for flows with no entry here.";
     HELD_OUTCOMES = "rampart_sync_held_outcomes_total", Counter, ["outcome"], "What became of held packets (released, refused, expired, overflow).";
     HELD_NOW = "rampart_sync_held_packets", Gauge, [], "Packets held now.";
     HELD_WAIT = "rampart_sync_held_wait_seconds", Histogram, [], "How long held packets that passed waited for their flow's state, pushed by a peer or pulled (docs/sync.md section 4).";

@@ -470,8 +470,11 @@ impl Engine {
         if !sync.hold.holds(&c.key) {
             return;
         }
-        sync.pulled
-            .insert(c.key, (now + sync.config.pull_retry, true));
+        let rounds = sync.pulled.get(&c.key).map_or(0, |&(_, r, _)| r);
+        sync.pulled.insert(
+            c.key,
+            (now + sync.config.pull_retry, rounds.saturating_add(1), 0),
+        );
         bump(&mut sync.counters.pulls_sent);
         sync.out.push_back(Effect::Pull(PullOut::Want {
             key: c.key,
@@ -565,47 +568,73 @@ impl Engine {
     }
 
     /// Packets of `key` wait: ask for its state, unless asked within
-    /// `pull_retry`; a flow held here in full, or one whose insert comes
-    /// here whoever its owner is, waits `pull_after` for the pushed change
-    /// first (docs/sync.md §13).
+    /// `pull_retry` (doubled after each pull, up to eight times: a repeat
+    /// is a repair, and a flood of stray packets must not make every held
+    /// flow ask every member every `pull_retry`); a flow held here in
+    /// full, or one whose insert comes here whoever its owner is, waits
+    /// `pull_after` for the pushed change first (docs/sync.md §13). A
+    /// flow this node has no entry for is asked of its director, then of
+    /// every member, and no more: each member that lacks it keeps the pull
+    /// and answers when the state reaches it.
     pub(super) fn pull(&mut self, key: FlowKey, now: Instant) {
         // Most held packets find their flow's pull already made or
         // scheduled: nothing more to work out for them.
         let earlier = self.sync_mut().pulled.get(&key).copied();
-        if let Some((due, _)) = earlier
+        if let Some((due, _, _)) = earlier
             && now < due
         {
             return;
         }
+        let (rounds, blind) = earlier.map_or((0, 0), |(_, r, b)| (r, b));
         let hash = self.table.hash(&key);
-        let (ask, pushed) = match self.table.find(hash, &key) {
+        let (ask, pushed, known) = match self.table.find(hash, &key) {
             Some(id) => {
                 let owner = self.table.get(id).owner.0;
                 let passive = self.passive_copy(id);
                 let ask = self.sync_mut().mark(id).peers.union(PeerSet::of(owner));
-                (ask, !passive)
+                (ask, !passive, true)
             }
-            None => (PeerSet::EMPTY, earlier.is_none() && self.pushed_here(&key)),
+            None => (
+                PeerSet::EMPTY,
+                earlier.is_none() && self.pushed_here(&key),
+                false,
+            ),
         };
         let sync = self.sync_mut();
         // A flow held in full gets its changes pushed: the first pull
         // waits `pull_after` for them.
         if earlier.is_none() && pushed && !sync.config.pull_after.is_zero() {
             sync.pulled
-                .insert(key, (now + sync.config.pull_after, false));
+                .insert(key, (now + sync.config.pull_after, 0, 0));
+            return;
+        }
+        // Its director, then every member, has been asked for a flow this
+        // node had no entry for each time: a member that had none keeps
+        // the pull and answers when the state reaches it, and one that had
+        // some answered. Nothing more until the packets' deadline (the
+        // flow is forgotten then). Pulls made while this node held an
+        // entry do not count: a member that had an older incarnation of
+        // the tuple answered with it, and keeps no pull for the new one.
+        let blind = if known { 0 } else { blind };
+        if blind >= 2 {
+            sync.pulled
+                .insert(key, (now + sync.config.hold_deadline, rounds, blind));
             return;
         }
         // A pull that did not help asks every member: the holders this
         // node knew of may be dead, or answer from a passive copy that
         // lacks what the packets need, while a holder they did not know of
         // (a node on the flow's path) has it.
-        let ask = match sync
-            .pulled
-            .insert(key, (now + sync.config.pull_retry, true))
-        {
-            Some((_, true)) => PeerSet::ALL,
-            _ => ask,
-        };
+        let retry = sync.config.pull_retry * (1u32 << rounds.min(3));
+        sync.pulled.insert(
+            key,
+            (
+                now + retry,
+                rounds.saturating_add(1),
+                blind + u8::from(!known),
+            ),
+        );
+        let ask = if rounds > 0 { PeerSet::ALL } else { ask };
         bump(&mut sync.counters.pulls_sent);
         sync.out.push_back(Effect::Pull(PullOut::Want {
             key,
