@@ -33,7 +33,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::{oneshot, watch};
 
-use admission::{Admission, Admit, Caps, ConnId};
+use admission::{Admission, Admit, Caps, ConnId, Source};
 use listen::ListenerStates;
 use refusal::{Listener, Refusal, RefusalCounters};
 
@@ -48,7 +48,8 @@ pub const MAX_HEAD_BYTES: usize = 16 << 10;
 /// Most connections a listener keeps at once.
 pub const MAX_CONNECTIONS: usize = 256;
 
-/// Most connections a listener keeps at once from one source address.
+/// Most connections a listener keeps at once from one source: a local
+/// user, a remote IPv4 address or IPv6 /64 ([`admission::Source`]).
 pub const MAX_CONNECTIONS_PER_SOURCE: usize = 32;
 
 /// How long a connection may take to send its request head.
@@ -630,8 +631,8 @@ pub enum Accepting {
     Tcp(TcpListener),
     /// The admin API's Unix socket (docs/ops.md §1): only connections of
     /// these users (by the kernel's peer credentials) are kept; any other
-    /// is closed at once, before it takes a slot. Every connection kept is
-    /// one source, as loopback's are.
+    /// is closed at once, before it takes a slot. Each user's connections
+    /// are one source, as on loopback.
     Unix {
         /// The socket.
         listener: UnixListener,
@@ -642,8 +643,9 @@ pub enum Accepting {
 
 /// A connection just accepted.
 enum Accepted {
-    Tcp(TcpStream, std::net::IpAddr),
-    Unix(UnixStream),
+    Tcp(TcpStream, std::net::SocketAddr),
+    /// With the uid its credentials name.
+    Unix(UnixStream, u32),
     /// Not let in (counted, already closed).
     Refused,
 }
@@ -651,20 +653,50 @@ enum Accepted {
 impl Accepting {
     async fn accept(&self, ctx: &ServeContext) -> std::io::Result<Accepted> {
         match self {
-            Accepting::Tcp(l) => l
-                .accept()
-                .await
-                .map(|(s, peer)| Accepted::Tcp(s, peer.ip())),
+            Accepting::Tcp(l) => l.accept().await.map(|(s, peer)| Accepted::Tcp(s, peer)),
             Accepting::Unix { listener, uids } => {
                 let (s, _) = listener.accept().await?;
                 match s.peer_cred() {
-                    Ok(c) if uids.contains(&c.uid()) => Ok(Accepted::Unix(s)),
+                    Ok(c) if uids.contains(&c.uid()) => Ok(Accepted::Unix(s, c.uid())),
                     _ => {
                         ctx.refused(Refusal::PeerUid);
                         Ok(Accepted::Refused)
                     }
                 }
             }
+        }
+    }
+}
+
+/// Whom a TCP connection from `peer` counts under (docs/ops.md §2): if
+/// its socket is on this host, the user that owns it, as the kernel says
+/// (`crate::sock_diag`); else its address. A lookup that fails (a kernel
+/// without socket diagnostics) leaves a loopback peer in the one loopback
+/// source, as before owners were told apart; it is logged once per
+/// listener (`warned`).
+fn tcp_source(
+    s: &TcpStream,
+    peer: std::net::SocketAddr,
+    listener: Listener,
+    warned: &mut bool,
+) -> Source {
+    let owner = match s.local_addr() {
+        Ok(here) => crate::sock_diag::tcp_owner(peer, here),
+        Err(e) => Err(e),
+    };
+    match owner {
+        Ok(owner) => Source::of(peer.ip(), owner),
+        Err(e) => {
+            if !*warned {
+                *warned = true;
+                tracing::warn!(
+                    "ops listener {}: cannot tell which local user a connection is from \
+                     ({e}); every loopback connection whose owner is unknown counts as one \
+                     source",
+                    listener.label()
+                );
+            }
+            Source::of(peer.ip(), None)
         }
     }
 }
@@ -686,6 +718,7 @@ pub async fn serve(
         open_handlers: Arc::new(tokio::sync::Semaphore::new(OPEN_HANDLERS)),
         refusing: Mutex::new(std::collections::VecDeque::new()),
     });
+    let mut warned = false;
     loop {
         let accepted = tokio::select! {
             a = listener.accept(&ctx) => match a {
@@ -699,8 +732,8 @@ pub async fn serve(
             _ = stop.changed() => return,
         };
         let source = match &accepted {
-            Accepted::Tcp(_, ip) => *ip,
-            Accepted::Unix(_) => std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            Accepted::Tcp(s, peer) => tcp_source(s, *peer, ctx.listener, &mut warned),
+            Accepted::Unix(_, uid) => Source::LocalUser(*uid),
             Accepted::Refused => continue,
         };
         let (tx, rx) = oneshot::channel();
@@ -712,7 +745,7 @@ pub async fn serve(
                     ctx.refused(reason);
                     match accepted {
                         Accepted::Tcp(s, _) => refuse(s, &shared),
-                        Accepted::Unix(s) => refuse(s, &shared),
+                        Accepted::Unix(s, _) => refuse(s, &shared),
                         Accepted::Refused => {}
                     }
                     continue;
@@ -735,7 +768,7 @@ pub async fn serve(
             Accepted::Tcp(s, _) => {
                 tokio::spawn(connection(s, id, rx, service, ctx, shared));
             }
-            Accepted::Unix(s) => {
+            Accepted::Unix(s, _) => {
                 tokio::spawn(connection(s, id, rx, service, ctx, shared));
             }
             Accepted::Refused => {}

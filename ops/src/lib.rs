@@ -34,6 +34,7 @@ pub mod service_policy;
 pub mod show_cluster;
 pub mod show_conn;
 pub mod snapshot;
+pub mod sock_diag;
 pub mod sock_owner;
 pub mod syslog;
 

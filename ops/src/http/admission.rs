@@ -19,9 +19,15 @@
 //! in flight cannot lock the operator out, and one source cannot hold more
 //! than its share.
 //!
-//! Every loopback address is one source: a local user may connect from
-//! any of 127.0.0.0/8 (and `::1`), and each would otherwise have a cap of
-//! its own.
+//! A source is whom a connection counts under ([`Source`]): a socket of
+//! this host counts under its owner's uid (the serve loop asks the kernel,
+//! `crate::sock_diag`), since a local user may connect from any of
+//! 127.0.0.0/8, `::1` or the host's other addresses, and each would
+//! otherwise have a cap of its own, while two local users (the attacker
+//! and the operator's Prometheus) must not share one; a loopback peer
+//! whose owner could not be told counts with every other such; a remote
+//! peer counts under its IPv4 address or its IPv6 /64, since one host may
+//! take as many addresses of its /64 as it likes.
 //!
 //! The table also counts the bytes of answers made and not yet gone
 //! (`hold_answer`): an answer stays in memory until its reader takes it or
@@ -38,7 +44,7 @@
 //! accept, so the smallest idle id is the oldest idle connection.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use super::refusal::Refusal;
@@ -67,6 +73,49 @@ pub struct Caps {
     pub min_evict_age_ms: u64,
 }
 
+/// Whom a connection counts under for the per-source cap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Source {
+    /// A peer on another host: its IPv4 address, or its IPv6 address with
+    /// the interface identifier cleared (the /64).
+    Remote(IpAddr),
+    /// A socket of this host, by its owner's uid.
+    LocalUser(u32),
+    /// A loopback peer whose owner could not be told: all are one.
+    Loopback,
+}
+
+/// The length of the prefix an IPv6 peer is counted by: a host forms its
+/// addresses from its /64 and a 64-bit interface identifier of its own
+/// choosing (RFC 4291 §2.5.1; RFC 8981, temporary addresses), so any one
+/// host may hold as many addresses of its /64 as it likes.
+pub const IPV6_SOURCE_PREFIX: u8 = 64;
+
+impl Source {
+    /// The source of a connection from `peer`, whose socket `owner` holds
+    /// when it is a socket of this host (`None`: on another host, or not
+    /// told).
+    pub fn of(peer: IpAddr, owner: Option<u32>) -> Source {
+        let peer = peer.to_canonical();
+        match (owner, peer) {
+            (Some(uid), _) => Source::LocalUser(uid),
+            (None, ip) if ip.is_loopback() => Source::Loopback,
+            (None, IpAddr::V4(_)) => Source::Remote(peer),
+            (None, IpAddr::V6(a)) => {
+                let mask = u128::MAX << (128 - u32::from(IPV6_SOURCE_PREFIX));
+                Source::Remote(IpAddr::V6((u128::from(a) & mask).into()))
+            }
+        }
+    }
+}
+
+impl From<IpAddr> for Source {
+    /// A peer whose owner is not known.
+    fn from(peer: IpAddr) -> Source {
+        Source::of(peer, None)
+    }
+}
+
 /// A connection the table keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ConnId(pub u64);
@@ -88,7 +137,7 @@ pub enum Admit {
 
 #[derive(Debug, Clone, Copy)]
 struct Entry {
-    source: IpAddr,
+    source: Source,
     accepted: Instant,
     idle: bool,
     /// In a reserved slot, taken when this cap was full: only a request
@@ -109,24 +158,13 @@ pub struct Admission {
     next: u64,
     conns: HashMap<ConnId, Entry>,
     /// Idle connections by age (oldest first), with their source.
-    idle: BTreeMap<ConnId, IpAddr>,
+    idle: BTreeMap<ConnId, Source>,
     /// Connections per source, reserved slots aside.
-    per_source: HashMap<IpAddr, usize>,
+    per_source: HashMap<Source, usize>,
     reserved_in_use: usize,
     answer_bytes: usize,
     /// Of which for requests without the admin token.
     capped_bytes: usize,
-}
-
-/// The source a connection counts under: its address, except that every
-/// loopback address (and an IPv4-mapped one) is one source.
-fn source_of(ip: IpAddr) -> IpAddr {
-    let ip = ip.to_canonical();
-    if ip.is_loopback() {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        ip
-    }
 }
 
 impl Admission {
@@ -159,7 +197,7 @@ impl Admission {
     }
 
     /// The cap a newcomer from `source` would pass, if any.
-    fn cap_hit(&self, source: IpAddr) -> Option<Refusal> {
+    fn cap_hit(&self, source: Source) -> Option<Refusal> {
         if self.per_source.get(&source).copied().unwrap_or(0) >= self.caps.max_per_source {
             Some(Refusal::SourceLimit)
         } else if self.conns.len() - self.reserved_in_use >= self.caps.max_connections {
@@ -170,8 +208,7 @@ impl Admission {
     }
 
     /// A connection from `source` was accepted at `now`.
-    pub fn on_accept(&mut self, source: IpAddr, now: Instant) -> Admit {
-        let source = source_of(source);
+    pub fn on_accept(&mut self, source: Source, now: Instant) -> Admit {
         let mut evict = None;
         if let Some(cap) = self.cap_hit(source) {
             let scope = (cap == Refusal::SourceLimit).then_some(source);
@@ -358,7 +395,7 @@ impl Admission {
 
     /// The oldest idle connection (of `source`, if given) old enough to
     /// be closed at `now`.
-    fn oldest_idle(&self, source: Option<IpAddr>, now: Instant) -> Option<ConnId> {
+    fn oldest_idle(&self, source: Option<Source>, now: Instant) -> Option<ConnId> {
         let min_age = Duration::from_millis(self.caps.min_evict_age_ms);
         self.idle
             .iter()
@@ -376,8 +413,12 @@ impl Admission {
 mod tests {
     use super::*;
 
-    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 1));
-    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7));
+    const A: Source = Source::Loopback;
+    const B: Source = Source::Remote(IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7)));
+
+    fn from(ip: &str) -> Source {
+        Source::from(ip.parse::<IpAddr>().unwrap())
+    }
 
     fn table(max_connections: usize, max_per_source: usize) -> Admission {
         with_reserve(max_connections, max_per_source, 0)
@@ -587,17 +628,75 @@ mod tests {
     fn every_loopback_address_is_one_source() {
         let mut t = table(100, 2);
         for ip in ["127.0.0.2", "127.0.0.3"] {
-            let a = id(t.on_accept(ip.parse().unwrap(), now()));
+            let a = id(t.on_accept(from(ip), now()));
             assert!(t.on_request(a));
         }
         for ip in ["127.9.9.9", "::1", "::ffff:127.0.0.1"] {
             assert_eq!(
-                t.on_accept(ip.parse().unwrap(), now()),
+                t.on_accept(from(ip), now()),
                 Admit::No(Refusal::SourceLimit),
                 "{ip}"
             );
         }
         id(t.on_accept(B, now()));
+    }
+
+    /// One host may take any number of addresses of its IPv6 /64: they
+    /// are one source, so nine of them hold one cap, not nine (before,
+    /// each address was a source and nine held the metrics listener's
+    /// slots against a scrape from a tenth address). Another /64 is
+    /// another source; IPv4 addresses stay one each.
+    #[test]
+    fn the_addresses_of_one_ipv6_64_are_one_source() {
+        let mut t = table(100, 2);
+        for ip in ["2001:db8:0:1::2", "2001:db8:0:1:ffff::9"] {
+            let a = id(t.on_accept(from(ip), now()));
+            assert!(t.on_request(a));
+        }
+        for ip in ["2001:db8:0:1::3", "2001:db8:0:1:8000::1"] {
+            assert_eq!(
+                t.on_accept(from(ip), now()),
+                Admit::No(Refusal::SourceLimit),
+                "{ip}"
+            );
+        }
+        id(t.on_accept(from("2001:db8:0:2::2"), now()));
+        id(t.on_accept(from("198.18.0.1"), now()));
+        id(t.on_accept(from("198.18.0.2"), now()));
+        assert_eq!(
+            from("2001:db8:0:1:abcd::1"),
+            Source::Remote("2001:db8:0:1::".parse().unwrap())
+        );
+    }
+
+    /// A socket of this host counts under its owner, whatever address it
+    /// connects from: one local user's flood fills its own cap, and
+    /// another user (the operator's Prometheus) still gets in. Before,
+    /// every local connection was the one loopback source, and a local
+    /// user's 32 young connections refused every local scrape.
+    #[test]
+    fn local_sockets_count_under_their_owners() {
+        let mut t = table(100, 2);
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let lan: IpAddr = "198.18.0.1".parse().unwrap();
+        for ip in [lo, lan] {
+            let a = id(t.on_accept(Source::of(ip, Some(1000)), now()));
+            assert!(t.on_request(a));
+        }
+        for ip in [
+            lo,
+            "127.0.0.9".parse().unwrap(),
+            "::1".parse().unwrap(),
+            lan,
+        ] {
+            assert_eq!(
+                t.on_accept(Source::of(ip, Some(1000)), now()),
+                Admit::No(Refusal::SourceLimit),
+                "{ip}"
+            );
+        }
+        id(t.on_accept(Source::of(lo, Some(1001)), now()));
+        id(t.on_accept(Source::of(lo, None), now()));
     }
 
     /// When every ordinary slot is inside a request, a newcomer takes a
