@@ -468,10 +468,17 @@ impl Client {
             }
             Endpoint::Unix(p) => Stream::Unix(connect_unix(p).map_err(connect)?),
         };
+        s.set_timeouts(READ_TIMEOUT).map_err(io)?;
+        // A byte at once, before the owner lookup (which reads the host's
+        // socket tables and may take a while): the listener spares a
+        // connection that has sent nothing only a short grace when it needs
+        // room (docs/ops.md §2). An empty line, which a server ignores
+        // before a request line (RFC 9112 §2.2), and which tells whoever
+        // holds the port nothing.
+        s.write_all(b"\r\n").map_err(io)?;
         if self.token.is_some() {
             self.check_owner(&s)?;
         }
-        s.set_timeouts(READ_TIMEOUT).map_err(io)?;
         // The socket has no address to name: `localhost`, which no `Host`
         // check refuses (the socket has none).
         let host = match addr {

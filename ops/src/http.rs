@@ -17,6 +17,7 @@
 //! refusal is counted by [`refusal::Refusal`].
 
 pub mod admission;
+mod first_byte;
 pub mod listen;
 pub mod refusal;
 
@@ -86,6 +87,13 @@ pub const ANSWER_GRACE_MS: u64 = 1_000;
 /// is refused.
 pub const MIN_EVICT_AGE_MS: u64 = 500;
 
+/// How long a connection that has sent no byte at all is kept at least
+/// before the listener may close it to make room (docs/ops.md §2): a
+/// client sends its head at once, the CLI right after its owner lookup,
+/// so a connection silent this long is not one waiting to be served, and
+/// a flood of them must not hold its cap for all of [`MIN_EVICT_AGE_MS`].
+pub const SILENT_GRACE_MS: u64 = 200;
+
 /// Handlers of requests without the admin token that run at once per
 /// listener; the rest wait without taking a blocking thread, so the
 /// operator's request finds one free and never queues behind theirs.
@@ -133,6 +141,7 @@ impl Default for ServeLimits {
                 reserved: RESERVED_FOR_ADMIN,
                 max_answer_bytes: MAX_ANSWER_BYTES,
                 min_evict_age_ms: MIN_EVICT_AGE_MS,
+                silent_grace_ms: SILENT_GRACE_MS,
                 answer_grace_ms: ANSWER_GRACE_MS,
             },
             header_read_timeout_ms: HEADER_READ_TIMEOUT_MS,
@@ -547,6 +556,12 @@ async fn connection<S>(
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let slot = Arc::new(Slot(shared.clone(), id));
+    // Its first byte spares it more than the silent grace.
+    let heard = {
+        let shared = shared.clone();
+        move || lock(&shared).admission.on_heard(id)
+    };
+    let stream = first_byte::FirstByte::new(stream, Box::new(heard));
     let svc_ctx = ctx.clone();
     let svc = service_fn(move |req| {
         handle(

@@ -118,6 +118,7 @@ fn a_flood_of_the_loopback_port_leaves_the_socket_answering() {
             reserved: 1,
             // Nothing is closed to make room while the test runs.
             min_evict_age_ms: 600_000,
+            silent_grace_ms: 600_000,
             ..ServeLimits::default().caps
         },
         header_read_timeout_ms: 600_000,

@@ -389,9 +389,10 @@ fn hold_unread_answers(
 /// A local user keeps every ordinary slot of loopback inside token-less
 /// requests (waiting for the handlers' permits) and opens connections in
 /// a loop, holding the latest. The operator's connection, idle until its
-/// head is in and sending it 150 ms late (the CLI looks up who owns the
-/// socket first, and that lookup reads the host's socket tables), is not
-/// closed under it; and the CLI's requests meanwhile are answered or told
+/// head is in, sending an empty line at once and its head 300 ms late (as
+/// the CLI does: it looks up who owns the socket first, and that lookup
+/// reads the host's socket tables), is not closed under it, though past
+/// the grace of a silent connection; and the CLI's requests meanwhile are answered or told
 /// the listener is busy, never cut. Before, each new connection closed the
 /// oldest idle one, reserved slots included, and the flood closed the
 /// operator's before its head arrived.
@@ -414,6 +415,7 @@ fn a_connection_flood_does_not_close_the_operator_s_connection() {
     }
     assert_eq!(gauge(metrics, "rampart_ops_reserved_slots_in_use"), 0.0);
     let mut operator = std::net::TcpStream::connect(addr).unwrap();
+    operator.write_all(b"\r\n").unwrap();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     // Holding what it opens, the flood keeps its refusals lingering unread:
     // past the listener's bound of those, the operator's must still be
@@ -434,7 +436,7 @@ fn a_connection_flood_does_not_close_the_operator_s_connection() {
             }
         })
     };
-    std::thread::sleep(Duration::from_millis(150));
+    std::thread::sleep(Duration::from_millis(300));
     operator
         .write_all(
             format!(

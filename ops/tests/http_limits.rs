@@ -92,8 +92,9 @@ async fn idle_connections_do_not_lock_out_metrics_or_the_admin_api() {
     let idle_m = idle_connections(metrics, IDLE_CONNECTIONS).await;
     let idle_a = idle_connections(admin, IDLE_CONNECTIONS).await;
     // Held idle, as such a peer holds them: a connection is closed to make
-    // room only once it is MIN_EVICT_AGE_MS old (until then a newcomer is
-    // refused instead, http_busy.rs).
+    // room only once it is MIN_EVICT_AGE_MS old, or SILENT_GRACE_MS if it
+    // has sent nothing, as these (until then a newcomer is refused
+    // instead, http_busy.rs).
     tokio::time::sleep(Duration::from_millis(
         rampart_ops::http::MIN_EVICT_AGE_MS + 100,
     ))

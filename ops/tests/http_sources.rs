@@ -327,3 +327,56 @@ fn the_addresses_of_one_ipv6_64_share_one_cap() {
     assert!(refused > 0, "the flood never met its cap ({kept} kept)");
     assert!(got.iter().all(|&s| s == 200), "scrapes: {got:?}");
 }
+
+/// One user holds its cap of the metrics listener with connections that
+/// send nothing: past the silent grace, a newcomer of that same source (a
+/// scrape) closes one and is answered, long before the minimum age (a
+/// minute here, so that only the grace can make room). Connections that
+/// have sent a byte are kept: a scrape is then refused. Before, a silent
+/// connection was kept as long as any other, and a flood of them, each
+/// closed and opened again just under the minimum age, held its cap.
+#[test]
+fn silent_connections_make_room_after_the_grace() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces)");
+        return;
+    }
+    let ns = Ns::new("silent");
+    let srv = ns.run(|| {
+        let backend: Arc<dyn Backend> = Arc::new(fixture::admin(fixture::standalone_status()));
+        let b = backend.clone();
+        let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), None));
+        let mut cfg = OpsConfig {
+            metrics: Some("127.0.0.1:0".parse().unwrap()),
+            ..OpsConfig::default()
+        };
+        cfg.limits.caps.min_evict_age_ms = 60_000;
+        OpsServer::start(&cfg, backend, metrics).expect("the metrics listener")
+    });
+    let to = srv.metrics_addr.unwrap();
+    let lo = IpAddr::from([127, 0, 0, 1]);
+    let grace = Duration::from_millis(rampart_ops::http::SILENT_GRACE_MS);
+    for first_byte in [None, Some(b"G")] {
+        let held = ns.run(move || {
+            let held: Vec<std::net::TcpStream> = (0..rampart_ops::http::MAX_CONNECTIONS_PER_SOURCE)
+                .map(|_| {
+                    let mut s = std::net::TcpStream::connect(to).unwrap();
+                    if let Some(b) = first_byte {
+                        s.write_all(b).unwrap();
+                    }
+                    s
+                })
+                .collect();
+            std::thread::sleep(grace * 2);
+            held
+        });
+        let got = scrapes(&ns, lo, to, 3);
+        drop(held);
+        match first_byte {
+            None => assert_eq!(got, [200, 200, 200], "silent connections were kept"),
+            Some(_) => assert_eq!(got, [503, 503, 503], "a connection that sent was closed"),
+        }
+        // The held ones are gone before the next round.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

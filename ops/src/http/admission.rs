@@ -10,7 +10,11 @@
 //! head is in, the operator's too, so without that a local user opening
 //! connections in a loop would close the operator's before its head
 //! arrived; with it, a newcomer that finds only young idle connections is
-//! refused, and such a flood mostly refuses itself. When every
+//! refused, and such a flood mostly refuses itself. A connection that has
+//! sent nothing at all is spared only [`Caps::silent_grace_ms`]: a client
+//! sends its first byte at once (the CLI within its owner lookup), so a
+//! flood of connections that never send does not hold a cap for the whole
+//! minimum age. When every
 //! connection under the cap is inside a request, the newcomer may still
 //! take one of a few *reserved* slots, which only a request with the admin
 //! token may use: anyone else's request there is refused on its head. Only
@@ -71,6 +75,10 @@ pub struct Caps {
     /// make room: the time a client has to send its head (the CLI first
     /// looks up who owns the socket it reached, `crate::sock_owner`).
     pub min_evict_age_ms: u64,
+    /// How long a connection that has sent no byte yet is kept at least
+    /// before it may be closed to make room (below the minimum age: a
+    /// client sends at once, the CLI right after its owner lookup).
+    pub silent_grace_ms: u64,
 }
 
 /// Whom a connection counts under for the per-source cap.
@@ -140,6 +148,9 @@ struct Entry {
     source: Source,
     accepted: Instant,
     idle: bool,
+    /// It has sent a byte (until then, it is spared only the silent
+    /// grace).
+    heard: bool,
     /// In a reserved slot, taken when this cap was full: only a request
     /// with the admin token is served there.
     reserved: Option<Refusal>,
@@ -233,6 +244,7 @@ impl Admission {
                 source,
                 accepted: now,
                 idle: true,
+                heard: false,
                 reserved,
                 answer: 0,
                 capped: false,
@@ -253,6 +265,14 @@ impl Admission {
     /// ordinary slot (or one no longer kept).
     pub fn reserved_for(&self, id: ConnId) -> Option<Refusal> {
         self.conns.get(&id).and_then(|e| e.reserved)
+    }
+
+    /// `id` sent its first byte: from now on it is spared the minimum age,
+    /// not only the silent grace. Unknown ids are ignored.
+    pub fn on_heard(&mut self, id: ConnId) {
+        if let Some(e) = self.conns.get_mut(&id) {
+            e.heard = true;
+        }
     }
 
     /// `id`'s request was taken up (a head with a token, or a whole
@@ -394,17 +414,20 @@ impl Admission {
     }
 
     /// The oldest idle connection (of `source`, if given) old enough to
-    /// be closed at `now`.
+    /// be closed at `now`: past the minimum age, or past the silent grace
+    /// without a byte sent.
     fn oldest_idle(&self, source: Option<Source>, now: Instant) -> Option<ConnId> {
         let min_age = Duration::from_millis(self.caps.min_evict_age_ms);
+        let silent_grace = Duration::from_millis(self.caps.silent_grace_ms);
         self.idle
             .iter()
             .filter(|(_, s)| source.is_none_or(|want| **s == want))
             .map(|(id, _)| *id)
             .find(|id| {
-                self.conns
-                    .get(id)
-                    .is_some_and(|e| now.saturating_duration_since(e.accepted) >= min_age)
+                self.conns.get(id).is_some_and(|e| {
+                    let age = now.saturating_duration_since(e.accepted);
+                    age >= min_age || (!e.heard && age >= silent_grace)
+                })
             })
     }
 }
@@ -431,6 +454,7 @@ mod tests {
             reserved,
             max_answer_bytes: 1000,
             min_evict_age_ms: 0,
+            silent_grace_ms: 0,
             answer_grace_ms: 1000,
         })
     }
@@ -570,7 +594,8 @@ mod tests {
     /// while it is younger than the minimum age, and the loop's newcomers
     /// are refused instead. Before, each newcomer closed the oldest idle
     /// connection, reserved slots included, and eight of the loop's closed
-    /// the operator's before its head arrived.
+    /// the operator's before its head arrived. (Every connection here has
+    /// sent a byte of its head: the silent grace does not apply.)
     #[test]
     fn a_young_idle_connection_is_not_closed_to_make_room() {
         let mut t = Admission::new(Caps {
@@ -579,6 +604,7 @@ mod tests {
             reserved: 8,
             max_answer_bytes: 1000,
             min_evict_age_ms: 500,
+            silent_grace_ms: 150,
             answer_grace_ms: 1000,
         });
         let t0 = Instant::now();
@@ -588,10 +614,14 @@ mod tests {
             assert!(t.on_request(busy));
         }
         let operator = id(t.on_accept(A, t0));
+        t.on_heard(operator);
         let mut refused = 0;
         for i in 0..1000 {
             match t.on_accept(A, at(i / 4)) {
-                Admit::Yes { evict, .. } => assert_eq!(evict, None, "at {} ms", i / 4),
+                Admit::Yes { id, evict } => {
+                    assert_eq!(evict, None, "at {} ms", i / 4);
+                    t.on_heard(id);
+                }
                 Admit::No(r) => {
                     assert_eq!(r, Refusal::SourceLimit);
                     refused += 1;
@@ -606,6 +636,43 @@ mod tests {
             Admit::Yes { evict: Some(e), .. } => assert_ne!(e, operator),
             other => panic!("expected an eviction, got {other:?}"),
         }
+    }
+
+    /// A connection that has sent nothing is spared only the silent
+    /// grace: past it, a newcomer closes it to make room, while one that
+    /// has sent a byte is kept until the minimum age. Before, a flood of
+    /// connections that never send, each closed and opened again just
+    /// under the minimum age, held its cap against every newcomer.
+    #[test]
+    fn a_silent_connection_makes_room_after_the_grace() {
+        let mut t = Admission::new(Caps {
+            max_connections: 256,
+            max_per_source: 3,
+            reserved: 0,
+            max_answer_bytes: 1000,
+            min_evict_age_ms: 500,
+            silent_grace_ms: 150,
+            answer_grace_ms: 1000,
+        });
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let s0 = id(t.on_accept(A, at(0)));
+        let s1 = id(t.on_accept(A, at(10)));
+        let heard = id(t.on_accept(A, at(0)));
+        t.on_heard(heard);
+        t.on_heard(ConnId(99));
+        assert_eq!(t.on_accept(A, at(149)), Admit::No(Refusal::SourceLimit));
+        let evicts = |a: Admit| match a {
+            Admit::Yes { evict, .. } => evict,
+            Admit::No(r) => panic!("refused: {r:?}"),
+        };
+        assert_eq!(evicts(t.on_accept(A, at(150))), Some(s0));
+        assert_eq!(evicts(t.on_accept(A, at(160))), Some(s1));
+        // Left: the one that sent a byte (290 ms old) and two silent ones
+        // younger than the grace.
+        assert_eq!(t.on_accept(A, at(290)), Admit::No(Refusal::SourceLimit));
+        assert_eq!(evicts(t.on_accept(A, at(450))), Some(ConnId(3)));
+        assert!(t.on_request(heard), "it sent a byte: kept");
     }
 
     #[test]
