@@ -374,7 +374,8 @@ fn admin_handler(
 /// counters, never secrets, and changes nothing); the `Host` check only if
 /// the gate has one (docs/ops.md §3), on the head. It serves GETs only, so
 /// anything else is refused on its head: nobody can make it wait for a
-/// body, let alone hold one (docs/ops.md §2).
+/// body, let alone hold one (docs/ops.md §2). `/healthz` is answered on
+/// its head too.
 pub fn metrics_service(backend: Arc<dyn Backend>, metrics: Arc<Metrics>, gate: Gate) -> Service {
     Service {
         screen: Arc::new(move |req: &Request| {
@@ -389,6 +390,15 @@ pub fn metrics_service(backend: Arc<dyn Backend>, metrics: Arc<Metrics>, gate: G
             }
             if req.method != "GET" {
                 return Screened::Answer(Response::text(405, "GET only\n"));
+            }
+            // Liveness asks nothing of the node: answered from the head,
+            // without a handler permit or a blocking thread, so probes are
+            // never queued behind slow scrapes (docs/ops.md §2). Readiness
+            // asks the node's state, under locks a `configure` holds while
+            // it waits for the workers, so it is not answered on the
+            // listeners' one thread: it waits for a handler like a scrape.
+            if req.path == "/healthz" {
+                return Screened::Answer(Response::text(200, "ok\n"));
             }
             Screened::Open
         }),

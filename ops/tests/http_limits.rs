@@ -492,3 +492,73 @@ async fn a_body_broken_off_is_counted_as_unreadable_not_too_large() {
     assert_eq!(refused(&text, "admin", "body_unreadable"), 1.0);
     assert_eq!(refused(&text, "admin", "body_too_large"), 0.0);
 }
+
+/// Scrapes whose rendering is slow hold every handler of the metrics
+/// listener: `/healthz` is answered all the same, from its head, without
+/// a handler; `/readyz`, which asks the node's state, waits for one like
+/// a scrape and is answered once they return. Before, a liveness probe
+/// waited behind the scrapes too, and a prober that gives up after a
+/// second or two took the node for dead.
+#[test]
+fn healthz_is_answered_while_scrapes_hold_every_handler() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Condvar, Mutex};
+    let backend: Arc<dyn Backend> = Arc::new(fixture::admin(fixture::standalone_status()));
+    let gate = Arc::new((Mutex::new(true), Condvar::new()));
+    let rendering = Arc::new(AtomicUsize::new(0));
+    let metrics = {
+        let (b, gate, rendering) = (backend.clone(), gate.clone(), rendering.clone());
+        Arc::new(Metrics::new(
+            Arc::new(move || {
+                rendering.fetch_add(1, Ordering::SeqCst);
+                let shut = gate.0.lock().unwrap();
+                // At most a minute: a hang guard, not a timing.
+                let _ = gate
+                    .1
+                    .wait_timeout_while(shut, Duration::from_secs(60), |s| *s)
+                    .unwrap();
+                b.snapshot()
+            }),
+            None,
+        ))
+    };
+    let cfg = OpsConfig {
+        metrics: Some("127.0.0.1:0".parse().unwrap()),
+        ..OpsConfig::default()
+    };
+    let srv = OpsServer::start(&cfg, backend, metrics).unwrap();
+    let addr = srv.metrics_addr.unwrap();
+    let get = move |path: &'static str| {
+        std::thread::spawn(move || Client::new(addr, None).request("GET", path, b"", ""))
+    };
+    let scrapes: Vec<_> = (0..=rampart_ops::http::OPEN_HANDLERS)
+        .map(|_| get("/metrics"))
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while rendering.load(Ordering::SeqCst) < rampart_ops::http::OPEN_HANDLERS {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the scrapes never ran"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let ready = get("/readyz");
+    let live = get("/healthz");
+    let t0 = std::time::Instant::now();
+    while !live.is_finished() {
+        assert!(
+            t0.elapsed() < ANSWER_DEADLINE,
+            "/healthz waited behind the scrapes"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let live = live.join().unwrap().expect("/healthz");
+    assert_eq!((live.status, live.body.as_slice()), (200, &b"ok\n"[..]));
+    assert!(!ready.is_finished(), "/readyz did not wait for a handler");
+    *gate.0.lock().unwrap() = false;
+    gate.1.notify_all();
+    assert_eq!(ready.join().unwrap().expect("/readyz").status, 200);
+    for s in scrapes {
+        assert_eq!(s.join().unwrap().expect("a scrape").status, 200);
+    }
+}
