@@ -90,8 +90,8 @@ pub struct Admin<P: EnginePool> {
     timeout: Duration,
     /// `clear conn` walks allowed now: the operator's, and peers'.
     clears: Mutex<[WalkBudget; 2]>,
-    /// `show conn` walks, by [`Caller`].
-    reads: [ReadWalks; 3],
+    /// `show conn` walks, by [`Caller::index`].
+    reads: [ReadWalks; 4],
     /// The clock `clears` and `reads` refill by and wait on.
     clock: Arc<dyn WalkClock>,
     /// The policy every worker is to run.
@@ -124,8 +124,10 @@ const MIN_SLICE_CHARGE: usize = 8_192;
 /// table holds; a token-less walk of a full table (a million entries) takes
 /// about eight seconds. Without a token: two slices a second; the read
 /// token twice that (its rows are not capped at 10,000); the admin token
-/// sixteen, its own (while the operator walks).
-const READ_SLOTS_PER_SECOND: [f64; 3] = [131_072.0, 262_144.0, 1_048_576.0];
+/// sixteen, its own (while the operator walks); the admin socket without
+/// the admin token (the operator too: only root and the node's user reach
+/// it) as many, its own. By [`Caller::index`].
+const READ_SLOTS_PER_SECOND: [f64; 4] = [131_072.0, 262_144.0, 1_048_576.0, 1_048_576.0];
 
 /// `clear conn` walks a node serves per second on average, and at once.
 const WALKS_PER_SECOND: f64 = 10.0;
@@ -296,12 +298,12 @@ fn clear_budgets(now: std::time::Instant) -> [WalkBudget; 2] {
     })
 }
 
-/// Full `show conn` budgets at `now`, by [`Caller`].
-fn read_walks(now: std::time::Instant) -> [ReadWalks; 3] {
-    std::array::from_fn(|i| ReadWalks {
-        budget: Mutex::new(SlotBudget::new(READ_SLOTS_PER_SECOND[i], now)),
+/// Full `show conn` budgets at `now`, by [`Caller::index`].
+fn read_walks(now: std::time::Instant) -> [ReadWalks; 4] {
+    Caller::ALL.map(|c| ReadWalks {
+        budget: Mutex::new(SlotBudget::new(READ_SLOTS_PER_SECOND[c.index()], now)),
         // The operator's walks wait for nobody's turn.
-        turn: (i != Caller::AdminToken as usize).then(|| Mutex::new(())),
+        turn: (!c.is_operator()).then(|| Mutex::new(())),
     })
 }
 
@@ -749,7 +751,7 @@ impl<P: EnginePool> Backend for Admin<P> {
         if count_only {
             return Ok(list);
         }
-        let walks = &self.reads[q.caller as usize];
+        let walks = &self.reads[q.caller.index()];
         // One walk at a time per kind of caller the operator does not
         // control; a poisoned turn is still a turn.
         let _turn = match walks.turn.as_ref().map(Mutex::try_lock) {
@@ -1030,7 +1032,7 @@ mod tests {
             .step_by(WALK_SLICE_SLOTS)
             .map(|s| (slots - s).clamp(MIN_SLICE_CHARGE, WALK_SLICE_SLOTS))
             .sum();
-        let per_second = READ_SLOTS_PER_SECOND[Caller::Open as usize];
+        let per_second = READ_SLOTS_PER_SECOND[Caller::Open.index()];
         assert!(
             charge as f64 > per_second,
             "{charge} slots: not past a second's"
@@ -1059,6 +1061,45 @@ mod tests {
             paced,
             "the operator waited on others' budget"
         );
+    }
+
+    /// The operator on the admin socket without a token is a kind of
+    /// caller of its own: with the token-less budget spent and a
+    /// token-less walk holding its turn, its walk neither waits nor is
+    /// refused, and lists rows as a token holder's do. Before, it was a
+    /// token-less caller, and a local user's loop of `show conn` on the
+    /// port refused every one of the operator's (429).
+    #[test]
+    fn the_admin_socket_s_walks_are_the_operator_s_own() {
+        let clock = Arc::new(ManualClock::new());
+        let admin =
+            admin_of(LocalPool::new(vec![filled(200_000)], || NOW)).with_clock(clock.clone());
+        admin.conns(&query(Caller::Open)).expect("walked");
+        let spent = clock.slept();
+        assert!(spent > Duration::ZERO, "the token-less budget is not spent");
+        let op = admin.conns(&query(Caller::Socket)).expect("walked");
+        assert_eq!(clock.slept(), spent, "it waited on the token-less budget");
+        assert_eq!(op.conns.len(), SHOW_CONN_MAX_ROWS);
+        // And while a token-less walk holds its turn.
+        let pool = LocalPool::new(vec![filled(10)], || NOW);
+        let admin = Arc::new(admin_of(Gated::new(pool, 2)));
+        let a = admin.clone();
+        let first = std::thread::spawn(move || a.conns(&query(Caller::Open)));
+        admin.pool.await_entered(2);
+        assert!(matches!(
+            admin.conns(&query(Caller::Open)),
+            Err(OpsError::RateLimited(_))
+        ));
+        assert_eq!(
+            admin
+                .conns(&query(Caller::Socket))
+                .expect("socket")
+                .conns
+                .len(),
+            10
+        );
+        admin.pool.open();
+        first.join().unwrap().expect("first");
     }
 
     /// `clear conn` of a large table runs on the workers slice by slice,

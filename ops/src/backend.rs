@@ -49,6 +49,39 @@ pub enum Caller {
     ReadToken,
     /// The admin token (the operator).
     AdminToken,
+    /// The admin socket without the admin token: root or the node's own
+    /// user, as the kernel's credentials of the connection say
+    /// (docs/ops.md §1), that is the operator. Never one with token-less
+    /// callers of the port, whose walks could otherwise refuse the
+    /// operator's (the CLI sends no token for reads unless a read token is
+    /// configured).
+    Socket,
+}
+
+impl Caller {
+    /// Every kind, in the order of their budgets.
+    pub const ALL: [Caller; 4] = [
+        Caller::Open,
+        Caller::ReadToken,
+        Caller::AdminToken,
+        Caller::Socket,
+    ];
+
+    /// Its place in [`Caller::ALL`].
+    pub fn index(self) -> usize {
+        match self {
+            Caller::Open => 0,
+            Caller::ReadToken => 1,
+            Caller::AdminToken => 2,
+            Caller::Socket => 3,
+        }
+    }
+
+    /// Whether it is the operator (the admin token, or the admin socket),
+    /// whose walks wait for nobody's turn and list the full row count.
+    pub fn is_operator(self) -> bool {
+        matches!(self, Caller::AdminToken | Caller::Socket)
+    }
 }
 
 /// A `show conn` request.

@@ -281,16 +281,19 @@ fn admin_screen(tokens: AdminTokens, gate: Gate) -> Screen {
 }
 
 /// The admin API: its screen of request heads, then its handler, which
-/// reports the node's ops listeners (`states`) with its counters.
+/// reports the node's ops listeners (`states`) with its counters. On the
+/// admin socket (the gate's listener), a request without the admin token
+/// is the operator's all the same ([`Caller::Socket`]).
 pub fn admin_service(
     backend: Arc<dyn Backend>,
     tokens: AdminTokens,
     gate: Gate,
     states: Arc<ListenerStates>,
 ) -> Service {
+    let on_socket = gate.listener == Listener::AdminSocket;
     Service {
         screen: admin_screen(tokens.clone(), gate),
-        handler: admin_handler(backend, tokens, states),
+        handler: admin_handler(backend, tokens, states, on_socket),
     }
 }
 
@@ -313,15 +316,24 @@ fn listener_report(states: &ListenerStates) -> Vec<OpsListenerStatus> {
         .collect()
 }
 
-/// The admin API's handler, for requests its screen passed.
+/// The admin API's handler, for requests its screen passed (`on_socket`:
+/// those of the admin socket, whose every connection the kernel's
+/// credentials showed to be root's or the node's user's).
 fn admin_handler(
     backend: Arc<dyn Backend>,
     tokens: AdminTokens,
     states: Arc<ListenerStates>,
+    on_socket: bool,
 ) -> Handler {
     Arc::new(move |req: Request| {
+        // On the socket, a read without the admin token is the operator's
+        // (the CLI sends none unless a read token is configured): a walk
+        // budget and no turn of its own, never shared with the port's
+        // token-less callers, whose walks would refuse it (docs/ops.md §2).
         let caller = if authorized(&req, &tokens.change) {
             Caller::AdminToken
+        } else if on_socket {
+            Caller::Socket
         } else if authorized(&req, &tokens.read) {
             Caller::ReadToken
         } else {

@@ -162,6 +162,52 @@ fn a_flood_of_the_loopback_port_leaves_the_socket_answering() {
     drop(held);
 }
 
+/// A local user loops token-less `show conn`s on the loopback port, so one
+/// of them always holds the token-less turn and budget: the operator's
+/// `show conn` on the socket without a token (the CLI sends none for reads
+/// unless a read token is configured) is answered every time. Before, the socket's token-less reads were the port's
+/// kind of caller, and every one of them was refused (429) under the loop.
+#[test]
+fn the_port_s_token_less_walks_do_not_refuse_the_operator_s_on_the_socket() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let dir = Dir::new("walks");
+    let path = dir.sock();
+    let srv = start(&path, ServeLimits::default()).unwrap();
+    let port = srv.admin_addr.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let loops: Vec<_> = (0..3)
+        .map(|_| {
+            let (stop, refused) = (stop.clone(), refused.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let walk = Client::new(port, None).conns(&Default::default(), false);
+                    if let Err(ClientError::Refused { status: 429, .. }) = walk {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    // Until the loops meet each other's turn: the turn is held.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while refused.load(Ordering::Relaxed) == 0 {
+        assert!(std::time::Instant::now() < deadline, "the loops never met");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let operator = Client::new(Endpoint::Unix(path.clone()), None);
+    let answers: Vec<_> = (0..10)
+        .map(|_| operator.conns(&Default::default(), false))
+        .collect();
+    stop.store(true, Ordering::Relaxed);
+    for l in loops {
+        l.join().unwrap();
+    }
+    for a in answers {
+        a.expect("the operator's show conn on the socket");
+    }
+}
+
 #[test]
 fn a_stale_socket_is_replaced_but_a_live_one_or_another_file_is_not() {
     let dir = Dir::new("stale");
