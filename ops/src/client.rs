@@ -475,7 +475,9 @@ impl Client {
         // room (docs/ops.md §2). An empty line, which a server ignores
         // before a request line (RFC 9112 §2.2), and which tells whoever
         // holds the port nothing.
-        s.write_all(b"\r\n").map_err(io)?;
+        // A connection already closed shows in the request's own write
+        // and read below.
+        let _ = s.write_all(b"\r\n");
         if self.token.is_some() {
             self.check_owner(&s)?;
         }
@@ -506,6 +508,23 @@ impl Client {
         let written = s.write_all(&request);
         let mut raw = Vec::new();
         let read = s.read_to_end(&mut raw, MAX_RESPONSE_BYTES);
+        // Closed (or reset) before a byte of an answer: a listener out of
+        // room cuts such connections under a flood of them (docs/ops.md
+        // §2). A read did nothing whatever happened, so it is busy, and
+        // tried again as such; a change may have been made, and is not.
+        if raw.is_empty() && method == "GET" {
+            let why = match (&written, &read) {
+                (Err(e), _) | (_, Err(e)) => e.to_string(),
+                _ => "closed".to_string(),
+            };
+            return Err(ClientError::Busy {
+                addr: addr.clone(),
+                message: format!(
+                    "the connection ended before any answer ({why}); the listener may be out of \
+                     room"
+                ),
+            });
+        }
         match (written, read) {
             (Ok(()), Err(e)) if raw.is_empty() => return Err(io(e)),
             (Err(e), _) if raw.is_empty() => return Err(io(e)),
@@ -705,6 +724,53 @@ mod tests {
             "{msg}"
         );
         assert!(!msg.contains("came from no file"), "{msg}");
+    }
+
+    /// A listener that closes a connection before a byte of an answer
+    /// (one out of room, cutting refusals short under a flood): a read is
+    /// told busy and tried again within the busy retry, and gets its
+    /// answer; a change is not tried again. Before, both failed at once
+    /// ("no end of headers", "connection failed"), which the CLI does not
+    /// retry.
+    #[test]
+    fn a_read_closed_before_any_answer_is_tried_again_a_change_is_not() {
+        use std::os::unix::net::UnixListener;
+        let dir = std::env::temp_dir().join(format!("rampart-client-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("admin.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        // Cuts three connections, answers the fourth, cuts the fifth (the
+        // change), then tells whether a sixth came.
+        let server = std::thread::spawn(move || {
+            for _ in 0..3 {
+                drop(listener.accept().unwrap());
+            }
+            let (mut s, _) = listener.accept().unwrap();
+            let mut head = [0u8; 4096];
+            let _ = s.read(&mut head);
+            let body = r#"{"drops":[],"forwarded_packets":0,"conns_in_use":0}"#;
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            drop(s);
+            drop(listener.accept().unwrap());
+            listener.set_nonblocking(true).unwrap();
+            std::thread::sleep(BUSY_PAUSE * 4);
+            listener.accept().is_ok()
+        });
+        let c =
+            Client::new(Endpoint::Unix(path.clone()), None).retrying_busy(Duration::from_secs(5));
+        c.counters().expect("a read is tried again");
+        let e = c.configure("hostname x\n").unwrap_err();
+        assert!(
+            matches!(e, ClientError::Io { .. } | ClientError::Protocol { .. }),
+            "{e}"
+        );
+        assert!(!server.join().unwrap(), "the change was sent again");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

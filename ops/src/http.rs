@@ -593,22 +593,46 @@ async fn connection<S>(
     }
 }
 
+/// A stream the listener can write to without waiting: a refusal goes out
+/// before its connection is handed to a task.
+trait TryWrite {
+    fn try_write(&self, b: &[u8]) -> std::io::Result<usize>;
+}
+
+impl TryWrite for TcpStream {
+    fn try_write(&self, b: &[u8]) -> std::io::Result<usize> {
+        TcpStream::try_write(self, b)
+    }
+}
+
+impl TryWrite for UnixStream {
+    fn try_write(&self, b: &[u8]) -> std::io::Result<usize> {
+        UnixStream::try_write(self, b)
+    }
+}
+
 /// Answer a connection refused for lack of room so that its client reads
-/// why: the refusal goes out at once and the sending side is shut, then
-/// whatever the client sends (its request) is read and dropped until it
-/// closes, for at most [`REFUSAL_LINGER_MS`]. Closing with its request
-/// unread would reset the connection, and a reset loses the answer before
-/// the client reads it. At most [`REFUSALS_AT_ONCE`] linger; beyond, the
-/// oldest is cut short: it has had the longest to be read, and under a
-/// flood of connections that hold their refusals unread, the newest (the
-/// operator's, perhaps) is the one to keep. Before, the newest was written
-/// without waiting and closed, and the operator's CLI, refused in a flood,
-/// lost its refusal to the reset: `connection failed`, nothing to retry.
+/// why: the refusal is written at once, with one write that does not wait
+/// (a new connection's send buffer holds it whole), before the connection
+/// is handed to a task; the task writes whatever that write left, shuts
+/// the sending side, then reads and drops whatever the client sends (its
+/// request) until it closes, for at most [`REFUSAL_LINGER_MS`]. Closing
+/// with its request unread would reset the connection, and a reset can
+/// lose the answer before the client reads it. At most
+/// [`REFUSALS_AT_ONCE`] linger; beyond, the oldest is cut short: it has
+/// had the longest to be read, and under a flood of connections that hold
+/// their refusals unread, the newest (the operator's, perhaps) is the one
+/// to keep. The write comes first because a burst of refusals (many
+/// connections waiting in the backlog, taken one after another without
+/// the loop yielding) cuts short tasks that have not run yet: when the
+/// task wrote the refusal, such a connection was closed without a byte,
+/// and the CLI said "no end of headers" instead of "busy".
 fn refuse<S>(mut stream: S, shared: &Shared)
 where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + TryWrite + Unpin + Send + 'static,
 {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let written = stream.try_write(REFUSED_ANSWER).unwrap_or(0);
     let mut lingering = shared
         .refusing
         .lock()
@@ -621,7 +645,7 @@ where
     }
     let task = tokio::spawn(async move {
         let linger = async move {
-            stream.write_all(REFUSED_ANSWER).await?;
+            stream.write_all(&REFUSED_ANSWER[written..]).await?;
             // Only the sending side: the request is still read below.
             stream.shutdown().await?;
             let mut buf = [0u8; 4096];
@@ -863,6 +887,40 @@ mod tests {
         let e: crate::model::ApiError = serde_json::from_slice(&r.body).unwrap();
         assert!(e.busy);
         assert!(REFUSED_ANSWER.ends_with(&r.body));
+    }
+
+    /// More refusals than linger at once, handed to [`refuse`] one after
+    /// another before any of their tasks runs (as the accept loop does
+    /// with a backlog of connections): every client reads the whole
+    /// refusal, also those whose lingering was cut short. Before, a task
+    /// cut short before it ran closed its connection without a byte.
+    #[tokio::test(flavor = "current_thread")]
+    async fn every_refusal_of_a_burst_is_written() {
+        use tokio::io::AsyncReadExt as _;
+        let shared: Shared = Arc::new(Listening {
+            listener: Listener::Admin,
+            states: Arc::new(ListenerStates::default()),
+            conns: Mutex::new(Conns {
+                admission: Admission::new(ServeLimits::default().caps),
+                evict: std::collections::HashMap::new(),
+            }),
+            open_handlers: Arc::new(tokio::sync::Semaphore::new(OPEN_HANDLERS)),
+            refusing: Mutex::new(std::collections::VecDeque::new()),
+        });
+        let mut clients = Vec::new();
+        for _ in 0..REFUSALS_AT_ONCE * 2 {
+            let (client, server) = UnixStream::pair().unwrap();
+            refuse(server, &shared);
+            clients.push(client);
+        }
+        for (i, mut c) in clients.into_iter().enumerate() {
+            let mut got = Vec::new();
+            tokio::time::timeout(Duration::from_secs(5), c.read_to_end(&mut got))
+                .await
+                .expect("the refusal's connection was not closed")
+                .unwrap();
+            assert_eq!(got, REFUSED_ANSWER, "refusal {i}");
+        }
     }
 
     #[test]
