@@ -99,9 +99,13 @@ pub const SILENT_GRACE_MS: u64 = 200;
 /// operator's request finds one free and never queues behind theirs.
 pub const OPEN_HANDLERS: usize = 3;
 
-/// Threads of the runtime's blocking pool (both listeners'
-/// [`OPEN_HANDLERS`] leave four for requests with the admin token).
-pub const BLOCKING_THREADS: usize = 2 * OPEN_HANDLERS + 4;
+/// Threads of the blocking pool left for requests with the admin token
+/// when every listener's [`OPEN_HANDLERS`] are busy.
+pub const ADMIN_TOKEN_THREADS: usize = 4;
+
+/// Threads of the runtime's blocking pool: every listener's (metrics,
+/// admin, admin socket) [`OPEN_HANDLERS`], and [`ADMIN_TOKEN_THREADS`].
+pub const BLOCKING_THREADS: usize = Listener::ALL.len() * OPEN_HANDLERS + ADMIN_TOKEN_THREADS;
 
 /// Refused connections that linger at once per listener, so that their
 /// refusal is read rather than lost to a reset; beyond, the oldest stops
@@ -921,6 +925,19 @@ mod tests {
                 .unwrap();
             assert_eq!(got, REFUSED_ANSWER, "refusal {i}");
         }
+    }
+
+    /// The open handlers of all three listeners at once leave the admin
+    /// token its threads. Before, the pool counted two listeners' and
+    /// left one thread.
+    #[test]
+    fn the_blocking_pool_leaves_threads_for_the_admin_token() {
+        assert_eq!(Listener::ALL.len(), 3);
+        assert_eq!(
+            BLOCKING_THREADS - Listener::ALL.len() * OPEN_HANDLERS,
+            ADMIN_TOKEN_THREADS
+        );
+        assert_eq!(BLOCKING_THREADS, 13);
     }
 
     #[test]
