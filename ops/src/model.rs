@@ -232,7 +232,8 @@ pub struct RaftStatus {
     /// Learners' node ids.
     pub learners: Vec<u16>,
     /// Raft calls from members refused (undecodable, a wrong sender, a
-    /// snapshot chunk past its limit).
+    /// snapshot chunk past its limit, a term or index past 2^62, entries
+    /// out of order).
     #[serde(default)]
     pub rpcs_refused: u64,
     /// Committed policies this node did not run: they did not compile

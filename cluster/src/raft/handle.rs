@@ -29,7 +29,9 @@ use super::settings::{
     FORWARD_MARGIN, HELLO_TIMEOUT, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES, RaftSettings,
 };
 use super::state_machine::StateMachine;
-use super::store::{Db, LogStore, STORE_FILE, StoreCounters, refuse_purged_past_state};
+use super::store::{
+    Db, LogStore, STORE_FILE, StoreCounters, refuse_log_out_of_order, refuse_purged_past_state,
+};
 use super::types::{
     AppliedPolicy, MemberNode, NodeId, PolicyCmd, Raft, SeqKey, TypeConfig, Version,
 };
@@ -97,7 +99,8 @@ pub struct PolicyStatus {
     /// Store: snapshots installed from a leader.
     pub snapshots_installed: u64,
     /// Raft calls from members refused (undecodable, a wrong sender, a
-    /// snapshot chunk past the limit).
+    /// snapshot chunk past the limit, a term or index past 2^62, entries
+    /// out of order).
     pub rpcs_refused: u64,
     /// Committed policies over the size limit, skipped here.
     pub policies_oversized: u64,
@@ -227,6 +230,8 @@ impl PolicyRaft {
         // A log purged past the state machine would stop Raft at its first
         // apply, on every start: refuse it with what to do instead.
         refuse_purged_past_state(&db, &dir.join(STORE_FILE))?;
+        // So would a log with a gap in it, at every start.
+        refuse_log_out_of_order(&db, &dir.join(STORE_FILE))?;
         let policy = sm.subscribe();
         let removed = sm.subscribe_removed();
         let log = LogStore::new(db);

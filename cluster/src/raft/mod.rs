@@ -82,6 +82,7 @@
 //! | `messages.rs` | the RPC messages |
 //! | `network.rs` | openraft's network over transport RPCs |
 //! | `service.rs` | serving peers' RPCs |
+//! | `entry_checks.rs` | the order of a peer's entries |
 //! | `handle.rs` | [`PolicyRaft`]: start, writes, membership, status |
 //! | `identity.rs` | the cluster id; whether a store's log may vote |
 //! | `settings.rs` | every limit, and openraft's config |
@@ -90,6 +91,7 @@
 // Public only for the fuzz targets (`fuzz/`, `raft_codec`): not an API.
 #[doc(hidden)]
 pub mod codec;
+mod entry_checks;
 mod error;
 mod handle;
 mod identity;

@@ -11,6 +11,7 @@ use openraft::raft::{AppendEntriesResponse, VoteResponse};
 use openraft::{LeaderId, LogId};
 
 use super::codec;
+use super::entry_checks::entries_out_of_order;
 use super::handle::{Inner, PolicyRaft};
 use super::identity::ClusterId;
 use super::messages::{RaftReply, RaftRequest, decode_call};
@@ -139,6 +140,9 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
             let logs = logs.chain(&r.prev_log_id).chain(&r.leader_commit);
             if let Some(refused) = beyond_bounds(peer, [r.vote.leader_id()], logs) {
                 return refused;
+            }
+            if let Some(why) = entries_out_of_order(&r) {
+                return RaftReply::Refused(format!("node {peer} sent entries out of order: {why}"));
             }
             // Whether, if this call succeeds, the log holds everything the
             // leader committed and ends with an entry of the leader's own

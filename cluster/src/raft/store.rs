@@ -71,7 +71,8 @@ pub struct StoreCounters {
     /// The committed log index + 1 (0: nothing committed yet).
     pub committed_index_plus_one: AtomicU64,
     /// Raft calls from members refused: undecodable, naming another
-    /// sender, or a snapshot chunk past the size limit.
+    /// sender, a snapshot chunk past the size limit, a term or index past
+    /// 2^62, or entries out of order.
     pub rpcs_refused: AtomicU64,
     /// Committed policies larger than the write path takes, skipped by the
     /// state machine (a member committed them around the check).
@@ -140,6 +141,23 @@ pub enum OpenError {
         /// The last index the state machine holds (applied or in its
         /// snapshot), if any.
         covered: Option<u64>,
+    },
+    /// The log does not run in order (a gap, or a leader going down): a
+    /// member's entries that an earlier version stored. openraft fails
+    /// every start reading it back.
+    #[error(
+        "{path}: the Raft log is out of order ({why}): a cluster member sent entries no leader \
+         sends, and a version before this one stored them; this store cannot start. Stop the \
+         node, move the directory {dir} aside (keep it for inspection) and start the node \
+         again: with an empty store it catches up from the cluster's leader and does not vote \
+         until it has (docs/ARCHITECTURE.md §7, cluster identity)",
+        dir = .path.parent().map_or_else(|| ".".into(), |d| d.display().to_string())
+    )]
+    LogOutOfOrder {
+        /// The file.
+        path: PathBuf,
+        /// Where the order breaks.
+        why: String,
     },
     /// The directory or the file may be changed by another user (docs/ops.md §4).
     #[error(transparent)]
@@ -442,6 +460,67 @@ pub(super) fn refuse_purged_past_state(db: &Db, path: &Path) -> Result<(), OpenE
         }),
         _ => Ok(()),
     }
+}
+
+/// Refuse a store whose log does not run in order: entries one index at a
+/// time from just after the last purged one, their leaders (term, then
+/// node) never going down. Before this version refused such entries from
+/// a member (`entry_checks.rs`), a member could have a node store one
+/// past a gap; openraft then fails every start reading the log back
+/// ("Failed to get log entries, expected index: [11, 16)"), saying nothing
+/// of why or what to do. Reads every entry the log holds: a log is purged
+/// to a few hundred at most (`RaftSettings::snapshot_logs_since_last`).
+pub(super) fn refuse_log_out_of_order(db: &Db, path: &Path) -> Result<(), OpenError> {
+    let record = |record: &'static str, reason: String| OpenError::Record {
+        path: path.to_path_buf(),
+        record,
+        reason,
+    };
+    let purged: Option<LogId> =
+        decode_meta(db, KEY_LAST_PURGED).map_err(|e| record(KEY_LAST_PURGED, e.to_string()))?;
+    let txn = db
+        .db
+        .begin_read()
+        .map_err(|e| record("log", e.to_string()))?;
+    let t = txn
+        .open_table(LOG)
+        .map_err(|e| record("log", e.to_string()))?;
+    let mut expect = purged.map_or(0, |p| p.index.saturating_add(1));
+    let mut before = purged;
+    for row in t.iter().map_err(|e| record("log", e.to_string()))? {
+        let (k, v) = row.map_err(|e| record("log", e.to_string()))?;
+        let entry: Entry = codec::decode(v.value())
+            .map_err(|e| record("log", format!("entry {}: {e}", k.value())))?;
+        let why = if k.value() != expect {
+            Some(format!(
+                "the log holds no entry {expect} but one at {}",
+                k.value()
+            ))
+        } else if entry.log_id.index != k.value() {
+            Some(format!(
+                "entry {} names index {}",
+                k.value(),
+                entry.log_id.index
+            ))
+        } else if before.is_some_and(|b| entry.log_id.leader_id < b.leader_id) {
+            Some(format!(
+                "entry {} is of an earlier leader (term {}) than the entry before it",
+                k.value(),
+                entry.log_id.leader_id.term
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(OpenError::LogOutOfOrder {
+                path: path.to_path_buf(),
+                why,
+            });
+        }
+        before = Some(entry.log_id);
+        expect = expect.saturating_add(1);
+    }
+    Ok(())
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -885,6 +964,55 @@ mod tests {
             "{text}"
         );
         drop(db);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A log an earlier version stored past a gap (a member's entry five
+    /// past the last) is refused at start with what to do; so is one whose
+    /// leaders go down. A log that runs in order from its last purged
+    /// entry starts.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_log_out_of_order_is_refused() {
+        let d = dir("out-of-order");
+        let path = d.join(STORE_FILE);
+        let at = |term: u64, index: u64| {
+            let mut e = policy(index);
+            e.log_id = openraft::testing::log_id(term, 1, index);
+            e
+        };
+        {
+            let (db, mut log, _sm) = open(&d);
+            log.blocking_append((0..=3).map(|i| at(1, i)))
+                .await
+                .expect("append");
+            log.purge(openraft::testing::log_id(1, 1, 1))
+                .await
+                .expect("purge");
+            refuse_log_out_of_order(&db, &path).expect("in order from the purged entry");
+            // What the reviewer's member left: entry 8 after entry 3.
+            log.blocking_append([at(6, 8)]).await.expect("append");
+        }
+        let (db, mut log, _sm) = open(&d);
+        let e = refuse_log_out_of_order(&db, &path).expect_err("a gap");
+        assert!(matches!(e, OpenError::LogOutOfOrder { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(
+            text.contains("the log holds no entry 4 but one at 8")
+                && text.contains(&format!("move the directory {} aside", d.display())),
+            "{text}"
+        );
+        log.truncate(openraft::testing::log_id(6, 1, 8))
+            .await
+            .expect("truncate");
+        refuse_log_out_of_order(&db, &path).expect("in order again");
+        log.blocking_append([at(2, 4), at(1, 5)])
+            .await
+            .expect("append");
+        let text = refuse_log_out_of_order(&db, &path)
+            .expect_err("a leader going down")
+            .to_string();
+        assert!(text.contains("entry 5 is of an earlier leader"), "{text}");
+        drop((db, log));
         let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use rampart_cluster::pki::{self, NodeTls};
 use rampart_cluster::raft::{
-    AppliedPolicy, MemberNode, NodeId, PolicyRaft, RaftSettings, Role, Validator, Version,
+    AppliedPolicy, MemberNode, NodeId, OpenError, PolicyRaft, RaftSettings, Role, StartError,
+    Validator, Version,
 };
 use rampart_cluster::transport::{PeerSpec, Transport, TransportConfig};
 use rampart_dataplane::EngineConfig;
@@ -140,6 +141,24 @@ impl Lab {
 
     /// Start node `id` with a validator of the test's own.
     pub async fn start_with(&mut self, id: NodeId, validator: Validator) {
+        if let Err(e) = self.start_raft(id, validator, true).await {
+            panic!("node {id}: raft: {e}");
+        }
+    }
+
+    /// Start node `id`, and hand back why its Raft refused to start (its
+    /// transport is stopped again then). Retries only while a stopped
+    /// node's store file is still being released.
+    pub async fn try_start(&mut self, id: NodeId) -> Result<(), StartError> {
+        self.start_raft(id, validator(), false).await
+    }
+
+    async fn start_raft(
+        &mut self,
+        id: NodeId,
+        validator: Validator,
+        retry_any: bool,
+    ) -> Result<(), StartError> {
         let i = usize::try_from(id - 1).expect("index");
         let me = u16::try_from(id).expect("small id");
         let peers = self
@@ -183,11 +202,19 @@ impl Lab {
             .await
             {
                 Ok(r) => break r,
-                Err(e) if Instant::now() < deadline => {
+                Err(e)
+                    if Instant::now() < deadline
+                        && (retry_any
+                            || matches!(e, StartError::Store(OpenError::Database { .. }))) =>
+                {
                     eprintln!("node {id}: {e}; retrying");
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
-                Err(e) => panic!("node {id}: raft: {e}"),
+                Err(e) => {
+                    transport.shutdown().await;
+                    drain.abort();
+                    return Err(e);
+                }
             }
         };
         self.nodes[i] = Some(Node {
@@ -196,6 +223,7 @@ impl Lab {
             raft,
             drain,
         });
+        Ok(())
     }
 
     /// Stop node `id` as a crash would leave it: Raft and transport shut,

@@ -1,0 +1,161 @@
+//! A member (it holds a node's key) sends another node AppendEntries that
+//! no leader sends: an entry past a gap. openraft 0.9.25 took it and
+//! stopped Raft's core on the node for good (docs/ARCHITECTURE.md §7;
+//! SECURITY.md, what a member's key allows). It is refused, counted, and
+//! the node stays a working member.
+
+// Tests wait on real sockets with wall-clock deadlines.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::raft_lab::{Lab, WAIT, data_dir, policy, test_settings, wait_until};
+use openraft::raft::AppendEntriesRequest;
+use rampart_cluster::raft::messages::{RaftCall, RaftRequest, encode_call};
+use rampart_cluster::raft::{Entry, NodeId, PolicyCmd, Role, TypeConfig, open_store};
+use rampart_cluster::transport::RPC_SERVICE_RAFT;
+
+/// The leader, and two followers: an attacker and its victim.
+async fn three_nodes(tag: &str) -> (Lab, NodeId, NodeId, NodeId) {
+    let mut lab = Lab::new(tag, 3, test_settings());
+    lab.form(&policy(7001)).await;
+    let leader = lab.wait_leader().await;
+    let v = lab.node(leader).write(&policy(7002)).await.expect("write");
+    for id in lab.running() {
+        lab.wait_version(id, v).await;
+    }
+    let others: Vec<NodeId> = lab.running().into_iter().filter(|i| *i != leader).collect();
+    (lab, leader, others[0], others[1])
+}
+
+/// `attacker` sends `req` to `victim` as its own Raft call; the reply's
+/// text.
+async fn send(
+    lab: &Lab,
+    attacker: NodeId,
+    victim: NodeId,
+    req: AppendEntriesRequest<TypeConfig>,
+) -> String {
+    let call = RaftCall {
+        cluster: lab.node(attacker).status().cluster,
+        request: RaftRequest::AppendEntries(req),
+    };
+    let bytes = encode_call(&call).expect("encode");
+    let reply = lab
+        .transport(attacker)
+        .rpc(
+            u16::try_from(victim).expect("small id"),
+            RPC_SERVICE_RAFT,
+            bytes.into(),
+            WAIT,
+        )
+        .await
+        .expect("the victim answers");
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// The victim's last log id, once everything it holds is applied.
+async fn settled_last(lab: &Lab, victim: NodeId) -> openraft::LogId<NodeId> {
+    let raft = lab.node(victim).raft().clone();
+    let mut last = None;
+    wait_until("the victim applies its whole log", || {
+        let m = raft.metrics().borrow().clone();
+        last = m.last_applied;
+        m.last_applied.is_some() && m.last_applied.map(|l| l.index) == m.last_log_index
+    })
+    .await;
+    last.expect("applied")
+}
+
+/// The victim is still a member that applies what the cluster commits,
+/// and its core runs.
+async fn still_works(lab: &Lab, leader: NodeId, victim: NodeId, port: u16) {
+    let st = lab.node(victim).status();
+    assert_eq!(st.stopped, None, "the victim's Raft runs: {st:?}");
+    assert_ne!(st.role, Role::Stopped);
+    let v = lab.node(leader).write(&policy(port)).await.expect("write");
+    assert_eq!(lab.wait_version(victim, v).await.version, v);
+    assert_eq!(lab.node(victim).status().stopped, None);
+}
+
+/// The reviewer's attack: a vote five terms on, `prev_log_id` the
+/// victim's last entry and one entry five indexes past it, committed.
+/// Before the fix the victim stored it, its next apply failed ("try to get
+/// log at index 11 but got Some(15)"; a panic with debug assertions) and
+/// every later start failed on the same log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_entry_past_a_gap_from_a_member_is_refused_and_raft_lives() {
+    let (lab, leader, attacker, victim) = three_nodes("gap").await;
+    let last = settled_last(&lab, victim).await;
+    let term = lab.node(victim).status().term + 5;
+    let gap = openraft::LogId::new(
+        openraft::CommittedLeaderId::new(term, attacker),
+        last.index + 5,
+    );
+    let req = AppendEntriesRequest::<TypeConfig> {
+        vote: openraft::Vote::new_committed(term, attacker),
+        prev_log_id: Some(last),
+        entries: vec![Entry {
+            log_id: gap,
+            payload: openraft::EntryPayload::Normal(PolicyCmd::SetConfig { text: policy(6666) }),
+        }],
+        leader_commit: Some(gap),
+    };
+    let refused_before = lab.node(victim).status().rpcs_refused;
+    let text = send(&lab, attacker, victim, req).await;
+    assert!(
+        text.contains("entries out of order") && text.contains("entries must follow"),
+        "refused with the reason: {text}"
+    );
+    assert_eq!(lab.node(victim).status().rpcs_refused, refused_before + 1);
+    let st = lab.node(victim).status();
+    assert_eq!(st.last_log_index, Some(last.index), "nothing stored");
+    assert!(st.term < term, "the attacker's vote was not taken: {st:?}");
+    // Long enough for an apply of the stored entry to have failed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    still_works(&lab, leader, victim, 7003).await;
+    lab.shutdown().await;
+}
+
+/// A store that an earlier version let a member fill past a gap: every
+/// start failed inside openraft ("Failed to get log entries, expected
+/// index: [11, 16)"), saying nothing of what to do. The start is refused
+/// with the advice, and the node, its `raft/` moved aside, catches up from
+/// the leader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_left_with_a_gap_is_refused_at_start_with_what_to_do() {
+    use openraft::storage::RaftLogStorageExt as _;
+    let (mut lab, leader, _, victim) = three_nodes("gap-stored").await;
+    let last = settled_last(&lab, victim).await;
+    lab.stop(victim).await;
+    let dir = data_dir(&lab, victim);
+    {
+        let (mut log, _sm) = open_store(&dir).expect("open the victim's store");
+        let gap = Entry {
+            log_id: openraft::LogId::new(
+                openraft::CommittedLeaderId::new(last.leader_id.term + 5, 1),
+                last.index + 5,
+            ),
+            payload: openraft::EntryPayload::Blank,
+        };
+        log.blocking_append([gap]).await.expect("append");
+    }
+    let e = lab.try_start(victim).await.expect_err("refused");
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!(
+            "the log holds no entry {} but one at {}",
+            last.index + 1,
+            last.index + 5
+        )) && text.contains(&format!("move the directory {} aside", dir.display())),
+        "{text}"
+    );
+    std::fs::rename(&dir, dir.with_extension("aside")).expect("move raft/ aside");
+    lab.start(victim).await;
+    let v = lab.node(leader).write(&policy(7005)).await.expect("write");
+    assert_eq!(lab.wait_version(victim, v).await.version, v);
+    let _ = std::fs::remove_dir_all(dir.with_extension("aside"));
+    lab.shutdown().await;
+}
