@@ -414,12 +414,22 @@ async fn a_snapshot_chunk_far_past_the_limit_is_refused_and_the_node_lives() {
         .status()
         .cluster
         .expect("a founded cluster");
+    // A membership the victim takes (one without a voter is refused
+    // before the chunk's offset is looked at).
+    let nodes: std::collections::BTreeMap<u64, _> = (1..=3).map(|i| (i, lab.member(i))).collect();
+    let membership = openraft::StoredMembership::new(
+        Some(openraft::LogId::new(
+            openraft::CommittedLeaderId::new(1, 1),
+            0,
+        )),
+        openraft::Membership::new(vec![nodes.keys().copied().collect()], nodes),
+    );
     let chunk = |offset: u64, len: usize| {
         let req = InstallSnapshotRequest::<TypeConfig> {
             vote: openraft::Vote::new_committed(term + 1, attacker),
             meta: SnapshotMeta {
                 last_log_id: None,
-                last_membership: Default::default(),
+                last_membership: membership.clone(),
                 snapshot_id: "hostile".into(),
             },
             offset,

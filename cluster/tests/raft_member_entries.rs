@@ -1,20 +1,22 @@
-//! A member (it holds a node's key) sends another node AppendEntries that
-//! no leader sends: an entry past a gap. openraft 0.9.25 took it and
+//! A member (it holds a node's key) sends another node Raft calls that no
+//! leader sends: an entry past a gap, and a membership (in an entry or a
+//! snapshot) whose voter has no node record. openraft 0.9.25 took them and
 //! stopped Raft's core on the node for good (docs/ARCHITECTURE.md §7;
-//! SECURITY.md, what a member's key allows). It is refused, counted, and
-//! the node stays a working member.
+//! SECURITY.md, what a member's key allows). They are refused, counted,
+//! and the node stays a working member.
 
 // Tests wait on real sockets with wall-clock deadlines.
 #![allow(clippy::disallowed_methods)]
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use common::raft_lab::{Lab, WAIT, data_dir, policy, test_settings, wait_until};
 use openraft::raft::AppendEntriesRequest;
 use rampart_cluster::raft::messages::{RaftCall, RaftRequest, encode_call};
-use rampart_cluster::raft::{Entry, NodeId, PolicyCmd, Role, TypeConfig, open_store};
+use rampart_cluster::raft::{Entry, MemberNode, NodeId, PolicyCmd, Role, TypeConfig, open_store};
 use rampart_cluster::transport::RPC_SERVICE_RAFT;
 
 /// The leader, and two followers: an attacker and its victim.
@@ -30,17 +32,12 @@ async fn three_nodes(tag: &str) -> (Lab, NodeId, NodeId, NodeId) {
     (lab, leader, others[0], others[1])
 }
 
-/// `attacker` sends `req` to `victim` as its own Raft call; the reply's
-/// text.
-async fn send(
-    lab: &Lab,
-    attacker: NodeId,
-    victim: NodeId,
-    req: AppendEntriesRequest<TypeConfig>,
-) -> String {
+/// `attacker` sends `request` to `victim` as its own Raft call; the
+/// reply's text.
+async fn call(lab: &Lab, attacker: NodeId, victim: NodeId, request: RaftRequest) -> String {
     let call = RaftCall {
         cluster: lab.node(attacker).status().cluster,
-        request: RaftRequest::AppendEntries(req),
+        request,
     };
     let bytes = encode_call(&call).expect("encode");
     let reply = lab
@@ -54,6 +51,36 @@ async fn send(
         .await
         .expect("the victim answers");
     String::from_utf8_lossy(&reply).into_owned()
+}
+
+async fn send(
+    lab: &Lab,
+    attacker: NodeId,
+    victim: NodeId,
+    req: AppendEntriesRequest<TypeConfig>,
+) -> String {
+    call(lab, attacker, victim, RaftRequest::AppendEntries(req)).await
+}
+
+/// Voters 1, 2, 3 and 9, node records for 1, 2 and 3 only, as it arrives
+/// on the wire (built through serde: `Membership::new` would add a record
+/// for 9).
+fn voter_without_a_record(lab: &Lab) -> openraft::Membership<NodeId, MemberNode> {
+    #[derive(serde::Serialize)]
+    struct Raw {
+        configs: Vec<BTreeSet<NodeId>>,
+        nodes: BTreeMap<NodeId, MemberNode>,
+    }
+    let raw = Raw {
+        configs: vec![BTreeSet::from([1, 2, 3, 9])],
+        nodes: (1..=3).map(|i| (i, lab.member(i))).collect(),
+    };
+    let c = bincode::config::standard();
+    let bytes = bincode::serde::encode_to_vec(&raw, c).expect("encode");
+    let (membership, _): (openraft::Membership<NodeId, MemberNode>, usize) =
+        bincode::serde::decode_from_slice(&bytes, c).expect("decode");
+    assert!(membership.get_node(&9).is_none());
+    membership
 }
 
 /// The victim's last log id, once everything it holds is applied.
@@ -119,6 +146,49 @@ async fn an_entry_past_a_gap_from_a_member_is_refused_and_raft_lives() {
     lab.shutdown().await;
 }
 
+/// A membership entry naming voter 9, which has no node record: the victim
+/// stored it and openraft's core panicked at its next election, looking
+/// the voter's record up. Refused now; the victim campaigns (its leader
+/// stopped) and lives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_membership_with_a_voter_without_a_record_is_refused_and_raft_lives() {
+    let (mut lab, leader, attacker, victim) = three_nodes("voter-no-node").await;
+    let last = settled_last(&lab, victim).await;
+    let term = lab.node(victim).status().term + 5;
+    let membership = voter_without_a_record(&lab);
+    let req = AppendEntriesRequest::<TypeConfig> {
+        vote: openraft::Vote::new_committed(term, attacker),
+        prev_log_id: Some(last),
+        entries: vec![Entry {
+            log_id: openraft::LogId::new(
+                openraft::CommittedLeaderId::new(term, attacker),
+                last.index + 1,
+            ),
+            payload: openraft::EntryPayload::Membership(membership),
+        }],
+        leader_commit: Some(last),
+    };
+    let refused_before = lab.node(victim).status().rpcs_refused;
+    let text = send(&lab, attacker, victim, req).await;
+    assert!(
+        text.contains("a membership whose voter 9 has no node record"),
+        "refused with the reason: {text}"
+    );
+    assert_eq!(lab.node(victim).status().rpcs_refused, refused_before + 1);
+    assert_eq!(lab.node(victim).status().voters, vec![1, 2, 3]);
+    // Make the victim campaign: its leader goes, and it is told to elect.
+    lab.stop(leader).await;
+    lab.node(victim)
+        .raft()
+        .trigger()
+        .elect()
+        .await
+        .expect("the victim's core takes the order");
+    let new_leader = lab.wait_leader().await;
+    still_works(&lab, new_leader, victim, 7004).await;
+    lab.shutdown().await;
+}
+
 /// A store that an earlier version let a member fill past a gap: every
 /// start failed inside openraft ("Failed to get log entries, expected
 /// index: [11, 16)"), saying nothing of what to do. The start is refused
@@ -157,5 +227,43 @@ async fn a_store_left_with_a_gap_is_refused_at_start_with_what_to_do() {
     let v = lab.node(leader).write(&policy(7005)).await.expect("write");
     assert_eq!(lab.wait_version(victim, v).await.version, v);
     let _ = std::fs::remove_dir_all(dir.with_extension("aside"));
+    lab.shutdown().await;
+}
+
+/// A snapshot's membership becomes the node's own when it is installed:
+/// one whose voter has no node record is refused on its first chunk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_snapshot_whose_membership_lacks_a_voters_record_is_refused() {
+    use openraft::raft::InstallSnapshotRequest;
+    let (lab, leader, attacker, victim) = three_nodes("snap-voter-no-node").await;
+    let term = lab.node(victim).status().term + 5;
+    let req = InstallSnapshotRequest::<TypeConfig> {
+        vote: openraft::Vote::new_committed(term, attacker),
+        meta: openraft::SnapshotMeta {
+            last_log_id: Some(openraft::LogId::new(
+                openraft::CommittedLeaderId::new(term, attacker),
+                500,
+            )),
+            last_membership: openraft::StoredMembership::new(
+                Some(openraft::LogId::new(
+                    openraft::CommittedLeaderId::new(term, attacker),
+                    499,
+                )),
+                voter_without_a_record(&lab),
+            ),
+            snapshot_id: "hostile".into(),
+        },
+        offset: 0,
+        data: vec![0; 16],
+        done: false,
+    };
+    let refused_before = lab.node(victim).status().rpcs_refused;
+    let text = call(&lab, attacker, victim, RaftRequest::InstallSnapshot(req)).await;
+    assert!(
+        text.contains("a snapshot with a membership whose voter 9 has no node record"),
+        "refused with the reason: {text}"
+    );
+    assert_eq!(lab.node(victim).status().rpcs_refused, refused_before + 1);
+    still_works(&lab, leader, victim, 7006).await;
     lab.shutdown().await;
 }

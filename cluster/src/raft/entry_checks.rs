@@ -2,17 +2,22 @@
 //! openraft sees them.
 //!
 //! openraft 0.9.25 trusts its leader's AppendEntries: that the entries
-//! follow `prev_log_id` one index at a time. It checks that only with
-//! `debug_assert!`. A member that breaks it stops Raft on the node it
-//! sends to for good: entries stored after a gap fail the next apply ("try
-//! to get log at index 11 but got Some(15)"), a fatal storage error that
-//! every later start reads back from the store. Such a call is refused
-//! here, whole, before anything reaches openraft.
+//! follow `prev_log_id` one index at a time, and that a membership names a
+//! node record for every voter. It checks the first only with
+//! `debug_assert!` and the second not at all. A member that breaks either
+//! stops Raft on the node it sends to for good: entries stored after a gap
+//! fail the next apply ("try to get log at index 11 but got Some(15)"), a
+//! fatal storage error that every later start reads back from the store;
+//! a voter without a node record makes openraft's core panic at the
+//! node's next election, when it looks the voter's record up. Both are
+//! refused here, whole, before anything reaches openraft.
 
-use openraft::LeaderId;
+use std::collections::BTreeSet;
+
 use openraft::raft::AppendEntriesRequest;
+use openraft::{LeaderId, Membership};
 
-use super::types::{LogId, NodeId, TypeConfig};
+use super::types::{LogId, MemberNode, NodeId, TypeConfig};
 
 /// Why `req`'s entries cannot extend a log as Raft's do, if they cannot.
 ///
@@ -68,8 +73,37 @@ fn show(l: &LogId) -> String {
     format!("T{}-N{}.{}", l.leader_id.term, l.leader_id.node_id, l.index)
 }
 
+/// Why `m` is not a membership this cluster makes, if it is not: one
+/// voter set (two while a change is under way, joint consensus), none of
+/// them empty, every voter with a node record, and every node id a
+/// transport id (0..=65535). openraft's own membership changes hold to
+/// the first three; `join` refuses an id past the fourth.
+pub(super) fn invalid_membership(m: &Membership<NodeId, MemberNode>) -> Option<String> {
+    let configs = m.get_joint_config();
+    if configs.is_empty() || configs.len() > 2 {
+        return Some(format!(
+            "a membership with {} voter sets (one, or two during a change)",
+            configs.len()
+        ));
+    }
+    if configs.iter().any(BTreeSet::is_empty) {
+        return Some("a membership with an empty voter set".into());
+    }
+    if let Some(v) = m.voter_ids().find(|v| m.get_node(v).is_none()) {
+        return Some(format!("a membership whose voter {v} has no node record"));
+    }
+    if let Some((id, _)) = m.nodes().find(|(id, _)| u16::try_from(**id).is_err()) {
+        return Some(format!(
+            "a membership naming node {id}, which is no transport id (0..=65535)"
+        ));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use openraft::{CommittedLeaderId, EntryPayload, Vote};
 
     use super::*;
@@ -162,5 +196,70 @@ mod tests {
         let mut commit = append(Some(id(3, 1, 10)), vec![]);
         commit.leader_commit = Some(id(6, 1, 10));
         assert!(entries_out_of_order(&commit).is_some());
+    }
+
+    // === memberships ===
+
+    fn node(i: NodeId) -> MemberNode {
+        MemberNode {
+            name: format!("fw-{i}"),
+            address: format!("198.18.0.{i}:7000"),
+        }
+    }
+
+    /// A membership as it arrives on the wire (built through serde:
+    /// `Membership::new` would add a default record for every voter).
+    fn wire(configs: Vec<Vec<NodeId>>, nodes: &[NodeId]) -> Membership<NodeId, MemberNode> {
+        #[derive(serde::Serialize)]
+        struct Raw {
+            configs: Vec<BTreeSet<NodeId>>,
+            nodes: BTreeMap<NodeId, MemberNode>,
+        }
+        let raw = Raw {
+            configs: configs
+                .into_iter()
+                .map(|c| c.into_iter().collect())
+                .collect(),
+            nodes: nodes.iter().map(|i| (*i, node(*i))).collect(),
+        };
+        let c = bincode::config::standard();
+        let bytes = bincode::serde::encode_to_vec(&raw, c).expect("encode");
+        bincode::serde::decode_from_slice(&bytes, c)
+            .expect("decode")
+            .0
+    }
+
+    #[test]
+    fn memberships_the_cluster_makes_pass() {
+        assert_eq!(invalid_membership(&wire(vec![vec![1]], &[1])), None);
+        assert_eq!(
+            invalid_membership(&wire(vec![vec![1, 2]], &[1, 2, 3])),
+            None
+        );
+        assert_eq!(
+            invalid_membership(&wire(vec![vec![1, 2], vec![1, 2, 3]], &[1, 2, 3])),
+            None
+        );
+        assert_eq!(invalid_membership(&wire(vec![vec![65535]], &[65535])), None);
+    }
+
+    #[test]
+    fn memberships_no_change_makes_are_refused() {
+        // The reviewer's: voter 9 without a record.
+        assert_eq!(
+            invalid_membership(&wire(vec![vec![1, 2, 3, 9]], &[1, 2, 3])).as_deref(),
+            Some("a membership whose voter 9 has no node record")
+        );
+        assert!(invalid_membership(&wire(vec![], &[1])).is_some());
+        assert!(invalid_membership(&wire(vec![vec![]], &[1])).is_some());
+        assert!(invalid_membership(&wire(vec![vec![1], vec![]], &[1])).is_some());
+        assert!(invalid_membership(&wire(vec![vec![1], vec![1], vec![1]], &[1])).is_some());
+        assert!(
+            invalid_membership(&wire(vec![vec![65536]], &[65536]))
+                .expect("refused")
+                .contains("no transport id")
+        );
+        // A learner past the transport's ids, too.
+        assert!(invalid_membership(&wire(vec![vec![1]], &[1, 1 << 40])).is_some());
     }
 }

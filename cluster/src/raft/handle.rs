@@ -100,7 +100,7 @@ pub struct PolicyStatus {
     pub snapshots_installed: u64,
     /// Raft calls from members refused (undecodable, a wrong sender, a
     /// snapshot chunk past the limit, a term or index past 2^62, entries
-    /// out of order).
+    /// out of order, a membership no change makes).
     pub rpcs_refused: u64,
     /// Committed policies over the size limit, skipped here.
     pub policies_oversized: u64,

@@ -82,7 +82,7 @@
 //! | `messages.rs` | the RPC messages |
 //! | `network.rs` | openraft's network over transport RPCs |
 //! | `service.rs` | serving peers' RPCs |
-//! | `entry_checks.rs` | the order of a peer's entries |
+//! | `entry_checks.rs` | the order of a peer's entries; its memberships |
 //! | `handle.rs` | [`PolicyRaft`]: start, writes, membership, status |
 //! | `identity.rs` | the cluster id; whether a store's log may vote |
 //! | `settings.rs` | every limit, and openraft's config |

@@ -8,10 +8,10 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use openraft::raft::{AppendEntriesResponse, VoteResponse};
-use openraft::{LeaderId, LogId};
+use openraft::{EntryPayload, LeaderId, LogId};
 
 use super::codec;
-use super::entry_checks::entries_out_of_order;
+use super::entry_checks::{entries_out_of_order, invalid_membership};
 use super::handle::{Inner, PolicyRaft};
 use super::identity::ClusterId;
 use super::messages::{RaftReply, RaftRequest, decode_call};
@@ -144,6 +144,13 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
             if let Some(why) = entries_out_of_order(&r) {
                 return RaftReply::Refused(format!("node {peer} sent entries out of order: {why}"));
             }
+            let memberships = r.entries.iter().filter_map(|e| match &e.payload {
+                EntryPayload::Membership(m) => Some(m),
+                _ => None,
+            });
+            if let Some(why) = memberships.filter_map(invalid_membership).next() {
+                return RaftReply::Refused(format!("node {peer} sent {why}"));
+            }
             // Whether, if this call succeeds, the log holds everything the
             // leader committed and ends with an entry of the leader's own
             // term: then it holds every entry this store may ever have
@@ -197,6 +204,10 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
             let logs = logs.chain(r.meta.last_membership.log_id());
             if let Some(refused) = beyond_bounds(peer, [r.vote.leader_id()], logs) {
                 return refused;
+            }
+            // openraft takes the snapshot's membership as the node's own.
+            if let Some(why) = invalid_membership(r.meta.last_membership.membership()) {
+                return RaftReply::Refused(format!("node {peer} sent a snapshot with {why}"));
             }
             let (vote, done) = (r.vote, r.done);
             let reply = raft.install_snapshot(r).await;

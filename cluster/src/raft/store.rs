@@ -72,7 +72,7 @@ pub struct StoreCounters {
     pub committed_index_plus_one: AtomicU64,
     /// Raft calls from members refused: undecodable, naming another
     /// sender, a snapshot chunk past the size limit, a term or index past
-    /// 2^62, or entries out of order.
+    /// 2^62, entries out of order, or a membership no change makes.
     pub rpcs_refused: AtomicU64,
     /// Committed policies larger than the write path takes, skipped by the
     /// state machine (a member committed them around the check).
