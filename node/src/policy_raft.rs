@@ -15,12 +15,13 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use rampart_cluster::raft::{
-    InitError, MemberNode, MembershipError, PolicyRaft, RaftSettings, Validator, WriteError,
+    InitError, MemberNode, MembershipError, PolicyRaft, PolicyStatus, RaftSettings, Role,
+    Validator, WriteError,
 };
 use rampart_cluster::transport::Transport;
 use rampart_dataplane::InterfaceConfig;
@@ -28,7 +29,7 @@ use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_ops::admin::{Admin, MembershipOps, PolicyWriter};
 use rampart_ops::backend::OpsError;
-use rampart_ops::model::{ConfigProblem, MemberChange, MemberResult, RaftStatus};
+use rampart_ops::model::{ConfigProblem, MemberChange, MemberResult, RaftRole, RaftStatus};
 
 use crate::config::Peer;
 use crate::control::Workers;
@@ -51,6 +52,9 @@ pub struct RaftSide {
     apply_failed: Arc<AtomicU64>,
     /// The operator's policy-signing key, if policies must be signed.
     signer: Option<Signer>,
+    /// Set by [`RaftSide::stop`]: the end of the policy watch is then the
+    /// node stopping, not Raft's core failing.
+    stopping: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for RaftSide {
@@ -195,6 +199,7 @@ impl RaftSide {
             write_timeout,
             apply_failed: Arc::new(AtomicU64::new(0)),
             signer: s.signer.clone(),
+            stopping: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -290,20 +295,7 @@ impl RaftSide {
 
     /// Raft as `show cluster` and the metrics see it.
     pub fn status(&self) -> RaftStatus {
-        let s = self.raft.status();
-        RaftStatus {
-            term: s.term,
-            leader: s.leader.map(|l| l as u16),
-            commit_index: s.committed_index.unwrap_or(0),
-            applied_index: s.applied_index.unwrap_or(0),
-            voters: s.voters.iter().map(|v| *v as u16).collect(),
-            learners: s.learners.iter().map(|v| *v as u16).collect(),
-            rpcs_refused: s.rpcs_refused,
-            policies_refused: self.apply_failed().saturating_add(s.policies_oversized),
-            votes_withheld: s.votes_withheld,
-            cluster_id: s.cluster.map(|c| c.to_string()),
-            log_complete: s.log_complete,
-        }
+        raft_status(self.raft.status(), self.apply_failed())
     }
 
     /// Apply every committed policy to the workers through `admin`, the
@@ -312,6 +304,7 @@ impl RaftSide {
         let mut rx = self.raft.subscribe();
         let failed = self.apply_failed.clone();
         let signer = self.signer.clone();
+        let stopping = self.stopping.clone();
         self.runtime.spawn(async move {
             let mut key_in_force = None;
             loop {
@@ -374,6 +367,16 @@ impl RaftSide {
                     }
                 }
                 if rx.changed().await.is_err() {
+                    if stopping.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    // The state machine's sender is gone, and the node is
+                    // not stopping: Raft's core has ended here.
+                    tracing::error!(
+                        "the policy log has stopped on this node: no committed policy reaches \
+                         it any more, and the policy in force stays until the node is \
+                         restarted (rampart show cluster says why)"
+                    );
                     break;
                 }
             }
@@ -387,8 +390,37 @@ impl RaftSide {
 
     /// Stop Raft (before the transport).
     pub fn stop(&self, runtime: &tokio::runtime::Runtime) {
+        self.stopping.store(true, Ordering::Relaxed);
         let raft = self.raft.clone();
         runtime.block_on(async move { raft.shutdown().await });
+    }
+}
+
+/// Raft as `show cluster` and the metrics see it, from the log's status and
+/// the committed policies this node could not apply: with the role and,
+/// once Raft's core has ended, why (the rest is its last reading).
+fn raft_status(s: PolicyStatus, apply_failed: u64) -> RaftStatus {
+    let role = match s.role {
+        Role::Leader => RaftRole::Leader,
+        Role::Follower => RaftRole::Follower,
+        Role::Candidate => RaftRole::Candidate,
+        Role::Learner => RaftRole::Learner,
+        Role::Stopped => RaftRole::Stopped,
+    };
+    RaftStatus {
+        term: s.term,
+        leader: s.leader.map(|l| l as u16),
+        commit_index: s.committed_index.unwrap_or(0),
+        applied_index: s.applied_index.unwrap_or(0),
+        voters: s.voters.iter().map(|v| *v as u16).collect(),
+        learners: s.learners.iter().map(|v| *v as u16).collect(),
+        rpcs_refused: s.rpcs_refused,
+        policies_refused: apply_failed.saturating_add(s.policies_oversized),
+        votes_withheld: s.votes_withheld,
+        cluster_id: s.cluster.map(|c| c.to_string()),
+        log_complete: s.log_complete,
+        role: Some(role),
+        stopped: s.stopped,
     }
 }
 
@@ -506,6 +538,54 @@ mod tests {
         );
         assert_eq!((p[1].line, p[1].column), (0, 0));
         assert_eq!(p[1].message, "the policy expands to too much");
+    }
+
+    /// A Raft core that ended shows as stopped, with why, and no leader,
+    /// where the status once kept only the term and the last leader (a
+    /// node that looked like a follower, running).
+    #[test]
+    fn a_stopped_raft_core_shows_in_the_status_and_in_show_cluster() {
+        let mut s = PolicyStatus {
+            node: 1,
+            role: Role::Follower,
+            term: 4,
+            leader: Some(2),
+            last_log_index: Some(17),
+            committed_index: Some(17),
+            applied_index: Some(17),
+            snapshot_index: None,
+            purged_index: None,
+            voters: vec![1, 2, 3],
+            learners: vec![],
+            members: Default::default(),
+            joint: false,
+            removed: vec![],
+            version: 3,
+            fsyncs: 0,
+            entries_appended: 0,
+            snapshots_built: 0,
+            snapshots_installed: 0,
+            rpcs_refused: 0,
+            policies_oversized: 1,
+            votes_withheld: 0,
+            cluster: None,
+            log_complete: true,
+            stopped: None,
+        };
+        let running = raft_status(s.clone(), 2);
+        assert_eq!(running.role, Some(RaftRole::Follower));
+        assert_eq!(running.stopped, None);
+        assert_eq!(running.policies_refused, 3);
+        s.role = Role::Stopped;
+        s.leader = None;
+        s.stopped = Some("panicked".into());
+        let stopped = raft_status(s, 0);
+        assert_eq!(stopped.role, Some(RaftRole::Stopped));
+        assert_eq!(stopped.stopped.as_deref(), Some("panicked"));
+        assert_eq!(
+            rampart_ops::show_cluster::own_role(Some(&stopped), 1),
+            "stopped"
+        );
     }
 
     #[tokio::test]

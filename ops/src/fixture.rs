@@ -14,7 +14,7 @@ use rampart_dataplane::trace::{Side, TcpModel, udp_frame, v4_pair};
 use rampart_dataplane::{Engine, EngineConfig, Instant};
 
 use crate::admin::Admin;
-use crate::model::{LinkStatus, NodeStatus, PeerStatus, RaftStatus, SyncTotals};
+use crate::model::{LinkStatus, NodeStatus, PeerStatus, RaftRole, RaftStatus, SyncTotals};
 use crate::pool::LocalPool;
 
 /// The fixture's policy.
@@ -187,6 +187,8 @@ pub fn cluster_status() -> NodeStatus {
             votes_withheld: 0,
             cluster_id: Some("5a1c0ffee0ddf00d5a1c0ffee0ddf00d".into()),
             log_complete: true,
+            role: Some(RaftRole::Follower),
+            stopped: None,
         }),
         policy_version: 0,
     }

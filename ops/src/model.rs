@@ -216,6 +216,35 @@ pub struct OpsListenerStatus {
     pub handlers_waiting: u64,
 }
 
+/// This node's Raft role, as its Raft core reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RaftRole {
+    /// It leads.
+    Leader,
+    /// A voter following a leader.
+    Follower,
+    /// A voter campaigning.
+    Candidate,
+    /// It replicates without voting.
+    Learner,
+    /// Its Raft core has ended ([`RaftStatus::stopped`] says why).
+    Stopped,
+}
+
+impl RaftRole {
+    /// The role as `show cluster` names it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RaftRole::Leader => "leader",
+            RaftRole::Follower => "follower",
+            RaftRole::Candidate => "candidate",
+            RaftRole::Learner => "learner",
+            RaftRole::Stopped => "stopped",
+        }
+    }
+}
+
 /// Raft as the node sees it (absent until Raft runs).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RaftStatus {
@@ -252,6 +281,17 @@ pub struct RaftStatus {
     /// its leader's entries).
     #[serde(default = "yes")]
     pub log_complete: bool,
+    /// This node's role as its Raft core reports it (`None` from a node
+    /// of an earlier version; `show cluster` then derives it from the
+    /// leader and the voters).
+    #[serde(default)]
+    pub role: Option<RaftRole>,
+    /// Why this node's Raft core has ended, if it has (a fatal storage
+    /// error, a panic, a shutdown): the node then takes no part in the
+    /// policy log until it is restarted, and forwards on the policy in
+    /// force. The other fields are the core's last reading.
+    #[serde(default)]
+    pub stopped: Option<String>,
 }
 
 fn yes() -> bool {

@@ -2,7 +2,7 @@
 //! policy, in the shape of the ASA's `show cluster info`. Parts the node
 //! does not know are said to be unknown, never invented.
 
-use crate::model::{ClusterView, PeerStatus, RaftStatus};
+use crate::model::{ClusterView, PeerStatus, RaftRole, RaftStatus};
 
 fn lag(p: &PeerStatus) -> String {
     let q = |q: f64| {
@@ -36,14 +36,30 @@ fn human_us(us: u64) -> String {
     }
 }
 
-/// Node `id`'s Raft role as `show cluster` names it.
+/// Node `id`'s Raft role as `show cluster` names it, as this node knows
+/// it (from the leader and the voters). Once this node's Raft core has
+/// ended it knows nothing current of the others.
 pub fn role(raft: Option<&RaftStatus>, id: u16) -> &'static str {
     match raft {
         None => "unknown (no Raft)",
+        Some(r) if r.stopped.is_some() => "unknown (Raft stopped on this node)",
         Some(r) if r.leader == Some(id) => "leader",
         Some(r) if r.learners.contains(&id) => "learner",
         Some(r) if r.voters.contains(&id) => "follower",
         Some(_) => "not a member",
+    }
+}
+
+/// This node's own role: as its Raft core reports it (`stopped` once the
+/// core has ended), else, from a node of an earlier version, as [`role`]
+/// derives it.
+pub fn own_role(raft: Option<&RaftStatus>, id: u16) -> &'static str {
+    match raft {
+        Some(r) if r.stopped.is_some() => RaftRole::Stopped.name(),
+        Some(RaftStatus {
+            role: Some(role), ..
+        }) => role.name(),
+        _ => role(raft, id),
     }
 }
 
@@ -103,6 +119,23 @@ pub fn render_cluster(v: &ClusterView) -> String {
     ));
     match raft {
         None => out.push_str("        Raft         : not running (policy applied locally)\n"),
+        Some(r) if r.stopped.is_some() => {
+            // The core's last reading would show a follower of a leader,
+            // running; say plainly that it is not.
+            out.push_str(&format!(
+                "        Raft         : STOPPED (core ended: {}) — restart the node\n",
+                r.stopped.as_deref().unwrap_or_default()
+            ));
+            out.push_str(&format!(
+                "        Last reading : term {}, commit {}, applied {}; no policy changes here \
+                 until then\n",
+                r.term, r.commit_index, r.applied_index
+            ));
+            out.push_str(&format!(
+                "        Role         : {}\n",
+                own_role(raft, s.node_id)
+            ));
+        }
         Some(r) => {
             let leader = r.leader.map_or_else(
                 || "none known".to_string(),
@@ -125,7 +158,7 @@ pub fn render_cluster(v: &ClusterView) -> String {
             ));
             out.push_str(&format!(
                 "        Role         : {}\n",
-                role(raft, s.node_id)
+                own_role(raft, s.node_id)
             ));
             let id = r.cluster_id.as_deref().unwrap_or("none (not joined yet)");
             let votes = if r.log_complete {

@@ -7,6 +7,8 @@
 use std::path::PathBuf;
 
 use rampart_ops::backend::{Backend, ConnQuery};
+use rampart_ops::metrics::Metrics;
+use rampart_ops::model::RaftRole;
 use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
 use rampart_ops::{asp_drop, fixture, service_policy, show_cluster};
 
@@ -83,6 +85,34 @@ fn show_cluster_standalone_and_clustered() {
         "show_cluster.txt",
         &show_cluster::render_cluster(&b.cluster().unwrap()),
     );
+}
+
+/// A node whose Raft core ended: `show cluster` says so plainly (its
+/// last reading would show a follower), peers' roles are unknown, and the
+/// metrics say it (`rampart_raft_running` 0, no leader).
+#[test]
+fn show_cluster_and_metrics_when_raft_has_stopped() {
+    let mut status = fixture::cluster_status();
+    let raft = status.raft.as_mut().expect("raft");
+    raft.role = Some(RaftRole::Stopped);
+    raft.leader = None;
+    raft.stopped = Some("panicked".into());
+    let b = std::sync::Arc::new(fixture::admin(status));
+    check(
+        "show_cluster_raft_stopped.txt",
+        &show_cluster::render_cluster(&b.cluster().unwrap()),
+    );
+    let backend: std::sync::Arc<dyn Backend> = b;
+    let text = Metrics::new(std::sync::Arc::new(move || backend.snapshot()), None).render();
+    for line in ["rampart_raft_running 0", "rampart_raft_has_leader 0"] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    let running = Metrics::new(
+        std::sync::Arc::new(|| fixture::admin(fixture::cluster_status()).snapshot()),
+        None,
+    )
+    .render();
+    assert!(running.lines().any(|l| l == "rampart_raft_running 1"));
 }
 
 #[test]

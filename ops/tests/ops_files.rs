@@ -108,6 +108,7 @@ fn the_alert_rules_name_only_exported_metrics_and_pass_promtool() {
         "RampartHeldPacketsExpiring",
         "RampartConntrackNearFull",
         "RampartNoRaftLeader",
+        "RampartRaftStopped",
         "RampartClusterLinkLoss",
     ] {
         assert!(text.contains(&format!("alert: {alert}")), "{alert}");

@@ -68,8 +68,12 @@ pub enum WriteError {
         /// This node.
         node: NodeId,
     },
-    /// This node's: its Raft has stopped (shutdown or a storage fault).
-    #[error("raft on this node has stopped: {reason}")]
+    /// This node's: its Raft has stopped (shutdown, a storage fault, a
+    /// panic of its core).
+    #[error(
+        "Raft has stopped on this node ({reason}): it takes no policy writes until it is \
+         restarted, and forwards on the policy in force; restart the node"
+    )]
     Stopped {
         /// Why.
         reason: String,

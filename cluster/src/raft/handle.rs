@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use openraft::ChangeMembers;
 use openraft::ServerState;
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::raft::ClientWriteResponse;
+use openraft::{ChangeMembers, RaftMetrics};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -400,8 +400,9 @@ impl PolicyRaft {
     }
 
     fn view(&self) -> View {
-        let m = self.inner.raft.metrics();
-        let m = m.borrow();
+        let rx = self.inner.raft.metrics();
+        let stopped = core_ended(&rx);
+        let m = rx.borrow();
         View {
             leader: m.current_leader,
             member: m
@@ -409,7 +410,7 @@ impl PolicyRaft {
                 .membership()
                 .nodes()
                 .any(|(id, _)| *id == self.inner.id),
-            stopped: m.running_state.as_ref().err().map(|e| e.to_string()),
+            stopped,
         }
     }
 
@@ -1161,12 +1162,13 @@ impl PolicyRaft {
     /// `show cluster`.
     pub fn status(&self) -> PolicyStatus {
         let metrics = self.inner.raft.metrics();
+        let stopped = core_ended(&metrics);
         let m = metrics.borrow().clone();
         let mem = m.membership_config.membership();
         let c = &self.inner.counters;
         let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
         let role = match m.state {
-            _ if m.running_state.is_err() => Role::Stopped,
+            _ if stopped.is_some() => Role::Stopped,
             ServerState::Leader => Role::Leader,
             ServerState::Follower => Role::Follower,
             ServerState::Candidate => Role::Candidate,
@@ -1177,7 +1179,9 @@ impl PolicyRaft {
             node: self.inner.id,
             role,
             term: m.current_term,
-            leader: m.current_leader,
+            // A core that ended follows no leader: its last reading would
+            // still name one.
+            leader: m.current_leader.filter(|_| stopped.is_none()),
             last_log_index: m.last_log_index,
             committed_index: c.committed_index(),
             applied_index: m.last_applied.as_ref().map(|l| l.index),
@@ -1198,9 +1202,23 @@ impl PolicyRaft {
             votes_withheld: get(&c.votes_withheld),
             cluster: self.inner.identity.cluster(),
             log_complete: self.inner.identity.complete(),
-            stopped: m.running_state.as_ref().err().map(|e| e.to_string()),
+            stopped,
         }
     }
+}
+
+/// Why Raft's core has ended, if it has: the error it ended on (a fatal
+/// storage error, or a shutdown), or, when it reported none, that its task
+/// is gone. A core that panics reports nothing: its metrics sender is
+/// dropped with the last readings as they were (a follower of a leader,
+/// running), so a closed channel is the only sign.
+fn core_ended(rx: &watch::Receiver<RaftMetrics<NodeId, MemberNode>>) -> Option<String> {
+    if let Err(e) = &rx.borrow().running_state {
+        return Some(e.to_string());
+    }
+    rx.has_changed()
+        .is_err()
+        .then(|| "its task ended without reporting why (a panic; see the node's log)".to_string())
 }
 
 /// A node that can be a member: a transport id and a socket address.
@@ -1303,6 +1321,14 @@ async fn follow_membership(
         tokio::select! {
             r = rx.changed() => {
                 if r.is_err() {
+                    // Not on a shutdown: `PolicyRaft::shutdown` ends this
+                    // task before it stops the core.
+                    let why = core_ended(&rx).unwrap_or_default();
+                    tracing::error!(
+                        "Raft's core has ended on this node ({why}): it takes no part in \
+                         the cluster and applies no new policy until the node is restarted; \
+                         the dataplane keeps forwarding on the policy in force"
+                    );
                     return;
                 }
             }

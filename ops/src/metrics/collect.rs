@@ -39,6 +39,7 @@ pub fn fill(f: &mut Families, snap: &NodeSnapshot) {
     cluster(f, snap);
     if let Some(r) = &st.raft {
         f.gauge(&RAFT_TERM, &[], r.term as f64);
+        f.gauge(&RAFT_RUNNING, &[], f64::from(u8::from(r.stopped.is_none())));
         f.gauge(
             &RAFT_HAS_LEADER,
             &[],
