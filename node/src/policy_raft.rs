@@ -52,6 +52,9 @@ pub struct RaftSide {
     apply_failed: Arc<AtomicU64>,
     /// The operator's policy-signing key, if policies must be signed.
     signer: Option<Signer>,
+    /// Attempts to apply a committed policy that a worker refused for want
+    /// of class slots (each retried every [`APPLY_RETRY`]).
+    slot_waits: Arc<AtomicU64>,
     /// Set by [`RaftSide::stop`]: the end of the policy watch is then the
     /// node stopping, not Raft's core failing.
     stopping: Arc<AtomicBool>,
@@ -199,6 +202,7 @@ impl RaftSide {
             write_timeout,
             apply_failed: Arc::new(AtomicU64::new(0)),
             signer: s.signer.clone(),
+            slot_waits: Arc::new(AtomicU64::new(0)),
             stopping: Arc::new(AtomicBool::new(false)),
         })
     }
@@ -295,7 +299,9 @@ impl RaftSide {
 
     /// Raft as `show cluster` and the metrics see it.
     pub fn status(&self) -> RaftStatus {
-        raft_status(self.raft.status(), self.apply_failed())
+        let mut s = raft_status(self.raft.status(), self.apply_failed());
+        s.policy_slot_waits = self.slot_waits.load(Ordering::Relaxed);
+        s
     }
 
     /// Apply every committed policy to the workers through `admin`, the
@@ -305,6 +311,7 @@ impl RaftSide {
         let failed = self.apply_failed.clone();
         let signer = self.signer.clone();
         let stopping = self.stopping.clone();
+        let slot_waits = self.slot_waits.clone();
         self.runtime.spawn(async move {
             let mut key_in_force = None;
             loop {
@@ -348,6 +355,7 @@ impl RaftSide {
                                 move || admin.apply_committed(p.version, &text),
                                 || rx.has_changed().unwrap_or(true),
                                 APPLY_RETRY,
+                                &slot_waits,
                             )
                             .await
                         }
@@ -421,6 +429,7 @@ fn raft_status(s: PolicyStatus, apply_failed: u64) -> RaftStatus {
         log_complete: s.log_complete,
         role: Some(role),
         stopped: s.stopped,
+        policy_slot_waits: 0,
     }
 }
 
@@ -435,6 +444,9 @@ pub type StoredPolicy = (
 /// How long to wait before applying a committed policy again after the
 /// workers did not all take it.
 const APPLY_RETRY: Duration = Duration::from_millis(200);
+/// How often a committed policy that still waits for class slots is
+/// logged again (the first refusal is logged at once).
+const SLOT_WAIT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Apply a committed policy until it is in force on every worker. Workers
 /// that do not take the job in time (a long batch, a full control queue)
@@ -442,27 +454,47 @@ const APPLY_RETRY: Duration = Duration::from_millis(200);
 /// the same policy twice changes nothing), so no worker is left on the
 /// previous policy while the others run this one. A policy that does not
 /// compile is refused at once, and a newer committed policy (`superseded`)
-/// ends the attempts: it is applied next.
+/// ends the attempts: it is applied next. Each attempt a worker refuses for
+/// want of class slots is counted in `slot_waits` (such a wait lasts as
+/// long as the connections of earlier policies that hold the slots), and
+/// logged at the first and then every [`SLOT_WAIT_LOG_INTERVAL`].
 async fn apply_until_done<F>(
     apply: F,
     superseded: impl Fn() -> bool,
     retry: Duration,
+    slot_waits: &AtomicU64,
 ) -> Result<(), OpsError>
 where
     F: Fn() -> Result<(), OpsError> + Send + Sync + 'static,
 {
     let apply = Arc::new(apply);
     let mut warned = false;
+    let log_every = (SLOT_WAIT_LOG_INTERVAL.as_millis() / retry.as_millis().max(1)).max(1);
+    let mut refused: u128 = 0;
     loop {
         let f = apply.clone();
         let r = tokio::task::spawn_blocking(move || f())
             .await
             .unwrap_or_else(|e| Err(OpsError::Unavailable(format!("the apply task failed: {e}"))));
         match r {
-            // A worker that did not take the job, or whose class slots are
-            // all held by connections of earlier policies (they free as
-            // those connections end).
-            Err(OpsError::Unavailable(e) | OpsError::PolicyRefused(e)) if !superseded() => {
+            // A worker whose class slots are all held by connections of
+            // earlier policies (they free as those connections end).
+            Err(OpsError::PolicyRefused(e)) if !superseded() => {
+                slot_waits.fetch_add(1, Ordering::Relaxed);
+                if refused.is_multiple_of(log_every) {
+                    tracing::warn!(
+                        "a committed policy waits for class slots ({e}); refused {} time(s), \
+                         trying again every {} ms: connections of earlier policies hold the \
+                         slots until they end (clear conn frees them now)",
+                        refused + 1,
+                        retry.as_millis()
+                    );
+                }
+                refused += 1;
+                tokio::time::sleep(retry).await;
+            }
+            // A worker that did not take the job.
+            Err(OpsError::Unavailable(e)) if !superseded() => {
                 if !warned {
                     tracing::warn!(
                         "a committed policy is not in force on every worker yet ({e}); \
@@ -599,10 +631,34 @@ mod tests {
             },
             || false,
             Duration::from_millis(1),
+            &AtomicU64::new(0),
         )
         .await;
         assert!(r.is_ok());
         assert_eq!(tries.load(Ordering::Relaxed), 3);
+    }
+
+    /// A policy refused for want of class slots is tried again until the
+    /// slots free, each refusal counted (it was retried uncounted).
+    #[tokio::test]
+    async fn a_policy_waiting_for_class_slots_is_counted_at_each_refusal() {
+        let tries = Arc::new(AtomicUsize::new(0));
+        let t = tries.clone();
+        let waits = AtomicU64::new(0);
+        let r = apply_until_done(
+            move || match t.fetch_add(1, Ordering::Relaxed) {
+                0..=2 => Err(OpsError::PolicyRefused("no class slots".into())),
+                3 => Err(OpsError::Unavailable("worker 1 did not answer".into())),
+                _ => Ok(()),
+            },
+            || false,
+            Duration::from_millis(1),
+            &waits,
+        )
+        .await;
+        assert!(r.is_ok());
+        assert_eq!(tries.load(Ordering::Relaxed), 5);
+        assert_eq!(waits.load(Ordering::Relaxed), 3);
     }
 
     #[tokio::test]
@@ -616,6 +672,7 @@ mod tests {
             },
             || false,
             Duration::from_millis(1),
+            &AtomicU64::new(0),
         )
         .await;
         assert!(matches!(r, Err(OpsError::Config(_))));
@@ -628,6 +685,7 @@ mod tests {
             },
             || true,
             Duration::from_millis(1),
+            &AtomicU64::new(0),
         )
         .await;
         assert!(matches!(r, Err(OpsError::Unavailable(_))));

@@ -189,6 +189,7 @@ pub fn cluster_status() -> NodeStatus {
             log_complete: true,
             role: Some(RaftRole::Follower),
             stopped: None,
+            policy_slot_waits: 0,
         }),
         policy_version: 0,
     }

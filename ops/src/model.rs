@@ -292,6 +292,11 @@ pub struct RaftStatus {
     /// force. The other fields are the core's last reading.
     #[serde(default)]
     pub stopped: Option<String>,
+    /// Attempts to apply a committed policy that a worker refused for
+    /// want of class slots (held by connections of earlier policies; the
+    /// node tries again every 200 ms).
+    #[serde(default)]
+    pub policy_slot_waits: u64,
 }
 
 fn yes() -> bool {

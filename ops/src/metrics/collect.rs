@@ -58,6 +58,11 @@ pub fn fill(f: &mut Families, snap: &NodeSnapshot) {
         f.counter(&CLUSTER_GUARDS, &["raft_rpc_refused"], r.rpcs_refused);
         f.counter(&CLUSTER_GUARDS, &["policy_refused"], r.policies_refused);
         f.counter(&CLUSTER_GUARDS, &["raft_vote_withheld"], r.votes_withheld);
+        f.counter(
+            &CLUSTER_GUARDS,
+            &["policy_class_slots"],
+            r.policy_slot_waits,
+        );
     }
 }
 
