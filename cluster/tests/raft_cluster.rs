@@ -221,6 +221,65 @@ async fn an_invalid_config_is_refused_and_every_node_keeps_the_old_one() {
     lab.shutdown().await;
 }
 
+/// A write bound to a version (an operator's signature binds one) is
+/// committed as that version or not at all: written on a follower or on
+/// the leader, one bound to a version already taken, or to one ahead, is
+/// refused with the version in force and changes nothing; of two bound to
+/// the same next version at once, one commits and the other is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_write_bound_to_a_version_commits_as_that_version_or_not_at_all() {
+    use common::raft_lab::bound;
+    let mut lab = Lab::new("bound", 3, test_settings());
+    lab.form(&policy(8001)).await;
+    let leader = lab.wait_leader().await;
+    let follower = follower_of(&lab, leader);
+    assert_eq!(lab.node(follower).write(&bound(8002, 2)).await, Ok(2));
+    for origin in [follower, leader] {
+        assert_eq!(
+            lab.node(origin).write(&bound(8003, 2)).await,
+            Err(WriteError::Conflict {
+                committed: 2,
+                wanted: 2
+            }),
+            "node {origin}: version 2 is taken"
+        );
+        assert_eq!(
+            lab.node(origin).write(&bound(8004, 5)).await,
+            Err(WriteError::Conflict {
+                committed: 2,
+                wanted: 5
+            }),
+            "node {origin}: version 5 is not the next"
+        );
+    }
+    let e = WriteError::Conflict {
+        committed: 2,
+        wanted: 5,
+    };
+    assert!(e.to_string().contains("sign it for version 3"), "{e}");
+    // Two writers, each bound to version 3.
+    let others: Vec<u64> = lab.running().into_iter().filter(|i| *i != leader).collect();
+    let (a, b) = (lab.node(others[0]).clone(), lab.node(others[1]).clone());
+    let (ta, tb) = (bound(8005, 3), bound(8006, 3));
+    let (ra, rb) = tokio::join!(a.write(&ta), b.write(&tb));
+    let conflict = Err(WriteError::Conflict {
+        committed: 3,
+        wanted: 3,
+    });
+    assert!(
+        (ra == Ok(3) && rb == conflict) || (ra == conflict && rb == Ok(3)),
+        "{ra:?} {rb:?}"
+    );
+    let winner = if ra.is_ok() { 8005 } else { 8006 };
+    for id in 1..=3 {
+        let p = lab.wait_version(id, 3).await;
+        assert_eq!(p.text.as_str(), bound(winner, 3), "node {id}");
+    }
+    // Unbound writes take the next version as before.
+    assert_eq!(lab.node(follower).write(&policy(8007)).await, Ok(4));
+    lab.shutdown().await;
+}
+
 /// How long a failed write says it waited for a quorum.
 fn waited(e: &WriteError) -> Duration {
     match e {

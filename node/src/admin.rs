@@ -180,8 +180,10 @@ pub fn start(
             .as_ref()
             .map(|c| c.peers.clone())
             .unwrap_or_default();
+        let committed = r.clone();
         admin = admin
             .with_writer(r.writer())
+            .with_committed_version(Box::new(move || committed.committed_version()))
             .with_membership(r.membership(peers));
     }
     if let Some((rt, t)) = &cluster {

@@ -444,6 +444,11 @@ pub const EXIT_CLUSTER: u8 = 2;
 /// done, and the same command may succeed shortly.
 pub const EXIT_BUSY: u8 = 3;
 
+/// The exit status of a `configure` the cluster committed but the node it
+/// was sent to does not run (it keeps the policy it ran): other nodes may
+/// run it (docs/ARCHITECTURE.md §7).
+pub const EXIT_NOT_RUN_HERE: u8 = 4;
+
 /// A busy listener is not a failure of the command: said so, with its own
 /// exit status ([`EXIT_BUSY`]), wherever in the command it happened.
 fn busy_to_exit(r: anyhow::Result<ExitCode>) -> anyhow::Result<ExitCode> {
@@ -518,7 +523,15 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                 ),
                 ShowWhat::RunningConfig => {
                     print(json, &api.running_config().map_err(refused)?, |r| {
-                        format!(": Saved\n: version {}\n:\n{}", r.version, r.text)
+                        // A node that did not run the cluster's last
+                        // committed policy (yet, or at all) says so.
+                        let committed = match r.committed_version {
+                            Some(c) if c != r.version => {
+                                format!(" (the cluster's last committed: {c})")
+                            }
+                            _ => String::new(),
+                        };
+                        format!(": Saved\n: version {}{committed}\n:\n{}", r.version, r.text)
                     })
                 }
                 ShowWhat::Counters => print(
@@ -545,10 +558,28 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
             let mut text = crate::config::read_policy(&file)?;
             let api = client(&target, true)?;
             if let Some(key) = sign_key {
-                let next = api.running_config().map_err(refused)?.version + 1;
+                // The version the write will be committed as: the log's
+                // next, not this node's running version plus one (a node
+                // that refused or has not yet applied the last committed
+                // policy runs an older one). A node of an earlier release
+                // reports no committed version.
+                let rc = api.running_config().map_err(refused)?;
+                let next = rc.committed_version.unwrap_or(rc.version) + 1;
                 text = crate::policy_sig::sign(&text, next, &key)?;
             }
             match api.configure(&text) {
+                Ok(r) if r.refused_here.is_some() => {
+                    if target.json {
+                        println!("{}", serde_json::to_string_pretty(&r)?);
+                    }
+                    eprintln!(
+                        "{}: committed as version {}, but not in force on this node: {}",
+                        file.display(),
+                        r.version,
+                        r.refused_here.as_deref().unwrap_or_default()
+                    );
+                    return Ok(ExitCode::from(EXIT_NOT_RUN_HERE));
+                }
                 Ok(r) => print(target.json, &r, |r| {
                     let mut out = String::new();
                     for l in &r.ignored_lines {
@@ -588,6 +619,11 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                 Err(ClientError::Refused { status: 503, error }) => {
                     eprintln!("{}: not applied: {}", file.display(), error.error);
                     return Ok(ExitCode::from(EXIT_CLUSTER));
+                }
+                // Signed for a version another write took: nothing changed.
+                Err(ClientError::Refused { status: 409, error }) => {
+                    eprintln!("{}: not applied: {}", file.display(), error.error);
+                    return Ok(ExitCode::FAILURE);
                 }
                 Err(e) => return Err(refused(e)),
             }

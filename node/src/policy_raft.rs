@@ -12,6 +12,8 @@
 //!   start pristine and are added with `rampart cluster join`.
 //! - A node restarted from disk rejoins with its log; the policy it had
 //!   committed is in force again before it forwards.
+//! - A signed policy is bound to the version it is signed for: it commits
+//!   as that version or not at all (`PolicyCmd::SetConfigAt`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -120,13 +122,18 @@ impl RaftSide {
         let interfaces = s.interfaces.clone();
         let signer = s.signer.clone();
         // With a signer, a write is refused before it is proposed unless the
-        // operator signed it (for the version it names; the version it is
-        // committed as is checked when it is applied).
+        // operator signed it. A signed text is bound to the version it is
+        // signed for, on a node without a signer too: it is committed as
+        // that version or not at all (the state machine's compare-and-set),
+        // so no node that checks the signature finds it committed as
+        // another (docs/ARCHITECTURE.md §7).
         let validator: Validator = Arc::new(move |text: &str| {
-            if let Some(k) = &signer {
-                k.verify(text, None)?;
-            }
-            validate(text, &interfaces)
+            let at = match &signer {
+                Some(k) => Some(k.verify(text, None)?),
+                None => crate::policy_sig::signed_for(text),
+            };
+            validate(text, &interfaces)?;
+            Ok(at)
         });
         if let (Some(k), true, Some(text)) = (&s.signer, s.bootstrap, s.policy) {
             k.verify(text, Some(1)).map_err(|e| {
@@ -228,6 +235,12 @@ impl RaftSide {
             .and_then(|parsed| compile(&parsed.config, interfaces).ok())
             .map(|c| (p.version, Arc::new(c)));
         (policy, key)
+    }
+
+    /// The version of the policy committed last, as this node's log holds
+    /// it: `configure --sign-key` signs for the next.
+    pub fn committed_version(&self) -> u64 {
+        self.raft.applied().version
     }
 
     /// `configure` through the log.
@@ -345,7 +358,7 @@ impl RaftSide {
                         .as_ref()
                         .map_or(Ok(p.version), |k| k.verify(&p.text, Some(p.version)));
                     let r = match signed {
-                        Err(e) => Err(OpsError::Unavailable(format!(
+                        Err(e) => Err(OpsError::PolicyRefused(format!(
                             "not signed by the operator's key: {e}"
                         ))),
                         Ok(_) => {
@@ -366,6 +379,7 @@ impl RaftSide {
                         }
                         Err(e) => {
                             failed.fetch_add(1, Ordering::Relaxed);
+                            admin.refuse_committed(p.version, &e.to_string());
                             tracing::warn!(
                                 "committed policy version {} not applied here \
                                  (the running policy stays): {e}",
@@ -537,6 +551,7 @@ fn write_error(e: WriteError) -> OpsError {
     match e {
         WriteError::Invalid { message } => OpsError::Config(message.lines().map(problem).collect()),
         WriteError::TooLarge { .. } => OpsError::BadRequest(e.to_string()),
+        WriteError::Conflict { .. } => OpsError::Conflict(e.to_string()),
         other => {
             let pending = other.is_pending();
             let mut text = other.to_string();

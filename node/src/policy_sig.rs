@@ -71,6 +71,16 @@ fn split(text: &str) -> Option<(&str, &str)> {
         .map(|rest| (&text[..start], rest))
 }
 
+/// The version `text`'s signature line names, if it has one, unchecked:
+/// the version a write of it is bound to (it commits as that version or
+/// not at all, docs/ARCHITECTURE.md §7), on a node that checks no
+/// signature too. A node that checks one verifies it with
+/// [`Signer::verify`] first.
+pub fn signed_for(text: &str) -> Option<u64> {
+    let (_, sig) = split(text)?;
+    sig.trim().split_once(' ')?.0.parse().ok()
+}
+
 /// The largest key file read: a public key is 65 bytes, a private one
 /// (PKCS#8 in hex) under 200.
 pub const MAX_KEY_FILE_BYTES: usize = 4096;
@@ -241,6 +251,11 @@ mod tests {
         assert!(signer.verify(&foreign, Some(1)).is_err());
         let version_edit = signed.replace("v1 1 ", "v1 2 ");
         assert!(signer.verify(&version_edit, Some(2)).is_err());
+        // The version a write is bound to, read without a key.
+        assert_eq!(signed_for(&signed), Some(1));
+        assert_eq!(signed_for(&version_edit), Some(2));
+        assert_eq!(signed_for(POLICY), None);
+        assert_eq!(signed_for(&signed.replace("v1 1 ", "v1 x ")), None);
         let _ = std::fs::remove_dir_all(key.parent().unwrap());
         let _ = std::fs::remove_dir_all(other.parent().unwrap());
     }

@@ -88,6 +88,15 @@ fn running(ns: &str, file: &Path) -> Option<(u64, String)> {
     Some((r.version, r.text))
 }
 
+/// The version a node's log says was committed last.
+fn committed(ns: &str, file: &Path) -> Option<u64> {
+    Endpoint::of(ns, file, ns)
+        .ok()?
+        .running_config()
+        .ok()?
+        .committed_version
+}
+
 /// `rampart configure FILE` through node file `node_file` in namespace
 /// `ns`, with `extra` options.
 fn configure(ns: &str, node_file: &str, extra: &[&str], file: &Path) -> Output {
@@ -293,6 +302,11 @@ fn policy_is_replicated_across_three_node_processes() {
 /// names the operator's key. A signed write reaches both; an unsigned one
 /// that A commits is refused by B, which keeps the signed policy; an
 /// unsigned write through B is refused before it is proposed.
+///
+/// Then B runs an older version than the log's last: the operator's next
+/// `configure --sign-key` through B is signed for the log's next version
+/// and runs on B; a policy signed for a version another write took is
+/// refused with the committed version, and nothing changes.
 #[test]
 fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
     if !is_root() {
@@ -334,6 +348,8 @@ fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
     std::fs::write(dir.join("policy.cfg"), &o.stdout).unwrap();
     std::fs::write(dir.join("a.cfg"), V2).unwrap();
     std::fs::write(dir.join("b.cfg"), V3).unwrap();
+    std::fs::write(dir.join("c.cfg"), V4).unwrap();
+    std::fs::write(dir.join("d.cfg"), BAD.replace("NOPE", "OUT")).unwrap();
     let nodes = &NODES[..2];
     let files: Vec<PathBuf> = nodes
         .iter()
@@ -359,7 +375,7 @@ fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
         files: files.clone(),
         procs: (0..2).map(|i| Some(start(i))).collect(),
     };
-    let f = |i: usize| c.files[i].to_str().unwrap().to_string();
+    let f = |i: usize| files[i].to_str().unwrap().to_string();
     assert!(eventually(Duration::from_secs(10), || running(
         &names[0],
         &c.files[0]
@@ -413,5 +429,65 @@ fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
     let (v, t) = running(&names[1], &c.files[1]).expect("B answers");
     assert_eq!(v, 2, "B keeps the signed policy: {t}");
     assert!(t.contains("eq 5002") && !t.contains("eq 5003"), "{t}");
+    assert_eq!(
+        committed(&names[1], &c.files[1]),
+        Some(3),
+        "B's log is at 3"
+    );
+
+    // The operator signs through B, which runs version 2 while the log is
+    // at 3: signed for 4, committed as 4, and B runs it.
+    let o = configure(
+        &names[1],
+        &f(1),
+        &["--sign-key", key.to_str().unwrap()],
+        &dir.join("c.cfg"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Configuration applied: version 4"),
+        "{}",
+        text(&o)
+    );
+    for i in 0..2 {
+        assert!(
+            eventually(Duration::from_secs(10), || running(&names[i], &c.files[i])
+                .is_some_and(|(v, t)| v == 4 && t.contains("eq 5004"))),
+            "node {} runs signed version 4: {:?}",
+            i + 1,
+            running(&names[i], &c.files[i])
+        );
+    }
+    // A policy signed for version 4, which another write took: refused
+    // with the committed version; nothing is committed.
+    let o = rampart(
+        &names[0],
+        &[
+            "config",
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--version",
+            "4",
+            dir.join("d.cfg").to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    std::fs::write(dir.join("stale.cfg"), &o.stdout).unwrap();
+    for i in 0..2 {
+        let o = configure(&names[i], &f(i), &[], &dir.join("stale.cfg"));
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("signed for version 4, but the committed version is 4"),
+            "{err}"
+        );
+        assert!(err.contains("sign it for version 5"), "{err}");
+    }
+    for i in 0..2 {
+        assert_eq!(committed(&names[i], &c.files[i]), Some(4));
+        assert!(running(&names[i], &c.files[i]).is_some_and(|(v, _)| v == 4));
+    }
+
     drop(c);
 }

@@ -13,6 +13,7 @@ use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::policy::render::render;
 
 use crate::backend::{Backend, Caller, ConnQuery, OpsError};
+use crate::local_apply::{LOCAL_APPLY_WAIT, LocalApplies, LocalOutcome};
 use crate::model::{
     ClassStats, ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters,
     DropCount, Health, MemberChange, MemberResult, NodeStatus, PolicyBinding, PolicyScope,
@@ -71,6 +72,11 @@ pub type StatusSource = Box<dyn Fn() -> NodeStatus + Send + Sync>;
 /// committed policy itself with [`Admin::apply_committed`].
 pub type PolicyWriter = Box<dyn Fn(&str) -> Result<u64, OpsError> + Send + Sync>;
 
+/// The version of the policy the cluster committed last, as this node's
+/// log holds it (Raft): what `show running-config` reports beside the
+/// version this node runs, for `configure --sign-key` to sign the next.
+pub type CommittedVersion = Box<dyn Fn() -> u64 + Send + Sync>;
+
 /// Where `rampart cluster join|remove` goes when the node is in a Raft
 /// cluster: the change is made (one at a time, by the leader) or refused.
 pub type MembershipOps = Box<dyn Fn(&MemberChange) -> Result<MemberResult, OpsError> + Send + Sync>;
@@ -85,6 +91,11 @@ pub struct Admin<P: EnginePool> {
     status: StatusSource,
     policy: Mutex<PolicyState>,
     writer: Option<PolicyWriter>,
+    committed_version: Option<CommittedVersion>,
+    /// What this node made of each committed policy, for `configure`.
+    local: Arc<LocalApplies>,
+    /// How long `configure` waits for it ([`LOCAL_APPLY_WAIT`]).
+    local_wait: Duration,
     membership: Option<MembershipOps>,
     peer_clear: Option<PeerClear>,
     timeout: Duration,
@@ -328,6 +339,9 @@ impl<P: EnginePool> Admin<P> {
                 loaded: true,
             }),
             writer: None,
+            committed_version: None,
+            local: Arc::new(LocalApplies::default()),
+            local_wait: LOCAL_APPLY_WAIT,
             membership: None,
             peer_clear: None,
             timeout: WORKER_TIMEOUT,
@@ -365,9 +379,41 @@ impl<P: EnginePool> Admin<P> {
     }
 
     /// Send `configure` to `writer` (Raft) instead of applying it locally.
+    /// Its answer then waits, up to [`LOCAL_APPLY_WAIT`], for what this
+    /// node makes of the committed version ([`Admin::apply_committed`],
+    /// [`Admin::refuse_committed`]).
     pub fn with_writer(mut self, writer: PolicyWriter) -> Self {
         self.writer = Some(writer);
         self
+    }
+
+    /// Wait `wait` instead of [`LOCAL_APPLY_WAIT`] for what this node
+    /// makes of a policy it wrote (tests).
+    pub fn with_local_apply_wait(mut self, wait: Duration) -> Self {
+        self.local_wait = wait;
+        self
+    }
+
+    /// Report the cluster's committed version from `committed` in `show
+    /// running-config` (Raft).
+    pub fn with_committed_version(mut self, committed: CommittedVersion) -> Self {
+        self.committed_version = Some(committed);
+        self
+    }
+
+    /// Where this node's outcomes of committed policies are recorded (its
+    /// apply task records through [`Admin::apply_committed`] and
+    /// [`Admin::refuse_committed`]).
+    pub fn local_applies(&self) -> Arc<LocalApplies> {
+        self.local.clone()
+    }
+
+    /// Record that this node does not run committed version `version` and
+    /// keeps the policy it runs (`why`: not signed for that version, or
+    /// it does not compile or install here).
+    pub fn refuse_committed(&self, version: u64, why: &str) {
+        self.local
+            .record(version, LocalOutcome::Refused(why.to_string()));
     }
 
     /// Make `clear conn` cluster-wide through `clear`.
@@ -416,12 +462,19 @@ impl<P: EnginePool> Admin<P> {
             .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
         // Pending on a worker or two, it is still this node's policy: the
         // install thread brings them to it.
-        self.apply(Arc::new(policy))?;
+        let applied = self.apply(Arc::new(policy))?;
         *st = PolicyState {
             version,
             text: render(&config),
             loaded: true,
         };
+        drop(st);
+        self.local.record(
+            version,
+            LocalOutcome::Running {
+                pending: pending_note(applied),
+            },
+        );
         Ok(())
     }
 
@@ -617,6 +670,17 @@ fn install_wanted<P: EnginePool>(
     match answers.into_iter().flatten().find_map(|a| a.1) {
         None => Ok(()),
         Some(e) => Err(format!("{e}; it is installed once slots are free")),
+    }
+}
+
+/// What `configure` says of a policy some workers have not taken yet.
+fn pending_note(applied: Applied) -> Option<String> {
+    match applied {
+        Applied::Everywhere => None,
+        Applied::Pending(why) => Some(format!(
+            "not yet in force on every worker ({why}); each takes it as soon as it serves its \
+             queue again"
+        )),
     }
 }
 
@@ -841,6 +905,7 @@ impl<P: EnginePool> Backend for Admin<P> {
         Ok(RunningConfig {
             version: p.version,
             text: p.text.clone(),
+            committed_version: self.committed_version.as_ref().map(|c| c()),
         })
     }
 
@@ -851,10 +916,35 @@ impl<P: EnginePool> Backend for Admin<P> {
             // is never committed.
             self.compile(text)?;
             let version = write(text)?;
+            // Committed: say what this node made of it, never "applied"
+            // for a policy it does not run (docs/ARCHITECTURE.md §7).
+            let (pending, refused_here) = match self.local.wait(version, self.local_wait) {
+                Some((v, LocalOutcome::Running { pending })) if v == version => (pending, None),
+                Some((v, LocalOutcome::Refused(why))) if v == version => {
+                    let kept = self.policy.lock().map_or(0, |p| p.version);
+                    (None, Some(format!("this node keeps version {kept}: {why}")))
+                }
+                Some((later, _)) => (
+                    Some(format!(
+                        "version {later} (another write) was committed since; this node took \
+                         that one instead"
+                    )),
+                    None,
+                ),
+                None => (
+                    Some(format!(
+                        "not in force on this node after {} s; it is installed once its \
+                         workers have room (show running-config says when)",
+                        self.local_wait.as_secs()
+                    )),
+                    None,
+                ),
+            };
             return Ok(ConfigureResult {
                 version,
                 ignored_lines: ignored(text),
-                pending: None,
+                pending,
+                refused_here,
             });
         }
         let (policy, config) = self.compile(text)?;
@@ -870,13 +960,8 @@ impl<P: EnginePool> Backend for Admin<P> {
         Ok(ConfigureResult {
             version: st.version,
             ignored_lines: ignored(text),
-            pending: match applied {
-                Applied::Everywhere => None,
-                Applied::Pending(why) => Some(format!(
-                    "not yet in force on every worker ({why}); each takes it as soon as it serves \
-                     its queue again"
-                )),
-            },
+            pending: pending_note(applied),
+            refused_here: None,
         })
     }
 

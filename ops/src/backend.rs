@@ -36,6 +36,11 @@ pub enum OpsError {
     /// (the node's state; `clear conn` frees them).
     #[error("the policy was not installed: {0}")]
     PolicyRefused(String),
+    /// The configuration was bound to a version (signed for it) that is no
+    /// longer the next: another change was committed meanwhile. Nothing
+    /// changed (the writer's to resolve: look, then sign again).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 /// Who asks for a `show conn`: each has a walk budget of its own, so no

@@ -4,7 +4,8 @@
 //!   [`snapshot`] of each worker's plain counters;
 //! - [`server`]: `/metrics`, `/healthz`, `/readyz` and the JSON admin API
 //!   (hyper), over a [`backend::Backend`] that [`admin::Admin`] implements
-//!   on an [`pool::EnginePool`]; [`client`] is the CLI's side; [`http`]
+//!   on an [`pool::EnginePool`] ([`local_apply`]: what the node made of
+//!   each policy the cluster committed); [`client`] is the CLI's side; [`http`]
 //!   bounds every wait and caps connections, [`host_check`] keeps DNS
 //!   rebinding out, [`echo`] shows user text in errors escaped and
 //!   bounded, [`sock_owner`] keeps the client's token from a listener
@@ -25,6 +26,7 @@ pub mod echo;
 pub mod fixture;
 pub mod host_check;
 pub mod http;
+pub mod local_apply;
 pub mod logging;
 pub mod metrics;
 pub mod model;

@@ -488,6 +488,14 @@ pub struct RunningConfig {
     pub version: u64,
     /// The configuration as ASA commands.
     pub text: String,
+    /// In a Raft cluster, the version of the policy committed last (as
+    /// this node's log holds it): the next write becomes this plus one, so
+    /// it is the version `configure --sign-key` signs for plus one. It
+    /// differs from `version` while this node has not run the last
+    /// committed policy, or will not. `None` without Raft, and from nodes
+    /// of earlier releases.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub committed_version: Option<u64>,
 }
 
 /// A configuration error with its position.
@@ -513,6 +521,11 @@ pub struct ConfigureResult {
     /// take it as they serve again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<String>,
+    /// Set when the cluster committed the policy (as `version`) but the
+    /// node that took the write does not run it: why, and the version it
+    /// keeps. Other nodes may run it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused_here: Option<String>,
 }
 
 /// `/readyz` and `/healthz`.

@@ -93,6 +93,7 @@ impl Backend for Node {
         Ok(RunningConfig {
             version: 1,
             text: "x".repeat(self.config_bytes),
+            committed_version: None,
         })
     }
     fn configure(&self, text: &str) -> Result<ConfigureResult, OpsError> {

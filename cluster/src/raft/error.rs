@@ -6,7 +6,7 @@
 use super::identity::ClusterId;
 use super::settings::SettingsError;
 use super::store::OpenError;
-use super::types::NodeId;
+use super::types::{NodeId, Version};
 
 /// Why [`super::PolicyRaft::start`] failed (local faults).
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +77,22 @@ pub enum WriteError {
     Stopped {
         /// Why.
         reason: String,
+    },
+    /// The writer's: the config is bound to a version (signed for it)
+    /// that is not the committed version plus one. Another write was
+    /// committed since the writer looked, or the signature is stale;
+    /// nothing changed.
+    #[error(
+        "the policy changed meanwhile: this configuration is signed for version {wanted}, but \
+         the committed version is {committed}; check what changed (rampart show \
+         running-config), then sign it for version {} (rampart configure --sign-key does)",
+        .committed.saturating_add(1)
+    )]
+    Conflict {
+        /// The version in force.
+        committed: Version,
+        /// The version the write was bound to.
+        wanted: Version,
     },
     /// The leader's: it failed to handle the write (storage fault,
     /// shutting down).

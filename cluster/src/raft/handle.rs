@@ -39,8 +39,12 @@ use crate::transport::rpc::RpcError;
 use crate::transport::{RPC_SERVICE_RAFT, Transport};
 
 /// Checks a config as this node would run it (parse and compile against
-/// its interfaces). The error text names lines and columns.
-pub type Validator = Arc<dyn Fn(&str) -> Result<(), String> + Send + Sync>;
+/// its interfaces, and its signature where the node checks one). The error
+/// text names lines and columns. `Ok(Some(version))` binds the text to a
+/// version (the one it is signed for): it is then committed as that
+/// version or not at all (`PolicyCmd::SetConfigAt`); `Ok(None)` takes the
+/// next.
+pub type Validator = Arc<dyn Fn(&str) -> Result<Option<Version>, String> + Send + Sync>;
 
 /// A node's role in the Raft cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -424,7 +428,7 @@ impl PolicyRaft {
     /// operator's `configure` was checked. It runs on a blocking thread
     /// instead, one check at a time, so writes forwarded by members cannot
     /// run many compiles at once.
-    async fn check_config(&self, text: &str) -> Result<(), WriteError> {
+    async fn check_config(&self, text: &str) -> Result<Option<Version>, WriteError> {
         if text.len() > MAX_POLICY_BYTES {
             return Err(WriteError::TooLarge {
                 len: text.len(),
@@ -618,8 +622,12 @@ impl PolicyRaft {
     /// it forwards to, which checks it again). Returns the committed
     /// version once the leader has applied it; every node applies it soon
     /// after.
+    ///
+    /// A text the validator binds to a version (signed for it) commits as
+    /// that version or not at all: another version committed meanwhile is
+    /// [`WriteError::Conflict`], and nothing changes.
     pub async fn write(&self, text: &str) -> Result<Version, WriteError> {
-        self.check_config(text).await?;
+        let at = self.check_config(text).await?;
         let budget = self.inner.settings.write_timeout;
         let started = Instant::now();
         let before = self.applied().version;
@@ -651,13 +659,8 @@ impl PolicyRaft {
                 continue;
             };
             let reply = if leader == self.inner.id {
-                self.propose(
-                    PolicyCmd::SetConfig {
-                        text: text.to_string(),
-                    },
-                    remaining,
-                )
-                .await
+                self.propose(set_config(text.to_string(), at), remaining)
+                    .await
             } else {
                 let req = ForwardRequest::Write {
                     text: text.to_string(),
@@ -684,6 +687,9 @@ impl PolicyRaft {
             match reply {
                 ForwardReply::Committed { version } => return Ok(version),
                 ForwardReply::Invalid { message } => return Err(WriteError::Invalid { message }),
+                ForwardReply::Conflict { committed, wanted } => {
+                    return Err(WriteError::Conflict { committed, wanted });
+                }
                 ForwardReply::NoQuorum { pending: true, .. } => {
                     // Proposed but not committed: a retry could commit it
                     // twice, so report it as it is.
@@ -721,6 +727,10 @@ impl PolicyRaft {
 
     /// On the leader: confirm leadership with a majority, then propose
     /// and wait for the commit and the local apply, all within `budget`.
+    /// A write bound to a version that is not the next one is refused
+    /// before it is proposed; one that loses a race with another write
+    /// in the log changes nothing (the state machine's check) and is
+    /// answered the same.
     async fn propose(&self, cmd: PolicyCmd, budget: Duration) -> ForwardReply {
         let started = Instant::now();
         let raft = &self.inner.raft;
@@ -752,6 +762,18 @@ impl PolicyRaft {
                 };
             }
         }
+        // Applied here is everything committed before the check above
+        // (ensure_linearizable waits for it): the version this write gets.
+        let wanted = match &cmd {
+            PolicyCmd::SetConfigAt { version, .. } => Some(*version),
+            _ => None,
+        };
+        if let Some(wanted) = wanted {
+            let committed = self.applied().version;
+            if committed.checked_add(1) != Some(wanted) {
+                return ForwardReply::Conflict { committed, wanted };
+            }
+        }
         // The cluster's first policy write also commits its
         // sequence-randomization key (types::SeqKey), before the policy.
         if self.applied().seq_key.is_none() {
@@ -776,8 +798,16 @@ impl PolicyRaft {
         }
         let remaining = budget.saturating_sub(started.elapsed());
         match tokio::time::timeout(remaining, raft.client_write(cmd)).await {
-            Ok(Ok(resp)) => ForwardReply::Committed {
-                version: resp.data.version,
+            Ok(Ok(resp)) => match wanted.filter(|_| resp.data.conflict) {
+                // Another write took the version between the check above
+                // and this entry's place in the log.
+                Some(wanted) => ForwardReply::Conflict {
+                    committed: resp.data.version,
+                    wanted,
+                },
+                None => ForwardReply::Committed {
+                    version: resp.data.version,
+                },
             },
             Ok(Err(e)) => write_error_reply(&e),
             Err(_) => ForwardReply::NoQuorum {
@@ -873,17 +903,22 @@ impl PolicyRaft {
         match req {
             ForwardRequest::Write { text, budget_ms } => {
                 // The leader proposes, so the leader checks too: a config
-                // that this node cannot compile is never committed.
-                if let Err(e) = self.check_config(&text).await {
-                    return ForwardReply::Invalid {
-                        message: match e {
-                            WriteError::Invalid { message } => message,
-                            other => other.to_string(),
-                        },
-                    };
-                }
+                // that this node cannot compile is never committed, and one
+                // bound to a version (signed for it) is bound here as well,
+                // whatever the writer's release proposed.
+                let at = match self.check_config(&text).await {
+                    Ok(at) => at,
+                    Err(e) => {
+                        return ForwardReply::Invalid {
+                            message: match e {
+                                WriteError::Invalid { message } => message,
+                                other => other.to_string(),
+                            },
+                        };
+                    }
+                };
                 let budget = Duration::from_millis(budget_ms).min(s.write_timeout);
-                self.propose(PolicyCmd::SetConfig { text }, budget).await
+                self.propose(set_config(text, at), budget).await
             }
             ForwardRequest::AddLearner {
                 id,
@@ -1026,7 +1061,7 @@ impl PolicyRaft {
                 ForwardReply::Failed { message } => {
                     return Err(MembershipError::Stopped { reason: message });
                 }
-                ForwardReply::Committed { .. } => {
+                ForwardReply::Committed { .. } | ForwardReply::Conflict { .. } => {
                     return Err(MembershipError::Refused {
                         message: "the leader answered a membership change as a write".into(),
                     });
@@ -1219,6 +1254,15 @@ fn core_ended(rx: &watch::Receiver<RaftMetrics<NodeId, MemberNode>>) -> Option<S
     rx.has_changed()
         .is_err()
         .then(|| "its task ended without reporting why (a panic; see the node's log)".to_string())
+}
+
+/// The command that writes `text`: bound to version `at` when the
+/// validator bound it (`PolicyCmd::SetConfigAt`), else the next version.
+fn set_config(text: String, at: Option<Version>) -> PolicyCmd {
+    match at {
+        Some(version) => PolicyCmd::SetConfigAt { version, text },
+        None => PolicyCmd::SetConfig { text },
+    }
 }
 
 /// A node that can be a member: a transport id and a socket address.

@@ -168,6 +168,14 @@ pub enum ForwardReply {
         /// Why.
         message: String,
     },
+    /// A write bound to a version (`PolicyCmd::SetConfigAt`) found another
+    /// version committed than the one before it: nothing changed.
+    Conflict {
+        /// The version in force.
+        committed: Version,
+        /// The version the write was bound to.
+        wanted: Version,
+    },
 }
 
 #[cfg(test)]

@@ -15,7 +15,10 @@
 //!    mapping errors to their `Display` (the parser's carries `line L,
 //!    column C`). It runs on the writing node and again on the leader before
 //!    anything is proposed, so a config this cluster cannot compile is never
-//!    committed.
+//!    committed. It answers `Some(version)` for a text bound to a version
+//!    (the one an operator signed it for): the leader then proposes a
+//!    compare-and-set (`PolicyCmd::SetConfigAt`), committed as that version
+//!    or not at all.
 //! 3. **Bootstrap.** On the first node only, when its store is pristine
 //!    (`status().members` is empty): `initialize(MemberNode { name, address:
 //!    cluster listen address }, bootstrap policy text)`; it returns version 1.
@@ -41,8 +44,9 @@
 //!    `NoQuorum` is the cluster's: print its text (it says the running policy
 //!    is unchanged) and exit 2, and when `is_pending()` add that the write may
 //!    still take effect; `NotMember` says to join first; `Stopped` and
-//!    `LeaderFailed` are local/leader faults (exit 3). Success prints the
-//!    version.
+//!    `LeaderFailed` are local/leader faults (exit 3). `Conflict` is the
+//!    writer's: its text was bound to a version another write took; nothing
+//!    changed. Success prints the version.
 //! 6. **Status.** `status()` is cheap (no await): role, term, leader,
 //!    last/committed/applied/snapshot/purged indexes, voters, learners,
 //!    members with addresses, joint flag, policy version and store counters,

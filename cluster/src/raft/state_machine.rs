@@ -284,6 +284,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut replies = Vec::new();
         for e in entries {
             next.last_applied = Some(e.log_id);
+            let mut conflict = false;
             match e.payload {
                 EntryPayload::Blank => {}
                 // A write is refused above this size before it is proposed;
@@ -292,7 +293,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 // large to install. Every node skips it alike, so their
                 // state machines stay equal, and counts it.
                 EntryPayload::Normal(
-                    PolicyCmd::SetConfig { text } | PolicyCmd::SetFirstConfig { text },
+                    PolicyCmd::SetConfig { text }
+                    | PolicyCmd::SetFirstConfig { text }
+                    | PolicyCmd::SetConfigAt { text, .. },
                 ) if text.len() > MAX_POLICY_BYTES => {
                     self.db
                         .counters
@@ -311,6 +314,20 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         next.text = Arc::from(text);
                     }
                 }
+                // A compare-and-set: the text is bound to `version` (an
+                // operator's signature), so it takes that version or none.
+                // Two writes signed for the same version, or one signed
+                // against a stale view: the first committed wins, the
+                // other changes nothing and its writer is told.
+                EntryPayload::Normal(PolicyCmd::SetConfigAt { version, text }) => {
+                    if next.version.checked_add(1) == Some(version) {
+                        next.version = version;
+                        next.log_index = e.log_id.index;
+                        next.text = Arc::from(text);
+                    } else {
+                        conflict = true;
+                    }
+                }
                 EntryPayload::Normal(PolicyCmd::SetSeqKey { key }) => {
                     // The first key stays (PolicyCmd::SetSeqKey).
                     next.seq_key.get_or_insert(key);
@@ -322,6 +339,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             }
             replies.push(PolicyResp {
                 version: next.version,
+                conflict,
             });
         }
         if replies.is_empty() {
@@ -563,6 +581,76 @@ mod tests {
         assert_eq!((now.version, now.text.as_str()), (1, "bootstrap file"));
         let _ = std::fs::remove_dir_all(&d);
         let _ = std::fs::remove_dir_all(&d2);
+    }
+
+    /// A write bound to a version commits as that version or changes
+    /// nothing: a second one for the same version, one signed against a
+    /// stale view and one for a version ahead are each refused, and the
+    /// reply says so; every reply carries the version then in force.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_write_bound_to_a_version_takes_that_version_or_none() {
+        let d = dir("config-at");
+        let mut sm = open(&d);
+        let at = |i, version, t: &str| {
+            cmd(
+                i,
+                PolicyCmd::SetConfigAt {
+                    version,
+                    text: t.into(),
+                },
+            )
+        };
+        let set = |i, t: &str| cmd(i, PolicyCmd::SetConfig { text: t.into() });
+        let r = sm
+            .apply([
+                at(1, 1, "first"),
+                at(2, 1, "also for 1"),
+                set(3, "unbound"),
+                at(4, 2, "for 2, stale"),
+                at(5, 9, "for 9"),
+                at(6, 3, "for 3"),
+            ])
+            .await
+            .unwrap();
+        let got: Vec<(Version, bool)> = r.iter().map(|r| (r.version, r.conflict)).collect();
+        assert_eq!(
+            got,
+            [
+                (1, false),
+                (1, true),
+                (2, false),
+                (2, true),
+                (2, true),
+                (3, false)
+            ]
+        );
+        let now = sm.subscribe().borrow().clone();
+        assert_eq!(
+            (now.version, now.text.as_str(), now.log_index),
+            (3, "for 3", 6)
+        );
+        drop(sm);
+        // Durable as any other apply.
+        let again = open(&d).subscribe().borrow().clone();
+        assert_eq!((again.version, again.text.as_str()), (3, "for 3"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// Entries of the earlier commands keep their encoding (the variant's
+    /// index first), so logs and snapshots written before `SetConfigAt`
+    /// read as they were written.
+    #[test]
+    fn earlier_commands_keep_their_encoding() {
+        let set = codec::encode(&PolicyCmd::SetConfig { text: "x".into() }).unwrap();
+        assert_eq!(set, [1, 0, 1, b'x']);
+        let first = codec::encode(&PolicyCmd::SetFirstConfig { text: "x".into() }).unwrap();
+        assert_eq!(first, [1, 2, 1, b'x']);
+        let at = codec::encode(&PolicyCmd::SetConfigAt {
+            version: 7,
+            text: "x".into(),
+        })
+        .unwrap();
+        assert_eq!(at, [1, 3, 7, 1, b'x']);
     }
 
     /// A node a membership entry drops is remembered (also a learner, and

@@ -39,6 +39,20 @@ pub enum PolicyCmd {
         /// The config text.
         text: String,
     },
+    /// Set the running config to `text` as version `version`, only if
+    /// `version` is the committed version plus one; otherwise nothing
+    /// changes and the entry's reply says so ([`PolicyResp::conflict`]).
+    /// Proposed for a text bound to a version (an operator-signed policy):
+    /// committed as any other version, every node that checks the
+    /// signature would refuse it, so it is committed as that version or
+    /// not at all. (A node of an earlier release cannot decode it:
+    /// docs/ARCHITECTURE.md §7.)
+    SetConfigAt {
+        /// The version the text is bound to.
+        version: Version,
+        /// The config text.
+        text: String,
+    },
 }
 
 /// 16 bytes from the system's random source.
@@ -86,6 +100,9 @@ impl std::fmt::Debug for SeqKey {
 pub struct PolicyResp {
     /// The version after the entry was applied.
     pub version: Version,
+    /// A [`PolicyCmd::SetConfigAt`] that found another version committed
+    /// than the one before its own: it changed nothing.
+    pub conflict: bool,
 }
 
 /// A member as the Raft membership records it, so that every node (and

@@ -34,14 +34,29 @@ pub fn policy(port: u16) -> String {
     )
 }
 
+/// The line that binds a test policy to a version, as an operator's
+/// signature binds a real one (the node's validator reads the signature).
+const BOUND_TO: &str = "! for version ";
+
+/// A valid policy that differs by `port`, bound to `version`: it commits
+/// as that version or not at all.
+pub fn bound(port: u16, version: Version) -> String {
+    format!("{}{BOUND_TO}{version}\n", policy(port))
+}
+
 /// The validator a node runs: parse and compile against an inside and an
-/// outside interface.
+/// outside interface; a last line `! for version N` binds the text to N.
 pub fn validator() -> Validator {
     let interfaces = EngineConfig::inside_outside(EngineNodeId(1), [1, 2, 3, 4]).interfaces;
     Arc::new(move |text: &str| {
         let parsed = parse_config(text).map_err(|e| e.to_string())?;
         compile(&parsed.config, &interfaces).map_err(|e| e.to_string())?;
-        Ok(())
+        Ok(text
+            .trim_end()
+            .lines()
+            .last()
+            .and_then(|l| l.strip_prefix(BOUND_TO))
+            .and_then(|v| v.parse().ok()))
     })
 }
 
