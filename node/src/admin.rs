@@ -148,7 +148,8 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
 }
 
 /// Start the `[ops]` endpoints and the connection log (nothing without an
-/// `[ops]` table). `policy` is the bootstrap policy text the engines run;
+/// `[ops]` table). `policy` is the policy the engines run, with its
+/// version (the policy file as version 1, or a stored cluster policy);
 /// `writer`, once the node runs Raft, takes `configure` writes (the node
 /// then applies committed policies with [`OpsSide::admin`]).
 pub fn start(
@@ -156,7 +157,7 @@ pub fn start(
     config_path: &Path,
     workers: &Workers,
     sync: Option<Arc<SyncStatus>>,
-    policy: Option<&str>,
+    policy: Option<(u64, &str)>,
     raft: Option<&RaftSide>,
     cluster: Option<(tokio::runtime::Handle, Transport)>,
 ) -> anyhow::Result<OpsSide> {
@@ -171,8 +172,8 @@ pub fn start(
             s
         }),
     );
-    if let Some(text) = policy {
-        admin = admin.with_policy(text);
+    if let Some((version, text)) = policy {
+        admin = admin.with_running_policy(version, text);
     }
     if let Some(r) = raft {
         let peers = cfg

@@ -12,6 +12,7 @@ pub mod config;
 pub mod config_check;
 mod control;
 pub mod demo;
+mod kept_policy;
 pub mod lab;
 mod policy_raft;
 pub mod policy_sig;

@@ -11,7 +11,8 @@
 //!   (`[cluster] bootstrap = true`, once, on a pristine store); the others
 //!   start pristine and are added with `rampart cluster join`.
 //! - A node restarted from disk rejoins with its log; the policy it had
-//!   committed is in force again before it forwards.
+//!   committed is in force again before it forwards, or, where that one
+//!   cannot run here, the policy it ran last ([`crate::kept_policy`]).
 //! - A signed policy is bound to the version it is signed for: it commits
 //!   as that version or not at all (`PolicyCmd::SetConfigAt`).
 
@@ -35,6 +36,7 @@ use rampart_ops::model::{ConfigProblem, MemberChange, MemberResult, RaftRole, Ra
 
 use crate::config::Peer;
 use crate::control::Workers;
+use crate::kept_policy::{Kept, KeptPolicy};
 use crate::policy_sig::Signer;
 
 /// How long a blocking caller (the admin API) waits for Raft beyond the
@@ -60,6 +62,8 @@ pub struct RaftSide {
     /// Set by [`RaftSide::stop`]: the end of the policy watch is then the
     /// node stopping, not Raft's core failing.
     stopping: Arc<AtomicBool>,
+    /// The policy this node ran last, for a restart.
+    kept: KeptPolicy,
 }
 
 impl std::fmt::Debug for RaftSide {
@@ -79,6 +83,8 @@ pub struct RaftStart<'a> {
     pub address: String,
     /// Where the store lives (`<data_dir>/raft`).
     pub dir: &'a Path,
+    /// The data directory, where the policy this node ran last is kept.
+    pub data_dir: &'a Path,
     /// Whether this node bootstraps the cluster (pristine store only).
     pub bootstrap: bool,
     /// The policy file's text, the cluster's first policy.
@@ -211,30 +217,116 @@ impl RaftSide {
             signer: s.signer.clone(),
             slot_waits: Arc::new(AtomicU64::new(0)),
             stopping: Arc::new(AtomicBool::new(false)),
+            kept: KeptPolicy::in_data_dir(s.data_dir),
         })
     }
 
-    /// The policy this node's store last applied, compiled for
-    /// `interfaces`, and the cluster's sequence key: what a restarted node
-    /// must run before it forwards a packet. `None` for the policy before
-    /// the cluster's first one, or one this node cannot run (unsigned where
-    /// a signer is set, or not compiling here; `follow` says why).
-    pub fn stored_policy(&self, interfaces: &[InterfaceConfig]) -> StoredPolicy {
+    /// The policy a restarted node must run before it forwards a packet,
+    /// compiled for `interfaces`, and the cluster's sequence key: the
+    /// policy its store last applied, or, when this node cannot run that
+    /// one (not signed for its version where a signer is set, or not
+    /// compiling here; `follow` says why and counts it), the policy it
+    /// ran last ([`KeptPolicy`]), if it was committed by this cluster no
+    /// later than the stored one and passes the same checks. `None` before
+    /// the cluster's first policy, or with neither: the policy file (or
+    /// the built-in one) stays. A kept policy this node cannot trust
+    /// (another user may change it) refuses the start, whether it is
+    /// needed or not, as every trusted file does (docs/ops.md §4).
+    pub fn stored_policy(&self, interfaces: &[InterfaceConfig]) -> anyhow::Result<StoredPolicy> {
+        let kept = self.kept.load()?;
         let p = self.raft.subscribe().borrow().clone();
         let key = p.seq_key.map(|k| k.words());
         if p.version == 0 {
-            return (None, key);
+            return Ok(StoredPolicy { policy: None, key });
         }
-        if let Some(k) = &self.signer
-            && k.verify(&p.text, Some(p.version)).is_err()
-        {
-            return (None, key);
+        let why = match self.runnable(p.version, &p.text, interfaces) {
+            Ok(compiled) => {
+                return Ok(StoredPolicy {
+                    policy: Some(RunnablePolicy {
+                        version: p.version,
+                        text: p.text.to_string(),
+                        compiled,
+                        kept: false,
+                    }),
+                    key,
+                });
+            }
+            Err(why) => why,
+        };
+        let cluster = self.raft.status().cluster.map(|c| c.to_string());
+        let policy = match kept {
+            Some(k) if k.cluster == cluster && k.version <= p.version => {
+                match self.runnable(k.version, &k.text, interfaces) {
+                    Ok(compiled) => {
+                        tracing::warn!(
+                            "the committed policy version {} cannot run here ({why}): running \
+                             version {}, the last this node ran ({})",
+                            p.version,
+                            k.version,
+                            self.kept.path().display()
+                        );
+                        Some(RunnablePolicy {
+                            version: k.version,
+                            text: k.text,
+                            compiled,
+                            kept: true,
+                        })
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "the committed policy version {} cannot run here ({why}), nor \
+                             version {} this node ran last ({}): {e}",
+                            p.version,
+                            k.version,
+                            self.kept.path().display()
+                        );
+                        None
+                    }
+                }
+            }
+            Some(k) => {
+                // Another cluster's (a data directory whose store was
+                // replaced), or ahead of this log: not this cluster's past.
+                let id = |c: Option<&str>| c.unwrap_or("without an id").to_string();
+                tracing::warn!(
+                    "the committed policy version {} cannot run here ({why}); {} holds version \
+                     {} of cluster {}, and this node's log is of cluster {}: not run",
+                    p.version,
+                    self.kept.path().display(),
+                    k.version,
+                    id(k.cluster.as_deref()),
+                    id(cluster.as_deref())
+                );
+                None
+            }
+            None => {
+                tracing::warn!(
+                    "the committed policy version {} cannot run here ({why}), and this node \
+                     kept no policy it ran: the policy file (or the built-in one) stays",
+                    p.version
+                );
+                None
+            }
+        };
+        Ok(StoredPolicy { policy, key })
+    }
+
+    /// `text`, committed as `version`, compiled for `interfaces` if this
+    /// node may run it: signed for that version where a signer is set.
+    fn runnable(
+        &self,
+        version: u64,
+        text: &str,
+        interfaces: &[InterfaceConfig],
+    ) -> Result<Arc<rampart_dataplane::policy::compile::Policy>, String> {
+        if let Some(k) = &self.signer {
+            k.verify(text, Some(version))
+                .map_err(|e| format!("not signed by the operator's key: {e}"))?;
         }
-        let policy = parse_config(&p.text)
-            .ok()
-            .and_then(|parsed| compile(&parsed.config, interfaces).ok())
-            .map(|c| (p.version, Arc::new(c)));
-        (policy, key)
+        let parsed = parse_config(text).map_err(|e| e.to_string())?;
+        compile(&parsed.config, interfaces)
+            .map(Arc::new)
+            .map_err(|e| rampart_dataplane::policy::locate::describe(text, &e))
     }
 
     /// The version of the policy committed last, as this node's log holds
@@ -325,6 +417,7 @@ impl RaftSide {
         let signer = self.signer.clone();
         let stopping = self.stopping.clone();
         let slot_waits = self.slot_waits.clone();
+        let (raft, kept) = (self.raft.clone(), self.kept.clone());
         self.runtime.spawn(async move {
             let mut key_in_force = None;
             loop {
@@ -362,10 +455,14 @@ impl RaftSide {
                             "not signed by the operator's key: {e}"
                         ))),
                         Ok(_) => {
-                            let admin = admin.clone();
-                            let text = p.text.clone();
+                            let (admin, kept) = (admin.clone(), kept.clone());
+                            let policy = Kept {
+                                version: p.version,
+                                cluster: raft.status().cluster.map(|c| c.to_string()),
+                                text: p.text.to_string(),
+                            };
                             apply_until_done(
-                                move || admin.apply_committed(p.version, &text),
+                                move || apply_and_keep(&admin, &kept, &policy),
                                 || rx.has_changed().unwrap_or(true),
                                 APPLY_RETRY,
                                 &slot_waits,
@@ -447,13 +544,48 @@ fn raft_status(s: PolicyStatus, apply_failed: u64) -> RaftStatus {
     }
 }
 
-/// What [`RaftSide::stored_policy`] answers: the stored policy's version
-/// and compiled form if this node can run it, and the cluster's sequence
-/// key if committed.
-pub type StoredPolicy = (
-    Option<(u64, Arc<rampart_dataplane::policy::compile::Policy>)>,
-    Option<[u64; 2]>,
-);
+/// What [`RaftSide::stored_policy`] answers.
+#[derive(Debug)]
+pub struct StoredPolicy {
+    /// The policy to run before forwarding, if any.
+    pub policy: Option<RunnablePolicy>,
+    /// The cluster's sequence key, if committed.
+    pub key: Option<[u64; 2]>,
+}
+
+/// A committed policy this node can run.
+#[derive(Debug)]
+pub struct RunnablePolicy {
+    /// The version it was committed as.
+    pub version: u64,
+    /// Its text.
+    pub text: String,
+    /// Compiled for this node's interfaces.
+    pub compiled: Arc<rampart_dataplane::policy::compile::Policy>,
+    /// Whether it is the policy this node ran last, not the stored one.
+    pub kept: bool,
+}
+
+/// Apply committed `policy` through `admin` and, once it is this node's,
+/// keep it for a restart ([`KeptPolicy`]): only a policy that passed every
+/// check and is in force here is kept.
+fn apply_and_keep(
+    admin: &Admin<Workers>,
+    kept: &KeptPolicy,
+    policy: &Kept,
+) -> Result<(), OpsError> {
+    admin.apply_committed(policy.version, &policy.text)?;
+    if let Err(e) = kept.save(policy) {
+        // The node runs it all the same; a restart before the next apply
+        // would start on the policy kept before (or the policy file).
+        tracing::warn!(
+            "cannot keep policy version {} for a restart in {}: {e}",
+            policy.version,
+            kept.path().display()
+        );
+    }
+    Ok(())
+}
 
 /// How long to wait before applying a committed policy again after the
 /// workers did not all take it.

@@ -210,6 +210,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
                     name: &cfg.node.name,
                     address: c.listen.to_string(),
                     dir: &dir,
+                    data_dir: &data,
                     bootstrap: c.bootstrap,
                     policy: policy_text.as_deref(),
                     interfaces: engine_cfg.interfaces.clone(),
@@ -222,35 +223,52 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         }
         _ => None,
     };
+    // A restarted node runs the policy its store committed (and the
+    // cluster's sequence key) from its first packet, not the policy file
+    // until `follow` below catches up; where it cannot run that one, the
+    // policy it ran last (`kept_policy.rs`).
+    let stored = raft
+        .as_ref()
+        .map(|r| r.stored_policy(&engine_cfg.interfaces))
+        .transpose()?;
+    let stored_policy = stored.as_ref().and_then(|s| s.policy.as_ref());
+    let running = match stored_policy {
+        Some(p) => Some((p.version, p.text.as_str())),
+        None => policy_text.as_deref().map(|t| (1, t)),
+    };
     let ops = crate::admin::start(
         &cfg,
         config_path,
         &workers,
         cluster.as_ref().map(|c| c.status.clone()),
-        policy_text.as_deref(),
+        running,
         raft.as_ref(),
         cluster
             .as_ref()
             .map(|c| (c.runtime.handle().clone(), c.transport.clone())),
     )?;
-    // A restarted node runs the policy its store committed (and the
-    // cluster's sequence key) from its first packet, not the policy file
-    // until `follow` below catches up.
-    if let Some(r) = &raft {
-        let (policy, key) = r.stored_policy(&engine_cfg.interfaces);
+    if let Some(s) = &stored {
         for e in &mut engines {
-            if let Some((v, p)) = &policy
-                && let Err(err) = e.set_policy(p.clone())
+            if let Some(p) = stored_policy
+                && let Err(err) = e.set_policy(p.compiled.clone())
             {
                 // Fresh engines have every slot free: not reached.
-                tracing::warn!("the stored policy version {v}: {err}");
+                tracing::warn!("the stored policy version {}: {err}", p.version);
             }
-            if let Some(k) = key {
+            if let Some(k) = s.key {
                 e.set_seq_secret(k);
             }
         }
-        if let Some((v, _)) = policy {
-            tracing::info!("policy version {v} from the store in force before forwarding");
+        match stored_policy {
+            Some(p) if p.kept => tracing::info!(
+                "policy version {} (the last this node ran) in force before forwarding",
+                p.version
+            ),
+            Some(p) => tracing::info!(
+                "policy version {} from the store in force before forwarding",
+                p.version
+            ),
+            None => {}
         }
     }
     let busy_poll = Duration::from_micros(cfg.dataplane.busy_poll_us);

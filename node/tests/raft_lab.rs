@@ -306,7 +306,9 @@ fn policy_is_replicated_across_three_node_processes() {
 /// Then B runs an older version than the log's last: the operator's next
 /// `configure --sign-key` through B is signed for the log's next version
 /// and runs on B; a policy signed for a version another write took is
-/// refused with the committed version, and nothing changes.
+/// refused with the committed version, and nothing changes. And B,
+/// killed while it refuses the log's last policy, starts again on the
+/// policy it ran, not on its policy file.
 #[test]
 fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
     if !is_root() {
@@ -370,7 +372,7 @@ fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
             .unwrap_or_else(|e| panic!("{e}"));
         p
     };
-    let c = Cluster {
+    let mut c = Cluster {
         dir: dir.clone(),
         files: files.clone(),
         procs: (0..2).map(|i| Some(start(i))).collect(),
@@ -489,5 +491,51 @@ fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
         assert!(running(&names[i], &c.files[i]).is_some_and(|(v, _)| v == 4));
     }
 
+    // A commits an unsigned version 5 again, which B refuses; B is killed
+    // and started again: it runs version 4, the policy it ran, not its
+    // policy file (version 1) nor the refused one.
+    let o = configure(&names[0], &f(0), &[], &dir.join("b.cfg"));
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        eventually(Duration::from_secs(10), || committed(
+            &names[1],
+            &c.files[1]
+        ) == Some(5)),
+        "B's log holds version 5"
+    );
+    let kept = dir.join(nodes[1].name).join("applied-policy.cfg");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&kept)
+            .expect("B keeps the policy it runs")
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    assert!(std::fs::read_to_string(&kept).unwrap().contains("eq 5004"));
+    let _ = c.procs[1].take().expect("running").kill();
+    c.procs[1] = Some(start(1));
+    let (v, t) = running(&names[1], &c.files[1]).expect("B answers");
+    assert_eq!(v, 4, "B runs the policy it ran before the crash: {t}");
+    assert!(t.contains("eq 5004"), "{t}");
+    assert_eq!(committed(&names[1], &c.files[1]), Some(5));
+    let log = c.procs[1].as_ref().expect("restarted").log();
+    assert!(
+        log.iter().any(|r| r
+            .message
+            .contains("version 4 (the last this node ran) in force before forwarding")),
+        "{log:?}"
+    );
+    // And the operator's next signed write goes through B as before.
+    let o = configure(
+        &names[1],
+        &f(1),
+        &["--sign-key", key.to_str().unwrap()],
+        &dir.join("a.cfg"),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        eventually(Duration::from_secs(10), || running(&names[1], &c.files[1])
+            .is_some_and(|(v, t)| v == 6 && t.contains("eq 5002"))),
+        "B runs signed version 6"
+    );
     drop(c);
 }

@@ -533,11 +533,18 @@ impl<P: EnginePool> Admin<P> {
     /// Record that the engines run `text` (the bootstrap policy the node
     /// loaded before starting its workers) as version 1.
     pub fn with_policy(self, text: &str) -> Self {
+        self.with_running_policy(1, text)
+    }
+
+    /// Record that the engines run `text` as version `version`: the policy
+    /// the node put on its workers before starting them (its policy file,
+    /// or in a cluster the stored policy it ran last).
+    pub fn with_running_policy(self, version: u64, text: &str) -> Self {
         if let Ok(parsed) = parse_config(text)
             && let Ok(mut st) = self.policy.lock()
         {
             *st = PolicyState {
-                version: 1,
+                version,
                 text: render(&parsed.config),
                 loaded: true,
             };
