@@ -337,6 +337,13 @@ pub fn seeds() -> Vec<SeedFile> {
             }),
         ),
         (
+            "reply-forward-conflict",
+            RaftReply::Forward(ForwardReply::Conflict {
+                committed: 3,
+                wanted: 5,
+            }),
+        ),
+        (
             "reply-hello",
             RaftReply::Hello {
                 cluster: Some(ClusterId([0x5a; 16])),
@@ -363,6 +370,14 @@ pub fn seeds() -> Vec<SeedFile> {
         out.push(seed(name, Kind::Reply, r));
     }
     out.push(seed("cmd", Kind::Cmd, &cmd));
+    out.push(seed(
+        "cmd-at",
+        Kind::Cmd,
+        &PolicyCmd::SetConfigAt {
+            version: 4,
+            text: POLICY.into(),
+        },
+    ));
     out.push(seed(
         "entry-membership",
         Kind::Entry,
