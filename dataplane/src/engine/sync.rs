@@ -31,6 +31,7 @@ mod absorb;
 mod bulk;
 mod collect;
 mod placed;
+mod pulls;
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
@@ -546,7 +547,7 @@ pub(super) struct SyncState {
     /// For each flow with held packets: when it is (next) pulled, how
     /// many pulls it has had, and how many of the last ones were made
     /// while this node had no entry for it.
-    pulled: HashMap<FlowKey, (Instant, u8, u8), ahash::RandomState>,
+    pulled: pulls::Pulls,
     /// Peers' pulls waiting for a state this node lacks: the peer and the
     /// pull's deadline.
     parked: HashMap<FlowKey, Vec<(u16, Instant)>, ahash::RandomState>,
@@ -589,7 +590,7 @@ impl SyncState {
                 hold_hasher,
             ),
             defer: DeferQueue::new(config.defer_max_packets, defer_hasher),
-            pulled: HashMap::with_hasher(pull_hasher),
+            pulled: pulls::Pulls::new(pull_hasher),
             parked: HashMap::with_hasher(park_hasher),
             parked_count: 0,
         }
@@ -1350,10 +1351,7 @@ impl Engine {
             return;
         };
         sync.tombstones.expire(now.as_nanos());
-        // Pull times of flows no longer waiting, and pulls whose deadline
-        // passed, are forgotten.
-        let hold = &sync.hold;
-        sync.pulled.retain(|key, _| hold.holds(key));
+        // Peers' pulls whose deadline passed are forgotten.
         if sync.parked_count > 0 {
             let mut left = 0;
             sync.parked.retain(|_, waiting| {
@@ -1366,12 +1364,9 @@ impl Engine {
         // Packets still waiting a retry interval after their flow's last
         // pull: the answer was lost, or brought state older than they
         // need (a node the asker did not know of changed it meanwhile).
-        let due: Vec<(FlowKey, bool)> = sync
-            .pulled
-            .iter()
-            .filter(|&(_, &(due, _, _))| due <= now)
-            .map(|(k, &(_, rounds, _))| (*k, rounds > 0))
-            .collect();
+        // (The pull times of flows no longer waiting are forgotten as they
+        // come due.)
+        let due = sync.pulled.take_due(now);
         let mut expired = Vec::new();
         sync.hold.expire(now, &mut expired);
         let mut sends = Vec::new();
@@ -1439,6 +1434,8 @@ impl Engine {
                     bump(&mut self.sync_mut().counters.pulls_repeated);
                 }
                 self.pull(key, now);
+            } else {
+                self.sync_mut().pulled.forget(&key);
             }
         }
     }
@@ -1476,7 +1473,7 @@ impl Engine {
     /// The earliest hold or defer deadline, if any.
     pub(super) fn sync_deadline(&self) -> Option<Instant> {
         let s = self.sync.as_ref()?;
-        let repull = s.pulled.values().map(|&(due, _, _)| due).min();
+        let repull = s.pulled.next_due();
         let later = s.later.front().map(|&(due, _)| due);
         [
             s.hold.next_deadline(),

@@ -470,10 +470,12 @@ impl Engine {
         if !sync.hold.holds(&c.key) {
             return;
         }
-        let rounds = sync.pulled.get(&c.key).map_or(0, |&(_, r, _)| r);
-        sync.pulled.insert(
+        let rounds = sync.pulled.get(&c.key).map_or(0, |p| p.rounds);
+        sync.pulled.set(
             c.key,
-            (now + sync.config.pull_retry, rounds.saturating_add(1), 0),
+            now + sync.config.pull_retry,
+            rounds.saturating_add(1),
+            0,
         );
         bump(&mut sync.counters.pulls_sent);
         sync.out.push_back(Effect::Pull(PullOut::Want {
@@ -579,13 +581,13 @@ impl Engine {
     pub(super) fn pull(&mut self, key: FlowKey, now: Instant) {
         // Most held packets find their flow's pull already made or
         // scheduled: nothing more to work out for them.
-        let earlier = self.sync_mut().pulled.get(&key).copied();
-        if let Some((due, _, _)) = earlier
-            && now < due
+        let earlier = self.sync_mut().pulled.get(&key);
+        if let Some(p) = earlier
+            && now < p.due
         {
             return;
         }
-        let (rounds, blind) = earlier.map_or((0, 0), |(_, r, b)| (r, b));
+        let (rounds, blind) = earlier.map_or((0, 0), |p| (p.rounds, p.blind));
         let hash = self.table.hash(&key);
         let (ask, pushed, known) = match self.table.find(hash, &key) {
             Some(id) => {
@@ -604,8 +606,7 @@ impl Engine {
         // A flow held in full gets its changes pushed: the first pull
         // waits `pull_after` for them.
         if earlier.is_none() && pushed && !sync.config.pull_after.is_zero() {
-            sync.pulled
-                .insert(key, (now + sync.config.pull_after, 0, 0));
+            sync.pulled.set(key, now + sync.config.pull_after, 0, 0);
             return;
         }
         // Its director, then every member, has been asked for a flow this
@@ -618,7 +619,7 @@ impl Engine {
         let blind = if known { 0 } else { blind };
         if blind >= 2 {
             sync.pulled
-                .insert(key, (now + sync.config.hold_deadline, rounds, blind));
+                .set(key, now + sync.config.hold_deadline, rounds, blind);
             return;
         }
         // A pull that did not help asks every member: the holders this
@@ -626,13 +627,11 @@ impl Engine {
         // lacks what the packets need, while a holder they did not know of
         // (a node on the flow's path) has it.
         let retry = sync.config.pull_retry * (1u32 << rounds.min(3));
-        sync.pulled.insert(
+        sync.pulled.set(
             key,
-            (
-                now + retry,
-                rounds.saturating_add(1),
-                blind + u8::from(!known),
-            ),
+            now + retry,
+            rounds.saturating_add(1),
+            blind + u8::from(!known),
         );
         let ask = if rounds > 0 { PeerSet::ALL } else { ask };
         bump(&mut sync.counters.pulls_sent);
