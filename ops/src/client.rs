@@ -469,16 +469,18 @@ impl Client {
             Endpoint::Unix(p) => Stream::Unix(connect_unix(p).map_err(connect)?),
         };
         s.set_timeouts(READ_TIMEOUT).map_err(io)?;
-        // A byte at once, before the owner lookup (which reads the host's
-        // socket tables and may take a while): the listener spares a
-        // connection that has sent nothing only a short grace when it needs
-        // room (docs/ops.md §2). An empty line, which a server ignores
-        // before a request line (RFC 9112 §2.2), and which tells whoever
-        // holds the port nothing.
-        // A connection already closed shows in the request's own write
-        // and read below.
-        let _ = s.write_all(b"\r\n");
         if self.token.is_some() {
+            // A byte at once, before the owner lookup (which reads the
+            // host's socket tables and may take a while): the listener
+            // spares a connection that has sent nothing only a short grace
+            // when it needs room (docs/ops.md §2). An empty line, which a
+            // server should ignore before a request line (RFC 9112 §2.2),
+            // and which tells whoever holds the port nothing. Only then:
+            // not every server ignores it (Prometheus's answers 400), and
+            // without the lookup the request line follows at once.
+            // A connection already closed shows in the request's own write
+            // and read below.
+            let _ = s.write_all(b"\r\n");
             self.check_owner(&s)?;
         }
         // The socket has no address to name: `localhost`, which no `Host`
