@@ -1135,10 +1135,10 @@ impl Engine {
                     track.track(dir, &seen)?
                 };
                 // A segment the tracker lets by without checks or a change of
-                // state (a SYN or SYN-ACK inside a live connection, one more
-                // than a window behind, a challenge ACK), or that restarts the
-                // initiator's space unchecked (a SYN with another ISN in
-                // SYN_SENT), proves nothing about an entry that may lag
+                // state (a SYN or SYN-ACK in a live connection outside its
+                // window, one more than a window behind, a challenge ACK), or
+                // that restarts the initiator's space unchecked (a SYN with
+                // another ISN in SYN_SENT), proves nothing about an entry that may lag
                 // behind its connection: a peer may have seen the old
                 // connection's close, or a new one's SYN, on a reused tuple.
                 // In a cluster it waits, having changed nothing, for the

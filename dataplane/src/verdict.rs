@@ -143,7 +143,7 @@ drop_reasons! {
     TcpDataPastFin => "tcp-data-past-fin", "TCP data send after FIN",
     /// Not a drop but a wait: in a cluster with a peer up, a TCP segment the
     /// tracker would let by leniently (without checks or a change of state:
-    /// a SYN or SYN-ACK inside a live connection, a segment more than a
+    /// a SYN or SYN-ACK in a live connection outside its window, a segment more than a
     /// window behind, a challenge ACK) waits for a peer's state, since the
     /// entry here may lag behind the connection (a reused tuple whose close
     /// or new SYN a peer saw; docs/sync.md §4). At its hold deadline it

@@ -288,3 +288,29 @@ fn an_icmp_error_quoting_a_denied_tuple_is_not_held() {
     );
     assert_eq!(e.sync_counters().expect("syncing").held, 1);
 }
+
+/// A stream that keeps sending while no member has its flow (an answer
+/// lost with a link, or state that reaches its holders late) is asked
+/// again after each hold deadline, twice: not every 20 ms, and not never
+/// again while it lasts (a member keeps a parked pull only a hold
+/// deadline).
+#[test]
+fn a_stranger_that_keeps_sending_is_asked_again_after_each_wait() {
+    let mut e = node(2, 3);
+    e.set_placement(Placement::new([1u16, 2, 3, 4], 2));
+    let mut now = Instant::from_secs(1_700_000_000);
+    let mut wants = Vec::new();
+    for ms in 0..1_000u32 {
+        if ms % 50 == 0 {
+            let (mut f, ifc) = stray_ack(7);
+            let v = e.process(&mut f, PacketMeta::default(), ifc, now);
+            assert!(matches!(v, Verdict::Hold), "{ms} ms: {v:?}");
+        }
+        e.expire_sync(now);
+        wants.extend(pull_wants(&mut e, now));
+        now = now + Duration::from_millis(1);
+    }
+    // Two pulls, a hold deadline's wait, two more…: four rounds in a second.
+    assert!((6..=10).contains(&wants.len()), "{} pulls", wants.len());
+    assert!(wants[1..].iter().all(|w| *w == PeerSet::ALL), "{wants:?}");
+}

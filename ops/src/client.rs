@@ -514,7 +514,13 @@ impl Client {
         // room cuts such connections under a flood of them (docs/ops.md
         // §2). A read did nothing whatever happened, so it is busy, and
         // tried again as such; a change may have been made, and is not.
-        if raw.is_empty() && method == "GET" {
+        // A read that timed out waited its whole time: not busy (its
+        // retry window has passed), and said as what it is below.
+        let timed_out = matches!(
+            &read,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock)
+        );
+        if raw.is_empty() && method == "GET" && !timed_out {
             let why = match (&written, &read) {
                 (Err(e), _) | (_, Err(e)) => e.to_string(),
                 _ => "closed".to_string(),

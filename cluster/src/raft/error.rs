@@ -85,7 +85,8 @@ pub enum WriteError {
     #[error(
         "the policy changed meanwhile: this configuration is signed for version {wanted}, but \
          the committed version is {committed}; check what changed (rampart show \
-         running-config), then sign it for version {} (rampart configure --sign-key does)",
+         running-config), then sign it for version {} (rampart configure --sign-key does; \
+         on a cluster that does not sign, remove its `! rampart-signature` line)",
         .committed.saturating_add(1)
     )]
     Conflict {

@@ -44,16 +44,19 @@ pub(super) fn holdable(reason: DropReason) -> bool {
     )
 }
 
-/// The share of the hold buffer a source draws on: its address, except
-/// that an IPv6 source counts by its /64, which one host may fill with
-/// addresses of its own (RFC 4291 §2.5.1: the interface identifier is the
-/// low 64 bits, and a host picks as many as it likes, RFC 8981).
-fn source_share(source: Host) -> Host {
-    let mut addr = source.addr;
-    if addr.is_v6() {
+/// The share of the hold buffer a frame's source draws on: its address,
+/// except that an IPv6 source of a frame of a flow unknown here counts by
+/// its /64, which one host may fill with addresses of its own (RFC 4291
+/// §2.5.1: the interface identifier is the low 64 bits, and a host picks
+/// as many as it likes, RFC 8981). A frame of a known flow counts by its
+/// address: a /64 is also a whole LAN of hosts whose connections passed
+/// the rules, and their replies must not share one host's share.
+fn share_of(h: &Held) -> Host {
+    let mut addr = h.source.addr;
+    if !h.known && addr.is_v6() {
         addr.0[8..].fill(0);
     }
-    Host { addr, ..source }
+    Host { addr, ..h.source }
 }
 
 /// A frame held for a peer's state.
@@ -162,19 +165,15 @@ impl HoldQueue {
         {
             return Err(Refused::Full);
         }
+        // Half, but room for one frame even in the smallest buffer.
         if !held.known
-            && (self.strangers >= self.limits.packets / 2
-                || self.stranger_bytes + held.frame.len() > self.limits.bytes / 2)
+            && (self.strangers >= (self.limits.packets / 2).max(1)
+                || self.stranger_bytes + held.frame.len()
+                    > (self.limits.bytes / 2).max(held.frame.len().min(self.limits.bytes)))
         {
             return Err(Refused::StrangersFull);
         }
-        if self
-            .by_source
-            .get(&source_share(held.source))
-            .copied()
-            .unwrap_or(0)
-            >= self.limits.per_source
-        {
+        if self.by_source.get(&share_of(&held)).copied().unwrap_or(0) >= self.limits.per_source {
             return Err(Refused::SourceFull);
         }
         self.order.push_back((held.deadline, key));
@@ -190,7 +189,7 @@ impl HoldQueue {
             self.strangers += 1;
             self.stranger_bytes += h.frame.len();
         }
-        *self.by_source.entry(source_share(h.source)).or_default() += 1;
+        *self.by_source.entry(share_of(h)).or_default() += 1;
     }
 
     fn count_out(&mut self, h: &Held) {
@@ -200,7 +199,7 @@ impl HoldQueue {
             self.strangers -= 1;
             self.stranger_bytes -= h.frame.len();
         }
-        let share = source_share(h.source);
+        let share = share_of(h);
         if let Some(n) = self.by_source.get_mut(&share) {
             *n -= 1;
             if *n == 0 {
@@ -551,6 +550,7 @@ mod tests {
             a[7] = prefix;
             a[15] = iid;
             let mut h = held(10);
+            h.known = false;
             h.source = Host {
                 addr: Addr::v6(a),
                 vlan: 0,

@@ -92,7 +92,8 @@ pub(super) fn normalize_and_shift(
 pub(super) enum Floor {
     /// The tracker checked it against the windows: it may lower the floor.
     Lower,
-    /// It passed unchecked (a SYN or SYN-ACK inside a live connection, a
+    /// It passed unchecked (a SYN or SYN-ACK in a live connection outside
+    /// its window, a
     /// stale or challenge segment): anyone who guessed the tuple can send
     /// one, and a TTL of 1 would have every later segment of the
     /// direction die at the first router. It leaves the floor alone.

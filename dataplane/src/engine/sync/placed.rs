@@ -72,6 +72,11 @@ pub(super) fn targets(
     (holders.union(kept), passive, kept)
 }
 
+/// Pulls in a row for a flow this node has no entry for (its director,
+/// then every member) before it waits a hold deadline for their parked
+/// pulls to answer (docs/sync.md §13).
+const BLIND_PULLS: u8 = 2;
+
 impl Engine {
     /// Note where this node's copy of `key` (incarnation `inc`, if it
     /// holds that one; `fresh` when the event just made it) came from: a
@@ -584,6 +589,10 @@ impl Engine {
         let earlier = self.sync_mut().pulled.get(&key);
         if let Some(p) = earlier
             && now < p.due
+            // A flow that waits out its blind pulls (below) is pulled at
+            // once if it has turned up here meanwhile (a late answer made
+            // a passive copy of it).
+            && !(p.blind > BLIND_PULLS && self.table.find(self.table.hash(&key), &key).is_some())
         {
             return;
         }
@@ -616,10 +625,23 @@ impl Engine {
         // flow is forgotten then). Pulls made while this node held an
         // entry do not count: a member that had an older incarnation of
         // the tuple answered with it, and keeps no pull for the new one.
-        let blind = if known { 0 } else { blind };
-        if blind >= 2 {
-            sync.pulled
-                .set(key, now + sync.config.hold_deadline, rounds, blind);
+        // After that wait, a flow still sending and still unknown here
+        // is asked of every member again, twice, and so on: a member's
+        // parked pull lasts a hold deadline, and an answer lost with a
+        // link, or state that reached its holders late, must not leave a
+        // stream that keeps sending unpulled for as long as it lasts.
+        let blind = if known || blind > BLIND_PULLS {
+            0
+        } else {
+            blind
+        };
+        if blind == BLIND_PULLS {
+            sync.pulled.set(
+                key,
+                now + sync.config.hold_deadline,
+                rounds,
+                BLIND_PULLS + 1,
+            );
             return;
         }
         // A pull that did not help asks every member: the holders this
