@@ -4,8 +4,8 @@
 //! at most half the hold buffer, whatever their source addresses; a flow
 //! the node holds is still held and repaired while strangers fill their
 //! half; a flow no member has is asked of its director and then of every
-//! member once; and an ICMP error quoting a tuple the rules deny both ways
-//! is dropped, not held.
+//! member once, and again after a hold deadline's wait while it keeps
+//! sending.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -30,16 +30,6 @@ fn node(id: u16, peers: usize) -> Engine {
     e.set_peers_up(peers);
     e.set_ready(true);
     e
-}
-
-fn set_policy_text(e: &mut Engine, text: &str) {
-    use rampart_dataplane::policy::compile::compile;
-    let cfg = rampart_dataplane::policy::parse::parse_config(text)
-        .expect("parses")
-        .config;
-    let policy = compile(&cfg, &e.config().interfaces).expect("compiles");
-    e.set_policy(std::sync::Arc::new(policy))
-        .expect("the policy's classes fit");
 }
 
 fn randomization_off(e: &mut Engine) {
@@ -249,44 +239,6 @@ fn repeated_pulls_of_a_held_flow_back_off() {
     }
     // pull_after (5 ms), then 20, 40, 80 ms apart, until the deadline.
     assert_eq!(at, [5, 25, 65, 145], "pulls at (ms)");
-}
-
-/// Under `inspect icmp error`, an error quoting a tuple the rules deny
-/// both ways cannot belong to a connection any peer holds: dropped at
-/// once, like the same tuple's UDP "reply", not held and pulled. An error
-/// quoting a permitted tuple still waits.
-#[test]
-fn an_icmp_error_quoting_a_denied_tuple_is_not_held() {
-    let mut e = node(2, 1);
-    let text = "access-list INSIDE_OUT extended deny udp any any eq 9999\n\
-                access-list INSIDE_OUT extended permit ip any any\n\
-                access-group INSIDE_OUT in interface inside\n\
-                policy-map global_policy\n class class-default\n  inspect icmp\n  inspect icmp error\n\
-                service-policy global_policy global\n";
-    set_policy_text(&mut e, text);
-    let now = Instant::from_secs(1_700_000_000);
-    let (c, s) = v4_pair(40_100, 9999);
-    let reply = rampart_dataplane::trace::udp_frame(&s, &c, b"x");
-    let mut f = reply;
-    assert_eq!(
-        e.process(&mut f, PacketMeta::default(), s.iface, now),
-        Verdict::Drop(DropReason::AclDeny)
-    );
-    let probe = rampart_dataplane::trace::udp_frame(&c, &s, b"probe");
-    let mut err = rampart_dataplane::trace::icmpv4_unreachable_frame(&s, &c, &probe);
-    assert_eq!(
-        e.process(&mut err, PacketMeta::default(), s.iface, now),
-        Verdict::Drop(DropReason::IcmpNoConnection)
-    );
-    // The same error about a permitted port waits for a peer's state.
-    let (c, s) = v4_pair(40_101, 9998);
-    let probe = rampart_dataplane::trace::udp_frame(&c, &s, b"probe");
-    let mut err = rampart_dataplane::trace::icmpv4_unreachable_frame(&s, &c, &probe);
-    assert_eq!(
-        e.process(&mut err, PacketMeta::default(), s.iface, now),
-        Verdict::Hold
-    );
-    assert_eq!(e.sync_counters().expect("syncing").held, 1);
 }
 
 /// A stream that keeps sending while no member has its flow (an answer

@@ -2135,3 +2135,41 @@ fn an_exact_reset_on_a_lagging_copy_waits_and_closes() {
         0
     );
 }
+
+/// Under `inspect icmp error`, an error quoting a tuple the rules deny
+/// both ways cannot belong to a connection any peer holds: dropped at
+/// once, like the same tuple's UDP "reply", not held and pulled. An error
+/// quoting a permitted tuple still waits.
+#[test]
+fn an_icmp_error_quoting_a_denied_tuple_is_not_held() {
+    let mut e = node(2, Duration::ZERO);
+    let text = "access-list INSIDE_OUT extended deny udp any any eq 9999\n\
+                access-list INSIDE_OUT extended permit ip any any\n\
+                access-group INSIDE_OUT in interface inside\n\
+                policy-map global_policy\n class class-default\n  inspect icmp\n  inspect icmp error\n\
+                service-policy global_policy global\n";
+    set_policy_text(&mut e, text);
+    let now = Instant::from_secs(1_700_000_000);
+    let (c, s) = v4_pair(40_100, 9999);
+    let reply = rampart_dataplane::trace::udp_frame(&s, &c, b"x");
+    let mut f = reply;
+    assert_eq!(
+        e.process(&mut f, PacketMeta::default(), s.iface, now),
+        Verdict::Drop(DropReason::AclDeny)
+    );
+    let probe = rampart_dataplane::trace::udp_frame(&c, &s, b"probe");
+    let mut err = rampart_dataplane::trace::icmpv4_unreachable_frame(&s, &c, &probe);
+    assert_eq!(
+        e.process(&mut err, PacketMeta::default(), s.iface, now),
+        Verdict::Drop(DropReason::IcmpNoConnection)
+    );
+    // The same error about a permitted port waits for a peer's state.
+    let (c, s) = v4_pair(40_101, 9998);
+    let probe = rampart_dataplane::trace::udp_frame(&c, &s, b"probe");
+    let mut err = rampart_dataplane::trace::icmpv4_unreachable_frame(&s, &c, &probe);
+    assert_eq!(
+        e.process(&mut err, PacketMeta::default(), s.iface, now),
+        Verdict::Hold
+    );
+    assert_eq!(e.sync_counters().expect("syncing").held, 1);
+}

@@ -65,6 +65,26 @@ impl Drop for Cluster {
     }
 }
 
+/// `rampart config sign` of `file` for `version` with `key`, in `ns`;
+/// the signed text is its standard output.
+fn sign(ns: &str, key: &Path, version: u64, file: &Path) -> Output {
+    let version = version.to_string();
+    let o = rampart(
+        ns,
+        &[
+            "config",
+            "sign",
+            "--key",
+            key.to_str().unwrap(),
+            "--version",
+            &version,
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    o
+}
+
 fn rampart(ns: &str, args: &[&str]) -> Output {
     Command::new("ip")
         .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_rampart")])
@@ -334,19 +354,7 @@ fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
     assert!(o.status.success(), "{}", text(&o));
     let key = dir.join("op/policy-signer.key");
     std::fs::write(dir.join("v1.cfg"), V1).unwrap();
-    let o = rampart(
-        &names[0],
-        &[
-            "config",
-            "sign",
-            "--key",
-            key.to_str().unwrap(),
-            "--version",
-            "1",
-            dir.join("v1.cfg").to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let o = sign(&names[0], &key, 1, &dir.join("v1.cfg"));
     std::fs::write(dir.join("policy.cfg"), &o.stdout).unwrap();
     std::fs::write(dir.join("a.cfg"), V2).unwrap();
     std::fs::write(dir.join("b.cfg"), V3).unwrap();
@@ -462,19 +470,7 @@ fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
     }
     // A policy signed for version 4, which another write took: refused
     // with the committed version; nothing is committed.
-    let o = rampart(
-        &names[0],
-        &[
-            "config",
-            "sign",
-            "--key",
-            key.to_str().unwrap(),
-            "--version",
-            "4",
-            dir.join("d.cfg").to_str().unwrap(),
-        ],
-    );
-    assert!(o.status.success(), "{}", text(&o));
+    let o = sign(&names[0], &key, 4, &dir.join("d.cfg"));
     std::fs::write(dir.join("stale.cfg"), &o.stdout).unwrap();
     for i in 0..2 {
         let o = configure(&names[i], &f(i), &[], &dir.join("stale.cfg"));

@@ -347,12 +347,14 @@ impl DeferQueue {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::flow::{Addr, Endpoint, Tuple, proto};
     use std::time::Duration;
 
-    fn key(port: u16) -> FlowKey {
+    /// The key of a TCP flow from port `port` of one test host to port 80
+    /// of another (the pull schedule's tests use it too).
+    pub(in crate::engine) fn key(port: u16) -> FlowKey {
         let tuple = Tuple {
             src: Endpoint {
                 addr: Addr::v4([198, 18, 0, 1]),

@@ -103,24 +103,8 @@ impl Pulls {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::{Addr, Endpoint, Tuple, proto};
+    use crate::engine::hold::tests::key;
     use std::time::Duration;
-
-    fn key(port: u16) -> FlowKey {
-        let tuple = Tuple {
-            src: Endpoint {
-                addr: Addr::v4([198, 18, 0, 1]),
-                port,
-            },
-            dst: Endpoint {
-                addr: Addr::v4([198, 18, 0, 2]),
-                port: 80,
-            },
-            proto: proto::TCP,
-            vlan: 0,
-        };
-        FlowKey::of(&tuple).0
-    }
 
     fn at(ms: u64) -> Instant {
         Instant::ZERO + Duration::from_millis(ms)
