@@ -3,6 +3,7 @@
 //! change every worker. Until Raft runs, `configure` applies locally, with
 //! a local version number.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,11 +86,48 @@ pub type MembershipOps = Box<dyn Fn(&MemberChange) -> Result<MemberResult, OpsEr
 /// filter; answers the peers' total and the peers that did not answer.
 pub type PeerClear = Box<dyn Fn(&ConnFilter) -> (u64, Vec<u16>) + Send + Sync>;
 
+/// A copy of the running policy's version and loaded flag that readers
+/// take without waiting (see [`Admin`]'s `published`).
+#[derive(Debug)]
+struct PublishedPolicy {
+    version: AtomicU64,
+    loaded: AtomicBool,
+}
+
+impl PublishedPolicy {
+    fn new(version: u64, loaded: bool) -> Self {
+        PublishedPolicy {
+            version: AtomicU64::new(version),
+            loaded: AtomicBool::new(loaded),
+        }
+    }
+
+    /// Copy `st`'s (under its lock, so changes are copied in order).
+    fn set(&self, st: &PolicyState) {
+        self.version.store(st.version, Ordering::Release);
+        self.loaded.store(st.loaded, Ordering::Release);
+    }
+
+    fn get(&self) -> (u64, bool) {
+        (
+            self.version.load(Ordering::Acquire),
+            self.loaded.load(Ordering::Acquire),
+        )
+    }
+}
+
 /// The node's operations.
 pub struct Admin<P: EnginePool> {
     pool: Arc<P>,
     status: StatusSource,
     policy: Mutex<PolicyState>,
+    /// The running policy's version and whether one is loaded, as the
+    /// last change of `policy` left them: read without its lock, which a
+    /// change holds while it waits for the workers (up to their timeout),
+    /// so that `/readyz`, `/metrics` and `show cluster` never wait for a
+    /// policy to be applied (a probe with a one-second timeout would take
+    /// a node out of service for a `configure`).
+    published: PublishedPolicy,
     writer: Option<PolicyWriter>,
     committed_version: Option<CommittedVersion>,
     /// What this node made of each committed policy, for `configure`.
@@ -338,6 +376,7 @@ impl<P: EnginePool> Admin<P> {
                 // configuration forwards by security levels.
                 loaded: true,
             }),
+            published: PublishedPolicy::new(0, true),
             writer: None,
             committed_version: None,
             local: Arc::new(LocalApplies::default()),
@@ -468,6 +507,7 @@ impl<P: EnginePool> Admin<P> {
             text: render(&config),
             loaded: true,
         };
+        self.published.set(&st);
         drop(st);
         self.local.record(
             version,
@@ -548,6 +588,7 @@ impl<P: EnginePool> Admin<P> {
                 text: render(&parsed.config),
                 loaded: true,
             };
+            self.published.set(&st);
         }
         self
     }
@@ -566,10 +607,7 @@ impl<P: EnginePool> Admin<P> {
 
     fn status(&self) -> NodeStatus {
         let mut s = (self.status)();
-        if let Ok(p) = self.policy.lock() {
-            s.policy_version = p.version;
-            s.policy_loaded = p.loaded;
-        }
+        (s.policy_version, s.policy_loaded) = self.published.get();
         // Shared once every worker said it runs the key, not when it was
         // asked to (a worker that has not taken it yet is retried).
         s.seq_key_shared = self.wanted.lock().is_ok_and(|w| w.key_in_force);
@@ -964,6 +1002,7 @@ impl<P: EnginePool> Backend for Admin<P> {
         st.version += 1;
         st.text = render(&config);
         st.loaded = true;
+        self.published.set(&st);
         Ok(ConfigureResult {
             version: st.version,
             ignored_lines: ignored(text),
@@ -1289,6 +1328,41 @@ mod tests {
             }
             self.pool.each(timeout, f)
         }
+    }
+
+    /// A `configure` holds the policy state while it waits for the
+    /// workers: readiness, the metrics and `show cluster` read the running
+    /// version without waiting for it (before, `/readyz` waited as long as
+    /// the slowest worker, and a load balancer's one-second probe failed).
+    #[test]
+    fn readiness_does_not_wait_for_a_policy_being_applied() {
+        let pool = LocalPool::new(vec![filled(1)], || NOW);
+        // Request 1 reads the interfaces to compile with; request 2, the
+        // room check under the policy state's lock, is held.
+        let admin = Arc::new(admin_of(Gated::new(pool, 2)));
+        let a = admin.clone();
+        let writing =
+            std::thread::spawn(move || a.configure("access-list A extended permit ip any any\n"));
+        admin.pool.await_entered(2);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let a = admin.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send((a.health(), a.status().policy_version));
+        });
+        let answered = rx.recv_timeout(Duration::from_secs(10));
+        admin.pool.open();
+        let (health, version) = answered.expect("readiness answered while the policy is applied");
+        assert!(
+            !health.reasons.iter().any(|r| r.contains("policy")),
+            "{health:?}"
+        );
+        assert_eq!(
+            version, 0,
+            "the running version until the new one is in force"
+        );
+        let done = writing.join().expect("configure").expect("applied");
+        assert_eq!(done.version, 1);
+        assert_eq!(admin.status().policy_version, 1);
     }
 
     /// While a token-less walk runs, another token-less one is refused
