@@ -111,8 +111,14 @@ fn metrics_server(ns: &Ns, addr: &str) -> (OpsServer, SocketAddr) {
     (srv, bound)
 }
 
-/// How a scrape ended: its HTTP status, or 0 when the connection gave
-/// none.
+/// Prometheus's default `scrape_timeout`.
+const SCRAPE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One scrape from `from`: its status, or 0 without an answer within
+/// Prometheus's default scrape timeout (10 s). The connect may take a SYN
+/// retransmission or two: the flood fills the kernel's accept queue, which
+/// drops a newcomer's SYN whatever the listener then does with it (on a
+/// loaded CI machine one scrape of 20 once missed a 2 s connect timeout).
 fn scrape(from: IpAddr, to: SocketAddr) -> u16 {
     let s = socket2::Socket::new(
         socket2::Domain::for_address(to),
@@ -121,13 +127,14 @@ fn scrape(from: IpAddr, to: SocketAddr) -> u16 {
     )
     .unwrap();
     s.bind(&SocketAddr::new(from, 0).into()).unwrap();
-    if s.connect_timeout(&to.into(), Duration::from_secs(2))
-        .is_err()
-    {
+    let started = std::time::Instant::now();
+    if s.connect_timeout(&to.into(), SCRAPE_TIMEOUT).is_err() {
         return 0;
     }
     let mut s: std::net::TcpStream = s.into();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let left = SCRAPE_TIMEOUT.saturating_sub(started.elapsed());
+    s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+        .unwrap();
     let _ = s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer);
