@@ -12,7 +12,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::raft_lab::{Lab, policy, test_settings, wait_until};
+use common::raft_lab::{Lab, policy, wait_until};
 use openraft::raft::AppendEntriesRequest;
 use rampart_cluster::raft::{
     Entry, MembershipError, NodeId, PolicyCmd, Role, TypeConfig, WriteError,
@@ -24,13 +24,7 @@ const AT_ONCE: Duration = Duration::from_secs(1);
 
 /// A three-node cluster with a policy written; the leader and a follower.
 async fn cluster(tag: &str) -> (Lab, NodeId, NodeId) {
-    let mut lab = Lab::new(tag, 3, test_settings());
-    lab.form(&policy(7001)).await;
-    let leader = lab.wait_leader().await;
-    let v = lab.node(leader).write(&policy(7002)).await.expect("write");
-    for id in lab.running() {
-        lab.wait_version(id, v).await;
-    }
+    let (lab, leader) = Lab::formed_and_written(tag, 3).await;
     let follower = lab
         .running()
         .into_iter()

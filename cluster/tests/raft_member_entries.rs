@@ -13,7 +13,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use common::raft_lab::{Lab, WAIT, data_dir, policy, test_settings, wait_until};
+use common::raft_lab::{Lab, WAIT, data_dir, policy, wait_until};
 use openraft::raft::AppendEntriesRequest;
 use rampart_cluster::raft::messages::{RaftCall, RaftRequest, encode_call};
 use rampart_cluster::raft::{Entry, MemberNode, NodeId, PolicyCmd, Role, TypeConfig, open_store};
@@ -21,13 +21,7 @@ use rampart_cluster::transport::RPC_SERVICE_RAFT;
 
 /// The leader, and two followers: an attacker and its victim.
 async fn three_nodes(tag: &str) -> (Lab, NodeId, NodeId, NodeId) {
-    let mut lab = Lab::new(tag, 3, test_settings());
-    lab.form(&policy(7001)).await;
-    let leader = lab.wait_leader().await;
-    let v = lab.node(leader).write(&policy(7002)).await.expect("write");
-    for id in lab.running() {
-        lab.wait_version(id, v).await;
-    }
+    let (lab, leader) = Lab::formed_and_written(tag, 3).await;
     let others: Vec<NodeId> = lab.running().into_iter().filter(|i| *i != leader).collect();
     (lab, leader, others[0], others[1])
 }

@@ -348,6 +348,19 @@ impl Lab {
             .clone()
     }
 
+    /// A cluster of `n` formed with `policy(7001)`, then `policy(7002)`
+    /// written and applied on every node; its leader.
+    pub async fn formed_and_written(tag: &str, n: usize) -> (Lab, NodeId) {
+        let mut lab = Lab::new(tag, n, test_settings());
+        lab.form(&policy(7001)).await;
+        let leader = lab.wait_leader().await;
+        let v = lab.node(leader).write(&policy(7002)).await.expect("write");
+        for id in lab.running() {
+            lab.wait_version(id, v).await;
+        }
+        (lab, leader)
+    }
+
     pub async fn shutdown(mut self) {
         for id in self.running() {
             self.stop(id).await;

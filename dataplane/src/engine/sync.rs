@@ -1198,7 +1198,8 @@ impl Engine {
             Err(reason)
                 if (holdable(reason) && judged.peer_could_pass) || sync.hold.holds(&key) =>
             {
-                let known = self.table.find(self.table.hash(&key), &key).is_some();
+                let found = self.table.find(self.table.hash(&key), &key);
+                let known = found.is_some();
                 let Some(sync) = &mut self.sync else {
                     return verdict;
                 };
@@ -1227,16 +1228,18 @@ impl Engine {
                         }
                         Refused::Full | Refused::Busy => {}
                     }
-                    // The flow's state is still repaired: a copy that lags
-                    // (a passive one above all) is pulled all the same, so
-                    // the packets its hosts retransmit find it whole.
+                    // The flow's state is still repaired: a passive copy
+                    // is pulled all the same, so the packets its hosts
+                    // retransmit find it whole (a whole copy is pushed its
+                    // changes anyway; its pull waits for them, and is
+                    // forgotten with no packet left waiting).
                     if known {
-                        self.pull(key, now);
+                        self.pull_found(key, found, now);
                     }
                     return Verdict::Drop(DropReason::HoldOverflow);
                 }
                 bump(&mut sync.counters.held);
-                self.pull(key, now);
+                self.pull_found(key, found, now);
                 Verdict::Hold
             }
             Ok(egress) => {

@@ -584,6 +584,13 @@ impl Engine {
     /// every member, and no more: each member that lacks it keeps the pull
     /// and answers when the state reaches it.
     pub(super) fn pull(&mut self, key: FlowKey, now: Instant) {
+        let found = self.table.find(self.table.hash(&key), &key);
+        self.pull_found(key, found, now);
+    }
+
+    /// [`pull`](Self::pull), for a caller that looked `key` up already
+    /// (`found`: its entry here, if any).
+    pub(super) fn pull_found(&mut self, key: FlowKey, found: Option<FlowId>, now: Instant) {
         // Most held packets find their flow's pull already made or
         // scheduled: nothing more to work out for them.
         let earlier = self.sync_mut().pulled.get(&key);
@@ -592,13 +599,12 @@ impl Engine {
             // A flow that waits out its blind pulls (below) is pulled at
             // once if it has turned up here meanwhile (a late answer made
             // a passive copy of it).
-            && !(p.blind > BLIND_PULLS && self.table.find(self.table.hash(&key), &key).is_some())
+            && !(p.blind > BLIND_PULLS && found.is_some())
         {
             return;
         }
         let (rounds, blind) = earlier.map_or((0, 0), |p| (p.rounds, p.blind));
-        let hash = self.table.hash(&key);
-        let (ask, pushed, known) = match self.table.find(hash, &key) {
+        let (ask, pushed, known) = match found {
             Some(id) => {
                 let owner = self.table.get(id).owner.0;
                 let passive = self.passive_copy(id);
