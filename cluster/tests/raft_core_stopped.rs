@@ -68,7 +68,16 @@ async fn shows_stopped(lab: &Lab, leader: NodeId, victim: NodeId) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_core_that_dies_shows_as_stopped_and_fails_writes_at_once() {
     let (lab, leader, victim) = cluster("core-dies").await;
-    let m = lab.node(victim).raft().metrics().borrow().clone();
+    // The victim may have stored an entry it has not yet applied (the
+    // leader's commit index reaches it with the next heartbeat); the
+    // forged append follows the victim's last entry, applied.
+    let raft = lab.node(victim).raft();
+    wait_until("the victim applied every entry it stored", || {
+        let m = raft.metrics().borrow().clone();
+        m.last_applied.map(|l| l.index) == m.last_log_index
+    })
+    .await;
+    let m = raft.metrics().borrow().clone();
     let last = m.last_log_index.expect("a log");
     let prev = m.last_applied.expect("applied");
     assert_eq!(prev.index, last);
