@@ -913,6 +913,7 @@ impl Engine {
             return;
         };
         if !self.classes.get(entry.class).options.idle_reset
+            || !self.may_reset_on_idle(entry)
             || t.state.is_embryonic()
             || t.state.is_half_closed()
             || matches!(

@@ -30,6 +30,7 @@
 mod absorb;
 mod bulk;
 mod collect;
+use collect::refresh_interval;
 mod placed;
 mod pulls;
 
@@ -476,6 +477,8 @@ struct SyncMark {
     /// refreshes and its end, so their copies neither expire early nor
     /// outlive it.
     passive_peers: PeerSet,
+    /// When the passive peers last heard of the flow.
+    passive_at: Instant,
     /// This node's copy may miss changes (it was made passive, or came in
     /// bulk): a packet on it waits for a pull first.
     passive: bool,
@@ -609,10 +612,13 @@ impl SyncState {
     }
 
     /// A new entry took slot `id`: start its bookkeeping afresh.
-    /// `synced_at` is `ZERO` for an entry peers have not heard of.
+    /// `synced_at` is `ZERO` for an entry peers have not heard of (its
+    /// insert tells every peer), otherwise when a peer's state made it
+    /// (that peer told the passive copies then).
     pub(super) fn reset_mark(&mut self, id: FlowId, synced_at: Instant) {
         *self.mark(id) = SyncMark {
             synced_at,
+            passive_at: synced_at,
             ..SyncMark::default()
         };
     }
@@ -809,8 +815,6 @@ impl Engine {
         if entry.proto == ProtoState::TcpBypass {
             return;
         }
-        let refresh_min = sync.config.refresh_min;
-        let refresh_max = sync.config.refresh_max;
         let mark = *sync.mark(id);
         if mark.pending {
             if changed {
@@ -819,11 +823,8 @@ impl Engine {
             return;
         }
         if !changed {
-            let timeout = self
-                .config
-                .timeouts
-                .for_entry(entry, &self.classes.get(entry.class).options);
-            let interval = (timeout / 4).clamp(refresh_min, refresh_max);
+            let interval =
+                refresh_interval(&sync.config, &self.config.timeouts, &self.classes, entry);
             if now < mark.synced_at + interval {
                 return;
             }

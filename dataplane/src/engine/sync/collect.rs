@@ -3,13 +3,51 @@
 //! placement names (docs/sync.md §13), a flow whose only other copies are
 //! backups after `backup_delay`.
 
+use std::time::Duration;
+
 use super::placed::targets;
 use super::{
-    Effect, Engine, EventKind, Instant, PeerSet, ProtoState, SyncEvent, SyncMark, SyncOut, bump,
-    ended, flow_state_of,
+    ClassTable, Count48, Effect, Engine, Entry, EventKind, Instant, PeerSet, ProtoState,
+    SyncConfig, SyncEvent, SyncMark, SyncOut, bump, ended, flow_state_of,
 };
+use crate::conntrack::Timeouts;
+
+/// How often peers hear at least of a flow that stays busy: a quarter of
+/// its timeout, within [`SyncConfig::refresh_min`] and
+/// [`SyncConfig::refresh_max`] (docs/sync.md §2).
+pub(super) fn refresh_interval(
+    config: &SyncConfig,
+    timeouts: &Timeouts,
+    classes: &ClassTable,
+    entry: &Entry,
+) -> Duration {
+    let timeout = timeouts.for_entry(entry, &classes.get(entry.class).options);
+    (timeout / 4).clamp(config.refresh_min, config.refresh_max)
+}
 
 impl Engine {
+    /// May this node send the RSTs of `set connection timeout idle …
+    /// reset` for `entry`, which idled out here? Only a node whose copy is
+    /// known to be current: the owner, which hears of every change its
+    /// peers make; or, once the owner has left the live members, a node
+    /// the flow's packets crossed. A backup or the director may lag
+    /// behind the flow (a passive copy hears only of its refreshes), and
+    /// its RSTs, built from its stale state, could be exact for one end
+    /// and end a live connection (docs/sync.md §2).
+    pub(crate) fn may_reset_on_idle(&self, entry: &Entry) -> bool {
+        let Some(sync) = &self.sync else {
+            return true;
+        };
+        if entry.owner == self.config.node {
+            return true;
+        }
+        let owner_live = match &sync.placement {
+            Some(p) => p.members().contains(&entry.owner.0),
+            None => sync.active(),
+        };
+        !owner_live && entry.packets != [Count48::default(); 2]
+    }
+
     /// Make the changes since the last call into effects for the shell,
     /// the whole current state per flow (many packets of one flow between
     /// two drains make one event), deletes first.
@@ -102,7 +140,13 @@ impl Engine {
                 }
             }
             let ended = entry.tcp_state().is_some_and(ended);
-            let director = kind != EventKind::Update || ended;
+            // Passive copies hear of inserts, refreshes and the end, and of
+            // an update when they have heard nothing for a refresh
+            // interval: a flow whose every packet changes its state (any
+            // data) makes only updates, and the director's copy would
+            // otherwise idle out under it.
+            let interval = refresh_interval(&sync.config, &self.config.timeouts, classes, entry);
+            let director = kind != EventKind::Update || ended || now >= mark.passive_at + interval;
             let (full, mut passive, backups) = targets(
                 sync.placement.as_ref(),
                 me,
@@ -117,6 +161,7 @@ impl Engine {
             }
             *sync.mark(id) = SyncMark {
                 synced_at: now.max(Instant::from_nanos(1)),
+                passive_at: if director { now } else { mark.passive_at },
                 pending: false,
                 changed: false,
                 delayed: false,
