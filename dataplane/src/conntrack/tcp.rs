@@ -738,20 +738,26 @@ impl TcpTrack {
                 }
                 self.init_half(dir, seg);
             }
-            // The initiator's RST before any answer: it aborts its own
-            // attempt. Accept it only at its own next sequence number, the
-            // value a stack uses when it abandons a connect, or as the
-            // answer RFC 9293 §3.10.7.3 prescribes to the challenge ACK of a
-            // responder that still holds an older connection on the tuple
-            // (<SEQ=SEG.ACK><CTL=RST>): that reset is what frees the
-            // responder's stale state so the new SYN can open.
+            // The initiator's RST before any answer. At its own next
+            // sequence number it aborts its own attempt (the value a stack
+            // uses when it abandons a connect). At the sequence number a
+            // bare ACK from the responder's side acknowledged, it is the
+            // answer RFC 9293 §3.10.7.3 prescribes to an unacceptable ACK
+            // in SYN-SENT (<SEQ=SEG.ACK><CTL=RST>), after which the stack
+            // stays in SYN-SENT: it passes (it frees the stale state of a
+            // responder that answered the SYN with a challenge ACK, so the
+            // retransmitted SYN can open) and the attempt stays open here
+            // too. Closing on it let one spoofed ACK, which the initiator
+            // answers so by itself, make the genuine SYN-ACK drop.
             (TcpEvent::Rst, Direction::Orig, S::SynSent) => {
-                let challenged = self.half[them].has(half_flags::MAXACK_SET)
-                    && seg.seq == self.half[them].max_ack;
-                if seg.seq != self.half[me].end && !challenged {
-                    return Err(DropReason::TcpRstOutOfWindow);
+                if seg.seq == self.half[me].end {
+                    return Ok(self.enter(from, S::Close));
                 }
-                return Ok(self.enter(from, S::Close));
+                if self.half[them].has(half_flags::MAXACK_SET) && seg.seq == self.half[them].max_ack
+                {
+                    return Ok(self.enter(from, S::SynSent));
+                }
+                return Err(DropReason::TcpRstOutOfWindow);
             }
             // RFC 9293 §3.10.7.3: in SYN-SENT a RST is acceptable only if its
             // ACK acknowledges the SYN.

@@ -189,3 +189,44 @@ fn the_reset_that_answers_a_challenge_ack_in_syn_sent_passes() {
         );
     }
 }
+
+/// One spoofed bare ACK from the server's side while the handshake is
+/// under way: the client's stack answers it with <SEQ=SEG.ACK><CTL=RST>
+/// and stays in SYN-SENT (RFC 9293 §3.10.7.3). That reset passes, and the
+/// server's genuine SYN-ACK and the rest of the connection still do: the
+/// attempt stays open. It used to close on the reset, so one spoofed
+/// packet per SYN retransmission kept the connection from ever opening.
+#[test]
+fn a_spoofed_ack_and_the_clients_answer_to_it_do_not_end_the_handshake() {
+    let mut h = Harness::new();
+    let mut m = model(47_902);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    let seg = |from, seq, ack, flags| crate::trace::Seg {
+        from,
+        seq,
+        ack,
+        flags,
+        window: 500,
+        wscale: None,
+        sack: vec![],
+        payload_len: 0,
+    };
+    let spoofed = seg(Side::Server, 777, 0x1234_5678, TcpFlags::ACK);
+    assert_eq!(h.tcp(&m, &spoofed), FWD_IN);
+    let answer = seg(Side::Client, 0x1234_5678, 0, TcpFlags::RST);
+    assert_eq!(h.tcp(&m, &answer), FWD_OUT);
+    assert_eq!(h.only_entry().tcp_state(), Some(TcpState::SynSent));
+    for seg in [
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.data(Side::Client, 100),
+        m.ack(Side::Server),
+    ] {
+        assert!(
+            matches!(h.tcp(&m, &seg), Verdict::Forward { .. }),
+            "{seg:?}"
+        );
+    }
+    assert_eq!(h.only_entry().tcp_state(), Some(TcpState::Established));
+}
