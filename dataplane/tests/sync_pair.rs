@@ -835,10 +835,10 @@ fn a_reopen_orders_after_the_old_incarnation_whatever_the_clocks() {
     assert_eq!(at_b.incarnation(), new);
 }
 
-/// A peer's creation and last-seen times beyond this node's clock plus
-/// `MAX_PEER_CLOCK_AHEAD` are pulled back to it and counted: a faulty
-/// member's `u64::MAX` (or a clock far ahead) once made the entry win
-/// every merge and never idle out.
+/// A peer's last-seen time beyond this node's clock plus
+/// `MAX_PEER_CLOCK_AHEAD` is pulled back to it and counted: a faulty
+/// member's `u64::MAX` (or a clock far ahead) once made the entry never
+/// idle out. Its creation time, part of the flow's identity, is kept.
 #[test]
 fn a_peers_times_from_the_far_future_are_clamped_and_the_entry_still_expires() {
     use rampart_dataplane::engine::sync::MAX_PEER_CLOCK_AHEAD;
@@ -862,7 +862,8 @@ fn a_peers_times_from_the_far_future_are_clamped_and_the_entry_still_expires() {
     p.deliver(1);
     let limit = p.now + MAX_PEER_CLOCK_AHEAD;
     let e = p.nodes[1].find(&m.tuple(), p.now).expect("B learned it");
-    assert!(e.created <= limit && e.last_seen <= limit, "{e:?}");
+    assert!(e.last_seen <= limit, "{e:?}");
+    assert_eq!(e.created.as_nanos(), u64::MAX, "the identity is kept");
     let counters = p.nodes[1].sync_counters().expect("syncing");
     assert!(counters.clock_clamped >= 1);
     // The embryonic entry idles out as any other: its timeout counts from
@@ -873,6 +874,50 @@ fn a_peers_times_from_the_far_future_are_clamped_and_the_entry_still_expires() {
         p.nodes[1].find(&m.tuple(), p.now).is_none(),
         "the embryonic entry is gone after its timeout"
     );
+}
+
+/// A peer whose clock runs 10 s ahead (started before NTP stepped its
+/// clock, say): each of its events names the flow with the creation time
+/// its insert gave it, so they join this node's entry. They were clamped
+/// to this node's clock plus the bound, a bound that moves with this
+/// node's clock: each later event then named a newer incarnation,
+/// superseded the entry and erased what this node's own packets had
+/// taught it (here, the server's SYN-ACK).
+#[test]
+fn a_peer_clock_ahead_of_the_bound_still_joins_one_flow() {
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_032, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
+    p.open_at_0(&mut m);
+    for o in p.inbox[1].iter_mut() {
+        if let SyncEvent::Upsert(st) = &mut o.event {
+            st.inc.created_ns += 10_000_000_000;
+            st.last_seen_ns += 10_000_000_000;
+        }
+    }
+    let insert = p.inbox[1].clone();
+    p.deliver(1);
+    let inc = p.nodes[1]
+        .find(&m.tuple(), p.now)
+        .expect("B learned it")
+        .incarnation();
+    // The SYN-ACK crosses B; A's event comes again 200 ms later (a resend,
+    // or any later event: they all carry the flow's creation time).
+    let synack = m.syn_ack();
+    assert!(matches!(p.seg(&m, &synack), Verdict::Forward { .. }));
+    p.now = p.now + Duration::from_millis(200);
+    p.inbox[1].extend(insert);
+    p.deliver(1);
+    let e = p.nodes[1].find(&m.tuple(), p.now).expect("B holds it");
+    assert_eq!(e.incarnation(), inc, "one flow, one name");
+    assert_eq!(
+        e.tcp_state(),
+        Some(TcpState::SynRecv),
+        "B keeps its SYN-ACK"
+    );
+    let counters = p.nodes[1].sync_counters().expect("syncing");
+    assert_eq!(counters.superseded, 0);
+    assert_eq!(p.drops(), 0);
 }
 
 /// The hold buffer keeps only what a peer's state could let through, and

@@ -892,10 +892,13 @@ impl Engine {
         if self.sync.is_none() {
             return Ok(Applied::Ignored);
         }
-        // A peer's times are taken up to a small skew past this node's
+        // A peer's last-seen is taken up to a small skew past this node's
         // clock: beyond it (a clock running ahead, or a value such as
-        // u64::MAX from a faulty member), an entry would win every merge
-        // and never idle out.
+        // u64::MAX from a faulty member), an entry would never idle out.
+        // A creation time is part of the flow's identity and is taken as
+        // it is: clamped to a bound that moves with this node's clock, a
+        // peer running ahead would name one connection anew at each event,
+        // each superseding the last and erasing what this node learnt.
         let limit = now
             .as_nanos()
             .saturating_add(MAX_PEER_CLOCK_AHEAD.as_nanos() as u64);
@@ -910,13 +913,10 @@ impl Engine {
         let mut windows = false;
         match &mut event {
             SyncEvent::Upsert(state) => {
-                clamp(&mut state.inc.created_ns);
                 clamp(&mut state.last_seen_ns);
                 windows = state.clamp_windows();
             }
-            SyncEvent::Delete { inc, .. } | SyncEvent::Demote { inc, .. } => {
-                clamp(&mut inc.created_ns)
-            }
+            SyncEvent::Delete { .. } | SyncEvent::Demote { .. } => {}
         }
         if clamped {
             bump(&mut self.sync_mut().counters.clock_clamped);
