@@ -115,8 +115,8 @@ impl Engine {
         let table = &self.table;
         let client_of = (of == HalfOpenOf::Client).then_some(client);
         self.classes
-            .oldest_half_open(class, client, of, |flow, id| {
-                half_open_in(table, flow, id, class, client_of)
+            .oldest_half_open(class, client, of, |slot, flow, id| {
+                half_open_in(table, flow, id, slot, client_of)
             })
     }
 

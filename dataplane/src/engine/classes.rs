@@ -62,6 +62,10 @@ pub struct ClassSlot {
     /// Its half-open connections in the order they opened: the oldest makes
     /// room for a new one at `embryonic-conn-max`.
     half_open: EvictQueue<(FlowId, u32)>,
+    /// Earlier versions of the class (the same name, other options) whose
+    /// connections still live: a class of the current policy counts them
+    /// against its limits as its own.
+    older: Vec<SlotId>,
 }
 
 impl ClassSlot {
@@ -83,6 +87,7 @@ impl ClassSlot {
             limit_drops: 0,
             per_client: HashMap::with_hasher(hasher.clone()),
             half_open: EvictQueue::default(),
+            older: Vec::new(),
         }
     }
 
@@ -269,7 +274,26 @@ impl ClassTable {
         for s in old {
             self.release_if_unused(s);
         }
+        self.link_versions();
         Ok(())
+    }
+
+    /// Point each class of the current policy at the live slots of its
+    /// earlier versions: editing a class's options (a timeout, say) gives
+    /// it a new slot, and its limits must go on counting the connections
+    /// it already has (otherwise each edit admits another `conn-max`).
+    fn link_versions(&mut self) {
+        for c in self.current.clone() {
+            let Some(Some(slot)) = self.slots.get(usize::from(c.0)) else {
+                continue;
+            };
+            let older: Vec<SlotId> = self
+                .iter()
+                .filter(|(id, s)| *id != c && !s.from_peer && s.name == slot.name)
+                .map(|(id, _)| id)
+                .collect();
+            self.get_mut(c).older = older;
+        }
     }
 
     /// Whether [`install`](Self::install) would take `policy`: its new
@@ -312,6 +336,9 @@ impl ClassTable {
                 self.retire(&slot);
             }
             self.free.push(id.0);
+            for c in self.current.clone() {
+                self.get_mut(c).older.retain(|&o| o != id);
+            }
         }
     }
 
@@ -466,15 +493,23 @@ impl ClassTable {
     pub fn admit(&self, id: SlotId, client: Host, embryonic: bool) -> Admission {
         let slot = self.get(id);
         let o = &slot.options;
-        let (client_conns, client_embryonic) = slot
-            .per_client
-            .get(&client)
-            .map_or((0, 0), |c| (c.conns, c.embryonic));
+        // The class's counts: this version's and its earlier versions'.
+        let (mut conns, mut class_embryonic) = (0, 0);
+        let (mut client_conns, mut client_embryonic) = (0, 0);
+        for v in self.versions(id) {
+            let s = self.get(v);
+            conns += s.conns;
+            class_embryonic += s.embryonic;
+            if let Some(c) = s.per_client.get(&client) {
+                client_conns += c.conns;
+                client_embryonic += c.embryonic;
+            }
+        }
         let replace = if !embryonic {
             None
         } else if o.per_client_embryonic_max > 0 && client_embryonic >= o.per_client_embryonic_max {
             Some(HalfOpenOf::Client)
-        } else if o.embryonic_conn_max > 0 && slot.embryonic >= o.embryonic_conn_max {
+        } else if o.embryonic_conn_max > 0 && class_embryonic >= o.embryonic_conn_max {
             Some(HalfOpenOf::Class)
         } else {
             None
@@ -483,7 +518,7 @@ impl ClassTable {
         // client's.
         let freed = u32::from(replace.is_some());
         let freed_client = u32::from(replace == Some(HalfOpenOf::Client));
-        if o.conn_max > 0 && slot.conns.saturating_sub(freed) >= o.conn_max {
+        if o.conn_max > 0 && conns.saturating_sub(freed) >= o.conn_max {
             Admission::Refuse(DropReason::ConnLimit)
         } else if o.per_client_max > 0
             && client_conns.saturating_sub(freed_client) >= o.per_client_max
@@ -529,20 +564,40 @@ impl ClassTable {
     }
 
     /// The table slot of the oldest half-open connection of `slot` (`of`
-    /// the class), or of `client` in it, that `valid` still finds there.
+    /// the class), or of `client` in it, that `valid` still finds in the
+    /// slot it names, looked for in the class's earlier versions first
+    /// (their connections opened before any of this version's).
     pub fn oldest_half_open(
         &mut self,
         id: SlotId,
         client: Host,
         of: HalfOpenOf,
-        mut valid: impl FnMut(FlowId, u32) -> bool,
+        mut valid: impl FnMut(SlotId, FlowId, u32) -> bool,
     ) -> Option<FlowId> {
-        let slot = self.get_mut(id);
-        let queue = match of {
-            HalfOpenOf::Class => &mut slot.half_open,
-            HalfOpenOf::Client => &mut slot.per_client.get_mut(&client)?.half_open,
-        };
-        queue.front(|(f, i)| valid(f, i)).map(|(f, _)| f)
+        for v in self.versions(id).collect::<Vec<_>>() {
+            let slot = self.get_mut(v);
+            let queue = match of {
+                HalfOpenOf::Class => &mut slot.half_open,
+                HalfOpenOf::Client => match slot.per_client.get_mut(&client) {
+                    Some(c) => &mut c.half_open,
+                    None => continue,
+                },
+            };
+            if let Some((f, _)) = queue.front(|(f, i)| valid(v, f, i)) {
+                return Some(f);
+            }
+        }
+        None
+    }
+
+    /// The slots whose connections `id`'s limits count: its class's
+    /// earlier versions that still live, then itself.
+    fn versions(&self, id: SlotId) -> impl Iterator<Item = SlotId> + '_ {
+        self.get(id)
+            .older
+            .iter()
+            .copied()
+            .chain(std::iter::once(id))
     }
 
     /// Count a connection created after [`admit`](Self::admit) admitted it.
@@ -654,15 +709,87 @@ mod tests {
             t.admit(a, client, false),
             Admission::Refuse(DropReason::ConnLimit)
         );
-        // A changed limit is a new class: its count starts afresh, and the
-        // old slot lives on while its connections do.
+        // A changed option gives the class a new slot for its new
+        // connections' options; the old slot lives on while its
+        // connections do, and the new version's limit counts them.
         t.install(&policy(3)).expect("room");
         let b = t.slot_for(Some(0));
         assert_ne!(a, b);
         assert_eq!(t.get(a).conns, 2);
+        assert_eq!(t.admit(b, client, false), Admission::Admit);
+        t.opened(b, client, false);
+        assert_eq!(
+            t.admit(b, client, false),
+            Admission::Refuse(DropReason::ConnLimit),
+            "2 of the old version and 1 of the new reach conn-max 3"
+        );
         t.closed(a, client, false);
+        assert_eq!(t.admit(b, client, false), Admission::Admit);
         t.closed(a, client, false);
         assert!(t.iter().all(|(id, _)| id != a), "released once unused");
+        assert!(t.get(b).older.is_empty(), "{:?}", t.get(b).older);
+    }
+
+    /// Editing any option of a class (a timeout here) used to give it a
+    /// new slot whose counts started at zero: each edit admitted another
+    /// `conn-max` (and `per-client-max`) worth of connections while the
+    /// earlier ones lived.
+    #[test]
+    fn editing_a_class_keeps_its_limits_counting_the_connections_it_has() {
+        let text = |idle: u32| {
+            compiled(&format!(
+                "class-map all\n match any\npolicy-map p\n class all\n  \
+                 set connection conn-max 2 per-client-max 2\n  \
+                 set connection timeout idle 0:{idle:02}:00\nservice-policy p global\n"
+            ))
+        };
+        let mut t = ClassTable::default();
+        let client = client();
+        let mut open = 0;
+        for idle in [5, 6, 7, 8] {
+            t.install(&text(idle)).expect("room");
+            let s = t.slot_for(Some(0));
+            while t.admit(s, client, false) == Admission::Admit {
+                t.opened(s, client, false);
+                open += 1;
+                assert!(open <= 2, "conn-max 2, after edits: {open} open");
+            }
+        }
+        assert_eq!(open, 2);
+    }
+
+    /// At a half-open limit a new SYN replaces the class's oldest
+    /// half-open connection, which may be one of an earlier version.
+    #[test]
+    fn a_half_open_limit_replaces_the_oldest_of_any_version() {
+        let text = |idle: u32| {
+            compiled(&format!(
+                "class-map all\n match any\npolicy-map p\n class all\n  \
+                 set connection embryonic-conn-max 1\n  \
+                 set connection timeout idle 0:{idle:02}:00\nservice-policy p global\n"
+            ))
+        };
+        let mut t = ClassTable::default();
+        let client = client();
+        t.install(&text(5)).expect("room");
+        let a = t.slot_for(Some(0));
+        assert_eq!(t.admit(a, client, true), Admission::Admit);
+        t.opened(a, client, true);
+        t.note_half_open(a, client, FlowId(7), 70, |_, _| true);
+        t.install(&text(6)).expect("room");
+        let b = t.slot_for(Some(0));
+        assert_ne!(a, b);
+        assert_eq!(
+            t.admit(b, client, true),
+            Admission::Replace(HalfOpenOf::Class)
+        );
+        let mut asked = Vec::new();
+        let victim = t.oldest_half_open(b, client, HalfOpenOf::Class, |slot, f, i| {
+            asked.push(slot);
+            (slot, f, i) == (a, FlowId(7), 70)
+        });
+        assert_eq!(victim, Some(FlowId(7)));
+        assert_eq!(asked, vec![a], "the earlier version is looked at first");
     }
 
     /// docs/asa-behaviour.md §2.2: a half-open connection at a half-open
