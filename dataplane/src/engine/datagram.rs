@@ -49,10 +49,13 @@ impl Engine {
                     // identifier's numbering started anew (a new ping on
                     // the same identifier, a fixed-sequence probe). A new
                     // incarnation replaces the flow, as a SYN on a closed
-                    // tuple does.
+                    // tuple does, and only for a request the rules let
+                    // open the new flow (a denied one changes nothing).
                     None => {
-                        self.reopened_after = Some(entry.created);
+                        let created = entry.created;
                         drop(entry);
+                        self.permitted(pkt)?;
+                        self.reopened_after = Some(created);
                         self.remove(id, RemoveReason::Reopen);
                         return self.open_datagram(pkt, kind);
                     }

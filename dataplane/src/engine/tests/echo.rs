@@ -95,3 +95,30 @@ fn a_request_far_behind_the_window_starts_a_new_flow() {
         "the old flow's request went with it"
     );
 }
+
+/// A request that would start a new flow on the identifier replaces the
+/// old flow only if the rules let it open the new one: after a policy
+/// change that denies it (or for a forged request on the identifier) the
+/// old flow stays, and its outstanding request's reply still passes.
+#[test]
+fn a_denied_request_leaves_the_flow_it_would_replace() {
+    let mut h = Harness::inspecting_icmp();
+    let (c, s) = v4_pair(0, 0);
+    let req = |seq| echo_frame(&c, &s, 9, seq, false);
+    let rep = |seq| echo_frame(&s, &c, 9, seq, true);
+    assert_eq!(h.frame(req(1_000), c.iface), FWD_OUT);
+    let mut deny = crate::policy::parse::parse_config(
+        "access-list IN extended deny icmp any any\naccess-list IN extended permit ip any any\naccess-group IN in interface inside\n",
+    )
+    .unwrap()
+    .config;
+    crate::policy::compile::disable_randomization(&mut deny);
+    crate::policy::compile::inspect_icmp(&mut deny);
+    h.install(deny);
+    assert_eq!(h.frame(req(1), c.iface), Verdict::Drop(DropReason::AclDeny));
+    assert_eq!(
+        h.engine.counters().conns_removed[RemoveReason::Reopen as usize],
+        0
+    );
+    assert_eq!(h.frame(rep(1_000), s.iface), FWD_IN, "the old flow lives");
+}
