@@ -1340,16 +1340,7 @@ impl Engine {
         if entry.seq_offset != 0 && quoted.proto == proto::TCP && back == Direction::Orig {
             normalize::reshift_quoted_ack(frame, quoted_l4_at, icmp_at + 2, entry.seq_offset);
         } else if entry.seq_offset != 0 && quoted.proto == proto::TCP {
-            let seq_at = quoted_l4_at + 4;
-            if let Some(seq) = crate::packet::rewrite::get32(frame, seq_at) {
-                crate::packet::rewrite::rewrite32(
-                    frame,
-                    seq_at,
-                    icmp_at + 2,
-                    seq.wrapping_sub(entry.seq_offset),
-                    true,
-                );
-            }
+            normalize::unshift_quoted_seq(frame, quoted_l4_at, icmp_at + 2, entry.seq_offset);
         }
     }
 }
@@ -1416,11 +1407,14 @@ enum Kind {
 /// nothing node-local: a node that never heard of a connection (its
 /// insert lost with the node that forwarded the SYN) shifts the client's
 /// retransmitted SYN, which carries the same ISN, exactly as that node
-/// shifted the first one (a stack that restarts the attempt with a new
-/// ISN gets a new offset, as the server's answer to it needs), and the
-/// server, still in SYN-RECEIVED, answers it (docs/sync.md §1). A new
-/// incarnation of a tuple has a new ISN and so a new offset. Never zero,
-/// which means "not randomized".
+/// shifted the first one, and the server, still in SYN-RECEIVED, answers
+/// it (docs/sync.md §1). A stack that restarts the attempt with a new ISN
+/// on an entry still in SYN_SENT keeps the offset the entry was given:
+/// the offset is part of an incarnation's state, which peers never
+/// change, so every node that holds the entry shifts alike (a node that
+/// never heard of it would take the new ISN's offset). A new incarnation
+/// of a tuple has a new ISN and so a new offset. Never zero, which means
+/// "not randomized".
 fn seq_offset(secret: [u64; 2], key: &FlowKey, isn: u32) -> u32 {
     use std::hash::{Hash, Hasher};
     let mut h = siphasher::sip::SipHasher24::new_with_keys(secret[0], secret[1]);

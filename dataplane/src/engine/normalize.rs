@@ -4,7 +4,7 @@
 //! will be computed later over the new bytes.
 
 use crate::packet::rewrite::{
-    adjust16, get16, get32, rewrite16, rewrite32, rewrite32_at, set16, set32,
+    adjust16, adjust32, get16, get32, rewrite16, rewrite32, rewrite32_at, set16, set32,
 };
 
 /// Where a TCP segment's headers sit in its frame.
@@ -203,6 +203,35 @@ pub fn reshift_quoted_ack(frame: &mut [u8], tcp_at: usize, icmp_csum_at: usize, 
     for (old, new) in before[..after.len()].chunks(2).zip(after.chunks(2)) {
         let word = |c: &[u8]| u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)]);
         sum = adjust16(sum, word(old), word(new));
+    }
+    set16(frame, icmp_csum_at, sum);
+}
+
+/// Give the initiator its own sequence number back in an error quoting
+/// its segment (the quoted TCP header at `tcp_at`, shifted by `delta`),
+/// with the quoted TCP checksum to match where the quote holds it, and
+/// fix the error's checksum at `icmp_csum_at` for both: the quote is then
+/// the header the initiator sent, and no field shows the offset.
+pub fn unshift_quoted_seq(frame: &mut [u8], tcp_at: usize, icmp_csum_at: usize, delta: u32) {
+    let (seq_at, inner) = (tcp_at + 4, tcp_at + 16);
+    let Some(seq) = get32(frame, seq_at) else {
+        return;
+    };
+    let new = seq.wrapping_sub(delta);
+    let inner_before = get16(frame, inner);
+    if inner_before.is_some() {
+        rewrite32(frame, seq_at, inner, new, true);
+    } else {
+        set32(frame, seq_at, new);
+    }
+    // The quoted header's words are the error checksum's words (see
+    // `reshift_quoted_ack`).
+    let Some(mut sum) = get16(frame, icmp_csum_at) else {
+        return;
+    };
+    sum = adjust32(sum, seq, new);
+    if let (Some(old), Some(fresh)) = (inner_before, get16(frame, inner)) {
+        sum = adjust16(sum, old, fresh);
     }
     set16(frame, icmp_csum_at, sum);
 }

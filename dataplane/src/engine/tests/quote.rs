@@ -122,3 +122,48 @@ fn an_error_about_a_bare_rst_keeps_its_empty_acknowledgement() {
     assert_eq!(&err[tcp..tcp + 20], &sent[14 + 20..14 + 20 + 20]);
     assert!(verifies(&err[14 + 20..]));
 }
+
+/// A router on the responder's side cannot deliver the initiator's
+/// segment and tells the initiator, quoting the segment as it left the
+/// firewall, shifted. The firewall gives the initiator its own sequence
+/// number back with the quoted TCP checksum to match, so the quote is the
+/// header the initiator sent. Before, the checksum stayed the shifted
+/// segment's, and the difference told the initiator a fold of the offset.
+#[test]
+fn an_error_to_the_initiator_quotes_its_segment_as_it_sent_it() {
+    let (mut h, mut m, _syn, _out) = randomized_syn(44_012);
+    h.install(icmp_inspected());
+    let delta = h.only_entry().seq_offset;
+    m.set_shift(delta);
+    for seg in [m.syn_ack(), m.ack(Side::Client)] {
+        let mut f = m.frame(&seg);
+        let v = h
+            .engine
+            .process(&mut f, PacketMeta::default(), m.iface(seg.from), h.now);
+        assert!(matches!(v, Verdict::Forward { .. }), "{seg:?}: {v:?}");
+    }
+    let data = m.data(Side::Client, 1400);
+    let sent = m.frame(&data);
+    let mut out = sent.clone();
+    let v = h
+        .engine
+        .process(&mut out, PacketMeta::default(), m.client.iface, h.now);
+    assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+    assert_ne!(
+        out[14 + 20 + 4..14 + 20 + 8],
+        sent[14 + 20 + 4..14 + 20 + 8]
+    );
+    let mut err = error_quoting_all(&m.server, &m.client, &out);
+    let v = h
+        .engine
+        .process(&mut err, PacketMeta::default(), m.server.iface, h.now);
+    assert_eq!(v, FWD_IN);
+    let (icmp, tcp) = (14 + 20, 14 + 20 + 8 + 20);
+    let header_len = usize::from(sent[14 + 20 + 12] >> 4) * 4;
+    assert_eq!(
+        &err[tcp..tcp + header_len],
+        &sent[14 + 20..14 + 20 + header_len],
+        "the quoted TCP header is the one the initiator sent, checksum included"
+    );
+    assert!(verifies(&err[icmp..]), "the error's checksum");
+}
