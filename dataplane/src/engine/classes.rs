@@ -602,9 +602,18 @@ impl ClassTable {
 
     /// Count a connection created after [`admit`](Self::admit) admitted it.
     pub fn opened(&mut self, id: SlotId, client: Host, embryonic: bool) {
+        self.copied(id, client, embryonic);
+        let slot = self.get_mut(id);
+        slot.created = slot.created.saturating_add(1);
+    }
+
+    /// Count a copy of a peer's connection: it counts against the limits
+    /// as a live connection does (docs/asa-behaviour.md §2.2), but it is
+    /// no setup of the class here (`show service-policy` hits, and
+    /// `rampart_class_connections_created_total`, count this node's own).
+    pub fn copied(&mut self, id: SlotId, client: Host, embryonic: bool) {
         let slot = self.get_mut(id);
         slot.conns += 1;
-        slot.created = slot.created.saturating_add(1);
         slot.embryonic += u32::from(embryonic);
         if slot.tracks_clients() {
             let c = slot.per_client.entry(client).or_default();

@@ -1122,7 +1122,7 @@ impl Engine {
             .reset_mark(id, now.max(Instant::from_nanos(1)));
         let embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
         self.classes
-            .opened(class, entry.initiator_host(), embryonic);
+            .copied(class, entry.initiator_host(), embryonic);
         if embryonic {
             self.note_half_open(id);
         }

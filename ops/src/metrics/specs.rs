@@ -35,9 +35,9 @@ specs! {
     CAPACITY = "rampart_conntrack_capacity_entries", Gauge, [], "Connection table capacity (sum over workers).";
     HIGH_WATER = "rampart_conntrack_high_water_entries", Gauge, [], "Most entries in use at once (sum of each worker's high-water mark).";
     WORKER_ENTRIES = "rampart_worker_conntrack_entries", Gauge, ["worker"], "Entries in use per worker.";
-    CREATED = "rampart_connections_created_total", Counter, ["protocol"], "Connections created, by protocol.";
+    CREATED = "rampart_connections_created_total", Counter, ["protocol"], "Connections this node created, by protocol (copies of peers' connections count under rampart_sync_events_applied_total{kind=\"insert\"}).";
     BYPASS_CREATED = "rampart_bypass_connections_created_total", Counter, [], "tcp-state-bypass connections created (also counted under tcp).";
-    REMOVED = "rampart_connections_removed_total", Counter, ["reason"], "Connections that left the table, by reason.";
+    REMOVED = "rampart_connections_removed_total", Counter, ["reason"], "Connections that left the table, by reason (copies of peers' connections included).";
     CLASS_CREATED = "rampart_class_connections_created_total", Counter, ["class"], "Connection setups per class (policy-map/class; default: no class).";
     CLASS_LIMIT = "rampart_class_limit_drops_total", Counter, ["class"], "Connections refused by a class's limits (conn-max, per-client-max, embryonic).";
     CLASS_CONNS = "rampart_class_connections", Gauge, ["class"], "Live connections per class.";
