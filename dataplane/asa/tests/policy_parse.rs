@@ -698,6 +698,125 @@ fn edits_apply_in_order() {
     assert!(p.ignored.is_empty());
 }
 
+/// Entering an ACE the access-list already has changes that entry where it
+/// stands, as the ASA does ("Disables an ACE. To reenable it, enter the
+/// entire ACE without the inactive keyword", Cisco ASA Series Command
+/// Reference, `access-list extended`): `inactive` disables it and the ACE
+/// without `inactive` enables it again, at its place; it never adds a copy
+/// at the end, which would leave the first one deciding.
+#[test]
+fn reentering_an_ace_changes_it_in_place() {
+    let acl = |text: &str| {
+        let p = parse_config(text).unwrap_or_else(|e| panic!("{text}\n{e}"));
+        round_trips(&p.config);
+        p.config.access_lists[0].lines.clone()
+    };
+    let ssh = |inactive: bool, log: bool| {
+        AclLine::Ace(Ace {
+            inactive,
+            log,
+            ..match ace(
+                Action::Permit,
+                TCP,
+                AddrSpec::Any,
+                None,
+                AddrSpec::Host(ip("192.0.2.10")),
+                eq(22),
+            ) {
+                AclLine::Ace(a) => a,
+                r => unreachable!("{r:?}"),
+            }
+        })
+    };
+    // Disabling a permit: the one entry is now inactive.
+    assert_eq!(
+        acl(
+            "access-list OUT extended permit tcp any host 192.0.2.10 eq 22\n\
+             access-group OUT in interface outside\n\
+             access-list OUT extended permit tcp any host 192.0.2.10 eq 22 inactive"
+        ),
+        vec![ssh(true, false)]
+    );
+    // Re-enabling a deny keeps it in front of the permit entered after it.
+    let rdp = |inactive: bool| {
+        AclLine::Ace(Ace {
+            action: Action::Deny,
+            inactive,
+            ..match ssh(false, false) {
+                AclLine::Ace(a) => Ace {
+                    destination_port: eq(3389),
+                    ..a
+                },
+                r => unreachable!("{r:?}"),
+            }
+        })
+    };
+    let permit_all = ace(
+        Action::Permit,
+        TCP,
+        AddrSpec::Any,
+        None,
+        AddrSpec::Host(ip("192.0.2.10")),
+        None,
+    );
+    let base = "access-list OUT extended deny tcp any host 192.0.2.10 eq 3389 inactive\n\
+                access-list OUT extended permit tcp any host 192.0.2.10\n";
+    assert_eq!(
+        acl(&format!(
+            "{base}access-list OUT extended deny tcp any host 192.0.2.10 eq 3389"
+        )),
+        vec![rdp(false), permit_all.clone()]
+    );
+    // The ACE is matched by what it matches, not by its text: other
+    // spellings, `extended` left out, `line N` (the entry keeps its place).
+    assert_eq!(
+        acl(&format!(
+            "{base}access-list OUT line 2  deny  tcp any 192.0.2.10 255.255.255.255 range 3389 3389"
+        )),
+        vec![rdp(false), permit_all.clone()]
+    );
+    // Re-entered with other log options, the entry takes them; an exact
+    // duplicate changes nothing; a remark is a line of its own, twice.
+    assert_eq!(
+        acl("access-list OUT remark ssh\n\
+             access-list OUT permit tcp any host 192.0.2.10 eq ssh\n\
+             access-list OUT remark ssh\n\
+             access-list OUT permit tcp any host 192.0.2.10 eq ssh log 3 inactive\n\
+             access-list OUT permit tcp any host 192.0.2.10 eq ssh log 3 inactive"),
+        vec![
+            AclLine::Remark("ssh".into()),
+            ssh(true, true),
+            AclLine::Remark("ssh".into())
+        ]
+    );
+    assert_eq!(
+        acl("access-list OUT permit tcp any host 192.0.2.10 eq 22 log\n\
+             access-list OUT permit tcp any host 192.0.2.10 eq 22 log disable"),
+        vec![ssh(false, false)]
+    );
+    // Entries that differ in what they match stay apart.
+    assert_eq!(
+        acl("access-list OUT permit tcp any host 192.0.2.10 eq 22\n\
+             access-list OUT permit tcp any4 host 192.0.2.10 eq 22 inactive")
+        .len(),
+        2
+    );
+    // The references of an entry entered twice are those of one line: when
+    // `no access-list` removes it, its object may go.
+    let c = parse_config(
+        "object network SRV\n host 192.0.2.10\n\
+         access-list OUT permit tcp any object SRV eq 22\n\
+         access-list OUT permit tcp any object SRV eq 22 inactive\n\
+         access-list OUT permit ip any any\n\
+         no access-list OUT permit tcp any object SRV eq 22\n\
+         no object network SRV",
+    )
+    .unwrap()
+    .config;
+    assert_eq!(c.access_lists[0].lines.len(), 1);
+    assert!(c.objects.is_empty());
+}
+
 #[test]
 fn broken_variants_fail_exactly_where_they_break() {
     let cases: &[(&str, usize, &str, usize, usize, &str)] = &[

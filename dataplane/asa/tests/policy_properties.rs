@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use rampart_asa::ast::*;
+use rampart_asa::parse::same_ace;
 use rampart_asa::{parse_config, render};
 
 // === round-trip property ===
@@ -141,6 +142,21 @@ fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
     for x in v {
         if !out.contains(&x) {
             out.push(x);
+        }
+    }
+    out
+}
+
+/// An access-list's lines with each ACE once: entering an ACE again changes
+/// the entry already there (docs/asa-behaviour.md §2.1), so a list never
+/// holds two ACEs that differ only in `log` and `inactive`.
+fn one_entry_per_ace(lines: Vec<AclLine>) -> Vec<AclLine> {
+    let mut out: Vec<AclLine> = Vec::new();
+    for l in lines {
+        let again =
+            |o: &AclLine| matches!((o, &l), (AclLine::Ace(a), AclLine::Ace(b)) if same_ace(a, b));
+        if !out.iter().any(again) {
+            out.push(l);
         }
     }
     out
@@ -494,12 +510,12 @@ fn config_strategy() -> impl Strategy<Value = Config> {
             )| {
                 let mut access_lists = vec![AccessList {
                     name: "ACL1".into(),
-                    lines: lines1,
+                    lines: one_entry_per_ace(lines1),
                 }];
                 if let Some(lines) = lines2 {
                     access_lists.push(AccessList {
                         name: "ACL2".into(),
-                        lines,
+                        lines: one_entry_per_ace(lines),
                     });
                 }
                 let acl_ok = |n: &str| access_lists.iter().any(|a| a.name == n);

@@ -1,10 +1,12 @@
 //! `access-list NAME [line N] …`: an extended access-list's remarks and
-//! ACEs in order, with `line N` inserting; `standard`, `ethertype` and
-//! `webtype` access-lists are ignored.
+//! ACEs in order, with `line N` inserting; an ACE entered again changes the
+//! entry already there (`inactive` and `log`) instead of adding one;
+//! `standard`, `ethertype` and `webtype` access-lists are ignored.
 
 use crate::ast::*;
 
 use super::Parser;
+use super::ace_identity::same_ace;
 use super::cursor::{Cur, R, Tok};
 use super::refs::{Owner, acl_line_key};
 
@@ -74,6 +76,25 @@ impl Parser {
                 self.cfg.access_lists.last_mut().expect("just pushed")
             }
         };
+        // An ACE the list already has is that entry entered again: the ASA
+        // keeps one ACE per match and re-entering it sets its options where
+        // it stands ("Disables an ACE. To reenable it, enter the entire ACE
+        // without the inactive keyword", Cisco ASA Series Command Reference,
+        // `access-list extended`). Appending it instead would leave the
+        // first copy deciding: an `inactive` re-entry would disable nothing.
+        // A `line N` on the re-entry does not move the entry (Rampart's
+        // choice, docs/asa-behaviour.md §2.1); an exact duplicate changes
+        // nothing. Remarks are not ACEs: each one is a line of its own.
+        if let AclLine::Ace(new) = &line
+            && let Some(old) = acl.lines.iter_mut().find_map(|l| match l {
+                AclLine::Ace(old) if same_ace(old, new) => Some(old),
+                _ => None,
+            })
+        {
+            old.inactive = new.inactive;
+            old.log = new.log;
+            return Ok(());
+        }
         // `line N` inserts before the current Nth line (remarks count); a
         // number past the end appends.
         let at = position.map_or(acl.lines.len(), |n| (n - 1).min(acl.lines.len()));

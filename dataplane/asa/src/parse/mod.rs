@@ -21,8 +21,9 @@
 //! `object-group` or `interface` block re-enters the first; a second
 //! `object network NAME` gives it a new value; a repeated `set connection`
 //! option overrides; a new class goes before `class-default`; an identical
-//! group member is kept once; an access-list whose last line is removed is
-//! gone. Choices beyond the ASA: an object without a value is refused (it
+//! group member is kept once; an ACE entered again changes the entry where
+//! it stands (`inactive` and `log`) instead of adding a line; an
+//! access-list whose last line is removed is gone. Choices beyond the ASA: an object without a value is refused (it
 //! would match nothing, or everything for a service object); `log disable`
 //! is kept as no `log`; `set connection decrement-ttl` is ignored (Rampart
 //! is a bridge); icmp types, `time-range` and `dcd` are refused.
@@ -38,6 +39,7 @@
 mod access_group;
 mod access_list;
 mod ace;
+mod ace_identity;
 mod class_map;
 mod cursor;
 mod error;
@@ -65,6 +67,7 @@ use objects::Valueless;
 use refs::{Owner, RefKind};
 use resolve::Ref;
 
+pub use ace_identity::same_ace;
 pub use error::{ParseError, ParseErrors};
 pub use refs::{group_name, object_name};
 

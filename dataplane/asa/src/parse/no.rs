@@ -6,6 +6,7 @@ use crate::ast::*;
 
 use super::Parser;
 use super::access_list::{line_number, remark};
+use super::ace_identity::same_line;
 use super::cursor::{Cur, R};
 use super::modes::{REASON_TYPED_MAP, harmless_reason, is_harmless};
 use super::objects::object_kind;
@@ -163,8 +164,8 @@ impl Parser {
             return Ok(());
         }
         // `line N` names the entry by its place (remarks count) as well as
-        // by its text: an access-list may hold the same text twice, and the
-        // number says which one goes.
+        // by its text: an access-list may hold the same remark twice, and
+        // the number says which one goes (an ACE is there once at most).
         let number = if c.eat("line") {
             let col = c.col();
             Some((line_number(c)?, col))
@@ -181,10 +182,13 @@ impl Parser {
             self.refs.truncate(at);
             AclLine::Ace(ace?)
         };
+        // An ACE is named by its match, whatever its `log` options and
+        // `inactive`: the list holds one ACE per match, as re-entering one
+        // changes it in place (`access_list`, docs/asa-behaviour.md §2.1).
         let lines = &mut self.cfg.access_lists[ai].lines;
         let k = match number {
             Some((n, at)) => {
-                if lines.get(n - 1) != Some(&line) {
+                if !lines.get(n - 1).is_some_and(|l| same_line(l, &line)) {
                     return Err(c.err_at(
                         at,
                         format!("line {n} of access-list '{}' is not this entry", name.text),
@@ -192,7 +196,7 @@ impl Parser {
                 }
                 n - 1
             }
-            None => match lines.iter().position(|l| *l == line) {
+            None => match lines.iter().position(|l| same_line(l, &line)) {
                 Some(k) => k,
                 None => {
                     return Err(
@@ -259,12 +263,6 @@ mod tests {
                 "no such line in access-list 'A'",
             ),
             (
-                "access-list A permit ip any any\nno access-list A permit ip any any log",
-                2,
-                18,
-                "no such line in access-list 'A'",
-            ),
-            (
                 "access-list A permit ip any any\nno access-list A remark nothing",
                 2,
                 18,
@@ -284,14 +282,28 @@ mod tests {
             ),
         ]);
         // With `line N` the Nth line goes, not the first with the same text:
-        // of deny, permit, deny, removing line 3 keeps the deny in front.
-        let deny_ssh = "deny tcp any host 198.18.0.5 eq ssh";
-        let c = cfg(&format!(
-            "access-list A extended {deny_ssh}\naccess-list A extended permit tcp any host 198.18.0.5\naccess-list A extended {deny_ssh}\nno access-list A line 3 extended {deny_ssh}"
-        ));
-        let first = &cfg(&format!("access-list A {deny_ssh}")).access_lists[0].lines[0];
+        // of remark, permit, remark, removing line 3 keeps the remark in front.
+        let c = cfg(
+            "access-list A remark ssh\naccess-list A extended permit tcp any host 198.18.0.5\naccess-list A remark ssh\nno access-list A line 3 remark ssh",
+        );
         assert_eq!(c.access_lists[0].lines.len(), 2);
-        assert_eq!(&c.access_lists[0].lines[0], first);
+        assert_eq!(c.access_lists[0].lines[0], AclLine::Remark("ssh".into()));
+        // An ACE entered twice is one entry, at its first place: deny,
+        // permit, deny is the deny then the permit, and line 3 is not it.
+        let deny_ssh = "deny tcp any host 198.18.0.5 eq ssh";
+        let twice = format!(
+            "access-list A extended {deny_ssh}\naccess-list A extended permit tcp any host 198.18.0.5\naccess-list A extended {deny_ssh}\n"
+        );
+        let c = cfg(&format!(
+            "{twice}no access-list A line 1 extended {deny_ssh}"
+        ));
+        assert_eq!(c.access_lists[0].lines.len(), 1);
+        assert_eq!(
+            err(&format!(
+                "{twice}no access-list A line 3 extended {deny_ssh}"
+            )),
+            (4, 23, "line 3 of access-list 'A' is not this entry".into())
+        );
         check_errors(&[
             (
                 "access-list A permit ip any any\naccess-list A deny ip any any\nno access-list A line 1 deny ip any any",
@@ -306,6 +318,28 @@ mod tests {
                 "line 2 of access-list 'A' is not this entry",
             ),
         ]);
+        // An ACE is named by its match: its `log` options and `inactive`,
+        // and the spelling of its addresses and ports, do not count.
+        for (entered, removed) in [
+            ("permit ip any any", "permit ip any any log"),
+            (
+                "permit tcp any host 198.18.0.1 eq 22 log 7 inactive",
+                "permit tcp any 198.18.0.1 255.255.255.255 eq ssh",
+            ),
+            (
+                "deny udp any any range 53 53",
+                "line 1 deny udp any any eq 53 inactive",
+            ),
+        ] {
+            let c = cfg(&format!(
+                "access-list A {entered}\naccess-list A remark kept\nno access-list A {removed}"
+            ));
+            assert_eq!(
+                c.access_lists[0].lines,
+                vec![AclLine::Remark("kept".into())],
+                "{entered} / {removed}"
+            );
+        }
         // A removed line's references are not checked.
         let c = cfg(
             "object network O\n host 198.18.0.1\naccess-list A permit ip object O any\naccess-list A permit ip any any\nno access-list A permit ip object O any\nno object network O",

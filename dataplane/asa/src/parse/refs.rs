@@ -7,6 +7,8 @@
 use crate::ast::*;
 use crate::ports::PortNames;
 
+use super::ace_identity::identity;
+
 /// The kind of an object-group, for reference checks and messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum GroupKind {
@@ -91,8 +93,14 @@ pub(super) enum Owner {
     ServicePolicy(ServicePolicy),
 }
 
+/// The key of an access-list line: an ACE by its identity (without its
+/// options, [`identity`]), as re-entering it changes the entry in place
+/// and `no access-list` removes it by that identity; a remark by its text.
 pub(super) fn acl_line_key(acl: &str, line: &AclLine) -> String {
-    format!("access-list {acl} {line:?}")
+    match line {
+        AclLine::Ace(a) => format!("access-list {acl} {:?}", identity(a)),
+        AclLine::Remark(_) => format!("access-list {acl} {line:?}"),
+    }
 }
 
 pub(super) fn member_key(group: &str, m: &Stored) -> String {

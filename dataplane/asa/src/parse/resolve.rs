@@ -435,11 +435,15 @@ mod tests {
         ] {
             parsed(text);
         }
-        // An identical line left in place keeps the reference alive (both
-        // lines that made it are named).
+        // An ACE entered twice is one entry: removing it takes the
+        // references of both lines; left in place, it keeps them alive (both
+        // lines that made them are named).
+        parsed(
+            "access-list A permit ip object O any\naccess-list A permit ip object O any inactive\nno access-list A permit ip object O any",
+        );
         assert_eq!(
             errs(
-                "access-list A permit ip object O any\naccess-list A permit ip object O any\nno access-list A permit ip object O any"
+                "access-list A permit ip object O any\naccess-list A permit ip object O any log\naccess-list A permit ip any any\nno access-list A permit ip any any"
             ),
             vec![
                 (1, 32, "object 'O' is not defined".to_string()),

@@ -122,8 +122,11 @@ fn expanding_a_group_for_an_entry_without_atoms_is_charged() {
     for i in 0..2000 {
         text += &format!(" network-object object O{i}\n");
     }
-    for _ in 0..1000 {
-        text += "access-list A permit ip object-group B interface outside\n";
+    // A thousand entries, not one entry a thousand times (entering an ACE
+    // again changes the entry already there, docs/asa-behaviour.md §2.1):
+    // each names another destination port.
+    for port in 1..=1000 {
+        text += &format!("access-list A permit tcp object-group B interface outside eq {port}\n");
     }
     text += "access-list A permit ip any any\n";
     let cfg = parse_config(&text).expect("parses").config;
@@ -165,9 +168,18 @@ fn each_group_is_expanded_once() {
             }
         }
     }
-    for _ in 0..100 {
-        text += "access-list A permit ip object-group H object-group D0L\n";
-        text += "access-list A permit object-group P any object-group H object-group PORTS\n";
+    // A hundred entries of each kind, each another entry (entering an ACE
+    // again changes the entry already there, docs/asa-behaviour.md §2.1):
+    // other protocols, other sources.
+    for i in 0..100 {
+        let (proto, src) = match i {
+            0 => ("ip".to_string(), "any".to_string()),
+            _ => ((100 + i).to_string(), format!("host 198.20.0.{i}")),
+        };
+        text += &format!("access-list A permit {proto} object-group H object-group D0L\n");
+        text += &format!(
+            "access-list A permit object-group P {src} object-group H object-group PORTS\n"
+        );
     }
     let cfg = parse_config(&text).expect("parses").config;
     let mut c = super::expand::Compiler::new(&cfg);

@@ -547,3 +547,43 @@ fn ipv6_ranges_and_port_ranges_match_exactly_in_one_subtable() {
     assert!(!permits("2001:db8::1", "2001:db8:1::ffff:fff1", 1024));
     assert!(!permits("2001:db8::1", "2001:db8:1::3", 1023));
 }
+
+/// An ACE entered again changes the entry where it stands, as on the ASA
+/// ("Disables an ACE. To reenable it, enter the entire ACE without the
+/// inactive keyword", Cisco ASA Series Command Reference, `access-list
+/// extended`; docs/asa-behaviour.md §2.1): disabling a permit denies what
+/// it permitted, and re-enabling a deny denies again ahead of a permit
+/// entered after it. Appended as new lines, both would still permit.
+#[test]
+fn reentered_ace_disables_and_reenables_in_place() {
+    let (inside, outside) = (IfaceId(0), IfaceId(1));
+    let to_server = |dport| probe([203, 0, 113, 7], [192, 0, 2, 10], 6, dport);
+    let policy = |text: &str| {
+        let cfg = crate::policy::parse::parse_config(text)
+            .unwrap_or_else(|e| panic!("{text}\n{e}"))
+            .config;
+        compile(&cfg, &ifaces()).unwrap()
+    };
+    let ssh = "access-list OUT extended permit tcp any host 192.0.2.10 eq 22\n\
+               access-group OUT in interface outside\n";
+    assert!(policy(ssh).permits(outside, inside, &to_server(22)));
+    let disabled = policy(&format!(
+        "{ssh}access-list OUT extended permit tcp any host 192.0.2.10 eq 22 inactive"
+    ));
+    assert!(
+        !disabled.permits(outside, inside, &to_server(22)),
+        "the disabled permit no longer permits SSH"
+    );
+    let rdp = "access-list OUT extended deny tcp any host 192.0.2.10 eq 3389 inactive\n\
+               access-list OUT extended permit tcp any host 192.0.2.10\n\
+               access-group OUT in interface outside\n";
+    assert!(policy(rdp).permits(outside, inside, &to_server(3389)));
+    let reenabled = policy(&format!(
+        "{rdp}access-list OUT extended deny tcp any host 192.0.2.10 eq 3389"
+    ));
+    assert!(
+        !reenabled.permits(outside, inside, &to_server(3389)),
+        "the re-enabled deny is back at line 1"
+    );
+    assert!(reenabled.permits(outside, inside, &to_server(443)));
+}

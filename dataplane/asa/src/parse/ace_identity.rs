@@ -1,0 +1,115 @@
+//! When two ACEs are one entry of an access-list: the same action,
+//! protocol, addresses and ports, whatever their `log` options and
+//! `inactive`. The ASA keeps one ACE of each such entry: entering it again
+//! changes the one there, where it stands ("Disables an ACE. To reenable
+//! it, enter the entire ACE without the inactive keyword", Cisco ASA Series
+//! Command Reference, `access-list extended`), and `no access-list` names
+//! it by the same match (docs/asa-behaviour.md §2.1).
+//!
+//! A leaf of the parser, used by `access_list` (re-entry), `no` (removal)
+//! and `refs` (which references belong to a line still configured).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use crate::ast::*;
+
+/// The ACE as the entry it is: options cleared, and each address and port
+/// written the one way the ASA stores it (`host A` for a /32 or /128,
+/// `any4` for `0.0.0.0 0.0.0.0`, `any6` for `::/0`, `eq P` for
+/// `range P P`), so that spellings of one match are one entry. Objects,
+/// groups and interfaces are compared by name.
+pub(super) fn identity(ace: &Ace) -> Ace {
+    Ace {
+        action: ace.action,
+        protocol: ace.protocol.clone(),
+        source: address(&ace.source),
+        source_port: ace.source_port.as_ref().map(port),
+        destination: address(&ace.destination),
+        destination_port: ace.destination_port.as_ref().map(port),
+        log: false,
+        inactive: false,
+    }
+}
+
+/// Whether `a` and `b` are one entry of an access-list: equal but for
+/// `log` and `inactive`, each address and port taken as the ASA stores it.
+pub fn same_ace(a: &Ace, b: &Ace) -> bool {
+    identity(a) == identity(b)
+}
+
+/// Whether two access-list lines are one entry: ACEs by [`same_ace`],
+/// remarks by their text.
+pub(super) fn same_line(a: &AclLine, b: &AclLine) -> bool {
+    match (a, b) {
+        (AclLine::Ace(a), AclLine::Ace(b)) => same_ace(a, b),
+        (AclLine::Remark(a), AclLine::Remark(b)) => a == b,
+        _ => false,
+    }
+}
+
+fn address(a: &AddrSpec) -> AddrSpec {
+    match *a {
+        AddrSpec::V4Net(n, Ipv4Addr::BROADCAST) => AddrSpec::Host(IpAddr::V4(n)),
+        AddrSpec::V4Net(Ipv4Addr::UNSPECIFIED, Ipv4Addr::UNSPECIFIED) => AddrSpec::Any4,
+        AddrSpec::V6Net(n, 128) => AddrSpec::Host(IpAddr::V6(n)),
+        AddrSpec::V6Net(Ipv6Addr::UNSPECIFIED, 0) => AddrSpec::Any6,
+        _ => a.clone(),
+    }
+}
+
+fn port(p: &PortSpec) -> PortSpec {
+    match *p {
+        PortSpec::Match(PortMatch::Range(lo, hi)) if lo == hi => PortSpec::Match(PortMatch::Eq(lo)),
+        _ => p.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::test_support::*;
+
+    /// Spellings of one match are one entry; options do not count; any
+    /// change of what the ACE matches or does makes another entry.
+    #[test]
+    fn one_entry_is_one_match() {
+        let defs = "object network O\n host 198.18.0.1\nobject-group network G\n network-object host 198.18.0.1\n";
+        let a = |rest: &str| ace(&format!("{defs}access-list A {rest}"));
+        let base = a("permit tcp any host 198.18.0.1 eq 22");
+        for same in [
+            "extended permit tcp any host 198.18.0.1 eq ssh",
+            "permit   tcp any 198.18.0.1 255.255.255.255 range 22 22",
+            "permit tcp any host 198.18.0.1 eq 22 log 7 interval 60 inactive",
+            "permit tcp any host 198.18.0.1 eq 22 log disable",
+        ] {
+            assert!(same_ace(&base, &a(same)), "{same}");
+        }
+        for other in [
+            "deny tcp any host 198.18.0.1 eq 22",
+            "permit udp any host 198.18.0.1 eq 22",
+            "permit tcp any4 host 198.18.0.1 eq 22",
+            "permit tcp any host 198.18.0.2 eq 22",
+            "permit tcp any object O eq 22",
+            "permit tcp any object-group G eq 22",
+            "permit tcp any host 198.18.0.1 eq 23",
+            "permit tcp any host 198.18.0.1 range 22 23",
+            "permit tcp any host 198.18.0.1",
+            "permit tcp any eq 22 host 198.18.0.1",
+        ] {
+            assert!(!same_ace(&base, &a(other)), "{other}");
+        }
+        assert!(same_ace(
+            &a("permit ip 0.0.0.0 0.0.0.0 ::/0"),
+            &a("permit ip any4 any6")
+        ));
+        assert!(same_ace(
+            &a("permit ip host 2001:db8::1 any"),
+            &a("permit ip 2001:db8::1/128 any")
+        ));
+        assert!(!same_ace(&a("permit ip any any"), &a("permit ip any4 any")));
+        assert!(!same_line(
+            &AclLine::Remark("x".into()),
+            &AclLine::Remark("y".into())
+        ));
+    }
+}
