@@ -7,10 +7,12 @@
 //! belongs to the open mode when its first word is one of the mode's
 //! sub-commands; indentation is not required — configurations get pasted
 //! with all kinds of whitespace — and a line whose first word is a
-//! top-level command always returns to the top level, as on the ASA CLI.
-//! Blocks of ASA features Rampart does not implement (`crypto`, `webvpn`,
-//! `call-home`, `policy-map type inspect`, …) are ignored with their
-//! indented sub-lines.
+//! top-level command returns to the top level, as on the ASA CLI, unless
+//! it is indented and the open mode has a sub-command of that name (` ip`
+//! in an interface). Blocks of ASA features Rampart does not implement
+//! (`crypto`, `webvpn`, `call-home`, `policy-map type inspect`, …) are
+//! ignored with their indented sub-lines, an indented ` timeout` among
+//! them (`aaa-server … host`, `sla monitor`).
 //!
 //! Names are resolved once the whole text is read, so a reference may come
 //! before its definition; a dangling or mistyped reference is reported at

@@ -149,6 +149,13 @@ const BLOCKS: &[&str] = &[
     "zone",
 ];
 
+/// Sub-commands of ignored blocks that are also top-level commands Rampart
+/// parses; inside such a block they must be indented. `timeout` is one in
+/// `aaa-server NAME (IF) host A` (the server's response timeout) and in
+/// `sla monitor` (the probe's), both shown indented by `show
+/// running-config`; taken as the global `timeout`, the block's own lines
+/// after it (`key …`) would be top-level commands nobody knows.
+const BLOCK_ALSO: &[&str] = &["timeout"];
 /// Interface sub-commands that are also top-level words; inside an
 /// interface they must be indented.
 const INTERFACE_ALSO: &[&str] = &["ip", "ipv6", "mac-address", "dhcp-client"];
@@ -293,7 +300,11 @@ impl Parser {
         match self.mode {
             Mode::Top => false,
             Mode::Skip => !is_command(w),
-            Mode::Ignored => c.indented() && !TOP.contains(&w),
+            // Indented lines stay in the block, but for a command Rampart
+            // parses (an indented `access-list` after a `crypto` block in a
+            // pasted config is that access-list, not a crypto setting),
+            // unless the blocks use its word too.
+            Mode::Ignored => c.indented() && (!TOP.contains(&w) || BLOCK_ALSO.contains(&w)),
             // `ip`, `ipv6`, … are interface settings and top-level commands
             // alike: indentation decides (show run indents the former). An
             // unknown word is the interface's mistake when indented (reported
@@ -544,6 +555,45 @@ mod tests {
                 "unknown command 'enrollment'",
             ),
         ]);
+    }
+
+    /// `timeout` is a sub-command of `aaa-server … host` and `sla monitor`
+    /// as well as a top-level command: indented in such a block it is the
+    /// block's, and the block's later lines stay ignored with it.
+    #[test]
+    fn an_indented_timeout_stays_in_its_block() {
+        let text = "aaa-server RAD (inside) host 10.1.1.5\n timeout 5\n key secret\n\
+                    sla monitor 10\n type echo protocol ipIcmpEcho 10.1.1.1 interface outside\n num-packets 3\n timeout 1000\n frequency 10\n\
+                    timeout conn 2:00:00\n\
+                    crypto ca trustpoint TP\n enrollment self\n access-list A permit ip any any";
+        assert_eq!(
+            ignored(text),
+            vec![
+                (1, REASON_HARMLESS),
+                (2, REASON_BLOCK),
+                (3, REASON_BLOCK),
+                (4, REASON_HARMLESS),
+                (5, REASON_BLOCK),
+                (6, REASON_BLOCK),
+                (7, REASON_BLOCK),
+                (8, REASON_BLOCK),
+                (10, REASON_HARMLESS),
+                (11, REASON_BLOCK),
+            ]
+        );
+        // Unindented, `timeout` is the global one; an indented command
+        // Rampart parses still leaves the block.
+        let c = cfg(text);
+        assert_eq!(c.timeouts.conn, Some(std::time::Duration::from_secs(7200)));
+        assert_eq!(c.access_lists.len(), 1);
+        // Outside ignored blocks nothing changed: an indented `timeout` in a
+        // parsed mode is the global command, as before.
+        assert_eq!(
+            cfg("interface G0\n nameif inside\n timeout conn 0:30:00")
+                .timeouts
+                .conn,
+            Some(std::time::Duration::from_secs(1800))
+        );
     }
 
     #[test]
