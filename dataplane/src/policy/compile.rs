@@ -489,24 +489,58 @@ impl Policy {
     }
 }
 
-/// Well-known ports of the ASA's default inspections, for
-/// `match default-inspection-traffic` (docs/asa-behaviour.md §2.3, item 3).
-const DEFAULT_INSPECTION_PORTS: &[(u8, u16)] = &[
-    (proto::TCP, 21),   // ftp
-    (proto::TCP, 25),   // esmtp
-    (proto::TCP, 554),  // rtsp
-    (proto::TCP, 1521), // sqlnet
-    (proto::TCP, 1720), // h323 h225
-    (proto::TCP, 2000), // skinny
-    (proto::TCP, 5060), // sip
-    (proto::UDP, 53),   // dns
-    (proto::UDP, 69),   // tftp
-    // sunrpc: UDP only; the default rule leaves TCP/111 to a class of its
-    // own ("Default Inspection Policy", Cisco ASA configuration guide).
-    (proto::UDP, 111),
-    (proto::UDP, 1719), // h323 ras
-    (proto::UDP, 2427), // mgcp
-    (proto::UDP, 5060), // sip
+/// Which port of a packet a default inspection's port is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PortSide {
+    Destination,
+    Source,
+}
+
+/// The ports of the ASA's default inspections, which `match
+/// default-inspection-traffic` matches: the "default ports used in the
+/// default class map" of the table "Supported Application Inspection
+/// Engines" (Cisco ASA Series Firewall CLI Configuration Guide, "Getting
+/// Started with Application Layer Protocol Inspection", "Default
+/// Inspections and NAT Limitations"); docs/asa-behaviour.md §2.3 lists
+/// them. Inspections the table gives no port (IM "varies by client", IP
+/// options, IPv6, WAAS) add none; ICMP's are all ICMP (below).
+const DEFAULT_INSPECTION_PORTS: &[(u8, u16, PortSide)] = &[
+    (proto::TCP, 21, PortSide::Destination),   // ftp
+    (proto::TCP, 25, PortSide::Destination),   // esmtp (SMTP and ESMTP)
+    (proto::TCP, 80, PortSide::Destination),   // http
+    (proto::TCP, 135, PortSide::Destination),  // dcerpc
+    (proto::TCP, 389, PortSide::Destination),  // ils (LDAP)
+    (proto::TCP, 514, PortSide::Destination),  // rsh
+    (proto::TCP, 554, PortSide::Destination),  // rtsp
+    (proto::TCP, 1521, PortSide::Destination), // sqlnet
+    (proto::TCP, 1720, PortSide::Destination), // h323 h225
+    (proto::TCP, 1723, PortSide::Destination), // pptp
+    (proto::TCP, 2000, PortSide::Destination), // skinny (SCCP)
+    (proto::TCP, 2748, PortSide::Destination), // ctiqbe
+    (proto::TCP, 5060, PortSide::Destination), // sip
+    (proto::TCP, 5443, PortSide::Destination), // mmp
+    (proto::UDP, 53, PortSide::Destination),   // dns
+    (proto::UDP, 69, PortSide::Destination),   // tftp
+    // sunrpc: UDP only; "The default rule includes UDP port 111", TCP/111
+    // needs a class of its own.
+    (proto::UDP, 111, PortSide::Destination),
+    // netbios: the table gives 137 and 138 as source ports.
+    (proto::UDP, 137, PortSide::Source),
+    (proto::UDP, 138, PortSide::Source),
+    (proto::UDP, 161, PortSide::Destination), // snmp
+    (proto::UDP, 162, PortSide::Destination), // snmp (traps)
+    (proto::UDP, 177, PortSide::Destination), // xdmcp
+    (proto::UDP, 500, PortSide::Destination), // ipsec-pass-thru
+    // radius-accounting: the table gives port 1646 alone; RADIUS
+    // accounting is UDP (RFC 2866 §3).
+    (proto::UDP, 1646, PortSide::Destination),
+    (proto::UDP, 1718, PortSide::Destination), // h323 ras
+    (proto::UDP, 1719, PortSide::Destination), // h323 ras
+    (proto::UDP, 2123, PortSide::Destination), // gtp
+    (proto::UDP, 2427, PortSide::Destination), // mgcp
+    (proto::UDP, 2727, PortSide::Destination), // mgcp
+    (proto::UDP, 3386, PortSide::Destination), // gtp
+    (proto::UDP, 5060, PortSide::Destination), // sip
 ];
 
 /// A configuration that only turns sequence randomization off for every
@@ -678,13 +712,19 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
                     }
                     Some(ClassMatch::DefaultInspectionTraffic) => {
                         let mut b = ClassifierBuilder::new();
-                        let ports = DEFAULT_INSPECTION_PORTS.iter().map(|&(p, port)| Atom {
-                            v6: None,
-                            proto: Some(p),
-                            src: AddrSpan::ANY,
-                            dst: AddrSpan::ANY,
-                            sport: PortSpan::ANY,
-                            dport: PortSpan::exact(port),
+                        let ports = DEFAULT_INSPECTION_PORTS.iter().map(|&(p, port, side)| {
+                            let (sport, dport) = match side {
+                                PortSide::Destination => (PortSpan::ANY, PortSpan::exact(port)),
+                                PortSide::Source => (PortSpan::exact(port), PortSpan::ANY),
+                            };
+                            Atom {
+                                v6: None,
+                                proto: Some(p),
+                                src: AddrSpan::ANY,
+                                dst: AddrSpan::ANY,
+                                sport,
+                                dport,
+                            }
                         });
                         // The ICMP inspections' traffic is all ICMP.
                         let icmp = [proto::ICMP, proto::ICMPV6].map(|p| Atom {

@@ -587,3 +587,76 @@ fn reentered_ace_disables_and_reenables_in_place() {
     );
     assert!(reenabled.permits(outside, inside, &to_server(443)));
 }
+
+/// `match default-inspection-traffic` matches the default ports of every
+/// inspection in the ASA's table of default inspections (Cisco ASA Series
+/// Firewall CLI Configuration Guide, "Default Inspections and NAT
+/// Limitations"; docs/asa-behaviour.md §2.3), NetBIOS's as source ports,
+/// Sun RPC's on UDP only, and all ICMP; other ports are not in the class.
+#[test]
+fn default_inspection_traffic_matches_every_default_inspection_port() {
+    let text = "class-map inspection_default\n match default-inspection-traffic\n\
+                policy-map global_policy\n class inspection_default\n  set connection conn-max 7\n\
+                service-policy global_policy global\n";
+    let cfg = crate::policy::parse::parse_config(text).unwrap().config;
+    let p = compile(&cfg, &ifaces()).unwrap();
+    let (inside, outside) = (IfaceId(0), IfaceId(1));
+    let with_ports = |proto, sport, dport| Probe {
+        sport,
+        ..probe([198, 18, 0, 5], [203, 0, 113, 9], proto, dport)
+    };
+    let classed = |pr: &Probe| p.classify(inside, outside, pr).class.is_some();
+    let (tcp, udp) = (6, 17);
+    for (proto, dport, what) in [
+        (tcp, 21, "ftp"),
+        (tcp, 25, "esmtp"),
+        (tcp, 80, "http"),
+        (tcp, 135, "dcerpc"),
+        (tcp, 389, "ils"),
+        (tcp, 514, "rsh"),
+        (tcp, 554, "rtsp"),
+        (tcp, 1521, "sqlnet"),
+        (tcp, 1720, "h323 h225"),
+        (tcp, 1723, "pptp"),
+        (tcp, 2000, "skinny"),
+        (tcp, 2748, "ctiqbe"),
+        (tcp, 5060, "sip"),
+        (tcp, 5443, "mmp"),
+        (udp, 53, "dns"),
+        (udp, 69, "tftp"),
+        (udp, 111, "sunrpc"),
+        (udp, 161, "snmp"),
+        (udp, 162, "snmp trap"),
+        (udp, 177, "xdmcp"),
+        (udp, 500, "ipsec-pass-thru"),
+        (udp, 1646, "radius-accounting"),
+        (udp, 1718, "h323 ras"),
+        (udp, 1719, "h323 ras"),
+        (udp, 2123, "gtp"),
+        (udp, 2427, "mgcp"),
+        (udp, 2727, "mgcp"),
+        (udp, 3386, "gtp"),
+        (udp, 5060, "sip"),
+    ] {
+        assert!(classed(&with_ports(proto, 40_000, dport)), "{what}");
+    }
+    for sport in [137, 138] {
+        assert!(classed(&with_ports(udp, sport, 40_000)), "netbios {sport}");
+    }
+    assert!(classed(&with_ports(1, 0, 0)), "icmp");
+    assert!(classed(&with_ports(58, 0, 0)), "icmp6");
+    for (proto, sport, dport, what) in [
+        (
+            tcp,
+            40_000,
+            111,
+            "sunrpc over TCP is not in the default rule",
+        ),
+        (udp, 40_000, 137, "netbios's ports are source ports"),
+        (tcp, 40_000, 8080, "not an inspection port"),
+        (udp, 40_000, 80, "http is TCP"),
+        (tcp, 80, 40_000, "http's port is the destination"),
+    ] {
+        assert!(!classed(&with_ports(proto, sport, dport)), "{what}");
+    }
+}
