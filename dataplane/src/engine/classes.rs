@@ -739,6 +739,21 @@ mod tests {
         assert!(t.get(b).older.is_empty(), "{:?}", t.get(b).older);
     }
 
+    /// A peer's copy counts against the limits but is no setup of the
+    /// class on this node: its hits count this node's own connections.
+    #[test]
+    fn a_copy_counts_against_the_limits_but_is_no_hit() {
+        let mut t = ClassTable::default();
+        t.install(&policy(1)).expect("room");
+        let s = t.slot_for(Some(0));
+        t.copied(s, client(), false);
+        assert_eq!((t.get(s).conns, t.get(s).created), (1, 0));
+        assert_eq!(
+            t.admit(s, client(), false),
+            Admission::Refuse(DropReason::ConnLimit)
+        );
+    }
+
     /// Editing any option of a class (a timeout here) used to give it a
     /// new slot whose counts started at zero: each edit admitted another
     /// `conn-max` (and `per-client-max`) worth of connections while the
