@@ -159,6 +159,15 @@ pub fn check(path: &Path, text: &str) -> Report {
             bypass.join(", ")
         );
     }
+    let warnings = warnings(&file.to_string(), &parsed, &policy);
+    if warnings.is_empty() {
+        let _ = writeln!(out, "  warnings:         none");
+    } else {
+        let _ = writeln!(out, "  warnings:         {}", warnings.len());
+        for w in &warnings {
+            let _ = writeln!(out, "    {w}");
+        }
+    }
     if parsed.ignored.is_empty() {
         let _ = writeln!(out, "  ignored lines:    none");
     } else {
@@ -177,6 +186,49 @@ pub fn check(path: &Path, text: &str) -> Report {
         text: out,
         ok: true,
     }
+}
+
+/// What a valid configuration says that matches nothing: an access-list
+/// entry whose object-group is empty (a deny that denies nothing lets
+/// through what it names) and a policy-map class whose class-map has no
+/// `match` (its limits, timeouts and bypass reach no connection).
+fn warnings(
+    file: &str,
+    parsed: &rampart_dataplane::policy::parse::Parsed,
+    policy: &rampart_dataplane::policy::compile::Policy,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    for acl in policy.acls() {
+        for &entry in acl.entries_matching_nothing() {
+            let at = parsed
+                .entries
+                .place(&acl.name, entry)
+                .map_or(String::new(), |(line, column)| format!("{line}:{column}:"));
+            out.push(format!(
+                "{file}:{at} warning: access-list {} line {entry} matches no packet \
+                 (an empty object-group, or an interface address)",
+                echo_message(&acl.name)
+            ));
+        }
+    }
+    let cfg = &parsed.config;
+    for pm in &cfg.policy_maps {
+        for class in &pm.classes {
+            if cfg
+                .class_maps
+                .iter()
+                .any(|c| c.name == class.class && c.matcher.is_none())
+            {
+                out.push(format!(
+                    "{file}: warning: policy-map {} class {}: the class-map has no match, \
+                     so the class matches no connection",
+                    echo_message(&pm.name),
+                    echo_message(&class.class)
+                ));
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -277,5 +329,38 @@ mod tests {
             "{}",
             r.text
         );
+    }
+
+    /// A deny whose object-group is empty denies nothing, and a class
+    /// whose class-map has no match reaches no connection: both are valid
+    /// (the running config could hold them), and both are said.
+    #[test]
+    fn what_matches_nothing_is_warned_of() {
+        let text = "object-group network EMPTY\n\
+                    access-list IN extended deny ip object-group EMPTY any\n\
+                    access-list IN extended permit ip any any\n\
+                    access-group IN in interface inside\n\
+                    class-map nomatch\n\
+                    policy-map p\n class nomatch\n  set connection conn-max 5\n\
+                    service-policy p global\n";
+        let r = check(Path::new("x.cfg"), text);
+        assert!(r.ok, "{}", r.text);
+        assert!(r.text.contains("warnings:         2"), "{}", r.text);
+        assert!(
+            r.text.contains(
+                "x.cfg:2:16: warning: access-list IN line 1 matches no packet \
+                 (an empty object-group, or an interface address)"
+            ),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text
+                .contains("policy-map p class nomatch: the class-map has no match"),
+            "{}",
+            r.text
+        );
+        let (p, t) = fixture("seed.cfg");
+        assert!(check(&p, &t).text.contains("warnings:         none"));
     }
 }

@@ -201,9 +201,19 @@ pub struct CompiledAcl {
     classifier: Classifier,
     /// Permit (true) or deny per rule, in rule order.
     permit: Vec<bool>,
+    /// Active entries (numbered as [`Place::AclEntry`] numbers them) that
+    /// match no packet: an empty object-group, or an `interface` address.
+    matches_nothing: Vec<usize>,
 }
 
 impl CompiledAcl {
+    /// Its active entries that match no packet (`rampart config check`
+    /// warns of them: a deny that denies nothing lets through what it
+    /// names).
+    pub fn entries_matching_nothing(&self) -> &[usize] {
+        &self.matches_nothing
+    }
+
     /// First match: `Some(true)` permit, `Some(false)` deny, `None` no match.
     pub fn decide(&self, probe: &Probe) -> Option<bool> {
         self.classifier

@@ -148,6 +148,7 @@ impl<'a> Compiler<'a> {
     pub(super) fn acl(&mut self, acl: &ast::AccessList) -> Result<CompiledAcl, CompileError> {
         let mut b = ClassifierBuilder::new();
         let mut permit = Vec::new();
+        let mut matches_nothing = Vec::new();
         for (i, line) in acl.lines.iter().enumerate() {
             let AclLine::Ace(ace) = line else { continue };
             permit.push(ace.action == ast::Action::Permit);
@@ -163,6 +164,9 @@ impl<'a> Compiler<'a> {
                 continue;
             }
             let atoms = self.ace(ace).map_err(|e| e.placed(place))?;
+            if atoms.is_empty() {
+                matches_nothing.push(i + 1);
+            }
             b.push_rule(atoms);
             if b.subtables() > MAX_SUBTABLES {
                 return Err(CompileError::TooManySubtables {
@@ -181,6 +185,7 @@ impl<'a> Compiler<'a> {
             name: acl.name.clone(),
             classifier: b.build(),
             permit,
+            matches_nothing,
         })
     }
 
