@@ -206,7 +206,8 @@ fn warnings(
                 .map_or(String::new(), |(line, column)| format!("{line}:{column}:"));
             out.push(format!(
                 "{file}:{at} warning: access-list {} line {entry} matches no packet \
-                 (an empty object-group, or an interface address)",
+                 (an empty object-group, or an interface address, in its protocol, \
+                 addresses or ports)",
                 echo_message(&acl.name)
             ));
         }
@@ -349,7 +350,8 @@ mod tests {
         assert!(
             r.text.contains(
                 "x.cfg:2:16: warning: access-list IN line 1 matches no packet \
-                 (an empty object-group, or an interface address)"
+                 (an empty object-group, or an interface address, in its protocol, \
+                 addresses or ports)"
             ),
             "{}",
             r.text

@@ -502,7 +502,12 @@ impl ClassTable {
             class_embryonic += s.embryonic;
             if let Some(c) = s.per_client.get(&client) {
                 client_conns += c.conns;
-                client_embryonic += c.embryonic;
+                // Only a version that queues its clients' half-open
+                // connections counts them: at the limit the oldest of
+                // them is replaced, and one no queue holds could not be.
+                if s.options.per_client_embryonic_max > 0 {
+                    client_embryonic += c.embryonic;
+                }
             }
         }
         let replace = if !embryonic {
@@ -780,6 +785,47 @@ mod tests {
             }
         }
         assert_eq!(open, 2);
+    }
+
+    /// An earlier version that kept no queue of its clients' half-open
+    /// connections (it had `per-client-max` only) does not count them
+    /// against a `per-client-embryonic-max` the edit added: none of them
+    /// could be replaced, and the client was refused instead.
+    #[test]
+    fn a_per_client_half_open_limit_added_by_an_edit_replaces_and_never_refuses() {
+        let v1 = compiled(
+            "class-map all\n match any\npolicy-map p\n class all\n  \
+             set connection per-client-max 100\nservice-policy p global\n",
+        );
+        let v2 = compiled(
+            "class-map all\n match any\npolicy-map p\n class all\n  \
+             set connection per-client-max 100 per-client-embryonic-max 2\n\
+             service-policy p global\n",
+        );
+        let mut t = ClassTable::default();
+        let client = client();
+        t.install(&v1).expect("room");
+        let a = t.slot_for(Some(0));
+        for i in 0..2 {
+            t.opened(a, client, true);
+            t.note_half_open(a, client, FlowId(i), i, |_, _| true);
+        }
+        t.install(&v2).expect("room");
+        let b = t.slot_for(Some(0));
+        for i in 2..4 {
+            assert_eq!(t.admit(b, client, true), Admission::Admit);
+            t.opened(b, client, true);
+            t.note_half_open(b, client, FlowId(i), i, |_, _| true);
+        }
+        assert_eq!(
+            t.admit(b, client, true),
+            Admission::Replace(HalfOpenOf::Client)
+        );
+        assert!(
+            t.oldest_half_open(b, client, HalfOpenOf::Client, |_, _, _| true)
+                .is_some(),
+            "a replacement finds its victim"
+        );
     }
 
     /// At a half-open limit a new SYN replaces the class's oldest

@@ -758,8 +758,9 @@ const CLOCK_MARGIN_NS: u64 = 100_000_000;
 /// both), or another node's created more than [`CLOCK_MARGIN_NS`] later.
 /// Closer than that, the order may be the clocks' (a new connection opened
 /// where the old one was unknown, stamped by a clock behind); and the same
-/// owner's same connection is one a peer clamped from the far future
-/// (docs/sync.md §3), not an older one.
+/// owner's same connection with another creation time is one an earlier
+/// release clamped from the far future (it clamped creation times to its
+/// clock plus 5 s, docs/sync.md §3), not an older one.
 fn surely_newer(ours: &Incarnation, theirs: &Incarnation) -> bool {
     if ours <= theirs {
         return false;
@@ -786,7 +787,7 @@ mod tests {
         };
         // The same owner's earlier connection, however close in time.
         assert!(surely_newer(&inc(1, 1, 8), &inc(0, 1, 7)));
-        // The same connection, its time clamped by a peer.
+        // The same connection, its time clamped by an earlier release.
         assert!(!surely_newer(&inc(9_000, 1, 7), &inc(5_000, 1, 7)));
         // Another owner's: only beyond the clocks' margin.
         assert!(surely_newer(&inc(234, 2, 2), &inc(0, 1, 3)));
