@@ -246,3 +246,54 @@ fn without_its_owner_a_node_on_the_path_resets_and_a_copy_does_not() {
     assert!(d.find(&m.tuple(), now).is_none());
     assert_eq!((b_resets, d_resets), (2, 0), "a RST to each end, from B");
 }
+
+/// The flow's server side crosses B, the owner A holds the client side:
+/// a duplicate ACK through B 14 s after B last told A anything changes
+/// nothing and falls within B's refresh interval (15 s), so B tells A
+/// when the interval ends. A then idles the connection out a minute
+/// after that ACK, not a minute after B's last event: before, A's
+/// last-seen lagged B's by up to the interval, and A, the one node that
+/// resets, reset the connection after 46 s of silence.
+#[test]
+fn a_refresh_the_interval_held_back_reaches_the_owner_when_it_ends() {
+    let members = [A, B];
+    let (mut m, _) = directed_by(A, &members, 2);
+    let (mut a, mut b) = (node(A, &members, 2), node(B, &members, 2));
+    let t0 = Instant::from_secs(1_700_000_000);
+    let mut now = t0;
+    let syn = m.syn();
+    through(&mut a, &m, &syn, now);
+    m.set_shift(a.find(&m.tuple(), now).expect("opened").seq_offset);
+    for seg in [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 100)] {
+        through(&mut a, &m, &seg, now);
+    }
+    now = now + Duration::from_millis(10);
+    a.expire(now);
+    assert_eq!(drain(&mut a, A, &mut b, B, now), 0);
+    let ack = m.ack(Side::Server);
+    through(&mut b, &m, &ack, now);
+    assert_eq!(drain(&mut b, B, &mut a, A, now), 0);
+    let dup_at = now + Duration::from_secs(14);
+    let mut resets_at = None;
+    let mut b_resets = 0;
+    while now < t0 + Duration::from_secs(100) {
+        now = now + Duration::from_millis(500);
+        if now == dup_at {
+            let dup = m.ack(Side::Server);
+            through(&mut b, &m, &dup, now);
+        }
+        a.expire(now);
+        b.expire(now);
+        b_resets += drain(&mut b, B, &mut a, A, now);
+        if drain(&mut a, A, &mut b, B, now) > 0 && resets_at.is_none() {
+            resets_at = Some(now);
+        }
+    }
+    let resets_at = resets_at.expect("A resets the connection");
+    assert!(
+        resets_at >= dup_at + Duration::from_secs(60),
+        "A reset {:?} after the last packet",
+        resets_at.saturating_since(dup_at)
+    );
+    assert_eq!(b_resets, 0);
+}

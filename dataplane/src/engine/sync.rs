@@ -30,7 +30,6 @@
 mod absorb;
 mod bulk;
 mod collect;
-use collect::refresh_interval;
 mod placed;
 mod pulls;
 
@@ -484,6 +483,8 @@ struct SyncMark {
     passive: bool,
     /// Its pending change waits in `later` (`backup_delay`).
     delayed: bool,
+    /// A refresh waits in `trailing` for the end of the refresh interval.
+    trailing: bool,
     /// A peer sends this node the flow's changes (this node is on its
     /// list: a backup, or on the path): a whole copy that is also pushed
     /// answers pulls as a backup when its packets never crossed here.
@@ -537,6 +538,9 @@ pub(super) struct SyncState {
     /// Entries whose change waits `backup_delay` (only backups hold the
     /// flow besides this node), with when it goes; in that order.
     later: VecDeque<(Instant, FlowId)>,
+    /// Refreshes due when their flow's refresh interval ends: a packet
+    /// that moved only last-seen within it (docs/sync.md §2).
+    trailing: collect::Trailing,
     /// Delete events not yet handed to the shell, with the peers that
     /// held the flow.
     deletes: Vec<(FlowKey, Incarnation, Known, bool)>,
@@ -580,6 +584,7 @@ impl SyncState {
             marks: Vec::new(),
             dirty: Vec::new(),
             later: VecDeque::new(),
+            trailing: collect::Trailing::default(),
             deletes: Vec::new(),
             out: VecDeque::new(),
             tombstones: Tombstones::new(tomb_hasher),
@@ -804,64 +809,6 @@ impl Engine {
     /// The state of an entry as peers receive it (`None` for bypass flows).
     pub fn flow_state(&self, entry: &Entry) -> Option<FlowState> {
         flow_state_of(entry, &self.table, &self.classes)
-    }
-
-    /// Note that a packet changed (or refreshed) an inspected entry.
-    pub(super) fn sync_touch(&mut self, id: FlowId, changed: bool, now: Instant) {
-        let Some(sync) = &mut self.sync else {
-            return;
-        };
-        let entry = self.table.get(id);
-        if entry.proto == ProtoState::TcpBypass {
-            return;
-        }
-        let mark = *sync.mark(id);
-        if mark.pending {
-            if changed {
-                sync.mark(id).changed = true;
-            }
-            return;
-        }
-        if !changed {
-            let interval =
-                refresh_interval(&sync.config, &self.config.timeouts, &self.classes, entry);
-            if now < mark.synced_at + interval {
-                return;
-            }
-        }
-        let mark = sync.mark(id);
-        mark.pending = true;
-        mark.changed |= changed;
-        sync.dirty.push(id);
-    }
-
-    /// Note that an inspected entry left the table for a reason its peers
-    /// must learn (docs/sync.md §2: not a timeout, which each node sees on
-    /// its own; not room made here for a peer's flow, which leaves here only).
-    pub(super) fn sync_removed(&mut self, id: FlowId, entry: &Entry, reason: RemoveReason) {
-        let Some(sync) = &mut self.sync else {
-            return;
-        };
-        let mark = *sync.mark(id);
-        let peers = Known {
-            holders: mark.peers.union(PeerSet::of(entry.owner.0)),
-            backups: mark.backups,
-            passive_peers: mark.passive_peers,
-        };
-        let kept = match reason {
-            RemoveReason::Timeout | RemoveReason::Peer | RemoveReason::Superseded => true,
-            RemoveReason::Evicted | RemoveReason::EmbryonicLimit => entry.owner != self.config.node,
-            _ => false,
-        };
-        if entry.proto == ProtoState::TcpBypass || kept {
-            return;
-        }
-        sync.deletes.push((
-            entry.key,
-            entry.incarnation(),
-            peers,
-            reason == RemoveReason::Reopen,
-        ));
     }
 
     /// The next sync effect, making the pending changes into effects when
@@ -1484,6 +1431,7 @@ impl Engine {
             s.defer.next_deadline(),
             repull,
             later,
+            s.trailing.next_due(),
         ]
         .into_iter()
         .flatten()

@@ -3,12 +3,14 @@
 //! placement names (docs/sync.md §13), a flow whose only other copies are
 //! backups after `backup_delay`.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::time::Duration;
 
 use super::placed::targets;
 use super::{
-    ClassTable, Count48, Effect, Engine, Entry, EventKind, Instant, PeerSet, ProtoState,
-    SyncConfig, SyncEvent, SyncMark, SyncOut, bump, ended, flow_state_of,
+    ClassTable, Count48, Effect, Engine, Entry, EventKind, FlowId, Instant, Known, PeerSet,
+    ProtoState, RemoveReason, SyncConfig, SyncEvent, SyncMark, SyncOut, bump, ended, flow_state_of,
 };
 use crate::conntrack::Timeouts;
 
@@ -25,7 +27,106 @@ pub(super) fn refresh_interval(
     (timeout / 4).clamp(config.refresh_min, config.refresh_max)
 }
 
+/// Refreshes due at the end of their flow's refresh interval, earliest
+/// first. An item whose flow left (or whose slot another flow took) is
+/// skipped when it comes due; the queue is bounded, and a flow that finds
+/// it full is refreshed as before, at its next packet past the interval.
+#[derive(Debug, Default)]
+pub(super) struct Trailing(BinaryHeap<Reverse<(Instant, u32)>>);
+
+/// Most refreshes waiting in [`Trailing`].
+const MAX_TRAILING: usize = 1 << 20;
+
+impl Trailing {
+    /// Queue a refresh of `id` at `due`; false when the queue is full.
+    fn push(&mut self, due: Instant, id: FlowId) -> bool {
+        if self.0.len() >= MAX_TRAILING {
+            return false;
+        }
+        self.0.push(Reverse((due, id.0)));
+        true
+    }
+
+    /// The earliest due time.
+    pub(super) fn next_due(&self) -> Option<Instant> {
+        self.0.peek().map(|Reverse((due, _))| *due)
+    }
+
+    /// The next flow due by `now`.
+    fn pop_due(&mut self, now: Instant) -> Option<FlowId> {
+        if self.next_due()? > now {
+            return None;
+        }
+        self.0.pop().map(|Reverse((_, id))| FlowId(id))
+    }
+}
+
 impl Engine {
+    /// Note that a packet changed (or refreshed) an inspected entry.
+    pub(crate) fn sync_touch(&mut self, id: FlowId, changed: bool, now: Instant) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        let entry = self.table.get(id);
+        if entry.proto == ProtoState::TcpBypass {
+            return;
+        }
+        let mark = *sync.mark(id);
+        if mark.pending {
+            if changed {
+                sync.mark(id).changed = true;
+            }
+            return;
+        }
+        if !changed {
+            let interval =
+                refresh_interval(&sync.config, &self.config.timeouts, &self.classes, entry);
+            if now < mark.synced_at + interval {
+                // Peers hear of it when the interval ends: otherwise a
+                // peer's last-seen lags this node's by up to the interval,
+                // and its copy idles out that much early (the owner's
+                // too, which then resets a live connection).
+                if !mark.trailing && sync.trailing.push(mark.synced_at + interval, id) {
+                    sync.mark(id).trailing = true;
+                }
+                return;
+            }
+        }
+        let mark = sync.mark(id);
+        mark.pending = true;
+        mark.changed |= changed;
+        sync.dirty.push(id);
+    }
+
+    /// Note that an inspected entry left the table for a reason its peers
+    /// must learn (docs/sync.md §2: not a timeout, which each node sees on
+    /// its own; not room made here for a peer's flow, which leaves here only).
+    pub(crate) fn sync_removed(&mut self, id: FlowId, entry: &Entry, reason: RemoveReason) {
+        let Some(sync) = &mut self.sync else {
+            return;
+        };
+        let mark = *sync.mark(id);
+        let peers = Known {
+            holders: mark.peers.union(PeerSet::of(entry.owner.0)),
+            backups: mark.backups,
+            passive_peers: mark.passive_peers,
+        };
+        let kept = match reason {
+            RemoveReason::Timeout | RemoveReason::Peer | RemoveReason::Superseded => true,
+            RemoveReason::Evicted | RemoveReason::EmbryonicLimit => entry.owner != self.config.node,
+            _ => false,
+        };
+        if entry.proto == ProtoState::TcpBypass || kept {
+            return;
+        }
+        sync.deletes.push((
+            entry.key,
+            entry.incarnation(),
+            peers,
+            reason == RemoveReason::Reopen,
+        ));
+    }
+
     /// May this node send the RSTs of `set connection timeout idle …
     /// reset` for `entry`, which idled out here? Only a node whose copy is
     /// known to be current: the owner, which hears of every change its
@@ -100,6 +201,18 @@ impl Engine {
                 peers: full,
                 passive,
             });
+        }
+        while let Some(id) = sync.trailing.pop_due(now) {
+            let mark = sync.mark(id);
+            if !std::mem::take(&mut mark.trailing) || mark.pending {
+                continue;
+            }
+            let synced_at = mark.synced_at;
+            if table.try_get(id).is_some_and(|e| e.last_seen > synced_at) {
+                let mark = sync.mark(id);
+                mark.pending = true;
+                sync.dirty.push(id);
+            }
         }
         while let Some(&(due, id)) = sync.later.front() {
             if due > now {
