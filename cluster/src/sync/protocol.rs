@@ -363,6 +363,8 @@ pub struct Protocol {
     pending_pulls: Vec<PullOut>,
     /// The placement last given to the engine.
     placed: Placement,
+    /// The number of peers up last given to the engine (`Output::PeersUp`).
+    told_up: usize,
     pending_acks: Vec<(FlowKey, Incarnation)>,
     /// Acks owed to peers (peer, batch number), sent when the shell next
     /// takes the outputs: the shell hands over every frame it has before
@@ -400,6 +402,7 @@ impl Protocol {
             pending: Vec::new(),
             pending_pulls: Vec::new(),
             placed: Placement::new([me], config.copies),
+            told_up: 0,
             pending_acks: Vec::new(),
             acks_owed: Vec::new(),
             outputs: VecDeque::new(),
@@ -452,8 +455,23 @@ impl Protocol {
         Placement::new(up.chain([self.me]), self.config.copies)
     }
 
-    /// The peers up changed: tell the engine the new placement, and have
-    /// it re-replicate what moved.
+    /// A peer's phase changed: tell the engine what it was not told yet of
+    /// the peers up, their number and the placement over them, and have it
+    /// re-replicate what moved. Called after every change of phase, so
+    /// what the engine holds always matches the peers up here, whatever
+    /// order connections come and go in (docs/sync.md §5, *Peers up and
+    /// down*).
+    fn peers_changed(&mut self) {
+        let n = self.peers_up();
+        if n != self.told_up {
+            self.told_up = n;
+            self.outputs.push_back(Output::PeersUp(n));
+        }
+        self.replace();
+    }
+
+    /// Tell the engine the placement over the peers up, if it changed, and
+    /// have it re-replicate what moved.
     fn replace(&mut self) {
         let new = self.placement();
         if new == self.placed {
@@ -589,10 +607,19 @@ impl Protocol {
         if peer == self.me {
             return;
         }
-        // Acks owed on an earlier connection mean nothing on this one, nor
-        // does a dump asked for on it.
-        self.acks_owed.retain(|(q, _)| *q != peer);
-        self.stop_serving(peer);
+        // A connection that replaces one not yet reported down: the peer
+        // re-dialled before its old connection's idle timeout (it
+        // restarted), and the transport reports the new connection up
+        // before the old one down, whose Down is then ignored here. The old
+        // connection is lost now: the peer is not up until its Hello on
+        // this one, a bulk it was answering fails, and the engine is told.
+        // Had the peer stayed up for the engine, and this connection died
+        // before its Hello, nothing would ever have told the engine it left.
+        // (Losing a connection also drops the acks owed on it and the dump
+        // asked for on it: they mean nothing on this one.)
+        if let Some(old) = self.peers.get(&peer).and_then(|p| p.conn) {
+            self.lose_conn(peer, old, now);
+        }
         let p = self.peers.entry(peer).or_insert_with(Peer::new);
         p.conn = Some(conn);
         p.phase = PeerPhase::Handshake;
@@ -604,16 +631,24 @@ impl Protocol {
         self.send(peer, &hello);
     }
 
-    /// The connection `conn` to `peer` is gone.
+    /// The connection `conn` to `peer` is gone. A connection already
+    /// replaced by a newer one is ignored: it was lost when the newer one
+    /// came up.
     pub fn on_peer_down(&mut self, peer: u16, conn: u64, now: Instant) {
         self.tick(now);
+        self.lose_conn(peer, conn, now);
+    }
+
+    /// `peer`'s current connection `conn` is gone (a Down, or a newer
+    /// connection that replaced it): the peer is down until its next
+    /// connection's Hello.
+    fn lose_conn(&mut self, peer: u16, conn: u64, now: Instant) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
         if p.conn != Some(conn) {
             return;
         }
-        let was_up = p.phase == PeerPhase::Up;
         p.conn = None;
         p.phase = PeerPhase::Down;
         // A dump for it stops; the request it makes on its next
@@ -621,11 +656,7 @@ impl Protocol {
         self.stop_serving(peer);
         // Acks owed on that connection mean nothing on the next one.
         self.acks_owed.retain(|(q, _)| *q != peer);
-        if was_up {
-            let n = self.peers_up();
-            self.outputs.push_back(Output::PeersUp(n));
-            self.replace();
-        }
+        self.peers_changed();
         if self.bulk.is_some_and(|b| b.peer == peer) {
             // Asked again once it is back: its new connection, which the
             // transport paces, is the wait (no backoff).
@@ -841,9 +872,7 @@ impl Protocol {
             add(&mut p.stats.bytes_out, frame.len() as u64);
             self.outputs.push_back(Output::Send { peer, frame });
         }
-        let n = self.peers_up();
-        self.outputs.push_back(Output::PeersUp(n));
-        self.replace();
+        self.peers_changed();
         if !self.ready {
             self.wanted.insert(peer);
         }

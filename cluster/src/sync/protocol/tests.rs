@@ -970,3 +970,4 @@ fn the_first_table_waits_for_the_known_peers_or_the_settle() {
 }
 
 mod bulk;
+mod peers;
