@@ -15,8 +15,10 @@ use std::time::Duration;
 
 use common::raft_lab::{Lab, WAIT, data_dir, policy, wait_until};
 use openraft::raft::AppendEntriesRequest;
-use rampart_cluster::raft::messages::{RaftCall, RaftRequest, encode_call};
-use rampart_cluster::raft::{Entry, MemberNode, NodeId, PolicyCmd, Role, TypeConfig, open_store};
+use rampart_cluster::raft::messages::{ForwardRequest, RaftCall, RaftRequest, encode_call};
+use rampart_cluster::raft::{
+    Entry, MemberNode, MembershipError, NodeId, PolicyCmd, Role, TypeConfig, open_store,
+};
 use rampart_cluster::transport::RPC_SERVICE_RAFT;
 
 /// The leader, and two followers: an attacker and its victim.
@@ -60,21 +62,32 @@ async fn send(
 /// on the wire (built through serde: `Membership::new` would add a record
 /// for 9).
 fn voter_without_a_record(lab: &Lab) -> openraft::Membership<NodeId, MemberNode> {
+    let nodes = (1..=3).map(|i| (i, lab.member(i))).collect();
+    let membership = on_the_wire(BTreeSet::from([1, 2, 3, 9]), nodes);
+    assert!(membership.get_node(&9).is_none());
+    membership
+}
+
+/// A membership of `voters` with node records `nodes`, as it arrives on
+/// the wire.
+fn on_the_wire(
+    voters: BTreeSet<NodeId>,
+    nodes: BTreeMap<NodeId, MemberNode>,
+) -> openraft::Membership<NodeId, MemberNode> {
     #[derive(serde::Serialize)]
     struct Raw {
         configs: Vec<BTreeSet<NodeId>>,
         nodes: BTreeMap<NodeId, MemberNode>,
     }
     let raw = Raw {
-        configs: vec![BTreeSet::from([1, 2, 3, 9])],
-        nodes: (1..=3).map(|i| (i, lab.member(i))).collect(),
+        configs: vec![voters],
+        nodes,
     };
     let c = bincode::config::standard();
     let bytes = bincode::serde::encode_to_vec(&raw, c).expect("encode");
-    let (membership, _): (openraft::Membership<NodeId, MemberNode>, usize) =
-        bincode::serde::decode_from_slice(&bytes, c).expect("decode");
-    assert!(membership.get_node(&9).is_none());
-    membership
+    bincode::serde::decode_from_slice(&bytes, c)
+        .expect("decode")
+        .0
 }
 
 /// The victim's last log id, once everything it holds is applied.
@@ -259,5 +272,78 @@ async fn a_snapshot_whose_membership_lacks_a_voters_record_is_refused() {
     );
     assert_eq!(lab.node(victim).status().rpcs_refused, refused_before + 1);
     still_works(&lab, leader, victim, 7006).await;
+    lab.shutdown().await;
+}
+
+/// Node ids 64 apart share a bit of a flow's holder set, so the sync
+/// engine took node 65 for node 1 (docs/ops.md §5). A join naming node 65
+/// (or 0, node 64's bit) is refused where it is asked; the leader refuses
+/// it from a follower that forwards it without checking; and a follower
+/// refuses a membership entry naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_id_outside_1_to_64_is_refused_by_join_the_leader_and_followers() {
+    let (lab, leader, attacker, victim) = three_nodes("node-65").await;
+    let member = |id: NodeId| MemberNode {
+        name: format!("fw-{id}"),
+        address: "127.0.0.1:7400".into(),
+    };
+    for id in [65, 0] {
+        match lab.node(attacker).join(id, member(id)).await {
+            Err(MembershipError::BadNode {
+                id: refused,
+                reason,
+            }) => {
+                assert_eq!(refused, id);
+                assert_eq!(
+                    reason,
+                    format!(
+                        "node ids are 1-64 (the sync engine gives each a bit of a 64-bit \
+                         set), not {id}"
+                    )
+                );
+            }
+            other => panic!("joining node {id}: {other:?}"),
+        }
+    }
+    let forward = ForwardRequest::AddLearner {
+        id: 65,
+        node: member(65),
+        budget_ms: 2_000,
+    };
+    let text = call(&lab, attacker, leader, RaftRequest::Forward(forward)).await;
+    assert!(
+        text.contains("node ids are 1-64"),
+        "the leader refuses: {text}"
+    );
+
+    let last = settled_last(&lab, victim).await;
+    let term = lab.node(victim).status().term + 5;
+    let mut nodes: BTreeMap<NodeId, MemberNode> = (1..=3).map(|i| (i, lab.member(i))).collect();
+    nodes.insert(65, member(65));
+    let req = AppendEntriesRequest::<TypeConfig> {
+        vote: openraft::Vote::new_committed(term, attacker),
+        prev_log_id: Some(last),
+        entries: vec![Entry {
+            log_id: openraft::LogId::new(
+                openraft::CommittedLeaderId::new(term, attacker),
+                last.index + 1,
+            ),
+            payload: openraft::EntryPayload::Membership(on_the_wire(
+                BTreeSet::from([1, 2, 3]),
+                nodes,
+            )),
+        }],
+        leader_commit: Some(last),
+    };
+    let refused_before = lab.node(victim).status().rpcs_refused;
+    let text = send(&lab, attacker, victim, req).await;
+    assert!(
+        text.contains("a membership naming a node it cannot have: node ids are 1-64"),
+        "refused with the reason: {text}"
+    );
+    assert_eq!(lab.node(victim).status().rpcs_refused, refused_before + 1);
+    let st = lab.node(leader).status();
+    assert_eq!((st.voters, st.learners), (vec![1, 2, 3], vec![]));
+    still_works(&lab, leader, victim, 7007).await;
     lab.shutdown().await;
 }

@@ -152,11 +152,19 @@ pub struct Confirm {
     pub holders: PeerSet,
 }
 
+/// The highest node id a cluster member may have: node ids are
+/// `1..=MAX_NODE_ID`, each with a bit of its own in a [`PeerSet`]. The node
+/// file and Raft membership changes refuse any other (docs/ops.md §5).
+pub const MAX_NODE_ID: u16 = 64;
+
 /// A set of cluster nodes, as one bit per node id modulo 64: the peers a
-/// node sends a flow's changes to (docs/sync.md §4). Two node ids 64 apart
-/// share a bit, so in a cluster of more than 64 ids a set may name a node
-/// it was not given: that node receives a copy it does not need, never the
-/// reverse, and the merge makes an extra copy harmless.
+/// node sends a flow's changes to, the holders a flow's state names
+/// (docs/sync.md §4, §13). Node ids are `1..=MAX_NODE_ID`, so no two
+/// members share a bit. Two ids that did (64 apart) would be one node to
+/// the set in both directions, which is not harmless: a node taking itself
+/// out of a set takes the other out too (that peer stops hearing of the
+/// flow), and a peer's news of its holders adds nothing when its bit is
+/// this node's.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct PeerSet(pub u64);
 
@@ -557,6 +565,23 @@ mod tests {
             },
             proto: proto::TCP,
             vlan: 0,
+        }
+    }
+
+    /// Every node id a member may have has a bit of its own: taking this
+    /// node out of a set never takes another member out with it.
+    #[test]
+    fn node_ids_1_to_64_each_have_a_bit_of_their_own() {
+        let mut all = PeerSet::EMPTY;
+        for id in 1..=MAX_NODE_ID {
+            assert!(!all.contains(id), "node {id} shares a bit");
+            all.insert(id);
+        }
+        assert_eq!(all, PeerSet::ALL);
+        for id in 1..=MAX_NODE_ID {
+            let mut others = all;
+            others.remove(id);
+            assert_eq!(others.0.count_ones(), 63, "removing node {id}");
         }
     }
 

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use rampart_cluster::bounded_read::{ReadError, into_text, read_bounded_string};
 use rampart_cluster::private_files::{TrustError, read_trusted};
 use rampart_cluster::raft::MAX_POLICY_BYTES;
+use rampart_dataplane::sync::MAX_NODE_ID;
 use rampart_dataplane::{IfaceId, InterfaceConfig};
 use rampart_ops::echo::{echo, echo_message};
 use serde::Deserialize;
@@ -125,7 +126,7 @@ impl IoBackend {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Node {
-    /// Cluster-unique id, 1–65535 (never reused).
+    /// Cluster-unique id, 1–64 ([`MAX_NODE_ID`]; never reused).
     pub id: u16,
     /// Name, also the name in its cluster certificate.
     pub name: String,
@@ -346,7 +347,7 @@ impl NodeConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Peer {
-    /// The peer's node id.
+    /// The peer's node id, 1–64 ([`MAX_NODE_ID`]).
     pub id: u16,
     /// The peer's name (checked against its certificate).
     pub name: String,
@@ -503,6 +504,14 @@ pub fn read_trusted_policy(path: &Path) -> Result<String, TrustError> {
     Ok(into_text(bytes, path, "policy")?)
 }
 
+/// Why node id `id` (0, or above [`MAX_NODE_ID`]) is refused.
+fn id_out_of_range(id: u16) -> String {
+    format!(
+        "{id} is outside 1-{MAX_NODE_ID}: a flow's holders are a set of one bit per \
+         node id, so ids 64 apart would be one node to it (docs/ops.md section 5)"
+    )
+}
+
 impl NodeConfig {
     /// Read and check a node configuration file (a regular file of at most
     /// [`MAX_NODE_FILE_BYTES`]), refused if another user may change it or
@@ -548,6 +557,9 @@ impl NodeConfig {
         };
         if self.node.id == 0 {
             return bad("node.id".into(), "node ids start at 1".into());
+        }
+        if self.node.id > MAX_NODE_ID {
+            return bad("node.id".into(), id_out_of_range(self.node.id));
         }
         if !plain_name(&self.node.name, MAX_NODE_NAME_BYTES) {
             return bad(
@@ -679,6 +691,9 @@ impl NodeConfig {
                         format!("cluster.peers[{i}].name"),
                         not_a_cluster_name(&p.name),
                     );
+                }
+                if p.id == 0 || p.id > MAX_NODE_ID {
+                    return bad(format!("cluster.peers[{i}].id"), id_out_of_range(p.id));
                 }
                 if p.id == self.node.id {
                     return bad(
@@ -839,6 +854,25 @@ admin = "127.0.0.1:9461"
             err(&FULL.replace("{ id = 2,", "{ id = 1,")),
             "node.toml: key `cluster.peers[0].id`: a peer cannot have this node's id"
         );
+        // Ids share a bit of a flow's holder set 64 apart: 1-64 only.
+        assert_eq!(
+            err(&FULL.replace("id = 1\n", "id = 65\n")),
+            "node.toml: key `node.id`: 65 is outside 1-64: a flow's holders are a set of \
+             one bit per node id, so ids 64 apart would be one node to it (docs/ops.md \
+             section 5)"
+        );
+        assert!(
+            err(&FULL.replace("{ id = 2,", "{ id = 66,"))
+                .starts_with("node.toml: key `cluster.peers[0].id`: 66 is outside 1-64"),
+        );
+        assert!(
+            err(&FULL.replace("{ id = 2,", "{ id = 0,"))
+                .starts_with("node.toml: key `cluster.peers[0].id`: 0 is outside 1-64"),
+        );
+        let top = FULL
+            .replace("id = 1\n", "id = 64\n")
+            .replace("{ id = 2,", "{ id = 63,");
+        assert_eq!(NodeConfig::parse("node.toml", &top).unwrap().node.id, 64);
         let unknown = err(&FULL.replace("workers = 2", "workerz = 2"));
         assert!(
             unknown.starts_with("node.toml: TOML parse error at line")

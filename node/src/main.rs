@@ -7,6 +7,16 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 use rampart_node::{cli, config, config_check, demo, lab, run};
 use rampart_ops::model::MemberChange;
 
+/// A node id a member may have: 1-64 (docs/ops.md §5). `cluster remove`
+/// takes any, so that a member an earlier version let in can leave.
+fn node_id(s: &str) -> Result<u16, String> {
+    let max = rampart_dataplane::sync::MAX_NODE_ID;
+    match s.parse::<u16>() {
+        Ok(id) if (1..=max).contains(&id) => Ok(id),
+        _ => Err(format!("node ids are 1-{max}")),
+    }
+}
+
 /// Rampart: a clustered, active/active, stateful firewall.
 #[derive(Debug, Parser)]
 #[command(version, about)]
@@ -131,8 +141,8 @@ enum ClusterCommand {
         /// The CA directory.
         #[arg(long)]
         dir: PathBuf,
-        /// The node id (as in the node's `[node] id`).
-        #[arg(long)]
+        /// The node id (as in the node's `[node] id`), 1-64.
+        #[arg(long, value_parser = node_id)]
         node: u16,
         /// The node name (as in `[node] name`).
         #[arg(long)]
@@ -146,8 +156,8 @@ enum ClusterCommand {
     Join {
         #[command(flatten)]
         target: cli::Target,
-        /// The node id.
-        #[arg(long)]
+        /// The node id, 1-64.
+        #[arg(long, value_parser = node_id)]
         id: u16,
         /// Its name (default: as in the member's `[cluster] peers`).
         #[arg(long)]

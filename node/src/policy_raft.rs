@@ -363,6 +363,11 @@ impl RaftSide {
             >;
             let (what, fut): (String, Change) = match change.clone() {
                 MemberChange::Join { id, name, address } => {
+                    // The caller's mistake, said before the cluster is asked
+                    // (the leader refuses it too).
+                    if let Some(why) = rampart_cluster::raft::member_id_problem(u64::from(id)) {
+                        return Err(OpsError::BadRequest(why));
+                    }
                     let known = peers.iter().find(|p| p.id == id);
                     let name = name.or_else(|| known.map(|p| p.name.clone()));
                     let address = address.or_else(|| known.map(|p| p.address.to_string()));

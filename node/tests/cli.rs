@@ -159,6 +159,33 @@ fn ambiguous_and_invalid_input_is_refused() {
     assert!(err.contains("which node?"), "{err}");
 }
 
+/// Node ids 64 apart share a bit of a flow's holder set (docs/ops.md §5):
+/// `cluster join` and `cluster cert` refuse an id outside 1-64 before
+/// anything is asked or written.
+#[test]
+fn a_node_id_outside_1_to_64_is_refused_by_the_cli() {
+    let n = Node::start(fixture::standalone_status(), "node-id");
+    for id in ["65", "0", "1000"] {
+        let (code, out, err) = n.run(&format!("cluster join --id {id}"));
+        assert_eq!(code, 2, "{err}");
+        assert!(out.is_empty());
+        assert!(
+            err.contains(&format!(
+                "invalid value '{id}' for '--id <ID>': node ids are 1-64"
+            )),
+            "{err}"
+        );
+    }
+    let dir = n.dir.to_string_lossy().into_owned();
+    let args = [
+        "cluster", "cert", "--dir", &dir, "--node", "65", "--name", "fw-x",
+    ];
+    let (code, _, err) = run(&args.map(String::from));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("node ids are 1-64"), "{err}");
+    assert!(!n.dir.join("node-65.pem").exists());
+}
+
 #[test]
 fn changes_need_the_token() {
     let n = Node::start(fixture::standalone_status(), "change");

@@ -17,7 +17,22 @@ use std::collections::BTreeSet;
 use openraft::raft::AppendEntriesRequest;
 use openraft::{LeaderId, Membership};
 
+use rampart_dataplane::sync::MAX_NODE_ID;
+
 use super::types::{LogId, MemberNode, NodeId, TypeConfig};
+
+/// Why `id` cannot be a member's node id, if it cannot: ids are
+/// `1..=MAX_NODE_ID`, the ids a flow's holder set gives a bit each
+/// (docs/ops.md §5). A larger one shared a bit with the id 64 below it,
+/// and the sync engine then took the two for one node.
+pub fn member_id_problem(id: NodeId) -> Option<String> {
+    (!(1..=u64::from(MAX_NODE_ID)).contains(&id)).then(|| {
+        format!(
+            "node ids are 1-{MAX_NODE_ID} (the sync engine gives each a bit of a 64-bit set), \
+             not {id}"
+        )
+    })
+}
 
 /// Why `req`'s entries cannot extend a log as Raft's do, if they cannot.
 ///
@@ -76,8 +91,8 @@ fn show(l: &LogId) -> String {
 /// Why `m` is not a membership this cluster makes, if it is not: one
 /// voter set (two while a change is under way, joint consensus), none of
 /// them empty, every voter with a node record, and every node id a
-/// transport id (0..=65535). openraft's own membership changes hold to
-/// the first three; `join` refuses an id past the fourth.
+/// member's id (1..=64, [`member_id_problem`]). openraft's own membership
+/// changes hold to the first three; `join` refuses an id past the fourth.
 pub(super) fn invalid_membership(m: &Membership<NodeId, MemberNode>) -> Option<String> {
     let configs = m.get_joint_config();
     if configs.is_empty() || configs.len() > 2 {
@@ -92,10 +107,8 @@ pub(super) fn invalid_membership(m: &Membership<NodeId, MemberNode>) -> Option<S
     if let Some(v) = m.voter_ids().find(|v| m.get_node(v).is_none()) {
         return Some(format!("a membership whose voter {v} has no node record"));
     }
-    if let Some((id, _)) = m.nodes().find(|(id, _)| u16::try_from(**id).is_err()) {
-        return Some(format!(
-            "a membership naming node {id}, which is no transport id (0..=65535)"
-        ));
+    if let Some(why) = m.nodes().find_map(|(id, _)| member_id_problem(*id)) {
+        return Some(format!("a membership naming a node it cannot have: {why}"));
     }
     None
 }
@@ -240,7 +253,7 @@ mod tests {
             invalid_membership(&wire(vec![vec![1, 2], vec![1, 2, 3]], &[1, 2, 3])),
             None
         );
-        assert_eq!(invalid_membership(&wire(vec![vec![65535]], &[65535])), None);
+        assert_eq!(invalid_membership(&wire(vec![vec![64]], &[1, 64])), None);
     }
 
     #[test]
@@ -257,9 +270,19 @@ mod tests {
         assert!(
             invalid_membership(&wire(vec![vec![65536]], &[65536]))
                 .expect("refused")
-                .contains("no transport id")
+                .contains("node ids are 1-64")
         );
-        // A learner past the transport's ids, too.
+        // Node 65 shares node 1's bit of a flow's holder set: a voter or a
+        // learner with it is refused, and so is node 0 (node 64's bit).
+        assert_eq!(
+            invalid_membership(&wire(vec![vec![1, 65]], &[1, 65])).as_deref(),
+            Some(
+                "a membership naming a node it cannot have: node ids are 1-64 (the sync \
+                 engine gives each a bit of a 64-bit set), not 65"
+            )
+        );
+        assert!(invalid_membership(&wire(vec![vec![1]], &[1, 65])).is_some());
+        assert!(invalid_membership(&wire(vec![vec![1]], &[0, 1])).is_some());
         assert!(invalid_membership(&wire(vec![vec![1]], &[1, 1 << 40])).is_some());
     }
 }

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::codec;
+use super::entry_checks::member_id_problem;
 use super::error::{InitError, MembershipError, NoQuorumCause, StartError, WriteError};
 use super::identity::{ClusterId, Identity};
 use super::messages::{
@@ -1267,11 +1268,8 @@ fn set_config(text: String, at: Option<Version>) -> PolicyCmd {
 
 /// A node that can be a member: a transport id and a socket address.
 fn check_node(id: NodeId, node: &MemberNode) -> Result<(), MembershipError> {
-    if u16::try_from(id).is_err() {
-        return Err(MembershipError::BadNode {
-            id,
-            reason: "node ids are 0..=65535 (the transport's ids)".into(),
-        });
+    if let Some(reason) = member_id_problem(id) {
+        return Err(MembershipError::BadNode { id, reason });
     }
     if node.address.parse::<std::net::SocketAddr>().is_err() {
         return Err(MembershipError::BadNode {

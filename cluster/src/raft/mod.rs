@@ -110,6 +110,7 @@ mod store;
 mod types;
 
 pub use codec::CodecError;
+pub use entry_checks::member_id_problem;
 pub use error::{InitError, MembershipError, NoQuorumCause, StartError, WriteError};
 pub use handle::{PolicyRaft, PolicyStatus, Role, Validator};
 pub use identity::ClusterId;
