@@ -41,6 +41,10 @@ struct Args {
     /// Run without faults (traffic only).
     #[arg(long)]
     no_faults: bool,
+    /// Half the restarts: the survivor sees the new connection up before
+    /// the old one down, as the transport reports a replaced connection.
+    #[arg(long)]
+    replaced_first: bool,
 }
 
 fn main() {
@@ -48,6 +52,7 @@ fn main() {
     let cfg = SimConfig {
         max_skew: Duration::from_millis(args.max_skew_ms),
         faults: !args.no_faults,
+        replaced_first: args.replaced_first,
         ..SimConfig::default()
     };
     if let Some(seed) = args.seed {

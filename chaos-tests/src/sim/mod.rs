@@ -59,6 +59,11 @@ pub struct SimConfig {
     pub max_skew: Duration,
     /// Policy writes through the modelled Raft log (0–2 per run).
     pub policy_writes: bool,
+    /// Half the restarts replace a survivor's connection as the transport
+    /// does when the restarted node dials before the old one's idle
+    /// timeout: the new connection up, then the old one down (off by
+    /// default: it finds frames sent before the Hello, docs/simulator.md).
+    pub replaced_first: bool,
 }
 
 impl Default for SimConfig {
@@ -70,6 +75,7 @@ impl Default for SimConfig {
             faults: true,
             max_skew: Duration::from_millis(50),
             policy_writes: true,
+            replaced_first: false,
         }
     }
 }

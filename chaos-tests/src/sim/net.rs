@@ -32,6 +32,11 @@ pub struct Link {
     /// The connection a crashed end left behind, which the survivor still
     /// holds until it times out or the restarted end replaces it.
     pub dead_conn: Option<u64>,
+    /// A connection a restarted end's new one replaces, with the end that
+    /// still holds it: that end's transport reports the new connection up
+    /// first and this one down just after (the restarted end re-dialled
+    /// before the old connection's idle timeout, docs/simulator.md).
+    pub replaced: Option<(usize, u64)>,
     /// Each end has seen the last connection go down.
     pub down_seen: [bool; 2],
 }
@@ -51,6 +56,7 @@ impl Link {
             dgram_dup: 0.0,
             last_at: [0, 0],
             dead_conn: None,
+            replaced: None,
             down_seen: [true, true],
         }
     }

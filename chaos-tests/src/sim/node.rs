@@ -65,6 +65,9 @@ pub struct SimNode {
     /// A rebalance walk in progress: the placements before and after, and
     /// its cursor (a new change restarts it from the start).
     rebalance: Option<(Placement, Placement, usize)>,
+    /// What the protocol last told the engine: the peers up and the
+    /// placement (checked against the protocol's own view after each pump).
+    told: (usize, Placement),
     /// Sync events the engine refused (a peer sent a state it calls invalid).
     pub rejected: u64,
     /// Lives so far.
@@ -111,6 +114,10 @@ impl SimNode {
             frozen_until: None,
             bulks: Vec::new(),
             rebalance: None,
+            told: (
+                0,
+                Placement::new([id_of(index)], ProtocolConfig::default().copies),
+            ),
             rejected: 0,
             lives: 1,
         };
@@ -235,8 +242,14 @@ impl SimNode {
                     Output::BulkCancel { peer, id } => {
                         self.bulks.retain(|b| (b.0, b.1) != (peer, id));
                     }
-                    Output::PeersUp(n) => self.engine.set_peers_up(n),
-                    Output::Placement(p) => self.engine.set_placement(p),
+                    Output::PeersUp(n) => {
+                        self.told.0 = n;
+                        self.engine.set_peers_up(n);
+                    }
+                    Output::Placement(p) => {
+                        self.told.1 = p.clone();
+                        self.engine.set_placement(p);
+                    }
                     Output::Rebalance { old, new } => {
                         // A walk under way restarts against the newest
                         // change, from its own starting placement.
@@ -254,6 +267,23 @@ impl SimNode {
                 return;
             }
         }
+    }
+
+    /// Where what the engine was told of the peers up (their number, the
+    /// placement over them) differs from the protocol's own view, after a
+    /// pump: a description. An engine that keeps a lost peer live never
+    /// re-replicates the flows it shared with it (docs/sync.md §5).
+    pub fn told_differs(&self) -> Option<String> {
+        let now = (self.proto.peers_up(), self.proto.placement());
+        (self.told != now).then(|| {
+            format!(
+                "the engine holds {} peers up over {:?}, the protocol sees {} over {:?}",
+                self.told.0,
+                self.told.1.members(),
+                now.0,
+                now.1.members()
+            )
+        })
     }
 
     /// Take the next step of every bulk dump in progress; whether any remains.

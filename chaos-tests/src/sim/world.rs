@@ -602,6 +602,17 @@ impl World {
                 l.conn = Some(conn);
                 l.down_seen = [false, false];
                 let rtt = 2 * l.delay.as_nanos() as u64;
+                if let Some((node, old)) = l.replaced.take() {
+                    let peer = if node == a { b } else { a };
+                    self.push(
+                        self.now + rtt + 1,
+                        Ev::PeerDown {
+                            node,
+                            peer,
+                            conn: old,
+                        },
+                    );
+                }
                 self.push(
                     self.now + rtt,
                     Ev::PeerUp {
@@ -631,6 +642,9 @@ impl World {
         let was_ready = self.nodes[i].engine.is_ready();
         let mut out = Vec::new();
         self.nodes[i].pump(self.now, &mut out);
+        if let Some(what) = self.nodes[i].told_differs() {
+            self.violation(format!("n{i}: {what}"));
+        }
         for o in out {
             match o {
                 NodeOut::Send(peer, frame) => {
@@ -1152,9 +1166,20 @@ impl World {
             self.applied[i]
         ));
         // Its new connections replace the dead ones at once (the transport
-        // closes a peer's old connection when the peer dials anew).
+        // closes a peer's old connection when the peer dials anew). The
+        // survivor hears of the old connection's end before the new one
+        // comes up, or, with `replaced_first`, as the transport reports a
+        // replaced connection: just after (docs/sync.md §5, *Peers up and
+        // down*).
         for j in (0..n).filter(|&j| j != i) {
             if let Some(conn) = self.net.link(i, j).dead_conn.take() {
+                if self.cfg.replaced_first && self.rng.random_bool(0.5) {
+                    let l = self.net.link(i, j);
+                    let side = l.side(j);
+                    l.down_seen[side] = true;
+                    l.replaced = Some((j, conn));
+                    continue;
+                }
                 self.push(
                     self.now,
                     Ev::PeerDown {
