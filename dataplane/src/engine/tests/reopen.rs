@@ -145,16 +145,6 @@ fn the_reset_that_answers_a_challenge_ack_in_syn_sent_passes() {
         let mut new = TcpModel::new(c, s, [3_000_000_000, 0], [64_240, 65_160], [Some(7), None]);
         let syn = new.syn();
         assert_eq!(h.tcp(&new, &syn), FWD_OUT);
-        let seg = |from, seq, ack, flags| crate::trace::Seg {
-            from,
-            seq,
-            ack,
-            flags,
-            window: 500,
-            wscale: None,
-            sack: vec![],
-            payload_len: 0,
-        };
         let challenge = seg(Side::Server, server_snd_nxt, server_rcv_nxt, TcpFlags::ACK);
         let mut f = new.frame(&challenge);
         let v = h
@@ -202,16 +192,6 @@ fn a_spoofed_ack_and_the_clients_answer_to_it_do_not_end_the_handshake() {
     let mut m = model(47_902);
     let syn = m.syn();
     assert_eq!(h.tcp(&m, &syn), FWD_OUT);
-    let seg = |from, seq, ack, flags| crate::trace::Seg {
-        from,
-        seq,
-        ack,
-        flags,
-        window: 500,
-        wscale: None,
-        sack: vec![],
-        payload_len: 0,
-    };
     let spoofed = seg(Side::Server, 777, 0x1234_5678, TcpFlags::ACK);
     assert_eq!(h.tcp(&m, &spoofed), FWD_IN);
     let answer = seg(Side::Client, 0x1234_5678, 0, TcpFlags::RST);
@@ -229,4 +209,19 @@ fn a_spoofed_ack_and_the_clients_answer_to_it_do_not_end_the_handshake() {
         );
     }
     assert_eq!(h.only_entry().tcp_state(), Some(TcpState::Established));
+}
+
+/// A segment without payload or options, as a stack's control segments
+/// (a challenge ACK, a reset) are.
+fn seg(from: Side, seq: u32, ack: u32, flags: u8) -> crate::trace::Seg {
+    crate::trace::Seg {
+        from,
+        seq,
+        ack,
+        flags,
+        window: 500,
+        wscale: None,
+        sack: vec![],
+        payload_len: 0,
+    }
 }
