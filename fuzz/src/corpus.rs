@@ -102,15 +102,16 @@ pub fn targets() -> [Target; 6] {
                     .collect()
             },
             run: |data| {
-                crate::run(data, |v| {
-                    std::hint::black_box(v);
+                crate::run(data, |o| {
+                    std::hint::black_box(o);
                 })
             },
             outcomes: Some(Outcomes {
-                what: "the engine's verdict on each frame",
+                what: "the engine's verdict on each frame, and each frame it sent of its own \
+                       (Transmit)",
                 run: |data| {
                     let mut lines = Vec::new();
-                    crate::run(data, |v| lines.push(format!("{v:?}")));
+                    crate::run(data, |o| lines.push(o.to_string()));
                     lines
                 },
             }),

@@ -5,7 +5,7 @@
 //!
 //! | target | module | what it feeds |
 //! | --- | --- | --- |
-//! | `engine_process` | this file, [`seeds`] | frames to one engine |
+//! | `engine_process` | this file, [`setup`], [`oracle`], [`seeds`] | frames to one engine, under one of several policies, one by one or in batches |
 //! | `engine_sync` | [`engine_sync`] | frames, peers' sync messages, acks and timers to one clustered engine |
 //! | `sync_frame` | [`sync_frame`] | peers' frames, connections, local events and timers to one node's sync protocol |
 //! | `raft_codec` | [`raft_codec`] | bytes to the Raft RPC and log codec, with a round trip |
@@ -23,31 +23,51 @@
 //!
 //! - `control` bit 0: ingress interface (0 inside, 1 outside); bits 1-2:
 //!   checksum knowledge (0 unverified, 1 partial, 2-3 verified); bit 3: an
-//!   unknown interface (index 7) instead; bits 4-7 unused.
+//!   unknown interface (index 7) instead. Bits 4-7 of the *first* record
+//!   choose the [`Setup`] of the whole input (ignored in later records):
+//!   bits 4-5 the policy (0 the security levels with `inspect icmp`, as
+//!   before the choice existed; 1 [`setup::ACL_CLASSES`]: access lists,
+//!   a bypass class, small limits and the idle reset; 2
+//!   [`setup::NO_RANDOMIZATION`]; 3 the policy of 1 with the engine's
+//!   bypass RST teardown), bit 6 batch mode, bit 7 the fast path off.
 //! - `advance`: how far the clock moves before the frame: with bit 7 clear,
 //!   `advance × 50 ms` (up to 6.35 s, around the embryonic, UDP and ICMP
-//!   timeouts); with bit 7 set, `(advance & 0x7f)` minutes (up to 127 min,
-//!   past the 1 h TCP idle timeout).
+//!   timeouts and the 10 s idle timeouts of policies 1-3); with bit 7
+//!   set, `(advance & 0x7f)` minutes (up to 127 min, past the 1 h TCP idle
+//!   timeout).
 //!
 //! All frames go to one engine (the `inside_outside` pair, sequence
-//! randomization on as the ASA default, at most [`MAX_CONNS`] entries so the
-//! table-full paths are reachable); after each frame the driver runs the
-//! expiry sweep, drains the effects and asks for the next timeout. The
-//! engine must never panic.
+//! randomization on as the ASA default unless the policy turns it off, at
+//! most [`MAX_CONNS`] entries so the table-full paths are reachable). One
+//! by one, each frame goes to `Engine::process`. In batch mode, as the
+//! AF_PACKET bridge hands frames over, consecutive frames go together to
+//! `Engine::process_batch`: a frame starts a new batch when its `advance`
+//! is not zero (a batch is judged at one instant), when it arrives on
+//! another interface than the batch's (a batch comes from one), or when
+//! the batch holds [`MAX_BATCH_FRAMES`]. After each frame or batch the
+//! driver runs the expiry sweep, drains the effects and asks for the next
+//! timeout.
+//!
+//! The engine must never panic, and [`oracle`] holds it to its checksums:
+//! a forwarded frame whose checksums were valid keeps them valid, and a
+//! frame the engine builds (an idle reset's RST) has valid ones.
 
 use std::time::Duration;
 
-use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
-use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
+use rampart_dataplane::{BatchFrame, Engine, IfaceId, Instant, Verdict};
+
+pub use setup::{PolicyChoice, Setup};
 
 pub mod corpus;
 pub mod engine_sync;
 pub mod flows;
 pub mod node_config;
+pub mod oracle;
 pub mod policy_parse;
 pub mod raft_codec;
 pub mod seeds;
+pub mod setup;
 pub mod sync_frame;
 
 /// Table bound of the fuzzed engine: small, so inputs can fill it.
@@ -58,6 +78,10 @@ pub const START: Instant = Instant::from_secs(1);
 pub const STEP_HEADER_LEN: usize = 4;
 /// The interface index bit 3 of `control` selects: not configured.
 pub const UNKNOWN_IFACE: IfaceId = IfaceId(7);
+/// Most frames in one batch of batch mode: past the engine's prefetch
+/// chunk, so a batch can span two chunks (the bridge hands over at most
+/// one chunk, but `process_batch` takes any length).
+pub const MAX_BATCH_FRAMES: usize = rampart_dataplane::engine::PREFETCH_BATCH + 4;
 
 /// One decoded frame of an input.
 #[derive(Debug, Clone, Copy)]
@@ -70,6 +94,29 @@ pub struct Step<'a> {
     pub meta: PacketMeta,
     /// How far the clock moves before it.
     pub advance: Duration,
+}
+
+/// What the engine made of an input, in order: a verdict for each frame,
+/// and after each frame (or batch) the frames it sent of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The verdict on a frame.
+    Verdict(Verdict),
+    /// A frame the engine built went out on this interface (an idle
+    /// reset's RST).
+    Transmit(IfaceId),
+}
+
+impl std::fmt::Display for Outcome {
+    /// One line of an `.expect` file: a verdict as `Debug` prints it (the
+    /// lines of the files written before transmits were recorded), a
+    /// transmit as `Transmit(IfaceId(n))`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Verdict(v) => write!(f, "{v:?}"),
+            Outcome::Transmit(egress) => write!(f, "Transmit({egress:?})"),
+        }
+    }
 }
 
 /// The records every target's input is made of: a control byte, an
@@ -103,7 +150,7 @@ pub fn steps(data: &[u8]) -> impl Iterator<Item = Step<'_>> {
 
 /// Where a frame arrives and what its checksums are said to be, from a
 /// control byte (bit 0: interface, bits 1-2: checksum state, bit 3: an
-/// unconfigured interface).
+/// unconfigured interface; the other bits are not the frame's).
 pub fn decode_control(control: u8) -> (IfaceId, PacketMeta) {
     let ingress = if control & 0x08 != 0 {
         UNKNOWN_IFACE
@@ -131,21 +178,15 @@ pub fn decode_advance(advance: u8) -> Duration {
     }
 }
 
-/// Append one step to an input.
-pub fn encode_step(
-    out: &mut Vec<u8>,
-    frame: &[u8],
-    ingress: IfaceId,
-    checksum: ChecksumState,
-    advance: u8,
-) {
-    let control = if ingress.0 > 1 { 0x08 } else { ingress.0 }
+/// The control byte of a frame arriving on `ingress` with `checksum`
+/// (bits 0-3; a first record also carries its [`Setup`]'s bits).
+pub fn step_control(ingress: IfaceId, checksum: ChecksumState) -> u8 {
+    (if ingress.0 > 1 { 0x08 } else { ingress.0 })
         | match checksum {
             ChecksumState::Unverified => 0,
             ChecksumState::Partial => 1 << 1,
             ChecksumState::Verified => 2 << 1,
-        };
-    encode_record(out, control, advance, frame);
+        }
 }
 
 /// Append one record (see [`records`]).
@@ -156,66 +197,111 @@ pub fn encode_record(out: &mut Vec<u8>, control: u8, advance: u8, body: &[u8]) {
     out.extend_from_slice(body);
 }
 
-/// The engine every input runs against.
-pub fn engine() -> Engine {
-    let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
-    cfg.max_conns = MAX_CONNS;
-    let mut engine = Engine::new(cfg).expect("the inside/outside pair is a valid config");
-    inspect_icmp(&mut engine);
-    engine
-}
-
 /// Give `engine` the policy of `inspect icmp` and `inspect icmp error`
 /// (the ASA's default ICMP handling is stateless): the stateful ICMP code
 /// is then reached, as on most sites.
 pub fn inspect_icmp(engine: &mut Engine) {
-    use rampart_dataplane::policy::compile;
-    let mut cfg = rampart_dataplane::policy::ast::Config::default();
-    compile::inspect_icmp(&mut cfg);
-    let policy = compile::compile(&cfg, &engine.config().interfaces)
-        .expect("an ICMP inspection policy compiles");
     engine
-        .set_policy(std::sync::Arc::new(policy))
+        .set_policy(setup::policy(PolicyChoice::Levels))
         .expect("the policy's classes fit");
 }
 
-/// Feed every step of `data` to one engine, calling `each` with each
-/// verdict. The fuzz target's whole body.
-pub fn run(data: &[u8], mut each: impl FnMut(Verdict)) {
-    let mut driver = Driver::new();
-    for step in steps(data) {
-        each(driver.step(&step));
-    }
+/// Feed every step of `data` to one engine in the [`Setup`] its first
+/// byte chooses, calling `each` with each verdict and each frame the
+/// engine sent of its own. The fuzz target's whole body.
+pub fn run(data: &[u8], each: impl FnMut(Outcome)) {
+    drive(data, each);
 }
 
-/// One engine driven step by step, exactly as [`run`] drives it; the seed
-/// generator uses it to learn what the engine did with each frame.
+/// [`run`], returning the driver as the input left it (for the tests to
+/// read the engine's counters).
+pub fn drive(data: &[u8], mut each: impl FnMut(Outcome)) -> Driver {
+    let mut driver = Driver::new(Setup::of_input(data));
+    let mut report = |driver: &mut Driver, verdicts: &[Verdict]| {
+        for &v in verdicts {
+            each(Outcome::Verdict(v));
+        }
+        for egress in driver.transmitted.drain(..) {
+            each(Outcome::Transmit(egress));
+        }
+    };
+    if !driver.setup.batch {
+        for step in steps(data) {
+            let verdict = driver.step(&step);
+            report(&mut driver, &[verdict]);
+        }
+        return driver;
+    }
+    let mut batch: Vec<Step<'_>> = Vec::with_capacity(MAX_BATCH_FRAMES);
+    for step in steps(data) {
+        if batch
+            .first()
+            .is_some_and(|first| !joins(first, batch.len(), &step))
+        {
+            let verdicts = driver.step_batch(&batch);
+            report(&mut driver, &verdicts);
+            batch.clear();
+        }
+        batch.push(step);
+    }
+    if !batch.is_empty() {
+        let verdicts = driver.step_batch(&batch);
+        report(&mut driver, &verdicts);
+    }
+    driver
+}
+
+/// Whether `step` joins the batch that `first` opened and that holds `len`
+/// frames: it comes at the same instant, on the same interface, and the
+/// batch has room.
+pub fn joins(first: &Step<'_>, len: usize, step: &Step<'_>) -> bool {
+    step.advance.is_zero() && step.ingress == first.ingress && len < MAX_BATCH_FRAMES
+}
+
+/// One engine driven step by step (or batch by batch), exactly as [`run`]
+/// drives it; the seed generator uses it to learn what the engine did
+/// with each frame. Every step is held to the [`oracle`].
 #[derive(Debug)]
 pub struct Driver {
     engine: Engine,
+    setup: Setup,
     now: Instant,
-    buf: Vec<u8>,
+    /// The frames of the last step or batch, as the engine left them.
+    bufs: Vec<Vec<u8>>,
+    /// Interfaces of the frames the engine sent of its own since the
+    /// caller last took them.
+    transmitted: Vec<IfaceId>,
+    /// The most frames handed to `process_batch` at once.
+    largest_batch: usize,
 }
 
 impl Default for Driver {
     fn default() -> Self {
-        Self::new()
+        Self::new(Setup::default())
     }
 }
 
 impl Driver {
-    /// A fresh engine at [`START`].
-    pub fn new() -> Self {
+    /// A fresh engine in `setup` at [`START`].
+    pub fn new(setup: Setup) -> Self {
         Driver {
-            engine: engine(),
+            engine: setup.engine(),
+            setup,
             now: START,
-            buf: Vec::new(),
+            bufs: Vec::new(),
+            transmitted: Vec::new(),
+            largest_batch: 0,
         }
     }
 
     /// The engine.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The setup it runs in.
+    pub fn setup(&self) -> Setup {
+        self.setup
     }
 
     /// The clock as of the last step.
@@ -226,24 +312,85 @@ impl Driver {
     /// The last frame as the engine left it (rewritten in place when it
     /// was forwarded with a sequence shift or normalization).
     pub fn last_frame(&self) -> &[u8] {
-        &self.buf
+        self.bufs.last().map_or(&[], Vec::as_slice)
+    }
+
+    /// The most frames handed to `Engine::process_batch` at once (0 when
+    /// not in batch mode).
+    pub fn largest_batch(&self) -> usize {
+        self.largest_batch
+    }
+
+    /// Interfaces of the frames the engine sent of its own since this was
+    /// last called.
+    pub fn take_transmitted(&mut self) -> Vec<IfaceId> {
+        std::mem::take(&mut self.transmitted)
     }
 
     /// Advance the clock, process the frame, then sweep expired entries,
     /// drain the effects and ask for the next timeout.
     pub fn step(&mut self, step: &Step<'_>) -> Verdict {
         self.now = advance(self.now, step.advance);
-        self.buf.clear();
-        self.buf.extend_from_slice(step.frame);
+        self.load(std::slice::from_ref(step));
         let verdict = self
             .engine
-            .process(&mut self.buf, step.meta, step.ingress, self.now);
+            .process(&mut self.bufs[0], step.meta, step.ingress, self.now);
+        oracle::check_forwarded(step.frame, step.meta, &self.bufs[0], verdict);
+        self.after();
+        verdict
+    }
+
+    /// Advance the clock by the first step's `advance`, then hand every
+    /// frame of `batch` to `Engine::process_batch` at once, on the first
+    /// step's interface (the rest's `advance` and interface are not read:
+    /// [`run`] groups only steps that [`joins`] allows); then sweep, drain
+    /// and ask as [`step`](Self::step) does. Returns the verdicts in order.
+    pub fn step_batch(&mut self, batch: &[Step<'_>]) -> Vec<Verdict> {
+        let Some(first) = batch.first() else {
+            return Vec::new();
+        };
+        self.now = advance(self.now, first.advance);
+        self.load(batch);
+        let mut frames: Vec<BatchFrame<'_>> = self
+            .bufs
+            .iter_mut()
+            .zip(batch)
+            .map(|(buf, step)| BatchFrame {
+                frame: buf.as_mut_slice(),
+                meta: step.meta,
+            })
+            .collect();
+        let mut verdicts = vec![Verdict::Hold; batch.len()];
+        self.largest_batch = self.largest_batch.max(batch.len());
+        self.engine
+            .process_batch(&mut frames, first.ingress, self.now, &mut verdicts);
+        for ((step, out), &verdict) in batch.iter().zip(&self.bufs).zip(&verdicts) {
+            oracle::check_forwarded(step.frame, step.meta, out, verdict);
+        }
+        self.after();
+        verdicts
+    }
+
+    /// Copy the frames of `steps` into the driver's buffers.
+    fn load(&mut self, steps: &[Step<'_>]) {
+        self.bufs.resize_with(steps.len(), Vec::new);
+        for (buf, step) in self.bufs.iter_mut().zip(steps) {
+            buf.clear();
+            buf.extend_from_slice(step.frame);
+        }
+    }
+
+    /// Sweep expired entries, drain the effects (holding each frame the
+    /// engine built to the oracle) and ask for the next timeout.
+    fn after(&mut self) {
         self.engine.expire(self.now);
         while let Some(effect) = self.engine.poll_effect(self.now) {
-            std::hint::black_box(effect);
+            oracle::check_effect(&effect);
+            if let rampart_dataplane::engine::Effect::Transmit { egress, .. } = effect {
+                self.transmitted.push(egress);
+            }
         }
         std::hint::black_box(self.engine.poll_timeout(self.now));
-        verdict
     }
 }
 

@@ -2,13 +2,15 @@
 //! the target's input format. Each seed is built by driving the same engine
 //! the target runs, so TCP seeds follow the engine's sequence randomization
 //! (the server acknowledges the shifted numbers) and reach established and
-//! closing states instead of stopping at a dropped SYN-ACK.
+//! closing states instead of stopping at a dropped SYN-ACK. The seeds here
+//! run in the default [`Setup`]; those of the other setups (policies,
+//! batch mode, the fast path off) are in `setups`.
 //!
 //! `cargo run --example make_corpus` writes them to
-//! `corpus/engine_process/` and their verdicts to `expect/engine_process/`;
-//! `cargo test` checks the files are current, that each seed replays to its
-//! checked-in verdicts, and that its bytes replay to the verdicts the
-//! generator saw.
+//! `corpus/engine_process/` and their outcomes (verdicts, and frames the
+//! engine sent) to `expect/engine_process/`; `cargo test` checks the files
+//! are current, that each seed replays to its checked-in outcomes, and that
+//! its bytes replay to the outcomes the generator saw.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -18,7 +20,12 @@ use rampart_dataplane::trace::{
 };
 use rampart_dataplane::{DropReason, IfaceId, Verdict};
 
-use crate::{Driver, Step, UNKNOWN_IFACE, decode_advance, encode_step};
+use crate::{
+    Driver, MAX_BATCH_FRAMES, Outcome, Setup, Step, UNKNOWN_IFACE, decode_advance, encode_record,
+    step_control,
+};
+
+mod setups;
 
 /// Where the seeds live, relative to `fuzz/`.
 pub const DIR: &str = "corpus/engine_process";
@@ -34,44 +41,108 @@ pub struct Seed {
     pub name: &'static str,
     /// The encoded input.
     pub input: Vec<u8>,
-    /// The verdict of each frame as the generator drove the engine (the
-    /// expected verdicts are the checked-in `.expect` file, not these).
-    pub verdicts: Vec<Verdict>,
+    /// What the engine made of each frame as the generator drove it (the
+    /// expected outcomes are the checked-in `.expect` file, not these).
+    pub outcomes: Vec<Outcome>,
 }
 
 /// Builds one seed while driving the engine.
 struct Gen {
     driver: Driver,
     input: Vec<u8>,
-    verdicts: Vec<Verdict>,
+    outcomes: Vec<Outcome>,
     checksum: ChecksumState,
 }
 
 impl Gen {
+    /// A seed of the default [`Setup`] (what every seed was before the
+    /// setup could be chosen).
     fn new(checksum: ChecksumState) -> Self {
+        Gen::with(Setup::default(), checksum)
+    }
+
+    /// A seed whose first record chooses `setup`.
+    fn with(setup: Setup, checksum: ChecksumState) -> Self {
         Gen {
-            driver: Driver::new(),
+            driver: Driver::new(setup),
             input: Vec::new(),
-            verdicts: Vec::new(),
+            outcomes: Vec::new(),
             checksum,
         }
     }
 
-    /// Send a frame `advance` after the previous one; returns the verdict
-    /// and the frame as the engine left it.
+    /// Append a frame to the input; the first carries the setup's bits.
+    fn encode(&mut self, frame: &[u8], ingress: IfaceId, advance: u8) {
+        let mut control = step_control(ingress, self.checksum);
+        if self.input.is_empty() {
+            control |= self.driver.setup().control_bits();
+        }
+        encode_record(&mut self.input, control, advance, frame);
+    }
+
+    fn meta(&self) -> PacketMeta {
+        PacketMeta {
+            checksum: self.checksum,
+            ..PacketMeta::default()
+        }
+    }
+
+    /// Record the verdicts, then what the engine sent of its own.
+    fn record(&mut self, verdicts: &[Verdict]) {
+        self.outcomes
+            .extend(verdicts.iter().map(|&v| Outcome::Verdict(v)));
+        let sent = self.driver.take_transmitted();
+        self.outcomes
+            .extend(sent.into_iter().map(Outcome::Transmit));
+    }
+
+    /// Send a frame `advance` after the previous one (in batch mode, as a
+    /// batch of one); returns the verdict and the frame as the engine left
+    /// it.
     fn send_at(&mut self, frame: &[u8], ingress: IfaceId, advance: u8) -> (Verdict, Vec<u8>) {
-        encode_step(&mut self.input, frame, ingress, self.checksum, advance);
+        if self.driver.setup().batch {
+            let verdict = self.batch(&[frame.to_vec()], ingress, advance)[0];
+            return (verdict, self.driver.last_frame().to_vec());
+        }
+        self.encode(frame, ingress, advance);
         let verdict = self.driver.step(&Step {
             frame,
             ingress,
-            meta: PacketMeta {
-                checksum: self.checksum,
-                ..PacketMeta::default()
-            },
+            meta: self.meta(),
             advance: decode_advance(advance),
         });
-        self.verdicts.push(verdict);
+        self.record(&[verdict]);
         (verdict, self.driver.last_frame().to_vec())
+    }
+
+    /// Send `frames` as one batch (batch mode) `advance` after the
+    /// previous frame; returns the verdicts. The advance must not be zero
+    /// and the batch at most [`MAX_BATCH_FRAMES`] long, or the target
+    /// would not group the frames as sent here.
+    fn batch(&mut self, frames: &[Vec<u8>], ingress: IfaceId, advance: u8) -> Vec<Verdict> {
+        assert!(self.driver.setup().batch, "a batch-mode seed");
+        assert!(advance != 0, "a batch starts with a clock step");
+        assert!(
+            !frames.is_empty() && frames.len() <= MAX_BATCH_FRAMES,
+            "a batch the target forms"
+        );
+        for (i, frame) in frames.iter().enumerate() {
+            self.encode(frame, ingress, if i == 0 { advance } else { 0 });
+        }
+        let meta = self.meta();
+        let steps: Vec<Step<'_>> = frames
+            .iter()
+            .enumerate()
+            .map(|(i, frame)| Step {
+                frame,
+                ingress,
+                meta,
+                advance: decode_advance(if i == 0 { advance } else { 0 }),
+            })
+            .collect();
+        let verdicts = self.driver.step_batch(&steps);
+        self.record(&verdicts);
+        verdicts
     }
 
     /// Send a frame that must be forwarded; returns it as forwarded.
@@ -123,7 +194,7 @@ impl Gen {
         Seed {
             name,
             input: self.input,
-            verdicts: self.verdicts,
+            outcomes: self.outcomes,
         }
     }
 }
@@ -344,5 +415,7 @@ pub fn all() -> Vec<Seed> {
     g.drop_for(&q, UNKNOWN_IFACE, TICK, DropReason::UnknownInterface);
     seeds.push(g.done("seed-arp-unknown-iface"));
 
+    // The other setups: the ASA policies, batch mode, the fast path off.
+    seeds.extend(setups::all());
     seeds
 }

@@ -134,9 +134,9 @@ fn first_difference(want: &str, got: &str) -> String {
 #[test]
 fn engine_process_seed_bytes_replay_as_the_generator_drove_them() {
     for seed in rampart_fuzz::seeds::all() {
-        let mut verdicts = Vec::new();
-        rampart_fuzz::run(&seed.input, |v| verdicts.push(v));
-        assert_eq!(verdicts, seed.verdicts, "{}", seed.name);
+        let mut outcomes = Vec::new();
+        rampart_fuzz::run(&seed.input, |o| outcomes.push(o));
+        assert_eq!(outcomes, seed.outcomes, "{}", seed.name);
     }
 }
 
