@@ -61,6 +61,28 @@ async fn send(
 /// Voters 1, 2, 3 and 9, node records for 1, 2 and 3 only, as it arrives
 /// on the wire (built through serde: `Membership::new` would add a record
 /// for 9).
+/// `attacker`'s AppendEntries, as leader of `term`, of one membership
+/// entry right after `last`.
+fn membership_after(
+    last: openraft::LogId<NodeId>,
+    term: u64,
+    attacker: NodeId,
+    membership: openraft::Membership<NodeId, MemberNode>,
+) -> AppendEntriesRequest<TypeConfig> {
+    AppendEntriesRequest {
+        vote: openraft::Vote::new_committed(term, attacker),
+        prev_log_id: Some(last),
+        entries: vec![Entry {
+            log_id: openraft::LogId::new(
+                openraft::CommittedLeaderId::new(term, attacker),
+                last.index + 1,
+            ),
+            payload: openraft::EntryPayload::Membership(membership),
+        }],
+        leader_commit: Some(last),
+    }
+}
+
 fn voter_without_a_record(lab: &Lab) -> openraft::Membership<NodeId, MemberNode> {
     let nodes = (1..=3).map(|i| (i, lab.member(i))).collect();
     let membership = on_the_wire(BTreeSet::from([1, 2, 3, 9]), nodes);
@@ -163,18 +185,7 @@ async fn a_membership_with_a_voter_without_a_record_is_refused_and_raft_lives() 
     let last = settled_last(&lab, victim).await;
     let term = lab.node(victim).status().term + 5;
     let membership = voter_without_a_record(&lab);
-    let req = AppendEntriesRequest::<TypeConfig> {
-        vote: openraft::Vote::new_committed(term, attacker),
-        prev_log_id: Some(last),
-        entries: vec![Entry {
-            log_id: openraft::LogId::new(
-                openraft::CommittedLeaderId::new(term, attacker),
-                last.index + 1,
-            ),
-            payload: openraft::EntryPayload::Membership(membership),
-        }],
-        leader_commit: Some(last),
-    };
+    let req = membership_after(last, term, attacker, membership);
     let refused_before = lab.node(victim).status().rpcs_refused;
     let text = send(&lab, attacker, victim, req).await;
     assert!(
@@ -320,21 +331,8 @@ async fn a_node_id_outside_1_to_64_is_refused_by_join_the_leader_and_followers()
     let term = lab.node(victim).status().term + 5;
     let mut nodes: BTreeMap<NodeId, MemberNode> = (1..=3).map(|i| (i, lab.member(i))).collect();
     nodes.insert(65, member(65));
-    let req = AppendEntriesRequest::<TypeConfig> {
-        vote: openraft::Vote::new_committed(term, attacker),
-        prev_log_id: Some(last),
-        entries: vec![Entry {
-            log_id: openraft::LogId::new(
-                openraft::CommittedLeaderId::new(term, attacker),
-                last.index + 1,
-            ),
-            payload: openraft::EntryPayload::Membership(on_the_wire(
-                BTreeSet::from([1, 2, 3]),
-                nodes,
-            )),
-        }],
-        leader_commit: Some(last),
-    };
+    let membership = on_the_wire(BTreeSet::from([1, 2, 3]), nodes);
+    let req = membership_after(last, term, attacker, membership);
     let refused_before = lab.node(victim).status().rpcs_refused;
     let text = send(&lab, attacker, victim, req).await;
     assert!(

@@ -98,6 +98,20 @@ fn open(e: &mut Engine, m: &mut TcpModel, now: Instant) {
     m.set_shift(e.find(&m.tuple(), now).expect("opened").seq_offset);
 }
 
+/// The connection opened through `e`, 100 bytes from the client and the
+/// server's ACK of them.
+fn established_with_data(e: &mut Engine, m: &mut TcpModel, now: Instant) {
+    open(e, m, now);
+    for seg in [
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.data(Side::Client, 100),
+        m.ack(Side::Server),
+    ] {
+        through(e, m, &seg, now);
+    }
+}
+
 /// `secs` seconds of silence, a second at a time: both nodes run their
 /// timers and exchange what they produce. Returns the RSTs each sent.
 fn idle(
@@ -171,15 +185,7 @@ fn a_backup_that_idles_out_first_leaves_the_resets_to_the_owner() {
     let (mut m, _) = directed_by(A, &members, 2);
     let (mut a, mut b) = (node(A, &members, 2), node(B, &members, 2));
     let mut now = Instant::from_secs(1_700_000_000);
-    open(&mut a, &mut m, now);
-    for seg in [
-        m.syn_ack(),
-        m.ack(Side::Client),
-        m.data(Side::Client, 100),
-        m.ack(Side::Server),
-    ] {
-        through(&mut a, &m, &seg, now);
-    }
+    established_with_data(&mut a, &mut m, now);
     // Past the backup delay, the last change reaches B.
     now = now + Duration::from_millis(10);
     a.expire(now);
@@ -207,15 +213,7 @@ fn without_its_owner_a_node_on_the_path_resets_and_a_copy_does_not() {
         node(D, &members, 2),
     );
     let mut now = Instant::from_secs(1_700_000_000);
-    open(&mut a, &mut m, now);
-    for seg in [
-        m.syn_ack(),
-        m.ack(Side::Client),
-        m.data(Side::Client, 100),
-        m.ack(Side::Server),
-    ] {
-        through(&mut a, &m, &seg, now);
-    }
+    established_with_data(&mut a, &mut m, now);
     now = now + Duration::from_millis(10);
     a.expire(now);
     // A's events reach D and B as whole copies (as if B had pulled the

@@ -145,6 +145,29 @@ impl Gen {
         verdicts
     }
 
+    /// A connection on VLAN [`SEED_VLAN`]: its handshake and 20 bytes of
+    /// data, tagged, all forwarded. Returns the randomization offset the
+    /// engine gave it (the model shifts by it).
+    fn vlan_connection(&mut self, m: &mut TcpModel) -> u32 {
+        let syn = m.syn();
+        self.pass(&vlan_tagged(&m.frame(&syn)), IfaceId(0));
+        let tuple = rampart_dataplane::flow::Tuple {
+            vlan: SEED_VLAN,
+            ..m.tuple()
+        };
+        let offset = self
+            .driver
+            .engine()
+            .find(&tuple, self.driver.now())
+            .expect("open")
+            .seq_offset;
+        m.set_shift(offset);
+        for seg in [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 20)] {
+            self.pass(&vlan_tagged(&m.frame(&seg)), m.iface(seg.from));
+        }
+        offset
+    }
+
     /// Send a frame that must be forwarded; returns it as forwarded.
     fn pass(&mut self, frame: &[u8], ingress: IfaceId) -> Vec<u8> {
         let (verdict, out) = self.send_at(frame, ingress, TICK);
@@ -335,21 +358,7 @@ pub fn all() -> Vec<Seed> {
     // A VLAN-tagged handshake and data.
     let mut g = Gen::new(ChecksumState::Verified);
     let mut m = tcp_model(40_009);
-    let syn = m.syn();
-    g.pass(&vlan_tagged(&m.frame(&syn)), IfaceId(0));
-    let tuple = rampart_dataplane::flow::Tuple {
-        vlan: SEED_VLAN,
-        ..m.tuple()
-    };
-    let entry = g
-        .driver
-        .engine()
-        .find(&tuple, g.driver.now())
-        .expect("open");
-    m.set_shift(entry.seq_offset);
-    for seg in [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 20)] {
-        g.pass(&vlan_tagged(&m.frame(&seg)), m.iface(seg.from));
-    }
+    g.vlan_connection(&mut m);
     seeds.push(g.done("seed-tcp-vlan"));
 
     // An ICMP error about an established TCP connection, quoting the

@@ -579,7 +579,14 @@ impl ClassTable {
         of: HalfOpenOf,
         mut valid: impl FnMut(SlotId, FlowId, u32) -> bool,
     ) -> Option<FlowId> {
-        for v in self.versions(id).collect::<Vec<_>>() {
+        // By index, not a collected list: at a half-open cap every SYN of
+        // a flood comes here.
+        let older = self.get(id).older.len();
+        for k in 0..=older {
+            let v = match self.get(id).older.get(k) {
+                Some(&o) => o,
+                None => id,
+            };
             let slot = self.get_mut(v);
             let queue = match of {
                 HalfOpenOf::Class => &mut slot.half_open,

@@ -11,7 +11,7 @@ use rampart_dataplane::packet::ChecksumState;
 use rampart_dataplane::trace::{Host, Seg, Side, TcpModel, udp_frame, v4_pair};
 use rampart_dataplane::{DropReason, IfaceId, Verdict};
 
-use super::{Gen, SEED_VLAN, Seed, TICK, arp_request, tcp_model, v6_pair, vlan_tagged};
+use super::{Gen, Seed, TICK, arp_request, tcp_model, v6_pair};
 use crate::{MAX_BATCH_FRAMES, Outcome, PolicyChoice, Setup};
 
 /// A clock step of 6 s: two of them pass the policies' 10 s idle timeout,
@@ -209,21 +209,11 @@ fn idle_reset_no_randomization() -> Seed {
         ChecksumState::Unverified,
     );
     let mut m = tcp_model(40_140);
-    let syn = m.syn();
-    g.pass(&vlan_tagged(&m.frame(&syn)), IfaceId(0));
-    let tuple = rampart_dataplane::flow::Tuple {
-        vlan: SEED_VLAN,
-        ..m.tuple()
-    };
-    let entry = g
-        .driver
-        .engine()
-        .find(&tuple, g.driver.now())
-        .expect("open");
-    assert_eq!(entry.seq_offset, 0, "random-sequence-number disable");
-    for seg in [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 20)] {
-        g.pass(&vlan_tagged(&m.frame(&seg)), m.iface(seg.from));
-    }
+    assert_eq!(
+        g.vlan_connection(&mut m),
+        0,
+        "random-sequence-number disable"
+    );
     let (c6, s6) = v6_pair(40_141, 443);
     let mut m6 = model(c6, s6);
     g.open(&mut m6);
