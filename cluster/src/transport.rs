@@ -87,7 +87,8 @@ const CLOSE_SHUTDOWN: u32 = 4;
 const CLOSE_REMOVED: u32 = 5;
 /// The peer speaks another major version of the sync wire.
 const CLOSE_VERSION: u32 = 6;
-// 7 is `wake::CLOSE_DIAL_BACK`: a wake, answered with a dial.
+// 7 is `wake::CLOSE_DIAL_BACK`: a wake, answered with a dial; 8 is
+// `wake::CLOSE_WAKE_WITHDRAWN`: a wake given up before its hello.
 
 /// A peer in the configuration.
 #[derive(Debug, Clone)]

@@ -181,6 +181,16 @@ async fn accept_verify(
             close(conn, CLOSE_BAD_FRAME, "hello too large");
             return None;
         }
+        // A waker that found itself connected meanwhile: nothing wrong.
+        Ok(Err(ReadFail::Closed(_)))
+            if matches!(
+                conn.close_reason(),
+                Some(quinn::ConnectionError::ApplicationClosed(a))
+                    if a.error_code.into_inner() == u64::from(wake::CLOSE_WAKE_WITHDRAWN)
+            ) =>
+        {
+            return None;
+        }
         Ok(Err(ReadFail::Closed(_))) | Err(_) => {
             add(&c.refused_bad_frame, 1);
             close(conn, CLOSE_BAD_FRAME, "no hello");

@@ -31,6 +31,10 @@ use super::{CLOSE_REPLACED, PeerSpec, Shared, add, close, connect, note_peer_clo
 /// QUIC application close code: "this was a wake; I dial you now".
 pub(super) const CLOSE_DIAL_BACK: u32 = 7;
 
+/// QUIC application close code: the waker, its handshake done, found
+/// itself connected to the peer meanwhile and withdrew before its hello.
+pub(super) const CLOSE_WAKE_WITHDRAWN: u32 = 8;
+
 /// A connection younger than this is taken for the one that the wake
 /// itself asked for (the two crossed), not a leftover: it is kept.
 const FRESH: Duration = Duration::from_secs(1);
@@ -74,6 +78,15 @@ fn connected(shared: &Shared, peer: u16) -> bool {
 async fn wake(shared: &Shared, endpoint: &quinn::Endpoint, peer: &PeerSpec) -> bool {
     let attempt = async {
         let conn = connect(endpoint, peer).await?;
+        // The peer may have dialled this node while the handshake ran (a
+        // slow one, on a loaded machine). A wake now would reach it with a
+        // connection to this node that is more than `FRESH` old, which it
+        // would take for a leftover and close: the live connection, its
+        // frames in flight with it.
+        if connected(shared, peer.id) {
+            close(&conn, CLOSE_WAKE_WITHDRAWN, "connected meanwhile");
+            return Some(false);
+        }
         // Kept open until the peer closes the connection.
         let said = send_hello(shared, &conn).await;
         if said.is_none() {
