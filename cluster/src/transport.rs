@@ -963,7 +963,7 @@ fn note_peer_close(shared: &Shared, conn: &quinn::Connection, peer: &PeerSpec) {
         return;
     };
     let code = c.error_code.into_inner();
-    let reason = String::from_utf8_lossy(&c.reason);
+    let reason = peer_text(&String::from_utf8_lossy(&c.reason));
     // Nodes built before the hello announced a minor version refuse any
     // 8-byte hello as a bad one.
     let hint = if code == u64::from(CLOSE_BAD_FRAME) && reason == "bad hello" {
@@ -1348,10 +1348,34 @@ async fn serve(
         .send(TransportEvent::Down {
             peer,
             conn: id,
-            reason,
+            reason: peer_text(&reason),
             removed,
         })
         .await;
+}
+
+/// Most characters of a peer's words (a close reason) that a log line or
+/// `show cluster` shows.
+const MAX_PEER_TEXT_CHARS: usize = 256;
+
+/// Text a peer chose (a QUIC close reason travels from it, up to a
+/// datagram long), made safe for one log line: control characters and
+/// anything but printable ASCII escaped (a newline would forge a line),
+/// and cut to [`MAX_PEER_TEXT_CHARS`].
+fn peer_text(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        let shown: String = match c {
+            ' '..='~' => c.to_string(),
+            _ => c.escape_default().collect(),
+        };
+        if out.len() + shown.len() > MAX_PEER_TEXT_CHARS {
+            out.push_str("...");
+            break;
+        }
+        out.push_str(&shown);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -1389,6 +1413,18 @@ mod tests {
         assert_eq!(parse_hello(b"RSYN\x01\x00"), None, "short");
         assert_eq!(parse_hello(b"RSYX\x01\x00\x07\x00"), None, "magic");
         assert_eq!(parse_hello(b""), None);
+    }
+
+    #[test]
+    fn a_peers_words_are_escaped_and_bounded_for_one_log_line() {
+        assert_eq!(peer_text("replaced (code 1)"), "replaced (code 1)");
+        assert_eq!(
+            peer_text("x\nWARN forged\u{1b}[2J\u{202e}"),
+            "x\\nWARN forged\\u{1b}[2J\\u{202e}"
+        );
+        let long = peer_text(&"a".repeat(1000));
+        assert_eq!(long.len(), MAX_PEER_TEXT_CHARS + 3);
+        assert!(long.ends_with("..."));
     }
 
     #[test]

@@ -15,8 +15,9 @@ use super::*;
 /// flood of handshakes holds a bounded amount of memory and cryptography.
 pub(super) const MAX_HANDSHAKES: usize = 64;
 
-/// Handshakes one source address that is no member's may have under way
-/// at once: one address cannot take every slot of [`MAX_HANDSHAKES`].
+/// Handshakes one source address that is no member's (an IPv6 source by
+/// its /64) may have under way at once: one host cannot take every slot of
+/// [`MAX_HANDSHAKES`].
 const MAX_HANDSHAKES_PER_SOURCE: usize = 4;
 
 /// Source addresses members were last verified from, beyond those the
@@ -94,18 +95,31 @@ fn admit(
     if member {
         return Ok(None);
     }
+    let ip = source_of(ip);
     let mut m = sources.lock().map_err(|_| ())?;
-    let n = m.entry(ip).or_insert(0);
-    if *n >= MAX_HANDSHAKES_PER_SOURCE {
+    // Counted only once admitted: a source refused for want of a slot
+    // leaves nothing behind (each refused stranger once left an entry for
+    // good, so a stream of new addresses grew the map without bound).
+    if m.get(&ip).is_some_and(|&n| n >= MAX_HANDSHAKES_PER_SOURCE) {
         return Err(());
     }
     let slot = slots.clone().try_acquire_owned().map_err(|_| ())?;
-    *n += 1;
+    *m.entry(ip).or_insert(0) += 1;
     Ok(Some(Admitted {
         _slot: slot,
         sources: sources.clone(),
         ip,
     }))
+}
+
+/// What a stranger's set-ups are counted by: its IPv4 address, or its
+/// IPv6 /64, since a host forms as many addresses of its /64 as it likes
+/// (RFC 4291 §2.5.1; RFC 8981, temporary addresses).
+fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(a) => IpAddr::V6((u128::from(a) & (u128::MAX << 64)).into()),
+    }
 }
 
 pub(super) async fn accept_loop(shared: Arc<Shared>, endpoint: quinn::Endpoint) {
@@ -243,4 +257,59 @@ async fn accept_verify(
     }
     let send = send_hello(shared, conn).await?;
     Some((id, r, send))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pki::{self, NodeTls};
+
+    /// A real node 1 (nothing dials it) for `admit` to consult.
+    fn node() -> (
+        Transport,
+        mpsc::Receiver<TransportEvent>,
+        std::path::PathBuf,
+    ) {
+        let dir = std::env::temp_dir().join(format!("rampart-admit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        pki::init_ca(&dir).expect("ca");
+        let issued = pki::issue_node_cert(&dir, 1, "fw-1", &dir).expect("issue");
+        let tls = NodeTls::load(&dir.join(pki::CA_CERT), &issued.cert, &issued.key).expect("tls");
+        let cfg = TransportConfig::new(1, "127.0.0.1:0".parse().expect("addr"), Vec::new());
+        let (t, rx) = Transport::start(cfg, tls).expect("start");
+        (t, rx, dir)
+    }
+
+    /// Strangers refused while every set-up slot is held leave nothing in
+    /// the per-source table; one host's IPv6 addresses count as its /64.
+    #[tokio::test]
+    async fn refused_strangers_leave_no_trace_and_an_ipv6_host_counts_as_its_64() {
+        let (t, _rx, dir) = node();
+        let proven = Mutex::new(Proven::default());
+        let sources = Arc::new(Mutex::new(HashMap::new()));
+        let held = Arc::new(tokio::sync::Semaphore::new(0));
+        for i in 0..1_000u128 {
+            let ip = IpAddr::V6((0x2001_0db8_u128 << 96 | i << 64 | 1).into());
+            assert!(admit(&t.shared, &held, &sources, &proven, ip).is_err());
+        }
+        assert_eq!(sources.lock().expect("lock").len(), 0, "no entry left");
+
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
+        let host = |iid: u128| IpAddr::V6((0x2001_0db8_0000_0001_u128 << 64 | iid).into());
+        let mut admitted = Vec::new();
+        for iid in 1..=MAX_HANDSHAKES_PER_SOURCE as u128 {
+            let a = admit(&t.shared, &slots, &sources, &proven, host(iid));
+            admitted.push(a.expect("within the source's share").expect("a stranger"));
+        }
+        assert!(
+            admit(&t.shared, &slots, &sources, &proven, host(0xffff)).is_err(),
+            "another address of the same /64"
+        );
+        let other = IpAddr::V6((0x2001_0db8_0000_0002_u128 << 64 | 1).into());
+        assert!(admit(&t.shared, &slots, &sources, &proven, other).is_ok());
+        drop(admitted);
+        assert_eq!(sources.lock().expect("lock").len(), 0, "given back");
+        t.shutdown().await;
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
