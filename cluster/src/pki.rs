@@ -295,7 +295,20 @@ impl NodeTls {
     /// another user may change them) and its key (refused if group or
     /// others may access it), docs/ops.md §4.
     pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Self, PkiError> {
-        let ca_cert = read_pem_certs(ca)?.remove(0);
+        let mut cas = read_pem_certs(ca)?;
+        if cas.len() > 1 {
+            // Only one root is trusted: the others would be ignored
+            // without a word, and an operator who appended a new CA to
+            // move to it would find its nodes refused.
+            return Err(PkiError::Pem {
+                path: ca.to_path_buf(),
+                reason: format!(
+                    "holds {} certificates; the cluster CA file must hold exactly one",
+                    cas.len()
+                ),
+            });
+        }
+        let ca_cert = cas.remove(0);
         let chain = read_pem_certs(cert)?;
         let key_data = read_key_pem(key, "TLS private key")?;
         let key_der = PrivateKeyDer::from_pem_slice(&key_data).map_err(|e| PkiError::Pem {
@@ -467,6 +480,21 @@ mod tests {
         assert!(tls.verify_peer(&foreign.chain, Some(2)).is_err());
         // Nor does a node config that mixes CAs.
         assert!(NodeTls::load(&dir.join(CA_CERT), &b.cert, &b.key).is_err());
+        // A CA file with two certificates (one appended to move to it)
+        // is refused, not read as its first.
+        let both = dir.join("both-cas.pem");
+        let mut pem = fs::read(dir.join(CA_CERT)).expect("ca");
+        pem.extend(fs::read(other.join(CA_CERT)).expect("other ca"));
+        fs::write(&both, pem).expect("write");
+        let refused = NodeTls::load(&both, &a.cert, &a.key)
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|e| e.contains("holds 2 certificates")),
+            "{refused:?}"
+        );
 
         assert!(matches!(
             issue_node_cert(&dir, 3, "bad name!", &dir),
