@@ -214,7 +214,10 @@ impl Parser {
 }
 
 /// `log [LEVEL] [interval SECS] | log disable | log default`: whether the
-/// ACE logs (`log disable` turns it off; level and interval are not kept).
+/// ACE logs per entry (`log disable` turns it off, and `log default` is
+/// the ASA's default method, 106023 for denies only, as with no `log`
+/// keyword: Cisco ASA Series Command Reference, `access-list extended`;
+/// level and interval are not kept).
 fn log_options(c: &mut Cur<'_>) -> R<bool> {
     match c.peek() {
         Some("disable") => {
@@ -223,7 +226,7 @@ fn log_options(c: &mut Cur<'_>) -> R<bool> {
         }
         Some("default") => {
             c.next();
-            return Ok(true);
+            return Ok(false);
         }
         Some(w) if LOG_LEVELS.contains(&w) || w.parse::<u8>().is_ok_and(|n| n <= 7) => {
             c.next();
@@ -424,7 +427,7 @@ mod tests {
             (" log 7", true, false),
             (" log informational interval 300", true, false),
             (" log interval 60", true, false),
-            (" log default", true, false),
+            (" log default", false, false),
             (" log disable", false, false),
             (" inactive", false, true),
             (" log warnings inactive", true, true),

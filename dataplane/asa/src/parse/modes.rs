@@ -156,6 +156,13 @@ const BLOCKS: &[&str] = &[
 /// running-config`; taken as the global `timeout`, the block's own lines
 /// after it (`key …`) would be top-level commands nobody knows.
 const BLOCK_ALSO: &[&str] = &["timeout"];
+/// `vpn load-balancing` names the interfaces the load-balancing cluster
+/// uses with `interface lbpublic IF` and `interface lbprivate IF` (Cisco
+/// ASA Series Command Reference, `interface (vpn load-balancing)`),
+/// indented in its block. No interface of the ASA's own is called
+/// `lbpublic` or `lbprivate`, so the second word tells them from an
+/// `interface` line that opens an interface.
+const BLOCK_INTERFACE_ROLES: &[&str] = &["lbpublic", "lbprivate"];
 /// Interface sub-commands that are also top-level words; inside an
 /// interface they must be indented.
 const INTERFACE_ALSO: &[&str] = &["ip", "ipv6", "mac-address", "dhcp-client"];
@@ -304,7 +311,16 @@ impl Parser {
             // parses (an indented `access-list` after a `crypto` block in a
             // pasted config is that access-list, not a crypto setting),
             // unless the blocks use its word too.
-            Mode::Ignored => c.indented() && (!TOP.contains(&w) || BLOCK_ALSO.contains(&w)),
+            Mode::Ignored => {
+                c.indented()
+                    && (!TOP.contains(&w)
+                        || BLOCK_ALSO.contains(&w)
+                        || (w == "interface"
+                            && BLOCK_INTERFACE_ROLES.contains(
+                                &c.peek_at(1 + usize::from(first == "no"))
+                                    .unwrap_or_default(),
+                            )))
+            }
             // `ip`, `ipv6`, … are interface settings and top-level commands
             // alike: indentation decides (show run indents the former). An
             // unknown word is the interface's mistake when indented (reported
@@ -594,6 +610,30 @@ mod tests {
                 .conn,
             Some(std::time::Duration::from_secs(1800))
         );
+    }
+
+    /// `vpn load-balancing` names its interfaces with an indented
+    /// `interface lbpublic|lbprivate IF`: the block's, not an interface of
+    /// the firewall; an indented `interface` naming a real one still opens
+    /// that interface.
+    #[test]
+    fn vpn_load_balancing_interface_roles_stay_in_their_block() {
+        let text = "vpn load-balancing\n interface lbpublic outside\n interface lbprivate inside\n\
+                    \x20cluster ip address 198.18.0.10\n participate\n\
+                    \x20interface G1\n nameif dmz\n security-level 50";
+        assert_eq!(
+            ignored(text),
+            vec![
+                (1, REASON_HARMLESS),
+                (2, REASON_BLOCK),
+                (3, REASON_BLOCK),
+                (4, REASON_BLOCK),
+                (5, REASON_BLOCK),
+            ]
+        );
+        let c = cfg(text);
+        assert_eq!(c.interfaces.len(), 1, "{:?}", c.interfaces);
+        assert_eq!(c.interfaces[0].nameif.as_deref(), Some("dmz"));
     }
 
     #[test]
