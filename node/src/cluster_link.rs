@@ -165,12 +165,16 @@ const CHANNEL_DEPTH: usize = 16_384;
 const WORKER_INBOX_MAX_EVENTS: usize = 262_144;
 
 /// Peers' events, states, keys and acknowledgements a worker takes from
-/// the driver in one turn, between two packet batches: a message more
-/// once past it is left for the next turn. The inbox budget above bounds
-/// memory, not time: the driver refills the channel as the worker applies,
-/// and a peer sending valid events fast enough kept one turn applying for
-/// as long as it sent (524,288 events, 1.3 s in a debug build), the
-/// packets and the operator's jobs waiting behind it.
+/// the driver in one turn, between two packet batches: a message that
+/// would pass it waits for the next turn, and the driver hands a worker
+/// no message larger ([`DriverEnd::route`]), so no turn applies more. The
+/// inbox budget above bounds memory, not time: the driver refills the
+/// channel as the worker applies, and a peer sending valid events fast
+/// enough kept one turn applying for as long as it sent (524,288 events,
+/// 1.3 s in a debug build), the packets and the operator's jobs waiting
+/// behind it. A review then found the bound checked only between messages,
+/// while the driver merged a turn's bulk chunks into one message per
+/// worker: up to 65 chunks of 8,192 flows, 532,480 states in one turn.
 const EXCHANGE_MAX_ITEMS: usize = 8192;
 
 /// Table slots a bulk dump or a rebalance walk visits between two packet
@@ -272,6 +276,10 @@ pub struct Port {
     counters: Arc<LinkCounters>,
     /// Refused peers' states warned of lately.
     warnings: Warnings,
+    /// The message taken from `from_cluster` that would have passed
+    /// [`EXCHANGE_MAX_ITEMS`] in its turn: the next turn's first, so the
+    /// order stays the driver's.
+    held: Option<ToEngine>,
 }
 
 #[derive(Debug)]
@@ -285,9 +293,10 @@ struct BulkJob {
 
 impl Port {
     /// Apply what peers sent and serve a bulk dump (the worker cleared its
-    /// wake-up before calling). Takes at most [`EXCHANGE_MAX_ITEMS`] (and
-    /// the message that passes it) a turn; returns whether it left
-    /// messages for the next, when the worker must wake itself again.
+    /// wake-up before calling). Takes at most [`EXCHANGE_MAX_ITEMS`] a turn
+    /// (a larger message only alone; the driver sends none); returns
+    /// whether it left messages for the next, when the worker must wake
+    /// itself again.
     pub fn exchange(&mut self, engine: &mut Engine, now: Instant) -> bool {
         let mut taken = 0usize;
         let mut left = false;
@@ -296,10 +305,20 @@ impl Port {
                 left = !self.from_cluster.is_empty();
                 break;
             }
-            let Ok(msg) = self.from_cluster.try_recv() else {
+            let Some(msg) = self
+                .held
+                .take()
+                .or_else(|| self.from_cluster.try_recv().ok())
+            else {
                 break;
             };
-            taken += msg.items();
+            let items = msg.items();
+            if taken > 0 && taken + items > EXCHANGE_MAX_ITEMS {
+                self.held = Some(msg);
+                left = true;
+                break;
+            }
+            taken += items;
             match msg {
                 ToEngine::Apply {
                     sender,
@@ -568,7 +587,10 @@ impl DriverEnd {
         }
     }
 
-    /// Split per-flow messages by the worker that owns each flow.
+    /// Split per-flow messages by the worker that owns each flow, in
+    /// pieces of at most [`EXCHANGE_MAX_ITEMS`], in order: a worker
+    /// applies a message whole, and [`pump`] merges a turn's batches (up
+    /// to 65 bulk chunks of 8,192) into one.
     async fn route<T>(
         &self,
         items: Vec<T>,
@@ -576,17 +598,20 @@ impl DriverEnd {
         msg: impl Fn(Vec<T>) -> ToEngine,
     ) {
         let n = self.to_workers.len();
-        if n == 1 {
-            self.tell(0, msg(items)).await;
-            return;
-        }
-        let mut parts: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
-        for item in items {
-            parts[worker_of(key(&item), n)].push(item);
-        }
+        let parts = if n == 1 {
+            vec![items]
+        } else {
+            let mut parts: Vec<Vec<T>> = (0..n).map(|_| Vec::new()).collect();
+            for item in items {
+                parts[worker_of(key(&item), n)].push(item);
+            }
+            parts
+        };
         for (w, part) in parts.into_iter().enumerate() {
-            if !part.is_empty() {
-                self.tell(w, msg(part)).await;
+            let mut part = part.into_iter().peekable();
+            while part.peek().is_some() {
+                let piece = part.by_ref().take(EXCHANGE_MAX_ITEMS).collect();
+                self.tell(w, msg(piece)).await;
             }
         }
     }
@@ -626,6 +651,7 @@ fn link_with_depth(
             outbox_max: OUTBOX_MAX_EVENTS,
             counters: counters.clone(),
             warnings: Warnings::default(),
+            held: None,
         });
         to_workers.push((te_tx, wake.clone(), inbox_budget));
     }
@@ -988,7 +1014,8 @@ async fn pump(
     counters: &LinkCounters,
 ) {
     // Consecutive batches to apply with the same origin go to the workers
-    // as one message each (one hand-off and one wake-up, not one per batch).
+    // as one message each (one hand-off and one wake-up, not one per
+    // batch), cut into pieces a worker's turn can take (`route`).
     let mut apply: Option<Apply> = None;
     while let Some(out) = protocol.poll_output() {
         if let Output::Apply {

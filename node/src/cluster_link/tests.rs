@@ -639,3 +639,112 @@ fn a_turn_takes_a_bounded_share_of_peers_events() {
     assert_eq!(turns, 2);
     assert_eq!(applied(&engine) - before, (batches * 4096) as u64);
 }
+
+/// How many peers' states `engine` took in: applied, stale, or refused.
+fn states_taken(e: &Engine, counters: &LinkCounters) -> u64 {
+    e.sync_counters()
+        .map_or(0, |c| c.stale + c.events_in.iter().sum::<u64>())
+        + counters.apply_rejected.load(Ordering::Relaxed)
+}
+
+/// The review found the per-turn bound checked only between messages,
+/// while the driver merged every bulk chunk of one of its turns into one
+/// message per worker: 16 chunks of 8,192 flows, taken by the driver at
+/// once, were applied in one worker turn (131,072 states; up to 65 chunks
+/// could be). The driver now hands a worker pieces a turn can take.
+#[test]
+fn bulk_chunks_merged_by_the_driver_are_applied_a_bounded_share_per_turn() {
+    use rampart_cluster::sync::wire::{Message, encode};
+    const CHUNKS: u8 = 16;
+    let rt = runtime();
+    let (mut ports, mut driver, counters) = one_port(64);
+    let mut engine = engine_with(1);
+    let SyncEvent::Upsert(state) = drain_sync(&mut engine)[0].event else {
+        panic!("an insert")
+    };
+    let cfg = rampart_cluster::sync::ProtocolConfig::default();
+    let mut a = Protocol::new(1, 11, &[1, 2], cfg, T0);
+    a.on_peer_up(2, 1, T0);
+    let hello = Message::Hello {
+        node: 2,
+        session: 22,
+        resume: None,
+    };
+    a.on_frame(2, 1, &encode(&hello), T0).expect("valid hello");
+    // Distinct flows: client 198.18.(1 + chunk).1, ports from 10,000.
+    for c in 0..CHUNKS {
+        let flows = (0..EXCHANGE_MAX_ITEMS as u16)
+            .map(|i| {
+                let mut s = state;
+                s.key.lo.addr = rampart_dataplane::flow::Addr::v4([198, 18, 1 + c, 1]);
+                s.key.lo.port = 10_000 + i;
+                s
+            })
+            .collect();
+        let chunk = encode(&Message::BulkChunk { id: 1, flows });
+        a.on_frame(2, 1, &chunk, T0).expect("valid chunk");
+    }
+    rt.block_on(pump(
+        &mut a,
+        &SlowLink::new(usize::MAX),
+        &mut driver,
+        &counters,
+    ));
+    let total = u64::from(CHUNKS) * EXCHANGE_MAX_ITEMS as u64;
+    let start = states_taken(&engine, &counters);
+    let mut before = start;
+    let mut turns = 0;
+    loop {
+        let left = ports[0].exchange(&mut engine, T0);
+        let took = states_taken(&engine, &counters) - before;
+        before += took;
+        turns += 1;
+        assert!(
+            took <= EXCHANGE_MAX_ITEMS as u64,
+            "turn {turns} applied {took} peer states (bound {EXCHANGE_MAX_ITEMS})"
+        );
+        if !left {
+            break;
+        }
+    }
+    // Sixteen turns of states, and the peer's "up" messages first.
+    assert_eq!(turns, usize::from(CHUNKS) + 1);
+    assert_eq!(before - start, total, "every state, once");
+}
+
+/// A message that would take a turn past its bound waits for the next
+/// turn, first: a turn once took the message that passed the bound
+/// whole, up to twice the bound.
+#[test]
+fn a_message_that_would_pass_the_turns_bound_waits_for_the_next_turn() {
+    let rt = runtime();
+    let (mut ports, driver, counters) = one_port(64);
+    let mut engine = engine_with(1);
+    let event = drain_sync(&mut engine)[0].event;
+    let sizes = [5000, 5000, 3000, 8192, 1];
+    rt.block_on(async {
+        for n in sizes {
+            let events = vec![event; n];
+            driver
+                .route(events, SyncEvent::key, |events| ToEngine::Apply {
+                    sender: 2,
+                    from: Some(2),
+                    passive: false,
+                    events,
+                })
+                .await;
+        }
+    });
+    let mut before = states_taken(&engine, &counters);
+    let mut turns = Vec::new();
+    loop {
+        let left = ports[0].exchange(&mut engine, T0);
+        let now = states_taken(&engine, &counters);
+        turns.push(now - before);
+        before = now;
+        if !left {
+            break;
+        }
+    }
+    assert_eq!(turns, [5000, 8000, 8192, 1]);
+}
