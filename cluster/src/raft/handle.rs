@@ -32,6 +32,7 @@ use super::settings::{
 use super::state_machine::StateMachine;
 use super::store::{
     Db, LogStore, STORE_FILE, StoreCounters, refuse_log_out_of_order, refuse_purged_past_state,
+    refuse_vote_beyond_bounds,
 };
 use super::types::{
     AppliedPolicy, MemberNode, NodeId, PolicyCmd, Raft, SeqKey, TypeConfig, Version,
@@ -105,7 +106,8 @@ pub struct PolicyStatus {
     pub snapshots_installed: u64,
     /// Raft calls from members refused (undecodable, a wrong sender, a
     /// snapshot chunk past the limit, a term or index past 2^62, entries
-    /// out of order, a membership no change makes).
+    /// out of order, a membership no change makes), and members' replies
+    /// refused (a term or index past 2^62).
     pub rpcs_refused: u64,
     /// Committed policies over the size limit, skipped here.
     pub policies_oversized: u64,
@@ -237,10 +239,14 @@ impl PolicyRaft {
         refuse_purged_past_state(&db, &dir.join(STORE_FILE))?;
         // So would a log with a gap in it, at every start.
         refuse_log_out_of_order(&db, &dir.join(STORE_FILE))?;
+        // So would a vote an earlier version took from a member's reply
+        // past the bound on terms (`bounds.rs`), at its next election.
+        refuse_vote_beyond_bounds(&db, &dir.join(STORE_FILE))?;
         let policy = sm.subscribe();
         let removed = sm.subscribe_removed();
         let log = LogStore::new(db);
-        let network = NetworkFactory::new(transport.clone(), id, identity.clone());
+        let network =
+            NetworkFactory::new(transport.clone(), id, identity.clone(), counters.clone());
         let raft = Raft::new(id, config, network, log, sm)
             .await
             .map_err(|e| StartError::Raft(e.to_string()))?;

@@ -86,12 +86,14 @@
 //! | `messages.rs` | the RPC messages |
 //! | `network.rs` | openraft's network over transport RPCs |
 //! | `service.rs` | serving peers' RPCs |
+//! | `bounds.rs` | the bound on a peer's terms and indexes, and a store's vote |
 //! | `entry_checks.rs` | the order of a peer's entries; its memberships |
 //! | `handle.rs` | [`PolicyRaft`]: start, writes, membership, status |
 //! | `identity.rs` | the cluster id; whether a store's log may vote |
 //! | `settings.rs` | every limit, and openraft's config |
 //! | `error.rs` | one error enum per operation |
 
+mod bounds;
 // Public only for the fuzz targets (`fuzz/`, `raft_codec`): not an API.
 #[doc(hidden)]
 pub mod codec;
@@ -109,6 +111,7 @@ mod state_machine;
 mod store;
 mod types;
 
+pub use bounds::MAX_RAFT_NUMBER;
 pub use codec::CodecError;
 pub use entry_checks::member_id_problem;
 pub use error::{InitError, MembershipError, NoQuorumCause, StartError, WriteError};

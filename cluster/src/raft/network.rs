@@ -2,7 +2,11 @@
 //! transport RPC (one QUIC bidirectional stream) on the Raft service.
 //! A peer that is down, not yet connected or not yet serving Raft is
 //! reported as `Unreachable`, so openraft backs off instead of counting
-//! a failure against it.
+//! a failure against it. So is a reply carrying a term or log index of
+//! 2^62 or more (`bounds.rs`): it never reaches openraft, which would adopt
+//! the term and stop at its next election, and openraft retries only after
+//! its backoff (a `Network` error would have replication send again at
+//! once, to a member that answers the same at once).
 
 use std::time::Duration;
 
@@ -17,10 +21,13 @@ use openraft::raft::{
 };
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
+use super::bounds::reply_beyond;
 use super::codec;
 use super::identity::Identity;
 use super::messages::{RaftCall, RaftReply, RaftRequest, encode_call};
+use super::store::StoreCounters;
 use super::types::{MemberNode, NodeId, TypeConfig};
 use crate::transport::{PeerSpec, RPC_SERVICE_RAFT, RpcError, Transport};
 
@@ -42,6 +49,11 @@ enum CallError {
     BadReply { target: NodeId, reason: String },
     #[error("node {target} refused the request: {reason}")]
     Refused { target: NodeId, reason: String },
+    #[error(
+        "node {target} replied with a term or log index of {number}, past 2^62, which no \
+         cluster reaches: the reply is ignored"
+    )]
+    BeyondBounds { target: NodeId, number: u64 },
     #[error("request could not be encoded: {0}")]
     Encode(String),
 }
@@ -74,14 +86,21 @@ pub struct NetworkFactory {
     transport: Transport,
     me: NodeId,
     identity: Arc<Identity>,
+    counters: Arc<StoreCounters>,
 }
 
 impl NetworkFactory {
-    pub(super) fn new(transport: Transport, me: NodeId, identity: Arc<Identity>) -> Self {
+    pub(super) fn new(
+        transport: Transport,
+        me: NodeId,
+        identity: Arc<Identity>,
+        counters: Arc<StoreCounters>,
+    ) -> Self {
         NetworkFactory {
             transport,
             me,
             identity,
+            counters,
         }
     }
 }
@@ -98,6 +117,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             me: self.me,
             target,
             identity: self.identity.clone(),
+            counters: self.counters.clone(),
         }
     }
 }
@@ -111,6 +131,8 @@ pub struct PeerClient {
     me: NodeId,
     target: NodeId,
     identity: Arc<Identity>,
+    /// Where a reply past the bound is counted (`rpcs_refused`).
+    counters: Arc<StoreCounters>,
 }
 
 impl PeerClient {
@@ -142,6 +164,14 @@ impl PeerClient {
                 reason,
             });
         }
+        if let Some(number) = reply_beyond(&reply) {
+            // Counted with the calls refused: the same fault, a member's.
+            self.counters.rpcs_refused.fetch_add(1, Ordering::Relaxed);
+            return Err(CallError::BeyondBounds {
+                target: self.target,
+                number,
+            });
+        }
         Ok(reply)
     }
 
@@ -159,7 +189,7 @@ impl PeerClient {
                 timeout: ttl,
             }),
             CallError::Rpc(r) if r.is_unreachable() => RPCError::Unreachable(Unreachable::new(&r)),
-            CallError::SelfTarget { .. } | CallError::BadId(_) => {
+            CallError::SelfTarget { .. } | CallError::BadId(_) | CallError::BeyondBounds { .. } => {
                 RPCError::Unreachable(Unreachable::new(&e))
             }
             other => RPCError::Network(NetworkError::new(&other)),

@@ -10,6 +10,7 @@ use tokio::sync::mpsc;
 use openraft::raft::{AppendEntriesResponse, VoteResponse};
 use openraft::{EntryPayload, LeaderId, LogId};
 
+use super::bounds::first_beyond;
 use super::codec;
 use super::entry_checks::{entries_out_of_order, invalid_membership};
 use super::handle::{Inner, PolicyRaft};
@@ -50,25 +51,13 @@ fn wrong_sender(peer: u16, claimed: Option<NodeId>) -> Option<RaftReply> {
     })
 }
 
-/// Highest term or log index a peer's message may carry: 2^62. A term
-/// grows by one per election and an index by one per entry, so no cluster
-/// comes near it; a member that sent `u64::MAX` made openraft adopt the
-/// term (any higher vote wins) and store it, and the next election's
-/// `term + 1` overflowed and killed Raft's core on every node that had
-/// adopted it, for good (a restart reads the term back).
-pub(super) const MAX_RAFT_NUMBER: u64 = 1 << 62;
-
-/// A message whose terms or indexes pass [`MAX_RAFT_NUMBER`].
+/// A message whose terms or indexes reach 2^62 (`bounds.rs`).
 fn beyond_bounds<'a>(
     peer: u16,
     leaders: impl IntoIterator<Item = &'a LeaderId<NodeId>>,
     logs: impl IntoIterator<Item = &'a LogId<NodeId>>,
 ) -> Option<RaftReply> {
-    let terms = leaders.into_iter().map(LeaderId::get_term);
-    let logs = logs
-        .into_iter()
-        .flat_map(|l| [l.leader_id.get_term(), l.index]);
-    terms.chain(logs).any(|n| n >= MAX_RAFT_NUMBER).then(|| {
+    first_beyond(leaders, logs).map(|_| {
         RaftReply::Refused(format!(
             "node {peer} sent a term or log index of 2^62 or more, which no cluster reaches"
         ))

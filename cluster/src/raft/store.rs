@@ -37,6 +37,7 @@ use crate::private_files::{
     TrustError, check_trusted_dir, check_trusted_meta, create_private_dir_all, create_secret_file,
 };
 
+use super::bounds::MAX_RAFT_NUMBER;
 use super::codec;
 use super::settings::SNAPSHOT_INSTALL_WAIT;
 use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
@@ -72,7 +73,8 @@ pub struct StoreCounters {
     pub committed_index_plus_one: AtomicU64,
     /// Raft calls from members refused: undecodable, naming another
     /// sender, a snapshot chunk past the size limit, a term or index past
-    /// 2^62, entries out of order, or a membership no change makes.
+    /// 2^62, entries out of order, or a membership no change makes; and
+    /// members' replies refused, with a term or index past 2^62.
     pub rpcs_refused: AtomicU64,
     /// Committed policies larger than the write path takes, skipped by the
     /// state machine (a member committed them around the check).
@@ -158,6 +160,26 @@ pub enum OpenError {
         path: PathBuf,
         /// Where the order breaks.
         why: String,
+    },
+    /// The stored vote's term is 2^62 or more (`bounds.rs`): a member's
+    /// term that an earlier version adopted from a reply. openraft would
+    /// start on it and stop at its next election (`term + 1` overflows),
+    /// on every start.
+    #[error(
+        "{path}: the stored Raft vote has term {term}, past 2^62, which no cluster reaches: a \
+         member sent it and a version before this one adopted it; this store cannot start. \
+         Stop the node, move the directory {dir} aside (keep it for inspection) and start the \
+         node again: with an empty store it catches up from the cluster's leader and does not \
+         vote until it has. If every voter's store is refused so, no leader is left to catch up \
+         from: move them all aside, found the cluster again on one node ([cluster] bootstrap) \
+         and join the others (docs/ARCHITECTURE.md §7, Raft numbers)",
+        dir = .path.parent().map_or_else(|| ".".into(), |d| d.display().to_string())
+    )]
+    VoteBeyondBounds {
+        /// The file.
+        path: PathBuf,
+        /// The stored vote's term.
+        term: u64,
     },
     /// The directory or the file may be changed by another user (docs/ops.md §4).
     #[error(transparent)]
@@ -521,6 +543,29 @@ pub(super) fn refuse_log_out_of_order(db: &Db, path: &Path) -> Result<(), OpenEr
         expect = expect.saturating_add(1);
     }
     Ok(())
+}
+
+/// Refuse a store whose vote's term is 2^62 or more (`bounds.rs`): peers'
+/// calls and replies past the bound are refused now, but a version before
+/// this one adopted such a term from a member's reply and stored it, and
+/// openraft's next election after any start would stop its core. Refused
+/// with what to do rather than lowered: a vote must never go back, or the
+/// node could vote twice in one term. The log needs no check of its own: a
+/// node stores no entry of a term past its vote's, and an index past the
+/// bound follows a gap, which [`refuse_log_out_of_order`] refuses.
+pub(super) fn refuse_vote_beyond_bounds(db: &Db, path: &Path) -> Result<(), OpenError> {
+    let vote: Option<Vote<NodeId>> = decode_meta(db, KEY_VOTE).map_err(|e| OpenError::Record {
+        path: path.to_path_buf(),
+        record: KEY_VOTE,
+        reason: e.to_string(),
+    })?;
+    match vote.map(|v| v.leader_id().get_term()) {
+        Some(term) if term >= MAX_RAFT_NUMBER => Err(OpenError::VoteBeyondBounds {
+            path: path.to_path_buf(),
+            term,
+        }),
+        _ => Ok(()),
+    }
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -1012,6 +1057,39 @@ mod tests {
             .expect_err("a leader going down")
             .to_string();
         assert!(text.contains("entry 5 is of an earlier leader"), "{text}");
+        drop((db, log));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A vote whose term an earlier version took from a member's reply
+    /// past 2^62 is refused at start with what to do: openraft would stop
+    /// at the next election (`term + 1` overflows), on every start. A vote
+    /// just under the bound starts.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_stored_vote_past_the_bound_is_refused() {
+        let d = dir("huge-vote");
+        let path = d.join(STORE_FILE);
+        let (db, mut log, _sm) = open(&d);
+        refuse_vote_beyond_bounds(&db, &path).expect("no vote yet");
+        log.save_vote(&Vote::new(MAX_RAFT_NUMBER - 1, 2))
+            .await
+            .expect("vote");
+        refuse_vote_beyond_bounds(&db, &path).expect("a vote under the bound");
+        log.save_vote(&Vote::new_committed(u64::MAX, 2))
+            .await
+            .expect("vote");
+        let e = refuse_vote_beyond_bounds(&db, &path).expect_err("a vote past the bound");
+        assert!(
+            matches!(e, OpenError::VoteBeyondBounds { term: u64::MAX, .. }),
+            "{e:?}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains(&format!("term {}", u64::MAX))
+                && text.contains(&format!("move the directory {} aside", d.display()))
+                && text.contains("found the cluster again"),
+            "{text}"
+        );
         drop((db, log));
         let _ = std::fs::remove_dir_all(&d);
     }
