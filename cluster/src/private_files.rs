@@ -264,6 +264,10 @@ pub fn read_trusted(path: &Path, limit: usize, what: &'static str) -> Result<Vec
 
 /// Create `dir` and any missing parents with mode 0700, set explicitly
 /// (directories that exist already are left as the operator made them).
+/// Each directory made here is synced into its parent: a file the caller
+/// then makes in `dir` and syncs (a Raft store that has voted) must not
+/// vanish with its directory at a power loss (fsync(2): syncing a file
+/// does not sync the directory entry that names it).
 pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
     if dir.as_os_str().is_empty() || dir.is_dir() {
         return Ok(());
@@ -272,7 +276,10 @@ pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
         create_private_dir_all(parent)?;
     }
     match fs::DirBuilder::new().mode(PRIVATE_DIR_MODE).create(dir) {
-        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE)),
+        Ok(()) => {
+            fs::set_permissions(dir, fs::Permissions::from_mode(PRIVATE_DIR_MODE))?;
+            sync_dir(parent_of(dir))
+        }
         // Made by someone else a moment ago: theirs to set.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         Err(e) => Err(e),
@@ -294,9 +301,13 @@ pub fn create_new_with_mode(path: &Path, mode: u32) -> io::Result<File> {
     Ok(f)
 }
 
-/// Create a new secret file, mode 0600; fails if it exists.
+/// Create a new secret file, mode 0600, and sync its directory, so that
+/// the name lasts as long as what the caller then writes and syncs in it
+/// (fsync(2) syncs a file, not the entry naming it); fails if it exists.
 pub fn create_secret_file(path: &Path) -> io::Result<File> {
-    create_new_with_mode(path, SECRET_FILE_MODE)
+    let f = create_new_with_mode(path, SECRET_FILE_MODE)?;
+    sync_dir(parent_of(path))?;
+    Ok(f)
 }
 
 /// Write `data` to a new file `path` with `mode` (set explicitly, whatever

@@ -243,7 +243,10 @@ impl Db {
     pub(super) fn open(dir: &Path) -> Result<Arc<Db>, OpenError> {
         // The directory 0700 and the file 0600, set explicitly: redb
         // creates its file with the umask's mode, which may be 0666
-        // (docs/ops.md §4). An empty file is one redb initializes.
+        // (docs/ops.md §4). An empty file is one redb initializes. Both
+        // helpers sync the directory they add an entry to: redb's commits
+        // sync the file, not its name, and a store lost at a power loss
+        // would take back the votes and entries this node acknowledged.
         create_private_dir_all(dir).map_err(|source| OpenError::Dir {
             path: dir.to_path_buf(),
             source,
