@@ -476,8 +476,16 @@ impl RaftSide {
                         }
                     };
                     match r {
-                        Ok(()) => {
+                        Ok(Applied::InForce) => {
                             tracing::info!("policy version {} in force", p.version);
+                        }
+                        // Not refused here: the newer one is applied next.
+                        Ok(Applied::Superseded) => {
+                            tracing::info!(
+                                "policy version {} was not on every worker yet when a newer \
+                                 one was committed (or the policy log ended): not refused here",
+                                p.version
+                            );
                         }
                         Err(e) => {
                             failed.fetch_add(1, Ordering::Relaxed);
@@ -599,22 +607,35 @@ const APPLY_RETRY: Duration = Duration::from_millis(200);
 /// logged again (the first refusal is logged at once).
 const SLOT_WAIT_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
+/// How applying a committed policy ended, short of a refusal.
+#[derive(Debug, PartialEq, Eq)]
+enum Applied {
+    /// In force on every worker.
+    InForce,
+    /// A newer committed policy came (or the log's watch ended) while
+    /// workers were still to take this one: the newer one is applied next,
+    /// and this one is neither refused nor counted (it was reported
+    /// refused on this node, and counted).
+    Superseded,
+}
+
 /// Apply a committed policy until it is in force on every worker. Workers
 /// that do not take the job in time (a long batch, a full control queue)
 /// are asked again every `retry`, and so are those that took it (setting
 /// the same policy twice changes nothing), so no worker is left on the
 /// previous policy while the others run this one. A policy that does not
 /// compile is refused at once, and a newer committed policy (`superseded`)
-/// ends the attempts: it is applied next. Each attempt a worker refuses for
-/// want of class slots is counted in `slot_waits` (such a wait lasts as
-/// long as the connections of earlier policies that hold the slots), and
-/// logged at the first and then every [`SLOT_WAIT_LOG_INTERVAL`].
+/// ends the attempts ([`Applied::Superseded`]): it is applied next. Each
+/// attempt a worker refuses for want of class slots is counted in
+/// `slot_waits` (such a wait lasts as long as the connections of earlier
+/// policies that hold the slots), and logged at the first and then every
+/// [`SLOT_WAIT_LOG_INTERVAL`].
 async fn apply_until_done<F>(
     apply: F,
     superseded: impl Fn() -> bool,
     retry: Duration,
     slot_waits: &AtomicU64,
-) -> Result<(), OpsError>
+) -> Result<Applied, OpsError>
 where
     F: Fn() -> Result<(), OpsError> + Send + Sync + 'static,
 {
@@ -628,9 +649,14 @@ where
             .await
             .unwrap_or_else(|e| Err(OpsError::Unavailable(format!("the apply task failed: {e}"))));
         match r {
+            Ok(()) => return Ok(Applied::InForce),
+            // Waiting for slots or for a worker, a newer policy came.
+            Err(OpsError::PolicyRefused(_) | OpsError::Unavailable(_)) if superseded() => {
+                return Ok(Applied::Superseded);
+            }
             // A worker whose class slots are all held by connections of
             // earlier policies (they free as those connections end).
-            Err(OpsError::PolicyRefused(e)) if !superseded() => {
+            Err(OpsError::PolicyRefused(e)) => {
                 slot_waits.fetch_add(1, Ordering::Relaxed);
                 if refused.is_multiple_of(log_every) {
                     tracing::warn!(
@@ -645,7 +671,7 @@ where
                 tokio::time::sleep(retry).await;
             }
             // A worker that did not take the job.
-            Err(OpsError::Unavailable(e)) if !superseded() => {
+            Err(OpsError::Unavailable(e)) => {
                 if !warned {
                     tracing::warn!(
                         "a committed policy is not in force on every worker yet ({e}); \
@@ -656,7 +682,7 @@ where
                 }
                 tokio::time::sleep(retry).await;
             }
-            other => return other,
+            Err(e) => return Err(e),
         }
     }
 }
@@ -786,7 +812,7 @@ mod tests {
             &AtomicU64::new(0),
         )
         .await;
-        assert!(r.is_ok());
+        assert_eq!(r.expect("applied"), Applied::InForce);
         assert_eq!(tries.load(Ordering::Relaxed), 3);
     }
 
@@ -808,7 +834,7 @@ mod tests {
             &waits,
         )
         .await;
-        assert!(r.is_ok());
+        assert_eq!(r.expect("applied"), Applied::InForce);
         assert_eq!(tries.load(Ordering::Relaxed), 5);
         assert_eq!(waits.load(Ordering::Relaxed), 3);
     }
@@ -840,7 +866,35 @@ mod tests {
             &AtomicU64::new(0),
         )
         .await;
-        assert!(matches!(r, Err(OpsError::Unavailable(_))));
+        assert_eq!(r.expect("superseded"), Applied::Superseded);
         assert_eq!(tries.load(Ordering::Relaxed), 2);
+    }
+
+    /// A policy still waiting for class slots or for a worker when a newer
+    /// one is committed ends superseded, not refused: it was counted as a
+    /// refused policy and reported refused on this node (a review).
+    #[tokio::test]
+    async fn a_policy_overtaken_while_waiting_is_superseded_not_refused() {
+        for refusal in [
+            OpsError::PolicyRefused("no class slots".into()),
+            OpsError::Unavailable("worker 1 did not answer".into()),
+        ] {
+            let tries = Arc::new(AtomicUsize::new(0));
+            let t = tries.clone();
+            let newer = tries.clone();
+            let r = apply_until_done(
+                move || {
+                    t.fetch_add(1, Ordering::Relaxed);
+                    Err(refusal.clone())
+                },
+                // The newer policy commits during the second attempt.
+                move || newer.load(Ordering::Relaxed) >= 2,
+                Duration::from_millis(1),
+                &AtomicU64::new(0),
+            )
+            .await;
+            assert_eq!(r.expect("superseded"), Applied::Superseded);
+            assert_eq!(tries.load(Ordering::Relaxed), 2);
+        }
     }
 }
