@@ -21,6 +21,7 @@ use rampart_ops::syslog::logger::{ConnLogger, LogPump, SyslogConfig};
 use crate::cluster_link::{ClusterDetail, SyncStatus};
 use crate::config::NodeConfig;
 use crate::control::Workers;
+use crate::kept_policy::KeptPolicy;
 use crate::policy_raft::RaftSide;
 use crate::token_file;
 use rampart_cluster::transport::Transport;
@@ -149,9 +150,11 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
 
 /// Start the `[ops]` endpoints and the connection log (nothing without an
 /// `[ops]` table). `policy` is the policy the engines run, with its
-/// version (the policy file as version 1, or a stored cluster policy);
-/// `writer`, once the node runs Raft, takes `configure` writes (the node
-/// then applies committed policies with [`OpsSide::admin`]).
+/// version (the policy file as version 1, the policy `configure` saved, or
+/// a stored cluster policy); `raft`, once the node runs Raft, takes
+/// `configure` writes (the node then applies committed policies with
+/// [`OpsSide::admin`]); without a cluster, a `configure` is saved in the
+/// data directory before it answers (docs/ops.md §7).
 pub fn start(
     cfg: &NodeConfig,
     config_path: &Path,
@@ -174,6 +177,10 @@ pub fn start(
     );
     if let Some((version, text)) = policy {
         admin = admin.with_running_policy(version, text);
+    }
+    if cfg.cluster.is_none() {
+        let kept = KeptPolicy::configured_in(&cfg.data_path(config_path));
+        admin = admin.with_policy_store(crate::startup_policy::store(kept));
     }
     if let Some(r) = raft {
         let peers = cfg

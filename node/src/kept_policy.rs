@@ -2,6 +2,14 @@
 //! (`<data_dir>/applied-policy.cfg`), so that a restart runs it again when
 //! the policy its cluster committed last is one this node cannot run.
 //!
+//! A node without a cluster keeps the policy `configure` applied last the
+//! same way, in `<data_dir>/configured-policy.cfg` (cluster `none`): its
+//! startup-config, which every start runs in place of the policy file
+//! (docs/ops.md §7, `startup_policy.rs`). Each file has its own name so
+//! that neither role ever runs the other's policy: a node that joins a
+//! cluster runs the cluster's, and one taken out of its cluster does not
+//! start on the policy its former cluster committed.
+//!
 //! The Raft store holds only the latest committed policy. A node that
 //! refused it (not signed for its version by the operator's key, or not
 //! compiling with this node's interfaces) kept running the one before; a
@@ -33,6 +41,10 @@ use rampart_cluster::raft::MAX_POLICY_BYTES;
 /// The file's name in the data directory.
 pub const KEPT_POLICY_FILE: &str = "applied-policy.cfg";
 
+/// The name, in the data directory, of the policy `configure` applied last
+/// on a node without a cluster.
+pub const CONFIGURED_POLICY_FILE: &str = "configured-policy.cfg";
+
 /// How the first line starts.
 const HEADER_PREFIX: &str = "! rampart applied-policy v1 ";
 
@@ -56,6 +68,10 @@ pub struct Kept {
 #[derive(Debug, Clone)]
 pub struct KeptPolicy {
     path: PathBuf,
+    /// What the file holds, for errors ("the policy this node ran last").
+    what: &'static str,
+    /// What the node starts on without the file, for errors.
+    instead: &'static str,
 }
 
 impl KeptPolicy {
@@ -63,6 +79,18 @@ impl KeptPolicy {
     pub fn in_data_dir(data_dir: &Path) -> KeptPolicy {
         KeptPolicy {
             path: data_dir.join(KEPT_POLICY_FILE),
+            what: "the policy this node ran last",
+            instead: "the policy its cluster committed, or its policy file",
+        }
+    }
+
+    /// The policy `configure` applied last on the node without a cluster
+    /// whose data directory is `data_dir`.
+    pub fn configured_in(data_dir: &Path) -> KeptPolicy {
+        KeptPolicy {
+            path: data_dir.join(CONFIGURED_POLICY_FILE),
+            what: "the policy `configure` applied last",
+            instead: "its policy file (or the built-in policy)",
         }
     }
 
@@ -93,12 +121,12 @@ impl KeptPolicy {
         }
         let text = read_trusted(path, MAX_POLICY_BYTES + MAX_HEADER_BYTES, "kept policy")
             .and_then(|b| Ok(into_text(b, path, "kept policy")?))
-            .context("reading the policy this node ran last")?;
+            .with_context(|| format!("reading {}", self.what))?;
         parse(&text).map(Some).with_context(|| {
             format!(
-                "{}: not a kept policy (move it aside: the node then starts on the policy its \
-                 cluster committed, or on its policy file)",
-                path.display()
+                "{}: not a kept policy (move it aside: the node then starts on {})",
+                path.display(),
+                self.instead
             )
         })
     }

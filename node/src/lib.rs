@@ -17,6 +17,7 @@ pub mod lab;
 mod policy_raft;
 pub mod policy_sig;
 pub mod run;
+mod startup_policy;
 pub mod summary;
 pub mod token_file;
 mod worker;

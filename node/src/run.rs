@@ -31,11 +31,8 @@ use rampart_cluster::sync::{Protocol, ProtocolConfig};
 use rampart_cluster::transport::{PeerSpec, Transport, TransportConfig};
 use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::engine::sync::SyncConfig;
-use rampart_dataplane::policy::compile::compile;
-use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};
 use rampart_ops::admin::WALK_SLICE_SLOTS;
-use rampart_ops::echo::echo_message;
 use rampart_ops::logging::LogFormat;
 use rampart_ops::pool::{EnginePool, PoolError};
 use rampart_ops::show_conn::{ConnFilter, ConnRow, collect_rows_in, printed, render_rows};
@@ -43,7 +40,9 @@ use rampart_ops::show_conn::{ConnFilter, ConnRow, collect_rows_in, printed, rend
 use crate::cluster_link::{self, Clock, LinkCounters, Port, SyncStatus};
 use crate::config::NodeConfig;
 use crate::control::{self, Wake, Workers};
+use crate::kept_policy::KeptPolicy;
 use crate::policy_raft::{RaftSide, RaftStart};
+use crate::startup_policy;
 use crate::summary::{ClusterCounts, Counts, EngineSync, IoCounts, PeerPhase, Summary};
 use crate::worker::{self, NodePort};
 
@@ -109,33 +108,32 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         .map(|_| Engine::new(engine_cfg.clone()))
         .collect::<Result<Vec<_>, _>>()
         .context("building the engine")?;
-    let mut policy_text = None;
-    if let Some(policy) = &cfg.node.policy {
-        // A relative policy path is relative to the node configuration.
-        let path = config_path.parent().unwrap_or(Path::new(".")).join(policy);
-        let text = crate::config::read_trusted_policy(&path).context("reading the policy")?;
-        let parsed = parse_config(&text).map_err(|e| {
-            // The parser's messages quote the text they refuse.
-            let e = echo_message(&e.to_string());
-            anyhow::anyhow!("{}: policy refused:\n{e}", path.display())
-        })?;
-        let compiled = Arc::new(
-            compile(&parsed.config, &engine_cfg.interfaces).map_err(|e| {
-                let e = echo_message(&rampart_dataplane::policy::locate::describe(&text, &e));
-                anyhow::anyhow!("{}: policy refused: {e}", path.display())
-            })?,
-        );
+    // A relative policy path is relative to the node configuration.
+    let policy_file = cfg
+        .node
+        .policy
+        .as_ref()
+        .map(|p| config_path.parent().unwrap_or(Path::new(".")).join(p));
+    // Without a cluster, the policy `configure` applied last is the
+    // node's startup-config: it runs in place of the policy file
+    // (docs/ops.md §7).
+    let configured = cfg
+        .cluster
+        .is_none()
+        .then(|| KeptPolicy::configured_in(&data));
+    let start = startup_policy::load(
+        policy_file.as_deref(),
+        configured.as_ref(),
+        &engine_cfg.interfaces,
+    )?;
+    if let Some(p) = &start {
         for e in &mut engines {
-            e.set_policy(compiled.clone())
-                .map_err(|e| anyhow::anyhow!("{}: policy refused: {e}", path.display()))?;
+            e.set_policy(p.compiled.clone())
+                .map_err(|e| anyhow::anyhow!("policy refused: {e}"))?;
         }
-        tracing::info!(
-            "policy {} loaded ({} line(s) ignored)",
-            path.display(),
-            parsed.ignored.len()
-        );
-        policy_text = Some(text);
     }
+    // A cluster's bootstrap policy: its policy file.
+    let policy_text = start.as_ref().map(|p| p.text.as_str());
     let clock = Clock::start();
     let wakes = (0..n)
         .map(|_| Wake::new())
@@ -212,7 +210,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
                     dir: &dir,
                     data_dir: &data,
                     bootstrap: c.bootstrap,
-                    policy: policy_text.as_deref(),
+                    policy: policy_text,
                     interfaces: engine_cfg.interfaces.clone(),
                     signer: cfg
                         .policy_signer_path(config_path)
@@ -234,7 +232,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     let stored_policy = stored.as_ref().and_then(|s| s.policy.as_ref());
     let running = match stored_policy {
         Some(p) => Some((p.version, p.text.as_str())),
-        None => policy_text.as_deref().map(|t| (1, t)),
+        None => start.as_ref().map(|p| (p.version, p.text.as_str())),
     };
     let ops = crate::admin::start(
         &cfg,

@@ -1,7 +1,8 @@
 //! The operations over a pool of engines: every `show` gathers from each
 //! worker between two batches and merges; `clear conn` and `configure`
 //! change every worker. Until Raft runs, `configure` applies locally, with
-//! a local version number.
+//! a local version number, and saves the policy for the next start
+//! ([`Admin::with_policy_store`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -73,6 +74,12 @@ pub type StatusSource = Box<dyn Fn() -> NodeStatus + Send + Sync>;
 /// committed policy itself with [`Admin::apply_committed`].
 pub type PolicyWriter = Box<dyn Fn(&str) -> Result<u64, OpsError> + Send + Sync>;
 
+/// Where `configure` saves the policy it applies on a node without a
+/// cluster, with its version, before it answers: the node's startup-config,
+/// which a restart runs again (docs/ops.md §7). An error (why) refuses the
+/// `configure`: nothing is applied, the running policy stays.
+pub type PolicyStore = Box<dyn Fn(u64, &str) -> Result<(), String> + Send + Sync>;
+
 /// The version of the policy the cluster committed last, as this node's
 /// log holds it (Raft): what `show running-config` reports beside the
 /// version this node runs, for `configure --sign-key` to sign the next.
@@ -129,6 +136,8 @@ pub struct Admin<P: EnginePool> {
     /// a node out of service for a `configure`).
     published: PublishedPolicy,
     writer: Option<PolicyWriter>,
+    /// Where a local `configure` saves its policy (no cluster).
+    store: Option<PolicyStore>,
     committed_version: Option<CommittedVersion>,
     /// What this node made of each committed policy, for `configure`.
     local: Arc<LocalApplies>,
@@ -378,6 +387,7 @@ impl<P: EnginePool> Admin<P> {
             }),
             published: PublishedPolicy::new(0, true),
             writer: None,
+            store: None,
             committed_version: None,
             local: Arc::new(LocalApplies::default()),
             local_wait: LOCAL_APPLY_WAIT,
@@ -423,6 +433,15 @@ impl<P: EnginePool> Admin<P> {
     /// [`Admin::refuse_committed`]).
     pub fn with_writer(mut self, writer: PolicyWriter) -> Self {
         self.writer = Some(writer);
+        self
+    }
+
+    /// Save each policy a local `configure` applies through `store` before
+    /// answering (a node without a cluster: its policy must survive a
+    /// restart). Without one, a local `configure` lasts until the process
+    /// ends (the demo, tests).
+    pub fn with_policy_store(mut self, store: PolicyStore) -> Self {
+        self.store = Some(store);
         self
     }
 
@@ -621,11 +640,23 @@ impl<P: EnginePool> Admin<P> {
     /// peer's flow took in between, by a thread that installs it again
     /// until every worker runs it (or a newer policy replaces it).
     fn apply(&self, policy: Arc<Policy>) -> Result<Applied, OpsError> {
+        self.apply_saving(policy, || Ok(()))
+    }
+
+    /// [`apply`](Self::apply), calling `save` once every worker has room
+    /// and before any takes it: a policy `save` refuses is installed
+    /// nowhere, and one the workers refuse is never saved.
+    fn apply_saving(
+        &self,
+        policy: Arc<Policy>,
+        save: impl FnOnce() -> Result<(), OpsError>,
+    ) -> Result<Applied, OpsError> {
         let p = policy.clone();
         let first = |r: Vec<Option<SlotsExhausted>>| r.into_iter().flatten().next();
         if let Some(e) = first(self.each(move |w| w.engine.policy_fits(&p).err())?) {
             return Err(OpsError::PolicyRefused(e.to_string()));
         }
+        save()?;
         let generation = self.want(|w| w.policy = Some(policy))?;
         match self.install_or_retry(generation, "a policy") {
             None => Ok(Applied::Everywhere),
@@ -998,8 +1029,15 @@ impl<P: EnginePool> Backend for Admin<P> {
             .policy
             .lock()
             .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
-        let applied = self.apply(Arc::new(policy))?;
-        st.version += 1;
+        // Saved before it is installed and answered: a node restarted after
+        // this answer runs this policy, never the one before it; one that
+        // cannot be saved is not applied (docs/ops.md §7).
+        let version = st.version + 1;
+        let applied = self.apply_saving(Arc::new(policy), || match &self.store {
+            Some(save) => save(version, text).map_err(OpsError::NotSaved),
+            None => Ok(()),
+        })?;
+        st.version = version;
         st.text = render(&config);
         st.loaded = true;
         self.published.set(&st);

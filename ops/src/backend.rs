@@ -41,6 +41,12 @@ pub enum OpsError {
     /// changed (the writer's to resolve: look, then sign again).
     #[error("{0}")]
     Conflict(String),
+    /// A node without a cluster could not save the policy for its next
+    /// start (the node's fault: its data directory): it was not applied,
+    /// and the running policy stays, so that a restart never brings back
+    /// an older policy than the one `configure` answered for.
+    #[error("the policy was not saved for a restart, so it was not applied: {0}")]
+    NotSaved(String),
 }
 
 /// Who asks for a `show conn`: each has a walk budget of its own, so no
