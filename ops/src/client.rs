@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::clear_conn::ClearRequest;
 use crate::echo::echo_message;
 use crate::http::percent_encode;
 use crate::model::{
@@ -632,9 +633,10 @@ impl Client {
         self.call("GET", &path, b"", "")
     }
 
-    /// `clear conn`.
+    /// `clear conn`; the empty filter clears every connection, and the
+    /// body says so (`{"all": true}`).
     pub fn clear_conns(&self, filter: &ConnFilter) -> Result<ClearResult, ClientError> {
-        let body = serde_json::to_vec(filter).unwrap_or_default();
+        let body = serde_json::to_vec(&ClearRequest::of(filter)).unwrap_or_default();
         self.call("POST", "/v1/clear-conn", &body, "application/json")
     }
 

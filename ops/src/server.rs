@@ -10,7 +10,7 @@
 //! | method | path | body | answer |
 //! | --- | --- | --- | --- |
 //! | GET | `/v1/conn?address=A&port=P&count=1` | | [`crate::model::ConnList`] |
-//! | POST | `/v1/clear-conn` (token) | [`ConnFilter`] | [`crate::model::ClearResult`] |
+//! | POST | `/v1/clear-conn` (token) | [`ClearRequest`] (`all` for every connection) | [`crate::model::ClearResult`] |
 //! | GET | `/v1/service-policy` | | [`crate::model::ServicePolicy`] |
 //! | GET | `/v1/cluster` | | [`crate::model::ClusterView`] |
 //! | GET | `/v1/running-config` | | [`crate::model::RunningConfig`] |
@@ -28,6 +28,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::backend::{Backend, Caller, ConnQuery, OpsError};
+use crate::clear_conn::ClearRequest;
 use crate::echo::{echo, echo_message};
 use crate::host_check::{HostCheck, HostVerdict};
 use crate::http::listen::{self, ListenerStates};
@@ -38,7 +39,6 @@ use crate::http::{
 };
 use crate::metrics::Metrics;
 use crate::model::{ApiError, ConfigProblem, MemberChange, OpsListenerStatus};
-use crate::show_conn::ConnFilter;
 
 /// Where to listen and how to authorize changes.
 #[derive(Debug, Clone, Default)]
@@ -353,17 +353,12 @@ fn admin_handler(
                 parse_conn_query(&req.query)
                     .and_then(|q| backend.conns(&ConnQuery { caller, ..q })),
             ),
-            "/v1/clear-conn" => {
-                let filter: Result<ConnFilter, _> = if req.body.is_empty() {
-                    Ok(ConnFilter::default())
-                } else {
-                    serde_json::from_slice(&req.body)
-                };
-                match filter {
-                    Ok(f) => answer(backend.clear_conns(&f)),
-                    Err(e) => api_error(400, format!("the body is not a connection filter: {e}")),
-                }
-            }
+            // Every connection only on `"all": true`: a misspelled key
+            // or an empty body is refused, not read as the empty filter.
+            "/v1/clear-conn" => match ClearRequest::parse(&req.body) {
+                Ok(f) => answer(backend.clear_conns(&f)),
+                Err(e) => api_error(400, e),
+            },
             "/v1/service-policy" => answer(backend.service_policy()),
             "/v1/cluster" => answer(backend.cluster()),
             "/v1/running-config" => answer(backend.running_config()),

@@ -11,8 +11,10 @@ use rampart_dataplane::{Engine, Instant};
 use crate::duration::{compact, hms};
 use crate::model::{self, ConnList, ConnSide};
 
-/// The filters of `show conn [address A] [port P]`.
+/// The filters of `show conn [address A] [port P]`. A key it does not know
+/// is refused, never ignored: ignored, it would widen the filter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConnFilter {
     /// Only connections with this address at either end.
     pub address: Option<IpAddr>,

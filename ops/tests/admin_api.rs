@@ -143,6 +143,30 @@ fn configure_refuses_bad_text_with_positions_and_applies_good_text() {
     assert_eq!(admin.conns(&ConnFilter::default(), true).unwrap().in_use, 4);
 }
 
+/// A misspelled key in a `clear conn` body, or a body naming nothing, is
+/// refused and clears nothing; the CLI's `clear conn` without words still
+/// clears all (it sends `{"all": true}`). Before, `{"adress": …}` was read
+/// as the empty filter: 200, every connection of every node deleted.
+#[test]
+fn a_clear_conn_body_with_an_unknown_key_or_no_filter_clears_nothing() {
+    let (srv, _) = start(fixture::standalone_status());
+    let c = Client::new(srv.admin_addr.unwrap(), Some(TOKEN.into()));
+    for body in [&br#"{"adress":"198.18.1.10"}"#[..], b"", b"{}"] {
+        let r = c
+            .request("POST", "/v1/clear-conn", body, "application/json")
+            .unwrap();
+        let text = String::from_utf8_lossy(&r.body);
+        assert_eq!(r.status, 400, "{text}");
+        assert!(
+            text.contains("unknown field `adress`") || text.contains("names no connections"),
+            "{text}"
+        );
+        assert_eq!(c.conns(&ConnFilter::default(), true).unwrap().in_use, 4);
+    }
+    assert_eq!(c.clear_conns(&ConnFilter::default()).unwrap().deleted, 4);
+    assert_eq!(c.conns(&ConnFilter::default(), true).unwrap().in_use, 0);
+}
+
 #[test]
 fn methods_paths_and_bodies_are_checked() {
     let (srv, _) = start(fixture::standalone_status());
