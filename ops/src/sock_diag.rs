@@ -35,6 +35,9 @@ const SOCKID_LEN: usize = 48;
 /// `inet_diag_msg` up to and including `idiag_uid` (family, state, timer,
 /// retransmits, the sock id, expires, the two queues, then the uid).
 const MSG_UID_END: usize = 4 + SOCKID_LEN + 12 + 4;
+/// `inet_diag_msg` up to and including `idiag_inode`, after the uid: the
+/// whole message.
+const MSG_INODE_END: usize = MSG_UID_END + 4;
 /// Room for the answer: one `inet_diag_msg`, or an error that quotes the
 /// request.
 const ANSWER_ROOM: usize = 512;
@@ -154,6 +157,15 @@ fn addr_at(b: &[u8], at: usize, family: u8) -> Option<IpAddr> {
 /// The uid in the kernel's answer, if it names a live socket with exactly
 /// these addresses; `None` when the kernel found none (`ENOENT`) or found
 /// another (a listener, a leftover).
+///
+/// Only a socket a process holds has an owner: the kernel answers for a
+/// time-wait or request minisocket with uid 0 and inode 0 whatever user
+/// opened the connection (`inet_twsk_diag_fill`, `inet_req_diag_fill` in
+/// the kernel's `inet_diag.c`), and for a full socket no process holds
+/// any more (an orphan in FIN_WAIT1, FIN_WAIT2, CLOSING, LAST_ACK) with
+/// inode 0. Its state is no guide (a time-wait minisocket reports its
+/// substate, FIN_WAIT2 for one closed first by this end), so inode 0 is
+/// the test: such a connection counts under no uid, never as root's.
 fn parse(answer: &[u8], local: SocketAddr, remote: SocketAddr) -> io::Result<Option<u32>> {
     let bad = || io::Error::new(io::ErrorKind::InvalidData, "a malformed sock_diag answer");
     let kind = answer
@@ -168,7 +180,7 @@ fn parse(answer: &[u8], local: SocketAddr, remote: SocketAddr) -> io::Result<Opt
             e => Err(io::Error::from_raw_os_error(e)),
         };
     }
-    if kind != SOCK_DIAG_BY_FAMILY || body.len() < MSG_UID_END {
+    if kind != SOCK_DIAG_BY_FAMILY || body.len() < MSG_INODE_END {
         return Err(bad());
     }
     let (fam, state) = (body[0], body[1]);
@@ -180,6 +192,7 @@ fn parse(answer: &[u8], local: SocketAddr, remote: SocketAddr) -> io::Result<Opt
     if canon(found_local) != canon(local)
         || canon(found_remote) != canon(remote)
         || matches!(state, TCP_LISTEN | TCP_TIME_WAIT)
+        || u32_at(body, MSG_INODE_END - 4) == Some(0)
     {
         return Ok(None);
     }
@@ -191,8 +204,24 @@ mod tests {
     use super::*;
 
     /// An answer as the kernel writes it for a socket of `family` with
-    /// these addresses, `state` and `uid`.
+    /// these addresses, `state` and `uid`, held by a process (inode 7).
     fn answer(family: u8, local: SocketAddr, remote: SocketAddr, state: u8, uid: u32) -> Vec<u8> {
+        with_inode(answer_of(family, local, remote, state, uid), 7)
+    }
+
+    /// `a` with its socket's inode set to `inode`.
+    fn with_inode(mut a: Vec<u8>, inode: u32) -> Vec<u8> {
+        a[HEADER_LEN + 68..HEADER_LEN + 72].copy_from_slice(&inode.to_ne_bytes());
+        a
+    }
+
+    fn answer_of(
+        family: u8,
+        local: SocketAddr,
+        remote: SocketAddr,
+        state: u8,
+        uid: u32,
+    ) -> Vec<u8> {
         let mut a = vec![0u8; HEADER_LEN + 72];
         let len = a.len() as u32;
         a[0..4].copy_from_slice(&len.to_ne_bytes());
@@ -258,6 +287,14 @@ mod tests {
         let other: SocketAddr = "127.0.0.1:9101".parse().unwrap();
         assert_eq!(ok(answer(INET, client, other, 1, 0)), None);
         assert_eq!(ok(error(libc::ENOENT)), None);
+        // A connection no process holds: a time-wait minisocket in its
+        // FIN_WAIT2 substate (uid 0), or an orphaned full socket, both
+        // with inode 0. Before, the first counted as root's.
+        const TCP_FIN_WAIT2: u8 = 5;
+        let orphan = with_inode(answer(INET, client, server, TCP_FIN_WAIT2, 0), 0);
+        assert_eq!(ok(orphan), None);
+        let orphan = with_inode(answer(INET, client, server, 4, 1000), 0);
+        assert_eq!(ok(orphan), None);
         assert!(parse(&error(libc::EPERM), client, server).is_err());
         assert!(parse(&[0u8; 3], client, server).is_err());
         assert!(parse(&answer(INET, client, server, 1, 0)[..40], client, server).is_err());
