@@ -16,6 +16,7 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 use rampart_dataplane::policy::ports::{PortNames, port};
 use rampart_ops::client::{Client, ClientError, Endpoint};
+use rampart_ops::echo::{terminal_json, terminal_text};
 use rampart_ops::model::MemberChange;
 use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
 use rampart_ops::{asp_drop, clear_conn, service_policy, show_cluster};
@@ -410,14 +411,18 @@ fn client(t: &Target, changes: bool) -> anyhow::Result<Client> {
     })
 }
 
+/// Print an answer of the admin port, as JSON or as `text` renders it.
+/// Whatever answered there wrote its strings (a squatter on the port while
+/// the node restarts, too), so escape sequences in them are shown escaped,
+/// never sent to the terminal (docs/ops.md §5).
 fn print<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce(&T) -> String) {
     if json {
         match serde_json::to_string_pretty(value) {
-            Ok(s) => println!("{s}"),
+            Ok(s) => println!("{}", terminal_json(&s)),
             Err(e) => eprintln!("rampart: cannot encode the answer: {e}"),
         }
     } else {
-        print!("{}", text(value));
+        print!("{}", terminal_text(&text(value)));
     }
 }
 
@@ -570,13 +575,13 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
             match api.configure(&text) {
                 Ok(r) if r.refused_here.is_some() => {
                     if target.json {
-                        println!("{}", serde_json::to_string_pretty(&r)?);
+                        println!("{}", terminal_json(&serde_json::to_string_pretty(&r)?));
                     }
                     eprintln!(
                         "{}: committed as version {}, but not in force on this node: {}",
                         file.display(),
                         r.version,
-                        r.refused_here.as_deref().unwrap_or_default()
+                        terminal_text(r.refused_here.as_deref().unwrap_or_default())
                     );
                     return Ok(ExitCode::from(EXIT_NOT_RUN_HERE));
                 }

@@ -226,8 +226,14 @@ fn main() -> ExitCode {
             tracing::error!("{e:#}");
             ExitCode::FAILURE
         }
+        // An error may quote what answered on the admin port (a status
+        // line, a decoder's complaint): no escape sequence reaches the
+        // terminal (docs/ops.md §5).
         Err(e) => {
-            eprintln!("rampart: {e:#}");
+            eprintln!(
+                "rampart: {}",
+                rampart_ops::echo::terminal_text(&format!("{e:#}"))
+            );
             ExitCode::FAILURE
         }
     }

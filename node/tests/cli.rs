@@ -330,3 +330,64 @@ fn completions_are_generated() {
     assert_eq!(code, 0);
     assert!(out.starts_with("#compdef rampart"));
 }
+
+/// Something other than the node answering on the admin port (a squatter
+/// while the node restarts): every request gets `answer`.
+fn squatter(answer: &'static [u8]) -> String {
+    use std::io::{Read as _, Write as _};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(mut s) = s else { return };
+            let mut head = Vec::new();
+            let mut b = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match s.read(&mut b) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&b[..n]),
+                }
+            }
+            let _ = s.write_all(answer);
+        }
+    });
+    addr
+}
+
+/// Escape sequences in what answers on the admin port never reach the
+/// operator's terminal: not in a `show` answer's text, its JSON, nor an
+/// error quoting a malformed status line. Before, the running config's
+/// text and the status line were printed raw.
+#[test]
+fn escape_sequences_from_the_admin_port_are_printed_escaped() {
+    let run_at = |addr: &str, args: &str| {
+        let mut all: Vec<String> = args.split_whitespace().map(String::from).collect();
+        all.extend(["--admin".to_string(), addr.to_string()]);
+        run(&all)
+    };
+    let evil = "\x1b]0;owned\x07\x1b[2J\u{9b}1m\u{202e}";
+    let raw = |t: &str| {
+        t.chars()
+            .any(|c| ['\x1b', '\x07', '\u{9b}', '\u{202e}'].contains(&c))
+    };
+    let rc = squatter(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n\
+          {\"version\":1,\"text\":\"\\u001b]0;owned\\u0007\\u001b[2J\\u009b1m\\u202e\\naccess-list A\\n\"}",
+    );
+    let (code, out, err) = run_at(&rc, "show running-config");
+    assert_eq!(code, 0, "{err}");
+    assert!(!raw(&out), "{out:?}");
+    assert!(out.contains("\\u{1b}]0;owned\\u{7}\\u{1b}[2J"), "{out:?}");
+    assert!(out.ends_with("\naccess-list A\n"), "{out:?}");
+    let (code, out, err) = run_at(&rc, "show running-config --json");
+    assert_eq!(code, 0, "{err}");
+    assert!(!raw(&out), "{out:?}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["text"].as_str().unwrap().starts_with(evil), "{v}");
+
+    let status = squatter(b"HTTP/1.1 \x1b[2J\x1b]0;owned\x07\r\n\r\n");
+    let (code, out, err) = run_at(&status, "show running-config");
+    assert_ne!(code, 0, "{out}");
+    assert!(!raw(&err), "{err:?}");
+    assert!(err.contains("\\u{1b}[2J"), "{err:?}");
+}

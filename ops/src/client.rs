@@ -17,7 +17,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 
 use crate::clear_conn::ClearRequest;
-use crate::echo::echo_message;
+use crate::echo::{echo, echo_message};
 use crate::http::percent_encode;
 use crate::model::{
     ApiError, ClearResult, ClusterView, ConfigureResult, ConnList, Counters, MemberChange,
@@ -278,12 +278,15 @@ pub fn parse_response(raw: &[u8]) -> Result<RawResponse, String> {
     let status_line = lines.next().ok_or("no status line")?;
     let mut parts = status_line.split_whitespace();
     if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
-        return Err(format!("not an HTTP/1 status line: {status_line}"));
+        return Err(format!(
+            "not an HTTP/1 status line: '{}'",
+            echo(status_line)
+        ));
     }
     let status: u16 = parts
         .next()
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no status code in: {status_line}"))?;
+        .ok_or_else(|| format!("no status code in: '{}'", echo(status_line)))?;
     let mut chunked = false;
     let mut length = None;
     let mut content_type = None;

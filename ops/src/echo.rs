@@ -42,6 +42,58 @@ pub fn echo_message(text: &str) -> String {
         .join("\n")
 }
 
+/// Whether `c` may not reach a terminal as it is: a control character
+/// (C0, DEL, C1: escape sequences start with ESC or CSI) or a
+/// bidirectional formatting character (it makes a line read other than it
+/// is).
+fn unsafe_for_terminal(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// A whole text the CLI prints that came from whatever answers on the
+/// admin port (a `show` table, the running config, a note): control and
+/// bidirectional characters escaped as `\u{…}`, line breaks and tabs kept,
+/// everything else (names in any script) as it is, and not cut (a table
+/// is as long as it is). docs/ops.md §5.
+pub fn terminal_text(text: &str) -> String {
+    if !text
+        .chars()
+        .any(|c| c != '\n' && c != '\t' && unsafe_for_terminal(c))
+    {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if c != '\n' && c != '\t' && unsafe_for_terminal(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// JSON the CLI prints (`--json`) from such an answer, still valid JSON:
+/// the encoder escapes C0 controls already, and what else
+/// [`terminal_text`] would escape (DEL, C1, bidirectional characters, only
+/// ever inside strings) becomes a JSON `\uXXXX` escape.
+pub fn terminal_json(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c != '\n' && c != '\t' && unsafe_for_terminal(c) {
+            // Every such character is in the Basic Multilingual Plane.
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// User text, shown escaped and bounded.
 #[derive(Debug, Clone, Copy)]
 pub struct Echo<'a> {
@@ -89,6 +141,29 @@ mod tests {
         assert_eq!(echo("x\ny\tz").to_string(), "x\\ny\\tz");
         assert_eq!(echo("evil\u{202e}txt").to_string(), "evil\\u{202e}txt");
         assert_eq!(echo("é").to_string(), "\\u{e9}");
+    }
+
+    /// What the CLI prints of an answer keeps its lines and its names, and
+    /// loses every escape sequence.
+    #[test]
+    fn terminal_text_escapes_controls_and_keeps_lines() {
+        assert_eq!(
+            terminal_text("a\tb\nname-é\n"),
+            "a\tb\nname-é\n",
+            "unchanged"
+        );
+        assert_eq!(
+            terminal_text("\x1b]0;x\x07\x1b[2J\r\u{9b}2J\u{202e}txt\n"),
+            "\\u{1b}]0;x\\u{7}\\u{1b}[2J\\u{d}\\u{9b}2J\\u{202e}txt\n"
+        );
+        let json = serde_json::to_string("a\x1b[2J\u{9b}\u{202e}\x7f").unwrap();
+        let safe = terminal_json(&json);
+        assert!(!safe.chars().any(unsafe_for_terminal), "{safe}");
+        assert_eq!(
+            serde_json::from_str::<String>(&safe).unwrap(),
+            "a\x1b[2J\u{9b}\u{202e}\x7f",
+            "still the same JSON"
+        );
     }
 
     #[test]
