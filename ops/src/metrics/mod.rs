@@ -46,6 +46,7 @@ impl Collector for NodeCollector {
             f.counter(&specs::SYSLOG_MESSAGES, &["logged"], get(&s.logged));
             f.counter(&specs::SYSLOG_MESSAGES, &["suppressed"], get(&s.suppressed));
             f.counter(&specs::SYSLOG_UDP_ERRORS, &[], get(&s.udp_errors));
+            f.counter(&specs::SYSLOG_POLLS_LATE, &[], get(&s.polls_late));
         }
         for l in Listener::ALL {
             for r in Refusal::ALL {

@@ -113,6 +113,7 @@ specs! {
     RAFT_APPLIED = "rampart_raft_applied_index", Gauge, [], "Highest applied Raft log index.";
     SYSLOG_MESSAGES = "rampart_syslog_messages_total", Counter, ["result"], "ASA syslog messages, by result (logged, suppressed by the rate limit).";
     SYSLOG_UDP_ERRORS = "rampart_syslog_udp_send_errors_total", Counter, [], "RFC 5424 datagrams the socket refused.";
+    SYSLOG_POLLS_LATE = "rampart_syslog_polls_late_total", Counter, [], "Polls of the workers' connection events that some worker did not answer in time (its events are taken at a later poll; none are lost).";
     HTTP_REFUSED = "rampart_ops_http_refused_total", Counter, ["listener", "reason"], "Connections and requests the ops listeners refused or cut, by listener and reason (limits, timeouts, Host, token).";
     LISTENER_UP = "rampart_ops_listener_up", Gauge, ["listener"], "1 when a configured ops listener holds its address; 0 while it cannot bind it (another process may hold the port) and tries again every 2 s.";
     LISTENER_BIND_FAILURES = "rampart_ops_listener_bind_failures_total", Counter, ["listener"], "Failed attempts to bind an ops listener's address.";

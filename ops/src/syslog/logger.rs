@@ -4,8 +4,8 @@
 //! syslog server. A thread of its own polls the workers.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rampart_dataplane::engine::connlog::{ConnEvent, DEFAULT_CONN_EVENTS_MAX};
@@ -141,10 +141,103 @@ impl ConnLogger {
 
 /// What one poll takes from a worker.
 struct Taken {
+    worker: usize,
     events: Vec<ConnEvent>,
     interfaces: Vec<InterfaceConfig>,
     access_groups: Vec<Option<String>>,
     drops: [u64; DropReason::COUNT],
+}
+
+/// One pass of the pump over the workers, without the thread: a test
+/// drives it poll by poll.
+///
+/// A worker's events are gone from its engine once its job took them, so
+/// the job hands them to a channel this poller owns for its whole life,
+/// not to the answer of `each`: when one worker misses the deadline,
+/// `each` fails and drops the answers it collected, and a job that runs
+/// after its caller gave up answers nobody; either way the events still
+/// reach the log, at this poll or the next (SECURITY.md: nothing is
+/// dropped silently). A worker that missed a poll keeps its events for the
+/// next one; each such poll is counted (`polls_late`).
+struct Poller {
+    queue_events: usize,
+    enabled: bool,
+    sink: mpsc::Sender<Taken>,
+    taken: mpsc::Receiver<Taken>,
+    /// The drop counters each worker answered last (they are cumulative):
+    /// their sum feeds the threat monitor, so a worker that missed a poll
+    /// shows its last counts, not none.
+    drops: Vec<[u64; DropReason::COUNT]>,
+    counters: Arc<SyslogCounters>,
+}
+
+impl Poller {
+    fn new(queue_events: usize, counters: Arc<SyslogCounters>) -> Self {
+        let (sink, taken) = mpsc::channel();
+        Poller {
+            queue_events,
+            enabled: false,
+            sink,
+            taken,
+            drops: Vec::new(),
+            counters,
+        }
+    }
+
+    /// Turn the workers' connection log on (until every worker took it),
+    /// take their events and log them.
+    fn poll<P: EnginePool>(&mut self, pool: &P, logger: &mut ConnLogger) {
+        if !self.enabled {
+            let queue_events = self.queue_events;
+            self.enabled = pool
+                .each(POLL_INTERVAL * 10, move |w| {
+                    w.engine.set_conn_log(queue_events)
+                })
+                .is_ok();
+        }
+        let sink = self.sink.clone();
+        let answered = pool.each(POLL_INTERVAL * 10, move |w| {
+            let mut events = Vec::new();
+            w.engine.take_conn_events(&mut events);
+            let n = w.engine.config().interfaces.len();
+            // The poller holds the receiver as long as it lives.
+            let _ = sink.send(Taken {
+                worker: w.worker,
+                events,
+                interfaces: w.engine.config().interfaces.clone(),
+                access_groups: (0..n)
+                    .map(|i| {
+                        w.engine
+                            .policy()
+                            .access_group(IfaceId(i as u8))
+                            .map(String::from)
+                    })
+                    .collect(),
+                drops: w.engine.counters().drops,
+            });
+        });
+        if answered.is_err() {
+            self.counters.polls_late.fetch_add(1, Ordering::Relaxed);
+        }
+        for t in self.taken.try_iter() {
+            if self.drops.len() <= t.worker {
+                self.drops.resize(t.worker + 1, [0; DropReason::COUNT]);
+            }
+            self.drops[t.worker] = t.drops;
+            let ctx = Context {
+                interfaces: &t.interfaces,
+                access_groups: &t.access_groups,
+            };
+            logger.events(&ctx, &t.events);
+        }
+        let mut drops = [0u64; DropReason::COUNT];
+        for w in &self.drops {
+            for (d, x) in drops.iter_mut().zip(w) {
+                *d = d.saturating_add(*x);
+            }
+        }
+        logger.tick(&drops);
+    }
 }
 
 /// The polling thread; dropping it stops it.
@@ -164,50 +257,12 @@ impl LogPump {
     ) -> std::io::Result<LogPump> {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let mut poller = Poller::new(queue_events, logger.counters.clone());
         let thread = std::thread::Builder::new()
             .name("rampart-connlog".into())
             .spawn(move || {
-                let mut enabled = false;
                 while !flag.load(Ordering::Relaxed) {
-                    if !enabled {
-                        enabled = pool
-                            .each(POLL_INTERVAL * 10, move |w| {
-                                w.engine.set_conn_log(queue_events)
-                            })
-                            .is_ok();
-                    }
-                    let taken = pool.each(POLL_INTERVAL * 10, |w| {
-                        let mut events = Vec::new();
-                        w.engine.take_conn_events(&mut events);
-                        let n = w.engine.config().interfaces.len();
-                        Taken {
-                            events,
-                            interfaces: w.engine.config().interfaces.clone(),
-                            access_groups: (0..n)
-                                .map(|i| {
-                                    w.engine
-                                        .policy()
-                                        .access_group(IfaceId(i as u8))
-                                        .map(String::from)
-                                })
-                                .collect(),
-                            drops: w.engine.counters().drops,
-                        }
-                    });
-                    if let Ok(taken) = taken {
-                        let mut drops = [0u64; DropReason::COUNT];
-                        for t in &taken {
-                            for (d, x) in drops.iter_mut().zip(t.drops) {
-                                *d = d.saturating_add(x);
-                            }
-                            let ctx = Context {
-                                interfaces: &t.interfaces,
-                                access_groups: &t.access_groups,
-                            };
-                            logger.events(&ctx, &t.events);
-                        }
-                        logger.tick(&drops);
-                    }
+                    poller.poll(&*pool, &mut logger);
                     std::thread::sleep(POLL_INTERVAL);
                 }
             })?;
@@ -224,5 +279,81 @@ impl Drop for LogPump {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::{LocalPool, PoolError, WorkerView};
+    use rampart_dataplane::conntrack::NodeId;
+    use rampart_dataplane::packet::PacketMeta;
+    use rampart_dataplane::trace::{Side, TcpModel, v4_pair};
+    use rampart_dataplane::{Engine, EngineConfig, Instant};
+
+    /// Engines whose `each` runs every job, then, while `late` is set,
+    /// fails as the node's pool does when one worker misses the deadline
+    /// after the others answered.
+    struct LatePool {
+        inner: LocalPool,
+        late: AtomicBool,
+    }
+
+    impl EnginePool for LatePool {
+        fn workers(&self) -> usize {
+            self.inner.workers()
+        }
+
+        fn each<R: Send + 'static>(
+            &self,
+            timeout: Duration,
+            f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
+        ) -> Result<Vec<R>, PoolError> {
+            let answers = self.inner.each(timeout, f)?;
+            match self.late.load(Ordering::Relaxed) {
+                true => Err(PoolError("worker 1 did not answer in 1 s".into())),
+                false => Ok(answers),
+            }
+        }
+    }
+
+    /// `n` non-SYN segments from inside with no connection on worker `w`:
+    /// `n` connection-log events (106015).
+    fn denies(pool: &LatePool, w: usize, n: u16) {
+        for port in 0..n {
+            let (c, s) = v4_pair(41_000 + port, 80);
+            let mut m = TcpModel::new(c, s, [1, 2], [1000, 1000], [None, None]);
+            m.handshake();
+            let ack = m.ack(Side::Client);
+            pool.inner.with(w, |e, now| {
+                e.process(&mut m.frame(&ack), PacketMeta::default(), c.iface, now)
+            });
+        }
+    }
+
+    /// The events the workers that answered gave up are logged although
+    /// another worker missed the poll, and the late poll is counted.
+    /// Before, `each` failing dropped them: taken from the engines, logged
+    /// nowhere, counted nowhere.
+    #[test]
+    fn events_taken_in_a_poll_a_worker_missed_are_logged() {
+        let engines = (0..2)
+            .map(|_| Engine::new(EngineConfig::inside_outside(NodeId(1), [3; 4])).unwrap())
+            .collect();
+        let pool = LatePool {
+            inner: LocalPool::new(engines, || Instant::from_secs(1)),
+            late: AtomicBool::new(false),
+        };
+        let counters = Arc::new(SyslogCounters::default());
+        let mut logger = ConnLogger::new(&SyslogConfig::default(), counters.clone()).unwrap();
+        let mut poller = Poller::new(64, counters.clone());
+        poller.poll(&pool, &mut logger);
+        assert_eq!(counters.logged.load(Ordering::Relaxed), 0, "nothing yet");
+        denies(&pool, 0, 3);
+        denies(&pool, 1, 2);
+        pool.late.store(true, Ordering::Relaxed);
+        poller.poll(&pool, &mut logger);
+        assert_eq!(counters.logged.load(Ordering::Relaxed), 5);
+        assert_eq!(counters.polls_late.load(Ordering::Relaxed), 1);
     }
 }

@@ -19,4 +19,9 @@ pub struct SyslogCounters {
     pub suppressed: AtomicU64,
     /// RFC 5424 datagrams the socket refused.
     pub udp_errors: AtomicU64,
+    /// Polls of the workers' connection events that some worker did not
+    /// answer in time: its events wait in its engine for a later poll (and
+    /// what a worker took for a poll that gave up on another is logged all
+    /// the same).
+    pub polls_late: AtomicU64,
 }
