@@ -262,7 +262,8 @@ pub struct RaftStatus {
     pub learners: Vec<u16>,
     /// Raft calls from members refused (undecodable, a wrong sender, a
     /// snapshot chunk past its limit, a term or index past 2^62, entries
-    /// out of order, a membership no change makes).
+    /// out of order, a membership no change makes), and members' replies
+    /// refused (a term or log index past 2^62).
     #[serde(default)]
     pub rpcs_refused: u64,
     /// Committed policies this node did not run: they did not compile
