@@ -161,11 +161,11 @@ async fn run_node(
         }
         while let Some(out) = protocol.poll_output() {
             match out {
-                Output::Send { peer, frame } => {
-                    transport.send(peer, frame).expect("queue has room");
+                Output::Send { peer, conn, frame } => {
+                    transport.send(peer, conn, frame).expect("queue has room");
                 }
-                Output::Datagram { peer, frame } => {
-                    let _ = transport.send_datagram(peer, frame);
+                Output::Datagram { peer, conn, frame } => {
+                    let _ = transport.send_datagram(peer, conn, frame);
                 }
                 Output::Apply {
                     from,

@@ -225,6 +225,10 @@ pub enum SendError {
     /// Larger than a frame may be.
     #[error("frame of {0} bytes exceeds the limit")]
     TooLarge(usize),
+    /// Meant for a connection to the peer that a newer one replaced:
+    /// dropped (counted in [`TransportCounters::sends_replaced`]).
+    #[error("the connection to peer {0} the frame was meant for was replaced")]
+    Replaced(u16),
 }
 
 /// A peer speaks another major version of the sync wire: the two nodes
@@ -308,6 +312,10 @@ pub struct TransportCounters {
     /// Of those, refused because the peer's queue held
     /// [`OUTBOUND_BUDGET_BYTES`] already.
     pub send_refused_bytes: AtomicU64,
+    /// Frames and datagrams dropped because the connection they were
+    /// meant for had been replaced by a newer one to the same peer (not
+    /// counted in `send_refused` or `datagrams_refused`).
+    pub sends_replaced: AtomicU64,
     /// Times a connection's reader waited because the protocol had
     /// [`INBOUND_BUDGET_BYTES`] of its frames unconsumed.
     pub inbound_budget_waits: AtomicU64,
@@ -724,9 +732,17 @@ impl Transport {
         }
     }
 
-    /// Queue a frame to `peer`. Never waits: a full queue or a missing
+    /// Queue a frame to `peer` on its connection `conn` (the id its
+    /// [`TransportEvent::Up`] gave). Never waits: a full queue or a missing
     /// connection is an error the protocol recovers from (resend/resync).
-    pub fn send(&self, peer: u16, frame: Bytes) -> Result<(), SendError> {
+    ///
+    /// A frame for a connection that a newer one to the peer replaced is
+    /// dropped, not sent on the newer one: a peer that restarted and
+    /// dialled again is on the new connection before the protocol has
+    /// heard of it, and what the protocol still sends for the old one
+    /// would reach the peer ahead of the protocol's `Hello`, which the
+    /// peer refuses (docs/sync.md §5, *Peers up and down*).
+    pub fn send(&self, peer: u16, conn: u64, frame: Bytes) -> Result<(), SendError> {
         if frame.len() > MAX_FRAME_BYTES {
             add(&self.shared.counters.send_refused, 1);
             return Err(SendError::TooLarge(frame.len()));
@@ -740,6 +756,10 @@ impl Transport {
             add(&self.shared.counters.send_refused, 1);
             return Err(SendError::NotConnected(peer));
         };
+        if slot.conn != conn {
+            add(&self.shared.counters.sends_replaced, 1);
+            return Err(SendError::Replaced(peer));
+        }
         let len = frame.len();
         if slot.queued.load(Ordering::Relaxed) + len > OUTBOUND_BUDGET_BYTES {
             add(&self.shared.counters.send_refused, 1);
@@ -772,21 +792,26 @@ impl Transport {
 
     /// Send an unreliable datagram to `peer` (QUIC datagram: congestion
     /// controlled, never retransmitted, the oldest dropped when the send
-    /// buffer is full). For data that also travels on the stream.
-    pub fn send_datagram(&self, peer: u16, frame: Bytes) -> Result<(), SendError> {
+    /// buffer is full). For data that also travels on the stream; sent
+    /// only on the connection `conn`, as [`send`](Self::send) is.
+    pub fn send_datagram(&self, peer: u16, conn: u64, frame: Bytes) -> Result<(), SendError> {
         let c = &self.shared.counters;
-        let conn = self
+        let slot = self
             .shared
             .peers
             .lock()
             .ok()
-            .and_then(|p| p.get(&peer).map(|s| s.handle.clone()));
-        let Some(conn) = conn else {
+            .and_then(|p| p.get(&peer).map(|s| (s.conn, s.handle.clone())));
+        let Some((current, handle)) = slot else {
             add(&c.datagrams_refused, 1);
             return Err(SendError::NotConnected(peer));
         };
+        if current != conn {
+            add(&c.sends_replaced, 1);
+            return Err(SendError::Replaced(peer));
+        }
         let len = frame.len();
-        match conn.send_datagram(frame) {
+        match handle.send_datagram(frame) {
             Ok(()) => {
                 add(&c.datagrams_sent, 1);
                 Ok(())

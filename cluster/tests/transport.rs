@@ -181,15 +181,15 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
 
     let (peer, a_conn) = wait_up(&mut arx).await;
     assert_eq!(peer, 2);
-    let (peer, _) = wait_up(&mut brx).await;
+    let (peer, b_conn) = wait_up(&mut brx).await;
     assert_eq!(peer, 1);
 
     // 10,000 frames each way arrive complete and in order.
     const N: u32 = 10_000;
     for i in 0..N {
-        a.send(2, Bytes::from(i.to_be_bytes().to_vec()))
+        a.send(2, a_conn, Bytes::from(i.to_be_bytes().to_vec()))
             .expect("send a");
-        b.send(1, Bytes::from(i.to_be_bytes().to_vec()))
+        b.send(1, b_conn, Bytes::from(i.to_be_bytes().to_vec()))
             .expect("send b");
     }
     for rx in [&mut arx, &mut brx] {
@@ -212,7 +212,7 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
     assert!(first.1.rtt > Duration::ZERO);
 
     // Datagrams: best effort, but on loopback they arrive.
-    a.send_datagram(2, Bytes::from_static(b"fast path"))
+    a.send_datagram(2, a_conn, Bytes::from_static(b"fast path"))
         .expect("datagram");
     loop {
         if let TransportEvent::Datagram { peer, frame, .. } = next(&mut brx, 10).await {
@@ -221,7 +221,7 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
         }
     }
     assert!(
-        a.send_datagram(2, Bytes::from(vec![0u8; 64 << 10]))
+        a.send_datagram(2, a_conn, Bytes::from(vec![0u8; 64 << 10]))
             .is_err(),
         "larger than a datagram"
     );
@@ -236,7 +236,7 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
             break;
         }
     }
-    assert!(a.send(2, Bytes::from_static(b"x")).is_err());
+    assert!(a.send(2, a_conn, Bytes::from_static(b"x")).is_err());
     // The ended connection's figures stay in the sums; no round trip now.
     let down = link(&a).1;
     assert!(down.datagrams_out >= first.1.datagrams_out, "{down:?}");
@@ -249,7 +249,7 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
     assert_eq!(peer, 2);
     assert!(conn2 > a_conn, "connection ids increase");
     wait_up(&mut b2rx).await;
-    a.send(2, Bytes::from_static(b"again"))
+    a.send(2, conn2, Bytes::from_static(b"again"))
         .expect("send after reconnect");
     assert_eq!(next_frame(&mut b2rx).await.as_ref(), b"again");
     // Both connections summed: the counters never go back.
@@ -610,7 +610,7 @@ async fn inbound_and_outbound_frames_are_bounded_in_bytes_and_nothing_is_lost() 
     let (ca, cb) = pair_cfgs();
     let (a, mut arx) = Transport::start(ca, node_tls(&dir, 1)).expect("start a");
     let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
-    wait_up(&mut arx).await;
+    let (_, a_conn) = wait_up(&mut arx).await;
     wait_up(&mut brx).await;
     // 100 frames of 2 MiB: 200 MiB, three times B's budget. B's protocol
     // (this test) does not read for a while.
@@ -623,7 +623,7 @@ async fn inbound_and_outbound_frames_are_bounded_in_bytes_and_nothing_is_lost() 
             let mut refused = 0;
             let deadline = std::time::Instant::now() + Duration::from_secs(60);
             while sent < N && std::time::Instant::now() < deadline {
-                match a.send(2, Bytes::from(vec![sent as u8; LEN])) {
+                match a.send(2, a_conn, Bytes::from(vec![sent as u8; LEN])) {
                     Ok(()) => sent += 1,
                     // A's own queue is bounded in bytes too: wait for the writer.
                     Err(_) => {
@@ -706,7 +706,8 @@ async fn a_higher_id_that_starts_late_wakes_the_lower_ids_dial() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
-    assert_eq!(wait_up(&mut arx).await.0, 2);
+    let (peer, a_conn) = wait_up(&mut arx).await;
+    assert_eq!(peer, 2);
     assert_eq!(wait_up(&mut brx).await.0, 1);
     // A counts the wake before it dials back; B counts it once it sees A
     // close the wake's connection, which may be after the two are up.
@@ -724,7 +725,7 @@ async fn a_higher_id_that_starts_late_wakes_the_lower_ids_dial() {
     let sent = b.counters().wakes_sent.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(b.counters().wakes_sent.load(Ordering::Relaxed), sent);
-    a.send(2, Bytes::from_static(b"hi")).expect("send");
+    a.send(2, a_conn, Bytes::from_static(b"hi")).expect("send");
     assert_eq!(next_frame(&mut brx).await.as_ref(), b"hi");
     a.shutdown().await;
     b.shutdown().await;
@@ -783,5 +784,70 @@ async fn a_restarted_higher_id_replaces_its_leftover_connection_at_once() {
     assert!(a.counters().wakes_received.load(Ordering::Relaxed) >= 1);
     a.shutdown().await;
     b2.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A lower id that crashes and dials again before its old connection's
+/// idle timeout (30 s here) replaces it at once: the higher id's transport
+/// reports the new connection up while its protocol may still send for
+/// the old one. A frame meant for the old connection is dropped and
+/// counted, never sent on the new one, where it would come before the
+/// protocol's `Hello` (docs/sync.md §5, *Peers up and down*).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_meant_for_a_replaced_connection_is_not_sent_on_the_new_one() {
+    use rampart_cluster::transport::SendError;
+    let dir = tmp("replaced");
+    pki::init_ca(&dir).expect("ca");
+    let (mut ca, mut cb) = pair_cfgs();
+    for c in [&mut ca, &mut cb] {
+        c.idle_timeout = Duration::from_secs(30);
+        c.keep_alive = Duration::from_secs(1);
+    }
+    let (b, mut brx) = Transport::start(cb, node_tls(&dir, 2)).expect("start b");
+    // A runs on a runtime of its own, dropped to crash it: no close frame
+    // leaves, as when its process is killed.
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let tls_a = node_tls(&dir, 1);
+    let (ca1, tls_a1) = (ca.clone(), tls_a.clone());
+    let crashed = std::thread::spawn(move || {
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        rt.block_on(async {
+            let (_a, mut arx) = Transport::start(ca1, tls_a1).expect("start a");
+            wait_up(&mut arx).await;
+            up_tx.send(()).expect("tell");
+        });
+        let _ = stop_rx.recv();
+        drop(rt);
+    });
+    up_rx.recv_timeout(Duration::from_secs(10)).expect("A up");
+    let (_, first) = wait_up(&mut brx).await;
+    stop_tx.send(()).expect("stop");
+    crashed.join().expect("crashed thread");
+    let (a2, mut a2rx) = restart(&ca, &tls_a).await;
+    let second = loop {
+        if let TransportEvent::Up { peer: 1, conn } = next(&mut brx, 10).await {
+            break conn;
+        }
+    };
+    assert_ne!(second, first, "a new connection");
+    assert_eq!(
+        b.send(1, first, Bytes::from_static(b"for the old one")),
+        Err(SendError::Replaced(1))
+    );
+    assert_eq!(
+        b.send_datagram(1, first, Bytes::from_static(b"old copy")),
+        Err(SendError::Replaced(1))
+    );
+    assert_eq!(b.counters().sends_replaced.load(Ordering::Relaxed), 2);
+    b.send(1, second, Bytes::from_static(b"hello on the new one"))
+        .expect("send on the new connection");
+    wait_up(&mut a2rx).await;
+    assert_eq!(
+        next_frame(&mut a2rx).await.as_ref(),
+        b"hello on the new one"
+    );
+    a2.shutdown().await;
+    b.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -62,35 +62,37 @@ async fn next(rx: &mut mpsc::Receiver<TransportEvent>) -> TransportEvent {
         .expect("channel open")
 }
 
-async fn wait_up(rx: &mut mpsc::Receiver<TransportEvent>, want: u16) {
+/// The id of the next connection to `want` that comes up.
+async fn wait_up(rx: &mut mpsc::Receiver<TransportEvent>, want: u16) -> u64 {
     loop {
-        if let TransportEvent::Up { peer, .. } = next(rx).await
+        if let TransportEvent::Up { peer, conn } = next(rx).await
             && peer == want
         {
-            return;
+            return conn;
         }
     }
 }
 
 type Events = mpsc::Receiver<TransportEvent>;
 
-/// Nodes 1 and 2 under a new CA in `dir`, connected to each other.
-async fn connected_pair(dir: &Path) -> (Transport, Events, Transport, Events) {
+/// Nodes 1 and 2 under a new CA in `dir`, connected to each other, with
+/// node 1's id for its connection to node 2.
+async fn connected_pair(dir: &Path) -> (Transport, Events, Transport, Events, u64) {
     pki::init_ca(dir).expect("ca");
     let (a_addr, b_addr) = (free_addr(), free_addr());
     let (a, mut arx) =
         Transport::start(cfg(1, a_addr, &[(2, b_addr)]), node_tls(dir, 1)).expect("a");
     let (b, mut brx) =
         Transport::start(cfg(2, b_addr, &[(1, a_addr)]), node_tls(dir, 2)).expect("b");
-    wait_up(&mut arx, 2).await;
+    let a_conn = wait_up(&mut arx, 2).await;
     wait_up(&mut brx, 1).await;
-    (a, arx, b, brx)
+    (a, arx, b, brx, a_conn)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_round_trip_beside_sync_frames_and_fail_clearly() {
     let dir = tmp("pair");
-    let (a, mut arx, b, mut brx) = connected_pair(&dir).await;
+    let (a, mut arx, b, mut brx, a_conn) = connected_pair(&dir).await;
     let t = Duration::from_secs(2);
 
     // Before B serves the service, A is told so (and treats it as down).
@@ -131,7 +133,7 @@ async fn calls_round_trip_beside_sync_frames_and_fail_clearly() {
     });
     // Sync frames flow while calls are in flight.
     for i in 0u32..1000 {
-        a.send(2, Bytes::from(i.to_be_bytes().to_vec()))
+        a.send(2, a_conn, Bytes::from(i.to_be_bytes().to_vec()))
             .expect("frame");
     }
     let mut handles = Vec::new();
@@ -277,19 +279,20 @@ async fn peers_added_and_removed_at_run_time() {
     );
     let mut up = Vec::new();
     while up.len() < 2 {
-        if let TransportEvent::Up { peer, .. } = next(&mut arx).await {
-            up.push(peer);
+        if let TransportEvent::Up { peer, conn } = next(&mut arx).await {
+            up.push((peer, conn));
         }
     }
     up.sort_unstable();
-    assert_eq!(up, vec![1, 3]);
+    assert_eq!(up.iter().map(|u| u.0).collect::<Vec<_>>(), vec![1, 3]);
     wait_up(&mut lrx, 2).await;
     wait_up(&mut hrx, 2).await;
     assert_eq!(
         a.peer_states(),
         vec![(1, LinkState::Up), (3, LinkState::Up)]
     );
-    a.send(3, Bytes::from_static(b"hello")).expect("send");
+    a.send(3, up[1].1, Bytes::from_static(b"hello"))
+        .expect("send");
     loop {
         if let TransportEvent::Frame { frame, .. } = next(&mut hrx).await {
             assert_eq!(frame.as_ref(), b"hello");
@@ -312,8 +315,8 @@ async fn peers_added_and_removed_at_run_time() {
     // longer dials node 3.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(a.counters().refused_unknown_peer.load(Relaxed) > refused_before);
-    assert!(a.send(1, Bytes::from_static(b"x")).is_err());
-    assert!(a.send(3, Bytes::from_static(b"x")).is_err());
+    assert!(a.send(1, up[0].1, Bytes::from_static(b"x")).is_err());
+    assert!(a.send(3, up[1].1, Bytes::from_static(b"x")).is_err());
     while let Ok(ev) = arx.try_recv() {
         assert!(
             !matches!(ev, TransportEvent::Up { .. }),
@@ -410,7 +413,7 @@ async fn requests_held_in_memory_are_bounded_in_bytes_per_connection() {
     use rampart_cluster::transport::RPC_INBOUND_BUDGET_BYTES;
     use std::sync::atomic::Ordering::Relaxed;
     let dir = tmp("rpc-budget");
-    let (a, _arx, b, _brx) = connected_pair(&dir).await;
+    let (a, _arx, b, _brx, _) = connected_pair(&dir).await;
     let mut calls = b.serve_rpcs(SERVICE);
     const LEN: usize = 15 << 20;
     const { assert!(3 * LEN <= RPC_INBOUND_BUDGET_BYTES && 4 * LEN > RPC_INBOUND_BUDGET_BYTES) };
@@ -452,7 +455,7 @@ async fn the_request_budget_counts_the_memory_a_request_holds() {
     use rampart_cluster::transport::RPC_INBOUND_BUDGET_BYTES;
     use std::sync::atomic::Ordering::Relaxed;
     let dir = tmp("rpc-budget-capacity");
-    let (a, _arx, b, _brx) = connected_pair(&dir).await;
+    let (a, _arx, b, _brx, _) = connected_pair(&dir).await;
     let mut calls = b.serve_rpcs(SERVICE);
     const LEN: usize = (8 << 20) + 1;
     const { assert!(3 * (16 << 20) <= RPC_INBOUND_BUDGET_BYTES && 5 * LEN < RPC_INBOUND_BUDGET_BYTES) };
@@ -517,7 +520,7 @@ async fn a_member_given_a_new_address_is_dialled_there() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wildcard_address_never_replaces_a_dialable_one() {
     let dir = tmp("wildcard");
-    let (a, mut arx, b, _brx) = connected_pair(&dir).await;
+    let (a, mut arx, b, _brx, _) = connected_pair(&dir).await;
     let b_addr = b.local_addr().expect("bound");
     assert!(
         !a.add_peer(PeerSpec {

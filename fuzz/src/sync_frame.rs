@@ -388,14 +388,16 @@ impl Gen {
         self.outcomes.push(outcome.clone());
         let now = self.driver.now();
         let conn = self.driver.conn(PEERS[0]);
+        // As the transport does: only what is meant for the current
+        // connection is sent on it (docs/sync.md §5).
         for o in self.driver.outputs().to_vec() {
             match o {
-                Output::Send { peer, frame } if peer == PEERS[0] => {
+                Output::Send { peer, conn: c, frame } if peer == PEERS[0] && c == conn => {
                     self.peer
                         .on_frame(ME, conn, &frame, now)
                         .expect("node 2 accepts node 1's frames");
                 }
-                Output::Datagram { peer, frame } if peer == PEERS[0] => {
+                Output::Datagram { peer, conn: c, frame } if peer == PEERS[0] && c == conn => {
                     self.peer
                         .on_datagram(ME, conn, &frame, now)
                         .expect("node 2 accepts node 1's datagrams");

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use rampart_afpacket::fanout::worker_of;
 use rampart_cluster::sync::protocol::FrameError;
 use rampart_cluster::sync::{Output, Protocol, Share};
-use rampart_cluster::transport::{Transport, TransportEvent};
+use rampart_cluster::transport::{SendError, Transport, TransportEvent};
 use rampart_dataplane::engine::sync::{PullOut, Source, SyncOut};
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::sync::{
@@ -202,7 +202,8 @@ pub struct LinkCounters {
     pub states_refused: [AtomicU64; SyncReject::COUNT],
     /// Batches of pulls the bridge dropped: the outbox was full.
     pub pulls_dropped: AtomicU64,
-    /// Frames the transport refused to queue.
+    /// Frames the transport refused to queue (a frame for a connection
+    /// since replaced is not one: the transport counts it apart).
     pub send_failed: AtomicU64,
     /// Frames refused by the protocol (malformed or out of protocol; by
     /// reason in the protocol's counters).
@@ -757,7 +758,9 @@ fn guards(
 }
 
 /// The cluster links' connection events: connections made and ended,
-/// dials that failed, and wakes (docs/sync.md §8).
+/// dials that failed, wakes (docs/sync.md §8), and frames and datagrams
+/// dropped because the connection they were meant for had been replaced
+/// (docs/sync.md §5).
 fn connects(transport: &Transport) -> Vec<(&'static str, u64)> {
     let t = transport.counters();
     let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
@@ -767,6 +770,7 @@ fn connects(transport: &Transport) -> Vec<(&'static str, u64)> {
         ("dial_failed", get(&t.dial_failures)),
         ("wake_sent", get(&t.wakes_sent)),
         ("wake_received", get(&t.wakes_received)),
+        ("replaced_send_dropped", get(&t.sends_replaced)),
     ]
 }
 
@@ -1042,14 +1046,19 @@ async fn pump(
             route_apply(end, a).await;
         }
         match out {
-            Output::Send { peer, frame } => {
-                if transport.send(peer, frame).is_err() {
+            Output::Send { peer, conn, frame } => match transport.send(peer, conn, frame) {
+                // A frame for a connection since replaced is dropped as
+                // the protocol meant (counted by the transport): the
+                // protocol has yet to hear of the new one, and sends its
+                // Hello on it first (docs/sync.md §5).
+                Ok(()) | Err(SendError::Replaced(_)) => {}
+                Err(_) => {
                     counters.send_failed.fetch_add(1, Ordering::Relaxed);
                 }
-            }
-            Output::Datagram { peer, frame } => {
+            },
+            Output::Datagram { peer, conn, frame } => {
                 // Best effort: the stream carries the same batch.
-                let _ = transport.send_datagram(peer, frame);
+                let _ = transport.send_datagram(peer, conn, frame);
             }
             Output::Apply { .. } => unreachable!("taken above"),
             Output::State { from, copy, flows } => {

@@ -62,7 +62,7 @@ pub struct SimConfig {
     /// Half the restarts replace a survivor's connection as the transport
     /// does when the restarted node dials before the old one's idle
     /// timeout: the new connection up, then the old one down (off by
-    /// default: it finds frames sent before the Hello, docs/simulator.md).
+    /// default; CI runs it as a campaign of its own, docs/simulator.md).
     pub replaced_first: bool,
 }
 
@@ -116,6 +116,10 @@ pub struct Stats {
     pub sync_events: u64,
     /// Stream frames between nodes.
     pub sync_frames: u64,
+    /// Stream frames and datagrams a node's protocol meant for a
+    /// connection that a newer one had replaced, dropped as the transport
+    /// drops them (docs/sync.md §5).
+    pub sends_replaced: u64,
     /// Times a node found it had been stopped and resynced.
     pub stalls: u64,
     /// The faults injected.

@@ -26,10 +26,12 @@ pub const BULK_STEP: Duration = Duration::from_millis(1);
 /// What a node asks of the world.
 #[derive(Debug)]
 pub enum NodeOut {
-    /// A stream frame for a peer (by index).
-    Send(usize, bytes::Bytes),
-    /// A datagram for a peer (by index).
-    Datagram(usize, bytes::Bytes),
+    /// A stream frame for a peer (by index) on the connection the
+    /// protocol meant it for.
+    Send(usize, u64, bytes::Bytes),
+    /// A datagram for a peer (by index) on the connection the protocol
+    /// meant it for.
+    Datagram(usize, u64, bytes::Bytes),
     /// A held frame leaves.
     Released(Vec<u8>),
     /// The engine produced this sync event (checked, then sent).
@@ -179,11 +181,11 @@ impl SimNode {
             let mut again = false;
             while let Some(o) = self.proto.poll_output() {
                 match o {
-                    Output::Send { peer, frame } => {
-                        out.push(NodeOut::Send(usize::from(peer) - 1, frame));
+                    Output::Send { peer, conn, frame } => {
+                        out.push(NodeOut::Send(usize::from(peer) - 1, conn, frame));
                     }
-                    Output::Datagram { peer, frame } => {
-                        out.push(NodeOut::Datagram(usize::from(peer) - 1, frame));
+                    Output::Datagram { peer, conn, frame } => {
+                        out.push(NodeOut::Datagram(usize::from(peer) - 1, conn, frame));
                     }
                     Output::Apply {
                         from,

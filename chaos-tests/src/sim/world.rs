@@ -647,24 +647,31 @@ impl World {
         }
         for o in out {
             match o {
-                NodeOut::Send(peer, frame) => {
+                NodeOut::Send(peer, conn, frame) => {
                     self.stats.sync_frames += 1;
                     let l = self.net.link(i, peer);
-                    if let Some(conn) = l.conn {
-                        let jitter = 0;
-                        let at = l.stream_arrival(i, self.now, jitter);
-                        self.push(
-                            at,
-                            Ev::Stream {
-                                from: i,
-                                to: peer,
-                                conn,
-                                frame,
-                            },
-                        );
+                    match l.conn {
+                        Some(c) if c == conn => {
+                            let jitter = 0;
+                            let at = l.stream_arrival(i, self.now, jitter);
+                            self.push(
+                                at,
+                                Ev::Stream {
+                                    from: i,
+                                    to: peer,
+                                    conn,
+                                    frame,
+                                },
+                            );
+                        }
+                        // As the transport does: a frame for a connection
+                        // a newer one replaced is dropped, never sent on
+                        // the new one ahead of the Hello (docs/sync.md §5).
+                        Some(_) => self.stats.sends_replaced += 1,
+                        None => {}
                     }
                 }
-                NodeOut::Datagram(peer, frame) => self.datagram(i, peer, frame),
+                NodeOut::Datagram(peer, conn, frame) => self.datagram(i, peer, conn, frame),
                 NodeOut::Released(frame) => self.released(i, frame),
                 NodeOut::Synced(e) => {
                     self.stats.sync_events += 1;
@@ -706,9 +713,17 @@ impl World {
         }
     }
 
-    fn datagram(&mut self, from: usize, to: usize, frame: bytes::Bytes) {
+    fn datagram(&mut self, from: usize, to: usize, conn: u64, frame: bytes::Bytes) {
         let l = self.net.link(from, to);
-        let Some(conn) = l.conn else { return };
+        match l.conn {
+            Some(c) if c == conn => {}
+            Some(_) => {
+                // For a connection since replaced: dropped, as a frame is.
+                self.stats.sends_replaced += 1;
+                return;
+            }
+            None => return,
+        }
         let (loss, dup) = (l.dgram_loss, l.dgram_dup);
         let delay = l.delay_at(self.now);
         if l.partitioned || self.rng.random_bool(loss) {

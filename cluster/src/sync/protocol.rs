@@ -139,19 +139,30 @@ impl Default for ProtocolConfig {
 /// Something the shell must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Send a frame to a peer on its current connection.
+    /// Send a frame to a peer on connection `conn`. The shell sends it
+    /// only while `conn` is still the peer's current connection, and drops
+    /// it (counted) once a newer one replaced it, as [`Protocol::on_frame`]
+    /// drops a frame that arrives on a replaced connection: on the new one
+    /// it would come before this node's `Hello`, and the peer would refuse
+    /// it (docs/sync.md §5, *Peers up and down*).
     Send {
         /// The peer.
         peer: u16,
+        /// The connection the frame is meant for (the id the shell gave
+        /// [`Protocol::on_peer_up`]).
+        conn: u64,
         /// The frame.
         frame: bytes::Bytes,
     },
     /// Send a copy of an event batch as an unreliable datagram: the fast
     /// path that a loss on the reliable stream cannot stall (no head-of-
-    /// line blocking). The shell may drop it (too large, congested).
+    /// line blocking). The shell may drop it (too large, congested), and
+    /// drops it when `conn` is no longer the peer's current connection.
     Datagram {
         /// The peer.
         peer: u16,
+        /// The connection the copy is meant for.
+        conn: u64,
         /// The frame (an `Events` message).
         frame: bytes::Bytes,
     },
@@ -551,13 +562,23 @@ impl Protocol {
         }
     }
 
+    /// Send `msg` to `peer` on its current connection, tagged with it.
     fn send(&mut self, peer: u16, msg: &Message) {
+        // Every caller sends to a peer with a connection: its Hello on a
+        // new one, an ack of a frame that came on it, or anything to a peer
+        // up. A frame for no connection would be refused by the transport.
+        let Some((p, conn)) = self
+            .peers
+            .get_mut(&peer)
+            .and_then(|p| p.conn.map(|c| (p, c)))
+        else {
+            debug_assert!(false, "a frame for peer {peer}, which has no connection");
+            return;
+        };
         let frame = bytes::Bytes::from(wire::encode(msg));
         add(&mut self.counters.bytes_out, frame.len() as u64);
-        if let Some(p) = self.peers.get_mut(&peer) {
-            add(&mut p.stats.bytes_out, frame.len() as u64);
-        }
-        self.outputs.push_back(Output::Send { peer, frame });
+        add(&mut p.stats.bytes_out, frame.len() as u64);
+        self.outputs.push_back(Output::Send { peer, conn, frame });
     }
 
     /// Note that time `now` reached the protocol; a ready node that finds
@@ -739,7 +760,7 @@ impl Protocol {
                 if phase == PeerPhase::Up {
                     return Err(self.refuse(Violation::HelloTwice));
                 }
-                self.on_hello(peer, session, resume, now);
+                self.on_hello(peer, conn, session, resume, now);
             }
             _ if phase != PeerPhase::Up => {
                 return Err(self.refuse(Violation::BeforeHello));
@@ -837,7 +858,15 @@ impl Protocol {
         }
     }
 
-    fn on_hello(&mut self, peer: u16, session: u64, resume: Option<Resume>, now: Instant) {
+    /// `peer`'s Hello on its current connection `conn`.
+    fn on_hello(
+        &mut self,
+        peer: u16,
+        conn: u64,
+        session: u64,
+        resume: Option<Resume>,
+        now: Instant,
+    ) {
         let me = self.session;
         let p = self.peers.get_mut(&peer).expect("checked by caller");
         // Its stream to us: a new session starts from batch 1, and what it
@@ -870,7 +899,7 @@ impl Protocol {
         for frame in resend {
             add(&mut self.counters.bytes_out, frame.len() as u64);
             add(&mut p.stats.bytes_out, frame.len() as u64);
-            self.outputs.push_back(Output::Send { peer, frame });
+            self.outputs.push_back(Output::Send { peer, conn, frame });
         }
         self.peers_changed();
         if !self.ready {
@@ -1057,7 +1086,10 @@ impl Protocol {
             passive,
             events: chunk.to_vec(),
         }));
-        let up = p.phase == PeerPhase::Up;
+        // A peer down (or waiting for its Hello) gets the batch on its next
+        // connection, resent after the Hello.
+        let conn = p.conn.filter(|_| p.phase == PeerPhase::Up);
+        let up = conn.is_some();
         // Small batches get datagram copies: the first with the stream
         // copy while the link is lossy, else only if unacked in time.
         let copied = up && frame.len() <= self.config.datagram_max_bytes;
@@ -1085,22 +1117,24 @@ impl Protocol {
             overflow += 1;
         }
         add(&mut self.counters.resend_overflow, overflow);
+        let Some(conn) = conn else {
+            return;
+        };
         if as_datagram {
             add(&mut self.counters.datagrams_sent, 1);
             add(&mut p.stats.bytes_out, frame.len() as u64);
             self.outputs.push_back(Output::Datagram {
                 peer,
+                conn,
                 frame: frame.clone(),
             });
         }
-        if up {
-            add(&mut self.counters.batches_sent, 1);
-            add(&mut self.counters.events_sent, chunk.len() as u64);
-            add(&mut self.counters.bytes_out, frame.len() as u64);
-            add(&mut p.stats.events_sent, chunk.len() as u64);
-            add(&mut p.stats.bytes_out, frame.len() as u64);
-            self.outputs.push_back(Output::Send { peer, frame });
-        }
+        add(&mut self.counters.batches_sent, 1);
+        add(&mut self.counters.events_sent, chunk.len() as u64);
+        add(&mut self.counters.bytes_out, frame.len() as u64);
+        add(&mut p.stats.events_sent, chunk.len() as u64);
+        add(&mut p.stats.bytes_out, frame.len() as u64);
+        self.outputs.push_back(Output::Send { peer, conn, frame });
     }
 
     /// Send the engine's pulls and answers: a want to the flow's director
@@ -1292,7 +1326,10 @@ impl Protocol {
         let max = self.config.datagram_copies;
         let hold = self.config.datagram_lossy_hold;
         for (&peer, p) in &mut self.peers {
-            if p.phase != PeerPhase::Up || p.dgram_live == 0 {
+            let Some(conn) = p.conn.filter(|_| p.phase == PeerPhase::Up) else {
+                continue;
+            };
+            if p.dgram_live == 0 {
                 continue;
             }
             for b in p.unacked.iter_mut().take(RESEND_SCAN) {
@@ -1306,6 +1343,7 @@ impl Protocol {
                         self.counters.datagrams_resent.saturating_add(1);
                     self.outputs.push_back(Output::Datagram {
                         peer,
+                        conn,
                         frame: b.frame.clone(),
                     });
                 }

@@ -22,21 +22,23 @@ use super::{BULK_CHUNK_SLOTS, DriverEnd};
 
 /// Where the driver's frames go: the transport, or a stand-in in tests.
 pub(super) trait Outbound {
-    /// Queue a frame to `peer` (never waits; refuses when its queue is full).
-    fn send(&self, peer: u16, frame: Bytes) -> Result<(), SendError>;
-    /// Send a best-effort datagram copy.
-    fn send_datagram(&self, peer: u16, frame: Bytes) -> Result<(), SendError>;
+    /// Queue a frame to `peer` on its connection `conn` (never waits;
+    /// refuses when its queue is full, drops a frame for a connection
+    /// since replaced).
+    fn send(&self, peer: u16, conn: u64, frame: Bytes) -> Result<(), SendError>;
+    /// Send a best-effort datagram copy on connection `conn`.
+    fn send_datagram(&self, peer: u16, conn: u64, frame: Bytes) -> Result<(), SendError>;
     /// Bytes queued towards `peer` and not yet taken by its connection.
     fn queued_bytes(&self, peer: u16) -> usize;
 }
 
 impl Outbound for Transport {
-    fn send(&self, peer: u16, frame: Bytes) -> Result<(), SendError> {
-        Transport::send(self, peer, frame)
+    fn send(&self, peer: u16, conn: u64, frame: Bytes) -> Result<(), SendError> {
+        Transport::send(self, peer, conn, frame)
     }
 
-    fn send_datagram(&self, peer: u16, frame: Bytes) -> Result<(), SendError> {
-        Transport::send_datagram(self, peer, frame)
+    fn send_datagram(&self, peer: u16, conn: u64, frame: Bytes) -> Result<(), SendError> {
+        Transport::send_datagram(self, peer, conn, frame)
     }
 
     fn queued_bytes(&self, peer: u16) -> usize {

@@ -373,6 +373,7 @@ impl Outbound for SlowLink {
     fn send(
         &self,
         peer: u16,
+        _: u64,
         frame: bytes::Bytes,
     ) -> Result<(), rampart_cluster::transport::SendError> {
         let q = self.queued.get() + frame.len();
@@ -389,6 +390,7 @@ impl Outbound for SlowLink {
     fn send_datagram(
         &self,
         _: u16,
+        _: u64,
         _: bytes::Bytes,
     ) -> Result<(), rampart_cluster::transport::SendError> {
         Ok(())

@@ -734,7 +734,7 @@ fn deliver(p: &mut [Protocol], kept: &mut [Vec<Output>]) {
         for (i, proto) in p.iter_mut().enumerate() {
             while let Some(o) = proto.poll_output() {
                 match o {
-                    Output::Send { peer, frame } => frames.push((i as u16 + 1, peer, frame)),
+                    Output::Send { peer, frame, .. } => frames.push((i as u16 + 1, peer, frame)),
                     Output::BulkDump { peer, id, .. } => proto.bulk_out(peer, id, vec![], true, 0),
                     other => kept[i].push(other),
                 }

@@ -139,7 +139,7 @@ fn start_with(
     let take = |p: &mut Protocol, asked: &mut Vec<u16>, now: Instant| loop {
         let mut replies = Vec::new();
         while let Some(o) = p.poll_output() {
-            if let Output::Send { peer, frame } = o
+            if let Output::Send { peer, frame, .. } = o
                 && let Ok(Message::BulkRequest { id, .. }) = wire::decode(&frame)
             {
                 asked.push(peer);

@@ -220,3 +220,84 @@ fn a_bulk_from_a_peer_whose_connection_is_replaced_fails_at_once() {
         .expect("hello");
     assert_eq!(asked(&mut p), 1, "asked again on the new connection");
 }
+
+/// The frames `p` asked to send in `outputs`: the connection each is
+/// meant for, and the message.
+fn sends(outputs: &[Output]) -> Vec<(u64, Message)> {
+    outputs
+        .iter()
+        .filter_map(|o| match o {
+            Output::Send { conn, frame, .. } => Some((*conn, wire::decode(frame).expect("ours"))),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Node 2 restarts and re-dials before its old connection's idle timeout:
+/// node 1's transport is on the new connection (2) before node 1's
+/// protocol hears of it, and node 1 still sends to node 2 as up on the old
+/// one. Those frames are tagged with connection 1, so the transport drops
+/// them: sent on connection 2 they would reach node 2 ahead of node 1's
+/// Hello and be refused as the peer's fault (`before_hello`). Once node 1
+/// hears of connection 2, everything it sends is tagged 2, its Hello
+/// first (docs/sync.md §5, *Peers up and down*).
+#[test]
+fn frames_are_tagged_with_the_connection_they_were_meant_for() {
+    let mut n = Net::new();
+    n.connect();
+    assert_eq!(n.conn, 1);
+    n.p[1] = Protocol::new(2, 333, &[1, 2], ProtocolConfig::default(), T0);
+    n.conn = 2;
+    n.p[1].on_peer_up(1, 2, T0);
+    let restarted = drain(&mut n.p[1]);
+    let hello = sends(&restarted);
+    assert!(
+        matches!(hello[..], [(2, Message::Hello { node: 2, .. })]),
+        "{hello:?}"
+    );
+
+    n.p[0].push_events(&[out(1000, false)]);
+    n.p[0].flush(T0);
+    let stale = drain(&mut n.p[0]);
+    let tagged = sends(&stale);
+    assert!(
+        matches!(tagged[..], [(1, Message::Events { .. })]),
+        "meant for the old connection: {tagged:?}"
+    );
+    // What it would have met on the new connection.
+    let mut fresh = Protocol::new(2, 444, &[1, 2], ProtocolConfig::default(), T0);
+    fresh.on_peer_up(1, 2, T0);
+    let Some(Output::Send { frame, .. }) = stale.iter().find(|o| matches!(o, Output::Send { .. }))
+    else {
+        unreachable!("checked above");
+    };
+    assert_eq!(
+        fresh.on_frame(1, 2, frame, T0),
+        Err(FrameError::Protocol(Violation::BeforeHello))
+    );
+
+    n.p[0].on_peer_up(2, 2, T0);
+    let current = drain(&mut n.p[0]);
+    let tagged = sends(&current);
+    assert!(
+        matches!(tagged[..], [(2, Message::Hello { node: 1, .. })]),
+        "{tagged:?}"
+    );
+    for (i, outputs) in [(1, current), (0, restarted)] {
+        for o in outputs {
+            if let Output::Send { frame, .. } = o {
+                n.wire[i].push_back(frame);
+            }
+        }
+    }
+    n.settle();
+    assert_eq!((n.p[0].peers_up(), n.p[1].peers_up()), (1, 1));
+    assert_eq!(n.p[1].counters().protocol_errors, 0);
+    n.p[0].push_events(&[out(1001, false)]);
+    n.p[0].flush(T0);
+    let live = sends(&drain(&mut n.p[0]));
+    assert!(
+        matches!(live[..], [(2, Message::Events { .. })]),
+        "{live:?}"
+    );
+}
