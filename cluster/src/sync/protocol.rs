@@ -548,7 +548,7 @@ impl Protocol {
     pub fn poll_output(&mut self) -> Option<Output> {
         if !self.acks_owed.is_empty() {
             for (peer, seq) in std::mem::take(&mut self.acks_owed) {
-                self.owe_ack(peer, seq);
+                self.send(peer, &Message::Ack { seq });
             }
         }
         self.outputs.pop_front()

@@ -971,3 +971,35 @@ fn the_first_table_waits_for_the_known_peers_or_the_settle() {
 
 mod bulk;
 mod peers;
+
+/// A batch that comes again (its ack was lost, and the sender resent it)
+/// is acknowledged again: the ack owed for a duplicate was put back on the
+/// owed list each time the shell took outputs, and never sent, so the
+/// sender kept the batch, and any packet deferred on it, unacknowledged
+/// until a later batch's ack covered it.
+#[test]
+fn a_duplicate_batch_is_acknowledged_again() {
+    let mut n = Net::new();
+    n.connect();
+    n.p[0].push_events(&[out(7, true)]);
+    n.p[0].flush(T0);
+    n.pump(0);
+    let batch = n.wire[1].pop_front().expect("the batch");
+    n.p[1].on_frame(1, n.conn, &batch, T0).expect("batch");
+    n.pump(1);
+    // Its ack is lost on the way.
+    n.wire[0].clear();
+    assert_eq!(n.p[0].unacked(2).0, 1);
+    // The batch again: counted as a duplicate, not applied twice, and
+    // acknowledged.
+    n.p[1].on_frame(1, n.conn, &batch, T0).expect("again");
+    assert_eq!(n.p[1].counters().duplicate_batches, 1);
+    n.settle();
+    assert_eq!(n.p[0].unacked(2), (0, 0), "acknowledged");
+    assert_eq!(n.acked[0], vec![(state(7).key, state(7).inc)]);
+    let applied = n.applied[1]
+        .iter()
+        .filter(|e| e.key().lo.port == 7)
+        .count();
+    assert_eq!(applied, 1, "applied once");
+}
