@@ -46,6 +46,9 @@ systemd-analyze   systemd                   test
 cargo-deb         crate:cargo-deb@3.8.0     test
 # chaos-tests/tests/structure.rs lists the tracked files to check.
 git               git                       test
+# The fuzz crate's libfuzzer-sys compiles libFuzzer (C++) in its build
+# script; Debian's base system and a Rust toolchain bring only a C compiler.
+g++               g++                       test
 TABLE
 }
 
