@@ -508,6 +508,95 @@ fn deletes_win_over_late_updates_and_clear_conn_is_synced() {
     assert_eq!(p.nodes[1].tombstones(), 1);
 }
 
+/// `clear conn` on A while B's update of the flow is on its way to A: the
+/// update crosses A's delete, and reaches A after the clear. A remembers
+/// what it deleted itself, so the update is stale there, as it would be
+/// after a peer's delete (docs/sync.md §3.2); the clearing node once
+/// re-created the connection from it and passed its packets for up to
+/// its idle timeout. A connection reopened on the tuple afterwards is a
+/// new incarnation, which the tombstone does not bury.
+#[test]
+fn an_update_that_crosses_a_clear_does_not_bring_the_connection_back() {
+    use rampart_dataplane::engine::sync::Applied;
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_016, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
+    p.open_at_0(&mut m);
+    p.sync_all();
+    for seg in rest_of_handshake_and_data(&mut m) {
+        assert!(
+            matches!(p.seg(&m, &seg), Verdict::Forward { .. }),
+            "{seg:?}"
+        );
+        p.sync_all();
+    }
+    // B passes server data: its update is on its way to A.
+    let d = m.data(Side::Server, 200);
+    assert!(matches!(p.seg(&m, &d), Verdict::Forward { .. }));
+    let from_b: Vec<SyncOut> = p.inbox[0].drain(..).collect();
+    assert!(!from_b.is_empty(), "B's update is in flight");
+    // The operator clears the connection on A; A's delete goes to B.
+    assert_eq!(p.nodes[0].clear_conns(|_| true), 1);
+    assert_eq!(p.nodes[0].tombstones(), 1, "A remembers its own delete");
+    p.collect(0);
+    // The two cross: A applies B's update, then B applies A's delete.
+    for o in &from_b {
+        assert_eq!(
+            p.nodes[0].apply_sync(&o.event, p.now),
+            Ok(Applied::Stale),
+            "{:?}",
+            o.event
+        );
+    }
+    p.deliver(1);
+    assert!(
+        p.nodes[1].find(&m.tuple(), p.now).is_none(),
+        "B applied the delete"
+    );
+    // B's own part of the cluster-wide clear finds nothing left.
+    assert_eq!(p.nodes[1].clear_conns(|_| true), 0);
+    assert!(
+        p.nodes[0].find(&m.tuple(), p.now).is_none(),
+        "the cleared connection is not back on A"
+    );
+    let ack = m.ack(Side::Client);
+    assert!(
+        !matches!(p.seg(&m, &ack), Verdict::Forward { .. }),
+        "A passes nothing of the cleared connection"
+    );
+    // The client reconnects on the same tuple: a newer incarnation, which
+    // B's updates reach A for as for any connection.
+    let (c, s) = v4_pair(40_016, 80);
+    let mut m = TcpModel::new(c, s, [9000, 7000], [65535, 65535], [Some(7), Some(7)]);
+    p.sync_all();
+    p.open_at_0(&mut m);
+    p.sync_all();
+    for seg in rest_of_handshake_and_data(&mut m) {
+        assert!(
+            matches!(p.seg(&m, &seg), Verdict::Forward { .. }),
+            "{seg:?}"
+        );
+        p.sync_all();
+    }
+    let d = m.data(Side::Server, 200);
+    assert!(matches!(p.seg(&m, &d), Verdict::Forward { .. }));
+    let server_end = p.nodes[1]
+        .flow_state(p.nodes[1].find(&m.tuple(), p.now).expect("B has it"))
+        .map(|s| s.proto);
+    p.sync_all();
+    let on_a = p.nodes[0]
+        .flow_state(
+            p.nodes[0]
+                .find(&m.tuple(), p.now)
+                .expect("A has the new one"),
+        )
+        .map(|s| s.proto);
+    assert_eq!(
+        on_a, server_end,
+        "B's update of the new connection joined on A"
+    );
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
 

@@ -549,6 +549,10 @@ pub(super) struct SyncState {
     /// one per live entry plus the deletes since the last drain).
     out: VecDeque<Effect>,
     tombstones: Tombstones,
+    /// The latest time the shell handed the sync layer (a drain of
+    /// effects, a peer's event, a timer): the age of a tombstone for a
+    /// removal given no time of its own, such as `clear conn`.
+    clock: Instant,
     hold: HoldQueue,
     defer: DeferQueue,
     /// For each flow with held packets: when it is (next) pulled, how
@@ -588,6 +592,7 @@ impl SyncState {
             deletes: Vec::new(),
             out: VecDeque::new(),
             tombstones: Tombstones::new(tomb_hasher),
+            clock: Instant::ZERO,
             hold: HoldQueue::new(
                 HoldLimits {
                     packets: config.hold_max_packets,
@@ -815,6 +820,7 @@ impl Engine {
     /// none waits.
     pub(super) fn poll_sync_effect(&mut self, now: Instant) -> Option<Effect> {
         let sync = self.sync.as_mut()?;
+        sync.clock = sync.clock.max(now);
         if sync.out.is_empty() {
             self.collect_sync_effects(now);
         }
@@ -836,9 +842,10 @@ impl Engine {
         source: Source,
         now: Instant,
     ) -> Result<Applied, SyncReject> {
-        if self.sync.is_none() {
+        let Some(sync) = &mut self.sync else {
             return Ok(Applied::Ignored);
-        }
+        };
+        sync.clock = sync.clock.max(now);
         // A peer's last-seen is taken up to a small skew past this node's
         // clock: beyond it (a clock running ahead, or a value such as
         // u64::MAX from a faulty member), an entry would never idle out.
@@ -1301,6 +1308,7 @@ impl Engine {
         let Some(sync) = &mut self.sync else {
             return;
         };
+        sync.clock = sync.clock.max(now);
         sync.tombstones.expire(now.as_nanos());
         // Peers' pulls whose deadline passed are forgotten.
         if sync.parked_count > 0 {

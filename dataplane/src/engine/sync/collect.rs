@@ -119,6 +119,22 @@ impl Engine {
         if entry.proto == ProtoState::TcpBypass || kept {
             return;
         }
+        // Delete wins for this node's own deletes too (docs/sync.md §3.2):
+        // a peer's update sent before it heard of the delete (their
+        // events cross) must not bring the connection back here, and
+        // the peer, which then applies the delete, would not send it
+        // again. A reopen leaves a newer incarnation of the tuple in the
+        // table, which outranks any late change of the old one (§3.1; an
+        // echo flow's is absorbed into it, §3.5): no tombstone is needed.
+        // The removal's own time is not known here (`clear conn` is given
+        // none): the latest the shell gave, at least the entry's last
+        // packet.
+        if reason != RemoveReason::Reopen {
+            let at = sync.clock.max(entry.last_seen).as_nanos();
+            if sync.tombstones.insert(entry.key, entry.incarnation(), at) {
+                bump(&mut sync.counters.tombstones_evicted);
+            }
+        }
         sync.deletes.push((
             entry.key,
             entry.incarnation(),
