@@ -94,7 +94,10 @@ impl EchoSeqs {
         (back < WINDOW).then(|| 1u64 << back)
     }
 
-    /// Record request `seq`. `Some(changed)` if recorded; `None` if it
+    /// Record request `seq`. `Some(changed)` if recorded (`Some(true)`
+    /// for a sequence number not requested before, which the engine judges
+    /// by the rules in force before it keeps the result, as the ASA opens
+    /// a connection per request; docs/asa-behaviour.md §2.5); `None` if it
     /// lies behind the window (or half the sequence space ahead), or asks
     /// again for a sequence number already answered: the identifier's
     /// numbering starts anew (a new `ping` on the same identifier, a probe

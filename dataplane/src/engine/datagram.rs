@@ -42,8 +42,31 @@ impl Engine {
                 return self.permitted(pkt).map(|()| None);
             }
             (Kind::EchoRequest(seq), Direction::Orig, ProtoState::IcmpEcho(seqs)) => {
-                match seqs.request(seq) {
-                    Some(new) => changed = new,
+                let mut next = *seqs;
+                match next.request(seq) {
+                    // A new request: the ASA's connection for each request
+                    // ends with its reply, so the next request is judged by
+                    // the rules in force, as one opening the flow is
+                    // (docs/asa-behaviour.md §2.5); else a running ping
+                    // outlived an access list, or the end of `inspect
+                    // icmp`, that denies it. Uninspected now, it is judged
+                    // by the rules alone and not recorded. Denied, it is
+                    // not recorded either, and the flow stays for the
+                    // replies to earlier requests.
+                    Some(true) => {
+                        drop(entry);
+                        if !self.icmp_inspection(pkt).echo {
+                            return self.permitted(pkt).map(|()| None);
+                        }
+                        self.permitted(pkt)?;
+                        entry = self.table.get_mut(id);
+                        if let ProtoState::IcmpEcho(seqs) = &mut entry.proto {
+                            *seqs = next;
+                        }
+                        changed = true;
+                    }
+                    // Asked again before its reply: its connection is open.
+                    Some(false) => {}
                     // Far behind the window (or half the sequence space
                     // ahead), or asked again after its reply: the
                     // identifier's numbering started anew (a new ping on
@@ -62,7 +85,15 @@ impl Engine {
                 }
             }
             (Kind::EchoReply(seq), Direction::Reply, ProtoState::IcmpEcho(seqs)) => {
-                seqs.answer(seq).map_err(|_| DropReason::IcmpSeqMismatch)?;
+                if seqs.answer(seq).is_err() {
+                    drop(entry);
+                    // A request passed without inspection (above) left no
+                    // trace here: its reply, too, is the rules' alone.
+                    if !self.icmp_inspection(pkt).echo {
+                        return self.permitted(pkt).map(|()| None);
+                    }
+                    return Err(DropReason::IcmpSeqMismatch);
+                }
                 changed = true;
             }
             _ => {}

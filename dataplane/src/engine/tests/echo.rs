@@ -122,3 +122,91 @@ fn a_denied_request_leaves_the_flow_it_would_replace() {
     );
     assert_eq!(h.frame(rep(1_000), s.iface), FWD_IN, "the old flow lives");
 }
+
+/// A running `ping` does not outlive an access-list change that denies
+/// it. The ASA's connection for each request ends with its reply
+/// (docs/asa-behaviour.md §2.5), so its next request is judged by the
+/// rules in force: each request that asks a new sequence number is
+/// checked here as one that opened the flow would be. A reply to a
+/// request made before the change still passes, as the ASA keeps a
+/// connection the new rules would not open; a request asked again
+/// before its reply asks nothing new.
+#[test]
+fn a_running_ping_stops_at_an_access_list_that_denies_it() {
+    let mut h = Harness::inspecting_icmp();
+    let (c, s) = v4_pair(0, 0);
+    let req = |seq| echo_frame(&c, &s, 9, seq, false);
+    let rep = |seq| echo_frame(&s, &c, 9, seq, true);
+    assert_eq!(h.frame(req(1), c.iface), FWD_OUT);
+    assert_eq!(h.frame(rep(1), s.iface), FWD_IN);
+    assert_eq!(h.frame(req(2), c.iface), FWD_OUT);
+    let mut deny = crate::policy::parse::parse_config(
+        "access-list IN extended deny icmp any any\naccess-list IN extended permit ip any any\naccess-group IN in interface inside\n",
+    )
+    .unwrap()
+    .config;
+    crate::policy::compile::disable_randomization(&mut deny);
+    crate::policy::compile::inspect_icmp(&mut deny);
+    h.install(deny);
+    let denied = Verdict::Drop(DropReason::AclDeny);
+    for seq in [3, 4, 1_000] {
+        assert_eq!(h.frame(req(seq), c.iface), denied, "{seq}");
+    }
+    assert_eq!(
+        h.frame(req(2), c.iface),
+        FWD_OUT,
+        "asked again before its reply"
+    );
+    assert_eq!(
+        h.frame(rep(2), s.iface),
+        FWD_IN,
+        "requested before the change"
+    );
+    assert_eq!(
+        h.frame(rep(3), s.iface),
+        Verdict::Drop(DropReason::IcmpSeqMismatch),
+        "the denied request was not recorded"
+    );
+    let e = h
+        .engine
+        .find(&m_tuple(&c, &s), h.now)
+        .expect("the flow lives");
+    let ProtoState::IcmpEcho(seqs) = e.proto else {
+        panic!("an echo flow: {:?}", e.proto);
+    };
+    assert_eq!((seqs.newest, seqs.outstanding()), (2, 0));
+}
+
+/// Without `inspect icmp` echo is stateless (docs/asa-behaviour.md §2.5):
+/// once a policy drops the inspection, a running ping's new requests and
+/// their replies are judged by the access rules alone, as if no flow were
+/// there. Here the rules let requests out and no reply in.
+#[test]
+fn a_running_ping_is_judged_statelessly_once_inspection_is_removed() {
+    let mut h = Harness::inspecting_icmp();
+    let (c, s) = v4_pair(0, 0);
+    let req = |seq| echo_frame(&c, &s, 9, seq, false);
+    let rep = |seq| echo_frame(&s, &c, 9, seq, true);
+    assert_eq!(h.frame(req(1), c.iface), FWD_OUT);
+    assert_eq!(h.frame(req(2), c.iface), FWD_OUT);
+    h.install(crate::policy::compile::randomization_off());
+    assert_eq!(h.frame(req(3), c.iface), FWD_OUT, "inside to outside");
+    assert_eq!(
+        h.frame(rep(1), s.iface),
+        FWD_IN,
+        "requested under inspection"
+    );
+    assert_eq!(
+        h.frame(rep(3), s.iface),
+        Verdict::Drop(DropReason::AclDeny),
+        "a reply the rules judge alone: outside to inside"
+    );
+    let e = h
+        .engine
+        .find(&m_tuple(&c, &s), h.now)
+        .expect("the flow lives");
+    let ProtoState::IcmpEcho(seqs) = e.proto else {
+        panic!("an echo flow: {:?}", e.proto);
+    };
+    assert_eq!(seqs.newest, 2, "the stateless request was not recorded");
+}
