@@ -410,6 +410,120 @@ fn a_held_segment_waits_past_an_insert_for_the_updates_behind_it() {
     );
 }
 
+/// `shutdown` of the inside interface (docs/asa-behaviour.md §2.1), with
+/// randomization off so that the tests' model endpoints need no shift.
+const INSIDE_SHUT: &str = "interface G0\n nameif inside\n security-level 100\n shutdown\n\
+                           interface G1\n nameif outside\n security-level 0\n\
+                           policy-map global_policy\n class class-default\n  \
+                           set connection random-sequence-number disable\n\
+                           service-policy global_policy global\n";
+
+/// A frame that waited for a peer's state does not leave by an interface
+/// that a policy installed meanwhile shuts, whether a peer's state or its
+/// deadline releases it: a frame arriving then is dropped as
+/// `interface-down`, and so is it (docs/sync.md §4). Before, a held
+/// frame was judged again without that check and left.
+#[test]
+fn a_held_frame_does_not_leave_by_an_interface_shut_while_it_waited() {
+    let down = DropReason::InterfaceDown;
+    // Released on the peer's insert: the SYN-ACK that outran it.
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_017, 80);
+    let mut m = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+    p.open_at_0(&mut m);
+    let synack = m.syn_ack();
+    assert_eq!(p.seg(&m, &synack), Verdict::Hold);
+    set_policy_text(&mut p.nodes[1], INSIDE_SHUT);
+    assert_eq!(
+        p.send(1, m.frame(&synack), m.iface(Side::Server)),
+        Verdict::Drop(down),
+        "a frame arriving now"
+    );
+    let delivered = p.delivered.len();
+    p.deliver(1);
+    assert_eq!(p.delivered.len(), delivered, "not released");
+    assert_eq!(p.nodes[1].counters().dropped(down), 2);
+    let c = p.nodes[1].sync_counters().unwrap();
+    assert_eq!((c.held, c.held_released, c.held_refused), (1, 0, 1));
+    assert_eq!(p.nodes[1].sync_backlog().0, 0);
+
+    // Released at its deadline: a segment that passes only leniently on
+    // the peer's insert waits for the rest of the peer's state, and would
+    // leave at its deadline if it still passed (as in
+    // `a_held_segment_waits_past_an_insert_for_the_updates_behind_it`).
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_018, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
+    p.open_at_0(&mut m);
+    for seg in [m.syn_ack(), m.ack(Side::Client), m.data(Side::Client, 100)] {
+        let v = p.send(0, m.frame(&seg), m.iface(seg.from));
+        assert!(matches!(v, Verdict::Forward { .. }));
+    }
+    let reply = m.ack(Side::Server);
+    assert_eq!(
+        p.send(1, m.frame(&reply), m.iface(Side::Server)),
+        Verdict::Hold
+    );
+    let insert = p.inbox[1].pop_front().expect("the insert");
+    p.nodes[1].apply_sync(&insert.event, p.now).expect("valid");
+    p.collect(1);
+    set_policy_text(&mut p.nodes[1], INSIDE_SHUT);
+    let delivered = p.delivered.len();
+    p.now = p.now + Duration::from_millis(250);
+    p.nodes[1].expire_sync(p.now);
+    p.collect(1);
+    assert_eq!(p.delivered.len(), delivered, "not released at its deadline");
+    assert_eq!(p.nodes[1].counters().dropped(down), 1);
+    let c = p.nodes[1].sync_counters().unwrap();
+    assert_eq!((c.held, c.held_released, c.held_refused), (1, 0, 1));
+}
+
+/// The deferred frame that opened a flow does not leave by an interface
+/// shut while it waited for a peer's acknowledgement, on the
+/// acknowledgement or at its deadline (docs/sync.md §4): it is dropped as
+/// `interface-down`, as a frame arriving then would be.
+#[test]
+fn a_deferred_frame_does_not_leave_by_an_interface_shut_while_it_waited() {
+    let down = DropReason::InterfaceDown;
+    let outside_shut = INSIDE_SHUT
+        .replace(" security-level 100\n shutdown\n", " security-level 100\n")
+        .replace(" security-level 0\n", " security-level 0\n shutdown\n");
+    let mut p = Pair::new(Duration::from_millis(10));
+    let (c, s) = v4_pair(40_019, 80);
+    let mut acked = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+    let (c, s) = v4_pair(40_020, 80);
+    let mut timed_out = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+    for m in [&mut acked, &mut timed_out] {
+        let syn = m.syn();
+        assert_eq!(
+            p.send(0, m.frame(&syn), m.iface(Side::Client)),
+            Verdict::Hold
+        );
+    }
+    assert_eq!(p.nodes[0].sync_backlog().1, 2);
+    set_policy_text(&mut p.nodes[0], &outside_shut);
+    let delivered = p.delivered.len();
+    // B acknowledges the first insert only.
+    let mut inserts: Vec<SyncOut> = p.inbox[1].drain(..).collect();
+    inserts.retain(|o| o.event.key() == &FlowKey::of(&acked.tuple()).0);
+    assert!(inserts.iter().any(|o| o.want_ack));
+    p.inbox[1].extend(inserts);
+    p.deliver(1);
+    assert_eq!(p.delivered.len(), delivered, "not released on the ack");
+    p.now = p.now + Duration::from_millis(20);
+    p.nodes[0].expire_sync(p.now);
+    p.collect(0);
+    assert_eq!(p.delivered.len(), delivered, "not released at its deadline");
+    assert_eq!(p.nodes[0].sync_backlog().1, 0);
+    assert_eq!(p.nodes[0].counters().dropped(down), 2);
+    let c = p.nodes[0].sync_counters().unwrap();
+    assert_eq!(
+        (c.deferred, c.deferred_acked, c.deferred_timed_out),
+        (2, 1, 1)
+    );
+    assert_eq!(p.nodes[0].counters().forwarded_packets, 0);
+}
+
 /// Found by the cluster simulator (seed 31905): a path moved to node B
 /// in the same millisecond as the handshake's last ACK passed node A; B,
 /// which had only the SYN, dropped the client's next segment as

@@ -271,6 +271,8 @@ impl HoldQueue {
 pub(super) struct Deferred {
     /// The frame, checksums complete.
     pub frame: Vec<u8>,
+    /// Where it arrived.
+    pub ingress: IfaceId,
     /// Where it leaves.
     pub egress: IfaceId,
     /// When it leaves even without an acknowledgement.
@@ -586,6 +588,7 @@ pub(super) mod tests {
     fn deferred(ms: u64, id: u32) -> Deferred {
         Deferred {
             frame: vec![1; 60],
+            ingress: IfaceId(0),
             egress: IfaceId(1),
             deadline: at(ms),
             inc: Incarnation {

@@ -392,7 +392,9 @@ pub struct SyncCounters {
     pub held_released: u64,
     /// Held packets dropped: the state arrived and the packet still failed,
     /// or at the deadline the flow's state refuses it for good (a reset
-    /// behind the acknowledged edge, a second echo reply).
+    /// behind the acknowledged edge, a second echo reply), or it would
+    /// have left while the node was not ready or by an interface shut
+    /// while it waited (docs/sync.md §4).
     pub held_refused: u64,
     /// Held packets dropped at their deadline, the state they needed never
     /// seen.
@@ -409,9 +411,12 @@ pub struct SyncCounters {
     pub hold_strangers_capped: u64,
     /// Flow-opening packets deferred.
     pub deferred: u64,
-    /// Deferred packets sent on a peer's acknowledgement.
+    /// Deferred packets whose wait a peer's acknowledgement ended: sent,
+    /// or dropped if the node stopped being ready or an interface they
+    /// cross was shut meanwhile (docs/sync.md §4).
     pub deferred_acked: u64,
-    /// Deferred packets sent at their deadline without an acknowledgement.
+    /// Deferred packets whose deadline passed without an acknowledgement:
+    /// sent, or dropped as those above.
     pub deferred_timed_out: u64,
     /// Packets not deferred because the defer buffer was full (sent at once).
     pub defer_overflow: u64,
@@ -1197,6 +1202,7 @@ impl Engine {
                 }
                 let d = Deferred {
                     frame: copy,
+                    ingress,
                     egress,
                     deadline: now + sync.config.defer_deadline,
                     inc,

@@ -11,7 +11,7 @@ use crate::flow::FlowKey;
 use crate::packet::{ChecksumState, Icmp, Transport, complete_checksum};
 use crate::sync::Incarnation;
 use crate::time::Instant;
-use crate::verdict::DropReason;
+use crate::verdict::{DropReason, IfaceId};
 
 impl Engine {
     /// A peer acknowledged the insert of `inc`: send its deferred packet.
@@ -21,6 +21,9 @@ impl Engine {
         };
         if let Some(d) = sync.defer.acked(key, inc) {
             bump(&mut sync.counters.deferred_acked);
+            if self.barred(d.ingress) {
+                return;
+            }
             self.count_forwarded(d.frame.len());
             self.push_effect(Effect::Release {
                 egress: d.egress,
@@ -28,6 +31,24 @@ impl Engine {
                 cause: ReleaseCause::DeferAcked,
             });
         }
+    }
+
+    /// Whether a frame that waited for a peer, arrived on `ingress`, may
+    /// not leave now; counted as dropped if so. It meets what a frame
+    /// arriving now meets before it is judged: nothing leaves while the
+    /// node is not ready, nor on or out of an interface a policy shuts
+    /// (`interface-down`), which may have been installed while it waited
+    /// (up to the hold deadline, 200 ms; docs/sync.md §4).
+    fn barred(&mut self, ingress: IfaceId) -> bool {
+        let reason = if self.not_ready().is_some() {
+            DropReason::ClusterNotReady
+        } else if self.shut.get(usize::from(ingress.0)) == Some(&true) {
+            DropReason::InterfaceDown
+        } else {
+            return false;
+        };
+        bump(&mut self.counters.drops[reason.index()]);
+        true
     }
 
     /// A held packet whose deadline was `deadline` passed at `now`: count
@@ -64,6 +85,10 @@ impl Engine {
         }
         let mut keep = Vec::new();
         for mut h in held {
+            if self.barred(h.ingress) {
+                bump(&mut self.sync_mut().counters.held_refused);
+                continue;
+            }
             // Judged on a copy: a pass rewrites the frame (normalizer,
             // sequence offset), and a frame kept waiting must stay as received.
             let mut frame = h.frame.clone();
@@ -143,6 +168,10 @@ impl Engine {
         // incarnation of the tuple (which only a peer's state or a pull
         // can bring) may let it through.
         for mut h in expired {
+            if self.barred(h.ingress) {
+                bump(&mut self.sync_mut().counters.held_refused);
+                continue;
+            }
             self.lenient_passes = true;
             let parsed = crate::packet::parse(&h.frame, h.meta);
             let judged = self.judge(&mut h.frame, h.meta, h.ingress, now, &parsed, None);
@@ -183,6 +212,9 @@ impl Engine {
         }
         for d in sends {
             bump(&mut self.sync_mut().counters.deferred_timed_out);
+            if self.barred(d.ingress) {
+                continue;
+            }
             self.count_forwarded(d.frame.len());
             self.push_effect(Effect::Release {
                 egress: d.egress,
