@@ -1103,6 +1103,12 @@ impl Engine {
                     (entry.class, entry.initiator_host(), entry.seq_offset);
                 if entry.proto == ProtoState::TcpBypass {
                     // tcp-state-bypass: no state machine, window or normalizer.
+                    // The flags are still checked, as the tracker checks
+                    // them first: no stack sends SYN|FIN or no flags at all,
+                    // scans and evasions do (docs/asa-behaviour.md §1.2).
+                    if TcpEvent::classify(seg.flags).is_none() {
+                        return Err(DropReason::TcpBadFlags);
+                    }
                     account(&mut entry, dir, pkt.ip_len, pkt.now, true);
                     let reset = bypass_teardown && seg.flags.has(TcpFlags::RST);
                     if reset {
@@ -1223,6 +1229,11 @@ impl Engine {
         // docs/asa-behaviour.md §1.5: a bypass class takes any TCP packet the
         // access rules permit, mid-stream or reply-first; otherwise only a SYN
         // creates a connection (asp drop `tcp-not-syn`).
+        // A flag combination no stack sends opens nothing, bypass or not
+        // (§1.2).
+        let Some(event) = TcpEvent::classify(seg.flags) else {
+            return Err(DropReason::TcpBadFlags);
+        };
         let (class, options, bypass_class) = self.classify(pkt);
         if options.tcp_state_bypass {
             self.permitted(pkt)?;
@@ -1232,9 +1243,8 @@ impl Engine {
             }
             return Ok(None);
         }
-        match TcpEvent::classify(seg.flags) {
-            None => Err(DropReason::TcpBadFlags),
-            Some(TcpEvent::Syn) => {
+        match event {
+            TcpEvent::Syn => {
                 self.permitted(pkt)?;
                 let track = TcpTrack::open(seg);
                 let id = self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track), class)?;
@@ -1258,7 +1268,7 @@ impl Engine {
                 );
                 Ok(self.opened(id))
             }
-            Some(_) => Err(DropReason::TcpNotSyn),
+            _ => Err(DropReason::TcpNotSyn),
         }
     }
 

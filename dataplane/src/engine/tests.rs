@@ -678,6 +678,44 @@ fn out_of_window_packets_pass_for_bypass_and_drop_when_inspected() {
     );
 }
 
+/// docs/asa-behaviour.md §1.2: bypass skips the state machine and the
+/// windows, not the check of the flags themselves. A flag combination no
+/// stack sends (null, SYN|FIN, SYN|RST, a FIN without ACK: scans and
+/// evasions) is dropped as `bad-tcp-flags` in a bypass class as anywhere,
+/// opens no entry, and is dropped on a bypass entry too, which it leaves
+/// as it was.
+#[test]
+fn bad_tcp_flags_are_dropped_in_a_bypass_class_too() {
+    let mut h = with_policy(&crate::policy::compile::tests::seed());
+    let bad = Verdict::Drop(DropReason::TcpBadFlags);
+    // Null, SYN|FIN, SYN|RST, FIN|PSH|URG (the "Xmas" scan), PSH|URG,
+    // and a bare FIN.
+    let scans = [0x00, 0x03, 0x06, 0x29, 0x28, 0x01];
+    for (i, flags) in scans.into_iter().enumerate() {
+        let mut m = bypass_model(41_600 + i as u16);
+        let mut seg = m.data(Side::Client, 0);
+        seg.flags = flags;
+        assert_eq!(h.tcp(&m, &seg), bad, "flags {flags:#04x}");
+    }
+    assert!(h.engine.table().is_empty(), "no entry opened");
+    assert_eq!(h.dropped(DropReason::TcpBadFlags), scans.len() as u64);
+    // On a bypass entry.
+    let mut m = bypass_model(41_610);
+    let d = m.data(Side::Client, 100);
+    assert_eq!(h.tcp(&m, &d), FWD_OUT);
+    let packets = h.only_entry().packets;
+    for flags in scans {
+        for side in [Side::Client, Side::Server] {
+            let mut seg = m.data(side, 0);
+            seg.flags = flags;
+            assert_eq!(h.tcp(&m, &seg), bad, "flags {flags:#04x} from {side:?}");
+        }
+    }
+    assert_eq!(h.only_entry().packets, packets, "counted on no entry");
+    let d = m.data(Side::Server, 100);
+    assert_eq!(h.tcp(&m, &d), FWD_IN, "the connection goes on");
+}
+
 #[test]
 fn per_client_max_refuses_the_10001st_connection() {
     let mut h = with_policy(&crate::policy::compile::tests::seed());
