@@ -997,9 +997,6 @@ fn a_duplicate_batch_is_acknowledged_again() {
     n.settle();
     assert_eq!(n.p[0].unacked(2), (0, 0), "acknowledged");
     assert_eq!(n.acked[0], vec![(state(7).key, state(7).inc)]);
-    let applied = n.applied[1]
-        .iter()
-        .filter(|e| e.key().lo.port == 7)
-        .count();
+    let applied = n.applied[1].iter().filter(|e| e.key().lo.port == 7).count();
     assert_eq!(applied, 1, "applied once");
 }
