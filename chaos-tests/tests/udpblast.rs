@@ -4,9 +4,14 @@
 //! bound, and its many-flows mode makes one conntrack entry per flow in a
 //! stateful router. Needs root.
 #![cfg(target_os = "linux")]
+// The test bounds its waits for the processes it starts with the wall clock.
+#![allow(clippy::disallowed_methods)]
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::io::{BufRead as _, BufReader, Read as _};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use rampart_node::lab::{Lab, Role, is_root, sh};
 
@@ -23,6 +28,105 @@ fn field(json: &str, key: &str) -> u64 {
     let pat = format!("\"{key}\":");
     let rest = &json[json.find(&pat).unwrap_or_else(|| panic!("{key} in {json}")) + pat.len()..];
     rest.split([',', '}']).next().unwrap().parse().unwrap()
+}
+
+/// How long the receiver may take to bind its sockets and say `listening`.
+const LISTEN_LIMIT: Duration = Duration::from_secs(10);
+/// How long the receiver may run in all: past its own `--seconds` bound
+/// (20 s), with room for a loaded machine.
+const RECV_LIMIT: Duration = Duration::from_secs(40);
+
+/// A `udpblast recv` child. Started, it has said `listening` on stderr
+/// (its sockets are bound: nothing the sender sends after is lost to a
+/// late bind). Dropped without [`Receiver::finish`], as on a failed
+/// assert, it is killed by its PID and reaped.
+struct Receiver {
+    child: Option<Child>,
+    stdout: Option<JoinHandle<String>>,
+    stderr: Option<JoinHandle<String>>,
+}
+
+impl Receiver {
+    /// Spawn `c` and wait, at most `LISTEN_LIMIT`, for its `listening`
+    /// line.
+    fn start(c: &mut Command) -> Receiver {
+        let mut child = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("receiver");
+        let out = child.stdout.take().expect("piped stdout");
+        let err = child.stderr.take().expect("piped stderr");
+        let (listening, heard) = mpsc::channel();
+        let stdout = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = BufReader::new(out).read_to_string(&mut s);
+            s
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut seen = String::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if line == "listening" {
+                    let _ = listening.send(());
+                }
+                seen.push_str(&line);
+                seen.push('\n');
+            }
+            seen
+        });
+        let mut rx = Receiver {
+            child: Some(child),
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        };
+        if heard.recv_timeout(LISTEN_LIMIT).is_err() {
+            rx.kill();
+            let said = rx.stderr.take().map(|t| t.join().unwrap_or_default());
+            panic!("the receiver did not say `listening` within {LISTEN_LIMIT:?}: {said:?}");
+        }
+        rx
+    }
+
+    /// Wait for the receiver's end (at most `RECV_LIMIT`) and return its
+    /// stdout; panics, with its stderr, if it failed or ran too long.
+    fn finish(mut self) -> String {
+        let mut child = self.child.take().expect("a running receiver");
+        let t0 = Instant::now();
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if t0.elapsed() < RECV_LIMIT => {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                _ => break None,
+            }
+        };
+        if status.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let join = |t: Option<JoinHandle<String>>| t.map(|t| t.join().unwrap_or_default());
+        let (out, err) = (join(self.stdout.take()), join(self.stderr.take()));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "the receiver failed or ran past {RECV_LIMIT:?} ({status:?}): {err:?}"
+        );
+        out.unwrap_or_default()
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // Our own child, not yet reaped: the PID is still its own.
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }
 
 fn output(c: &mut Command) -> String {
@@ -45,7 +149,7 @@ fn what_is_sent_through_a_bridge_is_counted_and_the_count_bounds_the_send() {
     }
     sh(&["ip", "-n", &n, "link", "set", "br0", "up"]).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let rx = in_ns(
+    let rx = Receiver::start(&mut in_ns(
         &lab.ns(Role::Server),
         &[
             "recv",
@@ -60,11 +164,7 @@ fn what_is_sent_through_a_bridge_is_counted_and_the_count_bounds_the_send() {
             "--expect",
             "30000",
         ],
-    )
-    .stdout(Stdio::piped())
-    .spawn()
-    .expect("receiver");
-    std::thread::sleep(Duration::from_millis(300));
+    ));
     let sent = output(&mut in_ns(
         &lab.ns(Role::Client),
         &[
@@ -81,8 +181,7 @@ fn what_is_sent_through_a_bridge_is_counted_and_the_count_bounds_the_send() {
             "10",
         ],
     ));
-    let got = rx.wait_with_output().expect("receiver output");
-    let got = String::from_utf8(got.stdout).unwrap();
+    let got = rx.finish();
     assert_eq!(field(&sent, "sent"), 30_000, "{sent}");
     assert_eq!(field(&sent, "flows"), 4, "{sent}");
     assert_eq!(field(&got, "received"), 30_000, "{got}");
