@@ -10,9 +10,9 @@
 use std::io::{Read as _, Write as _};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use rampart_node::lab::proc::{cli, finish_command};
 use rampart_node::lab::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, BYPASS_5002_POLICY, NodeProc, NodeSpec, asym_node, is_root,
     write_config,
@@ -34,12 +34,33 @@ const NODES: [NodeSpec; 2] = [
 /// Connections held open per port.
 const PER_PORT: usize = 5;
 
-fn rampart(ns: &str, args: &[&str]) -> Output {
-    Command::new("ip")
-        .args(["netns", "exec", ns, env!("CARGO_BIN_EXE_rampart")])
-        .args(args)
-        .output()
-        .expect("run rampart")
+/// The longest one `rampart clear conn` may take (it asks every node
+/// over the cluster link, so a hung peer could hold it) before it is
+/// killed by its PID.
+const CLI_LIMIT: Duration = Duration::from_secs(30);
+/// How long the deletes may take to reach the other node by sync.
+const SYNC_LIMIT: Duration = Duration::from_secs(10);
+
+/// `rampart <args> --config <file>` in namespace `ns`, bounded by
+/// `CLI_LIMIT`: its stdout, or a panic with what it said.
+fn rampart(ns: &str, file: &Path, args: &[&str]) -> String {
+    let child = cli(ns, Path::new(env!("CARGO_BIN_EXE_rampart")), file, args).expect("run rampart");
+    let (code, out, err) = finish_command(child, CLI_LIMIT);
+    assert_eq!(
+        code,
+        Some(0),
+        "rampart {args:?} failed or ran past {CLI_LIMIT:?}: {out} {err}"
+    );
+    out
+}
+
+/// The test's directory, removed on drop (also on a failed assert).
+struct Dir(PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Connections in use on a node (`show conn count`, its admin API).
@@ -108,6 +129,8 @@ fn clear_conn_on_one_node_clears_the_whole_cluster() {
     let lab = AsymLab::new(&format!("rp-cl{}", std::process::id())).unwrap();
     let dir: PathBuf = std::env::temp_dir().join(format!("rampart-clear-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    // Declared before the nodes: dropped after they are killed.
+    let _dir = Dir(dir.clone());
     std::fs::create_dir_all(&dir).unwrap();
     rampart_cluster::pki::init_ca(&dir).unwrap();
     std::fs::write(dir.join("policy.cfg"), BYPASS_5002_POLICY).unwrap();
@@ -137,23 +160,7 @@ fn clear_conn_on_one_node_clears_the_whole_cluster() {
     );
 
     // A filtered clear names one port only.
-    let o = rampart(
-        &a,
-        &[
-            "clear",
-            "conn",
-            "port",
-            "5002",
-            "--config",
-            files[0].to_str().unwrap(),
-        ],
-    );
-    let out = String::from_utf8_lossy(&o.stdout).to_string();
-    assert!(
-        o.status.success(),
-        "{out} {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out = rampart(&a, &files[0], &["clear", "conn", "port", "5002"]);
     let n: u64 = out.split_whitespace().next().unwrap().parse().unwrap();
     assert!(
         n >= 2 * PER_PORT as u64,
@@ -172,18 +179,24 @@ fn clear_conn_on_one_node_clears_the_whole_cluster() {
     );
 
     // An unfiltered clear on A empties B too.
-    let o = rampart(&a, &["cle", "conn", "--config", files[0].to_str().unwrap()]);
-    assert!(o.status.success());
-    assert!(String::from_utf8_lossy(&o.stdout).contains("connection(s) deleted."));
-    // Inspected deletes also travel by sync; give them a moment.
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(in_use(&procs[0]), 0);
-    assert_eq!(in_use(&procs[1]), 0);
+    let out = rampart(&a, &files[0], &["cle", "conn"]);
+    assert!(out.contains("connection(s) deleted."), "{out}");
+    // Inspected deletes also travel by sync: wait for them, bounded.
+    let t0 = Instant::now();
+    let mut left = (in_use(&procs[0]), in_use(&procs[1]));
+    while left != (0, 0) && t0.elapsed() < SYNC_LIMIT {
+        std::thread::sleep(Duration::from_millis(50));
+        left = (in_use(&procs[0]), in_use(&procs[1]));
+    }
+    assert_eq!(
+        left,
+        (0, 0),
+        "connections in use on (A, B), waited for at most {SYNC_LIMIT:?} after the clear"
+    );
 
     drop(inspected);
     drop(bypass);
     for p in procs {
         p.stop().unwrap();
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
