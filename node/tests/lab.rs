@@ -1,13 +1,36 @@
 //! `rampart lab --json` end to end: the asymmetric topology, two node
 //! processes sharing state over QUIC, real traffic: every kind passes,
 //! asymmetric inspected flows included, and no node drops a packet for want
-//! of state. Needs root.
+//! of state. The run is bounded in time (SIGINT, then SIGKILL, by its
+//! PID) and leaves no namespace behind, also when it fails or hangs (the
+//! test's guard removes what is left under its prefix). Needs root.
 #![cfg(target_os = "linux")]
+// Tests bound the child's run with the wall clock.
+#![allow(clippy::disallowed_methods)]
 
-use std::process::Command;
+mod common;
 
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Leftovers, wait_bounded};
 use rampart_node::lab::is_root;
 use rampart_node::lab::report::LabReport;
+
+/// The longest a lab run may take before the test ends it.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+/// The longest `rampart lab up` or `lab down` may take (each waits for
+/// the nodes to start or stop).
+const UP_DOWN_LIMIT: Duration = Duration::from_secs(60);
+
+/// The test's directory, removed on drop (also on a failed assert).
+struct Dir(std::path::PathBuf);
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 #[test]
 fn lab_json_reports_every_kind_passing_with_state_sync() {
@@ -15,16 +38,38 @@ fn lab_json_reports_every_kind_passing_with_state_sync() {
         eprintln!("skipped: rampart lab needs root");
         return;
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+    let child = Command::new(env!("CARGO_BIN_EXE_rampart"))
         .args(["lab", "--json"])
-        .output()
-        .expect("run the lab");
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the lab");
+    // `--prefix` goes only with `--nodes`: the two-node lab names its
+    // namespaces after its own PID, `rp-lab<pid>-…`, and keeps its files
+    // in `<tmp>/rampart-lab-<pid>` (lab::run), unique to this run. The
+    // guards clean up there, and only there, if the run fails or hangs.
+    let guard = Leftovers {
+        prefix: format!("rp-lab{}", child.id()),
+    };
+    let _files = Dir(std::env::temp_dir().join(format!("rampart-lab-{}", child.id())));
+    // That the namespaces were seen while the lab ran keeps the check of
+    // their removal below from passing on a name that no longer matches.
+    let mut seen = false;
+    let (json, stderr, ok) = wait_bounded(child, RUN_LIMIT, || {
+        seen = seen || !guard.namespaces().is_empty();
+    });
+    let left = guard.namespaces();
+    assert!(ok, "the lab failed or ran past {RUN_LIMIT:?}: {stderr}");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        seen,
+        "the lab's namespaces, {}-…, were never seen while it ran",
+        guard.prefix
     );
-    let json = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        left.is_empty(),
+        "the lab removed its namespaces, but left {left:?}"
+    );
     assert_eq!(
         json.lines().count(),
         1,
@@ -100,12 +145,6 @@ fn lab_json_reports_every_kind_passing_with_state_sync() {
         assert!(node.conns.in_use > 0, "{json}");
         assert!(!node.metrics.is_empty(), "{json}");
     }
-    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    let left = String::from_utf8_lossy(&left.stdout);
-    assert!(
-        !left.lines().any(|l| l.starts_with("rp-lab")),
-        "the lab removed its namespaces: {left}"
-    );
 }
 
 #[test]
@@ -116,18 +155,29 @@ fn lab_up_keeps_a_working_lab_until_lab_down_removes_it() {
     }
     let prefix = format!("rp-lu{}", std::process::id());
     let dir = std::env::temp_dir().join(format!("rampart-labup-{}", std::process::id()));
+    // If `lab down` does not run or fails: the nodes killed by PID, the
+    // namespaces and files removed (declared first, dropped last).
+    let guard = Leftovers {
+        prefix: prefix.clone(),
+    };
+    let _files = Dir(dir.clone());
+    // Each command bounded: `up` and `down` wait for the nodes.
     let rampart = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_rampart"))
+        let child = Command::new(env!("CARGO_BIN_EXE_rampart"))
             .args(args)
-            .output()
-            .expect("run rampart")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run rampart");
+        wait_bounded(child, UP_DOWN_LIMIT, || ())
     };
     let d = dir.to_str().unwrap();
     let up = rampart(&["lab", "up", "--prefix", &prefix, "--dir", d]);
     let down = || rampart(&["lab", "down", "--dir", d]);
-    if !up.status.success() {
+    if !up.2 {
         down();
-        panic!("lab up: {}", String::from_utf8_lossy(&up.stderr));
+        panic!("lab up failed or ran past {UP_DOWN_LIMIT:?}: {}", up.1);
     }
     // A second `up` on the same directory is refused.
     let again = rampart(&["lab", "up", "--prefix", &prefix, "--dir", d]);
@@ -151,27 +201,21 @@ fn lab_up_keeps_a_working_lab_until_lab_down_removes_it() {
         .output()
         .expect("ping");
     let out = down();
-    let left = Command::new("ip").args(["netns", "list"]).output().unwrap();
-    assert!(!again.status.success(), "a second lab up is refused");
-    assert!(
-        String::from_utf8_lossy(&again.stderr).contains("already up"),
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
+    let left = guard.namespaces();
+    assert!(!again.2, "a second lab up is refused");
+    assert!(again.1.contains("already up"), "{}", again.1);
     assert!(
         ping.status.success() && String::from_utf8_lossy(&ping.stdout).contains(" 3 received"),
         "every request answered: {}",
         String::from_utf8_lossy(&ping.stdout)
     );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = &out.0;
     assert!(
-        out.status.success() && text.contains("the lab is down"),
-        "{text}"
+        out.2 && text.contains("the lab is down"),
+        "{text} {}",
+        out.1
     );
     assert_eq!(text.matches("stopped node process").count(), 2, "{text}");
-    assert!(
-        !String::from_utf8_lossy(&left.stdout).contains(&prefix),
-        "namespaces removed"
-    );
+    assert!(left.is_empty(), "namespaces removed, but left {left:?}");
     assert!(!dir.exists(), "files removed");
 }

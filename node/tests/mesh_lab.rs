@@ -12,10 +12,12 @@
 // Tests bound the child's run with the wall clock.
 #![allow(clippy::disallowed_methods)]
 
-use std::io::Read as _;
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{Leftovers, wait_bounded};
 use rampart_node::lab::chaos::bench::WANT_OF_STATE;
 use rampart_node::lab::is_root;
 use rampart_node::lab::mesh::report::MeshReport;
@@ -27,86 +29,6 @@ const FLOWS: usize = 6;
 const SEED: u64 = 20_241_204;
 /// The longest a lab run may take before the test ends it.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
-/// How long the lab has to tear down after SIGINT before SIGKILL.
-const INTERRUPT_GRACE: Duration = Duration::from_secs(15);
-
-/// The namespaces under a test's prefix: on drop, every process still in
-/// one of them (only the lab's nodes, started by this test's lab run) is
-/// killed by PID, and the namespaces are removed, so a failed or hung run
-/// leaves nothing behind.
-struct Leftovers {
-    prefix: String,
-}
-
-impl Leftovers {
-    /// The namespaces named `<prefix>-…` that exist now.
-    fn namespaces(&self) -> Vec<String> {
-        let out = Command::new("ip")
-            .args(["netns", "list"])
-            .output()
-            .expect("ip netns list");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter_map(|l| l.split_whitespace().next())
-            .filter(|n| n.starts_with(&format!("{}-", self.prefix)))
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for Leftovers {
-    fn drop(&mut self) {
-        for ns in self.namespaces() {
-            let pids = Command::new("ip")
-                .args(["netns", "pids", &ns])
-                .output()
-                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-                .unwrap_or_default();
-            for pid in pids.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
-                // SAFETY: a PID inside this test's own namespace.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
-        }
-    }
-}
-
-/// Wait for `child` at most `limit`; past it, SIGINT (the lab tears down)
-/// and then SIGKILL, by its PID. Returns its stdout, stderr and whether
-/// it ended in time with status 0.
-fn wait_bounded(mut child: Child, limit: Duration) -> (String, String, bool) {
-    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_string(&mut s);
-            }
-            s
-        })
-    };
-    let out = drain(child.stdout.take().map(|r| Box::new(r) as _));
-    let err = drain(child.stderr.take().map(|r| Box::new(r) as _));
-    let t0 = Instant::now();
-    let mut status = None;
-    while t0.elapsed() < limit + INTERRUPT_GRACE {
-        if let Ok(Some(s)) = child.try_wait() {
-            status = Some(s);
-            break;
-        }
-        if t0.elapsed() >= limit {
-            // SAFETY: our own child's PID, still running.
-            unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let in_time = t0.elapsed() < limit;
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let (out, err) = (out.join().unwrap(), err.join().unwrap());
-    (out, err, in_time && status.is_some_and(|s| s.success()))
-}
 
 /// Run the mesh lab with `nodes` nodes (and `copies`, if given) under a
 /// prefix of this test's own and check its report.
@@ -133,7 +55,7 @@ fn mesh_lab_passes(nodes: usize, copies: Option<usize>) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start the lab");
-    let (json, stderr, ok) = wait_bounded(child, RUN_LIMIT);
+    let (json, stderr, ok) = wait_bounded(child, RUN_LIMIT, || ());
     let took = t0.elapsed();
     let left = guard.namespaces();
     assert!(ok, "the lab failed or ran past {RUN_LIMIT:?}: {stderr}");
