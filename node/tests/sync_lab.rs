@@ -3,26 +3,32 @@
 //! two `rampart run` processes sharing state over QUIC, strict tracking
 //! and sequence randomization (the default) on.
 //!
-//! 1. Bypass: asymmetric bypass connections pass and neither node's sync
-//!    event counters move.
+//! 1. Bypass: 200 asymmetric bypass connections all succeed, neither
+//!    node's sync event counters move, and B's `show conn` shows bypass
+//!    entries.
 //! 2. 1,000 asymmetric inspected TCP connections, each carrying data with
-//!    a checksum, held open: all succeed, no node drops anything, no SYN
-//!    is retransmitted, node B's `show conn` lists them with owner A, and
-//!    the p50 connect time, beside 1,000 symmetric connections opened
-//!    interleaved with them, stays below the pull retry interval (20 ms):
-//!    a reply that outran the insert is released by the pushed state, not
-//!    by a retry or a deadline. How close asymmetric comes to symmetric is
-//!    a performance figure, measured in release builds beside the kernel
-//!    bridge by `scripts/bench/http.sh` (its connect phase), not here: in
-//!    this debug build each sync hop costs about 2 ms (since defer is off
-//!    by default, the symmetric handshake no longer waits for one).
+//!    a checksum, held open, interleaved with 1,000 symmetric ones: all
+//!    succeed, no SYN or SYN-ACK is retransmitted, neither node drops a
+//!    packet for want of state (the reasons of `WANT_OF_STATE`), and node
+//!    B's `show conn` lists the asymmetric ones with owner A. No
+//!    retransmission means no handshake segment was dropped or held past
+//!    the retransmission timeout waiting for its state. The connect
+//!    times (p50, p99) are printed, not judged: a figure of a shared, noisy
+//!    machine belongs in a benchmark. How close asymmetric comes to
+//!    symmetric is measured in release builds beside the kernel bridge by
+//!    `scripts/bench/http.sh` (its connect phase); in this debug build each
+//!    sync hop costs about 2 ms.
 //! 3. A third node joins the running pair and holds its share of the
 //!    table (every connection it directs or backs up with the default two
 //!    copies, docs/sync.md §13), received in bulk, before it reports ready.
 //! 4. The sync link gets 20 % loss and 5 ms delay both ways (a user-space
 //!    relay, since this kernel lacks `sch_netem`): 1,000 more asymmetric
 //!    connections all succeed (hold deadline raised to 1 s, defer to
-//!    50 ms for this phase).
+//!    50 ms for this phase), neither node drops a packet for want of
+//!    state, and the relay did drop about 20 %.
+//!
+//! Each phase's connections are bounded in all by `PHASE_LIMIT`: those
+//! not tried by then count as failed.
 //!
 //! Needs root (CI is root); skipped with a message otherwise.
 #![cfg(target_os = "linux")]
@@ -54,12 +60,24 @@ const NODES: [NodeSpec; 3] = [asym_node(0, 2), asym_node(1, 2), asym_node(2, 1)]
 const PAYLOAD: usize = 4096;
 /// Client threads opening connections concurrently.
 const CLIENT_THREADS: usize = 4;
+/// The longest one phase's batch of connections may take in all: each
+/// connection's own bounds (`CONNECT_LIMIT`, `READ_LIMIT`) are cut to
+/// what is left of it, and connections not tried by then count as failed,
+/// so a stalled path fails the test instead of hanging it.
+const PHASE_LIMIT: Duration = Duration::from_secs(120);
+/// The longest one connect may take.
+const CONNECT_LIMIT: Duration = Duration::from_secs(5);
+/// The longest the wait for one digest (or one server read) may take.
+const READ_LIMIT: Duration = Duration::from_secs(20);
 
 /// Connections opened in one batch: kept open until dropped.
 #[derive(Default)]
 struct Batch {
     ok: usize,
+    /// Failed or not tried (`late`) within the phase's deadline.
     failed: usize,
+    /// Of `failed`: not tried, the phase's deadline had passed.
+    late: usize,
     connect: Vec<Duration>,
     client: Vec<TcpStream>,
     server: Arc<Mutex<Vec<TcpStream>>>,
@@ -68,7 +86,8 @@ struct Batch {
 /// `n` connections on each route (src→dst:port), interleaved route by
 /// route in every client thread so that load on the machine affects each
 /// route alike; each sends `PAYLOAD` bytes and checks the server's digest;
-/// all stay open in the returned batches (one per route).
+/// all stay open in the returned batches (one per route). All within
+/// `PHASE_LIMIT`.
 fn open_batch(
     lab: &AsymLab,
     routes: &[(&'static str, &'static str)],
@@ -76,6 +95,7 @@ fn open_batch(
     n: usize,
 ) -> Vec<Batch> {
     let total = n * routes.len();
+    let deadline = Instant::now() + PHASE_LIMIT;
     let kept = Arc::new(Mutex::new(Vec::new()));
     let sink = kept.clone();
     let listener = lab
@@ -91,7 +111,6 @@ fn open_batch(
     let server = lab
         .server
         .spawn(move || {
-            let deadline = Instant::now() + Duration::from_secs(120);
             let mut workers = Vec::new();
             let mut accepted = 0;
             while accepted < total && Instant::now() < deadline {
@@ -101,7 +120,7 @@ fn open_batch(
                         let sink = sink.clone();
                         workers.push(std::thread::spawn(move || {
                             let _ = c.set_nonblocking(false);
-                            let _ = c.set_read_timeout(Some(Duration::from_secs(20)));
+                            let _ = c.set_read_timeout(Some(READ_LIMIT));
                             let mut data = vec![0u8; PAYLOAD];
                             if c.read_exact(&mut data).is_ok() {
                                 let _ = c.write_all(&fnv(&data).to_be_bytes());
@@ -129,10 +148,15 @@ fn open_batch(
                     let mut out: Vec<Batch> = routes.iter().map(|_| Batch::default()).collect();
                     for i in 0..count {
                         for (r, &(src, dst)) in routes.iter().enumerate() {
+                            if Instant::now() >= deadline {
+                                out[r].failed += 1;
+                                out[r].late += 1;
+                                continue;
+                            }
                             let payload: Vec<u8> = (0..PAYLOAD)
                                 .map(|j| ((j + i * 7 + t * 13 + r) % 251) as u8)
                                 .collect();
-                            match one(src, dst, port, &payload) {
+                            match one(src, dst, port, &payload, deadline) {
                                 Some((s, dt)) => {
                                     out[r].ok += 1;
                                     out[r].connect.push(dt);
@@ -152,32 +176,52 @@ fn open_batch(
         for (b, part) in batches.iter_mut().zip(c.join().expect("client thread")) {
             b.ok += part.ok;
             b.failed += part.failed;
+            b.late += part.late;
             b.connect.extend(part.connect);
             b.client.extend(part.client);
         }
     }
     let _ = server.join();
+    eprintln!(
+        "{total} connections to port {port} in {:?} (bound {PHASE_LIMIT:?})",
+        PHASE_LIMIT.saturating_sub(deadline.saturating_duration_since(Instant::now()))
+    );
     if let Some(b) = batches.first_mut() {
         b.server = kept;
     }
     batches
 }
 
-/// One connection: connect (timed), send, check the digest.
-fn one(src: &str, dst: &str, port: u16, payload: &[u8]) -> Option<(TcpStream, Duration)> {
+/// One connection: connect (timed), send, check the digest; each step
+/// bounded, and all of it by `deadline`.
+fn one(
+    src: &str,
+    dst: &str,
+    port: u16,
+    payload: &[u8],
+    deadline: Instant,
+) -> Option<(TcpStream, Duration)> {
+    // What is left of the phase, capped at `limit`; `None` once it is over
+    // (a zero timeout is an error to the socket calls).
+    let left = |limit: Duration| {
+        Some(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .min(limit),
+        )
+        .filter(|d| !d.is_zero())
+    };
     let src: Ipv4Addr = src.parse().ok()?;
     let dst: Ipv4Addr = dst.parse().ok()?;
     let s = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
     s.bind(&SocketAddr::from((src, 0)).into()).ok()?;
     let t0 = Instant::now();
-    s.connect_timeout(
-        &SocketAddr::from((dst, port)).into(),
-        Duration::from_secs(5),
-    )
-    .ok()?;
+    s.connect_timeout(&SocketAddr::from((dst, port)).into(), left(CONNECT_LIMIT)?)
+        .ok()?;
     let dt = t0.elapsed();
     let mut s: TcpStream = s.into();
-    s.set_read_timeout(Some(Duration::from_secs(20))).ok()?;
+    s.set_read_timeout(Some(left(READ_LIMIT)?)).ok()?;
+    s.set_write_timeout(Some(left(READ_LIMIT)?)).ok()?;
     s.write_all(payload).ok()?;
     let mut reply = [0u8; 8];
     s.read_exact(&mut reply).ok()?;
@@ -283,7 +327,7 @@ fn asymmetric_inspected_flows_across_synced_nodes() {
         return;
     }
     raise_fd_limit(65_536);
-    let lab = AsymLab::new(&format!("rs{}", std::process::id() % 100_000)).unwrap();
+    let lab = AsymLab::new(&format!("rp-sy{}", std::process::id())).unwrap();
     let dir = std::env::temp_dir().join(format!("rampart-sync-lab-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
@@ -317,7 +361,8 @@ fn phases(lab: &AsymLab, run: &Running) {
     assert_eq!(
         (bypass.ok, bypass.failed),
         (200, 0),
-        "asymmetric bypass connections"
+        "asymmetric bypass connections ({} not tried within {PHASE_LIMIT:?})",
+        bypass.late
     );
     let (after_a, after_b) = (sync_events(a), sync_events(b));
     assert_eq!(before_a, after_a, "A's sync events (sent, received)");
@@ -344,8 +389,18 @@ fn phases(lab: &AsymLab, run: &Running) {
     let sym = both.pop().expect("symmetric batch");
     let asym = both.pop().expect("asymmetric batch");
     let retrans = syn_retransmits(&lab.client) + syn_retransmits(&lab.server) - retrans0;
-    assert_eq!((sym.ok, sym.failed), (1000, 0), "symmetric inspected");
-    assert_eq!((asym.ok, asym.failed), (1000, 0), "asymmetric inspected");
+    assert_eq!(
+        (sym.ok, sym.failed),
+        (1000, 0),
+        "symmetric inspected ({} not tried within {PHASE_LIMIT:?})",
+        sym.late
+    );
+    assert_eq!(
+        (asym.ok, asym.failed),
+        (1000, 0),
+        "asymmetric inspected ({} not tried within {PHASE_LIMIT:?})",
+        asym.late
+    );
     let (p50_sym, p50_asym) = (p50(&sym.connect), p50(&asym.connect));
     eprintln!(
         "connect p50/p99: symmetric {:?}/{:?}, asymmetric {:?}/{:?}; SYN retransmits {retrans}",
@@ -475,7 +530,8 @@ fn phases(lab: &AsymLab, run: &Running) {
     assert_eq!(
         (lossy.ok, lossy.failed),
         (1000, 0),
-        "asymmetric over a lossy sync link"
+        "asymmetric over a lossy sync link ({} not tried within {PHASE_LIMIT:?})",
+        lossy.late
     );
     assert_no_want_of_state("A", &counters_a);
     assert_no_want_of_state("B", &counters_b);
