@@ -2,45 +2,55 @@
 //! nodes with `copies = 2` (the default), CONNS asymmetric inspected TCP
 //! connections, each out through one node and back through another drawn
 //! at random (a fixed seed), all opened and each exchanging a message: 0
-//! failed, 0 SYN retransmissions. Then one node is killed with SIGKILL and
-//! at the same instant both hosts' routes through it move to the next
-//! node (as a router's would), and every connection exchanges a message
-//! again (half of them sent just before the kill, so that it lands under
-//! traffic): none may be lost, whether the dead node was its owner, its
-//! director, a copy or on its path (docs/sync.md §13).
+//! failed, 0 SYN retransmissions; and UDP_FLOWS asymmetric UDP flows over
+//! every pair of paths, each answered once. Then one node is killed with
+//! SIGKILL and at the same instant both hosts' routes through it move to
+//! the next node (as a router's would), and every connection exchanges a
+//! message again (half of them sent just before the kill, so that it
+//! lands under traffic) and every UDP flow is answered again, from the
+//! same ports (its request resent every second until answered, as TCP
+//! resends a lost segment, for at most 30 s): none may be lost, whether
+//! the dead node was its owner, its director, a copy or on its path
+//! (docs/sync.md §13).
+//!
+//! The node killed is drawn at random per run among all four and printed;
+//! `RAMPART_MESH_FAILOVER_KILLED=N` (0 for fw-a to 3 for fw-d) replays a
+//! run's choice. fw-a is the node of the lowest id: it dials every peer
+//! and bootstrapped the Raft log.
 //!
 //! CONNS is 10,000 (`RAMPART_MESH_FAILOVER_CONNS` sets another count).
-//! `RAMPART_MESH_FAILOVER_UDP_FLOWS=N` (default 0) also fills the tables
-//! with N idle UDP flows over the same paths before the kill, so that the
-//! survivors re-replicate a table of that size while the connections'
-//! segments wait for their state (docs/sync.md §13, membership changes).
+//! UDP_FLOWS is 480 (`RAMPART_MESH_FAILOVER_UDP_FLOWS` sets another count,
+//! 0 to 120,000: a large one fills the tables, so that the survivors
+//! re-replicate a table of that size while the connections' segments
+//! wait for their state, docs/sync.md §13, membership changes).
 //! The echo server is `echod`, a process of its own in the server's
 //! namespace: both ends of 10,000 connections in one process would pass
-//! this machine's hard limit of 20,000 descriptors. Needs root (CI is
-//! root); skipped with a message otherwise. Namespaces `rmf<pid>-…`,
-//! removed on exit, also on failure; the nodes and `echod` are this
-//! test's children, stopped by PID.
+//! this machine's hard limit of 20,000 descriptors. Every phase has a
+//! deadline: connections or flows not done by then count as failed.
+//! Needs root (CI is root); skipped with a message otherwise. Namespaces
+//! `rp-mf<pid>-…`, removed on exit, also on failure; the nodes and
+//! `echod` are this test's children, stopped by PID.
 #![cfg(target_os = "linux")]
 // Tests bound their waits with the wall clock.
 #![allow(clippy::disallowed_methods)]
 
 mod common;
 
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher as _;
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rampart_node::lab::mesh::topology::{MeshLab, NodeCount, mesh_node};
 use rampart_node::lab::mesh::traffic::{Flow, plan};
 use rampart_node::lab::proc::{NodeProc, NodeSpec, write_config};
-use rampart_node::lab::{Netns, POLICY, is_root, raise_fd_limit, sh, syn_retransmits};
+use rampart_node::lab::{Netns, NsThread, POLICY, is_root, raise_fd_limit, sh, syn_retransmits};
 use socket2::{Domain, Socket, Type};
 
 const NODES: usize = 4;
-/// The node killed (fw-c): neither the first nor the last.
-const KILLED: usize = 2;
-/// Where its paths move: the next node.
-const TAKEOVER: usize = 3;
 const PORT: u16 = 5001;
 const SEED: u64 = 0x15_f417;
 /// Bytes of each message (and of its echo).
@@ -48,54 +58,232 @@ const MSG: usize = 32;
 /// Client threads, each opening its share of the connections in turn.
 const CLIENT_THREADS: usize = 4;
 const READY_LIMIT: Duration = Duration::from_secs(30);
+/// How long opening all connections may take together.
+const OPEN_LIMIT: Duration = Duration::from_secs(300);
+/// The longest one connect, or the wait for one echo while opening, may
+/// take.
+const STEP_LIMIT: Duration = Duration::from_secs(5);
 /// How long all echoes after the kill may take together.
 const AFTER_LIMIT: Duration = Duration::from_secs(30);
 
-fn udp_flows() -> usize {
-    std::env::var("RAMPART_MESH_FAILOVER_UDP_FLOWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+/// The node killed: `RAMPART_MESH_FAILOVER_KILLED`, or one drawn at
+/// random (the standard library's per-process random hash keys).
+fn victim() -> usize {
+    match std::env::var("RAMPART_MESH_FAILOVER_KILLED") {
+        Ok(v) => v
+            .parse()
+            .ok()
+            .filter(|k| *k < NODES)
+            .unwrap_or_else(|| panic!("RAMPART_MESH_FAILOVER_KILLED={v}: 0 to {}", NODES - 1)),
+        Err(_) => (RandomState::new().hash_one(std::process::id()) % NODES as u64) as usize,
+    }
 }
 
-/// First destination port of the idle UDP flows.
-const UDP_BASE_PORT: u16 = 20_000;
+// === UDP flows ===
 
-/// Send one datagram for each of `n` UDP flows, spread over every
-/// asymmetric pair of addresses, from the client's namespace (this
-/// thread is in it): each pair's flows differ by destination port. Paced
-/// at about 50,000 datagrams a second so the nodes' rings keep up.
-fn spray_udp(n: usize) -> usize {
+/// UDP flows by default: 40 on each of the 12 ordered pairs of paths,
+/// a few seconds of the test's time.
+const UDP_FLOWS: usize = 480;
+/// At most: their client ports, from `UDP_BASE_PORT` up, 10,000 per
+/// pair, stay below the kernel's ephemeral range (32,768 up).
+const MAX_UDP_FLOWS: usize = 120_000;
+/// The client port of a pair's first UDP flow.
+const UDP_BASE_PORT: u16 = 20_000;
+/// The server's UDP port, on each of its pair addresses.
+const UDP_PORT: u16 = 5003;
+/// Client sockets open at once (each flow's socket is closed after its
+/// exchange and bound to the same port for the next).
+const UDP_WINDOW: usize = 512;
+/// How long each send waits for its echo before the request is sent
+/// again: as TCP resends a segment lost on a path, a request or echo
+/// lost in flight, or dropped while no survivor held the flow yet, is
+/// resent.
+const UDP_REPLY_WAIT: Duration = Duration::from_secs(1);
+/// How long one flow may go unanswered, resent every `UDP_REPLY_WAIT`,
+/// before it counts as lost: the connections' bound, `AFTER_LIMIT`.
+const UDP_ANSWER_LIMIT: Duration = AFTER_LIMIT;
+/// How long one exchange on every UDP flow may take in all (flows not
+/// tried by then count as unanswered).
+const UDP_LIMIT: Duration = Duration::from_secs(120);
+
+fn udp_flow_count() -> usize {
+    let n = std::env::var("RAMPART_MESH_FAILOVER_UDP_FLOWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(UDP_FLOWS);
+    assert!(
+        n <= MAX_UDP_FLOWS,
+        "RAMPART_MESH_FAILOVER_UDP_FLOWS={n}: at most {MAX_UDP_FLOWS}"
+    );
+    n
+}
+
+/// A UDP flow: its pair of paths and its client port (the server's is
+/// `UDP_PORT`).
+#[derive(Debug, Clone, Copy)]
+struct UdpFlow {
+    id: usize,
+    flow: Flow,
+    port: u16,
+}
+
+/// `n` UDP flows spread over every ordered pair of distinct nodes: each
+/// pair's flows differ by client port.
+fn udp_flows(n: usize) -> Vec<UdpFlow> {
     let pairs: Vec<Flow> = (0..NODES)
         .flat_map(|fwd| (0..NODES).map(move |ret| Flow { fwd, ret }))
         .filter(|f| f.fwd != f.ret)
         .collect();
-    let per_pair = n
-        .div_ceil(pairs.len())
-        .min(usize::from(u16::MAX - UDP_BASE_PORT));
-    let mut sent = 0;
-    for f in pairs {
-        let Ok(sock) = std::net::UdpSocket::bind(SocketAddr::from((f.client(), 0))) else {
-            continue;
-        };
-        for k in 0..per_pair {
-            let port = UDP_BASE_PORT + k as u16;
-            if sock
-                .send_to(b"idle", SocketAddr::from((f.server(), port)))
-                .is_ok()
-            {
-                sent += 1;
+    (0..n)
+        .map(|id| UdpFlow {
+            id,
+            flow: pairs[id % pairs.len()],
+            port: UDP_BASE_PORT + (id / pairs.len()) as u16,
+        })
+        .collect()
+}
+
+/// What one exchange on every UDP flow found.
+#[derive(Debug, Default)]
+struct UdpOutcome {
+    /// Flows not answered within `UDP_ANSWER_LIMIT` or by the deadline.
+    unanswered: Vec<UdpFlow>,
+    /// Flows answered only after a resend.
+    resent: usize,
+    /// The longest any answered flow took, from its first send.
+    slowest: Duration,
+}
+
+/// One request tagged `tag` and its echo on each of `flows`, from the
+/// client's namespace (this thread is in it), `UDP_WINDOW` flows at a
+/// time, the request resent every `UDP_REPLY_WAIT` until answered, for
+/// at most `UDP_ANSWER_LIMIT` and all by `deadline`. A client port that
+/// cannot be bound is an error: the flow would not be the one the nodes
+/// hold.
+fn exchange_udp(flows: &[UdpFlow], tag: &str, deadline: Instant) -> Result<UdpOutcome, String> {
+    let mut out = UdpOutcome::default();
+    for window in flows.chunks(UDP_WINDOW) {
+        let socks = window
+            .iter()
+            .map(|f| {
+                let s = UdpSocket::bind((f.flow.client(), f.port))
+                    .map_err(|e| format!("binding {}:{}: {e}", f.flow.client(), f.port))?;
+                s.connect((f.flow.server(), UDP_PORT))
+                    .and_then(|()| s.set_nonblocking(true))
+                    .map_err(|e| format!("UDP socket of {f:?}: {e}"))?;
+                Ok(s)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let msg = |w: usize| message(&format!("{tag} udp {}", window[w].id));
+        let mut pending: Vec<usize> = (0..window.len()).collect();
+        let t0 = Instant::now();
+        let give_up = (t0 + UDP_ANSWER_LIMIT).min(deadline);
+        let mut sends = 0;
+        while !pending.is_empty() && Instant::now() < give_up {
+            let waiting = pending.len();
+            for &w in &pending {
+                // A failed send stays pending, to be sent again.
+                let _ = socks[w].send(&msg(w));
             }
-            if sent % 1000 == 0 {
-                std::thread::sleep(Duration::from_millis(20));
+            sends += 1;
+            let until = (Instant::now() + UDP_REPLY_WAIT).min(give_up);
+            while !pending.is_empty() && Instant::now() < until {
+                let before = pending.len();
+                let mut buf = [0u8; 2 * MSG];
+                // Any send's echo answers the flow (they are alike); an
+                // error or a foreign datagram leaves it pending.
+                pending.retain(
+                    |&w| !matches!(socks[w].recv(&mut buf), Ok(n) if buf[..n] == msg(w)[..]),
+                );
+                if pending.len() < before {
+                    out.slowest = out.slowest.max(t0.elapsed());
+                } else {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
             }
-            if sent >= n {
-                return sent;
+            if sends > 1 {
+                out.resent += waiting - pending.len();
             }
         }
+        out.unanswered.extend(pending.iter().map(|&w| window[w]));
     }
-    sent
+    Ok(out)
 }
+
+/// A UDP echo server in the server's namespace: one socket on
+/// `UDP_PORT` of each of its pair addresses (so an echo leaves from the
+/// address the client sent to, and the server's source rule picks the
+/// flow's return node). Stopped and joined on drop.
+struct UdpEcho {
+    stop: Arc<AtomicBool>,
+    thread: Option<NsThread<()>>,
+}
+
+impl UdpEcho {
+    fn start(ns: &Netns, flows: &[UdpFlow]) -> UdpEcho {
+        let addrs: std::collections::BTreeSet<std::net::Ipv4Addr> =
+            flows.iter().map(|f| f.flow.server()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::clone(&stop);
+        let (bound, ready) = std::sync::mpsc::channel();
+        let thread = ns
+            .spawn(move || {
+                let socks: Result<Vec<UdpSocket>, String> = addrs
+                    .iter()
+                    .map(|a| {
+                        let s = UdpSocket::bind((*a, UDP_PORT))
+                            .map_err(|e| format!("binding {a}:{UDP_PORT}: {e}"))?;
+                        s.set_nonblocking(true).map_err(|e| e.to_string())?;
+                        Ok(s)
+                    })
+                    .collect();
+                let socks = match socks {
+                    Ok(s) => {
+                        let _ = bound.send(Ok(()));
+                        s
+                    }
+                    Err(e) => {
+                        let _ = bound.send(Err(e));
+                        return;
+                    }
+                };
+                let mut buf = [0u8; 2048];
+                while !done.load(Ordering::Relaxed) {
+                    let mut idle = true;
+                    for s in &socks {
+                        while let Ok((n, from)) = s.recv_from(&mut buf) {
+                            idle = false;
+                            let _ = s.send_to(&buf[..n], from);
+                        }
+                    }
+                    if idle {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            })
+            .expect("namespace thread");
+        let echo = UdpEcho {
+            stop,
+            thread: Some(thread),
+        };
+        match ready.recv_timeout(Duration::from_secs(10)) {
+            Ok(Ok(())) => echo,
+            Ok(Err(e)) => panic!("UDP echo server: {e}"),
+            Err(_) => panic!("UDP echo server: not bound within 10 s"),
+        }
+    }
+}
+
+impl Drop for UdpEcho {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// === TCP connections ===
 
 fn conns() -> usize {
     std::env::var("RAMPART_MESH_FAILOVER_CONNS")
@@ -170,16 +358,28 @@ fn exchange(s: &mut TcpStream, tag: &str) -> bool {
 }
 
 /// Open a connection of `flow` from the client's namespace (this thread
-/// is in it) and exchange a message.
-fn open(flow: Flow, i: usize) -> Result<TcpStream, String> {
+/// is in it) and exchange a message, each step within `STEP_LIMIT` and
+/// all by `deadline`.
+fn open(flow: Flow, i: usize, deadline: Instant) -> Result<TcpStream, String> {
+    // What is left of the phase, capped at a step's limit (a zero timeout
+    // is an error to the socket calls).
+    let left = || {
+        Some(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .min(STEP_LIMIT),
+        )
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("not done when the open phase's {OPEN_LIMIT:?} ran out"))
+    };
     let sock = Socket::new(Domain::IPV4, Type::STREAM, None).map_err(|e| format!("socket: {e}"))?;
     sock.bind(&SocketAddr::from((flow.client(), 0)).into())
         .map_err(|e| format!("bind: {e}"))?;
     let to = SocketAddr::from((flow.server(), PORT));
-    sock.connect_timeout(&to.into(), Duration::from_secs(5))
+    sock.connect_timeout(&to.into(), left()?)
         .map_err(|e| format!("connect: {e}"))?;
     let mut s: TcpStream = sock.into();
-    s.set_read_timeout(Some(Duration::from_secs(5)))
+    s.set_read_timeout(Some(left()?))
         .map_err(|e| e.to_string())?;
     s.set_nodelay(true).map_err(|e| e.to_string())?;
     if exchange(&mut s, &format!("open {i}")) {
@@ -201,18 +401,23 @@ impl Drop for Procs {
 }
 
 #[test]
-fn every_established_flow_survives_the_death_of_any_node_of_four() {
+fn every_established_flow_survives_the_death_of_a_node_drawn_from_four() {
     if !is_root() {
         eprintln!("skipped: the mesh failover test needs root (namespaces, AF_PACKET)");
         return;
     }
     raise_fd_limit(conns() as u64 + 1024);
-    let prefix = format!("rmf{}", std::process::id() % 100_000);
+    let killed = victim();
+    eprintln!(
+        "killing node {killed} (fw-{}); RAMPART_MESH_FAILOVER_KILLED={killed} replays this choice",
+        ["a", "b", "c", "d"][killed]
+    );
+    let prefix = format!("rp-mf{}", std::process::id());
     let lab = MeshLab::new(&prefix, NodeCount::new(NODES).expect("2-6 nodes")).expect("mesh");
     let dir = std::env::temp_dir().join(format!("rampart-mesh-failover-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&lab, &dir)));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&lab, &dir, killed)));
     let _ = std::fs::remove_dir_all(&dir);
     drop(lab);
     if let Err(e) = result {
@@ -220,7 +425,9 @@ fn every_established_flow_survives_the_death_of_any_node_of_four() {
     }
 }
 
-fn run(lab: &MeshLab, dir: &std::path::Path) {
+/// The run with node `killed` killed, its paths moved to the next node.
+fn run(lab: &MeshLab, dir: &std::path::Path, killed: usize) {
+    let takeover = (killed + 1) % NODES;
     std::fs::write(dir.join("policy.cfg"), POLICY).expect("policy");
     rampart_cluster::pki::init_ca(dir).expect("ca");
     let specs: Vec<NodeSpec> = (0..NODES).map(|i| mesh_node(i, 1)).collect();
@@ -237,6 +444,8 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
     }
     wait_peers_up(&procs);
     let echo = Echo::start(&lab.server);
+    let udp = udp_flows(udp_flow_count());
+    let udp_echo = UdpEcho::start(&lab.server, &udp);
 
     // Open every connection, a message each way on each.
     let n = conns();
@@ -244,6 +453,7 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
     let flows = plan(&mut rng, NodeCount::new(NODES).unwrap(), n, false);
     let retrans0 = syn_retransmits(&lab.client) + syn_retransmits(&lab.server);
     let t0 = Instant::now();
+    let deadline = t0 + OPEN_LIMIT;
     let mut threads = Vec::new();
     for t in 0..CLIENT_THREADS {
         let mine: Vec<(usize, Flow)> = flows
@@ -256,7 +466,7 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
             lab.client
                 .spawn(move || {
                     mine.into_iter()
-                        .map(|(i, f)| (i, f, open(f, i)))
+                        .map(|(i, f)| (i, f, open(f, i, deadline)))
                         .collect::<Vec<_>>()
                 })
                 .expect("client thread"),
@@ -283,18 +493,27 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
     );
     assert_eq!(retrans, 0, "SYN retransmissions");
 
-    let idle = udp_flows();
-    if idle > 0 {
-        let t = Instant::now();
-        let sent = lab
-            .client
-            .spawn(move || spray_udp(idle))
-            .expect("udp thread")
-            .join()
-            .expect("udp thread");
+    // Every UDP flow answered once: its state on the nodes before the
+    // kill (a flow that fails here is not lost to the kill).
+    let t = Instant::now();
+    let before_udp = udp_outcome(exchange_on(lab, &udp, "before"));
+    eprintln!(
+        "{} UDP flows answered in {:?}, {} after a resend (slowest {:?})",
+        udp.len() - before_udp.unanswered.len(),
+        t.elapsed(),
+        before_udp.resent,
+        before_udp.slowest
+    );
+    assert!(
+        before_udp.unanswered.is_empty(),
+        "UDP flows not answered before the kill: {} of {}, {:?}",
+        before_udp.unanswered.len(),
+        udp.len(),
+        &before_udp.unanswered[..before_udp.unanswered.len().min(20)]
+    );
+    if !udp.is_empty() {
         // Let the inserts reach directors and backups.
         std::thread::sleep(Duration::from_secs(3));
-        eprintln!("{sent} idle UDP flows sent in {:?}", t.elapsed());
         report_drops(&procs, &specs);
     }
 
@@ -313,11 +532,11 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
     }
 
     // Kill one node; move both hosts' routes through it at once.
-    let victim = procs.0[KILLED].as_ref().expect("running").pid();
+    let victim = procs.0[killed].as_ref().expect("running").pid();
     let (c, s) = (lab.client.name().to_string(), lab.server.name().to_string());
-    let table = (100 + KILLED).to_string();
-    let net = TAKEOVER + 1;
-    let letter = ["a", "b", "c", "d"][TAKEOVER];
+    let table = (100 + killed).to_string();
+    let net = takeover + 1;
+    let letter = ["a", "b", "c", "d"][takeover];
     let t_kill = Instant::now();
     // SAFETY: the PID of our own child, not yet reaped.
     assert_eq!(
@@ -355,16 +574,19 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
     ])
     .expect("move the server's route");
     let moved_in = t_kill.elapsed();
-    let _ = procs.0[KILLED].take().map(NodeProc::kill);
+    let _ = procs.0[killed].take().map(NodeProc::kill);
     let through = opened
         .iter()
-        .filter(|(_, f, _)| f.fwd == KILLED || f.ret == KILLED)
+        .filter(|(_, f, _)| f.fwd == killed || f.ret == killed)
         .count();
     assert!(
         through > 0,
         "no connection had a path through the node killed"
     );
 
+    // Every UDP flow is answered again, from the same ports, while the
+    // connections below exchange their messages.
+    let udp_after = exchange_on(lab, &udp, "after");
     // Every connection exchanges a message again: all messages first,
     // then every echo, within one bound for all.
     let t1 = Instant::now();
@@ -399,18 +621,67 @@ fn run(lab: &MeshLab, dir: &std::path::Path) {
     }
     eprintln!(
         "{} killed (routes moved {moved_in:?} after the signal); {through} connections had a path through it; after: {} of {n} lost, checked in {:?}",
-        specs[KILLED].name,
+        specs[killed].name,
         lost.len(),
         t1.elapsed()
+    );
+
+    let after_udp = udp_outcome(udp_after);
+    let udp_through = udp
+        .iter()
+        .filter(|f| f.flow.fwd == killed || f.flow.ret == killed)
+        .count();
+    eprintln!(
+        "UDP: {udp_through} of {} flows had a path through {}; after: {} unanswered within {UDP_ANSWER_LIMIT:?}, {} answered after a resend (slowest {:?})",
+        udp.len(),
+        specs[killed].name,
+        after_udp.unanswered.len(),
+        after_udp.resent,
+        after_udp.slowest
     );
     report_drops(&procs, &specs);
     assert!(
         lost.is_empty(),
         "connections lost to the death of {}: {:?}",
-        specs[KILLED].name,
+        specs[killed].name,
         &lost[..lost.len().min(20)]
     );
+    assert!(
+        after_udp.unanswered.is_empty(),
+        "UDP flows lost to the death of {}: {} of {}, {:?}",
+        specs[killed].name,
+        after_udp.unanswered.len(),
+        udp.len(),
+        &after_udp.unanswered[..after_udp.unanswered.len().min(20)]
+    );
+    assert!(
+        udp.is_empty() || udp_through > 0,
+        "no UDP flow had a path through the node killed"
+    );
+    drop(udp_echo);
     drop(echo);
+}
+
+/// [`exchange_udp`] on `flows` in a thread in the client's namespace,
+/// within `UDP_LIMIT`.
+fn exchange_on(
+    lab: &MeshLab,
+    flows: &[UdpFlow],
+    tag: &'static str,
+) -> NsThread<Result<UdpOutcome, String>> {
+    let flows = flows.to_vec();
+    let deadline = Instant::now() + UDP_LIMIT;
+    lab.client
+        .spawn(move || exchange_udp(&flows, tag, deadline))
+        .expect("udp thread")
+}
+
+/// The outcome of [`exchange_on`]; panics if a client port could not be
+/// bound.
+fn udp_outcome(t: NsThread<Result<UdpOutcome, String>>) -> UdpOutcome {
+    t.join()
+        .expect("udp thread")
+        .unwrap_or_else(|e| panic!("UDP flows: {e}"))
 }
 
 /// Wait until every running node sees every other up.
