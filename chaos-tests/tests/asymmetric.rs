@@ -68,6 +68,16 @@ fn bridge(
     .expect("namespace thread")
 }
 
+/// Sets the bridges' stop flag on drop, so that their threads end also
+/// when an assert fails (instead of spinning until the test binary exits).
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
 /// Serve one connection on `addr`: read everything, answer its digest.
 /// Returns once the server listens (a client's SYN before that would be
 /// answered with a RST and the exchange would fail for the wrong reason).
@@ -135,6 +145,8 @@ fn before_sync_only_symmetric_and_bypass_flows_cross_asymmetric_paths() {
     }
     let lab = AsymLab::new(&format!("rp-as{}", std::process::id())).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    // Dropped before the namespaces (declared after them).
+    let stopping = StopOnDrop(stop.clone());
     let a = bridge(&lab.node_a, 1, "ca1", "as1", stop.clone());
     let b = bridge(&lab.node_b, 2, "cb1", "bs1", stop.clone());
     std::thread::sleep(Duration::from_millis(100));
@@ -160,7 +172,7 @@ fn before_sync_only_symmetric_and_bypass_flows_cross_asymmetric_paths() {
     );
     srv.join().unwrap();
 
-    stop.store(true, Ordering::Relaxed);
+    drop(stopping);
     let (a, b) = (a.join().unwrap(), b.join().unwrap());
     assert!(
         b.engine.counters().dropped(DropReason::TcpNotSyn) >= 1,
