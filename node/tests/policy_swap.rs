@@ -848,7 +848,7 @@ fn replicated_policy_swaps_lose_no_packet_of_established_connections() {
         return;
     }
     let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let lab = AsymLab::new(&format!("rw{}", std::process::id() % 100_000)).unwrap();
+    let lab = AsymLab::new(&format!("rp-pw{}", std::process::id())).unwrap();
     let dir = TempDir::new("swap-raft");
     let d = dir.0.as_path();
     std::fs::write(d.join("policy.cfg"), policy(0).0).expect("policy");
@@ -947,7 +947,7 @@ fn local_policy_swaps_lose_no_packet_of_established_connections() {
         return;
     }
     let _one = ONE_LAB_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let lab = Lab::new(&format!("rl{}", std::process::id() % 100_000)).unwrap();
+    let lab = Lab::new(&format!("rp-pl{}", std::process::id())).unwrap();
     let dir = TempDir::new("swap-local");
     let d = dir.0.as_path();
     std::fs::write(d.join("policy.cfg"), policy(0).0).expect("policy");

@@ -305,7 +305,7 @@ fn prometheus_scrapes_two_lab_nodes() {
         eprintln!("skipped: {PROMETHEUS} missing (Debian package prometheus; scripts/deps.sh)");
         return;
     }
-    let lab = AsymLab::new(&format!("rq{}", std::process::id() % 100_000)).unwrap();
+    let lab = AsymLab::new(&format!("rp-pq{}", std::process::id())).unwrap();
     let dir = std::env::temp_dir().join(format!("rampart-prom-lab-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("dir");
