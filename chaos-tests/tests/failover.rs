@@ -5,7 +5,8 @@
 //! the Raft leader killed mid-write (`node/src/lab/chaos/`).
 //!
 //! Acceptance per scenario: no established inspected connection lost or
-//! corrupted, bypass streams intact, tables converged, and every check of
+//! corrupted, bypass streams intact, tables converged at its end (every
+//! running node's compared; kill-a restarts A first), and every check of
 //! the scenario held (its verdict). Afterwards none of the test's
 //! namespaces or node processes is left, whatever the outcome.
 //!

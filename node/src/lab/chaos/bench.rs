@@ -5,12 +5,14 @@
 //! it stops every process it started (by PID) and removes its namespaces
 //! and files, also when a scenario fails half-way.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rampart_ops::model::ClusterView;
+use rampart_dataplane::flow::{Addr, Endpoint as FlowEnd, FlowKey};
+use rampart_dataplane::placement::Placement;
+use rampart_ops::model::{ClusterView, ConnRow};
 use rampart_ops::show_conn::ConnFilter;
 
 use crate::lab::lossy::LossyLink;
@@ -319,17 +321,22 @@ impl Bench {
     /// Node `i`'s inspected connections (`show conn` rows without the
     /// bypass flag `b`), as comparable keys: the tuple, who opened it and
     /// which connection it is (the owner, its connection id and creation
-    /// time, which every copy shares: docs/sync.md §1). Two nodes that
-    /// list one tuple but hold different connections on it (a stale copy
-    /// of a closed one beside its successor) do not agree.
-    pub fn inspected_conns(&self, i: usize) -> Result<BTreeSet<String>, LabError> {
+    /// time, which every copy shares: docs/sync.md §1), each with the node
+    /// id of its director among `members` (docs/sync.md §13). Two nodes
+    /// that list one tuple but hold different connections on it (a stale
+    /// copy of a closed one beside its successor) do not agree.
+    pub fn inspected_conns(
+        &self,
+        i: usize,
+        members: &Placement,
+    ) -> Result<BTreeMap<String, (Option<u16>, String)>, LabError> {
         let list = self.endpoint(i)?.conns(&ConnFilter::default())?;
         Ok(list
             .conns
             .iter()
             .filter(|r| !r.flags.contains('b'))
             .map(|r| {
-                format!(
+                let row = format!(
                     "{} {}:{} {}:{} from {} #{}/{}@{}",
                     r.protocol,
                     r.lower.addr,
@@ -340,35 +347,107 @@ impl Bench {
                     r.owner,
                     r.id,
                     r.created_ns
-                )
+                );
+                let how = format!(
+                    "flags {}, idle {} s of {} s",
+                    r.flags, r.idle_s, r.timeout_s
+                );
+                (row, (director(r, members), how))
             })
             .collect())
     }
 
-    /// Wait (at most `limit`) until nodes `i` and `j` list the same
-    /// inspected connections; how long it took, or the last difference
-    /// (rows only in `i`, rows only in `j`).
-    pub fn converge(
-        &self,
-        i: usize,
-        j: usize,
-        limit: Duration,
-    ) -> Result<Duration, (Vec<String>, Vec<String>)> {
+    /// The ids of the nodes whose process runs.
+    pub fn running(&self) -> Vec<usize> {
+        (0..self.nodes())
+            .filter(|&i| self.procs[i].is_some())
+            .collect()
+    }
+
+    /// Wait (at most `limit`) until the running nodes agree on the
+    /// inspected connections; how long it took and how many connections
+    /// they list, or the last disagreement in words.
+    ///
+    /// Agreeing is placement's claim (docs/sync.md §13): every inspected
+    /// connection that a running node lists (tuple and incarnation) is
+    /// listed by at least [`COPIES`] of them, its director among them. With
+    /// two nodes that is every connection on both. With three, a flow
+    /// whose path was one node while the other was away is kept by that
+    /// node and a backup, not necessarily by the one that came back.
+    pub fn converge_running(&self, limit: Duration) -> Result<(Duration, usize), String> {
+        let running = self.running();
+        if running.len() < 2 {
+            return Err(format!("{} node(s) running, not two", running.len()));
+        }
+        let members = Placement::new(running.iter().map(|&i| self.specs[i].id), 1);
         let t0 = Instant::now();
-        let mut last = (Vec::new(), Vec::new());
+        let mut last = String::from("no node's table could be read");
         while t0.elapsed() < limit {
-            if let (Ok(a), Ok(b)) = (self.inspected_conns(i), self.inspected_conns(j)) {
-                if a == b {
-                    return Ok(t0.elapsed());
-                }
-                last = (
-                    a.difference(&b).cloned().collect(),
-                    b.difference(&a).cloned().collect(),
-                );
+            match self.disagreement(&running, &members) {
+                Ok(Ok(rows)) => return Ok((t0.elapsed(), rows)),
+                Ok(Err(d)) => last = d,
+                Err(e) => last = e.to_string(),
             }
             std::thread::sleep(POLL * 4);
         }
         Err(last)
+    }
+
+    /// What the running nodes' lists disagree on, as
+    /// [`Bench::converge_running`] judges them, or the number of
+    /// connections they list.
+    fn disagreement(
+        &self,
+        running: &[usize],
+        members: &Placement,
+    ) -> Result<Result<usize, String>, LabError> {
+        let lists = running
+            .iter()
+            .map(|&i| self.inspected_conns(i, members))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut all: BTreeMap<&String, Option<u16>> = BTreeMap::new();
+        for l in &lists {
+            all.extend(l.iter().map(|(r, (d, _))| (r, *d)));
+        }
+        let need = COPIES.min(running.len());
+        let mut short = Vec::new();
+        for (row, director) in &all {
+            let holders: Vec<usize> = running
+                .iter()
+                .zip(&lists)
+                .filter(|(_, l)| l.contains_key(*row))
+                .map(|(&i, _)| i)
+                .collect();
+            let director_holds =
+                director.is_none_or(|d| holders.iter().any(|&i| self.specs[i].id == d));
+            if holders.len() < need || !director_holds {
+                let on: Vec<String> = holders
+                    .iter()
+                    .map(|&i| {
+                        let how = lists[running.iter().position(|&k| k == i).unwrap_or(0)]
+                            .get(*row)
+                            .map_or("", |(_, h)| h.as_str());
+                        format!("{} ({how})", self.name(i))
+                    })
+                    .collect();
+                short.push(format!("{row} on [{}]", on.join(", ")));
+            }
+        }
+        if short.is_empty() {
+            return Ok(Ok(all.len()));
+        }
+        let per_node: Vec<String> = running
+            .iter()
+            .zip(&lists)
+            .map(|(&i, l)| format!("{} lists {}", self.name(i), l.len()))
+            .collect();
+        Ok(Err(format!(
+            "{} of {} connections on fewer than {need} nodes or not on their director ({}), e.g. {:?}",
+            short.len(),
+            all.len(),
+            per_node.join(", "),
+            short.iter().take(3).collect::<Vec<_>>()
+        )))
     }
 
     /// The sum over node `i`'s peers of sync events sent and received
@@ -439,6 +518,34 @@ fn route(ns: &str, dst: &str, gw: &str, dev: &str) -> Result<(), LabError> {
     Ok(sh(&[
         "ip", "-n", ns, "route", "replace", dst, "via", gw, "dev", dev,
     ])?)
+}
+
+/// Whole copies the lab's nodes keep of each flow: they leave `[cluster]
+/// copies` at its default (docs/sync.md §11).
+pub const COPIES: usize = 2;
+
+/// The node id of the director among `members` of the connection `r`
+/// lists (docs/sync.md §13: rendezvous hashing of its direction-normalised
+/// key); none for a protocol the key cannot be built for.
+fn director(r: &ConnRow, members: &Placement) -> Option<u16> {
+    let proto = match r.protocol.as_str() {
+        "TCP" => 6,
+        "UDP" => 17,
+        "ICMP" => 1,
+        _ => return None,
+    };
+    let end = |s: &rampart_ops::model::ConnSide| FlowEnd {
+        addr: Addr::from(s.addr),
+        port: s.port,
+    };
+    let (x, y) = (end(&r.lower), end(&r.higher));
+    let key = FlowKey {
+        lo: x.min(y),
+        hi: x.max(y),
+        proto,
+        vlan: r.vlan,
+    };
+    members.director(&key)
 }
 
 /// Drop reasons that mean "the node had no (or not enough) state" (an

@@ -254,26 +254,24 @@ fn note_sync(b: &Bench, i: usize, row: &mut ScenarioRow) {
 }
 
 /// Stop the traffic's new rounds, let the last packets settle, and check
-/// that nodes 0 and 1 list the same inspected connections.
+/// that the running nodes' tables converge: no state lost
+/// ([`Bench::converge_running`] says which flows each node must hold).
 fn converged(b: &Bench, t: &Traffic, row: &mut ScenarioRow) {
     t.pause_inspected(true);
     t.pause_new(true);
     std::thread::sleep(Duration::from_secs(1));
-    match b.converge(0, 1, CONVERGE) {
-        Ok(took) => row.note(format!(
-            "tables converged (the same inspected connections, tuple and incarnation) {} ms after the traffic went quiet",
+    let names: Vec<&str> = b.running().into_iter().map(|i| b.name(i)).collect();
+    match b.converge_running(CONVERGE) {
+        Ok((took, rows)) => row.note(format!(
+            "tables converged on {} ({rows} inspected connections, the same tuple and incarnation) {} ms after the traffic went quiet",
+            names.join(", "),
             ms(took)
         )),
-        Err((only_a, only_b)) => row.check(
+        Err(diff) => row.check(
             false,
             format!(
-                "tables differ after {CONVERGE:?}: {} rows only on {} (e.g. {:?}), {} only on {} (e.g. {:?})",
-                only_a.len(),
-                b.name(0),
-                only_a.iter().take(3).collect::<Vec<_>>(),
-                only_b.len(),
-                b.name(1),
-                only_b.iter().take(3).collect::<Vec<_>>()
+                "tables of {} differ after {CONVERGE:?}: {diff}",
+                names.join(", ")
             ),
         ),
     }
@@ -283,7 +281,9 @@ fn converged(b: &Bench, t: &Traffic, row: &mut ScenarioRow) {
 
 /// 1. `kill -9` node A under asymmetric traffic; its path moves to B at
 ///    the same instant. Every stream completes intact; the longest stall
-///    is reported.
+///    is reported. Then A is restarted, takes its path back once ready,
+///    and the tables converge: B kept every flow A had synced, and A's
+///    bulk sync gave them back to A (no state lost).
 pub fn kill_a(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     let d = &ctx.dims;
     let mut b = bench(ctx, "kill-a", two_raft(""), BYPASS_5002_POLICY)?;
@@ -297,6 +297,12 @@ pub fn kill_a(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     ));
     pause(ctx, d.after, "kill-a: fw-b alone", Some(&t))?;
     note_drops(&b, 1, row);
+    ctx.progress("kill-a: restarting fw-a");
+    let took = b.start_ready(0, READY)?;
+    row.resync(took);
+    b.routes_asymmetric()?;
+    pause(ctx, Duration::from_secs(2), "kill-a: fw-a back", Some(&t))?;
+    converged(&b, &t, row);
     account(row, &t.finish());
     Ok(())
 }
@@ -528,6 +534,7 @@ pub fn lossy_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
         lost > 0.0 && during.link_rtt >= 0.015,
         format!("the cluster link metrics show the loss and the relay's 20 ms ({link})"),
     );
+    converged(&b, &t, row);
     check_drops(&b, 0, &[], row);
     check_drops(&b, 1, &[], row);
     note_sync(&b, 0, row);
@@ -906,6 +913,7 @@ pub fn raft_leader(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
         "raft-leader: all back",
         Some(&t),
     )?;
+    converged(&b, &t, row);
     account(row, &t.finish());
     Ok(())
 }
