@@ -34,6 +34,11 @@ pub struct ScenarioRow {
     /// The longest time a long stream went without a completed round trip
     /// (milliseconds).
     pub longest_stall_ms: u64,
+    /// The longest stall of the streams on the symmetric route, whose
+    /// node sees both directions (milliseconds; none when the scenario ran
+    /// none).
+    #[serde(default)]
+    pub longest_symmetric_stall_ms: Option<u64>,
     /// How long the failed or cut node took to be in sync again
     /// (milliseconds; none when the scenario has no such moment).
     pub resync_ms: Option<u64>,
@@ -57,6 +62,7 @@ impl ScenarioRow {
             corrupted: 0,
             failed_connects: 0,
             longest_stall_ms: 0,
+            longest_symmetric_stall_ms: None,
             resync_ms: None,
             verdict: Verdict::Pass,
             notes: Vec::new(),

@@ -158,6 +158,7 @@ fn account(row: &mut ScenarioRow, out: &Outcome) {
     row.corrupted = out.corrupted();
     row.failed_connects = out.failed_connects();
     row.longest_stall_ms = ms(out.longest_stall());
+    row.longest_symmetric_stall_ms = out.longest_symmetric_stall().map(ms);
     let (ok_i, all_i) = out.intact(INSPECTED_PORT);
     let (ok_b, all_b) = out.intact(BYPASS_PORT);
     row.note(format!(
@@ -626,7 +627,7 @@ pub fn cut_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
         ),
     );
     row.check(
-        views.0.as_deref() != Some("up") && views.1.as_deref() != Some("up"),
+        saw_link_down(&views.0) && saw_link_down(&views.1),
         format!("the nodes saw the link down at the end of the cut ({views:?})"),
     );
     let rounds = t.rounds() - rounds0;
@@ -638,9 +639,14 @@ pub fn cut_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
         views.0.unwrap_or_default(),
         views.1.unwrap_or_default()
     ));
+    // Symmetric flows need nothing from the peer: at CI size they made
+    // 4,612 and 4,630 of 4,615 nominal round trips during the cut (99.9 %
+    // and 100.3 %, their longest stall 59 and 73 ms). 90 % leaves a tenth
+    // for a busy machine; a cut that stalled them for a second would cost
+    // as much.
     row.check(
-        sym * 2 >= nominal,
-        format!("established symmetric flows kept passing during the cut ({sym} of about {nominal} round trips)"),
+        sym * 10 >= nominal * 9,
+        format!("established symmetric flows kept passing during the cut ({sym} of about {nominal} round trips, 90 % needed)"),
     );
     if rounds * 2 < nominal {
         row.note(format!(
@@ -679,6 +685,13 @@ pub fn cut_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     }
     account(row, &t.finish());
     Ok(())
+}
+
+/// Whether a node's view of its peer (`Bench::peer_state`) says the link
+/// is down. `None` (its admin API did not answer, or it lists no such
+/// peer) is no evidence of a cut.
+fn saw_link_down(view: &Option<String>) -> bool {
+    view.as_deref().is_some_and(|s| s != "up")
 }
 
 /// 5. Node A restarts with its data directory wiped (its path on B
@@ -1082,6 +1095,14 @@ fn two_raft(extra: &'static str) -> BenchOpts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_view_that_says_so_is_a_link_down() {
+        assert!(saw_link_down(&Some("down".into())));
+        assert!(saw_link_down(&Some("handshake".into())));
+        assert!(!saw_link_down(&Some("up".into())));
+        assert!(!saw_link_down(&None));
+    }
 
     #[test]
     fn stress_sums_the_series_it_names() {

@@ -77,6 +77,8 @@ pub struct Control {
 pub struct StreamOutcome {
     /// Its server port (inspected or bypass).
     pub port: u16,
+    /// It took the symmetric route (both ways through node A).
+    pub symmetric: bool,
     /// Its handshake completed.
     pub established: bool,
     /// It ran until told to finish and closed cleanly, every byte intact.
@@ -140,6 +142,16 @@ impl Outcome {
             .map(|s| s.max_stall)
             .max()
             .unwrap_or_default()
+    }
+
+    /// The longest stall of the streams on the symmetric route (none when
+    /// there are none).
+    pub fn longest_symmetric_stall(&self) -> Option<Duration> {
+        self.streams
+            .iter()
+            .filter(|s| s.symmetric)
+            .map(|s| s.max_stall)
+            .max()
     }
 
     /// Connections opened (or tried).
@@ -519,6 +531,7 @@ async fn long_stream(
 ) -> StreamOutcome {
     let mut out = StreamOutcome {
         port,
+        symmetric: sym,
         ..StreamOutcome::default()
     };
     let mut s = match connect(port, sym).await {
