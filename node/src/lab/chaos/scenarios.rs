@@ -263,11 +263,20 @@ fn converged(b: &Bench, t: &Traffic, row: &mut ScenarioRow) {
     std::thread::sleep(Duration::from_secs(1));
     let names: Vec<&str> = b.running().into_iter().map(|i| b.name(i)).collect();
     match b.converge_running(CONVERGE) {
-        Ok((took, rows)) => row.note(format!(
-            "tables converged on {} ({rows} inspected connections, the same tuple and incarnation) {} ms after the traffic went quiet",
-            names.join(", "),
-            ms(took)
-        )),
+        Ok((took, rows, leftovers)) => {
+            row.note(format!(
+                "tables converged on {} ({rows} inspected connections, the same tuple and incarnation) {} ms after the traffic went quiet",
+                names.join(", "),
+                ms(took)
+            ));
+            if !leftovers.is_empty() {
+                row.note(format!(
+                    "{} closed (TIME_WAIT) connection(s) left on fewer nodes than placement wants, to their timers: {:?}",
+                    leftovers.len(),
+                    leftovers.iter().take(3).collect::<Vec<_>>()
+                ));
+            }
+        }
         Err(diff) => row.check(
             false,
             format!(
