@@ -379,11 +379,11 @@ impl Bench {
     ///
     /// One exception beyond a pair, reported and not failed: a connection
     /// every holder lists as closed (TIME_WAIT) may be left on fewer
-    /// nodes, to its timer. With three nodes a copy of a closed connection was seen to
-    /// outlive its successor on the tuple on one node (the reopen's delete
-    /// did not reach it): not state lost, but a leftover that
-    /// docs/sync.md §13 says should not happen, so each is counted in the
-    /// result (the third figure) for the scenario's notes.
+    /// nodes, to its timer. With three nodes a copy of a closed
+    /// connection was seen to stay on one node after its owner no longer
+    /// listed it: not state lost, but a leftover (docs/sync.md §13, "A
+    /// known leftover"), so each is named in the result (the third
+    /// figure) for the scenario's notes.
     pub fn converge_running(
         &self,
         limit: Duration,
