@@ -110,6 +110,21 @@ impl Pair {
         m.set_shift(shift_of(self, m));
     }
 
+    /// The connection opened through node 0 and its handshake and data
+    /// through whichever node each segment's sender uses, every segment
+    /// forwarded and synced before the next.
+    fn establish_synced(&mut self, m: &mut TcpModel) {
+        self.open_at_0(m);
+        self.sync_all();
+        for seg in rest_of_handshake_and_data(m) {
+            assert!(
+                matches!(self.seg(m, &seg), Verdict::Forward { .. }),
+                "{seg:?}"
+            );
+            self.sync_all();
+        }
+    }
+
     /// Each segment through node `i` whoever sent it (a symmetric path
     /// through it), forwarded.
     fn all_through(&mut self, i: usize, m: &TcpModel, segs: &[Seg]) {
@@ -635,15 +650,7 @@ fn an_update_that_crosses_a_clear_does_not_bring_the_connection_back() {
     let mut p = Pair::new(Duration::ZERO);
     let (c, s) = v4_pair(40_016, 80);
     let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
-    p.open_at_0(&mut m);
-    p.sync_all();
-    for seg in rest_of_handshake_and_data(&mut m) {
-        assert!(
-            matches!(p.seg(&m, &seg), Verdict::Forward { .. }),
-            "{seg:?}"
-        );
-        p.sync_all();
-    }
+    p.establish_synced(&mut m);
     // B passes server data: its update is on its way to A.
     let d = m.data(Side::Server, 200);
     assert!(matches!(p.seg(&m, &d), Verdict::Forward { .. }));
@@ -683,15 +690,7 @@ fn an_update_that_crosses_a_clear_does_not_bring_the_connection_back() {
     let (c, s) = v4_pair(40_016, 80);
     let mut m = TcpModel::new(c, s, [9000, 7000], [65535, 65535], [Some(7), Some(7)]);
     p.sync_all();
-    p.open_at_0(&mut m);
-    p.sync_all();
-    for seg in rest_of_handshake_and_data(&mut m) {
-        assert!(
-            matches!(p.seg(&m, &seg), Verdict::Forward { .. }),
-            "{seg:?}"
-        );
-        p.sync_all();
-    }
+    p.establish_synced(&mut m);
     let d = m.data(Side::Server, 200);
     assert!(matches!(p.seg(&m, &d), Verdict::Forward { .. }));
     let server_end = p.nodes[1]

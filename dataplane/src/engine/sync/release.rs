@@ -6,6 +6,7 @@
 use super::{Engine, HELD_WAIT_BOUNDS_US, holdable};
 use crate::conntrack::ProtoState;
 use crate::counters::bump;
+use crate::engine::hold::Deferred;
 use crate::engine::{Effect, ReleaseCause};
 use crate::flow::FlowKey;
 use crate::packet::{ChecksumState, Icmp, Transport, complete_checksum};
@@ -21,16 +22,22 @@ impl Engine {
         };
         if let Some(d) = sync.defer.acked(key, inc) {
             bump(&mut sync.counters.deferred_acked);
-            if self.barred(d.ingress) {
-                return;
-            }
-            self.count_forwarded(d.frame.len());
-            self.push_effect(Effect::Release {
-                egress: d.egress,
-                frame: d.frame,
-                cause: ReleaseCause::DeferAcked,
-            });
+            self.release_deferred(d, ReleaseCause::DeferAcked);
         }
+    }
+
+    /// A deferred frame's wait ended (`cause`): it leaves, unless it may
+    /// not leave now ([`Engine::barred`]).
+    fn release_deferred(&mut self, d: Deferred, cause: ReleaseCause) {
+        if self.barred(d.ingress) {
+            return;
+        }
+        self.count_forwarded(d.frame.len());
+        self.push_effect(Effect::Release {
+            egress: d.egress,
+            frame: d.frame,
+            cause,
+        });
     }
 
     /// Whether a frame that waited for a peer, arrived on `ingress`, may
@@ -212,15 +219,7 @@ impl Engine {
         }
         for d in sends {
             bump(&mut self.sync_mut().counters.deferred_timed_out);
-            if self.barred(d.ingress) {
-                continue;
-            }
-            self.count_forwarded(d.frame.len());
-            self.push_effect(Effect::Release {
-                egress: d.egress,
-                frame: d.frame,
-                cause: ReleaseCause::DeferTimedOut,
-            });
+            self.release_deferred(d, ReleaseCause::DeferTimedOut);
         }
         for (key, sent) in due {
             if self.sync_mut().hold.holds(&key) {

@@ -61,6 +61,19 @@ fn m_tuple(c: &Host, s: &Host) -> crate::flow::Tuple {
     }
 }
 
+/// The sequence numbers the echo flow from `c` to `s` (identifier 9)
+/// holds.
+fn echo_seqs(h: &Harness, c: &Host, s: &Host) -> crate::conntrack::echo::EchoSeqs {
+    let e = h
+        .engine
+        .find(&m_tuple(c, s), h.now)
+        .expect("the flow lives");
+    let ProtoState::IcmpEcho(seqs) = e.proto else {
+        panic!("an echo flow: {:?}", e.proto);
+    };
+    seqs
+}
+
 /// A flow remembers the 64 newest sequence numbers of its identifier; a
 /// request far behind them (a new `ping` reusing the identifier, its
 /// numbering started again) replaces the flow with a new one, whose
@@ -167,13 +180,7 @@ fn a_running_ping_stops_at_an_access_list_that_denies_it() {
         Verdict::Drop(DropReason::IcmpSeqMismatch),
         "the denied request was not recorded"
     );
-    let e = h
-        .engine
-        .find(&m_tuple(&c, &s), h.now)
-        .expect("the flow lives");
-    let ProtoState::IcmpEcho(seqs) = e.proto else {
-        panic!("an echo flow: {:?}", e.proto);
-    };
+    let seqs = echo_seqs(&h, &c, &s);
     assert_eq!((seqs.newest, seqs.outstanding()), (2, 0));
 }
 
@@ -201,12 +208,9 @@ fn a_running_ping_is_judged_statelessly_once_inspection_is_removed() {
         Verdict::Drop(DropReason::AclDeny),
         "a reply the rules judge alone: outside to inside"
     );
-    let e = h
-        .engine
-        .find(&m_tuple(&c, &s), h.now)
-        .expect("the flow lives");
-    let ProtoState::IcmpEcho(seqs) = e.proto else {
-        panic!("an echo flow: {:?}", e.proto);
-    };
-    assert_eq!(seqs.newest, 2, "the stateless request was not recorded");
+    assert_eq!(
+        echo_seqs(&h, &c, &s).newest,
+        2,
+        "the stateless request was not recorded"
+    );
 }
