@@ -5,11 +5,15 @@
 //! the Raft leader killed mid-write (`node/src/lab/chaos/`).
 //!
 //! Acceptance per scenario: no established inspected connection lost or
-//! corrupted, bypass streams intact, tables converged at its end (every
-//! running node's compared; kill-a restarts A first; beyond a pair a
-//! closed connection left on one node is reported, not failed:
-//! docs/sync.md §13, "A known leftover"), and every check of
-//! the scenario held (its verdict). Afterwards none of the test's
+//! corrupted, bypass streams intact, no UDP request and no ICMP echo
+//! request of the datagram streams lost (each is resent every 200 ms and
+//! lost when unanswered after 1 s; `node/src/lab/chaos/datagrams.rs`; in
+//! cut-link they take the symmetric route, as the streams held to the
+//! symmetric budget do), tables converged at its end (every running
+//! node's compared; kill-a restarts A first; beyond a pair a closed
+//! connection left on one node is reported, not failed: docs/sync.md
+//! §13, "A known leftover"), and every check of the scenario held (its
+//! verdict). Afterwards none of the test's
 //! namespaces or node processes is left, whatever the outcome.
 //!
 //! The scenarios take turns (one lock): they measure stalls and lags,
@@ -119,6 +123,10 @@ fn scenario(tag: &str, name: &str) {
     }
     assert_eq!(row.lost, 0, "established connections lost: {text}");
     assert_eq!(row.corrupted, 0, "connections corrupted: {text}");
+    assert!(row.udp_requests > 0, "no UDP request made: {text}");
+    assert_eq!(row.udp_lost, 0, "UDP requests lost: {text}");
+    assert!(row.icmp_requests > 0, "no ICMP echo request made: {text}");
+    assert_eq!(row.icmp_lost, 0, "ICMP echo requests lost: {text}");
     assert_eq!(row.verdict, Verdict::Pass, "{text}");
 }
 
@@ -146,13 +154,17 @@ const RESYNC_BUDGET_MS: u64 = 10_000;
 
 fn describe(row: &ScenarioRow) -> String {
     format!(
-        "{}: {:?}; {} connections, {} lost, {} corrupted, {} failed connects, longest stall {} ms (symmetric streams {:?} ms), resync {:?} ms, {} s\n  {}",
+        "{}: {:?}; {} connections, {} lost, {} corrupted, {} failed connects, UDP {} of {} requests lost, ICMP echo {} of {} lost, longest stall {} ms (symmetric streams {:?} ms), resync {:?} ms, {} s\n  {}",
         row.scenario,
         row.verdict,
         row.connections,
         row.lost,
         row.corrupted,
         row.failed_connects,
+        row.udp_lost,
+        row.udp_requests,
+        row.icmp_lost,
+        row.icmp_requests,
         row.longest_stall_ms,
         row.longest_symmetric_stall_ms,
         row.resync_ms,

@@ -9,9 +9,11 @@
 //!
 //! Parts: [`scenarios`] (the eight), [`bench`] (a scenario's lab, nodes
 //! and faults), [`traffic`] (streams with end-to-end checks and short
-//! connections), [`report`] (rows, table, JSON).
+//! connections), [`datagrams`] (UDP requests and ICMP echoes, each resent
+//! until answered or lost), [`report`] (rows, table, JSON).
 
 pub mod bench;
+pub mod datagrams;
 pub mod report;
 pub mod scenarios;
 pub mod traffic;

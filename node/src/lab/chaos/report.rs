@@ -1,5 +1,6 @@
 //! What a chaos scenario reports: one typed row per scenario (connections,
-//! lost, corrupted, longest stall, resync time, verdict and notes), and
+//! lost, corrupted, UDP and ICMP echo requests lost, longest stall, resync
+//! time, verdict and notes), and
 //! the table of `rampart lab chaos` (or its JSON).
 
 use std::fmt::Write as _;
@@ -31,6 +32,20 @@ pub struct ScenarioRow {
     pub corrupted: u64,
     /// New connections whose handshake never completed.
     pub failed_connects: u64,
+    /// UDP requests made (each once, however often resent).
+    #[serde(default)]
+    pub udp_requests: u64,
+    /// UDP requests unanswered within the datagram streams' retry window
+    /// (or answered with other bytes).
+    #[serde(default)]
+    pub udp_lost: u64,
+    /// ICMP echo requests made.
+    #[serde(default)]
+    pub icmp_requests: u64,
+    /// ICMP echo requests unanswered within the retry window (or answered
+    /// with other data).
+    #[serde(default)]
+    pub icmp_lost: u64,
     /// The longest time a long stream went without a completed round trip
     /// (milliseconds).
     pub longest_stall_ms: u64,
@@ -61,6 +76,10 @@ impl ScenarioRow {
             lost: 0,
             corrupted: 0,
             failed_connects: 0,
+            udp_requests: 0,
+            udp_lost: 0,
+            icmp_requests: 0,
+            icmp_lost: 0,
             longest_stall_ms: 0,
             longest_symmetric_stall_ms: None,
             resync_ms: None,
@@ -125,12 +144,14 @@ impl ChaosReport {
         );
         let _ = writeln!(
             out,
-            "{:<16} {:>11} {:>5} {:>9} {:>15} {:>13} {:>9} {:>7} {:>6}",
+            "{:<16} {:>11} {:>5} {:>9} {:>15} {:>14} {:>14} {:>13} {:>9} {:>7} {:>6}",
             "scenario",
             "connections",
             "lost",
             "corrupted",
             "failed connects",
+            "UDP lost",
+            "ICMP lost",
             "longest stall",
             "resync",
             "verdict",
@@ -142,12 +163,14 @@ impl ChaosReport {
                 .map_or_else(|| "-".to_string(), |v| format!("{v} ms"));
             let _ = writeln!(
                 out,
-                "{:<16} {:>11} {:>5} {:>9} {:>15} {:>10} ms {:>9} {:>7} {:>5}s",
+                "{:<16} {:>11} {:>5} {:>9} {:>15} {:>14} {:>14} {:>10} ms {:>9} {:>7} {:>5}s",
                 r.scenario,
                 r.connections,
                 r.lost,
                 r.corrupted,
                 r.failed_connects,
+                format!("{}/{}", r.udp_lost, r.udp_requests),
+                format!("{}/{}", r.icmp_lost, r.icmp_requests),
                 r.longest_stall_ms,
                 resync,
                 match r.verdict {

@@ -11,6 +11,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use super::bench::{Bench, BenchOpts, want_of_state};
+use super::datagrams::{DatagramOutcome, DatagramPlan, GIVE_UP_AFTER};
 use super::report::{ScenarioRow, ms};
 use super::traffic::{BYPASS_PORT, INSPECTED_PORT, Outcome, Plan, Traffic};
 use super::{Ctx, Dims};
@@ -128,8 +129,9 @@ fn sync_view(b: &Bench, i: usize) -> String {
     }
 }
 
-/// The scenario's usual traffic: long inspected streams, bypass streams and
-/// short connections at `new_per_s`.
+/// The scenario's usual traffic: long inspected streams, bypass streams,
+/// short connections at `new_per_s`, and the UDP and ICMP echo streams on
+/// the asymmetric route.
 fn plan(d: &Dims, bypass: usize, new_per_s: u32) -> Plan {
     Plan {
         streams: d.streams,
@@ -138,9 +140,18 @@ fn plan(d: &Dims, bypass: usize, new_per_s: u32) -> Plan {
         chunk: d.chunk,
         interval: d.interval,
         new_per_s,
+        datagrams: Some(DatagramPlan {
+            interval: DATAGRAM_INTERVAL,
+            symmetric: false,
+        }),
         limit: d.limit,
     }
 }
+
+/// Pause between a datagram stream's answer and its next request: about
+/// 40 requests a second each, so a path that carries nothing for
+/// [`GIVE_UP_AFTER`] loses dozens.
+const DATAGRAM_INTERVAL: Duration = Duration::from_millis(25);
 
 /// Start `plan`'s traffic and wait until its long streams are up.
 fn traffic(b: &Bench, plan: Plan, row: &mut ScenarioRow) -> Result<Traffic, LabError> {
@@ -167,8 +178,15 @@ fn account(row: &mut ScenarioRow, out: &Outcome) {
         out.short.attempted,
         ms(out.short.max_connect)
     ));
+    row.udp_requests = out.udp.requests;
+    row.udp_lost = out.udp.lost + out.udp.corrupted;
+    row.icmp_requests = out.icmp.requests;
+    row.icmp_lost = out.icmp.lost + out.icmp.corrupted;
     for e in out.errors(3) {
         row.note(format!("stream error: {e}"));
+    }
+    for (what, o) in [("UDP", &out.udp), ("ICMP echo", &out.icmp)] {
+        account_datagrams(row, what, o);
     }
     if let Some(e) = &out.harness_error {
         row.check(false, format!("the traffic harness: {e}"));
@@ -187,6 +205,35 @@ fn account(row: &mut ScenarioRow, out: &Outcome) {
             "{} new connection(s) never established",
             out.failed_connects()
         ),
+    );
+}
+
+/// Note a datagram stream's figures and check that it ran and lost
+/// nothing: every request answered intact within [`GIVE_UP_AFTER`].
+fn account_datagrams(row: &mut ScenarioRow, what: &str, o: &DatagramOutcome) {
+    row.note(format!(
+        "{what}: {} of {} requests answered ({} lost, {} corrupted), {} resends, slowest answer {} ms",
+        o.answered,
+        o.requests,
+        o.lost,
+        o.corrupted,
+        o.resent,
+        ms(o.slowest)
+    ));
+    for e in o.errors.iter().take(3) {
+        row.note(format!("{what} {e}"));
+    }
+    row.check(o.requests > 0, format!("the {what} stream ran"));
+    row.check(
+        o.lost == 0,
+        format!(
+            "{} {what} request(s) unanswered within {GIVE_UP_AFTER:?}",
+            o.lost
+        ),
+    );
+    row.check(
+        o.corrupted == 0,
+        format!("{} {what} answer(s) corrupted", o.corrupted),
     );
 }
 
@@ -593,8 +640,17 @@ pub fn cut_link(ctx: &Ctx, row: &mut ScenarioRow) -> Result<(), LabError> {
     // Established flows only: a new asymmetric connection cannot open
     // while the nodes cannot tell each other about it (its SYN-ACK meets
     // a node without its state, and strict tracking drops it).
+    // The datagram streams take the symmetric route: an echo reply on the
+    // asymmetric one answers a request only its peer saw, which strict
+    // inspection cannot pass without the peer's state
+    // (`inspect-icmp-seq-num-not-matched`), as for the asymmetric TCP
+    // streams.
     let mut p = plan(d, 0, 0);
     p.sym_streams = d.streams;
+    p.datagrams = p.datagrams.map(|g| DatagramPlan {
+        symmetric: true,
+        ..g
+    });
     let t = traffic(&b, p, row)?;
     pause(ctx, d.warmup, "cut-link: warm-up", Some(&t))?;
     let relay = b

@@ -3,7 +3,9 @@
 //! seeded chunks end to end (every echoed byte compared; at the close the
 //! server sends a digest of every byte it received), inspected (port 5001) or in the tcp-state-bypass class
 //! (port 5002), and short inspected connections opened at a fixed rate
-//! (port 5004: a request, its echo, the server closes first).
+//! (port 5004: a request, its echo, the server closes first); beside
+//! them the datagram streams of [`super::datagrams`] (UDP requests and
+//! answers, ICMP echo), each request resent until answered or lost.
 //!
 //! Client and server each run one single-threaded tokio runtime on a
 //! thread inside their namespace. Every wait is bounded: a connect by
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
+use super::datagrams::{self, DatagramOutcome, DatagramPlan, Switches};
 use crate::lab::netns::{NetnsError, NsThread};
 use crate::lab::topology::{ASYM_CLIENT, ASYM_SERVER, AsymLab, SYM_CLIENT, SYM_SERVER};
 
@@ -52,6 +55,8 @@ pub struct Plan {
     pub interval: Duration,
     /// Short inspected connections opened per second (0: none).
     pub new_per_s: u32,
+    /// The UDP and ICMP echo streams (none: no datagram traffic).
+    pub datagrams: Option<DatagramPlan>,
     /// The longest the whole run may take; then everything stops and what
     /// has not completed is lost.
     pub limit: Duration,
@@ -70,6 +75,7 @@ pub struct Control {
     short_started: AtomicU64,
     short_ok: AtomicU64,
     short_failed: AtomicU64,
+    datagrams: Arc<Switches>,
 }
 
 /// A long stream's outcome.
@@ -124,6 +130,10 @@ pub struct Outcome {
     pub streams: Vec<StreamOutcome>,
     /// The short connections.
     pub short: ShortOutcome,
+    /// The UDP request/response stream.
+    pub udp: DatagramOutcome,
+    /// The ICMP echo stream.
+    pub icmp: DatagramOutcome,
     /// A thread of the traffic failed to run at all.
     pub harness_error: Option<String>,
 }
@@ -178,7 +188,8 @@ impl Outcome {
         self.streams.iter().filter(|s| !s.established).count() as u64 + self.short.failed_connect
     }
 
-    /// The first few errors of streams, for notes.
+    /// The first few errors of streams and short connections, for notes
+    /// (the datagram streams keep their own).
     pub fn errors(&self, most: usize) -> Vec<String> {
         self.streams
             .iter()
@@ -201,6 +212,7 @@ pub struct Traffic {
     ctl: Arc<Control>,
     client: Option<NsThread<Outcome>>,
     server: Option<NsThread<Result<(), String>>>,
+    icmp: Option<NsThread<DatagramOutcome>>,
     server_stop: Arc<AtomicBool>,
 }
 
@@ -246,6 +258,7 @@ impl Traffic {
             short_started: AtomicU64::default(),
             short_ok: AtomicU64::default(),
             short_failed: AtomicU64::default(),
+            datagrams: Arc::new(Switches::new()),
         });
         let server_stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -266,11 +279,22 @@ impl Traffic {
         }
         let c = ctl.clone();
         let client = lab.client.spawn(move || run_client(plan, c))?;
+        let icmp = match plan.datagrams {
+            Some(d) => {
+                let c = ctl.datagrams.clone();
+                Some(
+                    lab.client
+                        .spawn(move || datagrams::icmp_client(d, c, plan.limit))?,
+                )
+            }
+            None => None,
+        };
         Ok(Traffic {
             plan,
             ctl,
             client: Some(client),
             server: Some(server),
+            icmp,
             server_stop,
         })
     }
@@ -290,9 +314,10 @@ impl Traffic {
     }
 
     /// Stop (or resume) the inspected long streams' round trips (the
-    /// connections stay open, idle).
+    /// connections stay open, idle) and the datagram streams' requests.
     pub fn pause_inspected(&self, on: bool) {
         self.ctl.pause_inspected.store(on, Ordering::Relaxed);
+        self.ctl.datagrams.pause.store(on, Ordering::Relaxed);
     }
 
     /// Stop (or resume) opening short connections.
@@ -300,15 +325,18 @@ impl Traffic {
         self.ctl.pause_new.store(on, Ordering::Relaxed);
     }
 
-    /// One line of progress: round trips, short connections.
+    /// One line of progress: round trips, short connections, datagram
+    /// requests answered.
     pub fn progress(&self) -> String {
         let c = &self.ctl;
         format!(
-            "{} round trips, short connections {} started / {} ok / {} failed",
+            "{} round trips, short connections {} started / {} ok / {} failed, UDP {} / ICMP echo {} answered",
             c.rounds.load(Ordering::Relaxed),
             c.short_started.load(Ordering::Relaxed),
             c.short_ok.load(Ordering::Relaxed),
             c.short_failed.load(Ordering::Relaxed),
+            c.datagrams.udp_answered.load(Ordering::Relaxed),
+            c.datagrams.icmp_answered.load(Ordering::Relaxed),
         )
     }
 
@@ -330,6 +358,7 @@ impl Traffic {
 
     fn end(&mut self) -> Outcome {
         self.ctl.finish.store(true, Ordering::Relaxed);
+        self.ctl.datagrams.finish.store(true, Ordering::Relaxed);
         let mut outcome = match self.client.take().map(NsThread::join) {
             Some(Ok(o)) => o,
             Some(Err(_)) => Outcome {
@@ -338,6 +367,13 @@ impl Traffic {
             },
             None => Outcome::default(),
         };
+        match self.icmp.take().map(NsThread::join) {
+            Some(Ok(o)) => outcome.icmp = o,
+            Some(Err(_)) => {
+                outcome.harness_error = Some("the ICMP echo thread panicked".into());
+            }
+            None => {}
+        }
         self.server_stop.store(true, Ordering::Relaxed);
         match self.server.take().map(NsThread::join) {
             Some(Ok(Err(e))) => outcome.harness_error = Some(e),
@@ -350,7 +386,7 @@ impl Traffic {
 
 impl Drop for Traffic {
     fn drop(&mut self) {
-        if self.client.is_some() || self.server.is_some() {
+        if self.client.is_some() || self.server.is_some() || self.icmp.is_some() {
             let _ = self.end();
         }
     }
@@ -395,9 +431,20 @@ fn serve(
                 }
             }
         }
+        let udp = match datagrams::udp_server_bind().await {
+            Ok(u) => u,
+            Err(e) => {
+                let _ = bound.send(Err(e.clone()));
+                return Err(e);
+            }
+        };
         let _ = bound.send(Ok(()));
         let t0 = Instant::now();
         let mut tasks = tokio::task::JoinSet::new();
+        let answering: Vec<_> = udp
+            .into_iter()
+            .map(|u| tokio::spawn(datagrams::udp_answer(u, stop.clone())))
+            .collect();
         while !stop.load(Ordering::Relaxed) && t0.elapsed() < limit {
             let accepted = tokio::select! {
                 a = listeners[0].1.accept() => a.map(|(s, _)| (listeners[0].0, s)),
@@ -415,6 +462,9 @@ fn serve(
             while tasks.try_join_next().is_some() {}
         }
         tasks.abort_all();
+        for a in answering {
+            a.abort();
+        }
         Ok(())
     })
 }
@@ -487,6 +537,9 @@ fn run_client(plan: Plan, ctl: Arc<Control>) -> Outcome {
             ));
         }
         let generator = tokio::spawn(generate(plan, ctl.clone(), deadline));
+        let udp = plan
+            .datagrams
+            .map(|d| tokio::spawn(datagrams::udp_client(d, ctl.datagrams.clone(), deadline)));
         let mut out = Outcome::default();
         while let Some(r) = streams.join_next().await {
             out.streams.push(r.unwrap_or_else(|e| StreamOutcome {
@@ -499,6 +552,12 @@ fn run_client(plan: Plan, ctl: Arc<Control>) -> Outcome {
         match generator.await {
             Ok(short) => out.short = short,
             Err(e) => out.harness_error = Some(format!("the short-connection generator: {e}")),
+        }
+        if let Some(udp) = udp {
+            match udp.await {
+                Ok(u) => out.udp = u,
+                Err(e) => out.harness_error = Some(format!("the UDP stream: {e}")),
+            }
         }
         out
     })
