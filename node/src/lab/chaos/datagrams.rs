@@ -185,10 +185,10 @@ fn route(symmetric: bool) -> (Ipv4Addr, Ipv4Addr) {
 
 // === UDP ===
 
-/// The UDP server: bind [`UDP_PORT`] on both server addresses (a socket
-/// on the wildcard address would answer from whichever address the route
-/// prefers, which the client's connected socket would not take), then
-/// answer every datagram with itself until `stop`.
+/// The UDP server's sockets: [`UDP_PORT`] on both server addresses (a
+/// socket on the wildcard address would answer from whichever address the
+/// route prefers, which the client's connected socket would not take);
+/// [`udp_answer`] serves each.
 pub async fn udp_server_bind() -> Result<Vec<UdpSocket>, String> {
     let mut socks = Vec::new();
     for symmetric in [false, true] {
@@ -211,7 +211,9 @@ pub async fn udp_answer(sock: UdpSocket, stop: Arc<AtomicBool>) {
     }
 }
 
-/// The UDP client: requests until told to finish (or `deadline`).
+/// The UDP client: requests until told to finish (or `deadline`). A
+/// stream that cannot start makes no request, with its error kept: the
+/// scenario fails it (it checks that each stream ran).
 pub async fn udp_client(
     plan: DatagramPlan,
     ctl: Arc<Switches>,
@@ -223,13 +225,11 @@ pub async fn udp_client(
         Ok(s) => s,
         Err(e) => {
             out.keep_error(format!("UDP bind {client}: {e}"));
-            out.lost = 1;
             return out;
         }
     };
     if let Err(e) = sock.connect((server, UDP_PORT)).await {
         out.keep_error(format!("UDP connect {server}:{UDP_PORT}: {e}"));
-        out.lost = 1;
         return out;
     }
     let mut n = 0u64;
@@ -300,7 +300,6 @@ pub fn icmp_client(plan: DatagramPlan, ctl: Arc<Switches>, limit: Duration) -> D
         Ok(s) => s,
         Err(e) => {
             out.keep_error(format!("raw ICMP socket on {client}: {e}"));
-            out.lost = 1;
             return out;
         }
     };
