@@ -77,6 +77,30 @@ impl Engine {
         c.held_wait_sum_ns = c.held_wait_sum_ns.saturating_add(ns);
     }
 
+    /// A held frame (its deadline `deadline`) passed its judging at
+    /// `now`: it leaves by `egress`, its checksums completed, its wait
+    /// counted.
+    fn release_passed(
+        &mut self,
+        deadline: Instant,
+        checksum: ChecksumState,
+        egress: IfaceId,
+        mut frame: Vec<u8>,
+        now: Instant,
+    ) {
+        bump(&mut self.sync_mut().counters.held_released);
+        self.note_held_wait(deadline, now);
+        if checksum == ChecksumState::Partial {
+            complete_checksum(&mut frame);
+        }
+        self.count_forwarded(frame.len());
+        self.push_effect(Effect::Release {
+            egress,
+            frame,
+            cause: ReleaseCause::HeldPassed,
+        });
+    }
+
     /// A peer's state for `key` arrived: judge the frames held for it
     /// again. A frame that passes leaves as an effect; one that still
     /// lacks state waits out its deadline; one that fails for another
@@ -104,19 +128,7 @@ impl Engine {
             let judged = self.judge(&mut frame, h.meta, h.ingress, now, &parsed, None);
             self.lenient_passes = false;
             match judged.decision {
-                Ok(egress) => {
-                    bump(&mut self.sync_mut().counters.held_released);
-                    self.note_held_wait(h.deadline, now);
-                    if h.meta.checksum == ChecksumState::Partial {
-                        complete_checksum(&mut frame);
-                    }
-                    self.count_forwarded(frame.len());
-                    self.push_effect(Effect::Release {
-                        egress,
-                        frame,
-                        cause: ReleaseCause::HeldPassed,
-                    });
-                }
+                Ok(egress) => self.release_passed(h.deadline, h.meta.checksum, egress, frame, now),
                 // Still lacking state: more of the peer's events may be on
                 // the way; wait out the deadline.
                 // (A frame that waited only behind earlier ones of its flow
@@ -185,17 +197,7 @@ impl Engine {
             self.lenient_passes = false;
             match judged.decision {
                 Ok(egress) => {
-                    bump(&mut self.sync_mut().counters.held_released);
-                    self.note_held_wait(h.deadline, now);
-                    if h.meta.checksum == ChecksumState::Partial {
-                        complete_checksum(&mut h.frame);
-                    }
-                    self.count_forwarded(h.frame.len());
-                    self.push_effect(Effect::Release {
-                        egress,
-                        frame: h.frame,
-                        cause: ReleaseCause::HeldPassed,
-                    });
+                    self.release_passed(h.deadline, h.meta.checksum, egress, h.frame, now)
                 }
                 Err(reason) => {
                     let for_good = match &parsed {
