@@ -1,9 +1,10 @@
-//! The asymmetric topology before state sync exists, with two in-process
-//! bridges (node A and node B) and real kernel TCP: the honest outcome the
-//! lab demo will show until the sync work lands — symmetric inspected
-//! connections work; asymmetric inspected ones fail at node B, which never
-//! saw the SYN (counted `tcp-not-syn`); asymmetric connections in a
-//! tcp-state-bypass class work on local state alone.
+//! The asymmetric topology with two in-process bridges (node A and node
+//! B) that share no state, and real kernel TCP: what two unsynced
+//! firewalls do, the case state sync exists for (docs/sync.md) —
+//! symmetric inspected connections work; asymmetric inspected ones fail at
+//! node B, which never saw the SYN (counted `tcp-not-syn`); asymmetric
+//! connections in a tcp-state-bypass class work on local state alone,
+//! which is why bypass flows never need syncing.
 #![cfg(target_os = "linux")]
 // Test threads enter namespaces and keep wall-clock deadlines.
 #![allow(clippy::disallowed_methods)]
