@@ -60,9 +60,18 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
     // The configured peers, then any the sync protocol took up beside them
     // (nodes that joined through Raft, in no configuration file: named by
     // their certificate's identity, their address in the Raft membership).
+    // Once the protocol runs, its peers are the members: a configured peer
+    // removed from the cluster since the start (`cluster remove`) is
+    // forgotten there and left out here, not shown down for good.
+    let member = |id: u16| {
+        detail
+            .as_ref()
+            .is_none_or(|d| d.peers.iter().any(|x| x.id == id))
+    };
     let configured = c
         .peers
         .iter()
+        .filter(|p| member(p.id))
         .map(|p| (p.id, p.name.clone(), p.address.to_string()));
     let joined: Vec<(u16, String, String)> = detail
         .iter()
@@ -313,5 +322,70 @@ fn link_status(l: &rampart_cluster::transport::LinkStats) -> rampart_ops::model:
         lost_packets: l.lost_packets,
         congestion_events: l.congestion_events,
         rtt_us: u64::try_from(l.rtt.as_micros()).unwrap_or(u64::MAX),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster_link::PeerDetail;
+
+    fn detail(peers: &[(u16, &'static str)]) -> ClusterDetail {
+        ClusterDetail {
+            ready: true,
+            peers: peers
+                .iter()
+                .map(|&(id, phase)| PeerDetail {
+                    id,
+                    phase,
+                    counters: Default::default(),
+                    unacked_events: 0,
+                    link: Default::default(),
+                })
+                .collect(),
+            at: Some(std::time::Instant::now()),
+        }
+    }
+
+    fn ids_and_states(s: &NodeStatus) -> Vec<(u16, String)> {
+        s.peers.iter().map(|p| (p.id, p.state.clone())).collect()
+    }
+
+    #[test]
+    fn a_configured_peer_removed_from_the_cluster_is_no_longer_listed() {
+        let text = include_str!("../../examples/node-a.toml");
+        let cfg = NodeConfig::parse("node-a.toml", text).expect("the example parses");
+        let configured: Vec<u16> = cfg
+            .cluster
+            .as_ref()
+            .expect("[cluster]")
+            .peers
+            .iter()
+            .map(|p| p.id)
+            .collect();
+        assert_eq!(configured, [2], "the example names one peer");
+        let sync = SyncStatus::default();
+        // Before the protocol runs: the configured peer, down.
+        assert_eq!(
+            ids_and_states(&status(&cfg, Some(&sync))),
+            [(2, "down".to_string())]
+        );
+        // A member the protocol knows: listed with its phase, and a peer
+        // that joined through Raft beside it.
+        *sync.detail.lock().unwrap() = Some(detail(&[(2, "up"), (5, "syncing")]));
+        assert_eq!(
+            ids_and_states(&status(&cfg, Some(&sync))),
+            [(2, "up".to_string()), (5, "syncing".to_string())]
+        );
+        // Down but still a member: listed down.
+        *sync.detail.lock().unwrap() = Some(detail(&[(2, "down")]));
+        assert_eq!(
+            ids_and_states(&status(&cfg, Some(&sync))),
+            [(2, "down".to_string())]
+        );
+        // Removed (`cluster remove`: the protocol forgot it): not listed,
+        // so neither `show cluster` nor `rampart_sync_peer_up` calls it down.
+        *sync.detail.lock().unwrap() = Some(detail(&[]));
+        assert!(status(&cfg, Some(&sync)).peers.is_empty());
     }
 }
