@@ -695,6 +695,11 @@ impl Transport {
             return false;
         };
         m.removed.store(true, Ordering::Relaxed);
+        // Its ended connections' totals go (a live one's when it ends):
+        // a member added back under the id starts from zero.
+        if let Ok(mut links) = self.shared.links.lock() {
+            links.ended.remove(&id);
+        }
         let conn = self
             .shared
             .peers
@@ -1356,10 +1361,18 @@ async fn serve(
         e = conn.closed() => e.to_string(),
     };
     close(&conn, CLOSE_SHUTDOWN, "connection ended");
+    let removed = !shared.members.lock().is_ok_and(|m| m.contains_key(&peer));
     if let Ok(mut links) = shared.links.lock() {
         links.live.remove(&id);
-        let e = links.ended.entry(peer).or_default();
-        *e = e.plus(LinkStats::of(&conn));
+        // A removed member's totals go with it (`remove_peer`): kept, they
+        // would come back under its id if it joined again, and its
+        // counters would jump from zero to the old totals.
+        if removed {
+            links.ended.remove(&peer);
+        } else {
+            let e = links.ended.entry(peer).or_default();
+            *e = e.plus(LinkStats::of(&conn));
+        }
     }
     if let Ok(mut p) = shared.peers.lock()
         && p.get(&peer).is_some_and(|s| s.conn == id)
@@ -1367,7 +1380,6 @@ async fn serve(
         p.remove(&peer);
     }
     add(&shared.counters.connections_down, 1);
-    let removed = !shared.members.lock().is_ok_and(|m| m.contains_key(&peer));
     let _ = shared
         .events
         .send(TransportEvent::Down {

@@ -300,6 +300,8 @@ async fn peers_added_and_removed_at_run_time() {
         }
     }
 
+    let linked = |t: &Transport| t.link_stats().iter().map(|l| l.0).collect::<Vec<_>>();
+    assert_eq!(linked(&a), [1, 3], "both links' figures before the removal");
     let refused_before = a.counters().refused_unknown_peer.load(Relaxed);
     assert!(a.remove_peer(1));
     assert!(a.remove_peer(3));
@@ -311,6 +313,13 @@ async fn peers_added_and_removed_at_run_time() {
         }
     }
     assert!(a.peer_states().is_empty());
+    // Their links' totals went with them: a member added back under the
+    // id starts from zero, not from the old totals.
+    assert_eq!(
+        linked(&a),
+        Vec::<u16>::new(),
+        "removed members' link figures"
+    );
     // Node 1 redials (A is in its configuration) and is refused; A no
     // longer dials node 3.
     tokio::time::sleep(Duration::from_millis(1500)).await;
