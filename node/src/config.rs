@@ -142,10 +142,26 @@ pub struct Node {
     /// true). Off, the links need `tso`, `gso` and `gro` off.
     #[serde(default = "yes")]
     pub offload: bool,
+    /// Connections each worker's table holds ([`MIN_MAX_CONNS`] to
+    /// [`MAX_MAX_CONNS`]; default 1,000,000). At capacity a new
+    /// connection evicts one the table may give up, or is refused
+    /// (`conn-table-full`, docs/asa-behaviour.md). Memory grows with use,
+    /// about 160 bytes per connection held (about 220 in a cluster).
+    #[serde(default = "default_max_conns")]
+    pub max_conns: usize,
 }
 
 fn one() -> usize {
     1
+}
+
+/// The fewest connections a worker's table may be sized for.
+pub const MIN_MAX_CONNS: usize = 1_000;
+/// The most: about 11 GB per worker when full, in a cluster.
+pub const MAX_MAX_CONNS: usize = 50_000_000;
+
+fn default_max_conns() -> usize {
+    rampart_dataplane::engine::DEFAULT_MAX_CONNS
 }
 
 fn yes() -> bool {
@@ -574,6 +590,12 @@ impl NodeConfig {
         if self.node.workers == 0 || self.node.workers > MAX_WORKERS {
             return bad("node.workers".into(), format!("must be 1-{MAX_WORKERS}"));
         }
+        if !(MIN_MAX_CONNS..=MAX_MAX_CONNS).contains(&self.node.max_conns) {
+            return bad(
+                "node.max_conns".into(),
+                format!("must be {MIN_MAX_CONNS}-{MAX_MAX_CONNS} (connections per worker)"),
+            );
+        }
         if self.interfaces.len() != 2 {
             return bad(
                 "interface".into(),
@@ -719,10 +741,11 @@ impl NodeConfig {
         let n = &self.node;
         let _ = writeln!(
             out,
-            "  node:       {} (id {}), {} worker(s), offload {}, data in {}",
+            "  node:       {} (id {}), {} worker(s) of {} connections each, offload {}, data in {}",
             n.name,
             n.id,
             n.workers,
+            n.max_conns,
             if n.offload { "on" } else { "off" },
             n.data_dir.display()
         );
@@ -873,6 +896,28 @@ admin = "127.0.0.1:9461"
             .replace("id = 1\n", "id = 64\n")
             .replace("{ id = 2,", "{ id = 63,");
         assert_eq!(NodeConfig::parse("node.toml", &top).unwrap().node.id, 64);
+        // The table's size: 1,000,000 per worker unless said; bounded.
+        assert_eq!(
+            NodeConfig::parse("node.toml", FULL).unwrap().node.max_conns,
+            1_000_000
+        );
+        let sized = FULL.replace("workers = 2", "workers = 2\nmax_conns = 4000000");
+        assert_eq!(
+            NodeConfig::parse("node.toml", &sized)
+                .unwrap()
+                .node
+                .max_conns,
+            4_000_000
+        );
+        for n in ["0", "999", "50000001"] {
+            let e = err(&FULL.replace("workers = 2", &format!("workers = 2\nmax_conns = {n}")));
+            assert!(
+                e.starts_with(
+                    "node.toml: key `node.max_conns`: must be 1000-50000000 (connections per worker)"
+                ),
+                "{n}: {e}"
+            );
+        }
         let unknown = err(&FULL.replace("workers = 2", "workerz = 2"));
         assert!(
             unknown.starts_with("node.toml: TOML parse error at line")

@@ -65,6 +65,29 @@ extern "C" fn on_usr1(_: libc::c_int) {
 }
 
 /// Secrets for the flow hash and sequence randomization, from the kernel.
+/// Each worker's engine configuration from the node file, keyed by the
+/// node's secrets (hash seeds, then the sequence-randomization secret).
+fn engine_config(cfg: &NodeConfig, s: [u64; 6]) -> EngineConfig {
+    let mut engine_cfg = EngineConfig::inside_outside(
+        rampart_dataplane::conntrack::NodeId(cfg.node.id),
+        [s[0], s[1], s[2], s[3]],
+    );
+    engine_cfg.seq_secret = [s[4], s[5]];
+    engine_cfg.interfaces = cfg.engine_interfaces();
+    engine_cfg.max_conns = cfg.node.max_conns;
+    if let Some(c) = &cfg.cluster {
+        engine_cfg.sync = Some(SyncConfig {
+            hold_deadline: Duration::from_millis(c.hold_ms),
+            hold_max_packets: c.hold_max_packets,
+            hold_max_per_flow: c.hold_max_per_flow,
+            defer_deadline: Duration::from_millis(c.defer_ms),
+            backup_delay: Duration::from_millis(c.backup_delay_ms),
+            ..SyncConfig::default()
+        });
+    }
+    engine_cfg
+}
+
 fn secrets() -> anyhow::Result<[u64; 6]> {
     let mut bytes = [0u8; 48];
     std::fs::File::open("/dev/urandom")
@@ -87,22 +110,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     }
     let data = open_data_dir(&cfg, config_path)?;
     let s = secrets()?;
-    let mut engine_cfg = EngineConfig::inside_outside(
-        rampart_dataplane::conntrack::NodeId(cfg.node.id),
-        [s[0], s[1], s[2], s[3]],
-    );
-    engine_cfg.seq_secret = [s[4], s[5]];
-    engine_cfg.interfaces = cfg.engine_interfaces();
-    if let Some(c) = &cfg.cluster {
-        engine_cfg.sync = Some(SyncConfig {
-            hold_deadline: Duration::from_millis(c.hold_ms),
-            hold_max_packets: c.hold_max_packets,
-            hold_max_per_flow: c.hold_max_per_flow,
-            defer_deadline: Duration::from_millis(c.defer_ms),
-            backup_delay: Duration::from_millis(c.backup_delay_ms),
-            ..SyncConfig::default()
-        });
-    }
+    let engine_cfg = engine_config(&cfg, s);
     let n = cfg.node.workers;
     let mut engines = (0..n)
         .map(|_| Engine::new(engine_cfg.clone()))
@@ -763,6 +771,17 @@ fn start_cluster(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_node_file_sizes_each_workers_table() {
+        let text = include_str!("../../examples/node-a.toml");
+        let mut cfg = NodeConfig::parse("node-a.toml", text).expect("the example parses");
+        assert_eq!(super::engine_config(&cfg, [1; 6]).max_conns, 1_000_000);
+        cfg.node.max_conns = 250_000;
+        let e = super::engine_config(&cfg, [1; 6]);
+        assert_eq!(e.max_conns, 250_000);
+        assert!(e.sync.is_some(), "the example is clustered");
+    }
+
     use super::*;
     use rampart_ops::pool::LocalPool;
 
