@@ -853,6 +853,60 @@ admin = "127.0.0.1:9461"
         assert_eq!(e[1].peer, IfaceId(0));
     }
 
+    /// Every `[section] key` that the alert rules, the README or the docs
+    /// tell an operator to set is a key of the node file: a runbook that
+    /// named a key the file refuses (`[node] capacity`) made a node that
+    /// followed it refuse to start.
+    #[test]
+    fn keys_the_docs_and_alerts_name_exist() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut files = vec![
+            root.join("README.md"),
+            root.join("ops/alerts/rampart.rules.yml"),
+        ];
+        for e in std::fs::read_dir(root.join("docs")).unwrap() {
+            files.push(e.unwrap().path());
+        }
+        let word = |c: char| c.is_ascii_lowercase() || c == '_';
+        let mut named = std::collections::BTreeSet::new();
+        for f in files
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "md" || e == "yml"))
+        {
+            let text = std::fs::read_to_string(f).unwrap();
+            for (at, _) in text.match_indices('[') {
+                let rest = &text[at + 1..];
+                let section: String = rest.chars().take_while(|&c| word(c)).collect();
+                let Some(after) = rest[section.len()..].strip_prefix("] ") else {
+                    continue;
+                };
+                let key: String = after.chars().take_while(|&c| word(c)).collect();
+                if ["node", "dataplane", "cluster", "ops"].contains(&section.as_str())
+                    && !key.is_empty()
+                {
+                    named.insert((section, key, f.display().to_string()));
+                }
+            }
+        }
+        assert!(named.len() > 10, "too few keys found: {named:?}");
+        for (section, key, file) in &named {
+            // The key with a value of the wrong type: a key the file knows
+            // fails on its type, one it does not know as unknown.
+            let header = format!("[{section}]\n");
+            let base = if FULL.contains(&header) {
+                FULL.to_string()
+            } else {
+                format!("{FULL}\n{header}")
+            };
+            let text = base.replacen(&header, &format!("{header}{key} = {{ x = 1 }}\n"), 1);
+            let e = err(&text);
+            assert!(
+                !e.contains("unknown field"),
+                "{file} names `[{section}] {key}`, which a node file refuses: {e}"
+            );
+        }
+    }
+
     fn err(text: &str) -> String {
         NodeConfig::parse("node.toml", text)
             .unwrap_err()
