@@ -130,6 +130,11 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
                 .lock()
                 .map(|g| g.iter().map(|(k, v)| ((*k).to_string(), *v)).collect())
                 .unwrap_or_default(),
+            losses: sync
+                .losses
+                .lock()
+                .map(|g| g.iter().map(|(k, v)| ((*k).to_string(), *v)).collect())
+                .unwrap_or_default(),
             connects: sync
                 .connects
                 .lock()

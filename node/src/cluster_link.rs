@@ -727,6 +727,27 @@ pub struct SyncStatus {
     pub states_refused: std::sync::Mutex<Vec<(&'static str, u64)>>,
     /// Latest readiness and peer detail, refreshed by the driver.
     pub detail: std::sync::Mutex<Option<ClusterDetail>>,
+    /// Sync traffic lost on this node's side, by what was lost, refreshed
+    /// by the driver.
+    pub losses: std::sync::Mutex<Vec<(&'static str, u64)>>,
+}
+
+/// What this node's side of the sync lost, each loss repaired by a bulk
+/// resync or a pull (docs/sync.md §5): event batches and pulls the bridge
+/// could not hand over (its outbox full), frames the transport refused to
+/// queue, events the protocol could not keep for a peer, batches it could
+/// no longer resend, and peers it found stalled.
+fn losses(protocol: &Protocol, link: &LinkCounters) -> Vec<(&'static str, u64)> {
+    let p = protocol.counters();
+    let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    vec![
+        ("events_dropped", get(&link.events_dropped)),
+        ("pulls_dropped", get(&link.pulls_dropped)),
+        ("send_failed", get(&link.send_failed)),
+        ("local_losses", p.local_losses),
+        ("resend_overflow", p.resend_overflow),
+        ("stalls", p.stalls),
+    ]
 }
 
 /// Peers' input refused, or held back, by each of the node's limits.
@@ -771,6 +792,7 @@ fn connects(transport: &Transport) -> Vec<(&'static str, u64)> {
         ("wake_sent", get(&t.wakes_sent)),
         ("wake_received", get(&t.wakes_received)),
         ("replaced_send_dropped", get(&t.sends_replaced)),
+        ("rpc_failed", get(&t.rpc_failures)),
     ]
 }
 
@@ -886,6 +908,9 @@ fn publish_status(
     }
     if let Ok(mut c) = status.connects.try_lock() {
         *c = connects(transport);
+    }
+    if let Ok(mut l) = status.losses.try_lock() {
+        *l = losses(protocol, counters);
     }
     if let Ok(mut r) = status.states_refused.try_lock() {
         *r = SyncReject::LABELS

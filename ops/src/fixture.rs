@@ -170,6 +170,7 @@ pub fn cluster_status() -> NodeStatus {
             bulk_flows_received: 42,
             last_bulk_ms: 12,
             connects: vec![("up".into(), 2), ("wake_sent".into(), 1)],
+            losses: vec![("local_losses".into(), 3)],
             frames_refused: vec![("bulk_view_unknown".into(), 1)],
             states_refused: vec![("tcp_window".into(), 2)],
             bulk_events: vec![("incomplete".into(), 1)],

@@ -426,6 +426,10 @@ pub struct SyncTotals {
     /// The cluster links' connection events (event, count).
     #[serde(default)]
     pub connects: Vec<(String, u64)>,
+    /// Sync traffic lost on this node's side, by what (what, count; a
+    /// fixed set, docs/sync.md §5).
+    #[serde(default)]
+    pub losses: Vec<(String, u64)>,
     /// Peers' sync frames refused, by reason (reason, count; a fixed set
     /// of reasons, docs/sync.md §5).
     #[serde(default)]

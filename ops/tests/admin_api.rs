@@ -360,6 +360,11 @@ fn metrics_expose_the_fixture_state() {
         ),
         1.0
     );
+    // Sync traffic this node lost, by what (each forces a repair).
+    assert_eq!(
+        v("rampart_sync_lost_total", &[("what", "local_losses")]),
+        3.0
+    );
     // Refusals of peers' input, by reason (a bounded label).
     assert_eq!(
         v(

@@ -165,6 +165,7 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         f.counter(&NORMALIZER, &[action], v);
     }
     f.counter(&TCP_STALE, &[], c(&|s| s.counters.tcp_stale_passed));
+    f.counter(&TCP_IGNORED, &[], c(&|s| s.counters.tcp_ignored_passed));
     f.counter(&IDLE_RESETS, &[], c(&|s| s.counters.idle_resets_sent));
     f.counter(&EFFECTS_DROPPED, &[], c(&|s| s.counters.effects_dropped));
     f.counter(
@@ -275,6 +276,11 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         f.gauge(&DEFERRED_NOW, &[], c(&|s| s.deferred_now) as f64);
         f.counter(&BULK_FLOWS_OUT, &[], sc(|s| s.bulk_flows_out));
         f.counter(&DELETES_SUPERSEDED, &[], sc(|s| s.deletes_superseded));
+        f.counter(
+            &CLUSTER_GUARDS,
+            &["tombstones_evicted"],
+            sc(|s| s.tombstones_evicted),
+        );
         for (event, v) in [
             ("sent", sc(|s| s.pulls_sent)),
             ("repeated", sc(|s| s.pulls_repeated)),
@@ -353,6 +359,9 @@ fn cluster(f: &mut Families, snap: &NodeSnapshot) {
         for (event, v) in &s.connects {
             f.counter(&CLUSTER_CONNECTS, &[event.as_str()], *v);
         }
+        for (what, v) in &s.losses {
+            f.counter(&SYNC_LOST, &[what.as_str()], *v);
+        }
         for (reason, v) in &s.frames_refused {
             f.counter(&SYNC_FRAMES_REFUSED, &[reason.as_str()], *v);
         }
@@ -384,6 +393,38 @@ mod tests {
             .encode(&f.into_vec(), &mut buf)
             .expect("valid families");
         String::from_utf8(buf).expect("utf-8")
+    }
+
+    /// Counters a review found kept and never exported: the tombstone
+    /// limit's evictions (SECURITY.md names it as the limit's only sign)
+    /// and TCP segments passed without checks.
+    #[test]
+    fn tombstone_evictions_and_unchecked_tcp_passes_are_exported() {
+        let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
+        cfg.sync = Some(rampart_dataplane::engine::sync::SyncConfig::default());
+        let mut engine = Engine::new(cfg).expect("engine");
+        let snap = WorkerSnapshot::take(&WorkerView {
+            engine: &mut engine,
+            io: None,
+            now: Instant::from_secs(1),
+            worker: 0,
+        });
+        let t = text(&NodeSnapshot {
+            workers: vec![snap],
+            ..NodeSnapshot::default()
+        });
+        let v = |name, labels: &[(&str, &str)]| super::super::text::sample(&t, name, labels);
+        assert_eq!(
+            v(
+                "rampart_cluster_guard_total",
+                &[("limit", "tombstones_evicted")]
+            ),
+            Some(0.0)
+        );
+        assert_eq!(
+            v("rampart_tcp_ignored_passed_packets_total", &[]),
+            Some(0.0)
+        );
     }
 
     #[test]
