@@ -105,6 +105,12 @@ pub enum ShowWhat {
     RunningConfig,
     /// Frame drops by reason (`show asp drop`).
     Counters,
+    /// `show asp drop`, as on the ASA: the same as `show counters`.
+    Asp {
+        /// `drop` (abbreviations accepted).
+        #[arg(value_name = "WHAT")]
+        what: String,
+    },
 }
 
 /// What `clear` clears.
@@ -538,6 +544,16 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                         };
                         format!(": Saved\n: version {}{committed}\n:\n{}", r.version, r.text)
                     })
+                }
+                ShowWhat::Asp { what } if !what.is_empty() && "drop".starts_with(&what) => {
+                    print(
+                        json,
+                        &api.counters().map_err(refused)?,
+                        asp_drop::render_counters,
+                    )
+                }
+                ShowWhat::Asp { what } => {
+                    anyhow::bail!("show asp: `{}` is not `drop`", what.escape_debug())
                 }
                 ShowWhat::Counters => print(
                     json,

@@ -117,6 +117,17 @@ fn every_show_command_prints_the_asa_format() {
         ok(n.run("sh cou")),
         format!("{}{listeners}", golden("show_counters.txt"))
     );
+    // The ASA's words for the same: `show asp drop`, abbreviated too.
+    for asa in ["show asp drop", "sh asp dr"] {
+        assert_eq!(
+            ok(n.run(asa)),
+            format!("{}{listeners}", golden("show_counters.txt")),
+            "{asa}"
+        );
+    }
+    let (code, _, err) = n.run("sh asp table");
+    assert_eq!(code, 1);
+    assert!(err.contains("show asp: `table` is not `drop`"), "{err}");
     assert_eq!(ok(n.run("sh clu")), golden("show_cluster_standalone.txt"));
     assert_eq!(
         ok(n.run("sh run")),
