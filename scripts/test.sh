@@ -2,9 +2,10 @@
 # The test command: installs everything any test or benchmark runs (the
 # `test` set of scripts/deps.sh: Debian packages as root, and cargo-deb;
 # only what is missing), then runs every test of the workspace and the
-# fuzz crate's seed checks. As root
-# the tests build their own network namespaces; as another user they say
-# they were skipped.
+# fuzz crate's seed checks. Run it as root: the install step needs root
+# for any Debian package missing (it stops and says so otherwise), and the
+# real-packet tests build their own network namespaces (as another user,
+# with every package already there, those tests say they were skipped).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
