@@ -25,8 +25,8 @@ specs! {
     READY = "rampart_ready", Gauge, [], "1 when the node forwards: first bulk sync done (or alone) and a policy loaded.";
     WORKERS = "rampart_workers", Gauge, [], "Packet workers answering the exporter.";
     WORKERS_UNAVAILABLE = "rampart_workers_unavailable", Gauge, [], "1 when the workers did not answer this scrape in time (engine series are missing).";
-    IFACE_PACKETS = "rampart_interface_packets_total", Counter, ["interface", "verdict"], "Frames received per ingress interface, by verdict (forward, drop, hold).";
-    IFACE_BYTES = "rampart_interface_bytes_total", Counter, ["interface", "verdict"], "Bytes of frames received per ingress interface, by verdict.";
+    IFACE_PACKETS = "rampart_interface_packets_total", Counter, ["interface", "verdict"], "Frames received per ingress interface, by their verdict on arrival (forward, drop, hold). A held frame stays counted as hold: whether it left or was dropped later is in rampart_sync_held_outcomes_total, and its drop reason in rampart_drops_total, so the drops there can exceed verdict=drop here.";
+    IFACE_BYTES = "rampart_interface_bytes_total", Counter, ["interface", "verdict"], "Bytes of frames received per ingress interface, by their verdict on arrival (as rampart_interface_packets_total).";
     WORKER_PACKETS = "rampart_worker_forwarded_packets_total", Counter, ["worker"], "Frames forwarded per worker (fanout balance).";
     DROPS = "rampart_drops_total", Counter, ["reason"], "Frames dropped, by reason (ASA asp-drop names where the ASA has one).";
     UNTRACKED = "rampart_untracked_passed_packets_total", Counter, [], "Frames passed untracked (ARP, IPv6 neighbour discovery).";
