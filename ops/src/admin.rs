@@ -781,10 +781,12 @@ fn seconds(d: Option<Duration>) -> Option<u64> {
 }
 
 /// The service-policy bindings of one engine's current policy with that
-/// engine's class counters.
+/// engine's class counters: what each class's limits count, its earlier
+/// versions' live connections and released slots' counts included, from
+/// the sum the class metrics read (`ClassTable::counts_by_class`).
 fn bindings(engine: &rampart_dataplane::Engine) -> Vec<PolicyBinding> {
     let policy = engine.policy();
-    let classes = engine.classes();
+    let counts = engine.classes().counts_by_class();
     let mut scopes = vec![(PolicyScope::Global, policy.global_classes().to_vec())];
     for (i, iface) in engine.config().interfaces.iter().enumerate() {
         let list = policy.interface_classes(IfaceId(i as u8));
@@ -798,7 +800,10 @@ fn bindings(engine: &rampart_dataplane::Engine) -> Vec<PolicyBinding> {
                 .name
                 .split_once('/')
                 .unwrap_or(("", compiled.name.as_str()));
-            let slot = classes.get(classes.slot_for(Some(idx)));
+            let n = counts
+                .get(compiled.name.as_str())
+                .copied()
+                .unwrap_or_default();
             let o = &compiled.options;
             let stats = ClassStats {
                 class: class.to_string(),
@@ -812,10 +817,10 @@ fn bindings(engine: &rampart_dataplane::Engine) -> Vec<PolicyBinding> {
                 timeout_idle_s: seconds(o.timeout_idle),
                 idle_reset: o.idle_reset,
                 tcp_state_bypass: o.tcp_state_bypass,
-                current_conns: u64::from(slot.conns),
-                current_embryonic: u64::from(slot.embryonic),
-                created: slot.created,
-                limit_drops: slot.limit_drops,
+                current_conns: n.conns,
+                current_embryonic: n.embryonic,
+                created: n.created,
+                limit_drops: n.limit_drops,
             };
             match out
                 .iter_mut()

@@ -55,7 +55,8 @@ impl EntryKind {
     }
 }
 
-/// A class slot's counters.
+/// A class's counters on one worker, over its slots
+/// (`ClassTable::counts_by_class`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlotSnapshot {
     /// `policy-map/class` or `default`.
@@ -92,8 +93,8 @@ pub struct WorkerSnapshot {
     /// Entries by kind, as the table holds them (an entry past its
     /// timeout counts until the sweep removes it).
     pub entries: BTreeMap<EntryKind, u64>,
-    /// Class slots, and the counts of released ones by class name (no
-    /// live connections).
+    /// Each class's counters, its versions' slots and released slots
+    /// summed, by class name.
     pub slots: Vec<SlotSnapshot>,
     /// Packets held for peers' state now.
     pub held_now: u64,
@@ -148,26 +149,21 @@ impl WorkerSnapshot {
                 entries.insert(kind_label(i), n);
             }
         }
+        // By class, over its versions and released slots (the sum `show
+        // service-policy` reads too): a class whose options change gets a
+        // new slot, and the exported totals never go down when the old
+        // one is released.
         let slots = engine
             .classes()
-            .iter()
-            .map(|(_, s)| SlotSnapshot {
-                name: s.name.clone(),
-                conns: u64::from(s.conns),
-                embryonic: u64::from(s.embryonic),
-                created: s.created,
-                limit_drops: s.limit_drops,
-            })
-            // Released slots' counts, under their class names: the
-            // exported class totals never go down (a class whose options
-            // change gets a new slot, and the old one is released).
-            .chain(engine.classes().retired().map(|(name, c)| SlotSnapshot {
+            .counts_by_class()
+            .into_iter()
+            .map(|(name, c)| SlotSnapshot {
                 name: name.to_string(),
-                conns: 0,
-                embryonic: 0,
+                conns: c.conns,
+                embryonic: c.embryonic,
                 created: c.created,
                 limit_drops: c.limit_drops,
-            }))
+            })
             .collect();
         WorkerSnapshot {
             worker: w.worker,

@@ -186,6 +186,22 @@ pub struct RetiredCounts {
     pub limit_drops: u64,
 }
 
+/// What one class has counted, over all its versions: how `show
+/// service-policy` and the class metrics describe it, from one sum
+/// ([`ClassTable::counts_by_class`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClassCounts {
+    /// Live connections of its live slots: what its `conn-max` counts.
+    pub conns: u64,
+    /// Live embryonic connections of its live slots: what its
+    /// `embryonic-conn-max` counts.
+    pub embryonic: u64,
+    /// Connections created in its slots, live and released (hits).
+    pub created: u64,
+    /// Connections its slots' limits refused, live and released.
+    pub limit_drops: u64,
+}
+
 /// All slots, and which slot each class of the current policy uses.
 #[derive(Debug, Clone)]
 pub struct ClassTable {
@@ -385,6 +401,29 @@ impl ClassTable {
     /// engine lives (`rampart_class_connections_created_total`).
     pub fn retired(&self) -> impl Iterator<Item = (&str, RetiredCounts)> {
         self.retired.iter().map(|(n, c)| (n.as_str(), *c))
+    }
+
+    /// Each class's counts by name: its live slots summed (the current
+    /// version's and the earlier versions' whose connections still live,
+    /// which are what its limits count, see [`admit`](Self::admit)) with
+    /// what its released slots counted. `show service-policy` and the
+    /// class metrics both read this, so they cannot disagree about a
+    /// class whose options changed.
+    pub fn counts_by_class(&self) -> std::collections::BTreeMap<&str, ClassCounts> {
+        let mut out: std::collections::BTreeMap<&str, ClassCounts> = Default::default();
+        for (_, s) in self.iter() {
+            let c = out.entry(s.name.as_str()).or_default();
+            c.conns += u64::from(s.conns);
+            c.embryonic += u64::from(s.embryonic);
+            c.created = c.created.saturating_add(s.created);
+            c.limit_drops = c.limit_drops.saturating_add(s.limit_drops);
+        }
+        for (name, r) in self.retired() {
+            let c = out.entry(name).or_default();
+            c.created = c.created.saturating_add(r.created);
+            c.limit_drops = c.limit_drops.saturating_add(r.limit_drops);
+        }
+        out
     }
 
     /// The slot of class `class` of the current policy (`None`: default).
@@ -749,6 +788,44 @@ mod tests {
         t.closed(a, client, false);
         assert!(t.iter().all(|(id, _)| id != a), "released once unused");
         assert!(t.get(b).older.is_empty(), "{:?}", t.get(b).older);
+    }
+
+    /// A class's counts are what its limits count: the live connections
+    /// of every live version, and what every version created and refused,
+    /// released ones included.
+    #[test]
+    fn a_class_counts_what_its_limits_count() {
+        let mut t = ClassTable::default();
+        t.install(&policy(2)).expect("room");
+        let a = t.slot_for(Some(0));
+        let client = client();
+        t.opened(a, client, true);
+        t.opened(a, client, false);
+        t.install(&policy(3)).expect("room");
+        let b = t.slot_for(Some(0));
+        t.opened(b, client, false);
+        assert_eq!(
+            t.admit(b, client, false),
+            Admission::Refuse(DropReason::ConnLimit)
+        );
+        t.refused(b);
+        let counts = |t: &ClassTable| t.counts_by_class()["p/all"];
+        let want = ClassCounts {
+            conns: 3,
+            embryonic: 1,
+            created: 3,
+            limit_drops: 1,
+        };
+        assert_eq!(counts(&t), want);
+        t.closed(a, client, true);
+        t.closed(a, client, false);
+        assert!(t.iter().all(|(id, _)| id != a), "released once unused");
+        let want = ClassCounts {
+            conns: 1,
+            embryonic: 0,
+            ..want
+        };
+        assert_eq!(counts(&t), want, "the released version's counts stay");
     }
 
     /// A peer's copy counts against the limits but is no setup of the

@@ -130,10 +130,10 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
             c(&|s| s.counters.conns_removed[r as usize]),
         );
     }
-    // Classes by name (a slot name is unique per policy; slots of an older
-    // policy with the same name add up, as one class, and so do the counts
-    // of released slots the snapshot carries: a class's counters never go
-    // down).
+    // Classes by name, summed over workers: each worker's snapshot has
+    // already summed a class's versions and released slots
+    // (`ClassTable::counts_by_class`, which `show service-policy` reads
+    // too), so a class's counters never go down.
     let mut classes: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
     for s in w {
         for slot in &s.slots {
