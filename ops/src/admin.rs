@@ -801,7 +801,7 @@ fn bindings(engine: &rampart_dataplane::Engine) -> Vec<PolicyBinding> {
                 .split_once('/')
                 .unwrap_or(("", compiled.name.as_str()));
             let n = counts
-                .get(compiled.name.as_str())
+                .get(&(compiled.name.as_str(), &compiled.scope))
                 .copied()
                 .unwrap_or_default();
             let o = &compiled.options;

@@ -9,6 +9,7 @@ use rampart_dataplane::conntrack::TcpState;
 use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::counters::Counters;
 use rampart_dataplane::engine::sync::SyncCounters;
+use rampart_dataplane::policy::ast::ServiceScope;
 
 use crate::model::NodeStatus;
 use crate::pool::WorkerView;
@@ -61,6 +62,8 @@ impl EntryKind {
 pub struct SlotSnapshot {
     /// `policy-map/class` or `default`.
     pub name: String,
+    /// Where its policy-map is applied (`default`: global).
+    pub scope: ServiceScope,
     /// Live connections.
     pub conns: u64,
     /// Live embryonic connections.
@@ -94,7 +97,7 @@ pub struct WorkerSnapshot {
     /// timeout counts until the sweep removes it).
     pub entries: BTreeMap<EntryKind, u64>,
     /// Each class's counters, its versions' slots and released slots
-    /// summed, by class name.
+    /// summed, by class name and scope.
     pub slots: Vec<SlotSnapshot>,
     /// Packets held for peers' state now.
     pub held_now: u64,
@@ -157,8 +160,9 @@ impl WorkerSnapshot {
             .classes()
             .counts_by_class()
             .into_iter()
-            .map(|(name, c)| SlotSnapshot {
+            .map(|((name, scope), c)| SlotSnapshot {
                 name: name.to_string(),
+                scope: scope.clone(),
                 conns: c.conns,
                 embryonic: c.embryonic,
                 created: c.created,

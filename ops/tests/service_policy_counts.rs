@@ -1,5 +1,6 @@
 //! `show service-policy` against `/metrics`: both report what a class's
-//! limits count, over a policy change. Real engines in a [`LocalPool`], real SYNs from
+//! limits count, over a policy change and over a policy-map applied in two
+//! scopes. Real engines in a [`LocalPool`], real SYNs from
 //! `dataplane::trace`, the policy changed by `configure`.
 
 use std::sync::Arc;
@@ -85,9 +86,52 @@ fn show_service_policy_counts_what_the_limit_counts_across_a_policy_change() {
         "{c:?}"
     );
     let t = metrics.render();
-    let v = |name: &str| sample(&t, name, &[("class", "p/web")]);
+    let v = |name: &str| sample(&t, name, &[("class", "p/web"), ("scope", "global")]);
     assert_eq!(v("rampart_class_connections"), Some(4.0), "{t}");
     assert_eq!(v("rampart_class_embryonic_connections"), Some(4.0));
     assert_eq!(v("rampart_class_connections_created_total"), Some(4.0));
     assert_eq!(v("rampart_class_limit_drops_total"), Some(1.0));
+}
+/// One policy-map applied globally and to an interface is two
+/// applications, each counting its own connections against its own
+/// `conn-max` (docs/asa-behaviour.md §2.3). Before, both bindings shared
+/// one slot: three SYNs from inside, two admitted by the interface's
+/// `conn-max 2`, and the global binding showed the same two connections.
+#[test]
+fn one_policy_map_in_two_scopes_counts_each_application_apart() {
+    let (pool, admin, metrics) = node();
+    admin
+        .configure(&policy(
+            2,
+            "service-policy p global\nservice-policy p interface inside\n",
+        ))
+        .expect("accepted");
+    // From inside: the interface's policy gives these their limits.
+    for port in 40_000..40_003 {
+        syn(&pool, port);
+    }
+    let inside = class(&admin, &PolicyScope::Interface("inside".into()));
+    assert_eq!(
+        (inside.current_conns, inside.limit_drops, inside.created),
+        (2, 1, 2),
+        "{inside:?}"
+    );
+    let global = class(&admin, &PolicyScope::Global);
+    assert_eq!(
+        (global.current_conns, global.limit_drops, global.created),
+        (0, 0, 0),
+        "{global:?}"
+    );
+    let t = metrics.render();
+    let v = |name: &str, scope: &str| sample(&t, name, &[("class", "p/web"), ("scope", scope)]);
+    assert_eq!(
+        v("rampart_class_connections", "interface inside"),
+        Some(2.0),
+        "{t}"
+    );
+    assert_eq!(
+        v("rampart_class_limit_drops_total", "interface inside"),
+        Some(1.0)
+    );
+    assert_eq!(v("rampart_class_connections", "global"), Some(0.0), "{t}");
 }

@@ -376,7 +376,7 @@ pub struct ConnectionSettings {
 }
 
 /// Where a policy-map applies.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum ServiceScope {
     /// `global`: ingress on every interface.
     Global,

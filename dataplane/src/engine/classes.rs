@@ -11,6 +11,7 @@ use hashbrown::HashMap;
 use crate::conntrack::FlowId;
 use crate::conntrack::evict::EvictQueue;
 use crate::flow::Host;
+use crate::policy::ast::ServiceScope;
 use crate::policy::compile::{ConnOptions, Policy};
 use crate::verdict::DropReason;
 
@@ -39,6 +40,10 @@ struct ClientCount {
 pub struct ClassSlot {
     /// `policy-map/class`, or `default`.
     pub name: String,
+    /// Where the class's policy-map is applied (the default slot and a
+    /// peer's class not known here: global). A class is a name in a
+    /// scope: one policy-map applied in two scopes is two classes.
+    pub scope: ServiceScope,
     /// Options given to its connections.
     pub options: ConnOptions,
     /// Live connections.
@@ -75,11 +80,17 @@ impl ClassSlot {
         self.half_open.len()
     }
 
-    fn new(name: String, options: ConnOptions, hasher: &ahash::RandomState) -> Self {
+    fn new(
+        name: String,
+        scope: ServiceScope,
+        options: ConnOptions,
+        hasher: &ahash::RandomState,
+    ) -> Self {
         ClassSlot {
-            digest: class_digest(&name, &options),
+            digest: class_digest(&name, &scope, &options),
             from_peer: false,
             name,
+            scope,
             options,
             conns: 0,
             embryonic: 0,
@@ -97,11 +108,16 @@ impl ClassSlot {
 }
 
 /// A digest of a class that every node computes alike (fixed SipHash keys:
-/// it names a class, it guards nothing).
-fn class_digest(name: &str, o: &ConnOptions) -> u64 {
+/// it names a class, it guards nothing). An interface's class hashes the
+/// interface's name too; a global class hashes none, so its digest is the
+/// one nodes computed before classes had scopes.
+fn class_digest(name: &str, scope: &ServiceScope, o: &ConnOptions) -> u64 {
     use std::hash::{Hash, Hasher};
     let mut h = siphasher::sip::SipHasher13::new_with_keys(0x7261_6d70, 0x6172_7421);
     name.hash(&mut h);
+    if let ServiceScope::Interface(nameif) = scope {
+        nameif.hash(&mut h);
+    }
     (
         o.conn_max,
         o.embryonic_conn_max,
@@ -211,12 +227,12 @@ pub struct ClassTable {
     free: Vec<u16>,
     /// Keys the per-client maps (client addresses are the sender's to choose).
     hasher: ahash::RandomState,
-    /// Counts of released slots by class name, the name updated least
-    /// recently first: a class whose options change gets a new slot, and
+    /// Counts of released slots by class (name and scope), the class
+    /// updated least recently first: a class whose options change gets a new slot, and
     /// when the old one is released its counts must not leave the class's
     /// totals, or the exported counters would go down (Prometheus reads
     /// that as a restart).
-    retired: Vec<(String, RetiredCounts)>,
+    retired: Vec<(String, ServiceScope, RetiredCounts)>,
 }
 
 impl ClassTable {
@@ -226,6 +242,7 @@ impl ClassTable {
         ClassTable {
             slots: vec![Some(ClassSlot::new(
                 "default".into(),
+                ServiceScope::Global,
                 ConnOptions::default(),
                 &hasher,
             ))],
@@ -246,11 +263,13 @@ impl ClassTable {
         self.fits(policy)?;
         let old = std::mem::take(&mut self.current);
         for class in policy.classes() {
-            // The same class with the same options keeps its slot, so its
-            // limits go on counting the connections it already has.
+            // The same class (name and scope) with the same options keeps
+            // its slot, so its limits go on counting the connections it
+            // already has.
             let same = self.slots.iter().position(|s| {
-                s.as_ref()
-                    .is_some_and(|s| s.name == class.name && s.options == class.options)
+                s.as_ref().is_some_and(|s| {
+                    s.name == class.name && s.scope == class.scope && s.options == class.options
+                })
             });
             if let Some(i) = same {
                 self.current.push(SlotId(i as u16));
@@ -258,7 +277,7 @@ impl ClassTable {
             }
             // A class peers' flows already named: their entries take its
             // options now, and keep the digest they share with the peers.
-            let digest = class_digest(&class.name, &class.options);
+            let digest = class_digest(&class.name, &class.scope, &class.options);
             let named = self.slots.iter().position(|s| {
                 s.as_ref()
                     .is_some_and(|s| s.from_peer && s.digest == digest)
@@ -266,13 +285,19 @@ impl ClassTable {
             if let Some(i) = named {
                 if let Some(slot) = self.slots[i].as_mut() {
                     slot.name = class.name.clone();
+                    slot.scope = class.scope.clone();
                     slot.options = class.options;
                     slot.from_peer = false;
                 }
                 self.current.push(SlotId(i as u16));
                 continue;
             }
-            let slot = ClassSlot::new(class.name.clone(), class.options, &self.hasher);
+            let slot = ClassSlot::new(
+                class.name.clone(),
+                class.scope.clone(),
+                class.options,
+                &self.hasher,
+            );
             let id = match self.free.pop() {
                 Some(i) => {
                     self.slots[usize::from(i)] = Some(slot);
@@ -305,7 +330,9 @@ impl ClassTable {
             };
             let older: Vec<SlotId> = self
                 .iter()
-                .filter(|(id, s)| *id != c && !s.from_peer && s.name == slot.name)
+                .filter(|(id, s)| {
+                    *id != c && !s.from_peer && s.name == slot.name && s.scope == slot.scope
+                })
                 .map(|(id, _)| id)
                 .collect();
             self.get_mut(c).older = older;
@@ -317,8 +344,11 @@ impl ClassTable {
     pub fn fits(&self, policy: &Policy) -> Result<(), SlotsExhausted> {
         let mut new = std::collections::HashSet::new();
         for class in policy.classes() {
-            if self.reusable(&class.name, &class.options).is_none() {
-                new.insert(class_digest(&class.name, &class.options));
+            if self
+                .reusable(&class.name, &class.scope, &class.options)
+                .is_none()
+            {
+                new.insert(class_digest(&class.name, &class.scope, &class.options));
             }
         }
         let needed = new.len();
@@ -332,11 +362,12 @@ impl ClassTable {
 
     /// The slot a class of a new policy would take over: the same class
     /// with the same options, or a class peers' flows already named.
-    fn reusable(&self, name: &str, options: &ConnOptions) -> Option<usize> {
-        let digest = class_digest(name, options);
+    fn reusable(&self, name: &str, scope: &ServiceScope, options: &ConnOptions) -> Option<usize> {
+        let digest = class_digest(name, scope, options);
         self.slots.iter().position(|s| {
             s.as_ref().is_some_and(|s| {
-                (s.name == name && s.options == *options) || (s.from_peer && s.digest == digest)
+                (s.name == name && s.scope == *scope && s.options == *options)
+                    || (s.from_peer && s.digest == digest)
             })
         })
     }
@@ -358,17 +389,21 @@ impl ClassTable {
         }
     }
 
-    /// Keep a released slot's counts under its class name. A peer's class
-    /// (known only by digest) has no name of the policy's to keep them
-    /// under: its counts leave with it.
+    /// Keep a released slot's counts under its class (name and scope). A
+    /// peer's class (known only by digest) has no name of the policy's to
+    /// keep them under: its counts leave with it.
     fn retire(&mut self, slot: &ClassSlot) {
         if slot.from_peer || (slot.created == 0 && slot.limit_drops == 0) {
             return;
         }
         // Updated names go to the back, so a class whose options change
         // often is not the first to go for being the first retired.
-        let mut counts = match self.retired.iter().position(|(n, _)| *n == slot.name) {
-            Some(i) => self.retired.remove(i).1,
+        let mut counts = match self
+            .retired
+            .iter()
+            .position(|(n, sc, _)| *n == slot.name && *sc == slot.scope)
+        {
+            Some(i) => self.retired.remove(i).2,
             None => {
                 if self.retired.len() >= MAX_RETIRED_NAMES {
                     self.forget_a_retired_name();
@@ -378,48 +413,53 @@ impl ClassTable {
         };
         counts.created = counts.created.saturating_add(slot.created);
         counts.limit_drops = counts.limit_drops.saturating_add(slot.limit_drops);
-        self.retired.push((slot.name.clone(), counts));
+        self.retired
+            .push((slot.name.clone(), slot.scope.clone(), counts));
     }
 
-    /// Make room for a retired name: drop the least recently updated one
-    /// that no live slot bears (its series only stops); only if every one
-    /// does, the least recently updated (its total then goes down, which
+    /// Make room for a retired class: drop the least recently updated one
+    /// that no live slot is (its series only stops); only if every one
+    /// is, the least recently updated (its total then goes down, which
     /// takes more than [`MAX_RETIRED_NAMES`] live classes).
     fn forget_a_retired_name(&mut self) {
-        let live: std::collections::HashSet<&str> =
-            self.iter().map(|(_, s)| s.name.as_str()).collect();
+        let live: std::collections::HashSet<(&str, &ServiceScope)> = self
+            .iter()
+            .map(|(_, s)| (s.name.as_str(), &s.scope))
+            .collect();
         let i = self
             .retired
             .iter()
-            .position(|(n, _)| !live.contains(n.as_str()))
+            .position(|(n, sc, _)| !live.contains(&(n.as_str(), sc)))
             .unwrap_or(0);
         self.retired.remove(i);
     }
 
-    /// What released slots had counted, by class name: added to the live
-    /// slots of the same name, a class's totals never go down while the
-    /// engine lives (`rampart_class_connections_created_total`).
-    pub fn retired(&self) -> impl Iterator<Item = (&str, RetiredCounts)> {
-        self.retired.iter().map(|(n, c)| (n.as_str(), *c))
+    /// What released slots had counted, by class (name and scope): added
+    /// to the live slots of the same class, a class's totals never go down
+    /// while the engine lives (`rampart_class_connections_created_total`).
+    pub fn retired(&self) -> impl Iterator<Item = (&str, &ServiceScope, RetiredCounts)> {
+        self.retired.iter().map(|(n, sc, c)| (n.as_str(), sc, *c))
     }
 
-    /// Each class's counts by name: its live slots summed (the current
+    /// Each class's counts by name and scope: its live slots summed (the current
     /// version's and the earlier versions' whose connections still live,
     /// which are what its limits count, see [`admit`](Self::admit)) with
     /// what its released slots counted. `show service-policy` and the
     /// class metrics both read this, so they cannot disagree about a
     /// class whose options changed.
-    pub fn counts_by_class(&self) -> std::collections::BTreeMap<&str, ClassCounts> {
-        let mut out: std::collections::BTreeMap<&str, ClassCounts> = Default::default();
+    pub fn counts_by_class(
+        &self,
+    ) -> std::collections::BTreeMap<(&str, &ServiceScope), ClassCounts> {
+        let mut out: std::collections::BTreeMap<_, ClassCounts> = Default::default();
         for (_, s) in self.iter() {
-            let c = out.entry(s.name.as_str()).or_default();
+            let c = out.entry((s.name.as_str(), &s.scope)).or_default();
             c.conns += u64::from(s.conns);
             c.embryonic += u64::from(s.embryonic);
             c.created = c.created.saturating_add(s.created);
             c.limit_drops = c.limit_drops.saturating_add(s.limit_drops);
         }
-        for (name, r) in self.retired() {
-            let c = out.entry(name).or_default();
+        for (name, scope, r) in self.retired() {
+            let c = out.entry((name, scope)).or_default();
             c.created = c.created.saturating_add(r.created);
             c.limit_drops = c.limit_drops.saturating_add(r.limit_drops);
         }
@@ -468,6 +508,7 @@ impl ClassTable {
         }
         let mut slot = ClassSlot::new(
             format!("peer-class-{digest:016x}"),
+            ServiceScope::Global,
             ConnOptions::default(),
             &self.hasher,
         );
@@ -809,7 +850,7 @@ mod tests {
             Admission::Refuse(DropReason::ConnLimit)
         );
         t.refused(b);
-        let counts = |t: &ClassTable| t.counts_by_class()["p/all"];
+        let counts = |t: &ClassTable| t.counts_by_class()[&("p/all", &ServiceScope::Global)];
         let want = ClassCounts {
             conns: 3,
             embryonic: 1,
@@ -826,6 +867,79 @@ mod tests {
             ..want
         };
         assert_eq!(counts(&t), want, "the released version's counts stay");
+    }
+
+    /// One policy-map applied in two scopes is two classes of each name:
+    /// each application counts its own connections against its own
+    /// limits (docs/asa-behaviour.md §2.3). Before, both took one slot, so
+    /// `conn-max 2` held for the two applications together, and each
+    /// binding showed the other's connections.
+    #[test]
+    fn each_application_of_a_policy_map_counts_its_own() {
+        let mut t = ClassTable::default();
+        let p = compiled(
+            "class-map all\n match any\npolicy-map p\n class all\n  set connection conn-max 2\n\
+             service-policy p global\nservice-policy p interface inside\n\
+             service-policy p interface outside\n",
+        );
+        t.install(&p).expect("room");
+        let ids: Vec<SlotId> = (0..3).map(|c| t.slot_for(Some(c))).collect();
+        assert!(
+            ids[0] != ids[1] && ids[1] != ids[2] && ids[0] != ids[2],
+            "{ids:?}"
+        );
+        let digests: std::collections::HashSet<u64> =
+            ids.iter().map(|&id| t.get(id).digest).collect();
+        assert_eq!(digests.len(), 3, "peers tell the applications apart");
+        let client = client();
+        for _ in 0..2 {
+            assert_eq!(t.admit(ids[1], client, false), Admission::Admit);
+            t.opened(ids[1], client, false);
+        }
+        assert_eq!(
+            t.admit(ids[1], client, false),
+            Admission::Refuse(DropReason::ConnLimit)
+        );
+        assert_eq!(t.admit(ids[0], client, false), Admission::Admit);
+        assert_eq!(t.admit(ids[2], client, false), Admission::Admit);
+        let counts = t.counts_by_class();
+        let of = |scope: ServiceScope| counts[&("p/all", &scope)].conns;
+        assert_eq!(of(ServiceScope::Global), 0);
+        assert_eq!(of(ServiceScope::Interface("inside".into())), 2);
+        assert_eq!(of(ServiceScope::Interface("outside".into())), 0);
+        // The same policy again keeps each application's slot.
+        t.install(&p).expect("room");
+        let again: Vec<SlotId> = (0..3).map(|c| t.slot_for(Some(c))).collect();
+        assert_eq!(again, ids);
+    }
+
+    /// A global class's digest is the one nodes computed before classes
+    /// had scopes: a node running this and one running the release before
+    /// name a global class's flows alike.
+    #[test]
+    fn a_global_class_digest_hashes_no_scope() {
+        use std::hash::{Hash, Hasher};
+        let o = ConnOptions::default();
+        let mut h = siphasher::sip::SipHasher13::new_with_keys(0x7261_6d70, 0x6172_7421);
+        "p/all".hash(&mut h);
+        (
+            o.conn_max,
+            o.embryonic_conn_max,
+            o.per_client_max,
+            o.per_client_embryonic_max,
+            o.random_sequence_number,
+            o.timeout_embryonic,
+            o.timeout_half_closed,
+            o.timeout_idle,
+            o.idle_reset,
+            o.tcp_state_bypass,
+        )
+            .hash(&mut h);
+        assert_eq!(class_digest("p/all", &ServiceScope::Global, &o), h.finish());
+        assert_ne!(
+            class_digest("p/all", &ServiceScope::Interface("inside".into()), &o),
+            h.finish()
+        );
     }
 
     /// A peer's copy counts against the limits but is no setup of the
@@ -1007,8 +1121,8 @@ mod tests {
             .sum();
         let gone: u64 = t
             .retired()
-            .filter(|(n, _)| *n == name)
-            .map(|(_, c)| c.created)
+            .filter(|(n, _, _)| *n == name)
+            .map(|(_, _, c)| c.created)
             .sum();
         live + gone
     }
@@ -1038,7 +1152,7 @@ mod tests {
         t.closed(a, client, false);
         assert!(t.iter().all(|(id, _)| id != a), "released once unused");
         assert_eq!(total_created(&t, &name), 2);
-        let drops: u64 = t.retired().map(|(_, c)| c.limit_drops).sum();
+        let drops: u64 = t.retired().map(|(_, _, c)| c.limit_drops).sum();
         assert_eq!(drops, 1);
         // A slot released at install (no connection held it) keeps its
         // counts too.
@@ -1192,6 +1306,7 @@ mod tests {
         while t.slots.len() < usize::from(u16::MAX) + 1 - 5 {
             let mut slot = ClassSlot::new(
                 format!("old/{}", t.slots.len()),
+                ServiceScope::Global,
                 ConnOptions::default(),
                 &t.hasher,
             );
@@ -1203,14 +1318,20 @@ mod tests {
         assert_eq!(t.slot_for(Some(0)), running, "the running classes stay");
         assert_eq!(t.slots.len(), usize::from(u16::MAX) + 1 - 5);
 
-        // Five fit, in five distinct slots; one policy-map bound twice
-        // needs each class's slot once.
+        // Five fit, in five distinct slots; one policy-map bound twice is
+        // two applications, each class a slot of its own in each.
         let twice = policy_on(
             5,
             "service-policy p global\nservice-policy p interface inside\n",
         );
         assert_eq!(twice.classes().len(), 10);
-        assert_eq!(t.fits(&twice), Ok(()));
+        assert_eq!(
+            t.fits(&twice),
+            Err(SlotsExhausted {
+                needed: 10,
+                free: 5
+            })
+        );
         assert_eq!(
             t.fits(&policy_of(6)),
             Err(SlotsExhausted { needed: 6, free: 5 })

@@ -244,6 +244,10 @@ enum ClassMatcher {
 pub struct CompiledClass {
     /// `policy-map/class` (e.g. `global_policy/tcp_bypass`), for counters and `show service-policy`.
     pub name: String,
+    /// Where its policy-map is applied: one policy-map applied in two
+    /// scopes is two classes of each name, each counting its own
+    /// connections against its own limits (docs/asa-behaviour.md §2.3).
+    pub scope: ServiceScope,
     matcher: ClassMatcher,
     /// The options its connections get.
     pub options: ConnOptions,
@@ -771,6 +775,7 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
             } != ast::ConnectionSettings::default();
             classes.push(CompiledClass {
                 name: format!("{}/{}", pm.name, pc.class),
+                scope: sp.scope.clone(),
                 matcher,
                 options: ConnOptions::from_settings(&pc.connection),
                 limits,

@@ -10,6 +10,7 @@ use rampart_dataplane::counters::{ConnProto, RemoveReason, VerdictKind};
 use rampart_dataplane::engine::sync::{
     EventKind, HELD_WAIT_BOUNDS_US, ROLE_COPY, ROLE_DIRECTOR, ROLE_OWNER, SyncCounters,
 };
+use rampart_dataplane::policy::ast::ServiceScope;
 
 use super::family::Families;
 use super::specs::*;
@@ -20,6 +21,15 @@ type IoGet = fn(&rampart_dataplane::counters::BridgeCounters) -> u64;
 
 fn sum(it: impl Iterator<Item = u64>) -> u64 {
     it.fold(0u64, |a, b| a.saturating_add(b))
+}
+
+/// A class's `scope` label: the words after the policy-map's name in its
+/// `service-policy` command (`global`, `interface inside`).
+fn scope_label(scope: &ServiceScope) -> String {
+    match scope {
+        ServiceScope::Global => "global".to_string(),
+        ServiceScope::Interface(nameif) => format!("interface {nameif}"),
+    }
 }
 
 /// Fill `f` from `snap`.
@@ -130,25 +140,29 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
             c(&|s| s.counters.conns_removed[r as usize]),
         );
     }
-    // Classes by name, summed over workers: each worker's snapshot has
-    // already summed a class's versions and released slots
+    // Classes by name and scope, summed over workers: each worker's
+    // snapshot has already summed a class's versions and released slots
     // (`ClassTable::counts_by_class`, which `show service-policy` reads
-    // too), so a class's counters never go down.
-    let mut classes: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
+    // too), so a class's counters never go down, and a policy-map applied
+    // in two scopes is two series, as it is two bindings.
+    let mut classes: BTreeMap<(&str, String), [u64; 4]> = BTreeMap::new();
     for s in w {
         for slot in &s.slots {
-            let e = classes.entry(slot.name.as_str()).or_default();
+            let e = classes
+                .entry((slot.name.as_str(), scope_label(&slot.scope)))
+                .or_default();
             e[0] += slot.created;
             e[1] += slot.limit_drops;
             e[2] += slot.conns;
             e[3] += slot.embryonic;
         }
     }
-    for (name, [created, limit, conns, emb]) in classes {
-        f.counter(&CLASS_CREATED, &[name], created);
-        f.counter(&CLASS_LIMIT, &[name], limit);
-        f.gauge(&CLASS_CONNS, &[name], conns as f64);
-        f.gauge(&CLASS_EMBRYONIC, &[name], emb as f64);
+    for ((name, scope), [created, limit, conns, emb]) in &classes {
+        let labels = [*name, scope.as_str()];
+        f.counter(&CLASS_CREATED, &labels, *created);
+        f.counter(&CLASS_LIMIT, &labels, *limit);
+        f.gauge(&CLASS_CONNS, &labels, *conns as f64);
+        f.gauge(&CLASS_EMBRYONIC, &labels, *emb as f64);
     }
     let n = |get: fn(&rampart_dataplane::counters::NormalizerCounters) -> u64| {
         sum(w.iter().map(|s| get(&s.counters.normalizer)))

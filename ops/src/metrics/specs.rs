@@ -38,10 +38,10 @@ specs! {
     CREATED = "rampart_connections_created_total", Counter, ["protocol"], "Connections this node created, by protocol (copies of peers' connections count under rampart_sync_events_applied_total{kind=\"insert\"}).";
     BYPASS_CREATED = "rampart_bypass_connections_created_total", Counter, [], "tcp-state-bypass connections created (also counted under tcp).";
     REMOVED = "rampart_connections_removed_total", Counter, ["reason"], "Connections that left the table, by reason (copies of peers' connections included).";
-    CLASS_CREATED = "rampart_class_connections_created_total", Counter, ["class"], "Connection setups per class (policy-map/class; default: no class).";
-    CLASS_LIMIT = "rampart_class_limit_drops_total", Counter, ["class"], "Connections refused by a class's limits (conn-max, per-client-max, embryonic).";
-    CLASS_CONNS = "rampart_class_connections", Gauge, ["class"], "Live connections per class.";
-    CLASS_EMBRYONIC = "rampart_class_embryonic_connections", Gauge, ["class"], "Live embryonic connections per class.";
+    CLASS_CREATED = "rampart_class_connections_created_total", Counter, ["class", "scope"], "Connection setups per class (policy-map/class; default: no class) and where its policy-map is applied (global, or interface NAME).";
+    CLASS_LIMIT = "rampart_class_limit_drops_total", Counter, ["class", "scope"], "Connections refused by a class's limits (conn-max, per-client-max, embryonic).";
+    CLASS_CONNS = "rampart_class_connections", Gauge, ["class", "scope"], "Live connections per class.";
+    CLASS_EMBRYONIC = "rampart_class_embryonic_connections", Gauge, ["class", "scope"], "Live embryonic connections per class.";
     NORMALIZER = "rampart_tcp_normalizer_actions_total", Counter, ["action"], "What the TCP normalizer and sequence randomization did.";
     TCP_STALE = "rampart_tcp_stale_passed_packets_total", Counter, [], "TCP segments passed as stale retransmissions.";
     TCP_IGNORED = "rampart_tcp_ignored_passed_packets_total", Counter, [], "TCP segments passed without checks or a change of state: a SYN outside the window of a live connection, a challenge ACK, a straggler after a reset.";
