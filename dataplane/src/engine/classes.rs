@@ -67,9 +67,9 @@ pub struct ClassSlot {
     /// Its half-open connections in the order they opened: the oldest makes
     /// room for a new one at `embryonic-conn-max`.
     half_open: EvictQueue<(FlowId, u32)>,
-    /// Earlier versions of the class (the same name, other options) whose
-    /// connections still live: a class of the current policy counts them
-    /// against its limits as its own.
+    /// Earlier versions of the class (the same name and scope, other
+    /// options) whose connections still live: a class of the current
+    /// policy counts them against its limits as its own.
     older: Vec<SlotId>,
 }
 
