@@ -21,7 +21,7 @@
 //!
 //! The members are those of the configuration plus any added with
 //! [`Transport::add_peer`] (a node joining through Raft), less those
-//! removed with [`Transport::remove_peer`].
+//! removed with [`Transport::remove_peer`] (`members`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -40,8 +40,11 @@ use crate::pki::{NodeTls, PkiError, node_dns_name};
 use crate::sync::wire::{WIRE_VERSION, WireVersion};
 
 mod accept;
+mod members;
 pub mod rpc;
 mod wake;
+
+pub use members::{REMOVED_CLOSE_GRACE, RemovalNotice};
 
 pub use rpc::{
     IncomingRpc, RPC_INBOUND_BUDGET_BYTES, RPC_INBOUND_QUEUE_DEPTH, RPC_MAX_MESSAGE_BYTES,
@@ -444,6 +447,9 @@ struct Shared {
     last_refusal: Mutex<Option<String>>,
     /// What every connection carried (see [`Transport::link_stats`]).
     links: Mutex<Links>,
+    /// Members removed, this node's dormancy, and what members said of
+    /// its own removal (`members`).
+    membership: members::MemberState,
 }
 
 /// The connections being served, and per peer what its ended ones
@@ -599,6 +605,7 @@ impl Transport {
             tasks: Mutex::new(Vec::new()),
             last_refusal: Mutex::new(None),
             links: Mutex::new(Links::default()),
+            membership: members::MemberState::default(),
         });
         let t = Transport { shared, endpoint };
         t.spawn(accept::accept_loop(t.shared.clone(), t.endpoint.clone()));
@@ -627,106 +634,6 @@ impl Transport {
         } else {
             self.spawn(wake::wake_loop(shared, endpoint, p, removed));
         }
-    }
-
-    /// Add a member not in the configuration (a node that joined through
-    /// Raft). As for configured peers, the lower id dials. Returns
-    /// whether it was new. A known id given another address takes it (the
-    /// Raft membership is newer than a node file's seed list: a node
-    /// removed and joined again at a new address would otherwise be dialled
-    /// at its old one after a restart); a connection up stays up, and the
-    /// next dial or wake goes to the new address.
-    pub fn add_peer(&self, spec: PeerSpec) -> Result<bool, TransportError> {
-        if spec.id == self.shared.me {
-            return Err(TransportError::Config(format!(
-                "node {} cannot be its own peer",
-                spec.id
-            )));
-        }
-        let removed = Arc::new(AtomicBool::new(false));
-        let wake = Arc::new(tokio::sync::Notify::new());
-        {
-            let mut members = self
-                .shared
-                .members
-                .lock()
-                .map_err(|_| TransportError::Config("member table poisoned".into()))?;
-            if let Some(known) = members.get_mut(&spec.id) {
-                // An address no one can dial (a wildcard `listen` the
-                // member recorded when it founded the cluster) never
-                // replaces one that may work.
-                if known.spec.address != spec.address && dialable(&spec.address) {
-                    tracing::info!(
-                        peer = spec.id,
-                        old = %known.spec.address,
-                        new = %spec.address,
-                        "cluster member moved: dialling its new address"
-                    );
-                    known.spec = spec;
-                    // An attempt toward the old address is abandoned.
-                    known.wake.notify_one();
-                }
-                return Ok(false);
-            }
-            members.insert(
-                spec.id,
-                Member {
-                    spec: spec.clone(),
-                    removed: removed.clone(),
-                    wake: wake.clone(),
-                },
-            );
-        }
-        self.connect_to(spec, removed, wake);
-        Ok(true)
-    }
-
-    /// Remove a member: its connection is closed (a `Down` event
-    /// follows), it is no longer dialled and its connections are refused
-    /// as from an unknown peer. Returns whether it was a member.
-    pub fn remove_peer(&self, id: u16) -> bool {
-        let Some(m) = self
-            .shared
-            .members
-            .lock()
-            .ok()
-            .and_then(|mut m| m.remove(&id))
-        else {
-            return false;
-        };
-        m.removed.store(true, Ordering::Relaxed);
-        // Its ended connections' totals go (a live one's when it ends):
-        // a member added back under the id starts from zero.
-        if let Ok(mut links) = self.shared.links.lock() {
-            links.ended.remove(&id);
-        }
-        let conn = self
-            .shared
-            .peers
-            .lock()
-            .ok()
-            .and_then(|p| p.get(&id).map(|s| s.handle.clone()));
-        match conn {
-            Some(conn) => close(&conn, CLOSE_REMOVED, "removed from the cluster"),
-            // No connection to end, so no `Down` will say it: say it here
-            // (connection 0 is no connection's id). Waiting for room, not
-            // `try_send`: on a full channel the removal was lost and the
-            // protocol kept the member's buffers and bulk wants for good.
-            None => {
-                let events = self.shared.events.clone();
-                self.spawn(async move {
-                    let _ = events
-                        .send(TransportEvent::Down {
-                            peer: id,
-                            conn: 0,
-                            reason: "removed from the cluster".into(),
-                            removed: true,
-                        })
-                        .await;
-                });
-            }
-        }
-        true
     }
 
     fn spawn(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
@@ -985,6 +892,16 @@ fn refuse_other_major(
     true
 }
 
+/// Node `id`'s certificate proves its id but not `name`, the name its
+/// member record gives it (a `cluster join` with a wrong `--name`).
+fn wrong_name(id: u16, name: &str) -> String {
+    format!(
+        "node {id}'s certificate does not carry the name {:?} its member record gives it \
+         (a join with a wrong --name: remove it and join it again with its certificate's name)",
+        peer_text(name)
+    )
+}
+
 /// After a dial failed during the hello exchange: if the peer closed the
 /// connection with a reason, that reason is the news (a version refusal
 /// is counted as such).
@@ -1003,6 +920,9 @@ fn note_peer_close(shared: &Shared, conn: &quinn::Connection, peer: &PeerSpec) {
     };
     if code == u64::from(CLOSE_VERSION) {
         add(&shared.counters.refused_version, 1);
+    }
+    if code == u64::from(CLOSE_REMOVED) {
+        members::told_removed(shared, peer.id);
     }
     note_refusal(
         shared,
@@ -1087,6 +1007,11 @@ async fn dial_loop(
     // abandons: a stream of wakes cannot keep every dial from finishing.
     let mut abandonable = true;
     while !removed.load(Ordering::Relaxed) {
+        // A node the cluster removed dials only when woken (`members`).
+        members::while_dormant(&shared, &wake).await;
+        if removed.load(Ordering::Relaxed) {
+            break;
+        }
         let peer = current_spec(&shared, &peer);
         let attempt = dial(&shared, &endpoint, &peer);
         let dialled = if abandonable {
@@ -1194,9 +1119,11 @@ async fn dial(
         // TLS checked that the certificate names the node dialled; it must
         // name no other node, and carry the peer's configured name.
         let chain = peer_chain(&conn).unwrap_or_default();
-        if shared.tls.verify_peer(&chain, Some(peer.id)).is_err()
-            || shared.tls.verify_peer_name(&chain, &peer.name).is_err()
-        {
+        let identity = shared.tls.verify_peer(&chain, Some(peer.id));
+        if identity.is_ok() && shared.tls.verify_peer_name(&chain, &peer.name).is_err() {
+            note_refusal(shared, wrong_name(peer.id, &peer.name));
+        }
+        if identity.is_err() || shared.tls.verify_peer_name(&chain, &peer.name).is_err() {
             add(&shared.counters.refused_wrong_identity, 1);
             close(
                 &conn,
@@ -1360,6 +1287,9 @@ async fn serve(
         r = rpcs => r,
         e = conn.closed() => e.to_string(),
     };
+    if members::closed_as_removed(&conn) {
+        members::told_removed(&shared, peer);
+    }
     close(&conn, CLOSE_SHUTDOWN, "connection ended");
     let removed = !shared.members.lock().is_ok_and(|m| m.contains_key(&peer));
     if let Ok(mut links) = shared.links.lock() {

@@ -229,7 +229,18 @@ async fn accept_verify(
     let member = shared.members.lock().is_ok_and(|m| m.contains_key(&id));
     if id == shared.me || !member {
         add(&c.refused_unknown_peer, 1);
-        close(conn, CLOSE_REFUSED, "unknown peer");
+        // A node the cluster removed is told so: it may have missed the
+        // entry that removed it, and then learns it only here (`members`).
+        // Its certificate is checked first: only that node hears it.
+        let chain = peer_chain(conn).unwrap_or_default();
+        if id != shared.me
+            && shared.membership.was_removed(id)
+            && shared.tls.verify_peer(&chain, Some(id)).is_ok()
+        {
+            close(conn, CLOSE_REMOVED, "removed from the cluster");
+        } else {
+            close(conn, CLOSE_REFUSED, "unknown peer");
+        }
         return None;
     }
     let chain = peer_chain(conn).unwrap_or_default();
@@ -239,9 +250,11 @@ async fn accept_verify(
         .ok()
         .and_then(|m| m.get(&id).map(|m| m.spec.name.clone()))
         .unwrap_or_default();
-    if shared.tls.verify_peer(&chain, Some(id)).is_err()
-        || shared.tls.verify_peer_name(&chain, &name).is_err()
-    {
+    let identity = shared.tls.verify_peer(&chain, Some(id));
+    if identity.is_ok() && shared.tls.verify_peer_name(&chain, &name).is_err() {
+        note_refusal(shared, wrong_name(id, &name));
+    }
+    if identity.is_err() || shared.tls.verify_peer_name(&chain, &name).is_err() {
         add(&c.refused_wrong_identity, 1);
         close(
             conn,

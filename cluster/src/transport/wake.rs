@@ -52,6 +52,11 @@ pub(super) async fn wake_loop(
 ) {
     let mut delay = shared.cfg.backoff_min;
     while !removed.load(Ordering::Relaxed) {
+        // A node the cluster removed wakes no member (`members`).
+        super::members::until_awake(&shared, &removed).await;
+        if removed.load(Ordering::Relaxed) {
+            break;
+        }
         if connected(&shared, peer.id) {
             delay = shared.cfg.backoff_min;
             tokio::time::sleep(shared.cfg.keep_alive).await;
