@@ -215,7 +215,8 @@ pub enum MembershipError {
     },
     /// No leader, or the leader could not commit in time.
     #[error(
-        "membership change not committed within {waited_ms} ms (no quorum or learner still catching up)"
+        "membership change not committed within {waited_ms} ms (no quorum, or a learner \
+         still catching up); it may still take effect: rampart show cluster tells"
     )]
     NoQuorum {
         /// How long it waited.

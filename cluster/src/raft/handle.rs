@@ -18,16 +18,19 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::codec;
-use super::entry_checks::member_id_problem;
 use super::error::{InitError, MembershipError, NoQuorumCause, StartError, WriteError};
 use super::identity::{ClusterId, Identity};
+use super::members::{
+    Removed, SelfEvent, SelfMembership, check_node, follow_membership, record_differs,
+};
 use super::messages::{
     ForwardReply, ForwardRequest, RaftCall, RaftReply, RaftRequest, encode_call,
 };
 use super::network::{NetworkFactory, ensure_peer};
 use super::service;
 use super::settings::{
-    FORWARD_MARGIN, HELLO_TIMEOUT, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES, RaftSettings,
+    CATCH_UP_REPLY_MARGIN, FORWARD_MARGIN, HELLO_TIMEOUT, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES,
+    REMOVAL_EVIDENCE_WAIT, RaftSettings,
 };
 use super::state_machine::StateMachine;
 use super::store::{
@@ -121,6 +124,9 @@ pub struct PolicyStatus {
     pub log_complete: bool,
     /// Why Raft stopped, if it did.
     pub stopped: Option<String>,
+    /// Why this node takes itself for removed from the cluster, if it
+    /// does (`members.rs`): it then neither campaigns nor dials members.
+    pub removed_self: Option<Removed>,
 }
 
 /// What the routing loop needs from the metrics, read without holding
@@ -193,6 +199,8 @@ pub(super) struct Inner {
     /// Policy checks run one at a time, off the runtime (see
     /// [`PolicyRaft::check_config`]).
     check_lock: tokio::sync::Mutex<()>,
+    /// Whether this node was removed from the cluster (`members.rs`).
+    self_membership: Mutex<SelfMembership>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -244,6 +252,7 @@ impl PolicyRaft {
         refuse_vote_beyond_bounds(&db, &dir.join(STORE_FILE))?;
         let policy = sm.subscribe();
         let removed = sm.subscribe_removed();
+        let applied_members = sm.subscribe_members();
         let log = LogStore::new(db);
         let network =
             NetworkFactory::new(transport.clone(), id, identity.clone(), counters.clone());
@@ -263,6 +272,7 @@ impl PolicyRaft {
                 identity,
                 membership_lock: tokio::sync::Mutex::new(()),
                 check_lock: tokio::sync::Mutex::new(()),
+                self_membership: Mutex::new(SelfMembership::default()),
                 tasks: Mutex::new(Vec::new()),
             }),
         };
@@ -273,7 +283,14 @@ impl PolicyRaft {
         }
         let calls = transport.serve_rpcs(RPC_SERVICE_RAFT);
         node.spawn(service::serve(Arc::downgrade(&node.inner), calls));
-        node.spawn(follow_membership(raft, removed, transport, id));
+        node.spawn(follow_membership(
+            raft,
+            removed,
+            applied_members,
+            transport,
+            Arc::downgrade(&node.inner),
+            id,
+        ));
         Ok(node)
     }
 
@@ -313,9 +330,53 @@ impl PolicyRaft {
     /// leader's term: it may vote and campaign again.
     pub(super) async fn log_completed(&self) {
         match self.inner.identity.mark_complete().await {
-            Ok(()) => self.inner.raft.runtime_config().elect(true),
+            Ok(()) => self.set_elect(),
             Err(e) => tracing::warn!("cannot record that the log is complete: {e}"),
         }
+    }
+
+    /// Campaign only with a complete log (`identity.rs`) and as a member
+    /// (`members.rs`).
+    fn set_elect(&self) {
+        let removed = self.removed_self().is_some();
+        self.inner
+            .raft
+            .runtime_config()
+            .elect(self.inner.identity.complete() && !removed);
+    }
+
+    /// Why this node takes itself for removed, if it does.
+    fn removed_self(&self) -> Option<Removed> {
+        self.inner
+            .self_membership
+            .lock()
+            .ok()
+            .and_then(|s| s.removed())
+    }
+
+    /// Learn something of this node's own membership (`members.rs`), and
+    /// act on a change: a removed node stops campaigning and its
+    /// transport goes dormant; a member again resumes both.
+    pub(super) fn on_self_event(&self, e: SelfEvent) {
+        let Some(now) = self
+            .inner
+            .self_membership
+            .lock()
+            .ok()
+            .and_then(|mut s| s.on(e))
+        else {
+            return;
+        };
+        match now {
+            Some(why) => tracing::error!(
+                "{why}: this node no longer campaigns, dials no member and reports not                  ready; its dataplane keeps the policy in force. `rampart cluster join`                  of its id on a member takes it back (docs/ops.md)"
+            ),
+            None => tracing::warn!(
+                "a leader replicates to this node again: it is a member once more, and                  campaigns and dials again"
+            ),
+        }
+        self.set_elect();
+        self.inner.transport.set_dormant(now.is_some());
     }
 
     /// Whether `candidate` says its voters are itself and this node: a
@@ -951,22 +1012,35 @@ impl PolicyRaft {
 
     // === membership ===
 
-    /// Add node `id` as a learner and wait until it has caught up with
-    /// the log. Returns the membership entry's log index.
+    /// Add node `id` as a learner (it catches up in the background).
+    /// Returns the membership entry's log index.
     pub async fn add_learner(&self, id: NodeId, node: MemberNode) -> Result<u64, MembershipError> {
         check_node(id, &node)?;
-        self.membership(MembershipOp::AddLearner { id, node }).await
+        let deadline = Instant::now() + self.inner.settings.membership_timeout;
+        self.membership(MembershipOp::AddLearner { id, node }, deadline)
+            .await
     }
 
-    /// Make learner `id` a voter (joint consensus, two commits).
+    /// Make learner `id` a voter once it has caught up with the log
+    /// (joint consensus, two commits).
     pub async fn promote(&self, id: NodeId) -> Result<u64, MembershipError> {
-        self.membership(MembershipOp::Promote { id }).await
+        let deadline = Instant::now() + self.inner.settings.membership_timeout;
+        self.membership(MembershipOp::Promote { id }, deadline)
+            .await
     }
 
-    /// `rampart cluster join`: add `id` as a learner, then as a voter.
+    /// `rampart cluster join`: add `id` as a learner, then as a voter,
+    /// both within one membership timeout: a caller that waits that long
+    /// (the admin API waits a little more) hears how the join ended, the
+    /// learner's catch-up refusal included, and no step runs on after it
+    /// was told the join failed.
     pub async fn join(&self, id: NodeId, node: MemberNode) -> Result<u64, MembershipError> {
-        self.add_learner(id, node).await?;
-        self.promote(id).await
+        check_node(id, &node)?;
+        let deadline = Instant::now() + self.inner.settings.membership_timeout;
+        self.membership(MembershipOp::AddLearner { id, node }, deadline)
+            .await?;
+        self.membership(MembershipOp::Promote { id }, deadline)
+            .await
     }
 
     /// Why removing voter `id` now would leave the cluster stuck, if it
@@ -1012,22 +1086,47 @@ impl PolicyRaft {
     /// cluster. The members stop replicating to it and their transports
     /// drop it.
     pub async fn remove(&self, id: NodeId) -> Result<u64, MembershipError> {
-        self.membership(MembershipOp::Remove { id }).await
+        let deadline = Instant::now() + self.inner.settings.membership_timeout;
+        self.membership(MembershipOp::Remove { id }, deadline).await
+    }
+
+    /// Evidence that the removal of `id` committed: this node applied it,
+    /// or (`id` is this node) knows itself removed. The index is that of
+    /// the membership this node holds.
+    fn removal_committed(&self, id: NodeId) -> Option<u64> {
+        let done = self.inner.removed.borrow().contains(&id)
+            || (id == self.inner.id && self.removed_self().is_some());
+        let m = self.inner.raft.metrics();
+        let index = m.borrow().membership_config.log_id().map_or(0, |l| l.index);
+        done.then_some(index)
     }
 
     /// Route a membership change to the leader, retrying while there is
-    /// none, within the membership timeout.
-    async fn membership(&self, op: MembershipOp) -> Result<u64, MembershipError> {
-        let budget = self.inner.settings.membership_timeout;
+    /// none, until `deadline`.
+    async fn membership(
+        &self,
+        op: MembershipOp,
+        deadline: Instant,
+    ) -> Result<u64, MembershipError> {
         let started = Instant::now();
+        let removing = match op {
+            MembershipOp::Remove { id } => Some(id),
+            _ => None,
+        };
         loop {
-            let elapsed = started.elapsed();
-            if elapsed >= budget {
+            // A removal whose answer was lost (the leader removing
+            // itself steps down as it commits; a node removing itself
+            // loses its link to the leader) is reported as it ended.
+            if let Some(index) = removing.and_then(|id| self.removal_committed(id)) {
+                return Ok(index);
+            }
+            let now = Instant::now();
+            if now >= deadline {
                 return Err(MembershipError::NoQuorum {
-                    waited_ms: millis(elapsed),
+                    waited_ms: millis(started.elapsed()),
                 });
             }
-            let remaining = budget - elapsed;
+            let remaining = deadline - now;
             let view = self.view();
             if let Some(reason) = view.stopped {
                 return Err(MembershipError::Stopped { reason });
@@ -1049,6 +1148,18 @@ impl PolicyRaft {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::debug!(leader, "forwarding a membership change: {e}");
+                        // The leader may have committed a removal and the
+                        // link gone with the answer: the removed node is
+                        // told within the close grace, the others apply
+                        // it. Wait for that before asking again (asked
+                        // again, the leader would say "not a member").
+                        if let (Some(id), ForwardFail::MaybeSent(_)) = (removing, &e) {
+                            let until = deadline.min(Instant::now() + REMOVAL_EVIDENCE_WAIT);
+                            while Instant::now() < until && self.removal_committed(id).is_none() {
+                                tokio::time::sleep(LEADER_POLL_INTERVAL).await;
+                            }
+                            continue;
+                        }
                         tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
                         continue;
                     }
@@ -1105,22 +1216,16 @@ impl PolicyRaft {
                     let known = {
                         let m = raft.metrics();
                         let m = m.borrow();
-                        m.membership_config
-                            .membership()
-                            .get_node(&id)
-                            .map(|n| n.address.clone())
+                        m.membership_config.membership().get_node(&id).cloned()
                     };
-                    if let Some(old) = known.filter(|a| *a != node.address) {
-                        return Err(ForwardReply::Refused {
-                            message: format!(
-                                "node {id} is already a member at {old}: remove it first \
-                                 (rampart cluster remove --id {id}) to join it at {}",
-                                node.address
-                            ),
-                        });
+                    if let Some(message) = known.and_then(|old| record_differs(id, &old, &node)) {
+                        return Err(ForwardReply::Refused { message });
                     }
                     ensure_peer(&self.inner.transport, id, &node);
-                    raft.add_learner(id, node, true)
+                    // Not blocking: openraft's wait for the learner could
+                    // take the whole budget, and the catch-up is the
+                    // promotion's to wait for (with its own refusal).
+                    raft.add_learner(id, node, false)
                         .await
                         .map_err(|e| write_error_reply(&e))
                 }
@@ -1132,15 +1237,26 @@ impl PolicyRaft {
                     // configuration needs both). Promote only a learner that
                     // holds every entry applied here, waiting for it within
                     // the budget.
-                    let deadline = Instant::now() + remaining;
+                    // It ends before the change's own timeout, so that a
+                    // learner that never caught up is said to be that,
+                    // not "no quorum".
+                    let deadline = Instant::now() + remaining.saturating_sub(CATCH_UP_REPLY_MARGIN);
                     while !learner_caught_up(raft, id) {
                         if Instant::now() >= deadline {
+                            // The transport's word on a certificate that
+                            // does not carry the node's name, if it said so.
+                            let said = self
+                                .inner
+                                .transport
+                                .last_refusal()
+                                .filter(|r| r.starts_with(&format!("node {id}'s certificate")))
+                                .map_or_else(String::new, |r| format!(" ({r})"));
                             return Err(ForwardReply::Refused {
                                 message: format!(
                                     "node {id} has not caught up with the log (is it running, \
-                                     and is its address right?): not made a voter, so the \
-                                     cluster keeps its quorum; it stays a learner until \
-                                     removed or joined again"
+                                     and are its address and name right?){said}: not made a \
+                                     voter, so the cluster keeps its quorum; it stays a learner \
+                                     until removed or joined again"
                                 ),
                             });
                         }
@@ -1245,6 +1361,7 @@ impl PolicyRaft {
             cluster: self.inner.identity.cluster(),
             log_complete: self.inner.identity.complete(),
             stopped,
+            removed_self: self.removed_self(),
         }
     }
 }
@@ -1254,7 +1371,7 @@ impl PolicyRaft {
 /// is gone. A core that panics reports nothing: its metrics sender is
 /// dropped with the last readings as they were (a follower of a leader,
 /// running), so a closed channel is the only sign.
-fn core_ended(rx: &watch::Receiver<RaftMetrics<NodeId, MemberNode>>) -> Option<String> {
+pub(super) fn core_ended(rx: &watch::Receiver<RaftMetrics<NodeId, MemberNode>>) -> Option<String> {
     if let Err(e) = &rx.borrow().running_state {
         return Some(e.to_string());
     }
@@ -1270,20 +1387,6 @@ fn set_config(text: String, at: Option<Version>) -> PolicyCmd {
         Some(version) => PolicyCmd::SetConfigAt { version, text },
         None => PolicyCmd::SetConfig { text },
     }
-}
-
-/// A node that can be a member: a transport id and a socket address.
-fn check_node(id: NodeId, node: &MemberNode) -> Result<(), MembershipError> {
-    if let Some(reason) = member_id_problem(id) {
-        return Err(MembershipError::BadNode { id, reason });
-    }
-    if node.address.parse::<std::net::SocketAddr>().is_err() {
-        return Err(MembershipError::BadNode {
-            id,
-            reason: format!("address {:?} is not ip:port", node.address),
-        });
-    }
-    Ok(())
 }
 
 /// openraft's refusal of a write or membership change, as a reply.
@@ -1303,91 +1406,6 @@ fn write_error_reply(e: &RaftError<NodeId, ClientWriteError<NodeId, MemberNode>>
         RaftError::Fatal(f) => ForwardReply::Failed {
             message: f.to_string(),
         },
-    }
-}
-
-/// Keep the transport's members in step with the Raft membership: every
-/// member is a transport peer (a node that joined is in no configuration
-/// file), and a node that leaves the membership is dropped, so it stops
-/// receiving state and policy. So is every node the cluster removed
-/// (`removed`: applied from the log and kept in the store), from the
-/// start: a node file that still lists one does not bring it back after a
-/// restart. The transport's `Down` for a dropped peer says it was removed,
-/// and the sync protocol forgets it too. A removed node comes back only
-/// through `rampart cluster join`, whose membership entry names it again
-/// (and takes it out of `removed` once applied).
-async fn follow_membership(
-    raft: Raft,
-    removed: watch::Receiver<BTreeSet<NodeId>>,
-    transport: Transport,
-    me: NodeId,
-) {
-    let mut rx = raft.metrics();
-    // `None` once the state machine is gone (Raft stopping).
-    let mut removed = Some(removed);
-    let mut seen: BTreeSet<NodeId> = BTreeSet::new();
-    let mut last = None;
-    let mut removed_changed = true;
-    loop {
-        let mem = rx.borrow_and_update().membership_config.clone();
-        let moved = last.as_ref() != Some(mem.log_id());
-        if moved || removed_changed {
-            last = Some(*mem.log_id());
-            let now: BTreeMap<NodeId, MemberNode> = mem
-                .membership()
-                .nodes()
-                .map(|(i, n)| (*i, n.clone()))
-                .collect();
-            if moved {
-                for (id, node) in &now {
-                    if *id != me {
-                        ensure_peer(&transport, *id, node);
-                    }
-                }
-            }
-            let gone: BTreeSet<NodeId> = removed
-                .as_mut()
-                .map(|r| r.borrow_and_update().clone())
-                .unwrap_or_default();
-            for id in seen.iter().chain(&gone) {
-                if *id != me
-                    && !now.contains_key(id)
-                    && let Ok(id16) = u16::try_from(*id)
-                {
-                    transport.remove_peer(id16);
-                }
-            }
-            seen = now.into_keys().collect();
-        }
-        removed_changed = false;
-        let removal = async {
-            match removed.as_mut() {
-                Some(r) => r.changed().await.is_ok(),
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            r = rx.changed() => {
-                if r.is_err() {
-                    // Not on a shutdown: `PolicyRaft::shutdown` ends this
-                    // task before it stops the core.
-                    let why = core_ended(&rx).unwrap_or_default();
-                    tracing::error!(
-                        "Raft's core has ended on this node ({why}): it takes no part in \
-                         the cluster and applies no new policy until the node is restarted; \
-                         the dataplane keeps forwarding on the policy in force"
-                    );
-                    return;
-                }
-            }
-            alive = removal => {
-                if alive {
-                    removed_changed = true;
-                } else {
-                    removed = None;
-                }
-            }
-        }
     }
 }
 

@@ -89,6 +89,7 @@
 //! | `bounds.rs` | the bound on a peer's terms and indexes, and a store's vote |
 //! | `entry_checks.rs` | the order of a peer's entries; its memberships |
 //! | `handle.rs` | [`PolicyRaft`]: start, writes, membership, status |
+//! | `members.rs` | the transport's peers as the membership changes; this node's own removal |
 //! | `identity.rs` | the cluster id; whether a store's log may vote |
 //! | `settings.rs` | every limit, and openraft's config |
 //! | `error.rs` | one error enum per operation |
@@ -101,6 +102,7 @@ mod entry_checks;
 mod error;
 mod handle;
 mod identity;
+mod members;
 // Public only for the fuzz targets (`fuzz/`, `raft_codec`): not an API.
 #[doc(hidden)]
 pub mod messages;
@@ -117,6 +119,7 @@ pub use entry_checks::member_id_problem;
 pub use error::{InitError, MembershipError, NoQuorumCause, StartError, WriteError};
 pub use handle::{PolicyRaft, PolicyStatus, Role, Validator};
 pub use identity::ClusterId;
+pub use members::Removed;
 pub use network::{NetworkFactory, PeerClient, UNREACHABLE_BACKOFF};
 pub use settings::{
     MAX_POLICY_BYTES, MAX_SNAPSHOT_BYTES, RaftSettings, SNAPSHOT_CHUNK_BYTES, SettingsError,

@@ -15,6 +15,7 @@ use super::codec;
 use super::entry_checks::{entries_out_of_order, invalid_membership};
 use super::handle::{Inner, PolicyRaft};
 use super::identity::ClusterId;
+use super::members::SelfEvent;
 use super::messages::{RaftReply, RaftRequest, decode_call};
 use super::settings::MAX_SNAPSHOT_BYTES;
 use super::types::NodeId;
@@ -163,6 +164,8 @@ async fn handle(node: &PolicyRaft, peer: u16, request: &[u8]) -> RaftReply {
                 if leaders_own {
                     node.log_completed().await;
                 }
+                // A leader replicates to members only (`members.rs`).
+                node.on_self_event(SelfEvent::Replicated);
             }
             RaftReply::AppendEntries(reply)
         }

@@ -40,6 +40,18 @@ pub(super) const HELLO_TIMEOUT: Duration = Duration::from_millis(500);
 /// so that the leader's answer (or "no quorum") still arrives in time.
 pub(super) const FORWARD_MARGIN: Duration = Duration::from_millis(200);
 
+/// How long before a membership change's deadline the leader stops
+/// waiting for a learner to catch up, so that its refusal ("has not
+/// caught up ... is it running, and is its address right?") reaches the
+/// caller before the caller's own timeout does.
+pub(super) const CATCH_UP_REPLY_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long a node whose forwarded removal lost its answer waits for
+/// evidence that it committed (it applies it, or, removing itself, is
+/// told within the transport's close grace of one second) before asking
+/// the leader again.
+pub(super) const REMOVAL_EVIDENCE_WAIT: Duration = Duration::from_secs(3);
+
 /// Why settings were refused.
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {

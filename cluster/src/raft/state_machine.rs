@@ -181,6 +181,13 @@ pub struct StateMachine {
     state: SmState,
     policy: watch::Sender<AppliedPolicy>,
     removed: watch::Sender<BTreeSet<NodeId>>,
+    /// The nodes of the applied membership.
+    members: watch::Sender<BTreeSet<NodeId>>,
+}
+
+/// The nodes of a membership.
+fn nodes_of(m: &StoredMembership) -> BTreeSet<NodeId> {
+    m.membership().nodes().map(|(id, _)| *id).collect()
 }
 
 impl StateMachine {
@@ -230,11 +237,13 @@ impl StateMachine {
         db.state_covers(state.last_applied.max(snapshot_last).map(|l| l.index));
         let (policy, _) = watch::channel(applied(&state));
         let (removed, _) = watch::channel(state.removed.clone());
+        let (members, _) = watch::channel(nodes_of(&state.last_membership));
         Ok(StateMachine {
             db,
             state,
             policy,
             removed,
+            members,
         })
     }
 
@@ -249,6 +258,13 @@ impl StateMachine {
         self.removed.subscribe()
     }
 
+    /// A new subscription to the nodes of the applied membership: a
+    /// membership is effective once appended, but only a committed one
+    /// is applied (openraft), so this is what the cluster has decided.
+    pub fn subscribe_members(&self) -> watch::Receiver<BTreeSet<NodeId>> {
+        self.members.subscribe()
+    }
+
     /// Take `next` as the state, telling the watches what changed (the
     /// policy's in any case with `republish`).
     fn take(&mut self, next: SmState, republish: bool) {
@@ -257,6 +273,12 @@ impl StateMachine {
         if next.removed != self.state.removed {
             self.removed.send_replace(next.removed.clone());
         }
+        let members = nodes_of(&next.last_membership);
+        self.members.send_if_modified(|m| {
+            let changed = *m != members;
+            *m = members;
+            changed
+        });
         self.state = next;
         if policy {
             self.publish();

@@ -310,7 +310,12 @@ impl Lab {
 
     /// Until some running node leads, seen by every running node.
     pub async fn wait_leader(&self) -> NodeId {
-        let running = self.running();
+        self.wait_leader_among(&self.running()).await
+    }
+
+    /// Until one of `ids` leads, seen by each of them.
+    pub async fn wait_leader_among(&self, ids: &[NodeId]) -> NodeId {
+        let running = ids.to_vec();
         let mut leader = 0;
         wait_until("a leader that every running node follows", || {
             let leaders: Vec<Option<NodeId>> = running
