@@ -42,8 +42,6 @@ use crate::policy_sig::Signer;
 /// How long a blocking caller (the admin API) waits for Raft beyond the
 /// write's own deadline, before it answers that the cluster did not.
 const CALL_MARGIN: Duration = Duration::from_secs(2);
-/// The longest a membership change may take (a learner's catch-up).
-const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The node's Raft side.
 #[derive(Clone)]
@@ -51,6 +49,9 @@ pub struct RaftSide {
     raft: PolicyRaft,
     runtime: tokio::runtime::Handle,
     write_timeout: Duration,
+    /// The longest a membership change (a join: the learner's catch-up
+    /// and its promotion together) may take.
+    membership_timeout: Duration,
     /// Committed policies that did not compile here, or (with a signer)
     /// were not signed for their version (kept the running one).
     apply_failed: Arc<AtomicU64>,
@@ -151,6 +152,7 @@ impl RaftSide {
         }
         let settings = RaftSettings::default();
         let write_timeout = settings.write_timeout;
+        let membership_timeout = settings.membership_timeout;
         let raft = runtime
             .block_on(PolicyRaft::start(
                 u64::from(s.id),
@@ -213,6 +215,7 @@ impl RaftSide {
             raft,
             runtime: runtime.handle().clone(),
             write_timeout,
+            membership_timeout,
             apply_failed: Arc::new(AtomicU64::new(0)),
             signer: s.signer.clone(),
             slot_waits: Arc::new(AtomicU64::new(0)),
@@ -391,7 +394,10 @@ impl RaftSide {
                     )
                 }
             };
-            match block(&me.runtime, MEMBERSHIP_TIMEOUT, fut) {
+            // Above the change's own deadline, so that its answer (the
+            // learner's catch-up refusal above all) reaches the operator.
+            let limit = me.membership_timeout + CALL_MARGIN;
+            match block(&me.runtime, limit, fut) {
                 Some(Ok(_)) => {
                     let st = raft.status();
                     Ok(MemberResult {
@@ -401,7 +407,8 @@ impl RaftSide {
                 }
                 Some(Err(e)) => Err(OpsError::Cluster(e.to_string())),
                 None => Err(OpsError::Cluster(format!(
-                    "the membership change did not finish within {MEMBERSHIP_TIMEOUT:?}"
+                    "the membership change did not finish within {limit:?}; it may still take \
+                     effect (rampart show cluster tells)"
                 ))),
             }
         })
@@ -554,6 +561,7 @@ fn raft_status(s: PolicyStatus, apply_failed: u64) -> RaftStatus {
         role: Some(role),
         stopped: s.stopped,
         policy_slot_waits: 0,
+        removed: s.removed_self.map(|r| r.to_string()),
     }
 }
 
@@ -781,6 +789,7 @@ mod tests {
             cluster: None,
             log_complete: true,
             stopped: None,
+            removed_self: None,
         };
         let running = raft_status(s.clone(), 2);
         assert_eq!(running.role, Some(RaftRole::Follower));

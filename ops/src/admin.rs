@@ -1091,14 +1091,7 @@ impl<P: EnginePool> Backend for Admin<P> {
     }
 
     fn health(&self) -> Health {
-        let s = self.status();
-        let mut reasons = Vec::new();
-        if !s.sync_ready {
-            reasons.push("first bulk sync not done".to_string());
-        }
-        if !s.policy_loaded {
-            reasons.push("no policy loaded".to_string());
-        }
+        let reasons = self.status().not_ready();
         Health {
             ready: reasons.is_empty(),
             reasons,

@@ -191,6 +191,7 @@ pub fn cluster_status() -> NodeStatus {
             role: Some(RaftRole::Follower),
             stopped: None,
             policy_slot_waits: 0,
+            removed: None,
         }),
         policy_version: 0,
     }

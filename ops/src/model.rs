@@ -298,6 +298,12 @@ pub struct RaftStatus {
     /// node tries again every 200 ms).
     #[serde(default)]
     pub policy_slot_waits: u64,
+    /// Set when this node knows it was removed from the cluster (`rampart
+    /// cluster remove`): why. It then neither campaigns nor dials the
+    /// members, and is not ready (docs/ops.md, *Removing a node*); a
+    /// `cluster join` of its id takes it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub removed: Option<String>,
 }
 
 fn yes() -> bool {
@@ -473,6 +479,28 @@ pub struct NodeStatus {
     /// (docs/sync.md §1), not one this node drew for itself.
     #[serde(default)]
     pub seq_key_shared: bool,
+}
+
+impl NodeStatus {
+    /// Why the node is not ready to forward, if it is not (`/readyz`, the
+    /// `rampart_ready` gauge and `show cluster` alike).
+    pub fn not_ready(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if !self.sync_ready {
+            reasons.push("first bulk sync not done".to_string());
+        }
+        if !self.policy_loaded {
+            reasons.push("no policy loaded".to_string());
+        }
+        // The ASA's unit that leaves the cluster stops passing traffic; a
+        // router that health-checks this node moves its traffic away.
+        if let Some(why) = self.raft.as_ref().and_then(|r| r.removed.as_ref()) {
+            reasons.push(format!(
+                "{why}: it takes no part in the cluster (rampart cluster join takes it back)"
+            ));
+        }
+        reasons
+    }
 }
 
 /// `show cluster`.

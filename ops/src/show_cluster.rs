@@ -56,6 +56,7 @@ pub fn role(raft: Option<&RaftStatus>, id: u16) -> &'static str {
 pub fn own_role(raft: Option<&RaftStatus>, id: u16) -> &'static str {
     match raft {
         Some(r) if r.stopped.is_some() => RaftRole::Stopped.name(),
+        Some(r) if r.removed.is_some() => "removed",
         Some(RaftStatus {
             role: Some(role), ..
         }) => role.name(),
@@ -72,7 +73,7 @@ pub fn render_cluster(v: &ClusterView) -> String {
     } else {
         out.push_str("Cluster: On\n");
     }
-    let state = if s.sync_ready && s.policy_loaded {
+    let state = if s.not_ready().is_empty() {
         "READY"
     } else {
         "NOT READY"
@@ -160,6 +161,14 @@ pub fn render_cluster(v: &ClusterView) -> String {
                 "        Role         : {}\n",
                 own_role(raft, s.node_id)
             ));
+            if let Some(why) = &r.removed {
+                out.push_str(&format!(
+                    "        Removed      : {why}; it neither campaigns nor dials the members \
+                     and is not ready (rampart cluster join --id {} on a member takes it \
+                     back)\n",
+                    s.node_id
+                ));
+            }
             let id = r.cluster_id.as_deref().unwrap_or("none (not joined yet)");
             let votes = if r.log_complete {
                 String::new()

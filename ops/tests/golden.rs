@@ -115,6 +115,41 @@ fn show_cluster_and_metrics_when_raft_has_stopped() {
     assert!(running.lines().any(|l| l == "rampart_raft_running 1"));
 }
 
+/// A node that knows it was removed from the cluster: `show cluster`
+/// says so, `/readyz` is not ready with the reason (an ASA unit that
+/// leaves its cluster stops passing traffic), and the metrics say it
+/// (`rampart_raft_removed` 1, `rampart_ready` 0), where it once reported
+/// ready for good, and only "no leader".
+#[test]
+fn show_cluster_health_and_metrics_of_a_removed_node() {
+    let mut status = fixture::cluster_status();
+    let raft = status.raft.as_mut().expect("raft");
+    raft.role = Some(RaftRole::Learner);
+    raft.leader = None;
+    raft.removed = Some("removed from the cluster: member node 2 says so".into());
+    let b = std::sync::Arc::new(fixture::admin(status));
+    check(
+        "show_cluster_removed.txt",
+        &show_cluster::render_cluster(&b.cluster().unwrap()),
+    );
+    let health = b.health();
+    assert!(!health.ready);
+    assert!(
+        health
+            .reasons
+            .iter()
+            .any(|r| r.starts_with("removed from the cluster: member node 2 says so")),
+        "{health:?}"
+    );
+    let backend: std::sync::Arc<dyn Backend> = b;
+    let text = Metrics::new(std::sync::Arc::new(move || backend.snapshot()), None).render();
+    for line in ["rampart_raft_removed 1", "rampart_ready 0"] {
+        assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+    }
+    let member = fixture::admin(fixture::cluster_status());
+    assert!(member.health().ready, "{:?}", member.health());
+}
+
 #[test]
 fn show_counters_and_running_config() {
     let a = fixture::admin(fixture::standalone_status());

@@ -36,7 +36,7 @@ fn scope_label(scope: &ServiceScope) -> String {
 pub fn fill(f: &mut Families, snap: &NodeSnapshot) {
     let st = &snap.status;
     f.gauge(&BUILD_INFO, &[env!("CARGO_PKG_VERSION")], 1.0);
-    let ready = st.sync_ready && st.policy_loaded;
+    let ready = st.not_ready().is_empty();
     f.gauge(&READY, &[], f64::from(u8::from(ready)));
     f.gauge(&WORKERS, &[], snap.workers.len() as f64);
     f.gauge(
@@ -50,6 +50,7 @@ pub fn fill(f: &mut Families, snap: &NodeSnapshot) {
     if let Some(r) = &st.raft {
         f.gauge(&RAFT_TERM, &[], r.term as f64);
         f.gauge(&RAFT_RUNNING, &[], f64::from(u8::from(r.stopped.is_none())));
+        f.gauge(&RAFT_REMOVED, &[], f64::from(u8::from(r.removed.is_some())));
         f.gauge(
             &RAFT_HAS_LEADER,
             &[],

@@ -110,6 +110,7 @@ specs! {
     RAFT_LEADER = "rampart_raft_leader", Gauge, [], "Node id of the Raft leader (absent when none is known).";
     RAFT_HAS_LEADER = "rampart_raft_has_leader", Gauge, [], "1 when a Raft leader is known.";
     RAFT_RUNNING = "rampart_raft_running", Gauge, [], "1 while this node's Raft core runs; 0 once it has ended (a fatal storage error, a panic): the node then takes no part in the policy log until it is restarted, and forwards on the policy in force (show cluster says why).";
+    RAFT_REMOVED = "rampart_raft_removed", Gauge, [], "1 when this node knows it was removed from the cluster (rampart cluster remove): it neither campaigns nor dials the members, knows no leader, and is not ready (docs/ops.md); a cluster join of its id takes it back.";
     RAFT_IS_LEADER = "rampart_raft_is_leader", Gauge, [], "1 when this node is the Raft leader.";
     RAFT_COMMIT = "rampart_raft_commit_index", Gauge, [], "Highest committed Raft log index.";
     RAFT_APPLIED = "rampart_raft_applied_index", Gauge, [], "Highest applied Raft log index.";
