@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use rampart_dataplane::conntrack::NodeId;
+use rampart_dataplane::conntrack::{NodeId, TcpState};
 use rampart_dataplane::engine::Effect;
 use rampart_dataplane::engine::sync::{Applied, PullOut, Source, SyncConfig, SyncOut};
 use rampart_dataplane::flow::FlowKey;
@@ -708,4 +708,93 @@ fn a_whole_copy_that_learns_from_a_bulk_tells_its_holders() {
             .expect("valid");
     assert_eq!(again, Applied::Stale);
     assert!(sync_out(&mut t.b, now + Duration::from_millis(20)).is_empty());
+}
+
+#[test]
+fn a_holder_back_empty_before_its_death_was_walked_leaves_no_copy_behind() {
+    // A owns and directs the flow; D, its backup, turns passive when B
+    // joins the path, and only A knows of D's copy. A dies: B's end of
+    // the connection, sent to A alone, is lost with it. A restarts empty
+    // and its new connection comes up at B before B saw the old one
+    // down (the transport's order, docs/sync.md §5), so the walk for A's
+    // leaving, which would have told D (the director while A was away),
+    // is cut short, and the one that follows starts from the members
+    // that stayed (B and D). It must still tell D the state: D, ranked
+    // right after A, took it for a node that held the flow, and its
+    // embryonic copy outlived the connection (the simulator, seed 10606
+    // with --replaced-first).
+    let (mut m, key) = ranked_as([A, D, B]);
+    let (mut a, mut b, mut d) = (node(A), node(B), node(D));
+    let now = Instant::from_secs(1_700_000_000);
+    syn_opens_on(&mut a, &mut m, now);
+    for o in sync_out(&mut a, now) {
+        assert_eq!((o.full, o.passive), (PeerSet::of(D), PeerSet::EMPTY));
+        d.apply_peer(&o.event, Source::batch(Some(A), false), now)
+            .expect("valid");
+    }
+    // The SYN-ACK through B waits and pulls from A, the director, which
+    // answers from the path and demotes D.
+    let synack = m.syn_ack();
+    let mut f = m.frame(&synack);
+    let v = b.process(&mut f, PacketMeta::default(), m.iface(Side::Server), now);
+    assert_eq!(v, Verdict::Hold);
+    let _ = effects(&mut b, now);
+    a.serve_pull(&key, B, true, None, now);
+    let out = effects(&mut a, now);
+    let state = match pulls(&out).as_slice() {
+        [
+            PullOut::Answer {
+                state,
+                copy: AnswerCopy::Path,
+                ..
+            },
+        ] => *state,
+        other => panic!("A answers from the path: {other:?}"),
+    };
+    for o in out.into_iter().filter_map(Effect::into_sync) {
+        assert_eq!((o.full, o.passive), (PeerSet::EMPTY, PeerSet::of(D)));
+        d.apply_peer(&o.event, Source::batch(Some(A), true), now)
+            .expect("valid");
+    }
+    assert_eq!(d.is_passive_copy(&key), Some(true));
+    b.apply_peer(
+        &SyncEvent::Upsert(state),
+        Source::answer(A, AnswerCopy::Path, PeerSet::EMPTY),
+        now,
+    )
+    .expect("valid");
+    assert_eq!(released(&effects(&mut b, now)), 1);
+    // A dies. The server resets the connection through B, whose end
+    // goes to A alone: lost.
+    let rst = m.rst(Side::Server);
+    let mut f = m.frame(&rst);
+    let v = b.process(&mut f, PacketMeta::default(), m.iface(Side::Server), now);
+    assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+    for o in sync_out(&mut b, now) {
+        assert!(!o.full.union(o.passive).contains(D), "{o:?}");
+    }
+    // A is back, empty, before B's walk for its leaving got anywhere:
+    // the walk restarts from B and D to all three.
+    let stayed = Placement::new([B, D], 2);
+    let all = Placement::new([A, B, D], 2);
+    b.set_placement(all.clone());
+    let mut cursor = 0;
+    let mut pushed = Vec::new();
+    while !b.rebalance_chunk(&mut cursor, 1024, &stayed, &all, now, &mut pushed) {}
+    // The walk's copies arrive passive (docs/sync.md §13).
+    for (peer, state, holders) in &pushed {
+        if *peer == D {
+            d.apply_peer(
+                &SyncEvent::Upsert(*state),
+                Source::answer(B, AnswerCopy::Passive, *holders),
+                now,
+            )
+            .expect("valid");
+        }
+    }
+    let left = d.find(&m.tuple(), now).and_then(|e| e.tcp_state());
+    assert!(
+        left.is_none_or(|s| s == TcpState::Close),
+        "D holds the connection {left:?} after its end (walk: {pushed:?})"
+    );
 }

@@ -675,7 +675,10 @@ impl Engine {
     /// flow this node holds whole, the peers that must now hold it and
     /// may not: its director or a backup under `new` that was not one
     /// under `old`, or was not a member then (a peer back from an outage
-    /// missed its changes). Each comes with the flow's holders as this
+    /// missed its changes); and, when one of the flow's holders is back
+    /// from an outage, its director and backups under either that are
+    /// not among its holders (the passive copies the holder left may be
+    /// known to nobody now). Each comes with the flow's holders as this
     /// node knows them, itself included, so the peer can pass pulls on to
     /// them. Returns `true` when the whole table has been visited.
     /// (docs/sync.md §13: re-replication.)
@@ -712,14 +715,40 @@ impl Engine {
             }
             let mut holders = mark.peers.union(PeerSet::of(entry.owner.0));
             holders.insert(me);
+            // A holder back from an outage (not a member under `old`) may
+            // have lost its copy (a restart starts empty) or missed
+            // changes (a partition).
+            let returned = new
+                .members()
+                .iter()
+                .any(|&p| p != me && holders.union(mark.backups).contains(p) && !old.has(p));
             let was = old.first(&state.key, old.copies());
-            for p in new.first(&state.key, new.copies()) {
-                if p != me && (!was.contains(&p) || !old.has(p)) {
-                    out.push((p, state, holders));
-                    // It hears of the flow's end from here too.
-                    if let Some(s) = &mut self.sync {
-                        s.mark(id).passive_peers.insert(p);
-                    }
+            let placed = new.first(&state.key, new.copies());
+            let mut sent = PeerSet::of(me);
+            for &p in placed.iter().chain(&was) {
+                let new_place = placed.contains(&p) && (!was.contains(&p) || !old.has(p));
+                // With a holder back, the flow's director and backups,
+                // under `old` and `new`, hear it even if they held those
+                // places before: the passive copies the holder left (its
+                // director's, a backup it demoted) are known to nobody once
+                // it restarted empty, and the walk for its leaving, which
+                // told the nodes that took its place, may never have run.
+                // A restarted node's new connection comes up before its
+                // old one is seen down (docs/sync.md §5), and a walk that a
+                // newer change interrupts starts again from the members
+                // that stayed, which it takes to hold the flow already: the
+                // simulator found the embryonic copy of a demoted backup,
+                // ranked right after the owner that died, outliving the
+                // connection so.
+                let left_behind = returned && new.has(p) && !holders.contains(p);
+                if sent.contains(p) || !(new_place || left_behind) {
+                    continue;
+                }
+                sent.insert(p);
+                out.push((p, state, holders));
+                // It hears of the flow's end from here too.
+                if let Some(s) = &mut self.sync {
+                    s.mark(id).passive_peers.insert(p);
                 }
             }
             // Fewer whole copies than `copies` under the new members (a
@@ -730,16 +759,10 @@ impl Engine {
             // found an idle UDP flow held whole by its owner alone after
             // its backup died).
             let (_, _, kept) = targets(Some(new), me, &state.key, holders, mark.backups, false);
-            // A holder back from an outage (not a member under `old`) may
-            // have lost its copy (a restart starts empty) or missed
-            // changes (a partition): the next event, made now, goes whole
-            // to it again. Counted as holding, it was otherwise never
-            // re-sent an idle flow (the simulator found an idle UDP flow
-            // held whole by one node after its path node restarted).
-            let returned = new
-                .members()
-                .iter()
-                .any(|&p| p != me && holders.union(mark.backups).contains(p) && !old.has(p));
+            // A holder back from an outage: the next event, made now, goes
+            // whole to it again. Counted as holding, it was otherwise
+            // never re-sent an idle flow (the simulator found an idle UDP
+            // flow held whole by one node after its path node restarted).
             if returned || !kept.minus(mark.backups).is_empty() {
                 self.sync_touch(id, true, now);
             }
