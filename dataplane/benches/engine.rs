@@ -77,6 +77,7 @@ use rampart_dataplane::{BatchFrame, Engine, EngineConfig, IfaceId, Instant, Verd
 const META: PacketMeta = PacketMeta {
     checksum: ChecksumState::Verified,
     gso_size: 0,
+    asked: rampart_dataplane::packet::OffloadRequest::NONE,
 };
 
 /// Seed of the flow hash in every engine here.
@@ -382,10 +383,7 @@ fn established_tcp(c: &mut Criterion) {
                         let mut k = 0;
                         let mut frames = bufs.each_mut().map(|f| {
                             k += 1;
-                            BatchFrame {
-                                frame: &mut f[..lens[side][k - 1]],
-                                meta: META,
-                            }
+                            BatchFrame::new(&mut f[..lens[side][k - 1]], META)
                         });
                         engine.process_batch(
                             &mut frames,

@@ -54,6 +54,7 @@ use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
 const META: PacketMeta = PacketMeta {
     checksum: ChecksumState::Verified,
     gso_size: 0,
+    asked: rampart_dataplane::packet::OffloadRequest::NONE,
 };
 
 /// Established connections.

@@ -38,7 +38,7 @@ use crate::conntrack::{
 use crate::counters::{ConnProto, Counters, RemoveReason, VerdictKind, bump};
 use crate::flow::{Direction, FlowKey, Tuple, proto};
 use crate::packet::{
-    ChecksumState, Icmp, PacketMeta, Parsed, TcpFlags, TcpSegment, Transport, parse,
+    ChecksumState, Icmp, Offload, PacketMeta, Parsed, TcpFlags, TcpSegment, Transport, parse,
 };
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId, Verdict};
@@ -76,6 +76,22 @@ pub struct BatchFrame<'a> {
     pub frame: &'a mut [u8],
     /// What the receive path knows of it.
     pub meta: PacketMeta,
+    /// Set by the engine for a frame it forwards: the checksum and
+    /// segmentation offload the frame must leave with, built from the
+    /// engine's parse and never the sender's header (docs/io.md §1);
+    /// [`Offload::NONE`] for any other.
+    pub offload: Offload,
+}
+
+impl<'a> BatchFrame<'a> {
+    /// A frame as received, no offload decided yet.
+    pub fn new(frame: &'a mut [u8], meta: PacketMeta) -> Self {
+        BatchFrame {
+            frame,
+            meta,
+            offload: Offload::NONE,
+        }
+    }
 }
 
 /// Something the engine asks its shell to do, drained with
@@ -95,8 +111,15 @@ pub enum Effect {
     Release {
         /// Interface to send it on.
         egress: IfaceId,
-        /// The whole Ethernet frame, checksums complete.
+        /// The whole Ethernet frame, checksums complete except the one
+        /// `offload` leaves to the egress device.
         frame: Vec<u8>,
+        /// The checksum and segmentation offload it leaves with, built
+        /// from the engine's parse (docs/io.md §1): a held super-packet
+        /// stays one, its checksum partial, for the egress to cut and
+        /// complete. A shell that sends without offload completes the
+        /// checksum itself ([`complete_checksum`](crate::packet::complete_checksum)).
+        offload: Offload,
         /// Why its wait ended.
         cause: ReleaseCause,
     },
@@ -566,6 +589,12 @@ impl Engine {
                     &parsed[i],
                     hashes[i].map(|h| (h, hints[i])),
                 );
+                // The engine rewrites frames in place only: the parse's
+                // offsets still hold for the frame that leaves.
+                f.offload = match (&verdicts[i], &parsed[i]) {
+                    (Verdict::Forward { .. }, Ok(Parsed::Ip { offload, .. })) => *offload,
+                    _ => Offload::NONE,
+                };
             }
         }
     }
@@ -601,7 +630,11 @@ impl Engine {
             hash
         };
         let judged = self.judge(frame, meta, ingress, now, parsed, hash);
-        let verdict = self.wait_for_peer(judged, frame, meta, ingress, now);
+        let offload = match parsed {
+            Ok(Parsed::Ip { offload, .. }) => *offload,
+            _ => Offload::NONE,
+        };
+        let verdict = self.wait_for_peer(judged, frame, meta, offload, ingress, now);
         // (The frame may have been rewritten in place: normalizer, sequence
         // randomization.)
         let kind = match verdict {

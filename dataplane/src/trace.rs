@@ -468,6 +468,7 @@ pub fn fill_udp_flows(engine: &mut crate::Engine, n: u32, now: crate::Instant) {
     let meta = crate::packet::PacketMeta {
         checksum: crate::packet::ChecksumState::Verified,
         gso_size: 0,
+        asked: crate::packet::OffloadRequest::NONE,
     };
     let mut f = frame.clone();
     for i in 0..n {

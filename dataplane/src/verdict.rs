@@ -107,6 +107,17 @@ drop_reasons! {
     InvalidSource => "sp-security-failed", "Slowpath security checks failed",
     /// An IP protocol the engine does not track (not TCP, UDP, ICMP or ICMPv6).
     UnsupportedProtocol => "ip-unsupported-protocol", "Unsupported IP protocol",
+    /// The sender's offload header (`virtio_net_hdr`) disagrees with the
+    /// frame's headers: a partial checksum to be completed elsewhere than
+    /// the TCP or UDP checksum field the engine parsed, or a segmentation
+    /// type of another IP version or transport, without a checksum to
+    /// complete or without a size. Completed where the sender said, the
+    /// checksum could overwrite bytes the engine judged (docs/io.md §1).
+    OffloadMismatch => "offload-mismatch", "Offload header disagrees with packet headers",
+    /// Checksum or segmentation offload asked for a frame without one the
+    /// engine supports: ICMP, ARP, or a segmentation type other than TCP
+    /// over IPv4 or IPv6 and UDP (docs/io.md §1).
+    OffloadUnsupported => "offload-unsupported", "Offload requested for unsupported protocol",
     /// The frame arrived on an interface the engine does not know.
     UnknownInterface => "unknown-interface", "Unknown ingress interface",
     /// The frame arrived on, or would leave by, an interface the

@@ -185,10 +185,7 @@ fn batched(inputs: &[Input], syncing: bool) -> (Vec<Output>, Engine) {
         let end = start + inputs[start..].iter().take_while(|i| i.run == run).count();
         let mut batch: Vec<BatchFrame<'_>> = frames[start..end]
             .iter_mut()
-            .map(|f| BatchFrame {
-                frame: f.as_mut_slice(),
-                meta: PacketMeta::default(),
-            })
+            .map(|f| BatchFrame::new(f.as_mut_slice(), PacketMeta::default()))
             .collect();
         e.process_batch(
             &mut batch,

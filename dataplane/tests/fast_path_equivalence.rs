@@ -115,6 +115,7 @@ fn meta(which: u8, edited: bool) -> PacketMeta {
     PacketMeta {
         checksum,
         gso_size: 0,
+        asked: rampart_dataplane::packet::OffloadRequest::NONE,
     }
 }
 

@@ -355,10 +355,7 @@ impl Driver {
             .bufs
             .iter_mut()
             .zip(batch)
-            .map(|(buf, step)| BatchFrame {
-                frame: buf.as_mut_slice(),
-                meta: step.meta,
-            })
+            .map(|(buf, step)| BatchFrame::new(buf.as_mut_slice(), step.meta))
             .collect();
         let mut verdicts = vec![Verdict::Hold; batch.len()];
         self.largest_batch = self.largest_batch.max(batch.len());

@@ -32,6 +32,7 @@ use rampart_dataplane::{IfaceId, Verdict};
 const VERIFY: PacketMeta = PacketMeta {
     checksum: ChecksumState::Unverified,
     gso_size: 0,
+    asked: rampart_dataplane::packet::OffloadRequest::NONE,
 };
 
 /// Check a frame's way through the engine: `input` as it arrived with

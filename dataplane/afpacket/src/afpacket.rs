@@ -16,7 +16,8 @@
 //!   64 KiB GSO super-packet (veth with TSO, or after GRO) crosses whole,
 //!   segmented by the kernel on the far side only if a device needs it, and
 //!   a partial checksum (`NEEDS_CSUM`) travels as such for the kernel to
-//!   finish. Without it, super-packets are larger than the MTU and cannot
+//!   finish. The header sent is built from the engine's parse, never the
+//!   one received ([`crate::vnet`], docs/io.md §1). Without it, super-packets are larger than the MTU and cannot
 //!   be sent: segmentation offloads must then be off on the links.
 
 use std::io;
@@ -32,14 +33,7 @@ pub const RX_BATCH_FRAMES: usize = 32;
 /// Largest frame a buffer holds: a 64 KiB IP packet (GSO/GRO on veth)
 /// plus its Ethernet header, with room to spare.
 pub const MAX_FRAME_BYTES: usize = 65_536 + 256;
-/// `sizeof(struct virtio_net_hdr)`.
-pub const VNET_HDR_BYTES: usize = 10;
-/// `VIRTIO_NET_HDR_F_NEEDS_CSUM`: the transport checksum is partial.
-pub(crate) const VNET_F_NEEDS_CSUM: u8 = 1;
-/// `VIRTIO_NET_HDR_F_DATA_VALID`: checksums were verified.
-pub(crate) const VNET_F_DATA_VALID: u8 = 2;
-/// `VIRTIO_NET_HDR_GSO_NONE`.
-pub(crate) const VNET_GSO_NONE: u8 = 0;
+pub use crate::vnet::VNET_HDR_BYTES;
 /// Receive and send buffer of each socket. The kernel's default (about
 /// 208 KiB) holds three 64 KiB super-packets, or some ninety 1500-byte
 /// frames counted at their true size: a burst longer than one batch turn
@@ -297,21 +291,14 @@ impl PacketSocket {
             let len = (msg.msg_len as usize).saturating_sub(hdr);
             let truncated = msg.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             let aux = auxdata(&msg.msg_hdr);
-            let mut meta = PacketMeta::default();
             let mut start = VLAN_HEADROOM;
             let mut end = VLAN_HEADROOM + len.min(MAX_FRAME_BYTES);
             if !self.vnet {
                 rx.vnet[i] = [0; VNET_HDR_BYTES];
             }
-            let v = rx.vnet[i];
-            if v[0] & VNET_F_NEEDS_CSUM != 0 {
-                meta.checksum = ChecksumState::Partial;
-            } else if v[0] & VNET_F_DATA_VALID != 0 {
-                meta.checksum = ChecksumState::Verified;
-            }
-            if v[1] != VNET_GSO_NONE {
-                meta.gso_size = u16::from_le_bytes([v[4], v[5]]);
-            }
+            // What the header asked for, for the engine to check; the
+            // header itself is never sent on (docs/io.md §1).
+            let mut meta = crate::vnet::read(&rx.vnet[i]);
             if let Some(a) = aux {
                 if !self.vnet {
                     if a.tp_status & libc::TP_STATUS_CSUMNOTREADY != 0 {
@@ -333,10 +320,8 @@ impl PacketSocket {
                     buf[14..16].copy_from_slice(&a.tp_vlan_tci.to_be_bytes());
                     start = 0;
                     end = end.max(16);
-                    // The header offsets count from the frame's start.
-                    if self.vnet {
-                        shift_vnet(&mut rx.vnet[i], VLAN_HEADROOM as u16);
-                    }
+                    // The offsets asked for count from the frame's start.
+                    meta = crate::vnet::shifted(meta, VLAN_HEADROOM as u16);
                 }
             }
             rx.slots[i] = Slot {
@@ -358,11 +343,14 @@ impl PacketSocket {
     }
 
     /// Send frames `which` of a received batch, each with the offload
-    /// header it arrived with (on a vnet socket), in one `sendmmsg` call.
-    pub fn forward_batch(&self, rx: &RxBatch, which: &[usize]) -> io::Result<usize> {
-        self.send_with(which.len(), |i| {
-            (&rx.vnet[which[i]], rx.frame_ref(which[i]))
-        })
+    /// header given beside it (on a vnet socket: built from the engine's
+    /// parse, [`crate::vnet::write`]), in one `sendmmsg` call.
+    pub fn forward_batch(
+        &self,
+        rx: &RxBatch,
+        which: &[(usize, [u8; VNET_HDR_BYTES])],
+    ) -> io::Result<usize> {
+        self.send_with(which.len(), |i| (&which[i].1, rx.frame_ref(which[i].0)))
     }
 
     /// Read and reset the kernel's receive counters (`PACKET_STATISTICS`):
@@ -467,17 +455,6 @@ pub struct KernelStats {
     pub freeze_q: u64,
 }
 
-/// Move a vnet header's offsets (`hdr_len`, `csum_start`) by `by` bytes,
-/// after bytes were inserted in front of the headers they point at.
-pub(crate) fn shift_vnet(v: &mut [u8; VNET_HDR_BYTES], by: u16) {
-    for at in [2usize, 6] {
-        let x = u16::from_le_bytes([v[at], v[at + 1]]);
-        if x != 0 {
-            v[at..at + 2].copy_from_slice(&x.saturating_add(by).to_le_bytes());
-        }
-    }
-}
-
 /// The `PACKET_AUXDATA` control message of a received frame, if present.
 fn auxdata(h: &libc::msghdr) -> Option<libc::tpacket_auxdata> {
     // SAFETY: h is a msghdr filled by recvmmsg; the CMSG macros walk its
@@ -549,9 +526,10 @@ impl RxBatch {
         &self.bufs[i][s.start..s.end]
     }
 
-    /// Frame `i` of the last batch with the offload header it came with.
-    pub fn frame_out(&self, i: usize) -> (&[u8; VNET_HDR_BYTES], &[u8]) {
-        (&self.vnet[i], self.frame_ref(i))
+    /// Frame `i` of the last batch, for sending (with a vnet header built
+    /// for it: the one it came with is not sent on).
+    pub fn frame_out(&self, i: usize) -> &[u8] {
+        self.frame_ref(i)
     }
 
     /// Frame `i` of the last batch (mutable: the engine rewrites in place),

@@ -18,12 +18,14 @@ use rampart_dataplane::BatchFrame;
 use rampart_dataplane::counters::BridgeCounters;
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::engine::{Effect, Engine, PREFETCH_BATCH, SWEEP_INTERVAL};
-use rampart_dataplane::packet::{ChecksumState, PacketMeta, complete_checksum};
+use rampart_dataplane::packet::{Offload, PacketMeta, complete_checksum};
 use rampart_dataplane::time::Instant;
 use rampart_dataplane::verdict::{IfaceId, Verdict};
 
+use crate::afpacket::VNET_HDR_BYTES;
 use crate::io::PacketIo;
 use crate::ring::{IoMode, RingCounters};
+use crate::vnet;
 
 /// How long the bridge sleeps in `poll` when no frame is waiting.
 const IDLE_POLL: Duration = Duration::from_millis(10);
@@ -66,8 +68,9 @@ pub struct Bridge {
     pub engine: Engine,
     /// I/O counters (the rings' and the kernel's refreshed every sweep).
     pub counters: BridgeCounters,
-    /// The indices of the frames of a batch the engine forwarded.
-    out: Vec<usize>,
+    /// The frames of a batch the engine forwarded: their indices, and the
+    /// vnet header each leaves with.
+    out: Vec<(usize, [u8; VNET_HDR_BYTES])>,
     busy_poll: Duration,
     epoch: std::time::Instant,
     /// Engine time at `epoch`, in nanoseconds (cluster time for a node in
@@ -79,8 +82,9 @@ pub struct Bridge {
     /// The pulls drained in one turn, for the port.
     peer_pulls: Vec<PullOut>,
     /// Frames the engine emitted in one turn (released, or made by it),
-    /// per interface: sent as one batch each.
-    emitted: [Vec<Vec<u8>>; 2],
+    /// per interface, each with the vnet header it leaves with: sent as one
+    /// batch each.
+    emitted: [Vec<(Vec<u8>, [u8; VNET_HDR_BYTES])>; 2],
 }
 
 impl std::fmt::Debug for Bridge {
@@ -253,14 +257,14 @@ impl Bridge {
         let (rx, tx) = if side == 0 { (a, b) } else { (b, a) };
         // With vnet headers a partial checksum leaves as one, for the
         // kernel (or the receiving stack) to finish.
-        let offload = tx.vnet_hdr();
+        let vnet = tx.vnet_hdr();
         judge(
             &mut self.engine,
             rx,
             n,
             side,
             now,
-            offload,
+            vnet,
             &mut self.counters,
             &mut self.out,
         );
@@ -281,7 +285,7 @@ impl Bridge {
             if frames.is_empty() {
                 continue;
             }
-            let sent = socket.send_frames(frames);
+            let sent = socket.send_frames_with(frames);
             self.counters.send_failed = self
                 .counters
                 .send_failed
@@ -294,10 +298,16 @@ impl Bridge {
     /// events go to the peers through the port.
     fn flush_effects(&mut self, now: Instant) {
         while let Some(effect) = self.engine.poll_effect(now) {
-            let (egress, frame) = match effect {
-                Effect::Transmit { egress, frame } | Effect::Release { egress, frame, .. } => {
-                    (egress, frame)
-                }
+            let (egress, mut frame, offload) = match effect {
+                Effect::Transmit { egress, frame } => (egress, frame, Offload::NONE),
+                // A released frame leaves as it would have when it arrived:
+                // a held super-packet stays one (docs/io.md §1).
+                Effect::Release {
+                    egress,
+                    frame,
+                    offload,
+                    ..
+                } => (egress, frame, offload),
                 Effect::Pull(pull) => {
                     self.peer_pulls.push(pull);
                     continue;
@@ -307,14 +317,17 @@ impl Bridge {
                     continue;
                 }
             };
-            match self.emitted.get_mut(usize::from(egress.0)) {
-                Some(frames) => {
-                    frames.push(frame);
+            let side = usize::from(egress.0);
+            match (self.emitted.get_mut(side), self.sockets.get(side)) {
+                (Some(frames), Some(socket)) => {
+                    let hdr =
+                        egress_header(&mut frame, &offload, socket.vnet_hdr(), &mut self.counters);
+                    frames.push((frame, hdr));
                     if frames.len() >= EMIT_BATCH {
                         self.send_emitted();
                     }
                 }
-                None => self.counters.send_failed = self.counters.send_failed.saturating_add(1),
+                _ => self.counters.send_failed = self.counters.send_failed.saturating_add(1),
             }
         }
         // Frames released together (a held exchange freed by one peer
@@ -374,7 +387,8 @@ impl Bridge {
 /// all of them before it decides any, docs/ARCHITECTURE.md), from an array
 /// on the stack: no allocation per batch. The indices of the frames it
 /// forwards go to `out`, to leave on the other interface. Truncated frames
-/// are counted and dropped here.
+/// are counted and dropped here. `vnet`: the other interface's frames
+/// carry a vnet header.
 #[allow(clippy::too_many_arguments)]
 fn judge(
     engine: &mut Engine,
@@ -382,15 +396,13 @@ fn judge(
     n: usize,
     side: usize,
     now: Instant,
-    offload: bool,
+    vnet: bool,
     counters: &mut BridgeCounters,
-    out: &mut Vec<usize>,
+    out: &mut Vec<(usize, [u8; VNET_HDR_BYTES])>,
 ) {
     out.clear();
-    let mut frames: [BatchFrame<'_>; PREFETCH_BATCH] = std::array::from_fn(|_| BatchFrame {
-        frame: &mut [],
-        meta: PacketMeta::default(),
-    });
+    let mut frames: [BatchFrame<'_>; PREFETCH_BATCH] =
+        std::array::from_fn(|_| BatchFrame::new(&mut [], PacketMeta::default()));
     // Which frame of the receive batch each engine input is.
     let mut index = [0usize; PREFETCH_BATCH];
     let mut k = 0;
@@ -399,20 +411,11 @@ fn judge(
             counters.truncated = counters.truncated.saturating_add(1);
             continue;
         }
-        frames[k] = BatchFrame { frame, meta };
+        frames[k] = BatchFrame::new(frame, meta);
         index[k] = i;
         k += 1;
         if k == PREFETCH_BATCH {
-            decide(
-                engine,
-                &mut frames,
-                &index,
-                side,
-                now,
-                offload,
-                counters,
-                out,
-            );
+            decide(engine, &mut frames, &index, side, now, vnet, counters, out);
             k = 0;
         }
     }
@@ -422,14 +425,15 @@ fn judge(
         &index[..k],
         side,
         now,
-        offload,
+        vnet,
         counters,
         out,
     );
 }
 
 /// One engine call for `frames` (receive-batch positions `index`); the
-/// positions of those forwarded are appended to `out`.
+/// positions of those forwarded are appended to `out`, each with the vnet
+/// header it leaves with.
 #[allow(clippy::too_many_arguments)]
 fn decide(
     engine: &mut Engine,
@@ -437,9 +441,9 @@ fn decide(
     index: &[usize],
     side: usize,
     now: Instant,
-    offload: bool,
+    vnet: bool,
     counters: &mut BridgeCounters,
-    out: &mut Vec<usize>,
+    out: &mut Vec<(usize, [u8; VNET_HDR_BYTES])>,
 ) {
     if frames.is_empty() {
         return;
@@ -455,15 +459,32 @@ fn decide(
             counters.send_failed = counters.send_failed.saturating_add(1);
             continue;
         }
-        // Without offload, AF_PACKET sends the bytes as they are: a
-        // partial checksum must be completed or the receiver drops the
-        // segment.
-        if !offload && f.meta.checksum == ChecksumState::Partial && complete_checksum(f.frame) {
-            counters.checksums_completed = counters.checksums_completed.saturating_add(1);
-        }
-        if f.meta.gso_size > 0 {
-            counters.gso_frames = counters.gso_frames.saturating_add(1);
-        }
-        out.push(i);
+        out.push((i, egress_header(f.frame, &f.offload, vnet, counters)));
     }
 }
+
+/// The vnet header a frame the engine let through leaves with (`vnet`:
+/// its egress socket carries one), from the offload the engine built from
+/// its parse, never the header it arrived with (docs/io.md §1). Without a
+/// vnet header AF_PACKET sends the bytes as they are: a partial checksum is
+/// completed here, or the receiver would drop the segment.
+fn egress_header(
+    frame: &mut [u8],
+    offload: &Offload,
+    vnet: bool,
+    counters: &mut BridgeCounters,
+) -> [u8; VNET_HDR_BYTES] {
+    if offload.gso.is_some() {
+        counters.gso_frames = counters.gso_frames.saturating_add(1);
+    }
+    if vnet {
+        return vnet::write(offload);
+    }
+    if offload.csum.is_some() && complete_checksum(frame) {
+        counters.checksums_completed = counters.checksums_completed.saturating_add(1);
+    }
+    vnet::NONE
+}
+
+#[cfg(test)]
+mod tests;

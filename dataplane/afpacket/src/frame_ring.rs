@@ -354,15 +354,15 @@ impl FrameRingSocket {
         })
     }
 
-    /// Frame `i` of the batch, read-only, with its vnet header.
-    pub fn frame_out(&self, i: usize) -> (&[u8; VNET_HDR_BYTES], &[u8]) {
+    /// Frame `i` of the batch, read-only, for sending (with a vnet header
+    /// built for it: the one it came with is not kept).
+    pub fn frame_out(&self, i: usize) -> &[u8] {
         match &self.frames[i] {
             Frame::Slot(s) => {
                 // SAFETY: as in `frame`; a shared, read-only view.
-                let bytes = unsafe {
+                unsafe {
                     std::slice::from_raw_parts(self.map.ptr.as_ptr().add(s.start), s.end - s.start)
-                };
-                (&s.vnet, bytes)
+                }
             }
             Frame::Copy(j) => self.copies.frame_out(*j),
         }

@@ -197,8 +197,9 @@ impl PacketIo {
         })
     }
 
-    /// Frame `i` of the last batch with its vnet header, for sending.
-    pub fn frame_out(&self, i: usize) -> (&[u8; VNET_HDR_BYTES], &[u8]) {
+    /// Frame `i` of the last batch, for sending (the vnet header it came
+    /// with is not kept: one is built for it, [`crate::vnet::write`]).
+    pub fn frame_out(&self, i: usize) -> &[u8] {
         match self {
             PacketIo::Mmsg(_, rx) => rx.frame_out(i),
             PacketIo::Ring(r) => r.frame_out(i),
@@ -216,11 +217,13 @@ impl PacketIo {
         }
     }
 
-    /// Send frames `which` of `from`'s last batch, each with the offload
-    /// header it arrived with; returns how many the kernel took. A ring
-    /// only queues them: they leave at the next [`Self::kick`].
-    pub fn forward(&mut self, from: &PacketIo, which: &[usize]) -> usize {
-        let frame = |i: usize| from.frame_out(which[i]);
+    /// Send frames `which` of `from`'s last batch, each `(index, vnet
+    /// header)`: the header built from the engine's parse of it
+    /// ([`crate::vnet::write`]), never the one it arrived with (docs/io.md
+    /// §1); returns how many the kernel took. A ring only queues them: they
+    /// leave at the next [`Self::kick`].
+    pub fn forward(&mut self, from: &PacketIo, which: &[(usize, [u8; VNET_HDR_BYTES])]) -> usize {
+        let frame = |i: usize| (&which[i].1, from.frame_out(which[i].0));
         match self {
             PacketIo::Mmsg(s, _) => s.send_all(which.len(), frame),
             PacketIo::Ring(r) => r.queue_all(which.len(), frame),
@@ -243,8 +246,19 @@ impl PacketIo {
     /// one batch (queued in a ring until [`Self::kick`], one `sendmmsg`
     /// otherwise); returns how many the kernel took.
     pub fn send_frames(&mut self, frames: &[Vec<u8>]) -> usize {
-        const NONE: [u8; VNET_HDR_BYTES] = [0; VNET_HDR_BYTES];
-        let f = |i: usize| (&NONE, frames[i].as_slice());
+        let f = |i: usize| (&crate::vnet::NONE, frames[i].as_slice());
+        match self {
+            PacketIo::Mmsg(s, _) => s.send_all(frames.len(), f),
+            PacketIo::Ring(r) => r.queue_all(frames.len(), f),
+            PacketIo::BlockRing(r) => r.queue_all(frames.len(), f),
+        }
+    }
+
+    /// Send `frames`, each `(frame, vnet header)` (the header built from
+    /// the engine's offload, [`crate::vnet::write`]), as
+    /// [`Self::send_frames`] does.
+    pub fn send_frames_with(&mut self, frames: &[(Vec<u8>, [u8; VNET_HDR_BYTES])]) -> usize {
+        let f = |i: usize| (&frames[i].1, frames[i].0.as_slice());
         match self {
             PacketIo::Mmsg(s, _) => s.send_all(frames.len(), f),
             PacketIo::Ring(r) => r.queue_all(frames.len(), f),

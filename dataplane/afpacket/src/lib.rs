@@ -12,6 +12,8 @@
 //!   and in Rust, so both agree on which worker owns a flow.
 //! - [`bridge`]: one thread moving frames between two interfaces through
 //!   one engine.
+//! - [`vnet`]: the `virtio_net_hdr` read on receive and the one written on
+//!   send, from the engine's parse.
 
 #[cfg(target_os = "linux")]
 pub mod afpacket;
@@ -25,3 +27,5 @@ pub mod frame_ring;
 pub mod io;
 #[cfg(target_os = "linux")]
 pub mod ring;
+#[cfg(target_os = "linux")]
+pub mod vnet;

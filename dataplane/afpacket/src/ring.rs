@@ -24,7 +24,10 @@
 //!   `PACKET_QDISC_BYPASS`, fanout, and frames cut short (`tp_snaplen <
 //!   tp_len`) reported truncated for the caller to count and drop.
 //! - With `PACKET_VNET_HDR` the kernel writes a `virtio_net_hdr` just in
-//!   front of each received frame and reads one in front of each sent one.
+//!   front of each received frame and reads one in front of each sent one:
+//!   the received one is read into what its sender asked for, for the
+//!   engine to check, and the one sent is built from the engine's parse
+//!   ([`crate::vnet`], docs/io.md §1).
 //! - Every offset read from the ring is checked against the block; a block
 //!   whose offsets point outside it is counted by [`BadBlock`] reason and
 //!   given back, never trusted.
@@ -35,10 +38,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 
-use crate::afpacket::{
-    KernelStats, PacketSocket, VNET_F_DATA_VALID, VNET_F_NEEDS_CSUM, VNET_GSO_NONE, VNET_HDR_BYTES,
-    open_error, setsockopt_int, shift_vnet,
-};
+use crate::afpacket::{KernelStats, PacketSocket, VNET_HDR_BYTES, open_error, setsockopt_int};
+use crate::vnet;
 
 /// Bytes of a receive ring (32 MiB, as the `recvmmsg` socket's buffer).
 pub const RX_RING_BYTES: u32 = 32 << 20;
@@ -299,7 +300,8 @@ impl BlockFrames {
 }
 
 /// One received frame, ready for the engine: where it lies in its block
-/// (after the VLAN tag was put back), its metadata and vnet header.
+/// (after the VLAN tag was put back) and its metadata, with what its vnet
+/// header asked for (never sent on: docs/io.md §1).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RingSlot {
     /// First byte of the frame in the block.
@@ -310,12 +312,11 @@ pub struct RingSlot {
     pub meta: PacketMeta,
     /// Captured shorter than it was on the wire.
     pub truncated: bool,
-    /// The offload header it came with (zero without `PACKET_VNET_HDR`).
-    pub vnet: [u8; VNET_HDR_BYTES],
 }
 
 /// Make frame `h` of `block` ready for the engine: read its vnet header
-/// and checksum state, and put its stripped 802.1Q tag back in front of
+/// ([`vnet::read`]: the checksum state and what its sender asked for) or
+/// checksum state, and put its stripped 802.1Q tag back in front of
 /// the EtherType, moving the MAC addresses 4 bytes into the room the
 /// kernel leaves before every frame. `None` when there is no such room
 /// (the frame header is in the way): the caller drops the frame.
@@ -325,21 +326,13 @@ pub fn prepare(block: &mut [u8], h: &FrameHdr, vnet: bool) -> Option<RingSlot> {
         end: h.mac + h.snaplen,
         meta: PacketMeta::default(),
         truncated: h.snaplen < h.wire_len,
-        vnet: [0; VNET_HDR_BYTES],
     };
     if vnet {
-        // BlockFrames checked that the header lies after the frame header.
-        slot.vnet
-            .copy_from_slice(&block[h.mac - VNET_HDR_BYTES..h.mac]);
-        let v = slot.vnet;
-        if v[0] & VNET_F_NEEDS_CSUM != 0 {
-            slot.meta.checksum = ChecksumState::Partial;
-        } else if v[0] & VNET_F_DATA_VALID != 0 {
-            slot.meta.checksum = ChecksumState::Verified;
-        }
-        if v[1] != VNET_GSO_NONE {
-            slot.meta.gso_size = u16::from_le_bytes([v[4], v[5]]);
-        }
+        // BlockFrames and parse_slot checked that the header lies after the
+        // frame header.
+        let mut v = [0; VNET_HDR_BYTES];
+        v.copy_from_slice(&block[h.mac - VNET_HDR_BYTES..h.mac]);
+        slot.meta = vnet::read(&v);
     } else if h.status & libc::TP_STATUS_CSUMNOTREADY != 0 {
         slot.meta.checksum = ChecksumState::Partial;
     } else if h.status & libc::TP_STATUS_CSUM_VALID != 0 {
@@ -361,10 +354,8 @@ pub fn prepare(block: &mut [u8], h: &FrameHdr, vnet: bool) -> Option<RingSlot> {
         block[start + 12..start + 14].copy_from_slice(&tpid.to_be_bytes());
         block[start + 14..start + 16].copy_from_slice(&h.vlan_tci.to_be_bytes());
         slot.start = start;
-        // The header offsets count from the frame's start.
-        if vnet {
-            shift_vnet(&mut slot.vnet, 4);
-        }
+        // The offsets asked for count from the frame's start.
+        slot.meta = vnet::shifted(slot.meta, 4);
     }
     Some(slot)
 }
@@ -838,8 +829,9 @@ impl RingSocket {
         })
     }
 
-    /// Frame `i` of the held block, read-only, with its vnet header.
-    pub fn frame_out(&self, i: usize) -> (&[u8; VNET_HDR_BYTES], &[u8]) {
+    /// Frame `i` of the held block, read-only, for sending (with a vnet
+    /// header built for it: the one it came with is not kept).
+    pub fn frame_out(&self, i: usize) -> &[u8] {
         let s = &self.slots[i];
         let b = self
             .held
@@ -851,7 +843,7 @@ impl RingSocket {
                 self.rx_block_bytes,
             )
         };
-        (&s.vnet, &block[s.start..s.end])
+        &block[s.start..s.end]
     }
 
     /// Queue frames for sending (`frame(i)` for `i` in `0..count`: its
@@ -1080,7 +1072,10 @@ mod tests {
         let s = prepare(&mut b, &h, true).unwrap();
         assert_eq!(s.meta.checksum, ChecksumState::Partial);
         assert_eq!(s.meta.gso_size, 1448);
-        assert_eq!(s.vnet[0..2], [1, 1]);
+        assert_eq!(
+            s.meta.asked,
+            vnet::read(&[1, 1, 54, 0, 0xa8, 0x05, 34, 0, 16, 0]).asked
+        );
     }
 
     #[test]

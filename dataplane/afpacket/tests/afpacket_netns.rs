@@ -238,7 +238,7 @@ fn ring_members_meet_worker_of(
         },
         |m, keep| {
             let n = m.recv().expect("recv");
-            (0..n).for_each(|f| keep(m.frame_out(f).1));
+            (0..n).for_each(|f| keep(m.frame_out(f)));
             m.done();
             n
         },
@@ -292,7 +292,7 @@ fn falls_back<R: Into<rampart_afpacket::io::PacketIo> + 'static>(
             let mut got = false;
             while !got && Instant::now() < deadline {
                 let n = rx.recv().expect("recv");
-                got = (0..n).any(|i| rx.frame_out(i).1 == frame.as_slice());
+                got = (0..n).any(|i| rx.frame_out(i) == frame.as_slice());
                 rx.done();
                 if n == 0 {
                     std::thread::sleep(Duration::from_millis(1));

@@ -269,8 +269,11 @@ impl HoldQueue {
 /// A flow-opening frame deferred until a peer acknowledges its insert.
 #[derive(Debug)]
 pub(super) struct Deferred {
-    /// The frame, checksums complete.
+    /// The frame, checksums complete but the one `offload` leaves to the
+    /// egress.
     pub frame: Vec<u8>,
+    /// The offload it leaves with (docs/io.md §1).
+    pub offload: crate::packet::Offload,
     /// Where it arrived.
     pub ingress: IfaceId,
     /// Where it leaves.
@@ -588,6 +591,7 @@ pub(super) mod tests {
     fn deferred(ms: u64, id: u32) -> Deferred {
         Deferred {
             frame: vec![1; 60],
+            offload: crate::packet::Offload::NONE,
             ingress: IfaceId(0),
             egress: IfaceId(1),
             deadline: at(ms),

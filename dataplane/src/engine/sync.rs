@@ -44,7 +44,7 @@ use crate::conntrack::entry::conn_flags;
 use crate::conntrack::{ConnTable, Count48, Entry, FlowId, MacRef, NodeId, ProtoState, TcpState};
 use crate::counters::{RemoveReason, bump};
 use crate::flow::FlowKey;
-use crate::packet::{ChecksumState, PacketMeta, complete_checksum};
+use crate::packet::{Offload, PacketMeta};
 use crate::placement::{Placement, Share};
 use crate::sync::{
     AnswerCopy, Confirm, FlowState, Incarnation, PeerSet, SyncEvent, SyncProto, SyncReject,
@@ -1117,12 +1117,14 @@ impl Engine {
 
     /// After judging a frame: hold a frame a peer's state could let
     /// through, or defer the frame that just opened an inspected flow until
-    /// a peer acknowledges it. Returns the verdict to give.
+    /// a peer acknowledges it (with `offload`, the offload it leaves
+    /// with). Returns the verdict to give.
     pub(super) fn wait_for_peer(
         &mut self,
         judged: Judgement,
         frame: &[u8],
         meta: PacketMeta,
+        offload: Offload,
         ingress: IfaceId,
         now: Instant,
     ) -> Verdict {
@@ -1194,14 +1196,11 @@ impl Engine {
                 if sync.config.defer_deadline.is_zero() {
                     return verdict;
                 }
-                // The frame leaves later from a copy: complete a partial
-                // checksum now, as the I/O shell would have.
-                let mut copy = frame.to_vec();
-                if meta.checksum == ChecksumState::Partial {
-                    complete_checksum(&mut copy);
-                }
+                // The frame leaves later from a copy, with the offload it
+                // would have left with now: a super-packet stays one.
                 let d = Deferred {
-                    frame: copy,
+                    frame: frame.to_vec(),
+                    offload,
                     ingress,
                     egress,
                     deadline: now + sync.config.defer_deadline,

@@ -983,6 +983,7 @@ fn a_gso_super_packet_is_judged_by_its_wire_segments_not_its_size() {
     let gso = |size| PacketMeta {
         checksum: ChecksumState::Partial,
         gso_size: size,
+        asked: crate::packet::OffloadRequest::NONE,
     };
     let mut frame = m.frame(&sup);
     let v = h
@@ -1373,6 +1374,7 @@ fn unknown_tcp_options_are_cleared_and_known_ones_kept() {
     let verified = PacketMeta {
         checksum: ChecksumState::Verified,
         gso_size: 0,
+        asked: crate::packet::OffloadRequest::NONE,
     };
     let mut f = clean.clone();
     assert_eq!(

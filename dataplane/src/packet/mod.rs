@@ -4,9 +4,11 @@
 //! validate: nothing after it re-checks a length or reads past one);
 //! everything after it works on [`Parsed`].
 
+pub mod offload;
 mod parse;
 pub mod rewrite;
 
+pub use offload::{Offload, OffloadRequest};
 pub(crate) use parse::furthest_after;
 pub use parse::{complete_checksum, parse};
 
@@ -37,6 +39,11 @@ pub struct PacketMeta {
     /// one frame until a device needs them apart), the payload bytes of
     /// each segment on the wire; 0 for an ordinary frame.
     pub gso_size: u16,
+    /// What the sender's `virtio_net_hdr` asked of checksum and
+    /// segmentation offload (nothing without one): untrusted, checked
+    /// against the frame's headers by [`parse`], which drops the frame when
+    /// they disagree (docs/io.md §1).
+    pub asked: OffloadRequest,
 }
 
 /// TCP header flags (the low byte of the flags field).
@@ -180,6 +187,9 @@ pub enum Parsed {
         /// its transport: the access rules see it as protocol 51, as the
         /// ASA's do, while the connection is the transport's it carries.
         ah: bool,
+        /// The offload the frame leaves with if it passes, built from this
+        /// parse (docs/io.md §1).
+        offload: Offload,
     },
     /// ARP: passed untracked in transparent mode, as the ASA does.
     Arp,

@@ -41,7 +41,8 @@ use self::ipv6::ipv6;
 use self::link::link;
 use self::tcp::tcp;
 use self::udp::udp;
-use super::{ChecksumState, PacketMeta, Parsed, Transport};
+use super::offload::{L4, offload};
+use super::{ChecksumState, OffloadRequest, PacketMeta, Parsed, TcpFlags, Transport};
 use crate::flow::{Addr, Endpoint, Tuple};
 use crate::verdict::DropReason;
 
@@ -68,6 +69,10 @@ fn arp(payload: &[u8]) -> Result<Parsed, DropReason> {
 pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
     let link = link(frame)?;
     let net = match link.ether_type {
+        // ARP has no checksum to offload, nor segments.
+        EtherType::ARP if meta.asked != OffloadRequest::default() => {
+            return Err(DropReason::OffloadUnsupported);
+        }
         EtherType::ARP => return arp(link.payload),
         EtherType::IPV4 => ipv4(link.payload, link.l3, meta)?,
         EtherType::IPV6 => ipv6(link.payload, link.l3)?,
@@ -78,6 +83,26 @@ pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
     // IEEE 802.1Q defines them.
     let vlan = link.vlan.unwrap_or(0);
     let (src_port, dst_port, transport) = transport(&net, meta, vlan)?;
+    let l4_kind = match &transport {
+        Transport::Tcp(seg) => L4::Tcp {
+            header_len: seg.header_len,
+            cwr: seg.flags.has(TcpFlags::CWR),
+        },
+        Transport::Udp { .. } => L4::Udp,
+        Transport::Icmp(_) => L4::Other,
+    };
+    // The offload asked for is checked against the headers just parsed
+    // (and the one the frame leaves with built from them): a partial
+    // checksum is never verified here, so where it is completed must be
+    // the checksum field the engine parsed (docs/io.md §1).
+    let offload = offload(
+        net.l4,
+        net.family == Family::V6,
+        l4_kind,
+        meta.checksum == ChecksumState::Partial,
+        meta.gso_size,
+        &meta.asked,
+    )?;
     Ok(Parsed::Ip {
         tuple: Tuple {
             src: Endpoint {
@@ -97,6 +122,7 @@ pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
         l4: net.l4,
         ttl: net.ttl,
         ah: net.ah,
+        offload,
     })
 }
 

@@ -70,6 +70,8 @@ pub fn default_rules() -> Vec<RateRule> {
                 UdpChecksumBad,
                 IcmpMalformed,
                 TcpBadFlags,
+                OffloadMismatch,
+                OffloadUnsupported,
             ],
             interval_s: 600,
             average_max: 100,

@@ -9,7 +9,7 @@ use crate::counters::bump;
 use crate::engine::hold::Deferred;
 use crate::engine::{Effect, ReleaseCause};
 use crate::flow::FlowKey;
-use crate::packet::{ChecksumState, Icmp, Transport, complete_checksum};
+use crate::packet::{Icmp, Offload, Parsed, Transport};
 use crate::sync::Incarnation;
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId};
@@ -36,6 +36,7 @@ impl Engine {
         self.push_effect(Effect::Release {
             egress: d.egress,
             frame: d.frame,
+            offload: d.offload,
             cause,
         });
     }
@@ -78,25 +79,24 @@ impl Engine {
     }
 
     /// A held frame (its deadline `deadline`) passed its judging at
-    /// `now`: it leaves by `egress`, its checksums completed, its wait
-    /// counted.
+    /// `now`: it leaves by `egress` with `offload` (from that judging's
+    /// parse: a super-packet stays one, a partial checksum partial, for the
+    /// egress to complete, docs/io.md §1), its wait counted.
     fn release_passed(
         &mut self,
         deadline: Instant,
-        checksum: ChecksumState,
+        offload: Offload,
         egress: IfaceId,
-        mut frame: Vec<u8>,
+        frame: Vec<u8>,
         now: Instant,
     ) {
         bump(&mut self.sync_mut().counters.held_released);
         self.note_held_wait(deadline, now);
-        if checksum == ChecksumState::Partial {
-            complete_checksum(&mut frame);
-        }
         self.count_forwarded(frame.len());
         self.push_effect(Effect::Release {
             egress,
             frame,
+            offload,
             cause: ReleaseCause::HeldPassed,
         });
     }
@@ -128,7 +128,9 @@ impl Engine {
             let judged = self.judge(&mut frame, h.meta, h.ingress, now, &parsed, None);
             self.lenient_passes = false;
             match judged.decision {
-                Ok(egress) => self.release_passed(h.deadline, h.meta.checksum, egress, frame, now),
+                Ok(egress) => {
+                    self.release_passed(h.deadline, offload_of(&parsed), egress, frame, now)
+                }
                 // Still lacking state: more of the peer's events may be on
                 // the way; wait out the deadline.
                 // (A frame that waited only behind earlier ones of its flow
@@ -197,7 +199,8 @@ impl Engine {
             self.lenient_passes = false;
             match judged.decision {
                 Ok(egress) => {
-                    self.release_passed(h.deadline, h.meta.checksum, egress, h.frame, now)
+                    let offload = offload_of(&parsed);
+                    self.release_passed(h.deadline, offload, egress, h.frame, now)
                 }
                 Err(reason) => {
                     let for_good = match &parsed {
@@ -263,5 +266,14 @@ impl Engine {
             ) => seqs.check_answer(*seq) == Err(crate::conntrack::echo::Unanswerable::Settled),
             _ => false,
         }
+    }
+}
+
+/// The offload a held frame leaves with: its judging's parse's (the engine
+/// rewrites frames in place only, so the offsets hold).
+fn offload_of(parsed: &Result<Parsed, DropReason>) -> Offload {
+    match parsed {
+        Ok(Parsed::Ip { offload, .. }) => *offload,
+        _ => Offload::NONE,
     }
 }

@@ -181,6 +181,7 @@ mod tests {
                 l4: 34,
                 ttl: 64,
                 ah: false,
+                offload: crate::packet::Offload::NONE,
             })
         );
     }

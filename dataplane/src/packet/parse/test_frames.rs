@@ -20,14 +20,17 @@ pub(super) const V4_ROUTER: [u8; 4] = [198, 18, 9, 1];
 pub(super) const UNVERIFIED: PacketMeta = PacketMeta {
     checksum: ChecksumState::Unverified,
     gso_size: 0,
+    asked: crate::packet::OffloadRequest::NONE,
 };
 pub(super) const PARTIAL: PacketMeta = PacketMeta {
     checksum: ChecksumState::Partial,
     gso_size: 0,
+    asked: crate::packet::OffloadRequest::NONE,
 };
 pub(super) const VERIFIED: PacketMeta = PacketMeta {
     checksum: ChecksumState::Verified,
     gso_size: 0,
+    asked: crate::packet::OffloadRequest::NONE,
 };
 /// Where the IP header starts in an untagged frame.
 pub(super) const L3: usize = 14;
@@ -86,6 +89,7 @@ pub(super) fn ip(frame: &[u8], meta: PacketMeta) -> Ip {
             l4,
             ttl,
             ah,
+            ..
         }) => Ip {
             tuple,
             transport,
