@@ -658,8 +658,17 @@ mod tests {
             if complete_checksum(&mut frame) {
                 prop_assert_eq!(parse(&frame, VERIFIED), accepted);
                 // With the transport checksum now right, verifying it
-                // changes nothing.
-                prop_assert_eq!(parse(&frame, UNVERIFIED), parse(&frame, PARTIAL));
+                // changes nothing but the offload a partial one leaves
+                // with (the kernel is asked to complete it).
+                let judged = |meta| {
+                    parse(&frame, meta).map(|mut p| {
+                        if let Parsed::Ip { offload, .. } = &mut p {
+                            *offload = Default::default();
+                        }
+                        p
+                    })
+                };
+                prop_assert_eq!(judged(UNVERIFIED), judged(PARTIAL));
             }
         }
 
