@@ -545,13 +545,11 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                         format!(": Saved\n: version {}{committed}\n:\n{}", r.version, r.text)
                     })
                 }
-                ShowWhat::Asp { what } if !what.is_empty() && "drop".starts_with(&what) => {
-                    print(
-                        json,
-                        &api.counters().map_err(refused)?,
-                        asp_drop::render_counters,
-                    )
-                }
+                ShowWhat::Asp { what } if !what.is_empty() && "drop".starts_with(&what) => print(
+                    json,
+                    &api.counters().map_err(refused)?,
+                    asp_drop::render_counters,
+                ),
                 ShowWhat::Asp { what } => {
                     anyhow::bail!("show asp: `{}` is not `drop`", what.escape_debug())
                 }
