@@ -241,6 +241,72 @@ impl Counters {
     }
 }
 
+/// Why a frame the engine forwarded did not leave (a closed set: each is
+/// a label of `rampart_io_send_failures_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TxDrop {
+    /// Every transmit-ring slot was still in the kernel.
+    RingFull = 0,
+    /// The egress interface is down or gone (`ENETDOWN`, `ENXIO`,
+    /// `ENODEV`), or its transmit ring stopped moving (docs/io.md §8).
+    LinkDown = 1,
+    /// Longer than the egress MTU and its Ethernet header (`EMSGSIZE`).
+    TooBig = 2,
+    /// A full-size frame whose outer tag is not 802.1Q (0x8100): the
+    /// kernel allows the 4 bytes of a tag over the MTU only for that
+    /// TPID, so a 1518-byte 802.1ad (0x88a8) frame cannot leave.
+    TaggedTooBig = 3,
+    /// The socket's or the device's queue was full (`EAGAIN`,
+    /// `ENOBUFS`, `ENOMEM`), still after one wait for room.
+    NoBuffers = 4,
+    /// Any other refusal by the kernel (`EINVAL`, ...).
+    Refused = 5,
+    /// The engine named an egress that is not the bridge's other side.
+    NoEgress = 6,
+}
+
+impl TxDrop {
+    /// All, in counter order.
+    pub const ALL: [TxDrop; 7] = [
+        TxDrop::RingFull,
+        TxDrop::LinkDown,
+        TxDrop::TooBig,
+        TxDrop::TaggedTooBig,
+        TxDrop::NoBuffers,
+        TxDrop::Refused,
+        TxDrop::NoEgress,
+    ];
+    /// Number of reasons.
+    pub const COUNT: usize = Self::ALL.len();
+    /// Label.
+    pub const fn label(self) -> &'static str {
+        match self {
+            TxDrop::RingFull => "ring_full",
+            TxDrop::LinkDown => "link_down",
+            TxDrop::TooBig => "too_big",
+            TxDrop::TaggedTooBig => "tagged_too_big",
+            TxDrop::NoBuffers => "no_buffers",
+            TxDrop::Refused => "refused",
+            TxDrop::NoEgress => "no_egress",
+        }
+    }
+}
+
+/// What a bridge saw of one data interface's link (docs/io.md §8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LinkCounts {
+    /// Times the link went down (an `ENETDOWN`, or the interface not
+    /// running when looked at).
+    pub down: u64,
+    /// Times it came back.
+    pub up: u64,
+    /// Times the interface was found deleted (`ENXIO`, or its name gone
+    /// or now naming another interface).
+    pub gone: u64,
+    /// Whether it is down or gone now.
+    pub is_down: bool,
+}
+
 /// What a packet I/O shell (the AF_PACKET bridge of `rampart-afpacket`)
 /// saw beside the engine's own counters. Plain data, kept here so the ops
 /// crate reads it without linking any socket code.
@@ -248,8 +314,19 @@ impl Counters {
 pub struct BridgeCounters {
     /// Frames larger than a receive buffer, dropped.
     pub truncated: u64,
-    /// Frames the kernel refused to send.
+    /// Frames forwarded by the engine that did not leave: the sum of
+    /// `send_drops`.
     pub send_failed: u64,
+    /// Those frames by [`TxDrop`] reason; each frame counts once.
+    pub send_drops: [u64; TxDrop::COUNT],
+    /// The two data interfaces' links, by `IfaceId`.
+    pub links: [LinkCounts; 2],
+    /// Transmit-ring kicks (`send`) the kernel answered with an error;
+    /// their frames stay queued and go at a later kick.
+    pub tx_kick_errors: u64,
+    /// Kicks after which the oldest queued transmit slot had still not
+    /// been taken by the kernel (a device refusing frames).
+    pub tx_stalled_kicks: u64,
     /// Partial checksums completed before sending.
     pub checksums_completed: u64,
     /// GSO super-packets forwarded whole (vnet headers on).
@@ -269,12 +346,24 @@ pub struct BridgeCounters {
     pub ring_bad_frames: u64,
     /// Frames dropped: no room before them for their VLAN tag.
     pub ring_no_vlan_room: u64,
-    /// Frames not sent: every transmit-ring slot was still in the kernel.
-    pub ring_tx_full: u64,
-    /// Frames larger than a transmit slot, sent through a plain socket.
+    /// Frames larger than a transmit slot, sent through a plain socket
+    /// (one the kernel refused counts in `send_drops`, not here).
     pub ring_tx_spilled: u64,
     /// Frames larger than a receive slot, read whole from the socket.
     pub ring_rx_copied: u64,
     /// Such frames no longer in the socket's queue (dropped).
     pub ring_copy_missing: u64,
+    /// Whole frames read from the socket's queue and thrown away: their
+    /// slots were given back without them (a failed read) or their length
+    /// was not their slot's.
+    pub ring_copy_stale: u64,
+}
+
+impl BridgeCounters {
+    /// Count one frame that did not leave, for `reason`.
+    pub fn count_send_drop(&mut self, reason: TxDrop) {
+        let c = &mut self.send_drops[reason as usize];
+        *c = c.saturating_add(1);
+        self.send_failed = self.send_failed.saturating_add(1);
+    }
 }

@@ -288,7 +288,9 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     let counters_path = data.join(format!("{}.counters", cfg.node.name));
     while !STOP.load(Ordering::Relaxed) {
         if handles.iter().any(|h| h.is_finished()) {
-            // A worker stopped on an I/O error: stop the others and report.
+            // A worker stopped on an I/O error that is no link event (a
+            // link down or deleted is counted and ridden out, docs/io.md
+            // §8): stop the others and report.
             STOP.store(true, Ordering::Relaxed);
             break;
         }

@@ -109,6 +109,7 @@ fn the_alert_rules_name_only_exported_metrics_and_pass_promtool() {
         "RampartConntrackNearFull",
         "RampartNoRaftLeader",
         "RampartRaftStopped",
+        "RampartDataLinkDown",
         "RampartClusterLinkLoss",
     ] {
         assert!(text.contains(&format!("alert: {alert}")), "{alert}");

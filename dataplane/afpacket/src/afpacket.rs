@@ -28,6 +28,9 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 
+use crate::link::Probe;
+use crate::tx::{TxStats, send_each};
+
 /// Frames received per `recvmmsg` call.
 pub const RX_BATCH_FRAMES: usize = 32;
 /// Largest frame a buffer holds: a 64 KiB IP packet (GSO/GRO on veth)
@@ -46,14 +49,21 @@ const VLAN_HEADROOM: usize = 4;
 const PACKET_AUXDATA: libc::c_int = 8;
 /// Control-message space per frame: one `tpacket_auxdata` and its header.
 const CMSG_WORDS: usize = 8;
+/// How long a send waits, once per batch, for room in a full socket or
+/// device queue before the rest of the batch is counted as `no_buffers`.
+pub const SEND_ROOM_WAIT_MS: libc::c_int = 1;
 
 /// An AF_PACKET socket bound to one interface.
 #[derive(Debug)]
 pub struct PacketSocket {
     sock: Socket,
     name: String,
+    /// The index of the interface it is bound to.
+    ifindex: u32,
     /// Frames carry a `virtio_net_hdr` both ways.
     vnet: bool,
+    /// What it could not send.
+    tx: TxStats,
 }
 
 /// Why a socket could not be opened (a local fault, named plainly).
@@ -162,7 +172,9 @@ impl PacketSocket {
         Ok(PacketSocket {
             sock,
             name: ifname.to_string(),
+            ifindex,
             vnet: false,
+            tx: TxStats::default(),
         })
     }
 
@@ -231,6 +243,91 @@ impl PacketSocket {
     /// The raw descriptor (for poll/epoll).
     pub fn fd(&self) -> libc::c_int {
         self.sock.as_raw_fd()
+    }
+
+    /// The index of the interface the socket was bound to.
+    pub fn ifindex(&self) -> u32 {
+        self.ifindex
+    }
+
+    /// What the socket could not send, by reason.
+    pub fn tx_stats(&self) -> TxStats {
+        self.tx
+    }
+
+    /// The errno of the last link event a send met, taken.
+    pub fn take_link_errno(&mut self) -> Option<i32> {
+        self.tx.link_errno.take()
+    }
+
+    /// Read and clear the socket's pending error (`SO_ERROR`; the kernel
+    /// sets `ENETDOWN` there when the interface goes down or is deleted,
+    /// and poll(2) reports `POLLERR` until it is read); `None` when none.
+    pub fn take_socket_error(&self) -> Option<i32> {
+        match self.sock.take_error() {
+            Ok(Some(e)) => e.raw_os_error(),
+            Ok(None) => None,
+            // The read itself failed: nothing to clear, no event to tell.
+            Err(_) => None,
+        }
+    }
+
+    /// Look at the interface by name: the index the name has now and
+    /// whether it is up with carrier. Two `ioctl`s on this socket.
+    pub fn probe(&self) -> Probe {
+        let index = self
+            .ifreq(libc::SIOCGIFINDEX)
+            .and_then(|v| u32::try_from(v).ok());
+        let flags = self.ifreq(libc::SIOCGIFFLAGS).unwrap_or(0);
+        let want = libc::IFF_UP | libc::IFF_RUNNING;
+        Probe {
+            index,
+            // The flags are a short at the union's start.
+            running: (flags & 0xffff) & want == want,
+        }
+    }
+
+    /// The interface's MTU by name (`SIOCGIFMTU`), if it has one.
+    pub fn mtu(&self) -> Option<u32> {
+        self.ifreq(libc::SIOCGIFMTU)
+            .and_then(|v| u32::try_from(v).ok())
+    }
+
+    /// `ioctl(request)` with an `ifreq` naming the interface; the int at
+    /// the start of its union.
+    fn ifreq(&self, request: libc::c_ulong) -> Option<i32> {
+        /// `struct ifreq`: the name, then a union of 24 bytes on 64-bit
+        /// (16 on 32-bit: 24 covers both).
+        #[repr(C)]
+        struct IfReq {
+            name: [libc::c_char; libc::IFNAMSIZ],
+            value: [u8; 24],
+        }
+        let mut req = IfReq {
+            name: [0; libc::IFNAMSIZ],
+            value: [0; 24],
+        };
+        // open() found the name with if_nametoindex, so it is shorter than
+        // IFNAMSIZ; the last byte stays NUL whatever it is.
+        for (d, b) in req
+            .name
+            .iter_mut()
+            .zip(self.name.bytes().take(libc::IFNAMSIZ - 1))
+        {
+            *d = b as libc::c_char;
+        }
+        // SAFETY: req is a valid, NUL-terminated ifreq that the kernel
+        // reads and writes within its size for these three requests.
+        let r = unsafe { libc::ioctl(self.fd(), request as libc::Ioctl, &raw mut req) };
+        if r != 0 {
+            return None;
+        }
+        Some(i32::from_ne_bytes([
+            req.value[0],
+            req.value[1],
+            req.value[2],
+            req.value[3],
+        ]))
     }
 
     /// Receive up to [`RX_BATCH_FRAMES`] frames without blocking; returns
@@ -327,6 +424,7 @@ impl PacketSocket {
             rx.slots[i] = Slot {
                 start,
                 end,
+                wire: len,
                 meta,
                 truncated,
             };
@@ -384,22 +482,39 @@ impl PacketSocket {
 
     /// Send `count` frames, frame `i` being `frame(i)` (its offload
     /// header and bytes), in `sendmmsg` calls of at most
-    /// [`RX_BATCH_FRAMES`]; returns how many the kernel took.
+    /// [`RX_BATCH_FRAMES`]; returns how many the kernel took. A frame the
+    /// kernel refuses is counted by reason and the ones after it are still
+    /// sent ([`send_each`]).
     pub(crate) fn send_all<'a>(
-        &self,
+        &mut self,
         count: usize,
         frame: impl Fn(usize) -> (&'a [u8; VNET_HDR_BYTES], &'a [u8]),
     ) -> usize {
-        let mut done = 0;
-        while done < count {
-            let chunk = (count - done).min(RX_BATCH_FRAMES);
-            let sent = self.send_with(chunk, |i| frame(done + i)).unwrap_or(0);
-            done += sent;
-            if sent < chunk {
-                break;
-            }
-        }
-        done
+        let mut stats = std::mem::take(&mut self.tx);
+        let sent = send_each(
+            count,
+            RX_BATCH_FRAMES,
+            |first, n| {
+                self.send_with(n, |i| frame(first + i))
+                    .map_err(|e| e.raw_os_error().unwrap_or(libc::EIO))
+            },
+            || self.wait_for_room(),
+            |i| frame(i).1,
+            &mut stats,
+        );
+        self.tx = stats;
+        sent
+    }
+
+    /// Wait up to [`SEND_ROOM_WAIT_MS`] for the socket to be writable.
+    fn wait_for_room(&self) {
+        let mut p = libc::pollfd {
+            fd: self.fd(),
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the call.
+        unsafe { libc::poll(&raw mut p, 1, SEND_ROOM_WAIT_MS) };
     }
 
     fn send_with<'a>(
@@ -444,6 +559,125 @@ impl PacketSocket {
     }
 }
 
+#[cfg(test)]
+impl PacketSocket {
+    /// A socket for tests of the code around the syscalls: a UDP socket,
+    /// unbound and unconnected, so that nothing it is asked to send
+    /// leaves (a send fails with `EDESTADDRREQ`).
+    pub(crate) fn for_tests(name: &str) -> Self {
+        PacketSocket {
+            sock: Socket::new(Domain::IPV4, Type::DGRAM, None).expect("a UDP socket"),
+            name: name.to_string(),
+            ifindex: 0,
+            vnet: false,
+            tx: TxStats::default(),
+        }
+    }
+
+    /// A socket whose sends can be read back: one end of a Unix datagram
+    /// pair (each message one datagram, its iovecs joined: the vnet
+    /// header, then the frame), non-blocking, its send buffer small enough
+    /// that a 200 KB frame is refused with `EMSGSIZE`; the other end.
+    pub(crate) fn for_tests_pair(vnet: bool) -> (Self, std::os::unix::net::UnixDatagram) {
+        let (a, b) = std::os::unix::net::UnixDatagram::pair().expect("a socket pair");
+        let sock = Socket::from(std::os::fd::OwnedFd::from(a));
+        sock.set_nonblocking(true).expect("non-blocking");
+        // The kernel doubles it; a datagram longer than it is refused.
+        sock.set_send_buffer_size(64 << 10).expect("a send buffer");
+        b.set_nonblocking(true).expect("non-blocking");
+        let s = PacketSocket {
+            sock,
+            name: "pair0".to_string(),
+            ifindex: 0,
+            vnet,
+            tx: TxStats::default(),
+        };
+        (s, b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rampart_dataplane::counters::TxDrop;
+
+    use super::*;
+    use crate::io::PacketIo;
+
+    /// A frame too large for the pair's send buffer: refused.
+    const REFUSED_BYTES: usize = 200_000;
+
+    /// What the pair's other end received, datagram by datagram.
+    fn received(peer: &std::os::unix::net::UnixDatagram) -> Vec<Vec<u8>> {
+        let mut got = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        while let Ok(n) = peer.recv(&mut buf) {
+            got.push(buf[..n].to_vec());
+        }
+        got
+    }
+
+    /// Three frames, each with its own header; the middle one refused.
+    fn frames() -> Vec<(Vec<u8>, [u8; VNET_HDR_BYTES])> {
+        (0u8..4)
+            .map(|i| {
+                let len = if i == 1 {
+                    REFUSED_BYTES
+                } else {
+                    60 + usize::from(i)
+                };
+                let mut hdr = [0u8; VNET_HDR_BYTES];
+                hdr[0] = 1;
+                hdr[6] = 30 + i;
+                (vec![0xa0 + i; len], hdr)
+            })
+            .collect()
+    }
+
+    /// A header then its frame, as a vnet socket sends them.
+    fn on_wire(f: &(Vec<u8>, [u8; VNET_HDR_BYTES])) -> Vec<u8> {
+        [f.1.as_slice(), f.0.as_slice()].concat()
+    }
+
+    #[test]
+    fn a_frame_after_a_refused_one_leaves_with_its_own_header() {
+        // The forward path: frame i and header i of one batch.
+        let (mut s, peer) = PacketSocket::for_tests_pair(true);
+        let f = frames();
+        let sent = s.send_all(f.len(), |i| (&f[i].1, f[i].0.as_slice()));
+        assert_eq!(sent, 3);
+        assert_eq!(
+            received(&peer),
+            vec![on_wire(&f[0]), on_wire(&f[2]), on_wire(&f[3])]
+        );
+        let st = s.tx_stats();
+        assert_eq!(st.drops[TxDrop::TooBig as usize], 1);
+        assert_eq!(st.dropped(), 1, "the refused frame, counted once");
+    }
+
+    #[test]
+    fn released_frames_are_sent_and_counted_as_forwarded_ones() {
+        // The held frames a peer's event releases: PacketIo::send_frames_with.
+        let (s, peer) = PacketSocket::for_tests_pair(true);
+        let mut io = PacketIo::Mmsg(s, Box::default());
+        let f = frames();
+        assert_eq!(io.send_frames_with(&f), 3);
+        assert_eq!(
+            received(&peer),
+            vec![on_wire(&f[0]), on_wire(&f[2]), on_wire(&f[3])]
+        );
+        assert_eq!(io.tx_stats().drops[TxDrop::TooBig as usize], 1);
+        assert_eq!(io.tx_stats().dropped(), 1);
+        // Without a vnet header only the frames leave.
+        let (s, peer) = PacketSocket::for_tests_pair(false);
+        let mut io = PacketIo::Mmsg(s, Box::default());
+        assert_eq!(io.send_frames_with(&f), 3);
+        assert_eq!(
+            received(&peer),
+            vec![f[0].0.clone(), f[2].0.clone(), f[3].0.clone()]
+        );
+    }
+}
+
 /// The kernel's receive counters of one socket since the last read.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KernelStats {
@@ -476,6 +710,9 @@ fn auxdata(h: &libc::msghdr) -> Option<libc::tpacket_auxdata> {
 struct Slot {
     start: usize,
     end: usize,
+    /// Its length as the kernel gave it (the skb's: without the stripped
+    /// VLAN tag or the vnet header).
+    wire: usize,
     meta: PacketMeta,
     truncated: bool,
 }
@@ -518,6 +755,12 @@ impl RxBatch {
     /// Whether the last batch was empty.
     pub fn is_empty(&self) -> bool {
         self.count == 0
+    }
+
+    /// The length the kernel gave frame `i` of the last batch (without a
+    /// VLAN tag put back): a ring slot's `tp_len` for the same frame.
+    pub fn wire_len(&self, i: usize) -> usize {
+        self.slots[i].wire
     }
 
     /// Frame `i` of the last batch, read-only.

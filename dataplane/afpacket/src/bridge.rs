@@ -7,6 +7,11 @@
 //! to [`Bridge::with_busy_poll`]'s bound after the last frame (a ring is
 //! read with no syscall at all), yielding the core between looks, then
 //! sleeps in poll(2): a quiet node does not spin.
+//!
+//! An interface that goes down, or is deleted, is an event of its link
+//! ([`crate::link`]), not an error of the bridge: the bridge counts it,
+//! logs each change once and carries on (docs/io.md §8). Only an error
+//! that says the node itself is broken (a bad descriptor) stops it.
 // The I/O shell reads the clock and feeds it to the engine as `now`.
 #![allow(clippy::disallowed_methods)]
 
@@ -15,7 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rampart_dataplane::BatchFrame;
-use rampart_dataplane::counters::BridgeCounters;
+use rampart_dataplane::counters::{BridgeCounters, TxDrop};
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::engine::{Effect, Engine, PREFETCH_BATCH, SWEEP_INTERVAL};
 use rampart_dataplane::packet::{Offload, PacketMeta, complete_checksum};
@@ -24,7 +29,9 @@ use rampart_dataplane::verdict::{IfaceId, Verdict};
 
 use crate::afpacket::VNET_HDR_BYTES;
 use crate::io::PacketIo;
+use crate::link::{Link, LinkChange, LinkState, recv_error_is_event};
 use crate::ring::{IoMode, RingCounters};
+use crate::tx::TxStats;
 use crate::vnet;
 
 /// How long the bridge sleeps in `poll` when no frame is waiting.
@@ -68,6 +75,8 @@ pub struct Bridge {
     pub engine: Engine,
     /// I/O counters (the rings' and the kernel's refreshed every sweep).
     pub counters: BridgeCounters,
+    /// The two interfaces' links, by `IfaceId`.
+    links: [Link; 2],
     /// The frames of a batch the engine forwarded: their indices, and the
     /// vnet header each leaves with.
     out: Vec<(usize, [u8; VNET_HDR_BYTES])>,
@@ -100,8 +109,13 @@ impl std::fmt::Debug for Bridge {
 impl Bridge {
     /// A bridge between `inside` (IfaceId 0) and `outside` (IfaceId 1).
     pub fn new(inside: impl Into<PacketIo>, outside: impl Into<PacketIo>, engine: Engine) -> Self {
+        let sockets: [PacketIo; 2] = [inside.into(), outside.into()];
         Bridge {
-            sockets: [inside.into(), outside.into()],
+            links: [
+                Link::new(sockets[0].ifindex()),
+                Link::new(sockets[1].ifindex()),
+            ],
+            sockets,
             engine,
             counters: BridgeCounters::default(),
             out: Vec::with_capacity(1024),
@@ -162,10 +176,82 @@ impl Bridge {
         c.ring_bad_slots = sum(RingCounters::bad_blocks_total);
         c.ring_bad_frames = sum(|r| r.bad_block_frames);
         c.ring_no_vlan_room = sum(|r| r.no_vlan_room);
-        c.ring_tx_full = sum(|r| r.tx_ring_full);
         c.ring_tx_spilled = sum(|r| r.tx_spilled);
         c.ring_rx_copied = sum(|r| r.copied);
         c.ring_copy_missing = sum(|r| r.copy_missing);
+        c.ring_copy_stale = sum(|r| r.copy_stale);
+        let mut tx = TxStats::default();
+        for s in sockets {
+            tx.add(&s.tx_stats());
+        }
+        // The sockets count every reason but the bridge's own.
+        let own = TxDrop::NoEgress as usize;
+        for (i, (d, t)) in c.send_drops.iter_mut().zip(tx.drops).enumerate() {
+            if i != own {
+                *d = t;
+            }
+        }
+        c.send_failed = c.send_drops.iter().fold(0u64, |a, b| a.saturating_add(*b));
+        c.tx_kick_errors = tx.kick_errors;
+        c.tx_stalled_kicks = tx.stalled_kicks;
+        c.links = [self.links[0].counts(), self.links[1].counts()];
+    }
+
+    /// Where interface `side`'s link is, as this bridge sees it.
+    pub fn link_state(&self, side: usize) -> LinkState {
+        self.links[side].state()
+    }
+
+    /// Interface `side`'s sockets reported `errno`: move its link.
+    fn link_errno(&mut self, side: usize, errno: i32) {
+        let change = self.links[side].on_errno(errno);
+        self.link_changed(side, change);
+    }
+
+    /// Take the link events the sockets met while sending (and reading
+    /// the copy path).
+    fn take_link_events(&mut self) {
+        for side in 0..2 {
+            if let Some(errno) = self.sockets[side].take_link_errno() {
+                self.link_errno(side, errno);
+            }
+        }
+    }
+
+    /// Look at both interfaces (every table sweep).
+    fn probe_links(&mut self) {
+        for side in 0..2 {
+            let p = self.sockets[side].probe();
+            let change = self.links[side].on_probe(p);
+            self.link_changed(side, change);
+        }
+    }
+
+    /// Log a change of `side`'s link once, and tell its transmit ring.
+    fn link_changed(&mut self, side: usize, change: Option<LinkChange>) {
+        let Some(change) = change else { return };
+        let down = self.links[side].state() != LinkState::Up;
+        self.sockets[side].set_link_down(down);
+        self.counters.links[side] = self.links[side].counts();
+        let name = self.sockets[side].name();
+        match change {
+            LinkChange::Down(errno) => {
+                let why = errno.map_or_else(
+                    || "not running".to_string(),
+                    |e| io::Error::from_raw_os_error(e).to_string(),
+                );
+                tracing::warn!(
+                    "{name}: link down ({why}): frames for it are dropped and counted                      (link_down); forwarding resumes when it is up"
+                );
+            }
+            LinkChange::Up => tracing::info!("{name}: link up"),
+            LinkChange::Gone => tracing::error!(
+                "{name}: interface deleted: nothing is forwarded through it; the node keeps                  running (connections, cluster, operators); restart it once the interface                  exists again to bind the new one"
+            ),
+            LinkChange::Recreated(index) => tracing::error!(
+                "{name}: an interface of this name exists again (ifindex {index}), but the                  sockets are bound to the deleted one: restart the node to forward through it"
+            ),
+        }
     }
 
     /// The engine's clock as the bridge feeds it.
@@ -195,7 +281,10 @@ impl Bridge {
             for side in 0..2 {
                 match self.pump(side) {
                     Ok(n) => moved += n,
-                    Err(e) => return Err(e),
+                    Err(e) => {
+                        self.refresh_io_counters();
+                        return Err(e);
+                    }
                 }
             }
             let now = self.now();
@@ -204,6 +293,7 @@ impl Bridge {
             }
             if now >= next_sweep {
                 self.engine.expire(now);
+                self.probe_links();
                 self.refresh_io_counters();
                 next_sweep = now + SWEEP_INTERVAL;
             } else if self.engine.sync_timeout().is_some_and(|t| now >= t) {
@@ -220,6 +310,7 @@ impl Bridge {
             for s in &mut self.sockets {
                 s.kick();
             }
+            self.take_link_events();
             if moved > 0 {
                 last_moved = Some(std::time::Instant::now());
                 continue;
@@ -246,12 +337,32 @@ impl Bridge {
         result
     }
 
-    /// One batch from interface `side` through the engine and out.
+    /// One batch from interface `side` through the engine and out. A
+    /// receive error that is a link event moves the link and is no error;
+    /// any other stops the bridge.
     fn pump(&mut self, side: usize) -> io::Result<usize> {
-        let n = self.sockets[side].recv()?;
+        let n = match self.sockets[side].recv() {
+            Ok(n) => n,
+            Err(e) => {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                if recv_error_is_event(errno) {
+                    self.link_errno(side, errno);
+                    return Ok(0);
+                }
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{}: receive failed: {e} (not a link event: the worker stops)",
+                        self.sockets[side].name()
+                    ),
+                ));
+            }
+        };
         if n == 0 {
             return Ok(0);
         }
+        let change = self.links[side].on_traffic();
+        self.link_changed(side, change);
         let now = self.now();
         let [a, b] = &mut self.sockets;
         let (rx, tx) = if side == 0 { (a, b) } else { (b, a) };
@@ -268,12 +379,9 @@ impl Bridge {
             &mut self.counters,
             &mut self.out,
         );
+        // A frame not sent is counted by the socket, with its reason.
         if !self.out.is_empty() {
-            let sent = tx.forward(rx, &self.out);
-            self.counters.send_failed = self
-                .counters
-                .send_failed
-                .saturating_add((self.out.len() - sent) as u64);
+            tx.forward(rx, &self.out);
         }
         rx.done();
         Ok(n)
@@ -285,11 +393,9 @@ impl Bridge {
             if frames.is_empty() {
                 continue;
             }
-            let sent = socket.send_frames_with(frames);
-            self.counters.send_failed = self
-                .counters
-                .send_failed
-                .saturating_add((frames.len() - sent) as u64);
+            // Each with its own vnet header; a frame not sent is counted
+            // by the socket, with its reason.
+            socket.send_frames_with(frames);
             frames.clear();
         }
     }
@@ -327,7 +433,7 @@ impl Bridge {
                         self.send_emitted();
                     }
                 }
-                _ => self.counters.send_failed = self.counters.send_failed.saturating_add(1),
+                _ => self.counters.count_send_drop(TxDrop::NoEgress),
             }
         }
         // Frames released together (a held exchange freed by one peer
@@ -346,8 +452,11 @@ impl Bridge {
         }
     }
 
-    /// Sleep until either socket (or the cluster) is readable, or `timeout`.
-    fn wait(&self, timeout: Duration) {
+    /// Sleep until either socket (or the cluster) is readable, or
+    /// `timeout`. A socket reported in error (`POLLERR`: its interface
+    /// went down or was deleted) has its error read and cleared, so that
+    /// the next poll sleeps again instead of returning at once for good.
+    fn wait(&mut self, timeout: Duration) {
         let wake = self.port.as_ref().and_then(|p| p.wake_fd()).unwrap_or(-1);
         let mut fds = [
             libc::pollfd {
@@ -370,6 +479,13 @@ impl Bridge {
         let ms = timeout.as_millis().clamp(1, 1000) as libc::c_int;
         // SAFETY: fds is a valid array of three pollfd for the call.
         unsafe { libc::poll(fds.as_mut_ptr(), 3, ms) };
+        for (side, fd) in fds.iter().take(2).enumerate() {
+            if fd.revents & libc::POLLERR != 0
+                && let Some(errno) = self.sockets[side].take_socket_error()
+            {
+                self.link_errno(side, errno);
+            }
+        }
         // Clear the wake-up only here, not on every batch: whatever woke
         // us is served by the next exchange, and something queued during
         // that exchange leaves the descriptor readable for the next poll.
@@ -456,7 +572,7 @@ fn decide(
         };
         // A two-interface bridge forwards to the other interface only.
         if usize::from(egress.0) == side {
-            counters.send_failed = counters.send_failed.saturating_add(1);
+            counters.count_send_drop(TxDrop::NoEgress);
             continue;
         }
         out.push((i, egress_header(f.frame, &f.offload, vnet, counters)));

@@ -33,10 +33,12 @@ use rampart_dataplane::packet::PacketMeta;
 use crate::afpacket::{
     KernelStats, PacketSocket, RX_BATCH_FRAMES, RxBatch, VNET_HDR_BYTES, open_error, setsockopt_int,
 };
+use crate::link::{Probe, recv_error_is_event};
 use crate::ring::{
     BadBlock, FrameHdr, IoMode, Mapping, RingCounters, RingSlot, RingSocket, RingVersion,
     prepare_counted, read_u16, read_u32, ring_version, set_ring, socket_accessors,
 };
+use crate::tx::TxStats;
 
 /// Bytes per receive slot: its `tpacket2_hdr`, the room the kernel leaves
 /// up to the frame (with a vnet header 76 bytes in all), and a full-size
@@ -50,6 +52,10 @@ pub const RING_BYTES: u32 = 32 << 20;
 const BLOCK_BYTES: u32 = 64 << 10;
 /// Most slots taken in one batch (they go back to the kernel together).
 pub const MAX_BATCH_SLOTS: usize = 256;
+/// Most whole frames remembered as left on the socket's queue by failed
+/// reads (read and thrown away before the next batch's): more than the
+/// queue's budget holds of 64 KiB frames is never true.
+pub const MAX_COPY_DEBT: usize = 1024;
 
 /// `sizeof(struct tpacket2_hdr)`.
 pub const SLOT_HDR_BYTES: usize = 32;
@@ -125,6 +131,13 @@ pub struct FrameRingSocket {
     frames: Vec<Frame>,
     /// Frames larger than a slot, read from the socket's queue.
     copies: Box<RxBatch>,
+    /// Whole frames still on the queue whose slots went back without
+    /// them (a read failed): the queue's first ones, in ring order.
+    copy_debt: usize,
+    /// The errno of the last link event a read of the queue met, taken
+    /// by the bridge (the failed read consumed the socket's error, so
+    /// poll(2) will not report it).
+    link_errno: Option<i32>,
     /// The transmit ring's socket (`None`: refused; `sendmmsg`).
     tx: Option<Box<RingSocket>>,
     /// What this socket counted.
@@ -173,6 +186,8 @@ impl FrameRingSocket {
             held: 0,
             frames: Vec::with_capacity(MAX_BATCH_SLOTS),
             copies: Box::default(),
+            copy_debt: 0,
+            link_errno: None,
             counters: RingCounters::default(),
         })
     }
@@ -187,10 +202,87 @@ impl FrameRingSocket {
     pub fn counters(&self) -> RingCounters {
         let mut c = self.counters;
         if let Some(t) = &self.tx {
-            c.tx_ring_full = c.tx_ring_full.saturating_add(t.counters.tx_ring_full);
             c.tx_spilled = c.tx_spilled.saturating_add(t.counters.tx_spilled);
         }
         c
+    }
+
+    /// What it could not send (transmit ring, or `sendmmsg`), by reason.
+    pub fn tx_stats(&self) -> TxStats {
+        let mut t = self.sock.tx_stats();
+        if let Some(r) = &self.tx {
+            t.add(&r.tx_stats());
+        }
+        t
+    }
+
+    /// The errno of the last link event a read or a send met, taken.
+    pub fn take_link_errno(&mut self) -> Option<i32> {
+        let tx = self.tx.as_mut().and_then(|t| t.take_link_errno());
+        let sock = self.sock.take_link_errno();
+        self.link_errno.take().or(tx).or(sock)
+    }
+
+    /// Look at the interface (and refresh the transmit ring's MTU).
+    pub fn probe(&mut self) -> Probe {
+        match &mut self.tx {
+            Some(t) => t.probe(),
+            None => self.sock.probe(),
+        }
+    }
+
+    /// Tell the transmit ring whether the bridge sees the link down.
+    pub fn set_link_down(&mut self, down: bool) {
+        if let Some(t) = &mut self.tx {
+            t.set_link_down(down);
+        }
+    }
+
+    /// Read the socket's queue into `copies`, at most `max` frames; after
+    /// an error (which clears the socket's error), once more. `None`: both
+    /// failed (the errno is kept for the bridge).
+    fn recv_copies(&mut self, max: usize) -> Option<usize> {
+        for _ in 0..2 {
+            match self.sock.recv_batch_max(&mut self.copies, max) {
+                Ok(n) => return Some(n),
+                Err(e) => {
+                    let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                    if recv_error_is_event(errno) {
+                        self.link_errno = Some(errno);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Read the whole frames of this batch's `want` copy slots: first
+    /// throw away those left on the queue by failed reads (they are its
+    /// first, in ring order), then read `want`; returns how many were
+    /// read. When a read fails, this batch's frames stay on the queue and
+    /// are remembered to be thrown away next time.
+    fn read_copies(&mut self, want: usize) -> usize {
+        while self.copy_debt > 0 {
+            match self.recv_copies(self.copy_debt.min(RX_BATCH_FRAMES)) {
+                // The queue is empty: nothing stale is left on it.
+                Some(0) => self.copy_debt = 0,
+                Some(k) => {
+                    self.copy_debt -= k.min(self.copy_debt);
+                    self.counters.copy_stale = self.counters.copy_stale.saturating_add(k as u64);
+                }
+                None => {
+                    self.copy_debt = (self.copy_debt + want).min(MAX_COPY_DEBT);
+                    return 0;
+                }
+            }
+        }
+        match self.recv_copies(want) {
+            Some(k) => k,
+            None => {
+                self.copy_debt = want.min(MAX_COPY_DEBT);
+                0
+            }
+        }
     }
 
     socket_accessors!();
@@ -240,16 +332,9 @@ impl FrameRingSocket {
         self.held = held;
         self.next = (from + held) % self.slot_count;
         self.counters.slots = self.counters.slots.saturating_add(held as u64);
-        // The kernel queued each whole frame before it marked its slot, in
-        // ring order.
-        let got = if copies > 0 {
-            self.sock
-                .recv_batch_max(&mut self.copies, copies)
-                .unwrap_or(0)
-        } else {
-            0
-        };
         let vnet = self.vnet_hdr();
+        // The wire length of each copy slot, in ring order.
+        let mut copy_lens = [0usize; RX_BATCH_FRAMES];
         let mut copy = 0;
         for k in 0..held {
             let at = self.slot_at((from + k) % self.slot_count);
@@ -262,13 +347,10 @@ impl FrameRingSocket {
             };
             let status = read_u32(slot, S_STATUS).unwrap_or(0);
             if status & TP_STATUS_COPY != 0 {
-                if copy < got {
-                    self.frames.push(Frame::Copy(copy));
-                    copy += 1;
-                    self.counters.copied = self.counters.copied.saturating_add(1);
-                } else {
-                    self.counters.copy_missing = self.counters.copy_missing.saturating_add(1);
-                }
+                // Pass 1 counted at most RX_BATCH_FRAMES copy slots.
+                copy_lens[copy] = read_u32(slot, S_LEN).unwrap_or(0) as usize;
+                self.frames.push(Frame::Copy(copy));
+                copy += 1;
                 continue;
             }
             match parse_slot(slot, vnet) {
@@ -282,12 +364,46 @@ impl FrameRingSocket {
                 Err(reason) => self.counters.count_bad(reason, 1),
             }
         }
+        if copy > 0 {
+            self.pair_copies(&copy_lens[..copy]);
+        }
         // Nothing to judge: give the slots back now, not after the next
         // sleep.
         if self.frames.is_empty() {
             self.release();
         }
         self.frames.len()
+    }
+
+    /// Read the whole frames of the batch's copy slots (`lens`: their
+    /// wire lengths, in ring order) and put each in its slot's place
+    /// ([`pair_copies`]); a slot without its frame leaves the batch.
+    fn pair_copies(&mut self, lens: &[usize]) {
+        // The kernel queued each whole frame before it marked its slot, in
+        // ring order.
+        let got = self.read_copies(lens.len());
+        let mut read = [0usize; RX_BATCH_FRAMES];
+        for (j, r) in read.iter_mut().enumerate().take(got) {
+            *r = self.copies.wire_len(j);
+        }
+        let mut pairs = [None; RX_BATCH_FRAMES];
+        let stale = pair_copies(lens, &read[..got], &mut pairs);
+        let c = &mut self.counters;
+        c.copy_stale = c.copy_stale.saturating_add(stale as u64);
+        self.frames.retain_mut(|f| match f {
+            Frame::Slot(_) => true,
+            Frame::Copy(k) => match pairs[*k] {
+                Some(j) => {
+                    *k = j;
+                    c.copied = c.copied.saturating_add(1);
+                    true
+                }
+                None => {
+                    c.copy_missing = c.copy_missing.saturating_add(1);
+                    false
+                }
+            },
+        });
     }
 
     /// Give the slots of the batch back to the kernel, in ring order.
@@ -328,8 +444,9 @@ impl FrameRingSocket {
         let base = self.map.ptr;
         let slot_bytes = self.slot_bytes;
         let copied = self.copies.len();
-        // Copies appear in the batch in the order they were read.
-        let mut copies = self.copies.frames_mut(copied);
+        // Copies appear in the batch in the order they were read, some
+        // (stale ones) skipped.
+        let mut copies = self.copies.frames_mut(copied).enumerate();
         self.frames.iter().take(n).map(move |f| match *f {
             Frame::Slot(s) => {
                 debug_assert!(s.start <= s.end && s.end - s.start <= slot_bytes);
@@ -346,11 +463,16 @@ impl FrameRingSocket {
                 };
                 (bytes, s.meta, s.truncated)
             }
-            // recv pushes at most `copied` copies: a missing one cannot
-            // happen, but would come back empty and truncated (dropped).
-            Frame::Copy(_) => copies
-                .next()
-                .unwrap_or_else(|| (<&mut [u8]>::default(), PacketMeta::default(), true)),
+            // recv pairs each copy slot with a distinct read frame, in
+            // increasing order: a missing one cannot happen, but would
+            // come back empty and truncated (dropped).
+            Frame::Copy(j) => loop {
+                match copies.next() {
+                    Some((k, f)) if k == j => break f,
+                    Some((k, _)) if k < j => continue,
+                    _ => break (<&mut [u8]>::default(), PacketMeta::default(), true),
+                }
+            },
         })
     }
 
@@ -389,6 +511,34 @@ impl FrameRingSocket {
             t.kick();
         }
     }
+}
+
+/// Pair the copy slots of a batch (`slot_lens`: their `tp_len`, in ring
+/// order) with the whole frames read from the socket's queue
+/// (`frame_lens`: their lengths, in queue order). The queue holds the
+/// slots' frames in ring order, so each slot takes the next read frame of
+/// its length; frames passed over on the way (left by a slot given back
+/// without its frame) are stale. A slot with no such frame gets `None`
+/// and takes nothing. `pairs[k]` is slot `k`'s frame; returns how many
+/// read frames no slot took (thrown away).
+pub(crate) fn pair_copies(
+    slot_lens: &[usize],
+    frame_lens: &[usize],
+    pairs: &mut [Option<usize>],
+) -> usize {
+    let mut next = 0;
+    let mut taken = 0;
+    for (k, len) in slot_lens.iter().enumerate() {
+        pairs[k] = frame_lens[next..]
+            .iter()
+            .position(|l| l == len)
+            .map(|at| next + at);
+        if let Some(j) = pairs[k] {
+            next = j + 1;
+            taken += 1;
+        }
+    }
+    frame_lens.len() - taken
 }
 
 impl Drop for FrameRingSocket {
@@ -503,7 +653,55 @@ mod tests {
         assert_eq!(s, before);
     }
 
+    /// `pair_copies` as a list: each slot's frame, and the stale count.
+    fn paired(slots: &[usize], frames: &[usize]) -> (Vec<Option<usize>>, usize) {
+        let mut pairs = [None; RX_BATCH_FRAMES];
+        let stale = pair_copies(slots, frames, &mut pairs);
+        (pairs[..slots.len()].to_vec(), stale)
+    }
+
+    #[test]
+    fn copied_frames_go_to_their_slots_in_order() {
+        assert_eq!(
+            paired(&[9000, 65_000], &[9000, 65_000]),
+            (vec![Some(0), Some(1)], 0)
+        );
+    }
+
+    #[test]
+    fn a_frame_left_on_the_queue_by_a_failed_read_is_not_given_to_the_next_slot() {
+        // The last batch's read failed: its 30,000-byte frame is still
+        // first on the queue. Paired in order, every copy slot would get
+        // the frame of the slot before it from then on.
+        assert_eq!(
+            paired(&[9000, 65_000], &[30_000, 9000, 65_000]),
+            (vec![Some(1), Some(2)], 1)
+        );
+        // A slot whose frame is not there takes no other one.
+        assert_eq!(
+            paired(&[9000, 4000, 65_000], &[9000, 65_000]),
+            (vec![Some(0), None, Some(1)], 0)
+        );
+        assert_eq!(paired(&[9000], &[]), (vec![None], 0));
+    }
+
     proptest::proptest! {
+        #[test]
+        fn pairing_keeps_order_and_accounts_for_every_frame(
+            slots in proptest::collection::vec(1usize..4, 0..RX_BATCH_FRAMES),
+            frames in proptest::collection::vec(1usize..4, 0..RX_BATCH_FRAMES),
+        ) {
+            let (pairs, stale) = paired(&slots, &frames);
+            let taken: Vec<usize> = pairs.iter().flatten().copied().collect();
+            proptest::prop_assert!(taken.windows(2).all(|w| w[0] < w[1]));
+            proptest::prop_assert_eq!(taken.len() + stale, frames.len());
+            for (k, p) in pairs.iter().enumerate() {
+                if let Some(j) = p {
+                    proptest::prop_assert_eq!(frames[*j], slots[k]);
+                }
+            }
+        }
+
         #[test]
         fn any_slot_bytes_parse_without_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..2100), vnet: bool) {
             let mut b = bytes;

@@ -10,7 +10,9 @@ use rampart_dataplane::packet::PacketMeta;
 
 use crate::afpacket::{KernelStats, PacketSocket, RxBatch, VNET_HDR_BYTES};
 use crate::frame_ring::FrameRingSocket;
+use crate::link::Probe;
 use crate::ring::{IoMode, RingCounters, RingSocket};
+use crate::tx::TxStats;
 
 /// Which back end to ask for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -124,6 +126,63 @@ impl PacketIo {
             PacketIo::Mmsg(s, _) => s.fd(),
             PacketIo::Ring(r) => r.fd(),
             PacketIo::BlockRing(r) => r.fd(),
+        }
+    }
+
+    /// The index of the interface the socket was bound to.
+    pub fn ifindex(&self) -> u32 {
+        self.socket().ifindex()
+    }
+
+    /// The receiving socket (its descriptor is the one polled).
+    fn socket(&self) -> &PacketSocket {
+        match self {
+            PacketIo::Mmsg(s, _) => s,
+            PacketIo::Ring(r) => r.socket(),
+            PacketIo::BlockRing(r) => r.socket(),
+        }
+    }
+
+    /// What it could not send, by reason (all its sockets).
+    pub fn tx_stats(&self) -> TxStats {
+        match self {
+            PacketIo::Mmsg(s, _) => s.tx_stats(),
+            PacketIo::Ring(r) => r.tx_stats(),
+            PacketIo::BlockRing(r) => r.tx_stats(),
+        }
+    }
+
+    /// The errno of the last link event a send, a kick or a read of the
+    /// copy path met, taken.
+    pub fn take_link_errno(&mut self) -> Option<i32> {
+        match self {
+            PacketIo::Mmsg(s, _) => s.take_link_errno(),
+            PacketIo::Ring(r) => r.take_link_errno(),
+            PacketIo::BlockRing(r) => r.take_link_errno(),
+        }
+    }
+
+    /// Read and clear the polled socket's pending error (`SO_ERROR`).
+    pub fn take_socket_error(&self) -> Option<i32> {
+        self.socket().take_socket_error()
+    }
+
+    /// Look at the interface: its name's index now and whether it runs
+    /// (a ring's transmit side reads its MTU again).
+    pub fn probe(&mut self) -> Probe {
+        match self {
+            PacketIo::Mmsg(s, _) => s.probe(),
+            PacketIo::Ring(r) => r.probe(),
+            PacketIo::BlockRing(r) => r.probe(),
+        }
+    }
+
+    /// Tell a transmit ring whether the bridge sees the link down.
+    pub fn set_link_down(&mut self, down: bool) {
+        match self {
+            PacketIo::Mmsg(..) => {}
+            PacketIo::Ring(r) => r.set_link_down(down),
+            PacketIo::BlockRing(r) => r.set_link_down(down),
         }
     }
 

@@ -8,6 +8,9 @@
 //! - [`ring`]: AF_PACKET sockets with a `TPACKET_V3` receive ring and a
 //!   transmit ring (`io = "block-ring"`).
 //! - [`io`]: any back end behind one type, as the bridge uses it.
+//! - [`link`]: a data interface's link (up, down, gone) as the bridge
+//!   sees it from its sockets' errors.
+//! - [`tx`]: what becomes of frames on their way out, counted by reason.
 //! - [`fanout`]: the symmetric flow hash, in the kernel's fanout program
 //!   and in Rust, so both agree on which worker owns a flow.
 //! - [`bridge`]: one thread moving frames between two interfaces through
@@ -26,6 +29,10 @@ pub mod frame_ring;
 #[cfg(target_os = "linux")]
 pub mod io;
 #[cfg(target_os = "linux")]
+pub mod link;
+#[cfg(target_os = "linux")]
 pub mod ring;
+#[cfg(target_os = "linux")]
+pub mod tx;
 #[cfg(target_os = "linux")]
 pub mod vnet;

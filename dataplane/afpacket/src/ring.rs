@@ -36,9 +36,12 @@ use std::io;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use rampart_dataplane::counters::TxDrop;
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 
 use crate::afpacket::{KernelStats, PacketSocket, VNET_HDR_BYTES, open_error, setsockopt_int};
+use crate::link::{ErrnoClass, Probe, classify};
+use crate::tx::{TxStats, refused_for_size};
 use crate::vnet;
 
 /// Bytes of a receive ring (32 MiB, as the `recvmmsg` socket's buffer).
@@ -68,6 +71,15 @@ const TX_BLOCK_BYTES: u32 = 64 << 10;
 /// only when the kernel frees the frame, which on a veth can be when the
 /// receiving socket has read it: the ring must cover a TCP window.
 pub const TX_BLOCKS: u32 = 256;
+/// Kicks in a row after which the oldest queued transmit slot was still
+/// not taken before the ring counts as stalled. A stalled ring whose link
+/// is down (a kick failed with `ENETDOWN`/`ENXIO`, or the bridge found the
+/// interface down) counts new frames as `link_down` rather than queuing
+/// them behind the refused one, so that what leaves when the device takes
+/// frames again is at most what was queued before it stopped. A stall
+/// with the link up (the receiver is slow) queues on until the ring is
+/// full, as before.
+pub const TX_STALL_KICKS: u32 = 8;
 
 /// `sizeof(struct tpacket_block_desc)`.
 const BLOCK_DESC_BYTES: usize = 48;
@@ -371,10 +383,9 @@ pub struct RingCounters {
     pub bad_block_frames: u64,
     /// Frames dropped: no room before them for their VLAN tag.
     pub no_vlan_room: u64,
-    /// Frames not sent: every transmit slot was still in the kernel.
-    pub tx_ring_full: u64,
     /// Frames larger than a transmit slot, sent through the companion
-    /// socket.
+    /// socket (one it could not send is counted by reason in the
+    /// socket's [`TxStats`], not here).
     pub tx_spilled: u64,
     /// Per-frame ring: receive slots handled.
     pub slots: u64,
@@ -384,6 +395,10 @@ pub struct RingCounters {
     /// Per-frame ring: slots marked `TP_STATUS_COPY` whose whole frame
     /// was not in the socket's queue (dropped).
     pub copy_missing: u64,
+    /// Per-frame ring: whole frames read from the queue and thrown away
+    /// (their slots went back without them after a failed read, or their
+    /// length was not their slot's).
+    pub copy_stale: u64,
 }
 
 impl RingCounters {
@@ -483,6 +498,11 @@ macro_rules! socket_accessors {
             self.sock.vnet_hdr()
         }
 
+        /// The receiving socket.
+        pub fn socket(&self) -> &PacketSocket {
+            &self.sock
+        }
+
         /// Read and reset the kernel's receive counters.
         pub fn take_kernel_stats(&self) -> io::Result<KernelStats> {
             self.sock.take_kernel_stats()
@@ -536,6 +556,28 @@ impl Mapping {
         })
     }
 
+    /// Anonymous memory of `len` bytes in place of a socket's rings, for
+    /// tests of the code that reads and writes them.
+    #[cfg(test)]
+    pub(crate) fn anonymous(len: usize) -> Mapping {
+        // SAFETY: a fresh private anonymous mapping; checked before use.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(ptr, libc::MAP_FAILED, "mmap");
+        Mapping {
+            ptr: NonNull::new(ptr.cast()).expect("mmap does not return NULL on success"),
+            len,
+        }
+    }
+
     /// The `tp_status` word at offset `at`: a block or slot header.
     pub(crate) fn status_at(&self, at: usize) -> &AtomicU32 {
         debug_assert!(at + 4 <= self.len && at.is_multiple_of(4));
@@ -553,8 +595,11 @@ struct TxRing {
     base: usize,
     slots: usize,
     head: usize,
-    /// Frames marked for sending since the last kick.
+    /// Frames marked for sending that the kernel has not taken yet (the
+    /// slots before `head`, their status still `TP_STATUS_SEND_REQUEST`).
     pending: usize,
+    /// Kicks in a row after which the oldest of them was not taken.
+    stalled: u32,
 }
 
 impl TxRing {
@@ -579,7 +624,35 @@ impl TxRing {
             slots: (TX_BLOCKS * (TX_BLOCK_BYTES / TX_FRAME_BYTES)) as usize,
             head: 0,
             pending: 0,
+            stalled: 0,
         }
+    }
+
+    /// After a kick, with `status(i)` the status word of slot `i`: the
+    /// kernel takes queued slots in order, so the ones it took are those
+    /// from the oldest pending one up to the first still
+    /// `TP_STATUS_SEND_REQUEST` (a slot the device refused is re-armed as
+    /// such and the kernel's head stays on it). They are no longer
+    /// pending; returns how many.
+    fn settle(&mut self, status: impl Fn(usize) -> u32) -> usize {
+        let first = (self.head + self.slots - self.pending) % self.slots;
+        let mut taken = 0;
+        while taken < self.pending && status((first + taken) % self.slots) != TP_STATUS_SEND_REQUEST
+        {
+            taken += 1;
+        }
+        self.pending -= taken;
+        self.stalled = if self.pending == 0 || taken > 0 {
+            0
+        } else {
+            self.stalled.saturating_add(1)
+        };
+        taken
+    }
+
+    /// Whether the ring stopped moving ([`TX_STALL_KICKS`]).
+    fn is_stalled(&self) -> bool {
+        self.stalled >= TX_STALL_KICKS
     }
 }
 
@@ -606,9 +679,17 @@ pub struct RingSocket {
     /// The block being processed (ours until released).
     held: Option<usize>,
     tx: Option<TxRing>,
+    /// The egress MTU, for the kernel's size rule on transmit-ring frames
+    /// (read at open and at every look, [`Self::probe`]).
+    mtu: Option<u32>,
     slots: Vec<RingSlot>,
     /// What this socket counted.
     pub counters: RingCounters,
+    /// What its transmit ring could not send.
+    tx_stats: TxStats,
+    /// The link is down: a kick said so, or the bridge did
+    /// ([`Self::set_link_down`]); cleared when a kick moves frames.
+    link_down: bool,
 }
 
 impl RingSocket {
@@ -656,6 +737,7 @@ impl RingSocket {
         };
         let tx = tx_ok.then(|| TxRing::at(rx_len));
         Ok(RingSocket {
+            mtu: sock.mtu(),
             sock,
             spill,
             map,
@@ -666,6 +748,8 @@ impl RingSocket {
             tx,
             slots: Vec::with_capacity(1024),
             counters: RingCounters::default(),
+            tx_stats: TxStats::default(),
+            link_down: false,
         })
     }
 
@@ -688,6 +772,7 @@ impl RingSocket {
         // The transmit ring is the only ring, so at offset 0.
         let map = Mapping::new(fd, TxRing::BYTES, ifname)?;
         Ok(RingSocket {
+            mtu: sock.mtu(),
             sock,
             spill: Some(open_spill(ifname, vnet)?),
             map,
@@ -698,6 +783,8 @@ impl RingSocket {
             tx: Some(TxRing::at(0)),
             slots: Vec::new(),
             counters: RingCounters::default(),
+            tx_stats: TxStats::default(),
+            link_down: false,
         })
     }
 
@@ -710,6 +797,36 @@ impl RingSocket {
 
     fn status_of(&self, at: usize) -> &AtomicU32 {
         self.map.status_at(at)
+    }
+
+    /// What this socket could not send (through its transmit ring, its
+    /// spill socket, or `sendmmsg` without a ring), by reason.
+    pub fn tx_stats(&self) -> TxStats {
+        let mut t = self.tx_stats;
+        t.add(&self.sock.tx_stats());
+        if let Some(s) = &self.spill {
+            t.add(&s.tx_stats());
+        }
+        t
+    }
+
+    /// The errno of the last link event a send or kick met, taken.
+    pub fn take_link_errno(&mut self) -> Option<i32> {
+        let spill = self.spill.as_mut().and_then(PacketSocket::take_link_errno);
+        let sock = self.sock.take_link_errno();
+        self.tx_stats.link_errno.take().or(spill).or(sock)
+    }
+
+    /// Tell the transmit ring whether the bridge sees the link down.
+    pub fn set_link_down(&mut self, down: bool) {
+        self.link_down = down;
+    }
+
+    /// Look at the interface ([`PacketSocket::probe`]), and read its MTU
+    /// again for the transmit ring's size rule.
+    pub fn probe(&mut self) -> Probe {
+        self.mtu = self.sock.mtu();
+        self.sock.probe()
     }
 
     /// Take the next block the kernel handed over, if any, and make its
@@ -888,13 +1005,36 @@ impl RingSocket {
         let total = vnet + bytes.len();
         if total > TX_SLOT_ROOM {
             self.kick();
-            self.counters.tx_spilled = self.counters.tx_spilled.saturating_add(1);
-            return self
-                .spill
-                .as_ref()
-                .is_some_and(|s| s.send_all(1, |_| (hdr, bytes)) == 1);
+            // The spill socket counts a frame it could not send.
+            let sent = match &mut self.spill {
+                Some(s) => s.send_all(1, |_| (hdr, bytes)) == 1,
+                None => {
+                    self.tx_stats.drop_frames(TxDrop::Refused, 1);
+                    false
+                }
+            };
+            if sent {
+                self.counters.tx_spilled = self.counters.tx_spilled.saturating_add(1);
+            }
+            return sent;
         }
-        let Some(tx) = &self.tx else { return false };
+        // The kernel skips a frame it finds too long in silence under
+        // PACKET_LOSS: count it here instead. With a vnet header it does
+        // not apply the rule (tpacket_snd).
+        if vnet == 0
+            && let Some(reason) = self.mtu.and_then(|m| refused_for_size(bytes, m))
+        {
+            self.tx_stats.drop_frames(reason, 1);
+            return false;
+        }
+        let Some(tx) = &self.tx else {
+            self.tx_stats.drop_frames(TxDrop::Refused, 1);
+            return false;
+        };
+        if tx.is_stalled() && self.link_down {
+            self.tx_stats.drop_frames(TxDrop::LinkDown, 1);
+            return false;
+        }
         let at = tx.base + tx.head * TX_FRAME_BYTES as usize;
         let mut free = self.status_of(at + H_STATUS).load(Ordering::Acquire) == TP_STATUS_AVAILABLE;
         if !free {
@@ -904,7 +1044,7 @@ impl RingSocket {
             free = self.status_of(at + H_STATUS).load(Ordering::Acquire) == TP_STATUS_AVAILABLE;
         }
         if !free {
-            self.counters.tx_ring_full = self.counters.tx_ring_full.saturating_add(1);
+            self.tx_stats.drop_frames(TxDrop::RingFull, 1);
             return false;
         }
         // SAFETY: the slot is AVAILABLE, so user space's until it is marked
@@ -928,16 +1068,50 @@ impl RingSocket {
     }
 
     /// Ask the kernel to send the queued transmit slots (one syscall for
-    /// all of them; it does not wait for them to leave).
+    /// all of them; it does not wait for them to leave). Slots the kernel
+    /// did not take (the device refused one: it stays queued at the head)
+    /// stay pending and go at a later kick; the bridge kicks every turn.
     pub fn kick(&mut self) {
-        let Some(tx) = &mut self.tx else { return };
+        let fd = self.sock.fd();
+        self.kick_with(|| {
+            // SAFETY: a zero-length send with no buffer only triggers the
+            // transmit ring (packet_mmap, Linux kernel documentation).
+            let r = unsafe { libc::send(fd, std::ptr::null(), 0, libc::MSG_DONTWAIT) };
+            if r < 0 {
+                Err(io::Error::last_os_error()
+                    .raw_os_error()
+                    .unwrap_or(libc::EIO))
+            } else {
+                Ok(())
+            }
+        });
+    }
+
+    /// [`Self::kick`] with `send` the syscall (the seam of the tests).
+    fn kick_with(&mut self, send: impl FnOnce() -> Result<(), i32>) {
+        let Some(tx) = &self.tx else { return };
         if tx.pending == 0 {
             return;
         }
-        tx.pending = 0;
-        // SAFETY: a zero-length send with no buffer only triggers the
-        // transmit ring (packet_mmap, Linux kernel documentation).
-        unsafe { libc::send(self.sock.fd(), std::ptr::null(), 0, libc::MSG_DONTWAIT) };
+        if let Err(errno) = send() {
+            self.tx_stats.kick_errors = self.tx_stats.kick_errors.saturating_add(1);
+            self.tx_stats.note_errno(errno);
+            if matches!(classify(errno), ErrnoClass::Down | ErrnoClass::Gone) {
+                self.link_down = true;
+            }
+        }
+        let map = &self.map;
+        let tx = self.tx.as_mut().expect("checked above");
+        let base = tx.base;
+        let taken = tx.settle(|i| {
+            map.status_at(base + i * TX_FRAME_BYTES as usize + H_STATUS)
+                .load(Ordering::Acquire)
+        });
+        if taken > 0 {
+            self.link_down = false;
+        } else if tx.pending > 0 {
+            self.tx_stats.stalled_kicks = self.tx_stats.stalled_kicks.saturating_add(1);
+        }
     }
 }
 
@@ -995,6 +1169,9 @@ pub(crate) mod test_support {
         assert_eq!(&got[16..], &f[12..]);
     }
 }
+
+#[cfg(test)]
+mod tx_tests;
 
 #[cfg(test)]
 mod tests {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use rampart_dataplane::DropReason;
-use rampart_dataplane::counters::{ConnProto, RemoveReason, VerdictKind};
+use rampart_dataplane::counters::{ConnProto, LinkCounts, RemoveReason, TxDrop, VerdictKind};
 use rampart_dataplane::engine::sync::{
     EventKind, HELD_WAIT_BOUNDS_US, ROLE_COPY, ROLE_DIRECTOR, ROLE_OWNER, SyncCounters,
 };
@@ -74,6 +74,26 @@ pub fn fill(f: &mut Families, snap: &NodeSnapshot) {
             &["policy_class_slots"],
             r.policy_slot_waits,
         );
+    }
+}
+
+/// The data interfaces' links. Every worker has its own sockets on both
+/// interfaces and sees the same changes: a change counts once (the most
+/// any worker saw), and a link is down while any worker sees it so.
+fn link_series(f: &mut Families, w: &[crate::snapshot::WorkerSnapshot]) {
+    let names = &w[0].interfaces;
+    for (i, name) in names.iter().enumerate().take(2) {
+        let links = || w.iter().filter_map(|s| s.io.as_ref().map(|x| x.links[i]));
+        for (event, get) in [
+            ("down", (|l| l.down) as fn(&LinkCounts) -> u64),
+            ("up", |l| l.up),
+            ("gone", |l| l.gone),
+        ] {
+            let n = links().map(|l| get(&l)).max().unwrap_or(0);
+            f.counter(&IO_LINK_EVENTS, &[name, event], n);
+        }
+        let down = links().any(|l| l.is_down);
+        f.gauge(&IO_LINK_DOWN, &[name], if down { 1.0 } else { 0.0 });
     }
 }
 
@@ -194,20 +214,28 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
     if w.iter().any(|s| s.io.is_some()) {
         let io = |get: IoGet| sum(w.iter().filter_map(|s| s.io.as_ref().map(get)));
         f.counter(&IO_TRUNCATED, &[], io(|x| x.truncated));
-        f.counter(&IO_SEND_FAILED, &[], io(|x| x.send_failed));
+        for reason in TxDrop::ALL {
+            let n = sum(w
+                .iter()
+                .filter_map(|s| s.io.as_ref().map(|x| x.send_drops[reason as usize])));
+            f.counter(&IO_SEND_FAILED, &[reason.label()], n);
+        }
+        link_series(f, w);
         f.counter(&IO_CSUM, &[], io(|x| x.checksums_completed));
         f.counter(&IO_GSO, &[], io(|x| x.gso_frames));
         f.counter(&IO_KERNEL_DROPS, &[], io(|x| x.kernel_rx_drops));
         f.counter(&IO_KERNEL_FROZEN, &[], io(|x| x.kernel_rx_frozen));
         f.counter(&IO_BUSY_POLLS, &[], io(|x| x.busy_polls));
-        let ring: [(&str, IoGet); 7] = [
+        let ring: [(&str, IoGet); 9] = [
             ("bad_slot", |x| x.ring_bad_slots),
             ("bad_slot_frames", |x| x.ring_bad_frames),
             ("no_vlan_room", |x| x.ring_no_vlan_room),
-            ("tx_ring_full", |x| x.ring_tx_full),
             ("tx_spilled", |x| x.ring_tx_spilled),
             ("rx_copied", |x| x.ring_rx_copied),
             ("copy_missing", |x| x.ring_copy_missing),
+            ("copy_stale", |x| x.ring_copy_stale),
+            ("tx_kick_failed", |x| x.tx_kick_errors),
+            ("tx_stalled", |x| x.tx_stalled_kicks),
         ];
         for (event, get) in ring {
             f.counter(&IO_RING, &[event], io(get));
@@ -457,7 +485,12 @@ mod tests {
             BridgeCounters {
                 kernel_rx_drops: 4,
                 kernel_rx_frozen: 1,
-                ring_tx_full: 6,
+                send_drops: {
+                    let mut d = [0; rampart_dataplane::counters::TxDrop::COUNT];
+                    d[rampart_dataplane::counters::TxDrop::RingFull as usize] = 6;
+                    d
+                },
+                ring_copy_stale: 3,
                 ring_rx_copied: 1,
                 ring_copy_missing: 1,
                 ring_no_vlan_room: 2,
@@ -486,11 +519,20 @@ mod tests {
         assert_eq!(v("rampart_io_kernel_rx_drops_total", &[]), Some(7.0));
         assert_eq!(v("rampart_io_kernel_rx_ring_frozen_total", &[]), Some(1.0));
         assert_eq!(v("rampart_io_busy_polls_total", &[]), Some(10.0));
+        // A frame not sent counts once, by reason, and not as a ring event.
+        assert_eq!(
+            v("rampart_io_send_failures_total", &[("reason", "ring_full")]),
+            Some(6.0)
+        );
+        assert_eq!(
+            v("rampart_io_ring_events_total", &[("event", "tx_ring_full")]),
+            None
+        );
         for (event, want) in [
             ("bad_slot", 1.0),
             ("bad_slot_frames", 4.0),
             ("no_vlan_room", 2.0),
-            ("tx_ring_full", 6.0),
+            ("copy_stale", 3.0),
             ("tx_spilled", 2.0),
             ("rx_copied", 6.0),
             ("copy_missing", 1.0),
@@ -501,6 +543,62 @@ mod tests {
                 "{event}"
             );
         }
+    }
+
+    #[test]
+    fn a_link_change_counts_once_and_a_link_is_down_while_any_worker_sees_it() {
+        use rampart_dataplane::counters::LinkCounts;
+        let seen = |down, up, is_down| BridgeCounters {
+            links: [
+                LinkCounts {
+                    down,
+                    up,
+                    gone: 0,
+                    is_down,
+                },
+                LinkCounts::default(),
+            ],
+            ..BridgeCounters::default()
+        };
+        let io = [seen(2, 1, true), seen(2, 2, false)];
+        let workers = io
+            .iter()
+            .enumerate()
+            .map(|(worker, io)| {
+                let mut engine = Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]))
+                    .expect("engine");
+                WorkerSnapshot::take(&WorkerView {
+                    engine: &mut engine,
+                    io: Some(io),
+                    now: Instant::from_secs(1),
+                    worker,
+                })
+            })
+            .collect::<Vec<_>>();
+        let inside = workers[0].interfaces[0].clone();
+        let outside = workers[0].interfaces[1].clone();
+        let t = text(&NodeSnapshot {
+            workers,
+            ..NodeSnapshot::default()
+        });
+        let v = |name, labels: &[(&str, &str)]| super::super::text::sample(&t, name, labels);
+        let ev = |iface: &str, event| {
+            v(
+                "rampart_io_link_events_total",
+                &[("interface", iface), ("event", event)],
+            )
+        };
+        assert_eq!(ev(&inside, "down"), Some(2.0), "not 4: each worker saw it");
+        assert_eq!(ev(&inside, "up"), Some(2.0));
+        assert_eq!(ev(&outside, "down"), Some(0.0));
+        assert_eq!(
+            v("rampart_io_link_down", &[("interface", &inside)]),
+            Some(1.0)
+        );
+        assert_eq!(
+            v("rampart_io_link_down", &[("interface", &outside)]),
+            Some(0.0)
+        );
     }
 
     /// `rampart_class_connections_created_total{class}` of one engine.

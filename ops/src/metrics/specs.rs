@@ -51,13 +51,15 @@ specs! {
     POLICY_SWAPS = "rampart_policy_swaps_total", Counter, [], "Policies swapped into the engines (per engine; the same on every worker).";
     POLICY_VERSION = "rampart_policy_version", Gauge, [], "Running-config version (0: security levels only).";
     IO_TRUNCATED = "rampart_io_truncated_frames_total", Counter, [], "Frames larger than a receive buffer, dropped by the I/O layer.";
-    IO_SEND_FAILED = "rampart_io_send_failures_total", Counter, [], "Frames the kernel refused to send.";
+    IO_SEND_FAILED = "rampart_io_send_failures_total", Counter, ["reason"], "Frames forwarded by the engine that did not leave, by reason (each counted once): ring_full, link_down, too_big, tagged_too_big (a full-size 802.1ad frame), no_buffers, refused, no_egress.";
+    IO_LINK_EVENTS = "rampart_io_link_events_total", Counter, ["interface", "event"], "Changes of a data interface's link: down, up, gone (deleted); the most any worker saw.";
+    IO_LINK_DOWN = "rampart_io_link_down", Gauge, ["interface"], "1 while a data interface is down or deleted (as any worker sees it).";
     IO_CSUM = "rampart_io_checksums_completed_total", Counter, [], "Partial checksums completed before sending.";
     IO_GSO = "rampart_io_gso_frames_total", Counter, [], "GSO super-packets forwarded whole (PACKET_VNET_HDR).";
     IO_KERNEL_DROPS = "rampart_io_kernel_rx_drops_total", Counter, [], "Frames the kernel dropped before a worker read them (receive ring or buffer full; PACKET_STATISTICS, read every table sweep).";
     IO_KERNEL_FROZEN = "rampart_io_kernel_rx_ring_frozen_total", Counter, [], "Times a receive ring was frozen with every block in user space.";
     IO_BUSY_POLLS = "rampart_io_busy_polls_total", Counter, [], "Worker loop turns that polled again without sleeping ([dataplane] busy_poll_us).";
-    IO_RING = "rampart_io_ring_events_total", Counter, ["event"], "Packet-ring events: bad_slot (a ring header not trusted), bad_slot_frames (frames lost with it), no_vlan_room, tx_ring_full, tx_spilled (a frame larger than a transmit slot), rx_copied (larger than a receive slot), copy_missing.";
+    IO_RING = "rampart_io_ring_events_total", Counter, ["event"], "Packet-ring events: bad_slot (a ring header not trusted), bad_slot_frames (frames lost with it), no_vlan_room, tx_spilled (a frame larger than a transmit slot, sent), rx_copied (larger than a receive slot), copy_missing, copy_stale (whole frames thrown away: their slot went back without them), tx_kick_failed (a transmit-ring kick the kernel refused; its frames stay queued), tx_stalled (a kick after which the oldest queued slot was not taken). A frame not sent counts in rampart_io_send_failures_total, not here.";
     SYNC_SENT = "rampart_sync_events_sent_total", Counter, ["kind"], "Sync events produced for peers, by kind (bypass flows never produce any).";
     SYNC_APPLIED = "rampart_sync_events_applied_total", Counter, ["kind"], "Peers' sync events applied to the engines, by kind.";
     SYNC_MERGE = "rampart_sync_merge_outcomes_total", Counter, ["outcome"], "What peers' states did on arrival (joined, superseded, stale, rejected, ...).";
