@@ -75,11 +75,42 @@ impl WorkerPort for NodePort {
     }
 }
 
+/// The index of interface `name` (`if_nametoindex`, which resolves an
+/// alternative name too), if it exists.
+fn index_of(name: &str) -> Option<u32> {
+    let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: c is a valid NUL-terminated string for the call.
+    let i = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    (i != 0).then_some(i)
+}
+
+/// Refuse two names of one interface: the node file's check compares
+/// names, and an interface and its alternative name (`ip link property
+/// add ... altname`) differ as names. The kernel resolves both to one
+/// index; bridged to itself, the node would forward every frame back out
+/// where it came from.
+fn distinct_interfaces(
+    inside: &str,
+    outside: &str,
+    index_of: impl Fn(&str) -> Option<u32>,
+) -> anyhow::Result<()> {
+    match (index_of(inside), index_of(outside)) {
+        (Some(a), Some(b)) if a == b => anyhow::bail!(
+            "interface[0].name '{inside}' and interface[1].name '{outside}' are the same \
+             interface (ifindex {a}; one is an alternative name of the other): a transparent \
+             bridge needs two"
+        ),
+        // Different, or one missing: opening it says which.
+        _ => Ok(()),
+    }
+}
+
 /// Open each worker's sockets on `inside` and `outside` with the back
 /// end `io` asks for; with more than one worker, join them to one fanout
 /// group per interface, in worker order (the kernel's member index is the
 /// join order, and the node's routing of sync events by `worker_of`
 /// relies on it). Returns the sockets and each worker's I/O mode label.
+/// Two names of one interface are refused before any socket is opened.
 pub fn open_sockets(
     inside: &str,
     outside: &str,
@@ -89,6 +120,7 @@ pub fn open_sockets(
 ) -> anyhow::Result<(Vec<[PacketIo; 2]>, Vec<String>)> {
     // Fanout group ids are per network namespace; derive them from the
     // process id so two nodes in one namespace do not collide.
+    distinct_interfaces(inside, outside, index_of)?;
     let base = (std::process::id() as u16).wrapping_mul(2);
     let mut out = Vec::with_capacity(workers);
     let mut modes = Vec::with_capacity(workers);
@@ -159,6 +191,27 @@ pub fn spawn(
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn two_names_of_one_interface_are_refused_before_a_socket_is_opened() {
+        // `lo` exists on every host; no socket is opened, so no privilege
+        // is needed either.
+        let e = open_sockets("lo", "lo", 1, false, IoChoice::Mmsg).expect_err("refused");
+        assert!(e.to_string().contains("same interface"), "{e}");
+        // An alternative name resolves to its interface's index.
+        let alias = |n: &str| match n {
+            "eth0" | "enp1s0" => Some(2),
+            "eth1" => Some(3),
+            _ => None,
+        };
+        let e = distinct_interfaces("eth0", "enp1s0", alias).expect_err("one interface");
+        assert!(e.to_string().contains("ifindex 2"), "{e}");
+        assert!(distinct_interfaces("eth0", "eth1", alias).is_ok());
+        assert!(
+            distinct_interfaces("eth0", "nope", alias).is_ok(),
+            "open says"
+        );
+    }
 
     /// Whether the wake-up is set; clears it.
     fn woken(wake: &Wake) -> bool {
