@@ -629,6 +629,8 @@ impl NodeConfig {
                 );
             }
         }
+        // Names only: an interface and its altname differ here, and are
+        // refused by index when the sockets are opened (worker.rs).
         if self.interfaces[0].name == self.interfaces[1].name {
             return bad(
                 "interface[1].name".into(),
