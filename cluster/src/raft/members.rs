@@ -93,6 +93,13 @@ pub(super) enum SelfEvent {
     /// A leader's append succeeded here: that leader counts this node a
     /// member (a leader replicates to members only).
     Replicated,
+    /// Whether this node's own standing vouches that it is a member: it
+    /// leads, or the last configuration of its effective membership
+    /// names it a voter.
+    Vouched {
+        /// It does.
+        vouched: bool,
+    },
 }
 
 /// Whether this node was removed, from the events above. Pure: the
@@ -102,6 +109,9 @@ pub(super) struct SelfMembership {
     removed: Option<Removed>,
     /// Whether the applied removed set holds this node.
     applied: bool,
+    /// Whether its own standing vouches that it is a member (see
+    /// [`SelfEvent::Vouched`]).
+    vouched: bool,
 }
 
 impl SelfMembership {
@@ -125,9 +135,24 @@ impl SelfMembership {
                 }
                 self.applied = removed;
             }
-            // The first why stays: the node acts once.
+            // The first why stays: the node acts once. A member's word
+            // counts only when this node's own standing does not vouch
+            // for it: a member that applied its removal and not yet its
+            // join again (partitioned meanwhile) refuses its link as
+            // removed, and took a leader out of the cluster so, or made a
+            // follower flip at every dial (a review found both). A node
+            // removed while it was away still names itself and keeps
+            // campaigning, as before: the members refuse its calls.
             SelfEvent::Told { by } => {
-                self.removed = self.removed.or(Some(Removed::Told { by }));
+                if !self.vouched {
+                    self.removed = self.removed.or(Some(Removed::Told { by }));
+                }
+            }
+            SelfEvent::Vouched { vouched } => {
+                self.vouched = vouched;
+                if vouched && matches!(before, Some(Removed::Told { .. })) {
+                    self.removed = None;
+                }
             }
             // A member that had not applied a join yet can tell a node
             // joined again that it was removed: the join's leader, which
@@ -169,8 +194,25 @@ pub(super) async fn follow_membership(
     let mut seen: BTreeSet<NodeId> = BTreeSet::new();
     let mut last = None;
     let mut applied_changed = true;
+    let mut vouched = None;
     loop {
-        let mem = rx.borrow_and_update().membership_config.clone();
+        let (mem, leading) = {
+            let m = rx.borrow_and_update();
+            (m.membership_config.clone(), m.current_leader == Some(me))
+        };
+        let named = mem
+            .membership()
+            .get_joint_config()
+            .last()
+            .is_some_and(|voters| voters.contains(&me));
+        if vouched != Some(leading || named) {
+            vouched = Some(leading || named);
+            if let Some(n) = PolicyRaft::from_weak(&node) {
+                n.on_self_event(SelfEvent::Vouched {
+                    vouched: leading || named,
+                });
+            }
+        }
         let moved = last.as_ref() != Some(mem.log_id());
         if moved || applied_changed {
             last = Some(*mem.log_id());
@@ -414,6 +456,26 @@ mod tests {
         // A second member's word changes nothing: the node acted once.
         let (_, now) = run(&[TOLD, SelfEvent::Told { by: 1 }]);
         assert_eq!(now, told);
+    }
+
+    /// A member that applied this node's removal and not yet its join
+    /// (partitioned meanwhile) refuses its link as removed: that word
+    /// does not take out a node that leads, or whose own membership names
+    /// it a voter, and a Told node that comes to lead is a member again.
+    #[test]
+    fn a_members_word_does_not_remove_a_node_its_own_standing_vouches_for() {
+        const VOUCHED: SelfEvent = SelfEvent::Vouched { vouched: true };
+        const NOT: SelfEvent = SelfEvent::Vouched { vouched: false };
+        assert_eq!(run(&[VOUCHED, TOLD, TOLD]), (vec![None, None, None], None));
+        let told = Some(Removed::Told { by: 3 });
+        assert_eq!(
+            run(&[VOUCHED, TOLD, NOT, TOLD, VOUCHED]),
+            (vec![None, None, None, Some(told), Some(None)], None)
+        );
+        // Its applied removal is not a member's word: standing does not
+        // undo it (a leader steps down when its removal commits).
+        let applied = Some(Removed::Applied);
+        assert_eq!(run(&[IN, VOUCHED]), (vec![Some(applied), None], applied));
     }
 
     #[test]
