@@ -204,7 +204,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             // major 3, kind 0, node 2, session (marker fc + u32 LE),
             // Some, resume session 7, next 12
-            "06 00 02 fcefbeadde 01 07 0c",
+            "07 00 02 fcefbeadde 01 07 0c",
         ),
         (
             "hello, nothing to resume",
@@ -213,7 +213,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 session: 9,
                 resume: None,
             },
-            "06 00 01 09 00",
+            "07 00 01 09 00",
         ),
         (
             "tcp insert",
@@ -221,7 +221,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             concat!(
                 // major 3, kind 1 (events), seq 300 (marker fb + u16 LE),
                 // not passive, 1 event, variant 0 (upsert)
-                "06 01 fb2c01 00 01 00",
+                "07 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
@@ -246,7 +246,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "tcp update",
             events(SyncEvent::Upsert(tcp_update())),
             concat!(
-                "06 01 fb2c01 00 01 00",
+                "07 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
@@ -273,7 +273,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "udp",
             events(SyncEvent::Upsert(udp())),
             concat!(
-                "06 01 fb2c01 00 01 00",
+                "07 01 fb2c01 00 01 00",
                 // key: 198.18.0.10 (variant 0: v4) port 5353, 198.18.1.53 port 53,
                 // protocol 17
                 "00 c612000a fbe914 00 c6120135 35 11 00",
@@ -291,7 +291,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "icmp echo",
             events(SyncEvent::Upsert(icmp_echo())),
             concat!(
-                "06 01 fb2c01 00 01 00",
+                "07 01 fb2c01 00 01 00",
                 // key: 2001:db8::1 (variant 1: v6) with echo id 0x1234, 2001:db8::2,
                 // protocol 58
                 "01 20010db8000000000000000000000001 fb3412 01 20010db8000000000000000000000002 00 3a 00",
@@ -314,7 +314,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 1 (delete): the key and the incarnation
-                "06 01 fb2c01 00 01 01",
+                "07 01 fb2c01 00 01 01",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
@@ -322,7 +322,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 "fd00002a36fe9c9717 01 4d",
             ),
         ),
-        ("ack", Message::Ack { seq: 300 }, "06 02 fb2c01"),
+        ("ack", Message::Ack { seq: 300 }, "07 02 fb2c01"),
         (
             "bulk request",
             Message::BulkRequest {
@@ -331,7 +331,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 copies: 2,
             },
             // kind 3, id 3, view of 3 nodes, 2 copies
-            "06 03 03 03 01 02 04 02",
+            "07 03 03 03 01 02 04 02",
         ),
         (
             "pull",
@@ -342,7 +342,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 6, origin 4, one key, no answered digests
-                "06 06 04 01",
+                "07 06 04 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 "00",
             ),
@@ -355,7 +355,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 answered: vec![0x0102_0304_0506_0708],
             },
             concat!(
-                "06 06 04 01",
+                "07 06 04 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 // one digest, 8 bytes little endian
                 "01 0807060504030201",
@@ -369,7 +369,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 2 (demote): the key and the incarnation
-                "06 01 fb2c01 00 01 02",
+                "07 01 fb2c01 00 01 02",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 "fd00002a36fe9c9717 01 4d",
             ),
@@ -388,7 +388,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             concat!(
                 // kind 8, one confirm: key, incarnation, digest (8 bytes),
                 // last_seen_ns, holders (nodes 1 and 3)
-                "06 08 01",
+                "07 08 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 "fd00002a36fe9c9717 01 4d",
                 "0807060504030201 fd0065f753fe9c9717 0a",
@@ -402,7 +402,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 7, on the path, one flow
-                "06 07 01 01",
+                "07 07 01 01",
                 "00 c612000a fbe914 00 c6120135 35 11 00",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
@@ -418,7 +418,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 7, a backup's copy (passive 00, path 01), one flow
-                "06 07 02 01",
+                "07 07 02 01",
                 "00 c612000a fbe914 00 c6120135 35 11 00",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
@@ -434,7 +434,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 4, id 3, 2 flows (flows are not wrapped in an event)
-                "06 04 03 02",
+                "07 04 03 02",
                 // the udp flow, as in "udp" after its event variant
                 "00 c612000a fbe914 00 c6120135 35 11 00",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
@@ -451,7 +451,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
         (
             "bulk end",
             Message::BulkEnd { id: 3, flows: 2 },
-            "06 05 03 02",
+            "07 05 03 02",
         ),
     ]
 }
