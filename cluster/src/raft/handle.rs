@@ -1090,15 +1090,23 @@ impl PolicyRaft {
         self.membership(MembershipOp::Remove { id }, deadline).await
     }
 
+    /// The index of the membership this node holds.
+    fn membership_index(&self) -> u64 {
+        let m = self.inner.raft.metrics();
+        m.borrow().membership_config.log_id().map_or(0, |l| l.index)
+    }
+
     /// Evidence that the removal of `id` committed: this node applied it,
-    /// or (`id` is this node) knows itself removed. The index is that of
-    /// the membership this node holds.
-    fn removal_committed(&self, id: NodeId) -> Option<u64> {
+    /// or (`id` is this node) knows itself removed, and holds a membership
+    /// newer than `since` (the one it held when the call began: a removal
+    /// applied earlier, of a node joined again since whose join has not
+    /// reached this node, is no evidence, a review found). The index is
+    /// that of the membership this node holds.
+    fn removal_committed(&self, id: NodeId, since: u64) -> Option<u64> {
         let done = self.inner.removed.borrow().contains(&id)
             || (id == self.inner.id && self.removed_self().is_some());
-        let m = self.inner.raft.metrics();
-        let index = m.borrow().membership_config.log_id().map_or(0, |l| l.index);
-        done.then_some(index)
+        let index = self.membership_index();
+        (done && index > since).then_some(index)
     }
 
     /// Route a membership change to the leader, retrying while there is
@@ -1109,6 +1117,7 @@ impl PolicyRaft {
         deadline: Instant,
     ) -> Result<u64, MembershipError> {
         let started = Instant::now();
+        let since = self.membership_index();
         let removing = match op {
             MembershipOp::Remove { id } => Some(id),
             _ => None,
@@ -1117,7 +1126,7 @@ impl PolicyRaft {
             // A removal whose answer was lost (the leader removing
             // itself steps down as it commits; a node removing itself
             // loses its link to the leader) is reported as it ended.
-            if let Some(index) = removing.and_then(|id| self.removal_committed(id)) {
+            if let Some(index) = removing.and_then(|id| self.removal_committed(id, since)) {
                 return Ok(index);
             }
             let now = Instant::now();
@@ -1155,7 +1164,9 @@ impl PolicyRaft {
                         // again, the leader would say "not a member").
                         if let (Some(id), ForwardFail::MaybeSent(_)) = (removing, &e) {
                             let until = deadline.min(Instant::now() + REMOVAL_EVIDENCE_WAIT);
-                            while Instant::now() < until && self.removal_committed(id).is_none() {
+                            while Instant::now() < until
+                                && self.removal_committed(id, since).is_none()
+                            {
                                 tokio::time::sleep(LEADER_POLL_INTERVAL).await;
                             }
                             continue;
