@@ -273,29 +273,45 @@ impl PacketSocket {
     }
 
     /// Look at the interface by name: the index the name has now and
-    /// whether it is up with carrier. Two `ioctl`s on this socket.
+    /// whether it is up with carrier. Two `ioctl`s on this socket. An
+    /// interface renamed (`ip link set dev X name Y`) is still the one the
+    /// socket is bound to and still forwards: when the name no longer
+    /// names the bound index but that index still exists, the look is of
+    /// the index, under its new name (only a deleted interface is gone; a
+    /// review found a rename counted as a deletion for good).
     pub fn probe(&self) -> Probe {
-        let index = self
-            .ifreq(libc::SIOCGIFINDEX)
-            .and_then(|v| u32::try_from(v).ok());
-        let flags = self.ifreq(libc::SIOCGIFFLAGS).unwrap_or(0);
         let want = libc::IFF_UP | libc::IFF_RUNNING;
+        let running = |flags: Option<i32>| {
+            // The flags are a short at the union's start.
+            (flags.unwrap_or(0) & 0xffff) & want == want
+        };
+        let index = self
+            .ifreq(&self.name, libc::SIOCGIFINDEX)
+            .and_then(|v| u32::try_from(v).ok());
+        if index != Some(self.ifindex)
+            && self.ifindex != 0
+            && let Some(renamed) = index_name(self.ifindex)
+        {
+            return Probe {
+                index: Some(self.ifindex),
+                running: running(self.ifreq(&renamed, libc::SIOCGIFFLAGS)),
+            };
+        }
         Probe {
             index,
-            // The flags are a short at the union's start.
-            running: (flags & 0xffff) & want == want,
+            running: running(self.ifreq(&self.name, libc::SIOCGIFFLAGS)),
         }
     }
 
     /// The interface's MTU by name (`SIOCGIFMTU`), if it has one.
     pub fn mtu(&self) -> Option<u32> {
-        self.ifreq(libc::SIOCGIFMTU)
+        self.ifreq(&self.name, libc::SIOCGIFMTU)
             .and_then(|v| u32::try_from(v).ok())
     }
 
-    /// `ioctl(request)` with an `ifreq` naming the interface; the int at
-    /// the start of its union.
-    fn ifreq(&self, request: libc::c_ulong) -> Option<i32> {
+    /// `ioctl(request)` with an `ifreq` naming interface `name`; the int
+    /// at the start of its union.
+    fn ifreq(&self, name: &str, request: libc::c_ulong) -> Option<i32> {
         /// `struct ifreq`: the name, then a union of 24 bytes on 64-bit
         /// (16 on 32-bit: 24 covers both).
         #[repr(C)]
@@ -307,12 +323,13 @@ impl PacketSocket {
             name: [0; libc::IFNAMSIZ],
             value: [0; 24],
         };
-        // open() found the name with if_nametoindex, so it is shorter than
-        // IFNAMSIZ; the last byte stays NUL whatever it is.
+        // open() found the name with if_nametoindex, and the kernel gave
+        // a new one, so it is shorter than IFNAMSIZ; the last byte stays
+        // NUL whatever it is.
         for (d, b) in req
             .name
             .iter_mut()
-            .zip(self.name.bytes().take(libc::IFNAMSIZ - 1))
+            .zip(name.bytes().take(libc::IFNAMSIZ - 1))
         {
             *d = b as libc::c_char;
         }
@@ -594,6 +611,21 @@ impl PacketSocket {
         };
         (s, b)
     }
+}
+
+/// The name interface `index` has now (`if_indextoname`), or `None` when
+/// no interface has that index (it was deleted).
+fn index_name(index: u32) -> Option<String> {
+    let mut buf = [0 as libc::c_char; libc::IFNAMSIZ];
+    // SAFETY: buf has IFNAMSIZ bytes, as if_indextoname requires; it
+    // writes a NUL-terminated name there or returns NULL.
+    let p = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: on success buf holds a NUL-terminated string.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    name.to_str().ok().map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -174,6 +174,57 @@ fn opening_a_missing_interface_says_so() {
     assert_eq!(err, "rp-nope0: no such interface");
 }
 
+/// A data interface renamed is still the one its socket is bound to and
+/// still forwards: the sweep's look finds it by its index under the new
+/// name, and only a deleted interface looks gone (a review found a rename
+/// counted as a deletion for good). Down and up again are seen either way.
+#[test]
+fn a_renamed_interface_is_looked_at_by_its_index_and_a_deleted_one_is_gone() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let name = format!("rp-afr-{}", std::process::id());
+    let ns = with_veth(&name);
+    let looks = ns
+        .spawn(move || {
+            let sock = PacketSocket::open("rpx1").expect("open rpx1");
+            let index = sock.ifindex();
+            let look = |what: &str| {
+                let p = sock.probe();
+                (what.to_string(), p.index == Some(index), p.running)
+            };
+            let ip = |args: &[&str]| {
+                let mut all = vec!["ip", "link"];
+                all.extend_from_slice(args);
+                sh(&all).expect("ip link");
+            };
+            let mut looks = vec![look("up")];
+            ip(&["set", "rpx1", "down"]);
+            ip(&["set", "rpx1", "name", "rpy1"]);
+            looks.push(look("renamed, down"));
+            ip(&["set", "rpy1", "up"]);
+            looks.push(look("renamed, up"));
+            ip(&["del", "rpy1"]);
+            looks.push(look("deleted"));
+            looks
+        })
+        .expect("namespace thread")
+        .join()
+        .unwrap();
+    drop(ns);
+    let want = |what: &str, same: bool, running: bool| (what.to_string(), same, running);
+    assert_eq!(
+        looks,
+        [
+            want("up", true, true),
+            want("renamed, down", true, false),
+            want("renamed, up", true, true),
+            want("deleted", false, false),
+        ]
+    );
+}
+
 #[test]
 fn fanout_hands_both_directions_of_a_flow_to_the_worker_worker_of_names() {
     if !is_root() {
