@@ -10,11 +10,8 @@
 //! the only check between the file and the engine.
 
 use std::path::Path;
-use std::time::Duration;
 
-use rampart_dataplane::conntrack::NodeId;
-use rampart_dataplane::engine::sync::SyncConfig;
-use rampart_dataplane::{Engine, EngineConfig};
+use rampart_dataplane::Engine;
 use rampart_node::config::NodeConfig;
 
 use crate::corpus::SeedFile;
@@ -36,19 +33,8 @@ pub fn run(data: &[u8]) -> bool {
     std::hint::black_box(cfg.summary(path));
     std::hint::black_box((cfg.data_path(path), cfg.token_path(path)));
     std::hint::black_box(cfg.tls_paths(path));
-    // The engine as `rampart run` builds it from the file (secrets aside).
-    let mut engine = EngineConfig::inside_outside(NodeId(cfg.node.id), [1, 2, 3, 4]);
-    engine.interfaces = cfg.engine_interfaces();
-    if let Some(c) = &cfg.cluster {
-        engine.sync = Some(SyncConfig {
-            hold_deadline: Duration::from_millis(c.hold_ms),
-            hold_max_packets: c.hold_max_packets,
-            hold_max_per_flow: c.hold_max_per_flow,
-            defer_deadline: Duration::from_millis(c.defer_ms),
-            backup_delay: Duration::from_millis(c.backup_delay_ms),
-            ..SyncConfig::default()
-        });
-    }
+    // The engine as `rampart run` builds it from the file (fixed secrets).
+    let engine = rampart_node::run::engine_config(&cfg, [1, 2, 3, 4, 5, 6]);
     if let Err(e) = Engine::new(engine) {
         panic!("the loader accepted a configuration the engine refuses: {e}");
     }

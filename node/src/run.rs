@@ -67,7 +67,7 @@ extern "C" fn on_usr1(_: libc::c_int) {
 /// Secrets for the flow hash and sequence randomization, from the kernel.
 /// Each worker's engine configuration from the node file, keyed by the
 /// node's secrets (hash seeds, then the sequence-randomization secret).
-fn engine_config(cfg: &NodeConfig, s: [u64; 6]) -> EngineConfig {
+pub fn engine_config(cfg: &NodeConfig, s: [u64; 6]) -> EngineConfig {
     let mut engine_cfg = EngineConfig::inside_outside(
         rampart_dataplane::conntrack::NodeId(cfg.node.id),
         [s[0], s[1], s[2], s[3]],
