@@ -771,10 +771,21 @@ impl RingSocket {
             .map_err(|e| open_error(ifname, "PACKET_TX_RING", e))?;
         // The transmit ring is the only ring, so at offset 0.
         let map = Mapping::new(fd, TxRing::BYTES, ifname)?;
-        Ok(RingSocket {
-            mtu: sock.mtu(),
+        let spill = open_spill(ifname, vnet)?;
+        Ok(Self::tx_only(sock.mtu(), sock, Some(spill), map))
+    }
+
+    /// A socket whose `map` holds a transmit ring only, at offset 0.
+    fn tx_only(
+        mtu: Option<u32>,
+        sock: PacketSocket,
+        spill: Option<PacketSocket>,
+        map: Mapping,
+    ) -> Self {
+        RingSocket {
+            mtu,
             sock,
-            spill: Some(open_spill(ifname, vnet)?),
+            spill,
             map,
             rx_blocks: 0,
             rx_block_bytes: 0,
@@ -785,7 +796,7 @@ impl RingSocket {
             counters: RingCounters::default(),
             tx_stats: TxStats::default(),
             link_down: false,
-        })
+        }
     }
 
     /// How this socket sends.

@@ -427,6 +427,24 @@ mod tests {
     use rampart_dataplane::counters::BridgeCounters;
     use rampart_dataplane::{Engine, EngineConfig, Instant};
 
+    /// One snapshot per worker, each of a fresh engine with `io` as its
+    /// I/O counters.
+    fn worker_snapshots(io: &[BridgeCounters]) -> Vec<WorkerSnapshot> {
+        io.iter()
+            .enumerate()
+            .map(|(worker, io)| {
+                let mut engine = Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]))
+                    .expect("engine");
+                WorkerSnapshot::take(&WorkerView {
+                    engine: &mut engine,
+                    io: Some(io),
+                    now: Instant::from_secs(1),
+                    worker,
+                })
+            })
+            .collect()
+    }
+
     /// The text exposition of `snap`.
     fn text(snap: &NodeSnapshot) -> String {
         let mut f = Families::default();
@@ -497,20 +515,7 @@ mod tests {
                 ..BridgeCounters::default()
             },
         ];
-        let workers = io
-            .iter()
-            .enumerate()
-            .map(|(worker, io)| {
-                let mut engine = Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]))
-                    .expect("engine");
-                WorkerSnapshot::take(&WorkerView {
-                    engine: &mut engine,
-                    io: Some(io),
-                    now: Instant::from_secs(1),
-                    worker,
-                })
-            })
-            .collect();
+        let workers = worker_snapshots(&io);
         let t = text(&NodeSnapshot {
             workers,
             ..NodeSnapshot::default()
@@ -561,20 +566,7 @@ mod tests {
             ..BridgeCounters::default()
         };
         let io = [seen(2, 1, true), seen(2, 2, false)];
-        let workers = io
-            .iter()
-            .enumerate()
-            .map(|(worker, io)| {
-                let mut engine = Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]))
-                    .expect("engine");
-                WorkerSnapshot::take(&WorkerView {
-                    engine: &mut engine,
-                    io: Some(io),
-                    now: Instant::from_secs(1),
-                    worker,
-                })
-            })
-            .collect::<Vec<_>>();
+        let workers = worker_snapshots(&io);
         let inside = workers[0].interfaces[0].clone();
         let outside = workers[0].interfaces[1].clone();
         let t = text(&NodeSnapshot {

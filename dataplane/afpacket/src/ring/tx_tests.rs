@@ -14,21 +14,12 @@ const TP_STATUS_SENDING: u32 = 2;
 /// A ring socket with a transmit ring only, on memory of its own, its
 /// egress MTU 1500.
 fn ring_socket() -> RingSocket {
-    RingSocket {
-        mtu: Some(1500),
-        sock: PacketSocket::for_tests("t0"),
-        spill: None,
-        map: Mapping::anonymous(TxRing::BYTES),
-        rx_blocks: 0,
-        rx_block_bytes: 0,
-        rx_next: 0,
-        held: None,
-        tx: Some(TxRing::at(0)),
-        slots: Vec::new(),
-        counters: RingCounters::default(),
-        tx_stats: TxStats::default(),
-        link_down: false,
-    }
+    RingSocket::tx_only(
+        Some(1500),
+        PacketSocket::for_tests("t0"),
+        None,
+        Mapping::anonymous(TxRing::BYTES),
+    )
 }
 
 /// Write slot `i`'s status, as the kernel does.
