@@ -54,7 +54,8 @@ fn receive(sock: &PacketSocket, want: usize) -> Vec<Vec<u8>> {
 /// order (the kernel indexes them by join order). Sends both directions of
 /// `flows` UDP flows from `rpx0` (client ports from `ports.0` in steps of
 /// 7, three server ports from `ports.1`), collects the IPv4 frames each
-/// member receives until all arrived or two seconds passed (`recv(member,
+/// member receives until all arrived or two seconds passed (with `flap`,
+/// after taking `rpx1` down and up once the members joined) (`recv(member,
 /// keep)` reads what the member has, hands each frame to `keep`, and
 /// returns how many it read), and checks that every frame reached one
 /// member, the one `worker_of` names. Returns what each member got.
@@ -63,6 +64,7 @@ fn fanout_meets_worker_of<M>(
     workers: usize,
     flows: u16,
     ports: (u16, u16),
+    flap: bool,
     open_member: impl Fn() -> M + Send + 'static,
     mut recv: impl FnMut(&mut M, &mut dyn FnMut(&[u8])) -> usize + Send + 'static,
 ) -> Vec<Vec<Vec<u8>>> {
@@ -73,6 +75,11 @@ fn fanout_meets_worker_of<M>(
         .spawn(move || {
             let tx = PacketSocket::open("rpx0").expect("open rpx0");
             let mut members: Vec<M> = (0..workers).map(|_| open_member()).collect();
+            if flap {
+                sh(&["ip", "link", "set", "rpx1", "down"]).expect("ip link");
+                sh(&["ip", "link", "set", "rpx1", "up"]).expect("ip link");
+                std::thread::sleep(Duration::from_millis(200));
+            }
             let mut sent = 0;
             for i in 0..flows {
                 let (c, s) = v4_pair(ports.0 + i * 7, ports.1 + i % 3);
@@ -165,7 +172,7 @@ fn opening_a_missing_interface_says_so() {
         eprintln!("skipped: needs root");
         return;
     }
-    let ns = with_veth(&format!("rp-afq-{}", std::process::id()));
+    let ns = with_veth(&format!("rp-afx-{}", std::process::id()));
     let err = ns
         .spawn(|| PacketSocket::open("rp-nope0").unwrap_err().to_string())
         .expect("namespace thread")
@@ -184,7 +191,7 @@ fn a_renamed_interface_is_looked_at_by_its_index_and_a_deleted_one_is_gone() {
         eprintln!("skipped: needs root");
         return;
     }
-    let name = format!("rp-afr-{}", std::process::id());
+    let name = format!("rp-afn-{}", std::process::id());
     let ns = with_veth(&name);
     let looks = ns
         .spawn(move || {
@@ -227,23 +234,46 @@ fn a_renamed_interface_is_looked_at_by_its_index_and_a_deleted_one_is_gone() {
 
 #[test]
 fn fanout_hands_both_directions_of_a_flow_to_the_worker_worker_of_names() {
+    fanout_members_meet_worker_of("rp-afo", false);
+}
+
+/// A link going down takes every member out of its fanout group and up
+/// puts them back (the kernel's packet notifier), one by one in the order
+/// the sockets were created. The node creates and joins them in worker
+/// order, so the index `worker_of` names is still the worker's after a
+/// flap; if the kernel ever put them back in another order, sync events
+/// would reach a worker other than the one a flow's packets reach.
+#[test]
+fn a_link_flap_leaves_each_flow_on_the_worker_worker_of_names() {
+    use rampart_afpacket::io::IoChoice;
+    use rampart_afpacket::ring::IoMode;
+    fanout_members_meet_worker_of("rp-afl", true);
+    ring_members_meet_worker_of("rp-afm", IoChoice::BlockRing, IoMode::BlockRing, true);
+}
+
+fn fanout_members_meet_worker_of(tag: &str, flap: bool) {
     if !is_root() {
         eprintln!("skipped: needs root");
         return;
     }
     let mut rx = RxBatch::new();
     let per_worker = fanout_meets_worker_of(
-        &format!("rp-afo-{}", std::process::id()),
+        &format!("{tag}-{}", std::process::id()),
         3,
         60,
         (40_000, 5201),
+        flap,
         || {
             let s = PacketSocket::open("rpx1").expect("open rpx1");
             s.join_fanout(0x5a5a).expect("join the fanout group");
             s
         },
         move |m, keep| {
-            let n = m.recv_batch(&mut rx).expect("recv");
+            // A flap leaves ENETDOWN pending on the socket: read once.
+            let n = match m.recv_batch(&mut rx) {
+                Err(e) if e.kind() == std::io::ErrorKind::NetworkDown => 0,
+                r => r.expect("recv"),
+            };
             (0..n).for_each(|f| keep(rx.frame_ref(f)));
             n
         },
@@ -259,14 +289,15 @@ fn fanout_hands_both_directions_of_a_flow_to_the_worker_worker_of_names() {
 fn ring_sockets_join_the_fanout_group_and_meet_worker_of_too() {
     use rampart_afpacket::io::IoChoice;
     use rampart_afpacket::ring::IoMode;
-    ring_members_meet_worker_of("rp-afr", IoChoice::BlockRing, IoMode::BlockRing);
-    ring_members_meet_worker_of("rp-afq", IoChoice::Ring, IoMode::Ring);
+    ring_members_meet_worker_of("rp-afr", IoChoice::BlockRing, IoMode::BlockRing, false);
+    ring_members_meet_worker_of("rp-afq", IoChoice::Ring, IoMode::Ring, false);
 }
 
 fn ring_members_meet_worker_of(
     tag: &str,
     choice: rampart_afpacket::io::IoChoice,
     want: rampart_afpacket::ring::IoMode,
+    flap: bool,
 ) {
     use rampart_afpacket::io::PacketIo;
     if !is_root() {
@@ -280,6 +311,7 @@ fn ring_members_meet_worker_of(
         2,
         40,
         (41_000, 6201),
+        flap,
         move || {
             let (s, refused) = PacketIo::open("rpx1", false, choice).expect("rpx1");
             assert!(refused.is_none(), "ring refused: {refused:?}");
