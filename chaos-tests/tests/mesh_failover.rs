@@ -15,8 +15,9 @@
 //!
 //! The node killed is drawn at random per run among all four and printed;
 //! `RAMPART_MESH_FAILOVER_KILLED=N` (0 for fw-a to 3 for fw-d) replays a
-//! run's choice. fw-a is the node of the lowest id: it dials every peer
-//! and bootstrapped the Raft log.
+//! run's choice. fw-a is the node of the lowest id: it dials every peer.
+//! The nodes run no Raft (each its own policy file,
+//! `forward_before_join`): the state sync alone is under test.
 //!
 //! CONNS is 10,000 (`RAMPART_MESH_FAILOVER_CONNS` sets another count).
 //! UDP_FLOWS is 480 (`RAMPART_MESH_FAILOVER_UDP_FLOWS` sets another count,
@@ -434,7 +435,8 @@ fn run(lab: &MeshLab, dir: &std::path::Path, killed: usize) {
     let exe = common::rampart_exe();
     let mut procs = Procs(Vec::new());
     for (me, ns) in specs.iter().zip(&lab.nodes) {
-        let file = write_config(dir, me, &specs, "").expect("node file");
+        // No Raft: each node runs its own policy file.
+        let file = write_config(dir, me, &specs, "forward_before_join = true").expect("node file");
         procs.0.push(Some(
             NodeProc::start(ns, &exe, &file, me.name).expect("start node"),
         ));

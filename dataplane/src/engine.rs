@@ -60,7 +60,7 @@ pub const DEFAULT_SWEEP_BUDGET_SLOTS: usize = 16_384;
 /// How often the shell should call [`Engine::expire`].
 pub const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
-/// Most effects held for the shell between two [`Engine::poll_effects`]
+/// Most effects held for the shell between two [`Engine::poll_effect`]
 /// calls; more are dropped and counted (`Counters::effects_dropped`).
 pub const MAX_PENDING_EFFECTS: usize = 4096;
 /// Frames whose memory loads [`Engine::process_batch`] starts together: a
@@ -331,6 +331,9 @@ pub struct Engine {
     /// The timeouts the engine was built with; `config.timeouts` is these
     /// with the policy's global `timeout` values in place.
     base_timeouts: Timeouts,
+    /// Nothing passes until a policy is set
+    /// ([`await_cluster_policy`](Self::await_cluster_policy)).
+    awaiting_policy: bool,
 }
 
 impl Engine {
@@ -385,6 +388,7 @@ impl Engine {
             fast_path_frames: 0,
             shut: Vec::new(),
             base_timeouts: config_timeouts,
+            awaiting_policy: false,
         })
     }
 
@@ -413,6 +417,7 @@ impl Engine {
         };
         self.config.timeouts = self.base_timeouts.with_global(policy.global_timeouts());
         self.policy = policy;
+        self.awaiting_policy = false;
         bump(&mut self.counters.policy_swaps);
         Ok(())
     }

@@ -162,10 +162,21 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
     s
 }
 
+/// The policy the engines run as the node starts.
+#[derive(Debug, Clone, Copy)]
+pub enum Running<'a> {
+    /// This text, as this version (the policy file as version 1, the
+    /// policy `configure` saved, or a stored cluster policy).
+    Policy(u64, &'a str),
+    /// The built-in security-levels policy (no policy file).
+    BuiltIn,
+    /// None: the engines wait for the cluster's
+    /// ([`rampart_dataplane::Engine::await_cluster_policy`]).
+    AwaitingCluster,
+}
+
 /// Start the `[ops]` endpoints and the connection log (nothing without an
-/// `[ops]` table). `policy` is the policy the engines run, with its
-/// version (the policy file as version 1, the policy `configure` saved, or
-/// a stored cluster policy); `raft`, once the node runs Raft, takes
+/// `[ops]` table). `policy` is the policy the engines run; `raft`, once the node runs Raft, takes
 /// `configure` writes (the node then applies committed policies with
 /// [`OpsSide::admin`]); without a cluster, a `configure` is saved in the
 /// data directory before it answers (docs/ops.md §7).
@@ -174,7 +185,7 @@ pub fn start(
     config_path: &Path,
     workers: &Workers,
     sync: Option<Arc<SyncStatus>>,
-    policy: Option<(u64, &str)>,
+    policy: Running<'_>,
     raft: Option<&RaftSide>,
     cluster: Option<(tokio::runtime::Handle, Transport)>,
 ) -> anyhow::Result<OpsSide> {
@@ -189,8 +200,10 @@ pub fn start(
             s
         }),
     );
-    if let Some((version, text)) = policy {
-        admin = admin.with_running_policy(version, text);
+    match policy {
+        Running::Policy(version, text) => admin = admin.with_running_policy(version, text),
+        Running::BuiltIn => {}
+        Running::AwaitingCluster => admin = admin.awaiting_cluster_policy(),
     }
     if cfg.cluster.is_none() {
         let kept = KeptPolicy::configured_in(&cfg.data_path(config_path));

@@ -233,6 +233,14 @@ pub struct Cluster {
     /// cluster says so; the others are added with `rampart cluster join`.
     #[serde(default)]
     pub bootstrap: bool,
+    /// A node whose store holds no committed policy and that does not
+    /// bootstrap (new or wiped, before its join) forwards nothing until
+    /// the cluster's policy reaches it, as an ASA unit passes no traffic
+    /// before it joins. True forwards on this node's policy file (or the
+    /// built-in security levels) meanwhile: for a cluster run without
+    /// Raft, where every node's file is its policy (docs/ops.md).
+    #[serde(default)]
+    pub forward_before_join: bool,
     /// The operator's policy-signing public key (`rampart cluster
     /// policy-key`); relative paths are relative to this file. When set, the
     /// node runs only committed policies signed by it for their version, so

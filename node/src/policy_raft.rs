@@ -239,12 +239,18 @@ impl RaftSide {
         let kept = self.kept.load()?;
         let p = self.raft.subscribe().borrow().clone();
         let key = p.seq_key.map(|k| k.words());
-        if p.version == 0 {
-            return Ok(StoredPolicy { policy: None, key });
+        let committed = p.version;
+        if committed == 0 {
+            return Ok(StoredPolicy {
+                committed,
+                policy: None,
+                key,
+            });
         }
         let why = match self.runnable(p.version, &p.text, interfaces) {
             Ok(compiled) => {
                 return Ok(StoredPolicy {
+                    committed,
                     policy: Some(RunnablePolicy {
                         version: p.version,
                         text: p.text.to_string(),
@@ -311,7 +317,11 @@ impl RaftSide {
                 None
             }
         };
-        Ok(StoredPolicy { policy, key })
+        Ok(StoredPolicy {
+            committed,
+            policy,
+            key,
+        })
     }
 
     /// `text`, committed as `version`, compiled for `interfaces` if this
@@ -568,6 +578,9 @@ fn raft_status(s: PolicyStatus, apply_failed: u64) -> RaftStatus {
 /// What [`RaftSide::stored_policy`] answers.
 #[derive(Debug)]
 pub struct StoredPolicy {
+    /// The newest policy version the store committed (0: none yet, a
+    /// store that has not joined a cluster or bootstrapped one).
+    pub committed: u64,
     /// The policy to run before forwarding, if any.
     pub policy: Option<RunnablePolicy>,
     /// The cluster's sequence key, if committed.

@@ -37,6 +37,7 @@ use rampart_ops::logging::LogFormat;
 use rampart_ops::pool::{EnginePool, PoolError};
 use rampart_ops::show_conn::{ConnFilter, ConnRow, collect_rows_in, printed, render_rows};
 
+use crate::admin::Running;
 use crate::cluster_link::{self, Clock, LinkCounters, Port, SyncStatus};
 use crate::config::NodeConfig;
 use crate::control::{self, Wake, Workers};
@@ -238,9 +239,18 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         .map(|r| r.stored_policy(&engine_cfg.interfaces))
         .transpose()?;
     let stored_policy = stored.as_ref().and_then(|s| s.policy.as_ref());
-    let running = match stored_policy {
-        Some(p) => Some((p.version, p.text.as_str())),
-        None => start.as_ref().map(|p| (p.version, p.text.as_str())),
+    // A node of a cluster whose store committed no policy and that does
+    // not found the cluster (new or wiped, before its join) runs no policy
+    // of its own: it forwards nothing until the cluster's reaches it.
+    let awaiting = match (&cfg.cluster, &stored) {
+        (Some(c), Some(s)) => s.committed == 0 && !c.bootstrap && !c.forward_before_join,
+        _ => false,
+    };
+    let running = match (stored_policy, &start) {
+        (Some(p), _) => Running::Policy(p.version, &p.text),
+        (None, _) if awaiting => Running::AwaitingCluster,
+        (None, Some(p)) => Running::Policy(p.version, &p.text),
+        (None, None) => Running::BuiltIn,
     };
     let ops = crate::admin::start(
         &cfg,
@@ -265,6 +275,11 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
                 e.set_seq_secret(k);
             }
         }
+        if awaiting {
+            for e in &mut engines {
+                e.await_cluster_policy();
+            }
+        }
         match stored_policy {
             Some(p) if p.kept => tracing::info!(
                 "policy version {} (the last this node ran) in force before forwarding",
@@ -273,6 +288,12 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
             Some(p) => tracing::info!(
                 "policy version {} from the store in force before forwarding",
                 p.version
+            ),
+            None if awaiting => tracing::warn!(
+                "no cluster policy in the store and [cluster] bootstrap is not set: forwarding \
+                 nothing until the cluster's policy arrives (rampart cluster join --id {} on a \
+                 member; [cluster] forward_before_join = true runs the policy file meanwhile)",
+                cfg.node.id
             ),
             None => {}
         }

@@ -137,7 +137,8 @@ fn clear_conn_on_one_node_clears_the_whole_cluster() {
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
     let files: Vec<PathBuf> = NODES
         .iter()
-        .map(|me| write_config(&dir, me, &NODES, "").unwrap())
+        // No Raft: each node runs its own policy file.
+        .map(|me| write_config(&dir, me, &NODES, "forward_before_join = true").unwrap())
         .collect();
     let mut procs: Vec<NodeProc> = [&lab.node_a, &lab.node_b]
         .iter()

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use rampart_node::lab::mesh::traffic::{Flow, tcp_kind};
 use rampart_node::lab::mesh::{MeshLab, NodeCount, mesh_node};
 use rampart_node::lab::{BYPASS_5002_POLICY, NodeProc, NodeSpec, SYNC_PORT, is_root, write_config};
+use rampart_ops::model::AWAITING_CLUSTER_POLICY;
 
 /// Never set: the test's flows are bounded by count and time instead.
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -88,7 +89,13 @@ fn a_node_joined_through_raft_alone_gets_state_and_carries_asymmetric_traffic() 
     let mut a = NodeProc::start(&lab.nodes[0], &exe, &fa, "fw-a").expect("start A");
     let mut b = NodeProc::start(&lab.nodes[1], &exe, &fb, "fw-b").expect("start B");
     a.wait_ready(Duration::from_secs(20)).expect("A ready");
-    b.wait_ready(Duration::from_secs(20)).expect("B ready");
+    // B forwards nothing until it is joined: it has no policy of its own.
+    b.wait_joinable(Duration::from_secs(20)).expect("B up");
+    let why = b.health().expect("B's /readyz").reasons;
+    assert!(
+        why.iter().any(|r| r.starts_with(AWAITING_CLUSTER_POLICY)),
+        "B waits for the cluster's policy: {why:?}"
+    );
     assert!(eventually(Duration::from_secs(10), || peers_up(&a) == 1
         && peers_up(&b) == 1));
     // B joins the policy log too (A's file names it).
@@ -108,6 +115,8 @@ fn a_node_joined_through_raft_alone_gets_state_and_carries_asymmetric_traffic() 
         "join B: {}",
         String::from_utf8_lossy(&o.stderr)
     );
+    b.wait_ready(Duration::from_secs(20))
+        .expect("B ready once joined");
 
     // Connections between A and B before C exists: C's share of them must
     // reach it in bulk once it joins.

@@ -890,8 +890,9 @@ fn replicated_policy_swaps_lose_no_packet_of_established_connections() {
             file,
         });
     }
+    // B forwards nothing before its join (the cluster's policy).
     for p in &mut procs.0 {
-        p.wait_ready(Duration::from_secs(30))
+        p.wait_joinable(Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("{e}"));
     }
     // B joins the policy log through A (learner, then voter).

@@ -323,7 +323,9 @@ fn phases(lab: &AsymLab, dir: &Path) {
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
     // Lab nodes serve /metrics on their cluster address.
     let start = |ns: &Netns, me: &NodeSpec| {
-        let file = write_config(dir, me, &NODES, "").expect("node config");
+        // No Raft: each node runs its own policy file.
+        let file =
+            write_config(dir, me, &NODES, "forward_before_join = true").expect("node config");
         NodeProc::start(ns, exe, &file, me.name).expect("start node")
     };
     let mut a = start(&lab.node_a, &NODES[0]);

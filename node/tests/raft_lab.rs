@@ -173,7 +173,9 @@ fn policy_is_replicated_across_three_node_processes() {
     let nss = [&lab.node_a, &lab.node_b, &third];
     let start = |i: usize| -> NodeProc {
         let mut p = NodeProc::start(nss[i], exe, &files[i], NODES[i].name).expect("start");
-        p.wait_ready(Duration::from_secs(20))
+        // Ready, or (B and C before their join) waiting for the
+        // cluster's policy.
+        p.wait_joinable(Duration::from_secs(20))
             .unwrap_or_else(|e| panic!("{e}"));
         p
     };
@@ -376,7 +378,9 @@ fn a_member_without_the_operators_signature_cannot_rewrite_the_policy() {
     let nss = [&lab.node_a, &lab.node_b];
     let start = |i: usize| -> NodeProc {
         let mut p = NodeProc::start(nss[i], exe, &files[i], nodes[i].name).expect("start");
-        p.wait_ready(Duration::from_secs(20))
+        // Ready, or (B and C before their join) waiting for the
+        // cluster's policy.
+        p.wait_joinable(Duration::from_secs(20))
             .unwrap_or_else(|e| panic!("{e}"));
         p
     };

@@ -315,7 +315,9 @@ struct Running {
 
 impl Running {
     fn start(&self, ns: &Netns, me: &NodeSpec, extra: &str) -> NodeProc {
-        let file = write_config(&self.dir, me, &NODES, extra).expect("node config");
+        // No Raft: each node runs its own policy file.
+        let extra = format!("forward_before_join = true\n{extra}");
+        let file = write_config(&self.dir, me, &NODES, &extra).expect("node config");
         NodeProc::start(ns, &self.exe, &file, me.name).expect("start node")
     }
 }
@@ -498,7 +500,8 @@ fn phases(lab: &AsymLab, run: &Running) {
     let tuned = std::env::var("RAMPART_SYNC_LAB_LOSSY")
         .unwrap_or_else(|_| "hold_ms = 1000\ndefer_ms = 50".to_string());
     let tuned = tuned.as_str();
-    let file_a = write_config(&run.dir, &NODES[0], &via_relay, tuned).expect("config a");
+    let own = format!("forward_before_join = true\n{tuned}");
+    let file_a = write_config(&run.dir, &NODES[0], &via_relay, &own).expect("config a");
     let mut a = NodeProc::start(&lab.node_a, &run.exe, &file_a, "fw-a").expect("start a");
     let mut b = run.start(&lab.node_b, &NODES[1], tuned);
     let ready = a

@@ -612,6 +612,22 @@ impl<P: EnginePool> Admin<P> {
         self
     }
 
+    /// Record that the engines run no policy: they wait for the cluster's
+    /// ([`Engine::await_cluster_policy`](rampart_dataplane::Engine::await_cluster_policy)),
+    /// and the node is not ready until
+    /// [`apply_committed`](Self::apply_committed) brings it.
+    pub fn awaiting_cluster_policy(self) -> Self {
+        if let Ok(mut st) = self.policy.lock() {
+            *st = PolicyState {
+                version: 0,
+                text: String::new(),
+                loaded: false,
+            };
+            self.published.set(&st);
+        }
+        self
+    }
+
     /// The pool.
     pub fn pool(&self) -> &Arc<P> {
         &self.pool

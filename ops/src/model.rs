@@ -481,6 +481,10 @@ pub struct NodeStatus {
     pub seq_key_shared: bool,
 }
 
+/// How [`NodeStatus::not_ready`] begins the reason of a clustered node
+/// that waits for its cluster's policy (not joined yet).
+pub const AWAITING_CLUSTER_POLICY: &str = "the cluster's policy not received";
+
 impl NodeStatus {
     /// Why the node is not ready to forward, if it is not (`/readyz`, the
     /// `rampart_ready` gauge and `show cluster` alike).
@@ -489,7 +493,12 @@ impl NodeStatus {
         if !self.sync_ready {
             reasons.push("first bulk sync not done".to_string());
         }
-        if !self.policy_loaded {
+        if !self.policy_loaded && self.clustered {
+            reasons.push(format!(
+                "{AWAITING_CLUSTER_POLICY}: a node that has not joined forwards nothing \
+                 (rampart cluster join on a member brings it in)"
+            ));
+        } else if !self.policy_loaded {
             reasons.push("no policy loaded".to_string());
         }
         // The ASA's unit that leaves the cluster stops passing traffic; a

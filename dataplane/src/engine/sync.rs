@@ -1234,11 +1234,28 @@ impl Engine {
         .min()
     }
 
-    /// The drop for a frame that arrives while the node is not ready.
+    /// Pass nothing until the next [`set_policy`](Engine::set_policy): every
+    /// frame, ARP and held frames included, is dropped as
+    /// `cluster-not-ready`, while sync events are still taken. For a node
+    /// of a cluster that has not received the cluster's policy yet (a new
+    /// or wiped node before its join): it runs no policy of its own, as an
+    /// ASA unit passes no traffic until it has joined its cluster and
+    /// replicated the control unit's configuration (docs/ops.md).
+    pub fn await_cluster_policy(&mut self) {
+        self.awaiting_policy = true;
+    }
+
+    /// Whether the engine passes nothing until a policy is set
+    /// ([`await_cluster_policy`](Self::await_cluster_policy)).
+    pub fn awaits_cluster_policy(&self) -> bool {
+        self.awaiting_policy
+    }
+
+    /// The drop for a frame that arrives while the node is not ready: its
+    /// first bulk sync is not done, or it waits for its cluster's policy
+    /// ([`await_cluster_policy`](Self::await_cluster_policy)).
     pub(super) fn not_ready(&self) -> Option<Verdict> {
-        match &self.sync {
-            Some(s) if !s.ready => Some(Verdict::Drop(DropReason::ClusterNotReady)),
-            _ => None,
-        }
+        let ready = self.sync.as_ref().is_none_or(|s| s.ready);
+        (self.awaiting_policy || !ready).then_some(Verdict::Drop(DropReason::ClusterNotReady))
     }
 }

@@ -1409,3 +1409,34 @@ fn unknown_tcp_options_are_cleared_and_known_ones_kept() {
     );
     assert_eq!(h.engine.counters().normalizer.options_cleared, 1);
 }
+
+/// A node of a cluster that has not received the cluster's policy passes
+/// nothing (no policy of its own: not the security levels, not a file):
+/// TCP, UDP and ARP are dropped as `cluster-not-ready`, and no connection
+/// is created. The first policy set opens it.
+#[test]
+fn an_engine_awaiting_its_cluster_policy_passes_nothing_until_one_is_set() {
+    let mut h = Harness::with(|_| {});
+    let mut e = Engine::new(h.engine.config().clone()).unwrap();
+    e.await_cluster_policy();
+    h.engine = e;
+    assert!(h.engine.awaits_cluster_policy());
+    let mut m = model(40_001);
+    let [syn, ..] = m.handshake();
+    let (c, s) = v4_pair(40_002, 53);
+    let mut arp = vec![0xff; 6];
+    arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, 1]);
+    arp.extend_from_slice(&[2, 0, 0, 0, 0, 1, 198, 18, 0, 10, 0, 0, 0, 0, 0, 0]);
+    arp.extend_from_slice(&[198, 18, 0, 1]);
+    let not_ready = Verdict::Drop(DropReason::ClusterNotReady);
+    assert_eq!(h.tcp(&m, &syn), not_ready);
+    assert_eq!(h.frame(udp_frame(&c, &s, b"q"), IfaceId(0)), not_ready);
+    assert_eq!(h.frame(arp.clone(), IfaceId(0)), not_ready);
+    assert_eq!(h.dropped(DropReason::ClusterNotReady), 3);
+    assert_eq!(h.engine.table().len(), 0);
+    h.install(crate::policy::compile::randomization_off());
+    assert!(!h.engine.awaits_cluster_policy());
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    assert_eq!(h.frame(udp_frame(&c, &s, b"q"), IfaceId(0)), FWD_OUT);
+    assert!(matches!(h.frame(arp, IfaceId(0)), Verdict::Forward { .. }));
+}

@@ -184,7 +184,7 @@ fn start(ns: &Netns, dir: &Path, me: &NodeSpec) -> Result<NodeProc, LabError> {
 }
 
 /// `rampart cluster join --id 2` on fw-a, then wait until both nodes use
-/// the cluster's sequence key.
+/// the cluster's sequence key and are ready.
 fn join_b(ns: &Netns, dir: &Path, a: &Endpoint, b: &Endpoint) -> Result<(), LabError> {
     let exe = std::env::current_exe().map_err(LabError::Exe)?;
     let file = dir.join(format!("{}.toml", NODES[0].name));
@@ -262,7 +262,8 @@ fn run_in(lab: &AsymLab, dir: &Path) -> Result<LabReport, LabError> {
     let mut a = start(&lab.node_a, dir, &NODES[0])?;
     let mut b = start(&lab.node_b, dir, &NODES[1])?;
     a.wait_ready(Duration::from_secs(15))?;
-    b.wait_ready(Duration::from_secs(15))?;
+    // fw-b forwards nothing until it is joined (the cluster's policy).
+    b.wait_joinable(Duration::from_secs(15))?;
     join_b(&lab.node_a, dir, a.endpoint(), b.endpoint())?;
     let stop = &INTERRUPTED;
     let kinds = vec![
@@ -346,8 +347,9 @@ pub fn up(prefix: &str, dir: &Path) -> Result<String, LabError> {
         for (me, ns) in NODES.iter().zip([&lab.node_a, &lab.node_b]) {
             let file = node_file(dir, me)?;
             let log = dir.join(format!("{}.log", me.name));
-            let pid =
-                NodeProc::start_detached(ns, &exe, &file, me.name, &log, Duration::from_secs(15))?;
+            let limit = Duration::from_secs(15);
+            let joining = me.id != NODES[0].id;
+            let pid = NodeProc::start_detached(ns, &exe, &file, me.name, &log, limit, joining)?;
             state.push(format!("pid {pid}"));
             save(&state)?;
         }

@@ -422,8 +422,34 @@ impl Endpoint {
     fn wait_ready(
         &self,
         limit: Duration,
+        exited: impl FnMut() -> Option<std::process::ExitStatus>,
+        output: impl Fn() -> String,
+    ) -> Result<(), NodeError> {
+        self.wait_health(limit, exited, output, |h| h.ready)
+    }
+
+    /// Wait until `/readyz` says ready but for the cluster's policy, which
+    /// a node that has not joined waits for: the node to join.
+    fn wait_joinable(
+        &self,
+        limit: Duration,
+        exited: impl FnMut() -> Option<std::process::ExitStatus>,
+        output: impl Fn() -> String,
+    ) -> Result<(), NodeError> {
+        self.wait_health(limit, exited, output, |h| {
+            h.reasons
+                .iter()
+                .all(|r| r.starts_with(rampart_ops::model::AWAITING_CLUSTER_POLICY))
+        })
+    }
+
+    /// Wait until `/readyz` answers what `good` takes, at most `limit`.
+    fn wait_health(
+        &self,
+        limit: Duration,
         mut exited: impl FnMut() -> Option<std::process::ExitStatus>,
         output: impl Fn() -> String,
+        good: impl Fn(&Health) -> bool,
     ) -> Result<(), NodeError> {
         let t0 = Instant::now();
         let mut why = String::from("no answer yet");
@@ -436,7 +462,7 @@ impl Endpoint {
                 });
             }
             match self.health() {
-                Ok(h) if h.ready => return Ok(()),
+                Ok(h) if good(&h) => return Ok(()),
                 Ok(h) => why = h.reasons.join(", "),
                 Err(e) => why = e.to_string(),
             }
@@ -523,7 +549,8 @@ impl NodeProc {
     /// Start `exe run --config file` inside `ns` on its own, logging for
     /// people to `log`, in a process group of its own (so a Ctrl-C meant
     /// for the caller does not reach it); returns its PID once its
-    /// `/readyz` says ready, or the reason it is not.
+    /// `/readyz` says ready (with `joining`, ready but for the cluster's
+    /// policy: a node to be joined), or the reason it is not.
     pub fn start_detached(
         ns: &Netns,
         exe: &Path,
@@ -531,6 +558,7 @@ impl NodeProc {
         name: &str,
         log: &Path,
         limit: Duration,
+        joining: bool,
     ) -> Result<u32, NodeError> {
         use std::os::unix::process::CommandExt as _;
         let endpoint = Endpoint::of(ns.name(), file, name)?;
@@ -549,7 +577,13 @@ impl NodeProc {
                 source,
             })?;
         let output = || std::fs::read_to_string(log).unwrap_or_default();
-        match endpoint.wait_ready(limit, || child.try_wait().ok().flatten(), output) {
+        let exited = || child.try_wait().ok().flatten();
+        let waited = if joining {
+            endpoint.wait_joinable(limit, exited, output)
+        } else {
+            endpoint.wait_ready(limit, exited, output)
+        };
+        match waited {
             Ok(()) => Ok(child.id()),
             Err(e) => {
                 let _ = child.kill();
@@ -602,6 +636,17 @@ impl NodeProc {
     pub fn wait_ready(&mut self, limit: Duration) -> Result<(), NodeError> {
         let (child, log) = (&mut self.child, &self.log);
         self.endpoint.wait_ready(
+            limit,
+            || child.try_wait().ok().flatten(),
+            || log.lock().map(|v| v.join("\n")).unwrap_or_default(),
+        )
+    }
+
+    /// Wait until its `/readyz` says ready but for the cluster's policy
+    /// (a node that waits to be joined), at most `limit`.
+    pub fn wait_joinable(&mut self, limit: Duration) -> Result<(), NodeError> {
+        let (child, log) = (&mut self.child, &self.log);
+        self.endpoint.wait_joinable(
             limit,
             || child.try_wait().ok().flatten(),
             || log.lock().map(|v| v.join("\n")).unwrap_or_default(),
@@ -759,7 +804,8 @@ pub fn finish_command(mut c: Child, limit: Duration) -> (Option<i32>, String, St
 /// node of `leader_file` (in namespace `ns`) bootstrapped the log, and
 /// `rampart cluster join --id N` on it brings in each of `ids` in turn;
 /// then wait until every node of `all` installed the cluster's
-/// sequence-randomization key in its workers (docs/sync.md §1).
+/// sequence-randomization key in its workers (docs/sync.md §1) and is
+/// ready (a joined node forwards once the cluster's policy reached it).
 pub fn form_raft(
     ns: &str,
     exe: &Path,
@@ -783,6 +829,11 @@ pub fn form_raft(
             return Err("the nodes never all used the cluster's sequence key".into());
         }
         std::thread::sleep(POLL);
+    }
+    // A joined node forwards once the cluster's policy reached it.
+    for e in all {
+        e.wait_ready(SEQ_KEY_WAIT, || None, String::new)
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }

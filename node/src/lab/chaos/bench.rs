@@ -126,6 +126,10 @@ impl Bench {
             if (opts.three || opts.raft) && i == 0 {
                 extra.push_str("\nbootstrap = true");
             }
+            if !(opts.three || opts.raft) {
+                // No Raft: each node runs its own file (the lab's policy).
+                extra.push_str("\nforward_before_join = true");
+            }
             bench.files.push(write_config(&dir, me, &seen, &extra)?);
         }
         bench.procs = specs.iter().map(|_| None).collect();
@@ -185,13 +189,20 @@ impl Bench {
 
     /// Wait until node `i` reports ready.
     pub fn wait_ready(&mut self, i: usize, limit: Duration) -> Result<(), LabError> {
-        match self.procs[i].as_mut() {
-            Some(p) => Ok(p.wait_ready(limit)?),
-            None => Err(LabError::Bench(format!(
-                "{} is not running",
-                self.specs[i].name
-            ))),
-        }
+        Ok(self.live(i)?.wait_ready(limit)?)
+    }
+
+    /// Wait until node `i` reports ready but for the cluster's policy (a
+    /// node to be joined).
+    pub fn wait_joinable(&mut self, i: usize, limit: Duration) -> Result<(), LabError> {
+        Ok(self.live(i)?.wait_joinable(limit)?)
+    }
+
+    fn live(&mut self, i: usize) -> Result<&mut NodeProc, LabError> {
+        let name = self.specs[i].name;
+        self.procs[i]
+            .as_mut()
+            .ok_or_else(|| LabError::Bench(format!("{name} is not running")))
     }
 
     /// Node `i`'s process, if it runs.

@@ -71,14 +71,22 @@ fn bench(ctx: &Ctx, name: &str, opts: BenchOpts, policy: &str) -> Result<Bench, 
     for i in 0..b.nodes() {
         b.start(i)?;
     }
+    // With Raft, the nodes but A forward nothing until they are joined
+    // (the cluster's policy); form_raft waits for them to be ready.
+    let raft = opts.raft || opts.three;
     for i in 0..b.nodes() {
-        if let Err(e) = b.wait_ready(i, READY) {
+        let waited = if raft {
+            b.wait_joinable(i, READY)
+        } else {
+            b.wait_ready(i, READY)
+        };
+        if let Err(e) = waited {
             // What every node's sync says: who asked whom for a bulk.
             let views: Vec<String> = (0..b.nodes()).map(|j| sync_view(&b, j)).collect();
             return Err(LabError::Bench(format!("{e}\n{}", views.join("\n"))));
         }
     }
-    if opts.raft {
+    if raft {
         form_raft(&b)?;
     }
     Ok(b)

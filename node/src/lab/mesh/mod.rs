@@ -215,8 +215,10 @@ fn run_in(lab: &MeshLab, dir: &Path, plan: &Plan) -> Result<MeshReport, LabError
         procs.push(NodeProc::start(ns, &exe, &file, me.name)?);
         files.push(file);
     }
+    // The others forward nothing until they are joined (the cluster's
+    // policy); form_raft waits for them to be ready.
     for p in &mut procs {
-        p.wait_ready(READY_LIMIT)?;
+        p.wait_joinable(READY_LIMIT)?;
     }
     let ids: Vec<u16> = specs.iter().skip(1).map(|s| s.id).collect();
     let endpoints: Vec<&Endpoint> = procs.iter().map(NodeProc::endpoint).collect();
