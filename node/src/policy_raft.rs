@@ -231,8 +231,9 @@ impl RaftSide {
     /// compiling here; `follow` says why and counts it), the policy it
     /// ran last ([`KeptPolicy`]), if it was committed by this cluster no
     /// later than the stored one and passes the same checks. `None` before
-    /// the cluster's first policy, or with neither: the policy file (or
-    /// the built-in one) stays. A kept policy this node cannot trust
+    /// the cluster's first policy, or with neither: the node forwards
+    /// nothing until one arrives (`rampart run`; the policy file runs
+    /// instead with `[cluster] forward_before_join`). A kept policy this node cannot trust
     /// (another user may change it) refuses the start, whether it is
     /// needed or not, as every trusted file does (docs/ops.md §4).
     pub fn stored_policy(&self, interfaces: &[InterfaceConfig]) -> anyhow::Result<StoredPolicy> {
@@ -463,8 +464,9 @@ impl RaftSide {
                         Err(e) => tracing::warn!("installing the sequence key: {e}"),
                     }
                 }
-                // Version 0: the cluster has no policy yet; the policy file
-                // stays in force.
+                // Version 0: the cluster has no policy yet; the node keeps
+                // forwarding nothing (or its policy file, with
+                // `forward_before_join`).
                 if p.version > 0 {
                     // Every node checks the same key, so a policy committed
                     // by a member without the operator's signature (its key

@@ -135,7 +135,11 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         configured.as_ref(),
         &engine_cfg.interfaces,
     )?;
-    if let Some(p) = &start {
+    // A node of a cluster runs its file only without Raft's policy
+    // (`forward_before_join`); otherwise the cluster's, below.
+    if let Some(p) = &start
+        && cfg.cluster.as_ref().is_none_or(|c| c.forward_before_join)
+    {
         for e in &mut engines {
             e.set_policy(p.compiled.clone())
                 .map_err(|e| anyhow::anyhow!("policy refused: {e}"))?;
@@ -239,11 +243,13 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         .map(|r| r.stored_policy(&engine_cfg.interfaces))
         .transpose()?;
     let stored_policy = stored.as_ref().and_then(|s| s.policy.as_ref());
-    // A node of a cluster whose store committed no policy and that does
-    // not found the cluster (new or wiped, before its join) runs no policy
-    // of its own: it forwards nothing until the cluster's reaches it.
+    // A node of a cluster runs the cluster's policy or nothing: one whose
+    // store holds none it can run (new or wiped before its join, a
+    // bootstrap that founded nothing, a committed policy that cannot run
+    // here with no earlier one it ran) forwards nothing until one reaches
+    // it. A founding node's store holds its policy file by now.
     let awaiting = match (&cfg.cluster, &stored) {
-        (Some(c), Some(s)) => s.committed == 0 && !c.bootstrap && !c.forward_before_join,
+        (Some(c), Some(s)) => s.policy.is_none() && !c.forward_before_join,
         _ => false,
     };
     let running = match (stored_policy, &start) {
@@ -289,11 +295,16 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
                 "policy version {} from the store in force before forwarding",
                 p.version
             ),
-            None if awaiting => tracing::warn!(
-                "no cluster policy in the store and [cluster] bootstrap is not set: forwarding \
-                 nothing until the cluster's policy arrives (rampart cluster join --id {} on a \
-                 member; [cluster] forward_before_join = true runs the policy file meanwhile)",
+            None if awaiting && s.committed == 0 => tracing::warn!(
+                "no cluster policy in the store: forwarding nothing until the cluster's policy \
+                 arrives (rampart cluster join --id {} on a member; a cluster run without Raft \
+                 sets [cluster] forward_before_join = true)",
                 cfg.node.id
+            ),
+            None if awaiting => tracing::warn!(
+                "the cluster's policy version {} cannot run here, nor one this node ran before: \
+                 forwarding nothing until the cluster commits one it can run",
+                s.committed
             ),
             None => {}
         }

@@ -45,6 +45,10 @@ struct Wanted {
     /// Every worker answered that it runs `seq_secret`: what the node's
     /// status reports as the cluster's key being shared.
     key_in_force: bool,
+    /// Some worker may still wait for its first policy (a node of a
+    /// cluster that has not joined, [`Admin::awaiting_cluster_policy`]):
+    /// cleared once every worker answered that it runs one.
+    workers_closed: bool,
 }
 
 /// How a policy that every worker had room for was applied.
@@ -625,6 +629,9 @@ impl<P: EnginePool> Admin<P> {
             };
             self.published.set(&st);
         }
+        if let Ok(mut w) = self.wanted.lock() {
+            w.workers_closed = true;
+        }
         self
     }
 
@@ -645,7 +652,16 @@ impl<P: EnginePool> Admin<P> {
         (s.policy_version, s.policy_loaded) = self.published.get();
         // Shared once every worker said it runs the key, not when it was
         // asked to (a worker that has not taken it yet is retried).
-        s.seq_key_shared = self.wanted.lock().is_ok_and(|w| w.key_in_force);
+        (s.seq_key_shared, s.policy_pending_workers) = self
+            .wanted
+            .lock()
+            .map_or((false, true), |w| (w.key_in_force, w.workers_closed));
+        s.policy_pending_workers &= s.policy_loaded;
+        if !s.policy_loaded
+            && let Some((v, LocalOutcome::Refused(why))) = self.local.last()
+        {
+            s.policy_refused = Some(format!("version {v} ({why})"));
+        }
         s
     }
 
@@ -744,9 +760,16 @@ fn install_wanted<P: EnginePool>(
                 Some(p) if !Arc::ptr_eq(v.engine.policy(), &p) => v.engine.set_policy(p).err(),
                 _ => None,
             };
-            Some((keyed, refused, secret))
+            Some((keyed, refused, secret, v.engine.awaits_cluster_policy()))
         })
         .map_err(|e| e.0)?;
+    // Every worker answered: none waits for a first policy any more if
+    // none said so.
+    if answers.iter().all(|a| a.as_ref().is_some_and(|a| !a.3))
+        && let Ok(mut w) = wanted.lock()
+    {
+        w.workers_closed = false;
+    }
     // Every worker answered: the key is in force if each runs the one
     // wanted now (a newer key asked for meanwhile waits for its own).
     let key = answers.first().and_then(|a| a.as_ref()).and_then(|a| a.2);

@@ -119,6 +119,8 @@ pub fn cluster_status() -> NodeStatus {
         node_id: 1,
         node_name: "fw-a".into(),
         policy_loaded: true,
+        policy_pending_workers: false,
+        policy_refused: None,
         seq_key_shared: true,
         sync_ready: true,
         clustered: true,

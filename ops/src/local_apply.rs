@@ -53,6 +53,11 @@ impl LocalApplies {
         self.changed.notify_all();
     }
 
+    /// The newest version the node made something of, and what.
+    pub fn last(&self) -> Option<(u64, LocalOutcome)> {
+        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// Wait at most `limit` until the node has made something of
     /// `version` or of a later version (which replaced it before this node
     /// took it): that version and the outcome, or `None` if the wait ran

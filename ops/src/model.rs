@@ -463,6 +463,14 @@ pub struct NodeStatus {
     pub node_name: String,
     /// A policy was loaded (bootstrap file or configure).
     pub policy_loaded: bool,
+    /// A node waiting for its cluster's policy took one, but some workers
+    /// have not yet: they still forward nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub policy_pending_workers: bool,
+    /// No policy loaded because this node refused the cluster's (version
+    /// and why: not signed for its version, does not compile here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_refused: Option<String>,
     /// The first bulk sync is done, or the node is alone (or standalone).
     pub sync_ready: bool,
     /// Whether the node has a `[cluster]` at all.
@@ -493,13 +501,23 @@ impl NodeStatus {
         if !self.sync_ready {
             reasons.push("first bulk sync not done".to_string());
         }
-        if !self.policy_loaded && self.clustered {
-            reasons.push(format!(
+        match &self.policy_refused {
+            _ if self.policy_loaded => {}
+            Some(why) => reasons.push(format!(
+                "the cluster's policy {why}: refused here, this node forwards nothing until it \
+                 runs one the cluster commits"
+            )),
+            None if self.clustered => reasons.push(format!(
                 "{AWAITING_CLUSTER_POLICY}: a node that has not joined forwards nothing \
                  (rampart cluster join on a member brings it in)"
-            ));
-        } else if !self.policy_loaded {
-            reasons.push("no policy loaded".to_string());
+            )),
+            None => reasons.push("no policy loaded".to_string()),
+        }
+        if self.policy_pending_workers {
+            reasons.push(
+                "the cluster's policy is not yet in force on every worker (those forward nothing)"
+                    .to_string(),
+            );
         }
         // The ASA's unit that leaves the cluster stops passing traffic; a
         // router that health-checks this node moves its traffic away.

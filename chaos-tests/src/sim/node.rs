@@ -144,6 +144,13 @@ impl SimNode {
         self.alive && self.frozen_until.is_none()
     }
 
+    /// Ready to forward, as its `/readyz` says: the first bulk sync done
+    /// and a policy of the cluster's in force (a node restarted on a
+    /// wiped disk forwards nothing until replication reaches it).
+    pub fn ready(&self) -> bool {
+        self.engine.is_ready() && !self.engine.awaits_cluster_policy()
+    }
+
     /// Judge a frame.
     pub fn packet(&mut self, frame: &mut [u8], ingress: IfaceId, now: u64) -> Verdict {
         let t = self.clock(now);

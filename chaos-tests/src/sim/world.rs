@@ -43,6 +43,9 @@ const RAFT_TICK: u64 = 50 * MS;
 /// Share of inspected TCP flows closed with FINs whose tuple a new
 /// connection reuses at once.
 const REUSE_SHARE: f64 = 0.3;
+/// The applied (and on-disk) policy version of a node whose disk was
+/// wiped: none, until replication reaches it.
+const NO_POLICY: u64 = u64::MAX;
 /// Trace lines kept for a failure report.
 const TRACE_KEEP: usize = 400;
 
@@ -364,10 +367,7 @@ impl World {
 
     fn quiescent(&self) -> bool {
         self.flows.iter().all(|f| f.done || f.excused())
-            && self
-                .nodes
-                .iter()
-                .all(|n| n.running() && n.engine.is_ready())
+            && self.nodes.iter().all(|n| n.running() && n.ready())
             && self.net.links.iter().all(|l| l.conn.is_some())
             && self.applied.iter().all(|&v| v == self.committed)
     }
@@ -639,7 +639,7 @@ impl World {
         if !self.nodes[i].running() {
             return;
         }
-        let was_ready = self.nodes[i].engine.is_ready();
+        let was_ready = self.nodes[i].ready();
         let mut out = Vec::new();
         self.nodes[i].pump(self.now, &mut out);
         if let Some(what) = self.nodes[i].told_differs() {
@@ -685,13 +685,13 @@ impl World {
                 }
             }
         }
-        if was_ready && !self.nodes[i].engine.is_ready() {
+        if was_ready && !self.nodes[i].ready() {
             self.log(format!(
                 "n{i} found it was stopped: not ready until it resyncs"
             ));
             self.stats.stalls += 1;
         }
-        if !was_ready && self.nodes[i].engine.is_ready() {
+        if !was_ready && self.nodes[i].ready() {
             self.log(format!("n{i} ready"));
             let now = self.now;
             self.restarting.retain(|&(node, span)| {
@@ -759,7 +759,7 @@ impl World {
     /// Nodes a new or moved path may use.
     fn usable(&self) -> Vec<usize> {
         (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].running() && self.nodes[i].engine.is_ready())
+            .filter(|&i| self.nodes[i].running() && self.nodes[i].ready())
             .collect()
     }
 
@@ -787,7 +787,7 @@ impl World {
         let path = self.flows[old].path;
         if path
             .iter()
-            .any(|&n| !self.nodes[n].running() || !self.nodes[n].engine.is_ready())
+            .any(|&n| !self.nodes[n].running() || !self.nodes[n].ready())
         {
             return;
         }
@@ -1152,8 +1152,9 @@ impl World {
         };
         let lives = self.nodes[i].lives;
         // Half the restarts find their data directory (the Raft log and the
-        // applied policy) as it was; the others find it wiped and start
-        // from the bootstrap policy until replication catches them up.
+        // applied policy) as it was; the others find it wiped and forward
+        // nothing until replication brings them the cluster's policy
+        // (docs/ops.md §1, *A node not yet joined*).
         // (A disk holding the only copy of the committed log is kept: Raft
         // survives the loss of a minority's disks, not of every copy.)
         let copies = (0..n)
@@ -1161,7 +1162,7 @@ impl World {
             .count();
         let keeps_disk = self.rng.random_bool(0.5) || copies == 0;
         if !keeps_disk {
-            self.disk[i] = 0;
+            self.disk[i] = NO_POLICY;
         }
         self.applied[i] = self.disk[i];
         let mut node = SimNode::new(
@@ -1173,12 +1174,18 @@ impl World {
             skew,
             self.now,
         );
+        if !keeps_disk {
+            node.engine.await_cluster_policy();
+        }
         node.lives = lives + 1;
         self.nodes[i] = node;
         self.log(format!(
-            "n{i} restarts with empty memory, its disk {} (policy version {})",
-            if keeps_disk { "kept" } else { "wiped" },
-            self.applied[i]
+            "n{i} restarts with empty memory, its disk {}",
+            if keeps_disk {
+                format!("kept (policy version {})", self.applied[i])
+            } else {
+                "wiped (no policy until replication reaches it)".to_string()
+            },
         ));
         // Its new connections replace the dead ones at once (the transport
         // closes a peer's old connection when the peer dials anew). The
@@ -1220,7 +1227,7 @@ impl World {
     fn final_checks(&mut self) {
         let now = self.now;
         for (i, node) in self.nodes.iter().enumerate() {
-            if !node.running() || !node.engine.is_ready() {
+            if !node.running() || !node.ready() {
                 self.violations
                     .push(format!("n{i} is not running and ready at the end"));
             }
