@@ -244,3 +244,55 @@ async fn a_join_with_a_wrong_name_says_so_and_is_mended_by_remove_and_join() {
     ));
     lab.shutdown().await;
 }
+
+/// `cluster remove` asked on a node whose log holds an earlier removal of
+/// the same node, joined again since without that join reaching it: the
+/// old removal is no evidence that this call's removal committed. Asked
+/// where no leader can be reached, the call must fail, not report the
+/// removal done (it returned the old removal's index at once before, a
+/// review found).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_earlier_removal_is_no_evidence_that_a_new_one_committed() {
+    let mut lab = three_of_four("remove-stale-evidence", 7601).await;
+    lab.start(4).await;
+    let leader = lab.wait_leader_among(&[1, 2, 3]).await;
+    lab.node(leader).join(4, lab.member(4)).await.expect("join");
+    lab.wait_voters(4).await;
+    let leader = lab.wait_leader().await;
+    let asked = (1..=3).find(|id| *id != leader).expect("a follower");
+    lab.node(leader).remove(4).await.expect("remove");
+    let node = lab.node(asked);
+    wait_until(&format!("node {asked} applies the removal"), || {
+        node.status().removed == vec![4]
+    })
+    .await;
+
+    // Node 4 joins again while `asked` is down: its log ends at the
+    // removal.
+    lab.stop(asked).await;
+    let members: Vec<NodeId> = (1..=3).filter(|id| *id != asked).collect();
+    let leader = lab.wait_leader_among(&members).await;
+    lab.node(leader)
+        .join(4, lab.member(4))
+        .await
+        .expect("join again");
+    for id in lab.running() {
+        lab.stop(id).await;
+    }
+
+    // Alone, it holds the old removal and can reach no leader.
+    lab.start(asked).await;
+    let node = lab.node(asked);
+    wait_until(&format!("node {asked} holds the old removal"), || {
+        node.status().removed == vec![4]
+    })
+    .await;
+    let started = Instant::now();
+    let r = node.remove(4).await;
+    assert!(
+        r.is_err(),
+        "a removal no leader took reported done: {r:?} after {:?}",
+        started.elapsed()
+    );
+    lab.shutdown().await;
+}
