@@ -66,7 +66,7 @@ fn config(n: usize) -> Config {
             source_port: None,
             destination: dst,
             destination_port: Some(PortSpec::Match(port)),
-            log: false,
+            log: AceLog::Default,
             inactive: false,
         }));
     }
@@ -77,7 +77,7 @@ fn config(n: usize) -> Config {
         source_port: None,
         destination: AddrSpec::Any,
         destination_port: None,
-        log: false,
+        log: AceLog::Default,
         inactive: false,
     }));
     Config {

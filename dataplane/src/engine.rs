@@ -325,9 +325,10 @@ pub struct Engine {
     fast_path: bool,
     /// Frames the fast path decided.
     fast_path_frames: u64,
-    /// Per ingress interface: the policy shuts it or the interface its
-    /// frames leave by (empty when it shuts none).
-    shut: Vec<bool>,
+    /// Per ingress interface: what every frame arriving on it meets
+    /// before it is judged, if anything ([`Policy::ingress_drop`]: a shut
+    /// interface, an EtherType `deny any`); empty when no interface has one.
+    gates: Vec<Option<DropReason>>,
     /// The timeouts the engine was built with; `config.timeouts` is these
     /// with the policy's global `timeout` values in place.
     base_timeouts: Timeouts,
@@ -386,7 +387,7 @@ impl Engine {
             reopened_after: None,
             fast_path: true,
             fast_path_frames: 0,
-            shut: Vec::new(),
+            gates: Vec::new(),
             base_timeouts: config_timeouts,
             awaiting_policy: false,
         })
@@ -403,15 +404,15 @@ impl Engine {
     /// ([`classes::SlotsExhausted`]).
     pub fn set_policy(&mut self, policy: Arc<Policy>) -> Result<(), classes::SlotsExhausted> {
         self.classes.install(&policy)?;
-        let shut: Vec<bool> = self
+        let gates: Vec<Option<DropReason>> = self
             .config
             .interfaces
             .iter()
             .enumerate()
-            .map(|(i, iface)| policy.is_shut(IfaceId(i as u8)) || policy.is_shut(iface.peer))
+            .map(|(i, iface)| policy.ingress_drop(IfaceId(i as u8), iface.peer))
             .collect();
-        self.shut = if shut.contains(&true) {
-            shut
+        self.gates = if gates.iter().any(Option::is_some) {
+            gates
         } else {
             Vec::new()
         };
@@ -622,9 +623,12 @@ impl Engine {
             return verdict;
         }
         // An interface the configuration shuts down passes nothing, ARP and
-        // established connections included (ASA `interface-down`).
-        if !self.shut.is_empty() && self.shut_drop(ingress, frame.len()) {
-            return Verdict::Drop(DropReason::InterfaceDown);
+        // established connections included (ASA `interface-down`), nor
+        // does one whose EtherType access-group denies all frames.
+        if !self.gates.is_empty()
+            && let Some(reason) = self.gate_drop(ingress, frame.len())
+        {
+            return Verdict::Drop(reason);
         }
         let hash = if self.fast_path {
             match self.established_fast(frame, meta, ingress, now, parsed, hash) {
@@ -659,19 +663,18 @@ impl Engine {
         verdict
     }
 
-    /// Whether a frame arriving on `ingress` meets a shut interface (its
-    /// own or the one it would leave by); counted as dropped if so. Out of
-    /// line: only a policy that shuts an interface calls it.
+    /// What a frame arriving on `ingress` meets before it is judged (a shut
+    /// interface, its own or the one it would leave by; an EtherType
+    /// `deny any`), counted as dropped if anything. Out of line: only a
+    /// policy with such a gate calls it.
     #[cold]
     #[inline(never)]
-    fn shut_drop(&mut self, ingress: IfaceId, len: usize) -> bool {
-        if self.shut.get(usize::from(ingress.0)) != Some(&true) {
-            return false;
-        }
-        bump(&mut self.counters.drops[DropReason::InterfaceDown.index()]);
+    fn gate_drop(&mut self, ingress: IfaceId, len: usize) -> Option<DropReason> {
+        let reason = (*self.gates.get(usize::from(ingress.0))?)?;
+        bump(&mut self.counters.drops[reason.index()]);
         self.counters
             .count_frame(usize::from(ingress.0), VerdictKind::Drop, len);
-        true
+        Some(reason)
     }
 
     /// Count a frame that leaves (at once, or released after a wait).
@@ -1414,28 +1417,11 @@ struct Pkt {
 }
 
 impl Pkt {
-    /// The packet as the policy classifier sees it. Ports count only for
-    /// TCP and UDP (ICMP echo ids ride in the tuple's port fields). A packet
-    /// with an authentication header is protocol 51 to the rules, without
-    /// ports, as the ASA's access rules see the IP header's protocol: a
-    /// `deny ah` line denies it, and only an entry that permits AH (or all
-    /// IP) lets it open a connection.
+    /// The packet as the policy classifier sees it ([`Probe::of_packet`]).
     fn probe(&self) -> Probe {
-        let t = &self.tuple;
-        let ports = !self.ah && matches!(t.proto, proto::TCP | proto::UDP);
-        Probe {
-            v6: t.src.addr.ip().is_ipv6(),
-            proto: if self.ah { AH } else { t.proto },
-            src: t.src.addr,
-            dst: t.dst.addr,
-            sport: if ports { t.src.port } else { 0 },
-            dport: if ports { t.dst.port } else { 0 },
-        }
+        Probe::of_packet(&self.tuple, self.ah)
     }
 }
-
-/// IP protocol number of the authentication header (RFC 4302).
-const AH: u8 = 51;
 
 /// The inspected flow a packet opened (its incarnation), if it opened one.
 type Opened = Option<crate::sync::Incarnation>;

@@ -66,6 +66,8 @@ pub mod proto {
     pub const UDP: u8 = 17;
     /// ICMPv6.
     pub const ICMPV6: u8 = 58;
+    /// The authentication header (RFC 4302).
+    pub const AH: u8 = 51;
 }
 
 /// One side of a flow: address and port. For ICMP echo the "port" of the

@@ -123,6 +123,10 @@ drop_reasons! {
     /// The frame arrived on, or would leave by, an interface the
     /// configuration shuts down (`shutdown`).
     InterfaceDown => "interface-down", "Interface is down",
+    /// The frame arrived on an interface whose EtherType access-group
+    /// explicitly denies all frames (`access-list NAME ethertype deny
+    /// any`), IPv4, IPv6 and ARP included (docs/asa-behaviour.md §2.7).
+    EthertypeDeny => "l2_acl", "FP L2 rule drop",
     /// The node is in a cluster and has not finished its first bulk sync
     /// (as an ASA unit does not pass traffic before it joined its cluster).
     ClusterNotReady => "cluster-not-ready", "Cluster unit not ready",

@@ -20,6 +20,11 @@ pub struct Config {
     pub access_lists: Vec<AccessList>,
     /// `access-group ACL in interface IF`.
     pub access_groups: Vec<AccessGroup>,
+    /// `access-list NAME ethertype …`, lines in order.
+    pub ethertype_lists: Vec<EthertypeList>,
+    /// `access-group ACL in interface IF` binding an EtherType access-list:
+    /// an interface takes one of these beside its extended one.
+    pub ethertype_groups: Vec<AccessGroup>,
     /// `class-map NAME`.
     pub class_maps: Vec<ClassMap>,
     /// `policy-map NAME`.
@@ -60,6 +65,9 @@ pub struct Interface {
     pub security_level: Option<u8>,
     /// `shutdown`: the interface passes nothing (`no shutdown` clears it).
     pub shutdown: bool,
+    /// `management-only`: the interface takes traffic to the box only,
+    /// never through it (docs/asa-behaviour.md §2.1).
+    pub management_only: bool,
 }
 
 /// `object network NAME` / `object service NAME`.
@@ -270,10 +278,25 @@ pub struct Ace {
     pub destination: AddrSpec,
     /// Destination port condition.
     pub destination_port: Option<PortSpec>,
-    /// `log` given (rendered back; logging itself is the ops issue's).
-    pub log: bool,
+    /// The `log` option: which messages the entry's matches produce.
+    pub log: AceLog,
     /// `inactive`: kept in the config, never matches.
     pub inactive: bool,
+}
+
+/// An ACE's `log` option (Cisco ASA Series Command Reference,
+/// `access-list extended`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AceLog {
+    /// No `log`, or `log default`: a packet the entry denies is logged as
+    /// syslog 106023.
+    #[default]
+    Default,
+    /// `log [LEVEL] [interval SECS]`: the ASA logs the entry's hits as
+    /// 106100 instead (Rampart keeps only that it logs, and logs 106023).
+    On,
+    /// `log disable`: the entry logs nothing, not even 106023.
+    Disable,
 }
 
 /// A line of an access list.
@@ -292,6 +315,70 @@ pub struct AccessList {
     pub name: String,
     /// Lines in order.
     pub lines: Vec<AclLine>,
+}
+
+/// `access-list NAME ethertype …`: an EtherType access-list, its lines in
+/// order (first match wins). A transparent firewall's filter of non-IP
+/// frames; its explicit `deny any` denies IP and ARP too
+/// (docs/asa-behaviour.md §2.7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EthertypeList {
+    /// ACL name.
+    pub name: String,
+    /// Lines in order.
+    pub lines: Vec<EthertypeLine>,
+}
+
+/// A line of an EtherType access-list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EthertypeLine {
+    /// `access-list NAME remark TEXT`.
+    Remark(String),
+    /// `access-list NAME ethertype {permit|deny} TYPE`.
+    Ace(EthertypeAce),
+}
+
+/// `{permit|deny} TYPE` of an EtherType access-list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EthertypeAce {
+    /// Permit or deny.
+    pub action: Action,
+    /// The frames it matches.
+    pub ethertype: Ethertype,
+}
+
+/// What an EtherType entry matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ethertype {
+    /// `any`: every frame, IPv4, IPv6 and ARP included.
+    Any,
+    /// A keyword naming non-IP frames: `bpdu`, `ipx`, `isis`, `eii-ipx`,
+    /// `mpls-unicast`, `mpls-multicast`.
+    Keyword(String),
+    /// `dsap VALUE`: 802.2 LLC frames of a DSAP (a hex byte or `bpdu`,
+    /// `ipx`, `isis`, `raw-ipx`), as written.
+    Dsap(String),
+    /// A 16-bit EtherType, 0x0600 and above, other than IPv4's, ARP's
+    /// and IPv6's.
+    Number(u16),
+}
+
+impl EthertypeList {
+    /// Whether the list denies IPv4, IPv6 and ARP frames: its first entry
+    /// that matches them (only `any` does) is a deny. An explicit
+    /// `deny any` does; the implicit deny at the end does not ("if you
+    /// explicitly deny all traffic with an EtherType ACE, then IP and ARP
+    /// traffic is denied", Cisco ASA Series CLI Configuration Guide,
+    /// "Adding an EtherType Access List").
+    pub fn denies_ip(&self) -> bool {
+        self.lines
+            .iter()
+            .find_map(|l| match l {
+                EthertypeLine::Ace(a) if a.ethertype == Ethertype::Any => Some(a.action),
+                _ => None,
+            })
+            .is_some_and(|a| a == Action::Deny)
+    }
 }
 
 /// `access-group ACL in interface IF`.

@@ -87,13 +87,29 @@ fn ace(a: &Ace) -> String {
         addr(&a.destination),
         port(&a.destination_port)
     );
-    if a.log {
-        s.push_str(" log");
+    match a.log {
+        AceLog::Default => {}
+        AceLog::On => s.push_str(" log"),
+        AceLog::Disable => s.push_str(" log disable"),
     }
     if a.inactive {
         s.push_str(" inactive");
     }
     s
+}
+
+fn ethertype_ace(a: &EthertypeAce) -> String {
+    let action = match a.action {
+        Action::Permit => "permit",
+        Action::Deny => "deny",
+    };
+    let what = match &a.ethertype {
+        Ethertype::Any => "any".to_string(),
+        Ethertype::Keyword(k) => k.clone(),
+        Ethertype::Dsap(d) => format!("dsap {d}"),
+        Ethertype::Number(n) => format!("{n:x}"),
+    };
+    format!("ethertype {action} {what}")
 }
 
 fn settings(out: &mut String, s: &ConnectionSettings) {
@@ -154,6 +170,9 @@ pub fn render(cfg: &Config) -> String {
         }
         if i.shutdown {
             out.push_str(" shutdown\n");
+        }
+        if i.management_only {
+            out.push_str(" management-only\n");
         }
         out.push_str("!\n");
     }
@@ -242,7 +261,17 @@ pub fn render(cfg: &Config) -> String {
             };
         }
     }
-    for g in &cfg.access_groups {
+    for a in &cfg.ethertype_lists {
+        for l in &a.lines {
+            let _ = match l {
+                EthertypeLine::Remark(t) => writeln!(out, "access-list {} remark {t}", a.name),
+                EthertypeLine::Ace(e) => {
+                    writeln!(out, "access-list {} {}", a.name, ethertype_ace(e))
+                }
+            };
+        }
+    }
+    for g in cfg.access_groups.iter().chain(&cfg.ethertype_groups) {
         let _ = writeln!(out, "access-group {} in interface {}", g.acl, g.interface);
     }
     // As the ASA prints them, several to a line.

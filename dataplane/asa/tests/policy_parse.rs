@@ -86,14 +86,17 @@ fn ace(
         source_port,
         destination,
         destination_port,
-        log: false,
+        log: AceLog::Default,
         inactive: false,
     })
 }
 
 fn logged(line: AclLine) -> AclLine {
     match line {
-        AclLine::Ace(a) => AclLine::Ace(Ace { log: true, ..a }),
+        AclLine::Ace(a) => AclLine::Ace(Ace {
+            log: AceLog::On,
+            ..a
+        }),
         r => r,
     }
 }
@@ -224,18 +227,21 @@ fn small_office() {
                 nameif: Some("outside".into()),
                 security_level: Some(0),
                 shutdown: false,
+                management_only: false,
             },
             Interface {
                 hardware: "GigabitEthernet1/2".into(),
                 nameif: Some("inside".into()),
                 security_level: Some(100),
                 shutdown: false,
+                management_only: false,
             },
             Interface {
                 hardware: "Management1/1".into(),
                 nameif: None,
                 security_level: None,
                 shutdown: true,
+                management_only: true,
             },
         ]
     );
@@ -341,8 +347,9 @@ fn small_office() {
     assert_eq!(classes[1].connection, ConnectionSettings::default());
     // Every line not enforced is listed, with why.
     let lines: Vec<usize> = p.ignored.iter().map(|i| i.line).collect();
-    let mut expected: Vec<usize> = vec![6, 8, 9, 10, 11, 12, 17, 22, 25, 29, 31, 32, 33, 36, 42];
-    // Line 26, ` shutdown`, is kept (the port passes nothing).
+    let mut expected: Vec<usize> = vec![6, 8, 9, 10, 11, 12, 17, 22, 29, 31, 32, 33, 36, 42];
+    // Lines 25 and 26, ` management-only` and ` shutdown`, are kept (the
+    // port is no node interface, and passes nothing).
     expected.extend(60..=71);
     // Line 76, `timeout conn … icmp 0:00:02`, is applied (the ASA's
     // defaults, as `show running-config` prints them).
@@ -714,7 +721,7 @@ fn reentering_an_ace_changes_it_in_place() {
     let ssh = |inactive: bool, log: bool| {
         AclLine::Ace(Ace {
             inactive,
-            log,
+            log: if log { AceLog::On } else { AceLog::Default },
             ..match ace(
                 Action::Permit,
                 TCP,
@@ -792,7 +799,13 @@ fn reentering_an_ace_changes_it_in_place() {
     assert_eq!(
         acl("access-list OUT permit tcp any host 192.0.2.10 eq 22 log\n\
              access-list OUT permit tcp any host 192.0.2.10 eq 22 log disable"),
-        vec![ssh(false, false)]
+        vec![AclLine::Ace(Ace {
+            log: AceLog::Disable,
+            ..match ssh(false, false) {
+                AclLine::Ace(a) => a,
+                r => unreachable!("{r:?}"),
+            }
+        })]
     );
     // Entries that differ in what they match stay apart.
     assert_eq!(

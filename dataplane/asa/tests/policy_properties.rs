@@ -302,7 +302,11 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
         proptest::option::of(port.clone()),
         addr,
         proptest::option::of(port),
-        any::<bool>(),
+        prop_oneof![
+            Just(AceLog::Default),
+            Just(AceLog::On),
+            Just(AceLog::Disable)
+        ],
         any::<bool>(),
     )
         .prop_map(
@@ -433,6 +437,7 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                         nameif: Some(name.into()),
                         security_level: Some(level),
                         shutdown: false,
+                        management_only: false,
                     })
                     .collect();
                 if unnamed_extra {
@@ -442,6 +447,9 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                         security_level: extra_level,
                         // An unused port, shut as show run prints one.
                         shutdown: extra_level.is_none_or(|l| l % 2 == 0),
+                        // A management port: no bridge group, no node
+                        // interface.
+                        management_only: extra_level.is_some_and(|l| l % 3 == 0),
                     });
                 }
                 // With named interfaces, references must use their names;
@@ -600,6 +608,8 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                     object_groups: groups,
                     access_lists,
                     access_groups,
+                    ethertype_lists: vec![],
+                    ethertype_groups: vec![],
                     class_maps,
                     policy_maps: vec![],
                     service_policies,
@@ -618,6 +628,71 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                 .collect();
             cfg
         })
+        .prop_flat_map(|cfg| (Just(cfg), ethertype_lines(), any::<bool>()))
+        .prop_map(|(mut cfg, lines, bound)| {
+            // A list of remarks alone would read back as an extended one:
+            // an entry says its kind.
+            if lines.iter().any(|l| matches!(l, EthertypeLine::Ace(_))) {
+                cfg.ethertype_lists.push(EthertypeList {
+                    name: "ETH".into(),
+                    lines,
+                });
+                let iface = cfg
+                    .interfaces
+                    .iter()
+                    .find_map(|i| i.nameif.clone())
+                    .unwrap_or_else(|| IFACES[0].1.to_string());
+                if bound {
+                    cfg.ethertype_groups.push(AccessGroup {
+                        acl: "ETH".into(),
+                        interface: iface,
+                    });
+                }
+            }
+            cfg
+        })
+}
+
+/// The lines of an EtherType access-list, each entry once.
+fn ethertype_lines() -> impl Strategy<Value = Vec<EthertypeLine>> {
+    let ethertype = prop_oneof![
+        Just(Ethertype::Any),
+        proptest::sample::select(vec![
+            "bpdu",
+            "ipx",
+            "isis",
+            "eii-ipx",
+            "mpls-unicast",
+            "mpls-multicast"
+        ])
+        .prop_map(|k| Ethertype::Keyword(k.into())),
+        proptest::sample::select(vec!["bpdu", "ipx", "isis", "raw-ipx", "0x42", "ff"])
+            .prop_map(|d| Ethertype::Dsap(d.into())),
+        (0x0600u16..=0xffff)
+            .prop_filter("not IPv4, ARP or IPv6", |n| !matches!(
+                n,
+                0x0800 | 0x0806 | 0x86dd
+            ))
+            .prop_map(Ethertype::Number),
+    ];
+    let line = prop_oneof![
+        4 => (any::<bool>(), ethertype).prop_map(|(deny, ethertype)| {
+            EthertypeLine::Ace(EthertypeAce {
+                action: if deny { Action::Deny } else { Action::Permit },
+                ethertype,
+            })
+        }),
+        1 => text(100).prop_map(EthertypeLine::Remark),
+    ];
+    proptest::collection::vec(line, 0..6).prop_map(|lines| {
+        let mut out: Vec<EthertypeLine> = Vec::new();
+        for l in lines {
+            if matches!(l, EthertypeLine::Remark(_)) || !out.contains(&l) {
+                out.push(l);
+            }
+        }
+        out
+    })
 }
 
 proptest! {
@@ -639,7 +714,14 @@ proptest! {
             .flat_map(|c| &c.inspects)
             .filter(|i| !matches!(i.as_str(), "icmp" | "icmp error"))
             .count();
-        prop_assert_eq!(back.ignored.len(), inspects);
+        // And the EtherType permits, whose frames Rampart still drops.
+        let permits = cfg
+            .ethertype_lists
+            .iter()
+            .flat_map(|l| &l.lines)
+            .filter(|l| matches!(l, EthertypeLine::Ace(a) if a.action == Action::Permit))
+            .count();
+        prop_assert_eq!(back.ignored.len(), inspects + permits);
     }
 
     #[test]
@@ -724,6 +806,11 @@ fn word() -> impl Strategy<Value = &'static str> {
             "extended",
             "standard",
             "ethertype",
+            "bpdu",
+            "dsap",
+            "8037",
+            "management-only",
+            "bridge-group",
             "remark",
             "line",
             "permit",

@@ -14,6 +14,7 @@ use crate::conntrack::{Entry, ProtoState, TcpState};
 use crate::counters::{RemoveReason, bump};
 use crate::flow::Tuple;
 use crate::packet::{Icmp, PacketMeta, Parsed, TcpFlags, Transport, parse};
+use crate::policy::classifier::Probe;
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId};
 
@@ -149,11 +150,25 @@ impl Engine {
             return;
         }
         let Ok(Parsed::Ip {
-            tuple, transport, ..
+            tuple,
+            transport,
+            ah,
+            ..
         }) = parse(frame, meta)
         else {
             return;
         };
+        // An entry with `log disable` denied it: nothing is logged. Asked
+        // of the policy again here, on the logging path of a denied
+        // packet only, as the parse above is redone: the verdict's path
+        // carries no logging state.
+        if reason == DropReason::AclDeny
+            && !self
+                .policy
+                .deny_logged(ingress, &Probe::of_packet(&tuple, ah))
+        {
+            return;
+        }
         let detail = match transport {
             Transport::Tcp(seg) => DenyDetail::Tcp(seg.flags),
             Transport::Icmp(i) => {

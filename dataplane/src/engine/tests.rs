@@ -327,6 +327,9 @@ mod nd;
 /// A shut interface passes nothing (§2.1).
 mod shutdown;
 
+/// An EtherType `deny any` drops IP and ARP; `log disable` (§2.7, §4).
+mod ethertype;
+
 /// The rules see an authentication header as protocol 51 (§2.1).
 mod ah;
 

@@ -28,7 +28,7 @@ use std::net::IpAddr;
 
 use hashbrown::HashMap;
 
-use crate::flow::Addr;
+use crate::flow::{Addr, Tuple, proto};
 
 /// Most subtables one classifier (one access-list) may have. A lookup that
 /// matches nothing probes every subtable, and that is the common case for
@@ -364,6 +364,26 @@ pub struct Probe {
     pub sport: u16,
     /// Destination port.
     pub dport: u16,
+}
+
+impl Probe {
+    /// A packet as the rules see it. Ports count only for TCP and UDP
+    /// (ICMP echo ids ride in the tuple's port fields). A packet with an
+    /// authentication header (`ah`) is protocol 51 to the rules, without
+    /// ports, as the ASA's access rules see the IP header's protocol: a
+    /// `deny ah` line denies it, and only an entry that permits AH (or all
+    /// IP) lets it open a connection.
+    pub fn of_packet(tuple: &Tuple, ah: bool) -> Probe {
+        let ports = !ah && matches!(tuple.proto, proto::TCP | proto::UDP);
+        Probe {
+            v6: tuple.src.addr.ip().is_ipv6(),
+            proto: if ah { proto::AH } else { tuple.proto },
+            src: tuple.src.addr,
+            dst: tuple.dst.addr,
+            sport: if ports { tuple.src.port } else { 0 },
+            dport: if ports { tuple.dst.port } else { 0 },
+        }
+    }
 }
 
 /// The prefix lengths a subtable masks with.

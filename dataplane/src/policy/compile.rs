@@ -12,7 +12,7 @@ use super::classifier::{
 };
 use crate::flow::proto;
 use crate::iface::InterfaceConfig;
-use crate::verdict::IfaceId;
+use crate::verdict::{DropReason, IfaceId};
 
 /// Bound on what one policy may expand to: its atoms (object-group cross
 /// products grow fast; the ASA has the same "object-group expansion" limit
@@ -69,6 +69,13 @@ pub enum CompileError {
     /// `security-level` outside 0–100 in an interface block.
     #[error("interface '{0}': security-level must be 0-100")]
     SecurityLevel(String),
+    /// `management-only` on an interface this node bridges: the ASA passes
+    /// no through traffic on a management interface, and every interface
+    /// of a node is a bridge member (docs/asa-behaviour.md §2.7).
+    #[error(
+        "interface '{0}' is management-only, but this node bridges it: a management-only interface passes no through traffic, and the node's interfaces are bridge-group members"
+    )]
+    ManagementOnly(String),
     /// Object-groups nested deeper than [`MAX_GROUP_DEPTH`].
     #[error("object-group '{name}' nests groups more than {MAX_GROUP_DEPTH} deep")]
     TooDeep {
@@ -201,6 +208,8 @@ pub struct CompiledAcl {
     classifier: Classifier,
     /// Permit (true) or deny per rule, in rule order.
     permit: Vec<bool>,
+    /// Per rule: `log disable`, the entry logs nothing.
+    unlogged: Vec<bool>,
     /// Active entries (numbered as [`Place::AclEntry`] numbers them) that
     /// match no packet: an empty object-group, or an `interface` address.
     matches_nothing: Vec<usize>,
@@ -219,6 +228,17 @@ impl CompiledAcl {
         self.classifier
             .first_match(probe)
             .map(|rule| self.permit[rule as usize])
+    }
+
+    /// Whether the entry that decides `probe` is a deny with `log
+    /// disable`: the packet it denies is logged nowhere (Cisco ASA Series
+    /// Command Reference, `access-list extended`: `disable` "disables all
+    /// access list logging" of the entry, 106023 included).
+    pub fn denies_unlogged(&self, probe: &Probe) -> bool {
+        self.classifier.first_match(probe).is_some_and(|rule| {
+            let rule = rule as usize;
+            !self.permit[rule] && self.unlogged[rule]
+        })
     }
 
     /// The classifier's subtable count (lookup cost).
@@ -283,6 +303,9 @@ struct IfacePolicy {
     security_level: u8,
     /// `shutdown` in its interface block: it passes nothing.
     shutdown: bool,
+    /// Its EtherType access-group denies IPv4, IPv6 and ARP (an explicit
+    /// `deny any`, docs/asa-behaviour.md §2.7): no frame enters by it.
+    ethertype_deny: bool,
     access_group: Option<usize>,
     /// Classes (indices into `classes`) of the interface's service-policy, in order.
     service_classes: Vec<usize>,
@@ -385,6 +408,21 @@ impl Policy {
             .is_some_and(|i| i.shutdown)
     }
 
+    /// What every frame arriving on `ingress` for `egress` meets before it
+    /// is judged, if anything: a shut interface, its own or the one it
+    /// would leave by (`interface-down`), or an EtherType access-group on
+    /// `ingress` that denies all frames (`l2_acl`, docs/asa-behaviour.md
+    /// §2.7).
+    pub fn ingress_drop(&self, ingress: IfaceId, egress: IfaceId) -> Option<DropReason> {
+        if self.is_shut(ingress) || self.is_shut(egress) {
+            return Some(DropReason::InterfaceDown);
+        }
+        self.interfaces
+            .get(usize::from(ingress.0))
+            .is_some_and(|i| i.ethertype_deny)
+            .then_some(DropReason::EthertypeDeny)
+    }
+
     /// May a new connection open from `ingress` toward `egress`? Between
     /// interfaces of equal security levels only with `same-security-traffic
     /// permit inter-interface`, whatever the access-group says (ASA default).
@@ -411,6 +449,19 @@ impl Policy {
             Some(acl) => self.acls[acl].decide(probe) == Some(true),
             None => i.security_level > e.security_level,
         }
+    }
+
+    /// Whether a packet from `ingress` that [`permits`](Self::permits)
+    /// refuses is logged (syslog 106023 and the like): not when the
+    /// entry of the interface's access-group that denied it has `log
+    /// disable` (docs/asa-behaviour.md §4). The implicit deny at the end
+    /// and a refusal by the security levels are logged.
+    pub fn deny_logged(&self, ingress: IfaceId, probe: &Probe) -> bool {
+        let acl = self
+            .interfaces
+            .get(usize::from(ingress.0))
+            .and_then(|i| i.access_group);
+        !acl.is_some_and(|a| self.acls[a].denies_unlogged(probe))
     }
 
     fn class_matches(&self, class: &CompiledClass, probe: &Probe) -> bool {
@@ -646,6 +697,16 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
     // Interface blocks in the config may set the security level of a
     // node interface (matched by nameif).
     for block in &config.interfaces {
+        // A management interface is none of the node's bridged ones
+        // (unless it names one, which cannot be honoured).
+        if block.management_only {
+            if let Some(name) = &block.nameif
+                && interfaces.iter().any(|i| i.nameif == *name)
+            {
+                return Err(CompileError::ManagementOnly(name.clone()));
+            }
+            continue;
+        }
         if let (Some(name), Some(level)) = (&block.nameif, block.security_level) {
             if level > 100 {
                 return Err(CompileError::SecurityLevel(name.clone()));
@@ -674,6 +735,18 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
     for g in &config.access_groups {
         let i = iface_index(&g.interface)?;
         ifaces[i].access_group = Some(acl_index(&g.acl)?);
+    }
+    for g in &config.ethertype_groups {
+        let i = iface_index(&g.interface)?;
+        let list = config
+            .ethertype_lists
+            .iter()
+            .find(|l| l.name == g.acl)
+            .ok_or_else(|| CompileError::Undefined {
+                kind: "access-list",
+                name: g.acl.clone(),
+            })?;
+        ifaces[i].ethertype_deny = list.denies_ip();
     }
 
     let mut classes = Vec::new();

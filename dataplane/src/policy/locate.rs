@@ -4,6 +4,8 @@
 //! configuration, which keeps no positions. This finds the first line that
 //! names what the error is about, so a refusal still says where to look.
 
+use std::collections::HashMap;
+
 use super::compile::{CompileError, Place};
 use super::parse_config;
 
@@ -21,6 +23,9 @@ pub fn locate(text: &str, e: &CompileError) -> Option<(usize, usize)> {
         // where one was written. The text parsed once already, so this
         // second pass (on the error's path only) succeeds alike.
         return parse_config(text).ok()?.entries.place(acl, *entry);
+    }
+    if let CompileError::ManagementOnly(name) = e {
+        return management_only_place(text, name);
     }
     text.lines().enumerate().find_map(|(i, line)| {
         let words: Vec<(usize, &str)> = words(line).collect();
@@ -59,9 +64,38 @@ pub fn locate(text: &str, e: &CompileError) -> Option<(usize, usize)> {
             } => (is(0, "class-map")).then(|| at(1, name)).flatten(),
             CompileError::TooLarge { .. }
             | CompileError::TooManySubtables { .. }
-            | CompileError::TooManyRangeChecks { .. } => None,
+            | CompileError::TooManyRangeChecks { .. }
+            | CompileError::ManagementOnly(_) => None,
         }
     })
+}
+
+/// The `management-only` line of the interface whose nameif is `name`
+/// (its block entered once or more), else its `nameif` line. The text
+/// parsed, so `management-only` and `nameif` appear only inside blocks.
+fn management_only_place(text: &str, name: &str) -> Option<(usize, usize)> {
+    type Place = Option<(usize, usize)>;
+    let mut blocks: HashMap<&str, (Place, Place)> = HashMap::new();
+    let mut current = None;
+    for (i, line) in text.lines().enumerate() {
+        let words: Vec<(usize, &str)> = words(line).collect();
+        let word = |k: usize| words.get(k).map_or("", |w| w.1);
+        if word(0) == "interface" {
+            current = words.get(1).map(|w| w.1);
+            continue;
+        }
+        let Some(block) = current.map(|hw| blocks.entry(hw).or_default()) else {
+            continue;
+        };
+        match (word(0), word(1)) {
+            ("nameif", n) if n == name => block.0 = Some((i + 1, words[1].0)),
+            ("management-only", _) => block.1 = Some((i + 1, words[0].0)),
+            ("no", "management-only") => block.1 = None,
+            _ => {}
+        }
+    }
+    let (nameif, management_only) = blocks.into_values().find(|b| b.0.is_some())?;
+    management_only.or(nameif)
 }
 
 /// `e` as the parser words its errors: `line L, column C: …` when it has a
@@ -139,6 +173,18 @@ mod tests {
                 &CompileError::UnknownInterface("é".into())
             ),
             Some((2, 29))
+        );
+        let management = "interface G0\n nameif inside\ninterface M0\n nameif mgmt\ninterface M0\n security-level 100\n management-only\n";
+        assert_eq!(
+            locate(management, &CompileError::ManagementOnly("mgmt".into())),
+            Some((7, 2))
+        );
+        assert_eq!(
+            locate(
+                "interface M0\n management-only\n no management-only\n nameif mgmt",
+                &CompileError::ManagementOnly("mgmt".into())
+            ),
+            Some((4, 9))
         );
         assert_eq!(
             describe(text, &CompileError::UnknownInterface("dmz".into())),

@@ -1,5 +1,7 @@
 //! `access-group ACL in interface IF`: binds an access-list to an
-//! interface; a second one for the interface replaces the first.
+//! interface; a second one for the interface replaces the first (of its
+//! kind: an EtherType list's, the `ethertype` module's, and an extended
+//! list's are two).
 
 use crate::ast::AccessGroup;
 
@@ -11,8 +13,12 @@ impl Parser {
     pub(super) fn access_group(&mut self, c: &mut Cur<'_>) -> R<()> {
         let (acl, iface) = self.access_group_args(c)?;
         if let Some(&reason) = self.other_acls.get(acl.text) {
-            // Binding an ethertype (or standard) list: as ignored as the list.
+            // Binding a standard or webtype list: as ignored as the list.
             self.ignore(c, reason);
+            return Ok(());
+        }
+        if self.is_ethertype(acl.text) {
+            self.ethertype_group(c, acl, iface);
             return Ok(());
         }
         let group = AccessGroup {

@@ -1,7 +1,8 @@
 //! `access-list NAME [line N] …`: an extended access-list's remarks and
 //! ACEs in order, with `line N` inserting; an ACE entered again changes the
 //! entry already there (`inactive` and `log`) instead of adding one;
-//! `standard`, `ethertype` and `webtype` access-lists are ignored.
+//! `ethertype` lists are the `ethertype` module's, `standard` and
+//! `webtype` access-lists are ignored.
 
 use crate::ast::*;
 
@@ -20,28 +21,39 @@ impl Parser {
         } else {
             None
         };
-        if let Some(kind) = c
-            .peek()
-            .filter(|w| matches!(*w, "standard" | "ethertype" | "webtype"))
+        if c.peek() == Some("ethertype")
+            || (c.peek() == Some("remark") && self.is_ethertype(name.text))
         {
-            if self.cfg.access_lists.iter().any(|a| a.name == name.text) {
+            if self.other_acls.contains_key(name.text) {
                 return Err(c.err(format!(
-                    "access-list '{}' is an extended access-list",
+                    "access-list '{}' is not an ethertype access-list",
                     name.text
                 )));
             }
+            self.take_remarks_only_list(c, name.text, true)?;
+            return self.ethertype_line(c, name, position);
+        }
+        if let Some(kind) = c.peek().filter(|w| matches!(*w, "standard" | "webtype")) {
+            if self.is_ethertype(name.text) {
+                return Err(c.err(format!(
+                    "access-list '{}' is an ethertype access-list",
+                    name.text
+                )));
+            }
+            self.take_remarks_only_list(c, name.text, false)?;
             let reason = match kind {
                 "standard" => {
                     "standard access-lists serve routing and VPN features Rampart does not implement"
                 }
-                "ethertype" => "ethertype access-lists are not enforced: Rampart filters IP only",
                 _ => "webtype access-lists serve clientless VPN, which Rampart does not implement",
             };
             self.other_acls.insert(name.text.to_string(), reason);
             self.ignore(c, reason);
             return Ok(());
         }
-        if self.other_acls.contains_key(name.text) && c.peek() != Some("remark") {
+        if (self.other_acls.contains_key(name.text) || self.is_ethertype(name.text))
+            && c.peek() != Some("remark")
+        {
             return Err(c.err(format!(
                 "access-list '{}' is not an extended access-list",
                 name.text
@@ -101,6 +113,38 @@ impl Parser {
         acl.lines.insert(at, line);
         let places = self.entries.0.entry(acl.name.clone()).or_default();
         places.insert(at.min(places.len()), place);
+        Ok(())
+    }
+
+    /// Before a line of another kind (`ethertype`, `standard`, `webtype`)
+    /// for `name`: an extended list of that name is an error, unless it
+    /// holds only remarks, which `show running-config` prints before the
+    /// entries they describe and which made it an extended list before
+    /// the first entry said its kind. Its remarks go to the EtherType
+    /// list (`keep`), or with the ignored list.
+    fn take_remarks_only_list(&mut self, c: &Cur<'_>, name: &str, keep: bool) -> R<()> {
+        let Some(i) = self.cfg.access_lists.iter().position(|a| a.name == name) else {
+            return Ok(());
+        };
+        let remarks: Option<Vec<EthertypeLine>> = self.cfg.access_lists[i]
+            .lines
+            .iter()
+            .map(|l| match l {
+                AclLine::Remark(t) => Some(EthertypeLine::Remark(t.clone())),
+                AclLine::Ace(_) => None,
+            })
+            .collect();
+        let Some(remarks) = remarks else {
+            return Err(c.err(format!("access-list '{name}' is an extended access-list")));
+        };
+        self.cfg.access_lists.remove(i);
+        self.entries.0.remove(name);
+        if keep {
+            self.cfg.ethertype_lists.push(EthertypeList {
+                name: name.to_string(),
+                lines: remarks,
+            });
+        }
         Ok(())
     }
 }
@@ -196,14 +240,18 @@ mod tests {
 
     #[test]
     fn other_access_list_kinds_are_ignored() {
-        let text = "access-list S standard permit 198.18.0.0 255.255.0.0\naccess-list E ethertype deny bpdu\naccess-group E in interface inside\naccess-list E remark bridge protocol\nno access-list E ethertype deny bpdu";
+        let text = "access-list S standard permit 198.18.0.0 255.255.0.0\naccess-list W webtype permit url http://198.18.0.1/*\naccess-group S in interface inside\naccess-list S remark routing\nno access-list S standard permit 198.18.0.0 255.255.0.0";
         let p = parsed(text);
         assert_eq!(p.config, Config::default());
         assert_eq!(p.ignored.len(), 5);
         assert_eq!(
-            p.ignored[1].reason,
-            "ethertype access-lists are not enforced: Rampart filters IP only"
+            p.ignored[0].reason,
+            "standard access-lists serve routing and VPN features Rampart does not implement"
         );
+        // Remarks before the first entry made an extended list of them;
+        // the entry says the list is another kind.
+        let p = parsed("access-list S remark routing\naccess-list S standard permit any");
+        assert_eq!(p.config, Config::default());
         check_errors(&[
             (
                 "access-list S standard permit any\naccess-list S extended permit ip any any",

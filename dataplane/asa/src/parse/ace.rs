@@ -115,7 +115,7 @@ impl Parser {
             source_port,
             destination,
             destination_port,
-            log: false,
+            log: AceLog::Default,
             inactive: false,
         };
         let icmp = matches!(ace.protocol, ProtoSpec::Protocol(p) if ports::is_icmp(p));
@@ -213,20 +213,20 @@ impl Parser {
     }
 }
 
-/// `log [LEVEL] [interval SECS] | log disable | log default`: whether the
-/// ACE logs per entry (`log disable` turns it off, and `log default` is
-/// the ASA's default method, 106023 for denies only, as with no `log`
-/// keyword: Cisco ASA Series Command Reference, `access-list extended`;
-/// level and interval are not kept).
-fn log_options(c: &mut Cur<'_>) -> R<bool> {
+/// `log [LEVEL] [interval SECS] | log disable | log default`: how the ACE
+/// logs (`log disable` turns all its logging off, 106023 included, and
+/// `log default` is the ASA's default method, 106023 for denies only, as
+/// with no `log` keyword: Cisco ASA Series Command Reference,
+/// `access-list extended`; level and interval are not kept).
+fn log_options(c: &mut Cur<'_>) -> R<AceLog> {
     match c.peek() {
         Some("disable") => {
             c.next();
-            return Ok(false);
+            return Ok(AceLog::Disable);
         }
         Some("default") => {
             c.next();
-            return Ok(false);
+            return Ok(AceLog::Default);
         }
         Some(w) if LOG_LEVELS.contains(&w) || w.parse::<u8>().is_ok_and(|n| n <= 7) => {
             c.next();
@@ -249,7 +249,7 @@ fn log_options(c: &mut Cur<'_>) -> R<bool> {
             ));
         }
     }
-    Ok(true)
+    Ok(AceLog::On)
 }
 
 #[cfg(test)]
@@ -422,15 +422,16 @@ mod tests {
     fn log_and_inactive() {
         let base = "access-list A permit ip any any";
         for (tail, log, inactive) in [
-            ("", false, false),
-            (" log", true, false),
-            (" log 7", true, false),
-            (" log informational interval 300", true, false),
-            (" log interval 60", true, false),
-            (" log default", false, false),
-            (" log disable", false, false),
-            (" inactive", false, true),
-            (" log warnings inactive", true, true),
+            ("", AceLog::Default, false),
+            (" log", AceLog::On, false),
+            (" log 7", AceLog::On, false),
+            (" log informational interval 300", AceLog::On, false),
+            (" log interval 60", AceLog::On, false),
+            (" log default", AceLog::Default, false),
+            (" log disable", AceLog::Disable, false),
+            (" inactive", AceLog::Default, true),
+            (" log warnings inactive", AceLog::On, true),
+            (" log disable inactive", AceLog::Disable, true),
         ] {
             let a = ace(&format!("{base}{tail}"));
             assert_eq!((a.log, a.inactive), (log, inactive), "{tail}");

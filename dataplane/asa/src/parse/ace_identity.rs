@@ -26,7 +26,7 @@ pub(super) fn identity(ace: &Ace) -> Ace {
         source_port: ace.source_port.as_ref().map(port),
         destination: address(&ace.destination),
         destination_port: ace.destination_port.as_ref().map(port),
-        log: false,
+        log: AceLog::Default,
         inactive: false,
     }
 }

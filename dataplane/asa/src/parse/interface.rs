@@ -1,6 +1,7 @@
-//! `interface HW` blocks: `nameif`, `security-level` and `shutdown` are
-//! kept, the ASA's other interface settings are ignored, and any other word
-//! is an error.
+//! `interface HW` blocks: `nameif`, `security-level`, `shutdown` and
+//! `management-only` are kept, the ASA's other interface settings are
+//! ignored, and any other word is an error. A bridge-group member may not
+//! be `management-only` (docs/asa-behaviour.md §2.7).
 
 use crate::ast::Interface;
 
@@ -24,6 +25,7 @@ impl Parser {
                     nameif: None,
                     security_level: None,
                     shutdown: false,
+                    management_only: false,
                 });
                 self.cfg.interfaces.len() - 1
             }
@@ -83,6 +85,46 @@ impl Parser {
                 c.done()?;
                 self.cfg.interfaces[i].shutdown = !negate;
             }
+            ("management-only", negate) => {
+                let at = (c.line, c.col());
+                c.next();
+                c.done()?;
+                let hw = &self.cfg.interfaces[i].hardware;
+                if !negate && let Some(&(line, _)) = self.bridge_members.get(hw) {
+                    return Err(c.err_at(
+                        at.1,
+                        format!(
+                            "interface {hw} is a bridge-group member (line {line}): a bridge-group member cannot be management-only"
+                        ),
+                    ));
+                }
+                if negate {
+                    self.management_only_at.remove(hw);
+                } else {
+                    self.management_only_at.insert(hw.clone(), at);
+                }
+                self.cfg.interfaces[i].management_only = !negate;
+            }
+            ("bridge-group", negate) => {
+                let at = (c.line, c.col());
+                let hw = self.cfg.interfaces[i].hardware.clone();
+                if negate {
+                    self.bridge_members.remove(&hw);
+                } else if let Some(&(line, _)) = self.management_only_at.get(&hw) {
+                    return Err(c.err_at(
+                        at.1,
+                        format!(
+                            "interface {hw} is management-only (line {line}): a management-only interface cannot join a bridge-group"
+                        ),
+                    ));
+                } else {
+                    self.bridge_members.insert(hw, at);
+                }
+                // Rampart bridges the node's interfaces; the group's
+                // number changes nothing.
+                c.rest();
+                self.ignore(c, REASON_INTERFACE);
+            }
             ("", true) => return Err(c.expected("interface setting to remove")),
             _ => self.ignore(c, REASON_INTERFACE),
         }
@@ -108,12 +150,14 @@ mod tests {
                     nameif: Some("outside".into()),
                     security_level: Some(5),
                     shutdown: false,
+                    management_only: false,
                 },
                 Interface {
                     hardware: "GigabitEthernet0/1".into(),
                     nameif: Some("inside".into()),
                     security_level: Some(100),
                     shutdown: false,
+                    management_only: false,
                 },
             ]
         );
@@ -158,6 +202,46 @@ mod tests {
         assert_eq!(c.interfaces.len(), 6);
         assert_eq!(c.interfaces[2].nameif.as_deref(), Some("dmz"));
         assert_eq!(c.interfaces[2].security_level, Some(50));
+    }
+
+    /// A bridge-group member may not be management-only, in either
+    /// order, in one block or a re-entered one; `no` lifts either side.
+    #[test]
+    fn management_only_is_not_for_bridge_group_members() {
+        let c = cfg(
+            "interface Management0/0\n nameif management\n management-only\n\
+             interface G0\n bridge-group 1\n nameif inside\n\
+             interface G1\n management-only\n no management-only\n bridge-group 1\n\
+             interface G2\n bridge-group 1\n no bridge-group 1\n management-only",
+        );
+        let m: Vec<bool> = c.interfaces.iter().map(|i| i.management_only).collect();
+        assert_eq!(m, vec![true, false, false, true]);
+        let shown = crate::render::render(&c);
+        assert!(
+            shown.contains("interface Management0/0\n nameif management\n management-only\n!"),
+            "{shown}"
+        );
+        assert_eq!(cfg(&shown), c);
+        check_errors(&[
+            (
+                "interface G0\n bridge-group 1\n management-only",
+                3,
+                2,
+                "interface G0 is a bridge-group member (line 2): a bridge-group member cannot be management-only",
+            ),
+            (
+                "interface G0\n management-only\n nameif inside\ninterface G1\ninterface G0\n bridge-group 2",
+                6,
+                2,
+                "interface G0 is management-only (line 2): a management-only interface cannot join a bridge-group",
+            ),
+        ]);
+        // A removed interface takes its bridge group with it.
+        assert!(
+            cfg("interface G0\n bridge-group 1\nno interface G0\ninterface G0\n management-only")
+                .interfaces[0]
+                .management_only
+        );
     }
 
     #[test]

@@ -45,6 +45,7 @@ mod ace_identity;
 mod class_map;
 mod cursor;
 mod error;
+mod ethertype;
 mod groups;
 mod interface;
 mod modes;
@@ -125,8 +126,13 @@ struct Parser {
     /// ACL names of lines with errors, so references to them are not
     /// reported a second time.
     broken_acls: HashSet<String>,
-    /// ACLs of kinds Rampart ignores (`standard`, `ethertype`, `webtype`).
+    /// ACLs of kinds Rampart ignores (`standard`, `webtype`).
     other_acls: HashMap<String, &'static str>,
+    /// Interfaces (by hardware name) in a bridge group, and where their
+    /// `bridge-group` line was.
+    bridge_members: HashMap<String, (usize, usize)>,
+    /// Interfaces (by hardware name) set `management-only`, and where.
+    management_only_at: HashMap<String, (usize, usize)>,
     /// Where each access-list line was written.
     entries: EntryPlaces,
     /// Whether anything was removed or replaced: only then can a
@@ -145,6 +151,8 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         valueless: Vec::new(),
         broken_acls: HashSet::new(),
         other_acls: HashMap::new(),
+        bridge_members: HashMap::new(),
+        management_only_at: HashMap::new(),
         entries: EntryPlaces::default(),
         edited: false,
     };

@@ -22,8 +22,15 @@ impl Parser {
             "same-security-traffic" => self.same_security_traffic(c, true),
             "access-group" => {
                 let (acl, iface) = self.access_group_args(c)?;
-                if self.other_acls.contains_key(acl.text) {
-                    self.ignore(c, "ethertype access-groups are not enforced");
+                if let Some(&reason) = self.other_acls.get(acl.text) {
+                    self.ignore(c, reason);
+                    return Ok(());
+                }
+                let n = self.cfg.ethertype_groups.len();
+                self.cfg
+                    .ethertype_groups
+                    .retain(|x| !(x.acl == acl.text && x.interface == iface.text));
+                if self.cfg.ethertype_groups.len() < n {
                     return Ok(());
                 }
                 let n = self.cfg.access_groups.len();
@@ -130,6 +137,8 @@ impl Parser {
                 if n == self.cfg.interfaces.len() {
                     return Err(c.err_at(hw.col, format!("no such interface '{}'", hw.text)));
                 }
+                self.bridge_members.remove(hw.text);
+                self.management_only_at.remove(hw.text);
                 Ok(())
             }
             w if is_harmless(w) => {
@@ -149,6 +158,9 @@ impl Parser {
             c.rest();
             self.ignore(c, reason);
             return Ok(());
+        }
+        if self.is_ethertype(name.text) {
+            return self.no_ethertype_line(c, name);
         }
         let Some(ai) = self
             .cfg

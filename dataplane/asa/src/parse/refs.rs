@@ -46,6 +46,8 @@ impl GroupKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum RefKind {
     Acl,
+    /// The EtherType access-list of an access-group.
+    EthertypeAcl,
     ClassMap,
     PolicyMap,
     Interface,
@@ -82,6 +84,7 @@ pub(super) enum Owner {
     /// in a set).
     Keyed(String),
     AccessGroup(AccessGroup),
+    EthertypeGroup(AccessGroup),
     ClassMatch {
         class_map: String,
         matcher: ClassMatch,

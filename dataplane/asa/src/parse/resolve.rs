@@ -90,6 +90,7 @@ impl Parser {
             Owner::Always => true,
             Owner::Keyed(k) => keys.contains(k),
             Owner::AccessGroup(g) => cfg.access_groups.contains(g),
+            Owner::EthertypeGroup(g) => cfg.ethertype_groups.contains(g),
             Owner::ClassMatch { class_map, matcher } => cfg
                 .class_maps
                 .iter()
@@ -119,13 +120,16 @@ impl Parser {
             RefKind::Acl => {
                 if ix.acls.contains(name) || self.broken_acls.contains(name) {
                     None
-                } else if self.other_acls.contains_key(name) {
+                } else if self.other_acls.contains_key(name) || self.is_ethertype(name) {
                     Some(format!(
                         "access-list '{name}' is not an extended access-list"
                     ))
                 } else {
                     Some(format!("access-list '{name}' is not defined"))
                 }
+            }
+            RefKind::EthertypeAcl => {
+                (!self.is_ethertype(name)).then(|| format!("access-list '{name}' is not defined"))
             }
             RefKind::ClassMap => (!ix.class_maps.contains(name))
                 .then(|| format!("class-map '{name}' is not defined")),

@@ -45,13 +45,14 @@ impl Engine {
     /// not leave now; counted as dropped if so. It meets what a frame
     /// arriving now meets before it is judged: nothing leaves while the
     /// node is not ready, nor on or out of an interface a policy shuts
-    /// (`interface-down`), which may have been installed while it waited
-    /// (up to the hold deadline, 200 ms; docs/sync.md §4).
+    /// (`interface-down`), nor in by one whose EtherType access-group
+    /// denies all frames (`l2_acl`), which may have been installed while
+    /// it waited (up to the hold deadline, 200 ms; docs/sync.md §4).
     fn barred(&mut self, ingress: IfaceId) -> bool {
         let reason = if self.not_ready().is_some() {
             DropReason::ClusterNotReady
-        } else if self.shut.get(usize::from(ingress.0)) == Some(&true) {
-            DropReason::InterfaceDown
+        } else if let Some(&Some(reason)) = self.gates.get(usize::from(ingress.0)) {
+            reason
         } else {
             return false;
         };

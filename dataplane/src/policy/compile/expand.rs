@@ -148,10 +148,12 @@ impl<'a> Compiler<'a> {
     pub(super) fn acl(&mut self, acl: &ast::AccessList) -> Result<CompiledAcl, CompileError> {
         let mut b = ClassifierBuilder::new();
         let mut permit = Vec::new();
+        let mut unlogged = Vec::new();
         let mut matches_nothing = Vec::new();
         for (i, line) in acl.lines.iter().enumerate() {
             let AclLine::Ace(ace) = line else { continue };
             permit.push(ace.action == ast::Action::Permit);
+            unlogged.push(ace.log == ast::AceLog::Disable);
             let place = || Place::AclEntry {
                 acl: acl.name.clone(),
                 entry: i + 1,
@@ -185,6 +187,7 @@ impl<'a> Compiler<'a> {
             name: acl.name.clone(),
             classifier: b.build(),
             permit,
+            unlogged,
             matches_nothing,
         })
     }

@@ -21,7 +21,7 @@ fn ace(
         source_port: None,
         destination: dst,
         destination_port: dport.map(PortSpec::Match),
-        log: false,
+        log: AceLog::Default,
         inactive: false,
     })
 }
@@ -360,6 +360,49 @@ fn unknown_interface_is_a_compile_error() {
     );
 }
 
+/// A management-only interface is no bridged interface of the node
+/// (docs/asa-behaviour.md §2.7): naming one of the node's is refused at
+/// its `management-only` line; naming none, its settings concern no node
+/// interface (before, its `security-level` was an unknown interface).
+#[test]
+fn management_only_names_no_bridged_interface() {
+    let text = "interface G0\n nameif inside\ninterface G1\n nameif outside\n management-only\n";
+    let cfg = crate::policy::parse::parse_config(text).unwrap().config;
+    let e = compile(&cfg, &ifaces()).unwrap_err();
+    assert_eq!(e, CompileError::ManagementOnly("outside".into()));
+    assert_eq!(crate::policy::locate::locate(text, &e), Some((5, 2)));
+    let text = "interface G0\n nameif inside\ninterface G1\n nameif outside\n\
+                interface Management0/0\n nameif management\n security-level 100\n management-only\n shutdown\n";
+    let cfg = crate::policy::parse::parse_config(text).unwrap().config;
+    let p = compile(&cfg, &ifaces()).unwrap();
+    assert!(!p.is_shut(IfaceId(0)) && !p.is_shut(IfaceId(1)));
+}
+
+/// An EtherType access-group on an interface the node lacks is refused as
+/// an extended one is; one whose list denies IP gates its interface.
+#[test]
+fn ethertype_groups_bind_node_interfaces() {
+    let base = "access-list E ethertype deny any\n";
+    let cfg = crate::policy::parse::parse_config(&format!("{base}access-group E in interface dmz"))
+        .unwrap()
+        .config;
+    assert_eq!(
+        compile(&cfg, &ifaces()).unwrap_err(),
+        CompileError::UnknownInterface("dmz".into())
+    );
+    let cfg =
+        crate::policy::parse::parse_config(&format!("{base}access-group E in interface outside"))
+            .unwrap()
+            .config;
+    let p = compile(&cfg, &ifaces()).unwrap();
+    let (inside, outside) = (IfaceId(0), IfaceId(1));
+    assert_eq!(
+        p.ingress_drop(outside, inside),
+        Some(crate::verdict::DropReason::EthertypeDeny)
+    );
+    assert_eq!(p.ingress_drop(inside, outside), None);
+}
+
 #[test]
 fn object_groups_and_ranges_expand() {
     let mut cfg = Config::default();
@@ -391,7 +434,7 @@ fn object_groups_and_ranges_expand() {
             source_port: None,
             destination: AddrSpec::Group("SERVERS".into()),
             destination_port: Some(PortSpec::Group("WEB".into())),
-            log: false,
+            log: AceLog::Default,
             inactive: false,
         })],
     });
