@@ -94,7 +94,10 @@ impl Parser {
 
     /// `no access-list NAME [[line N] (ethertype ACE | remark TEXT)]` of
     /// an EtherType list: the whole list, or the line named (by its place
-    /// too with `line N`). A list whose last line goes is gone.
+    /// too with `line N`). A list whose last entry goes is gone, its
+    /// remarks with it: remarks alone do not say a list's kind, and would
+    /// read back as an extended list (which, bound by the access-group,
+    /// would deny all IP).
     pub(super) fn no_ethertype_line(&mut self, c: &mut Cur<'_>, name: Tok<'_>) -> R<()> {
         let Some(li) = self
             .cfg
@@ -137,7 +140,7 @@ impl Parser {
             })?,
         };
         lines.remove(k);
-        if lines.is_empty() {
+        if !lines.iter().any(|l| matches!(l, EthertypeLine::Ace(_))) {
             self.cfg.ethertype_lists.remove(li);
         }
         Ok(())
@@ -335,15 +338,19 @@ mod tests {
     fn ethertype_no_forms() {
         let base = "access-list E remark r\naccess-list E ethertype deny any\naccess-group E in interface inside\n";
         let c = cfg(&format!(
-            "{base}no access-group E in interface inside\nno access-list E ethertype deny any"
+            "{base}access-list E ethertype deny ipx\nno access-list E remark r\nno access-list E ethertype deny any"
         ));
-        assert!(c.ethertype_groups.is_empty());
+        assert_eq!(c.ethertype_groups.len(), 1);
         assert_eq!(
             c.ethertype_lists[0].lines,
-            vec![EthertypeLine::Remark("r".into())]
+            vec![EthertypeLine::Ace(EthertypeAce {
+                action: Action::Deny,
+                ethertype: Ethertype::Keyword("ipx".into()),
+            })]
         );
+        // With its last entry the list goes, remarks and all.
         let c = cfg(&format!(
-            "{base}no access-group E in interface inside\nno access-list E line 2 ethertype deny any\nno access-list E remark r"
+            "{base}no access-group E in interface inside\nno access-list E line 2 ethertype deny any"
         ));
         assert!(c.ethertype_lists.is_empty());
         assert!(
@@ -369,6 +376,12 @@ mod tests {
             // The list an access-group binds cannot go before it.
             (
                 &format!("{base}no access-list E"),
+                3,
+                14,
+                "access-list 'E' is not defined",
+            ),
+            (
+                &format!("{base}no access-list E ethertype deny any"),
                 3,
                 14,
                 "access-list 'E' is not defined",
