@@ -25,12 +25,14 @@ pub struct Report {
 }
 
 /// The interfaces to compile against: the config's own interface blocks if
-/// it has any (paired in order, as a bridge), else the default
+/// it has any (paired in order, as a bridge; a `management-only` one is no
+/// bridged interface, docs/asa-behaviour.md §2.7), else the default
 /// inside (100) / outside (0) pair a node starts with.
 fn interfaces(cfg: &Config) -> Vec<InterfaceConfig> {
     let named: Vec<InterfaceConfig> = cfg
         .interfaces
         .iter()
+        .filter(|i| !i.management_only)
         .filter_map(|i| {
             Some(InterfaceConfig {
                 nameif: i.nameif.clone()?,
@@ -141,6 +143,34 @@ pub fn check(path: &Path, text: &str) -> Report {
             echo_message(&acl.name),
             acl.subtables(),
             acl.range_checks()
+        );
+    }
+    if !cfg.ethertype_lists.is_empty() {
+        // What Rampart takes of them: an explicit `deny any` closes the
+        // interface to IP and ARP (docs/asa-behaviour.md §2.7).
+        let closed: Vec<&str> = cfg
+            .ethertype_groups
+            .iter()
+            .filter(|g| {
+                cfg.ethertype_lists
+                    .iter()
+                    .any(|l| l.name == g.acl && l.denies_ip())
+            })
+            .map(|g| g.interface.as_str())
+            .collect();
+        let _ = writeln!(
+            out,
+            "  ethertype lists:  {}; {} ethertype access-group(s){}",
+            cfg.ethertype_lists.len(),
+            cfg.ethertype_groups.len(),
+            if closed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; 'deny any' drops IP and ARP entering {}",
+                    echo_message(&closed.join(", "))
+                )
+            }
         );
     }
     let _ = writeln!(out, "  class-maps:       {}", cfg.class_maps.len());
@@ -288,6 +318,40 @@ mod tests {
                  \x20   A: 2 subtable(s) of at most 512, 2 range check(s) of at most 1024\n\
                  \x20   B: 1 subtable(s) of at most 512, 0 range check(s) of at most 1024\n"
             ),
+            "{}",
+            r.text
+        );
+    }
+
+    /// A management interface is not one of the bridged interfaces the
+    /// check compiles against; an EtherType `deny any` is said.
+    #[test]
+    fn management_interfaces_and_ethertype_lists() {
+        let r = check(
+            Path::new("x.cfg"),
+            "interface G0\n nameif inside\n security-level 100\n\
+             interface G1\n nameif outside\n security-level 0\n\
+             interface Management0/0\n nameif management\n security-level 100\n management-only\n\
+             access-list L2 ethertype permit bpdu\n\
+             access-list L2 ethertype deny any\n\
+             access-group L2 in interface outside\n",
+        );
+        assert!(r.ok, "{}", r.text);
+        assert!(
+            r.text.contains(
+                "  ethertype lists:  1; 1 ethertype access-group(s); 'deny any' drops IP and ARP entering outside\n"
+            ),
+            "{}",
+            r.text
+        );
+        let r = check(
+            Path::new("x.cfg"),
+            "interface G0\n nameif inside\n bridge-group 1\n management-only\n",
+        );
+        assert!(!r.ok);
+        assert!(
+            r.text
+                .starts_with("x.cfg:4:2: error: interface G0 is a bridge-group member (line 3)"),
             "{}",
             r.text
         );
