@@ -231,9 +231,9 @@ impl CompiledAcl {
     }
 
     /// Whether the entry that decides `probe` is a deny with `log
-    /// disable`: the packet it denies is logged nowhere (Cisco ASA Series
-    /// Command Reference, `access-list extended`: `disable` "disables all
-    /// access list logging" of the entry, 106023 included).
+    /// disable`: the packet it denies is logged nowhere ("Disable all
+    /// logging", Cisco ASA Series CLI Configuration Guide, "Configuring
+    /// Logging for Access Lists"; docs/asa-behaviour.md §4).
     pub fn denies_unlogged(&self, probe: &Probe) -> bool {
         self.classifier.first_match(probe).is_some_and(|rule| {
             let rule = rule as usize;
