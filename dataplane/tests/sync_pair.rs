@@ -493,6 +493,35 @@ fn a_held_frame_does_not_leave_by_an_interface_shut_while_it_waited() {
     assert_eq!((c.held, c.held_released, c.held_refused), (1, 0, 1));
 }
 
+/// Nor does a held frame enter by an interface whose EtherType
+/// access-group a policy installed meanwhile gives an explicit `deny any`
+/// (docs/asa-behaviour.md §2.7): it is dropped as `l2_acl`, as a frame
+/// arriving then would be.
+#[test]
+fn a_held_frame_meets_an_ethertype_deny_installed_while_it_waited() {
+    let l2 = DropReason::EthertypeDeny;
+    let mut p = Pair::new(Duration::ZERO);
+    let (c, s) = v4_pair(40_019, 80);
+    let mut m = TcpModel::new(c, s, [1, 2], [65535, 65535], [None, None]);
+    p.open_at_0(&mut m);
+    let synack = m.syn_ack();
+    assert_eq!(p.seg(&m, &synack), Verdict::Hold);
+    let closed = INSIDE_SHUT.replacen(" shutdown\n", "", 1)
+        + "access-list L2 ethertype deny any\naccess-group L2 in interface outside\n";
+    set_policy_text(&mut p.nodes[1], &closed);
+    assert_eq!(
+        p.send(1, m.frame(&synack), m.iface(Side::Server)),
+        Verdict::Drop(l2),
+        "a frame arriving now"
+    );
+    let delivered = p.delivered.len();
+    p.deliver(1);
+    assert_eq!(p.delivered.len(), delivered, "not released");
+    assert_eq!(p.nodes[1].counters().dropped(l2), 2);
+    let c = p.nodes[1].sync_counters().unwrap();
+    assert_eq!((c.held, c.held_released, c.held_refused), (1, 0, 1));
+}
+
 /// The deferred frame that opened a flow does not leave by an interface
 /// shut while it waited for a peer's acknowledgement, on the
 /// acknowledgement or at its deadline (docs/sync.md §4): it is dropped as
