@@ -66,7 +66,7 @@ pub struct Interface {
     /// `shutdown`: the interface passes nothing (`no shutdown` clears it).
     pub shutdown: bool,
     /// `management-only`: the interface takes traffic to the box only,
-    /// never through it (docs/asa-behaviour.md §2.1).
+    /// never through it (docs/asa-behaviour.md §2.7).
     pub management_only: bool,
 }
 
