@@ -15,17 +15,25 @@ pub enum ConnProto {
     Udp = 1,
     /// ICMP / ICMPv6 echo.
     Icmp = 2,
+    /// Any other IP protocol (GRE, ESP, SCTP, …).
+    Other = 3,
 }
 
 impl ConnProto {
     /// All, in counter order.
-    pub const ALL: [ConnProto; 3] = [ConnProto::Tcp, ConnProto::Udp, ConnProto::Icmp];
+    pub const ALL: [ConnProto; 4] = [
+        ConnProto::Tcp,
+        ConnProto::Udp,
+        ConnProto::Icmp,
+        ConnProto::Other,
+    ];
     /// Label.
     pub const fn label(self) -> &'static str {
         match self {
             ConnProto::Tcp => "tcp",
             ConnProto::Udp => "udp",
             ConnProto::Icmp => "icmp",
+            ConnProto::Other => "other",
         }
     }
 }
@@ -162,7 +170,7 @@ pub struct Counters {
     /// ICMP errors passed because they quote a tracked connection.
     pub icmp_related_passed: u64,
     /// Connections created, by [`ConnProto`].
-    pub conns_created: [u64; 3],
+    pub conns_created: [u64; ConnProto::ALL.len()],
     /// Connections removed, by [`RemoveReason`].
     pub conns_removed: [u64; RemoveReason::COUNT],
     /// tcp-state-bypass connections created (also counted under TCP).
@@ -197,7 +205,7 @@ impl Default for Counters {
             forwarded_bytes: 0,
             untracked_passed: 0,
             icmp_related_passed: 0,
-            conns_created: [0; 3],
+            conns_created: [0; ConnProto::ALL.len()],
             conns_removed: [0; RemoveReason::COUNT],
             bypass_conns_created: 0,
             tcp_transitions: [[0; TcpState::COUNT]; TcpState::COUNT],

@@ -790,6 +790,10 @@ impl Engine {
             // Other ICMP (timestamps, information requests) is not tracked:
             // it passes where a new connection could open.
             Transport::Icmp(Icmp::Other { .. }) => self.permitted(&pkt).map(|()| None),
+            // Any other IP protocol: a flow by its addresses (and SCTP's
+            // ports), opened where the rules permit, as UDP's
+            // (docs/asa-behaviour.md §2.1).
+            Transport::Other => self.datagram(&pkt, Kind::Other),
         };
         let source = Some(pkt.tuple.src_host());
         match result {
@@ -833,7 +837,9 @@ impl Engine {
         if !self.sync.as_ref().is_some_and(|s| s.active()) {
             return false;
         }
-        if reason == DropReason::AclDeny && matches!(pkt.tuple.proto, proto::ICMP | proto::ICMPV6) {
+        if reason == DropReason::AclDeny
+            && proto::is_icmp_of(pkt.tuple.proto, pkt.tuple.src.addr.is_v6())
+        {
             return false;
         }
         let reverse = || {
@@ -883,7 +889,7 @@ impl Engine {
         if !self.sync.as_ref().is_some_and(|s| s.active()) {
             return false;
         }
-        let ports = matches!(quoted.proto, proto::TCP | proto::UDP);
+        let ports = proto::has_ports(quoted.proto);
         let out = Probe {
             v6: quoted.src.addr.is_v6(),
             proto: quoted.proto,
@@ -1062,6 +1068,7 @@ impl Engine {
             ProtoState::Tcp(_) | ProtoState::TcpBypass => ConnProto::Tcp,
             ProtoState::Udp => ConnProto::Udp,
             ProtoState::IcmpEcho(_) => ConnProto::Icmp,
+            ProtoState::Other => ConnProto::Other,
         };
         self.make_room(pkt.now);
         let flow = self
@@ -1433,6 +1440,8 @@ enum Kind {
     EchoRequest(u16),
     /// With its sequence number.
     EchoReply(u16),
+    /// Any other IP protocol.
+    Other,
 }
 
 /// The sequence-randomization offset of a new connection: a keyed PRF of

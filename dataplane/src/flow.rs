@@ -66,8 +66,29 @@ pub mod proto {
     pub const UDP: u8 = 17;
     /// ICMPv6.
     pub const ICMPV6: u8 = 58;
-    /// The authentication header (RFC 4302).
+    /// Generic routing encapsulation (RFC 2784).
+    pub const GRE: u8 = 47;
+    /// IPsec encapsulating security payload (RFC 4303).
+    pub const ESP: u8 = 50;
+    /// IPsec authentication header (RFC 4302).
     pub const AH: u8 = 51;
+    /// SCTP (RFC 9260).
+    pub const SCTP: u8 = 132;
+
+    /// Whether packets of `proto` carry ports the access rules can name:
+    /// the ASA's policy language takes ports for tcp, udp and sctp alone
+    /// (`permit sctp any any eq 2905`). Every other protocol's tuple has
+    /// ports 0, except ICMP echo's identifier, which no rule can name.
+    pub const fn has_ports(proto: u8) -> bool {
+        matches!(proto, TCP | UDP | SCTP)
+    }
+
+    /// Whether `proto` is the ICMP of the packet's family (ICMP in IPv4,
+    /// ICMPv6 in IPv6). The other one in a packet (ICMP in IPv6, say) is as
+    /// foreign to it as any protocol the engine tracks by addresses alone.
+    pub const fn is_icmp_of(proto: u8, v6: bool) -> bool {
+        matches!((proto, v6), (ICMP, false) | (ICMPV6, true))
+    }
 }
 
 /// One side of a flow: address and port. For ICMP echo the "port" of the
@@ -76,7 +97,8 @@ pub mod proto {
 pub struct Endpoint {
     /// Host address.
     pub addr: Addr,
-    /// TCP/UDP port, or the ICMP echo identifier on the requester's side.
+    /// TCP, UDP or SCTP port, or the ICMP echo identifier on the
+    /// requester's side; 0 for any other protocol.
     pub port: u16,
 }
 

@@ -51,6 +51,9 @@ pub enum SyncProto {
     Udp,
     /// ICMP or ICMPv6 echo, with the sequence numbers requested and answered.
     IcmpEcho(crate::conntrack::EchoSeqs),
+    /// Any other IP protocol (GRE, ESP, SCTP, …; the key's protocol says
+    /// which): nothing but the idle timer, as UDP.
+    Other,
 }
 
 /// Everything a peer needs to treat an inspected flow as its owner does.
@@ -320,6 +323,7 @@ impl FlowState {
                 }
             }
             SyncProto::Udp => h = fnv1a(h, &[1]),
+            SyncProto::Other => h = fnv1a(h, &[3]),
             SyncProto::IcmpEcho(e) => {
                 h = fnv1a(h, &[2]);
                 h = fnv1a(h, &e.newest.to_le_bytes());
@@ -340,7 +344,15 @@ impl FlowState {
         let ok = match self.proto {
             SyncProto::Tcp(_) => self.key.proto == proto::TCP,
             SyncProto::Udp => self.key.proto == proto::UDP,
-            SyncProto::IcmpEcho(_) => matches!(self.key.proto, proto::ICMP | proto::ICMPV6),
+            SyncProto::IcmpEcho(_) => proto::is_icmp_of(self.key.proto, lo.addr.is_v6()),
+            // What the parser makes an `other` flow of: neither TCP nor
+            // UDP, nor the ICMP of the key's family, its ports 0 unless
+            // the protocol has them (SCTP).
+            SyncProto::Other => {
+                !matches!(self.key.proto, proto::TCP | proto::UDP)
+                    && !proto::is_icmp_of(self.key.proto, lo.addr.is_v6())
+                    && (proto::has_ports(self.key.proto) || (lo.port, hi.port) == (0, 0))
+            }
         };
         if !ok {
             return Err(SyncReject::ProtoMismatch(self.key.proto));

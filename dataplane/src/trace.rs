@@ -165,6 +165,46 @@ pub fn udp_frame(src: &Host, dst: &Host, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Build an Ethernet/IP frame of IP protocol `protocol` carrying `payload`
+/// (a GRE, ESP or SCTP packet, say: the builder adds no header of its
+/// own, so an SCTP payload starts with its ports).
+pub fn ip_frame(src: &Host, dst: &Host, protocol: u8, payload: &[u8]) -> Vec<u8> {
+    let l2 = PacketBuilder::ethernet2(src.mac, dst.mac);
+    let protocol = etherparse::IpNumber(protocol);
+    let mut out = Vec::new();
+    match (src.ip, dst.ip) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => l2
+            .ipv4(s.octets(), d.octets(), 64)
+            .write(&mut out, protocol, payload),
+        (IpAddr::V6(s), IpAddr::V6(d)) => l2
+            .ipv6(s.octets(), d.octets(), 64)
+            .write(&mut out, protocol, payload),
+        _ => panic!("hosts of one flow share an address family"),
+    }
+    .expect("writing to a Vec cannot fail");
+    out
+}
+
+/// An SCTP packet's common header (RFC 9260 §3.1) from `src`'s port to
+/// `dst`'s, with a made-up verification tag and no chunk, for
+/// [`ip_frame`]: the firewall reads only the ports.
+pub fn sctp_header(src: &Host, dst: &Host) -> Vec<u8> {
+    let mut h = Vec::with_capacity(12);
+    h.extend_from_slice(&src.port.to_be_bytes());
+    h.extend_from_slice(&dst.port.to_be_bytes());
+    h.extend_from_slice(&[0x5c, 0x7a, 0x90, 0x01, 0, 0, 0, 0]);
+    h
+}
+
+/// Two IPv6 hosts on either side of an inside/outside bridge, as
+/// [`v4_pair`] (2001:db8::/32, the documentation range).
+pub fn v6_pair(client_port: u16, server_port: u16) -> (Host, Host) {
+    let (mut c, mut s) = v4_pair(client_port, server_port);
+    c.ip = IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, 0x10]);
+    s.ip = IpAddr::from([0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x10]);
+    (c, s)
+}
+
 /// Build an ICMP (v4) or ICMPv6 echo request (`reply == false`) or reply.
 pub fn echo_frame(src: &Host, dst: &Host, id: u16, seq: u16, reply: bool) -> Vec<u8> {
     let l2 = PacketBuilder::ethernet2(src.mac, dst.mac);

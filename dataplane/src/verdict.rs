@@ -105,8 +105,9 @@ drop_reasons! {
     /// a source equal to the destination (a land attack): the ASA's slow
     /// path security checks (docs/asa-behaviour.md §7.1).
     InvalidSource => "sp-security-failed", "Slowpath security checks failed",
-    /// An IP protocol the engine does not track (not TCP, UDP, ICMP or ICMPv6).
-    UnsupportedProtocol => "ip-unsupported-protocol", "Unsupported IP protocol",
+    /// An SCTP packet cut inside its 12-byte common header (RFC 9260 §3.1):
+    /// it has no ports the access rules could judge.
+    SctpMalformed => "sctp-malformed", "Invalid SCTP common header",
     /// The sender's offload header (`virtio_net_hdr`) disagrees with the
     /// frame's headers: a partial checksum to be completed elsewhere than
     /// the TCP or UDP checksum field the engine parsed, or a segmentation

@@ -47,13 +47,20 @@ const FLAG_LEGEND: &str = "Flags: A - awaiting inside ACK to SYN, a - awaiting o
        s - awaiting outside SYN, U - up
 ";
 
-fn proto_name(p: u8) -> &'static str {
+/// A connection's protocol as `show conn` names it: the ASA's name where
+/// it has one for a protocol the engine tracks (GRE, ESP, AH, SCTP), the
+/// number otherwise.
+fn proto_name(p: u8) -> String {
     match p {
-        proto::TCP => "TCP",
-        proto::UDP => "UDP",
-        proto::ICMP => "ICMP",
-        proto::ICMPV6 => "ICMP6",
-        _ => "IP",
+        proto::TCP => "TCP".into(),
+        proto::UDP => "UDP".into(),
+        proto::ICMP => "ICMP".into(),
+        proto::ICMPV6 => "ICMP6".into(),
+        proto::GRE => "GRE".into(),
+        proto::ESP => "ESP".into(),
+        proto::AH => "AH".into(),
+        proto::SCTP => "SCTP".into(),
+        n => n.to_string(),
     }
 }
 
@@ -120,7 +127,7 @@ pub fn collect_rows_in(
                 (sides[1], sides[0])
             };
             model::ConnRow {
-                protocol: proto_name(e.key.proto).to_string(),
+                protocol: proto_name(e.key.proto),
                 lower: side(lower),
                 higher: side(higher),
                 initiator: e.initiator().addr.ip(),
@@ -414,5 +421,65 @@ UDP outside  198.18.1.10:53 inside  198.18.0.10:5353, idle 0:00:00, bytes 29, fl
     fn count_golden() {
         let (eng, _) = engine();
         assert_eq!(render_conn_count(eng.table()), "3 in use, 3 most used\n");
+    }
+
+    /// Other IP protocols by the ASA's name or their number, with ports 0
+    /// (SCTP's own); `detail` gives each its protocol's idle timeout (2
+    /// minutes, ESP's 30 s).
+    #[test]
+    fn other_protocols_by_name_or_number() {
+        use rampart_dataplane::trace::{ip_frame, sctp_header};
+        let mut eng = Engine::new(EngineConfig::inside_outside(NodeId(3), [9; 4])).unwrap();
+        let off = compile(&randomization_off(), &eng.config().interfaces).unwrap();
+        eng.set_policy(std::sync::Arc::new(off))
+            .expect("the policy's classes fit");
+        let t = Instant::from_secs(500);
+        let (c, s) = v4_pair(40_000, 2905);
+        for (p, payload) in [
+            (47, vec![0, 0, 0x08, 0]),
+            (50, vec![0, 0, 1, 0, 0, 0, 0, 1]),
+            (132, sctp_header(&c, &s)),
+            (115, vec![]),
+        ] {
+            let v = eng.process(
+                &mut ip_frame(&c, &s, p, &payload),
+                PacketMeta::default(),
+                c.iface,
+                t,
+            );
+            assert!(matches!(v, Verdict::Forward { .. }), "{p}: {v:?}");
+        }
+        let now = t + Duration::from_secs(3);
+        assert_eq!(
+            render_show_conn(&eng, now, &ConnFilter::default(), false),
+            "4 in use, 4 most used
+
+GRE outside  198.18.1.10:0 inside  198.18.0.10:0, idle 0:00:03, bytes 24, flags O
+ESP outside  198.18.1.10:0 inside  198.18.0.10:0, idle 0:00:03, bytes 28, flags O
+SCTP outside  198.18.1.10:2905 inside  198.18.0.10:40000, idle 0:00:03, bytes 32, flags O
+115 outside  198.18.1.10:0 inside  198.18.0.10:0, idle 0:00:03, bytes 20, flags O
+"
+        );
+        let f = ConnFilter {
+            address: None,
+            port: Some(2905),
+        };
+        let detail = render_show_conn(&eng, now, &f, true);
+        assert!(
+            detail.ends_with(
+                "SCTP outside: 198.18.1.10/2905 inside: 198.18.0.10/40000,
+    flags O , idle 3s, uptime 3s, timeout 2m0s, bytes 32
+  Initiator: 198.18.0.10, Responder: 198.18.1.10
+  Connection lookup keyid: 3
+  Owner: node 3
+"
+            ),
+            "{detail}"
+        );
+        let all = render_show_conn(&eng, now, &ConnFilter::default(), true);
+        assert!(
+            all.contains("ESP outside: 198.18.1.10/0 inside: 198.18.0.10/0,\n    flags O , idle 3s, uptime 3s, timeout 30s, bytes 28\n"),
+            "{all}"
+        );
     }
 }

@@ -17,10 +17,11 @@ use crate::pool::WorkerView;
 /// Conntrack entries by protocol, state and mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EntryKind {
-    /// `tcp`, `udp`, `icmp`.
+    /// `tcp`, `udp`, `icmp`, or `other` (any other IP protocol: GRE,
+    /// ESP, SCTP, …).
     pub protocol: &'static str,
     /// TCP: the state (`established`, …); bypass TCP: `none` (no state
-    /// kept); UDP and ICMP: `replied` or `unreplied`.
+    /// kept); UDP, ICMP and other protocols: `replied` or `unreplied`.
     pub state: &'static str,
     /// `bypass` or `inspected`.
     pub mode: &'static str,
@@ -43,7 +44,7 @@ impl EntryKind {
             state: "none",
             mode: "bypass",
         });
-        for protocol in ["udp", "icmp"] {
+        for protocol in ["udp", "icmp", "other"] {
             for state in ["replied", "unreplied"] {
                 v.push(EntryKind {
                     protocol,
@@ -130,7 +131,11 @@ fn kind_label(i: usize) -> EntryKind {
         11 => ("udp", "replied", "inspected"),
         12 => ("udp", "unreplied", "inspected"),
         13 => ("icmp", "replied", "inspected"),
-        _ => ("icmp", "unreplied", "inspected"),
+        14 => ("icmp", "unreplied", "inspected"),
+        15 => ("other", "replied", "inspected"),
+        16 => ("other", "unreplied", "inspected"),
+        // `KIND_COUNT` kinds: none past 16.
+        _ => ("other", "unreplied", "inspected"),
     };
     EntryKind {
         protocol,

@@ -27,6 +27,10 @@ pub enum ProtoState {
     /// ICMP or ICMPv6 echo: request/reply pairs with an idle timeout,
     /// one reply per request.
     IcmpEcho(EchoSeqs),
+    /// Any other IP protocol (GRE, ESP, SCTP, …; the key says which): a
+    /// flow with an idle timeout, the ASA's `timeout conn`
+    /// (docs/asa-behaviour.md §2.1).
+    Other,
 }
 
 /// Connection-level bits of an [`Entry`].
@@ -35,7 +39,7 @@ pub mod conn_flags {
     pub const FROM_LOWER: u8 = 0x01;
     /// A UDP connection to or from port 53 (ASA flag `D`).
     pub const DNS: u8 = 0x02;
-    /// A reply-direction packet was seen (UDP/ICMP).
+    /// A reply-direction packet was seen (UDP, ICMP and other protocols).
     pub const REPLIED: u8 = 0x04;
     /// The orig side's RST closed the connection (local: for the teardown log).
     pub const RESET_ORIG: u8 = 0x08;

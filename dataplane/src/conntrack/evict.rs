@@ -5,7 +5,7 @@
 //! connections already over (reset, CLOSE; closed by FINs, TIME_WAIT), kept
 //! only so their stragglers match; and *unproven* ones, which nothing but
 //! their initiator's packets vouch for (a TCP handshake not completed, a
-//! UDP or ICMP echo flow that no reply has reached). Spoofed packets make
+//! UDP, ICMP echo or other protocol's flow that no reply has reached). Spoofed packets make
 //! only these: an established connection or an answered flow needed the
 //! other end. Each kind has a queue of its entries in the order they
 //! became that kind; its front is the one that has been so longest, and
@@ -35,24 +35,28 @@ pub enum Evictable {
     UdpUnreplied = 3,
     /// ICMP echo that no reply has reached.
     EchoUnreplied = 4,
+    /// Another IP protocol's flow (GRE, ESP, …) that no reply has reached.
+    OtherUnreplied = 5,
 }
 
 impl Evictable {
     /// Every kind, in queue order.
-    pub const ALL: [Evictable; 5] = [
+    pub const ALL: [Evictable; 6] = [
         Evictable::Closed,
         Evictable::TimeWait,
         Evictable::HalfOpen,
         Evictable::UdpUnreplied,
         Evictable::EchoUnreplied,
+        Evictable::OtherUnreplied,
     ];
     /// The dead kinds, displaced before any unproven one.
     pub const DEAD: [Evictable; 2] = [Evictable::Closed, Evictable::TimeWait];
     /// The unproven kinds.
-    pub const UNPROVEN: [Evictable; 3] = [
+    pub const UNPROVEN: [Evictable; 4] = [
         Evictable::HalfOpen,
         Evictable::UdpUnreplied,
         Evictable::EchoUnreplied,
+        Evictable::OtherUnreplied,
     ];
     /// Number of kinds.
     pub const COUNT: usize = Self::ALL.len();

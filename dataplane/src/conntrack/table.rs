@@ -56,13 +56,16 @@ pub struct FlowId(pub u32);
 
 /// Kinds of entry counted as entries come, change and go: TCP by state (the
 /// `TcpState` value, 0–9), bypass TCP (10), UDP replied or not (11, 12),
-/// ICMP echo replied or not (13, 14). Kept incrementally so that metrics
-/// read counters, never the table.
-pub const KIND_COUNT: usize = 15;
+/// ICMP echo replied or not (13, 14), other IP protocols replied or not
+/// (15, 16). Kept incrementally so that metrics read counters, never the
+/// table.
+pub const KIND_COUNT: usize = 17;
 /// The kind of a UDP entry no reply has reached.
 pub const KIND_UDP_UNREPLIED: usize = 12;
 /// The kind of an ICMP echo entry no reply has reached.
 pub const KIND_ECHO_UNREPLIED: usize = 14;
+/// The kind of another IP protocol's entry no reply has reached.
+pub const KIND_OTHER_UNREPLIED: usize = 16;
 
 /// The kinds of entry [`Evictable`] kind `q` covers.
 pub fn kinds_of(q: Evictable) -> &'static [usize] {
@@ -78,6 +81,7 @@ pub fn kinds_of(q: Evictable) -> &'static [usize] {
         Evictable::HalfOpen => &HALF_OPEN,
         Evictable::UdpUnreplied => &[KIND_UDP_UNREPLIED],
         Evictable::EchoUnreplied => &[KIND_ECHO_UNREPLIED],
+        Evictable::OtherUnreplied => &[KIND_OTHER_UNREPLIED],
     }
 }
 
@@ -96,6 +100,7 @@ pub fn evictable(kind: usize) -> Option<Evictable> {
         t[S::Close as usize] = Some(Evictable::Closed);
         t[KIND_UDP_UNREPLIED] = Some(Evictable::UdpUnreplied);
         t[KIND_ECHO_UNREPLIED] = Some(Evictable::EchoUnreplied);
+        t[KIND_OTHER_UNREPLIED] = Some(Evictable::OtherUnreplied);
         t
     };
     BY_KIND.get(kind).copied().flatten()
@@ -110,6 +115,7 @@ pub fn kind_of(e: &Entry) -> usize {
         ProtoState::TcpBypass => 10,
         ProtoState::Udp => KIND_UDP_UNREPLIED - 1 + unreplied,
         ProtoState::IcmpEcho(_) => KIND_ECHO_UNREPLIED - 1 + unreplied,
+        ProtoState::Other => KIND_OTHER_UNREPLIED - 1 + unreplied,
     }
 }
 

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use super::entry::{Entry, ProtoState};
 use super::tcp::TcpState;
+use crate::flow::proto;
 use crate::policy::ast::GlobalTimeouts;
 use crate::policy::compile::ConnOptions;
 
@@ -26,6 +27,14 @@ pub struct Timeouts {
     pub udp_idle: Duration,
     /// ICMP echo idle (ASA `timeout icmp`, default 0:00:02).
     pub icmp_idle: Duration,
+    /// ESP idle: 0:00:30, the ASA's default idle timeout for ESP
+    /// connections (docs/asa-behaviour.md §2.2).
+    pub esp_idle: Duration,
+    /// Any other IP protocol's idle (GRE, SCTP, OSPF, …; not ESP):
+    /// 0:02:00, the ASA's default idle timeout for every protocol it has
+    /// no other default for (docs/asa-behaviour.md §2.2). No global
+    /// `timeout` sets these two: `timeout conn` is TCP's.
+    pub other_idle: Duration,
     /// tcp-state-bypass idle: 0:02:00, as the TCP State Bypass section of the
     /// Cisco ASA Series Firewall CLI Configuration Guide gives it
     /// (docs/asa-behaviour.md §1.3).
@@ -42,6 +51,8 @@ impl Default for Timeouts {
             tcp_closed: Duration::from_secs(10),
             udp_idle: Duration::from_secs(120),
             icmp_idle: Duration::from_secs(2),
+            esp_idle: Duration::from_secs(30),
+            other_idle: Duration::from_secs(120),
             bypass_idle: Duration::from_secs(120),
         }
     }
@@ -50,7 +61,8 @@ impl Default for Timeouts {
 impl Timeouts {
     /// These timeouts with a policy's global `timeout` values in place of
     /// the defaults they name (zero: never). The phases the ASA has no
-    /// global timeout for (embryonic, closing, tcp-state-bypass) stay.
+    /// global timeout for (embryonic, closing, tcp-state-bypass, other
+    /// protocols) stay.
     pub fn with_global(&self, g: &GlobalTimeouts) -> Timeouts {
         Timeouts {
             tcp_idle: or_default(g.conn, self.tcp_idle),
@@ -78,6 +90,10 @@ impl Timeouts {
             ProtoState::TcpBypass => or_default(options.timeout_idle, self.bypass_idle),
             ProtoState::Udp => or_default(options.timeout_idle, self.udp_idle),
             ProtoState::IcmpEcho(_) => or_default(options.timeout_idle, self.icmp_idle),
+            ProtoState::Other if entry.key.proto == proto::ESP => {
+                or_default(options.timeout_idle, self.esp_idle)
+            }
+            ProtoState::Other => or_default(options.timeout_idle, self.other_idle),
         }
     }
 }

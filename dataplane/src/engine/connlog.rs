@@ -65,7 +65,7 @@ pub enum DenyDetail {
         /// Code.
         code: u8,
     },
-    /// Nothing more (UDP).
+    /// Nothing more (UDP and other protocols: the tuple says which).
     None,
 }
 
@@ -184,7 +184,7 @@ impl Engine {
                 };
                 DenyDetail::Icmp { icmp_type, code }
             }
-            Transport::Udp { .. } => DenyDetail::None,
+            Transport::Udp { .. } | Transport::Other => DenyDetail::None,
         };
         let egress = self
             .config

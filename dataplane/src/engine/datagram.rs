@@ -1,6 +1,6 @@
-//! UDP and ICMP echo flows: an idle timeout and no state machine; an
-//! inspected echo flow passes one reply per request
-//! (docs/asa-behaviour.md §2.5).
+//! UDP, ICMP echo and other IP protocols' flows: an idle timeout and no
+//! state machine; an inspected echo flow passes one reply per request
+//! (docs/asa-behaviour.md §2.1, §2.5).
 
 use super::{Engine, Kind, Opened, Pkt, account};
 use crate::conntrack::entry::conn_flags;
@@ -10,9 +10,9 @@ use crate::flow::Direction;
 use crate::verdict::DropReason;
 
 impl Engine {
-    /// UDP and ICMP echo: flows with an idle timeout and no state machine;
-    /// an inspected echo flow passes one reply per request
-    /// (docs/asa-behaviour.md §2.5).
+    /// UDP, ICMP echo and any other IP protocol (GRE, ESP, SCTP, …):
+    /// flows with an idle timeout and no state machine; an inspected echo
+    /// flow passes one reply per request (docs/asa-behaviour.md §2.5).
     pub(super) fn datagram(&mut self, pkt: &Pkt, kind: Kind) -> Result<Opened, DropReason> {
         let (key, src_is_lo, hash) = (pkt.key, pkt.src_is_lo, pkt.hash);
         let Some(id) = self.lookup_hinted(hash, &key, pkt.hint, pkt.now) else {
@@ -108,17 +108,20 @@ impl Engine {
         Ok(None)
     }
 
-    /// A UDP datagram or echo request that no flow holds opens one where
-    /// the rules permit it.
+    /// A UDP datagram, echo request or other protocol's packet that no flow
+    /// holds opens one where the rules permit it.
     fn open_datagram(&mut self, pkt: &Pkt, kind: Kind) -> Result<Opened, DropReason> {
         // Without `inspect icmp` echo is stateless, as on the ASA: each
         // request and reply is judged by the access rules on its own and
         // opens nothing (docs/asa-behaviour.md §2.5).
-        if !matches!(kind, Kind::Udp) && !self.icmp_inspection(pkt).echo {
+        if matches!(kind, Kind::EchoRequest(_) | Kind::EchoReply(_))
+            && !self.icmp_inspection(pkt).echo
+        {
             return self.permitted(pkt).map(|()| None);
         }
         let proto = match kind {
             Kind::Udp => ProtoState::Udp,
+            Kind::Other => ProtoState::Other,
             Kind::EchoRequest(seq) => ProtoState::IcmpEcho(EchoSeqs::opened(seq)),
             Kind::EchoReply(_) => return Err(DropReason::IcmpNoConnection),
         };

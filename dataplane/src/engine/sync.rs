@@ -647,6 +647,7 @@ fn flow_state_of(entry: &Entry, table: &ConnTable, classes: &ClassTable) -> Opti
         ProtoState::TcpBypass => return None,
         ProtoState::Udp => SyncProto::Udp,
         ProtoState::IcmpEcho(seqs) => SyncProto::IcmpEcho(seqs),
+        ProtoState::Other => SyncProto::Other,
     };
     Some(FlowState {
         key: entry.key,
@@ -1037,6 +1038,7 @@ impl Engine {
             SyncProto::Tcp(t) => ProtoState::Tcp(t),
             SyncProto::Udp => ProtoState::Udp,
             SyncProto::IcmpEcho(seqs) => ProtoState::IcmpEcho(seqs),
+            SyncProto::Other => ProtoState::Other,
         };
         let entry = Entry {
             key: state.key,

@@ -352,6 +352,9 @@ mod dropped;
 /// (§2.2).
 mod limits;
 
+/// Other IP protocols: GRE, ESP, SCTP, … (§2.1, §2.2).
+mod other;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();

@@ -164,6 +164,10 @@ pub enum Transport {
     },
     /// ICMP or ICMPv6.
     Icmp(Icmp),
+    /// Any other IP protocol (GRE, ESP, SCTP, …; ICMP of the other
+    /// family): tracked by its addresses alone, with SCTP's ports, which
+    /// the tuple carries (docs/asa-behaviour.md §2.1).
+    Other,
 }
 
 /// A frame the engine can act on, with all lengths and checksums checked.

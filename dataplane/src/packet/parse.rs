@@ -1,5 +1,6 @@
 //! Frame parsing: Ethernet II with up to two VLAN tags, IPv4 and IPv6 (with
-//! extension headers), TCP, UDP, ICMP and ICMPv6, down to a [`Parsed`].
+//! extension headers), TCP, UDP, ICMP and ICMPv6, and any other IP protocol
+//! (SCTP with its ports), down to a [`Parsed`].
 //!
 //! The header slices come from etherparse, which checks each header's own
 //! length fields; this module adds the checks a firewall needs on top of them
@@ -14,8 +15,9 @@
 //!
 //! Each layer has a module of its own, its tests beside it: `link`
 //! (Ethernet and VLAN tags), `ipv4`, `ipv6` (with extension headers), `tcp`
-//! (with options), `udp`, and `icmp` (ICMP and ICMPv6, with the packets
-//! their errors quote). This module joins them, verifies transport
+//! (with options), `udp`, `icmp` (ICMP and ICMPv6, with the packets
+//! their errors quote), and `other` (every other IP protocol, SCTP's
+//! ports). This module joins them, verifies transport
 //! checksums, and completes partial ones. Each layer's entry point is
 //! `#[inline]`: split over files, the release profile's codegen units stop
 //! inlining them into [`parse`] on their own, and the `baseline/parse_only`
@@ -25,6 +27,7 @@ mod icmp;
 mod ipv4;
 mod ipv6;
 mod link;
+mod other;
 mod tcp;
 
 pub(crate) use tcp::furthest_after;
@@ -39,6 +42,7 @@ use self::icmp::icmp;
 use self::ipv4::ipv4;
 use self::ipv6::ipv6;
 use self::link::link;
+use self::other::other;
 use self::tcp::tcp;
 use self::udp::udp;
 use super::offload::{L4, offload};
@@ -89,7 +93,7 @@ pub fn parse(frame: &[u8], meta: PacketMeta) -> Result<Parsed, DropReason> {
             cwr: seg.flags.has(TcpFlags::CWR),
         },
         Transport::Udp { .. } => L4::Udp,
-        Transport::Icmp(_) => L4::Other,
+        Transport::Icmp(_) | Transport::Other => L4::Other,
     };
     // The offload asked for is checked against the headers just parsed
     // (and the one the frame leaves with built from them): a partial
@@ -302,8 +306,10 @@ fn transport(
             }
             Ok(parsed)
         }
-        // ICMPv6 in IPv4 or ICMP in IPv6 is as foreign as any other protocol.
-        _ => Err(DropReason::UnsupportedProtocol),
+        // Any other protocol (ICMPv6 in IPv4 or ICMP in IPv6 among them:
+        // as foreign to the packet as any) is tracked by its addresses, and
+        // SCTP by its ports too (docs/asa-behaviour.md §2.1).
+        _ => other(net),
     }
 }
 
@@ -467,7 +473,7 @@ mod tests {
             edited(&udp, |f| set_be16(f, L3 + 24, 7)),
             edited(&udp, |f| f[L3 + 28] ^= 1),
             raw_v4(IpNumber::ICMP, &[8, 0, 0]),
-            raw_v4(IpNumber(47), &[0; 8]),
+            raw_v4(IpNumber(132), &[0; 11]),
         ];
         let got: std::collections::BTreeSet<_> = frames
             .iter()
@@ -486,7 +492,7 @@ mod tests {
             DropReason::UdpMalformed,
             DropReason::UdpChecksumBad,
             DropReason::IcmpMalformed,
-            DropReason::UnsupportedProtocol,
+            DropReason::SctpMalformed,
         ]
         .into_iter()
         .collect();
@@ -601,6 +607,12 @@ mod tests {
             icmpv6(2, 0, [0, 0, 5, 0], &udp6[L3..]),
             icmpv6(1, 4, [0; 4], &tcp_v6(hop_by_hop_and_dest_opts(), &[])[L3..]),
             icmpv6(135, 0, [0; 4], &v6_b()),
+            raw_v4(IpNumber(47), &[0, 0, 0x08, 0, 0x45, 0, 0, 20]),
+            raw_v4(
+                IpNumber(132),
+                &[0x9c, 0x40, 0x0b, 0x59, 1, 2, 3, 4, 0, 0, 0, 0],
+            ),
+            raw_v6(IpNumber(50), &[0, 0, 1, 0, 0, 0, 0, 7]),
         ]
     }
 
@@ -608,6 +620,7 @@ mod tests {
     /// the fixed part of its transport header lie inside the frame.
     fn assert_offsets_inside(frame: &[u8], parsed: &Parsed) {
         if let Parsed::Ip {
+            tuple,
             l3,
             l4,
             ip_len,
@@ -618,6 +631,9 @@ mod tests {
             let fixed = match transport {
                 Transport::Tcp(t) => usize::from(t.header_len),
                 Transport::Udp { .. } | Transport::Icmp(_) => 8,
+                // SCTP's common header; nothing for the others.
+                Transport::Other if tuple.proto == crate::flow::proto::SCTP => 12,
+                Transport::Other => 0,
             };
             assert!(l3 < l4);
             assert!(usize::from(*l3) + *ip_len as usize <= frame.len());

@@ -367,14 +367,15 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// A packet as the rules see it. Ports count only for TCP and UDP
-    /// (ICMP echo ids ride in the tuple's port fields). A packet with an
+    /// A packet as the rules see it. Ports count only for TCP, UDP and
+    /// SCTP, the protocols whose ports a rule can name (ICMP echo ids ride
+    /// in the tuple's port fields). A packet with an
     /// authentication header (`ah`) is protocol 51 to the rules, without
     /// ports, as the ASA's access rules see the IP header's protocol: a
     /// `deny ah` line denies it, and only an entry that permits AH (or all
     /// IP) lets it open a connection.
     pub fn of_packet(tuple: &Tuple, ah: bool) -> Probe {
-        let ports = !ah && matches!(tuple.proto, proto::TCP | proto::UDP);
+        let ports = !ah && proto::has_ports(tuple.proto);
         Probe {
             v6: tuple.src.addr.ip().is_ipv6(),
             proto: if ah { proto::AH } else { tuple.proto },

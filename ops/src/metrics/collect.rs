@@ -488,6 +488,66 @@ mod tests {
         );
     }
 
+    /// A GRE flow counts under `protocol="other"`, created and by entry
+    /// kind, replied once its peer answered; the series exist from the
+    /// start.
+    #[test]
+    fn other_ip_protocols_are_counted_as_other() {
+        use rampart_dataplane::packet::PacketMeta;
+        use rampart_dataplane::trace::{ip_frame, v4_pair};
+        let mut engine =
+            Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4])).expect("engine");
+        let now = Instant::from_secs(1);
+        let text_now = |engine: &mut Engine| {
+            let snap = WorkerSnapshot::take(&WorkerView {
+                engine,
+                io: None,
+                now,
+                worker: 0,
+            });
+            text(&NodeSnapshot {
+                workers: vec![snap],
+                ..NodeSnapshot::default()
+            })
+        };
+        let other = |t: &str, state| {
+            let entries = super::super::text::sample(
+                t,
+                "rampart_conntrack_entries",
+                &[
+                    ("protocol", "other"),
+                    ("state", state),
+                    ("mode", "inspected"),
+                ],
+            );
+            let created = super::super::text::sample(
+                t,
+                "rampart_connections_created_total",
+                &[("protocol", "other")],
+            );
+            (entries, created)
+        };
+        let t = text_now(&mut engine);
+        assert_eq!(other(&t, "replied"), (Some(0.0), Some(0.0)));
+        let (c, s) = v4_pair(0, 0);
+        let gre = [0, 0, 0x08, 0];
+        for (from, to) in [(&c, &s), (&s, &c)] {
+            let v = engine.process(
+                &mut ip_frame(from, to, 47, &gre),
+                PacketMeta::default(),
+                from.iface,
+                now,
+            );
+            assert!(
+                matches!(v, rampart_dataplane::Verdict::Forward { .. }),
+                "{v:?}"
+            );
+        }
+        let t = text_now(&mut engine);
+        assert_eq!(other(&t, "replied"), (Some(1.0), Some(1.0)));
+        assert_eq!(other(&t, "unreplied").0, Some(0.0));
+    }
+
     #[test]
     fn io_and_ring_counters_are_summed_over_workers() {
         let io = [

@@ -62,6 +62,34 @@ fn mapped(e: Endpoint) -> String {
     format!("({}/{})", e.addr.ip(), e.port)
 }
 
+/// `interface:address` for a protocol without ports, `interface:address/port`
+/// for one with them (SCTP).
+fn ep_of(ctx: &Context<'_>, iface: IfaceId, e: Endpoint, p: u8) -> String {
+    if proto::has_ports(p) {
+        ep(ctx, iface, e)
+    } else {
+        format!("{}:{}", ctx.name(iface), e.addr.ip())
+    }
+}
+
+// Cisco ASA Series Syslog Messages documents built and teardown messages
+// for three IP protocols besides TCP, UDP and ICMP: GRE (302017, 302018:
+// from one end to the other, the second end with its PPTP call id, which
+// only `inspect pptp` knows: addresses alone here), SCTP (302035, 302036:
+// as TCP's, `for` the lower-security side) and IP in IP (302037, 302038).
+// It documents none for ESP or any other protocol, so Rampart logs none
+// for them (docs/asa-behaviour.md §4), nor for IP in IP, whose documented
+// form (`<if>:<ip>/{<mapped ip>|<port>}`) does not say what a connection
+// without ports prints.
+/// Built message of a GRE connection.
+const GRE_BUILT: u32 = 302017;
+/// Teardown message of a GRE connection.
+const GRE_TEARDOWN: u32 = 302018;
+/// Built message of an SCTP connection.
+const SCTP_BUILT: u32 = 302035;
+/// Teardown message of an SCTP connection.
+const SCTP_TEARDOWN: u32 = 302036;
+
 /// The entry's two ends with their interfaces: (initiator, responder).
 fn ends(e: &Entry) -> ((IfaceId, Endpoint), (IfaceId, Endpoint)) {
     (
@@ -101,7 +129,8 @@ fn reset_reason(ctx: &Context<'_>, e: &Entry) -> Option<String> {
     Some(format!("TCP Reset-{side} from {}", ctx.name(from)))
 }
 
-/// The teardown reason of an inspected or bypass TCP connection.
+/// The teardown reason of an inspected or bypass TCP connection, or of an
+/// SCTP one (tracked by its idle timer alone: `Conn-timeout` as TCP's).
 pub fn teardown_reason(ctx: &Context<'_>, e: &Entry, reason: RemoveReason) -> String {
     let closed_reason = |e: &Entry| match e.tcp_state() {
         Some(TcpState::TimeWait) => Some("TCP FINs".to_string()),
@@ -127,9 +156,13 @@ pub fn teardown_reason(ctx: &Context<'_>, e: &Entry, reason: RemoveReason) -> St
         RemoveReason::Peer => "Failover primary closed".into(),
         RemoveReason::Superseded => "Unknown".into(),
         // Removed early to make room: a connection already over keeps the
-        // reason it ended with; a half-open one never completed.
+        // reason it ended with; a half-open one never completed; a flow
+        // of another protocol (SCTP) idled unanswered.
         RemoveReason::Evicted | RemoveReason::EmbryonicLimit => {
-            closed_reason(e).unwrap_or_else(|| "SYN Timeout".into())
+            closed_reason(e).unwrap_or_else(|| match e.tcp_state() {
+                Some(_) => "SYN Timeout".into(),
+                None => "Conn-timeout".into(),
+            })
         }
     }
 }
@@ -160,7 +193,10 @@ fn proto_lower(p: u8) -> String {
         proto::UDP => "udp".into(),
         proto::ICMP => "icmp".into(),
         proto::ICMPV6 => "icmp6".into(),
-        n => n.to_string(),
+        proto::SCTP => "sctp".into(),
+        // As the ASA names a protocol without a keyword of its own in
+        // 106023 and 106010 (`Deny protocol 47 src …`).
+        n => format!("protocol {n}"),
     }
 }
 
@@ -222,8 +258,8 @@ fn denied(
                     text: format!(
                         "Deny {} src {} dst {} by access-group \"{acl}\" [0x0, 0x0]",
                         proto_lower(t.proto),
-                        ep(ctx, ingress, src),
-                        ep(ctx, egress, dst)
+                        ep_of(ctx, ingress, src, t.proto),
+                        ep_of(ctx, egress, dst, t.proto)
                     ),
                 },
                 // No access-group: the security levels refused it, which the
@@ -253,6 +289,17 @@ fn denied(
                         ip(dst)
                     ),
                 },
+                // Any other protocol: 106010, `Deny inbound protocol`.
+                (None, DenyDetail::None) if t.proto != proto::UDP => Message {
+                    id: 106010,
+                    severity: 3,
+                    text: format!(
+                        "Deny inbound {} src {} dst {}",
+                        proto_lower(t.proto),
+                        ep_of(ctx, ingress, src, t.proto),
+                        ep_of(ctx, egress, dst, t.proto)
+                    ),
+                },
                 (None, DenyDetail::None) => Message {
                     id: 106006,
                     severity: 2,
@@ -272,7 +319,8 @@ fn denied(
 }
 
 /// The message for an event (`None`: the ASA logs nothing for it, as for
-/// ICMP echo connections here).
+/// ICMP echo connections here, or documents nothing to log: ESP and the
+/// other protocols besides GRE and SCTP).
 pub fn format_event(ctx: &Context<'_>, ev: &ConnEvent) -> Option<Message> {
     match ev {
         ConnEvent::Built(e) => match e.proto {
@@ -313,6 +361,42 @@ pub fn format_event(ctx: &Context<'_>, ev: &ConnEvent) -> Option<Message> {
                 })
             }
             ProtoState::IcmpEcho(_) => None,
+            ProtoState::Other => match e.key.proto {
+                proto::GRE => {
+                    let (init, resp) = ends(e);
+                    let (_, _, inbound) = for_to(ctx, e);
+                    Some(Message {
+                        id: GRE_BUILT,
+                        severity: 6,
+                        text: format!(
+                            "Built {} GRE connection {} from {} ({}) to {} ({})",
+                            if inbound { "inbound" } else { "outbound" },
+                            e.id,
+                            ep_of(ctx, init.0, init.1, proto::GRE),
+                            ip(init.1),
+                            ep_of(ctx, resp.0, resp.1, proto::GRE),
+                            ip(resp.1)
+                        ),
+                    })
+                }
+                proto::SCTP => {
+                    let (f, t, inbound) = for_to(ctx, e);
+                    Some(Message {
+                        id: SCTP_BUILT,
+                        severity: 6,
+                        text: format!(
+                            "Built {} SCTP connection {} for {} {} to {} {}",
+                            if inbound { "inbound" } else { "outbound" },
+                            e.id,
+                            ep(ctx, f.0, f.1),
+                            mapped(f.1),
+                            ep(ctx, t.0, t.1),
+                            mapped(t.1)
+                        ),
+                    })
+                }
+                _ => None,
+            },
         },
         ConnEvent::Teardown {
             entry: e,
@@ -364,6 +448,36 @@ pub fn format_event(ctx: &Context<'_>, ev: &ConnEvent) -> Option<Message> {
                     })
                 }
                 ProtoState::IcmpEcho(_) => None,
+                ProtoState::Other => match e.key.proto {
+                    proto::GRE => {
+                        let (init, resp) = ends(e);
+                        Some(Message {
+                            id: GRE_TEARDOWN,
+                            severity: 6,
+                            text: format!(
+                                "Teardown GRE connection {} from {} to {} duration {d} bytes {bytes}",
+                                e.id,
+                                ep_of(ctx, init.0, init.1, proto::GRE),
+                                ep_of(ctx, resp.0, resp.1, proto::GRE)
+                            ),
+                        })
+                    }
+                    proto::SCTP => {
+                        let (f, t, _) = for_to(ctx, e);
+                        Some(Message {
+                            id: SCTP_TEARDOWN,
+                            severity: 6,
+                            text: format!(
+                                "Teardown SCTP connection {} for {} to {} duration {d} bytes {bytes} {}",
+                                e.id,
+                                ep(ctx, f.0, f.1),
+                                ep(ctx, t.0, t.1),
+                                teardown_reason(ctx, e, *reason)
+                            ),
+                        })
+                    }
+                    _ => None,
+                },
             }
         }
         ConnEvent::Denied {
@@ -386,7 +500,9 @@ mod tests {
     use rampart_dataplane::packet::PacketMeta;
     use rampart_dataplane::policy::compile::{compile, randomization_off};
     use rampart_dataplane::policy::parse::parse_config;
-    use rampart_dataplane::trace::{Seg, Side, TcpModel, udp_frame, v4_pair};
+    use rampart_dataplane::trace::{
+        Seg, Side, TcpModel, ip_frame, sctp_header, udp_frame, v4_pair,
+    };
     use rampart_dataplane::{Engine, EngineConfig, Instant};
     use std::sync::Arc;
     use std::time::Duration;
@@ -422,6 +538,21 @@ mod tests {
                 &mut m.frame(s),
                 PacketMeta::default(),
                 m.iface(s.from),
+                self.now,
+            );
+        }
+
+        fn ip(
+            &mut self,
+            src: &rampart_dataplane::trace::Host,
+            dst: &rampart_dataplane::trace::Host,
+            p: u8,
+            payload: &[u8],
+        ) {
+            self.eng.process(
+                &mut ip_frame(src, dst, p, payload),
+                PacketMeta::default(),
+                src.iface,
                 self.now,
             );
         }
@@ -624,6 +755,78 @@ service-policy global_policy global
         assert_eq!(
             lines[1],
             "%ASA-6-302014: Teardown TCP connection 1 for outside:198.18.1.10/80 to inside:198.18.0.10/40030 duration 0:00:00 bytes 136 Xlate Clear"
+        );
+    }
+
+    /// GRE in 302017/302018, from the initiator to the responder by
+    /// address alone; SCTP in 302035/302036, as TCP's (`for` the lower
+    /// side, with ports); ESP and the protocols the syslog guide has no
+    /// message for (115, L2TPv3) log nothing. Each lasts its idle timeout
+    /// after its last packet: 2 minutes (ESP's 30 s end unlogged).
+    #[test]
+    fn gre_and_sctp_built_and_teardown_others_unlogged() {
+        let mut h = H::new(None);
+        let (c, s) = v4_pair(0, 0);
+        h.ip(&c, &s, 47, &[0, 0, 0x08, 0, 0x45, 0, 0, 20]);
+        h.ip(&s, &c, 47, &[0, 0, 0x08, 0, 0x45, 0, 0, 20]);
+        h.later(10);
+        h.ip(&c, &s, 50, &[0, 0, 1, 0, 0, 0, 0, 1]);
+        h.ip(&c, &s, 115, b"l2tp");
+        let (sc, ss) = v4_pair(40_000, 2905);
+        h.ip(&sc, &ss, 132, &sctp_header(&sc, &ss));
+        h.later(3600);
+        h.eng.expire(h.now);
+        assert_eq!(
+            h.lines(),
+            [
+                "%ASA-6-302017: Built outbound GRE connection 1 from inside:198.18.0.10 (198.18.0.10) to outside:198.18.1.10 (198.18.1.10)",
+                "%ASA-6-302035: Built outbound SCTP connection 4 for outside:198.18.1.10/2905 (198.18.1.10/2905) to inside:198.18.0.10/40000 (198.18.0.10/40000)",
+                "%ASA-6-302018: Teardown GRE connection 1 from inside:198.18.0.10 to outside:198.18.1.10 duration 0:02:00 bytes 56",
+                "%ASA-6-302036: Teardown SCTP connection 4 for outside:198.18.1.10/2905 to inside:198.18.0.10/40000 duration 0:02:00 bytes 32 Conn-timeout",
+            ]
+        );
+        assert_eq!(h.eng.table().len(), 0, "ESP and 115 ended too, unlogged");
+    }
+
+    /// Opened from the lower-security side: `inbound`, the GRE message
+    /// still from the initiator.
+    #[test]
+    fn inbound_gre_and_sctp() {
+        let mut h = H::new(Some(
+            "access-list OUT_IN extended permit gre any any
+access-list OUT_IN extended permit sctp any any eq 2905
+access-group OUT_IN in interface outside
+",
+        ));
+        let (c, s) = v4_pair(2905, 40_000);
+        h.ip(&s, &c, 47, &[0, 0, 0x08, 0]);
+        h.ip(&s, &c, 132, &sctp_header(&s, &c));
+        assert_eq!(
+            h.lines(),
+            [
+                "%ASA-6-302017: Built inbound GRE connection 1 from outside:198.18.1.10 (198.18.1.10) to inside:198.18.0.10 (198.18.0.10)",
+                "%ASA-6-302035: Built inbound SCTP connection 2 for outside:198.18.1.10/40000 (198.18.1.10/40000) to inside:198.18.0.10/2905 (198.18.0.10/2905)",
+            ]
+        );
+    }
+
+    #[test]
+    fn other_protocols_denied_by_access_group_and_security_level() {
+        let mut h = H::new(Some(
+            "access-list OUT_IN extended permit tcp any any eq 22\naccess-group OUT_IN in interface outside\n",
+        ));
+        let (c, s) = v4_pair(40_000, 2905);
+        h.ip(&s, &c, 47, &[0, 0, 0x08, 0]);
+        h.ip(&s, &c, 132, &sctp_header(&s, &c));
+        let mut h2 = H::new(None);
+        h2.ip(&s, &c, 50, &[0, 0, 1, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            [h.lines(), h2.lines()].concat(),
+            [
+                "%ASA-4-106023: Deny protocol 47 src outside:198.18.1.10 dst inside:198.18.0.10 by access-group \"OUT_IN\" [0x0, 0x0]",
+                "%ASA-4-106023: Deny sctp src outside:198.18.1.10/2905 dst inside:198.18.0.10/40000 by access-group \"OUT_IN\" [0x0, 0x0]",
+                "%ASA-3-106010: Deny inbound protocol 50 src outside:198.18.1.10 dst inside:198.18.0.10",
+            ]
         );
     }
 }

@@ -153,6 +153,27 @@ fn udp() -> FlowState {
     )
 }
 
+/// GRE (version 7.1): a key of addresses, ports 0, and UDP's protocol
+/// variant, the key's protocol saying which.
+fn gre() -> FlowState {
+    flow(
+        key(v4([198, 18, 0, 10], 0), v4([198, 18, 1, 20], 0), proto::GRE),
+        SyncProto::Other,
+    )
+}
+
+/// SCTP (version 7.1): as GRE, its ports in the key.
+fn sctp() -> FlowState {
+    flow(
+        key(
+            v4([198, 18, 0, 10], 40_000),
+            v4([198, 18, 1, 20], 2905),
+            proto::SCTP,
+        ),
+        SyncProto::Other,
+    )
+}
+
 /// ICMPv6 echo: a v6 key, the requester's port is the echo identifier.
 fn icmp_echo() -> FlowState {
     let mut a = [0u8; 16];
@@ -284,6 +305,34 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 // seq_offset 0, min_ttl [63, 57], macs
                 "00 3f39 020000000001 020000000002",
                 // proto 1 (udp), last_seen_ns
+                "01 fd0065f753fe9c9717",
+            ),
+        ),
+        (
+            "gre",
+            events(SyncEvent::Upsert(gre())),
+            concat!(
+                "07 01 fb2c01 00 01 00",
+                // key: 198.18.0.10 port 0, 198.18.1.20 port 0, protocol 47
+                "00 c612000a 00 00 c6120114 00 2f 00",
+                "fd00002a36fe9c9717 01 4d",
+                "01 05 0001 fdefcdab8967452301",
+                "00 3f39 020000000001 020000000002",
+                // proto 1 (a datagram flow: UDP's variant), last_seen_ns
+                "01 fd0065f753fe9c9717",
+            ),
+        ),
+        (
+            "sctp",
+            events(SyncEvent::Upsert(sctp())),
+            concat!(
+                "07 01 fb2c01 00 01 00",
+                // key: 198.18.0.10 port 40000, 198.18.1.20 port 2905,
+                // protocol 132
+                "00 c612000a fb409c 00 c6120114 fb590b 84 00",
+                "fd00002a36fe9c9717 01 4d",
+                "01 05 0001 fdefcdab8967452301",
+                "00 3f39 020000000001 020000000002",
                 "01 fd0065f753fe9c9717",
             ),
         ),
@@ -520,6 +569,44 @@ fn an_undefined_variant_is_refused() {
     assert!(matches!(decode(&f), Err(WireError::Decode(_))));
 }
 
+/// Version 7.1's flows of other protocols take UDP's protocol variant
+/// (docs/sync.md §7): the same byte, read as the key's protocol says. A
+/// 7.0 node reads them as UDP state, which its engine refuses as a
+/// protocol mismatch, that flow alone.
+#[test]
+fn a_datagram_flow_is_udp_under_a_udp_key_and_other_under_any_other() {
+    let at = |f: &[u8]| f.len() - 1 - varint_len(udp().last_seen_ns);
+    for name in ["udp", "gre", "sctp"] {
+        let f = unhex(golden_of(name));
+        assert_eq!(f[at(&f)], 1, "{name}: the datagram variant");
+    }
+    let udp_key = |mut s: FlowState| {
+        s.key.proto = proto::UDP;
+        s
+    };
+    let mut f = unhex(golden_of("gre"));
+    let p = f.iter().position(|&b| b == 0x2f).expect("protocol 47");
+    f[p] = proto::UDP;
+    assert_eq!(
+        decode(&f),
+        Ok(events(SyncEvent::Upsert(FlowState {
+            proto: SyncProto::Udp,
+            ..udp_key(gre())
+        })))
+    );
+    // What a 7.0 engine made of it: UDP state under GRE's key, refused.
+    let as_70 = FlowState {
+        proto: SyncProto::Udp,
+        ..gre()
+    };
+    assert_eq!(
+        as_70.validate(2),
+        Err(rampart_dataplane::sync::SyncReject::ProtoMismatch(47))
+    );
+    assert_eq!(gre().validate(2), Ok(()));
+    assert_eq!(sctp().validate(2), Ok(()));
+}
+
 /// A key's VLAN id is 12 bits (IEEE 802.1Q): a larger one refuses the
 /// whole message, in a flow, a delete and a pull alike.
 #[test]
@@ -643,7 +730,10 @@ fn any_flow() -> impl Strategy<Value = FlowState> {
                     simultaneous: b.4,
                     half: [h0, h1],
                 }),
-                1 => SyncProto::Udp,
+                // One variant on the wire: UDP's under a UDP key, any
+                // other protocol's under any other.
+                1 if k.4 == proto::UDP => SyncProto::Udp,
+                1 => SyncProto::Other,
                 _ => SyncProto::IcmpEcho(
                     WireEcho {
                         newest: echo.0,

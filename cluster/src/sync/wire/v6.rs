@@ -111,8 +111,14 @@ pub struct WireTcp {
 pub enum WireProto {
     /// TCP with its tracking state.
     Tcp(WireTcp),
-    /// UDP.
-    Udp,
+    /// A flow with nothing but its idle timer, the key's protocol saying
+    /// which: UDP, and from version 7.1 any IP protocol but TCP, UDP and
+    /// the ICMP of the key's family (GRE, ESP, SCTP, …). Named `Udp` up to
+    /// 7.0, whose nodes read such a flow of another protocol as UDP state
+    /// under a key that is not UDP's, and refuse that flow alone
+    /// (`proto_mismatch`): they drop those protocols' packets anyway, so
+    /// there is nothing they could do with it (docs/sync.md §7).
+    Datagram,
     /// ICMP or ICMPv6 echo (version 5: with its sequence numbers).
     IcmpEcho(WireEcho),
 }
@@ -458,7 +464,7 @@ impl From<SyncProto> for WireProto {
     fn from(p: SyncProto) -> Self {
         match p {
             SyncProto::Tcp(t) => WireProto::Tcp(t.into()),
-            SyncProto::Udp => WireProto::Udp,
+            SyncProto::Udp | SyncProto::Other => WireProto::Datagram,
             SyncProto::IcmpEcho(e) => WireProto::IcmpEcho(e.into()),
         }
     }
@@ -627,16 +633,17 @@ impl TryFrom<WireTcp> for TcpTrack {
     }
 }
 
-impl TryFrom<WireProto> for SyncProto {
-    type Error = WireError;
-
-    fn try_from(p: WireProto) -> Result<Self, WireError> {
-        Ok(match p {
-            WireProto::Tcp(t) => SyncProto::Tcp(t.try_into()?),
-            WireProto::Udp => SyncProto::Udp,
-            WireProto::IcmpEcho(e) => SyncProto::IcmpEcho(e.into()),
-        })
-    }
+/// The protocol state of a flow whose key's protocol is `key_proto`: a
+/// datagram flow is UDP's under a UDP key, and any other protocol's
+/// otherwise (whether that protocol may have one is
+/// `FlowState::validate`'s to say).
+fn sync_proto(p: WireProto, key_proto: u8) -> Result<SyncProto, WireError> {
+    Ok(match p {
+        WireProto::Tcp(t) => SyncProto::Tcp(t.try_into()?),
+        WireProto::Datagram if key_proto == rampart_dataplane::flow::proto::UDP => SyncProto::Udp,
+        WireProto::Datagram => SyncProto::Other,
+        WireProto::IcmpEcho(e) => SyncProto::IcmpEcho(e.into()),
+    })
 }
 
 impl TryFrom<WireFlow> for FlowState {
@@ -653,7 +660,7 @@ impl TryFrom<WireFlow> for FlowState {
             seq_offset: s.seq_offset,
             min_ttl: s.min_ttl,
             macs: s.macs,
-            proto: s.proto.try_into()?,
+            proto: sync_proto(s.proto, s.key.proto)?,
             last_seen_ns: s.last_seen_ns,
         })
     }

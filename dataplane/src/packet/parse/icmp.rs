@@ -1,13 +1,13 @@
 //! ICMP (RFC 792) and ICMPv6 (RFC 4443), and the packets their errors quote.
 
 use etherparse::{
-    IpAuthHeaderSlice, Ipv4HeaderSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice, icmpv4, icmpv6,
-    ip_number,
+    IpAuthHeaderSlice, IpNumber, Ipv4HeaderSlice, Ipv6ExtensionsSlice, Ipv6HeaderSlice, icmpv4,
+    icmpv6, ip_number,
 };
 
 use super::Family;
 use super::ipv6::{IPV6_HEADER_LEN, is_v4_mapped};
-use crate::flow::{Addr, Endpoint, Tuple};
+use crate::flow::{Addr, Endpoint, Tuple, proto};
 use crate::packet::{Icmp, Transport};
 use crate::verdict::DropReason;
 
@@ -109,8 +109,10 @@ pub(super) fn icmp(
 /// 8 bytes; RFC 4443 §2.4(c) "as much of invoking packet as possible"), so its
 /// length fields are not checked against the bytes present, and nothing in
 /// it is checksummed. It must be the outer packet's IP version, and must
-/// reach 8 bytes into a TCP, UDP or echo header; anything else gives no
-/// tuple to look up and is [`DropReason::IcmpMalformed`]. Also returns
+/// reach 8 bytes past its IP headers (into a TCP, UDP, SCTP or echo
+/// header, or any other protocol's first 8 bytes; an error about an ICMP
+/// error or other ICMP than echo names no connection); anything else gives
+/// no tuple to look up and is [`DropReason::IcmpMalformed`]. Also returns
 /// where the quoted transport header starts within `quote`.
 fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize), DropReason> {
     let bad = DropReason::IcmpMalformed;
@@ -156,7 +158,9 @@ fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize), DropReason> {
     let head = transport.first_chunk::<QUOTED_TRANSPORT_LEN>().ok_or(bad)?;
     let [b0, b1, b2, b3, b4, b5, _, _] = *head;
     let (src_port, dst_port) = match (protocol, family) {
-        (ip_number::TCP | ip_number::UDP, _) => {
+        // SCTP's ports lead its common header as TCP's and UDP's do
+        // (RFC 9260 §3.1).
+        (ip_number::TCP | ip_number::UDP, _) | (IpNumber(proto::SCTP), _) => {
             (u16::from_be_bytes([b0, b1]), u16::from_be_bytes([b2, b3]))
         }
         (ip_number::ICMP, Family::V4) | (ip_number::IPV6_ICMP, Family::V6) => {
@@ -169,7 +173,10 @@ fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize), DropReason> {
                 _ => return Err(bad),
             }
         }
-        _ => return Err(bad),
+        // Any other protocol's connection is keyed by its addresses alone
+        // (`other`): an error about a GRE or ESP packet (a tunnel's path
+        // MTU, say) names its connection as well as one about UDP does.
+        _ => (0, 0),
     };
     let tuple = Tuple {
         src: Endpoint {
@@ -312,6 +319,43 @@ mod tests {
         );
     }
 
+    /// A tunnel's path MTU: an error about a GRE or ESP packet names its
+    /// connection by addresses, one about SCTP by its ports too.
+    #[test]
+    fn icmp_errors_quoting_other_protocols() {
+        let gre = raw_v4(IpNumber(47), &[0, 0, 0x08, 0, 0x45, 0, 5, 0xdc, 0, 0]);
+        let err = icmpv4(3, 4, [0, 0, 5, 0xdc], &gre[L3..L3 + 28]);
+        assert_eq!(
+            icmp_of(&err).1,
+            Icmp::Error {
+                icmp_type: 3,
+                code: 4,
+                quoted: tuple(Addr::v4(V4_A), 0, Addr::v4(V4_B), 0, 47),
+                quoted_l4: 28,
+            }
+        );
+        let sctp = raw_v6(
+            IpNumber(132),
+            &[0x9c, 0x40, 0x0b, 0x59, 0, 0, 0, 1, 0, 0, 0, 0],
+        );
+        let err = icmpv6(1, 4, [0; 4], &sctp[L3..]);
+        assert_eq!(
+            icmp_of(&err).1,
+            Icmp::Error {
+                icmp_type: 1,
+                code: 4,
+                quoted: tuple(
+                    Addr::v6(v6_a()),
+                    40_000,
+                    Addr::v6(v6_b()),
+                    2905,
+                    proto::SCTP
+                ),
+                quoted_l4: 48,
+            }
+        );
+    }
+
     #[test]
     fn icmp_quotes_that_give_no_tuple() {
         let syn = tcp_v4_syn();
@@ -319,8 +363,8 @@ mod tests {
             // Quoting an IPv6 packet inside ICMPv4.
             ("wrong family", icmpv4(3, 1, [0; 4], &udp_v6()[L3..])),
             (
-                "unsupported protocol",
-                icmpv4(3, 2, [0; 4], &raw_v4(IpNumber(47), &[0; 8])[L3..]),
+                "GRE quoted with less than 8 bytes",
+                icmpv4(3, 2, [0; 4], &raw_v4(IpNumber(47), &[0; 7])[L3..]),
             ),
             ("ip header cut", icmpv4(3, 1, [0; 4], &syn[L3..L3 + 19])),
             ("no quote", icmpv4(3, 1, [0; 4], &[])),

@@ -167,21 +167,6 @@ mod tests {
                 with_fixed_checksum(|f| set_be16(f, L3 + 6, 0x00b9)),
                 DropReason::Fragment,
             ),
-            (
-                "GRE",
-                raw_v4(IpNumber(47), &[0; 8]),
-                DropReason::UnsupportedProtocol,
-            ),
-            (
-                "ICMPv6 in IPv4",
-                raw_v4(IpNumber::IPV6_ICMP, &[128, 0, 0, 0, 0, 1, 0, 1]),
-                DropReason::UnsupportedProtocol,
-            ),
-            (
-                "ESP",
-                raw_v4(IpNumber(50), &[0; 16]),
-                DropReason::UnsupportedProtocol,
-            ),
         ];
         for (name, frame, want) in cases {
             assert_eq!(parse(&frame, UNVERIFIED), Err(want), "{name}");
