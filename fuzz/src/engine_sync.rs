@@ -36,7 +36,9 @@ use rampart_dataplane::engine::sync::SyncOut;
 use rampart_dataplane::engine::{Effect, Handled, Input};
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::sync::{FlowState, Incarnation, SyncEvent};
-use rampart_dataplane::trace::{Side, TcpModel, echo_frame, udp_frame, v4_pair};
+use rampart_dataplane::trace::{
+    Side, TcpModel, echo_frame, ip_frame, sctp_header, udp_frame, v4_pair,
+};
 use rampart_dataplane::{Engine, IfaceId, Instant, Verdict};
 
 use crate::corpus::SeedFile;
@@ -453,6 +455,22 @@ pub fn seeds() -> Vec<Seed> {
     g.sync(&deletes);
     g.frame(&udp_frame(&us, &uc, b"late"), us.iface);
     out.push(g.done("udp-echo-delete"));
+
+    // A GRE flow and an SCTP association of node 2 answered at node 1
+    // (synced as datagram flows under their protocol's key).
+    let mut g = Gen::new();
+    let (oc, os) = v4_pair(40_000, 2905);
+    let gre = [0, 0, 0x08, 0, 0x45, 0, 0, 20];
+    g.via_peer(&ip_frame(&oc, &os, 47, &gre), oc.iface);
+    assert!(is_forward(
+        g.frame(&ip_frame(&os, &oc, 47, &gre), os.iface)
+    ));
+    g.via_peer(&ip_frame(&oc, &os, 132, &sctp_header(&oc, &os)), oc.iface);
+    assert!(is_forward(g.frame(
+        &ip_frame(&os, &oc, 132, &sctp_header(&os, &oc)),
+        os.iface
+    )));
+    out.push(g.done("other-protocols"));
 
     // A bulk chunk of node 2's table, then traffic on it; not ready and
     // ready again; node 2's flows expire on node 1's timer.

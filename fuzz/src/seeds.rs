@@ -16,7 +16,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 use rampart_dataplane::trace::{
-    Host, Side, TcpModel, echo_frame, icmpv4_unreachable_frame, udp_frame, v4_pair,
+    Host, Side, TcpModel, echo_frame, icmpv4_unreachable_frame, ip_frame, sctp_header, udp_frame,
+    v4_pair,
 };
 use rampart_dataplane::{DropReason, IfaceId, Verdict};
 
@@ -417,6 +418,32 @@ pub fn all() -> Vec<Seed> {
     g.pass(&echo_frame(&pc6, &ps6, 3, 1, false), pc6.iface);
     g.pass(&echo_frame(&ps6, &pc6, 3, 1, true), ps6.iface);
     seeds.push(g.done("seed-ping6"));
+
+    // Other IP protocols: a GRE flow and its reply, an SCTP association
+    // (with its ports), ESP over IPv6, and GRE from outside that nothing
+    // permits.
+    let (oc, os) = v4_pair(40_012, 2905);
+    let gre = [0, 0, 0x08, 0, 0x45, 0, 0, 20];
+    let mut g = Gen::new(ChecksumState::Verified);
+    g.pass(&ip_frame(&oc, &os, 47, &gre), oc.iface);
+    g.pass(&ip_frame(&os, &oc, 47, &gre), os.iface);
+    g.pass(&ip_frame(&oc, &os, 132, &sctp_header(&oc, &os)), oc.iface);
+    g.pass(&ip_frame(&os, &oc, 132, &sctp_header(&os, &oc)), os.iface);
+    let (ec6, es6) = v6_pair(0, 0);
+    let esp = [0, 0, 1, 0, 0, 0, 0, 1];
+    g.pass(&ip_frame(&ec6, &es6, 50, &esp), ec6.iface);
+    g.pass(&ip_frame(&es6, &ec6, 50, &esp), es6.iface);
+    let stranger = Host {
+        ip: "198.18.1.11".parse().expect("address"),
+        ..os
+    };
+    g.drop_for(
+        &ip_frame(&stranger, &oc, 47, &gre),
+        os.iface,
+        TICK,
+        DropReason::AclDeny,
+    );
+    seeds.push(g.done("seed-other-protocols"));
 
     // ARP passes; a frame on an interface that is not configured does not.
     let mut g = Gen::new(ChecksumState::Verified);
