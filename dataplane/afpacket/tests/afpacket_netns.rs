@@ -285,6 +285,118 @@ fn fanout_members_meet_worker_of(tag: &str, flap: bool) {
     );
 }
 
+/// Protocols besides TCP and UDP are spread by their addresses alone
+/// (docs/io.md): both directions of GRE, ESP and SCTP flows between 40
+/// pairs of hosts reach one member, the one `worker_of` names for the
+/// flow's key, as the kernel runs the fanout program on them.
+#[test]
+fn fanout_keeps_both_directions_of_gre_esp_and_sctp_on_one_worker() {
+    use rampart_afpacket::fanout::worker_of;
+    use rampart_dataplane::flow::{Addr, Endpoint, FlowKey, Tuple, proto};
+    use rampart_dataplane::trace::{ip_frame, sctp_header};
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    const WORKERS: usize = 3;
+    const PAIRS: u8 = 40;
+    let ns_name = format!("rp-afg-{}", std::process::id());
+    let ns = with_veth(&ns_name);
+    let per_worker = ns
+        .spawn(move || {
+            let tx = PacketSocket::open("rpx0").expect("open rpx0");
+            let members: Vec<PacketSocket> = (0..WORKERS)
+                .map(|_| {
+                    let s = PacketSocket::open("rpx1").expect("open rpx1");
+                    s.join_fanout(0x5a5b).expect("join the fanout group");
+                    s
+                })
+                .collect();
+            let mut frames = Vec::new();
+            for i in 0..PAIRS {
+                let (mut c, mut s) = v4_pair(40_000 + u16::from(i), 2905);
+                c.ip = std::net::Ipv4Addr::new(198, 18, 0, 10 + i).into();
+                s.ip = std::net::Ipv4Addr::new(198, 18, 1, 200 - i).into();
+                let gre = [0, 0, 0x08, 0];
+                let esp = [0, 0, 1, 0, 0, 0, 0, 1];
+                frames.extend([
+                    ip_frame(&c, &s, proto::GRE, &gre),
+                    ip_frame(&s, &c, proto::GRE, &gre),
+                    ip_frame(&c, &s, proto::ESP, &esp),
+                    ip_frame(&s, &c, proto::ESP, &esp),
+                    ip_frame(&c, &s, proto::SCTP, &sctp_header(&c, &s)),
+                    ip_frame(&s, &c, proto::SCTP, &sctp_header(&s, &c)),
+                ]);
+            }
+            let mut sent = 0;
+            for chunk in frames.chunks(6) {
+                let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+                sent += tx.send_batch(&refs).expect("send");
+            }
+            assert_eq!(sent, frames.len());
+            let mut rx = RxBatch::new();
+            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); WORKERS];
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
+                let mut any = false;
+                for (w, m) in members.iter().enumerate() {
+                    let n = m.recv_batch(&mut rx).expect("recv");
+                    for f in 0..n {
+                        let frame = rx.frame_ref(f);
+                        if frame.get(12..14) == Some(&[0x08, 0x00]) {
+                            got[w].push(frame.to_vec());
+                        }
+                    }
+                    any |= n > 0;
+                }
+                if !any {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            got
+        })
+        .expect("namespace thread")
+        .join()
+        .expect("namespace thread");
+    let mut total = 0;
+    for (w, frames) in per_worker.iter().enumerate() {
+        for f in frames {
+            let p = f[23];
+            // The engine's key: SCTP's ports, none for the others.
+            let port = |at: usize| match p {
+                proto::SCTP => u16::from_be_bytes([f[at], f[at + 1]]),
+                _ => 0,
+            };
+            let ep = |a: &[u8], port| Endpoint {
+                addr: Addr::v4(a.try_into().unwrap()),
+                port,
+            };
+            let t = Tuple {
+                src: ep(&f[26..30], port(34)),
+                dst: ep(&f[30..34], port(36)),
+                proto: p,
+                vlan: 0,
+            };
+            assert_eq!(
+                worker_of(&FlowKey::of(&t).0, WORKERS),
+                w,
+                "{t:?} reached worker {w}"
+            );
+            total += 1;
+        }
+    }
+    assert_eq!(
+        total,
+        usize::from(PAIRS) * 6,
+        "every frame reached one member"
+    );
+    assert!(
+        per_worker.iter().all(|f| !f.is_empty()),
+        "flows spread over all workers: {:?}",
+        per_worker.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn ring_sockets_join_the_fanout_group_and_meet_worker_of_too() {
     use rampart_afpacket::io::IoChoice;
