@@ -210,3 +210,48 @@ fn an_icmp_error_about_a_gre_packet_matches_its_flow() {
         Verdict::Drop(DropReason::IcmpNoConnection)
     );
 }
+
+/// A full table makes room by evicting an unanswered flow of another
+/// protocol (a spoofed GRE flood costs only its own kind), never an
+/// answered one: a table of answered flows refuses (§2.2).
+#[test]
+fn a_full_table_evicts_unanswered_flows_of_other_protocols_only() {
+    let mut h = Harness::with(|c| c.max_conns = 2);
+    let (c, s) = v4_pair(0, 0);
+    let host = |last: u8| Host {
+        ip: std::net::Ipv4Addr::new(198, 18, 0, last).into(),
+        ..c
+    };
+    let (answered, unanswered, next, last) = (host(21), host(22), host(23), host(24));
+    assert_eq!(h.frame(ip_frame(&answered, &s, 47, &GRE), c.iface), FWD_OUT);
+    assert_eq!(h.frame(ip_frame(&s, &answered, 47, &GRE), s.iface), FWD_IN);
+    h.advance(Duration::from_millis(10));
+    assert_eq!(
+        h.frame(ip_frame(&unanswered, &s, 47, &GRE), c.iface),
+        FWD_OUT
+    );
+    let kinds = h.engine.table().kind_counts();
+    assert_eq!(kinds[crate::conntrack::table::KIND_OTHER_UNREPLIED], 1);
+    assert_eq!(kinds[crate::conntrack::table::KIND_OTHER_UNREPLIED - 1], 1);
+    h.advance(Duration::from_millis(10));
+    assert_eq!(h.frame(ip_frame(&next, &s, 50, &ESP), c.iface), FWD_OUT);
+    assert_eq!(
+        h.engine.counters().conns_removed[RemoveReason::Evicted as usize],
+        1
+    );
+    let alive = |h: &Harness, from: &Host| {
+        let frame = ip_frame(from, &s, 47, &GRE);
+        match crate::packet::parse(&frame, PacketMeta::default()) {
+            Ok(crate::packet::Parsed::Ip { tuple, .. }) => h.engine.find(&tuple, h.now).is_some(),
+            other => panic!("GRE parses: {other:?}"),
+        }
+    };
+    assert!(alive(&h, &answered));
+    assert!(!alive(&h, &unanswered), "the unanswered GRE flow made room");
+    assert_eq!(h.frame(ip_frame(&s, &next, 50, &ESP), s.iface), FWD_IN);
+    // Both answered now: nothing may go.
+    assert_eq!(
+        h.frame(ip_frame(&last, &s, 47, &GRE), c.iface),
+        Verdict::Drop(DropReason::ConntrackFull)
+    );
+}
