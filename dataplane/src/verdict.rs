@@ -94,8 +94,14 @@ drop_reasons! {
     UdpChecksumBad => "bad-udp-cksum", "Bad UDP checksum",
     /// The ICMP or ICMPv6 message is too short for its type.
     IcmpMalformed => "icmp-malformed", "Invalid ICMP message",
-    /// IPv6 neighbour discovery a host would discard: a hop limit other than
-    /// 255 (sent from off the link) or a code other than 0 (RFC 4861).
+    /// A neighbour solicitation or advertisement (which pass untracked
+    /// under any policy) that a host would discard (RFC 4861 §7.1.1,
+    /// §7.1.2: a hop limit other than 255, a code other than 0, a bad
+    /// checksum, shorter than 24 bytes, a multicast target, an option of
+    /// length zero or options that do not fill the message, a solicited
+    /// advertisement to a group, a solicitation from `::` not to a
+    /// solicited-node group or with a source link-layer address), or one
+    /// larger than the options it has carry (docs/asa-behaviour.md §2.5).
     NdInvalid => "icmp-nd-invalid", "Invalid neighbour discovery message",
     /// A frame of the ARP EtherType that is not an Ethernet/IPv4 request or
     /// reply (RFC 826).

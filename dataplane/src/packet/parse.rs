@@ -27,6 +27,7 @@ mod icmp;
 mod ipv4;
 mod ipv6;
 mod link;
+mod nd;
 mod other;
 mod tcp;
 
@@ -42,6 +43,7 @@ use self::icmp::icmp;
 use self::ipv4::ipv4;
 use self::ipv6::ipv6;
 use self::link::link;
+use self::nd::nd_valid;
 use self::other::other;
 use self::tcp::tcp;
 use self::udp::udp;
@@ -295,14 +297,10 @@ fn transport(
         (ip_number::UDP, _) => udp(net, verify),
         (ip_number::ICMP, Family::V4) | (ip_number::IPV6_ICMP, Family::V6) => {
             let parsed = icmp(net.segment, net.family, vlan)?;
-            // RFC 4861 §6.1, §7.1: a host discards neighbour discovery
-            // whose hop limit is not 255 (it came from off the link) or
-            // whose code is not 0; passed untouched across the bridge, it
-            // must be what a host accepts, not a channel past the rules.
-            if let Transport::Icmp(crate::packet::Icmp::NeighborDiscovery) = parsed.2
-                && (net.ttl != 255 || net.segment.get(1) != Some(&0))
-            {
-                return Err(DropReason::NdInvalid);
+            // Passed untracked under any policy, neighbour discovery must
+            // be what a host accepts, not a channel past the rules.
+            if let Transport::Icmp(crate::packet::Icmp::NeighborDiscovery) = parsed.2 {
+                nd_valid(net, verify)?;
             }
             Ok(parsed)
         }

@@ -74,3 +74,70 @@ fn an_access_rule_decides_router_advertisements() {
         assert_eq!(h.frame(nd(t), OUTSIDE), FWD_IN, "type {t}");
     }
 }
+
+/// A neighbour solicitation from `fe80::bad` to `dst` with hop limit
+/// `hops`, for `target`, with `options` after it.
+fn solicitation(dst: &str, hops: u8, target: &str, options: &[u8]) -> Vec<u8> {
+    let src: std::net::Ipv6Addr = "fe80::bad".parse().unwrap();
+    let dst: std::net::Ipv6Addr = dst.parse().unwrap();
+    let target: std::net::Ipv6Addr = target.parse().unwrap();
+    let mut out = Vec::new();
+    PacketBuilder::ethernet2([2, 0, 0, 0, 0, 0x0b], [0x33, 0x33, 0xff, 0, 0, 0x0b])
+        .ipv6(src.octets(), dst.octets(), hops)
+        .icmpv6_raw(135, 0, [0; 4])
+        .write(&mut out, &[&target.octets()[..], options].concat())
+        .expect("writing to a Vec cannot fail");
+    out
+}
+
+/// Under a deny-all policy neighbour discovery still passes, untracked,
+/// but only what a host would accept (RFC 4861 §7.1.1) and no bigger than
+/// the options a solicitation carries: before, a solicitation from off
+/// the link, or one carrying a kilobyte of anyone's data, crossed a
+/// policy that denies everything.
+#[test]
+fn under_a_deny_all_policy_only_neighbour_discovery_a_host_accepts_passes() {
+    let deny = "access-list OUT extended deny ip any any\naccess-group OUT in interface outside\n";
+    let mut h = with_policy(&crate::policy::parse::parse_config(deny).unwrap().config);
+    // Address resolution, with the source link-layer address option.
+    let slla = [1, 1, 2, 0, 0, 0, 0, 0x0b];
+    assert_eq!(
+        h.frame(
+            solicitation("ff02::1:ff00:b", 255, "fe80::b", &slla),
+            OUTSIDE
+        ),
+        FWD_IN
+    );
+    assert_eq!(h.engine.counters().untracked_passed, 1);
+    let kilobyte_of_options: Vec<u8> = (0..125)
+        .flat_map(|_| [200, 1, 0x55, 0x55, 0x55, 0x55, 0x55, 0x55])
+        .collect();
+    let cases = [
+        (
+            "routed: hop limit 64",
+            solicitation("fe80::b", 64, "fe80::b", &slla),
+        ),
+        (
+            "1,000 bytes of payload",
+            solicitation("fe80::b", 255, "fe80::b", &[0x55; 1000]),
+        ),
+        (
+            "1,000 bytes of options",
+            solicitation("fe80::b", 255, "fe80::b", &kilobyte_of_options),
+        ),
+        (
+            "a multicast target",
+            solicitation("fe80::b", 255, "ff02::1", &slla),
+        ),
+    ];
+    for (name, frame) in cases {
+        assert_eq!(
+            h.frame(frame, OUTSIDE),
+            Verdict::Drop(DropReason::NdInvalid),
+            "{name}"
+        );
+    }
+    assert_eq!(h.dropped(DropReason::NdInvalid), 4);
+    assert_eq!(h.engine.counters().untracked_passed, 1);
+    assert!(h.engine.table().is_empty(), "none is tracked");
+}

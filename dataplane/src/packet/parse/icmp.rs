@@ -455,12 +455,10 @@ mod tests {
                 Icmp::NeighborDiscovery
             )
         );
-        for t in [135, 136] {
-            assert_eq!(
-                icmp_of(&icmpv6(t, 0, [0; 4], &[])).1,
-                Icmp::NeighborDiscovery
-            );
-        }
+        assert_eq!(
+            icmp_of(&icmpv6(136, 0, [0; 4], &v6_b())).1,
+            Icmp::NeighborDiscovery
+        );
         // Router solicitation and advertisement and redirect are ICMP the
         // access rules judge.
         for t in [133, 134, 137] {
@@ -470,7 +468,8 @@ mod tests {
             ));
         }
         // From off the link (a hop limit below 255), or with a code other
-        // than 0: a host discards it, and it does not cross the bridge.
+        // than 0: a host discards it, and it does not cross the bridge
+        // (the other checks of RFC 4861 §7.1 are `nd`'s tests).
         let routed = edited(&ns, |f| f[L3 + 7] = 254);
         assert_eq!(parse(&routed, UNVERIFIED), Err(DropReason::NdInvalid));
         let coded = icmpv6(135, 1, [0; 4], &v6_b());
