@@ -770,7 +770,10 @@ impl Engine {
             }
             Transport::Icmp(Icmp::EchoReply { seq }) => self.datagram(&pkt, Kind::EchoReply(seq)),
             Transport::Icmp(Icmp::Error {
-                quoted, quoted_l4, ..
+                quoted,
+                quoted_l4,
+                quoted_seq,
+                ..
             }) => {
                 // An error waits on, and is judged by, the flow it quotes.
                 flow = FlowKey::of(&quoted).0;
@@ -779,7 +782,7 @@ impl Engine {
                 // The quote ends with the IP packet: Ethernet padding is
                 // neither quoted nor covered by the error's checksum.
                 let end = (usize::from(l3) + ip_len as usize).min(frame.len());
-                self.icmp_error(&pkt, &quoted, &mut frame[..end], at)
+                self.icmp_error(&pkt, &quoted, quoted_seq, &mut frame[..end], at)
                     .map(|()| None)
             }
             // Neighbour discovery is link-local plumbing the bridge must pass

@@ -103,6 +103,13 @@ drop_reasons! {
     /// solicited-node group or with a source link-layer address), or one
     /// larger than the options it has carry (docs/asa-behaviour.md §2.5).
     NdInvalid => "icmp-nd-invalid", "Invalid neighbour discovery message",
+    /// An ICMP error (destination unreachable, time exceeded, parameter
+    /// problem, packet too big) longer than any sender makes one: an ICMPv4
+    /// error's datagram is at most 576 bytes (RFC 1812 §4.3.2.3), an
+    /// ICMPv6 error's packet at most the minimum IPv6 MTU, 1280 bytes
+    /// (RFC 4443 §2.4(c)). More is bytes riding on an error that quotes a
+    /// connection (docs/asa-behaviour.md §2.5).
+    IcmpErrorTooLong => "icmp-err-too-long", "ICMP error longer than RFC 1812/4443 allow",
     /// A frame of the ARP EtherType that is not an Ethernet/IPv4 request or
     /// reply (RFC 826).
     ArpMalformed => "arp-malformed", "Invalid ARP packet",
@@ -187,6 +194,10 @@ drop_reasons! {
     TcpRstSynInWindow => "tcp-rst-syn-in-win", "TCP RST/SYN in window",
     /// An ICMP echo reply or ICMP error that matches no connection.
     IcmpNoConnection => "icmp-no-connection", "ICMP without a matching connection",
+    /// An inspected ICMP error quoting a TCP segment whose sequence number
+    /// lies outside what its sender's side of the connection could have
+    /// had in flight (OpenBSD pf's check; docs/asa-behaviour.md §2.5).
+    IcmpErrorBadSeq => "icmp-err-bad-seq", "ICMP error quotes a TCP SEQ outside the window",
     /// An echo reply of an inspected flow whose sequence number was not
     /// requested, or was answered already (one reply per request).
     IcmpSeqMismatch => "inspect-icmp-seq-num-not-matched", "ICMP Inspect seq num not matched",

@@ -2449,3 +2449,35 @@ fn an_icmp_error_quoting_a_denied_tuple_is_not_held() {
     );
     assert_eq!(e.sync_counters().expect("syncing").held, 1);
 }
+
+/// Under `inspect icmp error`, an error quoting a TCP sequence number this
+/// node cannot place (`icmp-err-bad-seq`) may be about segments only a
+/// peer has seen: it waits for the peer's state, and passes once that
+/// state places it (docs/sync.md §4). Here the server's SYN-ACK crossed
+/// node B, and a router on the client's side answers it with an
+/// unreachable that reaches node A before B's update does.
+#[test]
+fn an_icmp_error_about_a_segment_only_a_peer_saw_waits_for_its_state() {
+    let mut p = Pair::new(Duration::ZERO);
+    let text = "policy-map global_policy\n class class-default\n  inspect icmp\n  inspect icmp error\n\
+                service-policy global_policy global\n";
+    for n in &mut p.nodes {
+        set_policy_text(n, text);
+    }
+    let (c, s) = v4_pair(40_102, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [Some(7), Some(7)]);
+    p.open_at_0(&mut m);
+    p.sync_all();
+    let synack = m.syn_ack();
+    assert!(matches!(p.seg(&m, &synack), Verdict::Forward { .. }));
+    let err =
+        rampart_dataplane::trace::icmpv4_unreachable_frame(&m.client, &m.server, &m.frame(&synack));
+    assert_eq!(p.send(0, err, m.iface(Side::Client)), Verdict::Hold);
+    p.sync_all();
+    let c = p.nodes[0].sync_counters().expect("syncing").clone();
+    assert_eq!((c.held, c.held_released, c.held_expired), (1, 1, 0));
+    assert_eq!(
+        p.nodes[0].counters().dropped(DropReason::IcmpErrorBadSeq),
+        0
+    );
+}

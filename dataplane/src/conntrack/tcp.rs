@@ -1032,6 +1032,28 @@ impl TcpTrack {
         !seq.before(low) && !seq.after(sender.max_end)
     }
 
+    /// Whether `seq`, the sequence number an ICMP error quotes of a segment
+    /// sent in `dir`, is one such a segment could have had, as OpenBSD pf
+    /// checks a quoted TCP header: at most the right edge the receiver
+    /// allowed the sender (check 1), and no more than a window of the
+    /// receiver behind what the sender sent (check 2, on the segment's
+    /// start: the quote may be cut before its length). The window is at
+    /// least [`MIN_ACK_WINDOW`], as for acknowledgements, so that the SYN
+    /// of SYN-SENT (no window from the receiver yet) and a window too small
+    /// to say much still place a segment. A side whose SYN was not seen
+    /// sent nothing that can be placed. A quote outside is no error about
+    /// this connection but a guess at it, or bytes riding on a quote
+    /// (RFC 5927 §4.1 has stacks check the same).
+    pub fn quoted_seq_in_window(&self, dir: Direction, seq: SeqNumber) -> bool {
+        let sender = &self.half[dir.index()];
+        let receiver = &self.half[dir.other().index()];
+        if !sender.initialised() {
+            return false;
+        }
+        let window = receiver.max_win.max(MIN_ACK_WINDOW);
+        !seq.after(sender.max_end) && !seq.before(sender.end - window)
+    }
+
     /// RST handling (RFC 5961 §3.2, as the ASA applies it).
     ///
     /// The RST is exact — and closes — if its sequence number is the one

@@ -31,6 +31,7 @@ pub(super) fn holdable(reason: DropReason) -> bool {
         DropReason::TcpNotSyn
             | DropReason::AclDeny
             | DropReason::IcmpNoConnection
+            | DropReason::IcmpErrorBadSeq
             | DropReason::IcmpSeqMismatch
             | DropReason::TcpSeqPastWindow
             | DropReason::TcpAckPastWindow

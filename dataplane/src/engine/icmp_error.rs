@@ -4,10 +4,11 @@
 //! (§6.2).
 
 use super::{Engine, Pkt, normalize};
-use crate::conntrack::FlowId;
+use crate::conntrack::{FlowId, ProtoState};
 use crate::counters::bump;
 use crate::flow::{Direction, FlowKey, Tuple, proto};
 use crate::policy::classifier::Probe;
+use crate::seq::SeqNumber;
 use crate::verdict::DropReason;
 
 impl Engine {
@@ -16,11 +17,14 @@ impl Engine {
     /// connection and travels back toward the sender of the quoted packet
     /// (RFC 5927 §4.1's advice to middleboxes: match errors to state, drop
     /// the rest). Uninspected, the access rules judge it like any packet,
-    /// as on the ASA (docs/asa-behaviour.md §2.5).
+    /// as on the ASA (docs/asa-behaviour.md §2.5). An inspected error that
+    /// quotes a TCP segment passes only if the sequence number it quotes
+    /// is one that segment could have had (`quoted_seq_ok`).
     pub(super) fn icmp_error(
         &mut self,
         pkt: &Pkt,
         quoted: &Tuple,
+        quoted_seq: Option<SeqNumber>,
         frame: &mut [u8],
         at: (usize, usize),
     ) -> Result<(), DropReason> {
@@ -47,9 +51,41 @@ impl Engine {
         if self.table.get(id).ingress[back.index()] != pkt.ingress {
             return Err(DropReason::InterfaceMismatch);
         }
+        if let Some(seq) = quoted_seq {
+            self.quoted_seq_ok(id, back, seq)?;
+        }
         self.unshift_quoted(id, back, quoted, frame, at);
         bump(&mut self.counters.icmp_related_passed);
         Ok(())
+    }
+
+    /// The check OpenBSD pf makes of a TCP header an ICMP error quotes:
+    /// its sequence number lies where its sender's segments could have
+    /// been (`TcpTrack::quoted_seq_in_window`), or the error is dropped
+    /// as `icmp-err-bad-seq`. Without it, anyone who knew a connection's
+    /// addresses and ports could send its endpoints errors (an unreachable
+    /// that resets it, RFC 5927 §4.1), and bytes riding on them, past
+    /// access rules that deny them. The quote is of a segment as it travelled on the side
+    /// the error comes from: a segment of the initiator's, quoted from the
+    /// responder's side, carries the randomization offset the tracker's
+    /// initiator half does not have; the responder's sequence numbers are
+    /// never shifted. A connection without windows (`tcp-state-bypass`)
+    /// has nothing to check against.
+    fn quoted_seq_ok(&self, id: FlowId, back: Direction, seq: SeqNumber) -> Result<(), DropReason> {
+        let entry = self.table.get(id);
+        let ProtoState::Tcp(track) = &entry.proto else {
+            return Ok(());
+        };
+        let sent = back.other();
+        let seq = match sent {
+            Direction::Orig => seq - entry.seq_offset,
+            Direction::Reply => seq,
+        };
+        if track.quoted_seq_in_window(sent, seq) {
+            Ok(())
+        } else {
+            Err(DropReason::IcmpErrorBadSeq)
+        }
     }
 
     /// The live entry an ICMP error quotes, and the direction the error

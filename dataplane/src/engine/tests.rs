@@ -342,6 +342,9 @@ mod ttl;
 /// ICMP errors quote randomized segments as their receiver sent them (§6.2).
 mod quote;
 
+/// ICMP errors quote a sequence number in the window, and are not long (§2.5).
+mod icmp_error;
+
 /// Bypass connections are never randomized (§6.2).
 mod bypass_seq;
 

@@ -138,6 +138,9 @@ pub enum Icmp {
         /// start of the ICMP message: past the quoted IP header and any
         /// authentication or IPv6 extension headers the parser skipped.
         quoted_l4: u16,
+        /// For a quoted TCP segment, its sequence number as quoted (in the
+        /// sequence space of the side of the firewall the error comes from).
+        quoted_seq: Option<SeqNumber>,
     },
     /// Neighbour solicitation or advertisement (ICMPv6 135, 136), IPv6's
     /// ARP: link-local plumbing a transparent firewall passes untracked.

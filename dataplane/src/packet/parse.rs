@@ -48,7 +48,7 @@ use self::other::other;
 use self::tcp::tcp;
 use self::udp::udp;
 use super::offload::{L4, offload};
-use super::{ChecksumState, OffloadRequest, PacketMeta, Parsed, TcpFlags, Transport};
+use super::{ChecksumState, Icmp, OffloadRequest, PacketMeta, Parsed, TcpFlags, Transport};
 use crate::flow::{Addr, Endpoint, Tuple};
 use crate::verdict::DropReason;
 
@@ -297,10 +297,18 @@ fn transport(
         (ip_number::UDP, _) => udp(net, verify),
         (ip_number::ICMP, Family::V4) | (ip_number::IPV6_ICMP, Family::V6) => {
             let parsed = icmp(net.segment, net.family, vlan)?;
-            // Passed untracked under any policy, neighbour discovery must
-            // be what a host accepts, not a channel past the rules.
-            if let Transport::Icmp(crate::packet::Icmp::NeighborDiscovery) = parsed.2 {
-                nd_valid(net, verify)?;
+            match parsed.2 {
+                // Passed untracked under any policy, neighbour discovery
+                // must be what a host accepts, not a channel past the rules.
+                Transport::Icmp(Icmp::NeighborDiscovery) => nd_valid(net, verify)?,
+                // No sender makes a longer error; one that quotes a
+                // connection must not carry more than a quote.
+                Transport::Icmp(Icmp::Error { .. })
+                    if net.ip_len > icmp_error_max_len(net.family) =>
+                {
+                    return Err(DropReason::IcmpErrorTooLong);
+                }
+                _ => {}
             }
             Ok(parsed)
         }
@@ -308,6 +316,19 @@ fn transport(
         // as foreign to the packet as any) is tracked by its addresses, and
         // SCTP by its ports too (docs/asa-behaviour.md §2.1).
         _ => other(net),
+    }
+}
+
+/// The longest IP packet an ICMP error may be. RFC 1812 §4.3.2.3: "the
+/// ICMP datagram SHOULD contain as much of the original datagram as
+/// possible without the length of the ICMP datagram exceeding 576 bytes"
+/// (Linux and the BSDs stop there). RFC 4443 §2.4(c): as much of the
+/// invoking packet "as possible without the ICMPv6 packet exceeding the
+/// minimum IPv6 MTU", 1280 bytes (RFC 8200 §5).
+const fn icmp_error_max_len(family: Family) -> u32 {
+    match family {
+        Family::V4 => 576,
+        Family::V6 => 1280,
     }
 }
 

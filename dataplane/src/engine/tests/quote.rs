@@ -4,8 +4,9 @@
 
 use super::*;
 
-/// An ICMPv4 error from `src` to `dst` quoting the whole IP packet of
-/// `quoted_frame` (routers quote as much as fits, RFC 1812 §4.3.2.3).
+/// An ICMPv4 error from `src` to `dst` quoting as much of the IP packet
+/// of `quoted_frame` as fits in 576 bytes, as routers quote
+/// (RFC 1812 §4.3.2.3).
 fn error_quoting_all(
     src: &crate::trace::Host,
     dst: &crate::trace::Host,
@@ -18,7 +19,10 @@ fn error_quoting_all(
     etherparse::PacketBuilder::ethernet2(src.mac, dst.mac)
         .ipv4(s.octets(), d.octets(), 64)
         .icmpv4_raw(3, 4, [0, 0, 5, 0xdc])
-        .write(&mut out, &quoted_frame[14..])
+        .write(
+            &mut out,
+            &quoted_frame[14..quoted_frame.len().min(14 + 576 - 28)],
+        )
         .unwrap();
     out
 }

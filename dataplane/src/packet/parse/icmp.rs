@@ -9,6 +9,7 @@ use super::Family;
 use super::ipv6::{IPV6_HEADER_LEN, is_v4_mapped};
 use crate::flow::{Addr, Endpoint, Tuple, proto};
 use crate::packet::{Icmp, Transport};
+use crate::seq::SeqNumber;
 use crate::verdict::DropReason;
 
 /// The ICMP header, identifier and sequence number (or the unused/MTU word)
@@ -81,7 +82,7 @@ pub(super) fn icmp(
         IcmpKind::EchoRequest => (id, 0, Icmp::EchoRequest { seq }),
         IcmpKind::EchoReply => (0, id, Icmp::EchoReply { seq }),
         IcmpKind::Error => {
-            let (mut quoted, at) = quoted(body, family)?;
+            let (mut quoted, at, quoted_seq) = quoted(body, family)?;
             quoted.vlan = vlan;
             // The quote fits in a frame, so its offsets fit in 16 bits.
             let quoted_l4 =
@@ -94,6 +95,7 @@ pub(super) fn icmp(
                     code,
                     quoted,
                     quoted_l4,
+                    quoted_seq,
                 },
             )
         }
@@ -113,8 +115,9 @@ pub(super) fn icmp(
 /// header, or any other protocol's first 8 bytes; an error about an ICMP
 /// error or other ICMP than echo names no connection); anything else gives
 /// no tuple to look up and is [`DropReason::IcmpMalformed`]. Also returns
-/// where the quoted transport header starts within `quote`.
-fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize), DropReason> {
+/// where the quoted transport header starts within `quote`, and for a
+/// quoted TCP segment its sequence number (within the 8 bytes).
+fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize, Option<SeqNumber>), DropReason> {
     let bad = DropReason::IcmpMalformed;
     let (src, dst, protocol, transport) = match family {
         Family::V4 => {
@@ -156,11 +159,15 @@ fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize), DropReason> {
         }
     };
     let head = transport.first_chunk::<QUOTED_TRANSPORT_LEN>().ok_or(bad)?;
-    let [b0, b1, b2, b3, b4, b5, _, _] = *head;
+    let [b0, b1, b2, b3, b4, b5, b6, b7] = *head;
+    let mut seq = None;
     let (src_port, dst_port) = match (protocol, family) {
         // SCTP's ports lead its common header as TCP's and UDP's do
         // (RFC 9260 §3.1).
         (ip_number::TCP | ip_number::UDP, _) | (IpNumber(proto::SCTP), _) => {
+            if protocol == ip_number::TCP {
+                seq = Some(SeqNumber(u32::from_be_bytes([b4, b5, b6, b7])));
+            }
             (u16::from_be_bytes([b0, b1]), u16::from_be_bytes([b2, b3]))
         }
         (ip_number::ICMP, Family::V4) | (ip_number::IPV6_ICMP, Family::V6) => {
@@ -191,7 +198,7 @@ fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize), DropReason> {
         // Set by `icmp`, which knows the frame's VLAN.
         vlan: 0,
     };
-    Ok((tuple, quote.len() - transport.len()))
+    Ok((tuple, quote.len() - transport.len(), seq))
 }
 
 #[cfg(test)]
@@ -202,6 +209,7 @@ mod tests {
     use crate::packet::Icmp;
     use crate::packet::parse::parse;
     use crate::packet::parse::test_frames::*;
+    use crate::seq::SeqNumber;
     use crate::verdict::DropReason;
 
     #[test]
@@ -273,6 +281,7 @@ mod tests {
                     code: 1,
                     quoted: tuple(Addr::v4(V4_A), 40_000, Addr::v4(V4_B), 80, proto::TCP),
                     quoted_l4: 28,
+                    quoted_seq: Some(SeqNumber(1000)),
                 }
             )
         );
@@ -292,6 +301,7 @@ mod tests {
                 code: 3,
                 quoted: tuple(Addr::v4(V4_A), 4444, Addr::v4(V4_B), 53, proto::UDP),
                 quoted_l4: 28,
+                quoted_seq: None,
             }
         );
         // One byte less and the 8 transport bytes are not all there.
@@ -315,6 +325,7 @@ mod tests {
                 code: 0,
                 quoted: tuple(Addr::v4(V4_A), 9, Addr::v4(V4_B), 0, proto::ICMP),
                 quoted_l4: 28,
+                quoted_seq: None,
             }
         );
     }
@@ -332,6 +343,7 @@ mod tests {
                 code: 4,
                 quoted: tuple(Addr::v4(V4_A), 0, Addr::v4(V4_B), 0, 47),
                 quoted_l4: 28,
+                quoted_seq: None,
             }
         );
         let sctp = raw_v6(
@@ -352,6 +364,7 @@ mod tests {
                     proto::SCTP
                 ),
                 quoted_l4: 48,
+                quoted_seq: None,
             }
         );
     }
@@ -420,6 +433,7 @@ mod tests {
                     code: 0,
                     quoted: tuple(Addr::v6(v6_a()), 5000, Addr::v6(v6_b()), 443, proto::TCP),
                     quoted_l4: 48,
+                    quoted_seq: Some(SeqNumber(7)),
                 }
             )
         );
@@ -494,6 +508,38 @@ mod tests {
                 }
             );
         }
+    }
+
+    /// RFC 1812 §4.3.2.3 and RFC 4443 §2.4(c): an ICMPv4 error is at most
+    /// 576 bytes, an ICMPv6 error at most 1280, IP header included. The
+    /// quote's own length fields are not read, so the tail is any bytes.
+    #[test]
+    fn icmp_errors_longer_than_576_or_1280_bytes() {
+        let syn = tcp_v4_syn();
+        let v4 = |len: usize| {
+            let quote = [&syn[L3..], &vec![0; len - 28 - (syn.len() - L3)]].concat();
+            icmpv4(3, 4, [0; 4], &quote)
+        };
+        assert_eq!(v4(576).len() - L3, 576);
+        assert!(matches!(icmp_of(&v4(576)).1, Icmp::Error { .. }));
+        assert_eq!(
+            parse(&v4(577), UNVERIFIED),
+            Err(DropReason::IcmpErrorTooLong)
+        );
+        let udp6 = udp_v6();
+        let v6 = |len: usize| {
+            let quote = [&udp6[L3..], &vec![0; len - 48 - (udp6.len() - L3)]].concat();
+            icmpv6(2, 0, 1280u32.to_be_bytes(), &quote)
+        };
+        assert_eq!(v6(1280).len() - L3, 1280);
+        assert!(matches!(icmp_of(&v6(1280)).1, Icmp::Error { .. }));
+        assert_eq!(
+            parse(&v6(1281), UNVERIFIED),
+            Err(DropReason::IcmpErrorTooLong)
+        );
+        // Other ICMP is not an error: the access rules judge it, any size.
+        let echo = icmpv4(8, 0, [0, 1, 0, 1], &[0; 1400]);
+        assert!(parse(&echo, UNVERIFIED).is_ok());
     }
 
     #[test]

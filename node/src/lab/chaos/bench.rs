@@ -586,13 +586,14 @@ fn director(r: &ConnRow, members: &Placement) -> Option<u16> {
 
 /// Drop reasons that mean "the node had no (or not enough) state" (an
 /// echo reply whose request the node has not heard of among them).
-pub const WANT_OF_STATE: [&str; 9] = [
+pub const WANT_OF_STATE: [&str; 10] = [
     "tcp-not-syn",
     "tcp-seq-past-win",
     "tcp-invalid-ack",
     "tcp-invalid-state",
     "tcp-data-past-fin",
     "icmp-no-connection",
+    "icmp-err-bad-seq",
     "inspect-icmp-seq-num-not-matched",
     "acl-drop",
     "cluster-not-ready",
