@@ -187,7 +187,7 @@ pub enum ProtocolMember {
 
 /// An IP protocol in an ACE: `ip` (any) or one protocol number, rendered by
 /// its ASA keyword (`tcp`, `udp`, `icmp`, `icmp6`, …) where there is one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Protocol {
     /// `ip`: any protocol.
     Ip,
@@ -197,7 +197,7 @@ pub enum Protocol {
 
 /// A port comparison (`eq`, `neq`, `lt`, `gt`, `range`), ports as numbers;
 /// rendered with the ASA's well-known names (`www`, `https`, `domain`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PortMatch {
     /// `eq P`.
     Eq(u16),
@@ -212,7 +212,7 @@ pub enum PortMatch {
 }
 
 /// Where an ACE's port condition comes from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PortSpec {
     /// An inline comparison.
     Match(PortMatch),
@@ -221,7 +221,7 @@ pub enum PortSpec {
 }
 
 /// An ACE address.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum AddrSpec {
     /// `any` (IPv4 and IPv6).
     Any,
@@ -244,7 +244,7 @@ pub enum AddrSpec {
 }
 
 /// The protocol position of an ACE.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ProtoSpec {
     /// A protocol keyword or number.
     Protocol(Protocol),
@@ -255,7 +255,7 @@ pub enum ProtoSpec {
 }
 
 /// `permit` or `deny`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
     /// `permit`.
     Permit,
@@ -264,7 +264,7 @@ pub enum Action {
 }
 
 /// One access control entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Ace {
     /// Permit or deny.
     pub action: Action,
@@ -286,7 +286,7 @@ pub struct Ace {
 
 /// An ACE's `log` option (Cisco ASA Series Command Reference,
 /// `access-list extended`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum AceLog {
     /// No `log`, or `log default`: a packet the entry denies is logged as
     /// syslog 106023.

@@ -7,7 +7,7 @@
 use crate::ast::*;
 
 use super::Parser;
-use super::ace_identity::same_ace;
+use super::ace_identity::identity;
 use super::cursor::{Cur, R, Tok};
 use super::refs::{Owner, acl_line_key};
 
@@ -97,11 +97,15 @@ impl Parser {
         // A `line N` on the re-entry does not move the entry (Rampart's
         // choice, docs/asa-behaviour.md §2.1); an exact duplicate changes
         // nothing. Remarks are not ACEs: each one is a line of its own.
-        if let AclLine::Ace(new) = &line
-            && let Some(old) = acl.lines.iter_mut().find_map(|l| match l {
-                AclLine::Ace(old) if same_ace(old, new) => Some(old),
-                _ => None,
-            })
+        // The entry is found by its identity in the index (`ace_index`),
+        // not by comparing it with every earlier ACE.
+        let key = match &line {
+            AclLine::Ace(new) => Some(identity(new)),
+            AclLine::Remark(_) => None,
+        };
+        if let (AclLine::Ace(new), Some(key)) = (&line, &key)
+            && let Some(i) = self.aces.find(&acl.name, key)
+            && let Some(AclLine::Ace(old)) = acl.lines.get_mut(i)
         {
             old.inactive = new.inactive;
             old.log = new.log;
@@ -109,8 +113,10 @@ impl Parser {
         }
         // `line N` inserts before the current Nth line (remarks count); a
         // number past the end appends.
-        let at = position.map_or(acl.lines.len(), |n| (n - 1).min(acl.lines.len()));
+        let before = acl.lines.len();
+        let at = position.map_or(before, |n| (n - 1).min(before));
         acl.lines.insert(at, line);
+        self.aces.inserted(&acl.name, at, before, key);
         let places = self.entries.0.entry(acl.name.clone()).or_default();
         places.insert(at.min(places.len()), place);
         Ok(())
@@ -139,6 +145,7 @@ impl Parser {
         };
         self.cfg.access_lists.remove(i);
         self.entries.0.remove(name);
+        self.aces.dropped(name);
         if keep {
             self.cfg.ethertype_lists.push(EthertypeList {
                 name: name.to_string(),

@@ -42,6 +42,7 @@ mod access_group;
 mod access_list;
 mod ace;
 mod ace_identity;
+mod ace_index;
 mod class_map;
 mod cursor;
 mod error;
@@ -135,6 +136,8 @@ struct Parser {
     management_only_at: HashMap<String, (usize, usize)>,
     /// Where each access-list line was written.
     entries: EntryPlaces,
+    /// Where each ACE stands in its access-list, by identity.
+    aces: ace_index::AceIndex,
     /// Whether anything was removed or replaced: only then can a
     /// reference's construct be gone (checking costs a scan per reference).
     edited: bool,
@@ -154,6 +157,7 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         bridge_members: HashMap::new(),
         management_only_at: HashMap::new(),
         entries: EntryPlaces::default(),
+        aces: ace_index::AceIndex::default(),
         edited: false,
     };
     for (n, raw) in text.lines().enumerate() {

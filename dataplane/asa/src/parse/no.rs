@@ -6,7 +6,7 @@ use crate::ast::*;
 
 use super::Parser;
 use super::access_list::{line_number, remark};
-use super::ace_identity::same_line;
+use super::ace_identity::identity;
 use super::cursor::{Cur, R};
 use super::modes::{REASON_TYPED_MAP, harmless_reason, is_harmless};
 use super::objects::object_kind;
@@ -173,6 +173,7 @@ impl Parser {
         if c.peek().is_none() {
             self.cfg.access_lists.remove(ai);
             self.entries.0.remove(name.text);
+            self.aces.dropped(name.text);
             return Ok(());
         }
         // `line N` names the entry by its place (remarks count) as well as
@@ -196,29 +197,37 @@ impl Parser {
         };
         // An ACE is named by its match, whatever its `log` options and
         // `inactive`: the list holds one ACE per match, as re-entering one
-        // changes it in place (`access_list`, docs/asa-behaviour.md §2.1).
+        // changes it in place (`access_list`, docs/asa-behaviour.md §2.1),
+        // and the index (`ace_index`) says where. A remark is found by its
+        // text.
+        let key = match &line {
+            AclLine::Ace(a) => Some(identity(a)),
+            AclLine::Remark(_) => None,
+        };
         let lines = &mut self.cfg.access_lists[ai].lines;
-        let k = match number {
-            Some((n, at)) => {
-                if !lines.get(n - 1).is_some_and(|l| same_line(l, &line)) {
-                    return Err(c.err_at(
-                        at,
-                        format!("line {n} of access-list '{}' is not this entry", name.text),
-                    ));
-                }
-                n - 1
-            }
-            None => match lines.iter().position(|l| same_line(l, &line)) {
-                Some(k) => k,
-                None => {
-                    return Err(
-                        c.err_at(col, format!("no such line in access-list '{}'", name.text))
-                    );
-                }
+        let found = match &key {
+            Some(key) => self.aces.find(name.text, key),
+            None => match number {
+                Some((n, _)) => lines.get(n - 1).filter(|l| **l == line).map(|_| n - 1),
+                None => lines.iter().position(|l| *l == line),
             },
+        };
+        let k = match (number, found) {
+            (Some((n, _)), Some(k)) if k == n - 1 => k,
+            (Some((n, at)), _) => {
+                return Err(c.err_at(
+                    at,
+                    format!("line {n} of access-list '{}' is not this entry", name.text),
+                ));
+            }
+            (None, Some(k)) => k,
+            (None, None) => {
+                return Err(c.err_at(col, format!("no such line in access-list '{}'", name.text)));
+            }
         };
         lines.remove(k);
         let gone = lines.is_empty();
+        self.aces.removed(name.text, k, lines.len(), key.as_ref());
         if let Some(places) = self.entries.0.get_mut(name.text)
             && k < places.len()
         {
@@ -228,6 +237,7 @@ impl Parser {
             // The ASA deletes an access-list with its last line.
             self.cfg.access_lists.remove(ai);
             self.entries.0.remove(name.text);
+            self.aces.dropped(name.text);
         }
         Ok(())
     }
