@@ -165,8 +165,10 @@ fn status(cfg: &NodeConfig, sync: Option<&SyncStatus>) -> NodeStatus {
 /// The policy the engines run as the node starts.
 #[derive(Debug, Clone, Copy)]
 pub enum Running<'a> {
-    /// This text, as this version (the policy file as version 1, the
-    /// policy `configure` saved, or a stored cluster policy).
+    /// This version (the policy file as version 1, the policy `configure`
+    /// saved, or a stored cluster policy), with its `show running-config`
+    /// text, rendered when the node parsed it to compile (parsing a large
+    /// policy again here once delayed forwarding by seconds).
     Policy(u64, &'a str),
     /// The built-in security-levels policy (no policy file).
     BuiltIn,
@@ -201,7 +203,9 @@ pub fn start(
         }),
     );
     match policy {
-        Running::Policy(version, text) => admin = admin.with_running_policy(version, text),
+        Running::Policy(version, shown) => {
+            admin = admin.with_running_rendered(version, shown.to_string());
+        }
         Running::BuiltIn => {}
         Running::AwaitingCluster => admin = admin.awaiting_cluster_policy(),
     }

@@ -249,13 +249,13 @@ impl RaftSide {
             });
         }
         let why = match self.runnable(p.version, &p.text, interfaces) {
-            Ok(compiled) => {
+            Ok((compiled, rendered)) => {
                 return Ok(StoredPolicy {
                     committed,
                     policy: Some(RunnablePolicy {
                         version: p.version,
-                        text: p.text.to_string(),
                         compiled,
+                        rendered,
                         kept: false,
                     }),
                     key,
@@ -267,7 +267,7 @@ impl RaftSide {
         let policy = match kept {
             Some(k) if k.cluster == cluster && k.version <= p.version => {
                 match self.runnable(k.version, &k.text, interfaces) {
-                    Ok(compiled) => {
+                    Ok((compiled, rendered)) => {
                         tracing::warn!(
                             "the committed policy version {} cannot run here ({why}): running \
                              version {}, the last this node ran ({})",
@@ -277,8 +277,8 @@ impl RaftSide {
                         );
                         Some(RunnablePolicy {
                             version: k.version,
-                            text: k.text,
                             compiled,
+                            rendered,
                             kept: true,
                         })
                     }
@@ -326,20 +326,24 @@ impl RaftSide {
     }
 
     /// `text`, committed as `version`, compiled for `interfaces` if this
-    /// node may run it: signed for that version where a signer is set.
+    /// node may run it: signed for that version where a signer is set;
+    /// with its `show running-config` text from the same parse.
     fn runnable(
         &self,
         version: u64,
         text: &str,
         interfaces: &[InterfaceConfig],
-    ) -> Result<Arc<rampart_dataplane::policy::compile::Policy>, String> {
+    ) -> Result<(Arc<rampart_dataplane::policy::compile::Policy>, String), String> {
         if let Some(k) = &self.signer {
             k.verify(text, Some(version))
                 .map_err(|e| format!("not signed by the operator's key: {e}"))?;
         }
         let parsed = parse_config(text).map_err(|e| e.to_string())?;
         compile(&parsed.config, interfaces)
-            .map(Arc::new)
+            .map(|c| {
+                let shown = rampart_dataplane::policy::render::render(&parsed.config);
+                (Arc::new(c), shown)
+            })
             .map_err(|e| rampart_dataplane::policy::locate::describe(text, &e))
     }
 
@@ -594,10 +598,10 @@ pub struct StoredPolicy {
 pub struct RunnablePolicy {
     /// The version it was committed as.
     pub version: u64,
-    /// Its text.
-    pub text: String,
     /// Compiled for this node's interfaces.
     pub compiled: Arc<rampart_dataplane::policy::compile::Policy>,
+    /// Its `show running-config` text, from the same parse.
+    pub rendered: String,
     /// Whether it is the policy this node ran last, not the stored one.
     pub kept: bool,
 }

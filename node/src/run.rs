@@ -253,9 +253,9 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         _ => false,
     };
     let running = match (stored_policy, &start) {
-        (Some(p), _) => Running::Policy(p.version, &p.text),
+        (Some(p), _) => Running::Policy(p.version, &p.rendered),
         (None, _) if awaiting => Running::AwaitingCluster,
-        (None, Some(p)) => Running::Policy(p.version, &p.text),
+        (None, Some(p)) => Running::Policy(p.version, &p.rendered),
         (None, None) => Running::BuiltIn,
     };
     let ops = crate::admin::start(

@@ -26,6 +26,7 @@ use anyhow::Context as _;
 use rampart_dataplane::InterfaceConfig;
 use rampart_dataplane::policy::compile::{Policy, compile};
 use rampart_dataplane::policy::parse::parse_config;
+use rampart_dataplane::policy::render::render;
 use rampart_ops::admin::PolicyStore;
 use rampart_ops::echo::echo_message;
 
@@ -41,6 +42,8 @@ pub struct StartPolicy {
     pub text: String,
     /// Compiled for the node's interfaces.
     pub compiled: Arc<Policy>,
+    /// Its `show running-config` text, from the same parse.
+    pub rendered: String,
 }
 
 /// The policy to start on: without a cluster (`configured` is the node's
@@ -69,14 +72,19 @@ pub fn load(
         return Ok(Some(StartPolicy {
             version: k.version,
             text: k.text,
-            compiled: p.0,
+            compiled: p.compiled,
+            rendered: p.rendered,
         }));
     }
     let Some(path) = policy_file else {
         return Ok(None);
     };
     let text = crate::config::read_trusted_policy(path).context("reading the policy")?;
-    let (compiled, ignored) = compiled(&text, interfaces)
+    let Compiled {
+        compiled,
+        ignored,
+        rendered,
+    } = compiled(&text, interfaces)
         .map_err(|e| anyhow::anyhow!("{}: policy refused:\n{e}", path.display()))?;
     tracing::info!(
         "policy {} loaded ({ignored} line(s) ignored)",
@@ -86,16 +94,30 @@ pub fn load(
         version: 1,
         text,
         compiled,
+        rendered,
     }))
 }
 
-/// `text` parsed and compiled for `interfaces`, with the count of lines
-/// ignored; or why not, escaped (the parser's messages quote the text).
-fn compiled(text: &str, interfaces: &[InterfaceConfig]) -> Result<(Arc<Policy>, usize), String> {
+/// A policy text parsed once, for everything the start needs of it.
+struct Compiled {
+    compiled: Arc<Policy>,
+    /// How many lines it ignored.
+    ignored: usize,
+    /// Its `show running-config` text.
+    rendered: String,
+}
+
+/// `text` parsed and compiled for `interfaces`; or why not, escaped (the
+/// parser's messages quote the text).
+fn compiled(text: &str, interfaces: &[InterfaceConfig]) -> Result<Compiled, String> {
     let parsed = parse_config(text).map_err(|e| echo_message(&e.to_string()))?;
     let p = compile(&parsed.config, interfaces)
         .map_err(|e| echo_message(&rampart_dataplane::policy::locate::describe(text, &e)))?;
-    Ok((Arc::new(p), parsed.ignored.len()))
+    Ok(Compiled {
+        compiled: Arc::new(p),
+        ignored: parsed.ignored.len(),
+        rendered: render(&parsed.config),
+    })
 }
 
 /// Log that the saved policy runs, not the policy file, and warn if the
@@ -196,7 +218,7 @@ mod tests {
         e.set_policy(p.compiled.clone()).unwrap();
         let pool = LocalPool::new(vec![e], || Instant::from_secs(1));
         let admin = Admin::new(Arc::new(pool), Box::new(NodeStatus::default))
-            .with_running_policy(p.version, &p.text)
+            .with_running_rendered(p.version, p.rendered.clone())
             .with_policy_store(store(kept));
         (admin, p.version)
     }

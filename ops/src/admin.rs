@@ -603,12 +603,20 @@ impl<P: EnginePool> Admin<P> {
     /// the node put on its workers before starting them (its policy file,
     /// or in a cluster the stored policy it ran last).
     pub fn with_running_policy(self, version: u64, text: &str) -> Self {
-        if let Ok(parsed) = parse_config(text)
-            && let Ok(mut st) = self.policy.lock()
-        {
+        match parse_config(text) {
+            Ok(parsed) => self.with_running_rendered(version, render(&parsed.config)),
+            Err(_) => self,
+        }
+    }
+
+    /// [`with_running_policy`](Self::with_running_policy) for a policy the
+    /// node parsed already: `shown` is its `show running-config` text
+    /// ([`render`]), so the start does not parse a large policy twice.
+    pub fn with_running_rendered(self, version: u64, shown: String) -> Self {
+        if let Ok(mut st) = self.policy.lock() {
             *st = PolicyState {
                 version,
-                text: render(&parsed.config),
+                text: shown,
                 loaded: true,
             };
             self.published.set(&st);
