@@ -20,6 +20,14 @@
 //! as `/tmp`) may sit above: nobody else can swap what the node made in
 //! it. The checks read the metadata of the open file, never a path's
 //! before opening it, so nothing swapped in between is used unchecked.
+//!
+//! A symbolic link on the way to such a file or directory is held to the
+//! same rule, by its own owner (`lstat`): in a sticky directory the
+//! link's owner may replace it at any time, and with
+//! `fs.protected_symlinks` off the node would follow it, so a link owned by
+//! a user other than root or the node's own is refused, as is one in a
+//! directory another user may write to. A checked data directory is used
+//! by its resolved name from then on ([`check_trusted_dir`]).
 
 use std::fs::{self, File, Metadata, OpenOptions};
 use std::io::{self, Write as _};
@@ -97,6 +105,25 @@ pub enum TrustError {
         what: String,
         /// Its permission bits.
         mode: u32,
+    },
+    /// A symbolic link on the way to a file or directory, owned by
+    /// another user, who may point it elsewhere.
+    #[error(
+        "{}: this symbolic link on the way to the {what} is owned by uid {uid}, neither root \
+         nor the user this runs as (uid {euid}), who may point it elsewhere at any time; \
+         refusing to follow it (name the real path, or replace the link with one root or uid \
+         {euid} owns)",
+        .path.display()
+    )]
+    LinkOwner {
+        /// The link.
+        path: PathBuf,
+        /// What lies beyond it.
+        what: String,
+        /// Its owner.
+        uid: u32,
+        /// The user this process runs as.
+        euid: u32,
     },
     /// A file or directory another user owns, who may change it.
     #[error(
@@ -196,14 +223,79 @@ fn check_ancestors(dir: &Path, what: &str) -> Result<(), TrustError> {
     Ok(())
 }
 
+/// Most symbolic links followed in resolving one path (as Linux's
+/// `MAXSYMLINKS`; path_resolution(7)).
+const MAX_LINKS: usize = 40;
+
+/// Resolve `path` as the kernel would, one name at a time, and refuse a
+/// symbolic link met on the way (in a directory of the path, or the last
+/// name) that another user may point elsewhere: one owned (`lstat`) by a
+/// user other than root or this process's, or one in a directory another
+/// user may write to (not sticky) or in one below such a directory. `what`
+/// names what lies beyond, for the errors. Returns the resolved path, with
+/// no link left in it: a name under it reaches what was checked here.
+pub fn check_links(path: &Path, what: &str) -> Result<PathBuf, TrustError> {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    use std::path::Component;
+    let mut resolved = if path.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        std::env::current_dir().map_err(io_at(path))?
+    };
+    let mut rest: VecDeque<OsString> = VecDeque::new();
+    let push_front = |rest: &mut VecDeque<OsString>, p: &Path| {
+        for c in p.components().rev() {
+            rest.push_front(c.as_os_str().to_os_string());
+        }
+    };
+    push_front(&mut rest, path);
+    let mut links = 0;
+    while let Some(name) = rest.pop_front() {
+        match Path::new(&name).components().next() {
+            Some(Component::RootDir) => resolved = PathBuf::from("/"),
+            Some(Component::ParentDir) => {
+                resolved.pop();
+            }
+            Some(Component::Normal(n)) => {
+                let next = resolved.join(n);
+                let meta = fs::symlink_metadata(&next).map_err(io_at(path))?;
+                if !meta.file_type().is_symlink() {
+                    resolved = next;
+                    continue;
+                }
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(io_at(path)(io::Error::from_raw_os_error(libc::ELOOP)));
+                }
+                let (uid, euid) = (meta.uid(), euid());
+                if uid != 0 && uid != euid {
+                    return Err(TrustError::LinkOwner {
+                        path: next,
+                        what: what.to_string(),
+                        uid,
+                        euid,
+                    });
+                }
+                check_ancestors(&resolved, &format!("link {}", next.display()))?;
+                let target = fs::read_link(&next).map_err(io_at(&next))?;
+                push_front(&mut rest, &target);
+            }
+            _ => {}
+        }
+    }
+    Ok(resolved)
+}
+
 /// Refuse the directory `dir` (a `what`: `data directory`, …) if another
 /// user may change what it holds: it, or a directory above it, is owned
 /// by another user or writable by group or others (above it, unless
-/// sticky). Where `dir` is a symbolic link, the directory holding the link
-/// is held to the rule for those above, since whoever may write there may
-/// point the link elsewhere.
-pub fn check_trusted_dir(dir: &Path, what: &str) -> Result<(), TrustError> {
-    let real = fs::canonicalize(dir).map_err(io_at(dir))?;
+/// sticky), or a symbolic link on the way to it may be pointed elsewhere
+/// ([`check_links`]). Returns its resolved path, which the caller uses
+/// from then on: a link on the way repointed later (by root or this user)
+/// then changes nothing under the running process.
+pub fn check_trusted_dir(dir: &Path, what: &str) -> Result<PathBuf, TrustError> {
+    let real = check_links(dir, what)?;
     let meta = fs::metadata(&real).map_err(io_at(&real))?;
     if !meta.is_dir() {
         return Err(io_at(dir)(io::Error::from_raw_os_error(libc::ENOTDIR)));
@@ -212,11 +304,7 @@ pub fn check_trusted_dir(dir: &Path, what: &str) -> Result<(), TrustError> {
     if let Some(up) = real.parent() {
         check_ancestors(up, &format!("{what} {}", real.display()))?;
     }
-    let is_link = fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
-    if is_link {
-        check_ancestors(parent_of(dir), &format!("link {}", dir.display()))?;
-    }
-    Ok(())
+    Ok(real)
 }
 
 /// The directory holding `path` (`.` for a bare name).
@@ -231,8 +319,11 @@ fn parent_of(path: &Path) -> &Path {
 /// once without following a link at its name, then refused from the open
 /// file's metadata if it is not a regular file, another user owns it, or
 /// group or others may access it; its directory and those above must be
-/// ones only root or this user may change (sticky ones aside).
+/// ones only root or this user may change (sticky ones aside), and no
+/// symbolic link on the way to it one another user may point elsewhere
+/// ([`check_links`]).
 pub fn read_secret(path: &Path, limit: usize, what: &'static str) -> Result<Vec<u8>, TrustError> {
+    check_links(parent_of(path), what)?;
     check_ancestors(parent_of(path), what)?;
     let (f, meta) = open_regular(path, what, false)?;
     check_secret_meta(path, what, &meta)?;
@@ -244,10 +335,11 @@ pub fn read_secret(path: &Path, limit: usize, what: &'static str) -> Result<Vec<
 /// by another user or writable by group or others (read from the open
 /// file), or its directory or one above is (sticky ones aside). A symbolic
 /// link is followed, and both the link's directories and the file's are
-/// held to the rule: whoever may write either may swap the content.
+/// held to the rule: whoever may write either may swap the content; so is
+/// each link's owner ([`check_links`]).
 pub fn read_trusted(path: &Path, limit: usize, what: &'static str) -> Result<Vec<u8>, TrustError> {
     check_ancestors(parent_of(path), what)?;
-    let real = fs::canonicalize(path).map_err(io_at(path))?;
+    let real = check_links(path, what)?;
     check_ancestors(parent_of(&real), what)?;
     // The real name, every link resolved in directories just checked;
     // a link there now was put there by root or this user.
@@ -541,6 +633,83 @@ mod tests {
         ));
         chmod(&shared, 0o755);
         check_trusted_dir(&link, "data directory").unwrap();
+        fs::remove_dir_all(&top).unwrap();
+    }
+
+    /// A link another user owns, in a sticky directory (as `/tmp`), may
+    /// be pointed elsewhere by that user at any time: refused, whether it
+    /// names the directory or one above it, or a file read. One root owns
+    /// is followed, and the directory is used by its resolved name.
+    #[test]
+    fn a_link_another_user_owns_on_the_way_is_refused() {
+        let top = plain_dir("links");
+        let real = top.join("real");
+        create_private_dir_all(&real).unwrap();
+        let sticky = top.join("sticky");
+        fs::create_dir(&sticky).unwrap();
+        chmod(&sticky, 0o1777);
+        let link = sticky.join("data");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let resolved = fs::canonicalize(&real).unwrap();
+        assert_eq!(
+            check_trusted_dir(&link, "data directory").unwrap(),
+            resolved
+        );
+        give_away(&link);
+        assert_eq!(
+            check_trusted_dir(&link, "data directory")
+                .unwrap_err()
+                .to_string(),
+            format!(
+                "{}: this symbolic link on the way to the data directory is owned by uid \
+                 {OTHER_UID}, neither root nor the user this runs as (uid 0), who may point it \
+                 elsewhere at any time; refusing to follow it (name the real path, or replace \
+                 the link with one root or uid 0 owns)",
+                link.display()
+            )
+        );
+        // A link above the directory, by a relative target.
+        let up = sticky.join("up");
+        std::os::unix::fs::symlink("..", &up).unwrap();
+        let under = up.join("real");
+        assert_eq!(
+            check_trusted_dir(&under, "data directory").unwrap(),
+            resolved
+        );
+        give_away(&up);
+        assert!(matches!(
+            check_trusted_dir(&under, "data directory"),
+            Err(TrustError::LinkOwner { ref path, uid: OTHER_UID, .. }) if *path == up
+        ));
+        // Files read through such links: a trusted one and a secret.
+        let file = real.join("ca.pem");
+        write_new(&file, b"c", PUBLIC_FILE_MODE).unwrap();
+        let key = real.join("node-1.key");
+        write_new(&key, b"k", SECRET_FILE_MODE).unwrap();
+        assert!(matches!(
+            read_trusted(&under.join("ca.pem"), 10, "certificate file"),
+            Err(TrustError::LinkOwner { ref path, .. }) if *path == up
+        ));
+        assert!(matches!(
+            read_secret(&under.join("node-1.key"), 10, "TLS private key"),
+            Err(TrustError::LinkOwner { ref path, .. }) if *path == up
+        ));
+        let file_link = sticky.join("ca.pem");
+        std::os::unix::fs::symlink(&file, &file_link).unwrap();
+        assert_eq!(
+            read_trusted(&file_link, 10, "certificate file").unwrap(),
+            b"c"
+        );
+        give_away(&file_link);
+        assert!(matches!(
+            read_trusted(&file_link, 10, "certificate file"),
+            Err(TrustError::LinkOwner { ref path, .. }) if *path == file_link
+        ));
+        std::os::unix::fs::lchown(&up, Some(0), None).unwrap();
+        assert_eq!(
+            read_secret(&under.join("node-1.key"), 10, "TLS private key").unwrap(),
+            b"k"
+        );
         fs::remove_dir_all(&top).unwrap();
     }
 
