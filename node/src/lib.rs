@@ -11,6 +11,7 @@ mod cluster_link;
 pub mod config;
 pub mod config_check;
 mod control;
+pub mod data_lock;
 pub mod demo;
 mod kept_policy;
 pub mod lab;

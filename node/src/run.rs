@@ -11,7 +11,8 @@
 //!
 //! SIGUSR1 writes `show conn detail` to `<data_dir>/<name>.conn` and the
 //! counters to `<data_dir>/<name>.counters`, gathered from the workers
-//! between their batches ([`crate::control`]).
+//! between their batches ([`crate::control`]). SIGHUP is logged and
+//! otherwise ignored: the node reloads no file.
 //!
 //! The daemon logs through `tracing` only. When it stops it reports its
 //! [`Summary`]: as log lines for people, or with `--log-format json` as one
@@ -51,6 +52,10 @@ use crate::worker::{self, NodePort};
 static STOP: AtomicBool = AtomicBool::new(false);
 /// Set by SIGUSR1: dump the connection table.
 static DUMP: AtomicBool = AtomicBool::new(false);
+/// Set by SIGHUP, which changes nothing but a log line: the node reloads
+/// no file (a policy changes through `rampart configure`), and a hang-up
+/// must not stop a firewall (its default action).
+static HUP: AtomicBool = AtomicBool::new(false);
 
 /// How long a table dump waits for the workers.
 const DUMP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -63,6 +68,10 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 extern "C" fn on_usr1(_: libc::c_int) {
     DUMP.store(true, Ordering::Relaxed);
+}
+
+extern "C" fn on_hup(_: libc::c_int) {
+    HUP.store(true, Ordering::Relaxed);
 }
 
 /// Secrets for the flow hash and sequence randomization, from the kernel.
@@ -104,12 +113,22 @@ fn secrets() -> anyhow::Result<[u64; 6]> {
 /// Run the node until a signal asks it to stop; its exit summary is
 /// reported in `log` format.
 pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
-    let cfg = NodeConfig::load(config_path)?;
+    // A hang-up (the operator's terminal closed) never stops the node,
+    // from its first moment on.
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGHUP, on_hup as *const () as libc::sighandler_t);
+    }
+    let mut cfg = NodeConfig::load(config_path)?;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         bail!("rampart run needs root (AF_PACKET sockets on the data interfaces)");
     }
-    let data = open_data_dir(&cfg, config_path)?;
+    let (data, _lock) = open_data_dir(&cfg, config_path)?;
+    // Every later name in the data directory (tokens, keys, the Raft
+    // store, kept policies, the dump, the admin socket) is made from its
+    // resolved path: a link on the way repointed later changes nothing.
+    cfg.node.data_dir.clone_from(&data);
     let s = secrets()?;
     let engine_cfg = engine_config(&cfg, s);
     let n = cfg.node.workers;
@@ -325,6 +344,12 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
             // §8): stop the others and report.
             STOP.store(true, Ordering::Relaxed);
             break;
+        }
+        if HUP.swap(false, Ordering::Relaxed) {
+            tracing::warn!(
+                "SIGHUP ignored: the node reloads no file on a hang-up and keeps running; change \
+                 its policy with `rampart configure`, stop it with SIGTERM (docs/ops.md §7)"
+            );
         }
         if DUMP.swap(false, Ordering::Relaxed) {
             dump(
@@ -611,17 +636,24 @@ impl Tally {
     }
 }
 
-/// Create the data directory if it is missing (0700) and refuse one that
-/// another user may change: the node reads its tokens, keys and Raft
+/// Create the data directory if it is missing (0700), refuse one that
+/// another user may change (the node reads its tokens, keys and Raft
 /// store from it and writes its table dumps into it, and whoever may
-/// write there may swap any of them (docs/ops.md §4).
-fn open_data_dir(cfg: &NodeConfig, config_path: &Path) -> anyhow::Result<std::path::PathBuf> {
+/// write there, or point a link on the way to it elsewhere, may swap any
+/// of them), and lock it against a second node (docs/ops.md §4). Returns
+/// its resolved path, no link left in it, and the lock.
+fn open_data_dir(
+    cfg: &NodeConfig,
+    config_path: &Path,
+) -> anyhow::Result<(std::path::PathBuf, crate::data_lock::DataLock)> {
     let data = cfg.data_path(config_path);
     rampart_cluster::private_files::create_private_dir_all(&data)
         .with_context(|| format!("creating the data directory {}", data.display()))?;
-    rampart_cluster::private_files::check_trusted_dir(&data, "data directory")
+    let real = rampart_cluster::private_files::check_trusted_dir(&data, "data directory")
         .with_context(|| format!("{}: [node] data_dir", config_path.display()))?;
-    Ok(data)
+    let lock = crate::data_lock::lock(&real)
+        .with_context(|| format!("{}: [node] data_dir", config_path.display()))?;
+    Ok((real, lock))
 }
 
 /// Write `text` to `path`, mode 0600 (the table names the connections

@@ -113,7 +113,7 @@ fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
     }
     let lab = Lab::new(&format!("rp-run{}", std::process::id())).unwrap();
     let dir = std::env::temp_dir().join(format!("rampart-run-{}", std::process::id()));
-    let child = start(
+    let mut child = start(
         &lab,
         &dir,
         "hostname fw-a\naccess-list OUT permit tcp any host 198.18.0.10 eq 5003\naccess-group OUT in interface outside\n",
@@ -166,6 +166,44 @@ fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
         .any(|l| l.listener == "admin_socket" && l.up);
     assert!(socket_up, "{answer}");
     assert!(socket.exists());
+
+    // The same node file started again: refused, naming the running
+    // node, which would otherwise see every frame forwarded twice.
+    let second = rampart(&lab, &node_file).output().unwrap();
+    let second_err = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{second_err}");
+    assert!(
+        second_err.contains(&format!(
+            "another process (pid {}) holds this lock: a node runs on the data directory",
+            child.pid()
+        )),
+        "{second_err}"
+    );
+
+    // A hang-up (the operator's terminal closed) stops nothing: the node
+    // logs that it reloads no file and keeps bridging.
+    // SAFETY: kill(2) to the child this test started, by its PID.
+    unsafe { libc::kill(child.pid() as libc::pid_t, libc::SIGHUP) };
+    let hup_deadline = Instant::now() + Duration::from_secs(5);
+    let hup_logged = || {
+        child
+            .log()
+            .into_iter()
+            .any(|r| r.message.starts_with("SIGHUP ignored"))
+    };
+    while !hup_logged() && Instant::now() < hup_deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(hup_logged(), "{}", child.output());
+    assert!(
+        !child.exited(),
+        "SIGHUP stopped the node: {}",
+        child.output()
+    );
+    assert!(
+        transfer(&lab, 5002, 10_000),
+        "the node bridges after SIGHUP"
+    );
 
     // The log says the policy was loaded, and what it ignored.
     let loaded = child.log().into_iter().any(|r| {
