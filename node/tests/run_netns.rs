@@ -274,6 +274,42 @@ fn the_daemon_survives_a_flood_of_malformed_frames_and_keeps_forwarding() {
     assert!(summary.counters.forwarded > 0, "{summary:?}");
 }
 
+/// A data directory named through a link (root's, so allowed) is used by
+/// its resolved path from the start: the link pointed elsewhere while the
+/// node runs moves none of its files (here the SIGUSR1 table dump) there.
+#[test]
+fn a_data_directory_link_repointed_while_the_node_runs_changes_nothing() {
+    if !is_root() {
+        eprintln!("skipped: rampart run needs root");
+        return;
+    }
+    let lab = Lab::new(&format!("rp-rln{}", std::process::id())).unwrap();
+    let dir = std::env::temp_dir().join(format!("rampart-rln-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (first, second) = (dir.join("real-a"), dir.join("real-b"));
+    for d in [&first, &second] {
+        rampart_cluster::private_files::create_private_dir_all(d).unwrap();
+    }
+    std::os::unix::fs::symlink(&first, dir.join("fw-a")).unwrap();
+    let child = start(&lab, &dir, "hostname fw-a\n");
+    let repointed = dir.join("fw-a.new");
+    std::os::unix::fs::symlink(&second, &repointed).unwrap();
+    std::fs::rename(&repointed, dir.join("fw-a")).unwrap();
+    // SAFETY: kill(2) to the child this test started, by its PID.
+    unsafe { libc::kill(child.pid() as libc::pid_t, libc::SIGUSR1) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let dumped = |d: &std::path::Path| d.join("fw-a.counters").exists();
+    while !dumped(&first) && !dumped(&second) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (in_first, in_second) = (dumped(&first), dumped(&second));
+    let output = child.output();
+    stop(child);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(!in_second, "the dump followed the repointed link: {output}");
+    assert!(in_first, "{output}");
+}
+
 #[test]
 fn a_missing_interface_is_a_clear_error() {
     if !is_root() {
