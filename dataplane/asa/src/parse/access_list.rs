@@ -73,21 +73,19 @@ impl Parser {
             self.ignore(c, reason);
             return Ok(());
         }
-        let acl = match self
-            .cfg
-            .access_lists
-            .iter()
-            .position(|a| a.name == name.text)
-        {
-            Some(i) => &mut self.cfg.access_lists[i],
+        let i = match self.acl_position(name.text) {
+            Some(i) => i,
             None => {
                 self.cfg.access_lists.push(AccessList {
                     name: name.text.to_string(),
                     lines: Vec::new(),
                 });
-                self.cfg.access_lists.last_mut().expect("just pushed")
+                let i = self.cfg.access_lists.len() - 1;
+                self.acl_names.pushed(name.text, i);
+                i
             }
         };
+        let acl = &mut self.cfg.access_lists[i];
         // An ACE the list already has is that entry entered again: the ASA
         // keeps one ACE per match and re-entering it sets its options where
         // it stands ("Disables an ACE. To reenable it, enter the entire ACE
@@ -129,7 +127,7 @@ impl Parser {
     /// the first entry said its kind. Its remarks go to the EtherType
     /// list (`keep`), or with the ignored list.
     fn take_remarks_only_list(&mut self, c: &Cur<'_>, name: &str, keep: bool) -> R<()> {
-        let Some(i) = self.cfg.access_lists.iter().position(|a| a.name == name) else {
+        let Some(i) = self.acl_position(name) else {
             return Ok(());
         };
         let remarks: Option<Vec<EthertypeLine>> = self.cfg.access_lists[i]
@@ -143,9 +141,7 @@ impl Parser {
         let Some(remarks) = remarks else {
             return Err(c.err(format!("access-list '{name}' is an extended access-list")));
         };
-        self.cfg.access_lists.remove(i);
-        self.entries.0.remove(name);
-        self.aces.dropped(name);
+        self.remove_acl(i);
         if keep {
             self.cfg.ethertype_lists.push(EthertypeList {
                 name: name.to_string(),
@@ -153,6 +149,22 @@ impl Parser {
             });
         }
         Ok(())
+    }
+}
+
+impl Parser {
+    /// The index of extended access-list `name` in `Config::access_lists`.
+    pub(super) fn acl_position(&self, name: &str) -> Option<usize> {
+        self.acl_names.find(name)
+    }
+
+    /// Remove the extended access-list at `i`, with its entries' places
+    /// and indexes.
+    pub(super) fn remove_acl(&mut self, i: usize) {
+        let acl = self.cfg.access_lists.remove(i);
+        self.entries.0.remove(&acl.name);
+        self.aces.dropped(&acl.name);
+        self.acl_names.removed(&acl.name, i);
     }
 }
 

@@ -43,6 +43,7 @@ mod access_list;
 mod ace;
 mod ace_identity;
 mod ace_index;
+mod acl_names;
 mod class_map;
 mod cursor;
 mod error;
@@ -138,6 +139,8 @@ struct Parser {
     entries: EntryPlaces,
     /// Where each ACE stands in its access-list, by identity.
     aces: ace_index::AceIndex,
+    /// Where each extended access-list stands, by name.
+    acl_names: acl_names::AclNames,
     /// Whether anything was removed or replaced: only then can a
     /// reference's construct be gone (checking costs a scan per reference).
     edited: bool,
@@ -158,6 +161,7 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         management_only_at: HashMap::new(),
         entries: EntryPlaces::default(),
         aces: ace_index::AceIndex::default(),
+        acl_names: acl_names::AclNames::default(),
         edited: false,
     };
     for (n, raw) in text.lines().enumerate() {

@@ -162,18 +162,11 @@ impl Parser {
         if self.is_ethertype(name.text) {
             return self.no_ethertype_line(c, name);
         }
-        let Some(ai) = self
-            .cfg
-            .access_lists
-            .iter()
-            .position(|a| a.name == name.text)
-        else {
+        let Some(ai) = self.acl_position(name.text) else {
             return Err(c.err_at(name.col, format!("no such access-list '{}'", name.text)));
         };
         if c.peek().is_none() {
-            self.cfg.access_lists.remove(ai);
-            self.entries.0.remove(name.text);
-            self.aces.dropped(name.text);
+            self.remove_acl(ai);
             return Ok(());
         }
         // `line N` names the entry by its place (remarks count) as well as
@@ -235,9 +228,7 @@ impl Parser {
         }
         if gone {
             // The ASA deletes an access-list with its last line.
-            self.cfg.access_lists.remove(ai);
-            self.entries.0.remove(name.text);
-            self.aces.dropped(name.text);
+            self.remove_acl(ai);
         }
         Ok(())
     }
