@@ -90,7 +90,7 @@ pub enum Object {
 }
 
 /// The body of a network object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum NetworkValue {
     /// `host A`.
     Host(IpAddr),
@@ -103,7 +103,7 @@ pub enum NetworkValue {
 }
 
 /// The body of a service object or `service-object` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ServiceValue {
     /// Protocol.
     pub protocol: Protocol,
@@ -142,7 +142,7 @@ pub enum ObjectGroup {
 }
 
 /// A line of a network group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum NetworkMember {
     /// `network-object host A` / `network-object A M` / `network-object A/L`.
     Address(NetworkValue),
@@ -164,7 +164,7 @@ pub enum PortProtocol {
 }
 
 /// A line of a service group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ServiceMember {
     /// `port-object OP PORT` (groups with a protocol).
     Port(PortMatch),
@@ -177,7 +177,7 @@ pub enum ServiceMember {
 }
 
 /// A line of a protocol group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ProtocolMember {
     /// `protocol-object P`.
     Protocol(Protocol),

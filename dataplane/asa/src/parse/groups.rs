@@ -6,6 +6,7 @@ use crate::ast::*;
 
 use super::Parser;
 use super::cursor::{Cur, R, Tok};
+use super::member_sets::MemberSets;
 use super::modes::{Mode, REASON_DESCRIPTION, REASON_DUPLICATE_MEMBER};
 use super::refs::{GroupKind, Owner, RefKind, Stored, group_name, member_key};
 use super::values::{Ops, group_network_value, port_match, protocol_at, service_value};
@@ -105,7 +106,7 @@ impl Parser {
             self.refs.truncate(refs_before);
             let mut removed = false;
             for m in &members {
-                removed |= group_remove(group, m);
+                removed |= group_remove(group, &mut self.member_sets, m);
             }
             if !removed {
                 return Err(c.err_at(cmd.col, format!("no such member in object-group '{gname}'")));
@@ -114,7 +115,7 @@ impl Parser {
         }
         let mut added = false;
         for m in &members {
-            added |= group_add(group, m);
+            added |= group_add(group, &mut self.member_sets, m);
         }
         if !added {
             self.refs.truncate(refs_before);
@@ -223,46 +224,45 @@ fn stored(g: &ObjectGroup, m: &Member) -> Option<Stored> {
     })
 }
 
-/// Whether the group holds the member.
-fn group_contains(g: &ObjectGroup, m: &Member) -> bool {
-    match (g, stored(g, m)) {
-        (ObjectGroup::Network { members, .. }, Some(Stored::Network(x))) => members.contains(&x),
-        (ObjectGroup::Service { members, .. }, Some(Stored::Service(x))) => members.contains(&x),
-        (ObjectGroup::Protocol { members, .. }, Some(Stored::Protocol(x))) => members.contains(&x),
-        _ => false,
-    }
-}
-
 /// Add a member unless an identical one is there (the ASA keeps one);
-/// false if it was there.
-fn group_add(g: &mut ObjectGroup, m: &Member) -> bool {
-    if group_contains(g, m) {
+/// false if it was there. `sets` says which are there (`member_sets`).
+fn group_add(g: &mut ObjectGroup, sets: &mut MemberSets, m: &Member) -> bool {
+    let Some(x) = stored(g, m) else {
+        return false;
+    };
+    if sets.contains(group_name(g), &x) {
         return false;
     }
-    match (stored(g, m), g) {
-        (Some(Stored::Network(x)), ObjectGroup::Network { members, .. }) => members.push(x),
-        (Some(Stored::Service(x)), ObjectGroup::Service { members, .. }) => members.push(x),
-        (Some(Stored::Protocol(x)), ObjectGroup::Protocol { members, .. }) => members.push(x),
+    match (x.clone(), &mut *g) {
+        (Stored::Network(x), ObjectGroup::Network { members, .. }) => members.push(x),
+        (Stored::Service(x), ObjectGroup::Service { members, .. }) => members.push(x),
+        (Stored::Protocol(x), ObjectGroup::Protocol { members, .. }) => members.push(x),
         _ => return false,
     }
+    sets.added(group_name(g), x);
     true
 }
 
 /// Remove an identical member; false if there was none.
-fn group_remove(g: &mut ObjectGroup, m: &Member) -> bool {
-    fn remove_all<T: PartialEq>(v: &mut Vec<T>, x: &T) -> bool {
-        let n = v.len();
-        v.retain(|y| y != x);
-        v.len() != n
-    }
-    match (stored(g, m), g) {
-        (Some(Stored::Network(x)), ObjectGroup::Network { members, .. }) => remove_all(members, &x),
-        (Some(Stored::Service(x)), ObjectGroup::Service { members, .. }) => remove_all(members, &x),
-        (Some(Stored::Protocol(x)), ObjectGroup::Protocol { members, .. }) => {
-            remove_all(members, &x)
+fn group_remove(g: &mut ObjectGroup, sets: &mut MemberSets, m: &Member) -> bool {
+    fn remove<T: PartialEq>(v: &mut Vec<T>, x: &T) {
+        if let Some(k) = v.iter().position(|y| y == x) {
+            v.remove(k);
         }
-        _ => false,
     }
+    let Some(x) = stored(g, m) else {
+        return false;
+    };
+    if !sets.removed(group_name(g), &x) {
+        return false;
+    }
+    match (&x, g) {
+        (Stored::Network(x), ObjectGroup::Network { members, .. }) => remove(members, x),
+        (Stored::Service(x), ObjectGroup::Service { members, .. }) => remove(members, x),
+        (Stored::Protocol(x), ObjectGroup::Protocol { members, .. }) => remove(members, x),
+        _ => {}
+    }
+    true
 }
 
 #[cfg(test)]

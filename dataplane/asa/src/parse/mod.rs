@@ -50,6 +50,7 @@ mod error;
 mod ethertype;
 mod groups;
 mod interface;
+mod member_sets;
 mod modes;
 mod no;
 mod objects;
@@ -141,6 +142,8 @@ struct Parser {
     aces: ace_index::AceIndex,
     /// Where each extended access-list stands, by name.
     acl_names: acl_names::AclNames,
+    /// The members of each object-group, by group name.
+    member_sets: member_sets::MemberSets,
     /// Whether anything was removed or replaced: only then can a
     /// reference's construct be gone (checking costs a scan per reference).
     edited: bool,
@@ -162,6 +165,7 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         entries: EntryPlaces::default(),
         aces: ace_index::AceIndex::default(),
         acl_names: acl_names::AclNames::default(),
+        member_sets: member_sets::MemberSets::default(),
         edited: false,
     };
     for (n, raw) in text.lines().enumerate() {

@@ -127,6 +127,7 @@ impl Parser {
                         format!("no such object-group {} '{}'", kind.text, name.text),
                     ));
                 }
+                self.member_sets.dropped(name.text);
                 Ok(())
             }
             "interface" => {

@@ -111,7 +111,7 @@ pub(super) fn member_key(group: &str, m: &Stored) -> String {
 }
 
 /// A member as stored in a group of its kind.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum Stored {
     Network(NetworkMember),
     Service(ServiceMember),
