@@ -339,7 +339,7 @@ pub enum EthertypeLine {
 }
 
 /// `{permit|deny} TYPE` of an EtherType access-list.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EthertypeAce {
     /// Permit or deny.
     pub action: Action,
@@ -348,7 +348,7 @@ pub struct EthertypeAce {
 }
 
 /// What an EtherType entry matches.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Ethertype {
     /// `any`: every frame, IPv4, IPv6 and ARP included.
     Any,

@@ -144,6 +144,8 @@ struct Parser {
     acl_names: acl_names::AclNames,
     /// The members of each object-group, by group name.
     member_sets: member_sets::MemberSets,
+    /// The entries of each EtherType access-list, by list name.
+    ethertype_aces: HashMap<String, HashSet<crate::ast::EthertypeAce>>,
     /// Whether anything was removed or replaced: only then can a
     /// reference's construct be gone (checking costs a scan per reference).
     edited: bool,
@@ -166,6 +168,7 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         aces: ace_index::AceIndex::default(),
         acl_names: acl_names::AclNames::default(),
         member_sets: member_sets::MemberSets::default(),
+        ethertype_aces: HashMap::new(),
         edited: false,
     };
     for (n, raw) in text.lines().enumerate() {
