@@ -3,8 +3,8 @@
 //! the node's policy file limit), each ACE differing by its port, so every
 //! new ACE is checked against the entries already there; and the same
 //! sizes for the shapes that once cost a scan per line: ACEs inserted with
-//! `line 1`, ACEs entered a second time, object-group members and
-//! access-lists of one entry each. The 20,000 case should take about ten
+//! `line 1`, ACEs entered a second time, object-group members,
+//! access-lists of one entry each and EtherType entries. The 20,000 case should take about ten
 //! times the 2,000 case, not a hundred.
 
 use std::hint::black_box;
@@ -71,15 +71,25 @@ fn lists(n: usize) -> String {
     t
 }
 
+/// One EtherType access-list of `n` entries.
+fn ethertypes(n: usize) -> String {
+    let mut t = String::new();
+    for i in 0..n {
+        t += &format!("access-list E ethertype deny {:x}\n", 0x0900 + i);
+    }
+    t
+}
+
 fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
     g.sample_size(10);
-    let shapes: [(&str, Shape); 5] = [
+    let shapes: [(&str, Shape); 6] = [
         ("aces", appended),
         ("aces_line_1", inserted),
         ("aces_reentered", reentered),
         ("group_members", members),
         ("acls", lists),
+        ("ethertype_entries", ethertypes),
     ];
     for (shape, text) in shapes {
         for n in [2_000usize, 20_000] {
