@@ -636,7 +636,14 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                     return Ok(ExitCode::FAILURE);
                 }
                 Err(ClientError::Refused { status: 503, error }) => {
-                    eprintln!("{}: not applied: {}", file.display(), error.error);
+                    // A write that may still take effect is not said to
+                    // be "not applied" (docs/ops.md §3).
+                    let said = if error.error.contains("may still take effect") {
+                        "not confirmed"
+                    } else {
+                        "not applied"
+                    };
+                    eprintln!("{}: {said}: {}", file.display(), error.error);
                     return Ok(ExitCode::from(EXIT_CLUSTER));
                 }
                 // Signed for a version another write took: nothing changed.

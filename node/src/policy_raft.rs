@@ -743,7 +743,8 @@ fn write_error(e: WriteError) -> OpsError {
         WriteError::TooLarge { .. } => OpsError::BadRequest(e.to_string()),
         WriteError::Conflict { .. } => OpsError::Conflict(e.to_string()),
         other => {
-            let pending = other.is_pending();
+            // A leader's Raft that stopped says so in its own text.
+            let pending = other.is_pending() && !matches!(other, WriteError::LeaderStopped { .. });
             let mut text = other.to_string();
             if pending {
                 text.push_str(" (the write may still take effect)");

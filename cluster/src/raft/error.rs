@@ -31,7 +31,7 @@ pub enum StartError {
 }
 
 /// Why a policy write was refused. Nothing was committed, except where
-/// [`WriteError::NoQuorum`] says the entry is pending.
+/// [`WriteError::is_pending`] says the entry may still take effect.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WriteError {
     /// The writer's fault: the config does not parse or compile. The
@@ -104,6 +104,20 @@ pub enum WriteError {
         /// What it said.
         message: String,
     },
+    /// The leader's Raft stopped (a storage fault, a panic) after the
+    /// write was proposed: the entry may have been appended and committed
+    /// (openraft reports a state machine that fails to apply a committed
+    /// entry the same way), so it may run on the other members, and on the
+    /// leader after its restart.
+    #[error(
+        "Raft stopped on leader {leader} during the write ({message}); the write may          already be committed and may still take effect: rampart show cluster on another          member tells which version the cluster runs"
+    )]
+    LeaderStopped {
+        /// The leader.
+        leader: NodeId,
+        /// What it said.
+        message: String,
+    },
 }
 
 /// Why a write found no quorum.
@@ -122,7 +136,7 @@ pub enum NoQuorumCause {
 }
 
 impl WriteError {
-    /// Whether the write may still take effect later (appended, not
+    /// Whether the write may still take effect later (appended, perhaps
     /// committed): a caller must not assume it was dropped.
     pub fn is_pending(&self) -> bool {
         matches!(
@@ -130,7 +144,7 @@ impl WriteError {
             WriteError::NoQuorum {
                 cause: NoQuorumCause::NotCommitted,
                 ..
-            }
+            } | WriteError::LeaderStopped { .. }
         )
     }
 }

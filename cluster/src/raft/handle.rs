@@ -32,11 +32,7 @@ use super::settings::{
     CATCH_UP_REPLY_MARGIN, FORWARD_MARGIN, HELLO_TIMEOUT, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES,
     REMOVAL_EVIDENCE_WAIT, RaftSettings,
 };
-use super::state_machine::StateMachine;
-use super::store::{
-    Db, LogStore, STORE_FILE, StoreCounters, refuse_log_out_of_order, refuse_purged_past_state,
-    refuse_vote_beyond_bounds,
-};
+use super::store::{LogStore, StoreCounters};
 use super::types::{
     AppliedPolicy, MemberNode, NodeId, PolicyCmd, Raft, SeqKey, TypeConfig, Version,
 };
@@ -238,18 +234,9 @@ impl PolicyRaft {
             });
         }
         let config = Arc::new(settings.openraft_config()?);
-        let db = Db::open(dir)?;
+        let (db, identity, sm) = super::read_at_start(dir).await?;
         let counters = db.counters.clone();
-        let identity = Arc::new(Identity::load(db.clone(), &dir.join(STORE_FILE)).await?);
-        let sm = StateMachine::open(db.clone(), &dir.join(STORE_FILE))?;
-        // A log purged past the state machine would stop Raft at its first
-        // apply, on every start: refuse it with what to do instead.
-        refuse_purged_past_state(&db, &dir.join(STORE_FILE))?;
-        // So would a log with a gap in it, at every start.
-        refuse_log_out_of_order(&db, &dir.join(STORE_FILE))?;
-        // So would a vote an earlier version took from a member's reply
-        // past the bound on terms (`bounds.rs`), at its next election.
-        refuse_vote_beyond_bounds(&db, &dir.join(STORE_FILE))?;
+        let identity = Arc::new(identity);
         let policy = sm.subscribe();
         let removed = sm.subscribe_removed();
         let applied_members = sm.subscribe_members();
@@ -503,12 +490,18 @@ impl PolicyRaft {
                 limit: MAX_POLICY_BYTES,
             });
         }
-        let _one_at_a_time = self.inner.check_lock.lock().await;
-        let (validator, text) = (self.inner.validator.clone(), text.to_owned());
-        tokio::task::spawn_blocking(move || validator(&text))
-            .await
-            .unwrap_or_else(|e| Err(format!("the policy check failed: {e}")))
-            .map_err(|message| WriteError::Invalid { message })
+        // Its own task holds the lock until the validator ends, also when
+        // a leader stops waiting for it (the write's budget ran out).
+        let (inner, text) = (self.inner.clone(), text.to_owned());
+        tokio::spawn(async move {
+            let _one_at_a_time = inner.check_lock.lock().await;
+            let validator = inner.validator.clone();
+            tokio::task::spawn_blocking(move || validator(&text)).await
+        })
+        .await
+        .unwrap_or_else(|e| Ok(Err(format!("the policy check failed: {e}"))))
+        .unwrap_or_else(|e| Err(format!("the policy check failed: {e}")))
+        .map_err(|message| WriteError::Invalid { message })
     }
 
     // === bootstrap ===
@@ -747,7 +740,7 @@ impl PolicyRaft {
                         // lost: proposing again could commit it twice (the
                         // chaos suite's raft-leader scenario saw versions 3
                         // and 4 from one write). See whether it commits.
-                        tracing::warn!(leader, "leader lost during a write: {e}");
+                        tracing::warn!(leader, "no answer from the leader to a write: {e}");
                         return self.await_outcome(text, before, started, budget).await;
                     }
                 }
@@ -782,6 +775,9 @@ impl PolicyRaft {
                 }
                 ForwardReply::Failed { message } | ForwardReply::Refused { message } => {
                     return Err(WriteError::LeaderFailed { leader, message });
+                }
+                ForwardReply::StoppedAfterProposing { message } => {
+                    return Err(WriteError::LeaderStopped { leader, message });
                 }
                 ForwardReply::MembershipChanged { .. } => {
                     return Err(WriteError::LeaderFailed {
@@ -877,7 +873,7 @@ impl PolicyRaft {
                     version: resp.data.version,
                 },
             },
-            Ok(Err(e)) => write_error_reply(&e),
+            Ok(Err(e)) => proposed_write_reply(&e),
             Err(_) => ForwardReply::NoQuorum {
                 waited_ms: millis(started.elapsed()),
                 pending: true,
@@ -973,10 +969,22 @@ impl PolicyRaft {
                 // The leader proposes, so the leader checks too: a config
                 // that this node cannot compile is never committed, and one
                 // bound to a version (signed for it) is bound here as well,
-                // whatever the writer's release proposed.
-                let at = match self.check_config(&text).await {
-                    Ok(at) => at,
-                    Err(e) => {
+                // whatever the writer's release proposed. The check counts
+                // against the write's budget: a leader that answered after
+                // it would be taken for lost while it went on to commit.
+                let started = Instant::now();
+                let budget = Duration::from_millis(budget_ms).min(s.write_timeout);
+                let over = || ForwardReply::Refused {
+                    message: format!(
+                        "its policy check took longer than the write's budget of {} ms; \
+                         nothing was proposed and the running policy is unchanged",
+                        budget.as_millis()
+                    ),
+                };
+                let at = match tokio::time::timeout(budget, self.check_config(&text)).await {
+                    Err(_) => return over(),
+                    Ok(Ok(at)) => at,
+                    Ok(Err(e)) => {
                         return ForwardReply::Invalid {
                             message: match e {
                                 WriteError::Invalid { message } => message,
@@ -985,8 +993,11 @@ impl PolicyRaft {
                         };
                     }
                 };
-                let budget = Duration::from_millis(budget_ms).min(s.write_timeout);
-                self.propose(set_config(text, at), budget).await
+                let remaining = budget.saturating_sub(started.elapsed());
+                if remaining.is_zero() {
+                    return over();
+                }
+                self.propose(set_config(text, at), remaining).await
             }
             ForwardRequest::AddLearner {
                 id,
@@ -1187,7 +1198,8 @@ impl PolicyRaft {
                 ForwardReply::Refused { message } | ForwardReply::Invalid { message } => {
                     return Err(MembershipError::Refused { message });
                 }
-                ForwardReply::Failed { message } => {
+                ForwardReply::Failed { message }
+                | ForwardReply::StoppedAfterProposing { message } => {
                     return Err(MembershipError::Stopped { reason: message });
                 }
                 ForwardReply::Committed { .. } | ForwardReply::Conflict { .. } => {
@@ -1419,6 +1431,22 @@ fn write_error_reply(e: &RaftError<NodeId, ClientWriteError<NodeId, MemberNode>>
         },
     }
 }
+
+/// openraft's error on a policy write it was given: a fatal one may come
+/// after the entry was appended and committed (a state machine that fails
+/// to apply it stops Raft), so it is never "not applied".
+fn proposed_write_reply(
+    e: &RaftError<NodeId, ClientWriteError<NodeId, MemberNode>>,
+) -> ForwardReply {
+    match write_error_reply(e) {
+        ForwardReply::Failed { message } => ForwardReply::StoppedAfterProposing { message },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+#[path = "handle_tests.rs"]
+mod tests;
 
 /// Whether learner `id` holds every entry the leader has applied (its
 /// replication's matched log id is at or past the leader's last applied).

@@ -176,6 +176,15 @@ pub enum ForwardReply {
         /// The version the write was bound to.
         wanted: Version,
     },
+    /// The leader's Raft stopped after the write was proposed: it may
+    /// have been appended and committed (a state machine that fails to
+    /// apply a committed entry stops Raft too). Last, so that the other
+    /// replies keep their encoding; a node of an earlier version cannot
+    /// decode it and waits for the outcome as for a leader lost.
+    StoppedAfterProposing {
+        /// Why.
+        message: String,
+    },
 }
 
 #[cfg(test)]

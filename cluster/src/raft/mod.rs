@@ -43,8 +43,9 @@
 //!    fault: print the message as is (it has line and column), exit 1;
 //!    `NoQuorum` is the cluster's: print its text (it says the running policy
 //!    is unchanged) and exit 2, and when `is_pending()` add that the write may
-//!    still take effect; `NotMember` says to join first; `Stopped` and
-//!    `LeaderFailed` are local/leader faults (exit 3). `Conflict` is the
+//!    still take effect (also `LeaderStopped`: the leader's Raft stopped
+//!    after proposing, and the entry may be committed); `NotMember` says to
+//!    join first; `Stopped` and `LeaderFailed` are local/leader faults. `Conflict` is the
 //!    writer's: its text was bound to a version another write took; nothing
 //!    changed. Success prints the version.
 //! 6. **Status.** `status()` is cheap (no await): role, term, leader,
@@ -143,15 +144,50 @@ pub fn removed_members(
         return Ok(std::collections::BTreeSet::new());
     }
     let db = store::Db::open(dir)?;
-    let sm = StateMachine::open(db, &dir.join(STORE_FILE))?;
+    let path = dir.join(STORE_FILE);
+    let sm = store::guarded_now(&path, || StateMachine::open(db, &path))?;
     let removed = sm.subscribe_removed().borrow().clone();
     Ok(removed)
+}
+
+/// Open the store under `dir` and do every read a start does before Raft
+/// runs, each under the guard [`store::Db::open`] runs under: a corrupt
+/// file may make the database library panic at any of them, and a node
+/// refuses it with a clear error instead.
+async fn read_at_start(
+    dir: &std::path::Path,
+) -> Result<(std::sync::Arc<store::Db>, identity::Identity, StateMachine), OpenError> {
+    let db = store::Db::open(dir)?;
+    let path = dir.join(STORE_FILE);
+    let (identity, sm) = store::guarded(&path, async {
+        let identity = identity::Identity::load(db.clone(), &path).await?;
+        let sm = StateMachine::open(db.clone(), &path)?;
+        // A log purged past the state machine would stop Raft at its first
+        // apply, on every start: refuse it with what to do instead.
+        store::refuse_purged_past_state(&db, &path)?;
+        // So would a log with a gap in it, at every start.
+        store::refuse_log_out_of_order(&db, &path)?;
+        // So would a vote an earlier version took from a member's reply
+        // past the bound on terms (`bounds.rs`), at its next election.
+        store::refuse_vote_beyond_bounds(&db, &path)?;
+        Ok((identity, sm))
+    })
+    .await?;
+    Ok((db, identity, sm))
+}
+
+/// The reads [`PolicyRaft::start`] does of the store under `dir` before
+/// Raft runs, alone (for tests: a damaged store is refused, never a panic).
+#[doc(hidden)]
+pub async fn check_store_at_start(dir: &std::path::Path) -> Result<(), OpenError> {
+    read_at_start(dir).await.map(|_| ())
 }
 
 /// Open a store under `dir` as openraft's two storage halves, for the
 /// conformance suite and tools: the log store and the state machine.
 pub fn open_store(dir: &std::path::Path) -> Result<(LogStore, StateMachine), OpenError> {
     let db = store::Db::open(dir)?;
-    let sm = StateMachine::open(db.clone(), &dir.join(STORE_FILE))?;
+    let path = dir.join(STORE_FILE);
+    let sm = store::guarded_now(&path, || StateMachine::open(db.clone(), &path))?;
     Ok((LogStore::new(db), sm))
 }

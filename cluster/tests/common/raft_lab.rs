@@ -273,9 +273,18 @@ impl Lab {
     /// Start every node, initialise node 1 with `bootstrap`, and join the
     /// others as learners, then voters (as `rampart cluster join` does).
     pub async fn form(&mut self, bootstrap: &str) -> Version {
+        self.form_with(bootstrap, |_| validator()).await
+    }
+
+    /// [`Lab::form`], each node with the validator `validators` gives it.
+    pub async fn form_with(
+        &mut self,
+        bootstrap: &str,
+        validators: impl Fn(NodeId) -> Validator,
+    ) -> Version {
         let n = self.nodes.len() as NodeId;
         for id in 1..=n {
-            self.start(id).await;
+            self.start_with(id, validators(id)).await;
         }
         let v = self
             .node(1)

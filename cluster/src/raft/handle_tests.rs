@@ -1,0 +1,33 @@
+//! Unit tests of `handle.rs`'s answers to openraft's errors.
+
+use openraft::error::{Fatal, RaftError};
+
+use super::*;
+
+/// openraft reports a state machine that fails to apply a committed entry
+/// (a full disk) as a fatal error of the write that proposed it: the write
+/// is pending, with the leader's word, not "failed" (a review saw
+/// `configure` say "not applied" of a version the follower ran).
+#[test]
+fn a_fatal_error_after_proposing_leaves_the_write_pending() {
+    let fatal = RaftError::Fatal(Fatal::Stopped);
+    let reply = proposed_write_reply(&fatal);
+    assert!(
+        matches!(reply, ForwardReply::StoppedAfterProposing { .. }),
+        "{reply:?}"
+    );
+    let ForwardReply::StoppedAfterProposing { message } = reply else {
+        unreachable!()
+    };
+    let e = WriteError::LeaderStopped { leader: 1, message };
+    assert!(e.is_pending(), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("Raft stopped on leader 1"), "{text}");
+    assert!(text.contains("may still take effect"), "{text}");
+    assert!(text.contains("rampart show cluster"), "{text}");
+    // Before a proposal, a fatal error is still the leader's failure.
+    assert!(matches!(
+        write_error_reply(&fatal),
+        ForwardReply::Failed { .. }
+    ));
+}
