@@ -40,6 +40,40 @@ const KEY_STATE: &str = "state";
 const KEY_SNAPSHOT: &str = "snapshot";
 /// The removed nodes (absent: none, as in stores written before it).
 const KEY_REMOVED: &str = "removed";
+/// The SHA-256 of the policy text in [`KEY_STATE`] ([`PolicyDigest`]):
+/// its own record, so that the state's encoding stays as earlier
+/// versions wrote it. Absent in stores written before it: written at the
+/// next apply.
+const KEY_DIGEST: &str = "policy-sha256";
+
+/// The digest of the state's policy text, and which policy it is of: a
+/// digest of another version and log index (an earlier release applied
+/// after it was written, and left it as it was) is no evidence and is
+/// written again, like a missing one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct PolicyDigest {
+    version: Version,
+    log_index: u64,
+    sha256: [u8; 32],
+}
+
+impl PolicyDigest {
+    fn of(state: &SmState) -> PolicyDigest {
+        let d = ring::digest::digest(&ring::digest::SHA256, state.text.as_bytes());
+        let mut sha256 = [0u8; 32];
+        sha256.copy_from_slice(d.as_ref());
+        PolicyDigest {
+            version: state.version,
+            log_index: state.log_index,
+            sha256,
+        }
+    }
+
+    /// Whether it is a digest of `state`'s policy (whatever its text).
+    fn is_for(&self, state: &SmState) -> bool {
+        (self.version, self.log_index) == (state.version, state.log_index)
+    }
+}
 
 /// The most removed node ids remembered; past it the lowest is forgotten
 /// (alike on every node). Far above any real cluster's history, and it
@@ -183,6 +217,8 @@ pub struct StateMachine {
     removed: watch::Sender<BTreeSet<NodeId>>,
     /// The nodes of the applied membership.
     members: watch::Sender<BTreeSet<NodeId>>,
+    /// Whether the store holds the digest of the state's policy text.
+    digest_stored: bool,
 }
 
 /// The nodes of a membership.
@@ -216,6 +252,33 @@ impl StateMachine {
                 reason: e.to_string(),
             })?;
         }
+        // A policy text that does not match its digest would be enforced
+        // as it reads: another policy than the cluster committed.
+        let digest = match db
+            .get_str(SM, KEY_DIGEST)
+            .map_err(|e| record(e.to_string()))?
+        {
+            Some(b) => Some(
+                codec::decode::<PolicyDigest>(&b).map_err(|e| OpenError::Record {
+                    path: path.to_path_buf(),
+                    record: KEY_DIGEST,
+                    reason: e.to_string(),
+                })?,
+            ),
+            None => None,
+        };
+        let digest_stored = match digest {
+            Some(d) if d.is_for(&state) => {
+                if d != PolicyDigest::of(&state) {
+                    return Err(OpenError::PolicyDigest {
+                        path: path.to_path_buf(),
+                        version: state.version,
+                    });
+                }
+                true
+            }
+            _ => false,
+        };
         // What a purge may reach (`store.rs`): the applied entries, or the
         // stored snapshot's when that is later.
         let snapshot_last = match db
@@ -244,6 +307,7 @@ impl StateMachine {
             policy,
             removed,
             members,
+            digest_stored,
         })
     }
 
@@ -373,6 +437,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         } else {
             Some(codec::encode(&next.removed).map_err(sm_write_err)?)
         };
+        // The digest with each new policy, and once in a store without it.
+        let new_policy =
+            (next.version, next.log_index) != (self.state.version, self.state.log_index);
+        let digest = if new_policy || !self.digest_stored {
+            Some(codec::encode(&PolicyDigest::of(&next)).map_err(sm_write_err)?)
+        } else {
+            None
+        };
         self.db
             .write(move |txn| {
                 let mut t = txn.open_table(SM)?;
@@ -380,10 +452,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 if let Some(removed) = &removed {
                     t.insert(KEY_REMOVED, removed.as_slice())?;
                 }
+                if let Some(digest) = &digest {
+                    t.insert(KEY_DIGEST, digest.as_slice())?;
+                }
                 Ok(())
             })
             .await
             .map_err(sm_write_err)?;
+        self.digest_stored = true;
         self.db
             .state_covers(next.last_applied.as_ref().map(|l| l.index));
         self.db
@@ -453,6 +529,7 @@ impl StateMachine {
         };
         let state_bytes = codec::encode(&next).map_err(snap_write_err)?;
         let removed_bytes = codec::encode(&next.removed).map_err(snap_write_err)?;
+        let digest_bytes = codec::encode(&PolicyDigest::of(&next)).map_err(snap_write_err)?;
         let snap_bytes = codec::encode(&StoredSnapshot {
             meta: meta.clone(),
             data,
@@ -465,6 +542,7 @@ impl StateMachine {
                 let mut t = txn.open_table(SM)?;
                 t.insert(KEY_STATE, state_bytes.as_slice())?;
                 t.insert(KEY_REMOVED, removed_bytes.as_slice())?;
+                t.insert(KEY_DIGEST, digest_bytes.as_slice())?;
                 t.insert(KEY_SNAPSHOT, snap_bytes.as_slice())?;
                 Ok(())
             })
@@ -476,6 +554,7 @@ impl StateMachine {
             .counters
             .snapshots_installed
             .fetch_add(1, Ordering::Relaxed);
+        self.digest_stored = true;
         self.take(next, true);
         Ok(())
     }
@@ -581,6 +660,76 @@ mod tests {
             log_id: openraft::testing::log_id(1, 1, index),
             payload: EntryPayload::Normal(cmd),
         }
+    }
+
+    /// The store's policy text with one byte flipped is refused at the
+    /// next open (it would have been enforced as it read, with no word);
+    /// a store without the digest (written before it) opens as before and
+    /// gets it at the next apply.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_policy_text_changed_in_the_store_is_refused_at_open() {
+        let d = dir("digest");
+        let text = "access-list A extended permit tcp any any eq 443\n";
+        {
+            let mut sm = open(&d);
+            let set = cmd(1, PolicyCmd::SetConfig { text: text.into() });
+            sm.apply([set]).await.expect("apply");
+        }
+        let sm = open(&d);
+        let bytes = sm.db.get_str(SM, KEY_STATE).expect("read").expect("state");
+        // Flip one byte of the text: "443" becomes "543".
+        let at = bytes
+            .windows(3)
+            .position(|w| w == b"443")
+            .expect("the text is in the record");
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0x01;
+        let db = sm.db.clone();
+        let write = |key: &'static str, value: Option<Vec<u8>>| {
+            let db = db.clone();
+            async move {
+                db.write(move |txn| {
+                    let mut t = txn.open_table(SM)?;
+                    match &value {
+                        Some(v) => t.insert(key, v.as_slice()).map(|_| ())?,
+                        None => t.remove(key).map(|_| ())?,
+                    }
+                    Ok(())
+                })
+                .await
+                .expect("write")
+            }
+        };
+        write(KEY_STATE, Some(flipped)).await;
+        drop(sm);
+        let e = StateMachine::open(db.clone(), &d.join(STORE_FILE)).expect_err("refused");
+        assert!(
+            matches!(e, OpenError::PolicyDigest { version: 1, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("SHA-256"), "{e}");
+        assert!(e.to_string().contains("aside"), "{e}");
+        // Without the digest (as an earlier version wrote the store), the
+        // same record opens, and the next apply writes the digest.
+        write(KEY_STATE, Some(bytes)).await;
+        write(KEY_DIGEST, None).await;
+        let mut sm = StateMachine::open(db.clone(), &d.join(STORE_FILE)).expect("earlier store");
+        assert!(!sm.digest_stored);
+        assert!(db.get_str(SM, KEY_DIGEST).expect("read").is_none());
+        sm.apply([cmd(
+            2,
+            PolicyCmd::SetSeqKey {
+                key: SeqKey([1; 16]),
+            },
+        )])
+        .await
+        .expect("apply");
+        let stored = db.get_str(SM, KEY_DIGEST).expect("read").expect("digest");
+        let stored: PolicyDigest = codec::decode(&stored).expect("decode");
+        assert_eq!(stored, PolicyDigest::of(&sm.state));
+        drop(sm);
+        StateMachine::open(db, &d.join(STORE_FILE)).expect("reopen");
+        let _ = std::fs::remove_dir_all(&d);
     }
 
     /// A bootstrap's finishing write applies only while no policy was

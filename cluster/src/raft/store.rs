@@ -40,7 +40,7 @@ use crate::private_files::{
 use super::bounds::MAX_RAFT_NUMBER;
 use super::codec;
 use super::settings::SNAPSHOT_INSTALL_WAIT;
-use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
+use super::types::{Entry, LogId, NodeId, StorageError, TypeConfig, Version};
 
 /// The store's file inside the Raft directory.
 pub const STORE_FILE: &str = "raft.redb";
@@ -203,6 +203,23 @@ pub enum OpenError {
     Empty {
         /// The file.
         path: PathBuf,
+    },
+    /// The policy text the state machine holds does not match the SHA-256
+    /// stored with it: the node would enforce another policy than the
+    /// cluster committed.
+    #[error(
+        "{path}: the stored policy (version {version}) does not match the SHA-256 recorded \
+         with it (the file was damaged or changed outside Rampart), so this node would enforce \
+         another policy than the cluster committed. Stop the node, move the directory {dir} \
+         aside (keep it for inspection) and start the node again: with an empty store it \
+         catches up from the cluster's leader",
+        dir = .path.parent().map_or_else(|| ".".into(), |d| d.display().to_string())
+    )]
+    PolicyDigest {
+        /// The file.
+        path: PathBuf,
+        /// The version the state holds.
+        version: Version,
     },
     /// A record in the file does not decode.
     #[error("{path}: record {record:?} is unreadable: {reason}")]
