@@ -51,3 +51,29 @@ async fn damage_to_any_page_never_panics_a_start() {
     assert!(panicked.is_empty(), "a start panicked for {panicked:?}");
     assert!(refused > 0, "no damage was noticed at all");
 }
+
+/// A store cut short (a disk that filled, a copy that stopped) is refused
+/// with the library's word once and what to do, not the library's text
+/// alone (and twice: as the error and as its cause).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_truncated_store_is_refused_with_advice_once() {
+    let (mut lab, leader) = Lab::formed_and_written("truncated", 3).await;
+    let src = data_dir(&lab, leader);
+    lab.stop(leader).await;
+    let good = std::fs::read(src.join(STORE_FILE)).expect("read");
+    for len in [good.len() / 2, 4096, 100] {
+        let work = src.with_extension(format!("cut-{len}"));
+        std::fs::create_dir_all(&work).expect("dir");
+        std::fs::write(work.join(STORE_FILE), &good[..len]).expect("write");
+        let e = check_store_at_start(&work).await.expect_err("refused");
+        let text = e.to_string();
+        assert!(text.contains("the store is corrupt"), "{text}");
+        assert_eq!(text.matches("aside").count(), 1, "{text}");
+        assert!(
+            std::error::Error::source(&e).is_none(),
+            "the cause is in the text already: {text}"
+        );
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    lab.shutdown().await;
+}

@@ -356,6 +356,21 @@ impl Db {
         }
         // Some corruptions make redb panic rather than answer an error: a
         // node refuses such a file with a clear error like any other.
+        // So is one it finds damaged or truncated: the error says once what
+        // the library said, and what to do.
+        let fail = |e: redb::Error| match &e {
+            redb::Error::Corrupted(_) => OpenError::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            },
+            redb::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                OpenError::Corrupt {
+                    path: path.clone(),
+                    reason: format!("the file ends too soon: {e}"),
+                }
+            }
+            _ => fail(e),
+        };
         let opened = quietly(|| -> Result<Database, OpenError> {
             let db = Database::create(&path).map_err(|e| fail(e.into()))?;
             let txn = db.begin_write().map_err(|e| fail(e.into()))?;
