@@ -32,7 +32,7 @@ use super::settings::{
     CATCH_UP_REPLY_MARGIN, FORWARD_MARGIN, HELLO_TIMEOUT, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES,
     REMOVAL_EVIDENCE_WAIT, RaftSettings,
 };
-use super::store::{LogStore, StoreCounters};
+use super::store::{LogStore, STORE_FILE, StoreCounters, guarded};
 use super::types::{
     AppliedPolicy, MemberNode, NodeId, PolicyCmd, Raft, SeqKey, TypeConfig, Version,
 };
@@ -243,9 +243,13 @@ impl PolicyRaft {
         let log = LogStore::new(db);
         let network =
             NetworkFactory::new(transport.clone(), id, identity.clone(), counters.clone());
-        let raft = Raft::new(id, config, network, log, sm)
-            .await
-            .map_err(|e| StartError::Raft(e.to_string()))?;
+        // openraft reads the log and the vote back before its core runs:
+        // under the same guard as the reads above.
+        let raft = guarded(&dir.join(STORE_FILE), async {
+            Ok(Raft::new(id, config, network, log, sm).await)
+        })
+        .await?
+        .map_err(|e| StartError::Raft(e.to_string()))?;
         let node = PolicyRaft {
             inner: Arc::new(Inner {
                 id,
