@@ -7,6 +7,8 @@
 //! member once, and again after a hold deadline's wait while it keeps
 //! sending.
 
+mod common;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
@@ -21,15 +23,7 @@ use rampart_dataplane::trace::{Side, TcpModel, v4_pair};
 use rampart_dataplane::{DropReason, Engine, EngineConfig, IfaceId, Instant, Verdict};
 
 fn node(id: u16, peers: usize) -> Engine {
-    let mut cfg = EngineConfig::inside_outside(NodeId(id), [u64::from(id), 2, 3, 4]);
-    cfg.sync = Some(SyncConfig {
-        defer_deadline: Duration::ZERO,
-        ..SyncConfig::default()
-    });
-    let mut e = Engine::new(cfg).expect("valid config");
-    e.set_peers_up(peers);
-    e.set_ready(true);
-    e
+    common::synced_node(id, Duration::ZERO, peers)
 }
 
 fn randomization_off(e: &mut Engine) {

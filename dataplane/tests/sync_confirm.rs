@@ -6,31 +6,26 @@
 //! with the digest of its answer; A, on the path with the same state,
 //! confirms briefly instead of sending it again.
 
+mod common;
+
 use std::time::Duration;
 
-use rampart_dataplane::conntrack::{NodeId, TcpState};
+use rampart_dataplane::conntrack::TcpState;
 use rampart_dataplane::engine::Effect;
-use rampart_dataplane::engine::sync::{Applied, PullOut, Source, SyncConfig, SyncOut};
+use rampart_dataplane::engine::sync::{Applied, PullOut, Source, SyncOut};
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::placement::Placement;
 use rampart_dataplane::sync::{AnswerCopy, Confirm, FlowState, PeerSet, SyncEvent};
 use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
-use rampart_dataplane::{Engine, EngineConfig, Instant, Verdict};
+use rampart_dataplane::{Engine, Instant, Verdict};
 
 const A: u16 = 1;
 const B: u16 = 2;
 const D: u16 = 3;
 
 fn node(id: u16) -> Engine {
-    let mut cfg = EngineConfig::inside_outside(NodeId(id), [u64::from(id), 2, 3, 4]);
-    cfg.sync = Some(SyncConfig {
-        defer_deadline: Duration::ZERO,
-        ..SyncConfig::default()
-    });
-    let mut e = Engine::new(cfg).expect("valid config");
-    e.set_peers_up(2);
-    e.set_ready(true);
+    let mut e = common::synced_node(id, Duration::ZERO, 2);
     e.set_placement(Placement::new([A, B, D], 2));
     e
 }

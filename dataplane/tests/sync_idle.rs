@@ -6,16 +6,17 @@
 //! the owner is gone a node the flow crossed), never from a backup or a
 //! passive copy whose stale state could be exact for one end.
 
+mod common;
+
 use std::time::Duration;
 
-use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::engine::Effect;
-use rampart_dataplane::engine::sync::{Source, SyncConfig};
+use rampart_dataplane::engine::sync::Source;
 use rampart_dataplane::flow::FlowKey;
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::placement::Placement;
 use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
-use rampart_dataplane::{Engine, EngineConfig, Instant, Verdict};
+use rampart_dataplane::{Engine, Instant, Verdict};
 
 const A: u16 = 1;
 const B: u16 = 2;
@@ -25,12 +26,7 @@ const D: u16 = 3;
 const POLICY: &str = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:01:00 reset\nservice-policy global_policy global\n";
 
 fn node(id: u16, members: &[u16], copies: usize) -> Engine {
-    let mut cfg = EngineConfig::inside_outside(NodeId(id), [u64::from(id), 2, 3, 4]);
-    cfg.sync = Some(SyncConfig {
-        defer_deadline: Duration::ZERO,
-        ..SyncConfig::default()
-    });
-    let mut e = Engine::new(cfg).expect("valid config");
+    let mut e = common::synced_node(id, Duration::ZERO, members.len() - 1);
     let text = rampart_dataplane::policy::parse::parse_config(POLICY)
         .expect("parses")
         .config;
@@ -38,8 +34,6 @@ fn node(id: u16, members: &[u16], copies: usize) -> Engine {
         .expect("compiles");
     e.set_policy(std::sync::Arc::new(policy))
         .expect("the policy's classes fit");
-    e.set_peers_up(members.len() - 1);
-    e.set_ready(true);
     e.set_placement(Placement::new(members.iter().copied(), copies));
     e
 }

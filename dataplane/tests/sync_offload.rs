@@ -6,17 +6,17 @@
 //! than the MTU, which the kernel refused (`EMSGSIZE`), some 44 segments
 //! lost for every held super-packet.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
-use rampart_dataplane::conntrack::NodeId;
-use rampart_dataplane::engine::sync::SyncConfig;
 use rampart_dataplane::engine::{Effect, ReleaseCause};
 use rampart_dataplane::packet::offload::{CsumAt, Gso, GsoAsked, GsoKind};
 use rampart_dataplane::packet::{ChecksumState, Offload, OffloadRequest, PacketMeta};
 use rampart_dataplane::policy::compile::{compile, randomization_off};
 use rampart_dataplane::trace::{Host, Side, TcpModel, udp_frame, v4_pair};
-use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
+use rampart_dataplane::{Engine, IfaceId, Instant, Verdict};
 
 /// Payload bytes per segment of the super-packets here.
 const MSS: u16 = 1448;
@@ -28,16 +28,9 @@ const L4: usize = 34;
 const PARTIAL_FIELD: [u8; 2] = [0x12, 0x34];
 
 fn node(id: u16, defer: Duration) -> Engine {
-    let mut cfg = EngineConfig::inside_outside(NodeId(id), [u64::from(id), 2, 3, 4]);
-    cfg.sync = Some(SyncConfig {
-        defer_deadline: defer,
-        ..SyncConfig::default()
-    });
-    let mut e = Engine::new(cfg).expect("valid config");
+    let mut e = common::synced_node(id, defer, 1);
     let policy = compile(&randomization_off(), &e.config().interfaces).expect("compiles");
     e.set_policy(Arc::new(policy)).expect("fits");
-    e.set_peers_up(1);
-    e.set_ready(true);
     e
 }
 

@@ -3,26 +3,20 @@
 //! which learns the flow from A's event (and holds a reply that outruns
 //! it). Events travel by hand, as in `sync_pair.rs`.
 
+mod common;
+
 use std::time::Duration;
 
-use rampart_dataplane::conntrack::{NodeId, ProtoState};
+use rampart_dataplane::conntrack::ProtoState;
 use rampart_dataplane::engine::Effect;
-use rampart_dataplane::engine::sync::{Source, SyncConfig, SyncOut};
+use rampart_dataplane::engine::sync::{Source, SyncOut};
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::sync::{SyncEvent, SyncProto};
 use rampart_dataplane::trace::{Host, ip_frame, sctp_header, v4_pair};
-use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
+use rampart_dataplane::{Engine, IfaceId, Instant, Verdict};
 
 fn node(id: u16) -> Engine {
-    let mut cfg = EngineConfig::inside_outside(NodeId(id), [u64::from(id), 2, 3, 4]);
-    cfg.sync = Some(SyncConfig {
-        defer_deadline: Duration::ZERO,
-        ..SyncConfig::default()
-    });
-    let mut e = Engine::new(cfg).expect("valid config");
-    e.set_peers_up(1);
-    e.set_ready(true);
-    e
+    common::synced_node(id, Duration::ZERO, 1)
 }
 
 struct Pair {

@@ -4,6 +4,8 @@
 //! immediately or late, so hold, defer and the merge are tested without a
 //! network; the cluster crate runs the same engines over its protocol.
 
+mod common;
+
 use std::collections::VecDeque;
 use std::time::Duration;
 
@@ -18,15 +20,7 @@ use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
 use rampart_dataplane::{DropReason, Engine, EngineConfig, Instant, Verdict};
 
 fn node(id: u16, defer: Duration) -> Engine {
-    let mut cfg = EngineConfig::inside_outside(NodeId(id), [u64::from(id), 2, 3, 4]);
-    cfg.sync = Some(SyncConfig {
-        defer_deadline: defer,
-        ..SyncConfig::default()
-    });
-    let mut e = Engine::new(cfg).expect("valid config");
-    e.set_peers_up(1);
-    e.set_ready(true);
-    e
+    common::synced_node(id, defer, 1)
 }
 
 /// Two nodes, events queued between them.
