@@ -868,9 +868,6 @@ fn delivered(frame: &[u8]) -> crate::packet::TcpSegment {
     }
 }
 
-/// An engine with sequence randomization on (the ASA default) that has
-/// forwarded the SYN of a client on `port`: the harness, the model, the
-/// SYN as the client sent it and the frame as it left (shifted).
 /// A policy of `inspect icmp` and `inspect icmp error` alone.
 fn icmp_inspected() -> crate::policy::ast::Config {
     let mut cfg = crate::policy::ast::Config::default();
@@ -878,6 +875,27 @@ fn icmp_inspected() -> crate::policy::ast::Config {
     cfg
 }
 
+/// [`randomized_syn`] under [`icmp_inspected`], its handshake completed
+/// through the engine (each segment forwarded) and the model shifted by
+/// the connection's offset, which it returns.
+fn randomized_established(port: u16) -> (Harness, TcpModel, u32) {
+    let (mut h, mut m, _syn, _out) = randomized_syn(port);
+    h.install(icmp_inspected());
+    let delta = h.only_entry().seq_offset;
+    m.set_shift(delta);
+    for seg in [m.syn_ack(), m.ack(Side::Client)] {
+        let mut f = m.frame(&seg);
+        let v = h
+            .engine
+            .process(&mut f, PacketMeta::default(), m.iface(seg.from), h.now);
+        assert!(matches!(v, Verdict::Forward { .. }), "{seg:?}: {v:?}");
+    }
+    (h, m, delta)
+}
+
+/// An engine with sequence randomization on (the ASA default) that has
+/// forwarded the SYN of a client on `port`: the harness, the model, the
+/// SYN as the client sent it and the frame as it left (shifted).
 fn randomized_syn(port: u16) -> (Harness, TcpModel, crate::trace::Seg, Vec<u8>) {
     let cfg = EngineConfig::inside_outside(NodeId(7), [1, 2, 3, 4]);
     let mut h = Harness {

@@ -93,14 +93,7 @@ fn an_error_to_the_responder_quotes_its_segment_as_it_sent_it() {
 /// offset itself off the quote.
 #[test]
 fn an_error_about_a_bare_rst_keeps_its_empty_acknowledgement() {
-    let (mut h, mut m, _syn, _out) = randomized_syn(44_011);
-    h.install(icmp_inspected());
-    m.set_shift(h.only_entry().seq_offset);
-    for seg in [m.syn_ack(), m.ack(Side::Client)] {
-        let mut f = m.frame(&seg);
-        h.engine
-            .process(&mut f, PacketMeta::default(), m.iface(seg.from), h.now);
-    }
+    let (mut h, m, _delta) = randomized_established(44_011);
     let rst = crate::trace::Seg {
         from: Side::Server,
         seq: m.next_seq(Side::Server),
@@ -135,17 +128,7 @@ fn an_error_about_a_bare_rst_keeps_its_empty_acknowledgement() {
 /// segment's, and the difference told the initiator a fold of the offset.
 #[test]
 fn an_error_to_the_initiator_quotes_its_segment_as_it_sent_it() {
-    let (mut h, mut m, _syn, _out) = randomized_syn(44_012);
-    h.install(icmp_inspected());
-    let delta = h.only_entry().seq_offset;
-    m.set_shift(delta);
-    for seg in [m.syn_ack(), m.ack(Side::Client)] {
-        let mut f = m.frame(&seg);
-        let v = h
-            .engine
-            .process(&mut f, PacketMeta::default(), m.iface(seg.from), h.now);
-        assert!(matches!(v, Verdict::Forward { .. }), "{seg:?}: {v:?}");
-    }
+    let (mut h, mut m, _delta) = randomized_established(44_012);
     let data = m.data(Side::Client, 1400);
     let sent = m.frame(&data);
     let mut out = sent.clone();
