@@ -178,6 +178,16 @@ pub(super) fn line_number(c: &mut Cur<'_>) -> R<usize> {
     }
 }
 
+/// An optional `line N` of a `no access-list`: the number and the column
+/// it stands at.
+pub(super) fn line_clause(c: &mut Cur<'_>) -> R<Option<(usize, usize)>> {
+    if !c.eat("line") {
+        return Ok(None);
+    }
+    let col = c.col();
+    Ok(Some((line_number(c)?, col)))
+}
+
 /// The text of an ACL remark: the rest of the line, verbatim.
 pub(super) fn remark<'a>(c: &mut Cur<'a>) -> R<&'a str> {
     let Some((text, col)) = c.rest() else {

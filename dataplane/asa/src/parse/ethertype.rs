@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use crate::ast::*;
 
 use super::Parser;
-use super::access_list::{line_number, remark};
+use super::access_list::{line_clause, remark};
 use super::cursor::{Cur, R, Tok};
 use super::refs::{Owner, RefKind};
 
@@ -127,12 +127,7 @@ impl Parser {
             self.ethertype_aces.remove(name.text);
             return Ok(());
         }
-        let number = if c.eat("line") {
-            let col = c.col();
-            Some((line_number(c)?, col))
-        } else {
-            None
-        };
+        let number = line_clause(c)?;
         let col = c.col();
         let line = if c.eat("remark") {
             EthertypeLine::Remark(remark(c)?.to_string())

@@ -5,7 +5,7 @@
 use crate::ast::*;
 
 use super::Parser;
-use super::access_list::{line_number, remark};
+use super::access_list::{line_clause, remark};
 use super::ace_identity::identity;
 use super::cursor::{Cur, R};
 use super::modes::{REASON_TYPED_MAP, harmless_reason, is_harmless};
@@ -173,12 +173,7 @@ impl Parser {
         // `line N` names the entry by its place (remarks count) as well as
         // by its text: an access-list may hold the same remark twice, and
         // the number says which one goes (an ACE is there once at most).
-        let number = if c.eat("line") {
-            let col = c.col();
-            Some((line_number(c)?, col))
-        } else {
-            None
-        };
+        let number = line_clause(c)?;
         let col = c.col();
         let line = if c.eat("remark") {
             AclLine::Remark(remark(c)?.to_string())
