@@ -7,6 +7,7 @@ mod clear;
 pub mod connlog;
 mod datagram;
 mod fast;
+pub mod fragment;
 mod hold;
 mod icmp_error;
 mod input;
@@ -142,6 +143,14 @@ pub enum Effect {
     /// A pull: this node wants a flow's state from its peers, or answers
     /// a peer that wants one (docs/sync.md §4).
     Pull(self::sync::PullOut),
+    /// A reassembled datagram whose flow another worker owns: the shell
+    /// gives it to that worker's [`Engine::take_handoff`].
+    HandOff {
+        /// The worker ([`WorkerShare::worker_of`](self::fragment::WorkerShare)).
+        worker: usize,
+        /// The datagram and its fragments.
+        chain: Box<self::fragment::Reassembled>,
+    },
 }
 
 impl Effect {
@@ -162,7 +171,10 @@ impl Effect {
                 full: peers,
                 passive,
             }),
-            Effect::Transmit { .. } | Effect::Release { .. } | Effect::Pull(_) => None,
+            Effect::Transmit { .. }
+            | Effect::Release { .. }
+            | Effect::Pull(_)
+            | Effect::HandOff { .. } => None,
         }
     }
 
@@ -244,6 +256,8 @@ pub struct EngineConfig {
     /// must be cluster time: nanoseconds on a clock the nodes share (the
     /// node uses the Unix epoch), since entry times travel between nodes.
     pub sync: Option<self::sync::SyncConfig>,
+    /// The node's workers, when it runs several engines (`None`: one).
+    pub workers: Option<self::fragment::WorkerShare>,
 }
 
 impl EngineConfig {
@@ -265,6 +279,7 @@ impl EngineConfig {
             sweep_budget_slots: DEFAULT_SWEEP_BUDGET_SLOTS,
             bypass_rst_teardown: false,
             sync: None,
+            workers: None,
         }
     }
 }

@@ -311,6 +311,32 @@ struct IfacePolicy {
     service_classes: Vec<usize>,
     /// Its classes with inspections (indices into `inspects`), in order.
     service_inspects: Vec<usize>,
+    /// Its `fragment` limits.
+    fragment: FragmentLimits,
+}
+
+/// The limits of virtual reassembly of IP fragments arriving on one
+/// interface: the ASA's `fragment size|chain|timeout` (docs/asa-behaviour.md
+/// §2.8), defaults 200 datagrams, 24 fragments, 5 seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FragmentLimits {
+    /// `fragment size`: datagrams in reassembly at once on the interface.
+    pub size: u32,
+    /// `fragment chain`: fragments one datagram may have; 1 passes none.
+    pub chain: u32,
+    /// `fragment timeout`: how long a datagram's fragments may take to
+    /// arrive, from its first.
+    pub timeout: Duration,
+}
+
+impl Default for FragmentLimits {
+    fn default() -> Self {
+        FragmentLimits {
+            size: 200,
+            chain: 24,
+            timeout: Duration::from_secs(5),
+        }
+    }
 }
 
 /// An immutable compiled policy, ready to be swapped into an engine.
@@ -398,6 +424,14 @@ impl Policy {
         self.interfaces
             .get(usize::from(iface.0))
             .map_or(&[], |i| i.service_classes.as_slice())
+    }
+
+    /// The fragment reassembly limits of `iface` (the defaults for an
+    /// interface the policy does not know).
+    pub fn fragment_limits(&self, iface: IfaceId) -> FragmentLimits {
+        self.interfaces
+            .get(usize::from(iface.0))
+            .map_or_else(FragmentLimits::default, |i| i.fragment)
     }
 
     /// Whether the configuration shuts interface `iface` down
