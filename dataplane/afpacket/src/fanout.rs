@@ -15,7 +15,8 @@
 //! its flows (docs/ARCHITECTURE.md §4).
 //!
 //! The hash: `x = xor of the 32-bit words of source and destination
-//! address`, then for TCP and UDP `x ^= sport ^ dport`; then
+//! address`, then for TCP and UDP `x ^= sport ^ dport`, except for an IPv4
+//! fragment (below); then
 //! `(x * 0x9e37_79b1) >> 16` (the multiply spreads the low bits that the
 //! xor leaves alike), and the kernel takes it modulo the group size. XOR is
 //! commutative, so the two directions agree. ICMP uses addresses only (an
@@ -27,6 +28,21 @@
 //! (ARP, non-IP, stacked VLANs) go to worker 0. Known limit: an ICMP error
 //! about a flow is spread by its own (outer) addresses, so on a node with
 //! several workers it may reach a worker that does not hold the flow.
+//!
+//! Fragments go by their addresses alone. Only a datagram's first fragment
+//! carries its ports (RFC 791 §3.2: the data of the others is the rest of
+//! the datagram), so hashing "ports" read where a later fragment's data
+//! starts spread the fragments of one datagram over several workers, and
+//! none could reassemble it. An IPv4 packet is a fragment when its
+//! More Fragments flag is set or its fragment offset is not zero
+//! (`frag_off & 0x3fff`, bytes 6-7; Don't Fragment alone is no fragment),
+//! and the first fragment goes by addresses too, so that all the fragments
+//! of a datagram meet on one worker. An IPv6 fragment needs no test: its
+//! fixed header's next header is the Fragment header (44), neither TCP nor
+//! UDP, so it goes by addresses like any packet with extension headers.
+//! The worker that reassembles a datagram is then not always the one that
+//! owns its flow (by [`worker_of`], ports included): its engine hands the
+//! datagram to that worker (`Effect::HandOff`, docs/io.md §9).
 
 use rampart_dataplane::flow::{FlowKey, proto};
 
@@ -96,12 +112,17 @@ const XOR_X: u16 = (libc::BPF_ALU | libc::BPF_XOR | libc::BPF_X) as u16;
 const MUL_K: u16 = (libc::BPF_ALU | libc::BPF_MUL | libc::BPF_K) as u16;
 const RSH_K: u16 = (libc::BPF_ALU | libc::BPF_RSH | libc::BPF_K) as u16;
 const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 const JA: u16 = (libc::BPF_JMP | libc::BPF_JA) as u16;
 const RET_A: u16 = (libc::BPF_RET | libc::BPF_A) as u16;
 const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 
 /// `ld #proto`: the ancillary load of `ntohs(skb->protocol)`.
 const AD_PROTOCOL: u32 = (libc::SKF_AD_OFF + libc::SKF_AD_PROTOCOL) as u32;
+
+/// The IPv4 `frag_off` bits that make a packet a fragment: More Fragments
+/// and the 13-bit offset (RFC 791 §3.1); not Don't Fragment (0x4000).
+const IPV4_FRAGMENT_BITS: u32 = 0x3fff;
 
 /// Scratch memory slots.
 const M_ADDR: u32 = 0;
@@ -124,6 +145,8 @@ enum L {
 enum Asm {
     I(u16, u32),
     Jeq(u32, L, L),
+    /// `jset #k`: to the first label if `A & k` is not zero.
+    Jset(u32, L, L),
     Ja(L),
     Label(L),
 }
@@ -133,7 +156,7 @@ enum Asm {
 /// `eth_type_trans` pulled the Ethernet header; an accelerated VLAN tag
 /// is already out of the data and `skb->protocol` is the inner type).
 pub fn fanout_program() -> Vec<Insn> {
-    use Asm::{I, Ja, Jeq, Label};
+    use Asm::{I, Ja, Jeq, Jset, Label};
     let mut p = vec![
         I(LD_W_ABS, AD_PROTOCOL),
         Jeq(0x0800, L::Next, L::V6),
@@ -143,6 +166,9 @@ pub fn fanout_program() -> Vec<Insn> {
         I(LD_W_ABS, 16),
         I(XOR_X, 0),
         I(ST, M_ADDR),
+        // A fragment, first or not: addresses alone (the module's doc).
+        I(LD_H_ABS, 6),
+        Jset(IPV4_FRAGMENT_BITS, L::NoPorts, L::Next),
         I(LD_B_ABS, 9),
         Jeq(u32::from(proto::TCP), L::Ports4, L::Next),
         Jeq(u32::from(proto::UDP), L::Ports4, L::NoPorts),
@@ -223,8 +249,12 @@ fn assemble(p: &[Asm]) -> Vec<Insn> {
                 jf: 0,
                 k,
             }),
-            Asm::Jeq(k, t, f) => out.push(Insn {
-                code: JEQ_K,
+            Asm::Jeq(k, t, f) | Asm::Jset(k, t, f) => out.push(Insn {
+                code: if matches!(a, Asm::Jeq(..)) {
+                    JEQ_K
+                } else {
+                    JSET_K
+                },
                 jt: u8::try_from(target(t, pc)).expect("short jump"),
                 jf: u8::try_from(target(f, pc)).expect("short jump"),
                 k,
@@ -275,6 +305,7 @@ mod tests {
                 MUL_K => a = a.wrapping_mul(i.k),
                 RSH_K => a >>= i.k,
                 JEQ_K => pc += usize::from(if a == i.k { i.jt } else { i.jf }),
+                JSET_K => pc += usize::from(if a & i.k != 0 { i.jt } else { i.jf }),
                 JA => pc += i.k as usize,
                 RET_A => return Some(a),
                 RET_K => return Some(i.k),
@@ -293,6 +324,21 @@ mod tests {
         p[l4..l4 + 2].copy_from_slice(&t.src.port.to_be_bytes());
         p[l4 + 2..l4 + 4].copy_from_slice(&t.dst.port.to_be_bytes());
         p
+    }
+
+    /// `v4_packet` with `frag_off` (flags and offset, bytes 6-7) set.
+    fn v4_with_frag_off(t: &Tuple, ihl_words: u8, frag_off: u16) -> Vec<u8> {
+        let mut p = v4_packet(t, ihl_words);
+        p[6..8].copy_from_slice(&frag_off.to_be_bytes());
+        p
+    }
+
+    /// The hash of `t`'s addresses alone (ports out), as `flow_hash` of its
+    /// key with no ports.
+    fn address_hash(t: &Tuple) -> u32 {
+        let mut t = *t;
+        (t.src.port, t.dst.port) = (0, 0);
+        flow_hash(&FlowKey::of(&t).0)
     }
 
     fn v6_packet(t: &Tuple) -> Vec<u8> {
@@ -344,13 +390,18 @@ mod tests {
             p in proptest::sample::select(with_others(&[proto::TCP, proto::UDP, proto::ICMP])),
             ihl in 5u8..16,
             workers in 1usize..9,
+            df in proptest::prelude::any::<bool>(),
         ) {
             let prog = fanout_program();
             let t = tuple(Addr::v4(s), sport, Addr::v4(d), dport, p);
             // ICMP keys carry no ports in the hash.
             let (key, _) = FlowKey::of(&t);
-            let there = run(&prog, &v4_packet(&t, ihl), 0x0800).expect("in bounds");
-            let back = run(&prog, &v4_packet(&t.reversed(), ihl), 0x0800).expect("in bounds");
+            // Don't Fragment alone makes no fragment: whole packets keep
+            // their ports.
+            let frag_off = if df { 0x4000 } else { 0 };
+            let there = run(&prog, &v4_with_frag_off(&t, ihl, frag_off), 0x0800).expect("in bounds");
+            let back = run(&prog, &v4_with_frag_off(&t.reversed(), ihl, frag_off), 0x0800)
+                .expect("in bounds");
             proptest::prop_assert_eq!(there, back);
             proptest::prop_assert_eq!(there, flow_hash(&key));
             proptest::prop_assert_eq!((there % workers as u32) as usize, worker_of(&key, workers));
@@ -375,6 +426,135 @@ mod tests {
             if !s.starts_with(&[0; 10]) && !d.starts_with(&[0; 10]) {
                 proptest::prop_assert_eq!(there, flow_hash(&key));
             }
+        }
+    }
+
+    proptest::proptest! {
+        /// Every IPv4 fragment, the first (whose ports are there) as the
+        /// others (where "ports" would be data), is spread by its
+        /// addresses alone, in both directions. Before, a fragment of TCP
+        /// or UDP was hashed with whatever its first four data bytes were.
+        #[test]
+        fn every_ipv4_fragment_goes_by_its_addresses_alone(
+            s in proptest::prelude::any::<[u8; 4]>(),
+            d in proptest::prelude::any::<[u8; 4]>(),
+            sport in proptest::prelude::any::<u16>(),
+            dport in proptest::prelude::any::<u16>(),
+            p in proptest::sample::select(with_others(&[proto::TCP, proto::UDP, proto::ICMP])),
+            ihl in 5u8..16,
+            more in proptest::prelude::any::<bool>(),
+            offset in 0u16..0x2000,
+            df in proptest::prelude::any::<bool>(),
+        ) {
+            // A fragment: More Fragments set, or an offset (or both).
+            proptest::prop_assume!(more || offset != 0);
+            let frag_off = offset | if more { 0x2000 } else { 0 } | if df { 0x4000 } else { 0 };
+            let prog = fanout_program();
+            let t = tuple(Addr::v4(s), sport, Addr::v4(d), dport, p);
+            let there = run(&prog, &v4_with_frag_off(&t, ihl, frag_off), 0x0800).expect("in bounds");
+            let back = run(&prog, &v4_with_frag_off(&t.reversed(), ihl, frag_off), 0x0800)
+                .expect("in bounds");
+            proptest::prop_assert_eq!(there, back);
+            proptest::prop_assert_eq!(there, address_hash(&t));
+        }
+    }
+
+    /// The fragments of one UDP datagram and of one TCP segment (4,000
+    /// bytes over a 1,500-byte MTU: 1,480 bytes of data each, offsets 0,
+    /// 185 and 370 in 8-byte units) reach one worker, whatever the group's
+    /// size. Before, the first fragment went by its ports and the others
+    /// by two words of their data, so they were spread.
+    #[test]
+    fn the_fragments_of_one_datagram_reach_one_worker() {
+        let prog = fanout_program();
+        for p in [proto::UDP, proto::TCP] {
+            let t = tuple(
+                Addr::v4([198, 18, 0, 10]),
+                40_001,
+                Addr::v4([198, 18, 0, 20]),
+                5300,
+                p,
+            );
+            let mut hashes = Vec::new();
+            for (frag_off, garbage) in [
+                (0x2000u16, None),
+                (0x2000 | 185, Some(0x1234_5678u32)),
+                (370, Some(0x9abc_def0)),
+            ] {
+                let mut pkt = v4_with_frag_off(&t, 5, frag_off);
+                if let Some(g) = garbage {
+                    // A later fragment: data where the ports would be.
+                    pkt[20..24].copy_from_slice(&g.to_be_bytes());
+                }
+                hashes.push(run(&prog, &pkt, 0x0800).expect("in bounds"));
+            }
+            assert!(
+                hashes.iter().all(|&h| h == address_hash(&t)),
+                "proto {p}: {hashes:x?}"
+            );
+            for workers in 2..9u32 {
+                let w: Vec<u32> = hashes.iter().map(|h| h % workers).collect();
+                assert!(
+                    w.iter().all(|&x| x == w[0]),
+                    "proto {p}, {workers} workers: {w:?}"
+                );
+            }
+            // The same datagram unfragmented, Don't Fragment or not, keeps
+            // its ports.
+            for frag_off in [0, 0x4000] {
+                let whole = run(&prog, &v4_with_frag_off(&t, 5, frag_off), 0x0800);
+                assert_eq!(whole, Some(flow_hash(&FlowKey::of(&t).0)), "{frag_off:#x}");
+                assert_ne!(whole, Some(address_hash(&t)));
+            }
+        }
+    }
+
+    /// An IPv6 fragment's fixed header names the Fragment header (44), not
+    /// TCP or UDP: the first fragment and the others all go by addresses,
+    /// with nothing special in the program.
+    #[test]
+    fn ipv6_fragments_go_by_their_addresses_alone() {
+        let prog = fanout_program();
+        for p in [proto::UDP, proto::TCP] {
+            let t = tuple(
+                Addr::v6([0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10]),
+                40_001,
+                Addr::v6([0x20, 0x01, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20]),
+                5300,
+                p,
+            );
+            // Fixed header, Fragment header (next header, offset and M),
+            // then the transport header (first) or data (later ones).
+            let fragment = |offset_units: u16, more: bool, first_words: [u8; 4]| {
+                let mut pkt = v6_packet(&t);
+                pkt[6] = 44;
+                pkt[40] = p;
+                pkt[41] = 0;
+                let off = (offset_units << 3) | u16::from(more);
+                pkt[42..44].copy_from_slice(&off.to_be_bytes());
+                pkt[44..48].copy_from_slice(&0x0bad_cafe_u32.to_be_bytes());
+                pkt.extend_from_slice(&first_words);
+                pkt.extend_from_slice(&[0; 4]);
+                run(&prog, &pkt, 0x86dd).expect("in bounds")
+            };
+            let mut ports = [0u8; 4];
+            ports[..2].copy_from_slice(&t.src.port.to_be_bytes());
+            ports[2..].copy_from_slice(&t.dst.port.to_be_bytes());
+            let hashes = [
+                fragment(0, true, ports),
+                fragment(181, true, [1, 2, 3, 4]),
+                fragment(362, false, [9, 8, 7, 6]),
+            ];
+            assert!(
+                hashes.iter().all(|&h| h == address_hash(&t)),
+                "proto {p}: {hashes:x?}"
+            );
+            // Unfragmented, the ports count.
+            assert_eq!(
+                run(&prog, &v6_packet(&t), 0x86dd),
+                Some(flow_hash(&FlowKey::of(&t).0))
+            );
+            assert_ne!(hashes[0], flow_hash(&FlowKey::of(&t).0));
         }
     }
 

@@ -543,6 +543,97 @@ fn frames_queued_in_a_transmit_ring_leave_at_the_kick_all_in_order() {
     }
 }
 
+/// The fragments of one IPv4 datagram reach one fanout member, as the
+/// kernel runs the program on them (docs/io.md §9): 30 UDP datagrams from
+/// 30 client ports to one server, each in three fragments (the first with
+/// the ports, the others with data where ports would be), over three
+/// members. Before, the first fragments went by their ports, the others
+/// by their data, and a datagram's fragments were spread.
+#[test]
+fn fanout_hands_every_fragment_of_a_datagram_to_one_worker() {
+    use rampart_dataplane::flow::proto;
+    use rampart_dataplane::trace::ip_frame;
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    const WORKERS: usize = 3;
+    const DATAGRAMS: u16 = 30;
+    let ns_name = format!("rp-afr-{}", std::process::id());
+    let ns = with_veth(&ns_name);
+    let per_worker = ns
+        .spawn(move || {
+            let tx = PacketSocket::open("rpx0").expect("open rpx0");
+            let members: Vec<PacketSocket> = (0..WORKERS)
+                .map(|_| {
+                    let s = PacketSocket::open("rpx1").expect("open rpx1");
+                    s.join_fanout(0x5a5c).expect("join the fanout group");
+                    s
+                })
+                .collect();
+            let mut frames = Vec::new();
+            for i in 0..DATAGRAMS {
+                let (c, s) = v4_pair(40_000 + i * 7, 5300);
+                // The IP identification names the datagram; frag_off is
+                // More Fragments and the offset in 8-byte units.
+                let fragment = |mut f: Vec<u8>, frag_off: u16| {
+                    f[18..20].copy_from_slice(&i.to_be_bytes());
+                    f[20..22].copy_from_slice(&frag_off.to_be_bytes());
+                    f
+                };
+                let data: Vec<u8> = (0..64u32).map(|b| (b * 37 + u32::from(i)) as u8).collect();
+                frames.extend([
+                    fragment(udp_frame(&c, &s, &data), 0x2000),
+                    fragment(ip_frame(&c, &s, proto::UDP, &data[3..]), 0x2000 | 9),
+                    fragment(ip_frame(&c, &s, proto::UDP, &data[5..]), 17),
+                ]);
+            }
+            let mut sent = 0;
+            for chunk in frames.chunks(6) {
+                let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+                sent += tx.send_batch(&refs).expect("send");
+            }
+            assert_eq!(sent, frames.len());
+            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); WORKERS];
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let mut rx = RxBatch::new();
+            while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
+                let mut any = false;
+                for (w, m) in members.iter().enumerate() {
+                    let n = m.recv_batch(&mut rx).expect("recv");
+                    for f in 0..n {
+                        let frame = rx.frame_ref(f);
+                        if frame.get(12..14) == Some(&[0x08, 0x00]) {
+                            got[w].push(frame.to_vec());
+                        }
+                    }
+                    any |= n > 0;
+                }
+                if !any {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            got
+        })
+        .expect("namespace thread")
+        .join()
+        .expect("namespace thread");
+    // Which members each datagram's fragments reached, by IP id.
+    let mut members_of = vec![std::collections::BTreeSet::new(); usize::from(DATAGRAMS)];
+    let mut total = 0;
+    for (w, frames) in per_worker.iter().enumerate() {
+        for f in frames {
+            members_of[usize::from(u16::from_be_bytes([f[18], f[19]]))].insert(w);
+            total += 1;
+        }
+    }
+    assert_eq!(total, usize::from(DATAGRAMS) * 3, "every fragment arrived");
+    assert!(
+        members_of.iter().all(|m| m.len() == 1),
+        "each datagram's fragments on one member: {members_of:?}"
+    );
+}
+
 /// The IPv4 frames `sock` receives within `wait`.
 fn receive_for(sock: &PacketSocket, wait: Duration) -> Vec<Vec<u8>> {
     let mut rx = RxBatch::new();
