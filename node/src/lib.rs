@@ -13,6 +13,7 @@ pub mod config_check;
 mod control;
 pub mod data_lock;
 pub mod demo;
+mod handoff;
 mod kept_policy;
 pub mod lab;
 mod policy_raft;

@@ -31,6 +31,7 @@ use rampart_cluster::pki::NodeTls;
 use rampart_cluster::sync::{Protocol, ProtocolConfig};
 use rampart_cluster::transport::{PeerSpec, Transport, TransportConfig};
 use rampart_dataplane::counters::BridgeCounters;
+use rampart_dataplane::engine::fragment::WorkerShare;
 use rampart_dataplane::engine::sync::SyncConfig;
 use rampart_dataplane::{DropReason, Engine, EngineConfig};
 use rampart_ops::admin::WALK_SLICE_SLOTS;
@@ -98,6 +99,20 @@ pub fn engine_config(cfg: &NodeConfig, s: [u64; 6]) -> EngineConfig {
     engine_cfg
 }
 
+/// Worker `index`'s engine configuration (of `count` workers): the
+/// node's, and with several workers which one it is and how the kernel's
+/// fanout names a flow's worker, so that its engine hands a datagram it
+/// reassembled to the worker that owns the flow (docs/io.md §9).
+pub fn worker_engine_config(node: &EngineConfig, index: usize, count: usize) -> EngineConfig {
+    let mut cfg = node.clone();
+    cfg.workers = (count > 1).then_some(WorkerShare {
+        index,
+        count,
+        worker_of: rampart_afpacket::fanout::worker_of,
+    });
+    cfg
+}
+
 fn secrets() -> anyhow::Result<[u64; 6]> {
     let mut bytes = [0u8; 48];
     std::fs::File::open("/dev/urandom")
@@ -133,7 +148,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     let engine_cfg = engine_config(&cfg, s);
     let n = cfg.node.workers;
     let mut engines = (0..n)
-        .map(|_| Engine::new(engine_cfg.clone()))
+        .map(|w| Engine::new(worker_engine_config(&engine_cfg, w, n)))
         .collect::<Result<Vec<_>, _>>()
         .context("building the engine")?;
     // A relative policy path is relative to the node configuration.
@@ -172,6 +187,7 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         .collect::<Result<Vec<_>, _>>()
         .context("creating the workers' wake-ups")?;
     let (workers, inboxes) = control::workers(&wakes);
+    let (hand_offs, handed) = crate::handoff::hand_offs(&wakes);
     // The cluster first: a bad certificate or address fails before any
     // interface is touched.
     let mut cluster = match &cfg.cluster {
@@ -205,10 +221,13 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     let ports: Vec<NodePort> = wakes
         .into_iter()
         .zip(inboxes)
-        .map(|(wake, inbox)| NodePort {
+        .zip(handed)
+        .map(|((wake, inbox), handed)| NodePort {
             wake,
             inbox,
             sync: sync_ports.next(),
+            hand_offs: hand_offs.clone(),
+            handed,
         })
         .collect();
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
@@ -850,6 +869,42 @@ mod tests {
 
     use super::*;
     use rampart_ops::pool::LocalPool;
+
+    /// Each worker's engine knows its index, the node's count and the
+    /// fanout's `worker_of` (so it hands a datagram to the owner the
+    /// kernel's hash names); one worker alone hands nothing to anyone.
+    #[test]
+    fn each_worker_engine_knows_its_share_of_the_node() {
+        let text = include_str!("../../examples/node-a.toml");
+        let cfg = NodeConfig::parse("node-a.toml", text).expect("the example parses");
+        let node = engine_config(&cfg, [1; 6]);
+        assert!(worker_engine_config(&node, 0, 1).workers.is_none());
+        let t = rampart_dataplane::flow::Tuple {
+            src: rampart_dataplane::flow::Endpoint {
+                addr: rampart_dataplane::flow::Addr::v4([198, 18, 0, 10]),
+                port: 40_001,
+            },
+            dst: rampart_dataplane::flow::Endpoint {
+                addr: rampart_dataplane::flow::Addr::v4([198, 18, 0, 20]),
+                port: 5300,
+            },
+            proto: rampart_dataplane::flow::proto::UDP,
+            vlan: 0,
+        };
+        let key = rampart_dataplane::flow::FlowKey::of(&t).0;
+        for i in 0..3 {
+            let w = worker_engine_config(&node, i, 3);
+            let share = w.workers.expect("three workers share the node");
+            assert_eq!((share.index, share.count), (i, 3));
+            assert_eq!(
+                (share.worker_of)(&key, 3),
+                rampart_afpacket::fanout::worker_of(&key, 3)
+            );
+            // The rest is the node's.
+            assert_eq!(w.max_conns, node.max_conns);
+            assert_eq!(w.interfaces, node.interfaces);
+        }
+    }
 
     #[test]
     fn removed_nodes_are_no_peers_whatever_the_node_file_lists() {

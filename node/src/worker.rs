@@ -10,6 +10,10 @@
 //! refuses a ring or the node file asks for it; the mode of every worker
 //! is logged and reported in the exit summary.
 //!
+//! With several workers, a datagram whose fragments one worker
+//! reassembled and another owns goes to the owner's engine through that
+//! worker's hand-off queue ([`crate::handoff`], docs/io.md §9).
+//!
 //! Known limit of several workers: connection limits (`conn-max`,
 //! `per-client-max`, embryonic limits) are counted per worker, since each
 //! worker's engine keeps its own class slots; with N workers a limit
@@ -23,14 +27,17 @@ use anyhow::Context as _;
 use rampart_afpacket::bridge::{Bridge, WorkerPort};
 use rampart_afpacket::io::{IoChoice, PacketIo};
 use rampart_dataplane::counters::BridgeCounters;
+use rampart_dataplane::engine::fragment::Reassembled;
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::{Engine, Instant};
 
 use crate::cluster_link::{Clock, Port};
 use crate::control::{Inbox, Wake};
+use crate::handoff::{HandOffInbox, HandOffs};
 
-/// What a worker serves between batches: operator requests, and the sync
-/// link when the node is in a cluster. Both wake it through one eventfd.
+/// What a worker serves between batches: datagrams other workers
+/// reassembled for it, operator requests, and the sync link when the node
+/// is in a cluster. All wake it through one eventfd.
 #[derive(Debug)]
 pub struct NodePort {
     /// The worker's wake-up.
@@ -39,10 +46,22 @@ pub struct NodePort {
     pub inbox: Inbox,
     /// The sync link, in a cluster.
     pub sync: Option<Port>,
+    /// Every worker's hand-off queue, for the datagrams this worker's
+    /// engine reassembled and another owns.
+    pub hand_offs: HandOffs,
+    /// This worker's hand-off queue.
+    pub handed: HandOffInbox,
 }
 
 impl WorkerPort for NodePort {
     fn exchange(&mut self, engine: &mut Engine, io: &BridgeCounters, now: Instant) {
+        // Datagrams first: their fragments wait in their sender's engine
+        // no longer, and leave as this engine's effects, which the bridge
+        // drains and sends in this same turn. Those left for the next turn
+        // wake the loop again.
+        if self.handed.serve(|chain| engine.take_handoff(chain, now)) {
+            self.wake.wake();
+        }
         // Jobs left for the next turn: wake the loop, or an idle worker
         // would sleep in poll(2) with them queued.
         if self.inbox.serve(engine, io, now) {
@@ -68,6 +87,10 @@ impl WorkerPort for NodePort {
                 pulls.clear();
             }
         }
+    }
+
+    fn hand_off(&mut self, worker: usize, chain: Box<Reassembled>) -> bool {
+        self.hand_offs.send(worker, chain).is_ok()
     }
 
     fn wake_fd(&self) -> Option<RawFd> {
@@ -227,10 +250,13 @@ mod tests {
     fn jobs_left_for_the_next_turn_wake_the_worker() {
         let wake = Wake::new().unwrap();
         let (w, mut inboxes) = crate::control::workers(std::slice::from_ref(&wake));
+        let (hand_offs, mut handed) = crate::handoff::hand_offs(std::slice::from_ref(&wake));
         let mut port = NodePort {
             wake: wake.clone(),
             inbox: inboxes.remove(0),
             sync: None,
+            hand_offs,
+            handed: handed.remove(0),
         };
         let askers: Vec<_> = (0..2)
             .map(|_| {

@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use rampart_dataplane::BatchFrame;
 use rampart_dataplane::counters::{BridgeCounters, TxDrop};
+use rampart_dataplane::engine::fragment::Reassembled;
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::engine::{Effect, Engine, PREFETCH_BATCH, SWEEP_INTERVAL};
 use rampart_dataplane::packet::{Offload, PacketMeta, complete_checksum};
@@ -57,6 +58,10 @@ pub trait WorkerPort: Send {
     /// deleted; pulls and pull answers) to the peers, taking them out of
     /// `events` and `pulls`.
     fn send_to_peers(&mut self, events: &mut Vec<SyncOut>, pulls: &mut Vec<PullOut>);
+    /// Queue a datagram another worker owns (`Effect::HandOff`) for that
+    /// worker's engine ([`Engine::take_handoff`]) and wake it; whether it
+    /// was queued (if not, the bridge counts it dropped).
+    fn hand_off(&mut self, worker: usize, chain: Box<Reassembled>) -> bool;
     /// An eventfd that becomes readable when something is queued, so the
     /// bridge wakes at once from its idle poll (a held packet is released
     /// within microseconds of its event arriving). The bridge reads it
@@ -418,6 +423,10 @@ impl Bridge {
                     self.peer_pulls.push(pull);
                     continue;
                 }
+                Effect::HandOff { worker, chain } => {
+                    self.hand_off(worker, chain);
+                    continue;
+                }
                 sync => {
                     self.peer_events.extend(sync.into_sync());
                     continue;
@@ -449,6 +458,23 @@ impl Bridge {
                 self.peer_events.clear();
                 self.peer_pulls.clear();
             }
+        }
+    }
+
+    /// Give a datagram whose flow another worker owns to that worker,
+    /// through the port; counted, and dropped with its fragments when it
+    /// cannot be queued (the other worker has stopped serving, or there is
+    /// no port: an engine hands off only under a node of several workers).
+    fn hand_off(&mut self, worker: usize, chain: Box<Reassembled>) {
+        let c = &mut self.counters;
+        if self
+            .port
+            .as_mut()
+            .is_some_and(|p| p.hand_off(worker, chain))
+        {
+            c.fragment_handoffs = c.fragment_handoffs.saturating_add(1);
+        } else {
+            c.fragment_handoffs_dropped = c.fragment_handoffs_dropped.saturating_add(1);
         }
     }
 
