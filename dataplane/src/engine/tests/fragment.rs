@@ -389,3 +389,22 @@ fn pad_icmp(f: &mut Vec<u8>, len: usize) {
         .ones_complement();
     f[36..38].copy_from_slice(&sum.to_ne_bytes());
 }
+
+/// The destination's "fragment reassembly time exceeded" (RFC 792) and a
+/// router's errors quote a datagram's first fragment, which holds its
+/// ports: such an error passes for the connection it names; a later
+/// fragment quoted names none.
+#[test]
+fn an_icmp_error_quoting_a_first_fragment_passes_for_its_connection() {
+    let mut h = Harness::inspecting_icmp();
+    let (c, s) = v4_pair(40_000, 5_000);
+    let frags = fragment_frame(&datagram(&c, &s, 3_000), 1_480, 7);
+    assert_eq!(feed(&mut h, &frags, c.iface).len(), 3);
+    let error = crate::trace::icmpv4_unreachable_frame(&s, &c, &frags[0]);
+    assert_eq!(h.frame(error, s.iface), FWD_IN);
+    let error = crate::trace::icmpv4_unreachable_frame(&s, &c, &frags[1]);
+    assert_eq!(
+        h.frame(error, s.iface),
+        Verdict::Drop(DropReason::IcmpMalformed)
+    );
+}
