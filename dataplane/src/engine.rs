@@ -653,7 +653,9 @@ impl Engine {
         {
             return Verdict::Drop(reason);
         }
-        if let Err(DropReason::Fragment) = parsed {
+        if let Err(DropReason::Fragment) = parsed
+            && usize::from(ingress.0) < self.config.interfaces.len()
+        {
             return self.fragment(frame, meta, ingress, now);
         }
         let hash = if self.fast_path {

@@ -92,6 +92,10 @@ drop_reasons! {
     /// Fragments of one datagram overlap (RFC 1858 §4, RFC 5722): the
     /// datagram is dropped whole.
     FragmentOverlap => "frag-overlap", "Overlapping IP fragments",
+    /// A fragment of the same place in its datagram as one kept: dropped
+    /// alone, the datagram kept (RFC 5722 §4 as amended by its erratum
+    /// 3089; the copy kept is the one judged and sent).
+    FragmentDuplicate => "frag-duplicate", "Duplicate IP fragment",
     /// A datagram of more fragments than `fragment chain` allows.
     FragmentChainExceeded => "frag-chain-exceeded", "Too many fragments in one datagram",
     /// The interface's fragment database (`fragment size` datagrams in

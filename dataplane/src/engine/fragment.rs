@@ -292,7 +292,9 @@ impl Engine {
             src: info.src,
             dst: info.dst,
             id: info.id,
-            proto: info.proto,
+            // RFC 8200 §4.5: an IPv6 datagram is identified without it (its
+            // fragments may name different next headers; the first's counts).
+            proto: if info.v6 { 0 } else { info.proto },
             v6: info.v6,
             vlan: info.vlan,
             ingress: ingress.0,
@@ -319,6 +321,13 @@ impl Engine {
         }
         if let Some(reason) = chain.failed {
             return Verdict::Drop(reason);
+        }
+        if chain
+            .pieces
+            .iter()
+            .any(|p| p.offset == info.offset && p.end() == info.end())
+        {
+            return Verdict::Drop(DropReason::FragmentDuplicate);
         }
         if let Some(reason) = misfit(chain, &info, &limits) {
             // The datagram is dropped whole: its fragments kept so far

@@ -408,3 +408,27 @@ fn an_icmp_error_quoting_a_first_fragment_passes_for_its_connection() {
         Verdict::Drop(DropReason::IcmpMalformed)
     );
 }
+
+/// A fragment that arrives twice (a duplicating link) is dropped the
+/// second time, and the datagram completes (RFC 5722 erratum 3089);
+/// IPv6 fragments naming different next headers are one datagram, of the
+/// first's protocol (RFC 8200 §4.5).
+#[test]
+fn a_duplicate_fragment_is_dropped_alone() {
+    let mut h = Harness::new();
+    let (c, s) = v4_pair(40_000, 5_000);
+    let frags = fragment_frame(&datagram(&c, &s, 3_000), 1_480, 7);
+    assert_eq!(h.frame(frags[0].clone(), c.iface), Verdict::Hold);
+    assert_eq!(
+        h.frame(frags[0].clone(), c.iface),
+        Verdict::Drop(DropReason::FragmentDuplicate)
+    );
+    assert_eq!(h.frame(frags[1].clone(), c.iface), Verdict::Hold);
+    assert_eq!(h.frame(frags[2].clone(), c.iface), Verdict::Hold);
+    assert_eq!(released(&mut h).len(), 3);
+    let (c, s) = v6_pair(40_001, 5_000);
+    let mut frags = fragment_frame(&datagram(&c, &s, 3_000), 1_232, 9);
+    // The second fragment's header names TCP (offset 14 + 40).
+    frags[1][54] = proto::TCP;
+    assert_eq!(feed(&mut h, &frags, c.iface).len(), 3);
+}
