@@ -197,6 +197,8 @@ pub enum ReleaseCause {
     /// A deferred frame's deadline passed without an acknowledgement; the
     /// peer's hold covers the race.
     DeferTimedOut,
+    /// A fragment, kept until its datagram was complete, which passed.
+    Reassembled,
 }
 
 /// What judging one frame found, before any wait for a peer.
@@ -351,6 +353,8 @@ pub struct Engine {
     /// Nothing passes until a policy is set
     /// ([`await_cluster_policy`](Self::await_cluster_policy)).
     awaiting_policy: bool,
+    /// Datagrams whose fragments are being collected.
+    fragments: self::fragment::Reassembly,
 }
 
 impl Engine {
@@ -383,6 +387,7 @@ impl Engine {
         let mut classes = ClassTable::new(keyed(1));
         // Security levels only: no class, nothing to exhaust.
         let _ = classes.install(&policy);
+        let fragments = self::fragment::Reassembly::new(n, keyed(7));
         Ok(Engine {
             table: ConnTable::new(config.max_conns, config.hash_seed),
             sync: config.sync.map(|c| {
@@ -406,6 +411,7 @@ impl Engine {
             gates: Vec::new(),
             base_timeouts: config_timeouts,
             awaiting_policy: false,
+            fragments,
         })
     }
 
@@ -546,6 +552,7 @@ impl Engine {
             self.forget(&e, RemoveReason::Timeout);
         }
         self.swept = swept;
+        self.expire_fragments(now);
         self.sync_expire(now);
         removed
     }
@@ -646,6 +653,11 @@ impl Engine {
         {
             return Verdict::Drop(reason);
         }
+        if let Err(DropReason::Fragment) = parsed
+            && usize::from(ingress.0) < self.config.interfaces.len()
+        {
+            return self.fragment(frame, meta, ingress, now);
+        }
         let hash = if self.fast_path {
             match self.established_fast(frame, meta, ingress, now, parsed, hash) {
                 Ok(verdict) => return verdict,
@@ -659,7 +671,7 @@ impl Engine {
             Ok(Parsed::Ip { offload, .. }) => *offload,
             _ => Offload::NONE,
         };
-        let verdict = self.wait_for_peer(judged, frame, meta, offload, ingress, now);
+        let verdict = self.wait_for_peer(judged, frame, meta, offload, ingress, now, &mut None);
         // (The frame may have been rewritten in place: normalizer, sequence
         // randomization.)
         let kind = match verdict {

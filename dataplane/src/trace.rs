@@ -520,3 +520,66 @@ pub fn fill_udp_flows(engine: &mut crate::Engine, n: u32, now: crate::Instant) {
         engine.process(&mut f, meta, c.iface, now);
     }
 }
+
+/// Cut an unfragmented IPv4 or IPv6 frame (untagged, IPv6 without
+/// extension headers) into fragments of datagram `id` whose data is at
+/// most `chunk` bytes (a multiple of 8), in order, as a host's IP layer
+/// would (RFC 791 §3.2, RFC 8200 §4.5).
+pub fn fragment_frame(frame: &[u8], chunk: usize, id: u32) -> Vec<Vec<u8>> {
+    assert!(
+        chunk > 0 && chunk.is_multiple_of(8),
+        "fragment data is cut at 8-byte units"
+    );
+    let l3 = 14;
+    let v6 = frame[l3] >> 4 == 6;
+    let (head, data) = if v6 {
+        let payload = usize::from(u16::from_be_bytes([frame[l3 + 4], frame[l3 + 5]]));
+        (l3 + 40, &frame[l3 + 40..l3 + 40 + payload])
+    } else {
+        let ihl = usize::from(frame[l3] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([frame[l3 + 2], frame[l3 + 3]]));
+        (l3 + ihl, &frame[l3 + ihl..l3 + total])
+    };
+    data.chunks(chunk)
+        .enumerate()
+        .map(|(i, c)| {
+            let more = (i + 1) * chunk < data.len();
+            fragment_at(frame, head, c, (i * chunk) as u32, more, id)
+        })
+        .collect()
+}
+
+/// One fragment of the datagram of unfragmented `frame` (whose
+/// fragmentable part starts at `head`): `data` at `offset`, with M set if
+/// `more`: any fragment a sender could make, overlapping or not.
+pub fn fragment_at(
+    frame: &[u8],
+    head: usize,
+    data: &[u8],
+    offset: u32,
+    more: bool,
+    id: u32,
+) -> Vec<u8> {
+    let l3 = 14;
+    let mut f = frame[..head].to_vec();
+    if frame[l3] >> 4 == 6 {
+        let next = f[l3 + 6];
+        f[l3 + 6] = 44;
+        let word = (offset as u16 & !7) | u16::from(more);
+        f.extend_from_slice(&[next, 0]);
+        f.extend_from_slice(&word.to_be_bytes());
+        f.extend_from_slice(&id.to_be_bytes());
+        f.extend_from_slice(data);
+        let payload = (f.len() - l3 - 40) as u16;
+        f[l3 + 4..l3 + 6].copy_from_slice(&payload.to_be_bytes());
+    } else {
+        f.extend_from_slice(data);
+        let total = (f.len() - l3) as u16;
+        f[l3 + 2..l3 + 4].copy_from_slice(&total.to_be_bytes());
+        f[l3 + 4..l3 + 6].copy_from_slice(&(id as u16).to_be_bytes());
+        let word = (offset / 8) as u16 | if more { 0x2000 } else { 0 };
+        f[l3 + 6..l3 + 8].copy_from_slice(&word.to_be_bytes());
+        crate::packet::set_ipv4_checksum(&mut f[l3..head]);
+    }
+    f
+}

@@ -82,8 +82,31 @@ drop_reasons! {
     /// An IPv6 routing header with segments left: the packet goes on to an
     /// address the rules do not see.
     Ipv6RoutingHeader => "ipv6-routing-header", "IPv6 routing header with segments left",
-    /// An IP fragment: Rampart does not reassemble yet, and a fragment carries no reliable 5-tuple.
-    Fragment => "ip-fragment", "IP fragment (no reassembly)",
+    /// An IP fragment on an interface whose `fragment chain` is 1: it
+    /// takes no fragmented datagram (docs/asa-behaviour.md §2.8).
+    Fragment => "ip-fragment", "IP fragment refused (fragment chain 1)",
+    /// A fragment with no data, one other than the last whose data is not
+    /// a multiple of 8 bytes, fragments of differing ends, or a datagram
+    /// they make longer than 65,535 bytes (RFC 791 §3.2, RFC 8200 §4.5).
+    FragmentMalformed => "frag-malformed", "Malformed IP fragment",
+    /// Fragments of one datagram overlap (RFC 1858 §4, RFC 5722): the
+    /// datagram is dropped whole.
+    FragmentOverlap => "frag-overlap", "Overlapping IP fragments",
+    /// A fragment of the same place in its datagram as one kept: dropped
+    /// alone, the datagram kept (RFC 5722 §4 as amended by its erratum
+    /// 3089; the copy kept is the one judged and sent).
+    FragmentDuplicate => "frag-duplicate", "Duplicate IP fragment",
+    /// A datagram of more fragments than `fragment chain` allows.
+    FragmentChainExceeded => "frag-chain-exceeded", "Too many fragments in one datagram",
+    /// The interface's fragment database (`fragment size` datagrams in
+    /// reassembly) is full.
+    FragmentDatabaseFull => "frag-db-full", "Fragment database full",
+    /// A datagram's fragments did not all arrive within `fragment timeout`.
+    FragmentTimeout => "frag-timeout", "Fragment reassembly time exceeded",
+    /// The first fragment does not hold the whole transport header (RFC
+    /// 1858 §3, RFC 7112): the rules would judge ports that a later
+    /// fragment can overwrite.
+    FragmentTiny => "frag-tiny", "First fragment without its transport header",
     /// The TCP header is short or its data offset is invalid.
     TcpMalformed => "invalid-tcp-hdr-length", "Invalid TCP header length",
     /// The TCP checksum does not match.

@@ -344,6 +344,12 @@ pub fn seeds() -> Vec<SeedFile> {
             }),
         ),
         (
+            "reply-forward-stopped-after-proposing",
+            RaftReply::Forward(ForwardReply::StoppedAfterProposing {
+                message: "the state machine could not apply entry 12".into(),
+            }),
+        ),
+        (
             "reply-hello",
             RaftReply::Hello {
                 cluster: Some(ClusterId([0x5a; 16])),

@@ -16,8 +16,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 use rampart_dataplane::trace::{
-    Host, Side, TcpModel, echo_frame, icmpv4_unreachable_frame, ip_frame, sctp_header, udp_frame,
-    v4_pair,
+    Host, Side, TcpModel, echo_frame, fragment_at, fragment_frame, icmpv4_unreachable_frame,
+    ip_frame, sctp_header, udp_frame, v4_pair,
 };
 use rampart_dataplane::{DropReason, IfaceId, Verdict};
 
@@ -177,6 +177,12 @@ impl Gen {
             "seed frame dropped: {verdict:?}"
         );
         out
+    }
+
+    /// Send a frame the engine must keep (a fragment of a datagram).
+    fn held(&mut self, frame: &[u8], ingress: IfaceId) {
+        let (verdict, _) = self.send_at(frame, ingress, TICK);
+        assert_eq!(verdict, Verdict::Hold, "seed frame not kept");
     }
 
     /// Send a frame that must be dropped for `reason`.
@@ -444,6 +450,31 @@ pub fn all() -> Vec<Seed> {
         DropReason::AclDeny,
     );
     seeds.push(g.done("seed-other-protocols"));
+
+    // IP fragments: a UDP datagram in three fragments (the last out of
+    // order) and an IPv6 one, each kept until complete; fragments that
+    // overlap, whose datagram is dropped whole.
+    let (fc, fs) = v4_pair(40_014, 5_000);
+    let payload: Vec<u8> = (0..2_000u32).map(|i| i as u8).collect();
+    let mut g = Gen::new(ChecksumState::Unverified);
+    let mut frags = fragment_frame(&udp_frame(&fc, &fs, &payload), 1_000, 7);
+    frags.swap(1, 2);
+    for f in &frags {
+        g.held(f, fc.iface);
+    }
+    let (fc6, fs6) = v6_pair(40_015, 5_000);
+    for f in fragment_frame(&udp_frame(&fc6, &fs6, &payload), 1_232, 8) {
+        g.held(&f, fc6.iface);
+    }
+    let whole = udp_frame(&fc, &fs, &payload[..64]);
+    g.held(&fragment_at(&whole, 34, &whole[34..66], 0, true, 9), fc.iface);
+    g.drop_for(
+        &fragment_at(&whole, 34, &[0xee; 24], 24, false, 9),
+        fc.iface,
+        TICK,
+        DropReason::FragmentOverlap,
+    );
+    seeds.push(g.done("seed-fragments"));
 
     // ARP passes; a frame on an interface that is not configured does not.
     let mut g = Gen::new(ChecksumState::Verified);

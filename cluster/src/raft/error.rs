@@ -248,4 +248,15 @@ pub enum MembershipError {
         /// Why.
         reason: String,
     },
+    /// Raft stopped on the leader after the change was proposed: it may
+    /// have been appended and committed (a state machine that fails to
+    /// apply a committed entry stops Raft too).
+    #[error(
+        "Raft stopped on the leader after the membership change was proposed ({message}); it \
+         may still take effect: rampart show cluster on another member tells"
+    )]
+    LeaderStopped {
+        /// The leader's word.
+        message: String,
+    },
 }

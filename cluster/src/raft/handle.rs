@@ -1196,21 +1196,7 @@ impl PolicyRaft {
                 ForwardReply::NotLeader { .. } => {
                     tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
                 }
-                ForwardReply::NoQuorum { waited_ms, .. } => {
-                    return Err(MembershipError::NoQuorum { waited_ms });
-                }
-                ForwardReply::Refused { message } | ForwardReply::Invalid { message } => {
-                    return Err(MembershipError::Refused { message });
-                }
-                ForwardReply::Failed { message }
-                | ForwardReply::StoppedAfterProposing { message } => {
-                    return Err(MembershipError::Stopped { reason: message });
-                }
-                ForwardReply::Committed { .. } | ForwardReply::Conflict { .. } => {
-                    return Err(MembershipError::Refused {
-                        message: "the leader answered a membership change as a write".into(),
-                    });
-                }
+                other => return Err(membership_error(other)),
             }
         }
     }
@@ -1254,7 +1240,7 @@ impl PolicyRaft {
                     // promotion's to wait for (with its own refusal).
                     raft.add_learner(id, node, false)
                         .await
-                        .map_err(|e| write_error_reply(&e))
+                        .map_err(|e| proposed_write_reply(&e))
                 }
                 MembershipOp::Promote { id } => {
                     // openraft's wait in `add_learner` counts a learner it
@@ -1291,7 +1277,7 @@ impl PolicyRaft {
                     }
                     raft.change_membership(ChangeMembers::AddVoterIds(BTreeSet::from([id])), false)
                         .await
-                        .map_err(|e| write_error_reply(&e))
+                        .map_err(|e| proposed_write_reply(&e))
                 }
                 MembershipOp::Remove { id } => {
                     let (voter, learner) = {
@@ -1319,7 +1305,7 @@ impl PolicyRaft {
                     // it does not stay on as a learner.
                     raft.change_membership(change, false)
                         .await
-                        .map_err(|e| write_error_reply(&e))
+                        .map_err(|e| proposed_write_reply(&e))
                 }
             }
         };
@@ -1436,9 +1422,31 @@ fn write_error_reply(e: &RaftError<NodeId, ClientWriteError<NodeId, MemberNode>>
     }
 }
 
-/// openraft's error on a policy write it was given: a fatal one may come
-/// after the entry was appended and committed (a state machine that fails
-/// to apply it stops Raft), so it is never "not applied".
+/// The error a leader's answer ends a membership change with (any answer
+/// but a change made or "not the leader").
+fn membership_error(reply: ForwardReply) -> MembershipError {
+    match reply {
+        ForwardReply::NoQuorum { waited_ms, .. } => MembershipError::NoQuorum { waited_ms },
+        ForwardReply::Refused { message } | ForwardReply::Invalid { message } => {
+            MembershipError::Refused { message }
+        }
+        ForwardReply::Failed { message } => MembershipError::Stopped { reason: message },
+        // Pending, as a policy write in the same case.
+        ForwardReply::StoppedAfterProposing { message } => {
+            MembershipError::LeaderStopped { message }
+        }
+        ForwardReply::Committed { .. }
+        | ForwardReply::Conflict { .. }
+        | ForwardReply::MembershipChanged { .. }
+        | ForwardReply::NotLeader { .. } => MembershipError::Refused {
+            message: "the leader answered a membership change as a write".into(),
+        },
+    }
+}
+
+/// openraft's error on a policy write or membership change it was given: a
+/// fatal one may come after the entry was appended and committed (a state
+/// machine that fails to apply it stops Raft), so it is never "not applied".
 fn proposed_write_reply(
     e: &RaftError<NodeId, ClientWriteError<NodeId, MemberNode>>,
 ) -> ForwardReply {

@@ -31,3 +31,21 @@ fn a_fatal_error_after_proposing_leaves_the_write_pending() {
         ForwardReply::Failed { .. }
     ));
 }
+
+/// The same for a membership change: once openraft was given it, a fatal
+/// error leaves it pending ("may still take effect"), not "Raft stopped"
+/// as if nothing had been proposed.
+#[test]
+fn a_fatal_error_after_proposing_leaves_a_membership_change_pending() {
+    let fatal = RaftError::Fatal(Fatal::Stopped);
+    let e = membership_error(proposed_write_reply(&fatal));
+    assert!(matches!(e, MembershipError::LeaderStopped { .. }), "{e:?}");
+    let text = e.to_string();
+    assert!(text.contains("may still take effect"), "{text}");
+    assert!(text.contains("rampart show cluster"), "{text}");
+    // Refused before it was proposed: still Raft stopped.
+    assert!(matches!(
+        membership_error(write_error_reply(&fatal)),
+        MembershipError::Stopped { .. }
+    ));
+}

@@ -1,13 +1,31 @@
 //! Virtual reassembly of IP fragments, as the ASA does it by default
 //! (docs/asa-behaviour.md §2.8): a datagram's fragments are kept until all
 //! have arrived, the datagram they make is judged as one packet (rules,
-//! connection, checks), and the fragments leave as they came, or are
-//! dropped together.
+//! connection, checks, a wait for a peer's state), and the fragments leave
+//! as they came, rewritten as the datagram was (a sequence offset, a TTL),
+//! or are dropped together. Nothing is judged on a fragment alone: only
+//! the first carries ports, and a later one could overwrite them.
 
-use crate::flow::FlowKey;
+use std::ops::Range;
+
+use hashbrown::HashMap;
+
+use super::{Effect, Engine, ReleaseCause};
+use crate::counters::{VerdictKind, bump};
+use crate::flow::{Addr, FlowKey};
+use crate::packet::{
+    ChecksumState, FragmentInfo, Offload, PacketMeta, Parsed, Transport, assemble, fragment_info,
+    parse, set_ipv4_checksum,
+};
+use crate::policy::compile::FragmentLimits;
 use crate::time::Instant;
+use crate::verdict::{DropReason, IfaceId, Verdict};
 
-use super::Engine;
+/// Bytes of fragment frames one engine keeps at once, over all chains:
+/// `fragment size` and `fragment chain` bound datagrams and fragments, but
+/// their product allows far more memory than a node should give a sender
+/// of fragments (30,000 datagrams of 8,200 fragments).
+pub const MAX_FRAGMENT_BYTES: usize = 32 << 20;
 
 /// Which worker of a node's engines owns a flow, for a datagram whose
 /// fragments reached another one: the kernel spreads fragments by their
@@ -23,12 +41,87 @@ pub struct WorkerShare {
     pub worker_of: fn(&FlowKey, usize) -> usize,
 }
 
+/// One fragment kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Piece {
+    /// The frame as received.
+    frame: Vec<u8>,
+    /// Its network header's offset.
+    l3: usize,
+    /// Its data in the frame.
+    data: Range<usize>,
+    /// Where that data goes in the datagram's fragmentable part.
+    offset: u32,
+}
+
+impl Piece {
+    fn end(&self) -> u32 {
+        self.offset + (self.data.end - self.data.start) as u32
+    }
+}
+
+/// A datagram's fragments, to leave once the datagram they make passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Pieces {
+    /// IPv6 (else IPv4).
+    v6: bool,
+    /// Where the fragmentable part starts in the datagram's frame.
+    head: usize,
+    /// The fragments, by offset.
+    pieces: Vec<Piece>,
+}
+
+impl Pieces {
+    /// How many fragments.
+    pub(super) fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    /// Their frames, with what judging the datagram (`datagram`, the frame
+    /// it was judged as) rewrote in it put into them: each fragment's
+    /// bytes of the fragmentable part, and the TTL or hop limit.
+    fn into_frames(self, datagram: &[u8]) -> impl Iterator<Item = Vec<u8>> {
+        let v6 = self.v6;
+        let ttl_at = move |l3: usize| l3 + if v6 { 7 } else { 8 };
+        let l3 = self.pieces.first().map_or(0, |p| p.l3);
+        let ttl = datagram.get(ttl_at(l3)).copied();
+        let head = self.head;
+        self.pieces.into_iter().map(move |mut p| {
+            let from = head + p.offset as usize;
+            if let Some(src) = datagram.get(from..from + p.data.len()) {
+                p.frame[p.data.clone()].copy_from_slice(src);
+            }
+            let at = ttl_at(p.l3);
+            if let Some(ttl) = ttl
+                && p.frame.get(at).is_some_and(|&t| t != ttl)
+            {
+                p.frame[at] = ttl;
+                if !v6 {
+                    let ihl = usize::from(p.frame[p.l3] & 0x0f) * 4;
+                    set_ipv4_checksum(&mut p.frame[p.l3..p.l3 + ihl]);
+                }
+            }
+            p.frame
+        })
+    }
+}
+
 /// A datagram whose fragments all arrived on one worker, handed to the
-/// worker that owns its flow ([`Effect::HandOff`](super::Effect::HandOff)),
-/// which judges it with [`Engine::take_handoff`].
+/// worker that owns its flow ([`Effect::HandOff`]), which judges it with
+/// [`Engine::take_handoff`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reassembled {
-    _private: (),
+    ingress: IfaceId,
+    /// The datagram as one frame.
+    frame: Vec<u8>,
+    pieces: Pieces,
+}
+
+impl Reassembled {
+    /// How many fragments it was.
+    pub fn fragments(&self) -> usize {
+        self.pieces.len()
+    }
 }
 
 /// Per interface, what `show fragment` counts.
@@ -45,16 +138,419 @@ pub struct FragmentStats {
     pub overflow: u64,
 }
 
+/// What identifies a datagram (RFC 791 §3.2: source, destination,
+/// protocol and identification; RFC 8200 §4.5: source, destination and
+/// identification), on the link and interface its fragments came by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ChainKey {
+    src: Addr,
+    dst: Addr,
+    id: u32,
+    proto: u8,
+    v6: bool,
+    vlan: u16,
+    ingress: u8,
+}
+
+/// One datagram's fragments so far.
+#[derive(Debug)]
+struct Chain {
+    pieces: Vec<Piece>,
+    /// The fragment at offset 0, once it arrived.
+    first: Option<FragmentInfo>,
+    /// The datagram's fragmentable length, once its last fragment arrived.
+    total: Option<u32>,
+    /// Data bytes kept.
+    have: u32,
+    /// Frame bytes kept.
+    bytes: usize,
+    deadline: Instant,
+    /// Dropped for this reason: its later fragments are too, until the
+    /// deadline.
+    failed: Option<DropReason>,
+}
+
+/// The datagrams in reassembly.
+#[derive(Debug)]
+pub(super) struct Reassembly {
+    chains: HashMap<ChainKey, Chain, ahash::RandomState>,
+    /// Per interface: datagrams assembled, failed, overflowed.
+    stats: Vec<FragmentStats>,
+    /// Frame bytes kept, over all chains.
+    bytes: usize,
+    /// The earliest deadline, if any chain waits.
+    next_deadline: Option<Instant>,
+}
+
+impl Reassembly {
+    pub(super) fn new(interfaces: usize, hasher: ahash::RandomState) -> Self {
+        Reassembly {
+            chains: HashMap::with_hasher(hasher),
+            stats: vec![FragmentStats::default(); interfaces],
+            bytes: 0,
+            next_deadline: None,
+        }
+    }
+
+    fn stats(&mut self, ingress: IfaceId) -> &mut FragmentStats {
+        let i = usize::from(ingress.0).min(self.stats.len().saturating_sub(1));
+        &mut self.stats[i]
+    }
+
+    fn queued(&self, ingress: IfaceId) -> usize {
+        self.chains
+            .keys()
+            .filter(|k| k.ingress == ingress.0)
+            .count()
+    }
+}
+
+/// The checks a fragment meets against the fragments of its datagram
+/// kept so far; the reason the datagram is dropped, if it fails one.
+fn misfit(chain: &Chain, info: &FragmentInfo, limits: &FragmentLimits) -> Option<DropReason> {
+    let (start, end) = (info.offset, info.end());
+    if chain.pieces.len() >= limits.chain as usize {
+        Some(DropReason::FragmentChainExceeded)
+    } else if chain
+        .pieces
+        .iter()
+        .any(|p| p.offset < end && start < p.end())
+    {
+        Some(DropReason::FragmentOverlap)
+    } else if !info.more && (chain.total.is_some() || chain.pieces.iter().any(|p| p.end() > end))
+        || info.more && chain.total.is_some_and(|t| end >= t)
+    {
+        // Two last fragments, or data past the last one's end.
+        Some(DropReason::FragmentMalformed)
+    } else {
+        None
+    }
+}
+
+/// The bytes of the transport header the rules and the tracker read: the
+/// first fragment must hold them all (RFC 1858 §3; RFC 7112 §5 for IPv6's
+/// whole header chain).
+fn transport_header_len(transport: &Transport, proto: u8) -> usize {
+    match transport {
+        Transport::Tcp(seg) => usize::from(seg.header_len),
+        Transport::Udp { .. } | Transport::Icmp(_) => 8,
+        // SCTP: ports and verification tag (RFC 9260 §3.1).
+        Transport::Other if proto == crate::flow::proto::SCTP => 12,
+        Transport::Other => 0,
+    }
+}
+
 impl Engine {
+    /// A frame [`parse`] found to be a fragment, arrived on `ingress`:
+    /// kept with its datagram's others (the shell sends nothing now), or
+    /// dropped. The fragments leave as [`Effect::Release`] once the
+    /// datagram is complete and passes.
+    pub(super) fn fragment(
+        &mut self,
+        frame: &[u8],
+        meta: PacketMeta,
+        ingress: IfaceId,
+        now: Instant,
+    ) -> Verdict {
+        let verdict = self.collect_fragment(frame, meta, ingress, now);
+        let kind = match verdict {
+            Verdict::Drop(reason) => {
+                bump(&mut self.counters.drops[reason.index()]);
+                VerdictKind::Drop
+            }
+            _ => VerdictKind::Hold,
+        };
+        self.counters
+            .count_frame(usize::from(ingress.0), kind, frame.len());
+        verdict
+    }
+
+    fn collect_fragment(
+        &mut self,
+        frame: &[u8],
+        meta: PacketMeta,
+        ingress: IfaceId,
+        now: Instant,
+    ) -> Verdict {
+        let limits = self.policy.fragment_limits(ingress);
+        if limits.chain <= 1 {
+            return Verdict::Drop(DropReason::Fragment);
+        }
+        // No sender asks offload of a fragment: a checksum cannot be left
+        // to a device across fragments, nor can one be cut in segments.
+        if meta.asked != Default::default()
+            || meta.gso_size != 0
+            || meta.checksum == ChecksumState::Partial
+        {
+            return Verdict::Drop(DropReason::OffloadUnsupported);
+        }
+        let info = match fragment_info(frame) {
+            Ok(info) => info,
+            Err(reason) => return Verdict::Drop(reason),
+        };
+        let key = ChainKey {
+            src: info.src,
+            dst: info.dst,
+            id: info.id,
+            // RFC 8200 §4.5: an IPv6 datagram is identified without it (its
+            // fragments may name different next headers; the first's counts).
+            proto: if info.v6 { 0 } else { info.proto },
+            v6: info.v6,
+            vlan: info.vlan,
+            ingress: ingress.0,
+        };
+        let r = &mut self.fragments;
+        if r.bytes + frame.len() > MAX_FRAGMENT_BYTES
+            || (!r.chains.contains_key(&key) && r.queued(ingress) >= limits.size as usize)
+        {
+            bump(&mut r.stats(ingress).overflow);
+            return Verdict::Drop(DropReason::FragmentDatabaseFull);
+        }
+        let deadline = now + limits.timeout;
+        let chain = r.chains.entry(key).or_insert_with(|| Chain {
+            pieces: Vec::new(),
+            first: None,
+            total: None,
+            have: 0,
+            bytes: 0,
+            deadline,
+            failed: None,
+        });
+        if r.next_deadline.is_none_or(|d| chain.deadline < d) {
+            r.next_deadline = Some(chain.deadline);
+        }
+        if let Some(reason) = chain.failed {
+            return Verdict::Drop(reason);
+        }
+        if chain
+            .pieces
+            .iter()
+            .any(|p| p.offset == info.offset && p.end() == info.end())
+        {
+            return Verdict::Drop(DropReason::FragmentDuplicate);
+        }
+        if let Some(reason) = misfit(chain, &info, &limits) {
+            // The datagram is dropped whole: its fragments kept so far
+            // too, and those still to come until its deadline.
+            let kept = chain.pieces.len() as u64;
+            r.bytes -= chain.bytes;
+            chain.bytes = 0;
+            chain.pieces = Vec::new();
+            chain.failed = Some(reason);
+            bump(&mut r.stats(ingress).failed);
+            let d = &mut self.counters.drops[reason.index()];
+            *d = d.saturating_add(kept);
+            return Verdict::Drop(reason);
+        }
+        chain.pieces.push(Piece {
+            frame: frame.to_vec(),
+            l3: info.l3,
+            data: info.data.clone(),
+            offset: info.offset,
+        });
+        chain.have += info.len();
+        chain.bytes += frame.len();
+        r.bytes += frame.len();
+        if !info.more {
+            chain.total = Some(info.end());
+        }
+        if info.offset == 0 {
+            chain.first = Some(info);
+        }
+        // Complete: no overlap, so the bytes kept cover the whole.
+        if chain.total == Some(chain.have) && chain.first.is_some() {
+            let chain = r.chains.remove(&key).expect("just found");
+            r.bytes -= chain.bytes;
+            self.reassembled(ingress, chain, now);
+        }
+        Verdict::Hold
+    }
+
+    /// A datagram's fragments are all in: build the datagram, and judge it
+    /// here, or hand it to the worker that owns its flow.
+    fn reassembled(&mut self, ingress: IfaceId, mut chain: Chain, now: Instant) {
+        chain.pieces.sort_unstable_by_key(|p| p.offset);
+        let first = chain.first.take().expect("complete chains have a first");
+        let mut data = Vec::with_capacity(chain.have as usize);
+        for p in &chain.pieces {
+            data.extend_from_slice(&p.frame[p.data.clone()]);
+        }
+        let head = if first.v6 {
+            first.head_len
+        } else {
+            first.data.start
+        };
+        // No datagram is longer than its 16-bit length says (IPv4: the
+        // total length; IPv6: the payload length, RFC 8200 §3).
+        let counted = head - first.l3 - if first.v6 { 40 } else { 0 };
+        if counted + data.len() > 65_535 {
+            bump(&mut self.fragments.stats(ingress).failed);
+            let d = &mut self.counters.drops[DropReason::FragmentMalformed.index()];
+            *d = d.saturating_add(chain.pieces.len() as u64);
+            return;
+        }
+        bump(&mut self.fragments.stats(ingress).assembled);
+        let r = Reassembled {
+            ingress,
+            frame: assemble(&chain.pieces[0].frame, &first, &data),
+            pieces: Pieces {
+                v6: first.v6,
+                head,
+                pieces: chain.pieces,
+            },
+        };
+        if let Some(share) = self.config.workers
+            && share.count > 1
+            && let Ok(Parsed::Ip { tuple, .. }) = parse(&r.frame, DATAGRAM_META)
+        {
+            let worker = (share.worker_of)(&FlowKey::of(&tuple).0, share.count);
+            if worker != share.index {
+                self.push_effect(Effect::HandOff {
+                    worker,
+                    chain: Box::new(r),
+                });
+                return;
+            }
+        }
+        self.judge_reassembled(r, now);
+    }
+
     /// Judge a datagram another worker reassembled: its fragments leave
-    /// as [`Effect::Release`](super::Effect::Release) effects, or are dropped
-    /// and counted.
+    /// as [`Effect::Release`] effects, or are dropped and counted.
+    // (Boxed as the effect carried it: a worker's queue passes it on whole.)
+    #[allow(clippy::boxed_local)]
     pub fn take_handoff(&mut self, chain: Box<Reassembled>, now: Instant) {
-        let _ = (chain, now);
+        self.judge_reassembled(*chain, now);
+    }
+
+    /// Judge a reassembled datagram as one packet arrived on its
+    /// fragments' interface; its fragments leave, wait with it for a
+    /// peer's state, or are dropped.
+    fn judge_reassembled(&mut self, r: Reassembled, now: Instant) {
+        let Reassembled {
+            ingress,
+            mut frame,
+            pieces,
+        } = r;
+        let n = pieces.len() as u64;
+        let parsed = parse(&frame, DATAGRAM_META);
+        let early = if let Some(reason) = self.not_ready().map(|_| DropReason::ClusterNotReady) {
+            Some(reason)
+        } else if let Some(&Some(reason)) = self.gates.get(usize::from(ingress.0)) {
+            Some(reason)
+        } else {
+            match &parsed {
+                Err(reason) => Some(*reason),
+                Ok(Parsed::Ip {
+                    l4,
+                    transport,
+                    tuple,
+                    ..
+                }) => {
+                    let first_end = pieces.head + pieces.pieces[0].data.len();
+                    let need = usize::from(*l4) + transport_header_len(transport, tuple.proto);
+                    (need > first_end).then_some(DropReason::FragmentTiny)
+                }
+                Ok(_) => None,
+            }
+        };
+        if let Some(reason) = early {
+            if reason == DropReason::FragmentTiny {
+                bump(&mut self.fragments.stats(ingress).failed);
+            }
+            let d = &mut self.counters.drops[reason.index()];
+            *d = d.saturating_add(n);
+            return;
+        }
+        let judged = self.judge(&mut frame, DATAGRAM_META, ingress, now, &parsed, None);
+        let mut kept = Some(pieces);
+        let verdict = self.wait_for_peer(
+            judged,
+            &frame,
+            DATAGRAM_META,
+            Offload::NONE,
+            ingress,
+            now,
+            &mut kept,
+        );
+        match verdict {
+            Verdict::Forward { egress } => {
+                let pieces = kept.expect("only a wait takes the fragments");
+                self.release_pieces(&frame, pieces, egress, ReleaseCause::Reassembled);
+            }
+            Verdict::Drop(reason) => {
+                let d = &mut self.counters.drops[reason.index()];
+                *d = d.saturating_add(n);
+                self.log_denied(&frame, DATAGRAM_META, ingress, reason, now);
+            }
+            Verdict::Hold => {}
+        }
+    }
+
+    /// A datagram (judged as `datagram`) passed: its fragments leave by
+    /// `egress`.
+    pub(super) fn release_pieces(
+        &mut self,
+        datagram: &[u8],
+        pieces: Pieces,
+        egress: IfaceId,
+        cause: ReleaseCause,
+    ) {
+        for frame in pieces.into_frames(datagram) {
+            self.count_forwarded(frame.len());
+            self.push_effect(Effect::Release {
+                egress,
+                frame,
+                offload: Offload::NONE,
+                cause,
+            });
+        }
+    }
+
+    /// Drop the datagrams whose fragments did not all arrive in time.
+    pub(super) fn expire_fragments(&mut self, now: Instant) {
+        let r = &mut self.fragments;
+        if r.next_deadline.is_none_or(|d| d > now) {
+            return;
+        }
+        let mut next = None::<Instant>;
+        let mut timed_out = Vec::new();
+        r.chains.retain(|key, chain| {
+            if chain.deadline > now {
+                next = Some(next.map_or(chain.deadline, |n| n.min(chain.deadline)));
+                return true;
+            }
+            if chain.failed.is_none() {
+                timed_out.push((key.ingress, chain.pieces.len() as u64));
+            }
+            false
+        });
+        r.next_deadline = next;
+        r.bytes = r.chains.values().map(|c| c.bytes).sum();
+        for (ingress, kept) in timed_out {
+            bump(&mut r.stats(IfaceId(ingress)).failed);
+            let d = &mut self.counters.drops[DropReason::FragmentTimeout.index()];
+            *d = d.saturating_add(kept);
+        }
     }
 
     /// `show fragment`'s counters, per interface.
     pub fn fragment_stats(&self) -> Vec<FragmentStats> {
-        vec![FragmentStats::default(); self.config.interfaces.len()]
+        let mut stats = self.fragments.stats.clone();
+        for key in self.fragments.chains.keys() {
+            if let Some(s) = stats.get_mut(usize::from(key.ingress)) {
+                s.queued += 1;
+            }
+        }
+        stats
     }
 }
+
+/// How a reassembled datagram is parsed: its transport checksum was never
+/// checked (a fragment's frame carries no offload), so it is now, over
+/// the whole datagram.
+const DATAGRAM_META: PacketMeta = PacketMeta {
+    checksum: ChecksumState::Unverified,
+    gso_size: 0,
+    asked: crate::packet::OffloadRequest::NONE,
+};

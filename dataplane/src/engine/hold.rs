@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 
 use hashbrown::HashMap;
 
+use super::fragment::Pieces;
 use crate::flow::{FlowKey, Host};
 use crate::packet::PacketMeta;
 use crate::sync::Incarnation;
@@ -85,6 +86,9 @@ pub(super) struct Held {
     /// on the way, so it waits on, and leaves at its deadline if it still
     /// passes.
     pub lenient: bool,
+    /// When `frame` is a reassembled datagram: its fragments, which leave
+    /// in its place (docs/asa-behaviour.md §2.8).
+    pub frags: Option<Box<Pieces>>,
 }
 
 /// Why a frame could not be kept (it is judged without waiting instead).
@@ -283,6 +287,9 @@ pub(super) struct Deferred {
     pub deadline: Instant,
     /// The incarnation of the flow it opened.
     pub inc: Incarnation,
+    /// When `frame` is a reassembled datagram: its fragments, which leave
+    /// in its place.
+    pub frags: Option<Box<Pieces>>,
 }
 
 /// Deferred frames, at most one per flow, bounded in total.
@@ -309,14 +316,20 @@ impl DeferQueue {
 
     /// Keep `d` until `key`'s insert is acknowledged, or refuse it.
     pub(super) fn push(&mut self, key: FlowKey, d: Deferred) -> Result<(), Refused> {
-        if self.by_flow.contains_key(&key) {
+        self.room_for(&key)?;
+        self.order.push_back((d.deadline, key));
+        self.by_flow.insert(key, d);
+        Ok(())
+    }
+
+    /// Whether a frame of `key` could be deferred now.
+    pub(super) fn room_for(&self, key: &FlowKey) -> Result<(), Refused> {
+        if self.by_flow.contains_key(key) {
             return Err(Refused::Busy);
         }
         if self.by_flow.len() >= self.max_packets {
             return Err(Refused::Full);
         }
-        self.order.push_back((d.deadline, key));
-        self.by_flow.insert(key, d);
         Ok(())
     }
 
@@ -393,6 +406,7 @@ pub(super) mod tests {
             lenient: false,
             reason: DropReason::TcpNotSyn,
             known: true,
+            frags: None,
         }
     }
 
@@ -601,6 +615,7 @@ pub(super) mod tests {
                 owner: 1,
                 id,
             },
+            frags: None,
         }
     }
 

@@ -38,6 +38,7 @@ use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use super::classes::ClassTable;
+use super::fragment::Pieces;
 use super::hold::{DeferQueue, Deferred, Held, HoldLimits, HoldQueue, Refused, holdable};
 use super::{Effect, Engine, Judgement, MAX_PENDING_EFFECTS};
 use crate::conntrack::entry::conn_flags;
@@ -1121,6 +1122,7 @@ impl Engine {
     /// through, or defer the frame that just opened an inspected flow until
     /// a peer acknowledges it (with `offload`, the offload it leaves
     /// with). Returns the verdict to give.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn wait_for_peer(
         &mut self,
         judged: Judgement,
@@ -1129,6 +1131,7 @@ impl Engine {
         offload: Offload,
         ingress: IfaceId,
         now: Instant,
+        frags: &mut Option<Pieces>,
     ) -> Verdict {
         let verdict = judged.verdict();
         let Some(sync) = &mut self.sync else {
@@ -1166,6 +1169,7 @@ impl Engine {
                     // A lenient pass leaves at its deadline if it still
                     // passes as a standalone engine passes it.
                     lenient: reason == DropReason::LenientWait,
+                    frags: frags.take().map(Box::new),
                 };
                 if let Err(refused) = sync.hold.push(key, held) {
                     // Counted under its own reason, not the stale state's.
@@ -1198,6 +1202,10 @@ impl Engine {
                 if sync.config.defer_deadline.is_zero() {
                     return verdict;
                 }
+                if sync.defer.room_for(&key).is_err() {
+                    bump(&mut sync.counters.defer_overflow);
+                    return verdict;
+                }
                 // The frame leaves later from a copy, with the offload it
                 // would have left with now: a super-packet stays one.
                 let d = Deferred {
@@ -1207,11 +1215,10 @@ impl Engine {
                     egress,
                     deadline: now + sync.config.defer_deadline,
                     inc,
+                    frags: frags.take().map(Box::new),
                 };
-                if sync.defer.push(key, d).is_err() {
-                    bump(&mut sync.counters.defer_overflow);
-                    return verdict;
-                }
+                // (Room was checked: this takes it.)
+                let _ = sync.defer.push(key, d);
                 bump(&mut sync.counters.deferred);
                 Verdict::Hold
             }

@@ -358,6 +358,9 @@ mod limits;
 /// Other IP protocols: GRE, ESP, SCTP, … (§2.1, §2.2).
 mod other;
 
+/// IP fragments: virtual reassembly (§2.8).
+mod fragment;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();

@@ -10,7 +10,9 @@ pub mod rewrite;
 
 pub use offload::{Offload, OffloadRequest};
 pub(crate) use parse::furthest_after;
-pub use parse::{complete_checksum, parse};
+pub use parse::{
+    FragmentInfo, assemble, complete_checksum, fragment_info, parse, set_ipv4_checksum,
+};
 
 use crate::flow::Tuple;
 use crate::seq::SeqNumber;

@@ -23,6 +23,7 @@
 //! inlining them into [`parse`] on their own, and the `baseline/parse_only`
 //! case of the engine benchmark took 40% longer without the hint.
 
+mod frag;
 mod icmp;
 mod ipv4;
 mod ipv6;
@@ -31,6 +32,7 @@ mod nd;
 mod other;
 mod tcp;
 
+pub use frag::{FragmentInfo, assemble, fragment_info, set_ipv4_checksum};
 pub(crate) use tcp::furthest_after;
 #[cfg(test)]
 mod test_frames;

@@ -6,6 +6,7 @@
 use super::{Engine, HELD_WAIT_BOUNDS_US, holdable};
 use crate::conntrack::ProtoState;
 use crate::counters::bump;
+use crate::engine::fragment::Pieces;
 use crate::engine::hold::Deferred;
 use crate::engine::{Effect, ReleaseCause};
 use crate::flow::FlowKey;
@@ -30,6 +31,10 @@ impl Engine {
     /// not leave now ([`Engine::barred`]).
     fn release_deferred(&mut self, d: Deferred, cause: ReleaseCause) {
         if self.barred(d.ingress) {
+            return;
+        }
+        if let Some(pieces) = d.frags {
+            self.release_pieces(&d.frame, *pieces, d.egress, cause);
             return;
         }
         self.count_forwarded(d.frame.len());
@@ -89,10 +94,16 @@ impl Engine {
         offload: Offload,
         egress: IfaceId,
         frame: Vec<u8>,
+        frags: Option<Box<Pieces>>,
         now: Instant,
     ) {
         bump(&mut self.sync_mut().counters.held_released);
         self.note_held_wait(deadline, now);
+        if let Some(pieces) = frags {
+            // A reassembled datagram: its fragments leave in its place.
+            self.release_pieces(&frame, *pieces, egress, ReleaseCause::HeldPassed);
+            return;
+        }
         self.count_forwarded(frame.len());
         self.push_effect(Effect::Release {
             egress,
@@ -130,7 +141,8 @@ impl Engine {
             self.lenient_passes = false;
             match judged.decision {
                 Ok(egress) => {
-                    self.release_passed(h.deadline, offload_of(&parsed), egress, frame, now)
+                    let offload = offload_of(&parsed);
+                    self.release_passed(h.deadline, offload, egress, frame, h.frags, now)
                 }
                 // Still lacking state: more of the peer's events may be on
                 // the way; wait out the deadline.
@@ -201,7 +213,7 @@ impl Engine {
             match judged.decision {
                 Ok(egress) => {
                     let offload = offload_of(&parsed);
-                    self.release_passed(h.deadline, offload, egress, h.frame, now)
+                    self.release_passed(h.deadline, offload, egress, h.frame, h.frags, now)
                 }
                 Err(reason) => {
                     let for_good = match &parsed {

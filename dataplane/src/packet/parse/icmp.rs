@@ -122,9 +122,10 @@ fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize, Option<SeqNumbe
     let (src, dst, protocol, transport) = match family {
         Family::V4 => {
             let header = Ipv4HeaderSlice::from_slice(quote).map_err(|_| bad)?;
-            // Rampart drops fragments, so no connection matches a quoted
-            // one; a non-first fragment would not even hold ports.
-            if header.is_fragmenting_payload() {
+            // A quoted first fragment holds the ports of the datagram's
+            // connection (a router's error about it, the destination's
+            // reassembly timeout, RFC 792); a later one holds none.
+            if header.fragments_offset().value() != 0 {
                 return Err(bad);
             }
             let mut protocol = header.protocol();
@@ -152,7 +153,11 @@ fn quoted(quote: &[u8], family: Family) -> Result<(Tuple, usize, Option<SeqNumbe
             let rest = quote.get(IPV6_HEADER_LEN..).ok_or(bad)?;
             let (exts, protocol, rest, error) =
                 Ipv6ExtensionsSlice::from_slice_lax(header.next_header(), rest);
-            if error.is_some() || exts.is_fragmenting_payload() {
+            // As for IPv4: only a first fragment names a connection.
+            let later_fragment = exts.clone().into_iter().any(|e| {
+                matches!(e, etherparse::Ipv6ExtensionSlice::Fragment(f) if f.fragment_offset().value() != 0)
+            });
+            if error.is_some() || later_fragment {
                 return Err(bad);
             }
             (Addr::v6(src), Addr::v6(dst), protocol, rest)
@@ -391,23 +396,18 @@ mod tests {
                 ),
             ),
             (
-                "quoted fragment",
-                icmpv4(
-                    11,
-                    1,
-                    [0; 4],
-                    &edited(&syn, |f| f[L3 + 6] |= 0x20)[L3..L3 + 28],
-                ),
+                "quoted later fragment",
+                icmpv4(11, 1, [0; 4], &edited(&syn, |f| f[L3 + 7] = 1)[L3..L3 + 28]),
             ),
             ("v6 quote cut", icmpv6(1, 4, [0; 4], &udp_v6()[L3..L3 + 47])),
             ("v4 inside icmpv6", icmpv6(1, 4, [0; 4], &syn[L3..])),
             (
-                "quoted v6 fragment",
+                "quoted later v6 fragment",
                 icmpv6(
                     2,
                     0,
                     [0; 4],
-                    &udp_v6_exts(fragment(0, true), v6_a(), v6_b())[L3..],
+                    &udp_v6_exts(fragment(1, true), v6_a(), v6_b())[L3..],
                 ),
             ),
         ];
