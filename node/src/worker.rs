@@ -244,6 +244,104 @@ mod tests {
         unsafe { libc::read(wake.fd(), buf.as_mut_ptr().cast(), 8) == 8 }
     }
 
+    /// A datagram worker 0 reassembled for a flow worker 1 owns (by the
+    /// fanout's hash) goes through worker 0's port to worker 1's queue,
+    /// wakes worker 1, and at worker 1's next exchange its engine judges
+    /// it: the fragments are its effects, to be drained in that same turn.
+    /// Before, the bridge dropped the hand-off, and no engine had a share.
+    #[test]
+    fn a_reassembled_datagram_reaches_the_owners_engine_through_the_ports() {
+        use rampart_afpacket::bridge::WorkerPort as _;
+        use rampart_afpacket::fanout::worker_of;
+        use rampart_dataplane::engine::Effect;
+        use rampart_dataplane::flow::FlowKey;
+        use rampart_dataplane::packet::{ChecksumState, OffloadRequest, PacketMeta};
+        use rampart_dataplane::trace::{fragment_frame, udp_frame, v4_pair};
+        let wakes: Vec<Wake> = (0..2).map(|_| Wake::new().unwrap()).collect();
+        let (_w, inboxes) = crate::control::workers(&wakes);
+        let (hand_offs, handed) = crate::handoff::hand_offs(&wakes);
+        let mut ports: Vec<NodePort> = wakes
+            .iter()
+            .zip(inboxes)
+            .zip(handed)
+            .map(|((wake, inbox), handed)| NodePort {
+                wake: wake.clone(),
+                inbox,
+                sync: None,
+                hand_offs: hand_offs.clone(),
+                handed,
+            })
+            .collect();
+        let node = rampart_dataplane::EngineConfig::inside_outside(
+            rampart_dataplane::conntrack::NodeId(1),
+            [1, 2, 3, 4],
+        );
+        let mut engines: Vec<Engine> = (0..2)
+            .map(|i| Engine::new(crate::run::worker_engine_config(&node, i, 2)).unwrap())
+            .collect();
+        // A client port whose flow worker 1 owns.
+        let (c, s) = (40_000..)
+            .map(|port| v4_pair(port, 5300))
+            .find(|(c, s)| {
+                let t = rampart_dataplane::flow::Tuple {
+                    src: rampart_dataplane::flow::Endpoint {
+                        addr: rampart_dataplane::flow::Addr::v4([198, 18, 0, 10]),
+                        port: c.port,
+                    },
+                    dst: rampart_dataplane::flow::Endpoint {
+                        addr: rampart_dataplane::flow::Addr::v4([198, 18, 0, 20]),
+                        port: s.port,
+                    },
+                    proto: rampart_dataplane::flow::proto::UDP,
+                    vlan: 0,
+                };
+                worker_of(&FlowKey::of(&t).0, 2) == 1
+            })
+            .unwrap();
+        let payload: Vec<u8> = (0..3_000u32).map(|i| (i * 7) as u8).collect();
+        let frags = fragment_frame(&udp_frame(&c, &s, &payload), 1_480, 9);
+        let meta = PacketMeta {
+            checksum: ChecksumState::Verified,
+            gso_size: 0,
+            asked: OffloadRequest::NONE,
+        };
+        let now = Instant::from_secs(10);
+        for f in &frags {
+            let mut f = f.clone();
+            engines[0].process(&mut f, meta, c.iface, now);
+        }
+        while woken(&wakes[1]) {}
+        let io = BridgeCounters::default();
+        let mut handed_off = 0;
+        while let Some(e) = engines[0].poll_effect(now) {
+            if let Effect::HandOff { worker, chain } = e {
+                assert_eq!(worker, 1);
+                assert!(ports[0].hand_off(worker, chain), "queued");
+                handed_off += 1;
+            }
+        }
+        assert_eq!(handed_off, 1);
+        assert!(woken(&wakes[1]), "the owner is woken");
+        assert_eq!(engines[0].table().len(), 0, "judged by the owner only");
+        let [_, p1] = &mut ports[..] else {
+            unreachable!()
+        };
+        p1.exchange(&mut engines[1], &io, now);
+        let released: Vec<Vec<u8>> = std::iter::from_fn(|| engines[1].poll_effect(now))
+            .filter_map(|e| match e {
+                Effect::Release { frame, .. } => Some(frame),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            released == frags,
+            "the fragments leave as they came: {} of {}",
+            released.len(),
+            frags.len()
+        );
+        assert_eq!(engines[1].table().len(), 1);
+    }
+
     /// A turn that leaves jobs queued wakes the worker again, so an idle
     /// worker does not sleep in poll(2) with them waiting.
     #[test]
