@@ -30,7 +30,7 @@ pub const MAX_FRAGMENT_BYTES: usize = 32 << 20;
 /// Which worker of a node's engines owns a flow, for a datagram whose
 /// fragments reached another one: the kernel spreads fragments by their
 /// addresses alone (only the first carries ports), whole packets by their
-/// ports too (docs/io.md §2).
+/// ports too (docs/io.md §9).
 #[derive(Debug, Clone, Copy)]
 pub struct WorkerShare {
     /// This engine's worker.
