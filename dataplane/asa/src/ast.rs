@@ -4,6 +4,7 @@
 //! lines, classes inside a policy-map); everything else is kept in the
 //! order first defined.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
@@ -37,6 +38,63 @@ pub struct Config {
     pub same_security_inter_interface: bool,
     /// The global `timeout` values Rampart applies.
     pub timeouts: GlobalTimeouts,
+    /// `fragment size|chain|timeout N [IF]`: the limits of reassembly of
+    /// IP fragments.
+    pub fragment: FragmentConfig,
+}
+
+/// `fragment size|chain|timeout N [IF]` (docs/asa-behaviour.md §2.8): the
+/// lines without an interface set every interface's limits; a line naming
+/// an interface sets that interface's, and wins over the line without,
+/// whichever came first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FragmentConfig {
+    /// The lines without an interface. A value equal to the ASA's default
+    /// is kept as `None` (`show running-config` prints no line for it).
+    pub global: FragmentSettings,
+    /// The lines naming an interface, by its nameif; an interface whose
+    /// every value was removed (`no fragment … IF`) has no entry.
+    pub interfaces: BTreeMap<String, FragmentSettings>,
+}
+
+/// One scope's `fragment` values; `None` is not set here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FragmentSettings {
+    /// `fragment size N`: datagrams in reassembly at once, 1–30000.
+    pub size: Option<u32>,
+    /// `fragment chain N`: fragments one datagram may have, 1–8200 (1
+    /// passes no fragmented datagram).
+    pub chain: Option<u32>,
+    /// `fragment timeout N`: seconds a datagram's fragments may take to
+    /// arrive, from its first, 1–30.
+    pub timeout: Option<u32>,
+}
+
+/// The ASA's `fragment size` when none is configured.
+pub const FRAGMENT_SIZE_DEFAULT: u32 = 200;
+/// The ASA's `fragment chain` when none is configured.
+pub const FRAGMENT_CHAIN_DEFAULT: u32 = 24;
+/// The ASA's `fragment timeout` when none is configured, in seconds.
+pub const FRAGMENT_TIMEOUT_DEFAULT_SECS: u32 = 5;
+
+impl FragmentSettings {
+    /// Whether it sets nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == FragmentSettings::default()
+    }
+}
+
+impl FragmentConfig {
+    /// The values interface `nameif` gets: its own line's, else the line
+    /// without an interface, else `None` (the ASA's default).
+    pub fn of(&self, nameif: &str) -> FragmentSettings {
+        let own = self.interfaces.get(nameif).copied().unwrap_or_default();
+        FragmentSettings {
+            size: own.size.or(self.global.size),
+            chain: own.chain.or(self.global.chain),
+            timeout: own.timeout.or(self.global.timeout),
+        }
+    }
 }
 
 /// `timeout conn|half-closed|udp|icmp H:MM:SS`: the idle timeouts of

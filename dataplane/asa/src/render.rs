@@ -157,6 +157,22 @@ fn settings(out: &mut String, s: &ConnectionSettings) {
     }
 }
 
+/// `fragment size|chain|timeout N [IF]`: the lines set, the ones without an
+/// interface first, then each interface's by nameif (values at the ASA's
+/// default are no line, docs/asa-behaviour.md §2.8).
+fn fragment(out: &mut String, f: &FragmentConfig) {
+    let scopes = std::iter::once(("", &f.global))
+        .chain(f.interfaces.iter().map(|(name, s)| (name.as_str(), s)));
+    for (name, s) in scopes {
+        let space = if name.is_empty() { "" } else { " " };
+        for (kw, v) in [("size", s.size), ("chain", s.chain), ("timeout", s.timeout)] {
+            if let Some(v) = v {
+                let _ = writeln!(out, "fragment {kw} {v}{space}{name}");
+            }
+        }
+    }
+}
+
 /// Render a configuration as `show running-config` prints it.
 pub fn render(cfg: &Config) -> String {
     let mut out = String::new();
@@ -288,6 +304,7 @@ pub fn render(cfg: &Config) -> String {
     if !timeouts.is_empty() {
         let _ = writeln!(out, "timeout {}", timeouts.join(" "));
     }
+    fragment(&mut out, &cfg.fragment);
     for m in &cfg.class_maps {
         let _ = writeln!(out, "class-map {}", m.name);
         if let Some(d) = &m.description {
@@ -336,6 +353,37 @@ pub fn render(cfg: &Config) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fragment_lines_print_global_first_then_by_interface() {
+        let mut f = FragmentConfig {
+            global: FragmentSettings {
+                size: None,
+                chain: Some(1),
+                timeout: Some(9),
+            },
+            ..FragmentConfig::default()
+        };
+        for (name, size, chain) in [("outside", None, Some(24)), ("dmz", Some(1000), None)] {
+            f.interfaces.insert(
+                name.into(),
+                FragmentSettings {
+                    size,
+                    chain,
+                    timeout: None,
+                },
+            );
+        }
+        let mut out = String::new();
+        fragment(&mut out, &f);
+        assert_eq!(
+            out,
+            "fragment chain 1\nfragment timeout 9\nfragment size 1000 dmz\nfragment chain 24 outside\n"
+        );
+        let mut out = String::new();
+        fragment(&mut out, &FragmentConfig::default());
+        assert_eq!(out, "");
+    }
 
     #[test]
     fn times_print_as_h_mm_ss() {

@@ -206,6 +206,7 @@ fn realistic_configs_round_trip() {
         "dmz-web-farm.cfg",
         "ipv6.cfg",
         "edits.cfg",
+        "fragments.cfg",
     ] {
         let cfg = parse(name).config;
         round_trips(&cfg);
@@ -392,6 +393,51 @@ fn small_office() {
     assert_eq!(reason(113), "application inspection is not implemented");
     assert_eq!(reason(118), "class action not enforced by Rampart");
     assert_eq!(p.ignored[1].text, "hostname fw-office");
+}
+
+/// `fragment` lines (docs/asa-behaviour.md §2.8): the global ones, an
+/// interface's own winning over them, edits, and the running
+/// configuration printing only what is not the ASA's default.
+#[test]
+fn fragments() {
+    let p = parse("fragments.cfg");
+    // `hostname` alone is ignored; `fragment reassembly virtual` is what
+    // Rampart does.
+    assert_eq!(
+        p.ignored.iter().map(|i| i.line).collect::<Vec<_>>(),
+        vec![3, 5]
+    );
+    let f = &p.config.fragment;
+    let s = |size, chain, timeout| FragmentSettings {
+        size,
+        chain,
+        timeout,
+    };
+    assert_eq!(
+        *f,
+        FragmentConfig {
+            global: s(None, Some(1), None),
+            interfaces: [
+                ("inside".to_string(), s(None, Some(24), None)),
+                ("nfs".to_string(), s(Some(2000), Some(45), Some(30))),
+            ]
+            .into(),
+        }
+    );
+    assert_eq!(f.of("outside"), s(None, Some(1), None));
+    let text = render(&p.config);
+    assert!(
+        text.ends_with(
+            "access-group OUTSIDE_IN in interface outside
+fragment chain 1
+fragment chain 24 inside
+fragment size 2000 nfs
+fragment chain 45 nfs
+fragment timeout 30 nfs
+"
+        ),
+        "{text}"
+    );
 }
 
 #[test]
@@ -1025,6 +1071,40 @@ fn broken_variants_fail_exactly_where_they_break() {
             55,
             18,
             "only one global service-policy is allowed; 'P' is already global",
+        ),
+        (
+            "fragments.cfg",
+            26,
+            "fragment chain 8201 nfs",
+            26,
+            16,
+            "fragment chain must be 1-8200",
+        ),
+        (
+            "fragments.cfg",
+            27,
+            "fragment timeout 30 nsf",
+            27,
+            21,
+            "no interface has nameif 'nsf'",
+        ),
+        (
+            "fragments.cfg",
+            28,
+            "fragment reassembly full nfs",
+            28,
+            21,
+            "full reassembly is not supported: Rampart reassembles virtually only (a datagram \
+             is judged whole and its fragments pass on as they came); remove the line, virtual \
+             is the default",
+        ),
+        (
+            "fragments.cfg",
+            32,
+            "no fragment timeout 10 all",
+            32,
+            24,
+            "no interface has nameif 'all'",
         ),
     ];
     for &(name, line, replacement, el, ec, message) in cases {

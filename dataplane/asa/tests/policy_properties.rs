@@ -603,6 +603,7 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                 let base = Config {
                     same_security_inter_interface,
                     timeouts,
+                    fragment: FragmentConfig::default(),
                     interfaces,
                     objects,
                     object_groups: groups,
@@ -650,6 +651,54 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                 }
             }
             cfg
+        })
+        .prop_flat_map(|cfg| {
+            (
+                Just(cfg),
+                fragment_settings(true),
+                proptest::collection::vec((0..IFACES.len(), fragment_settings(false)), 0..4),
+            )
+        })
+        .prop_map(|(mut cfg, global, per_iface)| {
+            // With named interfaces, a line names one of them; without,
+            // any name goes (the node configuration supplies them).
+            let mut names: Vec<String> = cfg
+                .interfaces
+                .iter()
+                .filter_map(|i| i.nameif.clone())
+                .collect();
+            if names.is_empty() {
+                names = IFACES.iter().map(|&(_, n, _)| n.to_string()).collect();
+            }
+            cfg.fragment.global = global;
+            for (i, s) in per_iface {
+                if !s.is_empty() {
+                    cfg.fragment
+                        .interfaces
+                        .insert(names[i % names.len()].clone(), s);
+                }
+            }
+            cfg
+        })
+}
+
+/// One scope's `fragment` values, the bounds among them; for the lines
+/// without an interface (`global`) never the ASA's default, which is no
+/// line.
+fn fragment_settings(global: bool) -> impl Strategy<Value = FragmentSettings> {
+    let value = |max: u32, default: u32| {
+        proptest::option::of(prop_oneof![Just(1), Just(max), Just(default), 1..=max])
+            .prop_map(move |v| v.filter(|&v| !global || v != default))
+    };
+    (
+        value(30_000, FRAGMENT_SIZE_DEFAULT),
+        value(8_200, FRAGMENT_CHAIN_DEFAULT),
+        value(30, FRAGMENT_TIMEOUT_DEFAULT_SECS),
+    )
+        .prop_map(|(size, chain, timeout)| FragmentSettings {
+            size,
+            chain,
+            timeout,
         })
 }
 
@@ -873,6 +922,12 @@ fn word() -> impl Strategy<Value = &'static str> {
             "https",
             "domain",
             "syslog",
+            "fragment",
+            "size",
+            "chain",
+            "reassembly",
+            "virtual",
+            "full",
         ]),
         proptest::sample::select(vec![
             "A",
@@ -884,6 +939,10 @@ fn word() -> impl Strategy<Value = &'static str> {
             "80",
             "65535",
             "65536",
+            "8200",
+            "8201",
+            "30000",
+            "30001",
             "2000000",
             "2000001",
             "0:00:15",

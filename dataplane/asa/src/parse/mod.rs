@@ -34,7 +34,8 @@
 //! `modes` decides which open mode a line belongs to and dispatches it, one
 //! module per command family handles its lines (`interface`, `objects`,
 //! `groups`, `access_list` and `ace`, `access_group`, `class_map`,
-//! `policy_map`, `service_policy`, and `no` for the top-level removals),
+//! `policy_map`, `service_policy`, `timeouts`, `fragment`, and `no` for the
+//! top-level removals),
 //! `values` parses the literals they share, and `resolve` checks every
 //! reference once the last line is read. The errors are in `error`.
 
@@ -48,6 +49,7 @@ mod class_map;
 mod cursor;
 mod error;
 mod ethertype;
+mod fragment;
 mod groups;
 mod interface;
 mod member_sets;

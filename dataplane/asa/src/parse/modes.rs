@@ -20,6 +20,7 @@ const TOP: &[&str] = &[
     "service-policy",
     "same-security-traffic",
     "timeout",
+    "fragment",
     "no",
 ];
 
@@ -56,7 +57,6 @@ const HARMLESS: &[&str] = &[
     "firewall",
     "fixup",
     "flow-export",
-    "fragment",
     "ftp",
     "global",
     "group-policy",
@@ -425,6 +425,7 @@ impl Parser {
             "service-policy" => self.service_policy(c),
             "same-security-traffic" => self.same_security_traffic(c, false),
             "timeout" => self.timeout(c),
+            "fragment" => self.fragment(c, false),
             other => Err(c.err_at(cmd.col, format!("unknown command '{other}'"))),
         }
     }
