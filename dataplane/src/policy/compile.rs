@@ -24,7 +24,8 @@ pub const MAX_POLICY_ATOMS: usize = 2_000_000;
 /// Why a configuration cannot become a policy for this node (config-caused).
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CompileError {
-    /// An `access-group` or `service-policy` names an interface this node lacks.
+    /// An `access-group`, `service-policy` or `fragment` line names an
+    /// interface this node lacks.
     #[error("interface '{0}' is not one of this node's interfaces")]
     UnknownInterface(String),
     /// A name that does not resolve (the parser checks references; this is a
@@ -331,10 +332,20 @@ pub struct FragmentLimits {
 
 impl Default for FragmentLimits {
     fn default() -> Self {
+        FragmentLimits::from_settings(&ast::FragmentSettings::default())
+    }
+}
+
+impl FragmentLimits {
+    /// The limits of one interface's `fragment` values ([`ast::FragmentConfig::of`]),
+    /// the ASA's default where none is set.
+    pub fn from_settings(s: &ast::FragmentSettings) -> Self {
         FragmentLimits {
-            size: 200,
-            chain: 24,
-            timeout: Duration::from_secs(5),
+            size: s.size.unwrap_or(ast::FRAGMENT_SIZE_DEFAULT),
+            chain: s.chain.unwrap_or(ast::FRAGMENT_CHAIN_DEFAULT),
+            timeout: Duration::from_secs(u64::from(
+                s.timeout.unwrap_or(ast::FRAGMENT_TIMEOUT_DEFAULT_SECS),
+            )),
         }
     }
 }
@@ -754,6 +765,24 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
         }
     }
 
+    // `fragment` limits (docs/asa-behaviour.md §2.8): the interface's own
+    // lines, else the lines without an interface, else the ASA's defaults.
+    for (iface, node) in ifaces.iter_mut().zip(interfaces) {
+        iface.fragment = FragmentLimits::from_settings(&config.fragment.of(&node.nameif));
+    }
+    // A line naming an interface the node lacks is refused, as an
+    // access-group's is; a management interface's (none of the node's,
+    // like its `security-level`) concerns nothing.
+    for name in config.fragment.interfaces.keys() {
+        let management = config
+            .interfaces
+            .iter()
+            .any(|b| b.management_only && b.nameif.as_deref() == Some(name));
+        if !management {
+            iface_index(name)?;
+        }
+    }
+
     let mut acls = Vec::new();
     for acl in &config.access_lists {
         acls.push(c.acl(acl)?);
@@ -919,5 +948,7 @@ use expand::{Compiler, port_protocols};
 
 #[cfg(test)]
 mod budget_tests;
+#[cfg(test)]
+mod fragment_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -40,6 +40,9 @@ pub fn locate(text: &str, e: &CompileError) -> Option<(usize, usize)> {
                     at(3, name)
                 } else if is(0, "nameif") {
                     at(1, name)
+                } else if is(0, "fragment") {
+                    // `fragment size|chain|timeout N IF`.
+                    at(3, name)
                 } else {
                     None
                 }
