@@ -1,6 +1,6 @@
 //! The operator's commands, as on the ASA: `rampart show conn …`,
 //! `rampart clear conn …`, `rampart show service-policy|cluster|
-//! running-config|counters`, `rampart configure FILE`, over a node's admin
+//! running-config|counters|fragment`, `rampart configure FILE`, over a node's admin
 //! API (`--admin ADDR`, or `--config node.toml` for its `[ops]` address and
 //! token file). Unambiguous abbreviations are accepted as the ASA accepts
 //! them (`sh conn`, `cle conn addr 198.18.0.1`, `sh run`); an ambiguous one
@@ -19,7 +19,7 @@ use rampart_ops::client::{Client, ClientError, Endpoint};
 use rampart_ops::echo::{terminal_json, terminal_text};
 use rampart_ops::model::MemberChange;
 use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
-use rampart_ops::{asp_drop, clear_conn, service_policy, show_cluster};
+use rampart_ops::{asp_drop, clear_conn, service_policy, show_cluster, show_fragment};
 
 use crate::config::NodeConfig;
 
@@ -110,6 +110,13 @@ pub enum ShowWhat {
         /// `drop` (abbreviations accepted).
         #[arg(value_name = "WHAT")]
         what: String,
+    },
+    /// `show fragment [IF]`: each interface's fragment reassembly limits
+    /// and counters.
+    Fragment {
+        /// One interface, by nameif.
+        #[arg(value_name = "NAMEIF")]
+        nameif: Option<String>,
     },
 }
 
@@ -553,6 +560,13 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                 ShowWhat::Asp { what } => {
                     anyhow::bail!("show asp: `{}` is not `drop`", what.escape_debug())
                 }
+                ShowWhat::Fragment { nameif } => {
+                    let mut f = api.fragments().map_err(refused)?;
+                    if let Some(n) = nameif {
+                        f = show_fragment::only(f, &n).map_err(anyhow::Error::msg)?;
+                    }
+                    print(json, &f, show_fragment::render_fragments);
+                }
                 ShowWhat::Counters => print(
                     json,
                     &api.counters().map_err(refused)?,
@@ -704,6 +718,7 @@ mod tests {
         assert_eq!(ex("sh ser").unwrap(), "show service-policy");
         assert_eq!(ex("sh clu").unwrap(), "show cluster");
         assert_eq!(ex("sh cou").unwrap(), "show counters");
+        assert_eq!(ex("sh frag inside").unwrap(), "show fragment inside");
         assert_eq!(
             ex("cle conn addr 198.18.0.1").unwrap(),
             "clear conn addr 198.18.0.1"

@@ -136,6 +136,18 @@ fn every_show_command_prints_the_asa_format() {
             golden("show_running_config.txt")
         )
     );
+    assert_eq!(ok(n.run("show fragment")), golden("show_fragment.txt"));
+    let outside = golden("show_fragment.txt")
+        .split_inclusive('\n')
+        .skip(4)
+        .collect::<String>();
+    assert_eq!(ok(n.run("sh frag outside")), outside);
+    let (code, _, err) = n.run("sh frag dmz");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("show fragment: this node has no interface named 'dmz'"),
+        "{err}"
+    );
     let c = Node::start(fixture::cluster_status(), "cluster");
     assert_eq!(ok(c.run("show cluster")), golden("show_cluster.txt"));
 }

@@ -1128,6 +1128,11 @@ impl<P: EnginePool> Backend for Admin<P> {
         })
     }
 
+    fn fragments(&self) -> Result<crate::model::Fragments, OpsError> {
+        let parts = self.each(|w| crate::show_fragment::worker_fragments(w.engine))?;
+        Ok(crate::show_fragment::merge(parts))
+    }
+
     fn membership(&self, change: &MemberChange) -> Result<MemberResult, OpsError> {
         match &self.membership {
             Some(ops) => ops(change),

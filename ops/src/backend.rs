@@ -4,8 +4,8 @@
 //! call them off the async runtime.
 
 use crate::model::{
-    ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters, Health,
-    MemberChange, MemberResult, RunningConfig, ServicePolicy,
+    ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters, Fragments,
+    Health, MemberChange, MemberResult, RunningConfig, ServicePolicy,
 };
 use crate::show_conn::ConnFilter;
 use crate::snapshot::NodeSnapshot;
@@ -124,6 +124,8 @@ pub trait Backend: Send + Sync + 'static {
     fn configure(&self, text: &str) -> Result<ConfigureResult, OpsError>;
     /// `show counters`.
     fn counters(&self) -> Result<Counters, OpsError>;
+    /// `show fragment`.
+    fn fragments(&self) -> Result<Fragments, OpsError>;
     /// Readiness (cheap: no worker round trip).
     fn health(&self) -> Health;
     /// `rampart cluster join|remove`.

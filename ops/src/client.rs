@@ -20,8 +20,8 @@ use crate::clear_conn::ClearRequest;
 use crate::echo::{echo, echo_message};
 use crate::http::percent_encode;
 use crate::model::{
-    ApiError, ClearResult, ClusterView, ConfigureResult, ConnList, Counters, MemberChange,
-    MemberResult, RunningConfig, ServicePolicy,
+    ApiError, ClearResult, ClusterView, ConfigureResult, ConnList, Counters, Fragments,
+    MemberChange, MemberResult, RunningConfig, ServicePolicy,
 };
 use crate::show_conn::ConnFilter;
 
@@ -680,6 +680,11 @@ impl Client {
     /// `show counters`.
     pub fn counters(&self) -> Result<Counters, ClientError> {
         self.call("GET", "/v1/counters", b"", "")
+    }
+
+    /// `show fragment`.
+    pub fn fragments(&self) -> Result<Fragments, ClientError> {
+        self.call("GET", "/v1/fragment", b"", "")
     }
 }
 

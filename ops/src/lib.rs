@@ -11,7 +11,7 @@
 //!   bounded, [`sock_owner`] keeps the client's token from a listener
 //!   that is not the node's (docs/ops.md);
 //! - ASA renderings: [`show_conn`], [`clear_conn`], [`service_policy`],
-//!   [`show_cluster`], [`asp_drop`];
+//!   [`show_cluster`], [`asp_drop`], [`show_fragment`];
 //! - [`syslog`]: ASA syslog lines for connection events, rate-limited,
 //!   optionally RFC 5424 over UDP; [`logging`] sets up `tracing`.
 
@@ -35,6 +35,7 @@ pub mod server;
 pub mod service_policy;
 pub mod show_cluster;
 pub mod show_conn;
+pub mod show_fragment;
 pub mod snapshot;
 pub mod sock_diag;
 pub mod sock_owner;

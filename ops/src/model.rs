@@ -170,6 +170,36 @@ pub struct ServicePolicy {
     pub bindings: Vec<PolicyBinding>,
 }
 
+/// One interface of `show fragment`: its reassembly limits and counters.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FragmentIface {
+    /// The interface's nameif.
+    pub interface: String,
+    /// `fragment size`: datagrams in reassembly at once.
+    pub size: u32,
+    /// `fragment chain`: fragments one datagram may have.
+    pub chain: u32,
+    /// `fragment timeout`, in seconds.
+    pub timeout_s: u64,
+    /// The reassembly mode: `virtual`, Rampart's only one.
+    pub reassembly: String,
+    /// Datagrams in reassembly now, summed over workers.
+    pub queued: u64,
+    /// Datagrams whose fragments all arrived and were judged.
+    pub assembled: u64,
+    /// Datagrams whose fragments were dropped.
+    pub failed: u64,
+    /// Fragments dropped because the interface's database was full.
+    pub overflow: u64,
+}
+
+/// `show fragment`: every interface of the node, in its order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fragments {
+    /// The node's interfaces.
+    pub interfaces: Vec<FragmentIface>,
+}
+
 /// One drop reason with its count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DropCount {

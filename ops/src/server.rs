@@ -16,6 +16,7 @@
 //! | GET | `/v1/running-config` | | [`crate::model::RunningConfig`] |
 //! | POST | `/v1/configure` (token) | ASA commands | [`crate::model::ConfigureResult`], 422 with problems |
 //! | GET | `/v1/counters` | | [`crate::model::Counters`] |
+//! | GET | `/v1/fragment` | | [`crate::model::Fragments`] |
 //! | POST | `/v1/cluster/membership` (token) | [`crate::model::MemberChange`] | [`crate::model::MemberResult`] |
 //! | GET | `/healthz`, `/readyz` | | text, [`crate::model::Health`] |
 //!
@@ -370,6 +371,7 @@ fn admin_handler(
                 c.ops_listeners = listener_report(&states);
                 c
             })),
+            "/v1/fragment" => answer(backend.fragments()),
             "/v1/cluster/membership" => match serde_json::from_slice::<MemberChange>(&req.body) {
                 Ok(c) => answer(backend.membership(&c)),
                 Err(e) => api_error(400, format!("the body is not a membership change: {e}")),

@@ -73,6 +73,40 @@ fn reads_are_open_and_match_the_backend() {
         .unwrap();
     assert_eq!(acl.count, 1);
     assert_eq!(c.cluster().unwrap().conns_in_use, 4);
+    assert_eq!(c.fragments().unwrap(), backend.fragments().unwrap());
+}
+
+/// `show fragment` reads each interface's limits from the policy in force:
+/// the interface's own `fragment` line, else the global one.
+#[test]
+fn show_fragment_follows_the_configured_limits() {
+    let (srv, _) = start(fixture::standalone_status());
+    let admin = Client::new(srv.admin_addr.unwrap(), Some(TOKEN.into()));
+    let limits = |c: &Client| {
+        c.fragments()
+            .unwrap()
+            .interfaces
+            .into_iter()
+            .map(|i| (i.interface, i.size, i.chain, i.timeout_s))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        limits(&admin),
+        [
+            ("inside".into(), 200, 24, 5),
+            ("outside".into(), 200, 24, 5)
+        ]
+    );
+    admin
+        .configure("fragment chain 1\nfragment size 1000 outside\nfragment chain 45 outside\n")
+        .unwrap();
+    assert_eq!(
+        limits(&admin),
+        [
+            ("inside".into(), 200, 1, 5),
+            ("outside".into(), 1000, 45, 5)
+        ]
+    );
 }
 
 #[test]

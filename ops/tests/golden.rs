@@ -10,7 +10,7 @@ use rampart_ops::backend::{Backend, ConnQuery};
 use rampart_ops::metrics::Metrics;
 use rampart_ops::model::RaftRole;
 use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
-use rampart_ops::{asp_drop, fixture, service_policy, show_cluster};
+use rampart_ops::{asp_drop, fixture, service_policy, show_cluster, show_fragment};
 
 fn check(name: &str, got: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -160,6 +160,17 @@ fn show_counters_and_running_config() {
     let rc = a.running_config().unwrap();
     assert_eq!(rc.version, 1);
     check("show_running_config.txt", &rc.text);
+}
+
+/// `show fragment`: the fixture's policy has no `fragment` line, so each
+/// interface has the ASA's defaults; the counters are both workers'.
+#[test]
+fn show_fragment() {
+    let a = fixture::admin(fixture::standalone_status());
+    check(
+        "show_fragment.txt",
+        &show_fragment::render_fragments(&a.fragments().unwrap()),
+    );
 }
 
 #[test]

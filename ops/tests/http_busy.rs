@@ -19,8 +19,8 @@ use rampart_ops::http::admission::Caps;
 use rampart_ops::metrics::Metrics;
 use rampart_ops::metrics::text::sample;
 use rampart_ops::model::{
-    ClearResult, ClusterView, ConfigureResult, ConnList, Counters, Health, RunningConfig,
-    ServicePolicy,
+    ClearResult, ClusterView, ConfigureResult, ConnList, Counters, Fragments, Health,
+    RunningConfig, ServicePolicy,
 };
 use rampart_ops::server::{OpsConfig, OpsServer};
 use rampart_ops::show_conn::ConnFilter;
@@ -101,6 +101,9 @@ impl Backend for Node {
     }
     fn counters(&self) -> Result<Counters, OpsError> {
         self.inner.counters()
+    }
+    fn fragments(&self) -> Result<Fragments, OpsError> {
+        self.inner.fragments()
     }
     fn health(&self) -> Health {
         self.inner.health()
