@@ -64,6 +64,10 @@ const CONFIGS: &[(&str, &str)] = &[
         include_str!("../../dataplane/tests/configs/edits.cfg"),
     ),
     (
+        "fragments",
+        include_str!("../../dataplane/tests/configs/fragments.cfg"),
+    ),
+    (
         "ipv6",
         include_str!("../../dataplane/tests/configs/ipv6.cfg"),
     ),
