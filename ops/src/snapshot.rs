@@ -106,6 +106,8 @@ pub struct WorkerSnapshot {
     pub deferred_now: u64,
     /// Whether the engine forwards (its first bulk sync is done).
     pub ready: bool,
+    /// Fragment reassembly, by `IfaceId` (`show fragment`'s counters).
+    pub fragments: Vec<rampart_dataplane::engine::fragment::FragmentStats>,
 }
 
 fn tcp_state_label(s: TcpState) -> &'static str {
@@ -193,6 +195,7 @@ impl WorkerSnapshot {
             held_now: engine.sync_backlog().0 as u64,
             deferred_now: engine.sync_backlog().1 as u64,
             ready: engine.is_ready(),
+            fragments: engine.fragment_stats(),
         }
     }
 }

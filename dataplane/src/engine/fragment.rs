@@ -176,6 +176,9 @@ pub(super) struct Reassembly {
     chains: HashMap<ChainKey, Chain, ahash::RandomState>,
     /// Per interface: datagrams assembled, failed, overflowed.
     stats: Vec<FragmentStats>,
+    /// Per interface: datagrams in reassembly (chains, failed ones
+    /// included until their deadline).
+    queued: Vec<usize>,
     /// Frame bytes kept, over all chains.
     bytes: usize,
     /// The earliest deadline, if any chain waits.
@@ -187,6 +190,7 @@ impl Reassembly {
         Reassembly {
             chains: HashMap::with_hasher(hasher),
             stats: vec![FragmentStats::default(); interfaces],
+            queued: vec![0; interfaces],
             bytes: 0,
             next_deadline: None,
         }
@@ -197,11 +201,9 @@ impl Reassembly {
         &mut self.stats[i]
     }
 
-    fn queued(&self, ingress: IfaceId) -> usize {
-        self.chains
-            .keys()
-            .filter(|k| k.ingress == ingress.0)
-            .count()
+    fn queued(&mut self, ingress: u8) -> &mut usize {
+        let i = usize::from(ingress).min(self.queued.len().saturating_sub(1));
+        &mut self.queued[i]
     }
 }
 
@@ -301,12 +303,15 @@ impl Engine {
         };
         let r = &mut self.fragments;
         if r.bytes + frame.len() > MAX_FRAGMENT_BYTES
-            || (!r.chains.contains_key(&key) && r.queued(ingress) >= limits.size as usize)
+            || (!r.chains.contains_key(&key) && *r.queued(ingress.0) >= limits.size as usize)
         {
             bump(&mut r.stats(ingress).overflow);
             return Verdict::Drop(DropReason::FragmentDatabaseFull);
         }
         let deadline = now + limits.timeout;
+        if !r.chains.contains_key(&key) {
+            *r.queued(ingress.0) += 1;
+        }
         let chain = r.chains.entry(key).or_insert_with(|| Chain {
             pieces: Vec::new(),
             first: None,
@@ -361,6 +366,7 @@ impl Engine {
         if chain.total == Some(chain.have) && chain.first.is_some() {
             let chain = r.chains.remove(&key).expect("just found");
             r.bytes -= chain.bytes;
+            *r.queued(ingress.0) -= 1;
             self.reassembled(ingress, chain, now);
         }
         Verdict::Hold
@@ -515,16 +521,21 @@ impl Engine {
         }
         let mut next = None::<Instant>;
         let mut timed_out = Vec::new();
+        let mut gone = Vec::new();
         r.chains.retain(|key, chain| {
             if chain.deadline > now {
                 next = Some(next.map_or(chain.deadline, |n| n.min(chain.deadline)));
                 return true;
             }
+            gone.push(key.ingress);
             if chain.failed.is_none() {
                 timed_out.push((key.ingress, chain.pieces.len() as u64));
             }
             false
         });
+        for ingress in gone {
+            *r.queued(ingress) -= 1;
+        }
         r.next_deadline = next;
         r.bytes = r.chains.values().map(|c| c.bytes).sum();
         for (ingress, kept) in timed_out {
@@ -537,10 +548,8 @@ impl Engine {
     /// `show fragment`'s counters, per interface.
     pub fn fragment_stats(&self) -> Vec<FragmentStats> {
         let mut stats = self.fragments.stats.clone();
-        for key in self.fragments.chains.keys() {
-            if let Some(s) = stats.get_mut(usize::from(key.ingress)) {
-                s.queued += 1;
-            }
+        for (s, &q) in stats.iter_mut().zip(&self.fragments.queued) {
+            s.queued = q as u64;
         }
         stats
     }

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use rampart_dataplane::DropReason;
 use rampart_dataplane::counters::{ConnProto, LinkCounts, RemoveReason, TxDrop, VerdictKind};
+use rampart_dataplane::engine::fragment::FragmentStats;
 use rampart_dataplane::engine::sync::{
     EventKind, HELD_WAIT_BOUNDS_US, ROLE_COPY, ROLE_DIRECTOR, ROLE_OWNER, SyncCounters,
 };
@@ -113,6 +114,15 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
             f.counter(&IFACE_PACKETS, &[name, kind.label()], pk);
             f.counter(&IFACE_BYTES, &[name, kind.label()], by);
         }
+        let frag = |get: &dyn Fn(&FragmentStats) -> u64| c(&|s| s.fragments.get(i).map_or(0, get));
+        f.counter(
+            &FRAGMENT_DATAGRAMS,
+            &[name, "assembled"],
+            frag(&|x| x.assembled),
+        );
+        f.counter(&FRAGMENT_DATAGRAMS, &[name, "failed"], frag(&|x| x.failed));
+        f.counter(&FRAGMENT_OVERFLOW, &[name], frag(&|x| x.overflow));
+        f.gauge(&FRAGMENT_QUEUED, &[name], frag(&|x| x.queued) as f64);
     }
     for s in w {
         let worker = s.worker.to_string();
@@ -490,6 +500,53 @@ mod tests {
         );
         assert_eq!(
             v("rampart_tcp_ignored_passed_packets_total", &[]),
+            Some(0.0)
+        );
+    }
+
+    /// Fragment reassembly per interface: a datagram assembled, one that
+    /// failed (overlap), one waiting, summed over the workers.
+    #[test]
+    fn fragment_reassembly_is_exported_per_interface() {
+        use rampart_dataplane::packet::PacketMeta;
+        use rampart_dataplane::trace::{fragment_at, fragment_frame, udp_frame, v4_pair};
+        let now = Instant::from_secs(1);
+        let (c, s) = v4_pair(40_000, 5_000);
+        let whole = udp_frame(&c, &s, &[9; 3_000]);
+        let mut snaps = Vec::new();
+        for worker in 0..2 {
+            let mut engine =
+                Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4])).expect("engine");
+            let mut send = |mut f: Vec<u8>| {
+                engine.process(&mut f, PacketMeta::default(), c.iface, now);
+            };
+            for f in fragment_frame(&whole, 1_480, 1) {
+                send(f);
+            }
+            send(fragment_at(&whole, 34, &[0; 16], 0, true, 2));
+            send(fragment_at(&whole, 34, &[0; 16], 8, true, 2));
+            send(fragment_frame(&whole, 1_480, 3).remove(0));
+            snaps.push(WorkerSnapshot::take(&WorkerView {
+                engine: &mut engine,
+                io: None,
+                now,
+                worker,
+            }));
+        }
+        let t = text(&NodeSnapshot {
+            workers: snaps,
+            ..NodeSnapshot::default()
+        });
+        let v = |name, labels: &[(&str, &str)]| super::super::text::sample(&t, name, labels);
+        let datagrams = "rampart_fragment_datagrams_total";
+        let inside = ("interface", "inside");
+        assert_eq!(v(datagrams, &[inside, ("outcome", "assembled")]), Some(2.0));
+        assert_eq!(v(datagrams, &[inside, ("outcome", "failed")]), Some(2.0));
+        assert_eq!(v("rampart_fragment_queued_datagrams", &[inside]), Some(4.0));
+        assert_eq!(v("rampart_fragment_overflow_total", &[inside]), Some(0.0));
+        let outside = ("interface", "outside");
+        assert_eq!(
+            v(datagrams, &[outside, ("outcome", "assembled")]),
             Some(0.0)
         );
     }
