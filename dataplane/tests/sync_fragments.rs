@@ -101,3 +101,25 @@ fn a_fragmented_opening_datagram_is_deferred_whole() {
             .all(|(_, cause)| *cause == ReleaseCause::DeferTimedOut)
     );
 }
+
+/// A reassembled datagram that waited for a peer's state which never came
+/// is dropped at its deadline: each of its fragments is counted, as
+/// without a cluster (a review saw one drop counted for three).
+#[test]
+fn a_held_datagram_dropped_at_its_deadline_counts_every_fragment() {
+    let mut b = common::synced_node(2, Duration::ZERO, 1);
+    let mut now = Instant::from_secs(1_700_000_000);
+    let (c, s) = v4_pair(40_000, 53);
+    // A reply to a flow no node opened: held for a peer's insert.
+    let frags = fragment_frame(&udp_frame(&s, &c, &[0x5a; 3_000]), 1_480, 43);
+    for f in &frags {
+        assert_eq!(send(&mut b, f, s.iface, now), Verdict::Hold);
+    }
+    let denied = rampart_dataplane::DropReason::AclDeny;
+    let before = b.counters().dropped(denied);
+    now = now + Duration::from_secs(1);
+    b.expire(now);
+    let (released, _) = drain(&mut b, now);
+    assert!(released.is_empty());
+    assert_eq!(b.counters().dropped(denied) - before, 3);
+}

@@ -175,7 +175,7 @@ pub struct ServicePolicy {
 pub struct FragmentIface {
     /// The interface's nameif.
     pub interface: String,
-    /// `fragment size`: datagrams in reassembly at once.
+    /// `fragment size`: fragments waiting for reassembly at once.
     pub size: u32,
     /// `fragment chain`: fragments one datagram may have.
     pub chain: u32,
@@ -183,7 +183,7 @@ pub struct FragmentIface {
     pub timeout_s: u64,
     /// The reassembly mode: `virtual`, Rampart's only one.
     pub reassembly: String,
-    /// Datagrams in reassembly now, summed over workers.
+    /// Fragments waiting for reassembly now, summed over workers.
     pub queued: u64,
     /// Datagrams whose fragments all arrived and were judged.
     pub assembled: u64,

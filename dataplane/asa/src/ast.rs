@@ -60,7 +60,7 @@ pub struct FragmentConfig {
 /// One scope's `fragment` values; `None` is not set here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct FragmentSettings {
-    /// `fragment size N`: datagrams in reassembly at once, 1–30000.
+    /// `fragment size N`: fragments waiting for reassembly at once, 1–30000.
     pub size: Option<u32>,
     /// `fragment chain N`: fragments one datagram may have, 1–8200 (1
     /// passes no fragmented datagram).

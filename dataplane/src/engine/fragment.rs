@@ -67,9 +67,16 @@ pub(super) struct Pieces {
     v6: bool,
     /// Where the fragmentable part starts in the datagram's frame.
     head: usize,
+    /// IPv6: where the next-header field that named the fragment header
+    /// is (the same offset in the datagram's frame, where it names what
+    /// follows the headers kept).
+    next_header_at: usize,
     /// The fragments, by offset.
     pieces: Vec<Piece>,
 }
+
+/// IPv6's fragment header (RFC 8200 §4.5).
+const IPV6_FRAGMENT: u8 = 44;
 
 impl Pieces {
     /// How many fragments.
@@ -77,17 +84,43 @@ impl Pieces {
         self.pieces.len()
     }
 
+    /// The bytes of their frames.
+    pub(super) fn bytes(&self) -> usize {
+        self.pieces.iter().map(|p| p.frame.len()).sum()
+    }
+
     /// Their frames, with what judging the datagram (`datagram`, the frame
     /// it was judged as) rewrote in it put into them: each fragment's
     /// bytes of the fragmentable part, and the TTL or hop limit.
+    ///
+    /// An IPv6 fragment leaves with the headers the datagram was judged
+    /// with: the first fragment's unfragmentable part (RFC 8200 §4.5), then
+    /// its own fragment header naming the first's next header. A later
+    /// fragment's own extension headers are never judged (a routing
+    /// header there would send it on to an address the rules did not
+    /// see), so they do not leave; OpenBSD pf rebuilds IPv6 fragments
+    /// from the reassembled packet's headers in the same way.
     fn into_frames(self, datagram: &[u8]) -> impl Iterator<Item = Vec<u8>> {
         let v6 = self.v6;
         let ttl_at = move |l3: usize| l3 + if v6 { 7 } else { 8 };
         let l3 = self.pieces.first().map_or(0, |p| p.l3);
         let ttl = datagram.get(ttl_at(l3)).copied();
         let head = self.head;
+        let next_header_at = self.next_header_at;
         self.pieces.into_iter().map(move |mut p| {
             let from = head + p.offset as usize;
+            if v6 && let Some(data) = datagram.get(from..from + p.data.len()) {
+                let mut f = Vec::with_capacity(head + 8 + data.len());
+                f.extend_from_slice(&datagram[..head]);
+                let fragment_header = &p.frame[p.data.start - 8..p.data.start];
+                f.extend_from_slice(fragment_header);
+                f[head] = datagram[next_header_at];
+                f[next_header_at] = IPV6_FRAGMENT;
+                f.extend_from_slice(data);
+                let payload = (f.len() - l3 - 40) as u16;
+                f[l3 + 4..l3 + 6].copy_from_slice(&payload.to_be_bytes());
+                return f;
+            }
             if let Some(src) = datagram.get(from..from + p.data.len()) {
                 p.frame[p.data.clone()].copy_from_slice(src);
             }
@@ -127,7 +160,9 @@ impl Reassembled {
 /// Per interface, what `show fragment` counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FragmentStats {
-    /// Datagrams in reassembly now.
+    /// Fragments waiting for their datagram's others now (and datagrams
+    /// dropped whole whose later fragments are refused until their
+    /// deadline, one each).
     pub queued: u64,
     /// Datagrams whose fragments all arrived and were judged.
     pub assembled: u64,
@@ -170,14 +205,15 @@ struct Chain {
     failed: Option<DropReason>,
 }
 
-/// The datagrams in reassembly.
+/// The datagrams in reassembly, and the fragments they keep.
 #[derive(Debug)]
 pub(super) struct Reassembly {
     chains: HashMap<ChainKey, Chain, ahash::RandomState>,
     /// Per interface: datagrams assembled, failed, overflowed.
     stats: Vec<FragmentStats>,
-    /// Per interface: datagrams in reassembly (chains, failed ones
-    /// included until their deadline).
+    /// Per interface: fragments kept, and datagrams dropped whole whose
+    /// later fragments are still refused (each one place until its
+    /// deadline): what `fragment size` bounds.
     queued: Vec<usize>,
     /// Frame bytes kept, over all chains.
     bytes: usize,
@@ -202,24 +238,37 @@ impl Reassembly {
     }
 
     fn queued(&mut self, ingress: u8) -> &mut usize {
-        let i = usize::from(ingress).min(self.queued.len().saturating_sub(1));
-        &mut self.queued[i]
+        slot(&mut self.queued, ingress)
     }
 }
 
+/// Interface `ingress`'s entry of a per-interface count.
+fn slot(counts: &mut [usize], ingress: u8) -> &mut usize {
+    let i = usize::from(ingress).min(counts.len().saturating_sub(1));
+    &mut counts[i]
+}
+
 /// The checks a fragment meets against the fragments of its datagram
-/// kept so far; the reason the datagram is dropped, if it fails one.
-fn misfit(chain: &Chain, info: &FragmentInfo, limits: &FragmentLimits) -> Option<DropReason> {
+/// kept so far (in order of offset, none overlapping, so only its
+/// neighbours at `at`, where it would go, can overlap it): the reason the
+/// datagram is dropped, if it fails one. A chain of thousands of
+/// fragments costs a search per fragment, not a scan (the FragmentSmack
+/// attack, CVE-2018-5391, made Linux's scan quadratic).
+fn misfit(
+    chain: &Chain,
+    info: &FragmentInfo,
+    at: usize,
+    limits: &FragmentLimits,
+) -> Option<DropReason> {
     let (start, end) = (info.offset, info.end());
+    let before = at.checked_sub(1).map(|i| &chain.pieces[i]);
+    let after = chain.pieces.get(at);
+    let last_end = chain.pieces.last().map_or(0, Piece::end);
     if chain.pieces.len() >= limits.chain as usize {
         Some(DropReason::FragmentChainExceeded)
-    } else if chain
-        .pieces
-        .iter()
-        .any(|p| p.offset < end && start < p.end())
-    {
+    } else if before.is_some_and(|p| p.end() > start) || after.is_some_and(|p| p.offset < end) {
         Some(DropReason::FragmentOverlap)
-    } else if !info.more && (chain.total.is_some() || chain.pieces.iter().any(|p| p.end() > end))
+    } else if !info.more && (chain.total.is_some() || last_end > end)
         || info.more && chain.total.is_some_and(|t| end >= t)
     {
         // Two last fragments, or data past the last one's end.
@@ -302,16 +351,16 @@ impl Engine {
             ingress: ingress.0,
         };
         let r = &mut self.fragments;
+        // The ASA's `fragment size` bounds the packets waiting for
+        // reassembly ("the maximum number of packets that can be in the
+        // IP reassembly database", its command reference), as here.
         if r.bytes + frame.len() > MAX_FRAGMENT_BYTES
-            || (!r.chains.contains_key(&key) && *r.queued(ingress.0) >= limits.size as usize)
+            || *r.queued(ingress.0) >= limits.size as usize
         {
             bump(&mut r.stats(ingress).overflow);
             return Verdict::Drop(DropReason::FragmentDatabaseFull);
         }
         let deadline = now + limits.timeout;
-        if !r.chains.contains_key(&key) {
-            *r.queued(ingress.0) += 1;
-        }
         let chain = r.chains.entry(key).or_insert_with(|| Chain {
             pieces: Vec::new(),
             first: None,
@@ -327,32 +376,40 @@ impl Engine {
         if let Some(reason) = chain.failed {
             return Verdict::Drop(reason);
         }
+        let at = chain.pieces.partition_point(|p| p.offset < info.offset);
         if chain
             .pieces
-            .iter()
-            .any(|p| p.offset == info.offset && p.end() == info.end())
+            .get(at)
+            .is_some_and(|p| p.offset == info.offset && p.end() == info.end())
         {
             return Verdict::Drop(DropReason::FragmentDuplicate);
         }
-        if let Some(reason) = misfit(chain, &info, &limits) {
+        if let Some(reason) = misfit(chain, &info, at, &limits) {
             // The datagram is dropped whole: its fragments kept so far
-            // too, and those still to come until its deadline.
-            let kept = chain.pieces.len() as u64;
+            // too, and those still to come until its deadline (the
+            // datagram keeps one place in the database until then).
+            let kept = chain.pieces.len();
             r.bytes -= chain.bytes;
             chain.bytes = 0;
             chain.pieces = Vec::new();
             chain.failed = Some(reason);
+            let q = r.queued(ingress.0);
+            *q = *q - kept + 1;
             bump(&mut r.stats(ingress).failed);
             let d = &mut self.counters.drops[reason.index()];
-            *d = d.saturating_add(kept);
+            *d = d.saturating_add(kept as u64);
             return Verdict::Drop(reason);
         }
-        chain.pieces.push(Piece {
-            frame: frame.to_vec(),
-            l3: info.l3,
-            data: info.data.clone(),
-            offset: info.offset,
-        });
+        chain.pieces.insert(
+            at,
+            Piece {
+                frame: frame.to_vec(),
+                l3: info.l3,
+                data: info.data.clone(),
+                offset: info.offset,
+            },
+        );
+        *slot(&mut r.queued, ingress.0) += 1;
         chain.have += info.len();
         chain.bytes += frame.len();
         r.bytes += frame.len();
@@ -366,7 +423,7 @@ impl Engine {
         if chain.total == Some(chain.have) && chain.first.is_some() {
             let chain = r.chains.remove(&key).expect("just found");
             r.bytes -= chain.bytes;
-            *r.queued(ingress.0) -= 1;
+            *r.queued(ingress.0) -= chain.pieces.len();
             self.reassembled(ingress, chain, now);
         }
         Verdict::Hold
@@ -375,7 +432,6 @@ impl Engine {
     /// A datagram's fragments are all in: build the datagram, and judge it
     /// here, or hand it to the worker that owns its flow.
     fn reassembled(&mut self, ingress: IfaceId, mut chain: Chain, now: Instant) {
-        chain.pieces.sort_unstable_by_key(|p| p.offset);
         let first = chain.first.take().expect("complete chains have a first");
         let mut data = Vec::with_capacity(chain.have as usize);
         for p in &chain.pieces {
@@ -402,6 +458,7 @@ impl Engine {
             pieces: Pieces {
                 v6: first.v6,
                 head,
+                next_header_at: first.next_header_at,
                 pieces: chain.pieces,
             },
         };
@@ -502,9 +559,19 @@ impl Engine {
         egress: IfaceId,
         cause: ReleaseCause,
     ) {
+        // All or none: a datagram part of whose fragments left would be
+        // lost all the same at the host. A datagram of more fragments than
+        // the bound goes alone into an empty queue (`fragment chain` may
+        // be 8,200).
+        let n = pieces.len();
+        if !self.effects.is_empty() && self.effects.len() + n > super::MAX_PENDING_EFFECTS {
+            let d = &mut self.counters.effects_dropped;
+            *d = d.saturating_add(n as u64);
+            return;
+        }
         for frame in pieces.into_frames(datagram) {
             self.count_forwarded(frame.len());
-            self.push_effect(Effect::Release {
+            self.effects.push_back(Effect::Release {
                 egress,
                 frame,
                 offload: Offload::NONE,
@@ -527,14 +594,14 @@ impl Engine {
                 next = Some(next.map_or(chain.deadline, |n| n.min(chain.deadline)));
                 return true;
             }
-            gone.push(key.ingress);
+            gone.push((key.ingress, chain.pieces.len().max(1)));
             if chain.failed.is_none() {
                 timed_out.push((key.ingress, chain.pieces.len() as u64));
             }
             false
         });
-        for ingress in gone {
-            *r.queued(ingress) -= 1;
+        for (ingress, places) in gone {
+            *r.queued(ingress) -= places;
         }
         r.next_deadline = next;
         r.bytes = r.chains.values().map(|c| c.bytes).sum();

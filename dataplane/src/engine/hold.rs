@@ -91,6 +91,19 @@ pub(super) struct Held {
     pub frags: Option<Box<Pieces>>,
 }
 
+impl Held {
+    /// The bytes it keeps: its frame, and a reassembled datagram's
+    /// fragments with it.
+    pub fn size(&self) -> usize {
+        self.frame.len() + self.frags.as_ref().map_or(0, |p| p.bytes())
+    }
+
+    /// The frames it stands for: a reassembled datagram's fragments, else one.
+    pub fn frames(&self) -> u64 {
+        self.frags.as_ref().map_or(1, |p| p.len() as u64)
+    }
+}
+
 /// Why a frame could not be kept (it is judged without waiting instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Refused {
@@ -165,7 +178,7 @@ impl HoldQueue {
     pub(super) fn push(&mut self, key: FlowKey, held: Held) -> Result<(), Refused> {
         let per_flow = self.by_flow.get(&key).map_or(0, Vec::len);
         if self.count >= self.limits.packets
-            || self.bytes + held.frame.len() > self.limits.bytes
+            || self.bytes + held.size() > self.limits.bytes
             || per_flow >= self.limits.per_flow
         {
             return Err(Refused::Full);
@@ -173,8 +186,8 @@ impl HoldQueue {
         // Half, but room for one frame even in the smallest buffer.
         if !held.known
             && (self.strangers >= (self.limits.packets / 2).max(1)
-                || self.stranger_bytes + held.frame.len()
-                    > (self.limits.bytes / 2).max(held.frame.len().min(self.limits.bytes)))
+                || self.stranger_bytes + held.size()
+                    > (self.limits.bytes / 2).max(held.size().min(self.limits.bytes)))
         {
             return Err(Refused::StrangersFull);
         }
@@ -189,20 +202,20 @@ impl HoldQueue {
 
     fn count_in(&mut self, h: &Held) {
         self.count += 1;
-        self.bytes += h.frame.len();
+        self.bytes += h.size();
         if !h.known {
             self.strangers += 1;
-            self.stranger_bytes += h.frame.len();
+            self.stranger_bytes += h.size();
         }
         *self.by_source.entry(share_of(h)).or_default() += 1;
     }
 
     fn count_out(&mut self, h: &Held) {
         self.count -= 1;
-        self.bytes -= h.frame.len();
+        self.bytes -= h.size();
         if !h.known {
             self.strangers -= 1;
-            self.stranger_bytes -= h.frame.len();
+            self.stranger_bytes -= h.size();
         }
         let share = share_of(h);
         if let Some(n) = self.by_source.get_mut(&share) {

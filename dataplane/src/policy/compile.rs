@@ -318,10 +318,11 @@ struct IfacePolicy {
 
 /// The limits of virtual reassembly of IP fragments arriving on one
 /// interface: the ASA's `fragment size|chain|timeout` (docs/asa-behaviour.md
-/// §2.8), defaults 200 datagrams, 24 fragments, 5 seconds.
+/// §2.8), defaults 200 fragments, 24 per datagram, 5 seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FragmentLimits {
-    /// `fragment size`: datagrams in reassembly at once on the interface.
+    /// `fragment size`: fragments waiting for reassembly at once on the
+    /// interface (the ASA's "packets ... in the IP reassembly database").
     pub size: u32,
     /// `fragment chain`: fragments one datagram may have; 1 passes none.
     pub chain: u32,

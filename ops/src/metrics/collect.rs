@@ -542,7 +542,7 @@ mod tests {
         let inside = ("interface", "inside");
         assert_eq!(v(datagrams, &[inside, ("outcome", "assembled")]), Some(2.0));
         assert_eq!(v(datagrams, &[inside, ("outcome", "failed")]), Some(2.0));
-        assert_eq!(v("rampart_fragment_queued_datagrams", &[inside]), Some(4.0));
+        assert_eq!(v("rampart_fragment_queued_fragments", &[inside]), Some(4.0));
         assert_eq!(v("rampart_fragment_overflow_total", &[inside]), Some(0.0));
         let outside = ("interface", "outside");
         assert_eq!(

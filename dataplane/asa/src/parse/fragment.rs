@@ -15,7 +15,7 @@ use super::Parser;
 use super::cursor::{Cur, R};
 use super::refs::RefKind;
 
-/// Largest `fragment size`: datagrams in reassembly at once on an
+/// Largest `fragment size`: fragments waiting for reassembly at once on an
 /// interface (Cisco ASA Series Command Reference, `fragment`; the PIX's
 /// command reference allowed more, up to the blocks of memory).
 const FRAGMENT_SIZE_MAX: u32 = 30_000;

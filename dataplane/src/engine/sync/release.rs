@@ -30,7 +30,7 @@ impl Engine {
     /// A deferred frame's wait ended (`cause`): it leaves, unless it may
     /// not leave now ([`Engine::barred`]).
     fn release_deferred(&mut self, d: Deferred, cause: ReleaseCause) {
-        if self.barred(d.ingress) {
+        if self.barred(d.ingress, d.frags.as_ref().map_or(1, |p| p.len() as u64)) {
             return;
         }
         if let Some(pieces) = d.frags {
@@ -53,7 +53,9 @@ impl Engine {
     /// (`interface-down`), nor in by one whose EtherType access-group
     /// denies all frames (`l2_acl`), which may have been installed while
     /// it waited (up to the hold deadline, 200 ms; docs/sync.md §4).
-    fn barred(&mut self, ingress: IfaceId) -> bool {
+    /// (`frames`: how many it stands for, a reassembled datagram's
+    /// fragments each counted.)
+    fn barred(&mut self, ingress: IfaceId, frames: u64) -> bool {
         let reason = if self.not_ready().is_some() {
             DropReason::ClusterNotReady
         } else if let Some(&Some(reason)) = self.gates.get(usize::from(ingress.0)) {
@@ -61,7 +63,7 @@ impl Engine {
         } else {
             return false;
         };
-        bump(&mut self.counters.drops[reason.index()]);
+        add(&mut self.counters.drops[reason.index()], frames);
         true
     }
 
@@ -128,7 +130,7 @@ impl Engine {
         }
         let mut keep = Vec::new();
         for mut h in held {
-            if self.barred(h.ingress) {
+            if self.barred(h.ingress, h.frames()) {
                 bump(&mut self.sync_mut().counters.held_refused);
                 continue;
             }
@@ -157,7 +159,7 @@ impl Engine {
                 }
                 Err(reason) => {
                     bump(&mut self.sync_mut().counters.held_refused);
-                    bump(&mut self.counters.drops[reason.index()]);
+                    add(&mut self.counters.drops[reason.index()], h.frames());
                 }
             }
         }
@@ -202,7 +204,7 @@ impl Engine {
         // incarnation of the tuple (which only a peer's state or a pull
         // can bring) may let it through.
         for mut h in expired {
-            if self.barred(h.ingress) {
+            if self.barred(h.ingress, h.frames()) {
                 bump(&mut self.sync_mut().counters.held_refused);
                 continue;
             }
@@ -231,7 +233,7 @@ impl Engine {
                     } else {
                         &mut c.held_expired
                     });
-                    bump(&mut self.counters.drops[reason.index()]);
+                    add(&mut self.counters.drops[reason.index()], h.frames());
                 }
             }
         }
@@ -289,4 +291,9 @@ fn offload_of(parsed: &Result<Parsed, DropReason>) -> Offload {
         Ok(Parsed::Ip { offload, .. }) => *offload,
         _ => Offload::NONE,
     }
+}
+
+/// Add `n` to a counter, saturating.
+fn add(counter: &mut u64, n: u64) {
+    *counter = counter.saturating_add(n);
 }
