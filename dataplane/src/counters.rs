@@ -367,10 +367,10 @@ pub struct BridgeCounters {
     pub ring_copy_stale: u64,
     /// Reassembled datagrams this worker's engine handed to the worker that
     /// owns their flow (`Effect::HandOff`), queued for it.
-    pub fragment_handoffs: u64,
+    pub handoffs: u64,
     /// Such datagrams not queued (the worker's queue full, or the worker
     /// gone): dropped with their fragments.
-    pub fragment_handoffs_dropped: u64,
+    pub handoffs_dropped: u64,
 }
 
 impl BridgeCounters {

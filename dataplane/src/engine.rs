@@ -149,7 +149,7 @@ pub enum Effect {
         /// The worker ([`WorkerShare::worker_of`](self::fragment::WorkerShare)).
         worker: usize,
         /// The datagram and its fragments.
-        chain: Box<self::fragment::Reassembled>,
+        chain: Box<self::fragment::Handed>,
     },
 }
 
@@ -199,6 +199,9 @@ pub enum ReleaseCause {
     DeferTimedOut,
     /// A fragment, kept until its datagram was complete, which passed.
     Reassembled,
+    /// A frame another worker handed over (an ICMP error about a flow
+    /// this worker owns), which passed.
+    HandedOff,
 }
 
 /// What judging one frame found, before any wait for a peer.
@@ -657,6 +660,11 @@ impl Engine {
             && usize::from(ingress.0) < self.config.interfaces.len()
         {
             return self.fragment(frame, meta, ingress, now);
+        }
+        if self.config.workers.is_some()
+            && let Some(verdict) = self.hand_off_icmp_error(frame, meta, ingress, parsed)
+        {
+            return verdict;
         }
         let hash = if self.fast_path {
             match self.established_fast(frame, meta, ingress, now, parsed, hash) {

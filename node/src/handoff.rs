@@ -1,4 +1,5 @@
-//! Reassembled datagrams handed from one worker to another. The kernel's
+//! Reassembled datagrams, and ICMP errors, handed from one worker to
+//! another (an ICMP error goes by its own addresses, docs/io.md §9). The kernel's
 //! fanout spreads IP fragments by their addresses alone (docs/io.md §9), so
 //! the worker that collects a datagram's fragments is not always the one
 //! that owns its flow; its engine then emits `Effect::HandOff`, the bridge
@@ -12,15 +13,15 @@
 //! of operator jobs never costs datagrams. A datagram that cannot be
 //! queued (the queue full, or the worker gone) is dropped with its
 //! fragments and counted by the sending worker
-//! (`rampart_fragment_handoff_dropped_total`); the endpoints repair the
+//! (`rampart_worker_handoff_dropped_total`); the endpoints repair the
 //! loss as any lost datagram (a retransmission, or the application's).
 //!
 //! The queue is generic over what it carries, so its tests need no engine;
-//! the node's workers carry `Box<Reassembled>`.
+//! the node's workers carry `Box<Handed>`.
 
 use std::sync::mpsc;
 
-use rampart_dataplane::engine::fragment::Reassembled;
+use rampart_dataplane::engine::fragment::Handed;
 
 use crate::control::Wake;
 
@@ -54,7 +55,7 @@ pub enum HandOffError {
 
 /// Every worker's queue, for the workers that hand datagrams to them.
 #[derive(Debug)]
-pub struct HandOffs<T = Box<Reassembled>> {
+pub struct HandOffs<T = Box<Handed>> {
     queues: Vec<(mpsc::SyncSender<T>, Wake)>,
 }
 
@@ -68,7 +69,7 @@ impl<T> Clone for HandOffs<T> {
 
 /// A worker's end of its queue.
 #[derive(Debug)]
-pub struct HandOffInbox<T = Box<Reassembled>> {
+pub struct HandOffInbox<T = Box<Handed>> {
     rx: mpsc::Receiver<T>,
     /// A datagram taken from the queue past a turn's share, for the next.
     next: Option<T>,

@@ -27,7 +27,7 @@ use anyhow::Context as _;
 use rampart_afpacket::bridge::{Bridge, WorkerPort};
 use rampart_afpacket::io::{IoChoice, PacketIo};
 use rampart_dataplane::counters::BridgeCounters;
-use rampart_dataplane::engine::fragment::Reassembled;
+use rampart_dataplane::engine::fragment::Handed;
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::{Engine, Instant};
 
@@ -89,7 +89,7 @@ impl WorkerPort for NodePort {
         }
     }
 
-    fn hand_off(&mut self, worker: usize, chain: Box<Reassembled>) -> bool {
+    fn hand_off(&mut self, worker: usize, chain: Box<Handed>) -> bool {
         self.hand_offs.send(worker, chain).is_ok()
     }
 

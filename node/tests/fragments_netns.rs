@@ -298,8 +298,8 @@ fn fragmented_udp_crosses_three_workers_and_every_echo_comes_back_whole() {
         let answered = server.join().unwrap();
         results.push((name, answers, echoes, answered, note));
     }
-    let handed = metric(&node, "rampart_fragment_handoffs_total");
-    let dropped = metric(&node, "rampart_fragment_handoff_dropped_total");
+    let handed = metric(&node, "rampart_worker_handoffs_total");
+    let dropped = metric(&node, "rampart_worker_handoff_dropped_total");
     let summary = node.stop().unwrap_or_else(|e| panic!("{e}"));
     std::fs::remove_dir_all(&dir).ok();
     let err = format!("{results:?}\nhand-offs {handed} (dropped {dropped})\n{summary:?}");

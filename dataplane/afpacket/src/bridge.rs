@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use rampart_dataplane::BatchFrame;
 use rampart_dataplane::counters::{BridgeCounters, TxDrop};
-use rampart_dataplane::engine::fragment::Reassembled;
+use rampart_dataplane::engine::fragment::Handed;
 use rampart_dataplane::engine::sync::{PullOut, SyncOut};
 use rampart_dataplane::engine::{Effect, Engine, PREFETCH_BATCH, SWEEP_INTERVAL};
 use rampart_dataplane::packet::{Offload, PacketMeta, complete_checksum};
@@ -61,7 +61,7 @@ pub trait WorkerPort: Send {
     /// Queue a datagram another worker owns (`Effect::HandOff`) for that
     /// worker's engine ([`Engine::take_handoff`]) and wake it; whether it
     /// was queued (if not, the bridge counts it dropped).
-    fn hand_off(&mut self, worker: usize, chain: Box<Reassembled>) -> bool;
+    fn hand_off(&mut self, worker: usize, chain: Box<Handed>) -> bool;
     /// An eventfd that becomes readable when something is queued, so the
     /// bridge wakes at once from its idle poll (a held packet is released
     /// within microseconds of its event arriving). The bridge reads it
@@ -465,16 +465,16 @@ impl Bridge {
     /// through the port; counted, and dropped with its fragments when it
     /// cannot be queued (the other worker has stopped serving, or there is
     /// no port: an engine hands off only under a node of several workers).
-    fn hand_off(&mut self, worker: usize, chain: Box<Reassembled>) {
+    fn hand_off(&mut self, worker: usize, chain: Box<Handed>) {
         let c = &mut self.counters;
         if self
             .port
             .as_mut()
             .is_some_and(|p| p.hand_off(worker, chain))
         {
-            c.fragment_handoffs = c.fragment_handoffs.saturating_add(1);
+            c.handoffs = c.handoffs.saturating_add(1);
         } else {
-            c.fragment_handoffs_dropped = c.fragment_handoffs_dropped.saturating_add(1);
+            c.handoffs_dropped = c.handoffs_dropped.saturating_add(1);
         }
     }
 

@@ -25,9 +25,10 @@
 //! engine keys by addresses (and SCTP's ports, which the hash leaves out:
 //! both directions still agree, the flows of two hosts share a worker;
 //! docs/io.md). Other frames
-//! (ARP, non-IP, stacked VLANs) go to worker 0. Known limit: an ICMP error
-//! about a flow is spread by its own (outer) addresses, so on a node with
-//! several workers it may reach a worker that does not hold the flow.
+//! (ARP, non-IP, stacked VLANs) go to worker 0. An ICMP error about a flow
+//! is spread by its own (outer) addresses, so on a node with several
+//! workers it may reach a worker that does not hold the flow: that
+//! worker's engine hands it to the owner (docs/io.md §9).
 //!
 //! Fragments go by their addresses alone. Only a datagram's first fragment
 //! carries its ports (RFC 791 §3.2: the data of the others is the rest of

@@ -14,8 +14,8 @@ use super::{Effect, Engine, ReleaseCause};
 use crate::counters::{VerdictKind, bump};
 use crate::flow::{Addr, FlowKey};
 use crate::packet::{
-    ChecksumState, FragmentInfo, Offload, PacketMeta, Parsed, Transport, assemble, fragment_info,
-    parse, set_ipv4_checksum,
+    ChecksumState, FragmentInfo, Icmp, Offload, PacketMeta, Parsed, Transport, assemble,
+    fragment_info, parse, set_ipv4_checksum,
 };
 use crate::policy::compile::FragmentLimits;
 use crate::time::Instant;
@@ -139,21 +139,26 @@ impl Pieces {
     }
 }
 
-/// A datagram whose fragments all arrived on one worker, handed to the
-/// worker that owns its flow ([`Effect::HandOff`]), which judges it with
-/// [`Engine::take_handoff`].
+/// What one worker hands to the worker that owns its flow
+/// ([`Effect::HandOff`]), which judges it with [`Engine::take_handoff`]: a
+/// datagram whose fragments all arrived on the first (the kernel spreads
+/// fragments by their addresses alone), or an ICMP error about a flow
+/// (spread by its own addresses, not the flow's; docs/io.md §9).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reassembled {
+pub struct Handed {
     ingress: IfaceId,
-    /// The datagram as one frame.
+    /// The datagram as one frame, or the ICMP error.
     frame: Vec<u8>,
-    pieces: Pieces,
+    /// The datagram's fragments; `None` for a frame handed whole.
+    pieces: Option<Pieces>,
+    /// How the frame is parsed.
+    meta: PacketMeta,
 }
 
-impl Reassembled {
-    /// How many fragments it was.
-    pub fn fragments(&self) -> usize {
-        self.pieces.len()
+impl Handed {
+    /// How many frames it stands for (a datagram's fragments, else one).
+    pub fn frames(&self) -> usize {
+        self.pieces.as_ref().map_or(1, Pieces::len)
     }
 }
 
@@ -452,15 +457,16 @@ impl Engine {
             return;
         }
         bump(&mut self.fragments.stats(ingress).assembled);
-        let r = Reassembled {
+        let r = Handed {
             ingress,
             frame: assemble(&chain.pieces[0].frame, &first, &data),
-            pieces: Pieces {
+            pieces: Some(Pieces {
                 v6: first.v6,
                 head,
                 next_header_at: first.next_header_at,
                 pieces: chain.pieces,
-            },
+            }),
+            meta: DATAGRAM_META,
         };
         if let Some(share) = self.config.workers
             && share.count > 1
@@ -475,28 +481,68 @@ impl Engine {
                 return;
             }
         }
-        self.judge_reassembled(r, now);
+        self.judge_handed(r, DATAGRAM_META, now);
     }
 
-    /// Judge a datagram another worker reassembled: its fragments leave
-    /// as [`Effect::Release`] effects, or are dropped and counted.
+    /// Judge what another worker handed over: a datagram's fragments, or
+    /// the frame, leave as [`Effect::Release`] effects, or are dropped and
+    /// counted (a frame was counted on arrival by the worker that got it).
     // (Boxed as the effect carried it: a worker's queue passes it on whole.)
     #[allow(clippy::boxed_local)]
-    pub fn take_handoff(&mut self, chain: Box<Reassembled>, now: Instant) {
-        self.judge_reassembled(*chain, now);
+    pub fn take_handoff(&mut self, chain: Box<Handed>, now: Instant) {
+        let meta = chain.meta;
+        self.judge_handed(*chain, meta, now);
     }
 
-    /// Judge a reassembled datagram as one packet arrived on its
-    /// fragments' interface; its fragments leave, wait with it for a
+    /// An ICMP error about a flow another worker owns, arrived here on
+    /// `ingress` (the kernel spread it by its own addresses): handed to
+    /// that worker (the shell sends nothing now). `None` when it is this
+    /// worker's to judge.
+    pub(super) fn hand_off_icmp_error(
+        &mut self,
+        frame: &[u8],
+        meta: PacketMeta,
+        ingress: IfaceId,
+        parsed: &Result<Parsed, DropReason>,
+    ) -> Option<Verdict> {
+        let share = self.config.workers.filter(|s| s.count > 1)?;
+        let Ok(Parsed::Ip {
+            transport: Transport::Icmp(Icmp::Error { quoted, .. }),
+            ..
+        }) = parsed
+        else {
+            return None;
+        };
+        let worker = (share.worker_of)(&FlowKey::of(quoted).0, share.count);
+        if worker == share.index {
+            return None;
+        }
+        self.push_effect(Effect::HandOff {
+            worker,
+            chain: Box::new(Handed {
+                ingress,
+                frame: frame.to_vec(),
+                pieces: None,
+                meta,
+            }),
+        });
+        self.counters
+            .count_frame(usize::from(ingress.0), VerdictKind::Hold, frame.len());
+        Some(Verdict::Hold)
+    }
+
+    /// Judge a datagram (or a frame handed over whole) as one packet
+    /// arrived on `ingress`; its fragments leave, wait with it for a
     /// peer's state, or are dropped.
-    fn judge_reassembled(&mut self, r: Reassembled, now: Instant) {
-        let Reassembled {
+    fn judge_handed(&mut self, r: Handed, meta: PacketMeta, now: Instant) {
+        let Handed {
             ingress,
             mut frame,
             pieces,
+            ..
         } = r;
-        let n = pieces.len() as u64;
-        let parsed = parse(&frame, DATAGRAM_META);
+        let n = pieces.as_ref().map_or(1, Pieces::len) as u64;
+        let parsed = parse(&frame, meta);
         let early = if let Some(reason) = self.not_ready().map(|_| DropReason::ClusterNotReady) {
             Some(reason)
         } else if let Some(&Some(reason)) = self.gates.get(usize::from(ingress.0)) {
@@ -509,11 +555,11 @@ impl Engine {
                     transport,
                     tuple,
                     ..
-                }) => {
+                }) => pieces.as_ref().and_then(|pieces| {
                     let first_end = pieces.head + pieces.pieces[0].data.len();
                     let need = usize::from(*l4) + transport_header_len(transport, tuple.proto);
                     (need > first_end).then_some(DropReason::FragmentTiny)
-                }
+                }),
                 Ok(_) => None,
             }
         };
@@ -525,26 +571,33 @@ impl Engine {
             *d = d.saturating_add(n);
             return;
         }
-        let judged = self.judge(&mut frame, DATAGRAM_META, ingress, now, &parsed, None);
-        let mut kept = Some(pieces);
-        let verdict = self.wait_for_peer(
-            judged,
-            &frame,
-            DATAGRAM_META,
-            Offload::NONE,
-            ingress,
-            now,
-            &mut kept,
-        );
+        let judged = self.judge(&mut frame, meta, ingress, now, &parsed, None);
+        let whole = pieces.is_none();
+        let offload = match (&parsed, whole) {
+            (Ok(Parsed::Ip { offload, .. }), true) => *offload,
+            _ => Offload::NONE,
+        };
+        let mut kept = pieces;
+        let verdict = self.wait_for_peer(judged, &frame, meta, offload, ingress, now, &mut kept);
         match verdict {
-            Verdict::Forward { egress } => {
-                let pieces = kept.expect("only a wait takes the fragments");
-                self.release_pieces(&frame, pieces, egress, ReleaseCause::Reassembled);
-            }
+            Verdict::Forward { egress } => match kept {
+                Some(pieces) => {
+                    self.release_pieces(&frame, pieces, egress, ReleaseCause::Reassembled);
+                }
+                None => {
+                    self.count_forwarded(frame.len());
+                    self.push_effect(Effect::Release {
+                        egress,
+                        frame,
+                        offload,
+                        cause: ReleaseCause::HandedOff,
+                    });
+                }
+            },
             Verdict::Drop(reason) => {
                 let d = &mut self.counters.drops[reason.index()];
                 *d = d.saturating_add(n);
-                self.log_denied(&frame, DATAGRAM_META, ingress, reason, now);
+                self.log_denied(&frame, meta, ingress, reason, now);
             }
             Verdict::Hold => {}
         }

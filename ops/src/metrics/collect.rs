@@ -250,12 +250,8 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         for (event, get) in ring {
             f.counter(&IO_RING, &[event], io(get));
         }
-        f.counter(&FRAGMENT_HANDOFFS, &[], io(|x| x.fragment_handoffs));
-        f.counter(
-            &FRAGMENT_HANDOFF_DROPPED,
-            &[],
-            io(|x| x.fragment_handoffs_dropped),
-        );
+        f.counter(&WORKER_HANDOFFS, &[], io(|x| x.handoffs));
+        f.counter(&WORKER_HANDOFF_DROPPED, &[], io(|x| x.handoffs_dropped));
     }
     let syncs: Vec<&SyncCounters> = w.iter().filter_map(|s| s.sync.as_ref()).collect();
     if !syncs.is_empty() {
@@ -635,8 +631,8 @@ mod tests {
                 ring_rx_copied: 1,
                 ring_copy_missing: 1,
                 ring_no_vlan_room: 2,
-                fragment_handoffs: 9,
-                fragment_handoffs_dropped: 2,
+                handoffs: 9,
+                handoffs_dropped: 2,
                 ..BridgeCounters::default()
             },
         ];
@@ -649,8 +645,8 @@ mod tests {
         assert_eq!(v("rampart_io_kernel_rx_drops_total", &[]), Some(7.0));
         assert_eq!(v("rampart_io_kernel_rx_ring_frozen_total", &[]), Some(1.0));
         assert_eq!(v("rampart_io_busy_polls_total", &[]), Some(10.0));
-        assert_eq!(v("rampart_fragment_handoffs_total", &[]), Some(9.0));
-        assert_eq!(v("rampart_fragment_handoff_dropped_total", &[]), Some(2.0));
+        assert_eq!(v("rampart_worker_handoffs_total", &[]), Some(9.0));
+        assert_eq!(v("rampart_worker_handoff_dropped_total", &[]), Some(2.0));
         // A frame not sent counts once, by reason, and not as a ring event.
         assert_eq!(
             v("rampart_io_send_failures_total", &[("reason", "ring_full")]),

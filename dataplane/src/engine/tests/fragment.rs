@@ -334,7 +334,7 @@ fn a_datagram_whose_flow_another_worker_owns_is_handed_to_it() {
         Some(Effect::HandOff { worker: 1, chain }) => chain,
         other => panic!("expected a hand-off to worker 1, got {other:?}"),
     };
-    assert_eq!(chain.fragments(), 3);
+    assert_eq!(chain.frames(), 3);
     assert_eq!(a.engine.table().len(), 0);
     b.engine.take_handoff(chain, b.now);
     let out = released(&mut b);
@@ -672,4 +672,53 @@ fn randomly_cut_datagrams_never_panic_and_leave_whole() {
             h.engine.expire(h.now);
         }
     }
+}
+
+/// An ICMP error about a flow reaches the worker its own addresses hash
+/// to (the kernel spreads ICMP by addresses): if another worker owns the
+/// flow it quotes, the error is handed to that worker, which judges it
+/// against the flow and lets it out (before, it met no connection there
+/// and was dropped: path MTU discovery broke on nodes of several workers).
+#[test]
+fn an_icmp_error_about_another_workers_flow_is_handed_to_it() {
+    // Worker 1 owns every UDP flow; ICMP (the errors' own key) worker 0.
+    fn by_protocol(key: &FlowKey, _: usize) -> usize {
+        usize::from(key.proto == proto::UDP)
+    }
+    let share = |index| WorkerShare {
+        index,
+        count: 2,
+        worker_of: by_protocol,
+    };
+    let mut a = Harness::with(|cfg| cfg.workers = Some(share(0)));
+    let mut b = Harness::with(|cfg| cfg.workers = Some(share(1)));
+    for h in [&mut a, &mut b] {
+        h.install(icmp_inspected());
+    }
+    let (c, s) = v4_pair(40_000, 5_000);
+    let query = udp_frame(&c, &s, b"q");
+    assert_eq!(b.frame(query.clone(), c.iface), FWD_OUT);
+    let error = crate::trace::icmpv4_unreachable_frame(&s, &c, &query);
+    assert_eq!(a.frame(error.clone(), s.iface), Verdict::Hold);
+    let handed = match a.engine.poll_effect(a.now) {
+        Some(Effect::HandOff { worker: 1, chain }) => chain,
+        other => panic!("expected a hand-off to worker 1, got {other:?}"),
+    };
+    assert_eq!(handed.frames(), 1);
+    b.engine.take_handoff(handed, b.now);
+    match b.engine.poll_effect(b.now) {
+        Some(Effect::Release {
+            egress,
+            frame,
+            cause,
+            ..
+        }) => {
+            assert_eq!((egress, cause), (IfaceId(0), ReleaseCause::HandedOff));
+            assert_eq!(frame, error);
+        }
+        other => panic!("expected the error released, got {other:?}"),
+    }
+    assert_eq!(b.engine.counters().forwarded_packets, 2);
+    // Worker 1 judges the errors that reach it itself.
+    assert_eq!(b.frame(error, s.iface), FWD_IN);
 }
