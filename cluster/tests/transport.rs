@@ -169,6 +169,21 @@ async fn wait_up(rx: &mut mpsc::Receiver<TransportEvent>) -> (u16, u64) {
     }
 }
 
+/// The connection a pair settles on: the first `Up`, or a newer one that
+/// replaced it within `SETTLE` (a dial the peer asked for may cross one
+/// in flight on a loaded machine; the newer connection replaces the
+/// older, whose sends then fail as `Replaced`, as documented).
+async fn settled_up(rx: &mut mpsc::Receiver<TransportEvent>) -> (u16, u64) {
+    const SETTLE: Duration = Duration::from_millis(500);
+    let mut up = wait_up(rx).await;
+    while let Ok(Some(event)) = tokio::time::timeout(SETTLE, rx.recv()).await {
+        if let TransportEvent::Up { peer, conn } = event {
+            up = (peer, conn);
+        }
+    }
+    up
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
     let dir = tmp("pair");
@@ -179,9 +194,9 @@ async fn mutual_tls_pair_exchanges_ordered_frames_and_reconnects() {
     let (a, mut arx) = Transport::start(ca, tls_a).expect("start a");
     let (b, mut brx) = Transport::start(cb.clone(), tls_b.clone()).expect("start b");
 
-    let (peer, a_conn) = wait_up(&mut arx).await;
+    let (peer, a_conn) = settled_up(&mut arx).await;
     assert_eq!(peer, 2);
-    let (peer, b_conn) = wait_up(&mut brx).await;
+    let (peer, b_conn) = settled_up(&mut brx).await;
     assert_eq!(peer, 1);
 
     // 10,000 frames each way arrive complete and in order.
