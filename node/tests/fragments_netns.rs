@@ -16,7 +16,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd as _;
 use std::time::{Duration, Instant};
 
-use rampart_node::lab::{Lab, NodeProc, NodeSpec, Role, is_root, sh, write_standalone};
+use rampart_node::lab::{Lab, NodeProc, Role, is_root};
 
 /// Worker threads of the node: with three, most flows' owner is not the
 /// worker their fragments reach.
@@ -250,38 +250,10 @@ fn fragmented_udp_crosses_three_workers_and_every_echo_comes_back_whole() {
     }
     let lab = Lab::new(&format!("rp-frg{}", std::process::id())).unwrap();
     let dir = std::env::temp_dir().join(format!("rampart-frg-{}", std::process::id()));
-    for (role, addr, dev) in [
-        (Role::Client, "2001:2::10/64", "c0"),
-        (Role::Server, "2001:2::20/64", "s0"),
-    ] {
-        sh(&[
-            "ip",
-            "-n",
-            &lab.ns(role),
-            "addr",
-            "add",
-            addr,
-            "dev",
-            dev,
-            "nodad",
-        ])
-        .unwrap();
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("policy.cfg"), POLICY).unwrap();
-    let me = NodeSpec {
-        id: 1,
-        name: "fw-a",
-        inside: "c1",
-        outside: "s1",
-        sync: "127.0.0.1",
-        workers: WORKERS,
-        conn_log: false,
-    };
-    let file = write_standalone(&dir, &me, "").unwrap();
+    lab.add_ipv6().unwrap();
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_rampart"));
-    let mut node = NodeProc::start(lab.netns(Role::Node), exe, &file, "fw-a").expect("start");
-    node.wait_ready(Duration::from_secs(10))
+    let node = lab
+        .start_node(exe, &dir, POLICY, WORKERS)
         .unwrap_or_else(|e| panic!("{e}"));
 
     let mut results = Vec::new();

@@ -14,7 +14,7 @@
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use rampart_node::lab::{Lab, NodeProc, NodeSpec, Role, is_root, sh, write_standalone};
+use rampart_node::lab::{Lab, Role, is_root, sh};
 
 /// Worker threads of the node: with three, most errors reach a worker
 /// that does not own the flow they quote.
@@ -87,23 +87,7 @@ fn icmp_errors_reach_the_worker_of_the_flow_they_quote() {
     }
     let lab = Lab::new(&format!("rp-icm{}", std::process::id())).unwrap();
     let dir = std::env::temp_dir().join(format!("rampart-icm-{}", std::process::id()));
-    for (role, addr, dev) in [
-        (Role::Client, "2001:2::10/64", "c0"),
-        (Role::Server, "2001:2::20/64", "s0"),
-    ] {
-        sh(&[
-            "ip",
-            "-n",
-            &lab.ns(role),
-            "addr",
-            "add",
-            addr,
-            "dev",
-            dev,
-            "nodad",
-        ])
-        .unwrap();
-    }
+    lab.add_ipv6().unwrap();
     // The server's kernel answers every datagram: no per-destination
     // limit on its errors (per namespace).
     for knob in ["net.ipv4.icmp_ratelimit=0", "net.ipv6.icmp.ratelimit=0"] {
@@ -118,21 +102,9 @@ fn icmp_errors_reach_the_worker_of_the_flow_they_quote() {
         ])
         .unwrap();
     }
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("policy.cfg"), POLICY).unwrap();
-    let me = NodeSpec {
-        id: 1,
-        name: "fw-a",
-        inside: "c1",
-        outside: "s1",
-        sync: "127.0.0.1",
-        workers: WORKERS,
-        conn_log: false,
-    };
-    let file = write_standalone(&dir, &me, "").unwrap();
     let exe = std::path::Path::new(env!("CARGO_BIN_EXE_rampart"));
-    let mut node = NodeProc::start(lab.netns(Role::Node), exe, &file, "fw-a").expect("start");
-    node.wait_ready(Duration::from_secs(10))
+    let node = lab
+        .start_node(exe, &dir, POLICY, WORKERS)
         .unwrap_or_else(|e| panic!("{e}"));
     let mut results = Vec::new();
     for (name, client, server) in [

@@ -665,23 +665,7 @@ access-group OUTSIDE_IN in interface outside
     let lab = Lab::new(&format!("rp-fam{}", std::process::id())).unwrap();
     let dir = std::env::temp_dir().join(format!("rampart-fam-{}", std::process::id()));
     // Benchmarking addresses (RFC 5180 section 5) inside this test's namespaces.
-    for (role, addr, dev) in [
-        (Role::Client, "2001:2::10/64", "c0"),
-        (Role::Server, "2001:2::20/64", "s0"),
-    ] {
-        rampart_node::lab::sh(&[
-            "ip",
-            "-n",
-            &lab.ns(role),
-            "addr",
-            "add",
-            addr,
-            "dev",
-            dev,
-            "nodad",
-        ])
-        .unwrap();
-    }
+    lab.add_ipv6().unwrap();
     let node = start(&lab, &dir, FAMILY_POLICY);
     // The client (inside) listens on both ports and both families.
     let listeners = lab

@@ -89,6 +89,64 @@ impl Lab {
         Ok(lab)
     }
 
+    /// Give the client and the server IPv6 addresses too: 2001:2::10/64 on
+    /// `c0` and 2001:2::20/64 on `s0` (benchmarking addresses, RFC 5180
+    /// §5), usable at once (no duplicate address detection).
+    pub fn add_ipv6(&self) -> Result<(), NetnsError> {
+        for (role, addr, dev) in [
+            (Role::Client, "2001:2::10/64", "c0"),
+            (Role::Server, "2001:2::20/64", "s0"),
+        ] {
+            sh(&[
+                "ip",
+                "-n",
+                &self.ns(role),
+                "addr",
+                "add",
+                addr,
+                "dev",
+                dev,
+                "nodad",
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Start `exe` as a standalone node `fw-a` (id 1) between `c1` (inside)
+    /// and `s1` (outside) in the node's namespace, with `workers` workers
+    /// and `policy` as its policy file, its files under `dir`; returns once
+    /// it is ready.
+    pub fn start_node(
+        &self,
+        exe: &std::path::Path,
+        dir: &std::path::Path,
+        policy: &str,
+        workers: usize,
+    ) -> Result<super::NodeProc, super::NodeError> {
+        std::fs::create_dir_all(dir).map_err(|source| super::NodeError::File {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let policy_file = dir.join("policy.cfg");
+        std::fs::write(&policy_file, policy).map_err(|source| super::NodeError::File {
+            path: policy_file,
+            source,
+        })?;
+        let me = super::NodeSpec {
+            id: 1,
+            name: "fw-a",
+            inside: "c1",
+            outside: "s1",
+            sync: "127.0.0.1",
+            workers,
+            conn_log: false,
+        };
+        let file = super::write_standalone(dir, &me, "")?;
+        let mut node = super::NodeProc::start(self.netns(Role::Node), exe, &file, me.name)?;
+        node.wait_ready(std::time::Duration::from_secs(10))?;
+        Ok(node)
+    }
+
     /// Run `f` on a new thread inside namespace `role`.
     pub fn spawn<T: Send + 'static>(
         &self,
