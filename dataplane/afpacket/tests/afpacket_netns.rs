@@ -285,6 +285,20 @@ fn fanout_members_meet_worker_of(tag: &str, flap: bool) {
     );
 }
 
+/// A sender on `rpx0` and `workers` sockets on `rpx1` joined, in order,
+/// to fanout group `group` (run in the namespace of [`with_veth`]).
+fn fanout_group(workers: usize, group: u16) -> (PacketSocket, Vec<PacketSocket>) {
+    let tx = PacketSocket::open("rpx0").expect("open rpx0");
+    let members = (0..workers)
+        .map(|_| {
+            let s = PacketSocket::open("rpx1").expect("open rpx1");
+            s.join_fanout(group).expect("join the fanout group");
+            s
+        })
+        .collect();
+    (tx, members)
+}
+
 /// Protocols besides TCP and UDP are spread by their addresses alone
 /// (docs/io.md): both directions of GRE, ESP and SCTP flows between 40
 /// pairs of hosts reach one member, the one `worker_of` names for the
@@ -304,14 +318,7 @@ fn fanout_keeps_both_directions_of_gre_esp_and_sctp_on_one_worker() {
     let ns = with_veth(&ns_name);
     let per_worker = ns
         .spawn(move || {
-            let tx = PacketSocket::open("rpx0").expect("open rpx0");
-            let members: Vec<PacketSocket> = (0..WORKERS)
-                .map(|_| {
-                    let s = PacketSocket::open("rpx1").expect("open rpx1");
-                    s.join_fanout(0x5a5b).expect("join the fanout group");
-                    s
-                })
-                .collect();
+            let (tx, members) = fanout_group(WORKERS, 0x5a5b);
             let mut frames = Vec::new();
             for i in 0..PAIRS {
                 let (mut c, mut s) = v4_pair(40_000 + u16::from(i), 2905);
@@ -563,14 +570,7 @@ fn fanout_hands_every_fragment_of_a_datagram_to_one_worker() {
     let ns = with_veth(&ns_name);
     let per_worker = ns
         .spawn(move || {
-            let tx = PacketSocket::open("rpx0").expect("open rpx0");
-            let members: Vec<PacketSocket> = (0..WORKERS)
-                .map(|_| {
-                    let s = PacketSocket::open("rpx1").expect("open rpx1");
-                    s.join_fanout(0x5a5c).expect("join the fanout group");
-                    s
-                })
-                .collect();
+            let (tx, members) = fanout_group(WORKERS, 0x5a5c);
             let mut frames = Vec::new();
             for i in 0..DATAGRAMS {
                 let (c, s) = v4_pair(40_000 + i * 7, 5300);
