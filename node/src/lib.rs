@@ -14,6 +14,7 @@ mod control;
 pub mod data_lock;
 pub mod demo;
 mod handoff;
+pub mod iface_lock;
 mod kept_policy;
 pub mod lab;
 mod policy_raft;

@@ -206,6 +206,14 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         crate::config::IoBackend::BlockRing => IoChoice::BlockRing,
         crate::config::IoBackend::Mmsg => IoChoice::Mmsg,
     };
+    // One node per data interface (docs/ops.md §4), held until `run` returns.
+    let guarded: Vec<(&str, u32)> = cfg
+        .interfaces
+        .iter()
+        .filter_map(|i| Some((i.name.as_str(), worker::index_of(&i.name)?)))
+        .collect();
+    let _interface_guards =
+        crate::iface_lock::lock(&guarded, |w| tracing::warn!("{w}")).context("[[interface]]")?;
     let (sockets, io_modes) = worker::open_sockets(
         &cfg.interfaces[0].name,
         &cfg.interfaces[1].name,

@@ -100,7 +100,7 @@ impl WorkerPort for NodePort {
 
 /// The index of interface `name` (`if_nametoindex`, which resolves an
 /// alternative name too), if it exists.
-fn index_of(name: &str) -> Option<u32> {
+pub(crate) fn index_of(name: &str) -> Option<u32> {
     let c = std::ffi::CString::new(name).ok()?;
     // SAFETY: c is a valid NUL-terminated string for the call.
     let i = unsafe { libc::if_nametoindex(c.as_ptr()) };

@@ -180,6 +180,36 @@ fn the_daemon_bridges_real_tcp_and_stops_on_sigterm() {
         "{second_err}"
     );
 
+    // Another node file, with a data directory of its own, on the same
+    // interfaces: refused too, naming the running node (docs/ops.md §4).
+    let other_dir = dir.join("other");
+    let other_file = write_node(&other_dir, "c1", POLICY, 1);
+    let mut third = rampart(&lab, &other_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let third_deadline = Instant::now() + Duration::from_secs(10);
+    while third.try_wait().unwrap().is_none() && Instant::now() < third_deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if third.try_wait().unwrap().is_none() {
+        // By its PID (`ip netns exec` runs the node in its own process).
+        third.kill().ok();
+        third.wait().ok();
+        panic!("a second node started on the interfaces the first bridges");
+    }
+    let third = third.wait_with_output().unwrap();
+    let third_err = String::from_utf8_lossy(&third.stderr);
+    assert!(!third.status.success(), "{third_err}");
+    assert!(
+        third_err.contains(&format!(
+            "is bridged by another Rampart node already (pid {})",
+            child.pid()
+        )),
+        "{third_err}"
+    );
+
     // A hang-up (the operator's terminal closed) stops nothing: the node
     // logs that it reloads no file and keeps bridging.
     // SAFETY: kill(2) to the child this test started, by its PID.

@@ -1,0 +1,256 @@
+//! One node per data interface (docs/ops.md §4). The data directory's
+//! lock (`crate::data_lock`) stops the same node started twice; it does
+//! not stop two nodes with different data directories started on the
+//! same interfaces, which would both bridge them and forward every frame
+//! twice, each with a connection table of its own.
+//!
+//! So `rampart run` also binds, for each data interface, a Unix socket of
+//! the abstract namespace named by the interface's index
+//! (`rampart/data-interface/<ifindex>`) and listens on it for its whole
+//! life. Abstract names belong to the network namespace, as interfaces
+//! do: nodes in different namespaces (the lab's) never meet, and the
+//! kernel frees the name when the process ends, however it ends.
+//!
+//! A second node finds the name taken, connects, and reads the holder's
+//! credentials (`SO_PEERCRED`): if the holder runs as root or as this
+//! node's user, it is a node, and the start is refused, naming its
+//! process. Anyone else could bind the name first (abstract sockets have
+//! no permissions), and a local user must not be able to keep a node from
+//! starting: the node then starts without the guard on that interface, and
+//! says so.
+
+use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
+use std::os::linux::net::SocketAddrExt as _;
+use std::os::unix::net::{SocketAddr, UnixListener};
+
+/// The guards, held until dropped (or the process ends).
+#[derive(Debug)]
+pub struct IfaceLocks {
+    _held: Vec<UnixListener>,
+}
+
+/// The abstract socket name of interface index `ifindex`.
+fn name_of(ifindex: u32) -> String {
+    format!("rampart/data-interface/{ifindex}")
+}
+
+/// Who holds a name: its process and user, when it could be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// Its process id.
+    pub pid: i32,
+    /// Its user id.
+    pub uid: u32,
+}
+
+/// Take the guard of each interface in `interfaces` (name, index), or
+/// refuse with the node that holds one. `warn` is told of an interface
+/// whose name someone else (not a node) holds.
+pub fn lock(
+    interfaces: &[(&str, u32)],
+    mut warn: impl FnMut(String),
+) -> anyhow::Result<IfaceLocks> {
+    let me = current_uid();
+    let mut held = Vec::with_capacity(interfaces.len());
+    for &(name, ifindex) in interfaces {
+        let addr = SocketAddr::from_abstract_name(name_of(ifindex).as_bytes())?;
+        match UnixListener::bind_addr(&addr) {
+            Ok(l) => held.push(l),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => match holder(ifindex) {
+                Some(h) if h.uid == 0 || h.uid == me => anyhow::bail!(
+                    "interface '{name}' is bridged by another Rampart node already (pid {}): \
+                     refusing to start a second one on it, which would forward every frame \
+                     twice (stop the other first)",
+                    h.pid
+                ),
+                Some(h) => warn(format!(
+                    "interface '{name}': the guard against a second node is held by pid {} of \
+                     uid {}, which is not a node; running without it on this interface",
+                    h.pid, h.uid
+                )),
+                None => warn(format!(
+                    "interface '{name}': the guard against a second node is held by a process \
+                     that does not answer; running without it on this interface"
+                )),
+            },
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "interface '{name}': taking the guard against a second node"
+                )));
+            }
+        }
+    }
+    Ok(IfaceLocks { _held: held })
+}
+
+/// The holder of interface `ifindex`'s name, asked without blocking: a
+/// connection to its socket and the credentials the kernel recorded when
+/// it listened. `None` if it cannot be asked (its backlog full, say).
+pub fn holder(ifindex: u32) -> Option<Holder> {
+    let name = name_of(ifindex);
+    // SAFETY: a new socket; the descriptor is owned below.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: fd is a socket just opened and owned by nothing else.
+    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+    // SAFETY: a zeroed sockaddr_un is a valid value of it.
+    let mut sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    // The abstract namespace: a NUL first, then the name (not terminated;
+    // its length is the address's).
+    let bytes = name.as_bytes();
+    if bytes.len() + 1 > sa.sun_path.len() {
+        return None;
+    }
+    for (d, &b) in sa.sun_path[1..].iter_mut().zip(bytes) {
+        *d = b as libc::c_char;
+    }
+    let len = std::mem::size_of::<libc::sa_family_t>() + 1 + bytes.len();
+    // SAFETY: sa is a valid sockaddr_un and len within it.
+    let r = unsafe {
+        libc::connect(
+            sock.as_raw_fd(),
+            (&sa as *const libc::sockaddr_un).cast(),
+            len as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return None;
+    }
+    // SAFETY: a zeroed ucred is a valid value of it.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut cred_len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: cred and cred_len are valid for the kernel to write.
+    let r = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut cred_len,
+        )
+    };
+    (r == 0).then_some(Holder {
+        pid: cred.pid,
+        uid: cred.uid,
+    })
+}
+
+fn current_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Index numbers no interface of the test's namespace has: the guard
+    /// is a name, and the test must not meet a running node's.
+    const FAKE: [u32; 2] = [4_000_000_001, 4_000_000_002];
+
+    #[test]
+    fn a_second_lock_on_an_interface_is_refused_naming_the_holder() {
+        let first = lock(&[("c1", FAKE[0]), ("s1", FAKE[1])], |w| panic!("{w}")).unwrap();
+        assert_eq!(
+            holder(FAKE[1]),
+            Some(Holder {
+                pid: std::process::id() as i32,
+                uid: current_uid()
+            })
+        );
+        let e = lock(&[("s1", FAKE[1])], |w| panic!("{w}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("interface 's1' is bridged by another Rampart node"),
+            "{e}"
+        );
+        assert!(e.contains(&format!("pid {}", std::process::id())), "{e}");
+        // Released with the first node.
+        drop(first);
+        assert_eq!(holder(FAKE[1]), None);
+        let again = lock(&[("s1", FAKE[1])], |w| panic!("{w}"));
+        assert!(again.is_ok());
+    }
+
+    /// Run by [`a_name_held_by_another_user_is_no_node`] in a child of
+    /// uid 65534: bind the name of `RAMPART_SQUAT`'s index and keep it a
+    /// few seconds.
+    #[test]
+    #[ignore]
+    fn squatter() {
+        let Some(ifindex) = std::env::var("RAMPART_SQUAT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        else {
+            return;
+        };
+        let addr = SocketAddr::from_abstract_name(name_of(ifindex).as_bytes()).unwrap();
+        let _l = UnixListener::bind_addr(&addr).unwrap();
+        println!("bound");
+        std::thread::sleep(std::time::Duration::from_secs(5));
+    }
+
+    /// A local user who binds an interface's name first does not keep a
+    /// node from starting: the node starts without the guard there, and
+    /// says so (run as root, as CI is).
+    #[test]
+    fn a_name_held_by_another_user_is_no_node() {
+        use std::io::BufRead as _;
+        use std::os::unix::process::CommandExt as _;
+        if current_uid() != 0 {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let ifindex = 4_000_000_003u32;
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "iface_lock::tests::squatter",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("RAMPART_SQUAT", ifindex.to_string())
+        .stdout(std::process::Stdio::piped());
+        // SAFETY: setuid only, between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().unwrap();
+        let out = child.stdout.take().unwrap();
+        let bound = std::io::BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("bound"));
+        if !bound {
+            // The test binary may not be reachable by uid 65534 (a target
+            // directory under a private home): nothing to show here.
+            child.kill().ok();
+            child.wait().ok();
+            eprintln!("skipped: the test binary did not run as uid 65534");
+            return;
+        }
+        assert_eq!(holder(ifindex).map(|h| h.uid), Some(65534));
+        let mut warned = Vec::new();
+        let held = lock(&[("c1", ifindex)], |w| warned.push(w));
+        child.kill().ok();
+        child.wait().ok();
+        assert!(held.is_ok(), "{held:?}");
+        assert_eq!(warned.len(), 1, "{warned:?}");
+        assert!(warned[0].contains("which is not a node"), "{warned:?}");
+    }
+}
