@@ -147,6 +147,8 @@ impl Parser {
                 name: name.to_string(),
                 lines: remarks,
             });
+            let at = self.cfg.ethertype_lists.len() - 1;
+            self.ethertype_names.pushed(name, at);
         }
         Ok(())
     }

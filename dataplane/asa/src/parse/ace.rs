@@ -7,7 +7,7 @@ use crate::ports::{self, PortNames};
 
 use super::Parser;
 use super::cursor::{Cur, R};
-use super::refs::{GroupKind, RefKind, group_name};
+use super::refs::{GroupKind, RefKind};
 use super::values::{Net, Ops, PROTOCOL_ZERO, host_ip, network_literal, port_match};
 
 /// `log … interval N`: 1–600 seconds.
@@ -46,11 +46,9 @@ impl Parser {
             Some(t) if t.text == "object-group" => {
                 let n = c.word("object-group name")?;
                 let known = self
-                    .cfg
-                    .object_groups
-                    .iter()
-                    .find(|g| group_name(g) == n.text)
-                    .map(GroupKind::of);
+                    .group_names
+                    .find(n.text)
+                    .map(|i| GroupKind::of(&self.cfg.object_groups[i]));
                 let ports = if known == Some(GroupKind::Service) {
                     Err("ports come from the service object-group, not the access-list line")
                 } else {
@@ -195,8 +193,11 @@ impl Parser {
             // only be a port group; the reference check names a wrong one.
             Some("object-group") if ports.is_ok() => {
                 let name = c.peek_at(1).unwrap_or_default();
-                let is_port_group = self.cfg.object_groups.iter().any(|g| {
-                    group_name(g) == name && matches!(GroupKind::of(g), GroupKind::Port(_))
+                let is_port_group = self.group_names.find(name).is_some_and(|i| {
+                    matches!(
+                        GroupKind::of(&self.cfg.object_groups[i]),
+                        GroupKind::Port(_)
+                    )
                 });
                 if !is_port_group && !last {
                     return Ok(None);

@@ -50,7 +50,7 @@ pub(super) const REASON_ETHERTYPE_PERMIT: &str = "Rampart passes only IPv4, IPv6
 impl Parser {
     /// Whether `name` is an EtherType access-list.
     pub(super) fn is_ethertype(&self, name: &str) -> bool {
-        self.cfg.ethertype_lists.iter().any(|l| l.name == name)
+        self.ethertype_names.find(name).is_some()
     }
 
     /// `access-list NAME [line N] ethertype …`, or `access-list NAME
@@ -72,17 +72,19 @@ impl Parser {
             }
             EthertypeLine::Ace(ace)
         };
-        let lists = &mut self.cfg.ethertype_lists;
-        let list = match lists.iter().position(|l| l.name == name.text) {
-            Some(i) => &mut lists[i],
+        let i = match self.ethertype_names.find(name.text) {
+            Some(i) => i,
             None => {
-                lists.push(EthertypeList {
+                self.cfg.ethertype_lists.push(EthertypeList {
                     name: name.text.to_string(),
                     lines: Vec::new(),
                 });
-                lists.last_mut().expect("just pushed")
+                let i = self.cfg.ethertype_lists.len() - 1;
+                self.ethertype_names.pushed(name.text, i);
+                i
             }
         };
+        let list = &mut self.cfg.ethertype_lists[i];
         // The list holds each entry once: entered again, it changes
         // nothing (as an extended ACE re-entered, docs/asa-behaviour.md
         // §2.1). Remarks are lines of their own. The list's entries are
@@ -114,16 +116,12 @@ impl Parser {
     /// read back as an extended list (which, bound by the access-group,
     /// would deny all IP).
     pub(super) fn no_ethertype_line(&mut self, c: &mut Cur<'_>, name: Tok<'_>) -> R<()> {
-        let Some(li) = self
-            .cfg
-            .ethertype_lists
-            .iter()
-            .position(|l| l.name == name.text)
-        else {
+        let Some(li) = self.ethertype_names.find(name.text) else {
             return Err(c.err_at(name.col, format!("no such access-list '{}'", name.text)));
         };
         if c.peek().is_none() {
             self.cfg.ethertype_lists.remove(li);
+            self.ethertype_names.removed(name.text, li);
             self.ethertype_aces.remove(name.text);
             return Ok(());
         }
@@ -165,6 +163,7 @@ impl Parser {
             .is_none_or(HashSet::is_empty)
         {
             self.cfg.ethertype_lists.remove(li);
+            self.ethertype_names.removed(name.text, li);
             self.ethertype_aces.remove(name.text);
         }
         Ok(())

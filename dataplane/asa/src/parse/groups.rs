@@ -60,12 +60,7 @@ impl Parser {
                 members: Vec::new(),
             },
         };
-        let i = match self
-            .cfg
-            .object_groups
-            .iter()
-            .position(|g| group_name(g) == name.text)
-        {
+        let i = match self.group_names.find(name.text) {
             Some(i) => {
                 let was = GroupKind::of(&self.cfg.object_groups[i]);
                 if was != GroupKind::of(&group) {
@@ -82,7 +77,9 @@ impl Parser {
             }
             None => {
                 self.cfg.object_groups.push(group);
-                self.cfg.object_groups.len() - 1
+                let i = self.cfg.object_groups.len() - 1;
+                self.group_names.pushed(name.text, i);
+                i
             }
         };
         self.mode = Mode::Group(i);

@@ -44,7 +44,6 @@ mod access_list;
 mod ace;
 mod ace_identity;
 mod ace_index;
-mod acl_names;
 mod class_map;
 mod cursor;
 mod error;
@@ -54,6 +53,7 @@ mod groups;
 mod interface;
 mod member_sets;
 mod modes;
+mod name_index;
 mod no;
 mod objects;
 mod policy_map;
@@ -143,7 +143,11 @@ struct Parser {
     /// Where each ACE stands in its access-list, by identity.
     aces: ace_index::AceIndex,
     /// Where each extended access-list stands, by name.
-    acl_names: acl_names::AclNames,
+    acl_names: name_index::NameIndex,
+    /// Where each object-group stands, by name.
+    group_names: name_index::NameIndex,
+    /// Where each EtherType access-list stands, by name.
+    ethertype_names: name_index::NameIndex,
     /// The members of each object-group, by group name.
     member_sets: member_sets::MemberSets,
     /// The entries of each EtherType access-list, by list name.
@@ -168,7 +172,9 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         management_only_at: HashMap::new(),
         entries: EntryPlaces::default(),
         aces: ace_index::AceIndex::default(),
-        acl_names: acl_names::AclNames::default(),
+        acl_names: name_index::NameIndex::default(),
+        group_names: name_index::NameIndex::default(),
+        ethertype_names: name_index::NameIndex::default(),
         member_sets: member_sets::MemberSets::default(),
         ethertype_aces: HashMap::new(),
         edited: false,

@@ -10,7 +10,6 @@ use super::ace_identity::identity;
 use super::cursor::{Cur, R};
 use super::modes::{REASON_TYPED_MAP, harmless_reason, is_harmless};
 use super::objects::object_kind;
-use super::refs::group_name;
 use super::refs::object_name;
 
 impl Parser {
@@ -118,16 +117,18 @@ impl Parser {
                     let _ = c.eat("tcp") || c.eat("udp") || c.eat("tcp-udp");
                 }
                 c.done()?;
-                let n = self.cfg.object_groups.len();
-                self.cfg
-                    .object_groups
-                    .retain(|g| !(group_name(g) == name.text && want(g)));
-                if n == self.cfg.object_groups.len() {
+                let Some(i) = self
+                    .group_names
+                    .find(name.text)
+                    .filter(|&i| want(&self.cfg.object_groups[i]))
+                else {
                     return Err(c.err_at(
                         name.col,
                         format!("no such object-group {} '{}'", kind.text, name.text),
                     ));
-                }
+                };
+                self.cfg.object_groups.remove(i);
+                self.group_names.removed(name.text, i);
                 self.member_sets.dropped(name.text);
                 Ok(())
             }

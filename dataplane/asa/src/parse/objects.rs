@@ -8,7 +8,7 @@ use crate::ast::*;
 use super::Parser;
 use super::cursor::{Cur, R, Tok};
 use super::modes::{Mode, REASON_DESCRIPTION, REASON_NAT};
-use super::refs::{group_name, object_name};
+use super::refs::object_name;
 use super::values::{object_network_value, service_value};
 
 /// Where an object without a value was opened.
@@ -26,10 +26,7 @@ impl Parser {
         let clash = if for_group {
             self.cfg.objects.iter().any(|o| object_name(o) == t.text)
         } else {
-            self.cfg
-                .object_groups
-                .iter()
-                .any(|g| group_name(g) == t.text)
+            self.group_names.find(t.text).is_some()
         };
         if clash {
             let what = if for_group {
