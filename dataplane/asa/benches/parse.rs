@@ -80,16 +80,46 @@ fn ethertypes(n: usize) -> String {
     t
 }
 
+/// `n` object-groups, each named by an access-list line.
+fn groups(n: usize) -> String {
+    let mut t = String::new();
+    for i in 0..n {
+        t += &format!(
+            "object-group network G{i}\n network-object host 198.18.{}.{}\n",
+            i / 250,
+            i % 250 + 1
+        );
+    }
+    for i in 0..n {
+        t += &format!("access-list A permit tcp object-group G{i} any eq 22\n");
+    }
+    t
+}
+
+/// `n` EtherType access-lists of one entry each.
+fn ethertype_lists(n: usize) -> String {
+    let mut t = String::new();
+    for i in 0..n {
+        t += &format!(
+            "access-list E{i} ethertype deny {:x}\n",
+            0x0900 + i % 0xf000
+        );
+    }
+    t
+}
+
 fn parse(c: &mut Criterion) {
     let mut g = c.benchmark_group("parse");
     g.sample_size(10);
-    let shapes: [(&str, Shape); 6] = [
+    let shapes: [(&str, Shape); 8] = [
         ("aces", appended),
         ("aces_line_1", inserted),
         ("aces_reentered", reentered),
         ("group_members", members),
         ("acls", lists),
         ("ethertype_entries", ethertypes),
+        ("groups_named", groups),
+        ("ethertype_acls", ethertype_lists),
     ];
     for (shape, text) in shapes {
         for n in [2_000usize, 20_000] {
