@@ -652,7 +652,8 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                 Err(ClientError::Refused { status: 503, error }) => {
                     // A write that may still take effect is not said to
                     // be "not applied" (docs/ops.md §3).
-                    let said = if error.error.contains("may still take effect") {
+                    // (By the flag, or the text of a node of an earlier version.)
+                    let said = if error.pending || error.error.contains("may still take effect") {
                         "not confirmed"
                     } else {
                         "not applied"

@@ -363,7 +363,7 @@ impl RaftSide {
             match block(&me.runtime, limit, async move { raft.write(&text).await }) {
                 Some(Ok(v)) => Ok(v),
                 Some(Err(e)) => Err(write_error(e)),
-                None => Err(OpsError::Cluster(format!(
+                None => Err(OpsError::Pending(format!(
                     "the cluster did not answer within {limit:?}; the write may still take effect"
                 ))),
             }
@@ -420,8 +420,9 @@ impl RaftSide {
                         voters: st.voters.iter().map(|v| *v as u16).collect(),
                     })
                 }
+                Some(Err(e)) if e.is_pending() => Err(OpsError::Pending(e.to_string())),
                 Some(Err(e)) => Err(OpsError::Cluster(e.to_string())),
-                None => Err(OpsError::Cluster(format!(
+                None => Err(OpsError::Pending(format!(
                     "the membership change did not finish within {limit:?}; it may still take \
                      effect (rampart show cluster tells)"
                 ))),
@@ -744,12 +745,14 @@ fn write_error(e: WriteError) -> OpsError {
         WriteError::Conflict { .. } => OpsError::Conflict(e.to_string()),
         other => {
             // A leader's Raft that stopped says so in its own text.
-            let pending = other.is_pending() && !matches!(other, WriteError::LeaderStopped { .. });
             let mut text = other.to_string();
-            if pending {
+            if !other.is_pending() {
+                return OpsError::Cluster(text);
+            }
+            if !matches!(other, WriteError::LeaderStopped { .. }) {
                 text.push_str(" (the write may still take effect)");
             }
-            OpsError::Cluster(text)
+            OpsError::Pending(text)
         }
     }
 }
@@ -776,6 +779,34 @@ mod tests {
         );
         assert_eq!((p[1].line, p[1].column), (0, 0));
         assert_eq!(p[1].message, "the policy expands to too much");
+    }
+
+    /// A write that may still take effect is answered as pending (a flag
+    /// the CLI reads, where it matched the text before); one that surely
+    /// did not is the cluster's refusal.
+    #[test]
+    fn a_pending_write_is_flagged_pending() {
+        use rampart_cluster::raft::NoQuorumCause;
+        let not_committed = write_error(WriteError::NoQuorum {
+            waited_ms: 5_000,
+            leader: Some(2),
+            cause: NoQuorumCause::NotCommitted,
+        });
+        let OpsError::Pending(text) = not_committed else {
+            panic!("{not_committed:?}")
+        };
+        assert!(text.contains("may still take effect"), "{text}");
+        let stopped = write_error(WriteError::LeaderStopped {
+            leader: 2,
+            message: "disk full".into(),
+        });
+        assert!(matches!(stopped, OpsError::Pending(_)), "{stopped:?}");
+        let no_leader = write_error(WriteError::NoQuorum {
+            waited_ms: 5_000,
+            leader: None,
+            cause: NoQuorumCause::NoLeader,
+        });
+        assert!(matches!(no_leader, OpsError::Cluster(_)), "{no_leader:?}");
     }
 
     /// A Raft core that ended shows as stopped, with why, and no leader,

@@ -27,6 +27,11 @@ pub enum OpsError {
     /// the running policy.
     #[error("{0}")]
     Cluster(String),
+    /// The cluster did not confirm the change in time, but it was proposed
+    /// and may still take effect (its text says so): the operator must
+    /// look before trying again (`rampart show cluster`).
+    #[error("{0}")]
+    Pending(String),
     /// Too many table walks (`show conn`, `clear conn`) in a short time:
     /// each one costs the packet workers, so they are rate-limited.
     #[error("too many connection-table walks: {0}")]

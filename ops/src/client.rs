@@ -598,6 +598,7 @@ impl Client {
                 ),
                 problems: Vec::new(),
                 busy: false,
+                pending: false,
             });
             // The CLI prints these to a terminal: whatever answers on that
             // port, its text is shown escaped and bounded (docs/ops.md §5).

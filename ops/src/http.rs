@@ -366,6 +366,7 @@ fn busy_answer(why: &str) -> Response {
             error: why.to_string(),
             problems: Vec::new(),
             busy: true,
+            pending: false,
         },
     )
 }

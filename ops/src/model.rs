@@ -640,4 +640,9 @@ pub struct ApiError {
     /// the same request may succeed shortly.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub busy: bool,
+    /// The change was proposed but not confirmed: it may still take
+    /// effect (a 503 of the cluster; `rampart show cluster` tells). Nodes
+    /// of earlier versions say so in the text only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pending: bool,
 }

@@ -79,6 +79,7 @@ fn api_error(status: u16, error: impl Into<String>) -> Response {
             error: echo_message(&error.into()),
             problems: Vec::new(),
             busy: false,
+            pending: false,
         },
     )
 }
@@ -92,6 +93,15 @@ fn from_ops_error(e: OpsError) -> Response {
         OpsError::Unavailable(_) | OpsError::Cluster(_) | OpsError::PolicyRefused(_) => {
             api_error(503, e.to_string())
         }
+        OpsError::Pending(_) => Response::json(
+            503,
+            &ApiError {
+                error: echo_message(&e.to_string()),
+                problems: Vec::new(),
+                busy: false,
+                pending: true,
+            },
+        ),
         OpsError::BadRequest(_) => api_error(400, e.to_string()),
         OpsError::RateLimited(_) => api_error(429, e.to_string()),
         OpsError::Conflict(_) => api_error(409, e.to_string()),
@@ -110,6 +120,7 @@ fn from_ops_error(e: OpsError) -> Response {
                     })
                     .collect(),
                 busy: false,
+                pending: false,
             },
         ),
     }
@@ -717,6 +728,22 @@ impl Drop for OpsServer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A change the cluster may still make is a 503 flagged `pending`,
+    /// which the CLI reads ("not confirmed", not "not applied"); the
+    /// cluster's other refusals are 503s without it.
+    #[test]
+    fn a_pending_change_is_a_503_flagged_pending() {
+        let r = from_ops_error(OpsError::Pending("may still take effect".into()));
+        assert_eq!(r.status, 503);
+        let e: ApiError = serde_json::from_slice(&r.body).unwrap();
+        assert!(e.pending, "{e:?}");
+        let r = from_ops_error(OpsError::Cluster("no quorum".into()));
+        assert_eq!(r.status, 503);
+        let e: ApiError = serde_json::from_slice(&r.body).unwrap();
+        assert!(!e.pending, "{e:?}");
+        assert!(!String::from_utf8_lossy(&r.body).contains("pending"));
+    }
 
     /// A listener bound at start that the runtime then cannot serve (its
     /// registration fails) is not exported as up while it binds again.

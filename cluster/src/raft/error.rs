@@ -260,3 +260,14 @@ pub enum MembershipError {
         message: String,
     },
 }
+
+impl MembershipError {
+    /// Whether the change may still take effect later (proposed, perhaps
+    /// committed): a caller must not assume it was dropped.
+    pub fn is_pending(&self) -> bool {
+        matches!(
+            self,
+            MembershipError::NoQuorum { .. } | MembershipError::LeaderStopped { .. }
+        )
+    }
+}
