@@ -14,7 +14,11 @@
 //! A second node finds the name taken, connects, and reads the holder's
 //! credentials (`SO_PEERCRED`): if the holder runs as root or as this
 //! node's user, it is a node, and the start is refused, naming its
-//! process. Anyone else could bind the name first (abstract sockets have
+//! process. The holder accepts and closes such connections (a thread
+//! polls its listeners): a connection never accepted would stay queued
+//! until the holder ends, and once the queue is full (`somaxconn`, after
+//! that many refused starts, or at once by any local user's connections)
+//! the holder could no longer be asked, and a second node would start. Anyone else could bind the name first (abstract sockets have
 //! no permissions), and a local user must not be able to keep a node from
 //! starting: the node then starts without the guard on that interface, and
 //! says so.
@@ -22,11 +26,44 @@
 use std::os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd};
 use std::os::linux::net::SocketAddrExt as _;
 use std::os::unix::net::{SocketAddr, UnixListener};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// How often the holder takes the connections of those that asked.
+const ACCEPT_EVERY: Duration = Duration::from_millis(50);
+
+/// How long a node asks a holder that does not answer at once (its queue
+/// full of other askers) before it gives up on the guard.
+const ASK_FOR: Duration = Duration::from_secs(1);
 
 /// The guards, held until dropped (or the process ends).
 #[derive(Debug)]
 pub struct IfaceLocks {
-    _held: Vec<UnixListener>,
+    stop: Arc<AtomicBool>,
+    acceptor: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for IfaceLocks {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.acceptor.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Take and close, every [`ACCEPT_EVERY`], the connections of those that
+/// asked who holds `held` (non-blocking listeners), until `stop`.
+fn serve(held: Vec<UnixListener>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        for l in &held {
+            while let Ok((conn, _)) = l.accept() {
+                drop(conn);
+            }
+        }
+        std::thread::sleep(ACCEPT_EVERY);
+    }
 }
 
 /// The abstract socket name of interface index `ifindex`.
@@ -55,7 +92,10 @@ pub fn lock(
     for &(name, ifindex) in interfaces {
         let addr = SocketAddr::from_abstract_name(name_of(ifindex).as_bytes())?;
         match UnixListener::bind_addr(&addr) {
-            Ok(l) => held.push(l),
+            Ok(l) => {
+                l.set_nonblocking(true)?;
+                held.push(l);
+            }
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => match holder(ifindex) {
                 Some(h) if h.uid == 0 || h.uid == me => anyhow::bail!(
                     "interface '{name}' is bridged by another Rampart node already (pid {}): \
@@ -80,13 +120,42 @@ pub fn lock(
             }
         }
     }
-    Ok(IfaceLocks { _held: held })
+    let stop = Arc::new(AtomicBool::new(false));
+    let acceptor = if held.is_empty() {
+        None
+    } else {
+        let stop = stop.clone();
+        Some(
+            std::thread::Builder::new()
+                .name("iface-guard".into())
+                .spawn(move || serve(held, stop))?,
+        )
+    };
+    Ok(IfaceLocks { stop, acceptor })
 }
 
-/// The holder of interface `ifindex`'s name, asked without blocking: a
-/// connection to its socket and the credentials the kernel recorded when
-/// it listened. `None` if it cannot be asked (its backlog full, say).
+/// The holder of interface `ifindex`'s name: a connection to its socket
+/// and the credentials the kernel recorded when it listened. Asked again
+/// for up to [`ASK_FOR`] while its queue is full (others asking, which a
+/// node holder empties every [`ACCEPT_EVERY`]); `None` if it cannot be
+/// asked.
 pub fn holder(ifindex: u32) -> Option<Holder> {
+    let deadline = std::time::Instant::now() + ASK_FOR;
+    loop {
+        match ask(ifindex) {
+            Err(e)
+                if e.raw_os_error() == Some(libc::EAGAIN)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(ACCEPT_EVERY / 2);
+            }
+            r => return r.ok(),
+        }
+    }
+}
+
+/// One try of [`holder`], without blocking.
+fn ask(ifindex: u32) -> std::io::Result<Holder> {
     let name = name_of(ifindex);
     // SAFETY: a new socket; the descriptor is owned below.
     let fd = unsafe {
@@ -97,7 +166,7 @@ pub fn holder(ifindex: u32) -> Option<Holder> {
         )
     };
     if fd < 0 {
-        return None;
+        return Err(std::io::Error::last_os_error());
     }
     // SAFETY: fd is a socket just opened and owned by nothing else.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
@@ -108,7 +177,7 @@ pub fn holder(ifindex: u32) -> Option<Holder> {
     // its length is the address's).
     let bytes = name.as_bytes();
     if bytes.len() + 1 > sa.sun_path.len() {
-        return None;
+        return Err(std::io::ErrorKind::InvalidInput.into());
     }
     for (d, &b) in sa.sun_path[1..].iter_mut().zip(bytes) {
         *d = b as libc::c_char;
@@ -123,7 +192,7 @@ pub fn holder(ifindex: u32) -> Option<Holder> {
         )
     };
     if r != 0 {
-        return None;
+        return Err(std::io::Error::last_os_error());
     }
     // SAFETY: a zeroed ucred is a valid value of it.
     let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
@@ -138,7 +207,10 @@ pub fn holder(ifindex: u32) -> Option<Holder> {
             &mut cred_len,
         )
     };
-    (r == 0).then_some(Holder {
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(Holder {
         pid: cred.pid,
         uid: cred.uid,
     })
@@ -180,6 +252,25 @@ mod tests {
         assert_eq!(holder(FAKE[1]), None);
         let again = lock(&[("s1", FAKE[1])], |w| panic!("{w}"));
         assert!(again.is_ok());
+    }
+
+    /// Each refused start asks the holder once; a holder that never took
+    /// those connections had its queue full after `somaxconn` of them,
+    /// could no longer be asked, and the next node started beside it (a
+    /// review did so with 4,097 refused starts). The holder takes them.
+    #[test]
+    fn the_guard_holds_however_many_starts_it_refused() {
+        const IFINDEX: u32 = 4_000_000_004;
+        let somaxconn: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(4096);
+        let _first = lock(&[("c1", IFINDEX)], |w| panic!("{w}")).unwrap();
+        for i in 0..=somaxconn.min(20_000) {
+            let r = lock(&[("c1", IFINDEX)], |w| panic!("start {i}: {w}"));
+            assert!(r.is_err(), "start {i} was not refused");
+        }
+        assert!(lock(&[("c1", IFINDEX)], |w| panic!("{w}")).is_err());
     }
 
     /// Run by [`a_name_held_by_another_user_is_no_node`] in a child of

@@ -140,6 +140,16 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         bail!("rampart run needs root (AF_PACKET sockets on the data interfaces)");
     }
     let (data, _lock) = open_data_dir(&cfg, config_path)?;
+    // One node per data interface (docs/ops.md §4), held until `run`
+    // returns; taken before the cluster side starts, which a refused
+    // second node must not start either.
+    let guarded: Vec<(&str, u32)> = cfg
+        .interfaces
+        .iter()
+        .filter_map(|i| Some((i.name.as_str(), worker::index_of(&i.name)?)))
+        .collect();
+    let _interface_guards =
+        crate::iface_lock::lock(&guarded, |w| tracing::warn!("{w}")).context("[[interface]]")?;
     // Every later name in the data directory (tokens, keys, the Raft
     // store, kept policies, the dump, the admin socket) is made from its
     // resolved path: a link on the way repointed later changes nothing.
@@ -206,14 +216,6 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         crate::config::IoBackend::BlockRing => IoChoice::BlockRing,
         crate::config::IoBackend::Mmsg => IoChoice::Mmsg,
     };
-    // One node per data interface (docs/ops.md §4), held until `run` returns.
-    let guarded: Vec<(&str, u32)> = cfg
-        .interfaces
-        .iter()
-        .filter_map(|i| Some((i.name.as_str(), worker::index_of(&i.name)?)))
-        .collect();
-    let _interface_guards =
-        crate::iface_lock::lock(&guarded, |w| tracing::warn!("{w}")).context("[[interface]]")?;
     let (sockets, io_modes) = worker::open_sockets(
         &cfg.interfaces[0].name,
         &cfg.interfaces[1].name,

@@ -149,6 +149,20 @@ impl WriteError {
     }
 }
 
+fn membership_no_quorum_text(waited_ms: u64, pending: bool) -> String {
+    if pending {
+        format!(
+            "membership change not committed within {waited_ms} ms (no quorum, or a learner \
+             still catching up); it may still take effect: rampart show cluster tells"
+        )
+    } else {
+        format!(
+            "membership change not made within {waited_ms} ms (no leader, or another change in \
+             progress the whole time); nothing was proposed"
+        )
+    }
+}
+
 fn no_quorum_text(waited_ms: u64, leader: Option<NodeId>, cause: NoQuorumCause) -> String {
     let leader = leader.map_or_else(|| "?".to_string(), |l| l.to_string());
     let unchanged = "the running policy is unchanged";
@@ -228,13 +242,15 @@ pub enum MembershipError {
         message: String,
     },
     /// No leader, or the leader could not commit in time.
-    #[error(
-        "membership change not committed within {waited_ms} ms (no quorum, or a learner \
-         still catching up); it may still take effect: rampart show cluster tells"
-    )]
+    #[error("{}", membership_no_quorum_text(*.waited_ms, *.pending))]
     NoQuorum {
         /// How long it waited.
         waited_ms: u64,
+        /// The change may have been proposed (the leader had it and did
+        /// not commit it in time, or an answer was lost): it may still
+        /// take effect. Otherwise nothing was proposed (no leader, or
+        /// another change held the leader the whole time).
+        pending: bool,
     },
     /// This node is not a member.
     #[error("node {node} is not a member of an initialised cluster")]
@@ -267,7 +283,7 @@ impl MembershipError {
     pub fn is_pending(&self) -> bool {
         matches!(
             self,
-            MembershipError::NoQuorum { .. } | MembershipError::LeaderStopped { .. }
+            MembershipError::NoQuorum { pending: true, .. } | MembershipError::LeaderStopped { .. }
         )
     }
 }

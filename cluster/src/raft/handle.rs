@@ -1137,6 +1137,10 @@ impl PolicyRaft {
             MembershipOp::Remove { id } => Some(id),
             _ => None,
         };
+        // Whether a leader may have the change: a forward whose answer was
+        // lost (sent, perhaps proposed). Then a timeout says it may still
+        // take effect; otherwise nothing was proposed.
+        let mut maybe_proposed = false;
         loop {
             // A removal whose answer was lost (the leader removing
             // itself steps down as it commits; a node removing itself
@@ -1148,6 +1152,7 @@ impl PolicyRaft {
             if now >= deadline {
                 return Err(MembershipError::NoQuorum {
                     waited_ms: millis(started.elapsed()),
+                    pending: maybe_proposed,
                 });
             }
             let remaining = deadline - now;
@@ -1172,6 +1177,7 @@ impl PolicyRaft {
                     Ok(r) => r,
                     Err(e) => {
                         tracing::debug!(leader, "forwarding a membership change: {e}");
+                        maybe_proposed |= matches!(e, ForwardFail::MaybeSent(_));
                         // The leader may have committed a removal and the
                         // link gone with the answer: the removed node is
                         // told within the close grace, the others apply
@@ -1426,7 +1432,9 @@ fn write_error_reply(e: &RaftError<NodeId, ClientWriteError<NodeId, MemberNode>>
 /// but a change made or "not the leader").
 fn membership_error(reply: ForwardReply) -> MembershipError {
     match reply {
-        ForwardReply::NoQuorum { waited_ms, .. } => MembershipError::NoQuorum { waited_ms },
+        ForwardReply::NoQuorum { waited_ms, pending } => {
+            MembershipError::NoQuorum { waited_ms, pending }
+        }
         ForwardReply::Refused { message } | ForwardReply::Invalid { message } => {
             MembershipError::Refused { message }
         }

@@ -49,3 +49,23 @@ fn a_fatal_error_after_proposing_leaves_a_membership_change_pending() {
         MembershipError::Stopped { .. }
     ));
 }
+
+/// A leader that never proposed the change (its lock held by another
+/// change the whole time) answers "no quorum, not pending": nothing was
+/// proposed, and it is not flagged as one that may still take effect (a
+/// review saw every such refusal flagged pending).
+#[test]
+fn a_membership_change_never_proposed_is_not_pending() {
+    let e = membership_error(ForwardReply::NoQuorum {
+        waited_ms: 10,
+        pending: false,
+    });
+    assert!(!e.is_pending(), "{e}");
+    assert!(e.to_string().contains("nothing was proposed"), "{e}");
+    let e = membership_error(ForwardReply::NoQuorum {
+        waited_ms: 10,
+        pending: true,
+    });
+    assert!(e.is_pending(), "{e}");
+    assert!(e.to_string().contains("may still take effect"), "{e}");
+}

@@ -507,13 +507,38 @@ impl Engine {
     ) -> Option<Verdict> {
         let share = self.config.workers.filter(|s| s.count > 1)?;
         let Ok(Parsed::Ip {
-            transport: Transport::Icmp(Icmp::Error { quoted, .. }),
+            transport:
+                Transport::Icmp(Icmp::Error {
+                    quoted, quoted_l4, ..
+                }),
+            l4,
             ..
         }) = parsed
         else {
             return None;
         };
-        let worker = (share.worker_of)(&FlowKey::of(quoted).0, share.count);
+        let mut key = FlowKey::of(quoted).0;
+        // Held here (the kernel's choice and the engine's may differ, as
+        // below): judged here.
+        if self.table.find(self.table.hash(&key), &key).is_some() {
+            return None;
+        }
+        // The kernel spreads a packet by its addresses alone when an IPv6
+        // extension header or an authentication header comes before its
+        // transport header (docs/io.md §9): so were the quoted flow's
+        // packets when the quote shows one. (The ICMP header is 8 bytes;
+        // then the quoted IP header, of IHL words for IPv4.)
+        let ip = usize::from(*l4) + 8;
+        let plain = if quoted.src.addr.is_v6() {
+            40
+        } else {
+            frame.get(ip).map_or(20, |b| usize::from(b & 0x0f) * 4)
+        };
+        if usize::from(*quoted_l4) > 8 + plain {
+            key.lo.port = 0;
+            key.hi.port = 0;
+        }
+        let worker = (share.worker_of)(&key, share.count);
         if worker == share.index {
             return None;
         }

@@ -722,3 +722,53 @@ fn an_icmp_error_about_another_workers_flow_is_handed_to_it() {
     // Worker 1 judges the errors that reach it itself.
     assert_eq!(b.frame(error, s.iface), FWD_IN);
 }
+
+/// An IPv6 flow whose packets carry an extension header before their
+/// transport header is spread by the kernel by its addresses alone, not
+/// by the ports `worker_of` of its key names: an ICMP error quoting such
+/// a packet goes to the address worker; and an error about a flow this
+/// worker holds is judged here whatever `worker_of` says (a review saw
+/// such errors handed away from the worker that had the flow).
+#[test]
+fn an_icmp_error_is_judged_where_its_flow_is() {
+    // Ports or not: worker 1 for a key with ports, worker 0 without.
+    fn by_ports(key: &FlowKey, _: usize) -> usize {
+        usize::from(key.lo.port != 0 || key.hi.port != 0)
+    }
+    let share = |index| WorkerShare {
+        index,
+        count: 2,
+        worker_of: by_ports,
+    };
+    let mut a = Harness::with(|cfg| cfg.workers = Some(share(0)));
+    a.install(icmp_inspected());
+    let (c, s) = v6_pair(40_000, 5_000);
+    // A UDP datagram with an 8-byte destination options header first.
+    let mut query = udp_frame(&c, &s, b"q");
+    let next = query[14 + 6];
+    query[14 + 6] = 60;
+    query.splice(54..54, [next, 0, 1, 4, 0, 0, 0, 0]);
+    let payload = u16::from_be_bytes([query[18], query[19]]) + 8;
+    query[18..20].copy_from_slice(&payload.to_be_bytes());
+    assert_eq!(a.frame(query.clone(), c.iface), FWD_OUT);
+    // The server's port unreachable, quoting it.
+    let (std::net::IpAddr::V6(sip), std::net::IpAddr::V6(cip)) = (s.ip, c.ip) else {
+        unreachable!()
+    };
+    let mut error = Vec::new();
+    etherparse::PacketBuilder::ethernet2(s.mac, c.mac)
+        .ipv6(sip.octets(), cip.octets(), 64)
+        .icmpv6_raw(1, 4, [0; 4])
+        .write(&mut error, &query[14..])
+        .unwrap();
+    assert_eq!(a.frame(error.clone(), s.iface), FWD_IN);
+    // On the other worker (without the flow), the same error goes to
+    // worker 0, the one its flow's packets reach.
+    let mut b = Harness::with(|cfg| cfg.workers = Some(share(1)));
+    b.install(icmp_inspected());
+    assert_eq!(b.frame(error, s.iface), Verdict::Hold);
+    assert!(matches!(
+        b.engine.poll_effect(b.now),
+        Some(Effect::HandOff { worker: 0, .. })
+    ));
+}
