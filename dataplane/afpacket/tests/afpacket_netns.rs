@@ -299,6 +299,31 @@ fn fanout_group(workers: usize, group: u16) -> (PacketSocket, Vec<PacketSocket>)
     (tx, members)
 }
 
+/// The IPv4 frames each fanout member receives, until `sent` arrived or
+/// 2 s passed.
+fn ipv4_frames_per_member(members: &[PacketSocket], sent: usize) -> Vec<Vec<Vec<u8>>> {
+    let mut rx = RxBatch::new();
+    let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); members.len()];
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
+        let mut any = false;
+        for (w, m) in members.iter().enumerate() {
+            let n = m.recv_batch(&mut rx).expect("recv");
+            for f in 0..n {
+                let frame = rx.frame_ref(f);
+                if frame.get(12..14) == Some(&[0x08, 0x00]) {
+                    got[w].push(frame.to_vec());
+                }
+            }
+            any |= n > 0;
+        }
+        if !any {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    got
+}
+
 /// Protocols besides TCP and UDP are spread by their addresses alone
 /// (docs/io.md): both directions of GRE, ESP and SCTP flows between 40
 /// pairs of hosts reach one member, the one `worker_of` names for the
@@ -341,26 +366,7 @@ fn fanout_keeps_both_directions_of_gre_esp_and_sctp_on_one_worker() {
                 sent += tx.send_batch(&refs).expect("send");
             }
             assert_eq!(sent, frames.len());
-            let mut rx = RxBatch::new();
-            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); WORKERS];
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
-                let mut any = false;
-                for (w, m) in members.iter().enumerate() {
-                    let n = m.recv_batch(&mut rx).expect("recv");
-                    for f in 0..n {
-                        let frame = rx.frame_ref(f);
-                        if frame.get(12..14) == Some(&[0x08, 0x00]) {
-                            got[w].push(frame.to_vec());
-                        }
-                    }
-                    any |= n > 0;
-                }
-                if !any {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-            got
+            ipv4_frames_per_member(&members, sent)
         })
         .expect("namespace thread")
         .join()
@@ -594,26 +600,7 @@ fn fanout_hands_every_fragment_of_a_datagram_to_one_worker() {
                 sent += tx.send_batch(&refs).expect("send");
             }
             assert_eq!(sent, frames.len());
-            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); WORKERS];
-            let deadline = Instant::now() + Duration::from_secs(2);
-            let mut rx = RxBatch::new();
-            while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
-                let mut any = false;
-                for (w, m) in members.iter().enumerate() {
-                    let n = m.recv_batch(&mut rx).expect("recv");
-                    for f in 0..n {
-                        let frame = rx.frame_ref(f);
-                        if frame.get(12..14) == Some(&[0x08, 0x00]) {
-                            got[w].push(frame.to_vec());
-                        }
-                    }
-                    any |= n > 0;
-                }
-                if !any {
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-            got
+            ipv4_frames_per_member(&members, sent)
         })
         .expect("namespace thread")
         .join()
