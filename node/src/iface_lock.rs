@@ -170,19 +170,7 @@ fn ask(ifindex: u32) -> std::io::Result<Holder> {
     }
     // SAFETY: fd is a socket just opened and owned by nothing else.
     let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-    // SAFETY: a zeroed sockaddr_un is a valid value of it.
-    let mut sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    // The abstract namespace: a NUL first, then the name (not terminated;
-    // its length is the address's).
-    let bytes = name.as_bytes();
-    if bytes.len() + 1 > sa.sun_path.len() {
-        return Err(std::io::ErrorKind::InvalidInput.into());
-    }
-    for (d, &b) in sa.sun_path[1..].iter_mut().zip(bytes) {
-        *d = b as libc::c_char;
-    }
-    let len = std::mem::size_of::<libc::sa_family_t>() + 1 + bytes.len();
+    let (sa, len) = abstract_addr(&name)?;
     // SAFETY: sa is a valid sockaddr_un and len within it.
     let r = unsafe {
         libc::connect(
@@ -214,6 +202,25 @@ fn ask(ifindex: u32) -> std::io::Result<Holder> {
         pid: cred.pid,
         uid: cred.uid,
     })
+}
+
+/// The address of abstract name `name`: a NUL first, then the name (not
+/// terminated; its length is the address's), and that length.
+fn abstract_addr(name: &str) -> std::io::Result<(libc::sockaddr_un, usize)> {
+    // SAFETY: a zeroed sockaddr_un is a valid value of it.
+    let mut sa: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    sa.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let bytes = name.as_bytes();
+    if bytes.len() + 1 > sa.sun_path.len() {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    }
+    for (d, &b) in sa.sun_path[1..].iter_mut().zip(bytes) {
+        *d = b as libc::c_char;
+    }
+    Ok((
+        sa,
+        std::mem::size_of::<libc::sa_family_t>() + 1 + bytes.len(),
+    ))
 }
 
 fn current_uid() -> u32 {
@@ -273,74 +280,69 @@ mod tests {
         assert!(lock(&[("c1", IFINDEX)], |w| panic!("{w}")).is_err());
     }
 
-    /// Run by [`a_name_held_by_another_user_is_no_node`] in a child of
-    /// uid 65534: bind the name of `RAMPART_SQUAT`'s index and keep it a
-    /// few seconds.
-    #[test]
-    #[ignore]
-    fn squatter() {
-        let Some(ifindex) = std::env::var("RAMPART_SQUAT")
-            .ok()
-            .and_then(|v| v.parse().ok())
-        else {
-            return;
-        };
-        let addr = SocketAddr::from_abstract_name(name_of(ifindex).as_bytes()).unwrap();
-        let _l = UnixListener::bind_addr(&addr).unwrap();
-        println!("bound");
-        std::thread::sleep(std::time::Duration::from_secs(5));
-    }
-
     /// A local user who binds an interface's name first does not keep a
     /// node from starting: the node starts without the guard there, and
-    /// says so (run as root, as CI is).
+    /// says so (run as root, as CI is: the squatter is a child process
+    /// of uid 65534).
     #[test]
     fn a_name_held_by_another_user_is_no_node() {
-        use std::io::BufRead as _;
-        use std::os::unix::process::CommandExt as _;
         if current_uid() != 0 {
             eprintln!("skipped: needs root");
             return;
         }
         let ifindex = 4_000_000_003u32;
-        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-        cmd.args([
-            "--exact",
-            "iface_lock::tests::squatter",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env("RAMPART_SQUAT", ifindex.to_string())
-        .stdout(std::process::Stdio::piped());
-        // SAFETY: setuid only, between fork and exec.
-        unsafe {
-            cmd.pre_exec(|| {
+        // All the child needs is made before the fork: after it, the
+        // child only makes system calls.
+        let (sa, len) = abstract_addr(&name_of(ifindex)).unwrap();
+        let mut pipe = [0 as libc::c_int; 2];
+        // SAFETY: pipe(2) into a valid array of two descriptors.
+        assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+        // SAFETY: the child makes only async-signal-safe calls and ends
+        // with _exit; the parent kills and reaps it by its PID.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "{}", std::io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: system calls on values made before the fork.
+            unsafe {
                 if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
-                    return Err(std::io::Error::last_os_error());
+                    libc::_exit(1);
                 }
-                Ok(())
-            });
+                let s = libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0);
+                let bound = libc::bind(
+                    s,
+                    (&sa as *const libc::sockaddr_un).cast(),
+                    len as libc::socklen_t,
+                );
+                if s < 0 || bound != 0 || libc::listen(s, 16) != 0 {
+                    libc::_exit(2);
+                }
+                libc::write(pipe[1], b"b".as_ptr().cast(), 1);
+                libc::sleep(10);
+                libc::_exit(0);
+            }
         }
-        let mut child = cmd.spawn().unwrap();
-        let out = child.stdout.take().unwrap();
-        let bound = std::io::BufReader::new(out)
-            .lines()
-            .map_while(Result::ok)
-            .any(|l| l.contains("bound"));
-        if !bound {
-            // The test binary may not be reachable by uid 65534 (a target
-            // directory under a private home): nothing to show here.
-            child.kill().ok();
-            child.wait().ok();
-            eprintln!("skipped: the test binary did not run as uid 65534");
-            return;
+        let mut byte = 0u8;
+        // SAFETY: our end of the pipe; one byte into a valid buffer.
+        let got = unsafe {
+            libc::close(pipe[1]);
+            let n = libc::read(pipe[0], (&mut byte as *mut u8).cast(), 1);
+            libc::close(pipe[0]);
+            n
+        };
+        let held = (got == 1).then(|| {
+            let holder = holder(ifindex);
+            let mut warned = Vec::new();
+            let held = lock(&[("c1", ifindex)], |w| warned.push(w));
+            (holder, held.is_ok(), warned)
+        });
+        // SAFETY: our own child, by its PID.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::waitpid(pid, std::ptr::null_mut(), 0);
         }
-        assert_eq!(holder(ifindex).map(|h| h.uid), Some(65534));
-        let mut warned = Vec::new();
-        let held = lock(&[("c1", ifindex)], |w| warned.push(w));
-        child.kill().ok();
-        child.wait().ok();
-        assert!(held.is_ok(), "{held:?}");
+        let (holder, started, warned) = held.expect("the child of uid 65534 bound the name");
+        assert_eq!(holder.map(|h| (h.pid, h.uid)), Some((pid, 65534)));
+        assert!(started, "the node did not start");
         assert_eq!(warned.len(), 1, "{warned:?}");
         assert!(warned[0].contains("which is not a node"), "{warned:?}");
     }
