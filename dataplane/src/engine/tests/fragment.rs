@@ -39,6 +39,11 @@ fn released(h: &mut Harness) -> Vec<(IfaceId, Vec<u8>)> {
     out
 }
 
+/// `frags` as they leave by the outside, unchanged.
+fn outbound(frags: &[Vec<u8>]) -> Vec<(IfaceId, Vec<u8>)> {
+    frags.iter().map(|f| (IfaceId(1), f.clone())).collect()
+}
+
 fn stats(h: &Harness, iface: IfaceId) -> FragmentStats {
     h.engine.fragment_stats()[usize::from(iface.0)]
 }
@@ -51,13 +56,7 @@ fn a_fragmented_udp_datagram_passes_whole_and_its_fragmented_reply_too() {
     assert_eq!(frags.len(), 3);
     let out = feed(&mut h, &frags, c.iface);
     // Unchanged, each on its way out.
-    assert_eq!(
-        out,
-        frags
-            .iter()
-            .map(|f| (IfaceId(1), f.clone()))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(out, outbound(&frags));
     let e = h.only_entry();
     assert_eq!(e.key.proto, proto::UDP);
     assert_eq!(e.packets, [1, 0]);
@@ -94,13 +93,7 @@ fn ipv6_fragments_pass_as_their_datagram() {
     let frags = fragment_frame(&datagram(&c, &s, 3_000), 1_232, 0x0102_0304);
     assert_eq!(frags.len(), 3);
     let out = feed(&mut h, &frags, c.iface);
-    assert_eq!(
-        out,
-        frags
-            .iter()
-            .map(|f| (IfaceId(1), f.clone()))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(out, outbound(&frags));
     assert_eq!(h.only_entry().key.proto, proto::UDP);
 }
 
@@ -338,13 +331,7 @@ fn a_datagram_whose_flow_another_worker_owns_is_handed_to_it() {
     assert_eq!(a.engine.table().len(), 0);
     b.engine.take_handoff(chain, b.now);
     let out = released(&mut b);
-    assert_eq!(
-        out,
-        frags
-            .iter()
-            .map(|f| (IfaceId(1), f.clone()))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(out, outbound(&frags));
     assert_eq!(b.only_entry().key.proto, proto::UDP);
     // The worker that owns the flow judges what it reassembles itself.
     for f in fragment_frame(&datagram(&s, &c, 3_000), 1_480, 8) {
@@ -478,13 +465,7 @@ fn ipv6_fragments_leave_with_the_headers_their_datagram_was_judged_with() {
     // The datagram passes; its second fragment leaves as the first's
     // headers and its own fragment header and data: as sent without the
     // routing header.
-    assert_eq!(
-        out,
-        frags
-            .iter()
-            .map(|f| (IfaceId(1), f.clone()))
-            .collect::<Vec<_>>()
-    );
+    assert_eq!(out, outbound(&frags));
 }
 
 /// A datagram leaves whole or not at all: when the effect queue cannot
