@@ -5,7 +5,8 @@
 //!   `PACKET_FANOUT` groups (`PACKET_FANOUT_CBPF`), so both directions of a
 //!   flow reach the same worker thread and its engine;
 //! - here, by [`worker_of`], so the node sends state learned from a peer
-//!   (sync events, acks) to the worker whose engine will see the flow.
+//!   (sync events, acks, pulls and their answers) to the worker whose
+//!   engine sees the flow.
 //!
 //! Why not `PACKET_FANOUT_HASH`: it spreads by `skb->hash`, and a locally
 //! generated TCP segment carries its socket's random `sk_txhash` across a
@@ -30,6 +31,18 @@
 //! workers it may reach a worker that does not hold the flow: that
 //! worker's engine hands it to the owner (docs/io.md §9).
 //!
+//! TCP and UDP keep their ports behind the headers the engine walks past
+//! to key them: an authentication header after an IPv4 header (RFC 4302;
+//! the engine unwraps it, and its flow is the transport's), and up to
+//! [`EXTENSION_HEADERS_WALKED`] IPv6 extension headers (hop-by-hop,
+//! routing, destination options, authentication, an atomic fragment).
+//! The program walks them as the engine does, each by its own length
+//! field, unrolled (classic BPF jumps only forward). Before, such a
+//! packet went by its addresses while the node routed its flow's state
+//! by the ports: the state reached another worker than the packets
+//! (docs/io.md §9). A packet behind more headers still goes by its
+//! addresses, and the worker it reaches hands it to the flow's.
+//!
 //! Fragments go by their addresses alone. Only a datagram's first fragment
 //! carries its ports (RFC 791 §3.2: the data of the others is the rest of
 //! the datagram), so hashing "ports" read where a later fragment's data
@@ -38,14 +51,24 @@
 //! More Fragments flag is set or its fragment offset is not zero
 //! (`frag_off & 0x3fff`, bytes 6-7; Don't Fragment alone is no fragment),
 //! and the first fragment goes by addresses too, so that all the fragments
-//! of a datagram meet on one worker. An IPv6 fragment needs no test: its
-//! fixed header's next header is the Fragment header (44), neither TCP nor
-//! UDP, so it goes by addresses like any packet with extension headers.
-//! The worker that reassembles a datagram is then not always the one that
+//! of a datagram meet on one worker. An IPv6 fragment is a packet behind
+//! a Fragment header (44) whose offset or More Fragments flag is set: the
+//! walk stops there, as it does for any other protocol. The worker that
+//! reassembles a datagram is then not always the one that
 //! owns its flow (by [`worker_of`], ports included): its engine hands the
 //! datagram to that worker (`Effect::HandOff`, docs/io.md §9).
 
 use rampart_dataplane::flow::{FlowKey, proto};
+
+#[cfg(any(test, feature = "interp"))]
+pub mod interp;
+
+/// IPv6 extension headers the program walks to find TCP's or UDP's
+/// ports: RFC 8200 §4.1's order holds six at most (hop-by-hop,
+/// destination options, routing, fragment, authentication, destination
+/// options), each once but the destination options twice. A packet with
+/// more goes by its addresses (the engine hands it on, docs/io.md §9).
+pub const EXTENSION_HEADERS_WALKED: usize = 6;
 
 /// The multiplier of the final mix (the 32-bit golden ratio).
 const MIX: u32 = 0x9e37_79b1;
@@ -104,12 +127,18 @@ const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const LD_H_ABS: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_ABS) as u16;
 const LD_B_ABS: u16 = (libc::BPF_LD | libc::BPF_B | libc::BPF_ABS) as u16;
 const LD_H_IND: u16 = (libc::BPF_LD | libc::BPF_H | libc::BPF_IND) as u16;
+const LD_B_IND: u16 = (libc::BPF_LD | libc::BPF_B | libc::BPF_IND) as u16;
+const LD_IMM: u16 = (libc::BPF_LD | libc::BPF_IMM) as u16;
+const LDX_IMM: u16 = (libc::BPF_LDX | libc::BPF_IMM) as u16;
 const LD_MEM: u16 = (libc::BPF_LD | libc::BPF_MEM) as u16;
 const LDX_MEM: u16 = (libc::BPF_LDX | libc::BPF_MEM) as u16;
 const LDX_B_MSH: u16 = (libc::BPF_LDX | libc::BPF_B | libc::BPF_MSH) as u16;
 const ST: u16 = libc::BPF_ST as u16;
 const TAX: u16 = (libc::BPF_MISC | libc::BPF_TAX) as u16;
 const XOR_X: u16 = (libc::BPF_ALU | libc::BPF_XOR | libc::BPF_X) as u16;
+const ADD_K: u16 = (libc::BPF_ALU | libc::BPF_ADD | libc::BPF_K) as u16;
+const ADD_X: u16 = (libc::BPF_ALU | libc::BPF_ADD | libc::BPF_X) as u16;
+const LSH_K: u16 = (libc::BPF_ALU | libc::BPF_LSH | libc::BPF_K) as u16;
 const MUL_K: u16 = (libc::BPF_ALU | libc::BPF_MUL | libc::BPF_K) as u16;
 const RSH_K: u16 = (libc::BPF_ALU | libc::BPF_RSH | libc::BPF_K) as u16;
 const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
@@ -125,20 +154,46 @@ const AD_PROTOCOL: u32 = (libc::SKF_AD_OFF + libc::SKF_AD_PROTOCOL) as u32;
 /// and the 13-bit offset (RFC 791 §3.1); not Don't Fragment (0x4000).
 const IPV4_FRAGMENT_BITS: u32 = 0x3fff;
 
+/// The bits of an IPv6 Fragment header's bytes 2-3 that make its packet
+/// a fragment: the 13-bit offset and More Fragments (RFC 8200 §4.5), not
+/// the two reserved bits. With neither, an atomic fragment (RFC 6946 §4),
+/// which the engine takes whole, as the program does.
+const IPV6_FRAGMENT_BITS: u32 = 0xfff9;
+
+/// IPv6 extension headers the engine walks past (RFC 8200 §4; AH, RFC
+/// 4302 §2): hop-by-hop options, routing, destination options, the
+/// authentication header, and the fragment header (an atomic fragment).
+const HOP_BY_HOP: u32 = 0;
+const ROUTING: u32 = 43;
+const FRAGMENT: u32 = 44;
+const AUTHENTICATION: u32 = proto::AH as u32;
+const DESTINATION_OPTIONS: u32 = 60;
+
 /// Scratch memory slots.
 const M_ADDR: u32 = 0;
 const M_SPORT: u32 = 1;
+const M_OFF: u32 = 2;
 
-/// Labels of the program.
+/// Labels of the program (the IPv6 walk's are per step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum L {
     Next,
     V6,
     Ports4,
-    Ports6,
+    Ah4,
+    Ah4Ports,
+    PortsX,
     NoPorts,
     Mix,
     Zero,
+    /// Step `n`: a header whose length is in 8-byte units past the first.
+    Options(u8),
+    /// Step `n`: an authentication header (4-byte units past the second).
+    Auth(u8),
+    /// Step `n`: a fragment header.
+    Fragment(u8),
+    /// Step `n`: past the header, to the next one.
+    Advance(u8),
 }
 
 /// An instruction whose jumps name labels, resolved by [`assemble`].
@@ -158,6 +213,7 @@ enum Asm {
 /// is already out of the data and `skb->protocol` is the inner type).
 pub fn fanout_program() -> Vec<Insn> {
     use Asm::{I, Ja, Jeq, Jset, Label};
+    let (tcp, udp) = (u32::from(proto::TCP), u32::from(proto::UDP));
     let mut p = vec![
         I(LD_W_ABS, AD_PROTOCOL),
         Jeq(0x0800, L::Next, L::V6),
@@ -171,19 +227,28 @@ pub fn fanout_program() -> Vec<Insn> {
         I(LD_H_ABS, 6),
         Jset(IPV4_FRAGMENT_BITS, L::NoPorts, L::Next),
         I(LD_B_ABS, 9),
-        Jeq(u32::from(proto::TCP), L::Ports4, L::Next),
-        Jeq(u32::from(proto::UDP), L::Ports4, L::NoPorts),
+        Jeq(tcp, L::Ports4, L::Next),
+        Jeq(udp, L::Ports4, L::Next),
+        Jeq(AUTHENTICATION, L::Ah4, L::NoPorts),
+        Label(L::Ah4),
+        // X = IPv4 header length, where the authentication header starts;
+        // TCP or UDP behind it keeps its ports, as the engine keys it.
+        I(LDX_B_MSH, 0),
+        I(LD_B_IND, 0),
+        Jeq(tcp, L::Ah4Ports, L::Next),
+        Jeq(udp, L::Ah4Ports, L::NoPorts),
+        Label(L::Ah4Ports),
+        // X += the header's length: (payload length + 2) 32-bit words.
+        I(LD_B_IND, 1),
+        I(ADD_K, 2),
+        I(LSH_K, 2),
+        I(ADD_X, 0),
+        I(TAX, 0),
+        Ja(L::PortsX),
         Label(L::Ports4),
         // X = IPv4 header length; the ports follow it.
         I(LDX_B_MSH, 0),
-        I(LD_H_IND, 0),
-        I(ST, M_SPORT),
-        I(LD_H_IND, 2),
-        I(LDX_MEM, M_SPORT),
-        I(XOR_X, 0),
-        I(LDX_MEM, M_ADDR),
-        I(XOR_X, 0),
-        Ja(L::Mix),
+        Ja(L::PortsX),
         Label(L::V6),
         Jeq(0x86dd, L::Next, L::Zero),
         // IPv6: the eight words of source and destination (offsets 8..40).
@@ -192,17 +257,54 @@ pub fn fanout_program() -> Vec<Insn> {
     for off in (12..40).step_by(4) {
         p.extend([I(TAX, 0), I(LD_W_ABS, off), I(XOR_X, 0)]);
     }
+    // Ports when TCP or UDP follows the fixed header or up to
+    // `EXTENSION_HEADERS_WALKED` extension headers, each step with the
+    // header's type in A and its offset in X; past them, a fragment that
+    // is not atomic, or any other protocol: addresses alone (still
+    // symmetric).
+    p.extend([I(ST, M_ADDR), I(LDX_IMM, 40), I(LD_B_ABS, 6)]);
+    for n in 0..EXTENSION_HEADERS_WALKED as u8 {
+        p.extend([
+            Jeq(tcp, L::PortsX, L::Next),
+            Jeq(udp, L::PortsX, L::Next),
+            Jeq(HOP_BY_HOP, L::Options(n), L::Next),
+            Jeq(DESTINATION_OPTIONS, L::Options(n), L::Next),
+            Jeq(ROUTING, L::Options(n), L::Next),
+            Jeq(AUTHENTICATION, L::Auth(n), L::Next),
+            Jeq(FRAGMENT, L::Fragment(n), L::NoPorts),
+            // RFC 8200 §4.3-4.6: 8-byte units past the first 8.
+            Label(L::Options(n)),
+            I(LD_B_IND, 1),
+            I(ADD_K, 1),
+            I(LSH_K, 3),
+            Ja(L::Advance(n)),
+            // RFC 4302 §2.2: 32-bit words past the first two.
+            Label(L::Auth(n)),
+            I(LD_B_IND, 1),
+            I(ADD_K, 2),
+            I(LSH_K, 2),
+            Ja(L::Advance(n)),
+            // RFC 8200 §4.5: 8 bytes, and only an atomic fragment goes on.
+            Label(L::Fragment(n)),
+            I(LD_H_IND, 2),
+            Jset(IPV6_FRAGMENT_BITS, L::NoPorts, L::Next),
+            I(LD_IMM, 8),
+            // A = the next header's type (byte 0), X = its offset.
+            Label(L::Advance(n)),
+            I(ADD_X, 0),
+            I(ST, M_OFF),
+            I(LD_B_IND, 0),
+            I(LDX_MEM, M_OFF),
+        ]);
+    }
     p.extend([
-        I(ST, M_ADDR),
-        // Ports only when TCP or UDP follows the fixed header directly;
-        // with extension headers, addresses alone (still symmetric).
-        I(LD_B_ABS, 6),
-        Jeq(u32::from(proto::TCP), L::Ports6, L::Next),
-        Jeq(u32::from(proto::UDP), L::Ports6, L::NoPorts),
-        Label(L::Ports6),
-        I(LD_H_ABS, 40),
+        Jeq(tcp, L::PortsX, L::Next),
+        Jeq(udp, L::PortsX, L::NoPorts),
+        // The ports at X: their xor, then the addresses'.
+        Label(L::PortsX),
+        I(LD_H_IND, 0),
         I(ST, M_SPORT),
-        I(LD_H_ABS, 42),
+        I(LD_H_IND, 2),
         I(LDX_MEM, M_SPORT),
         I(XOR_X, 0),
         I(LDX_MEM, M_ADDR),
@@ -274,46 +376,9 @@ fn assemble(p: &[Asm]) -> Vec<Insn> {
 
 #[cfg(test)]
 mod tests {
+    use super::interp::run;
     use super::*;
     use rampart_dataplane::flow::{Addr, Endpoint, FlowKey, Tuple};
-
-    /// A classic BPF interpreter for the opcodes the program uses, over a
-    /// packet that starts at the network header (as the fanout demux sees
-    /// it). `None` where the kernel would abort the program (out of
-    /// bounds loads return 0 from the filter).
-    fn run(prog: &[Insn], pkt: &[u8], protocol: u16) -> Option<u32> {
-        let (mut a, mut x, mut m) = (0u32, 0u32, [0u32; 16]);
-        let mut pc = 0usize;
-        let load = |off: usize, size: usize| -> Option<u32> {
-            let b = pkt.get(off..off + size)?;
-            Some(b.iter().fold(0u32, |acc, &v| (acc << 8) | u32::from(v)))
-        };
-        loop {
-            let i = prog[pc];
-            pc += 1;
-            match i.code {
-                LD_W_ABS if i.k == AD_PROTOCOL => a = u32::from(protocol),
-                LD_W_ABS => a = load(i.k as usize, 4)?,
-                LD_H_ABS => a = load(i.k as usize, 2)?,
-                LD_B_ABS => a = load(i.k as usize, 1)?,
-                LD_H_IND => a = load(x as usize + i.k as usize, 2)?,
-                LD_MEM => a = m[i.k as usize],
-                LDX_MEM => x = m[i.k as usize],
-                LDX_B_MSH => x = 4 * (load(i.k as usize, 1)? & 0xf),
-                ST => m[i.k as usize] = a,
-                TAX => x = a,
-                XOR_X => a ^= x,
-                MUL_K => a = a.wrapping_mul(i.k),
-                RSH_K => a >>= i.k,
-                JEQ_K => pc += usize::from(if a == i.k { i.jt } else { i.jf }),
-                JSET_K => pc += usize::from(if a & i.k != 0 { i.jt } else { i.jf }),
-                JA => pc += i.k as usize,
-                RET_A => return Some(a),
-                RET_K => return Some(i.k),
-                other => panic!("opcode {other:#x} not interpreted"),
-            }
-        }
-    }
 
     fn v4_packet(t: &Tuple, ihl_words: u8) -> Vec<u8> {
         let mut p = vec![0u8; usize::from(ihl_words) * 4 + 8];
@@ -510,9 +575,9 @@ mod tests {
         }
     }
 
-    /// An IPv6 fragment's fixed header names the Fragment header (44), not
-    /// TCP or UDP: the first fragment and the others all go by addresses,
-    /// with nothing special in the program.
+    /// An IPv6 fragment's fixed header names the Fragment header (44),
+    /// whose offset or More Fragments flag stops the program's walk: the
+    /// first fragment and the others all go by addresses.
     #[test]
     fn ipv6_fragments_go_by_their_addresses_alone() {
         let prog = fanout_program();
@@ -556,6 +621,180 @@ mod tests {
                 Some(flow_hash(&FlowKey::of(&t).0))
             );
             assert_ne!(hashes[0], flow_hash(&FlowKey::of(&t).0));
+        }
+    }
+
+    /// An IPv4 packet of `t` with an authentication header between the IP
+    /// and the transport headers (RFC 4302 §2: next header, payload length
+    /// in 32-bit words minus 2, reserved, SPI, sequence number, then
+    /// `icv_words` words of integrity check value).
+    fn v4_ah_packet(t: &Tuple, ihl_words: u8, icv_words: u8) -> Vec<u8> {
+        let mut p = v4_packet(t, ihl_words);
+        let at = usize::from(ihl_words) * 4;
+        let mut ah = vec![t.proto, icv_words + 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 7];
+        ah.resize(12 + 4 * usize::from(icv_words), 0xa5);
+        p[9] = proto::AH;
+        p.splice(at..at, ah);
+        p
+    }
+
+    /// An IPv6 packet of `t` behind the extension headers `chain`, each its
+    /// type and its length byte: hop-by-hop (0), routing (43) and
+    /// destination options (60) count 8-byte units past the first (RFC
+    /// 8200 §4.3-4.6), an authentication header (51) 4-byte units past the
+    /// second (RFC 4302 §2.2); a fragment header (44) is 8 bytes, here an
+    /// atomic fragment (offset 0, M clear: RFC 6946) unless `len` is 1, a
+    /// first fragment (M set).
+    fn v6_with_chain(t: &Tuple, chain: &[(u8, u8)]) -> Vec<u8> {
+        let mut p = v6_packet(t);
+        p.truncate(40);
+        // Byte 6: the fixed header's next header.
+        let mut next = 6;
+        for &(kind, len) in chain {
+            p[next] = kind;
+            next = p.len();
+            let size = match kind {
+                51 => (usize::from(len) + 2) * 4,
+                44 => 8,
+                _ => (usize::from(len) + 1) * 8,
+            };
+            let mut h = vec![0xee; size];
+            h[0] = t.proto;
+            h[1] = if kind == 44 { 0 } else { len };
+            if kind == 44 {
+                h[2..4].copy_from_slice(&u16::from(len == 1).to_be_bytes());
+            }
+            p.extend(h);
+        }
+        p[next] = t.proto;
+        p.extend_from_slice(&t.src.port.to_be_bytes());
+        p.extend_from_slice(&t.dst.port.to_be_bytes());
+        p.extend_from_slice(&[0; 4]);
+        p
+    }
+
+    /// Extension headers the engine walks to reach a transport header:
+    /// hop-by-hop (first only), routing, destination options, an
+    /// authentication header, an atomic fragment; each with a length byte.
+    fn chain_of(max: usize) -> impl proptest::strategy::Strategy<Value = Vec<(u8, u8)>> {
+        use proptest::prelude::*;
+        (
+            any::<bool>(),
+            proptest::collection::vec(
+                (proptest::sample::select(vec![43u8, 60, 51, 44]), 0u8..4),
+                0..=max,
+            ),
+        )
+            .prop_map(move |(hop_by_hop, mut rest)| {
+                if hop_by_hop && !rest.is_empty() {
+                    rest[0].0 = 0;
+                }
+                for h in &mut rest {
+                    if h.0 == 51 {
+                        // RFC 4302 §2.2: an IPv6 AH is a multiple of 8 bytes.
+                        h.1 |= 1;
+                    }
+                    if h.0 == 44 {
+                        h.1 = 0;
+                    }
+                }
+                rest
+            })
+    }
+
+    fn v6_tuple(s: [u8; 16], sport: u16, d: [u8; 16], dport: u16, p: u8) -> Tuple {
+        // Documentation prefix: never v4-mapped.
+        let (mut s, mut d) = (s, d);
+        s[..2].copy_from_slice(&[0x20, 0x01]);
+        d[..2].copy_from_slice(&[0x20, 0x01]);
+        tuple(Addr::v6(s), sport, Addr::v6(d), dport, p)
+    }
+
+    proptest::proptest! {
+        /// TCP and UDP behind an authentication header keep their ports,
+        /// as the engine keys them (the AH is unwrapped): the kernel gives
+        /// the flow's packets the worker `worker_of` names, the one the
+        /// node sends the flow's state to. Before, such a packet went by
+        /// its addresses (protocol 51), and a peer's state for its flow
+        /// reached another worker than its packets.
+        #[test]
+        fn tcp_and_udp_behind_an_authentication_header_keep_their_ports(
+            s in proptest::prelude::any::<[u8; 4]>(),
+            d in proptest::prelude::any::<[u8; 4]>(),
+            sport in proptest::prelude::any::<u16>(),
+            dport in proptest::prelude::any::<u16>(),
+            p in proptest::sample::select(vec![proto::TCP, proto::UDP]),
+            ihl in 5u8..16,
+            icv_words in 0u8..8,
+            workers in 2usize..9,
+        ) {
+            let prog = fanout_program();
+            let t = tuple(Addr::v4(s), sport, Addr::v4(d), dport, p);
+            let key = FlowKey::of(&t).0;
+            let there = run(&prog, &v4_ah_packet(&t, ihl, icv_words), 0x0800);
+            let back = run(&prog, &v4_ah_packet(&t.reversed(), ihl, icv_words), 0x0800);
+            proptest::prop_assert_eq!(there, Some(flow_hash(&key)));
+            proptest::prop_assert_eq!(back, there);
+            proptest::prop_assert_eq!(
+                super::interp::kernel_worker(&v4_ah_packet(&t, ihl, icv_words), 0x0800, workers),
+                worker_of(&key, workers)
+            );
+        }
+
+        /// The same behind IPv6 extension headers, up to
+        /// [`EXTENSION_HEADERS_WALKED`] of them (RFC 8200 §4.1's order
+        /// holds six at most), whichever and in whatever order the engine
+        /// walks them.
+        #[test]
+        fn tcp_and_udp_behind_ipv6_extension_headers_keep_their_ports(
+            s in proptest::prelude::any::<[u8; 16]>(),
+            d in proptest::prelude::any::<[u8; 16]>(),
+            sport in proptest::prelude::any::<u16>(),
+            dport in proptest::prelude::any::<u16>(),
+            p in proptest::sample::select(vec![proto::TCP, proto::UDP]),
+            chain in chain_of(EXTENSION_HEADERS_WALKED),
+        ) {
+            let prog = fanout_program();
+            let t = v6_tuple(s, sport, d, dport, p);
+            let key = FlowKey::of(&t).0;
+            let there = run(&prog, &v6_with_chain(&t, &chain), 0x86dd);
+            let back = run(&prog, &v6_with_chain(&t.reversed(), &chain), 0x86dd);
+            proptest::prop_assert_eq!(there, Some(flow_hash(&key)), "{:?}", chain);
+            proptest::prop_assert_eq!(back, there);
+        }
+
+        /// Past the headers the program walks, behind a fragment that is
+        /// not atomic, or before any other protocol (ICMPv6, ESP, no next
+        /// header), a packet goes by its addresses alone, in both
+        /// directions (the engine hands a TCP or UDP packet of the first
+        /// kind on to the worker of its flow, docs/io.md §9).
+        #[test]
+        fn past_the_walk_or_a_fragment_ipv6_goes_by_its_addresses(
+            s in proptest::prelude::any::<[u8; 16]>(),
+            d in proptest::prelude::any::<[u8; 16]>(),
+            sport in proptest::prelude::any::<u16>(),
+            dport in proptest::prelude::any::<u16>(),
+            p in proptest::sample::select(vec![proto::TCP, proto::UDP, proto::ICMPV6, proto::ESP, 59]),
+            chain in chain_of(EXTENSION_HEADERS_WALKED + 3),
+            first_fragment_at in proptest::option::of(0usize..10),
+        ) {
+            let mut chain = chain;
+            let cut = match first_fragment_at {
+                Some(i) if i <= chain.len() => {
+                    chain.insert(i, (44, 1));
+                    true
+                }
+                _ => false,
+            };
+            let past = chain.len() > EXTENSION_HEADERS_WALKED;
+            let ports = matches!(p, proto::TCP | proto::UDP);
+            proptest::prop_assume!(cut || past || !ports);
+            let prog = fanout_program();
+            let t = v6_tuple(s, sport, d, dport, p);
+            let there = run(&prog, &v6_with_chain(&t, &chain), 0x86dd);
+            let back = run(&prog, &v6_with_chain(&t.reversed(), &chain), 0x86dd);
+            proptest::prop_assert_eq!(there, Some(address_hash(&t)), "{:?}", chain);
+            proptest::prop_assert_eq!(back, there);
         }
     }
 

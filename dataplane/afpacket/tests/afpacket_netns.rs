@@ -410,6 +410,154 @@ fn fanout_keeps_both_directions_of_gre_esp_and_sctp_on_one_worker() {
     );
 }
 
+/// `frame` (IPv4) with an authentication header between its IP and UDP
+/// headers (RFC 4302 §2: next header, length in 32-bit words minus 2,
+/// reserved, SPI, sequence number, 96 bits of ICV); the IP header's
+/// checksum redone, the UDP checksum still valid (its pseudo-header names
+/// UDP).
+fn with_ah(frame: &[u8]) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    let ah = [
+        f[23], 4, 0, 0, 0, 0, 1, 0, 0, 0, 0, 9, 0xa5, 0xa5, 0xa5, 0xa5,
+    ];
+    let ah: Vec<u8> = ah.iter().copied().chain([0x5a; 8]).collect();
+    f[23] = 51;
+    f.splice(34..34, ah.iter().copied());
+    let total = u16::from_be_bytes([f[16], f[17]]) + ah.len() as u16;
+    f[16..18].copy_from_slice(&total.to_be_bytes());
+    rampart_dataplane::packet::set_ipv4_checksum(&mut f[14..34]);
+    f
+}
+
+/// `frame` (IPv6) behind `chain` extension headers, each 8 bytes: a
+/// hop-by-hop header first if `hop_by_hop`, then destination options and
+/// routing headers in turn (the routing header with no segments left).
+fn behind(frame: &[u8], chain: usize, hop_by_hop: bool) -> Vec<u8> {
+    let mut f = frame.to_vec();
+    let kinds: Vec<u8> = (0..chain)
+        .map(|i| match i {
+            0 if hop_by_hop => 0,
+            i if i % 2 == 1 => 43,
+            _ => 60,
+        })
+        .collect();
+    let mut headers = Vec::new();
+    let mut next = f[20];
+    for &k in kinds.iter().rev() {
+        let h = if k == 43 {
+            [next, 0, 0, 0, 0, 0, 0, 0]
+        } else {
+            [next, 0, 1, 4, 0, 0, 0, 0]
+        };
+        headers.splice(0..0, h);
+        next = k;
+    }
+    f[20] = next;
+    f.splice(54..54, headers.iter().copied());
+    let payload = u16::from_be_bytes([f[18], f[19]]) + headers.len() as u16;
+    f[18..20].copy_from_slice(&payload.to_be_bytes());
+    f
+}
+
+/// TCP and UDP behind an authentication header (IPv4) or IPv6 extension
+/// headers keep their ports, as the engine keys them: each frame reaches
+/// the member `worker_of` names for the key the engine parses from it,
+/// in both directions, as the kernel runs the fanout program (and as the
+/// program's interpreter says). A frame behind more headers than the
+/// program walks goes by its addresses (the engine hands it on). Before,
+/// every such frame went by its addresses: a peer's state for its flow
+/// went to another worker than its packets (docs/io.md §9).
+#[test]
+fn fanout_gives_tcp_and_udp_behind_extension_headers_the_worker_of_their_ports() {
+    use rampart_afpacket::fanout::interp::kernel_worker;
+    use rampart_afpacket::fanout::{EXTENSION_HEADERS_WALKED, worker_of};
+    use rampart_dataplane::flow::FlowKey;
+    use rampart_dataplane::packet::{PacketMeta, Parsed, parse};
+    use rampart_dataplane::trace::v6_pair;
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    const WORKERS: usize = 3;
+    let ns = with_veth(&format!("rp-exh-{}", std::process::id()));
+    let mut frames = Vec::new();
+    for i in 0..30u16 {
+        let (c, s) = v4_pair(42_000 + i * 11, 5300 + i % 3);
+        frames.push(with_ah(&udp_frame(&c, &s, b"there")));
+        frames.push(with_ah(&udp_frame(&s, &c, b"back")));
+        let (c, s) = v6_pair(43_000 + i * 13, 5300 + i % 3);
+        let chain = usize::from(i % 9);
+        for (a, b) in [(&c, &s), (&s, &c)] {
+            frames.push(behind(&udp_frame(a, b, b"q"), chain, i % 2 == 0));
+        }
+    }
+    let sent_frames = frames.clone();
+    let per_worker = ns
+        .spawn(move || {
+            let (tx, members) = fanout_group(WORKERS, 0x5a5c);
+            let mut sent = 0;
+            for chunk in frames.chunks(8) {
+                let refs: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
+                sent += tx.send_batch(&refs).expect("send");
+            }
+            assert_eq!(sent, frames.len());
+            let mut rx = RxBatch::new();
+            let mut got: Vec<Vec<Vec<u8>>> = vec![Vec::new(); WORKERS];
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while got.iter().map(Vec::len).sum::<usize>() < sent && Instant::now() < deadline {
+                let mut any = false;
+                for (w, m) in members.iter().enumerate() {
+                    let n = m.recv_batch(&mut rx).expect("recv");
+                    for f in 0..n {
+                        let frame = rx.frame_ref(f);
+                        if frames.iter().any(|s| s.as_slice() == frame) {
+                            got[w].push(frame.to_vec());
+                        }
+                    }
+                    any |= n > 0;
+                }
+                if !any {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+            got
+        })
+        .expect("namespace thread")
+        .join()
+        .expect("namespace thread");
+    let mut total = 0;
+    for (w, got) in per_worker.iter().enumerate() {
+        for f in got {
+            let Ok(Parsed::Ip { tuple, l3, l4, .. }) = parse(f, PacketMeta::default()) else {
+                panic!("the engine parses what was sent: {f:?}");
+            };
+            let mut key = FlowKey::of(&tuple).0;
+            let headers = if f[12..14] == [0x86, 0xdd] {
+                usize::from(l4 - l3 - 40) / 8
+            } else {
+                1
+            };
+            if headers > EXTENSION_HEADERS_WALKED {
+                (key.lo.port, key.hi.port) = (0, 0);
+            }
+            assert_eq!(
+                worker_of(&key, WORKERS),
+                w,
+                "{tuple:?} behind {headers} headers"
+            );
+            let ethertype = u16::from_be_bytes([f[12], f[13]]);
+            assert_eq!(kernel_worker(&f[14..], ethertype, WORKERS), w, "{tuple:?}");
+            total += 1;
+        }
+    }
+    assert_eq!(total, sent_frames.len(), "every frame reached one member");
+    assert!(
+        per_worker.iter().all(|f| !f.is_empty()),
+        "flows spread over all workers: {:?}",
+        per_worker.iter().map(Vec::len).collect::<Vec<_>>()
+    );
+}
+
 #[test]
 fn ring_sockets_join_the_fanout_group_and_meet_worker_of_too() {
     use rampart_afpacket::io::IoChoice;
