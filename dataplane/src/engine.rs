@@ -14,6 +14,7 @@ mod input;
 pub mod normalize;
 mod reset;
 mod segment;
+mod spread;
 pub mod sync;
 
 pub use self::input::{Handled, Input};
@@ -143,12 +144,13 @@ pub enum Effect {
     /// A pull: this node wants a flow's state from its peers, or answers
     /// a peer that wants one (docs/sync.md §4).
     Pull(self::sync::PullOut),
-    /// A reassembled datagram whose flow another worker owns: the shell
-    /// gives it to that worker's [`Engine::take_handoff`].
+    /// A reassembled datagram, or a frame the kernel spread by its
+    /// addresses, whose flow another worker owns (docs/io.md §9): the
+    /// shell gives it to that worker's [`Engine::take_handoff`].
     HandOff {
         /// The worker ([`WorkerShare::worker_of`](self::fragment::WorkerShare)).
         worker: usize,
-        /// The datagram and its fragments.
+        /// The datagram and its fragments, or the frame.
         chain: Box<self::fragment::Handed>,
     },
 }
@@ -662,7 +664,7 @@ impl Engine {
             return self.fragment(frame, meta, ingress, now);
         }
         if self.config.workers.is_some()
-            && let Some(verdict) = self.hand_off_icmp_error(frame, meta, ingress, parsed)
+            && let Some(verdict) = self.hand_off_foreign(frame, meta, ingress, parsed)
         {
             return verdict;
         }

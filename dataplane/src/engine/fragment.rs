@@ -14,8 +14,8 @@ use super::{Effect, Engine, ReleaseCause};
 use crate::counters::{VerdictKind, bump};
 use crate::flow::{Addr, FlowKey};
 use crate::packet::{
-    ChecksumState, FragmentInfo, Icmp, Offload, PacketMeta, Parsed, Transport, assemble,
-    fragment_info, parse, set_ipv4_checksum,
+    ChecksumState, FragmentInfo, Offload, PacketMeta, Parsed, Transport, assemble, fragment_info,
+    parse, set_ipv4_checksum,
 };
 use crate::policy::compile::FragmentLimits;
 use crate::time::Instant;
@@ -156,6 +156,16 @@ pub struct Handed {
 }
 
 impl Handed {
+    /// A frame handed over whole, as it arrived on `ingress`.
+    pub(super) fn whole(ingress: IfaceId, frame: Vec<u8>, meta: PacketMeta) -> Handed {
+        Handed {
+            ingress,
+            frame,
+            pieces: None,
+            meta,
+        }
+    }
+
     /// How many frames it stands for (a datagram's fragments, else one).
     pub fn frames(&self) -> usize {
         self.pieces.as_ref().map_or(1, Pieces::len)
@@ -492,68 +502,6 @@ impl Engine {
     pub fn take_handoff(&mut self, chain: Box<Handed>, now: Instant) {
         let meta = chain.meta;
         self.judge_handed(*chain, meta, now);
-    }
-
-    /// An ICMP error about a flow another worker owns, arrived here on
-    /// `ingress` (the kernel spread it by its own addresses): handed to
-    /// that worker (the shell sends nothing now). `None` when it is this
-    /// worker's to judge.
-    pub(super) fn hand_off_icmp_error(
-        &mut self,
-        frame: &[u8],
-        meta: PacketMeta,
-        ingress: IfaceId,
-        parsed: &Result<Parsed, DropReason>,
-    ) -> Option<Verdict> {
-        let share = self.config.workers.filter(|s| s.count > 1)?;
-        let Ok(Parsed::Ip {
-            transport:
-                Transport::Icmp(Icmp::Error {
-                    quoted, quoted_l4, ..
-                }),
-            l4,
-            ..
-        }) = parsed
-        else {
-            return None;
-        };
-        let mut key = FlowKey::of(quoted).0;
-        // Held here (the kernel's choice and the engine's may differ, as
-        // below): judged here.
-        if self.table.find(self.table.hash(&key), &key).is_some() {
-            return None;
-        }
-        // The kernel spreads a packet by its addresses alone when an IPv6
-        // extension header or an authentication header comes before its
-        // transport header (docs/io.md §9): so were the quoted flow's
-        // packets when the quote shows one. (The ICMP header is 8 bytes;
-        // then the quoted IP header, of IHL words for IPv4.)
-        let ip = usize::from(*l4) + 8;
-        let plain = if quoted.src.addr.is_v6() {
-            40
-        } else {
-            frame.get(ip).map_or(20, |b| usize::from(b & 0x0f) * 4)
-        };
-        if usize::from(*quoted_l4) > 8 + plain {
-            key.lo.port = 0;
-            key.hi.port = 0;
-        }
-        let worker = (share.worker_of)(&key, share.count);
-        if worker == share.index {
-            return None;
-        }
-        self.push_effect(Effect::HandOff {
-            worker,
-            chain: Box::new(Handed {
-                ingress,
-                frame: frame.to_vec(),
-                pieces: None,
-                meta,
-            }),
-        });
-        self.counters
-            .count_frame(usize::from(ingress.0), VerdictKind::Hold, frame.len());
-        Some(Verdict::Hold)
     }
 
     /// Judge a datagram (or a frame handed over whole) as one packet

@@ -361,6 +361,9 @@ mod other;
 /// IP fragments: virtual reassembly (§2.8).
 mod fragment;
 
+/// Which of a node's workers judges a frame (docs/io.md §9).
+mod spread;
+
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {
     let mut h = Harness::inspecting_icmp();

@@ -7,7 +7,7 @@ use super::*;
 /// `frame` (Ethernet, IPv4 without options) with a 12-byte AH inserted
 /// after its IP header. The transport checksum covers the transport alone
 /// and stays valid; the IP header's length and checksum are redone.
-fn with_ah(frame: &[u8]) -> Vec<u8> {
+pub(super) fn with_ah(frame: &[u8]) -> Vec<u8> {
     let (head, rest) = frame.split_at(14 + 20);
     let mut out = head.to_vec();
     let inner = out[14 + 9];
