@@ -7,6 +7,8 @@ use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::trace::{Host, udp_frame};
 use rampart_dataplane::{EngineConfig, IfaceId};
 
+mod workers;
+
 const T0: Instant = Instant::from_secs(1_700_000_000);
 
 /// A syncing engine holding `flows` UDP flows.
