@@ -26,8 +26,8 @@ pub use proc::{
     SYNC_PORT, asym_node, lab_node, write_config, write_standalone,
 };
 pub use topology::{
-    ASYM_CLIENT, ASYM_SERVER, AsymLab, Lab, Role, SYM_CLIENT, SYM_SERVER, SYNC_A, SYNC_B, SYNC_C,
-    SYNC_DEV, SYNC_HUB,
+    ASYM_CLIENT, ASYM_CLIENT_V6, ASYM_SERVER, ASYM_SERVER_V6, AsymLab, Lab, Role, SYM_CLIENT,
+    SYM_SERVER, SYNC_A, SYNC_B, SYNC_C, SYNC_DEV, SYNC_HUB,
 };
 pub use traffic::fnv;
 

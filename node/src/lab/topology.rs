@@ -201,6 +201,11 @@ pub const SYNC_DEV: &str = "sync0";
 pub const ASYM_CLIENT: &str = "198.18.10.10";
 /// Server address for asymmetric flows.
 pub const ASYM_SERVER: &str = "198.18.20.20";
+/// Client address for asymmetric IPv6 flows ([`AsymLab::add_ipv6`];
+/// benchmarking addresses, RFC 5180 §5).
+pub const ASYM_CLIENT_V6: &str = "2001:2:0:10::10";
+/// Server address for asymmetric IPv6 flows.
+pub const ASYM_SERVER_V6: &str = "2001:2:0:20::20";
 /// Client address for symmetric flows.
 pub const SYM_CLIENT: &str = "198.18.10.11";
 /// Server address for symmetric flows.
@@ -322,6 +327,41 @@ impl AsymLab {
             sh(&["ip", "-n", ns, "addr", "add", addr, "dev", "sync0"])?;
         }
         Ok(lab)
+    }
+
+    /// Give the client and the server IPv6 too, on the same asymmetric
+    /// paths: [`ASYM_CLIENT_V6`] to [`ASYM_SERVER_V6`] via A, back via B
+    /// (links 2001:2:0:1::/64 through A, 2001:2:0:2::/64 through B; no
+    /// duplicate address detection, no router advertisements taken). The
+    /// nodes' namespaces keep IPv6 off: they bridge frames, they have no
+    /// address on the data links.
+    pub fn add_ipv6(&self) -> Result<(), NetnsError> {
+        let (c, s) = (self.client.name(), self.server.name());
+        for (ns, devs) in [(c, ["lo", "ca0", "cb0"]), (s, ["lo", "as0", "bs0"])] {
+            for key in ["all", "default", devs[0], devs[1], devs[2]] {
+                sysctl(ns, &format!("net.ipv6.conf.{key}.disable_ipv6=0"))?;
+                sysctl(ns, &format!("net.ipv6.conf.{key}.accept_ra=0"))?;
+            }
+        }
+        for (ns, addr, dev) in [
+            (c, "2001:2:0:1::10/64", "ca0"),
+            (c, "2001:2:0:2::10/64", "cb0"),
+            (s, "2001:2:0:1::20/64", "as0"),
+            (s, "2001:2:0:2::20/64", "bs0"),
+            (c, "2001:2:0:10::10/128", "lo"),
+            (s, "2001:2:0:20::20/128", "lo"),
+        ] {
+            sh(&["ip", "-n", ns, "addr", "add", addr, "dev", dev, "nodad"])?;
+        }
+        for (ns, dst, via, dev) in [
+            (c, "2001:2:0:20::20/128", "2001:2:0:1::20", "ca0"),
+            (s, "2001:2:0:10::10/128", "2001:2:0:2::10", "bs0"),
+        ] {
+            sh(&[
+                "ip", "-n", ns, "-6", "route", "add", dst, "via", via, "dev", dev,
+            ])?;
+        }
+        Ok(())
     }
 
     /// Connect `sync0` in namespace `ns` to the hub's bridge as `port`.
