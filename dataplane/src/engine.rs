@@ -16,6 +16,7 @@ mod reset;
 mod segment;
 mod spread;
 pub mod sync;
+pub mod tracer;
 
 pub use self::input::{Handled, Input};
 

@@ -214,6 +214,9 @@ pub struct CompiledAcl {
     /// Active entries (numbered as [`Place::AclEntry`] numbers them) that
     /// match no packet: an empty object-group, or an `interface` address.
     matches_nothing: Vec<usize>,
+    /// Per rule, its entry's number as [`Place::AclEntry`] numbers it
+    /// (remarks counted): what `packet-tracer` names (`explain.rs`).
+    entries: Vec<usize>,
 }
 
 impl CompiledAcl {
@@ -364,6 +367,9 @@ pub struct Policy {
     same_security: bool,
     /// The global `timeout` values.
     timeouts: ast::GlobalTimeouts,
+    /// The configuration it was compiled from, where the node keeps it
+    /// (`packet-tracer` prints its lines; `explain.rs`).
+    source: Option<std::sync::Arc<Config>>,
 }
 
 /// The class decision for a new connection.
@@ -399,6 +405,7 @@ impl Policy {
             global_inspects: Vec::new(),
             same_security: false,
             timeouts: ast::GlobalTimeouts::default(),
+            source: None,
         }
     }
 
@@ -940,10 +947,12 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
         global_inspects,
         same_security: config.same_security_inter_interface,
         timeouts: config.timeouts,
+        source: None,
     })
 }
 
 mod expand;
+pub mod explain;
 
 use expand::{Compiler, port_protocols};
 

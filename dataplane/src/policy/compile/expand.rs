@@ -150,8 +150,10 @@ impl<'a> Compiler<'a> {
         let mut permit = Vec::new();
         let mut unlogged = Vec::new();
         let mut matches_nothing = Vec::new();
+        let mut entries = Vec::new();
         for (i, line) in acl.lines.iter().enumerate() {
             let AclLine::Ace(ace) = line else { continue };
+            entries.push(i + 1);
             permit.push(ace.action == ast::Action::Permit);
             unlogged.push(ace.log == ast::AceLog::Disable);
             let place = || Place::AclEntry {
@@ -189,6 +191,7 @@ impl<'a> Compiler<'a> {
             permit,
             unlogged,
             matches_nothing,
+            entries,
         })
     }
 
