@@ -562,7 +562,7 @@ impl<P: EnginePool> Admin<P> {
     fn compile(
         &self,
         text: &str,
-    ) -> Result<(Policy, rampart_dataplane::policy::ast::Config), OpsError> {
+    ) -> Result<(Policy, Arc<rampart_dataplane::policy::ast::Config>), OpsError> {
         let parsed = parse_config(text).map_err(|e| {
             OpsError::Config(
                 e.0.into_iter()
@@ -579,7 +579,8 @@ impl<P: EnginePool> Admin<P> {
             .into_iter()
             .next()
             .ok_or_else(|| OpsError::Unavailable("no packet workers".into()))?;
-        let policy = compile(&parsed.config, &interfaces).map_err(|e| {
+        let config = Arc::new(parsed.config);
+        let policy = compile(&config, &interfaces).map_err(|e| {
             // Where the text names what the error is about (0, 0: the
             // whole policy, e.g. its size).
             let (line, column) =
@@ -590,7 +591,8 @@ impl<P: EnginePool> Admin<P> {
                 message: e.to_string(),
             }])
         })?;
-        Ok((policy, parsed.config))
+        // Kept for `packet-tracer`, which prints the lines that decide.
+        Ok((policy.with_source(config.clone()), config))
     }
 
     /// Record that the engines run `text` (the bootstrap policy the node
@@ -1131,6 +1133,14 @@ impl<P: EnginePool> Backend for Admin<P> {
     fn fragments(&self) -> Result<crate::model::Fragments, OpsError> {
         let parts = self.each(|w| crate::show_fragment::worker_fragments(w.engine))?;
         Ok(crate::show_fragment::merge(parts))
+    }
+
+    fn packet_tracer(
+        &self,
+        q: &crate::packet_tracer::TraceQuery,
+    ) -> Result<crate::model::PacketTrace, OpsError> {
+        let q = q.clone();
+        crate::packet_tracer::merge(self.each(move |w| crate::packet_tracer::worker_trace(w, &q))?)
     }
 
     fn membership(&self, change: &MemberChange) -> Result<MemberResult, OpsError> {

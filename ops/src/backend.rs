@@ -5,8 +5,9 @@
 
 use crate::model::{
     ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters, Fragments,
-    Health, MemberChange, MemberResult, RunningConfig, ServicePolicy,
+    Health, MemberChange, MemberResult, PacketTrace, RunningConfig, ServicePolicy,
 };
+use crate::packet_tracer::TraceQuery;
 use crate::show_conn::ConnFilter;
 use crate::snapshot::NodeSnapshot;
 
@@ -131,6 +132,8 @@ pub trait Backend: Send + Sync + 'static {
     fn counters(&self) -> Result<Counters, OpsError>;
     /// `show fragment`.
     fn fragments(&self) -> Result<Fragments, OpsError>;
+    /// `packet-tracer`: what the node would do with one packet (reads only).
+    fn packet_tracer(&self, q: &TraceQuery) -> Result<PacketTrace, OpsError>;
     /// Readiness (cheap: no worker round trip).
     fn health(&self) -> Health;
     /// `rampart cluster join|remove`.

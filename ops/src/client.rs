@@ -687,6 +687,19 @@ impl Client {
     pub fn fragments(&self) -> Result<Fragments, ClientError> {
         self.call("GET", "/v1/fragment", b"", "")
     }
+
+    /// `packet-tracer`.
+    pub fn packet_tracer(
+        &self,
+        q: &crate::packet_tracer::TraceQuery,
+    ) -> Result<crate::model::PacketTrace, ClientError> {
+        self.call(
+            "GET",
+            &format!("/v1/packet-tracer?{}", q.to_query()),
+            b"",
+            "",
+        )
+    }
 }
 
 #[cfg(test)]

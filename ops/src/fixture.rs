@@ -49,6 +49,8 @@ fn engine(node: u16) -> Engine {
         .expect("the fixture policy parses")
         .config;
     let p = compile(&cfg, &eng.config().interfaces).expect("the fixture policy compiles");
+    // As the node keeps it: `packet-tracer` prints its lines.
+    let p = p.with_source(Arc::new(cfg));
     eng.set_policy(Arc::new(p))
         .expect("the policy's classes fit");
     eng

@@ -11,7 +11,7 @@
 //!   bounded, [`sock_owner`] keeps the client's token from a listener
 //!   that is not the node's (docs/ops.md);
 //! - ASA renderings: [`show_conn`], [`clear_conn`], [`service_policy`],
-//!   [`show_cluster`], [`asp_drop`], [`show_fragment`];
+//!   [`show_cluster`], [`asp_drop`], [`show_fragment`], [`packet_tracer`];
 //! - [`syslog`]: ASA syslog lines for connection events, rate-limited,
 //!   optionally RFC 5424 over UDP; [`logging`] sets up `tracing`.
 
@@ -30,6 +30,7 @@ pub mod local_apply;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod packet_tracer;
 pub mod pool;
 pub mod server;
 pub mod service_policy;

@@ -646,3 +646,60 @@ pub struct ApiError {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending: bool,
 }
+
+/// One phase of `packet-tracer`, as the ASA prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TracePhase {
+    /// Its number, from 1.
+    pub phase: u32,
+    /// `Type:` (`FLOW-LOOKUP`, `ACCESS-LIST`, `CONN-SETTINGS`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `Subtype:` (`log` for an access-list entry; often empty).
+    pub subtype: String,
+    /// `ALLOW` or `DROP`.
+    pub result: String,
+    /// `Config:`: the configuration lines that decided.
+    pub config: Vec<String>,
+    /// `Additional Information:`.
+    pub info: Vec<String>,
+    /// What `packet-tracer … detailed` adds.
+    pub detail: Vec<String>,
+    /// The access-list whose entry decided, if one did.
+    pub access_list: Option<String>,
+    /// That entry's line, as `show access-list` numbers it (remarks
+    /// counted); `None` for the implicit deny.
+    pub line: Option<usize>,
+    /// The class (`policy-map/class`) whose connection settings apply.
+    pub class: Option<String>,
+    /// The connection found (`show conn`'s id).
+    pub flow_id: Option<u32>,
+}
+
+/// `packet-tracer`: what the node would do with one packet, phase by
+/// phase, and the verdict. The trace changes nothing (docs/ops.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketTrace {
+    /// The packet traced (a TCP packet is a SYN).
+    pub packet: String,
+    /// The phases, in order.
+    pub phases: Vec<TracePhase>,
+    /// The interface it arrives on.
+    pub input_interface: String,
+    /// `up`, or `down` where the configuration shuts it.
+    pub input_status: String,
+    /// As `input_status`: the engine does not see the link.
+    pub input_line_status: String,
+    /// The interface it would leave by (the input's bridge partner).
+    pub output_interface: String,
+    /// `up` or `down`, as `input_status`.
+    pub output_status: String,
+    /// As `output_status`.
+    pub output_line_status: String,
+    /// `allow` or `drop`.
+    pub action: String,
+    /// For a drop: `(label) description`, the ASP drop reason.
+    pub drop_reason: Option<String>,
+    /// The packet worker whose table and policy were read.
+    pub worker: usize,
+}

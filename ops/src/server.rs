@@ -17,6 +17,7 @@
 //! | POST | `/v1/configure` (token) | ASA commands | [`crate::model::ConfigureResult`], 422 with problems |
 //! | GET | `/v1/counters` | | [`crate::model::Counters`] |
 //! | GET | `/v1/fragment` | | [`crate::model::Fragments`] |
+//! | GET | `/v1/packet-tracer?input=IF&protocol=tcp&src=A&sport=P&dst=B&dport=Q` | | [`crate::model::PacketTrace`] |
 //! | POST | `/v1/cluster/membership` (token) | [`crate::model::MemberChange`] | [`crate::model::MemberResult`] |
 //! | GET | `/healthz`, `/readyz` | | text, [`crate::model::Health`] |
 //!
@@ -383,6 +384,10 @@ fn admin_handler(
                 c
             })),
             "/v1/fragment" => answer(backend.fragments()),
+            "/v1/packet-tracer" => answer(
+                crate::packet_tracer::parse_query(&req.query)
+                    .and_then(|q| backend.packet_tracer(&q)),
+            ),
             "/v1/cluster/membership" => match serde_json::from_slice::<MemberChange>(&req.body) {
                 Ok(c) => answer(backend.membership(&c)),
                 Err(e) => api_error(400, format!("the body is not a membership change: {e}")),

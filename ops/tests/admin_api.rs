@@ -519,3 +519,94 @@ fn a_peers_clears_do_not_spend_the_operators_budget() {
         assert!(Backend::clear_conns(&admin, &none).is_ok());
     }
 }
+
+fn trace_query(line: &str) -> rampart_ops::packet_tracer::TraceQuery {
+    let words: Vec<String> = line.split_whitespace().map(String::from).collect();
+    rampart_ops::packet_tracer::parse_words(&words)
+        .unwrap()
+        .query
+}
+
+/// `packet-tracer` over HTTP is the backend's answer, a read (the read
+/// token suffices, a POST is refused), and changes nothing: the counters,
+/// the table and the class counts read the same after a trace of every
+/// kind.
+#[test]
+fn packet_tracer_is_a_read_that_changes_nothing() {
+    const READ: &str = "read-0123456789abcdef";
+    let backend: Arc<dyn Backend> = Arc::new(fixture::admin(fixture::standalone_status()));
+    let b = backend.clone();
+    let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), None));
+    let srv = OpsServer::start(
+        &OpsConfig {
+            admin: Some("127.0.0.1:0".parse().unwrap()),
+            token: Some(TOKEN.into()),
+            read_token: Some(READ.into()),
+            ..OpsConfig::default()
+        },
+        backend.clone(),
+        metrics,
+    )
+    .unwrap();
+    let addr = srv.admin_addr.unwrap();
+    let reader = Client::new(addr, Some(READ.into()));
+    let seen = |c: &Client| {
+        (
+            c.counters().unwrap(),
+            c.conns(&ConnFilter::default(), false).unwrap(),
+            c.service_policy().unwrap(),
+        )
+    };
+    let before = seen(&reader);
+    for line in [
+        "input outside tcp 198.18.1.10 40000 198.18.0.10 ssh",
+        "input outside tcp 198.18.1.10 40000 198.18.0.10 23",
+        "input inside tcp 198.18.0.10 40000 198.18.1.10 www",
+        "input inside tcp 198.18.0.10 40100 198.18.1.10 445",
+        "input outside udp 198.18.1.10 domain 198.18.0.10 5353",
+        "input inside icmp 198.18.0.10 echo 0 198.18.1.10",
+        "input inside rawip 198.18.0.10 gre 198.18.1.10",
+    ] {
+        let q = trace_query(line);
+        let got = reader.packet_tracer(&q).unwrap();
+        assert_eq!(got, backend.packet_tracer(&q).unwrap(), "{line}");
+    }
+    assert_eq!(seen(&reader), before);
+    let q = trace_query("input outside tcp 198.18.1.10 40000 198.18.0.10 ssh");
+    let acl = reader.packet_tracer(&q).unwrap().phases[1].clone();
+    assert_eq!(
+        (acl.kind.as_str(), acl.access_list.as_deref(), acl.line),
+        ("ACCESS-LIST", Some("OUT_IN"), Some(1))
+    );
+    assert_eq!(
+        refused_status(Client::new(addr, None).packet_tracer(&q).unwrap_err()),
+        401
+    );
+    let path = format!("/v1/packet-tracer?{}", q.to_query());
+    assert_eq!(reader.request("POST", &path, b"", "").unwrap().status, 405);
+}
+
+/// What cannot be traced is the caller's fault (400), with why: an
+/// interface the node lacks, addresses of two families, an ICMP error.
+#[test]
+fn packet_tracer_refuses_what_it_cannot_trace() {
+    let (srv, _) = start(fixture::standalone_status());
+    let c = Client::new(srv.admin_addr.unwrap(), None);
+    let refused = |q: &rampart_ops::packet_tracer::TraceQuery| match c.packet_tracer(q) {
+        Err(ClientError::Refused { status, error }) => (status, error.error),
+        other => panic!("{q:?}: {other:?}"),
+    };
+    let (status, why) = refused(&trace_query("input dmz tcp 198.18.0.10 1 198.18.1.10 80"));
+    assert_eq!(status, 400);
+    assert!(why.contains("no interface named 'dmz'"), "{why}");
+    let mut mixed = trace_query("input inside tcp 198.18.0.10 1 198.18.1.10 80");
+    mixed.dst = "2001:db8::1".parse().unwrap();
+    let (status, why) = refused(&mixed);
+    assert_eq!(status, 400);
+    assert!(why.contains("must both be IPv4 or both IPv6"), "{why}");
+    let (status, why) = refused(&trace_query(
+        "input inside icmp 198.18.0.10 3 1 198.18.1.10",
+    ));
+    assert_eq!(status, 400);
+    assert!(why.contains("ICMP type 3 is an error"), "{why}");
+}

@@ -190,3 +190,55 @@ fn clear_conn_by_address_then_all() {
     );
     assert_eq!(a.conns(&ConnQuery::default()).unwrap().in_use, 0);
 }
+
+/// `packet-tracer` on the fixture: an access-list entry named with its
+/// line, the implicit deny, a connection found on the worker that holds
+/// it (both workers' tables are read), a class's settings with its lines,
+/// a bypass class in detail, and the XML form.
+#[test]
+fn packet_tracer() {
+    use rampart_ops::packet_tracer::{parse_words, render_text, render_xml};
+    let a = fixture::admin(fixture::standalone_status());
+    let trace = |line: &str| {
+        let words: Vec<String> = line.split_whitespace().map(String::from).collect();
+        let w = parse_words(&words).unwrap();
+        let t = a.packet_tracer(&w.query).unwrap();
+        if w.xml {
+            render_xml(&t, w.detailed)
+        } else {
+            render_text(&t, w.detailed)
+        }
+    };
+    for (file, line) in [
+        (
+            "packet_tracer_permit.txt",
+            "input outside tcp 198.18.1.10 40000 198.18.0.10 ssh",
+        ),
+        (
+            "packet_tracer_implicit_deny.txt",
+            "input outside tcp 198.18.1.10 40000 198.18.0.10 23",
+        ),
+        (
+            "packet_tracer_existing_tcp.txt",
+            "input inside tcp 198.18.0.10 40000 198.18.1.10 www",
+        ),
+        (
+            "packet_tracer_existing_udp.txt",
+            "input outside udp 198.18.1.10 domain 198.18.0.10 5353",
+        ),
+        (
+            "packet_tracer_class.txt",
+            "input inside tcp 198.18.0.10 40100 198.18.1.10 www",
+        ),
+        (
+            "packet_tracer_bypass_detailed.txt",
+            "input inside tcp 198.18.0.10 40100 198.18.1.10 445 detailed",
+        ),
+        (
+            "packet_tracer_permit.xml",
+            "input outside tcp 198.18.1.10 40000 198.18.0.10 ssh xml",
+        ),
+    ] {
+        check(file, &trace(line));
+    }
+}

@@ -105,6 +105,12 @@ impl Backend for Node {
     fn fragments(&self) -> Result<Fragments, OpsError> {
         self.inner.fragments()
     }
+    fn packet_tracer(
+        &self,
+        q: &rampart_ops::packet_tracer::TraceQuery,
+    ) -> Result<rampart_ops::model::PacketTrace, OpsError> {
+        self.inner.packet_tracer(q)
+    }
     fn health(&self) -> Health {
         self.inner.health()
     }

@@ -1,0 +1,361 @@
+use super::*;
+use crate::model::TracePhase;
+
+fn words(line: &str) -> Result<TraceWords, String> {
+    parse_words(
+        &line
+            .split_whitespace()
+            .map(String::from)
+            .collect::<Vec<_>>(),
+    )
+}
+
+fn query(input: &str, src: &str, dst: &str, packet: TracePacket) -> TraceQuery {
+    TraceQuery {
+        input: input.into(),
+        vlan: 0,
+        src: src.parse().unwrap(),
+        dst: dst.parse().unwrap(),
+        packet,
+    }
+}
+
+// === the ASA's words ===
+
+#[test]
+fn the_asa_words_parse_with_names_and_abbreviations() {
+    let w = words("input outside tcp 198.18.1.10 1025 198.18.0.10 www detailed").unwrap();
+    assert_eq!(
+        w,
+        TraceWords {
+            query: query(
+                "outside",
+                "198.18.1.10",
+                "198.18.0.10",
+                TracePacket::Tcp {
+                    sport: 1025,
+                    dport: 80
+                }
+            ),
+            detailed: true,
+            xml: false,
+        }
+    );
+    let w = words("in inside vlan 10 u 2001:db8::1 domain 2001:db8:1::1 53 x det").unwrap();
+    assert_eq!(w.query.vlan, 10);
+    assert_eq!(
+        w.query.packet,
+        TracePacket::Udp {
+            sport: 53,
+            dport: 53
+        }
+    );
+    assert!(w.detailed && w.xml);
+    let icmp = |line| words(line).unwrap().query.packet;
+    assert_eq!(
+        icmp("input inside icmp 198.18.0.10 echo 0 198.18.1.10"),
+        TracePacket::Icmp {
+            icmp_type: 8,
+            code: 0,
+            ident: 0
+        }
+    );
+    assert_eq!(
+        icmp("input inside icmp 2001:db8::1 echo 0 7 2001:db8:1::1"),
+        TracePacket::Icmp {
+            icmp_type: 128,
+            code: 0,
+            ident: 7
+        }
+    );
+    assert_eq!(
+        icmp("input inside rawip 198.18.0.10 gre 198.18.1.10"),
+        TracePacket::RawIp { protocol: 47 }
+    );
+    assert_eq!(
+        icmp("input inside sctp 198.18.0.10 5000 198.18.1.10 38412"),
+        TracePacket::Sctp {
+            sport: 5000,
+            dport: 38_412
+        }
+    );
+}
+
+/// Every wrong word is refused with what was expected, never a panic.
+#[test]
+fn wrong_words_are_refused_with_what_was_expected() {
+    for (line, says) in [
+        ("", "% Incomplete command: packet-tracer needs input"),
+        (
+            "output inside",
+            "% Invalid input: \"output\" (expected input)",
+        ),
+        ("input inside", "needs a protocol"),
+        (
+            "input inside gre 198.18.0.10",
+            "(expected tcp, udp, sctp, icmp or rawip)",
+        ),
+        (
+            "input inside tcp 198.18.0.10 1 198.18.1.10",
+            "needs the destination port",
+        ),
+        (
+            "input inside tcp 198.18.0.10 70000 198.18.1.10 80",
+            "% Invalid port: \"70000\" (a number 0-65535 or a tcp port name)",
+        ),
+        (
+            "input inside udp 198.18.0.10 1 198.18.1.10 -1",
+            "% Invalid port: \"-1\"",
+        ),
+        (
+            "input inside tcp 198.18.0.300 1 198.18.1.10 80",
+            "% Invalid address: \"198.18.0.300\"",
+        ),
+        (
+            "input inside tcp 198.18.0.10 1 2001:db8::1 80",
+            "must both be IPv4 or both IPv6",
+        ),
+        (
+            "input inside vlan-id 0 tcp",
+            "% Invalid VLAN id: \"0\" (1-4094)",
+        ),
+        ("input inside vlan-id 4095 tcp", "% Invalid VLAN id"),
+        (
+            "input inside icmp 198.18.0.10 256 0 198.18.1.10",
+            "% Invalid ICMP type: \"256\" (0-255)",
+        ),
+        (
+            "input inside rawip 198.18.0.10 ip 198.18.1.10",
+            "% Invalid protocol: \"ip\"",
+        ),
+        (
+            "input inside tcp 198.18.0.10 1 198.18.1.10 80 verbose",
+            "(expected detailed or xml)",
+        ),
+    ] {
+        let e = words(line).unwrap_err();
+        assert!(e.contains(says), "{line}: {e}");
+    }
+}
+
+// === the API's query ===
+
+/// What the CLI sends is what the server reads, for every kind of packet.
+#[test]
+fn the_query_round_trips() {
+    for (src, dst, packet, vlan) in [
+        (
+            "198.18.1.10",
+            "198.18.0.10",
+            TracePacket::Tcp {
+                sport: 1,
+                dport: 65_535,
+            },
+            0,
+        ),
+        (
+            "2001:db8::1",
+            "2001:db8:1::1",
+            TracePacket::Udp {
+                sport: 0,
+                dport: 53,
+            },
+            4094,
+        ),
+        (
+            "198.18.1.10",
+            "198.18.0.10",
+            TracePacket::Sctp {
+                sport: 9,
+                dport: 38_412,
+            },
+            1,
+        ),
+        (
+            "198.18.1.10",
+            "198.18.0.10",
+            TracePacket::Icmp {
+                icmp_type: 8,
+                code: 0,
+                ident: 512,
+            },
+            0,
+        ),
+        (
+            "2001:db8::1",
+            "2001:db8:1::1",
+            TracePacket::RawIp { protocol: 47 },
+            7,
+        ),
+    ] {
+        let q = TraceQuery {
+            vlan,
+            input: "dmz 2&x".into(),
+            ..query("x", src, dst, packet)
+        };
+        assert_eq!(parse_query(&q.to_query()).unwrap(), q, "{}", q.to_query());
+    }
+}
+
+#[test]
+fn a_bad_query_is_the_callers_fault_and_names_the_parameter() {
+    let base = "input=inside&protocol=tcp&src=198.18.0.10&dst=198.18.1.10";
+    for (q, says) in [
+        (base.to_string(), "parameter 'sport' is missing"),
+        (
+            format!("{base}&sport=1&dport=70000"),
+            "dport '70000' is not a number 0-65535",
+        ),
+        (
+            format!("{base}&sport=1&dport=80&type=8"),
+            "unknown parameter 'type' for a tcp trace",
+        ),
+        (
+            format!("{base}&sport=1&dport=80&sport=2"),
+            "parameter 'sport' is given twice",
+        ),
+        (
+            format!("{base}&sport=1&dport=80&vlan=4095"),
+            "vlan '4095' is not a number 0-4094",
+        ),
+        (
+            "input=inside&protocol=tcp&src=198.18.0.10&dst=2001:db8::1&sport=1&dport=2".into(),
+            "must both be IPv4 or both IPv6",
+        ),
+        (
+            "input=inside&protocol=tcp&src=nowhere&dst=198.18.1.10&sport=1&dport=2".into(),
+            "src 'nowhere' is not an IP address",
+        ),
+        (
+            "input=inside&protocol=gre&src=198.18.0.10&dst=198.18.1.10".into(),
+            "protocol 'gre' is not tcp, udp, sctp, icmp or rawip",
+        ),
+        (
+            "protocol=rawip&src=198.18.0.10&dst=198.18.1.10&proto=47".into(),
+            "parameter 'input' is missing",
+        ),
+    ] {
+        match parse_query(&q) {
+            Err(OpsError::BadRequest(m)) => assert!(m.contains(says), "{q}: {m}"),
+            other => panic!("{q}: {other:?}"),
+        }
+    }
+}
+
+// === the workers' answers ===
+
+fn phase(kind: &str) -> TracePhase {
+    TracePhase {
+        phase: 1,
+        kind: kind.into(),
+        subtype: String::new(),
+        result: "ALLOW".into(),
+        config: vec![],
+        info: vec![],
+        detail: vec![],
+        access_list: None,
+        line: None,
+        class: None,
+        flow_id: None,
+    }
+}
+
+fn answer(worker: usize, found: bool, owner: bool) -> Result<WorkerTrace, OpsError> {
+    Ok(WorkerTrace {
+        trace: PacketTrace {
+            packet: String::new(),
+            phases: vec![phase("FLOW-LOOKUP")],
+            input_interface: "inside".into(),
+            input_status: "up".into(),
+            input_line_status: "up".into(),
+            output_interface: "outside".into(),
+            output_status: "up".into(),
+            output_line_status: "up".into(),
+            action: "allow".into(),
+            drop_reason: None,
+            worker,
+        },
+        found,
+        owner,
+    })
+}
+
+/// The answer is the worker's whose table holds the flow, else the
+/// owner's, else the first's; a refusal is a refusal.
+#[test]
+fn the_worker_that_holds_the_flow_answers() {
+    let pick = |parts| merge(parts).unwrap().worker;
+    assert_eq!(
+        pick(vec![answer(0, false, true), answer(1, true, false)]),
+        1
+    );
+    assert_eq!(
+        pick(vec![answer(0, false, false), answer(1, false, true)]),
+        1
+    );
+    assert_eq!(
+        pick(vec![answer(0, false, false), answer(1, false, false)]),
+        0
+    );
+    let refused = OpsError::BadRequest("no".into());
+    assert_eq!(
+        merge(vec![answer(0, true, true), Err(refused.clone())]).unwrap_err(),
+        refused
+    );
+}
+
+/// The ASA's layout: `Subtype:` bare when empty, a blank line after each
+/// phase, `Drop-reason` only for a drop; `detailed` adds the details;
+/// XML escapes what it carries.
+#[test]
+fn the_text_and_xml_layouts() {
+    let mut t = answer(0, false, false).unwrap().trace;
+    t.phases = vec![TracePhase {
+        subtype: "log".into(),
+        result: "DROP".into(),
+        config: vec!["access-list A extended deny tcp any any lt 1024".into()],
+        info: vec!["Matched access-list A line 2".into()],
+        detail: vec!["Classifier rule 1 of access-list A".into()],
+        ..phase("ACCESS-LIST")
+    }];
+    t.action = "drop".into();
+    t.drop_reason = Some("(acl-drop) Flow is denied by configured rule".into());
+    let text = "Phase: 1
+Type: ACCESS-LIST
+Subtype: log
+Result: DROP
+Config:
+access-list A extended deny tcp any any lt 1024
+Additional Information:
+Matched access-list A line 2
+
+Result:
+input-interface: inside
+input-status: up
+input-line-status: up
+output-interface: outside
+output-status: up
+output-line-status: up
+Action: drop
+Drop-reason: (acl-drop) Flow is denied by configured rule
+";
+    assert_eq!(render_text(&t, false), text);
+    assert!(
+        render_text(&t, true)
+            .contains("Matched access-list A line 2\nClassifier rule 1 of access-list A\n\n")
+    );
+    let xml = render_xml(&t, false);
+    assert!(
+        xml.starts_with(
+            "<Phase>\n<id>1</id>\n<type>ACCESS-LIST</type>\n<subtype>log</subtype>\n\
+             <result>DROP</result>\n<config>access-list A extended deny tcp any any lt 1024</config>\n"
+        ),
+        "{xml}"
+    );
+    assert!(xml.contains("<config>access-list A extended deny tcp any any lt 1024</config>"));
+    assert!(xml.ends_with(
+        "<action>drop</action>\n<drop-reason>(acl-drop) Flow is denied by configured rule</drop-reason>\n</result>\n"
+    ));
+    t.phases[0].info = vec!["a < b & c".into()];
+    assert!(render_xml(&t, false).contains("<extra>a &lt; b &amp; c</extra>"));
+}
