@@ -1,6 +1,7 @@
 //! The operator's commands, as on the ASA: `rampart show conn …`,
 //! `rampart clear conn …`, `rampart show service-policy|cluster|
-//! running-config|counters|fragment`, `rampart configure FILE`, over a node's admin
+//! running-config|counters|fragment`, `rampart packet-tracer input IF …`,
+//! `rampart configure FILE`, over a node's admin
 //! API (`--admin ADDR`, or `--config node.toml` for its `[ops]` address and
 //! token file). Unambiguous abbreviations are accepted as the ASA accepts
 //! them (`sh conn`, `cle conn addr 198.18.0.1`, `sh run`); an ambiguous one
@@ -19,7 +20,9 @@ use rampart_ops::client::{Client, ClientError, Endpoint};
 use rampart_ops::echo::{terminal_json, terminal_text};
 use rampart_ops::model::MemberChange;
 use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
-use rampart_ops::{asp_drop, clear_conn, service_policy, show_cluster, show_fragment};
+use rampart_ops::{
+    asp_drop, clear_conn, packet_tracer, service_policy, show_cluster, show_fragment,
+};
 
 use crate::config::NodeConfig;
 
@@ -67,6 +70,16 @@ pub enum OpsCommand {
         target: Target,
         #[command(subcommand)]
         what: ClearWhat,
+    },
+    /// What the node would do with one packet, phase by phase (`packet-tracer
+    /// input IF {tcp|udp|sctp} SRC SPORT DST DPORT | icmp SRC TYPE CODE
+    /// [IDENT] DST | rawip SRC PROTO DST [detailed] [xml]`); changes nothing.
+    PacketTracer {
+        #[command(flatten)]
+        target: Target,
+        /// `input IF [vlan-id N] …` (keywords abbreviated as on the ASA).
+        #[arg(value_name = "WORDS")]
+        words: Vec<String>,
     },
     /// Apply a whole configuration (ASA commands) to the node; a refused
     /// one prints its errors with line and column and changes nothing.
@@ -574,6 +587,18 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                 ),
             }
         }
+        OpsCommand::PacketTracer { target, words } => {
+            let w = packet_tracer::parse_words(&words).map_err(anyhow::Error::msg)?;
+            let api = client(&target, false)?;
+            let t = api.packet_tracer(&w.query).map_err(refused)?;
+            print(target.json, &t, |t| {
+                if w.xml {
+                    packet_tracer::render_xml(t, w.detailed)
+                } else {
+                    packet_tracer::render_text(t, w.detailed)
+                }
+            });
+        }
         OpsCommand::Clear {
             target,
             what: ClearWhat::Conn { words },
@@ -720,6 +745,10 @@ mod tests {
         assert_eq!(ex("sh clu").unwrap(), "show cluster");
         assert_eq!(ex("sh cou").unwrap(), "show counters");
         assert_eq!(ex("sh frag inside").unwrap(), "show fragment inside");
+        assert_eq!(
+            ex("pac in inside tcp 198.18.0.1 1 198.18.1.1 www").unwrap(),
+            "packet-tracer in inside tcp 198.18.0.1 1 198.18.1.1 www"
+        );
         assert_eq!(
             ex("cle conn addr 198.18.0.1").unwrap(),
             "clear conn addr 198.18.0.1"

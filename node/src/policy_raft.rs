@@ -339,10 +339,12 @@ impl RaftSide {
                 .map_err(|e| format!("not signed by the operator's key: {e}"))?;
         }
         let parsed = parse_config(text).map_err(|e| e.to_string())?;
-        compile(&parsed.config, interfaces)
+        let config = Arc::new(parsed.config);
+        compile(&config, interfaces)
             .map(|c| {
-                let shown = rampart_dataplane::policy::render::render(&parsed.config);
-                (Arc::new(c), shown)
+                let shown = rampart_dataplane::policy::render::render(&config);
+                // Kept for `packet-tracer`, which prints the lines that decide.
+                (Arc::new(c.with_source(config.clone())), shown)
             })
             .map_err(|e| rampart_dataplane::policy::locate::describe(text, &e))
     }

@@ -111,12 +111,14 @@ struct Compiled {
 /// parser's messages quote the text).
 fn compiled(text: &str, interfaces: &[InterfaceConfig]) -> Result<Compiled, String> {
     let parsed = parse_config(text).map_err(|e| echo_message(&e.to_string()))?;
-    let p = compile(&parsed.config, interfaces)
+    let config = Arc::new(parsed.config);
+    let p = compile(&config, interfaces)
         .map_err(|e| echo_message(&rampart_dataplane::policy::locate::describe(text, &e)))?;
     Ok(Compiled {
-        compiled: Arc::new(p),
+        rendered: render(&config),
+        // Kept for `packet-tracer`, which prints the lines that decide.
+        compiled: Arc::new(p.with_source(config)),
         ignored: parsed.ignored.len(),
-        rendered: render(&parsed.config),
     })
 }
 
@@ -260,6 +262,33 @@ mod tests {
         std::fs::write(&file, FILE_POLICY.replace("eq 22", "eq 25")).unwrap();
         let (_, v) = start(&d, &file);
         assert_eq!(v, 3);
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// The start-up policy keeps the configuration it was compiled from,
+    /// so `packet-tracer` prints the entry that decides from the start,
+    /// not only after a `configure`.
+    #[test]
+    fn the_start_up_policy_names_its_lines_in_packet_tracer() {
+        let d = dir("tracer");
+        let file = d.join("policy.cfg");
+        std::fs::write(&file, FILE_POLICY).unwrap();
+        let (admin, _) = start(&d, &file);
+        let words: Vec<String> = "input outside tcp 198.18.1.10 1025 198.18.0.10 22"
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        let q = rampart_ops::packet_tracer::parse_words(&words)
+            .unwrap()
+            .query;
+        let t = admin.packet_tracer(&q).unwrap();
+        assert_eq!(
+            t.phases[1].config,
+            [
+                "access-group OUT_IN in interface outside",
+                "access-list OUT_IN extended permit tcp any any eq ssh"
+            ]
+        );
         let _ = std::fs::remove_dir_all(&d);
     }
 

@@ -331,6 +331,13 @@ fn with_a_read_token_the_cli_reads_with_the_node_file_s_token() {
         v
     };
     assert_eq!(ok(run(&args("sh conn count"))), "4 in use, 4 most used\n");
+    // `packet-tracer` is a read: the read token suffices.
+    assert_eq!(
+        ok(run(&args(
+            "packet-tracer input outside tcp 198.18.1.10 40000 198.18.0.10 ssh"
+        ))),
+        golden("packet_tracer_permit.txt")
+    );
     let (code, _, err) = n.run("sh conn count");
     assert_eq!(code, 1);
     assert!(err.contains("reads need a token"), "{err}");
@@ -341,6 +348,59 @@ fn with_a_read_token_the_cli_reads_with_the_node_file_s_token() {
         "4 in use, 4 most used\n"
     );
     assert_eq!(ok(run(&args("cle conn"))), "4 connection(s) deleted.\n");
+}
+
+/// `packet-tracer` prints the ASA's phases, abbreviated or not, as XML
+/// with `xml`, the API's answer with `--json`; a wrong word or an
+/// interface the node lacks is refused with why (exit 1), and the trace
+/// leaves the table as it was.
+#[test]
+fn packet_tracer_prints_the_asa_phases() {
+    let n = Node::start(fixture::standalone_status(), "tracer");
+    let permit = "input outside tcp 198.18.1.10 40000 198.18.0.10 ssh";
+    assert_eq!(
+        ok(n.run(&format!("packet-tracer {permit}"))),
+        golden("packet_tracer_permit.txt")
+    );
+    assert_eq!(
+        ok(n.run("pack in outside t 198.18.1.10 40000 198.18.0.10 22 x")),
+        golden("packet_tracer_permit.xml")
+    );
+    assert_eq!(
+        ok(n.run("packet-tracer input inside tcp 198.18.0.10 40100 198.18.1.10 445 det")),
+        golden("packet_tracer_bypass_detailed.txt")
+    );
+    let json: rampart_ops::model::PacketTrace =
+        serde_json::from_str(&ok(n.run(&format!("packet-tracer {permit} --json")))).unwrap();
+    let words: Vec<String> = permit.split_whitespace().map(String::from).collect();
+    let q = rampart_ops::packet_tracer::parse_words(&words)
+        .unwrap()
+        .query;
+    assert_eq!(
+        json,
+        fixture::admin(fixture::standalone_status())
+            .packet_tracer(&q)
+            .unwrap()
+    );
+    for (line, says) in [
+        (
+            "packet-tracer input outside tcp 198.18.1.10 70000 198.18.0.10 22",
+            "% Invalid port: \"70000\"",
+        ),
+        (
+            "packet-tracer input outside tcp 198.18.1.10 1 2001:db8::1 22",
+            "must both be IPv4 or both IPv6",
+        ),
+        (
+            "packet-tracer input dmz tcp 198.18.1.10 1 198.18.0.10 22",
+            "no interface named 'dmz'",
+        ),
+    ] {
+        let (code, out, err) = n.run(line);
+        assert_eq!((code, out.as_str()), (1, ""), "{line}: {err}");
+        assert!(err.contains(says), "{line}: {err}");
+    }
+    assert_eq!(ok(n.run("sh conn count")), "4 in use, 4 most used\n");
 }
 
 #[test]
