@@ -1137,7 +1137,7 @@ impl<P: EnginePool> Backend for Admin<P> {
 
     fn packet_tracer(
         &self,
-        q: &crate::packet_tracer::TraceQuery,
+        q: &crate::backend::TraceQuery,
     ) -> Result<crate::model::PacketTrace, OpsError> {
         let q = q.clone();
         crate::packet_tracer::merge(self.each(move |w| crate::packet_tracer::worker_trace(w, &q))?)

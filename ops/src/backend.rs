@@ -3,11 +3,14 @@
 //! as `Arc<dyn Backend>`. Every method blocks (it may ask the workers):
 //! call them off the async runtime.
 
+use std::net::IpAddr;
+
+use rampart_dataplane::engine::tracer::TracePacket;
+
 use crate::model::{
     ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters, Fragments,
     Health, MemberChange, MemberResult, PacketTrace, RunningConfig, ServicePolicy,
 };
-use crate::packet_tracer::TraceQuery;
 use crate::show_conn::ConnFilter;
 use crate::snapshot::NodeSnapshot;
 
@@ -110,6 +113,21 @@ pub struct ConnQuery {
     pub count_only: bool,
     /// Which token the request carried.
     pub caller: Caller,
+}
+
+/// A `packet-tracer` request (its query string: [`crate::packet_tracer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceQuery {
+    /// The input interface, by nameif.
+    pub input: String,
+    /// The VLAN id; 0: untagged.
+    pub vlan: u16,
+    /// The source address.
+    pub src: IpAddr,
+    /// The destination address.
+    pub dst: IpAddr,
+    /// What the packet carries.
+    pub packet: TracePacket,
 }
 
 /// The node as the endpoints see it.

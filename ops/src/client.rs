@@ -691,7 +691,7 @@ impl Client {
     /// `packet-tracer`.
     pub fn packet_tracer(
         &self,
-        q: &crate::packet_tracer::TraceQuery,
+        q: &crate::backend::TraceQuery,
     ) -> Result<crate::model::PacketTrace, ClientError> {
         self.call(
             "GET",

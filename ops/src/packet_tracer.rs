@@ -44,21 +44,9 @@ mod render;
 pub use phases::describe;
 pub use render::{render_text, render_xml};
 
-/// One `packet-tracer` request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TraceQuery {
-    /// The input interface, by nameif.
-    pub input: String,
-    /// The VLAN id; 0: untagged.
-    pub vlan: u16,
-    /// The source address.
-    pub src: IpAddr,
-    /// The destination address.
-    pub dst: IpAddr,
-    /// What the packet carries.
-    pub packet: TracePacket,
-}
+pub use crate::backend::TraceQuery;
 
+// The admin API's query of a request, beside its parser.
 impl TraceQuery {
     /// The admin API's query string (`GET /v1/packet-tracer?…`).
     pub fn to_query(&self) -> String {
