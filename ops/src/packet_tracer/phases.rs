@@ -37,11 +37,13 @@ pub fn describe(engine: &Engine, req: &TraceRequest, trace: &Trace, worker: usiz
         input: name(trace.ingress),
         output: name(trace.egress),
     };
-    // Echo that no flow will carry: the ASA's "creating a new flow" is not said.
-    let stateless = trace
-        .steps
-        .iter()
-        .any(|s| matches!(s, Step::Inspect(i) if !i.echo));
+    // ICMP that opens no flow (echo uninspected, or a reply): the ASA's
+    // "creating a new flow" is not said. Only an inspected request that
+    // the rules judge may open one.
+    let stateless = matches!(req.packet, TracePacket::Icmp { .. }) && {
+        let has = |f: fn(&Step) -> bool| trace.steps.iter().any(f);
+        !(has(|s| matches!(s, Step::Inspect(i) if i.echo)) && has(|s| matches!(s, Step::Access(_))))
+    };
     let mut phases: Vec<TracePhase> = trace
         .steps
         .iter()

@@ -1,5 +1,6 @@
 use super::*;
 use crate::model::TracePhase;
+use rampart_dataplane::engine::tracer::TraceRequest;
 
 fn words(line: &str) -> Result<TraceWords, String> {
     parse_words(
@@ -358,4 +359,127 @@ Drop-reason: (acl-drop) Flow is denied by configured rule
     ));
     t.phases[0].info = vec!["a < b & c".into()];
     assert!(render_xml(&t, false).contains("<extra>a &lt; b &amp; c</extra>"));
+}
+
+// === phases of a real engine ===
+
+fn engine(policy: &str) -> rampart_dataplane::Engine {
+    use rampart_dataplane::policy::compile::compile;
+    use rampart_dataplane::policy::parse_config;
+    let mut e = rampart_dataplane::Engine::new(rampart_dataplane::EngineConfig::inside_outside(
+        rampart_dataplane::conntrack::NodeId(1),
+        [5; 4],
+    ))
+    .unwrap();
+    let cfg = std::sync::Arc::new(parse_config(policy).unwrap().config);
+    let p = compile(&cfg, &e.config().interfaces).unwrap();
+    e.set_policy(std::sync::Arc::new(p.with_source(cfg)))
+        .unwrap();
+    e
+}
+
+fn phases_of(e: &rampart_dataplane::Engine, line: &str) -> PacketTrace {
+    let q = words(line).unwrap().query;
+    let req = TraceRequest {
+        ingress: IfaceId(
+            e.config()
+                .interfaces
+                .iter()
+                .position(|i| i.nameif == q.input)
+                .unwrap() as u8,
+        ),
+        vlan: q.vlan,
+        src: q.src,
+        dst: q.dst,
+        packet: q.packet,
+    };
+    let now = rampart_dataplane::Instant::from_secs(1);
+    describe(e, &req, &e.packet_trace(&req, now).unwrap(), 0)
+}
+
+/// ICMP that opens no flow is not said to create one: echo without
+/// inspection, and a reply, which only a request's flow carries.
+#[test]
+fn icmp_that_opens_no_flow_is_not_said_to_create_one() {
+    let inspected = "policy-map global_policy\n class class-default\n  inspect icmp\n\
+                     service-policy global_policy global\n";
+    for (policy, line, lookup, action) in [
+        (
+            "",
+            "input inside icmp 198.18.0.10 echo 0 198.18.1.10",
+            "Found no matching flow",
+            "allow",
+        ),
+        (
+            inspected,
+            "input inside icmp 198.18.0.10 echo 0 198.18.1.10",
+            "Found no matching flow, creating a new flow",
+            "allow",
+        ),
+        (
+            inspected,
+            "input outside icmp 198.18.1.10 echo-reply 0 198.18.0.10",
+            "Found no matching flow",
+            "drop",
+        ),
+    ] {
+        let t = phases_of(&engine(policy), line);
+        assert_eq!(t.phases[0].info[0], lookup, "{line}");
+        assert_eq!(t.action, action, "{line}");
+    }
+}
+
+/// A shut interface: no phase, the status `down`, `interface-down`; an
+/// EtherType `deny any`: its lines; a source no host sends from:
+/// `sp-security-failed` before any rule; equal levels without
+/// `same-security-traffic`: the implicit rule says why.
+#[test]
+fn the_phases_before_and_beside_the_access_list() {
+    let e = engine("interface GigabitEthernet0/1\n nameif outside\n shutdown\n!\n");
+    let t = phases_of(&e, "input inside udp 198.18.0.10 1 198.18.1.10 53");
+    assert!(t.phases.is_empty());
+    assert_eq!(
+        (
+            t.input_status.as_str(),
+            t.output_status.as_str(),
+            t.output_line_status.as_str()
+        ),
+        ("up", "down", "down")
+    );
+    assert_eq!(
+        t.drop_reason.as_deref(),
+        Some("(interface-down) Interface is down")
+    );
+    let e = engine(
+        "access-list L2 ethertype permit bpdu\naccess-list L2 ethertype deny any\naccess-group L2 in interface outside\n",
+    );
+    let t = phases_of(&e, "input outside udp 198.18.1.10 53 198.18.0.10 1");
+    assert_eq!(
+        (t.phases[0].kind.as_str(), t.phases[0].subtype.as_str()),
+        ("ACCESS-LIST", "ether-type")
+    );
+    assert_eq!(
+        t.phases[0].config,
+        [
+            "access-group L2 in interface outside",
+            "access-list L2 ethertype deny any"
+        ]
+    );
+    let t = phases_of(&engine(""), "input inside tcp 224.0.0.5 1 198.18.1.10 80");
+    assert_eq!(
+        (t.phases[0].kind.as_str(), t.phases[0].subtype.as_str()),
+        ("INPUT-CHECK", "sp-security-failed")
+    );
+    assert_eq!(
+        t.drop_reason.as_deref(),
+        Some("(sp-security-failed) Slowpath security checks failed")
+    );
+    let e = engine("interface GigabitEthernet0/1\n nameif outside\n security-level 100\n!\n");
+    let t = phases_of(&e, "input inside tcp 198.18.0.10 1 198.18.1.10 80");
+    assert_eq!(t.phases[1].config, ["Implicit Rule"]);
+    assert!(
+        t.phases[1].info[0].contains("share security level 100"),
+        "{:?}",
+        t.phases[1].info
+    );
 }
