@@ -753,3 +753,119 @@ access-group OUTSIDE_IN in interface outside
         "both wrong-family SYNs were dropped by the access list: {summary:?}"
     );
 }
+
+/// `rampart packet-tracer` against a running node of two workers: a SYN
+/// of an open connection finds it in the table of the worker that holds
+/// it (the one `show conn` names), with its id; from outside, the entry
+/// of the access-group that permits is named with its text, and the
+/// implicit deny is named; and the traces open no connection.
+#[test]
+fn packet_tracer_finds_a_live_connection_on_its_worker() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let d = Daemon::new("rpt", 2);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let server = d
+        .lab
+        .spawn(Role::Server, || {
+            let l = TcpListener::bind("198.18.0.20:5005").expect("listen");
+            let (mut conn, _) = l.accept().expect("accept");
+            conn.set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest);
+        })
+        .expect("namespace thread");
+    std::thread::sleep(Duration::from_millis(100));
+    let client = d
+        .lab
+        .spawn(Role::Client, move || {
+            let addr: SocketAddr = "198.18.0.20:5005".parse().unwrap();
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .expect("connect through rampart");
+            s.write_all(b"hello").unwrap();
+            // Open until the traces are done (bounded).
+            let _ = done_rx.recv_timeout(Duration::from_secs(30));
+        })
+        .expect("namespace thread");
+    let node = d.child.as_ref().expect("running");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let row = loop {
+        let rows = node.conns(&ConnFilter::default()).unwrap().conns;
+        if let Some(r) = rows
+            .into_iter()
+            .find(|r| r.responder.to_string() == "198.18.0.20")
+        {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "{}", table_of(node));
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let client_port = if row.higher.addr.to_string() == "198.18.0.10" {
+        row.higher.port
+    } else {
+        row.lower.port
+    };
+    let node_file = d.dir.join("fw-a.toml");
+    let trace = |words: &str| -> rampart_ops::model::PacketTrace {
+        let out = Command::new(env!("CARGO_BIN_EXE_rampart"))
+            .arg("packet-tracer")
+            .args(words.split_whitespace())
+            .args(["--json", "--config"])
+            .arg(&node_file)
+            .output()
+            .unwrap();
+        let answer = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{answer}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_str(&answer).unwrap()
+    };
+    // The table's connections by id (their idle times move; the hosts'
+    // own traffic may move the counters, which the engine tests hold).
+    let ids = || {
+        let mut ids: Vec<(usize, u32)> = node
+            .conns(&ConnFilter::default())
+            .unwrap()
+            .conns
+            .iter()
+            .map(|r| (r.worker, r.id))
+            .collect();
+        ids.sort_unstable();
+        ids
+    };
+    let before = ids();
+    let found = trace(&format!(
+        "input inside tcp 198.18.0.10 {client_port} 198.18.0.20 5005"
+    ));
+    assert_eq!(found.phases[0].flow_id, Some(row.id), "{found:#?}");
+    assert_eq!(found.worker, row.worker, "{found:#?}");
+    assert_eq!((found.phases.len(), found.action.as_str()), (1, "allow"));
+    let permit = trace("input outside tcp 198.18.0.20 40000 198.18.0.10 5003");
+    let acl = &permit.phases[1];
+    assert_eq!(
+        (acl.access_list.as_deref(), acl.line),
+        (Some("OUT"), Some(1))
+    );
+    assert_eq!(
+        acl.config,
+        [
+            "access-group OUT in interface outside",
+            "access-list OUT extended permit tcp any host 198.18.0.10 eq 5003"
+        ]
+    );
+    let denied = trace("input outside tcp 198.18.0.20 40000 198.18.0.10 5004");
+    assert_eq!(
+        denied.drop_reason.as_deref(),
+        Some("(acl-drop) Flow is denied by configured rule")
+    );
+    assert_eq!(denied.phases[1].config, ["Implicit Rule"]);
+    assert_eq!(ids(), before, "the traces opened nothing");
+    done_tx.send(()).unwrap();
+    client.join().unwrap();
+    server.join().unwrap();
+}
