@@ -653,7 +653,11 @@ pub(crate) fn frame(req: &TraceRequest) -> Vec<u8> {
                     ip.$icmp_raw(icmp_type, code, [a, b, 0, 1])
                         .write(&mut out, &[0u8; 8])
                 }
-                TracePacket::RawIp { protocol } => ip.write(&mut out, IpNumber(protocol), &[]),
+                // Written as "no next header" and given its number after
+                // (`set_protocol`): the builder would write headers of its
+                // own for some numbers (IPv6 extensions, AH), and has none
+                // to write.
+                TracePacket::RawIp { .. } => ip.write(&mut out, IpNumber::IPV6_NO_NEXT_HEADER, &[]),
             }
         }};
     }
@@ -668,10 +672,35 @@ pub(crate) fn frame(req: &TraceRequest) -> Vec<u8> {
         }
     };
     written.expect("writing to a Vec cannot fail");
+    if let TracePacket::RawIp { protocol } = req.packet {
+        set_protocol(&mut out, protocol);
+    }
     if req.vlan != 0 {
         crate::packet::push_vlan_tag(&mut out, 0, req.vlan);
     }
     out
+}
+
+/// Give the IP header of an untagged frame `protocol` (IPv4's with its
+/// header checksum made again, RFC 791 §3.1).
+fn set_protocol(frame: &mut [u8], protocol: u8) {
+    const L3: usize = 14;
+    if frame[L3] >> 4 == 6 {
+        // The next header field (RFC 8200 §3); IPv6 has no header checksum.
+        frame[L3 + 6] = protocol;
+        return;
+    }
+    let header_len = usize::from(frame[L3] & 0x0f) * 4;
+    let header = &mut frame[L3..L3 + header_len];
+    header[9] = protocol;
+    header[10..12].fill(0);
+    let sum = header
+        .chunks(2)
+        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
+        .sum::<u32>();
+    let folded = (sum & 0xffff) + (sum >> 16);
+    let folded = (folded & 0xffff) + (folded >> 16);
+    header[10..12].copy_from_slice(&(!(folded as u16)).to_be_bytes());
 }
 
 #[cfg(test)]

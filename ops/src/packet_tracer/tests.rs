@@ -483,3 +483,62 @@ fn the_phases_before_and_beside_the_access_list() {
         t.phases[1].info
     );
 }
+
+// === any input ===
+
+mod any_input {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![
+            prop::sample::select(vec![
+                "input",
+                "in",
+                "inside",
+                "outside",
+                "vlan-id",
+                "vlan",
+                "tcp",
+                "t",
+                "udp",
+                "sctp",
+                "icmp",
+                "rawip",
+                "echo",
+                "echo-reply",
+                "www",
+                "gre",
+                "ip",
+                "detailed",
+                "xml",
+                "198.18.0.10",
+                "2001:db8::1",
+                "0",
+                "65535",
+                "65536",
+                "4094",
+                "-1",
+                "",
+            ])
+            .prop_map(String::from),
+            "\\PC{0,12}",
+        ]
+    }
+
+    proptest! {
+        /// Any words and any query are parsed or refused, never a panic;
+        /// what parses as words goes through the query unchanged.
+        #[test]
+        fn any_words_or_query_parse_or_are_refused(
+            words in prop::collection::vec(word(), 0..12),
+            query in "\\PC{0,80}",
+        ) {
+            if let Ok(w) = parse_words(&words) {
+                prop_assert_eq!(parse_query(&w.query.to_query()).unwrap(), w.query);
+            }
+            let _ = parse_query(&query);
+        }
+    }
+}

@@ -634,6 +634,8 @@ fn what_cannot_be_traced_is_refused_with_why() {
         (1, "198.18.0.10", "198.18.1.10"),
         (51, "198.18.0.10", "198.18.1.10"),
         (44, "2001:db8::10", "2001:db8:1::10"),
+        // Hop-by-hop options: the frame builder once panicked on it.
+        (0, "2001:db8::10", "2001:db8:1::10"),
     ] {
         let r = req(IN, src, dst, TracePacket::RawIp { protocol });
         assert_eq!(refused(r), TraceRefused::NeedsHeader(protocol));
@@ -697,4 +699,96 @@ fn the_trace_says_whether_its_worker_owns_the_flow() {
         assert_eq!(e.packet_trace(&r, NOW).unwrap().owner, owner);
     }
     assert!(engine("").packet_trace(&r, NOW).unwrap().owner);
+}
+
+// === any packet ===
+
+mod any_packet {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    const POLICY: &str = "access-list OUT_IN extended permit tcp any any eq ssh
+access-list OUT_IN extended permit udp any6 any6 range 1000 2000
+access-list OUT_IN extended deny icmp any any
+access-list OUT_IN extended permit ip 198.18.0.0 255.254.0.0 any
+access-group OUT_IN in interface outside
+access-list byp extended permit tcp any any eq 445
+class-map byp
+ match access-list byp
+class-map inspection_default
+ match default-inspection-traffic
+policy-map global_policy
+ class byp
+  set connection advanced-options tcp-state-bypass
+ class inspection_default
+  inspect icmp
+ class class-default
+  set connection timeout idle 0:10:00
+service-policy global_policy global
+";
+
+    fn addr() -> impl Strategy<Value = IpAddr> {
+        prop_oneof![
+            any::<[u8; 4]>().prop_map(IpAddr::from),
+            (0u8..4, any::<u8>()).prop_map(|(c, d)| IpAddr::from([198, 18, c, d])),
+            any::<[u8; 16]>().prop_map(IpAddr::from),
+            (0u16..4).prop_map(|n| IpAddr::from([0x2001, 0xdb8, n, 0, 0, 0, 0, 1])),
+        ]
+    }
+
+    fn packet() -> impl Strategy<Value = TracePacket> {
+        let port = prop_oneof![Just(22u16), Just(445), Just(1500), any::<u16>()];
+        prop_oneof![
+            (port.clone(), port.clone())
+                .prop_map(|(sport, dport)| TracePacket::Tcp { sport, dport }),
+            (port.clone(), port.clone())
+                .prop_map(|(sport, dport)| TracePacket::Udp { sport, dport }),
+            (port.clone(), port).prop_map(|(sport, dport)| TracePacket::Sctp { sport, dport }),
+            (any::<u8>(), any::<u8>(), any::<u16>()).prop_map(|(icmp_type, code, ident)| {
+                TracePacket::Icmp {
+                    icmp_type,
+                    code,
+                    ident,
+                }
+            }),
+            prop_oneof![Just(0u8), Just(8), Just(128), Just(129), any::<u8>()].prop_map(
+                |icmp_type| TracePacket::Icmp {
+                    icmp_type,
+                    code: 0,
+                    ident: 3
+                }
+            ),
+            any::<u8>().prop_map(|protocol| TracePacket::RawIp { protocol }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Any request is traced or refused, never a panic; what is
+        /// traced gets the engine's own verdict for the same packet.
+        #[test]
+        fn any_packet_is_traced_as_the_engine_judges_it(
+            ingress in 0u8..3,
+            vlan in prop_oneof![Just(0u16), 1u16..5000],
+            src in addr(),
+            dst in addr(),
+            packet in packet(),
+        ) {
+            let mut cfg = EngineConfig::inside_outside(NodeId(1), [3; 4]);
+            cfg.max_conns = 64;
+            let mut e = engine_with(cfg, POLICY);
+            let r = TraceRequest { ingress: IfaceId(ingress), vlan, src, dst, packet };
+            if let Ok(t) = e.packet_trace(&r, NOW) {
+                let mut f = frame(&r);
+                let got = e.process(&mut f, PacketMeta::default(), r.ingress, NOW);
+                let want = match t.verdict {
+                    Ok(()) => Verdict::Forward { egress: t.egress },
+                    Err(reason) => Verdict::Drop(reason),
+                };
+                prop_assert_eq!(got, want, "{:?}: {:#?}", r, t);
+            }
+        }
+    }
 }
