@@ -41,6 +41,44 @@ pub struct Config {
     /// `fragment size|chain|timeout N [IF]`: the limits of reassembly of
     /// IP fragments.
     pub fragment: FragmentConfig,
+    /// `sysopt connection tcpmss [minimum] N`: the MSS clamp of SYNs
+    /// (docs/asa-behaviour.md §6.3).
+    pub tcpmss: TcpMss,
+}
+
+/// `sysopt connection tcpmss N` and `sysopt connection tcpmss minimum N`
+/// (docs/asa-behaviour.md §6.3). `None` is the ASA's default (1380 and 0);
+/// a value equal to its default is kept as `None`, since `show
+/// running-config` prints no line for it (only `show running-config all`
+/// does). 0 turns a bound off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TcpMss {
+    /// `sysopt connection tcpmss N`: the largest MSS a SYN may announce, 0
+    /// or 48-65535.
+    pub maximum: Option<u16>,
+    /// `sysopt connection tcpmss minimum N`: the smallest, 0 or 48-65535.
+    pub minimum: Option<u16>,
+}
+
+/// The ASA's `sysopt connection tcpmss` when none is configured ("The
+/// default value is 1380 bytes", Cisco ASA Series Command Reference,
+/// `sysopt connection tcpmss`).
+pub const TCPMSS_DEFAULT: u16 = 1380;
+/// The ASA's `sysopt connection tcpmss minimum` when none is configured:
+/// off ("By default, the minimum TCP MSS is not enabled", Cisco ASA Series
+/// General Operations CLI Configuration Guide, "About the TCP MSS").
+pub const TCPMSS_MINIMUM_DEFAULT: u16 = 0;
+
+impl TcpMss {
+    /// The maximum in effect: the configured one, else the ASA's default.
+    pub fn maximum_or_default(&self) -> u16 {
+        self.maximum.unwrap_or(TCPMSS_DEFAULT)
+    }
+
+    /// The minimum in effect: the configured one, else off (0).
+    pub fn minimum_or_default(&self) -> u16 {
+        self.minimum.unwrap_or(TCPMSS_MINIMUM_DEFAULT)
+    }
 }
 
 /// `fragment size|chain|timeout N [IF]` (docs/asa-behaviour.md §2.8): the

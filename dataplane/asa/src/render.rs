@@ -173,6 +173,18 @@ fn fragment(out: &mut String, f: &FragmentConfig) {
     }
 }
 
+/// `sysopt connection tcpmss [minimum] N`: the values set (a value at the
+/// ASA's default is no line: `show running-config` prints it only with
+/// `all`, docs/asa-behaviour.md §6.3).
+fn tcpmss(out: &mut String, t: &TcpMss) {
+    if let Some(v) = t.maximum {
+        let _ = writeln!(out, "sysopt connection tcpmss {v}");
+    }
+    if let Some(v) = t.minimum {
+        let _ = writeln!(out, "sysopt connection tcpmss minimum {v}");
+    }
+}
+
 /// Render a configuration as `show running-config` prints it.
 pub fn render(cfg: &Config) -> String {
     let mut out = String::new();
@@ -305,6 +317,7 @@ pub fn render(cfg: &Config) -> String {
         let _ = writeln!(out, "timeout {}", timeouts.join(" "));
     }
     fragment(&mut out, &cfg.fragment);
+    tcpmss(&mut out, &cfg.tcpmss);
     for m in &cfg.class_maps {
         let _ = writeln!(out, "class-map {}", m.name);
         if let Some(d) = &m.description {
@@ -383,6 +396,37 @@ mod tests {
         let mut out = String::new();
         fragment(&mut out, &FragmentConfig::default());
         assert_eq!(out, "");
+    }
+
+    #[test]
+    fn tcpmss_lines_print_what_is_set_and_round_trip() {
+        let mut out = String::new();
+        tcpmss(&mut out, &TcpMss::default());
+        assert_eq!(out, "");
+        for (t, text) in [
+            (
+                TcpMss {
+                    maximum: Some(1200),
+                    minimum: Some(400),
+                },
+                "sysopt connection tcpmss 1200\nsysopt connection tcpmss minimum 400\n",
+            ),
+            (
+                TcpMss {
+                    maximum: Some(0),
+                    minimum: None,
+                },
+                "sysopt connection tcpmss 0\n",
+            ),
+        ] {
+            let cfg = Config {
+                tcpmss: t,
+                ..Config::default()
+            };
+            assert_eq!(render(&cfg), text);
+            let back = crate::parse_config(text).expect("parses").config;
+            assert_eq!(back, cfg);
+        }
     }
 
     #[test]

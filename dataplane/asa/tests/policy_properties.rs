@@ -600,10 +600,27 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                     udp: at(4, 60),
                     icmp: at(5, 2),
                 };
+                // Varies with the lists drawn too: each bound set or not,
+                // at its bounds among the values (never at its default,
+                // which reads back as no line).
+                let tcpmss = TcpMss {
+                    maximum: match n % 4 {
+                        0 => None,
+                        1 => Some(0),
+                        2 => Some(48),
+                        _ => Some(65535 - n as u16 % 7),
+                    },
+                    minimum: match n % 3 {
+                        0 => None,
+                        1 => Some(48 + n as u16 % 100),
+                        _ => Some(65535),
+                    },
+                };
                 let base = Config {
                     same_security_inter_interface,
                     timeouts,
                     fragment: FragmentConfig::default(),
+                    tcpmss,
                     interfaces,
                     objects,
                     object_groups: groups,
@@ -928,6 +945,9 @@ fn word() -> impl Strategy<Value = &'static str> {
             "reassembly",
             "virtual",
             "full",
+            "sysopt",
+            "tcpmss",
+            "minimum",
         ]),
         proptest::sample::select(vec![
             "A",
@@ -939,6 +959,9 @@ fn word() -> impl Strategy<Value = &'static str> {
             "80",
             "65535",
             "65536",
+            "47",
+            "48",
+            "1380",
             "8200",
             "8201",
             "30000",

@@ -34,8 +34,8 @@
 //! `modes` decides which open mode a line belongs to and dispatches it, one
 //! module per command family handles its lines (`interface`, `objects`,
 //! `groups`, `access_list` and `ace`, `access_group`, `class_map`,
-//! `policy_map`, `service_policy`, `timeouts`, `fragment`, and `no` for the
-//! top-level removals),
+//! `policy_map`, `service_policy`, `timeouts`, `fragment`, `sysopt`, and
+//! `no` for the top-level removals),
 //! `values` parses the literals they share, and `resolve` checks every
 //! reference once the last line is read. The errors are in `error`.
 
@@ -60,6 +60,7 @@ mod policy_map;
 mod refs;
 mod resolve;
 mod service_policy;
+mod sysopt;
 #[cfg(test)]
 mod test_support;
 mod timeouts;

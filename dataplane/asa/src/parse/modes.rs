@@ -21,6 +21,7 @@ const TOP: &[&str] = &[
     "same-security-traffic",
     "timeout",
     "fragment",
+    "sysopt",
     "no",
 ];
 
@@ -98,7 +99,6 @@ const HARMLESS: &[&str] = &[
     "ssh",
     "ssl",
     "static",
-    "sysopt",
     "tcp-map",
     "telnet",
     "terminal",
@@ -426,6 +426,7 @@ impl Parser {
             "same-security-traffic" => self.same_security_traffic(c, false),
             "timeout" => self.timeout(c),
             "fragment" => self.fragment(c, false),
+            "sysopt" => self.sysopt(c, false),
             other => Err(c.err_at(cmd.col, format!("unknown command '{other}'"))),
         }
     }

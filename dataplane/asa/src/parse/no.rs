@@ -1,6 +1,7 @@
 //! Top-level `no` forms: removing an access-list line or a whole
 //! access-list, an access-group, a class-map, policy-map, service-policy,
-//! object, object-group or interface (and `no fragment`, in `fragment`).
+//! object, object-group or interface (and `no fragment`, in `fragment`;
+//! `no sysopt`, in `sysopt`).
 
 use crate::ast::*;
 
@@ -20,6 +21,7 @@ impl Parser {
             "access-list" => self.no_access_list(c),
             "same-security-traffic" => self.same_security_traffic(c, true),
             "fragment" => self.fragment(c, true),
+            "sysopt" => self.sysopt(c, true),
             "access-group" => {
                 let (acl, iface) = self.access_group_args(c)?;
                 if let Some(&reason) = self.other_acls.get(acl.text) {
