@@ -154,6 +154,9 @@ pub struct NormalizerCounters {
     pub ttl_clamped: u64,
     /// Connections given a sequence-randomization offset.
     pub seq_randomized_conns: u64,
+    /// SYNs and SYN-ACKs whose MSS option was rewritten by `sysopt
+    /// connection tcpmss` (lowered to the maximum or raised to the minimum).
+    pub mss_clamped: u64,
 }
 
 /// The engine's counters.

@@ -32,7 +32,7 @@ use crate::policy::classifier::Probe;
 use crate::policy::compile::{ConnOptions, IcmpInspection, Policy};
 
 use self::normalize::TcpView;
-use self::segment::{Floor, normalize_and_shift};
+use self::segment::{Floor, as_received, clamp_mss, normalize_and_shift};
 use crate::conntrack::entry::conn_flags;
 use crate::conntrack::table::TableFull;
 use crate::conntrack::tcp::{TcpEvent, Tracked};
@@ -44,6 +44,7 @@ use crate::flow::{Direction, FlowKey, Tuple, proto};
 use crate::packet::{
     ChecksumState, Icmp, Offload, PacketMeta, Parsed, TcpFlags, TcpSegment, Transport, parse,
 };
+use crate::policy::mss::MssClamp;
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId, Verdict};
 
@@ -1130,6 +1131,13 @@ impl Engine {
         view: &TcpView,
     ) -> Result<Opened, DropReason> {
         let (key, src_is_lo, hash) = (pkt.key, pkt.src_is_lo, pkt.hash);
+        // docs/asa-behaviour.md §6.3; nothing inside an authentication
+        // header is rewritten (RFC 4302 §3.3.3.1, §2.1).
+        let clamp = if pkt.ah {
+            MssClamp::OFF
+        } else {
+            self.policy.mss_clamp()
+        };
         if let Some(id) = self.lookup_hinted(hash, &key, pkt.hint, pkt.now) {
             // A passive copy may lag behind its connection by any number
             // of changes: the packet waits until a pull refreshes it
@@ -1171,6 +1179,8 @@ impl Engine {
                         return Err(DropReason::TcpBadFlags);
                     }
                     account(&mut entry, dir, pkt.ip_len, pkt.now, true);
+                    // The MSS clamp is no part of the normalizer (§6.3).
+                    clamp_mss(clamp, &mut self.counters.normalizer, seg, frame, view);
                     let reset = bypass_teardown && seg.flags.has(TcpFlags::RST);
                     if reset {
                         entry.flags |= conn_flags::reset_by(dir);
@@ -1192,6 +1202,7 @@ impl Engine {
                 // With randomization the responder acknowledges the shifted
                 // sequence space; the tracker works in the initiator's own.
                 let mut seen = *seg;
+                as_received(&mut seen, clamp);
                 if offset != 0 && dir == Direction::Reply {
                     seen.ack = seen.ack - offset;
                     seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);
@@ -1278,6 +1289,7 @@ impl Engine {
                             Tracked::Pass { .. } => Floor::Lower,
                             _ => Floor::Keep,
                         },
+                        clamp,
                     );
                     drop(entry);
                     if refresh || changed {
@@ -1299,6 +1311,7 @@ impl Engine {
         if options.tcp_state_bypass {
             self.permitted(pkt)?;
             self.create(pkt, hash, key, src_is_lo, ProtoState::TcpBypass, class)?;
+            clamp_mss(clamp, &mut self.counters.normalizer, seg, frame, view);
             if let Some(b) = bypass_class {
                 self.classes.hit(b);
             }
@@ -1307,7 +1320,9 @@ impl Engine {
         match event {
             TcpEvent::Syn => {
                 self.permitted(pkt)?;
-                let track = TcpTrack::open(seg);
+                let mut received = *seg;
+                as_received(&mut received, clamp);
+                let track = TcpTrack::open(&received);
                 let id = self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track), class)?;
                 bump(&mut self.counters.tcp_transitions[0][track.state as usize]);
                 // The header's integrity check covers the TCP header
@@ -1326,6 +1341,7 @@ impl Engine {
                     frame,
                     view,
                     Floor::Reset,
+                    clamp,
                 );
                 Ok(self.opened(id))
             }

@@ -136,6 +136,7 @@ impl Engine {
             frame,
             &view,
             Floor::Lower,
+            self.policy.mss_clamp(),
         );
         self.sync_touch(id, changed, now);
         self.reopened_after = None;

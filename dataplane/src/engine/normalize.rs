@@ -6,6 +6,7 @@
 use crate::packet::rewrite::{
     adjust16, adjust32, get16, get32, rewrite16, rewrite32, rewrite32_at, set16, set32,
 };
+use crate::policy::mss::MssClamp;
 
 /// Where a TCP segment's headers sit in its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -291,6 +292,35 @@ pub fn clear_unknown_options(frame: &mut [u8], v: &TcpView) -> u32 {
         cleared += 1;
     }
     cleared
+}
+
+/// `sysopt connection tcpmss` (docs/asa-behaviour.md §6.3): bring the
+/// value of the segment's MSS option (kind 2, length 4, RFC 9293 §3.2)
+/// within `clamp`, in place. A segment with two MSS options has each
+/// brought within it, whichever one its receiver reads. An option may
+/// start at an odd offset from the TCP header (after a single NOP): the
+/// whole option is rewritten as one 32-bit field, so the checksum is
+/// adjusted by whole words whatever its alignment. A segment without the
+/// option is left alone: the ASA "does not modify the packet" then (Cisco
+/// ASA Series General Operations CLI Configuration Guide, "About the TCP
+/// MSS"). Returns whether anything changed.
+pub fn clamp_mss(frame: &mut [u8], v: &TcpView, clamp: MssClamp) -> bool {
+    if v.header_len <= 20 {
+        return false;
+    }
+    let mut changed = false;
+    for (at, kind, len) in v.options(frame).iter() {
+        let Some(old) = get16(frame, at + 2).filter(|_| kind == 2 && len == 4) else {
+            continue;
+        };
+        let new = clamp.apply(old);
+        if new != old {
+            let [hi, lo] = new.to_be_bytes();
+            let option = u32::from_be_bytes([2, 4, hi, lo]);
+            changed |= rewrite32_at(frame, v.l4, at, v.csum(), option, v.fix_checksum);
+        }
+    }
+    changed
 }
 
 /// The IP TTL (IPv4) or hop limit (IPv6).

@@ -4,22 +4,26 @@
 
 use super::normalize::{self, TcpView};
 use crate::conntrack::{Entry, ProtoState};
-use crate::counters::bump;
+use crate::counters::{NormalizerCounters, bump};
 use crate::flow::Direction;
 use crate::packet::{TcpFlags, TcpSegment};
+use crate::policy::mss::MssClamp;
 
 /// The TCP normalizer's rewrites with the ASA's defaults
 /// (docs/asa-behaviour.md §6.1), then the sequence shift of a randomized
-/// connection (§6.2), on the entry the segment belongs to; `floor` says
-/// what the segment's TTL does to its direction's floor.
+/// connection (§6.2), and the MSS clamp of a SYN or SYN-ACK (§6.3), on the
+/// entry the segment belongs to; `floor` says what the segment's TTL does
+/// to its direction's floor.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn normalize_and_shift(
     entry: &mut Entry,
-    n: &mut crate::counters::NormalizerCounters,
+    n: &mut NormalizerCounters,
     dir: Direction,
     seg: &TcpSegment,
     frame: &mut [u8],
     view: &TcpView,
     floor: Floor,
+    clamp: MssClamp,
 ) {
     // reserved-bits allow (default): counted, passed.
     if frame.get(view.l4 + 12).is_some_and(|b| b & 0x0f != 0) {
@@ -57,6 +61,7 @@ pub(super) fn normalize_and_shift(
             let cleared = normalize::clear_unknown_options(frame, view);
             n.options_cleared = n.options_cleared.saturating_add(u64::from(cleared));
         }
+        clamp_mss(clamp, n, seg, frame, view);
     }
     // ttl-evasion-protection (default on): the TTL of a direction may
     // fall, never rise.
@@ -83,6 +88,39 @@ pub(super) fn normalize_and_shift(
             }
             Direction::Reply => {}
         }
+    }
+}
+
+/// `sysopt connection tcpmss` (docs/asa-behaviour.md §6.3): the MSS
+/// option of a SYN or SYN-ACK, in either direction ("if either endpoint of
+/// a connection requests a TCP MSS that is larger …", Cisco ASA Series
+/// General Operations CLI Configuration Guide, "About the TCP MSS"),
+/// brought within `clamp`. The MSS option means something only on a SYN
+/// (RFC 9293 §3.7.1), so no other segment is touched. Counted when the
+/// frame changed.
+pub(super) fn clamp_mss(
+    clamp: MssClamp,
+    n: &mut NormalizerCounters,
+    seg: &TcpSegment,
+    frame: &mut [u8],
+    view: &TcpView,
+) {
+    if clamp == MssClamp::OFF || !seg.flags.has(TcpFlags::SYN) || seg.options.mss.is_none() {
+        return;
+    }
+    if normalize::clamp_mss(frame, view, clamp) {
+        bump(&mut n.mss_clamped);
+    }
+}
+
+/// The segment as its receiver gets it, for the tracker: a SYN's or
+/// SYN-ACK's MSS after [`clamp_mss`]. The tracker records the MSS each side
+/// announced, and `exceed-mss` compares data with it: the value the other
+/// end received is what it sends by, and it is what every node records
+/// (and syncs, docs/sync.md §1), since every node applies the same policy.
+pub(super) fn as_received(seg: &mut TcpSegment, clamp: MssClamp) {
+    if seg.flags.has(TcpFlags::SYN) {
+        seg.options.mss = seg.options.mss.map(|m| clamp.apply(m));
     }
 }
 

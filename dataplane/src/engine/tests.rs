@@ -348,6 +348,9 @@ mod icmp_error;
 /// Bypass connections are never randomized (§6.2).
 mod bypass_seq;
 
+/// The MSS clamp of SYNs and SYN-ACKs, `sysopt connection tcpmss` (§6.3).
+mod mss;
+
 /// A dropped packet leaves its entry as it was.
 mod dropped;
 
@@ -992,6 +995,7 @@ fn randomization_is_off_for_bypass_and_when_the_class_disables_it() {
 #[test]
 fn normalizer_counts_segments_beyond_the_announced_mss() {
     let mut h = Harness::new();
+    h.install(mss::unclamped()); // the model announces 1460
     let mut m = model(43_003);
     for seg in m.handshake() {
         h.tcp(&m, &seg);
@@ -1007,6 +1011,7 @@ fn normalizer_counts_segments_beyond_the_announced_mss() {
 #[test]
 fn a_gso_super_packet_is_judged_by_its_wire_segments_not_its_size() {
     let mut h = Harness::new();
+    h.install(mss::unclamped()); // the model announces 1460
     let mut m = model(43_004);
     for seg in m.handshake() {
         h.tcp(&m, &seg);
@@ -1395,6 +1400,7 @@ fn denies_are_logged_with_flags_and_overflow_is_counted() {
 #[test]
 fn unknown_tcp_options_are_cleared_and_known_ones_kept() {
     let mut h = Harness::new();
+    h.install(mss::unclamped()); // the SYN's 1460 stays: only kinds 6, 7, 9-255 change
     let mut m = model(41_000);
     let syn = m.syn();
     let clean = m.frame(&syn);

@@ -10,6 +10,7 @@ use super::ast::{self, ClassMatch, Config, PortSpec, ServiceScope};
 use super::classifier::{
     AddrSpan, Atom, Classifier, ClassifierBuilder, MAX_RANGE_CHECKS, MAX_SUBTABLES, PortSpan, Probe,
 };
+use super::mss::MssClamp;
 use crate::flow::proto;
 use crate::iface::InterfaceConfig;
 use crate::verdict::{DropReason, IfaceId};
@@ -367,6 +368,8 @@ pub struct Policy {
     same_security: bool,
     /// The global `timeout` values.
     timeouts: ast::GlobalTimeouts,
+    /// `sysopt connection tcpmss` (docs/asa-behaviour.md §6.3).
+    mss: MssClamp,
     /// The configuration it was compiled from, where the node keeps it
     /// (`packet-tracer` prints its lines; `explain.rs`).
     source: Option<std::sync::Arc<Config>>,
@@ -405,8 +408,15 @@ impl Policy {
             global_inspects: Vec::new(),
             same_security: false,
             timeouts: ast::GlobalTimeouts::default(),
+            mss: MssClamp::default(),
             source: None,
         }
+    }
+
+    /// The MSS clamp of SYNs and SYN-ACKs (`sysopt connection tcpmss`,
+    /// docs/asa-behaviour.md §6.3).
+    pub fn mss_clamp(&self) -> MssClamp {
+        self.mss
     }
 
     /// The global `timeout` values: the defaults of connections whose
@@ -947,6 +957,7 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
         global_inspects,
         same_security: config.same_security_inter_interface,
         timeouts: config.timeouts,
+        mss: MssClamp::of(&config.tcpmss),
         source: None,
     })
 }

@@ -12,6 +12,7 @@
 pub mod classifier;
 pub mod compile;
 pub mod locate;
+pub mod mss;
 
 // `render` names both the module and its function, as in `rampart_asa`.
 pub use rampart_asa::{IgnoredLine, ParseError, ParseErrors, Parsed, parse_config};

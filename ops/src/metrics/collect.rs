@@ -206,6 +206,7 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         ("options_cleared", n(|x| x.options_cleared)),
         ("ttl_clamped", n(|x| x.ttl_clamped)),
         ("seq_randomized_conns", n(|x| x.seq_randomized_conns)),
+        ("mss_clamped", n(|x| x.mss_clamped)),
     ] {
         f.counter(&NORMALIZER, &[action], v);
     }
@@ -498,6 +499,45 @@ mod tests {
             v("rampart_tcp_ignored_passed_packets_total", &[]),
             Some(0.0)
         );
+    }
+
+    /// The MSS clamp (`sysopt connection tcpmss`, 1380 by default) counts
+    /// each SYN it rewrote, summed over the workers, among the normalizer's
+    /// actions.
+    #[test]
+    fn mss_clamps_are_exported_among_the_normalizer_actions() {
+        use rampart_dataplane::packet::PacketMeta;
+        use rampart_dataplane::trace::{TcpModel, v4_pair};
+        let now = Instant::from_secs(1);
+        let mut snaps = Vec::new();
+        for worker in 0..2 {
+            let mut engine =
+                Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4])).expect("engine");
+            let (c, s) = v4_pair(40_000 + worker as u16, 80);
+            let mut m = TcpModel::new(c, s, [1, 2], [65_535, 65_535], [None, None]);
+            let syn = m.syn();
+            let mut f = m.frame(&syn);
+            engine.process(&mut f, PacketMeta::default(), c.iface, now);
+            snaps.push(WorkerSnapshot::take(&WorkerView {
+                engine: &mut engine,
+                io: None,
+                now,
+                worker,
+            }));
+        }
+        let t = text(&NodeSnapshot {
+            workers: snaps,
+            ..NodeSnapshot::default()
+        });
+        let v = |action| {
+            super::super::text::sample(
+                &t,
+                "rampart_tcp_normalizer_actions_total",
+                &[("action", action)],
+            )
+        };
+        assert_eq!(v("mss_clamped"), Some(2.0));
+        assert_eq!(v("options_cleared"), Some(0.0));
     }
 
     /// Fragment reassembly per interface: a datagram assembled, one that

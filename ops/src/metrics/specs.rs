@@ -42,7 +42,7 @@ specs! {
     CLASS_LIMIT = "rampart_class_limit_drops_total", Counter, ["class", "scope"], "Connections refused by a class's limits (conn-max, per-client-max, embryonic).";
     CLASS_CONNS = "rampart_class_connections", Gauge, ["class", "scope"], "Live connections per class.";
     CLASS_EMBRYONIC = "rampart_class_embryonic_connections", Gauge, ["class", "scope"], "Live embryonic connections per class.";
-    NORMALIZER = "rampart_tcp_normalizer_actions_total", Counter, ["action"], "What the TCP normalizer and sequence randomization did.";
+    NORMALIZER = "rampart_tcp_normalizer_actions_total", Counter, ["action"], "What the TCP normalizer, sequence randomization and the MSS clamp (sysopt connection tcpmss) did.";
     TCP_STALE = "rampart_tcp_stale_passed_packets_total", Counter, [], "TCP segments passed as stale retransmissions.";
     TCP_IGNORED = "rampart_tcp_ignored_passed_packets_total", Counter, [], "TCP segments passed without checks or a change of state: a SYN outside the window of a live connection, a challenge ACK, a straggler after a reset.";
     IDLE_RESETS = "rampart_idle_resets_sent_total", Counter, [], "RSTs sent for timeout idle ... reset expiries.";
