@@ -1179,7 +1179,8 @@ impl Engine {
                         return Err(DropReason::TcpBadFlags);
                     }
                     account(&mut entry, dir, pkt.ip_len, pkt.now, true);
-                    // The MSS clamp is no part of the normalizer (§6.3).
+                    // The MSS clamp is no part of the normalizer
+                    // (docs/asa-behaviour.md §1.2, §6.3).
                     clamp_mss(clamp, &mut self.counters.normalizer, seg, frame, view);
                     let reset = bypass_teardown && seg.flags.has(TcpFlags::RST);
                     if reset {
