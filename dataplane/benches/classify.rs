@@ -66,6 +66,7 @@ fn config(n: usize) -> Config {
             source_port: None,
             destination: dst,
             destination_port: Some(PortSpec::Match(port)),
+            icmp: None,
             log: AceLog::Default,
             inactive: false,
         }));
@@ -77,6 +78,7 @@ fn config(n: usize) -> Config {
         source_port: None,
         destination: AddrSpec::Any,
         destination_port: None,
+        icmp: None,
         log: AceLog::Default,
         inactive: false,
     }));

@@ -788,6 +788,7 @@ impl Engine {
             ip_len,
             now,
             ah,
+            icmp: transport.icmp_type_code(tuple.src.addr.is_v6()),
         };
         let mut flow = pkt.key;
         let mut quoted_tuple = None;
@@ -804,10 +805,12 @@ impl Engine {
                 self.tcp(&pkt, &seg, frame, &view)
             }
             Transport::Udp { .. } => self.datagram(&pkt, Kind::Udp),
-            Transport::Icmp(Icmp::EchoRequest { seq }) => {
+            Transport::Icmp(Icmp::EchoRequest { seq, .. }) => {
                 self.datagram(&pkt, Kind::EchoRequest(seq))
             }
-            Transport::Icmp(Icmp::EchoReply { seq }) => self.datagram(&pkt, Kind::EchoReply(seq)),
+            Transport::Icmp(Icmp::EchoReply { seq, .. }) => {
+                self.datagram(&pkt, Kind::EchoReply(seq))
+            }
             Transport::Icmp(Icmp::Error {
                 quoted,
                 quoted_l4,
@@ -885,14 +888,12 @@ impl Engine {
         {
             return false;
         }
+        // The packet that would have opened the connection the other way:
+        // for an echo reply, the request (`Probe::reversed`).
         let reverse = || {
             let p = pkt.probe();
-            let back = Probe {
-                src: p.dst,
-                dst: p.src,
-                sport: p.dport,
-                dport: p.sport,
-                ..p
+            let Some(back) = p.reversed() else {
+                return false;
             };
             self.policy.permits(pkt.egress, pkt.ingress, &back)
                 && !(p.proto == proto::TCP
@@ -1375,12 +1376,15 @@ struct Pkt {
     now: Instant,
     /// It carries an authentication header (RFC 4302).
     ah: bool,
+    /// An ICMP message of its family: its type and code, which the access
+    /// rules match (docs/asa-behaviour.md §2.1).
+    icmp: Option<(u8, u8)>,
 }
 
 impl Pkt {
     /// The packet as the policy classifier sees it ([`Probe::of_packet`]).
     fn probe(&self) -> Probe {
-        Probe::of_packet(&self.tuple, self.ah)
+        Probe::of_packet(&self.tuple, self.ah, self.icmp)
     }
 }
 

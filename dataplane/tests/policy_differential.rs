@@ -1,7 +1,8 @@
 //! The compiled classifier against a direct reading of the parsed
 //! configuration: random access-lists using every address form (any,
 //! any4, any6, hosts, v4 masks, v6 prefixes, objects, ranges, nested
-//! network groups, `interface`), protocols, service objects and groups,
+//! network groups, `interface`), protocols, ICMP types and codes, service
+//! objects and groups,
 //! protocol groups with ports, port groups, every port operator at the
 //! edges of the port space, `inactive` and remarks, each judged on random
 //! IPv4 and IPv6 packets by `CompiledAcl::decide` and by the reference
@@ -91,6 +92,12 @@ const RANGES: &[&str] = &[
     "::1 2001:db8::1",
     "10.0.0.0 255.255.255.255",
 ];
+/// ICMP types the packets carry: each named type of both families, and
+/// numbers around them.
+const ICMP_TYPES: &[u8] = &[0, 1, 2, 3, 8, 11, 128, 129, 200, 255];
+/// ICMP codes the entries name and the packets carry.
+const ICMP_CODES: &[u8] = &[0, 1, 3, 4];
+
 /// Ports at the edges of the space and around the usual ones.
 const EDGE_PORTS: &[u16] = &[0, 1, 79, 80, 81, 443, 1023, 1024, 65534, 65535];
 
@@ -207,8 +214,9 @@ fn config_text(g: &mut Gen) -> String {
     for _ in 0..1 + g.below(8) {
         let action = *g.pick(&["permit", "deny"]);
         // The protocol, and which port groups may follow it.
-        let (proto, port_kind): (String, Option<&str>) = match g.below(9) {
+        let (proto, port_kind): (String, Option<&str>) = match g.below(11) {
             0 => ("ip".into(), None),
+            9 | 10 => (g.pick(&["icmp", "icmp6"]).to_string(), None),
             1 => ("tcp".into(), Some("tcp")),
             2 => ("udp".into(), Some("udp")),
             3 => (g.pick(&["icmp", "icmp6", "gre", "51"]).to_string(), None),
@@ -241,8 +249,38 @@ fn config_text(g: &mut Gen) -> String {
                 dport = ports(g);
             }
         }
+        // An ICMP type (by name or number) and maybe a code, after icmp
+        // and icmp6 only.
+        let mut icmp = String::new();
+        if matches!(proto.as_str(), "icmp" | "icmp6") && g.percent(60) {
+            let names: &[&str] = if proto == "icmp" {
+                &[
+                    "echo",
+                    "echo-reply",
+                    "unreachable",
+                    "time-exceeded",
+                    "0",
+                    "8",
+                    "200",
+                ]
+            } else {
+                &[
+                    "echo",
+                    "echo-reply",
+                    "unreachable",
+                    "packet-too-big",
+                    "128",
+                    "0",
+                    "1",
+                ]
+            };
+            icmp = format!(" {}", g.pick(names));
+            if g.percent(40) {
+                icmp += &format!(" {}", g.pick(ICMP_CODES));
+            }
+        }
         let inactive = if g.percent(10) { " inactive" } else { "" };
-        s += &format!("access-list A {action} {proto} {src}{sport} {dst}{dport}{inactive}\n");
+        s += &format!("access-list A {action} {proto} {src}{sport} {dst}{dport}{icmp}{inactive}\n");
         if g.percent(10) {
             s += "access-list A remark r\n";
         }
@@ -393,8 +431,25 @@ fn group_service_matches(c: &Config, name: &str, ace: &Ace, pr: &Probe) -> bool 
     }
 }
 
+/// An ICMP type condition: the message is ICMP of the entry's own family
+/// (`icmp` IPv4, `icmp6` IPv6; a packet without an ICMP header of its
+/// family has no type), of the type, and of the code if one is named.
+fn icmp_matches(ace: &Ace, pr: &Probe) -> bool {
+    let Some(IcmpSpec::Match(m)) = &ace.icmp else {
+        return true;
+    };
+    let family = match ace.protocol {
+        ProtoSpec::Protocol(Protocol::Number(1)) => false,
+        ProtoSpec::Protocol(Protocol::Number(58)) => true,
+        _ => unreachable!("types follow icmp or icmp6 only"),
+    };
+    pr.v6 == family
+        && pr.sport == u16::from(m.icmp_type)
+        && m.code.is_none_or(|c| pr.dport == u16::from(c))
+}
+
 fn entry_matches(c: &Config, ace: &Ace, pr: &Probe) -> bool {
-    if ace.inactive {
+    if ace.inactive || !icmp_matches(ace, pr) {
         return false;
     }
     let service = match &ace.protocol {
@@ -443,9 +498,17 @@ fn packet(g: &mut Gen) -> Probe {
             Addr::v4(ip.octets())
         }
     };
-    let proto = *g.pick(&[6u8, 17, 1, 58, 47, 51, 6, 17]);
-    let port = |g: &mut Gen| -> u16 {
-        if !matches!(proto, 6 | 17) {
+    let proto = *g.pick(&[6u8, 17, 1, 58, 47, 51, 6, 17, 1, 58]);
+    // An ICMP message of the packet's family shows its type and code
+    // where the ports go (`Probe::of_packet`); ICMP of the other family
+    // is a protocol without ports there.
+    let icmp = matches!((proto, v6), (1, false) | (58, true));
+    let (t, code) = (*g.pick(ICMP_TYPES), *g.pick(ICMP_CODES));
+    let mut icmp_field = [u16::from(t), u16::from(code)].into_iter();
+    let mut port = |g: &mut Gen| -> u16 {
+        if icmp {
+            icmp_field.next().expect("two fields")
+        } else if !matches!(proto, 6 | 17) {
             0
         } else if g.percent(80) {
             *g.pick(&[0u16, 1, 53, 79, 80, 81, 443, 1023, 1024, 65534, 65535])

@@ -307,6 +307,24 @@ pub enum PortMatch {
     Range(u16, u16),
 }
 
+/// An ICMP or ICMPv6 type, and optionally one of its codes: `TYPE
+/// [CODE]`, the type by number (rendered by the ASA's name of its family
+/// where there is one, `crate::icmp`). Without a code every code matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IcmpMatch {
+    /// The ICMP type, 0–255.
+    pub icmp_type: u8,
+    /// The ICMP code, 0–255; `None` is every code.
+    pub code: Option<u8>,
+}
+
+/// Where an ACE's ICMP type condition comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IcmpSpec {
+    /// An inline `TYPE [CODE]`.
+    Match(IcmpMatch),
+}
+
 /// Where an ACE's port condition comes from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum PortSpec {
@@ -374,6 +392,9 @@ pub struct Ace {
     pub destination: AddrSpec,
     /// Destination port condition.
     pub destination_port: Option<PortSpec>,
+    /// The ICMP type condition of an `icmp` or `icmp6` entry (the ASA's
+    /// `icmp_argument`, after the destination).
+    pub icmp: Option<IcmpSpec>,
     /// The `log` option: which messages the entry's matches produce.
     pub log: AceLog,
     /// `inactive`: kept in the config, never matches.

@@ -1,7 +1,7 @@
 //! The ASA policy language Rampart enforces, on its own: the configuration
 //! as an AST ([`ast`]), the parser from configuration text ([`parse`]), the
 //! renderer back to `show running-config` text ([`render()`]) and the ASA's
-//! port and protocol literals ([`ports`]).
+//! port and protocol literals ([`ports`]) and ICMP type names ([`icmp`]).
 //!
 //! [`parse_config`] turns configuration text into an [`ast::Config`] (or
 //! every error with its line and column); [`render()`] prints a config back
@@ -10,6 +10,7 @@
 //! knows about packets or interfaces beyond their names.
 
 pub mod ast;
+pub mod icmp;
 pub mod parse;
 pub mod ports;
 pub mod render;

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::ast::*;
+use crate::icmp;
 use crate::ports::{self, PortNames};
 
 /// `H:MM:SS`, as the ASA prints times.
@@ -21,6 +22,15 @@ fn port_match(m: &PortMatch, p: PortNames) -> String {
         PortMatch::Lt(x) => format!("lt {}", n(x)),
         PortMatch::Gt(x) => format!("gt {}", n(x)),
         PortMatch::Range(a, b) => format!("range {} {}", n(a), n(b)),
+    }
+}
+
+/// `TYPE [CODE]`, the type by its ASA name where its family has one.
+fn icmp_match(m: &IcmpMatch, v6: bool) -> String {
+    let t = icmp::icmp_type_name(m.icmp_type, v6);
+    match m.code {
+        Some(code) => format!("{t} {code}"),
+        None => t,
     }
 }
 
@@ -87,6 +97,13 @@ fn ace(a: &Ace) -> String {
         addr(&a.destination),
         port(&a.destination_port)
     );
+    if let Some(i) = &a.icmp {
+        // The parser keeps a type only after icmp or icmp6.
+        let v6 = a.protocol == ProtoSpec::Protocol(Protocol::Number(58));
+        let _ = match i {
+            IcmpSpec::Match(m) => write!(s, " {}", icmp_match(m, v6)),
+        };
+    }
     match a.log {
         AceLog::Default => {}
         AceLog::On => s.push_str(" log"),

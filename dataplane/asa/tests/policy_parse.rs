@@ -86,6 +86,7 @@ fn ace(
         source_port,
         destination,
         destination_port,
+        icmp: None,
         log: AceLog::Default,
         inactive: false,
     })
@@ -207,6 +208,7 @@ fn realistic_configs_round_trip() {
         "ipv6.cfg",
         "edits.cfg",
         "fragments.cfg",
+        "icmp-types.cfg",
     ] {
         let cfg = parse(name).config;
         round_trips(&cfg);
@@ -668,6 +670,61 @@ fn ipv6() {
     );
 }
 
+/// A realistic ICMP section: types by name and number, codes, `icmp6`
+/// names; each type is kept as its number and printed by its name.
+#[test]
+fn icmp_types() {
+    let p = parse("icmp-types.cfg");
+    let acl = &p.config.access_lists[0];
+    let typed: Vec<(Protocol, Option<IcmpSpec>)> = acl
+        .lines
+        .iter()
+        .filter_map(|l| match l {
+            AclLine::Ace(a) => match a.protocol {
+                ProtoSpec::Protocol(p) => Some((p, a.icmp.clone())),
+                _ => None,
+            },
+            AclLine::Remark(_) => None,
+        })
+        .collect();
+    let m = |icmp_type, code| Some(IcmpSpec::Match(IcmpMatch { icmp_type, code }));
+    let (icmp, icmp6, tcp) = (
+        Protocol::Number(1),
+        Protocol::Number(58),
+        Protocol::Number(6),
+    );
+    assert_eq!(
+        typed,
+        vec![
+            (icmp, m(0, None)),
+            (icmp, m(11, None)),
+            (icmp, m(3, None)),
+            (icmp, m(3, Some(4))),
+            (icmp, m(8, None)),
+            (icmp, m(14, Some(0))),
+            (icmp6, m(2, None)),
+            (icmp6, m(129, None)),
+            (icmp6, m(3, None)),
+            (icmp6, m(4, Some(1))),
+            (icmp, m(5, None)),
+            (icmp, None),
+            (icmp6, None),
+            (tcp, None),
+        ]
+    );
+    let text = render(&p.config);
+    for line in [
+        "access-list outside_in extended permit icmp any any echo-reply\n",
+        "access-list outside_in extended permit icmp any object WEB01 unreachable 4\n",
+        "access-list outside_in extended permit icmp any any timestamp-reply 0\n",
+        "access-list outside_in extended permit icmp6 any6 any6 packet-too-big\n",
+        "access-list outside_in extended permit icmp6 any6 any6 parameter-problem 1\n",
+        "access-list outside_in extended deny icmp any any redirect log\n",
+    ] {
+        assert!(text.contains(line), "{line}in\n{text}");
+    }
+}
+
 #[test]
 fn edits_apply_in_order() {
     let p = parse("edits.cfg");
@@ -798,6 +855,7 @@ fn reentering_an_ace_changes_it_in_place() {
             ..match ssh(false, false) {
                 AclLine::Ace(a) => Ace {
                     destination_port: eq(3389),
+                    icmp: None,
                     ..a
                 },
                 r => unreachable!("{r:?}"),
@@ -1018,10 +1076,11 @@ fn broken_variants_fail_exactly_where_they_break() {
         (
             "ipv6.cfg",
             31,
+            // The ASA's name of type 128 is `echo`.
             "access-list V6_IN extended permit icmp6 any6 any6 echo-request",
             31,
             51,
-            "icmp types are not supported yet",
+            "invalid icmp6 type 'echo-request', expected an icmp6 type name or 0-255",
         ),
         (
             "edits.cfg",

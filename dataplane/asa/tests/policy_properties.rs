@@ -308,6 +308,7 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
             Just(AceLog::Disable)
         ],
         any::<bool>(),
+        proptest::option::of((any::<u8>(), proptest::option::of(any::<u8>()))),
     )
         .prop_map(
             |(
@@ -319,6 +320,7 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
                 destination_port,
                 log,
                 inactive,
+                icmp,
             )| {
                 // Which port groups fit: tcp ACEs take tcp and tcp-udp
                 // groups, udp ACEs udp and tcp-udp, the protocol group
@@ -352,6 +354,13 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
                     source_port: keep(source_port),
                     destination,
                     destination_port: keep(destination_port),
+                    // A type (every number, printed by name where its
+                    // family has one) and code after icmp and icmp6 only.
+                    icmp: icmp
+                        .filter(|_| {
+                            matches!(protocol, ProtoSpec::Protocol(Protocol::Number(1 | 58)))
+                        })
+                        .map(|(icmp_type, code)| IcmpSpec::Match(IcmpMatch { icmp_type, code })),
                     log,
                     inactive,
                 }
@@ -887,6 +896,12 @@ fn word() -> impl Strategy<Value = &'static str> {
             "tcp-udp",
             "icmp",
             "icmp6",
+            "echo",
+            "echo-reply",
+            "unreachable",
+            "packet-too-big",
+            "icmp-type",
+            "icmp-object",
             "sctp",
             "any",
             "any4",

@@ -13,7 +13,7 @@ use super::Engine;
 use crate::conntrack::{Entry, ProtoState, TcpState};
 use crate::counters::{RemoveReason, bump};
 use crate::flow::Tuple;
-use crate::packet::{Icmp, PacketMeta, Parsed, TcpFlags, Transport, parse};
+use crate::packet::{PacketMeta, Parsed, TcpFlags, Transport, parse};
 use crate::policy::classifier::Probe;
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId};
@@ -162,25 +162,19 @@ impl Engine {
         // of the policy again here, on the logging path of a denied
         // packet only, as the parse above is redone: the verdict's path
         // carries no logging state.
+        let icmp = transport.icmp_type_code(tuple.src.addr.is_v6());
         if reason == DropReason::AclDeny
             && !self
                 .policy
-                .deny_logged(ingress, &Probe::of_packet(&tuple, ah))
+                .deny_logged(ingress, &Probe::of_packet(&tuple, ah, icmp))
         {
             return;
         }
         let detail = match transport {
             Transport::Tcp(seg) => DenyDetail::Tcp(seg.flags),
             Transport::Icmp(i) => {
-                let v6 = tuple.src.addr.ip().is_ipv6();
-                let (icmp_type, code) = match i {
-                    Icmp::EchoRequest { .. } => (if v6 { 128 } else { 8 }, 0),
-                    Icmp::EchoReply { .. } => (if v6 { 129 } else { 0 }, 0),
-                    Icmp::Error {
-                        icmp_type, code, ..
-                    }
-                    | Icmp::Other { icmp_type, code } => (icmp_type, code),
-                    Icmp::NeighborDiscovery => return,
+                let Some((icmp_type, code)) = i.type_code(tuple.src.addr.is_v6()) else {
+                    return;
                 };
                 DenyDetail::Icmp { icmp_type, code }
             }

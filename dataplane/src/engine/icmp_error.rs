@@ -132,21 +132,24 @@ impl Engine {
         if !self.sync.as_ref().is_some_and(|s| s.active()) {
             return false;
         }
-        let ports = proto::has_ports(quoted.proto);
-        let out = Probe {
-            v6: quoted.src.addr.is_v6(),
-            proto: quoted.proto,
-            src: quoted.src.addr,
-            dst: quoted.dst.addr,
-            sport: if ports { quoted.src.port } else { 0 },
-            dport: if ports { quoted.dst.port } else { 0 },
-        };
-        let back = Probe {
-            src: out.dst,
-            dst: out.src,
-            sport: out.dport,
-            dport: out.sport,
-            ..out
+        let v6 = quoted.src.addr.is_v6();
+        // A quoted echo names a flow its request opened, one way or the
+        // other (a request and a reply of identifier 0 quote alike): ask
+        // the rules about the request each way, never about the quote's
+        // ports taken for a type and code (its "ports" are the echo
+        // identifier). Any other quote is asked as its packet travelled,
+        // and as its reply.
+        let (out, back) = if proto::is_icmp_of(quoted.proto, v6) {
+            (
+                Probe::echo_request(v6, quoted.src.addr, quoted.dst.addr),
+                Probe::echo_request(v6, quoted.dst.addr, quoted.src.addr),
+            )
+        } else {
+            let out = Probe::of_packet(quoted, false, None);
+            let Some(back) = out.reversed() else {
+                return false;
+            };
+            (out, back)
         };
         self.policy.permits(pkt.egress, pkt.ingress, &out)
             || self.policy.permits(pkt.ingress, pkt.egress, &back)

@@ -318,6 +318,9 @@ fn unsolicited_udp_from_outside_is_denied() {
 /// One reply per request (docs/asa-behaviour.md §2.5).
 mod echo;
 
+/// ICMP types and codes in the access rules (§2.1).
+mod icmp_types;
+
 /// A connection is of one VLAN (docs/asa-behaviour.md §2.6).
 mod vlan;
 

@@ -120,11 +120,16 @@ pub enum Icmp {
     EchoRequest {
         /// Its sequence number.
         seq: u16,
+        /// Its ICMP code (0 from any stack, RFC 792; an access-list entry
+        /// may name another, docs/asa-behaviour.md §2.1).
+        code: u8,
     },
     /// Echo reply; the tuple's ports are `(0, id)`.
     EchoReply {
         /// The sequence number of the request it answers.
         seq: u16,
+        /// Its ICMP code.
+        code: u8,
     },
     /// An error (destination unreachable, time exceeded, parameter problem,
     /// packet too big) quoting the head of a packet it is about.
@@ -155,6 +160,34 @@ pub enum Icmp {
         /// ICMP code.
         code: u8,
     },
+}
+
+impl Icmp {
+    /// The message's ICMP type and code as the access rules match them
+    /// (docs/asa-behaviour.md §2.1), for a packet of family `v6`; `None`
+    /// for neighbour discovery, which no rule judges (§2.5).
+    pub fn type_code(&self, v6: bool) -> Option<(u8, u8)> {
+        match *self {
+            Icmp::EchoRequest { code, .. } => Some((if v6 { 128 } else { 8 }, code)),
+            Icmp::EchoReply { code, .. } => Some((if v6 { 129 } else { 0 }, code)),
+            Icmp::Error {
+                icmp_type, code, ..
+            }
+            | Icmp::Other { icmp_type, code } => Some((icmp_type, code)),
+            Icmp::NeighborDiscovery => None,
+        }
+    }
+}
+
+impl Transport {
+    /// The ICMP type and code of an ICMP message of the packet's family
+    /// ([`Icmp::type_code`]), else `None`.
+    pub fn icmp_type_code(&self, v6: bool) -> Option<(u8, u8)> {
+        match self {
+            Transport::Icmp(i) => i.type_code(v6),
+            _ => None,
+        }
+    }
 }
 
 /// The transport layer of a parsed packet.

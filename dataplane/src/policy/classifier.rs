@@ -360,32 +360,103 @@ pub struct Probe {
     pub src: Addr,
     /// Destination address.
     pub dst: Addr,
-    /// Source port (0 where the protocol has none).
+    /// Source port (0 where the protocol has none); for an ICMP message
+    /// of the packet's family, its type ([`Probe::of_packet`]).
     pub sport: u16,
-    /// Destination port.
+    /// Destination port; for an ICMP message, its code.
     pub dport: u16,
 }
 
 impl Probe {
     /// A packet as the rules see it. Ports count only for TCP, UDP and
     /// SCTP, the protocols whose ports a rule can name (ICMP echo ids ride
-    /// in the tuple's port fields). A packet with an
-    /// authentication header (`ah`) is protocol 51 to the rules, without
-    /// ports, as the ASA's access rules see the IP header's protocol: a
-    /// `deny ah` line denies it, and only an entry that permits AH (or all
-    /// IP) lets it open a connection.
-    pub fn of_packet(tuple: &Tuple, ah: bool) -> Probe {
-        let ports = !ah && proto::has_ports(tuple.proto);
+    /// in the tuple's port fields, and are not the rules' to see). An
+    /// ICMP message of the packet's family (`icmp`: its type and code,
+    /// [`Transport::icmp_type_code`](crate::packet::Transport::icmp_type_code))
+    /// has its type where the source port goes and its code where the
+    /// destination port goes: an entry naming a type (`permit icmp any
+    /// any echo-reply`) is an atom of that exact source "port", and of
+    /// that exact destination "port" when it names a code, and an ICMP
+    /// entry without a type has any port, as before (docs/asa-behaviour.md
+    /// §2.1). Such an atom keeps to its family, so no packet without an
+    /// ICMP header of that family (ICMP inside IPv6, which has its
+    /// "ports" 0) is taken for type 0. A packet with an authentication
+    /// header (`ah`) is protocol 51 to the rules, without ports or type,
+    /// as the ASA's access rules see the IP header's protocol: a `deny
+    /// ah` line denies it, and only an entry that permits AH (or all IP)
+    /// lets it open a connection.
+    #[inline]
+    pub fn of_packet(tuple: &Tuple, ah: bool, icmp: Option<(u8, u8)>) -> Probe {
+        let (sport, dport) = match icmp {
+            _ if ah => (0, 0),
+            Some((icmp_type, code)) => (u16::from(icmp_type), u16::from(code)),
+            None if proto::has_ports(tuple.proto) => (tuple.src.port, tuple.dst.port),
+            None => (0, 0),
+        };
         Probe {
             v6: tuple.src.addr.ip().is_ipv6(),
             proto: if ah { proto::AH } else { tuple.proto },
             src: tuple.src.addr,
             dst: tuple.dst.addr,
-            sport: if ports { tuple.src.port } else { 0 },
-            dport: if ports { tuple.dst.port } else { 0 },
+            sport,
+            dport,
         }
     }
+
+    /// An ICMP echo request of family `v6` from `src` to `dst` (code 0,
+    /// as RFC 792 and RFC 4443 §4.1 have stacks send it).
+    pub fn echo_request(v6: bool, src: Addr, dst: Addr) -> Probe {
+        Probe {
+            v6,
+            proto: if v6 { proto::ICMPV6 } else { proto::ICMP },
+            src,
+            dst,
+            sport: if v6 {
+                ICMP6_ECHO_REQUEST
+            } else {
+                ICMP_ECHO_REQUEST
+            },
+            dport: 0,
+        }
+    }
+
+    /// The packet that opens, the other way, the connection this one
+    /// would be the reply of: addresses and ports swapped. For ICMP of the
+    /// packet's family only an echo reply has one, the echo request
+    /// (ICMP 0 from 8, ICMPv6 129 from 128, RFC 792, RFC 4443 §4.2), with
+    /// the reply's code; any other ICMP message answers nothing a rule
+    /// could have let open, so it has none (`None`): swapping its type
+    /// and code would ask the rules about a message no one sent.
+    pub fn reversed(&self) -> Option<Probe> {
+        let back = Probe {
+            src: self.dst,
+            dst: self.src,
+            sport: self.dport,
+            dport: self.sport,
+            ..*self
+        };
+        if !proto::is_icmp_of(self.proto, self.v6) {
+            return Some(back);
+        }
+        let request = match (self.v6, self.sport) {
+            (false, ICMP_ECHO_REPLY) => ICMP_ECHO_REQUEST,
+            (true, ICMP6_ECHO_REPLY) => ICMP6_ECHO_REQUEST,
+            _ => return None,
+        };
+        Some(Probe {
+            sport: request,
+            dport: self.dport,
+            ..back
+        })
+    }
 }
+
+/// The echo types of ICMP (RFC 792) and ICMPv6 (RFC 4443 §4.1, §4.2),
+/// in the probe's type position.
+const ICMP_ECHO_REQUEST: u16 = 8;
+const ICMP_ECHO_REPLY: u16 = 0;
+const ICMP6_ECHO_REQUEST: u16 = 128;
+const ICMP6_ECHO_REPLY: u16 = 129;
 
 /// The prefix lengths a subtable masks with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -999,5 +1070,158 @@ mod tests {
                 prop_assert_eq!(c.first_match(&p), model_match(&rules, &p), "probe {:?}", p);
             }
         }
+
+        /// ICMP types and codes in the port positions (`Probe::of_packet`)
+        /// against a linear scan: an entry of one type matches that type
+        /// only, one with a code that code only, an ICMP entry without a
+        /// type every message, mixed with port ranges of TCP entries.
+        #[test]
+        fn icmp_types_agree_with_linear_scan(
+            rules in proptest::collection::vec(
+                (
+                    model_addr(&[0, 24, 32]),
+                    prop_oneof![
+                        (0u16..100, 0u16..100)
+                            .prop_map(|(a, b)| ModelService::Tcp(a.min(b), a.max(b))),
+                        Just(ModelService::AnyIcmp),
+                        (0u8..5, proptest::option::of(0u8..4))
+                            .prop_map(|(t, c)| ModelService::Icmp(t, c)),
+                    ],
+                ),
+                0..40,
+            ),
+            probes in proptest::collection::vec(
+                (prop_oneof![Just(6u8), Just(1u8)], addr(), 0u16..6, 0u16..6),
+                1..60,
+            ),
+        ) {
+            let mut b = ClassifierBuilder::new();
+            for (d, service) in &rules {
+                let (proto, sport, dport) = match *service {
+                    ModelService::Tcp(lo, hi) => {
+                        (6, PortSpan::ANY, PortSpan::range(lo, hi).expect("ordered"))
+                    }
+                    ModelService::AnyIcmp => (1, PortSpan::ANY, PortSpan::ANY),
+                    ModelService::Icmp(t, c) => (
+                        1,
+                        PortSpan::exact(u16::from(t)),
+                        c.map_or(PortSpan::ANY, |c| PortSpan::exact(u16::from(c))),
+                    ),
+                };
+                b.push_rule([Atom {
+                    v6: None,
+                    proto: Some(proto),
+                    src: AddrSpan::ANY,
+                    dst: d.span().expect("ordered"),
+                    sport,
+                    dport,
+                }]);
+            }
+            let c = b.build();
+            for (proto, d, sport, dport) in probes {
+                let p = probe([198, 18, 9, 9], d, proto, sport, dport);
+                let want = rules
+                    .iter()
+                    .position(|(dst, service)| {
+                        dst.contains(p.dst)
+                            && match *service {
+                                ModelService::Tcp(lo, hi) => {
+                                    p.proto == 6 && (lo..=hi).contains(&p.dport)
+                                }
+                                ModelService::AnyIcmp => p.proto == 1,
+                                ModelService::Icmp(t, code) => {
+                                    p.proto == 1
+                                        && p.sport == u16::from(t)
+                                        && code.is_none_or(|c| p.dport == u16::from(c))
+                                }
+                            }
+                    })
+                    .map(|i| i as u32);
+                prop_assert_eq!(c.first_match(&p), want, "probe {:?}", p);
+            }
+        }
+    }
+
+    /// What a rule of the ICMP model matches besides its destination.
+    #[derive(Debug, Clone, Copy)]
+    enum ModelService {
+        /// TCP to destination ports lo..=hi.
+        Tcp(u16, u16),
+        /// ICMP of any type.
+        AnyIcmp,
+        /// ICMP of one type, and one code or any.
+        Icmp(u8, Option<u8>),
+    }
+
+    fn tuple(proto: u8, sport: u16, dport: u16) -> Tuple {
+        Tuple {
+            src: crate::flow::Endpoint {
+                addr: v4([198, 18, 0, 1]),
+                port: sport,
+            },
+            dst: crate::flow::Endpoint {
+                addr: v4([198, 18, 1, 1]),
+                port: dport,
+            },
+            proto,
+            vlan: 0,
+        }
+    }
+
+    /// An ICMP message of the packet's family shows the rules its type
+    /// and code where the ports go (never the echo identifier the tuple
+    /// carries there); behind an authentication header it shows nothing.
+    #[test]
+    fn a_probe_carries_the_icmp_type_and_code() {
+        let echo = tuple(proto::ICMP, 0x1234, 0);
+        let p = Probe::of_packet(&echo, false, Some((8, 0)));
+        assert_eq!((p.proto, p.sport, p.dport), (proto::ICMP, 8, 0));
+        let p = Probe::of_packet(&tuple(proto::ICMP, 0, 0), false, Some((3, 4)));
+        assert_eq!((p.sport, p.dport), (3, 4));
+        let p = Probe::of_packet(&echo, true, Some((8, 0)));
+        assert_eq!((p.proto, p.sport, p.dport), (proto::AH, 0, 0));
+        // No ICMP message (ICMP in IPv6 is another protocol to it):
+        // "ports" 0, which a typed entry keeps away from by its family.
+        let p = Probe::of_packet(&echo, false, None);
+        assert_eq!((p.sport, p.dport), (0, 0));
+        let p = Probe::of_packet(&tuple(proto::TCP, 40_000, 443), false, None);
+        assert_eq!((p.sport, p.dport), (40_000, 443));
+    }
+
+    /// The reverse of an echo reply is the request that opened its flow
+    /// (ICMP 0 from 8, ICMPv6 129 from 128); other ICMP has no reverse
+    /// (a swapped type and code would be a made-up message); other
+    /// protocols swap their addresses and ports.
+    #[test]
+    fn reversed_probes() {
+        let reply = probe([198, 18, 1, 1], [198, 18, 0, 1], proto::ICMP, 0, 0);
+        let back = reply.reversed().expect("a request opens it");
+        assert_eq!(
+            (back.src, back.dst, back.sport, back.dport),
+            (reply.dst, reply.src, 8, 0)
+        );
+        let mut reply6 = reply;
+        reply6.v6 = true;
+        reply6.proto = proto::ICMPV6;
+        reply6.sport = 129;
+        assert_eq!(reply6.reversed().map(|p| p.sport), Some(128));
+        // ICMPv6 type 0 is no echo reply, ICMP type 129 none either.
+        reply6.sport = 0;
+        assert_eq!(reply6.reversed(), None);
+        assert_eq!(
+            probe([1, 1, 1, 1], [2, 2, 2, 2], proto::ICMP, 129, 0).reversed(),
+            None
+        );
+        for (t, c) in [(8, 0), (3, 3), (11, 0), (13, 0)] {
+            let p = probe([1, 1, 1, 1], [2, 2, 2, 2], proto::ICMP, t, c);
+            assert_eq!(p.reversed(), None, "type {t}");
+        }
+        let tcp = probe([1, 1, 1, 1], [2, 2, 2, 2], proto::TCP, 40_000, 443);
+        let back = tcp.reversed().expect("swapped");
+        assert_eq!((back.sport, back.dport, back.src), (443, 40_000, tcp.dst));
+        // ICMP in IPv6 is another protocol there: swapped like one.
+        let mut foreign = tcp;
+        (foreign.v6, foreign.proto, foreign.sport, foreign.dport) = (true, proto::ICMP, 0, 0);
+        assert!(foreign.reversed().is_some());
     }
 }

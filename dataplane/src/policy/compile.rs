@@ -972,4 +972,6 @@ mod budget_tests;
 #[cfg(test)]
 mod fragment_tests;
 #[cfg(test)]
+mod icmp_tests;
+#[cfg(test)]
 pub(crate) mod tests;

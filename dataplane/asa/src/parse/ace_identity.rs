@@ -28,6 +28,8 @@ pub(super) fn identity(ace: &Ace) -> Ace {
         source_port: ace.source_port.as_ref().map(port),
         destination: address(&ace.destination),
         destination_port: ace.destination_port.as_ref().map(port),
+        // A type and code are stored as numbers: `echo` and `8` are one.
+        icmp: ace.icmp.clone(),
         log: AceLog::Default,
         inactive: false,
     }
@@ -112,5 +114,34 @@ mod tests {
             &a("permit ip 2001:db8::1/128 any")
         ));
         assert!(!same_ace(&a("permit ip any any"), &a("permit ip any4 any")));
+    }
+
+    /// An ICMP type is stored as its number, so its name and number are
+    /// one entry; another type, a code, or no type is another entry.
+    #[test]
+    fn icmp_types_are_part_of_the_entry() {
+        let base = ace("access-list A permit icmp any any echo-reply");
+        for same in [
+            "access-list A permit icmp any any 0",
+            "access-list A permit icmp any any echo-reply log inactive",
+        ] {
+            assert!(same_ace(&base, &ace(same)), "{same}");
+        }
+        for other in [
+            "access-list A permit icmp any any",
+            "access-list A permit icmp any any echo",
+            "access-list A permit icmp any any echo-reply 0",
+            "access-list A permit icmp6 any any 0",
+        ] {
+            assert!(!same_ace(&base, &ace(other)), "{other}");
+        }
+        assert!(same_ace(
+            &ace("access-list A permit icmp6 any any echo"),
+            &ace("access-list A permit icmp6 any any 128")
+        ));
+        assert!(!same_ace(
+            &ace("access-list A permit icmp any any unreachable 3"),
+            &ace("access-list A permit icmp any any unreachable 4")
+        ));
     }
 }

@@ -28,7 +28,8 @@
 //! access-list whose last line is removed is gone. Choices beyond the ASA: an object without a value is refused (it
 //! would match nothing, or everything for a service object); `log disable`
 //! is kept as no `log`; `set connection decrement-ttl` is ignored (Rampart
-//! is a bridge); icmp types, `time-range` and `dcd` are refused.
+//! is a bridge); `time-range`, `dcd`, `object-group icmp-type` and ICMP
+//! types in services are refused.
 //!
 //! The parser is split by command: `cursor` cuts a line into words,
 //! `modes` decides which open mode a line belongs to and dispatches it, one
@@ -50,6 +51,7 @@ mod error;
 mod ethertype;
 mod fragment;
 mod groups;
+mod icmp_types;
 mod interface;
 mod member_sets;
 mod modes;

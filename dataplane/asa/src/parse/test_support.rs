@@ -76,6 +76,7 @@ pub(super) fn permit_ip(source: AddrSpec, destination: AddrSpec) -> Ace {
         source_port: None,
         destination,
         destination_port: None,
+        icmp: None,
         log: AceLog::Default,
         inactive: false,
     }

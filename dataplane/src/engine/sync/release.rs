@@ -276,7 +276,7 @@ impl Engine {
             }
             (
                 DropReason::IcmpSeqMismatch,
-                Transport::Icmp(Icmp::EchoReply { seq }),
+                Transport::Icmp(Icmp::EchoReply { seq, .. }),
                 ProtoState::IcmpEcho(seqs),
             ) => seqs.check_answer(*seq) == Err(crate::conntrack::echo::Unanswerable::Settled),
             _ => false,

@@ -79,8 +79,8 @@ pub(super) fn icmp(
     // The requester's "port" is the echo identifier and the responder's 0,
     // so a request and its reply share a flow key.
     let (src_port, dst_port, icmp) = match icmp_kind(family, icmp_type) {
-        IcmpKind::EchoRequest => (id, 0, Icmp::EchoRequest { seq }),
-        IcmpKind::EchoReply => (0, id, Icmp::EchoReply { seq }),
+        IcmpKind::EchoRequest => (id, 0, Icmp::EchoRequest { seq, code }),
+        IcmpKind::EchoReply => (0, id, Icmp::EchoReply { seq, code }),
         IcmpKind::Error => {
             let (mut quoted, at, quoted_seq) = quoted(body, family)?;
             quoted.vlan = vlan;
@@ -229,7 +229,7 @@ mod tests {
             icmp_of(&req),
             (
                 tuple(Addr::v4(V4_A), 0x1234, Addr::v4(V4_B), 0, proto::ICMP),
-                Icmp::EchoRequest { seq: 1 }
+                Icmp::EchoRequest { seq: 1, code: 0 }
             )
         );
         let mut rep = Vec::new();
@@ -242,7 +242,7 @@ mod tests {
             icmp_of(&rep),
             (
                 tuple(Addr::v4(V4_B), 0, Addr::v4(V4_A), 0x1234, proto::ICMP),
-                Icmp::EchoReply { seq: 1 }
+                Icmp::EchoReply { seq: 1, code: 0 }
             )
         );
         let mut req6 = Vec::new();
@@ -255,7 +255,7 @@ mod tests {
             icmp_of(&req6),
             (
                 tuple(Addr::v6(v6_a()), 77, Addr::v6(v6_b()), 0, proto::ICMPV6),
-                Icmp::EchoRequest { seq: 1 }
+                Icmp::EchoRequest { seq: 1, code: 0 }
             )
         );
         let mut rep6 = Vec::new();
@@ -268,7 +268,7 @@ mod tests {
             icmp_of(&rep6),
             (
                 tuple(Addr::v6(v6_b()), 0, Addr::v6(v6_a()), 77, proto::ICMPV6),
-                Icmp::EchoReply { seq: 1 }
+                Icmp::EchoReply { seq: 1, code: 0 }
             )
         );
     }

@@ -43,6 +43,7 @@ fn an_atom_count_past_usize_is_too_large_not_a_wrap() {
             source_port: Some(PortSpec::Group("PORTS".into())),
             destination: AddrSpec::Group("NETS".into()),
             destination_port: Some(PortSpec::Group("PORTS".into())),
+            icmp: None,
             log: AceLog::Default,
             inactive: false,
         })],

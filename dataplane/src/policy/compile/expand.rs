@@ -15,20 +15,41 @@ use std::rc::Rc;
 use super::{CompileError, CompiledAcl, MAX_GROUP_DEPTH, MAX_POLICY_ATOMS, OVER_BUDGET, Place};
 use crate::flow::proto;
 use crate::policy::ast::{
-    self, AclLine, AddrSpec, Config, NetworkMember, NetworkValue, Object, ObjectGroup, PortMatch,
-    PortProtocol, PortSpec, ProtoSpec, Protocol, ProtocolMember, ServiceMember, ServiceValue,
+    self, AclLine, AddrSpec, Config, IcmpMatch, IcmpSpec, NetworkMember, NetworkValue, Object,
+    ObjectGroup, PortMatch, PortProtocol, PortSpec, ProtoSpec, Protocol, ProtocolMember,
+    ServiceMember, ServiceValue,
 };
 use crate::policy::classifier::{
     AddrPrefix, AddrSpan, Atom, ClassifierBuilder, MAX_RANGE_CHECKS, MAX_SUBTABLES, PortSpan,
 };
 use crate::policy::parse::{group_name, object_name};
 
-/// A protocol and port blocks: one "service" an ACE can match.
+/// A protocol and port blocks: one "service" an ACE can match. An ICMP
+/// type is the source "port" and its code the destination "port"
+/// ([`Probe::of_packet`](crate::policy::classifier::Probe::of_packet)),
+/// and a service that names one keeps to its family (`v6`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct Service {
     proto: Option<u8>,
+    v6: Option<bool>,
     sports: Rc<[PortSpan]>,
     dports: Rc<[PortSpan]>,
+}
+
+impl Service {
+    /// ICMP (`proto` 1) or ICMPv6 (58) of one type, and of one code or
+    /// any: `icmp` keeps to IPv4 packets and `icmp6` to IPv6, whose
+    /// messages alone carry a type the rules read.
+    fn icmp(proto: u8, m: IcmpMatch) -> Service {
+        Service {
+            proto: Some(proto),
+            v6: Some(proto == proto::ICMPV6),
+            sports: Rc::new([PortSpan::exact(u16::from(m.icmp_type))]),
+            dports: Rc::new([m
+                .code
+                .map_or(PortSpan::ANY, |c| PortSpan::exact(u16::from(c)))]),
+        }
+    }
 }
 
 /// What a protocol or service group expands to: the protocols of its
@@ -201,13 +222,23 @@ impl<'a> Compiler<'a> {
         // classifier keeps an atom to the family its prefixes name.
         let src = self.addresses(&ace.source)?;
         let dst = self.addresses(&ace.destination)?;
-        let services = match &ace.protocol {
-            ProtoSpec::Protocol(p) => self.service_atoms(
+        let services = match (&ace.protocol, &ace.icmp) {
+            // The parser keeps a type only after icmp and icmp6.
+            (ProtoSpec::Protocol(Protocol::Number(n @ (1 | 58))), Some(IcmpSpec::Match(m))) => {
+                vec![Service::icmp(*n, *m)]
+            }
+            (_, Some(IcmpSpec::Match(_))) => {
+                return Err(CompileError::Undefined {
+                    kind: "icmp or icmp6 protocol for an ICMP type",
+                    name: format!("{:?}", ace.protocol),
+                });
+            }
+            (ProtoSpec::Protocol(p), None) => self.service_atoms(
                 &[protocol(*p)],
                 ace.source_port.as_ref(),
                 ace.destination_port.as_ref(),
             )?,
-            ProtoSpec::Object(name) => match self.object(name)? {
+            (ProtoSpec::Object(name), None) => match self.object(name)? {
                 Object::Service { value, .. } => vec![service_value(value)],
                 Object::Network { .. } => {
                     return Err(CompileError::Undefined {
@@ -216,7 +247,7 @@ impl<'a> Compiler<'a> {
                     });
                 }
             },
-            ProtoSpec::Group(name) => self.group_services(
+            (ProtoSpec::Group(name), None) => self.group_services(
                 name,
                 ace.source_port.as_ref(),
                 ace.destination_port.as_ref(),
@@ -254,7 +285,7 @@ impl<'a> Compiler<'a> {
                     for &sa in src {
                         for &da in dst {
                             out.push(Atom {
-                                v6: None,
+                                v6: s.v6,
                                 proto: s.proto,
                                 src: sa,
                                 dst: da,
@@ -409,6 +440,7 @@ impl<'a> Compiler<'a> {
             .iter()
             .map(|&p| Service {
                 proto: p,
+                v6: None,
                 sports: sports.clone(),
                 dports: dports.clone(),
             })
@@ -508,6 +540,7 @@ fn service_value(v: &ServiceValue) -> Service {
     };
     Service {
         proto: protocol(v.protocol),
+        v6: None,
         sports: blocks(&v.source),
         dports: blocks(&v.destination),
     }

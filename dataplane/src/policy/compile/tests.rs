@@ -21,6 +21,7 @@ fn ace(
         source_port: None,
         destination: dst,
         destination_port: dport.map(PortSpec::Match),
+        icmp: None,
         log: AceLog::Default,
         inactive: false,
     })
@@ -434,6 +435,7 @@ fn object_groups_and_ranges_expand() {
             source_port: None,
             destination: AddrSpec::Group("SERVERS".into()),
             destination_port: Some(PortSpec::Group("WEB".into())),
+            icmp: None,
             log: AceLog::Default,
             inactive: false,
         })],
