@@ -68,6 +68,10 @@ const CONFIGS: &[(&str, &str)] = &[
         include_str!("../../dataplane/tests/configs/fragments.cfg"),
     ),
     (
+        "icmp-types",
+        include_str!("../../dataplane/tests/configs/icmp-types.cfg"),
+    ),
+    (
         "ipv6",
         include_str!("../../dataplane/tests/configs/ipv6.cfg"),
     ),
