@@ -30,6 +30,7 @@ use std::net::IpAddr;
 
 use rampart_dataplane::IfaceId;
 use rampart_dataplane::engine::tracer::{Lookup, Step, TracePacket, TraceRequest};
+use rampart_dataplane::policy::icmp;
 use rampart_dataplane::policy::ports::{self, PortNames};
 
 use crate::backend::OpsError;
@@ -222,9 +223,10 @@ fn keyword<'k>(word: &str, keywords: &[&'k str]) -> Option<&'k str> {
 /// input IFNAME [vlan-id N] rawip SRC PROTOCOL DST [detailed] [xml]
 /// ```
 ///
-/// Ports take the ASA's names (`www`, `domain`), ICMP types `echo` and
-/// `echo-reply`, protocols their names (`gre`, `esp`); keywords may be
-/// abbreviated.
+/// Ports take the ASA's names (`www`, `domain`), ICMP types the names an
+/// `icmp` or `icmp6` access-list entry takes (`echo-reply`,
+/// `time-exceeded`, `packet-too-big`; by the addresses' family),
+/// protocols their names (`gre`, `esp`); keywords may be abbreviated.
 pub fn parse_words(words: &[String]) -> Result<TraceWords, String> {
     let mut it = words.iter().map(String::as_str).peekable();
     let mut next = |what: &str| {
@@ -291,13 +293,14 @@ pub fn parse_words(words: &[String]) -> Result<TraceWords, String> {
         "icmp" => {
             let t = next("the ICMP type")?;
             let v6 = src.is_ipv6();
-            let icmp_type = match (t, v6) {
-                ("echo", false) => 8,
-                ("echo-reply", false) => 0,
-                ("echo", true) => 128,
-                ("echo-reply", true) => 129,
-                _ => byte(t, "ICMP type")?,
-            };
+            // The access-lists' names, of the addresses' family
+            // (`echo` is 8 between IPv4 addresses, 128 between IPv6).
+            let icmp_type = icmp::icmp_type(t, v6).ok_or_else(|| {
+                format!(
+                    "% Invalid ICMP type: \"{t}\" (0-255 or an {} type name)",
+                    if v6 { "icmp6" } else { "icmp" }
+                )
+            })?;
             let code = byte(next("the ICMP code")?, "ICMP code")?;
             // An identifier, if the next word is no address.
             let w = next("the destination address")?;

@@ -326,7 +326,9 @@ impl Engine {
         if let Some(w) = &self.config.workers {
             t.owner = (w.worker_of)(&key, w.count) == w.index;
         }
-        let probe = Probe::of_packet(&tuple, ah);
+        // As the engine sees it (`Pkt::probe`): an ICMP message's type and
+        // code are what a typed entry matches (docs/asa-behaviour.md §2.1).
+        let probe = Probe::of_packet(&tuple, ah, transport.icmp_type_code(tuple.src.addr.is_v6()));
         let found = self
             .table
             .find(self.table.hash(&key), &key)
@@ -387,7 +389,7 @@ impl Engine {
                 };
                 self.open(&mut t, &ctx, decision, proto, None);
             }
-            Transport::Icmp(Icmp::EchoRequest { seq }) => {
+            Transport::Icmp(Icmp::EchoRequest { seq, .. }) => {
                 looked(&mut t);
                 if let Some(verdict) = settled(existing.map(|e| e.2)) {
                     t.verdict = verdict;

@@ -69,6 +69,35 @@ fn the_asa_words_parse_with_names_and_abbreviations() {
             ident: 7
         }
     );
+    // Any type name of the access-lists, by the addresses' family.
+    for (line, icmp_type) in [
+        ("input outside icmp 198.18.1.10 echo-reply 0 198.18.0.10", 0),
+        (
+            "input outside icmp 198.18.1.10 time-exceeded 0 198.18.0.10",
+            11,
+        ),
+        (
+            "input outside icmp 198.18.1.10 mask-reply 0 198.18.0.10",
+            18,
+        ),
+        (
+            "input outside icmp 2001:db8::1 echo-reply 0 2001:db8:1::1",
+            129,
+        ),
+        (
+            "input outside icmp 2001:db8::1 packet-too-big 0 2001:db8:1::1",
+            2,
+        ),
+        (
+            "input outside icmp 2001:db8::1 router-advertisement 0 2001:db8:1::1",
+            134,
+        ),
+    ] {
+        assert!(
+            matches!(icmp(line), TracePacket::Icmp { icmp_type: t, .. } if t == icmp_type),
+            "{line}"
+        );
+    }
     assert_eq!(
         icmp("input inside rawip 198.18.0.10 gre 198.18.1.10"),
         TracePacket::RawIp { protocol: 47 }
@@ -123,7 +152,15 @@ fn wrong_words_are_refused_with_what_was_expected() {
         ("input inside vlan-id 4095 tcp", "% Invalid VLAN id"),
         (
             "input inside icmp 198.18.0.10 256 0 198.18.1.10",
-            "% Invalid ICMP type: \"256\" (0-255)",
+            "% Invalid ICMP type: \"256\" (0-255 or an icmp type name)",
+        ),
+        (
+            "input inside icmp 198.18.0.10 packet-too-big 0 198.18.1.10",
+            "% Invalid ICMP type: \"packet-too-big\" (0-255 or an icmp type name)",
+        ),
+        (
+            "input inside icmp 2001:db8::1 mask-request 0 2001:db8:1::1",
+            "% Invalid ICMP type: \"mask-request\" (0-255 or an icmp6 type name)",
         ),
         (
             "input inside rawip 198.18.0.10 ip 198.18.1.10",
@@ -427,6 +464,50 @@ fn icmp_that_opens_no_flow_is_not_said_to_create_one() {
         assert_eq!(t.phases[0].info[0], lookup, "{line}");
         assert_eq!(t.action, action, "{line}");
     }
+}
+
+/// An ICMP message is traced with its type and code against typed
+/// entries: an `echo-reply` permit allows type 0, printed as written, and
+/// a request (type 8) meets the implicit deny.
+#[test]
+fn icmp_is_traced_against_typed_entries() {
+    let e = engine(
+        "access-list OUT_IN extended permit icmp any any echo-reply\n\
+         access-list OUT_IN extended permit icmp any any router-advertisement 16\n\
+         access-group OUT_IN in interface outside\n",
+    );
+    let acl = |t: &PacketTrace| {
+        t.phases
+            .iter()
+            .find(|p| p.kind == "ACCESS-LIST")
+            .cloned()
+            .unwrap_or_else(|| panic!("no access-list phase: {t:?}"))
+    };
+    let t = phases_of(
+        &e,
+        "input outside icmp 198.18.1.10 echo-reply 0 198.18.0.10",
+    );
+    assert_eq!(t.action, "allow");
+    assert_eq!(
+        acl(&t).config,
+        [
+            "access-group OUT_IN in interface outside",
+            "access-list OUT_IN extended permit icmp any any echo-reply"
+        ]
+    );
+    let t = phases_of(&e, "input outside icmp 198.18.1.10 echo 0 198.18.0.10");
+    assert_eq!(t.action, "drop");
+    assert_eq!(acl(&t).config, ["Implicit Rule"]);
+    let t = phases_of(&e, "input outside icmp 198.18.1.10 9 16 198.18.0.10");
+    assert_eq!(
+        acl(&t).config[1],
+        "access-list OUT_IN extended permit icmp any any router-advertisement 16"
+    );
+    let t = phases_of(
+        &e,
+        "input outside icmp 198.18.1.10 router-advertisement 0 198.18.0.10",
+    );
+    assert_eq!(t.action, "drop", "another code");
 }
 
 /// A shut interface: no phase, the status `down`, `interface-down`; an

@@ -556,6 +556,54 @@ fn icmp_follows_its_inspection() {
     assert_eq!(t.verdict, Ok(()));
 }
 
+/// A traced ICMP message is judged with its type and code, as the engine
+/// judges it (docs/asa-behaviour.md §2.1): an `echo-reply` permit lets a
+/// reply (type 0) in and not a request (type 8); an entry with a code
+/// only that code; `icmp6` names are ICMPv6's numbers.
+#[test]
+fn icmp_is_traced_with_its_type_and_code() {
+    let mut e = engine(
+        "access-list OUT_IN extended permit icmp any any echo-reply\n\
+         access-list OUT_IN extended permit icmp any host 198.18.0.10 router-advertisement 16\n\
+         access-list OUT_IN extended permit icmp6 any6 any6 echo\n\
+         access-group OUT_IN in interface outside\n",
+    );
+    let at = |t: &Trace| match access(t) {
+        Admission::AccessGroup { hit, .. } => hit.map(|h| h.entry),
+        a => panic!("{a:?}"),
+    };
+    let typed = |src: &str, icmp_type, code, dst: &str| {
+        let packet = TracePacket::Icmp {
+            icmp_type,
+            code,
+            ident: 7,
+        };
+        req(OUT, src, dst, packet)
+    };
+    let t = traced(&mut e, &icmp(OUT, "198.18.1.10", 0, "198.18.0.10"));
+    assert_eq!((t.verdict, at(&t)), (Ok(()), Some(1)));
+    let t = traced(&mut e, &icmp(OUT, "198.18.1.10", 8, "198.18.0.10"));
+    assert_eq!((t.verdict, at(&t)), (Err(DropReason::AclDeny), None));
+    let t = traced(&mut e, &typed("198.18.1.10", 0, 5, "198.18.0.10"));
+    assert_eq!(at(&t), Some(1), "echo-reply names no code: any");
+    // `router-advertisement 16` is type 9 of code 16 only, to its host.
+    let t = traced(&mut e, &typed("198.18.1.10", 9, 16, "198.18.0.10"));
+    assert_eq!((t.verdict, at(&t)), (Ok(()), Some(2)));
+    let t = traced(&mut e, &typed("198.18.1.10", 9, 0, "198.18.0.10"));
+    assert_eq!((t.verdict, at(&t)), (Err(DropReason::AclDeny), None));
+    let t = traced(&mut e, &typed("198.18.1.10", 9, 16, "198.18.0.11"));
+    assert_eq!(at(&t), None, "another host");
+    let t = traced(&mut e, &typed("198.18.1.10", 14, 0, "198.18.0.10"));
+    assert_eq!(at(&t), None, "timestamp reply: no entry");
+    // `icmp6 … echo` is ICMPv6 type 128, not ICMP's 8 nor its echo reply.
+    let t = traced(&mut e, &typed("2001:db8:1::10", 128, 0, "2001:db8::10"));
+    assert_eq!((t.verdict, at(&t)), (Ok(()), Some(3)));
+    let t = traced(&mut e, &typed("2001:db8:1::10", 129, 0, "2001:db8::10"));
+    assert_eq!(at(&t), None, "icmp's echo-reply is not icmp6's");
+    let t = traced(&mut e, &typed("2001:db8:1::10", 0, 0, "2001:db8::10"));
+    assert_eq!(at(&t), None, "ICMPv6 type 0 is no echo reply");
+}
+
 /// Other protocols are flows of their addresses (and SCTP's ports),
 /// opened by the rules.
 #[test]
@@ -710,6 +758,13 @@ mod any_packet {
 
     const POLICY: &str = "access-list OUT_IN extended permit tcp any any eq ssh
 access-list OUT_IN extended permit udp any6 any6 range 1000 2000
+access-list OUT_IN extended permit icmp any any echo-reply
+access-list OUT_IN extended permit icmp any 198.18.0.0 255.255.255.0 echo 0
+access-list OUT_IN extended deny icmp any any time-exceeded
+access-list OUT_IN extended permit icmp any any 13 1
+access-list OUT_IN extended permit icmp6 any6 any6 echo-reply
+access-list OUT_IN extended permit icmp6 any6 any6 router-advertisement 0
+access-list OUT_IN extended permit icmp6 any any 200
 access-list OUT_IN extended deny icmp any any
 access-list OUT_IN extended permit ip 198.18.0.0 255.254.0.0 any
 access-group OUT_IN in interface outside
@@ -725,6 +780,28 @@ policy-map global_policy
   inspect icmp
  class class-default
   set connection timeout idle 0:10:00
+service-policy global_policy global
+";
+
+    /// ICMP types on both interfaces, and `inspect icmp` of a class that
+    /// matches echo requests by a typed access-list.
+    const TYPED: &str = "access-list OUT_IN extended permit icmp any any echo-reply
+access-list OUT_IN extended permit icmp any any router-advertisement 16
+access-list OUT_IN extended permit icmp6 any6 any6 echo
+access-list OUT_IN extended permit icmp6 any6 any6 130 0
+access-group OUT_IN in interface outside
+access-list IN_OUT extended deny icmp any any echo-reply
+access-list IN_OUT extended deny icmp6 any any 9
+access-list IN_OUT extended permit ip any any
+access-list IN_OUT extended permit ip any6 any6
+access-group IN_OUT in interface inside
+access-list PINGS extended permit icmp any 198.18.1.0 255.255.255.0 echo
+access-list PINGS extended permit icmp6 any6 any6 echo 0
+class-map pings
+ match access-list PINGS
+policy-map global_policy
+ class pings
+  inspect icmp
 service-policy global_policy global
 ";
 
@@ -759,6 +836,16 @@ service-policy global_policy global
                     ident: 3
                 }
             ),
+            // The types and codes the policies name, and their neighbours.
+            (
+                prop::sample::select(vec![0u8, 8, 9, 11, 13, 128, 129, 130, 134, 200]),
+                prop_oneof![Just(0u8), Just(1), Just(16), any::<u8>()],
+            )
+                .prop_map(|(icmp_type, code)| TracePacket::Icmp {
+                    icmp_type,
+                    code,
+                    ident: 3
+                }),
             any::<u8>().prop_map(|protocol| TracePacket::RawIp { protocol }),
         ]
     }
@@ -775,10 +862,11 @@ service-policy global_policy global
             src in addr(),
             dst in addr(),
             packet in packet(),
+            typed in any::<bool>(),
         ) {
             let mut cfg = EngineConfig::inside_outside(NodeId(1), [3; 4]);
             cfg.max_conns = 64;
-            let mut e = engine_with(cfg, POLICY);
+            let mut e = engine_with(cfg, if typed { TYPED } else { POLICY });
             let r = TraceRequest { ingress: IfaceId(ingress), vlan, src, dst, packet };
             if let Ok(t) = e.packet_trace(&r, NOW) {
                 let mut f = frame(&r);
