@@ -207,6 +207,9 @@ pub struct ServiceValue {
     pub source: Option<PortMatch>,
     /// `destination OP PORT`.
     pub destination: Option<PortMatch>,
+    /// `icmp|icmp6 TYPE [CODE]`: the ICMP type (and code) of an `icmp` or
+    /// `icmp6` service; `None` is every message.
+    pub icmp: Option<IcmpMatch>,
 }
 
 /// `object-group KIND NAME` and its members.
@@ -235,6 +238,23 @@ pub enum ObjectGroup {
         /// `protocol-object P` and `group-object NAME` lines.
         members: Vec<ProtocolMember>,
     },
+    /// `object-group icmp-type NAME`: ICMP (IPv4) types, for the
+    /// `icmp_argument` of an `icmp` entry.
+    IcmpType {
+        /// Group name.
+        name: String,
+        /// `icmp-object TYPE` and `group-object NAME` lines.
+        members: Vec<IcmpTypeMember>,
+    },
+}
+
+/// A line of an ICMP type group.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum IcmpTypeMember {
+    /// `icmp-object TYPE`: an ICMP type, every code of it.
+    Type(u8),
+    /// `group-object NAME`.
+    Group(String),
 }
 
 /// A line of a network group.
@@ -323,6 +343,8 @@ pub struct IcmpMatch {
 pub enum IcmpSpec {
     /// An inline `TYPE [CODE]`.
     Match(IcmpMatch),
+    /// `object-group NAME`: an `object-group icmp-type` (after `icmp`).
+    Group(String),
 }
 
 /// Where an ACE's port condition comes from.

@@ -54,6 +54,11 @@ fn service_value(v: &ServiceValue) -> String {
     if let Some(m) = &v.destination {
         let _ = write!(s, " destination {}", port_match(m, pp));
     }
+    // The parser keeps a type only in an icmp or icmp6 service.
+    if let Some(m) = &v.icmp {
+        let v6 = v.protocol == Protocol::Number(58);
+        let _ = write!(s, " {}", icmp_match(m, v6));
+    }
     s
 }
 
@@ -102,6 +107,7 @@ fn ace(a: &Ace) -> String {
         let v6 = a.protocol == ProtoSpec::Protocol(Protocol::Number(58));
         let _ = match i {
             IcmpSpec::Match(m) => write!(s, " {}", icmp_match(m, v6)),
+            IcmpSpec::Group(n) => write!(s, " object-group {n}"),
         };
     }
     match a.log {
@@ -293,6 +299,17 @@ pub fn render(cfg: &Config) -> String {
                             writeln!(out, " protocol-object {}", ports::protocol_name(*p))
                         }
                         ProtocolMember::Group(n) => writeln!(out, " group-object {n}"),
+                    };
+                }
+            }
+            ObjectGroup::IcmpType { name, members } => {
+                let _ = writeln!(out, "object-group icmp-type {name}");
+                for m in members {
+                    let _ = match m {
+                        IcmpTypeMember::Type(t) => {
+                            writeln!(out, " icmp-object {}", icmp::icmp_type_name(*t, false))
+                        }
+                        IcmpTypeMember::Group(n) => writeln!(out, " group-object {n}"),
                     };
                 }
             }

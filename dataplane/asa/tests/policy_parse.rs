@@ -462,6 +462,7 @@ fn dmz_web_farm() {
             protocol: Protocol::Number(protocol),
             source: None,
             destination: Some(PortMatch::Eq(port)),
+            icmp: None,
         })
     };
     assert_eq!(
@@ -697,6 +698,9 @@ fn icmp_types() {
         typed,
         vec![
             (icmp, m(0, None)),
+            (icmp, Some(IcmpSpec::Group("ICMP-OK".into()))),
+            (icmp, m(3, Some(4))),
+            (icmp6, m(2, None)),
             (icmp, m(11, None)),
             (icmp, m(3, None)),
             (icmp, m(3, Some(4))),
@@ -720,9 +724,19 @@ fn icmp_types() {
         "access-list outside_in extended permit icmp6 any6 any6 packet-too-big\n",
         "access-list outside_in extended permit icmp6 any6 any6 parameter-problem 1\n",
         "access-list outside_in extended deny icmp any any redirect log\n",
+        "object-group icmp-type ICMP-OK\n icmp-object echo-reply\n icmp-object time-exceeded\n \
+         icmp-object unreachable\n",
+        "object service TS-REPLY\n service icmp timestamp-reply 0\n",
+        "object-group service ICMP6-DIAG\n service-object icmp6 echo-reply\n \
+         service-object icmp6 time-exceeded\n service-object icmp6 parameter-problem 1\n",
+        "access-list outside_in extended permit icmp any any object-group ICMP-OK\n",
+        "access-list outside_in extended permit object TS-REPLY any any\n",
+        "access-list outside_in extended permit object-group ICMP6-DIAG any6 any6\n",
     ] {
         assert!(text.contains(line), "{line}in\n{text}");
     }
+    // The rendered text parses back to the same configuration.
+    assert_eq!(parse_config(&text).expect("parses").config, p.config);
 }
 
 #[test]

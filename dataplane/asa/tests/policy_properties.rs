@@ -125,13 +125,18 @@ fn service_value() -> impl Strategy<Value = ServiceValue> {
         protocol(),
         proptest::option::of(port_match()),
         proptest::option::of(port_match()),
+        proptest::option::of((any::<u8>(), proptest::option::of(any::<u8>()))),
     )
-        .prop_map(|(protocol, source, destination)| {
+        .prop_map(|(protocol, source, destination, icmp)| {
             let ports = has_ports(protocol);
             ServiceValue {
                 protocol,
                 source: source.filter(|_| ports),
                 destination: destination.filter(|_| ports),
+                // `service icmp|icmp6 TYPE [CODE]` only.
+                icmp: icmp
+                    .filter(|_| matches!(protocol, Protocol::Number(1 | 58)))
+                    .map(|(icmp_type, code)| IcmpMatch { icmp_type, code }),
             }
         })
 }
@@ -213,60 +218,83 @@ fn objects_and_groups() -> impl Strategy<Value = (Vec<Object>, Vec<ObjectGroup>)
         .prop_map(dedup),
         proptest::collection::vec(protocol().prop_map(ProtocolMember::Protocol), 0..4)
             .prop_map(dedup),
-        // Members that take ports, so ACEs may give ports after the group:
-        // tcp and udp, which a tcp-udp port group covers.
-        proptest::collection::vec(
-            prop_oneof![Just(6u8), Just(17)]
-                .prop_map(|n| ProtocolMember::Protocol(Protocol::Number(n))),
-            1..4,
-        )
-        .prop_map(dedup),
+        (
+            // Members that take ports, so ACEs may give ports after the
+            // group: tcp and udp, which a tcp-udp port group covers.
+            proptest::collection::vec(
+                prop_oneof![Just(6u8), Just(17)]
+                    .prop_map(|n| ProtocolMember::Protocol(Protocol::Number(n))),
+                1..4,
+            )
+            .prop_map(dedup),
+            // ICMP type groups: IT may include IT2.
+            proptest::collection::vec(
+                prop_oneof![
+                    3 => any::<u8>().prop_map(IcmpTypeMember::Type),
+                    1 => Just(IcmpTypeMember::Group("IT2".into())),
+                ],
+                0..4,
+            )
+            .prop_map(dedup),
+            proptest::collection::vec(any::<u8>().prop_map(IcmpTypeMember::Type), 0..4)
+                .prop_map(dedup),
+        ),
     )
-        .prop_map(|(on1, on2, os1, ng1, ng2, pt, pt2, pu, pb, sg, pr, pp)| {
-            let objects = vec![
-                Object::Network {
-                    name: "ON1".into(),
-                    value: on1,
-                },
-                Object::Network {
-                    name: "ON2".into(),
-                    value: on2,
-                },
-                Object::Service {
-                    name: "OS1".into(),
-                    value: os1,
-                },
-            ];
-            let service = |name: &str, protocol, members| ObjectGroup::Service {
-                name: name.into(),
-                protocol,
-                members,
-            };
-            let groups = vec![
-                ObjectGroup::Network {
-                    name: "NG1".into(),
-                    members: ng1,
-                },
-                ObjectGroup::Network {
-                    name: "NG2".into(),
-                    members: ng2,
-                },
-                service("PT", Some(PortProtocol::Tcp), pt),
-                service("PT2", Some(PortProtocol::Tcp), pt2),
-                service("PU", Some(PortProtocol::Udp), pu),
-                service("PB", Some(PortProtocol::TcpUdp), pb),
-                service("SG", None, sg),
-                ObjectGroup::Protocol {
-                    name: "PR".into(),
-                    members: pr,
-                },
-                ObjectGroup::Protocol {
-                    name: "PP".into(),
-                    members: pp,
-                },
-            ];
-            (objects, groups)
-        })
+        .prop_map(
+            |(on1, on2, os1, ng1, ng2, pt, pt2, pu, pb, sg, pr, (pp, it, it2))| {
+                let objects = vec![
+                    Object::Network {
+                        name: "ON1".into(),
+                        value: on1,
+                    },
+                    Object::Network {
+                        name: "ON2".into(),
+                        value: on2,
+                    },
+                    Object::Service {
+                        name: "OS1".into(),
+                        value: os1,
+                    },
+                ];
+                let service = |name: &str, protocol, members| ObjectGroup::Service {
+                    name: name.into(),
+                    protocol,
+                    members,
+                };
+                let groups = vec![
+                    ObjectGroup::Network {
+                        name: "NG1".into(),
+                        members: ng1,
+                    },
+                    ObjectGroup::Network {
+                        name: "NG2".into(),
+                        members: ng2,
+                    },
+                    service("PT", Some(PortProtocol::Tcp), pt),
+                    service("PT2", Some(PortProtocol::Tcp), pt2),
+                    service("PU", Some(PortProtocol::Udp), pu),
+                    service("PB", Some(PortProtocol::TcpUdp), pb),
+                    service("SG", None, sg),
+                    ObjectGroup::Protocol {
+                        name: "PR".into(),
+                        members: pr,
+                    },
+                    ObjectGroup::Protocol {
+                        name: "PP".into(),
+                        members: pp,
+                    },
+                    ObjectGroup::IcmpType {
+                        name: "IT".into(),
+                        members: it,
+                    },
+                    ObjectGroup::IcmpType {
+                        name: "IT2".into(),
+                        members: it2,
+                    },
+                ];
+                (objects, groups)
+            },
+        )
 }
 
 /// An ACE whose names all resolve; `ifaces` are the interface names it
@@ -308,7 +336,11 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
             Just(AceLog::Disable)
         ],
         any::<bool>(),
-        proptest::option::of((any::<u8>(), proptest::option::of(any::<u8>()))),
+        proptest::option::of(prop_oneof![
+            3 => (any::<u8>(), proptest::option::of(any::<u8>()))
+                .prop_map(|(icmp_type, code)| IcmpSpec::Match(IcmpMatch { icmp_type, code })),
+            1 => prop_oneof![Just("IT"), Just("IT2")].prop_map(|g| IcmpSpec::Group(g.into())),
+        ]),
     )
         .prop_map(
             |(
@@ -356,11 +388,17 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
                     destination_port: keep(destination_port),
                     // A type (every number, printed by name where its
                     // family has one) and code after icmp and icmp6 only.
-                    icmp: icmp
-                        .filter(|_| {
-                            matches!(protocol, ProtoSpec::Protocol(Protocol::Number(1 | 58)))
-                        })
-                        .map(|(icmp_type, code)| IcmpSpec::Match(IcmpMatch { icmp_type, code })),
+                    // An icmp-type group after icmp only.
+                    icmp: icmp.filter(|i| {
+                        matches!(
+                            (&protocol, i),
+                            (ProtoSpec::Protocol(Protocol::Number(1)), _)
+                                | (
+                                    ProtoSpec::Protocol(Protocol::Number(58)),
+                                    IcmpSpec::Match(_)
+                                )
+                        )
+                    }),
                     log,
                     inactive,
                 }

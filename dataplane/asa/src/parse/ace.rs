@@ -130,8 +130,13 @@ impl Parser {
         };
         match (icmp_v6, c.peek()) {
             (_, None | Some("log" | "inactive" | "time-range")) => {}
-            (Some(_), Some("object-group")) => {
-                return Err(c.err("icmp-type object-groups are not supported yet"));
+            // `object-group NAME`: an ICMP type group (checked once every
+            // group is known, `RefKind::IcmpGroup`).
+            (Some(v6), Some("object-group")) => {
+                c.next();
+                let n = c.word("object-group name")?;
+                self.reference(c, RefKind::IcmpGroup { v6 }, n);
+                ace.icmp = Some(IcmpSpec::Group(n.text.to_string()));
             }
             (Some(v6), Some(_)) => ace.icmp = Some(IcmpSpec::Match(icmp_match(c, v6)?)),
             (None, Some(w)) if icmp::is_type_name(w) => {

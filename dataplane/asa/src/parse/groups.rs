@@ -1,4 +1,4 @@
-//! `object-group network|service|protocol NAME` and their member lines:
+//! `object-group network|service|protocol|icmp-type NAME` and their member lines:
 //! members are added once, removed with `no`, and a group re-entered keeps
 //! what it had.
 
@@ -6,6 +6,7 @@ use crate::ast::*;
 
 use super::Parser;
 use super::cursor::{Cur, R, Tok};
+use super::icmp_types::icmp_match;
 use super::member_sets::MemberSets;
 use super::modes::{Mode, REASON_DESCRIPTION, REASON_DUPLICATE_MEMBER};
 use super::refs::{GroupKind, Owner, RefKind, Stored, group_name, member_key};
@@ -14,10 +15,10 @@ use super::values::{Ops, group_network_value, port_match, protocol_at, service_v
 impl Parser {
     pub(super) fn object_group(&mut self, c: &mut Cur<'_>) -> R<()> {
         self.mode = Mode::Skip;
-        let kind = c.word("'network', 'service' or 'protocol'")?;
+        let kind = c.word("'network', 'service', 'protocol' or 'icmp-type'")?;
         match kind.text {
-            "network" | "service" | "protocol" => {}
-            "icmp-type" | "user" | "security" | "network-service" => {
+            "network" | "service" | "protocol" | "icmp-type" => {}
+            "user" | "security" | "network-service" => {
                 return Err(c.err_at(
                     kind.col,
                     format!("object-group {} is not supported", kind.text),
@@ -25,7 +26,7 @@ impl Parser {
             }
             _ => {
                 c.back();
-                return Err(c.expected("'network', 'service' or 'protocol'"));
+                return Err(c.expected("'network', 'service', 'protocol' or 'icmp-type'"));
             }
         }
         let name = c.word("object-group name")?;
@@ -51,6 +52,10 @@ impl Parser {
                 members: Vec::new(),
             },
             "protocol" => ObjectGroup::Protocol {
+                name: n,
+                members: Vec::new(),
+            },
+            "icmp-type" => ObjectGroup::IcmpType {
                 name: n,
                 members: Vec::new(),
             },
@@ -176,6 +181,19 @@ impl Parser {
                 let t = c.word("protocol")?;
                 vec![Member::Protocol(protocol_at(c, t)?)]
             }
+            // `icmp-object TYPE`: an ICMP type by name or number, every
+            // code of it (the group has no codes).
+            ("icmp-object", GroupKind::IcmpType) => {
+                let m = icmp_match(c, false)?;
+                if m.code.is_some() {
+                    c.back();
+                    return Err(c.err(
+                        "icmp-object takes a type only: for one code of it use \
+                         'service-object icmp TYPE CODE' in a service group",
+                    ));
+                }
+                vec![Member::IcmpType(m.icmp_type)]
+            }
             _ => return Err(wrong(c)),
         })
     }
@@ -190,6 +208,7 @@ enum Member {
     Service(ServiceValue),
     ServiceObject(String),
     Protocol(Protocol),
+    IcmpType(u8),
     Group(String),
 }
 
@@ -217,6 +236,12 @@ fn stored(g: &ObjectGroup, m: &Member) -> Option<Stored> {
         (ObjectGroup::Protocol { .. }, Member::Group(n)) => {
             Stored::Protocol(ProtocolMember::Group(n))
         }
+        (ObjectGroup::IcmpType { .. }, Member::IcmpType(t)) => {
+            Stored::IcmpType(IcmpTypeMember::Type(t))
+        }
+        (ObjectGroup::IcmpType { .. }, Member::Group(n)) => {
+            Stored::IcmpType(IcmpTypeMember::Group(n))
+        }
         _ => return None,
     })
 }
@@ -234,6 +259,7 @@ fn group_add(g: &mut ObjectGroup, sets: &mut MemberSets, m: &Member) -> bool {
         (Stored::Network(x), ObjectGroup::Network { members, .. }) => members.push(x),
         (Stored::Service(x), ObjectGroup::Service { members, .. }) => members.push(x),
         (Stored::Protocol(x), ObjectGroup::Protocol { members, .. }) => members.push(x),
+        (Stored::IcmpType(x), ObjectGroup::IcmpType { members, .. }) => members.push(x),
         _ => return false,
     }
     sets.added(group_name(g), x);
@@ -257,6 +283,7 @@ fn group_remove(g: &mut ObjectGroup, sets: &mut MemberSets, m: &Member) -> bool 
         (Stored::Network(x), ObjectGroup::Network { members, .. }) => remove(members, x),
         (Stored::Service(x), ObjectGroup::Service { members, .. }) => remove(members, x),
         (Stored::Protocol(x), ObjectGroup::Protocol { members, .. }) => remove(members, x),
+        (Stored::IcmpType(x), ObjectGroup::IcmpType { members, .. }) => remove(members, x),
         _ => {}
     }
     true
@@ -317,6 +344,7 @@ mod tests {
                 protocol: Protocol::Number(p),
                 source: None,
                 destination: d,
+                icmp: None,
             })
         };
         assert_eq!(
@@ -376,6 +404,7 @@ mod tests {
                     protocol: Protocol::Number(47),
                     source: None,
                     destination: None,
+                    icmp: None
                 })],
             }
         );
@@ -392,19 +421,19 @@ mod tests {
                 "object-group",
                 1,
                 13,
-                "expected 'network', 'service' or 'protocol'",
+                "expected 'network', 'service', 'protocol' or 'icmp-type'",
             ),
             (
-                "object-group icmp-type I",
+                "object-group user U",
                 1,
                 14,
-                "object-group icmp-type is not supported",
+                "object-group user is not supported",
             ),
             (
                 "object-group foo F",
                 1,
                 14,
-                "expected 'network', 'service' or 'protocol', found 'foo'",
+                "expected 'network', 'service', 'protocol' or 'icmp-type', found 'foo'",
             ),
             ("object-group network", 1, 21, "expected object-group name"),
             (
@@ -462,10 +491,10 @@ mod tests {
                 "a port range runs from the lower port to the higher",
             ),
             (
-                "object-group service S\n service-object icmp echo",
+                "object-group service S\n service-object icmp6 mask-reply",
                 2,
-                22,
-                "icmp types are not supported yet",
+                23,
+                "'mask-reply' is an icmp type, not an icmp6 type: name it after icmp",
             ),
             (
                 "object-group protocol P\n protocol-object tcp-udp",

@@ -103,14 +103,15 @@ impl Parser {
                 Ok(())
             }
             "object-group" => {
-                let kind = c.word("'network', 'service' or 'protocol'")?;
+                let kind = c.word("'network', 'service', 'protocol' or 'icmp-type'")?;
                 let want: fn(&ObjectGroup) -> bool = match kind.text {
                     "network" => |g| matches!(g, ObjectGroup::Network { .. }),
                     "service" => |g| matches!(g, ObjectGroup::Service { .. }),
                     "protocol" => |g| matches!(g, ObjectGroup::Protocol { .. }),
+                    "icmp-type" => |g| matches!(g, ObjectGroup::IcmpType { .. }),
                     _ => {
                         c.back();
-                        return Err(c.expected("'network', 'service' or 'protocol'"));
+                        return Err(c.expected("'network', 'service', 'protocol' or 'icmp-type'"));
                     }
                 };
                 let name = c.word("object-group name")?;
@@ -386,7 +387,7 @@ mod tests {
                 "no object-group thing N",
                 1,
                 17,
-                "expected 'network', 'service' or 'protocol', found 'thing'",
+                "expected 'network', 'service', 'protocol' or 'icmp-type', found 'thing'",
             ),
             ("no class-map", 1, 13, "expected class-map name"),
             (

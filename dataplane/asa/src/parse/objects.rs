@@ -73,6 +73,7 @@ impl Parser {
                             protocol: Protocol::Ip,
                             source: None,
                             destination: None,
+                            icmp: None,
                         },
                     }
                 } else {
@@ -202,6 +203,7 @@ mod tests {
                         protocol: Protocol::Number(6),
                         source: Some(PortMatch::Range(1024, 65535)),
                         destination: Some(PortMatch::Eq(80)),
+                        icmp: None
                     },
                 },
                 Object::Service {
@@ -210,6 +212,7 @@ mod tests {
                         protocol: Protocol::Number(47),
                         source: None,
                         destination: None,
+                        icmp: None
                     },
                 },
             ]
@@ -327,10 +330,10 @@ mod tests {
                 "expected 'source' or 'destination', found 'eq'",
             ),
             (
-                "object service S\n service icmp echo",
+                "object service S\n service icmp echo 0 1",
                 2,
-                15,
-                "icmp types are not supported yet",
+                22,
+                "unexpected '1' after end of command",
             ),
             (
                 "object service S\n service gre destination eq 1",

@@ -16,6 +16,7 @@ pub(super) enum GroupKind {
     Port(PortProtocol),
     Service,
     Protocol,
+    IcmpType,
 }
 
 impl GroupKind {
@@ -27,6 +28,7 @@ impl GroupKind {
             } => GroupKind::Port(*p),
             ObjectGroup::Service { protocol: None, .. } => GroupKind::Service,
             ObjectGroup::Protocol { .. } => GroupKind::Protocol,
+            ObjectGroup::IcmpType { .. } => GroupKind::IcmpType,
         }
     }
 
@@ -38,6 +40,7 @@ impl GroupKind {
             GroupKind::Port(PortProtocol::TcpUdp) => "tcp-udp port",
             GroupKind::Service => "service",
             GroupKind::Protocol => "protocol",
+            GroupKind::IcmpType => "icmp-type",
         }
     }
 }
@@ -59,6 +62,12 @@ pub(super) enum RefKind {
     PortGroup(PortNames),
     /// A protocol or service group (ACE protocol position, no ports).
     ProtoOrServiceGroup,
+    /// The `object-group` of an ACE's `icmp_argument`: an ICMP type
+    /// group, after `icmp` (`v6` false) only.
+    IcmpGroup {
+        /// After `icmp6`.
+        v6: bool,
+    },
     /// A protocol group (ACE protocol position followed by ports), and
     /// the port groups among those ports.
     ProtocolGroup {
@@ -116,6 +125,7 @@ pub(super) enum Stored {
     Network(NetworkMember),
     Service(ServiceMember),
     Protocol(ProtocolMember),
+    IcmpType(IcmpTypeMember),
 }
 
 /// The `group-object` names of a group.
@@ -142,6 +152,13 @@ pub(super) fn children(g: &ObjectGroup) -> Vec<&str> {
                 _ => None,
             })
             .collect(),
+        ObjectGroup::IcmpType { members, .. } => members
+            .iter()
+            .filter_map(|m| match m {
+                IcmpTypeMember::Group(n) => Some(n.as_str()),
+                IcmpTypeMember::Type(_) => None,
+            })
+            .collect(),
     }
 }
 
@@ -150,7 +167,8 @@ pub fn group_name(g: &ObjectGroup) -> &str {
     match g {
         ObjectGroup::Network { name, .. }
         | ObjectGroup::Service { name, .. }
-        | ObjectGroup::Protocol { name, .. } => name,
+        | ObjectGroup::Protocol { name, .. }
+        | ObjectGroup::IcmpType { name, .. } => name,
     }
 }
 

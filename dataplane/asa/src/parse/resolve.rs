@@ -77,6 +77,9 @@ impl Parser {
                 ObjectGroup::Protocol { members, .. } => {
                     members.iter().cloned().map(Stored::Protocol).collect()
                 }
+                ObjectGroup::IcmpType { members, .. } => {
+                    members.iter().cloned().map(Stored::IcmpType).collect()
+                }
             };
             stored.into_iter().map(|m| member_key(group_name(g), &m))
         });
@@ -175,6 +178,27 @@ impl Parser {
                     },
                     want,
                 )
+            }
+            // The ASA's `icmp-type` groups hold ICMP (IPv4) types; an
+            // ICMPv6 set of types is a service group in the protocol
+            // position (`permit object-group SVC …` of `service-object
+            // icmp6 TYPE`), and a service group here is not read.
+            RefKind::IcmpGroup { v6: true } => Some(format!(
+                "object-group '{name}' after icmp6: an icmp-type group holds icmp types; \
+                 name icmp6 types in a service group of 'service-object icmp6 TYPE' and \
+                 use it as the protocol (permit object-group {name} …)"
+            )),
+            RefKind::IcmpGroup { v6: false } => {
+                group_is(&|k| k == GroupKind::IcmpType, "icmp-type").map(|p| {
+                    if group == Some(GroupKind::Service) {
+                        format!(
+                            "{p}: a service group of ICMP types goes in the protocol \
+                             position (permit object-group {name} …)"
+                        )
+                    } else {
+                        p
+                    }
+                })
             }
             RefKind::ProtoOrServiceGroup => group_is(
                 &|k| matches!(k, GroupKind::Protocol | GroupKind::Service),

@@ -8,6 +8,7 @@ use crate::ast::*;
 use crate::ports::{self, PortNames};
 
 use super::cursor::{Cur, R, Tok};
+use super::icmp_types::icmp_match;
 
 /// Whether a word looks like a dotted IPv4 address (so a bad one is
 /// reported as an address, not as an unexpected word).
@@ -192,6 +193,7 @@ impl Service {
                     protocol: Protocol::Number(n),
                     source,
                     destination,
+                    icmp: None,
                 })
                 .collect(),
         }
@@ -223,9 +225,12 @@ pub(super) fn service_value(c: &mut Cur<'_>) -> R<Service> {
         let p = protocol_at(c, t)?;
         (Some(p), ports::port_names(p))
     };
-    if protocol.is_some_and(ports::is_icmp) && c.peek().is_some() {
-        return Err(c.err("icmp types are not supported yet"));
-    }
+    // `service icmp|icmp6 [TYPE [CODE]]` (the ASA's service objects and
+    // `service-object`s): a type of the service's family.
+    let icmp = match (protocol, c.peek()) {
+        (Some(Protocol::Number(n @ (1 | 58))), Some(_)) => Some(icmp_match(c, n == 58)?),
+        _ => None,
+    };
     let mut source = None;
     let mut destination = None;
     for (kw, slot) in [("source", &mut source), ("destination", &mut destination)] {
@@ -245,6 +250,7 @@ pub(super) fn service_value(c: &mut Cur<'_>) -> R<Service> {
             protocol,
             source,
             destination,
+            icmp,
         }),
         None => Service::TcpUdp(source, destination),
     })

@@ -15,9 +15,9 @@ use std::rc::Rc;
 use super::{CompileError, CompiledAcl, MAX_GROUP_DEPTH, MAX_POLICY_ATOMS, OVER_BUDGET, Place};
 use crate::flow::proto;
 use crate::policy::ast::{
-    self, AclLine, AddrSpec, Config, IcmpMatch, IcmpSpec, NetworkMember, NetworkValue, Object,
-    ObjectGroup, PortMatch, PortProtocol, PortSpec, ProtoSpec, Protocol, ProtocolMember,
-    ServiceMember, ServiceValue,
+    self, AclLine, AddrSpec, Config, IcmpMatch, IcmpSpec, IcmpTypeMember, NetworkMember,
+    NetworkValue, Object, ObjectGroup, PortMatch, PortProtocol, PortSpec, ProtoSpec, Protocol,
+    ProtocolMember, ServiceMember, ServiceValue,
 };
 use crate::policy::classifier::{
     AddrPrefix, AddrSpan, Atom, ClassifierBuilder, MAX_RANGE_CHECKS, MAX_SUBTABLES, PortSpan,
@@ -69,6 +69,7 @@ pub(super) struct Compiler<'a> {
     networks: HashMap<&'a str, Rc<[AddrSpan]>>,
     ports: HashMap<&'a str, Rc<[PortSpan]>>,
     services: HashMap<&'a str, Rc<GroupServices>>,
+    icmp_types: HashMap<&'a str, Rc<[u8]>>,
     /// Budget spent so far, against [`MAX_POLICY_ATOMS`].
     spent: usize,
     /// How many group expansions were computed (each group at most once).
@@ -152,6 +153,7 @@ impl<'a> Compiler<'a> {
             networks: HashMap::new(),
             ports: HashMap::new(),
             services: HashMap::new(),
+            icmp_types: HashMap::new(),
             spent: 0,
             groups_expanded: 0,
         }
@@ -227,7 +229,21 @@ impl<'a> Compiler<'a> {
             (ProtoSpec::Protocol(Protocol::Number(n @ (1 | 58))), Some(IcmpSpec::Match(m))) => {
                 vec![Service::icmp(*n, *m)]
             }
-            (_, Some(IcmpSpec::Match(_))) => {
+            // An `icmp-type` group: each of its types, every code.
+            (ProtoSpec::Protocol(Protocol::Number(n @ (1 | 58))), Some(IcmpSpec::Group(g))) => self
+                .icmp_group(g, 0)?
+                .iter()
+                .map(|&icmp_type| {
+                    Service::icmp(
+                        *n,
+                        IcmpMatch {
+                            icmp_type,
+                            code: None,
+                        },
+                    )
+                })
+                .collect(),
+            (_, Some(_)) => {
                 return Err(CompileError::Undefined {
                     kind: "icmp or icmp6 protocol for an ICMP type",
                     name: format!("{:?}", ace.protocol),
@@ -422,6 +438,33 @@ impl<'a> Compiler<'a> {
         Ok(done)
     }
 
+    /// An ICMP type group's types, computed once per compile.
+    fn icmp_group(&mut self, name: &str, depth: usize) -> Result<Rc<[u8]>, CompileError> {
+        if let Some(done) = self.icmp_types.get(name) {
+            return Ok(done.clone());
+        }
+        too_deep(depth, name)?;
+        let ObjectGroup::IcmpType { name: key, members } = self.group(name)? else {
+            return Err(CompileError::Undefined {
+                kind: "icmp-type object-group",
+                name: name.to_string(),
+            });
+        };
+        let mut out = Vec::new();
+        for m in members {
+            let part: Rc<[u8]> = match m {
+                IcmpTypeMember::Type(t) => Rc::new([*t]),
+                IcmpTypeMember::Group(g) => self.icmp_group(g, depth + 1)?,
+            };
+            self.charge(Some(part.len().max(1)))?;
+            out.extend_from_slice(&part);
+        }
+        let done: Rc<[u8]> = dedup(out).into();
+        self.groups_expanded += 1;
+        self.icmp_types.insert(key, done.clone());
+        Ok(done)
+    }
+
     pub(super) fn service_atoms(
         &mut self,
         protos: &[Option<u8>],
@@ -533,6 +576,10 @@ impl<'a> Compiler<'a> {
 }
 
 fn service_value(v: &ServiceValue) -> Service {
+    // The parser keeps a type only in an icmp or icmp6 service.
+    if let (Some(m), Protocol::Number(n @ (1 | 58))) = (v.icmp, v.protocol) {
+        return Service::icmp(n, m);
+    }
     let blocks = |m: &Option<PortMatch>| -> Rc<[PortSpan]> {
         m.as_ref()
             .map_or_else(|| vec![PortSpan::ANY], port_spans)

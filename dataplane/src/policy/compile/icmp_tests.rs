@@ -139,3 +139,96 @@ fn a_realistic_icmp_section_loads() {
     assert!(ok(icmp(true, 2, 0)) && ok(icmp(true, 129, 0)) && ok(icmp(true, 4, 1)));
     assert!(!ok(icmp(true, 4, 0)) && !ok(icmp(true, 128, 0)) && !ok(icmp(true, 134, 0)));
 }
+
+/// An `icmp-type` group after `icmp` is its types (nested groups too),
+/// every code, IPv4 only; `service icmp|icmp6 TYPE [CODE]` in a service
+/// object or a service group's `service-object` is that type (and code)
+/// of its own family, in the protocol position.
+#[test]
+fn icmp_type_groups_and_typed_services() {
+    let p = policy(
+        "object-group icmp-type ERRORS\n icmp-object unreachable\n icmp-object time-exceeded\n\
+         object-group icmp-type OK\n icmp-object echo-reply\n group-object ERRORS\n\
+         object service FRAG-NEEDED\n service icmp unreachable 4\n\
+         object-group service V6\n service-object icmp6 echo-reply\n \
+         service-object icmp6 parameter-problem 1\n service-object object FRAG-NEEDED\n\
+         access-list OUT extended permit icmp any host 198.18.0.10 object-group OK\n\
+         access-list OUT extended permit object FRAG-NEEDED any any\n\
+         access-list OUT extended permit object-group V6 any any\n\
+         access-group OUT in interface outside\n",
+    );
+    let ok = |pr: Probe| p.permits(OUTSIDE, INSIDE, &pr);
+    for (t, c) in [(0, 0), (3, 1), (3, 13), (11, 0), (11, 1)] {
+        assert!(ok(icmp(false, t, c)), "{t} {c}");
+    }
+    let mut elsewhere = icmp(false, 3, 1);
+    elsewhere.dst = Addr::v4([198, 18, 0, 11]);
+    assert!(!ok(elsewhere), "the group's entry is to its host only");
+    elsewhere.dport = 4;
+    assert!(
+        ok(elsewhere),
+        "frag-needed, by the service object, to anyone"
+    );
+    assert!(!ok(icmp(false, 8, 0)) && !ok(icmp(false, 5, 0)));
+    assert!(ok(icmp(true, 129, 3)) && ok(icmp(true, 4, 1)));
+    assert!(!ok(icmp(true, 4, 0)), "parameter-problem 1 only");
+    assert!(
+        !ok(icmp(true, 0, 0)) && !ok(icmp(true, 3, 0)),
+        "icmp's types are not icmp6's"
+    );
+    assert!(!ok(icmp(true, 128, 0)));
+}
+
+/// An `icmp-type` group's types are atoms, counted toward
+/// [`MAX_POLICY_ATOMS`]: a group of 256 types crossed with enough
+/// addresses is over the budget.
+#[test]
+fn icmp_type_group_atoms_count() {
+    let mut text = String::from("object-group icmp-type ALL\n");
+    for t in 0..=255 {
+        text.push_str(&format!(" icmp-object {t}\n"));
+    }
+    text.push_str("object-group network MANY\n");
+    let hosts = MAX_POLICY_ATOMS / 256 + 1;
+    // Every other address: hosts apart, which no span merges.
+    for h in (0..hosts).map(|h| h * 2) {
+        text.push_str(&format!(
+            " network-object host 10.{}.{}.{}\n",
+            h >> 16 & 0xff,
+            h >> 8 & 0xff,
+            h & 0xff
+        ));
+    }
+    text.push_str("access-list OUT extended permit icmp object-group MANY any object-group ALL\n");
+    let cfg = parse_config(&text).expect("parses").config;
+    assert!(matches!(
+        compile(&cfg, &InterfaceConfig::inside_outside()),
+        Err(CompileError::TooLarge { .. })
+    ));
+    // The same group with one source compiles: 256 atoms.
+    let small = text.replace("icmp object-group MANY any", "icmp host 198.18.1.1 any");
+    let cfg = parse_config(&small).expect("parses").config;
+    assert!(compile(&cfg, &InterfaceConfig::inside_outside()).is_ok());
+}
+
+/// The sample of an ICMP section as production ASA configurations have
+/// it (icmp-type group, types, a code, icmp6) loads, and reads as it says.
+#[test]
+fn the_production_sample_loads() {
+    let p = policy(
+        "object-group icmp-type ICMP-OK\n\
+          icmp-object echo-reply\n\
+          icmp-object time-exceeded\n\
+          icmp-object unreachable\n\
+         access-list outside_in extended permit icmp any any echo-reply\n\
+         access-list outside_in extended permit icmp any any object-group ICMP-OK\n\
+         access-list outside_in extended permit icmp any host 198.18.0.5 unreachable 4\n\
+         access-list outside_in extended permit icmp6 any any packet-too-big\n\
+         access-list outside_in extended deny icmp any any\n\
+         access-group outside_in in interface outside\n",
+    );
+    let ok = |pr: Probe| p.permits(OUTSIDE, INSIDE, &pr);
+    assert!(ok(icmp(false, 0, 0)) && ok(icmp(false, 11, 0)) && ok(icmp(false, 3, 3)));
+    assert!(!ok(icmp(false, 8, 0)) && !ok(icmp(false, 13, 0)));
+    assert!(ok(icmp(true, 2, 0)) && !ok(icmp(true, 129, 0)));
+}
