@@ -148,6 +148,9 @@ fn config_text(g: &mut Gen) -> String {
     for i in 0..3 {
         let proto = *g.pick(&["tcp", "udp", "icmp", "ip", "gre", "icmp6"]);
         let mut value = format!("service {proto}");
+        if matches!(proto, "icmp" | "icmp6") && g.percent(60) {
+            value += &icmp_argument(g, proto == "icmp6");
+        }
         if matches!(proto, "tcp" | "udp") {
             if g.percent(50) {
                 value += &format!(" source {}", port_op(g, true));
@@ -194,15 +197,38 @@ fn config_text(g: &mut Gen) -> String {
         "object-group protocol PR2\n protocol-object {}\n group-object PR1\n",
         g.pick(&["icmp", "ip", "gre", "51", "tcp"])
     );
+    // ICMP type groups: IT0 may hold IT1.
+    for i in 0..2 {
+        s += &format!("object-group icmp-type IT{i}\n");
+        for _ in 0..1 + g.below(3) {
+            let t = g.pick(&[
+                "echo",
+                "echo-reply",
+                "unreachable",
+                "time-exceeded",
+                "0",
+                "200",
+            ]);
+            s += &format!(" icmp-object {t}\n");
+        }
+        if i == 0 && g.percent(50) {
+            s += " group-object IT1\n";
+        }
+    }
     s += "object-group service SG1\n";
     for _ in 0..1 + g.below(3) {
-        let member = match g.below(4) {
+        let member = match g.below(5) {
             0 => format!("service-object tcp destination {}", port_op(g, true)),
             1 => format!("service-object udp source {}", port_op(g, true)),
             2 => format!(
                 "service-object {}",
                 g.pick(&["icmp", "ip", "tcp", "icmp6", "gre"])
             ),
+            3 => {
+                let v6 = g.percent(50);
+                let family = if v6 { "icmp6" } else { "icmp" };
+                format!("service-object {family}{}", icmp_argument(g, v6))
+            }
             _ => format!("service-object tcp-udp destination {}", port_op(g, true)),
         };
         s += &format!(" {member}\n");
@@ -251,39 +277,48 @@ fn config_text(g: &mut Gen) -> String {
         }
         // An ICMP type (by name or number) and maybe a code, after icmp
         // and icmp6 only.
+        // Or, after icmp, an icmp-type group.
         let mut icmp = String::new();
-        if matches!(proto.as_str(), "icmp" | "icmp6") && g.percent(60) {
-            let names: &[&str] = if proto == "icmp" {
-                &[
-                    "echo",
-                    "echo-reply",
-                    "unreachable",
-                    "time-exceeded",
-                    "0",
-                    "8",
-                    "200",
-                ]
-            } else {
-                &[
-                    "echo",
-                    "echo-reply",
-                    "unreachable",
-                    "packet-too-big",
-                    "128",
-                    "0",
-                    "1",
-                ]
-            };
-            icmp = format!(" {}", g.pick(names));
-            if g.percent(40) {
-                icmp += &format!(" {}", g.pick(ICMP_CODES));
-            }
+        if proto == "icmp" && g.percent(25) {
+            icmp = format!(" object-group IT{}", g.below(2));
+        } else if matches!(proto.as_str(), "icmp" | "icmp6") && g.percent(60) {
+            icmp = icmp_argument(g, proto == "icmp6");
         }
         let inactive = if g.percent(10) { " inactive" } else { "" };
         s += &format!("access-list A {action} {proto} {src}{sport} {dst}{dport}{icmp}{inactive}\n");
         if g.percent(10) {
             s += "access-list A remark r\n";
         }
+    }
+    s
+}
+
+/// ` TYPE [CODE]` of an `icmp` (`v6` false) or `icmp6` entry or service.
+fn icmp_argument(g: &mut Gen, v6: bool) -> String {
+    let names: &[&str] = if v6 {
+        &[
+            "echo",
+            "echo-reply",
+            "unreachable",
+            "packet-too-big",
+            "128",
+            "0",
+            "1",
+        ]
+    } else {
+        &[
+            "echo",
+            "echo-reply",
+            "unreachable",
+            "time-exceeded",
+            "0",
+            "8",
+            "200",
+        ]
+    };
+    let mut s = format!(" {}", g.pick(names));
+    if g.percent(40) {
+        s += &format!(" {}", g.pick(ICMP_CODES));
     }
     s
 }
@@ -398,7 +433,30 @@ fn entry_ports_match(c: &Config, ace: &Ace, pr: &Probe) -> bool {
             .is_none_or(|s| port_spec_matches(c, s, pr.dport))
 }
 
+/// A type and code of ICMP (`v6` false) or ICMPv6: the probe is a
+/// message of that family, of the type, and of the code if one is named.
+fn icmp_match_matches(m: &IcmpMatch, v6: bool, pr: &Probe) -> bool {
+    pr.v6 == v6
+        && pr.sport == u16::from(m.icmp_type)
+        && m.code.is_none_or(|c| pr.dport == u16::from(c))
+}
+
+/// The types of an icmp-type group, nested groups included.
+fn group_has_type(c: &Config, name: &str, t: u16) -> bool {
+    let ObjectGroup::IcmpType { members, .. } = group(c, name) else {
+        unreachable!("an icmp-type group");
+    };
+    members.iter().any(|m| match m {
+        IcmpTypeMember::Type(x) => u16::from(*x) == t,
+        IcmpTypeMember::Group(g) => group_has_type(c, g, t),
+    })
+}
+
 fn service_matches(v: &ServiceValue, pr: &Probe) -> bool {
+    if let Some(m) = &v.icmp {
+        let v6 = v.protocol == Protocol::Number(58);
+        return protocol_matches(v.protocol, pr.proto) && icmp_match_matches(m, v6, pr);
+    }
     protocol_matches(v.protocol, pr.proto)
         && v.source.as_ref().is_none_or(|m| port_matches(m, pr.sport))
         && v.destination
@@ -434,8 +492,8 @@ fn group_service_matches(c: &Config, name: &str, ace: &Ace, pr: &Probe) -> bool 
 /// An ICMP type condition: the message is ICMP of the entry's own family
 /// (`icmp` IPv4, `icmp6` IPv6; a packet without an ICMP header of its
 /// family has no type), of the type, and of the code if one is named.
-fn icmp_matches(ace: &Ace, pr: &Probe) -> bool {
-    let Some(IcmpSpec::Match(m)) = &ace.icmp else {
+fn icmp_matches(c: &Config, ace: &Ace, pr: &Probe) -> bool {
+    let Some(spec) = &ace.icmp else {
         return true;
     };
     let family = match ace.protocol {
@@ -443,13 +501,15 @@ fn icmp_matches(ace: &Ace, pr: &Probe) -> bool {
         ProtoSpec::Protocol(Protocol::Number(58)) => true,
         _ => unreachable!("types follow icmp or icmp6 only"),
     };
-    pr.v6 == family
-        && pr.sport == u16::from(m.icmp_type)
-        && m.code.is_none_or(|c| pr.dport == u16::from(c))
+    match spec {
+        IcmpSpec::Match(m) => icmp_match_matches(m, family, pr),
+        // An icmp-type group: ICMP (IPv4) of one of its types, any code.
+        IcmpSpec::Group(g) => !pr.v6 && group_has_type(c, g, pr.sport),
+    }
 }
 
 fn entry_matches(c: &Config, ace: &Ace, pr: &Probe) -> bool {
-    if ace.inactive || !icmp_matches(ace, pr) {
+    if ace.inactive || !icmp_matches(c, ace, pr) {
         return false;
     }
     let service = match &ace.protocol {
