@@ -347,7 +347,7 @@ async fn serve_rpc(
         read_request(&mut recv, &budget, &c.rpcs_refused_budget),
     )
     .await;
-    let (request, _held) = match read {
+    let (request, held) = match read {
         Ok(Ok(b)) => b,
         Ok(Err(ReadRefused::TooLarge)) => {
             add(&c.rpcs_refused, 1);
@@ -364,6 +364,11 @@ async fn serve_rpc(
     };
     c.rpcs_received.fetch_add(1, Ordering::Relaxed);
     let (status, body) = dispatch(&shared, peer, request).await;
+    // The request's buffer went to its handler, which has answered: the
+    // budget is free again before the reply leaves, so a caller that has
+    // the reply finds it free (held until the reply was acknowledged, a
+    // call sent at once on the answer could find it spent and be refused).
+    drop(held);
     if status != STATUS_OK {
         add(&c.rpcs_refused, 1);
     }
