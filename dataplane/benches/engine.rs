@@ -23,7 +23,12 @@
 //! - `new_connections/syn_synack_ack`: SYN, SYN-ACK and ACK of a fresh
 //!   connection (distinct addresses), throughput in connections; a fresh
 //!   engine every `NEW_CONNS_PER_ENGINE` connections keeps the table from
-//!   filling up.
+//!   filling up. No access-group: the security levels admit them.
+//!   `new_connections/syn_synack_ack_acl` is the same through an inside
+//!   access-group whose permit is its last of 66 entries (the ACL's
+//!   decision, and its entry's hit count, in every SYN);
+//!   `new_connections/acl_denied_syn` a SYN per connection that the
+//!   list's first entry denies (`acl-deny`, a flood's cost).
 //! - Baselines measured in the same run, so results read as ratios:
 //!   `baseline/parse_only/{10k,1m}_flows` (the frame parser alone on the
 //!   same batch, with the same copy and patch) and
@@ -70,7 +75,10 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rampart_dataplane::conntrack::{Entry, NodeId};
 use rampart_dataplane::engine::PREFETCH_BATCH;
 use rampart_dataplane::packet::{ChecksumState, PacketMeta, parse};
-use rampart_dataplane::policy::compile::{compile, randomization_off};
+use rampart_dataplane::policy::compile::{
+    Policy, compile, disable_randomization, randomization_off,
+};
+use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::trace::{Side, TcpModel};
 use rampart_dataplane::{BatchFrame, Engine, EngineConfig, IfaceId, Instant, Verdict};
 
@@ -453,44 +461,115 @@ fn new_connections(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(5));
     g.warm_up_time(Duration::from_secs(2));
     g.sample_size(20);
-    ran("new_connections/syn_synack_ack", 1.0);
-    g.bench_function("syn_synack_ack", |b| {
-        b.iter_custom(|iters| {
-            let mut elapsed = Duration::ZERO;
-            let mut left = iters;
-            let mut now = Instant::from_secs(10).as_nanos();
-            while left > 0 {
-                let count = left.min(u64::from(NEW_CONNS_PER_ENGINE)) as u32;
-                left -= u64::from(count);
-                // The model pair talks directly (no randomization shift).
-                let mut engine = engine(NEW_CONNS_PER_ENGINE as usize, false);
-                // Frames prepared outside the timed part.
-                let mut conns: Vec<[(Vec<u8>, IfaceId); 3]> = Vec::with_capacity(count as usize);
-                for i in 0..count {
-                    let (c, s) = hosts(i);
-                    let mut m = TcpModel::new(c, s, [i, !i], [64_240, 65_160], [Some(7), Some(7)]);
+    let acl = acl_policy();
+    let cases: [(&str, Option<&Arc<Policy>>, Opening); 3] = [
+        ("syn_synack_ack", None, Opening::Handshake),
+        ("syn_synack_ack_acl", Some(&acl), Opening::Handshake),
+        ("acl_denied_syn", Some(&acl), Opening::DeniedSyn),
+    ];
+    for (name, policy, opening) in cases {
+        ran(&format!("new_connections/{name}"), 1.0);
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| opened(iters, policy, opening))
+        });
+    }
+    g.finish();
+}
+
+/// What each connection of a `new_connections` case sends.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// SYN, SYN-ACK, ACK: the connection opens.
+    Handshake,
+    /// A SYN the access-group denies (`acl-deny`, counted on its entry).
+    DeniedSyn,
+}
+
+/// Entries of the inside access-list of the `_acl` cases before the
+/// permit: denies of other servers' ports, each its own entry, as the
+/// middle of a real access-list looks to a packet that passes them.
+const ACL_DENIES: u16 = 64;
+
+/// The policy of the `_acl` cases: an inside access-group whose last
+/// entry permits the servers' port and whose first denies port 22 (the
+/// port of the denied SYNs), randomization off as in the other cases.
+fn acl_policy() -> Arc<Policy> {
+    let mut text = String::from("access-list IN extended deny tcp any any eq 22\n");
+    for i in 0..ACL_DENIES {
+        text.push_str(&format!(
+            "access-list IN extended deny tcp any host 198.18.255.{} eq {}\n",
+            i % 250,
+            5000 + i
+        ));
+    }
+    text.push_str("access-list IN extended permit tcp any any eq 443\n");
+    text.push_str("access-group IN in interface inside\n");
+    let mut cfg = parse_config(&text).expect("parses").config;
+    disable_randomization(&mut cfg);
+    let interfaces = EngineConfig::inside_outside(NodeId(1), HASH_SEED).interfaces;
+    Arc::new(compile(&cfg, &interfaces).expect("compiles"))
+}
+
+/// Time `iters` connections opened as `opening` says, on fresh engines
+/// running `policy` (randomization off where none is given).
+fn opened(iters: u64, policy: Option<&Arc<Policy>>, opening: Opening) -> Duration {
+    let mut elapsed = Duration::ZERO;
+    let mut left = iters;
+    let mut now = Instant::from_secs(10).as_nanos();
+    while left > 0 {
+        let count = left.min(u64::from(NEW_CONNS_PER_ENGINE)) as u32;
+        left -= u64::from(count);
+        // The model pair talks directly (no randomization shift).
+        let mut engine = engine(NEW_CONNS_PER_ENGINE as usize, false);
+        if let Some(p) = policy {
+            engine
+                .set_policy(p.clone())
+                .expect("the policy's classes fit");
+        }
+        // Frames prepared outside the timed part.
+        let mut conns: Vec<Vec<(Vec<u8>, IfaceId)>> = Vec::with_capacity(count as usize);
+        for i in 0..count {
+            let (c, mut s) = hosts(i);
+            if opening == Opening::DeniedSyn {
+                s.port = 22;
+            }
+            let mut m = TcpModel::new(c, s, [i, !i], [64_240, 65_160], [Some(7), Some(7)]);
+            conns.push(match opening {
+                Opening::Handshake => {
                     let [syn, sa, ack] = m.handshake();
-                    conns.push([
+                    vec![
                         (m.frame(&syn), c.iface),
                         (m.frame(&sa), s.iface),
                         (m.frame(&ack), c.iface),
-                    ]);
+                    ]
                 }
-                let t0 = WallClock::now();
-                for conn in &mut conns {
-                    for (frame, iface) in conn.iter_mut() {
-                        now += TICK_NS;
-                        black_box(engine.process(frame, META, *iface, Instant::from_nanos(now)));
-                    }
+                // To port 22: the first entry denies it.
+                Opening::DeniedSyn => {
+                    let syn = m.syn();
+                    vec![(m.frame(&syn), c.iface)]
                 }
-                elapsed += t0.elapsed();
+            });
+        }
+        let t0 = WallClock::now();
+        for conn in &mut conns {
+            for (frame, iface) in conn.iter_mut() {
+                now += TICK_NS;
+                black_box(engine.process(frame, META, *iface, Instant::from_nanos(now)));
+            }
+        }
+        elapsed += t0.elapsed();
+        match opening {
+            Opening::Handshake => {
                 assert_eq!(engine.counters().total_dropped(), 0);
                 assert_eq!(engine.table().len(), count as usize);
             }
-            elapsed
-        })
-    });
-    g.finish();
+            Opening::DeniedSyn => {
+                assert_eq!(engine.counters().total_dropped(), u64::from(count));
+                assert_eq!(engine.table().len(), 0);
+            }
+        }
+    }
+    elapsed
 }
 
 // === Summary ===
