@@ -1,6 +1,7 @@
 //! The engine: one frame in, one verdict out, time passed in
 //! (docs/ARCHITECTURE.md §3). No sockets, no threads, no clock.
 
+pub mod acl_hits;
 mod admission;
 pub mod classes;
 mod clear;
@@ -27,6 +28,7 @@ use thiserror::Error;
 
 pub use crate::iface::InterfaceConfig;
 
+use self::acl_hits::ClassEntries;
 use self::classes::{ClassTable, SlotId};
 use crate::policy::classifier::Probe;
 use crate::policy::compile::{ConnOptions, IcmpInspection, Policy};
@@ -225,6 +227,9 @@ struct Judgement {
     /// or the reverse one it would be the reply of). A frame the policy
     /// denies both ways is never held.
     peer_could_pass: bool,
+    /// The access-list entries that decided it, counted once the
+    /// judgement is final ([`Engine::settle_hits`]).
+    decided: self::acl_hits::Decided,
 }
 
 impl Judgement {
@@ -362,6 +367,8 @@ pub struct Engine {
     awaiting_policy: bool,
     /// Datagrams whose fragments are being collected.
     fragments: self::fragment::Reassembly,
+    /// Hit counts of the policy's access-list entries.
+    hits: self::acl_hits::AclHits,
 }
 
 impl Engine {
@@ -419,6 +426,7 @@ impl Engine {
             base_timeouts: config_timeouts,
             awaiting_policy: false,
             fragments,
+            hits: Default::default(),
         })
     }
 
@@ -446,6 +454,7 @@ impl Engine {
             Vec::new()
         };
         self.config.timeouts = self.base_timeouts.with_global(policy.global_timeouts());
+        self.install_hits(&policy);
         self.policy = policy;
         self.awaiting_policy = false;
         bump(&mut self.counters.policy_swaps);
@@ -684,6 +693,7 @@ impl Engine {
             _ => Offload::NONE,
         };
         let verdict = self.wait_for_peer(judged, frame, meta, offload, ingress, now, &mut None);
+        self.settle_hits(&judged, verdict);
         // (The frame may have been rewritten in place: normalizer, sequence
         // randomization.)
         let kind = match verdict {
@@ -712,6 +722,7 @@ impl Engine {
     fn gate_drop(&mut self, ingress: IfaceId, len: usize) -> Option<DropReason> {
         let reason = (*self.gates.get(usize::from(ingress.0))?)?;
         bump(&mut self.counters.drops[reason.index()]);
+        self.count_gate(ingress, reason, 1);
         self.counters
             .count_frame(usize::from(ingress.0), VerdictKind::Drop, len);
         Some(reason)
@@ -738,12 +749,15 @@ impl Engine {
         hash: Option<(u64, Option<FlowId>)>,
     ) -> Judgement {
         self.reopened_after = None;
+        // What decides this frame is noted as it is judged (below).
+        self.hits.pending = Default::default();
         let unflowed = |decision| Judgement {
             decision,
             flow: None,
             opened: None,
             source: None,
             peer_could_pass: false,
+            decided: Default::default(),
         };
         let Some(iface) = self.config.interfaces.get(usize::from(ingress.0)) else {
             return unflowed(Err(DropReason::UnknownInterface));
@@ -842,6 +856,7 @@ impl Engine {
             Transport::Other => self.datagram(&pkt, Kind::Other),
         };
         let source = Some(pkt.tuple.src_host());
+        let decided = std::mem::take(&mut self.hits.pending);
         match result {
             Ok(opened) => Judgement {
                 decision: Ok(egress),
@@ -849,12 +864,15 @@ impl Engine {
                 opened,
                 source,
                 peer_could_pass: true,
+                decided,
             },
             Err(reason) => Judgement {
                 decision: Err(reason),
                 flow: Some(flow),
                 opened: None,
                 source,
+                decided,
+                // A look at the policy that counts no hit.
                 peer_could_pass: match quoted_tuple {
                     Some(quoted) if reason == DropReason::IcmpNoConnection => {
                         self.peer_could_hold_quoted(&pkt, &quoted)
@@ -905,7 +923,9 @@ impl Engine {
         };
         match reason {
             DropReason::AclDeny => reverse(),
-            DropReason::TcpNotSyn => self.permitted(pkt).is_ok() || reverse(),
+            DropReason::TcpNotSyn => {
+                self.policy.permits(pkt.ingress, pkt.egress, &pkt.probe()) || reverse()
+            }
             // An echo reply no flow here holds: only a request the other
             // way opens one (ICMP errors are judged by what they quote,
             // `peer_could_hold_quoted`).
@@ -1002,22 +1022,30 @@ impl Engine {
         }
     }
 
-    /// May a new connection open? The ingress interface's access-group, or
-    /// without one the security levels (see [`Policy::permits`]).
-    fn permitted(&self, pkt: &Pkt) -> Result<(), DropReason> {
-        if self.policy.permits(pkt.ingress, pkt.egress, &pkt.probe()) {
+    /// May a new connection open (or a packet the rules judge alone
+    /// pass)? The ingress interface's access-group, or without one the
+    /// security levels (see [`Policy::permits`]). The entry that decided
+    /// is the frame's to count, once its judgement is final.
+    fn permitted(&mut self, pkt: &Pkt) -> Result<(), DropReason> {
+        let (permit, entry) = self
+            .policy
+            .permits_by(pkt.ingress, pkt.egress, &pkt.probe());
+        self.hits.pending.acl = entry;
+        if permit {
             Ok(())
         } else {
             Err(DropReason::AclDeny)
         }
     }
 
-    /// The class slot and options a new connection would get, and the slot
-    /// of the class that makes it bypass when that is another class.
-    fn classify(&self, pkt: &Pkt) -> (SlotId, ConnOptions, Option<SlotId>) {
+    /// The class slot and options a new connection would get, the slot of
+    /// the class that makes it bypass when that is another class, and the
+    /// class access-list entries that matched it (counted by
+    /// [`opened_in`](Self::opened_in) if it opens).
+    fn classify(&self, pkt: &Pkt) -> (SlotId, ConnOptions, Option<SlotId>, ClassEntries) {
         let d = self.policy.classify(pkt.ingress, pkt.egress, &pkt.probe());
         let bypass = d.bypass_class.map(|c| self.classes.slot_for(Some(c)));
-        (self.classes.slot_for(d.class), d.options, bypass)
+        (self.classes.slot_for(d.class), d.options, bypass, d.entries)
     }
 
     fn level(&self, iface: IfaceId) -> u8 {
@@ -1309,10 +1337,11 @@ impl Engine {
         let Some(event) = TcpEvent::classify(seg.flags) else {
             return Err(DropReason::TcpBadFlags);
         };
-        let (class, options, bypass_class) = self.classify(pkt);
+        let (class, options, bypass_class, entries) = self.classify(pkt);
         if options.tcp_state_bypass {
             self.permitted(pkt)?;
             self.create(pkt, hash, key, src_is_lo, ProtoState::TcpBypass, class)?;
+            self.opened_in(entries);
             clamp_mss(clamp, &mut self.counters.normalizer, seg, frame, view);
             if let Some(b) = bypass_class {
                 self.classes.hit(b);
@@ -1326,6 +1355,7 @@ impl Engine {
                 as_received(&mut received, clamp);
                 let track = TcpTrack::open(&received);
                 let id = self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track), class)?;
+                self.opened_in(entries);
                 bump(&mut self.counters.tcp_transitions[0][track.state as usize]);
                 // The header's integrity check covers the TCP header
                 // (RFC 4302 §3.3.3.1): a connection inside one keeps its

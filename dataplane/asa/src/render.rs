@@ -135,6 +135,25 @@ fn ethertype_ace(a: &EthertypeAce) -> String {
     format!("ethertype {action} {what}")
 }
 
+/// A line of an access-list as `show running-config` prints it after
+/// `access-list NAME `: `remark TEXT` or `extended permit …` (the text
+/// `show access-list` shows and keys each entry's hit count by).
+pub fn acl_line(l: &AclLine) -> String {
+    match l {
+        AclLine::Remark(t) => format!("remark {t}"),
+        AclLine::Ace(e) => ace(e),
+    }
+}
+
+/// A line of an EtherType access-list as `show running-config` prints it
+/// after `access-list NAME `: `remark TEXT` or `ethertype deny any`.
+pub fn ethertype_line(l: &EthertypeLine) -> String {
+    match l {
+        EthertypeLine::Remark(t) => format!("remark {t}"),
+        EthertypeLine::Ace(e) => ethertype_ace(e),
+    }
+}
+
 fn settings(out: &mut String, s: &ConnectionSettings) {
     let mut limits = String::new();
     for (kw, v) in [
@@ -317,20 +336,12 @@ pub fn render(cfg: &Config) -> String {
     }
     for a in &cfg.access_lists {
         for l in &a.lines {
-            let _ = match l {
-                AclLine::Remark(t) => writeln!(out, "access-list {} remark {t}", a.name),
-                AclLine::Ace(e) => writeln!(out, "access-list {} {}", a.name, ace(e)),
-            };
+            let _ = writeln!(out, "access-list {} {}", a.name, acl_line(l));
         }
     }
     for a in &cfg.ethertype_lists {
         for l in &a.lines {
-            let _ = match l {
-                EthertypeLine::Remark(t) => writeln!(out, "access-list {} remark {t}", a.name),
-                EthertypeLine::Ace(e) => {
-                    writeln!(out, "access-list {} {}", a.name, ethertype_ace(e))
-                }
-            };
+            let _ = writeln!(out, "access-list {} {}", a.name, ethertype_line(l));
         }
     }
     for g in cfg.access_groups.iter().chain(&cfg.ethertype_groups) {

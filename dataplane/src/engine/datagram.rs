@@ -126,8 +126,9 @@ impl Engine {
             Kind::EchoReply(_) => return Err(DropReason::IcmpNoConnection),
         };
         self.permitted(pkt)?;
-        let (class, _, _) = self.classify(pkt);
+        let (class, _, _, entries) = self.classify(pkt);
         let id = self.create(pkt, pkt.hash, pkt.key, pkt.src_is_lo, proto, class)?;
+        self.opened_in(entries);
         Ok(self.opened(id))
     }
 }

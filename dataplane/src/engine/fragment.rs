@@ -552,6 +552,7 @@ impl Engine {
         };
         let mut kept = pieces;
         let verdict = self.wait_for_peer(judged, &frame, meta, offload, ingress, now, &mut kept);
+        self.settle_hits(&judged, verdict);
         match verdict {
             Verdict::Forward { egress } => match kept {
                 Some(pieces) => {

@@ -10,6 +10,7 @@ use super::ast::{self, ClassMatch, Config, PortSpec, ServiceScope};
 use super::classifier::{
     AddrSpan, Atom, Classifier, ClassifierBuilder, MAX_RANGE_CHECKS, MAX_SUBTABLES, PortSpan, Probe,
 };
+use super::listing::{AceRef, AclListing};
 use super::mss::MssClamp;
 use crate::flow::proto;
 use crate::iface::InterfaceConfig;
@@ -230,9 +231,15 @@ impl CompiledAcl {
 
     /// First match: `Some(true)` permit, `Some(false)` deny, `None` no match.
     pub fn decide(&self, probe: &Probe) -> Option<bool> {
+        self.decide_rule(probe).map(|(_, permit)| permit)
+    }
+
+    /// First match with the entry that matched: its rule index (remarks
+    /// skipped) and whether it permits.
+    pub fn decide_rule(&self, probe: &Probe) -> Option<(u32, bool)> {
         self.classifier
             .first_match(probe)
-            .map(|rule| self.permit[rule as usize])
+            .map(|rule| (rule, self.permit[rule as usize]))
     }
 
     /// Whether the entry that decides `probe` is a deny with `log
@@ -311,6 +318,8 @@ struct IfacePolicy {
     /// Its EtherType access-group denies IPv4, IPv6 and ARP (an explicit
     /// `deny any`, docs/asa-behaviour.md §2.7): no frame enters by it.
     ethertype_deny: bool,
+    /// That `deny any` entry, whose hits are the frames it drops.
+    ethertype_entry: Option<AceRef>,
     access_group: Option<usize>,
     /// Classes (indices into `classes`) of the interface's service-policy, in order.
     service_classes: Vec<usize>,
@@ -360,6 +369,10 @@ impl FragmentLimits {
 pub struct Policy {
     interfaces: Vec<IfacePolicy>,
     acls: Vec<CompiledAcl>,
+    /// Every access-list as `show access-list` lists it: the extended
+    /// ones first, in the order of `acls` (list `i` is `acls[i]`), then
+    /// the EtherType ones.
+    listings: Vec<AclListing>,
     classes: Vec<CompiledClass>,
     global: Vec<usize>,
     inspects: Vec<InspectClass>,
@@ -387,6 +400,10 @@ pub struct ClassDecision {
     pub bypass_class: Option<usize>,
     /// The options the connection gets.
     pub options: ConnOptions,
+    /// The access-list entries that put the connection in `class` and in
+    /// `bypass_class`, for a class that matches by `match access-list`
+    /// (their hit counts count the connection, docs/asa-behaviour.md §2.9).
+    pub entries: [Option<AceRef>; 2],
 }
 
 impl Policy {
@@ -402,6 +419,7 @@ impl Policy {
                 })
                 .collect(),
             acls: Vec::new(),
+            listings: Vec::new(),
             classes: Vec::new(),
             global: Vec::new(),
             inspects: Vec::new(),
@@ -433,6 +451,22 @@ impl Policy {
     /// All compiled ACLs.
     pub fn acls(&self) -> &[CompiledAcl] {
         &self.acls
+    }
+
+    /// Every access-list as `show access-list` lists it, extended ones
+    /// first (in the order of [`acls`](Self::acls)), then EtherType ones;
+    /// [`AceRef::list`] indexes it.
+    pub fn listings(&self) -> &[AclListing] {
+        &self.listings
+    }
+
+    /// The `deny any` entry of the EtherType access-group of `ingress`
+    /// that drops every frame arriving there ([`ingress_drop`](Self::ingress_drop)'s
+    /// `l2_acl`), if it has one.
+    pub fn ethertype_entry(&self, ingress: IfaceId) -> Option<AceRef> {
+        self.interfaces
+            .get(usize::from(ingress.0))
+            .and_then(|i| i.ethertype_entry)
     }
 
     /// The name of the access list bound to `iface` by `access-group`, if
@@ -493,24 +527,33 @@ impl Policy {
     /// (implicit deny at the end); without one, only from a higher security
     /// level to a lower one, or between equal levels.
     pub fn permits(&self, ingress: IfaceId, egress: IfaceId, probe: &Probe) -> bool {
+        self.permits_by(ingress, egress, probe).0
+    }
+
+    /// [`permits`](Self::permits), with the access-group's entry that
+    /// decided, if one did (none when the security levels decide, or the
+    /// implicit deny at the list's end).
+    pub fn permits_by(
+        &self,
+        ingress: IfaceId,
+        egress: IfaceId,
+        probe: &Probe,
+    ) -> (bool, Option<AceRef>) {
         let (Some(i), Some(e)) = (
             self.interfaces.get(usize::from(ingress.0)),
             self.interfaces.get(usize::from(egress.0)),
         ) else {
-            return false;
+            return (false, None);
         };
-        if i.security_level == e.security_level {
-            if !self.same_security {
-                return false;
-            }
-            return match i.access_group {
-                Some(acl) => self.acls[acl].decide(probe) == Some(true),
-                None => true,
-            };
+        if i.security_level == e.security_level && !self.same_security {
+            return (false, None);
         }
         match i.access_group {
-            Some(acl) => self.acls[acl].decide(probe) == Some(true),
-            None => i.security_level > e.security_level,
+            Some(acl) => match self.acls[acl].decide_rule(probe) {
+                Some((rule, permit)) => (permit, Some(ace_ref(acl, rule))),
+                None => (false, None),
+            },
+            None => (i.security_level >= e.security_level, None),
         }
     }
 
@@ -527,17 +570,22 @@ impl Policy {
         !acl.is_some_and(|a| self.acls[a].denies_unlogged(probe))
     }
 
-    fn class_matches(&self, class: &CompiledClass, probe: &Probe) -> bool {
-        self.matches(&class.matcher, probe)
+    fn matches(&self, matcher: &ClassMatcher, probe: &Probe) -> bool {
+        self.match_entry(matcher, probe).is_some()
     }
 
-    fn matches(&self, matcher: &ClassMatcher, probe: &Probe) -> bool {
+    /// Whether `matcher` matches `probe` (`Some`), and by which entry of
+    /// its access-list when it matches by one.
+    fn match_entry(&self, matcher: &ClassMatcher, probe: &Probe) -> Option<Option<AceRef>> {
         match matcher {
-            ClassMatcher::Any => true,
+            ClassMatcher::Any => Some(None),
             // docs/asa-behaviour.md §2.1: a permit hit is in the class; a deny
             // hit or no hit is not.
-            ClassMatcher::Acl(acl) => self.acls[*acl].decide(probe) == Some(true),
-            ClassMatcher::Ports(c) => c.first_match(probe).is_some(),
+            ClassMatcher::Acl(acl) => match self.acls[*acl].decide_rule(probe) {
+                Some((rule, true)) => Some(Some(ace_ref(*acl, rule))),
+                _ => None,
+            },
+            ClassMatcher::Ports(c) => c.first_match(probe).map(|_| None),
         }
     }
 
@@ -586,33 +634,43 @@ impl Policy {
             iface(egress).unwrap_or(&[]),
             &self.global,
         ];
+        // Each class found, with the entry of its access-list that matched.
         let (mut limits, mut bypass) = (None, None);
         'lists: for list in lists {
             for &c in list {
                 let class = &self.classes[c];
                 let wants_limits = limits.is_none() && class.limits;
                 let wants_bypass = bypass.is_none() && class.options.tcp_state_bypass;
-                if !(wants_limits || wants_bypass) || !self.class_matches(class, probe) {
+                if !(wants_limits || wants_bypass) {
                     continue;
                 }
+                let Some(entry) = self.match_entry(&class.matcher, probe) else {
+                    continue;
+                };
                 if wants_limits {
-                    limits = Some(c);
+                    limits = Some((c, entry));
                 }
                 if wants_bypass {
-                    bypass = Some(c);
+                    bypass = Some((c, entry));
                 }
                 if limits.is_some() && bypass.is_some() {
                     break 'lists;
                 }
             }
         }
-        let mut options = limits.map_or_else(ConnOptions::default, |c| self.classes[c].options);
+        let mut options =
+            limits.map_or_else(ConnOptions::default, |(c, _)| self.classes[c].options);
         options.tcp_state_bypass = bypass.is_some();
         let class = limits.or(bypass);
+        let bypass_class = bypass.filter(|&(b, _)| Some(b) != class.map(|(c, _)| c));
         ClassDecision {
-            class,
-            bypass_class: bypass.filter(|&b| Some(b) != class),
+            class: class.map(|(c, _)| c),
+            bypass_class: bypass_class.map(|(b, _)| b),
             options,
+            entries: [
+                class.and_then(|(_, e)| e),
+                bypass_class.and_then(|(_, e)| e),
+            ],
         }
     }
 }
@@ -802,9 +860,13 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
     }
 
     let mut acls = Vec::new();
+    let mut listings = Vec::new();
     for acl in &config.access_lists {
-        acls.push(c.acl(acl)?);
+        let (compiled, elements) = c.acl(acl)?;
+        acls.push(compiled);
+        listings.push(AclListing::extended(acl, &elements));
     }
+    listings.extend(config.ethertype_lists.iter().map(AclListing::ethertype));
     let acl_index = |name: &str| {
         acls.iter()
             .position(|a: &CompiledAcl| a.name == name)
@@ -819,15 +881,30 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
     }
     for g in &config.ethertype_groups {
         let i = iface_index(&g.interface)?;
-        let list = config
+        let (at, list) = config
             .ethertype_lists
             .iter()
-            .find(|l| l.name == g.acl)
+            .enumerate()
+            .find(|(_, l)| l.name == g.acl)
             .ok_or_else(|| CompileError::Undefined {
                 kind: "access-list",
                 name: g.acl.clone(),
             })?;
         ifaces[i].ethertype_deny = list.denies_ip();
+        // The entry that denies them: the list's first `any` (§2.7).
+        ifaces[i].ethertype_entry = list
+            .denies_ip()
+            .then(|| {
+                list.lines
+                    .iter()
+                    .filter_map(|l| match l {
+                        ast::EthertypeLine::Ace(a) => Some(a),
+                        ast::EthertypeLine::Remark(_) => None,
+                    })
+                    .position(|a| a.ethertype == ast::Ethertype::Any)
+            })
+            .flatten()
+            .map(|rule| ace_ref(acls.len() + at, rule as u32));
     }
 
     let mut classes = Vec::new();
@@ -951,6 +1028,7 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
     Ok(Policy {
         interfaces: ifaces,
         acls,
+        listings,
         classes,
         global,
         inspects,
@@ -960,6 +1038,15 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
         mss: MssClamp::of(&config.tcpmss),
         source: None,
     })
+}
+
+/// The entry `rule` of list `list` (lists are far fewer than `u32`
+/// counts: the policy's budget bounds them).
+fn ace_ref(list: usize, rule: u32) -> AceRef {
+    AceRef {
+        list: u32::try_from(list).unwrap_or(u32::MAX),
+        rule,
+    }
 }
 
 mod expand;

@@ -11,6 +11,7 @@
 
 pub mod classifier;
 pub mod compile;
+pub mod listing;
 pub mod locate;
 pub mod mss;
 

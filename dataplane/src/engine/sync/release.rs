@@ -64,6 +64,7 @@ impl Engine {
             return false;
         };
         add(&mut self.counters.drops[reason.index()], frames);
+        self.count_gate(ingress, reason, frames);
         true
     }
 
@@ -143,6 +144,7 @@ impl Engine {
             self.lenient_passes = false;
             match judged.decision {
                 Ok(egress) => {
+                    self.count_decided(&judged.decided);
                     let offload = offload_of(&parsed);
                     self.release_passed(h.deadline, offload, egress, frame, h.frags, now)
                 }
@@ -158,6 +160,7 @@ impl Engine {
                     keep.push(h)
                 }
                 Err(reason) => {
+                    self.count_decided(&judged.decided);
                     bump(&mut self.sync_mut().counters.held_refused);
                     add(&mut self.counters.drops[reason.index()], h.frames());
                 }
@@ -212,6 +215,8 @@ impl Engine {
             let parsed = crate::packet::parse(&h.frame, h.meta);
             let judged = self.judge(&mut h.frame, h.meta, h.ingress, now, &parsed, None);
             self.lenient_passes = false;
+            // Judged for the last time.
+            self.count_decided(&judged.decided);
             match judged.decision {
                 Ok(egress) => {
                     let offload = offload_of(&parsed);

@@ -184,7 +184,7 @@ fn each_group_is_expanded_once() {
     }
     let cfg = parse_config(&text).expect("parses").config;
     let mut c = super::expand::Compiler::new(&cfg);
-    let acl = c.acl(&cfg.access_lists[0]).expect("within the budget");
+    let (acl, _) = c.acl(&cfg.access_lists[0]).expect("within the budget");
     // H, P and its 300 members, PORTS, and the diamond groups D0L reaches
     // (all but D0R).
     assert_eq!(c.groups_expanded, 1 + 301 + 1 + 79);

@@ -168,8 +168,14 @@ impl<'a> Compiler<'a> {
         Ok(())
     }
 
-    pub(super) fn acl(&mut self, acl: &ast::AccessList) -> Result<CompiledAcl, CompileError> {
+    /// An access-list compiled, with the elements of each entry (its atoms;
+    /// 1 for an inactive one, which is not expanded) for `show access-list`.
+    pub(super) fn acl(
+        &mut self,
+        acl: &ast::AccessList,
+    ) -> Result<(CompiledAcl, Vec<u32>), CompileError> {
         let mut b = ClassifierBuilder::new();
+        let mut elements = Vec::new();
         let mut permit = Vec::new();
         let mut unlogged = Vec::new();
         let mut matches_nothing = Vec::new();
@@ -188,12 +194,14 @@ impl<'a> Compiler<'a> {
                 // blocks): the budget bounds the rules a classifier numbers.
                 self.charge(Some(1)).map_err(|e| e.placed(place))?;
                 b.push_rule([]);
+                elements.push(1);
                 continue;
             }
             let atoms = self.ace(ace).map_err(|e| e.placed(place))?;
             if atoms.is_empty() {
                 matches_nothing.push(i + 1);
             }
+            elements.push(u32::try_from(atoms.len()).unwrap_or(u32::MAX));
             b.push_rule(atoms);
             if b.subtables() > MAX_SUBTABLES {
                 return Err(CompileError::TooManySubtables {
@@ -208,14 +216,15 @@ impl<'a> Compiler<'a> {
                 });
             }
         }
-        Ok(CompiledAcl {
+        let compiled = CompiledAcl {
             name: acl.name.clone(),
             classifier: b.build(),
             permit,
             unlogged,
             matches_nothing,
             entries,
-        })
+        };
+        Ok((compiled, elements))
     }
 
     /// The atoms of one active entry.

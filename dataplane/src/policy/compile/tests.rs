@@ -78,7 +78,8 @@ fn seed_policy_classifies_both_directions_as_bypass() {
         ClassDecision {
             class: None,
             bypass_class: None,
-            options: ConnOptions::default()
+            options: ConnOptions::default(),
+            entries: [None, None],
         }
     );
 }

@@ -1,0 +1,196 @@
+//! Hit counts of access-list entries, `show access-list`'s `hitcnt`
+//! (docs/asa-behaviour.md §2.9). A hit is counted on the entry that
+//! decided a packet's final judgement, once per packet judged: the permit
+//! of the ingress access-group that let a packet open a connection (or
+//! pass, where the rules judge each packet alone), the deny that dropped
+//! one (`acl-deny`), the permit of a class's `match access-list` that put
+//! a new connection in its class, the EtherType `deny any` that dropped a
+//! frame (`l2_acl`). Speculative looks at the policy (could a peer's
+//! state let this frame through? does the policy permit the connection
+//! an ICMP error quotes?) ask [`Policy`] directly and count nothing.
+//!
+//! While a frame is judged, the entries that decided it are noted in
+//! [`AclHits::pending`]; `judge` hands them to the frame's judgement,
+//! which counts them once it is final ([`Engine::settle_hits`]): not
+//! while the frame waits, held, to be judged again on a peer's state.
+//!
+//! The counts are plain counters of the worker's engine, indexed by
+//! (list, entry) of the policy in force: no atomics on the packet path; the
+//! ops side sums the workers' (docs/ARCHITECTURE.md §8). A new policy
+//! carries them over, once per install, by each entry's list name and
+//! text ([`AclListing`]): an entry a new configuration keeps (wherever it
+//! now stands) keeps its count, as the ASA keeps the `hitcnt` of entries
+//! an edit did not change; a changed or new entry starts at 0.
+
+use std::collections::HashMap;
+
+use super::{Engine, Judgement};
+use crate::policy::compile::Policy;
+use crate::policy::listing::{AceRef, AclListing};
+use crate::verdict::{DropReason, IfaceId, Verdict};
+
+/// The entries that decided one frame's judgement: the ingress
+/// access-group's, and the class access-lists' that put the connection
+/// it opened in its class (and its bypass class, when that is another).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Decided {
+    /// The access-group's entry that permitted or denied it.
+    pub acl: Option<AceRef>,
+    /// The class access-lists' entries, for a connection it opened.
+    pub classes: ClassEntries,
+}
+
+/// The class access-list entries that put a new connection in its class
+/// and its bypass class ([`ClassDecision::entries`](crate::policy::compile::ClassDecision::entries)).
+pub(super) type ClassEntries = [Option<AceRef>; 2];
+
+/// Every entry's hit count on this engine.
+#[derive(Debug, Default)]
+pub struct AclHits {
+    /// Where each list's counts start in `counts`: list `i` has
+    /// `counts[starts[i]..starts[i + 1]]`, one per entry (remarks skipped).
+    starts: Vec<usize>,
+    counts: Vec<u64>,
+    /// What decided the frame being judged now; `judge` takes it.
+    pub(super) pending: Decided,
+}
+
+impl AclHits {
+    /// The hit count of entry `rule` of list `list` (of the policy in
+    /// force); 0 for one it does not have.
+    pub fn get(&self, list: usize, rule: usize) -> u64 {
+        self.list(list).get(rule).copied().unwrap_or(0)
+    }
+
+    /// The hit counts of list `list`'s entries, in order (remarks skipped).
+    pub fn list(&self, list: usize) -> &[u64] {
+        match (self.starts.get(list), self.starts.get(list + 1)) {
+            (Some(&a), Some(&b)) => &self.counts[a..b],
+            _ => &[],
+        }
+    }
+
+    /// Count a judgement's entries.
+    fn count(&mut self, d: &Decided) {
+        for e in [d.acl, d.classes[0], d.classes[1]].into_iter().flatten() {
+            self.add(e, 1);
+        }
+    }
+
+    fn add(&mut self, e: AceRef, n: u64) {
+        let Some(&start) = self.starts.get(e.list as usize) else {
+            return;
+        };
+        if let Some(c) = self.counts.get_mut(start + e.rule as usize) {
+            *c = c.saturating_add(n);
+        }
+    }
+
+    /// Counts for `new`'s entries, those `old` had under the same list
+    /// name and text carried over. Once per install: only entries that
+    /// were hit are looked up.
+    fn install(&mut self, old: &Policy, new: &Policy) {
+        let mut kept: HashMap<(&str, &str), u64> = HashMap::new();
+        for (i, listing) in old.listings().iter().enumerate() {
+            for (hits, line) in self.list(i).iter().zip(listing.entries()) {
+                if *hits > 0 {
+                    // A list names an entry once (the parser keeps one of
+                    // each, docs/asa-behaviour.md §2.1); a hand-built one
+                    // that repeats it gives its sum to the first.
+                    let c = kept
+                        .entry((listing.name.as_str(), line.text.as_str()))
+                        .or_default();
+                    *c = c.saturating_add(*hits);
+                }
+            }
+        }
+        let mut starts = Vec::with_capacity(new.listings().len() + 1);
+        let mut counts = Vec::new();
+        for listing in new.listings() {
+            starts.push(counts.len());
+            counts.extend(listing.entries().map(|line| {
+                if kept.is_empty() {
+                    return 0;
+                }
+                kept.remove(&(listing.name.as_str(), line.text.as_str()))
+                    .unwrap_or(0)
+            }));
+        }
+        starts.push(counts.len());
+        self.starts = starts;
+        self.counts = counts;
+    }
+
+    /// Zero the counts of every list `which` picks among `listings`;
+    /// how many lists that was.
+    fn clear(&mut self, listings: &[AclListing], which: impl Fn(&AclListing) -> bool) -> usize {
+        let mut n = 0;
+        for (i, listing) in listings.iter().enumerate() {
+            if which(listing) {
+                let (Some(&a), Some(&b)) = (self.starts.get(i), self.starts.get(i + 1)) else {
+                    continue;
+                };
+                self.counts[a..b].fill(0);
+                n += 1;
+            }
+        }
+        n
+    }
+}
+
+impl Engine {
+    /// The hit counts of the access-list entries of the policy in force
+    /// ([`policy().listings()`](Policy::listings) names them).
+    pub fn acl_hits(&self) -> &AclHits {
+        &self.hits
+    }
+
+    /// `clear access-list [NAME] counters`: zero the hit counts of the
+    /// list named `name`, or of every list; how many lists were cleared
+    /// (0: the policy has no list of that name).
+    pub fn clear_acl_hits(&mut self, name: Option<&str>) -> usize {
+        self.hits
+            .clear(self.policy.listings(), |l| name.is_none_or(|n| l.name == n))
+    }
+
+    /// A connection opened in the classes whose access-list entries are
+    /// `entries`: the frame's judgement counts them.
+    pub(super) fn opened_in(&mut self, entries: ClassEntries) {
+        self.hits.pending.classes = entries;
+    }
+
+    /// Carry the hit counts over to a policy about to be installed.
+    pub(super) fn install_hits(&mut self, new: &Policy) {
+        self.hits.install(&self.policy, new);
+    }
+
+    /// A judgement became the frame's verdict: count the entries that
+    /// decided it, unless the frame waits to be judged again (held for a
+    /// peer's state: a frame judged a drop that is kept as
+    /// [`Verdict::Hold`]). A frame deferred for a peer's acknowledgement
+    /// was judged for good.
+    pub(super) fn settle_hits(&mut self, judged: &Judgement, verdict: Verdict) {
+        if verdict == Verdict::Hold && judged.decision.is_err() {
+            return;
+        }
+        self.count_decided(&judged.decided);
+    }
+
+    /// Count what decided a judgement that is final.
+    pub(super) fn count_decided(&mut self, d: &Decided) {
+        if *d != Decided::default() {
+            self.hits.count(d);
+        }
+    }
+
+    /// `frames` frames arriving on `ingress` were dropped before they
+    /// were judged, for `reason`: an EtherType `deny any` counts them.
+    pub(super) fn count_gate(&mut self, ingress: IfaceId, reason: DropReason, frames: u64) {
+        if reason != DropReason::EthertypeDeny {
+            return;
+        }
+        if let Some(e) = self.policy.ethertype_entry(ingress) {
+            self.hits.add(e, frames);
+        }
+    }
+}

@@ -1,0 +1,207 @@
+//! Each access-list of a policy as `show access-list` lists it
+//! (docs/asa-behaviour.md §2.9): its lines numbered as the ASA numbers
+//! them, remarks counted, each with the text `show running-config` prints
+//! for it; and [`AceRef`], how the engine names the entry that decided a
+//! packet, so that it can count the entry's hits.
+//!
+//! An entry's hit count is keyed by its list's name and this text: a new
+//! policy that keeps an entry (wherever it now stands) keeps its count,
+//! and a changed or new entry starts at 0 (`Engine::set_policy`).
+
+use super::ast::{AccessList, AclLine, EthertypeLine, EthertypeList};
+use super::render::{acl_line, ethertype_line};
+
+/// An entry of a compiled list: the list (its index in
+/// [`Policy::listings`](super::compile::Policy::listings)) and the entry's
+/// place among the list's entries, remarks not counted (the classifier's
+/// rule index).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AceRef {
+    /// The list.
+    pub list: u32,
+    /// The entry, from 0, remarks skipped.
+    pub rule: u32,
+}
+
+/// What kind of access-list a listing is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListKind {
+    /// `access-list NAME extended …`: IP packets.
+    Extended,
+    /// `access-list NAME ethertype …`: frames by their EtherType
+    /// (docs/asa-behaviour.md §2.7).
+    Ethertype,
+}
+
+/// One access-list as `show access-list` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AclListing {
+    /// Its name.
+    pub name: String,
+    /// Extended or EtherType.
+    pub kind: ListKind,
+    /// Its lines in order, remarks included.
+    pub lines: Vec<ListedLine>,
+}
+
+/// One line of an access-list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedLine {
+    /// Its number, from 1, remarks counted (the ASA's `line N`, and
+    /// [`Place::AclEntry`](super::compile::Place::AclEntry)'s).
+    pub line: u32,
+    /// The line as `show running-config` prints it after `access-list
+    /// NAME `: `remark TEXT`, `extended permit tcp any any eq www`,
+    /// `ethertype deny any`.
+    pub text: String,
+    /// `None` for a remark.
+    pub entry: Option<ListedEntry>,
+}
+
+/// What a line that is an entry (not a remark) adds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListedEntry {
+    /// The match entries it expanded to: one per protocol, address and
+    /// port block its objects and object-groups cross to (the classifier's
+    /// atoms, the ASA's "elements"); 0 for an entry that matches nothing
+    /// (an empty group), 1 for an inactive one, which is not expanded; 1
+    /// for an EtherType entry.
+    pub elements: u32,
+    /// `inactive`: it never matches.
+    pub inactive: bool,
+}
+
+impl AclListing {
+    /// An extended access-list's listing, given each entry's elements in
+    /// order (remarks skipped).
+    pub(super) fn extended(acl: &AccessList, elements: &[u32]) -> AclListing {
+        let mut counts = elements.iter();
+        let lines = acl
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| ListedLine {
+                line: line_number(i),
+                text: acl_line(l),
+                entry: match l {
+                    AclLine::Remark(_) => None,
+                    AclLine::Ace(a) => Some(ListedEntry {
+                        elements: counts.next().copied().unwrap_or(0),
+                        inactive: a.inactive,
+                    }),
+                },
+            })
+            .collect();
+        AclListing {
+            name: acl.name.clone(),
+            kind: ListKind::Extended,
+            lines,
+        }
+    }
+
+    /// An EtherType access-list's listing.
+    pub(super) fn ethertype(list: &EthertypeList) -> AclListing {
+        let lines = list
+            .lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| ListedLine {
+                line: line_number(i),
+                text: ethertype_line(l),
+                entry: match l {
+                    EthertypeLine::Remark(_) => None,
+                    EthertypeLine::Ace(_) => Some(ListedEntry {
+                        elements: 1,
+                        inactive: false,
+                    }),
+                },
+            })
+            .collect();
+        AclListing {
+            name: list.name.clone(),
+            kind: ListKind::Ethertype,
+            lines,
+        }
+    }
+
+    /// Its entries (remarks skipped), in rule order: the `n`th is
+    /// [`AceRef::rule`] `n`.
+    pub fn entries(&self) -> impl Iterator<Item = &ListedLine> {
+        self.lines.iter().filter(|l| l.entry.is_some())
+    }
+
+    /// How many entries it has (remarks not counted).
+    pub fn entry_count(&self) -> usize {
+        self.entries().count()
+    }
+}
+
+/// Line `i` of a list (from 0) as the ASA numbers it, from 1; a list has
+/// far fewer lines than `u32` counts (the policy's budget bounds it).
+fn line_number(i: usize) -> u32 {
+    u32::try_from(i + 1).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::compile::compile;
+    use crate::policy::parse_config;
+
+    /// Lines are numbered with remarks counted, each entry's text is the
+    /// running configuration's, and an entry crossing an object-group has
+    /// an element per member; EtherType lists follow the extended ones.
+    #[test]
+    fn lists_number_their_lines_as_the_asa_does() {
+        let text = "object-group network SRV\n network-object host 198.18.0.10\n \
+                    network-object host 198.18.0.11\n\
+                    access-list OUT remark web servers\n\
+                    access-list OUT extended permit tcp any object-group SRV eq 80\n\
+                    access-list OUT extended deny ip any any inactive\n\
+                    access-list L2 ethertype permit bpdu\n\
+                    access-list L2 ethertype deny any\n";
+        let cfg = parse_config(text).unwrap().config;
+        let p = compile(&cfg, &crate::iface::InterfaceConfig::inside_outside()).unwrap();
+        type Shown<'a> = (u32, &'a str, Option<ListedEntry>);
+        let shown: Vec<(&str, Vec<Shown>)> = p
+            .listings()
+            .iter()
+            .map(|l| {
+                let lines = l
+                    .lines
+                    .iter()
+                    .map(|x| (x.line, x.text.as_str(), x.entry))
+                    .collect();
+                (l.name.as_str(), lines)
+            })
+            .collect();
+        let entry = |elements, inactive| Some(ListedEntry { elements, inactive });
+        assert_eq!(
+            shown,
+            [
+                (
+                    "OUT",
+                    vec![
+                        (1, "remark web servers", None),
+                        (
+                            2,
+                            "extended permit tcp any object-group SRV eq www",
+                            entry(2, false)
+                        ),
+                        (3, "extended deny ip any any inactive", entry(1, true)),
+                    ]
+                ),
+                (
+                    "L2",
+                    vec![
+                        (1, "ethertype permit bpdu", entry(1, false)),
+                        (2, "ethertype deny any", entry(1, false)),
+                    ]
+                ),
+            ]
+        );
+        assert_eq!(p.listings()[0].kind, ListKind::Extended);
+        assert_eq!(p.listings()[1].kind, ListKind::Ethertype);
+        assert_eq!(p.listings()[0].entry_count(), 2);
+    }
+}
