@@ -36,13 +36,13 @@ fn standalone(text: &str) -> Engine {
 
 /// The hit counts of list `name`'s entries, in order.
 fn hits(e: &Engine, name: &str) -> Vec<u64> {
-    let i = e
+    let listing = e
         .policy()
         .listings()
         .iter()
-        .position(|l| l.name == name)
+        .find(|l| l.name == name)
         .unwrap_or_else(|| panic!("no list {name}"));
-    e.acl_hits().list(i).to_vec()
+    e.acl_hits().of(listing).to_vec()
 }
 
 fn send(e: &mut Engine, mut frame: Vec<u8>, iface: IfaceId, now: Instant) -> Verdict {

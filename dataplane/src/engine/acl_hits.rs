@@ -14,8 +14,8 @@
 //! which counts them once it is final ([`Engine::settle_hits`]): not
 //! while the frame waits, held, to be judged again on a peer's state.
 //!
-//! The counts are plain counters of the worker's engine, indexed by
-//! (list, entry) of the policy in force: no atomics on the packet path; the
+//! The counts are plain counters of the worker's engine, one per entry of
+//! the policy in force ([`AceRef`]): no atomics on the packet path; the
 //! ops side sums the workers' (docs/ARCHITECTURE.md §8). A new policy
 //! carries them over, once per install, by each entry's list name and
 //! text ([`AclListing`]): an entry a new configuration keeps (wherever it
@@ -47,27 +47,23 @@ pub(super) type ClassEntries = [Option<AceRef>; 2];
 /// Every entry's hit count on this engine.
 #[derive(Debug, Default)]
 pub struct AclHits {
-    /// Where each list's counts start in `counts`: list `i` has
-    /// `counts[starts[i]..starts[i + 1]]`, one per entry (remarks skipped).
-    starts: Vec<usize>,
+    /// Per entry of the policy in force ([`AceRef::index`]).
     counts: Vec<u64>,
     /// What decided the frame being judged now; `judge` takes it.
     pub(super) pending: Decided,
 }
 
 impl AclHits {
-    /// The hit count of entry `rule` of list `list` (of the policy in
-    /// force); 0 for one it does not have.
-    pub fn get(&self, list: usize, rule: usize) -> u64 {
-        self.list(list).get(rule).copied().unwrap_or(0)
+    /// The hit count of entry `e` of the policy in force.
+    pub fn get(&self, e: AceRef) -> u64 {
+        self.counts.get(e.index()).copied().unwrap_or(0)
     }
 
-    /// The hit counts of list `list`'s entries, in order (remarks skipped).
-    pub fn list(&self, list: usize) -> &[u64] {
-        match (self.starts.get(list), self.starts.get(list + 1)) {
-            (Some(&a), Some(&b)) => &self.counts[a..b],
-            _ => &[],
-        }
+    /// The hit counts of `listing`'s entries (a list of the policy in
+    /// force), in order, remarks skipped.
+    pub fn of(&self, listing: &AclListing) -> &[u64] {
+        let end = listing.first + listing.entry_count();
+        self.counts.get(listing.first..end).unwrap_or(&[])
     }
 
     /// Count a judgement's entries.
@@ -78,10 +74,7 @@ impl AclHits {
     }
 
     fn add(&mut self, e: AceRef, n: u64) {
-        let Some(&start) = self.starts.get(e.list as usize) else {
-            return;
-        };
-        if let Some(c) = self.counts.get_mut(start + e.rule as usize) {
+        if let Some(c) = self.counts.get_mut(e.index()) {
             *c = c.saturating_add(n);
         }
     }
@@ -91,8 +84,8 @@ impl AclHits {
     /// were hit are looked up.
     fn install(&mut self, old: &Policy, new: &Policy) {
         let mut kept: HashMap<(&str, &str), u64> = HashMap::new();
-        for (i, listing) in old.listings().iter().enumerate() {
-            for (hits, line) in self.list(i).iter().zip(listing.entries()) {
+        for listing in old.listings() {
+            for (hits, line) in self.of(listing).iter().zip(listing.entries()) {
                 if *hits > 0 {
                     // A list names an entry once (the parser keeps one of
                     // each, docs/asa-behaviour.md §2.1); a hand-built one
@@ -104,10 +97,8 @@ impl AclHits {
                 }
             }
         }
-        let mut starts = Vec::with_capacity(new.listings().len() + 1);
         let mut counts = Vec::new();
         for listing in new.listings() {
-            starts.push(counts.len());
             counts.extend(listing.entries().map(|line| {
                 if kept.is_empty() {
                     return 0;
@@ -116,23 +107,19 @@ impl AclHits {
                     .unwrap_or(0)
             }));
         }
-        starts.push(counts.len());
-        self.starts = starts;
         self.counts = counts;
     }
 
-    /// Zero the counts of every list `which` picks among `listings`;
-    /// how many lists that was.
+    /// Zero the counts of every list `which` picks among `listings` (the
+    /// policy in force's); how many lists that was.
     fn clear(&mut self, listings: &[AclListing], which: impl Fn(&AclListing) -> bool) -> usize {
         let mut n = 0;
-        for (i, listing) in listings.iter().enumerate() {
-            if which(listing) {
-                let (Some(&a), Some(&b)) = (self.starts.get(i), self.starts.get(i + 1)) else {
-                    continue;
-                };
-                self.counts[a..b].fill(0);
-                n += 1;
+        for listing in listings.iter().filter(|l| which(l)) {
+            let end = listing.first + listing.entry_count();
+            if let Some(counts) = self.counts.get_mut(listing.first..end) {
+                counts.fill(0);
             }
+            n += 1;
         }
         n
     }
@@ -140,7 +127,7 @@ impl AclHits {
 
 impl Engine {
     /// The hit counts of the access-list entries of the policy in force
-    /// ([`policy().listings()`](Policy::listings) names them).
+    /// ([`policy().listings()`](Policy::listings) lists them).
     pub fn acl_hits(&self) -> &AclHits {
         &self.hits
     }
@@ -178,9 +165,7 @@ impl Engine {
 
     /// Count what decided a judgement that is final.
     pub(super) fn count_decided(&mut self, d: &Decided) {
-        if *d != Decided::default() {
-            self.hits.count(d);
-        }
+        self.hits.count(d);
     }
 
     /// `frames` frames arriving on `ingress` were dropped before they

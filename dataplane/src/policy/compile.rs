@@ -219,6 +219,8 @@ pub struct CompiledAcl {
     /// Per rule, its entry's number as [`Place::AclEntry`] numbers it
     /// (remarks counted): what `packet-tracer` names (`explain.rs`).
     entries: Vec<usize>,
+    /// The place of its first entry among the policy's ([`AceRef`]).
+    first_entry: usize,
 }
 
 impl CompiledAcl {
@@ -251,6 +253,11 @@ impl CompiledAcl {
             let rule = rule as usize;
             !self.permit[rule] && self.unlogged[rule]
         })
+    }
+
+    /// Its entry `rule` (remarks skipped) among the policy's.
+    fn entry(&self, rule: u32) -> Option<AceRef> {
+        AceRef::new(self.first_entry + rule as usize)
     }
 
     /// The classifier's subtable count (lookup cost).
@@ -454,8 +461,8 @@ impl Policy {
     }
 
     /// Every access-list as `show access-list` lists it, extended ones
-    /// first (in the order of [`acls`](Self::acls)), then EtherType ones;
-    /// [`AceRef::list`] indexes it.
+    /// first (in the order of [`acls`](Self::acls)), then EtherType ones,
+    /// their entries numbered in that order ([`AceRef`]).
     pub fn listings(&self) -> &[AclListing] {
         &self.listings
     }
@@ -549,10 +556,13 @@ impl Policy {
             return (false, None);
         }
         match i.access_group {
-            Some(acl) => match self.acls[acl].decide_rule(probe) {
-                Some((rule, permit)) => (permit, Some(ace_ref(acl, rule))),
-                None => (false, None),
-            },
+            Some(acl) => {
+                let acl = &self.acls[acl];
+                match acl.decide_rule(probe) {
+                    Some((rule, permit)) => (permit, acl.entry(rule)),
+                    None => (false, None),
+                }
+            }
             None => (i.security_level >= e.security_level, None),
         }
     }
@@ -581,10 +591,13 @@ impl Policy {
             ClassMatcher::Any => Some(None),
             // docs/asa-behaviour.md §2.1: a permit hit is in the class; a deny
             // hit or no hit is not.
-            ClassMatcher::Acl(acl) => match self.acls[*acl].decide_rule(probe) {
-                Some((rule, true)) => Some(Some(ace_ref(*acl, rule))),
-                _ => None,
-            },
+            ClassMatcher::Acl(acl) => {
+                let acl = &self.acls[*acl];
+                match acl.decide_rule(probe) {
+                    Some((rule, true)) => Some(acl.entry(rule)),
+                    _ => None,
+                }
+            }
             ClassMatcher::Ports(c) => c.first_match(probe).map(|_| None),
         }
     }
@@ -634,8 +647,9 @@ impl Policy {
             iface(egress).unwrap_or(&[]),
             &self.global,
         ];
-        // Each class found, with the entry of its access-list that matched.
         let (mut limits, mut bypass) = (None, None);
+        // The entries of their access-lists that matched.
+        let (mut limits_entry, mut bypass_entry) = (None, None);
         'lists: for list in lists {
             for &c in list {
                 let class = &self.classes[c];
@@ -648,29 +662,30 @@ impl Policy {
                     continue;
                 };
                 if wants_limits {
-                    limits = Some((c, entry));
+                    (limits, limits_entry) = (Some(c), entry);
                 }
                 if wants_bypass {
-                    bypass = Some((c, entry));
+                    (bypass, bypass_entry) = (Some(c), entry);
                 }
                 if limits.is_some() && bypass.is_some() {
                     break 'lists;
                 }
             }
         }
-        let mut options =
-            limits.map_or_else(ConnOptions::default, |(c, _)| self.classes[c].options);
+        let mut options = limits.map_or_else(ConnOptions::default, |c| self.classes[c].options);
         options.tcp_state_bypass = bypass.is_some();
         let class = limits.or(bypass);
-        let bypass_class = bypass.filter(|&(b, _)| Some(b) != class.map(|(c, _)| c));
+        let bypass_class = bypass.filter(|&b| Some(b) != class);
+        let class_entry = if limits.is_some() {
+            limits_entry
+        } else {
+            bypass_entry
+        };
         ClassDecision {
-            class: class.map(|(c, _)| c),
-            bypass_class: bypass_class.map(|(b, _)| b),
+            class,
+            bypass_class,
             options,
-            entries: [
-                class.and_then(|(_, e)| e),
-                bypass_class.and_then(|(_, e)| e),
-            ],
+            entries: [class_entry, bypass_class.and(bypass_entry)],
         }
     }
 }
@@ -861,12 +876,19 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
 
     let mut acls = Vec::new();
     let mut listings = Vec::new();
+    let mut first = 0;
     for acl in &config.access_lists {
-        let (compiled, elements) = c.acl(acl)?;
+        let (mut compiled, elements) = c.acl(acl)?;
+        compiled.first_entry = first;
         acls.push(compiled);
-        listings.push(AclListing::extended(acl, &elements));
+        listings.push(AclListing::extended(acl, &elements, first));
+        first += elements.len();
     }
-    listings.extend(config.ethertype_lists.iter().map(AclListing::ethertype));
+    for list in &config.ethertype_lists {
+        let l = AclListing::ethertype(list, first);
+        first += l.entry_count();
+        listings.push(l);
+    }
     let acl_index = |name: &str| {
         acls.iter()
             .position(|a: &CompiledAcl| a.name == name)
@@ -904,7 +926,7 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
                     .position(|a| a.ethertype == ast::Ethertype::Any)
             })
             .flatten()
-            .map(|rule| ace_ref(acls.len() + at, rule as u32));
+            .and_then(|rule| AceRef::new(listings[acls.len() + at].first + rule));
     }
 
     let mut classes = Vec::new();
@@ -1038,15 +1060,6 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
         mss: MssClamp::of(&config.tcpmss),
         source: None,
     })
-}
-
-/// The entry `rule` of list `list` (lists are far fewer than `u32`
-/// counts: the policy's budget bounds them).
-fn ace_ref(list: usize, rule: u32) -> AceRef {
-    AceRef {
-        list: u32::try_from(list).unwrap_or(u32::MAX),
-        rule,
-    }
 }
 
 mod expand;

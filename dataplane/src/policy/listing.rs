@@ -8,19 +8,34 @@
 //! policy that keeps an entry (wherever it now stands) keeps its count,
 //! and a changed or new entry starts at 0 (`Engine::set_policy`).
 
+use std::num::NonZeroU32;
+
 use super::ast::{AccessList, AclLine, EthertypeLine, EthertypeList};
 use super::render::{acl_line, ethertype_line};
 
-/// An entry of a compiled list: the list (its index in
-/// [`Policy::listings`](super::compile::Policy::listings)) and the entry's
-/// place among the list's entries, remarks not counted (the classifier's
-/// rule index).
+/// An entry of a policy's access-lists: its place among all their
+/// entries, remarks skipped, list after list in the order of
+/// [`Policy::listings`](super::compile::Policy::listings) (list `l`'s
+/// entry `r` is [`AclListing::first`] + `r`). Four bytes, and `None` is
+/// free: the engine notes up to three for every frame it judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AceRef {
-    /// The list.
-    pub list: u32,
-    /// The entry, from 0, remarks skipped.
-    pub rule: u32,
+pub struct AceRef(NonZeroU32);
+
+impl AceRef {
+    /// The entry at `index`, if a `u32` numbers it (the policy's budget
+    /// keeps every entry far below).
+    pub fn new(index: usize) -> Option<AceRef> {
+        u32::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_add(1))
+            .and_then(NonZeroU32::new)
+            .map(AceRef)
+    }
+
+    /// Its place among the policy's entries, from 0.
+    pub fn index(self) -> usize {
+        (self.0.get() - 1) as usize
+    }
 }
 
 /// What kind of access-list a listing is.
@@ -40,6 +55,9 @@ pub struct AclListing {
     pub name: String,
     /// Extended or EtherType.
     pub kind: ListKind,
+    /// The place of its first entry among the policy's entries
+    /// ([`AceRef::index`]); its entries follow in order.
+    pub first: usize,
     /// Its lines in order, remarks included.
     pub lines: Vec<ListedLine>,
 }
@@ -73,8 +91,8 @@ pub struct ListedEntry {
 
 impl AclListing {
     /// An extended access-list's listing, given each entry's elements in
-    /// order (remarks skipped).
-    pub(super) fn extended(acl: &AccessList, elements: &[u32]) -> AclListing {
+    /// order (remarks skipped), its first entry at `first`.
+    pub(super) fn extended(acl: &AccessList, elements: &[u32], first: usize) -> AclListing {
         let mut counts = elements.iter();
         let lines = acl
             .lines
@@ -95,12 +113,13 @@ impl AclListing {
         AclListing {
             name: acl.name.clone(),
             kind: ListKind::Extended,
+            first,
             lines,
         }
     }
 
-    /// An EtherType access-list's listing.
-    pub(super) fn ethertype(list: &EthertypeList) -> AclListing {
+    /// An EtherType access-list's listing, its first entry at `first`.
+    pub(super) fn ethertype(list: &EthertypeList, first: usize) -> AclListing {
         let lines = list
             .lines
             .iter()
@@ -120,12 +139,13 @@ impl AclListing {
         AclListing {
             name: list.name.clone(),
             kind: ListKind::Ethertype,
+            first,
             lines,
         }
     }
 
-    /// Its entries (remarks skipped), in rule order: the `n`th is
-    /// [`AceRef::rule`] `n`.
+    /// Its entries (remarks skipped), in order: the `n`th is the policy's
+    /// entry [`first`](Self::first) + `n`.
     pub fn entries(&self) -> impl Iterator<Item = &ListedLine> {
         self.lines.iter().filter(|l| l.entry.is_some())
     }
@@ -203,5 +223,8 @@ mod tests {
         assert_eq!(p.listings()[0].kind, ListKind::Extended);
         assert_eq!(p.listings()[1].kind, ListKind::Ethertype);
         assert_eq!(p.listings()[0].entry_count(), 2);
+        assert_eq!((p.listings()[0].first, p.listings()[1].first), (0, 2));
+        assert_eq!(AceRef::new(2).map(AceRef::index), Some(2));
+        assert_eq!(AceRef::new(u32::MAX as usize), None);
     }
 }

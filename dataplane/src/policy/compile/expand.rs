@@ -223,6 +223,8 @@ impl<'a> Compiler<'a> {
             unlogged,
             matches_nothing,
             entries,
+            // The policy places it among its lists.
+            first_entry: 0,
         };
         Ok((compiled, elements))
     }
