@@ -1,6 +1,7 @@
 //! The operator's commands, as on the ASA: `rampart show conn …`,
 //! `rampart clear conn …`, `rampart show service-policy|cluster|
-//! running-config|counters|fragment`, `rampart packet-tracer input IF …`,
+//! running-config|counters|fragment|access-list`, `rampart clear
+//! access-list [NAME] counters`, `rampart packet-tracer input IF …`,
 //! `rampart configure FILE`, over a node's admin
 //! API (`--admin ADDR`, or `--config node.toml` for its `[ops]` address and
 //! token file). Unambiguous abbreviations are accepted as the ASA accepts
@@ -21,7 +22,7 @@ use rampart_ops::echo::{terminal_json, terminal_text};
 use rampart_ops::model::MemberChange;
 use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
 use rampart_ops::{
-    asp_drop, clear_conn, packet_tracer, service_policy, show_cluster, show_fragment,
+    asp_drop, clear_conn, packet_tracer, service_policy, show_acl, show_cluster, show_fragment,
 };
 
 use crate::config::NodeConfig;
@@ -64,7 +65,8 @@ pub enum OpsCommand {
         #[command(subcommand)]
         what: ShowWhat,
     },
-    /// Clear state on the node: `clear conn [address A] [port P]`.
+    /// Clear state on the node: `clear conn [address A] [port P]`,
+    /// `clear access-list [NAME] counters`.
     Clear {
         #[command(flatten)]
         target: Target,
@@ -131,6 +133,13 @@ pub enum ShowWhat {
         #[arg(value_name = "NAMEIF")]
         nameif: Option<String>,
     },
+    /// `show access-list [NAME]`: every entry of the access-lists in force
+    /// with its hit count on this node.
+    AccessList {
+        /// One access-list, by name.
+        #[arg(value_name = "NAME")]
+        name: Option<String>,
+    },
 }
 
 /// What `clear` clears.
@@ -139,6 +148,13 @@ pub enum ClearWhat {
     /// `clear conn [address A] [port P]`: remove connections (no RST is sent).
     Conn {
         /// `address A`, `port P` (abbreviations accepted).
+        #[arg(value_name = "WORDS")]
+        words: Vec<String>,
+    },
+    /// `clear access-list [NAME] counters`: zero the hit counts of one
+    /// access-list, or of every one, on this node.
+    AccessList {
+        /// `[NAME] counters` (`counters` abbreviations accepted).
         #[arg(value_name = "WORDS")]
         words: Vec<String>,
     },
@@ -334,6 +350,24 @@ pub fn conn_words(words: &[String], clear: bool) -> Result<ConnWords, String> {
         i += 1;
     }
     Ok(w)
+}
+
+/// The list `clear access-list [NAME] counters` names (`None`: every
+/// list): its last word is `counters` (abbreviations accepted, as on the
+/// ASA), the one before it, if any, the list's name.
+pub fn acl_clear_words(words: &[String]) -> Result<Option<String>, String> {
+    let usage = "% Incomplete command: clear access-list [NAME] counters";
+    let (last, name) = match words {
+        [last] => (last, None),
+        [name, last] => (last, Some(name.clone())),
+        _ => return Err(usage.into()),
+    };
+    match resolve(last, &["counters"]) {
+        Resolved::One(_) => Ok(name),
+        _ => Err(format!(
+            "% Invalid input: \"{last}\" (clear access-list [NAME] counters)"
+        )),
+    }
 }
 
 // === running the commands ===
@@ -585,6 +619,11 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                     &api.counters().map_err(refused)?,
                     asp_drop::render_counters,
                 ),
+                ShowWhat::AccessList { name } => print(
+                    json,
+                    &api.access_lists(name.as_deref()).map_err(refused)?,
+                    show_acl::render_access_lists,
+                ),
             }
         }
         OpsCommand::PacketTracer { target, words } => {
@@ -598,6 +637,16 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                     packet_tracer::render_text(t, w.detailed)
                 }
             });
+        }
+        OpsCommand::Clear {
+            target,
+            what: ClearWhat::AccessList { words },
+        } => {
+            let name = acl_clear_words(&words).map_err(anyhow::Error::msg)?;
+            let api = client(&target, true)?;
+            let r = api.clear_access_lists(name.as_deref()).map_err(refused)?;
+            // The ASA answers nothing.
+            print(target.json, &r, |_| String::new());
         }
         OpsCommand::Clear {
             target,
@@ -745,6 +794,8 @@ mod tests {
         assert_eq!(ex("sh clu").unwrap(), "show cluster");
         assert_eq!(ex("sh cou").unwrap(), "show counters");
         assert_eq!(ex("sh frag inside").unwrap(), "show fragment inside");
+        assert_eq!(ex("sh acc OUT").unwrap(), "show access-list OUT");
+        assert_eq!(ex("cle acc OUT cou").unwrap(), "clear access-list OUT cou");
         assert_eq!(
             ex("pac in inside tcp 198.18.0.1 1 198.18.1.1 www").unwrap(),
             "packet-tracer in inside tcp 198.18.0.1 1 198.18.1.1 www"
@@ -782,6 +833,29 @@ mod tests {
         );
         // Unknown words are left for clap to refuse.
         assert_eq!(ex("frobnicate").unwrap(), "frobnicate");
+    }
+
+    /// `clear access-list [NAME] counters`: `counters` last, abbreviated
+    /// or not, the list's name before it (even one named `counters`).
+    #[test]
+    fn clear_access_list_words_parse_as_on_the_asa() {
+        let words =
+            |w: &str| acl_clear_words(&w.split_whitespace().map(String::from).collect::<Vec<_>>());
+        assert_eq!(words("counters"), Ok(None));
+        assert_eq!(words("c"), Ok(None));
+        assert_eq!(words("OUT_IN cou"), Ok(Some("OUT_IN".into())));
+        assert_eq!(words("counters counters"), Ok(Some("counters".into())));
+        assert!(words("").unwrap_err().contains("Incomplete"));
+        assert!(
+            words("OUT_IN")
+                .unwrap_err()
+                .contains("Invalid input: \"OUT_IN\"")
+        );
+        assert!(
+            words("OUT_IN counters now")
+                .unwrap_err()
+                .contains("Incomplete")
+        );
     }
 
     #[test]

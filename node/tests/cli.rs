@@ -148,6 +148,21 @@ fn every_show_command_prints_the_asa_format() {
         err.contains("show fragment: this node has no interface named 'dmz'"),
         "{err}"
     );
+    assert_eq!(
+        ok(n.run("show access-list")),
+        golden("show_access_list.txt")
+    );
+    let byp = golden("show_access_list.txt")
+        .split_inclusive('\n')
+        .skip(4)
+        .collect::<String>();
+    assert_eq!(ok(n.run("sh acc byp")), byp);
+    let (code, _, err) = n.run("sh access-list dmz");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("the policy in force has no access-list named 'dmz'"),
+        "{err}"
+    );
     let c = Node::start(fixture::cluster_status(), "cluster");
     assert_eq!(ok(c.run("show cluster")), golden("show_cluster.txt"));
 }
@@ -233,6 +248,56 @@ fn changes_need_the_token() {
         "1 connection(s) deleted.\n"
     );
     assert_eq!(ok(n.run("sh conn count")), "3 in use, 4 most used\n");
+}
+
+/// `clear access-list [NAME] counters`, in the ASA's words (abbreviated
+/// too), needs the token and answers nothing, as the ASA does.
+#[test]
+fn clear_access_list_counters() {
+    let n = Node::start(fixture::standalone_status(), "clear-acl");
+    let token = n.dir.join("token");
+    let hitcnt = |n: &Node, name: &str| -> Vec<Option<u64>> {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(n.run(&format!("show access-list {name} --json")))).unwrap();
+        v["lists"][0]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["hitcnt"].as_u64())
+            .collect()
+    };
+    assert_eq!(hitcnt(&n, "byp"), [Some(1)]);
+    let (code, _, err) = n.run("clear access-list byp counters");
+    assert_eq!(code, 1);
+    assert!(err.contains("needs the node's admin token"), "{err}");
+    for bad in ["clear access-list byp", "clear access-list byp counts x"] {
+        let (code, _, err) = n.run(&format!("{bad} --token-file {}", token.display()));
+        assert_eq!(code, 1, "{bad}");
+        assert!(
+            err.contains("clear access-list [NAME] counters"),
+            "{bad}: {err}"
+        );
+    }
+    assert_eq!(
+        ok(n.run(&format!("cle acc byp cou --token-file {}", token.display()))),
+        ""
+    );
+    assert_eq!(hitcnt(&n, "byp"), [Some(0)]);
+    assert_eq!(hitcnt(&n, "OUT_IN"), [Some(0), None, Some(1)]);
+    let (code, _, err) = n.run(&format!(
+        "clear access-list dmz counters --token-file {}",
+        token.display()
+    ));
+    assert_eq!(code, 1);
+    assert!(err.contains("no access-list named 'dmz'"), "{err}");
+    assert_eq!(
+        ok(n.run(&format!(
+            "clear access-list counters --token-file {}",
+            token.display()
+        ))),
+        ""
+    );
+    assert_eq!(hitcnt(&n, "OUT_IN"), [Some(0), None, Some(0)]);
 }
 
 #[test]

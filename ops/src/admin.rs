@@ -17,9 +17,9 @@ use rampart_dataplane::policy::render::render;
 use crate::backend::{Backend, Caller, ConnQuery, OpsError};
 use crate::local_apply::{LOCAL_APPLY_WAIT, LocalApplies, LocalOutcome};
 use crate::model::{
-    ClassStats, ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters,
-    DropCount, Health, MemberChange, MemberResult, NodeStatus, PolicyBinding, PolicyScope,
-    RunningConfig, ServicePolicy,
+    AccessLists, AclClearResult, ClassStats, ClearResult, ClusterView, ConfigProblem,
+    ConfigureResult, ConnList, Counters, DropCount, Health, MemberChange, MemberResult, NodeStatus,
+    PolicyBinding, PolicyScope, RunningConfig, ServicePolicy,
 };
 use crate::pool::{EnginePool, PoolError};
 use crate::show_conn::{ConnFilter, SHOW_CONN_MAX_ROWS, SHOW_CONN_MAX_ROWS_OPEN, collect_rows_in};
@@ -650,7 +650,7 @@ impl<P: EnginePool> Admin<P> {
         &self.pool
     }
 
-    fn each<R: Send + 'static>(
+    pub(crate) fn each<R: Send + 'static>(
         &self,
         f: impl Fn(&mut crate::pool::WorkerView<'_>) -> R + Send + Sync + 'static,
     ) -> Result<Vec<R>, OpsError> {
@@ -1141,6 +1141,13 @@ impl<P: EnginePool> Backend for Admin<P> {
     ) -> Result<crate::model::PacketTrace, OpsError> {
         let q = q.clone();
         crate::packet_tracer::merge(self.each(move |w| crate::packet_tracer::worker_trace(w, &q))?)
+    }
+
+    fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, OpsError> {
+        self.access_list_view(name) // both in ops/src/show_acl.rs
+    }
+    fn clear_access_lists(&self, name: Option<&str>) -> Result<AclClearResult, OpsError> {
+        self.clear_access_list_counts(name)
     }
 
     fn membership(&self, change: &MemberChange) -> Result<MemberResult, OpsError> {

@@ -8,8 +8,9 @@ use std::net::IpAddr;
 use rampart_dataplane::engine::tracer::TracePacket;
 
 use crate::model::{
-    ClearResult, ClusterView, ConfigProblem, ConfigureResult, ConnList, Counters, Fragments,
-    Health, MemberChange, MemberResult, PacketTrace, RunningConfig, ServicePolicy,
+    AccessLists, AclClearResult, ClearResult, ClusterView, ConfigProblem, ConfigureResult,
+    ConnList, Counters, Fragments, Health, MemberChange, MemberResult, PacketTrace, RunningConfig,
+    ServicePolicy,
 };
 use crate::show_conn::ConnFilter;
 use crate::snapshot::NodeSnapshot;
@@ -23,6 +24,10 @@ pub enum OpsError {
     /// The request is malformed (the caller's fault).
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The request names something the node does not have (the caller's
+    /// fault: `show access-list NOPE`).
+    #[error("{0}")]
+    NotFound(String),
     /// A configuration was refused whole; nothing changed (the config's fault).
     #[error("configuration refused ({} problem(s))", .0.len())]
     Config(Vec<ConfigProblem>),
@@ -152,6 +157,10 @@ pub trait Backend: Send + Sync + 'static {
     fn fragments(&self) -> Result<Fragments, OpsError>;
     /// `packet-tracer`: what the node would do with one packet (reads only).
     fn packet_tracer(&self, q: &TraceQuery) -> Result<PacketTrace, OpsError>;
+    /// `show access-list [NAME]` (`None`: every list).
+    fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, OpsError>;
+    /// `clear access-list [NAME] counters` (`None`: every list).
+    fn clear_access_lists(&self, name: Option<&str>) -> Result<AclClearResult, OpsError>;
     /// Readiness (cheap: no worker round trip).
     fn health(&self) -> Health;
     /// `rampart cluster join|remove`.

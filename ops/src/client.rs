@@ -20,9 +20,10 @@ use crate::clear_conn::ClearRequest;
 use crate::echo::{echo, echo_message};
 use crate::http::percent_encode;
 use crate::model::{
-    ApiError, ClearResult, ClusterView, ConfigureResult, ConnList, Counters, Fragments,
-    MemberChange, MemberResult, RunningConfig, ServicePolicy,
+    AccessLists, AclClearResult, ApiError, ClearResult, ClusterView, ConfigureResult, ConnList,
+    Counters, Fragments, MemberChange, MemberResult, RunningConfig, ServicePolicy,
 };
+use crate::show_acl::AclClearRequest;
 use crate::show_conn::ConnFilter;
 
 /// How long the client waits to connect.
@@ -699,6 +700,22 @@ impl Client {
             b"",
             "",
         )
+    }
+
+    /// `show access-list [NAME]`.
+    pub fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, ClientError> {
+        let path = match name {
+            Some(n) => format!("/v1/access-list?name={}", percent_encode(n)),
+            None => "/v1/access-list".to_string(),
+        };
+        self.call("GET", &path, b"", "")
+    }
+
+    /// `clear access-list [NAME] counters`; without a name every list,
+    /// and the body says so (`{"all": true}`).
+    pub fn clear_access_lists(&self, name: Option<&str>) -> Result<AclClearResult, ClientError> {
+        let body = serde_json::to_vec(&AclClearRequest::of(name)).unwrap_or_default();
+        self.call("POST", "/v1/clear-access-list", &body, "application/json")
     }
 }
 

@@ -19,6 +19,8 @@ use crate::pool::LocalPool;
 
 /// The fixture's policy.
 pub const POLICY: &str = "access-list OUT_IN extended permit tcp any any eq 22
+access-list OUT_IN remark and nothing to high ports
+access-list OUT_IN extended deny tcp any any gt 1023
 access-group OUT_IN in interface outside
 access-list byp extended permit tcp any any eq 445
 class-map byp
@@ -85,7 +87,8 @@ pub fn engines(node: u16) -> Vec<Engine> {
     m3.handshake();
     let d = m3.data(Side::Client, 10);
     send(&mut w0, m3.frame(&d), bc.iface, t5);
-    // Denied: from outside to port 23 (the access-group permits only 22).
+    // Denied: from outside (port 23) to port 40020, the access-group's
+    // deny entry.
     let (dc, ds) = v4_pair(40_020, 23);
     let mut m4 = TcpModel::new(ds, dc, [1, 2], [1000, 1000], [None, None]);
     let syn = m4.syn();

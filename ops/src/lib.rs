@@ -11,7 +11,8 @@
 //!   bounded, [`sock_owner`] keeps the client's token from a listener
 //!   that is not the node's (docs/ops.md);
 //! - ASA renderings: [`show_conn`], [`clear_conn`], [`service_policy`],
-//!   [`show_cluster`], [`asp_drop`], [`show_fragment`], [`packet_tracer`];
+//!   [`show_cluster`], [`asp_drop`], [`show_fragment`], [`packet_tracer`],
+//!   [`show_acl`];
 //! - [`syslog`]: ASA syslog lines for connection events, rate-limited,
 //!   optionally RFC 5424 over UDP; [`logging`] sets up `tracing`.
 
@@ -34,6 +35,7 @@ pub mod packet_tracer;
 pub mod pool;
 pub mod server;
 pub mod service_policy;
+pub mod show_acl;
 pub mod show_cluster;
 pub mod show_conn;
 pub mod show_fragment;

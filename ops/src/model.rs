@@ -200,6 +200,59 @@ pub struct Fragments {
     pub interfaces: Vec<FragmentIface>,
 }
 
+/// One line of `show access-list`: a remark, or an entry with its hit
+/// count (docs/asa-behaviour.md §2.9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclLineView {
+    /// Its line number, from 1, remarks counted.
+    pub line: u32,
+    /// The line as `show running-config` prints it after `access-list
+    /// NAME `: `remark …`, `extended permit …`, `ethertype deny any`.
+    pub text: String,
+    /// A remark: no count, no hash.
+    pub remark: bool,
+    /// Packets (or connections, or frames) the entry decided, summed over
+    /// the node's workers; `None` for a remark.
+    pub hitcnt: Option<u64>,
+    /// `inactive`: it matches nothing.
+    pub inactive: bool,
+    /// The match entries it expanded to (objects and groups crossed).
+    pub elements: u32,
+    /// A hash of the list's name and this text, `0x` and 8 hex digits:
+    /// the same on every node and after every reload (not the ASA's
+    /// values); `None` for a remark.
+    pub hash: Option<String>,
+}
+
+/// One access-list of `show access-list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessListView {
+    /// Its name.
+    pub name: String,
+    /// `extended` or `ethertype`.
+    pub kind: String,
+    /// Its entries' elements, summed.
+    pub elements: u64,
+    /// A hash of its name, as [`AclLineView::hash`].
+    pub name_hash: String,
+    /// Its lines, in order.
+    pub lines: Vec<AclLineView>,
+}
+
+/// `show access-list [NAME]`: the access-lists of the policy in force.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLists {
+    /// The lists, extended ones first, each in configuration order.
+    pub lists: Vec<AccessListView>,
+}
+
+/// `clear access-list [NAME] counters`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclClearResult {
+    /// The lists whose counts were zeroed.
+    pub cleared: Vec<String>,
+}
+
 /// One drop reason with its count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DropCount {

@@ -18,6 +18,8 @@
 //! | GET | `/v1/counters` | | [`crate::model::Counters`] |
 //! | GET | `/v1/fragment` | | [`crate::model::Fragments`] |
 //! | GET | `/v1/packet-tracer?input=IF&protocol=tcp&src=A&sport=P&dst=B&dport=Q` | | [`crate::model::PacketTrace`] |
+//! | GET | `/v1/access-list?name=NAME` | | [`crate::model::AccessLists`], 404 for no such list |
+//! | POST | `/v1/clear-access-list` (token) | [`AclClearRequest`] (`all` for every list) | [`crate::model::AclClearResult`], 404 for no such list |
 //! | POST | `/v1/cluster/membership` (token) | [`crate::model::MemberChange`] | [`crate::model::MemberResult`] |
 //! | GET | `/healthz`, `/readyz` | | text, [`crate::model::Health`] |
 //!
@@ -41,6 +43,7 @@ use crate::http::{
 };
 use crate::metrics::Metrics;
 use crate::model::{ApiError, ConfigProblem, MemberChange, OpsListenerStatus};
+use crate::show_acl::AclClearRequest;
 
 /// Where to listen and how to authorize changes.
 #[derive(Debug, Clone, Default)]
@@ -104,6 +107,7 @@ fn from_ops_error(e: OpsError) -> Response {
             },
         ),
         OpsError::BadRequest(_) => api_error(400, e.to_string()),
+        OpsError::NotFound(_) => api_error(404, e.to_string()),
         OpsError::RateLimited(_) => api_error(429, e.to_string()),
         OpsError::Conflict(_) => api_error(409, e.to_string()),
         OpsError::NotSaved(_) => api_error(500, e.to_string()),
@@ -179,6 +183,23 @@ pub fn parse_conn_query(query: &str) -> Result<ConnQuery, OpsError> {
     Ok(q)
 }
 
+/// The list `GET /v1/access-list?name=NAME` asks for (`None`: all).
+fn acl_name(query: &str) -> Result<Option<String>, OpsError> {
+    let mut name = None;
+    for (k, v) in query_pairs(query) {
+        match k.as_str() {
+            "name" => name = Some(v),
+            other => {
+                return Err(OpsError::BadRequest(format!(
+                    "unknown parameter '{}'",
+                    echo(other)
+                )));
+            }
+        }
+    }
+    Ok(name)
+}
+
 fn health(backend: &dyn Backend, req: &Request) -> Option<Response> {
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/healthz") => Some(Response::text(200, "ok\n")),
@@ -244,7 +265,7 @@ pub struct AdminTokens {
 fn changes_state(path: &str) -> bool {
     matches!(
         path,
-        "/v1/clear-conn" | "/v1/configure" | "/v1/cluster/membership"
+        "/v1/clear-conn" | "/v1/clear-access-list" | "/v1/configure" | "/v1/cluster/membership"
     )
 }
 
@@ -388,6 +409,14 @@ fn admin_handler(
                 crate::packet_tracer::parse_query(&req.query)
                     .and_then(|q| backend.packet_tracer(&q)),
             ),
+            "/v1/access-list" => {
+                answer(acl_name(&req.query).and_then(|name| backend.access_lists(name.as_deref())))
+            }
+            // Every list only on `"all": true`, as for `clear conn`.
+            "/v1/clear-access-list" => match AclClearRequest::parse(&req.body) {
+                Ok(name) => answer(backend.clear_access_lists(name.as_deref())),
+                Err(e) => api_error(400, e),
+            },
             "/v1/cluster/membership" => match serde_json::from_slice::<MemberChange>(&req.body) {
                 Ok(c) => answer(backend.membership(&c)),
                 Err(e) => api_error(400, format!("the body is not a membership change: {e}")),

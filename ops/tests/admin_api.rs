@@ -109,6 +109,73 @@ fn show_fragment_follows_the_configured_limits() {
     );
 }
 
+/// `show access-list` over HTTP: every list, one by `?name=`, 404 for a
+/// list the policy lacks; `clear access-list` needs the admin token and
+/// zeroes one list or all; a new policy keeps the counts of the entries
+/// it keeps.
+#[test]
+fn access_list_hits_show_clear_and_survive_a_configure() {
+    let (srv, backend) = start(fixture::standalone_status());
+    let addr = srv.admin_addr.unwrap();
+    let anon = Client::new(addr, None);
+    let admin = Client::new(addr, Some(TOKEN.into()));
+    let hits = |name: &str| {
+        let lists = anon.access_lists(Some(name)).unwrap().lists;
+        assert_eq!(lists.len(), 1);
+        lists[0].lines.iter().map(|l| l.hitcnt).collect::<Vec<_>>()
+    };
+    let all = anon.access_lists(None).unwrap();
+    assert_eq!(all, backend.access_lists(None).unwrap());
+    let names = all
+        .lists
+        .iter()
+        .map(|l| l.name.as_str())
+        .collect::<Vec<_>>();
+    assert_eq!(names, ["OUT_IN", "byp"]);
+    let entry = &all.lists[0].lines[2];
+    assert_eq!(
+        (entry.line, entry.text.as_str(), entry.hitcnt, entry.remark),
+        (3, "extended deny tcp any any gt 1023", Some(1), false)
+    );
+    assert!(
+        entry.hash.as_ref().is_some_and(|h| h.len() == 10),
+        "{entry:?}"
+    );
+    assert_eq!(hits("OUT_IN"), [Some(0), None, Some(1)]);
+    assert_eq!(hits("byp"), [Some(1)]);
+    assert_eq!(
+        refused_status(anon.access_lists(Some("NOPE")).unwrap_err()),
+        404
+    );
+    // Clearing is a change.
+    assert_eq!(
+        refused_status(anon.clear_access_lists(Some("byp")).unwrap_err()),
+        401
+    );
+    assert_eq!(hits("byp"), [Some(1)]);
+    assert_eq!(
+        refused_status(admin.clear_access_lists(Some("NOPE")).unwrap_err()),
+        404
+    );
+    assert_eq!(
+        admin.clear_access_lists(Some("byp")).unwrap().cleared,
+        ["byp"]
+    );
+    assert_eq!(hits("byp"), [Some(0)]);
+    assert_eq!(hits("OUT_IN"), [Some(0), None, Some(1)]);
+    // A configure that keeps the deny entry (now line 2) keeps its count.
+    admin
+        .configure(
+            "access-list OUT_IN extended deny tcp any any gt 1023\n\
+             access-list OUT_IN extended permit tcp any any eq 443\n\
+             access-group OUT_IN in interface outside\n",
+        )
+        .unwrap();
+    assert_eq!(hits("OUT_IN"), [Some(1), Some(0)]);
+    assert_eq!(admin.clear_access_lists(None).unwrap().cleared, ["OUT_IN"]);
+    assert_eq!(hits("OUT_IN"), [Some(0), Some(0)]);
+}
+
 #[test]
 fn an_unauthenticated_change_is_refused_and_changes_nothing() {
     let (srv, _) = start(fixture::standalone_status());

@@ -10,7 +10,7 @@ use rampart_ops::backend::{Backend, ConnQuery};
 use rampart_ops::metrics::Metrics;
 use rampart_ops::model::RaftRole;
 use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
-use rampart_ops::{asp_drop, fixture, service_policy, show_cluster, show_fragment};
+use rampart_ops::{asp_drop, fixture, service_policy, show_acl, show_cluster, show_fragment};
 
 fn check(name: &str, got: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -170,6 +170,18 @@ fn show_fragment() {
     check(
         "show_fragment.txt",
         &show_fragment::render_fragments(&a.fragments().unwrap()),
+    );
+}
+
+/// `show access-list`: the outside's denied SYN to port 23 on its deny
+/// entry, the bypass connection on its class's list; the open web and
+/// DNS connections match no list (no access-group on the inside).
+#[test]
+fn show_access_list() {
+    let a = fixture::admin(fixture::standalone_status());
+    check(
+        "show_access_list.txt",
+        &show_acl::render_access_lists(&a.access_lists(None).unwrap()),
     );
 }
 

@@ -19,8 +19,8 @@ use rampart_ops::http::admission::Caps;
 use rampart_ops::metrics::Metrics;
 use rampart_ops::metrics::text::sample;
 use rampart_ops::model::{
-    ClearResult, ClusterView, ConfigureResult, ConnList, Counters, Fragments, Health,
-    RunningConfig, ServicePolicy,
+    AccessLists, AclClearResult, ClearResult, ClusterView, ConfigureResult, ConnList, Counters,
+    Fragments, Health, RunningConfig, ServicePolicy,
 };
 use rampart_ops::server::{OpsConfig, OpsServer};
 use rampart_ops::show_conn::ConnFilter;
@@ -110,6 +110,12 @@ impl Backend for Node {
         q: &rampart_ops::packet_tracer::TraceQuery,
     ) -> Result<rampart_ops::model::PacketTrace, OpsError> {
         self.inner.packet_tracer(q)
+    }
+    fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, OpsError> {
+        self.inner.access_lists(name)
+    }
+    fn clear_access_lists(&self, name: Option<&str>) -> Result<AclClearResult, OpsError> {
+        self.inner.clear_access_lists(name)
     }
     fn health(&self) -> Health {
         self.inner.health()

@@ -12,7 +12,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rampart_ops::client::{Client, ClientError};
-use rampart_ops::model::{ClusterView, ConnList, Counters, Health, RunningConfig};
+use rampart_ops::model::{AccessLists, ClusterView, ConnList, Counters, Health, RunningConfig};
 use rampart_ops::show_conn::ConnFilter;
 use serde::Deserialize;
 
@@ -409,6 +409,24 @@ impl Endpoint {
         })
     }
 
+    /// `show access-list [NAME]`: the lists in force with each entry's
+    /// hit count.
+    pub fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, NodeError> {
+        let name = name.map(str::to_string);
+        self.ask(self.admin, false, move |c, _| {
+            c.access_lists(name.as_deref())
+        })
+    }
+
+    /// `clear access-list [NAME] counters` (with the node's admin token):
+    /// the lists cleared.
+    pub fn clear_access_lists(&self, name: Option<&str>) -> Result<Vec<String>, NodeError> {
+        let name = name.map(str::to_string);
+        self.ask(self.admin, true, move |c, _| {
+            c.clear_access_lists(name.as_deref()).map(|r| r.cleared)
+        })
+    }
+
     /// The Prometheus text of `/metrics`.
     pub fn metrics(&self) -> Result<String, NodeError> {
         self.ask(self.metrics, false, |c, _| {
@@ -686,6 +704,11 @@ impl NodeProc {
     /// See [`Endpoint::metrics`].
     pub fn metrics(&self) -> Result<String, NodeError> {
         self.endpoint.metrics()
+    }
+
+    /// See [`Endpoint::access_lists`].
+    pub fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, NodeError> {
+        self.endpoint.access_lists(name)
     }
 
     /// Wait for the output readers (they end when the process is gone).
