@@ -22,11 +22,9 @@
 //! now stands) keeps its count, as the ASA keeps the `hitcnt` of entries
 //! an edit did not change; a changed or new entry starts at 0.
 
-use std::collections::HashMap;
-
 use super::{Engine, Judgement};
 use crate::policy::compile::Policy;
-use crate::policy::listing::{AceRef, AclListing};
+use crate::policy::listing::{AceRef, AclListing, ListedLine};
 use crate::verdict::{DropReason, IfaceId, Verdict};
 
 /// The entries that decided one frame's judgement: the ingress
@@ -80,34 +78,56 @@ impl AclHits {
     }
 
     /// Counts for `new`'s entries, those `old` had under the same list
-    /// name and text carried over. Once per install: only entries that
-    /// were hit are looked up.
+    /// name and text carried over. Once per install, and only the entries
+    /// that were hit are looked up, by the key the policy computed for
+    /// each (no string is hashed here; a key's text is compared).
     fn install(&mut self, old: &Policy, new: &Policy) {
-        let mut kept: HashMap<(&str, &str), u64> = HashMap::new();
-        for listing in old.listings() {
-            for (hits, line) in self.of(listing).iter().zip(listing.entries()) {
-                if *hits > 0 {
-                    // A list names an entry once (the parser keeps one of
-                    // each, docs/asa-behaviour.md §2.1); a hand-built one
-                    // that repeats it gives its sum to the first.
-                    let c = kept
-                        .entry((listing.name.as_str(), line.text.as_str()))
-                        .or_default();
-                    *c = c.saturating_add(*hits);
+        let mut had = std::mem::take(&mut self.counts);
+        let total = new.listings().iter().map(AclListing::entry_count).sum();
+        self.counts = vec![0; total];
+        if had.iter().all(|&c| c == 0) {
+            return;
+        }
+        // The old policy's entries by their place, and the hit ones by key
+        // (a second entry of a key, a repeat or a collision, aside).
+        let old_entries: Vec<(&str, &ListedLine)> = old
+            .listings()
+            .iter()
+            .flat_map(|l| l.entries().map(move |line| (l.name.as_str(), line)))
+            .collect();
+        let hit = had.iter().filter(|&&c| c > 0).count();
+        let mut by_key: hashbrown::HashMap<u64, usize, ahash::RandomState> =
+            hashbrown::HashMap::with_capacity_and_hasher(
+                hit,
+                ahash::RandomState::with_seeds(1, 2, 3, 4),
+            );
+        let mut aside = Vec::new();
+        for (i, (_, line)) in old_entries.iter().enumerate() {
+            if had.get(i).is_some_and(|&c| c > 0)
+                && let Some(e) = line.entry
+                && by_key.try_insert(e.key, i).is_err()
+            {
+                aside.push(i);
+            }
+        }
+        for listing in new.listings() {
+            for (j, line) in (listing.first..).zip(listing.entries()) {
+                let Some(e) = line.entry else { continue };
+                // The same entry, not yet taken by an earlier one.
+                let same = |&i: &usize| {
+                    let (name, was) = old_entries[i];
+                    had[i] > 0 && name == listing.name && was.text == line.text
+                };
+                let found = by_key
+                    .get(&e.key)
+                    .copied()
+                    .filter(same)
+                    .or_else(|| aside.iter().copied().find(same));
+                if let Some(i) = found {
+                    self.counts[j] = std::mem::take(&mut had[i]);
                 }
             }
         }
-        let mut counts = Vec::new();
-        for listing in new.listings() {
-            counts.extend(listing.entries().map(|line| {
-                if kept.is_empty() {
-                    return 0;
-                }
-                kept.remove(&(listing.name.as_str(), line.text.as_str()))
-                    .unwrap_or(0)
-            }));
-        }
-        self.counts = counts;
     }
 
     /// Zero the counts of every list `which` picks among `listings` (the

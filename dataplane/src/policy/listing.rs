@@ -87,6 +87,11 @@ pub struct ListedEntry {
     pub elements: u32,
     /// `inactive`: it never matches.
     pub inactive: bool,
+    /// A 64-bit hash of its list's name and its text (FNV-1a), computed
+    /// with the policy, off the packet path: a new policy finds the
+    /// entries it keeps by it, then compares their text (a worker
+    /// carrying 20,000 counts over hashes no string).
+    pub key: u64,
 }
 
 impl AclListing {
@@ -98,16 +103,21 @@ impl AclListing {
             .lines
             .iter()
             .enumerate()
-            .map(|(i, l)| ListedLine {
-                line: line_number(i),
-                text: acl_line(l),
-                entry: match l {
+            .map(|(i, l)| {
+                let text = acl_line(l);
+                let entry = match l {
                     AclLine::Remark(_) => None,
                     AclLine::Ace(a) => Some(ListedEntry {
                         elements: counts.next().copied().unwrap_or(0),
                         inactive: a.inactive,
+                        key: entry_key(&acl.name, &text),
                     }),
-                },
+                };
+                ListedLine {
+                    line: line_number(i),
+                    text,
+                    entry,
+                }
             })
             .collect();
         AclListing {
@@ -124,16 +134,21 @@ impl AclListing {
             .lines
             .iter()
             .enumerate()
-            .map(|(i, l)| ListedLine {
-                line: line_number(i),
-                text: ethertype_line(l),
-                entry: match l {
+            .map(|(i, l)| {
+                let text = ethertype_line(l);
+                let entry = match l {
                     EthertypeLine::Remark(_) => None,
                     EthertypeLine::Ace(_) => Some(ListedEntry {
                         elements: 1,
                         inactive: false,
+                        key: entry_key(&list.name, &text),
                     }),
-                },
+                };
+                ListedLine {
+                    line: line_number(i),
+                    text,
+                    entry,
+                }
             })
             .collect();
         AclListing {
@@ -154,6 +169,17 @@ impl AclListing {
     pub fn entry_count(&self) -> usize {
         self.entries().count()
     }
+}
+
+/// FNV-1a (64 bits) of a list's name, a byte no name holds, and an entry's
+/// text: [`ListedEntry::key`].
+fn entry_key(name: &str, text: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes().chain([0xff]).chain(text.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 /// Line `i` of a list (from 0) as the ASA numbers it, from 1; a list has
@@ -182,7 +208,7 @@ mod tests {
                     access-list L2 ethertype deny any\n";
         let cfg = parse_config(text).unwrap().config;
         let p = compile(&cfg, &crate::iface::InterfaceConfig::inside_outside()).unwrap();
-        type Shown<'a> = (u32, &'a str, Option<ListedEntry>);
+        type Shown<'a> = (u32, &'a str, Option<(u32, bool)>);
         let shown: Vec<(&str, Vec<Shown>)> = p
             .listings()
             .iter()
@@ -190,12 +216,15 @@ mod tests {
                 let lines = l
                     .lines
                     .iter()
-                    .map(|x| (x.line, x.text.as_str(), x.entry))
+                    .map(|x| {
+                        let e = x.entry.map(|e| (e.elements, e.inactive));
+                        (x.line, x.text.as_str(), e)
+                    })
                     .collect();
                 (l.name.as_str(), lines)
             })
             .collect();
-        let entry = |elements, inactive| Some(ListedEntry { elements, inactive });
+        let entry = |elements, inactive| Some((elements, inactive));
         assert_eq!(
             shown,
             [
@@ -226,5 +255,12 @@ mod tests {
         assert_eq!((p.listings()[0].first, p.listings()[1].first), (0, 2));
         assert_eq!(AceRef::new(2).map(AceRef::index), Some(2));
         assert_eq!(AceRef::new(u32::MAX as usize), None);
+        // Each entry's key is its list's name and text, apart.
+        let l2 = &p.listings()[1].lines[1];
+        assert_eq!(
+            l2.entry.map(|e| e.key),
+            Some(entry_key("L2", "ethertype deny any"))
+        );
+        assert_ne!(entry_key("a", "bc"), entry_key("ab", "c"));
     }
 }
