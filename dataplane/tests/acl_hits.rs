@@ -195,12 +195,12 @@ access-list IN extended permit udp any any
 access-list IN remark the telnet entry logs now
 access-list IN extended deny tcp any any eq telnet log
 access-list IN extended permit tcp any any eq www
-access-list IN2 extended permit udp any any
+access-list IN2 extended deny tcp any any eq telnet
 access-group IN in interface inside
 ",
     );
     // https new; udp moved up from line 4 to 2; telnet changed; www
-    // moved down; IN2 a list of another name.
+    // moved down; IN2 another list, whose entry is the old telnet one.
     assert_eq!(hits(&e, "IN"), [0, 1, 0, 1]);
     assert_eq!(hits(&e, "IN2"), [0]);
     // And the policy before it, back: the entries it kept keep on.

@@ -74,7 +74,7 @@ pub fn worker_hits(engine: &Engine) -> WorkerHits {
 /// The node's view: the first worker's lists, each entry's count summed
 /// over the workers. A worker that runs another policy (one answered
 /// before a new policy reached it, the other after) adds its counts by
-/// list name and entry text, as a new policy carries them over.
+/// list name and entry, as a new policy carries them over.
 pub fn merge(parts: Vec<WorkerHits>) -> AccessLists {
     let mut parts = parts.into_iter();
     let Some(WorkerHits { policy, mut counts }) = parts.next() else {
@@ -87,17 +87,20 @@ pub fn merge(parts: Vec<WorkerHits>) -> AccessLists {
             }
             continue;
         }
-        let mut by_text: HashMap<(&str, &str), u64> = HashMap::new();
+        // By each entry's key (its list's name and the entry).
+        let mut by_key: HashMap<u128, u64> = HashMap::new();
         for l in part.policy.listings() {
             let of = part.counts.get(l.first..).unwrap_or(&[]);
             for (line, n) in l.entries().zip(of) {
-                by_text.insert((&l.name, &line.text), *n);
+                if let Some(e) = line.entry {
+                    by_key.insert(e.key, *n);
+                }
             }
         }
         for l in policy.listings() {
             let of = counts.get_mut(l.first..).unwrap_or(&mut []);
             for (line, c) in l.entries().zip(of) {
-                let more = by_text.get(&(&*l.name, &*line.text)).copied();
+                let more = line.entry.and_then(|e| by_key.remove(&e.key));
                 *c = c.saturating_add(more.unwrap_or(0));
             }
         }
@@ -120,22 +123,25 @@ fn view(l: &AclListing, counts: &[u64]) -> AccessListView {
         .map(|line| match line.entry {
             None => AclLineView {
                 line: line.line,
-                text: line.text.clone(),
+                text: line.text(),
                 remark: true,
                 hitcnt: None,
                 inactive: false,
                 elements: 0,
                 hash: None,
             },
-            Some(e) => AclLineView {
-                line: line.line,
-                text: line.text.clone(),
-                remark: false,
-                hitcnt: Some(counts.next().copied().unwrap_or(0)),
-                inactive: e.inactive,
-                elements: e.elements,
-                hash: Some(hash_of(&[&l.name, " ", &line.text])),
-            },
+            Some(e) => {
+                let text = line.text();
+                AclLineView {
+                    line: line.line,
+                    hash: Some(hash_of(&[&l.name, " ", &text])),
+                    text,
+                    remark: false,
+                    hitcnt: Some(counts.next().copied().unwrap_or(0)),
+                    inactive: e.inactive,
+                    elements: e.elements,
+                }
+            }
         })
         .collect();
     AccessListView {

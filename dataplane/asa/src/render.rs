@@ -62,46 +62,57 @@ fn service_value(v: &ServiceValue) -> String {
     s
 }
 
-fn addr(a: &AddrSpec) -> String {
-    match a {
-        AddrSpec::Any => "any".into(),
-        AddrSpec::Any4 => "any4".into(),
-        AddrSpec::Any6 => "any6".into(),
-        AddrSpec::Host(ip) => format!("host {ip}"),
-        AddrSpec::V4Net(a, m) => format!("{a} {m}"),
-        AddrSpec::V6Net(a, l) => format!("{a}/{l}"),
-        AddrSpec::Object(n) => format!("object {n}"),
-        AddrSpec::Group(n) => format!("object-group {n}"),
-        AddrSpec::Interface(n) => format!("interface {n}"),
-    }
+/// Write `a` to `out`, as [`ace`] prints it. Into one buffer: a policy
+/// renders every entry when it is compiled (`show access-list` keys each
+/// entry's hit count by its text), 20,000 for a large one.
+fn write_addr(out: &mut String, a: &AddrSpec) {
+    let _ = match a {
+        AddrSpec::Any => write!(out, "any"),
+        AddrSpec::Any4 => write!(out, "any4"),
+        AddrSpec::Any6 => write!(out, "any6"),
+        AddrSpec::Host(ip) => write!(out, "host {ip}"),
+        AddrSpec::V4Net(a, m) => write!(out, "{a} {m}"),
+        AddrSpec::V6Net(a, l) => write!(out, "{a}/{l}"),
+        AddrSpec::Object(n) => write!(out, "object {n}"),
+        AddrSpec::Group(n) => write!(out, "object-group {n}"),
+        AddrSpec::Interface(n) => write!(out, "interface {n}"),
+    };
 }
 
 fn ace(a: &Ace) -> String {
-    let action = match a.action {
-        Action::Permit => "permit",
-        Action::Deny => "deny",
-    };
-    let (proto, pp) = match &a.protocol {
-        ProtoSpec::Protocol(p) => (
-            ports::protocol_name(*p),
-            ports::port_names(*p).unwrap_or(PortNames::Tcp),
-        ),
-        ProtoSpec::Object(n) => (format!("object {n}"), PortNames::Tcp),
+    let mut s = String::with_capacity(64);
+    s.push_str(match a.action {
+        Action::Permit => "extended permit ",
+        Action::Deny => "extended deny ",
+    });
+    let pp = match &a.protocol {
+        ProtoSpec::Protocol(p) => {
+            s.push_str(&ports::protocol_name(*p));
+            ports::port_names(*p).unwrap_or(PortNames::Tcp)
+        }
+        ProtoSpec::Object(n) => {
+            let _ = write!(s, "object {n}");
+            PortNames::Tcp
+        }
         // Ports after a protocol group take names both tcp and udp share.
-        ProtoSpec::Group(n) => (format!("object-group {n}"), PortNames::TcpUdp),
+        ProtoSpec::Group(n) => {
+            let _ = write!(s, "object-group {n}");
+            PortNames::TcpUdp
+        }
     };
-    let port = |p: &Option<PortSpec>| match p {
-        None => String::new(),
-        Some(PortSpec::Match(m)) => format!(" {}", port_match(m, pp)),
-        Some(PortSpec::Group(n)) => format!(" object-group {n}"),
+    let port = |s: &mut String, p: &Option<PortSpec>| {
+        let _ = match p {
+            None => Ok(()),
+            Some(PortSpec::Match(m)) => write!(s, " {}", port_match(m, pp)),
+            Some(PortSpec::Group(n)) => write!(s, " object-group {n}"),
+        };
     };
-    let mut s = format!(
-        "extended {action} {proto} {}{} {}{}",
-        addr(&a.source),
-        port(&a.source_port),
-        addr(&a.destination),
-        port(&a.destination_port)
-    );
+    s.push(' ');
+    write_addr(&mut s, &a.source);
+    port(&mut s, &a.source_port);
+    s.push(' ');
+    write_addr(&mut s, &a.destination);
+    port(&mut s, &a.destination_port);
     if let Some(i) = &a.icmp {
         // The parser keeps a type only after icmp or icmp6.
         let v6 = a.protocol == ProtoSpec::Protocol(Protocol::Number(58));

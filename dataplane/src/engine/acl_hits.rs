@@ -18,13 +18,13 @@
 //! the policy in force ([`AceRef`]): no atomics on the packet path; the
 //! ops side sums the workers' (docs/ARCHITECTURE.md §8). A new policy
 //! carries them over, once per install, by each entry's list name and
-//! text ([`AclListing`]): an entry a new configuration keeps (wherever it
+//! the entry as configured, which its text prints ([`AclListing`]): an entry a new configuration keeps (wherever it
 //! now stands) keeps its count, as the ASA keeps the `hitcnt` of entries
 //! an edit did not change; a changed or new entry starts at 0.
 
 use super::{Engine, Judgement};
 use crate::policy::compile::Policy;
-use crate::policy::listing::{AceRef, AclListing, ListedLine};
+use crate::policy::listing::{AceRef, AclListing};
 use crate::verdict::{DropReason, IfaceId, Verdict};
 
 /// The entries that decided one frame's judgement: the ingress
@@ -78,53 +78,45 @@ impl AclHits {
     }
 
     /// Counts for `new`'s entries, those `old` had under the same list
-    /// name and text carried over. Once per install, and only the entries
+    /// name and entry carried over. Once per install, and only the entries
     /// that were hit are looked up, by the key the policy computed for
-    /// each (no string is hashed here; a key's text is compared).
+    /// each ([`ListedEntry::key`](crate::policy::listing::ListedEntry::key)):
+    /// nothing is hashed or compared here but integers.
     fn install(&mut self, old: &Policy, new: &Policy) {
-        let mut had = std::mem::take(&mut self.counts);
+        let had = std::mem::take(&mut self.counts);
         let total = new.listings().iter().map(AclListing::entry_count).sum();
         self.counts = vec![0; total];
         if had.iter().all(|&c| c == 0) {
             return;
         }
-        // The old policy's entries by their place, and the hit ones by key
-        // (a second entry of a key, a repeat or a collision, aside).
-        let old_entries: Vec<(&str, &ListedLine)> = old
-            .listings()
-            .iter()
-            .flat_map(|l| l.entries().map(move |line| (l.name.as_str(), line)))
-            .collect();
         let hit = had.iter().filter(|&&c| c > 0).count();
-        let mut by_key: hashbrown::HashMap<u64, usize, ahash::RandomState> =
+        let mut by_key: hashbrown::HashMap<u128, usize, ahash::RandomState> =
             hashbrown::HashMap::with_capacity_and_hasher(
                 hit,
                 ahash::RandomState::with_seeds(1, 2, 3, 4),
             );
-        let mut aside = Vec::new();
-        for (i, (_, line)) in old_entries.iter().enumerate() {
+        // A list names an entry once (the parser keeps one of each,
+        // docs/asa-behaviour.md §2.1); a hand-built one may repeat it, and
+        // each repeat, kept aside, counts for one repeat of the new list.
+        let mut aside: Vec<(u128, usize)> = Vec::new();
+        let old_entries = old.listings().iter().flat_map(AclListing::entries);
+        for (i, line) in old_entries.enumerate() {
             if had.get(i).is_some_and(|&c| c > 0)
                 && let Some(e) = line.entry
                 && by_key.try_insert(e.key, i).is_err()
             {
-                aside.push(i);
+                aside.push((e.key, i));
             }
         }
         for listing in new.listings() {
             for (j, line) in (listing.first..).zip(listing.entries()) {
                 let Some(e) = line.entry else { continue };
-                // The same entry, not yet taken by an earlier one.
-                let same = |&i: &usize| {
-                    let (name, was) = old_entries[i];
-                    had[i] > 0 && name == listing.name && was.text == line.text
-                };
-                let found = by_key
-                    .get(&e.key)
-                    .copied()
-                    .filter(same)
-                    .or_else(|| aside.iter().copied().find(same));
+                let found = by_key.remove(&e.key).or_else(|| {
+                    let at = aside.iter().position(|&(k, _)| k == e.key)?;
+                    Some(aside.swap_remove(at).1)
+                });
                 if let Some(i) = found {
-                    self.counts[j] = std::mem::take(&mut had[i]);
+                    self.counts[j] = had[i];
                 }
             }
         }

@@ -1,12 +1,16 @@
 //! Each access-list of a policy as `show access-list` lists it
 //! (docs/asa-behaviour.md §2.9): its lines numbered as the ASA numbers
-//! them, remarks counted, each with the text `show running-config` prints
-//! for it; and [`AceRef`], how the engine names the entry that decided a
-//! packet, so that it can count the entry's hits.
+//! them, remarks counted, each as configured (its text is what `show
+//! running-config` prints for it); and [`AceRef`], how the engine names
+//! the entry that decided a packet, so that it can count the entry's hits.
 //!
-//! An entry's hit count is keyed by its list's name and this text: a new
-//! policy that keeps an entry (wherever it now stands) keeps its count,
-//! and a changed or new entry starts at 0 (`Engine::set_policy`).
+//! An entry's hit count is keyed by its list's name and the entry as
+//! configured, which its text prints whole (`show running-config` reads
+//! back as the same configuration): a new policy that keeps an entry
+//! (wherever it now stands) keeps its count, and a changed or new entry
+//! starts at 0 (`Engine::set_policy`). The text is printed when it is
+//! shown, not when the policy is compiled: 20,000 entries rendered took
+//! longer than the rest of their compile.
 
 use std::num::NonZeroU32;
 
@@ -68,12 +72,31 @@ pub struct ListedLine {
     /// Its number, from 1, remarks counted (the ASA's `line N`, and
     /// [`Place::AclEntry`](super::compile::Place::AclEntry)'s).
     pub line: u32,
+    /// The line as configured.
+    pub content: LineContent,
+    /// `None` for a remark.
+    pub entry: Option<ListedEntry>,
+}
+
+/// A line of an extended or an EtherType access-list, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineContent {
+    /// A line of an extended list.
+    Extended(AclLine),
+    /// A line of an EtherType list.
+    Ethertype(EthertypeLine),
+}
+
+impl ListedLine {
     /// The line as `show running-config` prints it after `access-list
     /// NAME `: `remark TEXT`, `extended permit tcp any any eq www`,
     /// `ethertype deny any`.
-    pub text: String,
-    /// `None` for a remark.
-    pub entry: Option<ListedEntry>,
+    pub fn text(&self) -> String {
+        match &self.content {
+            LineContent::Extended(l) => acl_line(l),
+            LineContent::Ethertype(l) => ethertype_line(l),
+        }
+    }
 }
 
 /// What a line that is an entry (not a remark) adds.
@@ -87,11 +110,13 @@ pub struct ListedEntry {
     pub elements: u32,
     /// `inactive`: it never matches.
     pub inactive: bool,
-    /// A 64-bit hash of its list's name and its text (FNV-1a), computed
-    /// with the policy, off the packet path: a new policy finds the
-    /// entries it keeps by it, then compares their text (a worker
-    /// carrying 20,000 counts over hashes no string).
-    pub key: u64,
+    /// Who the entry is: a 128-bit hash of its list's name and the entry
+    /// as configured, computed with the policy, off the packet path. A new
+    /// policy finds the entries it keeps by it alone: a worker carrying
+    /// 20,000 counts over hashes and compares no entry. Two different
+    /// entries share a key with a chance of about 2^-128 (the same for
+    /// every policy of one process; not for other processes).
+    pub key: u128,
 }
 
 impl AclListing {
@@ -103,21 +128,17 @@ impl AclListing {
             .lines
             .iter()
             .enumerate()
-            .map(|(i, l)| {
-                let text = acl_line(l);
-                let entry = match l {
+            .map(|(i, l)| ListedLine {
+                line: line_number(i),
+                content: LineContent::Extended(l.clone()),
+                entry: match l {
                     AclLine::Remark(_) => None,
                     AclLine::Ace(a) => Some(ListedEntry {
                         elements: counts.next().copied().unwrap_or(0),
                         inactive: a.inactive,
-                        key: entry_key(&acl.name, &text),
+                        key: entry_key(&acl.name, a),
                     }),
-                };
-                ListedLine {
-                    line: line_number(i),
-                    text,
-                    entry,
-                }
+                },
             })
             .collect();
         AclListing {
@@ -134,21 +155,17 @@ impl AclListing {
             .lines
             .iter()
             .enumerate()
-            .map(|(i, l)| {
-                let text = ethertype_line(l);
-                let entry = match l {
+            .map(|(i, l)| ListedLine {
+                line: line_number(i),
+                content: LineContent::Ethertype(l.clone()),
+                entry: match l {
                     EthertypeLine::Remark(_) => None,
-                    EthertypeLine::Ace(_) => Some(ListedEntry {
+                    EthertypeLine::Ace(a) => Some(ListedEntry {
                         elements: 1,
                         inactive: false,
-                        key: entry_key(&list.name, &text),
+                        key: entry_key(&list.name, a),
                     }),
-                };
-                ListedLine {
-                    line: line_number(i),
-                    text,
-                    entry,
-                }
+                },
             })
             .collect();
         AclListing {
@@ -171,15 +188,13 @@ impl AclListing {
     }
 }
 
-/// FNV-1a (64 bits) of a list's name, a byte no name holds, and an entry's
-/// text: [`ListedEntry::key`].
-fn entry_key(name: &str, text: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes().chain([0xff]).chain(text.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+/// [`ListedEntry::key`] of an entry of list `name`: two 64-bit hashes
+/// with seeds of their own.
+fn entry_key(name: &str, entry: &impl std::hash::Hash) -> u128 {
+    // Fixed seeds: the keys of two policies compiled apart must agree.
+    let hi = ahash::RandomState::with_seeds(0x5eed, 1, 2, 3).hash_one((name, entry));
+    let lo = ahash::RandomState::with_seeds(4, 5, 6, 0xacce).hash_one((name, entry));
+    u128::from(hi) << 64 | u128::from(lo)
 }
 
 /// Line `i` of a list (from 0) as the ASA numbers it, from 1; a list has
@@ -208,7 +223,7 @@ mod tests {
                     access-list L2 ethertype deny any\n";
         let cfg = parse_config(text).unwrap().config;
         let p = compile(&cfg, &crate::iface::InterfaceConfig::inside_outside()).unwrap();
-        type Shown<'a> = (u32, &'a str, Option<(u32, bool)>);
+        type Shown = (u32, String, Option<(u32, bool)>);
         let shown: Vec<(&str, Vec<Shown>)> = p
             .listings()
             .iter()
@@ -218,7 +233,7 @@ mod tests {
                     .iter()
                     .map(|x| {
                         let e = x.entry.map(|e| (e.elements, e.inactive));
-                        (x.line, x.text.as_str(), e)
+                        (x.line, x.text(), e)
                     })
                     .collect();
                 (l.name.as_str(), lines)
@@ -231,20 +246,24 @@ mod tests {
                 (
                     "OUT",
                     vec![
-                        (1, "remark web servers", None),
+                        (1, "remark web servers".to_string(), None),
                         (
                             2,
-                            "extended permit tcp any object-group SRV eq www",
+                            "extended permit tcp any object-group SRV eq www".to_string(),
                             entry(2, false)
                         ),
-                        (3, "extended deny ip any any inactive", entry(1, true)),
+                        (
+                            3,
+                            "extended deny ip any any inactive".to_string(),
+                            entry(1, true)
+                        ),
                     ]
                 ),
                 (
                     "L2",
                     vec![
-                        (1, "ethertype permit bpdu", entry(1, false)),
-                        (2, "ethertype deny any", entry(1, false)),
+                        (1, "ethertype permit bpdu".to_string(), entry(1, false)),
+                        (2, "ethertype deny any".to_string(), entry(1, false)),
                     ]
                 ),
             ]
@@ -255,12 +274,12 @@ mod tests {
         assert_eq!((p.listings()[0].first, p.listings()[1].first), (0, 2));
         assert_eq!(AceRef::new(2).map(AceRef::index), Some(2));
         assert_eq!(AceRef::new(u32::MAX as usize), None);
-        // Each entry's key is its list's name and text, apart.
+        // Each entry's key is its list's name and the entry, apart.
         let l2 = &p.listings()[1].lines[1];
-        assert_eq!(
-            l2.entry.map(|e| e.key),
-            Some(entry_key("L2", "ethertype deny any"))
-        );
-        assert_ne!(entry_key("a", "bc"), entry_key("ab", "c"));
+        let LineContent::Ethertype(EthertypeLine::Ace(deny)) = &l2.content else {
+            panic!("{l2:?}");
+        };
+        assert_eq!(l2.entry.map(|e| e.key), Some(entry_key("L2", deny)));
+        assert_ne!(entry_key("L3", deny), entry_key("L2", deny));
     }
 }
