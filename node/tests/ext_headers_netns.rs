@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use rampart_node::lab::chaos::bench::WANT_OF_STATE;
 use rampart_node::lab::{
-    ASYM_CLIENT_V6, ASYM_SERVER_V6, AsymLab, BYPASS_5002_POLICY, NodeProc, NodeSpec, asym_node,
-    fnv, is_root, write_config,
+    ASYM_CLIENT_V6, ASYM_SERVER_V6, AsymLab, BYPASS_5002_POLICY, NodeProc, NodeSpec, StopOnDrop,
+    asym_node, fnv, is_root, write_config,
 };
 use socket2::{Domain, Socket, Type};
 
@@ -60,21 +60,6 @@ fn destination_options(sock: &Socket) {
         )
     };
     assert_eq!(r, 0, "{}", std::io::Error::last_os_error());
-}
-
-/// Node processes stopped (by PID) when dropped, also on a failed assert.
-struct Nodes(Vec<NodeProc>);
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for n in self.0.drain(..) {
-            let name = n.name().to_string();
-            match n.stop() {
-                Ok(summary) => eprintln!("{name}: {}", summary.lines().join("\n")),
-                Err(e) => eprintln!("{e}"),
-            }
-        }
-    }
 }
 
 /// One connection: connect, send, check the digest, each step bounded.
@@ -139,7 +124,7 @@ fn run(lab: &AsymLab, dir: &std::path::Path) {
     let ready = a
         .wait_ready(Duration::from_secs(20))
         .and_then(|()| b.wait_ready(Duration::from_secs(20)));
-    let nodes = Nodes(vec![a, b]);
+    let nodes = StopOnDrop(vec![a, b]);
     ready.unwrap_or_else(|e| panic!("{e}"));
 
     // The server serves until the client is done (or two minutes passed).

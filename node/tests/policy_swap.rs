@@ -55,8 +55,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rampart_node::lab::{
-    ASYM_CLIENT, ASYM_SERVER, AsymLab, Lab, Netns, NodeProc, NodeSpec, Role, SYNC_A, SYNC_B, fnv,
-    is_root, lab_node, no_ipv6, write_config, write_standalone,
+    ASYM_CLIENT, ASYM_SERVER, AsymLab, Lab, Netns, NodeProc, NodeSpec, Role, SYNC_A, SYNC_B,
+    StopOnDrop, fnv, is_root, lab_node, no_ipv6, write_config, write_standalone,
 };
 use rampart_node::summary::Summary;
 use rampart_ops::model::{ClusterView, RunningConfig};
@@ -804,17 +804,6 @@ fn swap_under_traffic(
     (problems, refused)
 }
 
-/// Stops the nodes (SIGTERM by PID) when dropped, also on a panic.
-struct Nodes(Vec<NodeProc>);
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for n in self.0.drain(..) {
-            let _ = n.stop();
-        }
-    }
-}
-
 /// A test's directory, removed on drop.
 struct TempDir(PathBuf);
 
@@ -874,7 +863,7 @@ fn replicated_policy_swaps_lose_no_packet_of_established_connections() {
         },
     ];
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
-    let mut procs = Nodes(Vec::new());
+    let mut procs = StopOnDrop(Vec::new());
     let mut nodes = Vec::new();
     for (spec, ns, extra) in [
         (&specs[0], &lab.node_a, "bootstrap = true"),
@@ -962,7 +951,7 @@ fn local_policy_swaps_lose_no_packet_of_established_connections() {
         no_ipv6(&lab.ns(role)).unwrap();
     }
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
-    let mut procs = Nodes(vec![
+    let mut procs = StopOnDrop(vec![
         NodeProc::start(lab.netns(Role::Node), exe, &file, "fw-a").expect("start node"),
     ]);
     let node = Node {

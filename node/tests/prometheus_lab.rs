@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use rampart_node::lab::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, BYPASS_5002_POLICY, Netns, NodeProc, NodeSpec, SYNC_A,
-    SYNC_B, asym_node, fnv, is_root, write_config,
+    SYNC_B, StopOnDrop, asym_node, fnv, is_root, report_stop, write_config,
 };
 use rampart_ops::client::Client;
 use rampart_ops::http::percent_encode;
@@ -194,25 +194,6 @@ impl Drop for Prometheus {
     }
 }
 
-struct Nodes(Vec<NodeProc>);
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for n in self.0.drain(..) {
-            report_stop(n);
-        }
-    }
-}
-
-/// Stop a node and print its exit summary.
-fn report_stop(n: NodeProc) {
-    let name = n.name().to_string();
-    match n.stop() {
-        Ok(summary) => eprintln!("{name}: {}", summary.lines().join("\n")),
-        Err(e) => eprintln!("{e}"),
-    }
-}
-
 /// `n` asymmetric connections client→server:`port`, each sending
 /// `PAYLOAD` bytes and checking the server's digest; all kept open in the
 /// returned streams. Returns (streams, failures).
@@ -333,7 +314,7 @@ fn phases(lab: &AsymLab, dir: &Path) {
     let ready = a
         .wait_ready(Duration::from_secs(20))
         .and_then(|()| b.wait_ready(Duration::from_secs(20)));
-    let mut nodes = Nodes(vec![a, b]);
+    let mut nodes = StopOnDrop(vec![a, b]);
     ready.unwrap_or_else(|e| panic!("{e}"));
     let (ia, ib) = (
         format!("{SYNC_A}:{METRICS_PORT}"),

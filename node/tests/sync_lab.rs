@@ -47,7 +47,7 @@ use rampart_dataplane::placement::Placement;
 use rampart_node::lab::chaos::bench::WANT_OF_STATE;
 use rampart_node::lab::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, BYPASS_5002_POLICY, Netns, NodeProc, NodeSpec, SYM_CLIENT,
-    SYM_SERVER, SYNC_B, SYNC_HUB, SYNC_PORT, asym_node, fnv, is_root, raise_fd_limit,
+    SYM_SERVER, SYNC_B, SYNC_HUB, SYNC_PORT, StopOnDrop, asym_node, fnv, is_root, raise_fd_limit,
     syn_retransmits, write_config,
 };
 use rampart_ops::model::{ConnList, Counters};
@@ -353,7 +353,7 @@ fn phases(lab: &AsymLab, run: &Running) {
     let nodes_ready = a
         .wait_ready(Duration::from_secs(20))
         .and_then(|()| b.wait_ready(Duration::from_secs(20)));
-    let guard = Nodes(vec![a, b]);
+    let guard = StopOnDrop(vec![a, b]);
     nodes_ready.unwrap_or_else(|e| panic!("{e}"));
     let (a, b) = (&guard.0[0], &guard.0[1]);
 
@@ -507,7 +507,7 @@ fn phases(lab: &AsymLab, run: &Running) {
     let ready = a
         .wait_ready(Duration::from_secs(30))
         .and_then(|()| b.wait_ready(Duration::from_secs(30)));
-    let guard = Nodes(vec![a, b]);
+    let guard = StopOnDrop(vec![a, b]);
     ready.unwrap_or_else(|e| panic!("{e}"));
     let retrans0 = syn_retransmits(&lab.client) + syn_retransmits(&lab.server);
     let lossy = one_route(lab, ASYM_CLIENT, ASYM_SERVER, 5001, 1000);
@@ -546,19 +546,4 @@ fn phases(lab: &AsymLab, run: &Running) {
     drop(lossy);
     drop(guard);
     drop(link);
-}
-
-/// Node processes stopped (by PID) when dropped, also on a failed assert.
-struct Nodes(Vec<NodeProc>);
-
-impl Drop for Nodes {
-    fn drop(&mut self) {
-        for n in self.0.drain(..) {
-            let name = n.name().to_string();
-            match n.stop() {
-                Ok(summary) => eprintln!("{name}: {}", summary.lines().join("\n")),
-                Err(e) => eprintln!("{e}"),
-            }
-        }
-    }
 }

@@ -23,7 +23,7 @@ pub use netns::{
 };
 pub use proc::{
     BYPASS_5002_POLICY, Endpoint, ICMP_INSPECTION_POLICY, LogRecord, NodeError, NodeProc, NodeSpec,
-    SYNC_PORT, asym_node, lab_node, write_config, write_standalone,
+    SYNC_PORT, StopOnDrop, asym_node, lab_node, report_stop, write_config, write_standalone,
 };
 pub use topology::{
     ASYM_CLIENT, ASYM_CLIENT_V6, ASYM_SERVER, ASYM_SERVER_V6, AsymLab, Lab, Role, SYM_CLIENT,

@@ -785,6 +785,29 @@ impl Drop for NodeProc {
     }
 }
 
+/// Node processes a test started, stopped when dropped (SIGTERM by PID,
+/// as [`NodeProc::stop`]), also when an assert failed first; each one's
+/// exit summary, or why it could not stop, goes to stderr.
+#[derive(Debug)]
+pub struct StopOnDrop(pub Vec<NodeProc>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        for n in self.0.drain(..) {
+            report_stop(n);
+        }
+    }
+}
+
+/// Stop a node and print its exit summary (or why it could not stop).
+pub fn report_stop(n: NodeProc) {
+    let name = n.name().to_string();
+    match n.stop() {
+        Ok(summary) => eprintln!("{name}: {}", summary.lines().join("\n")),
+        Err(e) => eprintln!("{e}"),
+    }
+}
+
 /// `rampart <args> --config <file>` in namespace `ns`, started (not
 /// waited for), its output piped: see [`finish_command`].
 pub fn cli(ns: &str, exe: &Path, file: &Path, args: &[&str]) -> std::io::Result<Child> {
