@@ -84,6 +84,7 @@
 //! | `codec.rs` | bincode with limits and a version byte |
 //! | `store.rs` | the redb file; the log, vote and committed id |
 //! | `state_machine.rs` | the policy and version; snapshots; the watch |
+//! | `stored_snapshot.rs` | the stored snapshot record and the SHA-256 checked at each read |
 //! | `messages.rs` | the RPC messages |
 //! | `network.rs` | openraft's network over transport RPCs |
 //! | `service.rs` | serving peers' RPCs |
@@ -112,6 +113,7 @@ mod service;
 mod settings;
 mod state_machine;
 mod store;
+mod stored_snapshot;
 mod types;
 
 pub use bounds::MAX_RAFT_NUMBER;

@@ -31,13 +31,15 @@ use super::settings::MAX_POLICY_BYTES;
 use redb::ReadableTable as _;
 
 use super::store::{Db, OpenError, SM};
+use super::stored_snapshot::{
+    self, KEY_SNAPSHOT, KEY_SNAPSHOT_DIGEST, StoredSnapshot, StoredSnapshotError,
+};
 use super::types::{
     AppliedPolicy, Entry, LogId, Membership, NodeId, PolicyCmd, PolicyResp, SeqKey, SnapshotMeta,
     StorageError, StoredMembership, TypeConfig, Version,
 };
 
 const KEY_STATE: &str = "state";
-const KEY_SNAPSHOT: &str = "snapshot";
 /// The removed nodes (absent: none, as in stores written before it).
 const KEY_REMOVED: &str = "removed";
 /// The SHA-256 of the policy text in [`KEY_STATE`] ([`PolicyDigest`]):
@@ -178,13 +180,6 @@ fn remember_removed(removed: &mut BTreeSet<NodeId>, before: &StoredMembership, a
     }
 }
 
-/// A snapshot as stored: its meta and its bytes.
-#[derive(Debug, Serialize, Deserialize)]
-struct StoredSnapshot {
-    meta: SnapshotMeta,
-    data: Vec<u8>,
-}
-
 fn applied(state: &SmState) -> AppliedPolicy {
     AppliedPolicy {
         version: state.version,
@@ -280,22 +275,30 @@ impl StateMachine {
             _ => false,
         };
         // What a purge may reach (`store.rs`): the applied entries, or the
-        // stored snapshot's when that is later.
-        let snapshot_last = match db
-            .get_str(SM, KEY_SNAPSHOT)
-            .map_err(|e| record(e.to_string()))?
-        {
-            Some(b) => {
-                codec::decode::<StoredSnapshot>(&b)
-                    .map_err(|e| OpenError::Record {
-                        path: path.to_path_buf(),
-                        record: KEY_SNAPSHOT,
-                        reason: e.to_string(),
-                    })?
-                    .meta
-                    .last_log_id
+        // stored snapshot's when that is later. Read whole and checked
+        // against its digest: with the log purged, openraft runs from it.
+        let snapshot_record = |record, reason: String| OpenError::Record {
+            path: path.to_path_buf(),
+            record,
+            reason,
+        };
+        let snapshot_last = match stored_snapshot::read(&db) {
+            Ok(s) => s.and_then(|s| s.meta.last_log_id),
+            Err(e @ StoredSnapshotError::Database(_)) => {
+                return Err(snapshot_record(KEY_SNAPSHOT, e.to_string()));
             }
-            None => None,
+            Err(StoredSnapshotError::Record(e)) => {
+                return Err(snapshot_record(KEY_SNAPSHOT, e.to_string()));
+            }
+            Err(StoredSnapshotError::DigestRecord(e)) => {
+                return Err(snapshot_record(KEY_SNAPSHOT_DIGEST, e.to_string()));
+            }
+            Err(StoredSnapshotError::Mismatch { last_index }) => {
+                return Err(OpenError::SnapshotDigest {
+                    path: path.to_path_buf(),
+                    last_index,
+                });
+            }
         };
         db.state_covers(state.last_applied.max(snapshot_last).map(|l| l.index));
         let (policy, _) = watch::channel(applied(&state));
@@ -497,10 +500,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        let Some(bytes) = self.db.get_str(SM, KEY_SNAPSHOT).map_err(snap_read_err)? else {
+        // Checked against its digest: what this returns is what openraft
+        // sends a lagging or joining member, and runs from at a start.
+        // A damaged record is an error openraft reports, never sent.
+        let Some(s) = stored_snapshot::read(&self.db).map_err(snap_read_err)? else {
             return Ok(None);
         };
-        let s: StoredSnapshot = codec::decode(&bytes).map_err(snap_read_err)?;
         Ok(Some(Snapshot {
             meta: s.meta,
             snapshot: Box::new(Cursor::new(s.data)),
@@ -530,11 +535,8 @@ impl StateMachine {
         let state_bytes = codec::encode(&next).map_err(snap_write_err)?;
         let removed_bytes = codec::encode(&next.removed).map_err(snap_write_err)?;
         let digest_bytes = codec::encode(&PolicyDigest::of(&next)).map_err(snap_write_err)?;
-        let snap_bytes = codec::encode(&StoredSnapshot {
-            meta: meta.clone(),
-            data,
-        })
-        .map_err(snap_write_err)?;
+        let (snap_bytes, snap_digest) =
+            stored_snapshot::encode(meta, data).map_err(snap_write_err)?;
         // The state and the snapshot together: after a crash the node has
         // either the old pair or the new one.
         self.db
@@ -544,6 +546,7 @@ impl StateMachine {
                 t.insert(KEY_REMOVED, removed_bytes.as_slice())?;
                 t.insert(KEY_DIGEST, digest_bytes.as_slice())?;
                 t.insert(KEY_SNAPSHOT, snap_bytes.as_slice())?;
+                t.insert(KEY_SNAPSHOT_DIGEST, snap_digest.as_slice())?;
                 Ok(())
             })
             .await
@@ -585,11 +588,8 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
             last_membership: self.state.last_membership.clone(),
             snapshot_id,
         };
-        let stored = codec::encode(&StoredSnapshot {
-            meta: meta.clone(),
-            data: data.clone(),
-        })
-        .map_err(snap_write_err)?;
+        let (stored, digest) =
+            stored_snapshot::encode(&meta, data.clone()).map_err(snap_write_err)?;
         let new_last = meta.last_log_id;
         self.db
             .write(move |txn| {
@@ -603,6 +603,7 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
                 };
                 if !newer {
                     t.insert(KEY_SNAPSHOT, stored.as_slice())?;
+                    t.insert(KEY_SNAPSHOT_DIGEST, digest.as_slice())?;
                 }
                 Ok(())
             })
@@ -618,6 +619,10 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "stored_snapshot_tests.rs"]
+mod stored_snapshot_tests;
 
 #[cfg(test)]
 mod tests {

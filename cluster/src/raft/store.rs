@@ -221,6 +221,25 @@ pub enum OpenError {
         /// The version the state holds.
         version: Version,
     },
+    /// The stored snapshot does not match the SHA-256 stored with it: a
+    /// node whose log is purged would run its policy, and send it to the
+    /// members it catches up (`stored_snapshot.rs`).
+    #[error(
+        "{path}: the stored Raft snapshot (record \"snapshot\", up to log index {}) does not \
+         match the SHA-256 recorded with it (record \"snapshot-sha256\"): the file was damaged \
+         or changed outside Rampart, so this node would enforce, and send to the members it \
+         catches up, another policy than the cluster committed. Stop the node, move the \
+         directory {dir} aside (keep it for inspection) and start the node again: with an \
+         empty store it catches up from the cluster's leader",
+        .last_index.map_or_else(|| "none".to_string(), |i| i.to_string()),
+        dir = .path.parent().map_or_else(|| ".".into(), |d| d.display().to_string())
+    )]
+    SnapshotDigest {
+        /// The file.
+        path: PathBuf,
+        /// The last log index the snapshot's meta names.
+        last_index: Option<u64>,
+    },
     /// A record in the file does not decode.
     #[error("{path}: record {record:?} is unreadable: {reason}")]
     Record {
