@@ -522,6 +522,7 @@ impl StateMachine {
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
         let data = snapshot.into_inner();
+        stored_snapshot::check_body(meta, &data).map_err(snap_read_err)?;
         let body = decode_body(&data).map_err(snap_read_err)?;
         let next = SmState {
             last_applied: meta.last_log_id,
@@ -579,10 +580,13 @@ impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
         let seq = self.db.counters.snapshots_built.load(Ordering::Relaxed) + 1;
         // The state machine is deterministic, so a last log id names one
         // content; the sequence number only tells builds apart in logs.
+        // The id ends with the body's SHA-256, which a member checks
+        // before it installs the body (`stored_snapshot.rs`).
         let snapshot_id = match &self.state.last_applied {
             Some(l) => format!("{}-{}-{seq}", l.leader_id, l.index),
             None => format!("none-{seq}"),
         };
+        let snapshot_id = stored_snapshot::id_with_body_sha256(&snapshot_id, &data);
         let meta = SnapshotMeta {
             last_log_id: self.state.last_applied,
             last_membership: self.state.last_membership.clone(),

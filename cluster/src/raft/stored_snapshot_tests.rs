@@ -241,3 +241,59 @@ async fn a_store_without_the_snapshot_digest_opens_and_gets_it_at_the_next_snaps
     let _ = std::fs::remove_dir_all(&d);
     let _ = std::fs::remove_dir_all(&other);
 }
+
+/// A snapshot's id carries the SHA-256 of its body: a member installs no
+/// body that does not match it (nothing stored, the policy unchanged),
+/// and installs one from a leader of an earlier version (no digest in
+/// its id) as before.
+#[tokio::test(flavor = "current_thread")]
+async fn a_snapshot_body_that_does_not_match_its_id_is_not_installed() {
+    let d = dir("leader");
+    let mut leader = open(&d);
+    leader.apply([set(1, POLICY)]).await.expect("apply");
+    let snap = leader
+        .get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .expect("snapshot");
+    assert!(snap.meta.snapshot_id.contains("-sha256:"), "{}", snap.meta);
+    let body = snap.snapshot.into_inner();
+    let at = body
+        .windows(10)
+        .position(|w| w == b"198.18.0.1")
+        .expect("the text is in the body")
+        + 9;
+    let mut flipped = body.clone();
+    flipped[at] ^= 0x01;
+
+    let install = |meta: SnapshotMeta, data: Vec<u8>, tag: &'static str| async move {
+        let d = dir(tag);
+        let mut sm = open(&d);
+        let mut buf = sm.begin_receiving_snapshot().await.expect("begin");
+        *buf = Cursor::new(data);
+        let r = sm.install_snapshot(&meta, buf).await;
+        let text = sm.subscribe().borrow().text.to_string();
+        let stored = get(&sm.db, KEY_SNAPSHOT).is_some();
+        drop(sm);
+        let _ = std::fs::remove_dir_all(&d);
+        (r, text, stored)
+    };
+    let (r, text, stored) = install(snap.meta.clone(), flipped.clone(), "member-bad").await;
+    let e = r.expect_err("a damaged body is refused");
+    assert!(e.to_string().contains("SHA-256"), "{e}");
+    assert_eq!((text.as_str(), stored), ("", false), "nothing installed");
+
+    let (r, text, _) = install(snap.meta.clone(), body.clone(), "member-good").await;
+    r.expect("the body as built");
+    assert_eq!(text, POLICY);
+
+    // From a leader of an earlier version: an id without the digest.
+    let mut earlier = snap.meta.clone();
+    earlier.snapshot_id = "1-1-1-1".into();
+    let (r, text, _) = install(earlier, body, "member-earlier").await;
+    r.expect("installed as before");
+    assert_eq!(text, POLICY);
+    drop(leader);
+    let _ = std::fs::remove_dir_all(&d);
+}
