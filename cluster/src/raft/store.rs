@@ -226,11 +226,11 @@ pub enum OpenError {
     /// members it catches up (`stored_snapshot.rs`).
     #[error(
         "{path}: the stored Raft snapshot (record \"snapshot\", up to log index {}) does not \
-         match the SHA-256 recorded with it (record \"snapshot-sha256\"): the file was damaged \
-         or changed outside Rampart, so this node would enforce, and send to the members it \
-         catches up, another policy than the cluster committed. Stop the node, move the \
-         directory {dir} aside (keep it for inspection) and start the node again: with an \
-         empty store it catches up from the cluster's leader",
+         match the SHA-256 recorded with it (record \"snapshot-sha256\", or in the snapshot's \
+         id): the file was damaged or changed outside Rampart, so this node would enforce, \
+         and send to the members it catches up, another policy than the cluster committed. \
+         Stop the node, move the directory {dir} aside (keep it for inspection) and start the \
+         node again: with an empty store it catches up from the cluster's leader",
         .last_index.map_or_else(|| "none".to_string(), |i| i.to_string()),
         dir = .path.parent().map_or_else(|| ".".into(), |d| d.display().to_string())
     )]

@@ -126,7 +126,7 @@ pub(super) enum StoredSnapshotError {
     /// The record's bytes do not match the digest of it.
     #[error(
         "the stored snapshot (record {KEY_SNAPSHOT:?}, up to log index {}) does not match the \
-         SHA-256 recorded with it (record {KEY_SNAPSHOT_DIGEST:?}): the file was damaged or \
+         SHA-256 recorded with it (record {KEY_SNAPSHOT_DIGEST:?}, or in the snapshot's id): the file was damaged or \
          changed outside Rampart, and its policy is not used",
         .last_index.map_or_else(|| "none".to_string(), |i| i.to_string())
     )]
@@ -137,7 +137,7 @@ pub(super) enum StoredSnapshotError {
 }
 
 /// The stored snapshot, checked against its digest when the store holds
-/// one of it; `None` when there is no snapshot. Both records are read in
+/// one of it, and against the body's SHA-256 in its id when it has one; `None` when there is no snapshot. Both records are read in
 /// one transaction: a snapshot built meanwhile replaces them together.
 pub(super) fn read(db: &Db) -> Result<Option<StoredSnapshot>, StoredSnapshotError> {
     let (record, digest) = {
@@ -163,15 +163,28 @@ pub(super) fn check(
     // Decoded first: a record cut short is refused as unreadable whether
     // or not a digest is kept, and the meta says which snapshot it is.
     let stored: StoredSnapshot = codec::decode(record).map_err(StoredSnapshotError::Record)?;
+    let mismatch = || StoredSnapshotError::Mismatch {
+        last_index: stored.meta.last_log_id.map(|l| l.index),
+    };
+    // The body against the SHA-256 its id carries (a snapshot this
+    // version built, or installed from a leader that did): evidence also
+    // where the digest record is of another snapshot, or missing.
+    if check_body(&stored.meta, &stored.data).is_err() {
+        return Err(mismatch());
+    }
     let Some(digest) = digest else {
         return Ok(stored);
     };
     let digest: SnapshotDigest =
         codec::decode(digest).map_err(StoredSnapshotError::DigestRecord)?;
-    if digest.is_for(&stored.meta) && digest != SnapshotDigest::of(&stored.meta, record) {
-        return Err(StoredSnapshotError::Mismatch {
-            last_index: stored.meta.last_log_id.map(|l| l.index),
-        });
+    // No release replaces a stored snapshot by an earlier one (a build
+    // keeps a newer one, openraft installs only a snapshot past what it
+    // committed): a digest of a later snapshot than the record's says the
+    // record's meta changed, not that an earlier release wrote it.
+    if digest.last_log_id > stored.meta.last_log_id
+        || (digest.is_for(&stored.meta) && digest != SnapshotDigest::of(&stored.meta, record))
+    {
+        return Err(mismatch());
     }
     Ok(stored)
 }

@@ -297,3 +297,56 @@ async fn a_snapshot_body_that_does_not_match_its_id_is_not_installed() {
     drop(leader);
     let _ = std::fs::remove_dir_all(&d);
 }
+
+/// Where the digest record is no evidence, the stored snapshot is still
+/// checked: against the body's SHA-256 in its id (a digest of another,
+/// earlier snapshot kept beside it), and a digest of a later snapshot
+/// than the record's means the record's meta changed.
+#[tokio::test(flavor = "current_thread")]
+async fn a_snapshot_is_checked_where_its_digest_record_is_of_another() {
+    let d = dir("other-digest");
+    let mut sm = open(&d);
+    sm.apply([set(1, POLICY)]).await.expect("apply");
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .expect("snapshot");
+    let db = sm.db.clone();
+    let first = get(&db, KEY_SNAPSHOT).expect("record");
+    let first_digest = get(&db, KEY_SNAPSHOT_DIGEST).expect("digest");
+    sm.apply([set(2, POLICY)]).await.expect("apply");
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .expect("snapshot");
+    let second = get(&db, KEY_SNAPSHOT).expect("record");
+    let second_digest = get(&db, KEY_SNAPSHOT_DIGEST).expect("digest");
+    drop(sm);
+    let path = d.join(STORE_FILE);
+
+    // The second record, its policy text flipped, beside the first's
+    // digest (as an earlier release would leave it after a snapshot).
+    let at = second
+        .windows(10)
+        .position(|w| w == b"198.18.0.1")
+        .expect("the text is in the record")
+        + 9;
+    let mut flipped = second.clone();
+    flipped[at] ^= 0x01;
+    put(&db, KEY_SNAPSHOT, Some(flipped)).await;
+    put(&db, KEY_SNAPSHOT_DIGEST, Some(first_digest)).await;
+    let e = StateMachine::open(db.clone(), &path).expect_err("the id's SHA-256");
+    assert!(matches!(e, OpenError::SnapshotDigest { .. }), "{e}");
+
+    // The first record beside the second's digest: never written so.
+    put(&db, KEY_SNAPSHOT, Some(first)).await;
+    put(&db, KEY_SNAPSHOT_DIGEST, Some(second_digest.clone())).await;
+    let e = StateMachine::open(db.clone(), &path).expect_err("a later digest");
+    assert!(matches!(e, OpenError::SnapshotDigest { .. }), "{e}");
+
+    put(&db, KEY_SNAPSHOT, Some(second)).await;
+    StateMachine::open(db, &path).expect("as written");
+    let _ = std::fs::remove_dir_all(&d);
+}
