@@ -829,3 +829,253 @@ mod tests {
         assert_eq!(prog.last().map(|i| i.code), Some(RET_K));
     }
 }
+
+/// The kernel program against the engine's own parser and
+/// hand-off rule, both directions of one flow with independent header
+/// chains (hop-by-hop, routing with no segments left, destination
+/// options, AH, atomic fragments; IPv4 with options and AH).
+#[cfg(test)]
+mod against_the_engine {
+    use super::interp::run;
+    use super::*;
+    use proptest::prelude::*;
+    use rampart_dataplane::flow::{FlowKey, Tuple};
+    use rampart_dataplane::packet::{ChecksumState, PacketMeta, Parsed, Transport, parse};
+
+    fn l4(proto: u8, sport: u16, dport: u16) -> Vec<u8> {
+        let mut t = Vec::new();
+        t.extend(sport.to_be_bytes());
+        t.extend(dport.to_be_bytes());
+        if proto == 6 {
+            t.extend([0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+        } else {
+            t.extend(8u16.to_be_bytes());
+            t.extend([0, 0]);
+        }
+        t
+    }
+
+    /// Network-layer bytes of an IPv6 packet behind `chain`.
+    fn v6(
+        src: [u8; 16],
+        dst: [u8; 16],
+        proto: u8,
+        sport: u16,
+        dport: u16,
+        chain: &[(u8, u8)],
+    ) -> Vec<u8> {
+        let mut exts: Vec<Vec<u8>> = Vec::new();
+        for &(kind, len) in chain {
+            let size = match kind {
+                51 => (usize::from(len) + 2) * 4,
+                44 => 8,
+                _ => (usize::from(len) + 1) * 8,
+            };
+            let mut h = vec![0u8; size];
+            match kind {
+                51 => {
+                    h[1] = len;
+                    h[4..8].copy_from_slice(&[0, 0, 1, 0]);
+                }
+                44 => {}
+                43 => {
+                    h[1] = len;
+                    h[2] = 4; // routing type
+                    h[3] = 0; // segments left
+                }
+                _ => h[1] = len, // Pad1 options
+            }
+            exts.push(h);
+        }
+        let mut kinds: Vec<u8> = chain.iter().map(|c| c.0).collect();
+        kinds.push(proto);
+        let mut body = Vec::new();
+        for (i, h) in exts.iter_mut().enumerate() {
+            h[0] = kinds[i + 1];
+            body.extend_from_slice(h);
+        }
+        body.extend(l4(proto, sport, dport));
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend((body.len() as u16).to_be_bytes());
+        p.push(kinds[0]);
+        p.push(64);
+        p.extend(src);
+        p.extend(dst);
+        p.extend(body);
+        p
+    }
+
+    fn v4(
+        src: [u8; 4],
+        dst: [u8; 4],
+        proto: u8,
+        sport: u16,
+        dport: u16,
+        opt_words: u8,
+        ah: Option<u8>,
+    ) -> Vec<u8> {
+        let ihl = 5 + opt_words;
+        let mut body = Vec::new();
+        if let Some(len) = ah {
+            let mut h = vec![0u8; (usize::from(len) + 2) * 4];
+            h[0] = proto;
+            h[1] = len;
+            h[4..8].copy_from_slice(&[0, 0, 1, 0]);
+            body.extend(h);
+        }
+        body.extend(l4(proto, sport, dport));
+        let total = usize::from(ihl) * 4 + body.len();
+        let mut h = vec![0x40 | ihl, 0];
+        h.extend((total as u16).to_be_bytes());
+        h.extend([
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            if ah.is_some() { 51 } else { proto },
+            0,
+            0,
+        ]);
+        h.extend(src);
+        h.extend(dst);
+        h.extend(std::iter::repeat_n(1u8, usize::from(opt_words) * 4));
+        let mut s: u32 = h
+            .chunks(2)
+            .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))
+            .sum();
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        h[10..12].copy_from_slice(&(!(s as u16)).to_be_bytes());
+        h.extend(body);
+        h
+    }
+
+    /// The worker that judges `net` (network-layer bytes): the kernel's,
+    /// or the flow's where the engine hands it on (`spread.rs`); with the
+    /// engine's key. `None`: the engine drops it or it is no TCP/UDP.
+    fn judged_by(net: &[u8], workers: usize) -> Option<(usize, usize, FlowKey, Tuple)> {
+        let ether = if net[0] >> 4 == 6 { 0x86ddu16 } else { 0x0800 };
+        let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1];
+        f.extend(ether.to_be_bytes());
+        f.extend_from_slice(net);
+        let meta = PacketMeta {
+            checksum: ChecksumState::Verified,
+            ..PacketMeta::default()
+        };
+        let Ok(Parsed::Ip {
+            tuple,
+            transport,
+            l3,
+            l4,
+            ah,
+            ..
+        }) = parse(&f, meta)
+        else {
+            return None;
+        };
+        if !matches!(transport, Transport::Tcp(_) | Transport::Udp { .. }) {
+            return None;
+        }
+        let key = FlowKey::of(&tuple).0;
+        let kernel = (run(&fanout_program(), net, ether).unwrap_or(0) % workers as u32) as usize;
+        let handed = ah || (tuple.src.addr.is_v6() && l4.saturating_sub(l3) > 40);
+        let by = if handed {
+            worker_of(&key, workers)
+        } else {
+            kernel
+        };
+        Some((by, kernel, key, tuple))
+    }
+
+    fn chain() -> impl Strategy<Value = Vec<(u8, u8)>> {
+        (
+            any::<bool>(),
+            proptest::collection::vec(
+                (proptest::sample::select(vec![43u8, 60, 51, 44]), 0u8..4),
+                0..9,
+            ),
+        )
+            .prop_map(|(hbh, mut rest)| {
+                if hbh {
+                    rest.insert(0, (0, 0));
+                }
+                for h in &mut rest {
+                    if h.0 == 51 {
+                        h.1 |= 1;
+                    }
+                }
+                rest
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+        #[test]
+        fn both_directions_are_judged_where_the_flow_lives_v6(
+            s in any::<[u8; 14]>(), d in any::<[u8; 14]>(),
+            sport in any::<u16>(), dport in any::<u16>(),
+            tcp in any::<bool>(), there in chain(), back in chain(), workers in 2usize..9,
+        ) {
+            let mut src = [0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+            let mut dst = src;
+            src[2..].copy_from_slice(&s);
+            dst[2..].copy_from_slice(&d);
+            let p = if tcp { 6 } else { 17 };
+            let a = judged_by(&v6(src, dst, p, sport, dport, &there), workers);
+            let b = judged_by(&v6(dst, src, p, dport, sport, &back), workers);
+            prop_assert!(a.is_some() && b.is_some(), "{:?} {:?}", there, back);
+            if let (Some(a), Some(b)) = (&a, &b) {
+                prop_assert_eq!(a.2, b.2);
+                prop_assert_eq!(a.0, worker_of(&a.2, workers), "there {:?}", there);
+                prop_assert_eq!(b.0, worker_of(&b.2, workers), "back {:?}", back);
+                // Within the walk, the kernel alone gets it right.
+                if there.len() <= EXTENSION_HEADERS_WALKED {
+                    prop_assert_eq!(a.1, a.0, "kernel off for {:?}", there);
+                }
+            }
+        }
+
+        #[test]
+        fn both_directions_are_judged_where_the_flow_lives_v4(
+            s in any::<[u8; 2]>(), d in any::<[u8; 2]>(),
+            sport in any::<u16>(), dport in any::<u16>(), tcp in any::<bool>(),
+            o1 in 0u8..10, o2 in 0u8..10,
+            ah1 in proptest::option::of(1u8..6), ah2 in proptest::option::of(1u8..6),
+            workers in 2usize..9,
+        ) {
+            let p = if tcp { 6 } else { 17 };
+            let (s, d) = ([198, 18, s[0], s[1] | 1], [198, 19, d[0], d[1] | 1]);
+            let a = judged_by(&v4(s, d, p, sport, dport, o1, ah1), workers);
+            let b = judged_by(&v4(d, s, p, dport, sport, o2, ah2), workers);
+            prop_assert!(a.is_some() && b.is_some());
+            if let (Some(a), Some(b)) = (&a, &b) {
+                prop_assert_eq!(a.2, b.2);
+                prop_assert_eq!(a.0, b.0);
+                prop_assert_eq!(a.1, a.0, "kernel off, ah {:?}", ah1);
+            }
+        }
+    }
+
+    /// The generator reaches the engine: a chain it builds parses.
+    #[test]
+    fn generated_frames_parse() {
+        let src = [0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        let dst = [0x20, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2];
+        for c in [
+            vec![],
+            vec![(0, 0), (60, 1), (43, 0), (44, 0), (51, 1), (60, 0)],
+            vec![(60, 0); 8],
+        ] {
+            assert!(judged_by(&v6(src, dst, 6, 1, 2, &c), 4).is_some(), "{c:?}");
+        }
+        assert!(
+            judged_by(
+                &v4([198, 18, 0, 1], [198, 18, 0, 2], 6, 1, 2, 3, Some(4)),
+                4
+            )
+            .is_some()
+        );
+    }
+}

@@ -367,6 +367,7 @@ mod other;
 /// IP fragments: virtual reassembly (§2.8).
 mod fragment;
 
+mod mss_props;
 /// Which of a node's workers judges a frame (docs/io.md §9).
 mod spread;
 
