@@ -222,6 +222,34 @@ pub struct AclLineView {
     /// the same on every node and after every reload (not the ASA's
     /// values); `None` for a remark.
     pub hash: Option<String>,
+    /// For an entry naming objects or object-groups, its elements as the
+    /// ASA lists them under it, each with its own count (`hitcnt` is
+    /// their sum), in order; at most [`crate::show_acl::MAX_ELEMENTS_LISTED`]
+    /// of one entry, and of one answer
+    /// [`crate::show_acl::MAX_ELEMENTS_ANSWERED`]. Empty for other lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<AclElementView>,
+    /// Elements of the entry not in `children` (past a limit).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub children_omitted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One element of an entry over objects or object-groups: a combination
+/// of their members, objects replaced by their values (docs/asa-behaviour.md
+/// §2.9).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclElementView {
+    /// As the ASA prints it after `access-list NAME line N `: `extended
+    /// permit tcp any host 198.18.0.10 eq www`.
+    pub text: String,
+    /// Packets (or connections) it decided, summed over the node's workers.
+    pub hitcnt: u64,
+    /// A hash of the list's name and this text, as the entry's.
+    pub hash: String,
 }
 
 /// One access-list of `show access-list`.

@@ -9,7 +9,17 @@
 //! access-list OUT_IN line 1 remark ssh from anywhere
 //! access-list OUT_IN line 2 extended permit tcp any any eq ssh (hitcnt=3) 0x0f2e6c1a
 //! access-list OUT_IN line 3 extended deny tcp any any eq telnet (hitcnt=1) 0x5a1c2d3e
+//! access-list OUT_IN line 4 extended permit tcp any object-group WEB eq www (hitcnt=7) 0x3c0b1e2f
+//!   access-list OUT_IN line 4 extended permit tcp any host 198.18.0.10 eq www (hitcnt=7) 0x4d1a0b3c
+//!   access-list OUT_IN line 4 extended permit tcp any host 198.18.0.11 eq www (hitcnt=0) 0x9e2f3a4b
 //! ```
+//!
+//! An entry over objects or object-groups is followed by its elements,
+//! indented, each with its own count (the entry's is their sum). They are
+//! expanded again when shown (the policy keeps a key per element, not its
+//! text), at most [`MAX_ELEMENTS_LISTED`] of an entry and
+//! [`MAX_ELEMENTS_ANSWERED`] of an answer: the rest are counted in the
+//! entry's total and said to be left out.
 //!
 //! The hashes are Rampart's (FNV-1a of the list's name, and of the name
 //! and the entry's text), the same on every node and after every reload;
@@ -19,14 +29,28 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rampart_dataplane::Engine;
-use rampart_dataplane::policy::compile::Policy;
-use rampart_dataplane::policy::listing::{AclListing, ListKind};
+use rampart_dataplane::policy::ast::AclLine;
+use rampart_dataplane::policy::compile::{Expander, Policy};
+use rampart_dataplane::policy::listing::{AclListing, LineContent, ListKind, element_text};
 
 use crate::admin::Admin;
 use crate::backend::OpsError;
 use crate::echo::echo;
-use crate::model::{AccessListView, AccessLists, AclClearResult, AclLineView};
+use crate::model::{AccessListView, AccessLists, AclClearResult, AclElementView, AclLineView};
 use crate::pool::EnginePool;
+
+/// Most elements listed under one entry; its others are counted in its
+/// total and said to be left out. The ASA lists every one (its
+/// `object-group-search access-control` lists none, only the entries);
+/// an entry crossing two groups of a few hundred members each has tens
+/// of thousands, which no one reads, and a listing of them costs the
+/// admin thread rendering and memory at every ask.
+pub const MAX_ELEMENTS_LISTED: usize = 10_000;
+
+/// Most elements listed in one answer, over all its entries: a policy may
+/// have 2 million elements (its budget), 200 MB of text; 100,000 lines
+/// render in about a tenth of a second.
+pub const MAX_ELEMENTS_ANSWERED: usize = 100_000;
 
 // === impl Admin ===
 
@@ -51,72 +75,110 @@ impl<P: EnginePool> Admin<P> {
 
 // === the workers' parts ===
 
-/// One worker's part: the policy it runs and its hit counts, copied
-/// between two of its batches (the view is built off the worker: a list of
-/// 20,000 entries is 20,000 strings, which the worker does not wait for).
+/// One worker's part: the policy it runs and the elements it counted
+/// hits on (their places among the policy's, and counts), copied between
+/// two of its batches (the view is built off the worker: a list of 20,000
+/// entries is 20,000 strings, which the worker does not wait for). Only
+/// the elements hit: a policy may have 2 million, most never hit.
 #[derive(Debug, Clone)]
 pub struct WorkerHits {
     policy: Arc<Policy>,
-    counts: Vec<u64>,
+    hits: Vec<(u32, u64)>,
 }
 
 /// What a worker hands over for `show access-list`.
 pub fn worker_hits(engine: &Engine) -> WorkerHits {
     let policy = engine.policy().clone();
-    let counts = policy
-        .listings()
-        .iter()
-        .flat_map(|l| engine.acl_hits().of(l).iter().copied())
-        .collect();
-    WorkerHits { policy, counts }
+    let mut hits = Vec::new();
+    for l in policy.listings() {
+        let of = engine.acl_hits().of(l);
+        for (i, &n) in (l.first..).zip(of) {
+            if n > 0 {
+                // The policy's budget numbers its elements in `u32`.
+                hits.push((u32::try_from(i).unwrap_or(u32::MAX), n));
+            }
+        }
+    }
+    WorkerHits { policy, hits }
 }
 
-/// The node's view: the first worker's lists, each entry's count summed
+/// The node's view: the first worker's lists, each element's count summed
 /// over the workers. A worker that runs another policy (one answered
 /// before a new policy reached it, the other after) adds its counts by
-/// list name and entry, as a new policy carries them over.
+/// list name, entry and element, as a new policy carries them over.
 pub fn merge(parts: Vec<WorkerHits>) -> AccessLists {
     let mut parts = parts.into_iter();
-    let Some(WorkerHits { policy, mut counts }) = parts.next() else {
+    let Some(first) = parts.next() else {
         return AccessLists { lists: Vec::new() };
     };
+    let policy = first.policy;
+    let total = policy
+        .listings()
+        .iter()
+        .map(AclListing::element_count)
+        .sum();
+    let mut counts = vec![0u64; total];
+    add(&mut counts, &first.hits);
     for part in parts {
         if Arc::ptr_eq(&part.policy, &policy) || part.policy.listings() == policy.listings() {
-            for (c, more) in counts.iter_mut().zip(&part.counts) {
-                *c = c.saturating_add(*more);
-            }
+            add(&mut counts, &part.hits);
             continue;
         }
-        // By each entry's key (its list's name and the entry).
-        let mut by_key: HashMap<u128, u64> = HashMap::new();
+        // By each element's keys (its list's name and entry, its own).
+        let mut by_key: HashMap<(u128, u64), u64> = HashMap::new();
+        let hit: HashMap<u32, u64> = part.hits.iter().copied().collect();
         for l in part.policy.listings() {
-            let of = part.counts.get(l.first..).unwrap_or(&[]);
-            for (line, n) in l.entries().zip(of) {
-                if let Some(e) = line.entry {
-                    by_key.insert(e.key, *n);
+            for e in l.entries().filter_map(|x| x.entry) {
+                for at in e.range() {
+                    let i = u32::try_from(l.first + at).unwrap_or(u32::MAX);
+                    if let Some(&n) = hit.get(&i) {
+                        by_key.insert((e.key, l.element_keys[at]), n);
+                    }
                 }
             }
         }
         for l in policy.listings() {
-            let of = counts.get_mut(l.first..).unwrap_or(&mut []);
-            for (line, c) in l.entries().zip(of) {
-                let more = line.entry.and_then(|e| by_key.remove(&e.key));
-                *c = c.saturating_add(more.unwrap_or(0));
+            for e in l.entries().filter_map(|x| x.entry) {
+                for at in e.range() {
+                    let more = by_key.remove(&(e.key, l.element_keys[at]));
+                    if let Some(c) = counts.get_mut(l.first + at) {
+                        *c = c.saturating_add(more.unwrap_or(0));
+                    }
+                }
             }
         }
     }
+    let mut expander = policy.expander();
+    let mut budget = MAX_ELEMENTS_ANSWERED;
     AccessLists {
         lists: policy
             .listings()
             .iter()
-            .map(|l| view(l, counts.get(l.first..).unwrap_or(&[])))
+            .map(|l| {
+                let of = counts.get(l.first..).unwrap_or(&[]);
+                view(l, of, &mut expander, &mut budget)
+            })
             .collect(),
     }
 }
 
-/// One list with its entries' counts (`counts` from its first entry on).
-fn view(l: &AclListing, counts: &[u64]) -> AccessListView {
-    let mut counts = counts.iter();
+/// Add a worker's hits of the same policy to `counts`.
+fn add(counts: &mut [u64], hits: &[(u32, u64)]) {
+    for &(i, n) in hits {
+        if let Some(c) = counts.get_mut(i as usize) {
+            *c = c.saturating_add(n);
+        }
+    }
+}
+
+/// One list with its elements' counts (`counts` from its first element
+/// on); `budget`: how many more elements the answer may list.
+fn view(
+    l: &AclListing,
+    counts: &[u64],
+    expander: &mut Expander<'_>,
+    budget: &mut usize,
+) -> AccessListView {
     let lines: Vec<AclLineView> = l
         .lines
         .iter()
@@ -129,17 +191,46 @@ fn view(l: &AclListing, counts: &[u64]) -> AccessListView {
                 inactive: false,
                 elements: 0,
                 hash: None,
+                children: Vec::new(),
+                children_omitted: 0,
             },
             Some(e) => {
                 let text = line.text();
+                let of = counts.get(e.range()).unwrap_or(&[]);
+                let total = of.iter().fold(0u64, |a, &n| a.saturating_add(n));
+                let mut children = Vec::new();
+                let mut children_omitted = 0;
+                if e.expands
+                    && !e.inactive
+                    && let LineContent::Extended(AclLine::Ace(ace)) = &line.content
+                {
+                    let limit = MAX_ELEMENTS_LISTED.min(*budget);
+                    children = expander
+                        .elements(line, limit)
+                        .iter()
+                        .zip(of)
+                        .map(|(atom, &n)| {
+                            let text = element_text(ace, atom);
+                            AclElementView {
+                                hash: hash_of(&[&l.name, " ", &text]),
+                                text,
+                                hitcnt: n,
+                            }
+                        })
+                        .collect();
+                    *budget -= children.len();
+                    children_omitted = (of.len() - children.len()) as u64;
+                }
                 AclLineView {
                     line: line.line,
                     hash: Some(hash_of(&[&l.name, " ", &text])),
                     text,
                     remark: false,
-                    hitcnt: Some(counts.next().copied().unwrap_or(0)),
+                    hitcnt: Some(total),
                     inactive: e.inactive,
                     elements: e.elements,
+                    children,
+                    children_omitted,
                 }
             }
         })
@@ -211,6 +302,18 @@ pub fn render_access_lists(a: &AccessLists) -> String {
                 out.push_str(&format!(" {h}"));
             }
             out.push('\n');
+            for c in &line.children {
+                out.push_str(&format!(
+                    "  access-list {} line {} {} (hitcnt={}) {}\n",
+                    l.name, line.line, c.text, c.hitcnt, c.hash
+                ));
+            }
+            if line.children_omitted > 0 {
+                out.push_str(&format!(
+                    "  access-list {} line {}: {} more elements not listed\n",
+                    l.name, line.line, line.children_omitted
+                ));
+            }
         }
     }
     out

@@ -14,13 +14,18 @@
 //! which counts them once it is final ([`Engine::settle_hits`]): not
 //! while the frame waits, held, to be judged again on a peer's state.
 //!
-//! The counts are plain counters of the worker's engine, one per entry of
-//! the policy in force ([`AceRef`]): no atomics on the packet path; the
-//! ops side sums the workers' (docs/ARCHITECTURE.md §8). A new policy
-//! carries them over, once per install, by each entry's list name and
-//! the entry as configured, which its text prints ([`AclListing`]): an entry a new configuration keeps (wherever it
-//! now stands) keeps its count, as the ASA keeps the `hitcnt` of entries
-//! an edit did not change; a changed or new entry starts at 0.
+//! The counts are plain counters of the worker's engine, one per element
+//! of an entry of the policy in force ([`AceRef`]: an entry over
+//! object-groups has one per combination of their members, as the ASA
+//! expands it, and the entry's count is their sum): no atomics on the
+//! packet path; the ops side sums the workers' (docs/ARCHITECTURE.md §8).
+//! A new policy carries them over, once per install, by each entry's list
+//! name and the entry as configured, which its text prints, and the
+//! element's key under it ([`AclListing`]): an entry a new configuration
+//! keeps (wherever it now stands) keeps its counts, as the ASA keeps the
+//! `hitcnt` of entries an edit did not change, and so does each element
+//! whose group members it keeps; a changed or new entry, or a new member,
+//! starts at 0.
 
 use super::{Engine, Judgement};
 use crate::policy::compile::Policy;
@@ -42,25 +47,26 @@ pub(super) struct Decided {
 /// and its bypass class ([`ClassDecision::entries`](crate::policy::compile::ClassDecision::entries)).
 pub(super) type ClassEntries = [Option<AceRef>; 2];
 
-/// Every entry's hit count on this engine.
+/// Every element's hit count on this engine.
 #[derive(Debug, Default)]
 pub struct AclHits {
-    /// Per entry of the policy in force ([`AceRef::index`]).
+    /// Per element of the policy in force ([`AceRef::index`]).
     counts: Vec<u64>,
     /// What decided the frame being judged now; `judge` takes it.
     pub(super) pending: Decided,
 }
 
 impl AclHits {
-    /// The hit count of entry `e` of the policy in force.
+    /// The hit count of element `e` of the policy in force.
     pub fn get(&self, e: AceRef) -> u64 {
         self.counts.get(e.index()).copied().unwrap_or(0)
     }
 
-    /// The hit counts of `listing`'s entries (a list of the policy in
-    /// force), in order, remarks skipped.
+    /// The hit counts of `listing`'s elements (a list of the policy in
+    /// force), in order: entry `e`'s are those of
+    /// [`e.range()`](crate::policy::listing::ListedEntry::range).
     pub fn of(&self, listing: &AclListing) -> &[u64] {
-        let end = listing.first + listing.entry_count();
+        let end = listing.first + listing.element_count();
         self.counts.get(listing.first..end).unwrap_or(&[])
     }
 
@@ -77,20 +83,21 @@ impl AclHits {
         }
     }
 
-    /// Counts for `new`'s entries, those `old` had under the same list
-    /// name and entry carried over. Once per install, and only the entries
-    /// that were hit are looked up, by the key the policy computed for
-    /// each ([`ListedEntry::key`](crate::policy::listing::ListedEntry::key)):
-    /// nothing is hashed or compared here but integers.
+    /// Counts for `new`'s elements, those `old` had under the same list
+    /// name, entry and element key carried over. Once per install, and
+    /// only the elements that were hit are looked up, by the keys the
+    /// policy computed for each ([`ListedEntry::key`](crate::policy::listing::ListedEntry::key),
+    /// [`AclListing::element_keys`]): nothing is hashed or compared here
+    /// but integers.
     fn install(&mut self, old: &Policy, new: &Policy) {
         let had = std::mem::take(&mut self.counts);
-        let total = new.listings().iter().map(AclListing::entry_count).sum();
+        let total = new.listings().iter().map(AclListing::element_count).sum();
         self.counts = vec![0; total];
         if had.iter().all(|&c| c == 0) {
             return;
         }
         let hit = had.iter().filter(|&&c| c > 0).count();
-        let mut by_key: hashbrown::HashMap<u128, usize, ahash::RandomState> =
+        let mut by_key: hashbrown::HashMap<(u128, u64), usize, ahash::RandomState> =
             hashbrown::HashMap::with_capacity_and_hasher(
                 hit,
                 ahash::RandomState::with_seeds(1, 2, 3, 4),
@@ -98,36 +105,41 @@ impl AclHits {
         // A list names an entry once (the parser keeps one of each,
         // docs/asa-behaviour.md §2.1); a hand-built one may repeat it, and
         // each repeat, kept aside, counts for one repeat of the new list.
-        let mut aside: Vec<(u128, usize)> = Vec::new();
-        let old_entries = old.listings().iter().flat_map(AclListing::entries);
-        for (i, line) in old_entries.enumerate() {
-            if had.get(i).is_some_and(|&c| c > 0)
-                && let Some(e) = line.entry
-                && by_key.try_insert(e.key, i).is_err()
-            {
-                aside.push((e.key, i));
+        let mut aside: Vec<((u128, u64), usize)> = Vec::new();
+        for listing in old.listings() {
+            for e in listing.entries().filter_map(|l| l.entry) {
+                for at in e.range() {
+                    let i = listing.first + at;
+                    let key = (e.key, listing.element_keys[at]);
+                    if had.get(i).is_some_and(|&c| c > 0) && by_key.try_insert(key, i).is_err() {
+                        aside.push((key, i));
+                    }
+                }
             }
         }
         for listing in new.listings() {
-            for (j, line) in (listing.first..).zip(listing.entries()) {
-                let Some(e) = line.entry else { continue };
-                let found = by_key.remove(&e.key).or_else(|| {
-                    let at = aside.iter().position(|&(k, _)| k == e.key)?;
-                    Some(aside.swap_remove(at).1)
-                });
-                if let Some(i) = found {
-                    self.counts[j] = had[i];
+            for e in listing.entries().filter_map(|l| l.entry) {
+                for at in e.range() {
+                    let key = (e.key, listing.element_keys[at]);
+                    let found = by_key.remove(&key).or_else(|| {
+                        let at = aside.iter().position(|&(k, _)| k == key)?;
+                        Some(aside.swap_remove(at).1)
+                    });
+                    if let Some(i) = found {
+                        self.counts[listing.first + at] = had[i];
+                    }
                 }
             }
         }
     }
 
     /// Zero the counts of every list `which` picks among `listings` (the
-    /// policy in force's); how many lists that was.
+    /// policy in force's), every element of every entry; how many lists
+    /// that was.
     fn clear(&mut self, listings: &[AclListing], which: impl Fn(&AclListing) -> bool) -> usize {
         let mut n = 0;
         for listing in listings.iter().filter(|l| which(l)) {
-            let end = listing.first + listing.entry_count();
+            let end = listing.first + listing.element_count();
             if let Some(counts) = self.counts.get_mut(listing.first..end) {
                 counts.fill(0);
             }

@@ -140,7 +140,7 @@ impl PortPrefix {
     /// Any port.
     pub const ANY: PortPrefix = PortPrefix { value: 0, len: 0 };
 
-    fn mask(len: u8) -> u16 {
+    pub(crate) fn mask(len: u8) -> u16 {
         if len == 0 {
             0
         } else {
@@ -288,6 +288,12 @@ pub struct Atom {
 }
 
 impl Atom {
+    /// Whether a packet can match it: its prefixes and its own
+    /// restriction do not name both families.
+    pub fn possible(&self) -> bool {
+        merge_family(&[self.v6, self.src.prefix.v6, self.dst.prefix.v6]).is_some()
+    }
+
     /// The ranges to check once the prefixes matched, if any.
     fn ranges(&self) -> Option<Ranges> {
         let all = Ranges::ALL;
@@ -330,12 +336,13 @@ impl Ranges {
     }
 }
 
-/// A rule waiting in a list of a masked key with its ranges; one with
-/// [`Ranges::ALL`] matches whatever the key matched, and ends the list.
+/// An element waiting in a list of a masked key with its ranges; one
+/// with [`Ranges::ALL`] matches whatever the key matched, and ends the
+/// list.
 #[derive(Debug, Clone, Copy)]
 struct Candidate {
     ranges: Ranges,
-    rule: u32,
+    element: u32,
 }
 
 impl Candidate {
@@ -344,9 +351,11 @@ impl Candidate {
     }
 }
 
-/// A masked key's value: a rule that matches whatever the key matched
-/// (the common case, a plain `u32`), or with this bit set the index of a
-/// list of [`Candidate`]s in rule order.
+/// A masked key's value: an element (an atom, numbered across the rules
+/// in the order they were pushed: [`Classifier::first_match_element`])
+/// that matches whatever the key matched (the common case, a plain
+/// `u32`), or with this bit set the index of a list of [`Candidate`]s in
+/// element order.
 const LIST: u32 = 1 << 31;
 
 /// What a lookup matches against: a packet's (or connection's) 5-tuple.
@@ -517,12 +526,12 @@ impl Shape {
 #[derive(Debug, Clone)]
 struct Subtable {
     shape: Shape,
-    /// Lowest rule index held: subtables are searched in this order.
-    min_rule: u32,
-    /// A rule, or (with [`LIST`] set) an index into `spans`.
+    /// Lowest element held: subtables are searched in this order.
+    min_element: u32,
+    /// An element, or (with [`LIST`] set) an index into `spans`.
     rules: HashMap<MaskedKey, u32, ahash::RandomState>,
-    /// While building: each list of rules with ranges, in rule order,
-    /// ending at the first rule without (none after it can win).
+    /// While building: each list of elements with ranges, in element
+    /// order, ending at the first element without (none after it can win).
     lists: Vec<Vec<Candidate>>,
     /// Built: every list back to back in one allocation, so that reaching
     /// a list costs one more cache line rather than a pointer chase.
@@ -534,7 +543,7 @@ struct Subtable {
 }
 
 impl Subtable {
-    /// The lowest rule below `best` that `probe` matches here, if any.
+    /// The lowest element below `best` that `probe` matches here, if any.
     fn probe(&self, probe: &Probe, best: u32) -> Option<u32> {
         let &v = self.rules.get(&self.shape.key_of_probe(probe))?;
         if v & LIST == 0 {
@@ -543,19 +552,20 @@ impl Subtable {
         let (start, len) = self.spans[(v & !LIST) as usize];
         self.arena[start as usize..(start + len) as usize]
             .iter()
-            .take_while(|c| c.rule < best)
+            .take_while(|c| c.element < best)
             .find(|c| c.ranges.admit(probe))
-            .map(|c| c.rule)
+            .map(|c| c.element)
     }
 
-    /// Add `rule`'s atom; rules arrive in increasing order. Returns by how
-    /// much the subtable's share of [`MAX_RANGE_CHECKS`] grew.
-    fn insert(&mut self, atom: &Atom, rule: u32) -> usize {
+    /// Add the atom numbered `element`; elements arrive in increasing
+    /// order. Returns by how much the subtable's share of
+    /// [`MAX_RANGE_CHECKS`] grew.
+    fn insert(&mut self, atom: &Atom, element: u32) -> usize {
         let key = self.shape.key_of_atom(atom);
         let ranges = atom.ranges();
         let before = self.cost();
         match (self.rules.get(&key).copied(), ranges) {
-            // First match: an earlier rule with no ranges on the same
+            // First match: an earlier element with no ranges on the same
             // masked key wins whatever this one is.
             (Some(v), _) if v & LIST == 0 => {}
             (Some(v), _) => {
@@ -565,7 +575,7 @@ impl Subtable {
                 if list.last().is_some_and(Candidate::ranged) {
                     list.push(Candidate {
                         ranges: ranges.unwrap_or(Ranges::ALL),
-                        rule,
+                        element,
                     });
                     if ranges.is_some() {
                         self.longest = self.longest.max(list.len());
@@ -573,13 +583,13 @@ impl Subtable {
                 }
             }
             (None, None) => {
-                self.rules.insert(key, rule);
+                self.rules.insert(key, element);
             }
             (None, Some(ranges)) => {
                 // Fewer lists than atoms, and atoms fit in `u32` well below
                 // `LIST` (the policy's atom budget).
                 self.rules.insert(key, LIST | self.lists.len() as u32);
-                self.lists.push(vec![Candidate { ranges, rule }]);
+                self.lists.push(vec![Candidate { ranges, element }]);
                 self.longest = self.longest.max(1);
             }
         }
@@ -614,6 +624,10 @@ impl Subtable {
 pub struct Classifier {
     subtables: Vec<Subtable>,
     rules: u32,
+    /// The rule of each element (atom), in element order: elements are
+    /// numbered in the order their rules pushed them, so the lowest
+    /// element that matches is of the lowest rule that matches.
+    rule_of: Box<[u32]>,
     range_checks: usize,
 }
 
@@ -622,6 +636,8 @@ pub struct Classifier {
 pub struct ClassifierBuilder {
     subtables: std::collections::HashMap<Shape, Subtable>,
     rules: u32,
+    /// The rule of each element pushed so far.
+    rule_of: Vec<u32>,
     /// Each subtable's share of [`MAX_RANGE_CHECKS`], summed as it grows.
     range_checks: usize,
 }
@@ -633,20 +649,25 @@ impl ClassifierBuilder {
     }
 
     /// Add the next rule (index = number of rules added before) as the
-    /// disjunction of `atoms`; returns its index. A rule with no atoms
-    /// never matches. An atom matches only the family its prefixes (and
-    /// its own restriction) name; one whose prefixes name both families
-    /// can match nothing and is left out. The caller bounds the rules and
+    /// disjunction of `atoms`; returns its index. Each atom is an element,
+    /// numbered from [`elements`](Self::elements) on in the order given
+    /// ([`Classifier::first_match_element`] names the first that
+    /// matches). A rule with no atoms never matches. An atom matches only
+    /// the family its prefixes (and its own restriction) name; one whose
+    /// prefixes name both families can match nothing ([`Atom::possible`])
+    /// and is left out, its number kept. The caller bounds the rules and
     /// atoms (the compiler charges every entry to the policy's atom
-    /// budget, 2 million), far below 2^31; past that a rule is refused here
-    /// (it never matches) rather than taken for a list index.
+    /// budget, 2 million), far below 2^31; past that an atom is refused
+    /// here (it never matches) rather than taken for a list index.
     pub fn push_rule(&mut self, atoms: impl IntoIterator<Item = Atom>) -> u32 {
         let rule = self.rules;
         self.rules = self.rules.saturating_add(1);
-        if rule >= LIST {
-            return rule;
-        }
         for mut atom in atoms {
+            let element = u32::try_from(self.rule_of.len()).unwrap_or(u32::MAX);
+            self.rule_of.push(rule);
+            if element >= LIST || rule >= LIST {
+                continue;
+            }
             let Some(v6) = merge_family(&[atom.v6, atom.src.prefix.v6, atom.dst.prefix.v6]) else {
                 continue;
             };
@@ -654,7 +675,7 @@ impl ClassifierBuilder {
             let shape = Shape::of(&atom);
             let table = self.subtables.entry(shape).or_insert_with(|| Subtable {
                 shape,
-                min_rule: rule,
+                min_element: element,
                 // Fixed seeds: the keys are the operator's rules, not
                 // attacker-chosen, and compiled policies must be reproducible.
                 rules: HashMap::with_hasher(ahash::RandomState::with_seeds(1, 2, 3, 4)),
@@ -663,10 +684,15 @@ impl ClassifierBuilder {
                 spans: Vec::new(),
                 longest: 0,
             });
-            table.min_rule = table.min_rule.min(rule);
-            self.range_checks += table.insert(&atom, rule);
+            table.min_element = table.min_element.min(element);
+            self.range_checks += table.insert(&atom, element);
         }
         rule
+    }
+
+    /// Elements (atoms) pushed so far.
+    pub fn elements(&self) -> usize {
+        self.rule_of.len()
     }
 
     /// Subtables so far (each distinct shape of the atoms pushed).
@@ -689,12 +715,19 @@ impl ClassifierBuilder {
         subtables.sort_by_key(|t| {
             let s = t.shape;
             (
-                t.min_rule, s.family, s.proto, s.src, s.dst, s.sport, s.dport,
+                t.min_element,
+                s.family,
+                s.proto,
+                s.src,
+                s.dst,
+                s.sport,
+                s.dport,
             )
         });
         Classifier {
             subtables,
             rules: self.rules,
+            rule_of: self.rule_of.into_boxed_slice(),
             range_checks,
         }
     }
@@ -702,17 +735,33 @@ impl ClassifierBuilder {
 
 impl Classifier {
     /// The lowest-numbered rule matching `probe`, if any.
+    #[inline]
     pub fn first_match(&self, probe: &Probe) -> Option<u32> {
+        self.first_match_element(probe).map(|(rule, _)| rule)
+    }
+
+    /// The lowest-numbered rule matching `probe` and, of its atoms, the
+    /// first that matches (the element, numbered across the rules as
+    /// [`ClassifierBuilder::push_rule`] numbered them), if any: the
+    /// element is the ASA's expanded entry that a packet hits
+    /// (docs/asa-behaviour.md §2.9), found by the same probes.
+    pub fn first_match_element(&self, probe: &Probe) -> Option<(u32, u32)> {
         let mut best = u32::MAX;
         for t in &self.subtables {
-            if t.min_rule >= best {
+            if t.min_element >= best {
                 break;
             }
-            if let Some(rule) = t.probe(probe, best) {
-                best = best.min(rule);
+            if let Some(element) = t.probe(probe, best) {
+                best = best.min(element);
             }
         }
-        (best != u32::MAX).then_some(best)
+        let rule = *self.rule_of.get(best as usize)?;
+        Some((rule, best))
+    }
+
+    /// Elements (atoms) of all its rules.
+    pub fn elements(&self) -> usize {
+        self.rule_of.len()
     }
 
     /// Number of rules.

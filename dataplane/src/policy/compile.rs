@@ -219,8 +219,8 @@ pub struct CompiledAcl {
     /// Per rule, its entry's number as [`Place::AclEntry`] numbers it
     /// (remarks counted): what `packet-tracer` names (`explain.rs`).
     entries: Vec<usize>,
-    /// The place of its first entry among the policy's ([`AceRef`]).
-    first_entry: usize,
+    /// The place of its first element among the policy's ([`AceRef`]).
+    first_element: usize,
 }
 
 impl CompiledAcl {
@@ -244,6 +244,15 @@ impl CompiledAcl {
             .map(|rule| (rule, self.permit[rule as usize]))
     }
 
+    /// First match with the element that matched (of the entry that
+    /// matched, the first of its expanded entries that does, among the
+    /// policy's: [`AceRef`]) and whether its entry permits.
+    fn decide_element(&self, probe: &Probe) -> Option<(Option<AceRef>, bool)> {
+        self.classifier
+            .first_match_element(probe)
+            .map(|(rule, element)| (self.element(element), self.permit[rule as usize]))
+    }
+
     /// Whether the entry that decides `probe` is a deny with `log
     /// disable`: the packet it denies is logged nowhere ("Disable all
     /// logging", Cisco ASA Series CLI Configuration Guide, "Configuring
@@ -255,9 +264,9 @@ impl CompiledAcl {
         })
     }
 
-    /// Its entry `rule` (remarks skipped) among the policy's.
-    fn entry(&self, rule: u32) -> Option<AceRef> {
-        AceRef::new(self.first_entry + rule as usize)
+    /// Its element `element` among the policy's.
+    fn element(&self, element: u32) -> Option<AceRef> {
+        AceRef::new(self.first_element + element as usize)
     }
 
     /// The classifier's subtable count (lookup cost).
@@ -393,6 +402,10 @@ pub struct Policy {
     /// The configuration it was compiled from, where the node keeps it
     /// (`packet-tracer` prints its lines; `explain.rs`).
     source: Option<std::sync::Arc<Config>>,
+    /// Its objects and object-groups, where an entry names one: `show
+    /// access-list` lists such an entry's elements from them
+    /// ([`expander`](Self::expander)).
+    groups: Option<std::sync::Arc<Config>>,
 }
 
 /// The class decision for a new connection.
@@ -435,6 +448,7 @@ impl Policy {
             timeouts: ast::GlobalTimeouts::default(),
             mss: MssClamp::default(),
             source: None,
+            groups: None,
         }
     }
 
@@ -556,13 +570,10 @@ impl Policy {
             return (false, None);
         }
         match i.access_group {
-            Some(acl) => {
-                let acl = &self.acls[acl];
-                match acl.decide_rule(probe) {
-                    Some((rule, permit)) => (permit, acl.entry(rule)),
-                    None => (false, None),
-                }
-            }
+            Some(acl) => match self.acls[acl].decide_element(probe) {
+                Some((element, permit)) => (permit, element),
+                None => (false, None),
+            },
             None => (i.security_level >= e.security_level, None),
         }
     }
@@ -591,13 +602,10 @@ impl Policy {
             ClassMatcher::Any => Some(None),
             // docs/asa-behaviour.md §2.1: a permit hit is in the class; a deny
             // hit or no hit is not.
-            ClassMatcher::Acl(acl) => {
-                let acl = &self.acls[*acl];
-                match acl.decide_rule(probe) {
-                    Some((rule, true)) => Some(acl.entry(rule)),
-                    _ => None,
-                }
-            }
+            ClassMatcher::Acl(acl) => match self.acls[*acl].decide_element(probe) {
+                Some((element, true)) => Some(element),
+                _ => None,
+            },
             ClassMatcher::Ports(c) => c.first_match(probe).map(|_| None),
         }
     }
@@ -879,14 +887,15 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
     let mut first = 0;
     for acl in &config.access_lists {
         let (mut compiled, elements) = c.acl(acl)?;
-        compiled.first_entry = first;
+        compiled.first_element = first;
         acls.push(compiled);
-        listings.push(AclListing::extended(acl, &elements, first));
-        first += elements.len();
+        let l = AclListing::extended(acl, &elements, first);
+        first += l.element_count();
+        listings.push(l);
     }
     for list in &config.ethertype_lists {
         let l = AclListing::ethertype(list, first);
-        first += l.entry_count();
+        first += l.element_count();
         listings.push(l);
     }
     let acl_index = |name: &str| {
@@ -1059,12 +1068,15 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
         timeouts: config.timeouts,
         mss: MssClamp::of(&config.tcpmss),
         source: None,
+        groups: elements::groups_of(config),
     })
 }
 
+mod elements;
 mod expand;
 pub mod explain;
 
+pub use elements::Expander;
 use expand::{Compiler, port_protocols};
 
 #[cfg(test)]

@@ -2,26 +2,46 @@
 //! (docs/asa-behaviour.md §2.9): its lines numbered as the ASA numbers
 //! them, remarks counted, each as configured (its text is what `show
 //! running-config` prints for it); and [`AceRef`], how the engine names
-//! the entry that decided a packet, so that it can count the entry's hits.
+//! the element (of an entry) that decided a packet, so that it can count
+//! its hits.
+//!
+//! An entry over objects or object-groups has elements, as the ASA's
+//! expanded entries: one per combination of the groups' members, objects
+//! replaced by their values (the classifier's atoms). Each element counts
+//! its own hits, and `show access-list` prints it under its entry as the
+//! ASA does ([`element_text`]); the entry's count is their sum. An entry
+//! without objects or groups has its elements too (`neq P` is two), which
+//! are not listed.
 //!
 //! An entry's hit count is keyed by its list's name and the entry as
 //! configured, which its text prints whole (`show running-config` reads
 //! back as the same configuration): a new policy that keeps an entry
 //! (wherever it now stands) keeps its count, and a changed or new entry
-//! starts at 0 (`Engine::set_policy`). The text is printed when it is
-//! shown, not when the policy is compiled: 20,000 entries rendered took
-//! longer than the rest of their compile.
+//! starts at 0 (`Engine::set_policy`). An element is keyed by its entry's
+//! key and, for an entry over objects or groups, a hash of its content
+//! (what its line prints): a group that gains a member gives the entry a
+//! new element at 0 and keeps the others' counts. The text is printed when
+//! it is shown, not when the policy is compiled: 20,000 entries rendered
+//! took longer than the rest of their compile.
 
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::num::NonZeroU32;
 
-use super::ast::{AccessList, AclLine, EthertypeLine, EthertypeList};
+use super::ast::{
+    AccessList, AclLine, AddrSpec, EthertypeLine, EthertypeList, IcmpSpec, PortSpec, ProtoSpec,
+    Protocol,
+};
+use super::classifier::{AddrSpan, Atom, PortSpan};
+use super::ports::{self, PortNames};
 use super::render::{acl_line, ethertype_line};
 
-/// An entry of a policy's access-lists: its place among all their
-/// entries, remarks skipped, list after list in the order of
+/// An element of an entry of a policy's access-lists: its place among all
+/// their elements, list after list in the order of
 /// [`Policy::listings`](super::compile::Policy::listings) (list `l`'s
-/// entry `r` is [`AclListing::first`] + `r`). Four bytes, and `None` is
-/// free: the engine notes up to three for every frame it judges.
+/// elements start at [`AclListing::first`], its entry `e`'s at `first +
+/// e.at`). Four bytes, and `None` is free: the engine notes up to three
+/// for every frame it judges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct AceRef(NonZeroU32);
 
@@ -59,11 +79,14 @@ pub struct AclListing {
     pub name: String,
     /// Extended or EtherType.
     pub kind: ListKind,
-    /// The place of its first entry among the policy's entries
-    /// ([`AceRef::index`]); its entries follow in order.
+    /// The place of its first element among the policy's elements
+    /// ([`AceRef::index`]); its entries' elements follow in order.
     pub first: usize,
     /// Its lines in order, remarks included.
     pub lines: Vec<ListedLine>,
+    /// Each of its elements' key under its entry, in order
+    /// ([`ListedEntry::key`] and this one know an element).
+    pub element_keys: Vec<u64>,
 }
 
 /// One line of an access-list.
@@ -108,6 +131,15 @@ pub struct ListedEntry {
     /// (an empty group), 1 for an inactive one, which is not expanded; 1
     /// for an EtherType entry.
     pub elements: u32,
+    /// The place of its first element among its list's
+    /// ([`AclListing::first`] + `at` among the policy's).
+    pub at: u32,
+    /// How many elements count its hits ([`elements`](Self::elements),
+    /// but none for an inactive entry).
+    pub counted: u32,
+    /// It names an object or object-group: its elements are listed under
+    /// it, as the ASA lists the entries it expands.
+    pub expands: bool,
     /// `inactive`: it never matches.
     pub inactive: bool,
     /// Who the entry is: a 128-bit hash of its list's name and the entry
@@ -121,9 +153,14 @@ pub struct ListedEntry {
 
 impl AclListing {
     /// An extended access-list's listing, given each entry's elements in
-    /// order (remarks skipped), its first entry at `first`.
-    pub(super) fn extended(acl: &AccessList, elements: &[u32], first: usize) -> AclListing {
-        let mut counts = elements.iter();
+    /// order (remarks skipped), its first element at `first`.
+    pub(super) fn extended(
+        acl: &AccessList,
+        elements: &[EntryElements],
+        first: usize,
+    ) -> AclListing {
+        let mut per_entry = elements.iter();
+        let mut element_keys = Vec::new();
         let lines = acl
             .lines
             .iter()
@@ -133,11 +170,22 @@ impl AclListing {
                 content: LineContent::Extended(l.clone()),
                 entry: match l {
                     AclLine::Remark(_) => None,
-                    AclLine::Ace(a) => Some(ListedEntry {
-                        elements: counts.next().copied().unwrap_or(0),
-                        inactive: a.inactive,
-                        key: entry_key(&acl.name, a),
-                    }),
+                    AclLine::Ace(a) => {
+                        let keys = per_entry.next().map_or(&[][..], |e| &e.keys[..]);
+                        // The policy's budget keeps every count far below
+                        // `u32::MAX`.
+                        let at = u32::try_from(element_keys.len()).unwrap_or(u32::MAX);
+                        let counted = u32::try_from(keys.len()).unwrap_or(u32::MAX);
+                        element_keys.extend_from_slice(keys);
+                        Some(ListedEntry {
+                            elements: if a.inactive { 1 } else { counted },
+                            at,
+                            counted,
+                            expands: expands(a),
+                            inactive: a.inactive,
+                            key: entry_key(&acl.name, a),
+                        })
+                    }
                 },
             })
             .collect();
@@ -146,11 +194,13 @@ impl AclListing {
             kind: ListKind::Extended,
             first,
             lines,
+            element_keys,
         }
     }
 
     /// An EtherType access-list's listing, its first entry at `first`.
     pub(super) fn ethertype(list: &EthertypeList, first: usize) -> AclListing {
+        let mut at = 0;
         let lines = list
             .lines
             .iter()
@@ -160,11 +210,17 @@ impl AclListing {
                 content: LineContent::Ethertype(l.clone()),
                 entry: match l {
                     EthertypeLine::Remark(_) => None,
-                    EthertypeLine::Ace(a) => Some(ListedEntry {
-                        elements: 1,
-                        inactive: false,
-                        key: entry_key(&list.name, a),
-                    }),
+                    EthertypeLine::Ace(a) => {
+                        at += 1;
+                        Some(ListedEntry {
+                            elements: 1,
+                            at: at - 1,
+                            counted: 1,
+                            expands: false,
+                            inactive: false,
+                            key: entry_key(&list.name, a),
+                        })
+                    }
                 },
             })
             .collect();
@@ -173,11 +229,11 @@ impl AclListing {
             kind: ListKind::Ethertype,
             first,
             lines,
+            element_keys: vec![0; at as usize],
         }
     }
 
-    /// Its entries (remarks skipped), in order: the `n`th is the policy's
-    /// entry [`first`](Self::first) + `n`.
+    /// Its entries (remarks skipped), in order.
     pub fn entries(&self) -> impl Iterator<Item = &ListedLine> {
         self.lines.iter().filter(|l| l.entry.is_some())
     }
@@ -186,6 +242,138 @@ impl AclListing {
     pub fn entry_count(&self) -> usize {
         self.entries().count()
     }
+
+    /// How many elements count hits in it: the policy's elements from
+    /// [`first`](Self::first) on are its.
+    pub fn element_count(&self) -> usize {
+        self.element_keys.len()
+    }
+}
+
+impl ListedEntry {
+    /// Its counted elements' places among its list's.
+    pub fn range(&self) -> std::ops::Range<usize> {
+        let at = self.at as usize;
+        at..at + self.counted as usize
+    }
+}
+
+/// What the compiler gives `show access-list` of one entry of an
+/// extended list: a key for each of its elements, in order (their count is
+/// the entry's elements).
+#[derive(Debug, Clone, Default)]
+pub(super) struct EntryElements {
+    /// For an entry over objects or groups a hash of each element (its
+    /// atom, what its child line prints), else each one's place.
+    pub keys: Vec<u64>,
+}
+
+/// Whether an entry names an object or object-group anywhere: the ASA
+/// lists the entries it expands to under it.
+pub fn expands(a: &super::ast::Ace) -> bool {
+    let addr = |x: &AddrSpec| matches!(x, AddrSpec::Object(_) | AddrSpec::Group(_));
+    let port = |x: &Option<PortSpec>| matches!(x, Some(PortSpec::Group(_)));
+    !matches!(a.protocol, ProtoSpec::Protocol(_))
+        || addr(&a.source)
+        || addr(&a.destination)
+        || port(&a.source_port)
+        || port(&a.destination_port)
+        || matches!(a.icmp, Some(IcmpSpec::Group(_)))
+}
+
+/// The text of an element of `entry` after `access-list NAME `, as the
+/// ASA prints an expanded entry: the entry with each object and group
+/// replaced by its value, `extended permit tcp any host 198.18.0.10 eq
+/// www`. Addresses print as `host A`, `A MASK`, `A/LEN` (IPv6), `range A
+/// B`, `any`, `any4`, `any6`; ports as `eq P` (by the ASA's name), `lt P`,
+/// `gt P`, `range P Q`; an ICMP type by its name, then its code. A `neq
+/// P` is two elements, `lt P` and `gt P`, as Rampart matches it.
+pub fn element_text(entry: &super::ast::Ace, atom: &Atom) -> String {
+    let mut s = String::with_capacity(80);
+    s.push_str(match entry.action {
+        super::ast::Action::Permit => "extended permit ",
+        super::ast::Action::Deny => "extended deny ",
+    });
+    let icmp = matches!(atom.proto, Some(1 | 58)) && atom.sport.block.len == 16;
+    let (names, icmp6) = match atom.proto {
+        None => {
+            s.push_str("ip");
+            (PortNames::Tcp, false)
+        }
+        Some(n) => {
+            let p = Protocol::Number(n);
+            s.push_str(&ports::protocol_name(p));
+            // Ports after a protocol group take the names tcp and udp share.
+            let names = match entry.protocol {
+                ProtoSpec::Group(_) => PortNames::TcpUdp,
+                _ => ports::port_names(p).unwrap_or(PortNames::Tcp),
+            };
+            (names, n == 58)
+        }
+    };
+    s.push(' ');
+    write_span(&mut s, &atom.src);
+    if !icmp {
+        write_ports(&mut s, &atom.sport, names);
+    }
+    s.push(' ');
+    write_span(&mut s, &atom.dst);
+    if icmp {
+        let t = super::icmp::icmp_type_name(atom.sport.block.value as u8, icmp6);
+        let _ = write!(s, " {t}");
+        if atom.dport.block.len == 16 {
+            let _ = write!(s, " {}", atom.dport.block.value);
+        }
+    } else {
+        write_ports(&mut s, &atom.dport, names);
+    }
+    match entry.log {
+        super::ast::AceLog::Default => {}
+        super::ast::AceLog::On => s.push_str(" log"),
+        super::ast::AceLog::Disable => s.push_str(" log disable"),
+    }
+    s
+}
+
+/// An address span as an entry prints it.
+fn write_span(out: &mut String, a: &AddrSpan) {
+    let p = a.prefix;
+    let ip = |bits: u128| -> IpAddr {
+        match p.v6 {
+            Some(true) => IpAddr::V6(Ipv6Addr::from(bits)),
+            // IPv4 as mapped IPv6: the low 32 bits.
+            _ => IpAddr::V4(Ipv4Addr::from(bits as u32)),
+        }
+    };
+    let _ = match (a.within, p.v6) {
+        (Some((lo, hi)), _) => write!(out, "range {} {}", ip(lo), ip(hi)),
+        (None, None) => write!(out, "any"),
+        (None, Some(false)) if p.len <= 96 => write!(out, "any4"),
+        (None, Some(true)) if p.len == 0 => write!(out, "any6"),
+        (None, Some(false)) if p.len == 128 => write!(out, "host {}", ip(p.bits)),
+        (None, Some(false)) => {
+            let mask = u32::MAX.checked_shl(u32::from(128 - p.len)).unwrap_or(0);
+            write!(out, "{} {}", ip(p.bits), Ipv4Addr::from(mask))
+        }
+        (None, Some(true)) if p.len == 128 => write!(out, "host {}", ip(p.bits)),
+        (None, Some(true)) => write!(out, "{}/{}", ip(p.bits), p.len),
+    };
+}
+
+/// A port span as an entry prints it after its address (nothing for any).
+fn write_ports(out: &mut String, p: &PortSpan, names: PortNames) {
+    let (lo, hi) = p.within.unwrap_or_else(|| {
+        let mask = super::classifier::PortPrefix::mask(p.block.len);
+        (p.block.value & mask, p.block.value | !mask)
+    });
+    let n = |x: u16| ports::port_name(x, names);
+    let _ = match (lo, hi) {
+        (0, u16::MAX) => Ok(()),
+        _ if lo == hi => write!(out, " eq {}", n(lo)),
+        (0, _) => write!(out, " lt {}", n(hi + 1)),
+        (_, u16::MAX) => write!(out, " gt {}", n(lo - 1)),
+        _ => write!(out, " range {} {}", n(lo), n(hi)),
+    };
 }
 
 /// [`ListedEntry::key`] of an entry of list `name`: two 64-bit hashes

@@ -22,6 +22,7 @@ use crate::policy::ast::{
 use crate::policy::classifier::{
     AddrPrefix, AddrSpan, Atom, ClassifierBuilder, MAX_RANGE_CHECKS, MAX_SUBTABLES, PortSpan,
 };
+use crate::policy::listing::EntryElements;
 use crate::policy::parse::{group_name, object_name};
 
 /// A protocol and port blocks: one "service" an ACE can match. An ICMP
@@ -49,6 +50,49 @@ impl Service {
                 .code
                 .map_or(PortSpan::ANY, |c| PortSpan::exact(u16::from(c)))]),
         }
+    }
+}
+
+/// What an active entry crosses: its services (protocol and port blocks,
+/// or ICMP type and code) and its source and destination addresses, each
+/// object replaced by its value and each group (nested ones flattened) by
+/// its members, repeats dropped. Its atoms, the entry's elements, are
+/// their cross product ([`Factors::atoms`]), in an order the compiler and
+/// `show access-list` share: a listing finds an element's text by its
+/// place ([`super::Policy::expander`]).
+#[derive(Debug, Clone)]
+pub(super) struct Factors {
+    services: Vec<Service>,
+    src: Rc<[AddrSpan]>,
+    dst: Rc<[AddrSpan]>,
+}
+
+impl Factors {
+    /// The elements: every atom of the cross product that a packet can
+    /// match ([`Atom::possible`]: an IPv4 source and an IPv6 destination
+    /// cross to nothing), services outermost, then source ports,
+    /// destination ports, sources, destinations. Lazily: a listing takes
+    /// as many as it shows.
+    pub(super) fn atoms(&self) -> impl Iterator<Item = Atom> + '_ {
+        self.services.iter().flat_map(move |s| {
+            s.sports.iter().flat_map(move |&sp| {
+                s.dports.iter().flat_map(move |&dp| {
+                    self.src.iter().flat_map(move |&sa| {
+                        self.dst.iter().filter_map(move |&da| {
+                            let a = Atom {
+                                v6: s.v6,
+                                proto: s.proto,
+                                src: sa,
+                                dst: da,
+                                sport: sp,
+                                dport: dp,
+                            };
+                            a.possible().then_some(a)
+                        })
+                    })
+                })
+            })
+        })
     }
 }
 
@@ -168,12 +212,13 @@ impl<'a> Compiler<'a> {
         Ok(())
     }
 
-    /// An access-list compiled, with the elements of each entry (its atoms;
-    /// 1 for an inactive one, which is not expanded) for `show access-list`.
+    /// An access-list compiled, with the elements of each entry for `show
+    /// access-list` (its atoms, numbered as the classifier numbers them;
+    /// an inactive one has none: it is not expanded).
     pub(super) fn acl(
         &mut self,
         acl: &ast::AccessList,
-    ) -> Result<(CompiledAcl, Vec<u32>), CompileError> {
+    ) -> Result<(CompiledAcl, Vec<EntryElements>), CompileError> {
         let mut b = ClassifierBuilder::new();
         let mut elements = Vec::new();
         let mut permit = Vec::new();
@@ -194,14 +239,23 @@ impl<'a> Compiler<'a> {
                 // blocks): the budget bounds the rules a classifier numbers.
                 self.charge(Some(1)).map_err(|e| e.placed(place))?;
                 b.push_rule([]);
-                elements.push(1);
+                elements.push(EntryElements::default());
                 continue;
             }
             let atoms = self.ace(ace).map_err(|e| e.placed(place))?;
             if atoms.is_empty() {
                 matches_nothing.push(i + 1);
             }
-            elements.push(u32::try_from(atoms.len()).unwrap_or(u32::MAX));
+            // Each element of an entry over objects or groups is known by
+            // its content, which a new policy may keep while the group
+            // changes; an entry without any expands from its text alone,
+            // so the element's place in it is enough (and costs nothing).
+            let keys = if crate::policy::listing::expands(ace) {
+                atoms.iter().map(element_key).collect()
+            } else {
+                (0..atoms.len() as u64).collect()
+            };
+            elements.push(EntryElements { keys });
             b.push_rule(atoms);
             if b.subtables() > MAX_SUBTABLES {
                 return Err(CompileError::TooManySubtables {
@@ -224,13 +278,30 @@ impl<'a> Compiler<'a> {
             matches_nothing,
             entries,
             // The policy places it among its lists.
-            first_entry: 0,
+            first_element: 0,
         };
         Ok((compiled, elements))
     }
 
     /// The atoms of one active entry.
     fn ace(&mut self, ace: &ast::Ace) -> Result<Vec<Atom>, CompileError> {
+        let f = self.factors(ace)?;
+        // Charged before anything is allocated for it: each factor can be
+        // 2^16 or more (a port group of 65,536 blocks, a network group of
+        // 65,536 prefixes), so the product can pass `usize::MAX`, an
+        // overflow being a policy too large.
+        for s in &f.services {
+            let n = [s.dports.len(), f.src.len(), f.dst.len()]
+                .into_iter()
+                .try_fold(s.sports.len(), usize::checked_mul);
+            self.charge(n)?;
+        }
+        Ok(f.atoms().collect())
+    }
+
+    /// What one active entry crosses, its groups expanded, charged to the
+    /// budget (the product is charged by [`ace`](Self::ace)).
+    pub(super) fn factors(&mut self, ace: &ast::Ace) -> Result<Factors, CompileError> {
         // Each prefix carries its family (`any4`, `any6` too): the
         // classifier keeps an atom to the family its prefixes name.
         let src = self.addresses(&ace.source)?;
@@ -287,7 +358,7 @@ impl<'a> Compiler<'a> {
             .map(|s| s.sports.len() + s.dports.len())
             .sum();
         self.charge(Some(src.len() + dst.len() + blocks))?;
-        self.expand(&services, &src, &dst)
+        Ok(Factors { services, src, dst })
     }
 
     /// Cross product of services and addresses into atoms, within the budget.
@@ -584,6 +655,13 @@ impl<'a> Compiler<'a> {
         self.services.insert(key, done.clone());
         Ok(done)
     }
+}
+
+/// A hash of one element, the same in every policy of any process (fixed
+/// seeds): a new policy's element with the same content under the same
+/// entry keeps its count.
+fn element_key(a: &Atom) -> u64 {
+    ahash::RandomState::with_seeds(0xe1e, 7, 8, 9).hash_one(a)
 }
 
 fn service_value(v: &ServiceValue) -> Service {
