@@ -59,7 +59,7 @@ impl<P: EnginePool> Admin<P> {
     /// [`Backend::access_lists`](crate::backend::Backend::access_lists)).
     pub(crate) fn access_list_view(&self, name: Option<&str>) -> Result<AccessLists, OpsError> {
         let parts = self.each(|w| worker_hits(w.engine))?;
-        only(merge(parts), name)
+        only(merge_only(parts, name), name)
     }
 
     /// `clear access-list [NAME] counters` on the node's workers.
@@ -107,6 +107,12 @@ pub fn worker_hits(engine: &Engine) -> WorkerHits {
 /// before a new policy reached it, the other after) adds its counts by
 /// list name, entry and element, as a new policy carries them over.
 pub fn merge(parts: Vec<WorkerHits>) -> AccessLists {
+    merge_only(parts, None)
+}
+
+/// [`merge`] of the list named `name` alone (`None`: all), whose entries
+/// the answer's bound on elements listed is for.
+pub fn merge_only(parts: Vec<WorkerHits>, name: Option<&str>) -> AccessLists {
     let mut parts = parts.into_iter();
     let Some(first) = parts.next() else {
         return AccessLists { lists: Vec::new() };
@@ -154,6 +160,7 @@ pub fn merge(parts: Vec<WorkerHits>) -> AccessLists {
         lists: policy
             .listings()
             .iter()
+            .filter(|l| name.is_none_or(|n| l.name == n))
             .map(|l| {
                 let of = counts.get(l.first..).unwrap_or(&[]);
                 view(l, of, &mut expander, &mut budget)

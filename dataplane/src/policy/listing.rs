@@ -303,12 +303,8 @@ pub fn element_text(entry: &super::ast::Ace, atom: &Atom) -> String {
         Some(n) => {
             let p = Protocol::Number(n);
             s.push_str(&ports::protocol_name(p));
-            // Ports after a protocol group take the names tcp and udp share.
-            let names = match entry.protocol {
-                ProtoSpec::Group(_) => PortNames::TcpUdp,
-                _ => ports::port_names(p).unwrap_or(PortNames::Tcp),
-            };
-            (names, n == 58)
+            // Each element is of one protocol, whose port names it takes.
+            (ports::port_names(p).unwrap_or(PortNames::Tcp), n == 58)
         }
     };
     s.push(' ');
