@@ -466,4 +466,51 @@ mod tests {
         assert_eq!(l2.entry.map(|e| e.key), Some(entry_key("L2", deny)));
         assert_ne!(entry_key("L3", deny), entry_key("L2", deny));
     }
+
+    /// The forms an element prints in: IPv6 hosts and prefixes, `any6`,
+    /// port ranges open at either end, `neq` as its two blocks, ICMPv6
+    /// types with a code; an IPv4 member crossed with an IPv6 one is no
+    /// element.
+    #[test]
+    fn elements_print_as_entries_do() {
+        let text = "object-group network V6\n network-object host 2001:db8::1\n \
+                    network-object 2001:db8:1::/64\n network-object host 198.18.0.1\n\
+                    object-group service HI\n service-object tcp destination gt 1023\n \
+                    service-object tcp source range 1 1024 destination neq 25\n\
+                    object-group service ERR\n service-object icmp6 parameter-problem 1\n\
+                    access-list X extended deny object-group HI any6 object-group V6\n\
+                    access-list X extended permit object-group ERR any6 any6 log disable\n";
+        let cfg = parse_config(text).unwrap().config;
+        let p = compile(&cfg, &crate::iface::InterfaceConfig::inside_outside()).unwrap();
+        let mut x = p.expander();
+        let shown: Vec<Vec<String>> = p.listings()[0]
+            .lines
+            .iter()
+            .map(|l| {
+                let LineContent::Extended(AclLine::Ace(a)) = &l.content else {
+                    panic!("{l:?}")
+                };
+                let atoms = x.elements(l, usize::MAX);
+                assert_eq!(atoms.len(), l.entry.unwrap().elements as usize);
+                atoms.iter().map(|e| element_text(a, e)).collect()
+            })
+            .collect();
+        let deny = |rest: &str| format!("extended deny tcp {rest}");
+        assert_eq!(
+            shown,
+            [
+                vec![
+                    deny("any6 host 2001:db8::1 gt 1023"),
+                    deny("any6 2001:db8:1::/64 gt 1023"),
+                    deny("any6 range 1 1024 host 2001:db8::1 lt smtp"),
+                    deny("any6 range 1 1024 2001:db8:1::/64 lt smtp"),
+                    deny("any6 range 1 1024 host 2001:db8::1 gt smtp"),
+                    deny("any6 range 1 1024 2001:db8:1::/64 gt smtp"),
+                ],
+                vec!["extended permit icmp6 any6 any6 parameter-problem 1 log disable".to_string()],
+            ]
+        );
+        // A limit lists the first elements only.
+        assert_eq!(x.elements(&p.listings()[0].lines[0], 2).len(), 2);
+    }
 }
