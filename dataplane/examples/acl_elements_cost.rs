@@ -117,6 +117,9 @@ fn main() {
     black_box(measure_deny(&mut e, &mut deny));
     // Every handshake passed, every telnet SYN was denied by its entry.
     let denied = e.counters().dropped(DropReason::AclDeny);
-    assert_eq!((denied, e.counters().total_dropped()), (u64::from(CONNS), denied));
+    assert_eq!(
+        (denied, e.counters().total_dropped()),
+        (u64::from(CONNS), denied)
+    );
     println!("{} frames, {} denied", new.len(), deny.len());
 }
