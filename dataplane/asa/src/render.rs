@@ -8,6 +8,9 @@ use crate::ast::*;
 use crate::icmp;
 use crate::ports::{self, PortNames};
 
+mod time;
+pub use time::{absolute, periodic};
+
 /// `H:MM:SS`, as the ASA prints times.
 pub(crate) fn hms(d: Duration) -> String {
     let s = d.as_secs();
@@ -125,6 +128,9 @@ fn ace(a: &Ace) -> String {
         AceLog::Default => {}
         AceLog::On => s.push_str(" log"),
         AceLog::Disable => s.push_str(" log disable"),
+    }
+    if let Some(t) = &a.time_range {
+        let _ = write!(s, " time-range {t}");
     }
     if a.inactive {
         s.push_str(" inactive");
@@ -257,6 +263,7 @@ pub fn render(cfg: &Config) -> String {
         }
         out.push_str("!\n");
     }
+    time::clock(&mut out, &cfg.clock);
     if cfg.same_security_inter_interface {
         out.push_str("same-security-traffic permit inter-interface\n");
     }
@@ -345,6 +352,7 @@ pub fn render(cfg: &Config) -> String {
             }
         }
     }
+    time::time_ranges(&mut out, &cfg.time_ranges);
     for a in &cfg.access_lists {
         for l in &a.lines {
             let _ = writeln!(out, "access-list {} {}", a.name, acl_line(l));

@@ -88,6 +88,7 @@ fn ace(
         destination_port,
         icmp: None,
         log: AceLog::Default,
+        time_range: None,
         inactive: false,
     })
 }
@@ -837,6 +838,7 @@ fn reentering_an_ace_changes_it_in_place() {
     };
     let ssh = |inactive: bool, log: bool| {
         AclLine::Ace(Ace {
+            time_range: None,
             inactive,
             log: if log { AceLog::On } else { AceLog::Default },
             ..match ace(

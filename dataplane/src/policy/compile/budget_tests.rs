@@ -45,6 +45,7 @@ fn an_atom_count_past_usize_is_too_large_not_a_wrap() {
             destination_port: Some(PortSpec::Group("PORTS".into())),
             icmp: None,
             log: AceLog::Default,
+            time_range: None,
             inactive: false,
         })],
     });
