@@ -108,7 +108,8 @@ pub struct ListedEntry {
     /// (an empty group), 1 for an inactive one, which is not expanded; 1
     /// for an EtherType entry.
     pub elements: u32,
-    /// `inactive`: it never matches.
+    /// `inactive`, or its time-range is not active: it matches nothing
+    /// (now).
     pub inactive: bool,
     /// Who the entry is: a 128-bit hash of its list's name and the entry
     /// as configured, computed with the policy, off the packet path. A new
@@ -122,7 +123,13 @@ pub struct ListedEntry {
 impl AclListing {
     /// An extended access-list's listing, given each entry's elements in
     /// order (remarks skipped), its first entry at `first`.
-    pub(super) fn extended(acl: &AccessList, elements: &[u32], first: usize) -> AclListing {
+    /// An entry whose time-range is not in `active` is listed inactive.
+    pub(super) fn extended(
+        acl: &AccessList,
+        elements: &[u32],
+        first: usize,
+        active: &std::collections::BTreeSet<String>,
+    ) -> AclListing {
         let mut counts = elements.iter();
         let lines = acl
             .lines
@@ -135,7 +142,11 @@ impl AclListing {
                     AclLine::Remark(_) => None,
                     AclLine::Ace(a) => Some(ListedEntry {
                         elements: counts.next().copied().unwrap_or(0),
-                        inactive: a.inactive,
+                        // `show access-list` marks an entry whose
+                        // time-range is not active `(inactive)`, as one
+                        // written `inactive` (docs/asa-behaviour.md §2.10).
+                        inactive: a.inactive
+                            || a.time_range.as_ref().is_some_and(|t| !active.contains(t)),
                         key: entry_key(&acl.name, a),
                     }),
                 },

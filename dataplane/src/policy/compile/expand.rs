@@ -7,7 +7,7 @@
 //! X` on the other side) is free. Objects and groups are looked up by name
 //! in maps, and each group is expanded once per compile.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -170,11 +170,29 @@ impl<'a> Compiler<'a> {
 
     /// An access-list compiled, with the elements of each entry (its atoms;
     /// 1 for an inactive one, which is not expanded) for `show access-list`.
+    ///
+    /// An entry whose `time-range` is not in `active` is left out of the
+    /// classifier, as an `inactive` one is, but expanded and charged all
+    /// the same, and the list's bounds are checked as if every range were
+    /// active: whether a policy compiles must not depend on the time of
+    /// day, or a re-install at a transition could fail
+    /// (docs/asa-behaviour.md §2.10).
     pub(super) fn acl(
         &mut self,
         acl: &ast::AccessList,
+        active: &BTreeSet<String>,
     ) -> Result<(CompiledAcl, Vec<u32>), CompileError> {
         let mut b = ClassifierBuilder::new();
+        // Every entry's atoms, time-ranges all active, for the bounds;
+        // only when some entry is left out for its time-range.
+        let timed_out = |ace: &ast::Ace| {
+            !ace.inactive && ace.time_range.as_ref().is_some_and(|t| !active.contains(t))
+        };
+        let mut full = acl
+            .lines
+            .iter()
+            .any(|l| matches!(l, AclLine::Ace(a) if timed_out(a)))
+            .then(ClassifierBuilder::new);
         let mut elements = Vec::new();
         let mut permit = Vec::new();
         let mut unlogged = Vec::new();
@@ -194,6 +212,9 @@ impl<'a> Compiler<'a> {
                 // blocks): the budget bounds the rules a classifier numbers.
                 self.charge(Some(1)).map_err(|e| e.placed(place))?;
                 b.push_rule([]);
+                if let Some(f) = &mut full {
+                    f.push_rule([]);
+                }
                 elements.push(1);
                 continue;
             }
@@ -202,7 +223,15 @@ impl<'a> Compiler<'a> {
                 matches_nothing.push(i + 1);
             }
             elements.push(u32::try_from(atoms.len()).unwrap_or(u32::MAX));
-            b.push_rule(atoms);
+            if let Some(f) = &mut full {
+                f.push_rule(atoms.iter().copied());
+            }
+            if timed_out(ace) {
+                b.push_rule([]);
+            } else {
+                b.push_rule(atoms);
+            }
+            let b = full.as_ref().unwrap_or(&b);
             if b.subtables() > MAX_SUBTABLES {
                 return Err(CompileError::TooManySubtables {
                     acl: acl.name.clone(),
