@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rampart_dataplane::IfaceId;
 use rampart_dataplane::engine::classes::SlotsExhausted;
-use rampart_dataplane::policy::compile::{Policy, compile};
+use rampart_dataplane::policy::compile::{Policy, compile_at};
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::policy::render::render;
 
@@ -24,6 +24,13 @@ use crate::model::{
 use crate::pool::{EnginePool, PoolError};
 use crate::show_conn::{ConnFilter, SHOW_CONN_MAX_ROWS, SHOW_CONN_MAX_ROWS_OPEN, collect_rows_in};
 use crate::snapshot::{NodeSnapshot, WorkerSnapshot};
+
+mod install;
+mod time_ranges;
+use install::{install_wanted, pending_note};
+pub use time_ranges::{
+    TimeRangeView, TimeRanges, WallClock, render_time_ranges, system_wall_clock,
+};
 
 /// How long an operation waits for the workers.
 pub const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -158,6 +165,8 @@ pub struct Admin<P: EnginePool> {
     clock: Arc<dyn WalkClock>,
     /// The policy every worker is to run.
     wanted: Arc<Mutex<Wanted>>,
+    /// The wall clock time-ranges are evaluated by (docs/asa-behaviour.md §2.10).
+    wall: WallClock,
 }
 
 /// Whose `clear conn`: each has a budget of its own, so a member sending
@@ -402,7 +411,14 @@ impl<P: EnginePool> Admin<P> {
             reads: read_walks(now),
             clock: Arc::new(SystemClock),
             wanted: Arc::new(Mutex::new(Wanted::default())),
+            wall: system_wall_clock(),
         }
+    }
+
+    /// Evaluate time-ranges by `wall` (a test's) instead of the machine's clock.
+    pub fn with_wall_clock(mut self, wall: WallClock) -> Self {
+        self.wall = wall;
+        self
     }
 
     /// Refill and wait the walk budgets on `clock` instead of the machine's
@@ -580,7 +596,9 @@ impl<P: EnginePool> Admin<P> {
             .next()
             .ok_or_else(|| OpsError::Unavailable("no packet workers".into()))?;
         let config = Arc::new(parsed.config);
-        let policy = compile(&config, &interfaces).map_err(|e| {
+        // With the time-ranges active now (docs/asa-behaviour.md §2.10).
+        let active = self.active_now(&config);
+        let policy = compile_at(&config, &interfaces, &active).map_err(|e| {
             // Where the text names what the error is about (0, 0: the
             // whole policy, e.g. its size).
             let (line, column) =
@@ -743,69 +761,6 @@ impl<P: EnginePool> Admin<P> {
             tracing::error!("cannot start the policy install retry: {e}");
         }
         Some(why)
-    }
-}
-
-/// Install the wanted policy and sequence key on every worker that lacks them; what
-/// kept a worker from it, if any did.
-fn install_wanted<P: EnginePool>(
-    pool: &P,
-    wanted: &Arc<Mutex<Wanted>>,
-    timeout: Duration,
-) -> Result<(), String> {
-    let w = wanted.clone();
-    let answers = pool
-        .each(timeout, move |v| {
-            let (policy, secret) = {
-                let w = w.lock().ok()?;
-                (w.policy.clone(), w.seq_secret)
-            };
-            if let Some(k) = secret
-                && v.engine.config().seq_secret != k
-            {
-                v.engine.set_seq_secret(k);
-            }
-            let keyed = secret.is_some_and(|k| v.engine.config().seq_secret == k);
-            let refused = match policy {
-                Some(p) if !Arc::ptr_eq(v.engine.policy(), &p) => v.engine.set_policy(p).err(),
-                _ => None,
-            };
-            Some((keyed, refused, secret, v.engine.awaits_cluster_policy()))
-        })
-        .map_err(|e| e.0)?;
-    // Every worker answered: none waits for a first policy any more if
-    // none said so.
-    if answers.iter().all(|a| a.as_ref().is_some_and(|a| !a.3))
-        && let Ok(mut w) = wanted.lock()
-    {
-        w.workers_closed = false;
-    }
-    // Every worker answered: the key is in force if each runs the one
-    // wanted now (a newer key asked for meanwhile waits for its own).
-    let key = answers.first().and_then(|a| a.as_ref()).and_then(|a| a.2);
-    if key.is_some()
-        && answers
-            .iter()
-            .all(|a| a.as_ref().is_some_and(|a| a.0 && a.2 == key))
-        && let Ok(mut w) = wanted.lock()
-        && w.seq_secret == key
-    {
-        w.key_in_force = true;
-    }
-    match answers.into_iter().flatten().find_map(|a| a.1) {
-        None => Ok(()),
-        Some(e) => Err(format!("{e}; it is installed once slots are free")),
-    }
-}
-
-/// What `configure` says of a policy some workers have not taken yet.
-fn pending_note(applied: Applied) -> Option<String> {
-    match applied {
-        Applied::Everywhere => None,
-        Applied::Pending(why) => Some(format!(
-            "not yet in force on every worker ({why}); each takes it as soon as it serves its \
-             queue again"
-        )),
     }
 }
 
@@ -1143,6 +1098,9 @@ impl<P: EnginePool> Backend for Admin<P> {
         crate::packet_tracer::merge(self.each(move |w| crate::packet_tracer::worker_trace(w, &q))?)
     }
 
+    fn time_ranges(&self) -> Result<TimeRanges, OpsError> {
+        self.time_range_view()
+    }
     fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, OpsError> {
         self.access_list_view(name) // both in ops/src/show_acl.rs
     }

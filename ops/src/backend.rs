@@ -159,6 +159,10 @@ pub trait Backend: Send + Sync + 'static {
     fn packet_tracer(&self, q: &TraceQuery) -> Result<PacketTrace, OpsError>;
     /// `show access-list [NAME]` (`None`: every list).
     fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, OpsError>;
+    /// `show time-range`.
+    fn time_ranges(&self) -> Result<crate::admin::TimeRanges, OpsError> {
+        Ok(crate::admin::TimeRanges { ranges: Vec::new() })
+    }
     /// `clear access-list [NAME] counters` (`None`: every list).
     fn clear_access_lists(&self, name: Option<&str>) -> Result<AclClearResult, OpsError>;
     /// Readiness (cheap: no worker round trip).

@@ -702,6 +702,11 @@ impl Client {
         )
     }
 
+    /// `show time-range`.
+    pub fn time_ranges(&self) -> Result<crate::admin::TimeRanges, ClientError> {
+        self.call("GET", "/v1/time-range", b"", "")
+    }
+
     /// `show access-list [NAME]`.
     pub fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, ClientError> {
         let path = match name {
