@@ -1,6 +1,6 @@
 //! The operator's commands, as on the ASA: `rampart show conn …`,
 //! `rampart clear conn …`, `rampart show service-policy|cluster|
-//! running-config|counters|fragment|access-list`, `rampart clear
+//! running-config|counters|fragment|access-list|time-range`, `rampart clear
 //! access-list [NAME] counters`, `rampart packet-tracer input IF …`,
 //! `rampart configure FILE`, over a node's admin
 //! API (`--admin ADDR`, or `--config node.toml` for its `[ops]` address and
@@ -140,6 +140,9 @@ pub enum ShowWhat {
         #[arg(value_name = "NAME")]
         name: Option<String>,
     },
+    /// `show time-range`: each time-range of the policy in force, active
+    /// or inactive on this node now.
+    TimeRange,
 }
 
 /// What `clear` clears.
@@ -624,6 +627,11 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                     &api.access_lists(name.as_deref()).map_err(refused)?,
                     show_acl::render_access_lists,
                 ),
+                ShowWhat::TimeRange => print(
+                    json,
+                    &api.time_ranges().map_err(refused)?,
+                    rampart_ops::admin::render_time_ranges,
+                ),
             }
         }
         OpsCommand::PacketTracer { target, words } => {
@@ -795,6 +803,7 @@ mod tests {
         assert_eq!(ex("sh cou").unwrap(), "show counters");
         assert_eq!(ex("sh frag inside").unwrap(), "show fragment inside");
         assert_eq!(ex("sh acc OUT").unwrap(), "show access-list OUT");
+        assert_eq!(ex("sh ti").unwrap(), "show time-range");
         assert_eq!(ex("cle acc OUT cou").unwrap(), "clear access-list OUT cou");
         assert_eq!(
             ex("pac in inside tcp 198.18.0.1 1 198.18.1.1 www").unwrap(),
