@@ -5,6 +5,8 @@
 //! connection opened before it lives on (the ASA checks the rules when a
 //! connection is created, not after), and every entry keeps its hit count.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -150,4 +152,61 @@ fn a_swap_at_a_transition_keeps_live_connections_and_hit_counts() {
         Verdict::Forward { .. }
     ));
     assert_eq!(hits(&e), [0, 0, 2]);
+}
+
+// === a cluster at a boundary ===
+
+/// Two nodes whose clocks put a boundary on either side of a connection's
+/// opening: node A (range active) passes the client's SYN; node B (range
+/// already inactive) gets the server's SYN-ACK before A's state. B does
+/// not hold it for A's state, as it would were the range active there
+/// too: by its own rules nobody could have opened the connection, so it
+/// drops it at once, and passes nothing of its own accord. Once A's state
+/// arrives, the server's retransmission passes: a transition costs a
+/// retransmission at most, and lets nothing through that neither node's
+/// rules allow (docs/asa-behaviour.md §2.10).
+#[test]
+fn two_nodes_disagreeing_at_a_boundary_drop_at_most_and_pass_nothing_new() {
+    for b_active in [true, false] {
+        let mut a = common::synced_node(1, std::time::Duration::ZERO, 1);
+        let mut b = common::synced_node(2, std::time::Duration::ZERO, 1);
+        install(&mut a, RULES, &["WORK"]);
+        install(&mut b, RULES, if b_active { &["WORK"] } else { &[] });
+        let mut m = model(42_000, 22);
+        assert!(matches!(syn(&mut a, &mut m, T0), Verdict::Forward { .. }));
+        let synack = m.syn_ack();
+        let v = b.process(
+            &mut m.frame(&synack),
+            PacketMeta::default(),
+            m.iface(Side::Server),
+            T0,
+        );
+        if b_active {
+            assert_eq!(v, Verdict::Hold, "held for the peer's state");
+        } else {
+            assert!(matches!(v, Verdict::Drop(_)), "{v:?}");
+        }
+        // A's state reaches B; a held frame leaves with it.
+        let mut released = 0;
+        while let Some(effect) = a.poll_effect(T0) {
+            if let Some(out) = effect.into_sync() {
+                b.apply_sync(&out.event, T0).expect("valid state");
+            }
+        }
+        while let Some(effect) = b.poll_effect(T0) {
+            if matches!(effect, rampart_dataplane::engine::Effect::Release { .. }) {
+                released += 1;
+            }
+        }
+        assert_eq!(released, usize::from(b_active));
+        if !b_active {
+            let v = b.process(
+                &mut m.frame(&synack),
+                PacketMeta::default(),
+                m.iface(Side::Server),
+                T0,
+            );
+            assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+        }
+    }
 }
