@@ -630,7 +630,7 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                 ShowWhat::TimeRange => print(
                     json,
                     &api.time_ranges().map_err(refused)?,
-                    rampart_ops::admin::render_time_ranges,
+                    rampart_ops::show_time_range::render_time_ranges,
                 ),
             }
         }

@@ -28,9 +28,7 @@ use crate::snapshot::{NodeSnapshot, WorkerSnapshot};
 mod install;
 mod time_ranges;
 use install::{install_wanted, pending_note};
-pub use time_ranges::{
-    TimeRangeView, TimeRanges, WallClock, render_time_ranges, system_wall_clock,
-};
+pub use time_ranges::{WallClock, system_wall_clock};
 
 /// How long an operation waits for the workers.
 pub const WORKER_TIMEOUT: Duration = Duration::from_secs(2);
@@ -1098,7 +1096,7 @@ impl<P: EnginePool> Backend for Admin<P> {
         crate::packet_tracer::merge(self.each(move |w| crate::packet_tracer::worker_trace(w, &q))?)
     }
 
-    fn time_ranges(&self) -> Result<TimeRanges, OpsError> {
+    fn time_ranges(&self) -> Result<crate::show_time_range::TimeRanges, OpsError> {
         self.time_range_view()
     }
     fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, OpsError> {

@@ -160,8 +160,8 @@ pub trait Backend: Send + Sync + 'static {
     /// `show access-list [NAME]` (`None`: every list).
     fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, OpsError>;
     /// `show time-range`.
-    fn time_ranges(&self) -> Result<crate::admin::TimeRanges, OpsError> {
-        Ok(crate::admin::TimeRanges { ranges: Vec::new() })
+    fn time_ranges(&self) -> Result<crate::show_time_range::TimeRanges, OpsError> {
+        Ok(crate::show_time_range::TimeRanges { ranges: Vec::new() })
     }
     /// `clear access-list [NAME] counters` (`None`: every list).
     fn clear_access_lists(&self, name: Option<&str>) -> Result<AclClearResult, OpsError>;

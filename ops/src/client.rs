@@ -703,7 +703,7 @@ impl Client {
     }
 
     /// `show time-range`.
-    pub fn time_ranges(&self) -> Result<crate::admin::TimeRanges, ClientError> {
+    pub fn time_ranges(&self) -> Result<crate::show_time_range::TimeRanges, ClientError> {
         self.call("GET", "/v1/time-range", b"", "")
     }
 

@@ -39,6 +39,7 @@ pub mod show_acl;
 pub mod show_cluster;
 pub mod show_conn;
 pub mod show_fragment;
+pub mod show_time_range;
 pub mod snapshot;
 pub mod sock_diag;
 pub mod sock_owner;

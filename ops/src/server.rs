@@ -19,7 +19,7 @@
 //! | GET | `/v1/fragment` | | [`crate::model::Fragments`] |
 //! | GET | `/v1/packet-tracer?input=IF&protocol=tcp&src=A&sport=P&dst=B&dport=Q` | | [`crate::model::PacketTrace`] |
 //! | GET | `/v1/access-list?name=NAME` | | [`crate::model::AccessLists`], 404 for no such list |
-//! | GET | `/v1/time-range` | | [`crate::admin::TimeRanges`] |
+//! | GET | `/v1/time-range` | | [`crate::show_time_range::TimeRanges`] |
 //! | POST | `/v1/clear-access-list` (token) | [`AclClearRequest`] (`all` for every list) | [`crate::model::AclClearResult`], 404 for no such list |
 //! | POST | `/v1/cluster/membership` (token) | [`crate::model::MemberChange`] | [`crate::model::MemberResult`] |
 //! | GET | `/healthz`, `/readyz` | | text, [`crate::model::Health`] |

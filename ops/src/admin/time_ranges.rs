@@ -2,17 +2,10 @@
 //! policy in force is compiled for the set of time-ranges active now, and
 //! compiled again and installed, as any new policy is, when that set
 //! changes ([`Admin::refresh_time_ranges`], which the node calls every
-//! second with its clock); and `show time-range`, the ASA's listing of the
-//! ranges with whether each is active:
-//!
-//! ```text
-//! time-range entry: WORK (active)
-//!    periodic weekdays 8:00 to 18:00
-//!    used in: IP ACL entry
-//! ```
+//! second with its clock); and the workers' part of `show time-range`
+//! (`crate::show_time_range`).
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -20,11 +13,11 @@ use rampart_dataplane::policy::ast::{AclLine, Config};
 use rampart_dataplane::policy::compile::{Policy, compile_at};
 use rampart_dataplane::policy::render::{absolute, periodic};
 use rampart_dataplane::policy::time::active_ranges;
-use serde::{Deserialize, Serialize};
 
 use super::Admin;
 use crate::backend::OpsError;
 use crate::pool::EnginePool;
+use crate::show_time_range::{TimeRangeView, TimeRanges};
 
 /// The wall clock the time-ranges are evaluated by: seconds since the
 /// Unix epoch, UTC (the node's, NTP-synced; a test's own).
@@ -37,43 +30,6 @@ pub fn system_wall_clock() -> WallClock {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     })
-}
-
-/// `show time-range`: the time-ranges of the policy in force.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimeRanges {
-    /// In the order configured.
-    pub ranges: Vec<TimeRangeView>,
-}
-
-/// One time-range.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TimeRangeView {
-    /// Its name.
-    pub name: String,
-    /// Whether the policy in force was compiled with it active.
-    pub active: bool,
-    /// Its `absolute` and `periodic` lines, as `show running-config`
-    /// prints them.
-    pub lines: Vec<String>,
-    /// Whether an access-list entry names it.
-    pub used: bool,
-}
-
-/// The ASA's `show time-range` text.
-pub fn render_time_ranges(t: &TimeRanges) -> String {
-    let mut out = String::new();
-    for r in &t.ranges {
-        let state = if r.active { "active" } else { "inactive" };
-        let _ = writeln!(out, "time-range entry: {} ({state})", r.name);
-        for l in &r.lines {
-            let _ = writeln!(out, "   {l}");
-        }
-        if r.used {
-            out.push_str("   used in: IP ACL entry\n");
-        }
-    }
-    out
 }
 
 impl<P: EnginePool> Admin<P> {

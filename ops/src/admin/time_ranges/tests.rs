@@ -9,6 +9,7 @@ use super::*;
 use crate::backend::Backend;
 use crate::model::NodeStatus;
 use crate::pool::LocalPool;
+use crate::show_time_range::render_time_ranges;
 
 const NOW: Instant = Instant::from_secs(100);
 
