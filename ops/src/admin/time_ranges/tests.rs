@@ -58,6 +58,15 @@ fn opens(admin: &Admin<LocalPool>, port: u16) -> bool {
     matches!(v[0], Some(Verdict::Forward { .. }))
 }
 
+/// `packet-tracer input inside tcp 198.18.0.9 41000 198.51.100.9 22`: its action.
+fn traced(admin: &Admin<LocalPool>) -> String {
+    let q = crate::packet_tracer::parse_query(
+        "input=inside&protocol=tcp&src=198.18.0.9&sport=41000&dst=198.51.100.9&dport=22",
+    )
+    .unwrap();
+    admin.packet_tracer(&q).unwrap().action
+}
+
 fn shown(admin: &Admin<LocalPool>) -> Vec<(String, bool)> {
     admin
         .time_ranges()
@@ -83,6 +92,7 @@ fn the_policy_is_installed_again_when_a_range_starts_and_ends() {
     );
     assert!(!opens(&admin, 22));
     assert!(opens(&admin, 80));
+    assert_eq!(traced(&admin), "drop");
     let before = admin.each(|w| w.engine.policy().clone()).unwrap();
     assert_eq!(admin.refresh_time_ranges(monday(7, 59) + 59).unwrap(), None);
     let same = admin.each(|w| w.engine.policy().clone()).unwrap();
@@ -104,6 +114,8 @@ fn the_policy_is_installed_again_when_a_range_starts_and_ends() {
         .unwrap();
     assert_eq!(active, [vec!["WORK".to_string()], vec!["WORK".to_string()]]);
     assert_eq!(shown(&admin)[0], ("WORK".to_string(), true));
+    // packet-tracer reads the policy in force: it follows the set.
+    assert_eq!(traced(&admin), "allow");
     assert!(opens(&admin, 22));
     // The www permit kept its hit from before the swap.
     let acl = admin.access_lists(Some("IN")).unwrap();
