@@ -418,6 +418,11 @@ impl Endpoint {
         })
     }
 
+    /// `show time-range`: the ranges of the policy in force, active or not.
+    pub fn time_ranges(&self) -> Result<rampart_ops::show_time_range::TimeRanges, NodeError> {
+        self.ask(self.admin, false, |c, _| c.time_ranges())
+    }
+
     /// `clear access-list [NAME] counters` (with the node's admin token):
     /// the lists cleared.
     pub fn clear_access_lists(&self, name: Option<&str>) -> Result<Vec<String>, NodeError> {
