@@ -144,7 +144,7 @@ fn date_time(c: &mut Cur<'_>) -> R<(LocalDateTime, usize)> {
 /// or named days; `None` (nothing read) at a word that is none of them.
 fn days(c: &mut Cur<'_>) -> R<Option<(Days, usize)>> {
     let col = c.col();
-    let group = match c.peek() {
+    let group = match c.peek().map(str::to_ascii_lowercase).as_deref() {
         Some("daily") => Some(Days::Daily),
         Some("weekdays") => Some(Days::Weekdays),
         Some("weekend") => Some(Days::Weekend),

@@ -227,6 +227,19 @@ fn editing_a_time_range_follows_configuration_mode() {
             end: Some(at(2027, 1, 1, 0, 0))
         })
     );
+    // Day and month names in any case, or their first three letters.
+    let c = cfg(
+        "time-range R\n periodic Weekdays 8:00 to 9:00\n periodic MON Fri 8:00 to 9:00\n absolute end 0:00 1 JAN 2026",
+    );
+    assert_eq!(c.time_ranges[0].periodic[0].days, Days::Weekdays);
+    assert_eq!(
+        c.time_ranges[0].periodic[1].days,
+        Days::List(vec![Weekday::Monday, Weekday::Friday])
+    );
+    assert_eq!(
+        c.time_ranges[0].absolute.and_then(|a| a.end),
+        Some(at(2026, 1, 1, 0, 0))
+    );
     let c = cfg(
         "time-range R\n absolute start 0:00 1 January 2026\n no absolute\nno time-range R\n\
                  time-range S\n periodic weekdays 8:00 to weekdays 18:00\n",
