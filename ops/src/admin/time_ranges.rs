@@ -39,12 +39,19 @@ impl<P: EnginePool> Admin<P> {
     }
 
     /// The policy the workers are to run: the last one applied, else the
-    /// one the first worker runs (the policy the node started with).
+    /// one the first worker runs (the policy the node started with);
+    /// none while a worker waits for the cluster's first policy, which
+    /// only the cluster's policy may end (installing any policy would).
     fn current_policy(&self) -> Result<Option<Arc<Policy>>, OpsError> {
         if let Some(p) = self.wanted.lock().ok().and_then(|w| w.policy.clone()) {
             return Ok(Some(p));
         }
-        Ok(self.each(|w| w.engine.policy().clone())?.into_iter().next())
+        let running =
+            self.each(|w| (w.engine.policy().clone(), w.engine.awaits_cluster_policy()))?;
+        if running.iter().any(|(_, awaiting)| *awaiting) {
+            return Ok(None);
+        }
+        Ok(running.into_iter().next().map(|(p, _)| p))
     }
 
     /// Compile the policy in force again if the set of time-ranges active

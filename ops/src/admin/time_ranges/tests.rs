@@ -157,3 +157,29 @@ fn a_configure_compiles_for_the_ranges_active_then() {
         .unwrap();
     assert_eq!(admin.refresh_time_ranges(monday(20, 0)).unwrap(), None);
 }
+
+/// A worker that waits for the cluster's first policy keeps waiting: a
+/// range change never installs a policy there (installing one would end
+/// the wait, and the node would forward before it has its cluster's
+/// policy).
+#[test]
+fn a_node_awaiting_its_cluster_s_policy_installs_nothing() {
+    let cfg = Arc::new(
+        rampart_dataplane::policy::parse_config(POLICY)
+            .unwrap()
+            .config,
+    );
+    let mut e = Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4])).unwrap();
+    let p = rampart_dataplane::policy::compile::compile(&cfg, &e.config().interfaces)
+        .unwrap()
+        .with_source(cfg.clone());
+    e.set_policy(Arc::new(p)).unwrap();
+    e.await_cluster_policy();
+    let pool = LocalPool::new(vec![e], || NOW);
+    let admin = Admin::new(Arc::new(pool), Box::new(NodeStatus::default));
+    assert_eq!(admin.refresh_time_ranges(monday(9, 0)).unwrap(), None);
+    assert_eq!(
+        admin.each(|w| w.engine.awaits_cluster_policy()).unwrap(),
+        [true]
+    );
+}
