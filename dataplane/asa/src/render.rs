@@ -427,6 +427,25 @@ pub fn render(cfg: &Config) -> String {
     out
 }
 
+/// A capture's `match` clause as `show capture` prints it:
+/// `match tcp host 198.18.0.1 any eq www`.
+pub fn capture_match(m: &crate::parse::CaptureMatch) -> String {
+    let mut s = String::from("match ");
+    s.push_str(&ports::protocol_name(m.protocol));
+    let pp = ports::port_names(m.protocol).unwrap_or(PortNames::Tcp);
+    s.push(' ');
+    write_addr(&mut s, &m.source);
+    if let Some(p) = &m.source_port {
+        let _ = write!(s, " {}", port_match(p, pp));
+    }
+    s.push(' ');
+    write_addr(&mut s, &m.destination);
+    if let Some(p) = &m.destination_port {
+        let _ = write!(s, " {}", port_match(p, pp));
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,6 +47,7 @@ mod access_list;
 mod ace;
 mod ace_identity;
 mod ace_index;
+mod capture;
 mod class_map;
 mod cursor;
 mod error;
@@ -82,6 +83,7 @@ use refs::{Owner, RefKind};
 use resolve::Ref;
 
 pub use ace_identity::same_ace;
+pub use capture::*;
 pub use error::{ParseError, ParseErrors};
 pub use refs::{group_name, object_name};
 
