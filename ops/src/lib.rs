@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod asp_drop;
 pub mod backend;
+pub mod capture;
 pub mod clear_conn;
 pub mod client;
 pub mod duration;
