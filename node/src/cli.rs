@@ -92,7 +92,7 @@ pub enum OpsCommand {
         #[command(flatten)]
         target: Target,
         /// The command after `capture`.
-        #[arg(value_name = "WORDS", allow_hyphen_values = true)]
+        #[arg(value_name = "WORDS")]
         words: Vec<String>,
     },
     /// `no capture NAME`: remove a capture and its frames.
@@ -945,7 +945,7 @@ mod tests {
     fn ambiguous_abbreviations_are_refused_with_candidates() {
         assert_eq!(
             ex("sh c").unwrap_err(),
-            "% Ambiguous command: \"sh c\" could be conn, cluster or counters"
+            "% Ambiguous command: \"sh c\" could be conn, cluster, counters or capture"
         );
         assert_eq!(
             ex("conf x").unwrap_err(),

@@ -432,6 +432,16 @@ impl Endpoint {
         })
     }
 
+    /// Ask the admin API with `f` from inside the node's namespace, with
+    /// the node's admin token (`admin_token`) or no token.
+    pub fn admin<T: Send + 'static>(
+        &self,
+        admin_token: bool,
+        f: impl FnOnce(&Client) -> Result<T, ClientError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        self.ask(self.admin, admin_token, move |c, _| f(c))
+    }
+
     /// The Prometheus text of `/metrics`.
     pub fn metrics(&self) -> Result<String, NodeError> {
         self.ask(self.metrics, false, |c, _| {
