@@ -26,8 +26,10 @@ use std::net::IpAddr;
 use rampart_asa::ast::{AddrSpec, PortMatch, Protocol};
 use rampart_asa::{CaptureDef, CaptureFilter, CaptureType};
 
+use crate::flow::Tuple;
 use crate::iface::InterfaceConfig;
-use crate::policy::classifier::{AddrPrefix, Probe};
+use crate::packet::Parsed;
+use crate::policy::classifier::Probe;
 use crate::policy::compile::Policy;
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId};
@@ -90,31 +92,49 @@ pub enum Kind {
     },
 }
 
-/// One end of a `match`.
+/// One end of a `match`: a prefix as a mask and the bits under it (both
+/// of the 128-bit form every address takes, IPv4 mapped), computed once,
+/// and the family it keeps to, if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct End {
-    net: AddrPrefix,
+    bits: u128,
+    mask: u128,
+    v6: Option<bool>,
     port: Option<PortMatch>,
 }
 
 impl End {
     fn of(a: &AddrSpec, port: Option<PortMatch>) -> Result<End, String> {
-        let net = match a {
-            AddrSpec::Any => AddrPrefix::ANY,
-            AddrSpec::Any4 => AddrPrefix::ANY4,
-            AddrSpec::Any6 => AddrPrefix::ANY6,
-            AddrSpec::Host(ip) => AddrPrefix::new(*ip, if ip.is_ipv4() { 32 } else { 128 }),
-            AddrSpec::V4Net(a, m) => {
-                AddrPrefix::new(IpAddr::V4(*a), u32::from(*m).leading_ones() as u8)
-            }
-            AddrSpec::V6Net(a, l) => AddrPrefix::new(IpAddr::V6(*a), *l),
+        let (ip, len, v6) = match a {
+            AddrSpec::Any => (None, 0, None),
+            AddrSpec::Any4 => (None, 0, Some(false)),
+            AddrSpec::Any6 => (None, 0, Some(true)),
+            AddrSpec::Host(ip) => (Some(*ip), 128, Some(ip.is_ipv6())),
+            AddrSpec::V4Net(a, m) => (
+                Some(IpAddr::V4(*a)),
+                96 + u32::from(*m).leading_ones(),
+                Some(false),
+            ),
+            AddrSpec::V6Net(a, l) => (Some(IpAddr::V6(*a)), u32::from(*l), Some(true)),
             other => return Err(format!("a capture's match takes no {other:?}")),
         };
-        Ok(End { net, port })
+        let mask = if len == 0 {
+            0
+        } else {
+            u128::MAX << (128 - len.min(128))
+        };
+        let bits = ip.map_or(0, |ip| u128::from_be_bytes(crate::flow::Addr::from(ip).0)) & mask;
+        Ok(End {
+            bits,
+            mask,
+            v6,
+            port,
+        })
     }
 
-    fn matches(&self, v6: bool, addr: crate::flow::Addr, port: u16) -> bool {
-        self.net.contains(v6, addr)
+    fn matches(&self, v6: bool, addr: &crate::flow::Addr, port: u16) -> bool {
+        self.v6.is_none_or(|f| f == v6)
+            && u128::from_be_bytes(addr.0) & self.mask == self.bits
             && self.port.is_none_or(|m| match m {
                 PortMatch::Eq(p) => port == p,
                 PortMatch::Neq(p) => port != p,
@@ -134,14 +154,21 @@ pub struct Match {
 }
 
 impl Match {
-    /// Whether `p` goes from `a` to `b` or from `b` to `a` (the ASA's
-    /// `match` captures both directions).
-    fn matches(&self, p: &Probe) -> bool {
-        if self.proto.is_some_and(|x| x != p.proto) {
+    /// Whether a packet goes from `a` to `b` or from `b` to `a` (the
+    /// ASA's `match` captures both directions); ports count for TCP, UDP
+    /// and SCTP only (an ICMP echo's id rides in the tuple's ports).
+    fn matches(&self, t: &Tuple) -> bool {
+        if self.proto.is_some_and(|x| x != t.proto) {
             return false;
         }
-        (self.a.matches(p.v6, p.src, p.sport) && self.b.matches(p.v6, p.dst, p.dport))
-            || (self.b.matches(p.v6, p.src, p.sport) && self.a.matches(p.v6, p.dst, p.dport))
+        let v6 = t.src.addr.is_v6();
+        let (sp, dp) = if crate::flow::proto::has_ports(t.proto) {
+            (t.src.port, t.dst.port)
+        } else {
+            (0, 0)
+        };
+        (self.a.matches(v6, &t.src.addr, sp) && self.b.matches(v6, &t.dst.addr, dp))
+            || (self.b.matches(v6, &t.src.addr, sp) && self.a.matches(v6, &t.dst.addr, dp))
     }
 }
 
@@ -289,15 +316,27 @@ impl Capture {
         self.overwritten
     }
 
-    fn selects(&self, policy: &Policy, probe: Option<&Probe>) -> bool {
-        match (&self.spec.filter, probe) {
-            (Filter::All, _) => true,
-            (_, None) => false,
-            (Filter::Match(m), Some(p)) => m.matches(p),
-            (Filter::AccessList(_), Some(p)) => self
+    fn selects(&self, policy: &Policy, parsed: Option<&Parsed>) -> bool {
+        let Some(Parsed::Ip {
+            tuple,
+            transport,
+            ah,
+            ..
+        }) = parsed
+        else {
+            // Not IP, or not parsed: only a capture without a filter.
+            return self.spec.filter == Filter::All;
+        };
+        match &self.spec.filter {
+            Filter::All => true,
+            Filter::Match(m) => m.matches(tuple),
+            Filter::AccessList(_) => self
                 .acl
                 .and_then(|i| policy.acls().get(i))
-                .is_some_and(|a| a.decide(p) == Some(true)),
+                .is_some_and(|a| {
+                    let icmp = transport.icmp_type_code(tuple.src.addr.is_v6());
+                    a.decide(&Probe::of_packet(tuple, *ah, icmp)) == Some(true)
+                }),
         }
     }
 
@@ -462,12 +501,12 @@ impl Captures {
         ingress: IfaceId,
         at: Instant,
         policy: &Policy,
-        probe: Option<&Probe>,
+        parsed: Option<&Parsed>,
     ) -> Selected {
         let mut sel = Selected::default();
         let mut aside = 0;
         for (i, c) in self.list.iter_mut().enumerate() {
-            if c.state != State::Capturing || !c.selects(policy, probe) {
+            if c.state != State::Capturing || !c.selects(policy, parsed) {
                 continue;
             }
             sel.mask |= 1 << i;
@@ -532,12 +571,12 @@ impl Captures {
         egress: IfaceId,
         at: Instant,
         policy: &Policy,
-        probe: Option<&Probe>,
+        parsed: Option<&Parsed>,
     ) {
         for c in &mut self.list {
             if c.state == State::Capturing
                 && c.spec.kind == (Kind::RawData { iface: egress })
-                && c.selects(policy, probe)
+                && c.selects(policy, parsed)
             {
                 c.keep(frame, frame.len(), at, egress, Seen::Egress, None);
             }
@@ -548,22 +587,6 @@ impl Captures {
 fn acl_index(spec: &Spec, policy: &Policy) -> Option<usize> {
     match &spec.filter {
         Filter::AccessList(n) => policy.acls().iter().position(|a| a.name == *n),
-        _ => None,
-    }
-}
-
-/// The probe the capture filters see for a parsed frame (`None`: not IP).
-pub(crate) fn probe_of(parsed: &Result<crate::packet::Parsed, DropReason>) -> Option<Probe> {
-    match parsed {
-        Ok(crate::packet::Parsed::Ip {
-            tuple,
-            transport,
-            ah,
-            ..
-        }) => {
-            let v6 = tuple.src.addr.ip().is_ipv6();
-            Some(Probe::of_packet(tuple, *ah, transport.icmp_type_code(v6)))
-        }
         _ => None,
     }
 }

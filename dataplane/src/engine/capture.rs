@@ -16,8 +16,9 @@ use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId, Verdict};
 
 impl Engine {
-    /// `process_parsed` while captures exist.
-    #[cold]
+    /// `process_parsed` while captures exist. Not `#[cold]`: the judgement
+    /// inlined here is the whole frame path, which a cold function would
+    /// have compiled for size.
     #[inline(never)]
     pub(super) fn process_captured(
         &mut self,
@@ -31,9 +32,8 @@ impl Engine {
         let Some(mut caps) = self.captures.take() else {
             return self.process_uncaptured(frame, meta, ingress, now, parsed, hash);
         };
-        let probe = crate::capture::probe_of(parsed);
         let arrived_len = frame.len();
-        let sel = caps.arrive(frame, ingress, now, &self.policy, probe.as_ref());
+        let sel = caps.arrive(frame, ingress, now, &self.policy, parsed.as_ref().ok());
         let verdict = self.process_uncaptured(frame, meta, ingress, now, parsed, hash);
         match verdict {
             Verdict::Forward { egress } => caps.leave(sel, frame, egress, now),
@@ -58,8 +58,8 @@ impl Engine {
         let Some(caps) = self.captures.as_deref_mut() else {
             return;
         };
-        let probe = crate::capture::probe_of(&parse(frame, PacketMeta::default()));
-        caps.sent(frame, egress, now, &self.policy, probe.as_ref());
+        let parsed = parse(frame, PacketMeta::default());
+        caps.sent(frame, egress, now, &self.policy, parsed.as_ref().ok());
     }
 
     /// Add a capture. The engine keeps its frames from the next one on.
