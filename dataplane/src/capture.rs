@@ -563,6 +563,28 @@ impl Captures {
         self.arrived = arrived;
     }
 
+    /// A frame that waited for a peer's state was dropped for `reason` at
+    /// its deadline: kept, as it waited, by the asp-drop captures that
+    /// select it.
+    pub(crate) fn dropped_late(
+        &mut self,
+        frame: &[u8],
+        ingress: IfaceId,
+        reason: DropReason,
+        at: Instant,
+        policy: &Policy,
+        parsed: Option<&Parsed>,
+    ) {
+        for c in &mut self.list {
+            if c.state == State::Capturing
+                && matches!(c.spec.kind, Kind::AspDrop { reason: want } if want.is_none_or(|w| w == reason))
+                && c.selects(policy, parsed)
+            {
+                c.keep(frame, frame.len(), at, ingress, Seen::Dropped, Some(reason));
+            }
+        }
+    }
+
     /// A frame the engine sends on its own or after a wait leaves by
     /// `egress`: kept by the raw-data captures of `egress` that select it.
     pub(crate) fn sent(

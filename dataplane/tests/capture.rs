@@ -5,7 +5,10 @@
 //! packet length, the frame as it leaves after the MSS clamp, and that a
 //! capture never changes a verdict.
 
+mod common;
+
 use std::sync::Arc;
+use std::time::Duration;
 
 use proptest::prelude::*;
 use rampart_asa::{CaptureCommand, parse_capture};
@@ -289,6 +292,31 @@ fn asp_drop_keeps_drops_with_their_reason() {
     assert_eq!(nosyn.len(), 1);
     assert_eq!(nosyn[0].2, Some(DropReason::TcpNotSyn));
     assert_eq!(nosyn[0].3, stray);
+}
+
+/// A frame held for a peer's state and dropped at its deadline is kept
+/// by an asp-drop capture then, not when it was held.
+#[test]
+fn asp_drop_keeps_a_held_frame_dropped_at_its_deadline() {
+    let mut e = common::synced_node(1, Duration::ZERO, 1);
+    capture(&mut e, "capture d type asp-drop");
+    let (c, s) = v4_pair(41_000, 80);
+    let mut m = TcpModel::new(c, s, [1000, 5000], [65535, 65535], [None, None]);
+    m.handshake();
+    let ack = {
+        let seg = m.ack(Side::Server);
+        m.frame(&seg)
+    };
+    let t = Instant::from_secs(1_700_000_000);
+    assert_eq!(send(&mut e, &ack, OUTSIDE, t).0, Verdict::Hold);
+    assert!(kept(&e, "d").is_empty(), "not dropped yet");
+    let later = Instant::from_secs(1_700_000_010);
+    e.expire_sync(later);
+    let d = kept(&e, "d");
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert_eq!((d[0].0, d[0].1), (OUTSIDE, Seen::Dropped));
+    assert_eq!(d[0].2, Some(DropReason::TcpNotSyn));
+    assert_eq!(d[0].3, ack);
 }
 
 #[test]

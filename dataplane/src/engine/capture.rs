@@ -7,7 +7,9 @@
 //! (the raw-data captures of its interface keep it as it came; the
 //! asp-drop captures that select it keep its bytes aside), judged exactly
 //! as without, then kept as it leaves (after the rewrites) or as it
-//! arrived with its drop reason. A capture never changes a verdict.
+//! arrived with its drop reason (a frame that waited for a peer's state
+//! and is dropped at its deadline: as it waited, `sync/release.rs`). A
+//! capture never changes a verdict.
 
 use super::{Effect, Engine, FlowId};
 use crate::capture::{AddError, Captures, Spec};
@@ -60,6 +62,29 @@ impl Engine {
         };
         let parsed = parse(frame, PacketMeta::default());
         caps.sent(frame, egress, now, &self.policy, parsed.as_ref().ok());
+    }
+
+    /// A frame judged after a wait (held for a peer's state, or handed
+    /// over by another worker) was dropped for `reason`: the asp-drop
+    /// captures that select it keep it, as it waited.
+    pub(super) fn capture_late_drop(
+        &mut self,
+        frame: &[u8],
+        ingress: IfaceId,
+        reason: DropReason,
+        now: Instant,
+        parsed: &Result<Parsed, DropReason>,
+    ) {
+        if let Some(caps) = self.captures.as_deref_mut() {
+            caps.dropped_late(
+                frame,
+                ingress,
+                reason,
+                now,
+                &self.policy,
+                parsed.as_ref().ok(),
+            );
+        }
     }
 
     /// Add a capture. The engine keeps its frames from the next one on.

@@ -554,4 +554,32 @@ mod tests {
         assert_eq!(err("show capture").0, 1);
         assert_eq!(err("capture").0, 8);
     }
+
+    use proptest::prelude::*;
+
+    proptest::proptest! {
+        /// Any line, words of the grammar or not: a command or an error
+        /// whose column lies on the line (or one past it), never a panic.
+        #[test]
+        fn any_line_parses_or_is_refused_with_a_column(
+            words in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::sample::select(vec![
+                        "capture", "no", "clear", "stop", "type", "raw-data", "asp-drop",
+                        "all", "acl-drop", "interface", "inside", "buffer", "packet-length",
+                        "circular-buffer", "match", "access-list", "tcp", "udp", "ip", "host",
+                        "any", "any4", "any6", "eq", "range", "neq", "198.18.0.1",
+                        "255.255.255.0", "2001:db8::/32", "80", "1534", "99999999999",
+                    ]).prop_map(String::from),
+                    "[ -~]{0,12}",
+                ],
+                0..16,
+            )
+        ) {
+            let line = words.join(" ");
+            if let Err(e) = parse(&line) {
+                proptest::prop_assert!(e.column >= 1 && e.column <= line.chars().count() + 1);
+            }
+        }
+    }
 }
