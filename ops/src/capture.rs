@@ -184,13 +184,15 @@ impl<P: EnginePool> Admin<P> {
 
     /// `show capture NAME [detail] [dump] [count N]`.
     pub(crate) fn capture_show(&self, q: &CaptureQuery) -> Result<CaptureView, OpsError> {
-        let merged = self.capture_merged(&q.name)?;
+        // The first `shown` of the node are among the first `shown` of
+        // each worker: no worker copies more.
+        let merged = self.capture_merged(&q.name, Some(shown(q)))?;
         Ok(render_view(merged, q))
     }
 
     /// `copy /pcap capture:NAME`: the capture as a pcap file.
     pub(crate) fn capture_pcap(&self, name: &str) -> Result<Vec<u8>, OpsError> {
-        let m = self.capture_merged(name)?;
+        let m = self.capture_merged(name, None)?;
         Ok(pcap::write(
             m.summary.packet_length,
             m.records.iter().map(|(r, _)| pcap::PcapRecord {
@@ -201,9 +203,11 @@ impl<P: EnginePool> Admin<P> {
         ))
     }
 
-    fn capture_merged(&self, name: &str) -> Result<Merged, OpsError> {
+    /// Capture `name` over the workers, with at most `first` frames of
+    /// each (`None`: all).
+    fn capture_merged(&self, name: &str, first: Option<usize>) -> Result<Merged, OpsError> {
         let n = name.to_string();
-        let parts = self.each(move |w| worker_part(w.engine, Some(&n)))?;
+        let parts = self.each(move |w| worker_part(w.engine, Some((&n, first))))?;
         merge(parts)
             .into_iter()
             .next()
@@ -257,9 +261,11 @@ struct WorkerCapture {
     records: Vec<Record>,
 }
 
-/// What a worker hands over: every capture's summary, and the frames of
-/// capture `name` (only those: a listing copies no frame).
-pub fn worker_part(engine: &Engine, name: Option<&str>) -> WorkerPart {
+/// What a worker hands over: every capture's summary, or capture `name`'s
+/// with its first `first` frames (all: `None`). A listing copies no frame;
+/// the copy is made between two of the worker's batches, so `show
+/// capture` asks for no more than it shows.
+pub fn worker_part(engine: &Engine, name: Option<(&str, Option<usize>)>) -> WorkerPart {
     let interfaces = engine
         .config()
         .interfaces
@@ -271,17 +277,20 @@ pub fn worker_part(engine: &Engine, name: Option<&str>) -> WorkerPart {
         .map(|c| {
             c.list()
                 .iter()
-                .filter(|c| name.is_none_or(|n| c.spec().name == n))
+                .filter(|c| name.is_none_or(|(n, _)| c.spec().name == n))
                 .map(|c| WorkerCapture {
                     spec: c.spec().clone(),
                     state: c.state(),
                     captured: c.captured_bytes(),
                     packets: c.records().len(),
                     overwritten: c.overwritten(),
-                    records: if name.is_some() {
-                        c.records().cloned().collect()
-                    } else {
-                        Vec::new()
+                    records: match name {
+                        Some((_, first)) => c
+                            .records()
+                            .take(first.unwrap_or(usize::MAX))
+                            .cloned()
+                            .collect(),
+                        None => Vec::new(),
                     },
                 })
                 .collect()
@@ -395,13 +404,18 @@ pub fn render_list(captures: &[CaptureSummary]) -> String {
     out
 }
 
-fn render_view(m: Merged, q: &CaptureQuery) -> CaptureView {
+/// How many frames `show capture NAME` decodes at most.
+fn shown(q: &CaptureQuery) -> usize {
     let most = if q.dump {
         CAPTURE_DUMP_MAX_PACKETS
     } else {
         CAPTURE_SHOW_MAX_PACKETS
     };
-    let shown = q.count.unwrap_or(usize::MAX).min(most);
+    q.count.unwrap_or(usize::MAX).min(most)
+}
+
+fn render_view(m: Merged, q: &CaptureQuery) -> CaptureView {
+    let shown = shown(q);
     let packets = m
         .records
         .iter()
@@ -434,8 +448,8 @@ fn render_view(m: Merged, q: &CaptureQuery) -> CaptureView {
         })
         .collect();
     CaptureView {
+        packets_captured: m.summary.packets,
         capture: m.summary,
-        packets_captured: m.records.len() as u64,
         packets,
     }
 }

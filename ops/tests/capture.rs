@@ -268,6 +268,11 @@ fn show_capture_merges_the_workers_and_decodes_each_frame() {
         })
         .unwrap();
     assert_eq!((first.packets_captured, first.packets.len()), (3, 1));
+    // The node's first: worker 1's SYN, before worker 0's frames.
+    assert!(
+        first.packets[0].line.starts_with("198.18.0.10.51234 > "),
+        "{first:?}"
+    );
     assert_eq!(
         refused(
             c.capture(&CaptureQuery {
