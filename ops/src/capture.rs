@@ -160,8 +160,13 @@ impl<P: EnginePool> Admin<P> {
                 echo(n)
             )));
         }
-        // Each worker keeps its own frames in its share of the buffer.
-        let share = def.buffer_bytes as usize / workers;
+        // Each worker keeps its own frames in its share of the buffer,
+        // with room for one whole packet and its record at least (the
+        // ASA's smallest buffer is one packet and a 16-byte header; split
+        // over workers, or with Rampart's larger record, it would
+        // otherwise keep no full-size frame at all).
+        let one = def.packet_length_bytes as usize + cap::RECORD_OVERHEAD_BYTES;
+        let share = (def.buffer_bytes as usize / workers).max(one);
         let spec = Spec::from_def(&def, &interfaces, share).map_err(OpsError::BadRequest)?;
         let added = self.each(move |w| w.engine.capture_add(spec.clone()))?;
         if let Some(Err(e)) = added.iter().find(|r| r.is_err()) {

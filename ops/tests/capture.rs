@@ -305,3 +305,21 @@ fn show_capture_merges_the_workers_and_decodes_each_frame() {
         ]
     );
 }
+
+/// The smallest buffer split over two workers still holds a full-size
+/// frame on each: a share has room for one whole packet at least.
+#[test]
+fn a_small_buffer_over_two_workers_holds_a_full_frame() {
+    let (srv, pool) = start();
+    let c = Client::new(srv.admin_addr.unwrap(), Some(TOKEN.into()));
+    c.capture_command("capture small interface inside buffer 1534")
+        .unwrap();
+    let (uc, us) = v4_pair(40_000, 53);
+    let big = udp_frame(&uc, &us, &[7; 1472]);
+    assert_eq!(big.len(), 1514);
+    feed(&pool, 0, &big, IfaceId(0), at(1));
+    feed(&pool, 1, &big, IfaceId(0), at(2));
+    let list = c.captures().unwrap();
+    assert_eq!(list.captures[0].packets, 2, "{list:?}");
+    assert_eq!(list.captures[0].captured_bytes, 2 * 1514);
+}
