@@ -330,6 +330,53 @@ mod tests {
         assert_eq!(describe(&[], 0, true), "malformed frame (0 bytes)");
     }
 
+    #[test]
+    fn goldens_of_the_other_kinds() {
+        use rampart_dataplane::trace::{
+            echo_frame, ip_frame, udp_frame, v4_pair, v6_pair, vlan_tagged,
+        };
+        let (c6, s6) = v6_pair(40_000, 80);
+        let echo6 = echo_frame(&c6, &s6, 9, 1, false);
+        assert_eq!(
+            describe(&echo6, echo6.len() as u32, false),
+            "2001:db8::10 > 2001:db8:1::10 icmp6: echo request"
+        );
+        let (c, s) = v4_pair(40_000, 53);
+        let tagged = vlan_tagged(udp_frame(&c, &s, &[0; 12]), 3, 42);
+        assert_eq!(
+            describe(&tagged, tagged.len() as u32, false),
+            "802.1Q vlan#42 P3 198.18.0.10.40000 > 198.18.1.10.53:  udp 12"
+        );
+        let gre = ip_frame(&c, &s, 47, &[0; 8]);
+        assert_eq!(
+            describe(&gre, gre.len() as u32, false),
+            "198.18.0.10 > 198.18.1.10:  ip-proto-47"
+        );
+        // An ARP request from the client for the server.
+        let mut arp = vec![0xff; 6];
+        arp.extend_from_slice(&c.mac);
+        arp.extend_from_slice(&[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1]);
+        arp.extend_from_slice(&c.mac);
+        arp.extend_from_slice(&[198, 18, 0, 10]);
+        arp.extend_from_slice(&[0; 6]);
+        arp.extend_from_slice(&[198, 18, 1, 10]);
+        assert_eq!(
+            describe(&arp, arp.len() as u32, false),
+            "arp who-has 198.18.1.10 tell 198.18.0.10"
+        );
+        // Cut inside the UDP header.
+        let udp = udp_frame(&c, &s, &[0; 12]);
+        assert_eq!(
+            describe(&udp[..38], udp.len() as u32, false),
+            "198.18.0.10 > 198.18.1.10: [|udp]"
+        );
+        assert_eq!(
+            hex_dump(&udp[..18]),
+            "0x0000\t 0200 0000 0002 0200 0000 0001 0800 4500 \t..............E.\n\
+             0x0010\t 0028                                    \t.(\n"
+        );
+    }
+
     proptest! {
         /// Any bytes, cut anywhere: a line, never a panic.
         #[test]
