@@ -1,4 +1,4 @@
-//! Packet capture, the ASA's `capture` (docs/asa-behaviour.md §2.10): a
+//! Packet capture, the ASA's `capture` (docs/asa-behaviour.md §2.11): a
 //! capture copies the frames it selects, truncated to its packet length
 //! and stamped with the engine's `now`, into a bounded buffer of its own.
 //!

@@ -371,7 +371,7 @@ pub struct Engine {
     /// Hit counts of the policy's access-list entries.
     hits: self::acl_hits::AclHits,
     /// Packet captures (`capture`), `None` while there is none: then a
-    /// frame costs this one test (docs/asa-behaviour.md §2.10).
+    /// frame costs this one test (docs/asa-behaviour.md §2.11).
     captures: Option<Box<crate::capture::Captures>>,
 }
 

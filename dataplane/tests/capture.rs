@@ -1,5 +1,5 @@
 //! Packet capture in the engine (`capture`, docs/asa-behaviour.md
-//! §2.10), on real frames: what a capture keeps (interface, both
+//! §2.11), on real frames: what a capture keeps (interface, both
 //! directions of a `match`, one direction of an access-list, asp-drop by
 //! reason), its buffer (linear stops, circular keeps the newest), the
 //! packet length, the frame as it leaves after the MSS clamp, and that a

@@ -1,4 +1,4 @@
-//! `capture` on a real node (docs/asa-behaviour.md §2.10): a raw-data
+//! `capture` on a real node (docs/asa-behaviour.md §2.11): a raw-data
 //! capture on the inside and one on the outside over the admin API, a TCP
 //! connection from the client's namespace through `rampart run` with two
 //! workers; `show capture` lists its SYN entering on the inside with the

@@ -1,5 +1,5 @@
 //! `capture`, `show capture`, `copy /pcap capture:NAME`: the ASA's packet
-//! capture on one node (docs/asa-behaviour.md §2.10, docs/ops.md §1).
+//! capture on one node (docs/asa-behaviour.md §2.11, docs/ops.md §1).
 //!
 //! A capture is runtime state of this node's workers, never
 //! configuration: not replicated, not in `show running-config`, gone at

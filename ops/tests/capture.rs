@@ -28,7 +28,7 @@ access-group IN in interface inside
 access-list CAP extended permit tcp host 198.18.0.10 any
 ";
 /// 2026-12-07 14:23:45 UTC, in seconds since the Unix epoch: the node's
-/// engine time is Unix time (docs/asa-behaviour.md §2.10).
+/// engine time is Unix time (docs/asa-behaviour.md §2.11).
 const T0_SECS: u64 = 1_796_653_425;
 
 fn at(micros: u64) -> Instant {

@@ -1,5 +1,5 @@
 //! The engine's side of packet capture (`crate::capture`,
-//! docs/asa-behaviour.md §2.10): the frame path while captures exist, the
+//! docs/asa-behaviour.md §2.11): the frame path while captures exist, the
 //! frames the engine sends on its own, and the operator's requests.
 //!
 //! With no capture the engine tests one `Option` per frame and goes on

@@ -1,5 +1,5 @@
 //! The ASA's `capture` commands, one line each (privileged EXEC commands,
-//! not configuration: docs/asa-behaviour.md §2.10):
+//! not configuration: docs/asa-behaviour.md §2.11):
 //!
 //! ```text
 //! capture NAME [type raw-data | type asp-drop [all | DROP-REASON]] [interface IF]
