@@ -68,6 +68,7 @@ fn config(n: usize) -> Config {
             destination_port: Some(PortSpec::Match(port)),
             icmp: None,
             log: AceLog::Default,
+            time_range: None,
             inactive: false,
         }));
     }
@@ -80,6 +81,7 @@ fn config(n: usize) -> Config {
         destination_port: None,
         icmp: None,
         log: AceLog::Default,
+        time_range: None,
         inactive: false,
     }));
     Config {

@@ -3,6 +3,7 @@
 
 pub mod acl_hits;
 mod admission;
+mod capture;
 pub mod classes;
 mod clear;
 pub mod connlog;
@@ -369,6 +370,9 @@ pub struct Engine {
     fragments: self::fragment::Reassembly,
     /// Hit counts of the policy's access-list entries.
     hits: self::acl_hits::AclHits,
+    /// Packet captures (`capture`), `None` while there is none: then a
+    /// frame costs this one test (docs/asa-behaviour.md §2.11).
+    captures: Option<Box<crate::capture::Captures>>,
 }
 
 impl Engine {
@@ -427,6 +431,7 @@ impl Engine {
             awaiting_policy: false,
             fragments,
             hits: Default::default(),
+            captures: None,
         })
     }
 
@@ -455,6 +460,9 @@ impl Engine {
         };
         self.config.timeouts = self.base_timeouts.with_global(policy.global_timeouts());
         self.install_hits(&policy);
+        if let Some(c) = &mut self.captures {
+            c.policy_changed(&policy);
+        }
         self.policy = policy;
         self.awaiting_policy = false;
         bump(&mut self.counters.policy_swaps);
@@ -482,6 +490,9 @@ impl Engine {
     /// as told to peers at `now`.
     pub fn poll_effect(&mut self, now: Instant) -> Option<Effect> {
         if let Some(effect) = self.effects.pop_front() {
+            if self.captures.is_some() {
+                self.capture_sent(&effect, now);
+            }
             return Some(effect);
         }
         self.poll_sync_effect(now)
@@ -647,6 +658,23 @@ impl Engine {
     /// [`process`](Self::process) on a frame already parsed, with its
     /// key's hash (and the slot its entry was last seen in) if known.
     fn process_parsed(
+        &mut self,
+        frame: &mut [u8],
+        meta: PacketMeta,
+        ingress: IfaceId,
+        now: Instant,
+        parsed: &Result<Parsed, DropReason>,
+        hash: Option<(u64, Option<FlowId>)>,
+    ) -> Verdict {
+        if self.captures.is_some() {
+            return self.process_captured(frame, meta, ingress, now, parsed, hash);
+        }
+        self.process_uncaptured(frame, meta, ingress, now, parsed, hash)
+    }
+
+    /// [`process_parsed`](Self::process_parsed) without the captures.
+    #[inline(always)]
+    fn process_uncaptured(
         &mut self,
         frame: &mut [u8],
         meta: PacketMeta,

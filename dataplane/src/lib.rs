@@ -5,6 +5,7 @@
 //! fuzz target, and a run driven with the same inputs replays exactly
 //! (docs/ARCHITECTURE.md §3).
 
+pub mod capture;
 pub mod class_slot;
 pub mod conntrack;
 pub mod counters;

@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::packet::PacketMeta;
-use rampart_dataplane::policy::compile::{compile, disable_randomization};
+use rampart_dataplane::policy::compile::{compile, compile_at, disable_randomization};
 use rampart_dataplane::policy::parse_config;
-use rampart_dataplane::trace::{TcpModel, v4_pair};
+use rampart_dataplane::trace::{TcpModel, udp_frame, v4_pair};
 use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant, Verdict};
 
 const INSIDE: IfaceId = IfaceId(0);
@@ -119,4 +119,45 @@ fn overlapping_members_count_on_the_first() {
     );
     open(&mut e, 40_000, [198, 18, 1, 10], 80);
     assert_eq!(hits(&e, "IN"), [vec![1, 0, 0, 0], vec![0]]);
+}
+
+/// An entry over a group whose time-range ends is listed inactive and
+/// keeps its elements and their counts (they count nothing meanwhile);
+/// when the range is active again they count on from there
+/// (docs/asa-behaviour.md §2.10).
+#[test]
+fn an_entry_out_of_its_time_range_keeps_its_elements_counts() {
+    let text = format!(
+        "time-range WORK\n periodic weekdays 8:00 to 18:00\n{}",
+        rules(TWO).replace(
+            "object-group PORTS\n",
+            "object-group PORTS time-range WORK\n"
+        )
+    );
+    let mut cfg = parse_config(&text).expect("parses").config;
+    disable_randomization(&mut cfg);
+    let mut e = Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4])).unwrap();
+    let at = |e: &Engine, active: &[&str]| {
+        let active = active.iter().map(|s| s.to_string()).collect();
+        Arc::new(compile_at(&cfg, &e.config().interfaces, &active).unwrap())
+    };
+    let on = at(&e, &["WORK"]);
+    e.set_policy(on).unwrap();
+    open(&mut e, 40_000, [198, 18, 1, 11], 443);
+    assert_eq!(hits(&e, "IN"), [vec![0, 0, 0, 1], vec![0]]);
+    let off = at(&e, &[]);
+    e.set_policy(off).unwrap();
+    let entry = e.policy().listings()[0].lines[0].entry.unwrap();
+    assert!(entry.inactive);
+    assert_eq!(hits(&e, "IN"), [vec![0, 0, 0, 1], vec![0]]);
+    // The next entry counts on its own element, after the reserved ones.
+    let (c, s) = v4_pair(5353, 53);
+    let mut q = udp_frame(&c, &s, b"q");
+    let v = e.process(&mut q, PacketMeta::default(), INSIDE, T0);
+    assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+    assert_eq!(hits(&e, "IN"), [vec![0, 0, 0, 1], vec![1]]);
+    let on = at(&e, &["WORK"]);
+    e.set_policy(on).unwrap();
+    open(&mut e, 40_001, [198, 18, 1, 10], 80);
+    assert_eq!(hits(&e, "IN"), [vec![1, 0, 0, 1], vec![1]]);
 }

@@ -4,7 +4,8 @@
 //! network groups, `interface`), protocols, ICMP types and codes, service
 //! objects and groups,
 //! protocol groups with ports, port groups, every port operator at the
-//! edges of the port space, `inactive` and remarks, each judged on random
+//! edges of the port space, `inactive`, `time-range` (compiled with a
+//! random set of ranges active) and remarks, each judged on random
 //! IPv4 and IPv6 packets by `CompiledAcl::decide` and by the reference
 //! below, which reads the AST as docs/asa-behaviour.md §2.1 states it. The
 //! two must agree on every packet: the classifier neither over- nor
@@ -20,7 +21,9 @@ use rampart_dataplane::InterfaceConfig;
 use rampart_dataplane::flow::Addr;
 use rampart_dataplane::policy::ast::*;
 use rampart_dataplane::policy::classifier::Probe;
-use rampart_dataplane::policy::compile::compile;
+use std::collections::BTreeSet;
+
+use rampart_dataplane::policy::compile::compile_at;
 use rampart_dataplane::policy::parse_config;
 
 /// Packets judged per configuration.
@@ -134,7 +137,8 @@ fn address(g: &mut Gen) -> String {
 
 /// A configuration: objects, groups of every kind, and access-list `A`.
 fn config_text(g: &mut Gen) -> String {
-    let mut s = String::new();
+    // What the ranges say does not matter here: which are active is drawn.
+    let mut s = String::from("time-range T0\n periodic weekdays 8:00 to 18:00\ntime-range T1\n");
     for i in 0..4 {
         let value = match g.below(5) {
             0 => format!("host {}", g.pick(V4_HOSTS)),
@@ -285,7 +289,14 @@ fn config_text(g: &mut Gen) -> String {
             icmp = icmp_argument(g, proto == "icmp6");
         }
         let inactive = if g.percent(10) { " inactive" } else { "" };
-        s += &format!("access-list A {action} {proto} {src}{sport} {dst}{dport}{icmp}{inactive}\n");
+        let timed = if g.percent(20) {
+            format!(" time-range T{}", g.below(2))
+        } else {
+            String::new()
+        };
+        s += &format!(
+            "access-list A {action} {proto} {src}{sport} {dst}{dport}{icmp}{timed}{inactive}\n"
+        );
         if g.percent(10) {
             s += "access-list A remark r\n";
         }
@@ -508,8 +519,11 @@ fn icmp_matches(c: &Config, ace: &Ace, pr: &Probe) -> bool {
     }
 }
 
-fn entry_matches(c: &Config, ace: &Ace, pr: &Probe) -> bool {
-    if ace.inactive || !icmp_matches(c, ace, pr) {
+fn entry_matches(c: &Config, active: &BTreeSet<String>, ace: &Ace, pr: &Probe) -> bool {
+    // An entry whose time-range is not active matches nothing
+    // (docs/asa-behaviour.md §2.10).
+    let timed_out = ace.time_range.as_ref().is_some_and(|t| !active.contains(t));
+    if ace.inactive || timed_out || !icmp_matches(c, ace, pr) {
         return false;
     }
     let service = match &ace.protocol {
@@ -526,9 +540,9 @@ fn entry_matches(c: &Config, ace: &Ace, pr: &Probe) -> bool {
 }
 
 /// First match: `Some(true)` permit, `Some(false)` deny, `None` no entry.
-fn reference(c: &Config, acl: &AccessList, pr: &Probe) -> Option<bool> {
+fn reference(c: &Config, active: &BTreeSet<String>, acl: &AccessList, pr: &Probe) -> Option<bool> {
     acl.lines.iter().find_map(|l| match l {
-        AclLine::Ace(a) if entry_matches(c, a, pr) => Some(a.action == Action::Permit),
+        AclLine::Ace(a) if entry_matches(c, active, a, pr) => Some(a.action == Action::Permit),
         _ => None,
     })
 }
@@ -604,7 +618,9 @@ proptest! {
         };
         // Every generated configuration is within the bounds (a range is
         // one span, not the blocks that cover it): a refusal is a failure.
-        let policy = match compile(&cfg, &InterfaceConfig::inside_outside()) {
+        let active: BTreeSet<String> =
+            ["T0", "T1"].into_iter().filter(|_| g.percent(50)).map(str::to_string).collect();
+        let policy = match compile_at(&cfg, &InterfaceConfig::inside_outside(), &active) {
             Ok(policy) => policy,
             Err(e) => return Err(TestCaseError::fail(format!("{e}\n{text}"))),
         };
@@ -613,7 +629,7 @@ proptest! {
             let pr = packet(&mut g);
             prop_assert_eq!(
                 compiled.decide(&pr),
-                reference(&cfg, acl, &pr),
+                reference(&cfg, &active, acl, &pr),
                 "packet {:?} ({} -> {})\n{}",
                 pr,
                 pr.src.ip(),

@@ -88,6 +88,10 @@ const CONFIGS: &[(&str, &str)] = &[
         include_str!("../../dataplane/tests/configs/small-office.cfg"),
     ),
     (
+        "time-ranges",
+        include_str!("../../dataplane/tests/configs/time-ranges.cfg"),
+    ),
+    (
         "packaging",
         include_str!("../../packaging/examples/policy.cfg"),
     ),

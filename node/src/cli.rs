@@ -1,6 +1,6 @@
 //! The operator's commands, as on the ASA: `rampart show conn …`,
 //! `rampart clear conn …`, `rampart show service-policy|cluster|
-//! running-config|counters|fragment|access-list`, `rampart clear
+//! running-config|counters|fragment|access-list|time-range`, `rampart clear
 //! access-list [NAME] counters`, `rampart packet-tracer input IF …`,
 //! `rampart configure FILE`, over a node's admin
 //! API (`--admin ADDR`, or `--config node.toml` for its `[ops]` address and
@@ -22,7 +22,8 @@ use rampart_ops::echo::{terminal_json, terminal_text};
 use rampart_ops::model::MemberChange;
 use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
 use rampart_ops::{
-    asp_drop, clear_conn, packet_tracer, service_policy, show_acl, show_cluster, show_fragment,
+    asp_drop, capture, clear_conn, packet_tracer, service_policy, show_acl, show_cluster,
+    show_fragment,
 };
 
 use crate::config::NodeConfig;
@@ -83,6 +84,34 @@ pub enum OpsCommand {
         #[arg(value_name = "WORDS")]
         words: Vec<String>,
     },
+    /// `capture NAME [type raw-data|asp-drop [REASON]] [interface IF]
+    /// [buffer B] [packet-length B] [circular-buffer] [match …|access-list
+    /// ACL]`, or `capture NAME stop`: a packet capture on this node only
+    /// (the admin token; docs/ops.md §1).
+    Capture {
+        #[command(flatten)]
+        target: Target,
+        /// The command after `capture`.
+        #[arg(value_name = "WORDS")]
+        words: Vec<String>,
+    },
+    /// `no capture NAME`: remove a capture and its frames.
+    No {
+        #[command(flatten)]
+        target: Target,
+        /// `capture NAME`.
+        #[arg(value_name = "WORDS")]
+        words: Vec<String>,
+    },
+    /// `copy /pcap capture:NAME`: write a capture to FILE as a pcap file.
+    CopyCapture {
+        #[command(flatten)]
+        target: Target,
+        /// The capture.
+        name: String,
+        /// The pcap file to write.
+        file: PathBuf,
+    },
     /// Apply a whole configuration (ASA commands) to the node; a refused
     /// one prints its errors with line and column and changes nothing.
     Configure {
@@ -140,6 +169,16 @@ pub enum ShowWhat {
         #[arg(value_name = "NAME")]
         name: Option<String>,
     },
+    /// `show time-range`: each time-range of the policy in force, active
+    /// or inactive on this node now.
+    TimeRange,
+    /// `show capture [NAME [detail] [dump] [count N]]`: this node's
+    /// captures, or one capture's frames (the admin token).
+    Capture {
+        /// `NAME`, then `detail`, `dump`, `count N`.
+        #[arg(value_name = "WORDS")]
+        words: Vec<String>,
+    },
 }
 
 /// What `clear` clears.
@@ -157,6 +196,11 @@ pub enum ClearWhat {
         /// `[NAME] counters` (`counters` abbreviations accepted).
         #[arg(value_name = "WORDS")]
         words: Vec<String>,
+    },
+    /// `clear capture NAME`: empty a capture's buffer.
+    Capture {
+        /// The capture.
+        name: String,
     },
 }
 
@@ -552,6 +596,48 @@ fn change_membership(target: &Target, change: &MemberChange) -> anyhow::Result<E
     }
 }
 
+/// Send one `capture` command; the ASA answers nothing.
+fn capture_command(target: &Target, line: &str) -> anyhow::Result<()> {
+    let api = client(target, true)?;
+    let r = api.capture_command(line).map_err(refused)?;
+    print(target.json, &r, |_| String::new());
+    Ok(())
+}
+
+/// `show capture`'s words: none (the list), or `NAME [detail] [dump]
+/// [count N]` (keywords abbreviated as on the ASA).
+fn capture_words(words: &[String]) -> Result<Option<capture::CaptureQuery>, String> {
+    let Some((name, rest)) = words.split_first() else {
+        return Ok(None);
+    };
+    let mut q = capture::CaptureQuery {
+        name: name.clone(),
+        ..Default::default()
+    };
+    let mut it = rest.iter();
+    while let Some(w) = it.next() {
+        match resolve(w, &["detail", "dump", "count"]) {
+            Resolved::One("detail") => q.detail = true,
+            Resolved::One("dump") => q.dump = true,
+            Resolved::One(_) => {
+                let n = it.next().ok_or("% Incomplete command: count N")?;
+                q.count =
+                    Some(n.parse().map_err(|_| {
+                        format!("% Invalid input: \"{}\" (count N)", n.escape_debug())
+                    })?);
+            }
+            Resolved::Ambiguous(hits) => return Err(ambiguous(&[], w, &hits)),
+            Resolved::None => {
+                return Err(format!(
+                    "% Invalid input: \"{}\" (show capture NAME [detail] [dump] [count N])",
+                    w.escape_debug()
+                ));
+            }
+        }
+    }
+    Ok(Some(q))
+}
+
 /// Run an ops subcommand; `command` gives the whole CLI (for completions).
 pub fn run(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<ExitCode> {
     busy_to_exit(run_command(c, command))
@@ -624,6 +710,44 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                     &api.access_lists(name.as_deref()).map_err(refused)?,
                     show_acl::render_access_lists,
                 ),
+                ShowWhat::TimeRange => print(
+                    json,
+                    &api.time_ranges().map_err(refused)?,
+                    rampart_ops::show_time_range::render_time_ranges,
+                ),
+                ShowWhat::Capture { words } => {
+                    // Captures show packet contents: the admin token.
+                    let api = client(&target, true)?;
+                    match capture_words(&words).map_err(anyhow::Error::msg)? {
+                        None => print(json, &api.captures().map_err(refused)?, |l| l.text.clone()),
+                        Some(q) => print(
+                            json,
+                            &api.capture(&q).map_err(refused)?,
+                            capture::render_view_text,
+                        ),
+                    }
+                }
+            }
+        }
+        OpsCommand::Capture { target, words } => {
+            capture_command(&target, &format!("capture {}", words.join(" ")))?;
+        }
+        OpsCommand::No { target, words } => {
+            capture_command(&target, &format!("no {}", words.join(" ")))?;
+        }
+        OpsCommand::Clear {
+            target,
+            what: ClearWhat::Capture { name },
+        } => {
+            capture_command(&target, &format!("clear capture {name}"))?;
+        }
+        OpsCommand::CopyCapture { target, name, file } => {
+            let api = client(&target, true)?;
+            let bytes = api.capture_pcap(&name).map_err(refused)?;
+            std::fs::write(&file, &bytes)
+                .map_err(|e| anyhow::anyhow!("writing {}: {e}", file.display()))?;
+            if !target.json {
+                println!("{} bytes copied to {}", bytes.len(), file.display());
             }
         }
         OpsCommand::PacketTracer { target, words } => {
@@ -795,6 +919,7 @@ mod tests {
         assert_eq!(ex("sh cou").unwrap(), "show counters");
         assert_eq!(ex("sh frag inside").unwrap(), "show fragment inside");
         assert_eq!(ex("sh acc OUT").unwrap(), "show access-list OUT");
+        assert_eq!(ex("sh ti").unwrap(), "show time-range");
         assert_eq!(ex("cle acc OUT cou").unwrap(), "clear access-list OUT cou");
         assert_eq!(
             ex("pac in inside tcp 198.18.0.1 1 198.18.1.1 www").unwrap(),
@@ -820,7 +945,7 @@ mod tests {
     fn ambiguous_abbreviations_are_refused_with_candidates() {
         assert_eq!(
             ex("sh c").unwrap_err(),
-            "% Ambiguous command: \"sh c\" could be conn, cluster or counters"
+            "% Ambiguous command: \"sh c\" could be conn, cluster, counters or capture"
         );
         assert_eq!(
             ex("conf x").unwrap_err(),

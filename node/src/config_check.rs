@@ -12,6 +12,7 @@ use rampart_dataplane::policy::ast::{AclLine, Config, ServiceScope};
 use rampart_dataplane::policy::classifier::{MAX_RANGE_CHECKS, MAX_SUBTABLES};
 use rampart_dataplane::policy::compile::compile;
 use rampart_dataplane::policy::parse::parse_config;
+use rampart_dataplane::policy::time;
 use rampart_dataplane::{EngineConfig, IfaceId, InterfaceConfig};
 use rampart_ops::echo::echo_message;
 
@@ -55,8 +56,15 @@ fn interfaces(cfg: &Config) -> Vec<InterfaceConfig> {
         .collect()
 }
 
-/// Check the configuration text of `path`.
+/// Check the configuration text of `path`; its time-ranges by this
+/// machine's clock.
 pub fn check(path: &Path, text: &str) -> Report {
+    check_at(path, text, crate::time_ranges::now_unix())
+}
+
+/// [`check`], its time-ranges evaluated at `now_unix` (seconds since the
+/// Unix epoch).
+pub fn check_at(path: &Path, text: &str, now_unix: i64) -> Report {
     let file = path.display();
     let parsed = match parse_config(text) {
         Ok(p) => p,
@@ -189,7 +197,32 @@ pub fn check(path: &Path, text: &str) -> Report {
             bypass.join(", ")
         );
     }
-    let warnings = warnings(&file.to_string(), &parsed, &policy);
+    let mut warnings = warnings(&file.to_string(), &parsed, &policy);
+    if !cfg.time_ranges.is_empty() {
+        // Which the node would compile as active now, and which never
+        // will be again (docs/asa-behaviour.md §2.10).
+        let active = time::active_ranges(cfg, now_unix);
+        let names: Vec<&str> = active.iter().map(String::as_str).collect();
+        let _ = writeln!(
+            out,
+            "  time-ranges:      {}; active now by this machine's clock: {}",
+            cfg.time_ranges.len(),
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                echo_message(&names.join(", "))
+            }
+        );
+        for r in &cfg.time_ranges {
+            if !active.contains(&r.name) && time::next_transition(r, &cfg.clock, now_unix).is_none()
+            {
+                warnings.push(format!(
+                    "{file}: warning: time-range '{}' is never active again: the entries naming it match nothing",
+                    echo_message(&r.name)
+                ));
+            }
+        }
+    }
     if warnings.is_empty() {
         let _ = writeln!(out, "  warnings:         none");
     } else {
@@ -272,6 +305,31 @@ mod tests {
             .join(name);
         let text = std::fs::read_to_string(&path).unwrap();
         (Path::new(name).to_path_buf(), text)
+    }
+
+    /// Wednesday 2026-07-01 at noon in the branch office (10:00 UTC,
+    /// CEST): office hours; the project's range ended on June 30.
+    #[test]
+    fn time_ranges_are_reported_as_the_node_would_compile_them() {
+        let (p, t) = fixture("time-ranges.cfg");
+        let r = check_at(&p, &t, 1_782_900_000);
+        assert!(r.ok, "{}", r.text);
+        assert!(
+            r.text.contains(
+                "  time-ranges:      4; active now by this machine's clock: OFFICE-HOURS\n"
+            ),
+            "{}",
+            r.text
+        );
+        assert!(
+            r.text.contains(
+                "time-ranges.cfg: warning: time-range 'PROJECT-X' is never active again: the entries naming it match nothing"
+            ),
+            "{}",
+            r.text
+        );
+        let r = check_at(&p, &t, 1_782_900_000 - 200 * 86_400);
+        assert!(!r.text.contains("never active again"), "{}", r.text);
     }
 
     #[test]

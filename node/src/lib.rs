@@ -22,5 +22,6 @@ pub mod policy_sig;
 pub mod run;
 mod startup_policy;
 pub mod summary;
+pub mod time_ranges;
 pub mod token_file;
 mod worker;

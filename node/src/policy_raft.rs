@@ -340,7 +340,10 @@ impl RaftSide {
         }
         let parsed = parse_config(text).map_err(|e| e.to_string())?;
         let config = Arc::new(parsed.config);
-        compile(&config, interfaces)
+        // With the time-ranges active now (docs/asa-behaviour.md §2.10).
+        let active =
+            rampart_dataplane::policy::time::active_ranges(&config, crate::time_ranges::now_unix());
+        rampart_dataplane::policy::compile::compile_at(&config, interfaces, &active)
             .map(|c| {
                 let shown = rampart_dataplane::policy::render::render(&config);
                 // Kept for `packet-tracer`, which prints the lines that decide.

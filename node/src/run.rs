@@ -364,6 +364,8 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     if let Some(r) = &raft {
         r.follow(ops.admin().clone());
     }
+    // Time-ranges follow the node's clock (docs/asa-behaviour.md §2.10).
+    let time_ranges = crate::time_ranges::spawn(ops.admin().clone(), &STOP)?;
     let conn_path = data.join(format!("{}.conn", cfg.node.name));
     let counters_path = data.join(format!("{}.counters", cfg.node.name));
     while !STOP.load(Ordering::Relaxed) {
@@ -390,6 +392,10 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
             );
         }
         std::thread::sleep(SUPERVISE_TICK);
+    }
+    // It stops within a check's sleep of STOP.
+    if time_ranges.join().is_err() {
+        tracing::warn!("the time-range thread panicked");
     }
     drop(ops);
     let mut bridges = Vec::with_capacity(handles.len());

@@ -24,9 +24,10 @@ use std::time::SystemTime;
 
 use anyhow::Context as _;
 use rampart_dataplane::InterfaceConfig;
-use rampart_dataplane::policy::compile::{Policy, compile};
+use rampart_dataplane::policy::compile::{Policy, compile_at};
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::policy::render::render;
+use rampart_dataplane::policy::time;
 use rampart_ops::admin::PolicyStore;
 use rampart_ops::echo::echo_message;
 
@@ -112,7 +113,9 @@ struct Compiled {
 fn compiled(text: &str, interfaces: &[InterfaceConfig]) -> Result<Compiled, String> {
     let parsed = parse_config(text).map_err(|e| echo_message(&e.to_string()))?;
     let config = Arc::new(parsed.config);
-    let p = compile(&config, interfaces)
+    // With the time-ranges active now (docs/asa-behaviour.md §2.10).
+    let active = time::active_ranges(&config, crate::time_ranges::now_unix());
+    let p = compile_at(&config, interfaces, &active)
         .map_err(|e| echo_message(&rampart_dataplane::policy::locate::describe(text, &e)))?;
     Ok(Compiled {
         rendered: render(&config),

@@ -187,7 +187,7 @@ fn ambiguous_and_invalid_input_is_refused() {
     assert!(out.is_empty());
     assert_eq!(
         err,
-        "% Ambiguous command: \"sh c\" could be conn, cluster or counters\n"
+        "% Ambiguous command: \"sh c\" could be conn, cluster, counters or capture\n"
     );
     let (code, _, err) = n.run("sh conn addr nowhere");
     assert_eq!(code, 1);
@@ -538,4 +538,60 @@ fn escape_sequences_from_the_admin_port_are_printed_escaped() {
     assert_ne!(code, 0, "{out}");
     assert!(!raw(&err), "{err:?}");
     assert!(err.contains("\\u{1b}[2J"), "{err:?}");
+}
+
+/// `capture`, `show capture`, `clear capture`, `no capture` and
+/// `copy-capture` in the ASA's words: the admin token for all of them,
+/// reads too; the ASA answers a change with nothing.
+#[test]
+fn capture_commands_in_the_asa_s_words() {
+    let n = Node::start(fixture::standalone_status(), "capture");
+    let t = format!("--token-file {}", n.dir.join("token").display());
+    let (code, _, err) = n.run("show capture");
+    assert_eq!(code, 1);
+    assert!(err.contains("admin token"), "{err}");
+    assert_eq!(
+        ok(n.run(&format!(
+            "capture c1 interface inside match tcp any any eq 80 {t}"
+        ))),
+        ""
+    );
+    assert_eq!(
+        ok(n.run(&format!("capture d type asp-drop acl-drop {t}"))),
+        ""
+    );
+    assert_eq!(
+        ok(n.run(&format!("sh cap {t}"))),
+        "capture c1 type raw-data interface inside [Capturing - 0 bytes]\n  \
+         match tcp any any eq www\n\
+         capture d type asp-drop acl-drop [Capturing - 0 bytes]\n"
+    );
+    assert_eq!(
+        ok(n.run(&format!("show capture c1 det cou 5 {t}"))),
+        "\n0 packets captured\n\n0 packets shown\n"
+    );
+    let (code, _, err) = n.run(&format!("capture c2 interface inside buffer 1 {t}"));
+    assert_eq!(code, 1);
+    assert!(err.contains("column 36: invalid buffer size '1'"), "{err}");
+    let file = n.dir.join("c1.pcap");
+    ok(n.run(&format!("copy-capture c1 {} {t}", file.display())));
+    assert_eq!(
+        std::fs::read(&file).unwrap().len(),
+        24,
+        "a header, no frame"
+    );
+    assert_eq!(ok(n.run(&format!("capture c1 stop {t}"))), "");
+    assert!(
+        ok(n.run(&format!("show capture {t}"))).contains("[Capturing stopped - 0 bytes]"),
+        "stopped"
+    );
+    assert_eq!(ok(n.run(&format!("clear capture c1 {t}"))), "");
+    assert_eq!(ok(n.run(&format!("no capture c1 {t}"))), "");
+    assert_eq!(
+        ok(n.run(&format!("show capture {t}"))),
+        "capture d type asp-drop acl-drop [Capturing - 0 bytes]\n"
+    );
+    let (code, _, err) = n.run(&format!("no capture c1 {t}"));
+    assert_eq!(code, 1);
+    assert!(err.contains("no capture c1"), "{err}");
 }

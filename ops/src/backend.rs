@@ -12,6 +12,7 @@ use crate::model::{
     ConnList, Counters, Fragments, Health, MemberChange, MemberResult, PacketTrace, RunningConfig,
     ServicePolicy,
 };
+use crate::model::{CaptureDone, CaptureList, CaptureQuery, CaptureView};
 use crate::show_conn::ConnFilter;
 use crate::snapshot::NodeSnapshot;
 
@@ -159,10 +160,33 @@ pub trait Backend: Send + Sync + 'static {
     fn packet_tracer(&self, q: &TraceQuery) -> Result<PacketTrace, OpsError>;
     /// `show access-list [NAME]` (`None`: every list).
     fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, OpsError>;
+    /// `show time-range`.
+    fn time_ranges(&self) -> Result<crate::show_time_range::TimeRanges, OpsError> {
+        Ok(crate::show_time_range::TimeRanges { ranges: Vec::new() })
+    }
     /// `clear access-list [NAME] counters` (`None`: every list).
     fn clear_access_lists(&self, name: Option<&str>) -> Result<AclClearResult, OpsError>;
     /// Readiness (cheap: no worker round trip).
     fn health(&self) -> Health;
+    /// `capture …`, `capture NAME stop`, `no capture NAME`, `clear capture NAME`.
+    fn capture_command(&self, line: &str) -> Result<CaptureDone, OpsError> {
+        let _ = line;
+        Err(no_capture())
+    }
+    /// `show capture`.
+    fn capture_list(&self) -> Result<CaptureList, OpsError> {
+        Err(no_capture())
+    }
+    /// `show capture NAME …`.
+    fn capture_show(&self, q: &CaptureQuery) -> Result<CaptureView, OpsError> {
+        let _ = q;
+        Err(no_capture())
+    }
+    /// `copy /pcap capture:NAME`: a pcap file.
+    fn capture_pcap(&self, name: &str) -> Result<Vec<u8>, OpsError> {
+        let _ = name;
+        Err(no_capture())
+    }
     /// `rampart cluster join|remove`.
     fn membership(&self, change: &MemberChange) -> Result<MemberResult, OpsError> {
         let _ = change;
@@ -170,4 +194,9 @@ pub trait Backend: Send + Sync + 'static {
             "this node replicates no policy (no Raft cluster)".into(),
         ))
     }
+}
+
+/// A backend without packet workers has no capture.
+fn no_capture() -> OpsError {
+    OpsError::BadRequest("this node has no packet capture".into())
 }

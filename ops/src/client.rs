@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 
+use crate::capture::{CaptureDone, CaptureList, CaptureQuery, CaptureView};
 use crate::clear_conn::ClearRequest;
 use crate::echo::{echo, echo_message};
 use crate::http::percent_encode;
@@ -702,6 +703,11 @@ impl Client {
         )
     }
 
+    /// `show time-range`.
+    pub fn time_ranges(&self) -> Result<crate::show_time_range::TimeRanges, ClientError> {
+        self.call("GET", "/v1/time-range", b"", "")
+    }
+
     /// `show access-list [NAME]`.
     pub fn access_lists(&self, name: Option<&str>) -> Result<AccessLists, ClientError> {
         let path = match name {
@@ -716,6 +722,54 @@ impl Client {
     pub fn clear_access_lists(&self, name: Option<&str>) -> Result<AclClearResult, ClientError> {
         let body = serde_json::to_vec(&AclClearRequest::of(name)).unwrap_or_default();
         self.call("POST", "/v1/clear-access-list", &body, "application/json")
+    }
+
+    /// `capture …`, `capture NAME stop`, `no capture NAME`, `clear
+    /// capture NAME` (the admin token).
+    pub fn capture_command(&self, line: &str) -> Result<CaptureDone, ClientError> {
+        let ct = "text/plain; charset=utf-8";
+        self.call("POST", "/v1/capture", line.as_bytes(), ct)
+    }
+
+    /// `show capture`.
+    pub fn captures(&self) -> Result<CaptureList, ClientError> {
+        self.call("GET", "/v1/capture", b"", "")
+    }
+
+    /// `show capture NAME [detail] [dump] [count N]`.
+    pub fn capture(&self, q: &CaptureQuery) -> Result<CaptureView, ClientError> {
+        let mut opts = Vec::new();
+        if q.detail {
+            opts.push("detail".to_string());
+        }
+        if q.dump {
+            opts.push("dump".to_string());
+        }
+        if let Some(n) = q.count {
+            opts.push(format!("count={n}"));
+        }
+        let path = format!("/v1/capture/{}?{}", percent_encode(&q.name), opts.join("&"));
+        self.call("GET", path.trim_end_matches('?'), b"", "")
+    }
+
+    /// `copy /pcap capture:NAME`: the pcap file's bytes.
+    pub fn capture_pcap(&self, name: &str) -> Result<Vec<u8>, ClientError> {
+        let path = format!("/v1/capture/{}/pcap", percent_encode(name));
+        let r = self.request("GET", &path, b"", "")?;
+        if r.status == 200 {
+            return Ok(r.body);
+        }
+        let mut error = serde_json::from_slice::<ApiError>(&r.body).unwrap_or_else(|_| ApiError {
+            error: format!("HTTP {}", r.status),
+            problems: Vec::new(),
+            busy: false,
+            pending: false,
+        });
+        error.error = echo_message(&error.error);
+        Err(ClientError::Refused {
+            status: r.status,
+            error,
+        })
     }
 }
 

@@ -19,6 +19,7 @@
 pub mod admin;
 pub mod asp_drop;
 pub mod backend;
+pub mod capture;
 pub mod clear_conn;
 pub mod client;
 pub mod duration;
@@ -39,6 +40,7 @@ pub mod show_acl;
 pub mod show_cluster;
 pub mod show_conn;
 pub mod show_fragment;
+pub mod show_time_range;
 pub mod snapshot;
 pub mod sock_diag;
 pub mod sock_owner;

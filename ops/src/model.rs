@@ -784,3 +784,101 @@ pub struct PacketTrace {
     /// The packet worker whose table and policy were read.
     pub worker: usize,
 }
+
+// === capture (ops/src/capture.rs) ===
+
+/// One capture as `show capture` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureSummary {
+    /// Its name.
+    pub name: String,
+    /// `raw-data` or `asp-drop`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The interface of a raw-data capture.
+    pub interface: Option<String>,
+    /// The one drop reason of an asp-drop capture (`None`: all).
+    pub drop_reason: Option<String>,
+    /// `match …` or `access-list NAME`, if any.
+    pub filter: Option<String>,
+    /// The node's buffer, in bytes (split between the workers).
+    pub buffer_bytes: u64,
+    /// Bytes kept of each frame.
+    pub packet_length: u32,
+    /// Whether the oldest frames make room for new ones.
+    pub circular: bool,
+    /// `capturing`, `stopped`, or `buffer-full` (a linear buffer, of one
+    /// worker at least, that stopped).
+    pub state: String,
+    /// Bytes of frames kept.
+    pub captured_bytes: u64,
+    /// Frames kept.
+    pub packets: u64,
+    /// Frames a circular buffer let go.
+    pub overwritten: u64,
+}
+
+/// `show capture`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureList {
+    /// Every capture, as added.
+    pub captures: Vec<CaptureSummary>,
+    /// The ASA's text.
+    pub text: String,
+}
+
+/// One frame of `show capture NAME`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CapturedPacket {
+    /// From 1, in time order.
+    pub number: u64,
+    /// When, in nanoseconds since the Unix epoch.
+    pub time_ns: u64,
+    /// The interface it entered on or left by.
+    pub interface: String,
+    /// `ingress`, `egress` or `dropped`.
+    pub seen: String,
+    /// Why it was dropped (asp-drop).
+    pub drop_reason: Option<String>,
+    /// Its length on the wire.
+    pub wire_len: u32,
+    /// The decoded line, as printed.
+    pub line: String,
+    /// Its bytes as `dump` prints them.
+    pub dump: Option<String>,
+}
+
+/// `show capture NAME [detail] [dump] [count N]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureView {
+    /// The capture.
+    pub capture: CaptureSummary,
+    /// Frames the capture holds.
+    pub packets_captured: u64,
+    /// The frames shown: the first `count`, and at most
+    /// [`CAPTURE_SHOW_MAX_PACKETS`] ([`CAPTURE_DUMP_MAX_PACKETS`] with
+    /// `dump`); the pcap file has them all.
+    pub packets: Vec<CapturedPacket>,
+}
+
+/// What a `capture` command did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaptureDone {
+    /// The capture.
+    pub name: String,
+    /// `added`, `restarted`, `stopped`, `removed` or `cleared`.
+    pub action: String,
+}
+
+/// A `show capture NAME` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CaptureQuery {
+    /// The capture.
+    pub name: String,
+    /// MAC addresses, EtherType, TTL and id too.
+    pub detail: bool,
+    /// Each frame's bytes too.
+    pub dump: bool,
+    /// The first N frames only.
+    pub count: Option<usize>,
+}

@@ -19,7 +19,11 @@
 //! | GET | `/v1/fragment` | | [`crate::model::Fragments`] |
 //! | GET | `/v1/packet-tracer?input=IF&protocol=tcp&src=A&sport=P&dst=B&dport=Q` | | [`crate::model::PacketTrace`] |
 //! | GET | `/v1/access-list?name=NAME` | | [`crate::model::AccessLists`], 404 for no such list |
+//! | GET | `/v1/time-range` | | [`crate::show_time_range::TimeRanges`] |
 //! | POST | `/v1/clear-access-list` (token) | [`AclClearRequest`] (`all` for every list) | [`crate::model::AclClearResult`], 404 for no such list |
+//! | GET, POST | `/v1/capture` (token, reads too) | a `capture` command (POST) | [`crate::capture::CaptureList`], [`crate::capture::CaptureDone`] |
+//! | GET | `/v1/capture/NAME?detail&dump&count=N` (token) | | [`crate::capture::CaptureView`], 404 for no such capture |
+//! | GET | `/v1/capture/NAME/pcap` (token) | | a pcap file |
 //! | POST | `/v1/cluster/membership` (token) | [`crate::model::MemberChange`] | [`crate::model::MemberResult`] |
 //! | GET | `/healthz`, `/readyz` | | text, [`crate::model::Health`] |
 //!
@@ -279,6 +283,27 @@ fn admin_screen(tokens: AdminTokens, gate: Gate) -> Screen {
         if let Some(refused) = gate.host(req) {
             return Screened::Answer(refused);
         }
+        if crate::capture::is_capture_path(&req.path) {
+            // Captures show packet contents: the admin token, reads
+            // included, on every listener (docs/ops.md §2).
+            if !(req.method == "GET" || req.method == "POST" && req.path == "/v1/capture") {
+                return Screened::Answer(api_error(
+                    405,
+                    "captures take GET (and POST /v1/capture)",
+                ));
+            }
+            if !authorized(req, &tokens.change) {
+                return Screened::Answer(gate.refuse(
+                    Refusal::Unauthorized,
+                    api_error(
+                        401,
+                        "captures show packet contents: send the node's admin token \
+                         (Authorization: Bearer …)",
+                    ),
+                ));
+            }
+            return Screened::Trusted;
+        }
         if changes_state(&req.path) {
             if req.method != "POST" {
                 return Screened::Answer(api_error(405, format!("{} needs POST", echo(&req.path))));
@@ -379,6 +404,9 @@ fn admin_handler(
         if let Some(r) = health(&*backend, &req) {
             return r;
         }
+        if crate::capture::is_capture_path(&req.path) {
+            return capture_route(&*backend, &req);
+        }
         if !changes && req.method != "GET" {
             return api_error(405, format!("{} needs GET", echo(&req.path)));
         }
@@ -405,6 +433,7 @@ fn admin_handler(
                 c
             })),
             "/v1/fragment" => answer(backend.fragments()),
+            "/v1/time-range" => answer(backend.time_ranges()),
             "/v1/packet-tracer" => answer(
                 crate::packet_tracer::parse_query(&req.query)
                     .and_then(|q| backend.packet_tracer(&q)),
@@ -424,6 +453,36 @@ fn admin_handler(
             other => api_error(404, format!("no such endpoint: {}", echo(other))),
         }
     })
+}
+
+/// `/v1/capture` (GET: `show capture`; POST: a `capture` command),
+/// `/v1/capture/NAME[?detail&dump&count=N]`, `/v1/capture/NAME/pcap`;
+/// the screen let only the admin token's requests by.
+fn capture_route(backend: &dyn Backend, req: &Request) -> Response {
+    let rest = req.path.strip_prefix("/v1/capture").unwrap_or_default();
+    match (req.method.as_str(), rest) {
+        ("POST", "") => match std::str::from_utf8(&req.body) {
+            Ok(line) => answer(backend.capture_command(line)),
+            Err(_) => api_error(400, "the command is not UTF-8 text"),
+        },
+        ("GET", "") => answer(backend.capture_list()),
+        ("GET", r) => match r.strip_prefix('/').map(|n| n.split_once('/')) {
+            Some(Some((name, "pcap"))) => match backend.capture_pcap(name) {
+                Ok(body) => Response {
+                    status: 200,
+                    content_type: "application/vnd.tcpdump.pcap",
+                    body,
+                },
+                Err(e) => from_ops_error(e),
+            },
+            Some(None) => answer(
+                crate::capture::parse_query(&r[1..], &req.query)
+                    .and_then(|q| backend.capture_show(&q)),
+            ),
+            _ => api_error(404, format!("no such endpoint: {}", echo(&req.path))),
+        },
+        _ => api_error(405, format!("{} needs GET", echo(&req.path))),
+    }
 }
 
 /// The metrics listener: no token (Prometheus scrapes it, and it answers

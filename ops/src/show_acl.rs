@@ -207,8 +207,10 @@ fn view(
                 let total = of.iter().fold(0u64, |a, &n| a.saturating_add(n));
                 let mut children = Vec::new();
                 let mut children_omitted = 0;
+                // An entry inactive for its time-range lists its
+                // elements (with the counts they keep); one written
+                // `inactive` has none.
                 if e.expands
-                    && !e.inactive
                     && let LineContent::Extended(AclLine::Ace(ace)) = &line.content
                 {
                     let limit = MAX_ELEMENTS_LISTED.min(*budget);

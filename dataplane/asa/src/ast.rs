@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+mod time;
+pub use time::*;
+
 /// A whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
@@ -44,6 +47,11 @@ pub struct Config {
     /// `sysopt connection tcpmss [minimum] N`: the MSS clamp of SYNs
     /// (docs/asa-behaviour.md §6.3).
     pub tcpmss: TcpMss,
+    /// `time-range NAME` blocks, in the order first defined.
+    pub time_ranges: Vec<TimeRange>,
+    /// `clock timezone` and `clock summer-time`: the local time the
+    /// time-ranges are evaluated in (docs/asa-behaviour.md §2.10).
+    pub clock: Clock,
 }
 
 /// `sysopt connection tcpmss N` and `sysopt connection tcpmss minimum N`
@@ -419,6 +427,9 @@ pub struct Ace {
     pub icmp: Option<IcmpSpec>,
     /// The `log` option: which messages the entry's matches produce.
     pub log: AceLog,
+    /// `time-range NAME`: the entry matches only while that time-range
+    /// is active (docs/asa-behaviour.md §2.10).
+    pub time_range: Option<String>,
     /// `inactive`: kept in the config, never matches.
     pub inactive: bool,
 }

@@ -14,6 +14,10 @@ pub mod icmp;
 pub mod parse;
 pub mod ports;
 pub mod render;
+pub mod time;
 
+pub use parse::{
+    CaptureCommand, CaptureDef, CaptureFilter, CaptureMatch, CaptureType, parse_capture,
+};
 pub use parse::{EntryPlaces, IgnoredLine, ParseError, ParseErrors, Parsed, parse_config};
 pub use render::render;

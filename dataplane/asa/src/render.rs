@@ -8,6 +8,9 @@ use crate::ast::*;
 use crate::icmp;
 use crate::ports::{self, PortNames};
 
+mod time;
+pub use time::{absolute, periodic};
+
 /// `H:MM:SS`, as the ASA prints times.
 pub(crate) fn hms(d: Duration) -> String {
     let s = d.as_secs();
@@ -125,6 +128,9 @@ fn ace(a: &Ace) -> String {
         AceLog::Default => {}
         AceLog::On => s.push_str(" log"),
         AceLog::Disable => s.push_str(" log disable"),
+    }
+    if let Some(t) = &a.time_range {
+        let _ = write!(s, " time-range {t}");
     }
     if a.inactive {
         s.push_str(" inactive");
@@ -257,6 +263,7 @@ pub fn render(cfg: &Config) -> String {
         }
         out.push_str("!\n");
     }
+    time::clock(&mut out, &cfg.clock);
     if cfg.same_security_inter_interface {
         out.push_str("same-security-traffic permit inter-interface\n");
     }
@@ -345,6 +352,7 @@ pub fn render(cfg: &Config) -> String {
             }
         }
     }
+    time::time_ranges(&mut out, &cfg.time_ranges);
     for a in &cfg.access_lists {
         for l in &a.lines {
             let _ = writeln!(out, "access-list {} {}", a.name, acl_line(l));
@@ -417,6 +425,25 @@ pub fn render(cfg: &Config) -> String {
         };
     }
     out
+}
+
+/// A capture's `match` clause as `show capture` prints it:
+/// `match tcp host 198.18.0.1 any eq www`.
+pub fn capture_match(m: &crate::parse::CaptureMatch) -> String {
+    let mut s = String::from("match ");
+    s.push_str(&ports::protocol_name(m.protocol));
+    let pp = ports::port_names(m.protocol).unwrap_or(PortNames::Tcp);
+    s.push(' ');
+    write_addr(&mut s, &m.source);
+    if let Some(p) = &m.source_port {
+        let _ = write!(s, " {}", port_match(p, pp));
+    }
+    s.push(' ');
+    write_addr(&mut s, &m.destination);
+    if let Some(p) = &m.destination_port {
+        let _ = write!(s, " {}", port_match(p, pp));
+    }
+    s
 }
 
 #[cfg(test)]

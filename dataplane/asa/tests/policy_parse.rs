@@ -88,6 +88,7 @@ fn ace(
         destination_port,
         icmp: None,
         log: AceLog::Default,
+        time_range: None,
         inactive: false,
     })
 }
@@ -209,12 +210,94 @@ fn realistic_configs_round_trip() {
         "edits.cfg",
         "fragments.cfg",
         "icmp-types.cfg",
+        "time-ranges.cfg",
     ] {
         let cfg = parse(name).config;
         round_trips(&cfg);
         // Rendering is a fixed point: the rendered text renders to itself.
         let text = render(&cfg);
         assert_eq!(render(&parse_config(&text).unwrap().config), text, "{name}");
+    }
+}
+
+/// A branch office's policy with time-ranges (docs/asa-behaviour.md
+/// §2.10): its clock, its ranges and the entries naming them, and where
+/// a broken line of it fails.
+#[test]
+fn time_ranges() {
+    let c = parse("time-ranges.cfg").config;
+    assert_eq!(
+        c.clock.timezone.as_ref().map(Timezone::offset_minutes),
+        Some(60)
+    );
+    assert!(c.clock.summer_time.is_some());
+    let ranges: Vec<(&str, bool, usize)> = c
+        .time_ranges
+        .iter()
+        .map(|r| (r.name.as_str(), r.absolute.is_some(), r.periodic.len()))
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            ("BACKUP-WINDOW", false, 2),
+            ("OFFICE-HOURS", false, 1),
+            ("PROJECT-X", true, 1),
+            ("MAINTENANCE", true, 1),
+        ]
+    );
+    let named: Vec<(&str, Option<&str>)> = c
+        .access_lists
+        .iter()
+        .flat_map(|a| a.lines.iter().map(move |l| (a, l)))
+        .filter_map(|(a, l)| match l {
+            AclLine::Ace(e) => Some((a.name.as_str(), e.time_range.as_deref())),
+            AclLine::Remark(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("OUTSIDE_IN", Some("BACKUP-WINDOW")),
+            ("OUTSIDE_IN", None),
+            ("INSIDE_OUT", Some("OFFICE-HOURS")),
+            ("INSIDE_OUT", Some("PROJECT-X")),
+            ("INSIDE_OUT", None),
+            ("INSIDE_OUT", Some("MAINTENANCE")),
+            ("INSIDE_OUT", None),
+        ]
+    );
+    let text = config("time-ranges.cfg");
+    for (line, replacement, col, message) in [
+        (
+            47,
+            "access-list INSIDE_OUT extended permit tcp object-group CONTRACTORS object FILES eq 445 time-range OFFICE",
+            100,
+            "time-range 'OFFICE' is not defined",
+        ),
+        (
+            33,
+            " periodic weekdays 18:30 to 7:29",
+            29,
+            "end time before start time: to cross midnight name the end day (periodic DAY HH:MM to DAY HH:MM)",
+        ),
+        (
+            36,
+            " absolute start 8:00 30 February 2026",
+            22,
+            "day 30 is not in that month",
+        ),
+        (
+            10,
+            "clock summer-time CEST recurring last Sun Mar 2:00",
+            51,
+            "expected week (1-4, first or last)",
+        ),
+    ] {
+        assert_eq!(
+            errors(&variant(&text, line, replacement)),
+            vec![(line, col, message.to_string())],
+            "line {line}"
+        );
     }
 }
 
@@ -837,6 +920,7 @@ fn reentering_an_ace_changes_it_in_place() {
     };
     let ssh = |inactive: bool, log: bool| {
         AclLine::Ace(Ace {
+            time_range: None,
             inactive,
             log: if log { AceLog::On } else { AceLog::Default },
             ..match ace(

@@ -297,6 +297,121 @@ fn objects_and_groups() -> impl Strategy<Value = (Vec<Object>, Vec<ObjectGroup>)
         )
 }
 
+/// The time-ranges ACEs may name.
+const TIME_RANGES: &[&str] = &["TR1", "TR2"];
+
+/// [`TIME_RANGES`], their lines varying with `n`.
+fn time_ranges(n: u64) -> Vec<TimeRange> {
+    let t = |hour: u64, minute: u64| HhMm {
+        hour: (hour % 24) as u8,
+        minute: (minute % 60) as u8,
+    };
+    let at = |year: u64, month: u64, day: u64| LocalDateTime {
+        year: 1993 + (year % 43) as u16,
+        month: 1 + (month % 12) as u8,
+        day: 1 + (day % 28) as u8,
+        time: t(n, n * 7),
+    };
+    let days = [
+        Days::Daily,
+        Days::Weekdays,
+        Days::Weekend,
+        Days::List(vec![Weekday::Sunday, Weekday::Monday]),
+    ];
+    vec![
+        TimeRange {
+            name: "TR1".into(),
+            absolute: (!n.is_multiple_of(3)).then(|| Absolute {
+                start: n.is_multiple_of(2).then(|| at(0, n, n)),
+                end: Some(at(42, n, n)),
+            }),
+            periodic: (0..n % 3)
+                .map(|k| Periodic {
+                    days: days[((n + k) % 4) as usize].clone(),
+                    start: t(k, n),
+                    end_day: None,
+                    end: t(k + 12, n),
+                })
+                .collect(),
+        },
+        TimeRange {
+            name: "TR2".into(),
+            absolute: None,
+            periodic: vec![Periodic {
+                days: Days::List(vec![Weekday::from_index(n as u8)]),
+                start: t(n, 0),
+                end_day: Some(Weekday::from_index(n as u8 + 3)),
+                end: t(n + 5, 59),
+            }],
+        },
+    ]
+}
+
+/// A clock varying with `n`: none, a timezone, summer time of each form.
+fn clock(n: u64) -> Clock {
+    let zone = |hours: i8, minutes: u8| Timezone {
+        zone: "Z".into(),
+        hours,
+        minutes,
+    };
+    let summer = |rule, offset_minutes| SummerTime {
+        zone: "S".into(),
+        rule,
+        offset_minutes,
+    };
+    let point = RecurringPoint {
+        week: WeekOfMonth::Last,
+        weekday: Weekday::Sunday,
+        month: 3,
+        time: HhMm { hour: 2, minute: 0 },
+    };
+    match n % 5 {
+        0 => Clock::default(),
+        1 => Clock {
+            timezone: Some(zone(-5, 0)),
+            summer_time: Some(summer(SummerRule::Recurring(None), 60)),
+        },
+        2 => Clock {
+            timezone: Some(zone(-3, 30)),
+            summer_time: None,
+        },
+        3 => Clock {
+            timezone: Some(zone(10, 0)),
+            summer_time: Some(summer(
+                SummerRule::Recurring(Some((
+                    RecurringPoint {
+                        week: WeekOfMonth::Nth(1),
+                        month: 10,
+                        ..point
+                    },
+                    point,
+                ))),
+                30,
+            )),
+        },
+        _ => Clock {
+            timezone: None,
+            summer_time: Some(summer(
+                SummerRule::Date {
+                    start: LocalDateTime {
+                        year: 2026,
+                        month: 3,
+                        day: 1,
+                        time: HhMm { hour: 2, minute: 0 },
+                    },
+                    end: LocalDateTime {
+                        year: 2026,
+                        month: 10,
+                        day: 31,
+                        time: HhMm { hour: 3, minute: 0 },
+                    },
+                },
+                120,
+            )),
+        },
+    }
+}
+
 /// An ACE whose names all resolve; `ifaces` are the interface names it
 /// may refer to.
 fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
@@ -335,7 +450,7 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
             Just(AceLog::On),
             Just(AceLog::Disable)
         ],
-        any::<bool>(),
+        (any::<bool>(), proptest::option::of(pick(TIME_RANGES))),
         proptest::option::of(prop_oneof![
             3 => (any::<u8>(), proptest::option::of(any::<u8>()))
                 .prop_map(|(icmp_type, code)| IcmpSpec::Match(IcmpMatch { icmp_type, code })),
@@ -351,7 +466,7 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
                 destination,
                 destination_port,
                 log,
-                inactive,
+                (inactive, time_range),
                 icmp,
             )| {
                 // Which port groups fit: tcp ACEs take tcp and tcp-udp
@@ -400,6 +515,7 @@ fn ace_strategy(ifaces: Vec<String>) -> impl Strategy<Value = Ace> {
                         )
                     }),
                     log,
+                    time_range,
                     inactive,
                 }
             },
@@ -664,6 +780,8 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                     },
                 };
                 let base = Config {
+                    time_ranges: time_ranges(n),
+                    clock: clock(n),
                     same_security_inter_interface,
                     timeouts,
                     fragment: FragmentConfig::default(),

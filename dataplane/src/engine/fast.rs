@@ -44,8 +44,10 @@ impl Engine {
     /// return `Err`, having changed nothing, for any other frame: with the
     /// key's hash, and the slot of its entry once looked up, for the
     /// general path to reuse (`hash` as given when the frame was refused
-    /// before the lookup).
-    #[inline]
+    /// before the lookup). Always inlined: `process_parsed`'s body has two
+    /// copies, one with captures (`engine/capture.rs`), and a function
+    /// called twice would otherwise stay out of the one without.
+    #[inline(always)]
     pub(super) fn established_fast(
         &mut self,
         frame: &mut [u8],

@@ -542,6 +542,7 @@ impl Engine {
             }
             let d = &mut self.counters.drops[reason.index()];
             *d = d.saturating_add(n);
+            self.capture_late_drop(&frame, ingress, reason, now, &parsed);
             return;
         }
         let judged = self.judge(&mut frame, meta, ingress, now, &parsed, None);
@@ -572,6 +573,7 @@ impl Engine {
                 let d = &mut self.counters.drops[reason.index()];
                 *d = d.saturating_add(n);
                 self.log_denied(&frame, meta, ingress, reason, now);
+                self.capture_late_drop(&frame, ingress, reason, now, &parsed);
             }
             Verdict::Hold => {}
         }

@@ -690,6 +690,17 @@ impl ClassifierBuilder {
         rule
     }
 
+    /// Add the next rule as one that matches nothing, its `elements`
+    /// numbered all the same (an entry left out for its time-range keeps
+    /// its elements' numbers: their counts wait for it); returns its
+    /// index.
+    pub fn push_rule_matching_nothing(&mut self, elements: usize) -> u32 {
+        let rule = self.rules;
+        self.rules = self.rules.saturating_add(1);
+        self.rule_of.extend(std::iter::repeat_n(rule, elements));
+        rule
+    }
+
     /// Elements (atoms) pushed so far.
     pub fn elements(&self) -> usize {
         self.rule_of.len()

@@ -2,6 +2,8 @@
 //! first-match classifiers, class-maps to matchers, policy-maps to ordered
 //! class lists per interface, connection settings resolved to values.
 
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use thiserror::Error;
@@ -406,6 +408,12 @@ pub struct Policy {
     /// access-list` lists such an entry's elements from them
     /// ([`expander`](Self::expander)).
     groups: Option<std::sync::Arc<Config>>,
+    /// The time-ranges it was compiled as active (docs/asa-behaviour.md
+    /// §2.10): entries naming another are left out of its classifiers.
+    active_ranges: Arc<BTreeSet<String>>,
+    /// Whether an active entry names a time-range: only then does the
+    /// time of day change what it should be.
+    timed: bool,
 }
 
 /// The class decision for a new connection.
@@ -449,7 +457,20 @@ impl Policy {
             mss: MssClamp::default(),
             source: None,
             groups: None,
+            active_ranges: Arc::default(),
+            timed: false,
         }
+    }
+
+    /// The time-ranges it was compiled as active.
+    pub fn active_time_ranges(&self) -> &BTreeSet<String> {
+        &self.active_ranges
+    }
+
+    /// Whether an entry of it (not `inactive`) names a time-range: the
+    /// node compiles it again when the set of active ranges changes.
+    pub fn is_timed(&self) -> bool {
+        self.timed
     }
 
     /// The MSS clamp of SYNs and SYN-ACKs (`sysopt connection tcpmss`,
@@ -822,8 +843,25 @@ fn push_global_default(
     });
 }
 
-/// Compile `config` for a node whose data interfaces are `interfaces`.
+/// Compile `config` for a node whose data interfaces are `interfaces`,
+/// with no time-range active: an entry naming one matches nothing. What
+/// checks a configuration uses it; a node that runs one compiles it with
+/// [`compile_at`] and the ranges active at the time.
 pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy, CompileError> {
+    compile_at(config, interfaces, &BTreeSet::new())
+}
+
+/// Compile `config` for a node whose data interfaces are `interfaces`,
+/// with the time-ranges named in `active` active (the node's clock says
+/// which, `rampart_asa::time::active_ranges`): an entry naming another
+/// is left out of the classifier, so the next entry decides
+/// (docs/asa-behaviour.md §2.10). Whether it compiles does not depend on
+/// `active`.
+pub fn compile_at(
+    config: &Config,
+    interfaces: &[InterfaceConfig],
+    active: &BTreeSet<String>,
+) -> Result<Policy, CompileError> {
     let mut c = Compiler::new(config);
     let iface_index = |name: &str| {
         interfaces
@@ -886,10 +924,10 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
     let mut listings = Vec::new();
     let mut first = 0;
     for acl in &config.access_lists {
-        let (mut compiled, elements) = c.acl(acl)?;
+        let (mut compiled, elements) = c.acl(acl, active)?;
         compiled.first_element = first;
         acls.push(compiled);
-        let l = AclListing::extended(acl, &elements, first);
+        let l = AclListing::extended(acl, &elements, first, active);
         first += l.element_count();
         listings.push(l);
     }
@@ -1069,6 +1107,19 @@ pub fn compile(config: &Config, interfaces: &[InterfaceConfig]) -> Result<Policy
         mss: MssClamp::of(&config.tcpmss),
         source: None,
         groups: elements::groups_of(config),
+        active_ranges: Arc::new(
+            config
+                .time_ranges
+                .iter()
+                .filter(|r| active.contains(&r.name))
+                .map(|r| r.name.clone())
+                .collect(),
+        ),
+        timed: config.access_lists.iter().any(|a| {
+            a.lines
+                .iter()
+                .any(|l| matches!(l, ast::AclLine::Ace(e) if !e.inactive && e.time_range.is_some()))
+        }),
     })
 }
 

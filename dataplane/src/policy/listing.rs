@@ -140,7 +140,8 @@ pub struct ListedEntry {
     /// It names an object or object-group: its elements are listed under
     /// it, as the ASA lists the entries it expands.
     pub expands: bool,
-    /// `inactive`: it never matches.
+    /// `inactive`, or its time-range is not active: it matches nothing
+    /// (now).
     pub inactive: bool,
     /// Who the entry is: a 128-bit hash of its list's name and the entry
     /// as configured, computed with the policy, off the packet path. A new
@@ -153,11 +154,15 @@ pub struct ListedEntry {
 
 impl AclListing {
     /// An extended access-list's listing, given each entry's elements in
-    /// order (remarks skipped), its first element at `first`.
+    /// order (remarks skipped), its first element at `first`. An entry
+    /// whose time-range is not in `active` is listed inactive; its
+    /// elements keep counting places (it counts nothing while the range
+    /// is not active).
     pub(super) fn extended(
         acl: &AccessList,
         elements: &[EntryElements],
         first: usize,
+        active: &std::collections::BTreeSet<String>,
     ) -> AclListing {
         let mut per_entry = elements.iter();
         let mut element_keys = Vec::new();
@@ -182,7 +187,12 @@ impl AclListing {
                             at,
                             counted,
                             expands: expands(a),
-                            inactive: a.inactive,
+                            // `show access-list` marks an entry whose
+                            // time-range is not active `(inactive)`, as
+                            // one written `inactive` (docs/asa-behaviour.md
+                            // §2.10).
+                            inactive: a.inactive
+                                || a.time_range.as_ref().is_some_and(|t| !active.contains(t)),
                             key: entry_key(&acl.name, a),
                         })
                     }

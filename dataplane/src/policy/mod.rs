@@ -17,4 +17,4 @@ pub mod mss;
 
 // `render` names both the module and its function, as in `rampart_asa`.
 pub use rampart_asa::{IgnoredLine, ParseError, ParseErrors, Parsed, parse_config};
-pub use rampart_asa::{ast, icmp, parse, ports, render};
+pub use rampart_asa::{ast, icmp, parse, ports, render, time};

@@ -418,6 +418,11 @@ impl Endpoint {
         })
     }
 
+    /// `show time-range`: the ranges of the policy in force, active or not.
+    pub fn time_ranges(&self) -> Result<rampart_ops::show_time_range::TimeRanges, NodeError> {
+        self.ask(self.admin, false, |c, _| c.time_ranges())
+    }
+
     /// `clear access-list [NAME] counters` (with the node's admin token):
     /// the lists cleared.
     pub fn clear_access_lists(&self, name: Option<&str>) -> Result<Vec<String>, NodeError> {
@@ -425,6 +430,16 @@ impl Endpoint {
         self.ask(self.admin, true, move |c, _| {
             c.clear_access_lists(name.as_deref()).map(|r| r.cleared)
         })
+    }
+
+    /// Ask the admin API with `f` from inside the node's namespace, with
+    /// the node's admin token (`admin_token`) or no token.
+    pub fn admin<T: Send + 'static>(
+        &self,
+        admin_token: bool,
+        f: impl FnOnce(&Client) -> Result<T, ClientError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        self.ask(self.admin, admin_token, move |c, _| f(c))
     }
 
     /// The Prometheus text of `/metrics`.

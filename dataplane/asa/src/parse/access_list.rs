@@ -107,6 +107,7 @@ impl Parser {
         {
             old.inactive = new.inactive;
             old.log = new.log;
+            old.time_range = new.time_range.clone();
             return Ok(());
         }
         // `line N` inserts before the current Nth line (remarks count); a

@@ -1,5 +1,5 @@
 //! An access-list entry: `permit|deny PROTO SRC [PORT] DST [PORT]
-//! [ICMP-TYPE [CODE]] [log …] [inactive]`, with objects and object-groups in the protocol,
+//! [ICMP-TYPE [CODE]] [log …] [time-range NAME] [inactive]`, with objects and object-groups in the protocol,
 //! address and port positions.
 
 use crate::ast::*;
@@ -117,6 +117,7 @@ impl Parser {
             destination_port,
             icmp: None,
             log: AceLog::Default,
+            time_range: None,
             inactive: false,
         };
         // The ICMP type (the ASA's `icmp_argument`) follows the
@@ -148,8 +149,13 @@ impl Parser {
             match t.text {
                 "log" => ace.log = log_options(c)?,
                 "inactive" => ace.inactive = true,
+                // `time-range NAME` (checked once every range is known,
+                // `RefKind::TimeRange`): the entry matches only while the
+                // range is active (docs/asa-behaviour.md §2.10).
                 "time-range" => {
-                    return Err(c.err_at(t.col, "time-range is not supported yet"));
+                    let n = c.word("time-range name")?;
+                    self.reference(c, RefKind::TimeRange, n);
+                    ace.time_range = Some(n.text.to_string());
                 }
                 w => {
                     return Err(c.err_at(t.col, format!("unexpected '{w}' after end of command")));
@@ -796,8 +802,8 @@ mod tests {
             (
                 "access-list A permit ip any any time-range WORK",
                 1,
-                33,
-                "time-range is not supported yet",
+                44,
+                "time-range 'WORK' is not defined",
             ),
             (
                 "access-list A permit ip any any extra",

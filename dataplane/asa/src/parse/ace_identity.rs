@@ -31,6 +31,8 @@ pub(super) fn identity(ace: &Ace) -> Ace {
         // A type and code are stored as numbers: `echo` and `8` are one.
         icmp: ace.icmp.clone(),
         log: AceLog::Default,
+        // An option like `log`: entering the ACE again sets it in place.
+        time_range: None,
         inactive: false,
     }
 }

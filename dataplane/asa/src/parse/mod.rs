@@ -28,7 +28,7 @@
 //! access-list whose last line is removed is gone. Choices beyond the ASA: an object without a value is refused (it
 //! would match nothing, or everything for a service object); `log disable`
 //! is kept as no `log`; `set connection decrement-ttl` is ignored (Rampart
-//! is a bridge); `time-range` and `dcd` are refused, and so are an
+//! is a bridge); `dcd` is refused, and so are an
 //! `icmp-type` group after `icmp6` and a service group in an entry's
 //! ICMP type position (docs/asa-behaviour.md §2.1).
 //!
@@ -36,7 +36,8 @@
 //! `modes` decides which open mode a line belongs to and dispatches it, one
 //! module per command family handles its lines (`interface`, `objects`,
 //! `groups`, `access_list` and `ace`, `access_group`, `class_map`,
-//! `policy_map`, `service_policy`, `timeouts`, `fragment`, `sysopt`, and
+//! `policy_map`, `service_policy`, `timeouts`, `fragment`, `sysopt`,
+//! `time_range` (with `clock`), and
 //! `no` for the top-level removals),
 //! `values` parses the literals they share, and `resolve` checks every
 //! reference once the last line is read. The errors are in `error`.
@@ -46,6 +47,7 @@ mod access_list;
 mod ace;
 mod ace_identity;
 mod ace_index;
+mod capture;
 mod class_map;
 mod cursor;
 mod error;
@@ -66,6 +68,7 @@ mod service_policy;
 mod sysopt;
 #[cfg(test)]
 mod test_support;
+mod time_range;
 mod timeouts;
 mod values;
 
@@ -80,6 +83,7 @@ use refs::{Owner, RefKind};
 use resolve::Ref;
 
 pub use ace_identity::same_ace;
+pub use capture::*;
 pub use error::{ParseError, ParseErrors};
 pub use refs::{group_name, object_name};
 

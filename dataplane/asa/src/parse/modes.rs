@@ -22,6 +22,8 @@ const TOP: &[&str] = &[
     "timeout",
     "fragment",
     "sysopt",
+    "time-range",
+    "clock",
     "no",
 ];
 
@@ -36,7 +38,6 @@ const HARMLESS: &[&str] = &[
     "banner",
     "boot",
     "call-home",
-    "clock",
     "cluster",
     "configure",
     "console",
@@ -104,7 +105,6 @@ const HARMLESS: &[&str] = &[
     "terminal",
     "tftp-server",
     "threat-detection",
-    "time-range",
     "tls-proxy",
     "track",
     "tunnel-group",
@@ -139,7 +139,6 @@ const BLOCKS: &[&str] = &[
     "router",
     "sla",
     "tcp-map",
-    "time-range",
     "tls-proxy",
     "tunnel-group",
     "uc-ime",
@@ -231,6 +230,8 @@ const GROUP_SUBS: &[&str] = &[
     "icmp-object",
     "description",
 ];
+/// `time-range` sub-commands.
+const TIME_RANGE_SUBS: &[&str] = &["absolute", "periodic"];
 /// `class-map` sub-commands.
 const CLASS_MAP_SUBS: &[&str] = &["match", "description"];
 /// `policy-map` and class sub-commands Rampart parses.
@@ -293,6 +294,7 @@ pub(super) enum Mode {
     ClassMap(usize),
     PolicyMap(usize),
     PolicyClass(usize, usize),
+    TimeRange(usize),
 }
 
 impl Parser {
@@ -335,6 +337,7 @@ impl Parser {
             },
             Mode::Group(_) => GROUP_SUBS.contains(&w),
             Mode::ClassMap(_) => CLASS_MAP_SUBS.contains(&w),
+            Mode::TimeRange(_) => TIME_RANGE_SUBS.contains(&w),
             Mode::PolicyMap(_) | Mode::PolicyClass(..) => {
                 POLICY_SUBS.contains(&w) || CLASS_IGNORED.contains(&w)
             }
@@ -351,6 +354,7 @@ impl Parser {
             },
             Mode::Group(_) => "object-group",
             Mode::ClassMap(_) => "class-map",
+            Mode::TimeRange(_) => "time-range",
             Mode::PolicyMap(_) | Mode::PolicyClass(..) => "policy-map",
         }
     }
@@ -370,6 +374,7 @@ impl Parser {
                 Mode::ClassMap(i) => self.class_map_sub(c, i),
                 Mode::PolicyMap(p) => self.policy_sub(c, p, None),
                 Mode::PolicyClass(p, k) => self.policy_sub(c, p, Some(k)),
+                Mode::TimeRange(i) => self.time_range_sub(c, i),
             };
         }
         let first = c.peek().unwrap_or_default();
@@ -427,6 +432,8 @@ impl Parser {
             "timeout" => self.timeout(c),
             "fragment" => self.fragment(c, false),
             "sysopt" => self.sysopt(c, false),
+            "time-range" => self.time_range(c),
+            "clock" => self.clock(c, false),
             other => Err(c.err_at(cmd.col, format!("unknown command '{other}'"))),
         }
     }

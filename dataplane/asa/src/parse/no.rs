@@ -22,6 +22,8 @@ impl Parser {
             "same-security-traffic" => self.same_security_traffic(c, true),
             "fragment" => self.fragment(c, true),
             "sysopt" => self.sysopt(c, true),
+            "time-range" => self.no_time_range(c),
+            "clock" => self.clock(c, true),
             "access-group" => {
                 let (acl, iface) = self.access_group_args(c)?;
                 if let Some(&reason) = self.other_acls.get(acl.text) {

@@ -54,6 +54,8 @@ pub(super) enum RefKind {
     ClassMap,
     PolicyMap,
     Interface,
+    /// The `time-range NAME` of an ACE.
+    TimeRange,
     NetworkObject,
     ServiceObject,
     /// A network group (ACE address).

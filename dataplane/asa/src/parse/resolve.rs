@@ -142,6 +142,11 @@ impl Parser {
             // the interfaces; the compiler checks against those.
             RefKind::Interface => (!ix.nameifs.is_empty() && !ix.nameifs.contains(name))
                 .then(|| format!("no interface has nameif '{name}'")),
+            // An ACE naming no defined time-range is refused: matching
+            // always would match more than the entry says, and never
+            // less (docs/asa-behaviour.md §2.10).
+            RefKind::TimeRange => (!self.cfg.time_ranges.iter().any(|t| t.name == name))
+                .then(|| format!("time-range '{name}' is not defined")),
             RefKind::NetworkObject => match object {
                 Some(false) => None,
                 Some(true) => Some(format!(

@@ -78,6 +78,7 @@ pub(super) fn permit_ip(source: AddrSpec, destination: AddrSpec) -> Ace {
         destination_port: None,
         icmp: None,
         log: AceLog::Default,
+        time_range: None,
         inactive: false,
     }
 }

@@ -163,6 +163,7 @@ impl Engine {
                     self.count_decided(&judged.decided);
                     bump(&mut self.sync_mut().counters.held_refused);
                     add(&mut self.counters.drops[reason.index()], h.frames());
+                    self.capture_late_drop(&h.frame, h.ingress, reason, now, &parsed);
                 }
             }
         }
@@ -239,6 +240,7 @@ impl Engine {
                         &mut c.held_expired
                     });
                     add(&mut self.counters.drops[reason.index()], h.frames());
+                    self.capture_late_drop(&h.frame, h.ingress, reason, now, &parsed);
                 }
             }
         }

@@ -45,6 +45,7 @@ fn an_atom_count_past_usize_is_too_large_not_a_wrap() {
             destination_port: Some(PortSpec::Group("PORTS".into())),
             icmp: None,
             log: AceLog::Default,
+            time_range: None,
             inactive: false,
         })],
     });
@@ -184,7 +185,9 @@ fn each_group_is_expanded_once() {
     }
     let cfg = parse_config(&text).expect("parses").config;
     let mut c = super::expand::Compiler::new(&cfg);
-    let (acl, _) = c.acl(&cfg.access_lists[0]).expect("within the budget");
+    let (acl, _) = c
+        .acl(&cfg.access_lists[0], &Default::default())
+        .expect("within the budget");
     // H, P and its 300 members, PORTS, and the diamond groups D0L reaches
     // (all but D0R).
     assert_eq!(c.groups_expanded, 1 + 301 + 1 + 79);
@@ -245,6 +248,45 @@ fn an_access_list_over_the_subtable_bound_is_refused_at_its_entry() {
         crate::policy::locate::locate(&text, &e),
         Some((MAX_SUBTABLES + 2, 15))
     );
+}
+
+/// Whether a policy compiles does not depend on the time of day: entries
+/// left out for an inactive time-range count towards the bounds as if
+/// active, or the re-install at the range's start would be refused
+/// (docs/asa-behaviour.md §2.10).
+#[test]
+fn the_bounds_count_entries_whose_time_range_is_inactive() {
+    let text = format!(
+        "time-range T\n{}",
+        shapes(MAX_SUBTABLES + 1).replace(" eq 80\n", " eq 80 time-range T\n")
+    );
+    let cfg = parse_config(&text).expect("parses").config;
+    for active in [BTreeSet::new(), BTreeSet::from(["T".to_string()])] {
+        let e = compile_at(&cfg, &ifaces(), &active).expect_err("over the bound");
+        assert_eq!(
+            e,
+            CompileError::TooManySubtables {
+                acl: "A".into(),
+                entry: MAX_SUBTABLES + 2
+            },
+            "{active:?}"
+        );
+    }
+    // At the bound both compile; inactive, the classifier holds none of them.
+    let text = format!(
+        "time-range T\n{}",
+        shapes(MAX_SUBTABLES).replace(" eq 80\n", " eq 80 time-range T\n")
+    );
+    let cfg = parse_config(&text).expect("parses").config;
+    let off = compile_at(&cfg, &ifaces(), &BTreeSet::new()).expect("at the bound");
+    assert_eq!(off.acls()[0].subtables(), 0);
+    assert!(
+        off.listings()[0]
+            .entries()
+            .all(|l| l.entry.unwrap().inactive)
+    );
+    let on = compile_at(&cfg, &ifaces(), &BTreeSet::from(["T".to_string()])).unwrap();
+    assert_eq!(on.acls()[0].subtables(), MAX_SUBTABLES);
 }
 
 /// `n` entries whose port ranges share one masked key (any port to one

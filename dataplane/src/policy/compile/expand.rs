@@ -7,7 +7,7 @@
 //! X` on the other side) is free. Objects and groups are looked up by name
 //! in maps, and each group is expanded once per compile.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::rc::Rc;
@@ -215,11 +215,31 @@ impl<'a> Compiler<'a> {
     /// An access-list compiled, with the elements of each entry for `show
     /// access-list` (its atoms, numbered as the classifier numbers them;
     /// an inactive one has none: it is not expanded).
+    ///
+    /// An entry whose `time-range` is not in `active` is left out of the
+    /// classifier, as an `inactive` one is, but expanded and charged all
+    /// the same, and the list's bounds are checked as if every range were
+    /// active: whether a policy compiles must not depend on the time of
+    /// day, or a re-install at a transition could fail
+    /// (docs/asa-behaviour.md §2.10). Its elements keep their numbers
+    /// (the classifier reserves them), and so their counts, for when the
+    /// range is active again.
     pub(super) fn acl(
         &mut self,
         acl: &ast::AccessList,
+        active: &BTreeSet<String>,
     ) -> Result<(CompiledAcl, Vec<EntryElements>), CompileError> {
         let mut b = ClassifierBuilder::new();
+        // Every entry's atoms, time-ranges all active, for the bounds;
+        // only when some entry is left out for its time-range.
+        let timed_out = |ace: &ast::Ace| {
+            !ace.inactive && ace.time_range.as_ref().is_some_and(|t| !active.contains(t))
+        };
+        let mut full = acl
+            .lines
+            .iter()
+            .any(|l| matches!(l, AclLine::Ace(a) if timed_out(a)))
+            .then(ClassifierBuilder::new);
         let mut elements = Vec::new();
         let mut permit = Vec::new();
         let mut unlogged = Vec::new();
@@ -239,6 +259,9 @@ impl<'a> Compiler<'a> {
                 // blocks): the budget bounds the rules a classifier numbers.
                 self.charge(Some(1)).map_err(|e| e.placed(place))?;
                 b.push_rule([]);
+                if let Some(f) = &mut full {
+                    f.push_rule([]);
+                }
                 elements.push(EntryElements::default());
                 continue;
             }
@@ -256,7 +279,15 @@ impl<'a> Compiler<'a> {
                 (0..atoms.len() as u64).collect()
             };
             elements.push(EntryElements { keys });
-            b.push_rule(atoms);
+            if let Some(f) = &mut full {
+                f.push_rule(atoms.iter().copied());
+            }
+            if timed_out(ace) {
+                b.push_rule_matching_nothing(atoms.len());
+            } else {
+                b.push_rule(atoms);
+            }
+            let b = full.as_ref().unwrap_or(&b);
             if b.subtables() > MAX_SUBTABLES {
                 return Err(CompileError::TooManySubtables {
                     acl: acl.name.clone(),

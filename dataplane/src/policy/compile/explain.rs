@@ -96,6 +96,12 @@ impl Policy {
         self.source.as_deref()
     }
 
+    /// [`source`](Self::source), shared: what the node compiles again
+    /// when the set of active time-ranges changes.
+    pub fn shared_source(&self) -> Option<&Arc<Config>> {
+        self.source.as_ref()
+    }
+
     /// The security level of `iface` in this policy (its interface block's,
     /// else the node's).
     pub fn security_level(&self, iface: IfaceId) -> Option<u8> {

@@ -23,6 +23,7 @@ fn ace(
         destination_port: dport.map(PortSpec::Match),
         icmp: None,
         log: AceLog::Default,
+        time_range: None,
         inactive: false,
     })
 }
@@ -438,6 +439,7 @@ fn object_groups_and_ranges_expand() {
             destination_port: Some(PortSpec::Group("WEB".into())),
             icmp: None,
             log: AceLog::Default,
+            time_range: None,
             inactive: false,
         })],
     });
