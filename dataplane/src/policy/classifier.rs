@@ -1202,6 +1202,64 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// Rules of several atoms (an entry over object-groups): the first
+        /// matching rule, and of its atoms the first that matches (the
+        /// element `show access-list` counts), against a linear scan; an
+        /// atom of a later rule that matches never wins, nor does a later
+        /// atom of the same rule.
+        #[test]
+        fn elements_agree_with_linear_scan(
+            rules in proptest::collection::vec(
+                proptest::collection::vec(
+                    (
+                        proptest::option::of(prop_oneof![Just(6u8), Just(17u8)]),
+                        model_addr(&[0, 16, 24, 32]),
+                        model_addr(&[0, 24, 30, 32]),
+                        (0u16..100, 0u16..100).prop_map(|(a, b)| (a.min(b), a.max(b))),
+                    ),
+                    0..5,
+                ),
+                0..25,
+            ),
+            probes in proptest::collection::vec(
+                (prop_oneof![Just(6u8), Just(17u8), Just(1u8)], addr(), addr(), 0u16..100),
+                1..40,
+            ),
+        ) {
+            let mut b = ClassifierBuilder::new();
+            for atoms in &rules {
+                b.push_rule(atoms.iter().map(|(proto, s, d, (lo, hi))| Atom {
+                    v6: None,
+                    proto: *proto,
+                    src: s.span().expect("ordered"),
+                    dst: d.span().expect("ordered"),
+                    sport: PortSpan::ANY,
+                    dport: PortSpan::range(*lo, *hi).expect("ordered"),
+                }));
+            }
+            let c = b.build();
+            let total: usize = rules.iter().map(Vec::len).sum();
+            prop_assert_eq!(c.elements(), total);
+            for (proto, s, d, dport) in probes {
+                let p = probe(s, d, proto, 1234, dport);
+                let mut want = None;
+                let mut element = 0u32;
+                'rules: for (r, atoms) in rules.iter().enumerate() {
+                    for a in atoms {
+                        if model_match(std::slice::from_ref(a), &p).is_some() {
+                            want = Some((r as u32, element));
+                            break 'rules;
+                        }
+                        element += 1;
+                    }
+                }
+                prop_assert_eq!(c.first_match_element(&p), want, "probe {:?}", p);
+                prop_assert_eq!(c.first_match(&p), want.map(|(r, _)| r));
+            }
+        }
+    }
+
     /// What a rule of the ICMP model matches besides its destination.
     #[derive(Debug, Clone, Copy)]
     enum ModelService {
