@@ -1,15 +1,16 @@
 //! `access-list NAME [line N] …`: an extended access-list's remarks and
 //! ACEs in order, with `line N` inserting; an ACE entered again changes the
-//! entry already there (`inactive` and `log`) instead of adding one;
+//! entry already there (`inactive` and `log`) instead of adding one, and
+//! one that differs from an entry only by its `time-range` is refused;
 //! `ethertype` lists are the `ethertype` module's, `standard` and
 //! `webtype` access-lists are ignored.
 
 use crate::ast::*;
 
-use super::Parser;
 use super::ace_identity::identity;
 use super::cursor::{Cur, R, Tok};
 use super::refs::{Owner, acl_line_key};
+use super::{ParseError, Parser};
 
 /// Longest ACL remark; the ASA refuses longer ones (Capirca cuts to this).
 const REMARK_MAX_CHARS: usize = 100;
@@ -105,9 +106,18 @@ impl Parser {
             && let Some(i) = self.aces.find(&acl.name, key)
             && let Some(AclLine::Ace(old)) = acl.lines.get_mut(i)
         {
+            // The same entry with another time-range (or one with none and
+            // one with some) is refused: what the ASA does with it is not
+            // documented, and either guess can widen the policy. Replacing
+            // drops the first window of a deny (the permit after it passes
+            // in that window); keeping the first drops the second's
+            // (docs/asa-behaviour.md §2.10).
+            if old.time_range != new.time_range {
+                let was = self.entries.place(&acl.name, i + 1);
+                return Err(time_range_conflict(c, &acl.name, old, new, was));
+            }
             old.inactive = new.inactive;
             old.log = new.log;
-            old.time_range = new.time_range.clone();
             return Ok(());
         }
         // `line N` inserts before the current Nth line (remarks count); a
@@ -153,6 +163,43 @@ impl Parser {
         }
         Ok(())
     }
+}
+
+/// How an ACE names its time-range in a message.
+pub(super) fn time_range_words(ace: &Ace) -> String {
+    match &ace.time_range {
+        Some(n) => format!("time-range {n}"),
+        None => "no time-range".to_string(),
+    }
+}
+
+/// The column of an ACE's `time-range` option on line `c`, else the end
+/// of the line (where one would go).
+pub(super) fn time_range_col(c: &Cur<'_>) -> usize {
+    c.last_col_of("time-range").unwrap_or_else(|| c.end_col())
+}
+
+/// The error for an ACE that is an entry the list has but for its
+/// time-range; `was` is where that entry was written.
+fn time_range_conflict(
+    c: &Cur<'_>,
+    acl: &str,
+    old: &Ace,
+    new: &Ace,
+    was: Option<(usize, usize)>,
+) -> ParseError {
+    let at = was.map_or_else(String::new, |(line, _)| format!(" (line {line})"));
+    c.err_at(
+        time_range_col(c),
+        format!(
+            "access-list '{acl}' has this entry with {}{at}; an entry that differs only by its \
+             time-range ({} here) is refused, as what the ASA does with it is not documented: \
+             write two entries that differ otherwise, or remove the first with \
+             `no access-list {acl} ...` before entering this one",
+            time_range_words(old),
+            time_range_words(new),
+        ),
+    )
 }
 
 impl Parser {

@@ -1,6 +1,6 @@
 //! When two ACEs are one entry of an access-list: the same action,
-//! protocol, addresses and ports, whatever their `log` options and
-//! `inactive`. The ASA keeps one ACE of each such entry: entering it again
+//! protocol, addresses and ports, whatever their `log` options,
+//! `inactive` and `time-range` (which the callers compare apart). The ASA keeps one ACE of each such entry: entering it again
 //! changes the one there, where it stands ("Disables an ACE. To reenable
 //! it, enter the entire ACE without the inactive keyword", Cisco ASA Series
 //! Command Reference, `access-list extended`), and `no access-list` names
@@ -31,7 +31,11 @@ pub(super) fn identity(ace: &Ace) -> Ace {
         // A type and code are stored as numbers: `echo` and `8` are one.
         icmp: ace.icmp.clone(),
         log: AceLog::Default,
-        // An option like `log`: entering the ACE again sets it in place.
+        // Left out so that the ACE finds its entry: a re-entry with
+        // another time-range (or none vs one) is then refused, not added
+        // or changed in place (`access_list`), and `no access-list` with a
+        // time-range must name the entry's (`no`; docs/asa-behaviour.md
+        // §2.10).
         time_range: None,
         inactive: false,
     }
@@ -51,7 +55,8 @@ pub(super) fn identities_computed() -> usize {
 }
 
 /// Whether `a` and `b` are one entry of an access-list: equal but for
-/// `log` and `inactive`, each address and port taken as the ASA stores it.
+/// `log`, `inactive` and `time-range`, each address and port taken as the
+/// ASA stores it.
 pub fn same_ace(a: &Ace, b: &Ace) -> bool {
     identity(a) == identity(b)
 }

@@ -61,8 +61,17 @@ impl<'a> Cur<'a> {
     }
 
     /// One past the last character of the line.
-    fn end_col(&self) -> usize {
+    pub(super) fn end_col(&self) -> usize {
         self.raw.trim_end().chars().count() + 1
+    }
+
+    /// Column of the last word of the line that is `word`.
+    pub(super) fn last_col_of(&self, word: &str) -> Option<usize> {
+        self.toks
+            .iter()
+            .rev()
+            .find(|t| t.text == word)
+            .map(|t| t.col)
     }
 
     pub(super) fn peek(&self) -> Option<&'a str> {

@@ -6,7 +6,7 @@
 use crate::ast::*;
 
 use super::Parser;
-use super::access_list::{line_clause, remark};
+use super::access_list::{line_clause, remark, time_range_col, time_range_words};
 use super::ace_identity::identity;
 use super::cursor::{Cur, R};
 use super::modes::{REASON_TYPED_MAP, harmless_reason, is_harmless};
@@ -221,6 +221,25 @@ impl Parser {
                 return Err(c.err_at(col, format!("no such line in access-list '{}'", name.text)));
             }
         };
+        // A `no` that names a time-range names the entry with that one:
+        // the entry with another is not the one the operator means, and
+        // removing a deny would widen the policy. Without a time-range it
+        // names the entry whatever its range, as whatever its `log` and
+        // `inactive` (docs/asa-behaviour.md §2.10).
+        if let (AclLine::Ace(given), Some(AclLine::Ace(entry))) = (&line, lines.get(k))
+            && given.time_range.is_some()
+            && given.time_range != entry.time_range
+        {
+            return Err(c.err_at(
+                time_range_col(c),
+                format!(
+                    "access-list '{}' has this entry with {}, not {}",
+                    name.text,
+                    time_range_words(entry),
+                    time_range_words(given)
+                ),
+            ));
+        }
         lines.remove(k);
         let gone = lines.is_empty();
         self.aces.removed(name.text, k, lines.len(), key.as_ref());

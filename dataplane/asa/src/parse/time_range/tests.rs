@@ -246,16 +246,121 @@ fn editing_a_time_range_follows_configuration_mode() {
     );
     assert_eq!(c.time_ranges.len(), 1);
     assert_eq!(c.time_ranges[0].periodic[0].end_day, None);
-    // An ACE entered again with another range changes it in place.
-    let c = cfg(
-        "time-range A\ntime-range B\naccess-list L permit ip any any time-range A\n\
-                 access-list L permit ip any any time-range B\n",
-    );
+}
+
+// === an entry entered again, or removed, with a time-range ===
+
+const TWO_RANGES: &str = "time-range A\ntime-range B\n";
+
+/// An ACE that is an entry the list has but for its time-range (another
+/// one, or none against one) is refused at its `time-range` (or the end
+/// of the line), naming the entry's range and line: replacing would drop
+/// a deny's first window, keeping would drop its second, and the ASA's
+/// behaviour is not documented (docs/asa-behaviour.md §2.10).
+#[test]
+fn an_entry_again_with_another_time_range_is_refused() {
+    let why = "is refused, as what the ASA does with it is not documented: write two entries \
+               that differ otherwise, or remove the first with `no access-list L ...` before \
+               entering this one";
+    check_errors(&[
+        (
+            &format!(
+                "{TWO_RANGES}access-list L deny tcp any any eq ssh time-range A\n\
+                 access-list L deny tcp any any eq 22 log time-range B"
+            ),
+            4,
+            42,
+            &format!(
+                "access-list 'L' has this entry with time-range A (line 3); an entry that \
+                 differs only by its time-range (time-range B here) {why}"
+            ),
+        ),
+        (
+            &format!(
+                "{TWO_RANGES}access-list L permit ip any any time-range A\n\
+                 access-list L permit ip any any"
+            ),
+            4,
+            32,
+            &format!(
+                "access-list 'L' has this entry with time-range A (line 3); an entry that \
+                 differs only by its time-range (no time-range here) {why}"
+            ),
+        ),
+        (
+            &format!(
+                "{TWO_RANGES}access-list L remark x\naccess-list L permit ip any any\n\
+                 access-list L permit ip any any inactive time-range B"
+            ),
+            5,
+            42,
+            &format!(
+                "access-list 'L' has this entry with no time-range (line 4); an entry that \
+                 differs only by its time-range (time-range B here) {why}"
+            ),
+        ),
+    ]);
+    // The same range again sets `log` and `inactive` in place, as before.
+    let c = cfg(&format!(
+        "{TWO_RANGES}access-list L permit ip any any time-range A\n\
+         access-list L permit ip any any log disable time-range A inactive\n"
+    ));
     assert_eq!(c.access_lists[0].lines.len(), 1);
-    match &c.access_lists[0].lines[0] {
-        AclLine::Ace(a) => assert_eq!(a.time_range.as_deref(), Some("B")),
-        AclLine::Remark(_) => unreachable!(),
-    }
+    let AclLine::Ace(a) = &c.access_lists[0].lines[0] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (a.time_range.as_deref(), a.inactive, a.log),
+        (Some("A"), true, AceLog::Disable)
+    );
+    // Removed first, the entry may come back with the other range.
+    let c = cfg(&format!(
+        "{TWO_RANGES}access-list L deny ip any any time-range A\naccess-list L permit ip any any\n\
+         no access-list L deny ip any any\naccess-list L line 1 deny ip any any time-range B\n"
+    ));
+    let AclLine::Ace(a) = &c.access_lists[0].lines[0] else {
+        unreachable!()
+    };
+    assert_eq!(a.time_range.as_deref(), Some("B"));
+}
+
+/// `no access-list` without a time-range removes the entry whatever its
+/// range (as whatever its `log` and `inactive`); with one, only the entry
+/// with that range: removing a deny of another window would widen.
+#[test]
+fn no_access_list_with_a_time_range_names_the_entry_with_it() {
+    let lines = |text: &str| cfg(&format!("{TWO_RANGES}{text}")).access_lists.len();
+    assert_eq!(
+        lines("access-list L deny ip any any time-range A\nno access-list L deny ip any any\n"),
+        0
+    );
+    assert_eq!(
+        lines(
+            "access-list L deny ip any any time-range A\n\
+             no access-list L deny ip any any time-range A\n"
+        ),
+        0
+    );
+    check_errors(&[
+        (
+            &format!(
+                "{TWO_RANGES}access-list L deny ip any any time-range A\n\
+                 no access-list L deny ip any any time-range B"
+            ),
+            4,
+            34,
+            "access-list 'L' has this entry with time-range A, not time-range B",
+        ),
+        (
+            &format!(
+                "{TWO_RANGES}access-list L deny ip any any\n\
+                 no access-list L line 1 deny ip any any time-range A"
+            ),
+            4,
+            41,
+            "access-list 'L' has this entry with no time-range, not time-range A",
+        ),
+    ]);
 }
 
 #[test]
