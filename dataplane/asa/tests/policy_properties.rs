@@ -351,7 +351,8 @@ fn time_ranges(n: u64) -> Vec<TimeRange> {
 fn clock(n: u64) -> Clock {
     let zone = |hours: i8, minutes: u8| Timezone {
         zone: "Z".into(),
-        hours,
+        negative: hours < 0,
+        hours: hours.unsigned_abs(),
         minutes,
     };
     let summer = |rule, offset_minutes| SummerTime {

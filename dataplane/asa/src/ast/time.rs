@@ -209,17 +209,20 @@ pub const SUMMER_OFFSET_DEFAULT_MINUTES: u16 = 60;
 pub struct Timezone {
     /// The zone's name (`EST`).
     pub zone: String,
-    /// Hours from UTC, -23 to 23.
-    pub hours: i8,
-    /// Minutes more, 0–59, with the sign of `hours`.
+    /// West of UTC: the hours were written with a minus sign. Kept apart
+    /// from `hours` so that `-0 30` (half an hour west) keeps its sign.
+    pub negative: bool,
+    /// Hours from UTC, 0 to 23.
+    pub hours: u8,
+    /// Minutes more, 0–59, with the sign of the hours.
     pub minutes: u8,
 }
 
 impl Timezone {
-    /// Its offset from UTC in minutes (`-5 30` is -330).
+    /// Its offset from UTC in minutes (`-5 30` is -330, `-0 30` is -30).
     pub fn offset_minutes(&self) -> i32 {
-        let m = i32::from(self.minutes);
-        i32::from(self.hours) * 60 + if self.hours < 0 { -m } else { m }
+        let m = i32::from(self.hours) * 60 + i32::from(self.minutes);
+        if self.negative { -m } else { m }
     }
 }
 

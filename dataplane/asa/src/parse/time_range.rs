@@ -405,7 +405,10 @@ impl Parser {
             Some("timezone") => {
                 c.next();
                 let zone = c.word("time zone name")?.text.to_string();
-                let hours = number::<i8>(c, "hours offset", -23..=23)?;
+                // The sign is the word's: `-0 30` is half an hour west,
+                // which the number -0 cannot say.
+                let negative = c.peek().is_some_and(|w| w.starts_with('-'));
+                let hours = number::<i8>(c, "hours offset", -23..=23)?.unsigned_abs();
                 let minutes = match c.peek() {
                     Some(_) => number::<u8>(c, "minutes offset", 0..=59)?,
                     None => 0,
@@ -413,6 +416,7 @@ impl Parser {
                 c.done()?;
                 self.cfg.clock.timezone = Some(Timezone {
                     zone,
+                    negative,
                     hours,
                     minutes,
                 });

@@ -94,7 +94,8 @@ pub fn absolute(a: &Absolute) -> String {
 /// The `clock` lines.
 pub(super) fn clock(out: &mut String, c: &Clock) {
     if let Some(z) = &c.timezone {
-        let _ = write!(out, "clock timezone {} {}", z.zone, z.hours);
+        let sign = if z.negative { "-" } else { "" };
+        let _ = write!(out, "clock timezone {} {sign}{}", z.zone, z.hours);
         if z.minutes != 0 {
             let _ = write!(out, " {}", z.minutes);
         }

@@ -32,6 +32,7 @@ fn every_form_parses_to_its_value() {
         c.clock.timezone,
         Some(Timezone {
             zone: "CET".into(),
+            negative: false,
             hours: 1,
             minutes: 0
         })
@@ -501,4 +502,24 @@ fn mistakes_are_refused_where_they_are() {
             "summer time must end after it starts",
         ),
     ]);
+}
+
+/// `clock timezone Z -0 30` is half an hour west: the sign is the hours
+/// word's, so a zero hour keeps it, and `show running-config` prints it
+/// back as written.
+#[test]
+fn a_negative_zero_hour_offset_keeps_its_sign_through_a_round_trip() {
+    for (text, minutes) in [
+        ("clock timezone Z -0 30\n", -30),
+        ("clock timezone Z 0 30\n", 30),
+        ("clock timezone Z -5 30\n", -330),
+        ("clock timezone Z -0\n", 0),
+    ] {
+        let c = cfg(text);
+        let tz = c.clock.timezone.clone().unwrap();
+        assert_eq!(tz.offset_minutes(), minutes, "{text}");
+        let shown = render(&c);
+        assert!(shown.contains(text), "{text} printed as:\n{shown}");
+        assert_eq!(cfg(&shown).clock, c.clock, "{shown}");
+    }
 }
