@@ -198,6 +198,47 @@ fn summer_changes(clock: &Clock, utc: i64) -> Vec<i64> {
     std_changes.into_iter().map(|m| m - standard).collect()
 }
 
+/// The first UTC minute whose local time is `local` or later. Local time
+/// is not monotonic in UTC: it jumps forward when summer time begins (a
+/// `local` in the skipped hour first comes as the new hour's start) and
+/// back when it ends (a `local` in the repeated hour comes twice, and
+/// this is the first time). Local time is UTC plus the standard offset,
+/// plus at most the summer offset, so the answer lies within that many
+/// minutes before `local` less the standard offset; inside that window
+/// the offset is constant between the summer-time changes and the
+/// years' starts (where the recurring rule is evaluated afresh).
+pub fn first_utc_at_or_after(clock: &Clock, local: i64) -> i64 {
+    let standard = clock
+        .timezone
+        .as_ref()
+        .map_or(0, |z| i64::from(z.offset_minutes()));
+    let summer = clock
+        .summer_time
+        .as_ref()
+        .map_or(0, |s| i64::from(s.offset_minutes));
+    let (lo, hi) = (local - standard - summer, local - standard);
+    let (year, _, _) = civil_from_days((lo + standard).div_euclid(DAY_MINUTES));
+    let year_starts = (year..=year + 1).map(|y| days_from_civil(y, 1, 1) * DAY_MINUTES - standard);
+    let mut cuts: Vec<i64> = summer_changes(clock, lo)
+        .into_iter()
+        .chain(year_starts)
+        .filter(|&m| lo < m && m <= hi)
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut from = lo;
+    for until in cuts.into_iter().chain(std::iter::once(hi + 1)) {
+        // Within [from, until) the offset is that at `from`.
+        let first = (local - offset_at(clock, from)).max(from);
+        if first < until {
+            return first;
+        }
+        from = until;
+    }
+    // Unreachable: at `hi` the local time is at least `local`.
+    hi
+}
+
 // === time-ranges ===
 
 /// The week intervals of a `periodic` line: (start minute of the week,
@@ -231,19 +272,39 @@ fn week_minute(local: i64) -> i64 {
     (local + 3 * DAY_MINUTES).rem_euclid(WEEK_MINUTES)
 }
 
-/// Whether `range` is active at local wall-clock minute `local`: within
-/// its `absolute` bounds (start included, the end minute included), and
-/// within one of its `periodic` lines if it has any. A range with
-/// neither is active (nothing limits it).
-pub fn active_at_local(range: &TimeRange, local: i64) -> bool {
-    if let Some(a) = &range.absolute {
-        if a.start.is_some_and(|s| local < local_minutes(&s)) {
-            return false;
-        }
-        if a.end.is_some_and(|e| local > local_minutes(&e)) {
-            return false;
-        }
-    }
+/// The UTC minutes `range`'s `absolute` line runs from and through
+/// (`None`: from ever, for ever). Each bound is an instant: the start is
+/// the first minute whose local time is the start or later, the end the
+/// minute before the first whose local time is after the end (the end
+/// minute is included, "because the end time is inclusive", CLI
+/// Configuration Guide, "Configuring Time Ranges"). A bound inside the
+/// hour repeated when summer time ends is its first coming, so it is
+/// crossed once (comparing local times, it was crossed twice: a started
+/// range lapsed for the repeated part, an ended one came back); one
+/// inside the hour skipped when summer time begins is the new hour's
+/// start (docs/asa-behaviour.md §2.10).
+pub fn absolute_utc(range: &TimeRange, clock: &Clock) -> (Option<i64>, Option<i64>) {
+    let Some(a) = &range.absolute else {
+        return (None, None);
+    };
+    (
+        a.start
+            .map(|s| first_utc_at_or_after(clock, local_minutes(&s))),
+        a.end
+            .map(|e| first_utc_at_or_after(clock, local_minutes(&e) + 1) - 1),
+    )
+}
+
+/// Whether UTC minute `utc` is within absolute bounds `bounds`
+/// ([`absolute_utc`]).
+fn within(bounds: (Option<i64>, Option<i64>), utc: i64) -> bool {
+    bounds.0.is_none_or(|s| utc >= s) && bounds.1.is_none_or(|e| utc <= e)
+}
+
+/// Whether `range`'s `periodic` lines allow local wall-clock minute
+/// `local`: within one of them, or it has none (nothing limits it). Its
+/// `absolute` line is [`absolute_utc`]'s, an instant, not a local time.
+pub fn periodic_active_at_local(range: &TimeRange, local: i64) -> bool {
     if range.periodic.is_empty() {
         return true;
     }
@@ -256,9 +317,26 @@ pub fn active_at_local(range: &TimeRange, local: i64) -> bool {
 }
 
 /// Whether `range` is active at `unix_secs` (seconds since the Unix
-/// epoch, UTC) on a clock set as `clock` says.
+/// epoch, UTC) on a clock set as `clock` says: within its `absolute`
+/// bounds, start and end minute included, and within one of its
+/// `periodic` lines if it has any. A range with neither is active.
 pub fn active_at(range: &TimeRange, clock: &Clock, unix_secs: i64) -> bool {
-    active_at_local(range, local_at(clock, unix_secs.div_euclid(60)))
+    active_at_utc(
+        range,
+        clock,
+        absolute_utc(range, clock),
+        unix_secs.div_euclid(60),
+    )
+}
+
+/// [`active_at`] at UTC minute `utc`, the absolute bounds computed.
+fn active_at_utc(
+    range: &TimeRange,
+    clock: &Clock,
+    bounds: (Option<i64>, Option<i64>),
+    utc: i64,
+) -> bool {
+    within(bounds, utc) && periodic_active_at_local(range, local_at(clock, utc))
 }
 
 /// The names of the time-ranges of `cfg` active at `unix_secs`.
@@ -270,48 +348,21 @@ pub fn active_ranges(cfg: &Config, unix_secs: i64) -> BTreeSet<String> {
         .collect()
 }
 
-/// The next local minute after `local` at which `range`'s activity may
-/// change, ignoring summer time: a periodic boundary or an absolute bound.
-fn next_local_boundary(range: &TimeRange, local: i64) -> Option<i64> {
-    let mut best: Option<i64> = None;
-    let mut offer = |m: i64| {
-        if m > local {
-            best = Some(best.map_or(m, |b| b.min(m)));
-        }
-    };
-    let start = range
-        .absolute
-        .and_then(|a| a.start)
-        .map(|s| local_minutes(&s));
-    let end = range
-        .absolute
-        .and_then(|a| a.end)
-        .map(|e| local_minutes(&e) + 1);
-    if let Some(s) = start {
-        offer(s);
-    }
-    if let Some(e) = end {
-        offer(e);
-    }
-    // Before the absolute start or after its end the periodic lines do
-    // not matter.
-    let within = start.is_none_or(|s| local >= s) && end.is_none_or(|e| local < e);
-    if within {
-        let week_start = local - week_minute(local);
-        for (s, len) in range.periodic.iter().flat_map(intervals) {
-            if len >= WEEK_MINUTES {
-                continue;
-            }
-            for edge in [s, s + len] {
-                let mut m = week_start + edge.rem_euclid(WEEK_MINUTES);
-                if m <= local {
-                    m += WEEK_MINUTES;
-                }
-                offer(m);
-            }
-        }
-    }
-    best
+/// The next local minute after `local` at which `range`'s `periodic`
+/// lines may change, ignoring summer time.
+fn next_periodic_boundary(range: &TimeRange, local: i64) -> Option<i64> {
+    let week_start = local - week_minute(local);
+    range
+        .periodic
+        .iter()
+        .flat_map(intervals)
+        .filter(|&(_, len)| len < WEEK_MINUTES)
+        .flat_map(|(s, len)| [s, s + len])
+        .map(|edge| {
+            let m = week_start + edge.rem_euclid(WEEK_MINUTES);
+            if m <= local { m + WEEK_MINUTES } else { m }
+        })
+        .min()
 }
 
 /// The first instant after `unix_secs` (seconds since the Unix epoch, a
@@ -319,22 +370,33 @@ fn next_local_boundary(range: &TimeRange, local: i64) -> Option<i64> {
 /// if it never does within [`MAX_TRANSITION_STEPS`] boundaries. Between
 /// `unix_secs` and the answer its activity is that at `unix_secs`.
 pub fn next_transition(range: &TimeRange, clock: &Clock, unix_secs: i64) -> Option<i64> {
+    let bounds = absolute_utc(range, clock);
     let mut utc = unix_secs.div_euclid(60);
-    let was = active_at_local(range, local_at(clock, utc));
+    let was = active_at_utc(range, clock, bounds, utc);
     for _ in 0..MAX_TRANSITION_STEPS {
+        // After the absolute end nothing changes again.
+        if bounds.1.is_some_and(|e| utc > e) {
+            return None;
+        }
         let offset = offset_at(clock, utc);
-        let local = utc + offset;
-        let by_range = next_local_boundary(range, local).map(|m| m - offset);
-        let by_clock = summer_changes(clock, utc)
-            .into_iter()
-            .filter(|&m| m > utc)
-            .min();
-        utc = match (by_range, by_clock) {
-            (None, None) => return None,
-            (Some(a), None) | (None, Some(a)) => a,
-            (Some(a), Some(b)) => a.min(b),
+        // Before the absolute start or after its end the periodic lines
+        // do not matter.
+        let by_periodic = if within(bounds, utc) {
+            next_periodic_boundary(range, utc + offset).map(|m| m - offset)
+        } else {
+            None
         };
-        if active_at_local(range, local_at(clock, utc)) != was {
+        let by_absolute = [bounds.0, bounds.1.map(|e| e + 1)]
+            .into_iter()
+            .flatten()
+            .filter(|&m| m > utc);
+        let by_clock = summer_changes(clock, utc).into_iter().filter(|&m| m > utc);
+        utc = by_periodic
+            .into_iter()
+            .chain(by_absolute)
+            .chain(by_clock)
+            .min()?;
+        if active_at_utc(range, clock, bounds, utc) != was {
             return Some(utc * 60);
         }
     }

@@ -218,6 +218,69 @@ fn the_skipped_hour_never_comes_and_the_repeated_hour_comes_twice() {
     );
 }
 
+/// An `absolute` bound is an instant, crossed once. In the hour repeated
+/// on 2026-11-01 in New York, 1:30 comes at 5:30 UTC (EDT) and again at
+/// 6:30 UTC (EST); the bound is the first: a start there stays started
+/// through the repeat, an end there stays ended.
+#[test]
+fn an_absolute_bound_in_the_repeated_hour_is_its_first_coming() {
+    let start = format!("{US_EAST}time-range R\n absolute start 1:30 1 November 2026");
+    let end = format!("{US_EAST}time-range R\n absolute end 1:30 1 November 2026");
+    assert!(!active(&start, utc(2026, 11, 1, 5, 29)));
+    assert!(active(&end, utc(2026, 11, 1, 5, 30)));
+    for m in (5 * 60 + 30..7 * 60).step_by(5) {
+        assert!(
+            active(&start, utc(2026, 11, 1, 0, m)),
+            "start, UTC minute {m}"
+        );
+        assert!(
+            !active(&end, utc(2026, 11, 1, 0, m + 1)),
+            "end, UTC minute {m}"
+        );
+    }
+    let (r, c) = range(&start);
+    assert_eq!(
+        next_transition(&r, &c, utc(2026, 11, 1, 0, 0)),
+        Some(utc(2026, 11, 1, 5, 30))
+    );
+    assert_eq!(next_transition(&r, &c, utc(2026, 11, 1, 5, 30)), None);
+    let (r, c) = range(&end);
+    assert_eq!(
+        next_transition(&r, &c, utc(2026, 11, 1, 0, 0)),
+        Some(utc(2026, 11, 1, 5, 31))
+    );
+    assert_eq!(next_transition(&r, &c, utc(2026, 11, 1, 5, 31)), None);
+}
+
+/// A bound inside the hour skipped on 2026-03-08 in New York (2:00 EST is
+/// 3:00 EDT, at 7:00 UTC) is the first instant at or after it: a start at
+/// 2:30 starts at 3:00 EDT; an end at 2:30 ends after 1:59 EST, the last
+/// minute at or before it.
+#[test]
+fn an_absolute_bound_in_the_skipped_hour_is_the_new_hour_s_start() {
+    let start = format!("{US_EAST}time-range R\n absolute start 2:30 8 March 2026");
+    let end = format!("{US_EAST}time-range R\n absolute end 2:30 8 March 2026");
+    assert!(!active(&start, utc(2026, 3, 8, 6, 59)));
+    assert!(active(&start, utc(2026, 3, 8, 7, 0)));
+    assert!(active(&end, utc(2026, 3, 8, 6, 59)));
+    assert!(!active(&end, utc(2026, 3, 8, 7, 0)));
+    let (r, c) = range(&start);
+    assert_eq!(
+        next_transition(&r, &c, utc(2026, 3, 8, 0, 0)),
+        Some(utc(2026, 3, 8, 7, 0))
+    );
+    let (r, c) = range(&end);
+    assert_eq!(
+        next_transition(&r, &c, utc(2026, 3, 8, 0, 0)),
+        Some(utc(2026, 3, 8, 7, 0))
+    );
+    // With a whole day's summer offset the window is a day wide.
+    let long = "clock summer-time S date 8 Mar 2026 2:00 1 Nov 2026 2:00 1440\n\
+                time-range R\n absolute start 12:00 8 March 2026";
+    assert!(!active(long, utc(2026, 3, 8, 1, 59)));
+    assert!(active(long, utc(2026, 3, 8, 2, 0)));
+}
+
 #[test]
 fn a_southern_summer_spans_the_new_year() {
     let text = "clock timezone AEST 10\nclock summer-time AEDT recurring 1 Sun Oct 2:00 1 Sun Apr 3:00\ntime-range R";
