@@ -536,6 +536,7 @@ impl<P: EnginePool> Admin<P> {
             .policy
             .lock()
             .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
+        let policy = self.for_ranges_active_now(policy, &config)?;
         // Pending on a worker or two, it is still this node's policy: the
         // install thread brings them to it.
         let applied = self.apply(Arc::new(policy))?;
@@ -1036,6 +1037,7 @@ impl<P: EnginePool> Backend for Admin<P> {
             .policy
             .lock()
             .map_err(|_| OpsError::Unavailable("policy state poisoned".into()))?;
+        let policy = self.for_ranges_active_now(policy, &config)?;
         // Saved before it is installed and answered: a node restarted after
         // this answer runs this policy, never the one before it; one that
         // cannot be saved is not applied (docs/ops.md §7).

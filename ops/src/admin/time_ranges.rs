@@ -38,6 +38,38 @@ impl<P: EnginePool> Admin<P> {
         active_ranges(config, (self.wall)())
     }
 
+    /// `policy`, compiled from `config` outside the policy lock, for the
+    /// time-ranges active now; the caller holds the lock. A range that
+    /// turned between that compile and the lock would otherwise be undone
+    /// by installing it: a refresh meanwhile judged the policy before it,
+    /// and the next refresh comes a second later (plus a compile). So the
+    /// set is checked again under the lock, where no refresh can come
+    /// between the check and the install, and only if it changed is the
+    /// policy compiled again there. Compiling every policy under the lock
+    /// would hold it (and every refresh and `configure` behind it) for a
+    /// large policy's whole compile each time; this holds it so only when
+    /// a range boundary fell within the compile, as a refresh does.
+    pub(super) fn for_ranges_active_now(
+        &self,
+        policy: Policy,
+        config: &Arc<Config>,
+    ) -> Result<Policy, OpsError> {
+        let active = self.active_now(config);
+        if active == *policy.active_time_ranges() {
+            return Ok(policy);
+        }
+        let interfaces = self
+            .each(|w| w.engine.config().interfaces.clone())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| OpsError::Unavailable("no packet workers".into()))?;
+        // It compiled with another set, and whether it compiles does not
+        // depend on the set (`compile_at`).
+        Ok(compile_at(config, &interfaces, &active)
+            .map_err(|e| OpsError::PolicyRefused(e.to_string()))?
+            .with_source(config.clone()))
+    }
+
     /// The policy the workers are to run: the last one applied, else the
     /// one the first worker runs (the policy the node started with);
     /// none while a worker waits for the cluster's first policy, which

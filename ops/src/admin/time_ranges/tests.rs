@@ -183,3 +183,41 @@ fn a_node_awaiting_its_cluster_s_policy_installs_nothing() {
         [true]
     );
 }
+
+/// A node whose wall clock reads `before` the first time it is read and
+/// `after` every time since: a range boundary falls between a policy's
+/// compile (outside the policy lock) and its install (under it).
+fn node_crossing(before: i64, after: i64) -> Admin<LocalPool> {
+    let engine = || Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4])).unwrap();
+    let pool = LocalPool::new(vec![engine(), engine()], || NOW);
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    Admin::new(Arc::new(pool), Box::new(NodeStatus::default)).with_wall_clock(Arc::new(move || {
+        if reads.fetch_add(1, Ordering::Relaxed) == 0 {
+            before
+        } else {
+            after
+        }
+    }))
+}
+
+/// WORK starts at 8:00 between the compile of a `configure` (at 7:59) and
+/// its install: the policy installed is the one for 8:00, not the 7:59
+/// one, which a refresh meanwhile could not correct (it judged the policy
+/// before) and the next would correct only a second later.
+#[test]
+fn a_range_that_turns_during_a_configure_s_compile_is_in_force_at_install() {
+    let admin = node_crossing(monday(7, 59), monday(8, 0));
+    admin.configure(POLICY).expect("configured");
+    assert!(opens(&admin, 22), "WORK is active at 8:00");
+    assert_eq!(shown(&admin)[0], ("WORK".to_string(), true));
+    assert_eq!(admin.refresh_time_ranges(monday(8, 0)).unwrap(), None);
+}
+
+/// The same for a committed policy from the replicated log.
+#[test]
+fn a_range_that_turns_during_a_committed_policy_s_compile_is_in_force_at_install() {
+    let admin = node_crossing(monday(18, 0), monday(18, 1));
+    admin.apply_committed(2, POLICY).expect("applied");
+    assert!(!opens(&admin, 22), "WORK ended after 18:00");
+    assert_eq!(shown(&admin)[0], ("WORK".to_string(), false));
+}
