@@ -6,6 +6,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use anyhow::Context as _;
 use rampart_cluster::sync::peer_stats::LAG_BUCKET_BOUNDS_US;
@@ -30,6 +31,7 @@ use rampart_cluster::transport::Transport;
 #[derive(Debug)]
 pub struct OpsSide {
     admin: Arc<Admin<Workers>>,
+    time_range_failures: Arc<AtomicU64>,
     _server: Option<OpsServer>,
     _pump: Option<LogPump>,
 }
@@ -39,6 +41,13 @@ impl OpsSide {
     /// swaps each committed policy into the workers and records it).
     pub fn admin(&self) -> &Arc<Admin<Workers>> {
         &self.admin
+    }
+
+    /// Where the time-ranges thread counts its looks that panicked
+    /// (`rampart_time_range_check_failures_total` when the node serves
+    /// metrics).
+    pub fn time_range_failures(&self) -> &Arc<AtomicU64> {
+        &self.time_range_failures
     }
 }
 
@@ -237,6 +246,7 @@ pub fn start(
     let Some(ops) = &cfg.ops else {
         return Ok(OpsSide {
             admin,
+            time_range_failures: Arc::default(),
             _server: None,
             _pump: None,
         });
@@ -265,6 +275,7 @@ pub fn start(
     };
     let b = backend.clone();
     let metrics = Arc::new(Metrics::new(Arc::new(move || b.snapshot()), Some(syslog)));
+    let time_range_failures = metrics.time_range_check_failures();
     let (token, read_token) = match cfg.serves_admin() {
         true => (
             Some(token_file::read_or_create(&cfg.token_path(config_path))?),
@@ -325,6 +336,7 @@ pub fn start(
     );
     Ok(OpsSide {
         admin,
+        time_range_failures,
         _server: Some(server),
         _pump: pump,
     })

@@ -365,7 +365,11 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
         r.follow(ops.admin().clone());
     }
     // Time-ranges follow the node's clock (docs/asa-behaviour.md §2.10).
-    let time_ranges = crate::time_ranges::spawn(ops.admin().clone(), &STOP)?;
+    let time_ranges = crate::time_ranges::spawn(
+        ops.admin().clone(),
+        ops.time_range_failures().clone(),
+        &STOP,
+    )?;
     let conn_path = data.join(format!("{}.conn", cfg.node.name));
     let counters_path = data.join(format!("{}.counters", cfg.node.name));
     while !STOP.load(Ordering::Relaxed) {

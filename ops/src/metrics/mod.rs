@@ -9,7 +9,7 @@ pub mod specs;
 pub mod text;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::MetricFamily;
@@ -29,6 +29,7 @@ struct NodeCollector {
     syslog: Option<Arc<SyslogCounters>>,
     http: Arc<RefusalCounters>,
     listeners: Arc<ListenerStates>,
+    time_range_failures: Arc<AtomicU64>,
     descs: Vec<Desc>,
 }
 
@@ -41,8 +42,13 @@ impl Collector for NodeCollector {
         let snap = (self.source)();
         let mut f = Families::default();
         collect::fill(&mut f, &snap);
+        f.counter(
+            &specs::TIME_RANGE_CHECK_FAILURES,
+            &[],
+            self.time_range_failures.load(Ordering::Relaxed),
+        );
         if let Some(s) = &self.syslog {
-            let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
+            let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
             f.counter(&specs::SYSLOG_MESSAGES, &["logged"], get(&s.logged));
             f.counter(&specs::SYSLOG_MESSAGES, &["suppressed"], get(&s.suppressed));
             f.counter(&specs::SYSLOG_UDP_ERRORS, &[], get(&s.udp_errors));
@@ -109,6 +115,7 @@ pub struct Metrics {
     registry: Registry,
     http: Arc<RefusalCounters>,
     listeners: Arc<ListenerStates>,
+    time_range_failures: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -123,11 +130,13 @@ impl Metrics {
         let registry = Registry::new();
         let http = Arc::new(RefusalCounters::default());
         let listeners = Arc::new(ListenerStates::default());
+        let time_range_failures = Arc::new(AtomicU64::new(0));
         let node = NodeCollector {
             source,
             syslog,
             http: http.clone(),
             listeners: listeners.clone(),
+            time_range_failures: time_range_failures.clone(),
             descs: specs::ALL.iter().map(|s| s.desc()).collect(),
         };
         let process = ProcessCollector {
@@ -143,6 +152,7 @@ impl Metrics {
             registry,
             http,
             listeners,
+            time_range_failures,
         }
     }
 
@@ -157,6 +167,12 @@ impl Metrics {
     /// `rampart_ops_listener_bind_failures_total`.
     pub fn listener_states(&self) -> Arc<ListenerStates> {
         self.listeners.clone()
+    }
+
+    /// The count of the node's looks for a time-range boundary that
+    /// panicked, exported as `rampart_time_range_check_failures_total`.
+    pub fn time_range_check_failures(&self) -> Arc<AtomicU64> {
+        self.time_range_failures.clone()
     }
 
     /// Scrape: the text exposition (content type [`prometheus::TEXT_FORMAT`]).

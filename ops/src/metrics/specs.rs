@@ -49,6 +49,7 @@ specs! {
     EFFECTS_DROPPED = "rampart_effects_dropped_total", Counter, [], "Engine effects dropped because the shell did not take them in time.";
     CONN_EVENTS_DROPPED = "rampart_conn_log_events_dropped_total", Counter, [], "Connection log events dropped because the bounded queue was full.";
     POLICY_SWAPS = "rampart_policy_swaps_total", Counter, [], "Policies swapped into the engines (per engine; the same on every worker).";
+    TIME_RANGE_CHECK_FAILURES = "rampart_time_range_check_failures_total", Counter, [], "Looks at the clock for a time-range boundary that panicked; the next look, a second later, is made all the same (docs/asa-behaviour.md section 2.10).";
     POLICY_VERSION = "rampart_policy_version", Gauge, [], "Running-config version (0: security levels only).";
     IO_TRUNCATED = "rampart_io_truncated_frames_total", Counter, [], "Frames larger than a receive buffer, dropped by the I/O layer.";
     IO_SEND_FAILED = "rampart_io_send_failures_total", Counter, ["reason"], "Frames forwarded by the engine that did not leave, by reason (each counted once): ring_full, link_down, too_big, tagged_too_big (a full-size 802.1ad frame), no_buffers, refused, no_egress.";
