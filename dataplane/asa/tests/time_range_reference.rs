@@ -468,7 +468,7 @@ fn anchors(c: &Case, year: i32) -> Vec<i64> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(4000))]
+    #![proptest_config(ProptestConfig::with_cases(500))]
 
     #[test]
     fn active_at_agrees_with_a_brute_force_reference(
@@ -562,7 +562,7 @@ fn odd_line() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(20000))]
+    #![proptest_config(ProptestConfig::with_cases(4000))]
 
     #[test]
     fn odd_time_lines_never_panic_and_what_parses_evaluates(
