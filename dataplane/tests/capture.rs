@@ -17,7 +17,7 @@ use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::policy::compile::{compile, disable_randomization};
 use rampart_dataplane::policy::parse_config;
-use rampart_dataplane::trace::{Side, TcpModel, udp_frame, v4_pair};
+use rampart_dataplane::trace::{Side, TcpModel, fragment_at, fragment_frame, udp_frame, v4_pair};
 use rampart_dataplane::{DropReason, Engine, EngineConfig, IfaceId, Instant, Verdict};
 
 const INSIDE: IfaceId = IfaceId(0);
@@ -317,6 +317,132 @@ fn asp_drop_keeps_a_held_frame_dropped_at_its_deadline() {
     assert_eq!((d[0].0, d[0].1), (OUTSIDE, Seen::Dropped));
     assert_eq!(d[0].2, Some(DropReason::TcpNotSyn));
     assert_eq!(d[0].3, ack);
+}
+
+/// Every fragment of a datagram sent in pieces of 1,480 bytes.
+fn fragments_of(frame: &[u8], id: u32) -> Vec<Vec<u8>> {
+    fragment_frame(frame, 1_480, id)
+}
+
+/// (seen, reason) of capture `name`'s records.
+fn reasons(e: &Engine, name: &str) -> Vec<(Seen, Option<DropReason>)> {
+    kept(e, name).into_iter().map(|r| (r.1, r.2)).collect()
+}
+
+/// A datagram the access-list denies, sent in fragments: the worker
+/// that reassembles it judges and drops it while it handles the last
+/// fragment, and the asp-drop capture keeps the datagram then.
+#[test]
+fn asp_drop_keeps_a_reassembled_datagram_the_access_list_denies() {
+    let mut e = engine(
+        "access-list IN extended deny udp any any\n\
+         access-list IN extended permit ip any any\n\
+         access-group IN in interface inside\n",
+    );
+    capture(&mut e, "capture d type asp-drop");
+    let (c, s) = v4_pair(40_000, 53);
+    let t = Instant::from_secs(1);
+    let whole = udp_frame(&c, &s, &[0x5a; 3_000]);
+    let before = e.counters().dropped(DropReason::AclDeny);
+    for f in fragments_of(&whole, 7) {
+        assert_eq!(send(&mut e, &f, INSIDE, t).0, Verdict::Hold);
+    }
+    assert_eq!(e.counters().dropped(DropReason::AclDeny), before + 3);
+    let d = kept(&e, "d");
+    assert_eq!(d.len(), 1, "the datagram, once");
+    assert_eq!(
+        (d[0].0, d[0].1, d[0].2),
+        (INSIDE, Seen::Dropped, Some(DropReason::AclDeny))
+    );
+    assert_eq!(
+        d[0].3.len(),
+        whole.len().min(1_518),
+        "the datagram as judged"
+    );
+}
+
+/// Fragments that would make a datagram over 65,535 bytes: each is kept
+/// (fragment-malformed) when the last one arrives and the datagram
+/// cannot be built.
+#[test]
+fn asp_drop_keeps_the_fragments_of_a_datagram_too_long_to_build() {
+    let mut e = engine("");
+    capture(&mut e, "capture d type asp-drop");
+    let (c, s) = v4_pair(40_000, 5_000);
+    let whole = udp_frame(&c, &s, &[0; 64]);
+    let mut frames = Vec::new();
+    let mut off = 0u32;
+    while off < 65_520 {
+        let len = (65_520 - off).min(8_192) as usize;
+        let mut data = vec![0; len];
+        if off == 0 {
+            data[..8].copy_from_slice(&whole[34..42]);
+        }
+        frames.push(fragment_at(&whole, 34, &data, off, true, 9));
+        off += len as u32;
+    }
+    frames.push(fragment_at(&whole, 34, &[0; 8], 65_520, false, 9));
+    let t = Instant::from_secs(1);
+    for f in &frames {
+        assert_eq!(send(&mut e, f, INSIDE, t).0, Verdict::Hold);
+    }
+    assert_eq!(
+        e.counters().dropped(DropReason::FragmentMalformed),
+        frames.len() as u64
+    );
+    let d = kept(&e, "d");
+    assert_eq!(d.len(), frames.len(), "each fragment");
+    for (r, f) in d.iter().zip(&frames) {
+        assert_eq!(r.2, Some(DropReason::FragmentMalformed));
+        assert_eq!(r.3, f[..f.len().min(1_518)]);
+    }
+}
+
+/// A datagram whose last fragment never comes: its fragments are kept
+/// (fragment-timeout) when the reassembly queue lets them go.
+#[test]
+fn asp_drop_keeps_fragments_that_time_out() {
+    let mut e = engine("fragment timeout 1 inside\n");
+    capture(&mut e, "capture d type asp-drop");
+    let (c, s) = v4_pair(40_000, 5_000);
+    let frags = fragments_of(&udp_frame(&c, &s, &[1; 4_000]), 11);
+    let t = Instant::from_secs(1_700_000_000);
+    for f in &frags[..2] {
+        assert_eq!(send(&mut e, f, INSIDE, t).0, Verdict::Hold);
+    }
+    assert!(kept(&e, "d").is_empty());
+    e.expire(t + Duration::from_millis(1_100));
+    assert_eq!(e.counters().dropped(DropReason::FragmentTimeout), 2);
+    let d = kept(&e, "d");
+    assert_eq!(
+        reasons(&e, "d"),
+        [(Seen::Dropped, Some(DropReason::FragmentTimeout)); 2]
+    );
+    assert_eq!((d[0].0, &d[0].3, &d[1].3), (INSIDE, &frags[0], &frags[1]));
+}
+
+/// A fragment that overlaps one kept drops its datagram whole: the one
+/// kept is kept by the capture too, then the one that overlapped.
+#[test]
+fn asp_drop_keeps_the_fragments_an_overlap_drops() {
+    let mut e = engine("");
+    capture(&mut e, "capture d type asp-drop");
+    let (c, s) = v4_pair(40_000, 5_000);
+    let whole = udp_frame(&c, &s, &[2; 4_000]);
+    let frags = fragments_of(&whole, 12);
+    let t = Instant::from_secs(1);
+    assert_eq!(send(&mut e, &frags[0], INSIDE, t).0, Verdict::Hold);
+    let overlap = fragment_at(&whole, 34, &[3; 16], 8, true, 12);
+    assert_eq!(
+        send(&mut e, &overlap, INSIDE, t).0,
+        Verdict::Drop(DropReason::FragmentOverlap)
+    );
+    let d = kept(&e, "d");
+    assert_eq!(
+        reasons(&e, "d"),
+        [(Seen::Dropped, Some(DropReason::FragmentOverlap)); 2]
+    );
+    assert_eq!((&d[0].3, &d[1].3), (&frags[0], &overlap));
 }
 
 #[test]

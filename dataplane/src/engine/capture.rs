@@ -31,18 +31,22 @@ impl Engine {
         parsed: &Result<Parsed, DropReason>,
         hash: Option<(u64, Option<FlowId>)>,
     ) -> Verdict {
-        let Some(mut caps) = self.captures.take() else {
+        // The captures stay in place while the frame is judged: a datagram
+        // this frame completes may be judged (and dropped) now, its drop
+        // kept by `capture_late_drop`.
+        let Some(caps) = self.captures.as_deref_mut() else {
             return self.process_uncaptured(frame, meta, ingress, now, parsed, hash);
         };
         let arrived_len = frame.len();
         let sel = caps.arrive(frame, ingress, now, &self.policy, parsed.as_ref().ok());
         let verdict = self.process_uncaptured(frame, meta, ingress, now, parsed, hash);
-        match verdict {
-            Verdict::Forward { egress } => caps.leave(sel, frame, egress, now),
-            Verdict::Drop(reason) => caps.dropped(sel, ingress, reason, arrived_len, now),
-            Verdict::Hold => {}
+        if let Some(caps) = self.captures.as_deref_mut() {
+            match verdict {
+                Verdict::Forward { egress } => caps.leave(sel, frame, egress, now),
+                Verdict::Drop(reason) => caps.dropped(sel, ingress, reason, arrived_len, now),
+                Verdict::Hold => {}
+            }
         }
-        self.captures = Some(caps);
         verdict
     }
 
@@ -84,6 +88,28 @@ impl Engine {
                 &self.policy,
                 parsed.as_ref().ok(),
             );
+        }
+    }
+
+    /// Fragments the engine dropped while they waited for their
+    /// datagram's others (it did not come whole in time, or could not be
+    /// rebuilt): each kept, as it arrived, by the asp-drop captures that
+    /// select it.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn capture_late_drops<'a>(
+        &mut self,
+        frames: impl IntoIterator<Item = &'a [u8]>,
+        ingress: IfaceId,
+        reason: DropReason,
+        now: Instant,
+    ) {
+        if self.captures.is_none() {
+            return;
+        }
+        for frame in frames {
+            let parsed = parse(frame, PacketMeta::default());
+            self.capture_late_drop(frame, ingress, reason, now, &parsed);
         }
     }
 

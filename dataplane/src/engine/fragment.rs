@@ -406,13 +406,14 @@ impl Engine {
             let kept = chain.pieces.len();
             r.bytes -= chain.bytes;
             chain.bytes = 0;
-            chain.pieces = Vec::new();
+            let dropped = std::mem::take(&mut chain.pieces);
             chain.failed = Some(reason);
             let q = r.queued(ingress.0);
             *q = *q - kept + 1;
             bump(&mut r.stats(ingress).failed);
             let d = &mut self.counters.drops[reason.index()];
             *d = d.saturating_add(kept as u64);
+            self.capture_late_drops(dropped.iter().map(|p| &p.frame[..]), ingress, reason, now);
             return Verdict::Drop(reason);
         }
         chain.pieces.insert(
@@ -464,6 +465,8 @@ impl Engine {
             bump(&mut self.fragments.stats(ingress).failed);
             let d = &mut self.counters.drops[DropReason::FragmentMalformed.index()];
             *d = d.saturating_add(chain.pieces.len() as u64);
+            let frames = chain.pieces.iter().map(|p| &p.frame[..]);
+            self.capture_late_drops(frames, ingress, DropReason::FragmentMalformed, now);
             return;
         }
         bump(&mut self.fragments.stats(ingress).assembled);
@@ -611,10 +614,13 @@ impl Engine {
 
     /// Drop the datagrams whose fragments did not all arrive in time.
     pub(super) fn expire_fragments(&mut self, now: Instant) {
+        let capturing = self.captures.is_some();
         let r = &mut self.fragments;
         if r.next_deadline.is_none_or(|d| d > now) {
             return;
         }
+        // The fragments of the datagrams that timed out, for the captures.
+        let mut expired = Vec::new();
         let mut next = None::<Instant>;
         let mut timed_out = Vec::new();
         let mut gone = Vec::new();
@@ -626,6 +632,9 @@ impl Engine {
             gone.push((key.ingress, chain.pieces.len().max(1)));
             if chain.failed.is_none() {
                 timed_out.push((key.ingress, chain.pieces.len() as u64));
+                if capturing {
+                    expired.push((key.ingress, std::mem::take(&mut chain.pieces)));
+                }
             }
             false
         });
@@ -638,6 +647,10 @@ impl Engine {
             bump(&mut r.stats(IfaceId(ingress)).failed);
             let d = &mut self.counters.drops[DropReason::FragmentTimeout.index()];
             *d = d.saturating_add(kept);
+        }
+        for (ingress, pieces) in expired {
+            let frames = pieces.iter().map(|p| &p.frame[..]);
+            self.capture_late_drops(frames, IfaceId(ingress), DropReason::FragmentTimeout, now);
         }
     }
 
