@@ -192,8 +192,11 @@ fn tcp_payload_len(p: &LaxSlicedPacket<'_>, t: &etherparse::TcpSlice<'_>) -> u32
             let h = ip.header();
             u32::from(h.total_len()).saturating_sub(h.slice().len() as u32)
         }
+        // The payload length counts the extension headers too (RFC 8200
+        // §3): what follows them is the TCP segment.
         Some(LaxNetSlice::Ipv6(ip)) if ip.payload().incomplete => {
             u32::from(ip.header().payload_length())
+                .saturating_sub(ip.extensions().slice().len() as u32)
         }
         Some(LaxNetSlice::Ipv4(ip)) => ip.payload().payload.len() as u32,
         Some(LaxNetSlice::Ipv6(ip)) => ip.payload().payload.len() as u32,
