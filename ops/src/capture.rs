@@ -105,7 +105,18 @@ impl<P: EnginePool> Admin<P> {
             (specs, acls, e.config().interfaces.clone())
         })?;
         let workers = parts.len().max(1);
-        let Some((specs, acls, interfaces)) = parts.into_iter().next() else {
+        // The node's captures: those of every worker, a capture left on
+        // some workers only (an add or a removal that did not reach them
+        // all) counted too.
+        let mut specs: Vec<Spec> = Vec::new();
+        for (worker_specs, _, _) in &parts {
+            for s in worker_specs {
+                if !specs.iter().any(|k| k.name == s.name) {
+                    specs.push(s.clone());
+                }
+            }
+        }
+        let Some((_, acls, interfaces)) = parts.into_iter().next() else {
             return Err(OpsError::Unavailable("no packet worker".into()));
         };
         if let Some(cur) = specs.iter().find(|s| s.name == def.name) {
@@ -168,15 +179,22 @@ impl<P: EnginePool> Admin<P> {
         let one = def.packet_length_bytes as usize + cap::RECORD_OVERHEAD_BYTES;
         let share = (def.buffer_bytes as usize / workers).max(one);
         let spec = Spec::from_def(&def, &interfaces, share).map_err(OpsError::BadRequest)?;
-        let added = self.each(move |w| w.engine.capture_add(spec.clone()))?;
-        if let Some(Err(e)) = added.iter().find(|r| r.is_err()) {
-            let e = e.to_string();
-            let n = def.name.clone();
-            // Undo it where it went in: all workers, or none.
-            let _ = self.each(move |w| w.engine.capture_remove(&n));
-            return Err(OpsError::BadRequest(e));
-        }
-        Ok("added")
+        let added = self.each(move |w| w.engine.capture_add(spec.clone()));
+        let failed = match added {
+            Ok(added) => match added.into_iter().find_map(Result::err) {
+                None => return Ok("added"),
+                Some(e) => OpsError::BadRequest(e.to_string()),
+            },
+            // A worker did not answer in time: the others may have it.
+            Err(e) => e,
+        };
+        // Undo it where it went in: all workers, or none. Best effort: a
+        // worker that did not answer runs the removal after the add
+        // (its jobs run in order), and one still missing it is counted
+        // by the next define and removed by `no capture NAME`.
+        let n = def.name.clone();
+        let _ = self.each(move |w| w.engine.capture_remove(&n));
+        Err(failed)
     }
 
     /// `show capture`.

@@ -5,7 +5,12 @@
 //! UDP, ICMP, IPv6, asp-drop), and the pcap file read back.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
+use rampart_asa::{CaptureCommand, parse_capture};
+
+use rampart_dataplane::capture::Spec;
 use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::policy::compile::{compile, disable_randomization};
@@ -18,7 +23,7 @@ use rampart_ops::capture::{CaptureQuery, render_view_text};
 use rampart_ops::client::{Client, ClientError};
 use rampart_ops::fixture;
 use rampart_ops::metrics::Metrics;
-use rampart_ops::pool::LocalPool;
+use rampart_ops::pool::{EnginePool, LocalPool, PoolError, WorkerView};
 use rampart_ops::server::{OpsConfig, OpsServer};
 
 const TOKEN: &str = "4f1d0c2b9e8a7d6c";
@@ -322,4 +327,91 @@ fn a_small_buffer_over_two_workers_holds_a_full_frame() {
     let list = c.captures().unwrap();
     assert_eq!(list.captures[0].packets, 2, "{list:?}");
     assert_eq!(list.captures[0].captured_bytes, 2 * 1514);
+}
+
+/// A pool of two workers whose worker 1 does not answer request number
+/// `fail_on` (counted from 1): worker 0 runs it, the caller gets an error.
+struct Worker1Late {
+    inner: LocalPool,
+    fail_on: AtomicUsize,
+}
+
+impl EnginePool for Worker1Late {
+    fn workers(&self) -> usize {
+        self.inner.workers()
+    }
+
+    fn each<R: Send + 'static>(
+        &self,
+        timeout: Duration,
+        f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
+    ) -> Result<Vec<R>, PoolError> {
+        let n = self.inner.requests() + 1;
+        if n != self.fail_on.load(Ordering::Relaxed) {
+            return self.inner.each(timeout, f);
+        }
+        self.inner
+            .each(timeout, move |w| (w.worker == 0).then(|| f(w)))?;
+        Err(PoolError("worker 1 did not answer".into()))
+    }
+}
+
+fn capture_names(pool: &Worker1Late, worker: usize) -> Vec<String> {
+    pool.inner
+        .with(worker, |e, _| {
+            e.captures().map_or(Vec::new(), |c| {
+                c.list().iter().map(|c| c.spec().name.clone()).collect()
+            })
+        })
+        .unwrap()
+}
+
+/// A define that one worker does not answer is undone on every worker
+/// (none keeps a part of it); and the node's bounds count the captures
+/// of every worker, one left on worker 1 only too.
+#[test]
+fn a_define_a_worker_misses_is_undone_and_bounds_count_every_worker() {
+    let pool = Arc::new(Worker1Late {
+        inner: LocalPool::new(vec![engine(), engine()], || at(0)),
+        fail_on: AtomicUsize::new(0),
+    });
+    let status = fixture::standalone_status();
+    let admin = Admin::new(pool.clone(), Box::new(move || status.clone())).with_policy(POLICY);
+    // Request 1 reads the captures in place, request 2 adds: worker 1
+    // misses the add.
+    pool.fail_on
+        .store(pool.inner.requests() + 2, Ordering::Relaxed);
+    let e = admin
+        .capture_command("capture c interface inside")
+        .unwrap_err();
+    assert!(e.to_string().contains("did not answer"), "{e}");
+    assert_eq!(capture_names(&pool, 0), Vec::<String>::new());
+    assert_eq!(capture_names(&pool, 1), Vec::<String>::new());
+    // Worker 1 alone holds 256 MiB of buffers (a removal that did not
+    // reach it, say): the node has no room for more.
+    pool.inner
+        .with(1, |e, _| {
+            for i in 0..8 {
+                let line = format!("capture big{i} interface inside buffer 33554432");
+                let Ok(CaptureCommand::Define(def)) = parse_capture(&line, &|_| false) else {
+                    panic!("{line}")
+                };
+                let spec = Spec::from_def(&def, &e.config().interfaces, 1 << 20).unwrap();
+                e.capture_add(spec).unwrap();
+            }
+        })
+        .unwrap();
+    let e = admin
+        .capture_command("capture more interface inside buffer 1534")
+        .unwrap_err();
+    assert!(e.to_string().contains("more than the node's"), "{e}");
+    assert_eq!(capture_names(&pool, 0), Vec::<String>::new());
+    // The same name as worker 1's is that capture, not a new one.
+    assert_eq!(
+        admin
+            .capture_command("capture big0 interface inside buffer 33554432")
+            .unwrap()
+            .action,
+        "restarted"
+    );
 }
