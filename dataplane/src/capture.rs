@@ -16,11 +16,14 @@
 //! frame while it has none ([`Engine`](crate::Engine)'s `captures` field).
 //! Every buffer is bounded: a linear one stops when the next frame would
 //! not fit (and says so), a circular one drops its oldest frames to make
-//! room; each frame is charged its bytes and [`RECORD_OVERHEAD_BYTES`],
-//! so the memory a capture holds never passes its buffer whatever the
-//! traffic.
+//! room. A capture's frames are kept in one block allocated when it is
+//! added (`ring`), each frame after a header of [`RECORD_OVERHEAD_BYTES`],
+//! and the block is its buffer less what the capture's own bookkeeping
+//! takes ([`Spec::overhead_bytes`]), so the memory a capture holds never
+//! passes its buffer whatever the traffic.
 
-use std::collections::VecDeque;
+mod ring;
+
 use std::net::IpAddr;
 
 use rampart_asa::ast::{AddrSpec, PortMatch, Protocol};
@@ -37,11 +40,12 @@ use crate::verdict::{DropReason, IfaceId};
 /// The most captures an engine (a node) holds.
 pub const MAX_CAPTURES: usize = 32;
 
-/// What each kept frame costs its buffer besides its bytes: its record
-/// (time, interface, lengths, reason, the pointer to its bytes) and the
-/// allocation's own header, so a buffer of N bytes holds at most N bytes
-/// of memory however small the frames.
-pub const RECORD_OVERHEAD_BYTES: usize = std::mem::size_of::<Record>() + 16;
+/// What each kept frame costs its buffer besides its bytes: its header
+/// in the buffer (time, lengths, interface, where seen and drop reason).
+pub const RECORD_OVERHEAD_BYTES: usize = ring::HEADER_BYTES;
+
+/// Room for where a frame was seen and its drop reason in one byte.
+const _: () = assert!(DropReason::COUNT < 254);
 
 /// Where a kept frame was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,8 +76,23 @@ pub struct Record {
 }
 
 impl Record {
-    fn cost(&self) -> usize {
-        self.data.len() + RECORD_OVERHEAD_BYTES
+    fn of(h: ring::Header, data: Box<[u8]>) -> Record {
+        let (seen, reason) = match h.tag {
+            0 => (Seen::Ingress, None),
+            1 => (Seen::Egress, None),
+            t => (
+                Seen::Dropped,
+                DropReason::ALL.get(usize::from(t) - 2).copied(),
+            ),
+        };
+        Record {
+            at: Instant::from_nanos(h.at_ns),
+            iface: IfaceId(h.iface),
+            seen,
+            reason,
+            wire_len: h.wire_len,
+            data,
+        }
     }
 }
 
@@ -258,6 +277,35 @@ impl Spec {
             def: def.clone(),
         })
     }
+
+    /// The bytes of its buffer its bookkeeping takes, charged before any
+    /// frame: the capture itself and its strings, the engine's list of
+    /// captures, and for an asp-drop capture the copy of an arriving
+    /// frame kept aside until it is judged.
+    pub fn overhead_bytes(&self) -> usize {
+        let s = |x: &String| x.capacity();
+        let d = &self.def;
+        let strings = s(&self.name)
+            + s(&d.name)
+            + d.interface.as_ref().map_or(0, s)
+            + match &d.kind {
+                CaptureType::AspDrop(Some(r)) => s(r),
+                _ => 0,
+            }
+            + match &d.filter {
+                CaptureFilter::AccessList(n) => s(n),
+                _ => 0,
+            }
+            + match &self.filter {
+                Filter::AccessList(n) => s(n),
+                _ => 0,
+            };
+        let aside = match self.kind {
+            Kind::AspDrop { .. } => self.packet_length,
+            Kind::RawData { .. } => 0,
+        };
+        std::mem::size_of::<Capture>() + std::mem::size_of::<Captures>() + strings + aside
+    }
 }
 
 /// The drop reason `show asp drop` names `label`.
@@ -283,9 +331,11 @@ pub struct Capture {
     /// Index of its access-list in the policy in force.
     acl: Option<usize>,
     state: State,
-    records: VecDeque<Record>,
-    /// Bytes of `records`, each with its overhead.
-    used: usize,
+    /// Its frames.
+    ring: ring::Ring,
+    /// Told apart from a capture of the same name added after it was
+    /// removed ([`Cursor`]).
+    id: u64,
     /// Frames a circular buffer let go to make room.
     overwritten: u64,
 }
@@ -299,17 +349,70 @@ impl Capture {
     pub fn state(&self) -> State {
         self.state
     }
-    /// Its frames, oldest first.
-    pub fn records(&self) -> impl ExactSizeIterator<Item = &Record> {
-        self.records.iter()
+    /// Its frames, oldest first, each copied out of the buffer.
+    pub fn records(&self) -> Records<'_> {
+        let (_, at) = self.ring.start();
+        Records {
+            ring: &self.ring,
+            at,
+            left: self.ring.count(),
+        }
     }
-    /// Bytes of frames kept (without their overhead).
+    /// Bytes of frames kept (without their headers).
     pub fn captured_bytes(&self) -> usize {
-        self.records.iter().map(|r| r.data.len()).sum()
+        self.ring.data()
     }
-    /// Buffer bytes in use (frames and their overhead).
+    /// Buffer bytes in use (frames and their headers).
     pub fn used_bytes(&self) -> usize {
-        self.used
+        self.ring.used()
+    }
+    /// Bytes its frames and their headers may take: its buffer less its
+    /// bookkeeping ([`Spec::overhead_bytes`]).
+    pub fn capacity_bytes(&self) -> usize {
+        self.ring.capacity()
+    }
+
+    /// Where its oldest frame is, to copy its frames a part at a time.
+    pub fn cursor(&self) -> Cursor {
+        let (seq, at) = self.ring.start();
+        Cursor {
+            id: self.id,
+            seq,
+            at,
+        }
+    }
+
+    /// Copies of its frames from `from` on, as many as `max_bytes` of
+    /// frame bytes hold (one at least), and where the next part starts;
+    /// `None` once there is no more. Frames a circular buffer let go
+    /// since `from` was taken are skipped; a cursor of another capture
+    /// (this one removed and added again) starts over.
+    pub fn records_from(&self, from: Cursor, max_bytes: usize) -> (Vec<Record>, Option<Cursor>) {
+        let (first, head) = self.ring.start();
+        let end = self.ring.end_seq();
+        let (mut seq, mut at) = if from.id == self.id && from.seq >= first && from.seq <= end {
+            (from.seq, from.at)
+        } else if from.id == self.id && from.seq > end {
+            // Cleared since: nothing of what it had is left.
+            (end, head)
+        } else {
+            (first, head)
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        while seq < end && (out.is_empty() || bytes < max_bytes) {
+            let (h, data, next) = self.ring.read(at, true);
+            let data = data.unwrap_or_default();
+            bytes += data.len();
+            out.push(Record::of(h, data));
+            (seq, at) = (seq + 1, next);
+        }
+        let more = (seq < end).then_some(Cursor {
+            id: self.id,
+            seq,
+            at,
+        });
+        (out, more)
     }
     /// Frames a circular buffer let go.
     pub fn overwritten(&self) -> u64 {
@@ -352,38 +455,78 @@ impl Capture {
         if self.state != State::Capturing {
             return;
         }
-        let n = frame.len().min(self.spec.packet_length);
+        let n = frame
+            .len()
+            .min(self.spec.packet_length)
+            .min(usize::from(u16::MAX));
         let cost = n + RECORD_OVERHEAD_BYTES;
-        if cost > self.spec.buffer_bytes {
+        if cost > self.ring.capacity() {
             // Not even an empty buffer holds it.
             if !self.spec.circular {
                 self.state = State::Full;
             }
             return;
         }
-        while self.used + cost > self.spec.buffer_bytes {
+        while self.ring.used() + cost > self.ring.capacity() {
             if !self.spec.circular {
                 self.state = State::Full;
                 return;
             }
-            let Some(old) = self.records.pop_front() else {
+            if !self.ring.pop() {
                 break;
-            };
-            self.used -= old.cost();
+            }
             self.overwritten = self.overwritten.saturating_add(1);
         }
-        let r = Record {
-            at,
-            iface,
-            seen,
-            reason,
-            wire_len: u32::try_from(wire_len).unwrap_or(u32::MAX),
-            data: frame[..n].into(),
+        let tag = match (seen, reason) {
+            (Seen::Ingress, _) => 0,
+            (Seen::Egress, _) => 1,
+            (Seen::Dropped, r) => r.map_or(255, |r| r.index() as u8 + 2),
         };
-        self.used += r.cost();
-        self.records.push_back(r);
+        let header = ring::Header {
+            at_ns: at.as_nanos(),
+            wire_len: u32::try_from(wire_len).unwrap_or(u32::MAX),
+            len: n as u16,
+            iface: iface.0,
+            tag,
+        };
+        self.ring.push(header, &frame[..n]);
     }
 }
+
+/// Where a copy of a capture's frames a part at a time goes on
+/// ([`Capture::records_from`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    id: u64,
+    seq: u64,
+    at: usize,
+}
+
+/// A capture's frames, oldest first, each copied out of its buffer.
+#[derive(Debug)]
+pub struct Records<'a> {
+    ring: &'a ring::Ring,
+    at: usize,
+    left: usize,
+}
+
+impl Iterator for Records<'_> {
+    type Item = Record;
+    fn next(&mut self) -> Option<Record> {
+        if self.left == 0 {
+            return None;
+        }
+        let (h, data, next) = self.ring.read(self.at, true);
+        self.at = next;
+        self.left -= 1;
+        Some(Record::of(h, data.unwrap_or_default()))
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for Records<'_> {}
 
 /// Why a capture could not be added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -400,6 +543,8 @@ pub enum AddError {
 #[derive(Debug, Clone, Default)]
 pub struct Captures {
     list: Vec<Capture>,
+    /// The next capture's [`Capture::id`].
+    next_id: u64,
     /// The frame as it arrived, for the asp-drop captures (the engine
     /// may rewrite it before a later drop).
     arrived: Vec<u8>,
@@ -433,15 +578,19 @@ impl Captures {
         if self.list.len() >= MAX_CAPTURES {
             return Err(AddError::TooMany);
         }
+        let bytes = spec.buffer_bytes.saturating_sub(spec.overhead_bytes());
         let mut c = Capture {
             spec,
             acl: None,
             state: State::Capturing,
-            records: VecDeque::new(),
-            used: 0,
+            ring: ring::Ring::new(bytes),
+            id: self.next_id,
             overwritten: 0,
         };
+        self.next_id += 1;
         c.acl = acl_index(&c.spec, policy);
+        // One slot per capture: the list is part of their bookkeeping.
+        self.list.reserve_exact(1);
         self.list.push(c);
         Ok(())
     }
@@ -450,14 +599,14 @@ impl Captures {
     pub fn remove(&mut self, name: &str) -> bool {
         let before = self.list.len();
         self.list.retain(|c| c.spec.name != name);
+        self.list.shrink_to_fit();
         self.list.len() != before
     }
 
     /// Empty a capture's buffer (a full one captures again); whether it existed.
     pub fn clear(&mut self, name: &str) -> bool {
         self.with(name, |c| {
-            c.records.clear();
-            c.used = 0;
+            c.ring.clear();
             c.overwritten = 0;
             if c.state == State::Full {
                 c.state = State::Capturing;
@@ -520,6 +669,9 @@ impl Captures {
         }
         if aside > 0 {
             self.arrived.clear();
+            // No more than the longest packet length of the asp-drop
+            // captures (each charged it, `Spec::overhead_bytes`).
+            self.arrived.reserve_exact(aside);
             self.arrived
                 .extend_from_slice(&frame[..frame.len().min(aside)]);
             sel.kept_arrival = true;

@@ -172,13 +172,14 @@ impl<P: EnginePool> Admin<P> {
             )));
         }
         // Each worker keeps its own frames in its share of the buffer,
-        // with room for one whole packet and its record at least (the
-        // ASA's smallest buffer is one packet and a 16-byte header; split
-        // over workers, or with Rampart's larger record, it would
-        // otherwise keep no full-size frame at all).
+        // with room for one whole packet, its header and the capture's
+        // bookkeeping at least (the ASA's smallest buffer is one packet
+        // and its 16-byte header; split over workers, or less Rampart's
+        // bookkeeping, it would otherwise keep no full-size frame at all).
+        let share = def.buffer_bytes as usize / workers;
+        let mut spec = Spec::from_def(&def, &interfaces, share).map_err(OpsError::BadRequest)?;
         let one = def.packet_length_bytes as usize + cap::RECORD_OVERHEAD_BYTES;
-        let share = (def.buffer_bytes as usize / workers).max(one);
-        let spec = Spec::from_def(&def, &interfaces, share).map_err(OpsError::BadRequest)?;
+        spec.buffer_bytes = spec.buffer_bytes.max(one + spec.overhead_bytes());
         let added = self.each(move |w| w.engine.capture_add(spec.clone()));
         let failed = match added {
             Ok(added) => match added.into_iter().find_map(Result::err) {
@@ -308,11 +309,7 @@ pub fn worker_part(engine: &Engine, name: Option<(&str, Option<usize>)>) -> Work
                     packets: c.records().len(),
                     overwritten: c.overwritten(),
                     records: match name {
-                        Some((_, first)) => c
-                            .records()
-                            .take(first.unwrap_or(usize::MAX))
-                            .cloned()
-                            .collect(),
+                        Some((_, first)) => c.records().take(first.unwrap_or(usize::MAX)).collect(),
                         None => Vec::new(),
                     },
                 })
