@@ -382,19 +382,19 @@ impl Capture {
         }
     }
 
-    /// Copies of its frames from `from` on, as many as `max_bytes` of
-    /// frame bytes hold (one at least), and where the next part starts;
+    /// Copies of its frames from `from` on, as many as `max_bytes` hold
+    /// (their bytes and records; one at least), and where the next part
+    /// starts;
     /// `None` once there is no more. Frames a circular buffer let go
     /// since `from` was taken are skipped; a cursor of another capture
     /// (this one removed and added again) starts over.
     pub fn records_from(&self, from: Cursor, max_bytes: usize) -> (Vec<Record>, Option<Cursor>) {
         let (first, head) = self.ring.start();
         let end = self.ring.end_seq();
-        let (mut seq, mut at) = if from.id == self.id && from.seq >= first && from.seq <= end {
+        // A frame's place holds while it is kept; the oldest is at the
+        // head whatever a clear did.
+        let (mut seq, mut at) = if from.id == self.id && from.seq > first && from.seq <= end {
             (from.seq, from.at)
-        } else if from.id == self.id && from.seq > end {
-            // Cleared since: nothing of what it had is left.
-            (end, head)
         } else {
             (first, head)
         };
@@ -403,7 +403,7 @@ impl Capture {
         while seq < end && (out.is_empty() || bytes < max_bytes) {
             let (h, data, next) = self.ring.read(at, true);
             let data = data.unwrap_or_default();
-            bytes += data.len();
+            bytes += data.len() + std::mem::size_of::<Record>();
             out.push(Record::of(h, data));
             (seq, at) = (seq + 1, next);
         }

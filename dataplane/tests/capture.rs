@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use rampart_asa::{CaptureCommand, parse_capture};
-use rampart_dataplane::capture::{RECORD_OVERHEAD_BYTES, Seen, Spec, State, drop_reason};
+use rampart_dataplane::capture::{RECORD_OVERHEAD_BYTES, Record, Seen, Spec, State, drop_reason};
 use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::policy::compile::{compile, disable_randomization};
@@ -510,4 +510,59 @@ proptest! {
         }
         prop_assert_eq!(plain.counters().forwarded_packets, captured.counters().forwarded_packets);
     }
+}
+
+/// Copying a capture a part at a time: parts of the size asked, in
+/// order; frames a circular buffer let go meanwhile are skipped, a clear
+/// starts over, and no part reads a frame not whole.
+#[test]
+fn a_capture_copied_in_parts_follows_its_buffer() {
+    let mut e = engine(OPEN);
+    capture(
+        &mut e,
+        "capture c interface inside buffer 4000 packet-length 100 circular-buffer",
+    );
+    let (c, s) = v4_pair(2000, 53);
+    let t = Instant::from_secs(1);
+    let mut n = 0u8;
+    let mut more = |e: &mut Engine, k: usize| {
+        for _ in 0..k {
+            send(e, &udp_frame(&c, &s, &[n; 200]), INSIDE, t);
+            n += 1;
+        }
+    };
+    more(&mut e, 40);
+    let cap = |e: &Engine| e.captures().unwrap().list()[0].clone();
+    let held = cap(&e).records().len();
+    assert!(held > 4 && held < 40, "{held}");
+    let first = cap(&e).records().next().unwrap().data[60];
+    // Two frames a part: their bytes and records.
+    let two = 2 * (100 + std::mem::size_of::<Record>());
+    let (part, next) = cap(&e).records_from(cap(&e).cursor(), two);
+    assert_eq!(
+        part.iter().map(|r| r.data[60]).collect::<Vec<_>>(),
+        [first, first + 1]
+    );
+    let next = next.unwrap();
+    let (part, _) = cap(&e).records_from(next, two);
+    assert_eq!(part[0].data[60], first + 2);
+    // Three more frames let the next three oldest go: the copy goes on
+    // from the oldest still kept.
+    more(&mut e, 3);
+    let (part, _) = cap(&e).records_from(next, usize::MAX);
+    assert_eq!(part[0].data[60], first + 3);
+    assert_eq!(part.last().unwrap().data[60], 42);
+    assert!(
+        part.iter()
+            .all(|r| r.data.len() == 100 && r.data[59] == r.data[60])
+    );
+    // Cleared, then two frames: the copy has those two.
+    assert!(e.capture_clear("c"));
+    more(&mut e, 2);
+    let (part, end) = cap(&e).records_from(next, usize::MAX);
+    assert_eq!(
+        part.iter().map(|r| r.data[60]).collect::<Vec<_>>(),
+        [43, 44]
+    );
+    assert!(end.is_none());
 }

@@ -46,6 +46,10 @@ pub enum OpsError {
     /// each one costs the packet workers, so they are rate-limited.
     #[error("too many connection-table walks: {0}")]
     RateLimited(String),
+    /// The node does one such thing at a time and is doing one (a
+    /// capture's export): try again when it ends.
+    #[error("{0}")]
+    Busy(String),
     /// The packet workers kept the running policy: the new one's classes
     /// need more class slots than connections of earlier policies left
     /// (the node's state; `clear conn` frees them).

@@ -41,6 +41,11 @@ pub const CAPTURE_SHOW_MAX_PACKETS: usize = 50_000;
 pub const CAPTURE_DUMP_MAX_PACKETS: usize = 5_000;
 /// The most bytes all of a node's capture buffers may add up to.
 pub const CAPTURE_TOTAL_BUFFER_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// The most a worker copies of a capture in one job (frame bytes and
+/// their records): a `show capture NAME` or pcap export takes its frames
+/// in parts of this, so a worker pauses its packets for a short copy at
+/// a time, however large its share.
+pub const CAPTURE_COPY_CHUNK_BYTES: usize = 1024 * 1024;
 
 /// Whether an admin API path is a capture's (admin token for every
 /// method: captures show packet contents).
@@ -57,6 +62,11 @@ pub use crate::model::{
 /// One capture command at a time on a node: a check of the captures in
 /// place and the change it allows are not to interleave with another's.
 static COMMANDS: Mutex<()> = Mutex::new(());
+
+/// One export of a capture's frames (`show capture NAME`, the pcap file)
+/// at a time on a node: each holds a copy of up to the capture's whole
+/// buffer in the admin thread.
+static EXPORTS: Mutex<()> = Mutex::new(());
 
 impl<P: EnginePool> Admin<P> {
     /// `capture …`, `capture NAME stop`, `no capture NAME`, `clear
@@ -228,10 +238,75 @@ impl<P: EnginePool> Admin<P> {
     }
 
     /// Capture `name` over the workers, with at most `first` frames of
-    /// each (`None`: all).
+    /// each (`None`: all): the frames each held when asked, copied
+    /// [`CAPTURE_COPY_CHUNK_BYTES`] at a time; one export at a time.
     fn capture_merged(&self, name: &str, first: Option<usize>) -> Result<Merged, OpsError> {
+        let _one = EXPORTS.try_lock().map_err(|_| {
+            OpsError::Busy(
+                "another capture is being shown or exported on this node (one at a time): \
+                 try again when it ends"
+                    .into(),
+            )
+        })?;
         let n = name.to_string();
-        let parts = self.each(move |w| worker_part(w.engine, Some((&n, first))))?;
+        let heads = self.each(move |w| {
+            let part = worker_part(w.engine, Some((&n, Some(0))));
+            let cursor = w
+                .engine
+                .captures()
+                .and_then(|c| c.list().iter().find(|c| c.spec().name == n))
+                .map(|c| c.cursor());
+            (part, cursor)
+        })?;
+        let (mut parts, mut cursors): (Vec<WorkerPart>, Vec<Option<cap::Cursor>>) =
+            heads.into_iter().unzip();
+        // Each worker's frames as it held them when asked, the first
+        // `first`: a circular buffer filling meanwhile ends the copy too.
+        let mut left: Vec<usize> = parts
+            .iter()
+            .map(|p| {
+                p.captures
+                    .first()
+                    .map_or(0, |c| c.packets.min(first.unwrap_or(usize::MAX)))
+            })
+            .collect();
+        for (c, l) in cursors.iter_mut().zip(&left) {
+            if *l == 0 {
+                *c = None;
+            }
+        }
+        while cursors.iter().any(Option::is_some) {
+            let n = name.to_string();
+            let ask = std::sync::Arc::new(cursors.clone());
+            let got = self.each(move |w| {
+                let from = (*ask.get(w.worker)?)?;
+                let c = w
+                    .engine
+                    .captures()?
+                    .list()
+                    .iter()
+                    .find(|c| c.spec().name == n)?;
+                Some(c.records_from(from, CAPTURE_COPY_CHUNK_BYTES))
+            })?;
+            for (i, g) in got.into_iter().enumerate() {
+                let (Some(cursor), Some(l), Some(part)) =
+                    (cursors.get_mut(i), left.get_mut(i), parts.get_mut(i))
+                else {
+                    continue;
+                };
+                let Some((mut records, next)) = g else {
+                    // Removed meanwhile: what was copied stands.
+                    *cursor = None;
+                    continue;
+                };
+                records.truncate(*l);
+                *l -= records.len();
+                *cursor = next.filter(|_| *l > 0);
+                if let Some(c) = part.captures.first_mut() {
+                    c.records.extend(records);
+                }
+            }
+        }
         merge(parts)
             .into_iter()
             .next()

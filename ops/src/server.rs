@@ -112,7 +112,7 @@ fn from_ops_error(e: OpsError) -> Response {
         ),
         OpsError::BadRequest(_) => api_error(400, e.to_string()),
         OpsError::NotFound(_) => api_error(404, e.to_string()),
-        OpsError::RateLimited(_) => api_error(429, e.to_string()),
+        OpsError::RateLimited(_) | OpsError::Busy(_) => api_error(429, e.to_string()),
         OpsError::Conflict(_) => api_error(409, e.to_string()),
         OpsError::NotSaved(_) => api_error(500, e.to_string()),
         OpsError::Config(problems) => Response::json(

@@ -4,8 +4,8 @@
 //! the two workers' frames merged by time, the decoder's lines (TCP,
 //! UDP, ICMP, IPv6, asp-drop), and the pcap file read back.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 use rampart_asa::{CaptureCommand, parse_capture};
@@ -19,7 +19,8 @@ use rampart_dataplane::trace::{TcpModel, echo_frame, udp_frame, v4_pair, v6_pair
 use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant};
 use rampart_ops::admin::Admin;
 use rampart_ops::backend::Backend;
-use rampart_ops::capture::{CaptureQuery, render_view_text};
+use rampart_ops::backend::OpsError;
+use rampart_ops::capture::{CAPTURE_COPY_CHUNK_BYTES, CaptureQuery, render_view_text};
 use rampart_ops::client::{Client, ClientError};
 use rampart_ops::fixture;
 use rampart_ops::metrics::Metrics;
@@ -414,4 +415,90 @@ fn a_define_a_worker_misses_is_undone_and_bounds_count_every_worker() {
             .action,
         "restarted"
     );
+}
+
+/// A pool that holds its next request until told to go on, saying when
+/// it holds it.
+struct Gate {
+    inner: LocalPool,
+    hold: Mutex<Option<(mpsc::Sender<()>, mpsc::Receiver<()>)>>,
+}
+
+impl EnginePool for Gate {
+    fn workers(&self) -> usize {
+        self.inner.workers()
+    }
+
+    fn each<R: Send + 'static>(
+        &self,
+        timeout: Duration,
+        f: impl Fn(&mut WorkerView<'_>) -> R + Send + Sync + 'static,
+    ) -> Result<Vec<R>, PoolError> {
+        let held = self.hold.lock().unwrap().take();
+        if let Some((entered, go)) = held {
+            entered.send(()).unwrap();
+            go.recv().unwrap();
+        }
+        self.inner.each(timeout, f)
+    }
+}
+
+/// A pcap export copies each worker's frames a megabyte at a time, a job
+/// each, and has them all; a second export while one is under way is
+/// refused (429), a listing is not.
+#[test]
+fn an_export_copies_in_parts_one_export_at_a_time() {
+    let pool = Arc::new(Gate {
+        inner: LocalPool::new(vec![engine(), engine()], || at(0)),
+        hold: Mutex::new(None),
+    });
+    let status = fixture::standalone_status();
+    let admin =
+        Arc::new(Admin::new(pool.clone(), Box::new(move || status.clone())).with_policy(POLICY));
+    admin
+        .capture_command("capture big interface inside buffer 33554432")
+        .unwrap();
+    let (uc, us) = v4_pair(40_000, 53);
+    let frame = udp_frame(&uc, &us, &[7; 1472]);
+    // Some 4.5 MB on worker 0, a few frames on worker 1.
+    for i in 0..3_000 {
+        pool.inner
+            .with(0, |e, _| {
+                let mut f = frame.clone();
+                e.process(&mut f, PacketMeta::default(), IfaceId(0), at(i))
+            })
+            .unwrap();
+    }
+    for i in 0..3 {
+        pool.inner
+            .with(1, |e, _| {
+                let mut f = frame.clone();
+                e.process(&mut f, PacketMeta::default(), IfaceId(0), at(5_000 + i))
+            })
+            .unwrap();
+    }
+    let before = pool.inner.requests();
+    let file = admin.capture_pcap("big").unwrap();
+    let jobs = pool.inner.requests() - before;
+    let per_job = CAPTURE_COPY_CHUNK_BYTES / (1514 + 64);
+    assert!(jobs > 3_000 / per_job, "{jobs} jobs");
+    assert_eq!(file.len(), 24 + 3_003 * (16 + 1514));
+    // An export under way: the next one waits for it, refused.
+    let (entered_tx, entered) = mpsc::channel();
+    let (go, go_rx) = mpsc::channel();
+    *pool.hold.lock().unwrap() = Some((entered_tx, go_rx));
+    let a = admin.clone();
+    let first = std::thread::spawn(move || a.capture_pcap("big").map(|f| f.len()));
+    entered.recv().unwrap();
+    let e = admin.capture_pcap("big").unwrap_err();
+    assert!(matches!(e, OpsError::Busy(_)), "{e}");
+    let q = CaptureQuery {
+        name: "big".into(),
+        ..Default::default()
+    };
+    assert!(matches!(admin.capture_show(&q), Err(OpsError::Busy(_))));
+    go.send(()).unwrap();
+    assert_eq!(first.join().unwrap().unwrap(), file.len());
+    assert_eq!(admin.capture_list().unwrap().captures.len(), 1);
+    assert_eq!(admin.capture_show(&q).unwrap().packets_captured, 3_003);
 }
