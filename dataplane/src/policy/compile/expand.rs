@@ -218,10 +218,14 @@ impl<'a> Compiler<'a> {
     ///
     /// An entry whose `time-range` is not in `active` is left out of the
     /// classifier, as an `inactive` one is, but expanded and charged all
-    /// the same, and the list's bounds are checked as if every range were
-    /// active: whether a policy compiles must not depend on the time of
-    /// day, or a re-install at a transition could fail
-    /// (docs/asa-behaviour.md §2.10). Its elements keep their numbers
+    /// the same, and the list's bounds are checked for the worst set of
+    /// active ranges: whether a policy compiles must not depend on the
+    /// time of day, or a re-install at a transition could fail, and no set
+    /// of active ranges may give the classifier that runs more than the
+    /// bounds allow (docs/asa-behaviour.md §2.10). The most subtables come
+    /// with every range active; the most range checks with the ranged atoms
+    /// of every timed entry in and their plain atoms out (a plain atom ends
+    /// the list of ranged ones after it on its key). Its elements keep their numbers
     /// (the classifier reserves them), and so their counts, for when the
     /// range is active again.
     pub(super) fn acl(
@@ -230,16 +234,19 @@ impl<'a> Compiler<'a> {
         active: &BTreeSet<String>,
     ) -> Result<(CompiledAcl, Vec<EntryElements>), CompileError> {
         let mut b = ClassifierBuilder::new();
-        // Every entry's atoms, time-ranges all active, for the bounds;
-        // only when some entry is left out for its time-range.
+        let timed = |ace: &ast::Ace| !ace.inactive && ace.time_range.is_some();
         let timed_out = |ace: &ast::Ace| {
-            !ace.inactive && ace.time_range.as_ref().is_some_and(|t| !active.contains(t))
+            timed(ace) && ace.time_range.as_ref().is_some_and(|t| !active.contains(t))
         };
-        let mut full = acl
+        // For the bounds, whatever `active` is, when some entry has a
+        // time-range: every entry's atoms (the most subtables), and the
+        // timed entries' ranged atoms only (the longest lists).
+        let any_timed = acl
             .lines
             .iter()
-            .any(|l| matches!(l, AclLine::Ace(a) if timed_out(a)))
-            .then(ClassifierBuilder::new);
+            .any(|l| matches!(l, AclLine::Ace(a) if timed(a)));
+        let mut full = any_timed.then(ClassifierBuilder::new);
+        let mut worst = any_timed.then(ClassifierBuilder::new);
         let mut elements = Vec::new();
         let mut permit = Vec::new();
         let mut unlogged = Vec::new();
@@ -259,7 +266,7 @@ impl<'a> Compiler<'a> {
                 // blocks): the budget bounds the rules a classifier numbers.
                 self.charge(Some(1)).map_err(|e| e.placed(place))?;
                 b.push_rule([]);
-                if let Some(f) = &mut full {
+                for f in [&mut full, &mut worst].into_iter().flatten() {
                     f.push_rule([]);
                 }
                 elements.push(EntryElements::default());
@@ -282,19 +289,29 @@ impl<'a> Compiler<'a> {
             if let Some(f) = &mut full {
                 f.push_rule(atoms.iter().copied());
             }
+            if let Some(w) = &mut worst {
+                let ranged_only = timed(ace);
+                w.push_rule(
+                    atoms
+                        .iter()
+                        .copied()
+                        .filter(|a| !ranged_only || a.is_ranged()),
+                );
+            }
             if timed_out(ace) {
                 b.push_rule_matching_nothing(atoms.len());
             } else {
                 b.push_rule(atoms);
             }
-            let b = full.as_ref().unwrap_or(&b);
-            if b.subtables() > MAX_SUBTABLES {
+            let (most_tables, most_checks) =
+                (full.as_ref().unwrap_or(&b), worst.as_ref().unwrap_or(&b));
+            if most_tables.subtables() > MAX_SUBTABLES {
                 return Err(CompileError::TooManySubtables {
                     acl: acl.name.clone(),
                     entry: i + 1,
                 });
             }
-            if b.range_checks() > MAX_RANGE_CHECKS {
+            if most_checks.range_checks() > MAX_RANGE_CHECKS {
                 return Err(CompileError::TooManyRangeChecks {
                     acl: acl.name.clone(),
                     entry: i + 1,
