@@ -9,7 +9,7 @@
 //! files sit outside `corpus/` because libFuzzer owns that folder: it
 //! reads every file there as an input, and `cargo fuzz cmin` rewrites it.
 
-use crate::{engine_sync, node_config, policy_parse, raft_codec, seeds, sync_frame};
+use crate::{capture, engine_sync, node_config, policy_parse, raft_codec, seeds, sync_frame};
 
 /// One seed file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub const EXPECT_DIR: &str = "expect";
 pub const MAX_SEEDS: usize = 40;
 
 /// Every target.
-pub fn targets() -> [Target; 6] {
+pub fn targets() -> [Target; 7] {
     [
         Target {
             name: "engine_process",
@@ -182,6 +182,15 @@ pub fn targets() -> [Target; 6] {
             seeds: node_config::seeds,
             run: |data| {
                 std::hint::black_box(node_config::run(data));
+            },
+            outcomes: None,
+        },
+        Target {
+            name: "capture",
+            dir: capture::DIR,
+            seeds: capture::seeds,
+            run: |data| {
+                std::hint::black_box(capture::run(data));
             },
             outcomes: None,
         },

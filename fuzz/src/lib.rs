@@ -11,6 +11,7 @@
 //! | `raft_codec` | [`raft_codec`] | bytes to the Raft RPC and log codec, with a round trip |
 //! | `policy_parse` | [`policy_parse`] | ASA configuration text to the parser, then the compiler |
 //! | `node_config` | [`node_config`] | TOML text to the node configuration loader |
+//! | `capture` | [`capture`] | `capture` command lines to their parser; frames to `show capture`'s decoder and the pcap writer |
 //!
 //! # `engine_process`
 //!
@@ -59,6 +60,7 @@ use rampart_dataplane::{BatchFrame, Engine, IfaceId, Instant, Verdict};
 
 pub use setup::{PolicyChoice, Setup};
 
+pub mod capture;
 pub mod corpus;
 pub mod engine_sync;
 pub mod flows;

@@ -467,7 +467,10 @@ pub fn all() -> Vec<Seed> {
         g.held(&f, fc6.iface);
     }
     let whole = udp_frame(&fc, &fs, &payload[..64]);
-    g.held(&fragment_at(&whole, 34, &whole[34..66], 0, true, 9), fc.iface);
+    g.held(
+        &fragment_at(&whole, 34, &whole[34..66], 0, true, 9),
+        fc.iface,
+    );
     g.drop_for(
         &fragment_at(&whole, 34, &[0xee; 24], 24, false, 9),
         fc.iface,
@@ -485,4 +488,47 @@ pub fn all() -> Vec<Seed> {
     // The other setups: the ASA policies, batch mode, the fast path off.
     seeds.extend(setups::all());
     seeds
+}
+
+/// Frames of every kind `show capture` decodes, for the `capture`
+/// target's seeds (and the captures of `engine_process`): a TCP SYN with
+/// its options, TCP data, UDP, an ICMP echo and an error quoting TCP, a
+/// VLAN-tagged segment, IPv6 TCP and echo, SCTP, a first fragment, ARP.
+pub fn capture_frames() -> Vec<(&'static str, Vec<u8>)> {
+    let mut m = tcp_model(40_100);
+    let seg = m.syn();
+    let syn = m.frame(&seg);
+    let seg = m.syn_ack();
+    let syn_ack = m.frame(&seg);
+    let seg = m.ack(Side::Client);
+    let ack = m.frame(&seg);
+    let seg = m.data(Side::Client, 100);
+    let data = m.frame(&seg);
+    let (uc, us) = v4_pair(40_101, 53);
+    let (ec, es) = v4_pair(7, 7);
+    let (vc, vs) = v6_pair(40_102, 80);
+    let mut v6 = TcpModel::new(vc, vs, [1, 2], [64_240, 65_160], [Some(7), Some(7)]);
+    let seg = v6.syn();
+    let v6_syn = v6.frame(&seg);
+    let (oc, os) = v4_pair(40_103, 9);
+    let udp = udp_frame(&uc, &us, &[0; 40]);
+    let first_fragment = fragment_frame(&udp_frame(&uc, &us, &[7; 600]), 256, 9)
+        .into_iter()
+        .next()
+        .expect("a fragment");
+    vec![
+        ("tcp-syn", syn),
+        ("tcp-syn-ack", syn_ack),
+        ("tcp-ack", ack.clone()),
+        ("tcp-data", data),
+        ("udp", udp),
+        ("echo", echo_frame(&ec, &es, 1, 1, false)),
+        ("icmp-error", icmpv4_unreachable_frame(&es, &ec, &ack)),
+        ("vlan", vlan_tagged(&ack)),
+        ("v6-tcp", v6_syn),
+        ("v6-echo", echo_frame(&vc, &vs, 2, 1, true)),
+        ("sctp", ip_frame(&oc, &os, 132, &sctp_header(&oc, &os))),
+        ("fragment", first_fragment),
+        ("arp", arp_request(&ec, Ipv4Addr::new(198, 18, 1, 1))),
+    ]
 }

@@ -213,3 +213,25 @@ fn node_config_seeds_load_unless_named_refused() {
         );
     }
 }
+
+#[test]
+fn capture_seeds_parse_or_decode_as_named() {
+    use rampart_fuzz::capture::{Command, run};
+    for seed in rampart_fuzz::capture::seeds() {
+        let outcome = run(&seed.input);
+        let want = match seed.name.strip_prefix("seed-command-") {
+            None => {
+                assert!(outcome.commands.is_empty(), "{}", seed.name);
+                assert_eq!(outcome.frames, 5, "{}", seed.name);
+                continue;
+            }
+            Some("refused") => Command::Refused,
+            Some("stop" | "no" | "clear") => Command::Other,
+            // A raw-data capture with no interface only restarts one.
+            Some("bare") => Command::NoSpec,
+            Some(_) => Command::Spec,
+        };
+        assert_eq!(outcome.commands, vec![want], "{}", seed.name);
+        assert_eq!(outcome.frames, 0, "{}", seed.name);
+    }
+}
