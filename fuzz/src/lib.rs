@@ -31,6 +31,11 @@
 //!   a bypass class, small limits and the idle reset; 2
 //!   [`setup::NO_RANDOMIZATION`]; 3 the policy of 1 with the engine's
 //!   bypass RST teardown), bit 6 batch mode, bit 7 the fast path off.
+//! - Bits 4-6 of the *second* record add [`Captures`] (ignored in every
+//!   other record; clear in every seed written before they existed, so
+//!   those keep their meaning): bit 4 a `raw-data` capture with `match ip
+//!   any any` on the inside (bit 6: the outside) in a small circular
+//!   buffer, bit 5 an `asp-drop all` capture in a small linear one.
 //! - `advance`: how far the clock moves before the frame: with bit 7 clear,
 //!   `advance × 50 ms` (up to 6.35 s, around the embryonic, UDP and ICMP
 //!   timeouts and the 10 s idle timeouts of policies 1-3); with bit 7
@@ -51,16 +56,23 @@
 //!
 //! The engine must never panic, and [`oracle`] holds it to its checksums:
 //! a forwarded frame whose checksums were valid keeps them valid, and a
-//! frame the engine builds (an idle reset's RST) has valid ones.
+//! frame the engine builds (an idle reset's RST) has valid ones. With
+//! captures, a twin engine of the same setup without them judges the same
+//! frames: verdicts, forwarded bytes and the frames sent of their own must
+//! be the same, and every frame kept is held to what the engine saw and
+//! decoded as `show capture` shows it ([`captures`]).
 
 use std::time::Duration;
 
+use rampart_dataplane::engine::Effect;
 use rampart_dataplane::packet::{ChecksumState, PacketMeta};
 use rampart_dataplane::{BatchFrame, Engine, IfaceId, Instant, Verdict};
 
+pub use captures::Captures;
 pub use setup::{PolicyChoice, Setup};
 
 pub mod capture;
+pub mod captures;
 pub mod corpus;
 pub mod engine_sync;
 pub mod flows;
@@ -218,7 +230,7 @@ pub fn run(data: &[u8], each: impl FnMut(Outcome)) {
 /// [`run`], returning the driver as the input left it (for the tests to
 /// read the engine's counters).
 pub fn drive(data: &[u8], mut each: impl FnMut(Outcome)) -> Driver {
-    let mut driver = Driver::new(Setup::of_input(data));
+    let mut driver = Driver::with_captures(Setup::of_input(data), Captures::of_input(data));
     let mut report = |driver: &mut Driver, verdicts: &[Verdict]| {
         for &v in verdicts {
             each(Outcome::Verdict(v));
@@ -232,6 +244,7 @@ pub fn drive(data: &[u8], mut each: impl FnMut(Outcome)) -> Driver {
             let verdict = driver.step(&step);
             report(&mut driver, &[verdict]);
         }
+        driver.check_captures(data);
         return driver;
     }
     let mut batch: Vec<Step<'_>> = Vec::with_capacity(MAX_BATCH_FRAMES);
@@ -250,6 +263,7 @@ pub fn drive(data: &[u8], mut each: impl FnMut(Outcome)) -> Driver {
         let verdicts = driver.step_batch(&batch);
         report(&mut driver, &verdicts);
     }
+    driver.check_captures(data);
     driver
 }
 
@@ -275,6 +289,12 @@ pub struct Driver {
     transmitted: Vec<IfaceId>,
     /// The most frames handed to `process_batch` at once.
     largest_batch: usize,
+    /// With captures: the same setup without them, judging the same
+    /// frames, and its frames of the last step or batch.
+    twin: Option<(Engine, Vec<Vec<u8>>)>,
+    /// With captures: every frame forwarded or sent of its own, as it
+    /// left.
+    left: Vec<Vec<u8>>,
 }
 
 impl Default for Driver {
@@ -286,13 +306,23 @@ impl Default for Driver {
 impl Driver {
     /// A fresh engine in `setup` at [`START`].
     pub fn new(setup: Setup) -> Self {
+        Self::with_captures(setup, Captures::default())
+    }
+
+    /// A fresh engine in `setup` with `captures` at [`START`], and its
+    /// twin without them if there are any.
+    pub fn with_captures(setup: Setup, captures: Captures) -> Self {
+        let mut engine = setup.engine();
+        captures.add_to(&mut engine);
         Driver {
-            engine: setup.engine(),
+            engine,
             setup,
             now: START,
             bufs: Vec::new(),
             transmitted: Vec::new(),
             largest_batch: 0,
+            twin: captures.any().then(|| (setup.engine(), Vec::new())),
+            left: Vec::new(),
         }
     }
 
@@ -338,6 +368,11 @@ impl Driver {
             .engine
             .process(&mut self.bufs[0], step.meta, step.ingress, self.now);
         oracle::check_forwarded(step.frame, step.meta, &self.bufs[0], verdict);
+        if let Some((twin, bufs)) = &mut self.twin {
+            load(bufs, std::slice::from_ref(step));
+            let want = twin.process(&mut bufs[0], step.meta, step.ingress, self.now);
+            same(&[want], bufs, &[verdict], &self.bufs, &mut self.left);
+        }
         self.after();
         verdict
     }
@@ -366,30 +401,97 @@ impl Driver {
         for ((step, out), &verdict) in batch.iter().zip(&self.bufs).zip(&verdicts) {
             oracle::check_forwarded(step.frame, step.meta, out, verdict);
         }
+        if let Some((twin, bufs)) = &mut self.twin {
+            load(bufs, batch);
+            let mut frames: Vec<BatchFrame<'_>> = bufs
+                .iter_mut()
+                .zip(batch)
+                .map(|(buf, step)| BatchFrame::new(buf.as_mut_slice(), step.meta))
+                .collect();
+            let mut want = vec![Verdict::Hold; batch.len()];
+            twin.process_batch(&mut frames, first.ingress, self.now, &mut want);
+            same(&want, bufs, &verdicts, &self.bufs, &mut self.left);
+        }
         self.after();
         verdicts
     }
 
     /// Copy the frames of `steps` into the driver's buffers.
     fn load(&mut self, steps: &[Step<'_>]) {
-        self.bufs.resize_with(steps.len(), Vec::new);
-        for (buf, step) in self.bufs.iter_mut().zip(steps) {
-            buf.clear();
-            buf.extend_from_slice(step.frame);
-        }
+        load(&mut self.bufs, steps);
     }
 
     /// Sweep expired entries, drain the effects (holding each frame the
     /// engine built to the oracle) and ask for the next timeout.
     fn after(&mut self) {
-        self.engine.expire(self.now);
-        while let Some(effect) = self.engine.poll_effect(self.now) {
-            oracle::check_effect(&effect);
-            if let rampart_dataplane::engine::Effect::Transmit { egress, .. } = effect {
-                self.transmitted.push(egress);
+        let out = effects(&mut self.engine, self.now);
+        for effect in &out {
+            oracle::check_effect(effect);
+            if let Effect::Transmit { egress, frame } = effect {
+                self.transmitted.push(*egress);
+                if self.twin.is_some() {
+                    self.left.push(frame.to_vec());
+                }
             }
         }
-        std::hint::black_box(self.engine.poll_timeout(self.now));
+        let timeout = self.engine.poll_timeout(self.now);
+        if let Some((twin, _)) = &mut self.twin {
+            assert_eq!(
+                out,
+                effects(twin, self.now),
+                "captures changed what the engine asked the shell to do"
+            );
+            assert_eq!(
+                timeout,
+                twin.poll_timeout(self.now),
+                "captures changed the engine's next timeout"
+            );
+        }
+    }
+
+    /// With captures, hold what they kept to what the engine saw
+    /// ([`captures::check`]); `data` is the whole input.
+    fn check_captures(&self, data: &[u8]) {
+        if self.twin.is_none() {
+            return;
+        }
+        let arrived: Vec<&[u8]> = steps(data).map(|s| s.frame).collect();
+        captures::check(&self.engine, &arrived, &self.left, self.now);
+    }
+}
+
+/// Sweep `engine`'s expired entries and drain its effects.
+fn effects(engine: &mut Engine, now: Instant) -> Vec<Effect> {
+    engine.expire(now);
+    std::iter::from_fn(|| engine.poll_effect(now)).collect()
+}
+
+/// Copy the frames of `steps` into `bufs`.
+fn load(bufs: &mut Vec<Vec<u8>>, steps: &[Step<'_>]) {
+    bufs.resize_with(steps.len(), Vec::new);
+    for (buf, step) in bufs.iter_mut().zip(steps) {
+        buf.clear();
+        buf.extend_from_slice(step.frame);
+    }
+}
+
+/// The engine with captures judged as its twin without: the same
+/// verdicts (`want` the twin's, `got` the engine's) and the same bytes of
+/// every frame (`want_bufs`, `got_bufs`). Keeps the forwarded frames in
+/// `left`.
+fn same(
+    want: &[Verdict],
+    want_bufs: &[Vec<u8>],
+    got: &[Verdict],
+    got_bufs: &[Vec<u8>],
+    left: &mut Vec<Vec<u8>>,
+) {
+    assert_eq!(got, want, "captures changed a verdict");
+    for ((w, g), v) in want_bufs.iter().zip(got_bufs).zip(got) {
+        assert_eq!(g, w, "captures changed the bytes of a frame judged {v:?}");
+        if let Verdict::Forward { .. } = v {
+            left.push(g.clone());
+        }
     }
 }
 

@@ -22,8 +22,8 @@ use rampart_dataplane::trace::{
 use rampart_dataplane::{DropReason, IfaceId, Verdict};
 
 use crate::{
-    Driver, MAX_BATCH_FRAMES, Outcome, Setup, Step, UNKNOWN_IFACE, decode_advance, encode_record,
-    step_control,
+    Captures, Driver, MAX_BATCH_FRAMES, Outcome, Setup, Step, UNKNOWN_IFACE, decode_advance,
+    encode_record, step_control,
 };
 
 mod setups;
@@ -487,6 +487,30 @@ pub fn all() -> Vec<Seed> {
 
     // The other setups: the ASA policies, batch mode, the fast path off.
     seeds.extend(setups::all());
+
+    // Captures (bits 4-6 of the second record): the same frames, the same
+    // outcomes, every frame kept checked and decoded.
+    let inside = Some(IfaceId(0));
+    let outside = Some(IfaceId(1));
+    let captured = [
+        ("seed-tcp-data", "seed-captured-tcp-data", inside, true),
+        ("seed-acl-deny", "seed-captured-acl-deny", outside, true),
+        ("seed-batch", "seed-captured-batch", inside, false),
+        ("seed-idle-reset", "seed-captured-idle-reset", outside, true),
+    ];
+    for (from, name, raw, drops) in captured {
+        let base = seeds
+            .iter()
+            .find(|s| s.name == from)
+            .expect("a seed to capture");
+        let input = crate::captures::with_captures(&base.input, Captures { raw, drops });
+        let outcomes = base.outcomes.clone();
+        seeds.push(Seed {
+            name,
+            input,
+            outcomes,
+        });
+    }
     seeds
 }
 
