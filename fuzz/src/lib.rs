@@ -292,8 +292,8 @@ pub struct Driver {
     /// With captures: the same setup without them, judging the same
     /// frames, and its frames of the last step or batch.
     twin: Option<(Engine, Vec<Vec<u8>>)>,
-    /// With captures: every frame forwarded or sent of its own, as it
-    /// left.
+    /// With captures: every frame forwarded, released after a wait or
+    /// sent of its own, as it left.
     left: Vec<Vec<u8>>,
 }
 
@@ -427,11 +427,17 @@ impl Driver {
         let out = effects(&mut self.engine, self.now);
         for effect in &out {
             oracle::check_effect(effect);
-            if let Effect::Transmit { egress, frame } = effect {
-                self.transmitted.push(*egress);
-                if self.twin.is_some() {
+            match effect {
+                Effect::Transmit { egress, frame } => {
+                    self.transmitted.push(*egress);
+                    if self.twin.is_some() {
+                        self.left.push(frame.to_vec());
+                    }
+                }
+                Effect::Release { frame, .. } if self.twin.is_some() => {
                     self.left.push(frame.to_vec());
                 }
+                _ => {}
             }
         }
         let timeout = self.engine.poll_timeout(self.now);

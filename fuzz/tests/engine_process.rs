@@ -329,3 +329,31 @@ fn a_kept_frame_the_engine_never_saw_fires() {
         "no complaint"
     );
 }
+
+/// Found by the fuzzer (engine_process, 7 December 2026): an IPv6 frame
+/// with a fragment header, dropped once "reassembled", is kept by the
+/// asp-drop capture whole, as judged (docs/asa-behaviour.md §2.11), which
+/// is not the frame as it arrived. The check of what captures kept took
+/// it for a copy the engine never saw; it now lets a dropped frame differ
+/// from every arrival when the input holds a fragment.
+#[test]
+fn a_reassembled_datagram_dropped_whole_is_not_taken_for_a_stray_copy() {
+    const HEX: &str = "0001005e02000000000302000000000186dd6000000000282c2c2c2c2c2c2c2c8e2c2c\
+        2c2c2c2c252c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c47000000000108060001080006040001020000\
+        000001c612000a000000000000c612010a0c01002f00000000000000000000000000ffffffffffffff1700\
+        00000000000000000000000060010100000100000000000000002a000000000000000000";
+    let input: Vec<u8> = (0..HEX.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&HEX[i..i + 2], 16).expect("hex"))
+        .collect();
+    let driver = drive(&input, |_| {});
+    let caps = driver.engine().captures().expect("captures");
+    let dropped: Vec<_> = caps.list()[0].records().collect();
+    let arrived: Vec<&[u8]> = rampart_fuzz::steps(&input).map(|s| s.frame).collect();
+    assert!(
+        dropped
+            .iter()
+            .any(|r| !arrived.iter().any(|f| f.starts_with(&r.data))),
+        "the capture kept the reassembled datagram: {dropped:?}"
+    );
+}
