@@ -14,8 +14,9 @@
 //! `.expect` files. At the end, every kept frame is checked against what
 //! the engine saw ([`check`]): no longer than the packet length or its
 //! wire length; one seen entering or dropped is the start of a frame as it
-//! arrived, one seen leaving the start of a frame as the engine forwarded
-//! or sent it; the buffer holds no more than its capacity; copying the
+//! arrived (a dropped one may also be a datagram reassembled from the
+//! input's fragments, kept whole as judged), one seen leaving the start of
+//! a frame as the engine forwarded, released or sent it; the buffer holds no more than its capacity; copying the
 //! frames out a part at a time (as `show capture` does) gives the same
 //! frames. Each is then decoded in `show capture`'s three views
 //! ([`crate::capture::decode`]).
