@@ -43,6 +43,16 @@ fn get(db: &Db, key: &str) -> Option<Vec<u8>> {
     db.get_str(SM, key).expect("read")
 }
 
+/// A snapshot built by `sm` (stored and digested as openraft's builder
+/// does).
+async fn snapshot(sm: &mut StateMachine) -> Snapshot<TypeConfig> {
+    sm.get_snapshot_builder()
+        .await
+        .build_snapshot()
+        .await
+        .expect("snapshot")
+}
+
 /// A policy whose address a one-bit flip changes: 198.18.0.1 becomes
 /// 198.18.0.0, the whole /24's first address.
 const POLICY: &str = "access-list A extended permit tcp host 198.18.0.1 any eq 443\n";
@@ -55,11 +65,7 @@ async fn a_snapshot_changed_in_the_store_is_refused_and_never_served() {
     let d = dir("flip");
     let mut sm = open(&d);
     sm.apply([set(1, POLICY)]).await.expect("apply");
-    sm.get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot");
+    snapshot(&mut sm).await;
     let db = sm.db.clone();
     let good = get(&db, KEY_SNAPSHOT).expect("snapshot record");
     let at = good
@@ -133,11 +139,7 @@ async fn a_truncated_snapshot_record_is_refused_as_unreadable() {
     let d = dir("truncated");
     let mut sm = open(&d);
     sm.apply([set(1, POLICY)]).await.expect("apply");
-    sm.get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot");
+    snapshot(&mut sm).await;
     let db = sm.db.clone();
     let good = get(&db, KEY_SNAPSHOT).expect("snapshot record");
     put(&db, KEY_SNAPSHOT, Some(good[..good.len() / 2].to_vec())).await;
@@ -174,18 +176,13 @@ async fn a_store_without_the_snapshot_digest_opens_and_gets_it_at_the_next_snaps
     let d = dir("earlier");
     let mut sm = open(&d);
     sm.apply([set(1, POLICY)]).await.expect("apply");
-    let mut builder = sm.get_snapshot_builder().await;
-    builder.build_snapshot().await.expect("snapshot");
+    snapshot(&mut sm).await;
     let db = sm.db.clone();
     let first_digest = get(&db, KEY_SNAPSHOT_DIGEST).expect("digest written");
     sm.apply([set(2, "access-list B extended deny ip any any\n")])
         .await
         .expect("apply");
-    sm.get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot");
+    snapshot(&mut sm).await;
     drop(sm);
     let path = d.join(STORE_FILE);
 
@@ -204,12 +201,7 @@ async fn a_store_without_the_snapshot_digest_opens_and_gets_it_at_the_next_snaps
         .expect("served")
         .expect("a snapshot");
     assert!(get(&db, KEY_SNAPSHOT_DIGEST).is_none());
-    let snap = sm
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot");
+    let snap = snapshot(&mut sm).await;
     let record = get(&db, KEY_SNAPSHOT).expect("record");
     let digest = get(&db, KEY_SNAPSHOT_DIGEST).expect("the digest, written with the snapshot");
     let digest: stored_snapshot::SnapshotDigest = codec::decode(&digest).expect("decode");
@@ -251,12 +243,7 @@ async fn a_snapshot_body_that_does_not_match_its_id_is_not_installed() {
     let d = dir("leader");
     let mut leader = open(&d);
     leader.apply([set(1, POLICY)]).await.expect("apply");
-    let snap = leader
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot");
+    let snap = snapshot(&mut leader).await;
     assert!(snap.meta.snapshot_id.contains("-sha256:"), "{}", snap.meta);
     let body = snap.snapshot.into_inner();
     let at = body
@@ -307,20 +294,12 @@ async fn a_snapshot_is_checked_where_its_digest_record_is_of_another() {
     let d = dir("other-digest");
     let mut sm = open(&d);
     sm.apply([set(1, POLICY)]).await.expect("apply");
-    sm.get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot");
+    snapshot(&mut sm).await;
     let db = sm.db.clone();
     let first = get(&db, KEY_SNAPSHOT).expect("record");
     let first_digest = get(&db, KEY_SNAPSHOT_DIGEST).expect("digest");
     sm.apply([set(2, POLICY)]).await.expect("apply");
-    sm.get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot");
+    snapshot(&mut sm).await;
     let second = get(&db, KEY_SNAPSHOT).expect("record");
     let second_digest = get(&db, KEY_SNAPSHOT_DIGEST).expect("digest");
     drop(sm);
