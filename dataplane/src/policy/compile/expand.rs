@@ -493,6 +493,24 @@ impl<'a> Compiler<'a> {
         }
     }
 
+    /// A group's values: each member's `part`, charged before it is
+    /// copied (a member costs at least 1), duplicates dropped; counted as
+    /// one group expanded (the caller keeps it for the compile).
+    fn expand_members<M, T: Copy + Eq + Hash>(
+        &mut self,
+        members: &'a [M],
+        mut part: impl FnMut(&mut Self, &'a M) -> Result<Rc<[T]>, CompileError>,
+    ) -> Result<Rc<[T]>, CompileError> {
+        let mut out = Vec::new();
+        for m in members {
+            let p = part(self, m)?;
+            self.charge(Some(p.len().max(1)))?;
+            out.extend_from_slice(&p);
+        }
+        self.groups_expanded += 1;
+        Ok(dedup(out).into())
+    }
+
     /// A network group's prefixes, computed once per compile.
     fn group_addresses(
         &mut self,
@@ -510,19 +528,11 @@ impl<'a> Compiler<'a> {
                 name: name.to_string(),
             });
         };
-        let mut out = Vec::new();
-        for m in members {
-            let part: Rc<[AddrSpan]> = match m {
-                NetworkMember::Address(v) => network_value(v).into(),
-                NetworkMember::Object(o) => self.network_object(o)?.into(),
-                NetworkMember::Group(g) => self.group_addresses(g, depth + 1)?,
-            };
-            // Charged before it is copied: a member costs at least 1.
-            self.charge(Some(part.len().max(1)))?;
-            out.extend_from_slice(&part);
-        }
-        let done: Rc<[AddrSpan]> = dedup(out).into();
-        self.groups_expanded += 1;
+        let done = self.expand_members(members, |c, m| match m {
+            NetworkMember::Address(v) => Ok(network_value(v).into()),
+            NetworkMember::Object(o) => Ok(c.network_object(o)?.into()),
+            NetworkMember::Group(g) => c.group_addresses(g, depth + 1),
+        })?;
         self.networks.insert(key, done.clone());
         Ok(done)
     }
@@ -552,18 +562,11 @@ impl<'a> Compiler<'a> {
                 name: name.to_string(),
             });
         };
-        let mut out = Vec::new();
-        for m in members {
-            let part: Rc<[PortSpan]> = match m {
-                ServiceMember::Port(pm) => port_spans(pm).into(),
-                ServiceMember::Group(g) => self.port_group(g, depth + 1)?,
-                ServiceMember::Service(_) | ServiceMember::Object(_) => Rc::new([]),
-            };
-            self.charge(Some(part.len().max(1)))?;
-            out.extend_from_slice(&part);
-        }
-        let done: Rc<[PortSpan]> = dedup(out).into();
-        self.groups_expanded += 1;
+        let done = self.expand_members(members, |c, m| match m {
+            ServiceMember::Port(pm) => Ok(port_spans(pm).into()),
+            ServiceMember::Group(g) => c.port_group(g, depth + 1),
+            ServiceMember::Service(_) | ServiceMember::Object(_) => Ok(Rc::new([])),
+        })?;
         self.ports.insert(key, done.clone());
         Ok(done)
     }
@@ -580,17 +583,10 @@ impl<'a> Compiler<'a> {
                 name: name.to_string(),
             });
         };
-        let mut out = Vec::new();
-        for m in members {
-            let part: Rc<[u8]> = match m {
-                IcmpTypeMember::Type(t) => Rc::new([*t]),
-                IcmpTypeMember::Group(g) => self.icmp_group(g, depth + 1)?,
-            };
-            self.charge(Some(part.len().max(1)))?;
-            out.extend_from_slice(&part);
-        }
-        let done: Rc<[u8]> = dedup(out).into();
-        self.groups_expanded += 1;
+        let done = self.expand_members(members, |c, m| match m {
+            IcmpTypeMember::Type(t) => Ok(Rc::new([*t])),
+            IcmpTypeMember::Group(g) => c.icmp_group(g, depth + 1),
+        })?;
         self.icmp_types.insert(key, done.clone());
         Ok(done)
     }
