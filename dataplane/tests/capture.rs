@@ -5,41 +5,21 @@
 //! packet length, the frame as it leaves after the MSS clamp, and that a
 //! capture never changes a verdict.
 
+mod capture_common;
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use capture_common::{capture, engine};
 use proptest::prelude::*;
 use rampart_asa::{CaptureCommand, parse_capture};
-use rampart_dataplane::capture::{RECORD_OVERHEAD_BYTES, Record, Seen, Spec, State, drop_reason};
-use rampart_dataplane::conntrack::NodeId;
+use rampart_dataplane::capture::{RECORD_OVERHEAD_BYTES, Record, Seen, Spec, State};
 use rampart_dataplane::packet::PacketMeta;
-use rampart_dataplane::policy::compile::{compile, disable_randomization};
-use rampart_dataplane::policy::parse_config;
 use rampart_dataplane::trace::{Side, TcpModel, fragment_at, fragment_frame, udp_frame, v4_pair};
-use rampart_dataplane::{DropReason, Engine, EngineConfig, IfaceId, Instant, Verdict};
+use rampart_dataplane::{DropReason, Engine, IfaceId, Instant, Verdict};
 
 const INSIDE: IfaceId = IfaceId(0);
 const OUTSIDE: IfaceId = IfaceId(1);
-
-fn engine(text: &str) -> Engine {
-    let mut e = Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4])).unwrap();
-    let mut cfg = parse_config(text).expect("parses").config;
-    disable_randomization(&mut cfg);
-    let p = compile(&cfg, &e.config().interfaces).expect("compiles");
-    e.set_policy(Arc::new(p)).expect("fits");
-    e
-}
-
-/// Add the capture of command `line`, with all of its buffer.
-fn capture(e: &mut Engine, line: &str) {
-    let Ok(CaptureCommand::Define(def)) = parse_capture(line, &|w| drop_reason(w).is_some()) else {
-        panic!("{line}")
-    };
-    let spec = Spec::from_def(&def, &e.config().interfaces, def.buffer_bytes as usize).unwrap();
-    e.capture_add(spec).unwrap();
-}
 
 fn send(e: &mut Engine, frame: &[u8], iface: IfaceId, now: Instant) -> (Verdict, Vec<u8>) {
     let mut f = frame.to_vec();

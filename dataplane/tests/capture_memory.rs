@@ -2,18 +2,16 @@
 //! than its buffer, whatever the frames, counted by a global allocator
 //! that adds up the bytes asked of it (its own test binary for that).
 
+mod capture_common;
+
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicIsize, Ordering};
 
-use rampart_asa::{CaptureCommand, parse_capture};
-use rampart_dataplane::capture::{Spec, State, drop_reason};
-use rampart_dataplane::conntrack::NodeId;
+use capture_common::{capture, engine};
+use rampart_dataplane::capture::State;
 use rampart_dataplane::packet::PacketMeta;
-use rampart_dataplane::policy::compile::{compile, disable_randomization};
-use rampart_dataplane::policy::parse_config;
 use rampart_dataplane::trace::{udp_frame, v4_pair};
-use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant};
+use rampart_dataplane::{Engine, IfaceId, Instant};
 
 /// Live heap bytes as requested of the allocator (malloc's own per-chunk
 /// overhead not counted: a lower bound of the real footprint).
@@ -37,23 +35,6 @@ unsafe impl GlobalAlloc for Counting {
 static A: Counting = Counting;
 
 const INSIDE: IfaceId = IfaceId(0);
-
-fn engine(text: &str) -> Engine {
-    let mut e = Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4])).unwrap();
-    let mut cfg = parse_config(text).expect("parses").config;
-    disable_randomization(&mut cfg);
-    let p = compile(&cfg, &e.config().interfaces).expect("compiles");
-    e.set_policy(Arc::new(p)).expect("fits");
-    e
-}
-
-fn capture(e: &mut Engine, line: &str) {
-    let Ok(CaptureCommand::Define(def)) = parse_capture(line, &|w| drop_reason(w).is_some()) else {
-        panic!("{line}")
-    };
-    let spec = Spec::from_def(&def, &e.config().interfaces, def.buffer_bytes as usize).unwrap();
-    e.capture_add(spec).unwrap();
-}
 
 /// docs/asa-behaviour.md §2.11: "the memory a capture holds never passes
 /// its buffer whatever the traffic". The count is the process's: one
