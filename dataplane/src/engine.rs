@@ -1051,15 +1051,15 @@ impl Engine {
     }
 
     /// May a new connection open (or a packet the rules judge alone
-    /// pass)? The ingress interface's access-group, or without one the
-    /// security levels (see [`Policy::permits`]). The entry that decided
-    /// is the frame's to count, once its judgement is final.
+    /// pass)? The access-groups, or without them the security levels (see
+    /// [`Policy::permits`]). The entries that decided are the frame's to
+    /// count, once its judgement is final.
     fn permitted(&mut self, pkt: &Pkt) -> Result<(), DropReason> {
-        let (permit, entry) = self
+        let d = self
             .policy
             .permits_by(pkt.ingress, pkt.egress, &pkt.probe());
-        self.hits.pending.acl = entry;
-        if permit {
+        self.hits.pending.acl = d.hits;
+        if d.permit {
             Ok(())
         } else {
             Err(DropReason::AclDeny)

@@ -140,6 +140,8 @@ pub fn check_at(path: &Path, text: &str, now_unix: i64) -> Report {
         "  access-lists:     {} with {aces} entries; {} access-group(s)",
         cfg.access_lists.len(),
         cfg.access_groups.len()
+            + cfg.access_groups_out.len()
+            + usize::from(cfg.global_access_group.is_some())
     );
     // A miss probes every subtable of an access-list and makes its range
     // checks: the operator sees how close each is to the bounds before a

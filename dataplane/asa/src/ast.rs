@@ -24,6 +24,13 @@ pub struct Config {
     pub access_lists: Vec<AccessList>,
     /// `access-group ACL in interface IF`.
     pub access_groups: Vec<AccessGroup>,
+    /// `access-group ACL out interface IF`: judges what leaves the
+    /// interface, after the ingress side's rules (docs/asa-behaviour.md
+    /// §2.3).
+    pub access_groups_out: Vec<AccessGroup>,
+    /// `access-group ACL global`: judges what enters any interface, after
+    /// the interface's own access-group (docs/asa-behaviour.md §2.3).
+    pub global_access_group: Option<String>,
     /// `access-list NAME ethertype …`, lines in order.
     pub ethertype_lists: Vec<EthertypeList>,
     /// `access-group ACL in interface IF` binding an EtherType access-list:
@@ -531,7 +538,9 @@ impl EthertypeList {
     }
 }
 
-/// `access-group ACL in interface IF`.
+/// `access-group ACL {in|out} interface IF` (which of the two is the
+/// list it is kept in: [`Config::access_groups`] or
+/// [`Config::access_groups_out`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccessGroup {
     /// ACL name.

@@ -366,6 +366,12 @@ pub fn render(cfg: &Config) -> String {
     for g in cfg.access_groups.iter().chain(&cfg.ethertype_groups) {
         let _ = writeln!(out, "access-group {} in interface {}", g.acl, g.interface);
     }
+    for g in &cfg.access_groups_out {
+        let _ = writeln!(out, "access-group {} out interface {}", g.acl, g.interface);
+    }
+    if let Some(acl) = &cfg.global_access_group {
+        let _ = writeln!(out, "access-group {acl} global");
+    }
     // As the ASA prints them, several to a line.
     let t = &cfg.timeouts;
     let timeouts: Vec<String> = [

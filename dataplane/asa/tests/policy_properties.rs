@@ -780,7 +780,28 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                         _ => Some(65535),
                     },
                 };
+                // Out bindings: the in bindings' lists on the next
+                // interface, when the lists drawn say so; a global binding
+                // of the first list, likewise.
+                let access_groups_out: Vec<AccessGroup> = if n.is_multiple_of(2) {
+                    access_groups
+                        .iter()
+                        .zip(names.iter().cycle().skip(1))
+                        .map(|(g, iface)| AccessGroup {
+                            acl: g.acl.clone(),
+                            interface: iface.clone(),
+                        })
+                        .collect()
+                } else {
+                    vec![]
+                };
+                let global_access_group = access_groups
+                    .first()
+                    .filter(|_| !n.is_multiple_of(3))
+                    .map(|g| g.acl.clone());
                 let base = Config {
+                    access_groups_out,
+                    global_access_group,
                     time_ranges: time_ranges(n),
                     clock: clock(n),
                     same_security_inter_interface,

@@ -1,9 +1,10 @@
 //! Hit counts of access-list entries, `show access-list`'s `hitcnt`
 //! (docs/asa-behaviour.md §2.9). A hit is counted on the entry that
 //! decided a packet's final judgement, once per packet judged: the permit
-//! of the ingress access-group that let a packet open a connection (or
-//! pass, where the rules judge each packet alone), the deny that dropped
-//! one (`acl-deny`), the permit of a class's `match access-list` that put
+//! of the ingress (or global) access-group that let a packet open a
+//! connection (or pass, where the rules judge each packet alone), and of
+//! the egress interface's `out` access-group after it, the deny that
+//! dropped one (`acl-deny`), the permit of a class's `match access-list` that put
 //! a new connection in its class, the EtherType `deny any` that dropped a
 //! frame (`l2_acl`). Speculative looks at the policy (could a peer's
 //! state let this frame through? does the policy permit the connection
@@ -37,8 +38,9 @@ use crate::verdict::{DropReason, IfaceId, Verdict};
 /// it opened in its class (and its bypass class, when that is another).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(super) struct Decided {
-    /// The access-group's entry that permitted or denied it.
-    pub acl: Option<AceRef>,
+    /// The access-groups' entries that permitted or denied it: on the
+    /// way in (the interface's or the global one) and on the way out.
+    pub acl: [Option<AceRef>; 2],
     /// The class access-lists' entries, for a connection it opened.
     pub classes: ClassEntries,
 }
@@ -72,7 +74,10 @@ impl AclHits {
 
     /// Count a judgement's entries.
     fn count(&mut self, d: &Decided) {
-        for e in [d.acl, d.classes[0], d.classes[1]].into_iter().flatten() {
+        for e in [d.acl[0], d.acl[1], d.classes[0], d.classes[1]]
+            .into_iter()
+            .flatten()
+        {
             self.add(e, 1);
         }
     }

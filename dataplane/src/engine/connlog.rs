@@ -15,6 +15,7 @@ use crate::counters::{RemoveReason, bump};
 use crate::flow::Tuple;
 use crate::packet::{PacketMeta, Parsed, TcpFlags, Transport, parse};
 use crate::policy::classifier::Probe;
+use crate::policy::compile::AclBinding;
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId};
 
@@ -44,6 +45,9 @@ pub enum ConnEvent {
         ingress: IfaceId,
         /// Where it would have gone.
         egress: IfaceId,
+        /// The access-group whose list refused it; `None` when the
+        /// security levels did, or for `TcpNotSyn`.
+        by: Option<AclBinding>,
         /// `AclDeny` or `TcpNotSyn`.
         reason: DropReason,
         /// TCP flags or ICMP type and code.
@@ -162,14 +166,22 @@ impl Engine {
         // of the policy again here, on the logging path of a denied
         // packet only, as the parse above is redone: the verdict's path
         // carries no logging state.
+        let egress = self
+            .config
+            .interfaces
+            .get(usize::from(ingress.0))
+            .map_or(ingress, |i| i.peer);
         let icmp = transport.icmp_type_code(tuple.src.addr.is_v6());
-        if reason == DropReason::AclDeny
-            && !self
-                .policy
-                .deny_logged(ingress, &Probe::of_packet(&tuple, ah, icmp))
-        {
-            return;
-        }
+        let by = if reason == DropReason::AclDeny {
+            let probe = Probe::of_packet(&tuple, ah, icmp);
+            let d = self.policy.permits_by(ingress, egress, &probe);
+            if !self.policy.decision_logged(&d, &probe) {
+                return;
+            }
+            d.denied_by()
+        } else {
+            None
+        };
         let detail = match transport {
             Transport::Tcp(seg) => DenyDetail::Tcp(seg.flags),
             Transport::Icmp(i) => {
@@ -180,15 +192,11 @@ impl Engine {
             }
             Transport::Udp { .. } | Transport::Other => DenyDetail::None,
         };
-        let egress = self
-            .config
-            .interfaces
-            .get(usize::from(ingress.0))
-            .map_or(ingress, |i| i.peer);
         self.push_conn_event(ConnEvent::Denied {
             tuple,
             ingress,
             egress,
+            by,
             reason,
             detail,
             at,

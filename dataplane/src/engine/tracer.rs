@@ -439,16 +439,25 @@ impl Engine {
         Ok(t)
     }
 
-    /// The access rules' step; whether they let the packet pass.
+    /// The access rules' steps, the way in then the egress interface's
+    /// `out` access-group; whether they let the packet pass.
     fn access(&self, t: &mut Trace, ctx: &Ctx) -> bool {
         let admission = self
             .policy
             .explain_admission(ctx.ingress, ctx.egress, &ctx.probe);
         t.steps.push(Step::Access(admission));
-        if !admission.permits() {
+        let egress = admission
+            .permits()
+            .then(|| self.policy.explain_egress(ctx.egress, &ctx.probe))
+            .flatten();
+        if let Some(out) = egress {
+            t.steps.push(Step::Access(out));
+        }
+        let permits = egress.unwrap_or(admission).permits();
+        if !permits {
             t.verdict = Err(DropReason::AclDeny);
         }
-        admission.permits()
+        permits
     }
 
     /// A new connection: the rules, its settings, its creation.

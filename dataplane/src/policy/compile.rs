@@ -205,6 +205,41 @@ impl ConnOptions {
     }
 }
 
+/// How the access rules judge a packet that would open a connection
+/// ([`Policy::permits_by`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccessDecision {
+    /// Whether it may.
+    pub permit: bool,
+    /// The elements whose entries matched it, each counted as a hit: on
+    /// the way in (the interface's or the global access-group's) and on
+    /// the way out (the egress interface's `out` access-group).
+    pub hits: [Option<AceRef>; 2],
+    /// The list (an index into the policy's access-lists, and how it is
+    /// bound) whose entry or implicit deny refused it; `None` when it may
+    /// pass, or when the security levels refuse it.
+    denied_by: Option<(usize, AclBinding)>,
+}
+
+impl AccessDecision {
+    /// How the list that refused it is bound, if a list did.
+    pub fn denied_by(&self) -> Option<AclBinding> {
+        self.denied_by.map(|(_, b)| b)
+    }
+}
+
+/// How an access-list judges what crosses the node: `access-group ACL
+/// {in|out} interface IF` or `access-group ACL global`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AclBinding {
+    /// What enters its interface.
+    In,
+    /// What leaves its interface.
+    Out,
+    /// What enters any interface, after the interface's own.
+    Global,
+}
+
 /// A compiled access list.
 #[derive(Debug, Clone)]
 pub struct CompiledAcl {
@@ -338,7 +373,10 @@ struct IfacePolicy {
     ethertype_deny: bool,
     /// That `deny any` entry, whose hits are the frames it drops.
     ethertype_entry: Option<AceRef>,
+    /// `access-group ACL in interface IF`.
     access_group: Option<usize>,
+    /// `access-group ACL out interface IF`.
+    access_group_out: Option<usize>,
     /// Classes (indices into `classes`) of the interface's service-policy, in order.
     service_classes: Vec<usize>,
     /// Its classes with inspections (indices into `inspects`), in order.
@@ -397,6 +435,8 @@ pub struct Policy {
     global_inspects: Vec<usize>,
     /// `same-security-traffic permit inter-interface`.
     same_security: bool,
+    /// `access-group ACL global` (an index into `acls`).
+    global_acl: Option<usize>,
     /// The global `timeout` values.
     timeouts: ast::GlobalTimeouts,
     /// `sysopt connection tcpmss` (docs/asa-behaviour.md §6.3).
@@ -453,6 +493,7 @@ impl Policy {
             inspects: Vec::new(),
             global_inspects: Vec::new(),
             same_security: false,
+            global_acl: None,
             timeouts: ast::GlobalTimeouts::default(),
             mss: MssClamp::default(),
             source: None,
@@ -511,11 +552,24 @@ impl Policy {
             .and_then(|i| i.ethertype_entry)
     }
 
-    /// The name of the access list bound to `iface` by `access-group`, if
-    /// any (syslog 106023 names it).
+    /// The name of the access list bound to `iface` by `access-group …
+    /// in`, if any (syslog 106023 names it).
     pub fn access_group(&self, iface: IfaceId) -> Option<&str> {
         let i = self.interfaces.get(usize::from(iface.0))?;
         i.access_group.map(|a| self.acls[a].name.as_str())
+    }
+
+    /// The name of the access list bound to `iface` by `access-group …
+    /// out`, if any.
+    pub fn access_group_out(&self, iface: IfaceId) -> Option<&str> {
+        let i = self.interfaces.get(usize::from(iface.0))?;
+        i.access_group_out.map(|a| self.acls[a].name.as_str())
+    }
+
+    /// The name of the access list bound by `access-group ACL global`, if
+    /// any.
+    pub fn global_access_group(&self) -> Option<&str> {
+        self.global_acl.map(|a| self.acls[a].name.as_str())
     }
 
     /// The classes (indices into [`classes`](Self::classes)) of the global
@@ -564,52 +618,107 @@ impl Policy {
 
     /// May a new connection open from `ingress` toward `egress`? Between
     /// interfaces of equal security levels only with `same-security-traffic
-    /// permit inter-interface`, whatever the access-group says (ASA default).
-    /// Then, with an access-group on the ingress interface its ACL decides
-    /// (implicit deny at the end); without one, only from a higher security
-    /// level to a lower one, or between equal levels.
+    /// permit inter-interface`, whatever the access-groups say (ASA default).
+    /// Then the way in (docs/asa-behaviour.md §2.3): the ingress
+    /// interface's access-group, then the global one for what it does not
+    /// match, then the implicit deny; with neither list, only from a higher
+    /// security level to a lower one, or between equal levels. What the way
+    /// in lets through then meets the egress interface's `out`
+    /// access-group, if it has one (implicit deny at its end).
     pub fn permits(&self, ingress: IfaceId, egress: IfaceId, probe: &Probe) -> bool {
-        self.permits_by(ingress, egress, probe).0
+        self.permits_by(ingress, egress, probe).permit
     }
 
-    /// [`permits`](Self::permits), with the access-group's entry that
-    /// decided, if one did (none when the security levels decide, or the
-    /// implicit deny at the list's end).
-    pub fn permits_by(
-        &self,
-        ingress: IfaceId,
-        egress: IfaceId,
-        probe: &Probe,
-    ) -> (bool, Option<AceRef>) {
+    /// [`permits`](Self::permits), with the entries that decided.
+    pub fn permits_by(&self, ingress: IfaceId, egress: IfaceId, probe: &Probe) -> AccessDecision {
+        let refused = AccessDecision {
+            permit: false,
+            hits: [None; 2],
+            denied_by: None,
+        };
         let (Some(i), Some(e)) = (
             self.interfaces.get(usize::from(ingress.0)),
             self.interfaces.get(usize::from(egress.0)),
         ) else {
-            return (false, None);
+            return refused;
         };
         if i.security_level == e.security_level && !self.same_security {
-            return (false, None);
+            return refused;
         }
-        match i.access_group {
-            Some(acl) => match self.acls[acl].decide_element(probe) {
-                Some((element, permit)) => (permit, element),
-                None => (false, None),
+        // The way in: the interface's list, then the global one.
+        let mut last_list = None;
+        let mut inbound = None;
+        let lists = [
+            i.access_group.map(|a| (a, AclBinding::In)),
+            self.global_acl.map(|a| (a, AclBinding::Global)),
+        ];
+        for list in lists.into_iter().flatten() {
+            last_list = Some(list);
+            if let Some((element, permit)) = self.acls[list.0].decide_element(probe) {
+                inbound = Some((list, element, permit));
+                break;
+            }
+        }
+        let in_hit = inbound.and_then(|(_, element, _)| element);
+        match (inbound, last_list) {
+            (Some((list, element, false)), _) => {
+                return AccessDecision {
+                    permit: false,
+                    hits: [element, None],
+                    denied_by: Some(list),
+                };
+            }
+            // No entry matched: the implicit deny of the last list.
+            (None, Some(list)) => {
+                return AccessDecision {
+                    denied_by: Some(list),
+                    ..refused
+                };
+            }
+            (None, None) if i.security_level < e.security_level => return refused,
+            _ => {}
+        }
+        // The way out.
+        let Some(out) = e.access_group_out else {
+            return AccessDecision {
+                permit: true,
+                hits: [in_hit, None],
+                denied_by: None,
+            };
+        };
+        match self.acls[out].decide_element(probe) {
+            Some((element, true)) => AccessDecision {
+                permit: true,
+                hits: [in_hit, element],
+                denied_by: None,
             },
-            None => (i.security_level >= e.security_level, None),
+            Some((element, false)) => AccessDecision {
+                permit: false,
+                hits: [in_hit, element],
+                denied_by: Some((out, AclBinding::Out)),
+            },
+            None => AccessDecision {
+                permit: false,
+                hits: [in_hit, None],
+                denied_by: Some((out, AclBinding::Out)),
+            },
         }
     }
 
-    /// Whether a packet from `ingress` that [`permits`](Self::permits)
-    /// refuses is logged (syslog 106023 and the like): not when the
-    /// entry of the interface's access-group that denied it has `log
-    /// disable` (docs/asa-behaviour.md §4). The implicit deny at the end
-    /// and a refusal by the security levels are logged.
-    pub fn deny_logged(&self, ingress: IfaceId, probe: &Probe) -> bool {
-        let acl = self
-            .interfaces
-            .get(usize::from(ingress.0))
-            .and_then(|i| i.access_group);
-        !acl.is_some_and(|a| self.acls[a].denies_unlogged(probe))
+    /// Whether a packet from `ingress` toward `egress` that
+    /// [`permits`](Self::permits) refuses is logged (syslog 106023 and
+    /// the like): not when the entry that denied it has `log disable`
+    /// (docs/asa-behaviour.md §4). The implicit deny at a list's end and a
+    /// refusal by the security levels are logged.
+    pub fn deny_logged(&self, ingress: IfaceId, egress: IfaceId, probe: &Probe) -> bool {
+        self.decision_logged(&self.permits_by(ingress, egress, probe), probe)
+    }
+
+    /// [`deny_logged`](Self::deny_logged) of the decision `d` the policy
+    /// made for `probe`.
+    pub fn decision_logged(&self, d: &AccessDecision, probe: &Probe) -> bool {
+        !d.denied_by
+            .is_some_and(|(acl, _)| self.acls[acl].denies_unlogged(probe))
     }
 
     fn matches(&self, matcher: &ClassMatcher, probe: &Probe) -> bool {
@@ -948,6 +1057,15 @@ pub fn compile_at(
         let i = iface_index(&g.interface)?;
         ifaces[i].access_group = Some(acl_index(&g.acl)?);
     }
+    for g in &config.access_groups_out {
+        let i = iface_index(&g.interface)?;
+        ifaces[i].access_group_out = Some(acl_index(&g.acl)?);
+    }
+    let global_acl = config
+        .global_access_group
+        .as_deref()
+        .map(acl_index)
+        .transpose()?;
     for g in &config.ethertype_groups {
         let i = iface_index(&g.interface)?;
         let (at, list) = config
@@ -1103,6 +1221,7 @@ pub fn compile_at(
         inspects,
         global_inspects,
         same_security: config.same_security_inter_interface,
+        global_acl,
         timeouts: config.timeouts,
         mss: MssClamp::of(&config.tcpmss),
         source: None,

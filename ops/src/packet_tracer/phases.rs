@@ -13,7 +13,7 @@ use rampart_dataplane::policy::ast::{
     EthertypeLine, EthertypeList, PolicyMap, ServicePolicy, ServiceScope,
 };
 use rampart_dataplane::policy::compile::explain::{AclHit, Admission};
-use rampart_dataplane::policy::compile::{ConnOptions, IcmpInspection, Policy};
+use rampart_dataplane::policy::compile::{AclBinding, ConnOptions, IcmpInspection, Policy};
 use rampart_dataplane::policy::render::render;
 use rampart_dataplane::{DropReason, Engine, IfaceId};
 
@@ -361,15 +361,30 @@ impl Lines<'_> {
         }
     }
 
-    fn access_group(&self, acl: &str) -> String {
-        shown(&Config {
-            access_groups: vec![AccessGroup {
+    /// The `access-group` line that binds `acl` as `binding`, as `show
+    /// running-config` prints it.
+    fn access_group(&self, acl: &str, binding: AclBinding) -> String {
+        let group = |interface: &String| {
+            vec![AccessGroup {
                 acl: acl.to_string(),
-                interface: self.input.clone(),
-            }],
-            ..Config::default()
-        })
-        .concat()
+                interface: interface.clone(),
+            }]
+        };
+        let config = match binding {
+            AclBinding::In => Config {
+                access_groups: group(&self.input),
+                ..Config::default()
+            },
+            AclBinding::Out => Config {
+                access_groups_out: group(&self.output),
+                ..Config::default()
+            },
+            AclBinding::Global => Config {
+                global_access_group: Some(acl.to_string()),
+                ..Config::default()
+            },
+        };
+        shown(&config).concat()
     }
 
     fn ethertype_deny(&self) -> TracePhase {
@@ -423,12 +438,27 @@ impl Lines<'_> {
         let mut p = phase("ACCESS-LIST", a.permits());
         let (input, output) = (&self.input, &self.output);
         match *a {
-            Admission::AccessGroup { acl, hit } => {
+            Admission::AccessGroup {
+                acl,
+                binding,
+                hit,
+                passed_over,
+            } => {
                 let acl = self.acl_name(acl);
+                if let Some(own) = passed_over {
+                    p.info.push(format!(
+                        "No entry of access-list {} ({}) matched: the global access-group decides",
+                        self.acl_name(own),
+                        self.access_group(&self.acl_name(own), AclBinding::In)
+                    ));
+                }
                 match hit {
                     Some(AclHit { rule, entry, .. }) => {
                         p.subtype = "log".into();
-                        p.config = vec![self.access_group(&acl), self.entry_line(&acl, entry)];
+                        p.config = vec![
+                            self.access_group(&acl, binding),
+                            self.entry_line(&acl, entry),
+                        ];
                         p.info
                             .push(format!("Matched access-list {acl} line {entry}"));
                         p.detail
@@ -439,7 +469,7 @@ impl Lines<'_> {
                         p.config = vec!["Implicit Rule".into()];
                         p.info.push(format!(
                             "The implicit deny at the end of access-list {acl} ({})",
-                            self.access_group(&acl)
+                            self.access_group(&acl, binding)
                         ));
                     }
                 }

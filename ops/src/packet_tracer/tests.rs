@@ -510,6 +510,62 @@ fn icmp_is_traced_against_typed_entries() {
     assert_eq!(t.action, "drop", "another code");
 }
 
+/// The way in and the way out are two `ACCESS-LIST` phases: the
+/// interface's own list or, for what it does not match, the global one
+/// (which says so), then the egress interface's `out` list.
+#[test]
+fn global_and_out_access_groups_are_traced_as_the_engine_judges() {
+    let e = engine(
+        "access-list OWN extended permit tcp any any eq ssh\n\
+         access-list GLOBAL extended permit tcp any any eq www\n\
+         access-list OUTSIDE_OUT extended permit tcp any any eq ssh\n\
+         access-group OWN in interface inside\n\
+         access-group GLOBAL global\n\
+         access-group OUTSIDE_OUT out interface outside\n",
+    );
+    let acls = |t: &PacketTrace| -> Vec<TracePhase> {
+        t.phases
+            .iter()
+            .filter(|p| p.kind == "ACCESS-LIST")
+            .cloned()
+            .collect()
+    };
+    let t = phases_of(&e, "input inside tcp 198.18.0.10 1025 198.18.1.10 ssh");
+    assert_eq!(t.action, "allow");
+    let p = acls(&t);
+    assert_eq!(p.len(), 2, "{t:?}");
+    assert_eq!(
+        p[0].config,
+        [
+            "access-group OWN in interface inside",
+            "access-list OWN extended permit tcp any any eq ssh"
+        ]
+    );
+    assert_eq!(
+        p[1].config,
+        [
+            "access-group OUTSIDE_OUT out interface outside",
+            "access-list OUTSIDE_OUT extended permit tcp any any eq ssh"
+        ]
+    );
+    // The global list lets www in; the out list's implicit deny drops it.
+    let t = phases_of(&e, "input inside tcp 198.18.0.10 1025 198.18.1.10 www");
+    assert_eq!(t.action, "drop");
+    let p = acls(&t);
+    assert_eq!(p[0].config[0], "access-group GLOBAL global");
+    assert!(
+        p[0].info[0].contains("No entry of access-list OWN"),
+        "{:?}",
+        p[0].info
+    );
+    assert_eq!(p[1].config, ["Implicit Rule"]);
+    assert!(p[1].info[0].contains("access-group OUTSIDE_OUT out interface outside"));
+    // Refused on the way in: no out phase.
+    let t = phases_of(&e, "input inside tcp 198.18.0.10 1025 198.18.1.10 https");
+    assert_eq!(t.action, "drop");
+    assert_eq!(acls(&t).len(), 1);
+}
+
 /// A shut interface: no phase, the status `down`, `interface-down`; an
 /// EtherType `deny any`: its lines; a source no host sends from:
 /// `sp-security-failed` before any rule; equal levels without

@@ -9,6 +9,7 @@ use rampart_dataplane::counters::RemoveReason;
 use rampart_dataplane::engine::connlog::{ConnEvent, DenyDetail, duration};
 use rampart_dataplane::flow::{Direction, Endpoint, Tuple, proto};
 use rampart_dataplane::packet::TcpFlags;
+use rampart_dataplane::policy::compile::{AclBinding, Policy};
 use rampart_dataplane::{DropReason, IfaceId, InterfaceConfig};
 
 use crate::duration::hms;
@@ -36,8 +37,49 @@ impl Message {
 pub struct Context<'a> {
     /// Interfaces by `IfaceId`.
     pub interfaces: &'a [InterfaceConfig],
-    /// The access-group name on each interface, by `IfaceId`.
-    pub access_groups: &'a [Option<String>],
+    /// The access-groups' list names.
+    pub access_groups: &'a AccessGroupNames,
+}
+
+/// The names of the access-lists the access-groups bind (106023 names the
+/// one that denied).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessGroupNames {
+    /// `access-group ACL in interface IF`, by `IfaceId`.
+    pub inbound: Vec<Option<String>>,
+    /// `access-group ACL out interface IF`, by `IfaceId`.
+    pub outbound: Vec<Option<String>>,
+    /// `access-group ACL global`.
+    pub global: Option<String>,
+}
+
+impl AccessGroupNames {
+    /// Those of `policy`, for its `interfaces` interfaces.
+    pub fn of(policy: &Policy, interfaces: usize) -> Self {
+        let each = |name: fn(&Policy, IfaceId) -> Option<&str>| {
+            (0..interfaces)
+                .map(|i| {
+                    let i = IfaceId(u8::try_from(i).ok()?);
+                    name(policy, i).map(String::from)
+                })
+                .collect()
+        };
+        AccessGroupNames {
+            inbound: each(Policy::access_group),
+            outbound: each(Policy::access_group_out),
+            global: policy.global_access_group().map(String::from),
+        }
+    }
+
+    /// The list bound by `by` that a packet from `ingress` toward
+    /// `egress` met.
+    fn name(&self, by: AclBinding, ingress: IfaceId, egress: IfaceId) -> Option<&str> {
+        match by {
+            AclBinding::In => self.inbound.get(usize::from(ingress.0))?.as_deref(),
+            AclBinding::Out => self.outbound.get(usize::from(egress.0))?.as_deref(),
+            AclBinding::Global => self.global.as_deref(),
+        }
+    }
 }
 
 impl Context<'_> {
@@ -207,8 +249,8 @@ fn ip(e: Endpoint) -> IpAddr {
 fn denied(
     ctx: &Context<'_>,
     t: &Tuple,
-    ingress: IfaceId,
-    egress: IfaceId,
+    (ingress, egress): (IfaceId, IfaceId),
+    by: Option<AclBinding>,
     reason: DropReason,
     detail: DenyDetail,
 ) -> Option<Message> {
@@ -233,10 +275,7 @@ fn denied(
             })
         }
         DropReason::AclDeny => {
-            let acl = ctx
-                .access_groups
-                .get(usize::from(ingress.0))
-                .and_then(|a| a.as_deref());
+            let acl = by.and_then(|by| ctx.access_groups.name(by, ingress, egress));
             Some(match (acl, detail) {
                 // An access-group denied it (106023 is logged even without
                 // `log` on the ACE). No ACE hashes: 0x0 as for the implicit deny.
@@ -484,10 +523,11 @@ pub fn format_event(ctx: &Context<'_>, ev: &ConnEvent) -> Option<Message> {
             tuple,
             ingress,
             egress,
+            by,
             reason,
             detail,
             ..
-        } => denied(ctx, tuple, *ingress, *egress, *reason, *detail),
+        } => denied(ctx, tuple, (*ingress, *egress), *by, *reason, *detail),
     }
 }
 
@@ -565,14 +605,8 @@ mod tests {
         fn lines(&mut self) -> Vec<String> {
             let mut evs = Vec::new();
             self.eng.take_conn_events(&mut evs);
-            let groups: Vec<Option<String>> = (0..self.eng.config().interfaces.len())
-                .map(|i| {
-                    self.eng
-                        .policy()
-                        .access_group(IfaceId(i as u8))
-                        .map(String::from)
-                })
-                .collect();
+            let groups =
+                AccessGroupNames::of(self.eng.policy(), self.eng.config().interfaces.len());
             let ctx = Context {
                 interfaces: &self.eng.config().interfaces,
                 access_groups: &groups,
@@ -738,6 +772,36 @@ service-policy global_policy global
             [
                 "%ASA-2-106001: Inbound TCP connection denied from 198.18.1.10/23 to 198.18.0.10/40020 flags SYN  on interface outside",
                 "%ASA-2-106006: Deny inbound UDP from 198.18.1.10/53 to 198.18.0.10/5000 on interface outside",
+            ]
+        );
+    }
+
+    /// 106023 names the list that refused the packet: the global list for
+    /// what the interface's own does not match, the egress interface's
+    /// `out` list for what the way in let through (docs/asa-behaviour.md
+    /// §2.3, §4).
+    #[test]
+    fn denies_name_the_global_or_out_list_that_refused() {
+        let mut h = H::new(Some(
+            "access-list OWN extended permit tcp any any eq 22\n\
+             access-list GLOBAL extended deny tcp any any eq 25\n\
+             access-list OUTSIDE_OUT extended deny tcp any any eq 80\n\
+             access-group OWN in interface inside\n\
+             access-group GLOBAL global\n\
+             access-group OUTSIDE_OUT out interface outside\n",
+        ));
+        for (port, client_port) in [(25, 40_030), (26, 40_031), (22, 40_032)] {
+            let (c, s) = v4_pair(client_port, port);
+            let mut m = TcpModel::new(c, s, [1, 2], [1000, 1000], [None, None]);
+            let syn = m.syn();
+            h.tcp(&m, &syn);
+        }
+        assert_eq!(
+            h.lines(),
+            [
+                "%ASA-4-106023: Deny tcp src inside:198.18.0.10/40030 dst outside:198.18.1.10/25 by access-group \"GLOBAL\" [0x0, 0x0]",
+                "%ASA-4-106023: Deny tcp src inside:198.18.0.10/40031 dst outside:198.18.1.10/26 by access-group \"GLOBAL\" [0x0, 0x0]",
+                "%ASA-4-106023: Deny tcp src inside:198.18.0.10/40032 dst outside:198.18.1.10/22 by access-group \"OUTSIDE_OUT\" [0x0, 0x0]",
             ]
         );
     }

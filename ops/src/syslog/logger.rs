@@ -9,10 +9,10 @@ use std::sync::{Arc, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rampart_dataplane::engine::connlog::{ConnEvent, DEFAULT_CONN_EVENTS_MAX};
-use rampart_dataplane::{DropReason, IfaceId, InterfaceConfig};
+use rampart_dataplane::{DropReason, InterfaceConfig};
 
 use super::SyslogCounters;
-use super::format::{Context, Message, format_event};
+use super::format::{AccessGroupNames, Context, Message, format_event};
 use super::ratelimit::{DEFAULT_SYSLOG_MAX_PER_SEC, RateLimit};
 use super::rfc5424::UdpSink;
 use super::threat::{ThreatMonitor, default_rules};
@@ -144,7 +144,7 @@ struct Taken {
     worker: usize,
     events: Vec<ConnEvent>,
     interfaces: Vec<InterfaceConfig>,
-    access_groups: Vec<Option<String>>,
+    access_groups: AccessGroupNames,
     drops: [u64; DropReason::COUNT],
 }
 
@@ -205,14 +205,7 @@ impl Poller {
                 worker: w.worker,
                 events,
                 interfaces: w.engine.config().interfaces.clone(),
-                access_groups: (0..n)
-                    .map(|i| {
-                        w.engine
-                            .policy()
-                            .access_group(IfaceId(i as u8))
-                            .map(String::from)
-                    })
-                    .collect(),
+                access_groups: AccessGroupNames::of(w.engine.policy(), n),
                 drops: w.engine.counters().drops,
             });
         });

@@ -1,7 +1,10 @@
-//! `access-group ACL in interface IF`: binds an access-list to an
-//! interface; a second one for the interface replaces the first (of its
-//! kind: an EtherType list's, the `ethertype` module's, and an extended
-//! list's are two).
+//! `access-group ACL in interface IF`, `access-group ACL out interface
+//! IF` and `access-group ACL global`: bind an access-list to what enters
+//! an interface, what leaves it, or what enters any interface
+//! (docs/asa-behaviour.md §2.3). A second binding of a kind for an
+//! interface replaces the first (an EtherType list's, the `ethertype`
+//! module's, and an extended list's inbound are two kinds), and a second
+//! `global` replaces the first, as the ASA keeps one of each.
 
 use crate::ast::AccessGroup;
 
@@ -9,14 +12,61 @@ use super::Parser;
 use super::cursor::{Cur, R, Tok};
 use super::refs::{Owner, RefKind};
 
+/// Where an `access-group` line binds its list.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Binding<'a> {
+    /// `in interface IF`.
+    In(Tok<'a>),
+    /// `out interface IF`.
+    Out(Tok<'a>),
+    /// `global`.
+    Global,
+}
+
 impl Parser {
     pub(super) fn access_group(&mut self, c: &mut Cur<'_>) -> R<()> {
-        let (acl, iface) = self.access_group_args(c)?;
+        let (acl, binding) = self.access_group_args(c)?;
         if let Some(&reason) = self.other_acls.get(acl.text) {
             // Binding a standard or webtype list: as ignored as the list.
             self.ignore(c, reason);
             return Ok(());
         }
+        let iface = match binding {
+            Binding::In(iface) => iface,
+            Binding::Out(_) | Binding::Global if self.is_ethertype(acl.text) => {
+                return Err(c.err_at(
+                    acl.col,
+                    format!(
+                        "'{}' is an EtherType access-list: it binds only 'in interface' \
+                         (docs/asa-behaviour.md §2.7)",
+                        acl.text
+                    ),
+                ));
+            }
+            Binding::Out(iface) => {
+                let group = AccessGroup {
+                    acl: acl.text.to_string(),
+                    interface: iface.text.to_string(),
+                };
+                let at = self.refs.len();
+                self.reference(c, RefKind::Acl, acl);
+                self.reference(c, RefKind::Interface, iface);
+                self.own(at, &Owner::AccessGroupOut(group.clone()));
+                let groups = &mut self.cfg.access_groups_out;
+                self.edited |= groups.iter().any(|x| x.interface == group.interface);
+                groups.retain(|x| x.interface != group.interface);
+                groups.push(group);
+                return Ok(());
+            }
+            Binding::Global => {
+                let at = self.refs.len();
+                self.reference(c, RefKind::Acl, acl);
+                self.own(at, &Owner::GlobalAccessGroup(acl.text.to_string()));
+                self.edited |= self.cfg.global_access_group.is_some();
+                self.cfg.global_access_group = Some(acl.text.to_string());
+                return Ok(());
+            }
+        };
         if self.is_ethertype(acl.text) {
             self.ethertype_group(c, acl, iface);
             return Ok(());
@@ -42,21 +92,30 @@ impl Parser {
         Ok(())
     }
 
-    pub(super) fn access_group_args<'a>(&self, c: &mut Cur<'a>) -> R<(Tok<'a>, Tok<'a>)> {
+    /// `ACL in interface IF`, `ACL out interface IF` or `ACL global`, to
+    /// the end of the line.
+    pub(super) fn access_group_args<'a>(&self, c: &mut Cur<'a>) -> R<(Tok<'a>, Binding<'a>)> {
         let acl = c.word("access-list name")?;
-        match c.peek() {
+        let binding = match c.peek() {
+            Some("global") => {
+                c.next();
+                c.done()?;
+                return Ok((acl, Binding::Global));
+            }
             Some("in") => {
                 c.next();
+                Binding::In
             }
-            Some("out" | "global") => {
-                return Err(c.err("only 'in interface' access-groups are supported"));
+            Some("out") => {
+                c.next();
+                Binding::Out
             }
-            _ => return Err(c.expected("'in'")),
-        }
+            _ => return Err(c.expected("'in', 'out' or 'global'")),
+        };
         c.keyword("interface")?;
         let iface = c.word("interface name")?;
         c.done()?;
-        Ok((acl, iface))
+        Ok((acl, binding(iface)))
     }
 }
 
@@ -87,25 +146,77 @@ mod tests {
             "access-list A permit ip any any\naccess-group A in interface outside\nno access-group A in interface outside",
         );
         assert!(c.access_groups.is_empty());
+        // Out and global bindings: one of each kind per interface, one
+        // global, the last of each kept; `no` removes by its kind.
+        let c = cfg(
+            "access-list A permit ip any any\naccess-list B permit ip any any\naccess-group A out interface outside\naccess-group B out interface outside\naccess-group A in interface outside\naccess-group A global\naccess-group B global",
+        );
+        let group = |acl: &str, interface: &str| AccessGroup {
+            acl: acl.into(),
+            interface: interface.into(),
+        };
+        assert_eq!(c.access_groups_out, vec![group("B", "outside")]);
+        assert_eq!(c.access_groups, vec![group("A", "outside")]);
+        assert_eq!(c.global_access_group.as_deref(), Some("B"));
+        let c = cfg(
+            "access-list A permit ip any any\naccess-group A out interface outside\naccess-group A in interface outside\naccess-group A global\nno access-group A out interface outside\nno access-group A global",
+        );
+        assert!(c.access_groups_out.is_empty());
+        assert_eq!(c.global_access_group, None);
+        assert_eq!(c.access_groups, vec![group("A", "outside")]);
+        // A standard list bound globally is as ignored as the list.
+        let text = "access-list S standard permit 198.18.0.0 255.255.0.0\naccess-group S global";
+        assert_eq!(ignored(text).len(), 2);
+        assert_eq!(cfg(text).global_access_group, None);
         check_errors(&[
             (
-                "access-list A permit ip any any\naccess-group A out interface outside",
-                2,
-                16,
-                "only 'in interface' access-groups are supported",
+                "access-list A permit ip any any\naccess-group A in interface outside\nno access-group A out interface outside",
+                3,
+                17,
+                "no such access-group 'A' out interface outside",
             ),
             (
-                "access-list A permit ip any any\naccess-group A global",
+                "access-list A permit ip any any\naccess-list B permit ip any any\naccess-group A global\nno access-group B global",
+                4,
+                17,
+                "no such access-group 'B' global",
+            ),
+            (
+                "access-list A permit ip any any\naccess-group A global x",
                 2,
-                16,
-                "only 'in interface' access-groups are supported",
+                23,
+                "unexpected 'x' after end of command",
+            ),
+            (
+                "access-group NOPE global",
+                1,
+                14,
+                "access-list 'NOPE' is not defined",
+            ),
+            (
+                "access-group NOPE out interface outside",
+                1,
+                14,
+                "access-list 'NOPE' is not defined",
+            ),
+            (
+                "access-list E ethertype permit bpdu\naccess-group E out interface outside",
+                2,
+                14,
+                "'E' is an EtherType access-list: it binds only 'in interface' (docs/asa-behaviour.md §2.7)",
+            ),
+            (
+                "access-list E ethertype permit bpdu\naccess-group E global",
+                2,
+                14,
+                "'E' is an EtherType access-list: it binds only 'in interface' (docs/asa-behaviour.md §2.7)",
             ),
             ("access-group", 1, 13, "expected access-list name"),
             (
                 "access-list A permit ip any any\naccess-group A",
                 2,
                 15,
-                "expected 'in'",
+                "expected 'in', 'out' or 'global'",
             ),
             (
                 "access-list A permit ip any any\naccess-group A in outside",

@@ -6,6 +6,7 @@
 use crate::ast::*;
 
 use super::Parser;
+use super::access_group::Binding;
 use super::access_list::{line_clause, remark, time_range_col, time_range_words};
 use super::ace_identity::identity;
 use super::cursor::{Cur, R};
@@ -25,27 +26,41 @@ impl Parser {
             "time-range" => self.no_time_range(c),
             "clock" => self.clock(c, true),
             "access-group" => {
-                let (acl, iface) = self.access_group_args(c)?;
+                let (acl, binding) = self.access_group_args(c)?;
                 if let Some(&reason) = self.other_acls.get(acl.text) {
                     self.ignore(c, reason);
                     return Ok(());
                 }
-                let n = self.cfg.ethertype_groups.len();
-                self.cfg
-                    .ethertype_groups
-                    .retain(|x| !(x.acl == acl.text && x.interface == iface.text));
-                if self.cfg.ethertype_groups.len() < n {
-                    return Ok(());
-                }
-                let n = self.cfg.access_groups.len();
-                self.cfg
-                    .access_groups
-                    .retain(|x| !(x.acl == acl.text && x.interface == iface.text));
-                if self.cfg.access_groups.len() == n {
+                let (groups, iface, direction) = match binding {
+                    Binding::Global => {
+                        if self.cfg.global_access_group.as_deref() != Some(acl.text) {
+                            return Err(c.err_at(
+                                acl.col,
+                                format!("no such access-group '{}' global", acl.text),
+                            ));
+                        }
+                        self.cfg.global_access_group = None;
+                        return Ok(());
+                    }
+                    Binding::In(iface) => {
+                        let n = self.cfg.ethertype_groups.len();
+                        self.cfg
+                            .ethertype_groups
+                            .retain(|x| !(x.acl == acl.text && x.interface == iface.text));
+                        if self.cfg.ethertype_groups.len() < n {
+                            return Ok(());
+                        }
+                        (&mut self.cfg.access_groups, iface, "in")
+                    }
+                    Binding::Out(iface) => (&mut self.cfg.access_groups_out, iface, "out"),
+                };
+                let n = groups.len();
+                groups.retain(|x| !(x.acl == acl.text && x.interface == iface.text));
+                if groups.len() == n {
                     return Err(c.err_at(
                         acl.col,
                         format!(
-                            "no such access-group '{}' in interface {}",
+                            "no such access-group '{}' {direction} interface {}",
                             acl.text, iface.text
                         ),
                     ));

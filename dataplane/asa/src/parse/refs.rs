@@ -95,6 +95,8 @@ pub(super) enum Owner {
     /// in a set).
     Keyed(String),
     AccessGroup(AccessGroup),
+    AccessGroupOut(AccessGroup),
+    GlobalAccessGroup(String),
     EthertypeGroup(AccessGroup),
     ClassMatch {
         class_map: String,

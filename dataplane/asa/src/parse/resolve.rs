@@ -93,6 +93,8 @@ impl Parser {
             Owner::Always => true,
             Owner::Keyed(k) => keys.contains(k),
             Owner::AccessGroup(g) => cfg.access_groups.contains(g),
+            Owner::AccessGroupOut(g) => cfg.access_groups_out.contains(g),
+            Owner::GlobalAccessGroup(acl) => cfg.global_access_group.as_ref() == Some(acl),
             Owner::EthertypeGroup(g) => cfg.ethertype_groups.contains(g),
             Owner::ClassMatch { class_map, matcher } => cfg
                 .class_maps

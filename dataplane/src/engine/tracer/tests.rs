@@ -10,7 +10,7 @@ use super::*;
 use crate::conntrack::NodeId;
 use crate::engine::EngineConfig;
 use crate::engine::fragment::WorkerShare;
-use crate::policy::compile::compile;
+use crate::policy::compile::{AclBinding, compile};
 use crate::policy::parse_config;
 use crate::trace::{Side, TcpModel, udp_frame, v4_pair, vlan_tagged};
 
@@ -165,7 +165,9 @@ fn the_permitting_entry_is_named_by_its_line() {
             Step::FlowLookup(Lookup::NotFound),
             Step::Access(Admission::AccessGroup {
                 acl: 0,
-                hit: HIT(1, 3, true)
+                binding: AclBinding::In,
+                hit: HIT(1, 3, true),
+                passed_over: None,
             }),
             Step::ConnSettings(settings),
             Step::FlowCreation(NewFlow::Inspected {
@@ -192,7 +194,9 @@ fn the_permitting_entry_is_named_by_its_line() {
         access(&t),
         Admission::AccessGroup {
             acl: 0,
-            hit: HIT(3, 5, true)
+            binding: AclBinding::In,
+            hit: HIT(3, 5, true),
+            passed_over: None,
         }
     );
 }
@@ -210,13 +214,23 @@ fn a_deny_entry_or_the_implicit_deny_drops_at_the_rules() {
             Step::FlowLookup(Lookup::NotFound),
             Step::Access(Admission::AccessGroup {
                 acl: 0,
-                hit: HIT(0, 2, false)
+                binding: AclBinding::In,
+                hit: HIT(0, 2, false),
+                passed_over: None,
             }),
         ]
     );
     let t = traced(&mut e, &tcp(OUT, "198.18.1.10", 40_000, "198.18.0.10", 23));
     assert_eq!(t.verdict, Err(DropReason::AclDeny));
-    assert_eq!(access(&t), Admission::AccessGroup { acl: 0, hit: None });
+    assert_eq!(
+        access(&t),
+        Admission::AccessGroup {
+            acl: 0,
+            binding: AclBinding::In,
+            hit: None,
+            passed_over: None,
+        }
+    );
 }
 
 /// Without an access-group the security levels decide: higher to lower

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::{ClassMatcher, CompiledAcl, Policy};
+use super::{AclBinding, ClassMatcher, CompiledAcl, Policy};
 use crate::policy::ast::Config;
 use crate::policy::classifier::Probe;
 use crate::verdict::IfaceId;
@@ -50,14 +50,23 @@ pub enum Admission {
         /// The level of both.
         level: u8,
     },
-    /// The ingress interface's access-group (access-list `acl`, an index
-    /// into [`Policy::acls`]) decided: by the entry `hit`, or by its
-    /// implicit deny at the end (`None`).
+    /// An access-group (access-list `acl`, an index into
+    /// [`Policy::acls`]) decided: by the entry `hit`, or by its implicit
+    /// deny at the end (`None`). On the way in, the ingress interface's
+    /// list ([`AclBinding::In`]) or, for what it does not match or without
+    /// one, the global list ([`AclBinding::Global`]); on the way out, the
+    /// egress interface's ([`AclBinding::Out`],
+    /// [`Policy::explain_egress`]).
     AccessGroup {
         /// The access-list.
         acl: usize,
+        /// How it is bound.
+        binding: AclBinding,
         /// The entry that matched.
         hit: Option<AclHit>,
+        /// For the global list: the ingress interface's own list, which
+        /// matched nothing before it.
+        passed_over: Option<usize>,
     },
     /// No access-group on the ingress interface: the security levels
     /// decided (from a higher level to a lower one; between equal levels
@@ -124,16 +133,46 @@ impl Policy {
                 level: i.security_level,
             };
         }
-        match i.access_group {
-            Some(acl) => Admission::AccessGroup {
+        let own = i
+            .access_group
+            .map(|acl| (acl, self.acls[acl].explain(probe)));
+        match (own, self.global_acl) {
+            (Some((acl, hit)), None) | (Some((acl, hit @ Some(_))), Some(_)) => {
+                Admission::AccessGroup {
+                    acl,
+                    binding: AclBinding::In,
+                    hit,
+                    passed_over: None,
+                }
+            }
+            (own, Some(acl)) => Admission::AccessGroup {
                 acl,
+                binding: AclBinding::Global,
                 hit: self.acls[acl].explain(probe),
+                passed_over: own.map(|(acl, _)| acl),
             },
-            None => Admission::SecurityLevels {
+            (None, None) => Admission::SecurityLevels {
                 ingress: i.security_level,
                 egress: e.security_level,
             },
         }
+    }
+
+    /// What the egress interface's `out` access-group says of `probe`,
+    /// if it has one: asked only of what the way in lets through
+    /// ([`explain_admission`](Self::explain_admission)), as
+    /// [`permits`](Self::permits) asks it.
+    pub fn explain_egress(&self, egress: IfaceId, probe: &Probe) -> Option<Admission> {
+        let acl = self
+            .interfaces
+            .get(usize::from(egress.0))?
+            .access_group_out?;
+        Some(Admission::AccessGroup {
+            acl,
+            binding: AclBinding::Out,
+            hit: self.acls[acl].explain(probe),
+            passed_over: None,
+        })
     }
 
     /// For class `class` (an index into [`classes`](Self::classes)) that
@@ -211,7 +250,12 @@ access-group A in interface inside
         assert_eq!(hit([198, 19, 0, 10], 443), None);
         assert_eq!(
             p.explain_admission(IN, OUT, &tcp([198, 18, 0, 1], [198, 19, 0, 10], 443)),
-            Admission::AccessGroup { acl: 0, hit: None }
+            Admission::AccessGroup {
+                acl: 0,
+                binding: AclBinding::In,
+                hit: None,
+                passed_over: None,
+            }
         );
     }
 
