@@ -12,11 +12,21 @@ use super::Parser;
 use super::cursor::{Cur, R, Tok};
 use super::refs::{Owner, RefKind};
 
+/// `access-group … in interface IF control-plane`: the ASA's list for
+/// traffic to the unit itself, not through it.
+const REASON_CONTROL_PLANE: &str = "a control-plane access-group filters traffic to the firewall \
+     itself; Rampart's management is its admin API (docs/ops.md)";
+/// `access-group … in interface IF per-user-override`.
+const REASON_PER_USER: &str = "per-user-override is not enforced: Rampart has no per-user \
+     access-lists, and the access-group applies as written";
+
 /// Where an `access-group` line binds its list.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Binding<'a> {
     /// `in interface IF`.
     In(Tok<'a>),
+    /// `in interface IF control-plane`: ignored.
+    ControlPlane,
     /// `out interface IF`.
     Out(Tok<'a>),
     /// `global`.
@@ -32,6 +42,10 @@ impl Parser {
             return Ok(());
         }
         let iface = match binding {
+            Binding::ControlPlane => {
+                self.ignore(c, REASON_CONTROL_PLANE);
+                return Ok(());
+            }
             Binding::In(iface) => iface,
             Binding::Out(_) | Binding::Global if self.is_ethertype(acl.text) => {
                 return Err(c.err_at(
@@ -94,7 +108,7 @@ impl Parser {
 
     /// `ACL in interface IF`, `ACL out interface IF` or `ACL global`, to
     /// the end of the line.
-    pub(super) fn access_group_args<'a>(&self, c: &mut Cur<'a>) -> R<(Tok<'a>, Binding<'a>)> {
+    pub(super) fn access_group_args<'a>(&mut self, c: &mut Cur<'a>) -> R<(Tok<'a>, Binding<'a>)> {
         let acl = c.word("access-list name")?;
         let binding = match c.peek() {
             Some("global") => {
@@ -114,8 +128,21 @@ impl Parser {
         };
         c.keyword("interface")?;
         let iface = c.word("interface name")?;
+        let inbound = matches!(binding(iface), Binding::In(_));
+        let binding = match c.peek() {
+            Some("control-plane") if inbound => {
+                c.next();
+                Binding::ControlPlane
+            }
+            Some("per-user-override") if inbound => {
+                c.next();
+                self.ignore(c, REASON_PER_USER);
+                binding(iface)
+            }
+            _ => binding(iface),
+        };
         c.done()?;
-        Ok((acl, binding(iface)))
+        Ok((acl, binding))
     }
 }
 
@@ -164,6 +191,26 @@ mod tests {
         assert!(c.access_groups_out.is_empty());
         assert_eq!(c.global_access_group, None);
         assert_eq!(c.access_groups, vec![group("A", "outside")]);
+        // A control-plane list filters traffic to the firewall itself: the
+        // line is ignored. per-user-override binds as written, noted.
+        let text = "access-list A permit ip any any\naccess-group A in interface outside control-plane\naccess-group A in interface inside per-user-override";
+        let c = cfg(text);
+        assert_eq!(c.access_groups, vec![group("A", "inside")]);
+        let notes = ignored(text);
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].1.contains("control-plane"));
+        assert!(notes[1].1.contains("per-user-override"));
+        // Neither option follows `out`.
+        let text =
+            "access-list A permit ip any any\naccess-group A out interface outside control-plane";
+        assert_eq!(
+            err(text),
+            (
+                2,
+                38,
+                "unexpected 'control-plane' after end of command".to_string()
+            )
+        );
         // A standard list bound globally is as ignored as the list.
         let text = "access-list S standard permit 198.18.0.0 255.255.0.0\naccess-group S global";
         assert_eq!(ignored(text).len(), 2);

@@ -32,6 +32,7 @@ impl Parser {
                     return Ok(());
                 }
                 let (groups, iface, direction) = match binding {
+                    Binding::ControlPlane => return Ok(()),
                     Binding::Global => {
                         if self.cfg.global_access_group.as_deref() != Some(acl.text) {
                             return Err(c.err_at(
