@@ -58,7 +58,8 @@ impl<P: EnginePool> Admin<P> {
     /// `show access-list [NAME]` of the node's workers (its
     /// [`Backend::access_lists`](crate::backend::Backend::access_lists)).
     pub(crate) fn access_list_view(&self, name: Option<&str>) -> Result<AccessLists, OpsError> {
-        let parts = self.each(|w| worker_hits(w.engine))?;
+        let n = name.map(str::to_string);
+        let parts = self.each(move |w| worker_hits_of(w.engine, n.as_deref()))?;
         only(merge_only(parts, name), name)
     }
 
@@ -88,9 +89,19 @@ pub struct WorkerHits {
 
 /// What a worker hands over for `show access-list`.
 pub fn worker_hits(engine: &Engine) -> WorkerHits {
+    worker_hits_of(engine, None)
+}
+
+/// [`worker_hits`] of the list named `name` alone (`None`: all): a
+/// worker reads only that list's counters, not a whole policy's.
+pub fn worker_hits_of(engine: &Engine, name: Option<&str>) -> WorkerHits {
     let policy = engine.policy().clone();
     let mut hits = Vec::new();
-    for l in policy.listings() {
+    for l in policy
+        .listings()
+        .iter()
+        .filter(|l| name.is_none_or(|n| l.name == n))
+    {
         let of = engine.acl_hits().of(l);
         for (i, &n) in (l.first..).zip(of) {
             if n > 0 {
@@ -517,6 +528,45 @@ access-list L2 line 1 ethertype deny any (hitcnt=0) {}
             [vec![None, Some(18), Some(0)], vec![Some(0)]]
         );
         assert_eq!(merge(Vec::new()).lists, []);
+    }
+
+    /// Asked for one list, a worker hands over that list's counts alone,
+    /// and the answer is the whole view's part for it, on the same or on
+    /// another policy.
+    #[test]
+    fn a_worker_asked_for_one_list_reads_that_list_alone() {
+        let text = "access-list OTHER extended permit tcp any any eq www\n\
+                    access-group OTHER in interface inside\n\
+                    access-list CLASS extended permit tcp any any\n\
+                    class-map C\n match access-list CLASS\n\
+                    policy-map P\n class C\n  set connection conn-max 100\n\
+                    service-policy P global\n";
+        let p = policy(text);
+        let mut e = engine(&p);
+        open(&mut e, 4);
+        let all = worker_hits(&e);
+        let other = worker_hits_of(&e, Some("OTHER"));
+        let class = worker_hits_of(&e, Some("CLASS"));
+        assert_eq!(all.hits.len(), 2, "{:?}", all.hits);
+        assert_eq!(other.hits.len(), 1);
+        assert_eq!(class.hits.len(), 1);
+        assert_ne!(other.hits, class.hits);
+        assert!(worker_hits_of(&e, Some("NONE")).hits.is_empty());
+        let view = |parts, name| only(merge_only(parts, name), name).unwrap();
+        for name in ["OTHER", "CLASS"] {
+            let mut moved = engine(&policy(text));
+            open(&mut moved, 1);
+            assert_eq!(
+                view(
+                    vec![
+                        worker_hits_of(&e, Some(name)),
+                        worker_hits_of(&moved, Some(name))
+                    ],
+                    Some(name)
+                ),
+                view(vec![worker_hits(&e), worker_hits(&moved)], Some(name))
+            );
+        }
     }
 
     #[test]
