@@ -35,11 +35,14 @@ pub(super) enum Binding<'a> {
 
 impl Parser {
     pub(super) fn access_group(&mut self, c: &mut Cur<'_>) -> R<()> {
-        let (acl, binding) = self.access_group_args(c)?;
+        let (acl, binding, per_user) = self.access_group_args(c)?;
         if let Some(&reason) = self.other_acls.get(acl.text) {
             // Binding a standard or webtype list: as ignored as the list.
             self.ignore(c, reason);
             return Ok(());
+        }
+        if per_user {
+            self.ignore(c, REASON_PER_USER);
         }
         let iface = match binding {
             Binding::ControlPlane => {
@@ -108,13 +111,17 @@ impl Parser {
 
     /// `ACL in interface IF`, `ACL out interface IF` or `ACL global`, to
     /// the end of the line.
-    pub(super) fn access_group_args<'a>(&mut self, c: &mut Cur<'a>) -> R<(Tok<'a>, Binding<'a>)> {
+    /// The list, the binding, and whether `per-user-override` follows.
+    pub(super) fn access_group_args<'a>(
+        &mut self,
+        c: &mut Cur<'a>,
+    ) -> R<(Tok<'a>, Binding<'a>, bool)> {
         let acl = c.word("access-list name")?;
         let binding = match c.peek() {
             Some("global") => {
                 c.next();
                 c.done()?;
-                return Ok((acl, Binding::Global));
+                return Ok((acl, Binding::Global, false));
             }
             Some("in") => {
                 c.next();
@@ -136,13 +143,13 @@ impl Parser {
             }
             Some("per-user-override") if inbound => {
                 c.next();
-                self.ignore(c, REASON_PER_USER);
-                binding(iface)
+                c.done()?;
+                return Ok((acl, binding(iface), true));
             }
             _ => binding(iface),
         };
         c.done()?;
-        Ok((acl, binding))
+        Ok((acl, binding, false))
     }
 }
 
@@ -200,6 +207,15 @@ mod tests {
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(notes[0].1.contains("control-plane"));
         assert!(notes[1].1.contains("per-user-override"));
+        // A refused line or a `no` leaves no note.
+        let text = "access-list A permit ip any any\naccess-group A in interface inside per-user-override\nno access-group A in interface inside per-user-override";
+        assert_eq!(ignored(text).len(), 1);
+        assert_eq!(
+            err(
+                "access-list A permit ip any any\naccess-group A in interface inside per-user-override x"
+            ),
+            (2, 54, "unexpected 'x' after end of command".to_string())
+        );
         // Neither option follows `out`.
         let text =
             "access-list A permit ip any any\naccess-group A out interface outside control-plane";

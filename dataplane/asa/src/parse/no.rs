@@ -26,7 +26,7 @@ impl Parser {
             "time-range" => self.no_time_range(c),
             "clock" => self.clock(c, true),
             "access-group" => {
-                let (acl, binding) = self.access_group_args(c)?;
+                let (acl, binding, _) = self.access_group_args(c)?;
                 if let Some(&reason) = self.other_acls.get(acl.text) {
                     self.ignore(c, reason);
                     return Ok(());
