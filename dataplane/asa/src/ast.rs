@@ -8,12 +8,16 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
+mod names;
 mod time;
+pub use names::*;
 pub use time::*;
 
 /// A whole configuration.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
+    /// `names` and the `name` lines (docs/asa-behaviour.md §2.1).
+    pub names: Names,
     /// `interface HW` blocks.
     pub interfaces: Vec<Interface>,
     /// `object network NAME` and `object service NAME`.

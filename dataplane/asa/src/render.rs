@@ -8,6 +8,7 @@ use crate::ast::*;
 use crate::icmp;
 use crate::ports::{self, PortNames};
 
+mod names;
 mod time;
 pub use time::{absolute, periodic};
 
@@ -37,11 +38,17 @@ fn icmp_match(m: &IcmpMatch, v6: bool) -> String {
     }
 }
 
-fn network_value(v: &NetworkValue, object: bool) -> String {
+fn network_value(v: &NetworkValue, object: bool, shown: &names::Shown<'_>) -> String {
     let sub = if object { "subnet " } else { "" };
     match v {
-        NetworkValue::Host(a) => format!("host {a}"),
-        NetworkValue::V4Subnet(a, m) => format!("{sub}{a} {m}"),
+        NetworkValue::Host(a) => match shown.ip(*a) {
+            Some(n) => format!("host {n}"),
+            None => format!("host {a}"),
+        },
+        NetworkValue::V4Subnet(a, m) => match shown.v4(*a) {
+            Some(n) => format!("{sub}{n} {m}"),
+            None => format!("{sub}{a} {m}"),
+        },
         NetworkValue::V6Subnet(a, l) => format!("{sub}{a}/{l}"),
         NetworkValue::Range(a, b) => format!("range {a} {b}"),
     }
@@ -68,13 +75,19 @@ fn service_value(v: &ServiceValue) -> String {
 /// Write `a` to `out`, as [`ace`] prints it. Into one buffer: a policy
 /// renders every entry when it is compiled (`show access-list` keys each
 /// entry's hit count by its text), 20,000 for a large one.
-fn write_addr(out: &mut String, a: &AddrSpec) {
+fn write_addr(out: &mut String, a: &AddrSpec, shown: &names::Shown<'_>) {
     let _ = match a {
         AddrSpec::Any => write!(out, "any"),
         AddrSpec::Any4 => write!(out, "any4"),
         AddrSpec::Any6 => write!(out, "any6"),
-        AddrSpec::Host(ip) => write!(out, "host {ip}"),
-        AddrSpec::V4Net(a, m) => write!(out, "{a} {m}"),
+        AddrSpec::Host(ip) => match shown.ip(*ip) {
+            Some(n) => write!(out, "host {n}"),
+            None => write!(out, "host {ip}"),
+        },
+        AddrSpec::V4Net(a, m) => match shown.v4(*a) {
+            Some(n) => write!(out, "{n} {m}"),
+            None => write!(out, "{a} {m}"),
+        },
         AddrSpec::V6Net(a, l) => write!(out, "{a}/{l}"),
         AddrSpec::Object(n) => write!(out, "object {n}"),
         AddrSpec::Group(n) => write!(out, "object-group {n}"),
@@ -82,7 +95,7 @@ fn write_addr(out: &mut String, a: &AddrSpec) {
     };
 }
 
-fn ace(a: &Ace) -> String {
+fn ace(a: &Ace, shown: &names::Shown<'_>) -> String {
     let mut s = String::with_capacity(64);
     s.push_str(match a.action {
         Action::Permit => "extended permit ",
@@ -111,10 +124,10 @@ fn ace(a: &Ace) -> String {
         };
     };
     s.push(' ');
-    write_addr(&mut s, &a.source);
+    write_addr(&mut s, &a.source, shown);
     port(&mut s, &a.source_port);
     s.push(' ');
-    write_addr(&mut s, &a.destination);
+    write_addr(&mut s, &a.destination, shown);
     port(&mut s, &a.destination_port);
     if let Some(i) = &a.icmp {
         // The parser keeps a type only after icmp or icmp6.
@@ -154,11 +167,17 @@ fn ethertype_ace(a: &EthertypeAce) -> String {
 
 /// A line of an access-list as `show running-config` prints it after
 /// `access-list NAME `: `remark TEXT` or `extended permit …` (the text
-/// `show access-list` shows and keys each entry's hit count by).
+/// `show access-list` shows and keys each entry's hit count by). Addresses
+/// are printed as addresses, named or not, so a `name` line changes no key.
 pub fn acl_line(l: &AclLine) -> String {
+    acl_line_shown(l, &names::Shown::default())
+}
+
+/// [`acl_line`] with the names `show running-config` prints.
+fn acl_line_shown(l: &AclLine, shown: &names::Shown<'_>) -> String {
     match l {
         AclLine::Remark(t) => format!("remark {t}"),
-        AclLine::Ace(e) => ace(e),
+        AclLine::Ace(e) => ace(e, shown),
     }
 }
 
@@ -247,6 +266,8 @@ fn tcpmss(out: &mut String, t: &TcpMss) {
 /// Render a configuration as `show running-config` prints it.
 pub fn render(cfg: &Config) -> String {
     let mut out = String::new();
+    let shown = names::Shown::of(&cfg.names);
+    names::lines(&mut out, &cfg.names);
     for i in &cfg.interfaces {
         let _ = writeln!(out, "interface {}", i.hardware);
         if let Some(n) = &i.nameif {
@@ -273,7 +294,7 @@ pub fn render(cfg: &Config) -> String {
                 let _ = writeln!(
                     out,
                     "object network {name}\n {}",
-                    network_value(value, true)
+                    network_value(value, true, &names::Shown::default())
                 );
             }
             Object::Service { name, value } => {
@@ -292,7 +313,7 @@ pub fn render(cfg: &Config) -> String {
                 for m in members {
                     let _ = match m {
                         NetworkMember::Address(v) => {
-                            writeln!(out, " network-object {}", network_value(v, false))
+                            writeln!(out, " network-object {}", network_value(v, false, &shown))
                         }
                         NetworkMember::Object(n) => writeln!(out, " network-object object {n}"),
                         NetworkMember::Group(n) => writeln!(out, " group-object {n}"),
@@ -355,7 +376,7 @@ pub fn render(cfg: &Config) -> String {
     time::time_ranges(&mut out, &cfg.time_ranges);
     for a in &cfg.access_lists {
         for l in &a.lines {
-            let _ = writeln!(out, "access-list {} {}", a.name, acl_line(l));
+            let _ = writeln!(out, "access-list {} {}", a.name, acl_line_shown(l, &shown));
         }
     }
     for a in &cfg.ethertype_lists {
@@ -440,12 +461,12 @@ pub fn capture_match(m: &crate::parse::CaptureMatch) -> String {
     s.push_str(&ports::protocol_name(m.protocol));
     let pp = ports::port_names(m.protocol).unwrap_or(PortNames::Tcp);
     s.push(' ');
-    write_addr(&mut s, &m.source);
+    write_addr(&mut s, &m.source, &names::Shown::default());
     if let Some(p) = &m.source_port {
         let _ = write!(s, " {}", port_match(p, pp));
     }
     s.push(' ');
-    write_addr(&mut s, &m.destination);
+    write_addr(&mut s, &m.destination, &names::Shown::default());
     if let Some(p) = &m.destination_port {
         let _ = write!(s, " {}", port_match(p, pp));
     }

@@ -800,6 +800,7 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                     .filter(|_| !n.is_multiple_of(3))
                     .map(|g| g.acl.clone());
                 let base = Config {
+                    names: Names::default(),
                     access_groups_out,
                     global_access_group,
                     time_ranges: time_ranges(n),
@@ -861,9 +862,16 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                 Just(cfg),
                 fragment_settings(true),
                 proptest::collection::vec((0..IFACES.len(), fragment_settings(false)), 0..4),
+                // For the names (one step, not two: each adds to the
+                // strategy's depth, and the stack is a test thread's).
+                (
+                    any::<u64>(),
+                    proptest::collection::vec(any::<[u8; 4]>(), 0..3),
+                    any::<bool>(),
+                ),
             )
         })
-        .prop_map(|(mut cfg, global, per_iface)| {
+        .prop_map(|(mut cfg, global, per_iface, (pick, spare, enabled))| {
             // With named interfaces, a line names one of them; without,
             // any name goes (the node configuration supplies them).
             let mut names: Vec<String> = cfg
@@ -882,8 +890,62 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                         .insert(names[i % names.len()].clone(), s);
                 }
             }
+            cfg.names = names_for(&cfg, pick, spare, enabled);
             cfg
         })
+}
+
+/// `name` lines for some of the IPv4 addresses `cfg` writes where a name
+/// may stand (an entry's `host A` and `A M`, a `network-object`'s), chosen
+/// by the bits of `pick`, and for the `spare` ones nothing uses; on or
+/// off. Rendered, the used ones print as names, which must parse back.
+fn names_for(cfg: &Config, pick: u64, spare: Vec<[u8; 4]>, enabled: bool) -> Names {
+    let v4 = |a: &AddrSpec| match a {
+        AddrSpec::Host(IpAddr::V4(a)) | AddrSpec::V4Net(a, _) => Some(*a),
+        _ => None,
+    };
+    let mut used: Vec<Ipv4Addr> = cfg
+        .access_lists
+        .iter()
+        .flat_map(|l| &l.lines)
+        .filter_map(|l| match l {
+            AclLine::Ace(a) => Some([v4(&a.source), v4(&a.destination)]),
+            AclLine::Remark(_) => None,
+        })
+        .flatten()
+        .flatten()
+        .collect();
+    for g in &cfg.object_groups {
+        if let ObjectGroup::Network { members, .. } = g {
+            used.extend(members.iter().filter_map(|m| match m {
+                NetworkMember::Address(NetworkValue::Host(IpAddr::V4(a)))
+                | NetworkMember::Address(NetworkValue::V4Subnet(a, _)) => Some(*a),
+                _ => None,
+            }));
+        }
+    }
+    let mut chosen: Vec<Ipv4Addr> = used
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| pick >> (i % 64) & 1 == 1)
+        .map(|(_, a)| a)
+        .chain(spare.into_iter().map(Ipv4Addr::from))
+        .collect();
+    // One name an address.
+    let mut seen = std::collections::HashSet::new();
+    chosen.retain(|a| seen.insert(*a));
+    Names {
+        enabled: enabled || chosen.is_empty() && pick & 1 == 1,
+        entries: chosen
+            .into_iter()
+            .enumerate()
+            .map(|(i, address)| NameEntry {
+                address,
+                name: format!("N{i}_host.{}", pick % 7),
+                description: (i % 3 == 0).then(|| format!("box {i}")),
+            })
+            .collect(),
+    }
 }
 
 /// One scope's `fragment` values, the bounds among them; for the lines

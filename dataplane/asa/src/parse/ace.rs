@@ -10,7 +10,7 @@ use super::Parser;
 use super::cursor::{Cur, R};
 use super::icmp_types::icmp_match;
 use super::refs::{GroupKind, RefKind};
-use super::values::{Net, Ops, PROTOCOL_ZERO, host_ip, network_literal, port_match};
+use super::values::{Net, Ops, PROTOCOL_ZERO, port_match};
 
 /// `log … interval N`: 1–600 seconds.
 const LOG_INTERVAL_MAX_SECS: u32 = 600;
@@ -173,7 +173,7 @@ impl Parser {
             "any" => AddrSpec::Any,
             "any4" => AddrSpec::Any4,
             "any6" => AddrSpec::Any6,
-            "host" => AddrSpec::Host(host_ip(c)?),
+            "host" => AddrSpec::Host(self.host_or_name(c)?),
             "object" => {
                 let n = c.word("network object name")?;
                 self.reference(c, RefKind::NetworkObject, n);
@@ -189,7 +189,7 @@ impl Parser {
                 self.reference(c, RefKind::Interface, n);
                 AddrSpec::Interface(n.text.to_string())
             }
-            _ => match network_literal(c, t)? {
+            _ => match self.network_or_name(c, t)? {
                 Some(Net::V4(a, m)) => AddrSpec::V4Net(a, m),
                 Some(Net::V6(a, l)) => AddrSpec::V6Net(a, l),
                 None => {

@@ -10,7 +10,7 @@ use super::icmp_types::icmp_match;
 use super::member_sets::MemberSets;
 use super::modes::{Mode, REASON_DESCRIPTION, REASON_DUPLICATE_MEMBER};
 use super::refs::{GroupKind, Owner, RefKind, Stored, group_name, member_key};
-use super::values::{Ops, group_network_value, port_match, protocol_at, service_value};
+use super::values::{Ops, port_match, protocol_at, service_value};
 
 impl Parser {
     pub(super) fn object_group(&mut self, c: &mut Cur<'_>) -> R<()> {
@@ -158,7 +158,7 @@ impl Parser {
                     self.reference(c, RefKind::NetworkObject, n);
                     vec![Member::NetworkObject(n.text.to_string())]
                 } else {
-                    vec![Member::Network(group_network_value(c)?)]
+                    vec![Member::Network(self.group_network_value(c)?)]
                 }
             }
             ("port-object", GroupKind::Port(p)) => {

@@ -59,6 +59,7 @@ mod interface;
 mod member_sets;
 mod modes;
 mod name_index;
+mod names;
 mod no;
 mod objects;
 mod policy_map;
@@ -160,6 +161,8 @@ struct Parser {
     member_sets: member_sets::MemberSets,
     /// The entries of each EtherType access-list, by list name.
     ethertype_aces: HashMap<String, HashSet<crate::ast::EthertypeAce>>,
+    /// The `name` lines by name and by address.
+    names: names::NameTable,
     /// Whether anything was removed or replaced: only then can a
     /// reference's construct be gone (checking costs a scan per reference).
     edited: bool,
@@ -185,6 +188,7 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         ethertype_names: name_index::NameIndex::default(),
         member_sets: member_sets::MemberSets::default(),
         ethertype_aces: HashMap::new(),
+        names: names::NameTable::default(),
         edited: false,
     };
     for (n, raw) in text.lines().enumerate() {

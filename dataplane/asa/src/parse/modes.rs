@@ -24,6 +24,8 @@ const TOP: &[&str] = &[
     "sysopt",
     "time-range",
     "clock",
+    "names",
+    "name",
     "no",
 ];
 
@@ -78,8 +80,6 @@ const HARMLESS: &[&str] = &[
     "monitor-interface",
     "mtu",
     "multicast-routing",
-    "name",
-    "names",
     "nat",
     "ntp",
     "pager",
@@ -434,6 +434,8 @@ impl Parser {
             "sysopt" => self.sysopt(c, false),
             "time-range" => self.time_range(c),
             "clock" => self.clock(c, false),
+            "names" => self.names_command(c, false),
+            "name" => self.name_command(c, cmd.col),
             other => Err(c.err_at(cmd.col, format!("unknown command '{other}'"))),
         }
     }

@@ -25,6 +25,8 @@ impl Parser {
             "sysopt" => self.sysopt(c, true),
             "time-range" => self.no_time_range(c),
             "clock" => self.clock(c, true),
+            "names" => self.names_command(c, true),
+            "name" => self.no_name(c),
             "access-group" => {
                 let (acl, binding, _) = self.access_group_args(c)?;
                 if let Some(&reason) = self.other_acls.get(acl.text) {

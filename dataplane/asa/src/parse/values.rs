@@ -12,7 +12,7 @@ use super::icmp_types::icmp_match;
 
 /// Whether a word looks like a dotted IPv4 address (so a bad one is
 /// reported as an address, not as an unexpected word).
-fn dotted(w: &str) -> bool {
+pub(super) fn dotted(w: &str) -> bool {
     w.contains('.') && w.chars().all(|ch| ch.is_ascii_digit() || ch == '.')
 }
 
@@ -83,19 +83,8 @@ pub(super) fn network_literal(c: &mut Cur<'_>, t: Tok<'_>) -> R<Option<Net>> {
         return Ok(Some(Net::V6(a, l)));
     }
     if let Ok(a) = w.parse::<Ipv4Addr>() {
-        let m = match c.peek() {
-            Some(m) if m.parse::<Ipv4Addr>().is_ok() => c.next().expect("peeked"),
-            Some(m) if dotted(m) => {
-                return Err(c.err(format!("invalid IPv4 mask '{m}'")));
-            }
-            _ => return Err(c.expected("mask or prefix")),
-        };
-        let mask: Ipv4Addr = m.text.parse().expect("checked above");
-        let bits = u32::from(mask);
-        if bits.leading_ones() + bits.trailing_zeros() != 32 {
-            return Err(c.err_at(m.col, format!("mask '{}' is not contiguous", m.text)));
-        }
-        if u32::from(a) & !bits != 0 {
+        let mask = v4_mask(c, "mask or prefix")?;
+        if u32::from(a) & !u32::from(mask) != 0 {
             return Err(c.err_at(t.col, "address has host bits set beyond the mask"));
         }
         return Ok(Some(Net::V4(a, mask)));
@@ -107,6 +96,24 @@ pub(super) fn network_literal(c: &mut Cur<'_>, t: Tok<'_>) -> R<Option<Net>> {
         return Err(c.err_at(t.col, format!("invalid IPv4 address '{w}'")));
     }
     Ok(None)
+}
+
+/// The IPv4 mask after an address: the next word, contiguous (`what`
+/// names what else could have come, for the error when none does).
+pub(super) fn v4_mask(c: &mut Cur<'_>, what: &str) -> R<Ipv4Addr> {
+    let m = match c.peek() {
+        Some(m) if m.parse::<Ipv4Addr>().is_ok() => c.next().expect("peeked"),
+        Some(m) if dotted(m) => {
+            return Err(c.err(format!("invalid IPv4 mask '{m}'")));
+        }
+        _ => return Err(c.expected(what)),
+    };
+    let mask: Ipv4Addr = m.text.parse().expect("checked above");
+    let bits = u32::from(mask);
+    if bits.leading_ones() + bits.trailing_zeros() != 32 {
+        return Err(c.err_at(m.col, format!("mask '{}' is not contiguous", m.text)));
+    }
+    Ok(mask)
 }
 
 /// The value line of `object network`: `host A`, `subnet A M`,
@@ -150,21 +157,6 @@ impl From<Net> for NetworkValue {
         match n {
             Net::V4(a, m) => NetworkValue::V4Subnet(a, m),
             Net::V6(a, l) => NetworkValue::V6Subnet(a, l),
-        }
-    }
-}
-
-/// A `network-object` value: `host A`, `A M` or `A/L`.
-pub(super) fn group_network_value(c: &mut Cur<'_>) -> R<NetworkValue> {
-    let t = c.word("'host', 'object' or a network")?;
-    if t.text == "host" {
-        return Ok(NetworkValue::Host(host_ip(c)?));
-    }
-    match network_literal(c, t)? {
-        Some(net) => Ok(net.into()),
-        None => {
-            c.back();
-            Err(c.expected("'host', 'object' or a network"))
         }
     }
 }
