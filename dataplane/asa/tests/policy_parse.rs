@@ -211,6 +211,7 @@ fn realistic_configs_round_trip() {
         "fragments.cfg",
         "icmp-types.cfg",
         "time-ranges.cfg",
+        "names.cfg",
     ] {
         let cfg = parse(name).config;
         round_trips(&cfg);
@@ -218,6 +219,54 @@ fn realistic_configs_round_trip() {
         let text = render(&cfg);
         assert_eq!(render(&parse_config(&text).unwrap().config), text, "{name}");
     }
+}
+
+/// A long-lived unit's policy written with `names` (docs/asa-behaviour.md
+/// §2.1): every name resolves to its address, and `show running-config`
+/// prints the names back, also for an address written as such.
+#[test]
+fn names() {
+    let c = parse("names.cfg").config;
+    assert!(c.names.enabled);
+    let named: Vec<(&str, String)> = c
+        .names
+        .entries
+        .iter()
+        .map(|e| (e.name.as_str(), e.address.to_string()))
+        .collect();
+    assert_eq!(
+        named,
+        vec![
+            ("legacy-server", "198.18.5.5".to_string()),
+            ("lab-net", "198.18.6.0".to_string()),
+            ("mail.relay", "198.18.7.10".to_string()),
+            ("dns-1", "198.18.0.53".to_string()),
+        ]
+    );
+    let inside = &c.access_lists[1];
+    let AclLine::Ace(first) = &inside.lines[0] else {
+        panic!("{inside:?}")
+    };
+    assert_eq!(
+        first.source,
+        AddrSpec::V4Net(
+            "198.18.6.0".parse().unwrap(),
+            "255.255.255.0".parse().unwrap()
+        )
+    );
+    assert_eq!(
+        first.destination,
+        AddrSpec::Host("198.18.0.53".parse().unwrap())
+    );
+    let shown = render(&c);
+    assert!(
+        shown.contains("access-list INSIDE_OUT extended permit ip host legacy-server any\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(" network-object lab-net 255.255.255.0\n"),
+        "{shown}"
+    );
 }
 
 /// A branch office's policy with time-ranges (docs/asa-behaviour.md
