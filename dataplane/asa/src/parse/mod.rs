@@ -14,9 +14,11 @@
 //! ignored with their indented sub-lines, an indented ` timeout` among
 //! them (`aaa-server … host`, `sla monitor`).
 //!
-//! Names are resolved once the whole text is read, so a reference may come
-//! before its definition; a dangling or mistyped reference is reported at
-//! the referring word. A reference whose line a later `no` removed is not
+//! Names of objects, groups, lists and the like are resolved once the
+//! whole text is read, so a reference may come before its definition (a
+//! `name` for an address is the exception: it stands for the address
+//! where it is used, so it comes first, module `names`); a dangling or
+//! mistyped reference is reported at the referring word. A reference whose line a later `no` removed is not
 //! checked, so a pasted session may remove a line and then its object.
 //!
 //! Edits follow ASA configuration mode: a second `class-map`, `policy-map`,
@@ -37,7 +39,8 @@
 //! module per command family handles its lines (`interface`, `objects`,
 //! `groups`, `access_list` and `ace`, `access_group`, `class_map`,
 //! `policy_map`, `service_policy`, `timeouts`, `fragment`, `sysopt`,
-//! `time_range` (with `clock`), and
+//! `time_range` (with `clock`), `names` (`names`, `name`, and a name
+//! where an address is written), and
 //! `no` for the top-level removals),
 //! `values` parses the literals they share, and `resolve` checks every
 //! reference once the last line is read. The errors are in `error`.
