@@ -220,8 +220,7 @@ impl Parser {
             return Ok(NetworkValue::Host(self.host_or_name(c)?));
         }
         match self.network_or_name(c, t)? {
-            Some(Net::V4(a, m)) => Ok(NetworkValue::V4Subnet(a, m)),
-            Some(Net::V6(a, l)) => Ok(NetworkValue::V6Subnet(a, l)),
+            Some(net) => Ok(net.into()),
             None => {
                 c.back();
                 Err(c.expected("'host', 'object' or a network"))
