@@ -20,7 +20,7 @@ use super::Parser;
 use super::cursor::{Cur, R, Tok};
 use super::values::{Net, dotted, host_ip, network_literal, v4_mask};
 
-/// Longest name (Cisco ASA Series Command Reference, `name`).
+/// Longest name (docs/asa-behaviour.md §2.1, "Names": inferred).
 const NAME_MAX_CHARS: usize = 63;
 
 /// Words a name may not be: those the positions a name stands in (or the
@@ -95,8 +95,9 @@ impl Parser {
 
     /// `name A NAME [description TEXT]` (`col`: where `name` is written).
     pub(super) fn name_command(&mut self, c: &mut Cur<'_>, col: usize) -> R<()> {
-        // "You must first use the names command before you use the name
-        // command" (Cisco ASA Series Command Reference, `name`).
+        // Names must be on first (docs/asa-behaviour.md §2.1, "Names":
+        // inferred, as the ASA's running configurations print `names`
+        // before the `name` lines).
         if !self.cfg.names.enabled {
             return Err(c.err_at(col, "'name' needs 'names' first: names are off"));
         }
