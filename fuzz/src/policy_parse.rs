@@ -92,6 +92,14 @@ const CONFIGS: &[(&str, &str)] = &[
         include_str!("../../dataplane/tests/configs/time-ranges.cfg"),
     ),
     (
+        "names",
+        include_str!("../../dataplane/tests/configs/names.cfg"),
+    ),
+    (
+        "access-groups",
+        include_str!("../../dataplane/tests/configs/access-groups.cfg"),
+    ),
+    (
         "packaging",
         include_str!("../../packaging/examples/policy.cfg"),
     ),

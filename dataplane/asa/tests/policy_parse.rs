@@ -212,6 +212,7 @@ fn realistic_configs_round_trip() {
         "icmp-types.cfg",
         "time-ranges.cfg",
         "names.cfg",
+        "access-groups.cfg",
     ] {
         let cfg = parse(name).config;
         round_trips(&cfg);
@@ -219,6 +220,36 @@ fn realistic_configs_round_trip() {
         let text = render(&cfg);
         assert_eq!(render(&parse_config(&text).unwrap().config), text, "{name}");
     }
+}
+
+/// A unit whose rules are a global list beside per-interface ones and an
+/// outbound list (docs/asa-behaviour.md §2.3): each binding kept as
+/// written, the control-plane binding ignored and listed, the
+/// per-user-override one applied and listed.
+#[test]
+fn access_groups_in_out_and_global() {
+    let p = parse("access-groups.cfg");
+    let c = &p.config;
+    let groups = |v: &[AccessGroup]| {
+        v.iter()
+            .map(|g| (g.acl.clone(), g.interface.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        groups(&c.access_groups),
+        [
+            ("outside_access_in".to_string(), "outside".to_string()),
+            ("inside_access_in".to_string(), "inside".to_string())
+        ]
+    );
+    assert_eq!(
+        groups(&c.access_groups_out),
+        [("outside_access_out".to_string(), "outside".to_string())]
+    );
+    assert_eq!(c.global_access_group.as_deref(), Some("global_access"));
+    let notes: Vec<&str> = p.ignored.iter().map(|i| i.text.as_str()).collect();
+    assert!(notes.contains(&"access-group MGMT in interface inside control-plane"));
+    assert!(notes.contains(&"access-group inside_access_in in interface inside per-user-override"));
 }
 
 /// A long-lived unit's policy written with `names` (docs/asa-behaviour.md
