@@ -122,9 +122,9 @@ impl Parser {
                 ));
             }
         };
-        // One name an address, one address a name ("You can associate only
-        // one name with an IP address", the same reference): a second
-        // definition is refused, not taken as a rename (*inferred*).
+        // One name an address, one address a name: a second definition is
+        // refused, not taken as a rename (docs/asa-behaviour.md §2.1,
+        // "Names": inferred).
         if let Some(&other) = self.names.by_name.get(n.text)
             && other != address
         {
@@ -142,7 +142,16 @@ impl Parser {
             ));
         }
         let entries = &mut self.cfg.names.entries;
-        match entries.iter_mut().find(|e| e.address == address) {
+        // Only an address that has a name (this one, checked above) is
+        // looked for among the entries: a policy of tens of thousands of
+        // `name` lines is read in linear time.
+        let known = self.names.by_address.contains_key(&address);
+        let found = if known {
+            entries.iter_mut().find(|e| e.address == address)
+        } else {
+            None
+        };
+        match found {
             // The same line again: its description is the one written last.
             Some(e) => e.description = description,
             None => {
@@ -174,8 +183,23 @@ impl Parser {
                 format!("{address} is named '{name}', not '{}'", n.text),
             ));
         }
-        // The description, if written, is not compared.
-        c.rest();
+        // The description, if written, is not compared; nothing else may
+        // follow the name.
+        match c.next() {
+            None => {}
+            Some(t) if t.text == "description" => {
+                c.rest();
+            }
+            Some(t) => {
+                return Err(c.err_at(
+                    t.col,
+                    format!(
+                        "expected 'description' or end of command, found '{}'",
+                        t.text
+                    ),
+                ));
+            }
+        }
         self.cfg.names.entries.retain(|e| e.address != address);
         self.names.by_name.remove(&name);
         self.names.by_address.remove(&address);
@@ -564,6 +588,12 @@ mod tests {
                 at(1),
                 20,
                 "198.18.5.5 is named 'legacy-server', not 'other'",
+            ),
+            (
+                with_names("no name 198.18.5.5 legacy-server this is not a description"),
+                at(1),
+                34,
+                "expected 'description' or end of command, found 'this'",
             ),
         ];
         for (text, line, col, msg) in cases {
