@@ -173,6 +173,13 @@ pub fn acl_line(l: &AclLine) -> String {
     acl_line_shown(l, &names::Shown::default())
 }
 
+/// [`acl_line`] as `show running-config` prints it under `names`: an
+/// address that has a name printed as the name, while names are on
+/// (`packet-tracer` prints the entry that decided so).
+pub fn acl_line_named(l: &AclLine, names: &Names) -> String {
+    acl_line_shown(l, &names::Shown::of(names))
+}
+
 /// [`acl_line`] with the names `show running-config` prints.
 fn acl_line_shown(l: &AclLine, shown: &names::Shown<'_>) -> String {
     match l {

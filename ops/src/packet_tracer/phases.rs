@@ -9,12 +9,12 @@ use rampart_dataplane::engine::tracer::{
     Existing, FlowKind, Lookup, NewFlow, Settings, Step, Trace, TracePacket, TraceRequest,
 };
 use rampart_dataplane::policy::ast::{
-    AccessGroup, AccessList, AclLine, Action, ClassMap, ClassMatch, Config, Ethertype,
-    EthertypeLine, EthertypeList, PolicyMap, ServicePolicy, ServiceScope,
+    AccessGroup, AclLine, Action, ClassMap, ClassMatch, Config, Ethertype, EthertypeLine,
+    EthertypeList, PolicyMap, ServicePolicy, ServiceScope,
 };
 use rampart_dataplane::policy::compile::explain::{AclHit, Admission};
 use rampart_dataplane::policy::compile::{AclBinding, ConnOptions, IcmpInspection, Policy};
-use rampart_dataplane::policy::render::render;
+use rampart_dataplane::policy::render::{acl_line_named, render};
 use rampart_dataplane::{DropReason, Engine, IfaceId};
 
 use crate::duration::hms;
@@ -344,19 +344,14 @@ impl Lines<'_> {
     /// `access-list NAME extended …` of entry `entry` (from 1) of `acl`,
     /// or `access-list NAME line N` where the source is not kept.
     fn entry_line(&self, acl: &str, entry: usize) -> String {
-        let line = self
-            .source
-            .and_then(|s| s.access_lists.iter().find(|a| a.name == acl))
-            .and_then(|a| a.lines.get(entry.checked_sub(1)?));
+        let line = self.source.and_then(|s| {
+            let list = s.access_lists.iter().find(|a| a.name == acl)?;
+            Some((list.lines.get(entry.checked_sub(1)?)?, &s.names))
+        });
         match line {
-            Some(l @ AclLine::Ace(_)) => shown(&Config {
-                access_lists: vec![AccessList {
-                    name: acl.to_string(),
-                    lines: vec![l.clone()],
-                }],
-                ..Config::default()
-            })
-            .concat(),
+            Some((l @ AclLine::Ace(_), names)) => {
+                format!("access-list {acl} {}", acl_line_named(l, names))
+            }
             _ => format!("access-list {acl} line {entry}"),
         }
     }

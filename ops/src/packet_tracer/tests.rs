@@ -566,6 +566,28 @@ fn global_and_out_access_groups_are_traced_as_the_engine_judges() {
     assert_eq!(acls(&t).len(), 1);
 }
 
+/// Under `names`, the entry that decided is printed as `show
+/// running-config` prints it: with the name of an address that has one.
+#[test]
+fn the_deciding_entry_is_printed_with_its_names() {
+    let e = engine(
+        "names\n\
+         name 198.18.1.10 web-server\n\
+         access-list IN extended permit tcp any host 198.18.1.10 eq www\n\
+         access-group IN in interface inside\n",
+    );
+    let t = phases_of(&e, "input inside tcp 198.18.0.10 1025 198.18.1.10 www");
+    let p = t
+        .phases
+        .iter()
+        .find(|p| p.kind == "ACCESS-LIST")
+        .expect("an access-list phase");
+    assert_eq!(
+        p.config[1],
+        "access-list IN extended permit tcp any host web-server eq www"
+    );
+}
+
 /// A shut interface: no phase, the status `down`, `interface-down`; an
 /// EtherType `deny any`: its lines; a source no host sends from:
 /// `sp-security-failed` before any rule; equal levels without
