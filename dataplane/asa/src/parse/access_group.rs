@@ -20,6 +20,16 @@ const REASON_CONTROL_PLANE: &str = "a control-plane access-group filters traffic
 const REASON_PER_USER: &str = "per-user-override is not enforced: Rampart has no per-user \
      access-lists, and the access-group applies as written";
 
+/// Which of an interface's bindings a list takes: an extended list's
+/// inbound and outbound ones, and an EtherType list's (inbound, beside
+/// the extended one).
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    In,
+    Out,
+    Ethertype,
+}
+
 /// Where an `access-group` line binds its list.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Binding<'a> {
@@ -61,18 +71,7 @@ impl Parser {
                 ));
             }
             Binding::Out(iface) => {
-                let group = AccessGroup {
-                    acl: acl.text.to_string(),
-                    interface: iface.text.to_string(),
-                };
-                let at = self.refs.len();
-                self.reference(c, RefKind::Acl, acl);
-                self.reference(c, RefKind::Interface, iface);
-                self.own(at, &Owner::AccessGroupOut(group.clone()));
-                let groups = &mut self.cfg.access_groups_out;
-                self.edited |= groups.iter().any(|x| x.interface == group.interface);
-                groups.retain(|x| x.interface != group.interface);
-                groups.push(group);
+                self.bind_interface(c, acl, iface, Slot::Out);
                 return Ok(());
             }
             Binding::Global => {
@@ -84,33 +83,42 @@ impl Parser {
                 return Ok(());
             }
         };
-        if self.is_ethertype(acl.text) {
-            self.ethertype_group(c, acl, iface);
-            return Ok(());
-        }
+        let slot = if self.is_ethertype(acl.text) {
+            Slot::Ethertype
+        } else {
+            Slot::In
+        };
+        self.bind_interface(c, acl, iface, slot);
+        Ok(())
+    }
+
+    /// Bind `acl` to `iface` in `slot`: its references are checked once
+    /// the whole text is read, and a second binding of the slot for an
+    /// interface replaces the first.
+    fn bind_interface(&mut self, c: &Cur<'_>, acl: Tok<'_>, iface: Tok<'_>, slot: Slot) {
         let group = AccessGroup {
             acl: acl.text.to_string(),
             interface: iface.text.to_string(),
         };
         let at = self.refs.len();
-        self.reference(c, RefKind::Acl, acl);
+        let (kind, owner) = match slot {
+            Slot::In => (RefKind::Acl, Owner::AccessGroup(group.clone())),
+            Slot::Out => (RefKind::Acl, Owner::AccessGroupOut(group.clone())),
+            Slot::Ethertype => (RefKind::EthertypeAcl, Owner::EthertypeGroup(group.clone())),
+        };
+        self.reference(c, kind, acl);
         self.reference(c, RefKind::Interface, iface);
-        self.own(at, &Owner::AccessGroup(group.clone()));
-        // A second access-group for an interface replaces the first.
-        self.edited |= self
-            .cfg
-            .access_groups
-            .iter()
-            .any(|x| x.interface == group.interface);
-        self.cfg
-            .access_groups
-            .retain(|x| x.interface != group.interface);
-        self.cfg.access_groups.push(group);
-        Ok(())
+        self.own(at, &owner);
+        let groups = match slot {
+            Slot::In => &mut self.cfg.access_groups,
+            Slot::Out => &mut self.cfg.access_groups_out,
+            Slot::Ethertype => &mut self.cfg.ethertype_groups,
+        };
+        self.edited |= groups.iter().any(|x| x.interface == group.interface);
+        groups.retain(|x| x.interface != group.interface);
+        groups.push(group);
     }
 
-    /// `ACL in interface IF`, `ACL out interface IF` or `ACL global`, to
-    /// the end of the line.
     /// The list, the binding, and whether `per-user-override` follows.
     pub(super) fn access_group_args<'a>(
         &mut self,

@@ -18,7 +18,6 @@ use crate::ast::*;
 use super::Parser;
 use super::access_list::{line_clause, remark};
 use super::cursor::{Cur, R, Tok};
-use super::refs::{Owner, RefKind};
 
 /// Keywords of non-IP frames (Cisco ASA Series Command Reference,
 /// `access-list ethertype`).
@@ -167,24 +166,6 @@ impl Parser {
             self.ethertype_aces.remove(name.text);
         }
         Ok(())
-    }
-
-    /// `access-group NAME in interface IF` of an EtherType list: the
-    /// interface's EtherType access-group, replacing an earlier one; its
-    /// extended access-group stays (an interface takes one of each kind).
-    pub(super) fn ethertype_group(&mut self, c: &Cur<'_>, acl: Tok<'_>, iface: Tok<'_>) {
-        let group = AccessGroup {
-            acl: acl.text.to_string(),
-            interface: iface.text.to_string(),
-        };
-        let at = self.refs.len();
-        self.reference(c, RefKind::EthertypeAcl, acl);
-        self.reference(c, RefKind::Interface, iface);
-        self.own(at, &Owner::EthertypeGroup(group.clone()));
-        let groups = &mut self.cfg.ethertype_groups;
-        self.edited |= groups.iter().any(|x| x.interface == group.interface);
-        groups.retain(|x| x.interface != group.interface);
-        groups.push(group);
     }
 }
 
