@@ -106,22 +106,7 @@ impl Parser {
         if let Some(why) = bad_name(n.text) {
             return Err(c.err_at(n.col, why));
         }
-        let description = match c.next() {
-            None => None,
-            Some(t) if t.text == "description" => match c.rest() {
-                Some((text, _)) => Some(text.to_string()),
-                None => return Err(c.expected("description text")),
-            },
-            Some(t) => {
-                return Err(c.err_at(
-                    t.col,
-                    format!(
-                        "expected 'description' or end of command, found '{}'",
-                        t.text
-                    ),
-                ));
-            }
-        };
+        let description = description(c)?;
         // One name an address, one address a name: a second definition is
         // refused, not taken as a rename (docs/asa-behaviour.md §2.1,
         // "Names": inferred).
@@ -185,21 +170,7 @@ impl Parser {
         }
         // The description, if written, is not compared; nothing else may
         // follow the name.
-        match c.next() {
-            None => {}
-            Some(t) if t.text == "description" => {
-                c.rest();
-            }
-            Some(t) => {
-                return Err(c.err_at(
-                    t.col,
-                    format!(
-                        "expected 'description' or end of command, found '{}'",
-                        t.text
-                    ),
-                ));
-            }
-        }
+        description(c)?;
         self.cfg.names.entries.retain(|e| e.address != address);
         self.names.by_name.remove(&name);
         self.names.by_address.remove(&address);
@@ -294,6 +265,24 @@ fn name_address(c: &mut Cur<'_>) -> R<(Ipv4Addr, usize)> {
         ));
     }
     Err(c.err_at(t.col, format!("invalid IPv4 address '{}'", t.text)))
+}
+
+/// What may end a `name` line: nothing, or `description TEXT`.
+fn description(c: &mut Cur<'_>) -> R<Option<String>> {
+    match c.next() {
+        None => Ok(None),
+        Some(t) if t.text == "description" => match c.rest() {
+            Some((text, _)) => Ok(Some(text.to_string())),
+            None => Err(c.expected("description text")),
+        },
+        Some(t) => Err(c.err_at(
+            t.col,
+            format!(
+                "expected 'description' or end of command, found '{}'",
+                t.text
+            ),
+        )),
+    }
 }
 
 #[cfg(test)]
