@@ -15,7 +15,7 @@ use crate::counters::{RemoveReason, bump};
 use crate::flow::Tuple;
 use crate::packet::{PacketMeta, Parsed, TcpFlags, Transport, parse};
 use crate::policy::classifier::Probe;
-use crate::policy::compile::AclBinding;
+use crate::policy::compile::DeniedBy;
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId};
 
@@ -23,7 +23,7 @@ use crate::verdict::{DropReason, IfaceId};
 pub const DEFAULT_CONN_EVENTS_MAX: usize = 4096;
 
 /// One connection event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnEvent {
     /// A connection was created by this node.
     Built(Entry),
@@ -45,9 +45,10 @@ pub enum ConnEvent {
         ingress: IfaceId,
         /// Where it would have gone.
         egress: IfaceId,
-        /// The access-group whose list refused it; `None` when the
+        /// The access-group whose list refused it, and the list's name
+        /// (as the policy that refused it names it); `None` when the
         /// security levels did, or for `TcpNotSyn`.
-        by: Option<AclBinding>,
+        by: Option<DeniedBy>,
         /// `AclDeny` or `TcpNotSyn`.
         reason: DropReason,
         /// TCP flags or ICMP type and code.
@@ -178,7 +179,7 @@ impl Engine {
             if !self.policy.decision_logged(&d, &probe) {
                 return;
             }
-            d.denied_by()
+            self.policy.denied_list(&d)
         } else {
             None
         };

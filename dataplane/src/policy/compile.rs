@@ -228,6 +228,9 @@ impl AccessDecision {
     }
 }
 
+/// The access-list that refused a packet, as a logged deny names it.
+pub type DeniedBy = (AclBinding, Arc<str>);
+
 /// How an access-list judges what crosses the node: `access-group ACL
 /// {in|out} interface IF` or `access-group ACL global`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -425,6 +428,9 @@ impl FragmentLimits {
 pub struct Policy {
     interfaces: Vec<IfacePolicy>,
     acls: Vec<CompiledAcl>,
+    /// Each of `acls`' names, shared: a logged deny carries the name of
+    /// the list that refused it (syslog 106023) without a copy.
+    acl_names: Vec<Arc<str>>,
     /// Every access-list as `show access-list` lists it: the extended
     /// ones first, in the order of `acls` (list `i` is `acls[i]`), then
     /// the EtherType ones.
@@ -487,6 +493,7 @@ impl Policy {
                 })
                 .collect(),
             acls: Vec::new(),
+            acl_names: Vec::new(),
             listings: Vec::new(),
             classes: Vec::new(),
             global: Vec::new(),
@@ -712,6 +719,13 @@ impl Policy {
     /// refusal by the security levels are logged.
     pub fn deny_logged(&self, ingress: IfaceId, egress: IfaceId, probe: &Probe) -> bool {
         self.decision_logged(&self.permits_by(ingress, egress, probe), probe)
+    }
+
+    /// The list that refused a packet by decision `d`, with how it is
+    /// bound; `None` when the security levels did, or nothing refused it.
+    pub fn denied_list(&self, d: &AccessDecision) -> Option<DeniedBy> {
+        let (acl, binding) = d.denied_by?;
+        Some((binding, self.acl_names.get(acl)?.clone()))
     }
 
     /// [`deny_logged`](Self::deny_logged) of the decision `d` the policy
@@ -1212,7 +1226,9 @@ pub fn compile_at(
             }
         }
     }
+    let acl_names = acls.iter().map(|a| Arc::from(a.name.as_str())).collect();
     Ok(Policy {
+        acl_names,
         interfaces: ifaces,
         acls,
         listings,

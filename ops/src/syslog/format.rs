@@ -9,7 +9,6 @@ use rampart_dataplane::counters::RemoveReason;
 use rampart_dataplane::engine::connlog::{ConnEvent, DenyDetail, duration};
 use rampart_dataplane::flow::{Direction, Endpoint, Tuple, proto};
 use rampart_dataplane::packet::TcpFlags;
-use rampart_dataplane::policy::compile::{AclBinding, Policy};
 use rampart_dataplane::{DropReason, IfaceId, InterfaceConfig};
 
 use crate::duration::hms;
@@ -37,49 +36,6 @@ impl Message {
 pub struct Context<'a> {
     /// Interfaces by `IfaceId`.
     pub interfaces: &'a [InterfaceConfig],
-    /// The access-groups' list names.
-    pub access_groups: &'a AccessGroupNames,
-}
-
-/// The names of the access-lists the access-groups bind (106023 names the
-/// one that denied).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AccessGroupNames {
-    /// `access-group ACL in interface IF`, by `IfaceId`.
-    pub inbound: Vec<Option<String>>,
-    /// `access-group ACL out interface IF`, by `IfaceId`.
-    pub outbound: Vec<Option<String>>,
-    /// `access-group ACL global`.
-    pub global: Option<String>,
-}
-
-impl AccessGroupNames {
-    /// Those of `policy`, for its `interfaces` interfaces.
-    pub fn of(policy: &Policy, interfaces: usize) -> Self {
-        let each = |name: fn(&Policy, IfaceId) -> Option<&str>| {
-            (0..interfaces)
-                .map(|i| {
-                    let i = IfaceId(u8::try_from(i).ok()?);
-                    name(policy, i).map(String::from)
-                })
-                .collect()
-        };
-        AccessGroupNames {
-            inbound: each(Policy::access_group),
-            outbound: each(Policy::access_group_out),
-            global: policy.global_access_group().map(String::from),
-        }
-    }
-
-    /// The list bound by `by` that a packet from `ingress` toward
-    /// `egress` met.
-    fn name(&self, by: AclBinding, ingress: IfaceId, egress: IfaceId) -> Option<&str> {
-        match by {
-            AclBinding::In => self.inbound.get(usize::from(ingress.0))?.as_deref(),
-            AclBinding::Out => self.outbound.get(usize::from(egress.0))?.as_deref(),
-            AclBinding::Global => self.global.as_deref(),
-        }
-    }
 }
 
 impl Context<'_> {
@@ -250,7 +206,7 @@ fn denied(
     ctx: &Context<'_>,
     t: &Tuple,
     (ingress, egress): (IfaceId, IfaceId),
-    by: Option<AclBinding>,
+    by: Option<&str>,
     reason: DropReason,
     detail: DenyDetail,
 ) -> Option<Message> {
@@ -275,8 +231,9 @@ fn denied(
             })
         }
         DropReason::AclDeny => {
-            let acl = by.and_then(|by| ctx.access_groups.name(by, ingress, egress));
-            Some(match (acl, detail) {
+            // The list that refused it, as the policy in force then
+            // named it.
+            Some(match (by, detail) {
                 // An access-group denied it (106023 is logged even without
                 // `log` on the ACE). No ACE hashes: 0x0 as for the implicit deny.
                 (Some(acl), DenyDetail::Icmp { icmp_type, code }) => Message {
@@ -527,7 +484,14 @@ pub fn format_event(ctx: &Context<'_>, ev: &ConnEvent) -> Option<Message> {
             reason,
             detail,
             ..
-        } => denied(ctx, tuple, (*ingress, *egress), *by, *reason, *detail),
+        } => denied(
+            ctx,
+            tuple,
+            (*ingress, *egress),
+            by.as_ref().map(|(_, name)| &**name),
+            *reason,
+            *detail,
+        ),
     }
 }
 
@@ -605,11 +569,8 @@ mod tests {
         fn lines(&mut self) -> Vec<String> {
             let mut evs = Vec::new();
             self.eng.take_conn_events(&mut evs);
-            let groups =
-                AccessGroupNames::of(self.eng.policy(), self.eng.config().interfaces.len());
             let ctx = Context {
                 interfaces: &self.eng.config().interfaces,
-                access_groups: &groups,
             };
             evs.iter()
                 .filter_map(|e| format_event(&ctx, e))
@@ -802,6 +763,34 @@ service-policy global_policy global
                 "%ASA-4-106023: Deny tcp src inside:198.18.0.10/40030 dst outside:198.18.1.10/25 by access-group \"GLOBAL\" [0x0, 0x0]",
                 "%ASA-4-106023: Deny tcp src inside:198.18.0.10/40031 dst outside:198.18.1.10/26 by access-group \"GLOBAL\" [0x0, 0x0]",
                 "%ASA-4-106023: Deny tcp src inside:198.18.0.10/40032 dst outside:198.18.1.10/22 by access-group \"OUTSIDE_OUT\" [0x0, 0x0]",
+            ]
+        );
+    }
+
+    /// A deny logged before a policy change names the list of the policy
+    /// that refused it, not whatever the new policy binds when the
+    /// logger takes the events.
+    #[test]
+    fn a_deny_names_the_list_of_the_policy_that_refused_it() {
+        let mut h = H::new(Some(
+            "access-list OLD extended deny tcp any any eq 25\naccess-group OLD global\n",
+        ));
+        let (c, s) = v4_pair(40_050, 25);
+        let mut m = TcpModel::new(c, s, [1, 2], [1000, 1000], [None, None]);
+        let syn = m.syn();
+        h.tcp(&m, &syn);
+        for next in [
+            "",
+            "access-list NEW extended deny tcp any any\naccess-group NEW global\n",
+        ] {
+            let cfg = parse_config(next).unwrap().config;
+            let p = compile(&cfg, &h.eng.config().interfaces).unwrap();
+            h.eng.set_policy(Arc::new(p)).unwrap();
+        }
+        assert_eq!(
+            h.lines(),
+            [
+                "%ASA-4-106023: Deny tcp src inside:198.18.0.10/40050 dst outside:198.18.1.10/25 by access-group \"OLD\" [0x0, 0x0]",
             ]
         );
     }

@@ -12,7 +12,7 @@ use rampart_dataplane::engine::connlog::{ConnEvent, DEFAULT_CONN_EVENTS_MAX};
 use rampart_dataplane::{DropReason, InterfaceConfig};
 
 use super::SyslogCounters;
-use super::format::{AccessGroupNames, Context, Message, format_event};
+use super::format::{Context, Message, format_event};
 use super::ratelimit::{DEFAULT_SYSLOG_MAX_PER_SEC, RateLimit};
 use super::rfc5424::UdpSink;
 use super::threat::{ThreatMonitor, default_rules};
@@ -144,7 +144,6 @@ struct Taken {
     worker: usize,
     events: Vec<ConnEvent>,
     interfaces: Vec<InterfaceConfig>,
-    access_groups: AccessGroupNames,
     drops: [u64; DropReason::COUNT],
 }
 
@@ -199,13 +198,11 @@ impl Poller {
         let answered = pool.each(POLL_INTERVAL * 10, move |w| {
             let mut events = Vec::new();
             w.engine.take_conn_events(&mut events);
-            let n = w.engine.config().interfaces.len();
             // The poller holds the receiver as long as it lives.
             let _ = sink.send(Taken {
                 worker: w.worker,
                 events,
                 interfaces: w.engine.config().interfaces.clone(),
-                access_groups: AccessGroupNames::of(w.engine.policy(), n),
                 drops: w.engine.counters().drops,
             });
         });
@@ -219,7 +216,6 @@ impl Poller {
             self.drops[t.worker] = t.drops;
             let ctx = Context {
                 interfaces: &t.interfaces,
-                access_groups: &t.access_groups,
             };
             logger.events(&ctx, &t.events);
         }
