@@ -60,6 +60,9 @@ pub struct Config {
     pub tcpmss: TcpMss,
     /// `time-range NAME` blocks, in the order first defined.
     pub time_ranges: Vec<TimeRange>,
+    /// `tcp-map NAME` blocks, in the order first defined
+    /// (docs/asa-behaviour.md §6.1).
+    pub tcp_maps: Vec<TcpMap>,
     /// `clock timezone` and `clock summer-time`: the local time the
     /// time-ranges are evaluated in (docs/asa-behaviour.md §2.10).
     pub clock: Clock,
@@ -597,6 +600,10 @@ pub struct PolicyClass {
     /// `inspect NAME …` lines, kept and rendered; application inspection is
     /// not implemented, which `config check` reports.
     pub inspects: Vec<String>,
+    /// `set connection advanced-options NAME`: the class's `tcp-map`
+    /// (docs/asa-behaviour.md §6.1); beside `tcp-state-bypass` if both
+    /// are given.
+    pub tcp_map: Option<String>,
 }
 
 /// `set connection` settings of a class; `None` means not configured (the
@@ -641,4 +648,92 @@ pub struct ServicePolicy {
     pub policy_map: String,
     /// Scope.
     pub scope: ServiceScope,
+}
+
+/// `tcp-map NAME`: TCP normalizer settings a class applies with `set
+/// connection advanced-options NAME` (docs/asa-behaviour.md §6.1). Each
+/// field holds the ASA's default when its line is absent or negated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TcpMap {
+    /// Its name.
+    pub name: String,
+    /// `checksum-verification` (Rampart verifies checksums always).
+    pub checksum_verification: bool,
+    /// `exceed-mss drop` (default allow).
+    pub exceed_mss_drop: bool,
+    /// `queue-limit N [timeout S]`: kept and rendered; Rampart queues no
+    /// out-of-order segment, so it has no effect.
+    pub queue_limit: Option<QueueLimit>,
+    /// `reserved-bits allow|clear|drop` (default allow).
+    pub reserved_bits: TcpOptionAction,
+    /// `syn-data drop` (default allow).
+    pub syn_data_drop: bool,
+    /// `synack-data allow` (default drop).
+    pub synack_data_allow: bool,
+    /// `tcp-options selective-ack clear` (default allow).
+    pub selective_ack_clear: bool,
+    /// `tcp-options timestamp clear` (default allow).
+    pub timestamp_clear: bool,
+    /// `tcp-options window-scale clear` (default allow).
+    pub window_scale_clear: bool,
+    /// `tcp-options range L U ACTION` lines in the order given: for each
+    /// option kind the last line covering it decides; kinds no line
+    /// covers are cleared.
+    pub ranges: Vec<TcpOptionRange>,
+    /// `no ttl-evasion-protection` (default on).
+    pub ttl_evasion_protection_off: bool,
+    /// `urgent-flag allow` (default clear).
+    pub urgent_flag_allow: bool,
+}
+
+impl TcpMap {
+    /// A map of the given name with every setting at its default.
+    pub fn new(name: &str) -> Self {
+        TcpMap {
+            name: name.to_string(),
+            checksum_verification: false,
+            exceed_mss_drop: false,
+            queue_limit: None,
+            reserved_bits: TcpOptionAction::Allow,
+            syn_data_drop: false,
+            synack_data_allow: false,
+            selective_ack_clear: false,
+            timestamp_clear: false,
+            window_scale_clear: false,
+            ranges: Vec::new(),
+            ttl_evasion_protection_off: false,
+            urgent_flag_allow: false,
+        }
+    }
+}
+
+/// What the normalizer does with a TCP option (or the reserved bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TcpOptionAction {
+    /// Pass it untouched.
+    Allow,
+    /// Overwrite it (with NOPs; reserved bits with zeros) and pass the segment.
+    Clear,
+    /// Drop the segment.
+    Drop,
+}
+
+/// `tcp-options range LOWER UPPER ACTION`: kinds 6, 7 or 9–255.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpOptionRange {
+    /// Lowest kind covered.
+    pub lower: u8,
+    /// Highest kind covered.
+    pub upper: u8,
+    /// What is done with them.
+    pub action: TcpOptionAction,
+}
+
+/// `queue-limit N [timeout S]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueLimit {
+    /// Out-of-order packets queued, 1–250.
+    pub packets: u8,
+    /// `timeout S`, 1–20 seconds (None: the ASA's 4).
+    pub timeout_secs: Option<u8>,
 }

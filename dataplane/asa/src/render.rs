@@ -242,6 +242,64 @@ fn settings(out: &mut String, s: &ConnectionSettings) {
     }
 }
 
+/// `tcp-map NAME` with its lines that differ from the ASA's defaults, in
+/// the order of the Command Reference's sub-commands (docs/asa-behaviour.md
+/// §6.1).
+fn tcp_map(out: &mut String, m: &TcpMap) {
+    let _ = writeln!(out, "tcp-map {}", m.name);
+    let word = |a: TcpOptionAction| match a {
+        TcpOptionAction::Allow => "allow",
+        TcpOptionAction::Clear => "clear",
+        TcpOptionAction::Drop => "drop",
+    };
+    if m.checksum_verification {
+        out.push_str("  checksum-verification\n");
+    }
+    if m.exceed_mss_drop {
+        out.push_str("  exceed-mss drop\n");
+    }
+    if let Some(q) = m.queue_limit {
+        let _ = match q.timeout_secs {
+            Some(t) => writeln!(out, "  queue-limit {} timeout {t}", q.packets),
+            None => writeln!(out, "  queue-limit {}", q.packets),
+        };
+    }
+    if m.reserved_bits != TcpOptionAction::Allow {
+        let _ = writeln!(out, "  reserved-bits {}", word(m.reserved_bits));
+    }
+    if m.syn_data_drop {
+        out.push_str("  syn-data drop\n");
+    }
+    if m.synack_data_allow {
+        out.push_str("  synack-data allow\n");
+    }
+    for r in &m.ranges {
+        let _ = writeln!(
+            out,
+            "  tcp-options range {} {} {}",
+            r.lower,
+            r.upper,
+            word(r.action)
+        );
+    }
+    for (clear, name) in [
+        (m.selective_ack_clear, "selective-ack"),
+        (m.timestamp_clear, "timestamp"),
+        (m.window_scale_clear, "window-scale"),
+    ] {
+        if clear {
+            let _ = writeln!(out, "  tcp-options {name} clear");
+        }
+    }
+    if m.ttl_evasion_protection_off {
+        out.push_str("  no ttl-evasion-protection\n");
+    }
+    if m.urgent_flag_allow {
+        out.push_str("  urgent-flag allow\n");
+    }
+    out.push_str("!\n");
+}
+
 /// `fragment size|chain|timeout N [IF]`: the lines set, the ones without an
 /// interface first, then each interface's by nameif (values at the ASA's
 /// default are no line, docs/asa-behaviour.md §2.8).
@@ -416,6 +474,9 @@ pub fn render(cfg: &Config) -> String {
     }
     fragment(&mut out, &cfg.fragment);
     tcpmss(&mut out, &cfg.tcpmss);
+    for m in &cfg.tcp_maps {
+        tcp_map(&mut out, m);
+    }
     for m in &cfg.class_maps {
         let _ = writeln!(out, "class-map {}", m.name);
         if let Some(d) = &m.description {
@@ -444,6 +505,9 @@ pub fn render(cfg: &Config) -> String {
         for c in &p.classes {
             let _ = writeln!(out, " class {}", c.class);
             settings(&mut out, &c.connection);
+            if let Some(m) = &c.tcp_map {
+                let _ = writeln!(out, "  set connection advanced-options {m}");
+            }
             for i in &c.inspects {
                 let _ = writeln!(out, "  inspect {i}");
             }

@@ -153,6 +153,7 @@ fn seed_parses_to_one_bypass_class() {
                     ..ConnectionSettings::default()
                 },
                 inspects: vec![],
+                tcp_map: None,
             }],
         }],
         service_policies: vec![ServicePolicy {
@@ -965,6 +966,7 @@ fn edits_apply_in_order() {
                         ..ConnectionSettings::default()
                     },
                     inspects: vec![],
+                    tcp_map: None,
                 },
                 PolicyClass {
                     class: "class-default".into(),
@@ -973,6 +975,7 @@ fn edits_apply_in_order() {
                         ..ConnectionSettings::default()
                     },
                     inspects: vec![],
+                    tcp_map: None,
                 },
             ],
         }],

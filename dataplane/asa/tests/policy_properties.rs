@@ -582,6 +582,7 @@ fn policy_class(class: String) -> impl Strategy<Value = PolicyClass> {
             class: class.clone(),
             connection,
             inspects: inspects.into_iter().map(str::to_string).collect(),
+            tcp_map: None,
         })
 }
 
@@ -804,6 +805,7 @@ fn config_strategy() -> impl Strategy<Value = Config> {
                     access_groups_out,
                     global_access_group,
                     time_ranges: time_ranges(n),
+                    tcp_maps: vec![],
                     clock: clock(n),
                     same_security_inter_interface,
                     timeouts,

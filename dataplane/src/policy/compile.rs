@@ -963,6 +963,7 @@ fn push_global_default(
         class: "class-default".into(),
         connection,
         inspects,
+        tcp_map: None,
     });
 }
 

@@ -70,6 +70,7 @@ mod refs;
 mod resolve;
 mod service_policy;
 mod sysopt;
+mod tcp_map;
 #[cfg(test)]
 mod test_support;
 mod time_range;
@@ -90,6 +91,7 @@ pub use ace_identity::same_ace;
 pub use capture::*;
 pub use error::{ParseError, ParseErrors};
 pub use refs::{group_name, object_name};
+pub use tcp_map::REASON_MAP_WITH_BYPASS;
 
 /// A line accepted but not enforced.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,6 +26,7 @@ const TOP: &[&str] = &[
     "clock",
     "names",
     "name",
+    "tcp-map",
     "no",
 ];
 
@@ -100,7 +101,6 @@ const HARMLESS: &[&str] = &[
     "ssh",
     "ssl",
     "static",
-    "tcp-map",
     "telnet",
     "terminal",
     "tftp-server",
@@ -138,7 +138,6 @@ const BLOCKS: &[&str] = &[
     "route-map",
     "router",
     "sla",
-    "tcp-map",
     "tls-proxy",
     "tunnel-group",
     "uc-ime",
@@ -234,6 +233,22 @@ const GROUP_SUBS: &[&str] = &[
 const TIME_RANGE_SUBS: &[&str] = &["absolute", "periodic"];
 /// `class-map` sub-commands.
 const CLASS_MAP_SUBS: &[&str] = &["match", "description"];
+/// `tcp-map` sub-commands (Cisco ASA Series Command Reference).
+const TCP_MAP_SUBS: &[&str] = &[
+    "check-retransmission",
+    "checksum-verification",
+    "exceed-mss",
+    "invalid-ack",
+    "queue-limit",
+    "reserved-bits",
+    "seq-past-window",
+    "syn-data",
+    "synack-data",
+    "tcp-options",
+    "ttl-evasion-protection",
+    "urgent-flag",
+    "window-variation",
+];
 /// `policy-map` and class sub-commands Rampart parses.
 const POLICY_SUBS: &[&str] = &["class", "description", "set", "inspect"];
 /// Class actions of other ASA features, accepted without effect.
@@ -295,6 +310,7 @@ pub(super) enum Mode {
     PolicyMap(usize),
     PolicyClass(usize, usize),
     TimeRange(usize),
+    TcpMap(usize),
 }
 
 impl Parser {
@@ -338,6 +354,7 @@ impl Parser {
             Mode::Group(_) => GROUP_SUBS.contains(&w),
             Mode::ClassMap(_) => CLASS_MAP_SUBS.contains(&w),
             Mode::TimeRange(_) => TIME_RANGE_SUBS.contains(&w),
+            Mode::TcpMap(_) => TCP_MAP_SUBS.contains(&w),
             Mode::PolicyMap(_) | Mode::PolicyClass(..) => {
                 POLICY_SUBS.contains(&w) || CLASS_IGNORED.contains(&w)
             }
@@ -355,6 +372,7 @@ impl Parser {
             Mode::Group(_) => "object-group",
             Mode::ClassMap(_) => "class-map",
             Mode::TimeRange(_) => "time-range",
+            Mode::TcpMap(_) => "tcp-map",
             Mode::PolicyMap(_) | Mode::PolicyClass(..) => "policy-map",
         }
     }
@@ -375,6 +393,7 @@ impl Parser {
                 Mode::PolicyMap(p) => self.policy_sub(c, p, None),
                 Mode::PolicyClass(p, k) => self.policy_sub(c, p, Some(k)),
                 Mode::TimeRange(i) => self.time_range_sub(c, i),
+                Mode::TcpMap(i) => self.tcp_map_sub(c, i),
             };
         }
         let first = c.peek().unwrap_or_default();
@@ -436,6 +455,7 @@ impl Parser {
             "clock" => self.clock(c, false),
             "names" => self.names_command(c, false),
             "name" => self.name_command(c, cmd.col),
+            "tcp-map" => self.tcp_map(c),
             other => Err(c.err_at(cmd.col, format!("unknown command '{other}'"))),
         }
     }

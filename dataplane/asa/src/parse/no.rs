@@ -27,6 +27,7 @@ impl Parser {
             "clock" => self.clock(c, true),
             "names" => self.names_command(c, true),
             "name" => self.no_name(c),
+            "tcp-map" => self.no_tcp_map(c),
             "access-group" => {
                 let (acl, binding, _) = self.access_group_args(c)?;
                 if let Some(&reason) = self.other_acls.get(acl.text) {

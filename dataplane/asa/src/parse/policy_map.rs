@@ -86,6 +86,14 @@ impl Parser {
             w => match class {
                 None => Err(c.err_at(cmd.col, format!("expected 'class' before '{w}'"))),
                 Some(k) if w == "inspect" => self.inspect(c, pm, k, negate),
+                // `set connection advanced-options MAP`, a tcp-map (tcp_map.rs).
+                Some(k)
+                    if c.peek() == Some("connection")
+                        && c.peek_at(1) == Some("advanced-options")
+                        && c.peek_at(2).is_some_and(|w| w != "tcp-state-bypass") =>
+                {
+                    self.advanced_options_map(c, pm, k, negate)
+                }
                 Some(k) => {
                     c.keyword("connection")?;
                     let mut s = self.cfg.policy_maps[pm].classes[k].connection;
@@ -143,6 +151,7 @@ impl Parser {
                         class: name.text.to_string(),
                         connection: ConnectionSettings::default(),
                         inspects: Vec::new(),
+                        tcp_map: None,
                     },
                 );
                 at
@@ -253,15 +262,11 @@ fn set_connection(c: &mut Cur<'_>, s: &mut ConnectionSettings, negate: bool) -> 
         }
         Some("advanced-options") => {
             c.next();
-            let t = c.word("'tcp-state-bypass'")?;
+            // A tcp-map's name is taken by `advanced_options_map`
+            // (tcp_map.rs) before this.
+            let t = c.word("'tcp-state-bypass' or a tcp-map name")?;
             if t.text != "tcp-state-bypass" {
-                return Err(c.err_at(
-                    t.col,
-                    format!(
-                        "tcp-map '{}' is not defined; only tcp-state-bypass is supported",
-                        t.text
-                    ),
-                ));
+                return Err(c.err_at(t.col, "expected 'tcp-state-bypass'"));
             }
             c.done()?;
             s.tcp_state_bypass = !negate;
@@ -393,6 +398,7 @@ mod tests {
                         ..ConnectionSettings::default()
                     },
                     inspects: vec![],
+                    tcp_map: None,
                 }],
             }]
         );
@@ -652,13 +658,13 @@ mod tests {
                 &at("  set connection advanced-options"),
                 5,
                 34,
-                "expected 'tcp-state-bypass'",
+                "expected 'tcp-state-bypass' or a tcp-map name",
             ),
             (
                 &at("  set connection advanced-options MYMAP"),
                 5,
                 35,
-                "tcp-map 'MYMAP' is not defined; only tcp-state-bypass is supported",
+                "tcp-map 'MYMAP' is not defined",
             ),
             (
                 &at("  set connection advanced-options tcp-state-bypass x"),

@@ -56,6 +56,8 @@ pub(super) enum RefKind {
     Interface,
     /// The `time-range NAME` of an ACE.
     TimeRange,
+    /// The tcp-map of `set connection advanced-options NAME`.
+    TcpMap,
     NetworkObject,
     ServiceObject,
     /// A network group (ACE address).
@@ -107,6 +109,12 @@ pub(super) enum Owner {
         class: String,
     },
     ServicePolicy(ServicePolicy),
+    /// A class's `set connection advanced-options MAP`.
+    TcpMapUse {
+        policy: String,
+        class: String,
+        map: String,
+    },
 }
 
 /// The key of an access-list line: an ACE by its identity (without its

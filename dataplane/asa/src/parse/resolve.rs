@@ -105,6 +105,12 @@ impl Parser {
                 .iter()
                 .any(|p| p.name == *policy && p.classes.iter().any(|c| c.class == *class)),
             Owner::ServicePolicy(sp) => cfg.service_policies.contains(sp),
+            Owner::TcpMapUse { policy, class, map } => cfg.policy_maps.iter().any(|p| {
+                p.name == *policy
+                    && p.classes
+                        .iter()
+                        .any(|c| c.class == *class && c.tcp_map.as_deref() == Some(map))
+            }),
         }
     }
 
@@ -149,6 +155,8 @@ impl Parser {
             // less (docs/asa-behaviour.md §2.10).
             RefKind::TimeRange => (!self.cfg.time_ranges.iter().any(|t| t.name == name))
                 .then(|| format!("time-range '{name}' is not defined")),
+            RefKind::TcpMap => (!self.cfg.tcp_maps.iter().any(|m| m.name == name))
+                .then(|| format!("tcp-map '{name}' is not defined")),
             RefKind::NetworkObject => match object {
                 Some(false) => None,
                 Some(true) => Some(format!(

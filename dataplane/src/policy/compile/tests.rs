@@ -207,6 +207,7 @@ fn interface_policy_wins_over_global() {
                 ..ConnectionSettings::default()
             },
             inspects: vec![],
+            tcp_map: None,
         }],
     });
     cfg.service_policies.push(ServicePolicy {

@@ -1,0 +1,355 @@
+//! `tcp-map NAME` and its sub-commands (the TCP normalizer's settings,
+//! Cisco ASA Series Command Reference, `tcp-map` and the commands of its
+//! mode), `no tcp-map NAME`, and a class's `set connection
+//! advanced-options NAME` (docs/asa-behaviour.md §6.1).
+//!
+//! Each sub-command has its `no` form, which puts the setting back to the
+//! ASA's default. Settings Rampart cannot honour are refused at their
+//! column with the reason, never accepted without effect: `invalid-ack
+//! allow` and `seq-past-window allow` (Rampart's window checks are strict,
+//! in a cluster too: docs/sync.md §4 rests on them), `check-retransmission`
+//! (no copy of sent data is kept to compare a retransmission with) and
+//! `window-variation drop`. `queue-limit` is kept and rendered but has no
+//! effect (Rampart queues no out-of-order segment), which `config check`
+//! lists.
+
+use crate::ast::*;
+
+use super::Parser;
+use super::cursor::{Cur, R};
+use super::modes::Mode;
+use super::refs::{Owner, RefKind};
+
+/// Most tcp-maps in a configuration (*inferred*: the ASA documents no
+/// limit; one per class of the largest policy is far more than enough).
+const MAX_TCP_MAPS: usize = 256;
+/// Most `tcp-options range` lines in one map: one per option kind the
+/// ranges may name (6, 7, 9–255) is the most that can matter.
+const MAX_RANGES: usize = 249;
+/// `queue-limit` packets, 1–250, and its `timeout`, 1–20 seconds.
+const QUEUE_LIMIT_MAX: u8 = 250;
+const QUEUE_TIMEOUT_MAX: u8 = 20;
+
+/// Why a `queue-limit` line changes nothing (`config check` lists it).
+pub(super) const REASON_QUEUE_LIMIT: &str = "queue-limit has no effect: Rampart queues no out-of-order segment, it passes them as they come";
+/// Why `checksum-verification` changes nothing.
+pub(super) const REASON_CHECKSUM: &str =
+    "checksum-verification has no effect: Rampart verifies every TCP checksum always";
+/// Why a tcp-map beside `tcp-state-bypass` changes nothing.
+pub const REASON_MAP_WITH_BYPASS: &str =
+    "tcp-state-bypass skips the TCP normalizer: the class's tcp-map has no effect";
+
+impl Parser {
+    /// `tcp-map NAME`: opens the map's mode, re-entering it if defined.
+    pub(super) fn tcp_map(&mut self, c: &mut Cur<'_>) -> R<()> {
+        self.mode = Mode::Skip;
+        let name = c.word("tcp-map name")?;
+        c.done()?;
+        let i = match self.cfg.tcp_maps.iter().position(|m| m.name == name.text) {
+            Some(i) => i,
+            None if self.cfg.tcp_maps.len() >= MAX_TCP_MAPS => {
+                return Err(c.err_at(
+                    name.col,
+                    format!("a configuration holds at most {MAX_TCP_MAPS} tcp-maps"),
+                ));
+            }
+            None => {
+                self.cfg.tcp_maps.push(TcpMap::new(name.text));
+                self.cfg.tcp_maps.len() - 1
+            }
+        };
+        self.mode = Mode::TcpMap(i);
+        Ok(())
+    }
+
+    /// `no tcp-map NAME`: refused while a class names it, as the ASA
+    /// refuses to remove a map in use.
+    pub(super) fn no_tcp_map(&mut self, c: &mut Cur<'_>) -> R<()> {
+        let name = c.word("tcp-map name")?;
+        c.done()?;
+        let user = self.cfg.policy_maps.iter().find_map(|p| {
+            p.classes
+                .iter()
+                .find(|k| k.tcp_map.as_deref() == Some(name.text))
+                .map(|k| (p.name.clone(), k.class.clone()))
+        });
+        if let Some((policy, class)) = user {
+            return Err(c.err_at(
+                name.col,
+                format!(
+                    "tcp-map '{}' is in use by class '{class}' of policy-map '{policy}'",
+                    name.text
+                ),
+            ));
+        }
+        let n = self.cfg.tcp_maps.len();
+        self.cfg.tcp_maps.retain(|m| m.name != name.text);
+        if n == self.cfg.tcp_maps.len() {
+            return Err(c.err_at(name.col, format!("no such tcp-map '{}'", name.text)));
+        }
+        Ok(())
+    }
+
+    /// A line of `tcp-map` mode.
+    pub(super) fn tcp_map_sub(&mut self, c: &mut Cur<'_>, i: usize) -> R<()> {
+        let negate = c.eat("no");
+        let cmd = c.word("tcp-map command")?;
+        let mut m = self.cfg.tcp_maps[i].clone();
+        match cmd.text {
+            "check-retransmission" => {
+                if !negate {
+                    return Err(c.err_at(
+                        cmd.col,
+                        "check-retransmission is not supported: Rampart keeps no copy of the \
+                         data a connection sent to compare a retransmission with",
+                    ));
+                }
+                c.done()?;
+            }
+            "checksum-verification" => {
+                c.done()?;
+                m.checksum_verification = !negate;
+                self.ignore(c, REASON_CHECKSUM);
+            }
+            "exceed-mss" => m.exceed_mss_drop = allow_drop(c, negate)? == Some(true),
+            "invalid-ack" | "seq-past-window" => {
+                if allow_drop(c, negate)? == Some(false) {
+                    c.back();
+                    return Err(c.err_at(
+                        c.col(),
+                        format!(
+                            "{} allow is not supported: Rampart checks windows strictly, in a \
+                             cluster too; use 'set connection advanced-options \
+                             tcp-state-bypass' for traffic that needs it",
+                            cmd.text
+                        ),
+                    ));
+                }
+            }
+            "queue-limit" => {
+                m.queue_limit = if negate {
+                    c.rest();
+                    None
+                } else {
+                    let packets = small_number(c, "queue-limit", 1, QUEUE_LIMIT_MAX)?;
+                    let timeout_secs = if c.eat("timeout") {
+                        Some(small_number(c, "timeout", 1, QUEUE_TIMEOUT_MAX)?)
+                    } else {
+                        None
+                    };
+                    c.done()?;
+                    self.ignore(c, REASON_QUEUE_LIMIT);
+                    Some(QueueLimit {
+                        packets,
+                        timeout_secs,
+                    })
+                };
+            }
+            "reserved-bits" => {
+                m.reserved_bits = action(c, negate, true)?.unwrap_or(TcpOptionAction::Allow);
+            }
+            "syn-data" => m.syn_data_drop = allow_drop(c, negate)? == Some(true),
+            "synack-data" => m.synack_data_allow = allow_drop(c, negate)? == Some(false),
+            "tcp-options" => tcp_options(c, &mut m, negate)?,
+            "ttl-evasion-protection" => {
+                c.done()?;
+                m.ttl_evasion_protection_off = negate;
+            }
+            "urgent-flag" => {
+                m.urgent_flag_allow =
+                    action(c, negate, false)?.is_some_and(|a| a == TcpOptionAction::Allow);
+            }
+            "window-variation" => {
+                if allow_drop(c, negate)? == Some(true) {
+                    c.back();
+                    return Err(c.err_at(
+                        c.col(),
+                        "window-variation drop is not supported: Rampart does not judge \
+                         changes of the advertised window",
+                    ));
+                }
+            }
+            w => return Err(c.err_at(cmd.col, format!("unknown tcp-map command '{w}'"))),
+        }
+        self.cfg.tcp_maps[i] = m;
+        Ok(())
+    }
+
+    /// `set connection advanced-options NAME` (or its `no`) in class `k`
+    /// of policy-map `pm`, `NAME` being a tcp-map: checked once the whole
+    /// text is read, so the map may be defined later.
+    pub(super) fn advanced_options_map(
+        &mut self,
+        c: &mut Cur<'_>,
+        pm: usize,
+        k: usize,
+        negate: bool,
+    ) -> R<()> {
+        c.keyword("connection")?;
+        c.keyword("advanced-options")?;
+        let name = c.word("tcp-map name")?;
+        c.done()?;
+        let class = &mut self.cfg.policy_maps[pm].classes[k];
+        if negate {
+            if class.tcp_map.as_deref() != Some(name.text) {
+                return Err(c.err_at(
+                    name.col,
+                    format!(
+                        "class '{}' has no advanced-options '{}'",
+                        class.class, name.text
+                    ),
+                ));
+            }
+            class.tcp_map = None;
+            return Ok(());
+        }
+        class.tcp_map = Some(name.text.to_string());
+        let owner = Owner::TcpMapUse {
+            policy: self.cfg.policy_maps[pm].name.clone(),
+            class: self.cfg.policy_maps[pm].classes[k].class.clone(),
+            map: name.text.to_string(),
+        };
+        let at = self.refs.len();
+        self.reference(c, RefKind::TcpMap, name);
+        self.own(at, &owner);
+        Ok(())
+    }
+}
+
+/// `allow` or `drop` after a sub-command: `Some(true)` for drop,
+/// `Some(false)` for allow, `None` for the `no` form (the default; the
+/// word may follow it or not).
+fn allow_drop(c: &mut Cur<'_>, negate: bool) -> R<Option<bool>> {
+    let a = action_word(c, negate, &["allow", "drop"])?;
+    Ok(a.map(|a| a == TcpOptionAction::Drop))
+}
+
+/// `allow`, `clear` or (with `drop`) `drop`.
+fn action(c: &mut Cur<'_>, negate: bool, drop: bool) -> R<Option<TcpOptionAction>> {
+    if drop {
+        action_word(c, negate, &["allow", "clear", "drop"])
+    } else {
+        action_word(c, negate, &["allow", "clear"])
+    }
+}
+
+fn action_word(c: &mut Cur<'_>, negate: bool, words: &[&str]) -> R<Option<TcpOptionAction>> {
+    let expected = match words {
+        [a, b] => format!("'{a}' or '{b}'"),
+        _ => format!("'{}'", words.join("', '")),
+    };
+    let a = match c.next() {
+        None if negate => return Ok(None),
+        None => return Err(c.expected(&expected)),
+        Some(t) if words.contains(&t.text) => match t.text {
+            "allow" => TcpOptionAction::Allow,
+            "clear" => TcpOptionAction::Clear,
+            _ => TcpOptionAction::Drop,
+        },
+        Some(_) => {
+            c.back();
+            return Err(c.expected(&expected));
+        }
+    };
+    c.done()?;
+    Ok(if negate { None } else { Some(a) })
+}
+
+/// `tcp-options {selective-ack|timestamp|window-scale} {allow|clear}` or
+/// `tcp-options range LOWER UPPER {allow|clear|drop}`.
+fn tcp_options(c: &mut Cur<'_>, m: &mut TcpMap, negate: bool) -> R<()> {
+    const WHICH: &str = "'selective-ack', 'timestamp', 'window-scale' or 'range'";
+    let Some(t) = c.next() else {
+        return Err(c.expected(WHICH));
+    };
+    let slot = match t.text {
+        "selective-ack" => &mut m.selective_ack_clear,
+        "timestamp" => &mut m.timestamp_clear,
+        "window-scale" => &mut m.window_scale_clear,
+        "range" => return tcp_options_range(c, m, negate),
+        _ => {
+            c.back();
+            return Err(c.expected(WHICH));
+        }
+    };
+    *slot = action(c, negate, false)? == Some(TcpOptionAction::Clear);
+    Ok(())
+}
+
+fn tcp_options_range(c: &mut Cur<'_>, m: &mut TcpMap, negate: bool) -> R<()> {
+    let lower_col = c.col();
+    let lower = option_kind(c, "lower")?;
+    let upper_col = c.col();
+    let upper = option_kind(c, "upper")?;
+    if lower > upper {
+        return Err(c.err_at(
+            upper_col,
+            format!("upper option kind {upper} is below the lower one, {lower}"),
+        ));
+    }
+    let act = action(c, negate, true)?;
+    let at = m
+        .ranges
+        .iter()
+        .position(|r| r.lower == lower && r.upper == upper);
+    match (act, at) {
+        (None, Some(i)) => {
+            m.ranges.remove(i);
+        }
+        (None, None) => {
+            return Err(c.err_at(
+                lower_col,
+                format!("no such tcp-options range {lower} {upper}"),
+            ));
+        }
+        // Re-entering a range changes its action where it stands.
+        (Some(action), Some(i)) => m.ranges[i].action = action,
+        (Some(_), None) if m.ranges.len() >= MAX_RANGES => {
+            return Err(c.err_at(
+                lower_col,
+                format!("a tcp-map holds at most {MAX_RANGES} tcp-options range lines"),
+            ));
+        }
+        (Some(action), None) => m.ranges.push(TcpOptionRange {
+            lower,
+            upper,
+            action,
+        }),
+    }
+    Ok(())
+}
+
+/// An option kind a range may name: 6, 7 or 9–255 (the others are NOP,
+/// end of list, and the options the named sub-commands and the MSS clamp
+/// govern).
+fn option_kind(c: &mut Cur<'_>, which: &str) -> R<u8> {
+    let t = c.word(&format!("{which} option kind"))?;
+    match t.text.parse::<u16>() {
+        Ok(k @ (6 | 7 | 9..=255)) => Ok(k as u8),
+        _ => Err(c.err_at(
+            t.col,
+            format!(
+                "{which} option kind must be 6, 7 or 9-255, found '{}'",
+                t.text
+            ),
+        )),
+    }
+}
+
+/// A number in `min..=max`, refused at its column otherwise.
+fn small_number(c: &mut Cur<'_>, what: &str, min: u8, max: u8) -> R<u8> {
+    let t = c.word(&format!("{what} value"))?;
+    t.text
+        .parse::<u8>()
+        .ok()
+        .filter(|v| (min..=max).contains(v))
+        .ok_or_else(|| {
+            c.err_at(
+                t.col,
+                format!("{what} must be {min}-{max}, found '{}'", t.text),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests;
