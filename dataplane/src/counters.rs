@@ -148,8 +148,11 @@ pub struct NormalizerCounters {
     pub exceed_mss_seen: u64,
     /// Segments whose URG flag and urgent pointer were cleared.
     pub urgent_cleared: u64,
-    /// TCP options (kinds 6, 7, 9–255) overwritten with NOPs.
+    /// TCP options overwritten with NOPs (kinds 6, 7, 9–255 by default;
+    /// those a class's tcp-map clears).
     pub options_cleared: u64,
+    /// Segments whose reserved bits were cleared (`reserved-bits clear`).
+    pub reserved_bits_cleared: u64,
     /// Packets whose TTL was lowered to the connection's minimum.
     pub ttl_clamped: u64,
     /// Connections given a sequence-randomization offset.

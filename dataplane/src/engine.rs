@@ -35,7 +35,7 @@ use crate::policy::classifier::Probe;
 use crate::policy::compile::{ConnOptions, IcmpInspection, Policy};
 
 use self::normalize::TcpView;
-use self::segment::{Floor, as_received, clamp_mss, normalize_and_shift};
+use self::segment::{Floor, as_received, clamp_mss, judge, normalize_and_shift, seq_offset};
 use crate::conntrack::entry::conn_flags;
 use crate::conntrack::table::TableFull;
 use crate::conntrack::tcp::{TcpEvent, Tracked};
@@ -1252,15 +1252,13 @@ impl Engine {
                 let ProtoState::Tcp(track) = &mut entry.proto else {
                     unreachable!("the flow key includes the protocol")
                 };
-                // ASA normalizer default `synack-data drop`: a SYN-ACK carrying
-                // data is a known evasion, and no stack sends one.
-                if seg.payload_len > 0 && TcpEvent::classify(seg.flags) == Some(TcpEvent::SynAck) {
-                    return Err(DropReason::TcpSynAckData);
-                }
+                // The class's normalizer drops (`synack-data drop` and a tcp-map's).
+                let map = &self.classes.get(class).options.tcp_normalizer;
+                judge(map, track.half[dir.other().index()].mss, seg, frame, view)?;
                 // With randomization the responder acknowledges the shifted
                 // sequence space; the tracker works in the initiator's own.
                 let mut seen = *seg;
-                as_received(&mut seen, clamp);
+                as_received(&mut seen, clamp, map, pkt.ah);
                 if offset != 0 && dir == Direction::Reply {
                     seen.ack = seen.ack - offset;
                     seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);
@@ -1348,6 +1346,7 @@ impl Engine {
                             _ => Floor::Keep,
                         },
                         clamp,
+                        &self.classes.get(class).options.tcp_normalizer,
                     );
                     drop(entry);
                     if refresh || changed {
@@ -1379,8 +1378,10 @@ impl Engine {
         match event {
             TcpEvent::Syn => {
                 self.permitted(pkt)?;
+                let map = &options.tcp_normalizer;
+                judge(map, 0, seg, frame, view)?;
                 let mut received = *seg;
-                as_received(&mut received, clamp);
+                as_received(&mut received, clamp, map, pkt.ah);
                 let track = TcpTrack::open(&received);
                 let id = self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track), class)?;
                 self.opened_in(entries);
@@ -1402,6 +1403,7 @@ impl Engine {
                     view,
                     Floor::Reset,
                     clamp,
+                    map,
                 );
                 Ok(self.opened(id))
             }
@@ -1458,28 +1460,6 @@ enum Kind {
     EchoReply(u16),
     /// Any other IP protocol.
     Other,
-}
-
-/// The sequence-randomization offset of a new connection: a keyed PRF of
-/// the flow and the initiator's ISN (RFC 6528 §3 builds ISNs the same
-/// way), so it cannot be predicted without the secret. It depends on
-/// nothing node-local: a node that never heard of a connection (its
-/// insert lost with the node that forwarded the SYN) shifts the client's
-/// retransmitted SYN, which carries the same ISN, exactly as that node
-/// shifted the first one, and the server, still in SYN-RECEIVED, answers
-/// it (docs/sync.md §1). A stack that restarts the attempt with a new ISN
-/// on an entry still in SYN_SENT keeps the offset the entry was given:
-/// the offset is part of an incarnation's state, which peers never
-/// change, so every node that holds the entry shifts alike (a node that
-/// never heard of it would take the new ISN's offset). A new incarnation
-/// of a tuple has a new ISN and so a new offset. Never zero, which means
-/// "not randomized".
-fn seq_offset(secret: [u64; 2], key: &FlowKey, isn: u32) -> u32 {
-    use std::hash::{Hash, Hasher};
-    let mut h = siphasher::sip::SipHasher24::new_with_keys(secret[0], secret[1]);
-    key.hash(&mut h);
-    isn.hash(&mut h);
-    (h.finish() as u32).max(1)
 }
 
 /// Count a passed packet on its entry; `refresh` moves last-seen (stale and

@@ -241,6 +241,17 @@ drop_reasons! {
     /// entry a new connection may displace: every one is established,
     /// half-closed, answered or bypass (docs/asa-behaviour.md §2.2).
     ConntrackFull => "conn-table-full", "Connection table full",
+    /// Reserved bits set in the TCP header, under a tcp-map's
+    /// `reserved-bits drop` (docs/asa-behaviour.md §6.1; label inferred).
+    TcpReservedSet => "tcp-reserved-set", "TCP reserved flags set",
+    /// A SYN carrying data, under `syn-data drop` (label inferred).
+    TcpSynData => "tcp-syn-data", "TCP SYN with data",
+    /// More payload than the receiver announced as its MSS, under
+    /// `exceed-mss drop` (label inferred).
+    TcpMssExceeded => "tcp-mss-exceeded", "TCP data exceeded MSS",
+    /// A TCP option of a kind a `tcp-options range … drop` names (label
+    /// inferred).
+    TcpOptionDrop => "tcp-option-not-allowed", "TCP option not allowed",
 }
 
 #[cfg(test)]

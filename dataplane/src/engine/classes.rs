@@ -131,6 +131,11 @@ fn class_digest(name: &str, scope: &ServiceScope, o: &ConnOptions) -> u64 {
         o.tcp_state_bypass,
     )
         .hash(&mut h);
+    // A class without a tcp-map keeps the digest it had before maps
+    // existed, so nodes of both versions name it alike.
+    if o.tcp_normalizer.is_custom() {
+        o.tcp_normalizer.hash(&mut h);
+    }
     h.finish()
 }
 

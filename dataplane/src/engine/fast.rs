@@ -16,12 +16,13 @@
 //! requires identical verdicts, frames, counters, entries and effects.
 
 use super::normalize::TcpView;
-use super::segment::{Floor, normalize_and_shift};
+use super::segment::{Floor, as_received, judge, normalize_and_shift};
 use super::{Engine, account};
 use crate::conntrack::{FlowId, ProtoState, TcpState};
 use crate::counters::VerdictKind;
 use crate::flow::{Direction, FlowKey};
 use crate::packet::{ChecksumState, PacketMeta, Parsed, Transport};
+use crate::policy::mss::MssClamp;
 use crate::time::Instant;
 use crate::verdict::{DropReason, IfaceId, Verdict};
 
@@ -105,12 +106,28 @@ impl Engine {
             return fallback;
         }
         let offset = entry.seq_offset;
+        let map = &self.classes.get(entry.class).options.tcp_normalizer;
         let ProtoState::Tcp(track) = &mut entry.proto else {
             return fallback;
         };
+        let view = TcpView {
+            l3: usize::from(*l3),
+            l4: usize::from(*l4),
+            header_len: usize::from(seg.header_len),
+            v6: tuple.src.addr.is_v6(),
+            fix_checksum: meta.checksum != ChecksumState::Partial,
+            gso_size: meta.gso_size,
+        };
+        // A tcp-map's drops are the general path's to count.
+        if map.is_custom()
+            && judge(map, track.half[dir.other().index()].mss, seg, frame, &view).is_err()
+        {
+            return fallback;
+        }
         // As the general path: the responder acknowledges the shifted
         // sequence space, the tracker works in the initiator's own.
         let mut seen = *seg;
+        as_received(&mut seen, MssClamp::OFF, map, false);
         if offset != 0 && dir == Direction::Reply {
             seen.ack = seen.ack - offset;
             seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);
@@ -122,14 +139,6 @@ impl Engine {
         // From here on, what the general path does with
         // `Tracked::Pass { from: Established, to: Established }`.
         account(entry, dir, *ip_len, now, true);
-        let view = TcpView {
-            l3: usize::from(*l3),
-            l4: usize::from(*l4),
-            header_len: usize::from(seg.header_len),
-            v6: tuple.src.addr.is_v6(),
-            fix_checksum: meta.checksum != ChecksumState::Partial,
-            gso_size: meta.gso_size,
-        };
         normalize_and_shift(
             entry,
             &mut self.counters.normalizer,
@@ -139,6 +148,7 @@ impl Engine {
             &view,
             Floor::Lower,
             self.policy.mss_clamp(),
+            map,
         );
         self.sync_touch(id, changed, now);
         self.reopened_after = None;

@@ -7,6 +7,7 @@ use crate::packet::rewrite::{
     adjust16, adjust32, get16, get32, rewrite16, rewrite32, rewrite32_at, set16, set32,
 };
 use crate::policy::mss::MssClamp;
+use crate::policy::tcp_map::{Action, TcpNormalizer};
 
 /// Where a TCP segment's headers sit in its frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,26 +273,68 @@ pub fn clear_unknown_options(frame: &mut [u8], v: &TcpView) -> u32 {
         if kept_option(kind) {
             continue;
         }
-        // Rewrite 16-bit-aligned words relative to the TCP header so the
-        // incremental checksum update sees whole words.
-        for byte in at..at + len {
-            let word_at = v.l4 + ((byte - v.l4) & !1);
-            let Some(old) = get16(frame, word_at) else {
-                continue;
-            };
-            let mut bytes = old.to_be_bytes();
-            bytes[byte - word_at] = 1; // NOP
-            rewrite16(
-                frame,
-                word_at,
-                v.csum(),
-                u16::from_be_bytes(bytes),
-                v.fix_checksum,
-            );
-        }
+        nop_option(frame, v, at, len);
         cleared += 1;
     }
     cleared
+}
+
+/// Overwrite the option at `at`, `len` bytes, with NOPs.
+fn nop_option(frame: &mut [u8], v: &TcpView, at: usize, len: usize) {
+    // Rewrite 16-bit-aligned words relative to the TCP header so the
+    // incremental checksum update sees whole words.
+    for byte in at..at + len {
+        let word_at = v.l4 + ((byte - v.l4) & !1);
+        let Some(old) = get16(frame, word_at) else {
+            continue;
+        };
+        let mut bytes = old.to_be_bytes();
+        bytes[byte - word_at] = 1; // NOP
+        rewrite16(
+            frame,
+            word_at,
+            v.csum(),
+            u16::from_be_bytes(bytes),
+            v.fix_checksum,
+        );
+    }
+}
+
+/// A class's `tcp-options` (docs/asa-behaviour.md §6.1): whether the
+/// segment carries an option whose kind the map drops.
+pub fn has_dropped_option(frame: &[u8], v: &TcpView, map: &TcpNormalizer) -> bool {
+    v.header_len > 20
+        && v.options(frame)
+            .iter()
+            .any(|(_, kind, _)| map.option(kind) == Action::Drop)
+}
+
+/// A class's `tcp-options`: overwrite with NOPs every option whose kind
+/// the map clears. Returns how many were cleared.
+pub fn clear_options(frame: &mut [u8], v: &TcpView, map: &TcpNormalizer) -> u32 {
+    if v.header_len <= 20 {
+        return 0;
+    }
+    let mut cleared = 0;
+    for (at, kind, len) in v.options(frame).iter() {
+        if map.option(kind) == Action::Clear {
+            nop_option(frame, v, at, len);
+            cleared += 1;
+        }
+    }
+    cleared
+}
+
+/// `reserved-bits clear`: zero the four reserved bits of the TCP header
+/// (RFC 9293 §3.1, byte 12's low nibble). Returns whether any was set.
+pub fn clear_reserved_bits(frame: &mut [u8], v: &TcpView) -> bool {
+    let Some(word) = get16(frame, v.l4 + 12) else {
+        return false;
+    };
+    if word & 0x0f00 == 0 {
+        return false;
+    }
+    rewrite16(frame, v.l4 + 12, v.csum(), word & !0x0f00, v.fix_checksum)
 }
 
 /// `sysopt connection tcpmss` (docs/asa-behaviour.md §6.3): bring the

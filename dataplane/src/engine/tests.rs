@@ -370,6 +370,8 @@ mod fragment;
 mod mss_props;
 /// Which of a node's workers judges a frame (docs/io.md §9).
 mod spread;
+/// A class's tcp-map (docs/asa-behaviour.md §6.1).
+mod tcp_map;
 
 #[test]
 fn echo_reply_needs_a_request_and_times_out_after_2s() {

@@ -144,6 +144,10 @@ pub struct Trace {
 }
 
 /// One step of a trace.
+// A trace is built once per `packet-tracer` run, never per packet: the
+// size a tcp-map's settings give `ConnSettings` costs nothing that
+// boxing it would save.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     /// The node has not joined its cluster (or waits for the cluster's

@@ -14,6 +14,7 @@ use super::classifier::{
 };
 use super::listing::{AceRef, AclListing};
 use super::mss::MssClamp;
+use super::tcp_map::TcpNormalizer;
 use crate::flow::proto;
 use crate::iface::InterfaceConfig;
 use crate::verdict::{DropReason, IfaceId};
@@ -166,6 +167,9 @@ pub struct ConnOptions {
     pub idle_reset: bool,
     /// `advanced-options tcp-state-bypass`.
     pub tcp_state_bypass: bool,
+    /// `advanced-options MAP`: the TCP normalizer's settings (the ASA's
+    /// defaults without a map, docs/asa-behaviour.md §6.1).
+    pub tcp_normalizer: TcpNormalizer,
 }
 
 impl Default for ConnOptions {
@@ -181,12 +185,13 @@ impl Default for ConnOptions {
             timeout_idle: None,
             idle_reset: false,
             tcp_state_bypass: false,
+            tcp_normalizer: TcpNormalizer::DEFAULT,
         }
     }
 }
 
 impl ConnOptions {
-    fn from_settings(s: &ast::ConnectionSettings) -> Self {
+    fn from_settings(s: &ast::ConnectionSettings, map: Option<&ast::TcpMap>) -> Self {
         let d = ConnOptions::default();
         ConnOptions {
             conn_max: s.conn_max.unwrap_or(d.conn_max),
@@ -201,6 +206,7 @@ impl ConnOptions {
             timeout_idle: s.timeout_idle,
             idle_reset: s.idle_reset,
             tcp_state_bypass: s.tcp_state_bypass,
+            tcp_normalizer: map.map_or(TcpNormalizer::DEFAULT, TcpNormalizer::from_map),
         }
     }
 }
@@ -1199,18 +1205,29 @@ pub fn compile_at(
                 });
                 inspect_list.push(inspects.len() - 1);
             }
-            if pc.connection == ast::ConnectionSettings::default() {
+            if pc.connection == ast::ConnectionSettings::default() && pc.tcp_map.is_none() {
                 continue;
             }
-            let limits = ast::ConnectionSettings {
-                tcp_state_bypass: false,
-                ..pc.connection
-            } != ast::ConnectionSettings::default();
+            // A tcp-map goes with the limits, timeouts and randomization:
+            // the class that sets one sets all for its connections (the
+            // ASA counts TCP normalization as a feature of its own,
+            // docs/asa-behaviour.md §2.3; Rampart's choice, §6.1).
+            let limits = pc.tcp_map.is_some()
+                || ast::ConnectionSettings {
+                    tcp_state_bypass: false,
+                    ..pc.connection
+                } != ast::ConnectionSettings::default();
+            // The parser resolved the name (a map it does not know is
+            // refused with the configuration).
+            let map = pc
+                .tcp_map
+                .as_ref()
+                .and_then(|n| config.tcp_maps.iter().find(|m| m.name == *n));
             classes.push(CompiledClass {
                 name: format!("{}/{}", pm.name, pc.class),
                 scope: sp.scope.clone(),
                 matcher,
-                options: ConnOptions::from_settings(&pc.connection),
+                options: ConnOptions::from_settings(&pc.connection, map),
                 limits,
             });
             list.push(classes.len() - 1);

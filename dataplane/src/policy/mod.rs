@@ -14,6 +14,7 @@ pub mod compile;
 pub mod listing;
 pub mod locate;
 pub mod mss;
+pub mod tcp_map;
 
 // `render` names both the module and its function, as in `rampart_asa`.
 pub use rampart_asa::{IgnoredLine, ParseError, ParseErrors, Parsed, parse_config};

@@ -204,6 +204,7 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         ("exceed_mss_seen", n(|x| x.exceed_mss_seen)),
         ("urgent_cleared", n(|x| x.urgent_cleared)),
         ("options_cleared", n(|x| x.options_cleared)),
+        ("reserved_bits_cleared", n(|x| x.reserved_bits_cleared)),
         ("ttl_clamped", n(|x| x.ttl_clamped)),
         ("seq_randomized_conns", n(|x| x.seq_randomized_conns)),
         ("mss_clamped", n(|x| x.mss_clamped)),

@@ -36,7 +36,7 @@ fn l4(frame: &[u8]) -> usize {
 /// The TCP checksum of `frame` computed from scratch (RFC 9293 §3.1,
 /// RFC 8200 §8.1 for the pseudo-header): the reference the incremental
 /// updates are checked against.
-fn fresh_checksum(frame: &[u8]) -> u16 {
+pub(super) fn fresh_checksum(frame: &[u8]) -> u16 {
     let at = l4(frame);
     let v6 = at == 14 + 40;
     let mut bytes = Vec::new();
@@ -67,7 +67,7 @@ fn fresh_checksum(frame: &[u8]) -> u16 {
 }
 
 /// The checksum field as it is.
-fn checksum_field(frame: &[u8]) -> u16 {
+pub(super) fn checksum_field(frame: &[u8]) -> u16 {
     let at = l4(frame) + 16;
     u16::from_be_bytes([frame[at], frame[at + 1]])
 }

@@ -1,0 +1,203 @@
+//! A class's `tcp-map` (docs/asa-behaviour.md §6.1): each option's allow,
+//! clear and drop through the engine, the checksum valid after every
+//! rewrite, and the tracker judging what the receiver got (a window scale
+//! cleared from the handshake means no side scales).
+
+use super::mss::{checksum_field, fresh_checksum};
+use super::*;
+
+/// The harness's policy (randomization off, no MSS clamp) with
+/// class-default applying tcp-map M of `lines` (none: no map at all).
+fn with_map(lines: Option<&str>) -> crate::policy::ast::Config {
+    let mut text = "sysopt connection tcpmss 0\n".to_string();
+    text += "policy-map global_policy\n class class-default\n  set connection random-sequence-number disable\n";
+    if let Some(lines) = lines {
+        text += &format!("  set connection advanced-options M\ntcp-map M\n{lines}\n");
+    }
+    text += "service-policy global_policy global\n";
+    crate::policy::parse::parse_config(&text)
+        .unwrap_or_else(|e| panic!("{text}\n{e}"))
+        .config
+}
+
+fn harness(lines: Option<&str>) -> Harness {
+    let mut h = Harness::new();
+    h.install(with_map(lines));
+    h
+}
+
+/// The offset of the first option of `kind` in a frame's TCP header.
+fn option_at(frame: &[u8], kind: u8) -> usize {
+    let l4 = 14 + 20;
+    let end = l4 + usize::from(frame[l4 + 12] >> 4) * 4;
+    let mut at = l4 + 20;
+    while at < end {
+        match frame[at] {
+            0 => break,
+            1 => at += 1,
+            k if k == kind => return at,
+            _ => at += usize::from(frame[at + 1]),
+        }
+    }
+    panic!("no option of kind {kind}");
+}
+
+/// `frame` with its window-scale option (3 bytes) made of kind `kind`
+/// (19: a TCP MD5 signature's number, RFC 2385), checksum fixed.
+fn with_kind(mut frame: Vec<u8>, kind: u8) -> Vec<u8> {
+    let at = option_at(&frame, 3);
+    frame[at] = kind;
+    let sum = fresh_checksum(&frame);
+    frame[14 + 20 + 16..14 + 20 + 18].copy_from_slice(&sum.to_be_bytes());
+    frame
+}
+
+fn send(h: &mut Harness, frame: &mut [u8], iface: IfaceId) -> Verdict {
+    h.engine.process(frame, PacketMeta::default(), iface, h.now)
+}
+
+fn assert_checksum_valid(frame: &[u8]) {
+    assert_eq!(checksum_field(frame), fresh_checksum(frame));
+}
+
+#[test]
+fn option_kind_19_is_cleared_by_default_allowed_or_dropped_by_a_range() {
+    let syn = |port| {
+        let mut m = model(port);
+        let s = m.syn();
+        with_kind(m.frame(&s), 19)
+    };
+    // No map, and a map that leaves kind 19 alone: cleared to NOPs.
+    for lines in [None, Some(" urgent-flag allow")] {
+        let mut h = harness(lines);
+        let mut f = syn(42_000);
+        assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
+        let at = option_at(&syn(42_000), 19);
+        assert_eq!(&f[at..at + 3], &[1, 1, 1], "{lines:?}");
+        assert_checksum_valid(&f);
+        assert_eq!(h.engine.counters().normalizer.options_cleared, 1);
+    }
+    // `tcp-options range 19 19 allow`: untouched.
+    let mut h = harness(Some(" tcp-options range 19 19 allow"));
+    let clean = syn(42_001);
+    let mut f = clean.clone();
+    assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
+    assert_eq!(f, clean);
+    assert_eq!(h.engine.counters().normalizer.options_cleared, 0);
+    // The last line covering a kind decides it: drop, nothing opened.
+    let mut h = harness(Some(
+        " tcp-options range 19 19 allow\n tcp-options range 9 255 drop",
+    ));
+    let mut f = syn(42_002);
+    assert_eq!(
+        send(&mut h, &mut f, IfaceId(0)),
+        Verdict::Drop(DropReason::TcpOptionDrop)
+    );
+    assert_eq!(h.dropped(DropReason::TcpOptionDrop), 1);
+    assert_eq!(h.engine.table().len(), 0);
+}
+
+/// `tcp-options window-scale clear`: the option leaves both SYNs as NOPs,
+/// so neither end scales (RFC 7323 §2.2), and the tracker must judge
+/// windows unscaled as well: data past the unscaled window is dropped,
+/// data within it passes.
+#[test]
+fn a_cleared_window_scale_means_unscaled_windows_for_the_tracker() {
+    let mut h = harness(Some(" tcp-options window-scale clear"));
+    let (c, s) = v4_pair(42_100, 80);
+    // The ends offer scale 7; after the firewall neither saw it: the
+    // conversation goes on as between ends that never offered it.
+    let mut offered = TcpModel::new(c, s, [100, 900_000], [64_240, 4_000], [Some(7), Some(7)]);
+    let mut m = TcpModel::new(c, s, [100, 900_000], [64_240, 4_000], [None, None]);
+    let syn = offered.syn();
+    let mut f = offered.frame(&syn);
+    let at = option_at(&f, 3);
+    assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
+    assert_eq!(&f[at..at + 3], &[1, 1, 1]);
+    assert_checksum_valid(&f);
+    let sa = offered.syn_ack();
+    let mut f = offered.frame(&sa);
+    assert_eq!(send(&mut h, &mut f, IfaceId(1)), FWD_IN);
+    let [_, _, ack] = m.handshake();
+    assert_eq!(h.tcp(&m, &ack), FWD_OUT);
+    // A window the server gives after its SYN-ACK is scaled, if at all.
+    let update = m.ack(Side::Server);
+    assert_eq!(h.tcp(&m, &update), FWD_IN);
+    // The server's window is 4000 bytes unscaled (512000 had scale 7
+    // held): 3000 bytes pass; a segment starting 5000 bytes in lies past
+    // it (one starting inside and ending past would pass, §6.1).
+    let d = m.data(Side::Client, 3000);
+    assert_eq!(h.tcp(&m, &d), FWD_OUT);
+    let mut past = m.data(Side::Client, 100);
+    past.seq = past.seq.wrapping_add(2000);
+    assert_eq!(
+        h.tcp(&m, &past),
+        Verdict::Drop(DropReason::TcpSeqPastWindow)
+    );
+}
+
+#[test]
+fn syn_data_and_reserved_bits_and_exceed_mss_drop_under_a_map() {
+    // syn-data drop.
+    let mut h = harness(Some(" syn-data drop"));
+    let mut m = model(42_200);
+    let mut syn = m.syn();
+    syn.payload_len = 10;
+    assert_eq!(h.tcp(&m, &syn), Verdict::Drop(DropReason::TcpSynData));
+    assert_eq!(h.engine.table().len(), 0);
+    // Without the map it passes, counted.
+    let mut h = harness(None);
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    assert_eq!(h.engine.counters().normalizer.syn_data_seen, 1);
+
+    // reserved-bits drop, and clear (the checksum kept valid).
+    let reserved = |port| {
+        let mut m = model(port);
+        let s = m.syn();
+        let mut f = m.frame(&s);
+        f[14 + 20 + 12] |= 0x02;
+        let sum = fresh_checksum(&f);
+        f[14 + 20 + 16..14 + 20 + 18].copy_from_slice(&sum.to_be_bytes());
+        f
+    };
+    let mut h = harness(Some(" reserved-bits drop"));
+    assert_eq!(
+        send(&mut h, &mut reserved(42_201), IfaceId(0)),
+        Verdict::Drop(DropReason::TcpReservedSet)
+    );
+    let mut h = harness(Some(" reserved-bits clear"));
+    let mut f = reserved(42_202);
+    assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
+    assert_eq!(f[14 + 20 + 12] & 0x0f, 0);
+    assert_checksum_valid(&f);
+    assert_eq!(h.engine.counters().normalizer.reserved_bits_cleared, 1);
+
+    // exceed-mss drop: the model announces 1460.
+    let mut h = harness(Some(" exceed-mss drop"));
+    let mut m = model(42_203);
+    for s in m.handshake() {
+        assert!(matches!(h.tcp(&m, &s), Verdict::Forward { .. }));
+    }
+    let ok = m.data(Side::Client, 1460);
+    assert_eq!(h.tcp(&m, &ok), FWD_OUT);
+    let big = m.data(Side::Client, 1461);
+    assert_eq!(h.tcp(&m, &big), Verdict::Drop(DropReason::TcpMssExceeded));
+}
+
+/// `urgent-flag allow` keeps URG and its pointer; the default clears them.
+#[test]
+fn urgent_flag_allow_keeps_the_urgent_pointer() {
+    for (lines, kept) in [(None, false), (Some(" urgent-flag allow"), true)] {
+        let mut h = harness(lines);
+        let mut m = model(42_300);
+        for s in m.handshake() {
+            assert!(matches!(h.tcp(&m, &s), Verdict::Forward { .. }));
+        }
+        let mut d = m.data(Side::Client, 10);
+        d.flags |= TcpFlags::URG;
+        let mut f = m.frame(&d);
+        assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
+        assert_eq!(f[14 + 20 + 13] & 0x20 != 0, kept, "{lines:?}");
+        assert_checksum_valid(&f);
+    }
+}
