@@ -214,6 +214,7 @@ fn realistic_configs_round_trip() {
         "time-ranges.cfg",
         "names.cfg",
         "access-groups.cfg",
+        "bgp-md5.cfg",
     ] {
         let cfg = parse(name).config;
         round_trips(&cfg);
@@ -1473,4 +1474,23 @@ policy-map PM
 service-policy PM interface outside
 "
     );
+}
+
+/// The BGP MD5 example: its class lets option kind 19 through and turns
+/// sequence randomization off (docs/asa-behaviour.md §6.1).
+#[test]
+fn bgp_md5_example_applies_its_tcp_map() {
+    let c = parse("bgp-md5.cfg").config;
+    assert_eq!(c.tcp_maps.len(), 1);
+    assert_eq!(
+        c.tcp_maps[0].ranges,
+        vec![TcpOptionRange {
+            lower: 19,
+            upper: 19,
+            action: TcpOptionAction::Allow
+        }]
+    );
+    let class = &c.policy_maps[0].classes[0];
+    assert_eq!(class.tcp_map.as_deref(), Some("BGP-MAP"));
+    assert_eq!(class.connection.random_sequence_number, Some(false));
 }
