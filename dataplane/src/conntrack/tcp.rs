@@ -669,7 +669,9 @@ impl TcpTrack {
             return Ok(Tracked::Reopen);
         }
         // SYN_RECV of a normal open: the responder's next SYN-ACK can only be
-        // a retransmit of its first (its ISN, acking the SYN exactly), and
+        // a retransmit of its first (its ISN, acking the SYN exactly, and
+        // ending where the first ended: a SYN-ACK may carry data under a
+        // tcp-map's `synack-data allow`, docs/asa-behaviour.md §6.1), and
         // neither a bare SYN from it nor a SYN-ACK from the initiator belongs
         // to the handshake; only a simultaneous open has those (the table's
         // cells are for it).
@@ -678,7 +680,9 @@ impl TcpTrack {
                 (TcpEvent::SynAck, Direction::Reply) if seg.ack != self.half[them].end => {
                     return Err(DropReason::TcpAckSynDiff);
                 }
-                (TcpEvent::SynAck, Direction::Reply) if seg.seq + 1 != self.half[me].end => {
+                (TcpEvent::SynAck, Direction::Reply)
+                    if seg.seq + seg_len(seg) != self.half[me].end =>
+                {
                     return Err(DropReason::Tcp3whsFailed);
                 }
                 (TcpEvent::Syn, Direction::Reply) | (TcpEvent::SynAck, Direction::Orig) => {

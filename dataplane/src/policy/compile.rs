@@ -1211,8 +1211,11 @@ pub fn compile_at(
             // A tcp-map goes with the limits, timeouts and randomization:
             // the class that sets one sets all for its connections (the
             // ASA counts TCP normalization as a feature of its own,
-            // docs/asa-behaviour.md §2.3; Rampart's choice, §6.1).
-            let limits = pc.tcp_map.is_some()
+            // docs/asa-behaviour.md §2.3; a difference from the ASA, §6.1).
+            // Beside tcp-state-bypass a map has no effect, and must not
+            // make the class hide a later class's limits.
+            let map_applies = pc.tcp_map.is_some() && !pc.connection.tcp_state_bypass;
+            let limits = map_applies
                 || ast::ConnectionSettings {
                     tcp_state_bypass: false,
                     ..pc.connection
@@ -1222,6 +1225,7 @@ pub fn compile_at(
             let map = pc
                 .tcp_map
                 .as_ref()
+                .filter(|_| map_applies)
                 .and_then(|n| config.tcp_maps.iter().find(|m| m.name == *n));
             classes.push(CompiledClass {
                 name: format!("{}/{}", pm.name, pc.class),

@@ -347,6 +347,38 @@ fn limits_and_bypass_are_chosen_feature_by_feature() {
     assert_eq!(all.classes()[d.class.unwrap()].name, "P/ALL");
 }
 
+/// A tcp-map beside `tcp-state-bypass` has no effect (bypass skips the
+/// normalizer, docs/asa-behaviour.md §6.1), so it must not make the bypass
+/// class a class of limits: a later class's limits still hold its
+/// connections, as without the map.
+#[test]
+fn a_tcp_map_beside_bypass_does_not_lift_a_later_class_limits() {
+    let text = "class-map BYPASS\n match port tcp eq 22\n\
+                tcp-map M\n urgent-flag allow\n\
+                policy-map global_policy\n\
+                \x20class BYPASS\n  set connection advanced-options tcp-state-bypass\n\
+                \x20 set connection advanced-options M\n\
+                \x20class class-default\n  set connection per-client-max 50\n\
+                service-policy global_policy global\n";
+    let cfg = crate::policy::parse::parse_config(text).unwrap().config;
+    let p = compile(&cfg, &ifaces()).unwrap();
+    let d = p.classify(
+        IfaceId(0),
+        IfaceId(1),
+        &probe([198, 18, 0, 5], [198, 18, 2, 9], 6, 22),
+    );
+    assert!(d.options.tcp_state_bypass);
+    assert_eq!(d.options.per_client_max, 50);
+    assert_eq!(
+        p.classes()[d.class.unwrap()].name,
+        "global_policy/class-default"
+    );
+    assert_eq!(
+        p.classes()[d.bypass_class.unwrap()].name,
+        "global_policy/BYPASS"
+    );
+}
+
 #[test]
 fn unknown_interface_is_a_compile_error() {
     let mut cfg = Config::default();
