@@ -201,3 +201,152 @@ fn urgent_flag_allow_keeps_the_urgent_pointer() {
         assert_checksum_valid(&f);
     }
 }
+
+/// The frame of `seg` with its TTL set to `ttl` (the IPv4 header checksum
+/// fixed; the TCP checksum does not cover the TTL).
+fn with_ttl(m: &TcpModel, seg: &Seg, ttl: u8) -> Vec<u8> {
+    let mut f = m.frame(seg);
+    f[14 + 8] = ttl;
+    f[14 + 10..14 + 12].fill(0);
+    let mut sum = 0u32;
+    for w in f[14..14 + 20].chunks(2) {
+        sum += u32::from(u16::from_be_bytes([w[0], w[1]]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    f[14 + 10..14 + 12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    f
+}
+
+/// `synack-data allow`: a SYN-ACK carrying data passes, the tracker counts
+/// its data in the responder's sequence space (the initiator acknowledges
+/// it), and the responder's retransmission of it passes too. The default
+/// drops it.
+#[test]
+fn synack_data_allow_passes_it_and_the_tracker_counts_its_data() {
+    let mut h = harness(None);
+    let mut m = model(42_400);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    let mut sa = m.syn_ack();
+    sa.payload_len = 10;
+    assert_eq!(h.tcp(&m, &sa), Verdict::Drop(DropReason::TcpSynAckData));
+
+    let mut h = harness(Some(" synack-data allow"));
+    let (c, s) = v4_pair(42_401, 80);
+    let mut m = TcpModel::new(c, s, [100, 900_000], [64_240, 65_160], [Some(7), Some(7)]);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    // The model's server sends its SYN-ACK with 10 bytes: the client then
+    // acknowledges 900_000 + 1 + 10.
+    let mut sa = m.syn_ack();
+    sa.payload_len = 10;
+    let mut f = m.frame(&sa);
+    assert_eq!(send(&mut h, &mut f, IfaceId(1)), FWD_IN);
+    // Its retransmission, before the client's ACK.
+    let mut f = m.frame(&sa);
+    assert_eq!(send(&mut h, &mut f, IfaceId(1)), FWD_IN);
+    let mut ack = m.ack(Side::Client);
+    ack.ack = 900_000 + 1 + 10;
+    assert_eq!(h.tcp(&m, &ack), FWD_OUT);
+    let ProtoState::Tcp(t) = h.only_entry().proto else {
+        panic!("a tracked connection")
+    };
+    assert_eq!(t.state, TcpState::Established);
+    // An acknowledgement beyond the data the SYN-ACK carried is refused.
+    let mut beyond = m.ack(Side::Client);
+    beyond.ack = 900_000 + 1 + 10 + 5000;
+    assert!(matches!(h.tcp(&m, &beyond), Verdict::Drop(_)));
+}
+
+/// `tcp-options selective-ack clear`: SACK-permitted leaves the SYN as
+/// NOPs and SACK blocks leave data segments as NOPs (checksums valid);
+/// the tracker, as the receiver, never sees them. The default passes both.
+#[test]
+fn selective_ack_clear_nops_sack_permitted_and_sack_blocks() {
+    for (lines, cleared) in [
+        (None, false),
+        (Some(" tcp-options selective-ack clear"), true),
+    ] {
+        let mut h = harness(lines);
+        let mut m = model(42_500);
+        let syn = m.syn();
+        let clean = m.frame(&syn);
+        let mut f = clean.clone();
+        let at = option_at(&clean, 4);
+        assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
+        assert_eq!(f[at..at + 2] == [1, 1], cleared, "{lines:?}");
+        assert_checksum_valid(&f);
+        for s in [m.syn_ack(), m.ack(Side::Client)] {
+            assert!(matches!(h.tcp(&m, &s), Verdict::Forward { .. }));
+        }
+        let d = m.data(Side::Client, 1000);
+        assert_eq!(h.tcp(&m, &d), FWD_OUT);
+        let mut a = m.ack(Side::Server);
+        a.sack = vec![(100 + 1 + 200, 100 + 1 + 400)];
+        let clean = m.frame(&a);
+        let mut f = clean.clone();
+        let at = option_at(&clean, 5);
+        assert_eq!(send(&mut h, &mut f, IfaceId(1)), FWD_IN);
+        assert_eq!(f[at..at + 10] == [1; 10], cleared, "{lines:?}");
+        assert_checksum_valid(&f);
+        // SACK-permitted of both SYNs, and the block.
+        assert_eq!(
+            h.engine.counters().normalizer.options_cleared,
+            if cleared { 3 } else { 0 }
+        );
+    }
+}
+
+/// `tcp-options timestamp clear`: the timestamps option (kind 8, RFC 7323
+/// §3) leaves as NOPs, the checksum valid; the default passes it.
+#[test]
+fn timestamp_clear_nops_the_timestamps_option() {
+    for (lines, cleared) in [(None, false), (Some(" tcp-options timestamp clear"), true)] {
+        let mut h = harness(lines);
+        let mut m = model(42_600);
+        for s in m.handshake() {
+            assert!(matches!(h.tcp(&m, &s), Verdict::Forward { .. }));
+        }
+        // A SACK option of one block is as long as timestamps: make it one.
+        let mut d = m.data(Side::Client, 100);
+        d.sack = vec![(1, 2)];
+        let mut f = m.frame(&d);
+        let at = option_at(&f, 5);
+        f[at] = 8;
+        f[at + 2..at + 10].copy_from_slice(&[0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78]);
+        let sum = fresh_checksum(&f);
+        f[14 + 20 + 16..14 + 20 + 18].copy_from_slice(&sum.to_be_bytes());
+        let clean = f.clone();
+        assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
+        if cleared {
+            assert_eq!(&f[at..at + 10], &[1; 10]);
+        } else {
+            assert_eq!(f, clean);
+        }
+        assert_checksum_valid(&f);
+    }
+}
+
+/// `no ttl-evasion-protection`: a packet with a higher TTL than the
+/// connection's earlier ones leaves with its own; the default lowers it to
+/// the direction's floor.
+#[test]
+fn no_ttl_evasion_protection_leaves_the_ttl_alone() {
+    for (lines, clamped) in [(None, true), (Some(" no ttl-evasion-protection"), false)] {
+        let mut h = harness(lines);
+        let mut m = model(42_700);
+        let syn = m.syn();
+        let mut f = with_ttl(&m, &syn, 30);
+        assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
+        for s in [m.syn_ack(), m.ack(Side::Client)] {
+            assert!(matches!(h.tcp(&m, &s), Verdict::Forward { .. }));
+        }
+        let d = m.data(Side::Client, 10);
+        let mut f = with_ttl(&m, &d, 64);
+        assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
+        assert_eq!(f[14 + 8], if clamped { 30 } else { 64 }, "{lines:?}");
+        assert_eq!(h.engine.counters().normalizer.ttl_clamped > 0, clamped);
+    }
+}
