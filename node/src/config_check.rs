@@ -294,6 +294,70 @@ fn warnings(
             }
         }
     }
+    out.extend(maps_hiding_limits(file, cfg));
+    out
+}
+
+/// A class that sets a tcp-map but no connection limits, timeouts or
+/// randomization, before a class that sets them, in its policy-map or (an
+/// interface's policy) in the global policy: Rampart takes the map with
+/// those features from one class, so that later class's settings do not
+/// reach the first class's connections (the ASA applies both, a
+/// difference from it: docs/asa-behaviour.md §6.1).
+fn maps_hiding_limits(file: &str, cfg: &Config) -> Vec<String> {
+    use rampart_dataplane::policy::ast::{ConnectionSettings, PolicyClass};
+    let sets_limits = |c: &PolicyClass| {
+        !c.connection.tcp_state_bypass
+            && ConnectionSettings {
+                tcp_state_bypass: false,
+                ..c.connection
+            } != ConnectionSettings::default()
+    };
+    let map_only =
+        |c: &PolicyClass| c.tcp_map.is_some() && !c.connection.tcp_state_bypass && !sets_limits(c);
+    let policy = |name: &str| cfg.policy_maps.iter().find(|p| p.name == name);
+    let global = cfg
+        .service_policies
+        .iter()
+        .find(|sp| sp.scope == ServiceScope::Global)
+        .and_then(|sp| policy(&sp.policy_map));
+    let mut out = Vec::new();
+    for sp in &cfg.service_policies {
+        let Some(pm) = policy(&sp.policy_map) else {
+            continue;
+        };
+        for (i, class) in pm.classes.iter().enumerate() {
+            if !map_only(class) {
+                continue;
+            }
+            let later = pm.classes[i + 1..]
+                .iter()
+                .find(|c| sets_limits(c))
+                .map(|c| (pm.name.as_str(), c.class.as_str()));
+            let global_later = match sp.scope {
+                ServiceScope::Interface(_) => global.and_then(|g| {
+                    g.classes
+                        .iter()
+                        .find(|c| sets_limits(c))
+                        .map(|c| (g.name.as_str(), c.class.as_str()))
+                }),
+                ServiceScope::Global => None,
+            };
+            if let Some((lp, lc)) = later.or(global_later) {
+                out.push(format!(
+                    "{file}: warning: policy-map {} class {} sets tcp-map {} but no connection \
+                     limits, timeouts or randomization: its connections take the defaults, not \
+                     those of policy-map {} class {} (Rampart applies a tcp-map with those \
+                     settings of one class; docs/asa-behaviour.md §6.1)",
+                    echo_message(&pm.name),
+                    echo_message(&class.class),
+                    echo_message(class.tcp_map.as_deref().unwrap_or_default()),
+                    echo_message(lp),
+                    echo_message(lc)
+                ));
+            }
+        }
+    }
     out
 }
 
@@ -459,6 +523,34 @@ mod tests {
     /// A deny whose object-group is empty denies nothing, and a class
     /// whose class-map has no match reaches no connection: both are valid
     /// (the running config could hold them), and both are said.
+    /// A class with only a tcp-map before a class with limits: warned of,
+    /// in one policy-map and from an interface's policy to the global one;
+    /// not when the map's class sets limits too, nor beside bypass.
+    #[test]
+    fn a_map_only_class_before_a_limits_class_is_warned_of() {
+        let base =
+            "class-map BGP\n match port tcp eq 179\ntcp-map M\n tcp-options range 19 19 allow\n";
+        let warned = |text: &str| {
+            let r = check(Path::new("x.cfg"), &format!("{base}{text}"));
+            assert!(r.ok, "{}", r.text);
+            r.text.contains(
+                "x.cfg: warning: policy-map P class BGP sets tcp-map M but no connection limits, \
+                 timeouts or randomization: its connections take the defaults, not those of \
+                 policy-map",
+            )
+        };
+        let later = "policy-map P\n class BGP\n  set connection advanced-options M\n class class-default\n  set connection per-client-max 50\nservice-policy P global\n";
+        assert!(warned(later));
+        let both = "policy-map P\n class BGP\n  set connection advanced-options M\n  set connection conn-max 9\n class class-default\n  set connection per-client-max 50\nservice-policy P global\n";
+        assert!(!warned(both));
+        let bypass = "policy-map P\n class BGP\n  set connection advanced-options M\n  set connection advanced-options tcp-state-bypass\n class class-default\n  set connection per-client-max 50\nservice-policy P global\n";
+        assert!(!warned(bypass));
+        let alone = "policy-map P\n class BGP\n  set connection advanced-options M\nservice-policy P global\n";
+        assert!(!warned(alone));
+        let iface = "interface G0\n nameif inside\ninterface G1\n nameif outside\npolicy-map P\n class BGP\n  set connection advanced-options M\npolicy-map G\n class class-default\n  set connection timeout idle 0:10:00\nservice-policy P interface inside\nservice-policy G global\n";
+        assert!(warned(iface));
+    }
+
     #[test]
     fn what_matches_nothing_is_warned_of() {
         let text = "object-group network EMPTY\n\

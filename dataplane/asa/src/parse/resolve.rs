@@ -57,6 +57,7 @@ impl Parser {
             })
             .collect();
         self.errors.extend(found);
+        self.note_maps_beside_bypass();
     }
 
     /// The keys of the ACL lines and group members in the configuration.

@@ -175,6 +175,45 @@ impl Parser {
         Ok(())
     }
 
+    /// List as ignored each class's `set connection advanced-options MAP`
+    /// line where the class also has `tcp-state-bypass` in the final
+    /// configuration: bypass skips the normalizer, so the map has no
+    /// effect (docs/asa-behaviour.md §6.1). Its last line, once per class.
+    pub(super) fn note_maps_beside_bypass(&mut self) {
+        let mut notes: Vec<(String, String, IgnoredLineAt)> = Vec::new();
+        for r in &self.refs {
+            let Owner::TcpMapUse { policy, class, map } = &r.owner else {
+                continue;
+            };
+            let bypassed = self.cfg.policy_maps.iter().any(|p| {
+                p.name == *policy
+                    && p.classes.iter().any(|c| {
+                        c.class == *class
+                            && c.connection.tcp_state_bypass
+                            && c.tcp_map.as_deref() == Some(map)
+                    })
+            });
+            if !bypassed {
+                continue;
+            }
+            let at = IgnoredLineAt {
+                line: r.line,
+                text: format!("set connection advanced-options {map}"),
+            };
+            match notes.iter_mut().find(|(p, c, _)| p == policy && c == class) {
+                Some(n) => n.2 = at,
+                None => notes.push((policy.clone(), class.clone(), at)),
+            }
+        }
+        for (_, _, at) in notes {
+            self.ignored.push(super::IgnoredLine {
+                line: at.line,
+                text: at.text,
+                reason: REASON_MAP_WITH_BYPASS,
+            });
+        }
+    }
+
     /// `set connection advanced-options NAME` (or its `no`) in class `k`
     /// of policy-map `pm`, `NAME` being a tcp-map: checked once the whole
     /// text is read, so the map may be defined later.
@@ -214,6 +253,12 @@ impl Parser {
         self.own(at, &owner);
         Ok(())
     }
+}
+
+/// Where an ignored line is, and its text.
+struct IgnoredLineAt {
+    line: usize,
+    text: String,
 }
 
 /// `allow` or `drop` after a sub-command: `Some(true)` for drop,

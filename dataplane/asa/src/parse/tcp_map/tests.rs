@@ -1,4 +1,4 @@
-use super::{REASON_CHECKSUM, REASON_QUEUE_LIMIT};
+use super::{REASON_CHECKSUM, REASON_MAP_WITH_BYPASS, REASON_QUEUE_LIMIT};
 use crate::ast::*;
 use crate::parse::test_support::*;
 use crate::render::render;
@@ -251,6 +251,31 @@ fn lines_without_effect_are_listed() {
         ignored("tcp-map M\n checksum-verification\n queue-limit 5 timeout 3\n syn-data drop"),
         vec![(2, REASON_CHECKSUM), (3, REASON_QUEUE_LIMIT)]
     );
+}
+
+/// A map beside `tcp-state-bypass` has no effect: its line is listed,
+/// once, whichever of the two lines comes first; without bypass, or once
+/// bypass is removed, it is not.
+#[test]
+fn a_map_beside_bypass_is_listed_as_without_effect() {
+    let map = "tcp-map M\n urgent-flag allow\n";
+    assert_eq!(
+        ignored(&with_class(&format!(
+            "  set connection advanced-options tcp-state-bypass\n{map}"
+        ))),
+        vec![(5, REASON_MAP_WITH_BYPASS)]
+    );
+    let text = format!(
+        "class-map C\n match any\npolicy-map P\n class C\n  set connection advanced-options tcp-state-bypass\n  set connection advanced-options M\n{map}"
+    );
+    assert_eq!(ignored(&text), vec![(6, REASON_MAP_WITH_BYPASS)]);
+    let p = parsed(&text);
+    assert_eq!(p.ignored[0].text, "set connection advanced-options M");
+    assert!(ignored(&with_class(map)).is_empty());
+    let removed = with_class(&format!(
+        "  set connection advanced-options tcp-state-bypass\n  no set connection advanced-options tcp-state-bypass\n{map}"
+    ));
+    assert!(ignored(&removed).is_empty());
 }
 
 #[test]
