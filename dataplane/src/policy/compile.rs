@@ -1131,9 +1131,12 @@ pub fn compile_at(
         let mut list = Vec::new();
         let mut inspect_list = Vec::new();
         for pc in &pm.classes {
-            // Only classes with connection options or inspections take part
-            // in the features Rampart enforces.
-            if pc.connection == ast::ConnectionSettings::default() && pc.inspects.is_empty() {
+            // Only classes with connection options, a tcp-map or
+            // inspections take part in the features Rampart enforces.
+            if pc.connection == ast::ConnectionSettings::default()
+                && pc.tcp_map.is_none()
+                && pc.inspects.is_empty()
+            {
                 continue;
             }
             let matcher = if pc.class == "class-default" {

@@ -741,3 +741,27 @@ fn default_inspection_traffic_matches_every_default_inspection_port() {
         assert!(!classed(&with_ports(proto, sport, dport)), "{what}");
     }
 }
+
+/// A class whose only setting is a tcp-map takes part in the policy: its
+/// connections get the map (and, with it, the default limits).
+#[test]
+fn a_class_with_only_a_tcp_map_applies_it() {
+    let text = "class-map BGP\n match port tcp eq 179\n\
+                tcp-map M\n tcp-options range 19 19 allow\n\
+                policy-map global_policy\n\
+                \x20class BGP\n  set connection advanced-options M\n\
+                service-policy global_policy global\n";
+    let cfg = crate::policy::parse::parse_config(text).unwrap().config;
+    let p = compile(&cfg, &ifaces()).unwrap();
+    let d = p.classify(
+        IfaceId(0),
+        IfaceId(1),
+        &probe([198, 18, 0, 5], [198, 18, 2, 9], 6, 179),
+    );
+    assert_eq!(p.classes()[d.class.unwrap()].name, "global_policy/BGP");
+    assert!(d.options.tcp_normalizer.is_custom());
+    assert_eq!(
+        d.options.tcp_normalizer.option(19),
+        crate::policy::tcp_map::Action::Allow
+    );
+}
