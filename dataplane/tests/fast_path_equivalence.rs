@@ -4,7 +4,9 @@
 //! kind counts) and the effects — with sequence randomization on or off,
 //! standalone or syncing, across window changes, stale retransmissions,
 //! segments moved out of window, URG and TTL changes, partial checksums,
-//! closes, resets and expiry.
+//! closes, resets and expiry, and with a random tcp-map (TCP options of
+//! any kind, reserved bits, segments past the MSS; docs/asa-behaviour.md
+//! §6.1).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,6 +40,13 @@ enum Step {
     Urgent(Side, u16),
     /// Data with this IP TTL (the normalizer keeps a direction's lowest).
     Ttl(Side, u8),
+    /// Data with a 10-byte TCP option of this kind (a tcp-map allows,
+    /// clears or drops it).
+    Option(Side, u8),
+    /// Data with these reserved bits set (the low nibble of byte 12).
+    Reserved(Side, u8),
+    /// Data of this length, past the MSS the model announces (1460).
+    Big(Side, u32),
     /// Time passes (past the idle timeout when long), then the sweep runs.
     Sleep(u64),
     /// The shell drains the effects (sync events for peers among them).
@@ -62,6 +71,10 @@ fn step() -> impl Strategy<Value = (usize, Step, u8)> {
         2 => (side(), any::<u16>()).prop_map(|(s, w)| Step::Window(s, w)),
         1 => (side(), any::<u16>()).prop_map(|(s, p)| Step::Urgent(s, p)),
         2 => (side(), 1u8..=255).prop_map(|(s, t)| Step::Ttl(s, t)),
+        2 => (side(), prop_oneof![Just(5u8), Just(6), Just(8), Just(19), Just(30), any::<u8>()])
+            .prop_map(|(s, k)| Step::Option(s, k)),
+        1 => (side(), 1u8..16).prop_map(|(s, b)| Step::Reserved(s, b)),
+        1 => (side(), 1461u32..=3000).prop_map(|(s, n)| Step::Big(s, n)),
         1 => prop_oneof![Just(1u64), Just(3_000), Just(8_000_000)].prop_map(Step::Sleep),
         3 => Just(Step::Drain),
     ];
@@ -69,7 +82,50 @@ fn step() -> impl Strategy<Value = (usize, Step, u8)> {
     (0usize..4, s, 0u8..3)
 }
 
-fn engine(syncing: bool, randomize: bool, fast: bool) -> Engine {
+/// A tcp-map's lines, at random: each sub-command the engine enforces,
+/// and `tcp-options range` lines over kinds the steps send.
+fn map_lines() -> impl Strategy<Value = Vec<String>> {
+    let kind = prop_oneof![Just(6u8), Just(7), Just(19), Just(30), 9u8..=255];
+    let action = prop_oneof![Just("allow"), Just("clear"), Just("drop")];
+    let range = (kind.clone(), kind, action)
+        .prop_map(|(a, b, act)| format!(" tcp-options range {} {} {act}", a.min(b), a.max(b)));
+    let fixed = prop::sample::subsequence(
+        vec![
+            " tcp-options selective-ack clear",
+            " tcp-options timestamp clear",
+            " tcp-options window-scale clear",
+            " urgent-flag allow",
+            " reserved-bits clear",
+            " reserved-bits drop",
+            " syn-data drop",
+            " synack-data allow",
+            " exceed-mss drop",
+            " no ttl-evasion-protection",
+        ],
+        0..=10,
+    );
+    (fixed, proptest::collection::vec(range, 0..4))
+        .prop_map(|(fixed, ranges)| fixed.into_iter().map(String::from).chain(ranges).collect())
+}
+
+/// The policy of a run with tcp-map M of `lines` on class-default.
+fn with_map(lines: &[String], randomize: bool) -> rampart_dataplane::policy::ast::Config {
+    let mut text = String::from("tcp-map M\n");
+    for l in lines {
+        text += l;
+        text += "\n";
+    }
+    text += "policy-map global_policy\n class class-default\n  set connection advanced-options M\n";
+    if !randomize {
+        text += "  set connection random-sequence-number disable\n";
+    }
+    text += "service-policy global_policy global\n";
+    rampart_dataplane::policy::parse::parse_config(&text)
+        .unwrap_or_else(|e| panic!("{text}\n{e}"))
+        .config
+}
+
+fn engine(syncing: bool, randomize: bool, fast: bool, map: Option<&[String]>) -> Engine {
     let mut cfg = EngineConfig::inside_outside(NodeId(3), [9, 8, 7, 6]);
     if syncing {
         cfg.sync = Some(SyncConfig {
@@ -82,7 +138,10 @@ fn engine(syncing: bool, randomize: bool, fast: bool) -> Engine {
         e.set_peers_up(1);
         e.set_ready(true);
     }
-    if !randomize {
+    if let Some(lines) = map {
+        let p = compile(&with_map(lines, randomize), &e.config().interfaces).expect("compiles");
+        e.set_policy(Arc::new(p)).expect("the policy's classes fit");
+    } else if !randomize {
         let off = compile(&randomization_off(), &e.config().interfaces).expect("compiles");
         e.set_policy(Arc::new(off))
             .expect("the policy's classes fit");
@@ -125,8 +184,14 @@ type Run = (Vec<(Verdict, Vec<u8>)>, Vec<Effect>, Engine);
 
 /// The same steps through one engine; the models follow the engine's
 /// sequence shift as a real pair behind it would.
-fn run(steps: &[(usize, Step, u8)], syncing: bool, randomize: bool, fast: bool) -> Run {
-    let mut e = engine(syncing, randomize, fast);
+fn run(
+    steps: &[(usize, Step, u8)],
+    syncing: bool,
+    randomize: bool,
+    fast: bool,
+    map: Option<&[String]>,
+) -> Run {
+    let mut e = engine(syncing, randomize, fast, map);
     let mut models: Vec<TcpModel> = (0..4u16)
         .map(|i| {
             let (c, s) = v4_pair(40_000 + i, 80 + i % 2);
@@ -206,6 +271,31 @@ fn run(steps: &[(usize, Step, u8)], syncing: bool, randomize: bool, fast: bool) 
                 set_ttl(&mut f, *ttl);
                 (f, m.iface(*side), true)
             }
+            Step::Option(side, kind) => {
+                let n = 20.min(m.sendable(*side)).max(1);
+                let mut s = m.data(*side, n);
+                s.sack = vec![(s.ack.wrapping_sub(3_000), s.ack.wrapping_sub(1_000))];
+                let mut f = m.frame(&s);
+                // The SACK option (after two NOPs) made one of `kind`.
+                let l4 = 14 + 20;
+                let at = (l4 + 20..l4 + usize::from(f[l4 + 12] >> 4) * 4)
+                    .find(|&i| f[i] == 5)
+                    .expect("the SACK option");
+                f[at] = (*kind).max(2);
+                (f, m.iface(*side), true)
+            }
+            Step::Reserved(side, bits) => {
+                let n = 20.min(m.sendable(*side)).max(1);
+                let s = m.data(*side, n);
+                let mut f = m.frame(&s);
+                f[14 + 20 + 12] |= bits & 0x0f;
+                (f, m.iface(*side), true)
+            }
+            Step::Big(side, n) => {
+                let n = (*n).min(m.sendable(*side)).max(1);
+                let s = m.data(*side, n);
+                (m.frame(&s), m.iface(*side), false)
+            }
             Step::Sleep(secs) => {
                 now = now + Duration::from_secs(*secs);
                 e.expire(now);
@@ -231,9 +321,10 @@ fn check(
     steps: &[(usize, Step, u8)],
     syncing: bool,
     randomize: bool,
+    map: Option<&[String]>,
 ) -> Result<u64, TestCaseError> {
-    let (want, want_effects, mut general) = run(steps, syncing, randomize, false);
-    let (got, got_effects, mut fast) = run(steps, syncing, randomize, true);
+    let (want, want_effects, mut general) = run(steps, syncing, randomize, false, map);
+    let (got, got_effects, mut fast) = run(steps, syncing, randomize, true, map);
     prop_assert_eq!(want_effects, got_effects);
     prop_assert_eq!(general.fast_path_frames(), 0);
     for (i, (w, g)) in want.iter().zip(&got).enumerate() {
@@ -261,8 +352,9 @@ proptest! {
         steps in proptest::collection::vec(step(), 1..200),
         syncing in any::<bool>(),
         randomize in any::<bool>(),
+        map in proptest::option::of(map_lines()),
     ) {
-        check(&steps, syncing, randomize)?;
+        check(&steps, syncing, randomize, map.as_deref())?;
     }
 }
 
@@ -292,11 +384,11 @@ fn established_segments_take_the_fast_path() {
     }
     for syncing in [false, true] {
         for randomize in [false, true] {
-            let fast = check(&steps, syncing, randomize).expect("equal");
+            let fast = check(&steps, syncing, randomize, None).expect("equal");
             assert_eq!(fast, 160, "syncing {syncing}, randomize {randomize}");
         }
     }
-    let (out, _, _) = run(&steps, false, true, true);
+    let (out, _, _) = run(&steps, false, true, true, None);
     assert!(
         out.iter()
             .all(|(v, _)| matches!(v, Verdict::Forward { .. }))
@@ -327,10 +419,10 @@ fn other_segments_fall_back_to_the_general_path() {
         (1, Step::Rst(Side::Server), 2),
     ]);
     for randomize in [false, true] {
-        let fast = check(&steps, false, randomize).expect("equal");
+        let fast = check(&steps, false, randomize, None).expect("equal");
         assert_eq!(fast, 121, "randomize {randomize}");
     }
-    let (_, _, e) = run(&steps, false, false, true);
+    let (_, _, e) = run(&steps, false, false, true, None);
     assert_eq!(e.counters().tcp_stale_passed, 1);
     assert_eq!(e.table().len(), 1);
 }
@@ -341,7 +433,7 @@ fn a_segment_on_the_wrong_interface_is_dropped_as_before() {
     let (c, s) = v4_pair(40_000, 80);
     let m = TcpModel::new(c, s, [1, 2], [64_240, 65_160], [None, None]);
     for fast in [false, true] {
-        let mut e = engine(false, false, fast);
+        let mut e = engine(false, false, fast, None);
         let now = Instant::from_secs(10);
         let mut model = m.clone();
         for seg in model.handshake() {
@@ -358,4 +450,56 @@ fn a_segment_on_the_wrong_interface_is_dropped_as_before() {
         );
         assert_eq!(e.fast_path_frames(), 0);
     }
+}
+
+/// With a tcp-map, established segments still take the fast path, those
+/// a map drops leave it for the general path, and the result is exactly
+/// the general path's.
+#[test]
+fn a_class_with_a_map_takes_the_fast_path_alike() {
+    let map: Vec<String> = [
+        " tcp-options range 19 19 allow",
+        " tcp-options range 30 30 drop",
+        " tcp-options timestamp clear",
+        " reserved-bits clear",
+        " urgent-flag allow",
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut steps = Vec::new();
+    for f in 0..4 {
+        steps.extend([
+            (f, Step::Syn, 2),
+            (f, Step::SynAck, 2),
+            (f, Step::Ack(Side::Client), 2),
+        ]);
+    }
+    for f in 0..4 {
+        steps.extend([
+            (f, Step::Option(Side::Client, 19), 2),
+            (f, Step::Option(Side::Server, 8), 2),
+            (f, Step::Reserved(Side::Server, 3), 2),
+            (f, Step::Urgent(Side::Client, 1), 2),
+            (f, Step::Data(Side::Server, 100), 2),
+            // Last: the model takes it as received, the firewall drops it.
+            (f, Step::Option(Side::Client, 30), 2),
+        ]);
+    }
+    for randomize in [false, true] {
+        let fast = check(&steps, false, randomize, Some(&map)).expect("equal");
+        // All but the kind-30 segments (dropped by the general path).
+        assert_eq!(fast, 20, "randomize {randomize}");
+    }
+    let (out, _, e) = run(&steps, false, false, true, Some(&map));
+    assert_eq!(
+        out.iter()
+            .filter(|(v, _)| matches!(v, Verdict::Drop(_)))
+            .count(),
+        4
+    );
+    assert_eq!(
+        e.counters()
+            .dropped(rampart_dataplane::DropReason::TcpOptionDrop),
+        4
+    );
 }
