@@ -30,6 +30,7 @@ const ACLS: &[&str] = &["ACL1", "ACL2"];
 const CLASSES: &[&str] = &["C1", "C2", "C3"];
 const POLICIES: &[&str] = &["P1", "P2"];
 const INSPECTS: &[&str] = &["ftp", "dns preset_dns_map", "http", "icmp error"];
+const TCP_MAPS: &[&str] = &["TM1", "TM2"];
 
 fn pick(names: &'static [&'static str]) -> impl Strategy<Value = String> {
     proptest::sample::select(names).prop_map(str::to_string)
@@ -586,6 +587,72 @@ fn policy_class(class: String) -> impl Strategy<Value = PolicyClass> {
         })
 }
 
+fn tcp_option_action() -> impl Strategy<Value = TcpOptionAction> {
+    prop_oneof![
+        Just(TcpOptionAction::Allow),
+        Just(TcpOptionAction::Clear),
+        Just(TcpOptionAction::Drop),
+    ]
+}
+
+/// A kind `tcp-options range` may name: 6, 7, 9–255.
+fn range_kind() -> impl Strategy<Value = u8> {
+    prop_oneof![Just(6u8), Just(7), Just(9), Just(255), 9u8..=255]
+}
+
+/// A tcp-map named `name` with every setting drawn (its ranges distinct:
+/// a range entered again is edited in place).
+fn tcp_map(name: &'static str) -> impl Strategy<Value = TcpMap> {
+    let range = (range_kind(), range_kind(), tcp_option_action()).prop_map(|(a, b, action)| {
+        TcpOptionRange {
+            lower: a.min(b),
+            upper: a.max(b),
+            action,
+        }
+    });
+    (
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
+        (any::<bool>(), any::<bool>(), any::<bool>(), any::<bool>()),
+        proptest::option::of((1u8..=250, proptest::option::of(1u8..=20))),
+        prop_oneof![
+            Just(TcpOptionAction::Allow),
+            Just(TcpOptionAction::Clear),
+            Just(TcpOptionAction::Drop),
+        ],
+        any::<bool>(),
+        proptest::collection::vec(range, 0..5),
+    )
+        .prop_map(
+            move |((cv, em, sd, sa), (sack, ts, ws, ttl), queue, reserved, urg, ranges)| {
+                let mut m = TcpMap::new(name);
+                m.checksum_verification = cv;
+                m.exceed_mss_drop = em;
+                m.syn_data_drop = sd;
+                m.synack_data_allow = sa;
+                m.selective_ack_clear = sack;
+                m.timestamp_clear = ts;
+                m.window_scale_clear = ws;
+                m.ttl_evasion_protection_off = ttl;
+                m.queue_limit = queue.map(|(packets, timeout_secs)| QueueLimit {
+                    packets,
+                    timeout_secs,
+                });
+                m.reserved_bits = reserved;
+                m.urgent_flag_allow = urg;
+                for r in ranges {
+                    if !m
+                        .ranges
+                        .iter()
+                        .any(|o| (o.lower, o.upper) == (r.lower, r.upper))
+                    {
+                        m.ranges.push(r);
+                    }
+                }
+                m
+            },
+        )
+}
+
 fn config_strategy() -> impl Strategy<Value = Config> {
     (
         0..=IFACES.len(),
@@ -859,6 +926,33 @@ fn config_strategy() -> impl Strategy<Value = Config> {
             }
             cfg
         })
+        // Boxed: the strategy's nested types otherwise make its values'
+        // frames overflow a test thread's stack.
+        .boxed()
+        .prop_flat_map(|cfg| {
+            (
+                Just(cfg),
+                proptest::sample::subsequence(TCP_MAPS.to_vec(), 0..=TCP_MAPS.len()),
+                tcp_map(TCP_MAPS[0]),
+                tcp_map(TCP_MAPS[1]),
+                proptest::collection::vec(proptest::option::of(0..TCP_MAPS.len()), 8),
+            )
+        })
+        .prop_map(|(mut cfg, names, first, second, uses)| {
+            // Some of the maps, and classes applying a defined one.
+            cfg.tcp_maps = [first, second]
+                .into_iter()
+                .filter(|m| names.contains(&m.name.as_str()))
+                .collect();
+            let classes = cfg.policy_maps.iter_mut().flat_map(|p| &mut p.classes);
+            for (class, pick) in classes.zip(uses.into_iter().cycle()) {
+                class.tcp_map = pick
+                    .and_then(|i| cfg.tcp_maps.get(i))
+                    .map(|m| m.name.clone());
+            }
+            cfg
+        })
+        .boxed()
         .prop_flat_map(|cfg| {
             (
                 Just(cfg),
@@ -1038,7 +1132,20 @@ proptest! {
             .flat_map(|l| &l.lines)
             .filter(|l| matches!(l, EthertypeLine::Ace(a) if a.action == Action::Permit))
             .count();
-        prop_assert_eq!(back.ignored.len(), inspects + permits);
+        // And a tcp-map's checksum-verification and queue-limit lines, and
+        // a map beside tcp-state-bypass (docs/asa-behaviour.md §6.1).
+        let map_lines: usize = cfg
+            .tcp_maps
+            .iter()
+            .map(|m| usize::from(m.checksum_verification) + usize::from(m.queue_limit.is_some()))
+            .sum();
+        let bypassed = cfg
+            .policy_maps
+            .iter()
+            .flat_map(|p| &p.classes)
+            .filter(|c| c.tcp_map.is_some() && c.connection.tcp_state_bypass)
+            .count();
+        prop_assert_eq!(back.ignored.len(), inspects + permits + map_lines + bypassed);
     }
 
     #[test]
@@ -1185,6 +1292,22 @@ fn word() -> impl Strategy<Value = &'static str> {
             "reset",
             "advanced-options",
             "tcp-state-bypass",
+            "tcp-map",
+            "TM1",
+            "tcp-options",
+            "selective-ack",
+            "window-scale",
+            "urgent-flag",
+            "reserved-bits",
+            "syn-data",
+            "synack-data",
+            "exceed-mss",
+            "ttl-evasion-protection",
+            "queue-limit",
+            "allow",
+            "clear",
+            "drop",
+            "19",
             "decrement-ttl",
             "service-policy",
             "no",
