@@ -540,7 +540,16 @@ impl Lines<'_> {
         } else {
             src.class_maps.iter().find(|m| m.name == pc.class).cloned()
         };
+        // The class's tcp-map, printed before the class-maps as `show
+        // running-config` does (docs/asa-behaviour.md §6.1).
+        let tcp_maps = src
+            .tcp_maps
+            .iter()
+            .filter(|m| pc.tcp_map.as_deref() == Some(m.name.as_str()))
+            .cloned()
+            .collect();
         shown(&Config {
+            tcp_maps,
             class_maps: class_map.into_iter().collect(),
             policy_maps: vec![PolicyMap {
                 name: pm.name.clone(),

@@ -643,6 +643,37 @@ fn the_phases_before_and_beside_the_access_list() {
     );
 }
 
+/// CONN-SETTINGS prints the class's `set connection advanced-options MAP`
+/// line and the map's own lines (docs/asa-behaviour.md §6.1).
+#[test]
+fn conn_settings_print_the_class_tcp_map() {
+    let e = engine(
+        "class-map BGP\n match port tcp eq 179\ntcp-map BGP-MAP\n tcp-options range 19 19 allow\n\
+         policy-map global_policy\n class BGP\n  set connection random-sequence-number disable\n\
+         \x20 set connection advanced-options BGP-MAP\nservice-policy global_policy global\n",
+    );
+    let t = phases_of(&e, "input inside tcp 198.18.0.10 40000 198.18.1.10 179");
+    let p = t
+        .phases
+        .iter()
+        .find(|p| p.kind == "CONN-SETTINGS")
+        .expect("a CONN-SETTINGS phase");
+    assert_eq!(
+        p.config,
+        [
+            "tcp-map BGP-MAP",
+            "  tcp-options range 19 19 allow",
+            "class-map BGP",
+            " match port tcp eq bgp",
+            "policy-map global_policy",
+            " class BGP",
+            "  set connection random-sequence-number disable",
+            "  set connection advanced-options BGP-MAP",
+            "service-policy global_policy global",
+        ]
+    );
+}
+
 // === any input ===
 
 mod any_input {
