@@ -56,6 +56,10 @@ pub fn run(data: &[u8]) -> Outcome {
 /// The repository's example policies: (seed name, text).
 const CONFIGS: &[(&str, &str)] = &[
     (
+        "bgp-md5",
+        include_str!("../../dataplane/tests/configs/bgp-md5.cfg"),
+    ),
+    (
         "dmz-web-farm",
         include_str!("../../dataplane/tests/configs/dmz-web-farm.cfg"),
     ),
