@@ -16,7 +16,7 @@
 //! requires identical verdicts, frames, counters, entries and effects.
 
 use super::normalize::TcpView;
-use super::segment::{Floor, as_received, judge, normalize_and_shift};
+use super::segment::{Floor, as_received, judge_mapped, normalize_and_shift};
 use super::{Engine, account};
 use crate::conntrack::{FlowId, ProtoState, TcpState};
 use crate::counters::VerdictKind;
@@ -120,14 +120,17 @@ impl Engine {
         };
         // A tcp-map's drops are the general path's to count.
         if map.is_custom()
-            && judge(map, track.half[dir.other().index()].mss, seg, frame, &view).is_err()
+            && judge_mapped(map, track.half[dir.other().index()].mss, seg, frame, &view).is_err()
         {
             return fallback;
         }
         // As the general path: the responder acknowledges the shifted
         // sequence space, the tracker works in the initiator's own.
         let mut seen = *seg;
-        as_received(&mut seen, MssClamp::OFF, map, false);
+        // Not a SYN: only a map's clears change what the receiver gets.
+        if map.is_custom() {
+            as_received(&mut seen, MssClamp::OFF, map, false);
+        }
         if offset != 0 && dir == Direction::Reply {
             seen.ack = seen.ack - offset;
             seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);

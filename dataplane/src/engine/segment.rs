@@ -18,6 +18,9 @@ use crate::verdict::DropReason;
 /// drop` and `exceed-mss drop` (`receiver_mss`: the MSS the receiver
 /// announced, 0 if none or not known yet). A drop changes nothing, and is
 /// fine inside an authentication header (nothing is rewritten).
+/// Inlined: without a tcp-map it is one test of the segment (the frame
+/// path of a class without a map costs what it did before maps).
+#[inline(always)]
 pub(super) fn judge(
     map: &TcpNormalizer,
     receiver_mss: u16,
@@ -36,6 +39,18 @@ pub(super) fn judge(
     if !map.is_custom() {
         return Ok(());
     }
+    judge_mapped(map, receiver_mss, seg, frame, view)
+}
+
+/// [`judge`]'s drops of a class with a tcp-map (the fast path's, which
+/// sees no SYN or SYN-ACK).
+pub(super) fn judge_mapped(
+    map: &TcpNormalizer,
+    receiver_mss: u16,
+    seg: &TcpSegment,
+    frame: &[u8],
+    view: &TcpView,
+) -> Result<(), DropReason> {
     if map.syn_data_drop && is_syn_with_data(seg) {
         return Err(DropReason::TcpSynData);
     }
