@@ -61,6 +61,11 @@ fn has(bits: &[u64; 4], kind: u8) -> bool {
     bits[usize::from(kind >> 6)] & (1 << (kind & 63)) != 0
 }
 
+/// The option kinds the named settings and the MSS clamp govern, which
+/// no `tcp-options range` decides: MSS, window scale, SACK permitted,
+/// SACK and timestamps.
+const NAMED: [u8; 5] = [2, 3, 4, 5, 8];
+
 impl TcpNormalizer {
     /// The ASA's defaults: what a class without a tcp-map gets.
     pub const DEFAULT: TcpNormalizer = TcpNormalizer {
@@ -93,7 +98,10 @@ impl TcpNormalizer {
             ..Self::DEFAULT
         };
         for r in &m.ranges {
-            for kind in r.lower..=r.upper {
+            // A range's ends are 6, 7 or 9-255, but it may span 8
+            // (`range 7 9`, `range 6 255`): the named options (8,
+            // timestamps, among them) are the named settings' alone.
+            for kind in (r.lower..=r.upper).filter(|k| !NAMED.contains(k)) {
                 set(&mut n.allow, kind, r.action == Action::Allow);
                 set(&mut n.drop, kind, r.action == Action::Drop);
             }
@@ -173,5 +181,26 @@ mod tests {
         assert_eq!(n.option(6), Action::Clear);
         assert_eq!(n.option(8), Action::Clear);
         assert_eq!(n.option(2), Action::Allow);
+    }
+
+    /// A range spanning kind 8 (`range 7 9 drop`, `range 6 255 drop`: "drop
+    /// every unknown option") leaves timestamps to `tcp-options
+    /// timestamp`: it dropped every timestamped segment (review).
+    #[test]
+    fn a_range_spanning_timestamps_leaves_them_to_their_own_setting() {
+        for (lower, upper) in [(7, 9), (6, 255)] {
+            let mut m = TcpMap::new("M");
+            m.ranges = vec![TcpOptionRange {
+                lower,
+                upper,
+                action: Action::Drop,
+            }];
+            let n = TcpNormalizer::from_map(&m);
+            assert_eq!(n.option(8), Action::Allow, "{lower}-{upper}");
+            assert_eq!(n.option(7), Action::Drop);
+            assert_eq!(n.option(9), Action::Drop);
+            m.timestamp_clear = true;
+            assert_eq!(TcpNormalizer::from_map(&m).option(8), Action::Clear);
+        }
     }
 }

@@ -168,6 +168,9 @@ struct Parser {
     ethertype_aces: HashMap<String, HashSet<crate::ast::EthertypeAce>>,
     /// The `name` lines by name and by address.
     names: names::NameTable,
+    /// Settings of tcp-maps Rampart cannot honour, refused once the whole
+    /// text is read if a class applies their map.
+    unhonoured: Vec<tcp_map::Unhonoured>,
     /// Whether anything was removed or replaced: only then can a
     /// reference's construct be gone (checking costs a scan per reference).
     edited: bool,
@@ -183,6 +186,7 @@ pub fn parse_config(text: &str) -> Result<Parsed, ParseErrors> {
         mode: Mode::Top,
         valueless: Vec::new(),
         broken_acls: HashSet::new(),
+        unhonoured: Vec::new(),
         other_acls: HashMap::new(),
         bridge_members: HashMap::new(),
         management_only_at: HashMap::new(),

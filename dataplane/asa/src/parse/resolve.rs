@@ -58,6 +58,7 @@ impl Parser {
             .collect();
         self.errors.extend(found);
         self.note_maps_beside_bypass();
+        self.settle_unhonoured();
     }
 
     /// The keys of the ACL lines and group members in the configuration.

@@ -5,20 +5,23 @@
 //!
 //! Each sub-command has its `no` form, which puts the setting back to the
 //! ASA's default. Settings Rampart cannot honour are refused at their
-//! column with the reason, never accepted without effect: `invalid-ack
-//! allow` and `seq-past-window allow` (Rampart's window checks are strict,
-//! in a cluster too: docs/sync.md §4 rests on them), `check-retransmission`
-//! (no copy of sent data is kept to compare a retransmission with) and
-//! `window-variation drop`. `queue-limit` is kept and rendered but has no
+//! column with the reason, never applied without effect, when a class
+//! applies their map: `invalid-ack allow` and `seq-past-window allow`
+//! (Rampart's window checks are strict, in a cluster too: docs/sync.md §4
+//! rests on them), `check-retransmission` (no copy of sent data is kept
+//! to compare a retransmission with), `window-variation drop`, and
+//! `tcp-options md5` and `tcp-options mss`. In a map no class applies they
+//! change nothing, and are listed as ignored: an imported configuration
+//! with such a map unused is taken, as it was before tcp-maps were read. `queue-limit` is kept and rendered but has no
 //! effect (Rampart queues no out-of-order segment), which `config check`
 //! lists.
 
 use crate::ast::*;
 
-use super::Parser;
 use super::cursor::{Cur, R};
 use super::modes::Mode;
 use super::refs::{Owner, RefKind};
+use super::{ParseError, Parser};
 
 /// Most tcp-maps in a configuration (*inferred*: the ASA documents no
 /// limit; one per class of the largest policy is far more than enough).
@@ -39,7 +42,76 @@ pub(super) const REASON_CHECKSUM: &str =
 pub const REASON_MAP_WITH_BYPASS: &str =
     "tcp-state-bypass skips the TCP normalizer: the class's tcp-map has no effect";
 
+/// Why an unhonoured setting of a map no class applies is listed.
+const REASON_UNHONOURED_UNUSED: &str = "a tcp-map setting Rampart cannot honour, in a map no \
+     class applies: it changes nothing (a class applying the map is refused)";
+
+/// A tcp-map setting Rampart cannot honour, and where it was written.
+#[derive(Debug)]
+pub(super) struct Unhonoured {
+    map: String,
+    /// The setting, so its `no` form (or a later allowed value) takes it
+    /// back.
+    key: &'static str,
+    line: usize,
+    col: usize,
+    text: String,
+    message: String,
+}
+
 impl Parser {
+    /// Note a setting of map `i` Rampart cannot honour, at column `col`.
+    fn unhonoured(
+        &mut self,
+        c: &Cur<'_>,
+        i: usize,
+        key: &'static str,
+        col: usize,
+        message: String,
+    ) {
+        let map = self.cfg.tcp_maps[i].name.clone();
+        self.settled(&map, key);
+        self.unhonoured.push(Unhonoured {
+            map,
+            key,
+            line: c.line,
+            col,
+            text: c.raw.trim().to_string(),
+            message,
+        });
+    }
+
+    /// Setting `key` of `map` is back to one Rampart honours.
+    fn settled(&mut self, map: &str, key: &str) {
+        self.unhonoured.retain(|u| !(u.map == map && u.key == key));
+    }
+
+    /// Once the whole text is read: refuse each unhonoured setting of a
+    /// map a class applies, at its column; list the others as ignored.
+    pub(super) fn settle_unhonoured(&mut self) {
+        for u in std::mem::take(&mut self.unhonoured) {
+            let applied = self.cfg.tcp_maps.iter().any(|m| m.name == u.map)
+                && self.cfg.policy_maps.iter().any(|p| {
+                    p.classes
+                        .iter()
+                        .any(|k| k.tcp_map.as_deref() == Some(u.map.as_str()))
+                });
+            if applied {
+                self.errors.push(ParseError {
+                    line: u.line,
+                    column: u.col,
+                    message: u.message,
+                });
+            } else {
+                self.ignored.push(super::IgnoredLine {
+                    line: u.line,
+                    text: u.text,
+                    reason: REASON_UNHONOURED_UNUSED,
+                });
+            }
+        }
+    }
+
     /// `tcp-map NAME`: opens the map's mode, re-entering it if defined.
     pub(super) fn tcp_map(&mut self, c: &mut Cur<'_>) -> R<()> {
         self.mode = Mode::Skip;
@@ -87,6 +159,7 @@ impl Parser {
         if n == self.cfg.tcp_maps.len() {
             return Err(c.err_at(name.col, format!("no such tcp-map '{}'", name.text)));
         }
+        self.unhonoured.retain(|u| u.map != name.text);
         Ok(())
     }
 
@@ -97,14 +170,20 @@ impl Parser {
         let mut m = self.cfg.tcp_maps[i].clone();
         match cmd.text {
             "check-retransmission" => {
-                if !negate {
-                    return Err(c.err_at(
+                c.done()?;
+                if negate {
+                    self.settled(&m.name, "check-retransmission");
+                } else {
+                    self.unhonoured(
+                        c,
+                        i,
+                        "check-retransmission",
                         cmd.col,
                         "check-retransmission is not supported: Rampart keeps no copy of the \
-                         data a connection sent to compare a retransmission with",
-                    ));
+                         data a connection sent to compare a retransmission with"
+                            .into(),
+                    );
                 }
-                c.done()?;
             }
             "checksum-verification" => {
                 c.done()?;
@@ -113,17 +192,21 @@ impl Parser {
             }
             "exceed-mss" => m.exceed_mss_drop = allow_drop(c, negate)? == Some(true),
             "invalid-ack" | "seq-past-window" => {
+                let key = if cmd.text == "invalid-ack" {
+                    "invalid-ack"
+                } else {
+                    "seq-past-window"
+                };
+                let col = c.col();
                 if allow_drop(c, negate)? == Some(false) {
-                    c.back();
-                    return Err(c.err_at(
-                        c.col(),
-                        format!(
-                            "{} allow is not supported: Rampart checks windows strictly, in a \
-                             cluster too; use 'set connection advanced-options \
-                             tcp-state-bypass' for traffic that needs it",
-                            cmd.text
-                        ),
-                    ));
+                    let message = format!(
+                        "{key} allow is not supported: Rampart checks windows strictly, in a \
+                         cluster too; use 'set connection advanced-options \
+                         tcp-state-bypass' for traffic that needs it"
+                    );
+                    self.unhonoured(c, i, key, col, message);
+                } else {
+                    self.settled(&m.name, key);
                 }
             }
             "queue-limit" => {
@@ -150,6 +233,33 @@ impl Parser {
             }
             "syn-data" => m.syn_data_drop = allow_drop(c, negate)? == Some(true),
             "synack-data" => m.synack_data_allow = allow_drop(c, negate)? == Some(false),
+            "tcp-options" if matches!(c.peek(), Some("md5" | "mss")) => {
+                let which = c.next().expect("peeked");
+                let key = if which.text == "md5" {
+                    "tcp-options md5"
+                } else {
+                    "tcp-options mss"
+                };
+                let col = which.col;
+                let words: &[&str] = if which.text == "md5" {
+                    &["allow", "clear", "drop"]
+                } else {
+                    &["allow", "drop"]
+                };
+                match action_word(c, negate, words)? {
+                    None => self.settled(&m.name, key),
+                    Some(_) => self.unhonoured(
+                        c,
+                        i,
+                        key,
+                        col,
+                        format!(
+                            "{key} is not supported: no source at hand says what the ASA does \
+                             with it; use 'tcp-options range' for option kinds 6, 7 and 9-255"
+                        ),
+                    ),
+                }
+            }
             "tcp-options" => tcp_options(c, &mut m, negate)?,
             "ttl-evasion-protection" => {
                 c.done()?;
@@ -160,13 +270,19 @@ impl Parser {
                     action(c, negate, false)?.is_some_and(|a| a == TcpOptionAction::Allow);
             }
             "window-variation" => {
+                let col = c.col();
                 if allow_drop(c, negate)? == Some(true) {
-                    c.back();
-                    return Err(c.err_at(
-                        c.col(),
+                    self.unhonoured(
+                        c,
+                        i,
+                        "window-variation",
+                        col,
                         "window-variation drop is not supported: Rampart does not judge \
-                         changes of the advertised window",
-                    ));
+                         changes of the advertised window"
+                            .into(),
+                    );
+                } else {
+                    self.settled(&m.name, "window-variation");
                 }
             }
             w => return Err(c.err_at(cmd.col, format!("unknown tcp-map command '{w}'"))),

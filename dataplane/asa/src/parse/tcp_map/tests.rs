@@ -1,6 +1,7 @@
 use super::{REASON_CHECKSUM, REASON_MAP_WITH_BYPASS, REASON_QUEUE_LIMIT};
 use crate::ast::*;
 use crate::parse::test_support::*;
+use crate::parse_config;
 use crate::render::render;
 
 /// A class C of policy-map P that applies tcp-map M (line 5), then `text`.
@@ -84,6 +85,28 @@ fn a_map_entered_twice_is_edited_and_a_range_reentered_changes_in_place() {
 
 #[test]
 fn unenforceable_and_bad_lines_are_refused_at_their_column() {
+    // In a map no class applies, the settings Rampart cannot honour change
+    // nothing and are listed, as the whole block was before tcp-maps were
+    // read (an imported configuration keeps loading); their `no` form, or
+    // `no tcp-map`, takes them back before a class applies the map.
+    let unused = "tcp-map M\n check-retransmission\n invalid-ack allow\n seq-past-window allow\n window-variation drop\n tcp-options md5 allow\n tcp-options mss drop";
+    let listed = ignored(unused);
+    assert_eq!(listed.len(), 6, "{listed:?}");
+    assert!(
+        listed
+            .iter()
+            .all(|(_, why)| why.contains("no class applies"))
+    );
+    let taken_back = format!(
+        "{unused}\n no check-retransmission\n invalid-ack drop\n no seq-past-window\n window-variation allow\n no tcp-options md5\n no tcp-options mss{}",
+        "\nclass-map C\n match any\npolicy-map P\n class C\n  set connection advanced-options M"
+    );
+    assert!(parse_config(&taken_back).is_ok());
+    let removed = format!(
+        "{unused}\nno tcp-map M\ntcp-map M\n urgent-flag allow{}",
+        "\nclass-map C\n match any\npolicy-map P\n class C\n  set connection advanced-options M"
+    );
+    assert!(parse_config(&removed).is_ok());
     check_errors(&[
         (
             "tcp-map M\n frobnicate",
@@ -92,25 +115,25 @@ fn unenforceable_and_bad_lines_are_refused_at_their_column() {
             "unknown tcp-map command 'frobnicate'",
         ),
         (
-            "tcp-map M\n invalid-ack allow",
+            "tcp-map M\n invalid-ack allow\nclass-map C\n match any\npolicy-map P\n class C\n  set connection advanced-options M",
             2,
             14,
             "invalid-ack allow is not supported: Rampart checks windows strictly, in a cluster too; use 'set connection advanced-options tcp-state-bypass' for traffic that needs it",
         ),
         (
-            "tcp-map M\n seq-past-window allow",
+            "tcp-map M\n seq-past-window allow\nclass-map C\n match any\npolicy-map P\n class C\n  set connection advanced-options M",
             2,
             18,
             "seq-past-window allow is not supported: Rampart checks windows strictly, in a cluster too; use 'set connection advanced-options tcp-state-bypass' for traffic that needs it",
         ),
         (
-            "tcp-map M\n check-retransmission",
+            "tcp-map M\n check-retransmission\nclass-map C\n match any\npolicy-map P\n class C\n  set connection advanced-options M",
             2,
             2,
             "check-retransmission is not supported: Rampart keeps no copy of the data a connection sent to compare a retransmission with",
         ),
         (
-            "tcp-map M\n window-variation drop",
+            "tcp-map M\n window-variation drop\nclass-map C\n match any\npolicy-map P\n class C\n  set connection advanced-options M",
             2,
             19,
             "window-variation drop is not supported: Rampart does not judge changes of the advertised window",
@@ -140,10 +163,22 @@ fn unenforceable_and_bad_lines_are_refused_at_their_column() {
             "expected 'allow', 'clear', 'drop'",
         ),
         (
-            "tcp-map M\n tcp-options mss allow",
+            "tcp-map M\n tcp-options mss allow\nclass-map C\n match any\npolicy-map P\n class C\n  set connection advanced-options M",
             2,
             14,
-            "expected 'selective-ack', 'timestamp', 'window-scale' or 'range', found 'mss'",
+            "tcp-options mss is not supported: no source at hand says what the ASA does with it; use 'tcp-options range' for option kinds 6, 7 and 9-255",
+        ),
+        (
+            "tcp-map M\n tcp-options md5 clear\nclass-map C\n match any\npolicy-map P\n class C\n  set connection advanced-options M",
+            2,
+            14,
+            "tcp-options md5 is not supported: no source at hand says what the ASA does with it; use 'tcp-options range' for option kinds 6, 7 and 9-255",
+        ),
+        (
+            "tcp-map M\n tcp-options mss clear",
+            2,
+            18,
+            "expected 'allow' or 'drop', found 'clear'",
         ),
         (
             "tcp-map M\n tcp-options range 8 8 allow",
