@@ -73,8 +73,27 @@ service-policy global_policy global
 /// off and the idle reset on for every TCP connection but the bypass
 /// ones, short embryonic and half-closed timeouts, embryonic limits, and
 /// DNS limited per client. TCP 9000-9099 is bypass with a 10 s idle
-/// timeout.
+/// timeout. Every other TCP connection takes a tcp-map that sets every
+/// setting away from its default (docs/asa-behaviour.md §6.1): option
+/// kinds allowed, dropped and cleared by ranges, SACK, timestamps and
+/// window scale cleared (the tracker must see what the receiver gets),
+/// reserved bits cleared, the urgent pointer kept, SYNs with data and
+/// segments past the MSS dropped, SYN-ACKs with data passed, and no TTL
+/// floor.
 pub const NO_RANDOMIZATION: &str = "\
+tcp-map FUZZ
+ tcp-options range 6 7 allow
+ tcp-options range 9 19 allow
+ tcp-options range 20 40 drop
+ tcp-options selective-ack clear
+ tcp-options timestamp clear
+ tcp-options window-scale clear
+ reserved-bits clear
+ urgent-flag allow
+ syn-data drop
+ synack-data allow
+ exceed-mss drop
+ no ttl-evasion-protection
 class-map BYPASS
  match port tcp range 9000 9099
 class-map DNS
@@ -93,6 +112,7 @@ policy-map global_policy
   set connection random-sequence-number disable
   set connection timeout idle 0:00:10 reset embryonic 0:00:05 half-closed 0:00:30
   set connection embryonic-conn-max 4 per-client-embryonic-max 2
+  set connection advanced-options FUZZ
  class inspection_default
   inspect icmp
   inspect icmp error
