@@ -16,6 +16,8 @@ use rampart_dataplane::policy::time;
 use rampart_dataplane::{EngineConfig, IfaceId, InterfaceConfig};
 use rampart_ops::echo::echo_message;
 
+mod tcp_map_order;
+
 /// The outcome: what to print and whether the config is valid.
 #[derive(Debug)]
 pub struct Report {
@@ -294,70 +296,7 @@ fn warnings(
             }
         }
     }
-    out.extend(maps_hiding_limits(file, cfg));
-    out
-}
-
-/// A class that sets a tcp-map but no connection limits, timeouts or
-/// randomization, before a class that sets them, in its policy-map or (an
-/// interface's policy) in the global policy: Rampart takes the map with
-/// those features from one class, so that later class's settings do not
-/// reach the first class's connections (the ASA applies both, a
-/// difference from it: docs/asa-behaviour.md §6.1).
-fn maps_hiding_limits(file: &str, cfg: &Config) -> Vec<String> {
-    use rampart_dataplane::policy::ast::{ConnectionSettings, PolicyClass};
-    let sets_limits = |c: &PolicyClass| {
-        !c.connection.tcp_state_bypass
-            && ConnectionSettings {
-                tcp_state_bypass: false,
-                ..c.connection
-            } != ConnectionSettings::default()
-    };
-    let map_only =
-        |c: &PolicyClass| c.tcp_map.is_some() && !c.connection.tcp_state_bypass && !sets_limits(c);
-    let policy = |name: &str| cfg.policy_maps.iter().find(|p| p.name == name);
-    let global = cfg
-        .service_policies
-        .iter()
-        .find(|sp| sp.scope == ServiceScope::Global)
-        .and_then(|sp| policy(&sp.policy_map));
-    let mut out = Vec::new();
-    for sp in &cfg.service_policies {
-        let Some(pm) = policy(&sp.policy_map) else {
-            continue;
-        };
-        for (i, class) in pm.classes.iter().enumerate() {
-            if !map_only(class) {
-                continue;
-            }
-            let later = pm.classes[i + 1..]
-                .iter()
-                .find(|c| sets_limits(c))
-                .map(|c| (pm.name.as_str(), c.class.as_str()));
-            let global_later = match sp.scope {
-                ServiceScope::Interface(_) => global.and_then(|g| {
-                    g.classes
-                        .iter()
-                        .find(|c| sets_limits(c))
-                        .map(|c| (g.name.as_str(), c.class.as_str()))
-                }),
-                ServiceScope::Global => None,
-            };
-            if let Some((lp, lc)) = later.or(global_later) {
-                out.push(format!(
-                    "{file}: warning: policy-map {} class {} sets tcp-map {} but no connection \
-                     limits, timeouts or randomization: its connections take the defaults, not \
-                     those of policy-map {} class {} (Rampart applies a tcp-map with those \
-                     settings of one class; docs/asa-behaviour.md §6.1)",
-                    echo_message(&pm.name),
-                    echo_message(&class.class),
-                    echo_message(class.tcp_map.as_deref().unwrap_or_default()),
-                    echo_message(lp),
-                    echo_message(lc)
-                ));
-            }
-        }
-    }
+    out.extend(tcp_map_order::warnings(file, cfg));
     out
 }
 

@@ -350,3 +350,28 @@ fn no_ttl_evasion_protection_leaves_the_ttl_alone() {
         assert_eq!(h.engine.counters().normalizer.ttl_clamped > 0, clamped);
     }
 }
+
+/// A class with limits and no map before the class with the map: the ASA
+/// gives a connection matching both the first class's limits and the
+/// second's map (docs/asa-behaviour.md §2.3); Rampart takes both from the
+/// first class, so the connection has the default normalizer and a kind
+/// the map drops is cleared and forwarded (a difference from the ASA,
+/// §6.1, of which `config check` warns).
+#[test]
+fn a_limits_class_before_a_map_class_hides_the_maps_drop() {
+    let text = "sysopt connection tcpmss 0\nclass-map WEB\n match port tcp eq 80\ntcp-map M\n tcp-options range 19 19 drop\npolicy-map global_policy\n class WEB\n  set connection conn-max 1000\n  set connection random-sequence-number disable\n class class-default\n  set connection random-sequence-number disable\n  set connection advanced-options M\nservice-policy global_policy global\n";
+    let mut h = Harness::new();
+    h.install(
+        crate::policy::parse::parse_config(text)
+            .unwrap_or_else(|e| panic!("{text}\n{e}"))
+            .config,
+    );
+    let mut m = model(43_100);
+    let s = m.syn();
+    let clean = with_kind(m.frame(&s), 19);
+    let mut f = clean.clone();
+    assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
+    let at = option_at(&clean, 19);
+    assert_eq!(&f[at..at + 3], &[1, 1, 1]);
+    assert_eq!(h.engine.counters().normalizer.options_cleared, 1);
+}
