@@ -693,6 +693,7 @@ mod tests {
                         state: TcpState::ALL[st.max(1)],
                         simultaneous: false,
                         half: [h0, h1],
+                        synack_data: 0,
                     }),
                     last_seen_ns: seen >> 1,
                 }

@@ -467,6 +467,13 @@ pub struct TcpTrack {
     pub simultaneous: bool,
     /// Per-direction sequence state, indexed by [`Direction::index`].
     pub half: [TcpHalf; 2],
+    /// In SYN_RECV of a normal open, the bytes of data the responder's
+    /// SYN-ACK carried (a tcp-map's `synack-data allow`,
+    /// docs/asa-behaviour.md §6.1): the handshake's ACK may acknowledge
+    /// the SYN and any part of them. 0 otherwise, and once the responder
+    /// sent more or the handshake ended. This node's own view, not synced:
+    /// a peer that learns the entry in SYN_RECV checks the ACK exactly.
+    pub synack_data: u16,
 }
 
 /// The scaled window a segment advertises. RFC 7323 §2.2: the window field
@@ -579,6 +586,13 @@ impl TcpTrack {
             }
         }
         self.state = state;
+        // This node's own view (not synced): kept while the handshake is
+        // open, by the longer if both saw one.
+        self.synack_data = if state == TcpState::SynRecv {
+            self.synack_data.max(other.synack_data)
+        } else {
+            0
+        };
     }
 
     /// A connection opened by `syn` (an orig SYN, already classified).
@@ -587,6 +601,7 @@ impl TcpTrack {
             state: TcpState::SynSent,
             simultaneous: false,
             half: [TcpHalf::default(); 2],
+            synack_data: 0,
         };
         t.init_half(Direction::Orig, syn);
         t
@@ -741,6 +756,11 @@ impl TcpTrack {
                     return Err(DropReason::TcpAckSynDiff);
                 }
                 self.init_half(dir, seg);
+                // Data it carries (`synack-data allow`) counts as sent; the
+                // initiator may take it or discard it (a stack in SYN-SENT
+                // may, Linux does): the handshake's ACK is then checked
+                // against either (below). Too long to hold: checked exactly.
+                self.synack_data = u16::try_from(seg.payload_len).unwrap_or(0);
             }
             // The initiator's RST before any answer. At its own next
             // sequence number it aborts its own attempt (the value a stack
@@ -809,11 +829,19 @@ impl TcpTrack {
         // The segment that completes the handshake (an ACK, or a FIN|ACK that
         // closes at once) must acknowledge the SYN-ACK exactly (the ASA's
         // invalid-ack check: "in SYN-ACK-received state ack ≠ next seq to send").
-        if matches!(event, TcpEvent::Ack | TcpEvent::Fin)
+        // After a SYN-ACK that carried data, from the SYN's acknowledgement
+        // to the data's end: data not acknowledged is the responder's to
+        // retransmit, and stays sent-but-unacknowledged for the window
+        // checks. Without data the range is the one value.
+        let completes = matches!(event, TcpEvent::Ack | TcpEvent::Fin)
             && from == S::SynRecv
-            && (dir == Direction::Orig || self.simultaneous)
-            && seg.ack != self.half[them].end
-        {
+            && (dir == Direction::Orig || self.simultaneous);
+        let syn_acked = {
+            let end = self.half[them].end;
+            let first = end - u32::from(self.synack_data);
+            !seg.ack.before(first) && !seg.ack.after(end)
+        };
+        if completes && !syn_acked {
             return Err(DropReason::Tcp3whsFailed);
         }
 
@@ -841,7 +869,17 @@ impl TcpTrack {
             return Ok(Tracked::Stale);
         }
 
+        let sent = self.half[me].end;
         self.update(dir, seg);
+        if completes && self.half[them].has(half_flags::SYN_SEEN) {
+            // `update` marks the SYN acknowledged only by an ACK of all
+            // the responder sent; one of its SYN alone acknowledges it too.
+            self.half[them].flags |= half_flags::SYN_ACKED;
+        }
+        // The responder sent past its SYN-ACK: the range no longer holds.
+        if dir == Direction::Reply && self.half[me].end != sent {
+            self.synack_data = 0;
+        }
 
         let to = match cell {
             Closing => closing_state(self.fin_seen(), self.fin_acked()),
@@ -890,6 +928,9 @@ impl TcpTrack {
     /// Move to `to` and report the transition.
     fn enter(&mut self, from: TcpState, to: TcpState) -> Tracked {
         self.state = to;
+        if to != TcpState::SynRecv {
+            self.synack_data = 0;
+        }
         Tracked::Pass { from, to }
     }
 

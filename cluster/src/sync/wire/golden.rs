@@ -98,6 +98,7 @@ fn tcp_insert() -> FlowState {
             state: TcpState::SynSent,
             simultaneous: false,
             half: [syn, TcpHalf::default()],
+            synack_data: 0,
         }),
     )
 }
@@ -137,6 +138,7 @@ fn tcp_update() -> FlowState {
                 flags: both,
             },
         ],
+        synack_data: 0,
     });
     s.last_seen_ns += 1_000_000;
     s
@@ -729,6 +731,7 @@ fn any_flow() -> impl Strategy<Value = FlowState> {
                     state: TcpState::ALL[st],
                     simultaneous: b.4,
                     half: [h0, h1],
+                    synack_data: 0,
                 }),
                 // One variant on the wire: UDP's under a UDP key, any
                 // other protocol's under any other.

@@ -629,6 +629,7 @@ impl TryFrom<WireTcp> for TcpTrack {
             state: tcp_state(t.state)?,
             simultaneous: t.simultaneous,
             half: t.half.map(TcpHalf::from),
+            synack_data: 0,
         })
     }
 }

@@ -375,3 +375,66 @@ fn a_limits_class_before_a_map_class_hides_the_maps_drop() {
     assert_eq!(&f[at..at + 3], &[1, 1, 1]);
     assert_eq!(h.engine.counters().normalizer.options_cleared, 1);
 }
+
+/// `synack-data allow` and an initiator that discards the SYN-ACK's data
+/// (Linux does, in SYN-SENT): its ACK acknowledges the SYN only. The
+/// handshake completes; the data stays unacknowledged, the responder
+/// retransmits it, and the initiator's ACK of it passes. An ACK before the
+/// SYN's acknowledgement or past the data's end still drops.
+#[test]
+fn synack_data_allow_and_an_initiator_that_acks_the_syn_only() {
+    let start = |port| {
+        let mut h = harness(Some(" synack-data allow"));
+        let (c, s) = v4_pair(port, 80);
+        let mut m = TcpModel::new(c, s, [100, 900_000], [64_240, 65_160], [Some(7), Some(7)]);
+        let syn = m.syn();
+        assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+        let mut sa = m.syn_ack();
+        sa.payload_len = 10;
+        assert_eq!(h.tcp(&m, &sa), FWD_IN);
+        (h, m)
+    };
+    // Acknowledging the SYN only (the model's client did not take the data).
+    let (mut h, mut m) = start(42_410);
+    let ack = m.ack(Side::Client);
+    assert_eq!(ack.ack, 900_001);
+    assert_eq!(h.tcp(&m, &ack), FWD_OUT);
+    let ProtoState::Tcp(t) = h.only_entry().proto else {
+        panic!("a tracked connection")
+    };
+    assert_eq!(t.state, TcpState::Established);
+    assert_eq!(t.synack_data, 0);
+    // The data counts as sent: the client's ACK of it is no ACK of unsent
+    // data.
+    assert_eq!(t.half[1].end.0, 900_000 + 1 + 10);
+    let d = m.data(Side::Client, 100);
+    assert_eq!(h.tcp(&m, &d), FWD_OUT);
+    // The server retransmits the 10 bytes; the client acknowledges them.
+    let again = m.data(Side::Server, 10);
+    assert_eq!(again.seq, 900_001);
+    assert_eq!(h.tcp(&m, &again), FWD_IN);
+    let a = m.ack(Side::Client);
+    assert_eq!(a.ack, 900_000 + 1 + 10);
+    assert_eq!(h.tcp(&m, &a), FWD_OUT);
+    // Part of the data, within the range, passes too.
+    let (mut h, mut m) = start(42_411);
+    let mut part = m.ack(Side::Client);
+    part.ack = 900_000 + 1 + 4;
+    assert_eq!(h.tcp(&m, &part), FWD_OUT);
+    // Before the SYN's acknowledgement, or past the data's end: dropped,
+    // and the handshake stays open.
+    for bad in [900_000, 900_000 + 1 + 10 + 1] {
+        let (mut h, mut m) = start(42_412);
+        let mut ack = m.ack(Side::Client);
+        ack.ack = bad;
+        assert_eq!(
+            h.tcp(&m, &ack),
+            Verdict::Drop(DropReason::Tcp3whsFailed),
+            "{bad}"
+        );
+        let ProtoState::Tcp(t) = h.only_entry().proto else {
+            panic!("a tracked connection")
+        };
+        assert_eq!((t.state, t.synack_data), (TcpState::SynRecv, 10), "{bad}");
+    }
+}
