@@ -186,6 +186,8 @@ pub(super) struct Inner {
     policy: watch::Receiver<AppliedPolicy>,
     /// Nodes the cluster removed, as applied (`state_machine.rs`).
     removed: watch::Receiver<BTreeSet<NodeId>>,
+    /// The log index of the applied membership (`state_machine.rs`).
+    applied_membership: watch::Receiver<u64>,
     counters: Arc<StoreCounters>,
     /// The cluster id and whether the log may vote (`identity.rs`).
     pub(super) identity: Arc<Identity>,
@@ -240,6 +242,7 @@ impl PolicyRaft {
         let policy = sm.subscribe();
         let removed = sm.subscribe_removed();
         let applied_members = sm.subscribe_members();
+        let applied_membership = sm.subscribe_membership_index();
         let log = LogStore::new(db);
         let network =
             NetworkFactory::new(transport.clone(), id, identity.clone(), counters.clone());
@@ -259,6 +262,7 @@ impl PolicyRaft {
                 settings,
                 policy,
                 removed: removed.clone(),
+                applied_membership,
                 counters,
                 identity,
                 membership_lock: tokio::sync::Mutex::new(()),
@@ -1105,10 +1109,15 @@ impl PolicyRaft {
         self.membership(MembershipOp::Remove { id }, deadline).await
     }
 
-    /// The index of the membership this node holds.
+    /// The index of the membership this node holds: openraft's (which
+    /// may be appended, not yet applied), or the applied one the store
+    /// held at start, which openraft's metrics may not say yet (a
+    /// removal applied before a restart is then no evidence for a call
+    /// made right after it, as the metrics catch up).
     fn membership_index(&self) -> u64 {
         let m = self.inner.raft.metrics();
-        m.borrow().membership_config.log_id().map_or(0, |l| l.index)
+        let effective = m.borrow().membership_config.log_id().map_or(0, |l| l.index);
+        effective.max(*self.inner.applied_membership.borrow())
     }
 
     /// Evidence that the removal of `id` committed: this node applied it,

@@ -212,8 +212,15 @@ pub struct StateMachine {
     removed: watch::Sender<BTreeSet<NodeId>>,
     /// The nodes of the applied membership.
     members: watch::Sender<BTreeSet<NodeId>>,
+    /// The log index of the applied membership (0: none).
+    membership_index: watch::Sender<u64>,
     /// Whether the store holds the digest of the state's policy text.
     digest_stored: bool,
+}
+
+/// The log index of a membership (0: the initial one, with none).
+fn index_of(m: &StoredMembership) -> u64 {
+    m.log_id().map_or(0, |l| l.index)
 }
 
 /// The nodes of a membership.
@@ -304,12 +311,14 @@ impl StateMachine {
         let (policy, _) = watch::channel(applied(&state));
         let (removed, _) = watch::channel(state.removed.clone());
         let (members, _) = watch::channel(nodes_of(&state.last_membership));
+        let (membership_index, _) = watch::channel(index_of(&state.last_membership));
         Ok(StateMachine {
             db,
             state,
             policy,
             removed,
             members,
+            membership_index,
             digest_stored,
         })
     }
@@ -332,6 +341,12 @@ impl StateMachine {
         self.members.subscribe()
     }
 
+    /// A new subscription to the log index of the applied membership,
+    /// known from the store at start, before openraft's metrics say it.
+    pub fn subscribe_membership_index(&self) -> watch::Receiver<u64> {
+        self.membership_index.subscribe()
+    }
+
     /// Take `next` as the state, telling the watches what changed (the
     /// policy's in any case with `republish`).
     fn take(&mut self, next: SmState, republish: bool) {
@@ -344,6 +359,12 @@ impl StateMachine {
         self.members.send_if_modified(|m| {
             let changed = *m != members;
             *m = members;
+            changed
+        });
+        let index = index_of(&next.last_membership);
+        self.membership_index.send_if_modified(|i| {
+            let changed = *i != index;
+            *i = index;
             changed
         });
         self.state = next;
