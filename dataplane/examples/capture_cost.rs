@@ -2,7 +2,7 @@
 //! captures, for callgrind (scripts/bench/README.md, "capture cost"):
 //!
 //! ```text
-//! valgrind --tool=callgrind --toggle-collect='capture_cost::measure_new' \
+//! valgrind --tool=callgrind --toggle-collect='capture_cost::workload::measure_new' \
 //!     target/release/examples/capture_cost none
 //! ```
 //!
@@ -13,20 +13,16 @@
 //! whose match selects nothing) or `match` (one that selects every frame,
 //! a circular buffer large enough to keep them all).
 
-use std::hint::black_box;
 use std::sync::Arc;
 
 use rampart_dataplane::conntrack::NodeId;
-use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::policy::compile::{compile, randomization_off};
-use rampart_dataplane::trace::{Side, TcpModel, v4_pair};
-use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant};
+use rampart_dataplane::trace::Side;
+use rampart_dataplane::{Engine, EngineConfig};
 
-const NEW_CONNS: u32 = 2_000;
-const EST_CONNS: u32 = 1_000;
-const EST_ROUNDS: u32 = 10;
-
-type Frames = Vec<(Vec<u8>, IfaceId)>;
+#[path = "workload/mod.rs"]
+mod workload;
+use workload::{EST_CONNS, EST_ROUNDS, NEW_CONNS};
 
 fn setup_capture(e: &mut Engine, scenario: &str) {
     use rampart_asa::{CaptureCommand, parse_capture};
@@ -44,27 +40,6 @@ fn setup_capture(e: &mut Engine, scenario: &str) {
     e.capture_add(spec).unwrap();
 }
 
-#[inline(never)]
-fn measure_new(e: &mut Engine, frames: &mut Frames, now: &mut u64) {
-    for (f, iface) in frames.iter_mut() {
-        *now += 1_000;
-        black_box(e.process(f, PacketMeta::default(), *iface, Instant::from_nanos(*now)));
-    }
-}
-
-#[inline(never)]
-fn measure_established(e: &mut Engine, frames: &mut Frames, now: &mut u64) {
-    for (f, iface) in frames.iter_mut() {
-        *now += 2_000;
-        black_box(e.process(f, PacketMeta::default(), *iface, Instant::from_nanos(*now)));
-    }
-}
-
-fn model(i: u32) -> TcpModel {
-    let (c, s) = v4_pair(10_000 + i as u16, 443);
-    TcpModel::new(c, s, [i, !i], [64_240, 65_160], [Some(7), Some(7)])
-}
-
 fn main() {
     let scenario = std::env::args().nth(1).unwrap_or_else(|| "none".into());
     let mut cfg = EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4]);
@@ -73,35 +48,10 @@ fn main() {
     let p = compile(&randomization_off(), &e.config().interfaces).unwrap();
     e.set_policy(Arc::new(p)).unwrap();
     setup_capture(&mut e, &scenario);
-    let mut now = Instant::from_secs(10).as_nanos();
-
-    let mut new: Frames = Vec::new();
-    for i in 0..NEW_CONNS {
-        let mut m = model(i);
-        let [syn, sa, ack] = m.handshake();
-        new.push((m.frame(&syn), IfaceId(0)));
-        new.push((m.frame(&sa), IfaceId(1)));
-        new.push((m.frame(&ack), IfaceId(0)));
-    }
-    measure_new(&mut e, &mut new, &mut now);
-
-    let mut open: Frames = Vec::new();
-    let mut models: Vec<TcpModel> = (NEW_CONNS..NEW_CONNS + EST_CONNS).map(model).collect();
-    for m in &mut models {
-        let [syn, sa, ack] = m.handshake();
-        open.push((m.frame(&syn), IfaceId(0)));
-        open.push((m.frame(&sa), IfaceId(1)));
-        open.push((m.frame(&ack), IfaceId(0)));
-    }
-    let mut data: Frames = Vec::new();
-    for _ in 0..EST_ROUNDS {
-        for m in &mut models {
-            let d = m.data(Side::Client, 100);
-            data.push((m.frame(&d), IfaceId(0)));
-        }
-    }
-    measure_new(&mut e, &mut open, &mut now);
-    measure_established(&mut e, &mut data, &mut now);
+    workload::run(&mut e, |m, _| {
+        let d = m.data(Side::Client, 100);
+        m.frame(&d)
+    });
     assert_eq!(e.counters().total_dropped(), 0);
     println!(
         "{scenario}: {} forwarded, {} new, {} established",

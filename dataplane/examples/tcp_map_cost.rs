@@ -2,7 +2,7 @@
 //! callgrind (scripts/bench/README.md, "tcp-map cost"):
 //!
 //! ```text
-//! valgrind --tool=callgrind --toggle-collect='tcp_map_cost::measure_established' \
+//! valgrind --tool=callgrind --toggle-collect='tcp_map_cost::workload::measure_established' \
 //!     target/release/examples/tcp_map_cost none
 //! ```
 //!
@@ -15,20 +15,16 @@
 //! or `clear` (the same and `tcp-options timestamp clear`, which rewrites
 //! every data segment).
 
-use std::hint::black_box;
 use std::sync::Arc;
 
 use rampart_dataplane::conntrack::NodeId;
-use rampart_dataplane::packet::PacketMeta;
 use rampart_dataplane::policy::compile::{compile, randomization_off};
-use rampart_dataplane::trace::{Side, TcpModel, v4_pair};
-use rampart_dataplane::{Engine, EngineConfig, IfaceId, Instant};
+use rampart_dataplane::trace::{Side, TcpModel};
+use rampart_dataplane::{Engine, EngineConfig};
 
-const NEW_CONNS: u32 = 2_000;
-const EST_CONNS: u32 = 1_000;
-const EST_ROUNDS: u32 = 10;
-
-type Frames = Vec<(Vec<u8>, IfaceId)>;
+#[path = "workload/mod.rs"]
+mod workload;
+use workload::{EST_CONNS, EST_ROUNDS, NEW_CONNS};
 
 fn policy(scenario: &str) -> rampart_dataplane::policy::ast::Config {
     let map = match scenario {
@@ -45,27 +41,6 @@ fn policy(scenario: &str) -> rampart_dataplane::policy::ast::Config {
     rampart_dataplane::policy::parse::parse_config(&text)
         .unwrap()
         .config
-}
-
-#[inline(never)]
-fn measure_new(e: &mut Engine, frames: &mut Frames, now: &mut u64) {
-    for (f, iface) in frames.iter_mut() {
-        *now += 1_000;
-        black_box(e.process(f, PacketMeta::default(), *iface, Instant::from_nanos(*now)));
-    }
-}
-
-#[inline(never)]
-fn measure_established(e: &mut Engine, frames: &mut Frames, now: &mut u64) {
-    for (f, iface) in frames.iter_mut() {
-        *now += 2_000;
-        black_box(e.process(f, PacketMeta::default(), *iface, Instant::from_nanos(*now)));
-    }
-}
-
-fn model(i: u32) -> TcpModel {
-    let (c, s) = v4_pair(10_000 + i as u16, 443);
-    TcpModel::new(c, s, [i, !i], [64_240, 65_160], [Some(7), Some(7)])
 }
 
 /// The IPv4 frame's TCP checksum set right (RFC 9293 §3.1).
@@ -102,34 +77,7 @@ fn main() {
     let mut e = Engine::new(cfg).unwrap();
     let p = compile(&policy(&scenario), &e.config().interfaces).unwrap();
     e.set_policy(Arc::new(p)).unwrap();
-    let mut now = Instant::from_secs(10).as_nanos();
-
-    let mut new: Frames = Vec::new();
-    for i in 0..NEW_CONNS {
-        let mut m = model(i);
-        let [syn, sa, ack] = m.handshake();
-        new.push((m.frame(&syn), IfaceId(0)));
-        new.push((m.frame(&sa), IfaceId(1)));
-        new.push((m.frame(&ack), IfaceId(0)));
-    }
-    measure_new(&mut e, &mut new, &mut now);
-
-    let mut open: Frames = Vec::new();
-    let mut models: Vec<TcpModel> = (NEW_CONNS..NEW_CONNS + EST_CONNS).map(model).collect();
-    for m in &mut models {
-        let [syn, sa, ack] = m.handshake();
-        open.push((m.frame(&syn), IfaceId(0)));
-        open.push((m.frame(&sa), IfaceId(1)));
-        open.push((m.frame(&ack), IfaceId(0)));
-    }
-    let mut data: Frames = Vec::new();
-    for round in 0..EST_ROUNDS {
-        for m in &mut models {
-            data.push((data_with_timestamps(m, round), IfaceId(0)));
-        }
-    }
-    measure_new(&mut e, &mut open, &mut now);
-    measure_established(&mut e, &mut data, &mut now);
+    workload::run(&mut e, data_with_timestamps);
     assert_eq!(e.counters().total_dropped(), 0);
     let cleared = e.counters().normalizer.options_cleared;
     assert_eq!(
