@@ -6,13 +6,12 @@
 //! that did not.
 
 mod common;
+mod pair_sync;
 
 use std::time::Duration;
 
 use rampart_dataplane::conntrack::ProtoState;
-use rampart_dataplane::engine::Effect;
 use rampart_dataplane::packet::{PacketMeta, Parsed, Transport};
-use rampart_dataplane::sync::SyncEvent;
 use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
 use rampart_dataplane::{Engine, Instant, Verdict};
 
@@ -26,24 +25,6 @@ fn node(id: u16) -> Engine {
     e.set_policy(std::sync::Arc::new(policy))
         .expect("the policy's classes fit");
     e
-}
-
-/// Everything `from` has to say to its peer, applied by `to` (inserts
-/// acknowledged, as the protocol does once a batch is applied).
-fn sync(nodes: &mut [Engine; 2], from: usize, now: Instant) {
-    while let Some(effect) = nodes[from].poll_effect(now) {
-        assert!(!matches!(effect, Effect::Transmit { .. }), "{effect:?}");
-        if let Some(o) = effect.into_sync() {
-            nodes[1 - from]
-                .apply_sync(&o.event, now)
-                .expect("valid state");
-            if o.want_ack
-                && let SyncEvent::Upsert(s) = &o.event
-            {
-                nodes[from].sync_acked(&s.key, &s.inc);
-            }
-        }
-    }
 }
 
 /// Send `seg` through node `i`, which must forward it; returns the MSS
@@ -84,14 +65,14 @@ fn each_node_clamps_what_it_forwards_and_both_record_what_was_received() {
     // The client's packets cross node 0, the server's node 1.
     let syn = m.syn();
     assert_eq!(through(&mut nodes, 0, &m, &syn, now), Some(1380));
-    sync(&mut nodes, 0, now);
+    pair_sync::deliver(&mut nodes, 0, now);
     assert_eq!(recorded(&nodes, 1, &m, now)[0], 1380, "synced as received");
     let sa = m.syn_ack();
     assert_eq!(through(&mut nodes, 1, &m, &sa, now), Some(1380));
-    sync(&mut nodes, 1, now);
+    pair_sync::deliver(&mut nodes, 1, now);
     let ack = m.ack(Side::Client);
     through(&mut nodes, 0, &m, &ack, now);
-    sync(&mut nodes, 0, now);
+    pair_sync::deliver(&mut nodes, 0, now);
     for i in 0..2 {
         assert_eq!(recorded(&nodes, i, &m, now), [1380, 1380], "node {i}");
         assert_eq!(nodes[i].counters().normalizer.mss_clamped, 1, "node {i}");
@@ -102,7 +83,7 @@ fn each_node_clamps_what_it_forwards_and_both_record_what_was_received() {
         for len in [1380, 1381] {
             let d = m.data(side, len);
             through(&mut nodes, i, &m, &d, now);
-            sync(&mut nodes, i, now);
+            pair_sync::deliver(&mut nodes, i, now);
         }
         assert_eq!(
             nodes[i].counters().normalizer.exceed_mss_seen,

@@ -4,13 +4,12 @@
 //! connection by sync applies the same map to the segments it forwards.
 
 mod common;
+mod pair_sync;
 
 use std::time::Duration;
 
 use rampart_dataplane::conntrack::ProtoState;
-use rampart_dataplane::engine::Effect;
 use rampart_dataplane::packet::PacketMeta;
-use rampart_dataplane::sync::SyncEvent;
 use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
 use rampart_dataplane::{Engine, Instant, Verdict};
 
@@ -32,23 +31,6 @@ fn node(id: u16, text: &str) -> Engine {
     e.set_policy(std::sync::Arc::new(policy))
         .expect("the policy's classes fit");
     e
-}
-
-/// Everything `from` has to say to its peer, applied by `to`.
-fn sync(nodes: &mut [Engine; 2], from: usize, now: Instant) {
-    while let Some(effect) = nodes[from].poll_effect(now) {
-        assert!(!matches!(effect, Effect::Transmit { .. }), "{effect:?}");
-        if let Some(o) = effect.into_sync() {
-            nodes[1 - from]
-                .apply_sync(&o.event, now)
-                .expect("valid state");
-            if o.want_ack
-                && let SyncEvent::Upsert(s) = &o.event
-            {
-                nodes[from].sync_acked(&s.key, &s.inc);
-            }
-        }
-    }
 }
 
 /// The offset of the first option of `kind` in a frame's TCP header.
@@ -112,14 +94,14 @@ fn run(policy_b: &str) -> (Vec<u8>, Vec<u8>, String) {
         None,
         "node 0 clears the SYN's window scale"
     );
-    sync(&mut nodes, 0, now);
+    pair_sync::deliver(&mut nodes, 0, now);
     let sa = m.syn_ack();
     let mut synack = m.frame(&sa);
     through(&mut nodes, 1, &m, &sa, &mut synack);
-    sync(&mut nodes, 1, now);
+    pair_sync::deliver(&mut nodes, 1, now);
     let ack = m.ack(Side::Client);
     through(&mut nodes, 0, &m, &ack, &mut m.frame(&ack));
-    sync(&mut nodes, 0, now);
+    pair_sync::deliver(&mut nodes, 0, now);
     // A server segment with a 10-byte option of kind 19 (a SACK block's
     // place, made one), checksum recomputed.
     let mut d = m.data(Side::Server, 100);
