@@ -477,6 +477,23 @@ impl TcpModel {
     }
 }
 
+/// The offset of the first TCP option of `kind` in an untagged IPv4
+/// frame without IP options (as [`tcp_frame`] builds them), if it has one.
+pub fn tcp_option_at(frame: &[u8], kind: u8) -> Option<usize> {
+    let l4 = 14 + 20;
+    let end = l4 + usize::from(frame.get(l4 + 12)? >> 4) * 4;
+    let mut at = l4 + 20;
+    while at < end.min(frame.len()) {
+        match frame[at] {
+            0 => break,
+            1 => at += 1,
+            k if k == kind => return Some(at),
+            _ => at += usize::from(*frame.get(at + 1)?).max(2),
+        }
+    }
+    None
+}
+
 /// Two IPv4 hosts on either side of an inside/outside bridge: the client on
 /// `inside` (interface 0), the server on `outside` (interface 1), in the
 /// benchmarking range 198.18.0.0/15.

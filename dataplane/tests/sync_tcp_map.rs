@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rampart_dataplane::conntrack::ProtoState;
 use rampart_dataplane::packet::PacketMeta;
-use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
+use rampart_dataplane::trace::{Seg, Side, TcpModel, tcp_option_at, v4_pair};
 use rampart_dataplane::{Engine, Instant, Verdict};
 
 /// Class-default applies tcp-map M: window scale cleared, option kind 19
@@ -31,22 +31,6 @@ fn node(id: u16, text: &str) -> Engine {
     e.set_policy(std::sync::Arc::new(policy))
         .expect("the policy's classes fit");
     e
-}
-
-/// The offset of the first option of `kind` in a frame's TCP header.
-fn option_at(frame: &[u8], kind: u8) -> Option<usize> {
-    let l4 = 14 + 20;
-    let end = l4 + usize::from(frame[l4 + 12] >> 4) * 4;
-    let mut at = l4 + 20;
-    while at < end {
-        match frame[at] {
-            0 => break,
-            1 => at += 1,
-            k if k == kind => return Some(at),
-            _ => at += usize::from(frame[at + 1]),
-        }
-    }
-    None
 }
 
 /// Send `frame` (of `seg`) through node `i`, which must forward it.
@@ -90,7 +74,7 @@ fn run(policy_b: &str) -> (Vec<u8>, Vec<u8>, String) {
     let mut f = m.frame(&syn);
     through(&mut nodes, 0, &m, &syn, &mut f);
     assert_eq!(
-        option_at(&f, 3),
+        tcp_option_at(&f, 3),
         None,
         "node 0 clears the SYN's window scale"
     );
@@ -107,7 +91,7 @@ fn run(policy_b: &str) -> (Vec<u8>, Vec<u8>, String) {
     let mut d = m.data(Side::Server, 100);
     d.sack = vec![(1, 2)];
     let mut data = m.frame(&d);
-    let at = option_at(&data, 5).expect("a SACK block");
+    let at = tcp_option_at(&data, 5).expect("a SACK block");
     data[at] = 19;
     data[14 + 20 + 16..14 + 20 + 18].fill(0);
     let sum = !tcp_sum(&data);
@@ -128,9 +112,9 @@ fn the_node_that_learns_a_connection_by_sync_applies_its_class_map() {
     assert_eq!(class, "global_policy/class-default");
     // Node 1 cleared the SYN-ACK's window scale as node 0 did the SYN's
     // (so neither end scales), and passed kind 19 untouched.
-    assert_eq!(option_at(&synack, 3), None);
+    assert_eq!(tcp_option_at(&synack, 3), None);
     assert!(checksum_ok(&synack));
-    let at = option_at(&data, 19).expect("kind 19 passed");
+    let at = tcp_option_at(&data, 19).expect("kind 19 passed");
     assert_eq!(data[at + 1], 10);
     assert!(checksum_ok(&data));
 }
@@ -145,7 +129,7 @@ fn a_node_with_another_version_of_the_map_does_not_apply_its_own() {
     let other = POLICY.replace(" tcp-options window-scale clear\n", "");
     let (synack, data, class) = run(&other);
     assert_ne!(class, "global_policy/class-default");
-    assert!(option_at(&synack, 3).is_some());
-    assert_eq!(option_at(&data, 19), None, "cleared, as by default");
+    assert!(tcp_option_at(&synack, 3).is_some());
+    assert_eq!(tcp_option_at(&data, 19), None, "cleared, as by default");
     assert!(checksum_ok(&data));
 }

@@ -26,26 +26,10 @@ fn harness(lines: Option<&str>) -> Harness {
     h
 }
 
-/// The offset of the first option of `kind` in a frame's TCP header.
-fn option_at(frame: &[u8], kind: u8) -> usize {
-    let l4 = 14 + 20;
-    let end = l4 + usize::from(frame[l4 + 12] >> 4) * 4;
-    let mut at = l4 + 20;
-    while at < end {
-        match frame[at] {
-            0 => break,
-            1 => at += 1,
-            k if k == kind => return at,
-            _ => at += usize::from(frame[at + 1]),
-        }
-    }
-    panic!("no option of kind {kind}");
-}
-
 /// `frame` with its window-scale option (3 bytes) made of kind `kind`
 /// (19: a TCP MD5 signature's number, RFC 2385), checksum fixed.
 fn with_kind(mut frame: Vec<u8>, kind: u8) -> Vec<u8> {
-    let at = option_at(&frame, 3);
+    let at = crate::trace::tcp_option_at(&frame, 3).expect("the option");
     frame[at] = kind;
     let sum = fresh_checksum(&frame);
     frame[14 + 20 + 16..14 + 20 + 18].copy_from_slice(&sum.to_be_bytes());
@@ -72,7 +56,7 @@ fn option_kind_19_is_cleared_by_default_allowed_or_dropped_by_a_range() {
         let mut h = harness(lines);
         let mut f = syn(42_000);
         assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
-        let at = option_at(&syn(42_000), 19);
+        let at = crate::trace::tcp_option_at(&syn(42_000), 19).expect("the option");
         assert_eq!(&f[at..at + 3], &[1, 1, 1], "{lines:?}");
         assert_checksum_valid(&f);
         assert_eq!(h.engine.counters().normalizer.options_cleared, 1);
@@ -111,7 +95,7 @@ fn a_cleared_window_scale_means_unscaled_windows_for_the_tracker() {
     let mut m = TcpModel::new(c, s, [100, 900_000], [64_240, 4_000], [None, None]);
     let syn = offered.syn();
     let mut f = offered.frame(&syn);
-    let at = option_at(&f, 3);
+    let at = crate::trace::tcp_option_at(&f, 3).expect("the option");
     assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
     assert_eq!(&f[at..at + 3], &[1, 1, 1]);
     assert_checksum_valid(&f);
@@ -274,7 +258,7 @@ fn selective_ack_clear_nops_sack_permitted_and_sack_blocks() {
         let syn = m.syn();
         let clean = m.frame(&syn);
         let mut f = clean.clone();
-        let at = option_at(&clean, 4);
+        let at = crate::trace::tcp_option_at(&clean, 4).expect("the option");
         assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
         assert_eq!(f[at..at + 2] == [1, 1], cleared, "{lines:?}");
         assert_checksum_valid(&f);
@@ -287,7 +271,7 @@ fn selective_ack_clear_nops_sack_permitted_and_sack_blocks() {
         a.sack = vec![(100 + 1 + 200, 100 + 1 + 400)];
         let clean = m.frame(&a);
         let mut f = clean.clone();
-        let at = option_at(&clean, 5);
+        let at = crate::trace::tcp_option_at(&clean, 5).expect("the option");
         assert_eq!(send(&mut h, &mut f, IfaceId(1)), FWD_IN);
         assert_eq!(f[at..at + 10] == [1; 10], cleared, "{lines:?}");
         assert_checksum_valid(&f);
@@ -313,7 +297,7 @@ fn timestamp_clear_nops_the_timestamps_option() {
         let mut d = m.data(Side::Client, 100);
         d.sack = vec![(1, 2)];
         let mut f = m.frame(&d);
-        let at = option_at(&f, 5);
+        let at = crate::trace::tcp_option_at(&f, 5).expect("the option");
         f[at] = 8;
         f[at + 2..at + 10].copy_from_slice(&[0, 0, 0x12, 0x34, 0, 0, 0x56, 0x78]);
         let sum = fresh_checksum(&f);
@@ -371,7 +355,7 @@ fn a_limits_class_before_a_map_class_hides_the_maps_drop() {
     let clean = with_kind(m.frame(&s), 19);
     let mut f = clean.clone();
     assert_eq!(send(&mut h, &mut f, IfaceId(0)), FWD_OUT);
-    let at = option_at(&clean, 19);
+    let at = crate::trace::tcp_option_at(&clean, 19).expect("the option");
     assert_eq!(&f[at..at + 3], &[1, 1, 1]);
     assert_eq!(h.engine.counters().normalizer.options_cleared, 1);
 }
