@@ -19,7 +19,7 @@ pub mod topology;
 pub mod traffic;
 
 pub use netns::{
-    Netns, NetnsError, NsThread, is_root, no_ipv6, raise_fd_limit, sh, syn_retransmits,
+    Netns, NetnsError, NsThread, is_root, no_ipv6, raise_fd_limit, sh, syn_retransmits, tcp_ext,
 };
 pub use proc::{
     BYPASS_5002_POLICY, Endpoint, ICMP_INSPECTION_POLICY, LogRecord, NodeError, NodeProc, NodeSpec,

@@ -93,8 +93,18 @@ pub fn sysctl(ns: &str, setting: &str) -> Result<(), NetnsError> {
 /// `TcpExt: TCPSynRetrans` in namespace `ns`: the SYNs and SYN-ACKs its
 /// stack retransmitted (0 if it cannot be read).
 pub fn syn_retransmits(ns: &Netns) -> u64 {
-    ns.run(|| {
-        let text = std::fs::read_to_string("/proc/net/netstat").unwrap_or_default();
+    tcp_ext(ns, "TCPSynRetrans")
+}
+
+/// Counter `name` of the `TcpExt:` lines of namespace `ns`'s
+/// `netstat` (0 if it cannot be read). Read through
+/// `/proc/thread-self/net`: `/proc/net` is `/proc/self/net`, the
+/// namespace of the process's main thread, not of the thread that
+/// entered `ns` (proc(5), `/proc/thread-self`).
+pub fn tcp_ext(ns: &Netns, name: &str) -> u64 {
+    let name = name.to_string();
+    ns.run(move || {
+        let text = std::fs::read_to_string("/proc/thread-self/net/netstat").unwrap_or_default();
         let mut lines = text.lines().filter(|l| l.starts_with("TcpExt:"));
         let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
             return 0;
@@ -102,7 +112,7 @@ pub fn syn_retransmits(ns: &Netns) -> u64 {
         names
             .split_whitespace()
             .zip(values.split_whitespace())
-            .find(|(n, _)| *n == "TCPSynRetrans")
+            .find(|(n, _)| *n == name)
             .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(0)
     })
