@@ -62,11 +62,14 @@ pub enum RemoveReason {
     /// reached: the oldest half-open connection of the class, or of the
     /// client in it, made room for a new one (docs/asa-behaviour.md §2.2).
     EmbryonicLimit = 7,
+    /// Dead connection detection: an end left its probes unanswered
+    /// (`set connection timeout dcd`, docs/asa-behaviour.md §2.2).
+    DeadConnection = 8,
 }
 
 impl RemoveReason {
     /// All, in counter order.
-    pub const ALL: [RemoveReason; 8] = [
+    pub const ALL: [RemoveReason; 9] = [
         RemoveReason::Timeout,
         RemoveReason::Reopen,
         RemoveReason::Reset,
@@ -75,6 +78,7 @@ impl RemoveReason {
         RemoveReason::Superseded,
         RemoveReason::Evicted,
         RemoveReason::EmbryonicLimit,
+        RemoveReason::DeadConnection,
     ];
     /// Number of reasons.
     pub const COUNT: usize = Self::ALL.len();
@@ -89,6 +93,7 @@ impl RemoveReason {
             RemoveReason::Superseded => "superseded",
             RemoveReason::Evicted => "evicted",
             RemoveReason::EmbryonicLimit => "embryonic_limit",
+            RemoveReason::DeadConnection => "dead_connection",
         }
     }
 }
@@ -162,6 +167,21 @@ pub struct NormalizerCounters {
     pub mss_clamped: u64,
 }
 
+/// Dead connection detection (`set connection timeout dcd`,
+/// docs/asa-behaviour.md §2.2).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DcdCounters {
+    /// Probes sent toward connections' ends.
+    pub probes_sent: u64,
+    /// Idle connections kept because both ends answered.
+    pub kept: u64,
+    /// Connections removed because an end left its probes unanswered.
+    pub dead: u64,
+    /// Idle connections found while the most a worker probes at once were
+    /// probed: each is probed when the sweep finds it again.
+    pub probes_deferred: u64,
+}
+
 /// The engine's counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counters {
@@ -192,6 +212,8 @@ pub struct Counters {
     pub normalizer: NormalizerCounters,
     /// RSTs built for `timeout idle … reset` expiries.
     pub idle_resets_sent: u64,
+    /// Dead connection detection.
+    pub dcd: DcdCounters,
     /// Effects dropped because the shell did not poll them in time.
     pub effects_dropped: u64,
     /// Frames received per ingress interface (indexed by `IfaceId`), by verdict.
@@ -219,6 +241,7 @@ impl Default for Counters {
             tcp_ignored_passed: 0,
             normalizer: NormalizerCounters::default(),
             idle_resets_sent: 0,
+            dcd: DcdCounters::default(),
             effects_dropped: 0,
             ifaces: Vec::new(),
             policy_swaps: 0,

@@ -8,6 +8,7 @@ pub mod classes;
 mod clear;
 pub mod connlog;
 mod datagram;
+mod dcd;
 mod fast;
 pub mod fragment;
 mod hold;
@@ -337,6 +338,8 @@ pub struct Engine {
     classes: ClassTable,
     /// Entries removed by the last sweep, kept to reuse the allocation.
     swept: Vec<Entry>,
+    /// Connections dead connection detection probes.
+    dcd: dcd::Probing,
     /// Effects waiting for the shell.
     effects: std::collections::VecDeque<Effect>,
     /// State sync, for a node in a cluster.
@@ -420,6 +423,7 @@ impl Engine {
             policy,
             classes,
             swept: Vec::new(),
+            dcd: dcd::Probing::default(),
             effects: std::collections::VecDeque::new(),
             conn_log: Default::default(),
             lenient_passes: false,
@@ -537,10 +541,13 @@ impl Engine {
         &self.counters
     }
 
-    /// Whether an entry is past its timeout at `now`. Expired entries are
-    /// treated as absent even before the sweep removes them.
+    /// Whether an entry is past its timeout at `now` (and the time dead
+    /// connection detection may keep it, `dcd::grace`). Expired entries
+    /// are treated as absent even before the sweep removes them.
     pub fn is_expired(&self, entry: &Entry, now: Instant) -> bool {
-        now >= entry.last_seen + self.timeout_of(entry)
+        let options = &self.classes.get(entry.class).options;
+        let timeout = self.config.timeouts.for_entry(entry, options);
+        now >= entry.last_seen + timeout + dcd::grace(entry, options)
     }
 
     /// When the shell should call [`expire`](Self::expire) next.
@@ -569,9 +576,17 @@ impl Engine {
     pub fn expire(&mut self, now: Instant) -> usize {
         let (timeouts, classes) = (&self.config.timeouts, &self.classes);
         let mut swept = std::mem::take(&mut self.swept);
+        let idle = &mut self.dcd.found;
         self.table.sweep(
             self.config.sweep_budget_slots,
-            |e| now >= e.last_seen + timeouts.for_entry(e, &classes.get(e.class).options),
+            |id, e| {
+                let options = &classes.get(e.class).options;
+                let timeout = timeouts.for_entry(e, options);
+                if Self::dcd_due(e, options, timeout, now) {
+                    idle.push(id);
+                }
+                now >= e.last_seen + timeout + dcd::grace(e, options)
+            },
             |e| swept.push(e),
         );
         let removed = swept.len();
@@ -579,6 +594,7 @@ impl Engine {
             self.forget(&e, RemoveReason::Timeout);
         }
         self.swept = swept;
+        self.run_dcd(now);
         self.expire_fragments(now);
         self.sync_expire(now);
         removed
@@ -1005,7 +1021,7 @@ impl Engine {
         bump(&mut self.counters.conns_removed[reason as usize]);
         self.count_role(entry, false);
         self.log_teardown(entry, reason);
-        if reason == RemoveReason::Timeout {
+        if matches!(reason, RemoveReason::Timeout | RemoveReason::DeadConnection) {
             self.reset_on_idle(entry);
         }
         let embryonic = entry.tcp_state().is_some_and(|s| s.is_embryonic());
@@ -1040,7 +1056,13 @@ impl Engine {
             if self.policy.is_shut(egress) {
                 continue;
             }
-            let frame = reset::frame(entry, self.table.macs_of(entry), t, dir);
+            let frame = reset::frame(
+                entry,
+                self.table.macs_of(entry),
+                t,
+                dir,
+                reset::Built::Reset,
+            );
             if self.effects.len() >= MAX_PENDING_EFFECTS {
                 bump(&mut self.counters.effects_dropped);
                 continue;

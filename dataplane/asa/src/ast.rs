@@ -628,8 +628,32 @@ pub struct ConnectionSettings {
     pub timeout_idle: Option<Duration>,
     /// `timeout idle … reset`: send RSTs to both ends on idle expiry.
     pub idle_reset: bool,
+    /// `timeout dcd [RETRY [MAX]]`: dead connection detection
+    /// (docs/asa-behaviour.md §2.2).
+    pub dcd: Option<Dcd>,
     /// `advanced-options tcp-state-bypass`.
     pub tcp_state_bypass: bool,
+}
+
+/// `set connection timeout dcd [RETRY [MAX]]`: probe both ends of a TCP
+/// connection that reached its idle timeout before freeing it
+/// (docs/asa-behaviour.md §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Dcd {
+    /// How long to wait after each unanswered probe (0:0:1 – 24:0:0,
+    /// default 0:0:15).
+    pub retry_interval: Duration,
+    /// Unanswered probes before the connection is declared dead (1 – 255,
+    /// default 5).
+    pub max_retries: u8,
+}
+
+impl Dcd {
+    /// The ASA's defaults: retry every 15 seconds, five times.
+    pub const DEFAULT: Dcd = Dcd {
+        retry_interval: Duration::from_secs(15),
+        max_retries: 5,
+    };
 }
 
 /// Where a policy-map applies.

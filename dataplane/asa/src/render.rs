@@ -234,6 +234,9 @@ fn settings(out: &mut String, s: &ConnectionSettings) {
             if s.idle_reset { " reset" } else { "" }
         );
     }
+    if let Some(d) = s.dcd {
+        let _ = write!(t, " dcd {} {}", hms(d.retry_interval), d.max_retries);
+    }
     if !t.is_empty() {
         let _ = writeln!(out, "  set connection timeout{t}");
     }
@@ -633,13 +636,14 @@ mod tests {
                 timeout_half_closed: Some(Duration::from_secs(30)),
                 timeout_idle: Some(Duration::from_secs(60)),
                 idle_reset: true,
+                dcd: Some(Dcd::DEFAULT),
                 tcp_state_bypass: true,
             },
         );
         assert_eq!(
             out,
             "  set connection conn-max 1 embryonic-conn-max 2 per-client-embryonic-max 4 per-client-max 3 random-sequence-number enable
-  set connection timeout embryonic 0:00:05 half-closed 0:00:30 idle 0:01:00 reset
+  set connection timeout embryonic 0:00:05 half-closed 0:00:30 idle 0:01:00 reset dcd 0:00:15 5
   set connection advanced-options tcp-state-bypass
 "
         );

@@ -1364,7 +1364,11 @@ fn several_broken_lines_are_all_reported() {
     let text = config("dmz-web-farm.cfg");
     let text = variant(&text, 35, " port-object range 8099 8000");
     let text = variant(&text, 49, "access-list OUT_IN extended permit udp any");
-    let text = variant(&text, 72, "  set connection timeout idle 0:00:00 dcd");
+    let text = variant(
+        &text,
+        72,
+        "  set connection timeout idle 0:00:00 dcd 0:00:00",
+    );
     assert_eq!(
         errors(&text),
         vec![
@@ -1374,7 +1378,11 @@ fn several_broken_lines_are_all_reported() {
                 "a port range runs from the lower port to the higher".to_string()
             ),
             (49, 43, "expected port or destination address".to_string()),
-            (72, 39, "dcd is not supported yet".to_string()),
+            (
+                72,
+                43,
+                "dcd retry interval must be 0:00:01-24:00:00".to_string()
+            ),
         ]
     );
 }

@@ -543,8 +543,12 @@ fn settings() -> impl Strategy<Value = ConnectionSettings> {
         (timeout(5), timeout(30), timeout(1)),
         any::<bool>(),
         any::<bool>(),
+        proptest::option::of((1u64..=24 * 3600, 1u8..=255).prop_map(|(r, m)| Dcd {
+            retry_interval: Duration::from_secs(r),
+            max_retries: m,
+        })),
     )
-        .prop_map(|((a, b, c, d), r, (te, th, ti), reset, bypass)| {
+        .prop_map(|((a, b, c, d), r, (te, th, ti), reset, bypass, dcd)| {
             ConnectionSettings {
                 conn_max: a,
                 embryonic_conn_max: b,
@@ -556,6 +560,7 @@ fn settings() -> impl Strategy<Value = ConnectionSettings> {
                 // `reset` is an option of `timeout idle`.
                 idle_reset: reset && ti.is_some(),
                 timeout_idle: ti,
+                dcd,
                 tcp_state_bypass: bypass,
             }
         })

@@ -516,7 +516,7 @@ impl ConnTable {
     pub fn sweep(
         &mut self,
         budget: usize,
-        mut expired: impl FnMut(&Entry) -> bool,
+        mut expired: impl FnMut(FlowId, &Entry) -> bool,
         mut removed: impl FnMut(Entry),
     ) -> usize {
         let slots = slots_in(self.chunks.len());
@@ -527,7 +527,10 @@ impl ConnTable {
         for _ in 0..visits {
             let i = self.sweep_cursor % slots;
             self.sweep_cursor = (i + 1) % slots;
-            if self.slot(i as u32).is_some_and(&mut expired) {
+            if self
+                .slot(i as u32)
+                .is_some_and(|e| expired(FlowId(i as u32), e))
+            {
                 removed(self.remove(FlowId(i as u32)));
             }
         }
@@ -742,7 +745,7 @@ mod tests {
             0
         );
         let mut swept = 0;
-        t.sweep(t.slot_count(), |e| e.id % 2 == 0, |_| swept += 1);
+        t.sweep(t.slot_count(), |_, e| e.id % 2 == 0, |_| swept += 1);
         assert_eq!(swept, n.div_ceil(2));
         assert_eq!(t.len(), n / 2);
     }
@@ -766,14 +769,14 @@ mod tests {
         // Entries with last_seen < 50 s are "expired".
         let visited = t.sweep(
             64,
-            |e| e.last_seen < Instant::from_secs(50),
+            |_, e| e.last_seen < Instant::from_secs(50),
             |e| gone.push(e.id),
         );
         assert_eq!(visited, 64);
         assert_eq!(gone, (0..50).collect::<Vec<_>>());
         let mut more = 0;
         for _ in 0..(CHUNK_ENTRIES / 64 + 1) {
-            t.sweep(64, |_| true, |_| more += 1);
+            t.sweep(64, |_, _| true, |_| more += 1);
         }
         assert_eq!(more, 50);
         assert!(t.is_empty());

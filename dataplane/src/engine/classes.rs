@@ -136,6 +136,10 @@ fn class_digest(name: &str, scope: &ServiceScope, o: &ConnOptions) -> u64 {
     if o.tcp_normalizer.is_custom() {
         o.tcp_normalizer.hash(&mut h);
     }
+    // Likewise a class without dead connection detection.
+    if let Some(dcd) = o.dcd {
+        dcd.hash(&mut h);
+    }
     h.finish()
 }
 

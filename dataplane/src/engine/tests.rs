@@ -367,6 +367,8 @@ mod other;
 /// IP fragments: virtual reassembly (§2.8).
 mod fragment;
 
+/// Dead connection detection, `set connection timeout dcd` (§2.2).
+mod dcd;
 mod mss_props;
 /// Which of a node's workers judges a frame (docs/io.md §9).
 mod spread;

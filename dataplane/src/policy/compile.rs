@@ -165,6 +165,10 @@ pub struct ConnOptions {
     pub timeout_idle: Option<Duration>,
     /// `timeout idle … reset`.
     pub idle_reset: bool,
+    /// `timeout dcd [RETRY [MAX]]`: probe an established TCP connection's
+    /// ends when it reaches its idle timeout, and keep it while both
+    /// answer (docs/asa-behaviour.md §2.2).
+    pub dcd: Option<ast::Dcd>,
     /// `advanced-options tcp-state-bypass`.
     pub tcp_state_bypass: bool,
     /// `advanced-options MAP`: the TCP normalizer's settings (the ASA's
@@ -184,6 +188,7 @@ impl Default for ConnOptions {
             timeout_half_closed: None,
             timeout_idle: None,
             idle_reset: false,
+            dcd: None,
             tcp_state_bypass: false,
             tcp_normalizer: TcpNormalizer::DEFAULT,
         }
@@ -205,6 +210,7 @@ impl ConnOptions {
             timeout_half_closed: s.timeout_half_closed,
             timeout_idle: s.timeout_idle,
             idle_reset: s.idle_reset,
+            dcd: s.dcd,
             tcp_state_bypass: s.tcp_state_bypass,
             tcp_normalizer: map.map_or(TcpNormalizer::DEFAULT, TcpNormalizer::from_map),
         }

@@ -214,6 +214,14 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
     f.counter(&TCP_STALE, &[], c(&|s| s.counters.tcp_stale_passed));
     f.counter(&TCP_IGNORED, &[], c(&|s| s.counters.tcp_ignored_passed));
     f.counter(&IDLE_RESETS, &[], c(&|s| s.counters.idle_resets_sent));
+    for (event, v) in [
+        ("probes_sent", c(&|s| s.counters.dcd.probes_sent)),
+        ("kept", c(&|s| s.counters.dcd.kept)),
+        ("dead", c(&|s| s.counters.dcd.dead)),
+        ("deferred", c(&|s| s.counters.dcd.probes_deferred)),
+    ] {
+        f.counter(&DCD, &[event], v);
+    }
     f.counter(&EFFECTS_DROPPED, &[], c(&|s| s.counters.effects_dropped));
     f.counter(
         &CONN_EVENTS_DROPPED,

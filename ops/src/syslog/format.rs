@@ -147,6 +147,10 @@ pub fn teardown_reason(ctx: &Context<'_>, e: &Entry, reason: RemoveReason) -> St
             }
         }
         RemoveReason::Reset => reset_reason(ctx, e).unwrap_or_else(|| "TCP Reset".into()),
+        // Dead connection detection freed an idle connection: its idle
+        // timeout ran out with an end that no longer answers
+        // (docs/asa-behaviour.md §2.2, §4; the reason is *inferred*).
+        RemoveReason::DeadConnection => "Conn-timeout".into(),
         // The ASA's reason for removal from the command line.
         RemoveReason::Cleared => "Xlate Clear".into(),
         // A peer's delete: as a standby removing what its active unit

@@ -30,9 +30,9 @@
 //! access-list whose last line is removed is gone. Choices beyond the ASA: an object without a value is refused (it
 //! would match nothing, or everything for a service object); `log disable`
 //! is kept as no `log`; `set connection decrement-ttl` is ignored (Rampart
-//! is a bridge); `dcd` is refused, and so are an
-//! `icmp-type` group after `icmp6` and a service group in an entry's
-//! ICMP type position (docs/asa-behaviour.md §2.1).
+//! is a bridge); an `icmp-type` group after `icmp6` and a service group
+//! in an entry's ICMP type position are refused (docs/asa-behaviour.md
+//! §2.1).
 //!
 //! The parser is split by command: `cursor` cuts a line into words,
 //! `modes` decides which open mode a line belongs to and dispatches it, one

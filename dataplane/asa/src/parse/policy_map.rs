@@ -339,7 +339,20 @@ fn set_timeouts(c: &mut Cur<'_>, s: &mut ConnectionSettings, negate: bool) -> R<
             "embryonic" => (&mut s.timeout_embryonic, EMBRYONIC_MIN_SECS),
             "half-closed" => (&mut s.timeout_half_closed, HALF_CLOSED_MIN_SECS),
             "idle" => (&mut s.timeout_idle, IDLE_MIN_SECS),
-            "dcd" => return Err(c.err_at(t.col, "dcd is not supported yet")),
+            "dcd" => {
+                if negate {
+                    s.dcd = None;
+                    if c.peek().is_some_and(|w| w.contains(':')) {
+                        c.next();
+                        if c.peek().is_some_and(|w| w.parse::<u32>().is_ok()) {
+                            c.next();
+                        }
+                    }
+                } else {
+                    s.dcd = Some(dcd(c)?);
+                }
+                continue;
+            }
             _ => {
                 c.back();
                 return Err(c.expected(WHICH));
@@ -364,6 +377,36 @@ fn set_timeouts(c: &mut Cur<'_>, s: &mut ConnectionSettings, negate: bool) -> R<
         }
     }
     Ok(())
+}
+
+/// Longest DCD retry interval: 24:00:00 (docs/asa-behaviour.md §2.2).
+const DCD_RETRY_MAX_SECS: u64 = 24 * 3600;
+
+/// The words after `timeout dcd`: `[RETRY [MAX]]`, each refused at its
+/// column out of the ASA's range (retry 0:0:1 – 24:0:0, max 1 – 255).
+fn dcd(c: &mut Cur<'_>) -> R<Dcd> {
+    let mut d = Dcd::DEFAULT;
+    if !c.peek().is_some_and(|w| w.contains(':')) {
+        return Ok(d);
+    }
+    let col = c.col();
+    let retry = hms(c)?;
+    if retry.is_zero() || retry.as_secs() > DCD_RETRY_MAX_SECS {
+        return Err(c.err_at(col, "dcd retry interval must be 0:00:01-24:00:00"));
+    }
+    d.retry_interval = retry;
+    if let Some(w) = c.peek()
+        && w.chars().all(|ch| ch.is_ascii_digit())
+    {
+        let n = c.word("number of retries")?;
+        d.max_retries = n
+            .text
+            .parse::<u8>()
+            .ok()
+            .filter(|&v| v >= 1)
+            .ok_or_else(|| c.err_at(n.col, "dcd max retries must be 1-255"))?;
+    }
+    Ok(d)
 }
 
 #[cfg(test)]
@@ -420,6 +463,7 @@ mod tests {
                 timeout_half_closed: Some(Duration::from_secs(30)),
                 timeout_idle: Some(Duration::from_secs(1193 * 3600)),
                 idle_reset: true,
+                dcd: None,
                 tcp_state_bypass: false,
             }
         );
@@ -453,6 +497,51 @@ mod tests {
                 ..ConnectionSettings::default()
             }
         );
+    }
+
+    /// `timeout dcd [RETRY [MAX]]`, alone or after other timeouts, its
+    /// defaults, and `no` removing it.
+    #[test]
+    fn dead_connection_detection() {
+        let d = |l: &str| settings(l).dcd;
+        assert_eq!(d("  set connection timeout dcd"), Some(Dcd::DEFAULT));
+        assert_eq!(
+            d("  set connection timeout idle 2:00:00 dcd 0:00:30"),
+            Some(Dcd {
+                retry_interval: Duration::from_secs(30),
+                max_retries: 5
+            })
+        );
+        let s = settings(
+            "  set connection timeout idle 0:10:00 reset dcd 24:00:00 255 half-closed 0:01:00",
+        );
+        assert_eq!(
+            s.dcd,
+            Some(Dcd {
+                retry_interval: Duration::from_secs(24 * 3600),
+                max_retries: 255
+            })
+        );
+        assert!(s.idle_reset);
+        assert_eq!(s.timeout_half_closed, Some(Duration::from_secs(60)));
+        assert_eq!(
+            d("  set connection timeout dcd 0:0:1 1"),
+            Some(Dcd {
+                retry_interval: Duration::from_secs(1),
+                max_retries: 1
+            })
+        );
+        for no in [
+            "no set connection timeout dcd",
+            "no set connection timeout dcd 0:00:15",
+            "no set connection timeout dcd 0:00:15 5",
+        ] {
+            let s = settings(&format!(
+                "  set connection timeout idle 0:10:00 dcd 0:00:05 3\n  {no}"
+            ));
+            assert_eq!(s.dcd, None, "{no}");
+            assert_eq!(s.timeout_idle, Some(Duration::from_secs(600)), "{no}");
+        }
     }
 
     #[test]
@@ -637,16 +726,28 @@ mod tests {
                 "half-closed timeout must be at least 0:00:30 (or 0:00:00 for never)",
             ),
             (
-                &at("  set connection timeout idle 0:01:00 dcd"),
+                &at("  set connection timeout dcd 0:00:00"),
                 5,
-                39,
-                "dcd is not supported yet",
+                30,
+                "dcd retry interval must be 0:00:01-24:00:00",
             ),
             (
-                &at("  set connection timeout dcd 0:00:15 5"),
+                &at("  set connection timeout dcd 24:00:01 5"),
                 5,
-                26,
-                "dcd is not supported yet",
+                30,
+                "dcd retry interval must be 0:00:01-24:00:00",
+            ),
+            (
+                &at("  set connection timeout dcd 0:00:15 0"),
+                5,
+                38,
+                "dcd max retries must be 1-255",
+            ),
+            (
+                &at("  set connection timeout dcd 0:00:15 256"),
+                5,
+                38,
+                "dcd max retries must be 1-255",
             ),
             (
                 &at("  set connection timeout idle 0:01:00 bogus"),

@@ -1,0 +1,266 @@
+//! Dead connection detection: `set connection timeout dcd [RETRY [MAX]]`
+//! (docs/asa-behaviour.md §2.2).
+//!
+//! When an established TCP connection of such a class reaches its idle
+//! timeout, the node probes its ends instead of removing it: a keep-alive
+//! toward one end as if from the other ([`reset::Built::Probe`]), which a
+//! live stack answers with an ACK that crosses the firewall as the
+//! connection's next packet. The ends are probed one after the other, the
+//! initiator first: an answer shows only as the connection's last-seen
+//! time moving past the probe, which in a cluster is all a node learns of
+//! a packet that crossed another node (docs/sync.md §2), so one end at a
+//! time is what lets the answer be told apart. An end that leaves `MAX`
+//! probes, `RETRY` apart, unanswered ends the connection (with the RSTs
+//! of `timeout idle … reset` when the class sets it); when both answer,
+//! their answers made the connection's last-seen new, so its idle timeout
+//! starts again.
+//!
+//! In a cluster the node that would send the idle RSTs probes (the owner,
+//! or once it left a node the flow crossed); every node keeps the
+//! connection past its idle timeout for as long as probing can take
+//! ([`grace`]), and the prober's verdict of dead removes it everywhere.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::time::Duration;
+
+use super::reset::{self, Built};
+use super::{Effect, Engine, MAX_PENDING_EFFECTS};
+use crate::conntrack::{Entry, FlowId, ProtoState, TcpState};
+use crate::counters::{RemoveReason, bump};
+use crate::flow::Direction;
+use crate::policy::compile::ConnOptions;
+use crate::time::Instant;
+
+/// Most connections probed at once on one worker. One found idle beyond
+/// is probed when the sweep finds it again (counted as
+/// `probes_deferred`); each probed connection costs a look a second.
+pub(crate) const MAX_PROBING: usize = 1 << 16;
+
+/// How often a probed connection is looked at for its end's answer.
+const LOOK_EVERY: Duration = Duration::from_secs(1);
+
+/// In a cluster, the least time an end has to answer: an answer that
+/// crossed another node reaches the prober as a refresh of the flow's
+/// last-seen, sent at once after a quiet spell but up to the refresh
+/// interval late after a recent one (at most 30 s,
+/// `SyncConfig::refresh_max`), plus a margin for the hop.
+const CLUSTER_ANSWER_TIME: Duration = Duration::from_secs(35);
+
+/// How late after its idle timeout the sweep may find a connection: it
+/// visits every slot of a table of millions within seconds
+/// (`EngineConfig::sweep_budget_slots` a sweep, ten sweeps a second).
+const SWEEP_SLACK: Duration = Duration::from_secs(60);
+
+/// The DCD settings of `entry`'s class when they apply to it now: an
+/// established (not half-closed, closing or embryonic) inspected TCP
+/// connection whose idle timeout is not "never".
+fn applies(entry: &Entry, options: &ConnOptions) -> Option<crate::policy::ast::Dcd> {
+    let dcd = options.dcd?;
+    match &entry.proto {
+        ProtoState::Tcp(t) if t.state == TcpState::Established => {}
+        _ => return None,
+    }
+    (options.timeout_idle != Some(Duration::ZERO)).then_some(dcd)
+}
+
+/// How long one end has to answer: `MAX` probes `RETRY` apart, and in a
+/// cluster at least [`CLUSTER_ANSWER_TIME`].
+fn answer_time(dcd: &crate::policy::ast::Dcd, clustered: bool) -> Duration {
+    let probes = dcd.retry_interval * u32::from(dcd.max_retries);
+    if clustered {
+        probes.max(CLUSTER_ANSWER_TIME)
+    } else {
+        probes
+    }
+}
+
+/// How long past its idle timeout every node keeps an entry DCD may be
+/// probing: both ends' answer time (as in a cluster, so that every node,
+/// clustered or not, keeps it alike) and the sweep's lateness. Zero for
+/// an entry DCD does not apply to.
+pub(crate) fn grace(entry: &Entry, options: &ConnOptions) -> Duration {
+    applies(entry, options).map_or(Duration::ZERO, |d| 2 * answer_time(&d, true) + SWEEP_SLACK)
+}
+
+/// One connection being probed.
+#[derive(Debug, Clone, Copy)]
+struct Probe {
+    /// Its connection id (a slot another connection took is not it).
+    conn: u32,
+    /// The end being probed.
+    end: Direction,
+    /// When this end's probing began: a packet seen after it is its answer.
+    since: Instant,
+    /// Probes sent to this end.
+    sent: u8,
+    /// When the next probe is due.
+    next_probe: Instant,
+    /// When an unanswered end is declared dead.
+    gives_up: Instant,
+    /// When it is next looked at (a heap item of another time is stale).
+    look: Instant,
+}
+
+/// The connections a worker probes.
+#[derive(Debug, Default)]
+pub(crate) struct Probing {
+    probes: HashMap<u32, Probe>,
+    looks: BinaryHeap<Reverse<(Instant, u32)>>,
+    /// Idle entries the last sweep found (slots), to start probing.
+    pub(super) found: Vec<FlowId>,
+}
+
+impl Engine {
+    /// Connections this engine's dead connection detection probes now.
+    pub fn dcd_probing(&self) -> usize {
+        self.dcd.probes.len()
+    }
+
+    /// Whether the sweep should hand `entry` to DCD: it reached its idle
+    /// timeout, and DCD applies to it.
+    pub(super) fn dcd_due(
+        entry: &Entry,
+        options: &ConnOptions,
+        timeout: Duration,
+        now: Instant,
+    ) -> bool {
+        applies(entry, options).is_some() && now >= entry.last_seen + timeout
+    }
+
+    /// Start probing what the sweep found idle, then look at the probed
+    /// connections whose time came.
+    pub(super) fn run_dcd(&mut self, now: Instant) {
+        let mut found = std::mem::take(&mut self.dcd.found);
+        for id in found.drain(..) {
+            self.start_probing(id, now);
+        }
+        self.dcd.found = found;
+        while let Some(&Reverse((at, slot))) = self.dcd.looks.peek() {
+            if at > now {
+                break;
+            }
+            self.dcd.looks.pop();
+            match self.dcd.probes.get(&slot) {
+                Some(p) if p.look == at => self.look_at(FlowId(slot), now),
+                _ => {}
+            }
+        }
+    }
+
+    fn start_probing(&mut self, id: FlowId, now: Instant) {
+        let Some(entry) = self.table.try_get(id) else {
+            return;
+        };
+        if self
+            .dcd
+            .probes
+            .get(&id.0)
+            .is_some_and(|p| p.conn == entry.id)
+        {
+            return;
+        }
+        let options = &self.classes.get(entry.class).options;
+        let Some(dcd) = applies(entry, options) else {
+            return;
+        };
+        // The node that would send the idle RSTs is the one whose copy is
+        // current (docs/sync.md §2); the others keep theirs for the grace.
+        if !self.may_reset_on_idle(entry) {
+            return;
+        }
+        if self.dcd.probes.len() >= MAX_PROBING {
+            bump(&mut self.counters.dcd.probes_deferred);
+            return;
+        }
+        let conn = entry.id;
+        let gives_up = now + answer_time(&dcd, self.sync.is_some());
+        let mut p = Probe {
+            conn,
+            end: Direction::Orig,
+            since: now,
+            sent: 0,
+            next_probe: now,
+            gives_up,
+            look: now,
+        };
+        self.probe(id, &mut p, dcd.retry_interval, now);
+        self.schedule(id, p, now);
+    }
+
+    /// Send the probed end its next probe.
+    fn probe(&mut self, id: FlowId, p: &mut Probe, retry: Duration, now: Instant) {
+        p.sent = p.sent.saturating_add(1);
+        p.next_probe = now + retry;
+        let entry = self.table.get(id);
+        let ProtoState::Tcp(t) = &entry.proto else {
+            return;
+        };
+        let egress = entry.ingress[p.end.index()];
+        if self.policy.is_shut(egress) {
+            return;
+        }
+        let frame = reset::frame(entry, self.table.macs_of(entry), t, p.end, Built::Probe);
+        if self.effects.len() >= MAX_PENDING_EFFECTS {
+            bump(&mut self.counters.effects_dropped);
+            return;
+        }
+        bump(&mut self.counters.dcd.probes_sent);
+        self.effects.push_back(Effect::Transmit { egress, frame });
+    }
+
+    fn schedule(&mut self, id: FlowId, mut p: Probe, now: Instant) {
+        p.look = (now + LOOK_EVERY).min(if p.next_probe > now {
+            p.next_probe
+        } else {
+            p.gives_up
+        });
+        if p.look <= now {
+            p.look = now + LOOK_EVERY;
+        }
+        self.dcd.looks.push(Reverse((p.look, id.0)));
+        self.dcd.probes.insert(id.0, p);
+    }
+
+    /// Look at a probed connection: its end answered, or is due another
+    /// probe, or is dead.
+    fn look_at(&mut self, id: FlowId, now: Instant) {
+        let Some(mut p) = self.dcd.probes.remove(&id.0) else {
+            return;
+        };
+        let Some(entry) = self.table.try_get(id) else {
+            return;
+        };
+        let options = &self.classes.get(entry.class).options;
+        // Closed, reset, taken by another connection, or its class no
+        // longer probes (a policy without DCD governs it): no more probing.
+        let Some(dcd) = applies(entry, options).filter(|_| entry.id == p.conn) else {
+            return;
+        };
+        if entry.last_seen > p.since {
+            // This end answered (or sent: the connection is not idle).
+            match p.end {
+                Direction::Orig => {
+                    p.end = Direction::Reply;
+                    p.since = now;
+                    p.sent = 0;
+                    p.gives_up = now + answer_time(&dcd, self.sync.is_some());
+                    self.probe(id, &mut p, dcd.retry_interval, now);
+                    self.schedule(id, p, now);
+                }
+                // Both answered: their answers made the connection's
+                // last-seen new, and its idle timeout runs again.
+                Direction::Reply => bump(&mut self.counters.dcd.kept),
+            }
+            return;
+        }
+        if now >= p.next_probe && p.sent < dcd.max_retries {
+            self.probe(id, &mut p, dcd.retry_interval, now);
+        } else if p.sent >= dcd.max_retries && now >= p.gives_up {
+            bump(&mut self.counters.dcd.dead);
+            self.remove(id, RemoveReason::DeadConnection);
+            return;
+        }
+        self.schedule(id, p, now);
+    }
+}
