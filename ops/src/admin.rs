@@ -824,6 +824,8 @@ fn bindings(engine: &rampart_dataplane::Engine) -> Vec<PolicyBinding> {
                 current_embryonic: n.embryonic,
                 created: n.created,
                 limit_drops: n.limit_drops,
+                dcd: o.dcd.map(|d| (d.retry_interval.as_secs(), d.max_retries)),
+                dcd_counts: [n.dcd.client_probes, n.dcd.server_probes, n.dcd.expired],
             };
             match out
                 .iter_mut()

@@ -35,6 +35,7 @@ policy-map global_policy
  class web
   set connection conn-max 1000 embryonic-conn-max 50
   set connection random-sequence-number disable
+  set connection timeout dcd 0:00:30 4
 service-policy global_policy global
 ";
 

@@ -150,6 +150,14 @@ pub struct ClassStats {
     pub created: u64,
     /// Connections refused by its limits.
     pub limit_drops: u64,
+    /// `timeout dcd RETRY MAX`: the retry interval in seconds and the
+    /// most probes (absent: no dead connection detection).
+    #[serde(default)]
+    pub dcd: Option<(u64, u8)>,
+    /// Dead connection detection's probes to initiators, to responders,
+    /// and the connections it removed.
+    #[serde(default)]
+    pub dcd_counts: [u64; 3],
 }
 
 /// A service-policy and its classes.

@@ -47,9 +47,21 @@ fn class_lines(out: &mut String, c: &ClassStats) {
             }
         }
     }
-    if !timeouts.is_empty() {
+    if !timeouts.is_empty() || c.dcd.is_some() {
         out.push_str("      Set connection timeout policy:\n");
-        out.push_str(&format!("       {timeouts}\n"));
+        if !timeouts.is_empty() {
+            out.push_str(&format!("       {timeouts}\n"));
+        }
+        if let Some((retry, max)) = c.dcd {
+            let [client, server, expired] = c.dcd_counts;
+            out.push_str(&format!(
+                "        DCD: enabled, retry-interval {}, max-retries {max}\n",
+                hms(Duration::from_secs(retry))
+            ));
+            out.push_str(&format!(
+                "        DCD: client-probe {client}, server-probe {server}, conn-expiration {expired}\n"
+            ));
+        }
     }
     if c.tcp_state_bypass {
         out.push_str("      Set connection advanced-options: tcp-state-bypass\n");

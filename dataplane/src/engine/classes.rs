@@ -56,6 +56,8 @@ pub struct ClassSlot {
     pub created: u64,
     /// Connections refused by this slot's limits.
     pub limit_drops: u64,
+    /// What dead connection detection did to its connections.
+    pub dcd: DcdCounts,
     /// Digest of name and options: how peers name the class of a synced
     /// flow (the same policy gives the same digest on every node).
     pub digest: u64,
@@ -96,6 +98,7 @@ impl ClassSlot {
             embryonic: 0,
             created: 0,
             limit_drops: 0,
+            dcd: DcdCounts::default(),
             per_client: HashMap::with_hasher(hasher.clone()),
             half_open: EvictQueue::default(),
             older: Vec::new(),
@@ -202,6 +205,28 @@ pub const MAX_PEER_CLASSES: usize = 256;
 /// recently goes, one without a live slot first.
 pub const MAX_RETIRED_NAMES: usize = 1024;
 
+/// What dead connection detection did to a class's connections
+/// (`set connection timeout dcd`, docs/asa-behaviour.md §2.2), as `show
+/// service-policy` prints it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DcdCounts {
+    /// Probes sent to the initiators (the ASA's `client-probe`).
+    pub client_probes: u64,
+    /// Probes sent to the responders (`server-probe`).
+    pub server_probes: u64,
+    /// Connections removed because an end did not answer
+    /// (`conn-expiration`).
+    pub expired: u64,
+}
+
+impl DcdCounts {
+    fn add(&mut self, o: &DcdCounts) {
+        self.client_probes = self.client_probes.saturating_add(o.client_probes);
+        self.server_probes = self.server_probes.saturating_add(o.server_probes);
+        self.expired = self.expired.saturating_add(o.expired);
+    }
+}
+
 /// What the released slots of one class name had counted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetiredCounts {
@@ -209,6 +234,8 @@ pub struct RetiredCounts {
     pub created: u64,
     /// Their [`ClassSlot::limit_drops`], summed.
     pub limit_drops: u64,
+    /// Their [`ClassSlot::dcd`], summed.
+    pub dcd: DcdCounts,
 }
 
 /// What one class has counted, over all its versions: how `show
@@ -225,6 +252,8 @@ pub struct ClassCounts {
     pub created: u64,
     /// Connections its slots' limits refused, live and released.
     pub limit_drops: u64,
+    /// Dead connection detection in its slots, live and released.
+    pub dcd: DcdCounts,
 }
 
 /// All slots, and which slot each class of the current policy uses.
@@ -422,6 +451,7 @@ impl ClassTable {
         };
         counts.created = counts.created.saturating_add(slot.created);
         counts.limit_drops = counts.limit_drops.saturating_add(slot.limit_drops);
+        counts.dcd.add(&slot.dcd);
         self.retired
             .push((slot.name.clone(), slot.scope.clone(), counts));
     }
@@ -466,11 +496,13 @@ impl ClassTable {
             c.embryonic += u64::from(s.embryonic);
             c.created = c.created.saturating_add(s.created);
             c.limit_drops = c.limit_drops.saturating_add(s.limit_drops);
+            c.dcd.add(&s.dcd);
         }
         for (name, scope, r) in self.retired() {
             let c = out.entry((name, scope)).or_default();
             c.created = c.created.saturating_add(r.created);
             c.limit_drops = c.limit_drops.saturating_add(r.limit_drops);
+            c.dcd.add(&r.dcd);
         }
         out
     }
@@ -552,6 +584,14 @@ impl ClassTable {
         self.slots[usize::from(id.0)]
             .as_ref()
             .expect("slot referenced by a live entry")
+    }
+
+    /// Count what dead connection detection did to a connection of
+    /// slot `id` (a slot released meanwhile counts nothing).
+    pub(crate) fn count_dcd(&mut self, id: SlotId, f: impl FnOnce(&mut DcdCounts)) {
+        if let Some(Some(slot)) = self.slots.get_mut(usize::from(id.0)) {
+            f(&mut slot.dcd);
+        }
     }
 
     fn get_mut(&mut self, id: SlotId) -> &mut ClassSlot {
@@ -865,6 +905,7 @@ mod tests {
             embryonic: 1,
             created: 3,
             limit_drops: 1,
+            dcd: DcdCounts::default(),
         };
         assert_eq!(counts(&t), want);
         t.closed(a, client, true);

@@ -206,6 +206,11 @@ impl Engine {
             return;
         }
         bump(&mut self.counters.dcd.probes_sent);
+        let end = p.end;
+        self.classes.count_dcd(entry.class, |c| match end {
+            Direction::Orig => bump(&mut c.client_probes),
+            Direction::Reply => bump(&mut c.server_probes),
+        });
         self.effects.push_back(Effect::Transmit { egress, frame });
     }
 
@@ -258,6 +263,8 @@ impl Engine {
             self.probe(id, &mut p, dcd.retry_interval, now);
         } else if p.sent >= dcd.max_retries && now >= p.gives_up {
             bump(&mut self.counters.dcd.dead);
+            self.classes
+                .count_dcd(entry.class, |c| bump(&mut c.expired));
             self.remove(id, RemoveReason::DeadConnection);
             return;
         }

@@ -141,6 +141,20 @@ fn an_end_that_does_not_answer_ends_the_connection() {
     assert_eq!((c.dcd.probes_sent, c.dcd.kept, c.dcd.dead), (4, 0, 1));
     assert_eq!(c.conns_removed[RemoveReason::DeadConnection as usize], 1);
     assert_eq!(c.idle_resets_sent, 0, "no reset without `idle … reset`");
+    // `show service-policy` counts them under the class.
+    let by_class = h.engine.classes().counts_by_class();
+    let class = by_class
+        .iter()
+        .find(|((name, _), _)| *name == "global_policy/all")
+        .map(|(_, c)| c.dcd);
+    assert_eq!(
+        class,
+        Some(crate::engine::classes::DcdCounts {
+            client_probes: 1,
+            server_probes: 3,
+            expired: 1
+        })
+    );
     // The server's late packet finds no connection.
     assert_eq!(
         h.tcp(&m, &m.clone().data(Side::Server, 10)),
