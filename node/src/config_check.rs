@@ -294,6 +294,17 @@ fn warnings(
                     echo_message(&class.class)
                 ));
             }
+            // A bypass connection keeps no sequence state to probe with
+            // (docs/asa-behaviour.md §1.2, §2.2).
+            if class.connection.dcd.is_some() && class.connection.tcp_state_bypass {
+                out.push(format!(
+                    "{file}: warning: policy-map {} class {}: timeout dcd has no effect \
+                     with tcp-state-bypass (a bypass connection keeps no state to probe \
+                     its ends with)",
+                    echo_message(&pm.name),
+                    echo_message(&class.class)
+                ));
+            }
         }
     }
     out.extend(tcp_map_order::warnings(file, cfg));
@@ -519,5 +530,30 @@ mod tests {
         );
         let (p, t) = fixture("seed.cfg");
         assert!(check(&p, &t).text.contains("warnings:         none"));
+    }
+
+    /// `timeout dcd` beside `tcp-state-bypass` probes nothing: said so;
+    /// alone it is no warning.
+    #[test]
+    fn dcd_in_a_bypass_class_is_warned_of() {
+        let bypass = "class-map c
+ match any
+policy-map p
+ class c
+  set connection timeout dcd
+  set connection advanced-options tcp-state-bypass
+service-policy p global
+";
+        let r = check(Path::new("x.cfg"), bypass);
+        assert!(r.ok, "{}", r.text);
+        assert!(
+            r.text
+                .contains("policy-map p class c: timeout dcd has no effect with tcp-state-bypass"),
+            "{}",
+            r.text
+        );
+        let plain = bypass.replace("  set connection advanced-options tcp-state-bypass\n", "");
+        let r = check(Path::new("x.cfg"), &plain);
+        assert!(r.text.contains("warnings:         none"), "{}", r.text);
     }
 }
