@@ -547,7 +547,7 @@ impl Engine {
     pub fn is_expired(&self, entry: &Entry, now: Instant) -> bool {
         let options = &self.classes.get(entry.class).options;
         let timeout = self.config.timeouts.for_entry(entry, options);
-        now >= entry.last_seen + timeout + dcd::grace(entry, options)
+        now >= entry.last_seen + timeout + dcd::grace(entry, options, self.sweep_period())
     }
 
     /// When the shell should call [`expire`](Self::expire) next.
@@ -574,6 +574,7 @@ impl Engine {
     /// Remove expired entries from the next slice of the table, and run the
     /// sync layer's timers. Returns how many entries were removed.
     pub fn expire(&mut self, now: Instant) -> usize {
+        let sweep = self.sweep_period();
         let (timeouts, classes) = (&self.config.timeouts, &self.classes);
         let mut swept = std::mem::take(&mut self.swept);
         let idle = &mut self.dcd.found;
@@ -585,7 +586,7 @@ impl Engine {
                 if Self::dcd_due(e, options, timeout, now) {
                     idle.push(id);
                 }
-                now >= e.last_seen + timeout + dcd::grace(e, options)
+                now >= e.last_seen + timeout + dcd::grace(e, options, sweep)
             },
             |e| swept.push(e),
         );

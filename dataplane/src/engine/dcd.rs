@@ -6,10 +6,12 @@
 //! toward one end as if from the other ([`reset::Built::Probe`]), which a
 //! live stack answers with an ACK that crosses the firewall as the
 //! connection's next packet. The ends are probed one after the other, the
-//! initiator first: an answer shows only as the connection's last-seen
-//! time moving past the probe, which in a cluster is all a node learns of
-//! a packet that crossed another node (docs/sync.md §2), so one end at a
-//! time is what lets the answer be told apart. An end that leaves `MAX`
+//! initiator first. An end's answer is a packet from it that crossed this
+//! node (counted per direction), or any word of the flow from a peer: in a
+//! cluster, a packet that crossed another node reaches the prober only as
+//! that node's refresh of the flow (docs/sync.md §2), which does not say
+//! which end sent it, so one end at a time is what lets the answers be
+//! told apart. Neither depends on the nodes' clocks agreeing. An end that leaves `MAX`
 //! probes, `RETRY` apart, unanswered ends the connection (with the RSTs
 //! of `timeout idle … reset` when the class sets it); when both answer,
 //! their answers made the connection's last-seen new, so its idle timeout
@@ -30,6 +32,7 @@ use crate::conntrack::{Entry, FlowId, ProtoState, TcpState};
 use crate::counters::{RemoveReason, bump};
 use crate::flow::Direction;
 use crate::policy::compile::ConnOptions;
+use crate::sync::Incarnation;
 use crate::time::Instant;
 
 /// Most connections probed at once on one worker. One found idle beyond
@@ -47,21 +50,36 @@ const LOOK_EVERY: Duration = Duration::from_secs(1);
 /// `SyncConfig::refresh_max`), plus a margin for the hop.
 const CLUSTER_ANSWER_TIME: Duration = Duration::from_secs(35);
 
-/// How late after its idle timeout the sweep may find a connection: it
-/// visits every slot of a table of millions within seconds
-/// (`EngineConfig::sweep_budget_slots` a sweep, ten sweeps a second).
+/// A margin beyond the time the sweep takes to visit the whole table
+/// ([`sweep_period`]), for a busy worker's late sweeps.
 const SWEEP_SLACK: Duration = Duration::from_secs(60);
+
+/// How long the sweep takes to visit every slot of a table of
+/// `max_entries`, `budget` slots a sweep (`EngineConfig::sweep_budget_slots`),
+/// one sweep every `SWEEP_INTERVAL`: how late after its idle timeout it
+/// may find a connection.
+pub(crate) fn sweep_period(max_entries: usize, budget: usize) -> Duration {
+    let sweeps = max_entries.div_ceil(budget.max(1));
+    super::SWEEP_INTERVAL.saturating_mul(u32::try_from(sweeps).unwrap_or(u32::MAX))
+}
 
 /// The DCD settings of `entry`'s class when they apply to it now: an
 /// established (not half-closed, closing or embryonic) inspected TCP
-/// connection whose idle timeout is not "never".
+/// connection whose idle timeout is not "never", in a class whose tcp-map
+/// does not let TCP MD5 signatures (RFC 2385, kind 19) or TCP-AO (RFC
+/// 5925, kind 29) through: their ends drop an unsigned probe, so a live
+/// signed connection would be taken for dead (it idles out as without
+/// DCD instead).
 fn applies(entry: &Entry, options: &ConnOptions) -> Option<crate::policy::ast::Dcd> {
     let dcd = options.dcd?;
     match &entry.proto {
         ProtoState::Tcp(t) if t.state == TcpState::Established => {}
         _ => return None,
     }
-    (options.timeout_idle != Some(Duration::ZERO)).then_some(dcd)
+    let signed = [19, 29]
+        .into_iter()
+        .any(|kind| options.tcp_normalizer.option(kind) == crate::policy::tcp_map::Action::Allow);
+    (options.timeout_idle != Some(Duration::ZERO) && !signed).then_some(dcd)
 }
 
 /// How long one end has to answer: `MAX` probes `RETRY` apart, and in a
@@ -77,22 +95,32 @@ fn answer_time(dcd: &crate::policy::ast::Dcd, clustered: bool) -> Duration {
 
 /// How long past its idle timeout every node keeps an entry DCD may be
 /// probing: both ends' answer time (as in a cluster, so that every node,
-/// clustered or not, keeps it alike) and the sweep's lateness. Zero for
-/// an entry DCD does not apply to.
-pub(crate) fn grace(entry: &Entry, options: &ConnOptions) -> Duration {
-    applies(entry, options).map_or(Duration::ZERO, |d| 2 * answer_time(&d, true) + SWEEP_SLACK)
+/// clustered or not, keeps it alike) and the sweep's lateness
+/// (`sweep`: [`sweep_period`] of this node's table). Zero for an entry DCD
+/// does not apply to.
+pub(crate) fn grace(entry: &Entry, options: &ConnOptions, sweep: Duration) -> Duration {
+    applies(entry, options).map_or(Duration::ZERO, |d| {
+        (2 * answer_time(&d, true))
+            .saturating_add(sweep)
+            .saturating_add(SWEEP_SLACK)
+    })
 }
 
 /// One connection being probed.
 #[derive(Debug, Clone, Copy)]
 struct Probe {
-    /// Its connection id (a slot another connection took is not it).
-    conn: u32,
+    /// Which connection (a slot another connection took is not it).
+    inc: Incarnation,
     /// The end being probed.
     end: Direction,
-    /// When this end's probing began: a packet seen after it is its answer.
-    since: Instant,
-    /// Probes sent to this end.
+    /// Packets from that end that crossed this node when its probing
+    /// began: one more is its answer.
+    packets: u64,
+    /// A peer told of the flow since this end's probing began: a packet
+    /// crossed another node (the answer, in a cluster).
+    heard: bool,
+    /// Probes sent to this end (queued for the shell: one the effects
+    /// queue had no room for is tried again, never counted).
     sent: u8,
     /// When the next probe is due.
     next_probe: Instant,
@@ -115,6 +143,21 @@ impl Engine {
     /// Connections this engine's dead connection detection probes now.
     pub fn dcd_probing(&self) -> usize {
         self.dcd.probes.len()
+    }
+
+    /// How long this engine's sweep takes to visit its whole table
+    /// ([`sweep_period`]).
+    pub(super) fn sweep_period(&self) -> Duration {
+        sweep_period(self.table.max_entries(), self.config.sweep_budget_slots)
+    }
+
+    /// A peer told of the flow in slot `id` (any event of its incarnation,
+    /// whatever the clocks say): for a probed connection, the answer of
+    /// the end being probed when it crossed another node.
+    pub(super) fn dcd_heard(&mut self, id: FlowId) {
+        if let Some(p) = self.dcd.probes.get_mut(&id.0) {
+            p.heard = true;
+        }
     }
 
     /// Whether the sweep should hand `entry` to DCD: it reached its idle
@@ -152,12 +195,8 @@ impl Engine {
         let Some(entry) = self.table.try_get(id) else {
             return;
         };
-        if self
-            .dcd
-            .probes
-            .get(&id.0)
-            .is_some_and(|p| p.conn == entry.id)
-        {
+        let inc = entry.incarnation();
+        if self.dcd.probes.get(&id.0).is_some_and(|p| p.inc == inc) {
             return;
         }
         let options = &self.classes.get(entry.class).options;
@@ -173,12 +212,12 @@ impl Engine {
             bump(&mut self.counters.dcd.probes_deferred);
             return;
         }
-        let conn = entry.id;
         let gives_up = now + answer_time(&dcd, self.sync.is_some());
         let mut p = Probe {
-            conn,
+            inc,
             end: Direction::Orig,
-            since: now,
+            packets: entry.packets[Direction::Orig.index()].get(),
+            heard: false,
             sent: 0,
             next_probe: now,
             gives_up,
@@ -188,10 +227,12 @@ impl Engine {
         self.schedule(id, p, now);
     }
 
-    /// Send the probed end its next probe.
+    /// Send the probed end its next probe. Only a probe handed to the
+    /// shell counts: one the effects queue has no room for (many
+    /// connections idled out at once), or toward a shut interface, is
+    /// tried again at the next look, and an end is never found dead on
+    /// probes that did not leave.
     fn probe(&mut self, id: FlowId, p: &mut Probe, retry: Duration, now: Instant) {
-        p.sent = p.sent.saturating_add(1);
-        p.next_probe = now + retry;
         let entry = self.table.get(id);
         let ProtoState::Tcp(t) = &entry.proto else {
             return;
@@ -200,11 +241,14 @@ impl Engine {
         if self.policy.is_shut(egress) {
             return;
         }
-        let frame = reset::frame(entry, self.table.macs_of(entry), t, p.end, Built::Probe);
         if self.effects.len() >= MAX_PENDING_EFFECTS {
             bump(&mut self.counters.effects_dropped);
             return;
         }
+        let frame = reset::frame(entry, self.table.macs_of(entry), t, p.end, Built::Probe);
+        p.sent = p.sent.saturating_add(1);
+        p.next_probe = now + retry;
+        p.gives_up = p.gives_up.max(p.next_probe);
         bump(&mut self.counters.dcd.probes_sent);
         let end = p.end;
         self.classes.count_dcd(entry.class, |c| match end {
@@ -237,17 +281,22 @@ impl Engine {
             return;
         };
         let options = &self.classes.get(entry.class).options;
-        // Closed, reset, taken by another connection, or its class no
-        // longer probes (a policy without DCD governs it): no more probing.
-        let Some(dcd) = applies(entry, options).filter(|_| entry.id == p.conn) else {
+        // Closed, reset, taken by another connection, its class no longer
+        // probes, or this node is no longer the one that probes (its
+        // owner came back): no more probing.
+        let Some(dcd) = applies(entry, options).filter(|_| entry.incarnation() == p.inc) else {
             return;
         };
-        if entry.last_seen > p.since {
+        if !self.may_reset_on_idle(entry) {
+            return;
+        }
+        if p.heard || entry.packets[p.end.index()].get() > p.packets {
             // This end answered (or sent: the connection is not idle).
             match p.end {
                 Direction::Orig => {
                     p.end = Direction::Reply;
-                    p.since = now;
+                    p.packets = entry.packets[Direction::Reply.index()].get();
+                    p.heard = false;
                     p.sent = 0;
                     p.gives_up = now + answer_time(&dcd, self.sync.is_some());
                     self.probe(id, &mut p, dcd.retry_interval, now);
@@ -261,7 +310,7 @@ impl Engine {
         }
         if now >= p.next_probe && p.sent < dcd.max_retries {
             self.probe(id, &mut p, dcd.retry_interval, now);
-        } else if p.sent >= dcd.max_retries && now >= p.gives_up {
+        } else if p.sent >= dcd.max_retries && now >= p.gives_up && now >= p.next_probe {
             bump(&mut self.counters.dcd.dead);
             self.classes
                 .count_dcd(entry.class, |c| bump(&mut c.expired));

@@ -974,6 +974,10 @@ impl Engine {
             match state.inc.cmp(&local) {
                 std::cmp::Ordering::Less => return self.absorb_older_echo(id, state, from, now),
                 std::cmp::Ordering::Equal => {
+                    if from.is_some() {
+                        self.dcd_heard(id);
+                    }
+                    let entry = self.table.get(id);
                     let Some(mut merged) = self.flow_state(entry) else {
                         return Applied::Ignored;
                     };

@@ -369,6 +369,8 @@ mod fragment;
 
 /// Dead connection detection, `set connection timeout dcd` (§2.2).
 mod dcd;
+/// DCD under load, slow ends, slow sweeps, IPv6 on a VLAN (§2.2).
+mod dcd_load;
 mod mss_props;
 /// Which of a node's workers judges a frame (docs/io.md §9).
 mod spread;

@@ -185,18 +185,22 @@ fn a_dead_initiator_ends_the_connection_with_the_idle_resets() {
 }
 
 /// A connection probed past its idle timeout still carries traffic: the
-/// packet passes (the entry is not expired), and counts as the answer.
+/// packets pass (the entry is not expired), and each end's own packets
+/// are its answer; the other end's are not (the server's data while the
+/// client is probed leaves the client unanswered until it ACKs them).
 #[test]
 fn traffic_during_probing_passes_and_keeps_the_connection() {
-    let (mut h, m, _) = established(POLICY, 45_003);
+    let (mut h, mut m, _) = established(POLICY, 45_003);
     for _ in 0..10 {
         tick(&mut h);
     }
     h.advance(Duration::from_millis(1));
-    let data = m.clone().data(Side::Server, 50);
+    let data = m.data(Side::Server, 50);
     assert!(matches!(h.tcp(&m, &data), Verdict::Forward { .. }));
-    // The server's data counted as the client end's answer; the server is
-    // probed and answers too.
+    assert_eq!(tick(&mut h), vec![], "the client has not answered yet");
+    let ack = m.ack(Side::Client);
+    assert_eq!(h.tcp(&m, &ack), FWD_OUT);
+    // The client's ACK answered for it; the server is probed and answers.
     let sent = tick(&mut h);
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].0, m.iface(Side::Server));
@@ -242,4 +246,23 @@ fn without_dcd_an_idle_connection_leaves_at_its_timeout() {
     }
     assert_eq!(sent, 0);
     assert_eq!(h.engine.table().len(), 0);
+}
+
+/// A class whose tcp-map lets TCP MD5 signatures through (BGP's, RFC
+/// 2385): its ends drop an unsigned probe, so DCD leaves its connections
+/// alone and they idle out as without it (a review finding: a live
+/// signed session would have been found dead).
+#[test]
+fn a_class_passing_md5_signatures_is_not_probed() {
+    let policy = POLICY.replace(
+        "  set connection timeout",
+        "  set connection advanced-options M\n  set connection timeout",
+    ) + "tcp-map M\n tcp-options range 19 19 allow\n";
+    let (mut h, _, _) = established(&policy, 45_006);
+    let mut sent = 0;
+    for _ in 0..11 {
+        sent += tick(&mut h).len();
+    }
+    assert_eq!(sent, 0, "no probe");
+    assert_eq!(h.engine.table().len(), 0, "idled out at its timeout");
 }

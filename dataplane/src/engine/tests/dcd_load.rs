@@ -1,0 +1,297 @@
+//! Dead connection detection under load (more idle connections than the
+//! effects queue holds), with a slow end, a slow sweep, and on IPv6 over a
+//! VLAN (docs/asa-behaviour.md §2.2). Each failed before the review fixes.
+
+use std::collections::HashMap;
+
+use super::*;
+use crate::counters::RemoveReason;
+
+/// `n` established connections under `policy` at one instant; each end of
+/// each answers every probe it receives (a live stack). Returns the
+/// number of connections removed as dead.
+fn live_ends_under_load(policy: &str, n: u16, ticks: usize) -> (u64, u64, u64) {
+    let mut h = Harness::new();
+    h.install(crate::policy::parse::parse_config(policy).unwrap().config);
+    let mut models: HashMap<u16, TcpModel> = HashMap::new();
+    for i in 0..n {
+        let port = 20_000 + i;
+        let mut m = model(port);
+        let syn = m.syn();
+        assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+        let off = h.engine.find(&m.tuple(), h.now).unwrap().seq_offset;
+        m.set_shift(off);
+        for seg in [m.syn_ack(), m.ack(Side::Client)] {
+            assert!(matches!(h.tcp(&m, &seg), Verdict::Forward { .. }));
+        }
+        models.insert(port, m);
+    }
+    for _ in 0..ticks {
+        h.advance(Duration::from_secs(1));
+        h.engine.expire(h.now);
+        let sent: Vec<_> = std::iter::from_fn(|| h.engine.poll_effect(h.now)).collect();
+        h.advance(Duration::from_millis(1));
+        for e in sent {
+            let Effect::Transmit { egress, frame } = e else {
+                continue;
+            };
+            let Ok(Parsed::Ip { tuple, .. }) = crate::packet::parse(&frame, PacketMeta::default())
+            else {
+                panic!()
+            };
+            // The probe goes toward the end on `egress`; that end answers.
+            let (side, port) = if egress == IfaceId(0) {
+                (Side::Client, tuple.dst.port)
+            } else {
+                (Side::Server, tuple.src.port)
+            };
+            let m = models.get_mut(&port).unwrap();
+            let ans = m.ack(side);
+            assert!(matches!(h.tcp(m, &ans), Verdict::Forward { .. }));
+        }
+    }
+    let c = h.engine.counters();
+    (
+        c.conns_removed[RemoveReason::DeadConnection as usize],
+        c.effects_dropped,
+        c.dcd.kept,
+    )
+}
+
+/// One probe per end (`dcd 0:00:02 1`): 5,000 connections idle at once,
+/// every end alive and answering every probe it receives.
+#[test]
+fn live_connections_die_when_probes_overflow_the_effects_queue() {
+    let policy = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:00:10 dcd 0:00:02 1\nservice-policy global_policy global\n";
+    let (dead, dropped, kept) = live_ends_under_load(policy, 5_000, 30);
+    eprintln!("dead {dead} effects_dropped {dropped} kept {kept}");
+    assert_eq!(
+        dead, 0,
+        "live connections removed as dead ({dropped} probes dropped)"
+    );
+}
+
+/// The ASA's default `dcd` (15 s, 5 probes) with 16,000 connections.
+#[test]
+fn live_connections_die_with_default_dcd_under_load() {
+    let policy = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:00:10 dcd\nservice-policy global_policy global\n";
+    let (dead, dropped, kept) = live_ends_under_load(policy, 16_000, 200);
+    eprintln!("dead {dead} effects_dropped {dropped} kept {kept}");
+    assert_eq!(
+        dead, 0,
+        "live connections removed as dead ({dropped} probes dropped)"
+    );
+}
+
+/// `dcd 0:00:01 5` (five probes a second apart) with 16,000 connections
+/// found idle by one sweep.
+#[test]
+fn live_connections_die_with_five_probes_under_load() {
+    let policy = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:00:10 dcd 0:00:01 5\nservice-policy global_policy global\n";
+    let (dead, dropped, kept) = live_ends_under_load(policy, 16_000, 30);
+    eprintln!("dead {dead} effects_dropped {dropped} kept {kept}");
+    assert_eq!(
+        dead, 0,
+        "live connections removed as dead ({dropped} probes dropped)"
+    );
+}
+
+/// The client is alive but 1.5 s away (a satellite or congested cellular
+/// path); the server is dead (never answers). `dcd 0:00:01 3`. The
+/// engine's timers run every 100 ms, as the shell runs them.
+#[test]
+fn a_dead_server_is_kept_forever_when_the_client_is_slow() {
+    let policy = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:00:10 dcd 0:00:01 3\nservice-policy global_policy global\n";
+    let mut h = Harness::new();
+    h.install(crate::policy::parse::parse_config(policy).unwrap().config);
+    let mut m = model(46_000);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    m.set_shift(h.only_entry().seq_offset);
+    for seg in [m.syn_ack(), m.ack(Side::Client)] {
+        assert!(matches!(h.tcp(&m, &seg), Verdict::Forward { .. }));
+    }
+    let rtt = Duration::from_millis(1500);
+    let mut pending: Vec<Instant> = Vec::new();
+    for _ in 0..(10 * 600) {
+        h.advance(Duration::from_millis(100));
+        // Client answers that arrive now.
+        let due: Vec<_> = pending.iter().copied().filter(|&t| t <= h.now).collect();
+        pending.retain(|&t| t > h.now);
+        for _ in due {
+            let ans = m.ack(Side::Client);
+            assert!(matches!(h.tcp(&m, &ans), Verdict::Forward { .. }));
+        }
+        h.engine.expire(h.now);
+        while let Some(e) = h.engine.poll_effect(h.now) {
+            if let Effect::Transmit { egress, .. } = e
+                && egress == IfaceId(0)
+            {
+                pending.push(h.now + rtt);
+            }
+        }
+    }
+    let c = h.engine.counters();
+    eprintln!("{:?} table {}", c.dcd, h.engine.table().len());
+    assert_eq!(
+        h.engine.table().len(),
+        0,
+        "the dead server's connection is still kept after 10 minutes: {:?}",
+        c.dcd
+    );
+}
+
+/// The client is alive but 1.5 s away (a satellite or congested cellular
+/// path); the server is dead (never answers). `dcd 0:00:01 3`. The
+/// engine's timers run every 100 ms, as the shell runs them.
+#[test]
+fn control_fast_client() {
+    let policy = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:00:10 dcd 0:00:01 3\nservice-policy global_policy global\n";
+    let mut h = Harness::new();
+    h.install(crate::policy::parse::parse_config(policy).unwrap().config);
+    let mut m = model(46_000);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    m.set_shift(h.only_entry().seq_offset);
+    for seg in [m.syn_ack(), m.ack(Side::Client)] {
+        assert!(matches!(h.tcp(&m, &seg), Verdict::Forward { .. }));
+    }
+    let rtt = Duration::from_millis(500);
+    let mut pending: Vec<Instant> = Vec::new();
+    for _ in 0..(10 * 600) {
+        h.advance(Duration::from_millis(100));
+        // Client answers that arrive now.
+        let due: Vec<_> = pending.iter().copied().filter(|&t| t <= h.now).collect();
+        pending.retain(|&t| t > h.now);
+        for _ in due {
+            let ans = m.ack(Side::Client);
+            assert!(matches!(h.tcp(&m, &ans), Verdict::Forward { .. }));
+        }
+        h.engine.expire(h.now);
+        while let Some(e) = h.engine.poll_effect(h.now) {
+            if let Effect::Transmit { egress, .. } = e
+                && egress == IfaceId(0)
+            {
+                pending.push(h.now + rtt);
+            }
+        }
+    }
+    let c = h.engine.counters();
+    eprintln!("{:?} table {}", c.dcd, h.engine.table().len());
+    assert_eq!(
+        h.engine.table().len(),
+        0,
+        "the dead server's connection is still kept after 10 minutes: {:?}",
+        c.dcd
+    );
+}
+
+/// A worker whose table takes longer than the grace to sweep (here one
+/// slot a sweep: the ratio of a 32M-slot table at the default 16,384):
+/// a live idle connection is never probed, and leaves as a timeout.
+#[test]
+fn a_slow_sweep_expires_a_dcd_connection_unprobed() {
+    let policy = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:00:10 dcd 0:00:02 3\nservice-policy global_policy global\n";
+    let mut h = Harness::with(|c| c.sweep_budget_slots = 1);
+    h.install(crate::policy::parse::parse_config(policy).unwrap().config);
+    crate::trace::fill_udp_flows(&mut h.engine, 3000, h.now);
+    let mut m = model(47_000);
+    let syn = m.syn();
+    assert_eq!(h.tcp(&m, &syn), FWD_OUT);
+    m.set_shift(h.engine.find(&m.tuple(), h.now).unwrap().seq_offset);
+    for seg in [m.syn_ack(), m.ack(Side::Client)] {
+        assert!(matches!(h.tcp(&m, &seg), Verdict::Forward { .. }));
+    }
+    eprintln!("slots {}", h.engine.table().slot_count());
+    let mut probes = 0;
+    for _ in 0..(10 * 400) {
+        h.advance(Duration::from_millis(100));
+        h.engine.expire(h.now);
+        while let Some(e) = h.engine.poll_effect(h.now) {
+            if matches!(e, Effect::Transmit { .. }) {
+                probes += 1;
+            }
+        }
+    }
+    let c = h.engine.counters();
+    eprintln!(
+        "probes {probes} {:?} timeouts {}",
+        c.dcd,
+        c.conns_removed[RemoveReason::Timeout as usize]
+    );
+    assert!(probes > 0, "never probed; removed as {:?}", c.conns_removed);
+}
+
+/// IPv6 on VLAN 77 with randomization: the probes' addresses, VLAN and
+/// sequence numbers; the answers pass.
+#[test]
+fn ipv6_vlan_probes() {
+    let policy = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:00:10 dcd 0:00:02 3\nservice-policy global_policy global\n";
+    let mut h = Harness::new();
+    h.install(crate::policy::parse::parse_config(policy).unwrap().config);
+    let (c, s) = crate::trace::v6_pair(48_000, 80);
+    let mut m = TcpModel::new(c, s, [100, 900_000], [64_240, 65_160], [Some(7), Some(7)]);
+    let send = |h: &mut Harness, m: &TcpModel, seg: &Seg| {
+        h.frame(
+            crate::trace::vlan_tagged(m.frame(seg), 0, 77),
+            m.iface(seg.from),
+        )
+    };
+    let syn = m.syn();
+    assert!(matches!(send(&mut h, &m, &syn), Verdict::Forward { .. }));
+    let off = h.only_entry().seq_offset;
+    assert_ne!(off, 0);
+    m.set_shift(off);
+    for seg in [
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.data(Side::Client, 10),
+        m.data(Side::Server, 20),
+        m.ack(Side::Client),
+    ] {
+        assert!(matches!(send(&mut h, &m, &seg), Verdict::Forward { .. }));
+    }
+    let cn = m.clone().ack(Side::Client).seq;
+    let sn = m.clone().ack(Side::Server).seq;
+    let mut seen = 0;
+    for _ in 0..30 {
+        h.advance(Duration::from_secs(1));
+        h.engine.expire(h.now);
+        let sent: Vec<_> = std::iter::from_fn(|| h.engine.poll_effect(h.now)).collect();
+        for e in sent {
+            let Effect::Transmit { egress, frame } = e else {
+                continue;
+            };
+            let Ok(Parsed::Ip {
+                tuple,
+                transport: Transport::Tcp(t),
+                ..
+            }) = crate::packet::parse(&frame, PacketMeta::default())
+            else {
+                panic!()
+            };
+            assert_eq!(tuple.vlan, 77);
+            if egress == IfaceId(0) {
+                assert_eq!((t.seq.0, t.ack.0), (sn.wrapping_sub(1), cn));
+                assert_eq!(&frame[0..6], &m.client.mac);
+                assert_eq!(tuple.dst.port, 48_000);
+                h.advance(Duration::from_millis(1));
+                let a = m.ack(Side::Client);
+                assert!(matches!(send(&mut h, &m, &a), Verdict::Forward { .. }));
+            } else {
+                assert_eq!(
+                    (t.seq.0, t.ack.0),
+                    (cn.wrapping_add(off).wrapping_sub(1), sn)
+                );
+                assert_eq!(&frame[0..6], &m.server.mac);
+                h.advance(Duration::from_millis(1));
+                let a = m.ack(Side::Server);
+                assert!(matches!(send(&mut h, &m, &a), Verdict::Forward { .. }));
+            }
+            seen += 1;
+        }
+    }
+    assert!(seen >= 4, "{seen}");
+    assert_eq!(h.engine.counters().dcd.dead, 0);
+    assert!(h.engine.counters().dcd.kept >= 2);
+}
