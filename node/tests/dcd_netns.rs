@@ -13,7 +13,8 @@
 //!   arrives (the client's is dropped as `tcp-not-syn`);
 //! - the responder dead (its address removed from its host, which then
 //!   drops what is sent to it without a word) and the initiator dead,
-//!   without `reset`: the node removes each as a dead connection;
+//!   without `reset`: the node removes each as a dead connection, and
+//!   the live end hears nothing;
 //! - the same two with `timeout idle … reset`: the live end's socket is
 //!   reset by the node (its read fails with `ECONNRESET`).
 //!
@@ -264,6 +265,14 @@ fn watch_reset(mut s: TcpStream, t0: Instant) -> std::thread::JoinHandle<(Durati
     })
 }
 
+/// What a read of `s` finds now, without waiting: `WouldBlock` when
+/// nothing came.
+fn pending(s: &TcpStream) -> std::io::Result<usize> {
+    s.set_nonblocking(true)?;
+    let mut buf = [0u8; 16];
+    (&*s).read(&mut buf)
+}
+
 /// Remove `addr/24` from `dev` in `ns`: its host keeps its sockets but
 /// drops whatever is sent to the address (not forwarding, it sends no
 /// ICMP error either), as a host that died would.
@@ -379,6 +388,11 @@ fn a_real_node_keeps_live_idle_connections_and_ends_dead_ones() {
         reset_client.join().expect("watcher"),
         reset_server.join().expect("watcher"),
     ];
+    // Without `reset`, the live ends of the dead connections heard nothing.
+    let unreset = [
+        pending(&pairs[&DEAD_RESPONDER].0),
+        pending(&pairs[&DEAD_INITIATOR].1),
+    ];
     let metrics = node.metrics().unwrap_or_else(|e| panic!("{e}"));
     let summary = node.stop().unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -393,7 +407,7 @@ fn a_real_node_keeps_live_idle_connections_and_ends_dead_ones() {
     };
     let report = format!(
         "quiet spell {quiet:?}\nconns at {DEAD_BY:?}: {at_dead_by:?}\nconns at {QUIET:?}: \
-         {at_quiet_end:?}\nalive: {alive:?}\nplain: {plain:?}\nresets: {resets:?}\n\
+         {at_quiet_end:?}\nalive: {alive:?}\nplain: {plain:?}\nresets: {resets:?}\nwithout reset: {unreset:?}\n\
          dcd: probes_sent {} kept {} dead {} deferred {}\nremoved: timeout {} dead_connection {}\n\
          TcpExt grown while idle: client {:?}\n  server {:?}\nnode: {summary:?}",
         dcd("probes_sent"),
@@ -454,6 +468,9 @@ fn a_real_node_keeps_live_idle_connections_and_ends_dead_ones() {
             (DEAD_NOT_BEFORE..DEAD_BY).contains(at),
             "{who} reset at {at:?}: {report}"
         );
+    }
+    for how in &unreset {
+        assert!(how.as_ref().is_err_and(timed_out), "{report}");
     }
     // The probes reach the live hosts' stacks as old segments, which each
     // answers with an ACK; the answer crosses to the other end as a pure
