@@ -59,11 +59,18 @@ pub(super) fn frame(
                 reply,
             ),
         };
-    let (seq, window) = match built {
-        Built::Reset => (seq, 0),
-        // The window the sender last offered, as its header carries it.
+    let (seq, ack, window) = match built {
+        Built::Reset => (seq, ack, 0),
+        // What the sender itself acknowledged (not all the end sent: a
+        // segment lost beyond the firewall must not look delivered), and
+        // the window it last offered, as its header carries it.
         Built::Probe => (
             seq.wrapping_sub(1),
+            if from.flags & crate::conntrack::tcp::half_flags::MAXACK_SET != 0 {
+                from.max_ack.0
+            } else {
+                ack
+            },
             u16::try_from(from.max_win >> from.scale).unwrap_or(u16::MAX),
         ),
     };

@@ -266,3 +266,24 @@ fn a_class_passing_md5_signatures_is_not_probed() {
     assert_eq!(sent, 0, "no probe");
     assert_eq!(h.engine.table().len(), 0, "idled out at its timeout");
 }
+
+/// The probe acknowledges what its sender acknowledged, not all the end
+/// sent: data the firewall passed but the other end never acknowledged
+/// (lost beyond it) must not look delivered to its sender (a review
+/// finding).
+#[test]
+fn a_probe_acknowledges_only_what_its_sender_acknowledged() {
+    let (mut h, mut m, _) = established(POLICY, 45_007);
+    let acked = m.clone().ack(Side::Client).seq;
+    // 200 bytes from the client cross, and the server never ACKs them.
+    let lost = m.data(Side::Client, 200);
+    assert_eq!(h.tcp(&m, &lost), FWD_OUT);
+    let mut sent = Vec::new();
+    for _ in 0..11 {
+        sent.extend(tick(&mut h));
+    }
+    let (egress, frame) = sent.first().expect("the client is probed");
+    assert_eq!(*egress, m.iface(Side::Client));
+    let (_, t) = tcp_of(frame);
+    assert_eq!(t.ack.0, acked, "the server's own acknowledgement");
+}
