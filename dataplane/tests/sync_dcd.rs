@@ -3,7 +3,8 @@
 //! the server's crosses B, so the server's answer reaches A only as B's
 //! refresh of the flow's last-seen. A live connection stays on both nodes;
 //! one with a dead end leaves both, by A's verdict, while B's copy waits
-//! for it past the idle timeout.
+//! for it past the idle timeout; and B's word counts as the answer however
+//! far B's clock lags A's.
 
 mod common;
 
@@ -25,8 +26,12 @@ const B: u16 = 2;
 const POLICY: &str = "class-map all\n match any\npolicy-map global_policy\n class all\n  set connection timeout idle 0:01:00 dcd 0:00:05 3\nservice-policy global_policy global\n";
 
 fn node(id: u16) -> Engine {
+    node_with(id, POLICY)
+}
+
+fn node_with(id: u16, policy: &str) -> Engine {
     let mut e = common::synced_node(id, Duration::ZERO, 1);
-    let text = rampart_dataplane::policy::parse::parse_config(POLICY)
+    let text = rampart_dataplane::policy::parse::parse_config(policy)
         .expect("parses")
         .config;
     let policy = rampart_dataplane::policy::compile::compile(&text, &e.config().interfaces)
@@ -59,6 +64,17 @@ fn through(e: &mut Engine, m: &TcpModel, seg: &Seg, now: Instant) {
 /// Drain `from`'s effects: `to` applies its sync events; the frames it
 /// sent are returned by egress.
 fn drain(from: &mut Engine, from_id: u16, to: &mut Engine, now: Instant) -> Vec<IfaceId> {
+    drain_at(from, from_id, to, now, now)
+}
+
+/// [`drain`] between nodes whose clocks read `now` and `to_now`.
+fn drain_at(
+    from: &mut Engine,
+    from_id: u16,
+    to: &mut Engine,
+    now: Instant,
+    to_now: Instant,
+) -> Vec<IfaceId> {
     let mut sent = Vec::new();
     while let Some(effect) = from.poll_effect(now) {
         if let Effect::Transmit { egress, .. } = effect {
@@ -66,7 +82,7 @@ fn drain(from: &mut Engine, from_id: u16, to: &mut Engine, now: Instant) -> Vec<
             continue;
         }
         if let Some(o) = effect.into_sync() {
-            to.apply_peer(&o.event, Source::batch(Some(from_id), false), now)
+            to.apply_peer(&o.event, Source::batch(Some(from_id), false), to_now)
                 .expect("valid state");
         }
     }
@@ -186,4 +202,66 @@ fn a_dead_server_ends_the_connection_on_both_nodes() {
         "three probes to the server"
     );
     assert_eq!(a.counters().dcd.dead, 1);
+}
+
+/// Both ends alive, every answer crossing B, whose clock reads `skew`
+/// behind A's: the prober takes B's word of the flow as the answer
+/// whatever its stamps say. Before the review fix, A compared last-seen
+/// times, and 5 ms of skew with one probe an end (or 2.5 s with three)
+/// removed the live connection. Returns A's dead count and whether the
+/// connection is still there after a minute (six idle timeouts).
+fn skewed(skew: Duration, dcd: &str) -> (u64, bool) {
+    let policy = POLICY.replace("idle 0:01:00 dcd 0:00:05 3", &format!("idle 0:00:10 {dcd}"));
+    let (mut a, mut b) = (node_with(A, &policy), node_with(B, &policy));
+    let mut m = directed_by_a();
+    let mut now = Instant::from_secs(1_700_000_000);
+    let syn = m.syn();
+    through(&mut a, &m, &syn, now);
+    m.set_shift(a.find(&m.tuple(), now).expect("opened").seq_offset);
+    for seg in [
+        m.syn_ack(),
+        m.ack(Side::Client),
+        m.data(Side::Client, 100),
+        m.ack(Side::Server),
+    ] {
+        through(&mut a, &m, &seg, now);
+    }
+    now = now + Duration::from_millis(10);
+    a.expire(now);
+    drain_at(&mut a, A, &mut b, now, now - skew);
+    for _ in 0..60 {
+        now = now + Duration::from_secs(1);
+        a.expire(now);
+        b.expire(now - skew);
+        let probes = drain_at(&mut a, A, &mut b, now, now - skew);
+        drain_at(&mut b, B, &mut a, now - skew, now);
+        let t = now + Duration::from_millis(1);
+        for egress in probes {
+            let side = if egress == m.iface(Side::Client) {
+                Side::Client
+            } else {
+                Side::Server
+            };
+            let ans = m.ack(side);
+            through(&mut b, &m, &ans, t - skew);
+        }
+        b.expire_sync(t - skew);
+        drain_at(&mut b, B, &mut a, t - skew, t);
+    }
+    (a.counters().dcd.dead, a.find(&m.tuple(), now).is_some())
+}
+
+#[test]
+fn a_peer_whose_clock_lags_still_answers_for_the_ends() {
+    assert_eq!(skewed(Duration::ZERO, "dcd 0:00:02 1"), (0, true));
+    assert_eq!(
+        skewed(Duration::from_millis(5), "dcd 0:00:02 1"),
+        (0, true),
+        "B 5 ms behind A"
+    );
+    assert_eq!(
+        skewed(Duration::from_millis(2500), "dcd 0:00:01 3"),
+        (0, true),
+        "B 2.5 s behind A"
+    );
 }
