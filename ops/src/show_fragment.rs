@@ -38,7 +38,9 @@ pub fn worker_fragments(engine: &Engine) -> Vec<FragmentIface> {
                 reassembly: REASSEMBLY.to_string(),
                 queued: s.queued,
                 assembled: s.assembled,
-                failed: s.failed,
+                // The ASA's `Fail` counts every datagram reassembly gave
+                // up on: those given up for newer ones too.
+                failed: s.failed.saturating_add(s.evicted),
                 overflow: s.overflow,
             })
         })

@@ -6,6 +6,7 @@
 //! or are dropped together. Nothing is judged on a fragment alone: only
 //! the first carries ports, and a later one could overwrite them.
 
+use std::collections::VecDeque;
 use std::ops::Range;
 
 use hashbrown::HashMap;
@@ -184,8 +185,13 @@ pub struct FragmentStats {
     /// Datagrams whose fragments were dropped (overlap, too many, too
     /// long, timed out, a tiny first fragment).
     pub failed: u64,
-    /// Fragments dropped because the interface's database was full.
+    /// Fragments dropped because the interface's database was full and
+    /// held no older datagram to give up.
     pub overflow: u64,
+    /// Datagrams given up, their fragments dropped, to make room in the
+    /// interface's full database for a newer one (Rampart's, beyond the
+    /// ASA's counts).
+    pub evicted: u64,
 }
 
 /// What identifies a datagram (RFC 791 §3.2: source, destination,
@@ -234,6 +240,12 @@ pub(super) struct Reassembly {
     bytes: usize,
     /// The earliest deadline, if any chain waits.
     next_deadline: Option<Instant>,
+    /// Per interface: its datagrams in the order they began (with their
+    /// deadlines; an item whose chain completed, failed out or began
+    /// again is stale and skipped), the oldest first: the one a full
+    /// database gives up for a newer one. Compacted when it grows past
+    /// twice the database's places, so stale items cannot pile up.
+    order: Vec<VecDeque<(Instant, ChainKey)>>,
 }
 
 impl Reassembly {
@@ -244,7 +256,49 @@ impl Reassembly {
             queued: vec![0; interfaces],
             bytes: 0,
             next_deadline: None,
+            order: vec![VecDeque::new(); interfaces],
         }
+    }
+
+    /// Note a datagram that began on interface `ingress` (whose database
+    /// has `places`).
+    fn began(&mut self, key: ChainKey, deadline: Instant, places: usize) {
+        let i = usize::from(key.ingress).min(self.order.len().saturating_sub(1));
+        let Some(order) = self.order.get_mut(i) else {
+            return;
+        };
+        if order.len() >= 2 * places.max(64) {
+            let chains = &self.chains;
+            order.retain(|(d, k)| chains.get(k).is_some_and(|c| c.deadline == *d));
+        }
+        order.push_back((deadline, key));
+    }
+
+    /// Take out the oldest datagram of interface `ingress` but `keep`'s,
+    /// to make room for a newer one; `None` when there is none.
+    fn oldest_but(&mut self, ingress: u8, keep: &ChainKey) -> Option<Chain> {
+        let i = usize::from(ingress).min(self.order.len().saturating_sub(1));
+        let order = self.order.get_mut(i)?;
+        let mut skipped = None;
+        let mut found = None;
+        while let Some((deadline, key)) = order.pop_front() {
+            if self.chains.get(&key).is_none_or(|c| c.deadline != deadline) {
+                continue;
+            }
+            if key == *keep {
+                skipped = Some((deadline, key));
+                continue;
+            }
+            found = self.chains.remove(&key);
+            break;
+        }
+        if let Some(item) = skipped {
+            order.push_front(item);
+        }
+        let chain = found?;
+        self.bytes -= chain.bytes;
+        *slot(&mut self.queued, ingress) -= chain.pieces.len().max(1);
+        Some(chain)
     }
 
     fn stats(&mut self, ingress: IfaceId) -> &mut FragmentStats {
@@ -365,17 +419,33 @@ impl Engine {
             vlan: info.vlan,
             ingress: ingress.0,
         };
-        let r = &mut self.fragments;
         // The ASA's `fragment size` bounds the packets waiting for
         // reassembly ("the maximum number of packets that can be in the
-        // IP reassembly database", its command reference), as here.
-        if r.bytes + frame.len() > MAX_FRAGMENT_BYTES
-            || *r.queued(ingress.0) >= limits.size as usize
+        // IP reassembly database", its command reference), as here. Where
+        // the ASA then refuses every fragment until the database empties,
+        // Rampart gives up the interface's oldest datagrams for the newer
+        // one (docs/asa-behaviour.md §2.8): a sender of lone fragments
+        // cannot hold the database against datagrams that complete.
+        while self.fragments.bytes + frame.len() > MAX_FRAGMENT_BYTES
+            || *self.fragments.queued(ingress.0) >= limits.size as usize
         {
-            bump(&mut r.stats(ingress).overflow);
-            return Verdict::Drop(DropReason::FragmentDatabaseFull);
+            let Some(old) = self.fragments.oldest_but(ingress.0, &key) else {
+                bump(&mut self.fragments.stats(ingress).overflow);
+                return Verdict::Drop(DropReason::FragmentDatabaseFull);
+            };
+            bump(&mut self.fragments.stats(ingress).evicted);
+            if old.failed.is_none() {
+                let d = &mut self.counters.drops[DropReason::FragmentDatabaseFull.index()];
+                *d = d.saturating_add(old.pieces.len() as u64);
+                let frames = old.pieces.iter().map(|p| &p.frame[..]);
+                self.capture_late_drops(frames, ingress, DropReason::FragmentDatabaseFull, now);
+            }
         }
+        let r = &mut self.fragments;
         let deadline = now + limits.timeout;
+        if !r.chains.contains_key(&key) {
+            r.began(key, deadline, limits.size as usize);
+        }
         let chain = r.chains.entry(key).or_insert_with(|| Chain {
             pieces: Vec::new(),
             first: None,
@@ -652,6 +722,16 @@ impl Engine {
             let frames = pieces.iter().map(|p| &p.frame[..]);
             self.capture_late_drops(frames, IfaceId(ingress), DropReason::FragmentTimeout, now);
         }
+    }
+
+    /// Items in interface `iface`'s list of datagrams in arrival order,
+    /// stale ones included (for tests of its bound).
+    #[cfg(test)]
+    pub(crate) fn fragment_order_len(&self, iface: IfaceId) -> usize {
+        self.fragments
+            .order
+            .get(usize::from(iface.0))
+            .map_or(0, VecDeque::len)
     }
 
     /// `show fragment`'s counters, per interface.

@@ -121,6 +121,11 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
             frag(&|x| x.assembled),
         );
         f.counter(&FRAGMENT_DATAGRAMS, &[name, "failed"], frag(&|x| x.failed));
+        f.counter(
+            &FRAGMENT_DATAGRAMS,
+            &[name, "evicted"],
+            frag(&|x| x.evicted),
+        );
         f.counter(&FRAGMENT_OVERFLOW, &[name], frag(&|x| x.overflow));
         f.gauge(&FRAGMENT_QUEUED, &[name], frag(&|x| x.queued) as f64);
     }

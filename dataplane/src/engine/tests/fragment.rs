@@ -167,33 +167,82 @@ fn more_fragments_than_the_chain_allows_drop_the_datagram() {
 
 /// `fragment size` bounds the fragments waiting on an interface (the
 /// ASA's "packets ... in the IP reassembly database"): 200 lone
-/// fragments fill it, and the next fragment is refused, until they time
-/// out; another interface has a database of its own.
+/// fragments fill it. Where the ASA then refuses every fragment until
+/// they time out, a newer datagram's fragments take the places of the
+/// oldest datagrams (their fragments dropped), so a sender of lone
+/// fragments cannot keep datagrams that complete out (docs/asa-behaviour.md
+/// §2.8); another interface has a database of its own.
 #[test]
-fn a_full_fragment_database_drops_fragments_until_it_empties() {
+fn a_full_fragment_database_gives_up_its_oldest_datagrams_for_newer_ones() {
     let mut h = Harness::new();
     let (c, s) = v4_pair(40_000, 5_000);
     let whole = datagram(&c, &s, 3_000);
     for id in 0..200 {
         let f = fragment_frame(&whole, 1_480, id);
         assert_eq!(h.frame(f[0].clone(), c.iface), Verdict::Hold);
+        h.now = h.now + Duration::from_millis(1);
     }
     assert_eq!(stats(&h, c.iface).queued, 200);
-    let full = Verdict::Drop(DropReason::FragmentDatabaseFull);
-    let f = fragment_frame(&whole, 1_480, 0);
-    assert_eq!(h.frame(f[1].clone(), c.iface), full);
-    let f = fragment_frame(&whole, 1_480, 200);
-    assert_eq!(h.frame(f[0].clone(), c.iface), full);
-    assert_eq!(stats(&h, c.iface).overflow, 2);
+    // A whole datagram passes: each of its three fragments takes the
+    // place of the oldest lone one.
+    let out = feed(&mut h, &fragment_frame(&whole, 1_480, 1_000), c.iface);
+    assert_eq!(out.len(), 3);
+    let st = stats(&h, c.iface);
+    assert_eq!((st.queued, st.evicted, st.overflow), (197, 3, 0));
+    assert_eq!(h.dropped(DropReason::FragmentDatabaseFull), 3);
+    // The complete datagram left three places free: a later fragment of
+    // datagram 0 (given up) begins it anew, and the newest lone
+    // fragment's datagram, kept, completes; nothing more is given up.
+    let f0 = fragment_frame(&whole, 1_480, 0);
+    assert_eq!(h.frame(f0[1].clone(), c.iface), Verdict::Hold);
+    let f199 = fragment_frame(&whole, 1_480, 199);
+    assert_eq!(feed(&mut h, &f199[1..], c.iface).len(), 3);
+    let st = stats(&h, c.iface);
+    assert_eq!((st.queued, st.evicted, st.assembled), (197, 3, 2));
+    // The other interface's database is its own.
     let g = fragment_frame(&datagram(&s, &c, 3_000), 1_480, 1);
     assert_eq!(h.frame(g[0].clone(), s.iface), Verdict::Hold);
+    assert_eq!(stats(&h, s.iface).evicted, 0);
     h.now = h.now + Duration::from_secs(6);
     h.engine.expire(h.now);
     assert_eq!(stats(&h, c.iface).queued, 0);
+}
+
+/// A datagram never gives up its own fragments: with `fragment size 2`,
+/// the third fragment of a datagram that holds both places has nothing
+/// older to take the place of, and is refused (`Overflow`).
+#[test]
+fn a_datagram_larger_than_the_database_is_refused() {
+    let mut h = Harness::new();
+    let cfg = crate::policy::parse::parse_config("fragment size 2\n")
+        .unwrap()
+        .config;
+    h.install(cfg);
+    let (c, s) = v4_pair(40_000, 5_000);
+    let f = fragment_frame(&datagram(&c, &s, 3_000), 1_480, 9);
+    assert_eq!(h.frame(f[0].clone(), c.iface), Verdict::Hold);
+    assert_eq!(h.frame(f[1].clone(), c.iface), Verdict::Hold);
     assert_eq!(
-        feed(&mut h, &fragment_frame(&whole, 1_480, 300), c.iface).len(),
-        3
+        h.frame(f[2].clone(), c.iface),
+        Verdict::Drop(DropReason::FragmentDatabaseFull)
     );
+    let st = stats(&h, c.iface);
+    assert_eq!((st.queued, st.evicted, st.overflow), (2, 0, 1));
+}
+
+/// The list of datagrams in arrival order stays bounded when datagrams
+/// complete (their items go stale): 20,000 complete datagrams leave
+/// no more than twice the database's places behind.
+#[test]
+fn completed_datagrams_leave_the_arrival_order_bounded() {
+    let mut h = Harness::new();
+    let (c, s) = v4_pair(40_000, 5_000);
+    let whole = datagram(&c, &s, 100);
+    for id in 0..20_000u32 {
+        let f = fragment_frame(&whole, 48, id);
+        assert_eq!(feed(&mut h, &f, c.iface).len(), f.len());
+    }
+    assert!(h.engine.fragment_order_len(c.iface) <= 400);
 }
 
 #[test]
