@@ -547,7 +547,7 @@ impl Engine {
     pub fn is_expired(&self, entry: &Entry, now: Instant) -> bool {
         let options = &self.classes.get(entry.class).options;
         let timeout = self.config.timeouts.for_entry(entry, options);
-        now >= entry.last_seen + timeout + dcd::grace(entry, options, self.sweep_period())
+        now >= entry.last_seen + timeout + dcd::grace(entry, options, || self.sweep_period())
     }
 
     /// When the shell should call [`expire`](Self::expire) next.
@@ -586,7 +586,7 @@ impl Engine {
                 if Self::dcd_due(e, options, timeout, now) {
                     idle.push(id);
                 }
-                now >= e.last_seen + timeout + dcd::grace(e, options, sweep)
+                now >= e.last_seen + timeout + dcd::grace(e, options, || sweep)
             },
             |e| swept.push(e),
         );

@@ -96,12 +96,17 @@ fn answer_time(dcd: &crate::policy::ast::Dcd, clustered: bool) -> Duration {
 /// How long past its idle timeout every node keeps an entry DCD may be
 /// probing: both ends' answer time (as in a cluster, so that every node,
 /// clustered or not, keeps it alike) and the sweep's lateness
-/// (`sweep`: [`sweep_period`] of this node's table). Zero for an entry DCD
-/// does not apply to.
-pub(crate) fn grace(entry: &Entry, options: &ConnOptions, sweep: Duration) -> Duration {
+/// (`sweep`: [`sweep_period`] of this node's table, asked only of an
+/// entry DCD applies to: this is on the packet path). Zero for an entry
+/// DCD does not apply to.
+pub(crate) fn grace(
+    entry: &Entry,
+    options: &ConnOptions,
+    sweep: impl FnOnce() -> Duration,
+) -> Duration {
     applies(entry, options).map_or(Duration::ZERO, |d| {
         (2 * answer_time(&d, true))
-            .saturating_add(sweep)
+            .saturating_add(sweep())
             .saturating_add(SWEEP_SLACK)
     })
 }
