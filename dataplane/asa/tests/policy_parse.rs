@@ -215,6 +215,7 @@ fn realistic_configs_round_trip() {
         "names.cfg",
         "access-groups.cfg",
         "bgp-md5.cfg",
+        "database-dcd.cfg",
     ] {
         let cfg = parse(name).config;
         round_trips(&cfg);
@@ -1501,4 +1502,25 @@ fn bgp_md5_example_applies_its_tcp_map() {
     let class = &c.policy_maps[0].classes[0];
     assert_eq!(class.tcp_map.as_deref(), Some("BGP-MAP"));
     assert_eq!(class.connection.random_sequence_number, Some(false));
+}
+
+/// The database pool example: its class keeps idle connections 8 hours,
+/// probes their ends with DCD and resets the live end of a dead one
+/// (docs/asa-behaviour.md §2.2).
+#[test]
+fn database_example_probes_idle_pool_connections() {
+    let c = parse("database-dcd.cfg").config;
+    let s = &c.policy_maps[0].classes[0].connection;
+    assert_eq!(
+        s.timeout_idle,
+        Some(std::time::Duration::from_secs(8 * 3600))
+    );
+    assert!(s.idle_reset);
+    assert_eq!(
+        s.dcd,
+        Some(Dcd {
+            retry_interval: std::time::Duration::from_secs(30),
+            max_retries: 3
+        })
+    );
 }
