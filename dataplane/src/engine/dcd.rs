@@ -54,6 +54,13 @@ const CLUSTER_ANSWER_TIME: Duration = Duration::from_secs(35);
 /// ([`sweep_period`]), for a busy worker's late sweeps.
 const SWEEP_SLACK: Duration = Duration::from_secs(60);
 
+/// The sweep period every node assumes at least: that of the largest
+/// table a node may have (50 million entries, `node.max_conns`) at the
+/// default sweep budget, 306 s. Nodes of one cluster may size their
+/// tables apart, and a copy must not leave before the prober (whose
+/// table may be the largest) has even found the connection idle.
+const CLUSTER_SWEEP_PERIOD: Duration = Duration::from_secs(306);
+
 /// How long the sweep takes to visit every slot of a table of
 /// `max_entries`, `budget` slots a sweep (`EngineConfig::sweep_budget_slots`),
 /// one sweep every `SWEEP_INTERVAL`: how late after its idle timeout it
@@ -105,8 +112,10 @@ pub(crate) fn grace(
     sweep: impl FnOnce() -> Duration,
 ) -> Duration {
     applies(entry, options).map_or(Duration::ZERO, |d| {
-        (2 * answer_time(&d, true))
-            .saturating_add(sweep())
+        // Two ends' answer times, and the wait between them after
+        // several probes to the first (`settle`).
+        (3 * answer_time(&d, true))
+            .saturating_add(sweep().max(CLUSTER_SWEEP_PERIOD))
             .saturating_add(SWEEP_SLACK)
     })
 }
@@ -127,8 +136,11 @@ struct Probe {
     /// Probes sent to this end (queued for the shell: one the effects
     /// queue had no room for is tried again, never counted).
     sent: u8,
-    /// When the next probe is due.
+    /// When the next probe is due (for the responder's end after the
+    /// initiator's, the first may wait: [`Engine::look_at`]).
     next_probe: Instant,
+    /// When the last probe left.
+    last_probe: Instant,
     /// When an unanswered end is declared dead.
     gives_up: Instant,
     /// When it is next looked at (a heap item of another time is stale).
@@ -208,9 +220,7 @@ impl Engine {
         let Some(dcd) = applies(entry, options) else {
             return;
         };
-        // The node that would send the idle RSTs is the one whose copy is
-        // current (docs/sync.md §2); the others keep theirs for the grace.
-        if !self.may_reset_on_idle(entry) {
+        if !self.may_probe(entry) {
             return;
         }
         if self.dcd.probes.len() >= MAX_PROBING {
@@ -225,6 +235,7 @@ impl Engine {
             heard: false,
             sent: 0,
             next_probe: now,
+            last_probe: now,
             gives_up,
             look: now,
         };
@@ -247,11 +258,18 @@ impl Engine {
             return;
         }
         if self.effects.len() >= MAX_PENDING_EFFECTS {
-            bump(&mut self.counters.effects_dropped);
+            // Not lost: tried again at the next look.
+            bump(&mut self.counters.dcd.probes_deferred);
             return;
         }
         let frame = reset::frame(entry, self.table.macs_of(entry), t, p.end, Built::Probe);
+        if p.sent == 0 {
+            // This end's probing begins: what answers it comes after.
+            p.heard = false;
+            p.packets = entry.packets[p.end.index()].get();
+        }
         p.sent = p.sent.saturating_add(1);
+        p.last_probe = now;
         p.next_probe = now + retry;
         p.gives_up = p.gives_up.max(p.next_probe);
         bump(&mut self.counters.dcd.probes_sent);
@@ -292,19 +310,32 @@ impl Engine {
         let Some(dcd) = applies(entry, options).filter(|_| entry.incarnation() == p.inc) else {
             return;
         };
-        if !self.may_reset_on_idle(entry) {
+        if !self.may_probe(entry) {
             return;
         }
-        if p.heard || entry.packets[p.end.index()].get() > p.packets {
+        let answered = p.heard || entry.packets[p.end.index()].get() > p.packets;
+        if p.sent > 0 && answered {
             // This end answered (or sent: the connection is not idle).
             match p.end {
                 Direction::Orig => {
+                    // In a cluster an answer to an earlier probe of the
+                    // initiator may still come as a peer's refresh, which
+                    // says not whose it is, up to the refresh interval
+                    // late: after several probes, the responder's turn
+                    // waits that long past the last (none can then answer
+                    // for it).
+                    let settle = if self.sync.is_some() && p.sent > 1 {
+                        p.last_probe + CLUSTER_ANSWER_TIME
+                    } else {
+                        now
+                    };
                     p.end = Direction::Reply;
-                    p.packets = entry.packets[Direction::Reply.index()].get();
-                    p.heard = false;
                     p.sent = 0;
-                    p.gives_up = now + answer_time(&dcd, self.sync.is_some());
-                    self.probe(id, &mut p, dcd.retry_interval, now);
+                    p.next_probe = settle.max(now);
+                    p.gives_up = p.next_probe + answer_time(&dcd, self.sync.is_some());
+                    if p.next_probe <= now {
+                        self.probe(id, &mut p, dcd.retry_interval, now);
+                    }
                     self.schedule(id, p, now);
                 }
                 // Both answered: their answers made the connection's
@@ -315,7 +346,11 @@ impl Engine {
         }
         if now >= p.next_probe && p.sent < dcd.max_retries {
             self.probe(id, &mut p, dcd.retry_interval, now);
-        } else if p.sent >= dcd.max_retries && now >= p.gives_up && now >= p.next_probe {
+        } else if p.sent > 0
+            && p.sent >= dcd.max_retries
+            && now >= p.gives_up
+            && now >= p.next_probe
+        {
             bump(&mut self.counters.dcd.dead);
             self.classes
                 .count_dcd(entry.class, |c| bump(&mut c.expired));

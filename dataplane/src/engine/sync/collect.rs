@@ -165,6 +165,29 @@ impl Engine {
         !owner_live && entry.packets != [Count48::default(); 2]
     }
 
+    /// Whether this node probes `entry`: the node that would send the idle
+    /// RSTs, whose copy is current (docs/sync.md §2), for dead connection detection; or, once the owner
+    /// has left the members and no live node may know the flow crossed
+    /// it (an idle connection sends nothing), its director. A probe built
+    /// from a copy that lags is still one below what the end expects, so
+    /// the end answers it alike; only the RSTs of a dead verdict wait for
+    /// a current copy (`Engine::reset_on_idle`).
+    pub(crate) fn may_probe(&self, entry: &Entry) -> bool {
+        if self.may_reset_on_idle(entry) {
+            return true;
+        }
+        let Some(sync) = &self.sync else {
+            return true;
+        };
+        match &sync.placement {
+            Some(p) => {
+                !p.members().contains(&entry.owner.0)
+                    && p.director(&entry.key) == Some(self.config.node.0)
+            }
+            None => !sync.active(),
+        }
+    }
+
     /// Make the changes since the last call into effects for the shell,
     /// the whole current state per flow (many packets of one flow between
     /// two drains make one event), deletes first.
@@ -224,7 +247,10 @@ impl Engine {
                 continue;
             }
             let synced_at = mark.synced_at;
-            if table.try_get(id).is_some_and(|e| e.last_seen > synced_at) {
+            // A packet judged in the instant the entry was synced (a held
+            // packet released by a pull's answer) is news to the peers too:
+            // the state they hold was sent before it.
+            if table.try_get(id).is_some_and(|e| e.last_seen >= synced_at) {
                 let mark = sync.mark(id);
                 mark.pending = true;
                 sync.dirty.push(id);

@@ -378,6 +378,9 @@ impl Engine {
         if let Some(id) = self.lookup(hash, key, now)
             && let Some(state) = self.flow_state(self.table.get(id))
         {
+            // A peer wants the flow because a packet of it crossed there:
+            // for dead connection detection, the answer of the end probed.
+            self.dcd_heard(id);
             let entry = self.table.get(id);
             let owner = entry.owner.0;
             let forwarded = entry.packets != [0, 0];
