@@ -104,6 +104,10 @@ const CONFIGS: &[(&str, &str)] = &[
         include_str!("../../dataplane/tests/configs/access-groups.cfg"),
     ),
     (
+        "database-dcd",
+        include_str!("../../dataplane/tests/configs/database-dcd.cfg"),
+    ),
+    (
         "packaging",
         include_str!("../../packaging/examples/policy.cfg"),
     ),

@@ -9,7 +9,8 @@
 //! `rampart` loads them, so the fuzzer reaches what the levels alone never
 //! do: access-list denies and the classifier, `tcp-state-bypass` (with and
 //! without the engine's RST teardown), class and per-client connection
-//! limits, `set connection timeout idle … reset` (the RSTs of
+//! limits, `set connection timeout idle … reset` and `… dcd` (the RSTs
+//! and the dead connection detection probes of
 //! `dataplane/src/engine/reset.rs`) and `random-sequence-number disable`
 //! (docs/asa-behaviour.md §1, §2.2, §2.3, §6.2).
 
@@ -55,6 +56,8 @@ class-map BYPASS
  match access-list BYPASS
 class-map LIMITED
  match port tcp eq www
+class-map PROBED
+ match port tcp eq https
 class-map inspection_default
  match default-inspection-traffic
 policy-map global_policy
@@ -63,6 +66,8 @@ policy-map global_policy
  class LIMITED
   set connection conn-max 8 embryonic-conn-max 4 per-client-max 4 per-client-embryonic-max 2
   set connection timeout idle 0:00:10 reset
+ class PROBED
+  set connection timeout idle 0:00:10 reset dcd 0:00:01 2
  class inspection_default
   inspect icmp
   inspect icmp error

@@ -55,6 +55,7 @@ fn the_seeds_written_before_the_setups_keep_the_default_one() {
                 | "seed-bypass"
                 | "seed-bypass-teardown"
                 | "seed-idle-reset"
+                | "seed-idle-dcd"
                 | "seed-idle-reset-no-randomization"
                 | "seed-class-limits"
                 | "seed-embryonic-limits"

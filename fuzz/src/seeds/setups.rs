@@ -103,6 +103,7 @@ pub(super) fn all() -> Vec<Seed> {
         bypass(),
         bypass_teardown(),
         idle_reset(),
+        idle_dcd(),
         idle_reset_no_randomization(),
         class_limits(),
         embryonic_limits(),
@@ -198,6 +199,28 @@ fn idle_reset() -> Seed {
     let d = m.data(Side::Client, 40);
     g.drop_for(&m.frame(&d), IfaceId(0), TICK, DropReason::TcpNotSyn);
     g.done("seed-idle-reset")
+}
+
+/// `timeout idle 0:00:10 reset dcd 0:00:01 2` (TCP 443): an established
+/// connection idles out, and the engine probes the client twice, a
+/// second apart; no end answers, so the connection is found dead and
+/// each end gets a RST (docs/asa-behaviour.md §2.2).
+fn idle_dcd() -> Seed {
+    let mut g = Gen::with(setup(PolicyChoice::AclClasses), ChecksumState::Verified);
+    let mut m = model(client(0, 40_135), server(443));
+    g.open(&mut m);
+    g.exchange(&mut m);
+    g.tick(SIX_S);
+    assert_eq!(g.transmits(), 0, "not idle yet");
+    g.tick(SIX_S);
+    assert_eq!(g.transmits(), 1, "a probe to the client");
+    g.tick(SIX_S);
+    assert_eq!(g.transmits(), 2, "a second probe");
+    g.tick(SIX_S);
+    assert_eq!(g.transmits(), 4, "no answer: a RST to each end");
+    let d = m.data(Side::Client, 40);
+    g.drop_for(&m.frame(&d), IfaceId(0), TICK, DropReason::TcpNotSyn);
+    g.done("seed-idle-dcd")
 }
 
 /// Sequence randomization off, the idle reset on every connection: a
