@@ -70,7 +70,7 @@ fn decode(b: &[u8]) -> Result<ConnFilter, String> {
         1 => Some(u16::from_be_bytes([b[19], b[20]])),
         k => return Err(format!("port flag {k}")),
     };
-    Ok(ConnFilter { address, port })
+    Ok(ConnFilter::address_port(address, port))
 }
 
 /// Serve peers' clear requests on `transport` with this node's `admin`.
@@ -166,16 +166,10 @@ mod tests {
     fn a_filter_round_trips_and_anything_else_is_refused() {
         for f in [
             ConnFilter::default(),
-            ConnFilter {
-                address: Some("198.18.0.10".parse().unwrap()),
-                port: None,
-            },
-            ConnFilter {
-                address: Some("2001:db8::1".parse().unwrap()),
-                port: Some(443),
-            },
+            ConnFilter::address_port(Some("198.18.0.10".parse().unwrap()), None),
+            ConnFilter::address_port(Some("2001:db8::1".parse().unwrap()), Some(443)),
         ] {
-            assert_eq!(decode(&encode(&f)), Ok(f));
+            assert_eq!(decode(&encode(&f)), Ok(f.clone()));
         }
         let good = encode(&ConnFilter::default());
         assert!(decode(&good[..5]).is_err(), "short");

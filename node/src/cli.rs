@@ -9,18 +9,16 @@
 //! is refused with the candidates. `--json` prints the API's answer.
 
 use std::ffi::OsString;
-use std::net::IpAddr;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use rampart_dataplane::policy::ports::{PortNames, port};
 use rampart_ops::client::{Client, ClientError, Endpoint};
 use rampart_ops::echo::{terminal_json, terminal_text};
 use rampart_ops::model::MemberChange;
-use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
+use rampart_ops::show_conn::{render_conn_list_as, render_count};
 use rampart_ops::{
     asp_drop, capture, clear_conn, packet_tracer, service_policy, show_acl, show_cluster,
     show_fragment,
@@ -135,9 +133,10 @@ pub enum OpsCommand {
 /// What `show` shows.
 #[derive(Debug, Subcommand)]
 pub enum ShowWhat {
-    /// `show conn [address A] [port P] [detail] [count]`.
+    /// `show conn [all] [count] [state S[,S…]] [protocol P] [address
+    /// A[-B] [netmask M]] [port P[-Q]] [interface IF] [long | detail]`.
     Conn {
-        /// `address A`, `port P`, `detail`, `count` (abbreviations accepted).
+        /// The ASA's filters and formats (abbreviations accepted).
         #[arg(value_name = "WORDS")]
         words: Vec<String>,
     },
@@ -327,74 +326,8 @@ pub fn parse<C: clap::Parser>() -> C {
 
 // === show conn / clear conn words ===
 
-/// What the words after `show conn` ask.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ConnWords {
-    /// Address and port.
-    pub filter: ConnFilter,
-    /// `detail`.
-    pub detail: bool,
-    /// `count`.
-    pub count: bool,
-}
-
-/// Parse `address A`, `port P`, `detail`, `count` (keywords abbreviated as
-/// on the ASA; `port` takes a number or an ASA port name). `clear` allows
-/// only the filters.
-pub fn conn_words(words: &[String], clear: bool) -> Result<ConnWords, String> {
-    let keywords: &[&str] = if clear {
-        &["address", "port"]
-    } else {
-        &["address", "port", "detail", "count"]
-    };
-    let verb = if clear { "clear conn" } else { "show conn" };
-    let mut w = ConnWords::default();
-    let mut i = 0;
-    while i < words.len() {
-        let word = words[i].as_str();
-        let kw = match resolve(word, keywords) {
-            Resolved::One(k) => k,
-            Resolved::Ambiguous(hits) => {
-                return Err(ambiguous(&[verb.to_string()], word, &hits));
-            }
-            Resolved::None => {
-                return Err(format!(
-                    "% Invalid input: \"{word}\" (after {verb}: {})",
-                    keywords.join(", ")
-                ));
-            }
-        };
-        let value = || {
-            words
-                .get(i + 1)
-                .ok_or_else(|| format!("% Incomplete command: {verb} {kw} needs a value"))
-        };
-        match kw {
-            "address" => {
-                let v = value()?;
-                w.filter.address = Some(
-                    v.parse::<IpAddr>()
-                        .map_err(|_| format!("% Invalid address: \"{v}\""))?,
-                );
-                i += 1;
-            }
-            "port" => {
-                let v = value()?;
-                w.filter.port = Some(
-                    port(v, PortNames::Tcp)
-                        .or_else(|| port(v, PortNames::Udp))
-                        .ok_or_else(|| format!("% Invalid port: \"{v}\""))?,
-                );
-                i += 1;
-            }
-            "detail" => w.detail = true,
-            "count" => w.count = true,
-            _ => unreachable!("one of the keywords"),
-        }
-        i += 1;
-    }
-    Ok(w)
-}
+mod conn_words;
+pub use conn_words::{ConnWords, conn_words};
 
 /// The list `clear access-list [NAME] counters` names (`None`: every
 /// list): its last word is `counters` (abbreviations accepted, as on the
@@ -659,7 +592,7 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                     if w.count {
                         print(json, &list, render_count);
                     } else {
-                        print(json, &list, |l| render_conn_list(l, w.detail));
+                        print(json, &list, |l| render_conn_list_as(l, w.format));
                     }
                 }
                 ShowWhat::ServicePolicy => print(
@@ -980,44 +913,6 @@ mod tests {
             words("OUT_IN counters now")
                 .unwrap_err()
                 .contains("Incomplete")
-        );
-    }
-
-    #[test]
-    fn conn_words_parse_as_on_the_asa() {
-        let w = conn_words(
-            &["addr", "198.18.0.1", "po", "www", "det"].map(String::from),
-            false,
-        )
-        .unwrap();
-        assert_eq!(w.filter.address, Some("198.18.0.1".parse().unwrap()));
-        assert_eq!(w.filter.port, Some(80));
-        assert!(w.detail && !w.count);
-        assert!(conn_words(&["cou".into()], false).unwrap().count);
-        assert!(conn_words(&["d".into()], false).unwrap().detail);
-        assert_eq!(
-            conn_words(&["x".into()], false).unwrap_err(),
-            "% Invalid input: \"x\" (after show conn: address, port, detail, count)"
-        );
-        assert!(
-            conn_words(&["port".into()], false)
-                .unwrap_err()
-                .contains("needs a value")
-        );
-        assert!(
-            conn_words(&["address".into(), "x".into()], false)
-                .unwrap_err()
-                .contains("Invalid address")
-        );
-        assert!(
-            conn_words(&["port".into(), "99999".into()], false)
-                .unwrap_err()
-                .contains("Invalid port")
-        );
-        assert!(
-            conn_words(&["detail".into()], true)
-                .unwrap_err()
-                .contains("Invalid input")
         );
     }
 

@@ -104,6 +104,21 @@ fn every_show_command_prints_the_asa_format() {
         ok(n.run("sh conn po 445")),
         golden("show_conn_port_445.txt")
     );
+    assert_eq!(ok(n.run("show conn long")), golden("show_conn_long.txt"));
+    assert_eq!(
+        ok(n.run("sh conn all prot tcp po 1-https l")),
+        golden("show_conn_tcp_ports_long.txt")
+    );
+    assert_eq!(
+        ok(n.run("sh conn st tcp_embryonic int inside addr 198.18.0.0 net 255.255.255.0")),
+        golden("show_conn_state_tcp_embryonic.txt")
+    );
+    let (code, _, err) = n.run("sh conn int dmz");
+    assert_eq!(code, 1);
+    assert!(err.contains("no interface named 'dmz'"), "{err}");
+    let (code, _, err) = n.run("sh conn state sip");
+    assert_eq!(code, 1);
+    assert!(err.contains("state sip is not supported"), "{err}");
     assert_eq!(
         ok(n.run("show service-policy")),
         golden("show_service_policy.txt")

@@ -237,10 +237,7 @@ fn conns_by_port(node: &NodeProc) -> BTreeMap<u16, usize> {
     CONNS
         .iter()
         .map(|&(port, _, _)| {
-            let filter = ConnFilter {
-                address: None,
-                port: Some(port),
-            };
+            let filter = ConnFilter::address_port(None, Some(port));
             let list = node.conns(&filter).unwrap_or_else(|e| panic!("{e}"));
             (port, list.conns.len())
         })

@@ -247,10 +247,7 @@ fn p99(v: &[Duration]) -> Duration {
 /// A node's connections to the asymmetric server's port 5001 from the
 /// asymmetric client, owned by node `owner` (its admin API's `show conn`).
 fn owned_asym(node: &NodeProc, owner: u16) -> Vec<FlowKey> {
-    let filter = ConnFilter {
-        address: ASYM_SERVER.parse().ok(),
-        port: Some(5001),
-    };
+    let filter = ConnFilter::address_port(ASYM_SERVER.parse().ok(), Some(5001));
     let client: std::net::IpAddr = ASYM_CLIENT.parse().expect("client address");
     let list: ConnList = node.conns(&filter).expect("show conn");
     let end = |s: &rampart_ops::model::ConnSide| Endpoint {

@@ -376,6 +376,19 @@ fn read_walks(now: std::time::Instant) -> [ReadWalks; 4] {
     })
 }
 
+/// Refuse a `clear conn` filter of more than an address and a port: the
+/// request every peer is sent carries no more (`node/src/clear_rpc.rs`),
+/// so the peers would clear more than asked.
+fn clear_filter(filter: &ConnFilter) -> Result<(), OpsError> {
+    if filter.is_address_port() {
+        Ok(())
+    } else {
+        Err(OpsError::BadRequest(
+            "clear conn takes an address and a port only".into(),
+        ))
+    }
+}
+
 fn unavailable(e: PoolError) -> OpsError {
     OpsError::Unavailable(e.0)
 }
@@ -500,6 +513,7 @@ impl<P: EnginePool> Admin<P> {
 
     /// This node's part of `clear conn` (what a peer asks of it).
     pub fn clear_local(&self, filter: &ConnFilter) -> Result<u64, OpsError> {
+        clear_filter(filter)?;
         self.walk_allowed(Clear::Peer)?;
         self.clear_here(filter)
     }
@@ -509,13 +523,15 @@ impl<P: EnginePool> Admin<P> {
     /// as `show conn` walks: a clear of a large table is as many short
     /// pauses between packet batches, not one long one.
     fn clear_here(&self, filter: &ConnFilter) -> Result<u64, OpsError> {
-        let f = *filter;
         let slots = self.each(|w| w.engine.table().slot_count())?;
         let mut cleared = 0u64;
         for start in (0..slots.into_iter().max().unwrap_or(0)).step_by(WALK_SLICE_SLOTS) {
             let range = start..start + WALK_SLICE_SLOTS;
-            let n = self
-                .each(move |w| w.engine.clear_conns_in(range.clone(), |e| f.matches(e)) as u64)?;
+            let f = filter.clone();
+            let n = self.each(move |w| {
+                let m = f.resolve(&w.engine.config().interfaces);
+                w.engine.clear_conns_in(range.clone(), |e| m.matches(e)) as u64
+            })?;
             cleared = n.into_iter().fold(cleared, u64::saturating_add);
         }
         Ok(cleared)
@@ -886,12 +902,28 @@ impl<P: EnginePool> Backend for Admin<P> {
     }
 
     fn conns(&self, q: &ConnQuery) -> Result<ConnList, OpsError> {
-        let (filter, count_only) = (q.filter, q.count_only);
+        let (filter, count_only) = (&q.filter, q.count_only);
+        filter.check().map_err(OpsError::BadRequest)?;
         // Counts are counters; rows need a walk, taken in slices.
         let parts = self.each(move |w| {
             let t = w.engine.table();
-            (t.len() as u64, t.high_water() as u64, t.slot_count())
+            let names: Vec<String> = w
+                .engine
+                .config()
+                .interfaces
+                .iter()
+                .map(|i| i.nameif.clone())
+                .collect();
+            (t.len() as u64, t.high_water() as u64, t.slot_count(), names)
         })?;
+        if let Some(name) = &filter.interface
+            && !parts.iter().all(|p| p.3.contains(name))
+        {
+            return Err(OpsError::NotFound(format!(
+                "no interface named '{}'",
+                crate::echo::echo(name)
+            )));
+        }
         let mut list = ConnList {
             in_use: parts.iter().map(|p| p.0).sum(),
             most_used: parts.iter().map(|p| p.1).sum(),
@@ -928,8 +960,9 @@ impl<P: EnginePool> Backend for Admin<P> {
                 &*self.clock,
             );
             let range = start..start + WALK_SLICE_SLOTS;
+            let f = filter.clone();
             let rows = self.each(move |w| {
-                collect_rows_in(w.engine, w.now, &filter, w.worker, max_rows, range.clone())
+                collect_rows_in(w.engine, w.now, &f, w.worker, max_rows, range.clone())
             })?;
             for (rows, left_out) in rows {
                 list.conns.extend(rows);
@@ -946,6 +979,7 @@ impl<P: EnginePool> Backend for Admin<P> {
     }
 
     fn clear_conns(&self, filter: &ConnFilter) -> Result<ClearResult, OpsError> {
+        clear_filter(filter)?;
         self.walk_allowed(Clear::Operator)?;
         let mut deleted = self.clear_here(filter)?;
         let mut unreachable = Vec::new();

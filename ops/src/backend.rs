@@ -115,9 +115,9 @@ impl Caller {
 }
 
 /// A `show conn` request.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ConnQuery {
-    /// Address and port filters.
+    /// What to list (docs/asa-behaviour.md §2.4).
     pub filter: ConnFilter,
     /// Only the counts (`show conn count`).
     pub count_only: bool,

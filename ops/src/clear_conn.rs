@@ -28,12 +28,14 @@ pub struct ClearRequest {
 }
 
 impl ClearRequest {
-    /// The request for `filter`: `all` for the empty one.
+    /// The request for `filter`: `all` for the empty one. It carries the
+    /// filter's address and port alone: callers send no other filter
+    /// ([`ConnFilter::is_address_port`]).
     pub fn of(filter: &ConnFilter) -> ClearRequest {
         ClearRequest {
             address: filter.address,
             port: filter.port,
-            all: *filter == ConnFilter::default(),
+            all: filter.address.is_none() && filter.port.is_none(),
         }
     }
 
@@ -45,10 +47,7 @@ impl ClearRequest {
             false => serde_json::from_slice(body)
                 .map_err(|e| format!("the body is not a connection filter: {e}"))?,
         };
-        let filter = ConnFilter {
-            address: r.address,
-            port: r.port,
-        };
+        let filter = ConnFilter::address_port(r.address, r.port);
         match (r.all, filter == ConnFilter::default()) {
             (true, true) | (false, false) => Ok(filter),
             (true, false) => {
@@ -66,7 +65,8 @@ impl ClearRequest {
 /// Remove the connections that pass `filter` and say how many, as the ASA
 /// does: `3 connection(s) deleted.`
 pub fn clear_conn(engine: &mut Engine, filter: &ConnFilter) -> String {
-    let n = engine.clear_conns(|e| filter.matches(e));
+    let m = filter.resolve(&engine.config().interfaces);
+    let n = engine.clear_conns(|e| m.matches(e));
     format!("{n} connection(s) deleted.\n")
 }
 
@@ -114,18 +114,15 @@ mod tests {
             ClearRequest::parse(br#"{"all":true}"#),
             Ok(ConnFilter::default())
         );
-        let f = ConnFilter {
-            address: Some("198.18.1.10".parse().unwrap()),
-            port: Some(80),
-        };
+        let f = ConnFilter::address_port(Some("198.18.1.10".parse().unwrap()), Some(80));
         assert_eq!(
             ClearRequest::parse(br#"{"address":"198.18.1.10","port":80}"#),
-            Ok(f)
+            Ok(f.clone())
         );
         // What the CLI sends reads back as its filter.
         for filter in [f, ConnFilter::default()] {
             let body = serde_json::to_vec(&ClearRequest::of(&filter)).unwrap();
-            assert_eq!(ClearRequest::parse(&body), Ok(filter));
+            assert_eq!(ClearRequest::parse(&body), Ok(filter.clone()));
         }
         assert_eq!(
             serde_json::to_string(&ClearRequest::of(&ConnFilter::default())).unwrap(),
@@ -154,10 +151,7 @@ mod tests {
             c.iface,
             t,
         );
-        let f = ConnFilter {
-            address: Some("198.18.0.99".parse().unwrap()),
-            port: None,
-        };
+        let f = ConnFilter::address_port(Some("198.18.0.99".parse().unwrap()), None);
         assert_eq!(clear_conn(&mut eng, &f), "1 connection(s) deleted.\n");
         assert_eq!(eng.table().len(), 3);
         assert_eq!(

@@ -621,13 +621,11 @@ impl Client {
 
     /// `show conn`.
     pub fn conns(&self, filter: &ConnFilter, count_only: bool) -> Result<ConnList, ClientError> {
-        let mut q = Vec::new();
-        if let Some(a) = filter.address {
-            q.push(format!("address={}", percent_encode(&a.to_string())));
-        }
-        if let Some(p) = filter.port {
-            q.push(format!("port={p}"));
-        }
+        let mut q: Vec<String> = filter
+            .query_pairs()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", percent_encode(&v)))
+            .collect();
         if count_only {
             q.push("count=1".into());
         }
@@ -641,7 +639,20 @@ impl Client {
 
     /// `clear conn`; the empty filter clears every connection, and the
     /// body says so (`{"all": true}`).
+    /// A filter of more than an address and a port is refused here, as
+    /// the node would refuse it: the body carries no more.
     pub fn clear_conns(&self, filter: &ConnFilter) -> Result<ClearResult, ClientError> {
+        if !filter.is_address_port() {
+            return Err(ClientError::Refused {
+                status: 400,
+                error: ApiError {
+                    error: "clear conn takes an address and a port only".into(),
+                    problems: Vec::new(),
+                    busy: false,
+                    pending: false,
+                },
+            });
+        }
         let body = serde_json::to_vec(&ClearRequest::of(filter)).unwrap_or_default();
         self.call("POST", "/v1/clear-conn", &body, "application/json")
     }

@@ -10,7 +10,7 @@
 //!   rebinding out, [`echo`] shows user text in errors escaped and
 //!   bounded, [`sock_owner`] keeps the client's token from a listener
 //!   that is not the node's (docs/ops.md);
-//! - ASA renderings: [`show_conn`], [`clear_conn`], [`service_policy`],
+//! - ASA renderings: [`show_conn`] (its filters: [`conn_filter`]), [`clear_conn`], [`service_policy`],
 //!   [`show_cluster`], [`asp_drop`], [`show_fragment`], [`packet_tracer`],
 //!   [`show_acl`];
 //! - [`syslog`]: ASA syslog lines for connection events, rate-limited,
@@ -22,6 +22,7 @@ pub mod backend;
 pub mod capture;
 pub mod clear_conn;
 pub mod client;
+pub mod conn_filter;
 pub mod duration;
 pub mod echo;
 #[cfg(feature = "fixture")]

@@ -9,7 +9,7 @@
 //!
 //! | method | path | body | answer |
 //! | --- | --- | --- | --- |
-//! | GET | `/v1/conn?address=A&port=P&count=1` | | [`crate::model::ConnList`] |
+//! | GET | `/v1/conn?address=A[-B\|/LEN]&netmask=M&port=P[-Q]&protocol=P&interface=IF&state=S,…&count=1` | | [`crate::model::ConnList`] |
 //! | POST | `/v1/clear-conn` (token) | [`ClearRequest`] (`all` for every connection) | [`crate::model::ClearResult`] |
 //! | GET | `/v1/service-policy` | | [`crate::model::ServicePolicy`] |
 //! | GET | `/v1/cluster` | | [`crate::model::ClusterView`] |
@@ -160,30 +160,27 @@ fn authorized(req: &Request, token: &Option<String>) -> bool {
     }
 }
 
-/// Parse the filters of `show conn` / `clear conn` from a query string.
+/// Parse the filters of `show conn` from a query string (keys and values:
+/// [`crate::conn_filter::ConnFilter::set_query`]), and `count`.
 pub fn parse_conn_query(query: &str) -> Result<ConnQuery, OpsError> {
     let mut q = ConnQuery::default();
     for (k, v) in query_pairs(query) {
-        match k.as_str() {
-            "address" => {
-                q.filter.address = Some(v.parse().map_err(|_| {
-                    OpsError::BadRequest(format!("address '{}' is not an IP address", echo(&v)))
-                })?);
-            }
-            "port" => {
-                q.filter.port = Some(v.parse().map_err(|_| {
-                    OpsError::BadRequest(format!("port '{}' is not a number 0-65535", echo(&v)))
-                })?);
-            }
-            "count" => q.count_only = v != "0" && v != "false",
-            other => {
+        if k == "count" {
+            q.count_only = v != "0" && v != "false";
+            continue;
+        }
+        match q.filter.set_query(&k, &v) {
+            Ok(true) => {}
+            Ok(false) => {
                 return Err(OpsError::BadRequest(format!(
                     "unknown parameter '{}'",
-                    echo(other)
+                    echo(&k)
                 )));
             }
+            Err(e) => return Err(OpsError::BadRequest(e)),
         }
     }
+    q.filter.check().map_err(OpsError::BadRequest)?;
     Ok(q)
 }
 
@@ -931,5 +928,27 @@ mod tests {
             parse_conn_query("bogus=1"),
             Err(OpsError::BadRequest(_))
         ));
+        let q = parse_conn_query(
+            "address=198.18.0.0&netmask=255.255.255.0&port=1-1023&protocol=tcp&interface=inside\
+             &state=up,conn_inbound",
+        )
+        .unwrap();
+        assert_eq!(q.filter.prefix_len, Some(24));
+        assert_eq!((q.filter.port, q.filter.port_to), (Some(1), Some(1023)));
+        assert_eq!(q.filter.protocol, Some(6));
+        assert_eq!(q.filter.interface.as_deref(), Some("inside"));
+        assert_eq!(q.filter.states.len(), 2);
+        for bad in [
+            "address=198.18.0.9-198.18.0.1",
+            "address=198.18.0.1&address=198.18.0.2",
+            "netmask=255.255.255.0",
+            "port=90-80",
+            "protocol=ipx",
+            "state=sip",
+            "interface=",
+        ] {
+            let e = parse_conn_query(bad).expect_err(bad);
+            assert!(matches!(e, OpsError::BadRequest(_)), "{bad}: {e:?}");
+        }
     }
 }

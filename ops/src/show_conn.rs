@@ -1,8 +1,9 @@
-//! `show conn` and `show conn count`, in the ASA's format (docs/asa-behaviour.md §3).
-
-use std::net::IpAddr;
+//! `show conn` (plain, `detail`, `long`) and `show conn count`, in the
+//! ASA's format (docs/asa-behaviour.md §3).
 
 use rampart_dataplane::conntrack::{ConnTable, Entry};
+
+pub use crate::conn_filter::ConnFilter;
 use rampart_dataplane::flow::{Endpoint, proto};
 use std::time::Duration;
 
@@ -10,29 +11,6 @@ use rampart_dataplane::{Engine, Instant};
 
 use crate::duration::{compact, hms};
 use crate::model::{self, ConnList, ConnSide};
-
-/// The filters of `show conn [address A] [port P]`. A key it does not know
-/// is refused, never ignored: ignored, it would widen the filter.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConnFilter {
-    /// Only connections with this address at either end.
-    pub address: Option<IpAddr>,
-    /// Only connections with this port at either end.
-    pub port: Option<u16>,
-}
-
-impl ConnFilter {
-    /// Whether a connection passes the filter.
-    pub fn matches(&self, e: &Entry) -> bool {
-        let ends = [e.key.lo, e.key.hi];
-        self.address
-            .is_none_or(|a| ends.iter().any(|p| p.addr.ip() == a))
-            && self
-                .port
-                .is_none_or(|port| ends.iter().any(|p| p.port == port))
-    }
-}
 
 /// `47 in use, 715 most used`.
 pub fn render_conn_count(table: &ConnTable) -> String {
@@ -98,9 +76,10 @@ pub fn collect_rows_in(
 ) -> (Vec<model::ConnRow>, u64) {
     let table = engine.table();
     let end = slots.end.min(table.slot_count());
+    let matcher = filter.resolve(&engine.config().interfaces);
     let mut entries: Vec<&Entry> = (slots.start.min(end)..end)
         .filter_map(|i| table.try_get(rampart_dataplane::conntrack::FlowId(i as u32)))
-        .filter(|e| !engine.is_expired(e, now) && filter.matches(e))
+        .filter(|e| !engine.is_expired(e, now) && matcher.matches(e))
         .collect();
     entries.sort_by_key(|e| (e.created, e.id));
     let left_out = entries.len().saturating_sub(limit) as u64;
@@ -148,65 +127,127 @@ pub fn collect_rows_in(
     (rows, left_out)
 }
 
+/// How `show conn` prints each connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ConnFormat {
+    /// One line each (`show conn`).
+    #[default]
+    Plain,
+    /// `show conn detail`: the flag legend, then several lines each.
+    Detail,
+    /// `show conn long`: the flag legend, then each connection with both
+    /// interfaces, real and mapped addresses, and its initiator.
+    Long,
+}
+
 /// One connection's lines, as `show conn` (or `show conn detail`) prints it.
 /// A connection of a VLAN names it (`, vlan 10`; detail: `VLAN: 10`); an
 /// untagged one prints as on the ASA.
 pub fn render_row(r: &model::ConnRow, detail: bool) -> String {
+    let format = if detail {
+        ConnFormat::Detail
+    } else {
+        ConnFormat::Plain
+    };
+    render_row_as(r, format)
+}
+
+/// One connection's lines in `format`. `long` prints each endpoint's
+/// mapped address after its real one (the same: Rampart translates no
+/// address) and leaves out the ASA's `xlate id` and `flow id`
+/// (docs/asa-behaviour.md §3.3).
+pub fn render_row_as(r: &model::ConnRow, format: ConnFormat) -> String {
     let (a, b) = (&r.lower, &r.higher);
     let (p, flags, bytes) = (&r.protocol, &r.flags, r.bytes);
-    if detail {
-        let vlan = match r.vlan {
-            0 => String::new(),
-            v => format!("  VLAN: {v}\n"),
-        };
-        format!(
-            "{p} {}: {}/{} {}: {}/{},\n    flags {flags} , idle {}, uptime {}, timeout {}, bytes {bytes}\n  \
-             Initiator: {}, Responder: {}\n  Connection lookup keyid: {}\n  Owner: node {}\n{vlan}",
-            a.interface,
-            a.addr,
-            a.port,
-            b.interface,
-            b.addr,
-            b.port,
-            compact(Duration::from_secs(r.idle_s)),
-            compact(Duration::from_secs(r.uptime_s)),
-            compact(Duration::from_secs(r.timeout_s)),
-            r.initiator,
-            r.responder,
-            r.id,
-            r.owner
-        )
-    } else {
-        let vlan = match r.vlan {
-            0 => String::new(),
-            v => format!(", vlan {v}"),
-        };
-        format!(
-            "{p} {}  {}:{} {}  {}:{}, idle {}, bytes {bytes}, flags {flags}{vlan}\n",
-            a.interface,
-            a.addr,
-            a.port,
-            b.interface,
-            b.addr,
-            b.port,
-            hms(Duration::from_secs(r.idle_s)),
-        )
+    let (idle, uptime, timeout) = (
+        compact(Duration::from_secs(r.idle_s)),
+        compact(Duration::from_secs(r.uptime_s)),
+        compact(Duration::from_secs(r.timeout_s)),
+    );
+    match format {
+        ConnFormat::Detail => {
+            let vlan = match r.vlan {
+                0 => String::new(),
+                v => format!("  VLAN: {v}\n"),
+            };
+            format!(
+                "{p} {}: {}/{} {}: {}/{},\n    flags {flags} , idle {idle}, uptime {uptime}, timeout {timeout}, bytes {bytes}\n  \
+                 Initiator: {}, Responder: {}\n  Connection lookup keyid: {}\n  Owner: node {}\n{vlan}",
+                a.interface,
+                a.addr,
+                a.port,
+                b.interface,
+                b.addr,
+                b.port,
+                r.initiator,
+                r.responder,
+                r.id,
+                r.owner
+            )
+        }
+        ConnFormat::Long => {
+            let vlan = match r.vlan {
+                0 => String::new(),
+                v => format!(", vlan {v}"),
+            };
+            let end = |s: &model::ConnSide| {
+                format!(
+                    "{}: {}/{} ({}/{})",
+                    s.interface, s.addr, s.port, s.addr, s.port
+                )
+            };
+            format!(
+                "{p} {} {}, flags {flags} , idle {idle}, uptime {uptime}, timeout {timeout}, bytes {bytes}{vlan}\n  \
+                 Initiator: {}, Responder: {}\n",
+                end(a),
+                end(b),
+                r.initiator,
+                r.responder,
+            )
+        }
+        ConnFormat::Plain => {
+            let vlan = match r.vlan {
+                0 => String::new(),
+                v => format!(", vlan {v}"),
+            };
+            format!(
+                "{p} {}  {}:{} {}  {}:{}, idle {}, bytes {bytes}, flags {flags}{vlan}\n",
+                a.interface,
+                a.addr,
+                a.port,
+                b.interface,
+                b.addr,
+                b.port,
+                hms(Duration::from_secs(r.idle_s)),
+            )
+        }
     }
 }
 
 /// `show conn` (or `show conn detail`) from the admin API's answer.
 pub fn render_conn_list(list: &ConnList, detail: bool) -> String {
+    let format = if detail {
+        ConnFormat::Detail
+    } else {
+        ConnFormat::Plain
+    };
+    render_conn_list_as(list, format)
+}
+
+/// `show conn` in `format` from the admin API's answer.
+pub fn render_conn_list_as(list: &ConnList, format: ConnFormat) -> String {
     let mut out = render_count(list);
-    if detail {
+    if format != ConnFormat::Plain {
         out.push_str(FLAG_LEGEND);
     }
     out.push('\n');
     for r in &list.conns {
-        out.push_str(&render_row(r, detail));
+        out.push_str(&render_row_as(r, format));
     }
     if list.truncated > 0 {
         out.push_str(&format!(
-            "({} more connection(s) not shown; narrow with address or port)\n",
+            "({} more connection(s) not shown; narrow with a filter: address, port, protocol, \
+             interface, state)\n",
             list.truncated
         ));
     }
@@ -354,17 +395,11 @@ TCP outside  198.18.1.10:443 inside  198.18.0.10:40001, idle 0:00:21, bytes 48, 
     #[test]
     fn show_conn_filters_by_address_and_port() {
         let (eng, now) = engine();
-        let f = ConnFilter {
-            address: None,
-            port: Some(53),
-        };
+        let f = ConnFilter::address_port(None, Some(53));
         let out = render_show_conn(&eng, now, &f, false);
         assert_eq!(out.lines().filter(|l| l.starts_with("UDP")).count(), 1);
         assert_eq!(out.lines().filter(|l| l.starts_with("TCP")).count(), 0);
-        let f = ConnFilter {
-            address: Some("198.18.9.9".parse().unwrap()),
-            port: None,
-        };
+        let f = ConnFilter::address_port(Some("198.18.9.9".parse().unwrap()), None);
         assert_eq!(
             render_show_conn(&eng, now, &f, false),
             "3 in use, 3 most used\n\n"
@@ -374,10 +409,7 @@ TCP outside  198.18.1.10:443 inside  198.18.0.10:40001, idle 0:00:21, bytes 48, 
     #[test]
     fn show_conn_detail_golden_line() {
         let (eng, now) = engine();
-        let f = ConnFilter {
-            address: None,
-            port: Some(80),
-        };
+        let f = ConnFilter::address_port(None, Some(80));
         let out = render_show_conn(&eng, now, &f, true);
         assert!(
             out.ends_with(
@@ -392,6 +424,76 @@ TCP outside  198.18.1.10:443 inside  198.18.0.10:40001, idle 0:00:21, bytes 48, 
         );
     }
 
+    /// `long`: both interfaces, each endpoint's real then mapped address
+    /// (the same, without NAT), the timers and the initiator, after the
+    /// flag legend; a tagged connection names its VLAN at the line's end.
+    #[test]
+    fn show_conn_long_golden() {
+        let (mut eng, now) = engine();
+        let (c, s) = v4_pair(5353, 53);
+        let mut query = rampart_dataplane::trace::vlan_tagged(udp_frame(&c, &s, b"q"), 0, 300);
+        eng.process(&mut query, PacketMeta::default(), c.iface, now);
+        let (conns, truncated) = collect_rows(&eng, now, &ConnFilter::default(), 0, 10);
+        let list = ConnList {
+            in_use: 4,
+            most_used: 4,
+            conns,
+            truncated,
+        };
+        let out = render_conn_list_as(&list, ConnFormat::Long);
+        assert!(
+            out.starts_with(&format!("4 in use, 4 most used\n{FLAG_LEGEND}\n")),
+            "{out}"
+        );
+        assert!(
+            out.ends_with(
+                "TCP outside: 198.18.1.10/80 (198.18.1.10/80) inside: 198.18.0.10/40000 (198.18.0.10/40000), \
+                 flags UIO , idle 26s, uptime 26s, timeout 1h0m, bytes 1324
+  Initiator: 198.18.0.10, Responder: 198.18.1.10
+UDP outside: 198.18.1.10/53 (198.18.1.10/53) inside: 198.18.0.10/5353 (198.18.0.10/5353), \
+                 flags IOD , idle 21s, uptime 21s, timeout 2m0s, bytes 60
+  Initiator: 198.18.0.10, Responder: 198.18.1.10
+TCP outside: 198.18.1.10/443 (198.18.1.10/443) inside: 198.18.0.10/40001 (198.18.0.10/40001), \
+                 flags saA , idle 21s, uptime 21s, timeout 30s, bytes 48
+  Initiator: 198.18.0.10, Responder: 198.18.1.10
+UDP outside: 198.18.1.10/53 (198.18.1.10/53) inside: 198.18.0.10/5353 (198.18.0.10/5353), \
+                 flags OD , idle 0s, uptime 0s, timeout 2m0s, bytes 29, vlan 300
+  Initiator: 198.18.0.10, Responder: 198.18.1.10
+"
+            ),
+            "{out}"
+        );
+    }
+
+    /// The ASA's filters combine: protocol, a port range, the interface and
+    /// a state list.
+    #[test]
+    fn show_conn_filters_combine() {
+        use crate::conn_filter::ConnState;
+        let (eng, now) = engine();
+        let f = ConnFilter {
+            protocol: Some(6),
+            port: Some(1),
+            port_to: Some(442),
+            interface: Some("inside".into()),
+            ..ConnFilter::default()
+        };
+        let out = render_show_conn(&eng, now, &f, false);
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("TCP")).count(),
+            1,
+            "{out}"
+        );
+        assert!(out.contains(":80 inside"), "{out}");
+        let f = ConnFilter {
+            states: vec![ConnState::TcpEmbryonic],
+            ..ConnFilter::default()
+        };
+        let out = render_show_conn(&eng, now, &f, false);
+        assert!(out.ends_with("flags saA\n"), "{out}");
+        assert_eq!(out.lines().count(), 3, "{out}");
+    }
+
     /// A tagged connection names its VLAN; the untagged rows stay the ASA's.
     #[test]
     fn a_vlan_connection_names_its_vlan() {
@@ -400,10 +502,7 @@ TCP outside  198.18.1.10:443 inside  198.18.0.10:40001, idle 0:00:21, bytes 48, 
         let mut query = rampart_dataplane::trace::vlan_tagged(udp_frame(&c, &s, b"q"), 0, 300);
         let v = eng.process(&mut query, PacketMeta::default(), c.iface, now);
         assert!(matches!(v, Verdict::Forward { .. }));
-        let f = ConnFilter {
-            address: None,
-            port: Some(53),
-        };
+        let f = ConnFilter::address_port(None, Some(53));
         let out = render_show_conn(&eng, now, &f, false);
         assert!(
             out.ends_with(
@@ -460,10 +559,7 @@ SCTP outside  198.18.1.10:2905 inside  198.18.0.10:40000, idle 0:00:03, bytes 32
 115 outside  198.18.1.10:0 inside  198.18.0.10:0, idle 0:00:03, bytes 20, flags O
 "
         );
-        let f = ConnFilter {
-            address: None,
-            port: Some(2905),
-        };
+        let f = ConnFilter::address_port(None, Some(2905));
         let detail = render_show_conn(&eng, now, &f, true);
         assert!(
             detail.ends_with(

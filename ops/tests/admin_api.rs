@@ -54,10 +54,7 @@ fn reads_are_open_and_match_the_backend() {
     assert_eq!((count.in_use, count.conns.len()), (4, 0));
     let by_addr = c
         .conns(
-            &ConnFilter {
-                address: Some("198.18.1.10".parse().unwrap()),
-                port: Some(53),
-            },
+            &ConnFilter::address_port(Some("198.18.1.10".parse().unwrap()), Some(53)),
             false,
         )
         .unwrap();
@@ -197,10 +194,7 @@ fn an_unauthenticated_change_is_refused_and_changes_nothing() {
     assert_eq!(anon.running_config().unwrap().version, 1);
     // The right token clears.
     let admin = Client::new(addr, Some(TOKEN.into()));
-    let f = ConnFilter {
-        address: Some("198.18.0.10".parse().unwrap()),
-        port: Some(445),
-    };
+    let f = ConnFilter::address_port(Some("198.18.0.10".parse().unwrap()), Some(445));
     assert_eq!(admin.clear_conns(&f).unwrap().deleted, 1);
     assert_eq!(anon.conns(&ConnFilter::default(), true).unwrap().in_use, 3);
 }

@@ -7,9 +7,12 @@
 use std::path::PathBuf;
 
 use rampart_ops::backend::{Backend, ConnQuery};
+use rampart_ops::conn_filter::ConnState;
 use rampart_ops::metrics::Metrics;
 use rampart_ops::model::RaftRole;
-use rampart_ops::show_conn::{ConnFilter, render_conn_list, render_count};
+use rampart_ops::show_conn::{
+    ConnFilter, ConnFormat, render_conn_list, render_conn_list_as, render_count,
+};
 use rampart_ops::{asp_drop, fixture, service_policy, show_acl, show_cluster, show_fragment};
 
 fn check(name: &str, got: &str) {
@@ -42,10 +45,7 @@ fn show_conn_plain_detail_count_and_filters() {
     assert_eq!(render_count(&count), "4 in use, 4 most used\n");
     let port = a
         .conns(&ConnQuery {
-            filter: ConnFilter {
-                address: None,
-                port: Some(445),
-            },
+            filter: ConnFilter::address_port(None, Some(445)),
             count_only: false,
             caller: Default::default(),
         })
@@ -53,15 +53,70 @@ fn show_conn_plain_detail_count_and_filters() {
     check("show_conn_port_445.txt", &render_conn_list(&port, false));
     let none = a
         .conns(&ConnQuery {
-            filter: ConnFilter {
-                address: Some("198.18.9.9".parse().unwrap()),
-                port: None,
-            },
+            filter: ConnFilter::address_port(Some("198.18.9.9".parse().unwrap()), None),
             count_only: false,
             caller: Default::default(),
         })
         .unwrap();
     assert_eq!(render_conn_list(&none, false), "4 in use, 4 most used\n\n");
+}
+
+/// `show conn long`, and the ASA's filters combined: `protocol tcp port
+/// 1-443 long` lists the web and the embryonic connection; `state
+/// tcp_embryonic` the embryonic one; `address 198.18.1.0 netmask
+/// 255.255.255.0 interface outside state dns` the DNS exchange of the
+/// other worker.
+#[test]
+fn show_conn_long_and_filters() {
+    let a = fixture::admin(fixture::standalone_status());
+    let all = a.conns(&ConnQuery::default()).unwrap();
+    check(
+        "show_conn_long.txt",
+        &render_conn_list_as(&all, ConnFormat::Long),
+    );
+    let q = |filter: ConnFilter| {
+        a.conns(&ConnQuery {
+            filter,
+            ..ConnQuery::default()
+        })
+        .unwrap()
+    };
+    let web = q(ConnFilter {
+        protocol: Some(6),
+        port: Some(1),
+        port_to: Some(443),
+        ..ConnFilter::default()
+    });
+    check(
+        "show_conn_tcp_ports_long.txt",
+        &render_conn_list_as(&web, ConnFormat::Long),
+    );
+    let embryonic = q(ConnFilter {
+        states: vec![ConnState::TcpEmbryonic],
+        ..ConnFilter::default()
+    });
+    check(
+        "show_conn_state_tcp_embryonic.txt",
+        &render_conn_list(&embryonic, false),
+    );
+    let dns = q(ConnFilter {
+        address: Some("198.18.1.0".parse().unwrap()),
+        prefix_len: Some(24),
+        interface: Some("outside".into()),
+        states: vec![ConnState::Dns],
+        ..ConnFilter::default()
+    });
+    assert_eq!(dns.conns.len(), 1);
+    assert_eq!(
+        (dns.conns[0].protocol.as_str(), dns.conns[0].worker),
+        ("UDP", 1)
+    );
+    let none = q(ConnFilter {
+        address: Some("198.18.1.11".parse().unwrap()),
+        address_to: Some("198.18.1.255".parse().unwrap()),
+        ..ConnFilter::default()
+    });
+    assert!(none.conns.is_empty());
 }
 
 #[test]
@@ -188,10 +243,7 @@ fn show_access_list() {
 #[test]
 fn clear_conn_by_address_then_all() {
     let a = fixture::admin(fixture::standalone_status());
-    let f = ConnFilter {
-        address: None,
-        port: Some(53),
-    };
+    let f = ConnFilter::address_port(None, Some(53));
     assert_eq!(
         rampart_ops::clear_conn::render_clear(&a.clear_conns(&f).unwrap()),
         "1 connection(s) deleted.\n"

@@ -375,7 +375,7 @@ impl Endpoint {
 
     /// `show conn` (rows matching `filter`).
     pub fn conns(&self, filter: &ConnFilter) -> Result<ConnList, NodeError> {
-        let filter = *filter;
+        let filter = filter.clone();
         self.ask(self.admin, false, move |c, _| c.conns(&filter, false))
     }
 
@@ -403,7 +403,7 @@ impl Endpoint {
 
     /// `clear conn` (with the node's admin token): connections removed.
     pub fn clear_conns(&self, filter: &ConnFilter) -> Result<u64, NodeError> {
-        let filter = *filter;
+        let filter = filter.clone();
         self.ask(self.admin, true, move |c, _| {
             c.clear_conns(&filter).map(|r| r.deleted)
         })
