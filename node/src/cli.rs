@@ -1,6 +1,7 @@
 //! The operator's commands, as on the ASA: `rampart show conn …`,
-//! `rampart clear conn …`, `rampart show service-policy|cluster|
-//! running-config|counters|fragment|access-list|time-range`, `rampart clear
+//! `rampart clear conn …`, `rampart show local-host …`, `rampart show
+//! service-policy|cluster|running-config|counters|fragment|access-list|
+//! time-range`, `rampart clear
 //! access-list [NAME] counters`, `rampart packet-tracer input IF …`,
 //! `rampart configure FILE`, over a node's admin
 //! API (`--admin ADDR`, or `--config node.toml` for its `[ops]` address and
@@ -21,7 +22,7 @@ use rampart_ops::model::MemberChange;
 use rampart_ops::show_conn::{render_conn_list_as, render_count};
 use rampart_ops::{
     asp_drop, capture, clear_conn, packet_tracer, service_policy, show_acl, show_cluster,
-    show_fragment,
+    show_fragment, show_local_host,
 };
 
 use crate::config::NodeConfig;
@@ -137,6 +138,14 @@ pub enum ShowWhat {
     /// A[-B] [netmask M]] [port P[-Q]] [interface IF] [long | detail]`.
     Conn {
         /// The ASA's filters and formats (abbreviations accepted).
+        #[arg(value_name = "WORDS")]
+        words: Vec<String>,
+    },
+    /// `show local-host [IP] [all] [brief] [detail] [connection
+    /// {tcp|udp|embryonic} N[-M]]`: each host of the connection table, by
+    /// interface, with its flow counts, class limits and connections.
+    LocalHost {
+        /// An address, then keywords (abbreviations accepted).
         #[arg(value_name = "WORDS")]
         words: Vec<String>,
     },
@@ -327,7 +336,9 @@ pub fn parse<C: clap::Parser>() -> C {
 // === show conn / clear conn words ===
 
 mod conn_words;
+mod local_host_words;
 pub use conn_words::{ConnWords, conn_words};
+pub use local_host_words::{LocalHostWords, local_host_words};
 
 /// The list `clear access-list [NAME] counters` names (`None`: every
 /// list): its last word is `counters` (abbreviations accepted, as on the
@@ -594,6 +605,12 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                     } else {
                         print(json, &list, |l| render_conn_list_as(l, w.format));
                     }
+                }
+                ShowWhat::LocalHost { words } => {
+                    let w = local_host_words(&words).map_err(anyhow::Error::msg)?;
+                    print(json, &api.local_hosts(&w.hosts).map_err(refused)?, |l| {
+                        show_local_host::render_local_hosts(l, w.detail)
+                    });
                 }
                 ShowWhat::ServicePolicy => print(
                     json,

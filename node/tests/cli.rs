@@ -119,6 +119,26 @@ fn every_show_command_prints_the_asa_format() {
     let (code, _, err) = n.run("sh conn state sip");
     assert_eq!(code, 1);
     assert!(err.contains("state sip is not supported"), "{err}");
+    assert_eq!(ok(n.run("show local-host")), golden("show_local_host.txt"));
+    assert_eq!(
+        ok(n.run("sh loc all det")),
+        golden("show_local_host_detail.txt")
+    );
+    assert_eq!(ok(n.run("sh loc b")), golden("show_local_host_brief.txt"));
+    assert_eq!(
+        ok(n.run("sh local-host conn emb 1")),
+        golden("show_local_host_embryonic.txt")
+    );
+    let one = ok(n.run("show local-host 198.18.1.10 brief"));
+    assert!(
+        one.starts_with(
+            "Interface inside: 0 active\nInterface outside: 1 active\nlocal host: <198.18.1.10>,\n"
+        ),
+        "{one}"
+    );
+    let (code, _, err) = n.run("sh loc conn tcp 9-1");
+    assert_eq!(code, 1);
+    assert!(err.contains("runs backwards"), "{err}");
     assert_eq!(
         ok(n.run("show service-policy")),
         golden("show_service_policy.txt")
@@ -190,6 +210,12 @@ fn json_is_the_api_answer() {
         .conns(&Default::default())
         .unwrap();
     assert_eq!(list, want);
+    let hosts: rampart_ops::show_local_host::LocalHosts =
+        serde_json::from_str(&ok(n.run("sh loc --json"))).unwrap();
+    let want = fixture::admin(fixture::standalone_status())
+        .local_hosts(&Default::default())
+        .unwrap();
+    assert_eq!(hosts, want);
     let v: serde_json::Value = serde_json::from_str(&ok(n.run("show --json counters"))).unwrap();
     assert!(v["drops"].as_array().unwrap().len() > 20);
 }

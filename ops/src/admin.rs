@@ -14,7 +14,7 @@ use rampart_dataplane::policy::compile::{Policy, compile_at};
 use rampart_dataplane::policy::parse::parse_config;
 use rampart_dataplane::policy::render::render;
 
-use crate::backend::{Backend, Caller, ConnQuery, OpsError};
+use crate::backend::{Backend, Caller, ConnQuery, LocalHostQuery, OpsError};
 use crate::local_apply::{LOCAL_APPLY_WAIT, LocalApplies, LocalOutcome};
 use crate::model::{
     AccessLists, AclClearResult, ClassStats, ClearResult, ClusterView, ConfigProblem,
@@ -22,11 +22,14 @@ use crate::model::{
     PolicyBinding, PolicyScope, RunningConfig, ServicePolicy,
 };
 use crate::pool::{EnginePool, PoolError};
-use crate::show_conn::{ConnFilter, SHOW_CONN_MAX_ROWS, SHOW_CONN_MAX_ROWS_OPEN, collect_rows_in};
+use crate::show_conn::{ConnFilter, collect_rows_in};
+use crate::show_local_host::LocalHosts;
 use crate::snapshot::{NodeSnapshot, WorkerSnapshot};
 
 mod install;
+mod local_host;
 mod time_ranges;
+mod walk;
 use install::{install_wanted, pending_note};
 pub use time_ranges::{WallClock, system_wall_clock};
 
@@ -905,76 +908,37 @@ impl<P: EnginePool> Backend for Admin<P> {
         let (filter, count_only) = (&q.filter, q.count_only);
         filter.check().map_err(OpsError::BadRequest)?;
         // Counts are counters; rows need a walk, taken in slices.
+        let nameif = filter.interface.clone();
         let parts = self.each(move |w| {
             let t = w.engine.table();
-            let names: Vec<String> = w
-                .engine
-                .config()
-                .interfaces
-                .iter()
-                .map(|i| i.nameif.clone())
-                .collect();
-            (t.len() as u64, t.high_water() as u64, t.slot_count(), names)
+            let found = walk::has_interface(w.engine, nameif.as_deref());
+            (t.len() as u64, t.high_water() as u64, t.slot_count(), found)
         })?;
-        if let Some(name) = &filter.interface
-            && !parts.iter().all(|p| p.3.contains(name))
-        {
-            return Err(OpsError::NotFound(format!(
-                "no interface named '{}'",
-                crate::echo::echo(name)
-            )));
-        }
+        walk::interface_found(filter.interface.as_deref(), parts.iter().map(|p| p.3))?;
         let mut list = ConnList {
             in_use: parts.iter().map(|p| p.0).sum(),
             most_used: parts.iter().map(|p| p.1).sum(),
             conns: Vec::new(),
             truncated: 0,
         };
+        let slots = parts.iter().map(|p| p.2).max().unwrap_or(0);
         if count_only {
             return Ok(list);
         }
-        let walks = &self.reads[q.caller.index()];
-        // One walk at a time per kind of caller the operator does not
-        // control; a poisoned turn is still a turn.
-        let _turn = match walks.turn.as_ref().map(Mutex::try_lock) {
-            None => None,
-            Some(Ok(t)) => Some(t),
-            Some(Err(std::sync::TryLockError::Poisoned(p))) => Some(p.into_inner()),
-            Some(Err(std::sync::TryLockError::WouldBlock)) => {
-                return Err(OpsError::RateLimited(
-                    "another show conn of the same kind is walking the table; one at a time, \
-                     try again shortly"
-                        .into(),
-                ));
-            }
-        };
-        let max_rows = if q.caller == Caller::Open {
-            SHOW_CONN_MAX_ROWS_OPEN
-        } else {
-            SHOW_CONN_MAX_ROWS
-        };
-        let slots = parts.iter().map(|p| p.2).max().unwrap_or(0);
-        for start in (0..slots).step_by(WALK_SLICE_SLOTS) {
-            walks.pace(
-                (slots - start).clamp(MIN_SLICE_CHARGE, WALK_SLICE_SLOTS),
-                &*self.clock,
-            );
-            let range = start..start + WALK_SLICE_SLOTS;
+        let max_rows = walk::max_rows(q.caller);
+        let mut rows = walk::Rows::default();
+        self.table_walk(q.caller, "show conn", slots, |range| {
             let f = filter.clone();
-            let rows = self.each(move |w| {
+            let got = self.each(move |w| {
                 collect_rows_in(w.engine, w.now, &f, w.worker, max_rows, range.clone())
             })?;
-            for (rows, left_out) in rows {
-                list.conns.extend(rows);
-                list.truncated += left_out;
+            for (r, left_out) in got {
+                rows.add(r, left_out);
             }
-            // Keep the oldest rows only, slice by slice.
-            list.conns.sort_by_key(|r| (r.created_ns, r.worker, r.id));
-            if list.conns.len() > max_rows {
-                list.truncated += (list.conns.len() - max_rows) as u64;
-                list.conns.truncate(max_rows);
-            }
-        }
+            rows.keep(max_rows);
+            Ok(())
+        })?;
+        (list.conns, list.truncated) = (rows.conns, rows.truncated);
         Ok(list)
     }
 
@@ -992,6 +956,10 @@ impl<P: EnginePool> Backend for Admin<P> {
             deleted,
             unreachable,
         })
+    }
+
+    fn local_hosts(&self, q: &LocalHostQuery) -> Result<LocalHosts, OpsError> {
+        self.walk_local_hosts(q)
     }
 
     fn service_policy(&self) -> Result<ServicePolicy, OpsError> {

@@ -14,6 +14,7 @@ use crate::model::{
 };
 use crate::model::{CaptureDone, CaptureList, CaptureQuery, CaptureView};
 use crate::show_conn::ConnFilter;
+use crate::show_local_host::{HostFilter, LocalHosts};
 use crate::snapshot::NodeSnapshot;
 
 /// Why an operation failed, by whose fault.
@@ -42,7 +43,8 @@ pub enum OpsError {
     /// look before trying again (`rampart show cluster`).
     #[error("{0}")]
     Pending(String),
-    /// Too many table walks (`show conn`, `clear conn`) in a short time:
+    /// Too many table walks (`show conn`, `show local-host`, `clear conn`)
+    /// in a short time:
     /// each one costs the packet workers, so they are rate-limited.
     #[error("too many connection-table walks: {0}")]
     RateLimited(String),
@@ -125,6 +127,15 @@ pub struct ConnQuery {
     pub caller: Caller,
 }
 
+/// A `show local-host` request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LocalHostQuery {
+    /// Which hosts (docs/asa-behaviour.md §3.5).
+    pub hosts: HostFilter,
+    /// Which token the request carried.
+    pub caller: Caller,
+}
+
 /// A `packet-tracer` request (its query string: [`crate::packet_tracer`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceQuery {
@@ -148,6 +159,13 @@ pub trait Backend: Send + Sync + 'static {
     fn conns(&self, q: &ConnQuery) -> Result<ConnList, OpsError>;
     /// `clear conn`.
     fn clear_conns(&self, filter: &ConnFilter) -> Result<ClearResult, OpsError>;
+    /// `show local-host`.
+    fn local_hosts(&self, q: &LocalHostQuery) -> Result<LocalHosts, OpsError> {
+        let _ = q;
+        Err(OpsError::BadRequest(
+            "this node has no connection table".into(),
+        ))
+    }
     /// `show service-policy`.
     fn service_policy(&self) -> Result<ServicePolicy, OpsError>;
     /// `show cluster`.

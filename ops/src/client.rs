@@ -26,6 +26,7 @@ use crate::model::{
 };
 use crate::show_acl::AclClearRequest;
 use crate::show_conn::ConnFilter;
+use crate::show_local_host::{HostFilter, LocalHosts};
 
 /// How long the client waits to connect.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -633,6 +634,21 @@ impl Client {
             "/v1/conn".to_string()
         } else {
             format!("/v1/conn?{}", q.join("&"))
+        };
+        self.call("GET", &path, b"", "")
+    }
+
+    /// `show local-host`.
+    pub fn local_hosts(&self, q: &HostFilter) -> Result<LocalHosts, ClientError> {
+        let q: Vec<String> = q
+            .query_pairs()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={}", percent_encode(&v)))
+            .collect();
+        let path = if q.is_empty() {
+            "/v1/local-host".to_string()
+        } else {
+            format!("/v1/local-host?{}", q.join("&"))
         };
         self.call("GET", &path, b"", "")
     }

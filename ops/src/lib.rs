@@ -10,7 +10,8 @@
 //!   rebinding out, [`echo`] shows user text in errors escaped and
 //!   bounded, [`sock_owner`] keeps the client's token from a listener
 //!   that is not the node's (docs/ops.md);
-//! - ASA renderings: [`show_conn`] (its filters: [`conn_filter`]), [`clear_conn`], [`service_policy`],
+//! - ASA renderings: [`show_conn`] (its filters: [`conn_filter`]),
+//!   [`show_local_host`], [`clear_conn`], [`service_policy`],
 //!   [`show_cluster`], [`asp_drop`], [`show_fragment`], [`packet_tracer`],
 //!   [`show_acl`];
 //! - [`syslog`]: ASA syslog lines for connection events, rate-limited,
@@ -41,6 +42,7 @@ pub mod show_acl;
 pub mod show_cluster;
 pub mod show_conn;
 pub mod show_fragment;
+pub mod show_local_host;
 pub mod show_time_range;
 pub mod snapshot;
 pub mod sock_diag;

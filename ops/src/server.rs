@@ -10,6 +10,7 @@
 //! | method | path | body | answer |
 //! | --- | --- | --- | --- |
 //! | GET | `/v1/conn?address=A[-B\|/LEN]&netmask=M&port=P[-Q]&protocol=P&interface=IF&state=S,…&count=1` | | [`crate::model::ConnList`] |
+//! | GET | `/v1/local-host?address=A&brief=1&tcp=N[-M]&udp=N[-M]&embryonic=N[-M]` | | [`crate::show_local_host::LocalHosts`] |
 //! | POST | `/v1/clear-conn` (token) | [`ClearRequest`] (`all` for every connection) | [`crate::model::ClearResult`] |
 //! | GET | `/v1/service-policy` | | [`crate::model::ServicePolicy`] |
 //! | GET | `/v1/cluster` | | [`crate::model::ClusterView`] |
@@ -35,7 +36,7 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::backend::{Backend, Caller, ConnQuery, OpsError};
+use crate::backend::{Backend, Caller, ConnQuery, LocalHostQuery, OpsError};
 use crate::clear_conn::ClearRequest;
 use crate::echo::{echo, echo_message};
 use crate::host_check::{HostCheck, HostVerdict};
@@ -48,6 +49,7 @@ use crate::http::{
 use crate::metrics::Metrics;
 use crate::model::{ApiError, ConfigProblem, MemberChange, OpsListenerStatus};
 use crate::show_acl::AclClearRequest;
+use crate::show_local_host::HostFilter;
 
 /// Where to listen and how to authorize changes.
 #[derive(Debug, Clone, Default)]
@@ -181,6 +183,24 @@ pub fn parse_conn_query(query: &str) -> Result<ConnQuery, OpsError> {
         }
     }
     q.filter.check().map_err(OpsError::BadRequest)?;
+    Ok(q)
+}
+
+/// Parse `show local-host`'s query ([`HostFilter::set_query`]).
+pub fn parse_local_host_query(query: &str) -> Result<HostFilter, OpsError> {
+    let mut q = HostFilter::default();
+    for (k, v) in query_pairs(query) {
+        match q.set_query(&k, &v) {
+            Ok(true) => {}
+            Ok(false) => {
+                return Err(OpsError::BadRequest(format!(
+                    "unknown parameter '{}'",
+                    echo(&k)
+                )));
+            }
+            Err(e) => return Err(OpsError::BadRequest(e)),
+        }
+    }
     Ok(q)
 }
 
@@ -411,6 +431,10 @@ fn admin_handler(
             "/v1/conn" => answer(
                 parse_conn_query(&req.query)
                     .and_then(|q| backend.conns(&ConnQuery { caller, ..q })),
+            ),
+            "/v1/local-host" => answer(
+                parse_local_host_query(&req.query)
+                    .and_then(|hosts| backend.local_hosts(&LocalHostQuery { hosts, caller })),
             ),
             // Every connection only on `"all": true`: a misspelled key
             // or an empty body is refused, not read as the empty filter.
@@ -907,6 +931,23 @@ mod tests {
         assert!(!authorized(&req(None), &Some("t0k".into())));
         assert!(!authorized(&req(Some("")), &Some(String::new())));
         assert!(!authorized(&req(Some("t0k")), &None));
+    }
+
+    #[test]
+    fn local_host_queries_parse_and_refuse_garbage() {
+        let q = parse_local_host_query("address=198.18.0.1&brief=1&embryonic=100").unwrap();
+        assert_eq!(q.address, Some("198.18.0.1".parse().unwrap()));
+        assert!(q.brief && q.by_counts());
+        for bad in [
+            "bogus=1",
+            "tcp=x",
+            "udp=9-1",
+            "address=nowhere",
+            "tcp=1&tcp=2",
+        ] {
+            let e = parse_local_host_query(bad).expect_err(bad);
+            assert!(matches!(e, OpsError::BadRequest(_)), "{bad}: {e:?}");
+        }
     }
 
     #[test]

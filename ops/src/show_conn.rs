@@ -74,12 +74,24 @@ pub fn collect_rows_in(
     limit: usize,
     slots: std::ops::Range<usize>,
 ) -> (Vec<model::ConnRow>, u64) {
+    let matcher = filter.resolve(&engine.config().interfaces);
+    collect_rows_where(engine, now, |e| matcher.matches(e), worker, limit, slots)
+}
+
+/// [`collect_rows_in`] of the connections `wanted` passes.
+pub fn collect_rows_where(
+    engine: &Engine,
+    now: Instant,
+    wanted: impl Fn(&Entry) -> bool,
+    worker: usize,
+    limit: usize,
+    slots: std::ops::Range<usize>,
+) -> (Vec<model::ConnRow>, u64) {
     let table = engine.table();
     let end = slots.end.min(table.slot_count());
-    let matcher = filter.resolve(&engine.config().interfaces);
     let mut entries: Vec<&Entry> = (slots.start.min(end)..end)
         .filter_map(|i| table.try_get(rampart_dataplane::conntrack::FlowId(i as u32)))
-        .filter(|e| !engine.is_expired(e, now) && matcher.matches(e))
+        .filter(|e| !engine.is_expired(e, now) && wanted(e))
         .collect();
     entries.sort_by_key(|e| (e.created, e.id));
     let left_out = entries.len().saturating_sub(limit) as u64;

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use rampart_ops::backend::LocalHostQuery;
 use rampart_ops::backend::{Backend, ConnQuery};
 use rampart_ops::conn_filter::ConnState;
 use rampart_ops::metrics::Metrics;
@@ -13,6 +14,7 @@ use rampart_ops::model::RaftRole;
 use rampart_ops::show_conn::{
     ConnFilter, ConnFormat, render_conn_list, render_conn_list_as, render_count,
 };
+use rampart_ops::show_local_host::{CountRange, HostFilter, render_local_hosts};
 use rampart_ops::{asp_drop, fixture, service_policy, show_acl, show_cluster, show_fragment};
 
 fn check(name: &str, got: &str) {
@@ -117,6 +119,53 @@ fn show_conn_long_and_filters() {
         ..ConnFilter::default()
     });
     assert!(none.conns.is_empty());
+}
+
+/// `show local-host`: every host of both workers' tables by interface,
+/// its counts, the per-client limit of `byp` that counts the inside host,
+/// its connections (plain and `detail`); `brief`; one address; and hosts
+/// chosen by a count (`connection embryonic 1`: the server a SYN waits on),
+/// whose connections a second walk takes.
+#[test]
+fn show_local_host() {
+    let a = fixture::admin(fixture::standalone_status());
+    let q = |hosts: HostFilter| {
+        a.local_hosts(&LocalHostQuery {
+            hosts,
+            ..LocalHostQuery::default()
+        })
+        .unwrap()
+    };
+    let all = q(HostFilter::default());
+    check("show_local_host.txt", &render_local_hosts(&all, false));
+    check(
+        "show_local_host_detail.txt",
+        &render_local_hosts(&all, true),
+    );
+    let brief = q(HostFilter {
+        brief: true,
+        ..HostFilter::default()
+    });
+    assert!(brief.conns.is_empty());
+    check(
+        "show_local_host_brief.txt",
+        &render_local_hosts(&brief, false),
+    );
+    let server = q(HostFilter {
+        address: Some("198.18.1.10".parse().unwrap()),
+        ..HostFilter::default()
+    });
+    let hosts: Vec<usize> = server.interfaces.iter().map(|i| i.hosts.len()).collect();
+    assert_eq!(hosts, [0, 1]);
+    assert_eq!(server.conns, all.conns, "every connection is the server's");
+    let waited_on = q(HostFilter {
+        embryonic: Some(CountRange { min: 1, max: None }),
+        ..HostFilter::default()
+    });
+    check(
+        "show_local_host_embryonic.txt",
+        &render_local_hosts(&waited_on, false),
+    );
 }
 
 #[test]

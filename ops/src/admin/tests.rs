@@ -1,6 +1,7 @@
 //! Tests of the admin backend (ops/src/admin.rs).
 use super::*;
 use crate::pool::{LocalPool, WorkerView};
+use crate::show_conn::{SHOW_CONN_MAX_ROWS, SHOW_CONN_MAX_ROWS_OPEN};
 use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::{Engine, EngineConfig, Instant};
 
@@ -163,6 +164,74 @@ fn the_admin_socket_s_walks_are_the_operator_s_own() {
     );
     admin.pool.open();
     first.join().unwrap().expect("first");
+}
+
+/// `show local-host` walks as `show conn` does: in slices, on the same
+/// budget of its kind of caller (a token-less one waits for its slots,
+/// and a `show conn` right after waits for all of its own), with the same
+/// row limits; the operator's waits on nobody's budget. Hosts chosen by
+/// their counts get their rows in a second walk: here every host with
+/// 60,000 UDP flows (198.18.0.0-2), not 198.18.0.3 (20,000) nor the
+/// server (200,000).
+#[test]
+fn show_local_host_walks_as_show_conn_does() {
+    use crate::backend::LocalHostQuery;
+    use crate::show_local_host::{CountRange, HostFilter};
+    let clock = Arc::new(ManualClock::new());
+    let admin = admin_of(LocalPool::new(vec![filled(200_000)], || NOW)).with_clock(clock.clone());
+    let open = LocalHostQuery {
+        caller: Caller::Open,
+        ..LocalHostQuery::default()
+    };
+    let l = admin.local_hosts(&open).expect("walked");
+    let first = clock.slept();
+    assert!(first > Duration::ZERO, "not paced");
+    let hosts: Vec<usize> = l.interfaces.iter().map(|i| i.hosts.len()).collect();
+    assert_eq!(hosts, [4, 1], "198.18.0.0-3 inside, the server outside");
+    assert_eq!(l.interfaces[1].hosts[0].udp, 200_000);
+    assert_eq!(l.conns.len(), SHOW_CONN_MAX_ROWS_OPEN);
+    assert_eq!(l.conns_truncated, 200_000 - SHOW_CONN_MAX_ROWS_OPEN as u64);
+    admin.conns(&query(Caller::Open)).expect("walked");
+    assert!(
+        clock.slept() > first + Duration::from_secs(1),
+        "{:?}",
+        clock.slept()
+    );
+    let spent = clock.slept();
+    let busy = LocalHostQuery {
+        hosts: HostFilter {
+            udp: Some(CountRange {
+                min: 60_000,
+                max: Some(60_000),
+            }),
+            ..HostFilter::default()
+        },
+        caller: Caller::AdminToken,
+    };
+    let l = admin.local_hosts(&busy).expect("walked");
+    assert_eq!(
+        clock.slept(),
+        spent,
+        "the operator waited on others' budget"
+    );
+    let hosts: Vec<usize> = l.interfaces.iter().map(|i| i.hosts.len()).collect();
+    assert_eq!(hosts, [3, 0]);
+    assert_eq!(l.conns.len(), SHOW_CONN_MAX_ROWS);
+    assert_eq!(l.conns.len() as u64 + l.conns_truncated, 180_000);
+    // And while a token-less `show conn` holds the turn, a token-less
+    // `show local-host` is refused: one walk at a time of the kind.
+    let pool = LocalPool::new(vec![filled(10)], || NOW);
+    let admin = Arc::new(admin_of(Gated::new(pool, 2)));
+    let a = admin.clone();
+    let walking = std::thread::spawn(move || a.conns(&query(Caller::Open)));
+    admin.pool.await_entered(2);
+    assert!(matches!(
+        admin.local_hosts(&open),
+        Err(OpsError::RateLimited(_))
+    ));
+    admin.pool.open();
+    walking.join().unwrap().expect("walking");
+    assert!(admin.local_hosts(&open).is_ok());
 }
 
 /// `clear conn` of a large table runs on the workers slice by slice,
