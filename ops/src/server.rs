@@ -171,35 +171,30 @@ pub fn parse_conn_query(query: &str) -> Result<ConnQuery, OpsError> {
             q.count_only = v != "0" && v != "false";
             continue;
         }
-        match q.filter.set_query(&k, &v) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(OpsError::BadRequest(format!(
-                    "unknown parameter '{}'",
-                    echo(&k)
-                )));
-            }
-            Err(e) => return Err(OpsError::BadRequest(e)),
-        }
+        took(&k, q.filter.set_query(&k, &v))?;
     }
     q.filter.check().map_err(OpsError::BadRequest)?;
     Ok(q)
+}
+
+/// A query parameter `k` a filter took (`Ok(true)`), does not know
+/// (`Ok(false)`, refused by name) or refused (`Err`, with the reason).
+fn took(k: &str, set: Result<bool, String>) -> Result<(), OpsError> {
+    match set {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(OpsError::BadRequest(format!(
+            "unknown parameter '{}'",
+            echo(k)
+        ))),
+        Err(e) => Err(OpsError::BadRequest(e)),
+    }
 }
 
 /// Parse `show local-host`'s query ([`HostFilter::set_query`]).
 pub fn parse_local_host_query(query: &str) -> Result<HostFilter, OpsError> {
     let mut q = HostFilter::default();
     for (k, v) in query_pairs(query) {
-        match q.set_query(&k, &v) {
-            Ok(true) => {}
-            Ok(false) => {
-                return Err(OpsError::BadRequest(format!(
-                    "unknown parameter '{}'",
-                    echo(&k)
-                )));
-            }
-            Err(e) => return Err(OpsError::BadRequest(e)),
-        }
+        took(&k, q.set_query(&k, &v))?;
     }
     Ok(q)
 }
