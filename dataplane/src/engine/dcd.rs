@@ -172,6 +172,11 @@ impl Engine {
     /// whatever the clocks say): for a probed connection, the answer of
     /// the end being probed when it crossed another node.
     pub(super) fn dcd_heard(&mut self, id: FlowId) {
+        // Every applied event and served pull asks: nothing is hashed
+        // while nothing is probed.
+        if self.dcd.probes.is_empty() {
+            return;
+        }
         if let Some(p) = self.dcd.probes.get_mut(&id.0) {
             p.heard = true;
         }
