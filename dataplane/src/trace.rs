@@ -349,6 +349,17 @@ impl TcpModel {
         self.host(side).iface
     }
 
+    /// The end behind interface `iface` (the one a frame sent out of it
+    /// reaches, such as a DCD probe): the client on the client's
+    /// interface, else the server.
+    pub fn side_behind(&self, iface: IfaceId) -> Side {
+        if iface == self.iface(Side::Client) {
+            Side::Client
+        } else {
+            Side::Server
+        }
+    }
+
     /// The scale in effect for `side`'s window field after the handshake.
     fn scale(&self, side: Side) -> u8 {
         if self.scaling {

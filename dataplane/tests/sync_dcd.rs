@@ -89,14 +89,12 @@ fn drain_at(
     sent
 }
 
-/// The pair with the connection established through A (data both ways)
-/// and B holding A's copy.
-fn established() -> (Engine, Engine, TcpModel, Instant) {
-    let (mut a, mut b) = (node(A), node(B));
+/// A connection the pair directs at A, established through A with data
+/// both ways at `now`; the model shifted as A randomized it.
+fn opened(a: &mut Engine, now: Instant) -> TcpModel {
     let mut m = directed_by_a();
-    let mut now = Instant::from_secs(1_700_000_000);
     let syn = m.syn();
-    through(&mut a, &m, &syn, now);
+    through(a, &m, &syn, now);
     m.set_shift(a.find(&m.tuple(), now).expect("opened").seq_offset);
     for seg in [
         m.syn_ack(),
@@ -105,8 +103,17 @@ fn established() -> (Engine, Engine, TcpModel, Instant) {
         m.data(Side::Server, 100),
         m.ack(Side::Client),
     ] {
-        through(&mut a, &m, &seg, now);
+        through(a, &m, &seg, now);
     }
+    m
+}
+
+/// The pair with the connection established through A (data both ways)
+/// and B holding A's copy.
+fn established() -> (Engine, Engine, TcpModel, Instant) {
+    let (mut a, mut b) = (node(A), node(B));
+    let mut now = Instant::from_secs(1_700_000_000);
+    let m = opened(&mut a, now);
     now = now + Duration::from_millis(10);
     a.expire(now);
     assert!(drain(&mut a, A, &mut b, now).is_empty());
@@ -133,12 +140,8 @@ fn run(
         let sent = drain(a, A, b, *now);
         from_b.extend(drain(b, B, a, *now));
         for &egress in &sent {
-            let (end, alive) = if egress == m.iface(Side::Client) {
-                (Side::Client, answers[0])
-            } else {
-                (Side::Server, answers[1])
-            };
-            if !alive || a.find(&m.tuple(), *now).is_none() {
+            let end = m.side_behind(egress);
+            if !answers[end as usize] || a.find(&m.tuple(), *now).is_none() {
                 continue;
             }
             // The client's path crosses A, the server's B.
@@ -213,19 +216,8 @@ fn a_dead_server_ends_the_connection_on_both_nodes() {
 fn skewed(skew: Duration, dcd: &str) -> (u64, bool) {
     let policy = POLICY.replace("idle 0:01:00 dcd 0:00:05 3", &format!("idle 0:00:10 {dcd}"));
     let (mut a, mut b) = (node_with(A, &policy), node_with(B, &policy));
-    let mut m = directed_by_a();
     let mut now = Instant::from_secs(1_700_000_000);
-    let syn = m.syn();
-    through(&mut a, &m, &syn, now);
-    m.set_shift(a.find(&m.tuple(), now).expect("opened").seq_offset);
-    for seg in [
-        m.syn_ack(),
-        m.ack(Side::Client),
-        m.data(Side::Client, 100),
-        m.ack(Side::Server),
-    ] {
-        through(&mut a, &m, &seg, now);
-    }
+    let mut m = opened(&mut a, now);
     now = now + Duration::from_millis(10);
     a.expire(now);
     drain_at(&mut a, A, &mut b, now, now - skew);
@@ -237,11 +229,7 @@ fn skewed(skew: Duration, dcd: &str) -> (u64, bool) {
         drain_at(&mut b, B, &mut a, now - skew, now);
         let t = now + Duration::from_millis(1);
         for egress in probes {
-            let side = if egress == m.iface(Side::Client) {
-                Side::Client
-            } else {
-                Side::Server
-            };
+            let side = m.side_behind(egress);
             let ans = m.ack(side);
             through(&mut b, &m, &ans, t - skew);
         }

@@ -209,17 +209,18 @@ fn answers_through_c(dcd: &str, secs: u32) -> (u64, u64, bool) {
         let sent = mesh.tick(now);
         for (at, egress) in sent {
             assert_eq!(at, A, "only the owner probes");
-            let end = if egress == m.iface(Side::Client) {
-                Side::Client
-            } else {
-                Side::Server
-            };
+            let end = m.side_behind(egress);
             let t = now + Duration::from_millis(1);
             let ack = m.clone().ack(end);
             mesh.send(C, &m, &ack, t);
             mesh.pump(t);
         }
     }
+    verdict(&mut mesh, &m, now)
+}
+
+/// What the prober A made of the connection: (dead, kept, still held).
+fn verdict(mesh: &mut Mesh, m: &TcpModel, now: Instant) -> (u64, u64, bool) {
     let a = mesh.get(A);
     (
         a.counters().dcd.dead,
@@ -266,12 +267,8 @@ fn pair_run(
         now = now + Duration::from_millis(100);
         let sent = mesh.tick(now);
         for (_, egress) in sent {
-            let end = if egress == m.iface(Side::Client) {
-                Side::Client
-            } else {
-                Side::Server
-            };
-            let i = if end == Side::Client { 0 } else { 1 };
+            let end = m.side_behind(egress);
+            let i = end as usize;
             if alive[i] {
                 pending.push((now + delay[i], end));
             }
@@ -283,18 +280,12 @@ fn pair_run(
             if mesh.get(A).find(&m.tuple(), t).is_none() {
                 continue;
             }
-            let i = if end == Side::Client { 0 } else { 1 };
             let ack = m.clone().ack(end);
-            mesh.send(via[i], &m, &ack, t);
+            mesh.send(via[end as usize], &m, &ack, t);
             mesh.pump(t);
         }
     }
-    let a = mesh.get(A);
-    (
-        a.counters().dcd.dead,
-        a.counters().dcd.kept,
-        a.find(&m.tuple(), now).is_some(),
-    )
+    verdict(&mut mesh, &m, now)
 }
 
 /// A live client 1.2 s away whose answers cross B, and a dead server:
@@ -352,11 +343,7 @@ fn owner_gone(secs: u32) -> (usize, u64, u64, bool) {
         let sent = mesh.tick(now);
         for (_, egress) in sent {
             probes += 1;
-            let end = if egress == m.iface(Side::Client) {
-                Side::Client
-            } else {
-                Side::Server
-            };
+            let end = m.side_behind(egress);
             let t = now + Duration::from_millis(1);
             let ack = m.clone().ack(end);
             mesh.send(B, &m, &ack, t);
@@ -396,11 +383,7 @@ fn mesh_one_probe_with_reset_resets_live_ends() {
         let sent = mesh.tick(now);
         for (_, egress) in sent {
             frames += 1;
-            let end = if egress == m.iface(Side::Client) {
-                Side::Client
-            } else {
-                Side::Server
-            };
+            let end = m.side_behind(egress);
             if mesh.get(A).find(&m.tuple(), now).is_none() {
                 continue;
             }
