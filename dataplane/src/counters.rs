@@ -182,6 +182,23 @@ pub struct DcdCounters {
     pub probes_deferred: u64,
 }
 
+/// TCP Intercept's counts (docs/asa-behaviour.md §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InterceptCounters {
+    /// SYNs past a half-open limit answered with a SYN cookie.
+    pub syn_cookies: u64,
+    /// Clients' ACKs of a valid cookie: connections opened toward the server.
+    pub accepted: u64,
+    /// Servers' SYN-ACKs the firewall acknowledged: connections established.
+    pub established: u64,
+    /// SYNs sent to a server again, for a client's segment that came
+    /// while the server had not answered.
+    pub syn_resent: u64,
+    /// Segments of intercepted connections dropped while the server had
+    /// not answered (`intercept-unexpected`).
+    pub unexpected: u64,
+}
+
 /// The engine's counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Counters {
@@ -214,6 +231,8 @@ pub struct Counters {
     pub idle_resets_sent: u64,
     /// Dead connection detection.
     pub dcd: DcdCounters,
+    /// TCP Intercept (docs/asa-behaviour.md §2.2).
+    pub intercept: InterceptCounters,
     /// Effects dropped because the shell did not poll them in time.
     pub effects_dropped: u64,
     /// Frames received per ingress interface (indexed by `IfaceId`), by verdict.
@@ -242,6 +261,7 @@ impl Default for Counters {
             normalizer: NormalizerCounters::default(),
             idle_resets_sent: 0,
             dcd: DcdCounters::default(),
+            intercept: Default::default(),
             effects_dropped: 0,
             ifaces: Vec::new(),
             policy_swaps: 0,

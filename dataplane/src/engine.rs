@@ -14,6 +14,7 @@ pub mod fragment;
 mod hold;
 mod icmp_error;
 mod input;
+pub mod intercept;
 pub mod normalize;
 mod reset;
 mod segment;
@@ -31,6 +32,7 @@ use thiserror::Error;
 pub use crate::iface::InterfaceConfig;
 
 use self::acl_hits::ClassEntries;
+use self::admission::HalfOpen;
 use self::classes::{ClassTable, SlotId};
 use crate::policy::classifier::Probe;
 use crate::policy::compile::{ConnOptions, IcmpInspection, Policy};
@@ -38,12 +40,9 @@ use crate::policy::compile::{ConnOptions, IcmpInspection, Policy};
 use self::normalize::TcpView;
 use self::segment::{Floor, as_received, clamp_mss, judge, normalize_and_shift, seq_offset};
 use crate::conntrack::entry::conn_flags;
-use crate::conntrack::table::TableFull;
 use crate::conntrack::tcp::{TcpEvent, Tracked};
-use crate::conntrack::{
-    ConnTable, Count48, Entry, FlowId, MacRef, NodeId, ProtoState, TcpTrack, Timeouts,
-};
-use crate::counters::{ConnProto, Counters, RemoveReason, VerdictKind, bump};
+use crate::conntrack::{ConnTable, Entry, FlowId, NodeId, ProtoState, TcpTrack, Timeouts};
+use crate::counters::{Counters, RemoveReason, VerdictKind, bump};
 use crate::flow::{Direction, FlowKey, Tuple, proto};
 use crate::packet::{
     ChecksumState, Icmp, Offload, PacketMeta, Parsed, TcpFlags, TcpSegment, Transport, parse,
@@ -985,6 +984,8 @@ impl Engine {
             DropReason::TcpRstOutOfWindow | DropReason::TcpRstSynInWindow => {
                 self.peer_may_be_ahead(&pkt.key)
             }
+            // TCP Intercept answered it: it waits for nothing.
+            DropReason::TcpIntercepted => false,
             _ => true,
         }
     }
@@ -1103,98 +1104,6 @@ impl Engine {
         self.config.interfaces[usize::from(iface.0)].security_level
     }
 
-    /// Create the entry for a packet that opens a connection, within the
-    /// class's limits. Policy admission is the caller's. Peers learn of an
-    /// inspected entry through the sync effects; the packet's judgement
-    /// reports it as opened.
-    fn create(
-        &mut self,
-        pkt: &Pkt,
-        hash: u64,
-        key: FlowKey,
-        src_is_lo: bool,
-        proto: ProtoState,
-        class: SlotId,
-    ) -> Result<FlowId, DropReason> {
-        let embryonic = matches!(proto, ProtoState::Tcp(t) if t.state.is_embryonic());
-        let client = pkt.tuple.src_host();
-        self.admit(class, client, embryonic, pkt.now)?;
-        // ASA flag `B`: opened from the lower-security side.
-        let mut flags = if self.level(pkt.ingress) < self.level(pkt.egress) {
-            conn_flags::FROM_LOWER
-        } else {
-            0
-        };
-        if pkt.ah {
-            flags |= conn_flags::AH;
-        }
-        if matches!(proto, ProtoState::Udp)
-            && (pkt.tuple.src.port == 53 || pkt.tuple.dst.port == 53)
-        {
-            flags |= conn_flags::DNS;
-        }
-        let id = self.next_conn_id;
-        // Ids are 32-bit as on the ASA; wrap but never hand out 0.
-        self.next_conn_id = self.next_conn_id.checked_add(1).unwrap_or(1);
-        let entry = Entry {
-            key,
-            flags: flags | conn_flags::orig_is_lo(src_is_lo),
-            ingress: [pkt.ingress, pkt.egress],
-            owner: self.config.node,
-            class,
-            id,
-            seq_offset: 0,
-            // 255: nothing seen yet; the first packet of each direction sets it.
-            min_ttl: [u8::MAX; 2],
-            macs: MacRef::default(),
-            proto,
-            packets: [Count48::new(1), Count48::default()],
-            bytes: [Count48::new(u64::from(pkt.ip_len)), Count48::default()],
-            created: match self.reopened_after.take() {
-                Some(old) => pkt
-                    .now
-                    .max(Instant::from_nanos(old.as_nanos().saturating_add(1))),
-                None => pkt.now,
-            },
-            last_seen: pkt.now,
-        };
-        let kind = match proto {
-            ProtoState::Tcp(_) | ProtoState::TcpBypass => ConnProto::Tcp,
-            ProtoState::Udp => ConnProto::Udp,
-            ProtoState::IcmpEcho(_) => ConnProto::Icmp,
-            ProtoState::Other => ConnProto::Other,
-        };
-        self.make_room(pkt.now);
-        let flow = self
-            .table
-            .insert(hash, entry, pkt.macs)
-            .map_err(|TableFull| DropReason::ConntrackFull)?;
-        self.count_role(&entry, true);
-        self.classes.opened(class, client, embryonic);
-        if embryonic {
-            self.note_half_open(flow);
-        }
-        bump(&mut self.counters.conns_created[kind as usize]);
-        if self.conn_log.on() {
-            let entry = *self.table.get(flow);
-            self.log_built(&entry);
-        }
-        // The slot's sync bookkeeping starts afresh for every new entry,
-        // bypass ones too: a mark left by the slot's previous entry (a
-        // passive copy, say) would otherwise hold this one's packets for
-        // a peer's state that never comes.
-        if let Some(sync) = &mut self.sync {
-            // Peers have not heard of this entry: its first event is an insert.
-            sync.reset_mark(flow, Instant::ZERO);
-        }
-        if proto == ProtoState::TcpBypass {
-            bump(&mut self.counters.bypass_conns_created);
-        } else if self.sync.is_some() {
-            self.sync_touch(flow, true, pkt.now);
-        }
-        Ok(flow)
-    }
-
     /// The incarnation of an inspected entry that `id` just created, for
     /// the judgement of the packet that opened it (only a syncing engine
     /// waits for peers on it).
@@ -1248,8 +1157,11 @@ impl Engine {
                         return Err(DropReason::AhMismatch);
                     }
                 }
-                let (class, client, offset) =
-                    (entry.class, entry.initiator_host(), entry.seq_offset);
+                let (class, client, offset) = (
+                    entry.class,
+                    entry.initiator_host(),
+                    entry.seq_shift(dir.other()),
+                );
                 if entry.proto == ProtoState::TcpBypass {
                     // tcp-state-bypass: no state machine, window or normalizer.
                     // The flags are still checked, as the tracker checks
@@ -1272,17 +1184,26 @@ impl Engine {
                     }
                     return Ok(None);
                 }
+                if entry.intercept_pending()
+                    || (entry.intercepted()
+                        && dir == Direction::Reply
+                        && seg.flags.has(TcpFlags::SYN))
+                {
+                    drop(entry);
+                    return self.intercept_handshake(id, dir, pkt, seg, frame, view);
+                }
                 let ProtoState::Tcp(track) = &mut entry.proto else {
                     unreachable!("the flow key includes the protocol")
                 };
                 // The class's normalizer drops (`synack-data drop` and a tcp-map's).
                 let map = &self.classes.get(class).options.tcp_normalizer;
                 judge(map, track.half[dir.other().index()].mss, seg, frame, view)?;
-                // With randomization the responder acknowledges the shifted
-                // sequence space; the tracker works in the initiator's own.
+                // An end acknowledges the other's space as shifted (by
+                // randomization or TCP Intercept); the tracker works in each
+                // end's own.
                 let mut seen = *seg;
                 as_received(&mut seen, clamp, map, pkt.ah);
-                if offset != 0 && dir == Direction::Reply {
+                if offset != 0 {
                     seen.ack = seen.ack - offset;
                     seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);
                 }
@@ -1390,7 +1311,7 @@ impl Engine {
         let (class, options, bypass_class, entries) = self.classify(pkt);
         if options.tcp_state_bypass {
             self.permitted(pkt)?;
-            self.create(pkt, hash, key, src_is_lo, ProtoState::TcpBypass, class)?;
+            self.create(pkt, ProtoState::TcpBypass, class, HalfOpen::Replace)?;
             self.opened_in(entries);
             clamp_mss(clamp, &mut self.counters.normalizer, seg, frame, view);
             if let Some(b) = bypass_class {
@@ -1406,7 +1327,17 @@ impl Engine {
                 let mut received = *seg;
                 as_received(&mut received, clamp, map, pkt.ah);
                 let track = TcpTrack::open(&received);
-                let id = self.create(pkt, hash, key, src_is_lo, ProtoState::Tcp(track), class)?;
+                // A SYN inside an authentication header cannot be answered
+                // with a cookie (the firewall cannot sign it).
+                let half_open = if pkt.ah {
+                    HalfOpen::Replace
+                } else {
+                    HalfOpen::Intercept
+                };
+                let id = match self.create(pkt, ProtoState::Tcp(track), class, half_open) {
+                    Err(DropReason::TcpIntercepted) => return self.intercept_syn(pkt, &received),
+                    r => r?,
+                };
                 self.opened_in(entries);
                 bump(&mut self.counters.tcp_transitions[0][track.state as usize]);
                 // The header's integrity check covers the TCP header
@@ -1430,7 +1361,7 @@ impl Engine {
                 );
                 Ok(self.opened(id))
             }
-            _ => Err(DropReason::TcpNotSyn),
+            _ => self.intercept_accept(pkt, seg, class, &options, entries),
         }
     }
 

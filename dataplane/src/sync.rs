@@ -402,6 +402,21 @@ impl FlowState {
         debug_assert_eq!(self.inc, other.inc);
         // Only the flags every node shares join: a peer cannot set this
         // node's own view (the resets it saw, say) through its state.
+        // TCP Intercept: the shift of the server's space, once a node saw
+        // its SYN-ACK, replaces the cookie (`join_offset`).
+        let answered = |s: &FlowState| match &s.proto {
+            SyncProto::Tcp(t) => t.half[1].flags & crate::conntrack::tcp::half_flags::SYN_SEEN != 0,
+            _ => false,
+        };
+        let intercepted =
+            (self.flags | other.flags) & crate::conntrack::entry::conn_flags::INTERCEPTED != 0;
+        if intercepted {
+            self.seq_offset = join_offset(
+                (answered(self), self.seq_offset),
+                (answered(other), other.seq_offset),
+            )
+            .1;
+        }
         self.flags |= other.flags & crate::conntrack::entry::conn_flags::SHARED;
         self.last_seen_ns = self.last_seen_ns.max(other.last_seen_ns);
         for d in 0..2 {
@@ -413,6 +428,16 @@ impl FlowState {
             _ => {}
         }
     }
+}
+
+/// The seq-offset join rule for intercepted connections
+/// ([`FlowState::join`]): a state whose
+/// server answered holds the shift, one whose server has not holds the
+/// cookie; the shift wins. Between two of a kind (which agree on every
+/// node: the cookie is fixed at creation, the shift by the server's ISN)
+/// the larger, so that the join stays a join whatever it is given.
+fn join_offset(a: (bool, u32), b: (bool, u32)) -> (bool, u32) {
+    a.max(b)
 }
 
 /// The value of one key as the join sees it: an incarnation, alive with a
@@ -558,6 +583,25 @@ impl Tombstones {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_join_of_offsets_prefers_the_shift_and_is_a_join() {
+        let vals = [(false, 5), (false, 9), (true, 1), (true, 7)];
+        for a in vals {
+            assert_eq!(join_offset(a, a), a);
+            for b in vals {
+                assert_eq!(join_offset(a, b), join_offset(b, a));
+                for c in vals {
+                    assert_eq!(
+                        join_offset(join_offset(a, b), c),
+                        join_offset(a, join_offset(b, c))
+                    );
+                }
+            }
+        }
+        assert_eq!(join_offset((false, 9), (true, 1)), (true, 1));
+    }
+
     use super::*;
     use crate::conntrack::TcpState;
     use crate::conntrack::tcp::{TcpHalf, half_flags};

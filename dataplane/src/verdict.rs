@@ -228,9 +228,22 @@ drop_reasons! {
     ConnLimit => "conn-limit", "Connection limit reached",
     /// The client's `per-client-max` is reached.
     PerClientConnLimit => "per-client-conn-limit", "Per-client connection limit reached",
-    /// The class's `embryonic-conn-max` is reached and none of its
-    /// half-open connections is left to replace (a new one replaces the
-    /// oldest, docs/asa-behaviour.md §2.2; so only while the class's count
+    /// Not a drop but an answer: TCP Intercept (docs/asa-behaviour.md
+    /// §2.2) took the segment itself. A SYN past a class's half-open limit
+    /// it answered with a SYN cookie in the server's place; a client's
+    /// ACK of a valid cookie it turned into the SYN toward the server; the
+    /// server's SYN-ACK it acknowledged in the client's place (the client
+    /// had its SYN-ACK already). Label inferred.
+    TcpIntercepted => "tcp-intercept", "TCP Intercept answered the segment",
+    /// A segment of a connection TCP Intercept opened, while the server
+    /// has not answered the firewall's SYN: the client's data (it resends
+    /// it once the server answered), or a segment from the server other
+    /// than the SYN-ACK or a RST that answers the SYN. Label inferred.
+    InterceptUnexpected => "intercept-unexpected", "TCP Intercept unexpected packet",
+    /// The class's `embryonic-conn-max` is reached for a SYN TCP Intercept
+    /// cannot answer (inside an authentication header) and none of its
+    /// half-open connections is left to replace (it replaces the oldest,
+    /// docs/asa-behaviour.md §2.2; so only while the class's count
     /// disagrees with the table, which it should never do).
     EmbryonicConnLimit => "embryonic-conn-limit", "Embryonic connection limit reached",
     /// The client's `per-client-embryonic-max` is reached and it has no

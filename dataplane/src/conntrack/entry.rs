@@ -52,8 +52,15 @@ pub mod conn_flags {
     /// at creation: only packets that carry one belong to the connection,
     /// and none of them is rewritten (docs/asa-behaviour.md §2.1).
     pub const AH: u8 = 0x40;
+    /// Opened by TCP Intercept (docs/asa-behaviour.md §2.2): the firewall
+    /// answered the client's SYN with a SYN cookie and opened the
+    /// connection to the server itself, fixed at creation. The entry's
+    /// `seq_offset` then holds the cookie until the server's SYN-ACK is
+    /// seen, and from then the shift of the server's sequence numbers
+    /// into the cookie's space ([`super::Entry::seq_shift`]).
+    pub const INTERCEPTED: u8 = 0x80;
     /// The bits peers share; the reset bits are this node's own view.
-    pub const SHARED: u8 = FROM_LOWER | DNS | REPLIED | AH;
+    pub const SHARED: u8 = FROM_LOWER | DNS | REPLIED | AH | INTERCEPTED;
 
     /// The [`ORIG_IS_LO`] bit of an entry whose orig side is (or is not) `lo`.
     pub const fn orig_is_lo(yes: bool) -> u8 {
@@ -187,6 +194,35 @@ impl Entry {
     /// ([`conn_flags::AH`]).
     pub const fn ah(&self) -> bool {
         self.flags & conn_flags::AH != 0
+    }
+
+    /// Whether TCP Intercept opened the connection
+    /// ([`conn_flags::INTERCEPTED`]).
+    pub const fn intercepted(&self) -> bool {
+        self.flags & conn_flags::INTERCEPTED != 0
+    }
+
+    /// Whether TCP Intercept opened the connection and the server has not
+    /// answered it yet: `seq_offset` holds the SYN cookie, not a shift.
+    pub fn intercept_pending(&self) -> bool {
+        self.intercepted()
+            && matches!(&self.proto, ProtoState::Tcp(t) if t.half[1].flags & half_flags::SYN_SEEN == 0)
+    }
+
+    /// What the firewall adds to the sequence numbers of `dir`'s segments
+    /// as they leave (and takes from the acknowledgements, and SACK
+    /// edges, the other direction sends back): sequence randomization
+    /// shifts the initiator's space (docs/asa-behaviour.md §6.2); TCP
+    /// Intercept, which gave the client a SYN cookie as the server's ISN,
+    /// shifts the server's into the cookie's space once the server's
+    /// SYN-ACK is seen, and leaves the initiator's as it is.
+    pub fn seq_shift(&self, dir: Direction) -> u32 {
+        match (self.intercepted(), dir) {
+            (false, Direction::Orig) => self.seq_offset,
+            (false, Direction::Reply) | (true, Direction::Orig) => 0,
+            (true, Direction::Reply) if self.intercept_pending() => 0,
+            (true, Direction::Reply) => self.seq_offset,
+        }
     }
 
     /// The endpoint that opened the connection.

@@ -1,6 +1,7 @@
-//! Room for a new connection (docs/asa-behaviour.md §2.2): the class
-//! limits, where a half-open connection at a half-open limit replaces the
-//! oldest half-open one; the table's bound, where a new connection
+//! Room for a new connection (docs/asa-behaviour.md §2.2), and its entry:
+//! the class limits, where a SYN at a half-open limit meets TCP Intercept
+//! (or, inside an authentication header, replaces the oldest half-open
+//! connection); the table's bound, where a new connection
 //! displaces a dead or unproven entry; and, before either refuses, entries
 //! already past their timeout that still count because the sweep has not
 //! reached them.
@@ -9,11 +10,13 @@
 //! filled: victims come from the fronts of queues
 //! ([`evict`](crate::conntrack::evict)), never from a walk of the table.
 
-use super::Engine;
 use super::classes::{Admission, HalfOpenOf, SlotId};
+use super::{Engine, Pkt};
+use crate::conntrack::entry::conn_flags;
 use crate::conntrack::evict::Evictable;
-use crate::conntrack::{ConnTable, FlowId};
-use crate::counters::RemoveReason;
+use crate::conntrack::table::TableFull;
+use crate::conntrack::{ConnTable, Count48, Entry, FlowId, MacRef, ProtoState};
+use crate::counters::{ConnProto, RemoveReason, bump};
 use crate::flow::Host;
 use crate::time::Instant;
 use crate::verdict::DropReason;
@@ -24,10 +27,32 @@ use crate::verdict::DropReason;
 /// spell has let many entries expire unswept.
 pub const RECLAIM_BUDGET: usize = 64;
 
+/// What a new half-open connection meets at its class's half-open limits
+/// (`embryonic-conn-max`, `per-client-embryonic-max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum HalfOpen {
+    /// It replaces the class's (or its client's) oldest half-open
+    /// connection: a SYN no cookie can answer (inside an authentication
+    /// header, which the firewall cannot sign, RFC 4302). Also the mode
+    /// of every connection that is not half-open, which the half-open
+    /// limits do not concern.
+    Replace,
+    /// TCP Intercept (docs/asa-behaviour.md §2.2): it is refused as
+    /// [`DropReason::TcpIntercepted`], and the caller answers the SYN
+    /// with a SYN cookie in the server's place.
+    Intercept,
+    /// A client that answered a SYN cookie: it proved its address, and
+    /// the firewall opens its connection to the server whatever the
+    /// half-open counts (it still counts in them, and the connection
+    /// limits still hold).
+    Proven,
+}
+
 impl Engine {
     /// Admit a new connection of `client` into `class` at `now`, making
-    /// room within the class's limits as [`ClassTable::admit`] says, or
-    /// refuse it (counted against the class).
+    /// room within the class's limits as [`ClassTable::admit`] says (at a
+    /// half-open limit as `half_open` says), or refuse it (counted against
+    /// the class).
     ///
     /// [`ClassTable::admit`]: super::classes::ClassTable::admit
     pub(super) fn admit(
@@ -35,14 +60,20 @@ impl Engine {
         class: SlotId,
         client: Host,
         embryonic: bool,
+        half_open: HalfOpen,
         now: Instant,
     ) -> Result<(), DropReason> {
-        let mut admission = self.classes.admit(class, client, embryonic);
+        // A proven client is held to the connection limits only.
+        let limited = embryonic && half_open != HalfOpen::Proven;
+        let mut admission = self.classes.admit(class, client, limited);
         if admission != Admission::Admit && self.reclaim_expired(Some((class, client)), now) > 0 {
-            admission = self.classes.admit(class, client, embryonic);
+            admission = self.classes.admit(class, client, limited);
         }
         let refused = match admission {
             Admission::Admit => return Ok(()),
+            Admission::Replace(_) if half_open == HalfOpen::Intercept => {
+                return Err(DropReason::TcpIntercepted);
+            }
             Admission::Replace(of) => match self.oldest_half_open(class, client, of) {
                 Some(victim) => {
                     self.remove(victim, RemoveReason::EmbryonicLimit);
@@ -56,6 +87,98 @@ impl Engine {
         };
         self.classes.refused(class);
         Err(refused)
+    }
+
+    /// Create the entry for a packet that opens a connection, within the
+    /// class's limits (at a half-open limit as `half_open` says). Policy
+    /// admission is the caller's. Peers learn of an
+    /// inspected entry through the sync effects; the packet's judgement
+    /// reports it as opened.
+    pub(super) fn create(
+        &mut self,
+        pkt: &Pkt,
+        proto: ProtoState,
+        class: SlotId,
+        half_open: HalfOpen,
+    ) -> Result<FlowId, DropReason> {
+        let embryonic = matches!(proto, ProtoState::Tcp(t) if t.state.is_embryonic());
+        let (hash, key, src_is_lo) = (pkt.hash, pkt.key, pkt.src_is_lo);
+        let client = pkt.tuple.src_host();
+        self.admit(class, client, embryonic, half_open, pkt.now)?;
+        // ASA flag `B`: opened from the lower-security side.
+        let mut flags = if self.level(pkt.ingress) < self.level(pkt.egress) {
+            conn_flags::FROM_LOWER
+        } else {
+            0
+        };
+        if pkt.ah {
+            flags |= conn_flags::AH;
+        }
+        if matches!(proto, ProtoState::Udp)
+            && (pkt.tuple.src.port == 53 || pkt.tuple.dst.port == 53)
+        {
+            flags |= conn_flags::DNS;
+        }
+        let id = self.next_conn_id;
+        // Ids are 32-bit as on the ASA; wrap but never hand out 0.
+        self.next_conn_id = self.next_conn_id.checked_add(1).unwrap_or(1);
+        let entry = Entry {
+            key,
+            flags: flags | conn_flags::orig_is_lo(src_is_lo),
+            ingress: [pkt.ingress, pkt.egress],
+            owner: self.config.node,
+            class,
+            id,
+            seq_offset: 0,
+            // 255: nothing seen yet; the first packet of each direction sets it.
+            min_ttl: [u8::MAX; 2],
+            macs: MacRef::default(),
+            proto,
+            packets: [Count48::new(1), Count48::default()],
+            bytes: [Count48::new(u64::from(pkt.ip_len)), Count48::default()],
+            created: match self.reopened_after.take() {
+                Some(old) => pkt
+                    .now
+                    .max(Instant::from_nanos(old.as_nanos().saturating_add(1))),
+                None => pkt.now,
+            },
+            last_seen: pkt.now,
+        };
+        let kind = match proto {
+            ProtoState::Tcp(_) | ProtoState::TcpBypass => ConnProto::Tcp,
+            ProtoState::Udp => ConnProto::Udp,
+            ProtoState::IcmpEcho(_) => ConnProto::Icmp,
+            ProtoState::Other => ConnProto::Other,
+        };
+        self.make_room(pkt.now);
+        let flow = self
+            .table
+            .insert(hash, entry, pkt.macs)
+            .map_err(|TableFull| DropReason::ConntrackFull)?;
+        self.count_role(&entry, true);
+        self.classes.opened(class, client, embryonic);
+        if embryonic {
+            self.note_half_open(flow);
+        }
+        bump(&mut self.counters.conns_created[kind as usize]);
+        if self.conn_log.on() {
+            let entry = *self.table.get(flow);
+            self.log_built(&entry);
+        }
+        // The slot's sync bookkeeping starts afresh for every new entry,
+        // bypass ones too: a mark left by the slot's previous entry (a
+        // passive copy, say) would otherwise hold this one's packets for
+        // a peer's state that never comes.
+        if let Some(sync) = &mut self.sync {
+            // Peers have not heard of this entry: its first event is an insert.
+            sync.reset_mark(flow, Instant::ZERO);
+        }
+        if proto == ProtoState::TcpBypass {
+            bump(&mut self.counters.bypass_conns_created);
+        } else if self.sync.is_some() {
+            self.sync_touch(flow, true, pkt.now);
+        }
+        Ok(flow)
     }
 
     /// The table is full (or not): make room for one more entry if it is,

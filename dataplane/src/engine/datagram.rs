@@ -127,7 +127,7 @@ impl Engine {
         };
         self.permitted(pkt)?;
         let (class, _, _, entries) = self.classify(pkt);
-        let id = self.create(pkt, pkt.hash, pkt.key, pkt.src_is_lo, proto, class)?;
+        let id = self.create(pkt, proto, class, super::admission::HalfOpen::Replace)?;
         self.opened_in(entries);
         Ok(self.opened(id))
     }

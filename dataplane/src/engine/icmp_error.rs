@@ -77,10 +77,7 @@ impl Engine {
             return Ok(());
         };
         let sent = back.other();
-        let seq = match sent {
-            Direction::Orig => seq - entry.seq_offset,
-            Direction::Reply => seq,
-        };
+        let seq = seq - entry.seq_shift(sent);
         if track.quoted_seq_in_window(sent, seq) {
             Ok(())
         } else {
@@ -116,10 +113,17 @@ impl Engine {
         // §4.1 has stacks check the quoted sequence number).
         // The quoted TCP header starts where the parser found it, past any
         // IPv4 options, authentication header or IPv6 extension headers.
-        if entry.seq_offset != 0 && quoted.proto == proto::TCP && back == Direction::Orig {
-            normalize::reshift_quoted_ack(frame, quoted_l4_at, icmp_at + 2, entry.seq_offset);
-        } else if entry.seq_offset != 0 && quoted.proto == proto::TCP {
-            normalize::unshift_quoted_seq(frame, quoted_l4_at, icmp_at + 2, entry.seq_offset);
+        // The same for the responder's segments when TCP Intercept shifts
+        // them (`Entry::seq_shift`).
+        if quoted.proto != proto::TCP {
+            return;
+        }
+        let (acked, sent) = (entry.seq_shift(back), entry.seq_shift(back.other()));
+        if acked != 0 {
+            normalize::reshift_quoted_ack(frame, quoted_l4_at, icmp_at + 2, acked);
+        }
+        if sent != 0 {
+            normalize::unshift_quoted_seq(frame, quoted_l4_at, icmp_at + 2, sent);
         }
     }
 

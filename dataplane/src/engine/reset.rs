@@ -3,7 +3,8 @@
 //! each end of a connection that idled out, at the sequence number each
 //! end expects, so both stacks drop the connection at once instead of
 //! waiting on it), and the probes of dead connection detection
-//! (`set connection timeout dcd`, docs/asa-behaviour.md §2.2).
+//! (`set connection timeout dcd`, docs/asa-behaviour.md §2.2), and the
+//! handshake segments of TCP Intercept (same section).
 
 use std::net::IpAddr;
 
@@ -22,12 +23,16 @@ pub(super) enum Built {
     /// own (§3.10.7.4: an unacceptable segment is acknowledged). The
     /// answer crosses the firewall as the connection's next packet.
     Probe,
+    /// A bare ACK at the sequence number the end expects, acknowledging
+    /// all it sent: TCP Intercept's answer to the server's SYN-ACK, in
+    /// the client's place.
+    Ack,
 }
 
 /// The segment toward the `toward` side: from the other end's address and
-/// MAC, with that end's next sequence number as `toward` knows it (the
-/// initiator's is shifted by the randomization offset on the responder's
-/// side) and acknowledging everything `toward` sent.
+/// MAC, with that end's next sequence number as `toward` knows it (shifted
+/// as the firewall shifts that end's segments, [`Entry::seq_shift`]) and
+/// acknowledging everything `toward` sent.
 pub(super) fn frame(
     entry: &Entry,
     macs: crate::conntrack::Macs,
@@ -45,7 +50,7 @@ pub(super) fn frame(
                 responder,
                 orig_src_mac,
                 orig_dst_mac,
-                orig.end.0.wrapping_add(entry.seq_offset),
+                orig.end.0.wrapping_add(entry.seq_shift(Direction::Orig)),
                 reply.end.0,
                 orig,
             ),
@@ -54,58 +59,108 @@ pub(super) fn frame(
                 initiator,
                 orig_dst_mac,
                 orig_src_mac,
-                reply.end.0,
+                reply.end.0.wrapping_add(entry.seq_shift(Direction::Reply)),
                 orig.end.0,
                 reply,
             ),
         };
-    let (seq, ack, window) = match built {
-        Built::Reset => (seq, ack, 0),
+    let window = u16::try_from(from.max_win >> from.scale).unwrap_or(u16::MAX);
+    let seg = match built {
+        Built::Reset => Segment {
+            seq,
+            ack,
+            window: 0,
+            kind: Kind::Reset,
+        },
         // What the sender itself acknowledged (not all the end sent: a
         // segment lost beyond the firewall must not look delivered), and
         // the window it last offered, as its header carries it.
-        Built::Probe => (
-            seq.wrapping_sub(1),
-            if from.flags & crate::conntrack::tcp::half_flags::MAXACK_SET != 0 {
+        Built::Probe => Segment {
+            seq: seq.wrapping_sub(1),
+            ack: if from.flags & crate::conntrack::tcp::half_flags::MAXACK_SET != 0 {
                 from.max_ack.0
             } else {
                 ack
             },
-            u16::try_from(from.max_win >> from.scale).unwrap_or(u16::MAX),
-        ),
+            window,
+            kind: Kind::Ack,
+        },
+        Built::Ack => Segment {
+            seq,
+            ack,
+            window,
+            kind: Kind::Ack,
+        },
     };
-    let mut out = Vec::with_capacity(74);
+    build(src, dst, [src_mac, dst_mac], entry.key.vlan, &seg)
+}
+
+/// What kind of segment [`build`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// RST with ACK.
+    Reset,
+    /// A bare ACK.
+    Ack,
+    /// A SYN (no ACK) with an MSS option.
+    Syn { mss: u16 },
+    /// A SYN-ACK with an MSS option.
+    SynAck { mss: u16 },
+}
+
+/// The numbers of a segment [`build`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Segment {
+    pub seq: u32,
+    /// Ignored for a SYN.
+    pub ack: u32,
+    pub window: u16,
+    pub kind: Kind,
+}
+
+/// An Ethernet frame holding `seg` from `src` to `dst` (`macs`: source,
+/// destination), TTL or hop limit 64, checksums complete, on VLAN `vlan`
+/// (0: untagged).
+pub(super) fn build(
+    src: Endpoint,
+    dst: Endpoint,
+    [src_mac, dst_mac]: [[u8; 6]; 2],
+    vlan: u16,
+    seg: &Segment,
+) -> Vec<u8> {
+    use etherparse::TcpOptionElement::MaximumSegmentSize;
+    let mut out = Vec::with_capacity(78);
     let l2 = PacketBuilder::ethernet2(src_mac, dst_mac);
-    let written = match (src.addr.ip(), dst.addr.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let tcp = l2
-                .ipv4(s.octets(), d.octets(), 64)
-                .tcp(src.port, dst.port, seq, window);
-            match built {
-                Built::Reset => tcp.rst().ack(ack).write(&mut out, &[]),
-                Built::Probe => tcp.ack(ack).write(&mut out, &[]),
-            }
-        }
+    let ip = match (src.addr.ip(), dst.addr.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => l2.ipv4(s.octets(), d.octets(), 64),
         (s, d) => {
             let v6 = |a: IpAddr| match a {
                 IpAddr::V6(x) => x.octets(),
                 IpAddr::V4(x) => x.to_ipv6_mapped().octets(),
             };
-            let tcp = l2
-                .ipv6(v6(s), v6(d), 64)
-                .tcp(src.port, dst.port, seq, window);
-            match built {
-                Built::Reset => tcp.rst().ack(ack).write(&mut out, &[]),
-                Built::Probe => tcp.ack(ack).write(&mut out, &[]),
-            }
+            l2.ipv6(v6(s), v6(d), 64)
         }
     };
-    // Writing headers to a Vec fails only on payloads beyond 64 KiB.
-    debug_assert!(written.is_ok());
+    let tcp = ip.tcp(src.port, dst.port, seg.seq, seg.window);
+    let written = match seg.kind {
+        Kind::Reset => tcp.rst().ack(seg.ack).write(&mut out, &[]).is_ok(),
+        Kind::Ack => tcp.ack(seg.ack).write(&mut out, &[]).is_ok(),
+        Kind::Syn { mss } => tcp
+            .syn()
+            .options(&[MaximumSegmentSize(mss)])
+            .is_ok_and(|t| t.write(&mut out, &[]).is_ok()),
+        Kind::SynAck { mss } => tcp
+            .syn()
+            .ack(seg.ack)
+            .options(&[MaximumSegmentSize(mss)])
+            .is_ok_and(|t| t.write(&mut out, &[]).is_ok()),
+    };
+    // Writing headers to a Vec fails only on payloads beyond 64 KiB; one
+    // MSS option always fits the header.
+    debug_assert!(written);
     // On the connection's own VLAN (docs/asa-behaviour.md §2.6): untagged,
     // the segment would reach neither end, or another VLAN's host of the
     // same address. The bridge sends a frame as it is.
-    let vlan = entry.key.vlan;
     if vlan != 0 {
         crate::packet::push_vlan_tag(&mut out, 0, vlan);
     }

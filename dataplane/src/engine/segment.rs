@@ -159,17 +159,15 @@ pub(super) fn normalize_and_shift(
             bump(&mut n.ttl_clamped);
         }
     }
-    let offset = entry.seq_offset;
-    if offset != 0 {
-        match dir {
-            Direction::Orig => {
-                normalize::shift_seq(frame, view, offset);
-            }
-            Direction::Reply if seg.flags.has(TcpFlags::ACK) => {
-                normalize::unshift_ack(frame, view, offset);
-            }
-            Direction::Reply => {}
-        }
+    // Randomization shifts the initiator's space, TCP Intercept the
+    // server's (`Entry::seq_shift`).
+    let own = entry.seq_shift(dir);
+    if own != 0 {
+        normalize::shift_seq(frame, view, own);
+    }
+    let other = entry.seq_shift(dir.other());
+    if other != 0 && seg.flags.has(TcpFlags::ACK) {
+        normalize::unshift_ack(frame, view, other);
     }
 }
 

@@ -991,6 +991,7 @@ impl Engine {
                     let was_ended = entry.tcp_state().is_some_and(ended);
                     let mut e = self.table.get_mut(id);
                     e.flags |= merged.flags;
+                    e.seq_offset = merged.seq_offset;
                     e.min_ttl = merged.min_ttl;
                     e.last_seen = Instant::from_nanos(merged.last_seen_ns);
                     match (merged.proto, &mut e.proto) {

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::conntrack::TcpState;
+use crate::counters::ConnProto;
 use crate::packet::ChecksumState;
 use crate::trace::{
     Host, Seg, Side, TcpModel, echo_frame, icmpv4_unreachable_frame, udp_frame, v4_pair,
@@ -1489,3 +1490,5 @@ fn an_engine_awaiting_its_cluster_policy_passes_nothing_until_one_is_set() {
     assert_eq!(h.frame(udp_frame(&c, &s, b"q"), IfaceId(0)), FWD_OUT);
     assert!(matches!(h.frame(arp, IfaceId(0)), Verdict::Forward { .. }));
 }
+/// TCP Intercept: SYN cookies past a half-open limit (§2.2).
+mod intercept;

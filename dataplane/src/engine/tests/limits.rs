@@ -1,5 +1,6 @@
 //! Room for new connections (docs/asa-behaviour.md §2.2): class limits,
-//! half-open limits that replace the oldest half-open connection, a full
+//! half-open limits past which TCP Intercept answers SYNs (its own tests
+//! are in `intercept.rs`), a full
 //! table that evicts dead and then unproven entries, and expired entries
 //! that stop counting before a limit refuses.
 
@@ -248,7 +249,7 @@ fn a_full_table_evicts_dead_then_unproven_entries_and_nothing_else() {
     );
 }
 
-// === half-open limits replace, connection limits refuse ===
+// === half-open limits intercept, connection limits refuse ===
 
 /// A harness whose one class, matching everything, sets `limits` (lines
 /// of `set connection …`).
@@ -300,8 +301,9 @@ fn class_slot(h: &Harness) -> crate::engine::classes::SlotId {
 /// The policy shipped as the example (`embryonic-conn-max 100000` for all
 /// traffic) once let 100,000 spoofed SYNs per embryonic timeout (some
 /// 3,300 a second) refuse every genuine connection: the cap was reached
-/// and nothing made room. Now each SYN past the cap replaces the oldest
-/// half-open connection; a genuine client connects mid-flood.
+/// and nothing made room. Now each SYN past the cap is answered with a
+/// SYN cookie (TCP Intercept) and keeps nothing; a genuine client
+/// connects mid-flood through its cookie.
 #[test]
 fn the_shipped_embryonic_cap_never_locks_a_genuine_client_out() {
     let mut h = Harness::new();
@@ -314,35 +316,38 @@ fn the_shipped_embryonic_cap_never_locks_a_genuine_client_out() {
     let web = host([198, 18, 0, 10], 80, 0);
     let cap = 100_000u32;
     for i in 0..cap + 1000 {
+        let expect = if i < cap {
+            FWD_IN
+        } else {
+            Verdict::Drop(DropReason::TcpIntercepted)
+        };
         assert_eq!(
             syn_to(&mut h, spoofed(i, 1), web),
-            FWD_IN,
+            expect,
             "spoofed SYN {i}"
         );
+        assert_eq!(super::intercept::sent(&mut h).len(), usize::from(i >= cap));
         h.advance(Duration::from_micros(100));
     }
     assert_eq!(h.engine.table().len(), cap as usize);
-    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 1000);
-    // The shipped class randomizes sequence numbers: the model's server
-    // sees the client's shifted.
-    let mut genuine = conn(host([192, 0, 2, 77], 55_555, 1), web);
-    let syn = genuine.syn();
-    assert_eq!(h.tcp(&genuine, &syn), FWD_IN);
-    let shift = h.engine.find(&genuine.tuple(), h.now).unwrap().seq_offset;
-    genuine.set_shift(shift);
-    let (sa, ack) = (genuine.syn_ack(), genuine.ack(Side::Client));
-    assert_eq!(h.tcp(&genuine, &sa), FWD_OUT);
-    assert_eq!(h.tcp(&genuine, &ack), FWD_IN);
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 0);
+    let genuine = super::intercept::Ends {
+        client: host([192, 0, 2, 77], 55_555, 1),
+        server: web,
+    };
+    super::intercept::open_through_cookie(&mut h, &genuine);
+    assert_eq!(h.engine.table().len(), cap as usize + 1);
     assert_eq!(h.dropped(DropReason::EmbryonicConnLimit), 0);
+    assert_eq!(h.engine.counters().intercept.syn_cookies, 1001);
 }
 
-/// `embryonic-conn-max`: a flood of spoofed SYNs replaces its own oldest
-/// half-open connections, oldest first; established connections of the
-/// class are never touched, a genuine client completes its handshake
-/// mid-flood, and the class never holds more half-open connections than
+/// `embryonic-conn-max`: a flood of spoofed SYNs past the cap is answered
+/// with SYN cookies; established connections of the class are never
+/// touched, a genuine client completes its handshake mid-flood through
+/// its cookie, and the class never holds more half-open connections than
 /// its cap.
 #[test]
-fn a_syn_flood_at_the_class_cap_replaces_the_oldest_half_open_connections() {
+fn a_syn_flood_past_the_class_cap_is_answered_with_cookies() {
     let mut h = limited("embryonic-conn-max 100", |_| {});
     let mut live = Vec::new();
     for port in 0..10u16 {
@@ -351,39 +356,52 @@ fn a_syn_flood_at_the_class_cap_replaces_the_oldest_half_open_connections() {
         live.push(m);
     }
     let slot = class_slot(&h);
+    let genuine = super::intercept::Ends {
+        client: model(20_001).client,
+        server: model(20_001).server,
+    };
     for i in 0..1000u32 {
-        assert_eq!(syn_to(&mut h, spoofed(i, 0), server()), FWD_OUT, "SYN {i}");
+        let expect = if i < 100 {
+            FWD_OUT
+        } else {
+            Verdict::Drop(DropReason::TcpIntercepted)
+        };
+        assert_eq!(syn_to(&mut h, spoofed(i, 0), server()), expect, "SYN {i}");
+        super::intercept::sent(&mut h);
         h.advance(Duration::from_millis(1));
         if i == 500 {
-            let mut m = model(20_001);
-            establish(&mut h, &mut m);
-            live.push(m);
+            super::intercept::open_through_cookie(&mut h, &genuine);
         }
         assert!(h.engine.classes().get(slot).embryonic <= 100);
     }
-    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 900);
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 0);
     assert_eq!(h.dropped(DropReason::EmbryonicConnLimit), 0);
+    assert_eq!(h.dropped(DropReason::TcpIntercepted), 900 + 3);
     for m in &live {
         let e = h.engine.find(&m.tuple(), h.now).expect("established");
         assert_eq!(e.tcp_state(), Some(TcpState::Established));
     }
-    // The newest 100 SYNs hold the class's half-open places.
-    for i in [0, 899] {
-        assert!(!alive(&h, &conn(spoofed(i, 0), server())), "{i} replaced");
-    }
-    for i in [900, 999] {
+    // The first 100 SYNs hold the class's half-open places; the rest
+    // left nothing behind.
+    for i in [0, 99] {
         assert!(
             alive(&h, &conn(spoofed(i, 0), server())),
             "{i} holds a place"
         );
     }
+    for i in [100, 999] {
+        assert!(
+            !alive(&h, &conn(spoofed(i, 0), server())),
+            "{i} intercepted"
+        );
+    }
     assert_eq!(h.engine.table().len(), 111);
 }
 
-/// `per-client-embryonic-max`: a client at its limit replaces its own
-/// oldest half-open connection in the class, never another client's.
+/// `per-client-embryonic-max`: a client at its limit is intercepted, and
+/// no other client is; its half-open connections stay.
 #[test]
-fn a_client_at_its_half_open_limit_replaces_its_own_oldest() {
+fn a_client_at_its_half_open_limit_is_intercepted_alone() {
     let mut h = limited("per-client-embryonic-max 3", |_| {});
     let other: Vec<TcpModel> = (0..2u16)
         .map(|p| {
@@ -398,65 +416,84 @@ fn a_client_at_its_half_open_limit_replaces_its_own_oldest() {
     for p in 0..10u16 {
         let mut m = model(32_000 + p);
         let syn = m.syn();
-        assert_eq!(h.tcp(&m, &syn), FWD_OUT, "SYN {p}");
+        let expect = if p < 3 {
+            FWD_OUT
+        } else {
+            Verdict::Drop(DropReason::TcpIntercepted)
+        };
+        assert_eq!(h.tcp(&m, &syn), expect, "SYN {p}");
         mine.push(m);
         h.advance(Duration::from_millis(1));
     }
-    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 7);
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 0);
     let kept: Vec<bool> = mine.iter().map(|m| alive(&h, m)).collect();
-    assert_eq!(kept, [[false; 7].as_slice(), &[true; 3]].concat());
+    assert_eq!(kept, [[true; 3].as_slice(), &[false; 7]].concat());
     assert!(other.iter().all(|m| alive(&h, m)));
-    // A connection past its handshake is no longer half-open (its SYN
-    // replaced one more): the client has room for one beside it.
-    let mut done = model(33_000);
-    establish(&mut h, &mut done);
-    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 8);
-    let mut more = model(33_001);
-    let syn = more.syn();
-    assert_eq!(h.tcp(&more, &syn), FWD_OUT);
-    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 8);
-    assert!(alive(&h, &done));
+    // A connection past its handshake is no longer half-open: the client
+    // has room for one more, and only one.
+    let (sa, ack) = (mine[0].syn_ack(), mine[0].ack(Side::Client));
+    assert_eq!(h.tcp(&mine[0], &sa), FWD_IN);
+    assert_eq!(h.tcp(&mine[0], &ack), FWD_OUT);
+    for (p, expect) in [
+        (33_001, FWD_OUT),
+        (33_002, Verdict::Drop(DropReason::TcpIntercepted)),
+    ] {
+        let mut more = model(p);
+        let syn = more.syn();
+        assert_eq!(h.tcp(&more, &syn), expect);
+    }
+    assert_eq!(h.engine.counters().intercept.syn_cookies, 8);
 }
 
-/// `conn-max` refuses a connection past it (`conn-limit`); at
-/// `embryonic-conn-max` a SYN replaces the oldest half-open connection,
-/// even when the class is at `conn-max`, since the count stays the same.
+/// `conn-max` refuses a connection past it (`conn-limit`), a client
+/// proven by its cookie too; at `embryonic-conn-max` a SYN is answered
+/// with a cookie and the half-open connections stay.
 #[test]
-fn conn_max_refuses_and_embryonic_conn_max_replaces() {
+fn conn_max_refuses_and_embryonic_conn_max_intercepts() {
     let mut h = limited("conn-max 3\nembryonic-conn-max 2", |_| {});
     let [mut a, mut b, mut c, mut d, mut e, mut f] = [0, 1, 2, 3, 4, 5].map(|i| model(42_000 + i));
-    for m in [&mut a, &mut b, &mut c] {
+    for m in [&mut a, &mut b] {
         let syn = m.syn();
         assert_eq!(h.tcp(m, &syn), FWD_OUT);
         h.advance(Duration::from_millis(1));
     }
-    assert!(!alive(&h, &a), "the oldest half-open made room");
-    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 1);
-    // Its server's answer now finds no connection.
-    let sa = a.syn_ack();
-    assert_eq!(h.tcp(&a, &sa), Verdict::Drop(DropReason::TcpNotSyn));
+    let syn = c.syn();
+    assert_eq!(h.tcp(&c, &syn), Verdict::Drop(DropReason::TcpIntercepted));
+    assert!(alive(&h, &a) && !alive(&h, &c));
     // Completing a handshake frees a half-open place.
     let (x, y) = (b.syn_ack(), b.ack(Side::Client));
     assert_eq!(h.tcp(&b, &x), FWD_IN);
     assert_eq!(h.tcp(&b, &y), FWD_OUT);
     let syn = d.syn();
     assert_eq!(h.tcp(&d, &syn), FWD_OUT);
-    // Three connections (conn-max), two half-open (the cap): a SYN
-    // replaces c.
+    // Three connections (conn-max), two half-open (the cap): e gets a
+    // cookie, and its proof meets conn-max.
+    super::intercept::sent(&mut h);
     let syn = e.syn();
-    assert_eq!(h.tcp(&e, &syn), FWD_OUT);
-    assert!(!alive(&h, &c));
-    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 2);
+    assert_eq!(h.tcp(&e, &syn), Verdict::Drop(DropReason::TcpIntercepted));
+    let cookie = super::intercept::wire(&super::intercept::sent(&mut h)[0].1).seq;
+    let proof = super::intercept::seg(
+        Side::Client,
+        e.next_seq(Side::Client),
+        cookie.wrapping_add(1),
+        TcpFlags::ACK,
+        0,
+    );
+    assert_eq!(
+        h.frame(e.frame(&proof), e.client.iface),
+        Verdict::Drop(DropReason::ConnLimit)
+    );
     let (x, y) = (d.syn_ack(), d.ack(Side::Client));
     assert_eq!(h.tcp(&d, &x), FWD_IN);
     assert_eq!(h.tcp(&d, &y), FWD_OUT);
-    // b and d established, e half-open: at conn-max, below the cap.
+    // b and d established, a half-open: at conn-max, below the cap.
     let syn = f.syn();
     assert_eq!(h.tcp(&f, &syn), Verdict::Drop(DropReason::ConnLimit));
-    assert_eq!(h.dropped(DropReason::ConnLimit), 1);
+    assert_eq!(h.dropped(DropReason::ConnLimit), 2);
     assert_eq!(h.dropped(DropReason::EmbryonicConnLimit), 0);
+    assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 0);
     let slot = class_slot(&h);
-    assert_eq!(h.engine.classes().get(slot).limit_drops, 1);
+    assert_eq!(h.engine.classes().get(slot).limit_drops, 2);
     assert_eq!(h.engine.classes().get(slot).conns, 3);
 }
 
@@ -465,7 +502,12 @@ fn conn_max_refuses_and_embryonic_conn_max_replaces() {
 /// connections they hold, however many went through them.
 #[test]
 fn half_open_queues_stay_bounded_under_churn() {
-    let mut h = limited("embryonic-conn-max 50\nper-client-embryonic-max 20", |_| {});
+    // Limits above the half-open connections made: past them SYNs are
+    // intercepted and queue nothing.
+    let mut h = limited(
+        "embryonic-conn-max 5000\nper-client-embryonic-max 2000",
+        |_| {},
+    );
     let slot = class_slot(&h);
     for i in 0..5_000u16 {
         let mut m = model(1024 + i);
@@ -477,14 +519,14 @@ fn half_open_queues_stay_bounded_under_churn() {
         }
     }
     let class = h.engine.classes().get(slot);
-    assert_eq!(class.embryonic, 20, "the client's newest");
+    assert_eq!(class.embryonic, 1250);
     assert!(
-        class.half_open_queued() <= 2 * 20 + 64,
+        class.half_open_queued() <= 2 * 1250 + 64,
         "{}",
         class.half_open_queued()
     );
     let table = h.engine.table();
-    assert!(table.queued(Evictable::HalfOpen) <= 2 * 20 + 1024);
+    assert!(table.queued(Evictable::HalfOpen) <= 2 * 1250 + 1024);
 }
 
 // === expired entries stop counting before a limit refuses ===

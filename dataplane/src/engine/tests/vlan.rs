@@ -197,7 +197,7 @@ fn per_client_limits_count_each_vlans_host_apart() {
         }
         for vlan in [10, 20] {
             let expect = if embryonic_max {
-                FWD_OUT
+                Verdict::Drop(DropReason::TcpIntercepted)
             } else {
                 Verdict::Drop(DropReason::PerClientConnLimit)
             };
@@ -206,12 +206,19 @@ fn per_client_limits_count_each_vlans_host_apart() {
                 expect,
                 "VLAN {vlan}'s host has its two"
             );
-            assert_eq!(live(&h, 45_010 + vlan, vlan), embryonic_max);
+            assert!(!live(&h, 45_010 + vlan, vlan));
+            // TCP Intercept's cookie goes back on the client's own VLAN.
+            let out = super::intercept::sent(&mut h);
+            assert_eq!(out.len(), usize::from(embryonic_max));
+            for (egress, f) in out {
+                assert_eq!(egress, IfaceId(0));
+                assert_eq!(super::intercept::wire(&f).vlan, vlan);
+            }
         }
-        // The replaced connections are each VLAN's host's oldest.
+        // Nothing was replaced.
         assert_eq!(
             [(45_000, 10), (45_001, 10), (45_002, 20), (45_003, 20)].map(|(p, v)| live(&h, p, v)),
-            [!embryonic_max, true, !embryonic_max, true]
+            [true; 4]
         );
         assert_eq!(
             open(&mut h, 45_004, 0),
