@@ -287,6 +287,8 @@ pub struct Driver {
     /// Interfaces of the frames the engine sent of its own since the
     /// caller last took them.
     transmitted: Vec<IfaceId>,
+    /// The last frame the engine built (seeds read a SYN cookie from it).
+    last_built: Vec<u8>,
     /// The most frames handed to `process_batch` at once.
     largest_batch: usize,
     /// With captures: the same setup without them, judging the same
@@ -320,6 +322,7 @@ impl Driver {
             now: START,
             bufs: Vec::new(),
             transmitted: Vec::new(),
+            last_built: Vec::new(),
             largest_batch: 0,
             twin: captures.any().then(|| (setup.engine(), Vec::new())),
             left: Vec::new(),
@@ -351,6 +354,11 @@ impl Driver {
     /// not in batch mode).
     pub fn largest_batch(&self) -> usize {
         self.largest_batch
+    }
+
+    /// The last frame the engine sent of its own.
+    pub fn last_built(&self) -> &[u8] {
+        &self.last_built
     }
 
     /// Interfaces of the frames the engine sent of its own since this was
@@ -430,6 +438,8 @@ impl Driver {
             match effect {
                 Effect::Transmit { egress, frame } => {
                     self.transmitted.push(*egress);
+                    self.last_built.clear();
+                    self.last_built.extend_from_slice(frame);
                     if self.twin.is_some() {
                         self.left.push(frame.to_vec());
                     }

@@ -8,7 +8,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use rampart_dataplane::packet::ChecksumState;
-use rampart_dataplane::trace::{Host, Seg, Side, TcpModel, udp_frame, v4_pair};
+use rampart_dataplane::packet::TcpFlags;
+use rampart_dataplane::trace::{Host, Seg, Side, TcpModel, tcp_frame, udp_frame, v4_pair};
 use rampart_dataplane::{DropReason, IfaceId, Verdict};
 
 use super::{Gen, Seed, TICK, arp_request, tcp_model, v6_pair};
@@ -249,35 +250,28 @@ fn idle_reset_no_randomization() -> Seed {
 
 /// The limits of the class of port 80 (`conn-max 8 embryonic-conn-max 4
 /// per-client-max 4 per-client-embryonic-max 2`): a client's third SYN
-/// while two are half-open replaces its oldest (whose SYN-ACK then finds
-/// nothing), its fifth connection is refused, and so is the ninth in all.
+/// while two are half-open is answered with a SYN cookie (TCP Intercept),
+/// the client's ACK of it has the engine open the connection to the
+/// server, whose SYN-ACK the engine acknowledges, and data passes with the
+/// server's sequence numbers in the cookie's space; the client's fifth
+/// connection is refused, and so is the ninth in all.
 fn class_limits() -> Seed {
     let mut g = Gen::with(setup(PolicyChoice::AclClasses), ChecksumState::Verified);
-    let mut a: Vec<TcpModel> = (0..6)
+    let mut a: Vec<TcpModel> = (0..5)
         .map(|i| model(client(0, 41_000 + i), server(80)))
         .collect();
-    for m in &mut a[..3] {
+    for m in &mut a[..2] {
         g.syn(m);
     }
-    assert!(
-        g.driver
-            .engine()
-            .find(&a[0].tuple(), g.driver.now())
-            .is_none(),
-        "the third half-open connection replaced the first"
-    );
-    let late = a[0].syn_ack();
-    let (verdict, _) = g.send_at(&a[0].frame(&late), IfaceId(1), TICK);
-    assert!(matches!(verdict, Verdict::Drop(_)), "{verdict:?}");
-    g.finish(&mut a[1]);
-    g.finish(&mut a[2]);
-    for m in &mut a[3..5] {
-        g.syn(m);
+    g.intercepted(client(0, 41_010), server(80));
+    for m in &mut a[..2] {
         g.finish(m);
     }
-    let syn = a[5].syn();
+    g.syn(&mut a[3]);
+    g.finish(&mut a[3]);
+    let syn = a[4].syn();
     g.drop_for(
-        &a[5].frame(&syn),
+        &a[4].frame(&syn),
         IfaceId(0),
         TICK,
         DropReason::PerClientConnLimit,
@@ -295,11 +289,52 @@ fn class_limits() -> Seed {
     g.done("seed-class-limits")
 }
 
+impl Gen {
+    /// A connection from `c` to `s` past a half-open limit, through TCP
+    /// Intercept: the cookie, the engine's SYN, its ACK of the server's
+    /// SYN-ACK, and data both ways (the server's reaching the client in
+    /// the cookie's space).
+    fn intercepted(&mut self, c: Host, s: Host) {
+        let frame = |from: Side, seq: u32, ack: u32, flags: u8, len: u32| {
+            let seg = Seg {
+                from,
+                seq,
+                ack,
+                flags,
+                window: 29_200,
+                wscale: None,
+                sack: Vec::new(),
+                payload_len: len,
+            };
+            match from {
+                Side::Client => tcp_frame(&c, &s, &seg),
+                Side::Server => tcp_frame(&s, &c, &seg),
+            }
+        };
+        let sent = self.transmits();
+        let (isn, server_isn) = (7_000u32, 3_000_000u32);
+        let (syn, ack) = (TcpFlags::SYN, TcpFlags::ACK);
+        let intercepted = DropReason::TcpIntercepted;
+        self.drop_for(&frame(Side::Client, isn, 0, syn, 0), c.iface, TICK, intercepted);
+        let cookie = u32::from_be_bytes(self.driver.last_built()[38..42].try_into().unwrap());
+        let to_client = frame(Side::Client, isn + 1, cookie.wrapping_add(1), ack, 0);
+        self.drop_for(&to_client, c.iface, TICK, intercepted);
+        let sa = frame(Side::Server, server_isn, isn + 1, syn | ack, 0);
+        self.drop_for(&sa, s.iface, TICK, intercepted);
+        assert_eq!(self.transmits(), sent + 3, "cookie, SYN, ACK");
+        let d = frame(Side::Client, isn + 1, cookie.wrapping_add(1), ack | TcpFlags::PSH, 40);
+        self.pass(&d, c.iface);
+        let r = frame(Side::Server, server_isn + 1, isn + 41, ack | TcpFlags::PSH, 60);
+        let out = self.pass(&r, s.iface);
+        assert_eq!(out[38..42], cookie.wrapping_add(1).to_be_bytes());
+    }
+}
+
 /// Embryonic limits without a connection limit, and DNS limited: a
-/// client's third SYN replaces its oldest half-open connection, the fifth
-/// half-open connection in all the class's oldest; a client's third DNS
-/// flow and the fifth in all are refused; the 5 s embryonic timeout then
-/// clears the half-open connections.
+/// client's third SYN, and the fifth half-open connection in all, are
+/// answered with SYN cookies (TCP Intercept) and replace nothing; a
+/// client's third DNS flow and the fifth in all are refused; the 5 s
+/// embryonic timeout then clears the half-open connections.
 fn embryonic_limits() -> Seed {
     let mut g = Gen::with(
         setup(PolicyChoice::NoRandomization),
@@ -313,14 +348,19 @@ fn embryonic_limits() -> Seed {
     }
     for (n, port) in [(0, 42_002), (2, 42_003)] {
         let mut m = model(client(n, port), server(443));
-        g.syn(&mut m);
-        half_open.push(m);
+        let syn = m.syn();
+        g.drop_for(
+            &m.frame(&syn),
+            IfaceId(0),
+            TICK,
+            DropReason::TcpIntercepted,
+        );
     }
+    assert_eq!(g.transmits(), 2, "two SYN cookies");
     let gone = |g: &Gen, m: &TcpModel| g.driver.engine().find(&m.tuple(), g.driver.now()).is_none();
-    assert!(gone(&g, &half_open[0]), "client 0's oldest replaced");
     assert!(
-        gone(&g, &half_open[1]),
-        "then the class's oldest, client 0's second"
+        half_open.iter().all(|m| !gone(&g, m)),
+        "nothing replaced"
     );
     let dns = |n, port| udp_frame(&client(n, port), &server(53), b"q");
     for port in [5_300, 5_301] {

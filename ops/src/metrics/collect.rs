@@ -227,6 +227,15 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
     ] {
         f.counter(&DCD, &[event], v);
     }
+    for (event, v) in [
+        ("syn_cookies", c(&|s| s.counters.intercept.syn_cookies)),
+        ("accepted", c(&|s| s.counters.intercept.accepted)),
+        ("established", c(&|s| s.counters.intercept.established)),
+        ("syn_resent", c(&|s| s.counters.intercept.syn_resent)),
+        ("unexpected", c(&|s| s.counters.intercept.unexpected)),
+    ] {
+        f.counter(&TCP_INTERCEPT, &[event], v);
+    }
     f.counter(&EFFECTS_DROPPED, &[], c(&|s| s.counters.effects_dropped));
     f.counter(
         &CONN_EVENTS_DROPPED,

@@ -47,6 +47,7 @@ specs! {
     TCP_IGNORED = "rampart_tcp_ignored_passed_packets_total", Counter, [], "TCP segments passed without checks or a change of state: a SYN outside the window of a live connection, a challenge ACK, a straggler after a reset.";
     IDLE_RESETS = "rampart_idle_resets_sent_total", Counter, [], "RSTs sent for timeout idle ... reset expiries.";
     DCD = "rampart_dcd_total", Counter, ["event"], "Dead connection detection (set connection timeout dcd): probes_sent toward connections' ends, kept (both ends answered), dead (an end left its probes unanswered: the connection was removed), deferred (found idle while the most a worker probes at once were probed).";
+    TCP_INTERCEPT = "rampart_tcp_intercept_total", Counter, ["event"], "TCP Intercept past a class's half-open limit (embryonic-conn-max, per-client-embryonic-max): syn_cookies (SYNs answered with a SYN cookie), accepted (clients' ACKs of a valid cookie: SYN sent to the server), established (servers' SYN-ACKs acknowledged by the firewall), syn_resent (the SYN to a silent server sent again), unexpected (segments dropped while the server had not answered).";
     EFFECTS_DROPPED = "rampart_effects_dropped_total", Counter, [], "Engine effects dropped because the shell did not take them in time.";
     CONN_EVENTS_DROPPED = "rampart_conn_log_events_dropped_total", Counter, [], "Connection log events dropped because the bounded queue was full.";
     POLICY_SWAPS = "rampart_policy_swaps_total", Counter, [], "Policies swapped into the engines (per engine; the same on every worker).";
