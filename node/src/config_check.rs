@@ -294,6 +294,21 @@ fn warnings(
                     echo_message(&class.class)
                 ));
             }
+            // A bypass connection has no handshake to count or intercept
+            // (docs/asa-behaviour.md §1.2, §2.2).
+            let c = &class.connection;
+            let half_open = [c.embryonic_conn_max, c.per_client_embryonic_max]
+                .iter()
+                .any(|l| l.is_some_and(|n| n > 0));
+            if half_open && c.tcp_state_bypass {
+                out.push(format!(
+                    "{file}: warning: policy-map {} class {}: embryonic-conn-max and \
+                     per-client-embryonic-max have no effect with tcp-state-bypass (a bypass \
+                     connection is never half-open, and TCP Intercept answers no SYN of it)",
+                    echo_message(&pm.name),
+                    echo_message(&class.class)
+                ));
+            }
             // A bypass connection keeps no sequence state to probe with
             // (docs/asa-behaviour.md §1.2, §2.2).
             if class.connection.dcd.is_some() && class.connection.tcp_state_bypass {
@@ -554,6 +569,38 @@ service-policy p global
         );
         let plain = bypass.replace("  set connection advanced-options tcp-state-bypass\n", "");
         let r = check(Path::new("x.cfg"), &plain);
+        assert!(r.text.contains("warnings:         none"), "{}", r.text);
+    }
+
+    /// Half-open limits beside `tcp-state-bypass` intercept nothing: said
+    /// so; alone, or at 0 (unlimited), they are no warning.
+    #[test]
+    fn half_open_limits_in_a_bypass_class_are_warned_of() {
+        let text = |limit: &str, bypass: bool| {
+            format!(
+                "class-map c\n match any\npolicy-map p\n class c\n  set connection {limit}\n{}service-policy p global\n",
+                if bypass {
+                    "  set connection advanced-options tcp-state-bypass\n"
+                } else {
+                    ""
+                }
+            )
+        };
+        for limit in ["embryonic-conn-max 10", "per-client-embryonic-max 2"] {
+            let r = check(Path::new("x.cfg"), &text(limit, true));
+            assert!(r.ok, "{}", r.text);
+            assert!(
+                r.text.contains(
+                    "policy-map p class c: embryonic-conn-max and per-client-embryonic-max \
+                     have no effect with tcp-state-bypass"
+                ),
+                "{}",
+                r.text
+            );
+            let r = check(Path::new("x.cfg"), &text(limit, false));
+            assert!(r.text.contains("warnings:         none"), "{}", r.text);
+        }
+        let r = check(Path::new("x.cfg"), &text("embryonic-conn-max 0", true));
         assert!(r.text.contains("warnings:         none"), "{}", r.text);
     }
 }
