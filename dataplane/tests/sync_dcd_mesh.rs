@@ -6,18 +6,14 @@
 //! Each failed before the second review's fixes.
 
 mod common;
+mod mesh;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use rampart_dataplane::engine::Effect;
-use rampart_dataplane::engine::sync::{PullOut, Source};
-use rampart_dataplane::flow::FlowKey;
-use rampart_dataplane::packet::PacketMeta;
+use mesh::{Mesh, ranked_as};
 use rampart_dataplane::placement::Placement;
-use rampart_dataplane::sync::SyncEvent;
-use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
-use rampart_dataplane::{Engine, IfaceId, Instant, Verdict};
+use rampart_dataplane::trace::{Side, TcpModel};
+use rampart_dataplane::{Engine, Instant, Verdict};
 
 const A: u16 = 1;
 const B: u16 = 2;
@@ -39,133 +35,6 @@ fn node(id: u16, members: &[u16], dcd: &str) -> Engine {
     e.set_policy(std::sync::Arc::new(p)).expect("fits");
     e.set_placement(Placement::new(members.iter().copied(), 2));
     e
-}
-
-struct Mesh {
-    ids: Vec<u16>,
-    nodes: BTreeMap<u16, Engine>,
-    placement: Placement,
-    /// Probes sent (node, egress).
-    probes: Vec<(u16, IfaceId)>,
-}
-
-impl Mesh {
-    fn new(ids: &[u16], dcd: &str) -> Mesh {
-        Mesh {
-            ids: ids.to_vec(),
-            nodes: ids.iter().map(|&i| (i, node(i, ids, dcd))).collect(),
-            placement: Placement::new(ids.iter().copied(), 2),
-            probes: Vec::new(),
-        }
-    }
-
-    fn get(&mut self, id: u16) -> &mut Engine {
-        self.nodes.get_mut(&id).unwrap()
-    }
-
-    /// Deliver every node's effects until none is left.
-    fn pump(&mut self, now: Instant) -> Vec<(u16, IfaceId)> {
-        let mut probes = Vec::new();
-        for _round in 0..20 {
-            let mut any = false;
-            for from in self.ids.clone() {
-                let effects: Vec<Effect> =
-                    std::iter::from_fn(|| self.get(from).poll_effect(now)).collect();
-                for e in effects {
-                    any = true;
-                    match e {
-                        Effect::Transmit { egress, .. } => probes.push((from, egress)),
-                        Effect::Release { .. } | Effect::HandOff { .. } => {}
-                        Effect::Pull(p) => self.pull(from, p, now),
-                        other => {
-                            let o = other.into_sync().unwrap();
-                            for to in self.ids.clone() {
-                                if to == from {
-                                    continue;
-                                }
-                                let passive = if o.full.contains(to) {
-                                    false
-                                } else if o.passive.contains(to) {
-                                    true
-                                } else {
-                                    continue;
-                                };
-                                let _ = self.get(to).apply_peer(
-                                    &o.event,
-                                    Source::batch(Some(from), passive),
-                                    now,
-                                );
-                            }
-                        }
-                    }
-                }
-            }
-            if !any {
-                break;
-            }
-        }
-        self.probes.extend(probes.iter().copied());
-        probes
-    }
-
-    fn pull(&mut self, from: u16, p: PullOut, now: Instant) {
-        match p {
-            PullOut::Want { key, ask, director } => {
-                let d = self.placement.director(&key).filter(|_| director);
-                for to in self.ids.clone() {
-                    if to != from && (ask.contains(to) || d == Some(to)) {
-                        self.get(to).serve_pull(&key, from, true, None, now);
-                    }
-                }
-            }
-            PullOut::Answer {
-                to,
-                state,
-                copy,
-                holders,
-                ..
-            } => {
-                let mut others = holders;
-                others.remove(to);
-                others.remove(from);
-                let _ = self.get(to).apply_peer(
-                    &SyncEvent::Upsert(state),
-                    Source::answer(from, copy, others),
-                    now,
-                );
-            }
-            PullOut::Confirm { to, confirm } => self.get(to).apply_confirm(&confirm, from, now),
-            PullOut::Miss { .. } => {}
-        }
-    }
-
-    fn tick(&mut self, now: Instant) -> Vec<(u16, IfaceId)> {
-        for id in self.ids.clone() {
-            self.get(id).expire(now);
-        }
-        self.pump(now)
-    }
-
-    /// `seg` enters node `at` on its side's interface.
-    fn send(&mut self, at: u16, m: &TcpModel, seg: &Seg, now: Instant) -> Verdict {
-        let mut f = m.frame(seg);
-        self.get(at)
-            .process(&mut f, PacketMeta::default(), m.iface(seg.from), now)
-    }
-}
-
-/// A connection whose flow the nodes rank as `order`.
-fn ranked_as(members: &[u16], order: &[u16]) -> (TcpModel, FlowKey) {
-    let p = Placement::new(members.iter().copied(), 2);
-    (40_000..45_000)
-        .map(|port| {
-            let (c, s) = v4_pair(port, 80);
-            let m = TcpModel::new(c, s, [7, 9], [65535, 65535], [None, None]);
-            let (key, _) = FlowKey::of(&m.tuple());
-            (m, key)
-        })
-        .find(|(_, key)| p.ranked(key) == order)
-        .expect("some port")
 }
 
 /// Open a connection symmetrically through `at`.
@@ -196,7 +65,7 @@ fn open(mesh: &mut Mesh, at: u16, m: &mut TcpModel, now: Instant) {
 fn answers_through_c(dcd: &str, secs: u32) -> (u64, u64, bool) {
     let ids = [A, B, C];
     let (mut m, _key) = ranked_as(&ids, &[A, B, C]);
-    let mut mesh = Mesh::new(&ids, dcd);
+    let mut mesh = Mesh::new(&ids, |i| node(i, &ids, dcd));
     let mut now = Instant::from_secs(1_700_000_000);
     open(&mut mesh, A, &mut m, now);
     assert!(mesh.get(B).find(&m.tuple(), now).is_some(), "B backs A up");
@@ -259,7 +128,7 @@ fn pair_run(
 ) -> (u64, u64, bool) {
     let ids = [A, B];
     let (mut m, _key) = ranked_as(&ids, &[A, B]);
-    let mut mesh = Mesh::new(&ids, dcd);
+    let mut mesh = Mesh::new(&ids, |i| node(i, &ids, dcd));
     let mut now = Instant::from_secs(1_700_000_000);
     open(&mut mesh, A, &mut m, now);
     let mut pending: Vec<(Instant, Side)> = Vec::new();
@@ -328,7 +197,7 @@ fn pair_fast_client_through_peer_dead_server_is_found_dead() {
 fn owner_gone(secs: u32) -> (usize, u64, u64, bool) {
     let ids = [A, B];
     let (mut m, _key) = ranked_as(&ids, &[A, B]);
-    let mut mesh = Mesh::new(&ids, "dcd 0:00:05 3");
+    let mut mesh = Mesh::new(&ids, |i| node(i, &ids, "dcd 0:00:05 3"));
     let mut now = Instant::from_secs(1_700_000_000);
     open(&mut mesh, A, &mut m, now);
     assert!(mesh.get(B).find(&m.tuple(), now).is_some());
@@ -374,7 +243,7 @@ fn owner_gone_live_idle_connection_is_probed_and_kept() {
 fn mesh_one_probe_with_reset_resets_live_ends() {
     let ids = [A, B, C];
     let (mut m, _key) = ranked_as(&ids, &[A, B, C]);
-    let mut mesh = Mesh::new(&ids, "reset dcd 0:00:15 1");
+    let mut mesh = Mesh::new(&ids, |i| node(i, &ids, "reset dcd 0:00:15 1"));
     let mut now = Instant::from_secs(1_700_000_000);
     open(&mut mesh, A, &mut m, now);
     let mut frames = 0;

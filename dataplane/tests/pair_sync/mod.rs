@@ -1,5 +1,5 @@
-//! What the two-node sync tests of the normalizer (`sync_mss.rs`,
-//! `sync_tcp_map.rs`) share: handing one node's sync effects to its peer.
+//! What the two-node sync tests (`sync_mss.rs`, `sync_tcp_map.rs`,
+//! `sync_intercept.rs`) share: handing one node's sync effects to its peer.
 
 use rampart_dataplane::engine::Effect;
 use rampart_dataplane::sync::SyncEvent;
@@ -9,8 +9,20 @@ use rampart_dataplane::{Engine, Instant};
 /// (inserts acknowledged, as the protocol does once a batch is applied).
 /// No frame may leave meanwhile.
 pub fn deliver(nodes: &mut [Engine; 2], from: usize, now: Instant) {
-    while let Some(effect) = nodes[from].poll_effect(now) {
+    for effect in exchange(nodes, from, now) {
         assert!(!matches!(effect, Effect::Transmit { .. }), "{effect:?}");
+    }
+}
+
+/// [`deliver`], returning `from`'s other effects (frames it built or
+/// released, pulls) in order.
+pub fn exchange(nodes: &mut [Engine; 2], from: usize, now: Instant) -> Vec<Effect> {
+    let mut rest = Vec::new();
+    while let Some(effect) = nodes[from].poll_effect(now) {
+        if !matches!(effect, Effect::FlowChanged(_) | Effect::FlowDeleted { .. }) {
+            rest.push(effect);
+            continue;
+        }
         if let Some(o) = effect.into_sync() {
             nodes[1 - from]
                 .apply_sync(&o.event, now)
@@ -22,4 +34,5 @@ pub fn deliver(nodes: &mut [Engine; 2], from: usize, now: Instant) {
             }
         }
     }
+    rest
 }
