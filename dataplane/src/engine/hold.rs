@@ -25,7 +25,12 @@ use crate::verdict::{DropReason, IfaceId};
 
 /// Drop reasons a peer's state could turn into a pass: no entry for a
 /// packet that cannot open one, or an entry whose windows or state lag
-/// behind what a peer has seen.
+/// behind what a peer has seen. That includes a connection TCP Intercept
+/// opened whose server's SYN-ACK this node has not seen: it may have
+/// crossed a peer, which acknowledged it and whose state brings the shift
+/// of the server's numbers (docs/asa-behaviour.md §2.2). Dropped at once,
+/// the client's first data was lost on every asymmetric path and waited
+/// for the client's retransmission.
 pub(super) fn holdable(reason: DropReason) -> bool {
     matches!(
         reason,
@@ -43,6 +48,7 @@ pub(super) fn holdable(reason: DropReason) -> bool {
             | DropReason::TcpRstOutOfWindow
             | DropReason::TcpRstSynInWindow
             | DropReason::LenientWait
+            | DropReason::InterceptUnexpected
     )
 }
 
