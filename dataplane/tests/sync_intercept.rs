@@ -20,7 +20,7 @@ use rampart_dataplane::flow::Direction;
 use rampart_dataplane::packet::{PacketMeta, Parsed, TcpFlags, Transport};
 use rampart_dataplane::placement::Placement;
 use rampart_dataplane::sync::SyncEvent;
-use rampart_dataplane::trace::{Seg, Side, TcpModel, v4_pair};
+use rampart_dataplane::trace::{Host, Seg, Side, TcpModel, tcp_frame, v4_pair};
 use rampart_dataplane::{DropReason, Engine, IfaceId, Instant, Verdict};
 
 const A: u16 = 1;
@@ -96,9 +96,21 @@ fn frames(effects: &[Effect], released: bool) -> Vec<(IfaceId, Vec<u8>)> {
         .collect()
 }
 
-/// An ACK SYN cookies answer: to the firewall, the connection opened.
+/// The verdict of a segment the firewall answers itself (a SYN given a
+/// cookie, the cookie's ACK, the server's SYN-ACK): `tcp-intercept`.
 fn dropped_as_intercepted(v: Verdict) {
     assert_eq!(v, Verdict::Drop(DropReason::TcpIntercepted));
+}
+
+/// A SYN from another client to `m`'s server, which never answers it:
+/// it takes the class's one half-open place. Its frame and ingress.
+fn filler_syn(m: &TcpModel) -> (Vec<u8>, IfaceId) {
+    let client = Host {
+        ip: "198.18.0.99".parse().unwrap(),
+        ..m.client
+    };
+    let syn = seg(Side::Client, 77, 0, TcpFlags::SYN, 0);
+    (tcp_frame(&client, &m.server, &syn), client.iface)
 }
 
 /// The embryonic count of `e`'s one class.
@@ -130,19 +142,8 @@ impl Pair {
             m: TcpModel::new(c, s, [0, 0], [29_200, 29_200], [None, None]),
             now: Instant::from_secs(1_700_000_000),
         };
-        let filler = TcpModel::new(
-            rampart_dataplane::trace::Host {
-                ip: "198.18.0.99".parse().unwrap(),
-                ..c
-            },
-            s,
-            [77, 0],
-            [29_200, 29_200],
-            [None, None],
-        );
-        let syn = seg(Side::Client, 77, 0, TcpFlags::SYN, 0);
-        let mut f = filler.frame(&syn);
-        let v = p.nodes[0].process(&mut f, PacketMeta::default(), c.iface, p.now);
+        let (mut f, ingress) = filler_syn(&p.m);
+        let v = p.nodes[0].process(&mut f, PacketMeta::default(), ingress, p.now);
         assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
         pair_sync::deliver(&mut p.nodes, 0, p.now);
         p
@@ -234,9 +235,9 @@ impl Pair {
         }
     }
 
-    /// The server's SYN-ACK through node `i`: the node acknowledges it
-    /// toward the server, and nothing reaches the client. Its effects are
-    /// left for the caller to deliver.
+    /// The server's SYN-ACK through node `i`, which answers it itself
+    /// (nothing reaches the client); the node's effects, its ACK among
+    /// them, are left for the caller to deliver.
     fn server_answers_at(&mut self, i: usize) {
         dropped_as_intercepted(self.send(i, &syn_ack()).0);
     }
@@ -338,8 +339,8 @@ fn asymmetric_pair_the_server_answered_through_the_peer() {
 /// The client's data reaches A while A's copy still holds the cookie (the
 /// server's SYN-ACK crossed B, whose state is on its way): it waits for
 /// B's state, then leaves with its acknowledgement in the server's space.
-/// Before the fix A dropped it as `intercept-unexpected` (and sent the
-/// server its SYN again), and the client had to resend it.
+/// Before the fix A dropped it as `intercept-unexpected`, and the client
+/// had to resend it.
 #[test]
 fn asymmetric_pair_client_data_waits_for_the_peers_answer() {
     let mut p = Pair::new(SECRET);
@@ -357,6 +358,11 @@ fn asymmetric_pair_client_data_waits_for_the_peers_answer() {
     assert_eq!(v, Verdict::Hold, "A waits for the peer's state");
     let from_a = p.flush(0);
     assert!(frames(&from_a, true).is_empty(), "nothing passed yet");
+    // As a node alone, A sends its SYN again (it may have been lost); a
+    // server that answered answers it with a challenge ACK (RFC 5961 §4).
+    let again = frames(&from_a, false);
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(tcp(&again[0].1), (CLIENT_ISN, 0, TcpFlags::SYN));
     // B's state arrives: the data leaves A, its ack in the server's space.
     p.acknowledged_the_server(1);
     let from_a = p.flush(0);
@@ -384,6 +390,39 @@ fn asymmetric_pair_client_data_waits_for_the_peers_answer() {
         1000,
     );
     assert_eq!(p.through(1, &r), (cookie.wrapping_add(1), CLIENT_ISN + 101));
+    p.same_on_both(cookie, TcpState::Established);
+}
+
+/// The server speaks first (a banner) and its path moved to A, whose copy
+/// still holds the cookie: its data waits for B's state too, and leaves
+/// shifted into the cookie's space.
+#[test]
+fn server_data_crossing_a_pending_copy_waits_for_the_peers_answer() {
+    let mut p = Pair::new(SECRET);
+    let cookie = p.cookie_from(0);
+    p.accept_at(0, cookie);
+    p.server_answers_at(1);
+    let banner = seg(
+        Side::Server,
+        SERVER_ISN + 1,
+        CLIENT_ISN + 1,
+        TcpFlags::ACK | TcpFlags::PSH,
+        300,
+    );
+    assert_eq!(p.send(0, &banner).0, Verdict::Hold);
+    assert!(frames(&p.flush(0), true).is_empty());
+    p.acknowledged_the_server(1);
+    let out = frames(&p.flush(0), true);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0].0, p.m.iface(Side::Client));
+    assert_eq!(
+        tcp(&out[0].1),
+        (
+            cookie.wrapping_add(1),
+            CLIENT_ISN + 1,
+            TcpFlags::ACK | TcpFlags::PSH
+        )
+    );
     p.same_on_both(cookie, TcpState::Established);
 }
 
@@ -416,6 +455,32 @@ fn client_data_on_a_pending_copy_is_not_passed_without_the_peers_answer() {
     assert!(p.entry(0).intercept_pending());
 }
 
+/// The server's SYN-ACK reaches B before A's insert: B holds it, and
+/// acknowledges it once A's state arrives (pushed here; a pull brings it
+/// the same way, see the mesh below).
+#[test]
+fn a_syn_ack_that_beats_the_insert_waits_for_it() {
+    let mut p = Pair::new(SECRET);
+    let cookie = p.cookie_from(0);
+    let ack = seg(
+        Side::Client,
+        CLIENT_ISN + 1,
+        cookie.wrapping_add(1),
+        TcpFlags::ACK,
+        0,
+    );
+    dropped_as_intercepted(p.send(0, &ack).0);
+    assert_eq!(p.send(1, &syn_ack()).0, Verdict::Hold);
+    assert!(frames(&p.flush(1), false).is_empty());
+    // A's insert (and its SYN toward the server) leaves A.
+    assert_eq!(frames(&p.flush(0), false).len(), 1);
+    p.acknowledged_the_server(1);
+    p.flush(0);
+    assert_eq!(p.nodes[1].counters().intercept.established, 1);
+    p.same_on_both(cookie, TcpState::Established);
+    p.data_and_close(cookie);
+}
+
 // === The cookie on another node ===
 
 /// The client's SYN crossed A, its ACK B (the route flipped): B checks
@@ -426,7 +491,7 @@ fn a_cookie_given_by_one_node_is_accepted_by_its_peer() {
     let cookie = p.cookie_from(0);
     p.accept_at(1, cookie);
     assert_eq!(p.nodes[1].counters().intercept.accepted, 1);
-    assert_eq!(p.entry(0).owner, p.entry(1).owner, "B's, known to A");
+    assert_eq!((p.entry(0).owner.0, p.entry(1).owner.0), (B, B));
     p.server_answers_at(1);
     p.acknowledged_the_server(1);
     p.same_on_both(cookie, TcpState::Established);
@@ -457,6 +522,47 @@ fn a_node_with_another_key_does_not_accept_the_cookie() {
     assert_eq!(b.counters().drops[DropReason::TcpNotSyn.index()], 1);
     assert!(b.find(&p.m.tuple(), p.now).is_none());
     assert!(p.nodes[0].find(&p.m.tuple(), p.now).is_none());
+}
+
+/// The client's ACK crosses both nodes (a retransmission over a path
+/// that flipped) before either heard of the other's: each opens the
+/// connection, with the same cookie; the sync keeps one incarnation, and
+/// the class counts one half-open connection, then none.
+#[test]
+fn a_cookie_ack_accepted_on_both_nodes_leaves_one_connection() {
+    let mut p = Pair::new(SECRET);
+    let cookie = p.cookie_from(0);
+    let ack = seg(
+        Side::Client,
+        CLIENT_ISN + 1,
+        cookie.wrapping_add(1),
+        TcpFlags::ACK,
+        0,
+    );
+    dropped_as_intercepted(p.send(0, &ack).0);
+    dropped_as_intercepted(p.send(1, &ack).0);
+    for i in [0, 1, 0, 1] {
+        let out = frames(&p.flush(i), false);
+        assert!(out.len() <= 1, "node {i}: at most its SYN: {out:?}");
+    }
+    assert_eq!(p.entry(0).incarnation(), p.entry(1).incarnation());
+    for i in 0..2 {
+        assert_eq!(p.entry(i).seq_offset, cookie, "node {i}");
+        assert_eq!(p.nodes[i].table().len(), 2, "node {i}");
+        assert_eq!(
+            embryonic(&p.nodes[i]),
+            2,
+            "node {i}: the filler and this one"
+        );
+    }
+    p.server_answers_at(1);
+    p.acknowledged_the_server(1);
+    p.flush(0);
+    p.same_on_both(cookie, TcpState::Established);
+    for i in 0..2 {
+        assert_eq!(embryonic(&p.nodes[i]), 1, "node {i}: the filler only");
+    }
+    p.data_and_close(cookie);
 }
 
 // === The server's SYN-ACK on both nodes ===
@@ -578,21 +684,11 @@ fn a_third_node_pulls_the_intercepted_flow_and_shifts_the_servers_data() {
     let mut mesh = Mesh::new(&ids, |i| node(i, &ids));
     let mut now = Instant::from_secs(1_700_000_000);
     // A's half-open place taken.
-    let filler = TcpModel::new(
-        rampart_dataplane::trace::Host {
-            ip: "198.18.0.99".parse().unwrap(),
-            ..m.client
-        },
-        m.server,
-        [77, 0],
-        [29_200, 29_200],
-        [None, None],
-    );
-    let syn = seg(Side::Client, 77, 0, TcpFlags::SYN, 0);
-    assert!(matches!(
-        mesh.send(A, &filler, &syn, now),
-        Verdict::Forward { .. }
-    ));
+    let (mut f, ingress) = filler_syn(&m);
+    let v = mesh
+        .get(A)
+        .process(&mut f, PacketMeta::default(), ingress, now);
+    assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
     mesh.pump(now);
     let syn = seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0);
     dropped_as_intercepted(mesh.send(A, &m, &syn, now));
@@ -642,6 +738,7 @@ fn a_third_node_pulls_the_intercepted_flow_and_shifts_the_servers_data() {
         now = now + Duration::from_millis(5);
         mesh.tick(now);
     }
+    assert!(mesh.get(C).sync_counters().unwrap().pulls_sent >= 1);
     let released: Vec<_> = mesh.out.iter().filter(|o| o.released).collect();
     assert_eq!(released.len(), 1, "{released:?}");
     assert_eq!(
