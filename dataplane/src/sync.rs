@@ -22,7 +22,10 @@
 //! Fields fixed when the owner created the entry (orientation, interfaces,
 //! class, sequence-randomization offset, MACs) travel with every state and
 //! are never changed by a join: a peer treats the flow exactly as the
-//! owner decided.
+//! owner decided. One exception: the offset of a connection TCP Intercept
+//! opened holds its SYN cookie until the server's SYN-ACK is seen, then
+//! the shift of the server's space, and the join keeps the shift
+//! (`join_offset`).
 
 use crate::conntrack::TcpTrack;
 use crate::conntrack::tcp::TrackFault;

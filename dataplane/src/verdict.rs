@@ -240,11 +240,12 @@ drop_reasons! {
     /// it once the server answered), or a segment from the server other
     /// than the SYN-ACK or a RST that answers the SYN. Label inferred.
     InterceptUnexpected => "intercept-unexpected", "TCP Intercept unexpected packet",
-    /// The class's `embryonic-conn-max` is reached for a SYN TCP Intercept
-    /// cannot answer (inside an authentication header) and none of its
-    /// half-open connections is left to replace (it replaces the oldest,
-    /// docs/asa-behaviour.md §2.2; so only while the class's count
-    /// disagrees with the table, which it should never do).
+    /// Past the class's `embryonic-conn-max` (or, for TCP Intercept, a
+    /// client's `per-client-embryonic-max`), a SYN no cookie may answer:
+    /// one to a multicast, broadcast or reserved address, or one inside an
+    /// authentication header when every half-open connection it could
+    /// replace belongs to a client TCP Intercept proved
+    /// (docs/asa-behaviour.md §2.2).
     EmbryonicConnLimit => "embryonic-conn-limit", "Embryonic connection limit reached",
     /// The client's `per-client-embryonic-max` is reached and it has no
     /// half-open connection in the class to replace (as

@@ -203,10 +203,20 @@ impl Entry {
     }
 
     /// Whether TCP Intercept opened the connection and the server has not
-    /// answered it yet: `seq_offset` holds the SYN cookie, not a shift.
+    /// answered it (`seq_offset` holds the SYN cookie, not a shift), and
+    /// it is still in its handshake: the firewall plays the client's part
+    /// of it. A connection refused before the server answered (a RST) is
+    /// no longer pending: a new SYN reopens its tuple.
     pub fn intercept_pending(&self) -> bool {
         self.intercepted()
-            && matches!(&self.proto, ProtoState::Tcp(t) if t.half[1].flags & half_flags::SYN_SEEN == 0)
+            && !self.intercept_answered()
+            && self.tcp_state().is_some_and(|s| s.is_embryonic())
+    }
+
+    /// Whether the server's SYN-ACK of an intercepted connection was seen
+    /// (`seq_offset` then holds the shift of its sequence numbers).
+    fn intercept_answered(&self) -> bool {
+        matches!(&self.proto, ProtoState::Tcp(t) if t.half[1].flags & half_flags::SYN_SEEN != 0)
     }
 
     /// What the firewall adds to the sequence numbers of `dir`'s segments
@@ -220,7 +230,7 @@ impl Entry {
         match (self.intercepted(), dir) {
             (false, Direction::Orig) => self.seq_offset,
             (false, Direction::Reply) | (true, Direction::Orig) => 0,
-            (true, Direction::Reply) if self.intercept_pending() => 0,
+            (true, Direction::Reply) if !self.intercept_answered() => 0,
             (true, Direction::Reply) => self.seq_offset,
         }
     }

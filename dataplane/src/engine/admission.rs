@@ -71,16 +71,24 @@ impl Engine {
         }
         let refused = match admission {
             Admission::Admit => return Ok(()),
+            // TCP Intercept frees no place: a connection limit that would
+            // refuse the connection refuses the SYN (no cookie the client
+            // could never use).
             Admission::Replace(_) if half_open == HalfOpen::Intercept => {
-                return Err(DropReason::TcpIntercepted);
+                match self.classes.admit(class, client, false) {
+                    Admission::Refuse(reason) => reason,
+                    _ => return Err(DropReason::TcpIntercepted),
+                }
             }
             Admission::Replace(of) => match self.oldest_half_open(class, client, of) {
                 Some(victim) => {
                     self.remove(victim, RemoveReason::EmbryonicLimit);
                     return Ok(());
                 }
-                // Unreachable while the counts match the table: a count at
-                // its limit has half-open entries behind it.
+                // Every half-open connection behind the count is one TCP
+                // Intercept opened for a proven client, which no flood
+                // replaces (or the counts disagree with the table, which
+                // they should never do).
                 None => of.limit(),
             },
             Admission::Refuse(reason) => reason,
@@ -266,9 +274,12 @@ fn half_open_in(
     class: SlotId,
     client: Option<Host>,
 ) -> bool {
+    // A connection TCP Intercept opened belongs to a client that proved
+    // its address: it is never a flood's to replace.
     table.try_get(flow).is_some_and(|e| {
         e.id == id
             && e.class == class
+            && !e.intercepted()
             && e.tcp_state().is_some_and(|s| s.is_embryonic())
             && client.is_none_or(|c| e.initiator_host() == c)
     })

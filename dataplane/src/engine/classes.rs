@@ -613,11 +613,12 @@ impl ClassTable {
     /// per-client limits count per source host, an address within its
     /// VLAN; 0 = unlimited). `conn-max` and `per-client-max` refuse; a
     /// half-open connection at `per-client-embryonic-max` or
-    /// `embryonic-conn-max` replaces the oldest half-open connection of its
-    /// client or of the class (a spoofed SYN flood must not lock genuine
-    /// clients out: Rampart has no TCP Intercept to answer it). A
-    /// replacement leaves the counts as they were, so it may be made at
-    /// `conn-max` too. Changes nothing: the caller counts a refusal with
+    /// `embryonic-conn-max` is `Replace`: the engine answers its SYN with a
+    /// SYN cookie (TCP Intercept), or, for a SYN no cookie can answer,
+    /// replaces the oldest half-open connection of its client or of the
+    /// class. A replacement leaves the counts as they were, so it may be
+    /// made at `conn-max` too (the engine checks a cookie against the
+    /// connection limits without it). Changes nothing: the caller counts a refusal with
     /// [`refused`](Self::refused).
     pub fn admit(&self, id: SlotId, client: Host, embryonic: bool) -> Admission {
         let slot = self.get(id);

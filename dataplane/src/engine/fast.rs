@@ -20,7 +20,7 @@ use super::segment::{Floor, as_received, judge_mapped, normalize_and_shift};
 use super::{Engine, account};
 use crate::conntrack::{FlowId, ProtoState, TcpState};
 use crate::counters::VerdictKind;
-use crate::flow::{Direction, FlowKey};
+use crate::flow::FlowKey;
 use crate::packet::{ChecksumState, PacketMeta, Parsed, Transport};
 use crate::policy::mss::MssClamp;
 use crate::time::Instant;
@@ -105,7 +105,9 @@ impl Engine {
         if entry.ingress[dir.index()] != ingress {
             return fallback;
         }
-        let offset = entry.seq_offset;
+        // What the other end's acknowledgements are shifted by
+        // (`Entry::seq_shift`: randomization's or TCP Intercept's).
+        let offset = entry.seq_shift(dir.other());
         let map = &self.classes.get(entry.class).options.tcp_normalizer;
         let ProtoState::Tcp(track) = &mut entry.proto else {
             return fallback;
@@ -124,14 +126,14 @@ impl Engine {
         {
             return fallback;
         }
-        // As the general path: the responder acknowledges the shifted
-        // sequence space, the tracker works in the initiator's own.
+        // As the general path: an end acknowledges the other's space as
+        // shifted, the tracker works in each end's own.
         let mut seen = *seg;
         // Not a SYN: only a map's clears change what the receiver gets.
         if map.is_custom() {
             as_received(&mut seen, MssClamp::OFF, map, false);
         }
-        if offset != 0 && dir == Direction::Reply {
+        if offset != 0 {
             seen.ack = seen.ack - offset;
             seen.options.sack_right_edge = seen.options.sack_right_edge.map(|e| e - offset);
         }

@@ -27,7 +27,7 @@ use std::hash::{Hash, Hasher};
 
 use super::admission::HalfOpen;
 use super::reset::{self, Built, Kind, Segment};
-use super::segment::as_received;
+use super::segment::{as_received, judge};
 use super::{Effect, Engine, MAX_PENDING_EFFECTS, Opened, Pkt};
 use crate::class_slot::SlotId;
 use crate::conntrack::entry::conn_flags;
@@ -101,6 +101,21 @@ fn check(
         .map(|_| MSS_TABLE[mss as usize])
 }
 
+/// Whether a host could answer from `addr`: a unicast address (not
+/// multicast, limited broadcast, unspecified, loopback or class E).
+fn answerable(addr: crate::flow::Addr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(a) => {
+            !(a.is_multicast()
+                || a.is_broadcast()
+                || a.is_unspecified()
+                || a.is_loopback()
+                || a.octets()[0] >= 240)
+        }
+        std::net::IpAddr::V6(a) => !(a.is_multicast() || a.is_unspecified() || a.is_loopback()),
+    }
+}
+
 /// The MSS the firewall announces in the server's place: what the
 /// server's own SYN-ACK would reach the client with at most (the policy's
 /// clamp), else the client's own.
@@ -121,6 +136,13 @@ impl Engine {
         pkt: &Pkt,
         syn: &TcpSegment,
     ) -> Result<Opened, DropReason> {
+        // No host answers from a group, broadcast or reserved address: the
+        // firewall does not either (its own parser would refuse such a
+        // source, `sp-security-failed`). Past the limit such a SYN is
+        // refused.
+        if !answerable(pkt.tuple.dst.addr) {
+            return Err(DropReason::EmbryonicConnLimit);
+        }
         if self.effects.len() >= MAX_PENDING_EFFECTS {
             bump(&mut self.counters.effects_dropped);
             return Err(DropReason::TcpIntercepted);
@@ -193,6 +215,19 @@ impl Engine {
         ) else {
             return Err(DropReason::TcpNotSyn);
         };
+        // In a cluster, the client's data may reach this node before the
+        // connection its handshake ACK opened on a peer does: a second
+        // connection from the same cookie would supersede the first. Only
+        // the handshake's own ACK opens at once; a segment with data waits
+        // for a peer's state (`tcp-not-syn` is held and pulled), and opens
+        // the connection at its hold deadline if none came (the ACK was
+        // lost).
+        if seg.payload_len > 0
+            && self.sync.as_ref().is_some_and(|s| s.active())
+            && !self.lenient_passes
+        {
+            return Err(DropReason::TcpNotSyn);
+        }
         self.permitted(pkt)?;
         let clamp = self.policy.mss_clamp();
         // The SYN the server receives: the client's ISN and window (not
@@ -287,15 +322,12 @@ impl Engine {
             // The client's RST at the sequence number the server expects
             // takes the half-open connection down both here and there.
             Direction::Orig if f.has(TcpFlags::RST) && seg.seq == orig_end => {
+                let map = &self.classes.get(entry.class).options.tcp_normalizer;
+                judge(map, track.half[1].mss, seg, frame, view)?;
                 let before = track.state;
                 track.state = TcpState::Close;
                 self.intercept_moved(&entry, before, track.state);
-                let mut e = self.table.get_mut(id);
-                e.proto = ProtoState::Tcp(track);
-                e.flags |= conn_flags::RESET_ORIG;
-                super::account(&mut e, dir, pkt.ip_len, pkt.now, true);
-                drop(e);
-                self.sync_touch(id, true, pkt.now);
+                self.relay_reset(id, track, dir, pkt, seg, frame, view);
                 Ok(None)
             }
             Direction::Orig => {
@@ -314,8 +346,18 @@ impl Engine {
             Direction::Reply if f.has(TcpFlags::SYN | TcpFlags::ACK) && pending => {
                 let clamp = self.policy.mss_clamp();
                 let map = &self.classes.get(entry.class).options.tcp_normalizer;
+                // The class's normalizer first (`synack-data drop`).
+                judge(map, track.half[0].mss, seg, frame, view)?;
                 let mut seen = *seg;
                 as_received(&mut seen, clamp, map, false);
+                // Data on it (a map allowing it) the client does not get:
+                // the firewall acknowledges the SYN alone, and the server
+                // sends the data again.
+                seen.payload_len = 0;
+                // The client sends by the MSS it was offered in the
+                // server's place (`exceed-mss` judges its data by it).
+                let offered = offered_mss(clamp, MSS_TABLE[(entry.seq_offset & 7) as usize]);
+                seen.options.mss = Some(offered);
                 let before = track.state;
                 if !matches!(track.track(Direction::Reply, &seen)?, Tracked::Pass { .. }) {
                     return unexpected(self);
@@ -356,23 +398,55 @@ impl Engine {
             // The server refuses the connection: the client, which thinks
             // it open, gets the RST at the sequence number it expects.
             Direction::Reply if f.has(TcpFlags::RST) && pending => {
+                let map = &self.classes.get(entry.class).options.tcp_normalizer;
+                judge(map, track.half[0].mss, seg, frame, view)?;
                 let before = track.state;
                 if !matches!(track.track(Direction::Reply, seg)?, Tracked::Pass { .. }) {
                     return unexpected(self);
                 }
                 self.intercept_moved(&entry, before, track.state);
+                self.relay_reset(id, track, dir, pkt, seg, frame, view);
                 let to = entry.seq_offset.wrapping_add(1);
                 normalize::shift_seq(frame, view, to.wrapping_sub(seg.seq.0));
-                let mut e = self.table.get_mut(id);
-                e.proto = ProtoState::Tcp(track);
-                e.flags |= conn_flags::RESET_REPLY;
-                super::account(&mut e, dir, pkt.ip_len, pkt.now, true);
-                drop(e);
-                self.sync_touch(id, true, pkt.now);
                 Ok(None)
             }
             Direction::Reply => unexpected(self),
         }
+    }
+
+    /// A RST of intercepted connection `id` that closes it while the
+    /// server has not answered, relayed: the normalizer's rewrites as on
+    /// any segment it passes, the entry closed with `track`.
+    #[allow(clippy::too_many_arguments)]
+    fn relay_reset(
+        &mut self,
+        id: FlowId,
+        track: TcpTrack,
+        dir: Direction,
+        pkt: &Pkt,
+        seg: &TcpSegment,
+        frame: &mut [u8],
+        view: &TcpView,
+    ) {
+        let clamp = self.policy.mss_clamp();
+        let mut e = self.table.get_mut(id);
+        let map = &self.classes.get(e.class).options.tcp_normalizer;
+        e.proto = ProtoState::Tcp(track);
+        e.flags |= conn_flags::reset_by(dir);
+        super::account(&mut e, dir, pkt.ip_len, pkt.now, true);
+        super::segment::normalize_and_shift(
+            &mut e,
+            &mut self.counters.normalizer,
+            dir,
+            seg,
+            frame,
+            view,
+            super::segment::Floor::Lower,
+            clamp,
+            map,
+        );
+        drop(e);
+        self.sync_touch(id, true, pkt.now);
     }
 
     /// Count intercepted connection `entry`'s move from state `from` to

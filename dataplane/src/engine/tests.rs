@@ -1492,3 +1492,5 @@ fn an_engine_awaiting_its_cluster_policy_passes_nothing_until_one_is_set() {
 }
 /// TCP Intercept: SYN cookies past a half-open limit (§2.2).
 mod intercept;
+/// TCP Intercept's edges (§2.2).
+mod intercept_edges;

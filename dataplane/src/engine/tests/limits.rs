@@ -445,9 +445,10 @@ fn a_client_at_its_half_open_limit_is_intercepted_alone() {
     assert_eq!(h.engine.counters().intercept.syn_cookies, 8);
 }
 
-/// `conn-max` refuses a connection past it (`conn-limit`), a client
-/// proven by its cookie too; at `embryonic-conn-max` a SYN is answered
-/// with a cookie and the half-open connections stay.
+/// `conn-max` refuses a connection past it (`conn-limit`), a SYN past
+/// the half-open cap too (no cookie); below conn-max, at
+/// `embryonic-conn-max` a SYN is answered with a cookie and the half-open
+/// connections stay.
 #[test]
 fn conn_max_refuses_and_embryonic_conn_max_intercepts() {
     let mut h = limited("conn-max 3\nembryonic-conn-max 2", |_| {});
@@ -460,27 +461,31 @@ fn conn_max_refuses_and_embryonic_conn_max_intercepts() {
     let syn = c.syn();
     assert_eq!(h.tcp(&c, &syn), Verdict::Drop(DropReason::TcpIntercepted));
     assert!(alive(&h, &a) && !alive(&h, &c));
+    let cookie = super::intercept::wire(&super::intercept::sent(&mut h)[0].1).seq;
     // Completing a handshake frees a half-open place.
     let (x, y) = (b.syn_ack(), b.ack(Side::Client));
     assert_eq!(h.tcp(&b, &x), FWD_IN);
     assert_eq!(h.tcp(&b, &y), FWD_OUT);
     let syn = d.syn();
     assert_eq!(h.tcp(&d, &syn), FWD_OUT);
-    // Three connections (conn-max), two half-open (the cap): e gets a
-    // cookie, and its proof meets conn-max.
+    // Three connections (conn-max), two half-open (the cap): a cookie
+    // would free nothing, so e's SYN meets conn-max at once (its client
+    // fails fast instead of proving itself for a connection it cannot
+    // have).
     super::intercept::sent(&mut h);
     let syn = e.syn();
-    assert_eq!(h.tcp(&e, &syn), Verdict::Drop(DropReason::TcpIntercepted));
-    let cookie = super::intercept::wire(&super::intercept::sent(&mut h)[0].1).seq;
+    assert_eq!(h.tcp(&e, &syn), Verdict::Drop(DropReason::ConnLimit));
+    assert!(super::intercept::sent(&mut h).is_empty(), "no cookie");
+    // c's cookie, given below conn-max, proves c now: conn-max refuses it.
     let proof = super::intercept::seg(
         Side::Client,
-        e.next_seq(Side::Client),
+        c.next_seq(Side::Client),
         cookie.wrapping_add(1),
         TcpFlags::ACK,
         0,
     );
     assert_eq!(
-        h.frame(e.frame(&proof), e.client.iface),
+        h.frame(c.frame(&proof), c.client.iface),
         Verdict::Drop(DropReason::ConnLimit)
     );
     let (x, y) = (d.syn_ack(), d.ack(Side::Client));
@@ -489,11 +494,11 @@ fn conn_max_refuses_and_embryonic_conn_max_intercepts() {
     // b and d established, a half-open: at conn-max, below the cap.
     let syn = f.syn();
     assert_eq!(h.tcp(&f, &syn), Verdict::Drop(DropReason::ConnLimit));
-    assert_eq!(h.dropped(DropReason::ConnLimit), 2);
+    assert_eq!(h.dropped(DropReason::ConnLimit), 3);
     assert_eq!(h.dropped(DropReason::EmbryonicConnLimit), 0);
     assert_eq!(removed(&h, RemoveReason::EmbryonicLimit), 0);
     let slot = class_slot(&h);
-    assert_eq!(h.engine.classes().get(slot).limit_drops, 2);
+    assert_eq!(h.engine.classes().get(slot).limit_drops, 3);
     assert_eq!(h.engine.classes().get(slot).conns, 3);
 }
 
