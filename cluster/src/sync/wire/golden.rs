@@ -227,7 +227,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             // major 3, kind 0, node 2, session (marker fc + u32 LE),
             // Some, resume session 7, next 12
-            "07 00 02 fcefbeadde 01 07 0c",
+            "08 00 02 fcefbeadde 01 07 0c",
         ),
         (
             "hello, nothing to resume",
@@ -236,7 +236,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 session: 9,
                 resume: None,
             },
-            "07 00 01 09 00",
+            "08 00 01 09 00",
         ),
         (
             "tcp insert",
@@ -244,7 +244,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             concat!(
                 // major 3, kind 1 (events), seq 300 (marker fb + u16 LE),
                 // not passive, 1 event, variant 0 (upsert)
-                "07 01 fb2c01 00 01 00",
+                "08 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
@@ -269,7 +269,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "tcp update",
             events(SyncEvent::Upsert(tcp_update())),
             concat!(
-                "07 01 fb2c01 00 01 00",
+                "08 01 fb2c01 00 01 00",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
@@ -296,7 +296,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "udp",
             events(SyncEvent::Upsert(udp())),
             concat!(
-                "07 01 fb2c01 00 01 00",
+                "08 01 fb2c01 00 01 00",
                 // key: 198.18.0.10 (variant 0: v4) port 5353, 198.18.1.53 port 53,
                 // protocol 17
                 "00 c612000a fbe914 00 c6120135 35 11 00",
@@ -314,7 +314,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "gre",
             events(SyncEvent::Upsert(gre())),
             concat!(
-                "07 01 fb2c01 00 01 00",
+                "08 01 fb2c01 00 01 00",
                 // key: 198.18.0.10 port 0, 198.18.1.20 port 0, protocol 47
                 "00 c612000a 00 00 c6120114 00 2f 00",
                 "fd00002a36fe9c9717 01 4d",
@@ -328,7 +328,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "sctp",
             events(SyncEvent::Upsert(sctp())),
             concat!(
-                "07 01 fb2c01 00 01 00",
+                "08 01 fb2c01 00 01 00",
                 // key: 198.18.0.10 port 40000, 198.18.1.20 port 2905,
                 // protocol 132
                 "00 c612000a fb409c 00 c6120114 fb590b 84 00",
@@ -342,7 +342,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             "icmp echo",
             events(SyncEvent::Upsert(icmp_echo())),
             concat!(
-                "07 01 fb2c01 00 01 00",
+                "08 01 fb2c01 00 01 00",
                 // key: 2001:db8::1 (variant 1: v6) with echo id 0x1234, 2001:db8::2,
                 // protocol 58
                 "01 20010db8000000000000000000000001 fb3412 01 20010db8000000000000000000000002 00 3a 00",
@@ -365,7 +365,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 1 (delete): the key and the incarnation
-                "07 01 fb2c01 00 01 01",
+                "08 01 fb2c01 00 01 01",
                 // key: lo 198.18.0.10 (variant 0: v4), port 40000; hi
                 // 198.18.1.20, port 443; protocol 6
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
@@ -373,7 +373,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 "fd00002a36fe9c9717 01 4d",
             ),
         ),
-        ("ack", Message::Ack { seq: 300 }, "07 02 fb2c01"),
+        ("ack", Message::Ack { seq: 300 }, "08 02 fb2c01"),
         (
             "bulk request",
             Message::BulkRequest {
@@ -382,7 +382,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 copies: 2,
             },
             // kind 3, id 3, view of 3 nodes, 2 copies
-            "07 03 03 03 01 02 04 02",
+            "08 03 03 03 01 02 04 02",
         ),
         (
             "pull",
@@ -393,7 +393,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 6, origin 4, one key, no answered digests
-                "07 06 04 01",
+                "08 06 04 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 "00",
             ),
@@ -406,7 +406,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
                 answered: vec![0x0102_0304_0506_0708],
             },
             concat!(
-                "07 06 04 01",
+                "08 06 04 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 // one digest, 8 bytes little endian
                 "01 0807060504030201",
@@ -420,7 +420,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             }),
             concat!(
                 // variant 2 (demote): the key and the incarnation
-                "07 01 fb2c01 00 01 02",
+                "08 01 fb2c01 00 01 02",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 "fd00002a36fe9c9717 01 4d",
             ),
@@ -439,7 +439,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             concat!(
                 // kind 8, one confirm: key, incarnation, digest (8 bytes),
                 // last_seen_ns, holders (nodes 1 and 3)
-                "07 08 01",
+                "08 08 01",
                 "00 c612000a fb409c 00 c6120114 fbbb01 06 fb2c01",
                 "fd00002a36fe9c9717 01 4d",
                 "0807060504030201 fd0065f753fe9c9717 0a",
@@ -453,7 +453,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 7, on the path, one flow
-                "07 07 01 01",
+                "08 07 01 01",
                 "00 c612000a fbe914 00 c6120135 35 11 00",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
@@ -469,7 +469,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 7, a backup's copy (passive 00, path 01), one flow
-                "07 07 02 01",
+                "08 07 02 01",
                 "00 c612000a fbe914 00 c6120135 35 11 00",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
                 "00 3f39 020000000001 020000000002 01 fd0065f753fe9c9717",
@@ -485,7 +485,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
             },
             concat!(
                 // kind 4, id 3, 2 flows (flows are not wrapped in an event)
-                "07 04 03 02",
+                "08 04 03 02",
                 // the udp flow, as in "udp" after its event variant
                 "00 c612000a fbe914 00 c6120135 35 11 00",
                 "fd00002a36fe9c9717 01 4d 01 05 0001 fdefcdab8967452301",
@@ -502,7 +502,7 @@ fn goldens() -> Vec<(&'static str, Message, &'static str)> {
         (
             "bulk end",
             Message::BulkEnd { id: 3, flows: 2 },
-            "07 05 03 02",
+            "08 05 03 02",
         ),
     ]
 }

@@ -48,7 +48,7 @@ impl WireVersion {
 }
 
 /// The version this build speaks. Every message starts with its major.
-pub const WIRE_VERSION: WireVersion = WireVersion { major: 7, minor: 1 };
+pub const WIRE_VERSION: WireVersion = WireVersion { major: 8, minor: 0 };
 
 /// Largest message accepted (and produced): a batch of
 /// [`MAX_EVENTS_PER_BATCH`] events fits with room to spare.
@@ -271,7 +271,7 @@ mod tests {
         assert_eq!(decode(&[9, 0]), Err(WireError::Version(9)));
         assert_eq!(
             WireError::Version(9).to_string(),
-            "wire major version 9, this node speaks 7.1"
+            "wire major version 9, this node speaks 8.0"
         );
         let mut f = encode(&Message::Ack { seq: 5 });
         f.push(0);
