@@ -32,7 +32,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use rampart_node::lab::netns::{Netns, sh};
-use rampart_node::lab::{Lab, NodeProc, Role, is_root};
+use rampart_node::lab::{Lab, NodeProc, Role, accept_within, is_root};
 use rampart_ops::show_conn::ConnFilter;
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -168,20 +168,7 @@ fn connect(lab: &Lab, client: IpAddr, server: IpAddr, port: u16) -> TcpStream {
 
 /// The connection `l` was made, within [`SETUP`].
 fn accept(l: &TcpListener) -> TcpStream {
-    l.set_nonblocking(true).unwrap();
-    let deadline = Instant::now() + SETUP;
-    loop {
-        match l.accept() {
-            Ok((s, _)) => {
-                s.set_nonblocking(false).unwrap();
-                return s;
-            }
-            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
+    accept_within(l, SETUP).unwrap_or_else(|e| panic!("accept: {e}"))
 }
 
 /// `want` bytes read from `s` within `limit`, or why not.

@@ -419,21 +419,8 @@ fn run_stream(mut s: TcpStream, port: u16, stop: Arc<AtomicBool>) -> StreamRepor
 /// A TCP socket's retransmitted segments and the retransmissions its peer
 /// reported as duplicates (D-SACK, RFC 2883: the original had arrived).
 fn retransmissions(s: &TcpStream) -> (u32, u32) {
-    // SAFETY: tcp_info is plain data, zeroed; the kernel writes at most
-    // `len` bytes of it for a valid TCP socket.
-    unsafe {
-        let mut info: libc::tcp_info = std::mem::zeroed();
-        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-        let r = libc::getsockopt(
-            std::os::fd::AsRawFd::as_raw_fd(s),
-            libc::IPPROTO_TCP,
-            libc::TCP_INFO,
-            (&mut info as *mut libc::tcp_info).cast(),
-            &mut len,
-        );
-        assert_eq!(r, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
-        (info.tcpi_total_retrans, info.tcpi_dsack_dups)
-    }
+    let info = rampart_node::lab::tcp_info(s);
+    (info.tcpi_total_retrans, info.tcpi_dsack_dups)
 }
 
 /// What the UDP client saw.

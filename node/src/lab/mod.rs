@@ -29,7 +29,7 @@ pub use topology::{
     ASYM_CLIENT, ASYM_CLIENT_V6, ASYM_SERVER, ASYM_SERVER_V6, AsymLab, Lab, Role, SYM_CLIENT,
     SYM_SERVER, SYNC_A, SYNC_B, SYNC_C, SYNC_DEV, SYNC_HUB,
 };
-pub use traffic::fnv;
+pub use traffic::{accept_within, fnv, tcp_info};
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

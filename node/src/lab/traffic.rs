@@ -34,6 +34,52 @@ pub(crate) const IDLE_SLEEP: Duration = Duration::from_millis(2);
 /// How long the pair lab's client waits for an echoed datagram.
 const UDP_REPLY_WAIT: Duration = Duration::from_millis(300);
 
+/// The next connection `l` takes, within `limit` (`TimedOut` past it),
+/// as a blocking stream; `l` is left non-blocking.
+pub fn accept_within(l: &TcpListener, limit: Duration) -> std::io::Result<TcpStream> {
+    l.set_nonblocking(true)?;
+    let deadline = Instant::now() + limit;
+    loop {
+        match l.accept() {
+            Ok((s, _)) => {
+                s.set_nonblocking(false)?;
+                return Ok(s);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("no connection within {limit:?}"),
+                    ));
+                }
+                std::thread::sleep(IDLE_SLEEP);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A TCP socket's `TCP_INFO` (tcp(7)): what its handshake agreed
+/// (`tcpi_options`), the MSS it sends by, its retransmissions. Panics,
+/// saying why, if the kernel refuses (not a TCP socket).
+pub fn tcp_info(s: &impl std::os::fd::AsRawFd) -> libc::tcp_info {
+    // SAFETY: tcp_info is plain data, zeroed; the kernel writes at most
+    // `len` bytes of it for a valid TCP socket.
+    unsafe {
+        let mut info: libc::tcp_info = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+        let r = libc::getsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        );
+        assert_eq!(r, 0, "TCP_INFO: {}", std::io::Error::last_os_error());
+        info
+    }
+}
+
 /// FNV-1a, to compare transferred bytes without keeping two copies.
 pub fn fnv(data: &[u8]) -> u64 {
     data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
