@@ -17,6 +17,9 @@
 //!   client connected): the client's first data is dropped as
 //!   `intercept-unexpected`, its retransmission makes the node send its
 //!   SYN again, and the data then crosses whole;
+//! - a server with no listener on the port: its kernel resets the node's
+//!   SYN, and the client, which the cookie told the connection was open,
+//!   is reset (the RST reaches it in the cookie's sequence space);
 //! - 2,000 SYNs from spoofed addresses (a raw socket on the client) while
 //!   the place is full: the server's kernel sees none of them (a raw
 //!   socket on the server counts every SYN that arrives; no connection
@@ -66,6 +69,8 @@ const LATE_BY: Duration = Duration::from_millis(100);
 const SPOOFED_NET: &str = "198.18.0.0/15";
 /// The server's port, the class's.
 const PORT: u16 = 5631;
+/// A port of the class where the server has no listener.
+const CLOSED_PORT: u16 = 5632;
 
 /// One worker: a class's limits count per worker (docs/asa-behaviour.md
 /// §2.2), so the filler's half-open place is every flow's.
@@ -76,6 +81,7 @@ const WORKERS: usize = 1;
 const POLICY: &str = "\
 hostname fw-a
 access-list INTERCEPT extended permit tcp any any eq 5631
+access-list INTERCEPT extended permit tcp any any eq 5632
 class-map INTERCEPT
  match access-list INTERCEPT
 policy-map global_policy
@@ -243,6 +249,21 @@ fn exchange(
         client,
         server,
     })
+}
+
+/// A client's connection to [`CLOSED_PORT`], open as far as the client
+/// knows (the node's cookie answered it): how its first read ends once it
+/// has sent a few bytes (the server's kernel resets the node's SYN).
+fn refused(lab: &Lab) -> std::io::Result<usize> {
+    lab.netns(Role::Client)
+        .run(|| {
+            let to = SocketAddr::from((SERVER, CLOSED_PORT));
+            let mut c = TcpStream::connect_timeout(&to, SETUP)?;
+            c.set_read_timeout(Some(IO_LIMIT))?;
+            c.write_all(b"hello")?;
+            c.read(&mut [0u8; 16])
+        })
+        .expect("client namespace")
 }
 
 /// A permanent neighbour entry on the client: `addr` is at `mac`.
@@ -598,6 +619,8 @@ fn past_the_half_open_limit_clients_connect_through_syn_cookies_and_spoofed_syns
         },
     );
     let late_unexpected = drops(&node, "intercept-unexpected") - unexpected_before;
+    // A server that refuses.
+    let reset = refused(&lab);
 
     // 3. The flood, and genuine clients during and after it.
     let before = node
@@ -631,7 +654,8 @@ fn past_the_half_open_limit_clients_connect_through_syn_cookies_and_spoofed_syns
         "below the limit: {plain:?}\ntcp-intercept drops then: {intercepted_below}\n\
          filler in the table: {filled}\nintercepted: {intercepted:?}\n\
          their tcp-intercept drops: {intercept_drops}\nlate server: {late:?}, \
-         intercept-unexpected drops meanwhile: {late_unexpected}\nflood (seed {seed:#x}): {flood:?}, \
+         intercept-unexpected drops meanwhile: {late_unexpected}\n\
+         refused: {reset:?}\nflood (seed {seed:#x}): {flood:?}, \
          {:?} after it started\nduring: {during:?}\nafter: {after_flood:?}\n\
          the server saw: {server_view:?}\ntable before the flood: {} in use, {} most; \
          after: {} in use, {} most\nflood's tcp-intercept drops: {flood_drops}\n\
@@ -680,6 +704,13 @@ fn past_the_half_open_limit_clients_connect_through_syn_cookies_and_spoofed_syns
     assert_eq!(late.options, [0, 0], "{report}");
     assert!(late.intact(), "{report}");
     assert!(late_unexpected >= 1, "{report}");
+    // The server's RST reached the client, at the sequence number it
+    // expects (in the cookie's space), or it would have been ignored.
+    assert_eq!(
+        reset.as_ref().map_err(std::io::Error::kind),
+        Err(std::io::ErrorKind::ConnectionReset),
+        "{report}"
+    );
 
     // 3. The flood: every spoofed SYN was sent and answered by the node,
     // none reached the server's kernel, the table did not grow by it, and
@@ -713,12 +744,13 @@ fn past_the_half_open_limit_clients_connect_through_syn_cookies_and_spoofed_syns
         "the genuine client connected only after the flood: {report}"
     );
 
-    // The node's intercept counters, where it exports them: five clients
-    // accepted and established, the flood's SYNs and theirs answered, the
-    // late server's SYN sent again for its client's data.
+    // The node's intercept counters, where it exports them: six clients
+    // accepted, five established (not the refused one), the flood's SYNs
+    // and theirs answered, the late server's SYN sent again for its
+    // client's data.
     if let Some([syn_cookies, accepted, established, syn_resent, unexpected]) = events {
-        assert_eq!((accepted, established), (5, 5), "{report}");
-        assert!(syn_cookies >= FLOOD_SYNS as u64 + 5, "{report}");
+        assert_eq!((accepted, established), (6, 5), "{report}");
+        assert!(syn_cookies >= FLOOD_SYNS as u64 + 6, "{report}");
         assert!(syn_resent >= 1 && unexpected >= late_unexpected, "{report}");
     }
 }
