@@ -30,7 +30,7 @@
 //! The node's own count of what it intercepted is its drop reason
 //! `tcp-intercept` (the SYNs it answered, the cookie ACKs it took in, the
 //! server SYN-ACKs it acknowledged), and `rampart_tcp_intercept_total`
-//! by event where the node exports it. Needs root, as CI has; builds and
+//! by event. Needs root, as CI has; builds and
 //! removes its own namespaces. Takes about 3 s.
 #![cfg(target_os = "linux")]
 // Test threads enter namespaces and keep wall-clock deadlines.
@@ -528,20 +528,31 @@ fn drops(node: &NodeProc, reason: &str) -> u64 {
     metric(&text, "rampart_drops_total", &[("reason", reason)])
 }
 
-/// The node's `rampart_tcp_intercept_total` by event, where the node
-/// exports it.
-fn intercept_events(node: &NodeProc) -> Option<[u64; 5]> {
+/// The node's `rampart_tcp_intercept_total` events now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Intercepts {
+    /// SYNs answered with a cookie.
+    syn_cookies: u64,
+    /// Cookie ACKs taken in: SYNs sent to the server.
+    accepted: u64,
+    /// Servers' SYN-ACKs acknowledged.
+    established: u64,
+    /// SYNs sent to a silent server again.
+    syn_resent: u64,
+    /// Segments dropped while the server had not answered.
+    unexpected: u64,
+}
+
+fn intercepts(node: &NodeProc) -> Intercepts {
     let text = node.metrics().unwrap_or_else(|e| panic!("{e}"));
-    text.contains("rampart_tcp_intercept_total").then(|| {
-        [
-            "syn_cookies",
-            "accepted",
-            "established",
-            "syn_resent",
-            "unexpected",
-        ]
-        .map(|event| metric(&text, "rampart_tcp_intercept_total", &[("event", event)]))
-    })
+    let event = |e| metric(&text, "rampart_tcp_intercept_total", &[("event", e)]);
+    Intercepts {
+        syn_cookies: event("syn_cookies"),
+        accepted: event("accepted"),
+        established: event("established"),
+        syn_resent: event("syn_resent"),
+        unexpected: event("unexpected"),
+    }
 }
 
 #[test]
@@ -589,7 +600,7 @@ fn past_the_half_open_limit_clients_connect_through_syn_cookies_and_spoofed_syns
 
     // 1. Below the limit: the server's kernel answers the client's SYN.
     let plain: Vec<_> = listeners.iter().map(run).collect();
-    let intercepted_below = drops(&node, "tcp-intercept");
+    let intercepted_below = (drops(&node, "tcp-intercept"), intercepts(&node));
 
     // 2. The place taken, a client's SYN meets a cookie.
     let filler = fill_the_half_open_place(&lab);
@@ -602,7 +613,7 @@ fn past_the_half_open_limit_clients_connect_through_syn_cookies_and_spoofed_syns
         std::thread::sleep(Duration::from_millis(20));
     };
     let intercepted: Vec<_> = listeners.iter().map(run).collect();
-    let intercept_drops = drops(&node, "tcp-intercept") - intercepted_below;
+    let intercept_drops = drops(&node, "tcp-intercept") - intercepted_below.0;
     // A server that answers late: the client's data comes first.
     static_neighbour(&lab, LATE_SERVER, &server_mac(&lab));
     let unexpected_before = drops(&node, "intercept-unexpected");
@@ -626,7 +637,7 @@ fn past_the_half_open_limit_clients_connect_through_syn_cookies_and_spoofed_syns
     let before = node
         .conns(&ConnFilter::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    let drops_before = drops(&node, "tcp-intercept");
+    let before_flood = (drops(&node, "tcp-intercept"), intercepts(&node));
     let stop = Arc::new(AtomicBool::new(false));
     let watch = watch_server(&lab, stop.clone());
     let seed = u64::from(std::process::id()) << 32 | 0x5eed;
@@ -643,15 +654,16 @@ fn past_the_half_open_limit_clients_connect_through_syn_cookies_and_spoofed_syns
     let after = node
         .conns(&ConnFilter::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    let flood_drops = drops(&node, "tcp-intercept") - drops_before;
-    let events = intercept_events(&node);
+    let flood_drops = drops(&node, "tcp-intercept") - before_flood.0;
+    let flood_events = intercepts(&node);
+    let unexpected_drops = drops(&node, "intercept-unexpected");
     let filler_kept = fillers(&node);
     drop(filler);
     let summary = node.stop().unwrap_or_else(|e| panic!("{e}"));
     let _ = std::fs::remove_dir_all(&dir);
 
     let report = format!(
-        "below the limit: {plain:?}\ntcp-intercept drops then: {intercepted_below}\n\
+        "below the limit: {plain:?}\ntcp-intercept drops and events then: {intercepted_below:?}\n\
          filler in the table: {filled}\nintercepted: {intercepted:?}\n\
          their tcp-intercept drops: {intercept_drops}\nlate server: {late:?}, \
          intercept-unexpected drops meanwhile: {late_unexpected}\n\
@@ -659,13 +671,15 @@ fn past_the_half_open_limit_clients_connect_through_syn_cookies_and_spoofed_syns
          {:?} after it started\nduring: {during:?}\nafter: {after_flood:?}\n\
          the server saw: {server_view:?}\ntable before the flood: {} in use, {} most; \
          after: {} in use, {} most\nflood's tcp-intercept drops: {flood_drops}\n\
-         filler still there: {filler_kept}\nrampart_tcp_intercept_total: {events:?}\n\
+         events before the flood: {:?}\nevents at the end: {flood_events:?}\n\
+         filler still there: {filler_kept}\n\
          node: {summary:?}",
         flood.ended_at - flood_started,
         before.in_use,
         before.most_used,
         after.in_use,
         after.most_used,
+        before_flood.1,
     );
     eprintln!("{report}");
 
@@ -677,7 +691,7 @@ fn past_the_half_open_limit_clients_connect_through_syn_cookies_and_spoofed_syns
         assert_eq!(x.in_table, 1, "{report}");
         assert!(x.intact(), "{report}");
     }
-    assert_eq!(intercepted_below, 0, "{report}");
+    assert_eq!(intercepted_below, (0, Intercepts::default()), "{report}");
 
     // 2. Intercepted: the client's handshake was with the node (no
     // options but the MSS, the clamp's), the server's with the node's SYN
@@ -744,13 +758,23 @@ fn past_the_half_open_limit_clients_connect_through_syn_cookies_and_spoofed_syns
         "the genuine client connected only after the flood: {report}"
     );
 
-    // The node's intercept counters, where it exports them: six clients
-    // accepted, five established (not the refused one), the flood's SYNs
-    // and theirs answered, the late server's SYN sent again for its
-    // client's data.
-    if let Some([syn_cookies, accepted, established, syn_resent, unexpected]) = events {
-        assert_eq!((accepted, established), (6, 5), "{report}");
-        assert!(syn_cookies >= FLOOD_SYNS as u64 + 6, "{report}");
-        assert!(syn_resent >= 1 && unexpected >= late_unexpected, "{report}");
-    }
+    // The node's intercept events: before the flood four clients
+    // accepted, three established (not the refused one), the late
+    // server's SYN sent again for its client's data; in the flood every
+    // spoofed SYN answered with a cookie, and the genuine clients
+    // accepted and established.
+    let b = before_flood.1;
+    assert_eq!((b.accepted, b.established), (4, 3), "{report}");
+    assert!(b.syn_cookies >= 4 && b.syn_resent >= 1, "{report}");
+    let e = flood_events;
+    assert!(
+        e.syn_cookies - b.syn_cookies >= FLOOD_SYNS as u64 + 2,
+        "{report}"
+    );
+    assert_eq!(
+        (e.accepted - b.accepted, e.established - b.established),
+        (2, 2),
+        "{report}"
+    );
+    assert_eq!(e.unexpected, unexpected_drops, "{report}");
 }
