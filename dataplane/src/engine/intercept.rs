@@ -334,7 +334,11 @@ impl Engine {
                 // The client thinks the connection open; the server has
                 // not answered (or its answer is on a peer, which a
                 // cluster waits for): the SYN may have been lost.
+                // Once per flight: its first segment, or the client's
+                // retransmission of it (a whole first flight would send
+                // as many SYNs).
                 if f.has(TcpFlags::ACK)
+                    && seg.seq == orig_end
                     && seg.ack.0 == entry.seq_offset.wrapping_add(1)
                     && f.0 & (TcpFlags::SYN | TcpFlags::RST) == 0
                 {

@@ -409,11 +409,31 @@ fn client_data_before_the_server_answers_is_dropped_and_the_syn_sent_again() {
     assert_eq!(out[0].0, e.server.iface);
     assert_eq!(wire(&out[0].1).flags, TcpFlags::SYN);
     assert_eq!(wire(&out[0].1).seq, CLIENT_ISN);
+    // The rest of the client's first flight sends no more SYNs; its
+    // retransmission of the first segment does.
+    for (seq, resent) in [
+        (CLIENT_ISN + 51, 0),
+        (CLIENT_ISN + 101, 0),
+        (CLIENT_ISN + 1, 1),
+    ] {
+        let d = seg(
+            Side::Client,
+            seq,
+            cookie.wrapping_add(1),
+            TcpFlags::ACK | TcpFlags::PSH,
+            50,
+        );
+        assert_eq!(
+            e.send(&mut h, &d).0,
+            Verdict::Drop(DropReason::InterceptUnexpected)
+        );
+        assert_eq!(sent(&mut h).len(), resent, "segment at {seq}");
+    }
     // A bare SYN from the server is no answer to the firewall's.
     let (v, _) = e.send(&mut h, &seg(Side::Server, SERVER_ISN, 0, TcpFlags::SYN, 0));
     assert_eq!(v, Verdict::Drop(DropReason::InterceptUnexpected));
     let c = h.engine.counters().intercept;
-    assert_eq!((c.syn_resent, c.unexpected), (1, 2));
+    assert_eq!((c.syn_resent, c.unexpected), (2, 5));
 }
 
 #[test]
