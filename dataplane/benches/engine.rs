@@ -28,7 +28,11 @@
 //!   access-group whose permit is its last of 66 entries (the ACL's
 //!   decision, and its entry's hit count, in every SYN);
 //!   `new_connections/acl_denied_syn` a SYN per connection that the
-//!   list's first entry denies (`acl-deny`, a flood's cost).
+//!   list's first entry denies (`acl-deny`, a flood's cost);
+//!   `new_connections/intercepted_syn` a SYN past a class's
+//!   `embryonic-conn-max` (filled beforehand), which TCP Intercept answers
+//!   with a SYN cookie: the cost of a SYN flood at the cap, the built
+//!   SYN-ACK taken from the engine as a shell does.
 //! - Baselines measured in the same run, so results read as ratios:
 //!   `baseline/parse_only/{10k,1m}_flows` (the frame parser alone on the
 //!   same batch, with the same copy and patch) and
@@ -462,10 +466,12 @@ fn new_connections(c: &mut Criterion) {
     g.warm_up_time(Duration::from_secs(2));
     g.sample_size(20);
     let acl = acl_policy();
-    let cases: [(&str, Option<&Arc<Policy>>, Opening); 3] = [
+    let capped = capped_policy();
+    let cases: [(&str, Option<&Arc<Policy>>, Opening); 4] = [
         ("syn_synack_ack", None, Opening::Handshake),
         ("syn_synack_ack_acl", Some(&acl), Opening::Handshake),
         ("acl_denied_syn", Some(&acl), Opening::DeniedSyn),
+        ("intercepted_syn", Some(&capped), Opening::InterceptedSyn),
     ];
     for (name, policy, opening) in cases {
         ran(&format!("new_connections/{name}"), 1.0);
@@ -483,6 +489,19 @@ enum Opening {
     Handshake,
     /// A SYN the access-group denies (`acl-deny`, counted on its entry).
     DeniedSyn,
+    /// A SYN past the class's half-open cap: answered with a SYN cookie.
+    InterceptedSyn,
+}
+
+/// The policy of `intercepted_syn`: one half-open place for everything,
+/// randomization off as in the other cases.
+fn capped_policy() -> Arc<Policy> {
+    let text = "class-map all\n match any\npolicy-map p\n class all\n  \
+                set connection embryonic-conn-max 1\nservice-policy p global\n";
+    let mut cfg = parse_config(text).expect("parses").config;
+    disable_randomization(&mut cfg);
+    let interfaces = EngineConfig::inside_outside(NodeId(1), HASH_SEED).interfaces;
+    Arc::new(compile(&cfg, &interfaces).expect("compiles"))
 }
 
 /// Entries of the inside access-list of the `_acl` cases before the
@@ -544,17 +563,29 @@ fn opened(iters: u64, policy: Option<&Arc<Policy>>, opening: Opening) -> Duratio
                     ]
                 }
                 // To port 22: the first entry denies it.
-                Opening::DeniedSyn => {
+                Opening::DeniedSyn | Opening::InterceptedSyn => {
                     let syn = m.syn();
                     vec![(m.frame(&syn), c.iface)]
                 }
             });
         }
+        if opening == Opening::InterceptedSyn {
+            // The cap's one place, taken by a SYN no one answers.
+            let (c, s) = hosts(count);
+            let mut m = TcpModel::new(c, s, [1, 2], [64_240, 65_160], [None, None]);
+            let syn = m.syn();
+            let mut f = m.frame(&syn);
+            engine.process(&mut f, META, c.iface, Instant::from_nanos(now));
+        }
         let t0 = WallClock::now();
         for conn in &mut conns {
             for (frame, iface) in conn.iter_mut() {
                 now += TICK_NS;
-                black_box(engine.process(frame, META, *iface, Instant::from_nanos(now)));
+                let at = Instant::from_nanos(now);
+                black_box(engine.process(frame, META, *iface, at));
+                if opening == Opening::InterceptedSyn {
+                    black_box(engine.poll_effect(at));
+                }
             }
         }
         elapsed += t0.elapsed();
@@ -566,6 +597,11 @@ fn opened(iters: u64, policy: Option<&Arc<Policy>>, opening: Opening) -> Duratio
             Opening::DeniedSyn => {
                 assert_eq!(engine.counters().total_dropped(), u64::from(count));
                 assert_eq!(engine.table().len(), 0);
+            }
+            Opening::InterceptedSyn => {
+                assert_eq!(engine.counters().intercept.syn_cookies, u64::from(count));
+                assert_eq!(engine.table().len(), 1);
+                assert_eq!(engine.counters().effects_dropped, 0);
             }
         }
     }

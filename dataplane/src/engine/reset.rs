@@ -8,8 +8,6 @@
 
 use std::net::IpAddr;
 
-use etherparse::PacketBuilder;
-
 use crate::conntrack::{Entry, TcpTrack};
 use crate::flow::{Direction, Endpoint};
 
@@ -120,7 +118,9 @@ pub(super) struct Segment {
 
 /// An Ethernet frame holding `seg` from `src` to `dst` (`macs`: source,
 /// destination), TTL or hop limit 64, checksums complete, on VLAN `vlan`
-/// (0: untagged).
+/// (0: untagged). Written from the crate's header structs, not its
+/// `PacketBuilder`, whose steps copy the whole builder each: a SYN cookie
+/// answers every SYN of a flood, and this is its cost.
 pub(super) fn build(
     src: Endpoint,
     dst: Endpoint,
@@ -128,35 +128,74 @@ pub(super) fn build(
     vlan: u16,
     seg: &Segment,
 ) -> Vec<u8> {
-    use etherparse::TcpOptionElement::MaximumSegmentSize;
-    let mut out = Vec::with_capacity(78);
-    let l2 = PacketBuilder::ethernet2(src_mac, dst_mac);
-    let ip = match (src.addr.ip(), dst.addr.ip()) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => l2.ipv4(s.octets(), d.octets(), 64),
-        (s, d) => {
-            let v6 = |a: IpAddr| match a {
-                IpAddr::V6(x) => x.octets(),
-                IpAddr::V4(x) => x.to_ipv6_mapped().octets(),
-            };
-            l2.ipv6(v6(s), v6(d), 64)
+    use etherparse::{EtherType, Ethernet2Header, IpNumber, Ipv4Header, Ipv6Header, TcpHeader};
+    let mut tcp = TcpHeader::new(src.port, dst.port, seg.seq, seg.window);
+    match seg.kind {
+        Kind::Reset => {
+            tcp.rst = true;
+            tcp.ack = true;
         }
+        Kind::Ack => tcp.ack = true,
+        Kind::Syn { .. } => tcp.syn = true,
+        Kind::SynAck { .. } => {
+            tcp.syn = true;
+            tcp.ack = true;
+        }
+    }
+    if tcp.ack {
+        tcp.acknowledgment_number = seg.ack;
+    }
+    if let Kind::Syn { mss } | Kind::SynAck { mss } = seg.kind {
+        let [hi, lo] = mss.to_be_bytes();
+        // Kind 2, length 4 (RFC 9293 §3.2): one word, no padding.
+        let set = tcp.set_options_raw(&[2, 4, hi, lo]);
+        debug_assert!(set.is_ok());
+    }
+    let tcp_len = tcp.header_len_u16();
+    let mut out = Vec::with_capacity(14 + 40 + usize::from(tcp_len) + 4);
+    let v4 = match (src.addr.ip(), dst.addr.ip()) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => Some((s.octets(), d.octets())),
+        _ => None,
     };
-    let tcp = ip.tcp(src.port, dst.port, seg.seq, seg.window);
-    let written = match seg.kind {
-        Kind::Reset => tcp.rst().ack(seg.ack).write(&mut out, &[]).is_ok(),
-        Kind::Ack => tcp.ack(seg.ack).write(&mut out, &[]).is_ok(),
-        Kind::Syn { mss } => tcp
-            .syn()
-            .options(&[MaximumSegmentSize(mss)])
-            .is_ok_and(|t| t.write(&mut out, &[]).is_ok()),
-        Kind::SynAck { mss } => tcp
-            .syn()
-            .ack(seg.ack)
-            .options(&[MaximumSegmentSize(mss)])
-            .is_ok_and(|t| t.write(&mut out, &[]).is_ok()),
+    let ether_type = if v4.is_some() {
+        EtherType::IPV4
+    } else {
+        EtherType::IPV6
     };
-    // Writing headers to a Vec fails only on payloads beyond 64 KiB; one
-    // MSS option always fits the header.
+    let eth = Ethernet2Header {
+        source: src_mac,
+        destination: dst_mac,
+        ether_type,
+    };
+    // Writing to a Vec cannot fail; the lengths are a header's.
+    let written = eth.write(&mut out).is_ok()
+        && match v4 {
+            Some((s, d)) => Ipv4Header::new(tcp_len, 64, IpNumber::TCP, s, d)
+                .ok()
+                .is_some_and(|mut ip| {
+                    ip.header_checksum = ip.calc_header_checksum();
+                    tcp.checksum = tcp.calc_checksum_ipv4(&ip, &[]).unwrap_or(0);
+                    ip.write(&mut out).is_ok()
+                }),
+            None => {
+                let v6 = |a: IpAddr| match a {
+                    IpAddr::V6(x) => x.octets(),
+                    IpAddr::V4(x) => x.to_ipv6_mapped().octets(),
+                };
+                let ip = Ipv6Header {
+                    traffic_class: 0,
+                    flow_label: Default::default(),
+                    payload_length: tcp_len,
+                    next_header: IpNumber::TCP,
+                    hop_limit: 64,
+                    source: v6(src.addr.ip()),
+                    destination: v6(dst.addr.ip()),
+                };
+                tcp.checksum = tcp.calc_checksum_ipv6(&ip, &[]).unwrap_or(0);
+                ip.write(&mut out).is_ok()
+            }
+        }
+        && tcp.write(&mut out).is_ok();
     debug_assert!(written);
     // On the connection's own VLAN (docs/asa-behaviour.md §2.6): untagged,
     // the segment would reach neither end, or another VLAN's host of the
