@@ -32,7 +32,7 @@ use super::{Effect, Engine, MAX_PENDING_EFFECTS, Opened, Pkt};
 use crate::class_slot::SlotId;
 use crate::conntrack::entry::conn_flags;
 use crate::conntrack::tcp::Tracked;
-use crate::conntrack::{FlowId, ProtoState, TcpState, TcpTrack};
+use crate::conntrack::{Entry, FlowId, ProtoState, TcpState, TcpTrack};
 use crate::counters::bump;
 use crate::engine::acl_hits::ClassEntries;
 use crate::engine::normalize::{self, TcpView};
@@ -261,6 +261,43 @@ impl Engine {
 
     /// The firewall's SYN toward the server of intercepted connection `id`.
     fn send_syn(&mut self, id: FlowId) {
+        self.send_to_server(id, |e, macs, t| {
+            let orig = &t.half[0];
+            let mss = if orig.mss == 0 {
+                MSS_TABLE[0]
+            } else {
+                orig.mss
+            };
+            reset::build(
+                e.initiator(),
+                e.responder(),
+                macs,
+                e.key.vlan,
+                &Segment {
+                    seq: (orig.end - 1).0,
+                    ack: 0,
+                    window: u16::try_from(orig.max_win).unwrap_or(u16::MAX),
+                    kind: Kind::Syn { mss },
+                },
+            )
+        });
+    }
+
+    /// The firewall's ACK of the server's SYN-ACK, in the client's place.
+    fn send_ack(&mut self, id: FlowId) {
+        self.send_to_server(id, |e, macs, t| {
+            reset::frame(e, macs, t, Direction::Reply, Built::Ack)
+        });
+    }
+
+    /// Send the segment `build` makes of intercepted connection `id` (its
+    /// entry, MACs and track) toward its server, unless that interface is
+    /// shut or the effects queue is full (counted).
+    fn send_to_server(
+        &mut self,
+        id: FlowId,
+        build: impl FnOnce(&Entry, crate::conntrack::Macs, &TcpTrack) -> Vec<u8>,
+    ) {
         let entry = *self.table.get(id);
         let ProtoState::Tcp(t) = &entry.proto else {
             return;
@@ -273,25 +310,7 @@ impl Engine {
             bump(&mut self.counters.effects_dropped);
             return;
         }
-        let orig = &t.half[0];
-        let frame = reset::build(
-            entry.initiator(),
-            entry.responder(),
-            self.table.macs_of(&entry),
-            entry.key.vlan,
-            &Segment {
-                seq: (orig.end - 1).0,
-                ack: 0,
-                window: u16::try_from(orig.max_win).unwrap_or(u16::MAX),
-                kind: Kind::Syn {
-                    mss: if orig.mss == 0 {
-                        MSS_TABLE[0]
-                    } else {
-                        orig.mss
-                    },
-                },
-            },
-        );
+        let frame = build(&entry, self.table.macs_of(&entry), t);
         self.effects.push_back(Effect::Transmit { egress, frame });
     }
 
@@ -464,30 +483,6 @@ impl Engine {
             self.classes
                 .established(entry.class, entry.initiator_host());
         }
-    }
-
-    /// The firewall's ACK of the server's SYN-ACK, in the client's place.
-    fn send_ack(&mut self, id: FlowId) {
-        let entry = *self.table.get(id);
-        let ProtoState::Tcp(t) = &entry.proto else {
-            return;
-        };
-        let egress = entry.ingress[Direction::Reply.index()];
-        if self.policy.is_shut(egress) {
-            return;
-        }
-        if self.effects.len() >= MAX_PENDING_EFFECTS {
-            bump(&mut self.counters.effects_dropped);
-            return;
-        }
-        let frame = reset::frame(
-            &entry,
-            self.table.macs_of(&entry),
-            t,
-            Direction::Reply,
-            Built::Ack,
-        );
-        self.effects.push_back(Effect::Transmit { egress, frame });
     }
 }
 
