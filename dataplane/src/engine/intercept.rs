@@ -101,21 +101,6 @@ fn check(
         .map(|_| MSS_TABLE[mss as usize])
 }
 
-/// Whether a host could answer from `addr`: a unicast address (not
-/// multicast, limited broadcast, unspecified, loopback or class E).
-fn answerable(addr: crate::flow::Addr) -> bool {
-    match addr.ip() {
-        std::net::IpAddr::V4(a) => {
-            !(a.is_multicast()
-                || a.is_broadcast()
-                || a.is_unspecified()
-                || a.is_loopback()
-                || a.octets()[0] >= 240)
-        }
-        std::net::IpAddr::V6(a) => !(a.is_multicast() || a.is_unspecified() || a.is_loopback()),
-    }
-}
-
 /// The MSS the firewall announces in the server's place: what the
 /// server's own SYN-ACK would reach the client with at most (the policy's
 /// clamp), else the client's own.
@@ -137,10 +122,9 @@ impl Engine {
         syn: &TcpSegment,
     ) -> Result<Opened, DropReason> {
         // No host answers from a group, broadcast or reserved address: the
-        // firewall does not either (its own parser would refuse such a
-        // source, `sp-security-failed`). Past the limit such a SYN is
-        // refused.
-        if !answerable(pkt.tuple.dst.addr) {
+        // firewall does not either (its own parser refuses such a source,
+        // `sp-security-failed`). Past the limit such a SYN is refused.
+        if crate::packet::no_host_sends_from(pkt.tuple.dst.addr) {
             return Err(DropReason::EmbryonicConnLimit);
         }
         if self.effects.len() >= MAX_PENDING_EFFECTS {

@@ -239,24 +239,29 @@ struct Network<'a> {
 /// pass); RFC 4291 §2.5.2, §2.5.3, §2.7: no IPv6 packet comes from a
 /// multicast address or `::1`, and `::` only while a host checks its
 /// address (solicitations and MLD reports to a multicast group).
+/// An address no host sends from: IPv4 `0.0.0.0/8`, loopback, multicast,
+/// class E and the limited broadcast; IPv6 multicast, `::1` and `::`
+/// (docs/asa-behaviour.md §7.1). The firewall does not answer from one
+/// either (TCP Intercept's SYN cookie).
+pub(crate) fn no_host_sends_from(addr: crate::flow::Addr) -> bool {
+    let o = addr.0;
+    if addr.is_v6() {
+        o[0] == 0xff || o == std::net::Ipv6Addr::LOCALHOST.octets() || o == [0; 16]
+    } else {
+        let a = o[12];
+        a == 0 || a == 127 || a >= 224
+    }
+}
+
 #[inline]
 fn source_ok(net: &Network<'_>) -> Result<(), DropReason> {
-    let src = net.src.0;
-    let bad = if net.src == net.dst {
-        true
-    } else {
-        match net.family {
-            Family::V4 => {
-                let [a, b, c, d] = [src[12], src[13], src[14], src[15]];
-                (a == 0 && ([b, c, d] != [0, 0, 0] || !dhcp_request(net))) || a == 127 || a >= 224
-            }
-            Family::V6 => {
-                src[0] == 0xff
-                    || src == std::net::Ipv6Addr::LOCALHOST.octets()
-                    || (src == [0; 16] && !address_check(net))
-            }
-        }
-    };
+    let bad = net.src == net.dst
+        || (no_host_sends_from(net.src)
+            && !match net.family {
+                // `0.0.0.0` of a DHCP client, `::` of an address check.
+                Family::V4 => net.src.0[12..] == [0; 4] && dhcp_request(net),
+                Family::V6 => net.src.0 == [0; 16] && address_check(net),
+            });
     if bad {
         Err(DropReason::InvalidSource)
     } else {
@@ -379,6 +384,42 @@ mod tests {
     /// discovery's `::` still pass. Before, a rule of `any` opened
     /// connections from multicast, broadcast and loopback sources, and a
     /// land packet's two directions were one.
+    /// What the parser refuses as a source, TCP Intercept never answers
+    /// from: a fuzzed SYN to `0.0.0.64` past a half-open cap had the engine
+    /// build a SYN-ACK from it, which its own parser refused.
+    #[test]
+    fn no_host_sends_from_is_what_the_parser_refuses_as_a_source() {
+        let bad = [
+            "0.0.0.0",
+            "0.0.0.64",
+            "0.1.2.3",
+            "127.0.0.1",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            "ff02::1",
+            "ff05::1:3",
+            "::1",
+            "::",
+        ];
+        for a in bad {
+            let addr: std::net::IpAddr = a.parse().unwrap();
+            assert!(no_host_sends_from(addr.into()), "{a}");
+        }
+        for a in [
+            "198.18.0.1",
+            "1.0.0.0",
+            "126.255.255.255",
+            "223.255.255.254",
+            "2001:db8::1",
+            "fe80::1",
+        ] {
+            let addr: std::net::IpAddr = a.parse().unwrap();
+            assert!(!no_host_sends_from(addr.into()), "{a}");
+        }
+    }
+
     #[test]
     fn sources_no_host_sends_from_are_dropped() {
         let bad4: [[u8; 4]; 7] = [
