@@ -353,6 +353,8 @@ pub struct Engine {
     /// deadline for a peer's state); otherwise, with a peer up, it waits
     /// (`cluster-lenient-wait`).
     lenient_passes: bool,
+    /// TCP Intercept's state of the frame being judged (`intercept::Judged`).
+    intercept: intercept::Judged,
     /// Whether established TCP segments take the fast path (see
     /// [`set_fast_path`](Self::set_fast_path)).
     fast_path: bool,
@@ -426,6 +428,7 @@ impl Engine {
             effects: std::collections::VecDeque::new(),
             conn_log: Default::default(),
             lenient_passes: false,
+            intercept: Default::default(),
             reopened_after: None,
             fast_path: true,
             fast_path_frames: 0,
@@ -793,6 +796,7 @@ impl Engine {
         hash: Option<(u64, Option<FlowId>)>,
     ) -> Judgement {
         self.reopened_after = None;
+        self.intercept.waits = false;
         // What decides this frame is noted as it is judged (below).
         self.hits.pending = Default::default();
         let unflowed = |decision| Judgement {

@@ -60,6 +60,21 @@ const MSS_TABLE: [u16; 8] = [536, 1220, 1300, 1360, 1380, 1400, 1440, 1460];
 /// as `tcp-seq-past-win`).
 const COOKIE_WINDOW: u16 = 8192;
 
+/// What TCP Intercept notes of the frame being judged, for the sync
+/// layer's hold.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Judged {
+    /// The frame is a cookie's data segment that waits for a peer's state
+    /// (`tcp-not-syn` by [`Engine::intercept_accept`]'s choice): if the
+    /// hold buffer has no room for it, it opens the connection at once,
+    /// as it would at its hold deadline.
+    pub waits: bool,
+    /// The frame is judged again after waiting in the hold buffer: what it
+    /// made the firewall send (a SYN again) was sent at its first
+    /// judgement.
+    pub again: bool,
+}
+
 /// The cookie for a client's SYN (`isn`) on `key` from the side
 /// `src_is_lo` says, in time slot `slot`, carrying MSS index `mss`:
 /// 27 bits of a keyed hash, the slot's low 2 bits, the index.
@@ -210,6 +225,7 @@ impl Engine {
             && self.sync.as_ref().is_some_and(|s| s.active())
             && !self.lenient_passes
         {
+            self.intercept.waits = true;
             return Err(DropReason::TcpNotSyn);
         }
         self.permitted(pkt)?;
@@ -241,6 +257,29 @@ impl Engine {
         bump(&mut self.counters.intercept.accepted);
         self.send_syn(id);
         Err(DropReason::TcpIntercepted)
+    }
+
+    /// Judge again, as at its hold deadline, a cookie's data segment that
+    /// was to wait for a peer's state and found no room in the hold
+    /// buffer: it opens the connection (`tcp-intercept`).
+    pub(super) fn intercept_without_waiting(
+        &mut self,
+        frame: &[u8],
+        meta: crate::packet::PacketMeta,
+        ingress: crate::verdict::IfaceId,
+        now: Instant,
+    ) -> crate::verdict::Verdict {
+        let mut copy = frame.to_vec();
+        let parsed = crate::packet::parse(&copy, meta);
+        self.lenient_passes = true;
+        let judged = self.judge(&mut copy, meta, ingress, now, &parsed, None);
+        self.lenient_passes = false;
+        self.count_decided(&judged.decided);
+        match judged.decision {
+            // The segment itself never passes (the handshake's ACK).
+            Ok(_) => crate::verdict::Verdict::Drop(DropReason::HoldOverflow),
+            Err(reason) => crate::verdict::Verdict::Drop(reason),
+        }
     }
 
     /// The firewall's SYN toward the server of intercepted connection `id`.
@@ -317,7 +356,9 @@ impl Engine {
         let pending = entry.intercept_pending();
         let f = seg.flags;
         let unexpected = |e: &mut Engine| {
-            bump(&mut e.counters.intercept.unexpected);
+            if !e.intercept.again {
+                bump(&mut e.counters.intercept.unexpected);
+            }
             Err(DropReason::InterceptUnexpected)
         };
         let orig_end = track.half[0].end;
@@ -340,7 +381,8 @@ impl Engine {
                 // Once per flight: its first segment, or the client's
                 // retransmission of it (a whole first flight would send
                 // as many SYNs).
-                if f.has(TcpFlags::ACK)
+                if !self.intercept.again
+                    && f.has(TcpFlags::ACK)
                     && seg.seq == orig_end
                     && seg.ack.0 == entry.seq_offset.wrapping_add(1)
                     && f.0 & (TcpFlags::SYN | TcpFlags::RST) == 0

@@ -1194,6 +1194,14 @@ impl Engine {
                     if known {
                         self.pull_found(key, found, now);
                     }
+                    // TCP Intercept's own wait (a cookie's data segment on
+                    // a node without its connection): with no room to wait,
+                    // it opens the connection now, as at its deadline,
+                    // rather than leave a proven client to a flood that
+                    // fills the buffer.
+                    if self.intercept.waits {
+                        return self.intercept_without_waiting(frame, meta, ingress, now);
+                    }
                     return Verdict::Drop(DropReason::HoldOverflow);
                 }
                 bump(&mut sync.counters.held);

@@ -139,9 +139,11 @@ impl Engine {
             // sequence offset), and a frame kept waiting must stay as received.
             let mut frame = h.frame.clone();
             self.lenient_passes = h.lenient && now >= h.deadline;
+            self.intercept.again = true;
             let parsed = crate::packet::parse(&frame, h.meta);
             let judged = self.judge(&mut frame, h.meta, h.ingress, now, &parsed, None);
             self.lenient_passes = false;
+            self.intercept.again = false;
             match judged.decision {
                 Ok(egress) => {
                     self.count_decided(&judged.decided);
@@ -213,9 +215,11 @@ impl Engine {
                 continue;
             }
             self.lenient_passes = true;
+            self.intercept.again = true;
             let parsed = crate::packet::parse(&h.frame, h.meta);
             let judged = self.judge(&mut h.frame, h.meta, h.ingress, now, &parsed, None);
             self.lenient_passes = false;
+            self.intercept.again = false;
             // Judged for the last time.
             self.count_decided(&judged.decided);
             match judged.decision {
