@@ -1490,14 +1490,11 @@ fn an_engine_awaiting_its_cluster_policy_passes_nothing_until_one_is_set() {
     assert_eq!(h.frame(udp_frame(&c, &s, b"q"), IfaceId(0)), FWD_OUT);
     assert!(matches!(h.frame(arp, IfaceId(0)), Verdict::Forward { .. }));
 }
-/// Built segments against an etherparse `PacketBuilder` oracle.
+
+// TCP Intercept (§2.2): its handshake, its edges, the fast path on its
+// connections, random operations; built segments against an oracle.
 mod built_segments;
-/// TCP Intercept: SYN cookies past a half-open limit (§2.2).
 mod intercept;
-/// TCP Intercept's edges (§2.2).
 mod intercept_edges;
-/// The fast path judges intercepted connections as the general path does.
 mod intercept_fast_path;
-/// TCP Intercept under random operations: class counts; the offered MSS;
-/// no answer from a source the parser refuses.
 mod intercept_props;
