@@ -67,6 +67,24 @@ pub struct Seg {
 }
 
 impl Seg {
+    /// A segment as a stack that negotiated no options sends it: a window
+    /// of 29,200 bytes (twenty segments of 1,460), no window scale, no
+    /// SACK blocks (a SYN still carries MSS 1460 and SACK-permitted, as
+    /// [`tcp_frame`] builds every SYN). TCP Intercept's SYN cookie offers a
+    /// client no window scaling, so its tests and seeds send these.
+    pub fn plain(from: Side, seq: u32, ack: u32, flags: u8, payload_len: u32) -> Seg {
+        Seg {
+            from,
+            seq,
+            ack,
+            flags,
+            window: 29_200,
+            wscale: None,
+            sack: Vec::new(),
+            payload_len,
+        }
+    }
+
     /// The parsed view the engine's tracker works on.
     pub fn segment(&self) -> TcpSegment {
         TcpSegment {

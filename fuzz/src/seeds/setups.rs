@@ -296,16 +296,7 @@ impl Gen {
     /// the cookie's space).
     fn intercepted(&mut self, c: Host, s: Host) {
         let frame = |from: Side, seq: u32, ack: u32, flags: u8, len: u32| {
-            let seg = Seg {
-                from,
-                seq,
-                ack,
-                flags,
-                window: 29_200,
-                wscale: None,
-                sack: Vec::new(),
-                payload_len: len,
-            };
+            let seg = Seg::plain(from, seq, ack, flags, len);
             match from {
                 Side::Client => tcp_frame(&c, &s, &seg),
                 Side::Server => tcp_frame(&s, &c, &seg),
