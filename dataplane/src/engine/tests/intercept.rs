@@ -98,21 +98,11 @@ pub(super) fn sent(h: &mut Harness) -> Vec<(IfaceId, Vec<u8>)> {
     out
 }
 
-/// A segment from `from` to `to`.
+/// A segment from `from` to `to` (a SYN offers window scale 7).
 pub(super) fn seg(from: Side, seq: u32, ack: u32, flags: u8, payload_len: u32) -> Seg {
     Seg {
-        from,
-        seq,
-        ack,
-        flags,
-        window: 29_200,
-        wscale: if flags & TcpFlags::SYN != 0 {
-            Some(7)
-        } else {
-            None
-        },
-        sack: Vec::new(),
-        payload_len,
+        wscale: (flags & TcpFlags::SYN != 0).then_some(7),
+        ..Seg::plain(from, seq, ack, flags, payload_len)
     }
 }
 
@@ -140,10 +130,9 @@ impl Ends {
 pub(super) const CLIENT_ISN: u32 = 5_000;
 pub(super) const SERVER_ISN: u32 = 3_000_000_000;
 
-/// Take a client through TCP Intercept to an established connection:
-/// its SYN answered with a cookie, its ACK turned into the firewall's SYN,
-/// the server's SYN-ACK acknowledged by the firewall. Returns the cookie.
-pub(super) fn open_through_cookie(h: &mut Harness, e: &Ends) -> u32 {
+/// The client's SYN answered with a cookie, nothing kept: the firewall's
+/// SYN-ACK, whose sequence number is the cookie.
+pub(super) fn cookie_for(h: &mut Harness, e: &Ends) -> Wire {
     let before = h.engine.table().len();
     let (v, _) = e.send(h, &seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0));
     assert_eq!(v, Verdict::Drop(DropReason::TcpIntercepted));
@@ -162,19 +151,68 @@ pub(super) fn open_through_cookie(h: &mut Harness, e: &Ends) -> u32 {
     // window scale, SACK or timestamps.
     assert_eq!(synack.mss, Some(1380));
     assert_eq!(synack.options_len, 4);
-    let cookie = synack.seq;
-    // The client's ACK: the firewall's SYN leaves toward the server.
-    let ack = seg(
+    synack
+}
+
+/// The client's ACK of `cookie` (its handshake's last segment).
+pub(super) fn cookie_ack(cookie: u32) -> Seg {
+    seg(
         Side::Client,
         CLIENT_ISN + 1,
         cookie.wrapping_add(1),
         TcpFlags::ACK,
         0,
-    );
-    let (v, _) = e.send(h, &ack);
+    )
+}
+
+/// The flags of a segment with data.
+pub(super) const DATA: u8 = TcpFlags::ACK | TcpFlags::PSH;
+
+/// `len` bytes of the client's first data after its ACK of `cookie`.
+pub(super) fn first_data(cookie: u32, len: u32) -> Seg {
+    seg(
+        Side::Client,
+        CLIENT_ISN + 1,
+        cookie.wrapping_add(1),
+        DATA,
+        len,
+    )
+}
+
+/// The server's SYN-ACK of the firewall's SYN, from ISN `isn`, with
+/// `payload_len` bytes: no window scale (the firewall's SYN offered none).
+pub(super) fn syn_ack(isn: u32, payload_len: u32) -> Seg {
+    let flags = TcpFlags::SYN | TcpFlags::ACK;
+    Seg::plain(Side::Server, isn, CLIENT_ISN + 1, flags, payload_len)
+}
+
+/// The server's RST refusing the SYN of [`to_pending`] (or the client's).
+pub(super) fn refusal() -> Seg {
+    seg(
+        Side::Server,
+        0,
+        CLIENT_ISN + 1,
+        TcpFlags::RST | TcpFlags::ACK,
+        0,
+    )
+}
+
+/// Take a client through TCP Intercept until the server is to answer: its
+/// SYN answered with a cookie, its ACK turned into the firewall's SYN.
+/// Returns the cookie.
+pub(super) fn to_pending(h: &mut Harness, e: &Ends) -> u32 {
+    let cookie = cookie_for(h, e).seq;
+    accept_cookie(h, e, cookie);
+    cookie
+}
+
+/// The client's ACK of `cookie`: the firewall's SYN leaves toward the
+/// server, and the connection waits for its answer.
+pub(super) fn accept_cookie(h: &mut Harness, e: &Ends, cookie: u32) {
+    let (v, _) = e.send(h, &cookie_ack(cookie));
     assert_eq!(v, Verdict::Drop(DropReason::TcpIntercepted));
     let out = sent(h);
-    assert_eq!(out.len(), 1);
+    assert_eq!(out.len(), 1, "the firewall's SYN");
     let (egress, f) = &out[0];
     assert_eq!(*egress, e.server.iface);
     let syn = wire(f);
@@ -186,17 +224,15 @@ pub(super) fn open_through_cookie(h: &mut Harness, e: &Ends) -> u32 {
     let entry = h.engine.find(&tuple(e), h.now).expect("the connection");
     assert!(entry.intercepted() && entry.intercept_pending());
     assert_eq!(entry.tcp_state(), Some(TcpState::SynSent));
+}
+
+/// Take a client through TCP Intercept to an established connection:
+/// [`to_pending`], then the server's SYN-ACK acknowledged by the firewall.
+/// Returns the cookie.
+pub(super) fn open_through_cookie(h: &mut Harness, e: &Ends) -> u32 {
+    let cookie = to_pending(h, e);
     // The server answers; the firewall acknowledges in the client's place.
-    let sa = seg(
-        Side::Server,
-        SERVER_ISN,
-        CLIENT_ISN + 1,
-        TcpFlags::SYN | TcpFlags::ACK,
-        0,
-    );
-    let mut sa = sa;
-    sa.wscale = None;
-    let (v, _) = e.send(h, &sa);
+    let (v, _) = e.send(h, &syn_ack(SERVER_ISN, 0));
     assert_eq!(v, Verdict::Drop(DropReason::TcpIntercepted));
     let out = sent(h);
     assert_eq!(out.len(), 1);
@@ -222,18 +258,31 @@ pub(super) fn tuple(e: &Ends) -> crate::flow::Tuple {
 
 /// A harness whose one class sets `limits` (as `limits::limited`).
 pub(super) fn limited(limits: &str) -> Harness {
+    configured(limits, "", "")
+}
+
+/// [`limited`], with the class's further lines `class_lines` after its
+/// limits, and `top` (a tcp-map) before the class map.
+pub(super) fn configured(limits: &str, class_lines: &str, top: &str) -> Harness {
     let mut h = Harness::new();
-    let mut text = String::from("class-map all\n match any\npolicy-map p\n class all\n");
+    let mut text = String::from(top);
+    text.push_str("class-map all\n match any\npolicy-map p\n class all\n");
     for line in limits.lines() {
         text.push_str(&format!("  set connection {line}\n"));
     }
-    text.push_str("  set connection random-sequence-number disable\nservice-policy p global\n");
-    h.install(crate::policy::parse::parse_config(&text).unwrap().config);
+    text.push_str("  set connection random-sequence-number disable\n");
+    text.push_str(class_lines);
+    text.push_str("service-policy p global\n");
+    h.install(
+        crate::policy::parse::parse_config(&text)
+            .unwrap_or_else(|e| panic!("{text}\n{e}"))
+            .config,
+    );
     h
 }
 
 /// Fill the class's one half-open place with a SYN no one answers.
-fn fill_cap(h: &mut Harness) {
+pub(super) fn fill_cap(h: &mut Harness) {
     let (c, s) = v4_pair(1, 80);
     let e = Ends {
         client: Host {
@@ -246,37 +295,32 @@ fn fill_cap(h: &mut Harness) {
     assert_eq!(v, FWD_OUT);
 }
 
-fn ends(port: u16) -> Ends {
+/// A harness whose class has one half-open place (`embryonic-conn-max 1`),
+/// taken by [`fill_cap`]: the next SYN is answered with a cookie.
+pub(super) fn capped() -> Harness {
+    let mut h = limited("embryonic-conn-max 1");
+    fill_cap(&mut h);
+    h
+}
+
+/// The client on port `port` and the server on 80.
+pub(super) fn ends(port: u16) -> Ends {
     let (client, server) = v4_pair(port, 80);
     Ends { client, server }
 }
 
 #[test]
 fn a_proven_client_reaches_the_server_and_talks_in_the_cookies_space() {
-    let mut h = limited("embryonic-conn-max 1");
-    fill_cap(&mut h);
+    let mut h = capped();
     let e = ends(41_000);
     let cookie = open_through_cookie(&mut h, &e);
     // The client's data: its acknowledgement leaves in the server's space.
-    let d = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK | TcpFlags::PSH,
-        100,
-    );
-    let (v, f) = e.send(&mut h, &d);
+    let (v, f) = e.send(&mut h, &first_data(cookie, 100));
     assert_eq!(v, FWD_OUT);
     let w = wire(&f);
     assert_eq!((w.seq, w.ack), (CLIENT_ISN + 1, SERVER_ISN + 1));
     // The server's answer reaches the client in the cookie's space.
-    let r = seg(
-        Side::Server,
-        SERVER_ISN + 1,
-        CLIENT_ISN + 101,
-        TcpFlags::ACK | TcpFlags::PSH,
-        1000,
-    );
+    let r = seg(Side::Server, SERVER_ISN + 1, CLIENT_ISN + 101, DATA, 1000);
     let (v, f) = e.send(&mut h, &r);
     assert_eq!(v, FWD_IN);
     let w = wire(&f);
@@ -326,12 +370,9 @@ fn a_proven_client_reaches_the_server_and_talks_in_the_cookies_space() {
 
 #[test]
 fn an_ack_that_is_no_valid_cookie_opens_nothing() {
-    let mut h = limited("embryonic-conn-max 1");
-    fill_cap(&mut h);
+    let mut h = capped();
     let e = ends(41_001);
-    let (v, _) = e.send(&mut h, &seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0));
-    assert_eq!(v, Verdict::Drop(DropReason::TcpIntercepted));
-    let cookie = wire(&sent(&mut h)[0].1).seq;
+    let cookie = cookie_for(&mut h, &e).seq;
     let try_ack = |h: &mut Harness, seq: u32, ack: u32| {
         e.send(h, &seg(Side::Client, seq, ack, TcpFlags::ACK, 0)).0
     };
@@ -344,20 +385,8 @@ fn an_ack_that_is_no_valid_cookie_opens_nothing() {
         try_ack(&mut h, CLIENT_ISN + 2, cookie.wrapping_add(1)),
         Verdict::Drop(DropReason::TcpNotSyn)
     );
-    let other = ends(41_002);
     assert_eq!(
-        other
-            .send(
-                &mut h,
-                &seg(
-                    Side::Client,
-                    CLIENT_ISN + 1,
-                    cookie.wrapping_add(1),
-                    TcpFlags::ACK,
-                    0
-                )
-            )
-            .0,
+        ends(41_002).send(&mut h, &cookie_ack(cookie)).0,
         Verdict::Drop(DropReason::TcpNotSyn)
     );
     // Too late: the cookie's slot and the next have passed.
@@ -381,28 +410,10 @@ fn without_a_half_open_limit_an_ack_is_never_taken_for_a_cookie() {
 
 #[test]
 fn client_data_before_the_server_answers_is_dropped_and_the_syn_sent_again() {
-    let mut h = limited("embryonic-conn-max 1");
-    fill_cap(&mut h);
+    let mut h = capped();
     let e = ends(41_004);
-    e.send(&mut h, &seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0));
-    let cookie = wire(&sent(&mut h)[0].1).seq;
-    let ack = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
-    e.send(&mut h, &ack);
-    assert_eq!(sent(&mut h).len(), 1);
-    let d = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK | TcpFlags::PSH,
-        50,
-    );
-    let (v, _) = e.send(&mut h, &d);
+    let cookie = to_pending(&mut h, &e);
+    let (v, _) = e.send(&mut h, &first_data(cookie, 50));
     assert_eq!(v, Verdict::Drop(DropReason::InterceptUnexpected));
     let out = sent(&mut h);
     assert_eq!(out.len(), 1);
@@ -416,13 +427,10 @@ fn client_data_before_the_server_answers_is_dropped_and_the_syn_sent_again() {
         (CLIENT_ISN + 101, 0),
         (CLIENT_ISN + 1, 1),
     ] {
-        let d = seg(
-            Side::Client,
+        let d = Seg {
             seq,
-            cookie.wrapping_add(1),
-            TcpFlags::ACK | TcpFlags::PSH,
-            50,
-        );
+            ..first_data(cookie, 50)
+        };
         assert_eq!(
             e.send(&mut h, &d).0,
             Verdict::Drop(DropReason::InterceptUnexpected)
@@ -438,37 +446,16 @@ fn client_data_before_the_server_answers_is_dropped_and_the_syn_sent_again() {
 
 #[test]
 fn a_server_refusal_reaches_the_client_at_the_sequence_number_it_expects() {
-    let mut h = limited("embryonic-conn-max 1");
-    fill_cap(&mut h);
+    let mut h = capped();
     let e = ends(41_005);
-    e.send(&mut h, &seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0));
-    let cookie = wire(&sent(&mut h)[0].1).seq;
-    let ack = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
-    e.send(&mut h, &ack);
-    sent(&mut h);
+    let cookie = to_pending(&mut h, &e);
     // A RST that does not answer the SYN is refused.
-    let bad = seg(
-        Side::Server,
-        0,
-        CLIENT_ISN + 7,
-        TcpFlags::RST | TcpFlags::ACK,
-        0,
-    );
+    let bad = Seg {
+        ack: CLIENT_ISN + 7,
+        ..refusal()
+    };
     assert_ne!(e.send(&mut h, &bad).0, FWD_IN);
-    let rst = seg(
-        Side::Server,
-        0,
-        CLIENT_ISN + 1,
-        TcpFlags::RST | TcpFlags::ACK,
-        0,
-    );
-    let (v, f) = e.send(&mut h, &rst);
+    let (v, f) = e.send(&mut h, &refusal());
     assert_eq!(v, FWD_IN);
     let w = wire(&f);
     assert_eq!(w.seq, cookie.wrapping_add(1));
@@ -479,19 +466,10 @@ fn a_server_refusal_reaches_the_client_at_the_sequence_number_it_expects() {
 
 #[test]
 fn a_retransmitted_syn_ack_is_acknowledged_again_and_never_reaches_the_client() {
-    let mut h = limited("embryonic-conn-max 1");
-    fill_cap(&mut h);
+    let mut h = capped();
     let e = ends(41_006);
     open_through_cookie(&mut h, &e);
-    let mut sa = seg(
-        Side::Server,
-        SERVER_ISN,
-        CLIENT_ISN + 1,
-        TcpFlags::SYN | TcpFlags::ACK,
-        0,
-    );
-    sa.wscale = None;
-    let (v, _) = e.send(&mut h, &sa);
+    let (v, _) = e.send(&mut h, &syn_ack(SERVER_ISN, 0));
     assert_eq!(v, Verdict::Drop(DropReason::TcpIntercepted));
     let out = sent(&mut h);
     assert_eq!(out.len(), 1);
@@ -500,9 +478,8 @@ fn a_retransmitted_syn_ack_is_acknowledged_again_and_never_reaches_the_client() 
         (CLIENT_ISN + 1, SERVER_ISN + 1)
     );
     // Another SYN-ACK (another ISN) is not the server's answer.
-    sa.seq = 17;
     assert_eq!(
-        e.send(&mut h, &sa).0,
+        e.send(&mut h, &syn_ack(17, 0)).0,
         Verdict::Drop(DropReason::InterceptUnexpected)
     );
 }
@@ -518,17 +495,7 @@ fn the_client_resetting_an_unanswered_connection_resets_the_server_too() {
         FWD_OUT
     );
     let e = ends(41_008);
-    e.send(&mut h, &seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0));
-    let cookie = wire(&sent(&mut h)[0].1).seq;
-    let ack = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
-    e.send(&mut h, &ack);
-    sent(&mut h);
+    to_pending(&mut h, &e);
     let rst = seg(Side::Client, CLIENT_ISN + 1, 0, TcpFlags::RST, 0);
     assert_eq!(e.send(&mut h, &rst).0, FWD_OUT);
     let entry = h.engine.find(&tuple(&e), h.now).unwrap();
@@ -552,8 +519,7 @@ fn the_client_resetting_an_unanswered_connection_resets_the_server_too() {
 #[test]
 fn a_syn_inside_an_authentication_header_replaces_the_oldest_instead() {
     // A cookie cannot be signed: the oldest half-open connection makes room.
-    let mut h = limited("embryonic-conn-max 1");
-    fill_cap(&mut h);
+    let mut h = capped();
     assert_eq!(h.engine.table().len(), 1);
     let e = ends(41_009);
     let (f, i) = e.frame(&seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0));

@@ -4,66 +4,28 @@
 //! what was checked sound (idle RSTs, ICMP quotes, cookie binding). Each
 //! comment says what went wrong before the fix.
 
-use super::intercept::{CLIENT_ISN, Ends, open_through_cookie, pass, seg, sent, tuple, wire};
+use super::intercept::{
+    CLIENT_ISN, DATA, Ends, SERVER_ISN, accept_cookie, capped, configured, cookie_ack, cookie_for,
+    ends, fill_cap, first_data, limited, open_through_cookie, pass, refusal, seg, sent, syn_ack,
+    to_pending, tuple, wire,
+};
 use super::*;
 
-const SERVER_ISN: u32 = super::intercept::SERVER_ISN;
-
-fn config(limits: &str, extra_class: &str, extra_top: &str) -> Harness {
-    let mut h = Harness::new();
-    let mut text = String::from(extra_top);
-    text.push_str("class-map all\n match any\npolicy-map p\n class all\n");
-    for line in limits.lines() {
-        text.push_str(&format!("  set connection {line}\n"));
-    }
-    text.push_str(extra_class);
-    text.push_str("service-policy p global\n");
-    h.install(
-        crate::policy::parse::parse_config(&text)
-            .unwrap_or_else(|e| panic!("{text}\n{e}"))
-            .config,
+/// [`capped`], with the class's tcp-map `M` holding `map_line`.
+fn capped_with_map(map_line: &str) -> Harness {
+    let mut h = configured(
+        "embryonic-conn-max 1",
+        "  set connection advanced-options M\n",
+        &format!("tcp-map M\n {map_line}\n"),
     );
+    fill_cap(&mut h);
     h
 }
 
-fn ends(port: u16) -> Ends {
-    let (client, server) = v4_pair(port, 80);
-    Ends { client, server }
-}
-
-/// Fill the class's one half-open place with a SYN nobody answers.
-fn fill(h: &mut Harness) {
-    let e = Ends {
-        client: Host {
-            ip: "198.18.0.99".parse().unwrap(),
-            ..ends(1).client
-        },
-        server: ends(1).server,
-    };
-    let (v, _) = e.send(h, &seg(Side::Client, 77, 0, TcpFlags::SYN, 0));
-    assert_eq!(v, FWD_OUT);
-}
-
-/// Client SYN -> cookie, client ACK -> firewall SYN; returns the cookie.
-fn to_pending(h: &mut Harness, e: &Ends) -> u32 {
-    let (v, _) = e.send(h, &seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0));
-    assert_eq!(v, Verdict::Drop(DropReason::TcpIntercepted));
-    let cookie = wire(&sent(h)[0].1).seq;
-    let ack = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
-    assert_eq!(e.send(h, &ack).0, Verdict::Drop(DropReason::TcpIntercepted));
-    assert_eq!(sent(h).len(), 1, "the firewall's SYN");
-    cookie
-}
-
-fn no_ws(mut s: Seg) -> Seg {
-    s.wscale = None;
-    s
+/// Rewrite the TCP checksum of untagged IPv4 `frame` after an edit.
+fn fix_checksum(frame: &mut [u8]) {
+    let sum = super::mss::fresh_checksum(frame);
+    frame[14 + 20 + 16..14 + 20 + 18].copy_from_slice(&sum.to_be_bytes());
 }
 
 // ---------------------------------------------------------------------
@@ -74,22 +36,10 @@ fn no_ws(mut s: Seg) -> Seg {
 // ---------------------------------------------------------------------
 #[test]
 fn synack_data_is_dropped_and_never_acknowledged_for_the_client() {
-    let mut h = config(
-        "embryonic-conn-max 1",
-        "  set connection random-sequence-number disable\n",
-        "",
-    );
-    fill(&mut h);
+    let mut h = capped();
     let e = ends(42_100);
     let cookie = to_pending(&mut h, &e);
-    let sa = no_ws(seg(
-        Side::Server,
-        SERVER_ISN,
-        CLIENT_ISN + 1,
-        TcpFlags::SYN | TcpFlags::ACK,
-        100,
-    ));
-    let (v, _) = e.send(&mut h, &sa);
+    let (v, _) = e.send(&mut h, &syn_ack(SERVER_ISN, 100));
     let out = sent(&mut h);
     // What the firewall told the server the client has received.
     let acked = out.first().map(|(_, f)| wire(f).ack);
@@ -115,11 +65,7 @@ fn synack_data_is_dropped_and_never_acknowledged_for_the_client() {
 // ---------------------------------------------------------------------
 #[test]
 fn intercepted_connections_take_the_fast_path() {
-    let mut h = config(
-        "embryonic-conn-max 1",
-        "  set connection random-sequence-number disable\n",
-        "",
-    );
+    let mut h = limited("embryonic-conn-max 1");
     // A normal connection's data takes the fast path.
     let mut m = TcpModel::new(
         ends(42_300).client,
@@ -139,7 +85,7 @@ fn intercepted_connections_take_the_fast_path() {
         assert_eq!(h.tcp(&m, &d), FWD_IN);
     }
     assert_eq!(h.engine.fast_path_frames() - before, 8);
-    fill(&mut h);
+    fill_cap(&mut h);
     let e = ends(42_301);
     let cookie = open_through_cookie(&mut h, &e);
     let before = h.engine.fast_path_frames();
@@ -149,12 +95,12 @@ fn intercepted_connections_take_the_fast_path() {
             Side::Client,
             c,
             cookie.wrapping_add(s - SERVER_ISN),
-            TcpFlags::ACK | TcpFlags::PSH,
+            DATA,
             100,
         );
         assert_eq!(e.send(&mut h, &d).0, FWD_OUT);
         c += 100;
-        let d = seg(Side::Server, s, c, TcpFlags::ACK | TcpFlags::PSH, 100);
+        let d = seg(Side::Server, s, c, DATA, 100);
         assert_eq!(e.send(&mut h, &d).0, FWD_IN);
         s += 100;
     }
@@ -168,43 +114,25 @@ fn intercepted_connections_take_the_fast_path() {
 #[test]
 fn a_small_shift_is_judged_alike_on_the_fast_path() {
     let run = |fast: bool| -> Verdict {
-        let mut h = config(
-            "embryonic-conn-max 1",
-            "  set connection random-sequence-number disable\n",
-            "",
-        );
+        let mut h = limited("embryonic-conn-max 1");
         h.engine.set_fast_path(fast);
-        fill(&mut h);
+        fill_cap(&mut h);
         let e = ends(42_302);
         let cookie = to_pending(&mut h, &e);
         // A server whose ISN lies 1000 below the cookie: shift 1000.
         let sisn = cookie.wrapping_sub(1000);
-        let sa = no_ws(seg(
-            Side::Server,
-            sisn,
-            CLIENT_ISN + 1,
-            TcpFlags::SYN | TcpFlags::ACK,
-            0,
-        ));
         assert_eq!(
-            e.send(&mut h, &sa).0,
+            e.send(&mut h, &syn_ack(sisn, 0)).0,
             Verdict::Drop(DropReason::TcpIntercepted)
         );
         sent(&mut h);
         // Client 100 bytes; the server acks them with its data.
-        let d = seg(
-            Side::Client,
-            CLIENT_ISN + 1,
-            cookie.wrapping_add(1),
-            TcpFlags::ACK | TcpFlags::PSH,
-            100,
-        );
-        assert_eq!(e.send(&mut h, &d).0, FWD_OUT);
+        assert_eq!(e.send(&mut h, &first_data(cookie, 100)).0, FWD_OUT);
         let r = seg(
             Side::Server,
             sisn.wrapping_add(1),
             CLIENT_ISN + 101,
-            TcpFlags::ACK | TcpFlags::PSH,
+            DATA,
             1000,
         );
         assert_eq!(e.send(&mut h, &r).0, FWD_IN);
@@ -233,22 +161,10 @@ fn a_small_shift_is_judged_alike_on_the_fast_path() {
 // ---------------------------------------------------------------------
 #[test]
 fn a_refused_intercepted_tuple_reopens() {
-    let mut h = config(
-        "embryonic-conn-max 1",
-        "  set connection random-sequence-number disable\n",
-        "",
-    );
-    fill(&mut h);
+    let mut h = capped();
     let e = ends(42_400);
     to_pending(&mut h, &e);
-    let rst = seg(
-        Side::Server,
-        0,
-        CLIENT_ISN + 1,
-        TcpFlags::RST | TcpFlags::ACK,
-        0,
-    );
-    assert_eq!(e.send(&mut h, &rst).0, FWD_IN);
+    assert_eq!(e.send(&mut h, &refusal()).0, FWD_IN);
     h.advance(Duration::from_secs(1));
     let (v, _) = e.send(&mut h, &seg(Side::Client, 900_000, 0, TcpFlags::SYN, 0));
     assert_ne!(
@@ -264,29 +180,15 @@ fn a_refused_intercepted_tuple_reopens() {
 // ---------------------------------------------------------------------
 #[test]
 fn a_relayed_server_rst_meets_the_tcp_map() {
-    let mut h = config(
-        "embryonic-conn-max 1",
-        "  set connection random-sequence-number disable\n  set connection advanced-options M\n",
-        "tcp-map M\n reserved-bits drop\n",
-    );
-    fill(&mut h);
+    let mut h = capped_with_map("reserved-bits drop");
     let e = ends(42_500);
     to_pending(&mut h, &e);
-    let rst = seg(
-        Side::Server,
-        0,
-        CLIENT_ISN + 1,
-        TcpFlags::RST | TcpFlags::ACK,
-        0,
-    );
-    let (mut f, i) = e.frame(&rst);
+    let (mut f, i) = e.frame(&refusal());
     // Set a reserved bit (byte 12 of the TCP header, low nibble), fix the sum.
     f[14 + 20 + 12] |= 0x01;
-    let sum = super::mss::fresh_checksum(&f);
-    f[14 + 20 + 16..14 + 20 + 18].copy_from_slice(&sum.to_be_bytes());
-    let (v, _) = pass(&mut h, f, i);
+    fix_checksum(&mut f);
     assert_eq!(
-        v,
+        pass(&mut h, f, i).0,
         Verdict::Drop(DropReason::TcpReservedSet),
         "the map's reserved-bits drop"
     );
@@ -299,54 +201,28 @@ fn a_relayed_server_rst_meets_the_tcp_map() {
 // ---------------------------------------------------------------------
 #[test]
 fn exceed_mss_drop_judges_the_client_by_the_offered_mss() {
-    let mut h = config(
-        "embryonic-conn-max 1",
-        "  set connection random-sequence-number disable\n  set connection advanced-options M\n",
-        "tcp-map M\n exceed-mss drop\n",
-    );
-    fill(&mut h);
+    let mut h = capped_with_map("exceed-mss drop");
     let e = ends(42_600);
-    let (v, _) = e.send(&mut h, &seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0));
-    assert_eq!(v, Verdict::Drop(DropReason::TcpIntercepted));
-    let synack = wire(&sent(&mut h)[0].1);
+    let synack = cookie_for(&mut h, &e);
     let offered = synack.mss.unwrap();
     let cookie = synack.seq;
-    let ack = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
-    e.send(&mut h, &ack);
-    sent(&mut h);
+    accept_cookie(&mut h, &e, cookie);
     // The server's SYN-ACK announces 1220 (the frame builder's MSS option
     // is 1460; rewrite it).
-    let sa = no_ws(seg(
-        Side::Server,
-        SERVER_ISN,
-        CLIENT_ISN + 1,
-        TcpFlags::SYN | TcpFlags::ACK,
-        0,
-    ));
-    let (mut f, i) = e.frame(&sa);
+    let (mut f, i) = e.frame(&syn_ack(SERVER_ISN, 0));
     let at = crate::trace::tcp_option_at(&f, 2).expect("MSS option");
     f[at + 2..at + 4].copy_from_slice(&1220u16.to_be_bytes());
-    let sum = super::mss::fresh_checksum(&f);
-    f[14 + 20 + 16..14 + 20 + 18].copy_from_slice(&sum.to_be_bytes());
+    fix_checksum(&mut f);
     assert_eq!(
         pass(&mut h, f, i).0,
         Verdict::Drop(DropReason::TcpIntercepted)
     );
     sent(&mut h);
     // A full-sized segment by what the client was told.
-    let d = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        u32::from(offered),
-    );
+    let d = Seg {
+        payload_len: u32::from(offered),
+        ..cookie_ack(cookie)
+    };
     assert_eq!(
         e.send(&mut h, &d).0,
         FWD_OUT,
@@ -362,21 +238,11 @@ fn exceed_mss_drop_judges_the_client_by_the_offered_mss() {
 /// number it expects (the client's in the cookie's space).
 #[test]
 fn idle_resets_follow_the_shift() {
-    let mut h = config(
-        "embryonic-conn-max 1\ntimeout idle 0:0:10 reset",
-        "  set connection random-sequence-number disable\n",
-        "",
-    );
-    fill(&mut h);
+    let mut h = limited("embryonic-conn-max 1\ntimeout idle 0:0:10 reset");
+    fill_cap(&mut h);
     let e = ends(42_700);
     let cookie = open_through_cookie(&mut h, &e);
-    let d = seg(
-        Side::Server,
-        SERVER_ISN + 1,
-        CLIENT_ISN + 1,
-        TcpFlags::ACK | TcpFlags::PSH,
-        500,
-    );
+    let d = seg(Side::Server, SERVER_ISN + 1, CLIENT_ISN + 1, DATA, 500);
     assert_eq!(e.send(&mut h, &d).0, FWD_IN);
     h.advance(Duration::from_secs(60));
     for _ in 0..50 {
@@ -399,34 +265,17 @@ fn idle_resets_follow_the_shift() {
 /// nothing on another.
 #[test]
 fn a_cookie_is_bound_to_its_flow_and_direction() {
-    let mut h = config(
-        "embryonic-conn-max 1",
-        "  set connection random-sequence-number disable\n",
-        "",
-    );
-    fill(&mut h);
+    let mut h = capped();
     let e = ends(42_800);
-    let (v, _) = e.send(&mut h, &seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0));
-    assert_eq!(v, Verdict::Drop(DropReason::TcpIntercepted));
-    let cookie = wire(&sent(&mut h)[0].1).seq;
+    let cookie = cookie_for(&mut h, &e).seq;
     // The same numbers from the server's side (the reverse direction).
-    let rev = seg(
-        Side::Server,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
+    let rev = Seg {
+        from: Side::Server,
+        ..cookie_ack(cookie)
+    };
     assert_eq!(e.send(&mut h, &rev).0, Verdict::Drop(DropReason::TcpNotSyn));
     // Tagged with a VLAN.
-    let ack = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
-    let (mut f, i) = e.frame(&ack);
+    let (mut f, i) = e.frame(&cookie_ack(cookie));
     crate::packet::push_vlan_tag(&mut f, 0, 10);
     let v = pass(&mut h, f, i).0;
     assert_ne!(v, Verdict::Drop(DropReason::TcpIntercepted));
@@ -437,25 +286,14 @@ fn a_cookie_is_bound_to_its_flow_and_direction() {
 /// reopens at the client's next SYN.
 #[test]
 fn a_refused_ordinary_tuple_reopens() {
-    let mut h = config(
-        "embryonic-conn-max 5",
-        "  set connection random-sequence-number disable\n",
-        "",
-    );
+    let mut h = limited("embryonic-conn-max 5");
     let e = ends(42_402);
     assert_eq!(
         e.send(&mut h, &seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0))
             .0,
         FWD_OUT
     );
-    let rst = seg(
-        Side::Server,
-        0,
-        CLIENT_ISN + 1,
-        TcpFlags::RST | TcpFlags::ACK,
-        0,
-    );
-    assert_eq!(e.send(&mut h, &rst).0, FWD_IN);
+    assert_eq!(e.send(&mut h, &refusal()).0, FWD_IN);
     h.advance(Duration::from_secs(1));
     assert_eq!(
         e.send(&mut h, &seg(Side::Client, 900_000, 0, TcpFlags::SYN, 0))
@@ -469,21 +307,11 @@ fn a_refused_ordinary_tuple_reopens() {
 /// server's own sequence number (unshifted out of the cookie's space).
 #[test]
 fn icmp_error_quotes_follow_the_shift() {
-    let mut h = config(
-        "embryonic-conn-max 1",
-        "  set connection random-sequence-number disable\n  inspect icmp error\n",
-        "",
-    );
-    fill(&mut h);
+    let mut h = configured("embryonic-conn-max 1", "  inspect icmp error\n", "");
+    fill_cap(&mut h);
     let e = ends(42_900);
     let cookie = open_through_cookie(&mut h, &e);
-    let d = seg(
-        Side::Server,
-        SERVER_ISN + 1,
-        CLIENT_ISN + 1,
-        TcpFlags::ACK | TcpFlags::PSH,
-        500,
-    );
+    let d = seg(Side::Server, SERVER_ISN + 1, CLIENT_ISN + 1, DATA, 500);
     let (v, f) = e.send(&mut h, &d);
     assert_eq!(v, FWD_IN);
     assert_eq!(wire(&f).seq, cookie.wrapping_add(1));
@@ -513,12 +341,7 @@ fn icmp_error_quotes_follow_the_shift() {
 /// the firewall's own parser refuses as `invalid-source`).
 #[test]
 fn a_syn_to_a_broadcast_address_is_never_answered() {
-    let mut h = config(
-        "embryonic-conn-max 1",
-        "  set connection random-sequence-number disable\n",
-        "",
-    );
-    fill(&mut h);
+    let mut h = capped();
     let e = Ends {
         client: ends(42_950).client,
         server: Host {
@@ -550,12 +373,7 @@ fn a_syn_to_a_broadcast_address_is_never_answered() {
 /// spoofed SYN's.
 #[test]
 fn ah_syns_never_evict_a_proven_clients_connection() {
-    let mut h = config(
-        "embryonic-conn-max 1",
-        "  set connection random-sequence-number disable\n",
-        "",
-    );
-    fill(&mut h);
+    let mut h = capped();
     let e = ends(42_970);
     to_pending(&mut h, &e);
     h.advance(Duration::from_millis(1));
