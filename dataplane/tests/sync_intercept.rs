@@ -5,7 +5,10 @@
 //! sees the server's SYN-ACK answers it. The shift of the server's
 //! sequence numbers joins across nodes: once a node saw the SYN-ACK, the
 //! shift replaces the cookie everywhere, whatever order the states arrive
-//! in.
+//! in. From the first review: the asymmetric path with randomization
+//! disabled, and a cookie's data segment reaching the other node before
+//! the connection its ACK opened (it must wait, not open a second
+//! connection that supersedes the established one).
 
 mod common;
 mod mesh;
@@ -35,13 +38,17 @@ const SECRET: [u64; 2] = [0x0123_4567_89ab_cdef, 0x0fed_cba9_8765_4321];
 /// reach the server as the client sent them all the same.
 const POLICY: &str = "class-map all\n match any\npolicy-map p\n class all\n  set connection embryonic-conn-max 1\nservice-policy p global\n";
 
+/// [`POLICY`] with the class's randomization disabled.
+const POLICY_UNRANDOMIZED: &str = "class-map all\n match any\npolicy-map p\n class all\n  set connection embryonic-conn-max 1\n  set connection random-sequence-number disable\nservice-policy p global\n";
+
 const CLIENT_ISN: u32 = 5_000;
 const SERVER_ISN: u32 = 3_000_000_000;
 
-/// Node `id` of a cluster of `members` (two copies a flow), keyed by `secret`.
-fn node_keyed(id: u16, members: &[u16], secret: [u64; 2]) -> Engine {
+/// Node `id` of a cluster of `members` (two copies a flow), keyed by
+/// `secret`, with `policy`.
+fn node_keyed(id: u16, members: &[u16], secret: [u64; 2], policy: &str) -> Engine {
     let mut e = common::synced_node(id, Duration::ZERO, members.len() - 1);
-    let text = rampart_dataplane::policy::parse::parse_config(POLICY)
+    let text = rampart_dataplane::policy::parse::parse_config(policy)
         .expect("parses")
         .config;
     let p = rampart_dataplane::policy::compile::compile(&text, &e.config().interfaces)
@@ -53,22 +60,31 @@ fn node_keyed(id: u16, members: &[u16], secret: [u64; 2]) -> Engine {
 }
 
 fn node(id: u16, members: &[u16]) -> Engine {
-    node_keyed(id, members, SECRET)
+    node_keyed(id, members, SECRET, POLICY)
 }
 
-/// A segment as a stack without options sends it (the cookie offered the
-/// client no window scaling, so neither end scales).
-fn seg(from: Side, seq: u32, ack: u32, flags: u8, payload_len: u32) -> Seg {
-    Seg {
-        from,
-        seq,
-        ack,
-        flags,
-        window: 29_200,
-        wscale: None,
-        sack: Vec::new(),
-        payload_len,
-    }
+/// A segment from the client, without options ([`Seg::plain`]): the
+/// cookie offered the client no window scaling, so neither end scales.
+fn client(seq: u32, ack: u32, flags: u8, payload_len: u32) -> Seg {
+    Seg::plain(Side::Client, seq, ack, flags, payload_len)
+}
+
+/// A segment from the server, as [`client`]'s.
+fn server(seq: u32, ack: u32, flags: u8, payload_len: u32) -> Seg {
+    Seg::plain(Side::Server, seq, ack, flags, payload_len)
+}
+
+/// The client's ACK of `cookie` (its handshake's last segment).
+fn cookie_ack(cookie: u32) -> Seg {
+    client(CLIENT_ISN + 1, cookie.wrapping_add(1), TcpFlags::ACK, 0)
+}
+
+/// The flags of a segment with data.
+const DATA: u8 = TcpFlags::ACK | TcpFlags::PSH;
+
+/// `len` bytes of the client's first data after its ACK of `cookie`.
+fn first_data(cookie: u32, len: u32) -> Seg {
+    client(CLIENT_ISN + 1, cookie.wrapping_add(1), DATA, len)
 }
 
 /// The sequence number, acknowledgement and flags of the TCP frame
@@ -105,12 +121,12 @@ fn dropped_as_intercepted(v: Verdict) {
 /// A SYN from another client to `m`'s server, which never answers it:
 /// it takes the class's one half-open place. Its frame and ingress.
 fn filler_syn(m: &TcpModel) -> (Vec<u8>, IfaceId) {
-    let client = Host {
+    let filler = Host {
         ip: "198.18.0.99".parse().unwrap(),
         ..m.client
     };
-    let syn = seg(Side::Client, 77, 0, TcpFlags::SYN, 0);
-    (tcp_frame(&client, &m.server, &syn), client.iface)
+    let syn = client(77, 0, TcpFlags::SYN, 0);
+    (tcp_frame(&filler, &m.server, &syn), filler.iface)
 }
 
 /// The embryonic count of `e`'s one class.
@@ -136,9 +152,17 @@ impl Pair {
     /// The pair, keyed alike (or not), with A's one half-open place taken
     /// by a SYN no server answers, known to B.
     fn new(secret_b: [u64; 2]) -> Pair {
+        Pair::with(POLICY, secret_b)
+    }
+
+    /// [`Pair::new`] with `policy`.
+    fn with(policy: &str, secret_b: [u64; 2]) -> Pair {
         let (c, s) = v4_pair(41_000, 80);
         let mut p = Pair {
-            nodes: [node(A, &[A, B]), node_keyed(B, &[A, B], secret_b)],
+            nodes: [
+                node_keyed(A, &[A, B], SECRET, policy),
+                node_keyed(B, &[A, B], secret_b, policy),
+            ],
             m: TcpModel::new(c, s, [0, 0], [29_200, 29_200], [None, None]),
             now: Instant::from_secs(1_700_000_000),
         };
@@ -190,7 +214,7 @@ impl Pair {
     /// is returned), nothing kept.
     fn cookie_from(&mut self, i: usize) -> u32 {
         let before = self.nodes[i].table().len();
-        let (v, _) = self.send(i, &seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0));
+        let (v, _) = self.send(i, &client(CLIENT_ISN, 0, TcpFlags::SYN, 0));
         dropped_as_intercepted(v);
         assert_eq!(
             self.nodes[i].table().len(),
@@ -212,13 +236,7 @@ impl Pair {
     /// connection, its SYN leaves toward the server, and its insert
     /// reaches the peer.
     fn accept_at(&mut self, i: usize, cookie: u32) {
-        let ack = seg(
-            Side::Client,
-            CLIENT_ISN + 1,
-            cookie.wrapping_add(1),
-            TcpFlags::ACK,
-            0,
-        );
+        let ack = cookie_ack(cookie);
         dropped_as_intercepted(self.send(i, &ack).0);
         let out = frames(&self.flush(i), false);
         assert_eq!(out.len(), 1, "{out:?}");
@@ -258,27 +276,24 @@ impl Pair {
     /// (client A, server B), then close, each segment synced before the
     /// next; the frames leave in each end's own space.
     fn data_and_close(&mut self, cookie: u32) {
-        let c = |seq: u32, ack: u32, flags, len| seg(Side::Client, seq, ack, flags, len);
-        let s = |seq: u32, ack: u32, flags, len| seg(Side::Server, seq, ack, flags, len);
-        let psh = TcpFlags::ACK | TcpFlags::PSH;
         let fin = TcpFlags::FIN | TcpFlags::ACK;
         // The client's acknowledgement reaches the server in its space...
-        let d = c(CLIENT_ISN + 1, cookie.wrapping_add(1), psh, 100);
+        let d = first_data(cookie, 100);
         assert_eq!(self.through(0, &d), (CLIENT_ISN + 1, SERVER_ISN + 1));
         // ...and the server's numbers reach the client in the cookie's.
-        let r = s(SERVER_ISN + 1, CLIENT_ISN + 101, psh, 1000);
+        let r = server(SERVER_ISN + 1, CLIENT_ISN + 101, DATA, 1000);
         assert_eq!(
             self.through(1, &r),
             (cookie.wrapping_add(1), CLIENT_ISN + 101)
         );
-        let f = c(CLIENT_ISN + 101, cookie.wrapping_add(1001), fin, 0);
+        let f = client(CLIENT_ISN + 101, cookie.wrapping_add(1001), fin, 0);
         assert_eq!(self.through(0, &f), (CLIENT_ISN + 101, SERVER_ISN + 1001));
-        let f = s(SERVER_ISN + 1001, CLIENT_ISN + 102, fin, 0);
+        let f = server(SERVER_ISN + 1001, CLIENT_ISN + 102, fin, 0);
         assert_eq!(
             self.through(1, &f),
             (cookie.wrapping_add(1001), CLIENT_ISN + 102)
         );
-        let last = c(
+        let last = client(
             CLIENT_ISN + 102,
             cookie.wrapping_add(1002),
             TcpFlags::ACK,
@@ -314,13 +329,7 @@ impl Pair {
 
 /// The server's SYN-ACK to the firewall's SYN (no options).
 fn syn_ack() -> Seg {
-    seg(
-        Side::Server,
-        SERVER_ISN,
-        CLIENT_ISN + 1,
-        TcpFlags::SYN | TcpFlags::ACK,
-        0,
-    )
+    server(SERVER_ISN, CLIENT_ISN + 1, TcpFlags::SYN | TcpFlags::ACK, 0)
 }
 
 #[test]
@@ -336,6 +345,23 @@ fn asymmetric_pair_the_server_answered_through_the_peer() {
     p.data_and_close(cookie);
 }
 
+/// The same with the class's randomization disabled, every step synced
+/// before the next (checked and found sound by the first review): B
+/// answers the server's SYN-ACK, the shift joins to A, and data flows
+/// both ways in each end's own space.
+#[test]
+fn asymmetric_intercept_through_two_nodes() {
+    let mut p = Pair::with(POLICY_UNRANDOMIZED, SECRET);
+    let cookie = p.cookie_from(0);
+    p.accept_at(0, cookie);
+    p.server_answers_at(1);
+    p.acknowledged_the_server(1);
+    let d = client(CLIENT_ISN + 1, cookie.wrapping_add(1), TcpFlags::ACK, 100);
+    assert_eq!(p.through(0, &d).1, SERVER_ISN + 1);
+    let r = server(SERVER_ISN + 1, CLIENT_ISN + 101, TcpFlags::ACK, 100);
+    assert_eq!(p.through(1, &r).0, cookie.wrapping_add(1));
+}
+
 /// The client's data reaches A while A's copy still holds the cookie (the
 /// server's SYN-ACK crossed B, whose state is on its way): it waits for
 /// B's state, then leaves with its acknowledgement in the server's space.
@@ -347,13 +373,7 @@ fn asymmetric_pair_client_data_waits_for_the_peers_answer() {
     let cookie = p.cookie_from(0);
     p.accept_at(0, cookie);
     p.server_answers_at(1);
-    let d = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK | TcpFlags::PSH,
-        100,
-    );
+    let d = first_data(cookie, 100);
     let (v, _) = p.send(0, &d);
     assert_eq!(v, Verdict::Hold, "A waits for the peer's state");
     let from_a = p.flush(0);
@@ -369,26 +389,13 @@ fn asymmetric_pair_client_data_waits_for_the_peers_answer() {
     let out = frames(&from_a, true);
     assert_eq!(out.len(), 1, "{from_a:?}");
     assert_eq!(out[0].0, p.m.iface(Side::Server));
-    assert_eq!(
-        tcp(&out[0].1),
-        (
-            CLIENT_ISN + 1,
-            SERVER_ISN + 1,
-            TcpFlags::ACK | TcpFlags::PSH
-        )
-    );
+    assert_eq!(tcp(&out[0].1), (CLIENT_ISN + 1, SERVER_ISN + 1, DATA));
     let sc = p.nodes[0].sync_counters().unwrap();
     assert_eq!((sc.held, sc.held_released), (1, 1));
     assert_eq!(p.nodes[0].counters().intercept.established, 0, "B's doing");
     // The client's data is in both nodes' state: the server's answer to
     // it passes B.
-    let r = seg(
-        Side::Server,
-        SERVER_ISN + 1,
-        CLIENT_ISN + 101,
-        TcpFlags::ACK | TcpFlags::PSH,
-        1000,
-    );
+    let r = server(SERVER_ISN + 1, CLIENT_ISN + 101, DATA, 1000);
     assert_eq!(p.through(1, &r), (cookie.wrapping_add(1), CLIENT_ISN + 101));
     p.same_on_both(cookie, TcpState::Established);
 }
@@ -402,13 +409,7 @@ fn server_data_crossing_a_pending_copy_waits_for_the_peers_answer() {
     let cookie = p.cookie_from(0);
     p.accept_at(0, cookie);
     p.server_answers_at(1);
-    let banner = seg(
-        Side::Server,
-        SERVER_ISN + 1,
-        CLIENT_ISN + 1,
-        TcpFlags::ACK | TcpFlags::PSH,
-        300,
-    );
+    let banner = server(SERVER_ISN + 1, CLIENT_ISN + 1, DATA, 300);
     assert_eq!(p.send(0, &banner).0, Verdict::Hold);
     assert!(frames(&p.flush(0), true).is_empty());
     p.acknowledged_the_server(1);
@@ -417,11 +418,7 @@ fn server_data_crossing_a_pending_copy_waits_for_the_peers_answer() {
     assert_eq!(out[0].0, p.m.iface(Side::Client));
     assert_eq!(
         tcp(&out[0].1),
-        (
-            cookie.wrapping_add(1),
-            CLIENT_ISN + 1,
-            TcpFlags::ACK | TcpFlags::PSH
-        )
+        (cookie.wrapping_add(1), CLIENT_ISN + 1, DATA)
     );
     p.same_on_both(cookie, TcpState::Established);
 }
@@ -434,13 +431,7 @@ fn client_data_on_a_pending_copy_is_not_passed_without_the_peers_answer() {
     let mut p = Pair::new(SECRET);
     let cookie = p.cookie_from(0);
     p.accept_at(0, cookie);
-    let d = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK | TcpFlags::PSH,
-        100,
-    );
+    let d = first_data(cookie, 100);
     assert_eq!(p.send(0, &d).0, Verdict::Hold);
     p.now = p.now + Duration::from_secs(1);
     p.nodes[0].expire(p.now);
@@ -462,13 +453,7 @@ fn client_data_on_a_pending_copy_is_not_passed_without_the_peers_answer() {
 fn a_syn_ack_that_beats_the_insert_waits_for_it() {
     let mut p = Pair::new(SECRET);
     let cookie = p.cookie_from(0);
-    let ack = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
+    let ack = cookie_ack(cookie);
     dropped_as_intercepted(p.send(0, &ack).0);
     assert_eq!(p.send(1, &syn_ack()).0, Verdict::Hold);
     assert!(frames(&p.flush(1), false).is_empty());
@@ -498,6 +483,62 @@ fn a_cookie_given_by_one_node_is_accepted_by_its_peer() {
     p.data_and_close(cookie);
 }
 
+/// F7 (the first review): the client's first segment after its cookie
+/// ACK (same sequence number, same acknowledgement) reaching the other
+/// node before the owner's insert does: that node opened a second
+/// incarnation of the tuple (a non-SYN no entry holds is otherwise held
+/// for the peer's state). The later incarnation won everywhere, so the
+/// connection the server had established through node A was replaced by
+/// node B's unanswered one. With `RINT_STRICT` set, also that B opened
+/// nothing and both nodes hold A's connection.
+#[test]
+fn a_cookies_data_at_the_other_node_never_supersedes_the_established_connection() {
+    let mut p = Pair::with(POLICY_UNRANDOMIZED, SECRET);
+    let cookie = p.cookie_from(0);
+    // The pure ACK at node A...
+    dropped_as_intercepted(p.send(0, &cookie_ack(cookie)).0);
+    // ...and the client's first data right behind it at node B, before
+    // A's insert arrives.
+    let d = client(CLIENT_ISN + 1, cookie.wrapping_add(1), TcpFlags::ACK, 100);
+    let (v, _) = p.send(1, &d);
+    let b_opened = p.nodes[1].counters().intercept.accepted;
+    // The server answers node A's SYN; A acknowledges it.
+    p.server_answers_at(0);
+    // Every state synced: B's, A's, then B's answers.
+    for i in [1, 0, 1] {
+        p.flush(i);
+    }
+    let tuple = p.m.tuple();
+    let a = p.nodes[0]
+        .find(&tuple, p.now)
+        .map(|e| (e.owner, e.intercept_pending()));
+    let b = p.nodes[1]
+        .find(&tuple, p.now)
+        .map(|e| (e.owner, e.intercept_pending()));
+    eprintln!("after sync: A {a:?} B {b:?}, B accepted {b_opened}");
+    if std::env::var("RINT_STRICT").is_ok() {
+        assert_eq!(
+            (b_opened, a, b),
+            (0, a, a),
+            "node B's verdict on the data: {v:?}; node B opened a second incarnation; after sync \
+         A holds {a:?} and B {b:?} (owner, still pending)"
+        );
+    }
+    // The client's data now, through node A: its connection is
+    // established at the server.
+    let (v, _) = p.send(0, &d);
+    let from_a = p.flush(0);
+    let built = [frames(&from_a, false), frames(&from_a, true)].concat();
+    eprintln!(
+        "client data at A: {v:?}; A built {:?}",
+        built.iter().map(|(i, f)| (i.0, tcp(f))).collect::<Vec<_>>()
+    );
+    assert!(
+        matches!(v, Verdict::Forward { .. }),
+        "the client's data: {v:?}"
+    );
+}
+
 /// A node keyed otherwise takes the ACK of A's cookie for a stray ACK:
 /// it waits for a peer's state as any ACK without an entry, and opens
 /// nothing.
@@ -505,13 +546,7 @@ fn a_cookie_given_by_one_node_is_accepted_by_its_peer() {
 fn a_node_with_another_key_does_not_accept_the_cookie() {
     let mut p = Pair::new([7, 7]);
     let cookie = p.cookie_from(0);
-    let ack = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
+    let ack = cookie_ack(cookie);
     assert_eq!(p.send(1, &ack).0, Verdict::Hold);
     assert!(frames(&p.flush(1), false).is_empty());
     p.now = p.now + Duration::from_secs(1);
@@ -532,13 +567,7 @@ fn a_node_with_another_key_does_not_accept_the_cookie() {
 fn a_cookie_ack_accepted_on_both_nodes_leaves_one_connection() {
     let mut p = Pair::new(SECRET);
     let cookie = p.cookie_from(0);
-    let ack = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
+    let ack = cookie_ack(cookie);
     dropped_as_intercepted(p.send(0, &ack).0);
     dropped_as_intercepted(p.send(1, &ack).0);
     for i in [0, 1, 0, 1] {
@@ -628,13 +657,7 @@ fn a_syn_ack_retransmitted_through_the_peer_is_acknowledged_again() {
 fn a_stale_pending_state_never_brings_the_cookie_back() {
     let mut p = Pair::new(SECRET);
     let cookie = p.cookie_from(0);
-    let ack = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
+    let ack = cookie_ack(cookie);
     dropped_as_intercepted(p.send(0, &ack).0);
     let stale = p.nodes[0]
         .flow_state(&p.entry(0))
@@ -652,13 +675,7 @@ fn a_stale_pending_state_never_brings_the_cookie_back() {
     }
     p.same_on_both(cookie, TcpState::Established);
     // The server's data still reaches the client in the cookie's space.
-    let r = seg(
-        Side::Server,
-        SERVER_ISN + 1,
-        CLIENT_ISN + 1,
-        TcpFlags::ACK | TcpFlags::PSH,
-        500,
-    );
+    let r = server(SERVER_ISN + 1, CLIENT_ISN + 1, DATA, 500);
     assert_eq!(p.through(1, &r), (cookie.wrapping_add(1), CLIENT_ISN + 1));
     for order in [[stale, fresh], [fresh, stale]] {
         let mut c = node(C, &[A, B, C]);
@@ -690,17 +707,11 @@ fn a_third_node_pulls_the_intercepted_flow_and_shifts_the_servers_data() {
         .process(&mut f, PacketMeta::default(), ingress, now);
     assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
     mesh.pump(now);
-    let syn = seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0);
+    let syn = client(CLIENT_ISN, 0, TcpFlags::SYN, 0);
     dropped_as_intercepted(mesh.send(A, &m, &syn, now));
     mesh.pump(now);
     let cookie = tcp(&mesh.out.last().expect("the cookie").frame).0;
-    let ack = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK,
-        0,
-    );
+    let ack = cookie_ack(cookie);
     dropped_as_intercepted(mesh.send(A, &m, &ack, now));
     mesh.pump(now);
     assert!(mesh.get(B).find(&m.tuple(), now).is_some(), "B backs A up");
@@ -712,13 +723,7 @@ fn a_third_node_pulls_the_intercepted_flow_and_shifts_the_servers_data() {
     dropped_as_intercepted(mesh.send(B, &m, &syn_ack(), now));
     assert_eq!(mesh.pump(now), vec![(B, m.iface(Side::Server))]);
     now = now + Duration::from_millis(1);
-    let d = seg(
-        Side::Client,
-        CLIENT_ISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK | TcpFlags::PSH,
-        100,
-    );
+    let d = first_data(cookie, 100);
     let (v, f) = mesh.send_frame(A, &m, &d, now);
     assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
     assert_eq!(tcp(&f).1, SERVER_ISN + 1);
@@ -726,13 +731,7 @@ fn a_third_node_pulls_the_intercepted_flow_and_shifts_the_servers_data() {
     assert!(mesh.get(C).find(&m.tuple(), now).is_none());
     // The server's answer crosses C: held, pulled, passed shifted.
     now = now + Duration::from_millis(1);
-    let r = seg(
-        Side::Server,
-        SERVER_ISN + 1,
-        CLIENT_ISN + 101,
-        TcpFlags::ACK | TcpFlags::PSH,
-        1000,
-    );
+    let r = server(SERVER_ISN + 1, CLIENT_ISN + 101, DATA, 1000);
     assert_eq!(mesh.send(C, &m, &r, now), Verdict::Hold);
     for _ in 0..10 {
         now = now + Duration::from_millis(5);
@@ -747,11 +746,7 @@ fn a_third_node_pulls_the_intercepted_flow_and_shifts_the_servers_data() {
     );
     assert_eq!(
         tcp(&released[0].frame),
-        (
-            cookie.wrapping_add(1),
-            CLIENT_ISN + 101,
-            TcpFlags::ACK | TcpFlags::PSH
-        )
+        (cookie.wrapping_add(1), CLIENT_ISN + 101, DATA)
     );
     let shift = cookie.wrapping_sub(SERVER_ISN);
     for id in ids {
@@ -761,13 +756,7 @@ fn a_third_node_pulls_the_intercepted_flow_and_shifts_the_servers_data() {
     }
     // The server's next data crosses C at once, shifted.
     now = now + Duration::from_millis(1);
-    let r = seg(
-        Side::Server,
-        SERVER_ISN + 1001,
-        CLIENT_ISN + 101,
-        TcpFlags::ACK | TcpFlags::PSH,
-        500,
-    );
+    let r = server(SERVER_ISN + 1001, CLIENT_ISN + 101, DATA, 500);
     let (v, f) = mesh.send_frame(C, &m, &r, now);
     assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
     assert_eq!(tcp(&f).0, cookie.wrapping_add(1001));
