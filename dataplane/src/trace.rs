@@ -66,6 +66,26 @@ pub struct Seg {
     pub payload_len: u32,
 }
 
+/// A xorshift64 generator for tests that draw random operations from a
+/// seed (reproducible: the seed names the run).
+#[derive(Debug, Clone)]
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number below `n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
 impl Seg {
     /// A segment as a stack that negotiated no options sends it: a window
     /// of 29,200 bytes (twenty segments of 1,460), no window scale, no

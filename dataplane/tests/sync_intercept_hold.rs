@@ -10,7 +10,7 @@ use rampart_dataplane::conntrack::NodeId;
 use rampart_dataplane::engine::Effect;
 use rampart_dataplane::engine::sync::SyncConfig;
 use rampart_dataplane::packet::{PacketMeta, TcpFlags};
-use rampart_dataplane::trace::{Host, Seg, Side, tcp_frame, v4_pair};
+use rampart_dataplane::trace::{Host, Seg, Side, XorShift, tcp_frame, v4_pair};
 use rampart_dataplane::{DropReason, Engine, EngineConfig, Instant, Verdict};
 
 const POLICY: &str = "class-map all\n match any\npolicy-map p\n class all\n  set connection embryonic-conn-max 1\n  set connection random-sequence-number disable\nservice-policy p global\n";
@@ -45,16 +45,7 @@ fn standalone() -> Engine {
 }
 
 fn seg(from: Side, seq: u32, ack: u32, flags: u8, len: u32) -> Seg {
-    Seg {
-        from,
-        seq,
-        ack,
-        flags,
-        window: 29_200,
-        wscale: None,
-        sack: Vec::new(),
-        payload_len: len,
-    }
+    Seg::plain(from, seq, ack, flags, len)
 }
 
 fn tcp(f: &[u8]) -> (u32, u32, u8) {
@@ -389,19 +380,6 @@ mod pair {
     }
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Checked sound: a pair with random paths and random sync delivery keeps
 /// each node's class counts equal to its table through TCP Intercept.
 #[test]
@@ -409,7 +387,7 @@ fn class_counts_follow_the_table_on_both_nodes() {
     use std::collections::HashMap;
     let mut accepted = 0;
     for seed in 1..120u64 {
-        let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut r = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut p = pair::Pair::new();
         let (c0, s0) = v4_pair(1, 80);
         let clients: Vec<Host> = (0..3)
@@ -432,7 +410,7 @@ fn class_counts_follow_the_table_on_both_nodes() {
             let key = (ci, port);
             let (isn, cookie, sisn) =
                 *st.entry(key)
-                    .or_insert((r.next() as u32, 0, r.next() as u32));
+                    .or_insert((r.next_u64() as u32, 0, r.next_u64() as u32));
             let at = r.below(2) as usize;
             let op = r.below(13);
             let (from, to, sg) = match op {

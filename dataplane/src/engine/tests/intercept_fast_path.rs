@@ -5,6 +5,7 @@
 
 use super::intercept::{CLIENT_ISN, Ends, seg, sent, tuple, wire};
 use super::*;
+use crate::trace::XorShift;
 
 fn config(extra: &str, top: &str) -> Harness {
     let mut h = Harness::new();
@@ -15,32 +16,12 @@ fn config(extra: &str, top: &str) -> Harness {
     h
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 fn run(seed: u64, fast: bool, extra: &str, top: &str) -> Vec<String> {
     let mut h = config(extra, top);
     h.engine.set_fast_path(fast);
-    let mut r = Rng(seed);
-    let (c, s) = v4_pair(1, 80);
-    let filler = Ends {
-        client: Host {
-            ip: "198.18.0.99".parse().unwrap(),
-            ..c
-        },
-        server: s,
-    };
-    filler.send(&mut h, &seg(Side::Client, 77, 0, TcpFlags::SYN, 0));
+    let mut r = XorShift(seed);
+    super::intercept::fill_cap(&mut h);
+    let s = v4_pair(1, 80).1;
     let e = Ends {
         client: v4_pair(45_000, 80).0,
         server: s,
@@ -62,7 +43,7 @@ fn run(seed: u64, fast: bool, extra: &str, top: &str) -> Vec<String> {
     let sisn = if r.below(2) == 0 {
         cookie.wrapping_sub(r.below(3000) as u32)
     } else {
-        r.next() as u32
+        r.next_u64() as u32
     };
     let mut sa = seg(
         Side::Server,

@@ -4,6 +4,7 @@
 
 use super::intercept::{CLIENT_ISN, Ends, seg, sent};
 use super::*;
+use crate::trace::XorShift;
 
 fn config(limits: &str) -> Harness {
     let mut h = Harness::new();
@@ -24,20 +25,8 @@ fn config(limits: &str) -> Harness {
 #[test]
 fn no_cookie_from_a_source_the_parser_refuses() {
     let mut h = config("embryonic-conn-max 1");
-    let (c, s) = v4_pair(1, 80);
-    let filler = Ends {
-        client: Host {
-            ip: "198.18.0.99".parse().unwrap(),
-            ..c
-        },
-        server: s,
-    };
-    assert_eq!(
-        filler
-            .send(&mut h, &seg(Side::Client, 77, 0, TcpFlags::SYN, 0))
-            .0,
-        FWD_OUT
-    );
+    super::intercept::fill_cap(&mut h);
+    let s = v4_pair(1, 80).1;
     let e = Ends {
         client: v4_pair(46_000, 80).0,
         server: Host {
@@ -58,26 +47,13 @@ fn no_cookie_from_a_source_the_parser_refuses() {
     );
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// Checked sound: random conversations through TCP Intercept (SYNs, cookie
 /// ACKs with and without data, server SYN-ACKs, RSTs each way, data, FINs,
 /// time passing, the sweep) keep every class's counts equal to the table.
 #[test]
 fn class_counts_follow_the_table_through_intercept() {
     for seed in 1..150u64 {
-        let mut r = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut r = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let limits = [
             "embryonic-conn-max 1",
             "per-client-embryonic-max 1",
@@ -106,12 +82,12 @@ fn class_counts_follow_the_table_through_intercept() {
             let key = (ci, port);
             let (isn, cookie, sisn) =
                 *st.entry(key)
-                    .or_insert((r.next() as u32, 0u32, r.next() as u32));
+                    .or_insert((r.next_u64() as u32, 0u32, r.next_u64() as u32));
             let op = r.below(12);
             let s = match op {
                 0 | 1 => {
                     let isn = if r.below(3) == 0 {
-                        r.next() as u32
+                        r.next_u64() as u32
                     } else {
                         isn
                     };
@@ -219,18 +195,10 @@ fn class_counts_follow_the_table_through_intercept() {
 #[test]
 fn the_cookie_offers_the_clamp_of_the_clients_mss() {
     let mut h = config("embryonic-conn-max 1");
-    let (c, s) = v4_pair(1, 80);
-    let filler = Ends {
-        client: Host {
-            ip: "198.18.0.99".parse().unwrap(),
-            ..c
-        },
-        server: s,
-    };
-    filler.send(&mut h, &seg(Side::Client, 77, 0, TcpFlags::SYN, 0));
+    super::intercept::fill_cap(&mut h);
     let e = Ends {
         client: v4_pair(46_100, 80).0,
-        server: s,
+        server: v4_pair(1, 80).1,
     };
     let (mut f, i) = e.frame(&seg(Side::Client, CLIENT_ISN, 0, TcpFlags::SYN, 0));
     // The MSS option (kind 2, length 4) right after the 20-byte header.
