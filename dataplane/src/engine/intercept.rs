@@ -220,7 +220,8 @@ impl Engine {
         // the handshake's own ACK opens at once; a segment with data waits
         // for a peer's state (`tcp-not-syn` is held and pulled), and opens
         // the connection at its hold deadline if none came (the ACK was
-        // lost).
+        // lost), or at once if the hold buffer has no room for it
+        // (`intercept_without_waiting`).
         if seg.payload_len > 0
             && self.sync.as_ref().is_some_and(|s| s.active())
             && !self.lenient_passes
