@@ -99,6 +99,53 @@ impl Node {
 
 const CISN: u32 = 5_000;
 
+impl Node {
+    /// A node on `engine` whose class's one half-open place is taken (a
+    /// filler SYN nobody answers), and the cookie its SYN-ACK gives the
+    /// client on `port`: the node, the client, the server and the cookie.
+    fn with_cookie(engine: Engine, port: u16) -> (Node, Host, Host, u32) {
+        let (c, s) = v4_pair(port, 80);
+        let filler = Host {
+            ip: "198.18.0.99".parse().unwrap(),
+            ..v4_pair(1, 80).0
+        };
+        let mut n = Node {
+            e: engine,
+            now: Instant::from_secs(1_700_000_000),
+        };
+        assert!(matches!(
+            n.send(&filler, &s, &seg(Side::Client, 77, 0, TcpFlags::SYN, 0)),
+            Verdict::Forward { .. }
+        ));
+        n.built();
+        assert_eq!(
+            n.send(&c, &s, &seg(Side::Client, CISN, 0, TcpFlags::SYN, 0)),
+            Verdict::Drop(DropReason::TcpIntercepted)
+        );
+        let cookie = tcp(&n.built()[0].1).0;
+        (n, c, s, cookie)
+    }
+
+    /// How many of the frames the node built since the last look are SYNs.
+    fn syns_built(&mut self) -> usize {
+        self.built()
+            .into_iter()
+            .filter(|(_, f)| tcp(f).2 == TcpFlags::SYN)
+            .count()
+    }
+}
+
+/// The client's first data segment (500 bytes), acknowledging `cookie`.
+fn first_data(cookie: u32) -> Seg {
+    seg(
+        Side::Client,
+        CISN + 1,
+        cookie.wrapping_add(1),
+        TcpFlags::ACK | TcpFlags::PSH,
+        500,
+    )
+}
+
 /// Fill the class's one half-open place, and the hold buffer's share for
 /// frames of flows unknown here with stray ACKs from spoofed sources (an
 /// ACK flood toward the protected servers; each is `tcp-not-syn`, which a
@@ -127,43 +174,19 @@ fn flood(n: &mut Node, round: u32) -> usize {
 
 /// The client's handshake ACK was lost; its first data segment (and each
 /// retransmission) acknowledges the cookie. Standalone, it opens the
-/// connection at once. In a cluster (the rule of 06462c7) it is
-/// `tcp-not-syn` until its hold deadline: when the hold buffer refuses it
-/// (`hold-overflow`, the strangers' half full, which any ACK flood from
-/// spoofed sources does during the SYN flood that triggered TCP Intercept),
-/// it is dropped and never opens, and every retransmission meets the same
-/// fate: the proven client is locked out for as long as the flood lasts,
-/// and for good once its cookie expires (128 s).
+/// connection at once. In a cluster it waits (`tcp-not-syn`) for a peer's
+/// state until its hold deadline; when the hold buffer has no room for it
+/// (the strangers' half full, which any ACK flood from spoofed sources
+/// does during the SYN flood that triggered TCP Intercept), it opens the
+/// connection at once. It was once dropped (`hold-overflow`) with every
+/// retransmission, locking the proven client out for as long as the flood
+/// lasted.
 #[test]
 fn a_cookies_data_segment_the_hold_refuses_opens_the_connection_at_once() {
-    let (c, s) = v4_pair(44_000, 80);
-    let filler = Host {
-        ip: "198.18.0.99".parse().unwrap(),
-        ..v4_pair(1, 80).0
-    };
     // Standalone, for comparison.
-    let mut alone = Node {
-        e: standalone(),
-        now: Instant::from_secs(1_700_000_000),
-    };
-    assert!(matches!(
-        alone.send(&filler, &s, &seg(Side::Client, 77, 0, TcpFlags::SYN, 0)),
-        Verdict::Forward { .. }
-    ));
+    let (mut alone, c, s, cookie) = Node::with_cookie(standalone(), 44_000);
     assert_eq!(
-        alone.send(&c, &s, &seg(Side::Client, CISN, 0, TcpFlags::SYN, 0)),
-        Verdict::Drop(DropReason::TcpIntercepted)
-    );
-    let cookie = tcp(&alone.built()[0].1).0;
-    let data = seg(
-        Side::Client,
-        CISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK | TcpFlags::PSH,
-        500,
-    );
-    assert_eq!(
-        alone.send(&c, &s, &data),
+        alone.send(&c, &s, &first_data(cookie)),
         Verdict::Drop(DropReason::TcpIntercepted)
     );
     assert_eq!(
@@ -173,27 +196,8 @@ fn a_cookies_data_segment_the_hold_refuses_opens_the_connection_at_once() {
     );
 
     // In a cluster.
-    let mut n = Node {
-        e: clustered(),
-        now: Instant::from_secs(1_700_000_000),
-    };
-    assert!(matches!(
-        n.send(&filler, &s, &seg(Side::Client, 77, 0, TcpFlags::SYN, 0)),
-        Verdict::Forward { .. }
-    ));
-    n.built();
-    assert_eq!(
-        n.send(&c, &s, &seg(Side::Client, CISN, 0, TcpFlags::SYN, 0)),
-        Verdict::Drop(DropReason::TcpIntercepted)
-    );
-    let cookie = tcp(&n.built()[0].1).0;
-    let data = seg(
-        Side::Client,
-        CISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK | TcpFlags::PSH,
-        500,
-    );
+    let (mut n, c, s, cookie) = Node::with_cookie(clustered(), 44_000);
+    let data = first_data(cookie);
     // The client's RTO doubles from 1 s; the flood goes on (4,096 stray
     // ACKs per 200 ms hold deadline fill the strangers' half).
     let mut verdicts = Vec::new();
@@ -202,12 +206,7 @@ fn a_cookies_data_segment_the_hold_refuses_opens_the_connection_at_once() {
     for round in 0..6 {
         held += flood(&mut n, round);
         verdicts.push(n.send(&c, &s, &data));
-        let syns: Vec<_> = n
-            .built()
-            .into_iter()
-            .filter(|(_, f)| tcp(f).2 == TcpFlags::SYN)
-            .collect();
-        if !syns.is_empty() {
+        if n.syns_built() > 0 {
             break;
         }
         n.advance(rto);
@@ -225,57 +224,21 @@ fn a_cookies_data_segment_the_hold_refuses_opens_the_connection_at_once() {
 /// Control: without the flood the same segment waits its 200 ms and opens.
 #[test]
 fn control_without_a_flood_the_data_segment_opens_at_its_hold_deadline() {
-    let (c, s) = v4_pair(44_001, 80);
-    let filler = Host {
-        ip: "198.18.0.99".parse().unwrap(),
-        ..v4_pair(1, 80).0
-    };
-    let mut n = Node {
-        e: clustered(),
-        now: Instant::from_secs(1_700_000_000),
-    };
-    n.send(&filler, &s, &seg(Side::Client, 77, 0, TcpFlags::SYN, 0));
-    n.built();
-    n.send(&c, &s, &seg(Side::Client, CISN, 0, TcpFlags::SYN, 0));
-    let cookie = tcp(&n.built()[0].1).0;
-    let data = seg(
-        Side::Client,
-        CISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK | TcpFlags::PSH,
-        500,
-    );
-    assert_eq!(n.send(&c, &s, &data), Verdict::Hold);
+    let (mut n, c, s, cookie) = Node::with_cookie(clustered(), 44_001);
+    assert_eq!(n.send(&c, &s, &first_data(cookie)), Verdict::Hold);
     n.advance(Duration::from_millis(250));
-    let syns = n
-        .built()
-        .into_iter()
-        .filter(|(_, f)| tcp(f).2 == TcpFlags::SYN)
-        .count();
+    let syns = n.syns_built();
     assert_eq!((n.e.counters().intercept.accepted, syns), (1, 1));
 }
 
-/// 06bed6b sends the SYN again once per client flight. In a cluster a
-/// segment of a pending connection is held (intercept-unexpected) and
-/// judged again at each peer event for its flow and at its deadline, and
-/// each judgement of the flight's first segment sends the SYN again (and
-/// counts `syn_resent` and `unexpected` again): one client segment, two
-/// SYNs and two `unexpected`, where the standalone engine sends one.
+/// The SYN is sent again once per client flight. In a cluster a segment
+/// of a pending connection is held (intercept-unexpected) and judged again
+/// at each peer event for its flow and at its deadline: only its first
+/// judgement sends the SYN and counts `syn_resent` and `unexpected` (they
+/// were once sent and counted at every judgement).
 #[test]
 fn a_held_first_segment_sends_the_syn_once() {
-    let (c, s) = v4_pair(44_002, 80);
-    let filler = Host {
-        ip: "198.18.0.99".parse().unwrap(),
-        ..v4_pair(1, 80).0
-    };
-    let mut n = Node {
-        e: clustered(),
-        now: Instant::from_secs(1_700_000_000),
-    };
-    n.send(&filler, &s, &seg(Side::Client, 77, 0, TcpFlags::SYN, 0));
-    n.built();
-    n.send(&c, &s, &seg(Side::Client, CISN, 0, TcpFlags::SYN, 0));
-    let cookie = tcp(&n.built()[0].1).0;
+    let (mut n, c, s, cookie) = Node::with_cookie(clustered(), 44_002);
     // The handshake's ACK opens at once: the firewall's SYN.
     let ack = seg(
         Side::Client,
@@ -290,25 +253,10 @@ fn a_held_first_segment_sends_the_syn_once() {
     );
     assert_eq!(n.built().len(), 1);
     // The server is slow; the client's first data segment.
-    let data = seg(
-        Side::Client,
-        CISN + 1,
-        cookie.wrapping_add(1),
-        TcpFlags::ACK | TcpFlags::PSH,
-        500,
-    );
-    assert_eq!(n.send(&c, &s, &data), Verdict::Hold);
-    let mut syns = n
-        .built()
-        .into_iter()
-        .filter(|(_, f)| tcp(f).2 == TcpFlags::SYN)
-        .count();
+    assert_eq!(n.send(&c, &s, &first_data(cookie)), Verdict::Hold);
+    let mut syns = n.syns_built();
     n.advance(Duration::from_millis(250));
-    syns += n
-        .built()
-        .into_iter()
-        .filter(|(_, f)| tcp(f).2 == TcpFlags::SYN)
-        .count();
+    syns += n.syns_built();
     let k = &n.e.counters().intercept;
     let drops = n.e.counters().drops[DropReason::InterceptUnexpected.index()];
     assert_eq!(
