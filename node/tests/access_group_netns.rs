@@ -62,10 +62,14 @@ fn receive(for_how_long: Duration) -> impl FnOnce() -> Vec<u64> + Send {
 
 fn send() -> impl FnOnce() + Send {
     || {
+        // Every socket stays open until all are sent, so no two flows to
+        // one port share an ephemeral port.
+        let socks: Vec<UdpSocket> = (0..FLOWS)
+            .map(|_| UdpSocket::bind("198.18.0.10:0").unwrap())
+            .collect();
         for port in PORTS {
             let to = SocketAddr::new("198.18.0.20".parse().unwrap(), port);
-            for _ in 0..FLOWS {
-                let s = UdpSocket::bind("198.18.0.10:0").unwrap();
+            for s in &socks {
                 s.send_to(b"one", to).unwrap();
             }
         }

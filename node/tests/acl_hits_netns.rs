@@ -50,8 +50,12 @@ access-group IN in interface inside
 fn send() -> impl FnOnce() + Send {
     || {
         let to = |port| SocketAddr::new("198.18.0.20".parse().unwrap(), port);
-        for _ in 0..FLOWS {
-            let s = UdpSocket::bind("198.18.0.10:0").unwrap();
+        // Every socket stays open until all are sent, so the kernel cannot
+        // hand one ephemeral port out twice and merge two flows into one.
+        let socks: Vec<UdpSocket> = (0..FLOWS)
+            .map(|_| UdpSocket::bind("198.18.0.10:0").unwrap())
+            .collect();
+        for s in &socks {
             s.send_to(b"one", to(OPEN_PORT)).unwrap();
             s.send_to(b"two", to(OPEN_PORT)).unwrap();
         }

@@ -37,8 +37,12 @@ access-group IN in interface inside
 fn send() -> impl FnOnce() + Send {
     || {
         let to = SocketAddr::new("198.18.0.20".parse().unwrap(), PORT);
-        for _ in 0..FLOWS {
-            let s = UdpSocket::bind("198.18.0.10:0").unwrap();
+        // Every socket stays open until all are sent, so no two flows
+        // share an ephemeral port.
+        let socks: Vec<UdpSocket> = (0..FLOWS)
+            .map(|_| UdpSocket::bind("198.18.0.10:0").unwrap())
+            .collect();
+        for s in &socks {
             s.send_to(b"one", to).unwrap();
         }
     }
