@@ -32,12 +32,16 @@ use super::settings::{
     CATCH_UP_REPLY_MARGIN, FORWARD_MARGIN, HELLO_TIMEOUT, LEADER_POLL_INTERVAL, MAX_POLICY_BYTES,
     REMOVAL_EVIDENCE_WAIT, RaftSettings,
 };
+use super::shuns::ShunRecord;
 use super::store::{LogStore, STORE_FILE, StoreCounters, guarded};
 use super::types::{
     AppliedPolicy, MemberNode, NodeId, PolicyCmd, Raft, SeqKey, TypeConfig, Version,
 };
 use crate::transport::rpc::RpcError;
 use crate::transport::{RPC_SERVICE_RAFT, Transport};
+
+#[path = "handle_commit.rs"]
+mod commit;
 
 /// Checks a config as this node would run it (parse and compile against
 /// its interfaces, and its signature where the node checks one). The error
@@ -184,6 +188,8 @@ pub(super) struct Inner {
     validator: Validator,
     settings: RaftSettings,
     policy: watch::Receiver<AppliedPolicy>,
+    /// The shun list, as applied (`shuns.rs`).
+    shuns: watch::Receiver<Arc<Vec<ShunRecord>>>,
     /// Nodes the cluster removed, as applied (`state_machine.rs`).
     removed: watch::Receiver<BTreeSet<NodeId>>,
     /// The log index of the applied membership (`state_machine.rs`).
@@ -240,6 +246,7 @@ impl PolicyRaft {
         let counters = db.counters.clone();
         let identity = Arc::new(identity);
         let policy = sm.subscribe();
+        let shuns = sm.subscribe_shuns();
         let removed = sm.subscribe_removed();
         let applied_members = sm.subscribe_members();
         let applied_membership = sm.subscribe_membership_index();
@@ -261,6 +268,7 @@ impl PolicyRaft {
                 validator,
                 settings,
                 policy,
+                shuns,
                 removed: removed.clone(),
                 applied_membership,
                 counters,
@@ -440,6 +448,16 @@ impl PolicyRaft {
     /// The applied policy now.
     pub fn applied(&self) -> AppliedPolicy {
         self.inner.policy.borrow().clone()
+    }
+
+    /// A new subscription to the applied shun list.
+    pub fn subscribe_shuns(&self) -> watch::Receiver<Arc<Vec<ShunRecord>>> {
+        self.inner.shuns.clone()
+    }
+
+    /// The applied shun list now, in the order the shuns were added.
+    pub fn shuns(&self) -> Arc<Vec<ShunRecord>> {
+        self.inner.shuns.borrow().clone()
     }
 
     /// Stop serving peers and stop Raft. The store is closed once
@@ -700,99 +718,20 @@ impl PolicyRaft {
         let budget = self.inner.settings.write_timeout;
         let started = Instant::now();
         let before = self.applied().version;
-        let mut leader_seen = None;
-        let mut cause = NoQuorumCause::NoLeader;
-        loop {
-            let elapsed = started.elapsed();
-            if elapsed >= budget {
-                return Err(WriteError::NoQuorum {
-                    waited_ms: millis(elapsed),
-                    leader: leader_seen,
-                    cause,
-                });
-            }
-            let remaining = budget - elapsed;
-            let view = self.view();
-            if let Some(reason) = view.stopped {
-                return Err(WriteError::Stopped { reason });
-            }
-            if !view.member {
-                return Err(WriteError::NotMember {
-                    node: self.inner.id,
-                });
-            }
-            leader_seen = view.leader;
-            let Some(leader) = view.leader else {
-                cause = NoQuorumCause::NoLeader;
-                tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
-                continue;
-            };
-            let reply = if leader == self.inner.id {
-                self.propose(set_config(text.to_string(), at), remaining)
-                    .await
-            } else {
-                let req = ForwardRequest::Write {
-                    text: text.to_string(),
-                    budget_ms: millis(remaining.saturating_sub(FORWARD_MARGIN)),
-                };
-                match self.forward(leader, req, remaining).await {
-                    Ok(r) => r,
-                    Err(ForwardFail::NotSent(e)) => {
-                        tracing::debug!(leader, "forwarding a write: {e}");
-                        cause = NoQuorumCause::LeaderUnreachable;
-                        tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
-                        continue;
-                    }
-                    Err(ForwardFail::MaybeSent(e)) => {
-                        // The leader may have proposed it before it was
-                        // lost: proposing again could commit it twice (the
-                        // chaos suite's raft-leader scenario saw versions 3
-                        // and 4 from one write). See whether it commits.
-                        tracing::warn!(leader, "no answer from the leader to a write: {e}");
-                        return self.await_outcome(text, before, started, budget).await;
-                    }
-                }
-            };
-            match reply {
-                ForwardReply::Committed { version } => return Ok(version),
-                ForwardReply::Invalid { message } => return Err(WriteError::Invalid { message }),
-                ForwardReply::Conflict { committed, wanted } => {
-                    return Err(WriteError::Conflict { committed, wanted });
-                }
-                ForwardReply::NoQuorum { pending: true, .. } => {
-                    // Proposed but not committed: a retry could commit it
-                    // twice, so report it as it is.
-                    return Err(WriteError::NoQuorum {
-                        waited_ms: millis(started.elapsed()),
-                        leader: Some(leader),
-                        cause: NoQuorumCause::NotCommitted,
-                    });
-                }
-                ForwardReply::NoQuorum { pending: false, .. } => {
-                    // Nothing proposed. Another leader with a majority may
-                    // be elected within the budget; ask again after an
-                    // election could have happened (each check costs a
-                    // round of heartbeats).
-                    cause = NoQuorumCause::LeaderIsolated;
-                    let pause = self.inner.settings.election_timeout_min;
-                    tokio::time::sleep(pause.min(remaining)).await;
-                }
-                ForwardReply::NotLeader { .. } => {
-                    cause = NoQuorumCause::NoLeader;
-                    tokio::time::sleep(LEADER_POLL_INTERVAL.min(remaining)).await;
-                }
-                ForwardReply::Failed { message } | ForwardReply::Refused { message } => {
-                    return Err(WriteError::LeaderFailed { leader, message });
-                }
-                ForwardReply::StoppedAfterProposing { message } => {
-                    return Err(WriteError::LeaderStopped { leader, message });
-                }
-                ForwardReply::MembershipChanged { .. } => {
-                    return Err(WriteError::LeaderFailed {
-                        leader,
-                        message: "answered a write as a membership change".into(),
-                    });
-                }
+        let cmd = set_config(text.to_string(), at);
+        let forward = |budget_ms| ForwardRequest::Write {
+            text: text.to_string(),
+            budget_ms,
+        };
+        match self.deliver(cmd, &forward, started, budget).await {
+            Ok((leader, reply)) => commit::outcome(leader, reply, started),
+            Err(commit::Undelivered::Failed(e)) => Err(e),
+            // The leader may have proposed it before it was lost:
+            // proposing again could commit it twice (the chaos suite's
+            // raft-leader scenario saw versions 3 and 4 from one write).
+            // See whether it commits.
+            Err(commit::Undelivered::MaybeSent) => {
+                self.await_outcome(text, before, started, budget).await
             }
         }
     }
@@ -1025,6 +964,10 @@ impl PolicyRaft {
                 let budget = Duration::from_millis(budget_ms).min(s.membership_timeout);
                 self.lead_membership(MembershipOp::Remove { id }, budget)
                     .await
+            }
+            ForwardRequest::Shun { op, budget_ms } => {
+                let budget = Duration::from_millis(budget_ms).min(s.write_timeout);
+                self.serve_shun(op, budget).await
             }
         }
     }

@@ -99,6 +99,14 @@ pub enum ForwardRequest {
         /// How long the origin still waits (ms).
         budget_ms: u64,
     },
+    /// Change the shun list (a leader of an earlier release cannot decode
+    /// it and refuses the call: nothing is proposed).
+    Shun {
+        /// The change.
+        op: super::shuns::ShunOp,
+        /// How long the origin still waits (ms).
+        budget_ms: u64,
+    },
 }
 
 /// A reply on the Raft RPC service, one variant per request.

@@ -84,6 +84,7 @@
 //! | `codec.rs` | bincode with limits and a version byte |
 //! | `store.rs` | the redb file; the log, vote and committed id |
 //! | `state_machine.rs` | the policy and version; snapshots; the watch |
+//! | `shuns.rs` | the shun list, its operations and limits |
 //! | `stored_snapshot.rs` | the stored snapshot record and the SHA-256 checked at each read |
 //! | `messages.rs` | the RPC messages |
 //! | `network.rs` | openraft's network over transport RPCs |
@@ -111,6 +112,7 @@ pub mod messages;
 mod network;
 mod service;
 mod settings;
+mod shuns;
 mod state_machine;
 mod store;
 mod stored_snapshot;
@@ -126,6 +128,10 @@ pub use members::Removed;
 pub use network::{NetworkFactory, PeerClient, UNREACHABLE_BACKOFF};
 pub use settings::{
     MAX_POLICY_BYTES, MAX_SNAPSHOT_BYTES, RaftSettings, SNAPSHOT_CHUNK_BYTES, SettingsError,
+};
+pub use shuns::{
+    MAX_SHUN_IFACE_BYTES, MAX_SHUNS, ShunConn, ShunOp, ShunRecord, ShunScope,
+    refusal as shun_refusal,
 };
 pub use state_machine::{SnapshotBuilder, StateMachine};
 pub use store::{LogStore, OpenError, STORE_FILE, StoreCounters};

@@ -13,11 +13,12 @@ use crate::transport::RPC_MAX_MESSAGE_BYTES;
 pub const MAX_POLICY_BYTES: usize = 1 << 20;
 
 /// The largest snapshot a member may send (bytes): a snapshot is one
-/// policy text and a few fields. A chunk that would write past this is
+/// policy text, a few fields and the shun list. A chunk that would write past this is
 /// refused before openraft sees it, since openraft seeks to the chunk's
 /// offset in an in-memory buffer and a hostile offset would grow it
 /// without bound.
-pub const MAX_SNAPSHOT_BYTES: u64 = MAX_POLICY_BYTES as u64 + (64 << 10);
+pub const MAX_SNAPSHOT_BYTES: u64 =
+    MAX_POLICY_BYTES as u64 + (64 << 10) + super::shuns::MAX_SHUN_LIST_BYTES;
 
 /// Bytes of one snapshot chunk on the wire: a snapshot is one policy, so
 /// one chunk nearly always carries it whole.

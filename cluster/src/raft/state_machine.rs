@@ -8,7 +8,8 @@
 //! back as a peer (docs/ARCHITECTURE.md §7): a set applied from the
 //! membership entries like everything else, kept in a record of its own
 //! beside the state (whose encoding stays as earlier versions wrote it) and
-//! carried in snapshots.
+//! carried in snapshots. The shun list (`shuns.rs`) is kept the same way:
+//! a record of its own, a watch of its own, carried in snapshots.
 //!
 //! Apply is deterministic and never validates: a config is checked
 //! before it is proposed, and every node must apply the same entries to
@@ -28,6 +29,7 @@ use tokio::sync::watch;
 
 use super::codec;
 use super::settings::MAX_POLICY_BYTES;
+use super::shuns::{self, ShunRecord};
 use redb::ReadableTable as _;
 
 use super::store::{Db, OpenError, SM};
@@ -42,6 +44,8 @@ use super::types::{
 const KEY_STATE: &str = "state";
 /// The removed nodes (absent: none, as in stores written before it).
 const KEY_REMOVED: &str = "removed";
+/// The shun list (absent: none, as in stores written before it).
+const KEY_SHUNS: &str = "shuns";
 /// The SHA-256 of the policy text in [`KEY_STATE`] ([`PolicyDigest`]):
 /// its own record, so that the state's encoding stays as earlier
 /// versions wrote it. Absent in stores written before it: written at the
@@ -89,6 +93,10 @@ const MAX_REMOVED_REMEMBERED: usize = 4096;
 /// install it during a rolling upgrade.
 const SNAPSHOT_BODY_V2: u8 = 2;
 
+/// The codec version byte of a snapshot body that carries shuns
+/// ([`SnapshotBodyV3`]); one without shuns is written as before.
+const SNAPSHOT_BODY_V3: u8 = 3;
+
 /// What the state machine holds (and a snapshot carries, with its meta).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SmState {
@@ -103,6 +111,9 @@ struct SmState {
     /// in the state record (see the module's text): its own record.
     #[serde(skip)]
     removed: BTreeSet<NodeId>,
+    /// The shun list, in the order the shuns were added. Its own record.
+    #[serde(skip)]
+    shuns: Arc<Vec<ShunRecord>>,
 }
 
 /// The body of a snapshot: the policy alone (the meta carries the last
@@ -125,8 +136,32 @@ struct SnapshotBodyV2 {
     removed: BTreeSet<NodeId>,
 }
 
+/// The body of a snapshot of a cluster with shuns in place.
+#[derive(Debug, Serialize, Deserialize)]
+struct SnapshotBodyV3 {
+    version: Version,
+    log_index: u64,
+    text: String,
+    seq_key: Option<SeqKey>,
+    removed: BTreeSet<NodeId>,
+    shuns: Vec<ShunRecord>,
+}
+
 /// A snapshot body's bytes for `state`.
 fn encode_body(state: &SmState) -> Result<Vec<u8>, codec::CodecError> {
+    if !state.shuns.is_empty() {
+        return codec::encode_versioned(
+            SNAPSHOT_BODY_V3,
+            &SnapshotBodyV3 {
+                version: state.version,
+                log_index: state.log_index,
+                text: state.text.to_string(),
+                seq_key: state.seq_key,
+                removed: state.removed.clone(),
+                shuns: state.shuns.to_vec(),
+            },
+        );
+    }
     if state.removed.is_empty() {
         return codec::encode(&SnapshotBody {
             version: state.version,
@@ -147,19 +182,33 @@ fn encode_body(state: &SmState) -> Result<Vec<u8>, codec::CodecError> {
     )
 }
 
-/// A snapshot body of either version, as the newer one.
-fn decode_body(data: &[u8]) -> Result<SnapshotBodyV2, codec::CodecError> {
-    if data.first() == Some(&SNAPSHOT_BODY_V2) {
-        return codec::decode_versioned(SNAPSHOT_BODY_V2, data);
+/// A snapshot body of any version, as the newest one.
+fn decode_body(data: &[u8]) -> Result<SnapshotBodyV3, codec::CodecError> {
+    match data.first() {
+        Some(&SNAPSHOT_BODY_V3) => codec::decode_versioned(SNAPSHOT_BODY_V3, data),
+        Some(&SNAPSHOT_BODY_V2) => {
+            let b: SnapshotBodyV2 = codec::decode_versioned(SNAPSHOT_BODY_V2, data)?;
+            Ok(SnapshotBodyV3 {
+                version: b.version,
+                log_index: b.log_index,
+                text: b.text,
+                seq_key: b.seq_key,
+                removed: b.removed,
+                shuns: Vec::new(),
+            })
+        }
+        _ => {
+            let b: SnapshotBody = codec::decode(data)?;
+            Ok(SnapshotBodyV3 {
+                version: b.version,
+                log_index: b.log_index,
+                text: b.text,
+                seq_key: b.seq_key,
+                removed: BTreeSet::new(),
+                shuns: Vec::new(),
+            })
+        }
     }
-    let b: SnapshotBody = codec::decode(data)?;
-    Ok(SnapshotBodyV2 {
-        version: b.version,
-        log_index: b.log_index,
-        text: b.text,
-        seq_key: b.seq_key,
-        removed: BTreeSet::new(),
-    })
 }
 
 /// Apply a membership entry to the removed set: every node of the
@@ -210,6 +259,8 @@ pub struct StateMachine {
     state: SmState,
     policy: watch::Sender<AppliedPolicy>,
     removed: watch::Sender<BTreeSet<NodeId>>,
+    /// The applied shun list.
+    shuns: watch::Sender<Arc<Vec<ShunRecord>>>,
     /// The nodes of the applied membership.
     members: watch::Sender<BTreeSet<NodeId>>,
     /// The log index of the applied membership (0: none).
@@ -253,6 +304,16 @@ impl StateMachine {
                 record: KEY_REMOVED,
                 reason: e.to_string(),
             })?;
+        }
+        if let Some(b) = db
+            .get_str(SM, KEY_SHUNS)
+            .map_err(|e| record(e.to_string()))?
+        {
+            state.shuns = Arc::new(codec::decode(&b).map_err(|e| OpenError::Record {
+                path: path.to_path_buf(),
+                record: KEY_SHUNS,
+                reason: e.to_string(),
+            })?);
         }
         // A policy text that does not match its digest would be enforced
         // as it reads: another policy than the cluster committed.
@@ -310,6 +371,7 @@ impl StateMachine {
         db.state_covers(state.last_applied.max(snapshot_last).map(|l| l.index));
         let (policy, _) = watch::channel(applied(&state));
         let (removed, _) = watch::channel(state.removed.clone());
+        let (shuns, _) = watch::channel(state.shuns.clone());
         let (members, _) = watch::channel(nodes_of(&state.last_membership));
         let (membership_index, _) = watch::channel(index_of(&state.last_membership));
         Ok(StateMachine {
@@ -317,6 +379,7 @@ impl StateMachine {
             state,
             policy,
             removed,
+            shuns,
             members,
             membership_index,
             digest_stored,
@@ -332,6 +395,11 @@ impl StateMachine {
     /// membership changes; a join takes a node back).
     pub fn subscribe_removed(&self) -> watch::Receiver<BTreeSet<NodeId>> {
         self.removed.subscribe()
+    }
+
+    /// A new subscription to the applied shun list.
+    pub fn subscribe_shuns(&self) -> watch::Receiver<Arc<Vec<ShunRecord>>> {
+        self.shuns.subscribe()
     }
 
     /// A new subscription to the nodes of the applied membership: a
@@ -354,6 +422,9 @@ impl StateMachine {
             republish || next.version != self.state.version || next.seq_key != self.state.seq_key;
         if next.removed != self.state.removed {
             self.removed.send_replace(next.removed.clone());
+        }
+        if next.shuns != self.state.shuns {
+            self.shuns.send_replace(next.shuns.clone());
         }
         let members = nodes_of(&next.last_membership);
         self.members.send_if_modified(|m| {
@@ -442,6 +513,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     // The first key stays (PolicyCmd::SetSeqKey).
                     next.seq_key.get_or_insert(key);
                 }
+                EntryPayload::Normal(PolicyCmd::Shun(op)) => {
+                    shuns::apply(Arc::make_mut(&mut next.shuns), op);
+                }
                 EntryPayload::Membership(m) => {
                     remember_removed(&mut next.removed, &next.last_membership, &m);
                     next.last_membership = StoredMembership::new(Some(e.log_id), m);
@@ -461,6 +535,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         } else {
             Some(codec::encode(&next.removed).map_err(sm_write_err)?)
         };
+        let shun_bytes = if next.shuns == self.state.shuns {
+            None
+        } else {
+            Some(codec::encode(&*next.shuns).map_err(sm_write_err)?)
+        };
         // The digest with each new policy, and once in a store without it.
         let new_policy =
             (next.version, next.log_index) != (self.state.version, self.state.log_index);
@@ -475,6 +554,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 t.insert(KEY_STATE, bytes.as_slice())?;
                 if let Some(removed) = &removed {
                     t.insert(KEY_REMOVED, removed.as_slice())?;
+                }
+                if let Some(shuns) = &shun_bytes {
+                    t.insert(KEY_SHUNS, shuns.as_slice())?;
                 }
                 if let Some(digest) = &digest {
                     t.insert(KEY_DIGEST, digest.as_slice())?;
@@ -553,9 +635,11 @@ impl StateMachine {
             text: Arc::from(body.text),
             seq_key: body.seq_key,
             removed: body.removed,
+            shuns: Arc::new(body.shuns),
         };
         let state_bytes = codec::encode(&next).map_err(snap_write_err)?;
         let removed_bytes = codec::encode(&next.removed).map_err(snap_write_err)?;
+        let shun_bytes = codec::encode(&*next.shuns).map_err(snap_write_err)?;
         let digest_bytes = codec::encode(&PolicyDigest::of(&next)).map_err(snap_write_err)?;
         let (snap_bytes, snap_digest) =
             stored_snapshot::encode(meta, data).map_err(snap_write_err)?;
@@ -566,6 +650,7 @@ impl StateMachine {
                 let mut t = txn.open_table(SM)?;
                 t.insert(KEY_STATE, state_bytes.as_slice())?;
                 t.insert(KEY_REMOVED, removed_bytes.as_slice())?;
+                t.insert(KEY_SHUNS, shun_bytes.as_slice())?;
                 t.insert(KEY_DIGEST, digest_bytes.as_slice())?;
                 t.insert(KEY_SNAPSHOT, snap_bytes.as_slice())?;
                 t.insert(KEY_SNAPSHOT_DIGEST, snap_digest.as_slice())?;
@@ -922,6 +1007,69 @@ mod tests {
         assert_eq!(removed(&sm), vec![4]);
         drop(sm);
         assert_eq!(removed(&open(&d)), vec![4]);
+        let _ = std::fs::remove_dir_all(&d);
+        let _ = std::fs::remove_dir_all(&other);
+    }
+
+    /// A shun change is kept in its own record (read back at open), is
+    /// no policy write (the version stays), and a snapshot carries the
+    /// list in the third body, which another store installs whole; a
+    /// list emptied again snapshots as the first body.
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_shun_list_persists_and_travels_in_snapshots() {
+        use super::super::shuns::{ShunOp, ShunScope};
+        use openraft::RaftSnapshotBuilder as _;
+        let d = dir("shuns");
+        let mut sm = open(&d);
+        let rec = ShunRecord {
+            source: "198.18.0.10".parse().unwrap(),
+            conn: None,
+            scope: ShunScope::Interface("outside".into()),
+            added_unix: 7,
+        };
+        sm.apply([
+            membership(1, &[1], &[]),
+            cmd(2, PolicyCmd::SetConfig { text: "x".into() }),
+            cmd(3, PolicyCmd::Shun(ShunOp::Add(rec.clone()))),
+        ])
+        .await
+        .expect("apply");
+        assert_eq!(*sm.subscribe_shuns().borrow().clone(), vec![rec.clone()]);
+        assert_eq!(sm.subscribe().borrow().version, 1);
+        let snap = sm
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("snapshot");
+        assert_eq!(snap.snapshot.get_ref()[0], SNAPSHOT_BODY_V3);
+        drop(sm);
+        let sm = open(&d);
+        assert_eq!(*sm.subscribe_shuns().borrow().clone(), vec![rec.clone()]);
+        drop(sm);
+        // Installed on another store.
+        let other = dir("shuns-other");
+        let mut sm2 = open(&other);
+        sm2.install_snapshot(&snap.meta, snap.snapshot)
+            .await
+            .expect("install");
+        assert_eq!(*sm2.subscribe_shuns().borrow().clone(), vec![rec]);
+        drop(sm2);
+        let mut sm2 = open(&other);
+        assert_eq!(sm2.subscribe_shuns().borrow().len(), 1);
+        sm2.apply([cmd(4, PolicyCmd::Shun(ShunOp::Clear))])
+            .await
+            .expect("apply");
+        assert!(sm2.subscribe_shuns().borrow().is_empty());
+        let snap = sm2
+            .get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("snapshot");
+        let body: SnapshotBody = codec::decode(snap.snapshot.get_ref()).expect("v1 body");
+        assert_eq!(body.version, 1);
+        drop(sm2);
         let _ = std::fs::remove_dir_all(&d);
         let _ = std::fs::remove_dir_all(&other);
     }

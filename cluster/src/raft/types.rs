@@ -14,8 +14,8 @@ pub type Version = u64;
 pub type NodeId = u64;
 
 /// What the log carries: a whole running config (the state machine
-/// never checks it; it was validated before it was proposed), or the
-/// cluster's sequence-randomization key.
+/// never checks it; it was validated before it was proposed), the
+/// cluster's sequence-randomization key, or a change to the shun list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PolicyCmd {
     /// Replace the running config with `text` (ASA commands).
@@ -53,6 +53,10 @@ pub enum PolicyCmd {
         /// The config text.
         text: String,
     },
+    /// Change the shun list (`shun`, `no shun`, `clear shun`:
+    /// docs/asa-behaviour.md §2.12). Not config: the policy's text and
+    /// version stay. (A node of an earlier release cannot decode it.)
+    Shun(super::shuns::ShunOp),
 }
 
 /// 16 bytes from the system's random source.
