@@ -18,6 +18,7 @@ pub mod intercept;
 pub mod normalize;
 mod reset;
 mod segment;
+mod shun;
 mod spread;
 pub mod sync;
 pub mod tracer;
@@ -364,6 +365,8 @@ pub struct Engine {
     /// before it is judged, if anything ([`Policy::ingress_drop`]: a shut
     /// interface, an EtherType `deny any`); empty when no interface has one.
     gates: Vec<Option<DropReason>>,
+    /// The shun list and its counts (docs/asa-behaviour.md §2.12).
+    shunning: shun::Shunning,
     /// The timeouts the engine was built with; `config.timeouts` is these
     /// with the policy's global `timeout` values in place.
     base_timeouts: Timeouts,
@@ -433,6 +436,7 @@ impl Engine {
             fast_path: true,
             fast_path_frames: 0,
             gates: Vec::new(),
+            shunning: Default::default(),
             base_timeouts: config_timeouts,
             awaiting_policy: false,
             fragments,
@@ -715,6 +719,13 @@ impl Engine {
             && let Some(reason) = self.gate_drop(ingress, frame.len())
         {
             return Verdict::Drop(reason);
+        }
+        // A shunned source passes nothing, fragments and established
+        // connections included (docs/asa-behaviour.md §2.12).
+        if !self.shunning.is_empty()
+            && let Some(verdict) = self.shun_drop(frame, ingress, now)
+        {
+            return verdict;
         }
         if let Err(DropReason::Fragment) = parsed
             && usize::from(ingress.0) < self.config.interfaces.len()

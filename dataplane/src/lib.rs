@@ -16,6 +16,7 @@ pub mod packet;
 pub mod placement;
 pub mod policy;
 pub mod seq;
+pub mod shun;
 pub mod sync;
 pub mod time;
 pub mod trace;

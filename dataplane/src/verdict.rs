@@ -266,6 +266,10 @@ drop_reasons! {
     /// A TCP option of a kind a `tcp-options range … drop` names (label
     /// inferred).
     TcpOptionDrop => "tcp-option-not-allowed", "TCP option not allowed",
+    /// The frame's IP source is shunned (`shun`) on its interface or
+    /// VLAN: every packet from it, its established connections' too
+    /// (docs/asa-behaviour.md §2.12).
+    Shunned => "shunned", "Packet is shunned",
 }
 
 #[cfg(test)]

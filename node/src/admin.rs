@@ -232,7 +232,10 @@ pub fn start(
         admin = admin
             .with_writer(r.writer())
             .with_committed_version(Box::new(move || committed.committed_version()))
-            .with_membership(r.membership(peers));
+            .with_membership(r.membership(peers))
+            .with_shun_writer(r.shun_writer());
+    } else {
+        admin = admin.with_shun_writer(crate::policy_raft::local_shun_writer());
     }
     if let Some((rt, t)) = &cluster {
         admin = admin.with_peer_clear(crate::clear_rpc::peer_clear(rt.clone(), t.clone()));

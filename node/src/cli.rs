@@ -59,6 +59,8 @@ pub struct Target {
 #[derive(Debug, Subcommand)]
 pub enum OpsCommand {
     /// Show the node's state as the ASA does.
+    // `sh` is `show`, as on the ASA, though `shun` begins with it too.
+    #[command(alias = "sh")]
     Show {
         #[command(flatten)]
         target: Target,
@@ -94,11 +96,23 @@ pub enum OpsCommand {
         #[arg(value_name = "WORDS")]
         words: Vec<String>,
     },
-    /// `no capture NAME`: remove a capture and its frames.
+    /// `shun SRC [DST SPORT DPORT [PROTOCOL]] [vlan ID | interface NAME]`:
+    /// drop every packet from SRC, on every node of the cluster, until
+    /// `no shun`; with a connection, remove it too (the admin token;
+    /// docs/asa-behaviour.md §2.12).
+    Shun {
+        #[command(flatten)]
+        target: Target,
+        /// The command after `shun`.
+        #[arg(value_name = "WORDS")]
+        words: Vec<String>,
+    },
+    /// `no capture NAME`: remove a capture and its frames; `no shun SRC
+    /// [vlan ID | interface NAME]`: end a shun.
     No {
         #[command(flatten)]
         target: Target,
-        /// `capture NAME`.
+        /// `capture NAME` or `shun SRC …`.
         #[arg(value_name = "WORDS")]
         words: Vec<String>,
     },
@@ -187,6 +201,13 @@ pub enum ShowWhat {
         #[arg(value_name = "WORDS")]
         words: Vec<String>,
     },
+    /// `show shun [statistics]`: the shuns in force on this node, or each
+    /// interface's and each shun's drops with its age.
+    Shun {
+        /// `statistics` (abbreviations accepted), or nothing.
+        #[arg(value_name = "WORDS")]
+        words: Vec<String>,
+    },
 }
 
 /// What `clear` clears.
@@ -209,6 +230,13 @@ pub enum ClearWhat {
     Capture {
         /// The capture.
         name: String,
+    },
+    /// `clear shun`: end every shun, cluster-wide; `clear shun
+    /// statistics`: zero this node's shun counts.
+    Shun {
+        /// `statistics`, or nothing.
+        #[arg(value_name = "WORDS")]
+        words: Vec<String>,
     },
 }
 
@@ -540,6 +568,35 @@ fn change_membership(target: &Target, change: &MemberChange) -> anyhow::Result<E
     }
 }
 
+/// Send one `shun`, `no shun` or `clear shun` command.
+fn shun_command(target: &Target, line: &str) -> anyhow::Result<()> {
+    let api = client(target, true)?;
+    let r = api.shun_command(line).map_err(refused)?;
+    print(target.json, &r, |r| {
+        let mut out = format!("{}\n", r.message);
+        if r.removed > 0 {
+            out.push_str(&format!(
+                "{} connection(s) removed on this node\n",
+                r.removed
+            ));
+        }
+        out
+    });
+    Ok(())
+}
+
+/// Whether `show shun`'s words ask for the statistics.
+fn shun_statistics(words: &[String]) -> anyhow::Result<bool> {
+    match words {
+        [] => Ok(false),
+        [w] if !w.is_empty() && "statistics".starts_with(w.as_str()) => Ok(true),
+        _ => anyhow::bail!(
+            "% Invalid input: \"{}\" (show shun [statistics])",
+            words.join(" ").escape_debug()
+        ),
+    }
+}
+
 /// Send one `capture` command; the ASA answers nothing.
 fn capture_command(target: &Target, line: &str) -> anyhow::Result<()> {
     let api = client(target, true)?;
@@ -665,6 +722,15 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
                     &api.time_ranges().map_err(refused)?,
                     rampart_ops::show_time_range::render_time_ranges,
                 ),
+                ShowWhat::Shun { words } => {
+                    let stats = shun_statistics(&words)?;
+                    let l = api.shuns().map_err(refused)?;
+                    if stats {
+                        print(json, &l, rampart_ops::shun::render_statistics);
+                    } else {
+                        print(json, &l, rampart_ops::shun::render_list);
+                    }
+                }
                 ShowWhat::Capture { words } => {
                     // Captures show packet contents: the admin token.
                     let api = client(&target, true)?;
@@ -682,8 +748,20 @@ fn run_command(c: OpsCommand, command: fn() -> clap::Command) -> anyhow::Result<
         OpsCommand::Capture { target, words } => {
             capture_command(&target, &format!("capture {}", words.join(" ")))?;
         }
+        OpsCommand::No { target, words } if words.first().is_some_and(|w| w == "shun") => {
+            shun_command(&target, &format!("no {}", words.join(" ")))?;
+        }
         OpsCommand::No { target, words } => {
             capture_command(&target, &format!("no {}", words.join(" ")))?;
+        }
+        OpsCommand::Shun { target, words } => {
+            shun_command(&target, &format!("shun {}", words.join(" ")))?;
+        }
+        OpsCommand::Clear {
+            target,
+            what: ClearWhat::Shun { words },
+        } => {
+            shun_command(&target, &format!("clear shun {}", words.join(" ")))?;
         }
         OpsCommand::Clear {
             target,
@@ -870,6 +948,8 @@ mod tests {
         assert_eq!(ex("sh frag inside").unwrap(), "show fragment inside");
         assert_eq!(ex("sh acc OUT").unwrap(), "show access-list OUT");
         assert_eq!(ex("sh ti").unwrap(), "show time-range");
+        assert_eq!(ex("sh shun stat").unwrap(), "show shun stat");
+        assert_eq!(ex("shu 198.18.0.1").unwrap(), "shun 198.18.0.1");
         assert_eq!(ex("cle acc OUT cou").unwrap(), "clear access-list OUT cou");
         assert_eq!(
             ex("pac in inside tcp 198.18.0.1 1 198.18.1.1 www").unwrap(),

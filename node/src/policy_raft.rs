@@ -39,6 +39,10 @@ use crate::control::Workers;
 use crate::kept_policy::{Kept, KeptPolicy};
 use crate::policy_sig::Signer;
 
+#[path = "shun_link.rs"]
+mod shun_link;
+pub use shun_link::local_shun_writer;
+
 /// How long a blocking caller (the admin API) waits for Raft beyond the
 /// write's own deadline, before it answers that the cluster did not.
 const CALL_MARGIN: Duration = Duration::from_secs(2);

@@ -363,6 +363,8 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
     // store first: a restarted node runs its cluster's policy again).
     if let Some(r) = &raft {
         r.follow(ops.admin().clone());
+        // And the cluster's shun list (docs/asa-behaviour.md §2.12).
+        r.follow_shuns(ops.admin().clone());
     }
     // Time-ranges follow the node's clock (docs/asa-behaviour.md §2.10).
     let time_ranges = crate::time_ranges::spawn(

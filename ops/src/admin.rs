@@ -28,9 +28,11 @@ use crate::snapshot::{NodeSnapshot, WorkerSnapshot};
 
 mod install;
 mod local_host;
+mod shun;
 mod time_ranges;
 mod walk;
 use install::{install_wanted, pending_note};
+pub use shun::ShunWriter;
 pub use time_ranges::{WallClock, system_wall_clock};
 
 /// How long an operation waits for the workers.
@@ -57,6 +59,8 @@ struct Wanted {
     /// cluster that has not joined, [`Admin::awaiting_cluster_policy`]):
     /// cleared once every worker answered that it runs one.
     workers_closed: bool,
+    /// The shun list compiled for the workers (docs/asa-behaviour.md §2.12).
+    shuns: Option<Arc<rampart_dataplane::shun::ShunTable>>,
 }
 
 /// How a policy that every worker had room for was applied.
@@ -168,6 +172,10 @@ pub struct Admin<P: EnginePool> {
     wanted: Arc<Mutex<Wanted>>,
     /// The wall clock time-ranges are evaluated by (docs/asa-behaviour.md §2.10).
     wall: WallClock,
+    /// The shun list in force here.
+    shuns: Mutex<shun::Shuns>,
+    /// Where `shun` changes go.
+    shun_writer: Option<ShunWriter>,
 }
 
 /// Whose `clear conn`: each has a budget of its own, so a member sending
@@ -426,6 +434,8 @@ impl<P: EnginePool> Admin<P> {
             clock: Arc::new(SystemClock),
             wanted: Arc::new(Mutex::new(Wanted::default())),
             wall: system_wall_clock(),
+            shuns: shun::new_state(),
+            shun_writer: None,
         }
     }
 
@@ -1126,6 +1136,14 @@ impl<P: EnginePool> Backend for Admin<P> {
     }
     fn capture_pcap(&self, name: &str) -> Result<Vec<u8>, OpsError> {
         self.capture_pcap(name)
+    }
+
+    fn shun_command(&self, line: &str) -> Result<crate::shun::ShunDone, OpsError> {
+        self.shun_command_here(line)
+    }
+
+    fn shun_list(&self) -> Result<crate::shun::ShunList, OpsError> {
+        self.shun_list_here()
     }
 
     fn membership(&self, change: &MemberChange) -> Result<MemberResult, OpsError> {

@@ -209,6 +209,16 @@ pub trait Backend: Send + Sync + 'static {
         let _ = name;
         Err(no_capture())
     }
+    /// `shun …`, `no shun …`, `clear shun [statistics]`
+    /// (docs/asa-behaviour.md §2.12).
+    fn shun_command(&self, line: &str) -> Result<crate::shun::ShunDone, OpsError> {
+        let _ = line;
+        Err(OpsError::BadRequest("this node keeps no shun list".into()))
+    }
+    /// `show shun [statistics]`.
+    fn shun_list(&self) -> Result<crate::shun::ShunList, OpsError> {
+        Ok(crate::shun::ShunList::default())
+    }
     /// `rampart cluster join|remove`.
     fn membership(&self, change: &MemberChange) -> Result<MemberResult, OpsError> {
         let _ = change;

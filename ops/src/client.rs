@@ -751,6 +751,17 @@ impl Client {
         self.call("POST", "/v1/clear-access-list", &body, "application/json")
     }
 
+    /// `shun …`, `no shun …`, `clear shun [statistics]` (the admin token).
+    pub fn shun_command(&self, line: &str) -> Result<crate::shun::ShunDone, ClientError> {
+        let ct = "text/plain; charset=utf-8";
+        self.call("POST", "/v1/shun", line.as_bytes(), ct)
+    }
+
+    /// `show shun [statistics]`.
+    pub fn shuns(&self) -> Result<crate::shun::ShunList, ClientError> {
+        self.call("GET", "/v1/shuns", b"", "")
+    }
+
     /// `capture …`, `capture NAME stop`, `no capture NAME`, `clear
     /// capture NAME` (the admin token).
     pub fn capture_command(&self, line: &str) -> Result<CaptureDone, ClientError> {

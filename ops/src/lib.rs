@@ -44,6 +44,7 @@ pub mod show_conn;
 pub mod show_fragment;
 pub mod show_local_host;
 pub mod show_time_range;
+pub mod shun;
 pub mod snapshot;
 pub mod sock_diag;
 pub mod sock_owner;

@@ -21,6 +21,8 @@
 //! | GET | `/v1/packet-tracer?input=IF&protocol=tcp&src=A&sport=P&dst=B&dport=Q` | | [`crate::model::PacketTrace`] |
 //! | GET | `/v1/access-list?name=NAME` | | [`crate::model::AccessLists`], 404 for no such list |
 //! | GET | `/v1/time-range` | | [`crate::show_time_range::TimeRanges`] |
+//! | POST | `/v1/shun` (token) | a `shun`, `no shun` or `clear shun [statistics]` command | [`crate::shun::ShunDone`] |
+//! | GET | `/v1/shuns` | | [`crate::shun::ShunList`] |
 //! | POST | `/v1/clear-access-list` (token) | [`AclClearRequest`] (`all` for every list) | [`crate::model::AclClearResult`], 404 for no such list |
 //! | GET, POST | `/v1/capture` (token, reads too) | a `capture` command (POST) | [`crate::capture::CaptureList`], [`crate::capture::CaptureDone`] |
 //! | GET | `/v1/capture/NAME?detail&dump&count=N` (token) | | [`crate::capture::CaptureView`], 404 for no such capture |
@@ -281,7 +283,11 @@ pub struct AdminTokens {
 fn changes_state(path: &str) -> bool {
     matches!(
         path,
-        "/v1/clear-conn" | "/v1/clear-access-list" | "/v1/configure" | "/v1/cluster/membership"
+        "/v1/clear-conn"
+            | "/v1/clear-access-list"
+            | "/v1/configure"
+            | "/v1/cluster/membership"
+            | "/v1/shun"
     )
 }
 
@@ -462,6 +468,11 @@ fn admin_handler(
                 Ok(name) => answer(backend.clear_access_lists(name.as_deref())),
                 Err(e) => api_error(400, e),
             },
+            "/v1/shun" => match std::str::from_utf8(&req.body) {
+                Ok(line) => answer(backend.shun_command(line)),
+                Err(_) => api_error(400, "the command is not UTF-8 text"),
+            },
+            "/v1/shuns" => answer(backend.shun_list()),
             "/v1/cluster/membership" => match serde_json::from_slice::<MemberChange>(&req.body) {
                 Ok(c) => answer(backend.membership(&c)),
                 Err(e) => api_error(400, format!("the body is not a membership change: {e}")),

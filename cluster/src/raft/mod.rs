@@ -130,7 +130,7 @@ pub use settings::{
     MAX_POLICY_BYTES, MAX_SNAPSHOT_BYTES, RaftSettings, SNAPSHOT_CHUNK_BYTES, SettingsError,
 };
 pub use shuns::{
-    MAX_SHUN_IFACE_BYTES, MAX_SHUNS, ShunConn, ShunOp, ShunRecord, ShunScope,
+    MAX_SHUN_IFACE_BYTES, MAX_SHUNS, ShunConn, ShunOp, ShunRecord, ShunScope, apply as shun_apply,
     refusal as shun_refusal,
 };
 pub use state_machine::{SnapshotBuilder, StateMachine};

@@ -56,6 +56,17 @@ pub enum ConnEvent {
         /// When.
         at: Instant,
     },
+    /// A packet from a shunned source was dropped (syslog 401004).
+    Shunned {
+        /// Its source.
+        src: std::net::IpAddr,
+        /// Its destination.
+        dst: std::net::IpAddr,
+        /// Where it arrived.
+        ingress: IfaceId,
+        /// When.
+        at: Instant,
+    },
 }
 
 /// What the deny messages print beyond the tuple.
@@ -101,7 +112,7 @@ impl Engine {
         out.extend(self.conn_log.events.drain(..));
     }
 
-    fn push_conn_event(&mut self, ev: ConnEvent) {
+    pub(super) fn push_conn_event(&mut self, ev: ConnEvent) {
         if self.conn_log.events.len() >= self.conn_log.capacity {
             bump(&mut self.counters.conn_events_dropped);
             return;

@@ -1491,10 +1491,10 @@ fn an_engine_awaiting_its_cluster_policy_passes_nothing_until_one_is_set() {
     assert!(matches!(h.frame(arp, IfaceId(0)), Verdict::Forward { .. }));
 }
 
-// TCP Intercept (§2.2): its handshake, its edges, the fast path on its
-// connections, random operations; built segments against an oracle.
+// TCP Intercept (§2.2), built segments against an oracle; shunning (§2.12).
 mod built_segments;
 mod intercept;
 mod intercept_edges;
 mod intercept_fast_path;
 mod intercept_props;
+mod shun;

@@ -12,7 +12,7 @@ pub use offload::{Offload, OffloadRequest};
 pub(crate) use parse::furthest_after;
 pub(crate) use parse::no_host_sends_from;
 pub use parse::{
-    FragmentInfo, assemble, complete_checksum, fragment_info, parse, set_ipv4_checksum,
+    FragmentInfo, assemble, complete_checksum, fragment_info, ip_addrs, parse, set_ipv4_checksum,
 };
 
 use crate::flow::Tuple;

@@ -66,6 +66,30 @@ fn arp(payload: &[u8]) -> Result<Parsed, DropReason> {
     }
 }
 
+/// The IP source and destination addresses of an IPv4 or IPv6 frame
+/// (after at most one VLAN tag) and its VLAN id (0: untagged), read from
+/// the IP header alone: a fragment has them too. `None` for any other
+/// frame, or one too short to hold them.
+#[inline]
+pub fn ip_addrs(frame: &[u8]) -> Option<(std::net::IpAddr, std::net::IpAddr, u16)> {
+    let link = link(frame).ok()?;
+    let vlan = link.vlan.unwrap_or(0);
+    let p = link.payload;
+    match link.ether_type {
+        EtherType::IPV4 if p.first()? >> 4 == 4 => {
+            let src: [u8; 4] = p.get(12..16)?.try_into().ok()?;
+            let dst: [u8; 4] = p.get(16..20)?.try_into().ok()?;
+            Some((src.into(), dst.into(), vlan))
+        }
+        EtherType::IPV6 if p.first()? >> 4 == 6 => {
+            let src: [u8; 16] = p.get(8..24)?.try_into().ok()?;
+            let dst: [u8; 16] = p.get(24..40)?.try_into().ok()?;
+            Some((src.into(), dst.into(), vlan))
+        }
+        _ => None,
+    }
+}
+
 /// Parse an Ethernet II frame into what the engine needs. `Err` is the
 /// reason to drop the frame.
 ///

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{Applied, Wanted};
 use crate::pool::EnginePool;
 
-/// Install the wanted policy and sequence key on every worker that lacks them; what
+/// Install the wanted policy, sequence key and shun list on every worker that lacks them; what
 /// kept a worker from it, if any did.
 pub(super) fn install_wanted<P: EnginePool>(
     pool: &P,
@@ -18,10 +18,15 @@ pub(super) fn install_wanted<P: EnginePool>(
     let w = wanted.clone();
     let answers = pool
         .each(timeout, move |v| {
-            let (policy, secret) = {
+            let (policy, secret, shuns) = {
                 let w = w.lock().ok()?;
-                (w.policy.clone(), w.seq_secret)
+                (w.policy.clone(), w.seq_secret, w.shuns.clone())
             };
+            if let Some(s) = shuns
+                && !Arc::ptr_eq(v.engine.shuns(), &s)
+            {
+                v.engine.set_shuns(s);
+            }
             if let Some(k) = secret
                 && v.engine.config().seq_secret != k
             {

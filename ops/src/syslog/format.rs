@@ -496,6 +496,18 @@ pub fn format_event(ctx: &Context<'_>, ev: &ConnEvent) -> Option<Message> {
             *reason,
             *detail,
         ),
+        // "Shunned packet: IP_address ==> IP_address on interface
+        // interface_name" (Cisco ASA Series Syslog Messages, 401004).
+        ConnEvent::Shunned {
+            src, dst, ingress, ..
+        } => Some(Message {
+            id: 401004,
+            severity: 2,
+            text: format!(
+                "Shunned packet: {src} ==> {dst} on interface {}",
+                ctx.name(*ingress)
+            ),
+        }),
     }
 }
 
@@ -696,6 +708,24 @@ service-policy global_policy global
                 "%ASA-6-302303: Built TCP state-bypass connection 1 from inside:198.18.0.10/40010 (198.18.0.10/40010) to outside:198.18.1.10/445 (198.18.1.10/445)",
                 "%ASA-6-302304: Teardown TCP state-bypass connection 1 from inside:198.18.0.10/40010 to outside:198.18.1.10/445 duration 0:02:00 bytes 50 Conn-timeout",
             ]
+        );
+    }
+
+    #[test]
+    fn a_shunned_packet_is_401004() {
+        let interfaces = InterfaceConfig::inside_outside();
+        let ctx = Context {
+            interfaces: &interfaces,
+        };
+        let ev = ConnEvent::Shunned {
+            src: "198.18.1.66".parse().unwrap(),
+            dst: "2001:db8::1".parse().unwrap(),
+            ingress: IfaceId(1),
+            at: rampart_dataplane::time::Instant::from_nanos(0),
+        };
+        assert_eq!(
+            format_event(&ctx, &ev).map(|m| m.line()).as_deref(),
+            Some("%ASA-2-401004: Shunned packet: 198.18.1.66 ==> 2001:db8::1 on interface outside")
         );
     }
 

@@ -1,0 +1,146 @@
+//! Shunning (docs/asa-behaviour.md §2.12): the check every IP frame
+//! meets first, its counts, and the removal of the connection a shun
+//! names.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::Engine;
+use super::connlog::ConnEvent;
+use crate::conntrack::Entry;
+use crate::counters::{VerdictKind, bump};
+use crate::packet::ip_addrs;
+use crate::shun::{Shun, ShunScope, ShunTable};
+use crate::time::Instant;
+use crate::verdict::{DropReason, IfaceId, Verdict};
+
+/// The shun list a worker runs, and what it dropped.
+#[derive(Debug, Default)]
+pub(super) struct Shunning {
+    table: Arc<ShunTable>,
+    /// Packets dropped per shun, in the table's order.
+    hits: Vec<u64>,
+    /// Packets dropped by any shun per ingress interface.
+    per_iface: Vec<u64>,
+}
+
+impl Shunning {
+    /// Whether no shun is in force (the packet path's one test then).
+    #[inline(always)]
+    pub(super) fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+/// Whether `e` is the connection `s` names: its two ends are the shun's
+/// source and port and its other end and port, either way round, of its
+/// protocol (0: any), on its VLAN when the shun has one.
+fn named(e: &Entry, s: &Shun) -> bool {
+    let Some(c) = s.conn else {
+        return false;
+    };
+    let (lo, hi) = (e.key.lo, e.key.hi);
+    let ends = [(lo.addr.ip(), lo.port), (hi.addr.ip(), hi.port)];
+    let (from, to) = ((s.source, c.sport), (c.dest, c.dport));
+    let proto = e.key.proto;
+    let vlan = e.key.vlan;
+    (ends == [from, to] || ends == [to, from])
+        && (c.proto == 0 || c.proto == proto)
+        && match s.scope {
+            ShunScope::Vlan(v) => v == vlan,
+            ShunScope::Any | ShunScope::Interface(_) => true,
+        }
+}
+
+impl Engine {
+    /// Run `table` from now on. Each shun in both the old table and this
+    /// one (same source and scope) keeps its count.
+    pub fn set_shuns(&mut self, table: Arc<ShunTable>) {
+        let old = &self.shunning;
+        let hits = table
+            .shuns()
+            .iter()
+            .map(|s| {
+                old.table
+                    .shuns()
+                    .iter()
+                    .position(|o| o.source == s.source && o.scope == s.scope)
+                    .and_then(|i| old.hits.get(i).copied())
+                    .unwrap_or(0)
+            })
+            .collect();
+        self.shunning.hits = hits;
+        self.shunning.table = table;
+    }
+
+    /// The shun list in force.
+    pub fn shuns(&self) -> &Arc<ShunTable> {
+        &self.shunning.table
+    }
+
+    /// Packets each shun dropped, in the order of
+    /// [`shuns`](Self::shuns)`().shuns()`.
+    pub fn shun_hits(&self) -> &[u64] {
+        &self.shunning.hits
+    }
+
+    /// Packets shuns dropped per ingress interface (by index; an
+    /// interface past the end has dropped none).
+    pub fn shun_iface_drops(&self) -> &[u64] {
+        &self.shunning.per_iface
+    }
+
+    /// `clear shun statistics`: zero the counts.
+    pub fn clear_shun_stats(&mut self) {
+        self.shunning.hits.iter_mut().for_each(|n| *n = 0);
+        self.shunning.per_iface.clear();
+    }
+
+    /// Remove the connection `shun` names (as `clear conn` does: no RST),
+    /// in either direction; none when it names none. Returns how many.
+    pub fn clear_shunned(&mut self, shun: &Shun) -> usize {
+        if shun.conn.is_none() {
+            return 0;
+        }
+        self.clear_conns(|e| named(e, shun))
+    }
+
+    /// The shun verdict of a frame that arrived on `ingress`, when a shun
+    /// covers its source: dropped and counted.
+    #[cold]
+    #[inline(never)]
+    pub(super) fn shun_drop(
+        &mut self,
+        frame: &[u8],
+        ingress: IfaceId,
+        now: Instant,
+    ) -> Option<Verdict> {
+        let (src, dst, vlan) = ip_addrs(frame)?;
+        let i = self.shunning.table.lookup(src, ingress, vlan)?;
+        if let Some(n) = self.shunning.hits.get_mut(i) {
+            *n += 1;
+        }
+        let at = usize::from(ingress.0);
+        if self.shunning.per_iface.len() <= at {
+            self.shunning.per_iface.resize(at + 1, 0);
+        }
+        self.shunning.per_iface[at] += 1;
+        bump(&mut self.counters.drops[DropReason::Shunned.index()]);
+        self.counters
+            .count_frame(at, VerdictKind::Drop, frame.len());
+        self.log_shunned(src, dst, ingress, now);
+        Some(Verdict::Drop(DropReason::Shunned))
+    }
+
+    /// Syslog 401004 of a shunned packet, within the log's capacity.
+    fn log_shunned(&mut self, src: IpAddr, dst: IpAddr, ingress: IfaceId, at: Instant) {
+        if self.conn_log.on() {
+            self.push_conn_event(ConnEvent::Shunned {
+                src,
+                dst,
+                ingress,
+                at,
+            });
+        }
+    }
+}
