@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::Engine;
 use super::connlog::ConnEvent;
 use crate::conntrack::Entry;
-use crate::counters::{VerdictKind, bump};
+use crate::counters::VerdictKind;
 use crate::packet::ip_addrs;
 use crate::shun::{Shun, ShunScope, ShunTable};
 use crate::time::Instant;
@@ -115,21 +115,42 @@ impl Engine {
         ingress: IfaceId,
         now: Instant,
     ) -> Option<Verdict> {
+        self.shunned(frame, ingress, 1, now)?;
+        self.counters
+            .count_frame(usize::from(ingress.0), VerdictKind::Drop, frame.len());
+        Some(Verdict::Drop(DropReason::Shunned))
+    }
+
+    /// Whether a shun covers `frame` (standing for `frames` frames: a
+    /// held datagram's fragments) that arrived on `ingress`; if so, its
+    /// drops are counted (all but the per-interface frame count, which a
+    /// frame that waited had on arrival) and logged. A held frame meets
+    /// this again before it is judged after its wait: a shun added
+    /// meanwhile covers it too.
+    pub(super) fn shunned(
+        &mut self,
+        frame: &[u8],
+        ingress: IfaceId,
+        frames: u64,
+        now: Instant,
+    ) -> Option<()> {
+        if self.shunning.is_empty() {
+            return None;
+        }
         let (src, dst, vlan) = ip_addrs(frame)?;
         let i = self.shunning.table.lookup(src, ingress, vlan)?;
         if let Some(n) = self.shunning.hits.get_mut(i) {
-            *n += 1;
+            *n = n.saturating_add(frames);
         }
         let at = usize::from(ingress.0);
         if self.shunning.per_iface.len() <= at {
             self.shunning.per_iface.resize(at + 1, 0);
         }
-        self.shunning.per_iface[at] += 1;
-        bump(&mut self.counters.drops[DropReason::Shunned.index()]);
-        self.counters
-            .count_frame(at, VerdictKind::Drop, frame.len());
+        self.shunning.per_iface[at] = self.shunning.per_iface[at].saturating_add(frames);
+        let d = &mut self.counters.drops[DropReason::Shunned.index()];
+        *d = d.saturating_add(frames);
         self.log_shunned(src, dst, ingress, now);
-        Some(Verdict::Drop(DropReason::Shunned))
+        Some(())
     }
 
     /// Syslog 401004 of a shunned packet, within the log's capacity.

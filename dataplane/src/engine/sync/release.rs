@@ -131,7 +131,9 @@ impl Engine {
         }
         let mut keep = Vec::new();
         for mut h in held {
-            if self.barred(h.ingress, h.frames()) {
+            if self.barred(h.ingress, h.frames())
+                || self.shunned(&h.frame, h.ingress, h.frames(), now).is_some()
+            {
                 bump(&mut self.sync_mut().counters.held_refused);
                 continue;
             }
@@ -210,7 +212,9 @@ impl Engine {
         // incarnation of the tuple (which only a peer's state or a pull
         // can bring) may let it through.
         for mut h in expired {
-            if self.barred(h.ingress, h.frames()) {
+            if self.barred(h.ingress, h.frames())
+                || self.shunned(&h.frame, h.ingress, h.frames(), now).is_some()
+            {
                 bump(&mut self.sync_mut().counters.held_refused);
                 continue;
             }
