@@ -30,6 +30,11 @@ impl Shunning {
     pub(super) fn is_empty(&self) -> bool {
         self.table.is_empty()
     }
+
+    /// Whether a shun covers `source` arriving on `ingress` in `vlan`.
+    pub(super) fn covers(&self, source: IpAddr, ingress: IfaceId, vlan: u16) -> bool {
+        self.table.lookup(source, ingress, vlan).is_some()
+    }
 }
 
 /// Whether `e` is the connection `s` names: its two ends are the shun's

@@ -156,6 +156,9 @@ pub enum Step {
     /// The ingress interface's EtherType access-group denies all frames
     /// (`l2_acl`, docs/asa-behaviour.md §2.7).
     EthertypeDeny,
+    /// A shun covers the packet's source on its interface or VLAN
+    /// (`shunned`, docs/asa-behaviour.md §2.12).
+    Shunned,
     /// The packet failed a check made before any rule or entry sees it
     /// (docs/asa-behaviour.md §7).
     InputCheck(DropReason),
@@ -316,6 +319,13 @@ impl Engine {
             return Ok(t);
         }
         let frame = frame(req);
+        // The shun list, before anything else judges the packet
+        // (`Engine::shun_drop`).
+        if self.shunning.covers(req.src, ingress, req.vlan) {
+            t.steps.push(Step::Shunned);
+            t.verdict = Err(DropReason::Shunned);
+            return Ok(t);
+        }
         let (tuple, transport, ah) = match parse(&frame, PacketMeta::default()) {
             Ok(Parsed::Ip {
                 tuple,

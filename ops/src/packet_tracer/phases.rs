@@ -50,6 +50,7 @@ pub fn describe(engine: &Engine, req: &TraceRequest, trace: &Trace, worker: usiz
         .map(|step| match step {
             Step::NotReady => not_ready(),
             Step::EthertypeDeny => at.ethertype_deny(),
+            Step::Shunned => shunned(),
             Step::InputCheck(reason) => input_check(*reason),
             Step::FlowLookup(lookup) => flow_lookup(lookup, req, stateless, worker),
             Step::Inspect(i) => inspect(*i),
@@ -127,6 +128,17 @@ fn not_ready() -> TracePhase {
     p.info.push(
         "This node has not finished joining its cluster (its first bulk sync, or the \
          cluster's policy): it forwards nothing"
+            .into(),
+    );
+    p
+}
+
+fn shunned() -> TracePhase {
+    let mut p = phase("SHUN", false);
+    p.subtype = "shunned".into();
+    p.info.push(
+        "The source is shunned on this interface (rampart show shun): every packet from it is \
+         dropped, its connections' included"
             .into(),
     );
     p

@@ -303,6 +303,37 @@ fn a_shut_interface_or_an_ethertype_deny_drops_before_the_rules() {
     assert_eq!(t.verdict, Ok(()));
 }
 
+/// A shunned source is dropped before anything else judges it, on the
+/// interface or VLAN its shun names only (docs/asa-behaviour.md §2.12).
+#[test]
+fn a_shunned_source_drops_first_in_its_scope_only() {
+    use crate::shun::{Shun, ShunScope, ShunTable};
+    let mut e = engine(OUT_IN);
+    let shun = |scope| Shun {
+        source: ip("198.18.1.10"),
+        conn: None,
+        scope,
+    };
+    e.set_shuns(Arc::new(ShunTable::new(vec![
+        shun(ShunScope::Interface(OUT)),
+        shun(ShunScope::Vlan(12)),
+    ])));
+    let t = traced(&mut e, &udp(OUT, "198.18.1.10", 53, "198.18.0.10", 5353));
+    assert_eq!(t.verdict, Err(DropReason::Shunned));
+    assert_eq!(t.steps, [Step::Shunned]);
+    // From the inside on no VLAN, another source, or to it: not shunned.
+    for r in [
+        udp(IN, "198.18.1.10", 53, "198.18.0.10", 5353),
+        udp(OUT, "198.18.1.11", 53, "198.18.0.10", 5353),
+        udp(IN, "198.18.0.10", 5353, "198.18.1.10", 53),
+    ] {
+        assert!(!traced(&mut e, &r).steps.contains(&Step::Shunned), "{r:?}");
+    }
+    let mut tagged = udp(IN, "198.18.1.10", 53, "198.18.0.10", 5353);
+    tagged.vlan = 12;
+    assert_eq!(e.packet_trace(&tagged, NOW).unwrap().steps, [Step::Shunned]);
+}
+
 /// A source no host sends from, or a land packet, fails the checks made
 /// before any rule (`sp-security-failed`, docs/asa-behaviour.md §7.1).
 #[test]
