@@ -31,11 +31,28 @@ use rampart_cluster::raft::codec::{decode, encode};
 use rampart_cluster::raft::messages::{
     ForwardReply, ForwardRequest, RaftCall, RaftReply, RaftRequest, decode_call, encode_call,
 };
-use rampart_cluster::raft::{ClusterId, Entry, LogId, MemberNode, NodeId, PolicyCmd};
+use rampart_cluster::raft::{
+    ClusterId, Entry, LogId, MemberNode, NodeId, PolicyCmd, ShunConn, ShunOp, ShunRecord, ShunScope,
+};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::corpus::SeedFile;
+
+/// A shun with every field set, as the seeds of shun changes carry it.
+fn shun() -> ShunRecord {
+    ShunRecord {
+        source: "198.18.1.66".parse().expect("an address"),
+        conn: Some(ShunConn {
+            dest: "198.18.0.10".parse().expect("an address"),
+            sport: 40_000,
+            dport: 443,
+            proto: 6,
+        }),
+        scope: ShunScope::Interface("outside".into()),
+        added_unix: 1_800_000_000,
+    }
+}
 
 /// Where the seeds live, relative to `fuzz/`.
 pub const DIR: &str = "corpus/raft_codec";
@@ -257,6 +274,13 @@ pub fn seeds() -> Vec<SeedFile> {
                 budget_ms: 30_000,
             }),
         ),
+        (
+            "request-forward-shun",
+            RaftRequest::Forward(ForwardRequest::Shun {
+                op: ShunOp::Add(shun()),
+                budget_ms: 5_000,
+            }),
+        ),
     ];
     let replies = [
         (
@@ -383,6 +407,15 @@ pub fn seeds() -> Vec<SeedFile> {
             version: 4,
             text: POLICY.into(),
         },
+    ));
+    out.push(seed("cmd-shun", Kind::Cmd, &PolicyCmd::Shun(ShunOp::Add(shun()))));
+    out.push(seed(
+        "cmd-no-shun",
+        Kind::Cmd,
+        &PolicyCmd::Shun(ShunOp::Remove {
+            source: "2001:db8::66".parse().expect("an address"),
+            scope: ShunScope::Vlan(12),
+        }),
     ));
     out.push(seed(
         "entry-membership",
