@@ -108,6 +108,8 @@ pub struct WorkerSnapshot {
     pub ready: bool,
     /// Fragment reassembly, by `IfaceId` (`show fragment`'s counters).
     pub fragments: Vec<rampart_dataplane::engine::fragment::FragmentStats>,
+    /// Shuns in force on this worker (docs/asa-behaviour.md §2.12).
+    pub shuns: u64,
 }
 
 fn tcp_state_label(s: TcpState) -> &'static str {
@@ -196,6 +198,7 @@ impl WorkerSnapshot {
             deferred_now: engine.sync_backlog().1 as u64,
             ready: engine.is_ready(),
             fragments: engine.fragment_stats(),
+            shuns: engine.shuns().shuns().len() as u64,
         }
     }
 }

@@ -129,6 +129,13 @@ fn engines(f: &mut Families, snap: &NodeSnapshot) {
         f.counter(&FRAGMENT_OVERFLOW, &[name], frag(&|x| x.overflow));
         f.gauge(&FRAGMENT_QUEUED, &[name], frag(&|x| x.queued) as f64);
     }
+    // Every worker runs the node's list; one still taking a new one
+    // counts with the others' largest.
+    f.gauge(
+        &SHUNS,
+        &[],
+        w.iter().map(|s| s.shuns).max().unwrap_or(0) as f64,
+    );
     for s in w {
         let worker = s.worker.to_string();
         f.counter(&WORKER_PACKETS, &[&worker], s.counters.forwarded_packets);
@@ -668,6 +675,47 @@ mod tests {
         let t = text_now(&mut engine);
         assert_eq!(other(&t, "replied"), (Some(1.0), Some(1.0)));
         assert_eq!(other(&t, "unreplied").0, Some(0.0));
+    }
+
+    /// The shuns in force, and their drops under the reason `shunned`.
+    #[test]
+    fn shuns_in_force_and_their_drops_are_exported() {
+        use rampart_dataplane::packet::PacketMeta;
+        use rampart_dataplane::shun::{Shun, ShunScope, ShunTable};
+        use rampart_dataplane::trace::{udp_frame, v4_pair};
+        let mut engine =
+            Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4])).expect("engine");
+        let now = Instant::from_secs(1);
+        let (c, s) = v4_pair(5000, 53);
+        engine.set_shuns(std::sync::Arc::new(ShunTable::new(vec![Shun {
+            source: c.ip,
+            conn: None,
+            scope: ShunScope::Any,
+        }])));
+        for _ in 0..2 {
+            engine.process(
+                &mut udp_frame(&c, &s, b"q"),
+                PacketMeta::default(),
+                c.iface,
+                now,
+            );
+        }
+        let snap = WorkerSnapshot::take(&WorkerView {
+            engine: &mut engine,
+            io: None,
+            now,
+            worker: 0,
+        });
+        let t = text(&NodeSnapshot {
+            workers: vec![snap],
+            ..NodeSnapshot::default()
+        });
+        let v = |name, labels: &[(&str, &str)]| super::super::text::sample(&t, name, labels);
+        assert_eq!(v("rampart_shuns", &[]), Some(1.0));
+        assert_eq!(
+            v("rampart_drops_total", &[("reason", "shunned")]),
+            Some(2.0)
+        );
     }
 
     #[test]
