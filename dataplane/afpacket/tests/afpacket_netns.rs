@@ -211,6 +211,13 @@ fn a_renamed_interface_is_looked_at_by_its_index_and_a_deleted_one_is_gone() {
             ip(&["set", "rpx1", "name", "rpy1"]);
             looks.push(look("renamed, down"));
             ip(&["set", "rpy1", "up"]);
+            // The kernel sets the carrier of a link brought up a moment
+            // later (its link watch runs deferred, longer on a busy
+            // machine): wait for it, bounded.
+            let t0 = std::time::Instant::now();
+            while !sock.probe().running && t0.elapsed() < std::time::Duration::from_secs(3) {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
             looks.push(look("renamed, up"));
             ip(&["del", "rpy1"]);
             looks.push(look("deleted"));
