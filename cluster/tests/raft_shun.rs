@@ -4,7 +4,9 @@
 //! version, a second one of the same source and scope is refused, `no
 //! shun` and `clear shun` reach every node, a restarted node reads the
 //! list back from its store, and a node behind a compacted log gets it in
-//! the snapshot. Every wait is bounded (common::raft_lab::WAIT).
+//! the snapshot; of two adds racing for the last place, the one the log
+//! cannot apply is refused to its caller. Every wait is bounded
+//! (common::raft_lab::WAIT).
 
 // Tests wait on real sockets with wall-clock deadlines.
 #![allow(clippy::disallowed_methods)]
@@ -14,7 +16,9 @@ mod common;
 use std::net::IpAddr;
 
 use common::raft_lab::{Lab, policy, test_settings, wait_until};
-use rampart_cluster::raft::{RaftSettings, ShunConn, ShunOp, ShunRecord, ShunScope, WriteError};
+use rampart_cluster::raft::{
+    MAX_SHUNS, RaftSettings, ShunConn, ShunOp, ShunRecord, ShunScope, WriteError,
+};
 
 fn shun(source: &str, scope: ShunScope) -> ShunRecord {
     ShunRecord {
@@ -165,5 +169,61 @@ async fn a_node_behind_a_compacted_log_gets_the_shuns_in_the_snapshot() {
     wait_sources(&lab, &want).await;
     let s = lab.node(down).status();
     assert!(s.snapshots_installed >= 1, "caught up by snapshot: {s:?}");
+    lab.shutdown().await;
+}
+
+/// Two adds that each pass the leader's check against the applied list,
+/// when only one slot is left: the log applies the first, and the second,
+/// which changes nothing, is refused to its caller (not reported as
+/// committed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_add_the_log_cannot_apply_is_refused_to_its_caller() {
+    let mut lab = Lab::new("shun-last-slot", 3, test_settings());
+    lab.form(&policy(5301)).await;
+    let leader = lab.wait_leader().await;
+    let raft = lab.node(leader).clone();
+    // Fill all but one slot, 64 at a time.
+    let all: Vec<u32> = (0..(MAX_SHUNS as u32 - 1)).collect();
+    for chunk in all.chunks(64) {
+        let mut set = tokio::task::JoinSet::new();
+        for &i in chunk {
+            let r = raft.clone();
+            let ip = std::net::Ipv4Addr::from(0xC612_0000 + i).into();
+            let rec = ShunRecord {
+                source: ip,
+                conn: None,
+                scope: ShunScope::Any,
+                added_unix: 1_800_000_000,
+            };
+            set.spawn(async move { r.shun(ShunOp::Add(rec)).await });
+        }
+        while let Some(res) = set.join_next().await {
+            res.unwrap().expect("add");
+        }
+    }
+    assert_eq!(raft.shuns().len(), MAX_SHUNS - 1);
+    let a = "198.19.255.1".parse().unwrap();
+    let b = "198.19.255.2".parse().unwrap();
+    let add = |source| {
+        ShunOp::Add(ShunRecord {
+            source,
+            conn: None,
+            scope: ShunScope::Any,
+            added_unix: 1_800_000_000,
+        })
+    };
+    let (ra, rb) = tokio::join!(raft.shun(add(a)), raft.shun(add(b)));
+    let list = raft.shuns();
+    let has = |ip| list.iter().any(|s: &ShunRecord| s.source == ip);
+    assert_eq!(list.len(), MAX_SHUNS);
+    // Each caller told Ok must find its shun in force.
+    assert!(
+        ra.is_err() || has(a),
+        "a answered Ok but is not in the list"
+    );
+    assert!(
+        rb.is_err() || has(b),
+        "b answered Ok but is not in the list"
+    );
     lab.shutdown().await;
 }

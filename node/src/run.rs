@@ -329,6 +329,15 @@ pub fn run(config_path: &Path, log: LogFormat) -> anyhow::Result<()> {
                 e.set_seq_secret(k);
             }
         }
+        // The shuns the store holds, from the first packet: a restarted
+        // node must not let a shunned source in while it starts
+        // (docs/asa-behaviour.md §2.12).
+        if let Some(r) = &raft {
+            let shuns = r.stored_shun_table(&engine_cfg.interfaces);
+            for e in &mut engines {
+                e.set_shuns(shuns.clone());
+            }
+        }
         if awaiting {
             for e in &mut engines {
                 e.await_cluster_policy();

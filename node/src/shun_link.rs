@@ -108,6 +108,19 @@ impl RaftSide {
         })
     }
 
+    /// The shun list the store holds, compiled for `ifaces`: what a
+    /// restarted node's workers run from their first packet, before the
+    /// list reaches them through [`follow_shuns`](Self::follow_shuns).
+    pub fn stored_shun_table(
+        &self,
+        ifaces: &[rampart_dataplane::InterfaceConfig],
+    ) -> Arc<rampart_dataplane::shun::ShunTable> {
+        Arc::new(rampart_ops::admin::compile_shuns(
+            &entries(&self.raft.shuns()),
+            ifaces,
+        ))
+    }
+
     /// Hand every shun list the log applies to the workers through
     /// `admin`, the one in the store first (a restarted node).
     pub fn follow_shuns(&self, admin: Arc<Admin<Workers>>) {
@@ -193,5 +206,59 @@ mod tests {
         assert_eq!(w(&remove).unwrap().unwrap(), vec![]);
         assert!(w(&remove).is_err());
         assert_eq!(w(&ops::ShunChange::Clear).unwrap().unwrap(), vec![]);
+    }
+}
+
+#[cfg(test)]
+mod concurrency {
+    use super::*;
+    use rampart_dataplane::conntrack::NodeId;
+    use rampart_dataplane::{Engine, EngineConfig, Instant};
+    use rampart_ops::backend::Backend as _;
+    use rampart_ops::pool::LocalPool;
+
+    /// A node without a cluster, `shun` commands given at once (several
+    /// admin handler threads): every one answered "Shun added" must be
+    /// in force on every worker and listed by `show shun`.
+    #[test]
+    fn concurrent_shuns_on_a_node_without_a_cluster_all_stay_in_force() {
+        let engines = (0..2)
+            .map(|_| Engine::new(EngineConfig::inside_outside(NodeId(1), [1, 2, 3, 4])).unwrap())
+            .collect();
+        let pool = Arc::new(LocalPool::new(engines, || Instant::from_secs(100)));
+        let admin = Arc::new(
+            Admin::new(pool.clone(), Box::new(Default::default))
+                .with_shun_writer(local_shun_writer()),
+        );
+        const THREADS: usize = 8;
+        const EACH: usize = 25;
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let admin = admin.clone();
+                std::thread::spawn(move || {
+                    for i in 0..EACH {
+                        let line = format!("shun 198.18.{t}.{i}");
+                        let done = admin.shun_command(&line).expect("shun");
+                        assert!(done.message.starts_with("Shun added"), "{done:?}");
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        let listed = admin.shun_list().unwrap().shuns.len();
+        let per_worker: Vec<usize> = (0..2)
+            .map(|i| pool.with(i, |e, _| e.shuns().shuns().len()).unwrap())
+            .collect();
+        eprintln!(
+            "answered added: {}, listed: {listed}, per worker: {per_worker:?}",
+            THREADS * EACH
+        );
+        assert_eq!(listed, THREADS * EACH, "show shun lost shuns");
+        assert!(
+            per_worker.iter().all(|n| *n == THREADS * EACH),
+            "workers lost shuns: {per_worker:?}"
+        );
     }
 }

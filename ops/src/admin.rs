@@ -32,7 +32,7 @@ mod shun;
 mod time_ranges;
 mod walk;
 use install::{install_wanted, pending_note};
-pub use shun::ShunWriter;
+pub use shun::{ShunWriter, compile_shuns};
 pub use time_ranges::{WallClock, system_wall_clock};
 
 /// How long an operation waits for the workers.
@@ -173,7 +173,7 @@ pub struct Admin<P: EnginePool> {
     /// The wall clock time-ranges are evaluated by (docs/asa-behaviour.md §2.10).
     wall: WallClock,
     /// The shun list in force here.
-    shuns: Mutex<shun::Shuns>,
+    shuns: shun::ShunSide,
     /// Where `shun` changes go.
     shun_writer: Option<ShunWriter>,
 }

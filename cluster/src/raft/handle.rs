@@ -779,6 +779,10 @@ impl PolicyRaft {
             PolicyCmd::SetConfigAt { version, .. } => Some(*version),
             _ => None,
         };
+        let shun = match &cmd {
+            PolicyCmd::Shun(op) => Some(op.clone()),
+            _ => None,
+        };
         if let Some(wanted) = wanted {
             let committed = self.applied().version;
             if committed.checked_add(1) != Some(wanted) {
@@ -809,6 +813,9 @@ impl PolicyRaft {
         }
         let remaining = budget.saturating_sub(started.elapsed());
         match tokio::time::timeout(remaining, raft.client_write(cmd)).await {
+            Ok(Ok(resp)) if resp.data.conflict && shun.is_some() => {
+                commit::shun_conflict(&self.shuns(), shun.as_ref())
+            }
             Ok(Ok(resp)) => match wanted.filter(|_| resp.data.conflict) {
                 // Another write took the version between the check above
                 // and this entry's place in the log.

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use super::super::error::{NoQuorumCause, WriteError};
 use super::super::messages::{ForwardReply, ForwardRequest};
 use super::super::settings::LEADER_POLL_INTERVAL;
-use super::super::shuns::{ShunOp, refusal};
+use super::super::shuns::{ShunOp, ShunRecord, refusal};
 use super::super::types::{NodeId, PolicyCmd, Version};
 use super::{ForwardFail, PolicyRaft, millis};
 
@@ -137,6 +137,18 @@ impl PolicyRaft {
             return ForwardReply::Invalid { message };
         }
         self.propose(PolicyCmd::Shun(op), budget).await
+    }
+}
+
+/// The answer to a shun change that committed but could not apply:
+/// another change of the list committed first (`list` is the list now).
+pub(super) fn shun_conflict(list: &[ShunRecord], op: Option<&ShunOp>) -> ForwardReply {
+    let why = op.and_then(|op| refusal(list, op));
+    ForwardReply::Invalid {
+        message: format!(
+            "another change of the shun list committed first, and this one changed nothing{}",
+            why.map(|w| format!(": {w}")).unwrap_or_default()
+        ),
     }
 }
 

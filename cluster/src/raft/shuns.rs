@@ -120,6 +120,23 @@ pub fn refusal(list: &[ShunRecord], op: &ShunOp) -> Option<String> {
     }
 }
 
+/// Why `list` is not a list the log could have built (more than
+/// [`MAX_SHUNS`], an interface name out of bounds, two shuns of one source
+/// and scope), if it is not: a snapshot that carries one is refused.
+pub fn list_problem(list: &[ShunRecord]) -> Option<String> {
+    if list.len() > MAX_SHUNS {
+        return Some(format!("{} shuns, more than {MAX_SHUNS}", list.len()));
+    }
+    let mut built = Vec::with_capacity(list.len());
+    for r in list {
+        if let Some(why) = refusal(&built, &ShunOp::Add(r.clone())) {
+            return Some(why);
+        }
+        built.push(r.clone());
+    }
+    None
+}
+
 /// Apply `op` to `list`; whether it changed.
 pub fn apply(list: &mut Vec<ShunRecord>, op: ShunOp) -> bool {
     if refusal(list, &op).is_some() {
@@ -203,6 +220,23 @@ mod tests {
             ));
         }
         assert!(l.is_empty());
+    }
+
+    #[test]
+    fn a_list_the_log_could_not_build_says_why() {
+        let a = rec("198.18.0.1", ShunScope::Any);
+        assert_eq!(
+            list_problem(&[a.clone(), rec("198.18.0.1", ShunScope::Vlan(2))]),
+            None
+        );
+        assert!(list_problem(&[a.clone(), a]).is_some_and(|w| w.contains("already")));
+        let long = rec("198.18.0.2", ShunScope::Interface("x".repeat(65)));
+        assert!(list_problem(&[long]).is_some());
+        let many: Vec<ShunRecord> = (0..=MAX_SHUNS as u32)
+            .map(|i| rec(&std::net::Ipv4Addr::from(i).to_string(), ShunScope::Any))
+            .collect();
+        assert!(list_problem(&many).is_some_and(|w| w.contains("more than")));
+        assert_eq!(list_problem(&many[..MAX_SHUNS]), None);
     }
 
     /// The largest list encodes within the bound the snapshot limit

@@ -513,8 +513,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     // The first key stays (PolicyCmd::SetSeqKey).
                     next.seq_key.get_or_insert(key);
                 }
+                // One that cannot apply (a shun already in place, the list
+                // full: another change committed first) changes nothing,
+                // and its writer is told.
                 EntryPayload::Normal(PolicyCmd::Shun(op)) => {
-                    shuns::apply(Arc::make_mut(&mut next.shuns), op);
+                    conflict = shuns::refusal(&next.shuns, &op).is_some();
+                    if !conflict {
+                        shuns::apply(Arc::make_mut(&mut next.shuns), op);
+                    }
                 }
                 EntryPayload::Membership(m) => {
                     remember_removed(&mut next.removed, &next.last_membership, &m);
@@ -627,6 +633,13 @@ impl StateMachine {
         let data = snapshot.into_inner();
         stored_snapshot::check_body(meta, &data).map_err(snap_read_err)?;
         let body = decode_body(&data).map_err(snap_read_err)?;
+        // A list the log could not have built (a member that wrote its
+        // own snapshot) is refused whole, as a body that does not decode.
+        if let Some(why) = shuns::list_problem(&body.shuns) {
+            return Err(snap_read_err(std::io::Error::other(format!(
+                "the snapshot's shun list: {why}"
+            ))));
+        }
         let next = SmState {
             last_applied: meta.last_log_id,
             last_membership: meta.last_membership.clone(),
@@ -1116,3 +1129,7 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 }
+
+#[cfg(test)]
+#[path = "shun_tests.rs"]
+mod shun_tests;

@@ -105,7 +105,9 @@ pub struct PolicyResp {
     /// The version after the entry was applied.
     pub version: Version,
     /// A [`PolicyCmd::SetConfigAt`] that found another version committed
-    /// than the one before its own: it changed nothing.
+    /// than the one before its own, or a [`PolicyCmd::Shun`] that could not
+    /// apply (another change of the list committed first): it changed
+    /// nothing.
     pub conflict: bool,
 }
 

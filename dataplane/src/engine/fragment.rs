@@ -618,6 +618,12 @@ impl Engine {
             self.capture_late_drop(&frame, ingress, reason, now, &parsed);
             return;
         }
+        // A shun that reached this worker while the frame was on its way
+        // covers it too (counted there).
+        if self.shunned(&frame, ingress, n, now).is_some() {
+            self.capture_late_drop(&frame, ingress, DropReason::Shunned, now, &parsed);
+            return;
+        }
         let judged = self.judge(&mut frame, meta, ingress, now, &parsed, None);
         let whole = pieces.is_none();
         let offload = match (&parsed, whole) {

@@ -43,6 +43,15 @@ pub(super) struct Shuns {
     ifaces: Option<Vec<InterfaceConfig>>,
 }
 
+/// The node's shun state and the lock one `shun` command holds from its
+/// change to its install, so that two at once cannot install their lists
+/// in the other order (the older list last, a shun answered as added lost).
+#[derive(Debug, Default)]
+pub(super) struct ShunSide {
+    state: Mutex<Shuns>,
+    one_command: Mutex<()>,
+}
+
 /// How often a `shun` on a cluster node looks for the change in force
 /// here before it answers.
 const SHUN_POLL: Duration = Duration::from_millis(10);
@@ -68,6 +77,13 @@ fn engine_shun(e: &ShunEntry, ifaces: &[InterfaceConfig]) -> Option<EngineShun> 
         }),
         scope,
     })
+}
+
+/// The table the workers run for `list` on a node with `ifaces` (a shun
+/// naming an interface the node lacks is left out: it applies nowhere
+/// here).
+pub fn compile_shuns(list: &[ShunEntry], ifaces: &[InterfaceConfig]) -> ShunTable {
+    ShunTable::new(list.iter().filter_map(|e| engine_shun(e, ifaces)).collect())
 }
 
 /// A shun's identity in an engine's table: its source and scope.
@@ -105,7 +121,7 @@ impl<P: EnginePool> Admin<P> {
     /// The node's interfaces (they never change while it runs: asked of
     /// the workers once).
     fn interfaces(&self) -> Result<Vec<InterfaceConfig>, OpsError> {
-        if let Some(i) = self.shuns.lock().ok().and_then(|s| s.ifaces.clone()) {
+        if let Some(i) = self.shuns.state.lock().ok().and_then(|s| s.ifaces.clone()) {
             return Ok(i);
         }
         let i = self
@@ -113,7 +129,7 @@ impl<P: EnginePool> Admin<P> {
             .into_iter()
             .next()
             .ok_or_else(|| OpsError::Unavailable("no packet workers".into()))?;
-        if let Ok(mut s) = self.shuns.lock() {
+        if let Ok(mut s) = self.shuns.state.lock() {
             s.ifaces = Some(i.clone());
         }
         Ok(i)
@@ -127,18 +143,20 @@ impl<P: EnginePool> Admin<P> {
         let ifaces = self.interfaces()?;
         let st = self
             .shuns
+            .state
             .lock()
             .map_err(|_| OpsError::Unavailable("shun state poisoned".into()))?;
-        let added: Vec<(ShunEntry, EngineShun)> = list
+        let new: Vec<ShunEntry> = list
             .iter()
-            .filter(|e| e.conn.is_some() && !st.list.contains(e))
+            .filter(|e| !st.list.contains(e))
+            .cloned()
+            .collect();
+        let added: Vec<(ShunEntry, EngineShun)> = new
+            .iter()
+            .filter(|e| e.conn.is_some())
             .filter_map(|e| Some((e.clone(), engine_shun(e, &ifaces)?)))
             .collect();
-        let table = Arc::new(ShunTable::new(
-            list.iter()
-                .filter_map(|e| engine_shun(e, &ifaces))
-                .collect(),
-        ));
+        let table = Arc::new(compile_shuns(&list, &ifaces));
         drop(st);
         let generation = self.want(|w| w.shuns = Some(table))?;
         self.install_or_retry(generation, "the shun list");
@@ -158,8 +176,18 @@ impl<P: EnginePool> Admin<P> {
         let mut total = 0;
         let mut st = self
             .shuns
+            .state
             .lock()
             .map_err(|_| OpsError::Unavailable("shun state poisoned".into()))?;
+        // What each shun removed is of its own adding only: a shun added
+        // again after `no shun` starts from none.
+        st.removed.retain(|(source, scope), _| {
+            list.iter()
+                .any(|e| e.source == *source && e.scope == *scope)
+        });
+        for e in &new {
+            st.removed.insert((e.source, e.scope.clone()), 0);
+        }
         for (i, (e, _)) in added.iter().enumerate() {
             let n: u64 = per_worker.iter().filter_map(|w| w.get(i)).sum();
             st.removed.insert((e.source, e.scope.clone()), n);
@@ -172,6 +200,7 @@ impl<P: EnginePool> Admin<P> {
     /// The shuns in force here, in the order they were added.
     fn shun_entries(&self) -> Result<Vec<ShunEntry>, OpsError> {
         self.shuns
+            .state
             .lock()
             .map(|s| s.list.clone())
             .map_err(|_| OpsError::Unavailable("shun state poisoned".into()))
@@ -193,6 +222,11 @@ impl<P: EnginePool> Admin<P> {
             .shun_writer
             .as_ref()
             .ok_or_else(|| OpsError::BadRequest("this node keeps no shun list".into()))?;
+        let _one = self
+            .shuns
+            .one_command
+            .lock()
+            .map_err(|_| OpsError::Unavailable("shun state poisoned".into()))?;
         let before = self.shun_entries()?;
         let removed = match writer(&change)? {
             Some(list) => self.set_shuns(list)?,
@@ -212,6 +246,7 @@ impl<P: EnginePool> Admin<P> {
                 match &change {
                     ShunChange::Add(e) => self
                         .shuns
+                        .state
                         .lock()
                         .ok()
                         .and_then(|s| s.removed.get(&(e.source, e.scope.clone())).copied())
@@ -285,6 +320,6 @@ impl<P: EnginePool> Admin<P> {
 }
 
 /// The shun state a new [`Admin`] starts with.
-pub(super) fn new_state() -> Mutex<Shuns> {
-    Mutex::new(Shuns::default())
+pub(super) fn new_state() -> ShunSide {
+    ShunSide::default()
 }
