@@ -546,3 +546,35 @@ fn a_capture_copied_in_parts_follows_its_buffer() {
     );
     assert!(end.is_none());
 }
+
+/// `capture NAME type asp-drop shunned` keeps the frames a shun dropped,
+/// as they arrived, with their reason; a raw-data capture of their
+/// interface sees them arrive (docs/asa-behaviour.md §2.11, §2.12).
+#[test]
+fn asp_drop_shunned_keeps_what_a_shun_dropped() {
+    use rampart_dataplane::shun::{Shun, ShunScope, ShunTable};
+    let mut e = engine("");
+    capture(&mut e, "capture sh type asp-drop shunned");
+    capture(
+        &mut e,
+        "capture in type raw-data interface inside match ip any any",
+    );
+    let (c, s) = v4_pair(1000, 53);
+    let shun = Shun {
+        source: c.ip,
+        conn: None,
+        scope: ShunScope::Any,
+    };
+    e.set_shuns(std::sync::Arc::new(ShunTable::new(vec![shun])));
+    let t = Instant::from_secs(1);
+    let q = udp_frame(&c, &s, b"q");
+    let shunned = Verdict::Drop(DropReason::Shunned);
+    assert_eq!(send(&mut e, &q, INSIDE, t).0, shunned);
+    let a = udp_frame(&s, &c, b"a");
+    assert_ne!(send(&mut e, &a, OUTSIDE, t).0, shunned);
+    assert_eq!(
+        kept(&e, "sh"),
+        [(INSIDE, Seen::Dropped, Some(DropReason::Shunned), q.clone())]
+    );
+    assert_eq!(kept(&e, "in"), [(INSIDE, Seen::Ingress, None, q)]);
+}
