@@ -36,6 +36,11 @@
 //!   those keep their meaning): bit 4 a `raw-data` capture with `match ip
 //!   any any` on the inside (bit 6: the outside) in a small circular
 //!   buffer, bit 5 an `asp-drop all` capture in a small linear one.
+//! - Bits 4-7 of the *third* record put a shun table in force
+//!   ([`shuns`]; ignored in every other record, clear in every seed
+//!   written before they existed): each bit adds shuns of the seeds'
+//!   hosts, of every interface, of the outside, of VLAN 100, and an
+//!   IPv4-mapped source with a duplicate.
 //! - `advance`: how far the clock moves before the frame: with bit 7 clear,
 //!   `advance × 50 ms` (up to 6.35 s, around the embryonic, UDP and ICMP
 //!   timeouts and the 10 s idle timeouts of policies 1-3); with bit 7
@@ -82,6 +87,7 @@ pub mod policy_parse;
 pub mod raft_codec;
 pub mod seeds;
 pub mod setup;
+pub mod shuns;
 pub mod sync_frame;
 
 /// Table bound of the fuzzed engine: small, so inputs can fill it.
@@ -231,6 +237,9 @@ pub fn run(data: &[u8], each: impl FnMut(Outcome)) {
 /// read the engine's counters).
 pub fn drive(data: &[u8], mut each: impl FnMut(Outcome)) -> Driver {
     let mut driver = Driver::with_captures(Setup::of_input(data), Captures::of_input(data));
+    if let Some(table) = shuns::table(shuns::of_input(data)) {
+        driver.set_shuns(table);
+    }
     let mut report = |driver: &mut Driver, verdicts: &[Verdict]| {
         for &v in verdicts {
             each(Outcome::Verdict(v));
@@ -327,6 +336,15 @@ impl Driver {
             twin: captures.any().then(|| (setup.engine(), Vec::new())),
             left: Vec::new(),
         }
+    }
+
+    /// Put `table` in force on the engine (and its twin), before the
+    /// first frame ([`shuns`]).
+    pub fn set_shuns(&mut self, table: std::sync::Arc<rampart_dataplane::shun::ShunTable>) {
+        if let Some((twin, _)) = &mut self.twin {
+            twin.set_shuns(table.clone());
+        }
+        self.engine.set_shuns(table);
     }
 
     /// The engine.

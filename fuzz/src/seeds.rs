@@ -485,6 +485,40 @@ pub fn all() -> Vec<Seed> {
     g.drop_for(&q, UNKNOWN_IFACE, TICK, DropReason::UnknownInterface);
     seeds.push(g.done("seed-arp-unknown-iface"));
 
+    // Shuns (bits 4-7 of the third record, docs/asa-behaviour.md
+    // §2.12): the server shunned on the outside (its SYN-ACK, its reply
+    // and its fragment dropped; from the inside it passes), the IPv6
+    // client on VLAN 100 (tagged dropped, untagged passes), a mapped
+    // address that matches nothing, a duplicate the table leaves out.
+    let bits = 0x20 | 0x40 | 0x80;
+    let mut g = Gen::new(ChecksumState::Verified);
+    g.driver
+        .set_shuns(crate::shuns::table(bits).expect("shuns"));
+    let shunned = DropReason::Shunned;
+    let mut m = tcp_model(40_300);
+    let syn = m.syn();
+    g.pass(&m.frame(&syn), IfaceId(0));
+    let synack = m.syn_ack();
+    g.drop_for(&m.frame(&synack), IfaceId(1), TICK, shunned);
+    let (uc, us) = v4_pair(40_301, 53);
+    g.pass(&udp_frame(&uc, &us, b"query"), uc.iface);
+    g.drop_for(&udp_frame(&us, &uc, b"answer"), us.iface, TICK, shunned);
+    let (ic, is) = v4_pair(40_303, 53);
+    let inside = Host {
+        iface: IfaceId(0),
+        ..is
+    };
+    g.pass(&udp_frame(&inside, &ic, b"from inside"), IfaceId(0));
+    let (vc, vs) = v6_pair(40_302, 53);
+    let v6 = udp_frame(&vc, &vs, b"query");
+    g.drop_for(&vlan_tagged(&v6), vc.iface, TICK, shunned);
+    g.pass(&v6, vc.iface);
+    let frags = fragment_frame(&udp_frame(&us, &uc, &[5; 600]), 256, 11);
+    g.drop_for(&frags[1], us.iface, TICK, shunned);
+    let mut seed = g.done("seed-shunned");
+    seed.input = crate::shuns::with_shuns(&seed.input, bits);
+    seeds.push(seed);
+
     // The other setups: the ASA policies, batch mode, the fast path off.
     seeds.extend(setups::all());
 

@@ -77,6 +77,31 @@ fn the_fuzz_policies_parse_with_nothing_ignored() {
     }
 }
 
+/// Bits 4-7 of the third record choose the shuns; only the shun seed
+/// has any, and its frames from the shunned sources are dropped, each
+/// counted on the first shun that covers it (docs/asa-behaviour.md §2.12).
+#[test]
+fn the_third_control_byte_chooses_the_shuns() {
+    use rampart_fuzz::shuns;
+    for seed in seeds::all() {
+        let bits = shuns::of_input(&seed.input);
+        assert_eq!(bits != 0, seed.name == "seed-shunned", "{}", seed.name);
+        if bits == 0 {
+            continue;
+        }
+        let driver = drive(&seed.input, |_| {});
+        let e = driver.engine();
+        assert_eq!(e.counters().dropped(DropReason::Shunned), 4);
+        // The duplicate is left out of the table.
+        assert_eq!(e.shun_hits(), [3, 1, 0, 0]);
+        assert_eq!(e.shun_iface_drops(), [1, 3]);
+        // The same bits in the first or second record choose nothing.
+        assert_eq!(shuns::with_shuns(&seed.input[..4], bits), &seed.input[..4]);
+    }
+    assert!(shuns::table(0).is_none());
+    assert_eq!(shuns::table(shuns::BITS).map(|t| t.shuns().len()), Some(5));
+}
+
 // === the setup seeds reach their paths ===
 
 /// The checked-in seed `name`, replayed through the target's driver.
