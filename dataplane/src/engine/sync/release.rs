@@ -28,9 +28,14 @@ impl Engine {
     }
 
     /// A deferred frame's wait ended (`cause`): it leaves, unless it may
-    /// not leave now ([`Engine::barred`]).
+    /// not leave now ([`Engine::barred`]), or a shun added while it
+    /// waited covers its source (as a held frame's, docs/asa-behaviour.md
+    /// §2.12; its 401004 event at the latest time the shell gave).
     fn release_deferred(&mut self, d: Deferred, cause: ReleaseCause) {
-        if self.barred(d.ingress, d.frags.as_ref().map_or(1, |p| p.len() as u64)) {
+        let frames = d.frags.as_ref().map_or(1, |p| p.len() as u64);
+        let at = self.sync.as_ref().map_or(Instant::ZERO, |s| s.clock);
+        if self.barred(d.ingress, frames) || self.shunned(&d.frame, d.ingress, frames, at).is_some()
+        {
             return;
         }
         if let Some(pieces) = d.frags {

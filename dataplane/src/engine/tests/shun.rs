@@ -272,3 +272,33 @@ fn a_frame_handed_over_before_the_shun_is_dropped_by_a_worker_that_has_it() {
     assert_eq!(b.dropped(DropReason::Shunned), 1);
     assert_eq!(b.engine.shun_hits(), [1]);
 }
+
+/// The frame that opened a flow and waits for a peer to acknowledge it
+/// (deferred, docs/sync.md §4) meets a shun added meanwhile, as a held
+/// frame does: it does not leave, and is counted as `shunned`.
+#[test]
+fn a_deferred_frame_from_a_source_shunned_while_it_waited_does_not_leave() {
+    let mut h = Harness::with(|cfg| {
+        cfg.sync = Some(crate::engine::sync::SyncConfig {
+            defer_deadline: Duration::from_millis(10),
+            ..Default::default()
+        })
+    });
+    h.engine.set_peers_up(1);
+    h.engine.set_ready(true);
+    let (c, s) = v4_pair(8100, 53);
+    assert_eq!(h.frame(udp_frame(&c, &s, b"q"), c.iface), Verdict::Hold);
+    install(&mut h, vec![shun(c.ip, ShunScope::Any)]);
+    while h.engine.poll_effect(h.now).is_some() {}
+    h.advance(Duration::from_millis(20));
+    h.engine.expire_sync(h.now);
+    let mut released = 0;
+    while let Some(e) = h.engine.poll_effect(h.now) {
+        released += usize::from(matches!(e, Effect::Release { .. }));
+    }
+    assert_eq!(released, 0, "not sent at its deadline");
+    assert_eq!(h.dropped(DropReason::Shunned), 1);
+    assert_eq!(h.engine.shun_hits(), [1]);
+    let c = h.engine.sync_counters().unwrap();
+    assert_eq!((c.deferred, c.deferred_timed_out), (1, 1));
+}
