@@ -9,6 +9,7 @@ use super::Engine;
 use super::connlog::ConnEvent;
 use crate::conntrack::Entry;
 use crate::counters::VerdictKind;
+use crate::flow::proto;
 use crate::packet::ip_addrs;
 use crate::shun::{Shun, ShunScope, ShunTable};
 use crate::time::Instant;
@@ -39,15 +40,22 @@ impl Shunning {
 
 /// Whether `e` is the connection `s` names: its two ends are the shun's
 /// source and port and its other end and port, either way round, of its
-/// protocol (0: any), on its VLAN when the shun has one.
+/// protocol (0: any), on its VLAN when the shun has one. A protocol
+/// without ports (ICMP, GRE, ESP, …) is named with ports 0, whatever its
+/// entry keeps in their place (an echo flow, its identifier).
 fn named(e: &Entry, s: &Shun) -> bool {
     let Some(c) = s.conn else {
         return false;
     };
-    let (lo, hi) = (e.key.lo, e.key.hi);
-    let ends = [(lo.addr.ip(), lo.port), (hi.addr.ip(), hi.port)];
-    let (from, to) = ((s.source, c.sport), (c.dest, c.dport));
     let proto = e.key.proto;
+    let ports = proto::has_ports(proto);
+    if !ports && (c.sport, c.dport) != (0, 0) {
+        return false;
+    }
+    let port = |p: u16| if ports { p } else { 0 };
+    let (lo, hi) = (e.key.lo, e.key.hi);
+    let ends = [(lo.addr.ip(), port(lo.port)), (hi.addr.ip(), port(hi.port))];
+    let (from, to) = ((s.source, c.sport), (c.dest, c.dport));
     let vlan = e.key.vlan;
     (ends == [from, to] || ends == [to, from])
         && (c.proto == 0 || c.proto == proto)

@@ -302,3 +302,32 @@ fn a_deferred_frame_from_a_source_shunned_while_it_waited_does_not_leave() {
     let c = h.engine.sync_counters().unwrap();
     assert_eq!((c.deferred, c.deferred_timed_out), (1, 1));
 }
+
+/// A protocol without ports is named with ports 0: an inspected echo
+/// flow is removed by a shun of its two addresses, protocol 1 (or any)
+/// and ports 0, whatever its identifier, and not by one naming its
+/// identifier as a port (docs/asa-behaviour.md §2.12).
+#[test]
+fn a_connection_without_ports_is_named_with_ports_0() {
+    let mut h = Harness::inspecting_icmp();
+    let (c, s) = v4_pair(0, 0);
+    let echo = crate::trace::echo_frame(&c, &s, 9, 1, false);
+    assert_eq!(h.frame(echo.clone(), c.iface), FWD_OUT);
+    assert_eq!(h.engine.table().len(), 1);
+    let named = |sport, dport, proto| Shun {
+        source: c.ip,
+        conn: Some(ShunConn {
+            dest: s.ip,
+            sport,
+            dport,
+            proto,
+        }),
+        scope: ShunScope::Any,
+    };
+    assert_eq!(h.engine.clear_shunned(&named(9, 0, 1)), 0, "no port 9");
+    assert_eq!(h.engine.clear_shunned(&named(0, 0, 6)), 0, "not TCP");
+    assert_eq!(h.engine.clear_shunned(&named(0, 0, 1)), 1);
+    assert_eq!(h.frame(echo, c.iface), FWD_OUT);
+    assert_eq!(h.engine.clear_shunned(&named(0, 0, 0)), 1, "any protocol");
+    assert!(h.engine.table().is_empty());
+}
