@@ -11,7 +11,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::raft_lab::{Lab, WAIT, data_dir, policy, test_settings, wait_until};
+use common::raft_lab::{
+    Lab, WAIT, compacting_settings, data_dir, policy, test_settings, wait_until,
+};
 use rampart_cluster::raft::{InitError, NoQuorumCause, RaftSettings, Role, WriteError};
 
 /// The one sequence-randomization key nodes `ids` hold (docs/sync.md §1):
@@ -26,19 +28,12 @@ fn shared_key(lab: &Lab, ids: &[u64]) -> rampart_cluster::raft::SeqKey {
     first
 }
 
-fn follower_of(lab: &Lab, leader: u64) -> u64 {
-    lab.running()
-        .into_iter()
-        .find(|id| *id != leader)
-        .expect("a follower")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_write_on_a_follower_reaches_all_three_with_one_version() {
     let mut lab = Lab::new("follower-write", 3, test_settings());
     lab.form(&policy(1001)).await;
     let leader = lab.wait_leader().await;
-    let follower = follower_of(&lab, leader);
+    let follower = lab.follower_of(leader);
     assert_ne!(lab.node(follower).status().role, Role::Leader);
 
     let text = policy(1002);
@@ -84,7 +79,7 @@ async fn killing_the_leader_elects_a_new_one_and_writes_continue() {
     assert!(lab.node(new).status().term > old_term);
     eprintln!("new leader {new} after {:?}", started.elapsed());
 
-    let survivor = follower_of(&lab, new);
+    let survivor = lab.follower_of(new);
     let v = lab
         .node(survivor)
         .write(&policy(2002))
@@ -108,11 +103,11 @@ async fn a_node_stopped_during_two_writes_catches_up_from_its_log() {
     let mut lab = Lab::new("catch-up-log", 3, test_settings());
     lab.form(&policy(3001)).await;
     let leader = lab.wait_leader().await;
-    let down = follower_of(&lab, leader);
+    let down = lab.follower_of(leader);
     lab.wait_version(down, 1).await;
     lab.stop(down).await;
 
-    let writer = follower_of(&lab, down);
+    let writer = lab.follower_of(down);
     assert_eq!(lab.node(writer).write(&policy(3002)).await, Ok(2));
     assert_eq!(lab.node(writer).write(&policy(3003)).await, Ok(3));
 
@@ -135,21 +130,10 @@ async fn a_node_stopped_during_two_writes_catches_up_from_its_log() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_behind_a_compacted_log_catches_up_by_snapshot() {
-    // A snapshot every 2 entries, nothing kept behind it: a node that
-    // misses a few writes finds its next entries purged on the leader.
-    let settings = RaftSettings {
-        snapshot_logs_since_last: 2,
-        max_in_snapshot_log_to_keep: 0,
-        ..test_settings()
-    };
-    let mut lab = Lab::new("catch-up-snapshot", 3, settings);
-    lab.form(&policy(4001)).await;
-    let leader = lab.wait_leader().await;
-    let down = follower_of(&lab, leader);
-    lab.wait_version(down, 1).await;
-    lab.stop(down).await;
+    let mut lab = Lab::new("catch-up-snapshot", 3, compacting_settings());
+    let down = lab.form_and_stop_a_follower(&policy(4001)).await;
 
-    let writer = follower_of(&lab, down);
+    let writer = lab.follower_of(down);
     for (i, port) in (4002..4008).enumerate() {
         assert_eq!(
             lab.node(writer).write(&policy(port)).await,
@@ -190,7 +174,7 @@ async fn an_invalid_config_is_refused_and_every_node_keeps_the_old_one() {
     }
     let bad = "access-list OUTSIDE_IN extended permit tcp any any eq 5002\n\
                access-list OUTSIDE_IN extended permit tcp any any eq 99999\n";
-    for origin in [leader, follower_of(&lab, leader)] {
+    for origin in [leader, lab.follower_of(leader)] {
         let before = lab.node(leader).status().last_log_index;
         match lab.node(origin).write(bad).await {
             Err(WriteError::Invalid { message }) => {
@@ -232,7 +216,7 @@ async fn a_write_bound_to_a_version_commits_as_that_version_or_not_at_all() {
     let mut lab = Lab::new("bound", 3, test_settings());
     lab.form(&policy(8001)).await;
     let leader = lab.wait_leader().await;
-    let follower = follower_of(&lab, leader);
+    let follower = lab.follower_of(leader);
     assert_eq!(lab.node(follower).write(&bound(8002, 2)).await, Ok(2));
     for origin in [follower, leader] {
         assert_eq!(
@@ -389,7 +373,7 @@ async fn a_node_joins_at_run_time_and_a_removed_node_stops_receiving_policy() {
         "node 4 is not configured"
     );
     // Asked on a follower: forwarded to the leader.
-    let follower = follower_of(&lab, leader);
+    let follower = lab.follower_of(leader);
     lab.node(follower)
         .join(4, lab.member(4))
         .await
@@ -461,7 +445,7 @@ async fn a_snapshot_chunk_far_past_the_limit_is_refused_and_the_node_lives() {
     let mut lab = Lab::new("snap-offset", 3, test_settings());
     lab.form(&policy(7001)).await;
     let leader = lab.wait_leader().await;
-    let attacker = follower_of(&lab, leader);
+    let attacker = lab.follower_of(leader);
     let victim = lab
         .running()
         .into_iter()
@@ -555,7 +539,7 @@ async fn a_term_near_the_end_of_u64_is_refused_and_the_cluster_commits() {
     let mut lab = Lab::new("huge-term", 3, test_settings());
     lab.form(&policy(7901)).await;
     let leader = lab.wait_leader().await;
-    let attacker = follower_of(&lab, leader);
+    let attacker = lab.follower_of(leader);
     let cluster = lab
         .node(attacker)
         .status()
@@ -820,7 +804,7 @@ async fn a_follower_whose_store_was_lost_catches_up_from_the_same_leader() {
     let mut lab = Lab::new("lost-follower", 3, test_settings());
     lab.form(&policy(7501)).await;
     let leader = lab.wait_leader().await;
-    let emptied = follower_of(&lab, leader);
+    let emptied = lab.follower_of(leader);
     let mut v = 1;
     for port in 7502..7506 {
         v = lab

@@ -15,10 +15,8 @@ mod common;
 
 use std::net::IpAddr;
 
-use common::raft_lab::{Lab, policy, test_settings, wait_until};
-use rampart_cluster::raft::{
-    MAX_SHUNS, RaftSettings, ShunConn, ShunOp, ShunRecord, ShunScope, WriteError,
-};
+use common::raft_lab::{Lab, compacting_settings, policy, test_settings, wait_until};
+use rampart_cluster::raft::{MAX_SHUNS, ShunConn, ShunOp, ShunRecord, ShunScope, WriteError};
 
 fn shun(source: &str, scope: ShunScope) -> ShunRecord {
     ShunRecord {
@@ -43,19 +41,12 @@ async fn wait_sources(lab: &Lab, want: &[&str]) {
     }
 }
 
-fn follower_of(lab: &Lab, leader: u64) -> u64 {
-    lab.running()
-        .into_iter()
-        .find(|id| *id != leader)
-        .expect("a follower")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shun_on_a_follower_reaches_every_node_and_survives_a_restart() {
     let mut lab = Lab::new("shun-follower", 3, test_settings());
     lab.form(&policy(5101)).await;
     let leader = lab.wait_leader().await;
-    let follower = follower_of(&lab, leader);
+    let follower = lab.follower_of(leader);
 
     let mut first = shun("198.18.0.10", ShunScope::Any);
     first.conn = Some(ShunConn {
@@ -114,7 +105,7 @@ async fn a_shun_on_a_follower_reaches_every_node_and_survives_a_restart() {
 
     // `no shun` of one scope, then `clear shun`.
     let leader = lab.wait_leader().await;
-    lab.node(follower_of(&lab, leader))
+    lab.node(lab.follower_of(leader))
         .shun(ShunOp::Remove {
             source: "198.18.0.10".parse().unwrap(),
             scope: ShunScope::Any,
@@ -139,19 +130,10 @@ async fn a_shun_on_a_follower_reaches_every_node_and_survives_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_node_behind_a_compacted_log_gets_the_shuns_in_the_snapshot() {
-    let settings = RaftSettings {
-        snapshot_logs_since_last: 2,
-        max_in_snapshot_log_to_keep: 0,
-        ..test_settings()
-    };
-    let mut lab = Lab::new("shun-snapshot", 3, settings);
-    lab.form(&policy(5201)).await;
-    let leader = lab.wait_leader().await;
-    let down = follower_of(&lab, leader);
-    lab.wait_version(down, 1).await;
-    lab.stop(down).await;
+    let mut lab = Lab::new("shun-snapshot", 3, compacting_settings());
+    let down = lab.form_and_stop_a_follower(&policy(5201)).await;
 
-    let writer = follower_of(&lab, down);
+    let writer = lab.follower_of(down);
     let many: Vec<String> = (1..=6).map(|i| format!("198.18.3.{i}")).collect();
     for s in &many {
         lab.node(writer)

@@ -12,7 +12,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rampart_node::lab::proc::{cli, finish_command};
+use rampart_node::lab::proc::{ScratchDir, cli_output};
 use rampart_node::lab::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, BYPASS_5002_POLICY, NodeProc, NodeSpec, asym_node, is_root,
     write_config,
@@ -44,23 +44,8 @@ const SYNC_LIMIT: Duration = Duration::from_secs(10);
 /// `rampart <args> --config <file>` in namespace `ns`, bounded by
 /// `CLI_LIMIT`: its stdout, or a panic with what it said.
 fn rampart(ns: &str, file: &Path, args: &[&str]) -> String {
-    let child = cli(ns, Path::new(env!("CARGO_BIN_EXE_rampart")), file, args).expect("run rampart");
-    let (code, out, err) = finish_command(child, CLI_LIMIT);
-    assert_eq!(
-        code,
-        Some(0),
-        "rampart {args:?} failed or ran past {CLI_LIMIT:?}: {out} {err}"
-    );
-    out
-}
-
-/// The test's directory, removed on drop (also on a failed assert).
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
+    cli_output(ns, exe, file, args, CLI_LIMIT).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Connections in use on a node (`show conn count`, its admin API).
@@ -127,13 +112,9 @@ fn clear_conn_on_one_node_clears_the_whole_cluster() {
         return;
     }
     let lab = AsymLab::new(&format!("rp-cl{}", std::process::id())).unwrap();
-    let dir: PathBuf = std::env::temp_dir().join(format!("rampart-clear-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
     // Declared before the nodes: dropped after they are killed.
-    let _dir = Dir(dir.clone());
-    std::fs::create_dir_all(&dir).unwrap();
-    rampart_cluster::pki::init_ca(&dir).unwrap();
-    std::fs::write(dir.join("policy.cfg"), BYPASS_5002_POLICY).unwrap();
+    let scratch = ScratchDir::for_cluster("rampart-clear", BYPASS_5002_POLICY).unwrap();
+    let dir = scratch.0.clone();
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
     let files: Vec<PathBuf> = NODES
         .iter()

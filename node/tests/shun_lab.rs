@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use rampart_node::lab::proc::{cli, finish_command, form_raft};
+use rampart_node::lab::proc::{ScratchDir, cli_output, form_raft};
 use rampart_node::lab::{
     ASYM_CLIENT, ASYM_SERVER, AsymLab, NodeProc, NodeSpec, asym_node, is_root, write_config,
 };
@@ -36,20 +36,11 @@ access-list OUT extended permit udp any any eq 5300
 access-group OUT in interface outside
 ";
 
-/// The test's directory, removed on drop (also on a failed assert).
-struct Dir(PathBuf);
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// `rampart <args> --config <file>` in namespace `ns`, bounded by
+/// `CLI_LIMIT`: its stdout, or a panic with what it said.
 fn rampart(ns: &str, file: &Path, args: &[&str]) -> String {
-    let child = cli(ns, Path::new(env!("CARGO_BIN_EXE_rampart")), file, args).expect("run rampart");
-    let (code, out, err) = finish_command(child, CLI_LIMIT);
-    assert_eq!(code, Some(0), "rampart {args:?}: {out} {err}");
-    out
+    let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
+    cli_output(ns, exe, file, args, CLI_LIMIT).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn shuns(node: &NodeProc) -> ShunList {
@@ -144,12 +135,9 @@ fn a_shun_given_on_one_node_drops_the_source_on_the_other() {
         return;
     }
     let lab = AsymLab::new(&format!("rp-sh{}", std::process::id())).unwrap();
-    let dir = std::env::temp_dir().join(format!("rampart-shun-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let _dir = Dir(dir.clone());
-    std::fs::create_dir_all(&dir).unwrap();
-    rampart_cluster::pki::init_ca(&dir).unwrap();
-    std::fs::write(dir.join("policy.cfg"), POLICY).unwrap();
+    // Declared before the nodes: dropped after they are stopped.
+    let scratch = ScratchDir::for_cluster("rampart-shun", POLICY).unwrap();
+    let dir = scratch.0.clone();
     let exe = Path::new(env!("CARGO_BIN_EXE_rampart"));
     let files: Vec<PathBuf> = NODES
         .iter()

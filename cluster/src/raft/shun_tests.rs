@@ -1,19 +1,9 @@
 //! The shun list's compatibility and bounds: an earlier release cannot
 //! read a shun entry (so every node is upgraded before the first `shun`),
 //! and a snapshot whose list the log could not have built is refused.
+use super::tests::{dir, open, snapshot};
 use super::*;
 use crate::raft::shuns::{MAX_SHUNS, ShunOp, ShunScope};
-use crate::raft::store::STORE_FILE;
-
-fn dir(tag: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("rampart-sm-shun-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
-}
-
-fn open(d: &std::path::Path) -> StateMachine {
-    StateMachine::open(Db::open(d).expect("db"), &d.join(STORE_FILE)).expect("open")
-}
 
 /// The log command of the release before the shun (80d6870^): its four
 /// variants, as it decodes them.
@@ -43,7 +33,7 @@ fn an_earlier_release_cannot_decode_a_shun_entry() {
 /// refused whole: the log's apply could never have built it.
 #[tokio::test(flavor = "current_thread")]
 async fn a_snapshot_with_a_shun_list_past_the_logs_bounds_is_refused() {
-    let d = dir("src");
+    let d = dir("shun-bounds-src");
     let mut sm = open(&d);
     let mut list: Vec<ShunRecord> = (0..(MAX_SHUNS as u32 * 4))
         .map(|i| ShunRecord {
@@ -62,13 +52,8 @@ async fn a_snapshot_with_a_shun_list_past_the_logs_bounds_is_refused() {
     // (What a member's state machine would hold had it been handed such a
     // list; the builder encodes it as any leader's would.)
     sm.state.shuns = Arc::new(list);
-    let snap = sm
-        .get_snapshot_builder()
-        .await
-        .build_snapshot()
-        .await
-        .expect("snapshot");
-    let other = dir("dst");
+    let snap = snapshot(&mut sm).await;
+    let other = dir("shun-bounds-dst");
     let mut sm2 = open(&other);
     let r = sm2.install_snapshot(&snap.meta, snap.snapshot).await;
     assert!(

@@ -753,14 +753,24 @@ mod tests {
     use crate::raft::store::STORE_FILE;
     use std::collections::BTreeMap;
 
-    fn dir(tag: &str) -> std::path::PathBuf {
+    pub(super) fn dir(tag: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("rampart-sm-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         d
     }
 
-    fn open(d: &std::path::Path) -> StateMachine {
+    pub(super) fn open(d: &std::path::Path) -> StateMachine {
         StateMachine::open(Db::open(d).expect("db"), &d.join(STORE_FILE)).expect("open")
+    }
+
+    /// A snapshot of `sm` as its builder makes one.
+    pub(super) async fn snapshot(sm: &mut StateMachine) -> Snapshot<TypeConfig> {
+        use openraft::RaftSnapshotBuilder as _;
+        sm.get_snapshot_builder()
+            .await
+            .build_snapshot()
+            .await
+            .expect("snapshot")
     }
 
     /// A membership entry: `voters` and `learners`.
@@ -1031,7 +1041,6 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn the_shun_list_persists_and_travels_in_snapshots() {
         use super::super::shuns::{ShunOp, ShunScope};
-        use openraft::RaftSnapshotBuilder as _;
         let d = dir("shuns");
         let mut sm = open(&d);
         let rec = ShunRecord {
@@ -1049,12 +1058,7 @@ mod tests {
         .expect("apply");
         assert_eq!(*sm.subscribe_shuns().borrow().clone(), vec![rec.clone()]);
         assert_eq!(sm.subscribe().borrow().version, 1);
-        let snap = sm
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .expect("snapshot");
+        let snap = snapshot(&mut sm).await;
         assert_eq!(snap.snapshot.get_ref()[0], SNAPSHOT_BODY_V3);
         drop(sm);
         let sm = open(&d);
@@ -1074,12 +1078,7 @@ mod tests {
             .await
             .expect("apply");
         assert!(sm2.subscribe_shuns().borrow().is_empty());
-        let snap = sm2
-            .get_snapshot_builder()
-            .await
-            .build_snapshot()
-            .await
-            .expect("snapshot");
+        let snap = snapshot(&mut sm2).await;
         let body: SnapshotBody = codec::decode(snap.snapshot.get_ref()).expect("v1 body");
         assert_eq!(body.version, 1);
         drop(sm2);

@@ -106,6 +106,16 @@ pub fn test_settings() -> RaftSettings {
     }
 }
 
+/// A snapshot every 2 entries, nothing kept behind it: a node that misses
+/// a few writes finds its next entries purged on the leader.
+pub fn compacting_settings() -> RaftSettings {
+    RaftSettings {
+        snapshot_logs_since_last: 2,
+        max_in_snapshot_log_to_keep: 0,
+        ..test_settings()
+    }
+}
+
 pub fn member(id: NodeId, addr: SocketAddr) -> MemberNode {
     MemberNode {
         name: format!("fw-{id}"),
@@ -264,6 +274,25 @@ impl Lab {
 
     pub fn running(&self) -> Vec<NodeId> {
         self.nodes.iter().flatten().map(|n| n.id).collect()
+    }
+
+    /// A running node other than `not` (a follower, when `not` leads).
+    pub fn follower_of(&self, not: NodeId) -> NodeId {
+        self.running()
+            .into_iter()
+            .find(|id| *id != not)
+            .expect("a follower")
+    }
+
+    /// Form the cluster with `bootstrap`, wait for a follower to apply
+    /// it, and stop that follower: the follower stopped.
+    pub async fn form_and_stop_a_follower(&mut self, bootstrap: &str) -> NodeId {
+        self.form(bootstrap).await;
+        let leader = self.wait_leader().await;
+        let down = self.follower_of(leader);
+        self.wait_version(down, 1).await;
+        self.stop(down).await;
+        down
     }
 
     pub fn member(&self, id: NodeId) -> MemberNode {

@@ -861,6 +861,55 @@ pub fn finish_command(mut c: Child, limit: Duration) -> (Option<i32>, String, St
     }
 }
 
+/// `rampart <args> --config <file>` in namespace `ns`, at most `limit`:
+/// its stdout when it exits 0, else what it said (its code, stdout and
+/// stderr).
+pub fn cli_output(
+    ns: &str,
+    exe: &Path,
+    file: &Path,
+    args: &[&str],
+    limit: Duration,
+) -> Result<String, String> {
+    let child = cli(ns, exe, file, args).map_err(|e| format!("rampart {args:?}: {e}"))?;
+    match finish_command(child, limit) {
+        (Some(0), out, _) => Ok(out),
+        (code, out, err) => Err(format!(
+            "rampart {args:?} exited {code:?} (or ran past {limit:?}): {out} {err}"
+        )),
+    }
+}
+
+/// A scratch directory of a test, made empty at its start and removed
+/// when dropped (also when the test fails).
+#[derive(Debug)]
+pub struct ScratchDir(pub PathBuf);
+
+impl ScratchDir {
+    /// `<temp>/<name>-<pid>`, empty.
+    pub fn new(name: &str) -> std::io::Result<ScratchDir> {
+        let d = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d)?;
+        Ok(ScratchDir(d))
+    }
+
+    /// [`new`](Self::new), holding a cluster CA and `policy` as
+    /// `policy.cfg` (what [`write_config`]'s node files name).
+    pub fn for_cluster(name: &str, policy: &str) -> Result<ScratchDir, String> {
+        let d = ScratchDir::new(name).map_err(|e| format!("{name}: {e}"))?;
+        rampart_cluster::pki::init_ca(&d.0).map_err(|e| format!("the cluster CA: {e}"))?;
+        std::fs::write(d.0.join("policy.cfg"), policy).map_err(|e| format!("policy.cfg: {e}"))?;
+        Ok(d)
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Form the Raft cluster as a production cluster is formed (README): the
 /// node of `leader_file` (in namespace `ns`) bootstrapped the log, and
 /// `rampart cluster join --id N` on it brings in each of `ids` in turn;

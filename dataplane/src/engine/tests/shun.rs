@@ -7,8 +7,8 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use super::spread::{behind_destination_options, by_ports_share};
 use super::*;
-use crate::engine::fragment::WorkerShare;
 use crate::shun::{Shun, ShunConn, ShunScope, ShunTable};
 use crate::trace::{XorShift, fragment_frame, v6_pair, vlan_tagged};
 
@@ -217,39 +217,12 @@ fn a_frame_is_shunned_iff_a_shun_covers_it() {
     }
 }
 
-/// Worker 1 owns the flows with ports, worker 0 the rest.
-fn by_ports(key: &FlowKey, _: usize) -> usize {
-    usize::from(key.lo.port != 0 || key.hi.port != 0)
-}
-
-fn share(index: usize) -> WorkerShare {
-    WorkerShare {
-        index,
-        count: 2,
-        worker_of: by_ports,
-    }
-}
-
-/// `frame` (IPv6, UDP) with an empty Destination Options header before
-/// its UDP header: the kernel's fanout, which cannot read the ports behind
-/// it, spreads it by its addresses alone, so it reaches a worker that
-/// hands it to the flow's.
-fn behind_destination_options(frame: &[u8]) -> Vec<u8> {
-    let mut f = frame.to_vec();
-    let next = f[14 + 6];
-    f[14 + 6] = 60;
-    f.splice(54..54, [next, 0, 1, 4, 0, 0, 0, 0]);
-    let payload = u16::from_be_bytes([f[18], f[19]]) + 8;
-    f[18..20].copy_from_slice(&payload.to_be_bytes());
-    f
-}
-
 /// A frame handed to the worker that owns its flow meets that worker's
 /// shun list: a shun that reached it while the frame was queued covers it.
 #[test]
 fn a_frame_handed_over_before_the_shun_is_dropped_by_a_worker_that_has_it() {
-    let mut a = Harness::with(|cfg| cfg.workers = Some(share(0)));
-    let mut b = Harness::with(|cfg| cfg.workers = Some(share(1)));
+    let mut a = Harness::with(|cfg| cfg.workers = Some(by_ports_share(0)));
+    let mut b = Harness::with(|cfg| cfg.workers = Some(by_ports_share(1)));
     let (c, s) = v6_pair(40_000, 5_000);
     let query = behind_destination_options(&udp_frame(&c, &s, b"q"));
     assert_eq!(a.frame(query, c.iface), Verdict::Hold);

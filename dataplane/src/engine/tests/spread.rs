@@ -14,7 +14,7 @@ fn by_ports(key: &FlowKey, _: usize) -> usize {
 }
 
 /// Worker `index` of two, named [`by_ports`].
-fn by_ports_share(index: usize) -> WorkerShare {
+pub(super) fn by_ports_share(index: usize) -> WorkerShare {
     WorkerShare {
         index,
         count: 2,
@@ -25,7 +25,7 @@ fn by_ports_share(index: usize) -> WorkerShare {
 /// `frame` (Ethernet, IPv6) with an 8-byte destination options header (a
 /// PadN option) before its transport header; the transport checksum
 /// stays valid (its pseudo-header names the transport, RFC 8200 §8.1).
-fn behind_destination_options(frame: &[u8]) -> Vec<u8> {
+pub(super) fn behind_destination_options(frame: &[u8]) -> Vec<u8> {
     let mut f = frame.to_vec();
     let next = f[14 + 6];
     f[14 + 6] = 60;
