@@ -23,13 +23,16 @@ pub(super) struct Shunning {
     hits: Vec<u64>,
     /// Packets dropped by any shun per ingress interface.
     per_iface: Vec<u64>,
+    /// Whether any shun is in force: the packet path's one test, kept
+    /// here so that it reads no further than the engine.
+    any: bool,
 }
 
 impl Shunning {
     /// Whether no shun is in force (the packet path's one test then).
     #[inline(always)]
     pub(super) fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        !self.any
     }
 
     /// Whether a shun covers `source` arriving on `ingress` in `vlan`.
@@ -83,6 +86,7 @@ impl Engine {
             })
             .collect();
         self.shunning.hits = hits;
+        self.shunning.any = !table.is_empty();
         self.shunning.table = table;
     }
 
