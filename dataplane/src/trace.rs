@@ -563,6 +563,18 @@ pub fn v4_pair(client_port: u16, server_port: u16) -> (Host, Host) {
     )
 }
 
+/// `n` clients on the inside as [`v4_pair`]'s (port 1), at 198.18.0.`first`
+/// and the addresses after it.
+pub fn v4_clients(n: u8, first: u8) -> Vec<Host> {
+    let (c, _) = v4_pair(1, 80);
+    (0..n)
+        .map(|i| Host {
+            ip: IpAddr::from([198, 18, 0, first.wrapping_add(i)]),
+            ..c
+        })
+        .collect()
+}
+
 /// Send `n` datagrams of distinct unreplied UDP flows from the inside
 /// through `engine` at `now`: one frame whose source address (198.18.0.x)
 /// and port are rewritten in place, checksums marked verified so the

@@ -337,13 +337,8 @@ fn class_counts_follow_the_table_on_both_nodes() {
     for seed in 1..120u64 {
         let mut r = XorShift(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
         let mut p = pair::Pair::new();
-        let (c0, s0) = v4_pair(1, 80);
-        let clients: Vec<Host> = (0..3)
-            .map(|i| Host {
-                ip: format!("198.18.0.{}", 20 + i).parse().unwrap(),
-                ..c0
-            })
-            .collect();
+        let (_, s0) = v4_pair(1, 80);
+        let clients = rampart_dataplane::trace::v4_clients(3, 20);
         let mut st: HashMap<(usize, u16), (u32, u32, u32)> = HashMap::new();
         for step in 0..300 {
             let ci = r.below(3) as usize;

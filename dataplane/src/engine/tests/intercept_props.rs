@@ -60,13 +60,8 @@ fn class_counts_follow_the_table_through_intercept() {
             "conn-max 3 embryonic-conn-max 1",
         ][r.below(3) as usize];
         let mut h = config(limits);
-        let (c0, s0) = v4_pair(1, 80);
-        let clients: Vec<Host> = (0..3)
-            .map(|i| Host {
-                ip: format!("198.18.0.{}", 20 + i).parse().unwrap(),
-                ..c0
-            })
-            .collect();
+        let (_, s0) = v4_pair(1, 80);
+        let clients = crate::trace::v4_clients(3, 20);
         // Per conversation: (isn, cookie, server isn, client next, server next)
         let mut st = std::collections::HashMap::new();
         for step in 0..400 {
